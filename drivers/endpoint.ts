@@ -1,0 +1,283 @@
+/**
+ * Parsing, formatting and interning of underlay endpoints, shared by all transports.
+ *
+ * Every transport owns an {@link EndpointTable}: the same address and port always yields the same
+ * frozen object, so the device can detect roaming with `!==`. IPv4-mapped IPv6 addresses
+ * (`::ffff:a.b.c.d`, what a dual-stack socket reports for IPv4 peers) are normalised to IPv4.
+ * @module
+ */
+
+import type { Endpoint } from "../lib/device/driver.ts";
+
+/** An endpoint made by an {@link EndpointTable}; carries the address as four 32-bit words. */
+export class InternedEndpoint implements Endpoint {
+  /** The IP address as canonical text (RFC 5952 for IPv6, dotted quad for IPv4). */
+  readonly address: string;
+  /** The port. */
+  readonly port: number;
+  /** 4 or 6. */
+  readonly family: 4 | 6;
+  /** The address as IPv6 in four big-endian words; IPv4 is IPv4-mapped (`0, 0, 0xffff, v4`). */
+  readonly words: readonly [number, number, number, number];
+  readonly #text: string;
+
+  /** Builds an endpoint; use {@link EndpointTable} instead so endpoints stay interned. */
+  constructor(words: readonly [number, number, number, number], port: number) {
+    this.words = Object.freeze([words[0] >>> 0, words[1] >>> 0, words[2] >>> 0, words[3] >>> 0]);
+    this.port = port;
+    if (isMappedV4(this.words[0], this.words[1], this.words[2])) {
+      this.family = 4;
+      this.address = formatIPv4(this.words[3]);
+      this.#text = `${this.address}:${port}`;
+    } else {
+      this.family = 6;
+      this.address = formatIPv6(this.words);
+      this.#text = `[${this.address}]:${port}`;
+    }
+    Object.freeze(this);
+  }
+
+  /** `address:port`, with brackets around IPv6 addresses. */
+  toString(): string {
+    return this.#text;
+  }
+}
+
+function isMappedV4(w0: number, w1: number, w2: number): boolean {
+  return w0 === 0 && w1 === 0 && w2 === 0xffff;
+}
+
+/** Formats a 32-bit IPv4 address as a dotted quad. */
+export function formatIPv4(v4: number): string {
+  return `${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`;
+}
+
+/** Formats an IPv6 address given as four big-endian words in RFC 5952 canonical form. */
+export function formatIPv6(words: readonly number[]): string {
+  const groups: number[] = [];
+  for (const w of words) groups.push((w >>> 16) & 0xffff, w & 0xffff);
+  // RFC 5952 4.2: compress the longest run of two or more zero groups, the first on a tie.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (g: number) => g.toString(16);
+  if (bestStart < 0) return groups.map(hex).join(":");
+  const head = groups.slice(0, bestStart).map(hex).join(":");
+  const tail = groups.slice(bestStart + bestLen).map(hex).join(":");
+  return `${head}::${tail}`;
+}
+
+const DECIMAL_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+
+/** Parses a dotted-quad IPv4 address into a 32-bit number; `null` if it is not one. */
+export function parseIPv4(text: string): number | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  let v = 0;
+  for (const p of parts) {
+    // Leading zeros are refused: some parsers read them as octal.
+    if (!DECIMAL_OCTET.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    v = v * 256 + n;
+  }
+  return v;
+}
+
+/** Parses IPv6 text (no brackets, no zone) into four big-endian words; `null` if it is not one. */
+export function parseIPv6(text: string): [number, number, number, number] | null {
+  if (text.length < 2 || text.length > 45) return null;
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const groups: number[] = [];
+  const tailGroups: number[] = [];
+  const parseSide = (side: string, out: number[], mayEndInV4: boolean): boolean => {
+    if (side === "") return true;
+    const parts = side.split(":");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (mayEndInV4 && i === parts.length - 1 && p.includes(".")) {
+        const v4 = parseIPv4(p);
+        if (v4 === null) return false;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else if (HEX_GROUP.test(p)) {
+        out.push(parseInt(p, 16));
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (halves.length === 1) {
+    if (!parseSide(halves[0], groups, true) || groups.length !== 8) return null;
+  } else {
+    if (!parseSide(halves[0], groups, false)) return null;
+    if (!parseSide(halves[1], tailGroups, true)) return null;
+    const missing = 8 - groups.length - tailGroups.length;
+    if (missing < 1) return null;
+    for (let i = 0; i < missing; i++) groups.push(0);
+    groups.push(...tailGroups);
+  }
+  return [
+    ((groups[0] << 16) | groups[1]) >>> 0,
+    ((groups[2] << 16) | groups[3]) >>> 0,
+    ((groups[4] << 16) | groups[5]) >>> 0,
+    ((groups[6] << 16) | groups[7]) >>> 0,
+  ];
+}
+
+/** Parses an IPv4 or IPv6 literal into four words (IPv4 as IPv4-mapped); `null` if neither. */
+export function parseIP(text: string): [number, number, number, number] | null {
+  if (text.includes(":")) return parseIPv6(text);
+  const v4 = parseIPv4(text);
+  return v4 === null ? null : [0, 0, 0xffff, v4];
+}
+
+/** Splits `host:port` (IPv6 in brackets) into host text and a port; throws a clear Error. */
+export function splitHostPort(text: string): { host: string; port: number } {
+  let host: string;
+  let portText: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0 || text[close + 1] !== ":") {
+      throw new Error(`invalid endpoint "${text}": expected [IPv6]:port`);
+    }
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon < 0) throw new Error(`invalid endpoint "${text}": expected host:port`);
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(":")) {
+      throw new Error(`invalid endpoint "${text}": IPv6 addresses need brackets, as [addr]:port`);
+    }
+  }
+  if (!/^[0-9]{1,5}$/.test(portText)) {
+    throw new Error(`invalid endpoint "${text}": bad port "${portText}"`);
+  }
+  const port = Number(portText);
+  if (port < 1 || port > 65535) {
+    throw new Error(`invalid endpoint "${text}": port must be 1-65535`);
+  }
+  return { host, port };
+}
+
+/** The default number of endpoints a table holds before it starts over. */
+export const DEFAULT_ENDPOINT_LIMIT = 4096;
+
+// A direct-mapped cache in front of the map lets the FFI receive path find an endpoint from raw
+// address words without building a string key.
+const CACHE_SLOTS = 1024;
+
+/**
+ * Interns endpoints for one transport. Bounded: when it passes `limit` entries it is cleared (so
+ * a flood of spoofed sources cannot grow memory); endpoints handed out before stay valid but a
+ * later lookup of the same address yields a new object.
+ */
+export class EndpointTable {
+  readonly #limit: number;
+  readonly #byKey = new Map<string, InternedEndpoint>();
+  readonly #cacheKeys = new Int32Array(CACHE_SLOTS * 5);
+  readonly #cacheValues: (InternedEndpoint | undefined)[] = new Array(CACHE_SLOTS);
+
+  /** Makes an empty table that clears itself when it passes `limit` entries. */
+  constructor(limit: number = DEFAULT_ENDPOINT_LIMIT) {
+    this.#limit = limit;
+  }
+
+  /** The number of keys held (an endpoint may be held under more than one spelling). */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** Forgets every endpoint. */
+  clear(): void {
+    this.#byKey.clear();
+    this.#cacheValues.fill(undefined);
+  }
+
+  /** Parses `host:port` text (IPv6 in brackets, IP literals only); throws a clear Error. */
+  parse(text: string): InternedEndpoint {
+    const { host, port } = splitHostPort(text);
+    const words = parseIP(host);
+    if (words === null) {
+      throw new Error(`invalid endpoint "${text}": "${host}" is not an IPv4 or IPv6 address`);
+    }
+    return this.fromWords(words[0], words[1], words[2], words[3], port);
+  }
+
+  /**
+   * The endpoint for an address as a transport reports it (e.g. `::ffff:1.2.3.4`) and a port.
+   * Repeated spellings hit the map directly; throws if `host` is not an IP literal.
+   */
+  fromText(host: string, port: number): InternedEndpoint {
+    const alias = `${host}|${port}`;
+    const hit = this.#byKey.get(alias);
+    if (hit !== undefined) return hit;
+    const words = parseIP(host);
+    if (words === null) throw new Error(`"${host}" is not an IPv4 or IPv6 address`);
+    if (port < 0 || port > 65535 || !Number.isInteger(port)) throw new Error(`bad port ${port}`);
+    const ep = this.fromWords(words[0], words[1], words[2], words[3], port);
+    if (this.#byKey.size >= this.#limit) this.clear();
+    this.#byKey.set(alias, ep);
+    // A clear above may have dropped the canonical key; keep the pair consistent.
+    this.#byKey.set(`${ep.address}|${port}`, ep);
+    return ep;
+  }
+
+  /** The endpoint for an address given as four big-endian words (IPv4 mapped) and a port. */
+  fromWords(w0: number, w1: number, w2: number, w3: number, port: number): InternedEndpoint {
+    const slot = (Math.imul(
+      w0 ^ Math.imul(w1, 0x9e3779b1) ^ w2 ^ Math.imul(w3, 0x85ebca6b) ^
+        (port * 0x10001),
+      0x27d4eb2d,
+    ) >>> 22) % CACHE_SLOTS;
+    const k = slot * 5;
+    const keys = this.#cacheKeys;
+    const cached = this.#cacheValues[slot];
+    if (
+      cached !== undefined && keys[k] === (w0 | 0) && keys[k + 1] === (w1 | 0) &&
+      keys[k + 2] === (w2 | 0) && keys[k + 3] === (w3 | 0) && keys[k + 4] === port
+    ) {
+      return cached;
+    }
+    const canonical = new InternedEndpoint([w0, w1, w2, w3], port);
+    const key = `${canonical.address}|${port}`;
+    let ep = this.#byKey.get(key);
+    if (ep === undefined) {
+      if (this.#byKey.size >= this.#limit) this.clear();
+      ep = canonical;
+      this.#byKey.set(key, ep);
+    }
+    keys[k] = w0;
+    keys[k + 1] = w1;
+    keys[k + 2] = w2;
+    keys[k + 3] = w3;
+    keys[k + 4] = port;
+    this.#cacheValues[slot] = ep;
+    return ep;
+  }
+
+  /** Re-interns an endpoint from anywhere (another table, or a plain object) into this table. */
+  adopt(ep: Endpoint): InternedEndpoint {
+    if (ep instanceof InternedEndpoint) {
+      const w = ep.words;
+      return this.fromWords(w[0], w[1], w[2], w[3], ep.port);
+    }
+    return this.fromText(ep.address, ep.port);
+  }
+}

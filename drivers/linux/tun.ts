@@ -1,0 +1,320 @@
+/**
+ * A Linux TUN interface through Deno FFI: `/dev/net/tun` with IFF_TUN|IFF_NO_PI, non-blocking,
+ * served by a {@link Poller} that may be shared with the UDP transport. Addresses and routes are
+ * set with the `ip` command.
+ * @module
+ */
+
+import type { PacketDevice, PacketSink } from "../../lib/device/driver.ts";
+import { parseIP } from "../endpoint.ts";
+import { type DeviceStats, newDeviceStats } from "../stats.ts";
+import {
+  EACCES,
+  EAGAIN,
+  EBUSY,
+  EINTR,
+  ENOBUFS,
+  ENOMEM,
+  EPERM,
+  errno,
+  IFF_NO_PI,
+  IFF_PERSIST,
+  IFF_TUN,
+  IFNAMSIZ_MAX,
+  IFREQ_SIZE,
+  libc,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  sysError,
+  TUNGETIFF,
+  TUNSETIFF,
+  TUNSETPERSIST,
+} from "./libc.ts";
+import { Poller, type PollHandler } from "./poller.ts";
+
+/** Options of {@link LinuxTun.open}. */
+export interface LinuxTunOptions {
+  /** The interface name (at most 15 characters); `weft0` by default. */
+  name?: string;
+  /** The interface MTU; 1420 by default (1500 less WireGuard's IPv6 overhead). */
+  mtu?: number;
+  /** A poller to share with other fds (e.g. the UDP transport); by default the TUN makes its own. */
+  poller?: Poller;
+  /** Called with errors thrown by the sink or met by the device; defaults to `console.error`. */
+  onError?: (err: unknown) => void;
+}
+
+/** Addresses and routes for {@link LinuxTun.configure}. */
+export interface TunConfig {
+  /** Interface addresses with prefix length, e.g. `10.9.0.1/24`, `fd00::1/64`. */
+  addresses?: string[];
+  /** Prefixes routed into the interface, e.g. `10.10.0.0/16`, `fd00:1::/48`. */
+  routes?: string[];
+}
+
+/** The default interface name. */
+export const DEFAULT_TUN_NAME = "weft0";
+/** The default MTU. */
+export const DEFAULT_TUN_MTU = 1420;
+
+/** Packets read per readiness round, so a flood from the host cannot starve the other fds. */
+const READ_BUDGET = 256;
+/** How long to retry TUNSETIFF while a previous holder of the name is still exiting. */
+const BUSY_RETRIES = 10;
+const BUSY_DELAY_MS = 100;
+const NAME_RE = /^[A-Za-z0-9_.-]+$/;
+
+/** A TUN interface; packets the host routes into it go to the sink, `write` hands packets back. */
+export class LinuxTun implements PacketDevice, PollHandler {
+  /** The interface name. */
+  readonly name: string;
+  /** The interface MTU. */
+  readonly mtu: number;
+  /** The TUN fd. */
+  readonly fd: number;
+  /** Traffic and error counters. */
+  readonly stats: DeviceStats = newDeviceStats();
+  /** Never set: writes to a TUN do not wait. */
+  readonly wantsWrite = false;
+
+  readonly #poller: Poller;
+  readonly #ownPoller: boolean;
+  readonly #onError: (err: unknown) => void;
+  readonly #rx = new Uint8Array(new ArrayBuffer(65536));
+  #rxView: Uint8Array = this.#rx;
+  #sink: PacketSink | null = null;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+
+  private constructor(fd: number, name: string, mtu: number, options: LinuxTunOptions) {
+    this.fd = fd;
+    this.name = name;
+    this.mtu = mtu;
+    this.#ownPoller = options.poller === undefined;
+    this.#poller = options.poller ?? new Poller({ onError: options.onError });
+    this.#onError = options.onError ?? ((err) => console.error(`tun ${name}:`, err));
+  }
+
+  /**
+   * Creates (or takes over) the TUN interface, sets its MTU and brings it up. A leftover
+   * persistent TUN of the same name is reused and cleaned; a leftover of another TUN kind is
+   * deleted first. Needs CAP_NET_ADMIN.
+   */
+  static async open(options: LinuxTunOptions = {}): Promise<LinuxTun> {
+    const name = options.name ?? DEFAULT_TUN_NAME;
+    if (name.length > IFNAMSIZ_MAX || !NAME_RE.test(name) || name === "." || name === "..") {
+      throw new Error(`invalid interface name "${name}" (1-15 of A-Z a-z 0-9 _ . -)`);
+    }
+    const mtu = options.mtu ?? DEFAULT_TUN_MTU;
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) {
+      throw new Error(`invalid MTU ${mtu} (576-65535)`);
+    }
+    const c = libc();
+    const fd = c.open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd < 0) {
+      const e = errno();
+      const hint = e === EACCES || e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
+      throw new Error(`${sysError("open /dev/net/tun", e).message}${hint}`);
+    }
+    try {
+      const flags = await attach(fd, name);
+      if (flags & IFF_PERSIST) {
+        // A persistent TUN left by someone else's run: make it ours, so closing deletes it, and
+        // drop its stale configuration.
+        if (c.ioctl_int(fd, TUNSETPERSIST, 0) < 0) throw sysError("TUNSETPERSIST");
+        await ip(["addr", "flush", "dev", name]);
+        await ip(["route", "flush", "dev", name], true);
+        await ip(["-6", "route", "flush", "dev", name], true);
+      }
+      await ip(["link", "set", "dev", name, "mtu", String(mtu), "up"]);
+      return new LinuxTun(fd, name, mtu, options);
+    } catch (err) {
+      c.close(fd);
+      throw err;
+    }
+  }
+
+  /** Adds addresses (IPv6 without duplicate detection, so they work at once) and routes. */
+  async configure(config: TunConfig): Promise<void> {
+    if (this.#closed) throw new Error(`tun ${this.name} is closed`);
+    for (const address of config.addresses ?? []) {
+      const family = checkPrefix(address, "address");
+      const args = ["addr", "replace", address, "dev", this.name];
+      await ip(family === 6 ? ["-6", ...args, "nodad"] : args);
+    }
+    for (const route of config.routes ?? []) {
+      const family = checkPrefix(route, "route");
+      await ip([family === 6 ? "-6" : "-4", "route", "replace", route, "dev", this.name]);
+    }
+  }
+
+  /** Starts reading packets into `sink`. */
+  start(sink: PacketSink): void {
+    if (this.#closed) throw new Error(`tun ${this.name} is closed`);
+    if (this.#sink !== null) throw new Error(`tun ${this.name} already started`);
+    this.#sink = sink;
+    this.#poller.add(this.fd, this);
+  }
+
+  /** Reads packets until EAGAIN or the round budget; called by the poller. */
+  onReadable(): boolean {
+    const sink = this.#sink;
+    if (sink === null || this.#closed) return false;
+    const c = libc();
+    const rx = this.#rx;
+    const stats = this.stats;
+    let count = 0;
+    let busy = true;
+    while (count < READ_BUDGET) {
+      const n = c.read(this.fd, rx, rx.length);
+      if (n < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        busy = false;
+        if (e === EAGAIN) break;
+        stats.readErrors++;
+        // EBADFD/EIO: the interface was deleted under us; polling on would spin.
+        this.#onError(sysError(`read ${this.name}`, e));
+        if (!this.#closed) void this.#poller.remove(this.fd);
+        break;
+      }
+      if (n === 0) continue;
+      count++;
+      let view = this.#rxView;
+      if (view.length !== n) view = this.#rxView = rx.subarray(0, n);
+      stats.packetsIn++;
+      stats.bytesIn += n;
+      try {
+        sink.packet(view);
+      } catch (err) {
+        this.#onError(err);
+      }
+      if (this.#closed) return false;
+    }
+    if (count > 0) {
+      try {
+        sink.flush();
+      } catch (err) {
+        this.#onError(err);
+      }
+    }
+    return busy;
+  }
+
+  /** Unused: the TUN never asks to wait for writability. */
+  onWritable(): void {}
+
+  /** Hands one IP packet to the host; dropped (and counted) if the kernel refuses it. */
+  write(data: Uint8Array): void {
+    if (this.#closed) {
+      this.stats.writeErrors++;
+      return;
+    }
+    const n = libc().write(this.fd, data, data.length);
+    if (n < 0) {
+      const e = errno();
+      this.stats.writeErrors++;
+      // A full queue or a malformed packet is a drop, not news.
+      if (e !== EAGAIN && e !== ENOBUFS && e !== ENOMEM && e !== 22) {
+        this.#onError(sysError(`write ${this.name}`, e));
+      }
+      return;
+    }
+    this.stats.packetsOut++;
+    this.stats.bytesOut += n;
+  }
+
+  /** Stops reading and closes the fd, which deletes the interface and its routes; idempotent. */
+  close(): Promise<void> {
+    if (this.#closing === null) this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    await this.#poller.remove(this.fd);
+    libc().close(this.fd);
+    if (this.#ownPoller) await this.#poller.close();
+  }
+}
+
+/** Attaches `fd` to interface `name` (creating it); returns the interface's TUN flags. */
+async function attach(fd: number, name: string): Promise<number> {
+  const c = libc();
+  const ifr = new Uint8Array(new ArrayBuffer(IFREQ_SIZE));
+  const v = new DataView(ifr.buffer);
+  let deleted = false;
+  for (let attempt = 0;; attempt++) {
+    ifr.fill(0);
+    ifr.set(new TextEncoder().encode(name));
+    v.setUint16(16, IFF_TUN | IFF_NO_PI, true);
+    if (c.ioctl(fd, TUNSETIFF, ifr) === 0) break;
+    const e = errno();
+    const kind = await linkKind(name);
+    if (kind === null) throw sysError(`TUNSETIFF ${name}`, e);
+    if (e === EBUSY) {
+      // Another fd holds it: a previous run may still be exiting. Never delete a live device.
+      if (attempt < BUSY_RETRIES) {
+        await new Promise((r) => setTimeout(r, BUSY_DELAY_MS));
+        continue;
+      }
+      throw new Error(`interface ${name} is in use by another process`);
+    }
+    if (kind !== "tun" || deleted) {
+      throw new Error(
+        `${sysError(`TUNSETIFF ${name}`, e).message}: an interface of kind "${kind}" has this name`,
+      );
+    }
+    // A TUN/TAP left with other flags (TAP, multi-queue, vnet header): remove it and retry.
+    await ip(["link", "delete", "dev", name]);
+    deleted = true;
+  }
+  if (c.ioctl(fd, TUNGETIFF, ifr) < 0) throw sysError("TUNGETIFF");
+  return v.getUint16(16, true);
+}
+
+/** The kind of an existing interface (`tun`, `dummy`, `""` for plain devices), or null if none. */
+async function linkKind(name: string): Promise<string | null> {
+  const out = await new Deno.Command("ip", {
+    args: ["-d", "-j", "link", "show", "dev", name],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!out.success) return null;
+  const links = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    linkinfo?: { info_kind?: string };
+  }[];
+  if (links.length === 0) return null;
+  return links[0].linkinfo?.info_kind ?? "";
+}
+
+/** Runs `ip` with `args`; throws with its stderr on failure unless `mayFail`. */
+async function ip(args: string[], mayFail = false): Promise<void> {
+  const out = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success && !mayFail) {
+    const msg = new TextDecoder().decode(out.stderr).trim();
+    throw new Error(`ip ${args.join(" ")}: ${msg || `exit ${out.code}`}`);
+  }
+}
+
+/** Validates `addr/len`; returns the family. */
+function checkPrefix(text: string, what: string): 4 | 6 {
+  const slash = text.indexOf("/");
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const len = slash < 0 ? "" : text.slice(slash + 1);
+  const words = parseIP(addr);
+  const family = addr.includes(":") ? 6 : 4;
+  const max = family === 6 ? 128 : 32;
+  if (words === null || !/^[0-9]{1,3}$/.test(len) || Number(len) > max) {
+    throw new Error(`invalid ${what} "${text}": expected address/prefix-length`);
+  }
+  return family;
+}
+
+function cstring(text: string): Uint8Array {
+  const bytes = new TextEncoder().encode(text);
+  const out = new Uint8Array(new ArrayBuffer(bytes.length + 1));
+  out.set(bytes);
+  return out;
+}

@@ -1,0 +1,147 @@
+/**
+ * An in-process underlay: transports that hand datagrams to each other through memory. For
+ * simulations of large meshes in one process and for deterministic protocol tests; it can drop,
+ * duplicate or hold back datagrams to mimic a lossy network.
+ * @module
+ */
+
+import type { DatagramSink, Endpoint, Transport } from "../lib/device/driver.ts";
+import { EndpointTable } from "./endpoint.ts";
+
+/** Knobs of a memory network. */
+export interface MemoryNetworkOptions {
+  /** Probability a datagram is lost. Default 0. */
+  loss?: number;
+  /** Random source (tests pass a seeded one). */
+  random?: () => number;
+  /** Deliver only when `deliver()` is called instead of on a microtask. */
+  manual?: boolean;
+}
+
+interface InFlight {
+  to: MemoryTransport;
+  data: Uint8Array;
+  from: Endpoint;
+}
+
+/** A set of memory transports that can reach each other by `address:port`. */
+export class MemoryNetwork {
+  readonly #bound = new Map<string, MemoryTransport>();
+  readonly #queue: InFlight[] = [];
+  #scheduled = false;
+  /** Datagrams handed to the network. */
+  sent = 0;
+  /** Datagrams lost on purpose or for lack of a receiver. */
+  lost = 0;
+
+  constructor(private readonly opts: MemoryNetworkOptions = {}) {}
+
+  /** Binds a transport at `address:port` (port 0 picks a free one from 40000 up). */
+  bind(address: string, port = 0): MemoryTransport {
+    let p = port;
+    if (p === 0) {
+      p = 40000;
+      while (this.#bound.has(`${address}|${p}`)) p++;
+    }
+    const key = `${address}|${p}`;
+    if (this.#bound.has(key)) throw new Error(`address in use: ${address}:${p}`);
+    const t = new MemoryTransport(this, address, p);
+    this.#bound.set(key, t);
+    return t;
+  }
+
+  /** Queues a datagram (copied) to whoever is bound at `to`. */
+  post(from: MemoryTransport, data: Uint8Array, to: Endpoint): void {
+    this.sent++;
+    const target = this.#bound.get(`${to.address}|${to.port}`);
+    const loss = this.opts.loss ?? 0;
+    if (!target || (loss > 0 && (this.opts.random ?? Math.random)() < loss)) {
+      this.lost++;
+      return;
+    }
+    this.#queue.push({ to: target, data: data.slice(), from: target.table.adopt(from.self) });
+    if (!this.opts.manual && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.deliver();
+      });
+    }
+  }
+
+  /** Delivers everything queued, including what deliveries queue in turn; returns the count. */
+  deliver(): number {
+    let n = 0;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      const touched = new Set<MemoryTransport>();
+      for (const d of batch) {
+        if (d.to.closed || !d.to.sink) {
+          this.lost++;
+          continue;
+        }
+        d.to.sink.datagram(d.data, d.from);
+        touched.add(d.to);
+        n++;
+      }
+      for (const t of touched) t.sink?.flush();
+    }
+    return n;
+  }
+
+  /** Forgets a closed transport. */
+  unbind(t: MemoryTransport): void {
+    this.#bound.delete(`${t.address}|${t.port}`);
+  }
+}
+
+/** One bound memory transport. */
+export class MemoryTransport implements Transport {
+  /** Always `memory`. */
+  readonly name = "memory";
+  /** Interned endpoints seen by this transport. */
+  readonly table: EndpointTable = new EndpointTable();
+  /** Our own address as an endpoint. */
+  readonly self: Endpoint;
+  /** Where received datagrams go once started. */
+  sink: DatagramSink | null = null;
+  /** True once closed. */
+  closed = false;
+
+  constructor(
+    private readonly net: MemoryNetwork,
+    /** The address bound. */
+    readonly address: string,
+    /** The port bound. */
+    readonly port: number,
+  ) {
+    this.self = this.table.fromText(address, port);
+  }
+
+  /** Starts delivering to `sink`. */
+  start(sink: DatagramSink): void {
+    this.sink = sink;
+  }
+
+  /** Posts a datagram to the network (copied). */
+  send(data: Uint8Array, to: Endpoint): void {
+    if (!this.closed) this.net.post(this, data, to);
+  }
+
+  /** Nothing to flush: posting is immediate. */
+  flush(): void {}
+
+  /** Parses `host:port` into an interned endpoint. */
+  endpoint(text: string): Endpoint {
+    return this.table.parse(text);
+  }
+
+  /** Unbinds. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.net.unbind(this);
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * An agent: one device with its transport and packet side, its control/status HTTP server, and
+ * the userspace API for programs (ping, datagrams). What `weft up` runs, and what a program embeds.
+ * @module
+ */
+
+import type { BackendName, CryptoSuite } from "../crypto/types.ts";
+import { selectSuite } from "../crypto/select.ts";
+import { Device, type DeviceEvent, type PeerConfig } from "../device/device.ts";
+import type { PacketDevice, Transport } from "../device/driver.ts";
+import type { ProtocolTimers } from "../protocol/constants.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { UserspaceStack } from "../../drivers/userspace.ts";
+import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
+import { Cidr } from "../net/cidr.ts";
+import { formatAddress } from "../net/ip.ts";
+import { VERSION } from "../version.ts";
+import { openTunDevice } from "./tun_mode.ts";
+import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
+
+/** How an agent's plaintext side is provided. */
+export type AgentMode = "userspace" | "tun";
+
+/** What an agent is started with. */
+export interface AgentOptions {
+  /** Our private key, base64 (as `wg genkey` prints). */
+  privateKey: string;
+  /** Overlay addresses with prefix length, e.g. `["10.9.0.1/24", "fd00::1/64"]`. */
+  addresses: string[];
+  /** UDP listen port; 0 picks a free one. Default 51820. */
+  listenPort?: number;
+  /** Address to bind the underlay socket to. Default: all. */
+  listenHost?: string;
+  /** The peers. */
+  peers?: PeerConfig[];
+  /** MTU of the overlay. Default 1420. */
+  mtu?: number;
+  /** `userspace` (no TUN, no root) or `tun`. Default `userspace`. */
+  mode?: AgentMode;
+  /** TUN interface name in `tun` mode. Default `weft0`. */
+  interfaceName?: string;
+  /** Force a crypto backend; default the fastest available. */
+  crypto?: BackendName;
+  /** Protocol timer overrides in ms (tests use short ones). */
+  timers?: Partial<ProtocolTimers>;
+  /** Handshakes per second past which cookies are demanded. */
+  underLoadThreshold?: number;
+  /** The logger. Default: info level, text, stderr. */
+  logger?: Logger;
+  /** A ready transport, instead of opening UDP (tests, other transports). */
+  transport?: Transport;
+  /** A ready packet device, instead of the userspace stack or a TUN. */
+  packets?: PacketDevice;
+}
+
+/** A ping's outcome. */
+export interface PingResult {
+  /** The address pinged. */
+  address: string;
+  /** Round-trip time in ms per echo request, null where no reply came in time. */
+  rtts: (number | null)[];
+}
+
+/** A datagram received from the mesh. */
+export interface MeshDatagram {
+  /** The sender's overlay address. */
+  address: string;
+  /** The sender's port. */
+  port: number;
+  /** The payload. */
+  data: Uint8Array;
+}
+
+/** A running agent. See the module docs.
+ *
+ * @example
+ * ```ts
+ * import { Agent, generateKeyPair } from "@weft/weft";
+ * const a = generateKeyPair();
+ * const agent = await Agent.start({
+ *   privateKey: a.privateKey,
+ *   addresses: ["10.9.0.1/24"],
+ *   listenPort: 0,
+ * });
+ * console.log(agent.status().node.listenPort);
+ * await agent.close();
+ * ```
+ */
+export class Agent {
+  /** The WireGuard device. */
+  readonly device: Device;
+  /** The userspace stack, in userspace mode. */
+  readonly stack: UserspaceStack | null;
+  /** The logger. */
+  readonly logger: Logger;
+  readonly #mode: AgentMode;
+  readonly #addresses: string[];
+  readonly #startedAt = Date.now();
+  readonly #packets: PacketDevice;
+  readonly #suiteName: string;
+  #closed = false;
+
+  private constructor(
+    device: Device,
+    packets: PacketDevice,
+    stack: UserspaceStack | null,
+    opts: AgentOptions,
+    suiteName: string,
+    logger: Logger,
+  ) {
+    this.device = device;
+    this.#packets = packets;
+    this.stack = stack;
+    this.#mode = opts.mode ?? "userspace";
+    this.#addresses = [...opts.addresses];
+    this.#suiteName = suiteName;
+    this.logger = logger;
+  }
+
+  /** Opens the transport and packet side, adds the peers and starts the device. */
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const logger = opts.logger ?? createLogger();
+    if (opts.addresses.length === 0) throw new Error("an agent needs at least one address");
+    const own = opts.addresses.map((a) => Cidr.parse(a));
+    const ipv4 = own.find((c) => c.family === 4);
+    const ipv6 = own.find((c) => c.family === 6);
+    const suite: CryptoSuite & { name: string } = selectSuite(opts.crypto);
+    const mtu = opts.mtu ?? 1420;
+    const mode = opts.mode ?? "userspace";
+    let stack: UserspaceStack | null = null;
+    let packets = opts.packets;
+    if (!packets) {
+      if (mode === "userspace") {
+        stack = new UserspaceStack({
+          ipv4: ipv4 && formatAddress(ipv4.address),
+          ipv6: ipv6 && formatAddress(ipv6.address),
+          mtu,
+          onError: (e) => logger.error("datagram listener failed", { error: String(e) }),
+        });
+        packets = stack;
+      } else {
+        packets = await openTunDevice({
+          name: opts.interfaceName ?? "weft0",
+          mtu,
+          addresses: opts.addresses,
+          routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
+        });
+      }
+    }
+    let transport = opts.transport;
+    try {
+      transport ??= await DenoUdpTransport.open({
+        port: opts.listenPort ?? 51820,
+        hostname: opts.listenHost,
+      });
+    } catch (e) {
+      await packets.close();
+      throw e;
+    }
+    const device = new Device({
+      privateKey: opts.privateKey,
+      suite,
+      transport,
+      packets,
+      timers: opts.timers,
+      underLoadThreshold: opts.underLoadThreshold,
+    });
+    try {
+      for (const p of opts.peers ?? []) device.setPeer(p);
+    } catch (e) {
+      await device.close();
+      throw e;
+    }
+    const agent = new Agent(device, packets, stack, opts, suite.name, logger);
+    device.onEvent((e) => agent.#logEvent(e));
+    device.start();
+    logger.info("agent started", {
+      publicKey: device.publicKey,
+      listenPort: device.listenPort,
+      mode,
+      crypto: suite.name,
+      addresses: opts.addresses.join(","),
+      peers: device.peers().length,
+    });
+    return agent;
+  }
+
+  #logEvent(e: DeviceEvent): void {
+    const { type, ...fields } = e;
+    if (type === "handshake-give-up") this.logger.warn(type, fields);
+    else if (type === "keys-zeroed") this.logger.debug(type, fields);
+    else this.logger.info(type, fields);
+  }
+
+  /** The agent's overlay addresses with prefix lengths. */
+  get addresses(): string[] {
+    return [...this.#addresses];
+  }
+
+  /** The node and its peers, as `/status` serves it. */
+  status(): { node: NodeStatus; peers: PeerStatus[] } {
+    return buildStatus(this.device, {
+      mode: this.#mode,
+      addresses: this.#addresses,
+      interfaceName: this.#packets.name,
+      startedAt: this.#startedAt,
+      crypto: this.#suiteName,
+      version: VERSION,
+    });
+  }
+
+  #needStack(): UserspaceStack {
+    if (!this.stack) throw new Error("this needs userspace mode (--userspace)");
+    return this.stack;
+  }
+
+  /** Sends `count` ICMP echo requests through the mesh (userspace mode). */
+  async ping(
+    address: string,
+    opts: { count?: number; timeoutMs?: number; intervalMs?: number } = {},
+  ): Promise<PingResult> {
+    const stack = this.#needStack();
+    const count = opts.count ?? 1;
+    const rtts: (number | null)[] = [];
+    for (let i = 0; i < count; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
+      rtts.push(await stack.ping(address, { timeoutMs: opts.timeoutMs ?? 1000 }));
+    }
+    return { address, rtts };
+  }
+
+  /** Sends one UDP datagram to an overlay address (userspace mode). */
+  send(address: string, port: number, data: Uint8Array, fromPort?: number): void {
+    this.#needStack().send({ address, port }, data, fromPort);
+  }
+
+  /** Receives the datagrams sent to `port` on our overlay address (userspace mode). */
+  listen(port: number, onDatagram: (d: MeshDatagram) => void): { close(): void } {
+    return this.#needStack().listen(port, (data, from) => {
+      onDatagram({ address: from.address, port: from.port, data: data.slice() });
+    });
+  }
+
+  /** Stops everything and wipes the keys. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.device.close();
+    this.logger.info("agent stopped", {});
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * `tun` mode: a Linux TUN interface configured with the agent's addresses and a route for every
+ * peer's allowed IPs.
+ * @module
+ */
+
+import type { PacketDevice } from "../device/driver.ts";
+import { LinuxTun } from "../../drivers/linux/tun.ts";
+
+/** Opens and configures the TUN interface; closes it again if configuring fails. */
+export async function openTunDevice(opts: {
+  name: string;
+  mtu: number;
+  addresses: string[];
+  routes: string[];
+}): Promise<PacketDevice> {
+  if (Deno.build.os !== "linux") throw new Error("TUN mode needs Linux; use --userspace");
+  const tun = await LinuxTun.open({ name: opts.name, mtu: opts.mtu });
+  try {
+    await tun.configure({ addresses: opts.addresses, routes: opts.routes });
+  } catch (e) {
+    await tun.close();
+    throw e;
+  }
+  return tun;
+}

@@ -1,0 +1,600 @@
+/**
+ * Reads and writes the wg-quick(8) configuration format: an `[Interface]` section and any number of
+ * `[Peer]` sections of `Key = Value` lines, keys case-insensitive, `#` starting a comment.
+ *
+ * Keys stay base64 text (validated as canonical 32-byte keys, as wg does) so this module needs no
+ * crypto; addresses are validated but kept as written. Fields that only wg-quick's shell logic uses
+ * (DNS, Table, hooks, SaveConfig) are parsed and kept so a file round-trips, though weft ignores
+ * most of them.
+ * @module
+ */
+
+/** An invalid configuration file, located by file name (when known) and 1-based line. */
+export class ConfigError extends Error {
+  /** The file the error is in, when the text came from a file. */
+  readonly file?: string;
+  /** The 1-based line number, when the error is about one line. */
+  readonly line?: number;
+  /** What is wrong, without the location. */
+  readonly reason: string;
+
+  /** Builds the message as `file:line: reason`, leaving out what is unknown. */
+  constructor(reason: string, where: { file?: string; line?: number } = {}) {
+    const place = [where.file, where.line === undefined ? undefined : `line ${where.line}`]
+      .filter((p) => p !== undefined).join(", ");
+    super(place === "" ? reason : `${place}: ${reason}`);
+    this.name = "ConfigError";
+    this.file = where.file;
+    this.line = where.line;
+    this.reason = reason;
+  }
+}
+
+/** A peer's underlay address: an IP literal or a hostname, and a port. */
+export interface WgQuickEndpoint {
+  /** IPv4, IPv6 (without brackets, optionally with a `%zone`) or a hostname. */
+  host: string;
+  /** 1 to 65535. */
+  port: number;
+}
+
+/** The `[Interface]` section. */
+export interface WgQuickInterface {
+  /** The base64 private key. */
+  privateKey: string;
+  /** `Address` entries as written (`10.0.0.1/24`, `fd00::1/64`, or without a prefix). */
+  addresses: string[];
+  /** `ListenPort`, 0 to 65535 (0: any). */
+  listenPort?: number;
+  /** `MTU`. */
+  mtu?: number;
+  /** `DNS` entries that are IP addresses: the resolvers. */
+  dns: string[];
+  /** `DNS` entries that are names: the search domains. */
+  dnsSearch: string[];
+  /** `FwMark` (wg's option, kept for round-trips); absent when off. */
+  fwMark?: number;
+  /** `Table` (`off`, `auto`, a number or a name), kept as written. */
+  table?: string;
+  /** `PreUp` commands in order. */
+  preUp: string[];
+  /** `PostUp` commands in order. */
+  postUp: string[];
+  /** `PreDown` commands in order. */
+  preDown: string[];
+  /** `PostDown` commands in order. */
+  postDown: string[];
+  /** `SaveConfig`. */
+  saveConfig?: boolean;
+}
+
+/** One `[Peer]` section. */
+export interface WgQuickPeer {
+  /** The base64 public key; unique within a file. */
+  publicKey: string;
+  /** The base64 preshared key. */
+  presharedKey?: string;
+  /** Where to send the first handshake. */
+  endpoint?: WgQuickEndpoint;
+  /** `AllowedIPs` CIDRs as written (an address without a prefix means a single host). */
+  allowedIPs: string[];
+  /** Seconds between keepalives; absent when off. */
+  persistentKeepalive?: number;
+}
+
+/** A whole wg-quick file. */
+export interface WgQuickConfig {
+  /** The `[Interface]` section. */
+  interface: WgQuickInterface;
+  /** The `[Peer]` sections in file order. */
+  peers: WgQuickPeer[];
+}
+
+// Canonical base64 of 32 bytes: the 43rd character carries 4 data bits, so its low 2 bits are 0.
+const KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/** Whether `text` is a WireGuard key as wg accepts it: canonical base64 of 32 bytes. */
+export function isWgKey(text: string): boolean {
+  return KEY_RE.test(text);
+}
+
+/** Whether `text` is a dotted-quad IPv4 address (no leading zeros, as inet_pton). */
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  if (parts.length !== 4) return false;
+  return parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+/** Whether `text` is an IPv6 address (with `::` compression or a dotted IPv4 tail; no zone). */
+export function isIPv6(text: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(text)) return false;
+  let hex = text;
+  const dot = text.indexOf(".");
+  if (dot >= 0) {
+    const colon = text.lastIndexOf(":");
+    if (colon < 0 || colon > dot || !isIPv4(text.slice(colon + 1))) return false;
+    // The IPv4 tail fills the last two groups.
+    hex = text.slice(0, colon + 1) + "0:0";
+  }
+  const halves = hex.split("::");
+  const group = /^[0-9A-Fa-f]{1,4}$/;
+  const groups = (s: string) => (s === "" ? [] : s.split(":"));
+  if (halves.length === 1) {
+    const all = groups(hex);
+    return all.length === 8 && all.every((g) => group.test(g));
+  }
+  if (halves.length !== 2) return false;
+  const head = groups(halves[0]);
+  const tail = groups(halves[1]);
+  return head.length + tail.length <= 7 && [...head, ...tail].every((g) => group.test(g));
+}
+
+/** Whether `text` is an IPv4 or IPv6 address. */
+export function isIP(text: string): boolean {
+  return isIPv4(text) || isIPv6(text);
+}
+
+/** Whether `text` is `address/prefix` or a bare address (a single host, as wg reads it). */
+export function isCidr(text: string): boolean {
+  return cidrProblem(text) === undefined;
+}
+
+function cidrProblem(text: string): string | undefined {
+  const slash = text.indexOf("/");
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const max = isIPv4(addr) ? 32 : isIPv6(addr) ? 128 : -1;
+  if (max < 0) return `${JSON.stringify(addr)} is not an IP address`;
+  if (slash < 0) return undefined;
+  const prefix = text.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefix) || Number(prefix) > max) {
+    return `bad prefix length ${JSON.stringify(prefix)} (0 to ${max})`;
+  }
+  return undefined;
+}
+
+const LABEL = "[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
+const HOSTNAME_RE = new RegExp(`^${LABEL}(\\.${LABEL})*\\.?$`);
+
+/** Whether `text` is a DNS name (letters, digits, `-`, `_`; labels up to 63, total up to 253). */
+export function isHostname(text: string): boolean {
+  // All-numeric dotted names are mistyped IPv4 addresses, not names.
+  if (/^[0-9.]+$/.test(text)) return false;
+  return text.length <= 253 && HOSTNAME_RE.test(text);
+}
+
+/** Parses `host:port`, `[v6]:port` or `name:port`; returns the reason as a string on error. */
+function parseEndpoint(text: string): WgQuickEndpoint | string {
+  let host: string;
+  let portText: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0 || text[close + 1] !== ":") {
+      return `bad endpoint ${JSON.stringify(text)}: expected [address]:port`;
+    }
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+    const pct = host.indexOf("%");
+    const addr = pct < 0 ? host : host.slice(0, pct);
+    const zone = pct < 0 ? "" : host.slice(pct + 1);
+    if (!isIPv6(addr) || (pct >= 0 && !/^[A-Za-z0-9_.-]{1,15}$/.test(zone))) {
+      return `bad endpoint ${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IPv6 address`;
+    }
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon < 0) return `bad endpoint ${JSON.stringify(text)}: expected host:port`;
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(":")) {
+      return `bad endpoint ${
+        JSON.stringify(text)
+      }: put IPv6 addresses in brackets, as [${host}]:${portText}`;
+    }
+    if (!isIPv4(host) && !isHostname(host)) {
+      return `bad endpoint ${JSON.stringify(text)}: ${
+        JSON.stringify(host)
+      } is neither an IP address nor a hostname`;
+    }
+  }
+  const port = parseInteger(portText, 1, 65535);
+  if (port === undefined) {
+    return `bad port ${JSON.stringify(portText)} in endpoint ${JSON.stringify(text)} (1 to 65535)`;
+  }
+  return { host, port };
+}
+
+function parseInteger(text: string, min: number, max: number): number | undefined {
+  if (!/^[0-9]{1,10}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+}
+
+/** Splits a comma list; an empty value is an empty list, but empty items are errors. */
+function splitList(value: string): string[] | undefined {
+  if (value === "") return [];
+  const items = value.split(",").map((s) => s.trim());
+  return items.includes("") ? undefined : items;
+}
+
+type Section = "interface" | "peer";
+
+interface Draft {
+  iface?: Partial<WgQuickInterface> & { line: number };
+  peers: (Partial<WgQuickPeer> & { line: number })[];
+}
+
+const INTERFACE_KEYS: Record<string, string> = {
+  privatekey: "PrivateKey",
+  address: "Address",
+  listenport: "ListenPort",
+  mtu: "MTU",
+  dns: "DNS",
+  fwmark: "FwMark",
+  table: "Table",
+  preup: "PreUp",
+  postup: "PostUp",
+  predown: "PreDown",
+  postdown: "PostDown",
+  saveconfig: "SaveConfig",
+};
+
+const PEER_KEYS: Record<string, string> = {
+  publickey: "PublicKey",
+  presharedkey: "PresharedKey",
+  endpoint: "Endpoint",
+  allowedips: "AllowedIPs",
+  persistentkeepalive: "PersistentKeepalive",
+};
+
+// Keys that wg-quick accumulates over repeated lines; the others may appear once per section.
+const REPEATABLE = new Set([
+  "address",
+  "dns",
+  "allowedips",
+  "preup",
+  "postup",
+  "predown",
+  "postdown",
+]);
+
+/** Options for {@linkcode parseWgQuick}. */
+export interface ParseWgQuickOptions {
+  /** The file name, for error messages. */
+  file?: string;
+}
+
+/** Parses wg-quick text; throws {@linkcode ConfigError} naming the line on the first problem. */
+export function parseWgQuick(text: string, options: ParseWgQuickOptions = {}): WgQuickConfig {
+  const file = options.file;
+  const fail = (reason: string, line?: number): never => {
+    throw new ConfigError(reason, { file, line });
+  };
+  const draft: Draft = { peers: [] };
+  let section: Section | undefined;
+  let seen = new Set<string>();
+  const peerKeys = new Map<string, number>();
+
+  const lines = text.replace(/^\uFEFF/, "").split(/\r\n|\n|\r/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const raw = lines[i];
+    const hash = raw.indexOf("#");
+    const content = (hash < 0 ? raw : raw.slice(0, hash)).trim();
+    if (content === "") continue;
+
+    if (content.startsWith("[")) {
+      const m = /^\[\s*([^\]]*?)\s*\]$/.exec(content);
+      if (!m) fail(`malformed section header ${JSON.stringify(content)}`, lineNo);
+      const name = m![1].toLowerCase();
+      if (name === "interface") {
+        if (draft.iface) {
+          fail(`duplicate [Interface] section (the first is at line ${draft.iface.line})`, lineNo);
+        }
+        draft.iface = { line: lineNo };
+        section = "interface";
+      } else if (name === "peer") {
+        draft.peers.push({ line: lineNo });
+        section = "peer";
+      } else {
+        fail(`unknown section [${m![1]}] (expected [Interface] or [Peer])`, lineNo);
+      }
+      seen = new Set();
+      continue;
+    }
+
+    const eq = content.indexOf("=");
+    if (eq < 0) {
+      fail(`expected "Key = Value" or a [Section], got ${JSON.stringify(content)}`, lineNo);
+    }
+    const key = content.slice(0, eq).trim();
+    const value = content.slice(eq + 1).trim();
+    if (key === "") fail(`missing key before "="`, lineNo);
+    const lower = key.toLowerCase();
+    if (section === undefined) {
+      fail(`${key} is outside a section (put it under [Interface] or [Peer])`, lineNo);
+    }
+    const known = section === "interface" ? INTERFACE_KEYS : PEER_KEYS;
+    const canonical = Object.hasOwn(known, lower) ? known[lower] : undefined;
+    if (canonical === undefined) {
+      const other = section === "interface" ? PEER_KEYS : INTERFACE_KEYS;
+      const hint = Object.hasOwn(other, lower)
+        ? ` (${other[lower]} belongs in ${section === "interface" ? "[Peer]" : "[Interface]"})`
+        : "";
+      fail(
+        `unknown key ${key} in [${section === "interface" ? "Interface" : "Peer"}]${hint}`,
+        lineNo,
+      );
+    }
+    if (!REPEATABLE.has(lower)) {
+      if (seen.has(lower)) fail(`duplicate ${canonical} in this section`, lineNo);
+      seen.add(lower);
+    }
+    if (value === "" && !REPEATABLE.has(lower)) fail(`empty value for ${canonical}`, lineNo);
+
+    const list = (what: string, check: (item: string) => string | undefined): string[] => {
+      const items = splitList(value);
+      if (items === undefined) return fail(`empty entry in the ${canonical} list`, lineNo);
+      for (const item of items) {
+        const problem = check(item);
+        if (problem !== undefined) fail(`bad ${what} in ${canonical}: ${problem}`, lineNo);
+      }
+      return items;
+    };
+    const keyValue = (): string => {
+      if (!isWgKey(value)) {
+        fail(`bad key for ${canonical}: expected 44 characters of base64 ending in "="`, lineNo);
+      }
+      return value;
+    };
+    const hook = (): string => {
+      if (value === "") fail(`empty value for ${canonical}`, lineNo);
+      return value;
+    };
+
+    if (section === "interface") {
+      const it = draft.iface!;
+      switch (lower) {
+        case "privatekey":
+          it.privateKey = keyValue();
+          break;
+        case "address":
+          (it.addresses ??= []).push(...list("address", cidrProblem));
+          break;
+        case "listenport": {
+          const port = parseInteger(value, 0, 65535);
+          if (port === undefined) fail(`bad port ${JSON.stringify(value)} (0 to 65535)`, lineNo);
+          it.listenPort = port;
+          break;
+        }
+        case "mtu": {
+          const mtu = parseInteger(value, 68, 65535);
+          if (mtu === undefined) fail(`bad MTU ${JSON.stringify(value)} (68 to 65535)`, lineNo);
+          it.mtu = mtu;
+          break;
+        }
+        case "dns":
+          for (
+            const item of list(
+              "DNS entry",
+              (s) =>
+                isIP(s) || isHostname(s)
+                  ? undefined
+                  : `${JSON.stringify(s)} is neither an IP address nor a search domain`,
+            )
+          ) {
+            if (isIP(item)) (it.dns ??= []).push(item);
+            else (it.dnsSearch ??= []).push(item);
+          }
+          break;
+        case "fwmark": {
+          if (value.toLowerCase() === "off") break;
+          const mark = /^0x[0-9a-f]{1,8}$/i.test(value)
+            ? parseInt(value.slice(2), 16)
+            : parseInteger(value, 0, 0xffffffff);
+          if (mark === undefined) fail(`bad FwMark ${JSON.stringify(value)}`, lineNo);
+          if (mark !== 0) it.fwMark = mark;
+          break;
+        }
+        case "table":
+          if (!/^[A-Za-z0-9_.-]+$/.test(value)) fail(`bad Table ${JSON.stringify(value)}`, lineNo);
+          it.table = value;
+          break;
+        case "preup":
+          (it.preUp ??= []).push(hook());
+          break;
+        case "postup":
+          (it.postUp ??= []).push(hook());
+          break;
+        case "predown":
+          (it.preDown ??= []).push(hook());
+          break;
+        case "postdown":
+          (it.postDown ??= []).push(hook());
+          break;
+        case "saveconfig": {
+          const v = value.toLowerCase();
+          if (v !== "true" && v !== "false") {
+            fail(`bad SaveConfig ${JSON.stringify(value)} (true or false)`, lineNo);
+          }
+          it.saveConfig = v === "true";
+          break;
+        }
+      }
+    } else {
+      const peer = draft.peers[draft.peers.length - 1];
+      switch (lower) {
+        case "publickey": {
+          peer.publicKey = keyValue();
+          const first = peerKeys.get(value);
+          if (first !== undefined) {
+            fail(`duplicate PublicKey: the peer at line ${first} has the same key`, lineNo);
+          }
+          peerKeys.set(value, peer.line);
+          break;
+        }
+        case "presharedkey":
+          peer.presharedKey = keyValue();
+          break;
+        case "endpoint": {
+          const ep = parseEndpoint(value);
+          if (typeof ep === "string") fail(ep, lineNo);
+          peer.endpoint = ep as WgQuickEndpoint;
+          break;
+        }
+        case "allowedips":
+          (peer.allowedIPs ??= []).push(...list("CIDR", cidrProblem));
+          break;
+        case "persistentkeepalive": {
+          if (value.toLowerCase() === "off") break;
+          const secs = parseInteger(value, 0, 65535);
+          if (secs === undefined) {
+            fail(`bad PersistentKeepalive ${JSON.stringify(value)} (0 to 65535 or off)`, lineNo);
+          }
+          if (secs !== 0) peer.persistentKeepalive = secs;
+          break;
+        }
+      }
+    }
+  }
+
+  if (!draft.iface) fail("no [Interface] section");
+  const it = draft.iface!;
+  if (it.privateKey === undefined) fail("the [Interface] section has no PrivateKey", it.line);
+  const iface: WgQuickInterface = {
+    privateKey: it.privateKey!,
+    addresses: it.addresses ?? [],
+    dns: it.dns ?? [],
+    dnsSearch: it.dnsSearch ?? [],
+    preUp: it.preUp ?? [],
+    postUp: it.postUp ?? [],
+    preDown: it.preDown ?? [],
+    postDown: it.postDown ?? [],
+  };
+  if (it.listenPort !== undefined) iface.listenPort = it.listenPort;
+  if (it.mtu !== undefined) iface.mtu = it.mtu;
+  if (it.fwMark !== undefined) iface.fwMark = it.fwMark;
+  if (it.table !== undefined) iface.table = it.table;
+  if (it.saveConfig !== undefined) iface.saveConfig = it.saveConfig;
+
+  const peers = draft.peers.map((p): WgQuickPeer => {
+    if (p.publicKey === undefined) fail("this [Peer] section has no PublicKey", p.line);
+    const peer: WgQuickPeer = { publicKey: p.publicKey!, allowedIPs: p.allowedIPs ?? [] };
+    if (p.presharedKey !== undefined) peer.presharedKey = p.presharedKey;
+    if (p.endpoint !== undefined) peer.endpoint = p.endpoint;
+    if (p.persistentKeepalive !== undefined) peer.persistentKeepalive = p.persistentKeepalive;
+    return peer;
+  });
+  return { interface: iface, peers };
+}
+
+/** Reads and parses a wg-quick file; errors name the file. */
+export async function loadWgQuickFile(path: string): Promise<WgQuickConfig> {
+  return parseWgQuick(await Deno.readTextFile(path), { file: path });
+}
+
+/** Formats an endpoint as `host:port`, bracketing IPv6 hosts. */
+export function formatEndpoint(endpoint: WgQuickEndpoint): string {
+  const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
+  return `${host}:${endpoint.port}`;
+}
+
+/** Serializes a config to wg-quick text that {@linkcode parseWgQuick} reads back to the same value. */
+export function serializeWgQuick(config: WgQuickConfig): string {
+  const out: string[] = [];
+  const bad = (reason: string): never => {
+    throw new ConfigError(`cannot serialize: ${reason}`);
+  };
+  const key = (name: string, value: string): string => {
+    if (!isWgKey(value)) bad(`${name} is not a valid key`);
+    return value;
+  };
+  const text = (name: string, value: string): string => {
+    // A newline or '#' would change the meaning of the file when read back.
+    if (/[\r\n#]/.test(value) || value.trim() !== value || value === "") {
+      bad(`${name} ${JSON.stringify(value)} cannot be written on one line`);
+    }
+    return value;
+  };
+  const cidrs = (name: string, items: string[]): string => {
+    for (const item of items) {
+      const problem = cidrProblem(item);
+      if (problem !== undefined) bad(`${name}: ${problem}`);
+    }
+    return items.join(", ");
+  };
+  const port = (name: string, value: number, min: number): number => {
+    if (!Number.isInteger(value) || value < min || value > 65535) bad(`${name} ${value}`);
+    return value;
+  };
+
+  const it = config.interface;
+  out.push("[Interface]");
+  out.push(`PrivateKey = ${key("PrivateKey", it.privateKey)}`);
+  if (it.addresses.length > 0) out.push(`Address = ${cidrs("Address", it.addresses)}`);
+  if (it.listenPort !== undefined) out.push(`ListenPort = ${port("ListenPort", it.listenPort, 0)}`);
+  if (it.mtu !== undefined) out.push(`MTU = ${port("MTU", it.mtu, 68)}`);
+  const dns = [...it.dns, ...it.dnsSearch];
+  for (const d of it.dns) if (!isIP(d)) bad(`DNS server ${JSON.stringify(d)} is not an IP`);
+  for (const d of it.dnsSearch) if (!isHostname(d)) bad(`search domain ${JSON.stringify(d)}`);
+  if (dns.length > 0) out.push(`DNS = ${dns.join(", ")}`);
+  if (it.fwMark !== undefined) {
+    if (!Number.isInteger(it.fwMark) || it.fwMark < 0 || it.fwMark > 0xffffffff) {
+      bad(`FwMark ${it.fwMark}`);
+    }
+    out.push(`FwMark = ${it.fwMark}`);
+  }
+  if (it.table !== undefined) out.push(`Table = ${text("Table", it.table)}`);
+  for (
+    const [name, cmds] of [
+      ["PreUp", it.preUp],
+      ["PostUp", it.postUp],
+      ["PreDown", it.preDown],
+      ["PostDown", it.postDown],
+    ] as const
+  ) {
+    for (const cmd of cmds) out.push(`${name} = ${text(name, cmd)}`);
+  }
+  if (it.saveConfig !== undefined) out.push(`SaveConfig = ${it.saveConfig}`);
+
+  for (const peer of config.peers) {
+    out.push("", "[Peer]");
+    out.push(`PublicKey = ${key("PublicKey", peer.publicKey)}`);
+    if (peer.presharedKey !== undefined) {
+      out.push(`PresharedKey = ${key("PresharedKey", peer.presharedKey)}`);
+    }
+    if (peer.allowedIPs.length > 0) {
+      out.push(`AllowedIPs = ${cidrs("AllowedIPs", peer.allowedIPs)}`);
+    }
+    if (peer.endpoint !== undefined) {
+      const ep = formatEndpoint(peer.endpoint);
+      if (typeof parseEndpoint(ep) === "string") bad(`Endpoint ${JSON.stringify(ep)}`);
+      out.push(`Endpoint = ${ep}`);
+    }
+    if (peer.persistentKeepalive !== undefined && peer.persistentKeepalive !== 0) {
+      out.push(
+        `PersistentKeepalive = ${port("PersistentKeepalive", peer.persistentKeepalive, 0)}`,
+      );
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+const IFNAME_RE = /^[a-zA-Z0-9_=+.-]{1,15}$/;
+
+/** Whether `name` is an interface name wg-quick accepts: 1 to 15 of `a-zA-Z0-9_=+.-`. */
+export function isInterfaceName(name: string): boolean {
+  return IFNAME_RE.test(name);
+}
+
+/** The interface name wg-quick derives from a config path (`/etc/wireguard/wg0.conf` -> `wg0`). */
+export function interfaceNameFromPath(path: string): string {
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  const name = base.endsWith(".conf") ? base.slice(0, -".conf".length) : undefined;
+  if (name === undefined || !isInterfaceName(name)) {
+    throw new ConfigError(
+      "the config file name must be an interface name (1 to 15 characters of a-z A-Z 0-9 _ = + . -)" +
+        ' followed by ".conf"',
+      { file: path },
+    );
+  }
+  return name;
+}

@@ -1,0 +1,124 @@
+/**
+ * A client for an agent's HTTP server: what `weft status`, `weft ping`, `weft send` and
+ * `weft recv` use, and what programs can use to drive a running agent.
+ * @module
+ */
+
+import type { NodeStatus, PeerStatus } from "../status/status.ts";
+import type { PingResult } from "../agent/agent.ts";
+import { decodeBase64, encodeBase64 } from "./base64.ts";
+
+/** A datagram as `recv` yields it. */
+export interface ReceivedDatagram {
+  /** Sender overlay address. */
+  address: string;
+  /** Sender port. */
+  port: number;
+  /** Payload. */
+  data: Uint8Array;
+}
+
+/** Talks to the agent at `address` (`host:port`).
+ *
+ * @example
+ * ```ts
+ * import { ControlClient } from "@weft/weft";
+ * const client = new ControlClient("127.0.0.1:51880");
+ * const { node, peers } = await client.status();
+ * console.log(node.publicKey, peers.length);
+ * ```
+ */
+export class ControlClient {
+  readonly #base: string;
+  readonly #token?: string;
+
+  constructor(address: string, token?: string) {
+    this.#base = `http://${address}`;
+    this.#token = token;
+  }
+
+  async #call(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+    let res: Response;
+    try {
+      res = await fetch(this.#base + path, { ...init, headers });
+    } catch (e) {
+      throw new Error(
+        `cannot reach the agent at ${this.#base}: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    if (!res.ok) {
+      const body = await res.text();
+      let msg = body;
+      try {
+        msg = JSON.parse(body).error ?? body;
+      } catch { /* not JSON */ }
+      throw new Error(`agent answered ${res.status}: ${msg}`);
+    }
+    return res;
+  }
+
+  async #json<T>(path: string, body?: unknown): Promise<T> {
+    const res = await this.#call(
+      path,
+      body === undefined ? {} : {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      },
+    );
+    return await res.json() as T;
+  }
+
+  /** The agent's status document. */
+  status(): Promise<{ node: NodeStatus; peers: PeerStatus[] }> {
+    return this.#json("/status");
+  }
+
+  /** Pings an overlay address from the agent (userspace mode). */
+  ping(address: string, opts: { count?: number; timeoutMs?: number } = {}): Promise<PingResult> {
+    return this.#json("/v1/ping", { address, ...opts });
+  }
+
+  /** Sends a datagram from the agent to an overlay address and port. */
+  async send(address: string, port: number, data: Uint8Array, fromPort?: number): Promise<void> {
+    await this.#json("/v1/send", { address, port, base64: encodeBase64(data), fromPort });
+  }
+
+  /**
+   * Receives datagrams sent to `port` on the agent. `onReady` runs once the agent listens; the
+   * iteration ends after `count` datagrams or when `signal` aborts.
+   */
+  async *recv(
+    port: number,
+    opts: { count?: number; signal?: AbortSignal; onReady?: () => void } = {},
+  ): AsyncGenerator<ReceivedDatagram> {
+    const q = new URLSearchParams({ port: String(port) });
+    if (opts.count !== undefined) q.set("count", String(opts.count));
+    const res = await this.#call(`/v1/recv?${q}`, { signal: opts.signal });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += value;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line === "") {
+            opts.onReady?.();
+            continue;
+          }
+          const d = JSON.parse(line);
+          yield { address: d.address, port: d.port, data: decodeBase64(d.base64) ?? new Uint8Array() };
+        }
+      }
+    } finally {
+      reader.releaseLock();
+      await res.body?.cancel().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * XChaCha20-Poly1305 (24-byte nonce) on @noble/ciphers, for WireGuard cookie replies
+ * (whitepaper §5.4.7: the cookie is sealed with a random nonce and mac1 as associated data).
+ * Rare and small messages, so allocating results is fine here.
+ * @module
+ */
+
+import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { assertKey32 } from "./bytes.ts";
+
+function assertNonce(nonce: Uint8Array): void {
+  if (!(nonce instanceof Uint8Array) || nonce.length !== 24) {
+    throw new Error("XChaCha20-Poly1305 nonce must be 24 bytes");
+  }
+}
+
+/** Seals `plaintext` under a 32-byte key and 24-byte nonce; returns ciphertext then 16-byte tag. */
+export function xchachaSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
+  assertKey32(key);
+  assertNonce(nonce);
+  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+}
+
+/** Opens ciphertext-then-tag; returns the plaintext, or null when it is forged or too short. */
+export function xchachaOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array | null {
+  assertKey32(key);
+  assertNonce(nonce);
+  if (sealed.length < 16) return null;
+  try {
+    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,778 @@
+/**
+ * The device: peers, cryptokey routing, the handshake and transport paths and the timers, wired
+ * between a packet device (TUN or userspace) and a transport (UDP, TCP). It never blocks and
+ * never allocates per transport packet beyond buffer views.
+ * @module
+ */
+
+import type { CryptoSuite } from "../crypto/types.ts";
+import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
+import {
+  COOKIE_REPLY_SIZE,
+  INITIATION_SIZE,
+  MSG_COOKIE_REPLY,
+  MSG_INITIATION,
+  MSG_RESPONSE,
+  MSG_TRANSPORT,
+  PADDING,
+  type ProtocolTimers,
+  REJECT_AFTER_MESSAGES,
+  resolveTimers,
+  RESPONSE_SIZE,
+  TAG_SIZE,
+  TRANSPORT_HEADER_SIZE,
+  TRANSPORT_MIN_SIZE,
+} from "../protocol/constants.ts";
+import { readCounter, readU32, writeCounter, writeU32 } from "../protocol/bytes.ts";
+import { messageType } from "../protocol/messages.ts";
+import {
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  createResponse,
+  type LocalIdentity,
+  noPresharedKey,
+  type SessionKeys,
+} from "../protocol/noise.ts";
+import { CookieChecker, sourceBytes } from "../protocol/cookie.ts";
+import { AllowedIps } from "../peer/allowed_ips.ts";
+import { Cidr } from "../net/cidr.ts";
+import { Keypair } from "../peer/keypair.ts";
+import { Peer } from "../peer/peer.ts";
+import type { Clock } from "./clock.ts";
+import { systemClock } from "./clock.ts";
+import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "./driver.ts";
+import { DropCounters, type DropReason } from "./drops.ts";
+
+/** How a peer is described to the device. */
+export interface PeerConfig {
+  /** The peer's public key (base64 or 32 bytes). */
+  publicKey: string | Uint8Array;
+  /** Optional preshared key (base64 or 32 bytes). */
+  presharedKey?: string | Uint8Array;
+  /** `host:port` of the peer on the underlay, if known (IP literals; resolve names first). */
+  endpoint?: string;
+  /** Overlay prefixes routed to this peer and accepted from it. */
+  allowedIps?: string[];
+  /** Seconds between keepalives sent even when idle (0 or absent: off). */
+  persistentKeepalive?: number;
+}
+
+/** What a device is built from. */
+export interface DeviceOptions {
+  /** Our static private key (base64 or 32 bytes). */
+  privateKey: string | Uint8Array;
+  /** The crypto backends. */
+  suite: CryptoSuite;
+  /** The underlay transport. */
+  transport: Transport;
+  /** The plaintext side. */
+  packets: PacketDevice;
+  /** Protocol timer overrides (ms). */
+  timers?: Partial<ProtocolTimers>;
+  /** The clock (tests inject a manual one). */
+  clock?: Clock;
+  /** How often timers are checked, in ms; 0 means never automatically (tests call `tick`). */
+  tickMs?: number;
+  /** Handshake messages per second past which MAC2 (a cookie round trip) is demanded. */
+  underLoadThreshold?: number;
+  /** At most this many packets wait per peer for a session. */
+  maxStaged?: number;
+  /** Accept at most one initiation per peer per this many ms (flood protection). */
+  minInitiationIntervalMs?: number;
+}
+
+/** Something that happened to a peer, for logs, health and programs. */
+export type DeviceEvent =
+  | { type: "handshake-complete"; peer: string; role: "initiator" | "responder" }
+  | { type: "handshake-give-up"; peer: string; attempts: number }
+  | { type: "endpoint-changed"; peer: string; endpoint: string }
+  | { type: "keys-zeroed"; peer: string };
+
+/** A device's own figures. */
+export interface DeviceStats {
+  /** Handshake initiations received that authenticated. */
+  handshakesReceived: number;
+  /** Cookie replies sent because we were under load. */
+  cookieRepliesSent: number;
+  /** Packets dropped, by reason. */
+  drops: Record<DropReason, number>;
+}
+
+const MAX_PACKET = 65535;
+const ENTRY_NONE = 0;
+
+interface IndexEntry {
+  peer: Peer;
+  keypair: Keypair<Peer> | null;
+}
+
+/** A WireGuard device. See the module docs. */
+export class Device {
+  /** Our static public key, base64. */
+  readonly publicKey: string;
+  /** Drop counters by reason. */
+  readonly drops: DropCounters = new DropCounters();
+  readonly #local: LocalIdentity;
+  readonly #suite: CryptoSuite;
+  readonly #transport: Transport;
+  readonly #packets: PacketDevice;
+  readonly #timers: ProtocolTimers;
+  readonly #clock: Clock;
+  readonly #tickMs: number;
+  readonly #underLoadThreshold: number;
+  readonly #maxStaged: number;
+  readonly #minInitiationInterval: number;
+  readonly #checker: CookieChecker;
+  readonly #peers = new Map<string, Peer>();
+  readonly #indices = new Map<number, IndexEntry>();
+  readonly #routes = new AllowedIps<Peer>();
+  readonly #listeners = new Set<(e: DeviceEvent) => void>();
+  // One buffer for every outgoing message: sends are synchronous, so it is free again at once.
+  readonly #out = new Uint8Array(TRANSPORT_HEADER_SIZE + MAX_PACKET + PADDING + TAG_SIZE);
+  readonly #hsOut = new Uint8Array(INITIATION_SIZE);
+  #hsWindowStart = 0;
+  #hsCount = 0;
+  #underLoadUntil = 0;
+  #handshakesReceived = 0;
+  #cookieRepliesSent = 0;
+  #interval: ReturnType<typeof setInterval> | undefined;
+  #started = false;
+  #closed = false;
+
+  constructor(opts: DeviceOptions) {
+    const priv = typeof opts.privateKey === "string"
+      ? parseKey(opts.privateKey, "private key")
+      : opts.privateKey.slice();
+    const pub = publicKeyOf(priv, opts.suite.dh);
+    this.#local = { privateKey: priv, publicKey: pub, dh: opts.suite.dh, aead: opts.suite.aead };
+    this.publicKey = encodeKey(pub);
+    this.#suite = opts.suite;
+    this.#transport = opts.transport;
+    this.#packets = opts.packets;
+    this.#timers = resolveTimers(opts.timers);
+    this.#clock = opts.clock ?? systemClock;
+    this.#tickMs = opts.tickMs ?? 100;
+    this.#underLoadThreshold = opts.underLoadThreshold ?? 1000;
+    this.#maxStaged = opts.maxStaged ?? 128;
+    this.#minInitiationInterval = opts.minInitiationIntervalMs ?? 20;
+    this.#checker = new CookieChecker(pub, this.#timers.cookieRefreshTime);
+  }
+
+  /** The transport-data cipher backend in use. */
+  get aeadName(): string {
+    return this.#suite.aead.name;
+  }
+
+  /** The handshake key-agreement backend in use. */
+  get dhName(): string {
+    return this.#suite.dh.name;
+  }
+
+  /** The MTU of the plaintext side. */
+  get mtu(): number {
+    return this.#packets.mtu;
+  }
+
+  /** The listen port of the transport. */
+  get listenPort(): number {
+    return this.#transport.port;
+  }
+
+  /** The protocol timers in force. */
+  get timers(): Readonly<ProtocolTimers> {
+    return this.#timers;
+  }
+
+  /** The device's own counters. */
+  get stats(): DeviceStats {
+    return {
+      handshakesReceived: this.#handshakesReceived,
+      cookieRepliesSent: this.#cookieRepliesSent,
+      drops: this.drops.snapshot(),
+    };
+  }
+
+  /** Starts the drivers and the timer tick. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const packetSink: PacketSink = {
+      packet: (data) => this.#onPlaintext(data),
+      flush: () => this.#transport.flush(),
+    };
+    const datagramSink: DatagramSink = {
+      datagram: (data, from) => this.#onDatagram(data, from),
+      flush: () => this.#transport.flush(),
+    };
+    this.#packets.start(packetSink);
+    this.#transport.start(datagramSink);
+    if (this.#tickMs > 0) this.#interval = setInterval(() => this.tick(), this.#tickMs);
+    // Peers with persistent keepalive reach out at once, as wg does on `up`.
+    for (const peer of this.#peers.values()) {
+      if (peer.timers.persistentKeepaliveMs > 0) this.#sendKeepalive(peer);
+    }
+    this.#transport.flush();
+  }
+
+  /** Stops the tick, wipes every session and closes both drivers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#interval !== undefined) clearInterval(this.#interval);
+    for (const peer of this.#peers.values()) this.#forgetPeerState(peer);
+    await Promise.allSettled([this.#transport.close(), this.#packets.close()]);
+    this.#local.privateKey.fill(0);
+  }
+
+  /** Subscribes to peer events; returns the unsubscribe function. */
+  onEvent(listener: (e: DeviceEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Adds a peer, or updates the one with the same public key. Returns its base64 key. */
+  setPeer(cfg: PeerConfig): string {
+    const pub = typeof cfg.publicKey === "string"
+      ? parseKey(cfg.publicKey, "peer public key")
+      : cfg.publicKey.slice();
+    const key = encodeKey(pub);
+    if (key === this.publicKey) throw new Error("a peer cannot have the device's own public key");
+    const psk = cfg.presharedKey === undefined
+      ? noPresharedKey()
+      : typeof cfg.presharedKey === "string"
+      ? parseKey(cfg.presharedKey, "preshared key")
+      : cfg.presharedKey.slice();
+    const keepalive = cfg.persistentKeepalive ?? 0;
+    if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) {
+      throw new RangeError(`persistent keepalive must be 0..65535 seconds, got ${keepalive}`);
+    }
+    const endpoint = cfg.endpoint ? this.#transport.endpoint(cfg.endpoint) : null;
+    // Validate every prefix before changing anything, so a bad one leaves the peer as it was.
+    const prefixes = cfg.allowedIps ?? [];
+    const cidrs = prefixes.map((p) => Cidr.parse(p));
+
+    let peer = this.#peers.get(key);
+    if (!peer) {
+      peer = new Peer(pub, psk, this.#local, this.#timers, keepalive);
+      this.#peers.set(key, peer);
+    } else {
+      peer.handshake.presharedKey = psk;
+      peer.timers.persistentKeepaliveMs = keepalive * 1000;
+    }
+    if (endpoint) peer.endpoint = endpoint;
+    this.#routes.removeByValue(peer);
+    for (const c of cidrs) this.#routes.insert(c, peer);
+    if (this.#started && keepalive > 0) {
+      this.#sendKeepalive(peer);
+      this.#transport.flush();
+    }
+    return key;
+  }
+
+  /** Removes a peer and wipes its sessions; false when there was no such peer. */
+  removePeer(publicKey: string): boolean {
+    const peer = this.#peers.get(publicKey);
+    if (!peer) return false;
+    this.#forgetPeerState(peer);
+    this.#routes.removeByValue(peer);
+    this.#peers.delete(publicKey);
+    return true;
+  }
+
+  /** The peer with this base64 public key. */
+  peer(publicKey: string): Peer | undefined {
+    return this.#peers.get(publicKey);
+  }
+
+  /** Every peer. */
+  peers(): Peer[] {
+    return [...this.#peers.values()];
+  }
+
+  /** The prefixes routed to a peer. */
+  allowedIpsOf(peer: Peer): string[] {
+    return this.#routes.entries(peer).map((c) => c.toString());
+  }
+
+  /** Starts a handshake with a peer now (as `wg` does when a packet is queued). */
+  initiateHandshake(publicKey: string): void {
+    const peer = this.#peers.get(publicKey);
+    if (!peer) throw new Error(`no peer ${publicKey}`);
+    this.#sendInitiation(peer, false);
+    this.#transport.flush();
+  }
+
+  /** Fires whatever timers are due. Called every `tickMs`, or by tests. */
+  tick(): void {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    for (const peer of this.#peers.values()) {
+      for (let kind = peer.timers.due(now); kind; kind = peer.timers.due(now)) {
+        switch (kind) {
+          case "retransmit-handshake":
+            this.#onRetransmit(peer);
+            break;
+          case "send-keepalive":
+          case "persistent-keepalive":
+            this.#sendKeepalive(peer);
+            break;
+          case "new-handshake":
+            this.#sendInitiation(peer, false);
+            break;
+          case "zero-key-material":
+            this.#forgetPeerState(peer);
+            this.#emit({ type: "keys-zeroed", peer: peer.publicKeyText });
+            break;
+        }
+      }
+    }
+    this.#transport.flush();
+  }
+
+  // ---- outgoing plaintext ----
+
+  #onPlaintext(pkt: Uint8Array): void {
+    const peer = this.#route(pkt);
+    if (!peer) {
+      this.drops.add("no-route");
+      return;
+    }
+    if (pkt.length > MAX_PACKET) {
+      this.drops.add("oversize");
+      return;
+    }
+    if (!this.#sendTransport(peer, pkt)) {
+      this.#stage(peer, pkt.slice());
+      this.#sendInitiation(peer, false);
+    }
+  }
+
+  #route(pkt: Uint8Array): Peer | undefined {
+    const version = pkt.length > 0 ? pkt[0] >> 4 : 0;
+    if (version === 4 && pkt.length >= 20) return this.#routes.lookup(pkt, 16, 4);
+    if (version === 6 && pkt.length >= 40) return this.#routes.lookup(pkt, 24, 6);
+    return undefined;
+  }
+
+  #stage(peer: Peer, copy: Uint8Array): void {
+    if (peer.staged.length >= this.#maxStaged) {
+      peer.staged.shift();
+      this.drops.add("staged-overflow");
+    }
+    peer.staged.push(copy);
+  }
+
+  #sendStaged(peer: Peer): void {
+    while (peer.staged.length > 0) {
+      if (!this.#sendTransport(peer, peer.staged[0])) break;
+      peer.staged.shift();
+    }
+    if (peer.staged.length > 0) this.#sendInitiation(peer, false);
+  }
+
+  #usable(kp: Keypair<Peer> | null, now: number): kp is Keypair<Peer> {
+    return kp !== null && now - kp.created < this.#timers.rejectAfterTime &&
+      kp.sendCounter < REJECT_AFTER_MESSAGES;
+  }
+
+  /** Encrypts and sends `pkt` (empty: a keepalive) on the current session; false if none. */
+  #sendTransport(peer: Peer, pkt: Uint8Array): boolean {
+    const now = this.#clock.now();
+    const kp = peer.current;
+    if (!this.#usable(kp, now) || peer.endpoint === null) return false;
+    const counter = kp.sendCounter++;
+    const len = pkt.length;
+    let padded = (len + PADDING - 1) & ~(PADDING - 1);
+    const mtu = this.#packets.mtu;
+    if (padded > mtu) padded = len > mtu ? len : mtu;
+    const total = TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+    const out = this.#out;
+    writeU32(out, 0, MSG_TRANSPORT);
+    writeU32(out, 4, kp.remoteIndex);
+    writeCounter(out, 8, counter);
+    out.set(pkt, TRANSPORT_HEADER_SIZE);
+    out.fill(0, TRANSPORT_HEADER_SIZE + len, TRANSPORT_HEADER_SIZE + padded);
+    kp.send.seal(
+      counter,
+      out.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded),
+      out.subarray(TRANSPORT_HEADER_SIZE, total),
+    );
+    this.#transport.send(out.subarray(0, total), peer.endpoint);
+    peer.counters.txBytes += total;
+    peer.counters.txPackets++;
+    peer.timers.anyAuthenticatedPacketSent();
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    if (len > 0) peer.timers.dataSent(now);
+    if (
+      kp.isInitiator && (counter >= this.#timers.rekeyAfterMessages ||
+        now - kp.created >= this.#timers.rekeyAfterTime)
+    ) {
+      this.#sendInitiation(peer, false);
+    }
+    return true;
+  }
+
+  #sendKeepalive(peer: Peer): void {
+    if (peer.staged.length === 0 && this.#sendTransport(peer, EMPTY)) return;
+    this.#sendStaged(peer);
+    if (peer.staged.length === 0 && !this.#usable(peer.current, this.#clock.now())) {
+      this.#sendInitiation(peer, false);
+    }
+  }
+
+  // ---- handshakes we start ----
+
+  #sendInitiation(peer: Peer, isRetry: boolean): void {
+    const now = this.#clock.now();
+    if (!isRetry) {
+      if (now - peer.lastInitiationSent < this.#timers.rekeyTimeout) return;
+      peer.timers.handshakeAttempts = 0;
+    }
+    if (peer.endpoint === null) return;
+    peer.lastInitiationSent = now;
+    if (peer.handshake.localIndex !== ENTRY_NONE) {
+      this.#indices.delete(peer.handshake.localIndex);
+    }
+    const index = this.#newIndex(peer, null);
+    const msg = this.#hsOut.subarray(0, INITIATION_SIZE);
+    createInitiation(this.#local, peer.handshake, index, this.#clock.wallNow(), msg);
+    peer.cookies.addMacs(msg, now);
+    this.#transport.send(msg, peer.endpoint);
+    peer.counters.initiationsSent++;
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    peer.timers.anyAuthenticatedPacketSent();
+    peer.timers.handshakeInitiated(now);
+  }
+
+  #onRetransmit(peer: Peer): void {
+    if (peer.timers.handshakeAttempts >= peer.timers.maxAttempts) {
+      this.#emit({
+        type: "handshake-give-up",
+        peer: peer.publicKeyText,
+        attempts: peer.timers.handshakeAttempts + 1,
+      });
+      peer.timers.sendKeepalive = 0;
+      if (peer.staged.length) this.drops.add("handshake-timeout", peer.staged.length);
+      peer.staged = [];
+      if (peer.timers.zeroKeyMaterial === 0) {
+        peer.timers.zeroKeyMaterial = this.#clock.now() + this.#timers.rejectAfterTime * 3;
+      }
+      return;
+    }
+    peer.timers.handshakeAttempts++;
+    this.#sendInitiation(peer, true);
+  }
+
+  // ---- incoming datagrams ----
+
+  #onDatagram(data: Uint8Array, from: Endpoint): void {
+    switch (messageType(data)) {
+      case MSG_TRANSPORT:
+        this.#onTransport(data, from);
+        return;
+      case MSG_INITIATION:
+        this.#onInitiation(data, from);
+        return;
+      case MSG_RESPONSE:
+        this.#onResponse(data, from);
+        return;
+      case MSG_COOKIE_REPLY:
+        this.#onCookieReply(data);
+        return;
+      default:
+        this.drops.add("unknown-type");
+    }
+  }
+
+  #onTransport(data: Uint8Array, from: Endpoint): void {
+    if (data.length < TRANSPORT_MIN_SIZE) {
+      this.drops.add("short");
+      return;
+    }
+    const kp = this.#indices.get(readU32(data, 4))?.keypair;
+    if (!kp) {
+      this.drops.add("unknown-index");
+      return;
+    }
+    const counter = readCounter(data, 8);
+    if (counter < 0) {
+      this.drops.add("bad-counter");
+      return;
+    }
+    const now = this.#clock.now();
+    if (now - kp.created >= this.#timers.rejectAfterTime) {
+      this.drops.add("expired-session");
+      return;
+    }
+    const plainLen = data.length - TRANSPORT_HEADER_SIZE - TAG_SIZE;
+    const plain = data.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + plainLen);
+    if (!kp.receive.open(counter, data.subarray(TRANSPORT_HEADER_SIZE), plain)) {
+      this.drops.add("decrypt");
+      return;
+    }
+    if (!kp.replay.accept(counter, REJECT_AFTER_MESSAGES)) {
+      this.drops.add("replay");
+      return;
+    }
+    const peer = kp.peer;
+    if (kp === peer.next) this.#confirmNext(peer);
+    this.#roam(peer, from);
+    peer.counters.rxBytes += data.length;
+    peer.counters.rxPackets++;
+    peer.timers.anyAuthenticatedPacketReceived();
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    if (
+      kp === peer.current && kp.isInitiator && !peer.timers.sentLastMinuteHandshake &&
+      now - kp.created >=
+        this.#timers.rejectAfterTime - this.#timers.keepaliveTimeout - this.#timers.rekeyTimeout
+    ) {
+      peer.timers.sentLastMinuteHandshake = true;
+      this.#sendInitiation(peer, false);
+    }
+    if (plainLen === 0) return; // keepalive
+    peer.timers.dataReceived(now);
+    const ipLen = this.#checkSource(peer, plain);
+    if (ipLen > 0) this.#packets.write(plain.subarray(0, ipLen));
+  }
+
+  /** The IP packet's length when its source is routed to `peer`; 0 (counted) otherwise. */
+  #checkSource(peer: Peer, plain: Uint8Array): number {
+    const version = plain[0] >> 4;
+    let ipLen = 0;
+    let owner: Peer | undefined;
+    if (version === 4 && plain.length >= 20) {
+      ipLen = (plain[2] << 8) | plain[3];
+      owner = this.#routes.lookup(plain, 12, 4);
+      if (ipLen < 20) ipLen = -1;
+    } else if (version === 6 && plain.length >= 40) {
+      ipLen = 40 + ((plain[4] << 8) | plain[5]);
+      owner = this.#routes.lookup(plain, 8, 6);
+    } else {
+      this.drops.add("malformed-ip");
+      return 0;
+    }
+    if (ipLen < 0 || ipLen > plain.length) {
+      this.drops.add("malformed-ip");
+      return 0;
+    }
+    if (owner !== peer) {
+      this.drops.add("source-not-allowed");
+      return 0;
+    }
+    return ipLen;
+  }
+
+  #confirmNext(peer: Peer): void {
+    const next = peer.next!;
+    if (peer.previous) this.#dropKeypair(peer.previous);
+    peer.previous = peer.current;
+    peer.current = next;
+    peer.next = null;
+    this.#handshakeDone(peer, "responder");
+    this.#sendStaged(peer);
+  }
+
+  #roam(peer: Peer, from: Endpoint): void {
+    if (peer.endpoint === from) return;
+    peer.endpoint = from;
+    this.#emit({ type: "endpoint-changed", peer: peer.publicKeyText, endpoint: from.toString() });
+  }
+
+  #underLoad(now: number): boolean {
+    if (now - this.#hsWindowStart >= 1000) {
+      this.#hsWindowStart = now;
+      this.#hsCount = 0;
+    }
+    if (++this.#hsCount > this.#underLoadThreshold) this.#underLoadUntil = now + 1000;
+    return now < this.#underLoadUntil;
+  }
+
+  /** MAC1 always, MAC2 under load (answering with a cookie); false when the message stops here. */
+  #admitHandshake(data: Uint8Array, from: Endpoint, senderIndex: number): boolean {
+    if (!this.#checker.checkMac1(data)) {
+      this.drops.add("mac1");
+      return false;
+    }
+    const now = this.#clock.now();
+    if (this.#underLoad(now)) {
+      const src = sourceBytes(from.address, from.port);
+      if (!this.#checker.checkMac2(data, src, now)) {
+        const reply = this.#hsOut.subarray(0, COOKIE_REPLY_SIZE);
+        this.#checker.createReply(data, senderIndex, src, now, reply);
+        this.#transport.send(reply, from);
+        this.#cookieRepliesSent++;
+        this.drops.add("cookie-required");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  #onInitiation(data: Uint8Array, from: Endpoint): void {
+    if (data.length !== INITIATION_SIZE) {
+      this.drops.add("bad-size");
+      return;
+    }
+    if (!this.#admitHandshake(data, from, readU32(data, 4))) return;
+    const now = this.#clock.now();
+    const found = consumeInitiation(
+      this.#local,
+      data,
+      (key) => {
+        const peer = this.#peers.get(encodeKey(key));
+        return peer ? { peer, handshake: peer.handshake } : undefined;
+      },
+      now,
+      this.#minInitiationInterval,
+    );
+    if (!found) {
+      this.drops.add("handshake-invalid");
+      return;
+    }
+    const peer = found.peer;
+    this.#handshakesReceived++;
+    this.#roam(peer, from);
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    peer.timers.anyAuthenticatedPacketReceived();
+
+    const index = this.#newIndex(peer, null);
+    const msg = this.#hsOut.subarray(0, RESPONSE_SIZE);
+    const keys = createResponse(this.#local, peer.handshake, index, msg);
+    if (!keys) {
+      this.#indices.delete(index);
+      this.drops.add("handshake-invalid");
+      return;
+    }
+    peer.cookies.addMacs(msg, now);
+    this.#transport.send(msg, from);
+    this.#installKeys(peer, keys, now);
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    peer.timers.anyAuthenticatedPacketSent();
+  }
+
+  #onResponse(data: Uint8Array, from: Endpoint): void {
+    if (data.length !== RESPONSE_SIZE) {
+      this.drops.add("bad-size");
+      return;
+    }
+    if (!this.#admitHandshake(data, from, readU32(data, 4))) return;
+    const entry = this.#indices.get(readU32(data, 8));
+    if (!entry || entry.keypair) {
+      this.drops.add("unknown-index");
+      return;
+    }
+    const peer = entry.peer;
+    const keys = consumeResponse(this.#local, peer.handshake, data);
+    if (!keys) {
+      this.drops.add("handshake-invalid");
+      return;
+    }
+    const now = this.#clock.now();
+    this.#roam(peer, from);
+    this.#installKeys(peer, keys, now);
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    peer.timers.anyAuthenticatedPacketReceived();
+    this.#handshakeDone(peer, "initiator");
+    // Send what waited, or a keepalive, so the responder can confirm the new session.
+    if (peer.staged.length > 0) this.#sendStaged(peer);
+    else this.#sendTransport(peer, EMPTY);
+  }
+
+  #onCookieReply(data: Uint8Array): void {
+    if (data.length !== COOKIE_REPLY_SIZE) {
+      this.drops.add("bad-size");
+      return;
+    }
+    const entry = this.#indices.get(readU32(data, 4));
+    if (!entry) {
+      this.drops.add("unknown-index");
+      return;
+    }
+    if (!entry.peer.cookies.consumeReply(data, this.#clock.now())) {
+      this.drops.add("cookie-invalid");
+    }
+  }
+
+  // ---- sessions and indices ----
+
+  #installKeys(peer: Peer, keys: SessionKeys, now: number): void {
+    const aead = this.#suite.aead;
+    const kp = new Keypair<Peer>(
+      aead.key(keys.send),
+      aead.key(keys.receive),
+      keys.localIndex,
+      keys.remoteIndex,
+      keys.isInitiator,
+      now,
+      peer,
+    );
+    keys.send.fill(0);
+    keys.receive.fill(0);
+    this.#indices.set(kp.localIndex, { peer, keypair: kp });
+    if (keys.isInitiator) {
+      // The responder may still use our old session until it sees the new one in use.
+      if (peer.next) {
+        if (peer.previous) this.#dropKeypair(peer.previous);
+        peer.previous = peer.next;
+        peer.next = null;
+      } else {
+        if (peer.previous) this.#dropKeypair(peer.previous);
+        peer.previous = peer.current;
+      }
+      peer.current = kp;
+    } else {
+      if (peer.next) this.#dropKeypair(peer.next);
+      peer.next = kp;
+    }
+    peer.timers.sessionDerived(now);
+  }
+
+  #handshakeDone(peer: Peer, role: "initiator" | "responder"): void {
+    peer.timers.handshakeComplete();
+    peer.lastHandshakeUnixMs = this.#clock.wallNow();
+    peer.counters.handshakes++;
+    this.#emit({ type: "handshake-complete", peer: peer.publicKeyText, role });
+  }
+
+  #dropKeypair(kp: Keypair<Peer>): void {
+    if (this.#indices.get(kp.localIndex)?.keypair === kp) this.#indices.delete(kp.localIndex);
+    kp.destroy();
+  }
+
+  #forgetPeerState(peer: Peer): void {
+    for (const kp of peer.keypairs()) this.#dropKeypair(kp);
+    peer.current = peer.previous = peer.next = null;
+    if (peer.handshake.localIndex !== ENTRY_NONE) {
+      const e = this.#indices.get(peer.handshake.localIndex);
+      if (e && !e.keypair) this.#indices.delete(peer.handshake.localIndex);
+    }
+    peer.handshake.clear();
+    peer.staged = [];
+    peer.timers.stopAll();
+  }
+
+  #newIndex(peer: Peer, keypair: Keypair<Peer> | null): number {
+    const buf = new Uint32Array(1);
+    for (;;) {
+      crypto.getRandomValues(buf);
+      const index = buf[0];
+      if (index !== ENTRY_NONE && !this.#indices.has(index)) {
+        this.#indices.set(index, { peer, keypair });
+        return index;
+      }
+    }
+  }
+
+  #emit(e: DeviceEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch {
+        // A listener's failure must not break the packet path.
+      }
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,72 @@
+/**
+ * The two seams of a device, after wireguard-go's tun.Device and conn.Bind: a packet device where
+ * plaintext IP packets enter and leave the tunnel (a TUN interface, or the userspace stack), and a
+ * transport that carries encrypted datagrams on the underlay (UDP, TCP).
+ *
+ * Both are push-based so the hot path has no promise per packet: a driver reads as many packets as
+ * are ready, hands each to the sink synchronously, then calls `flush()` once for the batch.
+ * @module
+ */
+
+/**
+ * An underlay address. Transports intern endpoints: the same address and port is always the same
+ * object, so the device can detect roaming with `!==` and no allocation per packet.
+ */
+export interface Endpoint {
+  /** The IP address as text (IPv6 without brackets). */
+  readonly address: string;
+  /** The UDP or TCP port. */
+  readonly port: number;
+  /** 4 or 6. */
+  readonly family: 4 | 6;
+  /** `address:port`, with brackets around IPv6 addresses. */
+  toString(): string;
+}
+
+/** Where a driver hands what it reads. */
+export interface PacketSink {
+  /** One packet; `data` is only valid during the call and the callee may modify it in place. */
+  packet(data: Uint8Array): void;
+  /** The end of a batch: a good moment to flush queued sends. */
+  flush(): void;
+}
+
+/** Where a transport hands what it reads. */
+export interface DatagramSink {
+  /** One datagram from `from`; `data` is only valid during the call and may be modified in place. */
+  datagram(data: Uint8Array, from: Endpoint): void;
+  /** The end of a batch. */
+  flush(): void;
+}
+
+/** The plaintext side: a TUN interface or the userspace stack. */
+export interface PacketDevice {
+  /** The interface name (for a TUN) or a label. */
+  readonly name: string;
+  /** The largest IP packet this device carries. */
+  readonly mtu: number;
+  /** Starts reading; packets read from the host go to `sink`. Called once. */
+  start(sink: PacketSink): void;
+  /** Delivers one decrypted IP packet to the host. `data` may be reused after return. */
+  write(data: Uint8Array): void;
+  /** Stops reading and releases the device; idempotent. */
+  close(): Promise<void>;
+}
+
+/** The underlay side: encrypted datagrams to and from peers' endpoints. */
+export interface Transport {
+  /** A short name for status and logs (`udp`, `tcp`, ...). */
+  readonly name: string;
+  /** The bound local port. */
+  readonly port: number;
+  /** Starts reading; datagrams go to `sink`. Called once. */
+  start(sink: DatagramSink): void;
+  /** Sends one datagram; `data` may be reused after return (copy it if sending later). */
+  send(data: Uint8Array, to: Endpoint): void;
+  /** Sends whatever `send` queued. */
+  flush(): void;
+  /** Turns `host:port` text (IPv6 in brackets) into an interned endpoint; throws on bad input. */
+  endpoint(text: string): Endpoint;
+  /** Stops reading and closes the socket; idempotent. */
+  close(): Promise<void>;
+}

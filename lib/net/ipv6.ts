@@ -1,0 +1,100 @@
+/**
+ * IPv6 headers (RFC 8200): a validating parser that walks extension headers to the upper layer and
+ * never throws on hostile input, and a writer.
+ * @module
+ */
+
+import { type IpInfo, newIpInfo, V6_DST_OFFSET, V6_SRC_OFFSET } from "./ip.ts";
+
+/** Length of the fixed IPv6 header. */
+export const IPV6_HEADER_LENGTH = 40;
+/** Default hop limit for packets this code originates (Linux's default). */
+export const DEFAULT_HOP_LIMIT = 64;
+
+const HOP_BY_HOP = 0;
+const ROUTING = 43;
+const FRAGMENT = 44;
+const DEST_OPTIONS = 60;
+/** More extension headers than this is treated as an attack rather than walked. */
+const MAX_EXTENSION_HEADERS = 8;
+
+/**
+ * Parses the IPv6 packet at the start of `packet` into `out`, skipping hop-by-hop, routing,
+ * destination-options and fragment headers so `protocol` and `payloadOffset` describe the upper
+ * layer. Returns null when the buffer is too short, the version is not 6, the payload length runs
+ * past the buffer, an extension header runs past the payload, hop-by-hop is not first, or the chain
+ * is too long. Jumbograms (payload length 0 with a jumbo option) are rejected. Bytes past the
+ * payload length are ignored.
+ */
+export function parseIpv6(packet: Uint8Array, out: IpInfo = newIpInfo()): IpInfo | null {
+  const len = packet.length;
+  if (len < IPV6_HEADER_LENGTH) return null;
+  if (packet[0] >> 4 !== 6) return null;
+  const payloadLength = (packet[4] << 8) | packet[5];
+  const end = IPV6_HEADER_LENGTH + payloadLength;
+  if (end > len) return null;
+  let next = packet[6];
+  let off = IPV6_HEADER_LENGTH;
+  let fragment = false;
+  for (let n = 0;; n++) {
+    if (next !== HOP_BY_HOP && next !== ROUTING && next !== DEST_OPTIONS && next !== FRAGMENT) {
+      break;
+    }
+    if (n === MAX_EXTENSION_HEADERS) return null;
+    if (next === HOP_BY_HOP && off !== IPV6_HEADER_LENGTH) return null;
+    if (off + 8 > end) return null;
+    const following = packet[off];
+    if (next === FRAGMENT) {
+      const fragOffsetFlags = (packet[off + 2] << 8) | packet[off + 3];
+      // A fragment offset or the M flag means a piece of a larger datagram; an atomic fragment
+      // (both zero, RFC 6946) is a whole packet.
+      if ((fragOffsetFlags & 0xfff9) !== 0) fragment = true;
+      off += 8;
+    } else {
+      off += (packet[off + 1] + 1) * 8;
+      if (off > end) return null;
+    }
+    next = following;
+  }
+  out.version = 6;
+  out.headerLength = off;
+  out.packetLength = end;
+  out.protocol = next;
+  out.payloadOffset = off;
+  out.payloadLength = end - off;
+  out.srcOffset = V6_SRC_OFFSET;
+  out.dstOffset = V6_DST_OFFSET;
+  out.addressLength = 16;
+  out.ttl = packet[7];
+  out.fragment = fragment;
+  return out;
+}
+
+/**
+ * Writes a 40-byte IPv6 header (traffic class 0) at the start of `out` for a payload of
+ * `payloadLength` bytes; returns the header length.
+ */
+export function writeIpv6Header(
+  out: Uint8Array,
+  src: Uint8Array,
+  dst: Uint8Array,
+  nextHeader: number,
+  payloadLength: number,
+  hopLimit: number = DEFAULT_HOP_LIMIT,
+  flowLabel = 0,
+): number {
+  if (payloadLength > 0xffff) {
+    throw new RangeError(`IPv6 payload of ${payloadLength} bytes exceeds 65535`);
+  }
+  out[0] = 0x60;
+  out[1] = (flowLabel >> 16) & 0x0f;
+  out[2] = (flowLabel >> 8) & 0xff;
+  out[3] = flowLabel & 0xff;
+  out[4] = payloadLength >> 8;
+  out[5] = payloadLength & 0xff;
+  out[6] = nextHeader;
+  out[7] = hopLimit;
+  out.set(src.subarray(0, 16), V6_SRC_OFFSET);
+  out.set(dst.subarray(0, 16), V6_DST_OFFSET);
+  return IPV6_HEADER_LENGTH;
+}

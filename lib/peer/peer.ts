@@ -1,0 +1,88 @@
+/**
+ * A peer as the device holds it: identity, endpoint, sessions, timers, staged packets and
+ * counters.
+ * @module
+ */
+
+import type { Endpoint } from "../device/driver.ts";
+import type { LocalIdentity } from "../protocol/noise.ts";
+import { Handshake } from "../protocol/noise.ts";
+import { CookieGenerator } from "../protocol/cookie.ts";
+import type { ProtocolTimers } from "../protocol/constants.ts";
+import { encodeKey } from "../crypto/keys.ts";
+import { Keypair } from "./keypair.ts";
+import { PeerTimers } from "./timers.ts";
+
+/** Per-peer traffic counters. */
+export interface PeerCounters {
+  /** Bytes received on the underlay from this peer (authenticated transport data). */
+  rxBytes: number;
+  /** Bytes sent on the underlay to this peer. */
+  txBytes: number;
+  /** Transport packets received (keepalives included). */
+  rxPackets: number;
+  /** Transport packets sent (keepalives included). */
+  txPackets: number;
+  /** Handshakes completed. */
+  handshakes: number;
+  /** Handshake initiations sent. */
+  initiationsSent: number;
+}
+
+/** A peer of a device. */
+export class Peer {
+  /** The peer's static public key, base64 (its name in configs and `wg`). */
+  readonly publicKeyText: string;
+  /** Handshake state. */
+  readonly handshake: Handshake;
+  /** MAC1/MAC2 for what we send to this peer. */
+  readonly cookies: CookieGenerator;
+  /** Protocol timers. */
+  readonly timers: PeerTimers;
+  /** The current session. */
+  current: Keypair<Peer> | null = null;
+  /** The previous session, still accepted for receiving. */
+  previous: Keypair<Peer> | null = null;
+  /** A responder's new session, waiting for the initiator's first packet. */
+  next: Keypair<Peer> | null = null;
+  /** Where to send; follows the peer's last authenticated packet. */
+  endpoint: Endpoint | null = null;
+  /** Packets waiting for a session. */
+  staged: Uint8Array[] = [];
+  /** Monotonic ms of the last initiation sent (rate limit). */
+  lastInitiationSent = -Infinity;
+  /** Unix ms of the last completed handshake, 0 when none. */
+  lastHandshakeUnixMs = 0;
+  /** Traffic counters. */
+  readonly counters: PeerCounters = {
+    rxBytes: 0,
+    txBytes: 0,
+    rxPackets: 0,
+    txPackets: 0,
+    handshakes: 0,
+    initiationsSent: 0,
+  };
+
+  constructor(
+    /** The peer's static public key. */
+    readonly publicKey: Uint8Array,
+    presharedKey: Uint8Array,
+    local: LocalIdentity,
+    timers: ProtocolTimers,
+    persistentKeepaliveSeconds: number,
+  ) {
+    this.publicKeyText = encodeKey(publicKey);
+    this.handshake = new Handshake(publicKey, presharedKey, local);
+    this.cookies = new CookieGenerator(publicKey, timers.cookieRefreshTime);
+    this.timers = new PeerTimers(timers, persistentKeepaliveSeconds * 1000);
+  }
+
+  /** Every live session of this peer. */
+  keypairs(): Keypair<Peer>[] {
+    const out: Keypair<Peer>[] = [];
+    if (this.current) out.push(this.current);
+    if (this.previous) out.push(this.previous);
+    if (this.next) out.push(this.next);
+    return out;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The Noise_IKpsk2 handshake as WireGuard uses it (the paper's section 5.4). Pure functions over a
+ * per-peer `Handshake` record; the device owns indices, timers and sending.
+ * @module
+ */
+
+import type { Aead, Dh } from "../crypto/types.ts";
+import { hash, kdf1, kdf2, kdf3 } from "../crypto/blake2s.ts";
+import { CONSTRUCTION, IDENTIFIER, INITIATION_SIZE, MSG_INITIATION, MSG_RESPONSE } from "./constants.ts";
+import { RESPONSE_SIZE } from "./constants.ts";
+import { readU32, wipe, writeU32 } from "./bytes.ts";
+import { Initiation, Response } from "./messages.ts";
+import { TAI64N_SIZE, tai64nAfter, writeTai64n } from "./tai64n.ts";
+
+const enc = new TextEncoder();
+const INITIAL_CHAIN_KEY: Uint8Array = hash(enc.encode(CONSTRUCTION));
+const INITIAL_HASH: Uint8Array = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER));
+const EMPTY = new Uint8Array(0);
+const ZERO_KEY = new Uint8Array(32);
+
+/** Where a peer's handshake stands. */
+export type HandshakeStage =
+  | "none"
+  | "initiation-created"
+  | "initiation-consumed"
+  | "response-created"
+  | "response-consumed";
+
+/** The crypto and static identity a handshake runs with. */
+export interface LocalIdentity {
+  /** Our static private key. */
+  readonly privateKey: Uint8Array;
+  /** Our static public key. */
+  readonly publicKey: Uint8Array;
+  /** The key agreement backend. */
+  readonly dh: Dh;
+  /** The AEAD used for the handshake's encrypted fields. */
+  readonly aead: Aead;
+}
+
+/** One peer's handshake state: what both sides remember between messages. */
+export class Handshake {
+  /** Where the handshake stands. */
+  stage: HandshakeStage = "none";
+  /** The running Noise hash. */
+  hash: Uint8Array = new Uint8Array(32);
+  /** The running Noise chaining key. */
+  chainKey: Uint8Array = new Uint8Array(32);
+  /** Our ephemeral private key while a handshake is in flight. */
+  localEphemeral: Uint8Array = new Uint8Array(32);
+  /** The peer's ephemeral public key. */
+  remoteEphemeral: Uint8Array = new Uint8Array(32);
+  /** Our index for this handshake (the peer puts it in `receiver`). */
+  localIndex = 0;
+  /** The peer's index. */
+  remoteIndex = 0;
+  /** The newest initiation timestamp accepted from this peer (replay protection). */
+  lastTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
+  /** Monotonic time (ms) the last initiation from this peer was accepted (flood protection). */
+  lastInitiationConsumed = -Infinity;
+  /** DH(our static, their static), computed once per peer. */
+  readonly staticStatic: Uint8Array;
+
+  constructor(
+    /** The peer's static public key. */
+    readonly remoteStatic: Uint8Array,
+    /** The preshared key (all zeros when none). */
+    public presharedKey: Uint8Array,
+    local: LocalIdentity,
+  ) {
+    this.staticStatic = local.dh.shared(local.privateKey, remoteStatic);
+  }
+
+  /** Forgets the in-flight handshake and wipes its secrets. */
+  clear(): void {
+    wipe(this.hash, this.chainKey, this.localEphemeral, this.remoteEphemeral);
+    this.stage = "none";
+    this.localIndex = 0;
+    this.remoteIndex = 0;
+  }
+}
+
+/** Transport keys derived from a finished handshake. */
+export interface SessionKeys {
+  /** Key for what we send. */
+  send: Uint8Array;
+  /** Key for what we receive. */
+  receive: Uint8Array;
+  /** Our index: the peer sends it as `receiver`. */
+  localIndex: number;
+  /** The peer's index: we send it as `receiver`. */
+  remoteIndex: number;
+  /** True when we initiated (only the initiator rekeys on time). */
+  isInitiator: boolean;
+}
+
+function sealField(
+  aead: Aead,
+  key: Uint8Array,
+  src: Uint8Array,
+  dst: Uint8Array,
+  ad: Uint8Array,
+): void {
+  const k = aead.key(key);
+  try {
+    k.seal(0, src, dst, ad);
+  } finally {
+    k.destroy();
+  }
+}
+
+function openField(
+  aead: Aead,
+  key: Uint8Array,
+  src: Uint8Array,
+  dst: Uint8Array,
+  ad: Uint8Array,
+): boolean {
+  const k = aead.key(key);
+  try {
+    return k.open(0, src, dst, ad);
+  } finally {
+    k.destroy();
+  }
+}
+
+function sharedOrNull(dh: Dh, priv: Uint8Array, pub: Uint8Array): Uint8Array | null {
+  try {
+    return dh.shared(priv, pub);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Writes a handshake initiation into `msg` (148 bytes; MACs left for the cookie layer) and moves
+ * `hs` to "initiation-created".
+ */
+export function createInitiation(
+  local: LocalIdentity,
+  hs: Handshake,
+  localIndex: number,
+  unixMs: number,
+  msg: Uint8Array,
+): void {
+  msg.fill(0, 0, INITIATION_SIZE);
+  writeU32(msg, 0, MSG_INITIATION);
+  writeU32(msg, Initiation.sender, localIndex);
+
+  const ck = INITIAL_CHAIN_KEY.slice();
+  let h = hash(INITIAL_HASH, hs.remoteStatic);
+  const ePriv = local.dh.generatePrivate();
+  const ePub = local.dh.publicKey(ePriv);
+  let [c] = kdf1(ck, ePub);
+  msg.set(ePub, Initiation.ephemeral);
+  h = hash(h, ePub);
+
+  const es = local.dh.shared(ePriv, hs.remoteStatic);
+  let k: Uint8Array;
+  [c, k] = kdf2(c, es);
+  const staticField = msg.subarray(Initiation.static, Initiation.static + Initiation.staticSize);
+  sealField(local.aead, k, local.publicKey, staticField, h);
+  h = hash(h, staticField);
+
+  [c, k] = kdf2(c, hs.staticStatic);
+  const ts = new Uint8Array(TAI64N_SIZE);
+  writeTai64n(unixMs, ts);
+  const tsField = msg.subarray(
+    Initiation.timestamp,
+    Initiation.timestamp + Initiation.timestampSize,
+  );
+  sealField(local.aead, k, ts, tsField, h);
+  h = hash(h, tsField);
+  wipe(es, k, ck);
+
+  hs.clear();
+  hs.chainKey = c;
+  hs.hash = h;
+  hs.localEphemeral = ePriv;
+  hs.localIndex = localIndex;
+  hs.stage = "initiation-created";
+}
+
+/** What a consumed initiation yields before it is committed to a peer. */
+export interface ConsumedInitiation<P> {
+  /** The peer whose static key the initiation carried. */
+  peer: P;
+  /** That peer's handshake record. */
+  handshake: Handshake;
+}
+
+/**
+ * Checks and decrypts an initiation (MAC1 already verified). Finds the peer by the static key it
+ * carries with `lookup`, rejects replayed timestamps and floods, and on success moves that peer's
+ * handshake to "initiation-consumed". Returns null for anything that does not authenticate.
+ */
+export function consumeInitiation<P>(
+  local: LocalIdentity,
+  msg: Uint8Array,
+  lookup: (staticKey: Uint8Array) => { peer: P; handshake: Handshake } | undefined,
+  nowMs: number,
+  minInitiationIntervalMs: number,
+): ConsumedInitiation<P> | null {
+  if (msg.length !== INITIATION_SIZE) return null;
+  const ePub = msg.slice(Initiation.ephemeral, Initiation.ephemeral + 32);
+  let h = hash(INITIAL_HASH, local.publicKey);
+  h = hash(h, ePub);
+  let [c] = kdf1(INITIAL_CHAIN_KEY, ePub);
+
+  const es = sharedOrNull(local.dh, local.privateKey, ePub);
+  if (!es) return null;
+  let k: Uint8Array;
+  [c, k] = kdf2(c, es);
+  const staticField = msg.subarray(Initiation.static, Initiation.static + Initiation.staticSize);
+  const remoteStatic = new Uint8Array(32);
+  if (!openField(local.aead, k, staticField, remoteStatic, h)) return null;
+  h = hash(h, staticField);
+
+  const found = lookup(remoteStatic);
+  if (!found) return null;
+  const hs = found.handshake;
+  if (hs.staticStatic.every((b) => b === 0)) return null;
+
+  [c, k] = kdf2(c, hs.staticStatic);
+  const tsField = msg.subarray(
+    Initiation.timestamp,
+    Initiation.timestamp + Initiation.timestampSize,
+  );
+  const ts = new Uint8Array(TAI64N_SIZE);
+  if (!openField(local.aead, k, tsField, ts, h)) return null;
+  h = hash(h, tsField);
+  wipe(es, k);
+
+  if (!tai64nAfter(ts, hs.lastTimestamp)) return null;
+  if (nowMs - hs.lastInitiationConsumed < minInitiationIntervalMs) return null;
+
+  hs.clear();
+  hs.hash = h;
+  hs.chainKey = c;
+  hs.remoteEphemeral = ePub;
+  hs.remoteIndex = readU32(msg, Initiation.sender);
+  hs.lastTimestamp = ts;
+  hs.lastInitiationConsumed = nowMs;
+  hs.stage = "initiation-consumed";
+  return { peer: found.peer, handshake: hs };
+}
+
+/**
+ * Writes a handshake response (92 bytes; MACs left for the cookie layer) to a consumed
+ * initiation, and returns the session keys (we are the responder).
+ */
+export function createResponse(
+  local: LocalIdentity,
+  hs: Handshake,
+  localIndex: number,
+  msg: Uint8Array,
+): SessionKeys | null {
+  if (hs.stage !== "initiation-consumed") return null;
+  msg.fill(0, 0, RESPONSE_SIZE);
+  writeU32(msg, 0, MSG_RESPONSE);
+  writeU32(msg, Response.sender, localIndex);
+  writeU32(msg, Response.receiver, hs.remoteIndex);
+
+  const ePriv = local.dh.generatePrivate();
+  const ePub = local.dh.publicKey(ePriv);
+  msg.set(ePub, Response.ephemeral);
+  let [c] = kdf1(hs.chainKey, ePub);
+  let h = hash(hs.hash, ePub);
+
+  const ee = sharedOrNull(local.dh, ePriv, hs.remoteEphemeral);
+  const se = sharedOrNull(local.dh, ePriv, hs.remoteStatic);
+  if (!ee || !se) return null;
+  [c] = kdf1(c, ee);
+  [c] = kdf1(c, se);
+  const [c2, t, k] = kdf3(c, hs.presharedKey);
+  c = c2;
+  h = hash(h, t);
+  const emptyField = msg.subarray(Response.empty, Response.empty + Response.emptySize);
+  sealField(local.aead, k, EMPTY, emptyField, h);
+  h = hash(h, emptyField);
+  wipe(ee, se, t, k, ePriv);
+
+  const [receive, send] = kdf2(c, EMPTY);
+  const keys: SessionKeys = {
+    send,
+    receive,
+    localIndex,
+    remoteIndex: hs.remoteIndex,
+    isInitiator: false,
+  };
+  wipe(c, h);
+  hs.clear();
+  return keys;
+}
+
+/**
+ * Checks a handshake response (MAC1 already verified) against the initiation `hs` sent, and on
+ * success returns the session keys (we are the initiator). Returns null otherwise.
+ */
+export function consumeResponse(
+  local: LocalIdentity,
+  hs: Handshake,
+  msg: Uint8Array,
+): SessionKeys | null {
+  if (msg.length !== RESPONSE_SIZE || hs.stage !== "initiation-created") return null;
+  if (readU32(msg, Response.receiver) !== hs.localIndex) return null;
+  const ePub = msg.subarray(Response.ephemeral, Response.ephemeral + 32);
+  let h = hash(hs.hash, ePub);
+  let [c] = kdf1(hs.chainKey, ePub);
+  const ee = sharedOrNull(local.dh, hs.localEphemeral, ePub);
+  const se = sharedOrNull(local.dh, local.privateKey, ePub);
+  if (!ee || !se) return null;
+  [c] = kdf1(c, ee);
+  [c] = kdf1(c, se);
+  const [c2, t, k] = kdf3(c, hs.presharedKey);
+  c = c2;
+  h = hash(h, t);
+  const emptyField = msg.subarray(Response.empty, Response.empty + Response.emptySize);
+  if (!openField(local.aead, k, emptyField, EMPTY, h)) return null;
+  wipe(ee, se, t, k);
+
+  const [send, receive] = kdf2(c, EMPTY);
+  const keys: SessionKeys = {
+    send,
+    receive,
+    localIndex: hs.localIndex,
+    remoteIndex: readU32(msg, Response.sender),
+    isInitiator: true,
+  };
+  wipe(c, h);
+  hs.clear();
+  return keys;
+}
+
+/** A 32-byte all-zero key: what "no preshared key" means. */
+export function noPresharedKey(): Uint8Array {
+  return ZERO_KEY.slice();
+}

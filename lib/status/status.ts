@@ -1,0 +1,120 @@
+/**
+ * The status document: what `/status` serves and `weft status` prints. Field names are stable;
+ * new fields may be added, none renamed.
+ * @module
+ */
+
+import type { Device } from "../device/device.ts";
+import type { DropReason } from "../device/drops.ts";
+
+/** This node, in the status document. */
+export interface NodeStatus {
+  /** Base64 public key. */
+  publicKey: string;
+  /** Overlay addresses with prefix lengths. */
+  addresses: string[];
+  /** UDP listen port. */
+  listenPort: number;
+  /** `userspace` or `tun`. */
+  mode: string;
+  /** TUN interface name, or the userspace stack's label. */
+  interface: string;
+  /** MTU of the overlay. */
+  mtu: number;
+  /** Crypto in use: transport AEAD and handshake DH backends. */
+  crypto: { aead: string; dh: string; suite: string };
+  /** weft's version. */
+  version: string;
+  /** Seconds since the agent started. */
+  uptimeSeconds: number;
+  /** Handshake initiations received that authenticated. */
+  handshakesReceived: number;
+  /** Cookie replies sent because the node was under load. */
+  cookieRepliesSent: number;
+  /** Dropped packets by reason. */
+  drops: Record<DropReason, number>;
+}
+
+/** One peer, in the status document. */
+export interface PeerStatus {
+  /** Base64 public key. */
+  publicKey: string;
+  /** Current underlay endpoint, null when unknown. */
+  endpoint: string | null;
+  /** Overlay prefixes routed to the peer. */
+  allowedIps: string[];
+  /** ISO time of the last completed handshake, null when none. */
+  lastHandshake: string | null;
+  /** Seconds since the last completed handshake, null when none. */
+  lastHandshakeAgeSeconds: number | null;
+  /** True while a session is usable. */
+  hasSession: boolean;
+  /** Underlay bytes received from the peer. */
+  rxBytes: number;
+  /** Underlay bytes sent to the peer. */
+  txBytes: number;
+  /** Transport packets received. */
+  rxPackets: number;
+  /** Transport packets sent. */
+  txPackets: number;
+  /** Handshakes completed. */
+  handshakes: number;
+  /** Persistent keepalive interval in seconds, 0 when off. */
+  persistentKeepalive: number;
+}
+
+/** What the status needs that the device does not know. */
+export interface StatusContext {
+  /** `userspace` or `tun`. */
+  mode: string;
+  /** Overlay addresses. */
+  addresses: string[];
+  /** Interface name. */
+  interfaceName: string;
+  /** Unix ms the agent started. */
+  startedAt: number;
+  /** The crypto suite's name. */
+  crypto: string;
+  /** weft's version. */
+  version: string;
+}
+
+/** Builds the status document of a device. */
+export function buildStatus(
+  device: Device,
+  ctx: StatusContext,
+): { node: NodeStatus; peers: PeerStatus[] } {
+  const now = Date.now();
+  const stats = device.stats;
+  const node: NodeStatus = {
+    publicKey: device.publicKey,
+    addresses: ctx.addresses,
+    listenPort: device.listenPort,
+    mode: ctx.mode,
+    interface: ctx.interfaceName,
+    mtu: device.mtu,
+    crypto: { aead: device.aeadName, dh: device.dhName, suite: ctx.crypto },
+    version: ctx.version,
+    uptimeSeconds: Math.round((now - ctx.startedAt) / 1000),
+    handshakesReceived: stats.handshakesReceived,
+    cookieRepliesSent: stats.cookieRepliesSent,
+    drops: stats.drops,
+  };
+  const peers = device.peers().map((p): PeerStatus => ({
+    publicKey: p.publicKeyText,
+    endpoint: p.endpoint?.toString() ?? null,
+    allowedIps: device.allowedIpsOf(p),
+    lastHandshake: p.lastHandshakeUnixMs ? new Date(p.lastHandshakeUnixMs).toISOString() : null,
+    lastHandshakeAgeSeconds: p.lastHandshakeUnixMs
+      ? Math.max(0, Math.round((now - p.lastHandshakeUnixMs) / 1000))
+      : null,
+    hasSession: p.current !== null,
+    rxBytes: p.counters.rxBytes,
+    txBytes: p.counters.txBytes,
+    rxPackets: p.counters.rxPackets,
+    txPackets: p.counters.txPackets,
+    handshakes: p.counters.handshakes,
+    persistentKeepalive: p.timers.persistentKeepaliveMs / 1000,
+  }));
+  return { node, peers };
+}

@@ -1,0 +1,58 @@
+/**
+ * `weft status` as a readable table.
+ * @module
+ */
+
+import type { NodeStatus, PeerStatus } from "./status.ts";
+
+function ago(seconds: number | null): string {
+  if (seconds === null) return "never";
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s ago`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m ago`;
+}
+
+function bytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Pads the columns of `rows` (the first row is the header). */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd())
+    .join("\n");
+}
+
+/** The node summary and a peer table. */
+export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] }): string {
+  const n = st.node;
+  const drops = Object.entries(n.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`);
+  const head = [
+    `node       ${n.publicKey}`,
+    `addresses  ${n.addresses.join(", ")}`,
+    `listening  udp/${n.listenPort}  mode=${n.mode}  interface=${n.interface}  mtu=${n.mtu}`,
+    `crypto     aead=${n.crypto.aead} dh=${n.crypto.dh}`,
+    `version    ${n.version}  up ${n.uptimeSeconds}s`,
+    `drops      ${drops.length ? drops.join(" ") : "none"}`,
+  ].join("\n");
+  if (st.peers.length === 0) return `${head}\n\nno peers`;
+  const rows = [["PEER", "ENDPOINT", "ALLOWED IPS", "HANDSHAKE", "RX", "TX"]];
+  for (const p of st.peers) {
+    rows.push([
+      p.publicKey.slice(0, 10) + "…",
+      p.endpoint ?? "-",
+      p.allowedIps.join(",") || "-",
+      ago(p.lastHandshakeAgeSeconds),
+      bytes(p.rxBytes),
+      bytes(p.txBytes),
+    ]);
+  }
+  return `${head}\n\n${formatTable(rows)}`;
+}

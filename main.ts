@@ -1,0 +1,271 @@
+/**
+ * The `weft` command line: a thin layer over `mod.ts`.
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+ * @module
+ */
+
+import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
+import {
+  Agent,
+  type AgentOptions,
+  agentOptionsFromWgQuick,
+  BACKEND_NAMES,
+  type BackendName,
+  ConfigError,
+  ControlClient,
+  createLogger,
+  encodeKey,
+  generatePresharedKey,
+  generatePrivateKey,
+  interfaceNameFromPath,
+  loadWgQuickFile,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type Logger,
+  parseKey,
+  parseLogFormat,
+  parseLogLevel,
+  type ProtocolTimers,
+  publicKeyOf,
+  runDemo,
+  serveControl,
+  VERSION,
+} from "./mod.ts";
+import { formatStatusTable } from "./lib/status/table.ts";
+
+/** A usage or configuration error: exit code 2. */
+class UsageError extends Error {}
+
+const DEFAULT_STATUS = "127.0.0.1:51880";
+
+function intArg(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function timerArg(v: string, prev: Partial<ProtocolTimers> = {}): Partial<ProtocolTimers> {
+  const m = /^([a-zA-Z]+)=(\d+)$/.exec(v);
+  const known = [
+    "rekeyAfterTime",
+    "rejectAfterTime",
+    "rekeyAttemptTime",
+    "rekeyTimeout",
+    "keepaliveTimeout",
+    "cookieRefreshTime",
+    "rekeyJitter",
+  ];
+  if (!m || !known.includes(m[1])) {
+    throw new InvalidArgumentError(`expected NAME=MILLISECONDS with NAME one of ${known.join(", ")}`);
+  }
+  return { ...prev, [m[1]]: Number(m[2]) };
+}
+
+function loggerFrom(opts: { logLevel: string; logFormat: string }): Logger {
+  return createLogger({
+    level: parseLogLevel(opts.logLevel),
+    format: parseLogFormat(opts.logFormat),
+  });
+}
+
+async function readStdin(): Promise<string> {
+  return (await new Response(Deno.stdin.readable).text()).trim();
+}
+
+/** Runs until SIGINT or SIGTERM, then calls `stop`. */
+function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const handler = () => {
+      if (stopping) return;
+      stopping = true;
+      stop().finally(resolve);
+    };
+    Deno.addSignalListener("SIGINT", handler);
+    Deno.addSignalListener("SIGTERM", handler);
+  });
+}
+
+function build(): Command {
+  const program = new Command()
+    .name("weft")
+    .description("An encrypted WireGuard-compatible overlay mesh.")
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+
+  const logLevel = new Option("--log-level <level>", "debug, info, warn or error")
+    .choices(LOG_LEVELS).default("info");
+  const logFormat = new Option("--log-format <format>", "text or json")
+    .choices(LOG_FORMATS).default("text");
+  const statusListen = new Option("--status-listen <host:port>", "the agent's HTTP server")
+    .default(DEFAULT_STATUS);
+
+  program.command("up")
+    .description("bring up an interface from a wg-quick style file")
+    .argument("<config>", "the .conf file; the interface is named after it")
+    .option("--userspace", "no TUN device: answer pings and carry datagrams in-process")
+    .addOption(
+      new Option("--crypto <backend>", "force a crypto backend").choices(BACKEND_NAMES),
+    )
+    .addOption(statusListen)
+    .option("--no-status", "do not start the HTTP status/control server")
+    .option("--listen-port <port>", "override ListenPort", intArg(0, 65535))
+    .option("--timer <name=ms>", "override a protocol timer (repeatable)", timerArg)
+    .addOption(logLevel)
+    .addOption(logFormat)
+    .action(async (file, opts) => {
+      const logger = loggerFrom(opts);
+      let config;
+      let name;
+      try {
+        name = interfaceNameFromPath(file);
+        config = await loadWgQuickFile(file);
+      } catch (e) {
+        if (e instanceof ConfigError || e instanceof Deno.errors.NotFound) {
+          throw new UsageError(e.message);
+        }
+        throw e;
+      }
+      const agentOpts: AgentOptions = {
+        ...(await agentOptionsFromWgQuick(config)),
+        mode: opts.userspace ? "userspace" : "tun",
+        interfaceName: name,
+        crypto: opts.crypto as BackendName | undefined,
+        timers: opts.timer,
+        logger,
+      };
+      if (opts.listenPort !== undefined) agentOpts.listenPort = opts.listenPort;
+      const agent = await Agent.start(agentOpts);
+      let server;
+      try {
+        server = opts.status ? serveControl(agent, { listen: opts.statusListen }) : undefined;
+      } catch (e) {
+        await agent.close();
+        throw e;
+      }
+      if (server) logger.info("status listening", { address: server.address });
+      await untilSignal(async () => {
+        await server?.close();
+        await agent.close();
+      });
+    });
+
+  program.command("genkey").description("print a new private key (as wg genkey)")
+    .action(() => console.log(encodeKey(generatePrivateKey())));
+  program.command("genpsk").description("print a new preshared key (as wg genpsk)")
+    .action(() => console.log(encodeKey(generatePresharedKey())));
+  program.command("pubkey").description("read a private key on stdin, print its public key")
+    .action(async () => {
+      const text = await readStdin();
+      let priv;
+      try {
+        priv = parseKey(text, "private key");
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      console.log(encodeKey(publicKeyOf(priv)));
+    });
+
+  program.command("status").description("show the local agent's status")
+    .option("--json", "print the status document as JSON")
+    .addOption(statusListen)
+    .action(async (opts) => {
+      const st = await new ControlClient(opts.statusListen).status();
+      console.log(opts.json ? JSON.stringify(st, null, 2) : formatStatusTable(st));
+    });
+
+  program.command("ping").description("ping an overlay address through the local agent")
+    .argument("<address>", "overlay IPv4 or IPv6 address")
+    .option("-c, --count <n>", "echo requests to send", intArg(1, 100), 3)
+    .option("--timeout <ms>", "wait this long for each reply", intArg(1, 60000), 1000)
+    .addOption(statusListen)
+    .action(async (address, opts) => {
+      const res = await new ControlClient(opts.statusListen).ping(address, {
+        count: opts.count,
+        timeoutMs: opts.timeout,
+      });
+      let ok = 0;
+      for (const [i, rtt] of res.rtts.entries()) {
+        if (rtt === null) console.log(`seq=${i} timeout`);
+        else {
+          ok++;
+          console.log(`seq=${i} reply from ${address} time=${rtt.toFixed(2)} ms`);
+        }
+      }
+      console.log(`${res.rtts.length} sent, ${ok} received`);
+      if (ok === 0) Deno.exitCode = 1;
+    });
+
+  program.command("send").description("send a UDP datagram through the local agent")
+    .argument("<address>", "overlay address")
+    .argument("<port>", "UDP port", intArg(1, 65535))
+    .argument("[text]", "payload (default: read stdin)")
+    .option("--from-port <port>", "source port", intArg(1, 65535))
+    .addOption(statusListen)
+    .action(async (address, port, text, opts) => {
+      const payload = new TextEncoder().encode(text ?? await readStdin());
+      await new ControlClient(opts.statusListen).send(address, port, payload, opts.fromPort);
+    });
+
+  program.command("recv").description("print UDP datagrams the local agent receives on a port")
+    .argument("<port>", "UDP port", intArg(1, 65535))
+    .option("-n, --count <n>", "stop after this many", intArg(1, 1_000_000))
+    .addOption(statusListen)
+    .action(async (port, opts) => {
+      const client = new ControlClient(opts.statusListen);
+      const dec = new TextDecoder();
+      for await (const d of client.recv(port, { count: opts.count })) {
+        console.log(`${d.address}:${d.port} ${dec.decode(d.data)}`);
+      }
+    });
+
+  program.command("demo").description(
+    "run a local demo mesh on loopback in userspace mode (no root, no config)",
+  )
+    .option("--nodes <n>", "how many agents", intArg(2, 16), 3)
+    .option("--base-port <port>", "first UDP port (status ports follow)", intArg(1024, 60000), 52820)
+    .option("--once", "print the status and pings, then stop")
+    .addOption(logLevel)
+    .addOption(logFormat)
+    .action(async (opts) => {
+      const logger = loggerFrom(opts);
+      const demo = await runDemo({ nodes: opts.nodes, basePort: opts.basePort, logger });
+      if (opts.once) {
+        await demo.stop();
+        return;
+      }
+      console.log("demo mesh running; Ctrl-C to stop");
+      await untilSignal(() => demo.stop());
+    });
+
+  return program;
+}
+
+/** Runs the CLI on `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const program = build();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return typeof Deno.exitCode === "number" ? Deno.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help") return 0;
+      return 2;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`weft: ${msg}`);
+    return e instanceof UsageError || e instanceof ConfigError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,95 @@
+/**
+ * weft: an encrypted, WireGuard-compatible overlay mesh in TypeScript.
+ *
+ * Embed an agent, drive a running one, or use the parts (device, transports, userspace stack,
+ * crypto backends, config parsers) on their own.
+ *
+ * @example Two agents in one program, talking over loopback in userspace mode
+ * ```ts
+ * import { Agent, generateKeyPair } from "@weft/weft";
+ *
+ * const a = generateKeyPair(), b = generateKeyPair();
+ * const agentA = await Agent.start({
+ *   privateKey: a.privateKey, addresses: ["10.9.0.1/24"], listenPort: 52001,
+ *   peers: [{ publicKey: b.publicKey, endpoint: "127.0.0.1:52002", allowedIps: ["10.9.0.2/32"] }],
+ * });
+ * const agentB = await Agent.start({
+ *   privateKey: b.privateKey, addresses: ["10.9.0.2/24"], listenPort: 52002,
+ *   peers: [{ publicKey: a.publicKey, endpoint: "127.0.0.1:52001", allowedIps: ["10.9.0.1/32"] }],
+ * });
+ * agentB.listen(7000, (d) => console.log("got", new TextDecoder().decode(d.data)));
+ * console.log(await agentA.ping("10.9.0.2"));
+ * agentA.send("10.9.0.2", 7000, new TextEncoder().encode("hello"));
+ * ```
+ * @module
+ */
+
+export { Agent, type AgentMode, type AgentOptions } from "./lib/agent/agent.ts";
+export type { MeshDatagram, PingResult } from "./lib/agent/agent.ts";
+export {
+  Device,
+  type DeviceEvent,
+  type DeviceOptions,
+  type DeviceStats,
+  type PeerConfig,
+} from "./lib/device/device.ts";
+export type {
+  DatagramSink,
+  Endpoint,
+  PacketDevice,
+  PacketSink,
+  Transport,
+} from "./lib/device/driver.ts";
+export { type Clock, ManualClock, systemClock } from "./lib/device/clock.ts";
+export { DROP_REASONS, type DropReason } from "./lib/device/drops.ts";
+export { DEFAULT_TIMERS, type ProtocolTimers } from "./lib/protocol/constants.ts";
+export type { Aead, AeadKey, BackendName, CryptoSuite, Dh } from "./lib/crypto/types.ts";
+export {
+  availableBackends,
+  BACKEND_NAMES,
+  selectSuite,
+  suiteByName,
+} from "./lib/crypto/select.ts";
+export {
+  encodeKey,
+  generateKeyPair,
+  generatePresharedKey,
+  generatePrivateKey,
+  parseKey,
+  publicKeyOf,
+} from "./lib/crypto/keys.ts";
+export {
+  ConfigError,
+  interfaceNameFromPath,
+  loadWgQuickFile,
+  parseWgQuick,
+  serializeWgQuick,
+  type WgQuickConfig,
+  type WgQuickInterface,
+  type WgQuickPeer,
+} from "./lib/config/wgquick.ts";
+export { agentOptionsFromWgQuick } from "./lib/config/wgquick_agent.ts";
+export {
+  createLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  nullLogger,
+  parseLogFormat,
+  parseLogLevel,
+} from "./lib/log/logger.ts";
+export {
+  controlApp,
+  type ControlServer,
+  type ControlServerOptions,
+  serveControl,
+} from "./lib/control/server.ts";
+export { ControlClient, type ReceivedDatagram } from "./lib/control/client.ts";
+export type { NodeStatus, PeerStatus } from "./lib/status/status.ts";
+export { UserspaceStack, type UserspaceStackOptions } from "./drivers/userspace.ts";
+export { DenoUdpTransport } from "./drivers/udp_deno.ts";
+export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
+export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
+export { VERSION } from "./lib/version.ts";
