@@ -61,7 +61,9 @@ function timerArg(v: string, prev: Partial<ProtocolTimers> = {}): Partial<Protoc
     "rekeyJitter",
   ];
   if (!m || !known.includes(m[1])) {
-    throw new InvalidArgumentError(`expected NAME=MILLISECONDS with NAME one of ${known.join(", ")}`);
+    throw new InvalidArgumentError(
+      `expected NAME=MILLISECONDS with NAME one of ${known.join(", ")}`,
+    );
   }
   return { ...prev, [m[1]]: Number(m[2]) };
 }
@@ -117,6 +119,12 @@ function build(): Command {
     .addOption(statusListen)
     .option("--no-status", "do not start the HTTP status/control server")
     .option("--listen-port <port>", "override ListenPort", intArg(0, 65535))
+    .addOption(
+      new Option("--underlay <kind>", "UDP implementation (default: linux on Linux)")
+        .choices(["linux", "deno"] as const),
+    )
+    .option("--uapi [dir]", "serve `wg` UAPI (default on with a TUN; dir /var/run/wireguard)")
+    .option("--no-uapi", "do not serve the WireGuard UAPI socket")
     .option("--timer <name=ms>", "override a protocol timer (repeatable)", timerArg)
     .addOption(logLevel)
     .addOption(logFormat)
@@ -139,6 +147,8 @@ function build(): Command {
         interfaceName: name,
         crypto: opts.crypto as BackendName | undefined,
         timers: opts.timer,
+        underlay: opts.underlay,
+        uapi: opts.uapi,
         logger,
       };
       if (opts.listenPort !== undefined) agentOpts.listenPort = opts.listenPort;
@@ -230,7 +240,12 @@ function build(): Command {
     "run a local demo mesh on loopback in userspace mode (no root, no config)",
   )
     .option("--nodes <n>", "how many agents", intArg(2, 16), 3)
-    .option("--base-port <port>", "first UDP port (status ports follow)", intArg(1024, 60000), 52820)
+    .option(
+      "--base-port <port>",
+      "first UDP port (status ports follow)",
+      intArg(1024, 60000),
+      52820,
+    )
     .option("--once", "print the status and pings, then stop")
     .addOption(logLevel)
     .addOption(logFormat)

@@ -24,7 +24,7 @@
  * @module
  */
 
-export { Agent, type AgentMode, type AgentOptions } from "./lib/agent/agent.ts";
+export { Agent, type AgentMode, type AgentOptions, type UnderlayKind } from "./lib/agent/agent.ts";
 export type { MeshDatagram, PingResult } from "./lib/agent/agent.ts";
 export {
   Device,
@@ -44,12 +44,7 @@ export { type Clock, ManualClock, systemClock } from "./lib/device/clock.ts";
 export { DROP_REASONS, type DropReason } from "./lib/device/drops.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "./lib/protocol/constants.ts";
 export type { Aead, AeadKey, BackendName, CryptoSuite, Dh } from "./lib/crypto/types.ts";
-export {
-  availableBackends,
-  BACKEND_NAMES,
-  selectSuite,
-  suiteByName,
-} from "./lib/crypto/select.ts";
+export { availableBackends, BACKEND_NAMES, selectSuite, suiteByName } from "./lib/crypto/select.ts";
 export {
   encodeKey,
   generateKeyPair,
@@ -87,9 +82,18 @@ export {
   serveControl,
 } from "./lib/control/server.ts";
 export { ControlClient, type ReceivedDatagram } from "./lib/control/client.ts";
+export {
+  DEFAULT_UAPI_DIR,
+  serveUapi,
+  type UapiServer,
+  type UapiServerOptions,
+} from "./lib/control/uapi.ts";
 export type { NodeStatus, PeerStatus } from "./lib/status/status.ts";
 export { UserspaceStack, type UserspaceStackOptions } from "./drivers/userspace.ts";
 export { DenoUdpTransport } from "./drivers/udp_deno.ts";
+export { type LinuxUdpOptions, LinuxUdpTransport } from "./drivers/linux/udp.ts";
+export { LinuxTun, type LinuxTunOptions, type TunConfig } from "./drivers/linux/tun.ts";
+export { Poller, type PollerOptions } from "./drivers/linux/poller.ts";
 export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";

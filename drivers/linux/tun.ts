@@ -6,7 +6,7 @@
  */
 
 import type { PacketDevice, PacketSink } from "../../lib/device/driver.ts";
-import { parseIP } from "../endpoint.ts";
+import { formatIPv4, formatIPv6, parseIP } from "../endpoint.ts";
 import { type DeviceStats, newDeviceStats } from "../stats.ts";
 import {
   EACCES,
@@ -49,7 +49,10 @@ export interface LinuxTunOptions {
 export interface TunConfig {
   /** Interface addresses with prefix length, e.g. `10.9.0.1/24`, `fd00::1/64`. */
   addresses?: string[];
-  /** Prefixes routed into the interface, e.g. `10.10.0.0/16`, `fd00:1::/48`. */
+  /**
+   * Prefixes routed into the interface, e.g. `10.10.0.0/16`, `fd00:1::/48`; host bits are
+   * cleared, and a bare address is a host route.
+   */
   routes?: string[];
 }
 
@@ -135,17 +138,20 @@ export class LinuxTun implements PacketDevice, PollHandler {
     }
   }
 
-  /** Adds addresses (IPv6 without duplicate detection, so they work at once) and routes. */
+  /**
+   * Adds addresses (IPv6 without duplicate detection, so they work at once) and routes; both are
+   * idempotent (`replace`), so configure may be called again with more.
+   */
   async configure(config: TunConfig): Promise<void> {
     if (this.#closed) throw new Error(`tun ${this.name} is closed`);
     for (const address of config.addresses ?? []) {
-      const family = checkPrefix(address, "address");
+      const { family } = checkPrefix(address, "address");
       const args = ["addr", "replace", address, "dev", this.name];
       await ip(family === 6 ? ["-6", ...args, "nodad"] : args);
     }
     for (const route of config.routes ?? []) {
-      const family = checkPrefix(route, "route");
-      await ip([family === 6 ? "-6" : "-4", "route", "replace", route, "dev", this.name]);
+      const { family, prefix } = networkOf(route);
+      await ip([family === 6 ? "-6" : "-4", "route", "replace", prefix, "dev", this.name]);
     }
   }
 
@@ -298,18 +304,33 @@ async function ip(args: string[], mayFail = false): Promise<void> {
   }
 }
 
-/** Validates `addr/len`; returns the family. */
-function checkPrefix(text: string, what: string): 4 | 6 {
+/** Validates `addr[/len]` (a bare address means a host prefix); returns its parts. */
+function checkPrefix(
+  text: string,
+  what: string,
+): { family: 4 | 6; words: number[]; len: number } {
   const slash = text.indexOf("/");
   const addr = slash < 0 ? text : text.slice(0, slash);
-  const len = slash < 0 ? "" : text.slice(slash + 1);
   const words = parseIP(addr);
   const family = addr.includes(":") ? 6 : 4;
   const max = family === 6 ? 128 : 32;
-  if (words === null || !/^[0-9]{1,3}$/.test(len) || Number(len) > max) {
+  const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
+  if (words === null || !/^[0-9]{1,3}$/.test(lenText) || Number(lenText) > max) {
     throw new Error(`invalid ${what} "${text}": expected address/prefix-length`);
   }
-  return family;
+  return { family, words, len: Number(lenText) };
+}
+
+/** A route's prefix with host bits cleared (`ip route` refuses `10.0.0.1/24`). */
+function networkOf(text: string): { family: 4 | 6; prefix: string } {
+  const { family, words, len } = checkPrefix(text, "route");
+  const bits = family === 6 ? len : len + 96;
+  const masked = words.map((w, i) => {
+    const keep = Math.max(0, Math.min(32, bits - 32 * i));
+    return keep === 0 ? 0 : (w & (keep === 32 ? 0xffffffff : ~(0xffffffff >>> keep))) >>> 0;
+  });
+  const address = family === 6 ? formatIPv6(masked) : formatIPv4(masked[3]);
+  return { family, prefix: `${address}/${len}` };
 }
 
 function cstring(text: string): Uint8Array {

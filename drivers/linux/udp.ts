@@ -92,6 +92,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   // Receive side: `batch` mmsghdrs, iovecs, sockaddrs and data slots, filled in once.
   readonly #rxMsgs: Uint8Array;
   readonly #rxMsgView: DataView;
+  /** Only pointed to from #rxMsgs: held here so the GC cannot free it under the kernel. */
+  readonly #rxIovs: ArrayBuffer;
   readonly #rxNameView: DataView;
   readonly #rxData: Uint8Array;
   readonly #rxSlot: number;
@@ -128,7 +130,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#rxData = new Uint8Array(new ArrayBuffer(batch * rxSlot));
     this.#rxMsgs = new Uint8Array(new ArrayBuffer(batch * MMSGHDR_SIZE));
     this.#rxMsgView = new DataView(this.#rxMsgs.buffer);
-    const rxIovs = new ArrayBuffer(batch * IOVEC_SIZE);
+    const rxIovs = this.#rxIovs = new ArrayBuffer(batch * IOVEC_SIZE);
     const rxNames = new ArrayBuffer(batch * NAME_SLOT);
     this.#rxNameView = new DataView(rxNames);
     this.#layout(this.#rxMsgView, rxIovs, rxNames, this.#rxData.buffer, rxSlot);
@@ -402,9 +404,15 @@ export class LinuxUdpTransport implements Transport, PollHandler {
       }
       const e = errno();
       if (e === EAGAIN) {
-        this.wantsWrite = true;
-        this.#poller.wake();
-        return;
+        if (this.#sink !== null && !this.#closed) {
+          // Keep the rest and let the poller call onWritable when the socket drains.
+          this.wantsWrite = true;
+          this.#poller.wake();
+          return;
+        }
+        // Not polled (never started, or closing): nobody would wake us, so drop the rest.
+        stats.sendDrops += this.#txCount - start;
+        break;
       }
       if (e === EINTR) continue;
       if (e === EBADF) {
@@ -436,9 +444,9 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   }
 
   async #close(): Promise<void> {
+    this.#closed = true;
     this.wantsWrite = false;
     this.flush();
-    this.#closed = true;
     await this.#poller.remove(this.fd);
     libc().close(this.fd);
     if (this.#ownPoller) await this.#poller.close();

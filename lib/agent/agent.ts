@@ -12,6 +12,9 @@ import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { UserspaceStack } from "../../drivers/userspace.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
+import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { Poller } from "../../drivers/linux/poller.ts";
+import { serveUapi, type UapiServer } from "../control/uapi.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
@@ -51,7 +54,20 @@ export interface AgentOptions {
   transport?: Transport;
   /** A ready packet device, instead of the userspace stack or a TUN. */
   packets?: PacketDevice;
+  /**
+   * The UDP implementation: `linux` (FFI sockets with recvmmsg/sendmmsg, sharing one poll loop
+   * with the TUN) or `deno` (`Deno.listenDatagram`). Default: `linux` on Linux, else `deno`.
+   */
+  underlay?: UnderlayKind;
+  /**
+   * Serve the WireGuard UAPI (`wg show`/`wg set`) on `<dir>/<interface>.sock`: a directory, or
+   * true for `/var/run/wireguard`. Default: on in `tun` mode, off in `userspace` mode.
+   */
+  uapi?: boolean | string;
 }
+
+/** Which UDP implementation carries the underlay. */
+export type UnderlayKind = "linux" | "deno";
 
 /** A ping's outcome. */
 export interface PingResult {
@@ -98,6 +114,7 @@ export class Agent {
   readonly #startedAt = Date.now();
   readonly #packets: PacketDevice;
   readonly #suiteName: string;
+  #uapi: UapiServer | null = null;
   #closed = false;
 
   private constructor(
@@ -129,6 +146,9 @@ export class Agent {
     const mode = opts.mode ?? "userspace";
     let stack: UserspaceStack | null = null;
     let packets = opts.packets;
+    const underlay = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+    const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
+    const poller = underlay === "linux" ? new Poller({ onError }) : undefined;
     if (!packets) {
       if (mode === "userspace") {
         stack = new UserspaceStack({
@@ -142,6 +162,8 @@ export class Agent {
         packets = await openTunDevice({
           name: opts.interfaceName ?? "weft0",
           mtu,
+          poller,
+          onError,
           addresses: opts.addresses,
           routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
         });
@@ -149,10 +171,10 @@ export class Agent {
     }
     let transport = opts.transport;
     try {
-      transport ??= await DenoUdpTransport.open({
-        port: opts.listenPort ?? 51820,
-        hostname: opts.listenHost,
-      });
+      const port = opts.listenPort ?? 51820;
+      transport ??= underlay === "linux"
+        ? await LinuxUdpTransport.open({ port, hostname: opts.listenHost, poller, onError })
+        : await DenoUdpTransport.open({ port, hostname: opts.listenHost });
     } catch (e) {
       await packets.close();
       throw e;
@@ -174,10 +196,23 @@ export class Agent {
     const agent = new Agent(device, packets, stack, opts, suite.name, logger);
     device.onEvent((e) => agent.#logEvent(e));
     device.start();
+    const uapi = opts.uapi ?? mode === "tun";
+    if (uapi) {
+      try {
+        agent.#uapi = await serveUapi(device, packets.name, {
+          dir: typeof uapi === "string" ? uapi : undefined,
+          logger,
+        });
+      } catch (e) {
+        await device.close();
+        throw e;
+      }
+    }
     logger.info("agent started", {
       publicKey: device.publicKey,
       listenPort: device.listenPort,
       mode,
+      underlay,
       crypto: suite.name,
       addresses: opts.addresses.join(","),
       peers: device.peers().length,
@@ -245,6 +280,7 @@ export class Agent {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#uapi?.close();
     await this.device.close();
     this.logger.info("agent stopped", {});
   }

@@ -6,6 +6,7 @@
 
 import type { PacketDevice } from "../device/driver.ts";
 import { LinuxTun } from "../../drivers/linux/tun.ts";
+import type { Poller } from "../../drivers/linux/poller.ts";
 
 /** Opens and configures the TUN interface; closes it again if configuring fails. */
 export async function openTunDevice(opts: {
@@ -13,9 +14,16 @@ export async function openTunDevice(opts: {
   mtu: number;
   addresses: string[];
   routes: string[];
+  poller?: Poller;
+  onError?: (e: unknown) => void;
 }): Promise<PacketDevice> {
   if (Deno.build.os !== "linux") throw new Error("TUN mode needs Linux; use --userspace");
-  const tun = await LinuxTun.open({ name: opts.name, mtu: opts.mtu });
+  const tun = await LinuxTun.open({
+    name: opts.name,
+    mtu: opts.mtu,
+    poller: opts.poller,
+    onError: opts.onError,
+  });
   try {
     await tun.configure({ addresses: opts.addresses, routes: opts.routes });
   } catch (e) {

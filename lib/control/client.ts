@@ -113,7 +113,11 @@ export class ControlClient {
             continue;
           }
           const d = JSON.parse(line);
-          yield { address: d.address, port: d.port, data: decodeBase64(d.base64) ?? new Uint8Array() };
+          yield {
+            address: d.address,
+            port: d.port,
+            data: decodeBase64(d.base64) ?? new Uint8Array(),
+          };
         }
       }
     } finally {

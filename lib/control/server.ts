@@ -122,9 +122,7 @@ export function controlApp(agent: Agent, token?: string): Hono {
     const body = await jsonBody(c);
     const address = stringField(body, "address");
     const port = intField(body, "port", 1, 65535);
-    const fromPort = body.fromPort === undefined
-      ? undefined
-      : intField(body, "fromPort", 1, 65535);
+    const fromPort = body.fromPort === undefined ? undefined : intField(body, "fromPort", 1, 65535);
     let data: Uint8Array;
     if (typeof body.base64 === "string") {
       const d = decodeBase64(body.base64);

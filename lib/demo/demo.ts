@@ -115,7 +115,11 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
         if (other === node) continue;
         const res = await client.ping(other.address, { count: 2, timeoutMs: 2000 });
         const rtts = res.rtts.map((r) => (r === null ? "timeout" : `${r.toFixed(2)} ms`));
-        print(`ping ${node.name} (${node.address}) -> ${other.name} (${other.address}): ${rtts.join(", ")}`);
+        print(
+          `ping ${node.name} (${node.address}) -> ${other.name} (${other.address}): ${
+            rtts.join(", ")
+          }`,
+        );
       }
     }
     print("");

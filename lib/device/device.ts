@@ -179,6 +179,11 @@ export class Device {
     return this.#transport.port;
   }
 
+  /** A copy of our static private key (all zeros once closed), for `wg show`-style readers. */
+  privateKeyBytes(): Uint8Array {
+    return this.#local.privateKey.slice();
+  }
+
   /** The protocol timers in force. */
   get timers(): Readonly<ProtocolTimers> {
     return this.#timers;

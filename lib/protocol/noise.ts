@@ -6,7 +6,13 @@
 
 import type { Aead, Dh } from "../crypto/types.ts";
 import { hash, kdf1, kdf2, kdf3 } from "../crypto/blake2s.ts";
-import { CONSTRUCTION, IDENTIFIER, INITIATION_SIZE, MSG_INITIATION, MSG_RESPONSE } from "./constants.ts";
+import {
+  CONSTRUCTION,
+  IDENTIFIER,
+  INITIATION_SIZE,
+  MSG_INITIATION,
+  MSG_RESPONSE,
+} from "./constants.ts";
 import { RESPONSE_SIZE } from "./constants.ts";
 import { readU32, wipe, writeU32 } from "./bytes.ts";
 import { Initiation, Response } from "./messages.ts";

@@ -61,7 +61,18 @@ class Fixture {
 
   constructor(ns: string, mode: string) {
     this.#child = new Deno.Command("ip", {
-      args: ["netns", "exec", ns, Deno.execPath(), "run", "-A", "--unstable-net", FIXTURE, NAME, mode],
+      args: [
+        "netns",
+        "exec",
+        ns,
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--unstable-net",
+        FIXTURE,
+        NAME,
+        mode,
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -108,6 +119,11 @@ class Fixture {
       ]);
       clearTimeout(timer);
     }
+  }
+
+  /** Kills the fixture without letting it clean up, as a crash would. */
+  kill(): void {
+    this.#child.kill("SIGKILL");
   }
 
   /** Closes stdin (the fixture's signal to shut down) and waits for it to exit. */
@@ -164,20 +180,27 @@ Deno.test({
         assert.ok(addrs.includes("fd00:77::1"), addrs.join(" "));
         assert.ok(!addrs.includes("10.88.0.1"), "stale address flushed");
         const routes = await must("ip", "-n", ns, "route", "show", "dev", NAME);
-        assert.match(routes, /10\.78\.0\.0\/16/);
+        assert.match(routes, /^10\.78\.0\.0\/16 /m);
+        assert.match(routes, /^10\.79\.0\.1 /m);
+        assert.match(
+          await must("ip", "-n", ns, "-6", "route", "show", "dev", NAME),
+          /^fd00:78::\/48 /m,
+        );
 
         const r4 = await ping(ns, "10.77.0.2");
         assert.equal(r4.code, 0, `ping 10.77.0.2: ${r4.stdout}${r4.stderr}`);
         assert.match(r4.stdout, /1 received/);
         const r6 = await ping(ns, "fd00:77::2");
         assert.equal(r6.code, 0, `ping fd00:77::2: ${r6.stdout}${r6.stderr}`);
-        const routed = await ping(ns, "10.78.3.4");
-        assert.equal(routed.code, 0, `ping 10.78.3.4: ${routed.stdout}${routed.stderr}`);
+        for (const address of ["10.78.3.4", "10.79.0.1"]) {
+          const routed = await ping(ns, address);
+          assert.equal(routed.code, 0, `ping ${address}: ${routed.stdout}${routed.stderr}`);
+        }
 
         const requests = fx.all("request");
         assert.deepEqual(
           requests.map((e) => [e.family, e.dst]),
-          [[4, "10.77.0.2"], [6, "fd00:77:0:0:0:0:0:2"], [4, "10.78.3.4"]],
+          [[4, "10.77.0.2"], [6, "fd00:77:0:0:0:0:0:2"], [4, "10.78.3.4"], [4, "10.79.0.1"]],
         );
 
         const status = await fx.stop();
@@ -185,13 +208,14 @@ Deno.test({
         assert.equal(status.code, 0, fx.stderr);
         const closed = await fx.next("closed");
         const stats = closed.tun as Record<string, number>;
-        assert.ok(stats.packetsIn >= 3);
-        assert.equal(stats.packetsOut, 3);
+        assert.ok(stats.packetsIn >= 4);
+        assert.equal(stats.packetsOut, 4);
         assert.equal(stats.writeErrors, 0);
         assert.equal(closed.polled, 0);
         // Closing the fd deleted the interface, and its routes with it.
         assert.equal(await linkExists(ns), false);
-        assert.doesNotMatch(await must("ip", "-n", ns, "route", "show"), /10\.78\./);
+        assert.doesNotMatch(await must("ip", "-n", ns, "route", "show"), /10\.7[89]\./);
+        assert.doesNotMatch(await must("ip", "-n", ns, "-6", "route", "show"), /fd00:78/);
       } finally {
         if (!stopped) await fx.stop();
       }
@@ -229,6 +253,28 @@ Deno.test({
       } finally {
         if (!stopped) await fx.stop();
       }
+    });
+  },
+});
+
+Deno.test({
+  name: "LinuxTun: a run killed with SIGKILL does not block the next start",
+  ignore,
+  async fn() {
+    await withNamespace(async (ns) => {
+      const first = new Fixture(ns, "direct");
+      await first.next("ready");
+      first.kill();
+      await first.stop();
+      const second = new Fixture(ns, "direct");
+      try {
+        await second.next("ready");
+        const r = await ping(ns, "10.77.0.3");
+        assert.equal(r.code, 0, `ping 10.77.0.3: ${r.stdout}${r.stderr}`);
+      } finally {
+        assert.equal((await second.stop()).code, 0, second.stderr);
+      }
+      assert.equal(await linkExists(ns), false);
     });
   },
 });

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { makeMesh, run, texts, udp } from "../fixtures/mesh.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { ManualClock } from "../../lib/device/clock.ts";
-import { encodeKey, generatePresharedKey, generatePrivateKey, publicKeyOf } from "../../lib/crypto/keys.ts";
+import {
+  encodeKey,
+  generatePresharedKey,
+  generatePrivateKey,
+  publicKeyOf,
+} from "../../lib/crypto/keys.ts";
 import { MSG_INITIATION, MSG_TRANSPORT } from "../../lib/protocol/constants.ts";
 import type { DeviceEvent } from "../../lib/device/device.ts";
 

@@ -320,6 +320,8 @@ Deno.test("packets: bad versions and IPv4 lengths are rejected", () => {
   };
   for (const v of [0, 1, 5, 6, 7, 15]) {
     assert.equal(parseIpv4(edit((p) => p[0] = (v << 4) | 5)), null, `version ${v}`);
+    // Version 6 dispatches to the IPv6 parser, which finds 36 bytes too short.
+    assert.equal(parseIp(edit((p) => p[0] = (v << 4) | 5)), null, `version ${v}`);
   }
   for (const ihl of [0, 1, 4]) {
     assert.equal(parseIpv4(edit((p) => p[0] = 0x40 | ihl)), null, `IHL ${ihl}`);

@@ -56,10 +56,16 @@ Deno.test("noise: the responder sees the initiator's static key; a wrong respond
   createInitiation(i, hsI, 1, Date.now(), init);
   let seen: Uint8Array | null = null;
   const hsR = new Handshake(i.publicKey, noPresharedKey(), r);
-  consumeInitiation(r, init, (k) => {
-    seen = k.slice();
-    return { peer: 1, handshake: hsR };
-  }, 0, 0);
+  consumeInitiation(
+    r,
+    init,
+    (k) => {
+      seen = k.slice();
+      return { peer: 1, handshake: hsR };
+    },
+    0,
+    0,
+  );
   assert.deepEqual(seen, i.publicKey);
   const hsO = new Handshake(i.publicKey, noPresharedKey(), other);
   assert.equal(consumeInitiation(other, init, () => ({ peer: 1, handshake: hsO }), 0, 0), null);
@@ -95,7 +101,11 @@ Deno.test("noise: every bit flip of an initiation or response is rejected", () =
     const m = init.slice();
     m[b] ^= 1 << (b % 8);
     const hsR = new Handshake(i.publicKey, noPresharedKey(), r);
-    assert.equal(consumeInitiation(r, m, () => ({ peer: 0, handshake: hsR }), 0, 0), null, `byte ${b}`);
+    assert.equal(
+      consumeInitiation(r, m, () => ({ peer: 0, handshake: hsR }), 0, 0),
+      null,
+      `byte ${b}`,
+    );
   }
   const hsR = new Handshake(i.publicKey, noPresharedKey(), r);
   assert.ok(consumeInitiation(r, init, () => ({ peer: 0, handshake: hsR }), 0, 0));

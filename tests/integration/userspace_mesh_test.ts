@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { confFor, nodes, type Running, startAgent, weft } from "../fixtures/procs.ts";
+import { ControlClient } from "../../lib/control/client.ts";
+import { encodeKey, generatePresharedKey } from "../../lib/crypto/keys.ts";
+
+async function withDir(fn: (dir: string, running: Running[]) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-it-" });
+  const running: Running[] = [];
+  try {
+    await fn(dir, running);
+  } finally {
+    await Promise.allSettled(running.map((r) => r.stop()));
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("two agent processes ping each other and exchange datagrams via the CLI", async () => {
+  await withDir(async (dir, running) => {
+    const ns = nodes(2);
+    for (const n of ns) running.push(await startAgent(dir, n, confFor(n, ns)));
+    const [a, b] = ns;
+
+    const ping = await weft(["ping", b.address, "-c", "2", "--status-listen", a.status]);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+    assert.match(ping.stdout, /2 sent, 2 received/);
+    const back = await weft(["ping", a.address, "-c", "1", "--status-listen", b.status]);
+    assert.match(back.stdout, /1 sent, 1 received/);
+
+    // `weft recv` on b, `weft send` on a.
+    const [cmd, ...pre] = (await import("../../lib/demo/self.ts")).selfCommand();
+    const recv = new Deno.Command(cmd, {
+      args: [...pre, "recv", "7000", "-n", "2", "--status-listen", b.status],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 1500)); // let recv subscribe
+    for (const text of ["hello", "world"]) {
+      const s = await weft(["send", b.address, "7000", text, "--status-listen", a.status]);
+      assert.equal(s.code, 0, s.stderr);
+    }
+    const out = await recv.output();
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    assert.deepEqual(lines.map((l) => l.split(" ").slice(1).join(" ")), ["hello", "world"]);
+    assert.ok(lines.every((l) => l.startsWith(`${a.address}:`)));
+
+    const st = await weft(["status", "--json", "--status-listen", a.status]);
+    const doc = JSON.parse(st.stdout);
+    assert.equal(doc.node.publicKey, a.publicKey);
+    assert.equal(doc.peers.length, 1);
+    assert.equal(doc.peers[0].publicKey, b.publicKey);
+    assert.ok(doc.peers[0].rxBytes > 0 && doc.peers[0].txBytes > 0);
+    assert.ok(doc.peers[0].lastHandshake);
+    const table = await weft(["status", "--status-listen", a.status]);
+    assert.match(table.stdout, /ENDPOINT/);
+    assert.match(table.stdout, new RegExp(`127\\.0\\.0\\.1:${b.port}`));
+  });
+});
+
+Deno.test("three agent processes with a preshared key: every pair pings", async () => {
+  await withDir(async (dir, running) => {
+    const ns = nodes(3);
+    const psk = encodeKey(generatePresharedKey());
+    for (const n of ns) running.push(await startAgent(dir, n, confFor(n, ns, { psk })));
+    for (const x of ns) {
+      const c = new ControlClient(x.status);
+      for (const y of ns) {
+        if (x === y) continue;
+        const r = await c.ping(y.address, { count: 1, timeoutMs: 3000 });
+        assert.ok(r.rtts[0] !== null, `${x.name} -> ${y.name}`);
+      }
+    }
+  });
+});
+
+Deno.test("rekey mid-stream: datagrams at a modest rate are all delivered across rekeys", async () => {
+  await withDir(async (dir, running) => {
+    const ns = nodes(2);
+    const timers = [
+      "--timer",
+      "rekeyAfterTime=1500",
+      "--timer",
+      "rejectAfterTime=4000",
+      "--timer",
+      "keepaliveTimeout=1000",
+      "--timer",
+      "rekeyTimeout=500",
+    ];
+    for (const n of ns) running.push(await startAgent(dir, n, confFor(n, ns), timers));
+    const [a, b] = ns;
+    const ca = new ControlClient(a.status);
+    const cb = new ControlClient(b.status);
+    const got: string[] = [];
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => ready = r);
+    const N = 120;
+    const receiving = (async () => {
+      for await (const d of cb.recv(9000, { count: N, onReady: ready })) {
+        got.push(new TextDecoder().decode(d.data));
+      }
+    })();
+    await isReady;
+    const sent: string[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = `d${i}`;
+      sent.push(t);
+      await ca.send(b.address, 9000, new TextEncoder().encode(t));
+      await new Promise((r) => setTimeout(r, 50)); // ~20 datagrams/s for ~6 s
+    }
+    await Promise.race([
+      receiving,
+      new Promise((_, rej) => setTimeout(() => rej(new Error(`got ${got.length}/${N}`)), 10_000)),
+    ]);
+    assert.deepEqual(got, sent);
+    const st = await ca.status();
+    assert.ok(st.peers[0].handshakes >= 3, `handshakes ${st.peers[0].handshakes}`);
+  });
+});
+
+Deno.test("a peer configured with the wrong key gets no session", async () => {
+  await withDir(async (dir, running) => {
+    const ns = nodes(2);
+    const [a, b] = ns;
+    const impostor = nodes(1)[0];
+    // a expects b to hold impostor's key; b really holds its own.
+    running.push(
+      await startAgent(
+        dir,
+        a,
+        confFor(a, ns, { overridePublicKey: new Map([[b.name, impostor.publicKey]]) }),
+      ),
+    );
+    running.push(await startAgent(dir, b, confFor(b, ns)));
+    const r1 = await new ControlClient(a.status).ping(b.address, { count: 2, timeoutMs: 800 });
+    const r2 = await new ControlClient(b.status).ping(a.address, { count: 2, timeoutMs: 800 });
+    assert.deepEqual([...r1.rtts, ...r2.rtts], [null, null, null, null]);
+    const sa = await new ControlClient(a.status).status();
+    const sb = await new ControlClient(b.status).status();
+    assert.equal(sa.peers[0].hasSession, false);
+    assert.equal(sb.peers[0].hasSession, false);
+    assert.equal(sa.peers[0].lastHandshake, null);
+    // b refuses a's initiations (MAC1 is for another key); a refuses b's (unknown static key).
+    assert.ok(sb.node.drops.mac1 > 0, JSON.stringify(sb.node.drops));
+    assert.ok(sa.node.drops["handshake-invalid"] > 0, JSON.stringify(sa.node.drops));
+  });
+});
