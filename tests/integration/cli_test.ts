@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { weft } from "../fixtures/procs.ts";
+import { VERSION } from "../../lib/version.ts";
+
+async function wgAvailable(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("wg", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("genkey | pubkey agrees with wg pubkey; genpsk prints a key", async () => {
+  const gen = await weft(["genkey"]);
+  assert.equal(gen.code, 0);
+  const priv = gen.stdout.trim();
+  assert.match(priv, /^[A-Za-z0-9+/]{43}=$/);
+  const pub = await weft(["pubkey"], priv + "\n");
+  assert.equal(pub.code, 0, pub.stderr);
+  if (await wgAvailable()) {
+    const child = new Deno.Command("wg", { args: ["pubkey"], stdin: "piped", stdout: "piped" })
+      .spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(priv + "\n"));
+    await w.close();
+    const out = await child.output();
+    assert.equal(pub.stdout.trim(), new TextDecoder().decode(out.stdout).trim());
+  }
+  const psk = await weft(["genpsk"]);
+  assert.match(psk.stdout.trim(), /^[A-Za-z0-9+/]{43}=$/);
+  assert.notEqual(psk.stdout.trim(), priv);
+});
+
+Deno.test("bad usage and bad input exit 2 with a clear message", async () => {
+  const bad = await weft(["pubkey"], "not-a-key\n");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /invalid private key/);
+  assert.doesNotMatch(bad.stderr, /at .*\.ts:\d+/, "no stack trace");
+  const flag = await weft(["--bogus"]);
+  assert.equal(flag.code, 2);
+  assert.match(flag.stderr, /unknown option/);
+  const missing = await weft(["up", "/nonexistent/wg9.conf", "--userspace"]);
+  assert.equal(missing.code, 2, missing.stderr);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/wg7.conf`, "[Interface]\nPrivateKey = nope\n");
+    const malformed = await weft(["up", `${dir}/wg7.conf`, "--userspace"]);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /line 2/);
+    await Deno.writeTextFile(`${dir}/bad name!.conf`, "[Interface]\n");
+    const name = await weft(["up", `${dir}/bad name!.conf`, "--userspace"]);
+    assert.equal(name.code, 2);
+    const port = await weft(["ping", "10.0.0.1", "-c", "0"]);
+    assert.equal(port.code, 2);
+    assert.match(port.stderr, /integer from 1 to 100/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--version and --help exit 0; an unreachable agent is a runtime failure (1)", async () => {
+  const v = await weft(["--version"]);
+  assert.equal(v.code, 0);
+  assert.equal(v.stdout.trim(), VERSION);
+  const h = await weft(["up", "--help"]);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /--userspace/);
+  const st = await weft(["status", "--status-listen", "127.0.0.1:1"]);
+  assert.equal(st.code, 1);
+  assert.match(st.stderr, /cannot reach the agent/);
+});
