@@ -7,7 +7,8 @@
 import type { BackendName, CryptoSuite } from "../crypto/types.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { Device, type DeviceEvent, type PeerConfig } from "../device/device.ts";
-import type { PacketDevice, Transport } from "../device/driver.ts";
+import type { Endpoint, PacketDevice, Transport } from "../device/driver.ts";
+import { SplitDevice } from "../../drivers/split.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { UserspaceStack } from "../../drivers/userspace.ts";
@@ -64,6 +65,13 @@ export interface AgentOptions {
    * true for `/var/run/wireguard`. Default: on in `tun` mode, off in `userspace` mode.
    */
   uapi?: boolean | string;
+  /**
+   * Set aside UDP to this node's overlay address on the control port (51821) for an in-process
+   * control stack (`agent.control`), as the mesh control plane needs.
+   */
+  control?: boolean;
+  /** Receives underlay datagrams that are not WireGuard messages (the join exchange). */
+  onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
 }
 
 /** Which UDP implementation carries the underlay. */
@@ -109,6 +117,8 @@ export class Agent {
   readonly stack: UserspaceStack | null;
   /** The logger. */
   readonly logger: Logger;
+  /** The control-port stack, when started with `control: true`. */
+  control: UserspaceStack | null = null;
   readonly #mode: AgentMode;
   readonly #addresses: string[];
   readonly #startedAt = Date.now();
@@ -169,6 +179,14 @@ export class Agent {
         });
       }
     }
+    let split: SplitDevice | null = null;
+    if (opts.control) {
+      split = new SplitDevice(packets, {
+        ipv4: ipv4 && formatAddress(ipv4.address),
+        ipv6: ipv6 && formatAddress(ipv6.address),
+      });
+      packets = split;
+    }
     let transport = opts.transport;
     try {
       const port = opts.listenPort ?? 51820;
@@ -186,6 +204,7 @@ export class Agent {
       packets,
       timers: opts.timers,
       underLoadThreshold: opts.underLoadThreshold,
+      onForeignDatagram: opts.onForeignDatagram,
     });
     try {
       for (const p of opts.peers ?? []) device.setPeer(p);
@@ -194,6 +213,7 @@ export class Agent {
       throw e;
     }
     const agent = new Agent(device, packets, stack, opts, suite.name, logger);
+    agent.control = split?.control ?? null;
     device.onEvent((e) => agent.#logEvent(e));
     device.start();
     const uapi = opts.uapi ?? mode === "tun";

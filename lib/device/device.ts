@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CryptoSuite } from "../crypto/types.ts";
+import type { Aead, CryptoSuite, Dh } from "../crypto/types.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import {
   COOKIE_REPLY_SIZE,
@@ -80,6 +80,21 @@ export interface DeviceOptions {
   maxStaged?: number;
   /** Accept at most one initiation per peer per this many ms (flood protection). */
   minInitiationIntervalMs?: number;
+  /**
+   * Receives underlay datagrams that are not WireGuard messages (weft's join exchange shares
+   * the listen port). Without it they are dropped as `unknown-type`.
+   */
+  onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
+  /** Decides which plaintext packets may leave and enter the tunnel (network policy). */
+  filter?: PacketFilter;
+}
+
+/** A network policy hook on the plaintext path. */
+export interface PacketFilter {
+  /** A packet about to be encrypted toward a peer; false drops it. */
+  outbound(pkt: Uint8Array): boolean;
+  /** A decrypted packet whose source the peer may use; false drops it. */
+  inbound(pkt: Uint8Array): boolean;
 }
 
 /** Something that happened to a peer, for logs, health and programs. */
@@ -123,6 +138,8 @@ export class Device {
   readonly #underLoadThreshold: number;
   readonly #maxStaged: number;
   readonly #minInitiationInterval: number;
+  readonly #onForeign?: (data: Uint8Array, from: Endpoint) => void;
+  #filter: PacketFilter | null;
   readonly #checker: CookieChecker;
   readonly #peers = new Map<string, Peer>();
   readonly #indices = new Map<number, IndexEntry>();
@@ -157,6 +174,24 @@ export class Device {
     this.#maxStaged = opts.maxStaged ?? 128;
     this.#minInitiationInterval = opts.minInitiationIntervalMs ?? 20;
     this.#checker = new CookieChecker(pub, this.#timers.cookieRefreshTime);
+    this.#onForeign = opts.onForeignDatagram;
+    this.#filter = opts.filter ?? null;
+  }
+
+  /** Replaces the packet filter (null: everything passes). */
+  setFilter(filter: PacketFilter | null): void {
+    this.#filter = filter;
+  }
+
+  /** Sends a raw datagram on the underlay (for protocols sharing the port). */
+  sendDatagram(data: Uint8Array, to: Endpoint): void {
+    this.#transport.send(data, to);
+    this.#transport.flush();
+  }
+
+  /** Parses `ip:port` into the transport's endpoint. */
+  endpoint(text: string): Endpoint {
+    return this.#transport.endpoint(text);
   }
 
   /** The transport-data cipher backend in use. */
@@ -167,6 +202,16 @@ export class Device {
   /** The handshake key-agreement backend in use. */
   get dhName(): string {
     return this.#suite.dh.name;
+  }
+
+  /** The handshake key-agreement implementation (for protocols that share the static key). */
+  get dhBackend(): Dh {
+    return this.#suite.dh;
+  }
+
+  /** The AEAD implementation. */
+  get aeadBackend(): Aead {
+    return this.#suite.aead;
   }
 
   /** The MTU of the plaintext side. */
@@ -347,6 +392,10 @@ export class Device {
       this.drops.add("oversize");
       return;
     }
+    if (this.#filter !== null && !this.#filter.outbound(pkt)) {
+      this.drops.add("policy");
+      return;
+    }
     if (!this.#sendTransport(peer, pkt)) {
       this.#stage(peer, pkt.slice());
       this.#sendInitiation(peer, false);
@@ -486,7 +535,8 @@ export class Device {
         this.#onCookieReply(data);
         return;
       default:
-        this.drops.add("unknown-type");
+        if (this.#onForeign && data.length >= 4) this.#onForeign(data, from);
+        else this.drops.add("unknown-type");
     }
   }
 
@@ -538,7 +588,13 @@ export class Device {
     if (plainLen === 0) return; // keepalive
     peer.timers.dataReceived(now);
     const ipLen = this.#checkSource(peer, plain);
-    if (ipLen > 0) this.#packets.write(plain.subarray(0, ipLen));
+    if (ipLen <= 0) return;
+    const pkt = plain.subarray(0, ipLen);
+    if (this.#filter !== null && !this.#filter.inbound(pkt)) {
+      this.drops.add("policy");
+      return;
+    }
+    this.#packets.write(pkt);
   }
 
   /** The IP packet's length when its source is routed to `peer`; 0 (counted) otherwise. */

@@ -24,6 +24,7 @@ export const DROP_REASONS = [
   "oversize",
   "staged-overflow",
   "handshake-timeout",
+  "policy",
 ] as const;
 
 /** A reason the device drops a packet. */

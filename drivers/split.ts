@@ -1,0 +1,91 @@
+/**
+ * A packet device that sets aside weft's own control traffic: UDP to this node's overlay
+ * address on the control port goes to an in-process stack (membership sync, probes), everything
+ * else to the real device (TUN or the userspace stack). Works the same in both modes, and the
+ * kernel never sees the control port.
+ * @module
+ */
+
+import type { PacketDevice, PacketSink } from "../lib/device/driver.ts";
+import { UserspaceStack } from "./userspace.ts";
+import { parseAddress } from "../lib/net/ip.ts";
+
+/** The UDP port weft's control plane uses on overlay addresses. */
+export const CONTROL_PORT = 51821;
+
+/** Splits control traffic from a device. */
+export class SplitDevice implements PacketDevice {
+  /** The in-process stack serving the control port. */
+  readonly control: UserspaceStack;
+  readonly #inner: PacketDevice;
+  readonly #v4: Uint8Array | null;
+  readonly #v6: Uint8Array | null;
+  readonly #port: number;
+
+  constructor(
+    inner: PacketDevice,
+    addresses: { ipv4?: string; ipv6?: string },
+    port: number = CONTROL_PORT,
+  ) {
+    this.#inner = inner;
+    this.#port = port;
+    this.#v4 = addresses.ipv4 ? parseAddress(addresses.ipv4) : null;
+    this.#v6 = addresses.ipv6 ? parseAddress(addresses.ipv6) : null;
+    this.control = new UserspaceStack({
+      ipv4: addresses.ipv4,
+      ipv6: addresses.ipv6,
+      mtu: inner.mtu,
+      name: "control",
+    });
+  }
+
+  /** The inner device's name. */
+  get name(): string {
+    return this.#inner.name;
+  }
+
+  /** The inner device's MTU. */
+  get mtu(): number {
+    return this.#inner.mtu;
+  }
+
+  /** The wrapped device. */
+  get inner(): PacketDevice {
+    return this.#inner;
+  }
+
+  /** Starts both sides; both send into the same sink. */
+  start(sink: PacketSink): void {
+    this.control.start(sink);
+    this.#inner.start(sink);
+  }
+
+  /** Routes a packet from the tunnel to the control stack or the inner device. */
+  write(data: Uint8Array): void {
+    if (this.#isControl(data)) this.control.write(data);
+    else this.#inner.write(data);
+  }
+
+  #isControl(p: Uint8Array): boolean {
+    const version = p[0] >> 4;
+    if (version === 4 && this.#v4 && p.length >= 28 && p[9] === 17) {
+      const ihl = (p[0] & 15) * 4;
+      if (p.length < ihl + 8) return false;
+      if (((p[ihl + 2] << 8) | p[ihl + 3]) !== this.#port) return false;
+      const a = this.#v4;
+      return p[16] === a[0] && p[17] === a[1] && p[18] === a[2] && p[19] === a[3];
+    }
+    if (version === 6 && this.#v6 && p.length >= 48 && p[6] === 17) {
+      if (((p[42] << 8) | p[43]) !== this.#port) return false;
+      const a = this.#v6;
+      for (let i = 0; i < 16; i++) if (p[24 + i] !== a[i]) return false;
+      return true;
+    }
+    return false;
+  }
+
+  /** Closes both sides. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.control.close(), this.#inner.close()]);
+  }
+}

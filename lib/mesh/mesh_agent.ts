@@ -1,0 +1,610 @@
+/**
+ * A mesh agent: `weft --leader` or `weft --join <token>`. It runs an {@link Agent} whose peers
+ * are the other members, keeps membership in sync through the leader, and persists what it needs
+ * to restart alone. Node-to-node sessions are direct, so traffic does not depend on the leader.
+ * @module
+ */
+
+import { Agent, type UnderlayKind } from "../agent/agent.ts";
+import type { BackendName } from "../crypto/types.ts";
+import { selectSuite } from "../crypto/select.ts";
+import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
+import type { Endpoint } from "../device/driver.ts";
+import type { ProtocolTimers } from "../protocol/constants.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { Cidr } from "../net/cidr.ts";
+import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
+import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import type { DatagramSink, Transport } from "../device/driver.ts";
+import { type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
+import { StateDir } from "./state.ts";
+import { decodeToken, encodeToken } from "./token.ts";
+import {
+  MSG_JOIN_REQUEST,
+  MSG_JOIN_RESPONSE,
+  openJoinRequest,
+  openJoinResponse,
+  sealJoinRequest,
+} from "./join_crypto.ts";
+import type { Member, MembershipView, ServiceSpec } from "./types.ts";
+import {
+  type ControlMessage,
+  parseMessage,
+  Prober,
+  sendMessage,
+  ViewAssembler,
+  viewParts,
+} from "./sync.ts";
+import { CONTROL_PORT } from "../../drivers/split.ts";
+import { readU32 } from "../protocol/bytes.ts";
+
+/** How a mesh agent starts. */
+export interface MeshOptions {
+  /** `leader` starts (or restarts) a mesh; `node` joins one (or restarts a joined node). */
+  role: "leader" | "node";
+  /** The join token (a fresh node only). */
+  token?: string;
+  /** Where keys and state live. */
+  stateDir: string;
+  /** The mesh network (leader). Default `10.200.0.0/16`. */
+  network?: string;
+  /** UDP listen port. Default 51820. */
+  listenPort?: number;
+  /** TUN interface name. Default `weft0`. */
+  interfaceName?: string;
+  /** No TUN: the userspace stack. */
+  userspace?: boolean;
+  /** This node's name, unique in the mesh. */
+  hostname: string;
+  /** Endpoints to advertise (`host:port`); default: this machine's addresses. */
+  advertise?: string[];
+  /** Labels of this node. */
+  labels?: Record<string, string>;
+  /** Services this node offers. */
+  services?: ServiceSpec[];
+  /** Keepalive to every peer, seconds. Default 25. */
+  persistentKeepalive?: number;
+  /** Force a crypto backend. */
+  crypto?: BackendName;
+  /** The logger. */
+  logger?: Logger;
+  /** MTU. Default 1420. */
+  mtu?: number;
+  /** Protocol timer overrides. */
+  timers?: Partial<ProtocolTimers>;
+  /** UDP implementation. */
+  underlay?: UnderlayKind;
+  /** Seconds between hellos to the leader. Default 3. */
+  syncIntervalMs?: number;
+  /** How long a join may take before giving up, ms. Default 15000. */
+  joinTimeoutMs?: number;
+}
+
+/** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
+export class JoinError extends Error {}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function localEndpoints(port: number): string[] {
+  const out: string[] = [];
+  try {
+    for (const i of Deno.networkInterfaces()) {
+      if (i.family === "IPv4" && !i.address.startsWith("127.")) out.push(`${i.address}:${port}`);
+    }
+  } catch { /* no permission: fall back below */ }
+  return out.length ? out : [`127.0.0.1:${port}`];
+}
+
+function ipLiteralEndpoint(e: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+:\d+$/.test(e) || /^\[[0-9a-fA-F:.]+\]:\d+$/.test(e);
+}
+
+async function openTransport(kind: UnderlayKind, port: number): Promise<Transport> {
+  return kind === "linux"
+    ? await LinuxUdpTransport.open({ port })
+    : await DenoUdpTransport.open({ port });
+}
+
+/** Runs the join exchange from the listen port; resolves with the leader's answer. */
+async function requestJoin(
+  opts: MeshOptions,
+  privateKey: string,
+  underlay: UnderlayKind,
+  logger: Logger,
+): Promise<{ member: Member; leader: Member; network: string; version: number }> {
+  let token;
+  try {
+    token = decodeToken(opts.token ?? "");
+  } catch (e) {
+    throw new JoinError((e as Error).message);
+  }
+  const suite = selectSuite(opts.crypto);
+  const leaderKey = parseKey(token.leaderKey, "leader key in the token");
+  const req: JoinRequest = {
+    tokenId: token.id,
+    secret: token.secret,
+    publicKey: encodeKey(
+      publicKeyOf(parseKey(privateKey, "private key")),
+    ),
+    hostname: opts.hostname,
+    labels: opts.labels ?? {},
+    services: opts.services ?? [],
+    endpoints: opts.advertise ?? [],
+  };
+  const transport = await openTransport(underlay, opts.listenPort ?? 51820);
+  const { message, pending } = sealJoinRequest(
+    suite.dh,
+    suite.aead,
+    leaderKey,
+    enc.encode(JSON.stringify(req)),
+  );
+  try {
+    const answer = await new Promise<Uint8Array>((resolve, reject) => {
+      const sink: DatagramSink = {
+        datagram: (data) => {
+          if (data.length < 8 || readU32(data, 0) !== MSG_JOIN_RESPONSE) return;
+          const plain = openJoinResponse(suite.dh, suite.aead, pending, data);
+          if (plain) resolve(plain.slice());
+        },
+        flush: () => {},
+      };
+      transport.start(sink);
+      const targets: Endpoint[] = [];
+      for (const e of token.endpoints) {
+        try {
+          targets.push(transport.endpoint(e));
+        } catch {
+          logger.warn("skipping token endpoint", { endpoint: e });
+        }
+      }
+      if (!targets.length) {
+        reject(new JoinError("the token has no usable leader endpoint"));
+        return;
+      }
+      let n = 0;
+      const send = () => {
+        for (const t of targets) transport.send(message, t);
+        transport.flush();
+        n++;
+      };
+      send();
+      const timer = setInterval(send, 1000);
+      setTimeout(() => {
+        clearInterval(timer);
+        reject(
+          new Error(
+            `no answer from the leader at ${token.endpoints.join(", ")} after ${n} tries`,
+          ),
+        );
+      }, opts.joinTimeoutMs ?? 15_000);
+      // Stop retrying once answered.
+      const done = () => clearInterval(timer);
+      sink.flush = done;
+    });
+    let res;
+    try {
+      res = JSON.parse(dec.decode(answer));
+    } catch {
+      throw new Error("the leader's answer is malformed");
+    }
+    if (!res.ok) throw new JoinError(`join refused: ${res.error}`);
+    return res;
+  } finally {
+    await transport.close();
+  }
+}
+
+/** A running mesh agent. See the module docs.
+ *
+ * @example
+ * ```ts
+ * import { MeshAgent } from "@weft/weft";
+ * const leader = await MeshAgent.start({
+ *   role: "leader", stateDir: "/tmp/weft-leader", hostname: "leader", userspace: true,
+ *   listenPort: 51820,
+ * });
+ * const { token } = await leader.createToken({ ttlMs: 3600_000 });
+ * const node = await MeshAgent.start({
+ *   role: "node", token, stateDir: "/tmp/weft-node", hostname: "node1", userspace: true,
+ *   listenPort: 51830,
+ * });
+ * console.log(node.view().members.map((m) => m.name));
+ * ```
+ */
+export class MeshAgent {
+  /** The agent (device, drivers, userspace API). */
+  readonly agent: Agent;
+  /** `leader` or `node`. */
+  readonly role: "leader" | "node";
+  /** This node's name. */
+  readonly name: string;
+  /** The leader's state (leader only). */
+  readonly leader: LeaderCore | null;
+  /** Probes peers through the tunnel. */
+  readonly prober: Prober;
+  readonly #state: StateDir;
+  readonly #logger: Logger;
+  readonly #keepalive: number;
+  readonly #applied = new Map<string, string>();
+  readonly #listeners = new Set<(v: MembershipView) => void>();
+  readonly #assembler = new ViewAssembler();
+  #view: MembershipView;
+  #leaderInfo: { publicKey: string; address: string; endpoints: string[] } | null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #stopLeaderWatch: (() => void) | null = null;
+  #closed = false;
+  #advertise: string[];
+  #services: ServiceSpec[];
+  #labels: Record<string, string>;
+
+  private constructor(
+    agent: Agent,
+    opts: MeshOptions,
+    leader: LeaderCore | null,
+    view: MembershipView,
+    leaderInfo: { publicKey: string; address: string; endpoints: string[] } | null,
+    state: StateDir,
+    logger: Logger,
+  ) {
+    this.agent = agent;
+    this.role = opts.role;
+    this.name = opts.hostname;
+    this.leader = leader;
+    this.#view = view;
+    this.#leaderInfo = leaderInfo;
+    this.#state = state;
+    this.#logger = logger;
+    this.#keepalive = opts.persistentKeepalive ?? 25;
+    this.#advertise = opts.advertise ?? [];
+    this.#services = opts.services ?? [];
+    this.#labels = opts.labels ?? {};
+    this.prober = new Prober(agent.control!);
+  }
+
+  /** Starts a leader or a node; a fresh node joins with its token first. */
+  static async start(opts: MeshOptions): Promise<MeshAgent> {
+    const logger = opts.logger ?? createLogger();
+    const underlay: UnderlayKind = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+    const state = new StateDir(opts.stateDir);
+    await state.ensure();
+    const privateKey = await state.privateKey();
+    const publicKey = encodeKey(
+      publicKeyOf(parseKey(privateKey, "private key")),
+    );
+    const port = opts.listenPort ?? 51820;
+    const common = {
+      privateKey,
+      listenPort: port,
+      mtu: opts.mtu,
+      mode: opts.userspace ? "userspace" as const : "tun" as const,
+      interfaceName: opts.interfaceName ?? "weft0",
+      crypto: opts.crypto,
+      timers: opts.timers,
+      logger,
+      underlay,
+      control: true,
+    };
+
+    if (opts.role === "leader") {
+      const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
+      const core = await LeaderCore.open(state, {
+        network: opts.network ?? "10.200.0.0/16",
+        hostname: opts.hostname,
+        publicKey,
+        endpoints: advertise,
+        labels: opts.labels,
+        services: opts.services,
+      });
+      const net = Cidr.parse(core.network);
+      let mesh: MeshAgent | null = null;
+      const agent = await Agent.start({
+        ...common,
+        addresses: [`${core.leader.address}/${net.bits}`],
+        onForeignDatagram: (data, from) => {
+          if (mesh) mesh.#onJoinDatagram(data, from);
+        },
+      });
+      mesh = new MeshAgent(
+        agent,
+        { ...opts, advertise },
+        core,
+        core.view(),
+        null,
+        state,
+        logger,
+      );
+      mesh.#startLeader();
+      return mesh;
+    }
+
+    let node = await state.readNode();
+    if (!node) {
+      if (!opts.token) {
+        throw new JoinError(
+          `${opts.stateDir} holds no joined node: give a token with --join`,
+        );
+      }
+      const res = await requestJoin(opts, privateKey, underlay, logger);
+      node = {
+        format: 1,
+        address: res.member.address,
+        leader: {
+          publicKey: res.leader.publicKey,
+          endpoints: res.leader.endpoints,
+          address: res.leader.address,
+        },
+        view: { network: res.network, version: 0, members: [res.leader, res.member] },
+      };
+      await state.writeNode(node);
+      logger.info("joined", {
+        address: node.address,
+        network: res.network,
+        leader: res.leader.name,
+      });
+    } else if (opts.token) {
+      logger.info("already joined; the token is not needed and was not used", {});
+    }
+    const net = Cidr.parse(node.view.network);
+    const agent = await Agent.start({
+      ...common,
+      addresses: [`${node.address}/${net.bits}`],
+      onForeignDatagram: () => {},
+    });
+    const mesh = new MeshAgent(agent, opts, null, node.view, node.leader, state, logger);
+    mesh.#startNode();
+    return mesh;
+  }
+
+  /** This node's own member record in the current view. */
+  get self(): Member | undefined {
+    return this.#view.members.find((m) => m.publicKey === this.agent.device.publicKey);
+  }
+
+  /** The membership view this node holds. */
+  view(): MembershipView {
+    return this.#view;
+  }
+
+  /** Subscribes to membership changes; returns the unsubscribe function. */
+  onMembership(fn: (v: MembershipView) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Creates a join token (leader only). */
+  async createToken(
+    opts: { ttlMs?: number; uses?: number | null; labels?: Record<string, string> } = {},
+  ): Promise<{ id: string; token: string; expiresAt: number }> {
+    const core = this.#needLeader();
+    const t = await core.createToken({
+      ttlMs: opts.ttlMs ?? 24 * 3600_000,
+      uses: opts.uses ?? null,
+      labels: opts.labels ?? {},
+    });
+    const token = encodeToken({
+      leaderKey: this.agent.device.publicKey,
+      endpoints: core.leader.endpoints,
+      network: core.network,
+      id: t.id,
+      secret: t.secret,
+    });
+    this.#logger.info("token created", {
+      id: t.id,
+      expiresAt: new Date(t.expiresAt).toISOString(),
+    });
+    return { id: t.id, token, expiresAt: t.expiresAt };
+  }
+
+  #needLeader(): LeaderCore {
+    if (!this.leader) throw new LeaderError("this node is not the leader");
+    return this.leader;
+  }
+
+  // ---- leader side ----
+
+  #startLeader(): void {
+    const core = this.leader!;
+    this.#apply(core.view());
+    this.#stopLeaderWatch = core.onChange((v) => {
+      this.#apply(v);
+      for (const m of v.members) {
+        if (m.publicKey !== this.agent.device.publicKey) {
+          this.#send(m.address, { t: "changed", v: v.version });
+        }
+      }
+    });
+    this.agent.control!.listen(
+      CONTROL_PORT,
+      (data, from) => this.#onLeaderMessage(data, from.address),
+    );
+  }
+
+  #onJoinDatagram(data: Uint8Array, from: Endpoint): void {
+    if (readU32(data, 0) !== MSG_JOIN_REQUEST || !this.leader) return;
+    const priv = this.agent.device.privateKeyBytes();
+    const opened = openJoinRequest(
+      this.agent.device.dhBackend,
+      this.agent.device.aeadBackend,
+      priv,
+      parseKey(this.agent.device.publicKey, "key"),
+      data,
+    );
+    priv.fill(0);
+    if (!opened) {
+      this.#logger.debug("join request did not decrypt", { from: from.toString() });
+      return;
+    }
+    let req: JoinRequest;
+    try {
+      req = JSON.parse(dec.decode(opened.payload));
+      if (typeof req.publicKey !== "string" || typeof req.hostname !== "string") throw 0;
+      parseKey(req.publicKey, "joiner key");
+      req.labels ??= {};
+      req.services ??= [];
+      req.endpoints = (req.endpoints ?? []).filter((e) => typeof e === "string");
+    } catch {
+      this.agent.device.sendDatagram(
+        opened.respond(enc.encode(JSON.stringify({ ok: false, error: "malformed request" }))),
+        from,
+      );
+      return;
+    }
+    const observed = from.toString();
+    this.leader.join(req, observed).then((res) => {
+      if (res.ok) {
+        this.#logger.info("node joined", {
+          name: res.member.name,
+          address: res.member.address,
+          endpoint: observed,
+        });
+      } else {
+        this.#logger.warn("join refused", { hostname: req.hostname, reason: res.error });
+      }
+      this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
+    }).catch((e) => this.#logger.error("join failed", { error: String(e) }));
+  }
+
+  #onLeaderMessage(data: Uint8Array, from: string): void {
+    const msg = parseMessage(data);
+    if (!msg) return;
+    if (this.prober.handle(msg, from)) return;
+    if (msg.t !== "hello") return;
+    const core = this.leader!;
+    const member = core.view().members.find((m) => m.address === from);
+    if (!member) return;
+    const peer = this.agent.device.peer(member.publicKey);
+    const observed = peer?.endpoint?.toString();
+    const endpoints = [...(observed ? [observed] : []), ...msg.endpoints];
+    core.updateMember(member.publicKey, {
+      endpoints,
+      services: msg.services,
+      labels: msg.labels ? { ...member.labels, ...msg.labels } : undefined,
+    }).then(() => {
+      const view = core.view();
+      if (msg.v !== view.version) { for (const part of viewParts(view)) this.#send(from, part); }
+    }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
+  }
+
+  /** Removes a node from the mesh (leader only). */
+  async removeNode(nameOrAddress: string): Promise<Member> {
+    const m = await this.#needLeader().removeNode(nameOrAddress);
+    this.#logger.info("node removed", { name: m.name, address: m.address });
+    return m;
+  }
+
+  // ---- node side ----
+
+  #startNode(): void {
+    this.#apply(this.#view, true);
+    const control = this.agent.control!;
+    control.listen(CONTROL_PORT, (data, from) => {
+      const msg = parseMessage(data);
+      if (!msg || this.prober.handle(msg, from.address)) return;
+      if (from.address !== this.#leaderInfo?.address) return;
+      if (msg.t === "changed" && msg.v !== this.#view.version) this.#hello();
+      if (msg.t === "view") {
+        const v = this.#assembler.add(msg);
+        if (v && v.version !== this.#view.version) this.#onView(v);
+      }
+    });
+    this.#hello();
+    this.#timer = setInterval(() => this.#hello(), 3000);
+  }
+
+  #hello(): void {
+    if (!this.#leaderInfo) return;
+    this.#send(this.#leaderInfo.address, {
+      t: "hello",
+      v: this.#view.version,
+      endpoints: this.#advertise,
+      services: this.#services,
+      labels: this.#labels,
+    });
+  }
+
+  #onView(v: MembershipView): void {
+    const me = this.agent.device.publicKey;
+    if (!v.members.some((m) => m.publicKey === me)) {
+      this.#logger.warn("this node was removed from the mesh", {});
+    }
+    const leader = v.members.find((m) => m.role === "leader");
+    if (leader) {
+      this.#leaderInfo = {
+        publicKey: leader.publicKey,
+        address: leader.address,
+        endpoints: leader.endpoints,
+      };
+    }
+    this.#apply(v);
+    const address = this.self?.address ?? this.agent.addresses[0].split("/")[0];
+    this.#state.writeNode({
+      format: 1,
+      address,
+      leader: this.#leaderInfo!,
+      view: v,
+    }).catch((e) => this.#logger.error("saving state failed", { error: String(e) }));
+  }
+
+  // ---- both ----
+
+  #send(address: string, msg: ControlMessage): void {
+    try {
+      sendMessage(this.agent.control!, address, msg);
+    } catch (e) {
+      this.#logger.debug("control send failed", { to: address, error: String(e) });
+    }
+  }
+
+  /** Makes the device's peers match a view: every other member, with its /32. */
+  #apply(v: MembershipView, initial = false): void {
+    const me = this.agent.device.publicKey;
+    const device = this.agent.device;
+    const wanted = new Set<string>();
+    for (const m of v.members) {
+      if (m.publicKey === me) continue;
+      wanted.add(m.publicKey);
+      const endpoint = m.endpoints.find(ipLiteralEndpoint);
+      const allowed = [`${m.address}/32`, ...(m.address6 ? [`${m.address6}/128`] : [])];
+      const key = JSON.stringify([endpoint, allowed]);
+      if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) continue;
+      const prev = this.#applied.get(m.publicKey);
+      const prevEndpoint = prev ? JSON.parse(prev)[0] : undefined;
+      try {
+        device.setPeer({
+          publicKey: m.publicKey,
+          allowedIps: allowed,
+          // An endpoint learned from the peer's own packets wins until the view's changes.
+          endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
+            ? endpoint
+            : undefined,
+          persistentKeepalive: this.#keepalive,
+        });
+        this.#applied.set(m.publicKey, key);
+      } catch (e) {
+        this.#logger.warn("bad member record", { name: m.name, error: String(e) });
+      }
+    }
+    for (const p of device.peers()) {
+      if (!wanted.has(p.publicKeyText)) {
+        device.removePeer(p.publicKeyText);
+        this.#applied.delete(p.publicKeyText);
+        this.#logger.info("peer removed", { publicKey: p.publicKeyText });
+      }
+    }
+    const changed = v.version !== this.#view.version;
+    this.#view = v;
+    if (changed || initial) { for (const l of this.#listeners) l(v); }
+  }
+
+  /** Stops the agent; state stays on disk. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#stopLeaderWatch?.();
+    this.prober.close();
+    await this.leader?.flush();
+    await this.agent.close();
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * What leaders and nodes keep on disk, in their state directory:
+ *
+ * - `private.key`: the node's WireGuard private key (mode 0600), made on first start;
+ * - `leader.json` (leader): network, members, address allocations, tokens (secrets only hashed);
+ * - `node.json` (joined node): its address, the leader, and the last membership view, so a
+ *   restarted node rejoins without a token and keeps talking without the leader;
+ * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600).
+ *
+ * Every write is atomic (temp file, fsync, rename). A file that exists but does not parse is an
+ * error naming the file, never a silent reset.
+ * @module
+ */
+
+import { readJsonFile, writeFileAtomic } from "../config/atomic.ts";
+import { encodeKey, generatePrivateKey, parseKey } from "../crypto/keys.ts";
+import { encodeBase64 } from "../control/base64.ts";
+import type { Member, MembershipView } from "./types.ts";
+import type { StoredToken } from "./token.ts";
+
+/** The leader's file. */
+export interface LeaderFile {
+  /** File format version. */
+  format: 1;
+  /** The overlay network. */
+  network: string;
+  /** Membership version; increases on every change. */
+  version: number;
+  /** Every member, the leader first. */
+  members: Member[];
+  /** Join tokens. */
+  tokens: StoredToken[];
+}
+
+/** A joined node's file. */
+export interface NodeFile {
+  /** File format version. */
+  format: 1;
+  /** This node's overlay address. */
+  address: string;
+  /** The leader's public key and endpoints. */
+  leader: { publicKey: string; endpoints: string[]; address: string };
+  /** The last membership view received. */
+  view: MembershipView;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function check(cond: unknown, file: string, what: string): asserts cond {
+  if (!cond) throw new Error(`${file}: corrupt state (${what})`);
+}
+
+/** A node's state directory. */
+export class StateDir {
+  constructor(readonly dir: string) {}
+
+  /** Path of a file in the directory. */
+  path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+
+  /** Creates the directory (mode 0700) if needed. */
+  async ensure(): Promise<void> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The private key, made and saved (0600) on first use. */
+  async privateKey(): Promise<string> {
+    const file = this.path("private.key");
+    if (await exists(file)) {
+      const text = (await Deno.readTextFile(file)).trim();
+      try {
+        parseKey(text, "private key");
+      } catch (e) {
+        throw new Error(`${file}: ${(e as Error).message}`);
+      }
+      return text;
+    }
+    const key = encodeKey(generatePrivateKey());
+    await writeFileAtomic(file, key + "\n", { mode: 0o600 });
+    return key;
+  }
+
+  /** The control bearer token, made and saved (0600) on first use. */
+  async controlToken(): Promise<string> {
+    const file = this.path("control.token");
+    if (await exists(file)) {
+      const t = (await Deno.readTextFile(file)).trim();
+      check(/^[A-Za-z0-9+/=]{20,}$/.test(t), file, "bad token");
+      return t;
+    }
+    const t = encodeBase64(crypto.getRandomValues(new Uint8Array(24)));
+    await writeFileAtomic(file, t + "\n", { mode: 0o600 });
+    return t;
+  }
+
+  /** The leader file, or null when there is none. */
+  async readLeader(): Promise<LeaderFile | null> {
+    const file = this.path("leader.json");
+    if (!(await exists(file))) return null;
+    const o = await readJsonFile(file) as LeaderFile;
+    check(o && o.format === 1, file, "unknown format");
+    check(typeof o.network === "string", file, "network");
+    check(Number.isInteger(o.version), file, "version");
+    check(Array.isArray(o.members) && o.members.every(validMember), file, "members");
+    check(Array.isArray(o.tokens), file, "tokens");
+    return o;
+  }
+
+  /** The node file, or null when there is none. */
+  async readNode(): Promise<NodeFile | null> {
+    const file = this.path("node.json");
+    if (!(await exists(file))) return null;
+    const o = await readJsonFile(file) as NodeFile;
+    check(o && o.format === 1, file, "unknown format");
+    check(typeof o.address === "string", file, "address");
+    check(o.leader && typeof o.leader.publicKey === "string", file, "leader");
+    check(
+      o.view && Array.isArray(o.view.members) && o.view.members.every(validMember),
+      file,
+      "view",
+    );
+    return o;
+  }
+
+  /** Writes the leader file atomically. */
+  writeLeader(data: LeaderFile): Promise<void> {
+    return writeFileAtomic(this.path("leader.json"), JSON.stringify(data, null, 1), {
+      mode: 0o600,
+    });
+  }
+
+  /** Writes the node file atomically. */
+  writeNode(data: NodeFile): Promise<void> {
+    return writeFileAtomic(this.path("node.json"), JSON.stringify(data, null, 1), {
+      mode: 0o600,
+    });
+  }
+}
+
+function validMember(m: Member): boolean {
+  return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
+    typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object";
+}
+
+/**
+ * Serialises writes: each `save()` writes the newest snapshot after the writes before it, and
+ * resolves once a write that includes the caller's change is on disk.
+ */
+export class SerialWriter {
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly write: () => Promise<void>) {}
+
+  /** Queues a write of the current state. */
+  save(): Promise<void> {
+    const next = this.#chain.then(() => this.write());
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Membership sync inside the tunnel, on the control port of overlay addresses. Pull with a push
+ * hint: nodes say `hello` (with the version they hold and their advertised endpoints and
+ * services) every few seconds and whenever the leader says `changed`; the leader answers a
+ * stale version with the view in datagram-sized parts. Lost datagrams only delay the next round.
+ * WireGuard already authenticates every packet, and the source overlay address says which
+ * member sent it.
+ * @module
+ */
+
+import type { UserspaceStack } from "../../drivers/userspace.ts";
+import { CONTROL_PORT } from "../../drivers/split.ts";
+import type { Member, MembershipView, ServiceSpec } from "./types.ts";
+
+/** A control message. */
+export type ControlMessage =
+  | {
+    t: "hello";
+    v: number;
+    endpoints: string[];
+    services?: ServiceSpec[];
+    labels?: Record<string, string>;
+  }
+  | { t: "changed"; v: number }
+  | { t: "view"; v: number; network: string; part: number; parts: number; members: Member[] }
+  | { t: "probe"; id: number }
+  | { t: "ack"; id: number };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const PART_BYTES = 1100;
+
+/** Splits a view into messages that each fit one datagram. */
+export function viewParts(view: MembershipView): ControlMessage[] {
+  const groups: Member[][] = [[]];
+  let size = 0;
+  for (const m of view.members) {
+    const n = JSON.stringify(m).length;
+    if (size + n > PART_BYTES && groups.at(-1)!.length > 0) {
+      groups.push([]);
+      size = 0;
+    }
+    groups.at(-1)!.push(m);
+    size += n;
+  }
+  return groups.map((members, part) => ({
+    t: "view",
+    v: view.version,
+    network: view.network,
+    part,
+    parts: groups.length,
+    members,
+  }));
+}
+
+/** Parses a control message; null for anything malformed. */
+export function parseMessage(data: Uint8Array): ControlMessage | null {
+  let o: unknown;
+  try {
+    o = JSON.parse(dec.decode(data));
+  } catch {
+    return null;
+  }
+  if (typeof o !== "object" || o === null) return null;
+  const m = o as Record<string, unknown>;
+  switch (m.t) {
+    case "hello":
+      return Number.isInteger(m.v) && Array.isArray(m.endpoints) &&
+          m.endpoints.every((e) => typeof e === "string")
+        ? m as ControlMessage
+        : null;
+    case "changed":
+      return Number.isInteger(m.v) ? m as ControlMessage : null;
+    case "view":
+      return Number.isInteger(m.v) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
+          (m.parts as number) > 0 && (m.parts as number) < 100_000 && Array.isArray(m.members) &&
+          typeof m.network === "string"
+        ? m as ControlMessage
+        : null;
+    case "probe":
+    case "ack":
+      return Number.isInteger(m.id) ? m as ControlMessage : null;
+    default:
+      return null;
+  }
+}
+
+/** Sends a control message to an overlay address. */
+export function sendMessage(stack: UserspaceStack, address: string, msg: ControlMessage): void {
+  stack.send({ address, port: CONTROL_PORT }, enc.encode(JSON.stringify(msg)), CONTROL_PORT);
+}
+
+/** Reassembles views from their parts. */
+export class ViewAssembler {
+  #version = -1;
+  #parts: (Member[] | undefined)[] = [];
+
+  /** Adds a part; returns the whole view once every part of one version arrived. */
+  add(msg: Extract<ControlMessage, { t: "view" }>): MembershipView | null {
+    if (msg.v !== this.#version || msg.parts !== this.#parts.length) {
+      this.#version = msg.v;
+      this.#parts = new Array(msg.parts);
+    }
+    if (msg.part < 0 || msg.part >= msg.parts) return null;
+    this.#parts[msg.part] = msg.members;
+    if (this.#parts.some((p) => p === undefined)) return null;
+    const view = { network: msg.network, version: msg.v, members: this.#parts.flat() as Member[] };
+    this.#version = -1;
+    this.#parts = [];
+    return view;
+  }
+}
+
+/** Answers probes on the control port and measures round trips of our own. */
+export class Prober {
+  readonly #pending = new Map<number, { at: number; resolve: (rtt: number | null) => void }>();
+  #next = 1;
+
+  constructor(private readonly stack: UserspaceStack) {}
+
+  /** Probes an overlay address; resolves with the RTT in ms or null on timeout. */
+  probe(address: string, timeoutMs = 2000): Promise<number | null> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.#pending.set(id, {
+        at: performance.now(),
+        resolve: (rtt) => {
+          clearTimeout(timer);
+          resolve(rtt);
+        },
+      });
+      try {
+        sendMessage(this.stack, address, { t: "probe", id });
+      } catch {
+        this.#pending.get(id)?.resolve(null);
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  /** Handles probe traffic; true when the message was one. */
+  handle(msg: ControlMessage, from: string): boolean {
+    if (msg.t === "probe") {
+      sendMessage(this.stack, from, { t: "ack", id: msg.id });
+      return true;
+    }
+    if (msg.t === "ack") {
+      const p = this.#pending.get(msg.id);
+      if (p) {
+        this.#pending.delete(msg.id);
+        p.resolve(performance.now() - p.at);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** Fails every pending probe. */
+  close(): void {
+    for (const p of this.#pending.values()) p.resolve(null);
+    this.#pending.clear();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The mesh's shared vocabulary: members, services and health, as the leader keeps them and as
+ * every node, the DNS server, the status page and the policy engine read them.
+ * @module
+ */
+
+/** A service a member offers. */
+export interface ServiceSpec {
+  /** Service name, a DNS label (`web`, `db`). */
+  name: string;
+  /** Port it listens on. */
+  port: number;
+  /** Transport protocol. */
+  protocol: "tcp" | "udp";
+  /** SRV weight (default 1). */
+  weight?: number;
+  /** SRV priority (default 10). */
+  priority?: number;
+  /** Free-form labels, served as TXT. */
+  labels?: Record<string, string>;
+}
+
+/** One node of the mesh. */
+export interface Member {
+  /** The node's host name, unique in the mesh (a DNS label). */
+  name: string;
+  /** Base64 WireGuard public key. */
+  publicKey: string;
+  /** Overlay IPv4 address (no prefix). */
+  address: string;
+  /** Overlay IPv6 address, if the mesh has one. */
+  address6?: string;
+  /** Underlay endpoints where the node can be reached (`host:port`), best first. */
+  endpoints: string[];
+  /** Labels (`role=web`, `env=prod`). */
+  labels: Record<string, string>;
+  /** `leader` or `node`. */
+  role: "leader" | "node";
+  /** Services the node advertises. */
+  services: ServiceSpec[];
+  /** Unix ms when the node joined. */
+  joinedAt: number;
+}
+
+/** A peer's health as seen from this node. */
+export type HealthState = "up" | "degraded" | "down" | "unknown";
+
+/** The membership view a node holds: a versioned list of members. */
+export interface MembershipView {
+  /** The overlay network (CIDR). */
+  network: string;
+  /** Increases on every change at the leader. */
+  version: number;
+  /** Every member, this node included. */
+  members: Member[];
+}

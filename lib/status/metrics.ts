@@ -1,0 +1,288 @@
+/**
+ * `/metrics`: the Prometheus text exposition format (version 0.0.4) and weft's metric families.
+ * The writer knows the format (HELP/TYPE lines, escaping, histogram series); `renderMetrics`
+ * knows what weft exposes and reads it from a plain `MetricsSnapshot` the agent fills.
+ * @module
+ */
+
+import type { HealthState } from "../mesh/types.ts";
+import type { HistogramSnapshot } from "./histogram.ts";
+
+/** The `content-type` of the text format. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Label names to values. */
+export type Labels = Record<string, string>;
+
+/** One series of a counter or gauge. */
+export interface Sample {
+  /** The series' labels. */
+  labels?: Labels;
+  /** The value. */
+  value: number;
+}
+
+/** One series of a histogram. */
+export interface HistogramSample {
+  /** The series' labels (not `le`). */
+  labels?: Labels;
+  /** Its figures. */
+  histogram: HistogramSnapshot;
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Formats a sample value as the format wants it (`+Inf`, `-Inf`, `NaN`). */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return Object.is(v, -0) ? "0" : String(v);
+}
+
+/** Escapes a label value: backslash, double quote and line feed. */
+export function escapeLabelValue(v: string): string {
+  return v.replace(/[\\"\n]/g, (c) => (c === "\\" ? "\\\\" : c === '"' ? '\\"' : "\\n"));
+}
+
+/** Escapes HELP text: backslash and line feed. */
+export function escapeHelp(v: string): string {
+  return v.replace(/[\\\n]/g, (c) => (c === "\\" ? "\\\\" : "\\n"));
+}
+
+function labelText(labels: Labels | undefined, extra?: [string, string]): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    if (!LABEL_NAME.test(k) || k.startsWith("__")) throw new Error(`bad label name "${k}"`);
+    parts.push(`${k}="${escapeLabelValue(v)}"`);
+  }
+  if (extra) parts.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+/** Builds an exposition document family by family. */
+export class MetricsWriter {
+  readonly #lines: string[] = [];
+  readonly #families = new Set<string>();
+
+  #head(name: string, type: string, help: string): void {
+    if (!METRIC_NAME.test(name)) throw new Error(`bad metric name "${name}"`);
+    if (this.#families.has(name)) throw new Error(`metric family "${name}" written twice`);
+    this.#families.add(name);
+    this.#lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+  }
+
+  #samples(name: string, type: string, help: string, samples: Sample[]): this {
+    this.#head(name, type, help);
+    for (const s of samples) {
+      this.#lines.push(`${name}${labelText(s.labels)} ${formatValue(s.value)}`);
+    }
+    return this;
+  }
+
+  /** A counter family (by convention its name ends in `_total`). */
+  counter(name: string, help: string, samples: Sample[]): this {
+    return this.#samples(name, "counter", help, samples);
+  }
+
+  /** A gauge family. */
+  gauge(name: string, help: string, samples: Sample[]): this {
+    return this.#samples(name, "gauge", help, samples);
+  }
+
+  /** A histogram family: `_bucket` series per bound and `+Inf`, then `_sum` and `_count`. */
+  histogram(name: string, help: string, series: HistogramSample[]): this {
+    this.#head(name, "histogram", help);
+    for (const { labels, histogram: h } of series) {
+      if (labels && "le" in labels) throw new Error('a histogram series cannot have an "le" label');
+      if (h.counts.length !== h.buckets.length) {
+        throw new Error("histogram counts and buckets differ in length");
+      }
+      for (let i = 0; i < h.buckets.length; i++) {
+        const le = labelText(labels, ["le", formatValue(h.buckets[i])]);
+        this.#lines.push(`${name}_bucket${le} ${formatValue(h.counts[i])}`);
+      }
+      this.#lines.push(
+        `${name}_bucket${labelText(labels, ["le", "+Inf"])} ${formatValue(h.count)}`,
+      );
+      this.#lines.push(`${name}_sum${labelText(labels)} ${formatValue(h.sum)}`);
+      this.#lines.push(`${name}_count${labelText(labels)} ${formatValue(h.count)}`);
+    }
+    return this;
+  }
+
+  /** The document (ends with a line feed). */
+  text(): string {
+    return this.#lines.length ? this.#lines.join("\n") + "\n" : "";
+  }
+}
+
+/** One peer's figures for `/metrics`. */
+export interface PeerMetrics {
+  /** Base64 public key (the `peer` label). */
+  publicKey: string;
+  /** The peer's node name (the `name` label); empty when unknown. */
+  name?: string;
+  /** Underlay bytes received. */
+  rxBytes: number;
+  /** Underlay bytes sent. */
+  txBytes: number;
+  /** Transport packets received. */
+  rxPackets: number;
+  /** Transport packets sent. */
+  txPackets: number;
+  /** Last completed handshake, unix ms; 0 when none. */
+  lastHandshakeUnixMs: number;
+  /** Current health (default `unknown`). */
+  health?: HealthState;
+  /** Mean probe RTT over the health window, ms; null or absent when unmeasured. */
+  rttMs?: number | null;
+  /** Probe loss over the health window, 0..1; null or absent when unmeasured. */
+  loss?: number | null;
+  /** Probe RTTs in seconds (the tracker's `rttHistogram`). */
+  probeRtt?: HistogramSnapshot;
+}
+
+/** DNS figures as the DNS server keeps them: counts keyed `"<TYPE>|<RCODE>"`, e.g. `A|NOERROR`. */
+export interface DnsMetrics {
+  /** Queries by type and answer code. */
+  byTypeRcode: Record<string, number>;
+}
+
+/** Everything `/metrics` shows; the agent fills it per scrape. */
+export interface MetricsSnapshot {
+  /** weft's version. */
+  version: string;
+  /** The crypto suite in use. */
+  crypto: string;
+  /** Seconds since the agent started. */
+  uptimeSeconds: number;
+  /** Every peer. */
+  peers: PeerMetrics[];
+  /** Handshakes by outcome. */
+  handshakes: {
+    /** Handshakes completed with a peer (either role). */
+    completed: number;
+    /** Handshake attempts that failed (given up, or rejected). */
+    failed: number;
+    /** Initiations received that authenticated. */
+    received: number;
+  };
+  /** Dropped packets by reason. */
+  drops: Record<string, number>;
+  /** DNS queries, when the DNS server runs. */
+  dns?: DnsMetrics;
+  /** Packets dropped by policy, by rule name. */
+  policyDrops?: Record<string, number>;
+}
+
+const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
+
+function byKey<T>(rec: Record<string, T>): [string, T][] {
+  return Object.entries(rec).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Renders weft's metrics in the text exposition format. */
+export function renderMetrics(s: MetricsSnapshot): string {
+  const w = new MetricsWriter();
+  const peerLabels = (p: PeerMetrics): Labels => ({ peer: p.publicKey, name: p.name ?? "" });
+  const perPeer = (f: (p: PeerMetrics) => number): Sample[] =>
+    s.peers.map((p) => ({ labels: peerLabels(p), value: f(p) }));
+
+  w.gauge("weft_build_info", "weft's version and crypto suite; the value is always 1.", [
+    { labels: { version: s.version, crypto: s.crypto }, value: 1 },
+  ]);
+  w.gauge("weft_uptime_seconds", "Seconds since the agent started.", [
+    { value: s.uptimeSeconds },
+  ]);
+  w.counter(
+    "weft_peer_rx_bytes_total",
+    "Underlay bytes received from a peer.",
+    perPeer((p) => p.rxBytes),
+  );
+  w.counter(
+    "weft_peer_tx_bytes_total",
+    "Underlay bytes sent to a peer.",
+    perPeer((p) => p.txBytes),
+  );
+  w.counter(
+    "weft_peer_rx_packets_total",
+    "Transport packets received from a peer (keepalives included).",
+    perPeer((p) => p.rxPackets),
+  );
+  w.counter(
+    "weft_peer_tx_packets_total",
+    "Transport packets sent to a peer (keepalives included).",
+    perPeer((p) => p.txPackets),
+  );
+  w.gauge(
+    "weft_peer_last_handshake_seconds",
+    "Unix time of the last completed handshake with a peer; 0 when none.",
+    perPeer((p) => p.lastHandshakeUnixMs / 1000),
+  );
+  w.gauge(
+    "weft_peer_health",
+    "A peer's health: 1 for its current state, 0 for the others.",
+    s.peers.flatMap((p) =>
+      HEALTH_STATES.map((state) => ({
+        labels: { ...peerLabels(p), state },
+        value: (p.health ?? "unknown") === state ? 1 : 0,
+      }))
+    ),
+  );
+  w.gauge(
+    "weft_peer_rtt_seconds",
+    "Mean probe round-trip time over the health window.",
+    s.peers.filter((p) => typeof p.rttMs === "number").map((p) => ({
+      labels: peerLabels(p),
+      value: p.rttMs! / 1000,
+    })),
+  );
+  w.gauge(
+    "weft_peer_probe_loss_ratio",
+    "Share of probes lost over the health window, 0 to 1.",
+    s.peers.filter((p) => typeof p.loss === "number").map((p) => ({
+      labels: peerLabels(p),
+      value: p.loss!,
+    })),
+  );
+  w.histogram(
+    "weft_probe_rtt_seconds",
+    "Round-trip times of health probes through the tunnel.",
+    s.peers.filter((p) => p.probeRtt).map((p) => ({
+      labels: peerLabels(p),
+      histogram: p.probeRtt!,
+    })),
+  );
+  w.counter("weft_handshakes_total", "Handshakes by result.", [
+    { labels: { result: "completed" }, value: s.handshakes.completed },
+    { labels: { result: "failed" }, value: s.handshakes.failed },
+    { labels: { result: "received" }, value: s.handshakes.received },
+  ]);
+  w.counter(
+    "weft_drops_total",
+    "Packets dropped, by reason.",
+    byKey(s.drops).map(([reason, value]) => ({ labels: { reason }, value })),
+  );
+  if (s.dns) {
+    w.counter(
+      "weft_dns_queries_total",
+      "DNS queries answered, by query type and response code.",
+      byKey(s.dns.byTypeRcode).map(([key, value]) => {
+        const bar = key.indexOf("|");
+        const type = bar < 0 ? key : key.slice(0, bar);
+        const rcode = bar < 0 ? "" : key.slice(bar + 1);
+        return { labels: { type, rcode }, value };
+      }),
+    );
+  }
+  if (s.policyDrops) {
+    w.counter(
+      "weft_policy_drops_total",
+      "Packets dropped by policy, by rule.",
+      byKey(s.policyDrops).map(([rule, value]) => ({ labels: { rule }, value })),
+    );
+  }
+  return w.text();
+}

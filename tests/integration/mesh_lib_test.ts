@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { MeshAgent } from "../../lib/mesh/mesh_agent.ts";
+import { nullLogger } from "../../lib/log/logger.ts";
+import { freePort } from "../fixtures/procs.ts";
+import { eventually } from "../fixtures/netns.ts";
+
+Deno.test({
+  name: "library: a leader and two joiners form a mesh; removal propagates",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-mesh-" });
+    const agents: MeshAgent[] = [];
+    try {
+      const lp = freePort();
+      const leader = await MeshAgent.start({
+        role: "leader",
+        stateDir: `${dir}/leader`,
+        hostname: "leader",
+        userspace: true,
+        listenPort: lp,
+        advertise: [`127.0.0.1:${lp}`],
+        network: "10.210.0.0/24",
+        logger: nullLogger,
+      });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 2 });
+      for (const name of ["n1", "n2"]) {
+        agents.push(
+          await MeshAgent.start({
+            role: "node",
+            token,
+            stateDir: `${dir}/${name}`,
+            hostname: name,
+            userspace: true,
+            listenPort: freePort(),
+            logger: nullLogger,
+          }),
+        );
+      }
+      const [, n1, n2] = agents;
+      const full = await eventually(
+        () => Promise.resolve(agents.every((a) => a.view().members.length === 3)),
+        10_000,
+        100,
+      );
+      assert.ok(full, agents.map((a) => a.view().members.length).join(","));
+      const addrs = leader.view().members.map((m) => m.address).sort();
+      assert.deepEqual(addrs, ["10.210.0.1", "10.210.0.2", "10.210.0.3"]);
+      const r = await n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: 2000 });
+      assert.ok(r.rtts[0] !== null, "n1 -> n2 direct");
+      // A third join with the used-up token is refused.
+      await assert.rejects(
+        MeshAgent.start({
+          role: "node",
+          token,
+          stateDir: `${dir}/n3`,
+          hostname: "n3",
+          userspace: true,
+          listenPort: freePort(),
+          logger: nullLogger,
+          joinTimeoutMs: 5000,
+        }),
+        /token used up/,
+      );
+      await leader.removeNode("n2");
+      const gone = await eventually(
+        () =>
+          Promise.resolve(
+            n1.view().members.length === 2 && !n1.agent.device.peer(n2.agent.device.publicKey),
+          ),
+        10_000,
+        100,
+      );
+      assert.ok(gone);
+    } finally {
+      for (const a of agents.reverse()) await a.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
