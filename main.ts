@@ -32,7 +32,18 @@ import {
   serveControl,
   VERSION,
 } from "./mod.ts";
-import { formatStatusTable } from "./lib/status/table.ts";
+import { formatStatusTable, formatTable } from "./lib/status/table.ts";
+import {
+  defaultStateDir,
+  loadAgentConfig,
+  optionHelp,
+  parseLabel,
+  userSetFlags,
+  validateRunMode,
+} from "./lib/config/agent_config.ts";
+import { JoinError, MeshAgent } from "./lib/mesh/mesh_agent.ts";
+import { LeaderError } from "./lib/mesh/leader.ts";
+import { StateDir } from "./lib/mesh/state.ts";
 
 /** A usage or configuration error: exit code 2. */
 class UsageError extends Error {}
@@ -93,14 +104,106 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
   });
 }
 
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+/** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
+async function runMesh(program: Command): Promise<void> {
+  let cfg;
+  try {
+    cfg = await loadAgentConfig({ flags: userSetFlags(program) });
+    validateRunMode(cfg);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  const logger = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
+  let mesh;
+  try {
+    mesh = await MeshAgent.start({
+      role: cfg.leader ? "leader" : "node",
+      token: cfg.join,
+      stateDir: cfg.stateDir,
+      network: cfg.cidr,
+      listenPort: cfg.listenPort,
+      interfaceName: cfg.interface,
+      userspace: cfg.userspace,
+      hostname: cfg.hostname,
+      advertise: cfg.advertise.length ? cfg.advertise : undefined,
+      labels: cfg.labels,
+      services: cfg.services,
+      persistentKeepalive: cfg.persistentKeepalive,
+      crypto: cfg.crypto,
+      mtu: cfg.mtu,
+      logger,
+    });
+  } catch (e) {
+    if (e instanceof JoinError || e instanceof LeaderError) throw new UsageError(e.message);
+    throw e;
+  }
+  let server;
+  try {
+    const token = await new StateDir(cfg.stateDir).controlToken();
+    server = serveControl(mesh.agent, {
+      listen: cfg.statusListen,
+      allowRemote: cfg.statusAllowRemote,
+      token,
+      mesh,
+    });
+  } catch (e) {
+    await mesh.close();
+    throw e;
+  }
+  logger.info("status listening", { address: server.address });
+  await untilSignal(async () => {
+    await server.close();
+    await mesh.close();
+  });
+}
+
+/**
+ * A client for the local agent, with the control token from its state directory. Agents started
+ * with `weft up` have no token; `required` says whether to insist on one.
+ */
+async function localClient(
+  opts: { statusListen: string; stateDir?: string },
+  required = true,
+): Promise<ControlClient> {
+  const dir = opts.stateDir ?? defaultStateDir();
+  let token: string | undefined;
+  try {
+    token = (await Deno.readTextFile(`${dir}/control.token`)).trim();
+  } catch {
+    if (required) {
+      throw new UsageError(
+        `cannot read the control token in ${dir}/control.token: give the agent's --state-dir`,
+      );
+    }
+  }
+  return new ControlClient(opts.statusListen, token);
+}
+
 function build(): Command {
   const program = new Command()
     .name("weft")
-    .description("An encrypted WireGuard-compatible overlay mesh.")
+    .description(
+      "An encrypted WireGuard-compatible overlay mesh.\n\n" +
+        "  weft --leader [options]        start (or restart) a mesh\n" +
+        "  weft --join <token> [options]  join one (a restarted node needs no token)",
+    )
     .version(VERSION, "-V, --version")
     .showHelpAfterError()
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+  for (const o of optionHelp()) {
+    if (!o.flag) continue;
+    const opt = new Option(`${o.flag}${o.arg ? ` ${o.arg}` : ""}`, o.description);
+    if (o.repeatable) opt.argParser(collect);
+    program.addOption(opt);
+  }
+  program.action(() => runMesh(program as unknown as Command));
 
   const logLevel = new Option("--log-level <level>", "debug, info, warn or error")
     .choices(LOG_LEVELS).default("info");
@@ -108,6 +211,8 @@ function build(): Command {
     .choices(LOG_FORMATS).default("text");
   const statusListen = new Option("--status-listen <host:port>", "the agent's HTTP server")
     .default(DEFAULT_STATUS);
+  const stateDirOpt = () =>
+    new Option("--state-dir <dir>", "the agent's state directory (holds control.token)");
 
   program.command("up")
     .description("bring up an interface from a wg-quick style file")
@@ -167,6 +272,84 @@ function build(): Command {
       });
     });
 
+  const tokenCmd = program.command("token").description("manage join tokens (on the leader)");
+  tokenCmd.command("create").description("create a join token and print it")
+    .option("--ttl <duration>", "how long it is valid (90s, 15m, 24h, 7d)", "24h")
+    .option("--uses <n>", "how many joins it allows (default: unlimited)", intArg(1, 1_000_000))
+    .option("--label <k=v>", "label for nodes joining with it (repeatable)", collect)
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (opts) => {
+      const labels: Record<string, string> = {};
+      for (const l of opts.label ?? []) {
+        try {
+          const p = parseLabel(l);
+          labels[p.key] = p.value;
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }
+      const client = await localClient(opts);
+      const t = await client.createToken({ ttl: opts.ttl, uses: opts.uses, labels });
+      console.log(t.token);
+    });
+  tokenCmd.command("list").description("list join tokens")
+    .option("--json", "print JSON")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (opts) => {
+      const tokens = await (await localClient(opts)).listTokens();
+      if (opts.json) return console.log(JSON.stringify(tokens, null, 2));
+      const rows = [["ID", "EXPIRES", "USES LEFT", "REVOKED", "LABELS"]];
+      for (const t of tokens) {
+        rows.push([
+          t.id,
+          new Date(t.expiresAt).toISOString(),
+          t.usesLeft === null ? "unlimited" : String(t.usesLeft),
+          t.revoked ? "yes" : "no",
+          Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+        ]);
+      }
+      console.log(formatTable(rows));
+    });
+  tokenCmd.command("revoke").description("revoke a join token")
+    .argument("<id>", "the token's id (see token list)")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (id, opts) => {
+      await (await localClient(opts)).revokeToken(id);
+      console.log(`revoked ${id}`);
+    });
+
+  const nodeCmd = program.command("node").description("the mesh's nodes");
+  nodeCmd.command("list").description("list the nodes this agent knows")
+    .option("--json", "print JSON")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (opts) => {
+      const res = await (await localClient(opts)).nodes();
+      if (opts.json) return console.log(JSON.stringify(res, null, 2));
+      const rows = [["NAME", "ADDRESS", "ROLE", "ENDPOINT", "LABELS"]];
+      for (const n of res.nodes) {
+        rows.push([
+          n.name,
+          n.address,
+          n.role,
+          n.endpoints[0] ?? "-",
+          Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+        ]);
+      }
+      console.log(formatTable(rows));
+    });
+  nodeCmd.command("remove").description("remove a node from the mesh (on the leader)")
+    .argument("<name|ip>", "the node's name or overlay address")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (id, opts) => {
+      const m = await (await localClient(opts)).removeNode(id);
+      console.log(`removed ${m.name} (${m.address})`);
+    });
+
   program.command("genkey").description("print a new private key (as wg genkey)")
     .action(() => console.log(encodeKey(generatePrivateKey())));
   program.command("genpsk").description("print a new preshared key (as wg genpsk)")
@@ -196,8 +379,9 @@ function build(): Command {
     .option("-c, --count <n>", "echo requests to send", intArg(1, 100), 3)
     .option("--timeout <ms>", "wait this long for each reply", intArg(1, 60000), 1000)
     .addOption(statusListen)
+    .addOption(stateDirOpt())
     .action(async (address, opts) => {
-      const res = await new ControlClient(opts.statusListen).ping(address, {
+      const res = await (await localClient(opts, false)).ping(address, {
         count: opts.count,
         timeoutMs: opts.timeout,
       });
@@ -219,17 +403,19 @@ function build(): Command {
     .argument("[text]", "payload (default: read stdin)")
     .option("--from-port <port>", "source port", intArg(1, 65535))
     .addOption(statusListen)
+    .addOption(stateDirOpt())
     .action(async (address, port, text, opts) => {
       const payload = new TextEncoder().encode(text ?? await readStdin());
-      await new ControlClient(opts.statusListen).send(address, port, payload, opts.fromPort);
+      await (await localClient(opts, false)).send(address, port, payload, opts.fromPort);
     });
 
   program.command("recv").description("print UDP datagrams the local agent receives on a port")
     .argument("<port>", "UDP port", intArg(1, 65535))
     .option("-n, --count <n>", "stop after this many", intArg(1, 1_000_000))
     .addOption(statusListen)
+    .addOption(stateDirOpt())
     .action(async (port, opts) => {
-      const client = new ControlClient(opts.statusListen);
+      const client = await localClient(opts, false);
       const dec = new TextDecoder();
       for await (const d of client.recv(port, { count: opts.count })) {
         console.log(`${d.address}:${d.port} ${dec.decode(d.data)}`);

@@ -6,6 +6,8 @@
 
 import type { NodeStatus, PeerStatus } from "../status/status.ts";
 import type { PingResult } from "../agent/agent.ts";
+import type { Member } from "../mesh/types.ts";
+import type { StoredToken } from "../mesh/token.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 
 /** A datagram as `recv` yields it. */
@@ -69,6 +71,35 @@ export class ControlClient {
       },
     );
     return await res.json() as T;
+  }
+
+  /** The mesh's members as this node knows them. */
+  nodes(): Promise<{ version: number; network: string; nodes: Member[] }> {
+    return this.#json("/v1/nodes");
+  }
+
+  /** Removes a node by name or overlay address (leader). */
+  async removeNode(id: string): Promise<Member> {
+    const res = await this.#call(`/v1/nodes/${encodeURIComponent(id)}`, { method: "DELETE" });
+    return (await res.json()).removed;
+  }
+
+  /** Creates a join token (leader). */
+  createToken(
+    opts: { ttl?: string; uses?: number; labels?: Record<string, string> } = {},
+  ): Promise<{ id: string; token: string; expiresAt: string }> {
+    return this.#json("/v1/tokens", opts);
+  }
+
+  /** Lists join tokens (leader). */
+  async listTokens(): Promise<Omit<StoredToken, "secretHash">[]> {
+    return (await this.#json<{ tokens: Omit<StoredToken, "secretHash">[] }>("/v1/tokens")).tokens;
+  }
+
+  /** Revokes a join token (leader). */
+  async revokeToken(id: string): Promise<void> {
+    await (await this.#call(`/v1/tokens/${encodeURIComponent(id)}`, { method: "DELETE" })).body
+      ?.cancel();
   }
 
   /** The agent's status document. */

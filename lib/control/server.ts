@@ -7,6 +7,8 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { Agent } from "../agent/agent.ts";
+import type { MeshAgent } from "../mesh/mesh_agent.ts";
+import { LeaderError } from "../mesh/leader.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 
 /** Options of the control server. */
@@ -15,8 +17,10 @@ export interface ControlServerOptions {
   listen?: string;
   /** Allow a non-loopback listen address (every route then needs the token). */
   allowRemote?: boolean;
-  /** A bearer token that the control routes require; none: loopback-only, no token. */
+  /** A bearer token that the control routes (`/v1/*`) require. */
   token?: string;
+  /** The mesh agent, for the token and node routes. */
+  mesh?: MeshAgent;
 }
 
 /** A running control server. */
@@ -81,24 +85,100 @@ function stringField(body: Record<string, unknown>, name: string): string {
   return v;
 }
 
+/** What the control app serves and how it guards it. */
+export interface ControlAppOptions {
+  /** Bearer token for `/v1/*` (and for every route when `tokenEverywhere`). */
+  token?: string;
+  /** Require the token on every route (a non-loopback listener). */
+  tokenEverywhere?: boolean;
+  /** The mesh agent, for the token and node routes. */
+  mesh?: MeshAgent;
+}
+
+/** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad duration "${text}": use e.g. 90s, 15m, 24h, 7d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
+  const ms = Number(m[1]) * unit;
+  if (!(ms > 0)) throw new Error(`duration "${text}" must be positive`);
+  return ms;
+}
+
 /** Builds the Hono app for an agent (exported for tests that call `app.request`). */
-export function controlApp(agent: Agent, token?: string): Hono {
+export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   const app = new Hono();
+  const token = opts.token;
+  const mesh = opts.mesh;
 
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json({ error: err.message }, err.status);
+    if (err instanceof LeaderError) return c.json({ error: err.message }, 409);
     return c.json({ error: err instanceof Error ? err.message : String(err) }, 500);
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
 
   if (token) {
-    app.use("/v1/*", async (c, next) => {
+    app.use(opts.tokenEverywhere ? "*" : "/v1/*", async (c, next) => {
       if (c.req.header("authorization") !== `Bearer ${token}`) {
         throw new HttpError(401, "missing or wrong bearer token");
       }
       await next();
     });
   }
+
+  const needMesh = (): MeshAgent => {
+    if (!mesh) throw new HttpError(404, "this agent is not part of a managed mesh");
+    return mesh;
+  };
+  const needLeader = (): MeshAgent => {
+    const m = needMesh();
+    if (m.role !== "leader") throw new HttpError(409, "this node is not the leader");
+    return m;
+  };
+
+  app.get("/v1/nodes", (c) => {
+    const m = needMesh();
+    return c.json({
+      version: m.view().version,
+      network: m.view().network,
+      nodes: m.view().members,
+    });
+  });
+  app.delete("/v1/nodes/:id", async (c) => {
+    const removed = await needLeader().removeNode(c.req.param("id"));
+    return c.json({ removed });
+  });
+  app.get("/v1/tokens", (c) => c.json({ tokens: needLeader().leader!.listTokens() }));
+  app.post("/v1/tokens", async (c) => {
+    const leader = needLeader();
+    const body = await jsonBody(c);
+    let ttlMs = 24 * 3_600_000;
+    if (body.ttl !== undefined) {
+      if (typeof body.ttl !== "string") throw new HttpError(400, "ttl must be a string like 24h");
+      try {
+        ttlMs = parseDuration(body.ttl);
+      } catch (e) {
+        throw new HttpError(400, (e as Error).message);
+      }
+    }
+    const uses = body.uses === undefined || body.uses === null
+      ? null
+      : intField(body, "uses", 1, 1_000_000);
+    const labels = body.labels ?? {};
+    if (
+      typeof labels !== "object" || Array.isArray(labels) ||
+      !Object.values(labels as object).every((v) => typeof v === "string")
+    ) {
+      throw new HttpError(400, "labels must be an object of strings");
+    }
+    const t = await leader.createToken({ ttlMs, uses, labels: labels as Record<string, string> });
+    return c.json({ ...t, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
+  });
+  app.delete("/v1/tokens/:id", async (c) => {
+    await needLeader().leader!.revokeToken(c.req.param("id"));
+    return c.json({ revoked: c.req.param("id") });
+  });
 
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get("/status", (c) => c.json(agent.status()));
@@ -193,7 +273,11 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     }
     if (!opts.token) throw new Error("a non-loopback status listener needs a token");
   }
-  const app = controlApp(agent, opts.token);
+  const app = controlApp(agent, {
+    token: opts.token,
+    tokenEverywhere: !isLoopback(hostname),
+    mesh: opts.mesh,
+  });
   const server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
   const addr = server.addr as Deno.NetAddr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;

@@ -1,13 +1,12 @@
 /**
- * `weft demo`: a few agents as separate processes on loopback in userspace mode, with keys and
- * configs made up in a temporary folder. It prints the mesh's status and pings across it.
+ * `weft demo`: a leader and joiners as separate processes on loopback in userspace mode, with
+ * their state in a temporary folder. It prints the mesh and pings across it.
  * @module
  */
 
-import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
 import { ControlClient } from "../control/client.ts";
 import type { Logger } from "../log/logger.ts";
-import { formatStatusTable } from "../status/table.ts";
+import { formatStatusTable, formatTable } from "../status/table.ts";
 import { selfCommand } from "./self.ts";
 
 /** Options of a demo mesh. */
@@ -48,18 +47,24 @@ async function waitHealthy(address: string, child: Deno.ChildProcess, ms: number
   throw new Error(`agent for ${address} did not come up within ${ms} ms`);
 }
 
+/** Runs `weft` once and returns its stdout; throws with its stderr on failure. */
+async function weftOnce(args: string[]): Promise<string> {
+  const [cmd, ...pre] = selfCommand();
+  const out = await new Deno.Command(cmd, { args: [...pre, ...args], stdin: "null" }).output();
+  const dec = new TextDecoder();
+  if (!out.success) throw new Error(`weft ${args[0]} failed: ${dec.decode(out.stderr)}`);
+  return dec.decode(out.stdout);
+}
+
 /** Starts the demo mesh and shows it; call `stop()` to end it. */
 export async function runDemo(opts: DemoOptions): Promise<Demo> {
   const n = opts.nodes ?? 3;
   const base = opts.basePort ?? 52820;
   const print = opts.print ?? ((l: string) => console.log(l));
   const dir = await Deno.makeTempDir({ prefix: "weft-demo-" });
-  const keys = Array.from({ length: n }, () => generatePrivateKey());
-  const nodes = keys.map((k, i) => ({
-    name: `demo${i}`,
-    privateKey: encodeKey(k),
-    publicKey: encodeKey(publicKeyOf(k)),
-    address: `10.99.0.${i + 1}`,
+  const nodes = Array.from({ length: n }, (_, i) => ({
+    name: i === 0 ? "leader" : `node-${i}`,
+    stateDir: `${dir}/${i === 0 ? "leader" : `node-${i}`}`,
     port: base + i,
     status: `127.0.0.1:${base + 100 + i}`,
   }));
@@ -74,49 +79,79 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     opts.logger.info("demo stopped", {});
   };
+  const spawn = async (node: typeof nodes[number], args: string[]) => {
+    const log = await Deno.open(`${dir}/${node.name}.log`, { write: true, create: true });
+    const [cmd, ...pre] = selfCommand();
+    const child = new Deno.Command(cmd, {
+      args: [
+        ...pre,
+        ...args,
+        "--userspace",
+        "--state-dir",
+        node.stateDir,
+        "--listen-port",
+        String(node.port),
+        "--status-listen",
+        node.status,
+        "--hostname",
+        node.name,
+        "--dns-port",
+        "0",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    child.stderr.pipeTo(log.writable).catch(() => {});
+    children.push(child);
+    await waitHealthy(node.status, child, 20_000);
+  };
   try {
-    for (const node of nodes) {
-      const peers = nodes.filter((o) => o !== node).map((o) =>
-        [
-          "[Peer]",
-          `PublicKey = ${o.publicKey}`,
-          `Endpoint = 127.0.0.1:${o.port}`,
-          `AllowedIPs = ${o.address}/32`,
-          "",
-        ].join("\n")
-      );
-      const conf = [
-        "[Interface]",
-        `PrivateKey = ${node.privateKey}`,
-        `Address = ${node.address}/24`,
-        `ListenPort = ${node.port}`,
-        "",
-        ...peers,
-      ].join("\n");
-      const file = `${dir}/${node.name}.conf`;
-      await Deno.writeTextFile(file, conf, { mode: 0o600 });
-      const log = await Deno.open(`${dir}/${node.name}.log`, { write: true, create: true });
-      const [cmd, ...args] = selfCommand();
-      const child = new Deno.Command(cmd, {
-        args: [...args, "up", file, "--userspace", "--status-listen", node.status],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      child.stderr.pipeTo(log.writable).catch(() => {});
-      children.push(child);
+    await spawn(nodes[0], ["--leader", "--advertise", `127.0.0.1:${nodes[0].port}`]);
+    const token = (await weftOnce([
+      "token",
+      "create",
+      "--uses",
+      String(n - 1),
+      "--ttl",
+      "1h",
+      "--status-listen",
+      nodes[0].status,
+      "--state-dir",
+      nodes[0].stateDir,
+    ])).trim();
+    print(`leader up; join token created (valid 1h, ${n - 1} uses)`);
+    await Promise.all(nodes.slice(1).map((node) => spawn(node, ["--join", token])));
+    const clients = await Promise.all(nodes.map(async (node) =>
+      new ControlClient(
+        node.status,
+        (await Deno.readTextFile(`${node.stateDir}/control.token`)).trim(),
+      )
+    ));
+    // Wait until every node knows every member.
+    const deadline = Date.now() + 20_000;
+    for (const c of clients) {
+      while ((await c.nodes()).nodes.length < n) {
+        if (Date.now() > deadline) throw new Error("the mesh did not converge in 20 s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
-    await Promise.all(nodes.map((node, i) => waitHealthy(node.status, children[i], 20_000)));
+    const members = (await clients[0].nodes()).nodes;
     opts.logger.info("demo mesh up", { nodes: n, dir });
-
-    for (const node of nodes) {
-      const client = new ControlClient(node.status);
-      for (const other of nodes) {
-        if (other === node) continue;
-        const res = await client.ping(other.address, { count: 2, timeoutMs: 2000 });
+    print("");
+    print(formatTable([
+      ["NAME", "ADDRESS", "ROLE", "ENDPOINT"],
+      ...members.map((m) => [m.name, m.address, m.role, m.endpoints[0] ?? "-"]),
+    ]));
+    print("");
+    for (const [i, node] of nodes.entries()) {
+      const me = members.find((m) => m.name === node.name)!;
+      for (const other of members) {
+        if (other === me) continue;
+        const res = await clients[i].ping(other.address, { count: 2, timeoutMs: 2000 });
         const rtts = res.rtts.map((r) => (r === null ? "timeout" : `${r.toFixed(2)} ms`));
         print(
-          `ping ${node.name} (${node.address}) -> ${other.name} (${other.address}): ${
+          `ping ${node.name} (${me.address}) -> ${other.name} (${other.address}): ${
             rtts.join(", ")
           }`,
         );
@@ -124,9 +159,9 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
     }
     print("");
     print(`status of ${nodes[0].name} (weft status --status-listen ${nodes[0].status}):`);
-    print(formatStatusTable(await new ControlClient(nodes[0].status).status()));
+    print(formatStatusTable(await clients[0].status()));
     print("");
-    print(`configs and logs: ${dir}`);
+    print(`state and logs: ${dir}`);
   } catch (e) {
     await stop();
     throw e;

@@ -37,6 +37,7 @@ import {
 } from "./sync.ts";
 import { CONTROL_PORT } from "../../drivers/split.ts";
 import { readU32 } from "../protocol/bytes.ts";
+import { overlappingRoute } from "./routes.ts";
 
 /** How a mesh agent starts. */
 export interface MeshOptions {
@@ -287,6 +288,14 @@ export class MeshAgent {
     };
 
     if (opts.role === "leader") {
+      if (!opts.userspace) {
+        const clash = await overlappingRoute(opts.network ?? "10.200.0.0/16", common.interfaceName);
+        if (clash) {
+          throw new JoinError(
+            `network ${opts.network ?? "10.200.0.0/16"} overlaps a local route: ${clash}`,
+          );
+        }
+      }
       const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
       const core = await LeaderCore.open(state, {
         network: opts.network ?? "10.200.0.0/16",

@@ -1,0 +1,297 @@
+/**
+ * Forwarding of names outside the mesh zone to upstream resolvers: UDP with a timeout, then TCP
+ * when the upstream's answer is truncated; the next upstream on a timeout or error.
+ * @module
+ */
+
+import { parseAddress } from "../net/ip.ts";
+import { canonicalName, type DnsQuestion, HEADER_SIZE, MAX_MESSAGE, readQuestion } from "./wire.ts";
+
+/** An upstream resolver. */
+export interface Upstream {
+  /** IPv4 or IPv6 address. */
+  hostname: string;
+  /** Port (53 unless given). */
+  port: number;
+}
+
+/** The default resolver configuration file. */
+export const RESOLV_CONF = "/etc/resolv.conf";
+
+/** The `nameserver` addresses of a resolv.conf text, in order (link-local scoped ones skipped). */
+export function parseResolvConf(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/[#;].*$/, "").trim();
+    const m = /^nameserver\s+(\S+)$/.exec(line);
+    if (m === null || m[1].includes("%")) continue;
+    if (parseAddress(m[1]) !== null) out.push(m[1]);
+  }
+  return out;
+}
+
+/** Parses `addr`, `addr:port`, `[v6]:port` or a bare IPv6 address; throws on bad text. */
+export function parseUpstream(text: string): Upstream {
+  const t = text.trim();
+  let host = t;
+  let port = 53;
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(t);
+  if (bracket !== null) {
+    host = bracket[1];
+    if (bracket[2] !== undefined) port = Number(bracket[2]);
+  } else if (t.indexOf(":") === t.lastIndexOf(":") && t.includes(":")) {
+    host = t.slice(0, t.indexOf(":"));
+    port = Number(t.slice(t.indexOf(":") + 1));
+  }
+  if (parseAddress(host) === null) throw new Error(`invalid DNS upstream "${text}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`invalid DNS upstream port in "${text}"`);
+  }
+  return { hostname: host, port };
+}
+
+/** Options of {@linkcode Forwarder}. */
+export interface ForwarderOptions {
+  /** How long to wait for one upstream over UDP, ms; default 2000. */
+  timeoutMs?: number;
+  /** How long a TCP exchange may take, ms; default 3000. */
+  tcpTimeoutMs?: number;
+  /** How many forwarded queries may wait at once; beyond it queries fail at once. */
+  maxPending?: number;
+}
+
+interface Pending {
+  upstream: Upstream;
+  question: DnsQuestion;
+  done: (answer: Uint8Array | null) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** The outcome of one forwarded query. */
+export type ForwardResult =
+  | { ok: true; answer: Uint8Array; via: "udp" | "tcp" }
+  | { ok: false; reason: "timeout" | "overload" | "error" };
+
+function sameAddress(a: string, b: string): boolean {
+  const x = parseAddress(a);
+  const y = parseAddress(b);
+  return x !== null && y !== null && x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** Sends queries to upstream resolvers over shared UDP sockets (one per address family). */
+export class Forwarder {
+  /** The upstreams, tried in order. */
+  readonly upstreams: Upstream[];
+  readonly #timeoutMs: number;
+  readonly #tcpTimeoutMs: number;
+  readonly #maxPending: number;
+  readonly #pending = new Map<number, Pending>();
+  readonly #sockets = new Map<4 | 6, Deno.DatagramConn>();
+  readonly #loops: Promise<void>[] = [];
+  readonly #tcp = new Set<Deno.Conn>();
+  #closed = false;
+
+  /** A forwarder to `upstreams`; sockets open on first use. */
+  constructor(upstreams: Upstream[], options: ForwarderOptions = {}) {
+    this.upstreams = upstreams;
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#tcpTimeoutMs = options.tcpTimeoutMs ?? 3000;
+    this.#maxPending = options.maxPending ?? 2048;
+  }
+
+  /** The local ports the forwarding sockets use (to recognise our own queries coming back). */
+  localPorts(): number[] {
+    return [...this.#sockets.values()].map((s) => (s.addr as Deno.NetAddr).port);
+  }
+
+  /** Number of queries waiting for an upstream. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Forwards `query` (copied; its id is replaced) and resolves with the first upstream's
+   * answer, its id still the one we sent: the caller puts the client's id back.
+   */
+  async forward(original: Uint8Array): Promise<ForwardResult> {
+    // The caller's buffer may be reused for the next datagram while we wait.
+    const query = original.slice();
+    const asked = readQuestion(query);
+    if (asked === null || this.upstreams.length === 0) return { ok: false, reason: "error" };
+    if (this.#pending.size >= this.#maxPending) return { ok: false, reason: "overload" };
+    let reason: "timeout" | "error" = "error";
+    for (const up of this.upstreams) {
+      if (this.#closed) break;
+      const answer = await this.#udp(query, up, asked.question);
+      if (answer === null) {
+        reason = "timeout";
+        continue;
+      }
+      if ((answer[2] & 0x02) === 0) return { ok: true, answer, via: "udp" };
+      const full = await this.#viaTcp(query, up, asked.question);
+      // A failed TCP retry still leaves the truncated answer to relay: the client retries.
+      return full === null
+        ? { ok: true, answer, via: "udp" }
+        : { ok: true, answer: full, via: "tcp" };
+    }
+    return { ok: false, reason };
+  }
+
+  #socket(family: 4 | 6): Deno.DatagramConn {
+    let s = this.#sockets.get(family);
+    if (s === undefined) {
+      s = Deno.listenDatagram({
+        transport: "udp",
+        hostname: family === 4 ? "0.0.0.0" : "::",
+        port: 0,
+      });
+      this.#sockets.set(family, s);
+      this.#loops.push(this.#receive(s));
+    }
+    return s;
+  }
+
+  #newId(): number {
+    const r = new Uint16Array(1);
+    for (;;) {
+      crypto.getRandomValues(r);
+      if (!this.#pending.has(r[0])) return r[0];
+    }
+  }
+
+  #udp(query: Uint8Array, up: Upstream, question: DnsQuestion): Promise<Uint8Array | null> {
+    const family = up.hostname.includes(":") ? 6 : 4;
+    let sock: Deno.DatagramConn;
+    try {
+      sock = this.#socket(family);
+    } catch {
+      return Promise.resolve(null);
+    }
+    const id = this.#newId();
+    const out = query.slice();
+    out[0] = id >> 8;
+    out[1] = id;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        resolve(null);
+      }, this.#timeoutMs);
+      this.#pending.set(id, { upstream: up, question, done: resolve, timer });
+      sock.send(out, { transport: "udp", hostname: up.hostname, port: up.port }).catch(() => {
+        const p = this.#pending.get(id);
+        if (p === undefined) return;
+        clearTimeout(p.timer);
+        this.#pending.delete(id);
+        resolve(null);
+      });
+    });
+  }
+
+  async #receive(sock: Deno.DatagramConn): Promise<void> {
+    while (!this.#closed) {
+      let data: Uint8Array;
+      let addr: Deno.Addr;
+      try {
+        [data, addr] = await sock.receive();
+      } catch {
+        if (this.#closed) return;
+        // ICMP errors for earlier sends surface here; the timeout handles those queries.
+        continue;
+      }
+      if (data.length < HEADER_SIZE) continue;
+      const id = (data[0] << 8) | data[1];
+      const p = this.#pending.get(id);
+      const from = addr as Deno.NetAddr;
+      // Only the upstream we asked, answering the question we asked, may complete a query.
+      if (p === undefined || from.port !== p.upstream.port) continue;
+      if (!sameAddress(from.hostname, p.upstream.hostname)) continue;
+      if (!matches(data, p.question)) continue;
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+      p.done(data);
+    }
+  }
+
+  async #viaTcp(query: Uint8Array, up: Upstream, q: DnsQuestion): Promise<Uint8Array | null> {
+    let conn: Deno.Conn | null = null;
+    const timer = setTimeout(() => {
+      try {
+        conn?.close();
+      } catch { /* already closed */ }
+    }, this.#tcpTimeoutMs);
+    try {
+      conn = await Deno.connect({ hostname: up.hostname, port: up.port });
+      this.#tcp.add(conn);
+      const id = this.#newId();
+      const out = new Uint8Array(query.length + 2);
+      out[0] = query.length >> 8;
+      out[1] = query.length;
+      out.set(query, 2);
+      out[2] = id >> 8;
+      out[3] = id;
+      await writeAll(conn, out);
+      const head = await readExact(conn, 2);
+      if (head === null) return null;
+      const len = (head[0] << 8) | head[1];
+      if (len < HEADER_SIZE || len > MAX_MESSAGE) return null;
+      const body = await readExact(conn, len);
+      if (body === null || ((body[0] << 8) | body[1]) !== id || !matches(body, q)) return null;
+      return body;
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+      if (conn !== null) {
+        this.#tcp.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed by the timer */ }
+      }
+    }
+  }
+
+  /** Fails every waiting query and closes the sockets. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+      p.done(null);
+    }
+    for (const s of this.#sockets.values()) {
+      try {
+        s.close();
+      } catch { /* already closed */ }
+    }
+    for (const c of this.#tcp) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    await Promise.allSettled(this.#loops);
+  }
+}
+
+function matches(answer: Uint8Array, q: DnsQuestion): boolean {
+  const got = readQuestion(answer);
+  return got !== null && got.header.qr && got.question.type === q.type &&
+    got.question.class === q.class && canonicalName(got.question.name) === canonicalName(q.name);
+}
+
+/** Writes all of `data` to `conn` (a write may take only part). */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+/** Reads exactly `n` bytes, or null when the stream ends first. */
+export async function readExact(conn: Deno.Conn, n: number): Promise<Uint8Array | null> {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = await conn.read(out.subarray(off));
+    if (got === null) return null;
+    off += got;
+  }
+  return out;
+}

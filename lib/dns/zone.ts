@@ -1,0 +1,590 @@
+/**
+ * The mesh's DNS zone: answers built from the live membership view. Names (case-insensitive,
+ * under the zone, `overlay.local` by default):
+ *
+ * - the apex: SOA (serial = membership version) and NS `ns.<zone>`;
+ * - `ns.<zone>`: the address the query arrived on;
+ * - `leader.<zone>`: A/AAAA of the member(s) whose role is leader;
+ * - `<hostname>.<zone>` and `node-<x>-<y>.<zone>` (last two octets of the IPv4 address): A/AAAA;
+ * - `_<service>._<proto>.<zone>`: SRV (target `<hostname>.<zone>`, its addresses in the
+ *   additional section) and TXT (one record per instance with labels, as `k=v` strings);
+ * - `<service>.<zone>`: A/AAAA of every instance;
+ * - PTR under in-addr.arpa / ip6.arpa for addresses in the overlay network, to
+ *   `<hostname>.<zone>`, with SOA and NS at the reverse apex.
+ *
+ * Service instances of members whose health is `down` are left out, and a service with no
+ * instance left does not exist. When names collide the first of apex, `ns`, `leader`, service
+ * (`_x._y`), host name, `node-x-y`, service (`x`) wins. ANY gets every record at the name
+ * (the server listens on loopback and the overlay only, so the amplification concern of
+ * RFC 8482 does not apply); AXFR/IXFR are REFUSED.
+ * @module
+ */
+
+import type { HealthState, Member, MembershipView, ServiceSpec } from "../mesh/types.ts";
+import { Cidr } from "../net/cidr.ts";
+import { parseAddressV4, parseAddressV6 } from "../net/ip.ts";
+import {
+  canonicalName,
+  DnsClass,
+  type DnsQuestion,
+  DnsType,
+  nameToLabels,
+  Rcode,
+  type ResourceRecord,
+} from "./wire.ts";
+
+/** Where the zone's data comes from; read on every query, so changes show at once. */
+export interface ZoneSource {
+  /** The current membership, every member included (the leader too). */
+  view(): MembershipView;
+  /** This node's view of a member's health; instances of `down` members are left out. */
+  healthOf?(member: Member): HealthState;
+}
+
+/** Options of {@linkcode DnsZone}. */
+export interface ZoneOptions {
+  /** The zone's origin; default `overlay.local.`. */
+  zone?: string;
+  /** TTL of every record and of negative answers, seconds; default 10. */
+  ttl?: number;
+  /**
+   * The overlay's IPv6 prefix, for ip6.arpa PTR. Without it, the /64s of the members' IPv6
+   * addresses are used.
+   */
+  network6?: string;
+}
+
+/** Facts about the query the zone may use. */
+export interface QueryContext {
+  /** The local address the query arrived on (what `ns.<zone>` resolves to). */
+  localAddress?: string | null;
+}
+
+/** The zone's answer to one question. */
+export interface ZoneAnswer {
+  /** The response code. */
+  rcode: number;
+  /** Whether AA is set (true for every answer from the zone's data). */
+  authoritative: boolean;
+  /** The answer section. */
+  answers: ResourceRecord[];
+  /** The authority section (the SOA of negative answers). */
+  authority: ResourceRecord[];
+  /** The additional section (addresses of SRV targets and of the name server). */
+  additional: ResourceRecord[];
+}
+
+/** The zone's default origin. */
+export const DEFAULT_ZONE = "overlay.local.";
+/** The default TTL, seconds. */
+export const DEFAULT_TTL = 10;
+
+interface Instance {
+  member: Member;
+  spec: ServiceSpec;
+}
+
+interface ReverseZone {
+  apex: string;
+  cidr: Cidr;
+  unitBits: 4 | 8;
+  apexUnits: number;
+  totalUnits: number;
+}
+
+interface Index {
+  version: number;
+  members: Member[];
+  network: string;
+  hosts: Map<string, Member[]>;
+  nodes: Map<string, Member[]>;
+  leaders: Member[];
+  services: Map<string, Instance[]>;
+  srv: Map<string, Instance[]>;
+  /** `_proto` → the `_svc._proto` keys below it. */
+  protos: Map<string, string[]>;
+  reverse: ReverseZone[];
+  ptr: Map<string, Member[]>;
+  /** Reverse names between an apex and a full address that have an address below them. */
+  ptrParents: Set<string>;
+}
+
+type Node =
+  | { kind: "apex"; apex: string }
+  | { kind: "ns" }
+  | { kind: "hosts"; members: Member[] }
+  | { kind: "srv"; instances: Instance[] }
+  | { kind: "service"; instances: Instance[] }
+  | { kind: "ptr"; members: Member[] }
+  | { kind: "empty" };
+
+const utf8 = new TextEncoder();
+const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+function validLabel(text: string): boolean {
+  return LABEL.test(text);
+}
+
+function stripPrefix(address: string): string {
+  const slash = address.indexOf("/");
+  return slash < 0 ? address : address.slice(0, slash);
+}
+
+function v4Of(m: Member): Uint8Array | null {
+  return m.address ? parseAddressV4(stripPrefix(m.address)) : null;
+}
+
+function v6Of(m: Member): Uint8Array | null {
+  return m.address6 ? parseAddressV6(stripPrefix(m.address6)) : null;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+/** The reverse-lookup name (without the trailing dot) of a 4- or 16-byte address. */
+export function reverseName(address: Uint8Array): string {
+  const parts: string[] = [];
+  if (address.length === 4) {
+    for (let i = 3; i >= 0; i--) parts.push(String(address[i]));
+    parts.push("in-addr", "arpa");
+  } else {
+    for (let i = 15; i >= 0; i--) {
+      parts.push((address[i] & 0x0f).toString(16), (address[i] >> 4).toString(16));
+    }
+    parts.push("ip6", "arpa");
+  }
+  return parts.join(".");
+}
+
+function unitsOf(address: Uint8Array, unitBits: 4 | 8): number[] {
+  if (unitBits === 8) return Array.from(address);
+  const out: number[] = [];
+  for (const b of address) out.push(b >> 4, b & 0x0f);
+  return out;
+}
+
+function reverseZoneFor(cidr: Cidr): ReverseZone {
+  const unitBits = cidr.family === 4 ? 8 : 4;
+  const totalUnits = cidr.family === 4 ? 4 : 32;
+  const apexUnits = Math.floor(cidr.bits / unitBits);
+  const units = unitsOf(cidr.network, unitBits).slice(0, apexUnits).reverse();
+  const suffix = cidr.family === 4 ? "in-addr.arpa" : "ip6.arpa";
+  const apex = units.length === 0
+    ? suffix
+    : `${units.map((u) => u.toString(unitBits === 8 ? 10 : 16)).join(".")}.${suffix}`;
+  return { apex, cidr, unitBits, apexUnits, totalUnits };
+}
+
+/** The zone: resolves questions against the source's current view. */
+export class DnsZone {
+  /** The origin, lower case, without the trailing dot. */
+  readonly origin: string;
+  /** TTL of every record, seconds. */
+  readonly ttl: number;
+  readonly #source: ZoneSource;
+  readonly #network6: Cidr | null;
+  readonly #nsName: string;
+  readonly #hostmaster: string;
+  #index: Index | null = null;
+  #rotate = 0;
+
+  /** A zone over `source`; throws on an invalid zone name, TTL or `network6`. */
+  constructor(source: ZoneSource, options: ZoneOptions = {}) {
+    const origin = canonicalName(options.zone ?? DEFAULT_ZONE);
+    if (origin === "") throw new Error("the DNS zone cannot be the root");
+    nameToLabels(origin); // throws on a malformed name
+    this.origin = origin;
+    const ttl = options.ttl ?? DEFAULT_TTL;
+    if (!Number.isInteger(ttl) || ttl < 0 || ttl > 0x7fffffff) {
+      throw new Error(`invalid DNS TTL ${ttl}`);
+    }
+    this.ttl = ttl;
+    this.#source = source;
+    this.#network6 = options.network6 === undefined ? null : Cidr.parse(options.network6);
+    if (this.#network6 !== null && this.#network6.family !== 6) {
+      throw new Error(`network6 "${options.network6}" is not an IPv6 prefix`);
+    }
+    this.#nsName = `ns.${origin}`;
+    this.#hostmaster = `hostmaster.${origin}`;
+  }
+
+  /**
+   * Answers one question, or returns null when the name is not in this zone nor in its reverse
+   * zones (the caller forwards or refuses it).
+   */
+  answer(q: DnsQuestion, ctx: QueryContext = {}): ZoneAnswer | null {
+    const name = canonicalName(q.name);
+    const view = this.#source.view();
+    const idx = this.#indexFor(view);
+    const located = this.#locate(idx, name);
+    if (located === null) return null;
+    const res: ZoneAnswer = {
+      rcode: Rcode.NOERROR,
+      authoritative: true,
+      answers: [],
+      authority: [],
+      additional: [],
+    };
+    if (q.class !== DnsClass.IN && q.class !== DnsClass.ANY) {
+      res.rcode = Rcode.REFUSED;
+      res.authoritative = false;
+      return res;
+    }
+    if (q.type === DnsType.AXFR || q.type === DnsType.IXFR) {
+      res.rcode = Rcode.REFUSED;
+      res.authoritative = false;
+      return res;
+    }
+    if (q.type === DnsType.MAILA || q.type === DnsType.MAILB) {
+      res.rcode = Rcode.NOTIMP;
+      res.authoritative = false;
+      return res;
+    }
+    const { apex, node } = located;
+    if (node === null) {
+      res.rcode = Rcode.NXDOMAIN;
+      res.authority.push(this.#soa(apex, view));
+      return res;
+    }
+    this.#records(node, q.name, q.type, view, ctx, res);
+    if (res.answers.length === 0) res.authority.push(this.#soa(apex, view));
+    return res;
+  }
+
+  /** Whether `name` lies in this zone or one of its reverse zones. */
+  contains(name: string): boolean {
+    const idx = this.#indexFor(this.#source.view());
+    return this.#locate(idx, canonicalName(name)) !== null;
+  }
+
+  #indexFor(view: MembershipView): Index {
+    const cur = this.#index;
+    if (
+      cur !== null && cur.version === view.version && cur.members === view.members &&
+      cur.network === view.network
+    ) return cur;
+    const idx = this.#build(view);
+    this.#index = idx;
+    return idx;
+  }
+
+  #build(view: MembershipView): Index {
+    const idx: Index = {
+      version: view.version,
+      members: view.members,
+      network: view.network,
+      hosts: new Map(),
+      nodes: new Map(),
+      leaders: [],
+      services: new Map(),
+      srv: new Map(),
+      protos: new Map(),
+      reverse: [],
+      ptr: new Map(),
+      ptrParents: new Set(),
+    };
+    const nets: Cidr[] = [];
+    const v4net = Cidr.tryParse(view.network ?? "");
+    if (v4net !== null) nets.push(v4net);
+    if (this.#network6 !== null) nets.push(this.#network6);
+    else if (v4net?.family !== 6) {
+      const seen = new Set<string>();
+      for (const m of view.members) {
+        const a6 = v6Of(m);
+        if (a6 === null) continue;
+        const c = new Cidr(a6, 64);
+        if (!seen.has(c.toString())) {
+          seen.add(c.toString());
+          nets.push(c);
+        }
+      }
+    }
+    idx.reverse = nets.map(reverseZoneFor);
+
+    for (const m of view.members) {
+      const host = typeof m.name === "string" ? m.name.toLowerCase() : "";
+      const hostOk = validLabel(host);
+      if (hostOk) push(idx.hosts, host, m);
+      if (m.role === "leader") idx.leaders.push(m);
+      const a4 = v4Of(m);
+      if (a4 !== null) push(idx.nodes, `node-${a4[2]}-${a4[3]}`, m);
+      for (const addr of [a4, v6Of(m)]) {
+        if (addr === null || !hostOk) continue;
+        const zone = idx.reverse.find((z) =>
+          z.cidr.family === (addr.length === 4 ? 4 : 6) &&
+          z.cidr.contains(addr)
+        );
+        if (zone === undefined) continue;
+        const rname = reverseName(addr);
+        push(idx.ptr, rname, m);
+        const labels = rname.split(".");
+        const apexLabels = zone.apex.split(".").length;
+        for (let cut = 1; labels.length - cut > apexLabels; cut++) {
+          idx.ptrParents.add(labels.slice(cut).join("."));
+        }
+      }
+      for (const spec of Array.isArray(m.services) ? m.services : []) {
+        const svc = typeof spec.name === "string" ? spec.name.toLowerCase() : "";
+        if (!validLabel(svc) || (spec.protocol !== "tcp" && spec.protocol !== "udp")) continue;
+        if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 65535) continue;
+        const inst = { member: m, spec };
+        push(idx.services, svc, inst);
+        const proto = `_${spec.protocol}`;
+        const key = `_${svc}.${proto}`;
+        if (!idx.srv.has(key)) push(idx.protos, proto, key);
+        push(idx.srv, key, inst);
+      }
+    }
+    return idx;
+  }
+
+  #healthy(instances: Instance[]): Instance[] {
+    const health = this.#source.healthOf;
+    if (health === undefined) return instances;
+    return instances.filter((i) => health.call(this.#source, i.member) !== "down");
+  }
+
+  #locate(idx: Index, name: string): { apex: string; node: Node | null } | null {
+    const origin = this.origin;
+    if (name === origin) return { apex: origin, node: { kind: "apex", apex: origin } };
+    if (name.endsWith(origin) && name.charCodeAt(name.length - origin.length - 1) === 0x2e) {
+      const rel = name.slice(0, name.length - origin.length - 1);
+      return { apex: origin, node: this.#forward(idx, rel) };
+    }
+    for (const z of idx.reverse) {
+      if (name === z.apex) return { apex: z.apex, node: { kind: "apex", apex: z.apex } };
+      if (!name.endsWith("." + z.apex)) continue;
+      const node = this.#reverse(idx, z, name);
+      if (node === undefined) continue;
+      return { apex: z.apex, node };
+    }
+    return null;
+  }
+
+  #forward(idx: Index, rel: string): Node | null {
+    if (rel === "ns") return { kind: "ns" };
+    if (rel === "leader" && idx.leaders.length > 0) return { kind: "hosts", members: idx.leaders };
+    if (rel.charCodeAt(0) === 0x5f) {
+      const inst = idx.srv.get(rel);
+      if (inst !== undefined) {
+        const live = this.#healthy(inst);
+        if (live.length > 0) return { kind: "srv", instances: live };
+      }
+      const keys = idx.protos.get(rel);
+      if (keys?.some((k) => this.#healthy(idx.srv.get(k) ?? []).length > 0)) {
+        return { kind: "empty" };
+      }
+    }
+    const hosts = idx.hosts.get(rel);
+    if (hosts !== undefined) return { kind: "hosts", members: hosts };
+    const nodes = idx.nodes.get(rel);
+    if (nodes !== undefined) return { kind: "hosts", members: nodes };
+    const svc = idx.services.get(rel);
+    if (svc !== undefined) {
+      const live = this.#healthy(svc);
+      if (live.length > 0) return { kind: "service", instances: live };
+    }
+    return null;
+  }
+
+  /** The node of a reverse name, null when it does not exist, undefined when not ours. */
+  #reverse(idx: Index, z: ReverseZone, name: string): Node | null | undefined {
+    const below = name.slice(0, name.length - z.apex.length - 1).split(".");
+    const k = below.length;
+    if (z.apexUnits + k > z.totalUnits) return null;
+    const radix = z.unitBits === 8 ? 10 : 16;
+    const pattern = z.unitBits === 8 ? /^(0|[1-9][0-9]{0,2})$/ : /^[0-9a-f]$/;
+    const units: number[] = [];
+    for (let i = k - 1; i >= 0; i--) {
+      if (!pattern.test(below[i])) return null;
+      const u = parseInt(below[i], radix);
+      if (u > 255) return null;
+      units.push(u);
+    }
+    // Where the prefix is not on a label boundary, part of the apex lies outside the overlay:
+    // names there are not ours.
+    const have = unitsOf(z.cidr.network, z.unitBits).slice(0, z.apexUnits).concat(units);
+    const bits = Math.min(have.length * z.unitBits, z.cidr.bits);
+    const want = unitsOf(z.cidr.network, z.unitBits);
+    for (let b = 0; b < bits; b += z.unitBits) {
+      const i = b / z.unitBits;
+      const take = Math.min(z.unitBits, bits - b);
+      const mask = ((1 << take) - 1) << (z.unitBits - take);
+      if ((have[i] & mask) !== (want[i] & mask)) return undefined;
+    }
+    if (z.apexUnits + k === z.totalUnits) {
+      const members = idx.ptr.get(name);
+      return members === undefined ? null : { kind: "ptr", members };
+    }
+    return idx.ptrParents.has(name) ? { kind: "empty" } : null;
+  }
+
+  #soa(apex: string, view: MembershipView): ResourceRecord {
+    return {
+      name: apex,
+      type: DnsType.SOA,
+      class: DnsClass.IN,
+      ttl: this.ttl,
+      data: {
+        kind: "soa",
+        mname: this.#nsName,
+        rname: this.#hostmaster,
+        serial: view.version >>> 0,
+        refresh: 60,
+        retry: 10,
+        expire: 3600,
+        minimum: this.ttl,
+      },
+    };
+  }
+
+  #addresses(owner: string, members: Member[], type: number, out: ResourceRecord[]): void {
+    const want4 = type === DnsType.A || type === DnsType.ANY;
+    const want6 = type === DnsType.AAAA || type === DnsType.ANY;
+    const seen = new Set<string>();
+    for (const m of members) {
+      if (want4) {
+        const a = v4Of(m);
+        if (a !== null && !seen.has(m.address)) {
+          seen.add(m.address);
+          out.push(this.#rr(owner, DnsType.A, { kind: "address", address: a }));
+        }
+      }
+      if (want6) {
+        const a = v6Of(m);
+        if (a !== null && !seen.has(m.address6!)) {
+          seen.add(m.address6!);
+          out.push(this.#rr(owner, DnsType.AAAA, { kind: "address", address: a }));
+        }
+      }
+    }
+  }
+
+  #rr(name: string, type: number, data: ResourceRecord["data"]): ResourceRecord {
+    return { name, type, class: DnsClass.IN, ttl: this.ttl, data };
+  }
+
+  #hostName(m: Member): string {
+    return `${m.name.toLowerCase()}.${this.origin}`;
+  }
+
+  #nsRecords(type: number, ctx: QueryContext, out: ResourceRecord[]): void {
+    const local = ctx.localAddress ? stripPrefix(ctx.localAddress) : "";
+    const a4 = parseAddressV4(local);
+    const a6 = a4 === null ? parseAddressV6(local) : null;
+    // A wildcard bind address says nothing about where the client can reach us.
+    if (a4 !== null && a4.some((b) => b !== 0) && (type === DnsType.A || type === DnsType.ANY)) {
+      out.push(this.#rr(this.#nsName, DnsType.A, { kind: "address", address: a4 }));
+    }
+    if (
+      a6 !== null && a6.some((b) => b !== 0) && (type === DnsType.AAAA || type === DnsType.ANY)
+    ) out.push(this.#rr(this.#nsName, DnsType.AAAA, { kind: "address", address: a6 }));
+  }
+
+  #records(
+    node: Node,
+    owner: string,
+    type: number,
+    view: MembershipView,
+    ctx: QueryContext,
+    res: ZoneAnswer,
+  ): void {
+    const any = type === DnsType.ANY;
+    const out = res.answers;
+    switch (node.kind) {
+      case "apex":
+        if (type === DnsType.SOA || any) {
+          const soa = this.#soa(node.apex, view);
+          soa.name = owner;
+          out.push(soa);
+        }
+        if (type === DnsType.NS || any) {
+          out.push(this.#rr(owner, DnsType.NS, { kind: "name", name: this.#nsName }));
+          this.#nsRecords(DnsType.ANY, ctx, res.additional);
+        }
+        break;
+      case "ns":
+        this.#nsRecords(type, ctx, out);
+        for (const rr of out) rr.name = owner;
+        break;
+      case "hosts":
+        this.#addresses(owner, node.members, type, out);
+        break;
+      case "service": {
+        const members = rotate(node.instances.map((i) => i.member), this.#rotate++);
+        this.#addresses(owner, members, type, out);
+        break;
+      }
+      case "srv":
+        if (type === DnsType.SRV || any) this.#srv(owner, node.instances, res);
+        if (type === DnsType.TXT || any) this.#txt(owner, node.instances, out);
+        break;
+      case "ptr":
+        if (type === DnsType.PTR || any) {
+          const seen = new Set<string>();
+          for (const m of node.members) {
+            const target = this.#hostName(m);
+            if (seen.has(target)) continue;
+            seen.add(target);
+            out.push(this.#rr(owner, DnsType.PTR, { kind: "name", name: target }));
+          }
+        }
+        break;
+      case "empty":
+        break;
+    }
+  }
+
+  #srv(owner: string, instances: Instance[], res: ZoneAnswer): void {
+    const seen = new Set<string>();
+    const targets: Member[] = [];
+    const targetSeen = new Set<Member>();
+    for (const { member, spec } of instances) {
+      const priority = spec.priority ?? 10;
+      const weight = spec.weight ?? 1;
+      const target = this.#hostName(member);
+      const key = `${priority} ${weight} ${spec.port} ${target}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      res.answers.push(this.#rr(owner, DnsType.SRV, {
+        kind: "srv",
+        priority: priority & 0xffff,
+        weight: weight & 0xffff,
+        port: spec.port,
+        target,
+      }));
+      if (!targetSeen.has(member)) {
+        targetSeen.add(member);
+        targets.push(member);
+      }
+    }
+    for (const m of targets) {
+      this.#addresses(this.#hostName(m), [m], DnsType.ANY, res.additional);
+    }
+  }
+
+  #txt(owner: string, instances: Instance[], out: ResourceRecord[]): void {
+    const seen = new Set<string>();
+    for (const { spec } of instances) {
+      const labels = spec.labels ?? {};
+      const texts = Object.keys(labels).sort()
+        .map((k) => `${k}=${labels[k]}`)
+        // A character-string holds 255 bytes; a longer label cannot be served.
+        .filter((t) => utf8.encode(t).length <= 255);
+      if (texts.length === 0) continue;
+      const key = texts.join("\u0000");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(this.#rr(owner, DnsType.TXT, { kind: "txt", texts }));
+    }
+  }
+}
+
+function rotate<T>(list: T[], by: number): T[] {
+  if (list.length < 2) return list;
+  const k = by % list.length;
+  return k === 0 ? list : list.slice(k).concat(list.slice(0, k));
+}

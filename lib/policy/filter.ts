@@ -1,0 +1,294 @@
+/**
+ * The stateful packet filter the device calls on its hot path: parse, look the flow up in
+ * connection tracking, otherwise judge it by the policy and track it when allowed.
+ *
+ * - A tracked flow's packets pass in both orientations (replies included) without the rules.
+ * - After a policy or membership change, a tracked flow is re-checked on its next packet, in
+ *   either orientation, by its original tuple and the direction it was first allowed in: if the
+ *   new rules would not allow it now, the entry is removed and the packet dropped, so a flow the
+ *   new policy denies stops while allowed flows carry on uninterrupted.
+ * - ICMP errors (unreachable, too big, time exceeded, parameter problem) quoting a tracked flow
+ *   pass as related traffic, so path MTU discovery works for allowed flows.
+ * - Later fragments pass (their first fragment, which carries the ports, was judged); malformed
+ *   packets are dropped and counted.
+ * - Flows are tracked even with no policy, so putting a first policy in force re-checks existing
+ *   flows instead of cutting replies.
+ * @module
+ */
+
+import { PROTO_TCP } from "../net/ip.ts";
+import { Conntrack, type ConntrackOptions, type ConntrackStats } from "./conntrack.ts";
+import {
+  type CompiledPolicy,
+  explainFlow,
+  type ExplainQuery,
+  explainWith,
+  type Explanation,
+  flowLabel,
+  INBOUND,
+  OUTBOUND,
+  PolicyEngine,
+} from "./engine.ts";
+import {
+  FLOW_FRAGMENT,
+  FLOW_ICMP_ERROR,
+  FLOW_MALFORMED,
+  FlowInfo,
+  ICMP_KIND_ECHO_REQUEST,
+  ICMP_KIND_ERROR,
+  parseFlow,
+  RULE_PROTO_ICMP,
+  TCP_ACK,
+  TCP_RST,
+  TCP_SYN,
+} from "./packet.ts";
+
+/** What the device calls for every plaintext packet crossing the tunnel. */
+export interface PacketFilter {
+  /** Packet leaving this node through the tunnel (plaintext IP). true = pass. */
+  outbound(pkt: Uint8Array): boolean;
+  /** Packet arriving from the tunnel for this node (plaintext IP, source already checked). */
+  inbound(pkt: Uint8Array): boolean;
+}
+
+/** A monotonic millisecond clock (the device's `Clock` fits). */
+export interface MonotonicClock {
+  /** Milliseconds, never going back. */
+  now(): number;
+}
+
+/** How a `PolicyFilter` is built. */
+export interface PolicyFilterOptions {
+  /** The engine to consult (default: a new one with no policy). */
+  engine?: PolicyEngine;
+  /** The clock for conntrack timeouts (default `performance.now`). */
+  clock?: MonotonicClock;
+  /** Conntrack size and timeouts. */
+  conntrack?: ConntrackOptions;
+}
+
+/** Per-direction figures. */
+export interface DirectionCounts {
+  /** Packets this node sent into the tunnel. */
+  outbound: number;
+  /** Packets that arrived from the tunnel. */
+  inbound: number;
+}
+
+/** The filter's figures, for /metrics and `weft status`. */
+export interface PolicyStats {
+  /** False when no policy is in force (everything passes). */
+  active: boolean;
+  /** The engine generation (changes on every reload or relevant membership change). */
+  generation: number;
+  /** Rules in force. */
+  rules: number;
+  /** Packets passed. */
+  passed: DirectionCounts;
+  /** Packets dropped, for any reason. */
+  dropped: DirectionCounts;
+  /** New flows (or re-checked ones) allowed, per rule name. */
+  allowedByRule: Record<string, number>;
+  /** Packets dropped, per rule name. */
+  droppedByRule: Record<string, number>;
+  /** New flows allowed by the default (no rule matched, or no policy). */
+  allowedByDefault: DirectionCounts;
+  /** Packets dropped by the default. */
+  droppedByDefault: DirectionCounts;
+  /** Packets passed as part of a tracked flow. */
+  established: number;
+  /** ICMP errors passed as related to a tracked flow. */
+  related: number;
+  /** Later fragments passed. */
+  fragments: number;
+  /** Malformed packets dropped. */
+  malformed: number;
+  /** Tracked flows stopped because a new policy denies them. */
+  stoppedFlows: number;
+  /** Connection tracking. */
+  conntrack: ConntrackStats;
+}
+
+/** An explanation that also accounts for flows the filter is tracking. */
+export interface FilterExplanation extends Explanation {
+  /** Tracked flows in the asked direction (same addresses, protocol and destination port). */
+  trackedFlows: number;
+  /** Tracked flows the asked packet would be a reply to. */
+  replyTo: number;
+}
+
+const C_PASSED = 0;
+const C_DROPPED = 2;
+const C_DEFAULT_ALLOW = 4;
+const C_DEFAULT_DENY = 6;
+const C_ESTABLISHED = 8;
+const C_RELATED = 9;
+const C_FRAGMENTS = 10;
+const C_MALFORMED = 11;
+const C_STOPPED = 12;
+const C_COUNT = 13;
+
+const performanceClock: MonotonicClock = { now: () => performance.now() };
+
+/** The stateful policy filter (see the module docs). */
+export class PolicyFilter implements PacketFilter {
+  /** The policy engine consulted for new flows. */
+  readonly engine: PolicyEngine;
+  /** The connection tracking table. */
+  readonly conntrack: Conntrack;
+  readonly #clock: MonotonicClock;
+  readonly #flow = new FlowInfo();
+  readonly #inner = new FlowInfo();
+  readonly #orig = new FlowInfo();
+  readonly #c = new Float64Array(C_COUNT);
+
+  /** A filter over `opts.engine` (or a fresh one). */
+  constructor(opts: PolicyFilterOptions = {}) {
+    this.engine = opts.engine ?? new PolicyEngine();
+    this.conntrack = new Conntrack(opts.conntrack);
+    this.#clock = opts.clock ?? performanceClock;
+  }
+
+  /** Packet leaving this node through the tunnel (plaintext IP). true = pass. */
+  outbound(pkt: Uint8Array): boolean {
+    return this.#check(pkt, OUTBOUND);
+  }
+
+  /** Packet arriving from the tunnel for this node (plaintext IP, source already checked). */
+  inbound(pkt: Uint8Array): boolean {
+    return this.#check(pkt, INBOUND);
+  }
+
+  #check(pkt: Uint8Array, dir: number): boolean {
+    const c = this.#c;
+    const f = this.#flow;
+    const kind = parseFlow(pkt, f, this.#inner);
+    if (kind === FLOW_MALFORMED) {
+      c[C_MALFORMED]++;
+      c[C_DROPPED + dir]++;
+      return false;
+    }
+    if (kind === FLOW_FRAGMENT) {
+      c[C_FRAGMENTS]++;
+      c[C_PASSED + dir]++;
+      return true;
+    }
+    const now = this.#clock.now();
+    const ct = this.conntrack;
+    const compiled = this.engine.compiled;
+    if (kind === FLOW_ICMP_ERROR && ct.lookup(this.#inner, now) >= 0) {
+      c[C_RELATED]++;
+      c[C_PASSED + dir]++;
+      return true;
+    }
+    // Only echo is tracked among ICMP messages; other types would alias echo id 0.
+    if (f.icmpKind < ICMP_KIND_ERROR) {
+      const e = ct.lookup(f, now);
+      if (e >= 0) {
+        const reply = ct.lastReply;
+        if (
+          !reply && f.proto === PROTO_TCP && (f.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN &&
+          ct.isClosed(e)
+        ) {
+          // A new connection reusing the tuple of a finished one is a new flow.
+          ct.remove(e);
+        } else {
+          if (ct.generation(e) !== compiled.generation && !this.#recheck(e, compiled, dir)) {
+            return false;
+          }
+          ct.update(e, f, reply, now);
+          c[C_ESTABLISHED]++;
+          c[C_PASSED + dir]++;
+          return true;
+        }
+      }
+    }
+    const r = compiled.match(f);
+    const allow = compiled.verdict(dir, r);
+    if (r >= 0) compiled.hits[r]++;
+    else c[(allow ? C_DEFAULT_ALLOW : C_DEFAULT_DENY) + dir]++;
+    if (!allow) {
+      c[C_DROPPED + dir]++;
+      return false;
+    }
+    const track = f.ruleProto === RULE_PROTO_ICMP
+      ? f.icmpKind === ICMP_KIND_ECHO_REQUEST
+      : f.proto !== PROTO_TCP || (f.tcpFlags & TCP_RST) === 0;
+    if (track) ct.insert(f, dir, compiled.generation, now);
+    c[C_PASSED + dir]++;
+    return true;
+  }
+
+  /** Re-judges a tracked flow by its original tuple; false (counted) when it must stop. */
+  #recheck(e: number, compiled: CompiledPolicy, dir: number): boolean {
+    const ct = this.conntrack;
+    const o = this.#orig;
+    ct.loadOriginal(e, o);
+    const origDir = ct.direction(e);
+    const r = compiled.match(o);
+    if (compiled.verdict(origDir, r)) {
+      ct.setGeneration(e, compiled.generation);
+      return true;
+    }
+    ct.remove(e);
+    const c = this.#c;
+    if (r >= 0) compiled.hits[r]++;
+    else c[C_DEFAULT_DENY + origDir]++;
+    c[C_STOPPED]++;
+    c[C_DROPPED + dir]++;
+    return false;
+  }
+
+  /** Removes expired conntrack entries now; returns how many (call it every few seconds). */
+  sweep(): number {
+    return this.conntrack.sweep(this.#clock.now());
+  }
+
+  /** The filter's figures (a fresh plain object). */
+  stats(): PolicyStats {
+    const c = this.#c;
+    const compiled = this.engine.compiled;
+    const byRule = this.engine.ruleCounters();
+    return {
+      active: compiled.active,
+      generation: this.engine.generation,
+      rules: compiled.rules.length,
+      passed: { outbound: c[C_PASSED + OUTBOUND], inbound: c[C_PASSED + INBOUND] },
+      dropped: { outbound: c[C_DROPPED + OUTBOUND], inbound: c[C_DROPPED + INBOUND] },
+      allowedByRule: byRule.allowed,
+      droppedByRule: byRule.dropped,
+      allowedByDefault: {
+        outbound: c[C_DEFAULT_ALLOW + OUTBOUND],
+        inbound: c[C_DEFAULT_ALLOW + INBOUND],
+      },
+      droppedByDefault: {
+        outbound: c[C_DEFAULT_DENY + OUTBOUND],
+        inbound: c[C_DEFAULT_DENY + INBOUND],
+      },
+      established: c[C_ESTABLISHED],
+      related: c[C_RELATED],
+      fragments: c[C_FRAGMENTS],
+      malformed: c[C_MALFORMED],
+      stoppedFlows: c[C_STOPPED],
+      conntrack: this.conntrack.stats(),
+    };
+  }
+
+  /**
+   * Which rule decides a flow (as `PolicyEngine.explain`), and whether it is an established flow
+   * here: a packet that is a reply to a tracked flow passes whatever the rules say.
+   */
+  explain(q: ExplainQuery): FilterExplanation {
+    const built = explainFlow(q, this.engine.members);
+    const base = explainWith(this.engine.compiled, q, built);
+    const found = this.conntrack.findFlows(built.flow, this.#clock.now());
+    const out: FilterExplanation = { ...base, trackedFlows: found.original, replyTo: found.reply };
+    if (found.reply > 0 && !base.allowed) {
+      out.allowed = true;
+      out.decidedBy = "established";
+      out.summary = `${flowLabel(base)}: allowed as a reply to ${found.reply} established ` +
+        `flow(s); as a new flow: ${base.summary.slice(flowLabel(base).length + 2)}`;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Policy files as YAML: parsing with line numbers for every error, and serializing back. The
+ * format is documented in `schema.ts`. A file with any error, YAML or policy, is rejected whole.
+ * @module
+ */
+
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  stringify,
+} from "yaml";
+import {
+  type LineLocator,
+  type PolicyDocument,
+  PolicyError,
+  type PolicyPath,
+  policyToWire,
+  validatePolicy,
+} from "./schema.ts";
+
+/** Policy files larger than this are refused before parsing (1 MiB). */
+export const MAX_POLICY_BYTES = 1 << 20;
+
+interface Lines {
+  values: Map<string, number>;
+  keys: Map<string, number>;
+}
+
+const pathKey = (path: PolicyPath): string => JSON.stringify(path);
+
+/** Turns the YAML tree into plain values, noting each value's and key's line. */
+function toPlain(
+  node: unknown,
+  path: (string | number)[],
+  lines: Lines,
+  lineOf: (offset: number) => number,
+  resolve: (n: Node) => Node | undefined,
+): unknown {
+  if (node === null || node === undefined) return null;
+  let n = node as Node;
+  const line = n.range ? lineOf(n.range[0]) : undefined;
+  if (line !== undefined) lines.values.set(pathKey(path), line);
+  if (isAlias(n)) {
+    const target = resolve(n);
+    if (!target) throw new PolicyError(`unresolved alias *${n.source}`, "", line);
+    n = target;
+  }
+  if (isScalar(n)) return n.value;
+  if (isSeq(n)) {
+    return n.items.map((item, i) => toPlain(item, [...path, i], lines, lineOf, resolve));
+  }
+  if (isMap(n)) {
+    // A null-prototype object, so a key like "__proto__" is a key and not a prototype change.
+    const out: Record<string, unknown> = Object.create(null);
+    for (const pair of n.items) {
+      if (!isPair(pair)) continue;
+      const k = pair.key as Node | null;
+      const kLine = k && k.range ? lineOf(k.range[0]) : line;
+      const key = k && isScalar(k) ? k.value : undefined;
+      if (typeof key !== "string") {
+        throw new PolicyError(`keys must be plain strings`, "", kLine);
+      }
+      const at = [...path, key];
+      if (kLine !== undefined) {
+        lines.keys.set(pathKey(at), kLine);
+        lines.values.set(pathKey(at), kLine);
+      }
+      out[key] = toPlain(pair.value, at, lines, lineOf, resolve);
+    }
+    return out;
+  }
+  throw new PolicyError(`unsupported YAML node`, "", line);
+}
+
+/**
+ * Parses a YAML policy file. Throws `PolicyError` naming the line and the reason for the first
+ * problem: YAML syntax, duplicate keys, unknown keys, wrong types, bad actions, protocols, ports,
+ * port ranges, CIDRs, selectors, duplicate rule names, ports on a non-tcp/udp rule.
+ */
+export function parsePolicy(text: string): PolicyDocument {
+  if (text.length > MAX_POLICY_BYTES) {
+    throw new PolicyError(`policy file is larger than ${MAX_POLICY_BYTES} bytes`);
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number) => lc.linePos(offset).line;
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) {
+    const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new PolicyError(`YAML: ${reason}`, "", lineOf(problem.pos[0]));
+  }
+  const lines: Lines = { values: new Map(), keys: new Map() };
+  const plain = toPlain(doc.contents, [], lines, lineOf, (a) => {
+    const target = isAlias(a) ? a.resolve(doc) : undefined;
+    return (target ?? undefined) as Node | undefined;
+  });
+  const locate: LineLocator = (path, key) => {
+    // The nearest enclosing node with a known line: a missing key is reported at its parent.
+    for (let p = [...path];; p = p.slice(0, -1)) {
+      const found = key ? lines.keys.get(pathKey(p)) ?? lines.values.get(pathKey(p)) : lines
+        .values.get(pathKey(p));
+      if (found !== undefined) return found;
+      if (p.length === 0) return plain === null ? undefined : 1;
+    }
+  };
+  return validatePolicy(plain, locate);
+}
+
+/** Like `parsePolicy`, but the error is returned instead of thrown. */
+export function tryParsePolicy(
+  text: string,
+): { ok: true; policy: PolicyDocument } | { ok: false; error: PolicyError } {
+  try {
+    return { ok: true, policy: parsePolicy(text) };
+  } catch (e) {
+    if (e instanceof PolicyError) return { ok: false, error: e };
+    throw e;
+  }
+}
+
+/** A document as YAML that `parsePolicy` reads back to an equal document. */
+export function serializePolicy(doc: PolicyDocument): string {
+  return stringify(policyToWire(doc), { lineWidth: 0, flowCollectionPadding: true });
+}

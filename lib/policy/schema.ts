@@ -1,0 +1,583 @@
+/**
+ * The network policy model: the validated, normalized form of a policy file, and the validator
+ * that turns a plain value (from YAML or from the JSON wire form) into it.
+ *
+ * A policy file (YAML, see `parse.ts`):
+ *
+ * ```yaml
+ * defaults:
+ *   inbound: deny      # optional; see "Defaults" below
+ *   outbound: allow    # optional
+ * policies:
+ *   - name: web-to-app           # required, unique: [A-Za-z0-9][A-Za-z0-9._-]{0,62}
+ *     description: free text     # optional
+ *     action: allow              # required: allow | deny
+ *     priority: 100              # optional, integer 0-1000000, default 1000
+ *     from: { labels: { role: web } }   # optional selector, default "*"
+ *     to: "role=app"                    # optional selector, default "*"
+ *     proto: tcp                 # optional: tcp | udp | icmp | any (default any)
+ *     ports: ["8090-8100", 443]  # optional, only with tcp or udp: destination ports/ranges
+ * ```
+ *
+ * Top-level keys are `defaults` and `policies`, rule keys those shown; anything else is an error.
+ *
+ * **Selectors** (`from`, `to`) name the endpoints of a packet: its source and its destination.
+ * - `"*"`: any address.
+ * - A label expression string, e.g. `"role=web,env!=prod"`. Comma-separated terms, all of which
+ *   must hold: `key=value` (or `key==value`), `key!=value` (true when the label is absent or
+ *   different), `key in (a,b)`, `key notin (a,b)` (true when absent or not listed), `key` (the
+ *   label exists), `!key` (it does not). Keys are `[A-Za-z0-9]` with `._/-` inside, values
+ *   `[A-Za-z0-9]` with `._-` inside (at most 63 characters).
+ * - `{ labels: { role: web, env: [prod, staging] } }`: a map form, each key must equal the value
+ *   (or be one of the listed values); `{ labels: "role=web,env!=prod" }` takes an expression.
+ * - `{ names: [web1, web2] }`: members by node name (case-insensitive).
+ * - `{ cidrs: [10.0.0.0/24, "fd00::/64"] }`: any address inside one of the prefixes, members or
+ *   not (a bare address is a single host; host bits past the prefix are an error).
+ * - A list of the above: any of them (`[{ names: [bastion] }, "role=admin"]`).
+ *
+ * Label and name selectors match the overlay addresses (IPv4 and IPv6) of the members they pick;
+ * a member joining, leaving or changing labels changes what a rule matches.
+ *
+ * **Evaluation**: rules are tried in ascending `priority` (ties keep file order); the first rule
+ * whose `from` matches the source, `to` the destination, `proto` the protocol and `ports` the
+ * destination port decides. `icmp` covers ICMPv4 and ICMPv6; `any` also covers other protocols.
+ *
+ * **Defaults**, when no rule matches: `outbound` (packets this node sends into the tunnel) is
+ * allow unless set; `inbound` (packets arriving from the tunnel) is deny once the document has a
+ * rule, unless set. A document with no rules and no `defaults` is "no policy": everything passes.
+ * A `defaults` entry applies even without rules (so `defaults: { inbound: deny }` alone closes
+ * the node to new inbound flows).
+ * @module
+ */
+
+import { Cidr } from "../net/cidr.ts";
+import {
+  formatLabelExpression,
+  labelKeyProblem,
+  labelValueProblem,
+  parseLabelExpression,
+} from "./selector.ts";
+
+/** What a rule does with the packets it matches. */
+export type PolicyAction = "allow" | "deny";
+
+/** The protocols a rule can name. */
+export type PolicyProto = "tcp" | "udp" | "icmp" | "any";
+
+/** Which way a packet crosses this node's tunnel. */
+export type Direction = "outbound" | "inbound";
+
+/** An inclusive range of destination ports. */
+export interface PortRange {
+  /** First port. */
+  from: number;
+  /** Last port (>= `from`). */
+  to: number;
+}
+
+/** A label condition operator. */
+export type LabelOp = "=" | "!=" | "in" | "notin" | "exists" | "!exists";
+
+/** One condition on a member's labels. */
+export interface LabelMatch {
+  /** The label key. */
+  key: string;
+  /** The operator. */
+  op: LabelOp;
+  /** One value for `=`/`!=`, one or more for `in`/`notin`, none for `exists`/`!exists`. */
+  values: string[];
+}
+
+/** One alternative of a selector. */
+export type SelectorTerm =
+  | { kind: "any" }
+  | { kind: "labels"; match: LabelMatch[] }
+  | { kind: "names"; names: string[] }
+  | { kind: "cidrs"; cidrs: string[] };
+
+/** The endpoints a rule side matches: any of its terms (never empty). */
+export type Selector = SelectorTerm[];
+
+/** One rule, normalized. */
+export interface PolicyRule {
+  /** Unique name, used in counters and explanations. */
+  name: string;
+  /** Free text. */
+  description?: string;
+  /** Allow or deny. */
+  action: PolicyAction;
+  /** Lower is tried first. */
+  priority: number;
+  /** The packet's source. */
+  from: Selector;
+  /** The packet's destination. */
+  to: Selector;
+  /** The protocol. */
+  proto: PolicyProto;
+  /** Destination port ranges (tcp/udp only); empty means every port. */
+  ports: PortRange[];
+}
+
+/** The actions taken when no rule matches; absent means the built-in default. */
+export interface PolicyDefaults {
+  /** For packets arriving from the tunnel. */
+  inbound?: PolicyAction;
+  /** For packets leaving into the tunnel. */
+  outbound?: PolicyAction;
+}
+
+/** A validated policy document. */
+export interface PolicyDocument {
+  /** Explicit defaults. */
+  defaults: PolicyDefaults;
+  /** Rules in file order. */
+  policies: PolicyRule[];
+}
+
+/** Priority of a rule that gives none. */
+export const DEFAULT_PRIORITY = 1000;
+/** Highest allowed priority number. */
+export const MAX_PRIORITY = 1_000_000;
+/** Most rules a document may hold. */
+export const MAX_RULES = 10_000;
+
+/** A policy document that cannot be accepted: where (line, path) and why. */
+export class PolicyError extends Error {
+  /** 1-based line in the YAML source, when the document came from text. */
+  readonly line: number | undefined;
+  /** Where in the document, e.g. `policies[2].ports[0]`. */
+  readonly path: string;
+  /** What is wrong. */
+  readonly reason: string;
+
+  /** An error at `path` (and `line`, if known) for `reason`. */
+  constructor(reason: string, path = "", line?: number) {
+    const where = [line === undefined ? "" : `line ${line}`, path].filter((s) => s).join(": ");
+    super(where ? `${where}: ${reason}` : reason);
+    this.name = "PolicyError";
+    this.line = line;
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** A position in a plain value: keys and list indices from the root. */
+export type PolicyPath = readonly (string | number)[];
+
+/** Finds the source line of the value at a path (or of its key, when `key` is true). */
+export type LineLocator = (path: PolicyPath, key: boolean) => number | undefined;
+
+/** Formats a path as `policies[2].from.labels`. */
+export function formatPath(path: PolicyPath): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s === "" ? p : `.${p}`;
+  return s;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const MEMBER_NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const PORT_RE = /^(0|[1-9][0-9]{0,4})$/;
+const RANGE_RE = /^\s*(0|[1-9][0-9]{0,4})\s*-\s*(0|[1-9][0-9]{0,4})\s*$/;
+const ROOT_KEYS = ["defaults", "policies"];
+const DEFAULT_KEYS = ["inbound", "outbound"];
+const RULE_KEYS = ["name", "description", "action", "priority", "from", "to", "proto", "ports"];
+const SELECTOR_KEYS = ["labels", "names", "cidrs"];
+
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return "nothing";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a map";
+  if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+/** Walks a plain value, failing with the line (when known) and path of the first problem. */
+class Validator {
+  readonly #locate: LineLocator;
+
+  constructor(locate: LineLocator) {
+    this.#locate = locate;
+  }
+
+  fail(path: PolicyPath, reason: string, key = false): never {
+    throw new PolicyError(reason, formatPath(path), this.#locate(path, key));
+  }
+
+  line(path: PolicyPath): number | undefined {
+    return this.#locate(path, false);
+  }
+
+  checkKeys(value: Record<string, unknown>, allowed: string[], path: PolicyPath, what: string) {
+    for (const k of Object.keys(value)) {
+      if (!allowed.includes(k)) {
+        this.fail(
+          [...path, k],
+          `unknown key "${k}" in ${what} (expected one of: ${allowed.join(", ")})`,
+          true,
+        );
+      }
+    }
+  }
+
+  action(v: unknown, path: PolicyPath): PolicyAction {
+    if (v === "allow" || v === "deny") return v;
+    return this.fail(path, `bad action: expected allow or deny, got ${typeName(v)}`);
+  }
+
+  document(value: unknown): PolicyDocument {
+    if (value === null || value === undefined) return { defaults: {}, policies: [] };
+    if (!isMap(value)) this.fail([], `a policy document is a map, got ${typeName(value)}`);
+    this.checkKeys(value, ROOT_KEYS, [], "the document");
+    const defaults: PolicyDefaults = {};
+    const d = value.defaults;
+    if (d !== undefined && d !== null) {
+      if (!isMap(d)) this.fail(["defaults"], `defaults must be a map, got ${typeName(d)}`);
+      this.checkKeys(d, DEFAULT_KEYS, ["defaults"], "defaults");
+      if (d.inbound !== undefined) {
+        defaults.inbound = this.action(d.inbound, ["defaults", "inbound"]);
+      }
+      if (d.outbound !== undefined) {
+        defaults.outbound = this.action(d.outbound, ["defaults", "outbound"]);
+      }
+    }
+    const list = value.policies ?? [];
+    if (!Array.isArray(list)) {
+      this.fail(["policies"], `policies must be a list of rules, got ${typeName(list)}`);
+    }
+    if (list.length > MAX_RULES) {
+      this.fail(["policies"], `${list.length} rules is more than the limit of ${MAX_RULES}`);
+    }
+    const seen = new Map<string, number>();
+    const policies: PolicyRule[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const rule = this.rule(list[i], ["policies", i]);
+      const first = seen.get(rule.name);
+      if (first !== undefined) {
+        const at = this.line(["policies", first, "name"]);
+        this.fail(
+          ["policies", i, "name"],
+          `duplicate rule name "${rule.name}" (first used by policies[${first}]${
+            at === undefined ? "" : ` at line ${at}`
+          })`,
+        );
+      }
+      seen.set(rule.name, i);
+      policies.push(rule);
+    }
+    return { defaults, policies };
+  }
+
+  rule(v: unknown, path: PolicyPath): PolicyRule {
+    if (!isMap(v)) return this.fail(path, `a rule is a map, got ${typeName(v)}`);
+    this.checkKeys(v, RULE_KEYS, path, "a rule");
+    const p = (k: string) => [...path, k];
+    if (v.name === undefined) this.fail(path, `a rule needs a name`);
+    if (typeof v.name !== "string" || !NAME_RE.test(v.name)) {
+      this.fail(
+        p("name"),
+        `bad rule name: ${
+          typeName(v.name)
+        } (letters, digits, "._-", at most 63, starting with a letter or digit)`,
+      );
+    }
+    if (v.action === undefined) this.fail(path, `rule "${v.name}" needs an action (allow or deny)`);
+    const action = this.action(v.action, p("action"));
+    let description: string | undefined;
+    if (v.description !== undefined) {
+      if (typeof v.description !== "string") {
+        this.fail(p("description"), `description must be a string, got ${typeName(v.description)}`);
+      }
+      description = v.description;
+    }
+    let priority = DEFAULT_PRIORITY;
+    if (v.priority !== undefined) {
+      if (
+        typeof v.priority !== "number" || !Number.isInteger(v.priority) || v.priority < 0 ||
+        v.priority > MAX_PRIORITY
+      ) {
+        this.fail(
+          p("priority"),
+          `bad priority: expected an integer 0-${MAX_PRIORITY}, got ${typeName(v.priority)}`,
+        );
+      }
+      priority = v.priority;
+    }
+    let proto: PolicyProto = "any";
+    if (v.proto !== undefined) {
+      if (v.proto !== "tcp" && v.proto !== "udp" && v.proto !== "icmp" && v.proto !== "any") {
+        this.fail(
+          p("proto"),
+          `bad proto: expected tcp, udp, icmp or any, got ${typeName(v.proto)}`,
+        );
+      }
+      proto = v.proto;
+    }
+    let ports: PortRange[] = [];
+    if (v.ports !== undefined) {
+      if (proto !== "tcp" && proto !== "udp") {
+        this.fail(
+          p("ports"),
+          `ports apply only to proto tcp or udp (this rule's proto is ${proto}); write one rule per protocol`,
+        );
+      }
+      ports = this.ports(v.ports, p("ports"));
+    }
+    const from = v.from === undefined
+      ? [{ kind: "any" as const }]
+      : this.selector(v.from, p("from"));
+    const to = v.to === undefined ? [{ kind: "any" as const }] : this.selector(v.to, p("to"));
+    const rule: PolicyRule = { name: v.name as string, action, priority, from, to, proto, ports };
+    if (description !== undefined) rule.description = description;
+    return rule;
+  }
+
+  ports(v: unknown, path: PolicyPath): PortRange[] {
+    const items = Array.isArray(v) ? v : [v];
+    if (items.length === 0) this.fail(path, `empty ports list (leave ports out for every port)`);
+    const out: PortRange[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const at = Array.isArray(v) ? [...path, i] : path;
+      out.push(this.portRange(items[i], at));
+    }
+    return out;
+  }
+
+  portRange(v: unknown, path: PolicyPath): PortRange {
+    const port = (n: number, text: unknown): number => {
+      if (!Number.isInteger(n) || n < 1 || n > 65535) {
+        this.fail(path, `bad port ${typeName(text)}: ports are 1-65535`);
+      }
+      return n;
+    };
+    if (typeof v === "number") {
+      const n = port(v, v);
+      return { from: n, to: n };
+    }
+    if (typeof v === "string") {
+      if (PORT_RE.test(v.trim())) {
+        const n = port(Number(v.trim()), v);
+        return { from: n, to: n };
+      }
+      const m = RANGE_RE.exec(v);
+      if (!m) {
+        this.fail(path, `bad port range ${typeName(v)}: expected a port or "first-last"`);
+      }
+      const a = port(Number(m[1]), v);
+      const b = port(Number(m[2]), v);
+      if (a > b) this.fail(path, `bad port range "${v}": ${a} is after ${b}`);
+      return { from: a, to: b };
+    }
+    return this.fail(path, `bad port: expected a number or "first-last", got ${typeName(v)}`);
+  }
+
+  selector(v: unknown, path: PolicyPath): Selector {
+    if (Array.isArray(v)) {
+      if (v.length === 0) this.fail(path, `empty selector list (use "*" for any address)`);
+      const out: SelectorTerm[] = [];
+      for (let i = 0; i < v.length; i++) {
+        if (Array.isArray(v[i])) this.fail([...path, i], `a selector list cannot nest lists`);
+        out.push(...this.selector(v[i], [...path, i]));
+      }
+      return out.some((t) => t.kind === "any") ? [{ kind: "any" }] : out;
+    }
+    if (typeof v === "string") {
+      if (v.trim() === "*") return [{ kind: "any" }];
+      return [{ kind: "labels", match: this.labelExpression(v, path) }];
+    }
+    if (!isMap(v)) {
+      return this.fail(
+        path,
+        `a selector is "*", a label expression, a map with labels, names or cidrs, or a list of those; got ${
+          typeName(v)
+        }`,
+      );
+    }
+    this.checkKeys(v, SELECTOR_KEYS, path, "a selector");
+    const keys = Object.keys(v);
+    if (keys.length !== 1) {
+      this.fail(
+        path,
+        `a selector map has exactly one of labels, names or cidrs (got ${
+          keys.length || "none"
+        }); use a list for alternatives`,
+      );
+    }
+    const k = keys[0];
+    const inner = [...path, k];
+    if (k === "labels") return [{ kind: "labels", match: this.labels(v.labels, inner) }];
+    if (k === "names") return [{ kind: "names", names: this.names(v.names, inner) }];
+    return [{ kind: "cidrs", cidrs: this.cidrs(v.cidrs, inner) }];
+  }
+
+  labelExpression(text: string, path: PolicyPath): LabelMatch[] {
+    try {
+      return parseLabelExpression(text);
+    } catch (e) {
+      return this.fail(path, (e as Error).message);
+    }
+  }
+
+  labels(v: unknown, path: PolicyPath): LabelMatch[] {
+    if (typeof v === "string") return this.labelExpression(v, path);
+    if (!isMap(v)) {
+      return this.fail(path, `labels must be a map or a label expression, got ${typeName(v)}`);
+    }
+    const keys = Object.keys(v);
+    if (keys.length === 0) this.fail(path, `empty labels map (use "*" for any address)`);
+    const out: LabelMatch[] = [];
+    for (const key of keys) {
+      const at = [...path, key];
+      const val = v[key];
+      const keyProblem = labelKeyProblem(key);
+      if (keyProblem) this.fail(at, keyProblem, true);
+      let values: string[];
+      if (typeof val === "string") values = [val];
+      else if (Array.isArray(val) && val.length > 0 && val.every((x) => typeof x === "string")) {
+        values = [...new Set(val as string[])];
+      } else {
+        return this.fail(
+          at,
+          `label "${key}" must be a string or a non-empty list of strings, got ${
+            typeName(val)
+          } (quote numbers and booleans)`,
+        );
+      }
+      for (const value of values) {
+        const problem = labelValueProblem(value);
+        if (problem) this.fail(at, problem);
+      }
+      out.push({ key, op: typeof val === "string" ? "=" : "in", values });
+    }
+    return out;
+  }
+
+  names(v: unknown, path: PolicyPath): string[] {
+    if (!Array.isArray(v) || v.length === 0) {
+      return this.fail(path, `names must be a non-empty list of node names, got ${typeName(v)}`);
+    }
+    return v.map((n, i) => {
+      if (typeof n !== "string" || !MEMBER_NAME_RE.test(n)) {
+        this.fail([...path, i], `bad node name: ${typeName(n)} (a DNS label)`);
+      }
+      return n.toLowerCase();
+    });
+  }
+
+  cidrs(v: unknown, path: PolicyPath): string[] {
+    if (!Array.isArray(v) || v.length === 0) {
+      return this.fail(path, `cidrs must be a non-empty list of prefixes, got ${typeName(v)}`);
+    }
+    return v.map((c, i) => {
+      const at = [...path, i];
+      if (typeof c !== "string") return this.fail(at, `bad CIDR: ${typeName(c)}`);
+      const cidr = Cidr.tryParse(c);
+      if (cidr === null) return this.fail(at, `bad CIDR "${c}"`);
+      if (cidr.hasHostBits) {
+        this.fail(at, `bad CIDR "${c}": host bits set past /${cidr.bits} (did you mean ${cidr}?)`);
+      }
+      return cidr.toString();
+    });
+  }
+}
+
+/**
+ * Validates a plain value (parsed YAML or the JSON wire form) into a policy document; throws
+ * `PolicyError` at the first problem. `locate` maps paths to source lines when known.
+ */
+export function validatePolicy(value: unknown, locate?: LineLocator): PolicyDocument {
+  return new Validator(locate ?? (() => undefined)).document(value);
+}
+
+/** The JSON-safe, YAML-shaped form of a selector. */
+export type SelectorWire =
+  | string
+  | { labels: Record<string, string | string[]> | string }
+  | { names: string[] }
+  | { cidrs: string[] }
+  | SelectorWire[];
+
+/** The JSON-safe, YAML-shaped form of a rule. */
+export interface PolicyRuleWire {
+  /** Rule name. */
+  name: string;
+  /** Free text. */
+  description?: string;
+  /** Allow or deny. */
+  action: PolicyAction;
+  /** Lower is tried first. */
+  priority: number;
+  /** Source selector. */
+  from: SelectorWire;
+  /** Destination selector. */
+  to: SelectorWire;
+  /** Protocol. */
+  proto: PolicyProto;
+  /** Ports as numbers and `"first-last"` strings. */
+  ports?: (number | string)[];
+}
+
+/** The JSON-safe form of a document, for distribution with the membership and for YAML output. */
+export interface PolicyWire {
+  /** Explicit defaults, if any. */
+  defaults?: PolicyDefaults;
+  /** Rules in file order. */
+  policies: PolicyRuleWire[];
+}
+
+function termToWire(t: SelectorTerm): SelectorWire {
+  switch (t.kind) {
+    case "any":
+      return "*";
+    case "names":
+      return { names: [...t.names] };
+    case "cidrs":
+      return { cidrs: [...t.cidrs] };
+    case "labels": {
+      const keys = new Set(t.match.map((m) => m.key));
+      const mapForm = keys.size === t.match.length &&
+        t.match.every((m) => m.op === "=" || m.op === "in");
+      if (!mapForm) return { labels: formatLabelExpression(t.match) };
+      const labels: Record<string, string | string[]> = {};
+      for (const m of t.match) labels[m.key] = m.op === "=" ? m.values[0] : [...m.values];
+      return { labels };
+    }
+  }
+}
+
+function selectorToWire(s: Selector): SelectorWire {
+  return s.length === 1 ? termToWire(s[0]) : s.map(termToWire);
+}
+
+/** The JSON-safe form of a document; `policyFromWire` (or YAML parsing) reads it back. */
+export function policyToWire(doc: PolicyDocument): PolicyWire {
+  const hasDefaults = doc.defaults.inbound !== undefined || doc.defaults.outbound !== undefined;
+  // Defaults first, as people write them.
+  const out: PolicyWire = hasDefaults
+    ? { defaults: { ...doc.defaults }, policies: [] }
+    : { policies: [] };
+  for (const r of doc.policies) {
+    const w: PolicyRuleWire = {
+      name: r.name,
+      action: r.action,
+      priority: r.priority,
+      from: selectorToWire(r.from),
+      to: selectorToWire(r.to),
+      proto: r.proto,
+    };
+    if (r.description !== undefined) w.description = r.description;
+    if (r.ports.length > 0) {
+      w.ports = r.ports.map((p) => p.from === p.to ? p.from : `${p.from}-${p.to}`);
+    }
+    out.policies.push(w);
+  }
+  return out;
+}
+
+/** Validates the JSON wire form (e.g. from the membership) into a document; throws `PolicyError`. */
+export function policyFromWire(value: unknown): PolicyDocument {
+  return validatePolicy(value);
+}

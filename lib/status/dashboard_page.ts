@@ -1,0 +1,395 @@
+/**
+ * The dashboard page: one HTML document with inline CSS and JS and no external assets. It draws
+ * this node and its peers as a graph (links coloured by health, with RTT and throughput) or as a
+ * table, fed by server-sent events from `events`, or by polling `status` when SSE fails. Paths
+ * are relative so the page works wherever it is mounted next to `status`.
+ * @module
+ */
+
+/** The dashboard's HTML. */
+export const DASHBOARD_HTML: string = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>weft mesh</title>
+<link rel="icon" href="data:,">
+<style>
+:root {
+  --bg: #f7f8fa; --panel: #ffffff; --fg: #1d2330; --muted: #667085; --line: #d9dde5;
+  --up: #1f9d55; --degraded: #d99100; --down: #d33a3a; --unknown: #8a909c; --self: #3b6fd8;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color-scheme: light dark;
+}
+@media (prefers-color-scheme: dark) {
+  :root { --bg: #12151c; --panel: #1a1f29; --fg: #e6e9ef; --muted: #9aa3b2; --line: #2c3340; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg); }
+header { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 24px; padding: 14px 20px;
+  background: var(--panel); border-bottom: 1px solid var(--line); }
+h1 { font-size: 18px; margin: 0; font-weight: 650; }
+h1 .brand { color: var(--self); }
+#meta { color: var(--muted); font-size: 13px; }
+#summary { font-size: 13px; display: flex; gap: 12px; }
+.controls { margin-left: auto; display: flex; gap: 6px; align-items: center; }
+button { font: inherit; font-size: 13px; padding: 5px 12px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
+button[aria-pressed="true"] { background: var(--self); border-color: var(--self); color: #fff; }
+.conn { font-size: 12px; color: var(--muted); margin-left: 8px; min-width: 90px; }
+.conn::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%;
+  margin-right: 6px; background: var(--unknown); }
+.conn[data-state="live"]::before { background: var(--up); }
+.conn[data-state="polling"]::before { background: var(--degraded); }
+.conn[data-state="offline"]::before { background: var(--down); }
+main { padding: 16px 20px; display: grid; gap: 16px; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; }
+#graph { display: block; width: 100%; height: auto; max-height: 72vh; }
+.legend { display: flex; gap: 16px; padding: 8px 14px; font-size: 12px; color: var(--muted);
+  border-top: 1px solid var(--line); }
+.swatch { display: inline-block; width: 18px; height: 4px; border-radius: 2px; margin-right: 6px;
+  vertical-align: middle; }
+svg text { font-size: 13px; fill: var(--fg); paint-order: stroke; stroke: var(--panel);
+  stroke-width: 4px; stroke-linejoin: round; }
+svg text.sub { font-size: 11px; fill: var(--muted); }
+svg text.linkinfo { font-size: 11.5px; }
+svg .link line { stroke-width: 4; stroke-linecap: round; }
+svg .link[data-health="down"] line { stroke-dasharray: 10 8; }
+svg .link[data-health="unknown"] line { stroke-dasharray: 2 8; }
+svg .node circle { stroke-width: 3; }
+table { width: 100%; border-collapse: collapse; font-size: 13px; }
+th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+th { color: var(--muted); font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; padding: 2px 8px; border-radius: 10px; font-size: 12px;
+  font-weight: 600; color: #fff; background: var(--unknown); }
+.badge[data-health="up"] { background: var(--up); }
+.badge[data-health="degraded"] { background: var(--degraded); }
+.badge[data-health="down"] { background: var(--down); }
+#log h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
+#events { list-style: none; margin: 0; padding: 6px 14px; font-size: 12.5px; max-height: 180px;
+  overflow: auto; }
+#events li { padding: 3px 0; color: var(--muted); }
+#events li b { color: var(--fg); }
+.empty { color: var(--muted); padding: 30px; text-align: center; }
+</style>
+</head>
+<body>
+<header>
+  <h1><span class="brand">weft</span> <span id="node-name">…</span></h1>
+  <div id="meta"></div>
+  <div id="summary"></div>
+  <div class="controls">
+    <button id="show-graph" type="button" aria-pressed="true">Graph</button>
+    <button id="show-table" type="button" aria-pressed="false">Table</button>
+    <span id="conn" class="conn" data-state="connecting">connecting</span>
+  </div>
+</header>
+<main>
+  <section id="graph-view" class="panel">
+    <svg id="graph" viewBox="0 0 900 600" role="img" aria-label="mesh graph"></svg>
+    <div class="legend">
+      <span><span class="swatch" style="background:var(--up)"></span>up</span>
+      <span><span class="swatch" style="background:var(--degraded)"></span>degraded</span>
+      <span><span class="swatch" style="background:var(--down)"></span>down</span>
+      <span><span class="swatch" style="background:var(--unknown)"></span>unknown</span>
+    </div>
+  </section>
+  <section id="table-view" class="panel" hidden>
+    <table id="peers">
+      <thead><tr>
+        <th>Name</th><th>Address</th><th>Endpoint</th><th>Health</th><th>RTT</th><th>Loss</th>
+        <th>Rx rate</th><th>Tx rate</th><th>Received</th><th>Sent</th><th>Last handshake</th>
+      </tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section id="log" class="panel">
+    <h2>Health events</h2>
+    <ol id="events"></ol>
+  </section>
+</main>
+<script>
+"use strict";
+(function () {
+  var SVG = "http://www.w3.org/2000/svg";
+  var POLL_MS = 2000;
+  var STALE_MS = 7000;
+  var HEALTH = { up: 1, degraded: 1, down: 1, unknown: 1 };
+  var prev = new Map();
+  var rates = new Map();
+  var names = new Map();
+  var doc = null;
+  var lastUpdate = 0;
+  var pollTimer = null;
+  var es = null;
+  var mode = "connecting";
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVG, tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function health(p) { return HEALTH[p.health] ? p.health : "unknown"; }
+  function shortKey(k) { return String(k || "").slice(0, 8) + "…"; }
+  function peerName(p) { return p.name || shortKey(p.publicKey); }
+  function peerAddress(p) {
+    if (p.address) return p.address;
+    var a = (p.allowedIps || [])[0];
+    return a ? String(a).replace(/\\/(32|128)$/, "") : "";
+  }
+  function bytes(n) {
+    if (typeof n !== "number" || !isFinite(n)) return "–";
+    var u = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + " " + u[i];
+  }
+  function rate(n) { return typeof n === "number" ? bytes(n) + "/s" : "–"; }
+  function rtt(ms) {
+    if (typeof ms !== "number") return "–";
+    return (ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : Math.round(ms)) + " ms";
+  }
+  function loss(x) { return typeof x === "number" ? Math.round(x * 1000) / 10 + "%" : "–"; }
+  function ago(s) {
+    if (typeof s !== "number") return "never";
+    if (s < 60) return s + "s ago";
+    if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s ago";
+    return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m ago";
+  }
+  function duration(s) {
+    if (typeof s !== "number") return "";
+    var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    return d ? d + "d " + h + "h" : h ? h + "h " + m + "m" : m ? m + "m " + (s % 60) + "s" : s + "s";
+  }
+
+  // Throughput from byte deltas; a span under half a second keeps the last figure, since
+  // bursts of change events would otherwise divide by almost nothing.
+  function updateRates(peers) {
+    var now = performance.now();
+    var seen = new Set();
+    peers.forEach(function (p) {
+      seen.add(p.publicKey);
+      var last = prev.get(p.publicKey);
+      if (last && now - last.t < 500) return;
+      if (last) {
+        var dt = (now - last.t) / 1000;
+        rates.set(p.publicKey, {
+          rx: Math.max(0, (p.rxBytes - last.rx) / dt),
+          tx: Math.max(0, (p.txBytes - last.tx) / dt),
+        });
+      }
+      prev.set(p.publicKey, { rx: p.rxBytes, tx: p.txBytes, t: now });
+    });
+    Array.from(prev.keys()).forEach(function (k) {
+      if (!seen.has(k)) { prev.delete(k); rates.delete(k); }
+    });
+  }
+
+  function sortedPeers() {
+    return (doc.peers || []).slice().sort(function (a, b) {
+      return peerName(a) < peerName(b) ? -1 : peerName(a) > peerName(b) ? 1 : 0;
+    });
+  }
+
+  function renderHeader() {
+    var n = doc.node || {};
+    $("node-name").textContent = n.name || shortKey(n.publicKey);
+    var bits = [];
+    if (n.addresses && n.addresses.length) bits.push(n.addresses.join(", "));
+    if (n.role) bits.push(n.role);
+    if (n.version) bits.push("v" + n.version);
+    if (typeof n.uptimeSeconds === "number") bits.push("up " + duration(n.uptimeSeconds));
+    $("meta").textContent = bits.join(" · ");
+    var counts = { up: 0, degraded: 0, down: 0, unknown: 0 };
+    (doc.peers || []).forEach(function (p) { counts[health(p)]++; });
+    var s = $("summary");
+    s.textContent = "";
+    ["up", "degraded", "down", "unknown"].forEach(function (h) {
+      if (!counts[h]) return;
+      var b = el("span", { class: "badge", "data-health": h }, counts[h] + " " + h);
+      s.appendChild(b);
+    });
+  }
+
+  function renderGraph() {
+    var g = $("graph");
+    while (g.firstChild) g.removeChild(g.firstChild);
+    var peers = sortedPeers();
+    var cx = 450, cy = 300, n = peers.length;
+    var rx = n > 8 ? 380 : 320, ry = n > 8 ? 240 : 210;
+    var links = svg("g", { class: "links" });
+    var nodes = svg("g", { class: "nodes" });
+    g.appendChild(links);
+    g.appendChild(nodes);
+    var self = doc.node || {};
+    var selfNode = svg("g", { class: "node self", "data-node": self.name || "self",
+      transform: "translate(" + cx + "," + cy + ")" });
+    selfNode.appendChild(svg("circle", { r: 34, fill: "var(--self)", stroke: "var(--panel)" }));
+    selfNode.appendChild(svg("text", { "text-anchor": "middle", y: 54, "font-weight": 650 },
+      self.name || shortKey(self.publicKey)));
+    selfNode.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: 70 },
+      (self.addresses || [])[0] || ""));
+    selfNode.appendChild(svg("title", {}, "this node\\n" + (self.publicKey || "")));
+    nodes.appendChild(selfNode);
+    if (n === 0) {
+      nodes.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: cx, y: cy - 60 },
+        "no peers"));
+    }
+    var dense = n > 12;
+    peers.forEach(function (p, i) {
+      var a = -Math.PI / 2 + (i + 0.5) * 2 * Math.PI / n;
+      var x = cx + rx * Math.cos(a), y = cy + ry * Math.sin(a);
+      var h = health(p);
+      var colour = "var(--" + h + ")";
+      var r = rates.get(p.publicKey);
+      var link = svg("g", { class: "link", "data-peer": peerName(p), "data-health": h });
+      link.appendChild(svg("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: colour }));
+      var mx = cx + (x - cx) * 0.55, my = cy + (y - cy) * 0.55;
+      var info = rtt(p.rttMs) + (typeof p.loss === "number" && p.loss > 0 ? " · " + loss(p.loss) + " loss" : "");
+      var t1 = svg("text", { class: "linkinfo", "text-anchor": "middle", x: mx, y: my - 3 }, info);
+      var t2 = svg("text", { class: "sub", "text-anchor": "middle", x: mx, y: my + 12 },
+        "↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx));
+      if (!dense) { link.appendChild(t1); link.appendChild(t2); }
+      link.appendChild(svg("title", {}, peerName(p) + ": " + h + (p.healthReason ? " (" + p.healthReason + ")" : "") +
+        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) +
+        "\\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
+      links.appendChild(link);
+
+      var node = svg("g", { class: "node peer", "data-node": peerName(p), "data-health": h,
+        transform: "translate(" + x + "," + y + ")" });
+      node.appendChild(svg("circle", { r: 26, fill: colour, stroke: "var(--panel)" }));
+      var below = Math.sin(a) >= -0.2;
+      var ty = below ? 44 : -48;
+      node.appendChild(svg("text", { "text-anchor": "middle", y: ty, "font-weight": 600 }, peerName(p)));
+      node.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: ty + 15 }, peerAddress(p)));
+      node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\\n" + (p.publicKey || "") +
+        "\\nendpoint " + (p.endpoint || "unknown") +
+        "\\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
+      nodes.appendChild(node);
+    });
+  }
+
+  function renderTable() {
+    var body = document.querySelector("#peers tbody");
+    body.textContent = "";
+    var peers = sortedPeers();
+    if (peers.length === 0) {
+      var tr0 = el("tr");
+      tr0.appendChild(el("td", { colspan: 11, class: "empty" }, "no peers"));
+      body.appendChild(tr0);
+    }
+    peers.forEach(function (p) {
+      var h = health(p);
+      var r = rates.get(p.publicKey);
+      var tr = el("tr", { "data-peer": peerName(p), "data-health": h });
+      tr.appendChild(el("td", { title: p.publicKey || "" }, peerName(p)));
+      tr.appendChild(el("td", {}, peerAddress(p)));
+      tr.appendChild(el("td", {}, p.endpoint || "–"));
+      var hc = el("td");
+      hc.appendChild(el("span", { class: "badge", "data-health": h, title: p.healthReason || "" }, h));
+      tr.appendChild(hc);
+      tr.appendChild(el("td", { class: "num" }, rtt(p.rttMs)));
+      tr.appendChild(el("td", { class: "num" }, loss(p.loss)));
+      tr.appendChild(el("td", { class: "num" }, rate(r && r.rx)));
+      tr.appendChild(el("td", { class: "num" }, rate(r && r.tx)));
+      tr.appendChild(el("td", { class: "num" }, bytes(p.rxBytes)));
+      tr.appendChild(el("td", { class: "num" }, bytes(p.txBytes)));
+      tr.appendChild(el("td", {}, ago(p.lastHandshakeAgeSeconds)));
+      body.appendChild(tr);
+    });
+  }
+
+  function update(d) {
+    if (!d || typeof d !== "object" || !Array.isArray(d.peers)) return;
+    doc = d;
+    lastUpdate = Date.now();
+    d.peers.forEach(function (p) { names.set(p.publicKey, peerName(p)); });
+    updateRates(d.peers);
+    renderHeader();
+    renderGraph();
+    renderTable();
+    setConn(mode);
+  }
+
+  function logEvent(ev) {
+    if (!ev || !ev.peer) return;
+    var list = $("events");
+    var li = el("li");
+    var at = new Date(typeof ev.at === "number" ? ev.at : Date.now());
+    li.appendChild(document.createTextNode(at.toLocaleTimeString() + "  "));
+    li.appendChild(el("b", {}, names.get(ev.peer) || shortKey(ev.peer)));
+    li.appendChild(document.createTextNode("  " + ev.from + " → " + ev.to +
+      (ev.reason ? "  (" + ev.reason + ")" : "")));
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 30) list.removeChild(list.lastChild);
+  }
+
+  function setConn(m) {
+    mode = m;
+    var c = $("conn");
+    var stale = lastUpdate && Date.now() - lastUpdate > STALE_MS;
+    var state = stale ? "offline" : m;
+    c.setAttribute("data-state", state);
+    c.textContent = stale ? "stale" : m;
+  }
+
+  function poll() {
+    fetch("status", { cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (d) { if (mode !== "live") { mode = "polling"; } update(d); })
+      .catch(function () { if (mode !== "live") setConn("offline"); });
+  }
+  function startPolling() {
+    if (pollTimer !== null) return;
+    setConn("polling");
+    poll();
+    pollTimer = setInterval(poll, POLL_MS);
+  }
+  function stopPolling() {
+    if (pollTimer !== null) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  function connect() {
+    if (typeof EventSource !== "function") { startPolling(); return; }
+    es = new EventSource("events");
+    es.addEventListener("open", function () { stopPolling(); setConn("live"); });
+    es.addEventListener("status", function (m) { update(JSON.parse(m.data)); });
+    es.addEventListener("health", function (m) { logEvent(JSON.parse(m.data)); });
+    es.addEventListener("error", function () {
+      // Poll until the stream is back; the browser's own retry would leave the view frozen.
+      es.close();
+      es = null;
+      mode = "polling";
+      startPolling();
+      setTimeout(connect, 10000);
+    });
+  }
+
+  function show(view) {
+    var graph = view === "graph";
+    $("graph-view").hidden = !graph;
+    $("table-view").hidden = graph;
+    $("show-graph").setAttribute("aria-pressed", String(graph));
+    $("show-table").setAttribute("aria-pressed", String(!graph));
+    try { localStorage.setItem("weft-view", view); } catch (_) { /* storage may be off */ }
+  }
+  $("show-graph").addEventListener("click", function () { show("graph"); });
+  $("show-table").addEventListener("click", function () { show("table"); });
+  var saved = null;
+  try { saved = localStorage.getItem("weft-view"); } catch (_) { /* storage may be off */ }
+  show(saved === "table" ? "table" : "graph");
+  setInterval(function () { setConn(mode); }, 1000);
+  connect();
+})();
+</script>
+</body>
+</html>
+`;
