@@ -108,12 +108,25 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
+/**
+ * Leader or node: from --leader/--join, or, with neither, from what the state directory holds
+ * (a restarted node needs no token).
+ */
+async function runRole(cfg: Awaited<ReturnType<typeof loadAgentConfig>>): Promise<"leader" | "node"> {
+  if (cfg.leader || cfg.join) return validateRunMode(cfg) === "leader" ? "leader" : "node";
+  const state = new StateDir(cfg.stateDir);
+  if (await state.readLeader()) return "leader";
+  if (await state.readNode()) return "node";
+  return validateRunMode(cfg) === "leader" ? "leader" : "node"; // throws the usage message
+}
+
 /** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
 async function runMesh(program: Command): Promise<void> {
   let cfg;
+  let role: "leader" | "node";
   try {
     cfg = await loadAgentConfig({ flags: userSetFlags(program) });
-    validateRunMode(cfg);
+    role = await runRole(cfg);
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
@@ -122,7 +135,7 @@ async function runMesh(program: Command): Promise<void> {
   let mesh;
   try {
     mesh = await MeshAgent.start({
-      role: cfg.leader ? "leader" : "node",
+      role,
       token: cfg.join,
       stateDir: cfg.stateDir,
       network: cfg.cidr,

@@ -56,6 +56,7 @@ svg .link line { stroke-width: 4; stroke-linecap: round; }
 svg .link[data-health="down"] line { stroke-dasharray: 10 8; }
 svg .link[data-health="unknown"] line { stroke-dasharray: 2 8; }
 svg .node circle { stroke-width: 3; }
+svg rect.card { fill: var(--panel); fill-opacity: 0.94; stroke: var(--line); }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
 th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { color: var(--muted); font-weight: 600; }
@@ -86,7 +87,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 </header>
 <main>
   <section id="graph-view" class="panel">
-    <svg id="graph" viewBox="0 0 900 600" role="img" aria-label="mesh graph"></svg>
+    <svg id="graph" viewBox="0 0 1000 600" role="img" aria-label="mesh graph"></svg>
     <div class="legend">
       <span><span class="swatch" style="background:var(--up)"></span>up</span>
       <span><span class="swatch" style="background:var(--degraded)"></span>degraded</span>
@@ -105,7 +106,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
   </section>
   <section id="log" class="panel">
     <h2>Health events</h2>
-    <ol id="events"></ol>
+    <ol id="events"><li class="none">no transitions since the page opened</li></ol>
   </section>
 </main>
 <script>
@@ -222,8 +223,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     var g = $("graph");
     while (g.firstChild) g.removeChild(g.firstChild);
     var peers = sortedPeers();
-    var cx = 450, cy = 300, n = peers.length;
-    var rx = n > 8 ? 380 : 320, ry = n > 8 ? 240 : 210;
+    var n = peers.length;
+    // One or two peers sit on one line: a short drawing then suffices.
+    var width = 1000, height = n <= 2 ? 340 : 600;
+    g.setAttribute("viewBox", "0 0 " + width + " " + height);
+    var rx = n > 8 ? 340 : 320, ry = n > 8 ? 235 : 200;
+    var cx = n === 1 ? width / 2 - rx / 2 : width / 2, cy = height / 2;
     var links = svg("g", { class: "links" });
     var nodes = svg("g", { class: "nodes" });
     g.appendChild(links);
@@ -236,42 +241,65 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       self.name || shortKey(self.publicKey)));
     selfNode.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: 70 },
       (self.addresses || [])[0] || ""));
-    selfNode.appendChild(svg("title", {}, "this node\\n" + (self.publicKey || "")));
+    selfNode.appendChild(svg("title", {}, "this node\n" + (self.publicKey || "")));
     nodes.appendChild(selfNode);
     if (n === 0) {
       nodes.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: cx, y: cy - 60 },
         "no peers"));
     }
+    // Past a dozen links the figures would pile up in the middle; they stay in the tooltips.
     var dense = n > 12;
     peers.forEach(function (p, i) {
-      var a = -Math.PI / 2 + (i + 0.5) * 2 * Math.PI / n;
-      var x = cx + rx * Math.cos(a), y = cy + ry * Math.sin(a);
+      var a = n === 1 ? 0 : -Math.PI / 2 + (i + 0.5) * 2 * Math.PI / n;
+      var cos = Math.cos(a), sin = Math.sin(a);
+      var x = cx + rx * cos, y = cy + ry * sin;
       var h = health(p);
       var colour = "var(--" + h + ")";
       var r = rates.get(p.publicKey);
       var link = svg("g", { class: "link", "data-peer": peerName(p), "data-health": h });
       link.appendChild(svg("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: colour }));
-      var mx = cx + (x - cx) * 0.55, my = cy + (y - cy) * 0.55;
-      var info = rtt(p.rttMs) + (typeof p.loss === "number" && p.loss > 0 ? " · " + loss(p.loss) + " loss" : "");
-      var t1 = svg("text", { class: "linkinfo", "text-anchor": "middle", x: mx, y: my - 3 }, info);
-      var t2 = svg("text", { class: "sub", "text-anchor": "middle", x: mx, y: my + 12 },
-        "↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx));
-      if (!dense) { link.appendChild(t1); link.appendChild(t2); }
-      link.appendChild(svg("title", {}, peerName(p) + ": " + h + (p.healthReason ? " (" + p.healthReason + ")" : "") +
-        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) +
-        "\\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
+      var bits = [];
+      if (typeof p.rttMs === "number") bits.push(rtt(p.rttMs));
+      if (typeof p.loss === "number" && p.loss > 0) bits.push(loss(p.loss) + " loss");
+      var info = bits.length ? bits.join(" · ") : h === "down" ? "no answer" : "no RTT yet";
+      link.appendChild(svg("title", {}, peerName(p) + ": " + h +
+        (p.healthReason ? " (" + p.healthReason + ")" : "") +
+        "\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) +
+        "\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
       links.appendChild(link);
+      if (!dense) {
+        var mx = cx + (x - cx) * 0.55, my = cy + (y - cy) * 0.55;
+        var label = svg("g", { class: "linklabel" });
+        label.appendChild(svg("text", { class: "linkinfo", "text-anchor": "middle", x: mx, y: my - 3 },
+          info));
+        label.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: mx, y: my + 12 },
+          "↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
+        link.appendChild(label);
+        // A card behind the figures keeps them off the line; sized once the text is laid out.
+        var box = label.getBBox();
+        if (box.width > 0) {
+          label.insertBefore(svg("rect", { class: "card", x: box.x - 6, y: box.y - 3,
+            width: box.width + 12, height: box.height + 6, rx: 5 }), label.firstChild);
+        }
+      }
 
       var node = svg("g", { class: "node peer", "data-node": peerName(p), "data-health": h,
         transform: "translate(" + x + "," + y + ")" });
       node.appendChild(svg("circle", { r: 26, fill: colour, stroke: "var(--panel)" }));
-      var below = Math.sin(a) >= -0.2;
-      var ty = below ? 44 : -48;
-      node.appendChild(svg("text", { "text-anchor": "middle", y: ty, "font-weight": 600 }, peerName(p)));
-      node.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: ty + 15 }, peerAddress(p)));
-      node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\\n" + (p.publicKey || "") +
-        "\\nendpoint " + (p.endpoint || "unknown") +
-        "\\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
+      // Labels go outward: beside nodes on the flanks, above or below the others.
+      var anchor = "middle", lx = 0, ly;
+      if (Math.abs(cos) > 0.55) {
+        anchor = cos > 0 ? "start" : "end";
+        lx = cos > 0 ? 34 : -34;
+        ly = -1;
+      } else ly = sin > 0 ? 44 : -48;
+      node.appendChild(svg("text", { "text-anchor": anchor, x: lx, y: ly, "font-weight": 600 },
+        peerName(p)));
+      node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
+        peerAddress(p)));
+      node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\n" + (p.publicKey || "") +
+        "\nendpoint " + (p.endpoint || "unknown") +
+        "\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
       nodes.appendChild(node);
     });
   }
@@ -327,6 +355,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     li.appendChild(el("b", {}, names.get(ev.peer) || shortKey(ev.peer)));
     li.appendChild(document.createTextNode("  " + ev.from + " → " + ev.to +
       (ev.reason ? "  (" + ev.reason + ")" : "")));
+    var none = list.querySelector(".none");
+    if (none) list.removeChild(none);
     list.insertBefore(li, list.firstChild);
     while (list.children.length > 30) list.removeChild(list.lastChild);
   }
@@ -380,6 +410,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     $("show-graph").setAttribute("aria-pressed", String(graph));
     $("show-table").setAttribute("aria-pressed", String(!graph));
     try { localStorage.setItem("weft-view", view); } catch (_) { /* storage may be off */ }
+    // Text cannot be measured while hidden: draw the graph again once it shows.
+    if (graph && doc) renderGraph();
   }
   $("show-graph").addEventListener("click", function () { show("graph"); });
   $("show-table").addEventListener("click", function () { show("table"); });

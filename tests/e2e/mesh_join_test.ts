@@ -1,0 +1,242 @@
+/**
+ * `weft --leader` and `weft --join` through the real CLI, with TUN devices, in namespaces:
+ * a leader and three joiners form a full mesh; restarts keep addresses; node-to-node traffic
+ * survives the leader; a SIGKILL during a burst of joins leaves consistent state.
+ */
+import assert from "node:assert/strict";
+import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.ts";
+import { ping } from "../fixtures/wg_lab.ts";
+import { selfCommand } from "../../lib/demo/self.ts";
+
+const ignore = !(await canBuildLabs()) || !(await haveCommands("ping"));
+const [CMD, ...PRE] = selfCommand();
+
+interface Running {
+  child: Deno.ChildProcess;
+  output: () => string;
+}
+
+function startNode(lab: Lab, dir: string, host: string, args: string[]): Running {
+  return lab.spawn(host, CMD, [
+    ...PRE,
+    ...args,
+    "--state-dir",
+    `${dir}/${host}`,
+    "--hostname",
+    host,
+    "--interface",
+    `wj${host}${lab.tag}`,
+    "--cidr",
+    "10.90.0.0/24",
+    "--log-level",
+    "debug",
+  ]);
+}
+
+async function weftIn(lab: Lab, host: string, dir: string, ...args: string[]) {
+  return await lab.exec(host, CMD, ...PRE, ...args, "--state-dir", `${dir}/${host}`);
+}
+
+async function nodeList(lab: Lab, host: string, dir: string) {
+  const r = await weftIn(lab, host, dir, "node", "list", "--json");
+  if (r.code !== 0) return null;
+  return JSON.parse(r.stdout).nodes as { name: string; address: string }[];
+}
+
+async function waitUp(lab: Lab, host: string, dir: string, run: Running): Promise<void> {
+  let exited = false;
+  run.child.status.then(() => exited = true);
+  const ok = await eventually(async () => exited || (await nodeList(lab, host, dir)) !== null, 20_000);
+  if (!ok || exited) throw new Error(`${host} did not start:\n${run.output()}`);
+}
+
+async function converge(lab: Lab, dir: string, hosts: string[], n: number): Promise<void> {
+  for (const h of hosts) {
+    const ok = await eventually(async () => (await nodeList(lab, h, dir))?.length === n, 20_000);
+    assert.ok(ok, `${h} does not see ${n} nodes: ${JSON.stringify(await nodeList(lab, h, dir))}`);
+  }
+}
+
+Deno.test({
+  name: "leader and three joiners: full mesh, restarts, leader outage, bad input via the CLI",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const hosts = ["lead", "n1", "n2", "n3", "n4"];
+    const lab = await Lab.create(hosts);
+    const dir = await Deno.makeTempDir({ prefix: "weft-join-" });
+    const running = new Map<string, Running>();
+    try {
+      const leader = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820"]);
+      running.set("lead", leader);
+      await waitUp(lab, "lead", dir, leader);
+      const tok = await weftIn(lab, "lead", dir, "token", "create", "--uses", "3", "--ttl", "1h");
+      assert.equal(tok.code, 0, tok.stderr);
+      const token = tok.stdout.trim();
+      assert.ok(!leader.output().includes(token.slice(6, 40)), "the token is never logged");
+
+      for (const h of ["n1", "n2", "n3"]) {
+        const r = startNode(lab, dir, h, ["--join", token]);
+        running.set(h, r);
+        await waitUp(lab, h, dir, r);
+      }
+      await converge(lab, dir, ["lead", "n1", "n2", "n3"], 4);
+      const list = (await nodeList(lab, "lead", dir))!;
+      const addr = Object.fromEntries(list.map((m) => [m.name, m.address]));
+      assert.equal(new Set(Object.values(addr)).size, 4, "distinct addresses");
+      assert.ok(Object.values(addr).every((a) => a.startsWith("10.90.0.")));
+      for (const x of ["lead", "n1", "n2", "n3"]) {
+        for (const y of ["lead", "n1", "n2", "n3"]) {
+          if (x !== y) assert.ok(await ping(lab, x, addr[y], 1, 3), `${x} -> ${y}`);
+        }
+      }
+      const table = await weftIn(lab, "lead", dir, "node", "list");
+      assert.match(table.stdout, /NAME\s+ADDRESS/);
+
+      // The token is used up: a fourth join is refused with exit code 2, nothing allocated.
+      const refused = await lab.exec(
+        "n4",
+        CMD,
+        ...PRE,
+        "--join",
+        token,
+        "--state-dir",
+        `${dir}/n4`,
+        "--hostname",
+        "n4",
+        "--userspace",
+      );
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /token used up/);
+
+      // Leader restarts: allocations and members unchanged; a fourth joiner gets a fresh address.
+      await lab.stop(leader.child);
+      const leader2 = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820"]);
+      running.set("lead", leader2);
+      await waitUp(lab, "lead", dir, leader2);
+      const after = (await nodeList(lab, "lead", dir))!;
+      assert.deepEqual(
+        Object.fromEntries(after.map((m) => [m.name, m.address])),
+        addr,
+        "same members and addresses after restart",
+      );
+      const tok2 = (await weftIn(lab, "lead", dir, "token", "create", "--uses", "1")).stdout.trim();
+      const n4 = startNode(lab, dir, "n4", ["--join", tok2]);
+      running.set("n4", n4);
+      await waitUp(lab, "n4", dir, n4);
+      await converge(lab, dir, ["lead", "n1", "n4"], 5);
+      const addr4 = (await nodeList(lab, "lead", dir))!.find((m) => m.name === "n4")!.address;
+      assert.ok(!Object.values(addr).includes(addr4), `fresh address ${addr4}`);
+      assert.ok(await ping(lab, "n4", addr.n1, 1, 3));
+
+      // A joiner restarts: same address, no token needed.
+      await lab.stop(running.get("n2")!.child);
+      const n2 = startNode(lab, dir, "n2", []);
+      running.set("n2", n2);
+      await waitUp(lab, "n2", dir, n2);
+      const again = (await nodeList(lab, "n2", dir))!.find((m) => m.name === "n2")!;
+      assert.equal(again.address, addr.n2);
+      assert.ok(await ping(lab, "n2", addr.n3, 1, 3));
+
+      // The leader is stopped: node-to-node pings continue.
+      await lab.stop(leader2.child);
+      for (const [x, y] of [["n1", "n2"], ["n2", "n3"], ["n3", "n1"], ["n4", "n1"]]) {
+        assert.ok(await ping(lab, x, addr[y], 2, 3), `${x} -> ${y} without the leader`);
+      }
+
+      // Removal: back up, remove n3; it disappears from the others' lists.
+      const leader3 = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820"]);
+      running.set("lead", leader3);
+      await waitUp(lab, "lead", dir, leader3);
+      const rm = await weftIn(lab, "lead", dir, "node", "remove", "n3");
+      assert.equal(rm.code, 0, rm.stderr);
+      await converge(lab, dir, ["lead", "n1", "n2"], 4);
+      assert.equal(await ping(lab, "n1", addr.n3, 1, 1), false, "removed node unreachable");
+    } finally {
+      await lab.destroy();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "leader SIGKILLed during a burst of joins: state consistent after restart",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const lab = await Lab.create(["lead", "j"]);
+    const dir = await Deno.makeTempDir({ prefix: "weft-kill-" });
+    try {
+      const leader = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820", "--userspace"]);
+      await waitUp(lab, "lead", dir, leader);
+      const token = (await weftIn(lab, "lead", dir, "token", "create")).stdout.trim();
+      // 12 joiners at once (userspace mode, distinct ports and state dirs) from host j.
+      const joins = Array.from({ length: 12 }, (_, i) =>
+        lab.spawn("j", CMD, [
+          ...PRE,
+          "--join",
+          token,
+          "--userspace",
+          "--state-dir",
+          `${dir}/j${i}`,
+          "--hostname",
+          `j${i}`,
+          "--listen-port",
+          String(52000 + i),
+          "--status-listen",
+          `127.0.0.1:${53000 + i}`,
+        ]));
+      // Kill the leader in the middle of the burst: after some joins, before all of them.
+      const members = async () => {
+        try {
+          return JSON.parse(await Deno.readTextFile(`${dir}/lead/leader.json`)).members.length;
+        } catch {
+          return 0;
+        }
+      };
+      assert.ok(await eventually(async () => (await members()) >= 4, 20_000, 5), "joins started");
+      leader.child.kill("SIGKILL");
+      await leader.child.status;
+      await Promise.allSettled(joins.map((j) => lab.stop(j.child, 500)));
+      // The state file parses and no address is handed out twice.
+      const state = JSON.parse(await Deno.readTextFile(`${dir}/lead/leader.json`));
+      const addresses = state.members.map((m: { address: string }) => m.address);
+      assert.equal(new Set(addresses).size, addresses.length, `duplicates in ${addresses}`);
+      const names = state.members.map((m: { name: string }) => m.name);
+      console.log(`killed with ${names.length - 1} of 12 joins recorded`);
+      assert.equal(new Set(names).size, names.length);
+      const leftovers = [...Deno.readDirSync(`${dir}/lead`)].filter((e) => e.name.includes(".tmp"));
+      assert.deepEqual(leftovers, [], "no half-written files");
+      // It restarts from that state and keeps allocating fresh addresses.
+      const leader2 = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820", "--userspace"]);
+      await waitUp(lab, "lead", dir, leader2);
+      const t2 = (await weftIn(lab, "lead", dir, "token", "create")).stdout.trim();
+      const late = lab.spawn("j", CMD, [
+        ...PRE,
+        "--join",
+        t2,
+        "--userspace",
+        "--state-dir",
+        `${dir}/late`,
+        "--hostname",
+        "late",
+        "--listen-port",
+        "52100",
+        "--status-listen",
+        "127.0.0.1:53100",
+      ]);
+      const ok = await eventually(async () => {
+        const l = await nodeList(lab, "lead", dir);
+        return !!l?.some((m) => m.name === "late");
+      }, 15_000);
+      assert.ok(ok, late.output());
+      const final = (await nodeList(lab, "lead", dir))!.map((m) => m.address);
+      assert.equal(new Set(final).size, final.length);
+    } finally {
+      await lab.destroy();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
