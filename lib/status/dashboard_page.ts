@@ -241,7 +241,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       self.name || shortKey(self.publicKey)));
     selfNode.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: 70 },
       (self.addresses || [])[0] || ""));
-    selfNode.appendChild(svg("title", {}, "this node\n" + (self.publicKey || "")));
+    selfNode.appendChild(svg("title", {}, "this node\\n" + (self.publicKey || "")));
     nodes.appendChild(selfNode);
     if (n === 0) {
       nodes.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: cx, y: cy - 60 },
@@ -264,8 +264,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       var info = bits.length ? bits.join(" · ") : h === "down" ? "no answer" : "no RTT yet";
       link.appendChild(svg("title", {}, peerName(p) + ": " + h +
         (p.healthReason ? " (" + p.healthReason + ")" : "") +
-        "\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) +
-        "\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
+        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) +
+        "\\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
       links.appendChild(link);
       if (!dense) {
         var mx = cx + (x - cx) * 0.55, my = cy + (y - cy) * 0.55;
@@ -298,8 +298,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
         peerAddress(p)));
       node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\n" + (p.publicKey || "") +
-        "\nendpoint " + (p.endpoint || "unknown") +
-        "\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
+        "\\nendpoint " + (p.endpoint || "unknown") +
+        "\\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
       nodes.appendChild(node);
     });
   }

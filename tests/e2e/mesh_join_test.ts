@@ -240,3 +240,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a leader CIDR that overlaps a local route is refused (exit 2)",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const lab = await Lab.create(["lead"]);
+    const dir = await Deno.makeTempDir({ prefix: "weft-ovl-" });
+    try {
+      await lab.run("lead", "ip", "route", "add", "10.91.0.0/16", "dev", "eth0");
+      for (const cidr of ["192.0.2.0/24", "10.91.4.0/24"]) {
+        const r = await lab.exec(
+          "lead",
+          CMD,
+          ...PRE,
+          "--leader",
+          "--cidr",
+          cidr,
+          "--state-dir",
+          `${dir}/s`,
+          "--interface",
+          `wo${lab.tag}`,
+        );
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /overlaps a local route/);
+      }
+      assert.equal((await lab.exec("lead", "ip", "link", "show", `wo${lab.tag}`)).code, 1);
+    } finally {
+      await lab.destroy();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

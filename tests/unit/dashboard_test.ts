@@ -113,6 +113,10 @@ Deno.test("dashboard: the page is self-contained and locked down by its CSP", as
   assert.doesNotMatch(html, /<(script|img|iframe)[^>]+src=/i);
   assert.doesNotMatch(html, /<link[^>]+rel="stylesheet"/i);
   assert.doesNotMatch(html, /@import|url\(/);
+  // The inline script compiles (a stray escape in the TS template would break it silently).
+  const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+  assert.equal(scripts.length, 1);
+  new Function(scripts[0]);
   assert.match(html, /new EventSource\("events"\)/);
   assert.match(html, /fetch\("status"/);
 });

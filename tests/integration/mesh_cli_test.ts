@@ -1,0 +1,171 @@
+/**
+ * Bad input to `weft --leader` / `weft --join` through the real CLI (userspace mode, loopback):
+ * every refusal is a clear message with exit code 2, and nothing is allocated.
+ */
+import assert from "node:assert/strict";
+import { freePort, weft } from "../fixtures/procs.ts";
+import { eventually } from "../fixtures/netns.ts";
+import { selfCommand } from "../../lib/demo/self.ts";
+import { decodeToken, encodeToken } from "../../lib/mesh/token.ts";
+
+const [CMD, ...PRE] = selfCommand();
+
+async function members(dir: string): Promise<string[]> {
+  const s = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
+  return s.members.map((m: { name: string }) => m.name);
+}
+
+Deno.test({
+  name: "join refusals: unknown, forged, expired, revoked, used-up tokens; taken names; full CIDR",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-bad-" });
+    const lport = freePort();
+    const status = `127.0.0.1:${freePort("tcp")}`;
+    const leader = new Deno.Command(CMD, {
+      args: [
+        ...PRE,
+        "--leader",
+        "--userspace",
+        "--cidr",
+        "10.211.0.0/29", // leader + 5 hosts
+        "--state-dir",
+        `${dir}/leader`,
+        "--listen-port",
+        String(lport),
+        "--advertise",
+        `127.0.0.1:${lport}`,
+        "--status-listen",
+        status,
+        "--hostname",
+        "boss",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let log = "";
+    leader.stderr.pipeTo(
+      new WritableStream({ write: (c) => void (log += new TextDecoder().decode(c)) }),
+    ).catch(() => {});
+    const joiners: Deno.ChildProcess[] = [];
+    const ctl = (...a: string[]) => weft([...a, "--status-listen", status, "--state-dir", `${dir}/leader`]);
+    const join = (token: string, name: string, extra: string[] = []) =>
+      weft([
+        "--join",
+        token,
+        "--userspace",
+        "--state-dir",
+        `${dir}/${name}-${crypto.randomUUID().slice(0, 4)}`,
+        "--hostname",
+        name,
+        "--listen-port",
+        "0",
+        "--status-listen",
+        `127.0.0.1:${freePort("tcp")}`,
+        ...extra,
+      ]);
+    const joinAndStay = (token: string, name: string) => {
+      const c = new Deno.Command(CMD, {
+        args: [
+          ...PRE,
+          "--join",
+          token,
+          "--userspace",
+          "--state-dir",
+          `${dir}/${name}`,
+          "--hostname",
+          name,
+          "--listen-port",
+          String(freePort()),
+          "--status-listen",
+          `127.0.0.1:${freePort("tcp")}`,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      joiners.push(c);
+    };
+    try {
+      assert.ok(await eventually(async () => (await ctl("token", "list")).code === 0, 15_000));
+      const good = (await ctl("token", "create", "--uses", "10")).stdout.trim();
+
+      const garbage = await join("hello", "x1");
+      assert.equal(garbage.code, 2);
+      assert.match(garbage.stderr, /not a weft join token/);
+
+      // A forged secret: same id, other secret.
+      const forged = encodeToken({ ...decodeToken(good), secret: btoa("x".repeat(32)) });
+      const f = await join(forged, "x2");
+      assert.equal(f.code, 2, f.stderr);
+      assert.match(f.stderr, /join refused: unknown token/);
+
+      const short = (await ctl("token", "create", "--ttl", "1s")).stdout.trim();
+      await new Promise((r) => setTimeout(r, 1500));
+      const exp = await join(short, "x3");
+      assert.equal(exp.code, 2);
+      assert.match(exp.stderr, /token expired/);
+
+      const rev = (await ctl("token", "create")).stdout.trim();
+      const list = JSON.parse((await ctl("token", "list", "--json")).stdout);
+      const revId = list.at(-1).id;
+      assert.equal((await ctl("token", "revoke", revId)).code, 0);
+      const r = await join(rev, "x4");
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /token revoked/);
+
+      const taken = await join(good, "boss");
+      assert.equal(taken.code, 2);
+      assert.match(taken.stderr, /hostname "boss" is already taken/);
+
+      assert.deepEqual(await members(dir), ["boss"], "nothing allocated by refusals");
+
+      // Fill the /29: five joiners stay up, the sixth finds it exhausted.
+      for (let i = 1; i <= 5; i++) joinAndStay(good, `ok${i}`);
+      assert.ok(await eventually(async () => (await members(dir)).length === 6, 20_000));
+      const full = await join(good, "ok6");
+      assert.equal(full.code, 2);
+      assert.match(full.stderr, /network 10\.211\.0\.0\/29 is exhausted/);
+      assert.equal((await members(dir)).length, 6);
+      const uses = JSON.parse((await ctl("token", "list", "--json")).stdout)
+        .find((t: { id: string; usesLeft: number | null }) => t.id !== revId && t.usesLeft !== null);
+      assert.equal(uses.usesLeft, 5, "refused joins use nothing");
+
+      // Secrets never reach the log.
+      for (const t of [good, short, rev]) assert.ok(!log.includes(t.slice(6)), "token in log");
+    } finally {
+      for (const c of [leader, ...joiners]) {
+        try {
+          c.kill("SIGTERM");
+        } catch { /* gone */ }
+      }
+      await Promise.allSettled([leader.status, ...joiners.map((j) => j.status)]);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("configuration errors name the key and line; exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/weft.yaml`,
+      "leader: true\nuserspace: true\nlisten_port: 51820\n",
+    );
+    const r = await weft(["--config", `${dir}/weft.yaml`, "--state-dir", `${dir}/s`]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /line 3/);
+    assert.match(r.stderr, /listen_port/);
+    await Deno.writeTextFile(`${dir}/weft2.yaml`, "leader: true\nlisten-port: many\n");
+    const t = await weft(["--config", `${dir}/weft2.yaml`, "--state-dir", `${dir}/s`]);
+    assert.equal(t.code, 2);
+    assert.match(t.stderr, /line 2/);
+    const none = await weft(["--state-dir", `${dir}/empty`]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /--leader/);
+    const bad = await weft(["--leader", "--cidr", "10.0.0.0/33", "--state-dir", `${dir}/s`]);
+    assert.equal(bad.code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
