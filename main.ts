@@ -112,7 +112,9 @@ function collect(v: string, prev: string[] | undefined): string[] {
  * Leader or node: from --leader/--join, or, with neither, from what the state directory holds
  * (a restarted node needs no token).
  */
-async function runRole(cfg: Awaited<ReturnType<typeof loadAgentConfig>>): Promise<"leader" | "node"> {
+async function runRole(
+  cfg: Awaited<ReturnType<typeof loadAgentConfig>>,
+): Promise<"leader" | "node"> {
   if (cfg.leader || cfg.join) return validateRunMode(cfg) === "leader" ? "leader" : "node";
   const state = new StateDir(cfg.stateDir);
   if (await state.readLeader()) return "leader";

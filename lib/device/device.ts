@@ -490,7 +490,15 @@ export class Device {
     }
     const index = this.#newIndex(peer, null);
     const msg = this.#hsOut.subarray(0, INITIATION_SIZE);
-    createInitiation(this.#local, peer.handshake, index, this.#clock.wallNow(), msg);
+    try {
+      createInitiation(this.#local, peer.handshake, index, this.#clock.wallNow(), msg);
+    } catch {
+      // Only a low-order peer key makes the DH fail: no handshake is possible with it.
+      this.#indices.delete(index);
+      peer.handshake.clear();
+      this.drops.add("handshake-invalid");
+      return;
+    }
     peer.cookies.addMacs(msg, now);
     this.#transport.send(msg, peer.endpoint);
     peer.counters.initiationsSent++;

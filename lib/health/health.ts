@@ -114,6 +114,7 @@ interface Entry {
   pending: HealthState | null;
   pendingCount: number;
   lastEval: number;
+  lastProbe: number;
   histogram: Histogram;
 }
 
@@ -190,7 +191,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   }
 
   /** Starts tracking a peer (state `unknown`); a no-op when it is tracked already. */
-  addPeer(peer: string, lastHandshakeMs = 0): void {
+  addPeer(peer: string, lastHandshakeMs: number = 0): void {
     if (this.#peers.has(peer)) return;
     const now = this.#o.now();
     this.#peers.set(peer, {
@@ -208,6 +209,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
       pending: null,
       pendingCount: 0,
       lastEval: -Infinity,
+      lastProbe: -Infinity,
       histogram: new Histogram(this.#o.rttBuckets),
     });
   }
@@ -237,6 +239,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     e.samples.push(ok ? rttMs : null);
     if (e.samples.length > this.#o.window) e.samples.shift();
     e.sent++;
+    e.lastProbe = this.#o.now();
     if (ok) {
       e.lastRtt = rttMs;
       e.lostRun = 0;
@@ -249,18 +252,22 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   }
 
   /**
-   * Evaluates every peer not evaluated within the probe interval: catches stale handshakes when
-   * no probes run, without letting a fast tick count towards the confirmations faster than probes.
+   * Evaluates the peers whose probes have stopped coming (none for 1.5 intervals), at most once
+   * per interval each: that catches stale handshakes without probes, while a peer that is being
+   * probed gets its votes from new evidence only, never from a tick re-reading the same probes.
    */
   tick(): void {
     const now = this.#o.now();
+    const interval = this.#o.probeIntervalMs;
     for (const e of this.#peers.values()) {
-      if (now - e.lastEval >= this.#o.probeIntervalMs) this.#evaluate(e, now);
+      if (now - e.lastProbe > 1.5 * interval && now - e.lastEval >= interval) {
+        this.#evaluate(e, now);
+      }
     }
   }
 
   /** Calls `tick` every `everyMs` (default 1000) until `stop`. */
-  start(everyMs = 1000): void {
+  start(everyMs: number = 1000): void {
     if (this.#timer !== undefined) return;
     this.#timer = setInterval(() => this.tick(), everyMs);
   }

@@ -56,6 +56,8 @@ export class LeaderCore {
   readonly #net: Cidr;
   readonly #writer: SerialWriter;
   readonly #listeners = new Set<(v: MembershipView) => void>();
+  // Which members each recent version touched, so nodes can catch up with a delta.
+  readonly #log: { version: number; keys: string[] }[] = [];
 
   private constructor(data: LeaderFile, private readonly state: StateDir | null) {
     this.#data = data;
@@ -136,7 +138,7 @@ export class LeaderCore {
       leader.endpoints = init.endpoints;
       if (init.labels) leader.labels = init.labels;
       if (init.services) leader.services = init.services;
-      this.#bump();
+      this.#bump(leader.publicKey);
     }
   }
 
@@ -170,10 +172,32 @@ export class LeaderCore {
     return this.#writer.save();
   }
 
-  #bump(): void {
+  #bump(...keys: string[]): void {
     this.#data.version++;
+    this.#log.push({ version: this.#data.version, keys });
+    if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
     const v = this.view();
     for (const l of this.#listeners) l(v);
+  }
+
+  /**
+   * What changed since `version`: members to add or update and keys to remove; null when the
+   * log no longer reaches back that far (send the whole view instead).
+   */
+  changesSince(version: number): { upsert: Member[]; remove: string[] } | null {
+    if (version >= this.#data.version) return { upsert: [], remove: [] };
+    const first = this.#log[0];
+    if (!first || version < first.version - 1) return null;
+    const keys = new Set<string>();
+    for (const e of this.#log) if (e.version > version) { for (const k of e.keys) keys.add(k); }
+    const upsert: Member[] = [];
+    const remove: string[] = [];
+    for (const k of keys) {
+      const m = this.#data.members.find((x) => x.publicKey === k);
+      if (m) upsert.push({ ...m });
+      else remove.push(k);
+    }
+    return { upsert, remove };
   }
 
   /** The lowest free host address, or null when the network is exhausted. */
@@ -219,7 +243,7 @@ export class LeaderCore {
     };
     this.#data.members.push(member);
     if (token!.usesLeft !== null) token!.usesLeft--;
-    this.#bump();
+    this.#bump(member.publicKey);
     await this.#writer.save();
     return this.#accepted(member);
   }
@@ -246,7 +270,7 @@ export class LeaderCore {
     if (patch.services) m.services = patch.services;
     if (patch.labels) m.labels = patch.labels;
     if (JSON.stringify([m.endpoints, m.services, m.labels]) === before) return false;
-    this.#bump();
+    this.#bump(m.publicKey);
     await this.#writer.save();
     return true;
   }
@@ -260,7 +284,7 @@ export class LeaderCore {
     const m = this.#data.members[i];
     if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
     this.#data.members.splice(i, 1);
-    this.#bump();
+    this.#bump(m.publicKey);
     await this.#writer.save();
     return m;
   }

@@ -75,10 +75,12 @@ export interface MeshOptions {
   timers?: Partial<ProtocolTimers>;
   /** UDP implementation. */
   underlay?: UnderlayKind;
-  /** Seconds between hellos to the leader. Default 3. */
+  /** Milliseconds between hellos to the leader. Default 3000. */
   syncIntervalMs?: number;
   /** How long a join may take before giving up, ms. Default 15000. */
   joinTimeoutMs?: number;
+  /** Opens the underlay transport on a port (simulations use a memory network). */
+  openTransport?: (port: number) => Promise<Transport>;
 }
 
 /** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
@@ -133,7 +135,10 @@ async function requestJoin(
     services: opts.services ?? [],
     endpoints: opts.advertise ?? [],
   };
-  const transport = await openTransport(underlay, opts.listenPort ?? 51820);
+  const port = opts.listenPort ?? 51820;
+  const transport = opts.openTransport
+    ? await opts.openTransport(port)
+    : await openTransport(underlay, port);
   const { message, pending } = sealJoinRequest(
     suite.dh,
     suite.aead,
@@ -236,6 +241,7 @@ export class MeshAgent {
   #stopLeaderWatch: (() => void) | null = null;
   #closed = false;
   #advertise: string[];
+  readonly #syncInterval: number;
   #services: ServiceSpec[];
   #labels: Record<string, string>;
 
@@ -257,6 +263,7 @@ export class MeshAgent {
     this.#state = state;
     this.#logger = logger;
     this.#keepalive = opts.persistentKeepalive ?? 25;
+    this.#syncInterval = opts.syncIntervalMs ?? 3000;
     this.#advertise = opts.advertise ?? [];
     this.#services = opts.services ?? [];
     this.#labels = opts.labels ?? {};
@@ -286,6 +293,8 @@ export class MeshAgent {
       underlay,
       control: true,
     };
+    const withTransport = async () =>
+      opts.openTransport ? { transport: await opts.openTransport(port) } : {};
 
     if (opts.role === "leader") {
       if (!opts.userspace) {
@@ -309,6 +318,7 @@ export class MeshAgent {
       let mesh: MeshAgent | null = null;
       const agent = await Agent.start({
         ...common,
+        ...(await withTransport()),
         addresses: [`${core.leader.address}/${net.bits}`],
         onForeignDatagram: (data, from) => {
           if (mesh) mesh.#onJoinDatagram(data, from);
@@ -357,6 +367,7 @@ export class MeshAgent {
     const net = Cidr.parse(node.view.network);
     const agent = await Agent.start({
       ...common,
+      ...(await withTransport()),
       addresses: [`${node.address}/${net.bits}`],
       onForeignDatagram: () => {},
     });
@@ -415,14 +426,25 @@ export class MeshAgent {
   #startLeader(): void {
     const core = this.leader!;
     this.#apply(core.view());
+    let notify: ReturnType<typeof setTimeout> | undefined;
     this.#stopLeaderWatch = core.onChange((v) => {
       this.#apply(v);
-      for (const m of v.members) {
-        if (m.publicKey !== this.agent.device.publicKey) {
-          this.#send(m.address, { t: "changed", v: v.version });
+      // Bursts of changes (many joins) are announced once; nodes then pull a delta.
+      notify ??= setTimeout(() => {
+        notify = undefined;
+        const now = core.view();
+        for (const m of now.members) {
+          if (m.publicKey !== this.agent.device.publicKey) {
+            this.#send(m.address, { t: "changed", v: now.version });
+          }
         }
-      }
+      }, 50);
     });
+    const stop = this.#stopLeaderWatch;
+    this.#stopLeaderWatch = () => {
+      stop();
+      if (notify) clearTimeout(notify);
+    };
     this.agent.control!.listen(
       CONTROL_PORT,
       (data, from) => this.#onLeaderMessage(data, from.address),
@@ -512,13 +534,13 @@ export class MeshAgent {
       if (!msg || this.prober.handle(msg, from.address)) return;
       if (from.address !== this.#leaderInfo?.address) return;
       if (msg.t === "changed" && msg.v !== this.#view.version) this.#hello();
-      if (msg.t === "view") {
-        const v = this.#assembler.add(msg);
+      if (msg.t === "view" || msg.t === "delta") {
+        const v = this.#assembler.add(msg, this.#view);
         if (v && v.version !== this.#view.version) this.#onView(v);
       }
     });
     this.#hello();
-    this.#timer = setInterval(() => this.#hello(), 3000);
+    this.#timer = setInterval(() => this.#hello(), this.#syncInterval);
   }
 
   #hello(): void {

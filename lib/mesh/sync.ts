@@ -23,6 +23,16 @@ export type ControlMessage =
   }
   | { t: "changed"; v: number }
   | { t: "view"; v: number; network: string; part: number; parts: number; members: Member[] }
+  | {
+    t: "delta";
+    from: number;
+    v: number;
+    network: string;
+    part: number;
+    parts: number;
+    members: Member[];
+    remove: string[];
+  }
   | { t: "probe"; id: number }
   | { t: "ack"; id: number };
 
@@ -30,11 +40,10 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const PART_BYTES = 1100;
 
-/** Splits a view into messages that each fit one datagram. */
-export function viewParts(view: MembershipView): ControlMessage[] {
+function group(members: Member[], extra = 0): Member[][] {
   const groups: Member[][] = [[]];
-  let size = 0;
-  for (const m of view.members) {
+  let size = extra;
+  for (const m of members) {
     const n = JSON.stringify(m).length;
     if (size + n > PART_BYTES && groups.at(-1)!.length > 0) {
       groups.push([]);
@@ -43,6 +52,12 @@ export function viewParts(view: MembershipView): ControlMessage[] {
     groups.at(-1)!.push(m);
     size += n;
   }
+  return groups;
+}
+
+/** Splits a view into messages that each fit one datagram. */
+export function viewParts(view: MembershipView): ControlMessage[] {
+  const groups = group(view.members);
   return groups.map((members, part) => ({
     t: "view",
     v: view.version,
@@ -50,6 +65,26 @@ export function viewParts(view: MembershipView): ControlMessage[] {
     part,
     parts: groups.length,
     members,
+  }));
+}
+
+/** Splits the changes from version `from` to `view.version` into datagram-sized messages. */
+export function deltaParts(
+  from: number,
+  view: MembershipView,
+  changes: { upsert: Member[]; remove: string[] },
+): ControlMessage[] {
+  // Removals go in the first part; keys are short, and a removal is rarely large.
+  const groups = group(changes.upsert, changes.remove.length * 48);
+  return groups.map((members, part) => ({
+    t: "delta",
+    from,
+    v: view.version,
+    network: view.network,
+    part,
+    parts: groups.length,
+    members,
+    remove: part === 0 ? changes.remove : [],
   }));
 }
 
@@ -77,6 +112,13 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
           typeof m.network === "string"
         ? m as ControlMessage
         : null;
+    case "delta":
+      return Number.isInteger(m.v) && Number.isInteger(m.from) && Number.isInteger(m.part) &&
+          Number.isInteger(m.parts) && (m.parts as number) > 0 &&
+          (m.parts as number) < 100_000 && Array.isArray(m.members) &&
+          Array.isArray(m.remove) && typeof m.network === "string"
+        ? m as ControlMessage
+        : null;
     case "probe":
     case "ack":
       return Number.isInteger(m.id) ? m as ControlMessage : null;
@@ -90,24 +132,38 @@ export function sendMessage(stack: UserspaceStack, address: string, msg: Control
   stack.send({ address, port: CONTROL_PORT }, enc.encode(JSON.stringify(msg)), CONTROL_PORT);
 }
 
-/** Reassembles views from their parts. */
+/**
+ * Reassembles views and deltas from their parts and applies them to the view held; returns the
+ * new view once complete, or null (incomplete, or a delta from another version than ours).
+ */
 export class ViewAssembler {
-  #version = -1;
-  #parts: (Member[] | undefined)[] = [];
+  #key = "";
+  #parts: (Extract<ControlMessage, { t: "view" | "delta" }> | undefined)[] = [];
 
-  /** Adds a part; returns the whole view once every part of one version arrived. */
-  add(msg: Extract<ControlMessage, { t: "view" }>): MembershipView | null {
-    if (msg.v !== this.#version || msg.parts !== this.#parts.length) {
-      this.#version = msg.v;
-      this.#parts = new Array(msg.parts);
+  /** Adds a part; `current` is the view held now. */
+  add(
+    msg: Extract<ControlMessage, { t: "view" | "delta" }>,
+    current: MembershipView,
+  ): MembershipView | null {
+    if (msg.t === "delta" && msg.from !== current.version) return null;
+    const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
+    if (key !== this.#key) {
+      this.#key = key;
+      this.#parts = new Array(msg.parts).fill(undefined);
     }
     if (msg.part < 0 || msg.part >= msg.parts) return null;
-    this.#parts[msg.part] = msg.members;
+    this.#parts[msg.part] = msg;
     if (this.#parts.some((p) => p === undefined)) return null;
-    const view = { network: msg.network, version: msg.v, members: this.#parts.flat() as Member[] };
-    this.#version = -1;
+    const parts = this.#parts as Extract<ControlMessage, { t: "view" | "delta" }>[];
+    this.#key = "";
     this.#parts = [];
-    return view;
+    const incoming = parts.flatMap((p) => p.members);
+    if (msg.t === "view") return { network: msg.network, version: msg.v, members: incoming };
+    const remove = new Set(parts.flatMap((p) => (p.t === "delta" ? p.remove : [])));
+    const byKey = new Map(current.members.map((m) => [m.publicKey, m]));
+    for (const k of remove) byKey.delete(k);
+    for (const m of incoming) byKey.set(m.publicKey, m);
+    return { network: msg.network, version: msg.v, members: [...byKey.values()] };
   }
 }
 

@@ -22,6 +22,7 @@
  * The table holds at most `maxEntries` (default 65,536). Inserting into a full table first drops
  * expired entries (a full sweep, done only when one may have expired: the earliest expiry is
  * tracked), then, if still full, evicts the least recently seen entry; evictions are counted.
+ * The clock is whatever the owner last passed to `setTime` (milliseconds).
  * @module
  */
 
@@ -109,13 +110,27 @@ function mix(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/** A hash of one end (address words at `base`, port) of a flow. */
-function endHash(a: Int32Array, base: number, port: number, seed: number): number {
-  let h = mix(a[base] ^ seed);
-  h = mix(h ^ a[base + 1]);
-  h = mix(h ^ a[base + 2]);
-  h = mix(h ^ a[base + 3]);
-  return mix(h ^ port);
+/** One murmur3-style round: folds `k` into `h`. */
+function round(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/**
+ * A keyed hash of one end of a flow (address words at `base`, port). IPv4 has only one address
+ * word. Keyed by a random seed so peers cannot aim many flows at one bucket.
+ */
+function endHash(a: Int32Array, base: number, v6: boolean, port: number, seed: number): number {
+  let h = round(seed, a[base]);
+  if (v6) {
+    h = round(h, a[base + 1]);
+    h = round(h, a[base + 2]);
+    h = round(h, a[base + 3]);
+  }
+  return round(h, port);
 }
 
 /** The connection tracking table. */
@@ -143,12 +158,16 @@ export class Conntrack {
   #tail = NONE;
   #free = NONE;
   #size = 0;
-  #earliest = Infinity;
   #inserts = 0;
   #evictions = 0;
   #expired = 0;
   /** Set by `lookup`: true when the packet matched its entry reversed (a reply). */
   lastReply = false;
+  // The current time lives in a typed array: a changing double passed as an argument to every
+  // call would be boxed (allocated) each time.
+  readonly #now = new Float64Array(1);
+  // A lower bound on every entry's expiry: a full table sweeps only when one may have expired.
+  readonly #earliest = new Float64Array([Infinity]);
 
   /** An empty table. */
   constructor(opts: ConntrackOptions = {}) {
@@ -193,6 +212,16 @@ export class Conntrack {
     return this.#size;
   }
 
+  /** Sets the clock (ms) that lookups, updates, inserts and sweeps judge expiry by. */
+  setTime(ms: number): void {
+    this.#now[0] = ms;
+  }
+
+  /** The clock (ms) in use. */
+  get time(): number {
+    return this.#now[0];
+  }
+
   /** Figures for metrics. */
   stats(): ConntrackStats {
     return {
@@ -206,8 +235,9 @@ export class Conntrack {
 
   #bucket(f: FlowInfo): number {
     // Symmetric in the two ends, so a flow and its reply land in the same bucket.
-    const h = (endHash(f.addr, 0, f.sport, this.#seed) + endHash(f.addr, 4, f.dport, this.#seed)) |
-      0;
+    const v6 = f.family === 6;
+    const seed = this.#seed;
+    const h = (endHash(f.addr, 0, v6, f.sport, seed) + endHash(f.addr, 4, v6, f.dport, seed)) | 0;
     return mix(h ^ f.proto) & this.#bucketMask;
   }
 
@@ -230,7 +260,8 @@ export class Conntrack {
    * The entry for the flow (either orientation; `lastReply` tells which), or -1. An expired entry
    * is removed and not returned. Does not refresh the entry.
    */
-  lookup(f: FlowInfo, now: number): number {
+  lookup(f: FlowInfo): number {
+    const now = this.#now[0];
     const proto = f.proto;
     const family = f.family;
     for (let e = this.#buckets[this.#bucket(f)]; e !== NONE; e = this.#chain[e]) {
@@ -322,14 +353,14 @@ export class Conntrack {
     }
   }
 
-  #setExpiry(e: number, now: number): void {
-    const exp = now + this.#timeout(e);
+  #setExpiry(e: number): void {
+    const exp = this.#now[0] + this.#timeout(e);
     this.#expires[e] = exp;
-    if (exp < this.#earliest) this.#earliest = exp;
+    if (exp < this.#earliest[0]) this.#earliest[0] = exp;
   }
 
   /** Notes a packet of the entry's flow: TCP flags, reply seen, expiry, recency. */
-  update(e: number, f: FlowInfo, reply: boolean, now: number): void {
+  update(e: number, f: FlowInfo, reply: boolean): void {
     let s = this.#state[e];
     if (reply) s |= ST_REPLIED;
     if (this.#kind[e] === PROTO_KIND_TCP) {
@@ -338,7 +369,7 @@ export class Conntrack {
       if (flags & TCP_FIN) s |= reply ? ST_FIN_REPLY : ST_FIN_ORIG;
     }
     this.#state[e] = s;
-    this.#setExpiry(e, now);
+    this.#setExpiry(e);
     this.#touch(e);
   }
 
@@ -346,8 +377,8 @@ export class Conntrack {
    * Starts tracking a flow first allowed in numeric direction `dir` under engine generation `gen`;
    * returns its entry. The caller has checked that it is not tracked yet.
    */
-  insert(f: FlowInfo, dir: number, gen: number, now: number): number {
-    if (this.#free === NONE) this.#makeRoom(now);
+  insert(f: FlowInfo, dir: number, gen: number): number {
+    if (this.#free === NONE) this.#makeRoom();
     const e = this.#free;
     this.#free = this.#next[e];
     const base = e * 8;
@@ -378,12 +409,12 @@ export class Conntrack {
     this.#tail = e;
     this.#size++;
     this.#inserts++;
-    this.#setExpiry(e, now);
+    this.#setExpiry(e);
     return e;
   }
 
-  #makeRoom(now: number): void {
-    if (now >= this.#earliest) this.sweep(now);
+  #makeRoom(): void {
+    if (this.#now[0] >= this.#earliest[0]) this.sweep();
     if (this.#free === NONE) {
       this.#evictions++;
       this.remove(this.#head);
@@ -425,10 +456,11 @@ export class Conntrack {
   }
 
   /**
-   * Removes every expired entry; returns how many. Inserting into a full table calls it when
-   * needed; calling it periodically (say every 10 s) keeps `size` honest for metrics.
+   * Removes every entry expired at the current time; returns how many. Inserting into a full table
+   * calls it when needed; calling it periodically (say every 10 s) keeps `size` honest.
    */
-  sweep(now: number): number {
+  sweep(): number {
+    const now = this.#now[0];
     let removed = 0;
     let earliest = Infinity;
     for (let e = this.#head; e !== NONE;) {
@@ -440,7 +472,7 @@ export class Conntrack {
       } else if (exp < earliest) earliest = exp;
       e = n;
     }
-    this.#earliest = earliest;
+    this.#earliest[0] = earliest;
     this.#expired += removed;
     return removed;
   }
@@ -448,7 +480,7 @@ export class Conntrack {
   /** Drops every entry. */
   clear(): void {
     while (this.#head !== NONE) this.remove(this.#head);
-    this.#earliest = Infinity;
+    this.#earliest[0] = Infinity;
   }
 
   /**
@@ -456,7 +488,8 @@ export class Conntrack {
    * port in either orientation, for explanations: `original` counts those in the asked direction,
    * `reply` those the asked packet would be a reply to. Walks the whole table.
    */
-  findFlows(f: FlowInfo, now: number): { original: number; reply: number } {
+  findFlows(f: FlowInfo): { original: number; reply: number } {
+    const now = this.#now[0];
     let original = 0;
     let reply = 0;
     const a = this.#addr;

@@ -8,12 +8,15 @@
  * match together) and CIDR terms set the bits of member addresses inside them and are also kept as
  * prefix lists for addresses that are not members. For each address id, and for "not a member",
  * the rules whose `from` (or `to`) can match it are listed in priority order; rules whose side is
- * `*` are in one shared list. A packet walks the shorter of its source's and destination's lists
- * (merged with the `*` list), checking protocol, port and the other side's bit.
+ * `*` are in shared lists, one per protocol and (for tcp and udp) 1024-port block of the
+ * destination port. A packet walks the shorter of its source's and destination's lists (merged
+ * with the matching `*` list), checking protocol, port and the other side's bit. Only rules that
+ * could match are visited; the worst case is many `*` rules on ports near the packet's.
  *
  * Direction model on node N: `outbound` judges packets N sends into the tunnel, `inbound` packets
  * arriving from it. Rules read the same in both directions (a rule `web -> app` is enforced on web
- * as it sends and on app as it receives); only the default differs (see `schema.ts`).
+ * as it sends and on app as it receives); only the default differs, and between two members both
+ * defaults apply (see `schema.ts` and `CompiledPolicy.verdict`).
  * @module
  */
 
@@ -36,11 +39,32 @@ import { AddressTable } from "./addresses.ts";
 export const OUTBOUND = 0;
 /** Numeric direction for the packet path: packets arriving from the tunnel for this node. */
 export const INBOUND = 1;
-/** `match` found no rule: the direction's default decides. */
-export const NO_RULE = -1;
+/**
+ * `match` found no rule and neither address is a member's. Every negative result means "no rule";
+ * the others (-2 to -4) also say which ends are members, for `verdict`.
+ */
+export const NO_RULE: number = -1;
 
 const FROM = 0;
 const TO = 1;
+
+/** Ports per block in the protocol/port index of "*" rules (1024: 64 blocks). */
+const PORT_BLOCK_BITS = 10;
+const PORT_BLOCKS = 65536 >>> PORT_BLOCK_BITS;
+/** Index keys: TCP blocks, UDP blocks, ICMP, anything else. */
+const KEY_ICMP = 2 * PORT_BLOCKS;
+const KEY_OTHER = KEY_ICMP + 1;
+const KEY_COUNT = KEY_OTHER + 1;
+
+/** Whether a rule can match packets of index key `key` (protocol, and port block for tcp/udp). */
+function ruleCoversKey(rule: PolicyRule, key: number): boolean {
+  const proto = key < PORT_BLOCKS ? "tcp" : key < KEY_ICMP ? "udp" : key === KEY_ICMP ? "icmp" : "";
+  if (rule.proto !== "any" && rule.proto !== proto) return false;
+  if (rule.ports.length === 0 || key >= KEY_ICMP) return true;
+  const lo = (key % PORT_BLOCKS) << PORT_BLOCK_BITS;
+  const hi = lo + (1 << PORT_BLOCK_BITS) - 1;
+  return rule.ports.some((p) => p.from <= hi && p.to >= lo);
+}
 
 /** The numeric direction of a `Direction`. */
 export function directionIndex(d: Direction): number {
@@ -109,6 +133,7 @@ export class CompiledPolicy {
   readonly #c6: Int32Array[];
   readonly #specOff: Int32Array[];
   readonly #spec: Int32Array[];
+  readonly #anyOff: Int32Array[];
   readonly #anyList: Int32Array[];
 
   /** Compiles `doc` (null: no policy) against `view` (null: no members). */
@@ -167,6 +192,7 @@ export class CompiledPolicy {
     this.#c6 = sides.map((s) => Int32Array.from(s.c6));
     this.#specOff = [];
     this.#spec = [];
+    this.#anyOff = [];
     this.#anyList = [];
     for (const s of sides) {
       // Class A (one past the last id) is "an address that is not a member's".
@@ -182,33 +208,61 @@ export class CompiledPolicy {
       }
       this.#specOff.push(off);
       this.#spec.push(Int32Array.from(items));
+      // Rules with a "*" side are split by protocol and port block, so a packet only walks
+      // those that could match its protocol and destination port.
+      const anyOff = new Int32Array(KEY_COUNT + 1);
       const anyList: number[] = [];
-      for (let r = 0; r < R; r++) if (s.any[r]) anyList.push(r);
+      for (let key = 0; key < KEY_COUNT; key++) {
+        for (let r = 0; r < R; r++) if (s.any[r] && ruleCoversKey(rules[r], key)) anyList.push(r);
+        anyOff[key + 1] = anyList.length;
+      }
+      this.#anyOff.push(anyOff);
       this.#anyList.push(Int32Array.from(anyList));
     }
   }
 
-  /** True when the numeric direction `dir` passes a packet that `match` returned `r` for. */
+  /**
+   * True when the numeric direction `dir` passes a packet that `match` returned `r` for. With no
+   * rule, a packet between this node and another member must pass both defaults, the one for
+   * `dir` here and the opposite one that member applies, so both ends judge a flow alike (and a
+   * flow stopped by a reload cannot be revived from its other end).
+   */
   verdict(dir: number, r: number): boolean {
-    return (r >= 0 ? this.allow[r] : this.defaultAllow[dir]) === 1;
+    if (r >= 0) return this.allow[r] === 1;
+    const code = -1 - r;
+    const peerIsMember = (dir === OUTBOUND ? code & 2 : code & 1) !== 0;
+    return this.defaultAllow[dir] === 1 && (!peerIsMember || this.defaultAllow[1 - dir] === 1);
   }
 
   /**
-   * The index (into `rules`) of the first rule matching the flow, or `NO_RULE`. Allocation-free;
-   * the direction does not change which rule matches, only the default when none does.
+   * The index (into `rules`) of the first rule matching the flow, or a negative "no rule" code
+   * (see `NO_RULE`). Allocation-free; the direction does not change which rule matches.
    */
   match(f: FlowInfo): number {
-    if (this.rules.length === 0) return NO_RULE;
+    if (!this.active) return NO_RULE;
     const A = this.addressCount;
     const fam = f.family;
     let s = this.#table.lookup(fam, f.addr, 0);
     if (s < 0) s = A;
     let d = this.#table.lookup(fam, f.addr, 4);
     if (d < 0) d = A;
+    const none = NO_RULE - (s < A ? 1 : 0) - (d < A ? 2 : 0);
+    if (this.rules.length === 0) return none;
     const sOff = this.#specOff[FROM];
     const dOff = this.#specOff[TO];
-    const sLen = sOff[s + 1] - sOff[s] + this.#anyList[FROM].length;
-    const dLen = dOff[d + 1] - dOff[d] + this.#anyList[TO].length;
+    const ruleProto = f.ruleProto;
+    const port = f.dport;
+    const key = ruleProto === PROTO_TCP
+      ? port >>> PORT_BLOCK_BITS
+      : ruleProto === PROTO_UDP
+      ? PORT_BLOCKS + (port >>> PORT_BLOCK_BITS)
+      : ruleProto === RULE_PROTO_ICMP
+      ? KEY_ICMP
+      : KEY_OTHER;
+    const fromAnyOff = this.#anyOff[FROM];
+    const toAnyOff = this.#anyOff[TO];
+    const sLen = sOff[s + 1] - sOff[s] + fromAnyOff[key + 1] - fromAnyOff[key];
+    const dLen = dOff[d + 1] - dOff[d] + toAnyOff[key + 1] - toAnyOff[key];
     const side = sLen <= dLen ? FROM : TO;
     const other = side === FROM ? TO : FROM;
     const cls = side === FROM ? s : d;
@@ -218,10 +272,13 @@ export class CompiledPolicy {
     const off = this.#specOff[side];
     let i = off[cls];
     const iEnd = off[cls + 1];
-    let j = 0;
-    const jEnd = anyList.length;
+    const anyOff = this.#anyOff[side];
+    let j = anyOff[key];
+    const jEnd = anyOff[key + 1];
     const proto = this.#proto;
-    const ruleProto = f.ruleProto;
+    const portOff = this.#portOff;
+    const portLo = this.#portLo;
+    const portHi = this.#portHi;
     while (i < iEnd || j < jEnd) {
       let r: number;
       let fromSpec: boolean;
@@ -234,19 +291,17 @@ export class CompiledPolicy {
       }
       const p = proto[r];
       if (p !== 0 && p !== ruleProto) continue;
-      const pStart = this.#portOff[r];
-      const pEnd = this.#portOff[r + 1];
-      if (pStart !== pEnd) {
-        const port = f.dport;
-        let k = pStart;
-        while (k < pEnd && (port < this.#portLo[k] || port > this.#portHi[k])) k++;
+      let k = portOff[r];
+      const pEnd = portOff[r + 1];
+      if (k !== pEnd) {
+        while (k < pEnd && (port < portLo[k] || port > portHi[k])) k++;
         if (k === pEnd) continue;
       }
       if (!this.#sideMatches(other, r, otherCls, f)) continue;
       if (fromSpec && cls === A && !this.#cidrMatches(side, r, f)) continue;
       return r;
     }
-    return NO_RULE;
+    return none;
   }
 
   #sideMatches(side: number, r: number, cls: number, f: FlowInfo): boolean {
@@ -389,6 +444,8 @@ export interface Explanation {
   outbound: PolicyAction;
   /** The verdict on the destination node (inbound). */
   inbound: PolicyAction;
+  /** The defaults in force (used when no rule matches). */
+  defaults: { outbound: PolicyAction; inbound: PolicyAction };
   /** The source. */
   from: ExplainEndpoint;
   /** The destination. */
@@ -401,12 +458,19 @@ export interface Explanation {
   summary: string;
 }
 
-interface Resolved {
+/** An explained endpoint resolved to an address (and its member, if any). */
+export interface ExplainResolved {
+  /** The 4- or 16-byte address. */
   bytes: Uint8Array;
+  /** The member owning it. */
   member?: Member;
 }
 
-function resolveEndpoint(text: string, view: MembershipView | null, family?: 4 | 6): Resolved {
+function resolveEndpoint(
+  text: string,
+  view: MembershipView | null,
+  family?: 4 | 6,
+): ExplainResolved {
   const t = text.trim();
   const literal = t.includes(":") ? parseAddressV6(t) : parseAddressV4(t);
   const members = view?.members ?? [];
@@ -441,7 +505,7 @@ function resolveEndpoint(text: string, view: MembershipView | null, family?: 4 |
 export function explainFlow(
   q: ExplainQuery,
   view: MembershipView | null,
-): { flow: FlowInfo; from: Resolved; to: Resolved } {
+): { flow: FlowInfo; from: ExplainResolved; to: ExplainResolved } {
   let from = resolveEndpoint(q.from, view);
   let to = resolveEndpoint(q.to, view, from.bytes.length === 4 ? 4 : 6);
   if (from.bytes.length !== to.bytes.length) {
@@ -479,7 +543,7 @@ export function explainFlow(
 export function explainWith(
   compiled: CompiledPolicy,
   q: ExplainQuery,
-  built: { flow: FlowInfo; from: Resolved; to: Resolved },
+  built: { flow: FlowInfo; from: ExplainResolved; to: ExplainResolved },
 ): Explanation {
   const r = compiled.match(built.flow);
   const out = compiled.verdict(OUTBOUND, r) ? "allow" : "deny";
@@ -494,6 +558,10 @@ export function explainWith(
     decidedBy: !compiled.active ? "no-policy" : r >= 0 ? "rule" : "default",
     outbound: out,
     inbound: inn,
+    defaults: {
+      outbound: compiled.defaultAllow[OUTBOUND] ? "allow" : "deny",
+      inbound: compiled.defaultAllow[INBOUND] ? "allow" : "deny",
+    },
     from: fromEp,
     to: toEp,
     proto: q.proto,
@@ -513,7 +581,9 @@ export function explainWith(
   } else {
     e.summary = `${what}: no rule matches; ${
       allowed ? "allowed" : "denied"
-    } by the defaults (outbound ${out} at the source, inbound ${inn} at the destination)`;
+    } by the defaults (outbound ${e.defaults.outbound}, inbound ${e.defaults.inbound}${
+      fromEp.member && toEp.member ? "; between members both apply" : ""
+    })`;
   }
   return e;
 }
@@ -542,6 +612,7 @@ function membersKey(view: MembershipView | null): string {
 /** The current policy and membership, compiled; hot-reloadable. */
 export class PolicyEngine {
   #policy: PolicyDocument | null;
+  #policyKey: string;
   #members: MembershipView | null;
   #membersKey: string;
   #compiled: CompiledPolicy;
@@ -552,6 +623,7 @@ export class PolicyEngine {
   /** An engine with an optional initial policy and membership. */
   constructor(opts: PolicyEngineOptions = {}) {
     this.#policy = opts.policy ?? null;
+    this.#policyKey = JSON.stringify(this.#policy);
     this.#members = opts.members ?? null;
     this.#membersKey = membersKey(this.#members);
     this.#compiled = new CompiledPolicy(this.#policy, this.#members, this.#generation);
@@ -579,11 +651,15 @@ export class PolicyEngine {
 
   /**
    * Puts a validated policy in force (null: none, everything passes). Flows already tracked are
-   * re-checked against it on their next packet.
+   * re-checked against it on their next packet. The same document again changes nothing. If
+   * compiling throws (a document not from the validator), the previous policy stays in force.
    */
   setPolicy(policy: PolicyDocument | null): void {
+    const key = JSON.stringify(policy);
+    if (key === this.#policyKey) return;
     this.#recompile(policy, this.#members);
     this.#policy = policy;
+    this.#policyKey = key;
   }
 
   /**

@@ -46,7 +46,13 @@
  * allow unless set; `inbound` (packets arriving from the tunnel) is deny once the document has a
  * rule, unless set. A document with no rules and no `defaults` is "no policy": everything passes.
  * A `defaults` entry applies even without rules (so `defaults: { inbound: deny }` alone closes
- * the node to new inbound flows).
+ * the mesh to new flows no rule allows). Between two members both defaults apply (a flow passes
+ * only if the sender's outbound and the receiver's inbound default both allow it), so both ends
+ * reach the same verdict: a node does not send what its peer would drop, and a flow stopped by a
+ * reload cannot be revived from its other end. With a non-member end (a routed subnet, a plain
+ * WireGuard peer), only this node's default for the direction applies.
+ *
+ * Replies to allowed flows always pass (connection tracking, see `conntrack.ts`).
  * @module
  */
 

@@ -64,8 +64,8 @@ export class Handshake {
   lastTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
   /** Monotonic time (ms) the last initiation from this peer was accepted (flood protection). */
   lastInitiationConsumed = -Infinity;
-  /** DH(our static, their static), computed once per peer. */
-  readonly staticStatic: Uint8Array;
+  #staticStatic: Uint8Array | null = null;
+  readonly #local: LocalIdentity;
 
   constructor(
     /** The peer's static public key. */
@@ -74,7 +74,17 @@ export class Handshake {
     public presharedKey: Uint8Array,
     local: LocalIdentity,
   ) {
-    this.staticStatic = local.dh.shared(local.privateKey, remoteStatic);
+    this.#local = local;
+    if (remoteStatic.length !== 32) throw new RangeError("a public key has 32 bytes");
+  }
+
+  /**
+   * DH(our static, their static), computed on first use and kept: a mesh of a thousand peers
+   * pays for it only for the peers it actually talks to. Throws for a low-order key.
+   */
+  get staticStatic(): Uint8Array {
+    this.#staticStatic ??= this.#local.dh.shared(this.#local.privateKey, this.remoteStatic);
+    return this.#staticStatic;
   }
 
   /** Forgets the in-flight handshake and wipes its secrets. */
@@ -225,9 +235,13 @@ export function consumeInitiation<P>(
   const found = lookup(remoteStatic);
   if (!found) return null;
   const hs = found.handshake;
-  if (hs.staticStatic.every((b) => b === 0)) return null;
-
-  [c, k] = kdf2(c, hs.staticStatic);
+  let ss: Uint8Array;
+  try {
+    ss = hs.staticStatic;
+  } catch {
+    return null;
+  }
+  [c, k] = kdf2(c, ss);
   const tsField = msg.subarray(
     Initiation.timestamp,
     Initiation.timestamp + Initiation.timestampSize,

@@ -219,6 +219,16 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     });
   }
 
+  // A card behind a label keeps it off the lines; sized once the text is laid out (text cannot
+  // be measured while the graph is hidden, so it is drawn again when shown).
+  function card(label) {
+    var box = label.getBBox();
+    if (box.width > 0) {
+      label.insertBefore(svg("rect", { class: "card", x: box.x - 6, y: box.y - 3,
+        width: box.width + 12, height: box.height + 6, rx: 5 }), label.firstChild);
+    }
+  }
+
   function renderGraph() {
     var g = $("graph");
     while (g.firstChild) g.removeChild(g.firstChild);
@@ -237,12 +247,15 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     var selfNode = svg("g", { class: "node self", "data-node": self.name || "self",
       transform: "translate(" + cx + "," + cy + ")" });
     selfNode.appendChild(svg("circle", { r: 34, fill: "var(--self)", stroke: "var(--panel)" }));
-    selfNode.appendChild(svg("text", { "text-anchor": "middle", y: 54, "font-weight": 650 },
+    var selfLabel = svg("g");
+    selfLabel.appendChild(svg("text", { "text-anchor": "middle", y: 54, "font-weight": 650 },
       self.name || shortKey(self.publicKey)));
-    selfNode.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: 70 },
+    selfLabel.appendChild(svg("text", { class: "sub", "text-anchor": "middle", y: 70 },
       (self.addresses || [])[0] || ""));
+    selfNode.appendChild(selfLabel);
     selfNode.appendChild(svg("title", {}, "this node\\n" + (self.publicKey || "")));
     nodes.appendChild(selfNode);
+    card(selfLabel);
     if (n === 0) {
       nodes.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: cx, y: cy - 60 },
         "no peers"));
@@ -275,12 +288,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
         label.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: mx, y: my + 12 },
           "↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
         link.appendChild(label);
-        // A card behind the figures keeps them off the line; sized once the text is laid out.
-        var box = label.getBBox();
-        if (box.width > 0) {
-          label.insertBefore(svg("rect", { class: "card", x: box.x - 6, y: box.y - 3,
-            width: box.width + 12, height: box.height + 6, rx: 5 }), label.firstChild);
-        }
+        card(label);
       }
 
       var node = svg("g", { class: "node peer", "data-node": peerName(p), "data-health": h,
@@ -297,7 +305,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
         peerName(p)));
       node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
         peerAddress(p)));
-      node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\n" + (p.publicKey || "") +
+      node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\\n" + (p.publicKey || "") +
         "\\nendpoint " + (p.endpoint || "unknown") +
         "\\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
       nodes.appendChild(node);
@@ -410,7 +418,6 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     $("show-graph").setAttribute("aria-pressed", String(graph));
     $("show-table").setAttribute("aria-pressed", String(!graph));
     try { localStorage.setItem("weft-view", view); } catch (_) { /* storage may be off */ }
-    // Text cannot be measured while hidden: draw the graph again once it shows.
     if (graph && doc) renderGraph();
   }
   $("show-graph").addEventListener("click", function () { show("graph"); });

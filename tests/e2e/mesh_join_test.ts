@@ -46,7 +46,10 @@ async function nodeList(lab: Lab, host: string, dir: string) {
 async function waitUp(lab: Lab, host: string, dir: string, run: Running): Promise<void> {
   let exited = false;
   run.child.status.then(() => exited = true);
-  const ok = await eventually(async () => exited || (await nodeList(lab, host, dir)) !== null, 20_000);
+  const ok = await eventually(
+    async () => exited || (await nodeList(lab, host, dir)) !== null,
+    20_000,
+  );
   if (!ok || exited) throw new Error(`${host} did not start:\n${run.output()}`);
 }
 
@@ -169,7 +172,12 @@ Deno.test({
     const lab = await Lab.create(["lead", "j"]);
     const dir = await Deno.makeTempDir({ prefix: "weft-kill-" });
     try {
-      const leader = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820", "--userspace"]);
+      const leader = startNode(lab, dir, "lead", [
+        "--leader",
+        "--advertise",
+        "192.0.2.1:51820",
+        "--userspace",
+      ]);
       await waitUp(lab, "lead", dir, leader);
       const token = (await weftIn(lab, "lead", dir, "token", "create")).stdout.trim();
       // 12 joiners at once (userspace mode, distinct ports and state dirs) from host j.
@@ -210,7 +218,12 @@ Deno.test({
       const leftovers = [...Deno.readDirSync(`${dir}/lead`)].filter((e) => e.name.includes(".tmp"));
       assert.deepEqual(leftovers, [], "no half-written files");
       // It restarts from that state and keeps allocating fresh addresses.
-      const leader2 = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820", "--userspace"]);
+      const leader2 = startNode(lab, dir, "lead", [
+        "--leader",
+        "--advertise",
+        "192.0.2.1:51820",
+        "--userspace",
+      ]);
       await waitUp(lab, "lead", dir, leader2);
       const t2 = (await weftIn(lab, "lead", dir, "token", "create")).stdout.trim();
       const late = lab.spawn("j", CMD, [

@@ -49,7 +49,8 @@ Deno.test({
       new WritableStream({ write: (c) => void (log += new TextDecoder().decode(c)) }),
     ).catch(() => {});
     const joiners: Deno.ChildProcess[] = [];
-    const ctl = (...a: string[]) => weft([...a, "--status-listen", status, "--state-dir", `${dir}/leader`]);
+    const ctl = (...a: string[]) =>
+      weft([...a, "--status-listen", status, "--state-dir", `${dir}/leader`]);
     const join = (token: string, name: string, extra: string[] = []) =>
       weft([
         "--join",
@@ -128,7 +129,9 @@ Deno.test({
       assert.match(full.stderr, /network 10\.211\.0\.0\/29 is exhausted/);
       assert.equal((await members(dir)).length, 6);
       const uses = JSON.parse((await ctl("token", "list", "--json")).stdout)
-        .find((t: { id: string; usesLeft: number | null }) => t.id !== revId && t.usesLeft !== null);
+        .find((t: { id: string; usesLeft: number | null }) =>
+          t.id !== revId && t.usesLeft !== null
+        );
       assert.equal(uses.usesLeft, 5, "refused joins use nothing");
 
       // Secrets never reach the log.

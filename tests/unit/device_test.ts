@@ -319,3 +319,13 @@ Deno.test("three nodes: every pair exchanges packets", () => {
     );
   }
 });
+
+Deno.test("a low-order peer key never yields a handshake and never throws on the packet path", () => {
+  const { nodes: [a], net } = makeMesh(2);
+  const zero = encodeKey(new Uint8Array(32));
+  a.device.setPeer({ publicKey: zero, endpoint: "192.0.2.9:51820", allowedIps: ["10.0.9.9/32"] });
+  a.packets.inject(udp(a.ip, "10.0.9.9", "x"));
+  net.deliver();
+  assert.equal(a.device.peer(zero)!.counters.initiationsSent, 0);
+  assert.ok(a.device.drops.get("handshake-invalid") >= 1);
+});

@@ -131,6 +131,18 @@ Deno.test("health: a single disagreeing evaluation resets the confirmation count
   assert.equal(state(tracker, "a"), "degraded", "three votes in a row");
 });
 
+Deno.test("health: ticks do not vote while probes flow; they take over when probes stop", () => {
+  const { tracker, clock, feed } = setup();
+  feed("a", repeat(10, 10));
+  feed("a", repeat(300, 6)); // median 300: one vote for degraded
+  clock.t += 5000;
+  tracker.tick(); // the same probes again: no second vote
+  assert.equal(state(tracker, "a"), "up");
+  clock.t += 2600; // 7.6 s without a probe: the prober is stuck, ticks evaluate
+  tracker.tick();
+  assert.equal(state(tracker, "a"), "degraded");
+});
+
 Deno.test("health: three probes lost in a row make a peer down at once", () => {
   const { tracker, events, feed, probe } = setup();
   feed("a", repeat(10, 10));

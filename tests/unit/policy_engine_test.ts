@@ -35,8 +35,9 @@ Deno.test("policy engine: the issue's example", () => {
   const engine = new PolicyEngine({ policy: parsePolicy(ISSUE_POLICY), members: threeNodes() });
   assert.deepEqual(judge(engine, tcp(WEB, APP, 40000, 8090, 2)), ["web-to-app", true, true]);
   assert.deepEqual(judge(engine, tcp(WEB, APP, 40000, 8100, 2)), ["web-to-app", true, true]);
-  assert.deepEqual(judge(engine, tcp(WEB, APP, 40000, 8101, 2)), ["default", true, false]);
-  assert.deepEqual(judge(engine, udp(WEB, APP, 40000, 8090)), ["default", true, false]);
+  // No rule between two members: both ends apply their default, outbound allow and inbound deny.
+  assert.deepEqual(judge(engine, tcp(WEB, APP, 40000, 8101, 2)), ["default", false, false]);
+  assert.deepEqual(judge(engine, udp(WEB, APP, 40000, 8090)), ["default", false, false]);
   assert.deepEqual(judge(engine, tcp(APP, DB, 40000, 5432, 2)), ["app-to-db", true, true]);
   assert.deepEqual(judge(engine, udp(APP, DB, 40000, 5432)), ["deny-db", false, false]);
   assert.deepEqual(judge(engine, tcp(WEB, DB, 40000, 5432, 2)), ["deny-db", false, false]);
@@ -44,8 +45,8 @@ Deno.test("policy engine: the issue's example", () => {
   assert.deepEqual(judge(engine, ping(WEB, APP, 7)), ["ping-app", true, true]);
   assert.deepEqual(judge(engine, ping(DB, APP, 7)), ["ping-app", true, true]);
   // The reverse directions are not covered by any rule: replies need connection tracking.
-  assert.deepEqual(judge(engine, tcp(APP, WEB, 8090, 40000, 0x12)), ["default", true, false]);
-  assert.deepEqual(judge(engine, tcp(DB, APP, 5432, 40000, 0x12)), ["default", true, false]);
+  assert.deepEqual(judge(engine, tcp(APP, WEB, 8090, 40000, 0x12)), ["default", false, false]);
+  assert.deepEqual(judge(engine, tcp(DB, APP, 5432, 40000, 0x12)), ["default", false, false]);
   // The same over IPv6: labels select both of a member's addresses.
   assert.deepEqual(judge(engine, tcp("fd77::1", "fd77::2", 40000, 8095, 2)), [
     "web-to-app",
@@ -79,35 +80,43 @@ policies:
 
 Deno.test("policy engine: defaults", () => {
   const m = threeNodes();
-  const pkt = udp(WEB, APP, 1, 9);
+  const members = udp(WEB, APP, 1, 9);
+  const toOutside = udp(WEB, "192.0.2.9", 1, 9);
+  const fromOutside = udp("192.0.2.9", APP, 1, 9);
+  const engine = (text: string | null) =>
+    new PolicyEngine({ members: m, policy: text === null ? null : parsePolicy(text) });
   // No policy at all: everything passes.
-  const none = new PolicyEngine({ members: m });
+  const none = engine(null);
   assert.equal(none.compiled.active, false);
-  assert.deepEqual(judge(none, pkt), ["default", true, true]);
-  // Any rule: inbound default deny, outbound default allow.
-  const some = new PolicyEngine({
-    members: m,
-    policy: parsePolicy("policies:\n  - {name: x, action: allow, proto: icmp}\n"),
-  });
-  assert.deepEqual(judge(some, pkt), ["default", true, false]);
+  for (const p of [members, toOutside, fromOutside]) {
+    assert.deepEqual(judge(none, p), ["default", true, true]);
+  }
+  // Any rule: inbound default deny, outbound default allow. A non-member end (a routed subnet, a
+  // plain WireGuard peer) sees only its side's default; between members both defaults apply.
+  const some = engine("policies:\n  - {name: x, action: allow, proto: icmp}\n");
+  assert.deepEqual(judge(some, toOutside), ["default", true, false]);
+  assert.deepEqual(judge(some, fromOutside), ["default", false, false]);
+  assert.deepEqual(judge(some, members), ["default", false, false]);
   // Both configurable.
-  const flipped = new PolicyEngine({
-    members: m,
-    policy: parsePolicy(
-      "defaults: {inbound: allow, outbound: deny}\npolicies:\n  - {name: x, action: allow, proto: icmp}\n",
-    ),
-  });
-  assert.deepEqual(judge(flipped, pkt), ["default", false, true]);
+  const flipped = engine(
+    "defaults: {inbound: allow, outbound: deny}\npolicies:\n  - {name: x, action: allow, proto: icmp}\n",
+  );
+  assert.deepEqual(judge(flipped, toOutside), ["default", false, false]);
+  assert.deepEqual(judge(flipped, fromOutside), ["default", false, true]);
+  assert.deepEqual(judge(flipped, members), ["default", false, false]);
+  const open = engine(
+    "defaults: {inbound: allow}\npolicies:\n  - {name: x, action: deny, proto: icmp}\n",
+  );
+  assert.deepEqual(judge(open, members), ["default", true, true]);
+  assert.deepEqual(judge(open, ping(WEB, APP, 1)), ["x", false, false]);
   // Defaults alone make a policy.
-  const closed = new PolicyEngine({
-    members: m,
-    policy: parsePolicy("defaults: {inbound: deny}\n"),
-  });
+  const closed = engine("defaults: {inbound: deny}\n");
   assert.equal(closed.compiled.active, true);
-  assert.deepEqual(judge(closed, pkt), ["default", true, false]);
+  assert.deepEqual(judge(closed, toOutside), ["default", true, false]);
+  assert.deepEqual(judge(closed, members), ["default", false, false]);
   // An empty document is no policy.
-  const empty = new PolicyEngine({ members: m, policy: parsePolicy("policies: []\n") });
-  assert.deepEqual(judge(empty, pkt), ["default", true, true]);
+  const empty = engine("policies: []\n");
+  assert.deepEqual(judge(empty, members), ["default", true, true]);
 });
 
 Deno.test("policy engine: names, CIDRs, non-members, other protocols", () => {
@@ -163,6 +172,10 @@ Deno.test("policy engine: counters follow rule names across reloads", () => {
   engine.compiled.hits[engine.compiled.rules.findIndex((r) => r.name === "web-to-app")] += 2;
   engine.setPolicy(parsePolicy(ISSUE_POLICY.replace("priority: 200", "priority: 50")));
   engine.compiled.hits[engine.compiled.rules.findIndex((r) => r.name === "deny-db")] += 1;
+  // Applying the same document again is a no-op: same generation, counters untouched.
+  const g = engine.generation;
+  engine.setPolicy(parsePolicy(ISSUE_POLICY.replace("priority: 200", "priority: 50")));
+  assert.equal(engine.generation, g);
   const c = engine.ruleCounters();
   assert.equal(c.dropped["deny-db"], 4);
   assert.equal(c.allowed["web-to-app"], 2);
@@ -183,8 +196,10 @@ Deno.test("policy engine: explain", () => {
   const c = engine.explain({ from: "web", to: "app", proto: "tcp", port: 22 });
   assert.equal(c.decidedBy, "default");
   assert.equal(c.allowed, false);
-  assert.equal(c.outbound, "allow");
+  assert.deepEqual(c.defaults, { outbound: "allow", inbound: "deny" });
+  assert.equal(c.outbound, "deny", "web applies app's inbound default too");
   assert.equal(c.inbound, "deny");
+  assert.match(c.summary, /no rule matches; denied by the defaults/);
   const d = engine.explain({ from: "fd77::3", to: "app", proto: "icmp" });
   assert.equal(d.rule?.name, "ping-app");
   assert.deepEqual(d.to, { address: "fd77::2", member: "app" });
@@ -256,6 +271,10 @@ function refMatch(
   return hit ? hit.name : "default";
 }
 
+/** Ports around the 1024-port blocks of the protocol/port index. */
+const EDGES = [1, 1023, 1024, 2047, 2048, 8090, 65535];
+const clampPort = (p: number) => Math.max(1, Math.min(65535, p));
+
 Deno.test("policy engine: the indexed matcher agrees with a plain reading (random)", () => {
   for (let seed = 1; seed <= 12; seed++) {
     const rand = rng(seed);
@@ -301,9 +320,12 @@ Deno.test("policy engine: the indexed matcher agrees with a plain reading (rando
     const count = 1 + Math.floor(rand() * 60);
     for (let i = 0; i < count; i++) {
       const proto = pick(["tcp", "udp", "icmp", "any"]);
-      const lo = 1 + Math.floor(rand() * 100);
+      // Port ranges near 1024-port block edges exercise the protocol/port index.
+      const lo = clampPort(pick(EDGES) + pick([-2, -1, 0, 0, 1]));
       const ports = (proto === "tcp" || proto === "udp") && rand() < 0.6
-        ? `, ports: ["${lo}-${lo + Math.floor(rand() * 30)}", ${1 + Math.floor(rand() * 100)}]`
+        ? `, ports: ["${lo}-${clampPort(lo + pick([0, 0, 1, 3, 30]))}", ${
+          clampPort(pick(EDGES) - 1)
+        }]`
         : "";
       lines.push(
         `  - { name: r${i}, action: ${pick(["allow", "deny"])}, priority: ${
@@ -325,7 +347,7 @@ Deno.test("policy engine: the indexed matcher agrees with a plain reading (rando
       const src = endpoint();
       const dst = endpoint();
       const proto = pick(["tcp", "udp", "icmp", "gre"]);
-      const port = 1 + Math.floor(rand() * 140);
+      const port = clampPort(pick(EDGES) + pick([-1, 0, 1, 2]));
       const pkt = proto === "tcp"
         ? tcp(src, dst, 999, port, 2)
         : proto === "udp"
