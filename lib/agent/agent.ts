@@ -21,6 +21,9 @@ import { formatAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openTunDevice } from "./tun_mode.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
+import { type HealthOptions, HealthTracker } from "../health/health.ts";
+import { HealthProber } from "../health/prober.ts";
+import type { MetricsSnapshot } from "../status/metrics.ts";
 
 /** How an agent's plaintext side is provided. */
 export type AgentMode = "userspace" | "tun";
@@ -72,6 +75,16 @@ export interface AgentOptions {
   control?: boolean;
   /** Receives underlay datagrams that are not WireGuard messages (the join exchange). */
   onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
+  /** Health thresholds and probe interval. */
+  health?: HealthOptions;
+}
+
+/** How the agent names a peer in status, metrics and the dashboard. */
+export interface PeerIdentity {
+  /** Node name ("" when unknown). */
+  name: string;
+  /** Overlay address to probe and show (no prefix). */
+  address: string;
 }
 
 /** Which UDP implementation carries the underlay. */
@@ -119,6 +132,19 @@ export class Agent {
   readonly logger: Logger;
   /** The control-port stack, when started with `control: true`. */
   control: UserspaceStack | null = null;
+  /** Per-peer health (handshake age and probes); subscribe for transitions. */
+  readonly health: HealthTracker;
+  /** Names this node in status (set by the mesh layer). */
+  nodeInfo: { name: string; role: string } = { name: "", role: "peer" };
+  /** Extra figures for /metrics (DNS, policy), filled by the layers that own them. */
+  extraMetrics: () => Pick<MetricsSnapshot, "dns" | "policyDrops"> = () => ({});
+  #prober: HealthProber | null = null;
+  #probe: ((address: string) => Promise<number | null>) | null = null;
+  #describe: (publicKey: string) => PeerIdentity;
+  #reconcile: ReturnType<typeof setInterval> | undefined;
+  #handshakeEvents = 0;
+  readonly #probeInterval: number;
+  #failedHandshakes = 0;
   readonly #mode: AgentMode;
   readonly #addresses: string[];
   readonly #startedAt = Date.now();
@@ -142,6 +168,57 @@ export class Agent {
     this.#addresses = [...opts.addresses];
     this.#suiteName = suiteName;
     this.logger = logger;
+    this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
+    this.health = new HealthTracker({
+      ...opts.health,
+      handshakeOf: (key) => device.peer(key)?.lastHandshakeUnixMs ?? 0,
+    });
+    this.#describe = (key) => {
+      const p = device.peer(key);
+      const host = p ? device.allowedIpsOf(p).find((c) => /\/(32|128)$/.test(c)) : undefined;
+      return { name: "", address: host?.split("/")[0] ?? "" };
+    };
+    if (stack) this.#probe = (address) => stack.ping(address, { timeoutMs: 2000 });
+  }
+
+  /** Sets how peers are named (the mesh layer knows their node names). */
+  setPeerIdentity(fn: (publicKey: string) => PeerIdentity): void {
+    this.#describe = fn;
+  }
+
+  /** Sets how peers are probed (overlay address in, RTT ms or null out); null turns probes off. */
+  setProbe(fn: ((address: string) => Promise<number | null>) | null): void {
+    this.#probe = fn;
+    void this.#prober?.stop();
+    this.#prober = null;
+    this.#syncHealth();
+  }
+
+  // Keeps the health tracker and the prober in step with the device's peers.
+  #syncHealth(): void {
+    const keys = new Set(this.device.peers().map((p) => p.publicKeyText));
+    for (const k of this.health.peers()) {
+      if (!keys.has(k)) {
+        this.health.removePeer(k);
+        this.#prober?.remove(k);
+      }
+    }
+    if (this.#probe && !this.#prober) {
+      const probe = this.#probe;
+      this.#prober = new HealthProber({
+        probe,
+        onResult: (k, rtt) => this.health.recordProbe(k, rtt),
+        intervalMs: this.#probeInterval,
+      });
+      this.#prober.start();
+    }
+    for (const k of keys) {
+      if (!this.health.peers().includes(k)) {
+        this.health.addPeer(k, this.device.peer(k)?.lastHandshakeUnixMs ?? 0);
+      }
+      const address = this.#describe(k).address;
+      if (this.#prober && address && !this.#prober.probing(k)) this.#prober.add(k, address);
+    }
   }
 
   /** Opens the transport and packet side, adds the peers and starts the device. */
@@ -216,6 +293,19 @@ export class Agent {
     agent.control = split?.control ?? null;
     device.onEvent((e) => agent.#logEvent(e));
     device.start();
+    agent.#syncHealth();
+    agent.health.start();
+    agent.#reconcile = setInterval(() => agent.#syncHealth(), 1000);
+    agent.health.subscribe((e) => {
+      const fields = {
+        peer: e.peer,
+        name: agent.#describe(e.peer).name,
+        from: e.from,
+        reason: e.reason,
+      };
+      if (e.to === "up") logger.info(`peer ${e.to}`, fields);
+      else logger.warn(`peer ${e.to}`, fields);
+    });
     const uapi = opts.uapi ?? mode === "tun";
     if (uapi) {
       try {
@@ -242,6 +332,8 @@ export class Agent {
 
   #logEvent(e: DeviceEvent): void {
     const { type, ...fields } = e;
+    if (type === "handshake-complete") this.#handshakeEvents++;
+    if (type === "handshake-give-up") this.#failedHandshakes++;
     if (type === "handshake-give-up") this.logger.warn(type, fields);
     else if (type === "keys-zeroed") this.logger.debug(type, fields);
     else this.logger.info(type, fields);
@@ -261,7 +353,44 @@ export class Agent {
       startedAt: this.#startedAt,
       crypto: this.#suiteName,
       version: VERSION,
+      name: this.nodeInfo.name,
+      role: this.nodeInfo.role,
+      describe: (key) => this.#describe(key),
+      health: (key) => this.health.get(key),
     });
+  }
+
+  /** The figures `/metrics` renders. */
+  metrics(): MetricsSnapshot {
+    const st = this.device.stats;
+    return {
+      version: VERSION,
+      crypto: this.#suiteName,
+      uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
+      peers: this.device.peers().map((p) => {
+        const h = this.health.get(p.publicKeyText);
+        return {
+          publicKey: p.publicKeyText,
+          name: this.#describe(p.publicKeyText).name,
+          rxBytes: p.counters.rxBytes,
+          txBytes: p.counters.txBytes,
+          rxPackets: p.counters.rxPackets,
+          txPackets: p.counters.txPackets,
+          lastHandshakeUnixMs: p.lastHandshakeUnixMs,
+          health: h?.state,
+          rttMs: h?.rttMs.avg ?? null,
+          loss: h?.loss ?? null,
+          probeRtt: h?.rttHistogram,
+        };
+      }),
+      handshakes: {
+        completed: this.#handshakeEvents,
+        failed: this.#failedHandshakes + st.drops["handshake-invalid"],
+        received: st.handshakesReceived,
+      },
+      drops: st.drops,
+      ...this.extraMetrics(),
+    };
   }
 
   #needStack(): UserspaceStack {
@@ -300,6 +429,9 @@ export class Agent {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#reconcile);
+    this.health.close();
+    await this.#prober?.stop();
     await this.#uapi?.close();
     await this.device.close();
     this.logger.info("agent stopped", {});

@@ -10,6 +10,8 @@ import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError } from "../mesh/leader.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "../status/metrics.ts";
+import { dashboardRoutes } from "../status/dashboard.ts";
 
 /** Options of the control server. */
 export interface ControlServerOptions {
@@ -93,6 +95,10 @@ export interface ControlAppOptions {
   tokenEverywhere?: boolean;
   /** The mesh agent, for the token and node routes. */
   mesh?: MeshAgent;
+  /** Ends the dashboard's event streams (abort before shutting the server down). */
+  dashboardSignal?: AbortSignal;
+  /** Leave the dashboard out. */
+  noDashboard?: boolean;
 }
 
 /** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
@@ -116,11 +122,11 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     if (err instanceof LeaderError) return c.json({ error: err.message }, 409);
     return c.json({ error: err instanceof Error ? err.message : String(err) }, 500);
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
 
   if (token) {
     app.use(opts.tokenEverywhere ? "*" : "/v1/*", async (c, next) => {
-      if (c.req.header("authorization") !== `Bearer ${token}`) {
+      // Browsers' EventSource cannot send headers: the dashboard may pass ?token= instead.
+      if (c.req.header("authorization") !== `Bearer ${token}` && c.req.query("token") !== token) {
         throw new HttpError(401, "missing or wrong bearer token");
       }
       await next();
@@ -181,6 +187,10 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   });
 
   app.get("/healthz", (c) => c.text("ok\n"));
+  app.get(
+    "/metrics",
+    (c) => c.body(renderMetrics(agent.metrics()), 200, { "content-type": METRICS_CONTENT_TYPE }),
+  );
   app.get("/status", (c) => c.json(agent.status()));
   app.get("/peers", (c) => c.json(agent.status().peers));
   app.get("/peers/:key", (c) => {
@@ -259,6 +269,32 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
   });
 
+  if (opts.dashboardSignal !== undefined || !opts.noDashboard) {
+    app.route(
+      "/",
+      dashboardRoutes(() => agent.status(), (fn) => agent.health.subscribe(fn), {
+        signal: opts.dashboardSignal,
+      }),
+    );
+  }
+
+  // A known path with the wrong method is 405, not 404.
+  const routes: [string, RegExp][] = [
+    ["GET", /^\/(healthz|metrics|status|peers(\/[^/]+)?|events|)$/],
+    ["POST", /^\/v1\/(ping|send|tokens)$/],
+    ["GET", /^\/v1\/(recv|nodes|tokens)$/],
+    ["DELETE", /^\/v1\/(nodes|tokens)\/[^/]+$/],
+  ];
+  app.notFound((c) => {
+    const known = routes.filter(([, re]) => re.test(c.req.path)).map(([m]) => m);
+    if (known.length && !known.includes(c.req.method)) {
+      return c.json({ error: `${c.req.method} is not allowed on ${c.req.path}` }, 405, {
+        allow: [...new Set(known)].join(", "),
+      });
+    }
+    return c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404);
+  });
+
   return app;
 }
 
@@ -273,16 +309,22 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     }
     if (!opts.token) throw new Error("a non-loopback status listener needs a token");
   }
+  const streams = new AbortController();
   const app = controlApp(agent, {
     token: opts.token,
     tokenEverywhere: !isLoopback(hostname),
     mesh: opts.mesh,
+    dashboardSignal: streams.signal,
   });
   const server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
   const addr = server.addr as Deno.NetAddr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {
     address: `${host}:${addr.port}`,
-    close: () => server.shutdown(),
+    close: () => {
+      // Open event streams would keep shutdown waiting.
+      streams.abort();
+      return server.shutdown();
+    },
   };
 }

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from "../log/logger.ts";
 import { Cidr } from "../net/cidr.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
-import type { DatagramSink, Transport } from "../device/driver.ts";
+import type { Transport } from "../device/driver.ts";
 import { type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
 import { StateDir } from "./state.ts";
 import { decodeToken, encodeToken } from "./token.ts";
@@ -146,47 +146,45 @@ async function requestJoin(
     enc.encode(JSON.stringify(req)),
   );
   try {
+    const targets: Endpoint[] = [];
+    for (const e of token.endpoints) {
+      try {
+        targets.push(transport.endpoint(e));
+      } catch {
+        logger.warn("skipping token endpoint", { endpoint: e });
+      }
+    }
+    if (!targets.length) throw new JoinError("the token has no usable leader endpoint");
+    let retry: ReturnType<typeof setInterval> | undefined;
+    let timeout: ReturnType<typeof setTimeout> | undefined;
+    let tries = 0;
     const answer = await new Promise<Uint8Array>((resolve, reject) => {
-      const sink: DatagramSink = {
+      transport.start({
         datagram: (data) => {
           if (data.length < 8 || readU32(data, 0) !== MSG_JOIN_RESPONSE) return;
           const plain = openJoinResponse(suite.dh, suite.aead, pending, data);
           if (plain) resolve(plain.slice());
         },
         flush: () => {},
-      };
-      transport.start(sink);
-      const targets: Endpoint[] = [];
-      for (const e of token.endpoints) {
-        try {
-          targets.push(transport.endpoint(e));
-        } catch {
-          logger.warn("skipping token endpoint", { endpoint: e });
-        }
-      }
-      if (!targets.length) {
-        reject(new JoinError("the token has no usable leader endpoint"));
-        return;
-      }
-      let n = 0;
+      });
+      // Datagrams get lost: resend every second until answered or out of time.
       const send = () => {
         for (const t of targets) transport.send(message, t);
         transport.flush();
-        n++;
+        tries++;
       };
       send();
-      const timer = setInterval(send, 1000);
-      setTimeout(() => {
-        clearInterval(timer);
+      retry = setInterval(send, 1000);
+      timeout = setTimeout(() => {
         reject(
           new Error(
-            `no answer from the leader at ${token.endpoints.join(", ")} after ${n} tries`,
+            `no answer from the leader at ${token.endpoints.join(", ")} after ${tries} tries`,
           ),
         );
       }, opts.joinTimeoutMs ?? 15_000);
-      // Stop retrying once answered.
-      const done = () => clearInterval(timer);
-      sink.flush = done;
+    }).finally(() => {
+      clearInterval(retry);
+      clearTimeout(timeout);
     });
     let res;
     try {
@@ -235,6 +233,7 @@ export class MeshAgent {
   readonly #applied = new Map<string, string>();
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #assembler = new ViewAssembler();
+  #byKey = new Map<string, Member>();
   #view: MembershipView;
   #leaderInfo: { publicKey: string; address: string; endpoints: string[] } | null;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -268,6 +267,12 @@ export class MeshAgent {
     this.#services = opts.services ?? [];
     this.#labels = opts.labels ?? {};
     this.prober = new Prober(agent.control!);
+    agent.nodeInfo = { name: opts.hostname, role: opts.role };
+    agent.setPeerIdentity((key) => {
+      const m = this.#byKey.get(key);
+      return { name: m?.name ?? "", address: m?.address ?? "" };
+    });
+    agent.setProbe((address) => this.prober.probe(address, 2000));
   }
 
   /** Starts a leader or a node; a fresh node joins with its token first. */
@@ -625,6 +630,7 @@ export class MeshAgent {
     }
     const changed = v.version !== this.#view.version;
     this.#view = v;
+    this.#byKey = new Map(v.members.map((m) => [m.publicKey, m]));
     if (changed || initial) { for (const l of this.#listeners) l(v); }
   }
 

@@ -67,9 +67,15 @@ export class StateDir {
     return `${this.dir}/${name}`;
   }
 
-  /** Creates the directory (mode 0700) if needed. */
+  /** Creates the directory (mode 0700) if needed and clears temp files a crash left behind. */
   async ensure(): Promise<void> {
     await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    for await (const e of Deno.readDir(this.dir)) {
+      // writeFileAtomic's temp files: `.<name>.<pid>.<random>.tmp`; the target is intact.
+      if (e.isFile && /^\..+\.\d+\.\d+\.tmp$/.test(e.name)) {
+        await Deno.remove(this.path(e.name)).catch(() => {});
+      }
+    }
   }
 
   /** The private key, made and saved (0600) on first use. */

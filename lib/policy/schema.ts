@@ -192,6 +192,7 @@ const SELECTOR_KEYS = ["labels", "names", "cidrs"];
 function typeName(v: unknown): string {
   if (v === null || v === undefined) return "nothing";
   if (Array.isArray(v)) return "a list";
+  if (ArrayBuffer.isView(v)) return "binary data";
   if (typeof v === "object") return "a map";
   if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
   return `${typeof v} ${String(v)}`;

@@ -6,9 +6,15 @@
 
 import type { Device } from "../device/device.ts";
 import type { DropReason } from "../device/drops.ts";
+import type { HealthState } from "../mesh/types.ts";
+import type { PeerHealth } from "../health/health.ts";
 
 /** This node, in the status document. */
 export interface NodeStatus {
+  /** Node name in the mesh ("" outside a managed mesh). */
+  name: string;
+  /** `leader`, `node`, or `peer` (a plain `weft up` agent). */
+  role: string;
   /** Base64 public key. */
   publicKey: string;
   /** Overlay addresses with prefix lengths. */
@@ -37,6 +43,18 @@ export interface NodeStatus {
 
 /** One peer, in the status document. */
 export interface PeerStatus {
+  /** The peer's node name ("" when unknown). */
+  name: string;
+  /** The peer's overlay address (no prefix; "" when it has no host route). */
+  address: string;
+  /** `up`, `degraded`, `down` or `unknown`. */
+  health: HealthState;
+  /** Why it has that health. */
+  healthReason: string;
+  /** Mean probe RTT over the health window, ms; null when unmeasured. */
+  rttMs: number | null;
+  /** Probe loss over the health window, 0..1; null when unmeasured. */
+  loss: number | null;
   /** Base64 public key. */
   publicKey: string;
   /** Current underlay endpoint, null when unknown. */
@@ -77,6 +95,14 @@ export interface StatusContext {
   crypto: string;
   /** weft's version. */
   version: string;
+  /** Node name. */
+  name: string;
+  /** Node role. */
+  role: string;
+  /** Names a peer. */
+  describe: (publicKey: string) => { name: string; address: string };
+  /** A peer's health. */
+  health: (publicKey: string) => PeerHealth | undefined;
 }
 
 /** Builds the status document of a device. */
@@ -87,6 +113,8 @@ export function buildStatus(
   const now = Date.now();
   const stats = device.stats;
   const node: NodeStatus = {
+    name: ctx.name,
+    role: ctx.role,
     publicKey: device.publicKey,
     addresses: ctx.addresses,
     listenPort: device.listenPort,
@@ -100,21 +128,31 @@ export function buildStatus(
     cookieRepliesSent: stats.cookieRepliesSent,
     drops: stats.drops,
   };
-  const peers = device.peers().map((p): PeerStatus => ({
-    publicKey: p.publicKeyText,
-    endpoint: p.endpoint?.toString() ?? null,
-    allowedIps: device.allowedIpsOf(p),
-    lastHandshake: p.lastHandshakeUnixMs ? new Date(p.lastHandshakeUnixMs).toISOString() : null,
-    lastHandshakeAgeSeconds: p.lastHandshakeUnixMs
-      ? Math.max(0, Math.round((now - p.lastHandshakeUnixMs) / 1000))
-      : null,
-    hasSession: p.current !== null,
-    rxBytes: p.counters.rxBytes,
-    txBytes: p.counters.txBytes,
-    rxPackets: p.counters.rxPackets,
-    txPackets: p.counters.txPackets,
-    handshakes: p.counters.handshakes,
-    persistentKeepalive: p.timers.persistentKeepaliveMs / 1000,
-  }));
+  const peers = device.peers().map((p): PeerStatus => {
+    const id = ctx.describe(p.publicKeyText);
+    const h = ctx.health(p.publicKeyText);
+    return {
+      name: id.name,
+      address: id.address,
+      health: h?.state ?? "unknown",
+      healthReason: h?.reason ?? "",
+      rttMs: h?.rttMs.avg ?? null,
+      loss: h?.loss ?? null,
+      publicKey: p.publicKeyText,
+      endpoint: p.endpoint?.toString() ?? null,
+      allowedIps: device.allowedIpsOf(p),
+      lastHandshake: p.lastHandshakeUnixMs ? new Date(p.lastHandshakeUnixMs).toISOString() : null,
+      lastHandshakeAgeSeconds: p.lastHandshakeUnixMs
+        ? Math.max(0, Math.round((now - p.lastHandshakeUnixMs) / 1000))
+        : null,
+      hasSession: p.current !== null,
+      rxBytes: p.counters.rxBytes,
+      txBytes: p.counters.txBytes,
+      rxPackets: p.counters.rxPackets,
+      txPackets: p.counters.txPackets,
+      handshakes: p.counters.handshakes,
+      persistentKeepalive: p.timers.persistentKeepaliveMs / 1000,
+    };
+  });
   return { node, peers };
 }

@@ -35,6 +35,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
   const n = st.node;
   const drops = Object.entries(n.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`);
   const head = [
+    ...(n.name ? [`name       ${n.name} (${n.role})`] : []),
     `node       ${n.publicKey}`,
     `addresses  ${n.addresses.join(", ")}`,
     `listening  udp/${n.listenPort}  mode=${n.mode}  interface=${n.interface}  mtu=${n.mtu}`,
@@ -43,12 +44,15 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
     `drops      ${drops.length ? drops.join(" ") : "none"}`,
   ].join("\n");
   if (st.peers.length === 0) return `${head}\n\nno peers`;
-  const rows = [["PEER", "ENDPOINT", "ALLOWED IPS", "HANDSHAKE", "RX", "TX"]];
+  const rows = [["PEER", "ADDRESS", "ENDPOINT", "HEALTH", "RTT", "LOSS", "HANDSHAKE", "RX", "TX"]];
   for (const p of st.peers) {
     rows.push([
-      p.publicKey.slice(0, 10) + "…",
+      p.name || p.publicKey.slice(0, 10) + "…",
+      p.address || p.allowedIps.join(",") || "-",
       p.endpoint ?? "-",
-      p.allowedIps.join(",") || "-",
+      p.health,
+      p.rttMs === null ? "-" : `${p.rttMs.toFixed(1)} ms`,
+      p.loss === null ? "-" : `${Math.round(p.loss * 100)}%`,
       ago(p.lastHandshakeAgeSeconds),
       bytes(p.rxBytes),
       bytes(p.txBytes),

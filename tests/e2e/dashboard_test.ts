@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium, type Page } from "npm:playwright-core@1.65.1";
+import { chromium, type Page } from "playwright-core";
 import { Hono } from "hono";
 import { dashboardRoutes, type DashboardStatus } from "../../lib/status/dashboard.ts";
 import type { HealthState } from "../../lib/mesh/types.ts";
