@@ -44,6 +44,8 @@ import {
 import { JoinError, MeshAgent } from "./lib/mesh/mesh_agent.ts";
 import { LeaderError } from "./lib/mesh/leader.ts";
 import { StateDir } from "./lib/mesh/state.ts";
+import { compilePolicyText, policyFromConfig } from "./lib/mesh/policy_source.ts";
+import { PolicyError } from "./lib/policy/schema.ts";
 
 /** A usage or configuration error: exit code 2. */
 class UsageError extends Error {}
@@ -134,6 +136,18 @@ async function runMesh(program: Command): Promise<void> {
     throw e;
   }
   const logger = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
+  let policyText: string | undefined;
+  if (cfg.policy) {
+    if (role !== "leader") {
+      throw new UsageError("a policy section belongs in the leader's configuration");
+    }
+    try {
+      policyText = policyFromConfig(cfg.policy).canonical;
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   let mesh;
   try {
     mesh = await MeshAgent.start({
@@ -151,6 +165,8 @@ async function runMesh(program: Command): Promise<void> {
       persistentKeepalive: cfg.persistentKeepalive,
       crypto: cfg.crypto,
       mtu: cfg.mtu,
+      policyText,
+      health: { probeIntervalMs: cfg.probeInterval },
       logger,
     });
   } catch (e) {
@@ -363,6 +379,58 @@ function build(): Command {
     .action(async (id, opts) => {
       const m = await (await localClient(opts)).removeNode(id);
       console.log(`removed ${m.name} (${m.address})`);
+    });
+
+  const policyCmd = program.command("policy").description("network policies");
+  policyCmd.command("apply").description("validate a policy file and put it in force (leader)")
+    .argument("<file>", "policy YAML (defaults: and policies:)")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (file, opts) => {
+      let text;
+      try {
+        text = await Deno.readTextFile(file);
+        compilePolicyText(text);
+      } catch (e) {
+        if (e instanceof PolicyError) throw new UsageError(`${file}: ${e.message}`);
+        if (e instanceof Deno.errors.NotFound) throw new UsageError(`${file}: no such file`);
+        throw e;
+      }
+      const v = await (await localClient(opts)).applyPolicy(text);
+      console.log(`policy version ${v} in force`);
+    });
+  policyCmd.command("show").description("the policy in force on this node, with its counters")
+    .option("--json", "print JSON")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (opts) => {
+      const p = await (await localClient(opts)).policy();
+      if (opts.json) return console.log(JSON.stringify(p, null, 2));
+      console.log(
+        p.version ? `# version ${p.version}\n${p.text}` : "no policy (everything passes)",
+      );
+    });
+  policyCmd.command("test").description("say which rule decides a flow")
+    .requiredOption("--from <node|ip>", "source node name or address")
+    .requiredOption("--to <node|ip>", "destination node name or address")
+    .addOption(
+      new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp", "any"]).default(
+        "tcp",
+      ),
+    )
+    .option("--port <port>", "destination port", intArg(0, 65535))
+    .option("--json", "print JSON")
+    .addOption(statusListen)
+    .addOption(stateDirOpt())
+    .action(async (opts) => {
+      const r = await (await localClient(opts)).testPolicy({
+        from: opts.from,
+        to: opts.to,
+        proto: opts.proto,
+        port: opts.port,
+      });
+      if (opts.json) return console.log(JSON.stringify(r, null, 2));
+      console.log(r.summary);
     });
 
   program.command("genkey").description("print a new private key (as wg genkey)")

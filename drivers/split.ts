@@ -13,6 +13,17 @@ import { parseAddress } from "../lib/net/ip.ts";
 /** The UDP port weft's control plane uses on overlay addresses. */
 export const CONTROL_PORT = 51821;
 
+/** True for UDP to or from the control port (mesh sync and probes), which policies never block. */
+export function isControlTraffic(p: Uint8Array, port: number = CONTROL_PORT): boolean {
+  const version = p[0] >> 4;
+  let off: number;
+  if (version === 4 && p.length >= 28 && p[9] === 17) off = (p[0] & 15) * 4;
+  else if (version === 6 && p.length >= 48 && p[6] === 17) off = 40;
+  else return false;
+  if (p.length < off + 4) return false;
+  return ((p[off] << 8) | p[off + 1]) === port || ((p[off + 2] << 8) | p[off + 3]) === port;
+}
+
 /** Splits control traffic from a device. */
 export class SplitDevice implements PacketDevice {
   /** The in-process stack serving the control port. */

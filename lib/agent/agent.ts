@@ -138,6 +138,8 @@ export class Agent {
   nodeInfo: { name: string; role: string } = { name: "", role: "peer" };
   /** Extra figures for /metrics (DNS, policy), filled by the layers that own them. */
   extraMetrics: () => Pick<MetricsSnapshot, "dns" | "policyDrops"> = () => ({});
+  /** Extra node fields for /status (policy), filled by the layers that own them. */
+  extraStatus: () => Partial<NodeStatus> = () => ({});
   #prober: HealthProber | null = null;
   #probe: ((address: string) => Promise<number | null>) | null = null;
   #describe: (publicKey: string) => PeerIdentity;
@@ -357,6 +359,7 @@ export class Agent {
       role: this.nodeInfo.role,
       describe: (key) => this.#describe(key),
       health: (key) => this.health.get(key),
+      extra: () => this.extraStatus(),
     });
   }
 

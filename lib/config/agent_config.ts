@@ -126,6 +126,8 @@ export interface AgentConfig {
   persistentKeepalive: number;
   /** The TUN MTU. */
   mtu: number;
+  /** Milliseconds between health probes to each peer. */
+  probeInterval: number;
   /** The `policy` section of the file, for the policy module to validate. */
   policy?: PolicySource;
   /** Where each option's value came from. */
@@ -197,6 +199,8 @@ export interface AgentFlags {
   persistentKeepalive?: number | string;
   /** `--mtu <bytes>`. */
   mtu?: number | string;
+  /** `--probe-interval <duration>`: `500ms`, `5s`, `1m`, or a number of seconds. */
+  probeInterval?: number | string;
 }
 
 /** Facts about the machine that some defaults depend on; tests pass their own. */
@@ -364,6 +368,27 @@ function listOf<T>(item: Parser<T>): Parser<T[]> {
   return (input, ctx) => {
     if (input.kind !== "seq") return fail(input, `expected a list, got ${describe(input)}`);
     return input.items.map((i) => item(i, ctx));
+  };
+}
+
+/**
+ * A duration in ms from `500ms`, `5s`, `1m`, `1h` or a bare number of seconds (YAML `5`), kept
+ * within `min`..`max` ms.
+ */
+function duration(minMs: number, maxMs: number): Parser<number> {
+  return (input) => {
+    let ms = NaN;
+    if (input.kind === "scalar" && typeof input.value === "number") ms = input.value * 1000;
+    if (input.kind === "scalar" && typeof input.value === "string") {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(input.value);
+      if (m) ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"]!;
+    }
+    if (ms >= minMs && ms <= maxMs) return ms;
+    return fail(
+      input,
+      `expected a duration from ${minMs} ms to ${maxMs / 1000} s, as 500ms, 5s or 1m, ` +
+        `got ${describe(input)}`,
+    );
   };
 }
 
@@ -856,6 +881,17 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     description: "the MTU of the overlay interface",
     defaultValue: () => 1420,
     parse: integer(576, 65535),
+  },
+  probeInterval: {
+    flag: "--probe-interval",
+    arg: "<duration>",
+    yaml: "probe-interval",
+    type: "duration",
+    default: "5s",
+    validation: "100ms to 1h, as 500ms, 5s or 1m; a bare number is seconds",
+    description: "how often each peer is probed through the tunnel for RTT and loss (health)",
+    defaultValue: () => 5000,
+    parse: duration(100, 3_600_000),
   },
   policy: {
     yaml: "policy",

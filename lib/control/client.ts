@@ -102,6 +102,23 @@ export class ControlClient {
       ?.cancel();
   }
 
+  /** Applies a policy file's text at the leader; returns the new policy version. */
+  async applyPolicy(text: string): Promise<number> {
+    return (await this.#json<{ version: number }>("/v1/policy", { text })).version;
+  }
+
+  /** The policy in force on this node, with its counters. */
+  policy(): Promise<{ version: number; text: string; stats: Record<string, unknown> }> {
+    return this.#json("/v1/policy");
+  }
+
+  /** Which rule decides a flow, as this node sees it. */
+  testPolicy(
+    q: { from: string; to: string; proto: string; port?: number },
+  ): Promise<{ allowed: boolean; decidedBy: string; rule?: { name: string }; summary: string }> {
+    return this.#json("/v1/policy/test", q);
+  }
+
   /** The agent's status document. */
   status(): Promise<{ node: NodeStatus; peers: PeerStatus[] }> {
     return this.#json("/status");

@@ -9,6 +9,8 @@ import type { Context } from "hono";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError } from "../mesh/leader.ts";
+import { compilePolicyText } from "../mesh/policy_source.ts";
+import { PolicyError } from "../policy/schema.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../status/metrics.ts";
 import { dashboardRoutes } from "../status/dashboard.ts";
@@ -181,6 +183,50 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     const t = await leader.createToken({ ttlMs, uses, labels: labels as Record<string, string> });
     return c.json({ ...t, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
   });
+  app.get("/v1/policy", (c) => {
+    const m = needMesh();
+    return c.json({
+      version: m.policy?.version ?? 0,
+      text: m.policy?.text ?? "",
+      stats: m.policyFilter.stats(),
+    });
+  });
+  app.post("/v1/policy", async (c) => {
+    const leader = needLeader();
+    const body = await jsonBody(c);
+    const text = stringField(body, "text");
+    let canonical: string;
+    try {
+      canonical = compilePolicyText(text).canonical;
+    } catch (e) {
+      if (e instanceof PolicyError) throw new HttpError(400, `policy rejected: ${e.message}`);
+      throw e;
+    }
+    const version = await leader.applyPolicy(canonical);
+    return c.json({ version });
+  });
+  app.post("/v1/policy/test", async (c) => {
+    const m = needMesh();
+    const body = await jsonBody(c);
+    const proto = body.proto ?? "tcp";
+    if (!["tcp", "udp", "icmp", "any"].includes(proto as string)) {
+      throw new HttpError(400, "proto must be tcp, udp, icmp or any");
+    }
+    const port = body.port === undefined ? undefined : intField(body, "port", 0, 65535);
+    if ((proto === "tcp" || proto === "udp") && port === undefined) {
+      throw new HttpError(400, "port is required for tcp and udp");
+    }
+    try {
+      return c.json(m.policyFilter.explain({
+        from: stringField(body, "from"),
+        to: stringField(body, "to"),
+        proto: proto as "tcp" | "udp" | "icmp" | "any",
+        port,
+      }));
+    } catch (e) {
+      throw new HttpError(400, e instanceof Error ? e.message : String(e));
+    }
+  });
   app.delete("/v1/tokens/:id", async (c) => {
     await needLeader().leader!.revokeToken(c.req.param("id"));
     return c.json({ revoked: c.req.param("id") });
@@ -281,8 +327,8 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   // A known path with the wrong method is 405, not 404.
   const routes: [string, RegExp][] = [
     ["GET", /^\/(healthz|metrics|status|peers(\/[^/]+)?|events|)$/],
-    ["POST", /^\/v1\/(ping|send|tokens)$/],
-    ["GET", /^\/v1\/(recv|nodes|tokens)$/],
+    ["POST", /^\/v1\/(ping|send|tokens|policy|policy\/test)$/],
+    ["GET", /^\/v1\/(recv|nodes|tokens|policy)$/],
     ["DELETE", /^\/v1\/(nodes|tokens)\/[^/]+$/],
   ];
   app.notFound((c) => {

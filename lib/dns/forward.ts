@@ -89,6 +89,8 @@ export class Forwarder {
   readonly #sockets = new Map<4 | 6, Deno.DatagramConn>();
   readonly #loops: Promise<void>[] = [];
   readonly #tcp = new Set<Deno.Conn>();
+  readonly #ports: number[] = [];
+  readonly #inflight = new Map<string, Promise<ForwardResult>>();
   #closed = false;
 
   /** A forwarder to `upstreams`; sockets open on first use. */
@@ -99,9 +101,10 @@ export class Forwarder {
     this.#maxPending = options.maxPending ?? 2048;
   }
 
-  /** The local ports the forwarding sockets use (to recognise our own queries coming back). */
-  localPorts(): number[] {
-    return [...this.#sockets.values()].map((s) => (s.addr as Deno.NetAddr).port);
+  /** Whether `port` is the local port of a forwarding socket (our own queries coming back). */
+  ownsPort(port: number): boolean {
+    for (const p of this.#ports) if (p === port) return true;
+    return false;
   }
 
   /** Number of queries waiting for an upstream. */
@@ -112,23 +115,46 @@ export class Forwarder {
   /**
    * Forwards `query` (copied; its id is replaced) and resolves with the first upstream's
    * answer, its id still the one we sent: the caller puts the client's id back.
+   *
+   * Queries for a question already on its way upstream wait for that answer instead of going
+   * out again. Besides sparing the upstream, this ends forwarding loops through other servers
+   * (A forwards to B, B to A): the looped query finds its own question pending and waits.
+   * `variant` names the query flags that change the answer (RD, CD, EDNS, DO), so that only
+   * queries that would get the same answer share one.
    */
-  async forward(original: Uint8Array): Promise<ForwardResult> {
+  forward(original: Uint8Array, variant = ""): Promise<ForwardResult> {
+    const asked = readQuestion(original);
+    if (asked === null || this.upstreams.length === 0) {
+      return Promise.resolve({ ok: false, reason: "error" });
+    }
+    const q = asked.question;
+    const key = `${canonicalName(q.name)}|${q.type}|${q.class}|${variant}`;
+    const running = this.#inflight.get(key);
+    if (running !== undefined) return running;
+    if (this.#pending.size >= this.#maxPending) {
+      return Promise.resolve({ ok: false, reason: "overload" });
+    }
     // The caller's buffer may be reused for the next datagram while we wait.
-    const query = original.slice();
-    const asked = readQuestion(query);
-    if (asked === null || this.upstreams.length === 0) return { ok: false, reason: "error" };
-    if (this.#pending.size >= this.#maxPending) return { ok: false, reason: "overload" };
+    const p = this.#exchange(original.slice(), q);
+    this.#inflight.set(key, p);
+    const done = (): void => {
+      this.#inflight.delete(key);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  async #exchange(query: Uint8Array, question: DnsQuestion): Promise<ForwardResult> {
     let reason: "timeout" | "error" = "error";
     for (const up of this.upstreams) {
       if (this.#closed) break;
-      const answer = await this.#udp(query, up, asked.question);
+      const answer = await this.#udp(query, up, question);
       if (answer === null) {
         reason = "timeout";
         continue;
       }
       if ((answer[2] & 0x02) === 0) return { ok: true, answer, via: "udp" };
-      const full = await this.#viaTcp(query, up, asked.question);
+      const full = await this.#viaTcp(query, up, question);
       // A failed TCP retry still leaves the truncated answer to relay: the client retries.
       return full === null
         ? { ok: true, answer, via: "udp" }
@@ -146,6 +172,7 @@ export class Forwarder {
         port: 0,
       });
       this.#sockets.set(family, s);
+      this.#ports.push((s.addr as Deno.NetAddr).port);
       this.#loops.push(this.#receive(s));
     }
     return s;

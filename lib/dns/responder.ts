@@ -198,7 +198,9 @@ export class DnsResponder {
   ): Promise<Uint8Array | null> {
     const stats = this.#stats;
     stats.forwarded++;
-    const result = await this.#forwarder!.forward(query);
+    const e = msg.edns;
+    const variant = `${msg.rd ? "r" : ""}${msg.cd ? "c" : ""}${e ? (e.dnssecOk ? "d" : "e") : ""}`;
+    const result = await this.#forwarder!.forward(query, variant);
     const reply = this.#reply(msg.id, msg.opcode, msg.rd, Rcode.SERVFAIL);
     reply.questions = [q];
     if (msg.edns !== null) reply.edns = this.#edns(msg.edns);

@@ -263,7 +263,7 @@ class Server implements DnsServer {
   /** A datagram from our own forwarding socket: forwarding reached ourselves. */
   #isLoop(from: Deno.NetAddr): boolean {
     const f = this.#forwarder;
-    if (f === null || !f.localPorts().includes(from.port)) return false;
+    if (f === null || !f.ownsPort(from.port)) return false;
     return isLoopback(from.hostname) || this.addresses.some((a) => sameHost(a, from.hostname));
   }
 
@@ -311,7 +311,7 @@ class Server implements DnsServer {
       if (out instanceof Promise) {
         out.then((o) => {
           if (o !== null && !this.#closed) send(o, from);
-        });
+        }, (err) => this.#logger?.warn("dns.forward_error", { error: String(err) }));
         continue;
       }
       const p = send(out, from);

@@ -15,7 +15,7 @@ export interface DnsStats {
   byType: Record<string, number>;
   /** Responses sent, by rcode mnemonic (forwarded answers by their upstream rcode). */
   byRcode: Record<string, number>;
-  /** Queries sent to an upstream. */
+  /** Queries for names outside the zone handed to the forwarder (coalesced ones included). */
   forwarded: number;
   /** Forwarded queries no upstream answered (SERVFAIL to the client). */
   forwardFailed: number;

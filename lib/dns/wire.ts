@@ -724,6 +724,48 @@ export class DnsWriter {
 
   /** Writes a name, pointing at an earlier copy of its longest known suffix when `compress`. */
   name(name: string, compress: boolean): void {
+    if (!this.#plainName(name, compress)) this.#escapedName(name, compress);
+  }
+
+  // Most names are plain printable ASCII without escapes: their lower-case text suffixes are
+  // the compression keys as they are, and no label arrays need to be built. False when the
+  // name needs the general path.
+  #plainName(name: string, compress: boolean): boolean {
+    let end = name.length;
+    if (end > 0 && name.charCodeAt(end - 1) === 0x2e) end--;
+    if (end > 253) return false;
+    for (let i = 0; i < end; i++) {
+      const c = name.charCodeAt(i);
+      if (c <= 0x20 || c >= 0x7f || c === 0x5c) return false;
+    }
+    const text = end === name.length ? name : name.slice(0, end);
+    const lower = asciiLower(text);
+    const b = this.buf;
+    let start = 0;
+    while (start < end) {
+      const key = start === 0 ? lower : lower.slice(start);
+      const offset = this.#names.get(key);
+      if (compress && offset !== undefined) {
+        this.u16(0xc000 | offset);
+        return true;
+      }
+      let dot = text.indexOf(".", start);
+      if (dot < 0) dot = end;
+      const len = dot - start;
+      if (len === 0 || len > MAX_LABEL) nameToLabels(name); // throws the precise error
+      const here = this.pos - this.#base;
+      this.#room(len + 1);
+      b[this.pos++] = len;
+      for (let i = start; i < dot; i++) b[this.pos++] = text.charCodeAt(i);
+      // Only remember suffixes whose bytes made it in, and only where a pointer can reach.
+      if (offset === undefined && here < 0x4000) this.#names.set(key, here);
+      start = dot + 1;
+    }
+    this.u8(0);
+    return true;
+  }
+
+  #escapedName(name: string, compress: boolean): void {
     const labels = nameToLabels(name);
     const keys = suffixKeys(labels);
     for (let i = 0; i < labels.length; i++) {
@@ -735,7 +777,6 @@ export class DnsWriter {
       const here = this.pos - this.#base;
       this.u8(labels[i].length);
       this.bytes(labels[i]);
-      // Only remember suffixes whose bytes made it in, and only where a pointer can reach.
       if (offset === undefined && here < 0x4000) this.#names.set(keys[i], here);
     }
     this.u8(0);
@@ -749,14 +790,15 @@ export class DnsWriter {
   }
 }
 
+// Keys are the lower-case presentation text of each suffix, escaped the way the decoder
+// escapes, so that a plain name and the same name written with escapes share their keys.
 function suffixKeys(labels: Uint8Array[]): string[] {
   const keys: string[] = new Array(labels.length);
   let key = "";
   for (let i = labels.length - 1; i >= 0; i--) {
-    let s = "";
-    for (const c of labels[i]) s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
-    // The length prefix keeps "a.b" and "a\.b" apart.
-    key = `${s.length}:${s}|${key}`;
+    const l = labels[i];
+    const text = asciiLower(labelText(l, 0, l.length));
+    key = key === "" ? text : `${text}.${key}`;
     keys[i] = key;
   }
   return keys;

@@ -79,9 +79,23 @@ export const DEFAULT_ZONE = "overlay.local.";
 /** The default TTL, seconds. */
 export const DEFAULT_TTL = 10;
 
-interface Instance {
+/** A member as the zone serves it, parsed once per membership version. */
+interface Host {
   member: Member;
-  spec: ServiceSpec;
+  /** `<hostname>.<zone>`, or null when the name is not a valid label. */
+  fqdn: string | null;
+  v4: Uint8Array | null;
+  v6: Uint8Array | null;
+}
+
+/** One advertised service of one member, with its records' data precomputed. */
+interface Instance {
+  host: Host;
+  priority: number;
+  weight: number;
+  port: number;
+  /** TXT strings (`k=v`, sorted), empty without labels. */
+  texts: string[];
 }
 
 interface ReverseZone {
@@ -96,15 +110,15 @@ interface Index {
   version: number;
   members: Member[];
   network: string;
-  hosts: Map<string, Member[]>;
-  nodes: Map<string, Member[]>;
-  leaders: Member[];
+  hosts: Map<string, Host[]>;
+  nodes: Map<string, Host[]>;
+  leaders: Host[];
   services: Map<string, Instance[]>;
   srv: Map<string, Instance[]>;
   /** `_proto` → the `_svc._proto` keys below it. */
   protos: Map<string, string[]>;
   reverse: ReverseZone[];
-  ptr: Map<string, Member[]>;
+  ptr: Map<string, Host[]>;
   /** Reverse names between an apex and a full address that have an address below them. */
   ptrParents: Set<string>;
 }
@@ -112,10 +126,10 @@ interface Index {
 type Node =
   | { kind: "apex"; apex: string }
   | { kind: "ns" }
-  | { kind: "hosts"; members: Member[] }
+  | { kind: "hosts"; hosts: Host[] }
   | { kind: "srv"; instances: Instance[] }
   | { kind: "service"; instances: Instance[] }
-  | { kind: "ptr"; members: Member[] }
+  | { kind: "ptr"; hosts: Host[] }
   | { kind: "empty" };
 
 const utf8 = new TextEncoder();
@@ -303,37 +317,56 @@ export class DnsZone {
       }
     }
     idx.reverse = nets.map(reverseZoneFor);
+    // Equal addresses share one array, so that answers dedupe them by identity.
+    const addrs = new Map<string, Uint8Array>();
+    const srvSeen = new Set<string>();
 
     for (const m of view.members) {
-      const host = typeof m.name === "string" ? m.name.toLowerCase() : "";
-      const hostOk = validLabel(host);
-      if (hostOk) push(idx.hosts, host, m);
-      if (m.role === "leader") idx.leaders.push(m);
-      const a4 = v4Of(m);
-      if (a4 !== null) push(idx.nodes, `node-${a4[2]}-${a4[3]}`, m);
-      for (const addr of [a4, v6Of(m)]) {
+      const label = typeof m.name === "string" ? m.name.toLowerCase() : "";
+      const hostOk = validLabel(label);
+      const host: Host = {
+        member: m,
+        fqdn: hostOk ? `${label}.${this.origin}` : null,
+        v4: intern(addrs, v4Of(m)),
+        v6: intern(addrs, v6Of(m)),
+      };
+      if (hostOk) push(idx.hosts, label, host);
+      if (m.role === "leader") idx.leaders.push(host);
+      if (host.v4 !== null) push(idx.nodes, `node-${host.v4[2]}-${host.v4[3]}`, host);
+      for (const addr of [host.v4, host.v6]) {
         if (addr === null || !hostOk) continue;
         const zone = idx.reverse.find((z) =>
-          z.cidr.family === (addr.length === 4 ? 4 : 6) &&
-          z.cidr.contains(addr)
+          z.cidr.family === (addr.length === 4 ? 4 : 6) && z.cidr.contains(addr)
         );
         if (zone === undefined) continue;
         const rname = reverseName(addr);
-        push(idx.ptr, rname, m);
+        push(idx.ptr, rname, host);
         const labels = rname.split(".");
         const apexLabels = zone.apex.split(".").length;
         for (let cut = 1; labels.length - cut > apexLabels; cut++) {
           idx.ptrParents.add(labels.slice(cut).join("."));
         }
       }
+      // Without a valid host name there is no SRV target: the member offers no services.
+      if (!hostOk) continue;
       for (const spec of Array.isArray(m.services) ? m.services : []) {
         const svc = typeof spec.name === "string" ? spec.name.toLowerCase() : "";
         if (!validLabel(svc) || (spec.protocol !== "tcp" && spec.protocol !== "udp")) continue;
         if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 65535) continue;
-        const inst = { member: m, spec };
-        push(idx.services, svc, inst);
+        const inst: Instance = {
+          host,
+          priority: (spec.priority ?? 10) & 0xffff,
+          weight: (spec.weight ?? 1) & 0xffff,
+          port: spec.port,
+          texts: txtStrings(spec),
+        };
         const proto = `_${spec.protocol}`;
         const key = `_${svc}.${proto}`;
+        // The same service listed twice would make duplicate SRV records.
+        const dupKey = `${key} ${label} ${inst.port} ${inst.priority} ${inst.weight}`;
+        if (srvSeen.has(dupKey)) continue;
+        srvSeen.add(dupKey);
+        push(idx.services, svc, inst);
         if (!idx.srv.has(key)) push(idx.protos, proto, key);
         push(idx.srv, key, inst);
       }
@@ -344,7 +377,7 @@ export class DnsZone {
   #healthy(instances: Instance[]): Instance[] {
     const health = this.#source.healthOf;
     if (health === undefined) return instances;
-    return instances.filter((i) => health.call(this.#source, i.member) !== "down");
+    return instances.filter((i) => health.call(this.#source, i.host.member) !== "down");
   }
 
   #locate(idx: Index, name: string): { apex: string; node: Node | null } | null {
@@ -366,7 +399,7 @@ export class DnsZone {
 
   #forward(idx: Index, rel: string): Node | null {
     if (rel === "ns") return { kind: "ns" };
-    if (rel === "leader" && idx.leaders.length > 0) return { kind: "hosts", members: idx.leaders };
+    if (rel === "leader" && idx.leaders.length > 0) return { kind: "hosts", hosts: idx.leaders };
     if (rel.charCodeAt(0) === 0x5f) {
       const inst = idx.srv.get(rel);
       if (inst !== undefined) {
@@ -379,9 +412,9 @@ export class DnsZone {
       }
     }
     const hosts = idx.hosts.get(rel);
-    if (hosts !== undefined) return { kind: "hosts", members: hosts };
+    if (hosts !== undefined) return { kind: "hosts", hosts };
     const nodes = idx.nodes.get(rel);
-    if (nodes !== undefined) return { kind: "hosts", members: nodes };
+    if (nodes !== undefined) return { kind: "hosts", hosts: nodes };
     const svc = idx.services.get(rel);
     if (svc !== undefined) {
       const live = this.#healthy(svc);
@@ -416,8 +449,8 @@ export class DnsZone {
       if ((have[i] & mask) !== (want[i] & mask)) return undefined;
     }
     if (z.apexUnits + k === z.totalUnits) {
-      const members = idx.ptr.get(name);
-      return members === undefined ? null : { kind: "ptr", members };
+      const hosts = idx.ptr.get(name);
+      return hosts === undefined ? null : { kind: "ptr", hosts };
     }
     return idx.ptrParents.has(name) ? { kind: "empty" } : null;
   }
@@ -441,34 +474,25 @@ export class DnsZone {
     };
   }
 
-  #addresses(owner: string, members: Member[], type: number, out: ResourceRecord[]): void {
+  #addresses(owner: string, hosts: Host[], type: number, out: ResourceRecord[]): void {
     const want4 = type === DnsType.A || type === DnsType.ANY;
     const want6 = type === DnsType.AAAA || type === DnsType.ANY;
-    const seen = new Set<string>();
-    for (const m of members) {
-      if (want4) {
-        const a = v4Of(m);
-        if (a !== null && !seen.has(m.address)) {
-          seen.add(m.address);
-          out.push(this.#rr(owner, DnsType.A, { kind: "address", address: a }));
-        }
+    // Two members with one address (a stale entry) would make duplicate records.
+    const seen = hosts.length > 1 ? new Set<Uint8Array>() : null;
+    for (const h of hosts) {
+      if (want4 && h.v4 !== null && !(seen?.has(h.v4))) {
+        seen?.add(h.v4);
+        out.push(this.#rr(owner, DnsType.A, { kind: "address", address: h.v4 }));
       }
-      if (want6) {
-        const a = v6Of(m);
-        if (a !== null && !seen.has(m.address6!)) {
-          seen.add(m.address6!);
-          out.push(this.#rr(owner, DnsType.AAAA, { kind: "address", address: a }));
-        }
+      if (want6 && h.v6 !== null && !(seen?.has(h.v6))) {
+        seen?.add(h.v6);
+        out.push(this.#rr(owner, DnsType.AAAA, { kind: "address", address: h.v6 }));
       }
     }
   }
 
   #rr(name: string, type: number, data: ResourceRecord["data"]): ResourceRecord {
     return { name, type, class: DnsClass.IN, ttl: this.ttl, data };
-  }
-
-  #hostName(m: Member): string {
-    return `${m.name.toLowerCase()}.${this.origin}`;
   }
 
   #nsRecords(type: number, ctx: QueryContext, out: ResourceRecord[]): void {
@@ -511,11 +535,11 @@ export class DnsZone {
         for (const rr of out) rr.name = owner;
         break;
       case "hosts":
-        this.#addresses(owner, node.members, type, out);
+        this.#addresses(owner, node.hosts, type, out);
         break;
       case "service": {
-        const members = rotate(node.instances.map((i) => i.member), this.#rotate++);
-        this.#addresses(owner, members, type, out);
+        const hosts = uniqueHosts(node.instances);
+        this.#addresses(owner, rotate(hosts, this.#rotate++), type, out);
         break;
       }
       case "srv":
@@ -525,11 +549,10 @@ export class DnsZone {
       case "ptr":
         if (type === DnsType.PTR || any) {
           const seen = new Set<string>();
-          for (const m of node.members) {
-            const target = this.#hostName(m);
-            if (seen.has(target)) continue;
-            seen.add(target);
-            out.push(this.#rr(owner, DnsType.PTR, { kind: "name", name: target }));
+          for (const h of node.hosts) {
+            if (seen.has(h.fqdn!)) continue;
+            seen.add(h.fqdn!);
+            out.push(this.#rr(owner, DnsType.PTR, { kind: "name", name: h.fqdn! }));
           }
         }
         break;
@@ -539,41 +562,23 @@ export class DnsZone {
   }
 
   #srv(owner: string, instances: Instance[], res: ZoneAnswer): void {
-    const seen = new Set<string>();
-    const targets: Member[] = [];
-    const targetSeen = new Set<Member>();
-    for (const { member, spec } of instances) {
-      const priority = spec.priority ?? 10;
-      const weight = spec.weight ?? 1;
-      const target = this.#hostName(member);
-      const key = `${priority} ${weight} ${spec.port} ${target}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+    for (const n of instances) {
       res.answers.push(this.#rr(owner, DnsType.SRV, {
         kind: "srv",
-        priority: priority & 0xffff,
-        weight: weight & 0xffff,
-        port: spec.port,
-        target,
+        priority: n.priority,
+        weight: n.weight,
+        port: n.port,
+        target: n.host.fqdn!,
       }));
-      if (!targetSeen.has(member)) {
-        targetSeen.add(member);
-        targets.push(member);
-      }
     }
-    for (const m of targets) {
-      this.#addresses(this.#hostName(m), [m], DnsType.ANY, res.additional);
+    for (const h of uniqueHosts(instances)) {
+      this.#addresses(h.fqdn!, [h], DnsType.ANY, res.additional);
     }
   }
 
   #txt(owner: string, instances: Instance[], out: ResourceRecord[]): void {
     const seen = new Set<string>();
-    for (const { spec } of instances) {
-      const labels = spec.labels ?? {};
-      const texts = Object.keys(labels).sort()
-        .map((k) => `${k}=${labels[k]}`)
-        // A character-string holds 255 bytes; a longer label cannot be served.
-        .filter((t) => utf8.encode(t).length <= 255);
+    for (const { texts } of instances) {
       if (texts.length === 0) continue;
       const key = texts.join("\u0000");
       if (seen.has(key)) continue;
@@ -581,6 +586,28 @@ export class DnsZone {
       out.push(this.#rr(owner, DnsType.TXT, { kind: "txt", texts }));
     }
   }
+}
+
+/** The TXT strings of a service: its labels as sorted `k=v`, those over 255 bytes left out. */
+function txtStrings(spec: ServiceSpec): string[] {
+  const labels = spec.labels ?? {};
+  return Object.keys(labels).sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .filter((t) => utf8.encode(t).length <= 255);
+}
+
+function intern(table: Map<string, Uint8Array>, addr: Uint8Array | null): Uint8Array | null {
+  if (addr === null) return null;
+  const key = addr.join(".");
+  const known = table.get(key);
+  if (known !== undefined) return known;
+  table.set(key, addr);
+  return addr;
+}
+
+function uniqueHosts(instances: Instance[]): Host[] {
+  if (instances.length === 1) return [instances[0].host];
+  return [...new Set(instances.map((i) => i.host))];
 }
 
 function rotate<T>(list: T[], by: number): T[] {

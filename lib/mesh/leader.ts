@@ -16,6 +16,7 @@ import {
   tokenProblem,
 } from "./token.ts";
 import { type LeaderFile, SerialWriter, type StateDir } from "./state.ts";
+import type { VersionedPolicy } from "./policy_source.ts";
 
 /** What a joiner asks for (inside the encrypted join request). */
 export interface JoinRequest {
@@ -56,6 +57,7 @@ export class LeaderCore {
   readonly #net: Cidr;
   readonly #writer: SerialWriter;
   readonly #listeners = new Set<(v: MembershipView) => void>();
+  readonly #policyListeners = new Set<(p: VersionedPolicy) => void>();
   // Which members each recent version touched, so nodes can catch up with a delta.
   readonly #log: { version: number; keys: string[] }[] = [];
 
@@ -287,6 +289,30 @@ export class LeaderCore {
     this.#bump(m.publicKey);
     await this.#writer.save();
     return m;
+  }
+
+  /** The policy in force, if any. */
+  policy(): VersionedPolicy | null {
+    return this.#data.policy ?? null;
+  }
+
+  /**
+   * Puts a validated policy (canonical text) in force and on disk; returns its version. The same
+   * text again changes nothing.
+   */
+  async setPolicy(canonical: string): Promise<number> {
+    const cur = this.#data.policy;
+    if (cur && cur.text === canonical) return cur.version;
+    this.#data.policy = { version: (cur?.version ?? 0) + 1, text: canonical };
+    await this.#writer.save();
+    for (const l of this.#policyListeners) l(this.#data.policy);
+    return this.#data.policy.version;
+  }
+
+  /** Subscribes to policy changes. */
+  onPolicy(fn: (p: VersionedPolicy) => void): () => void {
+    this.#policyListeners.add(fn);
+    return () => this.#policyListeners.delete(fn);
   }
 
   /** Creates a token; returns its id and secret (the secret is stored only hashed). */

@@ -17,7 +17,7 @@ import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import type { Transport } from "../device/driver.ts";
 import { type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
-import { StateDir } from "./state.ts";
+import { type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { decodeToken, encodeToken } from "./token.ts";
 import {
   MSG_JOIN_REQUEST,
@@ -29,15 +29,23 @@ import {
 import type { Member, MembershipView, ServiceSpec } from "./types.ts";
 import {
   type ControlMessage,
+  deltaParts,
   parseMessage,
+  PolicyAssembler,
+  policyParts,
   Prober,
   sendMessage,
   ViewAssembler,
   viewParts,
 } from "./sync.ts";
-import { CONTROL_PORT } from "../../drivers/split.ts";
+import { CONTROL_PORT, isControlTraffic } from "../../drivers/split.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
+import type { HealthOptions } from "../health/health.ts";
+import { PolicyEngine } from "../policy/engine.ts";
+import { PolicyFilter } from "../policy/filter.ts";
+import { parsePolicy } from "../policy/parse.ts";
+import type { VersionedPolicy } from "./policy_source.ts";
 
 /** How a mesh agent starts. */
 export interface MeshOptions {
@@ -79,8 +87,12 @@ export interface MeshOptions {
   syncIntervalMs?: number;
   /** How long a join may take before giving up, ms. Default 15000. */
   joinTimeoutMs?: number;
+  /** The leader's network policy from its configuration (validated, canonical text). */
+  policyText?: string;
   /** Opens the underlay transport on a port (simulations use a memory network). */
   openTransport?: (port: number) => Promise<Transport>;
+  /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */
+  health?: HealthOptions;
 }
 
 /** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
@@ -227,6 +239,10 @@ export class MeshAgent {
   readonly leader: LeaderCore | null;
   /** Probes peers through the tunnel. */
   readonly prober: Prober;
+  /** The network policy engine (rules compiled against the membership). */
+  readonly policyEngine: PolicyEngine;
+  /** The stateful filter enforcing it on this node's tunnel. */
+  readonly policyFilter: PolicyFilter;
   readonly #state: StateDir;
   readonly #logger: Logger;
   readonly #keepalive: number;
@@ -234,6 +250,12 @@ export class MeshAgent {
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #assembler = new ViewAssembler();
   #byKey = new Map<string, Member>();
+  readonly #policyAssembler = new PolicyAssembler();
+  #policy: VersionedPolicy | null = null;
+  #sweep: ReturnType<typeof setInterval> | undefined;
+  #startPolicy: VersionedPolicy | null = null;
+  #nodeSnapshot: NodeFile | null = null;
+  readonly #nodeWriter: SerialWriter;
   #view: MembershipView;
   #leaderInfo: { publicKey: string; address: string; endpoints: string[] } | null;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -254,6 +276,9 @@ export class MeshAgent {
     logger: Logger,
   ) {
     this.agent = agent;
+    this.#nodeWriter = new SerialWriter(() =>
+      this.#nodeSnapshot ? state.writeNode(this.#nodeSnapshot) : Promise.resolve()
+    );
     this.role = opts.role;
     this.name = opts.hostname;
     this.leader = leader;
@@ -273,6 +298,65 @@ export class MeshAgent {
       return { name: m?.name ?? "", address: m?.address ?? "" };
     });
     agent.setProbe((address) => this.prober.probe(address, 2000));
+    this.policyEngine = new PolicyEngine({ members: view });
+    this.policyFilter = new PolicyFilter({ engine: this.policyEngine });
+    const filter = this.policyFilter;
+    // The mesh's own control traffic must survive any policy, or a policy could cut a node off
+    // from the membership (and from the fix for a bad policy).
+    agent.device.setFilter({
+      outbound: (p) => isControlTraffic(p) || filter.outbound(p),
+      inbound: (p) => isControlTraffic(p) || filter.inbound(p),
+    });
+    this.#sweep = setInterval(() => this.policyFilter.sweep(), 10_000);
+    agent.extraMetrics = () => {
+      const st = this.policyFilter.stats();
+      const drops: Record<string, number> = { ...st.droppedByRule };
+      const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
+      if (byDefault) drops["(default)"] = byDefault;
+      return { policyDrops: drops };
+    };
+    agent.extraStatus = () => {
+      const st = this.policyFilter.stats();
+      const droppedByRule: Record<string, number> = { ...st.droppedByRule };
+      const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
+      if (byDefault) droppedByRule["(default)"] = byDefault;
+      return {
+        policy: {
+          version: this.#policy?.version ?? 0,
+          rules: st.rules,
+          dropped: st.dropped,
+          droppedByRule,
+        },
+      };
+    };
+  }
+
+  /** The network policy in force, if any. */
+  get policy(): VersionedPolicy | null {
+    return this.#policy;
+  }
+
+  #usePolicy(p: VersionedPolicy | null): boolean {
+    if (!p) {
+      this.policyEngine.setPolicy(null);
+      this.#policy = null;
+      return true;
+    }
+    try {
+      this.policyEngine.setPolicy(parsePolicy(p.text));
+      this.#policy = p;
+      this.#logger.info("policy in force", { version: p.version });
+      return true;
+    } catch (e) {
+      // The leader validated it; a node that cannot parse it keeps the previous one.
+      this.#logger.error("policy rejected", { version: p.version, error: String(e) });
+      return false;
+    }
+  }
+
+  /** Applies a validated policy (canonical text) at the leader and sends it to every node. */
+  async applyPolicy(canonical: string): Promise<number> {
+    return await this.#needLeader().setPolicy(canonical);
   }
 
   /** Starts a leader or a node; a fresh node joins with its token first. */
@@ -297,6 +381,7 @@ export class MeshAgent {
       logger,
       underlay,
       control: true,
+      health: opts.health,
     };
     const withTransport = async () =>
       opts.openTransport ? { transport: await opts.openTransport(port) } : {};
@@ -311,7 +396,7 @@ export class MeshAgent {
         }
       }
       const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
-      const core = await LeaderCore.open(state, {
+      const core: LeaderCore = await LeaderCore.open(state, {
         network: opts.network ?? "10.200.0.0/16",
         hostname: opts.hostname,
         publicKey,
@@ -319,6 +404,7 @@ export class MeshAgent {
         labels: opts.labels,
         services: opts.services,
       });
+      if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
       const net = Cidr.parse(core.network);
       let mesh: MeshAgent | null = null;
       const agent = await Agent.start({
@@ -377,6 +463,7 @@ export class MeshAgent {
       onForeignDatagram: () => {},
     });
     const mesh = new MeshAgent(agent, opts, null, node.view, node.leader, state, logger);
+    mesh.#startPolicy = node.policy ?? null;
     mesh.#startNode();
     return mesh;
   }
@@ -431,6 +518,15 @@ export class MeshAgent {
   #startLeader(): void {
     const core = this.leader!;
     this.#apply(core.view());
+    this.#usePolicy(core.policy());
+    core.onPolicy((p) => {
+      this.#usePolicy(p);
+      for (const m of core.view().members) {
+        if (m.publicKey !== this.agent.device.publicKey) {
+          this.#send(m.address, { t: "changed", v: core.view().version, pv: p.version });
+        }
+      }
+    });
     let notify: ReturnType<typeof setTimeout> | undefined;
     this.#stopLeaderWatch = core.onChange((v) => {
       this.#apply(v);
@@ -440,7 +536,7 @@ export class MeshAgent {
         const now = core.view();
         for (const m of now.members) {
           if (m.publicKey !== this.agent.device.publicKey) {
-            this.#send(m.address, { t: "changed", v: now.version });
+            this.#send(m.address, { t: "changed", v: now.version, pv: core.policy()?.version });
           }
         }
       }, 50);
@@ -517,8 +613,17 @@ export class MeshAgent {
       services: msg.services,
       labels: msg.labels ? { ...member.labels, ...msg.labels } : undefined,
     }).then(() => {
+      const policy = core.policy();
+      if (policy && msg.pv !== policy.version) {
+        for (const part of policyParts(policy)) this.#send(from, part);
+      }
       const view = core.view();
-      if (msg.v !== view.version) { for (const part of viewParts(view)) this.#send(from, part); }
+      if (msg.v === view.version) return;
+      // A node that is only a little behind gets what changed; one that is far behind, or
+      // new, the whole view.
+      const delta = msg.v > 0 ? core.changesSince(msg.v) : null;
+      const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
+      for (const part of parts) this.#send(from, part);
     }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
   }
 
@@ -533,12 +638,20 @@ export class MeshAgent {
 
   #startNode(): void {
     this.#apply(this.#view, true);
+    if (this.#startPolicy) this.#usePolicy(this.#startPolicy);
     const control = this.agent.control!;
     control.listen(CONTROL_PORT, (data, from) => {
       const msg = parseMessage(data);
       if (!msg || this.prober.handle(msg, from.address)) return;
       if (from.address !== this.#leaderInfo?.address) return;
-      if (msg.t === "changed" && msg.v !== this.#view.version) this.#hello();
+      if (
+        msg.t === "changed" &&
+        (msg.v !== this.#view.version || (msg.pv ?? 0) !== (this.#policy?.version ?? 0))
+      ) this.#hello();
+      if (msg.t === "policy") {
+        const p = this.#policyAssembler.add(msg);
+        if (p && p.version !== this.#policy?.version && this.#usePolicy(p)) this.#saveNode();
+      }
       if (msg.t === "view" || msg.t === "delta") {
         const v = this.#assembler.add(msg, this.#view);
         if (v && v.version !== this.#view.version) this.#onView(v);
@@ -553,6 +666,7 @@ export class MeshAgent {
     this.#send(this.#leaderInfo.address, {
       t: "hello",
       v: this.#view.version,
+      pv: this.#policy?.version ?? 0,
       endpoints: this.#advertise,
       services: this.#services,
       labels: this.#labels,
@@ -573,13 +687,21 @@ export class MeshAgent {
       };
     }
     this.#apply(v);
+    this.#saveNode();
+  }
+
+  #saveNode(): void {
     const address = this.self?.address ?? this.agent.addresses[0].split("/")[0];
-    this.#state.writeNode({
+    this.#nodeSnapshot = {
       format: 1,
       address,
       leader: this.#leaderInfo!,
-      view: v,
-    }).catch((e) => this.#logger.error("saving state failed", { error: String(e) }));
+      view: this.#view,
+      policy: this.#policy ?? undefined,
+    };
+    this.#nodeWriter.save().catch((e) =>
+      this.#logger.error("saving state failed", { error: String(e) })
+    );
   }
 
   // ---- both ----
@@ -631,6 +753,7 @@ export class MeshAgent {
     const changed = v.version !== this.#view.version;
     this.#view = v;
     this.#byKey = new Map(v.members.map((m) => [m.publicKey, m]));
+    this.policyEngine?.setMembers(v);
     if (changed || initial) { for (const l of this.#listeners) l(v); }
   }
 
@@ -639,9 +762,11 @@ export class MeshAgent {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    clearInterval(this.#sweep);
     this.#stopLeaderWatch?.();
     this.prober.close();
     await this.leader?.flush();
+    if (this.#nodeSnapshot) await this.#nodeWriter.save().catch(() => {});
     await this.agent.close();
   }
 }

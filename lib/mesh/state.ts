@@ -17,6 +17,7 @@ import { encodeKey, generatePrivateKey, parseKey } from "../crypto/keys.ts";
 import { encodeBase64 } from "../control/base64.ts";
 import type { Member, MembershipView } from "./types.ts";
 import type { StoredToken } from "./token.ts";
+import type { VersionedPolicy } from "./policy_source.ts";
 
 /** The leader's file. */
 export interface LeaderFile {
@@ -30,6 +31,8 @@ export interface LeaderFile {
   members: Member[];
   /** Join tokens. */
   tokens: StoredToken[];
+  /** The network policy in force, if any. */
+  policy?: VersionedPolicy;
 }
 
 /** A joined node's file. */
@@ -42,6 +45,8 @@ export interface NodeFile {
   leader: { publicKey: string; endpoints: string[]; address: string };
   /** The last membership view received. */
   view: MembershipView;
+  /** The last network policy received, if any. */
+  policy?: VersionedPolicy;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -17,11 +17,13 @@ export type ControlMessage =
   | {
     t: "hello";
     v: number;
+    pv?: number;
     endpoints: string[];
     services?: ServiceSpec[];
     labels?: Record<string, string>;
   }
-  | { t: "changed"; v: number }
+  | { t: "changed"; v: number; pv?: number }
+  | { t: "policy"; pv: number; part: number; parts: number; text: string }
   | { t: "view"; v: number; network: string; part: number; parts: number; members: Member[] }
   | {
     t: "delta";
@@ -88,6 +90,41 @@ export function deltaParts(
   }));
 }
 
+/** Splits a policy's text into datagram-sized messages. */
+export function policyParts(policy: { version: number; text: string }): ControlMessage[] {
+  const size = 1000;
+  const n = Math.max(1, Math.ceil(policy.text.length / size));
+  return Array.from({ length: n }, (_, part) => ({
+    t: "policy",
+    pv: policy.version,
+    part,
+    parts: n,
+    text: policy.text.slice(part * size, (part + 1) * size),
+  }));
+}
+
+/** Reassembles a policy from its parts. */
+export class PolicyAssembler {
+  #key = "";
+  #parts: (string | undefined)[] = [];
+
+  /** Adds a part; returns the whole policy once every part of one version arrived. */
+  add(msg: Extract<ControlMessage, { t: "policy" }>): { version: number; text: string } | null {
+    const key = `${msg.pv}|${msg.parts}`;
+    if (key !== this.#key) {
+      this.#key = key;
+      this.#parts = new Array(msg.parts).fill(undefined);
+    }
+    if (msg.part < 0 || msg.part >= msg.parts) return null;
+    this.#parts[msg.part] = msg.text;
+    if (this.#parts.some((p) => p === undefined)) return null;
+    const text = this.#parts.join("");
+    this.#key = "";
+    this.#parts = [];
+    return { version: msg.pv, text };
+  }
+}
+
 /** Parses a control message; null for anything malformed. */
 export function parseMessage(data: Uint8Array): ControlMessage | null {
   let o: unknown;
@@ -117,6 +154,11 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
           Number.isInteger(m.parts) && (m.parts as number) > 0 &&
           (m.parts as number) < 100_000 && Array.isArray(m.members) &&
           Array.isArray(m.remove) && typeof m.network === "string"
+        ? m as ControlMessage
+        : null;
+    case "policy":
+      return Number.isInteger(m.pv) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
+          (m.parts as number) > 0 && (m.parts as number) < 10_000 && typeof m.text === "string"
         ? m as ControlMessage
         : null;
     case "probe":

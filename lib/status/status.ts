@@ -39,6 +39,17 @@ export interface NodeStatus {
   cookieRepliesSent: number;
   /** Dropped packets by reason. */
   drops: Record<DropReason, number>;
+  /** The network policy on this node (mesh agents). */
+  policy?: {
+    /** Policy version (0: none). */
+    version: number;
+    /** Rules in force. */
+    rules: number;
+    /** Packets dropped by policy, per direction. */
+    dropped: { outbound: number; inbound: number };
+    /** Packets dropped per rule name (`(default)` for the default action). */
+    droppedByRule: Record<string, number>;
+  };
 }
 
 /** One peer, in the status document. */
@@ -103,6 +114,8 @@ export interface StatusContext {
   describe: (publicKey: string) => { name: string; address: string };
   /** A peer's health. */
   health: (publicKey: string) => PeerHealth | undefined;
+  /** More node fields from the layers above (policy). */
+  extra?: () => Partial<NodeStatus>;
 }
 
 /** Builds the status document of a device. */
@@ -127,6 +140,7 @@ export function buildStatus(
     handshakesReceived: stats.handshakesReceived,
     cookieRepliesSent: stats.cookieRepliesSent,
     drops: stats.drops,
+    ...ctx.extra?.(),
   };
   const peers = device.peers().map((p): PeerStatus => {
     const id = ctx.describe(p.publicKeyText);

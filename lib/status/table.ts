@@ -42,6 +42,13 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
     `crypto     aead=${n.crypto.aead} dh=${n.crypto.dh}`,
     `version    ${n.version}  up ${n.uptimeSeconds}s`,
     `drops      ${drops.length ? drops.join(" ") : "none"}`,
+    ...(n.policy
+      ? [
+        `policy     v${n.policy.version}, ${n.policy.rules} rules, dropped ${
+          Object.entries(n.policy.droppedByRule).map(([k, v]) => `${k}=${v}`).join(" ") || "none"
+        }`,
+      ]
+      : []),
   ].join("\n");
   if (st.peers.length === 0) return `${head}\n\nno peers`;
   const rows = [["PEER", "ADDRESS", "ENDPOINT", "HEALTH", "RTT", "LOSS", "HANDSHAKE", "RX", "TX"]];

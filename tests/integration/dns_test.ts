@@ -482,6 +482,37 @@ dnsTest("dig: forwarding off refuses; an upstream that is ourselves is left out"
   }, { port, forward: [`127.0.0.1:${port}`] });
 });
 
+dnsTest("dig: two servers forwarding to each other do not storm", async () => {
+  // Ports known up front, so that each server can name the other as its upstream.
+  const ports = [0, 0].map(() => {
+    const probe = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const p = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    return p;
+  });
+  const src = new TestSource(baseMembers());
+  const [a, b] = await Promise.all(ports.map((port, i) =>
+    serveDns({
+      addresses: ["127.0.0.1"],
+      port,
+      source: src,
+      forward: [`127.0.0.1:${ports[1 - i]}`],
+      forwardTimeoutMs: 400,
+    })
+  ));
+  try {
+    const r = await dig(a.port, "loop.test", "A");
+    assert.equal(r.status, "SERVFAIL", r.raw);
+    // A asked B, B asked A, A found the question pending and waited: three hand-offs, not a
+    // flood until the pending table fills.
+    await new Promise((res) => setTimeout(res, 600));
+    assert.ok(a.stats.forwarded + b.stats.forwarded <= 4, JSON.stringify([a.stats, b.stats]));
+    assert.equal((await dig(b.port, "alpha.overlay.local", "A")).status, "NOERROR");
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
 /** Sends datagrams from one socket and collects every answer. */
 class Blaster {
   readonly sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });

@@ -105,6 +105,7 @@ Deno.test("defaults with no file and no flags", async () => {
   assert.equal(c.dnsForward, false);
   assert.equal(c.persistentKeepalive, 25);
   assert.equal(c.mtu, 1420);
+  assert.equal(c.probeInterval, 5000);
   assert.equal(c.policy, undefined);
   for (const row of optionHelp()) assert.deepEqual(c.origin[row.name], { source: "default" });
 });
@@ -172,6 +173,7 @@ const FULL = [
   "      ports: [5432]", // 42
   "    - from: '*'", // 43
   "      to: role=web", // 44
+  "probe-interval: 1500ms", // 45
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -214,6 +216,7 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.dnsForward, true);
     assert.equal(c.persistentKeepalive, 0);
     assert.equal(c.mtu, 1380);
+    assert.equal(c.probeInterval, 1500);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
     assert.equal(c.origin.listenPort.file, path);
@@ -460,11 +463,26 @@ Deno.test("invalid flag values name the flag", async () => {
     [{ crypto: "fast" }, /^--crypto: expected one of noble, node, sodium/],
     [{ stateDir: "" }, /^--state-dir: the path is empty/],
     [{ mtu: "9000x" }, /^--mtu: /],
+    [{ probeInterval: "50ms" }, /^--probe-interval: expected a duration from 100 ms to 3600 s/],
+    [{ probeInterval: "2 days" }, /^--probe-interval: .*got "2 days"$/],
   ];
   for (const [flags, re] of cases) {
     const e = await flagError(flags);
     assert.match(e.message, re, JSON.stringify(flags));
   }
+});
+
+Deno.test("probe-interval: units, bare seconds, flag over file", async () => {
+  for (const [v, ms] of [["1s", 1000], ["250ms", 250], ["1m", 60_000], ["2", 2000]] as const) {
+    assert.equal((await load(undefined, { probeInterval: v })).probeInterval, ms, v);
+  }
+  await withFile(["probe-interval: 3"], async (path) => {
+    assert.equal((await load(path)).probeInterval, 3000, "a YAML number is seconds");
+    assert.equal((await load(path, { probeInterval: "0.5s" })).probeInterval, 500);
+  });
+  const e = await fileError(["mtu: 1400", "probe-interval: [1]"]);
+  assert.equal(e.line, 2);
+  assert.match(e.reason, /expected a duration/);
 });
 
 Deno.test("lists and maps from repeatable flags", async () => {

@@ -1,0 +1,277 @@
+/**
+ * The dashboard of a real mesh in headless Chromium: a leader and two joiners run as `weft`
+ * processes on loopback (userspace mode). The leader's page must load without console errors and
+ * show the three nodes and both links up; then one joiner is stopped and the page must mark it
+ * down within the health interval (probes every 5 s, down after 3 lost: 25 s allowed).
+ * Screenshots land in `$WEFT_SCREENSHOTS` or a kept temp dir (the path is printed).
+ */
+
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { selfCommand } from "../../lib/demo/self.ts";
+import { freePort, weft } from "../fixtures/procs.ts";
+import { eventually } from "../fixtures/netns.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+/** The time the page gets to mark a stopped node down: 3 lost probes at 5 s, with slack. */
+const DOWN_WITHIN_MS = 25_000;
+
+interface Proc {
+  name: string;
+  child: Deno.ChildProcess;
+  log: () => string;
+  exited: boolean;
+}
+
+/** Starts `weft <args>` for one node and waits until its status server answers. */
+async function startNode(
+  dir: string,
+  name: string,
+  status: string,
+  port: number,
+  args: string[],
+  procs: Proc[],
+): Promise<Proc> {
+  const [cmd, ...pre] = selfCommand();
+  const child = new Deno.Command(cmd, {
+    args: [
+      ...pre,
+      ...args,
+      "--userspace",
+      "--state-dir",
+      `${dir}/${name}`,
+      "--hostname",
+      name,
+      "--listen-port",
+      String(port),
+      "--status-listen",
+      status,
+      "--dns-port",
+      "0",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const dec = new TextDecoder();
+  child.stderr.pipeTo(new WritableStream({ write: (c) => void (log += dec.decode(c)) }))
+    .catch(() => {});
+  const proc: Proc = { name, child, log: () => log, exited: false };
+  child.status.then(() => proc.exited = true);
+  procs.push(proc);
+  const up = await eventually(async () => {
+    if (proc.exited) return true;
+    try {
+      const r = await fetch(`http://${status}/healthz`);
+      await r.body?.cancel();
+      return r.ok;
+    } catch {
+      return false;
+    }
+  }, 30_000);
+  if (!up || proc.exited) throw new Error(`${name} did not start:\n${log}`);
+  return proc;
+}
+
+/** SIGTERM, then SIGKILL when it lingers. */
+async function stopProc(p: Proc, graceMs = 3000): Promise<void> {
+  if (p.exited) return;
+  try {
+    p.child.kill("SIGTERM");
+  } catch { /* already gone */ }
+  const t = setTimeout(() => {
+    try {
+      p.child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, graceMs);
+  await p.child.status;
+  clearTimeout(t);
+}
+
+interface PeerView {
+  name: string;
+  address: string;
+  health: string;
+}
+
+/** The DOM bits the in-page checks touch (this file is typed without the DOM lib). */
+interface Doc {
+  querySelectorAll(selector: string): { length: number };
+}
+
+Deno.test({
+  name: "dashboard of a real three-node mesh: nodes and links up, a stopped joiner marked down",
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "weft-dashmesh-" });
+    const profile = await Deno.makeTempDir({ prefix: "weft-chromium-profile-" });
+    const shots = Deno.env.get("WEFT_SCREENSHOTS") ??
+      await Deno.makeTempDir({ prefix: "weft-dashboard-mesh-shots-" });
+    const procs: Proc[] = [];
+    let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+    try {
+      const names = ["leader", "node-1", "node-2"];
+      const ports = names.map(() => freePort("udp"));
+      const statuses = names.map(() => `127.0.0.1:${freePort("tcp")}`);
+      await startNode(dir, "leader", statuses[0], ports[0], [
+        "--leader",
+        "--cidr",
+        "10.88.0.0/24",
+        "--advertise",
+        `127.0.0.1:${ports[0]}`,
+      ], procs);
+      const tok = await weft([
+        "token",
+        "create",
+        "--uses",
+        "2",
+        "--ttl",
+        "10m",
+        "--status-listen",
+        statuses[0],
+        "--state-dir",
+        `${dir}/leader`,
+      ]);
+      assert.equal(tok.code, 0, tok.stderr);
+      const token = tok.stdout.trim();
+      const [node1, node2] = await Promise.all([
+        startNode(dir, "node-1", statuses[1], ports[1], ["--join", token], procs),
+        startNode(dir, "node-2", statuses[2], ports[2], ["--join", token], procs),
+      ]);
+
+      // The leader knows both joiners and its probes found them up.
+      const peers = async (): Promise<PeerView[]> => {
+        const r = await fetch(`http://${statuses[0]}/status`);
+        return (await r.json()).peers;
+      };
+      const allUp = await eventually(
+        async () => {
+          const ps = await peers();
+          return ps.length === 2 && ps.every((p) => p.health === "up" && p.name !== "");
+        },
+        40_000,
+        500,
+      );
+      assert.ok(allUp, `leader's peers: ${JSON.stringify(await peers())}`);
+      const address = Object.fromEntries((await peers()).map((p) => [p.name, p.address]));
+
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+        viewport: { width: 1280, height: 900 },
+      });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warning") problems.push(`console: ${m.text()}`);
+      });
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      page.on("requestfailed", (r) => {
+        // The event stream is cut when the page goes away; anything else failing is a fault.
+        if (!r.url().endsWith("/events")) problems.push(`request failed: ${r.url()}`);
+      });
+      const base = `http://${statuses[0]}/`;
+      const offsite: string[] = [];
+      page.on("request", (r) => {
+        if (!r.url().startsWith(base) && !r.url().startsWith("data:")) offsite.push(r.url());
+      });
+
+      await page.goto(base);
+      await page.waitForFunction(
+        (sel) =>
+          (globalThis as unknown as { document: Doc }).document.querySelectorAll(sel).length === 2,
+        '#graph .link[data-health="up"]',
+        { timeout: 15_000 },
+      );
+      const nodes = await page.$$eval(
+        "#graph .node",
+        (els) => els.map((e) => e.getAttribute("data-node")),
+      );
+      assert.deepEqual(nodes, names, "the leader and both joiners are drawn");
+      const links = await page.$$eval(
+        "#graph .link",
+        (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-health")}`),
+      );
+      assert.deepEqual(links, ["node-1:up", "node-2:up"]);
+      const graph = (await page.textContent("#graph"))!;
+      for (const s of [...names, "10.88.0.", address["node-1"], address["node-2"]]) {
+        assert.ok(graph.includes(s), `graph shows ${s}`);
+      }
+      // Probe RTTs on loopback show on the links.
+      assert.match(
+        (await page.textContent('#graph .link[data-peer="node-1"] text.linkinfo'))!,
+        /\d ms/,
+      );
+      assert.equal(await page.textContent("#conn"), "live", "server-sent events are in use");
+      assert.match((await page.textContent("#summary"))!, /2 up/);
+      await page.screenshot({ path: `${shots}/1-mesh-up.png` });
+
+      // node-2 stops: the leader's probes go unanswered and the page marks it down.
+      await stopProc(node2);
+      const t0 = Date.now();
+      await page.waitForSelector('#graph .link[data-peer="node-2"][data-health="down"]', {
+        timeout: DOWN_WITHIN_MS + 10_000,
+      });
+      const tookMs = Date.now() - t0;
+      console.log(`node-2 marked down ${tookMs} ms after it stopped`);
+      assert.ok(tookMs <= DOWN_WITHIN_MS, `marked down after ${tookMs} ms`);
+      assert.equal(
+        await page.getAttribute('#graph .node[data-node="node-2"]', "data-health"),
+        "down",
+      );
+      assert.equal(
+        await page.getAttribute('#graph .link[data-peer="node-1"]', "data-health"),
+        "up",
+        "the running joiner stays up",
+      );
+      assert.match((await page.textContent("#events"))!, /node-2\s+up → down\s+\(3 probes lost/);
+      assert.match((await page.textContent("#summary"))!, /1 up.*1 down/);
+      assert.equal(node1.exited, false);
+      await page.screenshot({ path: `${shots}/2-node-down.png` });
+
+      // The table view says the same.
+      await page.click("#show-table");
+      const rows = await page.$$eval(
+        "#peers tbody tr",
+        (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-health")}`),
+      );
+      assert.deepEqual(rows, ["node-1:up", "node-2:down"]);
+      await page.screenshot({ path: `${shots}/3-table.png`, fullPage: true });
+      await page.click("#show-graph");
+
+      assert.deepEqual(problems, [], "no console errors or failed requests");
+      assert.deepEqual(offsite, [], "nothing fetched from anywhere else");
+      await page.close();
+      console.log(`dashboard mesh screenshots: ${shots}`);
+    } catch (e) {
+      for (const p of procs) console.error(`--- ${p.name} log ---\n${p.log().slice(-4000)}`);
+      throw e;
+    } finally {
+      await context?.close().catch(() => {});
+      await Promise.allSettled(procs.map((p) => stopProc(p)));
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
