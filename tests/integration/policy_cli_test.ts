@@ -23,7 +23,7 @@ Deno.test({
     });
     const dir = await Deno.makeTempDir();
     try {
-      const [lead, n1, n2] = demo.statusAddresses;
+      const [lead, n1] = demo.statusAddresses;
       const sd = (name: string) => `${demo.dir}/${name}`;
       const client = async (addr: string, name: string) =>
         new ControlClient(addr, (await Deno.readTextFile(`${sd(name)}/control.token`)).trim());
