@@ -72,8 +72,24 @@ export class DnsResponder {
    * during the call (a forwarded query is copied), so the caller may reuse its buffer.
    */
   respond(query: Uint8Array, tcp: boolean, localAddress: string | null): Response {
+    this.#stats.received++;
+    try {
+      const out = this.#respond(query, tcp, localAddress);
+      return out instanceof Promise ? out.catch((err) => this.#failed(err)) : out;
+    } catch (err) {
+      return this.#failed(err);
+    }
+  }
+
+  // A bug must cost one answer, never the receive loop.
+  #failed(err: unknown): null {
+    this.#stats.dropped++;
+    this.#logger?.error("dns.internal_error", { error: String(err) });
+    return null;
+  }
+
+  #respond(query: Uint8Array, tcp: boolean, localAddress: string | null): Response {
     const stats = this.#stats;
-    stats.received++;
     const res = decodeMessage(query);
     if (!res.ok) {
       stats.malformed++;
@@ -101,7 +117,8 @@ export class DnsResponder {
     reply.cd = msg.cd;
     if (msg.edns !== null) reply.edns = this.#edns(msg.edns);
     if (msg.opcode !== OPCODE_QUERY) {
-      reply.questions = msg.questions;
+      // Echoing many questions might not fit the limit; one always does.
+      if (msg.questions.length === 1) reply.questions = msg.questions;
       reply.rcode = Rcode.NOTIMP;
       return this.#encode(reply, tcp, limit);
     }

@@ -41,6 +41,7 @@ import {
 import { CONTROL_PORT, isControlTraffic } from "../../drivers/split.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
+import { type DnsServer, serveDns } from "../dns/server.ts";
 import type { HealthOptions } from "../health/health.ts";
 import { PolicyEngine } from "../policy/engine.ts";
 import { PolicyFilter } from "../policy/filter.ts";
@@ -87,6 +88,12 @@ export interface MeshOptions {
   syncIntervalMs?: number;
   /** How long a join may take before giving up, ms. Default 15000. */
   joinTimeoutMs?: number;
+  /** DNS port on 127.0.0.1 and the overlay address (TUN mode); 0 turns DNS off. Default 15353. */
+  dnsPort?: number;
+  /** The DNS zone. Default `overlay.local.`. */
+  dnsZone?: string;
+  /** Forward names outside the zone to the system's resolvers. */
+  dnsForward?: boolean;
   /** The leader's network policy from its configuration (validated, canonical text). */
   policyText?: string;
   /** Opens the underlay transport on a port (simulations use a memory network). */
@@ -243,6 +250,8 @@ export class MeshAgent {
   readonly policyEngine: PolicyEngine;
   /** The stateful filter enforcing it on this node's tunnel. */
   readonly policyFilter: PolicyFilter;
+  /** The DNS server, when on. */
+  dns: DnsServer | null = null;
   readonly #state: StateDir;
   readonly #logger: Logger;
   readonly #keepalive: number;
@@ -313,7 +322,13 @@ export class MeshAgent {
       const drops: Record<string, number> = { ...st.droppedByRule };
       const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
       if (byDefault) drops["(default)"] = byDefault;
-      return { policyDrops: drops };
+      const dns = this.dns?.stats;
+      const byTypeRcode: Record<string, number> = {};
+      if (dns) {
+        for (const [t, n] of Object.entries(dns.byType)) byTypeRcode[`${t}|ALL`] = n;
+        for (const [r, n] of Object.entries(dns.byRcode)) byTypeRcode[`ALL|${r}`] = n;
+      }
+      return { policyDrops: drops, ...(dns ? { dns: { byTypeRcode } } : {}) };
     };
     agent.extraStatus = () => {
       const st = this.policyFilter.stats();
@@ -329,6 +344,33 @@ export class MeshAgent {
         },
       };
     };
+  }
+
+  async #startDns(opts: MeshOptions): Promise<void> {
+    const port = opts.dnsPort ?? 15353;
+    if (port === 0) return;
+    const overlay = this.agent.addresses[0].split("/")[0];
+    // In userspace mode the overlay address is not the kernel's: serve loopback only.
+    const addresses = opts.userspace ? ["127.0.0.1"] : ["127.0.0.1", overlay];
+    try {
+      this.dns = await serveDns({
+        addresses,
+        port,
+        zone: opts.dnsZone,
+        forward: opts.dnsForward ?? false,
+        logger: this.#logger,
+        source: {
+          view: () => this.#view,
+          healthOf: (m) =>
+            m.publicKey === this.agent.device.publicKey
+              ? "up"
+              : this.agent.health.get(m.publicKey)?.state ?? "unknown",
+        },
+      });
+      this.#logger.info("dns listening", { addresses: addresses.join(","), port: this.dns.port });
+    } catch (e) {
+      this.#logger.error("dns not started", { port, error: String(e) });
+    }
   }
 
   /** The network policy in force, if any. */
@@ -425,6 +467,7 @@ export class MeshAgent {
         logger,
       );
       mesh.#startLeader();
+      await mesh.#startDns(opts);
       return mesh;
     }
 
@@ -465,6 +508,7 @@ export class MeshAgent {
     const mesh = new MeshAgent(agent, opts, null, node.view, node.leader, state, logger);
     mesh.#startPolicy = node.policy ?? null;
     mesh.#startNode();
+    await mesh.#startDns(opts);
     return mesh;
   }
 
@@ -767,6 +811,7 @@ export class MeshAgent {
     this.prober.close();
     await this.leader?.flush();
     if (this.#nodeSnapshot) await this.#nodeWriter.save().catch(() => {});
+    await this.dns?.close();
     await this.agent.close();
   }
 }

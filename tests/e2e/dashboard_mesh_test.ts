@@ -101,6 +101,7 @@ interface PeerView {
   name: string;
   address: string;
   health: string;
+  rttMs: number | null;
 }
 
 /** The DOM bits the in-page checks touch (this file is typed without the DOM lib). */
@@ -158,7 +159,9 @@ Deno.test({
       const allUp = await eventually(
         async () => {
           const ps = await peers();
-          return ps.length === 2 && ps.every((p) => p.health === "up" && p.name !== "");
+          // Up from answered probes, not only from the join's handshake: the links then show RTTs.
+          return ps.length === 2 &&
+            ps.every((p) => p.health === "up" && p.name !== "" && p.rttMs !== null);
         },
         40_000,
         500,

@@ -8,7 +8,7 @@ import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.t
 import { ping } from "../fixtures/wg_lab.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 
-const ignore = !(await canBuildLabs()) || !(await haveCommands("ping"));
+const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "dig"));
 const [CMD, ...PRE] = selfCommand();
 
 interface Running {
@@ -97,6 +97,26 @@ Deno.test({
       const table = await weftIn(lab, "lead", dir, "node", "list");
       assert.match(table.stdout, /NAME\s+ADDRESS/);
 
+      // DNS: every node answers for the mesh, on loopback and on its overlay address.
+      const dig = async (host: string, server: string, name: string, type = "A") =>
+        (await lab.exec(
+          host,
+          "dig",
+          "+short",
+          "+tries=2",
+          "+time=2",
+          `@${server}`,
+          "-p",
+          "15353",
+          name,
+          type,
+        ))
+          .stdout.trim();
+      assert.equal(await dig("n1", "127.0.0.1", "n2.overlay.local"), addr.n2);
+      assert.equal(await dig("n1", addr.n3, "leader.overlay.local"), addr.lead, "over the tunnel");
+      const [, , x, y] = addr.n3.split(".");
+      assert.equal(await dig("lead", "127.0.0.1", `node-${x}-${y}.overlay.local`), addr.n3);
+
       // The token is used up: a fourth join is refused with exit code 2, nothing allocated.
       const refused = await lab.exec(
         "n4",
@@ -156,6 +176,16 @@ Deno.test({
       assert.equal(rm.code, 0, rm.stderr);
       await converge(lab, dir, ["lead", "n1", "n2"], 4);
       assert.equal(await ping(lab, "n1", addr.n3, 1, 1), false, "removed node unreachable");
+      const gone = await lab.exec(
+        "n1",
+        "dig",
+        "@127.0.0.1",
+        "-p",
+        "15353",
+        "n3.overlay.local",
+        "A",
+      );
+      assert.match(gone.stdout, /status: NXDOMAIN/, "a removed node stops resolving");
     } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });
