@@ -155,6 +155,7 @@ async function runMesh(program: Command): Promise<void> {
       token: cfg.join,
       stateDir: cfg.stateDir,
       network: cfg.cidr,
+      network6: cfg.cidr6,
       listenPort: cfg.listenPort,
       interfaceName: cfg.interface,
       userspace: cfg.userspace,

@@ -38,7 +38,14 @@ export interface JoinRequest {
 
 /** A join's outcome. */
 export type JoinResult =
-  | { ok: true; member: Member; leader: Member; network: string; version: number }
+  | {
+    ok: true;
+    member: Member;
+    leader: Member;
+    network: string;
+    network6?: string;
+    version: number;
+  }
   | { ok: false; error: string };
 
 /** A refused operation with a message for the user. */
@@ -77,6 +84,7 @@ export class LeaderCore {
     state: StateDir | null,
     init: {
       network: string;
+      network6?: string;
       hostname: string;
       publicKey: string;
       endpoints: string[];
@@ -93,6 +101,18 @@ export class LeaderCore {
       }
       const core = new LeaderCore(stored, state);
       core.#refreshLeader(init);
+      if (init.network6 && !stored.network6) {
+        // An IPv6 network added later: every member gets its address now.
+        core.#setNetwork6(init.network6);
+        await core.#writer.save();
+      } else if (
+        init.network6 && stored.network6 &&
+        Cidr.parse(init.network6).toString() !== Cidr.parse(stored.network6).toString()
+      ) {
+        throw new LeaderError(
+          `the state in ${state!.dir} is for IPv6 network ${stored.network6}, not ${init.network6}`,
+        );
+      }
       return core;
     }
     const net = Cidr.parse(init.network);
@@ -115,6 +135,7 @@ export class LeaderCore {
       { format: 1, network: net.toString(), version: 1, members: [leader], tokens: [] },
       state,
     );
+    if (init.network6) core.#setNetwork6(init.network6);
     await core.#writer.save();
     return core;
   }
@@ -144,6 +165,29 @@ export class LeaderCore {
     }
   }
 
+  #setNetwork6(text: string): void {
+    const net6 = Cidr.parse(text);
+    if (net6.family !== 6) throw new LeaderError(`${text} is not an IPv6 network`);
+    this.#data.network6 = net6.toString();
+    for (const m of this.#data.members) m.address6 = this.#v6For(m.address);
+    this.#bump(...this.#data.members.map((m) => m.publicKey));
+  }
+
+  /** A member's IPv6 address: the same host index as its IPv4 address, in the IPv6 network. */
+  #v6For(address: string): string | undefined {
+    if (!this.#data.network6) return undefined;
+    const v4 = Cidr.parse(address).address;
+    const net = this.#net.network;
+    let index = 0n;
+    for (let i = 0; i < 4; i++) index = (index << 8n) | BigInt(v4[i] ^ net[i]);
+    return formatAddress(Cidr.parse(this.#data.network6).addressAt(index));
+  }
+
+  /** The IPv6 network, if any. */
+  get network6(): string | undefined {
+    return this.#data.network6;
+  }
+
   /** The leader's own member record. */
   get leader(): Member {
     return this.#data.members.find((m) => m.role === "leader")!;
@@ -158,6 +202,7 @@ export class LeaderCore {
   view(): MembershipView {
     return {
       network: this.#data.network,
+      ...(this.#data.network6 ? { network6: this.#data.network6 } : {}),
       version: this.#data.version,
       members: this.#data.members.map((m) => ({ ...m })),
     };
@@ -237,6 +282,7 @@ export class LeaderCore {
       name: req.hostname,
       publicKey: req.publicKey,
       address,
+      ...(this.#data.network6 ? { address6: this.#v6For(address) } : {}),
       endpoints: [...new Set([...(observed ? [observed] : []), ...req.endpoints])],
       labels: { ...req.labels, ...token!.labels },
       role: "node",
@@ -256,6 +302,7 @@ export class LeaderCore {
       member: { ...member },
       leader: { ...this.leader },
       network: this.#data.network,
+      ...(this.#data.network6 ? { network6: this.#data.network6 } : {}),
       version: this.#data.version,
     };
   }

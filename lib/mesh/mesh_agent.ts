@@ -58,6 +58,8 @@ export interface MeshOptions {
   stateDir: string;
   /** The mesh network (leader). Default `10.200.0.0/16`. */
   network?: string;
+  /** An IPv6 mesh network (leader), allocated alongside the IPv4 one. */
+  network6?: string;
   /** UDP listen port. Default 51820. */
   listenPort?: number;
   /** TUN interface name. Default `weft0`. */
@@ -134,7 +136,9 @@ async function requestJoin(
   privateKey: string,
   underlay: UnderlayKind,
   logger: Logger,
-): Promise<{ member: Member; leader: Member; network: string; version: number }> {
+): Promise<
+  { member: Member; leader: Member; network: string; network6?: string; version: number }
+> {
   let token;
   try {
     token = decodeToken(opts.token ?? "");
@@ -440,6 +444,7 @@ export class MeshAgent {
       const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
       const core: LeaderCore = await LeaderCore.open(state, {
         network: opts.network ?? "10.200.0.0/16",
+        network6: opts.network6,
         hostname: opts.hostname,
         publicKey,
         endpoints: advertise,
@@ -452,7 +457,12 @@ export class MeshAgent {
       const agent = await Agent.start({
         ...common,
         ...(await withTransport()),
-        addresses: [`${core.leader.address}/${net.bits}`],
+        addresses: [
+          `${core.leader.address}/${net.bits}`,
+          ...(core.network6 && core.leader.address6
+            ? [`${core.leader.address6}/${Cidr.parse(core.network6).bits}`]
+            : []),
+        ],
         onForeignDatagram: (data, from) => {
           if (mesh) mesh.#onJoinDatagram(data, from);
         },
@@ -487,7 +497,12 @@ export class MeshAgent {
           endpoints: res.leader.endpoints,
           address: res.leader.address,
         },
-        view: { network: res.network, version: 0, members: [res.leader, res.member] },
+        view: {
+          network: res.network,
+          ...(res.network6 ? { network6: res.network6 } : {}),
+          version: 0,
+          members: [res.leader, res.member],
+        },
       };
       await state.writeNode(node);
       logger.info("joined", {
@@ -502,7 +517,15 @@ export class MeshAgent {
     const agent = await Agent.start({
       ...common,
       ...(await withTransport()),
-      addresses: [`${node.address}/${net.bits}`],
+      addresses: [
+        `${node.address}/${net.bits}`,
+        ...(() => {
+          const me = node.view.members.find((m) => m.address === node!.address);
+          return me?.address6 && node.view.network6
+            ? [`${me.address6}/${Cidr.parse(node.view.network6).bits}`]
+            : [];
+        })(),
+      ],
       onForeignDatagram: () => {},
     });
     const mesh = new MeshAgent(agent, opts, null, node.view, node.leader, state, logger);

@@ -25,6 +25,8 @@ export interface LeaderFile {
   format: 1;
   /** The overlay network. */
   network: string;
+  /** The overlay IPv6 network, if any. */
+  network6?: string;
   /** Membership version; increases on every change. */
   version: number;
   /** Every member, the leader first. */

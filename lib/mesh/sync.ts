@@ -24,7 +24,15 @@ export type ControlMessage =
   }
   | { t: "changed"; v: number; pv?: number }
   | { t: "policy"; pv: number; part: number; parts: number; text: string }
-  | { t: "view"; v: number; network: string; part: number; parts: number; members: Member[] }
+  | {
+    t: "view";
+    v: number;
+    network: string;
+    network6?: string;
+    part: number;
+    parts: number;
+    members: Member[];
+  }
   | {
     t: "delta";
     from: number;
@@ -64,6 +72,7 @@ export function viewParts(view: MembershipView): ControlMessage[] {
     t: "view",
     v: view.version,
     network: view.network,
+    ...(view.network6 ? { network6: view.network6 } : {}),
     part,
     parts: groups.length,
     members,
@@ -200,12 +209,19 @@ export class ViewAssembler {
     this.#key = "";
     this.#parts = [];
     const incoming = parts.flatMap((p) => p.members);
-    if (msg.t === "view") return { network: msg.network, version: msg.v, members: incoming };
+    if (msg.t === "view") {
+      return {
+        network: msg.network,
+        ...(msg.network6 ? { network6: msg.network6 } : {}),
+        version: msg.v,
+        members: incoming,
+      };
+    }
     const remove = new Set(parts.flatMap((p) => (p.t === "delta" ? p.remove : [])));
     const byKey = new Map(current.members.map((m) => [m.publicKey, m]));
     for (const k of remove) byKey.delete(k);
     for (const m of incoming) byKey.set(m.publicKey, m);
-    return { network: msg.network, version: msg.v, members: [...byKey.values()] };
+    return { ...current, network: msg.network, version: msg.v, members: [...byKey.values()] };
   }
 }
 

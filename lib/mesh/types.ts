@@ -49,6 +49,8 @@ export type HealthState = "up" | "degraded" | "down" | "unknown";
 export interface MembershipView {
   /** The overlay network (CIDR). */
   network: string;
+  /** The overlay IPv6 network, when the mesh has one. */
+  network6?: string;
   /** Increases on every change at the leader. */
   version: number;
   /** Every member, this node included. */

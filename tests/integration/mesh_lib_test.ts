@@ -79,3 +79,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "library: with an IPv6 network every member gets an IPv6 address too, and pings over it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-mesh6-" });
+    const agents: MeshAgent[] = [];
+    try {
+      const lp = freePort();
+      const leader = await MeshAgent.start({
+        role: "leader",
+        stateDir: `${dir}/leader`,
+        hostname: "leader",
+        userspace: true,
+        listenPort: lp,
+        advertise: [`127.0.0.1:${lp}`],
+        network: "10.212.0.0/24",
+        network6: "fd00:212::/64",
+        dnsPort: 0,
+        logger: nullLogger,
+      });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000 });
+      const n1 = await MeshAgent.start({
+        role: "node",
+        token,
+        stateDir: `${dir}/n1`,
+        hostname: "n1",
+        userspace: true,
+        listenPort: freePort(),
+        dnsPort: 0,
+        logger: nullLogger,
+      });
+      agents.push(n1);
+      assert.ok(
+        await eventually(() => Promise.resolve(n1.view().members.length === 2), 10_000, 100),
+      );
+      const me = n1.view().members.find((m) => m.name === "n1")!;
+      assert.equal(me.address, "10.212.0.2");
+      assert.equal(me.address6, "fd00:212::2");
+      assert.equal(leader.self!.address6, "fd00:212::1");
+      assert.ok(n1.agent.addresses.includes("fd00:212::2/64"));
+      const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 2000 });
+      assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
+    } finally {
+      for (const a of agents.reverse()) await a.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
