@@ -97,3 +97,20 @@ export { Poller, type PollerOptions } from "./drivers/linux/poller.ts";
 export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
+export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
+export type { HealthState, Member, MembershipView, ServiceSpec } from "./lib/mesh/types.ts";
+export { decodeToken, encodeToken, type TokenPayload } from "./lib/mesh/token.ts";
+export {
+  type HealthEvent,
+  type HealthOptions,
+  HealthTracker,
+  type PeerHealth,
+} from "./lib/health/health.ts";
+export { type MetricsSnapshot, renderMetrics } from "./lib/status/metrics.ts";
+export { type DnsServer, type DnsServerOptions, serveDns } from "./lib/dns/server.ts";
+export { DnsZone, type ZoneSource } from "./lib/dns/zone.ts";
+export { parsePolicy, serializePolicy } from "./lib/policy/parse.ts";
+export { type PolicyDocument, PolicyError, type PolicyRule } from "./lib/policy/schema.ts";
+export { PolicyEngine } from "./lib/policy/engine.ts";
+export { PolicyFilter, type PolicyStats } from "./lib/policy/filter.ts";
+export { type AgentConfig, loadAgentConfig } from "./lib/config/agent_config.ts";

@@ -48,8 +48,8 @@ export interface ZoneOptions {
   /** TTL of every record and of negative answers, seconds; default 10. */
   ttl?: number;
   /**
-   * The overlay's IPv6 prefix, for ip6.arpa PTR. Without it, the /64s of the members' IPv6
-   * addresses are used.
+   * The overlay's IPv6 prefix, for ip6.arpa PTR. Without it, the view's `network6`, else the
+   * /64s of the members' IPv6 addresses.
    */
   network6?: string;
 }
@@ -110,6 +110,7 @@ interface Index {
   version: number;
   members: Member[];
   network: string;
+  network6: string | undefined;
   hosts: Map<string, Host[]>;
   nodes: Map<string, Host[]>;
   leaders: Host[];
@@ -278,7 +279,7 @@ export class DnsZone {
     const cur = this.#index;
     if (
       cur !== null && cur.version === view.version && cur.members === view.members &&
-      cur.network === view.network
+      cur.network === view.network && cur.network6 === view.network6
     ) return cur;
     const idx = this.#build(view);
     this.#index = idx;
@@ -290,6 +291,7 @@ export class DnsZone {
       version: view.version,
       members: view.members,
       network: view.network,
+      network6: view.network6,
       hosts: new Map(),
       nodes: new Map(),
       leaders: [],
@@ -303,7 +305,8 @@ export class DnsZone {
     const nets: Cidr[] = [];
     const v4net = Cidr.tryParse(view.network ?? "");
     if (v4net !== null) nets.push(v4net);
-    if (this.#network6 !== null) nets.push(this.#network6);
+    const v6net = this.#network6 ?? Cidr.tryParse(view.network6 ?? "");
+    if (v6net !== null && v6net.family === 6) nets.push(v6net);
     else if (v4net?.family !== 6) {
       const seen = new Set<string>();
       for (const m of view.members) {

@@ -259,7 +259,11 @@ export class LeaderCore {
   }
 
   /** Handles a join; the result is on disk before this resolves. Nothing changes on refusal. */
-  async join(req: JoinRequest, observed: string | null, now = Date.now()): Promise<JoinResult> {
+  async join(
+    req: JoinRequest,
+    observed: string | null,
+    now: number = Date.now(),
+  ): Promise<JoinResult> {
     const token = this.#data.tokens.find((t) => t.id === req.tokenId);
     const problem = tokenProblem(token, now) ??
       (secretMatches(token!, req.secret) ? null : "unknown token");

@@ -7,6 +7,9 @@
 import { runCryptoBench } from "./crypto.ts";
 import { runHandshakeBench } from "./handshake.ts";
 import { runNetBench } from "./net.ts";
+import { runMeshBench } from "./mesh.ts";
+import { runDnsBench } from "./dns.ts";
+import { runPolicyBench } from "./policy.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -23,3 +26,14 @@ else {
   console.table(net.rows);
   console.log(`throughput ratio weft/wireguard-go: ${net.ratio.toFixed(2)}x`);
 }
+
+console.log("## simulated mesh: joins, convergence, change propagation, memory (one process)");
+console.table(await runMeshBench([100, 1000]));
+
+console.log("## DNS: queries per second with dnsperf against a 1,000-member zone");
+const dns = await runDnsBench();
+if (!dns) console.log("skipped: dnsperf is not installed");
+else console.log(dns);
+
+console.log("## policy filter: per-packet cost with 0 and 1,000 rules");
+console.log(await runPolicyBench());

@@ -174,7 +174,11 @@ Deno.test({
       console.log(`impairment: ${bad.how}`);
       const degraded = await waitFor("degraded", 60_000);
       const tDegraded = Date.now();
-      assert.match(degraded.healthReason, /loss .* > 20%|median rtt .* > 250 ms/);
+      // Entering takes the degrade thresholds; once degraded, the reason quotes the recover ones.
+      assert.match(
+        degraded.healthReason,
+        /loss [\d.]+% > (20|10)%|median rtt [\d.]+ ms > (250|200) ms/,
+      );
       console.log(
         `n1 degraded ${tDegraded - tUp} ms after the rule went in: ${degraded.healthReason}`,
       );

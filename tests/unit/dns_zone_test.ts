@@ -190,6 +190,25 @@ Deno.test("zone: a prefix off the octet boundary only claims addresses inside it
   assert.equal(zone.answer({ name: "5.1.200.10.in-addr.arpa", type: 12, class: 1 }), null);
 });
 
+Deno.test("zone: the view's IPv6 network bounds the ip6.arpa zone", () => {
+  const members = [member("a", "10.200.0.5", { address6: "fd00:1:2::5" })];
+  const view: MembershipView = {
+    network: "10.200.0.0/16",
+    network6: "fd00:1::/32",
+    version: 1,
+    members,
+  };
+  const zone = new DnsZone({ view: () => view });
+  const name = reverseName(Uint8Array.from([0xfd, 0, 0, 1, 0, 2, ...Array(9).fill(0), 5]));
+  assert.deepEqual(values(ask(zone, name, DnsType.PTR).answers), ["a.overlay.local"]);
+  const apex = ask(zone, name.replace("5.", "6."), DnsType.PTR);
+  assert.equal(apex.rcode, Rcode.NXDOMAIN);
+  assert.equal(apex.authority[0].name, "1.0.0.0.0.0.d.f.ip6.arpa");
+  // Outside the /32: not ours.
+  const outside = reverseName(Uint8Array.from([0xfd, 0, 0, 2, ...Array(11).fill(0), 5]));
+  assert.equal(zone.answer({ name: outside, type: DnsType.PTR, class: 1 }), null);
+});
+
 Deno.test("zone: names outside the zone, other classes, zone transfers", () => {
   const { zone } = fixture();
   assert.equal(zone.answer({ name: "example.com", type: 1, class: 1 }), null);
