@@ -184,7 +184,10 @@ Deno.test({
       const up = await eventually(
         async () => {
           const s = JSON.parse((await get("/status")).body);
-          return s.peers.every((p: { health: string }) => p.health === "up");
+          // Up from answered probes, not only from the join handshake.
+          return s.peers.every((p: { health: string; rttMs: number | null }) =>
+            p.health === "up" && p.rttMs !== null
+          );
         },
         25_000,
         500,
