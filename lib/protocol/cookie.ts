@@ -83,21 +83,23 @@ export class CookieChecker {
 
 /** The initiator side, one per peer: adds MACs to what we send and takes cookie replies. */
 export class CookieGenerator {
-  readonly #mac1Key: Uint8Array;
-  readonly #cookieKey: Uint8Array;
+  #mac1Key: Uint8Array | null = null;
   #cookie: Uint8Array | null = null;
   #cookieAt = -Infinity;
   #lastMac1: Uint8Array | null = null;
 
-  constructor(peerPublicKey: Uint8Array, private readonly refreshMs: number) {
-    this.#mac1Key = hash(enc.encode(LABEL_MAC1), peerPublicKey);
-    this.#cookieKey = hash(enc.encode(LABEL_COOKIE), peerPublicKey);
+  constructor(private readonly peerPublicKey: Uint8Array, private readonly refreshMs: number) {}
+
+  // Derived on first use: most peers of a large mesh never need them.
+  get #mac1(): Uint8Array {
+    this.#mac1Key ??= hash(enc.encode(LABEL_MAC1), this.peerPublicKey);
+    return this.#mac1Key;
   }
 
   /** Fills MAC1, and MAC2 while we hold a fresh cookie, into the last 32 bytes of `msg`. */
   addMacs(msg: Uint8Array, nowMs: number): void {
     const off = mac1Offset(msg);
-    const mac1 = mac(this.#mac1Key, msg.subarray(0, off));
+    const mac1 = mac(this.#mac1, msg.subarray(0, off));
     msg.set(mac1, off);
     this.#lastMac1 = mac1;
     const mac2 = msg.subarray(off + MAC_SIZE, off + 2 * MAC_SIZE);
@@ -116,7 +118,8 @@ export class CookieGenerator {
       CookieReply.cookie,
       CookieReply.cookie + CookieReply.cookieSize,
     );
-    const cookie = xchachaOpen(this.#cookieKey, nonce, sealed, this.#lastMac1);
+    const cookieKey = hash(enc.encode(LABEL_COOKIE), this.peerPublicKey);
+    const cookie = xchachaOpen(cookieKey, nonce, sealed, this.#lastMac1);
     if (!cookie) return false;
     this.#cookie = cookie;
     this.#cookieAt = nowMs;

@@ -44,24 +44,29 @@ export interface LocalIdentity {
   readonly aead: Aead;
 }
 
+// Idle peers share these (only ever read, or wiped to the zeros they hold): a mesh of a
+// thousand peers per node should not hold a thousand sets of empty key buffers.
+const NO_KEY = new Uint8Array(32);
+const NO_TIMESTAMP = new Uint8Array(TAI64N_SIZE);
+
 /** One peer's handshake state: what both sides remember between messages. */
 export class Handshake {
   /** Where the handshake stands. */
   stage: HandshakeStage = "none";
   /** The running Noise hash. */
-  hash: Uint8Array = new Uint8Array(32);
+  hash: Uint8Array = NO_KEY;
   /** The running Noise chaining key. */
-  chainKey: Uint8Array = new Uint8Array(32);
+  chainKey: Uint8Array = NO_KEY;
   /** Our ephemeral private key while a handshake is in flight. */
-  localEphemeral: Uint8Array = new Uint8Array(32);
+  localEphemeral: Uint8Array = NO_KEY;
   /** The peer's ephemeral public key. */
-  remoteEphemeral: Uint8Array = new Uint8Array(32);
+  remoteEphemeral: Uint8Array = NO_KEY;
   /** Our index for this handshake (the peer puts it in `receiver`). */
   localIndex = 0;
   /** The peer's index. */
   remoteIndex = 0;
   /** The newest initiation timestamp accepted from this peer (replay protection). */
-  lastTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
+  lastTimestamp: Uint8Array = NO_TIMESTAMP;
   /** Monotonic time (ms) the last initiation from this peer was accepted (flood protection). */
   lastInitiationConsumed = -Infinity;
   #staticStatic: Uint8Array | null = null;
@@ -90,6 +95,7 @@ export class Handshake {
   /** Forgets the in-flight handshake and wipes its secrets. */
   clear(): void {
     wipe(this.hash, this.chainKey, this.localEphemeral, this.remoteEphemeral);
+    this.hash = this.chainKey = this.localEphemeral = this.remoteEphemeral = NO_KEY;
     this.stage = "none";
     this.localIndex = 0;
     this.remoteIndex = 0;
