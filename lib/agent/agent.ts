@@ -141,6 +141,7 @@ export class Agent {
   /** Extra node fields for /status (policy), filled by the layers that own them. */
   extraStatus: () => Partial<NodeStatus> = () => ({});
   #prober: HealthProber | null = null;
+  readonly #probed = new Map<string, string>();
   #probe: ((address: string) => Promise<number | null>) | null = null;
   #describe: (publicKey: string) => PeerIdentity;
   #reconcile: ReturnType<typeof setInterval> | undefined;
@@ -196,13 +197,16 @@ export class Agent {
     this.#syncHealth();
   }
 
-  // Keeps the health tracker and the prober in step with the device's peers.
+  // Keeps the health tracker and the prober in step with the device's peers. Runs every
+  // second on every agent, so it is linear in the peers: sets, no nested scans.
   #syncHealth(): void {
     const keys = new Set(this.device.peers().map((p) => p.publicKeyText));
-    for (const k of this.health.peers()) {
+    const tracked = new Set(this.health.peers());
+    for (const k of tracked) {
       if (!keys.has(k)) {
         this.health.removePeer(k);
         this.#prober?.remove(k);
+        this.#probed.delete(k);
       }
     }
     if (this.#probe && !this.#prober) {
@@ -213,13 +217,16 @@ export class Agent {
         intervalMs: this.#probeInterval,
       });
       this.#prober.start();
+      this.#probed.clear();
     }
     for (const k of keys) {
-      if (!this.health.peers().includes(k)) {
-        this.health.addPeer(k, this.device.peer(k)?.lastHandshakeUnixMs ?? 0);
-      }
+      if (!tracked.has(k)) this.health.addPeer(k, this.device.peer(k)?.lastHandshakeUnixMs ?? 0);
+      if (!this.#prober) continue;
       const address = this.#describe(k).address;
-      if (this.#prober && address && !this.#prober.probing(k)) this.#prober.add(k, address);
+      if (address && this.#probed.get(k) !== address) {
+        this.#prober.add(k, address); // a known peer just gets its new address
+        this.#probed.set(k, address);
+      }
     }
   }
 

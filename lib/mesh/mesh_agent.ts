@@ -98,6 +98,8 @@ export interface MeshOptions {
   dnsForward?: boolean;
   /** The leader's network policy from its configuration (validated, canonical text). */
   policyText?: string;
+  /** Probe peers for health (default true); simulations of large meshes turn it off. */
+  probes?: boolean;
   /** Opens the underlay transport on a port (simulations use a memory network). */
   openTransport?: (port: number) => Promise<Transport>;
   /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */
@@ -310,7 +312,8 @@ export class MeshAgent {
       const m = this.#byKey.get(key);
       return { name: m?.name ?? "", address: m?.address ?? "" };
     });
-    agent.setProbe((address) => this.prober.probe(address, 2000));
+    if (opts.probes !== false) agent.setProbe((address) => this.prober.probe(address, 2000));
+    else agent.setProbe(null);
     this.policyEngine = new PolicyEngine({ members: view });
     this.policyFilter = new PolicyFilter({ engine: this.policyEngine });
     const filter = this.policyFilter;

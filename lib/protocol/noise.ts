@@ -95,7 +95,11 @@ export class Handshake {
   /** Forgets the in-flight handshake and wipes its secrets. */
   clear(): void {
     wipe(this.hash, this.chainKey, this.localEphemeral, this.remoteEphemeral);
-    this.hash = this.chainKey = this.localEphemeral = this.remoteEphemeral = NO_KEY;
+    this.hash =
+      this.chainKey =
+      this.localEphemeral =
+      this.remoteEphemeral =
+        NO_KEY;
     this.stage = "none";
     this.localIndex = 0;
     this.remoteIndex = 0;
