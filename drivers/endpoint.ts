@@ -8,6 +8,13 @@
  */
 
 import type { Endpoint } from "../lib/device/driver.ts";
+import {
+  formatAddressV6,
+  formatUint32V4,
+  parseAddressV4Uint32,
+  parseAddressV6,
+  readUint32,
+} from "../lib/net/ip.ts";
 
 /** An endpoint made by an {@link EndpointTable}; carries the address as four 32-bit words. */
 export class InternedEndpoint implements Endpoint {
@@ -49,94 +56,31 @@ function isMappedV4(w0: number, w1: number, w2: number): boolean {
 
 /** Formats a 32-bit IPv4 address as a dotted quad. */
 export function formatIPv4(v4: number): string {
-  return `${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`;
+  return formatUint32V4(v4);
 }
 
 /** Formats an IPv6 address given as four big-endian words in RFC 5952 canonical form. */
 export function formatIPv6(words: readonly number[]): string {
-  const groups: number[] = [];
-  for (const w of words) groups.push((w >>> 16) & 0xffff, w & 0xffff);
-  // RFC 5952 4.2: compress the longest run of two or more zero groups, the first on a tie.
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) {
+    b[4 * i] = words[i] >>> 24;
+    b[4 * i + 1] = words[i] >>> 16;
+    b[4 * i + 2] = words[i] >>> 8;
+    b[4 * i + 3] = words[i];
   }
-  const hex = (g: number) => g.toString(16);
-  if (bestStart < 0) return groups.map(hex).join(":");
-  const head = groups.slice(0, bestStart).map(hex).join(":");
-  const tail = groups.slice(bestStart + bestLen).map(hex).join(":");
-  return `${head}::${tail}`;
+  return formatAddressV6(b);
 }
-
-const DECIMAL_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
-const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
 /** Parses a dotted-quad IPv4 address into a 32-bit number; `null` if it is not one. */
 export function parseIPv4(text: string): number | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  let v = 0;
-  for (const p of parts) {
-    // Leading zeros are refused: some parsers read them as octal.
-    if (!DECIMAL_OCTET.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = v * 256 + n;
-  }
-  return v;
+  return parseAddressV4Uint32(text);
 }
 
 /** Parses IPv6 text (no brackets, no zone) into four big-endian words; `null` if it is not one. */
 export function parseIPv6(text: string): [number, number, number, number] | null {
-  if (text.length < 2 || text.length > 45) return null;
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const groups: number[] = [];
-  const tailGroups: number[] = [];
-  const parseSide = (side: string, out: number[], mayEndInV4: boolean): boolean => {
-    if (side === "") return true;
-    const parts = side.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
-      if (mayEndInV4 && i === parts.length - 1 && p.includes(".")) {
-        const v4 = parseIPv4(p);
-        if (v4 === null) return false;
-        out.push(v4 >>> 16, v4 & 0xffff);
-      } else if (HEX_GROUP.test(p)) {
-        out.push(parseInt(p, 16));
-      } else {
-        return false;
-      }
-    }
-    return true;
-  };
-  if (halves.length === 1) {
-    if (!parseSide(halves[0], groups, true) || groups.length !== 8) return null;
-  } else {
-    if (!parseSide(halves[0], groups, false)) return null;
-    if (!parseSide(halves[1], tailGroups, true)) return null;
-    const missing = 8 - groups.length - tailGroups.length;
-    if (missing < 1) return null;
-    for (let i = 0; i < missing; i++) groups.push(0);
-    groups.push(...tailGroups);
-  }
-  return [
-    ((groups[0] << 16) | groups[1]) >>> 0,
-    ((groups[2] << 16) | groups[3]) >>> 0,
-    ((groups[4] << 16) | groups[5]) >>> 0,
-    ((groups[6] << 16) | groups[7]) >>> 0,
-  ];
+  const b = parseAddressV6(text);
+  if (b === null) return null;
+  return [readUint32(b, 0), readUint32(b, 4), readUint32(b, 8), readUint32(b, 12)];
 }
 
 /** Parses an IPv4 or IPv6 literal into four words (IPv4 as IPv4-mapped); `null` if neither. */

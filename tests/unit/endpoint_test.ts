@@ -38,7 +38,7 @@ Deno.test("parseIPv6 and formatIPv6 follow RFC 4291 / RFC 5952", () => {
     ["2001:0db8::0001", "2001:db8::1"],
     ["fe80::", "fe80::"],
     ["1:0:0:2:0:0:0:3", "1:0:0:2::3"], // the longest run wins
-    ["::ffff:192.0.2.1", "::ffff:c000:201"],
+    ["::ffff:192.0.2.1", "::ffff:192.0.2.1"], // RFC 5952 section 5: mapped keep the dotted tail
     ["64:ff9b::192.0.2.33", "64:ff9b::c000:221"],
   ];
   for (const [input, canonical] of cases) {
