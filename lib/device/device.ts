@@ -335,6 +335,11 @@ export class Device {
     return this.#peers.get(publicKey);
   }
 
+  /** How many peers there are. */
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
   /** Every peer. */
   peers(): Peer[] {
     return [...this.#peers.values()];

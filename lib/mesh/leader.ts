@@ -158,9 +158,13 @@ export class LeaderCore {
         init.services ?? leader.services,
       ]);
     if (changed) {
-      leader.endpoints = init.endpoints;
-      if (init.labels) leader.labels = init.labels;
-      if (init.services) leader.services = init.services;
+      const i = this.#data.members.indexOf(leader);
+      this.#data.members[i] = {
+        ...leader,
+        endpoints: init.endpoints,
+        labels: init.labels ?? leader.labels,
+        services: init.services ?? leader.services,
+      };
       this.#bump(leader.publicKey);
     }
   }
@@ -169,7 +173,10 @@ export class LeaderCore {
     const net6 = Cidr.parse(text);
     if (net6.family !== 6) throw new LeaderError(`${text} is not an IPv6 network`);
     this.#data.network6 = net6.toString();
-    for (const m of this.#data.members) m.address6 = this.#v6For(m.address);
+    this.#data.members = this.#data.members.map((m) => ({
+      ...m,
+      address6: this.#v6For(m.address),
+    }));
     this.#bump(...this.#data.members.map((m) => m.publicKey));
   }
 
@@ -198,14 +205,22 @@ export class LeaderCore {
     return this.#data.network;
   }
 
-  /** The current membership view. */
+  /**
+   * The current membership view. Member records are never changed in place (a change replaces
+   * the record), so views share them; treat them as read-only.
+   */
   view(): MembershipView {
     return {
       network: this.#data.network,
       ...(this.#data.network6 ? { network6: this.#data.network6 } : {}),
       version: this.#data.version,
-      members: this.#data.members.map((m) => ({ ...m })),
+      members: [...this.#data.members],
     };
+  }
+
+  /** The member with this overlay address (or name). */
+  member(addressOrName: string): Member | undefined {
+    return this.#data.members.find((m) => m.address === addressOrName || m.name === addressOrName);
   }
 
   /** Subscribes to membership changes. */
@@ -316,13 +331,20 @@ export class LeaderCore {
     publicKey: string,
     patch: { endpoints?: string[]; services?: ServiceSpec[]; labels?: Record<string, string> },
   ): Promise<boolean> {
-    const m = this.#data.members.find((x) => x.publicKey === publicKey);
-    if (!m) return false;
-    const before = JSON.stringify([m.endpoints, m.services, m.labels]);
-    if (patch.endpoints) m.endpoints = [...new Set(patch.endpoints)].slice(0, 8);
-    if (patch.services) m.services = patch.services;
-    if (patch.labels) m.labels = patch.labels;
-    if (JSON.stringify([m.endpoints, m.services, m.labels]) === before) return false;
+    const i = this.#data.members.findIndex((x) => x.publicKey === publicKey);
+    if (i < 0) return false;
+    const old = this.#data.members[i];
+    const m: Member = {
+      ...old,
+      ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
+      ...(patch.services ? { services: patch.services } : {}),
+      ...(patch.labels ? { labels: patch.labels } : {}),
+    };
+    if (
+      JSON.stringify([m.endpoints, m.services, m.labels]) ===
+        JSON.stringify([old.endpoints, old.services, old.labels])
+    ) return false;
+    this.#data.members[i] = m;
     this.#bump(m.publicKey);
     await this.#writer.save();
     return true;

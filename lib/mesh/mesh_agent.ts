@@ -392,6 +392,7 @@ export class MeshAgent {
       return true;
     }
     try {
+      this.policyEngine.setMembers(this.#view);
       this.policyEngine.setPolicy(parsePolicy(p.text));
       this.#policy = p;
       this.#logger.info("policy in force", { version: p.version });
@@ -598,17 +599,25 @@ export class MeshAgent {
       }
     });
     let notify: ReturnType<typeof setTimeout> | undefined;
+    let notified = core.view().version;
     this.#stopLeaderWatch = core.onChange((v) => {
       this.#apply(v);
       // Bursts of changes (many joins) are announced once; nodes then pull a delta.
       notify ??= setTimeout(() => {
         notify = undefined;
         const now = core.view();
+        // Small changes travel with the notice: nodes that hold the previous version apply them
+        // at once, without asking back; the others pull as usual.
+        const delta = notified > 0 ? core.changesSince(notified) : null;
+        const parts = delta ? deltaParts(notified, now, delta) : [];
+        const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
+          ? parts
+          : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
         for (const m of now.members) {
-          if (m.publicKey !== this.agent.device.publicKey) {
-            this.#send(m.address, { t: "changed", v: now.version, pv: core.policy()?.version });
-          }
+          if (m.publicKey === this.agent.device.publicKey) continue;
+          for (const msg of msgs) this.#send(m.address, msg);
         }
+        notified = now.version;
       }, 50);
     });
     const stop = this.#stopLeaderWatch;
@@ -673,7 +682,7 @@ export class MeshAgent {
     if (this.prober.handle(msg, from)) return;
     if (msg.t !== "hello") return;
     const core = this.leader!;
-    const member = core.view().members.find((m) => m.address === from);
+    const member = core.member(from);
     if (!member) return;
     const peer = this.agent.device.peer(member.publicKey);
     const observed = peer?.endpoint?.toString();
@@ -721,6 +730,10 @@ export class MeshAgent {
       if (msg.t === "policy") {
         const p = this.#policyAssembler.add(msg);
         if (p && p.version !== this.#policy?.version && this.#usePolicy(p)) this.#saveNode();
+      }
+      if (msg.t === "delta" && msg.from !== this.#view.version) {
+        if (msg.part === 0 && msg.v !== this.#view.version) this.#hello();
+        return;
       }
       if (msg.t === "view" || msg.t === "delta") {
         const v = this.#assembler.add(msg, this.#view);
@@ -788,10 +801,14 @@ export class MeshAgent {
   #apply(v: MembershipView, initial = false): void {
     const me = this.agent.device.publicKey;
     const device = this.agent.device;
-    const wanted = new Set<string>();
+    let others = 0;
     for (const m of v.members) {
       if (m.publicKey === me) continue;
-      wanted.add(m.publicKey);
+      others++;
+      // Deltas keep the record objects of unchanged members: those cost one map lookup, so a
+      // change costs each node little even in a mesh of a thousand.
+      if (this.#byKey.get(m.publicKey) === m && device.peer(m.publicKey)) continue;
+      this.#byKey.set(m.publicKey, m);
       const endpoint = m.endpoints.find(ipLiteralEndpoint);
       const allowed = [`${m.address}/32`, ...(m.address6 ? [`${m.address6}/128`] : [])];
       const key = JSON.stringify([endpoint, allowed]);
@@ -813,17 +830,21 @@ export class MeshAgent {
         this.#logger.warn("bad member record", { name: m.name, error: String(e) });
       }
     }
-    for (const p of device.peers()) {
-      if (!wanted.has(p.publicKeyText)) {
-        device.removePeer(p.publicKeyText);
-        this.#applied.delete(p.publicKeyText);
-        this.#logger.info("peer removed", { publicKey: p.publicKeyText });
+    if (device.peerCount > others || this.#byKey.size > others) {
+      const wanted = new Set(v.members.map((m) => m.publicKey));
+      for (const p of device.peers()) {
+        if (!wanted.has(p.publicKeyText)) {
+          device.removePeer(p.publicKeyText);
+          this.#applied.delete(p.publicKeyText);
+          this.#logger.info("peer removed", { publicKey: p.publicKeyText });
+        }
       }
+      for (const k of this.#byKey.keys()) if (!wanted.has(k)) this.#byKey.delete(k);
     }
     const changed = v.version !== this.#view.version;
     this.#view = v;
-    this.#byKey = new Map(v.members.map((m) => [m.publicKey, m]));
-    this.policyEngine?.setMembers(v);
+    // Without a policy the engine has nothing to compile; it gets the members when one comes.
+    if (this.#policy) this.policyEngine?.setMembers(v);
     if (changed || initial) { for (const l of this.#listeners) l(v); }
   }
 
