@@ -12,14 +12,10 @@
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
+import { type LabProc, startMeshNode, weftIn } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("tc", "iptables"));
 const [CMD, ...PRE] = selfCommand();
-
-interface Running {
-  child: Deno.ChildProcess;
-  output: () => string;
-}
 
 interface PeerView {
   name: string;
@@ -29,23 +25,18 @@ interface PeerView {
   loss: number | null;
 }
 
-function startNode(lab: Lab, dir: string, host: string, args: string[]): Running {
-  return lab.spawn(host, CMD, [
-    ...PRE,
-    ...args,
-    "--state-dir",
-    `${dir}/${host}`,
-    "--hostname",
+function startNode(lab: Lab, dir: string, host: string, args: string[]) {
+  return startMeshNode(
+    lab,
+    {
+      dir,
+      cidr: "10.94.0.0/24",
+      ifPrefix: "wh",
+      extra: ["--probe-interval", "1s", "--dns-port", "0"],
+    },
     host,
-    "--interface",
-    `wh${host.slice(0, 2)}${lab.tag}`,
-    "--cidr",
-    "10.94.0.0/24",
-    "--probe-interval",
-    "1s",
-    "--dns-port",
-    "0",
-  ]);
+    args,
+  );
 }
 
 /** The joiner as the leader's `weft status --json` shows it; null while it cannot say. */
@@ -106,7 +97,7 @@ Deno.test({
   fn: async () => {
     const lab = await Lab.create(["lead", "n1"]);
     const dir = await Deno.makeTempDir({ prefix: "weft-netem-" });
-    const running: Running[] = [];
+    const running: LabProc[] = [];
     try {
       const t0 = Date.now();
       const leader = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820"]);
@@ -114,18 +105,16 @@ Deno.test({
       let token = "";
       const tokenMade = await eventually(
         async () => {
-          const r = await lab.exec(
+          const r = await weftIn(
+            lab,
             "lead",
-            CMD,
-            ...PRE,
+            dir,
             "token",
             "create",
             "--uses",
             "1",
             "--ttl",
             "10m",
-            "--state-dir",
-            `${dir}/lead`,
           );
           token = r.stdout.trim();
           return r.code === 0;

@@ -7,50 +7,15 @@ import assert from "node:assert/strict";
 import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
+import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "dig"));
 const [CMD, ...PRE] = selfCommand();
 
-interface Running {
-  child: Deno.ChildProcess;
-  output: () => string;
-}
+const OPTS = { cidr: "10.90.0.0/24", ifPrefix: "wj", extra: ["--log-level", "debug"] };
 
-function startNode(lab: Lab, dir: string, host: string, args: string[]): Running {
-  return lab.spawn(host, CMD, [
-    ...PRE,
-    ...args,
-    "--state-dir",
-    `${dir}/${host}`,
-    "--hostname",
-    host,
-    "--interface",
-    `wj${host}${lab.tag}`,
-    "--cidr",
-    "10.90.0.0/24",
-    "--log-level",
-    "debug",
-  ]);
-}
-
-async function weftIn(lab: Lab, host: string, dir: string, ...args: string[]) {
-  return await lab.exec(host, CMD, ...PRE, ...args, "--state-dir", `${dir}/${host}`);
-}
-
-async function nodeList(lab: Lab, host: string, dir: string) {
-  const r = await weftIn(lab, host, dir, "node", "list", "--json");
-  if (r.code !== 0) return null;
-  return JSON.parse(r.stdout).nodes as { name: string; address: string }[];
-}
-
-async function waitUp(lab: Lab, host: string, dir: string, run: Running): Promise<void> {
-  let exited = false;
-  run.child.status.then(() => exited = true);
-  const ok = await eventually(
-    async () => exited || (await nodeList(lab, host, dir)) !== null,
-    20_000,
-  );
-  if (!ok || exited) throw new Error(`${host} did not start:\n${run.output()}`);
+function startNode(lab: Lab, dir: string, host: string, args: string[]) {
+  return startMeshNode(lab, { ...OPTS, dir }, host, args);
 }
 
 async function converge(lab: Lab, dir: string, hosts: string[], n: number): Promise<void> {
@@ -69,7 +34,7 @@ Deno.test({
     const hosts = ["lead", "n1", "n2", "n3", "n4"];
     const lab = await Lab.create(hosts);
     const dir = await Deno.makeTempDir({ prefix: "weft-join-" });
-    const running = new Map<string, Running>();
+    const running = new Map<string, LabProc>();
     try {
       const leader = startNode(lab, dir, "lead", ["--leader", "--advertise", "192.0.2.1:51820"]);
       running.set("lead", leader);
