@@ -706,6 +706,19 @@ export class MeshAgent {
     }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
   }
 
+  /**
+   * Replaces the services this node advertises (served in every node's DNS once the leader has
+   * them). Resolves when the leader has them (leader) or when they were sent (node).
+   */
+  async setServices(services: ServiceSpec[]): Promise<void> {
+    this.#services = services.map((x) => ({ ...x }));
+    if (this.leader) {
+      await this.leader.updateMember(this.agent.device.publicKey, { services: this.#services });
+    } else {
+      this.#hello();
+    }
+  }
+
   /** Removes a node from the mesh (leader only). */
   async removeNode(nameOrAddress: string): Promise<Member> {
     const m = await this.#needLeader().removeNode(nameOrAddress);

@@ -45,7 +45,8 @@ Deno.test({
       assert.ok(!leader.output().includes(token.slice(6, 40)), "the token is never logged");
 
       for (const h of ["n1", "n2", "n3"]) {
-        const r = startNode(lab, dir, h, ["--join", token]);
+        const service = h === "n1" ? ["--service", "web:8080/tcp"] : [];
+        const r = startNode(lab, dir, h, ["--join", token, ...service]);
         running.set(h, r);
         await waitUp(lab, h, dir, r);
       }
@@ -81,6 +82,12 @@ Deno.test({
       assert.equal(await dig("n1", addr.n3, "leader.overlay.local"), addr.lead, "over the tunnel");
       const [, , x, y] = addr.n3.split(".");
       assert.equal(await dig("lead", "127.0.0.1", `node-${x}-${y}.overlay.local`), addr.n3);
+      // A service from the command line: SRV to its node, A for its instances.
+      assert.match(
+        await dig("n2", "127.0.0.1", "_web._tcp.overlay.local", "SRV"),
+        /8080 n1\.overlay\.local\./,
+      );
+      assert.equal(await dig("n3", "127.0.0.1", "web.overlay.local"), addr.n1);
 
       // The token is used up: a fourth join is refused with exit code 2, nothing allocated.
       const refused = await lab.exec(

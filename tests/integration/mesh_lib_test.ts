@@ -63,6 +63,17 @@ Deno.test({
         }),
         /token used up/,
       );
+      // Services advertised through the API reach every node's view.
+      await n1.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);
+      const advertised = await eventually(
+        () =>
+          Promise.resolve(
+            n2.view().members.find((m) => m.name === "n1")?.services[0]?.port === 8080,
+          ),
+        10_000,
+        100,
+      );
+      assert.ok(advertised, "n1's service reached n2");
       await leader.removeNode("n2");
       const gone = await eventually(
         () =>
