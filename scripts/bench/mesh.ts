@@ -27,12 +27,10 @@ export interface MeshBenchRow {
   heapKiBPerNode: number;
 }
 
-let dbg = () => "";
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (!cond()) {
     if (performance.now() > deadline) return false;
-    if (Deno.env.get("WEFT_DEBUG")) console.error(dbg());
     await new Promise((r) => setTimeout(r, 10));
   }
   return true;
@@ -95,7 +93,6 @@ export async function simulateMesh(n: number): Promise<MeshBenchRow> {
       agents.push(...started);
     }
     const joinSeconds = (performance.now() - t0) / 1000;
-    dbg = () => agents.map((a) => `${a.view().members.length}/${a.view().version}`).join(" ");
     const converged = await until(
       () => agents.every((a) => a.view().members.length === n + 1),
       600_000,
