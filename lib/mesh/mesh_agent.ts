@@ -41,6 +41,7 @@ import {
 import { CONTROL_PORT, isControlTraffic } from "../../drivers/split.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
+import { validEndpoints, validLabels, validServices } from "./validate.ts";
 import { type DnsServer, serveDns } from "../dns/server.ts";
 import type { HealthOptions } from "../health/health.ts";
 import { PolicyEngine } from "../policy/engine.ts";
@@ -648,12 +649,25 @@ export class MeshAgent {
     }
     let req: JoinRequest;
     try {
-      req = JSON.parse(dec.decode(opened.payload));
-      if (typeof req.publicKey !== "string" || typeof req.hostname !== "string") throw 0;
-      parseKey(req.publicKey, "joiner key");
-      req.labels ??= {};
-      req.services ??= [];
-      req.endpoints = (req.endpoints ?? []).filter((e) => typeof e === "string");
+      const raw = JSON.parse(dec.decode(opened.payload));
+      const labels = validLabels(raw.labels);
+      const services = validServices(raw.services);
+      const endpoints = validEndpoints(raw.endpoints);
+      if (
+        typeof raw.publicKey !== "string" || typeof raw.hostname !== "string" ||
+        typeof raw.tokenId !== "string" || typeof raw.secret !== "string" ||
+        !labels || !services || !endpoints
+      ) throw new Error("malformed");
+      parseKey(raw.publicKey, "joiner key");
+      req = {
+        tokenId: raw.tokenId,
+        secret: raw.secret,
+        publicKey: raw.publicKey,
+        hostname: raw.hostname,
+        labels,
+        services,
+        endpoints,
+      };
     } catch {
       this.agent.device.sendDatagram(
         opened.respond(enc.encode(JSON.stringify({ ok: false, error: "malformed request" }))),
@@ -686,11 +700,15 @@ export class MeshAgent {
     if (!member) return;
     const peer = this.agent.device.peer(member.publicKey);
     const observed = peer?.endpoint?.toString();
-    const endpoints = [...(observed ? [observed] : []), ...msg.endpoints];
+    // A hello with malformed fields still counts as a hello; its fields are ignored.
+    const advertised = validEndpoints(msg.endpoints) ?? [];
+    const services = validServices(msg.services) ?? undefined;
+    const labels = validLabels(msg.labels);
+    const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.updateMember(member.publicKey, {
       endpoints,
-      services: msg.services,
-      labels: msg.labels ? { ...member.labels, ...msg.labels } : undefined,
+      services,
+      labels: msg.labels && labels ? { ...member.labels, ...labels } : undefined,
     }).then(() => {
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {
