@@ -31,7 +31,7 @@ Deno.test({
       const c1 = await client(n1, "node-1");
       const nodes = (await cl.nodes()).nodes;
       const addr = Object.fromEntries(nodes.map((m) => [m.name, m.address]));
-      assert.ok((await cl.ping(addr["node-2"], { count: 1 })).rtts[0] !== null);
+      assert.ok((await cl.ping(addr["node-2"], { count: 1, timeoutMs: 3000 })).rtts[0] !== null);
 
       await Deno.writeTextFile(
         `${dir}/p1.yaml`,
@@ -62,7 +62,7 @@ Deno.test({
       assert.deepEqual((await cl.ping(addr["node-2"], { count: 1, timeoutMs: 800 })).rtts, [null]);
       assert.deepEqual((await c1.ping(addr["node-2"], { count: 1, timeoutMs: 800 })).rtts, [null]);
       assert.ok(
-        (await cl.ping(addr["node-1"], { count: 1 })).rtts[0] !== null,
+        (await cl.ping(addr["node-1"], { count: 1, timeoutMs: 3000 })).rtts[0] !== null,
         "others still pass",
       );
 
