@@ -388,7 +388,7 @@ export class Device {
   // ---- outgoing plaintext ----
 
   #onPlaintext(pkt: Uint8Array): void {
-    const peer = this.#route(pkt);
+    const peer = this.#routes.lookupDst(pkt);
     if (!peer) {
       this.drops.add("no-route");
       return;
@@ -405,13 +405,6 @@ export class Device {
       this.#stage(peer, pkt.slice());
       this.#sendInitiation(peer, false);
     }
-  }
-
-  #route(pkt: Uint8Array): Peer | undefined {
-    const version = pkt.length > 0 ? pkt[0] >> 4 : 0;
-    if (version === 4 && pkt.length >= 20) return this.#routes.lookup(pkt, 16, 4);
-    if (version === 6 && pkt.length >= 40) return this.#routes.lookup(pkt, 24, 6);
-    return undefined;
   }
 
   #stage(peer: Peer, copy: Uint8Array): void {

@@ -45,7 +45,7 @@ import { validEndpoints, validLabels, validServices } from "./validate.ts";
 import { type DnsServer, serveDns } from "../dns/server.ts";
 import type { HealthOptions } from "../health/health.ts";
 import { PolicyEngine } from "../policy/engine.ts";
-import { PolicyFilter } from "../policy/filter.ts";
+import { PolicyFilter, type PolicyStats } from "../policy/filter.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 
@@ -105,6 +105,14 @@ export interface MeshOptions {
   openTransport?: (port: number) => Promise<Transport>;
   /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */
   health?: HealthOptions;
+}
+
+/** Policy drops per rule name, with the default action's drops as `(default)`. */
+function policyDropsByRule(st: PolicyStats): Record<string, number> {
+  const drops: Record<string, number> = { ...st.droppedByRule };
+  const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
+  if (byDefault) drops["(default)"] = byDefault;
+  return drops;
 }
 
 /** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
@@ -326,10 +334,7 @@ export class MeshAgent {
     });
     this.#sweep = setInterval(() => this.policyFilter.sweep(), 10_000);
     agent.extraMetrics = () => {
-      const st = this.policyFilter.stats();
-      const drops: Record<string, number> = { ...st.droppedByRule };
-      const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
-      if (byDefault) drops["(default)"] = byDefault;
+      const drops = policyDropsByRule(this.policyFilter.stats());
       const dns = this.dns?.stats;
       const byTypeRcode: Record<string, number> = {};
       if (dns) {
@@ -340,15 +345,12 @@ export class MeshAgent {
     };
     agent.extraStatus = () => {
       const st = this.policyFilter.stats();
-      const droppedByRule: Record<string, number> = { ...st.droppedByRule };
-      const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
-      if (byDefault) droppedByRule["(default)"] = byDefault;
       return {
         policy: {
           version: this.#policy?.version ?? 0,
           rules: st.rules,
           dropped: st.dropped,
-          droppedByRule,
+          droppedByRule: policyDropsByRule(st),
         },
       };
     };
