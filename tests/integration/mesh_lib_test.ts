@@ -1,43 +1,68 @@
 import assert from "node:assert/strict";
-import { MeshAgent } from "../../lib/mesh/mesh_agent.ts";
+import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";
+
+/** A userspace leader on a free loopback port, state under `dir`. */
+function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgent> {
+  const lp = freePort();
+  return MeshAgent.start({
+    role: "leader",
+    stateDir: `${dir}/leader`,
+    hostname: "leader",
+    userspace: true,
+    listenPort: lp,
+    advertise: [`127.0.0.1:${lp}`],
+    logger: nullLogger,
+    ...extra,
+  });
+}
+
+/** A userspace joiner named `name` on a free loopback port, state under `dir`. */
+function startNode(
+  dir: string,
+  name: string,
+  token: string,
+  extra: Partial<MeshOptions> = {},
+): Promise<MeshAgent> {
+  return MeshAgent.start({
+    role: "node",
+    token,
+    stateDir: `${dir}/${name}`,
+    hostname: name,
+    userspace: true,
+    listenPort: freePort(),
+    logger: nullLogger,
+    ...extra,
+  });
+}
+
+/** Runs `body` with a temp dir and closes every agent it registers, even on failure. */
+async function withAgents(
+  prefix: string,
+  body: (dir: string, agents: MeshAgent[]) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const agents: MeshAgent[] = [];
+  try {
+    await body(dir, agents);
+  } finally {
+    for (const a of agents.reverse()) await a.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 Deno.test({
   name: "library: a leader and two joiners form a mesh; removal propagates",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "weft-mesh-" });
-    const agents: MeshAgent[] = [];
-    try {
-      const lp = freePort();
-      const leader = await MeshAgent.start({
-        role: "leader",
-        stateDir: `${dir}/leader`,
-        hostname: "leader",
-        userspace: true,
-        listenPort: lp,
-        advertise: [`127.0.0.1:${lp}`],
-        network: "10.210.0.0/24",
-        logger: nullLogger,
-      });
+  fn: () =>
+    withAgents("weft-mesh-", async (dir, agents) => {
+      const leader = await startLeader(dir, { network: "10.210.0.0/24" });
       agents.push(leader);
       const { token } = await leader.createToken({ ttlMs: 60_000, uses: 2 });
-      for (const name of ["n1", "n2"]) {
-        agents.push(
-          await MeshAgent.start({
-            role: "node",
-            token,
-            stateDir: `${dir}/${name}`,
-            hostname: name,
-            userspace: true,
-            listenPort: freePort(),
-            logger: nullLogger,
-          }),
-        );
-      }
+      for (const name of ["n1", "n2"]) agents.push(await startNode(dir, name, token));
       const [, n1, n2] = agents;
       const full = await eventually(
         () => Promise.resolve(agents.every((a) => a.view().members.length === 3)),
@@ -50,19 +75,7 @@ Deno.test({
       const r = await n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: 2000 });
       assert.ok(r.rtts[0] !== null, "n1 -> n2 direct");
       // A third join with the used-up token is refused.
-      await assert.rejects(
-        MeshAgent.start({
-          role: "node",
-          token,
-          stateDir: `${dir}/n3`,
-          hostname: "n3",
-          userspace: true,
-          listenPort: freePort(),
-          logger: nullLogger,
-          joinTimeoutMs: 5000,
-        }),
-        /token used up/,
-      );
+      await assert.rejects(startNode(dir, "n3", token, { joinTimeoutMs: 5000 }), /token used up/);
       // Services advertised through the API reach every node's view.
       await n1.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);
       const advertised = await eventually(
@@ -84,46 +97,23 @@ Deno.test({
         100,
       );
       assert.ok(gone);
-    } finally {
-      for (const a of agents.reverse()) await a.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "library: with an IPv6 network every member gets an IPv6 address too, and pings over it",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "weft-mesh6-" });
-    const agents: MeshAgent[] = [];
-    try {
-      const lp = freePort();
-      const leader = await MeshAgent.start({
-        role: "leader",
-        stateDir: `${dir}/leader`,
-        hostname: "leader",
-        userspace: true,
-        listenPort: lp,
-        advertise: [`127.0.0.1:${lp}`],
+  fn: () =>
+    withAgents("weft-mesh6-", async (dir, agents) => {
+      const leader = await startLeader(dir, {
         network: "10.212.0.0/24",
         network6: "fd00:212::/64",
         dnsPort: 0,
-        logger: nullLogger,
       });
       agents.push(leader);
       const { token } = await leader.createToken({ ttlMs: 60_000 });
-      const n1 = await MeshAgent.start({
-        role: "node",
-        token,
-        stateDir: `${dir}/n1`,
-        hostname: "n1",
-        userspace: true,
-        listenPort: freePort(),
-        dnsPort: 0,
-        logger: nullLogger,
-      });
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
       agents.push(n1);
       assert.ok(
         await eventually(() => Promise.resolve(n1.view().members.length === 2), 10_000, 100),
@@ -135,9 +125,5 @@ Deno.test({
       assert.ok(n1.agent.addresses.includes("fd00:212::2/64"));
       const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 2000 });
       assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
-    } finally {
-      for (const a of agents.reverse()) await a.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

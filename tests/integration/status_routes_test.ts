@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { runDemo } from "../../lib/demo/demo.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { eventually } from "../fixtures/netns.ts";
-import { parsePrometheus, promValue } from "../unit/prom_parse.ts";
+import { parsePrometheus, promtoolCheck, promValue } from "../unit/prom_parse.ts";
 
 const promtool = await (async () => {
   try {
@@ -21,21 +21,6 @@ const promtool = await (async () => {
     return false;
   }
 })();
-
-async function promtoolCheck(text: string): Promise<{ ok: boolean; out: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { ok: out.success, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
 
 function sample(text: string, name: string, labels: Record<string, string>): number {
   return promValue(parsePrometheus(text), name, labels);
@@ -129,7 +114,7 @@ Deno.test({
       assert.match(m1.type ?? "", /text\/plain; version=0\.0\.4/);
       if (promtool) {
         const check = await promtoolCheck(m1.body);
-        assert.ok(check.ok, check.out);
+        assert.equal(check.code, 0, check.out);
       }
       assert.ok(sample(m1.body, "weft_peer_tx_bytes_total", { name: "node-1" }) > tx0);
       assert.equal(sample(m1.body, "weft_build_info", {}), 1);

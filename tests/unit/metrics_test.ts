@@ -9,7 +9,7 @@ import {
 } from "../../lib/status/metrics.ts";
 import { Histogram } from "../../lib/status/histogram.ts";
 import { DROP_REASONS } from "../../lib/device/drops.ts";
-import { parsePrometheus, promValue } from "./prom_parse.ts";
+import { parsePrometheus, promtoolCheck, promValue } from "./prom_parse.ts";
 
 const PROMTOOL = "/usr/bin/promtool";
 const hasPromtool = (() => {
@@ -19,22 +19,6 @@ const hasPromtool = (() => {
     return false;
   }
 })();
-
-/** Runs `promtool check metrics` on a document; its exit code and output. */
-async function promtool(text: string): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(PROMTOOL, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const r = await child.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
 
 function snapshot(): MetricsSnapshot {
   const h = new Histogram();
@@ -81,12 +65,12 @@ Deno.test({
   ignore: !hasPromtool,
   async fn() {
     const text = renderMetrics(snapshot());
-    const r = await promtool(text);
+    const r = await promtoolCheck(text);
     assert.equal(r.code, 0, r.out);
     assert.equal(r.out.trim(), "");
     // And the harness does fail: a broken document and a lint problem are both caught.
-    assert.notEqual((await promtool('x{a="b} 1\n')).code, 0);
-    assert.notEqual((await promtool("# TYPE foo counter\nfoo 1\n")).code, 0);
+    assert.notEqual((await promtoolCheck('x{a="b} 1\n')).code, 0);
+    assert.notEqual((await promtoolCheck("# TYPE foo counter\nfoo 1\n")).code, 0);
   },
 });
 
@@ -166,7 +150,7 @@ Deno.test("metrics: optional families are left out; the empty mesh is still a va
   assert.ok(!doc.families.has("weft_dns_queries_total"));
   assert.ok(!doc.families.has("weft_policy_drops_total"));
   assert.ok(doc.families.has("weft_peer_rx_bytes_total"), "HELP/TYPE even with no series");
-  if (hasPromtool) assert.equal((await promtool(text)).code, 0);
+  if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
 });
 
 Deno.test("metrics: escaping and number formatting", () => {

@@ -140,3 +140,19 @@ export function promValue(doc: PromDoc, name: string, labels: Record<string, str
   }
   return hits[0].value;
 }
+
+/** Runs `promtool check metrics` on a document; its exit code and output. */
+export async function promtoolCheck(text: string): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  const r = await child.output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
+}
