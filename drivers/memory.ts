@@ -72,21 +72,43 @@ export class MemoryNetwork {
   /** Delivers everything queued, including what deliveries queue in turn; returns the count. */
   deliver(): number {
     let n = 0;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0);
-      const touched = new Set<MemoryTransport>();
-      for (const d of batch) {
-        if (d.to.closed || !d.to.sink) {
-          this.lost++;
-          continue;
-        }
-        d.to.sink.datagram(d.data, d.from);
-        touched.add(d.to);
-        n++;
-      }
-      for (const t of touched) t.sink?.flush();
-    }
+    while (this.#queue.length > 0) n += this.#hand(this.#queue.splice(0));
     return n;
+  }
+
+  #hand(batch: InFlight[]): number {
+    let n = 0;
+    const touched = new Set<MemoryTransport>();
+    for (const d of batch) {
+      if (d.to.closed || !d.to.sink) {
+        this.lost++;
+        continue;
+      }
+      d.to.sink.datagram(d.data, d.from);
+      touched.add(d.to);
+      n++;
+    }
+    for (const t of touched) t.sink?.flush();
+    return n;
+  }
+
+  /** How many datagrams wait for delivery. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Delivers only the queued datagrams `pick` chooses, in queue order, and keeps the rest (and
+   * whatever the deliveries queue) waiting: tests use it to order messages that race.
+   */
+  deliverSome(pick: (data: Uint8Array, from: Endpoint, to: Endpoint) => boolean): number {
+    const chosen: InFlight[] = [];
+    const kept: InFlight[] = [];
+    for (const d of this.#queue.splice(0)) {
+      (pick(d.data, d.from, d.to.self) ? chosen : kept).push(d);
+    }
+    this.#queue.push(...kept);
+    return this.#hand(chosen);
   }
 
   /** Forgets a closed transport. */

@@ -6,7 +6,12 @@
 
 import type { BackendName, CryptoSuite } from "../crypto/types.ts";
 import { selectSuite } from "../crypto/select.ts";
-import { Device, type DeviceEvent, type PeerConfig } from "../device/device.ts";
+import {
+  Device,
+  type DeviceErrorSource,
+  type DeviceEvent,
+  type PeerConfig,
+} from "../device/device.ts";
 import type { Endpoint, PacketDevice, Transport } from "../device/driver.ts";
 import { SplitDevice } from "../../drivers/split.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
@@ -283,6 +288,9 @@ export class Agent {
       await packets.close();
       throw e;
     }
+    // Counted on every occurrence (status, metrics); logged the first time for each source, as
+    // a broken backend or listener fails for every packet or event after that.
+    const reported = new Set<DeviceErrorSource>();
     const device = new Device({
       privateKey: opts.privateKey,
       suite,
@@ -291,6 +299,16 @@ export class Agent {
       timers: opts.timers,
       underLoadThreshold: opts.underLoadThreshold,
       onForeignDatagram: opts.onForeignDatagram,
+      onError: (source, error) => {
+        if (reported.has(source)) return;
+        reported.add(source);
+        logger.error(
+          source === "crypto"
+            ? "crypto backend failed: packets are dropped and counted as crypto-error"
+            : "a device event listener failed; later failures are only counted",
+          { backend: suite.name, error: String(error) },
+        );
+      },
     });
     try {
       for (const p of opts.peers ?? []) device.setPeer(p);

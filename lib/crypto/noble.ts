@@ -44,8 +44,10 @@ class NobleKey implements ExplicitNonceKey {
     try {
       chacha20poly1305(this.#key, nonce, ad).decrypt(src, dst);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      // A forgery is an answer; anything else is a fault the caller must hear of.
+      if (e instanceof Error && e.message === "invalid tag") return false;
+      throw e;
     }
   }
 

@@ -73,8 +73,10 @@ class NodeKey implements ExplicitNonceKey {
       d.final(); // throws on a bad tag, before anything reaches dst
       dst.set(body, 0);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      // A forgery is an answer; anything else is a fault the caller must hear of.
+      if ((e as { code?: string }).code === "ERR_CRYPTO_DECIPHER") return false;
+      throw e;
     }
   }
 

@@ -1,7 +1,10 @@
 /**
  * The device: peers, cryptokey routing, the handshake and transport paths and the timers, wired
- * between a packet device (TUN or userspace) and a transport (UDP, TCP). It never blocks and
- * never allocates per transport packet beyond buffer views.
+ * between a packet device (TUN or userspace) and a transport (UDP, TCP). It never blocks, and its
+ * transport path allocates nothing per packet: buffer views are made once per length or per
+ * driver buffer and reused (tests/unit/device_alloc_test.ts counts the garbage collections).
+ * Whether the cipher allocates is the crypto backend's business: libsodium does not, node:crypto
+ * and noble make objects per packet.
  * @module
  */
 
@@ -43,6 +46,7 @@ import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "./driver.ts";
 import { DropCounters, type DropReason } from "./drops.ts";
+import { OpenViewCache, SealViewCache } from "./views.ts";
 
 /** How a peer is described to the device. */
 export interface PeerConfig {
@@ -87,7 +91,15 @@ export interface DeviceOptions {
   onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
   /** Decides which plaintext packets may leave and enter the tunnel (network policy). */
   filter?: PacketFilter;
+  /**
+   * Hears of failures that are not the network's fault: an event listener that threw, or a
+   * crypto backend that threw instead of answering. Each is counted either way (`stats`).
+   */
+  onError?: (source: DeviceErrorSource, error: unknown) => void;
 }
+
+/** Where an internal failure happened: an event listener, or the crypto backend. */
+export type DeviceErrorSource = "listener" | "crypto";
 
 /** A network policy hook on the plaintext path. */
 export interface PacketFilter {
@@ -112,6 +124,8 @@ export interface DeviceStats {
   cookieRepliesSent: number;
   /** Packets dropped, by reason. */
   drops: Record<DropReason, number>;
+  /** Event listeners that threw (the event still reached the others). */
+  listenerErrors: number;
 }
 
 const MAX_PACKET = 65535;
@@ -147,6 +161,10 @@ export class Device {
   readonly #listeners = new Set<(e: DeviceEvent) => void>();
   // One buffer for every outgoing message: sends are synchronous, so it is free again at once.
   readonly #out = new Uint8Array(TRANSPORT_HEADER_SIZE + MAX_PACKET + PADDING + TAG_SIZE);
+  readonly #outViews = new SealViewCache(this.#out, TRANSPORT_HEADER_SIZE, TAG_SIZE);
+  readonly #inViews = new OpenViewCache(TRANSPORT_HEADER_SIZE, TAG_SIZE);
+  readonly #onError?: (source: DeviceErrorSource, error: unknown) => void;
+  #listenerErrors = 0;
   readonly #hsOut = new Uint8Array(INITIATION_SIZE);
   #hsWindowStart = 0;
   #hsCount = 0;
@@ -176,6 +194,7 @@ export class Device {
     this.#checker = new CookieChecker(pub, this.#timers.cookieRefreshTime);
     this.#onForeign = opts.onForeignDatagram;
     this.#filter = opts.filter ?? null;
+    this.#onError = opts.onError;
   }
 
   /** Replaces the packet filter (null: everything passes). */
@@ -240,6 +259,7 @@ export class Device {
       handshakesReceived: this.#handshakesReceived,
       cookieRepliesSent: this.#cookieRepliesSent,
       drops: this.drops.snapshot(),
+      listenerErrors: this.#listenerErrors,
     };
   }
 
@@ -445,12 +465,14 @@ export class Device {
     writeCounter(out, 8, counter);
     out.set(pkt, TRANSPORT_HEADER_SIZE);
     out.fill(0, TRANSPORT_HEADER_SIZE + len, TRANSPORT_HEADER_SIZE + padded);
-    kp.send.seal(
-      counter,
-      out.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded),
-      out.subarray(TRANSPORT_HEADER_SIZE, total),
-    );
-    this.#transport.send(out.subarray(0, total), peer.endpoint);
+    const views = this.#outViews.get(padded);
+    try {
+      kp.send.seal(counter, views.plain, views.sealed);
+    } catch (e) {
+      this.#internalError("crypto", e);
+      return true; // the packet is lost, not waiting: staging it would only fail again
+    }
+    this.#transport.send(views.wire, peer.endpoint);
     peer.counters.txBytes += total;
     peer.counters.txPackets++;
     peer.timers.anyAuthenticatedPacketSent();
@@ -566,9 +588,17 @@ export class Device {
       this.drops.add("expired-session");
       return;
     }
-    const plainLen = data.length - TRANSPORT_HEADER_SIZE - TAG_SIZE;
-    const plain = data.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + plainLen);
-    if (!kp.receive.open(counter, data.subarray(TRANSPORT_HEADER_SIZE), plain)) {
+    const views = this.#inViews.get(data);
+    const plain = views.plain;
+    const plainLen = plain.length;
+    let opened: boolean;
+    try {
+      opened = kp.receive.open(counter, views.sealed, plain);
+    } catch (e) {
+      this.#internalError("crypto", e);
+      return;
+    }
+    if (!opened) {
       this.drops.add("decrypt");
       return;
     }
@@ -577,6 +607,7 @@ export class Device {
       return;
     }
     const peer = kp.peer;
+    kp.lastReceived = now;
     if (kp === peer.next) this.#confirmNext(peer);
     this.#roam(peer, from);
     peer.counters.rxBytes += data.length;
@@ -595,7 +626,7 @@ export class Device {
     peer.timers.dataReceived(now);
     const ipLen = this.#checkSource(peer, plain);
     if (ipLen <= 0) return;
-    const pkt = plain.subarray(0, ipLen);
+    const pkt = this.#inViews.packet(views, ipLen);
     if (this.#filter !== null && !this.#filter.inbound(pkt)) {
       this.drops.add("policy");
       return;
@@ -630,10 +661,22 @@ export class Device {
     return ipLen;
   }
 
+  /** The peer used the session it started: it becomes the one we send on. */
   #confirmNext(peer: Peer): void {
     const next = peer.next!;
+    const current = peer.current;
+    // Both sides started a handshake at once and ours completed first: when our key is the
+    // larger (Peer.winsCrossing) both settle on ours, and the peer's stays receivable until the
+    // peer switches. A peer that lost our session (a restart) tries again after its own
+    // timeout, and that later one is taken.
+    if (current !== null && !peer.winsCrossing && this.#crossing(current, next)) {
+      if (peer.previous) this.#dropKeypair(peer.previous);
+      peer.previous = next;
+      peer.next = null;
+      return;
+    }
     if (peer.previous) this.#dropKeypair(peer.previous);
-    peer.previous = peer.current;
+    peer.previous = current;
     peer.current = next;
     peer.next = null;
     this.#handshakeDone(peer, "responder");
@@ -703,9 +746,11 @@ export class Device {
     peer.timers.anyAuthenticatedPacketTraversal(now);
     peer.timers.anyAuthenticatedPacketReceived();
 
+    // Our own initiation to this peer, if one is in flight, stays valid: its response may
+    // still come, and completes a session without waiting for a retransmission.
     const index = this.#newIndex(peer, null);
     const msg = this.#hsOut.subarray(0, RESPONSE_SIZE);
-    const keys = createResponse(this.#local, peer.handshake, index, msg);
+    const keys = createResponse(this.#local, found, index, msg);
     if (!keys) {
       this.#indices.delete(index);
       this.drops.add("handshake-invalid");
@@ -777,22 +822,67 @@ export class Device {
     keys.send.fill(0);
     keys.receive.fill(0);
     this.#indices.set(kp.localIndex, { peer, keypair: kp });
-    if (keys.isInitiator) {
-      // The responder may still use our old session until it sees the new one in use.
-      if (peer.next) {
-        if (peer.previous) this.#dropKeypair(peer.previous);
-        peer.previous = peer.next;
-        peer.next = null;
-      } else {
-        if (peer.previous) this.#dropKeypair(peer.previous);
-        peer.previous = peer.current;
-      }
-      peer.current = kp;
-    } else {
+    if (keys.isInitiator) this.#rotateInitiated(peer, kp);
+    else {
       if (peer.next) this.#dropKeypair(peer.next);
       peer.next = kp;
     }
     peer.timers.sessionDerived(now);
+  }
+
+  /** Our initiation completed: `kp` becomes the session we send on, unless the peer's wins. */
+  #rotateInitiated(peer: Peer, kp: Keypair<Peer>): void {
+    const next = peer.next;
+    // The peer started a handshake at about the same time: both sides hold both sessions, and
+    // when the peer's wins (Peer.winsCrossing) both settle on it.
+    if (peer.winsCrossing && next !== null && this.#crossing(kp, next)) {
+      // Not confirmed yet: ours carries traffic until the peer uses its own, which then takes
+      // over in #confirmNext.
+      this.#retireCurrent(peer);
+      peer.current = kp;
+      return;
+    }
+    if (peer.winsCrossing && peer.current !== null && this.#crossing(kp, peer.current)) {
+      // Already in use both ways: keep it; ours stays receivable only.
+      if (peer.previous) this.#dropKeypair(peer.previous);
+      peer.previous = kp;
+      return;
+    }
+    if (next !== null) {
+      // The peer started `next` and sends on it once our answer reaches it.
+      if (peer.previous) this.#dropKeypair(peer.previous);
+      if (peer.current) this.#dropKeypair(peer.current);
+      peer.previous = next;
+      peer.next = null;
+    } else {
+      this.#retireCurrent(peer);
+    }
+    peer.current = kp;
+  }
+
+  /**
+   * True when two sessions crossed: one started by each side, derived within a rekey timeout of
+   * each other. Both sides see the same pair this way (the window dwarfs the network delay
+   * between their clocks' readings), so both apply Peer.winsCrossing to the same two sessions.
+   */
+  #crossing(x: Keypair<Peer>, y: Keypair<Peer>): boolean {
+    return x.isInitiator !== y.isInitiator &&
+      Math.abs(x.created - y.created) < this.#timers.rekeyTimeout;
+  }
+
+  /**
+   * Makes room for a new current session. The peer may still send on the old one until it sees
+   * the new one in use, so of the current and previous sessions the one that last carried the
+   * peer's packets stays as previous and the other goes.
+   */
+  #retireCurrent(peer: Peer): void {
+    const { current, previous } = peer;
+    if (previous !== null && current !== null && previous.lastReceived > current.lastReceived) {
+      this.#dropKeypair(current);
+      return;
+    }
+    if (previous) this.#dropKeypair(previous);
+    peer.previous = current;
   }
 
   #handshakeDone(peer: Peer, role: "initiator" | "responder"): void {
@@ -835,9 +925,21 @@ export class Device {
     for (const l of this.#listeners) {
       try {
         l(e);
-      } catch {
-        // A listener's failure must not break the packet path.
+      } catch (err) {
+        // A listener's failure must not break the packet path, nor go unnoticed.
+        this.#listenerErrors++;
+        this.#internalError("listener", err);
       }
+    }
+  }
+
+  /** Counts a failure that is ours, not the network's, and reports it. */
+  #internalError(source: DeviceErrorSource, error: unknown): void {
+    if (source === "crypto") this.drops.add("crypto-error");
+    try {
+      this.#onError?.(source, error);
+    } catch {
+      // The reporter itself failed: the count above still shows it.
     }
   }
 }

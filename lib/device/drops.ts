@@ -17,6 +17,7 @@ export const DROP_REASONS = [
   "bad-counter",
   "expired-session",
   "decrypt",
+  "crypto-error",
   "replay",
   "malformed-ip",
   "source-not-allowed",

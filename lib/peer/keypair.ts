@@ -12,6 +12,8 @@ export class Keypair<P = unknown> {
   sendCounter = 0;
   /** Which receive counters were seen. */
   readonly replay: ReplayWindow = new ReplayWindow();
+  /** Monotonic ms of the last packet received on this session, 0 before the first. */
+  lastReceived = 0;
 
   constructor(
     /** Encrypts what we send. */

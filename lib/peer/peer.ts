@@ -51,6 +51,12 @@ export class Peer {
   staged: Uint8Array[] = [];
   /** Monotonic ms of the last initiation sent (rate limit). */
   lastInitiationSent = -Infinity;
+  /**
+   * When both sides start a handshake at once, each ends up holding both sessions; both pick the
+   * one started by the larger static key, so they settle on the same one. True when that is
+   * the peer.
+   */
+  readonly winsCrossing: boolean;
   /** Unix ms of the last completed handshake, 0 when none. */
   lastHandshakeUnixMs = 0;
   /** Traffic counters. */
@@ -72,6 +78,7 @@ export class Peer {
     persistentKeepaliveSeconds: number,
   ) {
     this.publicKeyText = encodeKey(publicKey);
+    this.winsCrossing = compareBytes(publicKey, local.publicKey) > 0;
     this.handshake = new Handshake(publicKey, presharedKey, local);
     this.cookies = new CookieGenerator(publicKey, timers.cookieRefreshTime);
     this.timers = new PeerTimers(timers, persistentKeepaliveSeconds * 1000);
@@ -85,4 +92,9 @@ export class Peer {
     if (this.next) out.push(this.next);
     return out;
   }
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length && i < b.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }

@@ -24,13 +24,8 @@ const INITIAL_HASH: Uint8Array = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER))
 const EMPTY = new Uint8Array(0);
 const ZERO_KEY = new Uint8Array(32);
 
-/** Where a peer's handshake stands. */
-export type HandshakeStage =
-  | "none"
-  | "initiation-created"
-  | "initiation-consumed"
-  | "response-created"
-  | "response-consumed";
+/** Where our own initiation to a peer stands. */
+export type HandshakeStage = "none" | "initiation-created";
 
 /** The crypto and static identity a handshake runs with. */
 export interface LocalIdentity {
@@ -49,22 +44,23 @@ export interface LocalIdentity {
 const NO_KEY = new Uint8Array(32);
 const NO_TIMESTAMP = new Uint8Array(TAI64N_SIZE);
 
-/** One peer's handshake state: what both sides remember between messages. */
+/**
+ * One peer's handshake state: our own initiation in flight (until its response comes) and what
+ * guards against replayed initiations from the peer. Answering the peer's initiation never
+ * touches our own: when both sides initiate at the same moment, each answers the other and
+ * still completes its own, instead of both waiting for a retransmission.
+ */
 export class Handshake {
-  /** Where the handshake stands. */
+  /** Where our initiation stands. */
   stage: HandshakeStage = "none";
-  /** The running Noise hash. */
+  /** The running Noise hash of our initiation. */
   hash: Uint8Array = NO_KEY;
-  /** The running Noise chaining key. */
+  /** The running Noise chaining key of our initiation. */
   chainKey: Uint8Array = NO_KEY;
-  /** Our ephemeral private key while a handshake is in flight. */
+  /** Our ephemeral private key while our initiation is in flight. */
   localEphemeral: Uint8Array = NO_KEY;
-  /** The peer's ephemeral public key. */
-  remoteEphemeral: Uint8Array = NO_KEY;
-  /** Our index for this handshake (the peer puts it in `receiver`). */
+  /** Our index for our initiation (the peer puts it in the response's `receiver`). */
   localIndex = 0;
-  /** The peer's index. */
-  remoteIndex = 0;
   /** The newest initiation timestamp accepted from this peer (replay protection). */
   lastTimestamp: Uint8Array = NO_TIMESTAMP;
   /** Monotonic time (ms) the last initiation from this peer was accepted (flood protection). */
@@ -92,17 +88,12 @@ export class Handshake {
     return this.#staticStatic;
   }
 
-  /** Forgets the in-flight handshake and wipes its secrets. */
+  /** Forgets our in-flight initiation and wipes its secrets. */
   clear(): void {
-    wipe(this.hash, this.chainKey, this.localEphemeral, this.remoteEphemeral);
-    this.hash =
-      this.chainKey =
-      this.localEphemeral =
-      this.remoteEphemeral =
-        NO_KEY;
+    wipe(this.hash, this.chainKey, this.localEphemeral);
+    this.hash = this.chainKey = this.localEphemeral = NO_KEY;
     this.stage = "none";
     this.localIndex = 0;
-    this.remoteIndex = 0;
   }
 }
 
@@ -207,18 +198,27 @@ export function createInitiation(
   hs.stage = "initiation-created";
 }
 
-/** What a consumed initiation yields before it is committed to a peer. */
+/** A checked initiation from a peer: the responder's half of the handshake, until answered. */
 export interface ConsumedInitiation<P> {
   /** The peer whose static key the initiation carried. */
   peer: P;
   /** That peer's handshake record. */
   handshake: Handshake;
+  /** The running Noise hash after the initiation. */
+  hash: Uint8Array;
+  /** The running Noise chaining key after the initiation. */
+  chainKey: Uint8Array;
+  /** The initiator's ephemeral public key. */
+  remoteEphemeral: Uint8Array;
+  /** The initiator's index (our response's `receiver`). */
+  remoteIndex: number;
 }
 
 /**
  * Checks and decrypts an initiation (MAC1 already verified). Finds the peer by the static key it
- * carries with `lookup`, rejects replayed timestamps and floods, and on success moves that peer's
- * handshake to "initiation-consumed". Returns null for anything that does not authenticate.
+ * carries with `lookup`, rejects replayed timestamps and floods, and on success records the
+ * timestamp and returns what `createResponse` needs; our own initiation to that peer, if one is in
+ * flight, stays as it was. Returns null for anything that does not authenticate.
  */
 export function consumeInitiation<P>(
   local: LocalIdentity,
@@ -264,40 +264,45 @@ export function consumeInitiation<P>(
   if (!tai64nAfter(ts, hs.lastTimestamp)) return null;
   if (nowMs - hs.lastInitiationConsumed < minInitiationIntervalMs) return null;
 
-  hs.clear();
-  hs.hash = h;
-  hs.chainKey = c;
-  hs.remoteEphemeral = ePub;
-  hs.remoteIndex = readU32(msg, Initiation.sender);
   hs.lastTimestamp = ts;
   hs.lastInitiationConsumed = nowMs;
-  hs.stage = "initiation-consumed";
-  return { peer: found.peer, handshake: hs };
+  return {
+    peer: found.peer,
+    handshake: hs,
+    hash: h,
+    chainKey: c,
+    remoteEphemeral: ePub,
+    remoteIndex: readU32(msg, Initiation.sender),
+  };
 }
 
 /**
  * Writes a handshake response (92 bytes; MACs left for the cookie layer) to a consumed
- * initiation, and returns the session keys (we are the responder).
+ * initiation, and returns the session keys (we are the responder). The initiation's secrets are
+ * wiped: it can be answered once.
  */
 export function createResponse(
   local: LocalIdentity,
-  hs: Handshake,
+  init: ConsumedInitiation<unknown>,
   localIndex: number,
   msg: Uint8Array,
 ): SessionKeys | null {
-  if (hs.stage !== "initiation-consumed") return null;
+  if (init.chainKey === NO_KEY) return null;
+  const hs = init.handshake;
   msg.fill(0, 0, RESPONSE_SIZE);
   writeU32(msg, 0, MSG_RESPONSE);
   writeU32(msg, Response.sender, localIndex);
-  writeU32(msg, Response.receiver, hs.remoteIndex);
+  writeU32(msg, Response.receiver, init.remoteIndex);
 
   const ePriv = local.dh.generatePrivate();
   const ePub = local.dh.publicKey(ePriv);
   msg.set(ePub, Response.ephemeral);
-  let [c] = kdf1(hs.chainKey, ePub);
-  let h = hash(hs.hash, ePub);
+  let [c] = kdf1(init.chainKey, ePub);
+  let h = hash(init.hash, ePub);
+  wipe(init.chainKey, init.hash);
+  init.chainKey = init.hash = NO_KEY;
 
-  const ee = sharedOrNull(local.dh, ePriv, hs.remoteEphemeral);
+  const ee = sharedOrNull(local.dh, ePriv, init.remoteEphemeral);
   const se = sharedOrNull(local.dh, ePriv, hs.remoteStatic);
   if (!ee || !se) return null;
   [c] = kdf1(c, ee);
@@ -315,11 +320,10 @@ export function createResponse(
     send,
     receive,
     localIndex,
-    remoteIndex: hs.remoteIndex,
+    remoteIndex: init.remoteIndex,
     isInitiator: false,
   };
   wipe(c, h);
-  hs.clear();
   return keys;
 }
 

@@ -112,6 +112,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "both sides start a handshake at the same moment: the first pings are answered",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withPair({}, async ({ lab, weft, wg }) => {
+      const weftKey = wg.peers[0].publicKey;
+      const wgKey = weft.peers[0].publicKey;
+      for (let round = 0; round < 8; round++) {
+        // Forget the peers on both sides, then ping both ways at once: two fresh handshakes
+        // start together and cross on the wire. Each ping gets one echo and 1 s.
+        await lab.run("a", "wg", "set", weft.iface, "peer", wgKey, "remove");
+        await lab.run("b", "wg", "set", wg.iface, "peer", weftKey, "remove");
+        await lab.run(
+          "a",
+          ...["wg", "set", weft.iface, "peer", wgKey],
+          ...["endpoint", "192.0.2.2:51820", "allowed-ips", "10.77.0.2/32"],
+        );
+        await lab.run(
+          "b",
+          ...["wg", "set", wg.iface, "peer", weftKey],
+          ...["endpoint", "192.0.2.1:51820", "allowed-ips", "10.77.0.1/32"],
+        );
+        const [there, back] = await Promise.all([
+          ping(lab, "a", "10.77.0.2", 1, 1),
+          ping(lab, "b", "10.77.0.1", 1, 1),
+        ]);
+        assert.ok(there && back, `round ${round}: weft -> wireguard-go ${there}, back ${back}`);
+      }
+    }),
+});
+
+Deno.test({
   name: "preshared key: matching keys work; mismatched ones get no session",
   ignore,
   sanitizeResources: false,

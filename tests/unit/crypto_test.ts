@@ -363,3 +363,19 @@ Deno.test("selectSuite: a forced backend that cannot load throws a clear error",
   assert.deepEqual(r.avail, ["node", "noble"]);
   assert.equal(r.auto, "node");
 });
+
+Deno.test("a fault inside noble or node:crypto is thrown, not answered as a forgery", () => {
+  for (const aead of [nobleAead, nodeAead]) {
+    const k = aead.key(new Uint8Array(32).fill(1));
+    const sealed = new Uint8Array(16 + 16);
+    k.seal(1, new Uint8Array(16), sealed);
+    // Additional data of the wrong type: a programming fault, not a forged packet.
+    assert.throws(
+      () => k.open(1, sealed, new Uint8Array(16), "not bytes" as unknown as Uint8Array),
+      `${aead.name}`,
+    );
+    // A forgery is still a plain false.
+    sealed[3] ^= 1;
+    assert.equal(k.open(1, sealed, new Uint8Array(16)), false, aead.name);
+  }
+});

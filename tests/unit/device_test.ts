@@ -329,3 +329,54 @@ Deno.test("a low-order peer key never yields a handshake and never throws on the
   assert.equal(a.device.peer(zero)!.counters.initiationsSent, 0);
   assert.ok(a.device.drops.get("handshake-invalid") >= 1);
 });
+
+Deno.test("a crypto backend that throws is counted and reported, not taken for a forgery", () => {
+  const errors: [string, unknown][] = [];
+  const { nodes: [a, b], net } = makeMesh(2, {
+    device: { onError: (source, e) => errors.push([source, e]) },
+  });
+  a.packets.inject(udp(a.ip, b.ip, "ok"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["ok"]);
+  // b's receive key breaks (a backend fault, not a forged packet).
+  const kp = b.device.peer(a.publicKey)!.current!;
+  kp.receive.open = () => {
+    throw new Error("backend fault");
+  };
+  a.packets.inject(udp(a.ip, b.ip, "lost"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["ok"]);
+  assert.equal(b.device.drops.get("crypto-error"), 1);
+  assert.equal(b.device.drops.get("decrypt"), 0);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0][0], "crypto");
+  assert.match(String(errors[0][1]), /backend fault/);
+  // And on the sending side.
+  const akp = a.device.peer(b.publicKey)!.current!;
+  akp.send.seal = () => {
+    throw new Error("seal fault");
+  };
+  a.packets.inject(udp(a.ip, b.ip, "never"));
+  net.deliver();
+  assert.equal(a.device.drops.get("crypto-error"), 1);
+  assert.equal(errors.length, 2);
+});
+
+Deno.test("an event listener that throws is counted and reported; the others still hear", () => {
+  const errors: [string, unknown][] = [];
+  const { nodes: [a, b], net } = makeMesh(2, {
+    device: { onError: (source, e) => errors.push([source, e]) },
+  });
+  const heard: string[] = [];
+  a.device.onEvent(() => {
+    throw new Error("listener bug");
+  });
+  a.device.onEvent((e) => heard.push(e.type));
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["x"]);
+  assert.ok(heard.includes("handshake-complete"));
+  assert.ok(a.device.stats.listenerErrors >= 1);
+  assert.equal(errors[0][0], "listener");
+  assert.match(String(errors[0][1]), /listener bug/);
+});

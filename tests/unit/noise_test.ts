@@ -32,9 +32,9 @@ Deno.test("noise: fixed-key handshake derives matching transport keys in both ro
     const got = consumeInitiation(r, init, () => ({ peer: "I", handshake: hsR }), 1000, 20);
     assert.ok(got);
     assert.equal(got.peer, "I");
-    assert.equal(hsR.remoteIndex, 0x11223344);
+    assert.equal(got.remoteIndex, 0x11223344);
     const resp = new Uint8Array(RESPONSE_SIZE);
-    const kr = createResponse(r, hsR, 0x55667788, resp)!;
+    const kr = createResponse(r, got, 0x55667788, resp)!;
     const ki = consumeResponse(i, hsI, resp)!;
     assert.ok(kr && ki);
     assert.deepEqual(ki.send, kr.receive);
@@ -108,9 +108,10 @@ Deno.test("noise: every bit flip of an initiation or response is rejected", () =
     );
   }
   const hsR = new Handshake(i.publicKey, noPresharedKey(), r);
-  assert.ok(consumeInitiation(r, init, () => ({ peer: 0, handshake: hsR }), 0, 0));
+  const consumed = consumeInitiation(r, init, () => ({ peer: 0, handshake: hsR }), 0, 0);
+  assert.ok(consumed);
   const resp = new Uint8Array(RESPONSE_SIZE);
-  createResponse(r, hsR, 77, resp);
+  createResponse(r, consumed, 77, resp);
   // The sender index (bytes 4-7) is covered by MAC1 only, so start at the receiver index.
   for (let b = 8; b < 60; b++) {
     const m = resp.slice();
@@ -126,6 +127,33 @@ Deno.test("noise: every bit flip of an initiation or response is rejected", () =
     assert.equal(consumeResponse(i, copy, m), null, `response byte ${b}`);
   }
   assert.ok(consumeResponse(i, hsI, resp));
+});
+
+Deno.test("noise: answering the peer's initiation keeps our own in flight; each is answered once", () => {
+  const a = identity(PRIV_I);
+  const b = identity(PRIV_R);
+  const hsA = new Handshake(b.publicKey, noPresharedKey(), a);
+  const hsB = new Handshake(a.publicKey, noPresharedKey(), b);
+  const initA = new Uint8Array(INITIATION_SIZE);
+  const initB = new Uint8Array(INITIATION_SIZE);
+  createInitiation(a, hsA, 1, 1_700_000_000_000, initA);
+  createInitiation(b, hsB, 2, 1_700_000_000_000, initB);
+  // Both initiations cross: each side answers the other's.
+  const atA = consumeInitiation(a, initB, () => ({ peer: "b", handshake: hsA }), 0, 0)!;
+  const atB = consumeInitiation(b, initA, () => ({ peer: "a", handshake: hsB }), 0, 0)!;
+  const respA = new Uint8Array(RESPONSE_SIZE);
+  const respB = new Uint8Array(RESPONSE_SIZE);
+  const kA = createResponse(a, atA, 3, respA)!;
+  const kB = createResponse(b, atB, 4, respB)!;
+  assert.equal(hsA.stage, "initiation-created", "a's own initiation survives");
+  assert.equal(createResponse(a, atA, 5, new Uint8Array(RESPONSE_SIZE)), null, "answered once");
+  // Each side still completes its own initiation with the other's answer.
+  const iA = consumeResponse(a, hsA, respB)!;
+  const iB = consumeResponse(b, hsB, respA)!;
+  assert.ok(iA && iB);
+  assert.deepEqual(iA.send, kB.receive);
+  assert.deepEqual(iB.send, kA.receive);
+  assert.notDeepEqual(iA.send, iB.receive, "two distinct sessions");
 });
 
 Deno.test("tai64n: later times compare later; whitening keeps order at 16 ms steps", () => {
