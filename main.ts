@@ -7,9 +7,6 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import {
-  Agent,
-  type AgentOptions,
-  agentOptionsFromWgQuick,
   BACKEND_NAMES,
   type BackendName,
   ConfigError,
@@ -31,6 +28,7 @@ import {
   runDemo,
   serveControl,
   VERSION,
+  WgQuickUp,
 } from "./mod.ts";
 import { formatStatusTable, formatTable } from "./lib/status/table.ts";
 import {
@@ -281,30 +279,40 @@ function build(): Command {
         }
         throw e;
       }
-      const agentOpts: AgentOptions = {
-        ...(await agentOptionsFromWgQuick(config)),
-        mode: opts.userspace ? "userspace" : "tun",
-        interfaceName: name,
-        crypto: opts.crypto as BackendName | undefined,
-        timers: opts.timer,
-        underlay: opts.underlay,
-        uapi: opts.uapi,
-        logger,
-      };
-      if (opts.listenPort !== undefined) agentOpts.listenPort = opts.listenPort;
-      const agent = await Agent.start(agentOpts);
+      let up;
+      try {
+        up = await WgQuickUp.start({
+          config,
+          file,
+          interfaceName: name,
+          mode: opts.userspace ? "userspace" : "tun",
+          listenPort: opts.listenPort,
+          crypto: opts.crypto as BackendName | undefined,
+          timers: opts.timer,
+          underlay: opts.underlay,
+          uapi: opts.uapi,
+          logger,
+        });
+      } catch (e) {
+        // A key the file sets that cannot be honoured here is a configuration error.
+        if (e instanceof ConfigError) throw new UsageError(e.message);
+        throw e;
+      }
       let server;
       try {
-        server = opts.status ? serveControl(agent, { listen: opts.statusListen }) : undefined;
+        server = opts.status ? serveControl(up.agent, { listen: opts.statusListen }) : undefined;
       } catch (e) {
-        await agent.close();
+        await up.down();
         throw e;
       }
       if (server) logger.info("status listening", { address: server.address });
+      let failed: unknown;
       await untilSignal(async () => {
         await server?.close();
-        await agent.close();
+        // The down steps all run; what failed among them makes the exit code 1.
+        await up.down().catch((e) => failed = e);
       });
+      if (failed !== undefined) throw failed;
     });
 
   const tokenCmd = program.command("token").description("manage join tokens (on the leader)");

@@ -63,7 +63,14 @@ export {
   type WgQuickInterface,
   type WgQuickPeer,
 } from "./lib/config/wgquick.ts";
-export { agentOptionsFromWgQuick } from "./lib/config/wgquick_agent.ts";
+export {
+  agentOptionsFromWgQuick,
+  checkWgQuickSupport,
+  type WgQuickAgentOptions,
+  type WgQuickRunContext,
+} from "./lib/config/wgquick_agent.ts";
+export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./lib/agent/wgquick_up.ts";
+export { HookError, type HookStage } from "./lib/agent/hooks.ts";
 export {
   createLogger,
   LOG_FORMATS,
