@@ -9,41 +9,42 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "@commande
 import {
   BACKEND_NAMES,
   type BackendName,
+  compilePolicyText,
   ConfigError,
   ControlClient,
   createLogger,
+  defaultStateDir,
   encodeKey,
+  formatStatusTable,
+  formatTable,
   generatePresharedKey,
   generatePrivateKey,
   interfaceNameFromPath,
+  JoinError,
+  LeaderError,
+  loadAgentConfig,
   loadWgQuickFile,
   LOG_FORMATS,
   LOG_LEVELS,
   type Logger,
+  MeshAgent,
+  optionHelp,
   parseKey,
+  parseLabel,
   parseLogFormat,
   parseLogLevel,
+  PolicyError,
+  policyFromConfig,
   type ProtocolTimers,
   publicKeyOf,
   runDemo,
   serveControl,
+  StateDir,
+  userSetFlags,
+  validateRunMode,
   VERSION,
   WgQuickUp,
 } from "./mod.ts";
-import { formatStatusTable, formatTable } from "./lib/status/table.ts";
-import {
-  defaultStateDir,
-  loadAgentConfig,
-  optionHelp,
-  parseLabel,
-  userSetFlags,
-  validateRunMode,
-} from "./lib/config/agent_config.ts";
-import { JoinError, MeshAgent } from "./lib/mesh/mesh_agent.ts";
-import { LeaderError } from "./lib/mesh/leader.ts";
-import { StateDir } from "./lib/mesh/state.ts";
-import { compilePolicyText, policyFromConfig } from "./lib/mesh/policy_source.ts";
-import { PolicyError } from "./lib/policy/schema.ts";
 
 /** A usage or configuration error: exit code 2. */
 class UsageError extends Error {}
