@@ -61,7 +61,8 @@ Deno.test({
       const status = await (await fetch(`http://${a.status}/status`)).json();
       const port = status.node.listenPort as number;
       assert.ok(port > 0);
-      // A peer added at run time through the UAPI, as `wg set` does.
+      // A peer added at run time through the UAPI, as `wg set` does (in userspace mode the
+      // socket is named after the stack, `userspace`, not after the file).
       const conn = await Deno.connect({ transport: "unix", path: `${uapiDir}/userspace.sock` });
       await conn.write(
         new TextEncoder().encode(
