@@ -7,45 +7,44 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import {
-  Agent,
-  type AgentOptions,
-  agentOptionsFromWgQuick,
   BACKEND_NAMES,
   type BackendName,
+  compilePolicyText,
   ConfigError,
   ControlClient,
   createLogger,
+  defaultStateDir,
   encodeKey,
+  formatStatusTable,
+  formatTable,
   generatePresharedKey,
   generatePrivateKey,
   interfaceNameFromPath,
+  JoinError,
+  LeaderError,
+  loadAgentConfig,
   loadWgQuickFile,
   LOG_FORMATS,
   LOG_LEVELS,
   type Logger,
+  MeshAgent,
+  optionHelp,
   parseKey,
+  parseLabel,
   parseLogFormat,
   parseLogLevel,
+  PolicyError,
+  policyFromConfig,
   type ProtocolTimers,
   publicKeyOf,
   runDemo,
   serveControl,
-  VERSION,
-} from "./mod.ts";
-import { formatStatusTable, formatTable } from "./lib/status/table.ts";
-import {
-  defaultStateDir,
-  loadAgentConfig,
-  optionHelp,
-  parseLabel,
+  StateDir,
   userSetFlags,
   validateRunMode,
-} from "./lib/config/agent_config.ts";
-import { JoinError, MeshAgent } from "./lib/mesh/mesh_agent.ts";
-import { LeaderError } from "./lib/mesh/leader.ts";
-import { StateDir } from "./lib/mesh/state.ts";
-import { compilePolicyText, policyFromConfig } from "./lib/mesh/policy_source.ts";
-import { PolicyError } from "./lib/policy/schema.ts";
+  VERSION,
+  WgQuickUp,
+} from "./mod.ts";
 
 /** A usage or configuration error: exit code 2. */
 class UsageError extends Error {}
@@ -281,30 +280,40 @@ function build(): Command {
         }
         throw e;
       }
-      const agentOpts: AgentOptions = {
-        ...(await agentOptionsFromWgQuick(config)),
-        mode: opts.userspace ? "userspace" : "tun",
-        interfaceName: name,
-        crypto: opts.crypto as BackendName | undefined,
-        timers: opts.timer,
-        underlay: opts.underlay,
-        uapi: opts.uapi,
-        logger,
-      };
-      if (opts.listenPort !== undefined) agentOpts.listenPort = opts.listenPort;
-      const agent = await Agent.start(agentOpts);
+      let up;
+      try {
+        up = await WgQuickUp.start({
+          config,
+          file,
+          interfaceName: name,
+          mode: opts.userspace ? "userspace" : "tun",
+          listenPort: opts.listenPort,
+          crypto: opts.crypto as BackendName | undefined,
+          timers: opts.timer,
+          underlay: opts.underlay,
+          uapi: opts.uapi,
+          logger,
+        });
+      } catch (e) {
+        // A key the file sets that cannot be honoured here is a configuration error.
+        if (e instanceof ConfigError) throw new UsageError(e.message);
+        throw e;
+      }
       let server;
       try {
-        server = opts.status ? serveControl(agent, { listen: opts.statusListen }) : undefined;
+        server = opts.status ? serveControl(up.agent, { listen: opts.statusListen }) : undefined;
       } catch (e) {
-        await agent.close();
+        await up.down();
         throw e;
       }
       if (server) logger.info("status listening", { address: server.address });
+      let failed: unknown;
       await untilSignal(async () => {
         await server?.close();
-        await agent.close();
+        // The down steps all run; what failed among them makes the exit code 1.
+        await up.down().catch((e) => failed = e);
       });
+      if (failed !== undefined) throw failed;
     });
 
   const tokenCmd = program.command("token").description("manage join tokens (on the leader)");

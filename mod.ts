@@ -63,7 +63,14 @@ export {
   type WgQuickInterface,
   type WgQuickPeer,
 } from "./lib/config/wgquick.ts";
-export { agentOptionsFromWgQuick } from "./lib/config/wgquick_agent.ts";
+export {
+  agentOptionsFromWgQuick,
+  checkWgQuickSupport,
+  type WgQuickAgentOptions,
+  type WgQuickRunContext,
+} from "./lib/config/wgquick_agent.ts";
+export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./lib/agent/wgquick_up.ts";
+export { HookError, type HookStage } from "./lib/agent/hooks.ts";
 export {
   createLogger,
   LOG_FORMATS,
@@ -98,8 +105,15 @@ export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
+export { LeaderError } from "./lib/mesh/leader.ts";
+export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";
+export {
+  compilePolicyText,
+  policyFromConfig,
+  type VersionedPolicy,
+} from "./lib/mesh/policy_source.ts";
 export type { HealthState, Member, MembershipView, ServiceSpec } from "./lib/mesh/types.ts";
-export { decodeToken, encodeToken, type TokenPayload } from "./lib/mesh/token.ts";
+export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./lib/mesh/token.ts";
 export {
   type HealthEvent,
   type HealthOptions,
@@ -113,4 +127,19 @@ export { parsePolicy, serializePolicy } from "./lib/policy/parse.ts";
 export { type PolicyDocument, PolicyError, type PolicyRule } from "./lib/policy/schema.ts";
 export { PolicyEngine } from "./lib/policy/engine.ts";
 export { PolicyFilter, type PolicyStats } from "./lib/policy/filter.ts";
-export { type AgentConfig, loadAgentConfig } from "./lib/config/agent_config.ts";
+export { formatStatusTable, formatTable } from "./lib/status/table.ts";
+export {
+  type AgentConfig,
+  type AgentFlags,
+  defaultStateDir,
+  type LabelPair,
+  loadAgentConfig,
+  type OptionHelp,
+  optionHelp,
+  type OptionKey,
+  parseLabel,
+  type PolicySource,
+  type SystemInfo,
+  userSetFlags,
+  validateRunMode,
+} from "./lib/config/agent_config.ts";

@@ -234,6 +234,8 @@ export const SO_RCVBUF = 8;
 export const SO_SNDBUFFORCE = 32;
 /** SOL_SOCKET option: receive buffer size beyond rmem_max (needs CAP_NET_ADMIN). */
 export const SO_RCVBUFFORCE = 33;
+/** SOL_SOCKET option: the firewall mark of outgoing packets (needs CAP_NET_ADMIN). */
+export const SO_MARK = 36;
 /** Socket option level: IPv6. */
 export const IPPROTO_IPV6 = 41;
 /** IPPROTO_IPV6 option: refuse IPv4-mapped traffic. */

@@ -54,6 +54,11 @@ export interface TunConfig {
    * cleared, and a bare address is a host route.
    */
   routes?: string[];
+  /**
+   * The routing table the routes go into: a number or a name from `/etc/iproute2/rt_tables`.
+   * Default: the main table.
+   */
+  table?: string;
 }
 
 /** The default interface name. */
@@ -149,9 +154,18 @@ export class LinuxTun implements PacketDevice, PollHandler {
       const args = ["addr", "replace", address, "dev", this.name];
       await ip(family === 6 ? ["-6", ...args, "nodad"] : args);
     }
+    const table = config.table === undefined ? [] : ["table", checkTable(config.table)];
     for (const route of config.routes ?? []) {
       const { family, prefix } = networkOf(route);
-      await ip([family === 6 ? "-6" : "-4", "route", "replace", prefix, "dev", this.name]);
+      await ip([
+        family === 6 ? "-6" : "-4",
+        "route",
+        "replace",
+        prefix,
+        "dev",
+        this.name,
+        ...table,
+      ]);
     }
   }
 
@@ -319,6 +333,14 @@ function checkPrefix(
     throw new Error(`invalid ${what} "${text}": expected address/prefix-length`);
   }
   return { family, words, len: Number(lenText) };
+}
+
+/** A routing table as `ip` takes it: a number, or a name (letters, digits, `_.-`). */
+function checkTable(table: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(table) || /^[-.]/.test(table)) {
+    throw new Error(`invalid routing table "${table}"`);
+  }
+  return table;
 }
 
 /** A route's prefix with host bits cleared (`ip route` refuses `10.0.0.1/24`). */

@@ -15,6 +15,7 @@ import {
   EAGAIN,
   EBADF,
   EINTR,
+  EPERM,
   errno,
   IOVEC_SIZE,
   IPPROTO_IPV6,
@@ -23,6 +24,7 @@ import {
   MMSGHDR_SIZE,
   MSG_DONTWAIT,
   MSG_TRUNC,
+  SO_MARK,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_SNDBUF,
@@ -53,6 +55,11 @@ export interface LinuxUdpOptions {
   socketBuffer?: number;
   /** How many endpoints to intern before starting over. */
   endpointLimit?: number;
+  /**
+   * The firewall mark (SO_MARK) of every datagram sent, as wg's `fwmark`: 1 to 0xffffffff, or
+   * 0/absent for none. Needs CAP_NET_ADMIN; opening fails when the kernel refuses it.
+   */
+  fwMark?: number;
   /** Called with errors thrown by the sink or met by the socket; defaults to `console.error`. */
   onError?: (err: unknown) => void;
 }
@@ -75,6 +82,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   readonly port: number;
   /** 6 for a dual-stack (or IPv6) socket, 4 for an IPv4-only one. */
   readonly family: 4 | 6;
+  /** The socket's firewall mark (SO_MARK); 0 for none. */
+  readonly fwMark: number;
   /** The socket's fd. */
   readonly fd: number;
   /** Traffic and error counters. */
@@ -119,6 +128,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.fd = fd;
     this.family = family;
     this.port = port;
+    this.fwMark = options.fwMark ?? 0;
     this.#ownPoller = options.poller === undefined;
     this.#poller = options.poller ?? new Poller({ onError: options.onError });
     this.#table = new EndpointTable(options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT);
@@ -179,6 +189,10 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new Error(`invalid UDP port ${port}`);
     }
+    const mark = options.fwMark ?? 0;
+    if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) {
+      throw new Error(`invalid fwmark ${mark} (0 to 0xffffffff)`);
+    }
     let words: [number, number, number, number] | null = null;
     if (options.hostname !== undefined) {
       words = parseIP(options.hostname);
@@ -207,6 +221,13 @@ export class LinuxUdpTransport implements Transport, PollHandler {
         v.setUint16(0, AF_INET, true);
         v.setUint16(2, port, false);
         if (words !== null) v.setUint32(4, words[3], false);
+      }
+      if (mark !== 0 && !setInt(fd, SOL_SOCKET, SO_MARK, mark | 0)) {
+        const e = errno();
+        const hint = e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
+        throw new Error(
+          `${sysError(`fwmark 0x${mark.toString(16)}: setsockopt SO_MARK`, e).message}${hint}`,
+        );
       }
       const nameLen = family === 6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE;
       if (c.bind(fd, name, nameLen) < 0) {

@@ -51,6 +51,13 @@ export interface AgentOptions {
   mode?: AgentMode;
   /** TUN interface name in `tun` mode. Default `weft0`. */
   interfaceName?: string;
+  /**
+   * Where the peers' allowed IPs are routed in `tun` mode, as wg-quick's `Table`: `auto` (the
+   * main table; default), `off` (no routes), or a table number or name.
+   */
+  table?: string;
+  /** The firewall mark of the underlay socket (wg's `fwmark`; `linux` underlay only). */
+  fwMark?: number;
   /** Force a crypto backend; default the fastest available. */
   crypto?: BackendName;
   /** Protocol timer overrides in ms (tests use short ones). */
@@ -248,6 +255,16 @@ export class Agent {
     let stack: UserspaceStack | null = null;
     let packets = opts.packets;
     const underlay = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+    const table = opts.table ?? "auto";
+    if (table !== "auto" && table !== "off" && (mode !== "tun" || packets)) {
+      throw new Error(
+        `a routing table (${table}) needs tun mode: there are no routes without a TUN`,
+      );
+    }
+    const fwMark = opts.fwMark ?? 0;
+    if (fwMark !== 0 && (underlay !== "linux" || opts.transport)) {
+      throw new Error("fwmark needs the linux underlay (SO_MARK on its socket)");
+    }
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const poller = underlay === "linux" ? new Poller({ onError }) : undefined;
     if (!packets) {
@@ -267,6 +284,7 @@ export class Agent {
           onError,
           addresses: opts.addresses,
           routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
+          table,
         });
       }
     }
@@ -282,7 +300,7 @@ export class Agent {
     try {
       const port = opts.listenPort ?? 51820;
       transport ??= underlay === "linux"
-        ? await LinuxUdpTransport.open({ port, hostname: opts.listenHost, poller, onError })
+        ? await LinuxUdpTransport.open({ port, hostname: opts.listenHost, poller, onError, fwMark })
         : await DenoUdpTransport.open({ port, hostname: opts.listenHost });
     } catch (e) {
       await packets.close();
@@ -339,6 +357,7 @@ export class Agent {
         agent.#uapi = await serveUapi(device, packets.name, {
           dir: typeof uapi === "string" ? uapi : undefined,
           logger,
+          fwmark: fwMark,
         });
       } catch (e) {
         await device.close();

@@ -1,6 +1,6 @@
 /**
  * `tun` mode: a Linux TUN interface configured with the agent's addresses and a route for every
- * peer's allowed IPs.
+ * peer's allowed IPs (in the main table, another table, or none, as wg-quick's `Table`).
  * @module
  */
 
@@ -14,6 +14,8 @@ export async function openTunDevice(opts: {
   mtu: number;
   addresses: string[];
   routes: string[];
+  /** Where the routes go: `auto` (default, the main table), `off` (none), or a table. */
+  table?: string;
   poller?: Poller;
   onError?: (e: unknown) => void;
 }): Promise<PacketDevice> {
@@ -25,7 +27,12 @@ export async function openTunDevice(opts: {
     onError: opts.onError,
   });
   try {
-    await tun.configure({ addresses: opts.addresses, routes: opts.routes });
+    const table = opts.table ?? "auto";
+    await tun.configure({
+      addresses: opts.addresses,
+      routes: table === "off" ? [] : opts.routes,
+      table: table === "auto" ? undefined : table,
+    });
   } catch (e) {
     await tun.close();
     throw e;

@@ -3,9 +3,9 @@
  * `[Peer]` sections of `Key = Value` lines, keys case-insensitive, `#` starting a comment.
  *
  * Keys stay base64 text (validated as canonical 32-byte keys, as wg does) so this module needs no
- * crypto; addresses are validated but kept as written. Fields that only wg-quick's shell logic uses
- * (DNS, Table, hooks, SaveConfig) are parsed and kept so a file round-trips, though weft ignores
- * most of them.
+ * crypto; addresses are validated but kept as written. Fields that only wg-quick's steps around
+ * the interface use (DNS, Table, FwMark, hooks, SaveConfig) are parsed and kept too: `weft up`
+ * honours them or refuses the file naming the key (see `wgquick_agent.ts`).
  * @module
  */
 
@@ -52,7 +52,7 @@ export interface WgQuickInterface {
   dns: string[];
   /** `DNS` entries that are names: the search domains. */
   dnsSearch: string[];
-  /** `FwMark` (wg's option, kept for round-trips); absent when off. */
+  /** `FwMark`: the mark of the UDP socket's packets (SO_MARK); absent when off. */
   fwMark?: number;
   /** `Table` (`off`, `auto`, a number or a name), kept as written. */
   table?: string;
@@ -163,7 +163,7 @@ export function isHostname(text: string): boolean {
 }
 
 /** Parses `host:port`, `[v6]:port` or `name:port`; returns the reason as a string on error. */
-function parseEndpoint(text: string): WgQuickEndpoint | string {
+export function parseEndpoint(text: string): WgQuickEndpoint | string {
   let host: string;
   let portText: string;
   if (text.startsWith("[")) {

@@ -1,12 +1,15 @@
 /**
- * Turns a parsed wg-quick file into agent options, resolving endpoint host names.
+ * Turns a parsed wg-quick file into agent options, resolving endpoint host names, and refuses
+ * the keys that cannot be honoured where the agent will run, naming them: nothing in a file is
+ * accepted and then ignored.
  * @module
  */
 
-import type { AgentOptions } from "../agent/agent.ts";
+import type { AgentMode, AgentOptions, UnderlayKind } from "../agent/agent.ts";
+import { findExecutable } from "../agent/commands.ts";
 import type { PeerConfig } from "../device/device.ts";
 import type { WgQuickConfig, WgQuickEndpoint } from "./wgquick.ts";
-import { isIP } from "./wgquick.ts";
+import { ConfigError, isIP } from "./wgquick.ts";
 
 /** Resolves an endpoint's host to an IP literal (A first, then AAAA), as `host:port` text. */
 export async function resolveEndpoint(ep: WgQuickEndpoint): Promise<string> {
@@ -27,10 +30,18 @@ export async function resolveEndpoint(ep: WgQuickEndpoint): Promise<string> {
   return host.includes(":") ? `[${host}]:${ep.port}` : `${host}:${ep.port}`;
 }
 
-/** The agent options a wg-quick file describes (interface, addresses, port, MTU, peers). */
-export async function agentOptionsFromWgQuick(
-  cfg: WgQuickConfig,
-): Promise<Pick<AgentOptions, "privateKey" | "addresses" | "listenPort" | "mtu" | "peers">> {
+/** The agent options a wg-quick file describes. */
+export type WgQuickAgentOptions = Pick<
+  AgentOptions,
+  "privateKey" | "addresses" | "listenPort" | "mtu" | "peers" | "table" | "fwMark"
+>;
+
+/**
+ * The agent options a wg-quick file describes (addresses, port, MTU, peers, `Table`, `FwMark`).
+ * Check the file with {@linkcode checkWgQuickSupport} first: the hooks, `DNS` and `SaveConfig`
+ * are not agent options but the steps around it ({@linkcode WgQuickUp} runs them).
+ */
+export async function agentOptionsFromWgQuick(cfg: WgQuickConfig): Promise<WgQuickAgentOptions> {
   const peers: PeerConfig[] = [];
   for (const p of cfg.peers) {
     peers.push({
@@ -41,11 +52,98 @@ export async function agentOptionsFromWgQuick(
       persistentKeepalive: p.persistentKeepalive,
     });
   }
-  return {
+  const out: WgQuickAgentOptions = {
     privateKey: cfg.interface.privateKey,
     addresses: cfg.interface.addresses,
     listenPort: cfg.interface.listenPort ?? 0,
     mtu: cfg.interface.mtu,
     peers,
   };
+  if (cfg.interface.table !== undefined) out.table = cfg.interface.table;
+  if (cfg.interface.fwMark !== undefined) out.fwMark = cfg.interface.fwMark;
+  return out;
+}
+
+/** Where a wg-quick file is to run, for {@linkcode checkWgQuickSupport}. */
+export interface WgQuickRunContext {
+  /** `tun` (a kernel interface) or `userspace`. */
+  mode: AgentMode;
+  /** The UDP implementation; default `linux` on Linux, else `deno`. */
+  underlay?: UnderlayKind;
+  /** The file, named in errors and written back by `SaveConfig`; absent for text from elsewhere. */
+  file?: string;
+  /** Finds a program (`bash`, `resolvconf`) by name; default: the directories of `PATH`. */
+  findTool?: (name: string) => string | null;
+}
+
+// Default routes need wg-quick's fwmark policy routing, or they would swallow the underlay.
+const DEFAULT_ROUTE = /\/0$/;
+
+/**
+ * Throws {@linkcode ConfigError} naming the first key of `cfg` that cannot be honoured in
+ * `ctx`: a key that needs a kernel interface in userspace mode (`Table`, `DNS`, the hooks),
+ * `FwMark` without the linux underlay, `DNS` without `resolvconf`, hooks without `bash`,
+ * `SaveConfig` without a file, and a default route (`AllowedIPs = 0.0.0.0/0`) with `Table`
+ * `auto`, whose policy routing weft does not do.
+ *
+ * @example
+ * ```ts
+ * import { checkWgQuickSupport, parseWgQuick } from "@weft/weft";
+ * const cfg = parseWgQuick(await Deno.readTextFile("wg0.conf"), { file: "wg0.conf" });
+ * checkWgQuickSupport(cfg, { mode: "userspace", file: "wg0.conf" }); // throws if DNS is set
+ * ```
+ */
+export function checkWgQuickSupport(cfg: WgQuickConfig, ctx: WgQuickRunContext): void {
+  const it = cfg.interface;
+  const refuse = (reason: string): never => {
+    throw new ConfigError(reason, { file: ctx.file });
+  };
+  const findTool = ctx.findTool ?? findExecutable;
+  const underlay = ctx.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+  const hooks = [
+    ["PreUp", it.preUp],
+    ["PostUp", it.postUp],
+    ["PreDown", it.preDown],
+    ["PostDown", it.postDown],
+  ] as const;
+  const table = it.table ?? "auto";
+  if (ctx.mode === "userspace") {
+    const noKernel = "needs a kernel interface, which userspace mode (--userspace) does not have";
+    if (table !== "auto" && table !== "off") refuse(`Table = ${table}: routes ${noKernel}`);
+    if (it.dns.length + it.dnsSearch.length > 0) {
+      refuse(`DNS: pointing the system's resolvers into the tunnel ${noKernel}`);
+    }
+    for (const [key, cmds] of hooks) {
+      if (cmds.length > 0) refuse(`${key}: hooks run around an interface (%i); this ${noKernel}`);
+    }
+  }
+  if (it.fwMark !== undefined && underlay !== "linux") {
+    refuse(`FwMark: marking the UDP socket (SO_MARK) needs the linux underlay, not ${underlay}`);
+  }
+  if (it.dns.length + it.dnsSearch.length > 0 && findTool("resolvconf") === null) {
+    refuse(
+      "DNS: setting the system's resolvers needs resolvconf, which is not installed " +
+        "(install resolvconf or openresolv, or remove the DNS line)",
+    );
+  }
+  for (const [key, cmds] of hooks) {
+    if (cmds.length > 0 && findTool("bash") === null) {
+      refuse(`${key}: hooks run with bash, which is not installed`);
+    }
+  }
+  if (it.saveConfig && ctx.file === undefined) {
+    refuse("SaveConfig = true: there is no file to write the configuration back to");
+  }
+  if (ctx.mode === "tun" && table === "auto") {
+    for (const p of cfg.peers) {
+      const route = p.allowedIPs.find((c) => DEFAULT_ROUTE.test(c));
+      if (route !== undefined) {
+        refuse(
+          `Table = auto with AllowedIPs ${route}: wg-quick's default-route policy routing ` +
+            "(fwmark rules) is not supported; set Table = off, or a table number and your own " +
+            "ip rules",
+        );
+      }
+    }
+  }
 }

@@ -40,6 +40,8 @@ export interface UapiServerOptions {
   logger?: Logger;
   /** The largest request in bytes; default 1 MiB. */
   maxRequestBytes?: number;
+  /** The underlay socket's firewall mark, reported as `fwmark`; default 0 (none). */
+  fwmark?: number;
 }
 
 /** A running UAPI socket. */
@@ -62,12 +64,15 @@ function keepaliveSeconds(peer: Peer): number {
   return Math.round(peer.timers.persistentKeepaliveMs / 1000);
 }
 
-/** The device as `get=1` reports it. The private key is a copy the caller should wipe. */
-export function uapiState(device: Device): UapiDeviceState {
+/**
+ * The device as `get=1` reports it, with the mark its underlay socket was opened with. The
+ * private key is a copy the caller should wipe.
+ */
+export function uapiState(device: Device, fwmark = 0): UapiDeviceState {
   return {
     privateKey: device.privateKeyBytes(),
     listenPort: device.listenPort,
-    fwmark: 0,
+    fwmark,
     peers: device.peers().map((p) => ({
       publicKey: p.publicKey,
       presharedKey: p.handshake.presharedKey,
@@ -82,8 +87,8 @@ export function uapiState(device: Device): UapiDeviceState {
 }
 
 /** The full response to `get=1` for a device. */
-export function uapiGet(device: Device): string {
-  const state = uapiState(device);
+export function uapiGet(device: Device, fwmark = 0): string {
+  const state = uapiState(device, fwmark);
   try {
     return formatGetResponse(state);
   } finally {
@@ -91,7 +96,7 @@ export function uapiGet(device: Device): string {
   }
 }
 
-function checkDeviceChanges(device: Device, req: UapiSetRequest): void {
+function checkDeviceChanges(device: Device, req: UapiSetRequest, fwmark: number): void {
   if (req.privateKey !== undefined) {
     const current = device.privateKeyBytes();
     const same = equalBytes(current, req.privateKey);
@@ -111,8 +116,11 @@ function checkDeviceChanges(device: Device, req: UapiSetRequest): void {
       `changing the listen port (${device.listenPort}) of a running device is not supported`,
     );
   }
-  if (req.fwmark !== undefined && req.fwmark !== 0) {
-    throw new UapiError(EOPNOTSUPP, "fwmark is not supported");
+  if (req.fwmark !== undefined && req.fwmark !== fwmark) {
+    throw new UapiError(
+      EOPNOTSUPP,
+      `changing the fwmark (${fwmark}) of a running device is not supported`,
+    );
   }
 }
 
@@ -140,9 +148,12 @@ function applyPeerChange(device: Device, change: UapiPeerChange): void {
   });
 }
 
-/** Applies a validated `set` request; throws a UapiError when the device cannot do it. */
-export function applyUapiSet(device: Device, req: UapiSetRequest): void {
-  checkDeviceChanges(device, req);
+/**
+ * Applies a validated `set` request; throws a UapiError when the device cannot do it. `fwmark`
+ * is the device's mark, which a request may restate but not change.
+ */
+export function applyUapiSet(device: Device, req: UapiSetRequest, fwmark = 0): void {
+  checkDeviceChanges(device, req, fwmark);
   if (req.replacePeers) {
     for (const p of device.peers()) device.removePeer(p.publicKeyText);
   }
@@ -161,6 +172,7 @@ export function handleUapiRequest(
   device: Device,
   text: string,
   logger: Logger = nullLogger,
+  fwmark = 0,
 ): UapiReply {
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
@@ -170,12 +182,12 @@ export function handleUapiRequest(
       logger.warn("uapi get refused", { reason: "trailing lines after get=1" });
       return { response: formatErrno(EINVAL), close: false };
     }
-    return { response: uapiGet(device), close: false };
+    return { response: uapiGet(device, fwmark), close: false };
   }
   if (op === "set=1") {
     try {
       const req = parseSetRequest(lines.slice(1));
-      applyUapiSet(device, req);
+      applyUapiSet(device, req, fwmark);
       logger.info("uapi set applied", { peers: req.peers.length });
       return { response: formatErrno(0), close: false };
     } catch (e) {
@@ -244,6 +256,7 @@ async function serveConnection(
   device: Device,
   logger: Logger,
   maxRequest: number,
+  fwmark: number,
 ): Promise<void> {
   const encoder = new TextEncoder();
   const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -256,7 +269,8 @@ async function serveConnection(
       let reply: UapiReply;
       try {
         // end - 1 drops the newline of the empty line that ends the request.
-        reply = handleUapiRequest(device, decoder.decode(buf.subarray(0, end - 1)), logger);
+        const text = decoder.decode(buf.subarray(0, end - 1));
+        reply = handleUapiRequest(device, text, logger, fwmark);
       } catch {
         reply = { response: formatErrno(EINVAL), close: true }; // not UTF-8
       }
@@ -312,6 +326,10 @@ export async function serveUapi(
   if (!Number.isInteger(maxRequest) || maxRequest < 16) {
     throw new RangeError(`maxRequestBytes must be an integer >= 16, got ${maxRequest}`);
   }
+  const fwmark = opts.fwmark ?? 0;
+  if (!Number.isInteger(fwmark) || fwmark < 0 || fwmark > 0xffffffff) {
+    throw new RangeError(`fwmark must be an integer from 0 to 0xffffffff, got ${fwmark}`);
+  }
   await ensureDir(dir);
   const path = `${dir}/${interfaceName}.sock`;
   await clearStaleSocket(path, interfaceName);
@@ -340,7 +358,7 @@ export async function serveUapi(
         continue;
       }
       conns.add(conn);
-      serveConnection(conn, device, logger, maxRequest)
+      serveConnection(conn, device, logger, maxRequest, fwmark)
         .catch((e) => {
           if (!closed) logger.debug("uapi connection ended", { error: String(e) });
         })

@@ -6,7 +6,7 @@
 
 import type { Logger } from "../log/logger.ts";
 import type { Forwarder } from "./forward.ts";
-import { type DnsStats, typeKey } from "./stats.ts";
+import { countAnswer, type DnsStats } from "./stats.ts";
 import {
   CLASSIC_UDP_SIZE,
   decodeMessage,
@@ -18,7 +18,6 @@ import {
   MAX_MESSAGE,
   OPCODE_QUERY,
   Rcode,
-  rcodeName,
 } from "./wire.ts";
 import type { DnsZone } from "./zone.ts";
 
@@ -129,8 +128,6 @@ export class DnsResponder {
     const q = msg.questions[0];
     reply.questions = msg.questions;
     stats.queries++;
-    const key = typeKey(q.type);
-    stats.byType[key] = (stats.byType[key] ?? 0) + 1;
     if (msg.edns !== null && msg.edns.version !== 0) {
       reply.rcode = Rcode.BADVERS;
       return this.#encode(reply, tcp, limit);
@@ -194,16 +191,11 @@ export class DnsResponder {
     const w = this.#writer;
     const info = encodeInto(w, m, limit);
     if (info.truncated) this.#stats.truncated++;
-    this.#count(m.rcode);
+    countAnswer(this.#stats, m.questions.length === 1 ? m.questions[0].type : null, m.rcode);
     if (!tcp) return w.buf.slice(2, 2 + info.length);
     w.buf[0] = info.length >> 8;
     w.buf[1] = info.length;
     return w.buf.slice(0, 2 + info.length);
-  }
-
-  #count(rcode: number): void {
-    const key = rcodeName(rcode);
-    this.#stats.byRcode[key] = (this.#stats.byRcode[key] ?? 0) + 1;
   }
 
   async #forward(
@@ -236,7 +228,7 @@ export class DnsResponder {
       stats.truncated++;
       return this.#encode(reply, tcp, limit);
     }
-    this.#count(answer[3] & 0x0f);
+    countAnswer(stats, q.type, answer[3] & 0x0f);
     const out = new Uint8Array(answer.length + (tcp ? 2 : 0));
     const at = tcp ? 2 : 0;
     out.set(answer, at);

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { DnsType, typeName } from "./wire.ts";
+import { DnsType, rcodeName, typeName } from "./wire.ts";
 
 /** What the DNS server counted since it started. */
 export interface DnsStats {
@@ -11,10 +11,12 @@ export interface DnsStats {
   received: number;
   /** Well-formed queries (one question, opcode QUERY). */
   queries: number;
-  /** Queries by type mnemonic (`A`, `SRV`; `OTHER` for types without one). */
-  byType: Record<string, number>;
-  /** Responses sent, by rcode mnemonic (forwarded answers by their upstream rcode). */
-  byRcode: Record<string, number>;
+  /**
+   * Responses sent, one count each, keyed `"<TYPE>|<RCODE>"` (see {@linkcode answerKey}): the
+   * question's type and the response code (forwarded answers by their upstream rcode). The
+   * counts add up to the responses sent, so a sum over them counts every answered query once.
+   */
+  byTypeRcode: Record<string, number>;
   /** Queries for names outside the zone handed to the forwarder (coalesced ones included). */
   forwarded: number;
   /** Forwarded queries no upstream answered (SERVFAIL to the client). */
@@ -40,8 +42,7 @@ export function newDnsStats(): DnsStats {
   return {
     received: 0,
     queries: 0,
-    byType: {},
-    byRcode: {},
+    byTypeRcode: {},
     forwarded: 0,
     forwardFailed: 0,
     malformed: 0,
@@ -56,7 +57,22 @@ export function newDnsStats(): DnsStats {
 
 const KNOWN_TYPES = new Set(Object.values(DnsType));
 
-/** The `byType` key of a type: its mnemonic, or `OTHER` so that the map stays bounded. */
+/** The type part of a key: its mnemonic, or `OTHER` so that the map stays bounded. */
 export function typeKey(type: number): string {
   return KNOWN_TYPES.has(type) ? typeName(type) : "OTHER";
+}
+
+/**
+ * The `byTypeRcode` key of a response: `A|NOERROR`, `OTHER|REFUSED`, or `NONE|FORMERR` when the
+ * message had no single question to take a type from (unreadable, or several questions).
+ * Rcodes are 4 bits (plus BADVERS), so the keys stay bounded.
+ */
+export function answerKey(type: number | null, rcode: number): string {
+  return `${type === null ? "NONE" : typeKey(type)}|${rcodeName(rcode)}`;
+}
+
+/** Counts one response in `stats.byTypeRcode`. */
+export function countAnswer(stats: DnsStats, type: number | null, rcode: number): void {
+  const key = answerKey(type, rcode);
+  stats.byTypeRcode[key] = (stats.byTypeRcode[key] ?? 0) + 1;
 }

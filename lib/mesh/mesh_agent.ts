@@ -336,12 +336,9 @@ export class MeshAgent {
     agent.extraMetrics = () => {
       const drops = policyDropsByRule(this.policyFilter.stats());
       const dns = this.dns?.stats;
-      const byTypeRcode: Record<string, number> = {};
-      if (dns) {
-        for (const [t, n] of Object.entries(dns.byType)) byTypeRcode[`${t}|ALL`] = n;
-        for (const [r, n] of Object.entries(dns.byRcode)) byTypeRcode[`ALL|${r}`] = n;
-      }
-      return { policyDrops: drops, ...(dns ? { dns: { byTypeRcode } } : {}) };
+      // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
+      const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
+      return { policyDrops: drops, ...(byTypeRcode ? { dns: { byTypeRcode } } : {}) };
     };
     agent.extraStatus = () => {
       const st = this.policyFilter.stats();

@@ -19,7 +19,19 @@ export interface VersionedPolicy {
   text: string;
 }
 
-/** Validates policy text; returns the document and its canonical text, or throws PolicyError. */
+/**
+ * Validates policy text; returns the document and its canonical text, or throws PolicyError.
+ *
+ * @example
+ * ```ts
+ * import { compilePolicyText, PolicyError } from "@weft/weft";
+ * try {
+ *   compilePolicyText(await Deno.readTextFile("policy.yaml"));
+ * } catch (e) {
+ *   if (e instanceof PolicyError) console.error(`policy.yaml: ${e.message}`);
+ * }
+ * ```
+ */
 export function compilePolicyText(text: string): { doc: PolicyDocument; canonical: string } {
   const doc = parsePolicy(text);
   return { doc, canonical: serializePolicy(doc) };

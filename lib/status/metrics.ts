@@ -146,7 +146,7 @@ export interface PeerMetrics {
 
 /** DNS figures as the DNS server keeps them: counts keyed `"<TYPE>|<RCODE>"`, e.g. `A|NOERROR`. */
 export interface DnsMetrics {
-  /** Queries by type and answer code. */
+  /** Responses by query type and answer code, one count per response (so they add up). */
   byTypeRcode: Record<string, number>;
 }
 
@@ -268,7 +268,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
   if (s.dns) {
     w.counter(
       "weft_dns_queries_total",
-      "DNS queries answered, by query type and response code.",
+      "DNS queries answered, by query type (NONE: no single question) and response code.",
       byKey(s.dns.byTypeRcode).map(([key, value]) => {
         const bar = key.indexOf("|");
         const type = bar < 0 ? key : key.slice(0, bar);

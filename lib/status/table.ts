@@ -30,7 +30,15 @@ export function formatTable(rows: string[][]): string {
     .join("\n");
 }
 
-/** The node summary and a peer table. */
+/**
+ * The node summary and a peer table, as `weft status` prints them.
+ *
+ * @example
+ * ```ts
+ * import { ControlClient, formatStatusTable } from "@weft/weft";
+ * console.log(formatStatusTable(await new ControlClient("127.0.0.1:51880").status()));
+ * ```
+ */
 export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] }): string {
   const n = st.node;
   const drops = Object.entries(n.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`);

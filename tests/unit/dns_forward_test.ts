@@ -145,9 +145,15 @@ Deno.test("responder: FORMERR, NOTIMP, BADVERS, responses dropped, REFUSED", () 
   assert.equal(broken.message.rcode, Rcode.FORMERR);
   assert.equal(stats.malformed, 2);
   assert.equal(stats.dropped, 2);
-  assert.equal(stats.byRcode.REFUSED, 1);
-  assert.equal(stats.byRcode.FORMERR, 2);
-  assert.equal(stats.byType.SOA, 1); // the NOTIMP one is not a query
+  // One count per response sent, by the question's type (NONE without a single question).
+  assert.deepEqual(stats.byTypeRcode, {
+    "A|REFUSED": 1,
+    "NONE|FORMERR": 2,
+    "SOA|NOTIMP": 1,
+    "NONE|NOTIMP": 1,
+    "SOA|BADVERS": 1,
+  });
+  assert.equal(stats.queries, 2); // the NOTIMP ones are not queries
   // TCP answers carry their length prefix.
   const tcp = r.respond(q, true, null) as Uint8Array;
   assert.equal((tcp[0] << 8) | tcp[1], tcp.length - 2);

@@ -435,6 +435,17 @@ Deno.test("uapi: private key, port and fwmark may be restated but not changed", 
   assert.equal(dev.peer(c), undefined);
 });
 
+Deno.test("uapi: a device whose socket has a mark reports it; it may be restated only", () => {
+  const { a } = pair();
+  const dev = a.device;
+  const req = (text: string) => handleUapiRequest(dev, text, undefined, 0xca6c).response;
+  assert.match(req("get=1\n"), new RegExp(`\nfwmark=${0xca6c}\n`));
+  assert.doesNotMatch(uapiGet(dev), /fwmark=/, "no mark, no line");
+  assert.equal(req(`set=1\nfwmark=${0xca6c}\n`), "errno=0\n\n");
+  assert.equal(req("set=1\nfwmark=0\n"), `errno=-${EOPNOTSUPP}\n\n`);
+  assert.equal(req("set=1\nfwmark=7\n"), `errno=-${EOPNOTSUPP}\n\n`);
+});
+
 Deno.test("uapi: bad get and unknown operations", () => {
   const { a } = pair();
   assert.deepEqual(handleUapiRequest(a.device, "get=1\nx=y\n"), {
