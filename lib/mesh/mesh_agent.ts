@@ -16,7 +16,7 @@ import { Cidr } from "../net/cidr.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import type { Transport } from "../device/driver.ts";
-import { type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
+import { DEFAULT_JOIN_HOLD_MS, type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
 import { type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { decodeToken, encodeToken } from "./token.ts";
 import {
@@ -91,6 +91,11 @@ export interface MeshOptions {
   syncIntervalMs?: number;
   /** How long a join may take before giving up, ms. Default 15000. */
   joinTimeoutMs?: number;
+  /**
+   * Leader: how long a node that was answered but never heard from (no hello, no handshake)
+   * keeps its name and address, ms. Default 600000 (10 minutes).
+   */
+  joinHoldMs?: number;
   /** DNS port on 127.0.0.1 and the overlay address (TUN mode); 0 turns DNS off. Default 15353. */
   dnsPort?: number;
   /** The DNS zone. Default `overlay.local.`. */
@@ -457,6 +462,7 @@ export class MeshAgent {
         endpoints: advertise,
         labels: opts.labels,
         services: opts.services,
+        joinHoldMs: opts.joinHoldMs,
       });
       if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
       const net = Cidr.parse(core.network);
@@ -483,7 +489,7 @@ export class MeshAgent {
         state,
         logger,
       );
-      mesh.#startLeader();
+      mesh.#startLeader(opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS);
       await mesh.#startDns(opts);
       return mesh;
     }
@@ -589,7 +595,7 @@ export class MeshAgent {
 
   // ---- leader side ----
 
-  #startLeader(): void {
+  #startLeader(holdMs: number): void {
     const core = this.leader!;
     this.#apply(core.view());
     this.#usePolicy(core.policy());
@@ -623,15 +629,32 @@ export class MeshAgent {
         notified = now.version;
       }, 50);
     });
+    // Allocations whose answer never arrived are released after the hold time.
+    const release = setInterval(() => this.#releaseUnheard(), Math.min(holdMs / 2, 30_000));
     const stop = this.#stopLeaderWatch;
     this.#stopLeaderWatch = () => {
       stop();
       if (notify) clearTimeout(notify);
+      clearInterval(release);
     };
     this.agent.control!.listen(
       CONTROL_PORT,
       (data, from) => this.#onLeaderMessage(data, from.address),
     );
+  }
+
+  #releaseUnheard(): void {
+    const device = this.agent.device;
+    // A completed handshake means the node got its answer, hello or not.
+    const heard = (key: string) => (device.peer(key)?.lastHandshakeUnixMs ?? 0) > 0;
+    this.leader!.releaseUnheard(Date.now(), heard).then((released) => {
+      for (const m of released) {
+        this.#logger.warn("join released: the node was never heard from", {
+          name: m.name,
+          address: m.address,
+        });
+      }
+    }).catch((e) => this.#logger.error("releasing unheard joins failed", { error: String(e) }));
   }
 
   #onJoinDatagram(data: Uint8Array, from: Endpoint): void {
@@ -689,7 +712,12 @@ export class MeshAgent {
         this.#logger.warn("join refused", { hostname: req.hostname, reason: res.error });
       }
       this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
-    }).catch((e) => this.#logger.error("join failed", { error: String(e) }));
+    }).catch((e) => {
+      // Nothing was allocated: the joiner hears why instead of waiting for its timeout.
+      this.#logger.error("join failed", { hostname: req.hostname, error: String(e) });
+      const res = { ok: false, error: "the leader could not save the join (see its log)" };
+      this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
+    });
   }
 
   #onLeaderMessage(data: Uint8Array, from: string): void {
@@ -707,6 +735,9 @@ export class MeshAgent {
     const services = validServices(msg.services) ?? undefined;
     const labels = validLabels(msg.labels);
     const endpoints = [...(observed ? [observed] : []), ...advertised];
+    core.heardFrom(member.publicKey).catch((e) =>
+      this.#logger.error("recording a hello failed", { error: String(e) })
+    );
     core.updateMember(member.publicKey, {
       endpoints,
       services,

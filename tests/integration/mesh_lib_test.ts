@@ -3,6 +3,8 @@ import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";
+import { decodeToken } from "../../lib/mesh/token.ts";
+import { generateKeyPair } from "../../lib/crypto/keys.ts";
 
 /** A userspace leader on a free loopback port, state under `dir`. */
 function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgent> {
@@ -125,5 +127,61 @@ Deno.test({
       assert.ok(n1.agent.addresses.includes("fd00:212::2/64"));
       const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 2000 });
       assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
+    }),
+});
+
+Deno.test({
+  name: "library: an allocation never heard from is released after the hold; its token use returns",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withAgents("weft-mesh-ghost-", async (dir, agents) => {
+      const leader = await startLeader(dir, {
+        network: "10.215.0.0/24",
+        dnsPort: 0,
+        joinHoldMs: 400,
+      });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const t = decodeToken(token);
+      // A join answered into the void: nobody ever says hello with that key.
+      const ghost = await leader.leader!.join({
+        tokenId: t.id,
+        secret: t.secret,
+        publicKey: generateKeyPair().publicKey,
+        hostname: "ghost",
+        labels: {},
+        services: [],
+        endpoints: [],
+      }, null);
+      assert.ok(ghost.ok);
+      assert.ok(leader.agent.device.peer(ghost.member.publicKey));
+      const gone = () => Promise.resolve(!leader.view().members.some((m) => m.name === "ghost"));
+      assert.ok(await eventually(gone, 10_000, 50), "ghost released");
+      assert.equal(leader.agent.device.peer(ghost.member.publicKey), undefined);
+      // The one-use token has its use back: a real node joins with it, at the freed address.
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
+      agents.push(n1);
+      assert.equal(n1.self!.address, ghost.member.address);
+    }),
+});
+
+Deno.test({
+  name: "library: a joined node's hello marks its allocation as heard from, on disk",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withAgents("weft-mesh-heard-", async (dir, agents) => {
+      const leader = await startLeader(dir, { network: "10.216.0.0/24", dnsPort: 0 });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
+      agents.push(n1);
+      const key = n1.agent.device.publicKey;
+      const heard = async () => {
+        const file = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
+        return file.joins?.[key]?.heard === true;
+      };
+      assert.ok(await eventually(heard, 10_000, 50), "n1 heard from");
     }),
 });
