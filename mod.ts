@@ -98,6 +98,7 @@ export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
+export type { NameLookup } from "./lib/net/resolve.ts";
 export type { HealthState, Member, MembershipView, ServiceSpec } from "./lib/mesh/types.ts";
 export { decodeToken, encodeToken, type TokenPayload } from "./lib/mesh/token.ts";
 export {

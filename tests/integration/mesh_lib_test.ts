@@ -5,6 +5,7 @@ import { freePort } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";
 import { decodeToken } from "../../lib/mesh/token.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
+import type { NameLookup } from "../../lib/net/resolve.ts";
 
 /** A userspace leader on a free loopback port, state under `dir`. */
 function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgent> {
@@ -128,6 +129,78 @@ Deno.test({
       const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 2000 });
       assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
     }),
+});
+
+/** A lookup that knows the names in `hosts` and fails like getaddrinfo for the others. */
+function hostsLookup(hosts: Record<string, string>): NameLookup {
+  return (host) =>
+    host in hosts
+      ? Promise.resolve([hosts[host]])
+      : Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
+        code: "ENOTFOUND",
+      }));
+}
+
+Deno.test({
+  name: "library: a leader that advertises only a name is joined and reached through it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withAgents("weft-mesh-name-", async (dir, agents) => {
+      const lp = freePort();
+      const lookup = hostsLookup({ "leader.mesh.test": "127.0.0.1" });
+      const leader = await startLeader(dir, {
+        network: "10.213.0.0/24",
+        listenPort: lp,
+        advertise: [`leader.mesh.test:${lp}`],
+        dnsPort: 0,
+        lookup,
+      });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      assert.deepEqual(decodeToken(token).endpoints, [`leader.mesh.test:${lp}`]);
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0, lookup });
+      agents.push(n1);
+      // The leader's record carries only the name: n1 resolved it to reach the leader.
+      const peer = n1.agent.device.peer(leader.agent.device.publicKey)!;
+      assert.ok(
+        await eventually(() => Promise.resolve(peer.lastHandshakeUnixMs > 0), 10_000, 50),
+        "handshake with the leader",
+      );
+      assert.equal(peer.endpoint?.toString(), `127.0.0.1:${lp}`);
+      const r = await n1.agent.ping(leader.self!.address, { count: 1, timeoutMs: 2000 });
+      assert.ok(r.rtts[0] !== null, "n1 -> leader through the name");
+    }),
+});
+
+Deno.test({
+  name: "library: a join whose leader name never resolves fails with the cause after the timeout",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-mesh-noname-" });
+    try {
+      const leader = generateKeyPair().publicKey;
+      const { encodeToken } = await import("../../lib/mesh/token.ts");
+      const token = encodeToken({
+        leaderKey: leader,
+        endpoints: ["nowhere.mesh.test:51820"],
+        network: "10.214.0.0/24",
+        id: "000000000000",
+        secret: "AAAA",
+      });
+      await assert.rejects(
+        startNode(dir, "n1", token, {
+          joinTimeoutMs: 3000,
+          dnsPort: 0,
+          lookup: hostsLookup({}),
+        }),
+        /could not resolve the leader's endpoint nowhere\.mesh\.test:51820: cannot resolve nowhere\.mesh\.test: ENOTFOUND/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test({
