@@ -65,6 +65,13 @@ export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
 /** Records one change made to a copy of the state: the members it touched move the version. */
 type Touch = (...keys: string[]) => void;
 
+/** A change waiting for its turn. */
+interface Pending {
+  edit: (d: LeaderFile, touch: Touch) => Edit<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
 /** What an edit of the state copy produced. */
 interface Edit<T> {
   /** What the caller gets once the copy is on disk. */
@@ -91,8 +98,9 @@ export class LeaderCore {
   readonly #net: Cidr;
   readonly #holdMs: number;
   readonly #openedAt: number;
-  // Every change runs after the one before it has been written (or has failed).
-  #queue: Promise<unknown> = Promise.resolve();
+  // Changes waiting for the next write, and whether a write is under way.
+  #pending: Pending[] = [];
+  #writing = false;
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #policyListeners = new Set<(p: VersionedPolicy) => void>();
   // Which members each recent version touched, so nodes can catch up with a delta.
@@ -185,20 +193,49 @@ export class LeaderCore {
 
   /**
    * Makes one change: `edit` works on a copy of the state, the copy is written, and only then
-   * does it become the state. Changes run one at a time, each on top of every change before it,
-   * so two requests never allocate the same address or use a token twice, a failed write
-   * leaves memory exactly as it was, and no answer depends on state that is not on disk.
+   * does it become the state. Changes apply one after the other, each on top of every change
+   * before it, so two requests never allocate the same address or use a token twice. The
+   * changes that arrive while a write is under way are written together by the next one (a
+   * burst of joins costs a few writes, not one each); a write that fails rejects every change
+   * it carried and leaves memory exactly as it was, so no answer depends on state that is not
+   * on disk. An edit throws only before it changes anything.
    */
   #change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
-    const run = this.#queue.then(async () => {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0);
       const d = copyState(this.#data);
       const log: { version: number; keys: string[] }[] = [];
-      const out = edit(d, (...keys) => {
+      const touch: Touch = (...keys) => {
         d.version++;
         log.push({ version: d.version, keys });
-      });
-      if (!out.write && !log.length) return out.result;
-      if (this.state) await this.state.writeLeader(d);
+      };
+      const outcomes: { p: Pending; out?: Edit<unknown>; error?: unknown }[] = [];
+      let write = false;
+      for (const p of batch) {
+        try {
+          const out = p.edit(d, touch);
+          write ||= out.write;
+          outcomes.push({ p, out });
+        } catch (error) {
+          outcomes.push({ p, error });
+        }
+      }
+      if (write || log.length) {
+        try {
+          if (this.state) await this.state.writeLeader(d);
+        } catch (e) {
+          for (const o of outcomes) o.p.reject(o.error ?? e);
+          continue;
+        }
+      }
       this.#data = d;
       if (log.length) {
         this.#log.push(...log);
@@ -206,11 +243,14 @@ export class LeaderCore {
         const v = this.view();
         for (const l of this.#listeners) l(v);
       }
-      out.after?.();
-      return out.result;
-    });
-    this.#queue = run.catch(() => {});
-    return run;
+      for (const o of outcomes) {
+        if (o.out) {
+          o.out.after?.();
+          o.p.resolve(o.out.result);
+        } else o.p.reject(o.error);
+      }
+    }
+    this.#writing = false;
   }
 
   #refreshLeader(
@@ -303,9 +343,9 @@ export class LeaderCore {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Resolves once every change asked for so far is on disk (or has failed). */
-  async flush(): Promise<void> {
-    await this.#queue;
+  /** Resolves once every change asked for so far is on disk; rejects if that write failed. */
+  flush(): Promise<void> {
+    return this.#change(() => ({ result: undefined, write: false }));
   }
 
   /**

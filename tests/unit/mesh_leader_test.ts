@@ -272,3 +272,30 @@ Deno.test("a restarted leader gives unheard nodes a full hold before releasing t
     assert.equal((await restarted.releaseUnheard(Date.now() + hold + 1)).length, 1);
   });
 });
+
+Deno.test("a burst of joins is written together; a failed write rejects the whole batch", async () => {
+  await withState(async (state) => {
+    const core = await open(state);
+    const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+    const writes = state.writes;
+    state.hold();
+    const burst = Array.from({ length: 20 }, (_, i) => core.join(request(token, `b${i}`), null));
+    state.release();
+    const answers = await Promise.all(burst);
+    const addresses = answers.map((a) => a.ok ? a.member.address : a.error);
+    assert.equal(new Set(addresses).size, 20, addresses.join(","));
+    assert.ok(state.writes - writes <= 2, `${state.writes - writes} writes for 20 joins`);
+    const onDisk = JSON.parse(await Deno.readTextFile(state.path("leader.json"))) as LeaderFile;
+    assert.equal(onDisk.members.length, 21);
+
+    const before = snapshot(core);
+    state.hold();
+    const first = core.join(request(token, "c0"), null);
+    const batch = [1, 2, 3].map((i) => core.join(request(token, `c${i}`), null));
+    state.fail = true;
+    state.release();
+    await assert.rejects(first);
+    for (const b of batch) await assert.rejects(b);
+    assert.equal(snapshot(core), before);
+  });
+});
