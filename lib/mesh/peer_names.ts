@@ -51,7 +51,10 @@ export class PeerNames {
   readonly #retryMs: number;
   readonly #maxRetryMs: number;
   readonly #now: () => number;
-  readonly #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #checkMs: number;
+  // Runs only while some peer has a name: meshes of addresses pay nothing.
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
   constructor(
     opts: {
@@ -68,8 +71,7 @@ export class PeerNames {
     this.#now = opts.now ?? Date.now;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#maxRetryMs = opts.maxRetryMs ?? 60_000;
-    const every = opts.checkMs ?? 1000;
-    if (every > 0) this.#timer = setInterval(() => this.check(), every);
+    this.#checkMs = opts.checkMs ?? 1000;
   }
 
   /** Names tracked now. */
@@ -79,7 +81,7 @@ export class PeerNames {
 
   /** Uses `endpoint` (a name) for a peer: resolves it now unless it is already the peer's. */
   track(publicKey: string, endpoint: string): void {
-    if (this.#entries.get(publicKey)?.endpoint === endpoint) return;
+    if (this.#closed || this.#entries.get(publicKey)?.endpoint === endpoint) return;
     const e: Entry = {
       endpoint,
       resolved: null,
@@ -91,12 +93,15 @@ export class PeerNames {
       warnedAt: -Infinity,
     };
     this.#entries.set(publicKey, e);
+    if (this.#checkMs > 0) this.#timer ??= setInterval(() => this.check(), this.#checkMs);
     this.#resolve(publicKey, e);
   }
 
   /** Stops tracking a peer (removed, or its endpoint is an address now). */
   untrack(publicKey: string): void {
-    this.#entries.delete(publicKey);
+    if (!this.#entries.delete(publicKey) || this.#entries.size) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Retries failed names and re-resolves names of peers that stopped answering. */
@@ -122,7 +127,9 @@ export class PeerNames {
 
   /** Stops the checks. */
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
+    this.#timer = undefined;
     this.#entries.clear();
   }
 
