@@ -112,6 +112,7 @@ export {
   policyFromConfig,
   type VersionedPolicy,
 } from "./lib/mesh/policy_source.ts";
+export type { NameLookup } from "./lib/net/resolve.ts";
 export type { HealthState, Member, MembershipView, ServiceSpec } from "./lib/mesh/types.ts";
 export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./lib/mesh/token.ts";
 export {

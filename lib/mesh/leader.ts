@@ -1,7 +1,8 @@
 /**
  * The leader's bookkeeping: members, address allocation and tokens, persisted after every
- * change and before any answer depends on it. One JavaScript thread allocates synchronously, so
- * two joins can never get the same address; the writer then puts that state on disk.
+ * change and before any answer depends on it. Changes run one at a time on a copy of the state
+ * that becomes the state only once it is on disk, so two joins never get the same address and a
+ * failed write changes nothing.
  * @module
  */
 
@@ -15,7 +16,7 @@ import {
   type StoredToken,
   tokenProblem,
 } from "./token.ts";
-import { type LeaderFile, SerialWriter, type StateDir } from "./state.ts";
+import type { JoinRecord, LeaderFile, StateDir } from "./state.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 
 /** What a joiner asks for (inside the encrypted join request). */
@@ -58,27 +59,69 @@ export function validHostname(name: string): boolean {
   return LABEL.test(name);
 }
 
+/** How long a node that was answered but never heard from keeps its allocation, by default. */
+export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
+
+/** Records one change made to a copy of the state: the members it touched move the version. */
+type Touch = (...keys: string[]) => void;
+
+/** A change waiting for its turn. */
+interface Pending {
+  edit: (d: LeaderFile, touch: Touch) => Edit<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What an edit of the state copy produced. */
+interface Edit<T> {
+  /** What the caller gets once the copy is on disk. */
+  result: T;
+  /** True when the copy differs from the state and must be written. */
+  write: boolean;
+  /** Runs once the copy is the state (notifications). */
+  after?: () => void;
+}
+
+function copyState(d: LeaderFile): LeaderFile {
+  // Member records are replaced, never edited, so the copy shares them; tokens are edited.
+  return {
+    ...d,
+    members: [...d.members],
+    tokens: d.tokens.map((t) => ({ ...t })),
+    joins: { ...d.joins },
+  };
+}
+
 /** The leader's state. */
 export class LeaderCore {
-  readonly #data: LeaderFile;
+  #data: LeaderFile;
   readonly #net: Cidr;
-  readonly #writer: SerialWriter;
+  readonly #holdMs: number;
+  readonly #openedAt: number;
+  // Changes waiting for the next write, and whether a write is under way.
+  #pending: Pending[] = [];
+  #writing = false;
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #policyListeners = new Set<(p: VersionedPolicy) => void>();
   // Which members each recent version touched, so nodes can catch up with a delta.
   readonly #log: { version: number; keys: string[] }[] = [];
 
-  private constructor(data: LeaderFile, private readonly state: StateDir | null) {
+  private constructor(
+    data: LeaderFile,
+    private readonly state: StateDir | null,
+    holdMs: number,
+  ) {
     this.#data = data;
     this.#net = Cidr.parse(data.network);
-    this.#writer = new SerialWriter(() =>
-      this.state ? this.state.writeLeader(this.#data) : Promise.resolve()
-    );
+    this.#holdMs = holdMs;
+    this.#openedAt = Date.now();
   }
 
   /**
    * Loads the leader's state, or creates it with the leader as the first member at the first
    * host address of `network`. A different `network` than the stored one is an error.
+   * `joinHoldMs` is how long a node that was answered but never heard from keeps its allocation
+   * (default {@link DEFAULT_JOIN_HOLD_MS}).
    */
   static async open(
     state: StateDir | null,
@@ -90,8 +133,11 @@ export class LeaderCore {
       endpoints: string[];
       labels?: Record<string, string>;
       services?: ServiceSpec[];
+      joinHoldMs?: number;
     },
   ): Promise<LeaderCore> {
+    const holdMs = init.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
+    if (!(holdMs > 0)) throw new LeaderError("the join hold time must be positive");
     const stored = state ? await state.readLeader() : null;
     if (stored) {
       if (Cidr.parse(stored.network).toString() !== Cidr.parse(init.network).toString()) {
@@ -99,13 +145,7 @@ export class LeaderCore {
           `the state in ${state!.dir} is for network ${stored.network}, not ${init.network}`,
         );
       }
-      const core = new LeaderCore(stored, state);
-      core.#refreshLeader(init);
-      if (init.network6 && !stored.network6) {
-        // An IPv6 network added later: every member gets its address now.
-        core.#setNetwork6(init.network6);
-        await core.#writer.save();
-      } else if (
+      if (
         init.network6 && stored.network6 &&
         Cidr.parse(init.network6).toString() !== Cidr.parse(stored.network6).toString()
       ) {
@@ -113,6 +153,13 @@ export class LeaderCore {
           `the state in ${state!.dir} is for IPv6 network ${stored.network6}, not ${init.network6}`,
         );
       }
+      const core = new LeaderCore(stored, state, holdMs);
+      await core.#change((d, touch) => {
+        core.#refreshLeader(d, init, touch);
+        // An IPv6 network added later: every member gets its address now.
+        if (init.network6 && !d.network6) core.#setNetwork6(d, init.network6, touch);
+        return { result: undefined, write: false };
+      });
       return core;
     }
     const net = Cidr.parse(init.network);
@@ -132,22 +179,93 @@ export class LeaderCore {
       joinedAt: Date.now(),
     };
     const core = new LeaderCore(
-      { format: 1, network: net.toString(), version: 1, members: [leader], tokens: [] },
+      { format: 1, network: net.toString(), version: 1, members: [leader], tokens: [], joins: {} },
       state,
+      holdMs,
     );
-    if (init.network6) core.#setNetwork6(init.network6);
-    await core.#writer.save();
+    // Nobody sees the core before this first write succeeds.
+    await core.#change((d, touch) => {
+      if (init.network6) core.#setNetwork6(d, init.network6, touch);
+      return { result: undefined, write: true };
+    });
     return core;
   }
 
-  #refreshLeader(init: {
-    hostname: string;
-    publicKey: string;
-    endpoints: string[];
-    labels?: Record<string, string>;
-    services?: ServiceSpec[];
-  }): void {
-    const leader = this.leader;
+  /**
+   * Makes one change: `edit` works on a copy of the state, the copy is written, and only then
+   * does it become the state. Changes apply one after the other, each on top of every change
+   * before it, so two requests never allocate the same address or use a token twice. The
+   * changes that arrive while a write is under way are written together by the next one (a
+   * burst of joins costs a few writes, not one each); a write that fails rejects every change
+   * it carried and leaves memory exactly as it was, so no answer depends on state that is not
+   * on disk. An edit throws only before it changes anything.
+   */
+  #change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0);
+      const d = copyState(this.#data);
+      const log: { version: number; keys: string[] }[] = [];
+      const touch: Touch = (...keys) => {
+        d.version++;
+        log.push({ version: d.version, keys });
+      };
+      const outcomes: { p: Pending; out?: Edit<unknown>; error?: unknown }[] = [];
+      let write = false;
+      for (const p of batch) {
+        try {
+          const out = p.edit(d, touch);
+          write ||= out.write;
+          outcomes.push({ p, out });
+        } catch (error) {
+          outcomes.push({ p, error });
+        }
+      }
+      if (write || log.length) {
+        try {
+          if (this.state) await this.state.writeLeader(d);
+        } catch (e) {
+          for (const o of outcomes) o.p.reject(o.error ?? e);
+          continue;
+        }
+      }
+      this.#data = d;
+      if (log.length) {
+        this.#log.push(...log);
+        if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
+        const v = this.view();
+        for (const l of this.#listeners) l(v);
+      }
+      for (const o of outcomes) {
+        if (o.out) {
+          o.out.after?.();
+          o.p.resolve(o.out.result);
+        } else o.p.reject(o.error);
+      }
+    }
+    this.#writing = false;
+  }
+
+  #refreshLeader(
+    d: LeaderFile,
+    init: {
+      hostname: string;
+      publicKey: string;
+      endpoints: string[];
+      labels?: Record<string, string>;
+      services?: ServiceSpec[];
+    },
+    touch: Touch,
+  ): void {
+    const i = d.members.findIndex((m) => m.role === "leader");
+    const leader = d.members[i];
     if (leader.publicKey !== init.publicKey) {
       throw new LeaderError("the leader's key does not match its stored state");
     }
@@ -158,36 +276,32 @@ export class LeaderCore {
         init.services ?? leader.services,
       ]);
     if (changed) {
-      const i = this.#data.members.indexOf(leader);
-      this.#data.members[i] = {
+      d.members[i] = {
         ...leader,
         endpoints: init.endpoints,
         labels: init.labels ?? leader.labels,
         services: init.services ?? leader.services,
       };
-      this.#bump(leader.publicKey);
+      touch(leader.publicKey);
     }
   }
 
-  #setNetwork6(text: string): void {
+  #setNetwork6(d: LeaderFile, text: string, touch: Touch): void {
     const net6 = Cidr.parse(text);
     if (net6.family !== 6) throw new LeaderError(`${text} is not an IPv6 network`);
-    this.#data.network6 = net6.toString();
-    this.#data.members = this.#data.members.map((m) => ({
-      ...m,
-      address6: this.#v6For(m.address),
-    }));
-    this.#bump(...this.#data.members.map((m) => m.publicKey));
+    d.network6 = net6.toString();
+    d.members = d.members.map((m) => ({ ...m, address6: this.#v6For(m.address, d.network6) }));
+    touch(...d.members.map((m) => m.publicKey));
   }
 
   /** A member's IPv6 address: the same host index as its IPv4 address, in the IPv6 network. */
-  #v6For(address: string): string | undefined {
-    if (!this.#data.network6) return undefined;
+  #v6For(address: string, network6: string | undefined): string | undefined {
+    if (!network6) return undefined;
     const v4 = Cidr.parse(address).address;
     const net = this.#net.network;
     let index = 0n;
     for (let i = 0; i < 4; i++) index = (index << 8n) | BigInt(v4[i] ^ net[i]);
-    return formatAddress(Cidr.parse(this.#data.network6).addressAt(index));
+    return formatAddress(Cidr.parse(network6).addressAt(index));
   }
 
   /** The IPv6 network, if any. */
@@ -229,17 +343,9 @@ export class LeaderCore {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Resolves once everything changed so far is on disk. */
+  /** Resolves once every change asked for so far is on disk; rejects if that write failed. */
   flush(): Promise<void> {
-    return this.#writer.save();
-  }
-
-  #bump(...keys: string[]): void {
-    this.#data.version++;
-    this.#log.push({ version: this.#data.version, keys });
-    if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
-    const v = this.view();
-    for (const l of this.#listeners) l(v);
+    return this.#change(() => ({ result: undefined, write: false }));
   }
 
   /**
@@ -263,8 +369,8 @@ export class LeaderCore {
   }
 
   /** The lowest free host address, or null when the network is exhausted. */
-  #allocate(): string | null {
-    const used = new Set(this.#data.members.map((m) => m.address));
+  #allocate(d: LeaderFile): string | null {
+    const used = new Set(d.members.map((m) => m.address));
     const size = this.#net.size;
     for (let i = 1n; i < size - 1n; i++) {
       const a = formatAddress(this.#net.addressAt(i));
@@ -273,95 +379,178 @@ export class LeaderCore {
     return null;
   }
 
-  /** Handles a join; the result is on disk before this resolves. Nothing changes on refusal. */
-  async join(
-    req: JoinRequest,
-    observed: string | null,
-    now: number = Date.now(),
-  ): Promise<JoinResult> {
-    const token = this.#data.tokens.find((t) => t.id === req.tokenId);
-    const problem = tokenProblem(token, now) ??
-      (secretMatches(token!, req.secret) ? null : "unknown token");
-    const existing = this.#data.members.find((m) => m.publicKey === req.publicKey);
-    if (existing && existing.role !== "leader" && !problem) {
-      // A retransmitted request: same answer, no second allocation or use.
-      return this.#accepted(existing);
-    }
-    if (problem) return { ok: false, error: problem };
-    if (existing) return { ok: false, error: "that key is the leader's" };
-    if (!validHostname(req.hostname)) {
-      return { ok: false, error: `hostname "${req.hostname}" is not a valid DNS label` };
-    }
-    if (this.#data.members.some((m) => m.name === req.hostname)) {
-      return { ok: false, error: `hostname "${req.hostname}" is already taken` };
-    }
-    const address = this.#allocate();
-    if (!address) return { ok: false, error: `network ${this.#data.network} is exhausted` };
-    const member: Member = {
-      name: req.hostname,
-      publicKey: req.publicKey,
-      address,
-      ...(this.#data.network6 ? { address6: this.#v6For(address) } : {}),
-      endpoints: [...new Set([...(observed ? [observed] : []), ...req.endpoints])],
-      labels: { ...req.labels, ...token!.labels },
-      role: "node",
-      services: req.services,
-      joinedAt: now,
-    };
-    this.#data.members.push(member);
-    if (token!.usesLeft !== null) token!.usesLeft--;
-    this.#bump(member.publicKey);
-    await this.#writer.save();
-    return this.#accepted(member);
+  /** When an allocation nobody has heard from is released. */
+  #holdUntil(rec: JoinRecord): number {
+    // A leader that was down cannot have heard anyone: each node gets the full hold after a start.
+    return Math.max(rec.at, this.#openedAt) + this.#holdMs;
   }
 
-  #accepted(member: Member): JoinResult {
+  /**
+   * Handles a join; the result is on disk before this resolves, and a write that fails rejects
+   * and changes nothing. Nothing changes on refusal. A key that already holds an allocation gets
+   * the same answer again (a retransmission, or a retry after a lost answer) when it presents
+   * the token that admitted it, used up or not, or any other usable token (which is not used).
+   */
+  join(req: JoinRequest, observed: string | null, now: number = Date.now()): Promise<JoinResult> {
+    return this.#change((d, touch) => {
+      const refuse = (error: string): Edit<JoinResult> => ({
+        result: { ok: false, error },
+        write: false,
+      });
+      const found = d.tokens.find((t) => t.id === req.tokenId);
+      if (!found || !secretMatches(found, req.secret)) return refuse("unknown token");
+      const token = found;
+      const problem = tokenProblem(token, now);
+      const existing = d.members.find((m) => m.publicKey === req.publicKey);
+      if (existing?.role === "leader") return refuse(problem ?? "that key is the leader's");
+      if (existing) {
+        const admittedBy = d.joins?.[existing.publicKey]?.token;
+        if (admittedBy === token.id || problem === null) {
+          return { result: this.#accepted(existing, d), write: false };
+        }
+        return refuse(problem);
+      }
+      if (problem !== null) return refuse(problem);
+      if (!validHostname(req.hostname)) {
+        return refuse(`hostname "${req.hostname}" is not a valid DNS label`);
+      }
+      const holder = d.members.find((m) => m.name === req.hostname);
+      if (holder) {
+        const rec = d.joins?.[holder.publicKey];
+        return refuse(
+          rec && !rec.heard
+            ? `hostname "${req.hostname}" is held for a join not yet confirmed, until ${
+              new Date(this.#holdUntil(rec)).toISOString()
+            }`
+            : `hostname "${req.hostname}" is already taken`,
+        );
+      }
+      const address = this.#allocate(d);
+      if (!address) return refuse(`network ${d.network} is exhausted`);
+      const member: Member = {
+        name: req.hostname,
+        publicKey: req.publicKey,
+        address,
+        ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),
+        endpoints: [...new Set([...(observed ? [observed] : []), ...req.endpoints])],
+        labels: { ...req.labels, ...token.labels },
+        role: "node",
+        services: req.services,
+        joinedAt: now,
+      };
+      d.members.push(member);
+      if (token.usesLeft !== null) token.usesLeft--;
+      d.joins![member.publicKey] = { token: token.id, at: now, heard: false };
+      touch(member.publicKey);
+      return { result: this.#accepted(member, d), write: true };
+    });
+  }
+
+  #accepted(member: Member, d: LeaderFile): JoinResult {
     return {
       ok: true,
       member: { ...member },
-      leader: { ...this.leader },
-      network: this.#data.network,
-      ...(this.#data.network6 ? { network6: this.#data.network6 } : {}),
-      version: this.#data.version,
+      leader: { ...d.members.find((m) => m.role === "leader")! },
+      network: d.network,
+      ...(d.network6 ? { network6: d.network6 } : {}),
+      version: d.version,
     };
+  }
+
+  /**
+   * Notes that a member was heard from (a hello reached the leader): its join answer arrived,
+   * so its allocation is kept for good.
+   */
+  heardFrom(publicKey: string): Promise<void> {
+    // Every hello lands here: members already heard from cost one lookup, no change.
+    if (this.#data.joins?.[publicKey]?.heard !== false) return Promise.resolve();
+    return this.#change((d) => {
+      const rec = d.joins?.[publicKey];
+      if (!rec || rec.heard) return { result: undefined, write: false };
+      d.joins![publicKey] = { ...rec, heard: true };
+      return { result: undefined, write: true };
+    });
+  }
+
+  /**
+   * Releases the allocations of nodes never heard from within the hold time: their answer was
+   * lost, or came after they gave up. The name and address are free again and the token gets
+   * its use back; the same key joining later is a fresh join. `heard` tells whether a key has
+   * completed a handshake with the leader (its answer arrived): such nodes are kept.
+   */
+  releaseUnheard(
+    now: number = Date.now(),
+    heard: (publicKey: string) => boolean = () => false,
+  ): Promise<Member[]> {
+    if (!Object.values(this.#data.joins ?? {}).some((r) => !r.heard)) return Promise.resolve([]);
+    return this.#change((d, touch) => {
+      const released: Member[] = [];
+      let write = false;
+      for (const [key, rec] of Object.entries(d.joins ?? {})) {
+        if (rec.heard) continue;
+        if (heard(key)) {
+          d.joins![key] = { ...rec, heard: true };
+          write = true;
+          continue;
+        }
+        if (now < this.#holdUntil(rec)) continue;
+        write = true;
+        delete d.joins![key];
+        const i = d.members.findIndex((m) => m.publicKey === key);
+        if (i >= 0) {
+          released.push(d.members[i]);
+          d.members.splice(i, 1);
+          touch(key);
+        }
+        const t = d.tokens.find((x) => x.id === rec.token);
+        if (t && t.usesLeft !== null) t.usesLeft++;
+      }
+      return { result: released, write };
+    });
   }
 
   /** Records where a member is reachable now (its observed endpoint first). */
-  async updateMember(
+  updateMember(
     publicKey: string,
     patch: { endpoints?: string[]; services?: ServiceSpec[]; labels?: Record<string, string> },
   ): Promise<boolean> {
-    const i = this.#data.members.findIndex((x) => x.publicKey === publicKey);
-    if (i < 0) return false;
-    const old = this.#data.members[i];
-    const m: Member = {
-      ...old,
-      ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
-      ...(patch.services ? { services: patch.services } : {}),
-      ...(patch.labels ? { labels: patch.labels } : {}),
+    const patched = (old: Member): Member | null => {
+      const m: Member = {
+        ...old,
+        ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
+        ...(patch.services ? { services: patch.services } : {}),
+        ...(patch.labels ? { labels: patch.labels } : {}),
+      };
+      return JSON.stringify([m.endpoints, m.services, m.labels]) ===
+          JSON.stringify([old.endpoints, old.services, old.labels])
+        ? null
+        : m;
     };
-    if (
-      JSON.stringify([m.endpoints, m.services, m.labels]) ===
-        JSON.stringify([old.endpoints, old.services, old.labels])
-    ) return false;
-    this.#data.members[i] = m;
-    this.#bump(m.publicKey);
-    await this.#writer.save();
-    return true;
+    // Every hello lands here: an unchanged member costs no change and no write.
+    const now = this.#data.members.find((x) => x.publicKey === publicKey);
+    if (!now || !patched(now)) return Promise.resolve(false);
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((x) => x.publicKey === publicKey);
+      const m = i < 0 ? null : patched(d.members[i]);
+      if (!m) return { result: false, write: false };
+      d.members[i] = m;
+      touch(m.publicKey);
+      return { result: true, write: true };
+    });
   }
 
   /** Removes a member by name or address. */
-  async removeNode(nameOrAddress: string): Promise<Member> {
-    const i = this.#data.members.findIndex((m) =>
-      m.name === nameOrAddress || m.address === nameOrAddress
-    );
-    if (i < 0) throw new LeaderError(`no node "${nameOrAddress}"`);
-    const m = this.#data.members[i];
-    if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
-    this.#data.members.splice(i, 1);
-    this.#bump(m.publicKey);
-    await this.#writer.save();
-    return m;
+  removeNode(nameOrAddress: string): Promise<Member> {
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
+      if (i < 0) throw new LeaderError(`no node "${nameOrAddress}"`);
+      const m = d.members[i];
+      if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
+      d.members.splice(i, 1);
+      delete d.joins![m.publicKey];
+      touch(m.publicKey);
+      return { result: m, write: true };
+    });
   }
 
   /** The policy in force, if any. */
@@ -373,13 +562,20 @@ export class LeaderCore {
    * Puts a validated policy (canonical text) in force and on disk; returns its version. The same
    * text again changes nothing.
    */
-  async setPolicy(canonical: string): Promise<number> {
-    const cur = this.#data.policy;
-    if (cur && cur.text === canonical) return cur.version;
-    this.#data.policy = { version: (cur?.version ?? 0) + 1, text: canonical };
-    await this.#writer.save();
-    for (const l of this.#policyListeners) l(this.#data.policy);
-    return this.#data.policy.version;
+  setPolicy(canonical: string): Promise<number> {
+    return this.#change((d) => {
+      const cur = d.policy;
+      if (cur && cur.text === canonical) return { result: cur.version, write: false };
+      const p = { version: (cur?.version ?? 0) + 1, text: canonical };
+      d.policy = p;
+      return {
+        result: p.version,
+        write: true,
+        after: () => {
+          for (const l of this.#policyListeners) l(p);
+        },
+      };
+    });
   }
 
   /** Subscribes to policy changes. */
@@ -389,14 +585,14 @@ export class LeaderCore {
   }
 
   /** Creates a token; returns its id and secret (the secret is stored only hashed). */
-  async createToken(
+  createToken(
     opts: { ttlMs: number; uses: number | null; labels: Record<string, string> },
   ): Promise<
     { id: string; secret: string; expiresAt: number }
   > {
-    if (!(opts.ttlMs > 0)) throw new LeaderError("ttl must be positive");
+    if (!(opts.ttlMs > 0)) return Promise.reject(new LeaderError("ttl must be positive"));
     if (opts.uses !== null && !(Number.isInteger(opts.uses) && opts.uses > 0)) {
-      throw new LeaderError("uses must be a positive integer");
+      return Promise.reject(new LeaderError("uses must be a positive integer"));
     }
     const { id, secret } = newTokenSecret();
     const now = Date.now();
@@ -409,9 +605,10 @@ export class LeaderCore {
       labels: opts.labels,
       revoked: false,
     };
-    this.#data.tokens.push(t);
-    await this.#writer.save();
-    return { id, secret, expiresAt: t.expiresAt };
+    return this.#change((d) => {
+      d.tokens.push(t);
+      return { result: { id, secret, expiresAt: t.expiresAt }, write: true };
+    });
   }
 
   /** The tokens, without their hashes. */
@@ -420,10 +617,12 @@ export class LeaderCore {
   }
 
   /** Revokes a token. */
-  async revokeToken(id: string): Promise<void> {
-    const t = this.#data.tokens.find((x) => x.id === id);
-    if (!t) throw new LeaderError(`no token "${id}"`);
-    t.revoked = true;
-    await this.#writer.save();
+  revokeToken(id: string): Promise<void> {
+    return this.#change((d) => {
+      const t = d.tokens.find((x) => x.id === id);
+      if (!t) throw new LeaderError(`no token "${id}"`);
+      t.revoked = true;
+      return { result: undefined, write: true };
+    });
   }
 }

@@ -16,7 +16,7 @@ import { Cidr } from "../net/cidr.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import type { Transport } from "../device/driver.ts";
-import { type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
+import { DEFAULT_JOIN_HOLD_MS, type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
 import { type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { decodeToken, encodeToken } from "./token.ts";
 import {
@@ -42,6 +42,8 @@ import { CONTROL_PORT, isControlTraffic } from "../../drivers/split.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
 import { validEndpoints, validLabels, validServices } from "./validate.ts";
+import { EndpointResolver, isIpEndpoint, type NameLookup, splitEndpoint } from "../net/resolve.ts";
+import { PeerNames } from "./peer_names.ts";
 import { type DnsServer, serveDns } from "../dns/server.ts";
 import type { HealthOptions } from "../health/health.ts";
 import { PolicyEngine } from "../policy/engine.ts";
@@ -91,6 +93,11 @@ export interface MeshOptions {
   syncIntervalMs?: number;
   /** How long a join may take before giving up, ms. Default 15000. */
   joinTimeoutMs?: number;
+  /**
+   * Leader: how long a node that was answered but never heard from (no hello, no handshake)
+   * keeps its name and address, ms. Default 600000 (10 minutes).
+   */
+  joinHoldMs?: number;
   /** DNS port on 127.0.0.1 and the overlay address (TUN mode); 0 turns DNS off. Default 15353. */
   dnsPort?: number;
   /** The DNS zone. Default `overlay.local.`. */
@@ -105,6 +112,11 @@ export interface MeshOptions {
   openTransport?: (port: number) => Promise<Transport>;
   /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */
   health?: HealthOptions;
+  /**
+   * How names in endpoints (`leader.example.com:51820`) are looked up; default the system
+   * resolver (getaddrinfo, so /etc/hosts counts).
+   */
+  lookup?: NameLookup;
 }
 
 /** Policy drops per rule name, with the default action's drops as `(default)`. */
@@ -129,10 +141,6 @@ function localEndpoints(port: number): string[] {
     }
   } catch { /* no permission: fall back below */ }
   return out.length ? out : [`127.0.0.1:${port}`];
-}
-
-function ipLiteralEndpoint(e: string): boolean {
-  return /^\d+\.\d+\.\d+\.\d+:\d+$/.test(e) || /^\[[0-9a-fA-F:.]+\]:\d+$/.test(e);
 }
 
 async function openTransport(kind: UnderlayKind, port: number): Promise<Transport> {
@@ -180,18 +188,47 @@ async function requestJoin(
     enc.encode(JSON.stringify(req)),
   );
   try {
-    const targets: Endpoint[] = [];
+    // Names are looked up now, and again each second while they fail; addresses are used as is.
+    const leaderAt = new Map<string, Endpoint | null>();
     for (const e of token.endpoints) {
-      try {
-        targets.push(transport.endpoint(e));
-      } catch {
-        logger.warn("skipping token endpoint", { endpoint: e });
-      }
+      if (splitEndpoint(e)) leaderAt.set(e, null);
+      else logger.warn("skipping token endpoint", { endpoint: e });
     }
-    if (!targets.length) throw new JoinError("the token has no usable leader endpoint");
+    if (!leaderAt.size) throw new JoinError("the token has no usable leader endpoint");
+    const resolver = new EndpointResolver({ lookup: opts.lookup });
+    const looking = new Set<string>();
+    const failures = new Map<string, string>();
+    const lookUp = () => {
+      for (const [text, at] of leaderAt) {
+        if (at || looking.has(text)) continue;
+        looking.add(text);
+        resolver.resolve(text).then((list) => {
+          if (over) return;
+          const ep = transport.endpoint(list[0]);
+          if (!leaderAt.get(text)) {
+            if (!isIpEndpoint(text)) {
+              logger.info("leader endpoint resolved", { name: text, endpoint: list[0] });
+            }
+            leaderAt.set(text, ep);
+            transport.send(message, ep);
+            transport.flush();
+            tries++;
+          }
+        }).catch((e) => {
+          if (!failures.has(text)) {
+            logger.warn("leader endpoint not resolved", {
+              name: text,
+              error: String(e.message ?? e),
+            });
+          }
+          failures.set(text, String(e.message ?? e));
+        }).finally(() => looking.delete(text));
+      }
+    };
     let retry: ReturnType<typeof setInterval> | undefined;
     let timeout: ReturnType<typeof setTimeout> | undefined;
     let tries = 0;
+    let over = false;
     const answer = await new Promise<Uint8Array>((resolve, reject) => {
       transport.start({
         datagram: (data) => {
@@ -203,20 +240,28 @@ async function requestJoin(
       });
       // Datagrams get lost: resend every second until answered or out of time.
       const send = () => {
-        for (const t of targets) transport.send(message, t);
+        lookUp();
+        let sent = false;
+        for (const t of leaderAt.values()) {
+          if (t) transport.send(message, t);
+          sent ||= t !== null;
+        }
         transport.flush();
-        tries++;
+        if (sent) tries++;
       };
       send();
       retry = setInterval(send, 1000);
       timeout = setTimeout(() => {
+        const where = token.endpoints.join(", ");
+        const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
         reject(
-          new Error(
-            `no answer from the leader at ${token.endpoints.join(", ")} after ${tries} tries`,
-          ),
+          tries === 0
+            ? new Error(`could not resolve the leader's endpoint ${where}: ${why}`)
+            : new Error(`no answer from the leader at ${where} after ${tries} tries`),
         );
       }, opts.joinTimeoutMs ?? 15_000);
     }).finally(() => {
+      over = true;
       clearInterval(retry);
       clearTimeout(timeout);
     });
@@ -287,6 +332,7 @@ export class MeshAgent {
   #closed = false;
   #advertise: string[];
   readonly #syncInterval: number;
+  readonly #names: PeerNames;
   #services: ServiceSpec[];
   #labels: Record<string, string>;
 
@@ -316,6 +362,26 @@ export class MeshAgent {
     this.#services = opts.services ?? [];
     this.#labels = opts.labels ?? {};
     this.prober = new Prober(agent.control!);
+    this.#names = new PeerNames({
+      resolver: new EndpointResolver({ lookup: opts.lookup }),
+      logger,
+      port: {
+        progress: (key) => {
+          const p = agent.device.peer(key);
+          return p
+            ? { initiations: p.counters.initiationsSent, lastHandshake: p.lastHandshakeUnixMs }
+            : null;
+        },
+        setEndpoint: (key, endpoint) => {
+          const p = agent.device.peer(key);
+          if (!p || p.endpoint?.toString() === endpoint) return false;
+          p.endpoint = agent.device.endpoint(endpoint);
+          // Whatever waited for an endpoint goes now, and a stale one is confirmed or replaced.
+          agent.device.initiateHandshake(key);
+          return true;
+        },
+      },
+    });
     agent.nodeInfo = { name: opts.hostname, role: opts.role };
     agent.setPeerIdentity((key) => {
       const m = this.#byKey.get(key);
@@ -454,6 +520,7 @@ export class MeshAgent {
         endpoints: advertise,
         labels: opts.labels,
         services: opts.services,
+        joinHoldMs: opts.joinHoldMs,
       });
       if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
       const net = Cidr.parse(core.network);
@@ -480,7 +547,7 @@ export class MeshAgent {
         state,
         logger,
       );
-      mesh.#startLeader();
+      mesh.#startLeader(opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS);
       await mesh.#startDns(opts);
       return mesh;
     }
@@ -586,7 +653,7 @@ export class MeshAgent {
 
   // ---- leader side ----
 
-  #startLeader(): void {
+  #startLeader(holdMs: number): void {
     const core = this.leader!;
     this.#apply(core.view());
     this.#usePolicy(core.policy());
@@ -620,15 +687,32 @@ export class MeshAgent {
         notified = now.version;
       }, 50);
     });
+    // Allocations whose answer never arrived are released after the hold time.
+    const release = setInterval(() => this.#releaseUnheard(), Math.min(holdMs / 2, 30_000));
     const stop = this.#stopLeaderWatch;
     this.#stopLeaderWatch = () => {
       stop();
       if (notify) clearTimeout(notify);
+      clearInterval(release);
     };
     this.agent.control!.listen(
       CONTROL_PORT,
       (data, from) => this.#onLeaderMessage(data, from.address),
     );
+  }
+
+  #releaseUnheard(): void {
+    const device = this.agent.device;
+    // A completed handshake means the node got its answer, hello or not.
+    const heard = (key: string) => (device.peer(key)?.lastHandshakeUnixMs ?? 0) > 0;
+    this.leader!.releaseUnheard(Date.now(), heard).then((released) => {
+      for (const m of released) {
+        this.#logger.warn("join released: the node was never heard from", {
+          name: m.name,
+          address: m.address,
+        });
+      }
+    }).catch((e) => this.#logger.error("releasing unheard joins failed", { error: String(e) }));
   }
 
   #onJoinDatagram(data: Uint8Array, from: Endpoint): void {
@@ -686,7 +770,12 @@ export class MeshAgent {
         this.#logger.warn("join refused", { hostname: req.hostname, reason: res.error });
       }
       this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
-    }).catch((e) => this.#logger.error("join failed", { error: String(e) }));
+    }).catch((e) => {
+      // Nothing was allocated: the joiner hears why instead of waiting for its timeout.
+      this.#logger.error("join failed", { hostname: req.hostname, error: String(e) });
+      const res = { ok: false, error: "the leader could not save the join (see its log)" };
+      this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
+    });
   }
 
   #onLeaderMessage(data: Uint8Array, from: string): void {
@@ -704,6 +793,9 @@ export class MeshAgent {
     const services = validServices(msg.services) ?? undefined;
     const labels = validLabels(msg.labels);
     const endpoints = [...(observed ? [observed] : []), ...advertised];
+    core.heardFrom(member.publicKey).catch((e) =>
+      this.#logger.error("recording a hello failed", { error: String(e) })
+    );
     core.updateMember(member.publicKey, {
       endpoints,
       services,
@@ -839,9 +931,13 @@ export class MeshAgent {
       // change costs each node little even in a mesh of a thousand.
       if (this.#byKey.get(m.publicKey) === m && device.peer(m.publicKey)) continue;
       this.#byKey.set(m.publicKey, m);
-      const endpoint = m.endpoints.find(ipLiteralEndpoint);
+      // The first endpoint is the best; a name is resolved off this path (meanwhile the first
+      // address in the list, if any, serves).
+      const first = m.endpoints[0] as string | undefined;
+      const named = first !== undefined && !isIpEndpoint(first);
+      const endpoint = named ? m.endpoints.find(isIpEndpoint) : first;
       const allowed = [`${m.address}/32`, ...(m.address6 ? [`${m.address6}/128`] : [])];
-      const key = JSON.stringify([endpoint, allowed]);
+      const key = JSON.stringify([endpoint, allowed, named ? first : null]);
       if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) continue;
       const prev = this.#applied.get(m.publicKey);
       const prevEndpoint = prev ? JSON.parse(prev)[0] : undefined;
@@ -856,6 +952,8 @@ export class MeshAgent {
           persistentKeepalive: this.#keepalive,
         });
         this.#applied.set(m.publicKey, key);
+        if (named) this.#names.track(m.publicKey, first);
+        else this.#names.untrack(m.publicKey);
       } catch (e) {
         this.#logger.warn("bad member record", { name: m.name, error: String(e) });
       }
@@ -866,6 +964,7 @@ export class MeshAgent {
         if (!wanted.has(p.publicKeyText)) {
           device.removePeer(p.publicKeyText);
           this.#applied.delete(p.publicKeyText);
+          this.#names.untrack(p.publicKeyText);
           this.#logger.info("peer removed", { publicKey: p.publicKeyText });
         }
       }
@@ -884,6 +983,7 @@ export class MeshAgent {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     clearInterval(this.#sweep);
+    this.#names.close();
     this.#stopLeaderWatch?.();
     this.prober.close();
     await this.leader?.flush();

@@ -35,6 +35,21 @@ export interface LeaderFile {
   tokens: StoredToken[];
   /** The network policy in force, if any. */
   policy?: VersionedPolicy;
+  /** How each node joined, by public key (members from before this record existed have none). */
+  joins?: Record<string, JoinRecord>;
+}
+
+/** How a node joined: the token it used, when, and whether it has been heard from since. */
+export interface JoinRecord {
+  /** The id of the token that admitted it (a retransmitted join with it gets the same answer). */
+  token: string;
+  /** Unix ms of the allocation. */
+  at: number;
+  /**
+   * True once the node said hello or completed a handshake: its answer arrived. Until then the
+   * allocation is released after a while (the answer may have been lost).
+   */
+  heard: boolean;
 }
 
 /** A joined node's file. */
@@ -125,6 +140,13 @@ export class StateDir {
     check(Number.isInteger(o.version), file, "version");
     check(Array.isArray(o.members) && o.members.every(validMember), file, "members");
     check(Array.isArray(o.tokens), file, "tokens");
+    check(
+      o.joins === undefined ||
+        (typeof o.joins === "object" && o.joins !== null &&
+          Object.values(o.joins).every(validJoinRecord)),
+      file,
+      "joins",
+    );
     return o;
   }
 
@@ -162,6 +184,11 @@ export class StateDir {
 function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
     typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object";
+}
+
+function validJoinRecord(r: JoinRecord): boolean {
+  return !!r && typeof r.token === "string" && typeof r.at === "number" &&
+    typeof r.heard === "boolean";
 }
 
 /**

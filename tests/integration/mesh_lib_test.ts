@@ -3,6 +3,9 @@ import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";
+import { decodeToken } from "../../lib/mesh/token.ts";
+import { generateKeyPair } from "../../lib/crypto/keys.ts";
+import type { NameLookup } from "../../lib/net/resolve.ts";
 
 /** A userspace leader on a free loopback port, state under `dir`. */
 function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgent> {
@@ -125,5 +128,133 @@ Deno.test({
       assert.ok(n1.agent.addresses.includes("fd00:212::2/64"));
       const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 2000 });
       assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
+    }),
+});
+
+/** A lookup that knows the names in `hosts` and fails like getaddrinfo for the others. */
+function hostsLookup(hosts: Record<string, string>): NameLookup {
+  return (host) =>
+    host in hosts
+      ? Promise.resolve([hosts[host]])
+      : Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
+        code: "ENOTFOUND",
+      }));
+}
+
+Deno.test({
+  name: "library: a leader that advertises only a name is joined and reached through it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withAgents("weft-mesh-name-", async (dir, agents) => {
+      const lp = freePort();
+      const lookup = hostsLookup({ "leader.mesh.test": "127.0.0.1" });
+      const leader = await startLeader(dir, {
+        network: "10.213.0.0/24",
+        listenPort: lp,
+        advertise: [`leader.mesh.test:${lp}`],
+        dnsPort: 0,
+        lookup,
+      });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      assert.deepEqual(decodeToken(token).endpoints, [`leader.mesh.test:${lp}`]);
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0, lookup });
+      agents.push(n1);
+      // The leader's record carries only the name: n1 resolved it to reach the leader.
+      const peer = n1.agent.device.peer(leader.agent.device.publicKey)!;
+      assert.ok(
+        await eventually(() => Promise.resolve(peer.lastHandshakeUnixMs > 0), 10_000, 50),
+        "handshake with the leader",
+      );
+      assert.equal(peer.endpoint?.toString(), `127.0.0.1:${lp}`);
+      const r = await n1.agent.ping(leader.self!.address, { count: 1, timeoutMs: 2000 });
+      assert.ok(r.rtts[0] !== null, "n1 -> leader through the name");
+    }),
+});
+
+Deno.test({
+  name: "library: a join whose leader name never resolves fails with the cause after the timeout",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-mesh-noname-" });
+    try {
+      const leader = generateKeyPair().publicKey;
+      const { encodeToken } = await import("../../lib/mesh/token.ts");
+      const token = encodeToken({
+        leaderKey: leader,
+        endpoints: ["nowhere.mesh.test:51820"],
+        network: "10.214.0.0/24",
+        id: "000000000000",
+        secret: "AAAA",
+      });
+      await assert.rejects(
+        startNode(dir, "n1", token, {
+          joinTimeoutMs: 3000,
+          dnsPort: 0,
+          lookup: hostsLookup({}),
+        }),
+        /could not resolve the leader's endpoint nowhere\.mesh\.test:51820: cannot resolve nowhere\.mesh\.test: ENOTFOUND/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "library: an allocation never heard from is released after the hold; its token use returns",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withAgents("weft-mesh-ghost-", async (dir, agents) => {
+      const leader = await startLeader(dir, {
+        network: "10.215.0.0/24",
+        dnsPort: 0,
+        joinHoldMs: 400,
+      });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const t = decodeToken(token);
+      // A join answered into the void: nobody ever says hello with that key.
+      const ghost = await leader.leader!.join({
+        tokenId: t.id,
+        secret: t.secret,
+        publicKey: generateKeyPair().publicKey,
+        hostname: "ghost",
+        labels: {},
+        services: [],
+        endpoints: [],
+      }, null);
+      assert.ok(ghost.ok);
+      assert.ok(leader.agent.device.peer(ghost.member.publicKey));
+      const gone = () => Promise.resolve(!leader.view().members.some((m) => m.name === "ghost"));
+      assert.ok(await eventually(gone, 10_000, 50), "ghost released");
+      assert.equal(leader.agent.device.peer(ghost.member.publicKey), undefined);
+      // The one-use token has its use back: a real node joins with it, at the freed address.
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
+      agents.push(n1);
+      assert.equal(n1.self!.address, ghost.member.address);
+    }),
+});
+
+Deno.test({
+  name: "library: a joined node's hello marks its allocation as heard from, on disk",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withAgents("weft-mesh-heard-", async (dir, agents) => {
+      const leader = await startLeader(dir, { network: "10.216.0.0/24", dnsPort: 0 });
+      agents.push(leader);
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
+      agents.push(n1);
+      const key = n1.agent.device.publicKey;
+      const heard = async () => {
+        const file = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
+        return file.joins?.[key]?.heard === true;
+      };
+      assert.ok(await eventually(heard, 10_000, 50), "n1 heard from");
     }),
 });
