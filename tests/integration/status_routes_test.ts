@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { runDemo } from "../../lib/demo/demo.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
-import { eventually } from "../fixtures/netns.ts";
+import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { parsePrometheus, promtoolCheck, promValue } from "../unit/prom_parse.ts";
 
 const promtool = await (async () => {
@@ -174,7 +174,7 @@ Deno.test({
             p.health === "up" && p.rttMs !== null
           );
         },
-        25_000,
+        HANG_GUARD_MS,
         500,
       );
       assert.ok(up, (await get("/status")).body);
