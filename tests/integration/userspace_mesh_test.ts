@@ -72,13 +72,12 @@ Deno.test("two agent processes ping each other and exchange datagrams via the CL
       if (done) throw new Error(`weft recv ended before listening: ${said}`);
       said += value;
     }
-    recvErr.releaseLock();
     for (const text of ["hello", "world"]) {
       const s = await weft(["send", b.address, "7000", text, "--status-listen", a.status]);
       assert.equal(s.code, 0, s.stderr);
     }
     const out = new TextDecoder().decode(await new Response(recv.stdout).arrayBuffer());
-    await recv.stderr.cancel();
+    await recvErr.cancel();
     assert.equal((await recv.status).code, 0, said);
     const lines = out.trim().split("\n");
     assert.deepEqual(lines.map((l) => l.split(" ").slice(1).join(" ")), ["hello", "world"]);
