@@ -513,7 +513,9 @@ function build(): Command {
     .action(async (port, opts) => {
       const client = await localClient(opts, false);
       const dec = new TextDecoder();
-      for await (const d of client.recv(port, { count: opts.count })) {
+      // Said on stderr, so that a script knows when to start sending; stdout stays data only.
+      const onReady = () => console.error(`listening on port ${port}`);
+      for await (const d of client.recv(port, { count: opts.count, onReady })) {
         console.log(`${d.address}:${d.port} ${dec.decode(d.data)}`);
       }
     });

@@ -4,7 +4,14 @@
  * (nothing may be answered from memory, and a restart must not hand out an address twice).
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, eventually, haveCommands, Lab, sh } from "../fixtures/netns.ts";
+import {
+  canBuildLabs,
+  eventually,
+  HANG_GUARD_MS,
+  haveCommands,
+  Lab,
+  sh,
+} from "../fixtures/netns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
 
@@ -88,7 +95,7 @@ Deno.test({
       const tokens = JSON.parse((await weftIn(lab, "lead", dir, "token", "list", "--json")).stdout);
       assert.equal(tokens[0].usesLeft, 0, "the token was used once");
       const lead = list.find((m) => m.name === "lead")!.address;
-      assert.ok(await eventually(() => ping(lab, "n1", lead, 1, 2), 20_000), "n1 -> leader");
+      assert.ok(await eventually(() => ping(lab, "n1", lead, 1, 2), HANG_GUARD_MS), "n1 -> leader");
     } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });

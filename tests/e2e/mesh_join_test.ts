@@ -4,7 +4,7 @@
  * survives the leader; a SIGKILL during a burst of joins leaves consistent state.
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.ts";
+import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
@@ -20,7 +20,10 @@ function startNode(lab: Lab, dir: string, host: string, args: string[]) {
 
 async function converge(lab: Lab, dir: string, hosts: string[], n: number): Promise<void> {
   for (const h of hosts) {
-    const ok = await eventually(async () => (await nodeList(lab, h, dir))?.length === n, 20_000);
+    const ok = await eventually(
+      async () => (await nodeList(lab, h, dir))?.length === n,
+      HANG_GUARD_MS,
+    );
     assert.ok(ok, `${h} does not see ${n} nodes: ${JSON.stringify(await nodeList(lab, h, dir))}`);
   }
 }
@@ -206,7 +209,10 @@ Deno.test({
           return 0;
         }
       };
-      assert.ok(await eventually(async () => (await members()) >= 3, 20_000, 2), "joins started");
+      assert.ok(
+        await eventually(async () => (await members()) >= 3, HANG_GUARD_MS, 2),
+        "joins started",
+      );
       leader.child.kill("SIGKILL");
       await leader.child.status;
       await Promise.allSettled(joins.map((j) => lab.stop(j.child, 500)));
@@ -246,7 +252,7 @@ Deno.test({
       const ok = await eventually(async () => {
         const l = await nodeList(lab, "lead", dir);
         return !!l?.some((m) => m.name === "late");
-      }, 15_000);
+      }, HANG_GUARD_MS);
       assert.ok(ok, late.output());
       const final = (await nodeList(lab, "lead", dir))!.map((m) => m.address);
       assert.equal(new Set(final).size, final.length);

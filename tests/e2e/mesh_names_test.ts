@@ -5,7 +5,7 @@
  * again once the old address stops answering.
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.ts";
+import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { ping, wgDump } from "../fixtures/wg_lab.ts";
 import { nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
 import { decodeToken } from "../../lib/mesh/token.ts";
@@ -77,7 +77,10 @@ Deno.test({
       const list = (await nodeList(lab, "n1", dir))!;
       const leadAddr = list.find((m) => m.name === "lead")!.address;
       // The leader's record carries only the name: n1 reaches it through the name.
-      assert.ok(await eventually(() => ping(lab, "n1", leadAddr, 1, 2), 20_000), "n1 -> leader");
+      assert.ok(
+        await eventually(() => ping(lab, "n1", leadAddr, 1, 2), HANG_GUARD_MS),
+        "n1 -> leader",
+      );
       const iface = `wnn1${lab.tag}`;
       const endpointOfLeader = async () => (await wgDump(lab, "n1", iface))[0]?.endpoint;
       assert.equal(await endpointOfLeader(), "192.0.2.1:51820");

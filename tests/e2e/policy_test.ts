@@ -8,7 +8,14 @@
  * leader's `--config` file is put in force on a restart, and a broken one refused.
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, eventually, haveCommands, Lab, sh } from "../fixtures/netns.ts";
+import {
+  canBuildLabs,
+  eventually,
+  HANG_GUARD_MS,
+  haveCommands,
+  Lab,
+  sh,
+} from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 
 /** nc must be OpenBSD's: the flags below (-N, -z, -d, -u -l -p) are its own. */
@@ -288,7 +295,13 @@ async function tcpExchange(
       "-c",
       `echo from-${from} | timeout 15 nc -N -w 4 ${t.addr[to]} ${port}`,
     );
-    await until(() => server.exited() || server.output().includes(`from-${from}`), 2000);
+    // A client that connected: wait for the server's side of it (its exit ends the wait at the
+    // latest). One that did not: a short look for a line arriving late, which can only make a
+    // slow machine's check weaker, never fail a flow that is blocked.
+    await until(
+      () => server.exited() || server.output().includes(`from-${from}`),
+      c.code === 0 ? HANG_GUARD_MS : 2000,
+    );
     return {
       replied: c.stdout.includes(`from-${to}`),
       received: server.output().includes(`from-${from}`),
@@ -325,7 +338,7 @@ async function udpDelivered(t: PolicyLab, from: Host, to: Host, port: number): P
         "-c",
         `echo ${line} | timeout 5 nc -u -w 1 ${t.addr[to]} ${port}`,
       );
-      await until(() => server.output().includes(line), 1500);
+      await until(() => server.output().includes(line), 3000);
     }
     return server.output().includes(line);
   } finally {
@@ -511,7 +524,9 @@ Deno.test({
           `at db: ${JSON.stringify(after.db.node.policy?.droppedByRule)}`,
       );
 
-      // 3. Reload during two long transfers: web->app stays allowed, app->db gets cut.
+      // 3. Reload during two long transfers: web->app stays allowed, app->db gets cut. Both run
+      // until the test has seen what it needs (-t 0), however long the reload takes to spread;
+      // `timeout` only guards against a hang.
       const dbIperf = t.start("db", "iperf3", [
         "-s",
         "-p",
@@ -525,14 +540,14 @@ Deno.test({
       const cut = t.start("app", "timeout", [
         "-s",
         "KILL",
-        "60",
+        "600",
         "iperf3",
         "-c",
         t.addr.db,
         "-p",
         "5432",
         "-t",
-        "30",
+        "0",
         "-i",
         "1",
         "-b",
@@ -540,65 +555,86 @@ Deno.test({
         "--forceflush",
       ]);
       const tWeb = Date.now();
-      const kept = t.lab.exec(
-        "web",
-        "timeout",
-        "60",
+      // SIGINT ends it with its report (timeout passes the signal on to iperf3).
+      const kept = t.start("web", "timeout", [
+        "-s",
+        "INT",
+        "600",
         "iperf3",
         "-c",
         t.addr.app,
         "-p",
         "8090",
         "-t",
-        "20",
+        "0",
         "-i",
         "1",
         "-b",
         "20M",
         "-J",
-      );
+      ]);
       const dbRows = () => textIntervals(dbIperf.output());
       const flowing = await until(
         () => dbRows().filter(([, b]) => b > 0).length >= 2 && Date.now() - tWeb >= 3000,
-        20_000,
+        HANG_GUARD_MS,
       );
       assert.ok(flowing, `app->db transfer did not start: ${cut.output()} / ${dbIperf.output()}`);
       const tApply = Date.now();
       assert.equal(await apply(t, "p2.yaml", P2), 2);
       const spread2 = await t.waitPolicy(2);
       const tEverywhere = Date.now();
-      // The reload must land inside the 20 s transfer, with time left to see it carry on.
-      assert.ok(tEverywhere - tWeb < 15_000, `the reload took until ${tEverywhere - tWeb} ms`);
       lap(
         `policy 2 applied ${((tApply - tWeb) / 1000).toFixed(1)} s into the transfers, ` +
           `on every node ${spread2} ms later`,
       );
-      // Whatever was in flight has drained 2 s after every node has the new policy.
-      await new Promise((r) => setTimeout(r, 2000));
-      const n1 = dbRows().length;
-      await new Promise((r) => setTimeout(r, 4000));
-      const late = dbRows().slice(n1);
-      const keptRun = await kept;
+      // Data in flight when the policy landed may still arrive: wait for db's first empty
+      // second after that...
+      const n0 = dbRows().length;
+      const emptySecond = () => dbRows().findIndex(([, b], i) => i >= n0 && b === 0);
+      assert.ok(
+        await until(() => emptySecond() >= 0, HANG_GUARD_MS),
+        `app->db still carries data after the reload: ${JSON.stringify(dbRows().slice(n0))}`,
+      );
+      // ...after which nothing more may come: three more of db's one-second reports.
+      const first = emptySecond();
+      assert.ok(
+        await until(() => dbRows().length >= first + 4, HANG_GUARD_MS),
+        `db's iperf3 stopped reporting: ${dbIperf.output()}`,
+      );
+      const late = dbRows().slice(first);
+      kept.child.kill("SIGINT");
+      await kept.child.status;
       await t.stop(cut);
       await t.stop(dbIperf);
       console.log(`  app->db (cut) at db, bytes per second: ${dbRows().map(([, b]) => b)}`);
-      assert.ok(late.length >= 2, `db's iperf3 reported ${late.length} intervals after the cut`);
       assert.ok(
         late.every(([, b]) => b === 0),
         `app->db carried data after the reload: ${JSON.stringify(late)}; ${dbIperf.output()}`,
       );
-      assert.equal(keptRun.code, 0, keptRun.stdout + keptRun.stderr);
-      const run = JSON.parse(keptRun.stdout);
-      const intervals = run.intervals.map((i: { sum: { start: number; bytes: number } }) => [
-        i.sum.start,
-        i.sum.bytes,
-      ]) as [number, number][];
+      const keptOut = kept.output();
+      const run = JSON.parse(keptOut.slice(keptOut.indexOf("{"), keptOut.lastIndexOf("}") + 1));
+      // Ended by our SIGINT, not by a failure of its own.
+      assert.match(run.error ?? "", /interrupt/, keptOut);
+      // Whole seconds only: the one our SIGINT cut short may be nearly empty.
+      const intervals = run.intervals
+        .filter((i: { sum: { seconds: number } }) => i.sum.seconds >= 0.5)
+        .map((i: { sum: { start: number; bytes: number } }) => [i.sum.start, i.sum.bytes]) as [
+          number,
+          number,
+        ][];
+      // Its clock starts after tWeb, so these seconds certainly began after every node had the
+      // new policy.
+      const reloadAt = (tEverywhere - tWeb) / 1000;
+      const afterReload = intervals.filter(([start]) => start >= reloadAt);
       console.log(
         `  web->app (kept) bytes per second: ${intervals.map(([, b]) => b)}; retransmits ` +
           `${run.end.sum_sent.retransmits}; the reload reached every node ` +
-          `${((tEverywhere - tWeb) / 1000).toFixed(1)} s after start`,
+          `${reloadAt.toFixed(1)} s after start`,
       );
-      assert.ok(intervals.length >= 19, `only ${intervals.length} intervals`);
+      assert.ok(
+        afterReload.length >= 2,
+        `web->app: ${afterReload.length} seconds after the reload`,
+      );
       assert.ok(
         intervals.every(([, b]) => b > 0),
         `web->app had an empty interval: ${JSON.stringify(intervals)}`,

@@ -3,7 +3,7 @@
  * appear on start and go away on SIGINT/SIGTERM; after SIGKILL nothing blocks the next start.
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, eventually, haveCommands, Lab } from "../fixtures/netns.ts";
+import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { type LabNodeSpec, startWeft } from "../fixtures/wg_lab.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 
@@ -58,7 +58,7 @@ Deno.test({
         if (signal !== "SIGKILL") assert.equal(status.code, 0, node.output());
         const gone = await eventually(
           async () => (await lab.exec("a", "ip", "link", "show", spec.iface)).code !== 0,
-          5000,
+          HANG_GUARD_MS,
           100,
         );
         assert.ok(gone, `interface still there after ${signal}`);

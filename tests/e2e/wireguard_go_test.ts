@@ -77,16 +77,23 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withPair({}, async ({ lab, weft, wg }) => {
+      const before = Math.floor(Date.now() / 1000);
       assert.ok(await ping(lab, "a", "10.77.0.2", 3), "weft -> wireguard-go");
       assert.ok(await ping(lab, "b", "10.77.0.1", 3), "wireguard-go -> weft");
+      // How fast is the benchmark's question (scripts/bench); here, that TCP data crossed.
       const bps = await iperf(lab, "b", "a", "10.77.0.2", 2);
-      assert.ok(bps > 1e6, `iperf3 ${bps} bit/s`);
+      assert.ok(bps > 0, `iperf3 ${bps} bit/s`);
       // `wg show` reads weft's UAPI socket.
       const [peer] = await wgDump(lab, "a", weft.iface);
       assert.equal(peer.publicKey, weft.peers[0].publicKey);
       assert.equal(peer.endpoint, "192.0.2.2:51820");
       assert.equal(peer.allowedIps, "10.77.0.2/32");
-      assert.ok(Date.now() / 1000 - peer.latestHandshake < 30, `handshake ${peer.latestHandshake}`);
+      // A Unix time in seconds, of the handshake these pings made: after the test began, not later
+      // than now.
+      assert.ok(
+        peer.latestHandshake >= before && peer.latestHandshake <= Date.now() / 1000,
+        `handshake at ${peer.latestHandshake}, test began at ${before}`,
+      );
       assert.ok(peer.rx > 100_000 && peer.tx > 100_000, `rx ${peer.rx} tx ${peer.tx}`);
       const human = await lab.run("a", "wg", "show", weft.iface);
       assert.match(human, /latest handshake: \d+ seconds? ago|latest handshake: Now/);

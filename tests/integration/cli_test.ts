@@ -62,7 +62,13 @@ Deno.test("bad usage and bad input exit 2 with a clear message", async () => {
 Deno.test("--version and --help exit 0; an unreachable agent is a runtime failure (1)", async () => {
   const v = await weft(["--version"]);
   assert.equal(v.code, 0);
-  assert.equal(v.stdout.trim(), VERSION);
+  // The version a user sees is the one the package is published under.
+  const published = JSON.parse(
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+  ).version;
+  assert.match(published, /^\d+\.\d+\.\d+/);
+  assert.equal(v.stdout.trim(), published);
+  assert.equal(VERSION, published, "lib/version.ts matches deno.json");
   const h = await weft(["up", "--help"]);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--userspace/);

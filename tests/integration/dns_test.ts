@@ -43,9 +43,25 @@ interface Dig {
   raw: string;
 }
 
+/**
+ * How long a test waits for something the server must do before calling it a hang. Only a
+ * guard, generous for a loaded machine: no check depends on how fast an answer comes.
+ */
+const GUARD_MS = 30_000;
+
+/** Waits until `cond` holds; throws with `state()` if it does not within the guard. */
+async function until(cond: () => boolean, state: () => string): Promise<void> {
+  const deadline = performance.now() + GUARD_MS;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`no progress in ${GUARD_MS} ms: ${state()}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 async function dig(port: number, ...args: string[]): Promise<Dig> {
+  // One try, so a lost answer fails the test instead of being retried; its wait is a guard.
   const out = await new Deno.Command("dig", {
-    args: [`@127.0.0.1`, "-p", String(port), "+time=3", "+tries=1", ...args],
+    args: [`@127.0.0.1`, "-p", String(port), "+time=10", "+tries=1", ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -457,7 +473,9 @@ dnsTest("dig: forwarding on relays answers and rcodes, with the TCP fallback", a
       assert.equal(up.udpQueries, queries);
       assert.ok(s.stats.forwarded >= 6);
       assert.ok(s.stats.forwardFailed >= 1);
-    }, { forward: [`127.0.0.2:${up.port}`], forwardTimeoutMs: 300 });
+      // The upstream shares this process: on a loaded machine it may be slow to answer, so the
+      // forwarder waits long enough for it (slow.test, which it never answers, waits as long).
+    }, { forward: [`127.0.0.2:${up.port}`], forwardTimeoutMs: 2000 });
   } finally {
     await up.close();
   }
@@ -497,16 +515,24 @@ dnsTest("dig: two servers forwarding to each other do not storm", async () => {
       port,
       source: src,
       forward: [`127.0.0.1:${ports[1 - i]}`],
-      forwardTimeoutMs: 400,
+      // Long enough for the hand-offs between the two to happen while the first is pending,
+      // even on a loaded machine.
+      forwardTimeoutMs: 2000,
     })
   ));
   try {
     const r = await dig(a.port, "loop.test", "A");
     assert.equal(r.status, "SERVFAIL", r.raw);
     // A asked B, B asked A, A found the question pending and waited: three hand-offs, not a
-    // flood until the pending table fills.
-    await new Promise((res) => setTimeout(res, 600));
-    assert.ok(a.stats.forwarded + b.stats.forwarded <= 4, JSON.stringify([a.stats, b.stats]));
+    // flood until the pending table fills. Wait until each forwarded query has had its answer
+    // (SERVFAIL, relayed or after the timeout): then the exchange is over.
+    const forwarded = () => a.stats.forwarded + b.stats.forwarded;
+    const servfails = () => (a.stats.byRcode.SERVFAIL ?? 0) + (b.stats.byRcode.SERVFAIL ?? 0);
+    await until(
+      () => servfails() >= forwarded() || forwarded() > 4,
+      () => `forwarded queries unanswered: ${JSON.stringify([a.stats, b.stats])}`,
+    );
+    assert.ok(forwarded() <= 4, JSON.stringify([a.stats, b.stats]));
     assert.equal((await dig(b.port, "alpha.overlay.local", "A")).status, "NOERROR");
   } finally {
     await Promise.all([a.close(), b.close()]);
@@ -625,19 +651,17 @@ dnsTest("malformed input over real UDP: 100,000+ packets get FORMERR or nothing"
           batch.push(blaster.sock.send(pkt, to));
         }
         await Promise.all(batch);
-        // Bounded: wait until the server has read everything and its answers are back.
-        const deadline = performance.now() + 2000;
-        while (
-          (s.stats.received - base < sent ||
-            blaster.answers.length + s.stats.dropped < s.stats.received - base) &&
-          performance.now() < deadline
-        ) await new Promise((r) => setTimeout(r, 0));
+        // Wait until the server has read everything and its answers are back, so that the next
+        // burst finds empty socket buffers.
+        await until(
+          () =>
+            s.stats.received - base >= sent &&
+            blaster.answers.length + s.stats.dropped >= s.stats.received - base,
+          () =>
+            `packet ${sent}: ${s.stats.received - base} read, ` +
+            `${blaster.answers.length} answered, ${s.stats.dropped} dropped`,
+        );
       }
-      const deadline = performance.now() + 2000;
-      while (s.stats.received - base < total && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await new Promise((r) => setTimeout(r, 100));
     } finally {
       await blaster.close();
     }
@@ -646,7 +670,6 @@ dnsTest("malformed input over real UDP: 100,000+ packets get FORMERR or nothing"
       `${total} malformed packets in ${seconds.toFixed(1)} s; ` +
         `${blaster.answers.length} FORMERR, ${s.stats.dropped} dropped`,
     );
-    assert.ok(seconds < 50, "well under a minute");
     assert.equal(s.stats.received - base, total, "every packet reached the server");
     assert.equal(s.stats.malformed, total, "every packet was malformed");
     assert.equal(s.stats.queries, 0);
@@ -686,14 +709,17 @@ dnsTest("bit-flipped queries get well-formed answers or FORMERR, never a crash",
         batch.push(blaster.sock.send(b, to));
       }
       await Promise.all(batch);
-      const deadline = performance.now() + 2000;
-      while (s.stats.received < sent && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 0));
-      }
+      // Every query is answered or counted as dropped; wait for that before the next burst.
+      await until(
+        () => s.stats.received >= sent && blaster.answers.length + s.stats.dropped >= sent,
+        () =>
+          `query ${sent}: ${s.stats.received} read, ${blaster.answers.length} answered, ` +
+          `${s.stats.dropped} dropped`,
+      );
     }
-    await new Promise((r) => setTimeout(r, 100));
     await blaster.close();
     assert.equal(s.stats.received, total);
+    assert.equal(blaster.answers.length + s.stats.dropped, total, "no query left unaccounted");
     for (const a of blaster.answers) {
       const r = decodeMessage(a);
       assert.ok(r.ok, "every answer decodes");
@@ -733,7 +759,7 @@ function frame(msg: Uint8Array): Uint8Array {
 }
 
 Deno.test({
-  name: "TCP: pipelined queries, FORMERR without closing, huge lengths, idle timeout, cap",
+  name: "TCP: pipelined queries, FORMERR without closing, huge lengths, cap",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -764,13 +790,15 @@ Deno.test({
       } finally {
         c.close();
       }
-      // A huge length: the server hangs up instead of waiting for 64 KB.
+      // A length out of bounds: the server hangs up instead of waiting for 64 KB. (The idle
+      // timer is an hour here, so a close can only be the server refusing the length; the
+      // malformed count says so too.)
       for (const len of [0xffff, 9000, 3, 0]) {
         const h = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+        const malformed = s.stats.malformed;
         await h.write(Uint8Array.of(len >> 8, len & 0xff, 1, 2, 3, 4));
-        const t0 = performance.now();
         assert.equal(await h.read(new Uint8Array(16)), null, `length ${len} closes`);
-        assert.ok(performance.now() - t0 < 200);
+        assert.equal(s.stats.malformed, malformed + 1, `length ${len} counted as malformed`);
         h.close();
       }
       const still = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
@@ -778,27 +806,52 @@ Deno.test({
       const answer = decodeMessage((await readFrame(still))!);
       assert.ok(answer.ok && answer.message.answers.length === 1);
       still.close();
-      // Idle connections are closed.
-      const idle = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
-      const t0 = performance.now();
-      assert.equal(await idle.read(new Uint8Array(16)), null);
-      const waited = performance.now() - t0;
-      assert.ok(waited >= 250 && waited < 2000, `idle close after ${waited} ms`);
-      idle.close();
       // Beyond the cap, new connections are closed at once; existing ones keep working.
+      await until(() => s.stats.tcpOpen === 0, () => `${s.stats.tcpOpen} connections still open`);
       const open: Deno.Conn[] = [];
       for (let i = 0; i < 4; i++) {
         open.push(await Deno.connect({ hostname: "127.0.0.1", port: s.port }));
       }
-      await new Promise((r) => setTimeout(r, 50));
+      // The server must have taken all four before the fifth comes.
+      await until(() => s.stats.tcpOpen === 4, () => `${s.stats.tcpOpen} of 4 accepted`);
       const extra = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
       assert.equal(await extra.read(new Uint8Array(4)), null);
       extra.close();
-      assert.ok(s.stats.tcpRejected >= 1);
+      assert.equal(s.stats.tcpRejected, 1);
       await open[0].write(frame(buildQuery(1, "beta.overlay.local", DnsType.A)));
       const r = decodeMessage((await readFrame(open[0]))!);
       assert.ok(r.ok);
       for (const o of open) o.close();
-    }, { tcpIdleMs: 300, maxTcpConnections: 4 });
+    }, { tcpIdleMs: 3_600_000, maxTcpConnections: 4 });
+  },
+});
+
+Deno.test({
+  name: "TCP: an idle connection is closed by the server after it served",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withServer(async (s) => {
+      const idle = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      try {
+        // Served first: the connection is not refused or dropped at once.
+        await idle.write(frame(buildQuery(1, "alpha.overlay.local", DnsType.A)));
+        const r = decodeMessage((await readFrame(idle))!);
+        assert.ok(r.ok && r.message.id === 1 && r.message.answers.length === 1);
+        // Then quiet: the server hangs up (the read ends; the test does not time it). Nothing
+        // else could close it here: no bad input, no cap, no shutdown.
+        assert.equal(await idle.read(new Uint8Array(16)), null, "closed by the server");
+        assert.equal(s.stats.malformed, 0);
+        assert.equal(s.stats.tcpRejected, 0);
+        assert.equal(s.stats.received, 1);
+        await until(() => s.stats.tcpOpen === 0, () => `${s.stats.tcpOpen} still open`);
+      } finally {
+        idle.close();
+      }
+      // The server itself carries on.
+      assert.deepEqual(data((await dig(s.port, "beta.overlay.local", "A", "+tcp")).answer), [
+        "10.200.3.7",
+      ]);
+    }, { tcpIdleMs: 1000 });
   },
 });

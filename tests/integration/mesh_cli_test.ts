@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, weft } from "../fixtures/procs.ts";
-import { eventually } from "../fixtures/netns.ts";
+import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { decodeToken, encodeToken } from "../../lib/mesh/token.ts";
 
@@ -88,7 +88,10 @@ Deno.test({
       joiners.push(c);
     };
     try {
-      assert.ok(await eventually(async () => (await ctl("token", "list")).code === 0, 15_000));
+      assert.ok(
+        await eventually(async () => (await ctl("token", "list")).code === 0, HANG_GUARD_MS),
+        log,
+      );
       const good = (await ctl("token", "create", "--uses", "10")).stdout.trim();
 
       const garbage = await join("hello", "x1");
@@ -123,7 +126,7 @@ Deno.test({
 
       // Fill the /29: five joiners stay up, the sixth finds it exhausted.
       for (let i = 1; i <= 5; i++) joinAndStay(good, `ok${i}`);
-      assert.ok(await eventually(async () => (await members(dir)).length === 6, 20_000));
+      assert.ok(await eventually(async () => (await members(dir)).length === 6, HANG_GUARD_MS));
       const full = await join(good, "ok6");
       assert.equal(full.code, 2);
       assert.match(full.stderr, /network 10\.211\.0\.0\/29 is exhausted/);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
-import { eventually } from "../fixtures/netns.ts";
+import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { decodeToken } from "../../lib/mesh/token.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import type { NameLookup } from "../../lib/net/resolve.ts";
@@ -69,16 +69,22 @@ Deno.test({
       const [, n1, n2] = agents;
       const full = await eventually(
         () => Promise.resolve(agents.every((a) => a.view().members.length === 3)),
-        10_000,
+        HANG_GUARD_MS,
         100,
       );
       assert.ok(full, agents.map((a) => a.view().members.length).join(","));
       const addrs = leader.view().members.map((m) => m.address).sort();
       assert.deepEqual(addrs, ["10.210.0.1", "10.210.0.2", "10.210.0.3"]);
-      const r = await n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: 2000 });
+      // 3 s: generous on loopback, short of the 5 s handshake retransmission (a lost first
+      // handshake fails rather than hides).
+      const r = await n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: 3000 });
       assert.ok(r.rtts[0] !== null, "n1 -> n2 direct");
-      // A third join with the used-up token is refused.
-      await assert.rejects(startNode(dir, "n3", token, { joinTimeoutMs: 5000 }), /token used up/);
+      // A third join with the used-up token is refused (the refusal ends the wait at once; the
+      // join timeout is only a guard).
+      await assert.rejects(
+        startNode(dir, "n3", token, { joinTimeoutMs: HANG_GUARD_MS }),
+        /token used up/,
+      );
       // Services advertised through the API reach every node's view.
       await n1.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);
       const advertised = await eventually(
@@ -86,7 +92,7 @@ Deno.test({
           Promise.resolve(
             n2.view().members.find((m) => m.name === "n1")?.services[0]?.port === 8080,
           ),
-        10_000,
+        HANG_GUARD_MS,
         100,
       );
       assert.ok(advertised, "n1's service reached n2");
@@ -96,7 +102,7 @@ Deno.test({
           Promise.resolve(
             n1.view().members.length === 2 && !n1.agent.device.peer(n2.agent.device.publicKey),
           ),
-        10_000,
+        HANG_GUARD_MS,
         100,
       );
       assert.ok(gone);
@@ -119,14 +125,18 @@ Deno.test({
       const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
       agents.push(n1);
       assert.ok(
-        await eventually(() => Promise.resolve(n1.view().members.length === 2), 10_000, 100),
+        await eventually(
+          () => Promise.resolve(n1.view().members.length === 2),
+          HANG_GUARD_MS,
+          100,
+        ),
       );
       const me = n1.view().members.find((m) => m.name === "n1")!;
       assert.equal(me.address, "10.212.0.2");
       assert.equal(me.address6, "fd00:212::2");
       assert.equal(leader.self!.address6, "fd00:212::1");
       assert.ok(n1.agent.addresses.includes("fd00:212::2/64"));
-      const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 2000 });
+      const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 3000 });
       assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
     }),
 });
@@ -164,7 +174,7 @@ Deno.test({
       // The leader's record carries only the name: n1 resolved it to reach the leader.
       const peer = n1.agent.device.peer(leader.agent.device.publicKey)!;
       assert.ok(
-        await eventually(() => Promise.resolve(peer.lastHandshakeUnixMs > 0), 10_000, 50),
+        await eventually(() => Promise.resolve(peer.lastHandshakeUnixMs > 0), HANG_GUARD_MS, 50),
         "handshake with the leader",
       );
       assert.equal(peer.endpoint?.toString(), `127.0.0.1:${lp}`);
@@ -230,7 +240,7 @@ Deno.test({
       assert.ok(ghost.ok);
       assert.ok(leader.agent.device.peer(ghost.member.publicKey));
       const gone = () => Promise.resolve(!leader.view().members.some((m) => m.name === "ghost"));
-      assert.ok(await eventually(gone, 10_000, 50), "ghost released");
+      assert.ok(await eventually(gone, HANG_GUARD_MS, 50), "ghost released");
       assert.equal(leader.agent.device.peer(ghost.member.publicKey), undefined);
       // The one-use token has its use back: a real node joins with it, at the freed address.
       const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
@@ -255,6 +265,6 @@ Deno.test({
         const file = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
         return file.joins?.[key]?.heard === true;
       };
-      assert.ok(await eventually(heard, 10_000, 50), "n1 heard from");
+      assert.ok(await eventually(heard, HANG_GUARD_MS, 50), "n1 heard from");
     }),
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { runDemo } from "../../lib/demo/demo.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { ControlClient } from "../../lib/control/client.ts";
-import { eventually } from "../fixtures/netns.ts";
+import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { weft } from "../fixtures/procs.ts";
 
 Deno.test({
@@ -57,7 +57,9 @@ Deno.test({
       assert.equal(apply.code, 0, apply.stderr);
       assert.match(apply.stdout, /policy version 1 in force/);
       // It reaches the other nodes with the membership.
-      assert.ok(await eventually(async () => (await c1.policy()).version === 1, 10_000, 100));
+      assert.ok(
+        await eventually(async () => (await c1.policy()).version === 1, HANG_GUARD_MS, 100),
+      );
 
       assert.deepEqual((await cl.ping(addr["node-2"], { count: 1, timeoutMs: 800 })).rtts, [null]);
       assert.deepEqual((await c1.ping(addr["node-2"], { count: 1, timeoutMs: 800 })).rtts, [null]);

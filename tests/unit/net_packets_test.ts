@@ -434,31 +434,75 @@ Deno.test("packets: bad ICMP checksums and protocol mismatches are rejected", ()
   assert.equal(parseIcmpPacket(wrong), null);
 });
 
-Deno.test("packets: random and mutated input never throws", () => {
+/** mulberry32: a small deterministic PRNG, so that a failure replays from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("packets: random and mutated input never throws; what parses stays inside the packet", () => {
+  const seed = 0x5eed;
+  const rand = prng(seed);
   const buf = new Uint8Array(128);
   const ip = newIpInfo();
-  for (let i = 0; i < 20000; i++) {
-    const len = Math.floor(Math.random() * buf.length);
-    const p = buf.subarray(0, len);
-    crypto.getRandomValues(p);
-    if (len > 0) p[0] = (Math.random() < 0.5 ? 0x40 : 0x60) | (p[0] & 0x0f);
-    if (parseIp(p, ip) !== null) {
-      parseUdp(p, ip);
-      parseIcmp(p, ip);
+  const seen = { ip: 0, udp: 0, icmp: 0, rejected: 0 };
+  // Whatever a parser accepts, every offset and length it reports lies inside the packet the
+  // header describes, and that packet inside the buffer: nothing downstream reads past the end.
+  const check = (p: Uint8Array, what: string) => {
+    if (parseIp(p, ip) === null) {
+      seen.rejected++;
+      return;
     }
+    seen.ip++;
+    const at = `${what} (seed ${seed})`;
+    assert.equal(ip.version, p[0] >> 4, at);
+    assert.equal(ip.addressLength, ip.version === 4 ? 4 : 16, at);
+    assert.ok(ip.packetLength <= p.length, at);
+    assert.ok(ip.headerLength >= (ip.version === 4 ? 20 : 40), at);
+    assert.ok(ip.srcOffset + ip.addressLength <= ip.headerLength, at);
+    assert.ok(ip.dstOffset + ip.addressLength <= ip.headerLength, at);
+    assert.ok(ip.payloadOffset >= ip.headerLength, at);
+    assert.equal(ip.payloadOffset + ip.payloadLength, ip.packetLength, at);
+    const udp = parseUdp(p, ip);
+    const icmp = parseIcmp(p, ip);
+    assert.ok(udp === null || icmp === null, `${at}: both UDP and ICMP`);
+    if (udp !== null) {
+      seen.udp++;
+      assert.equal(ip.protocol, PROTO_UDP, at);
+      assert.equal(udp.payloadOffset, ip.payloadOffset + 8, at);
+      assert.ok(udp.payloadOffset + udp.payloadLength <= ip.packetLength, at);
+    }
+    if (icmp !== null) {
+      seen.icmp++;
+      assert.equal(ip.protocol, ip.version === 4 ? PROTO_ICMP : PROTO_ICMPV6, at);
+      assert.equal(icmp.dataOffset, ip.payloadOffset + 8, at);
+      assert.equal(icmp.dataOffset + icmp.dataLength, ip.packetLength, at);
+    }
+  };
+  for (let i = 0; i < 20000; i++) {
+    const len = Math.floor(rand() * buf.length);
+    const p = buf.subarray(0, len);
+    for (let j = 0; j < len; j++) p[j] = rand() * 256;
+    if (len > 0) p[0] = (rand() < 0.5 ? 0x40 : 0x60) | (p[0] & 0x0f);
+    check(p, `random packet ${i}`);
   }
-  for (const [, good] of samples()) {
+  for (const [name, good] of samples()) {
     for (let i = 0; i < 3000; i++) {
       const p = good.slice();
-      const flips = 1 + Math.floor(Math.random() * 3);
-      for (let f = 0; f < flips; f++) p[Math.floor(Math.random() * p.length)] = Math.random() * 256;
-      const cut = p.subarray(0, Math.floor(Math.random() * (p.length + 1)));
-      if (parseIp(cut, ip) !== null) {
-        parseUdp(cut, ip);
-        parseIcmp(cut, ip);
-      }
+      const flips = 1 + Math.floor(rand() * 3);
+      for (let f = 0; f < flips; f++) p[Math.floor(rand() * p.length)] = rand() * 256;
+      check(p.subarray(0, Math.floor(rand() * (p.length + 1))), `${name} mutation ${i}`);
     }
   }
+  // The seed reaches the accepting paths of all three parsers, not only the early rejections.
+  assert.ok(seen.ip > 0 && seen.udp > 0 && seen.icmp > 0, JSON.stringify(seen));
+  assert.ok(seen.rejected > seen.ip, JSON.stringify(seen));
 });
 
 Deno.test("packets: writeIpv4Header refuses oversize packets", () => {

@@ -648,9 +648,14 @@ Deno.test("uapi socket: close drops open connections and creates the directory f
     assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o755);
     const idle = await Deno.connect({ transport: "unix", path: s.path });
     await idle.write(enc.encode("set=1\n"));
-    await new Promise((r) => setTimeout(r, 30)); // read by the server, so no reset on close
     await s.close();
-    assert.equal(await idle.read(new Uint8Array(16)), null);
+    // The server hangs up on the half-sent request: a clean end if it had read those bytes,
+    // a reset if they were still unread (on a busy machine it may not have got to them).
+    const end = await idle.read(new Uint8Array(16)).catch((e) => {
+      if (e instanceof Deno.errors.ConnectionReset) return "reset";
+      throw e;
+    });
+    assert.ok(end === null || end === "reset", `got ${end}`);
     idle.close();
     await assert.rejects(() => Deno.lstat(s.path), Deno.errors.NotFound);
     await s.close(); // idempotent
