@@ -175,6 +175,15 @@ export class Agent {
     this.health = new HealthTracker({
       ...opts.health,
       handshakeOf: (key) => device.peer(key)?.lastHandshakeUnixMs ?? 0,
+      // Once per broken subscriber, with the cause; every failure is counted in /metrics.
+      onListenerError: (err, first) => {
+        if (first) {
+          logger.error("health listener failed", {
+            error: err instanceof Error ? err.stack ?? err.message : String(err),
+          });
+        }
+        opts.health?.onListenerError?.(err, first);
+      },
     });
     this.#describe = (key) => {
       const p = device.peer(key);
@@ -244,6 +253,17 @@ export class Agent {
     let packets = opts.packets;
     const underlay = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
+    // A stack's errors (its datagram listeners' exceptions, packets the device refused) are
+    // counted (weft_listener_errors_total, drops); the first is logged with its cause, the rest
+    // would only repeat it, as often as a peer's traffic makes them.
+    const firstOnly = (event: string) => {
+      let said = false;
+      return (e: unknown) => {
+        if (said) return;
+        said = true;
+        logger.error(event, { error: e instanceof Error ? e.stack ?? e.message : String(e) });
+      };
+    };
     const poller = underlay === "linux" ? new Poller({ onError }) : undefined;
     if (!packets) {
       if (mode === "userspace") {
@@ -251,26 +271,37 @@ export class Agent {
           ipv4: ipv4 && formatAddress(ipv4.address),
           ipv6: ipv6 && formatAddress(ipv6.address),
           mtu,
-          onError: (e) => logger.error("datagram listener failed", { error: String(e) }),
+          onError: firstOnly("userspace stack error"),
         });
         packets = stack;
       } else {
-        packets = await openTunDevice({
-          name: opts.interfaceName ?? "weft0",
-          mtu,
-          poller,
-          onError,
-          addresses: opts.addresses,
-          routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
-        });
+        try {
+          packets = await openTunDevice({
+            name: opts.interfaceName ?? "weft0",
+            mtu,
+            poller,
+            onError,
+            addresses: opts.addresses,
+            routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
+          });
+        } catch (e) {
+          // A transport handed in belongs to the agent from here on, like the one it opens.
+          await opts.transport?.close();
+          throw e;
+        }
       }
     }
     let split: SplitDevice | null = null;
     if (opts.control) {
-      split = new SplitDevice(packets, {
-        ipv4: ipv4 && formatAddress(ipv4.address),
-        ipv6: ipv6 && formatAddress(ipv6.address),
-      });
+      split = new SplitDevice(
+        packets,
+        {
+          ipv4: ipv4 && formatAddress(ipv4.address),
+          ipv6: ipv6 && formatAddress(ipv6.address),
+        },
+        undefined,
+        firstOnly("control stack error"),
+      );
       packets = split;
     }
     let transport = opts.transport;
@@ -283,15 +314,21 @@ export class Agent {
       await packets.close();
       throw e;
     }
-    const device = new Device({
-      privateKey: opts.privateKey,
-      suite,
-      transport,
-      packets,
-      timers: opts.timers,
-      underLoadThreshold: opts.underLoadThreshold,
-      onForeignDatagram: opts.onForeignDatagram,
-    });
+    let device: Device;
+    try {
+      device = new Device({
+        privateKey: opts.privateKey,
+        suite,
+        transport,
+        packets,
+        timers: opts.timers,
+        underLoadThreshold: opts.underLoadThreshold,
+        onForeignDatagram: opts.onForeignDatagram,
+      });
+    } catch (e) {
+      await Promise.allSettled([transport.close(), packets.close()]);
+      throw e;
+    }
     try {
       for (const p of opts.peers ?? []) device.setPeer(p);
     } catch (e) {
@@ -323,8 +360,12 @@ export class Agent {
           logger,
         });
       } catch (e) {
-        await device.close();
-        throw e;
+        // The health timers and the prober run by now: close() stops them with the device.
+        await agent.close();
+        throw new Error(
+          `the UAPI socket did not start: ${e instanceof Error ? e.message : String(e)}`,
+          { cause: e },
+        );
       }
     }
     logger.info("agent started", {
@@ -399,6 +440,11 @@ export class Agent {
         received: st.handshakesReceived,
       },
       drops: st.drops,
+      listenerErrors: {
+        health: this.health.listenerErrors,
+        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
+        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
+      },
       ...this.extraMetrics(),
     };
   }

@@ -4,6 +4,9 @@ import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";
 
+// Agents sharing one host cannot share a DNS port (a busy port is a startup error): these
+// tests turn DNS off unless they give their own port.
+
 /** A userspace leader on a free loopback port, state under `dir`. */
 function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgent> {
   const lp = freePort();
@@ -14,6 +17,7 @@ function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgen
     userspace: true,
     listenPort: lp,
     advertise: [`127.0.0.1:${lp}`],
+    dnsPort: 0,
     logger: nullLogger,
     ...extra,
   });
@@ -33,6 +37,7 @@ function startNode(
     hostname: name,
     userspace: true,
     listenPort: freePort(),
+    dnsPort: 0,
     logger: nullLogger,
     ...extra,
   });
