@@ -60,7 +60,8 @@ export interface AgentOptions {
   packets?: PacketDevice;
   /**
    * The UDP implementation: `linux` (FFI sockets with recvmmsg/sendmmsg, sharing one poll loop
-   * with the TUN) or `deno` (`Deno.listenDatagram`). Default: `linux` on Linux, else `deno`.
+   * with the TUN) or `deno` (`Deno.listenDatagram`, which needs `--unstable-net`). Default:
+   * `linux` on Linux, else `deno`.
    */
   underlay?: UnderlayKind;
   /**

@@ -401,8 +401,8 @@ export class MeshAgent {
   }
 
   /**
-   * Finishes a start: makes the mesh agent over a started `agent`, starts DNS and the role's
-   * loops. If any of it fails, everything opened so far is closed before the error is rethrown,
+   * Finishes a start: makes the mesh agent over a started `agent`, starts the role's loops and
+   * DNS. If any of it fails, everything opened so far is closed before the error is rethrown,
    * so a failed start leaves no socket or timer behind.
    */
   static async #launch(
@@ -416,8 +416,8 @@ export class MeshAgent {
     let mesh: MeshAgent | null = null;
     try {
       mesh = make();
-      await mesh.#startDns(opts, underlay);
       begin(mesh);
+      await mesh.#startDns(opts, underlay);
       return mesh;
     } catch (e) {
       try {
