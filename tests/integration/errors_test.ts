@@ -104,7 +104,7 @@ function leaderArgs(dir: string, status: string, extra: string[]): string[] {
   ];
 }
 
-/** Binds `port` on 127.0.0.1 for UDP and closes it again: throws while someone holds it. */
+/** Whether UDP `port` on 127.0.0.1 can be bound (false while a socket, even on ::, holds it). */
 function udpFree(port: number): boolean {
   try {
     Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
@@ -372,9 +372,14 @@ Deno.test("library: MeshAgent.start without its DNS rejects; nothing stays open"
       await assert.rejects(MeshAgent.start(opts), /the DNS server did not start/);
       assert.ok(udpFree(opts.listenPort!), "the node's WireGuard port was closed");
       // Its state was kept: with DNS off it restarts as the same member, without a token.
+      const kept = JSON.parse(await Deno.readTextFile(`${dir}/n1/node.json`));
       const again = await MeshAgent.start({ ...opts, token: undefined, dnsPort: 0 });
-      assert.equal(again.self?.name ?? again.name, "n1");
-      await again.close();
+      try {
+        assert.equal(again.self?.address, kept.address);
+        assert.equal(again.self?.name, "n1");
+      } finally {
+        await again.close();
+      }
     } finally {
       await leader.close();
     }
