@@ -91,14 +91,14 @@ async function readStdin(): Promise<string> {
   return (await new Response(Deno.stdin.readable).text()).trim();
 }
 
-/** Runs until SIGINT or SIGTERM, then calls `stop`. */
+/** Runs until SIGINT or SIGTERM, then calls `stop`; rejects when stopping fails (exit 1). */
 function untilSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let stopping = false;
     const handler = () => {
       if (stopping) return;
       stopping = true;
-      stop().finally(resolve);
+      stop().then(resolve, reject);
     };
     Deno.addSignalListener("SIGINT", handler);
     Deno.addSignalListener("SIGTERM", handler);
@@ -191,8 +191,11 @@ async function runMesh(program: Command): Promise<void> {
   }
   logger.info("status listening", { address: server.address });
   await untilSignal(async () => {
-    await server.close();
-    await mesh.close();
+    try {
+      await server.close();
+    } finally {
+      await mesh.close(); // rejects when the final state write fails
+    }
   });
 }
 
@@ -309,9 +312,12 @@ function build(): Command {
       if (server) logger.info("status listening", { address: server.address });
       let failed: unknown;
       await untilSignal(async () => {
-        await server?.close();
-        // The down steps all run; what failed among them makes the exit code 1.
-        await up.down().catch((e) => failed = e);
+        try {
+          await server?.close();
+        } finally {
+          // The down steps all run; what failed among them makes the exit code 1.
+          await up.down().catch((e) => failed = e);
+        }
       });
       if (failed !== undefined) throw failed;
     });

@@ -33,10 +33,12 @@ export class SplitDevice implements PacketDevice {
   readonly #v6: Uint8Array | null;
   readonly #port: number;
 
+  /** `onError` gets the exceptions of the control stack's datagram listeners. */
   constructor(
     inner: PacketDevice,
     addresses: { ipv4?: string; ipv6?: string },
     port: number = CONTROL_PORT,
+    onError?: (error: unknown) => void,
   ) {
     this.#inner = inner;
     this.#port = port;
@@ -47,6 +49,7 @@ export class SplitDevice implements PacketDevice {
       ipv6: addresses.ipv6,
       mtu: inner.mtu,
       name: "control",
+      onError,
     });
   }
 

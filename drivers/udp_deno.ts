@@ -1,6 +1,7 @@
 /**
- * A UDP transport on Deno's own datagram API (`Deno.listenDatagram`, needs `--unstable-net`).
- * Portable and dependency-free; the Linux FFI transport in `linux/udp.ts` is the fast path.
+ * A UDP transport on Deno's own datagram API (`Deno.listenDatagram`, needs `--unstable-net`, or
+ * `"unstable": ["net"]` in deno.json). Portable and dependency-free; the Linux FFI transport in
+ * `linux/udp.ts` is the fast path. Without the flag `open` fails with an error that says so.
  * @module
  */
 
@@ -35,6 +36,11 @@ interface SendSlot {
   view: Uint8Array;
   readonly done: (n: number) => void;
   readonly fail: (err: unknown) => void;
+}
+
+/** Whether this Deno exposes `Deno.listenDatagram` (only with `--unstable-net`). */
+function datagramApi(): boolean {
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
 }
 
 /** A {@link Transport} over `Deno.listenDatagram`: one promise per datagram, but no FFI. */
@@ -77,6 +83,12 @@ export class DenoUdpTransport implements Transport {
     const { port, hostname } = options;
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new Error(`invalid UDP port ${port}`);
+    }
+    if (!datagramApi()) {
+      throw new Error(
+        "the deno UDP transport needs Deno.listenDatagram, an unstable API: run with " +
+          '--unstable-net (or "unstable": ["net"] in deno.json), or use the linux underlay',
+      );
     }
     if (hostname !== undefined) {
       return new DenoUdpTransport(

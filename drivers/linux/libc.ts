@@ -174,6 +174,8 @@ export const EBADFD = 77;
 export const EMSGSIZE = 90;
 /** errno: address family not supported. */
 export const EAFNOSUPPORT = 97;
+/** errno: address in use. */
+export const EADDRINUSE = 98;
 /** errno: network unreachable. */
 export const ENETUNREACH = 101;
 /** errno: connection reset. */

@@ -72,7 +72,8 @@ export interface AgentOptions {
   packets?: PacketDevice;
   /**
    * The UDP implementation: `linux` (FFI sockets with recvmmsg/sendmmsg, sharing one poll loop
-   * with the TUN) or `deno` (`Deno.listenDatagram`). Default: `linux` on Linux, else `deno`.
+   * with the TUN) or `deno` (`Deno.listenDatagram`, which needs `--unstable-net`). Default:
+   * `linux` on Linux, else `deno`.
    */
   underlay?: UnderlayKind;
   /**
@@ -187,6 +188,15 @@ export class Agent {
     this.health = new HealthTracker({
       ...opts.health,
       handshakeOf: (key) => device.peer(key)?.lastHandshakeUnixMs ?? 0,
+      // Once per broken subscriber, with the cause; every failure is counted in /metrics.
+      onListenerError: (err, first) => {
+        if (first) {
+          logger.error("health listener failed", {
+            error: err instanceof Error ? err.stack ?? err.message : String(err),
+          });
+        }
+        opts.health?.onListenerError?.(err, first);
+      },
     });
     this.#describe = (key) => {
       const p = device.peer(key);
@@ -266,6 +276,17 @@ export class Agent {
       throw new Error("fwmark needs the linux underlay (SO_MARK on its socket)");
     }
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
+    // A stack's errors (its datagram listeners' exceptions, packets the device refused) are
+    // counted (weft_listener_errors_total, drops); the first is logged with its cause, the rest
+    // would only repeat it, as often as a peer's traffic makes them.
+    const firstOnly = (event: string) => {
+      let said = false;
+      return (e: unknown) => {
+        if (said) return;
+        said = true;
+        logger.error(event, { error: e instanceof Error ? e.stack ?? e.message : String(e) });
+      };
+    };
     const poller = underlay === "linux" ? new Poller({ onError }) : undefined;
     if (!packets) {
       if (mode === "userspace") {
@@ -273,27 +294,38 @@ export class Agent {
           ipv4: ipv4 && formatAddress(ipv4.address),
           ipv6: ipv6 && formatAddress(ipv6.address),
           mtu,
-          onError: (e) => logger.error("datagram listener failed", { error: String(e) }),
+          onError: firstOnly("userspace stack error"),
         });
         packets = stack;
       } else {
-        packets = await openTunDevice({
-          name: opts.interfaceName ?? "weft0",
-          mtu,
-          poller,
-          onError,
-          addresses: opts.addresses,
-          routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
-          table,
-        });
+        try {
+          packets = await openTunDevice({
+            name: opts.interfaceName ?? "weft0",
+            mtu,
+            poller,
+            onError,
+            addresses: opts.addresses,
+            routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
+            table,
+          });
+        } catch (e) {
+          // A transport handed in belongs to the agent from here on, like the one it opens.
+          await opts.transport?.close();
+          throw e;
+        }
       }
     }
     let split: SplitDevice | null = null;
     if (opts.control) {
-      split = new SplitDevice(packets, {
-        ipv4: ipv4 && formatAddress(ipv4.address),
-        ipv6: ipv6 && formatAddress(ipv6.address),
-      });
+      split = new SplitDevice(
+        packets,
+        {
+          ipv4: ipv4 && formatAddress(ipv4.address),
+          ipv6: ipv6 && formatAddress(ipv6.address),
+        },
+        undefined,
+        firstOnly("control stack error"),
+      );
       packets = split;
     }
     let transport = opts.transport;
@@ -309,25 +341,31 @@ export class Agent {
     // Counted on every occurrence (status, metrics); logged the first time for each source, as
     // a broken backend or listener fails for every packet or event after that.
     const reported = new Set<DeviceErrorSource>();
-    const device = new Device({
-      privateKey: opts.privateKey,
-      suite,
-      transport,
-      packets,
-      timers: opts.timers,
-      underLoadThreshold: opts.underLoadThreshold,
-      onForeignDatagram: opts.onForeignDatagram,
-      onError: (source, error) => {
-        if (reported.has(source)) return;
-        reported.add(source);
-        logger.error(
-          source === "crypto"
-            ? "crypto backend failed: packets are dropped and counted as crypto-error"
-            : "a device event listener failed; later failures are only counted",
-          { backend: suite.name, error: String(error) },
-        );
-      },
-    });
+    let device: Device;
+    try {
+      device = new Device({
+        privateKey: opts.privateKey,
+        suite,
+        transport,
+        packets,
+        timers: opts.timers,
+        underLoadThreshold: opts.underLoadThreshold,
+        onForeignDatagram: opts.onForeignDatagram,
+        onError: (source, error) => {
+          if (reported.has(source)) return;
+          reported.add(source);
+          logger.error(
+            source === "crypto"
+              ? "crypto backend failed: packets are dropped and counted as crypto-error"
+              : "a device event listener failed; later failures are only counted",
+            { backend: suite.name, error: String(error) },
+          );
+        },
+      });
+    } catch (e) {
+      await Promise.allSettled([transport.close(), packets.close()]);
+      throw e;
+    }
     try {
       for (const p of opts.peers ?? []) device.setPeer(p);
     } catch (e) {
@@ -360,8 +398,12 @@ export class Agent {
           fwmark: fwMark,
         });
       } catch (e) {
-        await device.close();
-        throw e;
+        // The health timers and the prober run by now: close() stops them with the device.
+        await agent.close();
+        throw new Error(
+          `the UAPI socket did not start: ${e instanceof Error ? e.message : String(e)}`,
+          { cause: e },
+        );
       }
     }
     logger.info("agent started", {
@@ -436,6 +478,12 @@ export class Agent {
         received: st.handshakesReceived,
       },
       drops: st.drops,
+      listenerErrors: {
+        device: st.listenerErrors,
+        health: this.health.listenerErrors,
+        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
+        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
+      },
       ...this.extraMetrics(),
     };
   }

@@ -56,6 +56,7 @@ export async function writeFileAtomic(
     await Deno.rename(tmp, path);
     renamed = true;
   } finally {
+    // The write's own error is what propagates; a temp file left behind is never read.
     if (!renamed) await Deno.remove(tmp).catch(() => {});
   }
   await syncDirectory(dir);

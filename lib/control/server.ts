@@ -344,7 +344,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   return app;
 }
 
-/** Starts the control server of an agent. */
+/** Starts the control server of an agent; throws, naming the address, when it cannot listen. */
 export function serveControl(agent: Agent, opts: ControlServerOptions = {}): ControlServer {
   const { hostname, port } = parseHostPort(opts.listen ?? "127.0.0.1:51880");
   if (!isLoopback(hostname)) {
@@ -362,7 +362,17 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     mesh: opts.mesh,
     dashboardSignal: streams.signal,
   });
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+  } catch (e) {
+    throw new Error(
+      `the status server cannot listen on ${opts.listen ?? "127.0.0.1:51880"}: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      { cause: e },
+    );
+  }
   const addr = server.addr as Deno.NetAddr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {

@@ -339,7 +339,7 @@ export async function serveUapi(
     await Deno.chmod(path, 0o600);
   } catch (e) {
     listener.close();
-    await Deno.remove(path).catch(() => {});
+    await Deno.remove(path).catch(() => {}); // the chmod error is the one to report
     throw e;
   }
 

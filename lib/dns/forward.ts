@@ -6,6 +6,12 @@
 
 import { parseAddress } from "../net/ip.ts";
 import { canonicalName, type DnsQuestion, HEADER_SIZE, MAX_MESSAGE, readQuestion } from "./wire.ts";
+import {
+  bindUdpSocket,
+  closeUdpSocket,
+  type RemoteInfo,
+  type Socket,
+} from "../../drivers/udp_node.ts";
 
 /** An upstream resolver. */
 export interface Upstream {
@@ -78,6 +84,10 @@ function sameAddress(a: string, b: string): boolean {
   return x !== null && y !== null && x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
+function familyOf(up: Upstream): 4 | 6 {
+  return up.hostname.includes(":") ? 6 : 4;
+}
+
 /** Sends queries to upstream resolvers over shared UDP sockets (one per address family). */
 export class Forwarder {
   /** The upstreams, tried in order. */
@@ -86,19 +96,45 @@ export class Forwarder {
   readonly #tcpTimeoutMs: number;
   readonly #maxPending: number;
   readonly #pending = new Map<number, Pending>();
-  readonly #sockets = new Map<4 | 6, Deno.DatagramConn>();
-  readonly #loops: Promise<void>[] = [];
+  readonly #sockets = new Map<4 | 6, Socket>();
   readonly #tcp = new Set<Deno.Conn>();
   readonly #ports: number[] = [];
   readonly #inflight = new Map<string, Promise<ForwardResult>>();
   #closed = false;
 
-  /** A forwarder to `upstreams`; sockets open on first use. */
-  constructor(upstreams: Upstream[], options: ForwarderOptions = {}) {
+  private constructor(upstreams: Upstream[], options: ForwarderOptions) {
     this.upstreams = upstreams;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#tcpTimeoutMs = options.tcpTimeoutMs ?? 3000;
     this.#maxPending = options.maxPending ?? 2048;
+  }
+
+  /**
+   * A forwarder to `upstreams` with its sockets bound (one per address family the upstreams
+   * use): a socket that cannot be opened is an error now, not a query that silently times out.
+   */
+  static async open(upstreams: Upstream[], options: ForwarderOptions = {}): Promise<Forwarder> {
+    const f = new Forwarder(upstreams, options);
+    try {
+      for (const family of new Set(upstreams.map(familyOf))) {
+        const wildcard = family === 4 ? "0.0.0.0" : "::";
+        let sock: Socket;
+        try {
+          sock = await bindUdpSocket(wildcard, 0);
+        } catch (err) {
+          throw new Error(`DNS forwarding: cannot open a UDP socket on ${wildcard}: ${err}`, {
+            cause: err,
+          });
+        }
+        f.#sockets.set(family, sock);
+        f.#ports.push(sock.address().port);
+        f.#listen(sock);
+      }
+    } catch (err) {
+      await f.close();
+      throw err;
+    }
+    return f;
   }
 
   /** Whether `port` is the local port of a forwarding socket (our own queries coming back). */
@@ -163,21 +199,6 @@ export class Forwarder {
     return { ok: false, reason };
   }
 
-  #socket(family: 4 | 6): Deno.DatagramConn {
-    let s = this.#sockets.get(family);
-    if (s === undefined) {
-      s = Deno.listenDatagram({
-        transport: "udp",
-        hostname: family === 4 ? "0.0.0.0" : "::",
-        port: 0,
-      });
-      this.#sockets.set(family, s);
-      this.#ports.push((s.addr as Deno.NetAddr).port);
-      this.#loops.push(this.#receive(s));
-    }
-    return s;
-  }
-
   #newId(): number {
     const r = new Uint16Array(1);
     for (;;) {
@@ -187,13 +208,8 @@ export class Forwarder {
   }
 
   #udp(query: Uint8Array, up: Upstream, question: DnsQuestion): Promise<Uint8Array | null> {
-    const family = up.hostname.includes(":") ? 6 : 4;
-    let sock: Deno.DatagramConn;
-    try {
-      sock = this.#socket(family);
-    } catch {
-      return Promise.resolve(null);
-    }
+    // open() bound a socket for every family the upstreams use.
+    const sock = this.#sockets.get(familyOf(up))!;
     const id = this.#newId();
     const out = query.slice();
     out[0] = id >> 8;
@@ -204,7 +220,9 @@ export class Forwarder {
         resolve(null);
       }, this.#timeoutMs);
       this.#pending.set(id, { upstream: up, question, done: resolve, timer });
-      sock.send(out, { transport: "udp", hostname: up.hostname, port: up.port }).catch(() => {
+      // A failed send moves on to the next upstream at once instead of waiting out the timeout.
+      sock.send(out, up.port, up.hostname, (err) => {
+        if (err === null) return;
         const p = this.#pending.get(id);
         if (p === undefined) return;
         clearTimeout(p.timer);
@@ -214,29 +232,22 @@ export class Forwarder {
     });
   }
 
-  async #receive(sock: Deno.DatagramConn): Promise<void> {
-    while (!this.#closed) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await sock.receive();
-      } catch {
-        if (this.#closed) return;
-        // ICMP errors for earlier sends surface here; the timeout handles those queries.
-        continue;
-      }
-      if (data.length < HEADER_SIZE) continue;
+  #listen(sock: Socket): void {
+    // ICMP errors for earlier sends may surface as socket errors; the timeout handles those
+    // queries, and an unhandled error event would throw.
+    sock.on("error", () => {});
+    sock.on("message", (data: Uint8Array, from: RemoteInfo) => {
+      if (this.#closed || data.length < HEADER_SIZE) return;
       const id = (data[0] << 8) | data[1];
       const p = this.#pending.get(id);
-      const from = addr as Deno.NetAddr;
       // Only the upstream we asked, answering the question we asked, may complete a query.
-      if (p === undefined || from.port !== p.upstream.port) continue;
-      if (!sameAddress(from.hostname, p.upstream.hostname)) continue;
-      if (!matches(data, p.question)) continue;
+      if (p === undefined || from.port !== p.upstream.port) return;
+      if (!sameAddress(from.address, p.upstream.hostname)) return;
+      if (!matches(data, p.question)) return;
       clearTimeout(p.timer);
       this.#pending.delete(id);
       p.done(data);
-    }
+    });
   }
 
   async #viaTcp(query: Uint8Array, up: Upstream, q: DnsQuestion): Promise<Uint8Array | null> {
@@ -285,17 +296,13 @@ export class Forwarder {
       this.#pending.delete(id);
       p.done(null);
     }
-    for (const s of this.#sockets.values()) {
-      try {
-        s.close();
-      } catch { /* already closed */ }
-    }
+    const closing = [...this.#sockets.values()].map(closeUdpSocket);
     for (const c of this.#tcp) {
       try {
         c.close();
       } catch { /* already closed */ }
     }
-    await Promise.allSettled(this.#loops);
+    await Promise.all(closing);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The mesh DNS server: UDP and TCP listeners on each given address (one port for all), answering
- * the mesh zone and forwarding or refusing everything else. UDP needs `--unstable-net`.
+ * the mesh zone and forwarding or refusing everything else. UDP goes through FFI sockets on Linux
+ * and `node:dgram` elsewhere: no unstable Deno API either way.
  * @module
  */
 
@@ -17,6 +18,11 @@ import {
 import { DnsResponder } from "./responder.ts";
 import { type DnsStats, newDnsStats } from "./stats.ts";
 import { HEADER_SIZE } from "./wire.ts";
+import type { DatagramSink, Endpoint, Transport } from "../device/driver.ts";
+import { isAddrInUse, NodeUdpTransport } from "../../drivers/udp_node.ts";
+import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { Poller } from "../../drivers/linux/poller.ts";
+import { EADDRINUSE } from "../../drivers/linux/libc.ts";
 import { DnsZone, type ZoneSource } from "./zone.ts";
 
 /** Options of {@linkcode serveDns}. */
@@ -52,7 +58,12 @@ export interface DnsServerOptions {
   forwardTimeoutMs?: number;
   /** The resolver file read when `forward` is true; default /etc/resolv.conf. */
   resolvConf?: string;
+  /** UDP sockets: `linux` (FFI, batched; the default on Linux) or `node` (`node:dgram`). */
+  udp?: DnsUdp;
 }
+
+/** Which UDP sockets the DNS server uses. */
+export type DnsUdp = "linux" | "node";
 
 /** A running DNS server. */
 export interface DnsServer {
@@ -74,9 +85,12 @@ export interface DnsServer {
 export const DEFAULT_DNS_PORT = 15353;
 /** A TCP query longer than this closes the connection (queries are a few hundred bytes). */
 export const MAX_TCP_QUERY = 8192;
-/** Answers in flight on one UDP socket before the receive loop waits for sends. */
+/**
+ * Answers in flight on one node:dgram socket; beyond it answers are dropped (the transport counts
+ * them), so a flood cannot queue sends without bound.
+ */
 const UDP_INFLIGHT = 256;
-/** Back off after this many receive errors in a row, so a broken socket cannot spin. */
+/** TCP accept errors (each followed by a short pause) are logged once per this many. */
 const ERROR_BURST = 100;
 
 function isUnspecified(host: string): boolean {
@@ -128,8 +142,10 @@ async function resolveUpstreams(
 
 interface Bound {
   port: number;
-  udp: { conn: Deno.DatagramConn; address: string }[];
+  udp: { transport: Transport; address: string }[];
   tcp: { listener: Deno.Listener; address: string }[];
+  /** The poll loop of the FFI sockets (Linux), shared by every address. */
+  poller: Poller | null;
 }
 
 function closeQuietly(c: { close(): void }): void {
@@ -138,33 +154,75 @@ function closeQuietly(c: { close(): void }): void {
   } catch { /* already closed */ }
 }
 
-function bindAll(addresses: string[], port: number): Bound {
-  const out: Bound = { port, udp: [], tcp: [] };
+async function unbind(b: Bound): Promise<void> {
+  for (const t of b.tcp) closeQuietly(t.listener);
+  await Promise.all(b.udp.map((u) => u.transport.close()));
+  await b.poller?.close();
+}
+
+async function bindAll(
+  addresses: string[],
+  port: number,
+  udp: DnsUdp,
+  onError: (err: unknown) => void,
+): Promise<Bound> {
+  const poller = udp === "linux" ? new Poller({ onError }) : null;
+  const out: Bound = { port, udp: [], tcp: [], poller };
+  let what = "";
   try {
     for (const address of addresses) {
-      const conn = Deno.listenDatagram({ transport: "udp", hostname: address, port: out.port });
-      if (out.port === 0) out.port = (conn.addr as Deno.NetAddr).port;
-      out.udp.push({ conn, address });
+      what = `udp ${address}`;
+      const transport = poller
+        ? await LinuxUdpTransport.open({ port: out.port, hostname: address, poller, onError })
+        : await NodeUdpTransport.open({
+          port: out.port,
+          hostname: address,
+          onError,
+          maxInflight: UDP_INFLIGHT,
+        });
+      if (out.port === 0) out.port = transport.port;
+      out.udp.push({ transport, address });
+      what = `tcp ${address}`;
       const listener = Deno.listen({ transport: "tcp", hostname: address, port: out.port });
       out.tcp.push({ listener, address });
     }
     return out;
   } catch (err) {
-    for (const u of out.udp) closeQuietly(u.conn);
-    for (const t of out.tcp) closeQuietly(t.listener);
-    throw err;
+    await unbind(out);
+    throw new DnsBindError(`${what} port ${out.port}`, err);
   }
 }
 
-function bindWithRetry(addresses: string[], port: number): Bound {
-  if (port !== 0) return bindAll(addresses, port);
+async function bindWithRetry(
+  addresses: string[],
+  port: number,
+  udp: DnsUdp,
+  onError: (err: unknown) => void,
+): Promise<Bound> {
+  if (port !== 0) return await bindAll(addresses, port, udp, onError);
   // A port free for UDP on one address may be taken for TCP or on another: try a few.
   for (let attempt = 0;; attempt++) {
     try {
-      return bindAll(addresses, 0);
+      return await bindAll(addresses, 0, udp, onError);
     } catch (err) {
-      if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 20) throw err;
+      const cause = err instanceof DnsBindError ? err.cause : err;
+      if (!inUse(cause) || attempt >= 20) throw err;
     }
+  }
+}
+
+function inUse(err: unknown): boolean {
+  return isAddrInUse(err) || (err as { errno?: unknown } | null)?.errno === EADDRINUSE;
+}
+
+/** The DNS server could not listen where it was asked to; `cause` is the socket's error. */
+export class DnsBindError extends Error {
+  /** Names where (`udp 127.0.0.1 port 15353`) and why. */
+  constructor(where: string, cause: unknown) {
+    super(`cannot listen on ${where}: ${cause instanceof Error ? cause.message : cause}`, {
+      cause,
+    });
+    this.name = "DnsBindError";
   }
 }
 
@@ -256,80 +314,64 @@ class Server implements DnsServer {
   }
 
   start(): void {
-    for (const u of this.#bound.udp) this.#loops.push(this.#udpLoop(u.conn, u.address));
+    for (const u of this.#bound.udp) this.#udpServe(u.transport, u.address);
     for (const t of this.#bound.tcp) this.#loops.push(this.#tcpLoop(t.listener, t.address));
   }
 
   /** A datagram from our own forwarding socket: forwarding reached ourselves. */
-  #isLoop(from: Deno.NetAddr): boolean {
+  #isLoop(hostname: string, port: number): boolean {
     const f = this.#forwarder;
-    if (f === null || !f.ownsPort(from.port)) return false;
-    return isLoopback(from.hostname) || this.addresses.some((a) => sameHost(a, from.hostname));
+    if (f === null || !f.ownsPort(port)) return false;
+    return isLoopback(hostname) || this.addresses.some((a) => sameHost(a, hostname));
   }
 
-  async #udpLoop(conn: Deno.DatagramConn, address: string): Promise<void> {
+  #udpServe(transport: Transport, address: string): void {
     const local = isUnspecified(address) ? null : address;
-    const buf = new Uint8Array(65536);
-    let inflight = 0;
-    let errors = 0;
-    const sent = (): void => {
-      inflight--;
-    };
-    const send = (out: Uint8Array, to: Deno.NetAddr): Promise<void> => {
-      inflight++;
-      return conn.send(out, to).then(sent, (err) => {
-        inflight--;
-        if (!this.#closed && this.#logger?.enabled("debug")) {
-          this.#logger.debug("dns.send_failed", { error: String(err) });
+    const stats = this.stats;
+    const sink: DatagramSink = {
+      datagram: (data: Uint8Array, from: Endpoint) => {
+        if (this.#closed) return;
+        if (this.#isLoop(from.address, from.port)) {
+          stats.received++;
+          stats.loops++;
+          stats.dropped++;
+          return;
         }
-      });
-    };
-    while (!this.#closed) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await conn.receive(buf);
-      } catch (err) {
-        if (this.#closed || err instanceof Deno.errors.BadResource) return;
-        if (++errors >= ERROR_BURST) {
-          errors = 0;
-          this.#logger?.warn("dns.receive_errors", { error: String(err) });
-          await new Promise((r) => setTimeout(r, 10));
+        const out = this.#responder.respond(data, false, local);
+        if (out === null) return;
+        if (out instanceof Promise) {
+          out.then((o) => {
+            if (o === null || this.#closed) return;
+            transport.send(o, from);
+            transport.flush();
+          }, (err) => this.#logger?.warn("dns.forward_error", { error: String(err) }));
+          return;
         }
-        continue;
-      }
-      errors = 0;
-      const from = addr as Deno.NetAddr;
-      if (this.#isLoop(from)) {
-        this.stats.received++;
-        this.stats.loops++;
-        this.stats.dropped++;
-        continue;
-      }
-      const out = this.#responder.respond(data, false, local);
-      if (out === null) continue;
-      if (out instanceof Promise) {
-        out.then((o) => {
-          if (o !== null && !this.#closed) send(o, from);
-        }, (err) => this.#logger?.warn("dns.forward_error", { error: String(err) }));
-        continue;
-      }
-      const p = send(out, from);
-      if (inflight >= UDP_INFLIGHT) await p;
-    }
+        // Queued: the FFI socket sends a whole batch of answers with one sendmmsg at flush.
+        transport.send(out, from);
+      },
+      flush: () => transport.flush(),
+    };
+    transport.start(sink);
   }
 
   async #tcpLoop(listener: Deno.Listener, address: string): Promise<void> {
     const local = isUnspecified(address) ? null : address;
+    let errors = 0;
     while (!this.#closed) {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (err) {
         if (this.#closed || err instanceof Deno.errors.BadResource) return;
+        // Transient (e.g. out of file descriptors): said once per burst, then retried.
+        if (errors++ % ERROR_BURST === 0) {
+          this.#logger?.warn("dns.accept_error", { address, error: String(err), count: errors });
+        }
         await new Promise((r) => setTimeout(r, 10));
         continue;
       }
+      errors = 0;
       if (this.#conns.size >= this.#maxTcp) {
         this.stats.tcpRejected++;
         closeQuietly(conn);
@@ -386,18 +428,19 @@ class Server implements DnsServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const u of this.#bound.udp) closeQuietly(u.conn);
-    for (const t of this.#bound.tcp) closeQuietly(t.listener);
+    const udp = unbind(this.#bound);
     for (const c of this.#conns) closeQuietly(c);
     await this.#forwarder?.close();
-    await Promise.allSettled(this.#loops);
+    await Promise.allSettled([udp, ...this.#loops]);
   }
 }
 
 /**
- * Starts the DNS server: binds UDP and TCP on every address (throws if any bind fails), and
- * answers until `close()`. With forwarding on, upstreams that are this server itself are left
- * out (with a warning); if none remain, out-of-zone names are REFUSED.
+ * Starts the DNS server: binds UDP and TCP on every address and answers until `close()`. Throws
+ * (having closed what it opened) if a bind fails ({@linkcode DnsBindError}), or if forwarding to
+ * the system's resolvers was asked for and their file cannot be read or names none. Upstreams
+ * that are this server itself are left out (with a warning); if none remain, out-of-zone names
+ * are REFUSED.
  */
 export async function serveDns(options: DnsServerOptions): Promise<DnsServer> {
   if (options.addresses.length === 0) throw new Error("the DNS server needs an address");
@@ -410,27 +453,40 @@ export async function serveDns(options: DnsServerOptions): Promise<DnsServer> {
     ttl: options.ttl,
     network6: options.network6,
   });
-  let upstreams: Upstream[] = [];
+  const resolvConf = options.resolvConf ?? RESOLV_CONF;
+  let upstreams: Upstream[];
   try {
-    upstreams = await resolveUpstreams(options.forward, options.resolvConf ?? RESOLV_CONF);
+    upstreams = await resolveUpstreams(options.forward, resolvConf);
   } catch (err) {
-    // A bad upstream list is a configuration error; an unreadable resolv.conf only disables
-    // forwarding, so that the mesh names still resolve.
+    // Forwarding was asked for: without its resolvers the server would refuse every outside
+    // name while looking healthy, so this is a startup error like a bad upstream list.
     if (options.forward !== true) throw err;
-    options.logger?.warn("dns.resolv_conf", { error: String(err) });
+    throw new Error(`DNS forwarding: cannot read ${resolvConf}: ${String(err)}`, { cause: err });
+  }
+  if (options.forward === true && upstreams.length === 0) {
+    throw new Error(`DNS forwarding: ${resolvConf} names no usable nameserver`);
   }
   const stats = options.stats ?? newDnsStats();
-  const bound = bindWithRetry(options.addresses, port);
-  const usable = upstreams.filter((u) => !pointsAtUs(u, options.addresses, bound.port));
-  if (usable.length < upstreams.length) {
-    options.logger?.warn("dns.forward_loop", {
-      dropped: upstreams.length - usable.length,
-      reason: "upstream is this server",
-    });
+  const udp = options.udp ?? (Deno.build.os === "linux" ? "linux" : "node");
+  // A broken socket or a failing poll must not go unseen: the UDP side would be dead.
+  const onError = (err: unknown) => options.logger?.error("dns.udp_error", { error: String(err) });
+  const bound = await bindWithRetry(options.addresses, port, udp, onError);
+  let forwarder: Forwarder | null = null;
+  try {
+    const usable = upstreams.filter((u) => !pointsAtUs(u, options.addresses, bound.port));
+    if (usable.length < upstreams.length) {
+      options.logger?.warn("dns.forward_loop", {
+        dropped: upstreams.length - usable.length,
+        reason: "upstream is this server",
+      });
+    }
+    if (usable.length > 0) {
+      forwarder = await Forwarder.open(usable, { timeoutMs: options.forwardTimeoutMs });
+    }
+  } catch (err) {
+    await unbind(bound);
+    throw err;
   }
-  const forwarder = usable.length > 0
-    ? new Forwarder(usable, { timeoutMs: options.forwardTimeoutMs })
-    : null;
   const server = new Server(bound, zone, stats, forwarder, options);
   server.start();
   options.logger?.info("dns.listening", {

@@ -47,6 +47,11 @@ export interface HealthOptions {
   rttBuckets?: readonly number[];
   /** Events an async iterator holds for a slow reader before dropping the oldest (default 1000). */
   maxQueued?: number;
+  /**
+   * Told about every exception a subscriber throws (the tracker and the other subscribers go
+   * on); `first` is true for the first one of that subscriber. Default: none (counted only).
+   */
+  onListenerError?: (err: unknown, first: boolean) => void;
 }
 
 /** A health transition of one peer. */
@@ -123,7 +128,7 @@ interface Judgement {
   reason: string;
 }
 
-type Resolved = Required<Omit<HealthOptions, "handshakeOf">>;
+type Resolved = Required<Omit<HealthOptions, "handshakeOf" | "onListenerError">>;
 
 function resolve(o: HealthOptions): Resolved {
   const r: Resolved = {
@@ -177,17 +182,26 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   readonly #peers = new Map<string, Entry>();
   readonly #listeners = new Set<HealthListener>();
   readonly #closers = new Set<() => void>();
+  readonly #onListenerError: ((err: unknown, first: boolean) => void) | undefined;
+  readonly #failedListeners = new WeakSet<HealthListener>();
+  #listenerErrors = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /** Makes a tracker; see `HealthOptions` for the defaults. */
   constructor(opts: HealthOptions = {}) {
     this.#o = resolve(opts);
     this.#handshakeOf = opts.handshakeOf;
+    this.#onListenerError = opts.onListenerError;
   }
 
   /** The thresholds in force. */
-  get options(): Readonly<Required<Omit<HealthOptions, "handshakeOf">>> {
+  get options(): Readonly<Required<Omit<HealthOptions, "handshakeOf" | "onListenerError">>> {
     return this.#o;
+  }
+
+  /** Exceptions thrown by subscribers so far. */
+  get listenerErrors(): number {
+    return this.#listenerErrors;
   }
 
   /** Starts tracking a peer (state `unknown`); a no-op when it is tracked already. */
@@ -470,8 +484,14 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     for (const fn of [...this.#listeners]) {
       try {
         fn(ev);
-      } catch {
-        // A broken subscriber must not stop the others or the tracker.
+      } catch (err) {
+        // A broken subscriber must not stop the others or the tracker, nor fail unseen.
+        this.#listenerErrors++;
+        const first = !this.#failedListeners.has(fn);
+        if (first) this.#failedListeners.add(fn);
+        try {
+          this.#onListenerError?.(err, first);
+        } catch { /* the report of a failure must not become one */ }
       }
     }
   }

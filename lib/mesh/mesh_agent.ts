@@ -135,11 +135,20 @@ const dec = new TextDecoder();
 
 function localEndpoints(port: number): string[] {
   const out: string[] = [];
+  let interfaces: Deno.NetworkInterfaceInfo[];
   try {
-    for (const i of Deno.networkInterfaces()) {
-      if (i.family === "IPv4" && !i.address.startsWith("127.")) out.push(`${i.address}:${port}`);
-    }
-  } catch { /* no permission: fall back below */ }
+    interfaces = Deno.networkInterfaces();
+  } catch (e) {
+    // Falling back to loopback would hand out tokens no other machine can use.
+    throw new Error(
+      `cannot list this machine's addresses to advertise (${String(e)}): give the endpoints ` +
+        "to advertise (--advertise HOST:PORT)",
+      { cause: e },
+    );
+  }
+  for (const i of interfaces) {
+    if (i.family === "IPv4" && !i.address.startsWith("127.")) out.push(`${i.address}:${port}`);
+  }
   return out.length ? out : [`127.0.0.1:${port}`];
 }
 
@@ -419,7 +428,8 @@ export class MeshAgent {
     };
   }
 
-  async #startDns(opts: MeshOptions): Promise<void> {
+  /** Starts the DNS server unless turned off; throws, naming the cause, when it cannot. */
+  async #startDns(opts: MeshOptions, underlay: UnderlayKind): Promise<void> {
     const port = opts.dnsPort ?? 15353;
     if (port === 0) return;
     const overlay = this.agent.addresses[0].split("/")[0];
@@ -432,6 +442,8 @@ export class MeshAgent {
         zone: opts.dnsZone,
         forward: opts.dnsForward ?? false,
         logger: this.#logger,
+        // The DNS sockets follow the underlay: FFI sockets with it, node:dgram without.
+        udp: underlay === "linux" ? "linux" : "node",
         source: {
           view: () => this.#view,
           healthOf: (m) =>
@@ -440,9 +452,43 @@ export class MeshAgent {
               : this.agent.health.get(m.publicKey)?.state ?? "unknown",
         },
       });
-      this.#logger.info("dns listening", { addresses: addresses.join(","), port: this.dns.port });
     } catch (e) {
-      this.#logger.error("dns not started", { port, error: String(e) });
+      // Asked for and not there: the agent must not run on without it.
+      throw new Error(
+        `the DNS server did not start: ${e instanceof Error ? e.message : String(e)} ` +
+          "(choose another DNS port, or 0 for no DNS)",
+        { cause: e },
+      );
+    }
+    this.#logger.info("dns listening", { addresses: addresses.join(","), port: this.dns.port });
+  }
+
+  /**
+   * Finishes a start: makes the mesh agent over a started `agent`, starts the role's loops and
+   * DNS. If any of it fails, everything opened so far is closed before the error is rethrown,
+   * so a failed start leaves no socket or timer behind.
+   */
+  static async #launch(
+    agent: Agent,
+    make: () => MeshAgent,
+    begin: (mesh: MeshAgent) => void,
+    opts: MeshOptions,
+    underlay: UnderlayKind,
+    logger: Logger,
+  ): Promise<MeshAgent> {
+    let mesh: MeshAgent | null = null;
+    try {
+      mesh = make();
+      begin(mesh);
+      await mesh.#startDns(opts, underlay);
+      return mesh;
+    } catch (e) {
+      try {
+        await (mesh ? mesh.close() : agent.close());
+      } catch (closing) {
+        logger.error("closing after a failed start failed", { error: String(closing) });
+      }
+      throw e;
     }
   }
 
@@ -504,11 +550,13 @@ export class MeshAgent {
 
     if (opts.role === "leader") {
       if (!opts.userspace) {
-        const clash = await overlappingRoute(opts.network ?? "10.200.0.0/16", common.interfaceName);
-        if (clash) {
-          throw new JoinError(
-            `network ${opts.network ?? "10.200.0.0/16"} overlaps a local route: ${clash}`,
-          );
+        const networks = [
+          opts.network ?? "10.200.0.0/16",
+          ...(opts.network6 ? [opts.network6] : []),
+        ];
+        for (const network of networks) {
+          const clash = await overlappingRoute(network, common.interfaceName);
+          if (clash) throw new JoinError(`network ${network} overlaps a local route: ${clash}`);
         }
       }
       const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
@@ -538,18 +586,23 @@ export class MeshAgent {
           if (mesh) mesh.#onJoinDatagram(data, from);
         },
       });
-      mesh = new MeshAgent(
+      return await MeshAgent.#launch(
         agent,
-        { ...opts, advertise },
-        core,
-        core.view(),
-        null,
-        state,
+        () =>
+          mesh = new MeshAgent(
+            agent,
+            { ...opts, advertise },
+            core,
+            core.view(),
+            null,
+            state,
+            logger,
+          ),
+        (m) => m.#startLeader(opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS),
+        opts,
+        underlay,
         logger,
       );
-      mesh.#startLeader(opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS);
-      await mesh.#startDns(opts);
-      return mesh;
     }
 
     let node = await state.readNode();
@@ -599,11 +652,18 @@ export class MeshAgent {
       ],
       onForeignDatagram: () => {},
     });
-    const mesh = new MeshAgent(agent, opts, null, node.view, node.leader, state, logger);
-    mesh.#startPolicy = node.policy ?? null;
-    mesh.#startNode();
-    await mesh.#startDns(opts);
-    return mesh;
+    const joined = node;
+    return await MeshAgent.#launch(
+      agent,
+      () => new MeshAgent(agent, opts, null, joined.view, joined.leader, state, logger),
+      (m) => {
+        m.#startPolicy = joined.policy ?? null;
+        m.#startNode();
+      },
+      opts,
+      underlay,
+      logger,
+    );
   }
 
   /** This node's own member record in the current view. */
@@ -977,7 +1037,10 @@ export class MeshAgent {
     if (changed || initial) { for (const l of this.#listeners) l(v); }
   }
 
-  /** Stops the agent; state stays on disk. */
+  /**
+   * Stops the agent; state stays on disk. Everything is closed even when the final state write
+   * fails, and then this rejects (naming the cause): what was not written is lost.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -986,9 +1049,21 @@ export class MeshAgent {
     this.#names.close();
     this.#stopLeaderWatch?.();
     this.prober.close();
-    await this.leader?.flush();
-    if (this.#nodeSnapshot) await this.#nodeWriter.save().catch(() => {});
+    const failures: string[] = [];
+    const finalWrite = async (file: string, write: () => Promise<void>): Promise<void> => {
+      try {
+        await write();
+      } catch (e) {
+        this.#logger.error("final state write failed", { file, error: String(e) });
+        failures.push(`${this.#state.path(file)}: ${String(e)}`);
+      }
+    };
+    if (this.leader) await finalWrite("leader.json", () => this.leader!.flush());
+    if (this.#nodeSnapshot) await finalWrite("node.json", () => this.#nodeWriter.save());
     await this.dns?.close();
     await this.agent.close();
+    if (failures.length) {
+      throw new Error(`state not saved at shutdown: ${failures.join("; ")}`);
+    }
   }
 }

@@ -95,6 +95,7 @@ export class StateDir {
     for await (const e of Deno.readDir(this.dir)) {
       // writeFileAtomic's temp files: `.<name>.<pid>.<random>.tmp`; the target is intact.
       if (e.isFile && /^\..+\.\d+\.\d+\.tmp$/.test(e.name)) {
+        // A temp file that cannot be removed is harmless (never read) and tried again next start.
         await Deno.remove(this.path(e.name)).catch(() => {});
       }
     }
@@ -203,6 +204,7 @@ export class SerialWriter {
   /** Queues a write of the current state. */
   save(): Promise<void> {
     const next = this.#chain.then(() => this.write());
+    // The caller gets the failure through `next`; the chain only has to go on to the next write.
     this.#chain = next.catch(() => {});
     return next;
   }

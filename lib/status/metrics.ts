@@ -175,6 +175,8 @@ export interface MetricsSnapshot {
   dns?: DnsMetrics;
   /** Packets dropped by policy, by rule name. */
   policyDrops?: Record<string, number>;
+  /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
+  listenerErrors?: Record<string, number>;
 }
 
 const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
@@ -265,6 +267,13 @@ export function renderMetrics(s: MetricsSnapshot): string {
     "Packets dropped, by reason.",
     byKey(s.drops).map(([reason, value]) => ({ labels: { reason }, value })),
   );
+  if (s.listenerErrors) {
+    w.counter(
+      "weft_listener_errors_total",
+      "Exceptions thrown by event subscribers (the first of each is logged), by source.",
+      byKey(s.listenerErrors).map(([source, value]) => ({ labels: { source }, value })),
+    );
+  }
   if (s.dns) {
     w.counter(
       "weft_dns_queries_total",

@@ -40,6 +40,8 @@ Deno.test({
         status,
         "--hostname",
         "boss",
+        "--dns-port",
+        "0", // agents on one host need distinct DNS ports; these tests need no DNS
       ],
       stdout: "null",
       stderr: "piped",
@@ -64,6 +66,8 @@ Deno.test({
         "0",
         "--status-listen",
         `127.0.0.1:${freePort("tcp")}`,
+        "--dns-port",
+        "0",
         ...extra,
       ]);
     const joinAndStay = (token: string, name: string) => {
@@ -81,6 +85,8 @@ Deno.test({
           String(freePort()),
           "--status-listen",
           `127.0.0.1:${freePort("tcp")}`,
+          "--dns-port",
+          "0",
         ],
         stdout: "null",
         stderr: "null",

@@ -7,6 +7,9 @@ import { decodeToken } from "../../lib/mesh/token.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import type { NameLookup } from "../../lib/net/resolve.ts";
 
+// Agents sharing one host cannot share a DNS port (a busy port is a startup error): these
+// tests turn DNS off unless they give their own port.
+
 /** A userspace leader on a free loopback port, state under `dir`. */
 function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgent> {
   const lp = freePort();
@@ -17,6 +20,7 @@ function startLeader(dir: string, extra: Partial<MeshOptions>): Promise<MeshAgen
     userspace: true,
     listenPort: lp,
     advertise: [`127.0.0.1:${lp}`],
+    dnsPort: 0,
     logger: nullLogger,
     ...extra,
   });
@@ -36,6 +40,7 @@ function startNode(
     hostname: name,
     userspace: true,
     listenPort: freePort(),
+    dnsPort: 0,
     logger: nullLogger,
     ...extra,
   });

@@ -329,6 +329,36 @@ Deno.test("health: unsubscribe stops delivery and a throwing listener does not b
   assert.equal(events.length, 2);
 });
 
+Deno.test("health: a throwing listener is reported (first per listener) and counted", () => {
+  const reports: [string, boolean][] = [];
+  const { tracker, feed, events } = setup({
+    onListenerError: (err, first) => reports.push([(err as Error).message, first]),
+  });
+  tracker.subscribe(() => {
+    throw new Error("one");
+  });
+  tracker.subscribe(() => {
+    throw new Error("two");
+  });
+  feed("a", [10]);
+  feed("a", [null, null, null]);
+  assert.equal(events.length, 2, "the tracker and the other subscribers go on");
+  assert.equal(tracker.listenerErrors, 4);
+  assert.deepEqual(reports, [["one", true], ["two", true], ["one", false], ["two", false]]);
+  // A report that throws itself changes nothing.
+  const quiet = setup({
+    onListenerError: () => {
+      throw new Error("reporter bug");
+    },
+  });
+  quiet.tracker.subscribe(() => {
+    throw new Error("x");
+  });
+  quiet.feed("a", [10]);
+  assert.equal(quiet.events.length, 1);
+  assert.equal(quiet.tracker.listenerErrors, 1);
+});
+
 Deno.test("health: nonsense options are refused", () => {
   assert.throws(() => new HealthTracker({ recoverLoss: 0.5, degradedLoss: 0.2 }), /recoverLoss/);
   assert.throws(() => new HealthTracker({ recoverRttMs: 300 }), /recoverRttMs/);
