@@ -8,6 +8,7 @@
 import type { DatagramSink, Endpoint, Transport } from "../lib/device/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
 import { newTransportStats, type TransportStats } from "./stats.ts";
+import { deliverDatagram } from "./deliver.ts";
 
 /** Options of {@link DenoUdpTransport.open}. */
 export interface DenoUdpOptions {
@@ -138,22 +139,7 @@ export class DenoUdpTransport implements Transport {
       errorsInRow = 0;
       if (this.#closed) return;
       const net = addr as Deno.NetAddr;
-      let from: InternedEndpoint;
-      try {
-        from = this.#table.fromText(net.hostname, net.port);
-      } catch (err) {
-        stats.recvErrors++;
-        this.#onError(err);
-        continue;
-      }
-      stats.datagramsIn++;
-      stats.bytesIn += data.length;
-      try {
-        sink.datagram(data, from);
-        sink.flush();
-      } catch (err) {
-        this.#onError(err);
-      }
+      deliverDatagram(this.#table, stats, sink, this.#onError, data, net.hostname, net.port);
     }
   }
 

@@ -8,8 +8,9 @@
 
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { DatagramSink, Endpoint, Transport } from "../lib/device/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "./endpoint.ts";
 import { newTransportStats, type TransportStats } from "./stats.ts";
+import { deliverDatagram } from "./deliver.ts";
 
 export type { RemoteInfo, Socket } from "node:dgram";
 
@@ -88,22 +89,7 @@ export class NodeUdpTransport implements Transport {
     const stats = this.stats;
     this.#sock.on("message", (data: Uint8Array, info: RemoteInfo) => {
       if (this.#closed) return;
-      let from: InternedEndpoint;
-      try {
-        from = this.#table.fromText(info.address, info.port);
-      } catch (err) {
-        stats.recvErrors++;
-        this.#onError(err);
-        return;
-      }
-      stats.datagramsIn++;
-      stats.bytesIn += data.length;
-      try {
-        sink.datagram(data, from);
-        sink.flush();
-      } catch (err) {
-        this.#onError(err);
-      }
+      deliverDatagram(this.#table, stats, sink, this.#onError, data, info.address, info.port);
     });
   }
 

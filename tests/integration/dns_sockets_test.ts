@@ -8,35 +8,19 @@ import assert from "node:assert/strict";
 import { type DnsUdp, serveDns } from "../../lib/dns/server.ts";
 import { buildQuery, decodeMessage, DnsType, Rcode } from "../../lib/dns/wire.ts";
 import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import { member } from "../fixtures/members.ts";
+import { haveCommands } from "../fixtures/netns.ts";
 
-const DIG_OK = await (async () => {
-  try {
-    return (await new Deno.Command("dig", { args: ["-v"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-})();
+const DIG_OK = await haveCommands("dig");
 
 const KINDS: DnsUdp[] = Deno.build.os === "linux" ? ["linux", "node"] : ["node"];
-
-function member(name: string, address: string, services: Member["services"] = []): Member {
-  return {
-    name,
-    publicKey: "",
-    address,
-    endpoints: [],
-    labels: {},
-    role: "node",
-    services,
-    joinedAt: 0,
-  };
-}
 
 const members: Member[] = [member("alpha", "10.200.0.1")];
 for (let i = 1; i <= 60; i++) {
   members.push(
-    member(`bulk${i}`, `10.200.9.${i}`, [{ name: "big", port: 9000 + i, protocol: "tcp" }]),
+    member(`bulk${i}`, `10.200.9.${i}`, {
+      services: [{ name: "big", port: 9000 + i, protocol: "tcp" }],
+    }),
   );
 }
 const view: MembershipView = { network: "10.200.0.0/16", version: 1, members };

@@ -16,15 +16,11 @@ import {
   Rcode,
 } from "../../lib/dns/wire.ts";
 import type { HealthState, Member, MembershipView } from "../../lib/mesh/types.ts";
+import { seededRandom } from "../fixtures/prng.ts";
+import { member } from "../fixtures/members.ts";
+import { haveCommands } from "../fixtures/netns.ts";
 
-const DIG_OK = await (async () => {
-  try {
-    return (await new Deno.Command("dig", { args: ["-v"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-})();
+const DIG_OK = await haveCommands("dig");
 
 interface DigRecord {
   name: string;
@@ -96,20 +92,6 @@ async function dig(port: number, ...args: string[]): Promise<Dig> {
 
 function data(rows: DigRecord[]): string[] {
   return rows.map((r) => r.data).sort();
-}
-
-function member(name: string, address: string, extra: Partial<Member> = {}): Member {
-  return {
-    name,
-    publicKey: "",
-    address,
-    endpoints: [],
-    labels: {},
-    role: "node",
-    services: [],
-    joinedAt: 0,
-    ...extra,
-  };
 }
 
 /** A source whose view and health the test changes as it goes. */
@@ -570,17 +552,6 @@ class Blaster {
   }
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Broken for sure: each mutation violates the format in a way the decoder must catch. */
 function brokenPacket(rand: () => number, seeds: Uint8Array[], i: number): Uint8Array {
   const seed = seeds[i % seeds.length];
@@ -637,7 +608,7 @@ dnsTest("malformed input over real UDP: 100,000+ packets get FORMERR or nothing"
       buildQuery(0x0303, "example.test", DnsType.AAAA, { udpSize: 4096 }),
     ];
     for (const q of seeds) q[2] &= 0x7f; // queries, not responses
-    const rand = rng(2024);
+    const rand = seededRandom(2024);
     const blaster = new Blaster();
     const to = { transport: "udp" as const, hostname: "127.0.0.1", port: s.port };
     const total = Number(Deno.env.get("DNS_FUZZ_TOTAL") ?? 100_000);
@@ -700,7 +671,7 @@ dnsTest("malformed input over real UDP: 100,000+ packets get FORMERR or nothing"
 dnsTest("bit-flipped queries get well-formed answers or FORMERR, never a crash", async () => {
   await withServer(async (s) => {
     const seed = buildQuery(0x4242, "_web._tcp.overlay.local", DnsType.SRV, { udpSize: 1232 });
-    const rand = rng(7);
+    const rand = seededRandom(7);
     const blaster = new Blaster();
     const to = { transport: "udp" as const, hostname: "127.0.0.1", port: s.port };
     const total = 20_000;

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, weft } from "../fixtures/procs.ts";
-import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
+import { eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { Agent } from "../../lib/agent/agent.ts";
@@ -18,14 +18,7 @@ import { renderMetrics } from "../../lib/status/metrics.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const [CMD, ...PRE] = selfCommand();
 
-const DIG_OK = await (async () => {
-  try {
-    return (await new Deno.Command("dig", { args: ["-v"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-})();
+const DIG_OK = await haveCommands("dig");
 
 interface Started {
   /** The exit status when the process ended before it served its status page. */

@@ -8,22 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { loadSodium } from "../../lib/crypto/sodium.ts";
+import { collectionsBetweenMarkers } from "../fixtures/gc_count.ts";
 
-async function collections(mode: string): Promise<number> {
-  const child = new URL("./device_alloc_child.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--trace-gc", child, mode],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  const text = new TextDecoder().decode(out.stdout);
-  const start = text.indexOf("MEASURE-START");
-  const end = text.indexOf("MEASURE-END");
-  assert.ok(start >= 0 && end > start, text.slice(-500));
-  return text.slice(start, end).split("\n").filter((l) => /Scavenge|Mark-Compact/.test(l))
-    .length;
-}
+const child = new URL("./device_alloc_child.ts", import.meta.url);
+const collections = (mode: string) => collectionsBetweenMarkers(child, mode);
 
 Deno.test("device: the transport path does not allocate per packet", async () => {
   assert.ok(await collections("allocating") > 0, "the control did not register any collection");

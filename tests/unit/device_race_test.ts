@@ -10,6 +10,7 @@ import { messageType } from "../../lib/protocol/messages.ts";
 import { MSG_INITIATION, MSG_RESPONSE } from "../../lib/protocol/constants.ts";
 import type { MemoryNetwork } from "../../drivers/memory.ts";
 import type { Endpoint } from "../../lib/device/driver.ts";
+import { seededRandom } from "../fixtures/prng.ts";
 
 type Pick = (data: Uint8Array, from: Endpoint, to: Endpoint) => boolean;
 
@@ -85,18 +86,6 @@ Deno.test("handshake race: the sessions it leaves rekey and carry traffic for mi
   assert.equal(a.device.drops.total() + b.device.drops.total(), 0);
 });
 
-/** A small seeded PRNG (mulberry32), so a failing order can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Delivers one queued datagram chosen at random; returns false when none is queued. */
 function deliverOneAtRandom(net: MemoryNetwork, random: () => number, trace?: string[]): boolean {
   if (net.pending === 0) return false;
@@ -110,7 +99,7 @@ function deliverOneAtRandom(net: MemoryNetwork, random: () => number, trace?: st
 }
 
 Deno.test("handshake race: every delivery order gives sessions at once, and both settle on one", () => {
-  const random = prng(20261122);
+  const random = seededRandom(20261122);
   for (let trial = 0; trial < 300; trial++) {
     const trace: string[] = [];
     const { nodes: [a, b], net, clock } = makeMesh(2);

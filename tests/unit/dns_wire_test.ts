@@ -14,6 +14,7 @@ import {
   readQuestion,
   type ResourceRecord,
 } from "../../lib/dns/wire.ts";
+import { seededRandom } from "../fixtures/prng.ts";
 
 function header(id: number, flags: number, qd: number, an: number, ns: number, ar: number) {
   return [id >> 8, id & 0xff, flags >> 8, flags & 0xff, 0, qd, 0, an, 0, ns, 0, ar];
@@ -335,19 +336,8 @@ Deno.test("readQuestion reads the first question without the rest", () => {
   assert.equal(readQuestion(new Uint8Array(5)), null);
 });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("fuzz: decode never throws, on random bytes and on mutations of real messages", () => {
-  const rand = mulberry32(12345);
+  const rand = seededRandom(12345);
   const seeds: Uint8Array[] = [];
   const big: DnsMessage = emptyMessage();
   big.qr = true;

@@ -3,20 +3,7 @@ import { DnsZone, reverseName, type ZoneAnswer } from "../../lib/dns/zone.ts";
 import { DnsClass, DnsType, Rcode, type ResourceRecord } from "../../lib/dns/wire.ts";
 import { formatAddress } from "../../lib/net/ip.ts";
 import type { HealthState, Member, MembershipView } from "../../lib/mesh/types.ts";
-
-function member(name: string, address: string, extra: Partial<Member> = {}): Member {
-  return {
-    name,
-    publicKey: "",
-    address,
-    endpoints: [],
-    labels: {},
-    role: "node",
-    services: [],
-    joinedAt: 0,
-    ...extra,
-  };
-}
+import { member } from "../fixtures/members.ts";
 
 function fixture() {
   const members = [

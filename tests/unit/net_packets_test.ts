@@ -31,6 +31,7 @@ import {
   UDP4_PARTIAL,
   UDP6,
 } from "./net_fixtures.ts";
+import { seededRandom } from "../fixtures/prng.ts";
 
 const A4 = parseAddress("192.0.2.1")!;
 const B4 = parseAddress("198.51.100.2")!;
@@ -434,21 +435,9 @@ Deno.test("packets: bad ICMP checksums and protocol mismatches are rejected", ()
   assert.equal(parseIcmpPacket(wrong), null);
 });
 
-/** mulberry32: a small deterministic PRNG, so that a failure replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("packets: random and mutated input never throws; what parses stays inside the packet", () => {
   const seed = 0x5eed;
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const buf = new Uint8Array(128);
   const ip = newIpInfo();
   const seen = { ip: 0, udp: 0, icmp: 0, rejected: 0 };

@@ -13,6 +13,7 @@ import type {
 } from "../../lib/policy/schema.ts";
 import { labelsMatch } from "../../lib/policy/selector.ts";
 import { ISSUE_POLICY, member, ping, rawIp, tcp, threeNodes, udp } from "./policy_packets.ts";
+import { seededRandom } from "../fixtures/prng.ts";
 
 function flowOf(pkt: Uint8Array): FlowInfo {
   const f = new FlowInfo();
@@ -218,17 +219,6 @@ Deno.test("policy engine: explain", () => {
 
 // ---- a randomized cross-check of the indexed matcher against a plain reading of the rules ----
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const cidrCache = new Map<string, Cidr>();
 function cidr(text: string): Cidr {
   let c = cidrCache.get(text);
@@ -277,7 +267,7 @@ const clampPort = (p: number) => Math.max(1, Math.min(65535, p));
 
 Deno.test("policy engine: the indexed matcher agrees with a plain reading (random)", () => {
   for (let seed = 1; seed <= 12; seed++) {
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
     const roles = ["web", "app", "db", "cache"];
     const envs = ["prod", "dev"];

@@ -16,6 +16,7 @@ import {
   threeNodes,
   udp,
 } from "./policy_packets.ts";
+import { collectionsBetweenMarkers } from "../fixtures/gc_count.ts";
 
 const WEB = "10.77.0.1";
 const APP = "10.77.0.2";
@@ -424,21 +425,8 @@ Deno.test("policy filter: the clock is read once per task (and every 1,024 packe
 });
 
 /** Garbage collections V8 reports while the child pushes 5 million packets through the filter. */
-async function collections(mode: string): Promise<number> {
-  const child = new URL("./policy_alloc_child.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--trace-gc", child, mode],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  const text = new TextDecoder().decode(out.stdout);
-  const start = text.indexOf("MEASURE-START");
-  const end = text.indexOf("MEASURE-END");
-  assert.ok(start >= 0 && end > start, text.slice(-500));
-  return text.slice(start, end).split("\n").filter((l) => /Scavenge|Mark-Compact/.test(l))
-    .length;
-}
+const collections = (mode: string) =>
+  collectionsBetweenMarkers(new URL("./policy_alloc_child.ts", import.meta.url), mode);
 
 Deno.test("policy filter: the packet path does not allocate per packet", async () => {
   // The control allocates a small array per iteration and must trigger collections.
