@@ -927,7 +927,6 @@ export class Device {
         l(e);
       } catch (err) {
         // A listener's failure must not break the packet path, nor go unnoticed.
-        this.#listenerErrors++;
         this.#internalError("listener", err);
       }
     }
@@ -936,6 +935,7 @@ export class Device {
   /** Counts a failure that is ours, not the network's, and reports it. */
   #internalError(source: DeviceErrorSource, error: unknown): void {
     if (source === "crypto") this.drops.add("crypto-error");
+    else this.#listenerErrors++;
     try {
       this.#onError?.(source, error);
     } catch {
