@@ -76,6 +76,13 @@ export class RateLimiter {
     return true;
   }
 
+  /** True when `allow(source)` would succeed now (or might, for a source not tracked); counts nothing. */
+  wouldAllow(source: string): boolean {
+    const b = this.#buckets.get(source);
+    if (!b) return true;
+    return b.tokens + ((this.#now() - b.at) * this.#rate) / 1000 >= 1;
+  }
+
   /** Forgets every source. */
   clear(): void {
     this.#buckets.clear();
