@@ -14,13 +14,14 @@ import {
   MSG_COOKIE_REPLY,
 } from "../../lib/protocol/constants.ts";
 import type { ManualClock } from "../../lib/device/clock.ts";
+import type { Endpoint } from "../../lib/device/driver.ts";
 
 /** An attacker on the memory network: it knows the responder's public key, nothing else. */
 class Attacker {
   readonly transport: MemoryTransport;
   readonly cookies: CookieGenerator;
   replies: Uint8Array[] = [];
-  readonly #to;
+  readonly #to: Endpoint;
 
   constructor(net: MemoryNetwork, address: string, readonly target: TestNode) {
     this.transport = net.bind(address, 4000);
