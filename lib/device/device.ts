@@ -37,7 +37,7 @@ import {
   noPresharedKey,
   type SessionKeys,
 } from "../protocol/noise.ts";
-import { CookieChecker, sourceBytes } from "../protocol/cookie.ts";
+import { CookieChecker, mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
 import { AllowedIps } from "../peer/allowed_ips.ts";
 import { Cidr } from "../net/cidr.ts";
@@ -731,7 +731,7 @@ export class Device {
       // A source whose budget is spent is dropped before any MAC, whatever it sent: without a
       // cookie (MAC2 zero) it could only get a reply, with one only a DH. Only MAC2-valid
       // messages spend the handshake budget, so nobody can spend another address's.
-      if (isZeroMac2(data)) {
+      if (mac2IsZero(data)) {
         if (!this.#cookieLimiter.wouldAllow(ip)) {
           this.drops.add("cookie-reply-limited");
           return false;
@@ -994,9 +994,3 @@ export class Device {
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** True when a handshake message's MAC2 (its last 16 bytes) is all zeros: sent without a cookie. */
-function isZeroMac2(msg: Uint8Array): boolean {
-  for (let i = msg.length - 16; i < msg.length; i++) if (msg[i] !== 0) return false;
-  return true;
-}

@@ -54,7 +54,7 @@ export class CookieChecker {
     const off = mac1Offset(msg) + MAC_SIZE;
     if (off < 4 + MAC_SIZE || nowMs - this.#secretSetAt >= this.refreshMs) return false;
     // An initiator without a cookie sends zeros: no MAC to compute for that.
-    if (isZero(msg, off, off + MAC_SIZE)) return false;
+    if (mac2IsZero(msg)) return false;
     const want = mac(mac(this.#secret, source), msg.subarray(0, off));
     return equalBytes(want, msg.subarray(off, off + MAC_SIZE));
   }
@@ -88,8 +88,9 @@ export class CookieChecker {
   }
 }
 
-function isZero(b: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+/** True when a handshake message's MAC2 (its last 16 bytes) is all zeros: sent without a cookie. */
+export function mac2IsZero(msg: Uint8Array): boolean {
+  for (let i = msg.length - MAC_SIZE; i < msg.length; i++) if (msg[i] !== 0) return false;
   return true;
 }
 

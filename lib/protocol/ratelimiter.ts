@@ -76,7 +76,7 @@ export class RateLimiter {
     return true;
   }
 
-  /** True when `allow(source)` would succeed now (or might, for a source not tracked); counts nothing. */
+  /** True when `allow(source)` would succeed now (or may, for a new source); counts nothing. */
   wouldAllow(source: string): boolean {
     const b = this.#buckets.get(source);
     if (!b) return true;

@@ -33,3 +33,18 @@ Deno.test("rate limiter: bad options are refused", () => {
   assert.throws(() => new RateLimiter({ perSecond: 0 }), RangeError);
   assert.throws(() => new RateLimiter({ burst: 0 }), RangeError);
 });
+
+Deno.test("rate limiter: wouldAllow tells without counting", () => {
+  let t = 0;
+  const rl = new RateLimiter({ perSecond: 20, burst: 2, now: () => t });
+  assert(rl.wouldAllow("a"), "a new source");
+  assert(rl.allow("a"));
+  assert(rl.wouldAllow("a"));
+  assert(rl.wouldAllow("a"), "asking spends nothing");
+  assert(rl.allow("a"));
+  assert(!rl.wouldAllow("a"));
+  t += 50;
+  assert(rl.wouldAllow("a"));
+  assert(rl.allow("a"));
+  assert(!rl.allow("a"));
+});
