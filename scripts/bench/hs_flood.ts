@@ -1,7 +1,9 @@
 /**
  * Handshake-flood benchmark (root): how long a legitimate wireguard-go peer takes to get a
  * session with a responder that an attacker floods with junk and MAC1-valid initiations (see
- * tests/fixtures/flood_lab.ts). `deno run -A scripts/bench/hs_flood.ts [runs] [weft|wireguard-go]`
+ * tests/fixtures/flood_lab.ts).
+ * `deno run -A scripts/bench/hs_flood.ts [runs] [weft|wireguard-go] [no-cookie]`: with
+ * `no-cookie` the attacker sends junk and MAC1-valid initiations only, never using its cookies.
  * @module
  */
 
@@ -11,10 +13,12 @@ if (import.meta.main) {
   const runs = Number(Deno.args[0] ?? 3);
   const responder = (Deno.args[1] ?? "weft") as "weft" | "wireguard-go";
   for (let i = 0; i < runs; i++) {
-    const r = await floodRun({ responder, floodMs: 60_000 });
+    const cookies = Deno.args[2] !== "no-cookie";
+    const r = await floodRun({ responder, floodMs: 60_000, cookies });
     const pps = r.flood.ms ? Math.round(r.flood.sent / (r.flood.ms / 1000)) : 0;
     console.log(JSON.stringify({
       responder,
+      attackerUsesCookies: cookies,
       seconds: +(r.ms / 1000).toFixed(1),
       initiations: r.initiations,
       cookieReplies: r.cookieReplies,
