@@ -19,7 +19,8 @@ if (import.meta.main) {
     console.log(JSON.stringify({
       responder,
       attackerUsesCookies: cookies,
-      seconds: +(r.ms / 1000).toFixed(1),
+      // null: not through before the attacker stopped (60 s).
+      seconds: r.ms < 0 ? null : +(r.ms / 1000).toFixed(1),
       initiations: r.initiations,
       cookieReplies: r.cookieReplies,
       duringFlood: r.duringFlood,
