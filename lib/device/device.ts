@@ -86,8 +86,11 @@ export interface DeviceOptions {
    * (the DH), as wireguard-go: 20 a second, bursts of 5.
    */
   handshakeRateLimit?: { perSecond: number; burst: number };
-  /** Cookie replies each source IP may get (default 20 a second, bursts of 5). */
-  cookieReplyRateLimit?: { perSecond: number; burst: number };
+  /**
+   * Cookie replies each source IP may get (default 20 a second, bursts of 5), tracking at most
+   * `maxEntries` sources (default 65,536; past that, new sources are answered untracked).
+   */
+  cookieReplyRateLimit?: { perSecond: number; burst: number; maxEntries?: number };
   /** At most this many packets wait per peer for a session. */
   maxStaged?: number;
   /** Accept at most one initiation per peer per this many ms (flood protection). */
@@ -210,7 +213,13 @@ export class Device {
       ...opts.handshakeRateLimit,
       now,
     });
-    this.#cookieLimiter = new RateLimiter({ ...HANDSHAKE_RATE, ...opts.cookieReplyRateLimit, now });
+    // Spoofed sources can fill this table: a full one must not refuse the real peers' cookies.
+    this.#cookieLimiter = new RateLimiter({
+      ...HANDSHAKE_RATE,
+      ...opts.cookieReplyRateLimit,
+      now,
+      failOpen: true,
+    });
     this.#onForeign = opts.onForeignDatagram;
     this.#filter = opts.filter ?? null;
     this.#onError = opts.onError;

@@ -121,6 +121,28 @@ Deno.test("flood: under load, MAC2-valid initiations are rate limited per source
   assert.equal(d.get("handshake-invalid"), 5, "the attacker's budget was spent");
 });
 
+Deno.test("flood: spoofed sources filling the cookie limiter do not cost the peer its cookie", () => {
+  const { nodes: [a, b], net, clock } = makeMesh(2, {
+    device: { cookieReplyRateLimit: { perSecond: 20, burst: 5, maxEntries: 50 } },
+  });
+  // Junk puts b under load; then MAC1-valid initiations from 100 addresses fill its table.
+  const attacker = new Attacker(net, "198.51.100.9", b);
+  attacker.junk(1500);
+  for (let i = 0; i < 100; i++) new Attacker(net, `203.0.113.${i + 1}`, b).send(1, clock);
+  net.deliver();
+  assert.equal(b.device.stats.cookieRepliesSent, 100, "every source got its reply");
+  assert.equal(b.device.drops.get("handshake-invalid"), 0);
+  a.packets.inject(udp(a.ip, b.ip, "spoofed"));
+  net.deliver();
+  assert.equal(b.device.stats.cookieRepliesSent, 101, "and so did the peer");
+  for (let t = 0; t < 5_500; t += 100) {
+    attacker.junk(150);
+    run(clock, net, [a, b], 100);
+  }
+  assert.deepEqual(texts(b), ["spoofed"]);
+  assert.equal(a.device.peer(b.publicKey)!.counters.initiationsSent, 2, "in at the first retry");
+});
+
 Deno.test("flood: not under load, initiations are neither cookie-checked nor rate limited", () => {
   const { b, net, clock, attacker } = underAttack(1_000_000);
   attacker.send(50, clock);

@@ -48,3 +48,15 @@ Deno.test("rate limiter: wouldAllow tells without counting", () => {
   assert(rl.allow("a"));
   assert(!rl.allow("a"));
 });
+
+Deno.test("rate limiter: a full table refuses new sources, or lets them through with failOpen", () => {
+  let t = 0;
+  for (const failOpen of [false, true]) {
+    const rl = new RateLimiter({ perSecond: 20, burst: 1, maxEntries: 2, now: () => t, failOpen });
+    assert(rl.allow("a") && rl.allow("b"));
+    assert.equal(rl.allow("c"), failOpen);
+    assert.equal(rl.allow("c"), failOpen, "untracked: never limited");
+    assert(!rl.allow("a"), "tracked sources stay limited");
+    assert.equal(rl.size, 2);
+  }
+});
