@@ -50,7 +50,7 @@ Deno.test("rate limiter: wouldAllow tells without counting", () => {
 });
 
 Deno.test("rate limiter: a full table refuses new sources, or lets them through with failOpen", () => {
-  let t = 0;
+  const t = 0;
   for (const failOpen of [false, true]) {
     const rl = new RateLimiter({ perSecond: 20, burst: 1, maxEntries: 2, now: () => t, failOpen });
     assert(rl.allow("a") && rl.allow("b"));
