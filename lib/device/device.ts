@@ -37,7 +37,8 @@ import {
   noPresharedKey,
   type SessionKeys,
 } from "../protocol/noise.ts";
-import { CookieChecker, sourceBytes } from "../protocol/cookie.ts";
+import { CookieChecker, mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
+import { RateLimiter } from "../protocol/ratelimiter.ts";
 import { AllowedIps } from "../peer/allowed_ips.ts";
 import { Cidr } from "../net/cidr.ts";
 import { Keypair } from "../peer/keypair.ts";
@@ -80,6 +81,16 @@ export interface DeviceOptions {
   tickMs?: number;
   /** Handshake messages per second past which MAC2 (a cookie round trip) is demanded. */
   underLoadThreshold?: number;
+  /**
+   * Under load, handshake messages with a valid MAC2 that each source IP may have processed
+   * (the DH), as wireguard-go: 20 a second, bursts of 5.
+   */
+  handshakeRateLimit?: { perSecond: number; burst: number };
+  /**
+   * Cookie replies each source IP may get (default 20 a second, bursts of 5), tracking at most
+   * `maxEntries` sources (default 65,536; past that, new sources are answered untracked).
+   */
+  cookieReplyRateLimit?: { perSecond: number; burst: number; maxEntries?: number };
   /** At most this many packets wait per peer for a session. */
   maxStaged?: number;
   /** Accept at most one initiation per peer per this many ms (flood protection). */
@@ -129,6 +140,8 @@ export interface DeviceStats {
 }
 
 const MAX_PACKET = 65535;
+/** wireguard-go's per-source handshake rate under load. */
+const HANDSHAKE_RATE = { perSecond: 20, burst: 5 };
 const ENTRY_NONE = 0;
 
 interface IndexEntry {
@@ -155,6 +168,8 @@ export class Device {
   readonly #onForeign?: (data: Uint8Array, from: Endpoint) => void;
   #filter: PacketFilter | null;
   readonly #checker: CookieChecker;
+  readonly #handshakeLimiter: RateLimiter;
+  readonly #cookieLimiter: RateLimiter;
   readonly #peers = new Map<string, Peer>();
   readonly #indices = new Map<number, IndexEntry>();
   readonly #routes = new AllowedIps<Peer>();
@@ -192,6 +207,19 @@ export class Device {
     this.#maxStaged = opts.maxStaged ?? 128;
     this.#minInitiationInterval = opts.minInitiationIntervalMs ?? 20;
     this.#checker = new CookieChecker(pub, this.#timers.cookieRefreshTime);
+    const now = () => this.#clock.now();
+    this.#handshakeLimiter = new RateLimiter({
+      ...HANDSHAKE_RATE,
+      ...opts.handshakeRateLimit,
+      now,
+    });
+    // Spoofed sources can fill this table: a full one must not refuse the real peers' cookies.
+    this.#cookieLimiter = new RateLimiter({
+      ...HANDSHAKE_RATE,
+      ...opts.cookieReplyRateLimit,
+      now,
+      failOpen: true,
+    });
     this.#onForeign = opts.onForeignDatagram;
     this.#filter = opts.filter ?? null;
     this.#onError = opts.onError;
@@ -698,23 +726,53 @@ export class Device {
     return now < this.#underLoadUntil;
   }
 
-  /** MAC1 always, MAC2 under load (answering with a cookie); false when the message stops here. */
+  /**
+   * MAC1 always; under load, as wireguard-go, MAC2 (else a cookie reply) and then the source
+   * IP's rate, before any DH. False when the message stops here (counted).
+   */
   #admitHandshake(data: Uint8Array, from: Endpoint, senderIndex: number): boolean {
+    const now = this.#clock.now();
+    // Every handshake message counts toward load, as wireguard-go's queue holds them before any
+    // check: a flood of junk is load too.
+    const loaded = this.#underLoad(now);
+    const ip = from.address;
+    if (loaded) {
+      // A source whose budget is spent is dropped before any MAC, whatever it sent: without a
+      // cookie (MAC2 zero) it could only get a reply, with one only a DH. Only MAC2-valid
+      // messages spend the handshake budget, so nobody can spend another address's.
+      if (mac2IsZero(data)) {
+        if (!this.#cookieLimiter.wouldAllow(ip)) {
+          this.drops.add("cookie-reply-limited");
+          return false;
+        }
+      } else if (!this.#handshakeLimiter.wouldAllow(ip)) {
+        this.drops.add("handshake-rate-limited");
+        return false;
+      }
+    }
     if (!this.#checker.checkMac1(data)) {
       this.drops.add("mac1");
       return false;
     }
-    const now = this.#clock.now();
-    if (this.#underLoad(now)) {
-      const src = sourceBytes(from.address, from.port);
-      if (!this.#checker.checkMac2(data, src, now)) {
-        const reply = this.#hsOut.subarray(0, COOKIE_REPLY_SIZE);
-        this.#checker.createReply(data, senderIndex, src, now, reply);
-        this.#transport.send(reply, from);
-        this.#cookieRepliesSent++;
-        this.drops.add("cookie-required");
+    if (!loaded) return true;
+    const src = sourceBytes(ip, from.port);
+    if (!this.#checker.checkMac2(data, src, now)) {
+      // Bounded per source, so a flood gets a few replies; a peer sending from its own address
+      // still gets its cookie.
+      if (!this.#cookieLimiter.allow(ip)) {
+        this.drops.add("cookie-reply-limited");
         return false;
       }
+      const reply = this.#hsOut.subarray(0, COOKIE_REPLY_SIZE);
+      this.#checker.createReply(data, senderIndex, src, now, reply);
+      this.#transport.send(reply, from);
+      this.#cookieRepliesSent++;
+      this.drops.add("cookie-required");
+      return false;
+    }
+    if (!this.#handshakeLimiter.allow(ip)) {
+      this.drops.add("handshake-rate-limited");
+      return false;
     }
     return true;
   }

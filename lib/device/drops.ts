@@ -11,6 +11,8 @@ export const DROP_REASONS = [
   "unknown-type",
   "mac1",
   "cookie-required",
+  "cookie-reply-limited",
+  "handshake-rate-limited",
   "cookie-invalid",
   "handshake-invalid",
   "unknown-index",

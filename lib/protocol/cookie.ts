@@ -45,11 +45,17 @@ export class CookieChecker {
     return equalBytes(want, msg.subarray(off, off + MAC_SIZE));
   }
 
-  /** True when MAC2 is right for a cookie we would currently give `source`. */
+  /**
+   * True when MAC2 is right for the cookie of the current secret for `source`. Once the secret
+   * is older than the refresh time no MAC2 is right: the next cookie reply makes a new secret,
+   * so a cookie stops working at most one refresh time after its secret was made.
+   */
   checkMac2(msg: Uint8Array, source: Uint8Array, nowMs: number): boolean {
     const off = mac1Offset(msg) + MAC_SIZE;
-    const cookie = this.#cookie(source, nowMs);
-    const want = mac(cookie, msg.subarray(0, off));
+    if (off < 4 + MAC_SIZE || nowMs - this.#secretSetAt >= this.refreshMs) return false;
+    // An initiator without a cookie sends zeros: no MAC to compute for that.
+    if (mac2IsZero(msg)) return false;
+    const want = mac(mac(this.#secret, source), msg.subarray(0, off));
     return equalBytes(want, msg.subarray(off, off + MAC_SIZE));
   }
 
@@ -72,6 +78,7 @@ export class CookieChecker {
     out.set(sealed, CookieReply.cookie);
   }
 
+  // The secret rotates here only, as in wireguard-go: lazily, when a reply needs it.
   #cookie(source: Uint8Array, nowMs: number): Uint8Array {
     if (nowMs - this.#secretSetAt >= this.refreshMs) {
       crypto.getRandomValues(this.#secret);
@@ -79,6 +86,12 @@ export class CookieChecker {
     }
     return mac(this.#secret, source);
   }
+}
+
+/** True when a handshake message's MAC2 (its last 16 bytes) is all zeros: sent without a cookie. */
+export function mac2IsZero(msg: Uint8Array): boolean {
+  for (let i = msg.length - MAC_SIZE; i < msg.length; i++) if (msg[i] !== 0) return false;
+  return true;
 }
 
 /** The initiator side, one per peer: adds MACs to what we send and takes cookie replies. */

@@ -16,6 +16,11 @@ export interface RateLimiterOptions {
   maxEntries?: number;
   /** Monotonic milliseconds. Default `performance.now`. */
   now?: () => number;
+  /**
+   * Let a new source through, untracked, when the table is full (default: refuse it). For
+   * limits that spoofed sources can fill, where refusing would shut out real ones.
+   */
+  failOpen?: boolean;
 }
 
 interface Bucket {
@@ -38,6 +43,7 @@ export class RateLimiter {
   readonly #burst: number;
   readonly #max: number;
   readonly #now: () => number;
+  readonly #failOpen: boolean;
   readonly #buckets = new Map<string, Bucket>();
   #sweptAt = -Infinity;
 
@@ -46,6 +52,7 @@ export class RateLimiter {
     this.#burst = opts.burst ?? 5;
     this.#max = opts.maxEntries ?? 65_536;
     this.#now = opts.now ?? (() => performance.now());
+    this.#failOpen = opts.failOpen ?? false;
     if (!(this.#rate > 0) || !(this.#burst >= 1) || !(this.#max >= 1)) {
       throw new RangeError("rate limiter: perSecond > 0, burst >= 1 and maxEntries >= 1");
     }
@@ -63,7 +70,7 @@ export class RateLimiter {
     if (!b) {
       if (this.#buckets.size >= this.#max) {
         this.#sweep(now);
-        if (this.#buckets.size >= this.#max) return false;
+        if (this.#buckets.size >= this.#max) return this.#failOpen;
       }
       b = { tokens: this.#burst, at: now };
       this.#buckets.set(source, b);
@@ -74,6 +81,13 @@ export class RateLimiter {
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  /** True when `allow(source)` would succeed now (or may, for a new source); counts nothing. */
+  wouldAllow(source: string): boolean {
+    const b = this.#buckets.get(source);
+    if (!b) return true;
+    return b.tokens + ((this.#now() - b.at) * this.#rate) / 1000 >= 1;
   }
 
   /** Forgets every source. */

@@ -33,3 +33,30 @@ Deno.test("rate limiter: bad options are refused", () => {
   assert.throws(() => new RateLimiter({ perSecond: 0 }), RangeError);
   assert.throws(() => new RateLimiter({ burst: 0 }), RangeError);
 });
+
+Deno.test("rate limiter: wouldAllow tells without counting", () => {
+  let t = 0;
+  const rl = new RateLimiter({ perSecond: 20, burst: 2, now: () => t });
+  assert(rl.wouldAllow("a"), "a new source");
+  assert(rl.allow("a"));
+  assert(rl.wouldAllow("a"));
+  assert(rl.wouldAllow("a"), "asking spends nothing");
+  assert(rl.allow("a"));
+  assert(!rl.wouldAllow("a"));
+  t += 50;
+  assert(rl.wouldAllow("a"));
+  assert(rl.allow("a"));
+  assert(!rl.allow("a"));
+});
+
+Deno.test("rate limiter: a full table refuses new sources, or lets them through with failOpen", () => {
+  const t = 0;
+  for (const failOpen of [false, true]) {
+    const rl = new RateLimiter({ perSecond: 20, burst: 1, maxEntries: 2, now: () => t, failOpen });
+    assert(rl.allow("a") && rl.allow("b"));
+    assert.equal(rl.allow("c"), failOpen);
+    assert.equal(rl.allow("c"), failOpen, "untracked: never limited");
+    assert(!rl.allow("a"), "tracked sources stay limited");
+    assert.equal(rl.size, 2);
+  }
+});
