@@ -68,6 +68,7 @@ function request(
     labels: {},
     services: [],
     endpoints: [],
+    time: Date.now(),
   };
 }
 
