@@ -926,23 +926,28 @@ export class MeshAgent {
       return;
     }
     const observed = from.toString();
+    // A new member is always logged; repeated answers and refusals, which a token holder can
+    // cause at will, within a budget.
+    const known = this.leader.view().members.some((m) => m.publicKey === req.publicKey);
     this.#joinsInFlight++;
     this.leader.join(req, observed).then((res) => {
-      if (res.ok) {
-        this.#logger.info("node joined", {
-          name: res.member.name,
-          address: res.member.address,
-          endpoint: observed,
-        });
-      } else {
-        if (res.error.startsWith("stale")) gate.drop("stale");
-        const suppressed = this.#joinLog.take();
-        if (suppressed !== null) {
+      if (!res.ok && res.error.startsWith("stale")) gate.drop("stale");
+      const suppressed = res.ok && !known ? 0 : this.#joinLog.take();
+      if (suppressed !== null) {
+        const more = suppressed ? { suppressed } : {};
+        if (res.ok) {
+          this.#logger.info("node joined", {
+            name: res.member.name,
+            address: res.member.address,
+            endpoint: observed,
+            ...more,
+          });
+        } else {
           this.#logger.warn("join refused", {
             hostname: req.hostname,
             reason: res.error,
             endpoint: observed,
-            ...(suppressed ? { suppressed } : {}),
+            ...more,
           });
         }
       }
