@@ -40,7 +40,7 @@ export type JoinDropReason = typeof JOIN_DROP_REASONS[number];
 
 /** Options of a {@link JoinGate}. */
 export interface JoinGateOptions {
-  /** Requests a second (with a right mac1) above which mac2 is demanded. Default 10. */
+  /** Requests a second (naming a known token) above which mac2 is demanded. Default 10. */
   underLoadPerSecond?: number;
   /** Requests a second each source may have opened. Default 20 (burst 5). */
   perSourcePerSecond?: number;
@@ -56,6 +56,11 @@ export type JoinVerdict = "open" | "cookie" | "drop";
 // A cookie is good for two minutes, as WireGuard's; the load state lasts a second after it ends.
 const COOKIE_REFRESH_MS = 120_000;
 const UNDER_LOAD_HOLD_MS = 1000;
+
+function mac2IsZero(msg: Uint8Array): boolean {
+  for (let i = msg.length - 16; i < msg.length; i++) if (msg[i] !== 0) return false;
+  return true;
+}
 
 /** Admission control for join requests. See the module docs. */
 export class JoinGate {
@@ -129,19 +134,26 @@ export class JoinGate {
     if (!isJoinRequestShape(msg)) return this.#refuse("short");
     const key = this.#keys.get(requestTokenId(msg));
     if (!key) return this.#refuse("unknown-token");
-    if (!checkJoinMac1(msg, key)) return this.#refuse("mac1");
     const now = this.#now();
     if (now - this.#windowStart >= 1000) {
       this.#windowStart = now;
       this.#windowCount = 0;
     }
     if (++this.#windowCount > this.#loadThreshold) this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
-    if (now < this.#underLoadUntil) {
+    const loaded = now < this.#underLoadUntil;
+    // Under load, a request without a cookie can only earn a cookie reply, a few a second per
+    // source: past those, a flood of them (replays of one captured request) costs no MAC.
+    const noCookie = loaded && mac2IsZero(msg);
+    if (noCookie && !this.#cookieLimiter.allow(from.address)) {
+      return this.#refuse("cookie-required");
+    }
+    if (!checkJoinMac1(msg, key)) return this.#refuse("mac1");
+    if (loaded) {
       const source = sourceBytes(from.address, from.port);
-      if (!this.#cookies.checkMac2(msg, source, now)) {
-        // Counted either way: the request itself is dropped; the cookie lets a real sender retry.
+      if (noCookie || !this.#cookies.checkMac2(msg, source, now)) {
+        // The request is dropped either way; the cookie lets a real sender retry at once.
         this.#drops["cookie-required"]++;
-        if (!this.#cookieLimiter.allow(from.address)) return "drop";
+        if (!noCookie && !this.#cookieLimiter.allow(from.address)) return "drop";
         // WireGuard's cookie reply, with the join's own type and the request id as receiver.
         this.#cookies.createReply(msg, readU32(msg, 4), source, now, this.reply);
         writeU32(this.reply, 0, MSG_JOIN_COOKIE);

@@ -141,6 +141,8 @@ export class JoinError extends Error {}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+// Join requests resent every 250 ms before resends slow to one a second.
+const FAST_RESENDS = 8;
 // Join requests being handled at once (opened, waiting for the state write); more are dropped.
 const MAX_JOINS_IN_FLIGHT = 64;
 
@@ -291,9 +293,11 @@ async function requestJoin(
         }).finally(() => looking.delete(text));
       }
     };
-    let retry: ReturnType<typeof setInterval> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     let timeout: ReturnType<typeof setTimeout> | undefined;
     let tries = 0;
+    let cookies = 0;
+    const started = performance.now();
     let over = false;
     const answer = await new Promise<Uint8Array>((resolve, reject) => {
       transport.start({
@@ -305,6 +309,7 @@ async function requestJoin(
             const cookie = openJoinCookie(leaderKey, message, data);
             if (!cookie) return;
             setJoinMac2(message, cookie);
+            cookies++;
             transport.send(message, from);
             transport.flush();
             return;
@@ -327,7 +332,16 @@ async function requestJoin(
         if (sent) tries++;
       };
       send();
-      retry = setInterval(send, 1000);
+      // Four times a second at first (under a flood the leader's socket drops datagrams, ours
+      // among them), then every second.
+      let resends = 0;
+      const again = () => {
+        retry = setTimeout(() => {
+          send();
+          again();
+        }, ++resends <= FAST_RESENDS ? 250 : 1000);
+      };
+      again();
       timeout = setTimeout(() => {
         const where = token.endpoints.join(", ");
         const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
@@ -342,7 +356,7 @@ async function requestJoin(
       }, opts.joinTimeoutMs ?? 15_000);
     }).finally(() => {
       over = true;
-      clearInterval(retry);
+      clearTimeout(retry);
       clearTimeout(timeout);
     });
     let res;
@@ -352,6 +366,11 @@ async function requestJoin(
       throw new Error("the leader's answer is malformed");
     }
     if (!res.ok) throw new JoinError(`join refused: ${res.error}`);
+    logger.debug("join answered", {
+      ms: Math.round(performance.now() - started),
+      tries,
+      cookies,
+    });
     return res;
   } finally {
     await transport.close();
