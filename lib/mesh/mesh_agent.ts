@@ -887,12 +887,13 @@ export class MeshAgent {
   #onJoinDatagram(data: Uint8Array, from: Endpoint): void {
     const gate = this.#joinGate;
     if (!gate || !this.leader) return;
-    if (data.length < 4 || readU32(data, 0) !== MSG_JOIN_REQUEST) {
-      gate.drop("short");
+    if (readU32(data, 0) !== MSG_JOIN_REQUEST) {
+      // Not ours either: counted as the device counts any message of no known type.
+      this.agent.device.drops.add("unknown-type");
       return;
     }
     const verdict = gate.check(data, from);
-    if (verdict === "cookie") this.agent.device.sendDatagram(gate.reply, from);
+    if (verdict === "cookie") this.agent.device.sendDatagram(gate.reply.slice(), from);
     if (verdict !== "open") return;
     // Each request being handled holds a DH's result and a queued change: bounded.
     if (this.#joinsInFlight >= MAX_JOINS_IN_FLIGHT) {
