@@ -150,7 +150,7 @@ export class Agent {
   /** Names this node in status (set by the mesh layer). */
   nodeInfo: { name: string; role: string } = { name: "", role: "peer" };
   /** Extra figures for /metrics (DNS, policy), filled by the layers that own them. */
-  extraMetrics: () => Pick<MetricsSnapshot, "dns" | "policyDrops"> = () => ({});
+  extraMetrics: () => Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops"> = () => ({});
   /** Extra node fields for /status (policy), filled by the layers that own them. */
   extraStatus: () => Partial<NodeStatus> = () => ({});
   #prober: HealthProber | null = null;

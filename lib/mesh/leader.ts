@@ -16,7 +16,7 @@ import {
   type StoredToken,
   tokenProblem,
 } from "./token.ts";
-import type { JoinRecord, LeaderFile, StateDir } from "./state.ts";
+import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "./state.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 
 /** What a joiner asks for (inside the encrypted join request). */
@@ -35,6 +35,11 @@ export interface JoinRequest {
   services: ServiceSpec[];
   /** Endpoints the joiner advertises. */
   endpoints: string[];
+  /**
+   * When the joiner made the request (its Unix ms): per key, each new request must be later
+   * than the last one accepted, so a captured request cannot be replayed.
+   */
+  time: number;
 }
 
 /** A join's outcome. */
@@ -48,6 +53,8 @@ export type JoinResult =
     version: number;
   }
   | { ok: false; error: string };
+
+const STALE = "stale join request (a replay, or this machine's clock went back)";
 
 /** A refused operation with a message for the user. */
 export class LeaderError extends Error {}
@@ -89,7 +96,19 @@ function copyState(d: LeaderFile): LeaderFile {
     members: [...d.members],
     tokens: d.tokens.map((t) => ({ ...t })),
     joins: { ...d.joins },
+    left: { ...d.left },
   };
+}
+
+/** How many departed keys the leader remembers (removals are rare: the oldest go first). */
+export const MAX_LEFT = 4096;
+
+function remember(d: LeaderFile, key: string, rec: LeftRecord): void {
+  const left = d.left ??= {};
+  delete left[key];
+  left[key] = rec;
+  const keys = Object.keys(left);
+  for (let i = 0; i < keys.length - MAX_LEFT; i++) delete left[keys[i]];
 }
 
 /** The leader's state. */
@@ -103,6 +122,7 @@ export class LeaderCore {
   #writing = false;
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #policyListeners = new Set<(p: VersionedPolicy) => void>();
+  readonly #tokenListeners = new Set<() => void>();
   // Which members each recent version touched, so nodes can catch up with a delta.
   readonly #log: { version: number; keys: string[] }[] = [];
 
@@ -390,6 +410,12 @@ export class LeaderCore {
    * and changes nothing. Nothing changes on refusal. A key that already holds an allocation gets
    * the same answer again (a retransmission, or a retry after a lost answer) when it presents
    * the token that admitted it, used up or not, or any other usable token (which is not used).
+   *
+   * Freshness: per key, the leader keeps the latest request time it accepted (on disk, also for
+   * keys that were removed or released). A request older than that is refused as stale; one
+   * with the same time is a retransmission and gets the same answer while the key holds its
+   * allocation; a key removed with `weft node remove` joins again only with a later request and
+   * a token other than the one it was admitted with.
    */
   join(req: JoinRequest, observed: string | null, now: number = Date.now()): Promise<JoinResult> {
     return this.#change((d, touch) => {
@@ -404,11 +430,19 @@ export class LeaderCore {
       const existing = d.members.find((m) => m.publicKey === req.publicKey);
       if (existing?.role === "leader") return refuse(problem ?? "that key is the leader's");
       if (existing) {
-        const admittedBy = d.joins?.[existing.publicKey]?.token;
-        if (admittedBy === token.id || problem === null) {
-          return { result: this.#accepted(existing, d), write: false };
+        const rec = d.joins?.[existing.publicKey];
+        if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE);
+        if (rec?.token === token.id || problem === null) {
+          const later = rec !== undefined && (rec.time === undefined || req.time > rec.time);
+          if (later) d.joins![existing.publicKey] = { ...rec, time: req.time };
+          return { result: this.#accepted(existing, d), write: later };
         }
         return refuse(problem);
+      }
+      const gone = d.left?.[req.publicKey];
+      if (gone && req.time <= gone.time) return refuse(STALE);
+      if (gone?.removedToken === req.tokenId) {
+        return refuse("this node was removed: it can join again only with a new token");
       }
       if (problem !== null) return refuse(problem);
       if (!validHostname(req.hostname)) {
@@ -440,7 +474,8 @@ export class LeaderCore {
       };
       d.members.push(member);
       if (token.usesLeft !== null) token.usesLeft--;
-      d.joins![member.publicKey] = { token: token.id, at: now, heard: false };
+      d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
+      if (gone) delete d.left![req.publicKey];
       touch(member.publicKey);
       return { result: this.#accepted(member, d), write: true };
     });
@@ -496,6 +531,8 @@ export class LeaderCore {
         if (now < this.#holdUntil(rec)) continue;
         write = true;
         delete d.joins![key];
+        // Its request may still be replayed: only a later one may join again.
+        if (rec.time !== undefined) remember(d, key, { time: rec.time, at: now });
         const i = d.members.findIndex((m) => m.publicKey === key);
         if (i >= 0) {
           released.push(d.members[i]);
@@ -547,7 +584,14 @@ export class LeaderCore {
       const m = d.members[i];
       if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
       d.members.splice(i, 1);
+      const rec = d.joins?.[m.publicKey];
       delete d.joins![m.publicKey];
+      // Removed stays removed: no replay of its request, no rejoin with the token that admitted it.
+      remember(d, m.publicKey, {
+        time: rec?.time ?? Date.now(),
+        at: Date.now(),
+        removedToken: rec?.token ?? "",
+      });
       touch(m.publicKey);
       return { result: m, write: true };
     });
@@ -607,8 +651,25 @@ export class LeaderCore {
     };
     return this.#change((d) => {
       d.tokens.push(t);
-      return { result: { id, secret, expiresAt: t.expiresAt }, write: true };
+      return {
+        result: { id, secret, expiresAt: t.expiresAt },
+        write: true,
+        after: () => {
+          for (const l of this.#tokenListeners) l();
+        },
+      };
     });
+  }
+
+  /** Every token's id and secret hash: what the join gate derives its mac1 keys from. */
+  tokenKeys(): { id: string; secretHash: string }[] {
+    return this.#data.tokens.map(({ id, secretHash }) => ({ id, secretHash }));
+  }
+
+  /** Subscribes to new tokens. */
+  onTokens(fn: () => void): () => void {
+    this.#tokenListeners.add(fn);
+    return () => this.#tokenListeners.delete(fn);
   }
 
   /** The tokens, without their hashes. */

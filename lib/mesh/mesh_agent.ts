@@ -6,7 +6,7 @@
  */
 
 import { Agent, type UnderlayKind } from "../agent/agent.ts";
-import type { BackendName } from "../crypto/types.ts";
+import type { BackendName, Dh } from "../crypto/types.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import type { Endpoint } from "../device/driver.ts";
@@ -18,14 +18,23 @@ import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import type { Transport } from "../device/driver.ts";
 import { DEFAULT_JOIN_HOLD_MS, type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
 import { type NodeFile, SerialWriter, StateDir } from "./state.ts";
-import { decodeToken, encodeToken } from "./token.ts";
+import { decodeToken, encodeToken, hashSecret, type TokenPayload } from "./token.ts";
+import { decodeBase64 } from "../control/base64.ts";
 import {
+  joinMac1Key,
+  MSG_JOIN_COOKIE,
   MSG_JOIN_REQUEST,
   MSG_JOIN_RESPONSE,
+  openJoinCookie,
   openJoinRequest,
   openJoinResponse,
+  requestTokenId,
   sealJoinRequest,
+  setJoinMac2,
+  tokenIdNumber,
 } from "./join_crypto.ts";
+import { JoinGate } from "./join_gate.ts";
+import { LogBudget } from "../log/budget.ts";
 import type { Member, MembershipView, ServiceSpec } from "./types.ts";
 import {
   type ControlMessage,
@@ -132,6 +141,10 @@ export class JoinError extends Error {}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+// Join requests resent every 250 ms before resends slow to one a second.
+const FAST_RESENDS = 8;
+// Join requests being handled at once (opened, waiting for the state write); more are dropped.
+const MAX_JOINS_IN_FLIGHT = 64;
 
 function localEndpoints(port: number): string[] {
   const out: string[] = [];
@@ -158,23 +171,66 @@ async function openTransport(kind: UnderlayKind, port: number): Promise<Transpor
     : await DenoUdpTransport.open({ port });
 }
 
+/** A join token checked for use: its fields, and what the request is built from. */
+interface CheckedToken {
+  token: TokenPayload;
+  leaderKey: Uint8Array;
+  tokenId: Uint8Array;
+  mac1Key: Uint8Array;
+}
+
+/**
+ * Checks everything in a join token before anything is created or sent; a token that cannot
+ * be used is a {@link JoinError} (exit code 2) saying why.
+ */
+export function checkJoinToken(text: string, dh: Dh): CheckedToken {
+  let token: TokenPayload;
+  try {
+    token = decodeToken(text);
+  } catch (e) {
+    throw new JoinError((e as Error).message);
+  }
+  let leaderKey: Uint8Array;
+  try {
+    leaderKey = parseKey(token.leaderKey, "leader key in the token");
+    // A low-order key would make every shared secret zero: no leader can own it.
+    const probe = dh.generatePrivate();
+    dh.shared(probe, leaderKey);
+    probe.fill(0);
+  } catch (e) {
+    throw new JoinError(`unusable join token: ${(e as Error).message}`);
+  }
+  const id = tokenIdNumber(token.id);
+  const secret = decodeBase64(token.secret);
+  if (id === null || !secret || secret.length === 0) {
+    throw new JoinError("malformed join token: bad id or secret");
+  }
+  try {
+    Cidr.parse(token.network);
+  } catch {
+    throw new JoinError("malformed join token: bad network");
+  }
+  if (!token.endpoints.some((e) => splitEndpoint(e))) {
+    throw new JoinError("the token has no usable leader endpoint");
+  }
+  const tokenId = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) tokenId[i] = parseInt(token.id.slice(2 * i, 2 * i + 2), 16);
+  const mac1Key = joinMac1Key(leaderKey, decodeBase64(hashSecret(token.secret))!);
+  return { token, leaderKey, tokenId, mac1Key };
+}
+
 /** Runs the join exchange from the listen port; resolves with the leader's answer. */
 async function requestJoin(
   opts: MeshOptions,
+  checked: CheckedToken,
   privateKey: string,
   underlay: UnderlayKind,
   logger: Logger,
 ): Promise<
   { member: Member; leader: Member; network: string; network6?: string; version: number }
 > {
-  let token;
-  try {
-    token = decodeToken(opts.token ?? "");
-  } catch (e) {
-    throw new JoinError((e as Error).message);
-  }
+  const { token, leaderKey } = checked;
   const suite = selectSuite(opts.crypto);
-  const leaderKey = parseKey(token.leaderKey, "leader key in the token");
   const req: JoinRequest = {
     tokenId: token.id,
     secret: token.secret,
@@ -185,6 +241,8 @@ async function requestJoin(
     labels: opts.labels ?? {},
     services: opts.services ?? [],
     endpoints: opts.advertise ?? [],
+    // Made once: every resend is the same request, which the leader answers the same way.
+    time: Date.now(),
   };
   const port = opts.listenPort ?? 51820;
   const transport = opts.openTransport
@@ -194,6 +252,8 @@ async function requestJoin(
     suite.dh,
     suite.aead,
     leaderKey,
+    checked.tokenId,
+    checked.mac1Key,
     enc.encode(JSON.stringify(req)),
   );
   try {
@@ -203,7 +263,6 @@ async function requestJoin(
       if (splitEndpoint(e)) leaderAt.set(e, null);
       else logger.warn("skipping token endpoint", { endpoint: e });
     }
-    if (!leaderAt.size) throw new JoinError("the token has no usable leader endpoint");
     const resolver = new EndpointResolver({ lookup: opts.lookup });
     const looking = new Set<string>();
     const failures = new Map<string, string>();
@@ -234,14 +293,28 @@ async function requestJoin(
         }).finally(() => looking.delete(text));
       }
     };
-    let retry: ReturnType<typeof setInterval> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     let timeout: ReturnType<typeof setTimeout> | undefined;
     let tries = 0;
+    let cookies = 0;
+    const started = performance.now();
     let over = false;
     const answer = await new Promise<Uint8Array>((resolve, reject) => {
       transport.start({
-        datagram: (data) => {
-          if (data.length < 8 || readU32(data, 0) !== MSG_JOIN_RESPONSE) return;
+        datagram: (data, from) => {
+          if (data.length < 8) return;
+          const type = readU32(data, 0);
+          if (type === MSG_JOIN_COOKIE) {
+            // The leader is under load: the same request again, with mac2 from its cookie.
+            const cookie = openJoinCookie(leaderKey, message, data);
+            if (!cookie) return;
+            setJoinMac2(message, cookie);
+            cookies++;
+            transport.send(message, from);
+            transport.flush();
+            return;
+          }
+          if (type !== MSG_JOIN_RESPONSE) return;
           const plain = openJoinResponse(suite.dh, suite.aead, pending, data);
           if (plain) resolve(plain.slice());
         },
@@ -259,19 +332,31 @@ async function requestJoin(
         if (sent) tries++;
       };
       send();
-      retry = setInterval(send, 1000);
+      // Four times a second at first (under a flood the leader's socket drops datagrams, ours
+      // among them), then every second.
+      let resends = 0;
+      const again = () => {
+        retry = setTimeout(() => {
+          send();
+          again();
+        }, ++resends <= FAST_RESENDS ? 250 : 1000);
+      };
+      again();
       timeout = setTimeout(() => {
         const where = token.endpoints.join(", ");
         const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
         reject(
           tries === 0
             ? new Error(`could not resolve the leader's endpoint ${where}: ${why}`)
-            : new Error(`no answer from the leader at ${where} after ${tries} tries`),
+            : new Error(
+              `no answer from the leader at ${where} after ${tries} tries (a leader that ` +
+                "does not know the token's secret does not answer)",
+            ),
         );
       }, opts.joinTimeoutMs ?? 15_000);
     }).finally(() => {
       over = true;
-      clearInterval(retry);
+      clearTimeout(retry);
       clearTimeout(timeout);
     });
     let res;
@@ -281,6 +366,11 @@ async function requestJoin(
       throw new Error("the leader's answer is malformed");
     }
     if (!res.ok) throw new JoinError(`join refused: ${res.error}`);
+    logger.debug("join answered", {
+      ms: Math.round(performance.now() - started),
+      tries,
+      cookies,
+    });
     return res;
   } finally {
     await transport.close();
@@ -323,6 +413,11 @@ export class MeshAgent {
   dns: DnsServer | null = null;
   readonly #state: StateDir;
   readonly #logger: Logger;
+  // Leader only: admission before any DH, joins being handled, and a budget for the log lines
+  // a token holder can cause.
+  #joinGate: JoinGate | null = null;
+  #joinsInFlight = 0;
+  readonly #joinLog = new LogBudget();
   readonly #keepalive: number;
   readonly #applied = new Map<string, string>();
   readonly #listeners = new Set<(v: MembershipView) => void>();
@@ -413,7 +508,12 @@ export class MeshAgent {
       const dns = this.dns?.stats;
       // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
       const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
-      return { policyDrops: drops, ...(byTypeRcode ? { dns: { byTypeRcode } } : {}) };
+      const joinDrops = this.#joinGate?.drops();
+      return {
+        policyDrops: drops,
+        ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
+        ...(joinDrops ? { joinDrops } : {}),
+      };
     };
     agent.extraStatus = () => {
       const st = this.policyFilter.stats();
@@ -525,6 +625,10 @@ export class MeshAgent {
   static async start(opts: MeshOptions): Promise<MeshAgent> {
     const logger = opts.logger ?? createLogger();
     const underlay: UnderlayKind = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+    // A token that cannot be used is refused before anything is created on disk.
+    const checked = opts.role === "node" && opts.token
+      ? checkJoinToken(opts.token, selectSuite(opts.crypto).dh)
+      : null;
     const state = new StateDir(opts.stateDir);
     await state.ensure();
     const privateKey = await state.privateKey();
@@ -607,12 +711,12 @@ export class MeshAgent {
 
     let node = await state.readNode();
     if (!node) {
-      if (!opts.token) {
+      if (!checked) {
         throw new JoinError(
           `${opts.stateDir} holds no joined node: give a token with --join`,
         );
       }
-      const res = await requestJoin(opts, privateKey, underlay, logger);
+      const res = await requestJoin(opts, checked, privateKey, underlay, logger);
       node = {
         format: 1,
         address: res.member.address,
@@ -749,9 +853,14 @@ export class MeshAgent {
     });
     // Allocations whose answer never arrived are released after the hold time.
     const release = setInterval(() => this.#releaseUnheard(), Math.min(holdMs / 2, 30_000));
+    const gate = new JoinGate(parseKey(this.agent.device.publicKey, "key"));
+    gate.setTokens(core.tokenKeys());
+    const stopTokens = core.onTokens(() => gate.setTokens(core.tokenKeys()));
+    this.#joinGate = gate;
     const stop = this.#stopLeaderWatch;
     this.#stopLeaderWatch = () => {
       stop();
+      stopTokens();
       if (notify) clearTimeout(notify);
       clearInterval(release);
     };
@@ -776,7 +885,21 @@ export class MeshAgent {
   }
 
   #onJoinDatagram(data: Uint8Array, from: Endpoint): void {
-    if (readU32(data, 0) !== MSG_JOIN_REQUEST || !this.leader) return;
+    const gate = this.#joinGate;
+    if (!gate || !this.leader) return;
+    if (readU32(data, 0) !== MSG_JOIN_REQUEST) {
+      // Not ours either: counted as the device counts any message of no known type.
+      this.agent.device.drops.add("unknown-type");
+      return;
+    }
+    const verdict = gate.check(data, from);
+    if (verdict === "cookie") this.agent.device.sendDatagram(gate.reply.slice(), from);
+    if (verdict !== "open") return;
+    // Each request being handled holds a DH's result and a queued change: bounded.
+    if (this.#joinsInFlight >= MAX_JOINS_IN_FLIGHT) {
+      gate.drop("busy");
+      return;
+    }
     const priv = this.agent.device.privateKeyBytes();
     const opened = openJoinRequest(
       this.agent.device.dhBackend,
@@ -787,9 +910,11 @@ export class MeshAgent {
     );
     priv.fill(0);
     if (!opened) {
-      this.#logger.debug("join request did not decrypt", { from: from.toString() });
+      gate.drop("decrypt");
       return;
     }
+    const answer = (res: unknown) =>
+      this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
     let req: JoinRequest;
     try {
       const raw = JSON.parse(dec.decode(opened.payload));
@@ -799,6 +924,9 @@ export class MeshAgent {
       if (
         typeof raw.publicKey !== "string" || typeof raw.hostname !== "string" ||
         typeof raw.tokenId !== "string" || typeof raw.secret !== "string" ||
+        !Number.isSafeInteger(raw.time) || raw.time <= 0 ||
+        // The token the MAC was checked with is the token presented.
+        tokenIdNumber(raw.tokenId) !== requestTokenId(data) ||
         !labels || !services || !endpoints
       ) throw new Error("malformed");
       parseKey(raw.publicKey, "joiner key");
@@ -810,32 +938,45 @@ export class MeshAgent {
         labels,
         services,
         endpoints,
+        time: raw.time,
       };
     } catch {
-      this.agent.device.sendDatagram(
-        opened.respond(enc.encode(JSON.stringify({ ok: false, error: "malformed request" }))),
-        from,
-      );
+      gate.drop("malformed");
+      answer({ ok: false, error: "malformed request" });
       return;
     }
     const observed = from.toString();
+    // A new member is always logged; repeated answers and refusals, which a token holder can
+    // cause at will, within a budget.
+    const known = this.leader.view().members.some((m) => m.publicKey === req.publicKey);
+    this.#joinsInFlight++;
     this.leader.join(req, observed).then((res) => {
-      if (res.ok) {
-        this.#logger.info("node joined", {
-          name: res.member.name,
-          address: res.member.address,
-          endpoint: observed,
-        });
-      } else {
-        this.#logger.warn("join refused", { hostname: req.hostname, reason: res.error });
+      if (!res.ok && res.error.startsWith("stale")) gate.drop("stale");
+      const suppressed = res.ok && !known ? 0 : this.#joinLog.take();
+      if (suppressed !== null) {
+        const more = suppressed ? { suppressed } : {};
+        if (res.ok) {
+          this.#logger.info("node joined", {
+            name: res.member.name,
+            address: res.member.address,
+            endpoint: observed,
+            ...more,
+          });
+        } else {
+          this.#logger.warn("join refused", {
+            hostname: req.hostname,
+            reason: res.error,
+            endpoint: observed,
+            ...more,
+          });
+        }
       }
-      this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
+      answer(res);
     }).catch((e) => {
       // Nothing was allocated: the joiner hears why instead of waiting for its timeout.
       this.#logger.error("join failed", { hostname: req.hostname, error: String(e) });
-      const res = { ok: false, error: "the leader could not save the join (see its log)" };
-      this.agent.device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
-    });
+      answer({ ok: false, error: "the leader could not save the join (see its log)" });
+    }).finally(() => this.#joinsInFlight--);
   }
 
   #onLeaderMessage(data: Uint8Array, from: string): void {

@@ -37,6 +37,18 @@ export interface LeaderFile {
   policy?: VersionedPolicy;
   /** How each node joined, by public key (members from before this record existed have none). */
   joins?: Record<string, JoinRecord>;
+  /** Keys that were removed or released, by public key: replays of their requests are refused. */
+  left?: Record<string, LeftRecord>;
+}
+
+/** A key that left the mesh (removed, or released unheard). */
+export interface LeftRecord {
+  /** The latest request time accepted from it (the joiner's Unix ms): only later ones count. */
+  time: number;
+  /** Unix ms when it left. */
+  at: number;
+  /** Set when it was removed: the token that admitted it, which it cannot join with again. */
+  removedToken?: string;
 }
 
 /** How a node joined: the token it used, when, and whether it has been heard from since. */
@@ -45,6 +57,8 @@ export interface JoinRecord {
   token: string;
   /** Unix ms of the allocation. */
   at: number;
+  /** The latest request time accepted from this key (the joiner's Unix ms). */
+  time?: number;
   /**
    * True once the node said hello or completed a handshake: its answer arrived. Until then the
    * allocation is released after a while (the answer may have been lost).
@@ -148,6 +162,13 @@ export class StateDir {
       file,
       "joins",
     );
+    check(
+      o.left === undefined ||
+        (typeof o.left === "object" && o.left !== null &&
+          Object.values(o.left).every(validLeftRecord)),
+      file,
+      "left",
+    );
     return o;
   }
 
@@ -189,7 +210,12 @@ function validMember(m: Member): boolean {
 
 function validJoinRecord(r: JoinRecord): boolean {
   return !!r && typeof r.token === "string" && typeof r.at === "number" &&
-    typeof r.heard === "boolean";
+    typeof r.heard === "boolean" && (r.time === undefined || typeof r.time === "number");
+}
+
+function validLeftRecord(r: LeftRecord): boolean {
+  return !!r && typeof r.time === "number" && typeof r.at === "number" &&
+    (r.removedToken === undefined || typeof r.removedToken === "string");
 }
 
 /**

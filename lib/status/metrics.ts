@@ -175,6 +175,8 @@ export interface MetricsSnapshot {
   dns?: DnsMetrics;
   /** Packets dropped by policy, by rule name. */
   policyDrops?: Record<string, number>;
+  /** Join datagrams the leader dropped, by reason (leader only). */
+  joinDrops?: Record<string, number>;
   /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
   listenerErrors?: Record<string, number>;
 }
@@ -284,6 +286,13 @@ export function renderMetrics(s: MetricsSnapshot): string {
         const rcode = bar < 0 ? "" : key.slice(bar + 1);
         return { labels: { type, rcode }, value };
       }),
+    );
+  }
+  if (s.joinDrops) {
+    w.counter(
+      "weft_join_drops_total",
+      "Join datagrams the leader dropped (before or after the DH), by reason.",
+      byKey(s.joinDrops).map(([reason, value]) => ({ labels: { reason }, value })),
     );
   }
   if (s.policyDrops) {

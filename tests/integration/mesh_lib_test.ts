@@ -241,6 +241,7 @@ Deno.test({
         labels: {},
         services: [],
         endpoints: [],
+        time: Date.now(),
       }, null);
       assert.ok(ghost.ok);
       assert.ok(leader.agent.device.peer(ghost.member.publicKey));

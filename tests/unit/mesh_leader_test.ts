@@ -68,6 +68,7 @@ function request(
     labels: {},
     services: [],
     endpoints: [],
+    time: Date.now(),
   };
 }
 
@@ -298,4 +299,55 @@ Deno.test("a burst of joins is written together; a failed write rejects the whol
     for (const b of batch) await assert.rejects(b);
     assert.equal(snapshot(core), before);
   });
+});
+
+Deno.test("a replayed join of a removed node is refused, across a restart; a new token readmits it", async () => {
+  await withState(async (state) => {
+    let core = await open(state);
+    const t1 = await core.createToken({ ttlMs: 60_000, uses: 2, labels: {} });
+    const req = request(t1, "n1");
+    assert.ok((await core.join(req, "192.0.2.2:51820")).ok);
+    await core.removeNode("n1");
+    // The same request (a capture) from elsewhere, and a later one with the same token.
+    core = await open(state);
+    const replay = await core.join(req, "198.51.100.9:4444");
+    assert.ok(!replay.ok && /stale join request/.test(replay.error), JSON.stringify(replay));
+    const later = await core.join({ ...req, time: req.time + 1 }, null);
+    assert.ok(!later.ok && /removed: it can join again only with a new token/.test(later.error));
+    assert.deepEqual(core.view().members.map((m) => m.name), ["leader"]);
+    assert.equal(core.listTokens()[0].usesLeft, 1, "no use taken by the refusals");
+    // The operator hands it a new token: a later request with it joins.
+    const t2 = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+    const back = await core.join(
+      { ...req, tokenId: t2.id, secret: t2.secret, time: req.time + 2 },
+      null,
+    );
+    assert.ok(back.ok, JSON.stringify(back));
+    // And its old request is still stale.
+    assert.ok(!(await core.join(req, null)).ok);
+  });
+});
+
+Deno.test("per key, join requests older than the last accepted one are refused; the same one is answered", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const req = request(token, "n1");
+  const first = await core.join(req, null);
+  const same = await core.join(req, null);
+  const newer = await core.join({ ...req, time: req.time + 1000 }, null);
+  assert.ok(first.ok && same.ok && newer.ok);
+  assert.equal(newer.member.address, first.member.address);
+  const older = await core.join(req, null);
+  assert.ok(!older.ok && /stale/.test(older.error), JSON.stringify(older));
+});
+
+Deno.test("a released allocation's request replayed later is refused; a later request joins", async () => {
+  const core = await open(null, 1);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const req = request(token, "n1");
+  assert.ok((await core.join(req, null)).ok);
+  assert.equal((await core.releaseUnheard(Date.now() + 1000)).length, 1);
+  assert.ok(!(await core.join(req, null)).ok, "replay refused");
+  assert.equal(core.listTokens()[0].usesLeft, 1);
+  assert.ok((await core.join({ ...req, time: req.time + 1 }, null)).ok);
 });
