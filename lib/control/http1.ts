@@ -96,6 +96,15 @@ class BadRequest extends Error {
   }
 }
 
+/** The request body stream fails with this when the body grows past the limit. */
+export class BodyTooLargeError extends Error {
+  /** Names the limit. */
+  constructor(max: number) {
+    super(`request body over ${max} bytes`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function parseHead(bytes: Uint8Array): Head {
@@ -156,6 +165,32 @@ async function simpleResponse(conn: Deno.Conn, status: number, message: string):
     ),
   );
   await writeAll(conn, body);
+}
+
+/** Unread request bytes read and dropped after an early answer, at most (and for at most
+ * {@linkcode LINGER_MS}). */
+const LINGER_BYTES = 8 << 20;
+const LINGER_MS = 2000;
+
+/**
+ * Ends a connection whose request body was not read: closing with unread bytes would reset it,
+ * and the client, still sending, would never see our answer (a 413, say). So: read and drop
+ * what still comes, bounded in bytes and time, then close. (Not a half-close: some clients take
+ * our FIN for a failed request before they read the answer.)
+ */
+async function linger(slot: Slot): Promise<void> {
+  const conn = slot.conn;
+  const timer = setTimeout(() => slot.close(), LINGER_MS);
+  try {
+    const buf = new Uint8Array(65536);
+    for (let total = 0; total < LINGER_BYTES;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      total += n;
+    }
+  } catch { /* reset or closed: done either way */ } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Serves HTTP/1.1 requests on one guarded connection until it closes or a limit is hit. */
@@ -224,6 +259,7 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
     }
     if (length > maxBody) {
       await simpleResponse(conn, 413, `request body over ${maxBody} bytes`).catch(() => {});
+      await linger(slot);
       return;
     }
     if (head.headers.get("expect")?.toLowerCase() === "100-continue" && (chunked || length > 0)) {
@@ -275,7 +311,9 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
     }
     const noBody = reader === null || res.status === 204 || res.status === 304;
     headText += noBody ? "content-length: 0\r\n" : "transfer-encoding: chunked\r\n";
-    if (!keepAlive) headText += "connection: close\r\n";
+    // A body the handler left unread (or refused as too large) ends the connection after this.
+    const unread = !body.finished;
+    if (!keepAlive || unread) headText += "connection: close\r\n";
     try {
       await deadline(slot, writeMs, writeAll(conn, enc.encode(headText + "\r\n")));
       if (!noBody) {
@@ -303,12 +341,12 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
       body.dispose();
       return;
     }
-    // 4. Anything of the body the handler left unread is read and dropped (bounded), so that
-    // the next request starts at its head.
-    if (!keepAlive || !(await body.drain())) {
+    if (unread) {
       body.dispose();
+      await linger(slot);
       return;
     }
+    if (!keepAlive) return;
     pending = watch;
   }
 }
@@ -336,6 +374,11 @@ class BodyReader {
     this.#left = length;
     this.done = new Promise((r) => (this.#resolve = r));
     if (!chunked && length === 0) this.#finish();
+  }
+
+  /** Whether the whole body was read. */
+  get finished(): boolean {
+    return this.#ended;
   }
 
   get empty(): boolean {
@@ -378,8 +421,16 @@ class BodyReader {
     }
   }
 
-  /** The next piece of the body, or null at its end. */
-  async next(): Promise<Uint8Array | null> {
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** The next piece of the body, or null at its end (calls are served one after another). */
+  next(): Promise<Uint8Array | null> {
+    const p = this.#queue.then(() => this.#next());
+    this.#queue = p.catch(() => {});
+    return p;
+  }
+
+  async #next(): Promise<Uint8Array | null> {
     if (this.#ended) return null;
     this.#arm();
     if (this.chunked && this.#chunkLeft === 0) {
@@ -400,7 +451,7 @@ class BodyReader {
     await this.#need();
     const want = this.chunked ? this.#chunkLeft : this.#left;
     const n = Math.min(want, this.input.available);
-    if (this.#total + n > this.max) throw new BadRequest(413, "request body too large");
+    if (this.#total + n > this.max) throw new BodyTooLargeError(this.max);
     this.#total += n;
     const out = this.input.take(n);
     if (this.chunked) this.#afterChunk = (this.#chunkLeft -= n) === 0;
@@ -416,21 +467,11 @@ class BodyReader {
           if (part === null) c.close();
           else c.enqueue(part);
         } catch (e) {
+          // The connection ends after the answer (the body is unread): see linger().
           c.error(e);
-          this.slot.close();
         }
       },
       cancel: () => {},
-    });
-  }
-
-  /** Reads what is left of the body; false when the connection cannot carry on. */
-  async drain(): Promise<boolean> {
-    try {
-      while ((await this.next()) !== null);
-      return true;
-    } catch {
-      return false;
-    }
+    }, { highWaterMark: 0 });
   }
 }

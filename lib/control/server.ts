@@ -17,7 +17,7 @@ import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../status/metrics.ts";
 import { dashboardRoutes } from "../status/dashboard.ts";
 import { guardListener, type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
-import { serveHttp1 } from "./http1.ts";
+import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
 import type { Logger } from "../log/logger.ts";
 
 /** Options of the control server. */
@@ -194,6 +194,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json({ error: clip(err.message) }, err.status);
     if (err instanceof LeaderError) return c.json({ error: clip(err.message) }, 409);
+    if (err instanceof BodyTooLargeError) return c.json({ error: err.message }, 413);
     return c.json({ error: clip(err instanceof Error ? err.message : String(err)) }, 500);
   });
 
