@@ -188,7 +188,9 @@ async function linger(slot: Slot): Promise<void> {
       if (n === null) break;
       total += n;
     }
-  } catch { /* reset or closed: done either way */ } finally {
+  } catch {
+    /* reset or closed: done either way */
+  } finally {
     clearTimeout(timer);
   }
 }
