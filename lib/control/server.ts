@@ -49,7 +49,7 @@ export interface ControlServer {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: 400 | 401 | 404 | 409 | 422, message: string) {
+  constructor(readonly status: 400 | 401 | 404 | 409 | 422 | 503, message: string) {
     super(message);
   }
 }
@@ -172,6 +172,9 @@ export interface ControlAppOptions {
   allowHost?: (host: string) => boolean;
 }
 
+/** Most `/v1/recv` streams open at once. */
+const MAX_RECV_STREAMS = 64;
+
 /** The routes whose GET may carry the token as `?token=` (the dashboard and what it loads). */
 const QUERY_TOKEN_PATHS = new Set(["/", "/status", "/events"]);
 
@@ -190,6 +193,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   const app = new Hono();
   const token = opts.token;
   const mesh = opts.mesh;
+  let recvStreams = 0;
 
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json({ error: clip(err.message) }, err.status);
@@ -388,6 +392,16 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     const countText = c.req.query("count");
     const count = countText === undefined ? Infinity : Number(countText);
     if (!(count >= 1)) throw new HttpError(400, "count must be a positive integer");
+    // Streams last as long as their client wants: bounded, so they cannot take every connection.
+    if (recvStreams >= MAX_RECV_STREAMS) {
+      throw new HttpError(503, `more than ${MAX_RECV_STREAMS} receive streams open`);
+    }
+    recvStreams++;
+    let ended = false;
+    const end = () => {
+      if (!ended) recvStreams--;
+      ended = true;
+    };
     let sub: { close(): void } | undefined;
     const enc = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
@@ -403,10 +417,12 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
             controller.enqueue(enc.encode(line));
             if (++got >= count) {
               sub?.close();
+              end();
               controller.close();
             }
           });
         } catch (e) {
+          end();
           controller.error(e);
         }
         // An empty line tells the client the listener is in place.
@@ -414,6 +430,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
       },
       cancel() {
         sub?.close();
+        end();
       },
     });
     return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });

@@ -251,3 +251,42 @@ Deno.test({
       }
     }, { headerTimeoutMs: 300 }),
 });
+
+Deno.test({
+  name: "status attack: event streams held open are capped, and the server serves on",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withServer(async (s) => {
+      const i = s.address.lastIndexOf(":");
+      const port = Number(s.address.slice(i + 1));
+      const held: Deno.Conn[] = [];
+      const open = async () => {
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        held.push(c);
+        await c.write(
+          new TextEncoder().encode("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+        );
+        const buf = new Uint8Array(512);
+        const n = await c.read(buf);
+        return n === null ? 0 : Number(new TextDecoder().decode(buf.subarray(9, 12)));
+      };
+      try {
+        // Each stream is a connection the server cannot take back; past the cap: 503.
+        for (let k = 0; k < 64; k++) assert.equal(await open(), 200, `stream ${k}`);
+        assert.equal(await open(), 503);
+        assert.equal(await (await fetch(`http://${s.address}/healthz`)).text(), "ok\n");
+        held.shift()!.close();
+        // A closed stream frees its place (once the server has seen it go).
+        let status = 0;
+        const give = Date.now() + HANG_GUARD_MS;
+        while ((status = await open()) !== 200 && Date.now() < give) {
+          held.pop()!.close();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(status, 200);
+      } finally {
+        for (const c of held) c.close();
+      }
+    }),
+});
