@@ -15,8 +15,6 @@ import { parsePrometheus, promValue } from "../unit/prom_parse.ts";
 
 const IDLE = 2000;
 const SLOW = 2000;
-/** Connections opened at once while flooding (the listener's backlog takes the rest). */
-const BATCH = 100;
 
 interface Proc {
   child: Deno.ChildProcess;
@@ -80,8 +78,7 @@ Deno.test({
     const [host, portText] = status.split(":");
     const port = Number(portText);
     const procs: Proc[] = [];
-    const held: Deno.Conn[] = [];
-    let dripping = true;
+    let attacker: Deno.ChildProcess | undefined;
     try {
       const leader = spawn(["prlimit", "--nofile=1024:1024", "--"], [
         "--leader",
@@ -127,36 +124,41 @@ Deno.test({
       }, "two members");
       const n1 = members.find((m) => m.name === "n1")!.address;
 
-      // The flood: idle sockets, then slowloris ones that send part of a head and drip more.
-      const enc = new TextEncoder();
-      const open = async (n: number, first?: Uint8Array) => {
-        for (let i = 0; i < n; i += BATCH) {
-          const got = await Promise.allSettled(
-            Array.from({ length: Math.min(BATCH, n - i) }, async () => {
-              const c = await Deno.connect({ hostname: host, port });
-              held.push(c);
-              if (first) await c.write(first).catch(() => {});
-            }),
-          );
-          if (leader.exited()) {
-            await new Promise((r) => setTimeout(r, 200)); // for its last words
-            const failed = got.filter((g) => g.status === "rejected").length;
-            throw new Error(
-              `the agent exited under the flood (${failed} refused):\n${leader.log()}`,
-            );
-          }
+      // The flood, from a process of its own (its sockets count against its own limit).
+      const flood = new Deno.Command("prlimit", {
+        args: [
+          "--nofile=8192:8192",
+          "--",
+          Deno.execPath(),
+          "run",
+          "-A",
+          new URL("./status_flood_child.ts", import.meta.url).pathname,
+          host,
+          String(port),
+          String(IDLE),
+          String(SLOW),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      attacker = flood;
+      const said = flood.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let out = "";
+      while (!out.includes("\n")) {
+        const r = await said.read();
+        if (r.done) throw new Error(`the flood ended early: ${out}`);
+        out += r.value;
+        if (leader.exited()) {
+          await new Promise((r) => setTimeout(r, 200)); // for its last words
+          throw new Error(`the agent exited under the flood:\n${leader.log()}`);
         }
-      };
-      await open(IDLE);
-      await open(SLOW, enc.encode(`GET /healthz HTTP/1.1\r\nHost: ${status}\r\n`));
-      const slow = held.slice(IDLE);
-      const drip = (async () => {
-        const line = enc.encode("X-Slow: 1\r\n");
-        while (dripping) {
-          for (const c of slow) c.write(line).catch(() => {});
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      })();
+      }
+      said.releaseLock();
+      // More sockets than the agent has descriptors: the attack is real.
+      const heldCount = Number(/^held (\d+)/.exec(out)?.[1]);
+      assert.ok(heldCount > 1024, `held ${heldCount}`);
+      if (leader.exited()) throw new Error(`the agent exited under the flood:\n${leader.log()}`);
 
       // While every socket is held: health, DNS over UDP and TCP, a ping through the tunnel.
       await until(leader, async () => {
@@ -201,14 +203,13 @@ Deno.test({
       });
       assert.ok(dropped > 0, "the guard made room by closing idle connections");
       assert.ok(!leader.exited(), `the agent is alive:\n${leader.log()}`);
-      dripping = false;
-      await drip;
     } finally {
-      dripping = false;
-      for (const c of held) {
+      if (attacker) {
         try {
-          c.close();
-        } catch { /* closed */ }
+          attacker.kill("SIGKILL");
+        } catch { /* gone */ }
+        await attacker.status;
+        await attacker.stdout.cancel().catch(() => {});
       }
       await Promise.allSettled(procs.map((p) => p.stop()));
       await Deno.remove(dir, { recursive: true }).catch(() => {});
