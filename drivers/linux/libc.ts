@@ -61,6 +61,10 @@ export interface LibC {
   ): number;
   /** eventfd(2). */
   eventfd(initval: number, flags: number): number;
+  /** getrlimit(2); `rlim` is two u64 (soft, hard). */
+  getrlimit(resource: number, rlim: Uint8Array): number;
+  /** setrlimit(2); `rlim` is two u64 (soft, hard). */
+  setrlimit(resource: number, rlim: Uint8Array): number;
 }
 
 const SYMBOLS = {
@@ -90,6 +94,8 @@ const SYMBOLS = {
     result: "i32",
   },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 

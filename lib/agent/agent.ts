@@ -29,6 +29,8 @@ import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
 import type { MetricsSnapshot } from "../status/metrics.ts";
+import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
+import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 
 /** How an agent's plaintext side is provided. */
 export type AgentMode = "userspace" | "tun";
@@ -121,6 +123,25 @@ export interface MeshDatagram {
   data: Uint8Array;
 }
 
+let fileLimitRaised = false;
+
+// Once per process, with the FFI the linux underlay loads anyway: a soft limit of 1,024
+// descriptors would otherwise be reached by a flood of idle connections long before the hard one.
+function raiseFileLimitOnce(logger: Logger): void {
+  if (fileLimitRaised) return;
+  fileLimitRaised = true;
+  try {
+    const l = raiseFileLimit();
+    logger.debug("file descriptor limit", {
+      soft: String(l.soft),
+      hard: String(l.hard),
+      before: String(l.before),
+    });
+  } catch (e) {
+    logger.debug("file descriptor limit not raised", { error: String(e) });
+  }
+}
+
 /** A running agent. See the module docs.
  *
  * @example
@@ -149,6 +170,8 @@ export class Agent {
   readonly health: HealthTracker;
   /** Names this node in status (set by the mesh layer). */
   nodeInfo: { name: string; role: string } = { name: "", role: "peer" };
+  /** Counters of the listeners serving this agent (`http`, `uapi`, `dns_tcp`), for /metrics. */
+  readonly listenerStats: Record<string, ListenerStats> = {};
   /** Extra figures for /metrics (DNS, policy), filled by the layers that own them. */
   extraMetrics: () => Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops"> = () => ({});
   /** Extra node fields for /status (policy), filled by the layers that own them. */
@@ -275,6 +298,7 @@ export class Agent {
     if (fwMark !== 0 && (underlay !== "linux" || opts.transport)) {
       throw new Error("fwmark needs the linux underlay (SO_MARK on its socket)");
     }
+    if (underlay === "linux") raiseFileLimitOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     // A stack's errors (its datagram listeners' exceptions, packets the device refused) are
     // counted (weft_listener_errors_total, drops); the first is logged with its cause, the rest
@@ -396,6 +420,7 @@ export class Agent {
           dir: typeof uapi === "string" ? uapi : undefined,
           logger,
           fwmark: fwMark,
+          stats: agent.listenerStats.uapi = newListenerStats(),
         });
       } catch (e) {
         // The health timers and the prober run by now: close() stops them with the device.
@@ -484,6 +509,7 @@ export class Agent {
         ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
         ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
       },
+      listeners: this.listenerStats,
       ...this.extraMetrics(),
     };
   }

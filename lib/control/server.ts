@@ -6,6 +6,8 @@
 
 import { Hono } from "hono";
 import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError } from "../mesh/leader.ts";
@@ -14,6 +16,9 @@ import { PolicyError } from "../policy/schema.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../status/metrics.ts";
 import { dashboardRoutes } from "../status/dashboard.ts";
+import { guardListener, type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
+import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
+import type { Logger } from "../log/logger.ts";
 
 /** Options of the control server. */
 export interface ControlServerOptions {
@@ -25,18 +30,26 @@ export interface ControlServerOptions {
   token?: string;
   /** The mesh agent, for the token and node routes. */
   mesh?: MeshAgent;
+  /** Most connections open at once (default 256); at the cap the oldest idle one is closed. */
+  maxConnections?: number;
+  /** Ms allowed for a request head, and for an idle keep-alive connection (default 10000). */
+  headerTimeoutMs?: number;
+  /** Where accept errors are logged. */
+  logger?: Logger;
 }
 
 /** A running control server. */
 export interface ControlServer {
   /** The bound `host:port`. */
   readonly address: string;
+  /** Its listener's counters (also in the agent's /metrics as `listener="http"`). */
+  readonly stats: ListenerStats;
   /** Stops listening. */
   close(): Promise<void>;
 }
 
 class HttpError extends Error {
-  constructor(readonly status: 400 | 401 | 404 | 409 | 422, message: string) {
+  constructor(readonly status: 400 | 401 | 404 | 409 | 422 | 503, message: string) {
     super(message);
   }
 }
@@ -54,11 +67,62 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
+/** The host name of a `Host` header (brackets and port taken off, lower case), or null. */
+function hostOfHeader(value: string): string | null {
+  const m = /^\[([0-9a-fA-F:.]+)\](?::\d{1,5})?$/.exec(value) ??
+    /^([^:\[\]]+)(?::\d{1,5})?$/.exec(value);
+  return m ? m[1].toLowerCase().replace(/\.$/, "") : null;
+}
+
+/** The largest request body (the policy text is the largest thing posted). */
+export const MAX_BODY_BYTES = 1 << 20;
+/** JSON nested deeper than this is refused before it is parsed. */
+export const MAX_JSON_DEPTH = 32;
+/** Error messages (which may echo input) are cut to this many characters. */
+const MAX_ERROR_CHARS = 200;
+
+function clip(text: string): string {
+  return text.length > MAX_ERROR_CHARS ? text.slice(0, MAX_ERROR_CHARS) + "…" : text;
+}
+
+/** The deepest nesting of arrays and objects in JSON text (strings skipped), stopping past max. */
+function jsonDepth(text: string, max: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > deepest && (deepest = depth) > max) return deepest;
+    } else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** Compares a presented token with ours in time independent of where they differ. */
+function tokenMatches(given: string | undefined, expected: Buffer): boolean {
+  return given !== undefined && timingSafeEqual(digest(given), expected);
+}
+
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   let body: unknown;
   try {
-    body = await c.req.json();
-  } catch {
+    const text = await c.req.text();
+    // Parsing deeply nested input costs far more than its size suggests: refuse it unparsed.
+    if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new HttpError(400, `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    body = JSON.parse(text);
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
     throw new HttpError(400, "body must be a JSON object");
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -101,7 +165,18 @@ export interface ControlAppOptions {
   dashboardSignal?: AbortSignal;
   /** Leave the dashboard out. */
   noDashboard?: boolean;
+  /**
+   * Host names (of the `Host` header) served; others get 421 (a DNS-rebound name must not read
+   * status). Absent: any host (a remote listener, where every route needs the token).
+   */
+  allowHost?: (host: string) => boolean;
 }
+
+/** Most `/v1/recv` streams open at once. */
+const MAX_RECV_STREAMS = 64;
+
+/** The routes whose GET may carry the token as `?token=` (the dashboard and what it loads). */
+const QUERY_TOKEN_PATHS = new Set(["/", "/status", "/events"]);
 
 /** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
 export function parseDuration(text: string): number {
@@ -118,22 +193,50 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   const app = new Hono();
   const token = opts.token;
   const mesh = opts.mesh;
+  let recvStreams = 0;
 
   app.onError((err, c) => {
-    if (err instanceof HttpError) return c.json({ error: err.message }, err.status);
-    if (err instanceof LeaderError) return c.json({ error: err.message }, 409);
-    return c.json({ error: err instanceof Error ? err.message : String(err) }, 500);
+    if (err instanceof HttpError) return c.json({ error: clip(err.message) }, err.status);
+    if (err instanceof LeaderError) return c.json({ error: clip(err.message) }, 409);
+    if (err instanceof BodyTooLargeError) return c.json({ error: err.message }, 413);
+    return c.json({ error: clip(err instanceof Error ? err.message : String(err)) }, 500);
+  });
+
+  app.use("*", async (c, next) => {
+    // A page elsewhere that leaks no URL cannot leak a ?token= in it either.
+    c.header("referrer-policy", "no-referrer");
+    const allowHost = opts.allowHost;
+    const hostHeader = c.req.header("host");
+    if (allowHost && hostHeader !== undefined) {
+      const host = hostOfHeader(hostHeader);
+      if (host === null || !allowHost(host)) {
+        return c.json({ error: "this server answers only to its loopback names" }, 421);
+      }
+    }
+    await next();
+    c.res.headers.set("referrer-policy", "no-referrer");
   });
 
   if (token) {
+    const expected = digest(`Bearer ${token}`);
+    const expectedQuery = digest(token);
     app.use(opts.tokenEverywhere ? "*" : "/v1/*", async (c, next) => {
-      // Browsers' EventSource cannot send headers: the dashboard may pass ?token= instead.
-      if (c.req.header("authorization") !== `Bearer ${token}` && c.req.query("token") !== token) {
+      // Browsers' EventSource cannot send headers: the dashboard's GETs may pass ?token=.
+      const queryOk = c.req.method === "GET" && QUERY_TOKEN_PATHS.has(c.req.path) &&
+        tokenMatches(c.req.query("token"), expectedQuery);
+      if (!queryOk && !tokenMatches(c.req.header("authorization"), expected)) {
         throw new HttpError(401, "missing or wrong bearer token");
       }
       await next();
     });
   }
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: `request body over ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+  );
 
   const needMesh = (): MeshAgent => {
     if (!mesh) throw new HttpError(404, "this agent is not part of a managed mesh");
@@ -240,7 +343,12 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.get("/status", (c) => c.json(agent.status()));
   app.get("/peers", (c) => c.json(agent.status().peers));
   app.get("/peers/:key", (c) => {
-    const key = decodeURIComponent(c.req.param("key")).replaceAll("-", "+").replaceAll("_", "/");
+    let key: string;
+    try {
+      key = decodeURIComponent(c.req.param("key")).replaceAll("-", "+").replaceAll("_", "/");
+    } catch {
+      throw new HttpError(400, "the peer key is not valid percent-encoding");
+    }
     const peer = agent.status().peers.find((p) => p.publicKey === key);
     if (!peer) throw new HttpError(404, "no such peer");
     return c.json(peer);
@@ -284,6 +392,16 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     const countText = c.req.query("count");
     const count = countText === undefined ? Infinity : Number(countText);
     if (!(count >= 1)) throw new HttpError(400, "count must be a positive integer");
+    // Streams last as long as their client wants: bounded, so they cannot take every connection.
+    if (recvStreams >= MAX_RECV_STREAMS) {
+      throw new HttpError(503, `more than ${MAX_RECV_STREAMS} receive streams open`);
+    }
+    recvStreams++;
+    let ended = false;
+    const end = () => {
+      if (!ended) recvStreams--;
+      ended = true;
+    };
     let sub: { close(): void } | undefined;
     const enc = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
@@ -299,10 +417,12 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
             controller.enqueue(enc.encode(line));
             if (++got >= count) {
               sub?.close();
+              end();
               controller.close();
             }
           });
         } catch (e) {
+          end();
           controller.error(e);
         }
         // An empty line tells the client the listener is in place.
@@ -310,6 +430,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
       },
       cancel() {
         sub?.close();
+        end();
       },
     });
     return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
@@ -334,20 +455,28 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.notFound((c) => {
     const known = routes.filter(([, re]) => re.test(c.req.path)).map(([m]) => m);
     if (known.length && !known.includes(c.req.method)) {
-      return c.json({ error: `${c.req.method} is not allowed on ${c.req.path}` }, 405, {
+      return c.json({ error: clip(`${c.req.method} is not allowed on ${c.req.path}`) }, 405, {
         allow: [...new Set(known)].join(", "),
       });
     }
-    return c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404);
+    return c.json({ error: clip(`no route ${c.req.method} ${c.req.path}`) }, 404);
   });
 
   return app;
 }
 
-/** Starts the control server of an agent; throws, naming the address, when it cannot listen. */
+/**
+ * Starts the control server of an agent; throws, naming the address, when it cannot listen.
+ *
+ * Not `Deno.serve`: it accepts on its own, with no connection cap or request-head deadline, and
+ * a failed accept (out of descriptors) rejects uncaught and ends the whole agent. Here our own
+ * accept loop ({@linkcode guardListener}) counts failed accepts and caps connections, and a small
+ * HTTP/1.1 layer ({@linkcode serveHttp1}) bounds heads, bodies and idle time.
+ */
 export function serveControl(agent: Agent, opts: ControlServerOptions = {}): ControlServer {
   const { hostname, port } = parseHostPort(opts.listen ?? "127.0.0.1:51880");
-  if (!isLoopback(hostname)) {
+  const remote = !isLoopback(hostname);
+  if (remote) {
     if (!opts.allowRemote) {
       throw new Error(
         `status listen address ${hostname} is not loopback: pass --status-allow-remote to allow it`,
@@ -355,16 +484,21 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     }
     if (!opts.token) throw new Error("a non-loopback status listener needs a token");
   }
+  const listenHost = hostname.replace(/^\[|\]$/g, "").toLowerCase();
   const streams = new AbortController();
   const app = controlApp(agent, {
     token: opts.token,
-    tokenEverywhere: !isLoopback(hostname),
+    tokenEverywhere: remote,
     mesh: opts.mesh,
     dashboardSignal: streams.signal,
+    // A loopback listener answers to loopback names only: a DNS-rebound name is refused.
+    allowHost: opts.allowRemote
+      ? undefined
+      : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
   });
-  let server: Deno.HttpServer;
+  let listener: Deno.TcpListener;
   try {
-    server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+    listener = Deno.listen({ transport: "tcp", hostname: hostname.replace(/^\[|\]$/g, ""), port });
   } catch (e) {
     throw new Error(
       `the status server cannot listen on ${opts.listen ?? "127.0.0.1:51880"}: ${
@@ -373,14 +507,30 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
       { cause: e },
     );
   }
-  const addr = server.addr as Deno.NetAddr;
+  const addr = listener.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const address = `${host}:${addr.port}`;
+  const stats = newListenerStats();
+  agent.listenerStats.http = stats;
+  const guard = guardListener(listener, {
+    name: "http",
+    maxConnections: opts.maxConnections ?? 256,
+    stats,
+    logger: opts.logger ?? agent.logger,
+    serve: (slot) =>
+      serveHttp1(slot, app.fetch, {
+        origin: address,
+        headerTimeoutMs: opts.headerTimeoutMs,
+        maxBodyBytes: MAX_BODY_BYTES,
+      }),
+  });
   return {
-    address: `${host}:${addr.port}`,
+    address,
+    stats,
     close: () => {
       // Open event streams would keep shutdown waiting.
       streams.abort();
-      return server.shutdown();
+      return guard.close();
     },
   };
 }

@@ -26,6 +26,7 @@ import {
   type UapiPeerChange,
   type UapiSetRequest,
 } from "./uapi_protocol.ts";
+import { guardListener, type ListenerStats, type Slot } from "../net/conn_guard.ts";
 
 /** Where `wg` looks for userspace interfaces' sockets. */
 export const DEFAULT_UAPI_DIR = "/var/run/wireguard";
@@ -42,6 +43,10 @@ export interface UapiServerOptions {
   maxRequestBytes?: number;
   /** The underlay socket's firewall mark, reported as `fwmark`; default 0 (none). */
   fwmark?: number;
+  /** Most connections open at once (default 64); at the cap the oldest waiting one is closed. */
+  maxConnections?: number;
+  /** Counters of the accept loop to update (created when absent). */
+  stats?: ListenerStats;
 }
 
 /** A running UAPI socket. */
@@ -252,12 +257,13 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
 }
 
 async function serveConnection(
-  conn: Deno.UnixConn,
+  slot: Slot<Deno.UnixConn>,
   device: Device,
   logger: Logger,
   maxRequest: number,
   fwmark: number,
 ): Promise<void> {
+  const conn = slot.conn;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let buf = new Uint8Array(Math.min(4096, maxRequest));
@@ -291,7 +297,10 @@ async function serveConnection(
       bigger.set(buf);
       buf = bigger;
     }
+    // Only a connection waiting for its client may be closed to make room for a new one.
+    slot.waiting = true;
     const n = await conn.read(buf.subarray(len));
+    slot.waiting = false;
     if (n === null) return; // the client left; a partial request is dropped unapplied
     len += n;
   }
@@ -343,35 +352,18 @@ export async function serveUapi(
     throw e;
   }
 
-  const conns = new Set<Deno.UnixConn>();
   let closed = false;
-  const acceptLoop = (async () => {
-    for (;;) {
-      let conn: Deno.UnixConn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (closed || e instanceof Deno.errors.BadResource) return;
-        // Transient (e.g. out of file descriptors): keep serving after a pause.
-        logger.error("uapi accept failed", { error: String(e) });
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      conns.add(conn);
-      serveConnection(conn, device, logger, maxRequest, fwmark)
-        .catch((e) => {
-          if (!closed) logger.debug("uapi connection ended", { error: String(e) });
-        })
-        .finally(() => {
-          conns.delete(conn);
-          try {
-            conn.close();
-          } catch {
-            // already closed by close()
-          }
-        });
-    }
-  })();
+  // Failed accepts (out of descriptors) are counted and retried; connections are capped.
+  const guard = guardListener(listener, {
+    name: "uapi",
+    maxConnections: opts.maxConnections ?? 64,
+    stats: opts.stats,
+    logger,
+    serve: (slot) =>
+      serveConnection(slot, device, logger, maxRequest, fwmark).catch((e) => {
+        if (!closed) logger.debug("uapi connection ended", { error: String(e) });
+      }),
+  });
   logger.info("uapi listening", { path });
 
   return {
@@ -379,15 +371,7 @@ export async function serveUapi(
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
-      await acceptLoop;
+      await guard.close();
       try {
         // Deno unlinks a unix listener's path when it closes; this covers runtimes that do not.
         await Deno.remove(path);

@@ -24,6 +24,7 @@ import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { EADDRINUSE } from "../../drivers/linux/libc.ts";
 import { DnsZone, type ZoneSource } from "./zone.ts";
+import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 
 /** Options of {@linkcode serveDns}. */
 export interface DnsServerOptions {
@@ -77,6 +78,8 @@ export interface DnsServer {
   readonly stats: DnsStats;
   /** The upstreams in use (`addr:port`), empty when not forwarding. */
   readonly upstreams: readonly string[];
+  /** The TCP listeners' connection counters (failed accepts included), for /metrics. */
+  readonly listenerStats: ListenerStats;
   /** Stops listening, closes connections and waits for the loops to end. */
   close(): Promise<void>;
 }
@@ -275,6 +278,7 @@ class Server implements DnsServer {
   readonly zone: DnsZone;
   readonly stats: DnsStats;
   readonly upstreams: readonly string[];
+  readonly listenerStats: ListenerStats = newListenerStats();
   readonly #bound: Bound;
   readonly #responder: DnsResponder;
   readonly #forwarder: Forwarder | null;
@@ -364,6 +368,7 @@ class Server implements DnsServer {
         conn = await listener.accept();
       } catch (err) {
         if (this.#closed || err instanceof Deno.errors.BadResource) return;
+        this.listenerStats.acceptErrors++;
         // Transient (e.g. out of file descriptors): said once per burst, then retried.
         if (errors++ % ERROR_BURST === 0) {
           this.#logger?.warn("dns.accept_error", { address, error: String(err), count: errors });
@@ -374,6 +379,7 @@ class Server implements DnsServer {
       errors = 0;
       if (this.#conns.size >= this.#maxTcp) {
         this.stats.tcpRejected++;
+        this.listenerStats.rejected++;
         closeQuietly(conn);
         continue;
       }
@@ -383,14 +389,20 @@ class Server implements DnsServer {
 
   async #serveConn(conn: Deno.Conn, local: string | null): Promise<void> {
     const stats = this.stats;
+    const ls = this.listenerStats;
     this.#conns.add(conn);
     stats.tcpConnections++;
     stats.tcpOpen++;
+    ls.accepted++;
+    ls.open++;
     let timer: ReturnType<typeof setTimeout> | undefined;
     // The timer runs from the last answer: a client that drips bytes does not keep it alive.
     const arm = (): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => closeQuietly(conn), this.#idleMs);
+      timer = setTimeout(() => {
+        ls.timedOut++;
+        closeQuietly(conn);
+      }, this.#idleMs);
     };
     arm();
     const reader = new FrameReader(conn);
@@ -421,6 +433,7 @@ class Server implements DnsServer {
       clearTimeout(timer);
       this.#conns.delete(conn);
       stats.tcpOpen--;
+      ls.open--;
       closeQuietly(conn);
     }
   }

@@ -560,6 +560,7 @@ export class MeshAgent {
         { cause: e },
       );
     }
+    this.agent.listenerStats.dns_tcp = this.dns.listenerStats;
     this.#logger.info("dns listening", { addresses: addresses.join(","), port: this.dns.port });
   }
 

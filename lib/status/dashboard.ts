@@ -68,6 +68,9 @@ export interface DashboardOptions {
   debounceMs?: number;
   /** Ends every event stream (abort it before shutting the server down, which waits for them). */
   signal?: AbortSignal;
+  /** Most event streams open at once (default 64); more get 503, so that streams, which never
+   * end on their own, cannot take every connection the server allows. */
+  maxStreams?: number;
 }
 
 const enc = new TextEncoder();
@@ -116,6 +119,8 @@ export function dashboardRoutes(
   const debounceMs = opts.debounceMs ?? 100;
   const signal = opts.signal;
   const subscribe = fanOut(events, signal);
+  const maxStreams = opts.maxStreams ?? 64;
+  let streams = 0;
   const app = new Hono();
 
   app.get("/", (c) =>
@@ -129,7 +134,13 @@ export function dashboardRoutes(
       "x-content-type-options": "nosniff",
     }));
 
-  app.get("/events", () => {
+  app.get("/events", (c) => {
+    if (streams >= maxStreams) {
+      return c.json({ error: `more than ${maxStreams} event streams open` }, 503, {
+        "retry-after": "10",
+      });
+    }
+    streams++;
     let stop = () => {};
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -178,6 +189,7 @@ export function dashboardRoutes(
         stop = () => {
           if (closed) return;
           closed = true;
+          streams--;
           clearInterval(timer);
           if (debounce !== undefined) clearTimeout(debounce);
           unsubscribe();

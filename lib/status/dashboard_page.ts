@@ -114,6 +114,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 (function () {
   var SVG = "http://www.w3.org/2000/svg";
   var POLL_MS = 2000;
+  // A remote listener wants the token on every request; the page was opened with ?token=,
+  // and its own requests carry it on (EventSource cannot send an Authorization header).
+  var TOKEN = new URLSearchParams(location.search).get("token");
+  var AUTH = TOKEN ? "?token=" + encodeURIComponent(TOKEN) : "";
   var STALE_MS = 7000;
   var HEALTH = { up: 1, degraded: 1, down: 1, unknown: 1 };
   var prev = new Map();
@@ -379,7 +383,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
   }
 
   function poll() {
-    fetch("status", { cache: "no-store" })
+    fetch("status" + AUTH, { cache: "no-store" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (d) { if (mode !== "live") { mode = "polling"; } update(d); })
       .catch(function () { if (mode !== "live") setConn("offline"); });
@@ -397,7 +401,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 
   function connect() {
     if (typeof EventSource !== "function") { startPolling(); return; }
-    es = new EventSource("events");
+    es = new EventSource("events" + AUTH);
     es.addEventListener("open", function () { stopPolling(); setConn("live"); });
     es.addEventListener("status", function (m) { update(JSON.parse(m.data)); });
     es.addEventListener("health", function (m) { logEvent(JSON.parse(m.data)); });

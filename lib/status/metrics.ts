@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ListenerStats } from "../net/conn_guard.ts";
 import type { HealthState } from "../mesh/types.ts";
 import type { HistogramSnapshot } from "./histogram.ts";
 
@@ -179,6 +180,8 @@ export interface MetricsSnapshot {
   joinDrops?: Record<string, number>;
   /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
   listenerErrors?: Record<string, number>;
+  /** Connection counters of the socket listeners (`http`, `uapi`, `dns_tcp`), by listener. */
+  listeners?: Record<string, ListenerStats>;
 }
 
 const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
@@ -274,6 +277,34 @@ export function renderMetrics(s: MetricsSnapshot): string {
       "weft_listener_errors_total",
       "Exceptions thrown by event subscribers (the first of each is logged), by source.",
       byKey(s.listenerErrors).map(([source, value]) => ({ labels: { source }, value })),
+    );
+  }
+  if (s.listeners && Object.keys(s.listeners).length > 0) {
+    const ls = byKey(s.listeners);
+    w.counter(
+      "weft_listener_accept_errors_total",
+      "Failed accepts (e.g. out of file descriptors), each retried after a pause, by listener.",
+      ls.map(([listener, v]) => ({ labels: { listener }, value: v.acceptErrors })),
+    );
+    w.counter(
+      "weft_listener_connections_total",
+      "Connections accepted, by listener.",
+      ls.map(([listener, v]) => ({ labels: { listener }, value: v.accepted })),
+    );
+    w.counter(
+      "weft_listener_connections_dropped_total",
+      "Connections closed by the guard: rejected (all slots busy), evicted (oldest idle one, " +
+        "for a new one) or timeout (slow head, idle, stalled write), by listener and reason.",
+      ls.flatMap(([listener, v]) => [
+        { labels: { listener, reason: "rejected" }, value: v.rejected },
+        { labels: { listener, reason: "evicted" }, value: v.evicted },
+        { labels: { listener, reason: "timeout" }, value: v.timedOut },
+      ]),
+    );
+    w.gauge(
+      "weft_listener_connections_open",
+      "Connections open now, by listener.",
+      ls.map(([listener, v]) => ({ labels: { listener }, value: v.open })),
     );
   }
   if (s.dns) {

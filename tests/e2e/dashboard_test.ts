@@ -337,3 +337,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "dashboard through a remote listener: opened with ?token=, its own requests carry it",
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { Agent } = await import("../../lib/agent/agent.ts");
+    const { serveControl } = await import("../../lib/control/server.ts");
+    const { generateKeyPair } = await import("../../lib/crypto/keys.ts");
+    const { nullLogger } = await import("../../lib/log/logger.ts");
+    const token = "remote-dashboard-token";
+    const agent = await Agent.start({
+      privateKey: generateKeyPair().privateKey,
+      addresses: ["10.96.0.1/24"],
+      listenPort: 0,
+      logger: nullLogger,
+    });
+    agent.nodeInfo = { name: "remote-alpha", role: "leader" };
+    // Every route needs the token on a remote listener; the browser reaches it on loopback.
+    const server = serveControl(agent, { listen: "0.0.0.0:0", allowRemote: true, token });
+    const url = `http://127.0.0.1:${server.address.split(":").pop()}/?token=${token}`;
+    const profile = await Deno.makeTempDir({ prefix: "weft-chromium-profile-" });
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = await context.newPage();
+      const refused: string[] = [];
+      page.on("response", (r) => {
+        if (r.status() === 401) refused.push(r.url());
+      });
+      await page.goto(url);
+      // Live means the event stream was let in; the name comes from the status it carried.
+      await page.waitForFunction(
+        (sel) =>
+          (globalThis as unknown as { document: Doc }).document.querySelector(sel)?.textContent ===
+            "live",
+        "#conn",
+        { timeout: GUARD_MS },
+      );
+      await page.waitForFunction(
+        (sel) =>
+          (globalThis as unknown as { document: Doc }).document.querySelector(sel)?.textContent ===
+            "remote-alpha",
+        "#node-name",
+        { timeout: GUARD_MS },
+      );
+      assert.deepEqual(refused, []);
+      await page.close();
+    } finally {
+      await context.close();
+      await server.close();
+      await agent.close();
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});

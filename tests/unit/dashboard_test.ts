@@ -120,7 +120,7 @@ Deno.test("dashboard: the page is self-contained and locked down by its CSP", as
   const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
   assert.equal(scripts.length, 1);
   new Function(scripts[0]);
-  assert.match(html, /new EventSource\("events"\)/);
+  assert.match(html, /new EventSource\("events" \+ AUTH\)/);
   assert.match(html, /fetch\("status"/);
 });
 
