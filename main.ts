@@ -105,6 +105,17 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
   });
 }
 
+/** A stored time as ISO text; a value no date can hold (an old leader's state) shown as is. */
+function timeText(ms: unknown): string {
+  const d = new Date(typeof ms === "number" ? ms : NaN);
+  return Number.isNaN(d.getTime()) ? `invalid (${String(ms).slice(0, 32)})` : d.toISOString();
+}
+
+/** Labels as `k=v,k=v`, or `-`. */
+function labelsText(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",") || "-";
+}
+
 function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
@@ -354,10 +365,10 @@ function build(): Command {
       for (const t of tokens) {
         rows.push([
           t.id,
-          new Date(t.expiresAt).toISOString(),
+          timeText(t.expiresAt),
           t.usesLeft === null ? "unlimited" : String(t.usesLeft),
           t.revoked ? "yes" : "no",
-          Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+          labelsText(t.labels),
         ]);
       }
       console.log(formatTable(rows));
@@ -379,14 +390,16 @@ function build(): Command {
     .action(async (opts) => {
       const res = await (await localClient(opts)).nodes();
       if (opts.json) return console.log(JSON.stringify(res, null, 2));
-      const rows = [["NAME", "ADDRESS", "ROLE", "ENDPOINT", "LABELS"]];
+      // Granted labels (token, operator) apart from what each node says of itself (untrusted).
+      const rows = [["NAME", "ADDRESS", "ROLE", "ENDPOINT", "LABELS", "SELF-ASSERTED"]];
       for (const n of res.nodes) {
         rows.push([
           n.name,
           n.address,
           n.role,
           n.endpoints[0] ?? "-",
-          Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+          labelsText(n.labels),
+          labelsText(n.nodeLabels),
         ]);
       }
       console.log(formatTable(rows));

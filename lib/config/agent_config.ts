@@ -31,15 +31,17 @@ import {
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "./wgquick.ts";
 import {
+  clip,
   didYouMean,
   dnsLabelProblem,
   dnsZoneProblem,
   formatHostPort,
   interfaceNameProblem,
   isLoopbackHost,
-  labelKeyProblem,
-  labelValueProblem,
+  labelPairProblem,
+  MAX_LABELS,
   parseHostPort,
+  quote,
   sanitizeHostname,
 } from "./validate.ts";
 import { Cidr } from "../net/cidr.ts";
@@ -318,7 +320,7 @@ function describe(input: Input): string {
   const v = input.value;
   if (v === null || v === undefined) return "no value";
   // A flag's text is shown as typed unless quotes are needed to see where it starts and ends.
-  if (typeof v === "string") return input.fromFlag && /^\S+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "string") return input.fromFlag && /^\S+$/.test(v) ? clip(v) : quote(v);
   if (typeof v === "number" || typeof v === "boolean") return String(v);
   return v instanceof Uint8Array ? "binary data" : `a value of type ${typeof v}`;
 }
@@ -438,13 +440,12 @@ const directory: Parser<string> = text((s, input, ctx) => {
   return resolve(ctx.baseDir, p);
 });
 
-function labelPairProblem(key: string, value: string): string | undefined {
-  return labelKeyProblem(key) ?? labelValueProblem(value);
-}
-
 const labelMap: Parser<Record<string, string>> = (input) => {
   if (input.kind !== "map") {
     return fail(input, `expected a mapping of label keys to values, got ${describe(input)}`);
+  }
+  if (input.entries.length > MAX_LABELS) {
+    return fail(input, `${input.entries.length} labels (at most ${MAX_LABELS})`);
   }
   const out: Record<string, string> = {};
   for (const e of input.entries) {
@@ -460,7 +461,10 @@ const labelMap: Parser<Record<string, string>> = (input) => {
       : fail(v, `expected a label value, got ${describe(v)}`);
     const p = labelPairProblem(e.key, value);
     if (p !== undefined) {
-      throw new ConfigError(`${input.path}: invalid label ${e.key}=${value}: ${p}`, e.where);
+      throw new ConfigError(
+        `${input.path}: invalid label ${clip(`${e.key}=${value}`)}: ${p}`,
+        e.where,
+      );
     }
     out[e.key] = value;
   }

@@ -108,6 +108,52 @@ export function labelValueProblem(value: string): string | undefined {
   return value === "" ? undefined : labelNameProblem(value, "the value");
 }
 
+/** What is wrong with `key=value` as a label, or undefined. */
+export function labelPairProblem(key: string, value: string): string | undefined {
+  return labelKeyProblem(key) ?? labelValueProblem(value);
+}
+
+/** Most labels one node, token or service may carry. */
+export const MAX_LABELS = 64;
+
+/**
+ * What is wrong with `labels` as a label mapping (an object of string values, at most
+ * {@link MAX_LABELS}, each pair as `labelPairProblem` wants); the one check for labels from
+ * flags, files, the control API and the wire.
+ */
+export function labelsProblem(labels: unknown): string | undefined {
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    return "labels must be an object of strings";
+  }
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) {
+    return `there are ${entries.length} labels (at most ${MAX_LABELS})`;
+  }
+  for (const [k, v] of entries) {
+    if (typeof v !== "string") return `label ${quote(k)} must be a string`;
+    const p = labelPairProblem(k, v);
+    if (p !== undefined) return `invalid label ${quote(`${k}=${v}`)}: ${p}`;
+  }
+  return undefined;
+}
+
+/** Most characters of a value an error message repeats. */
+const QUOTE_CHARS = 64;
+
+/**
+ * `text` quoted for an error message, cut to its first 64 characters (with the full length
+ * said) so that a huge value is never echoed whole.
+ */
+export function quote(text: string, max = QUOTE_CHARS): string {
+  if (text.length <= max) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, max))}... (${text.length} characters)`;
+}
+
+/** `text` for an error message, unquoted, cut as {@link quote} cuts it. */
+export function clip(text: string, max = QUOTE_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
+}
+
 /** A `HOST:PORT` pair. */
 export interface HostPort {
   /** An IPv4 address, an IPv6 address (no brackets) or a DNS host name, lowercased. */
