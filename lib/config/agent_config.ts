@@ -45,6 +45,7 @@ import {
   sanitizeHostname,
 } from "./validate.ts";
 import { Cidr } from "../net/cidr.ts";
+import { aliasBomb, MAX_ALIAS_EXPANSION } from "./yaml_aliases.ts";
 import { type LogFormat, type LogLevel, parseLogFormat, parseLogLevel } from "../log/logger.ts";
 import { BACKEND_NAMES } from "../crypto/select.ts";
 import type { BackendName } from "../crypto/types.ts";
@@ -398,20 +399,20 @@ function oneOf<T extends string>(names: readonly T[]): Parser<T> {
   return text((s) => {
     const v = s.trim().toLowerCase();
     if ((names as readonly string[]).includes(v)) return v as T;
-    throw new Error(`expected one of ${names.join(", ")}, got ${JSON.stringify(s)}`);
+    throw new Error(`expected one of ${names.join(", ")}, got ${quote(s)}`);
   });
 }
 
 function cidr(family: 4 | 6, minBits: number, maxBits: number): Parser<string> {
   return text((s) => {
-    if (!s.includes("/")) throw new Error(`${JSON.stringify(s)} has no prefix length, as in /16`);
+    if (!s.includes("/")) throw new Error(`${quote(s)} has no prefix length, as in /16`);
     const c = Cidr.parse(s);
-    if (c.family !== family) throw new Error(`${JSON.stringify(s)} is not an IPv${family} prefix`);
+    if (c.family !== family) throw new Error(`${quote(s)} is not an IPv${family} prefix`);
     if (c.bits < minBits || c.bits > maxBits) {
       throw new Error(`prefix length /${c.bits} is outside /${minBits} to /${maxBits}`);
     }
     if (c.hasHostBits) {
-      throw new Error(`${JSON.stringify(s)} has host bits set; did you mean ${c}?`);
+      throw new Error(`${quote(s)} has host bits set; did you mean ${c}?`);
     }
     return c.toString();
   });
@@ -424,7 +425,7 @@ function hostPort(minPort: number): Parser<string> {
 function dnsLabel(s: string): string {
   const v = s.trim().toLowerCase();
   const p = dnsLabelProblem(v);
-  if (p !== undefined) throw new Error(`${JSON.stringify(s)} ${p}`);
+  if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
   return v;
 }
 
@@ -693,7 +694,7 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     defaultValue: () => "weft0",
     parse: text((s) => {
       const p = interfaceNameProblem(s);
-      if (p !== undefined) throw new Error(`${JSON.stringify(s)} ${p}`);
+      if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
       return s;
     }),
   },
@@ -850,7 +851,7 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     parse: text((s) => {
       const v = s.trim().toLowerCase();
       const p = dnsZoneProblem(v);
-      if (p !== undefined) throw new Error(`${JSON.stringify(s)} ${p}`);
+      if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
       return v.endsWith(".") ? v : `${v}.`;
     }),
   },
@@ -929,6 +930,20 @@ function policyFromNode(node: unknown, y: YamlSource, where: Where): PolicySourc
     throw new ConfigError(`policy: expected a mapping, got ${got}`, where);
   }
   const map = target as YAMLMap.Parsed;
+  const bomb = aliasBomb(map, y.doc);
+  if (bomb) {
+    throw new ConfigError(
+      `policy: aliases expand to more than ${MAX_ALIAS_EXPANSION} values (refused as an alias bomb)`,
+      { file: y.file, line: lineOf(y, bomb) ?? where.line },
+    );
+  }
+  let value: Record<string, unknown>;
+  try {
+    value = map.toJS(y.doc, { maxAliasCount: MAX_ALIASES }) as Record<string, unknown>;
+  } catch (e) {
+    // yaml's own alias bound, on a shape the check above lets through.
+    throw new ConfigError(`policy: ${(e as Error).message}`, where);
+  }
   return {
     file: y.file,
     text: y.text,
@@ -936,7 +951,7 @@ function policyFromNode(node: unknown, y: YamlSource, where: Where): PolicySourc
     node: map,
     lineCounter: y.lineCounter,
     line: y.lineCounter.linePos(map.range[0]).line,
-    value: map.toJS(y.doc, { maxAliasCount: MAX_ALIASES }) as Record<string, unknown>,
+    value,
   };
 }
 
@@ -988,11 +1003,11 @@ export function optionTableMarkdown(): string {
 /** Parses a `--label` argument `key=value` (Kubernetes label syntax); throws a ConfigError. */
 export function parseLabel(text: string): LabelPair {
   const eq = text.indexOf("=");
-  if (eq < 0) throw new ConfigError(`invalid label ${JSON.stringify(text)}: expected KEY=VALUE`);
+  if (eq < 0) throw new ConfigError(`invalid label ${quote(text)}: expected KEY=VALUE`);
   const key = text.slice(0, eq);
   const value = text.slice(eq + 1);
   const p = labelPairProblem(key, value);
-  if (p !== undefined) throw new ConfigError(`invalid label ${JSON.stringify(text)}: ${p}`);
+  if (p !== undefined) throw new ConfigError(`invalid label ${quote(text)}: ${p}`);
   return { key, value };
 }
 
@@ -1002,7 +1017,7 @@ export function parseLabel(text: string): LabelPair {
  */
 export function parseService(text: string): ServiceSpec {
   const m = /^([^:/]*):([^/]*)(?:\/(.*))?$/.exec(text.trim());
-  const bad = (why: string) => new ConfigError(`invalid service ${JSON.stringify(text)}: ${why}`);
+  const bad = (why: string) => new ConfigError(`invalid service ${quote(text)}: ${why}`);
   if (!m) throw bad("expected NAME:PORT/PROTOCOL, as in web:8080/tcp");
   const name = m[1].toLowerCase();
   const p = dnsLabelProblem(name);
@@ -1069,10 +1084,29 @@ function liveSystem(over: Partial<SystemInfo>): SystemInfo {
   };
 }
 
+/** Configuration files larger than this are refused, whatever they are (1 MiB). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+/** Longest text one option value may have, from a flag or the file. */
+export const MAX_VALUE_CHARS = 4096;
+
+/** Reads at most `max + 1` bytes of `file`: enough to know it is too large (`/dev/zero`). */
+async function readBounded(file: string, max: number): Promise<Uint8Array> {
+  using f = await Deno.open(file, { read: true });
+  const buf = new Uint8Array(max + 1);
+  let n = 0;
+  while (n < buf.length) {
+    const got = await f.read(buf.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return buf.subarray(0, n);
+}
+
 async function readConfigText(file: string): Promise<string> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(file);
+    bytes = await readBounded(file, MAX_CONFIG_BYTES);
   } catch (e) {
     const why = e instanceof Deno.errors.NotFound
       ? "the configuration file does not exist"
@@ -1082,6 +1116,12 @@ async function readConfigText(file: string): Promise<string> {
       ? "permission denied reading the configuration file"
       : `cannot read the configuration file: ${(e as Error).message}`;
     throw new ConfigError(why, { file });
+  }
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(
+      `the configuration file is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB)`,
+      { file },
+    );
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -1104,7 +1144,10 @@ function yamlInput(node: unknown, path: string, y: YamlSource, fallbackLine?: nu
     }
     return yamlInput(node.resolve(y.doc) ?? null, path, y, where.line);
   }
-  if (isScalar(node)) return { ...base, kind: "scalar", value: node.value, text: node.source };
+  if (isScalar(node)) {
+    tooLong(node.value, path, where);
+    return { ...base, kind: "scalar", value: node.value, text: node.source };
+  }
   if (isSeq(node)) {
     const items = node.items.map((item, i) => yamlInput(item, `${path}[${i}]`, y, where.line));
     return { ...base, kind: "seq", items };
@@ -1211,7 +1254,18 @@ function flagInput(value: unknown, path: string): Input {
       .map(([k, v]): MapEntry => ({ key: k, where: {}, value: flagInput(v, `${path}.${k}`) }));
     return { ...base, kind: "map", entries };
   }
+  tooLong(value, path, base.where);
   return { ...base, kind: "scalar", value };
+}
+
+/** Refuses a text value over {@link MAX_VALUE_CHARS} before anything parses or echoes it. */
+function tooLong(value: unknown, path: string, where: Where): void {
+  if (typeof value === "string" && value.length > MAX_VALUE_CHARS) {
+    throw new ConfigError(
+      `${path}: the value is ${value.length} characters long (at most ${MAX_VALUE_CHARS})`,
+      where,
+    );
+  }
 }
 
 function applyFlags(
@@ -1242,6 +1296,7 @@ function applyFlags(
     const key = FLAG_ATTRIBUTES.get(attr)!;
     const spec = OPTIONS[key] as OptionSpec<unknown>;
     const flag = spec.flag!;
+    for (const v of Array.isArray(raw) ? raw : [raw]) tooLong(v, flag, {});
     const shaped = spec.fromFlag ? spec.fromFlag(raw, flag) : raw;
     (values as Record<string, unknown>)[key] = spec.parse!(flagInput(shaped, flag), ctx);
     origin[key] = { source: "flag", flag };

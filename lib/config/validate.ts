@@ -172,21 +172,21 @@ export function parseHostPort(text: string, minPort = 1): HostPort {
   if (text.startsWith("[")) {
     const close = text.indexOf("]");
     if (close < 0 || text[close + 1] !== ":") {
-      throw new Error(`${JSON.stringify(text)} is not [IPV6]:PORT`);
+      throw new Error(`${quote(text)} is not [IPV6]:PORT`);
     }
     host = text.slice(1, close);
     portText = text.slice(close + 2);
-    if (!isIPv6(host)) throw new Error(`${JSON.stringify(host)} is not an IPv6 address`);
+    if (!isIPv6(host)) throw new Error(`${quote(host)} is not an IPv6 address`);
   } else {
     const colon = text.lastIndexOf(":");
-    if (colon < 0) throw new Error(`${JSON.stringify(text)} has no port: expected HOST:PORT`);
+    if (colon < 0) throw new Error(`${quote(text)} has no port: expected HOST:PORT`);
     host = text.slice(0, colon);
     portText = text.slice(colon + 1);
     if (host.includes(":")) {
       throw new Error(`IPv6 addresses need brackets, as in [${host}]:${portText}`);
     }
     if (!isIPv4(host) && !isDnsName(host)) {
-      throw new Error(`${JSON.stringify(host)} is not an IP address or a host name`);
+      throw new Error(`${quote(host)} is not an IP address or a host name`);
     }
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < minPort || Number(portText) > 65535) {
