@@ -539,7 +539,13 @@ export class MeshAgent {
       if (p !== undefined) throw new JoinError(p);
     }
     const state = new StateDir(opts.stateDir);
-    await state.ensure();
+    const tightened = await state.ensure();
+    if (tightened) {
+      logger.warn("state directory was open to other users; tightened to 0700", {
+        dir: opts.stateDir,
+        was: `0${tightened.tightenedFrom.toString(8)}`,
+      });
+    }
     const privateKey = await state.privateKey();
     const publicKey = encodeKey(
       publicKeyOf(parseKey(privateKey, "private key")),
