@@ -807,8 +807,9 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     repeatable: true,
     type: "mapping of strings",
     default: "none",
-    validation: "Kubernetes label syntax: [prefix/]name (name up to 63), value up to 63",
-    description: "labels of this node, for policy and discovery",
+    validation:
+      "Kubernetes label syntax: [prefix/]name (name up to 63), value up to 63; joiners: node.weft/ only",
+    description: "the leader's labels; a joining node's own (untrusted) node.weft/ labels",
     defaultValue: () => ({}),
     parse: labelMap,
     fromFlag: labelsFromFlag,

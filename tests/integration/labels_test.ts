@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { JoinError, MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
-import { createLogger, nullLogger } from "../../lib/log/logger.ts";
+import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { sendMessage } from "../../lib/mesh/sync.ts";
@@ -172,27 +172,6 @@ Deno.test({
       assert.deepEqual(rec()!.nodeLabels, { "node.weft/os": "linux" });
     } finally {
       for (const a of agents.reverse()) await a.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
-
-Deno.test({
-  name: "state directory: an existing one with mode 0755 is tightened to 0700 at start, logged",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "weft-labels-" });
-    const lines: string[] = [];
-    const logger = createLogger({ format: "json", sink: (line) => void lines.push(line) });
-    try {
-      await Deno.mkdir(`${dir}/leader`, { mode: 0o755 });
-      await Deno.chmod(`${dir}/leader`, 0o755);
-      const leader = await MeshAgent.start({ ...leaderOpts(dir), logger });
-      await leader.close();
-      assert.equal((await Deno.stat(`${dir}/leader`)).mode! & 0o777, 0o700);
-      assert.ok(lines.some((l) => /tightened to 0700/.test(l) && /0755/.test(l)), lines.join(""));
-    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
