@@ -105,7 +105,8 @@ export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
-export { LeaderError } from "./lib/mesh/leader.ts";
+export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
+export { NODE_LABEL_PREFIX } from "./lib/mesh/labels.ts";
 export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";
 export {
   compilePolicyText,
