@@ -19,6 +19,7 @@ import {
   formatTable,
   generatePresharedKey,
   generatePrivateKey,
+  InputTooLargeError,
   interfaceNameFromPath,
   JoinError,
   LeaderError,
@@ -27,6 +28,7 @@ import {
   LOG_FORMATS,
   LOG_LEVELS,
   type Logger,
+  MAX_POLICY_BYTES,
   MeshAgent,
   optionHelp,
   parseKey,
@@ -37,6 +39,8 @@ import {
   policyFromConfig,
   type ProtocolTimers,
   publicKeyOf,
+  readTextFileBounded,
+  readUpTo,
   runDemo,
   serveControl,
   StateDir,
@@ -87,8 +91,16 @@ function loggerFrom(opts: { logLevel: string; logFormat: string }): Logger {
   });
 }
 
-async function readStdin(): Promise<string> {
-  return (await new Response(Deno.stdin.readable).text()).trim();
+/** Standard input as text, refused past `max` bytes (`< /dev/zero` must not fill memory). */
+async function readStdin(max: number, what: string): Promise<string> {
+  try {
+    return new TextDecoder().decode(await readUpTo(Deno.stdin, max)).trim();
+  } catch (e) {
+    if (e instanceof InputTooLargeError) {
+      throw new UsageError(`${what} on standard input is at most ${max} bytes`);
+    }
+    throw e;
+  }
 }
 
 /** Runs until SIGINT or SIGTERM, then calls `stop`; rejects when stopping fails (exit 1). */
@@ -421,10 +433,13 @@ function build(): Command {
     .action(async (file, opts) => {
       let text;
       try {
-        text = await Deno.readTextFile(file);
+        text = await readTextFileBounded(file, MAX_POLICY_BYTES);
         compilePolicyText(text);
       } catch (e) {
         if (e instanceof PolicyError) throw new UsageError(`${file}: ${e.message}`);
+        if (e instanceof InputTooLargeError) {
+          throw new UsageError(`${file}: a policy file is at most ${MAX_POLICY_BYTES} bytes`);
+        }
         if (e instanceof Deno.errors.NotFound) throw new UsageError(`${file}: no such file`);
         throw e;
       }
@@ -471,7 +486,7 @@ function build(): Command {
     .action(() => console.log(encodeKey(generatePresharedKey())));
   program.command("pubkey").description("read a private key on stdin, print its public key")
     .action(async () => {
-      const text = await readStdin();
+      const text = await readStdin(4096, "a private key");
       let priv;
       try {
         priv = parseKey(text, "private key");
@@ -520,7 +535,7 @@ function build(): Command {
     .addOption(statusListen)
     .addOption(stateDirOpt())
     .action(async (address, port, text, opts) => {
-      const payload = new TextEncoder().encode(text ?? await readStdin());
+      const payload = new TextEncoder().encode(text ?? await readStdin(65_535, "a datagram"));
       await (await localClient(opts, false)).send(address, port, payload, opts.fromPort);
     });
 

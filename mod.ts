@@ -125,7 +125,13 @@ export {
 export { type MetricsSnapshot, renderMetrics } from "./lib/status/metrics.ts";
 export { type DnsServer, type DnsServerOptions, serveDns } from "./lib/dns/server.ts";
 export { DnsZone, type ZoneSource } from "./lib/dns/zone.ts";
-export { parsePolicy, serializePolicy } from "./lib/policy/parse.ts";
+export { MAX_POLICY_BYTES, parsePolicy, serializePolicy } from "./lib/policy/parse.ts";
+export {
+  InputTooLargeError,
+  readFileBounded,
+  readTextFileBounded,
+  readUpTo,
+} from "./lib/config/bounded_read.ts";
 export { type PolicyDocument, PolicyError, type PolicyRule } from "./lib/policy/schema.ts";
 export { PolicyEngine } from "./lib/policy/engine.ts";
 export { PolicyFilter, type PolicyStats } from "./lib/policy/filter.ts";

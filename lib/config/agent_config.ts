@@ -46,6 +46,7 @@ import {
 } from "./validate.ts";
 import { Cidr } from "../net/cidr.ts";
 import { aliasBomb, MAX_ALIAS_EXPANSION } from "./yaml_aliases.ts";
+import { InputTooLargeError, readFileBounded } from "./bounded_read.ts";
 import { type LogFormat, type LogLevel, parseLogFormat, parseLogLevel } from "../log/logger.ts";
 import { BACKEND_NAMES } from "../crypto/select.ts";
 import type { BackendName } from "../crypto/types.ts";
@@ -1091,25 +1092,14 @@ export const MAX_CONFIG_BYTES = 1 << 20;
 /** Longest text one option value may have, from a flag or the file. */
 export const MAX_VALUE_CHARS = 4096;
 
-/** Reads at most `max + 1` bytes of `file`: enough to know it is too large (`/dev/zero`). */
-async function readBounded(file: string, max: number): Promise<Uint8Array> {
-  using f = await Deno.open(file, { read: true });
-  const buf = new Uint8Array(max + 1);
-  let n = 0;
-  while (n < buf.length) {
-    const got = await f.read(buf.subarray(n));
-    if (got === null) break;
-    n += got;
-  }
-  return buf.subarray(0, n);
-}
-
 async function readConfigText(file: string): Promise<string> {
   let bytes: Uint8Array;
   try {
-    bytes = await readBounded(file, MAX_CONFIG_BYTES);
+    bytes = await readFileBounded(file, MAX_CONFIG_BYTES);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
+    const why = e instanceof InputTooLargeError
+      ? `the configuration file is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB)`
+      : e instanceof Deno.errors.NotFound
       ? "the configuration file does not exist"
       : e instanceof Deno.errors.IsADirectory
       ? "is a directory, not a configuration file"
@@ -1117,12 +1107,6 @@ async function readConfigText(file: string): Promise<string> {
       ? "permission denied reading the configuration file"
       : `cannot read the configuration file: ${(e as Error).message}`;
     throw new ConfigError(why, { file });
-  }
-  if (bytes.length > MAX_CONFIG_BYTES) {
-    throw new ConfigError(
-      `the configuration file is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB)`,
-      { file },
-    );
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
