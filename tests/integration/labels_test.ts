@@ -121,18 +121,24 @@ Deno.test({
       // A selector that asks for a self-asserted label by its prefix matches it, knowingly.
       assert.equal(ask(7000).rule?.name, "self-asserted");
 
-      // The node learns the same record from the leader.
+      // The node learns the record and the policy from the leader, and its own engine decides
+      // as the leader's. (Its own hellos since then said it asserts nothing: `nodeLabels` gone.)
       const synced = await eventually(
-        () => {
-          const rec = node.view().members.find((m) => m.name === "n1");
-          return Promise.resolve(rec?.nodeLabels?.["node.weft/claim"] === "yes");
-        },
+        () =>
+          Promise.resolve(
+            node.view().version === leader.view().version &&
+              node.policy?.version === leader.policy?.version,
+          ),
         HANG_GUARD_MS,
         100,
       );
-      assert.ok(synced, JSON.stringify(node.view().members));
+      assert.ok(synced, `node at ${node.view().version}/${node.policy?.version}`);
       const rec = node.view().members.find((m) => m.name === "n1")!;
       assert.deepEqual(rec.labels, { role: "web" });
+      const askNode = (port: number) =>
+        node.policyFilter.explain({ from: nodeAddress, to: leaderAddress, proto: "tcp", port });
+      assert.equal(askNode(5432).allowed, false, askNode(5432).summary);
+      assert.equal(askNode(80).rule?.name, "web-clients");
     } finally {
       for (const a of agents.reverse()) await a.close();
       await Deno.remove(dir, { recursive: true });
