@@ -19,6 +19,7 @@ import {
   formatTable,
   generatePresharedKey,
   generatePrivateKey,
+  InputTooLargeError,
   interfaceNameFromPath,
   JoinError,
   LeaderError,
@@ -27,6 +28,7 @@ import {
   LOG_FORMATS,
   LOG_LEVELS,
   type Logger,
+  MAX_POLICY_BYTES,
   MeshAgent,
   optionHelp,
   parseKey,
@@ -37,6 +39,8 @@ import {
   policyFromConfig,
   type ProtocolTimers,
   publicKeyOf,
+  readTextFileBounded,
+  readUpTo,
   runDemo,
   serveControl,
   StateDir,
@@ -87,8 +91,16 @@ function loggerFrom(opts: { logLevel: string; logFormat: string }): Logger {
   });
 }
 
-async function readStdin(): Promise<string> {
-  return (await new Response(Deno.stdin.readable).text()).trim();
+/** Standard input as text, refused past `max` bytes (`< /dev/zero` must not fill memory). */
+async function readStdin(max: number, what: string): Promise<string> {
+  try {
+    return new TextDecoder().decode(await readUpTo(Deno.stdin, max)).trim();
+  } catch (e) {
+    if (e instanceof InputTooLargeError) {
+      throw new UsageError(`${what} on standard input is at most ${max} bytes`);
+    }
+    throw e;
+  }
 }
 
 /** Runs until SIGINT or SIGTERM, then calls `stop`; rejects when stopping fails (exit 1). */
@@ -103,6 +115,17 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
     Deno.addSignalListener("SIGINT", handler);
     Deno.addSignalListener("SIGTERM", handler);
   });
+}
+
+/** A stored time as ISO text; a value no date can hold (an old leader's state) shown as is. */
+function timeText(ms: unknown): string {
+  const d = new Date(typeof ms === "number" ? ms : NaN);
+  return Number.isNaN(d.getTime()) ? `invalid (${String(ms).slice(0, 32)})` : d.toISOString();
+}
+
+/** Labels as `k=v,k=v`, or `-`. */
+function labelsText(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",") || "-";
 }
 
 function collect(v: string, prev: string[] | undefined): string[] {
@@ -354,10 +377,10 @@ function build(): Command {
       for (const t of tokens) {
         rows.push([
           t.id,
-          new Date(t.expiresAt).toISOString(),
+          timeText(t.expiresAt),
           t.usesLeft === null ? "unlimited" : String(t.usesLeft),
           t.revoked ? "yes" : "no",
-          Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+          labelsText(t.labels),
         ]);
       }
       console.log(formatTable(rows));
@@ -379,14 +402,16 @@ function build(): Command {
     .action(async (opts) => {
       const res = await (await localClient(opts)).nodes();
       if (opts.json) return console.log(JSON.stringify(res, null, 2));
-      const rows = [["NAME", "ADDRESS", "ROLE", "ENDPOINT", "LABELS"]];
+      // Granted labels (token, operator) apart from what each node says of itself (untrusted).
+      const rows = [["NAME", "ADDRESS", "ROLE", "ENDPOINT", "LABELS", "SELF-ASSERTED"]];
       for (const n of res.nodes) {
         rows.push([
           n.name,
           n.address,
           n.role,
           n.endpoints[0] ?? "-",
-          Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+          labelsText(n.labels),
+          labelsText(n.nodeLabels),
         ]);
       }
       console.log(formatTable(rows));
@@ -408,10 +433,13 @@ function build(): Command {
     .action(async (file, opts) => {
       let text;
       try {
-        text = await Deno.readTextFile(file);
+        text = await readTextFileBounded(file, MAX_POLICY_BYTES);
         compilePolicyText(text);
       } catch (e) {
         if (e instanceof PolicyError) throw new UsageError(`${file}: ${e.message}`);
+        if (e instanceof InputTooLargeError) {
+          throw new UsageError(`${file}: a policy file is at most ${MAX_POLICY_BYTES} bytes`);
+        }
         if (e instanceof Deno.errors.NotFound) throw new UsageError(`${file}: no such file`);
         throw e;
       }
@@ -458,7 +486,7 @@ function build(): Command {
     .action(() => console.log(encodeKey(generatePresharedKey())));
   program.command("pubkey").description("read a private key on stdin, print its public key")
     .action(async () => {
-      const text = await readStdin();
+      const text = await readStdin(4096, "a private key");
       let priv;
       try {
         priv = parseKey(text, "private key");
@@ -507,7 +535,7 @@ function build(): Command {
     .addOption(statusListen)
     .addOption(stateDirOpt())
     .action(async (address, port, text, opts) => {
-      const payload = new TextEncoder().encode(text ?? await readStdin());
+      const payload = new TextEncoder().encode(text ?? await readStdin(65_535, "a datagram"));
       await (await localClient(opts, false)).send(address, port, payload, opts.fromPort);
     });
 

@@ -105,7 +105,8 @@ export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
-export { LeaderError } from "./lib/mesh/leader.ts";
+export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
+export { NODE_LABEL_PREFIX } from "./lib/mesh/labels.ts";
 export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";
 export {
   compilePolicyText,
@@ -124,7 +125,13 @@ export {
 export { type MetricsSnapshot, renderMetrics } from "./lib/status/metrics.ts";
 export { type DnsServer, type DnsServerOptions, serveDns } from "./lib/dns/server.ts";
 export { DnsZone, type ZoneSource } from "./lib/dns/zone.ts";
-export { parsePolicy, serializePolicy } from "./lib/policy/parse.ts";
+export { MAX_POLICY_BYTES, parsePolicy, serializePolicy } from "./lib/policy/parse.ts";
+export {
+  InputTooLargeError,
+  readFileBounded,
+  readTextFileBounded,
+  readUpTo,
+} from "./lib/config/bounded_read.ts";
 export { type PolicyDocument, PolicyError, type PolicyRule } from "./lib/policy/schema.ts";
 export { PolicyEngine } from "./lib/policy/engine.ts";
 export { PolicyFilter, type PolicyStats } from "./lib/policy/filter.ts";

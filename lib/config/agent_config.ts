@@ -31,18 +31,22 @@ import {
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "./wgquick.ts";
 import {
+  clip,
   didYouMean,
   dnsLabelProblem,
   dnsZoneProblem,
   formatHostPort,
   interfaceNameProblem,
   isLoopbackHost,
-  labelKeyProblem,
-  labelValueProblem,
+  labelPairProblem,
+  MAX_LABELS,
   parseHostPort,
+  quote,
   sanitizeHostname,
 } from "./validate.ts";
 import { Cidr } from "../net/cidr.ts";
+import { aliasBomb, MAX_ALIAS_EXPANSION } from "./yaml_aliases.ts";
+import { InputTooLargeError, readFileBounded } from "./bounded_read.ts";
 import { type LogFormat, type LogLevel, parseLogFormat, parseLogLevel } from "../log/logger.ts";
 import { BACKEND_NAMES } from "../crypto/select.ts";
 import type { BackendName } from "../crypto/types.ts";
@@ -318,7 +322,7 @@ function describe(input: Input): string {
   const v = input.value;
   if (v === null || v === undefined) return "no value";
   // A flag's text is shown as typed unless quotes are needed to see where it starts and ends.
-  if (typeof v === "string") return input.fromFlag && /^\S+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "string") return input.fromFlag && /^\S+$/.test(v) ? clip(v) : quote(v);
   if (typeof v === "number" || typeof v === "boolean") return String(v);
   return v instanceof Uint8Array ? "binary data" : `a value of type ${typeof v}`;
 }
@@ -396,20 +400,20 @@ function oneOf<T extends string>(names: readonly T[]): Parser<T> {
   return text((s) => {
     const v = s.trim().toLowerCase();
     if ((names as readonly string[]).includes(v)) return v as T;
-    throw new Error(`expected one of ${names.join(", ")}, got ${JSON.stringify(s)}`);
+    throw new Error(`expected one of ${names.join(", ")}, got ${quote(s)}`);
   });
 }
 
 function cidr(family: 4 | 6, minBits: number, maxBits: number): Parser<string> {
   return text((s) => {
-    if (!s.includes("/")) throw new Error(`${JSON.stringify(s)} has no prefix length, as in /16`);
+    if (!s.includes("/")) throw new Error(`${quote(s)} has no prefix length, as in /16`);
     const c = Cidr.parse(s);
-    if (c.family !== family) throw new Error(`${JSON.stringify(s)} is not an IPv${family} prefix`);
+    if (c.family !== family) throw new Error(`${quote(s)} is not an IPv${family} prefix`);
     if (c.bits < minBits || c.bits > maxBits) {
       throw new Error(`prefix length /${c.bits} is outside /${minBits} to /${maxBits}`);
     }
     if (c.hasHostBits) {
-      throw new Error(`${JSON.stringify(s)} has host bits set; did you mean ${c}?`);
+      throw new Error(`${quote(s)} has host bits set; did you mean ${c}?`);
     }
     return c.toString();
   });
@@ -422,7 +426,7 @@ function hostPort(minPort: number): Parser<string> {
 function dnsLabel(s: string): string {
   const v = s.trim().toLowerCase();
   const p = dnsLabelProblem(v);
-  if (p !== undefined) throw new Error(`${JSON.stringify(s)} ${p}`);
+  if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
   return v;
 }
 
@@ -438,13 +442,12 @@ const directory: Parser<string> = text((s, input, ctx) => {
   return resolve(ctx.baseDir, p);
 });
 
-function labelPairProblem(key: string, value: string): string | undefined {
-  return labelKeyProblem(key) ?? labelValueProblem(value);
-}
-
 const labelMap: Parser<Record<string, string>> = (input) => {
   if (input.kind !== "map") {
     return fail(input, `expected a mapping of label keys to values, got ${describe(input)}`);
+  }
+  if (input.entries.length > MAX_LABELS) {
+    return fail(input, `${input.entries.length} labels (at most ${MAX_LABELS})`);
   }
   const out: Record<string, string> = {};
   for (const e of input.entries) {
@@ -460,7 +463,10 @@ const labelMap: Parser<Record<string, string>> = (input) => {
       : fail(v, `expected a label value, got ${describe(v)}`);
     const p = labelPairProblem(e.key, value);
     if (p !== undefined) {
-      throw new ConfigError(`${input.path}: invalid label ${e.key}=${value}: ${p}`, e.where);
+      throw new ConfigError(
+        `${input.path}: invalid label ${clip(`${e.key}=${value}`)}: ${p}`,
+        e.where,
+      );
     }
     out[e.key] = value;
   }
@@ -689,7 +695,7 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     defaultValue: () => "weft0",
     parse: text((s) => {
       const p = interfaceNameProblem(s);
-      if (p !== undefined) throw new Error(`${JSON.stringify(s)} ${p}`);
+      if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
       return s;
     }),
   },
@@ -802,8 +808,9 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     repeatable: true,
     type: "mapping of strings",
     default: "none",
-    validation: "Kubernetes label syntax: [prefix/]name (name up to 63), value up to 63",
-    description: "labels of this node, for policy and discovery",
+    validation:
+      "Kubernetes label syntax: [prefix/]name (name up to 63), value up to 63; joiners: node.weft/ only",
+    description: "the leader's labels; a joining node's own (untrusted) node.weft/ labels",
     defaultValue: () => ({}),
     parse: labelMap,
     fromFlag: labelsFromFlag,
@@ -846,7 +853,7 @@ const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
     parse: text((s) => {
       const v = s.trim().toLowerCase();
       const p = dnsZoneProblem(v);
-      if (p !== undefined) throw new Error(`${JSON.stringify(s)} ${p}`);
+      if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
       return v.endsWith(".") ? v : `${v}.`;
     }),
   },
@@ -925,6 +932,20 @@ function policyFromNode(node: unknown, y: YamlSource, where: Where): PolicySourc
     throw new ConfigError(`policy: expected a mapping, got ${got}`, where);
   }
   const map = target as YAMLMap.Parsed;
+  const bomb = aliasBomb(map, y.doc);
+  if (bomb) {
+    throw new ConfigError(
+      `policy: aliases expand to more than ${MAX_ALIAS_EXPANSION} values (refused as an alias bomb)`,
+      { file: y.file, line: lineOf(y, bomb) ?? where.line },
+    );
+  }
+  let value: Record<string, unknown>;
+  try {
+    value = map.toJS(y.doc, { maxAliasCount: MAX_ALIASES }) as Record<string, unknown>;
+  } catch (e) {
+    // yaml's own alias bound, on a shape the check above lets through.
+    throw new ConfigError(`policy: ${(e as Error).message}`, where);
+  }
   return {
     file: y.file,
     text: y.text,
@@ -932,7 +953,7 @@ function policyFromNode(node: unknown, y: YamlSource, where: Where): PolicySourc
     node: map,
     lineCounter: y.lineCounter,
     line: y.lineCounter.linePos(map.range[0]).line,
-    value: map.toJS(y.doc, { maxAliasCount: MAX_ALIASES }) as Record<string, unknown>,
+    value,
   };
 }
 
@@ -984,11 +1005,11 @@ export function optionTableMarkdown(): string {
 /** Parses a `--label` argument `key=value` (Kubernetes label syntax); throws a ConfigError. */
 export function parseLabel(text: string): LabelPair {
   const eq = text.indexOf("=");
-  if (eq < 0) throw new ConfigError(`invalid label ${JSON.stringify(text)}: expected KEY=VALUE`);
+  if (eq < 0) throw new ConfigError(`invalid label ${quote(text)}: expected KEY=VALUE`);
   const key = text.slice(0, eq);
   const value = text.slice(eq + 1);
   const p = labelPairProblem(key, value);
-  if (p !== undefined) throw new ConfigError(`invalid label ${JSON.stringify(text)}: ${p}`);
+  if (p !== undefined) throw new ConfigError(`invalid label ${quote(text)}: ${p}`);
   return { key, value };
 }
 
@@ -998,7 +1019,7 @@ export function parseLabel(text: string): LabelPair {
  */
 export function parseService(text: string): ServiceSpec {
   const m = /^([^:/]*):([^/]*)(?:\/(.*))?$/.exec(text.trim());
-  const bad = (why: string) => new ConfigError(`invalid service ${JSON.stringify(text)}: ${why}`);
+  const bad = (why: string) => new ConfigError(`invalid service ${quote(text)}: ${why}`);
   if (!m) throw bad("expected NAME:PORT/PROTOCOL, as in web:8080/tcp");
   const name = m[1].toLowerCase();
   const p = dnsLabelProblem(name);
@@ -1065,12 +1086,20 @@ function liveSystem(over: Partial<SystemInfo>): SystemInfo {
   };
 }
 
+/** Configuration files larger than this are refused, whatever they are (1 MiB). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+/** Longest text one option value may have, from a flag or the file. */
+export const MAX_VALUE_CHARS = 4096;
+
 async function readConfigText(file: string): Promise<string> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(file);
+    bytes = await readFileBounded(file, MAX_CONFIG_BYTES);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
+    const why = e instanceof InputTooLargeError
+      ? `the configuration file is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB)`
+      : e instanceof Deno.errors.NotFound
       ? "the configuration file does not exist"
       : e instanceof Deno.errors.IsADirectory
       ? "is a directory, not a configuration file"
@@ -1100,7 +1129,10 @@ function yamlInput(node: unknown, path: string, y: YamlSource, fallbackLine?: nu
     }
     return yamlInput(node.resolve(y.doc) ?? null, path, y, where.line);
   }
-  if (isScalar(node)) return { ...base, kind: "scalar", value: node.value, text: node.source };
+  if (isScalar(node)) {
+    tooLong(node.value, path, where);
+    return { ...base, kind: "scalar", value: node.value, text: node.source };
+  }
   if (isSeq(node)) {
     const items = node.items.map((item, i) => yamlInput(item, `${path}[${i}]`, y, where.line));
     return { ...base, kind: "seq", items };
@@ -1207,7 +1239,18 @@ function flagInput(value: unknown, path: string): Input {
       .map(([k, v]): MapEntry => ({ key: k, where: {}, value: flagInput(v, `${path}.${k}`) }));
     return { ...base, kind: "map", entries };
   }
+  tooLong(value, path, base.where);
   return { ...base, kind: "scalar", value };
+}
+
+/** Refuses a text value over {@link MAX_VALUE_CHARS} before anything parses or echoes it. */
+function tooLong(value: unknown, path: string, where: Where): void {
+  if (typeof value === "string" && value.length > MAX_VALUE_CHARS) {
+    throw new ConfigError(
+      `${path}: the value is ${value.length} characters long (at most ${MAX_VALUE_CHARS})`,
+      where,
+    );
+  }
 }
 
 function applyFlags(
@@ -1238,6 +1281,7 @@ function applyFlags(
     const key = FLAG_ATTRIBUTES.get(attr)!;
     const spec = OPTIONS[key] as OptionSpec<unknown>;
     const flag = spec.flag!;
+    for (const v of Array.isArray(raw) ? raw : [raw]) tooLong(v, flag, {});
     const shaped = spec.fromFlag ? spec.fromFlag(raw, flag) : raw;
     (values as Record<string, unknown>)[key] = spec.parse!(flagInput(shaped, flag), ctx);
     origin[key] = { source: "flag", flag };

@@ -108,6 +108,52 @@ export function labelValueProblem(value: string): string | undefined {
   return value === "" ? undefined : labelNameProblem(value, "the value");
 }
 
+/** What is wrong with `key=value` as a label, or undefined. */
+export function labelPairProblem(key: string, value: string): string | undefined {
+  return labelKeyProblem(key) ?? labelValueProblem(value);
+}
+
+/** Most labels one node, token or service may carry. */
+export const MAX_LABELS = 64;
+
+/**
+ * What is wrong with `labels` as a label mapping (an object of string values, at most
+ * {@link MAX_LABELS}, each pair as `labelPairProblem` wants); the one check for labels from
+ * flags, files, the control API and the wire.
+ */
+export function labelsProblem(labels: unknown): string | undefined {
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    return "labels must be an object of strings";
+  }
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) {
+    return `there are ${entries.length} labels (at most ${MAX_LABELS})`;
+  }
+  for (const [k, v] of entries) {
+    if (typeof v !== "string") return `label ${quote(k)} must be a string`;
+    const p = labelPairProblem(k, v);
+    if (p !== undefined) return `invalid label ${quote(`${k}=${v}`)}: ${p}`;
+  }
+  return undefined;
+}
+
+/** Most characters of a value an error message repeats. */
+const QUOTE_CHARS = 64;
+
+/**
+ * `text` quoted for an error message, cut to its first 64 characters (with the full length
+ * said) so that a huge value is never echoed whole.
+ */
+export function quote(text: string, max = QUOTE_CHARS): string {
+  if (text.length <= max) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, max))}... (${text.length} characters)`;
+}
+
+/** `text` for an error message, unquoted, cut as {@link quote} cuts it. */
+export function clip(text: string, max = QUOTE_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
+}
+
 /** A `HOST:PORT` pair. */
 export interface HostPort {
   /** An IPv4 address, an IPv6 address (no brackets) or a DNS host name, lowercased. */
@@ -126,21 +172,21 @@ export function parseHostPort(text: string, minPort = 1): HostPort {
   if (text.startsWith("[")) {
     const close = text.indexOf("]");
     if (close < 0 || text[close + 1] !== ":") {
-      throw new Error(`${JSON.stringify(text)} is not [IPV6]:PORT`);
+      throw new Error(`${quote(text)} is not [IPV6]:PORT`);
     }
     host = text.slice(1, close);
     portText = text.slice(close + 2);
-    if (!isIPv6(host)) throw new Error(`${JSON.stringify(host)} is not an IPv6 address`);
+    if (!isIPv6(host)) throw new Error(`${quote(host)} is not an IPv6 address`);
   } else {
     const colon = text.lastIndexOf(":");
-    if (colon < 0) throw new Error(`${JSON.stringify(text)} has no port: expected HOST:PORT`);
+    if (colon < 0) throw new Error(`${quote(text)} has no port: expected HOST:PORT`);
     host = text.slice(0, colon);
     portText = text.slice(colon + 1);
     if (host.includes(":")) {
       throw new Error(`IPv6 addresses need brackets, as in [${host}]:${portText}`);
     }
     if (!isIPv4(host) && !isDnsName(host)) {
-      throw new Error(`${JSON.stringify(host)} is not an IP address or a host name`);
+      throw new Error(`${quote(host)} is not an IP address or a host name`);
     }
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < minPort || Number(portText) > 65535) {

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { InputTooLargeError, readTextFileBounded } from "./bounded_read.ts";
+
 /** An invalid configuration file, located by file name (when known) and 1-based line. */
 export class ConfigError extends Error {
   /** The file the error is in, when the text came from a file. */
@@ -486,9 +488,21 @@ export function parseWgQuick(text: string, options: ParseWgQuickOptions = {}): W
   return { interface: iface, peers };
 }
 
+/** wg-quick files larger than this are refused unread (1 MiB). */
+export const MAX_WGQUICK_BYTES = 1 << 20;
+
 /** Reads and parses a wg-quick file; errors name the file. */
 export async function loadWgQuickFile(path: string): Promise<WgQuickConfig> {
-  return parseWgQuick(await Deno.readTextFile(path), { file: path });
+  let text: string;
+  try {
+    text = await readTextFileBounded(path, MAX_WGQUICK_BYTES);
+  } catch (e) {
+    if (!(e instanceof InputTooLargeError)) throw e;
+    throw new ConfigError(`the file is larger than ${MAX_WGQUICK_BYTES} bytes (1 MiB)`, {
+      file: path,
+    });
+  }
+  return parseWgQuick(text, { file: path });
 }
 
 /** Formats an endpoint as `host:port`, bracketing IPv6 hosts. */

@@ -10,7 +10,9 @@ import { bodyLimit } from "hono/body-limit";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
-import { LeaderError } from "../mesh/leader.ts";
+import { LeaderError, TOKEN_TTL_RANGE_MS } from "../mesh/leader.ts";
+import { grantedLabelsProblem } from "../mesh/labels.ts";
+import { quote } from "../config/validate.ts";
 import { compilePolicyText } from "../mesh/policy_source.ts";
 import { PolicyError } from "../policy/schema.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
@@ -180,8 +182,8 @@ const QUERY_TOKEN_PATHS = new Set(["/", "/status", "/events"]);
 
 /** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new Error(`bad duration "${text}": use e.g. 90s, 15m, 24h, 7d`);
+  const m = /^(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad duration ${quote(text)}: use e.g. 90s, 15m, 24h, 7d`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
   const ms = Number(m[1]) * unit;
   if (!(ms > 0)) throw new Error(`duration "${text}" must be positive`);
@@ -272,17 +274,17 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
       } catch (e) {
         throw new HttpError(400, (e as Error).message);
       }
+      if (ttlMs < TOKEN_TTL_RANGE_MS.min || ttlMs > TOKEN_TTL_RANGE_MS.max) {
+        throw new HttpError(400, `ttl ${quote(body.ttl)} is out of range: from 1s to 365d`);
+      }
     }
     const uses = body.uses === undefined || body.uses === null
       ? null
       : intField(body, "uses", 1, 1_000_000);
     const labels = body.labels ?? {};
-    if (
-      typeof labels !== "object" || Array.isArray(labels) ||
-      !Object.values(labels as object).every((v) => typeof v === "string")
-    ) {
-      throw new HttpError(400, "labels must be an object of strings");
-    }
+    // The same check as `weft token create --label` and the leader's own labels.
+    const labelProblem = grantedLabelsProblem(labels);
+    if (labelProblem !== undefined) throw new HttpError(400, labelProblem);
     const t = await leader.createToken({ ttlMs, uses, labels: labels as Record<string, string> });
     return c.json({ ...t, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
   });

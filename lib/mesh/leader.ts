@@ -18,6 +18,11 @@ import {
 } from "./token.ts";
 import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "./state.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
+import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "./labels.ts";
+import { quote } from "../config/validate.ts";
+
+/** The shortest and longest a token may be valid: 1 s to 365 days. */
+export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
 
 /** What a joiner asks for (inside the encrypted join request). */
 export interface JoinRequest {
@@ -29,7 +34,10 @@ export interface JoinRequest {
   publicKey: string;
   /** Joiner's host name. */
   hostname: string;
-  /** Joiner's own labels (token labels are added). */
+  /**
+   * Labels the joiner asserts about itself: only keys under `node.weft/` are kept (apart from the
+   * token's labels, which are the member's granted labels); others are dropped.
+   */
   labels: Record<string, string>;
   /** Services the joiner advertises. */
   services: ServiceSpec[];
@@ -125,6 +133,7 @@ export class LeaderCore {
   readonly #tokenListeners = new Set<() => void>();
   // Which members each recent version touched, so nodes can catch up with a delta.
   readonly #log: { version: number; keys: string[] }[] = [];
+  #labelsDropped = 0;
 
   private constructor(
     data: LeaderFile,
@@ -186,14 +195,16 @@ export class LeaderCore {
     if (net.family !== 4) throw new LeaderError("the mesh network must be an IPv4 CIDR");
     if (net.bits > 30) throw new LeaderError(`network ${init.network} is too small`);
     if (!validHostname(init.hostname)) {
-      throw new LeaderError(`hostname "${init.hostname}" is not a valid DNS label`);
+      throw new LeaderError(`hostname ${quote(init.hostname)} is not a valid DNS label`);
     }
+    const own = splitLabels(init.labels ?? {});
     const leader: Member = {
       name: init.hostname,
       publicKey: init.publicKey,
       address: formatAddress(net.firstHost()),
       endpoints: init.endpoints,
-      labels: init.labels ?? {},
+      labels: own.granted,
+      ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
       role: "leader",
       services: init.services ?? [],
       joinedAt: Date.now(),
@@ -289,17 +300,24 @@ export class LeaderCore {
     if (leader.publicKey !== init.publicKey) {
       throw new LeaderError("the leader's key does not match its stored state");
     }
-    const changed = JSON.stringify([leader.endpoints, leader.labels, leader.services]) !==
-      JSON.stringify([
-        init.endpoints,
-        init.labels ?? leader.labels,
-        init.services ?? leader.services,
-      ]);
+    // The leader's operator sets its labels: ordinary keys are granted, node.weft/ ones its own.
+    const own = init.labels ? splitLabels(init.labels) : null;
+    const labels = own?.granted ?? leader.labels;
+    const nodeLabels = own ? own.asserted : leader.nodeLabels ?? {};
+    const changed = JSON.stringify([
+      leader.endpoints,
+      leader.labels,
+      leader.nodeLabels ?? {},
+      leader.services,
+    ]) !==
+      JSON.stringify([init.endpoints, labels, nodeLabels, init.services ?? leader.services]);
     if (changed) {
+      const { nodeLabels: _, ...rest } = leader;
       d.members[i] = {
-        ...leader,
+        ...rest,
         endpoints: init.endpoints,
-        labels: init.labels ?? leader.labels,
+        labels,
+        ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
         services: init.services ?? leader.services,
       };
       touch(leader.publicKey);
@@ -322,6 +340,11 @@ export class LeaderCore {
     let index = 0n;
     for (let i = 0; i < 4; i++) index = (index << 8n) | BigInt(v4[i] ^ net[i]);
     return formatAddress(Cidr.parse(network6).addressAt(index));
+  }
+
+  /** Labels joiners asserted outside `node.weft/` and that were dropped, since the start. */
+  get labelsDropped(): number {
+    return this.#labelsDropped;
   }
 
   /** The IPv6 network, if any. */
@@ -446,7 +469,7 @@ export class LeaderCore {
       }
       if (problem !== null) return refuse(problem);
       if (!validHostname(req.hostname)) {
-        return refuse(`hostname "${req.hostname}" is not a valid DNS label`);
+        return refuse(`hostname ${quote(req.hostname)} is not a valid DNS label`);
       }
       const holder = d.members.find((m) => m.name === req.hostname);
       if (holder) {
@@ -461,13 +484,17 @@ export class LeaderCore {
       }
       const address = this.#allocate(d);
       if (!address) return refuse(`network ${d.network} is exhausted`);
+      // Granted labels come from the token alone; the joiner's own only under node.weft/.
+      const own = splitLabels(req.labels);
+      this.#labelsDropped += Object.keys(own.granted).length;
       const member: Member = {
         name: req.hostname,
         publicKey: req.publicKey,
         address,
         ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),
         endpoints: [...new Set([...(observed ? [observed] : []), ...req.endpoints])],
-        labels: { ...req.labels, ...token.labels },
+        labels: { ...token.labels },
+        ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
         role: "node",
         services: req.services,
         joinedAt: now,
@@ -546,20 +573,38 @@ export class LeaderCore {
     });
   }
 
-  /** Records where a member is reachable now (its observed endpoint first). */
+  /**
+   * Records where a member is reachable now (its observed endpoint first), its services, and the
+   * labels it asserts about itself (`nodeLabels`: keys outside `node.weft/` are dropped). `labels`
+   * sets its granted labels: for the leader's operator only, never from what a node says.
+   */
   updateMember(
     publicKey: string,
-    patch: { endpoints?: string[]; services?: ServiceSpec[]; labels?: Record<string, string> },
+    patch: {
+      endpoints?: string[];
+      services?: ServiceSpec[];
+      labels?: Record<string, string>;
+      nodeLabels?: Record<string, string>;
+    },
   ): Promise<boolean> {
+    const own = patch.nodeLabels
+      ? Object.fromEntries(Object.entries(patch.nodeLabels).filter(([k]) => isNodeLabelKey(k)))
+      : undefined;
+    if (patch.labels) {
+      const p = grantedLabelsProblem(patch.labels);
+      if (p !== undefined) return Promise.reject(new LeaderError(p));
+    }
     const patched = (old: Member): Member | null => {
       const m: Member = {
         ...old,
         ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
         ...(patch.services ? { services: patch.services } : {}),
-        ...(patch.labels ? { labels: patch.labels } : {}),
+        ...(patch.labels ? { labels: { ...patch.labels } } : {}),
+        ...(own ? { nodeLabels: own } : {}),
       };
-      return JSON.stringify([m.endpoints, m.services, m.labels]) ===
-          JSON.stringify([old.endpoints, old.services, old.labels])
+      if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
+      return JSON.stringify([m.endpoints, m.services, m.labels, m.nodeLabels ?? {}]) ===
+          JSON.stringify([old.endpoints, old.services, old.labels, old.nodeLabels ?? {}])
         ? null
         : m;
     };
@@ -634,7 +679,15 @@ export class LeaderCore {
   ): Promise<
     { id: string; secret: string; expiresAt: number }
   > {
-    if (!(opts.ttlMs > 0)) return Promise.reject(new LeaderError("ttl must be positive"));
+    const { min, max } = TOKEN_TTL_RANGE_MS;
+    // Beyond the range an expiry is no longer a date (and a year is plenty for a join token).
+    if (!(opts.ttlMs >= min && opts.ttlMs <= max)) {
+      return Promise.reject(
+        new LeaderError(`ttl must be from 1s to 365d (${min} to ${max} ms), got ${opts.ttlMs} ms`),
+      );
+    }
+    const labelProblem = grantedLabelsProblem(opts.labels);
+    if (labelProblem !== undefined) return Promise.reject(new LeaderError(labelProblem));
     if (opts.uses !== null && !(Number.isInteger(opts.uses) && opts.uses > 0)) {
       return Promise.reject(new LeaderError("uses must be a positive integer"));
     }
@@ -646,7 +699,7 @@ export class LeaderCore {
       createdAt: now,
       expiresAt: now + opts.ttlMs,
       usesLeft: opts.uses,
-      labels: opts.labels,
+      labels: { ...opts.labels },
       revoked: false,
     };
     return this.#change((d) => {

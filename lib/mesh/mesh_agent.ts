@@ -59,6 +59,8 @@ import { PolicyEngine } from "../policy/engine.ts";
 import { PolicyFilter, type PolicyStats } from "../policy/filter.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
+import { ownLabelsProblem, splitLabels } from "./labels.ts";
+import { RateLimiter } from "../protocol/ratelimiter.ts";
 
 /** How a mesh agent starts. */
 export interface MeshOptions {
@@ -82,7 +84,11 @@ export interface MeshOptions {
   hostname: string;
   /** Endpoints to advertise (`host:port`); default: this machine's addresses. */
   advertise?: string[];
-  /** Labels of this node. */
+  /**
+   * Labels of this node. On the leader they are its granted labels (keys under `node.weft/` are
+   * kept apart as its own). A joining node cannot grant itself labels (they come from its token):
+   * its keys must all be under `node.weft/`, or the start fails.
+   */
   labels?: Record<string, string>;
   /** Services this node offers. */
   services?: ServiceSpec[];
@@ -439,6 +445,9 @@ export class MeshAgent {
   readonly #names: PeerNames;
   #services: ServiceSpec[];
   #labels: Record<string, string>;
+  #labelsDropped = 0;
+  // One log line per member a minute for labels it claimed and may not set.
+  readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
 
   private constructor(
     agent: Agent,
@@ -626,12 +635,22 @@ export class MeshAgent {
   static async start(opts: MeshOptions): Promise<MeshAgent> {
     const logger = opts.logger ?? createLogger();
     const underlay: UnderlayKind = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+    if (opts.role === "node") {
+      const p = ownLabelsProblem(opts.labels ?? {});
+      if (p !== undefined) throw new JoinError(p);
+    }
     // A token that cannot be used is refused before anything is created on disk.
     const checked = opts.role === "node" && opts.token
       ? checkJoinToken(opts.token, selectSuite(opts.crypto).dh)
       : null;
     const state = new StateDir(opts.stateDir);
-    await state.ensure();
+    const tightened = await state.ensure();
+    if (tightened) {
+      logger.warn("state directory was open to other users; tightened to 0700", {
+        dir: opts.stateDir,
+        was: `0${tightened.tightenedFrom.toString(8)}`,
+      });
+    }
     const privateKey = await state.privateKey();
     const publicKey = encodeKey(
       publicKeyOf(parseKey(privateKey, "private key")),
@@ -993,7 +1012,9 @@ export class MeshAgent {
     // A hello with malformed fields still counts as a hello; its fields are ignored.
     const advertised = validEndpoints(msg.endpoints) ?? [];
     const services = validServices(msg.services) ?? undefined;
-    const labels = validLabels(msg.labels);
+    const labels = msg.labels === undefined ? null : validLabels(msg.labels);
+    const own = labels ? splitLabels(labels) : null;
+    if (own) this.#dropGranted(member, Object.keys(own.granted));
     const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.heardFrom(member.publicKey).catch((e) =>
       this.#logger.error("recording a hello failed", { error: String(e) })
@@ -1001,7 +1022,7 @@ export class MeshAgent {
     core.updateMember(member.publicKey, {
       endpoints,
       services,
-      labels: msg.labels && labels ? { ...member.labels, ...labels } : undefined,
+      nodeLabels: own?.asserted,
     }).then(() => {
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {
@@ -1015,6 +1036,23 @@ export class MeshAgent {
       const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
       for (const part of parts) this.#send(from, part);
     }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
+  }
+
+  /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
+  get labelsDropped(): number {
+    return this.#labelsDropped + (this.leader?.labelsDropped ?? 0);
+  }
+
+  /** Counts (and logs, rate-limited) labels a node claimed that only the leader may grant. */
+  #dropGranted(member: Member, keys: string[]): void {
+    if (keys.length === 0) return;
+    this.#labelsDropped += keys.length;
+    if (!this.#labelLog.allow(member.publicKey)) return;
+    this.#logger.warn("labels a node claimed for itself were dropped", {
+      name: member.name,
+      keys: keys.slice(0, 8).join(","),
+      dropped: this.#labelsDropped,
+    });
   }
 
   /**

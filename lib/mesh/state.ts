@@ -103,9 +103,19 @@ export class StateDir {
     return `${this.dir}/${name}`;
   }
 
-  /** Creates the directory (mode 0700) if needed and clears temp files a crash left behind. */
-  async ensure(): Promise<void> {
+  /**
+   * Creates the directory (mode 0700) if needed, tightens an existing one that others may read
+   * or enter to 0700 (it holds the private key and the control token), and clears temp files a
+   * crash left behind. Returns the mode it had when it was tightened, else null.
+   */
+  async ensure(): Promise<{ tightenedFrom: number } | null> {
     await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    let tightened: { tightenedFrom: number } | null = null;
+    const mode = (await Deno.stat(this.dir)).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      await Deno.chmod(this.dir, 0o700);
+      tightened = { tightenedFrom: mode & 0o777 };
+    }
     for await (const e of Deno.readDir(this.dir)) {
       // writeFileAtomic's temp files: `.<name>.<pid>.<random>.tmp`; the target is intact.
       if (e.isFile && /^\..+\.\d+\.\d+\.tmp$/.test(e.name)) {
@@ -113,6 +123,7 @@ export class StateDir {
         await Deno.remove(this.path(e.name)).catch(() => {});
       }
     }
+    return tightened;
   }
 
   /** The private key, made and saved (0600) on first use. */

@@ -134,8 +134,16 @@ export class PolicyAssembler {
   }
 }
 
+/** The largest control message read: one UDP datagram. */
+export const MAX_CONTROL_BYTES = 65_535;
+
+// Versions, parts and ids: non-negative integers that arithmetic keeps exact.
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const optionalCount = (v: unknown): boolean => v === undefined || count(v);
+
 /** Parses a control message; null for anything malformed. */
 export function parseMessage(data: Uint8Array): ControlMessage | null {
+  if (data.length > MAX_CONTROL_BYTES) return null;
   let o: unknown;
   try {
     o = JSON.parse(dec.decode(data));
@@ -146,12 +154,12 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
   const m = o as Record<string, unknown>;
   switch (m.t) {
     case "hello":
-      return Number.isInteger(m.v) && Array.isArray(m.endpoints) &&
+      return count(m.v) && optionalCount(m.pv) && Array.isArray(m.endpoints) &&
           m.endpoints.every((e) => typeof e === "string")
         ? m as ControlMessage
         : null;
     case "changed":
-      return Number.isInteger(m.v) ? m as ControlMessage : null;
+      return count(m.v) && optionalCount(m.pv) ? m as ControlMessage : null;
     case "view":
       return Number.isInteger(m.v) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
           (m.parts as number) > 0 && (m.parts as number) < 100_000 && Array.isArray(m.members) &&

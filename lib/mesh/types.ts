@@ -32,8 +32,16 @@ export interface Member {
   address6?: string;
   /** Underlay endpoints where the node can be reached (`host:port`), best first. */
   endpoints: string[];
-  /** Labels (`role=web`, `env=prod`). */
+  /**
+   * Granted labels (`role=web`, `env=prod`): from the token the node joined with, or set by the
+   * leader's operator. Policies trust them; the node cannot change them.
+   */
   labels: Record<string, string>;
+  /**
+   * Labels the node asserts about itself, all under `node.weft/`: untrusted, kept apart from the
+   * granted ones (see `labels.ts`).
+   */
+  nodeLabels?: Record<string, string>;
   /** `leader` or `node`. */
   role: "leader" | "node";
   /** Services the node advertises. */

@@ -5,26 +5,19 @@
  */
 
 import type { ServiceSpec } from "./types.ts";
+import { labelsProblem } from "../config/validate.ts";
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
 
 function u16(v: unknown): boolean {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 65535;
 }
 
-/** Labels as string pairs with sane keys and values; null when anything is off. */
+/** Labels as string pairs with valid keys and values (the shared label check); null if not. */
 export function validLabels(v: unknown): Record<string, string> | null {
   if (v === undefined) return {};
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
-  const out: Record<string, string> = {};
-  const entries = Object.entries(v as Record<string, unknown>);
-  if (entries.length > 64) return null;
-  for (const [k, val] of entries) {
-    if (!KEY.test(k) || typeof val !== "string" || val.length > 63) return null;
-    out[k] = val;
-  }
-  return out;
+  if (labelsProblem(v) !== undefined) return null;
+  return { ...(v as Record<string, string>) };
 }
 
 /** Services with DNS-label names, real ports and protocols; null when anything is off. */

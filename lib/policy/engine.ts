@@ -33,6 +33,7 @@ import type {
   Selector,
 } from "./schema.ts";
 import { termMatchesMember } from "./selector.ts";
+import { policyLabels } from "../mesh/labels.ts";
 import { AddressTable } from "./addresses.ts";
 
 /** Numeric direction for the packet path: packets this node sends into the tunnel. */
@@ -605,7 +606,7 @@ export interface PolicyEngineOptions {
 /** The fields of a member that policies can see; other changes need no recompilation. */
 function membersKey(view: MembershipView | null): string {
   return JSON.stringify(
-    (view?.members ?? []).map((m) => [m.name, m.address, m.address6 ?? "", m.labels ?? {}]),
+    (view?.members ?? []).map((m) => [m.name, m.address, m.address6 ?? "", policyLabels(m)]),
   );
 }
 

@@ -23,6 +23,7 @@ import {
   policyToWire,
   validatePolicy,
 } from "./schema.ts";
+import { aliasBomb, MAX_ALIAS_EXPANSION } from "../config/yaml_aliases.ts";
 
 /** Policy files larger than this are refused before parsing (1 MiB). */
 export const MAX_POLICY_BYTES = 1 << 20;
@@ -94,6 +95,14 @@ export function parsePolicy(text: string): PolicyDocument {
   if (problem) {
     const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     throw new PolicyError(`YAML: ${reason}`, "", lineOf(problem.pos[0]));
+  }
+  const bomb = aliasBomb(doc.contents, doc);
+  if (bomb) {
+    throw new PolicyError(
+      `YAML: aliases expand to more than ${MAX_ALIAS_EXPANSION} values (refused as an alias bomb)`,
+      "",
+      bomb.range ? lineOf(bomb.range[0]) : undefined,
+    );
   }
   const lines: Lines = { values: new Map(), keys: new Map() };
   const plain = toPlain(doc.contents, [], lines, lineOf, (a) => {

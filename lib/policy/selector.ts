@@ -5,6 +5,7 @@
  */
 
 import type { Member } from "../mesh/types.ts";
+import { policyLabels } from "../mesh/labels.ts";
 import type { LabelMatch, SelectorTerm } from "./schema.ts";
 
 const KEY_RE = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
@@ -152,7 +153,8 @@ export function termMatchesMember(term: SelectorTerm, member: Member): boolean {
     case "any":
       return true;
     case "labels":
-      return labelsMatch(term.match, member.labels ?? {});
+      // Granted labels, and the node's own only under node.weft/: never mistaken for granted.
+      return labelsMatch(term.match, policyLabels(member));
     case "names":
       return term.names.includes(member.name.toLowerCase());
     case "cidrs":

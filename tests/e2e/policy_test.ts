@@ -395,11 +395,21 @@ function textIntervals(out: string): [number, number][] {
 async function buildMesh(t: PolicyLab): Promise<void> {
   t.startAgent("web", ["--leader", "--advertise", "192.0.2.1:51820", "--label", "role=web"]);
   await t.waitUp("web");
-  const tok = await t.weft("web", "token", "create", "--uses", "2", "--ttl", "1h");
-  assert.equal(tok.code, 0, tok.stderr);
-  const token = tok.stdout.trim();
   for (const h of ["app", "db"] as const) {
-    t.startAgent(h, ["--join", token, "--label", `role=${h}`]);
+    // A node's role is granted by its token: a joiner cannot give itself one.
+    const tok = await t.weft(
+      "web",
+      "token",
+      "create",
+      "--uses",
+      "1",
+      "--ttl",
+      "1h",
+      "--label",
+      `role=${h}`,
+    );
+    assert.equal(tok.code, 0, tok.stderr);
+    t.startAgent(h, ["--join", tok.stdout.trim()]);
     await t.waitUp(h);
   }
   for (const h of HOSTS) {

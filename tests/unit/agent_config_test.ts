@@ -714,3 +714,52 @@ Deno.test("validate helpers", () => {
   assert.equal(didYouMean("mtuu", ["listen-port", "mtu"]), "mtu");
   assert.equal(didYouMean("zzzzzz", ["listen-port", "mtu"]), undefined);
 });
+
+/** A YAML "billion laughs": each line 9 aliases to the one before, `levels` deep. */
+function aliasBombLines(levels: number, indent = ""): string[] {
+  const lines = [`${indent}x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]`];
+  for (let i = 1; i <= levels; i++) {
+    lines.push(`${indent}x${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(", ")}]`);
+  }
+  return lines;
+}
+
+Deno.test("bounds: an alias bomb in policy: is refused naming the file and the line", async () => {
+  const e = await fileError(["leader: true", "policy:", ...aliasBombLines(8, "  ")]);
+  assert.equal(e.line, 11, e.message);
+  assert.match(e.reason, /alias/);
+});
+
+Deno.test("bounds: a config file over 1 MiB is refused", async () => {
+  const big = ["leader: true", ...Array(40_000).fill("# " + "x".repeat(40))];
+  const e = await fileError(big);
+  assert.match(e.reason, /larger than 1048576 bytes/);
+});
+
+Deno.test("bounds: --config /dev/zero is refused after reading 1 MiB", async () => {
+  const z = await load("/dev/zero").then(() => assert.fail("/dev/zero loaded"), (e) => e);
+  assert.ok(z instanceof ConfigError, String(z));
+  assert.match(z.message, /^\/dev\/zero: the configuration file is larger than/);
+});
+
+Deno.test("bounds: huge values are refused by length and never echoed whole", async () => {
+  const huge = "a".repeat(8 << 20);
+  for (
+    const flags of [
+      { hostname: huge },
+      { hostname: huge + "!" },
+      { stateDir: huge },
+      { label: [`role=${huge}`] },
+      { advertise: [`${huge}:1`] },
+    ] as AgentFlags[]
+  ) {
+    const e = await flagError(flags);
+    assert.ok(e.message.length < 300, `${Object.keys(flags)}: ${e.message.slice(0, 300)}`);
+  }
+  const e = await fileError(["hostname: " + "b".repeat(5000)]);
+  assert.match(e.reason, /5000 characters long \(at most 4096\)/);
+  assert.ok(e.message.length < 300, e.message.slice(0, 300));
+  // Values within bounds but wrong are echoed cut short.
+  const cut = await flagError({ hostname: "-" + "c".repeat(3000) });
+  assert.ok(cut.message.length < 300, cut.message.slice(0, 300));
+});

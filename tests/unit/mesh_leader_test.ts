@@ -351,3 +351,40 @@ Deno.test("a released allocation's request replayed later is refused; a later re
   assert.equal(core.listTokens()[0].usesLeft, 1);
   assert.ok((await core.join({ ...req, time: req.time + 1 }, null)).ok);
 });
+
+Deno.test("a joiner's labels never become granted ones; only node.weft/ ones are kept, apart", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: { role: "web" } });
+  const req = {
+    ...request(token, "n1"),
+    labels: { role: "db", env: "prod", "node.weft/os": "linux" },
+  };
+  const res = await core.join(req, null);
+  assert.ok(res.ok);
+  assert.deepEqual(res.member.labels, { role: "web" });
+  assert.deepEqual(res.member.nodeLabels, { "node.weft/os": "linux" });
+  assert.equal(core.labelsDropped, 2);
+});
+
+Deno.test("tokens: a ttl out of range or bad labels are refused and nothing is saved", async () => {
+  const core = await open(null);
+  const before = snapshot(core);
+  for (const ttlMs of [99999999999 * 86_400_000, 0, -1, NaN, Infinity, 366 * 86_400_000]) {
+    await assert.rejects(core.createToken({ ttlMs, uses: null, labels: {} }), /ttl must be/);
+  }
+  for (
+    const labels of [
+      { "bad key!!": "x" },
+      { role: "v".repeat(5000) },
+      { "node.weft/role": "db" },
+      Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"])),
+    ]
+  ) {
+    await assert.rejects(
+      core.createToken({ ttlMs: 60_000, uses: null, labels }),
+      /label|reserved/,
+      JSON.stringify(labels).slice(0, 60),
+    );
+  }
+  assert.equal(snapshot(core), before);
+});

@@ -78,6 +78,13 @@ Deno.test("malformed control messages are rejected", () => {
       '{"t":"delta","v":1,"from":0,"part":0,"parts":1,"members":[]}',
       '{"t":"probe","id":"x"}',
       '{"t":"nope"}',
+      // Values out of bounds: a version no integer arithmetic keeps, a policy version of the
+      // wrong type (it would make the leader resend the whole policy on every hello).
+      '{"t":"hello","v":1e300,"endpoints":[]}',
+      '{"t":"hello","v":-1,"endpoints":[]}',
+      '{"t":"hello","v":1,"pv":"1","endpoints":[]}',
+      '{"t":"changed","v":2,"pv":{"x":1}}',
+      `{"t":"hello","v":1,"endpoints":[],"pad":"${"x".repeat(70_000)}"}`,
     ]
   ) {
     assert.equal(parseMessage(enc.encode(bad)), null, bad);

@@ -263,3 +263,14 @@ Deno.test("policy parse: the JSON wire form round-trips and is validated", () =>
     /line 4: .*unknown key "__proto__"/,
   );
 });
+
+Deno.test("policy parse: an alias bomb is refused at its line, before it expands", () => {
+  const lines = ["x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+  for (let i = 1; i <= 6; i++) {
+    lines.push(`x${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(", ")}]`);
+  }
+  const r = tryParsePolicy(lines.join("\n"));
+  assert.ok(!r.ok, "an alias bomb was accepted");
+  assert.match(r.error.message, /alias/);
+  assert.equal(r.error.line, 7);
+});
