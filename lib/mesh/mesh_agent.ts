@@ -51,6 +51,7 @@ import { CONTROL_PORT, isControlTraffic } from "../../drivers/split.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
 import { validEndpoints, validLabels, validServices } from "./validate.ts";
+import { clip } from "../config/validate.ts";
 import { EndpointResolver, isIpEndpoint, type NameLookup, splitEndpoint } from "../net/resolve.ts";
 import { PeerNames } from "./peer_names.ts";
 import { type DnsServer, serveDns } from "../dns/server.ts";
@@ -984,7 +985,7 @@ export class MeshAgent {
           });
         } else {
           this.#logger.warn("join refused", {
-            hostname: req.hostname,
+            hostname: clip(req.hostname),
             reason: res.error,
             endpoint: observed,
             ...more,
@@ -994,7 +995,7 @@ export class MeshAgent {
       answer(res);
     }).catch((e) => {
       // Nothing was allocated: the joiner hears why instead of waiting for its timeout.
-      this.#logger.error("join failed", { hostname: req.hostname, error: String(e) });
+      this.#logger.error("join failed", { hostname: clip(req.hostname), error: String(e) });
       answer({ ok: false, error: "the leader could not save the join (see its log)" });
     }).finally(() => this.#joinsInFlight--);
   }
@@ -1144,6 +1145,9 @@ export class MeshAgent {
       view: this.#view,
       policy: this.#policy ?? undefined,
     };
+    // Once closing, close() makes the last write itself: a write started here would race it
+    // (and the removal of a test's state directory) unawaited.
+    if (this.#closed) return;
     this.#nodeWriter.save().catch((e) =>
       this.#logger.error("saving state failed", { error: String(e) })
     );
