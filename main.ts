@@ -7,6 +7,7 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import {
+  AgentAnswerError,
   BACKEND_NAMES,
   type BackendName,
   compilePolicyText,
@@ -595,7 +596,9 @@ export async function main(args: string[]): Promise<number> {
     }
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`weft: ${msg}`);
-    return e instanceof UsageError || e instanceof ConfigError ? 2 : 1;
+    // A request the agent refused (4xx: bad input, wrong token) is a refusal like a bad flag.
+    const refused = e instanceof AgentAnswerError && e.status >= 400 && e.status < 500;
+    return e instanceof UsageError || e instanceof ConfigError || refused ? 2 : 1;
   }
 }
 

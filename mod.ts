@@ -88,7 +88,7 @@ export {
   type ControlServerOptions,
   serveControl,
 } from "./lib/control/server.ts";
-export { ControlClient, type ReceivedDatagram } from "./lib/control/client.ts";
+export { AgentAnswerError, ControlClient, type ReceivedDatagram } from "./lib/control/client.ts";
 export {
   DEFAULT_UAPI_DIR,
   serveUapi,

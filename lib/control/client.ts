@@ -10,6 +10,26 @@ import type { Member } from "../mesh/types.ts";
 import type { StoredToken } from "../mesh/token.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 
+/**
+ * The agent answered a request with an error status; 4xx means the request was refused (bad
+ * input, wrong token), 5xx that the agent failed.
+ *
+ * @example
+ * ```ts
+ * import { AgentAnswerError, ControlClient } from "@weft/weft";
+ * try {
+ *   await new ControlClient("127.0.0.1:51880", "token").status();
+ * } catch (e) {
+ *   if (e instanceof AgentAnswerError && e.status < 500) console.error("refused:", e.message);
+ * }
+ * ```
+ */
+export class AgentAnswerError extends Error {
+  constructor(readonly status: number, detail: string) {
+    super(`agent answered ${status}: ${detail}`);
+  }
+}
+
 /** A datagram as `recv` yields it. */
 export interface ReceivedDatagram {
   /** Sender overlay address. */
@@ -56,7 +76,7 @@ export class ControlClient {
       try {
         msg = JSON.parse(body).error ?? body;
       } catch { /* not JSON */ }
-      throw new Error(`agent answered ${res.status}: ${msg}`);
+      throw new AgentAnswerError(res.status, msg);
     }
     return res;
   }

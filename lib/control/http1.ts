@@ -9,6 +9,7 @@
  * @module
  */
 
+import { STATUS_CODES } from "node:http";
 import type { Slot } from "../net/conn_guard.ts";
 
 /** Limits of the HTTP layer. */
@@ -150,8 +151,10 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
-function statusLine(status: number, text: string): string {
-  return `HTTP/1.1 ${status} ${text.replace(/[\r\n]/g, "") || "Status"}\r\n`;
+// The standard reason phrase: a handler's statusText is usually empty, and an error message
+// (which may echo input) has no place in the status line.
+function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unknown"}\r\n`;
 }
 
 async function simpleResponse(conn: Deno.Conn, status: number, message: string): Promise<void> {
@@ -159,7 +162,7 @@ async function simpleResponse(conn: Deno.Conn, status: number, message: string):
   await writeAll(
     conn,
     enc.encode(
-      statusLine(status, message) +
+      statusLine(status) +
         `content-type: application/json\r\ncontent-length: ${body.length}\r\n` +
         "connection: close\r\n\r\n",
     ),
@@ -306,7 +309,7 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
         }
         return more;
       });
-    let headText = statusLine(res.status, res.statusText);
+    let headText = statusLine(res.status);
     for (const [k, v] of res.headers) {
       if (k === "content-length" || k === "transfer-encoding" || k === "connection") continue;
       headText += `${k}: ${v.replace(/[\r\n]/g, "")}\r\n`;
