@@ -82,6 +82,19 @@ Deno.test({
           assert.equal(r.status, 400, `${JSON.stringify(labels).slice(0, 40)}: ${r.status}`);
           assert.ok(String(r.body.error).length < 300, String(r.body.error).slice(0, 300));
         }
+        // The CLI says the same and exits as other refusals do.
+        const cli = await weft([
+          "token",
+          "create",
+          "--ttl",
+          "99999999999d",
+          "--status-listen",
+          ctl.status,
+          "--state-dir",
+          dir,
+        ]);
+        assert.equal(cli.code, 2, cli.stderr);
+        assert.match(cli.stderr, /agent answered 400: ttl "99999999999d" is out of range/);
         assert.deepEqual(await listed(ctl), [], "nothing was saved");
         const ok = await post(ctl, { ttl: "365d", labels: { role: "web" } });
         assert.equal(ok.status, 201, JSON.stringify(ok.body));
