@@ -39,7 +39,7 @@ export type {
   PacketDevice,
   PacketSink,
   Transport,
-} from "./lib/device/driver.ts";
+} from "./lib/io/driver.ts";
 export { type Clock, ManualClock, systemClock } from "./lib/device/clock.ts";
 export { DROP_REASONS, type DropReason } from "./lib/device/drops.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "./lib/protocol/constants.ts";
@@ -68,7 +68,7 @@ export {
   checkWgQuickSupport,
   type WgQuickAgentOptions,
   type WgQuickRunContext,
-} from "./lib/config/wgquick_agent.ts";
+} from "./lib/agent/wgquick_agent.ts";
 export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./lib/agent/wgquick_up.ts";
 export { HookError, type HookStage } from "./lib/agent/hooks.ts";
 export {
@@ -94,7 +94,7 @@ export {
   serveUapi,
   type UapiServer,
   type UapiServerOptions,
-} from "./lib/control/uapi.ts";
+} from "./lib/uapi/server.ts";
 export type { NodeStatus, PeerStatus } from "./lib/status/status.ts";
 export { UserspaceStack, type UserspaceStackOptions } from "./drivers/userspace.ts";
 export { DenoUdpTransport } from "./drivers/udp_deno.ts";
@@ -106,7 +106,7 @@ export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
 export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
-export { NODE_LABEL_PREFIX } from "./lib/mesh/labels.ts";
+export { NODE_LABEL_PREFIX } from "./lib/members/labels.ts";
 export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";
 export {
   compilePolicyText,
@@ -114,7 +114,8 @@ export {
   type VersionedPolicy,
 } from "./lib/mesh/policy_source.ts";
 export type { NameLookup } from "./lib/net/resolve.ts";
-export type { HealthState, Member, MembershipView, ServiceSpec } from "./lib/mesh/types.ts";
+export type { HealthState } from "./lib/health/state.ts";
+export type { Member, MembershipView, ServiceSpec } from "./lib/members/member.ts";
 export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./lib/mesh/token.ts";
 export {
   type HealthEvent,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DatagramSink } from "../lib/device/driver.ts";
+import type { DatagramSink } from "../lib/io/driver.ts";
 import type { EndpointTable, InternedEndpoint } from "./endpoint.ts";
 import type { TransportStats } from "./stats.ts";
 

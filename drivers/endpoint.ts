@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Endpoint } from "../lib/device/driver.ts";
+import type { Endpoint } from "../lib/io/driver.ts";
 import {
   formatAddressV6,
   formatUint32V4,
@@ -15,6 +15,9 @@ import {
   parseAddressV6,
   readUint32,
 } from "../lib/net/ip.ts";
+import { splitHostPort } from "../lib/net/hostport.ts";
+
+export { splitHostPort };
 
 /** An endpoint made by an {@link EndpointTable}; carries the address as four 32-bit words. */
 export class InternedEndpoint implements Endpoint {
@@ -88,36 +91,6 @@ export function parseIP(text: string): [number, number, number, number] | null {
   if (text.includes(":")) return parseIPv6(text);
   const v4 = parseIPv4(text);
   return v4 === null ? null : [0, 0, 0xffff, v4];
-}
-
-/** Splits `host:port` (IPv6 in brackets) into host text and a port; throws a clear Error. */
-export function splitHostPort(text: string): { host: string; port: number } {
-  let host: string;
-  let portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") {
-      throw new Error(`invalid endpoint "${text}": expected [IPv6]:port`);
-    }
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0) throw new Error(`invalid endpoint "${text}": expected host:port`);
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host.includes(":")) {
-      throw new Error(`invalid endpoint "${text}": IPv6 addresses need brackets, as [addr]:port`);
-    }
-  }
-  if (!/^[0-9]{1,5}$/.test(portText)) {
-    throw new Error(`invalid endpoint "${text}": bad port "${portText}"`);
-  }
-  const port = Number(portText);
-  if (port < 1 || port > 65535) {
-    throw new Error(`invalid endpoint "${text}": port must be 1-65535`);
-  }
-  return { host, port };
 }
 
 /** The default number of endpoints a table holds before it starts over. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../lib/device/driver.ts";
+import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
 import { EndpointTable } from "./endpoint.ts";
 
 /** Knobs of a memory network. */

@@ -6,15 +6,12 @@
  * @module
  */
 
-import type { PacketDevice, PacketSink } from "../lib/device/driver.ts";
+import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
 import { UserspaceStack } from "./userspace.ts";
 import { parseAddress } from "../lib/net/ip.ts";
 
-/** The UDP port weft's control plane uses on overlay addresses. */
-export const CONTROL_PORT = 51821;
-
-/** True for UDP to or from the control port (mesh sync and probes), which policies never block. */
-export function isControlTraffic(p: Uint8Array, port: number = CONTROL_PORT): boolean {
+/** True for UDP to or from `port` (the mesh's control port: sync and probes, which policies never block). */
+export function isControlTraffic(p: Uint8Array, port: number): boolean {
   const version = p[0] >> 4;
   let off: number;
   if (version === 4 && p.length >= 28 && p[9] === 17) off = (p[0] & 15) * 4;
@@ -37,7 +34,7 @@ export class SplitDevice implements PacketDevice {
   constructor(
     inner: PacketDevice,
     addresses: { ipv4?: string; ipv6?: string },
-    port: number = CONTROL_PORT,
+    port: number,
     onError?: (error: unknown) => void,
   ) {
     this.#inner = inner;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../lib/device/driver.ts";
+import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
 import { newTransportStats, type TransportStats } from "./stats.ts";
 import { deliverDatagram } from "./deliver.ts";

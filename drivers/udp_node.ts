@@ -7,7 +7,7 @@
  */
 
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import type { DatagramSink, Endpoint, Transport } from "../lib/device/driver.ts";
+import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "./endpoint.ts";
 import { newTransportStats, type TransportStats } from "./stats.ts";
 import { deliverDatagram } from "./deliver.ts";

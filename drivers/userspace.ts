@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { PacketDevice, PacketSink } from "../lib/device/driver.ts";
+import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
 import { Cidr } from "../lib/net/cidr.ts";
 import {
   buildIcmpEcho,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PacketDevice, PacketSink } from "../../lib/device/driver.ts";
+import type { PacketDevice, PacketSink } from "../../lib/io/driver.ts";
 import { formatIPv4, formatIPv6, parseIP } from "../endpoint.ts";
 import { type DeviceStats, newDeviceStats } from "../stats.ts";
 import {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../../lib/device/driver.ts";
+import type { DatagramSink, Endpoint, Transport } from "../../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, InternedEndpoint, parseIP } from "../endpoint.ts";
 import { newTransportStats, type TransportStats } from "../stats.ts";
 import {

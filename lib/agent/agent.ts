@@ -12,15 +12,16 @@ import {
   type DeviceEvent,
   type PeerConfig,
 } from "../device/device.ts";
-import type { Endpoint, PacketDevice, Transport } from "../device/driver.ts";
+import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
 import { SplitDevice } from "../../drivers/split.ts";
+import { CONTROL_PORT } from "../members/ports.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { UserspaceStack } from "../../drivers/userspace.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
-import { serveUapi, type UapiServer } from "../control/uapi.ts";
+import { serveUapi, type UapiServer } from "../uapi/server.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
@@ -347,7 +348,7 @@ export class Agent {
           ipv4: ipv4 && formatAddress(ipv4.address),
           ipv6: ipv6 && formatAddress(ipv6.address),
         },
-        undefined,
+        CONTROL_PORT,
         firstOnly("control stack error"),
       );
       packets = split;

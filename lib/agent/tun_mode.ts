@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { PacketDevice } from "../device/driver.ts";
+import type { PacketDevice } from "../io/driver.ts";
 import { LinuxTun } from "../../drivers/linux/tun.ts";
 import type { Poller } from "../../drivers/linux/poller.ts";
 

@@ -10,7 +10,7 @@ import { Agent, type AgentMode, type AgentOptions } from "./agent.ts";
 import { runHooks } from "./hooks.ts";
 import { InterfaceDns } from "./resolvconf.ts";
 import type { Device } from "../device/device.ts";
-import { uapiState } from "../control/uapi.ts";
+import { uapiState } from "../uapi/server.ts";
 import { encodeKey } from "../crypto/keys.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { writeFileAtomic } from "../config/atomic.ts";
@@ -20,7 +20,7 @@ import {
   type WgQuickConfig,
   type WgQuickPeer,
 } from "../config/wgquick.ts";
-import { agentOptionsFromWgQuick, checkWgQuickSupport } from "../config/wgquick_agent.ts";
+import { agentOptionsFromWgQuick, checkWgQuickSupport } from "./wgquick_agent.ts";
 
 /** How to bring up a wg-quick file: the file's own settings plus the agent's run options. */
 export interface WgQuickUpOptions

@@ -30,27 +30,23 @@ import {
 } from "yaml";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "./wgquick.ts";
+import { clip, quote } from "../text/quote.ts";
+import { didYouMean } from "../text/did_you_mean.ts";
 import {
-  clip,
-  didYouMean,
   dnsLabelProblem,
   dnsZoneProblem,
-  formatHostPort,
   interfaceNameProblem,
-  isLoopbackHost,
-  labelPairProblem,
-  MAX_LABELS,
-  parseHostPort,
-  quote,
   sanitizeHostname,
-} from "./validate.ts";
+} from "../net/names.ts";
+import { formatHostPort, isLoopbackHost, parseHostPort } from "../net/hostport.ts";
+import { labelPairProblem, MAX_LABELS } from "../members/labels.ts";
 import { Cidr } from "../net/cidr.ts";
 import { aliasBomb, MAX_ALIAS_EXPANSION } from "./yaml_aliases.ts";
 import { InputTooLargeError, readFileBounded } from "./bounded_read.ts";
 import { type LogFormat, type LogLevel, parseLogFormat, parseLogLevel } from "../log/logger.ts";
 import { BACKEND_NAMES } from "../crypto/select.ts";
 import type { BackendName } from "../crypto/types.ts";
-import type { ServiceSpec } from "../mesh/types.ts";
+import type { ServiceSpec } from "../members/member.ts";
 
 /** The `policy` section of the file, untouched, with what is needed to point at its lines. */
 export interface PolicySource {

@@ -6,9 +6,9 @@
 
 import type { NodeStatus, PeerStatus } from "../status/status.ts";
 import type { PingResult } from "../agent/agent.ts";
-import type { Member } from "../mesh/types.ts";
+import type { Member } from "../members/member.ts";
 import type { StoredToken } from "../mesh/token.ts";
-import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 
 /**
  * The agent answered a request with an error status; 4xx means the request was refused (bad

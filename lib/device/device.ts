@@ -45,7 +45,7 @@ import { Keypair } from "../peer/keypair.ts";
 import { Peer } from "../peer/peer.ts";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
-import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "./driver.ts";
+import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "../io/driver.ts";
 import { DropCounters, type DropReason } from "./drops.ts";
 import { OpenViewCache, SealViewCache } from "./views.ts";
 

@@ -18,7 +18,7 @@ import {
 import { DnsResponder } from "./responder.ts";
 import { type DnsStats, newDnsStats } from "./stats.ts";
 import { HEADER_SIZE } from "./wire.ts";
-import type { DatagramSink, Endpoint, Transport } from "../device/driver.ts";
+import type { DatagramSink, Endpoint, Transport } from "../io/driver.ts";
 import { isAddrInUse, NodeUdpTransport } from "../../drivers/udp_node.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { Poller } from "../../drivers/linux/poller.ts";

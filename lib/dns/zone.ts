@@ -20,7 +20,8 @@
  * @module
  */
 
-import type { HealthState, Member, MembershipView, ServiceSpec } from "../mesh/types.ts";
+import type { HealthState } from "../health/state.ts";
+import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { Cidr } from "../net/cidr.ts";
 import { parseAddressV4, parseAddressV6 } from "../net/ip.ts";
 import {

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { HealthState } from "../mesh/types.ts";
-import { Histogram, type HistogramSnapshot, PROBE_RTT_BUCKETS } from "../status/histogram.ts";
+import type { HealthState } from "./state.ts";
+import { Histogram, type HistogramSnapshot, PROBE_RTT_BUCKETS } from "./histogram.ts";
 
-export type { HealthState } from "../mesh/types.ts";
+export type { HealthState } from "./state.ts";
 
 /** Thresholds and timing of the health tracker; every field has a default. */
 export interface HealthOptions {

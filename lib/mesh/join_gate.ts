@@ -7,12 +7,12 @@
  * @module
  */
 
-import { decodeBase64 } from "../control/base64.ts";
+import { decodeBase64 } from "../crypto/base64.ts";
 import { CookieChecker, sourceBytes } from "../protocol/cookie.ts";
 import { COOKIE_REPLY_SIZE } from "../protocol/constants.ts";
 import { readU32, writeU32 } from "../protocol/bytes.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
-import type { Endpoint } from "../device/driver.ts";
+import type { Endpoint } from "../io/driver.ts";
 import {
   checkJoinMac1,
   isJoinRequestShape,

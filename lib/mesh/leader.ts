@@ -8,7 +8,7 @@
 
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
-import type { Member, MembershipView, ServiceSpec } from "./types.ts";
+import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import {
   hashSecret,
   newTokenSecret,
@@ -18,8 +18,8 @@ import {
 } from "./token.ts";
 import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "./state.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
-import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "./labels.ts";
-import { quote } from "../config/validate.ts";
+import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../members/labels.ts";
+import { quote } from "../text/quote.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;

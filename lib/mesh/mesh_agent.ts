@@ -9,17 +9,17 @@ import { Agent, type UnderlayKind } from "../agent/agent.ts";
 import type { BackendName, Dh } from "../crypto/types.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
-import type { Endpoint } from "../device/driver.ts";
+import type { Endpoint } from "../io/driver.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { Cidr } from "../net/cidr.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
-import type { Transport } from "../device/driver.ts";
+import type { Transport } from "../io/driver.ts";
 import { DEFAULT_JOIN_HOLD_MS, type JoinRequest, LeaderCore, LeaderError } from "./leader.ts";
 import { type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { decodeToken, encodeToken, hashSecret, type TokenPayload } from "./token.ts";
-import { decodeBase64 } from "../control/base64.ts";
+import { decodeBase64 } from "../crypto/base64.ts";
 import {
   joinMac1Key,
   MSG_JOIN_COOKIE,
@@ -35,7 +35,7 @@ import {
 } from "./join_crypto.ts";
 import { JoinGate } from "./join_gate.ts";
 import { LogBudget } from "../log/budget.ts";
-import type { Member, MembershipView, ServiceSpec } from "./types.ts";
+import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import {
   type ControlMessage,
   deltaParts,
@@ -47,11 +47,12 @@ import {
   ViewAssembler,
   viewParts,
 } from "./sync.ts";
-import { CONTROL_PORT, isControlTraffic } from "../../drivers/split.ts";
+import { isControlTraffic } from "../../drivers/split.ts";
+import { CONTROL_PORT } from "../members/ports.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
-import { validEndpoints, validLabels, validServices } from "./validate.ts";
-import { clip } from "../config/validate.ts";
+import { validEndpoints, validLabels, validServices } from "../members/validate.ts";
+import { clip } from "../text/quote.ts";
 import { EndpointResolver, isIpEndpoint, type NameLookup, splitEndpoint } from "../net/resolve.ts";
 import { PeerNames } from "./peer_names.ts";
 import { type DnsServer, serveDns } from "../dns/server.ts";
@@ -60,7 +61,7 @@ import { PolicyEngine } from "../policy/engine.ts";
 import { PolicyFilter, type PolicyStats } from "../policy/filter.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
-import { ownLabelsProblem, splitLabels } from "./labels.ts";
+import { ownLabelsProblem, splitLabels } from "../members/labels.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
 
 /** How a mesh agent starts. */
@@ -509,8 +510,8 @@ export class MeshAgent {
     // The mesh's own control traffic must survive any policy, or a policy could cut a node off
     // from the membership (and from the fix for a bad policy).
     agent.device.setFilter({
-      outbound: (p) => isControlTraffic(p) || filter.outbound(p),
-      inbound: (p) => isControlTraffic(p) || filter.inbound(p),
+      outbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.outbound(p),
+      inbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.inbound(p),
     });
     this.#sweep = setInterval(() => this.policyFilter.sweep(), 10_000);
     agent.extraMetrics = () => {

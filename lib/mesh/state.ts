@@ -14,8 +14,8 @@
 
 import { readJsonFile, writeFileAtomic } from "../config/atomic.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../crypto/keys.ts";
-import { encodeBase64 } from "../control/base64.ts";
-import type { Member, MembershipView } from "./types.ts";
+import { encodeBase64 } from "../crypto/base64.ts";
+import type { Member, MembershipView } from "../members/member.ts";
 import type { StoredToken } from "./token.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 

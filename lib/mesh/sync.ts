@@ -9,8 +9,8 @@
  */
 
 import type { UserspaceStack } from "../../drivers/userspace.ts";
-import { CONTROL_PORT } from "../../drivers/split.ts";
-import type { Member, MembershipView, ServiceSpec } from "./types.ts";
+import { CONTROL_PORT } from "../members/ports.ts";
+import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 
 /** A control message. */
 export type ControlMessage =

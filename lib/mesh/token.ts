@@ -7,7 +7,7 @@
 
 import { hash } from "../crypto/blake2s.ts";
 import { equalBytes } from "../crypto/bytes.ts";
-import { decodeBase64, encodeBase64 } from "../control/base64.ts";
+import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 
 const PREFIX = "weft1_";
 const enc = new TextEncoder();

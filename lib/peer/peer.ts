@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Endpoint } from "../device/driver.ts";
+import type { Endpoint } from "../io/driver.ts";
 import type { LocalIdentity } from "../protocol/noise.ts";
 import { Handshake } from "../protocol/noise.ts";
 import { CookieGenerator } from "../protocol/cookie.ts";

@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Member, MembershipView } from "../mesh/types.ts";
+import type { Member, MembershipView } from "../members/member.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress, parseAddressV4, parseAddressV6, PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
 import { FlowInfo, ICMP_KIND_ECHO_REQUEST, RULE_PROTO_ICMP, RULE_PROTO_OTHER } from "./packet.ts";
@@ -33,7 +33,7 @@ import type {
   Selector,
 } from "./schema.ts";
 import { termMatchesMember } from "./selector.ts";
-import { policyLabels } from "../mesh/labels.ts";
+import { policyLabels } from "../members/labels.ts";
 import { AddressTable } from "./addresses.ts";
 
 /** Numeric direction for the packet path: packets this node sends into the tunnel. */

@@ -63,6 +63,9 @@ import {
   labelValueProblem,
   parseLabelExpression,
 } from "./selector.ts";
+import type { LabelMatch, Selector, SelectorTerm } from "./selector.ts";
+
+export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "./selector.ts";
 
 /** What a rule does with the packets it matches. */
 export type PolicyAction = "allow" | "deny";
@@ -80,29 +83,6 @@ export interface PortRange {
   /** Last port (>= `from`). */
   to: number;
 }
-
-/** A label condition operator. */
-export type LabelOp = "=" | "!=" | "in" | "notin" | "exists" | "!exists";
-
-/** One condition on a member's labels. */
-export interface LabelMatch {
-  /** The label key. */
-  key: string;
-  /** The operator. */
-  op: LabelOp;
-  /** One value for `=`/`!=`, one or more for `in`/`notin`, none for `exists`/`!exists`. */
-  values: string[];
-}
-
-/** One alternative of a selector. */
-export type SelectorTerm =
-  | { kind: "any" }
-  | { kind: "labels"; match: LabelMatch[] }
-  | { kind: "names"; names: string[] }
-  | { kind: "cidrs"; cidrs: string[] };
-
-/** The endpoints a rule side matches: any of its terms (never empty). */
-export type Selector = SelectorTerm[];
 
 /** One rule, normalized. */
 export interface PolicyRule {

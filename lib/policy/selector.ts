@@ -4,9 +4,31 @@
  * @module
  */
 
-import type { Member } from "../mesh/types.ts";
-import { policyLabels } from "../mesh/labels.ts";
-import type { LabelMatch, SelectorTerm } from "./schema.ts";
+import type { Member } from "../members/member.ts";
+import { policyLabels } from "../members/labels.ts";
+
+/** A label condition operator. */
+export type LabelOp = "=" | "!=" | "in" | "notin" | "exists" | "!exists";
+
+/** One condition on a member's labels. */
+export interface LabelMatch {
+  /** The label key. */
+  key: string;
+  /** The operator. */
+  op: LabelOp;
+  /** One value for `=`/`!=`, one or more for `in`/`notin`, none for `exists`/`!exists`. */
+  values: string[];
+}
+
+/** One alternative of a selector. */
+export type SelectorTerm =
+  | { kind: "any" }
+  | { kind: "labels"; match: LabelMatch[] }
+  | { kind: "names"; names: string[] }
+  | { kind: "cidrs"; cidrs: string[] };
+
+/** The endpoints a rule side matches: any of its terms (never empty). */
+export type Selector = SelectorTerm[];
 
 const KEY_RE = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
 const VALUE_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;

@@ -6,7 +6,7 @@
  */
 
 import { Hono } from "hono";
-import type { HealthState } from "../mesh/types.ts";
+import type { HealthState } from "../health/state.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
 
 export { DASHBOARD_HTML } from "./dashboard_page.ts";

@@ -6,8 +6,8 @@
  */
 
 import type { ListenerStats } from "../net/conn_guard.ts";
-import type { HealthState } from "../mesh/types.ts";
-import type { HistogramSnapshot } from "./histogram.ts";
+import type { HealthState } from "../health/state.ts";
+import type { HistogramSnapshot } from "../health/histogram.ts";
 
 /** The `content-type` of the text format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -6,7 +6,7 @@
 
 import type { Device } from "../device/device.ts";
 import type { DropReason } from "../device/drops.ts";
-import type { HealthState } from "../mesh/types.ts";
+import type { HealthState } from "../health/state.ts";
 import type { PeerHealth } from "../health/health.ts";
 
 /** This node, in the status document. */

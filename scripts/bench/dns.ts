@@ -9,7 +9,7 @@
  */
 
 import { serveDns } from "../../lib/dns/server.ts";
-import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 
 /** The figures of one dnsperf run. */
 export interface DnsperfRun {

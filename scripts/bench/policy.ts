@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 import { PROTO_TCP } from "../../lib/net/ip.ts";
 import { writeIpv4Header } from "../../lib/net/ipv4.ts";
 import { PolicyEngine } from "../../lib/policy/engine.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Transport } from "../../lib/device/driver.ts";
+import type { Transport } from "../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import type { TransportStats } from "../../drivers/stats.ts";

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
 import { Hono } from "hono";
 import { dashboardRoutes, type DashboardStatus } from "../../lib/status/dashboard.ts";
-import type { HealthState } from "../../lib/mesh/types.ts";
+import type { HealthState } from "../../lib/health/state.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {

@@ -4,7 +4,7 @@
  * removes its socket in a `finally`.
  */
 import assert from "node:assert/strict";
-import { serveUapi, type UapiServer } from "../../lib/control/uapi.ts";
+import { serveUapi, type UapiServer } from "../../lib/uapi/server.ts";
 import { Device } from "../../lib/device/device.ts";
 import { ManualClock } from "../../lib/device/clock.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type DnsUdp, serveDns } from "../../lib/dns/server.ts";
 import { buildQuery, decodeMessage, DnsType, Rcode } from "../../lib/dns/wire.ts";
-import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 import { member } from "../fixtures/members.ts";
 import { haveCommands } from "../fixtures/netns.ts";
 

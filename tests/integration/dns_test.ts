@@ -15,7 +15,8 @@ import {
   encodeMessage,
   Rcode,
 } from "../../lib/dns/wire.ts";
-import type { HealthState, Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { HealthState } from "../../lib/health/state.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 import { seededRandom } from "../fixtures/prng.ts";
 import { member } from "../fixtures/members.ts";
 import { haveCommands } from "../fixtures/netns.ts";

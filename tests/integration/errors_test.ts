@@ -15,7 +15,7 @@ import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import { createLogger, nullLogger } from "../../lib/log/logger.ts";
 import { renderMetrics } from "../../lib/status/metrics.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 const [CMD, ...PRE] = selfCommand();
 
 const DIG_OK = await haveCommands("dig");

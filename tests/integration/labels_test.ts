@@ -10,7 +10,7 @@ import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { sendMessage } from "../../lib/mesh/sync.ts";
 import { compilePolicyText } from "../../lib/mesh/policy_source.ts";
-import type { Member } from "../../lib/mesh/types.ts";
+import type { Member } from "../../lib/members/member.ts";
 
 function leaderOpts(dir: string): MeshOptions {
   const lp = freePort();

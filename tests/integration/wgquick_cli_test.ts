@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { confFor, nodes, startAgent, weft } from "../fixtures/procs.ts";
 import { parseWgQuick } from "../../lib/config/wgquick.ts";
-import { decodeBase64 } from "../../lib/control/base64.ts";
+import { decodeBase64 } from "../../lib/crypto/base64.ts";
 
 function hexOf(base64: string): string {
   return Array.from(decodeBase64(base64)!, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -16,14 +16,10 @@ import {
   validateRunMode,
 } from "../../lib/config/agent_config.ts";
 import { ConfigError } from "../../lib/config/wgquick.ts";
-import {
-  didYouMean,
-  interfaceNameProblem,
-  isLoopbackHost,
-  labelKeyProblem,
-  parseHostPort,
-  sanitizeHostname,
-} from "../../lib/config/validate.ts";
+import { didYouMean } from "../../lib/text/did_you_mean.ts";
+import { interfaceNameProblem, sanitizeHostname } from "../../lib/net/names.ts";
+import { isLoopbackHost, parseHostPort } from "../../lib/net/hostport.ts";
+import { labelKeyProblem } from "../../lib/members/labels.ts";
 
 const SYS: SystemInfo = {
   uid: 1000,

@@ -347,7 +347,7 @@ Deno.test("selectSuite: a forced backend that cannot load throws a clear error",
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    cwd: new URL("../../", import.meta.url).pathname,
+    cwd: new URL("../..", import.meta.url).pathname,
   }).spawn();
   const w = out.stdin.getWriter();
   await w.write(new TextEncoder().encode(code));

@@ -15,7 +15,7 @@ import type {
   PacketDevice,
   PacketSink,
   Transport,
-} from "../../lib/device/driver.ts";
+} from "../../lib/io/driver.ts";
 import type { Aead, AeadKey } from "../../lib/crypto/types.ts";
 import { nobleAead, nobleDh } from "../../lib/crypto/noble.ts";
 import { nodeAead } from "../../lib/crypto/node.ts";

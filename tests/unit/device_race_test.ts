@@ -9,7 +9,7 @@ import { encodeKey, generatePresharedKey } from "../../lib/crypto/keys.ts";
 import { messageType } from "../../lib/protocol/messages.ts";
 import { MSG_INITIATION, MSG_RESPONSE } from "../../lib/protocol/constants.ts";
 import type { MemoryNetwork } from "../../drivers/memory.ts";
-import type { Endpoint } from "../../lib/device/driver.ts";
+import type { Endpoint } from "../../lib/io/driver.ts";
 import { seededRandom } from "../fixtures/prng.ts";
 
 type Pick = (data: Uint8Array, from: Endpoint, to: Endpoint) => boolean;

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { DnsZone, reverseName, type ZoneAnswer } from "../../lib/dns/zone.ts";
 import { DnsClass, DnsType, Rcode, type ResourceRecord } from "../../lib/dns/wire.ts";
 import { formatAddress } from "../../lib/net/ip.ts";
-import type { HealthState, Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { HealthState } from "../../lib/health/state.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 import { member } from "../fixtures/members.ts";
 
 function fixture() {

@@ -14,7 +14,7 @@ import {
   MSG_COOKIE_REPLY,
 } from "../../lib/protocol/constants.ts";
 import type { ManualClock } from "../../lib/device/clock.ts";
-import type { Endpoint } from "../../lib/device/driver.ts";
+import type { Endpoint } from "../../lib/io/driver.ts";
 
 /** An attacker on the memory network: it knows the responder's public key, nothing else. */
 class Attacker {

@@ -11,9 +11,9 @@ import {
   setJoinMac2,
 } from "../../lib/mesh/join_crypto.ts";
 import { hashSecret, newTokenSecret } from "../../lib/mesh/token.ts";
-import { decodeBase64 } from "../../lib/control/base64.ts";
+import { decodeBase64 } from "../../lib/crypto/base64.ts";
 import { selectSuite } from "../../lib/crypto/select.ts";
-import type { Endpoint } from "../../lib/device/driver.ts";
+import type { Endpoint } from "../../lib/io/driver.ts";
 
 const suite = selectSuite();
 const leaderPriv = suite.dh.generatePrivate();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { deltaParts, parseMessage, ViewAssembler, viewParts } from "../../lib/mesh/sync.ts";
-import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 
 function member(i: number): Member {
   return {

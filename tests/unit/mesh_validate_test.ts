@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { validEndpoints, validLabels, validServices } from "../../lib/mesh/validate.ts";
+import { validEndpoints, validLabels, validServices } from "../../lib/members/validate.ts";
 
 Deno.test("labels, services and endpoints from the wire are checked", () => {
   assert.deepEqual(validLabels({ role: "web", "example.com/tier": "1" }), {

@@ -7,7 +7,7 @@ import {
   MetricsWriter,
   renderMetrics,
 } from "../../lib/status/metrics.ts";
-import { Histogram } from "../../lib/status/histogram.ts";
+import { Histogram } from "../../lib/health/histogram.ts";
 import { DROP_REASONS } from "../../lib/device/drops.ts";
 import { parsePrometheus, promtoolCheck, promValue } from "./prom_parse.ts";
 

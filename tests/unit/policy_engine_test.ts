@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 import { parseAddress } from "../../lib/net/ip.ts";
 import { CompiledPolicy, INBOUND, OUTBOUND, PolicyEngine } from "../../lib/policy/engine.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Member, MembershipView } from "../../lib/mesh/types.ts";
+import type { Member, MembershipView } from "../../lib/members/member.ts";
 import { parseAddress, PROTO_TCP } from "../../lib/net/ip.ts";
 import { writeIpHeader } from "../../lib/net/packet.ts";
 import { buildUdpPacket } from "../../lib/net/udp.ts";

@@ -10,8 +10,8 @@ import {
   keyToHex,
   parseSetRequest,
   UapiError,
-} from "../../lib/control/uapi_protocol.ts";
-import { handleUapiRequest, serveUapi, uapiGet } from "../../lib/control/uapi.ts";
+} from "../../lib/uapi/protocol.ts";
+import { handleUapiRequest, serveUapi, uapiGet } from "../../lib/uapi/server.ts";
 import { ManualClock } from "../../lib/device/clock.ts";
 import {
   encodeKey,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DatagramSink, Endpoint } from "../../lib/device/driver.ts";
+import type { DatagramSink, Endpoint } from "../../lib/io/driver.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 
 interface Received {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DatagramSink, Endpoint } from "../../lib/device/driver.ts";
+import type { DatagramSink, Endpoint } from "../../lib/io/driver.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";

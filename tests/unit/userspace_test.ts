@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { PacketSink } from "../../lib/device/driver.ts";
+import type { PacketSink } from "../../lib/io/driver.ts";
 import { buildIcmpEcho, parseIcmpPacket } from "../../lib/net/icmp.ts";
 import { newIpInfo, parseAddress } from "../../lib/net/ip.ts";
 import { buildUdpPacket } from "../../lib/net/udp.ts";

@@ -14,7 +14,7 @@ import {
   agentOptionsFromWgQuick,
   checkWgQuickSupport,
   type WgQuickRunContext,
-} from "../../lib/config/wgquick_agent.ts";
+} from "../../lib/agent/wgquick_agent.ts";
 import { expandHook, HookError, runHooks } from "../../lib/agent/hooks.ts";
 import { resolvconfRecord, resolvconfText } from "../../lib/agent/resolvconf.ts";
 import { runningWgQuickConfig } from "../../lib/agent/wgquick_up.ts";

@@ -10,7 +10,8 @@
  */
 
 import { Cidr } from "../net/cidr.ts";
-import { parseIP, splitHostPort } from "../../drivers/endpoint.ts";
+import { parseAddress } from "../net/ip.ts";
+import { splitHostPort } from "../net/hostport.ts";
 
 /** errno.h EINVAL: a malformed request, unknown key or bad value. */
 export const EINVAL = 22;
@@ -123,7 +124,7 @@ function parseEndpoint(value: string): string {
   } catch (e) {
     throw new UapiError(EINVAL, (e as Error).message);
   }
-  if (parseIP(host) === null) {
+  if (parseAddress(host) === null) {
     throw new UapiError(EINVAL, `invalid endpoint "${value}": "${host}" is not an IP address`);
   }
   return value;

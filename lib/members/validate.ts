@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { ServiceSpec } from "./types.ts";
-import { labelsProblem } from "../config/validate.ts";
+import type { ServiceSpec } from "./member.ts";
+import { labelsProblem } from "./labels.ts";
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 

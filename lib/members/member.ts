@@ -50,9 +50,6 @@ export interface Member {
   joinedAt: number;
 }
 
-/** A peer's health as seen from this node. */
-export type HealthState = "up" | "degraded" | "down" | "unknown";
-
 /** The membership view a node holds: a versioned list of members. */
 export interface MembershipView {
   /** The overlay network (CIDR). */

@@ -25,7 +25,7 @@ import {
   UapiError,
   type UapiPeerChange,
   type UapiSetRequest,
-} from "./uapi_protocol.ts";
+} from "./protocol.ts";
 import { guardListener, type ListenerStats, type Slot } from "../net/conn_guard.ts";
 
 /** Where `wg` looks for userspace interfaces' sockets. */

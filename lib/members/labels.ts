@@ -7,8 +7,9 @@
  * @module
  */
 
-import { labelsProblem } from "../config/validate.ts";
-import type { Member } from "./types.ts";
+import { dnsZoneProblem } from "../net/names.ts";
+import { quote } from "../text/quote.ts";
+import type { Member } from "./member.ts";
 
 /** The prefix of the labels a node may assert about itself. */
 export const NODE_LABEL_PREFIX = "node.weft/";
@@ -66,4 +67,71 @@ export function policyLabels(m: Pick<Member, "labels" | "nodeLabels">): Record<s
   for (const [k, v] of Object.entries(m.labels ?? {})) if (!isNodeLabelKey(k)) out[k] = v;
   for (const [k, v] of Object.entries(m.nodeLabels ?? {})) if (isNodeLabelKey(k)) out[k] = v;
   return out;
+}
+
+const LABEL_NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
+
+function labelNameProblem(text: string, what: string): string | undefined {
+  if (text.length > 63) return `${what} is ${text.length} characters long (at most 63)`;
+  if (!LABEL_NAME_RE.test(text)) {
+    return `${what} must start and end with a letter or digit and hold only letters, digits, ` +
+      "'-', '_' and '.'";
+  }
+  return undefined;
+}
+
+/**
+ * What is wrong with `key` as a Kubernetes label key: an optional DNS subdomain prefix (lowercase,
+ * at most 253 characters) and `/`, then a name of 1 to 63 letters, digits, `-`, `_` and `.` that
+ * starts and ends with a letter or digit.
+ */
+export function labelKeyProblem(key: string): string | undefined {
+  if (key === "") return "the key is empty";
+  const slash = key.indexOf("/");
+  if (slash >= 0) {
+    const prefix = key.slice(0, slash);
+    const p = prefix === "" ? "is empty" : dnsZoneProblem(prefix);
+    if (p !== undefined || prefix.endsWith(".")) {
+      return `the key prefix ${JSON.stringify(prefix)} ${p ?? "must not end with '.'"}`;
+    }
+    if (prefix.length > 253) return "the key prefix is longer than 253 characters";
+    const name = key.slice(slash + 1);
+    if (name === "") return "the key has an empty name after '/'";
+    return labelNameProblem(name, "the key name");
+  }
+  return labelNameProblem(key, "the key");
+}
+
+/** What is wrong with `value` as a Kubernetes label value: empty, or like a key's name part. */
+export function labelValueProblem(value: string): string | undefined {
+  return value === "" ? undefined : labelNameProblem(value, "the value");
+}
+
+/** What is wrong with `key=value` as a label, or undefined. */
+export function labelPairProblem(key: string, value: string): string | undefined {
+  return labelKeyProblem(key) ?? labelValueProblem(value);
+}
+
+/** Most labels one node, token or service may carry. */
+export const MAX_LABELS = 64;
+
+/**
+ * What is wrong with `labels` as a label mapping (an object of string values, at most
+ * {@link MAX_LABELS}, each pair as `labelPairProblem` wants); the one check for labels from
+ * flags, files, the control API and the wire.
+ */
+export function labelsProblem(labels: unknown): string | undefined {
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    return "labels must be an object of strings";
+  }
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) {
+    return `there are ${entries.length} labels (at most ${MAX_LABELS})`;
+  }
+  for (const [k, v] of entries) {
+    if (typeof v !== "string") return `label ${quote(k)} must be a string`;
+    const p = labelPairProblem(k, v);
+    if (p !== undefined) return `invalid label ${quote(`${k}=${v}`)}: ${p}`;
+  }
+  return undefined;
 }
