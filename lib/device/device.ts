@@ -2,7 +2,7 @@
  * The device: peers, cryptokey routing, the handshake and transport paths and the timers, wired
  * between a packet device (TUN or userspace) and a transport (UDP, TCP). It never blocks, and its
  * transport path allocates nothing per packet: buffer views are made once per length or per
- * driver buffer and reused (tests/unit/device_alloc_test.ts counts the garbage collections).
+ * driver buffer and reused (lib/device/device_alloc_test.ts counts the garbage collections).
  * Whether the cipher allocates is the crypto backend's business: libsodium does not, node:crypto
  * and noble make objects per packet.
  * @module

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../fixtures/procs.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { buildQuery, DnsType } from "../../lib/dns/wire.ts";
-import { parsePrometheus, promtoolCheck } from "../unit/prom_parse.ts";
+import { parsePrometheus, promtoolCheck } from "../fixtures/prom_parse.ts";
 
 async function have(cmd: string, args: string[]): Promise<boolean> {
   try {

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { parsePrometheus, promValue } from "../unit/prom_parse.ts";
+import { parsePrometheus, promValue } from "../fixtures/prom_parse.ts";
 
 const HELD = 200;
 

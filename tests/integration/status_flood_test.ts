@@ -11,7 +11,7 @@ import { freePort } from "../fixtures/procs.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { ControlClient } from "../../lib/control/client.ts";
-import { parsePrometheus, promValue } from "../unit/prom_parse.ts";
+import { parsePrometheus, promValue } from "../fixtures/prom_parse.ts";
 
 const IDLE = 2000;
 const SLOW = 2000;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { runDemo } from "../../lib/demo/demo.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { parsePrometheus, promtoolCheck, promValue } from "../unit/prom_parse.ts";
+import { parsePrometheus, promtoolCheck, promValue } from "../fixtures/prom_parse.ts";
 
 const promtool = await (async () => {
   try {

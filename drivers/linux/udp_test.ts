@@ -1,0 +1,283 @@
+import assert from "node:assert/strict";
+import type { DatagramSink, Endpoint } from "../../lib/io/driver.ts";
+import { Poller } from "./poller.ts";
+import { LinuxUdpTransport } from "./udp.ts";
+import { DenoUdpTransport } from "../udp_deno.ts";
+
+const ignore = Deno.build.os !== "linux";
+
+/** A sink that copies what it gets and lets a test wait for a number of datagrams. */
+class CollectSink implements DatagramSink {
+  readonly got: { data: Uint8Array; from: Endpoint }[] = [];
+  flushes = 0;
+
+  datagram(data: Uint8Array, from: Endpoint): void {
+    this.got.push({ data: data.slice(), from });
+  }
+
+  flush(): void {
+    this.flushes++;
+  }
+
+  async wait(n: number, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.got.length < n) {
+      if (Date.now() > deadline) throw new Error(`timed out with ${this.got.length}/${n}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+function numbered(seq: number, size: number): Uint8Array {
+  const d = new Uint8Array(size);
+  new DataView(d.buffer).setUint32(0, seq);
+  d.fill(seq & 0xff, 4);
+  return d;
+}
+
+function seqOf(d: Uint8Array): number {
+  return new DataView(d.buffer, d.byteOffset).getUint32(0);
+}
+
+for (const [label, host, bind] of [["IPv4", "127.0.0.1", "127.0.0.1"], ["IPv6", "[::1]", "::"]]) {
+  Deno.test({
+    name: `LinuxUdpTransport: a batch of 1000 datagrams over ${label} loopback arrives complete`,
+    ignore,
+    async fn() {
+      const a = await LinuxUdpTransport.open({ port: 0, hostname: bind });
+      const b = await LinuxUdpTransport.open({ port: 0, hostname: bind });
+      try {
+        assert.equal(a.family, label === "IPv4" ? 4 : 6);
+        const sa = new CollectSink();
+        const sb = new CollectSink();
+        a.start(sa);
+        b.start(sb);
+        const to = a.endpoint(`${host}:${b.port}`);
+        // One reused buffer: the queue must hold copies.
+        const buf = new Uint8Array(1000);
+        const view = new DataView(buf.buffer);
+        for (let i = 0; i < 1000; i++) {
+          view.setUint32(0, i);
+          buf.fill(i & 0xff, 4);
+          a.send(buf, to);
+        }
+        a.flush();
+        await sb.wait(1000);
+        assert.equal(sb.got.length, 1000);
+        const seen = new Set<number>();
+        for (const r of sb.got) {
+          const seq = seqOf(r.data);
+          assert.equal(r.data.length, 1000);
+          assert.ok(r.data.subarray(4).every((x) => x === (seq & 0xff)), `payload of ${seq}`);
+          seen.add(seq);
+        }
+        assert.equal(seen.size, 1000);
+        // Batched: far fewer flushes than datagrams.
+        assert.ok(sb.flushes < 1000, `flushes ${sb.flushes}`);
+        const from = sb.got[0].from;
+        for (const r of sb.got) assert.equal(r.from, from, "one interned endpoint");
+        assert.equal(String(from), `${host}:${a.port}`);
+        assert.equal(b.endpoint(`${host}:${a.port}`), from);
+
+        // Reply to where it came from.
+        b.send(numbered(7, 50), from);
+        b.flush();
+        await sa.wait(1);
+        assert.equal(seqOf(sa.got[0].data), 7);
+        assert.equal(sa.got[0].from, to);
+
+        assert.equal(a.stats.datagramsOut, 1000);
+        assert.equal(a.stats.bytesOut, 1000 * 1000);
+        assert.equal(b.stats.datagramsIn, 1000);
+        assert.equal(b.stats.bytesIn, 1000 * 1000);
+        assert.equal(a.stats.sendDrops + a.stats.sendErrors, 0);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "LinuxUdpTransport: a dual-stack socket sees IPv4 peers as plain IPv4 endpoints",
+  ignore,
+  async fn() {
+    const dual = await LinuxUdpTransport.open({ port: 0 });
+    const v4 = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    try {
+      assert.equal(dual.family, 6);
+      const sd = new CollectSink();
+      const s4 = new CollectSink();
+      dual.start(sd);
+      v4.start(s4);
+      v4.send(numbered(1, 20), v4.endpoint(`127.0.0.1:${dual.port}`));
+      v4.flush();
+      await sd.wait(1);
+      const from = sd.got[0].from;
+      assert.equal(from.family, 4);
+      assert.equal(from.address, "127.0.0.1");
+      assert.equal(from, dual.endpoint(`[::ffff:127.0.0.1]:${v4.port}`));
+      dual.send(numbered(2, 20), from);
+      dual.flush();
+      await s4.wait(1);
+      assert.equal(seqOf(s4.got[0].data), 2);
+      // An IPv4-only socket cannot reach IPv6: counted, not thrown.
+      v4.send(numbered(3, 20), v4.endpoint(`[::1]:${dual.port}`));
+      assert.equal(v4.stats.sendErrors, 1);
+    } finally {
+      await dual.close();
+      await v4.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "LinuxUdpTransport: oversized and truncated datagrams, unreachable peers",
+  ignore,
+  async fn() {
+    const a = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    const small = await LinuxUdpTransport.open({
+      port: 0,
+      hostname: "127.0.0.1",
+      maxDatagram: 512,
+    });
+    const closedPort = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    const deadPort = closedPort.port;
+    await closedPort.close();
+    try {
+      const sa = new CollectSink();
+      const ss = new CollectSink();
+      a.start(sa);
+      small.start(ss);
+      const to = a.endpoint(`127.0.0.1:${small.port}`);
+      // Queued, then one too big for a queue slot (sent at once, after the queue), then queued.
+      a.send(numbered(1, 100), to);
+      a.send(numbered(2, 5000), to);
+      a.send(numbered(3, 100), to);
+      a.flush();
+      // A last datagram marks the end: once it is in, everything sent before it was handled.
+      a.send(numbered(9, 100), to);
+      a.flush();
+      await ss.wait(3);
+      assert.deepEqual(ss.got.map((r) => seqOf(r.data)), [1, 3, 9]);
+      assert.equal(small.stats.recvErrors, 1, "the 5000-byte datagram was truncated and dropped");
+      assert.equal(a.stats.datagramsOut, 4);
+
+      // A send to a closed port must not disturb the socket.
+      a.send(numbered(4, 10), a.endpoint(`127.0.0.1:${deadPort}`));
+      a.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      small.send(numbered(5, 10), small.endpoint(`127.0.0.1:${a.port}`));
+      small.flush();
+      await sa.wait(1);
+      assert.equal(seqOf(sa.got[0].data), 5);
+    } finally {
+      await a.close();
+      await small.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "LinuxUdpTransport: two transports on one shared Poller; close is idempotent",
+  ignore,
+  async fn() {
+    const poller = new Poller();
+    const a = await LinuxUdpTransport.open({ port: 0, hostname: "::1", poller });
+    const b = await LinuxUdpTransport.open({ port: 0, hostname: "::1", poller });
+    const sa = new CollectSink();
+    const sb = new CollectSink();
+    a.start(sa);
+    b.start(sb);
+    assert.equal(poller.size, 2);
+    for (let round = 0; round < 20; round++) {
+      a.send(numbered(round, 64), a.endpoint(`[::1]:${b.port}`));
+      a.flush();
+      b.send(numbered(round, 64), b.endpoint(`[::1]:${a.port}`));
+      b.flush();
+    }
+    await sa.wait(20);
+    await sb.wait(20);
+    const p = a.close();
+    assert.equal(a.close(), p);
+    await p;
+    assert.equal(poller.size, 1);
+    // The other transport is still served.
+    a.send(numbered(99, 8), a.endpoint(`[::1]:${b.port}`));
+    assert.equal(a.stats.sendDrops, 1, "sends after close are dropped");
+    const c = await LinuxUdpTransport.open({ port: a.port, hostname: "::1" });
+    c.send(numbered(42, 8), c.endpoint(`[::1]:${b.port}`));
+    c.flush();
+    await sb.wait(21);
+    assert.equal(seqOf(sb.got[20].data), 42);
+    await c.close();
+    await b.close();
+    assert.equal(poller.size, 0);
+    await poller.close();
+  },
+});
+
+Deno.test({
+  name: "LinuxUdpTransport and DenoUdpTransport interoperate",
+  ignore,
+  async fn() {
+    const linux = await LinuxUdpTransport.open({ port: 0 });
+    const deno = await DenoUdpTransport.open({ port: 0 });
+    try {
+      const sl = new CollectSink();
+      const sd = new CollectSink();
+      linux.start(sl);
+      deno.start(sd);
+      deno.send(numbered(1, 300), deno.endpoint(`[::1]:${linux.port}`));
+      await sl.wait(1);
+      // An endpoint interned by another transport is accepted as a destination.
+      linux.send(numbered(2, 300), deno.endpoint(`127.0.0.1:${deno.port}`));
+      linux.flush();
+      await sd.wait(1);
+      assert.equal(seqOf(sd.got[0].data), 2);
+      assert.equal(sd.got[0].from.address, "127.0.0.1");
+    } finally {
+      await linux.close();
+      await deno.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "LinuxUdpTransport: bind errors are clear",
+  ignore,
+  async fn() {
+    const a = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    try {
+      await assert.rejects(
+        () => LinuxUdpTransport.open({ port: a.port, hostname: "127.0.0.1" }),
+        /EADDRINUSE/,
+      );
+      await assert.rejects(
+        () => LinuxUdpTransport.open({ port: 0, hostname: "nope" }),
+        /not an IP/,
+      );
+      await assert.rejects(() => LinuxUdpTransport.open({ port: 70000 }), /invalid UDP port/);
+    } finally {
+      await a.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "LinuxUdpTransport: buffers handed to the kernel survive garbage collection",
+  ignore,
+  async fn() {
+    const fixture = new URL("../../tests/fixtures/udp_gc.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--expose-gc", fixture],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    const result = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.deepEqual(result, { received: 1000, sent: 1000, recvErrors: 0 });
+  },
+});

@@ -1,0 +1,761 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Command } from "commander";
+import { isMap, isScalar, isSeq, type YAMLMap, type YAMLSeq } from "yaml";
+import {
+  type AgentConfig,
+  type AgentFlags,
+  defaultStateDir,
+  loadAgentConfig,
+  optionHelp,
+  optionTableMarkdown,
+  parseLabel,
+  parseService,
+  type SystemInfo,
+  userSetFlags,
+  validateRunMode,
+} from "./agent_config.ts";
+import { ConfigError } from "./wgquick.ts";
+import { didYouMean } from "../text/did_you_mean.ts";
+import { interfaceNameProblem, sanitizeHostname } from "../net/names.ts";
+import { isLoopbackHost, parseHostPort } from "../net/hostport.ts";
+import { labelKeyProblem } from "../members/labels.ts";
+
+const SYS: SystemInfo = {
+  uid: 1000,
+  home: "/home/ada",
+  xdgStateHome: undefined,
+  hostname: "Ada_Laptop.example.com",
+  cwd: "/srv/work",
+};
+
+/** Writes `lines` as weft.yaml in a fresh directory; line N of the file is lines[N - 1]. */
+async function withFile<T>(
+  lines: string[] | string,
+  fn: (path: string, dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-agent-config-" });
+  try {
+    const path = join(dir, "weft.yaml");
+    await Deno.writeTextFile(path, typeof lines === "string" ? lines : lines.join("\n") + "\n");
+    return await fn(path, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function load(
+  configPath?: string,
+  flags: AgentFlags = {},
+  system: Partial<SystemInfo> = SYS,
+): Promise<AgentConfig> {
+  return loadAgentConfig({ configPath, flags, system });
+}
+
+/** Loads `lines` and returns the ConfigError it must raise. */
+function fileError(lines: string[], flags: AgentFlags = {}): Promise<ConfigError> {
+  return withFile(lines, async (path) => {
+    const e = await load(path, flags).then(
+      () => assert.fail("expected a ConfigError"),
+      (e) => e,
+    );
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+    assert.equal(e.file, path);
+    return e;
+  });
+}
+
+async function flagError(flags: AgentFlags): Promise<ConfigError> {
+  const e = await load(undefined, flags).then(
+    () => assert.fail("expected a ConfigError"),
+    (e) => e,
+  );
+  assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+  assert.equal(e.file, undefined);
+  assert.equal(e.line, undefined);
+  return e;
+}
+
+Deno.test("defaults with no file and no flags", async () => {
+  const c = await load();
+  assert.equal(c.leader, false);
+  assert.equal(c.join, undefined);
+  assert.equal(c.cidr, "10.200.0.0/16");
+  assert.equal(c.cidr6, undefined);
+  assert.equal(c.listenPort, 51820);
+  assert.equal(c.stateDir, "/home/ada/.local/state/weft");
+  assert.equal(c.interface, "weft0");
+  assert.equal(c.userspace, false);
+  assert.equal(c.hostname, "ada-laptop");
+  assert.deepEqual(c.advertise, []);
+  assert.equal(c.statusListen, "127.0.0.1:51880");
+  assert.equal(c.statusAllowRemote, false);
+  assert.equal(c.config, undefined);
+  assert.equal(c.logLevel, "info");
+  assert.equal(c.logFormat, "text");
+  assert.equal(c.crypto, undefined);
+  assert.deepEqual(c.labels, {});
+  assert.deepEqual(c.services, []);
+  assert.equal(c.dnsPort, 15353);
+  assert.equal(c.dnsZone, "overlay.local.");
+  assert.equal(c.dnsForward, false);
+  assert.equal(c.persistentKeepalive, 25);
+  assert.equal(c.mtu, 1420);
+  assert.equal(c.probeInterval, 5000);
+  assert.equal(c.policy, undefined);
+  for (const row of optionHelp()) assert.deepEqual(c.origin[row.name], { source: "default" });
+});
+
+Deno.test("default state directory follows root, XDG_STATE_HOME and HOME", () => {
+  assert.equal(defaultStateDir({ ...SYS, uid: 0 }), "/var/lib/weft");
+  assert.equal(defaultStateDir({ ...SYS, xdgStateHome: "/x/state" }), "/x/state/weft");
+  // A relative XDG_STATE_HOME is invalid per the XDG spec and ignored.
+  assert.equal(defaultStateDir({ ...SYS, xdgStateHome: "rel" }), "/home/ada/.local/state/weft");
+  assert.equal(defaultStateDir({ ...SYS, uid: null }), "/home/ada/.local/state/weft");
+  assert.throws(() => defaultStateDir({ ...SYS, home: undefined }), ConfigError);
+});
+
+Deno.test("default hostname is the machine's, sanitised to one DNS label", async () => {
+  assert.equal(sanitizeHostname("Ada_Laptop.example.com"), "ada-laptop");
+  assert.equal(sanitizeHostname("--Web  Server 01--"), "web-server-01");
+  assert.equal(sanitizeHostname("x".repeat(80)), "x".repeat(63));
+  assert.equal(sanitizeHostname("***"), "node");
+  assert.equal(sanitizeHostname(""), "node");
+  assert.equal((await load(undefined, {}, { ...SYS, hostname: "BOX-7" })).hostname, "box-7");
+});
+
+const FULL = [
+  "# every option", // 1
+  "leader: false", // 2
+  "join: tok3n.abc", // 3
+  "cidr: 10.9.0.0/16", // 4
+  "cidr6: fd00:abcd::/64", // 5
+  "listen-port: 51000", // 6
+  "state-dir: data/state", // 7
+  "interface: wg-mesh.1", // 8
+  "userspace: true", // 9
+  "hostname: Node-A", // 10
+  "advertise:", // 11
+  "  - 198.51.100.7:51000", // 12
+  "  - '[2001:db8::7]:51000'", // 13
+  "  - Edge.Example.net:443", // 14
+  "status-listen: '[::1]:9000'", // 15
+  "status-allow-remote: true", // 16
+  "log-level: WARNING", // 17
+  "log-format: json", // 18
+  "crypto: node", // 19
+  "labels:", // 20
+  "  role: web", // 21
+  "  example.com/tier: 1", // 22
+  "  empty: ''", // 23
+  "services:", // 24
+  "  - name: web", // 25
+  "    port: 8080", // 26
+  "    protocol: tcp", // 27
+  "    weight: 5", // 28
+  "    priority: 1", // 29
+  "    labels: {path: root}", // 30
+  "  - {name: DNS, port: 53, protocol: udp}", // 31
+  "dns-port: 0", // 32
+  "dns-zone: Mesh.Example", // 33
+  "dns-forward: true", // 34
+  "persistent-keepalive: 0", // 35
+  "mtu: 1380", // 36
+  "policy:", // 37
+  "  default: deny", // 38
+  "  rules:", // 39
+  "    - from: role=web", // 40
+  "      to: role=db", // 41
+  "      ports: [5432]", // 42
+  "    - from: '*'", // 43
+  "      to: role=web", // 44
+  "probe-interval: 1500ms", // 45
+];
+
+Deno.test("YAML: every key is read, normalised and located", async () => {
+  await withFile(FULL, async (path, dir) => {
+    const c = await load(path);
+    assert.equal(c.leader, false);
+    assert.equal(c.join, "tok3n.abc");
+    assert.equal(c.cidr, "10.9.0.0/16");
+    assert.equal(c.cidr6, "fd00:abcd::/64");
+    assert.equal(c.listenPort, 51000);
+    assert.equal(c.stateDir, join(dir, "data/state"), "relative to the file's directory");
+    assert.equal(c.interface, "wg-mesh.1");
+    assert.equal(c.userspace, true);
+    assert.equal(c.hostname, "node-a");
+    assert.deepEqual(c.advertise, [
+      "198.51.100.7:51000",
+      "[2001:db8::7]:51000",
+      "edge.example.net:443",
+    ]);
+    assert.equal(c.statusListen, "[::1]:9000");
+    assert.equal(c.statusAllowRemote, true);
+    assert.equal(c.config, path);
+    assert.equal(c.logLevel, "warn");
+    assert.equal(c.logFormat, "json");
+    assert.equal(c.crypto, "node");
+    assert.deepEqual(c.labels, { role: "web", "example.com/tier": "1", empty: "" });
+    assert.deepEqual(c.services, [
+      {
+        name: "web",
+        port: 8080,
+        protocol: "tcp",
+        weight: 5,
+        priority: 1,
+        labels: { path: "root" },
+      },
+      { name: "dns", port: 53, protocol: "udp" },
+    ]);
+    assert.equal(c.dnsPort, 0);
+    assert.equal(c.dnsZone, "mesh.example.");
+    assert.equal(c.dnsForward, true);
+    assert.equal(c.persistentKeepalive, 0);
+    assert.equal(c.mtu, 1380);
+    assert.equal(c.probeInterval, 1500);
+    assert.ok(c.policy);
+    assert.equal(c.origin.listenPort.source, "file");
+    assert.equal(c.origin.listenPort.file, path);
+    assert.equal(c.origin.listenPort.line, 6);
+    assert.equal(c.origin.mtu.line, 36);
+    assert.deepEqual(c.origin.config, { source: "flag", flag: "--config" });
+    // The fixture must exercise every key the table knows.
+    for (const row of optionHelp()) {
+      if (row.yaml === undefined) continue;
+      assert.ok(FULL.some((l) => l.startsWith(`${row.yaml}:`)), `FULL lacks ${row.yaml}`);
+      assert.equal(c.origin[row.name].source, "file", row.yaml);
+    }
+  });
+});
+
+Deno.test("YAML: the policy section passes through with its line offsets", async () => {
+  await withFile(FULL, async (path) => {
+    const p = (await load(path)).policy!;
+    assert.equal(p.file, path);
+    assert.equal(p.line, 38, "the mapping starts on its first key");
+    assert.deepEqual(p.value, {
+      default: "deny",
+      rules: [
+        { from: "role=web", to: "role=db", ports: [5432] },
+        { from: "*", to: "role=web" },
+      ],
+    });
+    const lineAt = (node: { range: [number, number, number] }) =>
+      p.lineCounter.linePos(node.range[0]).line;
+    const child = (m: YAMLMap.Parsed, key: string) =>
+      m.items.find((pair) => isScalar(pair.key) && pair.key.value === key)!.value!;
+    const rules = child(p.node, "rules") as YAMLSeq.Parsed;
+    assert.ok(isSeq(rules));
+    assert.equal(lineAt(rules.items[0]), 40);
+    assert.equal(lineAt(rules.items[1]), 43);
+    const ports = child(rules.items[0] as YAMLMap.Parsed, "ports");
+    assert.equal(lineAt(ports), 42);
+    assert.equal(p.text.split("\n")[41], "      ports: [5432]");
+  });
+});
+
+Deno.test("YAML: policy may be empty, must otherwise be a mapping, and may use aliases", async () => {
+  await withFile(["policy:"], async (path) => assert.equal((await load(path)).policy, undefined));
+  const e = await fileError(["leader: true", "policy: [allow]"]);
+  assert.equal(e.line, 2);
+  assert.match(e.reason, /^policy: expected a mapping, got a list/);
+  await withFile(
+    ["base: &b {default: allow}", "policy: *b"],
+    async (path) => {
+      // `base` is not an option, so this must fail on line 1 before policy is read.
+      await assert.rejects(load(path), /line 1: unknown key "base"/);
+    },
+  );
+  await withFile(["policy: &p", "  default: allow", "  rules: []"], async (path) => {
+    const p = (await load(path)).policy!;
+    assert.ok(isMap(p.node));
+    assert.deepEqual(p.value, { default: "allow", rules: [] });
+    assert.equal(p.line, 2);
+  });
+});
+
+Deno.test("flags override the file, lists and maps as a whole", async () => {
+  await withFile(FULL, async (path) => {
+    const c = await load(path, {
+      listenPort: "52000",
+      hostname: "override",
+      label: ["env=dev"],
+      advertise: "192.0.2.1:1",
+      userspace: false,
+      stateDir: "rel/dir",
+    });
+    assert.equal(c.listenPort, 52000);
+    assert.deepEqual(c.origin.listenPort, { source: "flag", flag: "--listen-port" });
+    assert.equal(c.hostname, "override");
+    assert.deepEqual(c.labels, { env: "dev" });
+    assert.deepEqual(c.advertise, ["192.0.2.1:1"]);
+    assert.equal(c.userspace, false);
+    assert.equal(c.stateDir, "/srv/work/rel/dir", "flag paths are relative to the cwd");
+    assert.equal(c.mtu, 1380, "options without a flag keep the file's value");
+  });
+});
+
+Deno.test("flags: a run-mode flag replaces the file's leader and join", async () => {
+  await withFile(["join: token-from-file"], async (path) => {
+    const c = await load(path, { leader: true });
+    assert.equal(c.leader, true);
+    assert.equal(c.join, undefined);
+    assert.equal(validateRunMode(c), "leader");
+    assert.equal(validateRunMode(await load(path)), "join");
+  });
+  await withFile(["leader: true"], async (path) => {
+    const c = await load(path, { join: "tok" });
+    assert.equal(c.leader, false);
+    assert.equal(c.join, "tok");
+    assert.equal(validateRunMode(c), "join");
+  });
+});
+
+Deno.test("validateRunMode: exactly one of leader and join", async () => {
+  assert.throws(() => validateRunMode({ leader: false } as AgentConfig), /--leader .* --join/);
+  await withFile(["leader: true", "join: abc"], async (path) => {
+    const c = await load(path);
+    const e = (() => {
+      try {
+        validateRunMode(c);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.file, path);
+    assert.equal(e.line, 2);
+    assert.match(e.reason, /exclude each other/);
+  });
+  assert.throws(() => validateRunMode({ leader: false } as AgentConfig), ConfigError);
+  const e = await flagError({ join: "  " });
+  assert.match(e.message, /^--join: the token is empty/);
+});
+
+Deno.test("unknown keys name the key, the file and the line, with a suggestion", async () => {
+  let e = await fileError(["leader: true", "", "listen_port: 1"]);
+  assert.equal(e.line, 3);
+  assert.equal(e.reason, `unknown key "listen_port" (did you mean "listen-port"?)`);
+  assert.equal(e.message, `${e.file}, line 3: ${e.reason}`);
+  e = await fileError(["statusListen: 127.0.0.1:1"]);
+  assert.match(e.reason, /did you mean "status-listen"/);
+  e = await fileError(["label: {a: b}"]);
+  assert.match(e.reason, /did you mean "labels"/);
+  e = await fileError(["intreface: x"]);
+  assert.match(e.reason, /did you mean "interface"/);
+  e = await fileError(["frobnicate: 1"]);
+  assert.equal(e.reason, `unknown key "frobnicate"`);
+  e = await fileError(["config: other.yaml"]);
+  assert.match(e.reason, /only be given on the command line/);
+  e = await fileError(["services:", "  - name: web", "    port: 80", "    protocl: tcp"]);
+  assert.equal(e.line, 4);
+  assert.equal(e.reason, `services[0]: unknown key "protocl" (did you mean "protocol"?)`);
+  e = await fileError(["[a]: 1"]);
+  assert.equal(e.line, 1);
+  assert.match(e.reason, /plain words/);
+});
+
+Deno.test("wrong types name the key and the line", async () => {
+  const cases: [string[], number, RegExp][] = [
+    [["leader: yes"], 1, /^leader: expected true or false, got "yes"$/],
+    [["mtu: 1420", "listen-port: '51820'"], 2, /^listen-port: .*got "51820"/],
+    [["listen-port: 1.5"], 1, /^listen-port: expected an integer from 0 to 65535, got 1.5$/],
+    [["listen-port:"], 1, /^listen-port: .*got no value$/],
+    [["hostname: 1234"], 1, /^hostname: expected a string, got 1234 \(put it in quotes/],
+    [["advertise: 192.0.2.1:5"], 1, /^advertise: expected a list, got "192.0.2.1:5"$/],
+    [
+      ["advertise:", "  - 192.0.2.1:5", "  - [a]"],
+      3,
+      /^advertise\[1\]: expected a string, got a list$/,
+    ],
+    [["labels: [a, b]"], 1, /^labels: expected a mapping/],
+    [["labels:", "  a: {b: c}"], 2, /^labels\.a: expected a label value, got a mapping$/],
+    [["services: {name: web}"], 1, /^services: expected a list/],
+    [["services:", "  - web:80"], 2, /^services\[0\]: expected a mapping/],
+    [["services:", "  - name: web"], 2, /^services\[0\]: a service needs a port$/],
+    [["services:", "  - port: 80"], 2, /^services\[0\]: a service needs a name$/],
+    [
+      ["services:", "  - name: web", "    port: '80'"],
+      3,
+      /^services\[0\]\.port: expected an integer/,
+    ],
+    [["userspace: 1"], 1, /^userspace: expected true or false, got 1$/],
+    [["crypto: openssl"], 1, /^crypto: expected one of noble, node, sodium/],
+    [["log-level: loud"], 1, /^log-level: invalid log level "loud"/],
+    [["log-format: xml"], 1, /^log-format: invalid log format "xml"/],
+    [["mtu: !!binary aGk="], 1, /^mtu: .*got binary data$/],
+  ];
+  for (const [lines, line, re] of cases) {
+    const e = await fileError(lines);
+    assert.equal(e.line, line, lines.join(" / "));
+    assert.match(e.reason, re);
+  }
+});
+
+Deno.test("invalid values in the file are rejected with their line", async () => {
+  const cases: [string[], number, RegExp][] = [
+    [["cidr: 10.200.0.0/33"], 1, /^cidr: invalid CIDR .*exceeds 32/],
+    [["cidr: 10.200.0.1/16"], 1, /has host bits set; did you mean 10\.200\.0\.0\/16\?/],
+    [["cidr: 10.200.0.0"], 1, /no prefix length/],
+    [["cidr: fd00::/64"], 1, /is not an IPv4 prefix/],
+    [["cidr: 10.0.0.0/31"], 1, /outside \/8 to \/30/],
+    [["cidr: 300.1.1.0/24"], 1, /bad IP address/],
+    [["cidr6: 10.0.0.0/8"], 1, /is not an IPv6 prefix/],
+    [["listen-port: 70000"], 1, /^listen-port: expected an integer from 0 to 65535, got 70000$/],
+    [["listen-port: -1"], 1, /got -1$/],
+    [["labels:", "  ok: yes", "  Bad Key: x"], 3, /^labels: invalid label Bad Key=x: the key/],
+    [["labels:", "  k: -v"], 2, /the value must start and end/],
+    [["labels:", "  k: " + "v".repeat(64)], 2, /the value is 64 characters long/],
+    [["labels:", "  -x.com/k: v"], 2, /the key prefix "-x.com"/],
+    [["interface: abcdefghijklmnop"], 1, /is 16 characters long \(Linux allows at most 15\)/],
+    [["interface: a/b"], 1, /must not contain "\/"/],
+    [["interface: 'we ft'"], 1, /printable ASCII characters without spaces/],
+    [["interface: .."], 1, /cannot be "\.\."/],
+    [["hostname: -bad"], 1, /^hostname: "-bad" must not start or end with '-'/],
+    [["hostname: a.b"], 1, /single label, without dots/],
+    [["hostname: under_score"], 1, /may only hold letters, digits and '-'/],
+    [["hostname: " + "h".repeat(64)], 1, /64 characters long/],
+    [["advertise:", "  - 192.0.2.1"], 2, /^advertise\[0\]: .*has no port/],
+    [["advertise:", "  - 2001:db8::1:51820"], 2, /need brackets/],
+    [["advertise:", "  - 192.0.2.1:0"], 2, /bad port "0" \(1 to 65535\)/],
+    [["advertise:", "  - a.b:1", "  - A.B:1"], 3, /^advertise\[1\]: a\.b:1 is listed twice/],
+    [["status-listen: 127.0.0.1:65536"], 1, /bad port "65536"/],
+    [["dns-zone: bad..zone"], 1, /empty label/],
+    [["dns-zone: ."], 1, /root zone/],
+    [["mtu: 500"], 1, /^mtu: expected an integer from 576 to 65535, got 500$/],
+    [
+      ["services:", "  - {name: web, port: 80}", "  - {name: WEB, port: 81}"],
+      3,
+      /web\/tcp is listed twice/,
+    ],
+    [["services:", "  - {name: web, port: 80, protocol: sctp}"], 2, /expected one of tcp, udp/],
+    [
+      ["services:", "  - {name: web, port: 80, weight: 70000}"],
+      2,
+      /weight: expected an integer from 0/,
+    ],
+  ];
+  for (const [lines, line, re] of cases) {
+    const e = await fileError(lines);
+    assert.equal(e.line, line, lines.join(" / "));
+    assert.match(e.reason, re, lines.join(" / "));
+  }
+});
+
+Deno.test("invalid flag values name the flag", async () => {
+  const cases: [AgentFlags, RegExp][] = [
+    [{ listenPort: "70000" }, /^--listen-port: expected an integer from 0 to 65535, got 70000$/],
+    [{ listenPort: 70000 }, /^--listen-port: .*got 70000$/],
+    [{ listenPort: "12ab" }, /^--listen-port: .*got 12ab$/],
+    [{ cidr: "10.200.0.0/33" }, /^--cidr: invalid CIDR/],
+    [{ interface: "averyveryverylongname" }, /^--interface: .*at most 15/],
+    [{ hostname: "bad_host" }, /^--hostname: /],
+    [{ label: ["a=b", "=x"] }, /^--label: invalid label "=x": the key is empty/],
+    [{ label: "novalue" }, /^--label: invalid label "novalue": expected KEY=VALUE/],
+    [{ label: ["a=1", "a=2"] }, /^--label: label "a" is given twice/],
+    [{ service: "web:99999/tcp" }, /^--service: invalid service "web:99999\/tcp": bad port/],
+    [{ service: ["web:80", "web:80/tcp"] }, /^--service\[1\]: service web\/tcp is listed twice/],
+    [{ advertise: ["192.0.2.1:1", "nope"] }, /^--advertise\[1\]: "nope" has no port/],
+    [{ crypto: "fast" }, /^--crypto: expected one of noble, node, sodium/],
+    [{ stateDir: "" }, /^--state-dir: the path is empty/],
+    [{ mtu: "9000x" }, /^--mtu: /],
+    [{ probeInterval: "50ms" }, /^--probe-interval: expected a duration from 100 ms to 3600 s/],
+    [{ probeInterval: "2 days" }, /^--probe-interval: .*got "2 days"$/],
+  ];
+  for (const [flags, re] of cases) {
+    const e = await flagError(flags);
+    assert.match(e.message, re, JSON.stringify(flags));
+  }
+});
+
+Deno.test("probe-interval: units, bare seconds, flag over file", async () => {
+  for (const [v, ms] of [["1s", 1000], ["250ms", 250], ["1m", 60_000], ["2", 2000]] as const) {
+    assert.equal((await load(undefined, { probeInterval: v })).probeInterval, ms, v);
+  }
+  await withFile(["probe-interval: 3"], async (path) => {
+    assert.equal((await load(path)).probeInterval, 3000, "a YAML number is seconds");
+    assert.equal((await load(path, { probeInterval: "0.5s" })).probeInterval, 500);
+  });
+  const e = await fileError(["mtu: 1400", "probe-interval: [1]"]);
+  assert.equal(e.line, 2);
+  assert.match(e.reason, /expected a duration/);
+});
+
+Deno.test("lists and maps from repeatable flags", async () => {
+  const c = await load(undefined, {
+    advertise: ["192.0.2.1:51820", "[2001:DB8::1]:51820"],
+    label: ["role=web", { key: "example.com/zone", value: "a" }, "empty="],
+    service: ["web:8080/tcp", "dns:53/UDP", "api:9000", { name: "x", port: 1, protocol: "udp" }],
+  });
+  assert.deepEqual(c.advertise, ["192.0.2.1:51820", "[2001:db8::1]:51820"]);
+  assert.deepEqual(c.labels, { role: "web", "example.com/zone": "a", empty: "" });
+  assert.deepEqual(c.services, [
+    { name: "web", port: 8080, protocol: "tcp" },
+    { name: "dns", port: 53, protocol: "udp" },
+    { name: "api", port: 9000, protocol: "tcp" },
+    { name: "x", port: 1, protocol: "udp" },
+  ]);
+  assert.deepEqual(c.origin.labels, { source: "flag", flag: "--label" });
+  assert.deepEqual((await load(undefined, { label: "a=b" })).labels, { a: "b" });
+});
+
+Deno.test("cross-field checks", async () => {
+  let e = await fileError(["cidr6: fd00::/64", "mtu: 1200"]);
+  assert.equal(e.line, 2);
+  assert.match(e.reason, /^mtu: an IPv6 overlay \(cidr6\) needs mtu 1280 or more, got 1200$/);
+  e = await flagError({ statusListen: "0.0.0.0:51880" });
+  assert.match(e.message, /^--status-listen: 0\.0\.0\.0:51880 is reachable from other hosts/);
+  const ok = await load(undefined, { statusListen: "0.0.0.0:51880", statusAllowRemote: true });
+  assert.equal(ok.statusListen, "0.0.0.0:51880");
+  for (const host of ["localhost:1", "127.9.9.9:0", "[::1]:1", "[0:0::1]:1"]) {
+    assert.equal((await load(undefined, { statusListen: host })).statusAllowRemote, false);
+  }
+  e = await fileError(["listen-port: 7000", "dns-port: 7000"]);
+  assert.equal(e.line, 2);
+  assert.match(e.reason, /^dns-port: dns-port and listen-port are both UDP port 7000/);
+  e = await flagError({ listenPort: 15353 });
+  assert.match(e.message, /^--listen-port: /);
+  assert.equal((await load(undefined, { listenPort: 0, dnsPort: 0 })).listenPort, 0);
+});
+
+Deno.test("empty and comment-only files give the defaults", async () => {
+  for (const text of ["", "# nothing here\n\n", "---\n", "~\n"]) {
+    await withFile(text, async (path) => {
+      const c = await load(path);
+      assert.equal(c.listenPort, 51820);
+      assert.equal(c.config, path);
+      assert.equal(c.origin.cidr.source, "default");
+    });
+  }
+});
+
+Deno.test("a file that is not a mapping is rejected", async () => {
+  let e = await fileError(["# a list", "- leader", "- true"]);
+  assert.equal(e.line, 2);
+  assert.match(e.reason, /expected a mapping of option names to values at the top, got a list/);
+  e = await fileError(["just text"]);
+  assert.match(e.reason, /got a single value/);
+});
+
+Deno.test("YAML syntax errors, duplicate keys and second documents name the line", async () => {
+  let e = await fileError(["leader: true", "advertise: [1.2.3.4:5", "mtu: 1400"]);
+  assert.match(e.reason, /^invalid YAML: /);
+  assert.ok(e.line !== undefined && e.line >= 2, `line ${e.line}`);
+  e = await fileError(["listen-port: 1", "mtu: 1400", "listen-port: 2"]);
+  assert.equal(e.line, 3);
+  assert.equal(e.reason, `duplicate key "listen-port"`);
+  e = await fileError(["labels:", "  a: b", "  'a': c"]);
+  assert.equal(e.line, 3);
+  assert.equal(e.reason, `duplicate key "a"`);
+  e = await fileError(["labels: {x: 1, y: 2, x: 3}"]);
+  assert.equal(e.reason, `duplicate key "x"`);
+  e = await fileError(["leader: true", "---", "mtu: 1400"]);
+  assert.match(e.reason, /more than one YAML document/);
+  e = await fileError(["leader: true", "\tmtu: 1400"]);
+  assert.equal(e.line, 2);
+});
+
+Deno.test("a missing, unreadable or binary file is a clear error", async () => {
+  await withFile(["leader: true"], async (_path, dir) => {
+    const missing = join(dir, "nope.yaml");
+    let e = await load(missing).catch((e) => e);
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.file, missing);
+    assert.equal(e.message, `${missing}: the configuration file does not exist`);
+    e = await load(undefined, { config: missing }).catch((e) => e);
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.file, missing);
+    e = await load(dir).catch((e) => e);
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /is a directory/);
+    const bin = join(dir, "bin.yaml");
+    await Deno.writeFile(bin, Uint8Array.of(0x6c, 0x3a, 0x20, 0xff, 0xfe));
+    e = await load(bin).catch((e) => e);
+    assert.match(e.message, /not valid UTF-8/);
+  });
+});
+
+Deno.test("--config as a flag is read like configPath", async () => {
+  await withFile(["mtu: 1300"], async (path) => {
+    const c = await load(undefined, { config: path });
+    assert.equal(c.mtu, 1300);
+    assert.equal(c.config, path);
+  });
+});
+
+Deno.test("paths: ~ is expanded, relative file paths follow the file", async () => {
+  await withFile(["state-dir: ~/weft-state"], async (path) => {
+    assert.equal((await load(path)).stateDir, "/home/ada/weft-state");
+    await assert.rejects(load(path, {}, { ...SYS, home: undefined }), /needs \$HOME/);
+  });
+  await withFile(["state-dir: /abs/dir"], async (path) => {
+    assert.equal((await load(path)).stateDir, "/abs/dir");
+  });
+  assert.equal((await load(undefined, { stateDir: "~" })).stateDir, "/home/ada");
+});
+
+Deno.test("aliases are followed, with a cap", async () => {
+  await withFile(
+    ["labels: &l {a: b}", "services:", "  - {name: w, port: 1, labels: *l}"],
+    async (p) => {
+      assert.deepEqual((await load(p)).services[0].labels, { a: "b" });
+    },
+  );
+  const lines = ["advertise: &a [192.0.2.1:1]", "services:"];
+  for (let i = 0; i < 101; i++) lines.push(`  - {name: s${i}, port: 1, labels: &x${i} {}}`);
+  for (let i = 0; i < 101; i++) lines.push(`  - {name: t${i}, port: 1, labels: *x${i}}`);
+  const e = await fileError(lines);
+  assert.match(e.reason, /more than 100 aliases/);
+});
+
+Deno.test("an unknown flag attribute is a caller bug (TypeError)", async () => {
+  await assert.rejects(
+    load(undefined, { listen_port: 1 } as unknown as AgentFlags),
+    (e: unknown) => e instanceof TypeError && /did you mean "listenPort"/.test(String(e)),
+  );
+  await assert.rejects(load(undefined, { policy: {} } as unknown as AgentFlags), TypeError);
+  // Undefined values count as not given.
+  assert.equal((await load(undefined, { mtu: undefined })).mtu, 1420);
+});
+
+Deno.test("optionHelp: one row per option; YAML keys follow the flag-name rule", () => {
+  const rows = optionHelp();
+  const names = rows.map((r) => r.name);
+  assert.equal(new Set(names).size, names.length);
+  for (const r of rows) {
+    assert.ok(r.description.length > 0 && r.type.length > 0 && r.validation.length > 0, r.name);
+    if (r.flag === undefined || r.yaml === undefined) continue;
+    const bare = r.flag.slice(2);
+    assert.equal(r.yaml, r.repeatable && r.yaml !== bare ? `${bare}s` : bare, r.name);
+    // AgentConfig properties are the camelCase of the YAML key.
+    assert.equal(r.name, r.yaml.replace(/-([a-z0-9])/g, (_, c) => c.toUpperCase()));
+  }
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  assert.equal(byName.get("config")!.yaml, undefined);
+  assert.equal(byName.get("policy")!.flag, undefined);
+  assert.equal(byName.get("labels")!.attribute, "label");
+  assert.equal(byName.get("services")!.attribute, "service");
+  assert.equal(byName.get("listenPort")!.attribute, "listenPort");
+  assert.equal(byName.get("advertise")!.repeatable, true);
+  assert.equal(byName.get("listenPort")!.default, "51820");
+  const md = optionTableMarkdown();
+  assert.equal(md.split("\n").length, rows.length + 2);
+  assert.match(md, /\| `--listen-port <port>` \| `listen-port` \| integer \| 51820 \|/);
+});
+
+Deno.test("parseLabel and parseService", () => {
+  assert.deepEqual(parseLabel("env=prod"), { key: "env", value: "prod" });
+  assert.deepEqual(parseLabel("a.b/c="), { key: "a.b/c", value: "" });
+  assert.throws(() => parseLabel("a=b=c"), /the value must start and end/);
+  assert.throws(() => parseLabel("Env"), /expected KEY=VALUE/);
+  assert.throws(() => parseLabel("UPPER.com/x=1"), /key prefix/);
+  assert.throws(() => parseLabel("x/y/z=1"), /the key name/);
+  assert.deepEqual(parseService("web:8080/tcp"), { name: "web", port: 8080, protocol: "tcp" });
+  assert.deepEqual(parseService("Db:5432"), { name: "db", port: 5432, protocol: "tcp" });
+  assert.deepEqual(parseService("dns:53/UDP"), { name: "dns", port: 53, protocol: "udp" });
+  assert.throws(() => parseService("web"), /expected NAME:PORT\/PROTOCOL/);
+  assert.throws(() => parseService("web:0/tcp"), /bad port "0"/);
+  assert.throws(() => parseService("web:80/sctp"), /bad protocol "sctp"/);
+  assert.throws(() => parseService("we_b:80"), /the name may only hold/);
+  assert.throws(() => parseService(":80"), /the name is empty/);
+  assert.ok((() => {
+    try {
+      parseService("web:x");
+    } catch (e) {
+      return e instanceof ConfigError;
+    }
+  })());
+});
+
+Deno.test("userSetFlags keeps only options the user set (real commander)", async () => {
+  const program = new Command()
+    .exitOverride()
+    .option("--leader")
+    .option("--listen-port <port>")
+    .option("--log-level <level>", "", "info")
+    .option("--label <k=v>", "", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--json", "not an agent option");
+  program.parse(["--listen-port", "1234", "--label", "a=b", "--label", "c=d", "--json"], {
+    from: "user",
+  });
+  const flags = userSetFlags(program);
+  assert.deepEqual(flags, { listenPort: "1234", label: ["a=b", "c=d"] });
+  const c = await load(undefined, flags);
+  assert.equal(c.listenPort, 1234);
+  assert.equal(c.logLevel, "info");
+  assert.deepEqual(c.labels, { a: "b", c: "d" });
+});
+
+Deno.test("validate helpers", () => {
+  assert.equal(isLoopbackHost("127.0.0.1"), true);
+  assert.equal(isLoopbackHost("::1"), true);
+  assert.equal(isLoopbackHost("LOCALHOST"), true);
+  assert.equal(isLoopbackHost("::"), false);
+  assert.equal(isLoopbackHost("0.0.0.0"), false);
+  assert.equal(isLoopbackHost("128.0.0.1"), false);
+  assert.equal(isLoopbackHost("::2"), false);
+  assert.deepEqual(parseHostPort("[fd00::1]:80"), { host: "fd00::1", port: 80 });
+  assert.deepEqual(parseHostPort("Example.COM:1"), { host: "example.com", port: 1 });
+  assert.throws(() => parseHostPort("1.2.3:80"), /not an IP address or a host name/);
+  assert.throws(() => parseHostPort("[1.2.3.4]:80"), /not an IPv6 address/);
+  assert.throws(() => parseHostPort("[::1]80"), /is not \[IPV6\]:PORT/);
+  assert.equal(interfaceNameProblem("weft0"), undefined);
+  assert.equal(interfaceNameProblem("a".repeat(15)), undefined);
+  assert.match(interfaceNameProblem("wé")!, /ASCII/);
+  assert.match(interfaceNameProblem("eth%d")!, /"%"/);
+  assert.equal(labelKeyProblem("app.kubernetes.io/name"), undefined);
+  assert.match(labelKeyProblem("a/" + "b".repeat(64))!, /64 characters/);
+  assert.equal(didYouMean("listen_port", ["listen-port", "mtu"]), "listen-port");
+  assert.equal(didYouMean("persistentKeepalive", ["persistent-keepalive"]), "persistent-keepalive");
+  assert.equal(didYouMean("mtuu", ["listen-port", "mtu"]), "mtu");
+  assert.equal(didYouMean("zzzzzz", ["listen-port", "mtu"]), undefined);
+});
+
+/** A YAML "billion laughs": each line 9 aliases to the one before, `levels` deep. */
+function aliasBombLines(levels: number, indent = ""): string[] {
+  const lines = [`${indent}x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]`];
+  for (let i = 1; i <= levels; i++) {
+    lines.push(`${indent}x${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(", ")}]`);
+  }
+  return lines;
+}
+
+Deno.test("bounds: an alias bomb in policy: is refused naming the file and the line", async () => {
+  const e = await fileError(["leader: true", "policy:", ...aliasBombLines(8, "  ")]);
+  assert.equal(e.line, 11, e.message);
+  assert.match(e.reason, /alias/);
+});
+
+Deno.test("bounds: a config file over 1 MiB is refused", async () => {
+  const big = ["leader: true", ...Array(40_000).fill("# " + "x".repeat(40))];
+  const e = await fileError(big);
+  assert.match(e.reason, /larger than 1048576 bytes/);
+});
+
+Deno.test("bounds: --config /dev/zero is refused after reading 1 MiB", async () => {
+  const z = await load("/dev/zero").then(() => assert.fail("/dev/zero loaded"), (e) => e);
+  assert.ok(z instanceof ConfigError, String(z));
+  assert.match(z.message, /^\/dev\/zero: the configuration file is larger than/);
+});
+
+Deno.test("bounds: huge values are refused by length and never echoed whole", async () => {
+  const huge = "a".repeat(8 << 20);
+  for (
+    const flags of [
+      { hostname: huge },
+      { hostname: huge + "!" },
+      { stateDir: huge },
+      { label: [`role=${huge}`] },
+      { advertise: [`${huge}:1`] },
+    ] as AgentFlags[]
+  ) {
+    const e = await flagError(flags);
+    assert.ok(e.message.length < 300, `${Object.keys(flags)}: ${e.message.slice(0, 300)}`);
+  }
+  const e = await fileError(["hostname: " + "b".repeat(5000)]);
+  assert.match(e.reason, /5000 characters long \(at most 4096\)/);
+  assert.ok(e.message.length < 300, e.message.slice(0, 300));
+  // Values within bounds but wrong are echoed cut short.
+  const cut = await flagError({ hostname: "-" + "c".repeat(3000) });
+  assert.ok(cut.message.length < 300, cut.message.slice(0, 300));
+});

@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import {
+  escapeHelp,
+  escapeLabelValue,
+  formatValue,
+  type MetricsSnapshot,
+  MetricsWriter,
+  renderMetrics,
+} from "./metrics.ts";
+import { Histogram } from "../health/histogram.ts";
+import { DROP_REASONS } from "../device/drops.ts";
+import { parsePrometheus, promtoolCheck, promValue } from "../../tests/fixtures/prom_parse.ts";
+
+const PROMTOOL = "/usr/bin/promtool";
+const hasPromtool = (() => {
+  try {
+    return Deno.statSync(PROMTOOL).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+function snapshot(): MetricsSnapshot {
+  const h = new Histogram();
+  for (const ms of [0.3, 0.8, 4, 12, 40, 40, 700, 9000]) h.observe(ms / 1000);
+  const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i * 3]));
+  return {
+    version: "0.1.0",
+    crypto: "noble",
+    uptimeSeconds: 3723,
+    peers: [
+      {
+        publicKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+        name: "bravo",
+        rxBytes: 123456789,
+        txBytes: 98765,
+        rxPackets: 1000,
+        txPackets: 999,
+        lastHandshakeUnixMs: 1_700_000_123_456,
+        health: "degraded",
+        rttMs: 42.5,
+        loss: 0.3,
+        probeRtt: h.snapshot(),
+      },
+      {
+        publicKey: "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=",
+        // A hostile name: quotes, backslashes and a line feed must not break the document.
+        name: 'ch"ar\\lie\nx',
+        rxBytes: 0,
+        txBytes: 0,
+        rxPackets: 0,
+        txPackets: 0,
+        lastHandshakeUnixMs: 0,
+      },
+    ],
+    handshakes: { completed: 7, failed: 2, received: 4 },
+    drops,
+    dns: { byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3, "SRV|NOERROR": 1 } },
+    policyDrops: { "deny-db": 5, "default": 1 },
+  };
+}
+
+Deno.test({
+  name: "metrics: promtool accepts weft's metrics without a lint complaint",
+  ignore: !hasPromtool,
+  async fn() {
+    const text = renderMetrics(snapshot());
+    const r = await promtoolCheck(text);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.trim(), "");
+    // And the harness does fail: a broken document and a lint problem are both caught.
+    assert.notEqual((await promtoolCheck('x{a="b} 1\n')).code, 0);
+    assert.notEqual((await promtoolCheck("# TYPE foo counter\nfoo 1\n")).code, 0);
+  },
+});
+
+Deno.test("metrics: values, labels and families as a parser reads them", () => {
+  const snap = snapshot();
+  const doc = parsePrometheus(renderMetrics(snap));
+  const bravo = { peer: snap.peers[0].publicKey, name: "bravo" };
+  const charlie = { peer: snap.peers[1].publicKey, name: 'ch"ar\\lie\nx' };
+  assert.equal(promValue(doc, "weft_build_info", { version: "0.1.0", crypto: "noble" }), 1);
+  assert.equal(promValue(doc, "weft_uptime_seconds"), 3723);
+  assert.equal(promValue(doc, "weft_peer_rx_bytes_total", bravo), 123456789);
+  assert.equal(promValue(doc, "weft_peer_tx_bytes_total", bravo), 98765);
+  assert.equal(promValue(doc, "weft_peer_rx_packets_total", bravo), 1000);
+  assert.equal(promValue(doc, "weft_peer_tx_packets_total", bravo), 999);
+  assert.equal(promValue(doc, "weft_peer_rx_bytes_total", charlie), 0, "escaped name round-trips");
+  assert.equal(promValue(doc, "weft_peer_last_handshake_seconds", bravo), 1_700_000_123.456);
+  assert.equal(promValue(doc, "weft_peer_last_handshake_seconds", charlie), 0);
+  for (const [who, current] of [[bravo, "degraded"], [charlie, "unknown"]] as const) {
+    for (const state of ["up", "degraded", "down", "unknown"]) {
+      const v = promValue(doc, "weft_peer_health", { ...who, state });
+      assert.equal(v, state === current ? 1 : 0, `${who.name} ${state}`);
+    }
+  }
+  assert.equal(promValue(doc, "weft_peer_rtt_seconds", bravo), 0.0425);
+  assert.equal(promValue(doc, "weft_peer_probe_loss_ratio", bravo), 0.3);
+  assert.throws(() => promValue(doc, "weft_peer_rtt_seconds", charlie), /0 samples/);
+  assert.equal(promValue(doc, "weft_handshakes_total", { result: "completed" }), 7);
+  assert.equal(promValue(doc, "weft_handshakes_total", { result: "failed" }), 2);
+  assert.equal(promValue(doc, "weft_handshakes_total", { result: "received" }), 4);
+  for (const [i, reason] of DROP_REASONS.entries()) {
+    assert.equal(promValue(doc, "weft_drops_total", { reason }), i * 3);
+  }
+  assert.equal(promValue(doc, "weft_dns_queries_total", { type: "A", rcode: "NOERROR" }), 10);
+  assert.equal(promValue(doc, "weft_dns_queries_total", { type: "AAAA", rcode: "NXDOMAIN" }), 3);
+  assert.equal(promValue(doc, "weft_policy_drops_total", { rule: "deny-db" }), 5);
+  const types = Object.fromEntries([...doc.families].map(([k, v]) => [k, v.type]));
+  assert.equal(types.weft_peer_rx_bytes_total, "counter");
+  assert.equal(types.weft_peer_health, "gauge");
+  assert.equal(types.weft_probe_rtt_seconds, "histogram");
+  for (const [name, f] of doc.families) assert.ok(f.help.length > 0, `${name} has help`);
+});
+
+Deno.test("metrics: the probe RTT histogram is cumulative and ends in +Inf = count", () => {
+  const snap = snapshot();
+  const doc = parsePrometheus(renderMetrics(snap));
+  const bravo = { peer: snap.peers[0].publicKey, name: "bravo" };
+  const le = (b: string) => promValue(doc, "weft_probe_rtt_seconds_bucket", { ...bravo, le: b });
+  // Observed (ms): 0.3, 0.8, 4, 12, 40, 40, 700, 9000.
+  assert.equal(le("0.0005"), 1);
+  assert.equal(le("0.001"), 2);
+  assert.equal(le("0.005"), 3);
+  assert.equal(le("0.025"), 4);
+  assert.equal(le("0.05"), 6);
+  assert.equal(le("0.5"), 6);
+  assert.equal(le("1"), 7);
+  assert.equal(le("2.5"), 7);
+  assert.equal(le("+Inf"), 8);
+  assert.equal(promValue(doc, "weft_probe_rtt_seconds_count", bravo), 8);
+  const sum = promValue(doc, "weft_probe_rtt_seconds_sum", bravo);
+  assert.ok(Math.abs(sum - 9.7971) < 1e-9, String(sum));
+  const buckets = doc.samples.filter((s) => s.name === "weft_probe_rtt_seconds_bucket");
+  for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i].value >= buckets[i - 1].value);
+  // The peer without probes has no histogram series.
+  assert.equal(buckets.length, 13);
+});
+
+Deno.test("metrics: optional families are left out; the empty mesh is still a valid document", async () => {
+  const text = renderMetrics({
+    version: "0.1.0",
+    crypto: "node",
+    uptimeSeconds: 0,
+    peers: [],
+    handshakes: { completed: 0, failed: 0, received: 0 },
+    drops: {},
+  });
+  const doc = parsePrometheus(text);
+  assert.ok(!doc.families.has("weft_dns_queries_total"));
+  assert.ok(!doc.families.has("weft_policy_drops_total"));
+  assert.ok(doc.families.has("weft_peer_rx_bytes_total"), "HELP/TYPE even with no series");
+  if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
+});
+
+Deno.test("metrics: escaping and number formatting", () => {
+  assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+  assert.equal(escapeHelp('say "hi"\\\nbye'), 'say "hi"\\\\\\nbye');
+  assert.equal(formatValue(Infinity), "+Inf");
+  assert.equal(formatValue(-Infinity), "-Inf");
+  assert.equal(formatValue(NaN), "NaN");
+  assert.equal(formatValue(-0), "0");
+  assert.equal(formatValue(1.5e21), "1.5e+21");
+  assert.equal(formatValue(123), "123");
+  const text = new MetricsWriter()
+    .gauge("g", "line one\nline two \\ end", [{ labels: { l: "x\ny" }, value: 2 }])
+    .text();
+  assert.equal(
+    text,
+    '# HELP g line one\\nline two \\\\ end\n# TYPE g gauge\ng{l="x\\ny"} 2\n',
+  );
+  const doc = parsePrometheus(text);
+  assert.equal(doc.families.get("g")!.help, "line one\nline two \\ end");
+  assert.equal(doc.samples[0].labels.l, "x\ny");
+});
+
+Deno.test("metrics: the writer refuses bad names, reused families and le on histograms", () => {
+  const w = new MetricsWriter();
+  assert.throws(() => w.gauge("1bad", "x", []), /bad metric name/);
+  assert.throws(() => w.gauge("ok", "x", [{ labels: { "bad-label": "v" }, value: 1 }]), /label/);
+  assert.throws(() => w.gauge("ok2", "x", [{ labels: { __reserved: "v" }, value: 1 }]), /label/);
+  w.counter("c_total", "x", []);
+  assert.throws(() => w.counter("c_total", "x", []), /twice/);
+  const h = new Histogram([1, 2]).snapshot();
+  assert.throws(() => w.histogram("h", "x", [{ labels: { le: "1" }, histogram: h }]), /le/);
+  assert.throws(() => new Histogram([2, 1]), /ascending/);
+});
+
+Deno.test("metrics: the test parser refuses malformed documents", () => {
+  assert.throws(() => parsePrometheus('x{a="b} 1\n'), /line 1/);
+  assert.throws(() => parsePrometheus("# TYPE x gauge\nx 1\nx 2\n"), /twice/);
+  assert.throws(() => parsePrometheus("y 1\n"), /outside/);
+  assert.throws(() => parsePrometheus("# TYPE x gauge\nx one\n"), /bad value/);
+  assert.throws(() => parsePrometheus('# TYPE x gauge\nx{a="\\q"} 1\n'), /escape/);
+});
