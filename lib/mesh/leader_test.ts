@@ -14,7 +14,7 @@ import {
 } from "./leader.ts";
 import { StateDir } from "./state.ts";
 import { hashSecret } from "./token.ts";
-import type { MembershipView } from "./types.ts";
+import type { MembershipView } from "../members/member.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 
 const LEADER_KEY = generateKeyPair().publicKey;

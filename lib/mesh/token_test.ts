@@ -13,7 +13,7 @@ import {
   type TokenPayload,
   tokenProblem,
 } from "./token.ts";
-import { decodeBase64, encodeBase64 } from "../control/base64.ts";
+import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 
 const PAYLOAD: TokenPayload = {
   leaderKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
