@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type LeaderFile, type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { parseKey } from "../crypto/keys.ts";
-import type { Member } from "./types.ts";
+import type { Member } from "../members/member.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "weft-state-test-" });
