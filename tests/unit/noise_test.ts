@@ -161,5 +161,5 @@ Deno.test("tai64n: later times compare later; whitening keeps order at 16 ms ste
   assert.equal(tai64nAfter(tai64n(1_700_000_000_000), tai64n(1_700_000_000_000)), false);
   assert.ok(tai64nAfter(tai64n(1_700_000_000_100), tai64n(1_700_000_000_000)));
   const t = tai64n(0);
-  assert.deepEqual([...t.subarray(0, 8)], [0x40, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual([...t.subarray(0, 8)], [0x40, 0, 0, 0, 0, 0, 0, 10], "2^62 + 10 at the epoch");
 });
