@@ -37,7 +37,7 @@ import {
   noPresharedKey,
   type SessionKeys,
 } from "../protocol/noise.ts";
-import { CookieChecker, mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
+import { CookieChecker, fillRandom, mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
 import { AllowedIps } from "../peer/allowed_ips.ts";
 import { Cidr } from "../net/cidr.ts";
@@ -100,6 +100,8 @@ export interface DeviceOptions {
    * the listen port). Without it they are dropped as `unknown-type`.
    */
   onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
+  /** Fills session indices and cookie secrets and nonces (default: the CSPRNG; tests fix them). */
+  random?: (bytes: Uint8Array) => void;
   /** Decides which plaintext packets may leave and enter the tunnel (network policy). */
   filter?: PacketFilter;
   /**
@@ -179,6 +181,7 @@ export class Device {
   readonly #outViews = new SealViewCache(this.#out, TRANSPORT_HEADER_SIZE, TAG_SIZE);
   readonly #inViews = new OpenViewCache(TRANSPORT_HEADER_SIZE, TAG_SIZE);
   readonly #onError?: (source: DeviceErrorSource, error: unknown) => void;
+  readonly #random: (bytes: Uint8Array) => void;
   #listenerErrors = 0;
   readonly #hsOut = new Uint8Array(INITIATION_SIZE);
   #hsWindowStart = 0;
@@ -206,7 +209,8 @@ export class Device {
     this.#underLoadThreshold = opts.underLoadThreshold ?? 1000;
     this.#maxStaged = opts.maxStaged ?? 128;
     this.#minInitiationInterval = opts.minInitiationIntervalMs ?? 20;
-    this.#checker = new CookieChecker(pub, this.#timers.cookieRefreshTime);
+    this.#random = opts.random ?? fillRandom;
+    this.#checker = new CookieChecker(pub, this.#timers.cookieRefreshTime, this.#random);
     const now = () => this.#clock.now();
     this.#handshakeLimiter = new RateLimiter({
       ...HANDSHAKE_RATE,
@@ -968,10 +972,11 @@ export class Device {
   }
 
   #newIndex(peer: Peer, keypair: Keypair<Peer> | null): number {
-    const buf = new Uint32Array(1);
+    // Four random bytes read little-endian, as wireguard-go draws its indices.
+    const buf = new Uint8Array(4);
     for (;;) {
-      crypto.getRandomValues(buf);
-      const index = buf[0];
+      this.#random(buf);
+      const index = readU32(buf, 0);
       if (index !== ENTRY_NONE && !this.#indices.has(index)) {
         this.#indices.set(index, { peer, keypair });
         return index;

@@ -32,7 +32,12 @@ export class CookieChecker {
   #secret = new Uint8Array(32);
   #secretSetAt = -Infinity;
 
-  constructor(localPublicKey: Uint8Array, private readonly refreshMs: number) {
+  constructor(
+    localPublicKey: Uint8Array,
+    private readonly refreshMs: number,
+    /** Fills cookie secrets and reply nonces; tests inject fixed bytes. */
+    private readonly random: (bytes: Uint8Array) => void = fillRandom,
+  ) {
     this.#mac1Key = hash(enc.encode(LABEL_MAC1), localPublicKey);
     this.#cookieKey = hash(enc.encode(LABEL_COOKIE), localPublicKey);
   }
@@ -73,7 +78,7 @@ export class CookieChecker {
     writeU32(out, 0, MSG_COOKIE_REPLY);
     writeU32(out, CookieReply.receiver, receiverIndex);
     const nonce = out.subarray(CookieReply.nonce, CookieReply.nonce + CookieReply.nonceSize);
-    crypto.getRandomValues(nonce);
+    this.random(nonce);
     const sealed = xchachaSeal(this.#cookieKey, nonce, this.#cookie(source, nowMs), mac1);
     out.set(sealed, CookieReply.cookie);
   }
@@ -81,11 +86,16 @@ export class CookieChecker {
   // The secret rotates here only, as in wireguard-go: lazily, when a reply needs it.
   #cookie(source: Uint8Array, nowMs: number): Uint8Array {
     if (nowMs - this.#secretSetAt >= this.refreshMs) {
-      crypto.getRandomValues(this.#secret);
+      this.random(this.#secret);
       this.#secretSetAt = nowMs;
     }
     return mac(this.#secret, source);
   }
+}
+
+/** Fills `bytes` from the platform CSPRNG. */
+export function fillRandom(bytes: Uint8Array): void {
+  crypto.getRandomValues(bytes);
 }
 
 /** True when a handshake message's MAC2 (its last 16 bytes) is all zeros: sent without a cookie. */
