@@ -1,0 +1,311 @@
+import assert from "node:assert/strict";
+import { Poller, type PollHandler } from "./poller.ts";
+import {
+  AF_INET,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  libc,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+} from "./libc.ts";
+
+const linux = Deno.build.os === "linux";
+
+/** A non-blocking UDP socket fd bound to 127.0.0.1 on a free port. */
+function udpFd(): { fd: number; port: number } {
+  const c = libc();
+  const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  assert.ok(fd >= 0, "socket");
+  const sa = new Uint8Array(16);
+  new DataView(sa.buffer).setUint16(0, AF_INET, true);
+  sa.set([127, 0, 0, 1], 4);
+  assert.equal(c.bind(fd, sa, 16), 0, "bind");
+  const len = new Uint32Array([16]);
+  assert.equal(c.getsockname(fd, sa, new Uint8Array(len.buffer)), 0);
+  return { fd, port: (sa[2] << 8) | sa[3] };
+}
+
+/** An eventfd: readable while its counter is non-zero, writable at once. */
+function eventFd(): number {
+  const fd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  assert.ok(fd >= 0);
+  return fd;
+}
+
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const promise = new Promise<void>((r) => (fire = r));
+  return { promise, fire };
+}
+
+async function sendTo(port: number, ...payloads: Uint8Array[]): Promise<void> {
+  const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    for (const p of payloads) await s.send(p, { transport: "udp", hostname: "127.0.0.1", port });
+  } finally {
+    s.close();
+  }
+}
+
+/** Reads datagrams from `fd` until EAGAIN (or `budget` of them), recording their first byte. */
+function reader(fd: number, got: number[], onGot: () => void, budget = Infinity): PollHandler {
+  const buf = new Uint8Array(2048);
+  return {
+    wantsWrite: false,
+    onWritable() {},
+    onReadable() {
+      for (let n = 0; n < budget; n++) {
+        const r = libc().read(fd, buf, buf.length);
+        if (r < 0) return false;
+        got.push(buf[0]);
+        onGot();
+      }
+      return true;
+    },
+  };
+}
+
+Deno.test({
+  name: "a UDP socket fd: its handler reads each datagram as it arrives",
+  ignore: !linux,
+  fn: async () => {
+    const { fd, port } = udpFd();
+    const poller = new Poller();
+    try {
+      const got: number[] = [];
+      let want = 1;
+      let reached = signal();
+      poller.add(fd, reader(fd, got, () => got.length >= want && reached.fire()));
+      assert.equal(poller.size, 1);
+      await sendTo(port, Uint8Array.of(1));
+      await reached.promise;
+      // A second burst after the poller went back to waiting.
+      want = 4;
+      reached = signal();
+      await sendTo(port, Uint8Array.of(2), Uint8Array.of(3), Uint8Array.of(4));
+      await reached.promise;
+      assert.deepEqual(got, [1, 2, 3, 4]);
+    } finally {
+      await poller.close();
+      libc().close(fd);
+    }
+    assert.equal(poller.size, 0);
+  },
+});
+
+Deno.test({
+  name: "a handler stopped by its budget is served again without new readiness",
+  ignore: !linux,
+  fn: async () => {
+    const fd = eventFd(); // never readable: only the budget can bring the handler back
+    const poller = new Poller();
+    const done = signal();
+    let calls = 0;
+    try {
+      poller.add(fd, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          calls++;
+          if (calls === 4) done.fire();
+          return calls < 4;
+        },
+      });
+      await done.promise;
+      assert.equal(calls, 4);
+    } finally {
+      await poller.close();
+      libc().close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "add: served at once; the same fd twice is refused",
+  ignore: !linux,
+  fn: async () => {
+    const fd = eventFd();
+    const poller = new Poller();
+    const served = signal();
+    const h: PollHandler = {
+      wantsWrite: false,
+      onWritable() {},
+      onReadable() {
+        served.fire();
+        return false;
+      },
+    };
+    try {
+      poller.add(fd, h);
+      assert.throws(() => poller.add(fd, h), /already polled/);
+      assert.equal(poller.size, 1);
+      await served.promise;
+    } finally {
+      await poller.close();
+      libc().close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "wantsWrite: onWritable is called while it is true and the fd is writable",
+  ignore: !linux,
+  fn: async () => {
+    const fd = eventFd();
+    const poller = new Poller();
+    const wrote = signal();
+    const h = {
+      wantsWrite: false,
+      writes: 0,
+      onWritable() {
+        this.writes++;
+        this.wantsWrite = false;
+        wrote.fire();
+      },
+      onReadable() {
+        return false;
+      },
+    };
+    try {
+      poller.add(fd, h);
+      // Turned on later: wake() interrupts the poll so that the new interest counts.
+      h.wantsWrite = true;
+      poller.wake();
+      await wrote.promise;
+      assert.equal(h.writes, 1);
+      assert.equal(h.wantsWrite, false);
+    } finally {
+      await poller.close();
+      libc().close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "a handler that throws is reported; the fd is still served afterwards",
+  ignore: !linux,
+  fn: async () => {
+    const { fd, port } = udpFd();
+    const errors: unknown[] = [];
+    const reported = signal();
+    const poller = new Poller({
+      onError: (e) => {
+        errors.push(e);
+        reported.fire();
+      },
+    });
+    const got: number[] = [];
+    const second = signal();
+    const read = reader(fd, got, () => got.length === 2 && second.fire());
+    let broken = true;
+    try {
+      poller.add(fd, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          if (broken) {
+            broken = false;
+            throw new Error("handler broke");
+          }
+          return read.onReadable();
+        },
+      });
+      await reported.promise;
+      assert.match(String(errors[0]), /handler broke/);
+      await sendTo(port, Uint8Array.of(7), Uint8Array.of(8));
+      await second.promise;
+      assert.deepEqual(got, [7, 8]);
+      assert.equal(errors.length, 1);
+    } finally {
+      await poller.close();
+      libc().close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "remove: resolves once the poll lets go; the handler is not called again",
+  ignore: !linux,
+  fn: async () => {
+    const a = udpFd();
+    const b = udpFd();
+    const poller = new Poller();
+    const gotA: number[] = [];
+    const gotB: number[] = [];
+    const firstB = signal();
+    try {
+      poller.add(a.fd, reader(a.fd, gotA, () => {}));
+      poller.add(b.fd, reader(b.fd, gotB, () => firstB.fire()));
+      await poller.remove(a.fd);
+      assert.equal(poller.size, 1);
+      await poller.remove(a.fd); // unknown now: resolves at once
+      // a's datagram stays unread; b, sent after it, is still served.
+      await sendTo(a.port, Uint8Array.of(1));
+      await sendTo(b.port, Uint8Array.of(2));
+      await firstB.promise;
+      assert.deepEqual(gotA, []);
+      assert.deepEqual(gotB, [2]);
+    } finally {
+      await poller.close();
+      libc().close(a.fd);
+      libc().close(b.fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "an fd closed behind the poller's back is reported and dropped, not spun on",
+  ignore: !linux,
+  fn: async () => {
+    const keep = eventFd();
+    const gone = eventFd();
+    const reported = signal();
+    const errors: unknown[] = [];
+    const poller = new Poller({
+      onError: (e) => {
+        errors.push(e);
+        reported.fire();
+      },
+    });
+    const idle: PollHandler = { wantsWrite: false, onWritable() {}, onReadable: () => false };
+    try {
+      poller.add(keep, idle);
+      poller.add(gone, idle);
+      libc().close(gone);
+      poller.wake(); // the next poll sees POLLNVAL
+      await reported.promise;
+      assert.match(String(errors[0]), new RegExp(`fd ${gone} was closed while polled`));
+      assert.equal(poller.size, 1);
+    } finally {
+      await poller.close();
+      libc().close(keep);
+    }
+  },
+});
+
+Deno.test({
+  name: "the loop ends with the last fd and starts again with the next add",
+  ignore: !linux,
+  fn: async () => {
+    const poller = new Poller();
+    await poller.close(); // never started: nothing to wait for
+    for (let round = 0; round < 2; round++) {
+      const fd = eventFd();
+      const served = signal();
+      poller.add(fd, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          served.fire();
+          return false;
+        },
+      });
+      await served.promise;
+      await poller.remove(fd);
+      assert.equal(poller.size, 0);
+      await poller.close();
+      libc().close(fd);
+    }
+  },
+});

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { isControlTraffic, SplitDevice } from "./split.ts";
+import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
+import { buildUdpPacket } from "../lib/net/udp.ts";
+import { parseAddress, PROTO_TCP } from "../lib/net/ip.ts";
+import { writeIpHeader } from "../lib/net/packet.ts";
+
+const PORT = 51999;
+
+function udp(src: string, dst: string, sport: number, dport: number, text = "x"): Uint8Array {
+  return buildUdpPacket(
+    parseAddress(src)!,
+    parseAddress(dst)!,
+    sport,
+    dport,
+    new TextEncoder().encode(text),
+  );
+}
+
+function tcp(src: string, dst: string, sport: number, dport: number): Uint8Array {
+  const s = parseAddress(src)!;
+  const hl = s.length === 4 ? 20 : 40;
+  const out = new Uint8Array(hl + 20);
+  writeIpHeader(out, s, parseAddress(dst)!, PROTO_TCP, 20);
+  out[hl] = sport >> 8;
+  out[hl + 1] = sport & 0xff;
+  out[hl + 2] = dport >> 8;
+  out[hl + 3] = dport & 0xff;
+  out[hl + 12] = 5 << 4;
+  return out;
+}
+
+class Inner implements PacketDevice {
+  readonly name = "tun7";
+  readonly mtu = 1380;
+  written: Uint8Array[] = [];
+  sink: PacketSink | null = null;
+  closed = 0;
+  start(sink: PacketSink): void {
+    this.sink = sink;
+  }
+  write(data: Uint8Array): void {
+    this.written.push(data.slice());
+  }
+  close(): Promise<void> {
+    this.closed++;
+    return Promise.resolve();
+  }
+}
+
+Deno.test("isControlTraffic: UDP from or to the port, IPv4 and IPv6; nothing else", () => {
+  assert.equal(isControlTraffic(udp("10.0.0.1", "10.0.0.2", 1000, PORT), PORT), true);
+  assert.equal(isControlTraffic(udp("10.0.0.1", "10.0.0.2", PORT, 1000), PORT), true);
+  assert.equal(isControlTraffic(udp("fd00::1", "fd00::2", 1000, PORT), PORT), true);
+  assert.equal(isControlTraffic(udp("fd00::1", "fd00::2", PORT, 1000), PORT), true);
+  assert.equal(isControlTraffic(udp("10.0.0.1", "10.0.0.2", 1000, PORT + 1), PORT), false);
+  assert.equal(isControlTraffic(tcp("10.0.0.1", "10.0.0.2", 1000, PORT), PORT), false);
+  assert.equal(isControlTraffic(tcp("fd00::1", "fd00::2", PORT, 1000), PORT), false);
+  // Too short to hold the UDP header.
+  assert.equal(isControlTraffic(udp("10.0.0.1", "10.0.0.2", 1, PORT).subarray(0, 27), PORT), false);
+  assert.equal(isControlTraffic(udp("fd00::1", "fd00::2", 1, PORT).subarray(0, 47), PORT), false);
+  assert.equal(isControlTraffic(Uint8Array.of(0x00, 1, 2), PORT), false);
+  // An IPv4 header with options: the ports are found after it.
+  const opts = new Uint8Array(24 + 8);
+  opts[0] = 0x46;
+  opts[9] = 17;
+  opts[24 + 2] = PORT >> 8;
+  opts[24 + 3] = PORT & 0xff;
+  assert.equal(isControlTraffic(opts, PORT), true);
+});
+
+Deno.test("SplitDevice: the inner device's name and MTU; the control stack has the same MTU", () => {
+  const inner = new Inner();
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  assert.equal(d.name, "tun7");
+  assert.equal(d.mtu, 1380);
+  assert.equal(d.inner, inner);
+  assert.equal(d.control.mtu, 1380);
+});
+
+Deno.test("SplitDevice.write: UDP to our address on the control port goes to the stack", () => {
+  const inner = new Inner();
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1", ipv6: "fd00::1" }, PORT);
+  const got: string[] = [];
+  d.control.listen(PORT, (data, from) => {
+    got.push(`${new TextDecoder().decode(data)} from ${from.address}:${from.port}`);
+  });
+  d.write(udp("10.0.0.2", "10.0.0.1", 4000, PORT, "v4"));
+  d.write(udp("fd00::2", "fd00::1", 4001, PORT, "v6"));
+  assert.deepEqual(got, ["v4 from 10.0.0.2:4000", "v6 from fd00::2:4001"]);
+  assert.equal(inner.written.length, 0);
+  // Everything else goes to the inner device: another port, another address (a routed
+  // destination), TCP on the control port, a control *source* port, non-IP bytes.
+  const others = [
+    udp("10.0.0.2", "10.0.0.1", 4000, PORT + 1),
+    udp("10.0.0.2", "10.0.0.9", 4000, PORT),
+    udp("fd00::2", "fd00::9", 4000, PORT),
+    tcp("10.0.0.2", "10.0.0.1", 4000, PORT),
+    tcp("fd00::2", "fd00::1", 4000, PORT),
+    udp("10.0.0.2", "10.0.0.1", PORT, 4000),
+    Uint8Array.of(0x10, 0, 0),
+  ];
+  for (const p of others) d.write(p);
+  assert.deepEqual(inner.written, others);
+  assert.equal(got.length, 2);
+});
+
+Deno.test("SplitDevice.write: without an address of a family, its control packets go inside", () => {
+  const inner = new Inner();
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  const p = udp("fd00::2", "fd00::1", 4000, PORT);
+  d.write(p);
+  assert.deepEqual(inner.written, [p]);
+  const inner6 = new Inner();
+  const d6 = new SplitDevice(inner6, { ipv6: "fd00::1" }, PORT);
+  const q = udp("10.0.0.2", "10.0.0.1", 4000, PORT);
+  d6.write(q);
+  assert.deepEqual(inner6.written, [q]);
+});
+
+Deno.test("SplitDevice.start: both sides send into the one sink; close closes both", async () => {
+  const inner = new Inner();
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  const packets: Uint8Array[] = [];
+  let got!: () => void;
+  const arrived = new Promise<void>((r) => (got = r));
+  const sink: PacketSink = {
+    packet: (p) => {
+      packets.push(p.slice());
+      got();
+    },
+    flush: () => {},
+  };
+  d.start(sink);
+  assert.equal(inner.sink, sink);
+  const sock = d.control.listen(PORT, () => {});
+  sock.send({ address: "10.0.0.2", port: 7000 }, new TextEncoder().encode("sync"));
+  await arrived;
+  assert.equal(packets.length, 1);
+  assert.equal(isControlTraffic(packets[0], PORT), true);
+  assert.deepEqual(Array.from(packets[0].subarray(16, 20)), [10, 0, 0, 2]);
+  await d.close();
+  assert.equal(inner.closed, 1);
+  assert.throws(() => d.control.listen(0, () => {}), /after close/);
+});
+
+Deno.test("SplitDevice.close: settles even when the inner device fails to close", async () => {
+  const inner = new Inner();
+  inner.close = () => {
+    inner.closed++;
+    return Promise.reject(new Error("inner failed"));
+  };
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  await d.close(); // settles, does not reject
+  assert.equal(inner.closed, 1);
+});

@@ -1,0 +1,248 @@
+import assert from "node:assert/strict";
+import {
+  DEFAULT_PRIORITY,
+  formatPath,
+  type LineLocator,
+  MAX_PRIORITY,
+  MAX_RULES,
+  type PolicyDocument,
+  PolicyError,
+  policyFromWire,
+  policyToWire,
+  validatePolicy,
+} from "./schema.ts";
+
+function rejects(value: unknown, path: string, reason: RegExp | string, locate?: LineLocator) {
+  let err: unknown;
+  try {
+    validatePolicy(value, locate);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof PolicyError, `expected a PolicyError, got ${err}`);
+  assert.equal(err.path, path, err.message);
+  if (typeof reason === "string") assert.ok(err.reason.includes(reason), err.reason);
+  else assert.match(err.reason, reason);
+  return err;
+}
+
+const rule = (extra: Record<string, unknown>) => ({ name: "r", action: "allow", ...extra });
+
+Deno.test("PolicyError: message from line, path and reason; fields kept", () => {
+  const e = new PolicyError("bad thing", "policies[1].to", 7);
+  assert.equal(e.message, "line 7: policies[1].to: bad thing");
+  assert.deepEqual([e.name, e.line, e.path, e.reason], [
+    "PolicyError",
+    7,
+    "policies[1].to",
+    "bad thing",
+  ]);
+  assert.ok(e instanceof Error);
+  assert.equal(new PolicyError("x", "a").message, "a: x");
+  assert.equal(new PolicyError("x", "", 3).message, "line 3: x");
+  assert.equal(new PolicyError("x").message, "x");
+});
+
+Deno.test("formatPath: keys dotted, indices in brackets", () => {
+  assert.equal(formatPath([]), "");
+  assert.equal(formatPath(["policies", 2, "from", "labels"]), "policies[2].from.labels");
+  assert.equal(formatPath(["defaults"]), "defaults");
+  assert.equal(formatPath([0, "a"]), "[0].a");
+});
+
+Deno.test("empty documents: null, undefined, {} and empty lists are no policy", () => {
+  for (const v of [null, undefined, {}, { policies: [] }, { policies: null, defaults: null }]) {
+    assert.deepEqual(validatePolicy(v), { defaults: {}, policies: [] });
+  }
+  assert.deepEqual(validatePolicy({ defaults: { inbound: "deny" } }), {
+    defaults: { inbound: "deny" },
+    policies: [],
+  });
+});
+
+Deno.test("a minimal rule gets every default", () => {
+  const doc = validatePolicy({ policies: [rule({})] });
+  assert.deepEqual(doc.policies, [{
+    name: "r",
+    action: "allow",
+    priority: DEFAULT_PRIORITY,
+    from: [{ kind: "any" }],
+    to: [{ kind: "any" }],
+    proto: "any",
+    ports: [],
+  }]);
+  assert.equal(DEFAULT_PRIORITY, 1000);
+  assert.ok(!("description" in doc.policies[0]));
+});
+
+Deno.test("priority bounds: 0 and MAX_PRIORITY accepted, outside or non-integer refused", () => {
+  assert.equal(validatePolicy({ policies: [rule({ priority: 0 })] }).policies[0].priority, 0);
+  assert.equal(
+    validatePolicy({ policies: [rule({ priority: MAX_PRIORITY })] }).policies[0].priority,
+    MAX_PRIORITY,
+  );
+  for (const p of [MAX_PRIORITY + 1, -1, 2.5, "10", NaN, Infinity]) {
+    rejects({ policies: [rule({ priority: p })] }, "policies[0].priority", "bad priority");
+  }
+});
+
+Deno.test("ports: numbers, numeric strings, ranges with spaces, a bare value", () => {
+  const ports = (v: unknown) =>
+    validatePolicy({ policies: [rule({ proto: "tcp", ports: v })] }).policies[0].ports;
+  assert.deepEqual(ports([80, "443", " 8000 - 8010 ", "1-65535", "5-5"]), [
+    { from: 80, to: 80 },
+    { from: 443, to: 443 },
+    { from: 8000, to: 8010 },
+    { from: 1, to: 65535 },
+    { from: 5, to: 5 },
+  ]);
+  assert.deepEqual(ports(22), [{ from: 22, to: 22 }]);
+  assert.deepEqual(ports("10-20"), [{ from: 10, to: 20 }]);
+  // A bare bad value reports the ports path itself; in a list, the element's.
+  rejects({ policies: [rule({ proto: "udp", ports: 0 })] }, "policies[0].ports", "bad port");
+  rejects(
+    { policies: [rule({ proto: "udp", ports: [1, 65536] })] },
+    "policies[0].ports[1]",
+    "1-65535",
+  );
+  rejects(
+    { policies: [rule({ proto: "udp", ports: ["080"] })] },
+    "policies[0].ports[0]",
+    "bad port range",
+  );
+  rejects(
+    { policies: [rule({ proto: "udp", ports: [80.5] })] },
+    "policies[0].ports[0]",
+    "bad port",
+  );
+  rejects(
+    { policies: [rule({ proto: "udp", ports: [true] })] },
+    "policies[0].ports[0]",
+    "expected a number",
+  );
+});
+
+Deno.test("selectors: every form normalized; '*' anywhere in a list means any", () => {
+  const sel = (v: unknown) => validatePolicy({ policies: [rule({ from: v })] }).policies[0].from;
+  assert.deepEqual(sel(" * "), [{ kind: "any" }]);
+  assert.deepEqual(sel(["role=web", "*"]), [{ kind: "any" }]);
+  assert.deepEqual(sel({ names: ["Web1", "db-2"] }), [{ kind: "names", names: ["web1", "db-2"] }]);
+  assert.deepEqual(sel({ cidrs: ["10.1.0.0/16", "10.9.9.9", "FD00::/8"] }), [
+    { kind: "cidrs", cidrs: ["10.1.0.0/16", "10.9.9.9/32", "fd00::/8"] },
+  ]);
+  // Map form: a string is "=", a list is "in" (duplicates dropped).
+  assert.deepEqual(sel({ labels: { role: "web", env: ["prod", "dev", "prod"] } }), [{
+    kind: "labels",
+    match: [
+      { key: "role", op: "=", values: ["web"] },
+      { key: "env", op: "in", values: ["prod", "dev"] },
+    ],
+  }]);
+  // Alternatives keep their order.
+  const alt = sel([{ names: ["a"] }, "role=x"]);
+  assert.deepEqual(alt.map((t) => t.kind), ["names", "labels"]);
+});
+
+Deno.test("selector errors carry the path to the bad part", () => {
+  rejects({ policies: [rule({ to: [[]] })] }, "policies[0].to[0]", "cannot nest");
+  rejects(
+    { policies: [rule({ to: { names: ["ok", 5] } })] },
+    "policies[0].to.names[1]",
+    "bad node name",
+  );
+  rejects({ policies: [rule({ to: { cidrs: [null] } })] }, "policies[0].to.cidrs[0]", "bad CIDR");
+  rejects(
+    { policies: [rule({ to: { labels: { "bad key!": "x" } } })] },
+    "policies[0].to.labels.bad key!",
+    /./,
+  );
+  rejects(
+    { policies: [rule({ to: { labels: { k: [] } } })] },
+    "policies[0].to.labels.k",
+    "non-empty list",
+  );
+  rejects({ policies: [rule({ to: { labels: 3 } })] }, "policies[0].to.labels", "labels must be");
+  rejects({ policies: [rule({ to: {} })] }, "policies[0].to", "exactly one");
+});
+
+Deno.test("document limits and rule names", () => {
+  const many = Array.from({ length: MAX_RULES + 1 }, (_, i) => rule({ name: `r${i}` }));
+  rejects({ policies: many }, "policies", `limit of ${MAX_RULES}`);
+  assert.equal(validatePolicy({ policies: many.slice(1) }).policies.length, MAX_RULES);
+  const long = "a".repeat(63);
+  assert.equal(validatePolicy({ policies: [rule({ name: long })] }).policies[0].name, long);
+  rejects({ policies: [rule({ name: long + "a" })] }, "policies[0].name", "bad rule name");
+  rejects({ policies: [rule({ name: "-x" })] }, "policies[0].name", "bad rule name");
+  rejects({ policies: [rule({ name: 5 })] }, "policies[0].name", "bad rule name");
+  assert.ok(validatePolicy({ policies: [rule({ name: "A.b_c-1" })] }));
+});
+
+Deno.test("the locator is asked for the failing path, as a key for unknown keys", () => {
+  const asked: [string, boolean][] = [];
+  const locate: LineLocator = (path, key) => {
+    asked.push([formatPath(path), key]);
+    return 42;
+  };
+  const e = rejects(
+    { policies: [rule({ color: "red" })] },
+    "policies[0].color",
+    "unknown key",
+    locate,
+  );
+  assert.equal(e.line, 42);
+  assert.deepEqual(asked, [["policies[0].color", true]]);
+  asked.length = 0;
+  // A duplicate name names the line of the first use too.
+  const dup = rejects(
+    { policies: [rule({ name: "x" }), rule({ name: "x" })] },
+    "policies[1].name",
+    "first used by policies[0] at line 42",
+    locate,
+  );
+  assert.equal(dup.line, 42);
+  assert.deepEqual(asked, [["policies[0].name", false], ["policies[1].name", false]]);
+});
+
+Deno.test("policyToWire: map form where it can, expressions otherwise, ports compacted", () => {
+  const doc: PolicyDocument = validatePolicy({
+    policies: [
+      rule({
+        name: "a",
+        description: "d",
+        from: { labels: { role: ["web", "api"], env: "prod" } },
+        to: "role!=db,!canary",
+        proto: "tcp",
+        ports: [22, "1000-2000"],
+      }),
+      rule({
+        name: "b",
+        from: [{ names: ["n1"] }, { cidrs: ["10.0.0.0/8"] }],
+        to: "role=a,role=b",
+      }),
+    ],
+  });
+  const wire = policyToWire(doc);
+  assert.ok(!("defaults" in wire));
+  assert.deepEqual(wire.policies[0], {
+    name: "a",
+    action: "allow",
+    priority: DEFAULT_PRIORITY,
+    from: { labels: { role: ["web", "api"], env: "prod" } },
+    to: { labels: "role!=db,!canary" },
+    proto: "tcp",
+    description: "d",
+    ports: [22, "1000-2000"],
+  });
+  assert.deepEqual(wire.policies[1].from, [{ names: ["n1"] }, { cidrs: ["10.0.0.0/8"] }]);
+  assert.deepEqual(wire.policies[1].to, { labels: "role=a,role=b" });
+  assert.ok(!("ports" in wire.policies[1]));
+  // A repeated key cannot be a map: it stays an expression and means the same.
+  assert.deepEqual(policyFromWire(JSON.parse(JSON.stringify(wire))), doc);
+  // The wire form owns its arrays: changing it leaves the document alone.
+  (wire.policies[1].from as { names: string[] }[])[0].names.push("zz");
+  assert.deepEqual((doc.policies[1].from[0] as { names: string[] }).names, ["n1"]);
+  assert.deepEqual(policyToWire(validatePolicy({ defaults: { outbound: "deny" } })), {
+    defaults: { outbound: "deny" },
+    policies: [],
+  });
+});

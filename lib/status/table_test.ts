@@ -1,0 +1,169 @@
+import assert from "node:assert/strict";
+import { formatStatusTable, formatTable } from "./table.ts";
+import type { NodeStatus, PeerStatus } from "./status.ts";
+import { DropCounters } from "../device/drops.ts";
+
+function node(extra: Partial<NodeStatus> = {}): NodeStatus {
+  return {
+    name: "",
+    role: "peer",
+    publicKey: "NODEKEY=",
+    addresses: ["10.0.0.1/24", "fd00::1/64"],
+    listenPort: 51820,
+    mode: "userspace",
+    interface: "weft0",
+    mtu: 1420,
+    crypto: { aead: "noble", dh: "node", suite: "mixed" },
+    version: "1.2.3",
+    uptimeSeconds: 42,
+    handshakesReceived: 0,
+    cookieRepliesSent: 0,
+    drops: new DropCounters().snapshot(),
+    ...extra,
+  };
+}
+
+function peer(extra: Partial<PeerStatus> = {}): PeerStatus {
+  return {
+    name: "",
+    address: "",
+    health: "unknown",
+    healthReason: "",
+    rttMs: null,
+    loss: null,
+    publicKey: "ABCDEFGHIJKLMNOP=",
+    endpoint: null,
+    allowedIps: [],
+    lastHandshake: null,
+    lastHandshakeAgeSeconds: null,
+    hasSession: false,
+    rxBytes: 0,
+    txBytes: 0,
+    rxPackets: 0,
+    txPackets: 0,
+    handshakes: 0,
+    persistentKeepalive: 0,
+    ...extra,
+  };
+}
+
+Deno.test("formatTable: columns padded to the widest cell, two spaces apart, no trailing space", () => {
+  assert.equal(
+    formatTable([["A", "BB", "C"], ["long", "x", ""], ["y", "wider", "z"]]),
+    ["A     BB     C", "long  x", "y     wider  z"].join("\n"),
+  );
+  assert.equal(formatTable([["ONLY"]]), "ONLY");
+});
+
+Deno.test("the node summary: fields in order, optional lines only when there is something", () => {
+  const text = formatStatusTable({ node: node(), peers: [] });
+  assert.equal(
+    text,
+    [
+      "node       NODEKEY=",
+      "addresses  10.0.0.1/24, fd00::1/64",
+      "listening  udp/51820  mode=userspace  interface=weft0  mtu=1420",
+      "crypto     aead=noble dh=node",
+      "version    1.2.3  up 42s",
+      "drops      none",
+      "",
+      "no peers",
+    ].join("\n"),
+  );
+  const drops = new DropCounters();
+  drops.add("replay", 3);
+  drops.add("mac1");
+  const named = formatStatusTable({
+    node: node({
+      name: "alpha",
+      role: "leader",
+      drops: drops.snapshot(),
+      policy: {
+        version: 4,
+        rules: 2,
+        dropped: { outbound: 1, inbound: 2 },
+        droppedByRule: { "deny-db": 2, "(default)": 1 },
+      },
+    }),
+    peers: [],
+  }).split("\n");
+  assert.equal(named[0], "name       alpha (leader)");
+  // Only non-zero reasons, in the order of the reasons list.
+  assert.equal(named[6], "drops      mac1=1 replay=3");
+  assert.equal(named[7], "policy     v4, 2 rules, dropped deny-db=2 (default)=1");
+  const quiet = formatStatusTable({
+    node: node({
+      policy: { version: 0, rules: 0, dropped: { outbound: 0, inbound: 0 }, droppedByRule: {} },
+    }),
+    peers: [],
+  });
+  assert.ok(quiet.includes("policy     v0, 0 rules, dropped none"), quiet);
+});
+
+Deno.test("the peer table: names or short keys, addresses, health, RTT, loss, handshake age, bytes", () => {
+  const text = formatStatusTable({
+    node: node(),
+    peers: [
+      peer({
+        name: "bravo",
+        address: "10.0.0.2",
+        endpoint: "192.0.2.2:51820",
+        health: "up",
+        rttMs: 1.234,
+        loss: 0.126,
+        lastHandshakeAgeSeconds: 59,
+        rxBytes: 1023,
+        txBytes: 1024,
+      }),
+      peer({
+        allowedIps: ["10.9.0.0/16", "10.8.0.0/16"],
+        lastHandshakeAgeSeconds: 61,
+        rxBytes: 1536 * 1024,
+        txBytes: 5 * 1024 ** 4,
+      }),
+      peer({ lastHandshakeAgeSeconds: 3 * 3600 + 125, rxBytes: 3 * 1024 ** 5 }),
+    ],
+  });
+  const [, table] = text.split("\n\n");
+  const rows = table.split("\n").map((l) => l.split(/\s{2,}/));
+  assert.deepEqual(rows[0], [
+    "PEER",
+    "ADDRESS",
+    "ENDPOINT",
+    "HEALTH",
+    "RTT",
+    "LOSS",
+    "HANDSHAKE",
+    "RX",
+    "TX",
+  ]);
+  assert.deepEqual(rows[1], [
+    "bravo",
+    "10.0.0.2",
+    "192.0.2.2:51820",
+    "up",
+    "1.2 ms",
+    "13%",
+    "59s ago",
+    "1023 B",
+    "1.0 KiB",
+  ]);
+  assert.deepEqual(rows[2], [
+    "ABCDEFGHIJ…",
+    "10.9.0.0/16,10.8.0.0/16",
+    "-",
+    "unknown",
+    "-",
+    "-",
+    "1m 1s ago",
+    "1.5 MiB",
+    "5.0 TiB",
+  ]);
+  // Without an address or routes: "-"; TiB is the largest unit.
+  assert.deepEqual(rows[3].slice(1, 2), ["-"]);
+  assert.equal(rows[3][6], "3h 2m ago");
+  assert.equal(rows[3][7], "3072.0 TiB");
+  assert.ok(!text.includes("no peers"));
+  const never = formatStatusTable({ node: node(), peers: [peer()] });
+  assert.ok(never.split("\n").at(-1)!.includes("never"));
+});
