@@ -157,13 +157,21 @@ export function bindUdpSocket(address: string, port: number): Promise<Socket> {
   });
 }
 
+// Close promises by socket, so a second close waits for the first.
+const closing = new WeakMap<Socket, Promise<void>>();
+
 /** Closes a `node:dgram` socket; resolves once closed (at once if it was closed already). */
 export function closeUdpSocket(sock: Socket): Promise<void> {
-  return new Promise((resolve) => {
+  // Under Deno a second close() neither throws nor calls back, so closing twice is remembered.
+  const done = closing.get(sock);
+  if (done) return done;
+  const p = new Promise<void>((resolve) => {
     try {
       sock.close(() => resolve());
     } catch {
       resolve(); // closed already (a socket whose bind failed may count as closed)
     }
   });
+  closing.set(sock, p);
+  return p;
 }

@@ -186,13 +186,7 @@ Deno.test("bindUdpSocket: bound on the asked address, or rejected with the bind 
 });
 
 Deno.test({
-  // BUG: closeUdpSocket documents "resolves ... at once if it was closed already", relying on
-  // node:dgram's close() throwing ERR_SOCKET_DGRAM_NOT_RUNNING for a closed socket. Under Deno
-  // 2 the second close() neither throws nor calls its callback, so the promise never settles
-  // (here Deno reports "Promise resolution is still pending"). Current callers do not close a
-  // socket twice (NodeUdpTransport.close memoizes its promise), so nothing hangs today.
   name: "closeUdpSocket on a socket already closed resolves",
-  ignore: true,
   fn: async () => {
     const s = await bindUdpSocket("127.0.0.1", 0);
     await closeUdpSocket(s);

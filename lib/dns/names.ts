@@ -21,8 +21,9 @@ export function labelText(buf: Uint8Array, start: number, len: number): string {
 
 /** Lowercases ASCII letters only (DNS names compare case-insensitively in ASCII alone). */
 export function asciiLower(text: string): string {
-  // Decoded names escape every non-ASCII byte, so toLowerCase cannot touch anything else.
-  return /[A-Z]/.test(text) ? text.toLowerCase() : text;
+  // Only A-Z: toLowerCase would also fold non-ASCII letters (and U+212A KELVIN SIGN into "k")
+  // in names given as raw text, such as configuration.
+  return /[A-Z]/.test(text) ? text.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : text;
 }
 
 /** A name without its trailing dot and in lower case: the form to compare and index by. */
