@@ -30,7 +30,8 @@ export interface ControlServerOptions {
   listen?: string;
   /** Allow a non-loopback listen address (every route then needs the token). */
   allowRemote?: boolean;
-  /** A bearer token that the control routes (`/v1/*`) require. */
+  /** A bearer token that the control routes (`/v1/*`) require: letters, digits, `-._~+/`, then
+   * `=` padding (what an `Authorization: Bearer` header carries; base64 fits). */
   token?: string;
   /** The mesh agent, for the token and node routes. */
   mesh?: MeshAgent;
@@ -63,7 +64,8 @@ function parseHostPort(text: string): { hostname: string; port: number } {
 
 /** What the control app serves and how it guards it. */
 export interface ControlAppOptions {
-  /** Bearer token for `/v1/*` (and for every route when `tokenEverywhere`). */
+  /** Bearer token for `/v1/*` (and for every route when `tokenEverywhere`); its characters as
+   * {@link ControlServerOptions.token}'s. */
   token?: string;
   /** Require the token on every route (a non-loopback listener). */
   tokenEverywhere?: boolean;

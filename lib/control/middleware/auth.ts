@@ -40,15 +40,15 @@ export function tokenAuth(opts: TokenAuthOptions): MiddlewareHandler {
   }
   const queryPaths = new Set(opts.queryTokenPaths ?? QUERY_TOKEN_PATHS);
   const bearer = bearerAuth({ token });
-  const check: () => Promise<void> = () => Promise.resolve();
+  const nothingMore = (): Promise<void> => Promise.resolve();
   return async (c, next) => {
     const query = c.req.method === "GET" && queryPaths.has(c.req.path)
       ? c.req.query("token")
       : undefined;
     if (query === undefined || !(await timingSafeEqual(query, token))) {
       try {
-        // Only the check: the rest of the chain runs below, outside this try.
-        await bearer(c, check);
+        // The check alone: the rest of the chain runs below, outside this try.
+        await bearer(c, nothingMore);
       } catch (e) {
         // bearerAuth answers a malformed header 400 and adds a challenge header; this server
         // has always answered every refusal alike, 401 with its JSON error.

@@ -25,11 +25,7 @@ export class HttpError extends HTTPException {
 }
 
 /** An error class thrown below the HTTP layer and the status it is answered with. */
-export type ErrorStatus = readonly [
-  // deno-lint-ignore no-explicit-any
-  new (...args: any[]) => Error,
-  ContentfulStatusCode,
-];
+export type ErrorStatus = readonly [new (...args: never[]) => Error, ContentfulStatusCode];
 
 /**
  * The app's error handler: an {@link HttpError} (or another `HTTPException` without a response of
@@ -41,7 +37,7 @@ export function errorHandler(known: readonly ErrorStatus[] = []): ErrorHandler {
     if (err instanceof HTTPException) {
       // Hono's own middleware throws exceptions that carry their whole answer.
       if (err.res) return err.getResponse();
-      return c.json({ error: clip(err.message) }, err.status as ContentfulStatusCode);
+      return c.json({ error: clip(err.message) }, err.status);
     }
     const status = known.find(([type]) => err instanceof type)?.[1] ?? 500;
     return c.json({ error: clip(err.message) }, status);
