@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { AUTH_ERROR, tokenAuth } from "./auth.ts";
+import { errorHandler } from "./errors.ts";
+
+const TOKEN = "s3cret-token+/for_tests==";
+
+function app(): Hono {
+  const a = new Hono();
+  a.onError(errorHandler());
+  a.use(tokenAuth({ token: TOKEN }));
+  for (const path of ["/", "/status", "/events", "/metrics", "/v1/ping", "/v1/tokens/:id"]) {
+    a.on(["GET", "POST", "DELETE"], path, (c) => c.text("in"));
+  }
+  return a;
+}
+
+async function refused(r: Response, what: string): Promise<void> {
+  assert.equal(r.status, 401, what);
+  assert.deepEqual(await r.json(), { error: AUTH_ERROR }, what);
+  // The answer is the same for every refusal, with no challenge header (as this server always was).
+  assert.equal(r.headers.get("www-authenticate"), null, what);
+}
+
+Deno.test("auth: a missing, wrong or malformed token is 401 with the JSON error", async () => {
+  await refused(await app().request("/v1/ping", { method: "POST" }), "none");
+  for (
+    const authorization of [
+      `Bearer ${TOKEN}x`,
+      "Bearer wrong",
+      `Basic ${TOKEN}`,
+      "Bearer",
+      "Bearer ",
+      `Bearer ${TOKEN} extra`,
+      TOKEN,
+    ]
+  ) {
+    await refused(
+      await app().request("/v1/ping", { method: "POST", headers: { authorization } }),
+      authorization,
+    );
+  }
+});
+
+Deno.test("auth: the right bearer token passes", async () => {
+  const r = await app().request("/v1/ping", {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), "in");
+});
+
+Deno.test("auth: the scheme is case-insensitive and may be followed by more spaces (RFC 6750)", async () => {
+  for (const authorization of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer   ${TOKEN}`]) {
+    const r = await app().request("/v1/ping", { method: "POST", headers: { authorization } });
+    assert.equal(r.status, 200, authorization);
+  }
+});
+
+Deno.test("auth: ?token= opens the dashboard's GETs only", async () => {
+  const q = `?token=${encodeURIComponent(TOKEN)}`;
+  for (const path of ["/", "/status", "/events"]) {
+    assert.equal((await app().request(path + q)).status, 200, path);
+    // A wrong one in the query is no token.
+    await refused(await app().request(path + "?token=nope"), `${path}?token=nope`);
+  }
+  // Other GETs, and a HEAD, need the header.
+  await refused(await app().request("/metrics" + q), "GET /metrics?token=");
+  const head = await app().request("/status" + q, { method: "HEAD" });
+  assert.equal(head.status, 401, "HEAD /status?token=");
+});
+
+Deno.test("auth: ?token= is refused on POST and DELETE, even on the dashboard's paths", async () => {
+  const q = `?token=${encodeURIComponent(TOKEN)}`;
+  for (
+    const [method, path] of [
+      ["POST", "/v1/ping"],
+      ["DELETE", "/v1/tokens/abc"],
+      ["GET", "/v1/tokens/abc"],
+      ["POST", "/status"],
+      ["DELETE", "/"],
+    ]
+  ) {
+    await refused(await app().request(path + q, { method }), `${method} ${path}?token=`);
+  }
+});
+
+Deno.test("auth: a wrong ?token= does not spoil a right header", async () => {
+  const r = await app().request("/status?token=nope", {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  assert.equal(r.status, 200);
+});
+
+Deno.test("auth: the query-token paths can be chosen", async () => {
+  const a = new Hono();
+  a.onError(errorHandler());
+  a.use(tokenAuth({ token: TOKEN, queryTokenPaths: ["/only"] }));
+  a.get("/*", (c) => c.text("in"));
+  const q = `?token=${encodeURIComponent(TOKEN)}`;
+  assert.equal((await a.request("/only" + q)).status, 200);
+  await refused(await a.request("/status" + q), "/status");
+});
+
+Deno.test("auth: a token no Authorization header could carry is refused at once", () => {
+  for (const token of ["", "has space", 'quote"', "é"]) {
+    assert.throws(() => tokenAuth({ token }), /control token/, token);
+  }
+});

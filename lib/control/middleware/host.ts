@@ -1,0 +1,37 @@
+/**
+ * DNS rebinding: a page elsewhere can point its own name at 127.0.0.1 and then read a loopback
+ * server as same-origin. A loopback listener therefore answers only to a `Host` it knows.
+ * @module
+ */
+
+import type { MiddlewareHandler } from "hono";
+
+/** Whether a host name (brackets off) is a loopback name or address. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+/** The host name of a `Host` header (brackets and port taken off, lower case), or null. */
+export function hostOfHeader(value: string): string | null {
+  const m = /^\[([0-9a-fA-F:.]+)\](?::\d{1,5})?$/.exec(value) ??
+    /^([^:\[\]]+)(?::\d{1,5})?$/.exec(value);
+  return m ? m[1].toLowerCase().replace(/\.$/, "") : null;
+}
+
+/**
+ * Refuses with 421 a request whose `Host` header names a host `allowHost` does not accept (or
+ * cannot be read), so a DNS-rebound name reads nothing. A request without `Host` (HTTP/1.0)
+ * passes: a browser always sends one.
+ */
+export function hostCheck(allowHost: (host: string) => boolean): MiddlewareHandler {
+  return async (c, next) => {
+    const header = c.req.header("host");
+    if (header !== undefined) {
+      const host = hostOfHeader(header);
+      if (host === null || !allowHost(host)) {
+        return c.json({ error: "this server answers only to its loopback names" }, 421);
+      }
+    }
+    await next();
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Mesh administration, mounted at `/v1`: members (`/v1/nodes`), join tokens (`/v1/tokens`) and
+ * the network policy (`/v1/policy`, `/v1/policy/test`). Reads work on any mesh node; changes
+ * only on the leader (409 elsewhere), and an agent outside a mesh answers 404.
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { MeshAgent } from "../../mesh/mesh_agent.ts";
+import { TOKEN_TTL_RANGE_MS } from "../../mesh/leader.ts";
+import { compilePolicyText } from "../../mesh/policy_source.ts";
+import { grantedLabelsProblem } from "../../members/labels.ts";
+import { PolicyError } from "../../policy/schema.ts";
+import { quote } from "../../text/quote.ts";
+import { HttpError } from "../middleware/errors.ts";
+import { intField, jsonBody, stringField } from "../middleware/body.ts";
+import { answerWrongMethods } from "../middleware/methods.ts";
+
+/** What the administration routes use of the mesh agent. */
+export type MeshAdmin = Pick<
+  MeshAgent,
+  | "role"
+  | "leader"
+  | "view"
+  | "removeNode"
+  | "createToken"
+  | "policy"
+  | "policyFilter"
+  | "applyPolicy"
+>;
+
+/** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
+export function parseDuration(text: string): number {
+  const m = /^(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad duration ${quote(text)}: use e.g. 90s, 15m, 24h, 7d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
+  const ms = Number(m[1]) * unit;
+  if (!(ms > 0)) throw new Error(`duration "${text}" must be positive`);
+  return ms;
+}
+
+/** The administration routes, as a Hono app to mount at `/v1`; `mesh` absent outside a mesh. */
+export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
+  const app = new Hono();
+  const needMesh = (): MeshAdmin => {
+    if (!mesh) throw new HttpError(404, "this agent is not part of a managed mesh");
+    return mesh;
+  };
+  const needLeader = (): MeshAdmin => {
+    const m = needMesh();
+    if (m.role !== "leader") throw new HttpError(409, "this node is not the leader");
+    return m;
+  };
+
+  app.get("/nodes", (c) => {
+    const m = needMesh();
+    return c.json({
+      version: m.view().version,
+      network: m.view().network,
+      nodes: m.view().members,
+    });
+  });
+  app.delete("/nodes/:id", async (c) => {
+    const removed = await needLeader().removeNode(c.req.param("id"));
+    return c.json({ removed });
+  });
+
+  app.get("/tokens", (c) => c.json({ tokens: needLeader().leader!.listTokens() }));
+  app.post("/tokens", async (c) => {
+    const leader = needLeader();
+    const body = await jsonBody(c);
+    let ttlMs = 24 * 3_600_000;
+    if (body.ttl !== undefined) {
+      if (typeof body.ttl !== "string") throw new HttpError(400, "ttl must be a string like 24h");
+      try {
+        ttlMs = parseDuration(body.ttl);
+      } catch (e) {
+        throw new HttpError(400, (e as Error).message);
+      }
+      if (ttlMs < TOKEN_TTL_RANGE_MS.min || ttlMs > TOKEN_TTL_RANGE_MS.max) {
+        throw new HttpError(400, `ttl ${quote(body.ttl)} is out of range: from 1s to 365d`);
+      }
+    }
+    const uses = body.uses === undefined || body.uses === null
+      ? null
+      : intField(body, "uses", 1, 1_000_000);
+    const labels = body.labels ?? {};
+    // The same check as `weft token create --label` and the leader's own labels.
+    const labelProblem = grantedLabelsProblem(labels);
+    if (labelProblem !== undefined) throw new HttpError(400, labelProblem);
+    const t = await leader.createToken({ ttlMs, uses, labels: labels as Record<string, string> });
+    return c.json({ ...t, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
+  });
+  app.delete("/tokens/:id", async (c) => {
+    await needLeader().leader!.revokeToken(c.req.param("id"));
+    return c.json({ revoked: c.req.param("id") });
+  });
+
+  app.get("/policy", (c) => {
+    const m = needMesh();
+    return c.json({
+      version: m.policy?.version ?? 0,
+      text: m.policy?.text ?? "",
+      stats: m.policyFilter.stats(),
+    });
+  });
+  app.post("/policy", async (c) => {
+    const leader = needLeader();
+    const body = await jsonBody(c);
+    const text = stringField(body, "text");
+    let canonical: string;
+    try {
+      canonical = compilePolicyText(text).canonical;
+    } catch (e) {
+      if (e instanceof PolicyError) throw new HttpError(400, `policy rejected: ${e.message}`);
+      throw e;
+    }
+    const version = await leader.applyPolicy(canonical);
+    return c.json({ version });
+  });
+  app.post("/policy/test", async (c) => {
+    const m = needMesh();
+    const body = await jsonBody(c);
+    const proto = body.proto ?? "tcp";
+    if (!["tcp", "udp", "icmp", "any"].includes(proto as string)) {
+      throw new HttpError(400, "proto must be tcp, udp, icmp or any");
+    }
+    const port = body.port === undefined ? undefined : intField(body, "port", 0, 65535);
+    if ((proto === "tcp" || proto === "udp") && port === undefined) {
+      throw new HttpError(400, "port is required for tcp and udp");
+    }
+    try {
+      return c.json(m.policyFilter.explain({
+        from: stringField(body, "from"),
+        to: stringField(body, "to"),
+        proto: proto as "tcp" | "udp" | "icmp" | "any",
+        port,
+      }));
+    } catch (e) {
+      throw new HttpError(400, e instanceof Error ? e.message : String(e));
+    }
+  });
+
+  return answerWrongMethods(app);
+}

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { leaderRoutes, parseDuration } from "./leader.ts";
+import { errorHandler, notFound } from "../middleware/errors.ts";
+import { controlApp } from "../server.ts";
+import { LeaderError } from "../../mesh/leader.ts";
+import { fakeAgent, fakeMesh } from "../../../tests/fixtures/control.ts";
+
+const TOKEN = "s3cret-token-for-tests";
+
+/** The routes mounted at /v1 as the server mounts them, with the app's error answers. */
+function routes(mesh: ReturnType<typeof fakeMesh> | undefined): Hono {
+  const app = new Hono();
+  app.onError(errorHandler([[LeaderError, 409]]));
+  app.notFound(notFound);
+  return app.route("/v1", leaderRoutes(mesh?.mesh));
+}
+
+const send = (app: Hono, method: string, path: string, body?: unknown) =>
+  app.request(path, {
+    method,
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+async function answer(r: Response): Promise<[number, unknown]> {
+  return [r.status, await r.json()];
+}
+
+Deno.test("leader routes: members, tokens and policy on the leader", async () => {
+  const m = fakeMesh("leader");
+  const app = routes(m);
+  assert.deepEqual(await answer(await send(app, "GET", "/v1/nodes")), [200, {
+    version: 4,
+    network: "10.9.0.0/24",
+    nodes: [{ name: "me" }],
+  }]);
+  assert.deepEqual(await answer(await send(app, "DELETE", "/v1/nodes/gone")), [200, {
+    removed: { name: "gone" },
+  }]);
+  assert.deepEqual(await answer(await send(app, "GET", "/v1/tokens")), [200, {
+    tokens: [{ id: "t1", uses: null }],
+  }]);
+  assert.deepEqual(
+    await answer(await send(app, "POST", "/v1/tokens", { ttl: "2h", uses: 3, labels: { a: "b" } })),
+    [201, { id: "t2", token: "weft-token", expiresAt: "1970-01-02T00:00:00.000Z" }],
+  );
+  assert.deepEqual(await answer(await send(app, "POST", "/v1/tokens", {})), [201, {
+    id: "t2",
+    token: "weft-token",
+    expiresAt: "1970-01-02T00:00:00.000Z",
+  }]);
+  assert.deepEqual(m.created, [
+    { ttlMs: 7_200_000, uses: 3, labels: { a: "b" } },
+    { ttlMs: 86_400_000, uses: null, labels: {} },
+  ]);
+  assert.deepEqual(await answer(await send(app, "DELETE", "/v1/tokens/t1")), [200, {
+    revoked: "t1",
+  }]);
+  assert.deepEqual(m.revoked, ["t1"]);
+  assert.deepEqual(await answer(await send(app, "GET", "/v1/policy")), [200, {
+    version: 2,
+    text: "allow all",
+    stats: { rules: 0 },
+  }]);
+  const applied = await send(app, "POST", "/v1/policy", { text: "defaults: { inbound: allow }\n" });
+  assert.deepEqual(await answer(applied), [200, { version: 3 }]);
+  assert.equal(m.applied.length, 1);
+  const q = { from: "a", to: "b", proto: "udp", port: 53 };
+  assert.deepEqual(await answer(await send(app, "POST", "/v1/policy/test", q)), [200, {
+    allowed: true,
+    query: q,
+  }]);
+});
+
+Deno.test("leader routes: bad input is 400 with the reason", async () => {
+  const app = routes(fakeMesh("leader"));
+  for (
+    const [path, body, error] of [
+      ["/v1/tokens", "{not json", /body must be a JSON object/],
+      ["/v1/tokens", { ttl: 5 }, /ttl must be a string like 24h/],
+      ["/v1/tokens", { ttl: "soon" }, /bad duration "soon"/],
+      ["/v1/tokens", { ttl: "400d" }, /ttl "400d" is out of range: from 1s to 365d/],
+      ["/v1/tokens", { uses: 0 }, /uses must be an integer from 1 to 1000000/],
+      ["/v1/tokens", { labels: { "": "x" } }, /label/],
+      ["/v1/policy", { text: "" }, /text must be a non-empty string/],
+      ["/v1/policy", { text: "rules: [[[" }, /^policy rejected: /],
+      ["/v1/policy/test", { from: "a", to: "b", proto: "sctp" }, /proto must be tcp, udp/],
+      ["/v1/policy/test", { from: "a", to: "b" }, /port is required for tcp and udp/],
+      ["/v1/policy/test", { from: "nobody", to: "b", proto: "icmp" }, /no node nobody/],
+      ["/v1/policy/test", { to: "b", proto: "icmp" }, /from must be a non-empty string/],
+    ] as const
+  ) {
+    const r = await send(app, "POST", path, body);
+    assert.equal(r.status, 400, `${path} ${JSON.stringify(body)}`);
+    assert.match((await r.json()).error, error);
+  }
+  // Input echoed in an error is cut short.
+  const long = await send(app, "POST", "/v1/tokens", { ttl: "9".repeat(5000) + "x" });
+  assert.ok((await long.json()).error.length <= 201);
+});
+
+Deno.test("leader routes: changes only on the leader (409), nothing outside a mesh (404)", async () => {
+  const node = routes(fakeMesh("node"));
+  assert.equal((await send(node, "GET", "/v1/nodes")).status, 200);
+  assert.equal((await send(node, "GET", "/v1/policy")).status, 200);
+  for (
+    const [method, path, body] of [
+      ["GET", "/v1/tokens"],
+      ["POST", "/v1/tokens", {}],
+      ["DELETE", "/v1/tokens/t1"],
+      ["DELETE", "/v1/nodes/gone"],
+      ["POST", "/v1/policy", { text: "x" }],
+    ] as const
+  ) {
+    assert.deepEqual(await answer(await send(node, method, path, body)), [409, {
+      error: "this node is not the leader",
+    }]);
+  }
+  // The role is checked before the body is read: a bad body to a node is still 409.
+  assert.equal((await send(node, "POST", "/v1/tokens", "[".repeat(100))).status, 409);
+  const outside = routes(undefined);
+  for (const path of ["/v1/nodes", "/v1/tokens", "/v1/policy"]) {
+    assert.deepEqual(await answer(await send(outside, "GET", path)), [404, {
+      error: "this agent is not part of a managed mesh",
+    }]);
+  }
+  // The leader's own refusals are 409 (through the app's error answers).
+  const leader = routes(fakeMesh("leader"));
+  assert.deepEqual(await answer(await send(leader, "DELETE", "/v1/nodes/missing")), [409, {
+    error: "no node missing",
+  }]);
+  assert.equal((await send(leader, "DELETE", "/v1/tokens/bad")).status, 409);
+});
+
+Deno.test("leader routes: a wrong method gets 405 with Allow", async () => {
+  const app = routes(fakeMesh("leader"));
+  for (
+    const [method, path, allow] of [
+      ["DELETE", "/v1/tokens", "GET, POST"],
+      ["PUT", "/v1/policy", "GET, POST"],
+      ["GET", "/v1/policy/test", "POST"],
+      ["POST", "/v1/nodes", "GET"],
+      ["GET", "/v1/nodes/x", "DELETE"],
+      ["POST", "/v1/tokens/x", "DELETE"],
+    ]
+  ) {
+    const r = await send(app, method, path);
+    assert.equal(r.status, 405, `${method} ${path}`);
+    assert.equal(r.headers.get("allow"), allow, `${method} ${path}`);
+    assert.deepEqual(await r.json(), { error: `${method} is not allowed on ${path}` });
+  }
+  assert.equal((await send(app, "GET", "/v1/nothing")).status, 404);
+});
+
+Deno.test("leader routes in the control app: the token, never as ?token=; Host", async () => {
+  const app = controlApp(fakeAgent().agent, {
+    token: TOKEN,
+    mesh: fakeMesh("leader").mesh,
+    noDashboard: true,
+    allowHost: (h) => h === "localhost",
+  });
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  for (
+    const [method, path] of [
+      ["GET", "/v1/nodes"],
+      ["POST", "/v1/tokens"],
+      ["DELETE", "/v1/tokens/t1"],
+      ["DELETE", "/v1/nodes/gone"],
+      ["GET", "/v1/unknown"],
+    ]
+  ) {
+    for (const [what, init] of [["no token", {}], ["?token=", { query: true }]] as const) {
+      const url = "query" in init ? `${path}?token=${TOKEN}` : path;
+      const r = await app.request(url, { method, body: method === "POST" ? "{}" : undefined });
+      assert.equal(r.status, 401, `${method} ${path} with ${what}`);
+      assert.deepEqual(await r.json(), { error: "missing or wrong bearer token" });
+    }
+    const wrong = await app.request(path, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}x` },
+    });
+    assert.equal(wrong.status, 401);
+    await wrong.body?.cancel();
+  }
+  assert.equal((await app.request("/v1/nodes", { headers: auth })).status, 200);
+  const rebound = await app.request("/v1/nodes", { headers: { ...auth, host: "evil.example" } });
+  assert.equal(rebound.status, 421);
+  await rebound.body?.cancel();
+});
+
+Deno.test("leader routes: parseDuration", () => {
+  assert.equal(parseDuration("90"), 90_000);
+  assert.equal(parseDuration("250ms"), 250);
+  assert.equal(parseDuration(" 1.5m "), 90_000);
+  assert.equal(parseDuration("24h"), 86_400_000);
+  assert.equal(parseDuration("7d"), 604_800_000);
+  assert.throws(() => parseDuration("soon"), /bad duration "soon": use e.g. 90s/);
+  assert.throws(() => parseDuration("0s"), /must be positive/);
+  assert.throws(() => parseDuration("-1s"), /bad duration/);
+});

@@ -1,0 +1,56 @@
+/**
+ * The read-only routes, for people and scripts: the dashboard (`/`, `/events`), `/status`,
+ * `/peers`, `/peers/:key`, `/metrics` and `/healthz`.
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Agent } from "../../agent/agent.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "../../status/metrics.ts";
+import { dashboardRoutes } from "../../status/dashboard.ts";
+import { HttpError } from "../middleware/errors.ts";
+import { answerWrongMethods } from "../middleware/methods.ts";
+
+/** What the status routes read of the agent. */
+export type StatusSource = Pick<Agent, "status" | "metrics" | "health">;
+
+/** Options of {@link statusRoutes}. */
+export interface StatusRoutesOptions {
+  /** Serve the dashboard (`/` and `/events`); default true. */
+  dashboard?: boolean;
+  /** Ends the dashboard's event streams (abort before shutting the server down). */
+  dashboardSignal?: AbortSignal;
+}
+
+/** The status routes of an agent, as a Hono app to mount at `/`. */
+export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}): Hono {
+  const app = new Hono();
+  app.get("/healthz", (c) => c.text("ok\n"));
+  app.get(
+    "/metrics",
+    (c) => c.body(renderMetrics(agent.metrics()), 200, { "content-type": METRICS_CONTENT_TYPE }),
+  );
+  app.get("/status", (c) => c.json(agent.status()));
+  app.get("/peers", (c) => c.json(agent.status().peers));
+  app.get("/peers/:key", (c) => {
+    let key: string;
+    try {
+      // The key comes in base64url (path-safe) or in percent-encoded base64.
+      key = decodeURIComponent(c.req.param("key")).replaceAll("-", "+").replaceAll("_", "/");
+    } catch {
+      throw new HttpError(400, "the peer key is not valid percent-encoding");
+    }
+    const peer = agent.status().peers.find((p) => p.publicKey === key);
+    if (!peer) throw new HttpError(404, "no such peer");
+    return c.json(peer);
+  });
+  if (opts.dashboard ?? true) {
+    app.route(
+      "/",
+      dashboardRoutes(() => agent.status(), (fn) => agent.health.subscribe(fn), {
+        signal: opts.dashboardSignal,
+      }),
+    );
+  }
+  return answerWrongMethods(app);
+}

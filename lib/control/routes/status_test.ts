@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { statusRoutes } from "./status.ts";
+import { errorHandler, notFound } from "../middleware/errors.ts";
+import { controlApp } from "../server.ts";
+import { fakeAgent, PEER_KEY } from "../../../tests/fixtures/control.ts";
+import { METRICS_CONTENT_TYPE } from "../../status/metrics.ts";
+
+const TOKEN = "s3cret-token-for-tests";
+
+/** The routes alone, with the app's error answers. */
+function routes(opts: Parameters<typeof statusRoutes>[1] = {}): Hono {
+  const app = new Hono();
+  app.onError(errorHandler());
+  app.notFound(notFound);
+  return app.route("/", statusRoutes(fakeAgent().agent, opts));
+}
+
+Deno.test("status routes: /status, /peers, /healthz and /metrics", async () => {
+  const app = routes();
+  const st = await (await app.request("/status")).json();
+  assert.equal(st.node.name, "me");
+  assert.equal(st.peers[0].publicKey, PEER_KEY);
+  assert.deepEqual(await (await app.request("/peers")).json(), st.peers);
+  const health = await app.request("/healthz");
+  assert.equal(await health.text(), "ok\n");
+  const metrics = await app.request("/metrics");
+  assert.equal(metrics.headers.get("content-type"), METRICS_CONTENT_TYPE);
+  assert.match(await metrics.text(), /^weft_build_info\{.*version="0\.0\.0-test".*\} 1$/m);
+});
+
+Deno.test("status routes: one peer by base64url or percent-encoded key; 404, 400", async () => {
+  const app = routes();
+  const url = PEER_KEY.replaceAll("+", "-").replaceAll("/", "_");
+  assert.equal((await (await app.request(`/peers/${url}`)).json()).name, "peer");
+  const encoded = encodeURIComponent(PEER_KEY);
+  assert.equal((await (await app.request(`/peers/${encoded}`)).json()).name, "peer");
+  const none = await app.request("/peers/nope");
+  assert.equal(none.status, 404);
+  assert.deepEqual(await none.json(), { error: "no such peer" });
+  const bad = await app.request("/peers/%ZZ");
+  assert.equal(bad.status, 400);
+  assert.deepEqual(await bad.json(), { error: "the peer key is not valid percent-encoding" });
+});
+
+Deno.test("status routes: a wrong method gets 405 with Allow", async () => {
+  const app = routes();
+  for (const [method, path] of [["DELETE", "/status"], ["POST", "/"], ["PUT", "/peers/x"]]) {
+    const r = await app.request(path, { method });
+    assert.equal(r.status, 405, `${method} ${path}`);
+    assert.equal(r.headers.get("allow"), "GET");
+    assert.deepEqual(await r.json(), { error: `${method} is not allowed on ${path}` });
+  }
+  const ev = await app.request("/events", { method: "POST" });
+  assert.equal(ev.status, 405);
+  assert.equal(ev.headers.get("allow"), "GET");
+  await ev.body?.cancel();
+});
+
+Deno.test("status routes: the dashboard's page and event stream, or neither", async () => {
+  const signal = new AbortController();
+  const app = routes({ dashboardSignal: signal.signal });
+  const page = await app.request("/");
+  assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+  assert.match(await page.text(), /<html/);
+  const ev = await app.request("/events");
+  assert.match(ev.headers.get("content-type") ?? "", /text\/event-stream/);
+  const reader = ev.body!.getReader();
+  assert.match(new TextDecoder().decode((await reader.read()).value), /^retry: /);
+  // Aborting the signal ends the stream (the server does so before it shuts down).
+  signal.abort();
+  for (;;) if ((await reader.read()).done) break;
+
+  const without = routes({ dashboard: false });
+  for (const path of ["/", "/events"]) {
+    const r = await without.request(path);
+    assert.equal(r.status, 404, path);
+    await r.body?.cancel();
+  }
+  assert.equal((await without.request("/status")).status, 200);
+});
+
+Deno.test("status routes in the control app: token, ?token= and Host as the server guards them", async () => {
+  const { agent } = fakeAgent();
+  const signal = new AbortController();
+  // A remote listener: every route needs the token.
+  const remote = controlApp(agent, {
+    token: TOKEN,
+    tokenEverywhere: true,
+    dashboardSignal: signal.signal,
+  });
+  for (const path of ["/status", "/peers", "/metrics", "/healthz", "/"]) {
+    const r = await remote.request(path);
+    assert.equal(r.status, 401, path);
+    assert.deepEqual(await r.json(), { error: "missing or wrong bearer token" });
+  }
+  const wrong = await remote.request("/status", { headers: { authorization: `Bearer ${TOKEN}x` } });
+  assert.equal(wrong.status, 401);
+  await wrong.body?.cancel();
+  const ok = await remote.request("/status", { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  // ?token= opens the dashboard's GETs, never another method or another route.
+  assert.equal((await remote.request(`/status?token=${TOKEN}`)).status, 200);
+  for (const [method, path] of [["POST", "/status"], ["DELETE", "/"], ["GET", "/metrics"]]) {
+    const r = await remote.request(`${path}?token=${TOKEN}`, { method });
+    assert.equal(r.status, 401, `${method} ${path}?token=`);
+    await r.body?.cancel();
+  }
+  // A loopback listener: no token for status, but only loopback names.
+  const local = controlApp(agent, {
+    token: TOKEN,
+    dashboardSignal: signal.signal,
+    allowHost: (h) => h === "127.0.0.1" || h === "localhost",
+  });
+  const rebound = await local.request("/status", { headers: { host: "rebind.example:51880" } });
+  assert.equal(rebound.status, 421);
+  assert.doesNotMatch(await rebound.text(), /publicKey/);
+  const mine = await local.request("/status", { headers: { host: "localhost:51880" } });
+  assert.equal(mine.status, 200);
+  assert.equal(mine.headers.get("referrer-policy"), "no-referrer");
+  await mine.body?.cancel();
+  signal.abort();
+});

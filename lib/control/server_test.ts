@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { controlApp, serveControl } from "./server.ts";
+import { fakeAgent, fakeMesh } from "../../tests/fixtures/control.ts";
+
+const TOKEN = "s3cret-token-for-tests";
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** The app as serveControl builds it for a loopback listener with a token. */
+function loopbackApp() {
+  return controlApp(fakeAgent().agent, {
+    token: TOKEN,
+    mesh: fakeMesh("leader").mesh,
+    noDashboard: true,
+    allowHost: (h) => h === "127.0.0.1" || h === "localhost",
+  });
+}
+
+Deno.test("control app: the guards in order: Host, then token, then method and route", async () => {
+  const app = loopbackApp();
+  const at = async (path: string, init: RequestInit = {}) => {
+    const r = await app.request(path, init);
+    await r.body?.cancel();
+    return r.status;
+  };
+  // A rebound name is refused before anything else, with or without the token.
+  assert.equal(await at("/v1/nodes", { headers: { host: "evil.example", ...AUTH } }), 421);
+  assert.equal(await at("/nowhere", { headers: { host: "evil.example" } }), 421);
+  // Under /v1 the token comes before the route: unknown paths and wrong methods are 401 too.
+  assert.equal(await at("/v1/nowhere"), 401);
+  assert.equal(await at("/v1/ping"), 401);
+  assert.equal(await at("/v1/nowhere", { headers: AUTH }), 404);
+  assert.equal(await at("/v1/ping", { headers: AUTH }), 405);
+  // Outside /v1 on loopback no token is asked.
+  assert.equal(await at("/status"), 200);
+  assert.equal(await at("/status", { method: "DELETE" }), 405);
+  assert.equal(await at("/nowhere"), 404);
+});
+
+Deno.test("control app: a remote listener asks the token everywhere, 404s included", async () => {
+  const app = controlApp(fakeAgent().agent, { token: TOKEN, tokenEverywhere: true });
+  for (const path of ["/nowhere", "/status", "/healthz", "/v1/ping"]) {
+    const r = await app.request(path);
+    assert.equal(r.status, 401, path);
+    assert.deepEqual(await r.json(), { error: "missing or wrong bearer token" });
+  }
+  assert.equal((await app.request("/nowhere", { headers: AUTH })).status, 404);
+  assert.equal((await app.request(`/status?token=${TOKEN}`)).status, 200);
+  const post = await app.request(`/status?token=${TOKEN}`, { method: "POST" });
+  assert.equal(post.status, 401, "?token= is refused on POST");
+  await post.body?.cancel();
+  const del = await app.request(`/?token=${TOKEN}`, { method: "DELETE" });
+  assert.equal(del.status, 401, "and on DELETE");
+  await del.body?.cancel();
+});
+
+Deno.test("control app: no token configured, no token asked", async () => {
+  const app = controlApp(fakeAgent().agent, { noDashboard: true });
+  const r = await app.request("/v1/ping", {
+    method: "POST",
+    body: JSON.stringify({ address: "10.9.0.2" }),
+  });
+  assert.equal(r.status, 200);
+  const nodes = await app.request("/v1/nodes");
+  assert.deepEqual([nodes.status, await nodes.json()], [404, {
+    error: "this agent is not part of a managed mesh",
+  }]);
+});
+
+Deno.test("control app: every answer says Referrer-Policy: no-referrer", async () => {
+  const app = loopbackApp();
+  for (
+    const [path, init] of [
+      ["/status", {}],
+      ["/nowhere", {}],
+      ["/status", { method: "PUT" }],
+      ["/v1/nodes", {}],
+      ["/v1/nodes", { headers: AUTH }],
+      ["/status", { headers: { host: "evil.example" } }],
+      ["/v1/recv?port=7", { headers: AUTH }],
+      ["/v1/ping", { method: "POST", headers: AUTH, body: "[".repeat(100) }],
+    ] as const
+  ) {
+    const r = await app.request(path, init as RequestInit);
+    assert.equal(r.headers.get("referrer-policy"), "no-referrer", `${path} ${r.status}`);
+    await r.body?.cancel();
+  }
+});
+
+Deno.test("control app: bodies over the limit are 413 after the token, before the route", async () => {
+  const app = loopbackApp();
+  const big = "x".repeat((1 << 20) + 1);
+  const noToken = await app.request("/v1/ping", { method: "POST", body: big });
+  assert.equal(noToken.status, 401);
+  await noToken.body?.cancel();
+  const r = await app.request("/v1/ping", { method: "POST", body: big, headers: AUTH });
+  assert.equal(r.status, 413);
+  assert.deepEqual(await r.json(), { error: "request body over 1048576 bytes" });
+});
+
+Deno.test("control app: a leader's refusal is 409", async () => {
+  const app = loopbackApp();
+  const r = await app.request("/v1/nodes/missing", { method: "DELETE", headers: AUTH });
+  assert.deepEqual([r.status, await r.json()], [409, { error: "no node missing" }]);
+});
+
+Deno.test("serveControl: a remote address needs allowRemote and a token; bad addresses are named", () => {
+  const { agent } = fakeAgent();
+  assert.throws(
+    () => serveControl(agent, { listen: "0.0.0.0:0", token: TOKEN }),
+    /not loopback: pass --status-allow-remote/,
+  );
+  assert.throws(
+    () => serveControl(agent, { listen: "0.0.0.0:0", allowRemote: true }),
+    /needs a token/,
+  );
+  assert.throws(() => serveControl(agent, { listen: "localhost" }), /bad listen address/);
+  assert.throws(() => serveControl(agent, { listen: "127.0.0.1:70000" }), /bad listen address/);
+});
