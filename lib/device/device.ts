@@ -641,6 +641,10 @@ export class Device {
     const peer = kp.peer;
     kp.lastReceived = now;
     if (kp === peer.next) this.#confirmNext(peer);
+    else if (kp === peer.previous && peer.current !== null && this.#winsOver(kp, peer.current)) {
+      // The peer sent on the crossing's winning session, so it holds it: both settle there.
+      this.#takeWinner(peer);
+    }
     this.#roam(peer, from);
     peer.counters.rxBytes += data.length;
     peer.counters.rxPackets++;
@@ -697,11 +701,19 @@ export class Device {
   #confirmNext(peer: Peer): void {
     const next = peer.next!;
     const current = peer.current;
-    // Both sides started a handshake at once and ours completed first: when our key is the
-    // larger (Peer.winsCrossing) both settle on ours, and the peer's stays receivable until the
-    // peer switches. A peer that lost our session (a restart) tries again after its own
-    // timeout, and that later one is taken.
-    if (current !== null && !peer.winsCrossing && this.#crossing(current, next)) {
+    // Our current session and the peer's new one crossed, and ours wins (our key is the larger):
+    // keep sending on ours only if the peer has shown it holds it, by sending on it since its own
+    // existed here (lastReceived is 0 when it never did). In a genuine crossing a peer that does so
+    // has both and sends on ours from then on; packets on its own still arriving are ones it sent
+    // before ours reached it.
+    // Without that proof the peer may have restarted since ours was made (it then has only its
+    // new session, and drops what we send on ours as an unknown index), or ours has not reached
+    // it yet: either way it certainly holds the one it just used, so we send on that. Ours stays
+    // receivable as the previous session, and the peer's first packet on it (a genuine crossing)
+    // moves us back to it in #onTransport, so both still settle on the same one.
+    if (
+      current !== null && this.#winsOver(current, next) && current.lastReceived >= next.created
+    ) {
       if (peer.previous) this.#dropKeypair(peer.previous);
       peer.previous = next;
       peer.next = null;
@@ -713,6 +725,19 @@ export class Device {
     peer.next = null;
     this.#handshakeDone(peer, "responder");
     this.#sendStaged(peer);
+  }
+
+  /**
+   * The peer sent on `previous`, the winning half of a crossing whose other half we send on: it
+   * holds both (a restarted peer cannot send on a session made before its restart; only a packet
+   * sent before it, held up in the network past the restart and the new handshake, could look
+   * so), so we move to the winner, where the peer sends too. Only ever toward the winner, so the
+   * two sides cannot chase each other.
+   */
+  #takeWinner(peer: Peer): void {
+    const winner = peer.previous!;
+    peer.previous = peer.current;
+    peer.current = winner;
   }
 
   #roam(peer: Peer, from: Endpoint): void {
@@ -892,7 +917,10 @@ export class Device {
     peer.timers.sessionDerived(now);
   }
 
-  /** Our initiation completed: `kp` becomes the session we send on, unless the peer's wins. */
+  /**
+   * Our initiation completed: `kp` becomes the session we send on, unless the peer's unconfirmed
+   * one wins.
+   */
   #rotateInitiated(peer: Peer, kp: Keypair<Peer>): void {
     const next = peer.next;
     // The peer started a handshake at about the same time: both sides hold both sessions, and
@@ -904,12 +932,10 @@ export class Device {
       peer.current = kp;
       return;
     }
-    if (peer.winsCrossing && peer.current !== null && this.#crossing(kp, peer.current)) {
-      // Already in use both ways: keep it; ours stays receivable only.
-      if (peer.previous) this.#dropKeypair(peer.previous);
-      peer.previous = kp;
-      return;
-    }
+    // A current session the peer started that wins a crossing with ours is not kept over ours
+    // here: the peer answered ours just now, so it holds ours, but it may have restarted since it
+    // made its own. Ours carries traffic; the peer's stays receivable as the previous session, and
+    // the peer's next packet on it (a genuine crossing) moves us back to it in #onTransport.
     if (next !== null) {
       // The peer started `next` and sends on it once our answer reaches it.
       if (peer.previous) this.#dropKeypair(peer.previous);
@@ -920,6 +946,14 @@ export class Device {
       this.#retireCurrent(peer);
     }
     peer.current = kp;
+  }
+
+  /**
+   * True when `x` and `y` crossed (see #crossing) and `x` is the winner: the one started by the
+   * larger static key, ours when we win (the peer does not), the peer's when it does.
+   */
+  #winsOver(x: Keypair<Peer>, y: Keypair<Peer>): boolean {
+    return x.isInitiator !== x.peer.winsCrossing && this.#crossing(x, y);
   }
 
   /**

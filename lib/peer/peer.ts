@@ -52,9 +52,9 @@ export class Peer {
   /** Monotonic ms of the last initiation sent (rate limit). */
   lastInitiationSent = -Infinity;
   /**
-   * When both sides start a handshake at once, each ends up holding both sessions; both pick the
-   * one started by the larger static key, so they settle on the same one. True when that is
-   * the peer.
+   * When both sides start a handshake at once, each ends up holding both sessions; both settle
+   * on the one started by the larger static key, once the other side has shown it holds it by
+   * sending on it (a peer that restarted since has only its new one). True when that is the peer.
    */
   readonly winsCrossing: boolean;
   /** Unix ms of the last completed handshake, 0 when none. */
