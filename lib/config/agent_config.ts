@@ -416,7 +416,7 @@ function cidr(family: 4 | 6, minBits: number, maxBits: number): Parser<string> {
 }
 
 function hostPort(minPort: number): Parser<string> {
-  return text((s) => formatHostPort(parseHostPort(s.trim(), minPort)));
+  return text((s) => formatHostPort(parseHostPort(s.trim(), { minPort })));
 }
 
 function dnsLabel(s: string): string {
@@ -1304,7 +1304,7 @@ function crossCheck(config: AgentConfig): void {
       at.where,
     );
   }
-  const status = parseHostPort(config.statusListen, 0);
+  const status = parseHostPort(config.statusListen, { minPort: 0 });
   if (!isLoopbackHost(status.host) && !config.statusAllowRemote) {
     const at = locate(config, "statusListen");
     throw new ConfigError(
