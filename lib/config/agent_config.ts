@@ -32,6 +32,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "./wgquick.ts";
 import { clip, quote } from "../text/quote.ts";
 import { didYouMean } from "../text/did_you_mean.ts";
+import { parseDuration } from "../text/duration.ts";
 import {
   dnsLabelProblem,
   dnsZoneProblem,
@@ -378,10 +379,14 @@ function listOf<T>(item: Parser<T>): Parser<T[]> {
 function duration(minMs: number, maxMs: number): Parser<number> {
   return (input) => {
     let ms = NaN;
+    // YAML reads `5` as a number: seconds, as a bare number is in text.
     if (input.kind === "scalar" && typeof input.value === "number") ms = input.value * 1000;
     if (input.kind === "scalar" && typeof input.value === "string") {
-      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(input.value);
-      if (m) ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"]!;
+      try {
+        ms = parseDuration(input.value);
+      } catch {
+        // Said below, with the range.
+      }
     }
     if (ms >= minMs && ms <= maxMs) return ms;
     return fail(

@@ -13,6 +13,7 @@ import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError, TOKEN_TTL_RANGE_MS } from "../mesh/leader.ts";
 import { grantedLabelsProblem } from "../members/labels.ts";
 import { quote } from "../text/quote.ts";
+import { parseDuration } from "../text/duration.ts";
 import { compilePolicyText } from "../mesh/policy_source.ts";
 import { PolicyError } from "../policy/schema.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
@@ -179,16 +180,6 @@ const MAX_RECV_STREAMS = 64;
 
 /** The routes whose GET may carry the token as `?token=` (the dashboard and what it loads). */
 const QUERY_TOKEN_PATHS = new Set(["/", "/status", "/events"]);
-
-/** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
-export function parseDuration(text: string): number {
-  const m = /^(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new Error(`bad duration ${quote(text)}: use e.g. 90s, 15m, 24h, 7d`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
-  const ms = Number(m[1]) * unit;
-  if (!(ms > 0)) throw new Error(`duration "${text}" must be positive`);
-  return ms;
-}
 
 /** Builds the Hono app for an agent (exported for tests that call `app.request`). */
 export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
