@@ -9,7 +9,7 @@ import type { AgentMode, AgentOptions, UnderlayKind } from "./agent.ts";
 import { findExecutable } from "./commands.ts";
 import type { PeerConfig } from "../device/device.ts";
 import type { WgQuickConfig, WgQuickEndpoint } from "../config/wgquick.ts";
-import { ConfigError } from "../config/wgquick.ts";
+import { ConfigError } from "../config/config_error.ts";
 import { isIP } from "../net/ip.ts";
 
 /** Resolves an endpoint's host to an IP literal (A first, then AAAA), as `host:port` text. */

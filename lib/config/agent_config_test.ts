@@ -15,7 +15,7 @@ import {
   userSetFlags,
   validateRunMode,
 } from "./agent_config.ts";
-import { ConfigError } from "./wgquick.ts";
+import { ConfigError } from "./config_error.ts";
 import { didYouMean } from "../text/did_you_mean.ts";
 import { interfaceNameProblem, sanitizeHostname } from "../net/names.ts";
 import { isLoopbackHost, parseHostPort } from "../net/hostport.ts";

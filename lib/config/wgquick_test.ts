@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { ConfigError } from "./config_error.ts";
 import {
-  ConfigError,
   interfaceNameFromPath,
   isWgKey,
   loadWgQuickFile,
