@@ -21,12 +21,12 @@ import { isLoopbackHost, parseHostPort } from "../net/hostport.ts";
 export type {
   AgentConfig,
   AgentFlags,
-  LabelPair,
   OptionKey,
   OptionOrigin,
   OptionOrigins,
 } from "./agent_types.ts";
 export type { PolicySource } from "./yaml_source.ts";
+export type { LabelPair } from "../members/labels.ts";
 export { MAX_CONFIG_BYTES } from "./yaml_source.ts";
 export { MAX_VALUE_CHARS } from "./input.ts";
 export { defaultStateDir, type SystemInfo } from "./system.ts";

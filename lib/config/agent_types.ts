@@ -9,6 +9,7 @@
 import type { LogFormat, LogLevel } from "../log/logger.ts";
 import type { BackendName } from "../crypto/types.ts";
 import type { ServiceSpec } from "../members/member.ts";
+import type { LabelPair } from "../members/labels.ts";
 import type { PolicySource } from "./yaml_source.ts";
 
 /** Where an option's value came from. */
@@ -84,14 +85,6 @@ export type OptionKey = Exclude<keyof AgentConfig, "origin">;
 
 /** The origin of every option. */
 export type OptionOrigins = { [K in OptionKey]: OptionOrigin };
-
-/** A label as `parseLabel` returns it. */
-export interface LabelPair {
-  /** The label key, e.g. `role` or `example.com/tier`. */
-  key: string;
-  /** The value, possibly empty. */
-  value: string;
-}
 
 /**
  * The flags given on the command line, by commander attribute name. Only flags the user set

@@ -9,12 +9,11 @@ import { join, resolve } from "node:path";
 import { ConfigError } from "./config_error.ts";
 import { describe, fail, type Input } from "./input.ts";
 import { integer, listOf, oneOf, type Parser, text, unknownKey } from "./combinators.ts";
-import type { LabelPair } from "./agent_types.ts";
 import { clip, quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { Cidr } from "../net/cidr.ts";
-import { labelPairProblem, MAX_LABELS } from "../members/labels.ts";
+import { type LabelPair, labelPairProblem, MAX_LABELS, parseLabelText } from "../members/labels.ts";
 import {
   parseServiceText,
   SERVICE_PROTOCOLS,
@@ -213,15 +212,16 @@ export function servicesFromFlag(value: unknown, flag: string): unknown[] {
   });
 }
 
-/** Parses a `--label` argument `key=value` (Kubernetes label syntax); throws a ConfigError. */
+/**
+ * Parses a `--label` argument `key=value` (Kubernetes label syntax) with
+ * lib/members/labels.ts; throws a ConfigError.
+ */
 export function parseLabel(text: string): LabelPair {
-  const eq = text.indexOf("=");
-  if (eq < 0) throw new ConfigError(`invalid label ${quote(text)}: expected KEY=VALUE`);
-  const key = text.slice(0, eq);
-  const value = text.slice(eq + 1);
-  const p = labelPairProblem(key, value);
-  if (p !== undefined) throw new ConfigError(`invalid label ${quote(text)}: ${p}`);
-  return { key, value };
+  try {
+    return parseLabelText(text);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
 }
 
 /**
