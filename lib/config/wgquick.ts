@@ -3,7 +3,8 @@
  * `[Peer]` sections of `Key = Value` lines, keys case-insensitive, `#` starting a comment.
  *
  * Keys stay base64 text (validated as canonical 32-byte keys, as wg does) so this module needs no
- * crypto; addresses are validated but kept as written. Fields that only wg-quick's steps around
+ * crypto; addresses are validated (by lib/net's parsers) but kept as written, except that an
+ * endpoint's host is lowercased, as every host:port is. Fields that only wg-quick's steps around
  * the interface use (DNS, Table, FwMark, hooks, SaveConfig) are parsed and kept too: `weft up`
  * honours them or refuses the file naming the key (see `wgquick_agent.ts`).
  * @module
@@ -516,7 +517,7 @@ export function serializeWgQuick(config: WgQuickConfig): string {
 const IFNAME_RE = /^[a-zA-Z0-9_=+.-]{1,15}$/;
 
 /** Whether `name` is an interface name wg-quick accepts: 1 to 15 of `a-zA-Z0-9_=+.-`. */
-export function isInterfaceName(name: string): boolean {
+function isInterfaceName(name: string): boolean {
   return IFNAME_RE.test(name);
 }
 

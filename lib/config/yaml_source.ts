@@ -61,7 +61,7 @@ export const MAX_ALIASES = 100;
 export const MAX_CONFIG_BYTES = 1 << 20;
 
 /** Reads the file within {@link MAX_CONFIG_BYTES} as UTF-8; a ConfigError names what failed. */
-export async function readConfigText(file: string): Promise<string> {
+async function readConfigText(file: string): Promise<string> {
   let bytes: Uint8Array;
   try {
     bytes = await readFileBounded(file, MAX_CONFIG_BYTES);
@@ -149,7 +149,7 @@ function duplicateKeyName(text: string, at: number): string {
 }
 
 /** A YAML syntax error (a duplicate key, a second document...) as a ConfigError at its line. */
-export function yamlError(e: YAMLError, y: YamlSource): ConfigError {
+function yamlError(e: YAMLError, y: YamlSource): ConfigError {
   const line = y.lineCounter.linePos(e.pos[0]).line;
   const reason = e.code === "DUPLICATE_KEY"
     ? `duplicate key${duplicateKeyName(y.text, e.pos[0])}`

@@ -7,7 +7,6 @@ import {
   MAX_CONFIG_BYTES,
   openYamlFile,
   policyFromNode,
-  readConfigText,
   yamlInput,
   yamlKey,
 } from "./yaml_source.ts";
@@ -67,7 +66,7 @@ Deno.test("yaml source: what is refused, and at which line", async () => {
     (await refusal("x".repeat(MAX_CONFIG_BYTES + 1))).reason,
     /larger than 1048576 bytes/,
   );
-  const missing = await readConfigText("/nonexistent/weft.yaml").catch((e) => e);
+  const missing = await openYamlFile("/nonexistent/weft.yaml").catch((e) => e);
   assert.match(missing.reason, /does not exist/);
 });
 

@@ -33,15 +33,15 @@ export function validServices(v: unknown): ServiceSpec[] | null {
   }));
 }
 
-/** Most endpoints one node may announce. */
-export const MAX_ENDPOINTS = 8;
+// Most endpoints one node may announce.
+const MAX_ENDPOINTS = 8;
 
 // Longer than any valid endpoint (a 253-character name, brackets, a port): refused unparsed.
 const MAX_ENDPOINT_CHARS = 300;
 
 /**
  * Endpoints as `--advertise` takes them (`IPv4:PORT`, `[IPv6]:PORT` or `NAME:PORT`, port 1 to
- * 65535, none twice), at most {@link MAX_ENDPOINTS}, in their canonical spelling; null when
+ * 65535, none twice), at most 8, in their canonical spelling; null when
  * anything is off.
  */
 export function validEndpoints(v: unknown): string[] | null {
