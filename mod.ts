@@ -53,8 +53,8 @@ export {
   parseKey,
   publicKeyOf,
 } from "./lib/crypto/keys.ts";
+export { ConfigError } from "./lib/config/config_error.ts";
 export {
-  ConfigError,
   interfaceNameFromPath,
   loadWgQuickFile,
   parseWgQuick,

@@ -8,16 +8,8 @@
  */
 
 import type { Endpoint } from "../lib/io/driver.ts";
-import {
-  formatAddressV6,
-  formatUint32V4,
-  parseAddressV4Uint32,
-  parseAddressV6,
-  readUint32,
-} from "../lib/net/ip.ts";
-import { splitHostPort } from "../lib/net/hostport.ts";
-
-export { splitHostPort };
+import { formatAddressWords, isMappedV4, parseAddressWords } from "../lib/net/ip.ts";
+import { parseHostPort } from "../lib/net/hostport.ts";
 
 /** An endpoint made by an {@link EndpointTable}; carries the address as four 32-bit words. */
 export class InternedEndpoint implements Endpoint {
@@ -35,15 +27,9 @@ export class InternedEndpoint implements Endpoint {
   constructor(words: readonly [number, number, number, number], port: number) {
     this.words = Object.freeze([words[0] >>> 0, words[1] >>> 0, words[2] >>> 0, words[3] >>> 0]);
     this.port = port;
-    if (isMappedV4(this.words[0], this.words[1], this.words[2])) {
-      this.family = 4;
-      this.address = formatIPv4(this.words[3]);
-      this.#text = `${this.address}:${port}`;
-    } else {
-      this.family = 6;
-      this.address = formatIPv6(this.words);
-      this.#text = `[${this.address}]:${port}`;
-    }
+    this.family = isMappedV4(this.words) ? 4 : 6;
+    this.address = formatAddressWords(this.words);
+    this.#text = this.family === 4 ? `${this.address}:${port}` : `[${this.address}]:${port}`;
     Object.freeze(this);
   }
 
@@ -51,46 +37,6 @@ export class InternedEndpoint implements Endpoint {
   toString(): string {
     return this.#text;
   }
-}
-
-function isMappedV4(w0: number, w1: number, w2: number): boolean {
-  return w0 === 0 && w1 === 0 && w2 === 0xffff;
-}
-
-/** Formats a 32-bit IPv4 address as a dotted quad. */
-export function formatIPv4(v4: number): string {
-  return formatUint32V4(v4);
-}
-
-/** Formats an IPv6 address given as four big-endian words in RFC 5952 canonical form. */
-export function formatIPv6(words: readonly number[]): string {
-  const b = new Uint8Array(16);
-  for (let i = 0; i < 4; i++) {
-    b[4 * i] = words[i] >>> 24;
-    b[4 * i + 1] = words[i] >>> 16;
-    b[4 * i + 2] = words[i] >>> 8;
-    b[4 * i + 3] = words[i];
-  }
-  return formatAddressV6(b);
-}
-
-/** Parses a dotted-quad IPv4 address into a 32-bit number; `null` if it is not one. */
-export function parseIPv4(text: string): number | null {
-  return parseAddressV4Uint32(text);
-}
-
-/** Parses IPv6 text (no brackets, no zone) into four big-endian words; `null` if it is not one. */
-export function parseIPv6(text: string): [number, number, number, number] | null {
-  const b = parseAddressV6(text);
-  if (b === null) return null;
-  return [readUint32(b, 0), readUint32(b, 4), readUint32(b, 8), readUint32(b, 12)];
-}
-
-/** Parses an IPv4 or IPv6 literal into four words (IPv4 as IPv4-mapped); `null` if neither. */
-export function parseIP(text: string): [number, number, number, number] | null {
-  if (text.includes(":")) return parseIPv6(text);
-  const v4 = parseIPv4(text);
-  return v4 === null ? null : [0, 0, 0xffff, v4];
 }
 
 /** The default number of endpoints a table holds before it starts over. */
@@ -129,11 +75,14 @@ export class EndpointTable {
 
   /** Parses `host:port` text (IPv6 in brackets, IP literals only); throws a clear Error. */
   parse(text: string): InternedEndpoint {
-    const { host, port } = splitHostPort(text);
-    const words = parseIP(host);
-    if (words === null) {
-      throw new Error(`invalid endpoint "${text}": "${host}" is not an IPv4 or IPv6 address`);
+    let host: string;
+    let port: number;
+    try {
+      ({ host, port } = parseHostPort(text, { host: "ip" }));
+    } catch (e) {
+      throw new Error(`invalid endpoint "${text}": ${(e as Error).message}`);
     }
+    const words = parseAddressWords(host)!;
     return this.fromWords(words[0], words[1], words[2], words[3], port);
   }
 
@@ -145,7 +94,7 @@ export class EndpointTable {
     const alias = `${host}|${port}`;
     const hit = this.#byKey.get(alias);
     if (hit !== undefined) return hit;
-    const words = parseIP(host);
+    const words = parseAddressWords(host);
     if (words === null) throw new Error(`"${host}" is not an IPv4 or IPv6 address`);
     if (port < 0 || port > 65535 || !Number.isInteger(port)) throw new Error(`bad port ${port}`);
     const ep = this.fromWords(words[0], words[1], words[2], words[3], port);

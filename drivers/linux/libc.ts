@@ -184,8 +184,6 @@ export const EAFNOSUPPORT = 97;
 export const EADDRINUSE = 98;
 /** errno: network unreachable. */
 export const ENETUNREACH = 101;
-/** errno: connection reset. */
-export const ECONNRESET = 104;
 /** errno: no buffer space. */
 export const ENOBUFS = 105;
 /** errno: connection refused (an ICMP port unreachable for an earlier send). */
@@ -201,10 +199,6 @@ export const O_RDWR = 2;
 export const O_NONBLOCK = 0o4000;
 /** open(2) flag: close on exec. */
 export const O_CLOEXEC = 0o2000000;
-/** fcntl(2): get file status flags. */
-export const F_GETFL = 3;
-/** fcntl(2): set file status flags. */
-export const F_SETFL = 4;
 
 /** poll(2): readable. */
 export const POLLIN = 0x1;
@@ -265,8 +259,6 @@ export const IFF_TUN = 0x0001;
 export const IFF_NO_PI = 0x1000;
 /** TUN flag (from TUNGETIFF): the interface is persistent. */
 export const IFF_PERSIST = 0x0800;
-/** TUN flag: a virtio-net header precedes each packet. */
-export const IFF_VNET_HDR = 0x4000;
 
 /** The size of `struct ifreq`. */
 export const IFREQ_SIZE = 40;

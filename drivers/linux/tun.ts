@@ -6,7 +6,7 @@
  */
 
 import type { PacketDevice, PacketSink } from "../../lib/io/driver.ts";
-import { formatIPv4, formatIPv6, parseIP } from "../endpoint.ts";
+import { Cidr } from "../../lib/net/cidr.ts";
 import { type DeviceStats, newDeviceStats } from "../stats.ts";
 import {
   EACCES,
@@ -318,21 +318,12 @@ async function ip(args: string[], mayFail = false): Promise<void> {
   }
 }
 
-/** Validates `addr[/len]` (a bare address means a host prefix); returns its parts. */
-function checkPrefix(
-  text: string,
-  what: string,
-): { family: 4 | 6; words: number[]; len: number } {
-  const slash = text.indexOf("/");
-  const addr = slash < 0 ? text : text.slice(0, slash);
-  const words = parseIP(addr);
-  const family = addr.includes(":") ? 6 : 4;
-  const max = family === 6 ? 128 : 32;
-  const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
-  if (words === null || !/^[0-9]{1,3}$/.test(lenText) || Number(lenText) > max) {
-    throw new Error(`invalid ${what} "${text}": expected address/prefix-length`);
-  }
-  return { family, words, len: Number(lenText) };
+/** Reads `addr[/len]` (a bare address means a host prefix) with the one CIDR parser. */
+function checkPrefix(text: string, what: string): Cidr {
+  // The text goes to `ip` as given, so it must be exactly the prefix (Cidr.parse trims).
+  const c = text.trim() === text ? Cidr.tryParse(text) : null;
+  if (c === null) throw new Error(`invalid ${what} "${text}": expected address/prefix-length`);
+  return c;
 }
 
 /** A routing table as `ip` takes it: a number, or a name (letters, digits, `_.-`). */
@@ -345,14 +336,8 @@ function checkTable(table: string): string {
 
 /** A route's prefix with host bits cleared (`ip route` refuses `10.0.0.1/24`). */
 function networkOf(text: string): { family: 4 | 6; prefix: string } {
-  const { family, words, len } = checkPrefix(text, "route");
-  const bits = family === 6 ? len : len + 96;
-  const masked = words.map((w, i) => {
-    const keep = Math.max(0, Math.min(32, bits - 32 * i));
-    return keep === 0 ? 0 : (w & (keep === 32 ? 0xffffffff : ~(0xffffffff >>> keep))) >>> 0;
-  });
-  const address = family === 6 ? formatIPv6(masked) : formatIPv4(masked[3]);
-  return { family, prefix: `${address}/${len}` };
+  const c = checkPrefix(text, "route");
+  return { family: c.family, prefix: c.toString() };
 }
 
 function cstring(text: string): Uint8Array {

@@ -5,7 +5,8 @@
  */
 
 import type { DatagramSink, Endpoint, Transport } from "../../lib/io/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, InternedEndpoint, parseIP } from "../endpoint.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, InternedEndpoint } from "../endpoint.ts";
+import { parseAddressWords } from "../../lib/net/ip.ts";
 import { newTransportStats, type TransportStats } from "../stats.ts";
 import {
   addressOf,
@@ -195,7 +196,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     }
     let words: [number, number, number, number] | null = null;
     if (options.hostname !== undefined) {
-      words = parseIP(options.hostname);
+      words = parseAddressWords(options.hostname);
       if (words === null) throw new Error(`"${options.hostname}" is not an IP address`);
     }
     const c = libc();

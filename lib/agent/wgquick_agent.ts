@@ -9,7 +9,9 @@ import type { AgentMode, AgentOptions, UnderlayKind } from "./agent.ts";
 import { findExecutable } from "./commands.ts";
 import type { PeerConfig } from "../device/device.ts";
 import type { WgQuickConfig, WgQuickEndpoint } from "../config/wgquick.ts";
-import { ConfigError, isIP } from "../config/wgquick.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { isIP } from "../net/ip.ts";
+import { formatHostPort } from "../net/hostport.ts";
 
 /** Resolves an endpoint's host to an IP literal (A first, then AAAA), as `host:port` text. */
 export async function resolveEndpoint(ep: WgQuickEndpoint): Promise<string> {
@@ -27,7 +29,7 @@ export async function resolveEndpoint(ep: WgQuickEndpoint): Promise<string> {
     if (!addrs.length) throw new Error(`cannot resolve endpoint host "${ep.host}"`);
     host = addrs[0];
   }
-  return host.includes(":") ? `[${host}]:${ep.port}` : `${host}:${ep.port}`;
+  return formatHostPort({ host, port: ep.port });
 }
 
 /** The agent options a wg-quick file describes. */

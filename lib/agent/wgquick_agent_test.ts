@@ -4,12 +4,8 @@
  * texts, and the configuration SaveConfig writes back.
  */
 import assert from "node:assert/strict";
-import {
-  ConfigError,
-  parseWgQuick,
-  serializeWgQuick,
-  type WgQuickConfig,
-} from "../config/wgquick.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { parseWgQuick, serializeWgQuick, type WgQuickConfig } from "../config/wgquick.ts";
 import {
   agentOptionsFromWgQuick,
   checkWgQuickSupport,

@@ -15,11 +15,12 @@ import {
   userSetFlags,
   validateRunMode,
 } from "./agent_config.ts";
-import { ConfigError } from "./wgquick.ts";
+import { ConfigError } from "./config_error.ts";
 import { didYouMean } from "../text/did_you_mean.ts";
 import { interfaceNameProblem, sanitizeHostname } from "../net/names.ts";
 import { isLoopbackHost, parseHostPort } from "../net/hostport.ts";
 import { labelKeyProblem } from "../members/labels.ts";
+import { validEndpoints, validLabels, validServices } from "../members/validate.ts";
 
 const SYS: SystemInfo = {
   uid: 1000,
@@ -758,4 +759,76 @@ Deno.test("bounds: huge values are refused by length and never echoed whole", as
   // Values within bounds but wrong are echoed cut short.
   const cut = await flagError({ hostname: "-" + "c".repeat(3000) });
   assert.ok(cut.message.length < 300, cut.message.slice(0, 300));
+});
+
+// Labels, services and endpoints also arrive from other nodes (join requests, hellos): what a
+// node could not be configured with, the leader must not take from the wire either.
+Deno.test("what the CLI refuses, the wire refuses: labels, services, endpoints", async () => {
+  const labels: [string, string][] = [
+    ["role", "a b"],
+    ["role", "-web"],
+    ["role", "v".repeat(64)],
+    ["", "x"],
+    ["a b", "x"],
+    ["UPPER.com/x", "1"],
+    ["x/y/z", "1"],
+    ["a/", "1"],
+    ["k".repeat(64), "1"],
+    ["node.weft/os", "linux!"],
+  ];
+  for (const [k, v] of labels) {
+    await flagError({ label: [`${k}=${v}`] });
+    assert.equal(validLabels({ [k]: v }), null, `${k}=${v}`);
+  }
+  const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+  await fileError(["labels:", ...Object.keys(many).map((k) => `  ${k}: v`)]);
+  assert.equal(validLabels(many), null);
+
+  const services: [string, unknown][] = [
+    ["we_b:80/tcp", { name: "we_b", port: 80, protocol: "tcp" }],
+    ["web:0/tcp", { name: "web", port: 0, protocol: "tcp" }],
+    ["web:65536/tcp", { name: "web", port: 65536, protocol: "tcp" }],
+    ["web:80/sctp", { name: "web", port: 80, protocol: "sctp" }],
+    ["-web:80/tcp", { name: "-web", port: 80, protocol: "tcp" }],
+  ];
+  for (const [flag, wire] of services) {
+    await flagError({ service: [flag] });
+    assert.equal(validServices([wire]), null, flag);
+  }
+  await flagError({ service: ["web:80/tcp", "web:8080/tcp"] });
+  assert.equal(
+    validServices([
+      { name: "web", port: 80, protocol: "tcp" },
+      { name: "web", port: 8080, protocol: "tcp" },
+    ]),
+    null,
+  );
+
+  const endpoints = [
+    "999.1.1.1:5",
+    "host_x:1",
+    "[nope]:1",
+    "[1.2.3.4]:5",
+    "h:0",
+    "h:99999",
+    "a..b:1",
+    "2001:db8::1:51820",
+    "[fe80::1%eth0]:1",
+  ];
+  for (const e of endpoints) {
+    await flagError({ advertise: [e] });
+    assert.equal(validEndpoints([e]), null, e);
+  }
+  await flagError({ advertise: ["192.0.2.1:1", "192.0.2.1:1"] });
+  assert.equal(validEndpoints(["192.0.2.1:1", "192.0.2.1:1"]), null);
+
+  // And what the CLI takes, the wire takes, in the spelling the CLI stores.
+  const c = await load(undefined, {
+    label: ["node.weft/os=linux", "role="],
+    service: ["Web:80/UDP"],
+    advertise: ["Leader.Example:51820", "[FD00::1]:5"],
+  });
+  assert.deepEqual(validLabels(c.labels), c.labels);
+  assert.deepEqual(validServices(c.services), c.services);
+  assert.deepEqual(validEndpoints(c.advertise), c.advertise);
 });

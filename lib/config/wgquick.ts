@@ -3,42 +3,30 @@
  * `[Peer]` sections of `Key = Value` lines, keys case-insensitive, `#` starting a comment.
  *
  * Keys stay base64 text (validated as canonical 32-byte keys, as wg does) so this module needs no
- * crypto; addresses are validated but kept as written. Fields that only wg-quick's steps around
+ * crypto; addresses are validated (by lib/net's parsers) but kept as written, except that an
+ * endpoint's host is lowercased, as every host:port is. Fields that only wg-quick's steps around
  * the interface use (DNS, Table, FwMark, hooks, SaveConfig) are parsed and kept too: `weft up`
  * honours them or refuses the file naming the key (see `wgquick_agent.ts`).
  * @module
  */
 
 import { InputTooLargeError, readTextFileBounded } from "./bounded_read.ts";
+import { ConfigError } from "./config_error.ts";
+import { isIP } from "../net/ip.ts";
+import { Cidr } from "../net/cidr.ts";
+import { isDnsName } from "../net/names.ts";
+import {
+  formatHostPort,
+  type HostPort,
+  type HostPortError,
+  parseHostPort,
+} from "../net/hostport.ts";
 
-/** An invalid configuration file, located by file name (when known) and 1-based line. */
-export class ConfigError extends Error {
-  /** The file the error is in, when the text came from a file. */
-  readonly file?: string;
-  /** The 1-based line number, when the error is about one line. */
-  readonly line?: number;
-  /** What is wrong, without the location. */
-  readonly reason: string;
-
-  /** Builds the message as `file:line: reason`, leaving out what is unknown. */
-  constructor(reason: string, where: { file?: string; line?: number } = {}) {
-    const place = [where.file, where.line === undefined ? undefined : `line ${where.line}`]
-      .filter((p) => p !== undefined).join(", ");
-    super(place === "" ? reason : `${place}: ${reason}`);
-    this.name = "ConfigError";
-    this.file = where.file;
-    this.line = where.line;
-    this.reason = reason;
-  }
-}
-
-/** A peer's underlay address: an IP literal or a hostname, and a port. */
-export interface WgQuickEndpoint {
-  /** IPv4, IPv6 (without brackets, optionally with a `%zone`) or a hostname. */
-  host: string;
-  /** 1 to 65535. */
-  port: number;
-}
+/**
+ * A peer's underlay address: an IPv4 address, an IPv6 address (without brackets, optionally with
+ * a `%zone`) or a hostname (lowercased), and a port from 1 to 65535.
+ */
+export type WgQuickEndpoint = HostPort;
 
 /** The `[Interface]` section. */
 export interface WgQuickInterface {
@@ -100,108 +88,48 @@ export function isWgKey(text: string): boolean {
   return KEY_RE.test(text);
 }
 
-/** Whether `text` is a dotted-quad IPv4 address (no leading zeros, as inet_pton). */
-export function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  if (parts.length !== 4) return false;
-  return parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
-
-/** Whether `text` is an IPv6 address (with `::` compression or a dotted IPv4 tail; no zone). */
-export function isIPv6(text: string): boolean {
-  if (!/^[0-9A-Fa-f:.]+$/.test(text)) return false;
-  let hex = text;
-  const dot = text.indexOf(".");
-  if (dot >= 0) {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0 || colon > dot || !isIPv4(text.slice(colon + 1))) return false;
-    // The IPv4 tail fills the last two groups.
-    hex = text.slice(0, colon + 1) + "0:0";
-  }
-  const halves = hex.split("::");
-  const group = /^[0-9A-Fa-f]{1,4}$/;
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  if (halves.length === 1) {
-    const all = groups(hex);
-    return all.length === 8 && all.every((g) => group.test(g));
-  }
-  if (halves.length !== 2) return false;
-  const head = groups(halves[0]);
-  const tail = groups(halves[1]);
-  return head.length + tail.length <= 7 && [...head, ...tail].every((g) => group.test(g));
-}
-
-/** Whether `text` is an IPv4 or IPv6 address. */
-export function isIP(text: string): boolean {
-  return isIPv4(text) || isIPv6(text);
-}
-
-/** Whether `text` is `address/prefix` or a bare address (a single host, as wg reads it). */
-export function isCidr(text: string): boolean {
-  return cidrProblem(text) === undefined;
-}
-
 function cidrProblem(text: string): string | undefined {
+  // The one CIDR parser decides; the reason is said in this file format's words.
+  if (text.trim() === text && Cidr.tryParse(text) !== null) return undefined;
   const slash = text.indexOf("/");
   const addr = slash < 0 ? text : text.slice(0, slash);
-  const max = isIPv4(addr) ? 32 : isIPv6(addr) ? 128 : -1;
-  if (max < 0) return `${JSON.stringify(addr)} is not an IP address`;
-  if (slash < 0) return undefined;
-  const prefix = text.slice(slash + 1);
-  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefix) || Number(prefix) > max) {
-    return `bad prefix length ${JSON.stringify(prefix)} (0 to ${max})`;
-  }
-  return undefined;
+  if (!isIP(addr)) return `${JSON.stringify(addr)} is not an IP address`;
+  const max = addr.includes(":") ? 128 : 32;
+  return `bad prefix length ${JSON.stringify(text.slice(slash + 1))} (0 to ${max})`;
 }
 
-const LABEL = "[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
-const HOSTNAME_RE = new RegExp(`^${LABEL}(\\.${LABEL})*\\.?$`);
-
-/** Whether `text` is a DNS name (letters, digits, `-`, `_`; labels up to 63, total up to 253). */
-export function isHostname(text: string): boolean {
-  // All-numeric dotted names are mistyped IPv4 addresses, not names.
-  if (/^[0-9.]+$/.test(text)) return false;
-  return text.length <= 253 && HOSTNAME_RE.test(text);
+/** Whether `text` is a DNS name as wg-quick takes it: letters, digits, `-` and `_`. */
+function isHostname(text: string): boolean {
+  return isDnsName(text, { underscore: true });
 }
 
-/** Parses `host:port`, `[v6]:port` or `name:port`; returns the reason as a string on error. */
+/**
+ * Parses an `Endpoint` value: `host:port`, `[v6]:port` (a `%zone` allowed) or `name:port`
+ * (names may hold `_`); returns the reason, in wg-quick's words, on error.
+ */
 export function parseEndpoint(text: string): WgQuickEndpoint | string {
-  let host: string;
-  let portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0 || text[close + 1] !== ":") {
-      return `bad endpoint ${JSON.stringify(text)}: expected [address]:port`;
-    }
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
-    const pct = host.indexOf("%");
-    const addr = pct < 0 ? host : host.slice(0, pct);
-    const zone = pct < 0 ? "" : host.slice(pct + 1);
-    if (!isIPv6(addr) || (pct >= 0 && !/^[A-Za-z0-9_.-]{1,15}$/.test(zone))) {
-      return `bad endpoint ${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IPv6 address`;
-    }
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0) return `bad endpoint ${JSON.stringify(text)}: expected host:port`;
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host.includes(":")) {
-      return `bad endpoint ${
-        JSON.stringify(text)
-      }: put IPv6 addresses in brackets, as [${host}]:${portText}`;
-    }
-    if (!isIPv4(host) && !isHostname(host)) {
-      return `bad endpoint ${JSON.stringify(text)}: ${
-        JSON.stringify(host)
-      } is neither an IP address nor a hostname`;
+  try {
+    return parseHostPort(text, { underscore: true, zone: true });
+  } catch (e) {
+    const err = e as HostPortError;
+    const t = JSON.stringify(text);
+    switch (err.code) {
+      case "brackets":
+        return `bad endpoint ${t}: expected [address]:port`;
+      case "ipv6":
+        return `bad endpoint ${t}: ${JSON.stringify(err.host)} is not an IPv6 address`;
+      case "no-port":
+        return `bad endpoint ${t}: expected host:port`;
+      case "unbracketed":
+        return `bad endpoint ${t}: put IPv6 addresses in brackets, as [${err.host}]:${err.portText}`;
+      case "host":
+        return `bad endpoint ${t}: ${
+          JSON.stringify(err.host)
+        } is neither an IP address nor a hostname`;
+      default:
+        return `bad port ${JSON.stringify(err.portText)} in endpoint ${t} (1 to 65535)`;
     }
   }
-  const port = parseInteger(portText, 1, 65535);
-  if (port === undefined) {
-    return `bad port ${JSON.stringify(portText)} in endpoint ${JSON.stringify(text)} (1 to 65535)`;
-  }
-  return { host, port };
 }
 
 function parseInteger(text: string, min: number, max: number): number | undefined {
@@ -505,12 +433,6 @@ export async function loadWgQuickFile(path: string): Promise<WgQuickConfig> {
   return parseWgQuick(text, { file: path });
 }
 
-/** Formats an endpoint as `host:port`, bracketing IPv6 hosts. */
-export function formatEndpoint(endpoint: WgQuickEndpoint): string {
-  const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
-  return `${host}:${endpoint.port}`;
-}
-
 /** Serializes a config to wg-quick text that {@linkcode parseWgQuick} reads back to the same value. */
 export function serializeWgQuick(config: WgQuickConfig): string {
   const out: string[] = [];
@@ -579,7 +501,7 @@ export function serializeWgQuick(config: WgQuickConfig): string {
       out.push(`AllowedIPs = ${cidrs("AllowedIPs", peer.allowedIPs)}`);
     }
     if (peer.endpoint !== undefined) {
-      const ep = formatEndpoint(peer.endpoint);
+      const ep = formatHostPort(peer.endpoint);
       if (typeof parseEndpoint(ep) === "string") bad(`Endpoint ${JSON.stringify(ep)}`);
       out.push(`Endpoint = ${ep}`);
     }
@@ -595,7 +517,7 @@ export function serializeWgQuick(config: WgQuickConfig): string {
 const IFNAME_RE = /^[a-zA-Z0-9_=+.-]{1,15}$/;
 
 /** Whether `name` is an interface name wg-quick accepts: 1 to 15 of `a-zA-Z0-9_=+.-`. */
-export function isInterfaceName(name: string): boolean {
+function isInterfaceName(name: string): boolean {
   return IFNAME_RE.test(name);
 }
 

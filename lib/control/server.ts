@@ -22,7 +22,6 @@ import { userspaceRoutes } from "./routes/userspace.ts";
 import { leaderRoutes } from "./routes/leader.ts";
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./middleware/body.ts";
-export { parseDuration } from "./routes/leader.ts";
 
 /** Options of the control server. */
 export interface ControlServerOptions {

@@ -114,11 +114,11 @@ export interface DeviceOptions {
 /** Where an internal failure happened: an event listener, or the crypto backend. */
 export type DeviceErrorSource = "listener" | "crypto";
 
-/** A network policy hook on the plaintext path. */
+/** A network policy hook on the plaintext path, called for every packet crossing the tunnel. */
 export interface PacketFilter {
-  /** A packet about to be encrypted toward a peer; false drops it. */
+  /** A packet leaving this node, about to be encrypted toward a peer; false drops it. */
   outbound(pkt: Uint8Array): boolean;
-  /** A decrypted packet whose source the peer may use; false drops it. */
+  /** A decrypted packet for this node whose source the peer may use; false drops it. */
   inbound(pkt: Uint8Array): boolean;
 }
 

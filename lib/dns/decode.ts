@@ -120,14 +120,6 @@ function readHeaderInfo(buf: Uint8Array): DnsHeaderInfo {
   };
 }
 
-/**
- * The header fields of `buf`, or null when it is shorter than a header. Cheap: for deciding
- * whether a message is a response without decoding it.
- */
-export function peekHeader(buf: Uint8Array): DnsHeaderInfo | null {
-  return buf.length < HEADER_SIZE ? null : readHeaderInfo(buf);
-}
-
 function readRdata(r: Reader, type: number, rdlen: number): RecordData {
   const end = r.pos + rdlen;
   if (end > r.buf.length) throw FAIL.truncated;

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { parseAddress } from "../net/ip.ts";
+import { isIP, parseAddress } from "../net/ip.ts";
+import { type HostPortError, parseHostPort } from "../net/hostport.ts";
 import { canonicalName, type DnsQuestion, HEADER_SIZE, MAX_MESSAGE, readQuestion } from "./wire.ts";
 import {
   bindUdpSocket,
@@ -39,21 +40,18 @@ export function parseResolvConf(text: string): string[] {
 /** Parses `addr`, `addr:port`, `[v6]:port` or a bare IPv6 address; throws on bad text. */
 export function parseUpstream(text: string): Upstream {
   const t = text.trim();
-  let host = t;
-  let port = 53;
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(t);
-  if (bracket !== null) {
-    host = bracket[1];
-    if (bracket[2] !== undefined) port = Number(bracket[2]);
-  } else if (t.indexOf(":") === t.lastIndexOf(":") && t.includes(":")) {
-    host = t.slice(0, t.indexOf(":"));
-    port = Number(t.slice(t.indexOf(":") + 1));
+  // A bare address is on port 53: `[v6]` too, and IPv6 text, whose colons leave no room for one.
+  const bare = t.startsWith("[") && t.endsWith("]") ? t.slice(1, -1) : t;
+  if (isIP(bare)) return { hostname: bare, port: 53 };
+  try {
+    const { host, port } = parseHostPort(t, { host: "ip" });
+    return { hostname: host, port };
+  } catch (e) {
+    if ((e as HostPortError).code === "port") {
+      throw new Error(`invalid DNS upstream port in "${text}"`);
+    }
+    throw new Error(`invalid DNS upstream "${text}"`);
   }
-  if (parseAddress(host) === null) throw new Error(`invalid DNS upstream "${text}"`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`invalid DNS upstream port in "${text}"`);
-  }
-  return { hostname: host, port };
 }
 
 /** Options of {@linkcode Forwarder}. */

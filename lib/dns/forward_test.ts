@@ -151,3 +151,11 @@ Deno.test("responder: FORMERR, NOTIMP, BADVERS, responses dropped, REFUSED", () 
   const tcp = r.respond(q, true, null) as Uint8Array;
   assert.equal((tcp[0] << 8) | tcp[1], tcp.length - 2);
 });
+
+Deno.test("upstreams: bracketed addresses without a port, names and ports refused clearly", () => {
+  assert.deepEqual(parseUpstream("[2001:db8::1]"), { hostname: "2001:db8::1", port: 53 });
+  assert.deepEqual(parseUpstream(" 192.0.2.1:53 "), { hostname: "192.0.2.1", port: 53 });
+  assert.throws(() => parseUpstream("192.0.2.1:0"), /invalid DNS upstream port in "192.0.2.1:0"/);
+  assert.throws(() => parseUpstream("ns.example:53"), /invalid DNS upstream "ns.example:53"/);
+  assert.throws(() => parseUpstream("[fe80::1%eth0]:53"), /invalid DNS upstream/);
+});

@@ -7,6 +7,7 @@
 
 import type { Logger } from "../log/logger.ts";
 import { parseAddress } from "../net/ip.ts";
+import { formatHostPort } from "../net/hostport.ts";
 import {
   Forwarder,
   parseResolvConf,
@@ -303,7 +304,7 @@ class Server implements DnsServer {
     this.stats = stats;
     this.#forwarder = forwarder;
     this.upstreams = (forwarder?.upstreams ?? []).map((u) =>
-      u.hostname.includes(":") ? `[${u.hostname}]:${u.port}` : `${u.hostname}:${u.port}`
+      formatHostPort({ host: u.hostname, port: u.port })
     );
     this.#logger = options.logger;
     this.#idleMs = options.tcpIdleMs ?? 10_000;

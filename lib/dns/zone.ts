@@ -24,6 +24,7 @@ import type { HealthState } from "../health/state.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { Cidr } from "../net/cidr.ts";
 import { parseAddressV4, parseAddressV6 } from "../net/ip.ts";
+import { dnsLabelProblem } from "../net/names.ts";
 import {
   canonicalName,
   DnsClass,
@@ -135,10 +136,9 @@ type Node =
   | { kind: "empty" };
 
 const utf8 = new TextEncoder();
-const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
+// Records made elsewhere are read leniently: `_` is a letter here, as in service labels.
 function validLabel(text: string): boolean {
-  return LABEL.test(text);
+  return dnsLabelProblem(text, { underscore: true }) === undefined;
 }
 
 function stripPrefix(address: string): string {

@@ -107,6 +107,28 @@ export function labelValueProblem(value: string): string | undefined {
   return value === "" ? undefined : labelNameProblem(value, "the value");
 }
 
+/** A label as `key=value` text splits into. */
+export interface LabelPair {
+  /** The label key, e.g. `role` or `example.com/tier`. */
+  key: string;
+  /** The value, possibly empty. */
+  value: string;
+}
+
+/**
+ * Parses `key=value` (the first `=` splits; Kubernetes label syntax), as `--label` takes it;
+ * throws an Error naming the text and what is wrong.
+ */
+export function parseLabelText(text: string): LabelPair {
+  const eq = text.indexOf("=");
+  if (eq < 0) throw new Error(`invalid label ${quote(text)}: expected KEY=VALUE`);
+  const key = text.slice(0, eq);
+  const value = text.slice(eq + 1);
+  const p = labelPairProblem(key, value);
+  if (p !== undefined) throw new Error(`invalid label ${quote(text)}: ${p}`);
+  return { key, value };
+}
+
 /** What is wrong with `key=value` as a label, or undefined. */
 export function labelPairProblem(key: string, value: string): string | undefined {
   return labelKeyProblem(key) ?? labelValueProblem(value);

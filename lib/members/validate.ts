@@ -1,17 +1,15 @@
 /**
  * Checks what nodes send the leader (in join requests and hellos) before it enters the
- * membership every node serves: labels and services from the wire are untrusted input.
+ * membership every node serves: labels, services and endpoints from the wire are untrusted
+ * input, and each is held to the rule its flag is held to on the command line (`--label`,
+ * `--service`, `--advertise`), so a node cannot announce what no node could be configured with.
  * @module
  */
 
 import type { ServiceSpec } from "./member.ts";
 import { labelsProblem } from "./labels.ts";
-
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-function u16(v: unknown): boolean {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 65535;
-}
+import { servicesProblem } from "./services.ts";
+import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 
 /** Labels as string pairs with valid keys and values (the shared label check); null if not. */
 export function validLabels(v: unknown): Record<string, string> | null {
@@ -20,41 +18,46 @@ export function validLabels(v: unknown): Record<string, string> | null {
   return { ...(v as Record<string, string>) };
 }
 
-/** Services with DNS-label names, real ports and protocols; null when anything is off. */
+/** Services as `--service` and `services:` take them, none twice; null when anything is off. */
 export function validServices(v: unknown): ServiceSpec[] | null {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.length > 64) return null;
-  const out: ServiceSpec[] = [];
-  for (const s of v) {
-    if (typeof s !== "object" || s === null) return null;
-    const o = s as Record<string, unknown>;
-    if (typeof o.name !== "string" || !LABEL.test(o.name)) return null;
-    if (!u16(o.port) || o.port === 0) return null;
-    if (o.protocol !== "tcp" && o.protocol !== "udp") return null;
-    if (o.weight !== undefined && !u16(o.weight)) return null;
-    if (o.priority !== undefined && !u16(o.priority)) return null;
-    const labels = validLabels(o.labels);
-    if (labels === null) return null;
-    out.push({
-      name: o.name,
-      port: o.port as number,
-      protocol: o.protocol,
-      ...(o.weight !== undefined ? { weight: o.weight as number } : {}),
-      ...(o.priority !== undefined ? { priority: o.priority as number } : {}),
-      ...(o.labels !== undefined ? { labels } : {}),
-    });
-  }
-  return out;
+  if (servicesProblem(v) !== undefined) return null;
+  // A copy of the known fields only: whatever else a node sent does not enter the membership.
+  return (v as ServiceSpec[]).map((s) => ({
+    name: s.name,
+    port: s.port,
+    protocol: s.protocol,
+    ...(s.weight !== undefined ? { weight: s.weight } : {}),
+    ...(s.priority !== undefined ? { priority: s.priority } : {}),
+    ...(s.labels !== undefined ? { labels: { ...s.labels } } : {}),
+  }));
 }
 
-/** Endpoints as `host:port` strings, at most 8; null when anything is off. */
+// Most endpoints one node may announce.
+const MAX_ENDPOINTS = 8;
+
+// Longer than any valid endpoint (a 253-character name, brackets, a port): refused unparsed.
+const MAX_ENDPOINT_CHARS = 300;
+
+/**
+ * Endpoints as `--advertise` takes them (`IPv4:PORT`, `[IPv6]:PORT` or `NAME:PORT`, port 1 to
+ * 65535, none twice), at most 8, in their canonical spelling; null when
+ * anything is off.
+ */
 export function validEndpoints(v: unknown): string[] | null {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.length > 8) return null;
+  if (!Array.isArray(v) || v.length > MAX_ENDPOINTS) return null;
+  const out: string[] = [];
   for (const e of v) {
-    if (typeof e !== "string" || e.length > 300 || !/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(e)) {
+    if (typeof e !== "string" || e.length > MAX_ENDPOINT_CHARS) return null;
+    let canonical: string;
+    try {
+      canonical = formatHostPort(parseHostPort(e));
+    } catch {
       return null;
     }
+    if (out.includes(canonical)) return null;
+    out.push(canonical);
   }
-  return v as string[];
+  return out;
 }

@@ -38,3 +38,41 @@ Deno.test("labels, services and endpoints from the wire are checked", () => {
     assert.equal(validEndpoints(bad), null, JSON.stringify(bad));
   }
 });
+
+Deno.test("wire endpoints are held to --advertise's rule", () => {
+  // The regex these once passed took any word and any 1-5 digit port.
+  for (
+    const bad of [
+      "999.1.1.1:5", // an all-digit name is a mistyped address
+      "host_x:1",
+      "[nope]:1",
+      "[1.2.3.4]:5",
+      "h:0",
+      "h:99999",
+      "a..b:1",
+      "-a:1",
+      "[fe80::1%eth0]:1",
+      " 1.2.3.4:5",
+    ]
+  ) {
+    assert.equal(validEndpoints([bad]), null, bad);
+  }
+  // The same endpoint twice is refused, as --advertise refuses it, also when spelled otherwise.
+  assert.equal(validEndpoints(["a.example:1", "A.Example:1"]), null);
+  // What is kept is the canonical spelling, as the CLI stores it.
+  assert.deepEqual(validEndpoints(["Leader.Example:51820", "[FD00::1]:5"]), [
+    "leader.example:51820",
+    "[fd00::1]:5",
+  ]);
+});
+
+Deno.test("wire services are held to --service's rule: none listed twice", () => {
+  const web = { name: "web", port: 80, protocol: "tcp" };
+  assert.equal(validServices([web, { ...web, port: 8080 }]), null);
+  assert.deepEqual(validServices([web, { ...web, protocol: "udp" }]), [
+    web,
+    { ...web, protocol: "udp" },
+  ]);
+  // Fields the CLI has no word for do not enter the membership.
+  assert.deepEqual(validServices([{ ...web, extra: "x" }]), [web]);
+});

@@ -20,6 +20,7 @@ import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "./state.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../members/labels.ts";
 import { quote } from "../text/quote.ts";
+import { dnsLabelProblem } from "../net/names.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -66,13 +67,6 @@ const STALE = "stale join request (a replay, or this machine's clock went back)"
 
 /** A refused operation with a message for the user. */
 export class LeaderError extends Error {}
-
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** Checks a host name is one DNS label (lowercase letters, digits, dashes). */
-export function validHostname(name: string): boolean {
-  return LABEL.test(name);
-}
 
 /** How long a node that was answered but never heard from keeps its allocation, by default. */
 export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
@@ -194,7 +188,7 @@ export class LeaderCore {
     const net = Cidr.parse(init.network);
     if (net.family !== 4) throw new LeaderError("the mesh network must be an IPv4 CIDR");
     if (net.bits > 30) throw new LeaderError(`network ${init.network} is too small`);
-    if (!validHostname(init.hostname)) {
+    if (dnsLabelProblem(init.hostname) !== undefined) {
       throw new LeaderError(`hostname ${quote(init.hostname)} is not a valid DNS label`);
     }
     const own = splitLabels(init.labels ?? {});
@@ -468,7 +462,7 @@ export class LeaderCore {
         return refuse("this node was removed: it can join again only with a new token");
       }
       if (problem !== null) return refuse(problem);
-      if (!validHostname(req.hostname)) {
+      if (dnsLabelProblem(req.hostname) !== undefined) {
         return refuse(`hostname ${quote(req.hostname)} is not a valid DNS label`);
       }
       const holder = d.members.find((m) => m.name === req.hostname);

@@ -10,12 +10,12 @@ import {
   LeaderCore,
   LeaderError,
   TOKEN_TTL_RANGE_MS,
-  validHostname,
 } from "./leader.ts";
 import { StateDir } from "./state.ts";
 import { hashSecret } from "./token.ts";
 import type { MembershipView } from "../members/member.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
+import { dnsLabelProblem } from "../net/names.ts";
 
 const LEADER_KEY = generateKeyPair().publicKey;
 const MINUTE = 60_000;
@@ -79,10 +79,12 @@ function snapshot(core: LeaderCore): string {
 const unlimited = (core: LeaderCore, labels: Record<string, string> = {}) =>
   core.createToken({ ttlMs: 60 * MINUTE, uses: null, labels });
 
-Deno.test("leader: validHostname takes one lowercase DNS label", () => {
-  for (const ok of ["a", "n1", "web-01", "x".repeat(63), "0abc"]) assert.ok(validHostname(ok), ok);
+Deno.test("leader: host names are one lowercase DNS label (net/names.ts's rule)", () => {
+  for (const ok of ["a", "n1", "web-01", "x".repeat(63), "0abc"]) {
+    assert.equal(dnsLabelProblem(ok), undefined, ok);
+  }
   for (const bad of ["", "-a", "a-", "A", "web_01", "a.b", "x".repeat(64), "a b", "é"]) {
-    assert.equal(validHostname(bad), false, bad);
+    assert.notEqual(dnsLabelProblem(bad), undefined, bad);
   }
 });
 

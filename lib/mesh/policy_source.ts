@@ -9,7 +9,7 @@ import { parsePolicy, serializePolicy } from "../policy/parse.ts";
 import { PolicyError } from "../policy/schema.ts";
 import type { PolicyDocument } from "../policy/schema.ts";
 import type { PolicySource } from "../config/agent_config.ts";
-import { ConfigError } from "../config/wgquick.ts";
+import { ConfigError } from "../config/config_error.ts";
 
 /** A policy as distributed: its version and canonical text. */
 export interface VersionedPolicy {

@@ -28,6 +28,13 @@ Deno.test("cidr: host bits are kept in address and cleared in network", () => {
   assert.deepEqual(maskBytes(new Uint8Array([0xff, 0xff]), 11), new Uint8Array([0xff, 0xe0]));
 });
 
+// Moved from wgquick_test.ts when the wg-quick parser gave up its own CIDR check (isCidr).
+Deno.test("cidr: what wg-quick files may hold as an address or allowed IP", () => {
+  const isCidr = (t: string) => Cidr.tryParse(t) !== null;
+  assert.ok(isCidr("10.0.0.0/8") && isCidr("::/0") && isCidr("192.0.2.1"));
+  assert.ok(!isCidr("10.0.0.0/") && !isCidr("10.0.0.0/8/8") && !isCidr("::/-1"));
+});
+
 Deno.test("cidr: a bare address is a single host", () => {
   assert.equal(Cidr.parse("192.0.2.7").toString(), "192.0.2.7/32");
   assert.equal(Cidr.parse("fd00::7").toString(), "fd00::7/128");

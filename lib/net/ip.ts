@@ -68,22 +68,10 @@ export function newIpInfo(): IpInfo {
   };
 }
 
-/** The IP version of `packet` from its first nibble: 4, 6, or 0 when empty or anything else. */
-export function ipVersion(packet: Uint8Array): 0 | 4 | 6 {
-  if (packet.length === 0) return 0;
-  const v = packet[0] >> 4;
-  return v === 4 ? 4 : v === 6 ? 6 : 0;
-}
-
 /** Reads 4 bytes at `offset` as an unsigned big-endian 32-bit integer. */
 export function readUint32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
     bytes[offset + 3]) >>> 0;
-}
-
-/** The source address of an IPv4 packet as an unsigned 32-bit integer (no bounds check). */
-export function readV4Src(packet: Uint8Array): number {
-  return readUint32(packet, V4_SRC_OFFSET);
 }
 
 /** The destination address of an IPv4 packet as an unsigned 32-bit integer (no bounds check). */
@@ -104,21 +92,14 @@ export function bytesEqual(
   return true;
 }
 
-/** True when the source address of an IPv6 packet equals the 16 bytes of `address`. */
-export function v6SrcEquals(packet: Uint8Array, address: Uint8Array): boolean {
-  return bytesEqual(packet, V6_SRC_OFFSET, address, 0, 16);
-}
-
-/** True when the destination address of an IPv6 packet equals the 16 bytes of `address`. */
-export function v6DstEquals(packet: Uint8Array, address: Uint8Array): boolean {
-  return bytesEqual(packet, V6_DST_OFFSET, address, 0, 16);
-}
+// The one IP text parser: every address read from flags, files, tokens, the wire or UAPI goes
+// through these two, so all layers agree on what an address is.
 
 /**
  * Parses dotted-quad IPv4 text into 4 bytes of `out` at `offset`. Rejects leading zeros, as
  * modern parsers do, because some old ones read them as octal.
  */
-export function parseAddressV4Into(text: string, out: Uint8Array, offset = 0): boolean {
+function parseAddressV4Into(text: string, out: Uint8Array, offset = 0): boolean {
   let part = 0;
   let value = 0;
   let digits = 0;
@@ -184,7 +165,7 @@ function writeGroups(
  * Parses IPv6 text (RFC 4291 section 2.2: `::` compression, an embedded dotted IPv4 tail) into 16
  * bytes of `out` at `offset`. Zone identifiers and brackets are rejected.
  */
-export function parseAddressV6Into(text: string, out: Uint8Array, offset = 0): boolean {
+function parseAddressV6Into(text: string, out: Uint8Array, offset = 0): boolean {
   if (text.length < 2 || text.length > 45) return false;
   const halves = text.split("::");
   if (halves.length > 2) return false;
@@ -223,6 +204,24 @@ export function parseAddressV6(text: string): Uint8Array | null {
 export function parseAddress(text: string): Uint8Array | null {
   return text.includes(":") ? parseAddressV6(text) : parseAddressV4(text);
 }
+
+/** Whether `text` is dotted-quad IPv4 text (no leading zeros). */
+export function isIPv4(text: string): boolean {
+  return parseAddressV4Into(text, SCRATCH);
+}
+
+/** Whether `text` is IPv6 text (`::` compression, a dotted IPv4 tail; no zone, no brackets). */
+export function isIPv6(text: string): boolean {
+  return parseAddressV6Into(text, SCRATCH);
+}
+
+/** Whether `text` is an IPv4 or IPv6 address. */
+export function isIP(text: string): boolean {
+  return text.includes(":") ? isIPv6(text) : isIPv4(text);
+}
+
+// The predicates parse into this and throw the bytes away, so checking allocates nothing.
+const SCRATCH = new Uint8Array(16);
 
 /** An IPv4 address as an unsigned 32-bit integer from dotted-quad text, or null. */
 export function parseAddressV4Uint32(text: string): number | null {
@@ -279,18 +278,38 @@ export function formatAddress(bytes: Uint8Array): string {
   throw new RangeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
 }
 
-/** The source address of an IPv4 or IPv6 packet as text (for logs), or null if too short. */
-export function sourceOf(packet: Uint8Array): string | null {
-  const v = ipVersion(packet);
-  if (v === 4 && packet.length >= 20) return formatAddressV4(packet, V4_SRC_OFFSET);
-  if (v === 6 && packet.length >= 40) return formatAddressV6(packet, V6_SRC_OFFSET);
-  return null;
+/**
+ * An address as the transports hold it: four big-endian 32-bit words of an IPv6 address, IPv4
+ * as IPv4-mapped (`0, 0, 0xffff, v4`), so one comparison covers both families.
+ */
+export type AddressWords = [number, number, number, number];
+
+/** Parses IPv4 or IPv6 text into {@link AddressWords} (IPv4 mapped), or null. */
+export function parseAddressWords(text: string): AddressWords | null {
+  if (!text.includes(":")) {
+    const v4 = parseAddressV4Uint32(text);
+    return v4 === null ? null : [0, 0, 0xffff, v4];
+  }
+  const b = parseAddressV6(text);
+  return b === null
+    ? null
+    : [readUint32(b, 0), readUint32(b, 4), readUint32(b, 8), readUint32(b, 12)];
 }
 
-/** The destination address of an IPv4 or IPv6 packet as text (for logs), or null if too short. */
-export function destOf(packet: Uint8Array): string | null {
-  const v = ipVersion(packet);
-  if (v === 4 && packet.length >= 20) return formatAddressV4(packet, V4_DST_OFFSET);
-  if (v === 6 && packet.length >= 40) return formatAddressV6(packet, V6_DST_OFFSET);
-  return null;
+/** Whether words hold an IPv4-mapped address (`::ffff:a.b.c.d`). */
+export function isMappedV4(words: readonly number[]): boolean {
+  return words[0] === 0 && words[1] === 0 && words[2] === 0xffff;
+}
+
+/** Formats {@link AddressWords}: a mapped address as dotted IPv4, others in RFC 5952 form. */
+export function formatAddressWords(words: readonly number[]): string {
+  if (isMappedV4(words)) return formatUint32V4(words[3]);
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) {
+    b[4 * i] = words[i] >>> 24;
+    b[4 * i + 1] = words[i] >>> 16;
+    b[4 * i + 2] = words[i] >>> 8;
+    b[4 * i + 3] = words[i];
+  }
+  return formatAddressV6(b);
 }

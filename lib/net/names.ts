@@ -5,19 +5,27 @@
  * @module
  */
 
-const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** Whether `text` is one lowercase RFC 1123 DNS label: a-z, 0-9 and inner `-`, 1 to 63 long. */
-export function isDnsLabel(text: string): boolean {
-  return DNS_LABEL_RE.test(text);
+/** What a DNS label may hold beyond an RFC 1123 host name label. */
+export interface LabelRules {
+  /**
+   * `_` counts as a letter: service labels (`_http`), and the names wg-quick files and the
+   * membership may carry (wg reads them with the system resolver, which takes them).
+   */
+  underscore?: boolean;
 }
 
-/** What is wrong with `text` as a single DNS label (case is checked by the caller). */
-export function dnsLabelProblem(text: string): string | undefined {
+/**
+ * What is wrong with `text` as a single DNS label: a-z, 0-9 and inner `-` (and `_` with
+ * `rules.underscore`), 1 to 63 long; undefined when it is one. Case is the caller's: it
+ * lowercases first where names are case-insensitive.
+ */
+export function dnsLabelProblem(text: string, rules: LabelRules = {}): string | undefined {
   if (text === "") return "is empty";
   if (text.length > 63) return `is ${text.length} characters long (at most 63)`;
   if (text.includes(".")) return "must be a single label, without dots";
-  if (!/^[a-z0-9-]+$/.test(text)) return "may only hold letters, digits and '-'";
+  if (rules.underscore) {
+    if (!/^[a-z0-9_-]+$/.test(text)) return "may only hold letters, digits, '_' and '-'";
+  } else if (!/^[a-z0-9-]+$/.test(text)) return "may only hold letters, digits and '-'";
   if (text.startsWith("-") || text.endsWith("-")) return "must not start or end with '-'";
   return undefined;
 }
@@ -36,13 +44,13 @@ export function sanitizeHostname(name: string): string {
  * What is wrong with `text` as a DNS zone (lowercase labels separated by dots, an optional final
  * dot, at most 253 characters without it).
  */
-export function dnsZoneProblem(text: string): string | undefined {
+export function dnsZoneProblem(text: string, rules: LabelRules = {}): string | undefined {
   const bare = text.endsWith(".") ? text.slice(0, -1) : text;
   if (bare === "") return "needs at least one label (the root zone is not allowed)";
   if (bare.length > 253) return `is ${bare.length} characters long (at most 253)`;
   for (const label of bare.split(".")) {
     if (label === "") return "has an empty label (two dots in a row)";
-    const p = dnsLabelProblem(label);
+    const p = dnsLabelProblem(label, rules);
     if (p !== undefined) return `label ${JSON.stringify(label)} ${p}`;
   }
   return undefined;
@@ -66,7 +74,10 @@ export function interfaceNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Whether `host` is a DNS host name (an all-digit dotted string is a mistyped IPv4 address). */
-export function isDnsName(host: string): boolean {
-  return !/^[0-9.]+$/.test(host) && dnsZoneProblem(host.toLowerCase()) === undefined;
+/**
+ * Whether `host` is a DNS host name, in any case, with an optional final dot (an all-digit
+ * dotted string is a mistyped IPv4 address, not a name).
+ */
+export function isDnsName(host: string, rules: LabelRules = {}): boolean {
+  return !/^[0-9.]+$/.test(host) && dnsZoneProblem(host.toLowerCase(), rules) === undefined;
 }

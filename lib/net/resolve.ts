@@ -6,7 +6,8 @@
  */
 
 import { lookup as dnsLookup } from "node:dns/promises";
-import { parseAddress } from "./ip.ts";
+import { isIP } from "./ip.ts";
+import { formatHostPort, parseHostPort } from "./hostport.ts";
 
 /** Looks up a host name; resolves with its addresses, best first. */
 export type NameLookup = (host: string) => Promise<string[]>;
@@ -22,24 +23,23 @@ export interface SplitEndpoint {
   ip: boolean;
 }
 
-/** Splits `a.b.c.d:port`, `[v6]:port` or `name:port`; null when it is none of them. */
+/**
+ * Splits `a.b.c.d:port`, `[v6]:port` or `name:port`; null when it is none of them. Endpoints
+ * read here come from tokens and member records, checked where they were made; a name is only
+ * required to be one word, and the resolver says whether it has addresses.
+ */
 export function splitEndpoint(text: string): SplitEndpoint | null {
-  const m = /^(?:\[([^\]]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(text);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return null;
-  if (m[1] !== undefined) return parseAddress(m[1]) ? { host: m[1], port, ip: true } : null;
-  const host = m[2];
-  return { host, port, ip: parseAddress(host) !== null };
+  try {
+    const hp = parseHostPort(text, { host: "any" });
+    return { ...hp, ip: isIP(hp.host) };
+  } catch {
+    return null;
+  }
 }
 
 /** True when an endpoint names its host by IP address (no resolution needed). */
 export function isIpEndpoint(text: string): boolean {
   return splitEndpoint(text)?.ip === true;
-}
-
-function endpointOf(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 /** A lookup that did not finish in time. */
@@ -70,7 +70,7 @@ export class EndpointResolver {
   resolve(text: string): Promise<string[]> {
     const ep = splitEndpoint(text);
     if (!ep) return Promise.reject(new Error(`"${text}" is not HOST:PORT`));
-    if (ep.ip) return Promise.resolve([endpointOf(ep.host, ep.port)]);
+    if (ep.ip) return Promise.resolve([formatHostPort(ep)]);
     return new Promise<string[]>((resolve, reject) => {
       let done = false;
       const timer = setTimeout(() => {
@@ -84,9 +84,10 @@ export class EndpointResolver {
         this.#lookup(ep.host).then(
           (addrs) => {
             if (done) return;
-            const usable = addrs.filter((a) => parseAddress(a) !== null);
-            if (usable.length) resolve(usable.map((a) => endpointOf(a, ep.port)));
-            else reject(new Error(`${ep.host} has no address`));
+            const usable = addrs.filter(isIP);
+            if (usable.length) {
+              resolve(usable.map((a) => formatHostPort({ host: a, port: ep.port })));
+            } else reject(new Error(`${ep.host} has no address`));
           },
           (e) => {
             if (!done) reject(new Error(`cannot resolve ${ep.host}: ${describe(e)}`));

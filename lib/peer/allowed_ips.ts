@@ -242,14 +242,6 @@ export class AllowedIps<T> {
     return undefined;
   }
 
-  /** The value for a packet's source (the peer allowed to have sent it), by its version nibble. */
-  lookupSrc(packet: Uint8Array): T | undefined {
-    const v = packet.length > 0 ? packet[0] >> 4 : 0;
-    if (v === 4) return this.lookup(packet, 12, 4);
-    if (v === 6) return this.lookup(packet, 8, 6);
-    return undefined;
-  }
-
   #match(node: Node<T> | null, a0: number, a1: number, a2: number, a3: number): T | undefined {
     let best: Node<T> | null = null;
     while (node !== null && matches(node, a0, a1, a2, a3)) {

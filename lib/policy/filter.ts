@@ -17,6 +17,8 @@
  */
 
 import { PROTO_TCP } from "../net/ip.ts";
+// The hook is the device's: declared where it is called, implemented here.
+import type { PacketFilter } from "../device/device.ts";
 import { Conntrack, type ConntrackOptions, type ConntrackStats } from "./conntrack.ts";
 import {
   type CompiledPolicy,
@@ -42,14 +44,6 @@ import {
   TCP_RST,
   TCP_SYN,
 } from "./packet.ts";
-
-/** What the device calls for every plaintext packet crossing the tunnel. */
-export interface PacketFilter {
-  /** Packet leaving this node through the tunnel (plaintext IP). true = pass. */
-  outbound(pkt: Uint8Array): boolean;
-  /** Packet arriving from the tunnel for this node (plaintext IP, source already checked). */
-  inbound(pkt: Uint8Array): boolean;
-}
 
 /** A monotonic millisecond clock (the device's `Clock` fits). */
 export interface MonotonicClock {

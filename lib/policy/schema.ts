@@ -57,6 +57,7 @@
  */
 
 import { Cidr } from "../net/cidr.ts";
+import { dnsLabelProblem } from "../net/names.ts";
 import {
   formatLabelExpression,
   labelKeyProblem,
@@ -153,6 +154,11 @@ export type PolicyPath = readonly (string | number)[];
 /** Finds the source line of the value at a path (or of its key, when `key` is true). */
 export type LineLocator = (path: PolicyPath, key: boolean) => number | undefined;
 
+// Only A-Z: toLowerCase would turn some non-ASCII letters (the Kelvin sign) into ASCII ones.
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+}
+
 /** Formats a path as `policies[2].from.labels`. */
 export function formatPath(path: PolicyPath): string {
   let s = "";
@@ -161,7 +167,6 @@ export function formatPath(path: PolicyPath): string {
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const MEMBER_NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const PORT_RE = /^(0|[1-9][0-9]{0,4})$/;
 const RANGE_RE = /^\s*(0|[1-9][0-9]{0,4})\s*-\s*(0|[1-9][0-9]{0,4})\s*$/;
 const ROOT_KEYS = ["defaults", "policies"];
@@ -447,7 +452,8 @@ class Validator {
       return this.fail(path, `names must be a non-empty list of node names, got ${typeName(v)}`);
     }
     return v.map((n, i) => {
-      if (typeof n !== "string" || !MEMBER_NAME_RE.test(n)) {
+      // Node names are DNS labels; a selector may write them in any (ASCII) case.
+      if (typeof n !== "string" || dnsLabelProblem(asciiLower(n)) !== undefined) {
         this.fail([...path, i], `bad node name: ${typeName(n)} (a DNS label)`);
       }
       return n.toLowerCase();

@@ -10,8 +10,7 @@
  */
 
 import { Cidr } from "../net/cidr.ts";
-import { parseAddress } from "../net/ip.ts";
-import { splitHostPort } from "../net/hostport.ts";
+import { parseHostPort } from "../net/hostport.ts";
 
 /** errno.h EINVAL: a malformed request, unknown key or bad value. */
 export const EINVAL = 22;
@@ -118,14 +117,10 @@ function parseTrue(value: string, key: string): void {
 }
 
 function parseEndpoint(value: string): string {
-  let host: string;
   try {
-    host = splitHostPort(value).host;
+    parseHostPort(value, { host: "ip" });
   } catch (e) {
-    throw new UapiError(EINVAL, (e as Error).message);
-  }
-  if (parseAddress(host) === null) {
-    throw new UapiError(EINVAL, `invalid endpoint "${value}": "${host}" is not an IP address`);
+    throw new UapiError(EINVAL, `invalid endpoint "${value}": ${(e as Error).message}`);
   }
   return value;
 }

@@ -15,6 +15,7 @@ import { quote } from "../../text/quote.ts";
 import { HttpError } from "../middleware/errors.ts";
 import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
+import { parseDuration } from "../../text/duration.ts";
 
 /** What the administration routes use of the mesh agent. */
 export type MeshAdmin = Pick<
@@ -28,16 +29,6 @@ export type MeshAdmin = Pick<
   | "policyFilter"
   | "applyPolicy"
 >;
-
-/** Parses `90s`, `15m`, `24h`, `7d` (or plain seconds) into ms. */
-export function parseDuration(text: string): number {
-  const m = /^(\d{1,15}(?:\.\d{1,15})?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new Error(`bad duration ${quote(text)}: use e.g. 90s, 15m, 24h, 7d`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
-  const ms = Number(m[1]) * unit;
-  if (!(ms > 0)) throw new Error(`duration "${text}" must be positive`);
-  return ms;
-}
 
 /** The administration routes, as a Hono app to mount at `/v1`; `mesh` absent outside a mesh. */
 export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { leaderRoutes, parseDuration } from "./leader.ts";
+import { leaderRoutes } from "./leader.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { LeaderError } from "../../mesh/leader.ts";
@@ -186,15 +186,4 @@ Deno.test("leader routes in the control app: the token, never as ?token=; Host",
   const rebound = await app.request("/v1/nodes", { headers: { ...auth, host: "evil.example" } });
   assert.equal(rebound.status, 421);
   await rebound.body?.cancel();
-});
-
-Deno.test("leader routes: parseDuration", () => {
-  assert.equal(parseDuration("90"), 90_000);
-  assert.equal(parseDuration("250ms"), 250);
-  assert.equal(parseDuration(" 1.5m "), 90_000);
-  assert.equal(parseDuration("24h"), 86_400_000);
-  assert.equal(parseDuration("7d"), 604_800_000);
-  assert.throws(() => parseDuration("soon"), /bad duration "soon": use e.g. 90s/);
-  assert.throws(() => parseDuration("0s"), /must be positive/);
-  assert.throws(() => parseDuration("-1s"), /bad duration/);
 });

@@ -1,0 +1,142 @@
+/**
+ * The shapes of an agent's configuration: {@link AgentConfig} (what `loadAgentConfig` returns),
+ * the flags it reads ({@link AgentFlags}) and where each value came from. Declared apart from the
+ * loader so the option table, the merge and the help text can name them without import cycles;
+ * `agent_config.ts` re-exports them.
+ * @module
+ */
+
+import type { LogFormat, LogLevel } from "../log/logger.ts";
+import type { BackendName } from "../crypto/types.ts";
+import type { ServiceSpec } from "../members/member.ts";
+import type { LabelPair } from "../members/labels.ts";
+import type { PolicySource } from "./yaml_source.ts";
+
+/** Where an option's value came from. */
+export interface OptionOrigin {
+  /** `default`, `file` (the YAML file) or `flag` (the command line). */
+  source: "default" | "file" | "flag";
+  /** The configuration file, for `file`. */
+  file?: string;
+  /** The 1-based line of the key in the file, for `file`. */
+  line?: number;
+  /** The flag as typed, e.g. `--listen-port`, for `flag`. */
+  flag?: string;
+}
+
+/** The validated configuration of an agent run with `--leader` or `--join`. */
+export interface AgentConfig {
+  /** Run as the leader (`--leader`). */
+  leader: boolean;
+  /** Join the mesh with this token (`--join`); non-empty, its shape is checked by the caller. */
+  join?: string;
+  /** The overlay IPv4 network, canonical (`10.200.0.0/16`). */
+  cidr: string;
+  /** The overlay IPv6 network, canonical, when the mesh has one. */
+  cidr6?: string;
+  /** The UDP port for WireGuard traffic; 0 picks any. */
+  listenPort: number;
+  /** The absolute directory for keys and state. */
+  stateDir: string;
+  /** The TUN interface name. */
+  interface: string;
+  /** Run without a TUN device. */
+  userspace: boolean;
+  /** This node's name in the mesh: one lowercase DNS label. */
+  hostname: string;
+  /** Underlay endpoints to announce, `HOST:PORT` (`[v6]:PORT`), in order. */
+  advertise: string[];
+  /** The status/control HTTP endpoint, `HOST:PORT` (`[v6]:PORT`). */
+  statusListen: string;
+  /** Allow `statusListen` on an address other than loopback. */
+  statusAllowRemote: boolean;
+  /** The configuration file read, as given. */
+  config?: string;
+  /** The log level. */
+  logLevel: LogLevel;
+  /** The log format. */
+  logFormat: LogFormat;
+  /** The crypto backend to force; undefined picks the fastest available. */
+  crypto?: BackendName;
+  /** This node's labels. */
+  labels: Record<string, string>;
+  /** Services this node offers. */
+  services: ServiceSpec[];
+  /** The overlay DNS server's UDP port; 0 turns it off. */
+  dnsPort: number;
+  /** The overlay DNS zone, lowercase, ending with a dot. */
+  dnsZone: string;
+  /** Forward queries outside the zone to the system resolvers. */
+  dnsForward: boolean;
+  /** Seconds between keepalives to peers; 0 turns them off. */
+  persistentKeepalive: number;
+  /** The TUN MTU. */
+  mtu: number;
+  /** Milliseconds between health probes to each peer. */
+  probeInterval: number;
+  /** The `policy` section of the file, for the policy module to validate. */
+  policy?: PolicySource;
+  /** Where each option's value came from. */
+  origin: OptionOrigins;
+}
+
+/** The name of an option: a property of `AgentConfig`. */
+export type OptionKey = Exclude<keyof AgentConfig, "origin">;
+
+/** The origin of every option. */
+export type OptionOrigins = { [K in OptionKey]: OptionOrigin };
+
+/**
+ * The flags given on the command line, by commander attribute name. Only flags the user set
+ * should be present (see `userSetFlags`); undefined values are ignored.
+ */
+export interface AgentFlags {
+  /** `--leader`. */
+  leader?: boolean;
+  /** `--join <token>`. */
+  join?: string;
+  /** `--cidr <cidr>`. */
+  cidr?: string;
+  /** `--cidr6 <cidr>`. */
+  cidr6?: string;
+  /** `--listen-port <port>`: a number, or its decimal text. */
+  listenPort?: number | string;
+  /** `--state-dir <dir>`. */
+  stateDir?: string;
+  /** `--interface <name>`. */
+  interface?: string;
+  /** `--userspace`. */
+  userspace?: boolean;
+  /** `--hostname <name>`. */
+  hostname?: string;
+  /** `--advertise <host:port>`, repeatable. */
+  advertise?: string | string[];
+  /** `--status-listen <host:port>`. */
+  statusListen?: string;
+  /** `--status-allow-remote`. */
+  statusAllowRemote?: boolean;
+  /** `--config <file>`. */
+  config?: string;
+  /** `--log-level <level>`. */
+  logLevel?: string;
+  /** `--log-format <format>`. */
+  logFormat?: string;
+  /** `--crypto <backend>`. */
+  crypto?: string;
+  /** `--label <k=v>`, repeatable: `k=v` texts or `parseLabel` results. */
+  label?: string | LabelPair | (string | LabelPair)[];
+  /** `--service <name:port/proto>`, repeatable: texts or `parseService` results. */
+  service?: string | ServiceSpec | (string | ServiceSpec)[];
+  /** `--dns-port <port>`. */
+  dnsPort?: number | string;
+  /** `--dns-zone <zone>`. */
+  dnsZone?: string;
+  /** `--dns-forward`. */
+  dnsForward?: boolean;
+  /** `--persistent-keepalive <seconds>`. */
+  persistentKeepalive?: number | string;
+  /** `--mtu <bytes>`. */
+  mtu?: number | string;
+  /** `--probe-interval <duration>`: `500ms`, `5s`, `1m`, or a number of seconds. */
+  probeInterval?: number | string;
+}

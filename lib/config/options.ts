@@ -1,0 +1,375 @@
+/**
+ * The option table: for every option its flag, YAML key, type, default, accepted values and
+ * description, and the parser its value goes through. The one place an option is declared;
+ * the loader, the merge and the help text all read it.
+ *
+ * Naming rule: an option's YAML key is its flag without the leading dashes, so `--listen-port` is
+ * `listen-port:`. The two repeatable flags that build a collection are singular and their keys
+ * plural: `--label k=v` is `labels:` (a mapping), `--service web:80/tcp` is `services:` (a list).
+ * `config` exists only as a flag and `policy` only in the file. In `AgentConfig` each option is
+ * the camelCase form of its key (`listenPort`), which is also commander's attribute name for the
+ * flag (`label` and `service` for the two repeatable ones).
+ * @module
+ */
+
+import type { AgentConfig, OptionKey } from "./agent_types.ts";
+import type { Where } from "./input.ts";
+import { boolean, duration, integer, oneOf, type Parser, text } from "./combinators.ts";
+import {
+  cidr,
+  directory,
+  dnsLabel,
+  endpointList,
+  hostPort,
+  labelMap,
+  labelsFromFlag,
+  serviceList,
+  servicesFromFlag,
+} from "./values.ts";
+import { policyFromNode, type YamlSource } from "./yaml_source.ts";
+import { defaultStateDir, type SystemInfo } from "./system.ts";
+import { quote } from "../text/quote.ts";
+import { dnsZoneProblem, interfaceNameProblem, sanitizeHostname } from "../net/names.ts";
+import { DEFAULT_LISTEN_PORT } from "../members/ports.ts";
+import { parseLogFormat, parseLogLevel } from "../log/logger.ts";
+import { BACKEND_NAMES } from "../crypto/select.ts";
+
+/** One option: how it is named, documented, defaulted and parsed. */
+export interface OptionSpec<T> {
+  /** The flag, e.g. `--listen-port`; absent for file-only options. */
+  flag?: string;
+  /** The flag's argument, e.g. `<port>`; absent for switches. */
+  arg?: string;
+  /** Commander's attribute name when it is not the option's name (`label`, `service`). */
+  attribute?: string;
+  /** The YAML key; absent for flag-only options. */
+  yaml?: string;
+  /** Whether the flag may be given more than once. */
+  repeatable?: boolean;
+  /** The value's type, for help. */
+  type: string;
+  /** The default, as help shows it. */
+  default: string;
+  /** What values are accepted, for help. */
+  validation: string;
+  /** What the option does, for help. */
+  description: string;
+  /** The value when neither the file nor a flag sets it. */
+  defaultValue(sys: SystemInfo): T;
+  /** Parses the value from the file or a flag. */
+  parse?: Parser<T>;
+  /** For YAML-only options that keep the raw node. */
+  parseNode?(node: unknown, y: YamlSource, where: Where): T;
+  /** Brings a commander value to the shape `parse` reads from YAML. */
+  fromFlag?(value: unknown, flag: string): unknown;
+}
+
+const none = () => undefined;
+
+/** Every option, by its name in `AgentConfig`, in the order help lists them. */
+export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } = {
+  leader: {
+    flag: "--leader",
+    yaml: "leader",
+    type: "boolean",
+    default: "false",
+    validation: "true or false; exactly one of leader and join",
+    description: "run as the leader: create the mesh, hand out addresses and tokens",
+    defaultValue: () => false,
+    parse: boolean,
+  },
+  join: {
+    flag: "--join",
+    arg: "<token>",
+    yaml: "join",
+    type: "string",
+    default: "none",
+    validation: "a join token from `weft token create`",
+    description: "join the mesh that issued this token",
+    defaultValue: none,
+    parse: text((s) => {
+      if (s.trim() === "") throw new Error("the token is empty");
+      return s.trim();
+    }),
+  },
+  cidr: {
+    flag: "--cidr",
+    arg: "<cidr>",
+    yaml: "cidr",
+    type: "IPv4 CIDR",
+    default: "10.200.0.0/16",
+    validation: "an IPv4 network /8 to /30 without host bits",
+    description: "the overlay network the leader allocates addresses from",
+    defaultValue: () => "10.200.0.0/16",
+    parse: cidr(4, 8, 30),
+  },
+  cidr6: {
+    flag: "--cidr6",
+    arg: "<cidr>",
+    yaml: "cidr6",
+    type: "IPv6 CIDR",
+    default: "none",
+    validation: "an IPv6 network /8 to /126 without host bits",
+    description: "an IPv6 overlay network, allocated alongside the IPv4 one",
+    defaultValue: none,
+    parse: cidr(6, 8, 126),
+  },
+  listenPort: {
+    flag: "--listen-port",
+    arg: "<port>",
+    yaml: "listen-port",
+    type: "integer",
+    default: "51820",
+    validation: "0 to 65535 (0: any free port)",
+    description: "the UDP port for encrypted traffic",
+    defaultValue: () => DEFAULT_LISTEN_PORT,
+    parse: integer(0, 65535),
+  },
+  stateDir: {
+    flag: "--state-dir",
+    arg: "<dir>",
+    yaml: "state-dir",
+    type: "path",
+    default: "/var/lib/weft as root, else $XDG_STATE_HOME/weft or ~/.local/state/weft",
+    validation: "a directory; in the file, relative to the file; `~/` is expanded",
+    description: "where keys, addresses and membership are kept",
+    defaultValue: (sys) => defaultStateDir(sys),
+    parse: directory,
+  },
+  interface: {
+    flag: "--interface",
+    arg: "<name>",
+    yaml: "interface",
+    type: "string",
+    default: "weft0",
+    validation: "a Linux interface name: 1 to 15 printable ASCII characters, no / : % or spaces",
+    description: "the TUN interface name",
+    defaultValue: () => "weft0",
+    parse: text((s) => {
+      const p = interfaceNameProblem(s);
+      if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
+      return s;
+    }),
+  },
+  userspace: {
+    flag: "--userspace",
+    yaml: "userspace",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "no TUN device: carry overlay traffic in-process (no root needed)",
+    defaultValue: () => false,
+    parse: boolean,
+  },
+  hostname: {
+    flag: "--hostname",
+    arg: "<name>",
+    yaml: "hostname",
+    type: "string",
+    default: "the machine's host name, lowercased, as a DNS label",
+    validation: "one DNS label: letters, digits and inner '-', up to 63; stored lowercase",
+    description: "this node's name in the mesh and in overlay DNS",
+    defaultValue: (sys) => sanitizeHostname(sys.hostname),
+    parse: text(dnsLabel),
+  },
+  advertise: {
+    flag: "--advertise",
+    arg: "<host:port>",
+    yaml: "advertise",
+    repeatable: true,
+    type: "list of HOST:PORT",
+    default: "none",
+    validation: "IPv4:PORT, [IPv6]:PORT or NAME:PORT, port 1 to 65535, no repeats",
+    description: "underlay endpoints other nodes should use to reach this one",
+    defaultValue: () => [],
+    parse: endpointList,
+    fromFlag: (v) => (Array.isArray(v) ? v : [v]),
+  },
+  statusListen: {
+    flag: "--status-listen",
+    arg: "<host:port>",
+    yaml: "status-listen",
+    type: "HOST:PORT",
+    default: "127.0.0.1:51880",
+    validation: "HOST:PORT, port 0 to 65535; loopback unless status-allow-remote",
+    description: "the status and control HTTP endpoint",
+    defaultValue: () => "127.0.0.1:51880",
+    parse: hostPort(0),
+  },
+  statusAllowRemote: {
+    flag: "--status-allow-remote",
+    yaml: "status-allow-remote",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "allow status-listen on an address other hosts can reach",
+    defaultValue: () => false,
+    parse: boolean,
+  },
+  config: {
+    flag: "--config",
+    arg: "<file>",
+    type: "path",
+    default: "none",
+    validation: "a YAML file (flag only)",
+    description: "read options from this YAML file; flags override it",
+    defaultValue: none,
+    parse: text((s) => {
+      if (s.trim() === "") throw new Error("the path is empty");
+      return s;
+    }),
+  },
+  logLevel: {
+    flag: "--log-level",
+    arg: "<level>",
+    yaml: "log-level",
+    type: "string",
+    default: "info",
+    validation: "debug, info, warn or error",
+    description: "the least severe messages logged",
+    defaultValue: () => "info",
+    parse: text((s) => parseLogLevel(s)),
+  },
+  logFormat: {
+    flag: "--log-format",
+    arg: "<format>",
+    yaml: "log-format",
+    type: "string",
+    default: "text",
+    validation: "text or json",
+    description: "the log line format",
+    defaultValue: () => "text",
+    parse: text((s) => parseLogFormat(s)),
+  },
+  crypto: {
+    flag: "--crypto",
+    arg: "<backend>",
+    yaml: "crypto",
+    type: "string",
+    default: "the fastest available",
+    validation: BACKEND_NAMES.join(", ").replace(/, ([^,]*)$/, " or $1"),
+    description: "force a crypto backend",
+    defaultValue: none,
+    parse: oneOf(BACKEND_NAMES),
+  },
+  labels: {
+    flag: "--label",
+    arg: "<key=value>",
+    attribute: "label",
+    yaml: "labels",
+    repeatable: true,
+    type: "mapping of strings",
+    default: "none",
+    validation:
+      "Kubernetes label syntax: [prefix/]name (name up to 63), value up to 63; joiners: node.weft/ only",
+    description: "the leader's labels; a joining node's own (untrusted) node.weft/ labels",
+    defaultValue: () => ({}),
+    parse: labelMap,
+    fromFlag: labelsFromFlag,
+  },
+  services: {
+    flag: "--service",
+    arg: "<name:port/proto>",
+    attribute: "service",
+    yaml: "services",
+    repeatable: true,
+    type: "list of {name, port, protocol, weight?, priority?, labels?}",
+    default: "none",
+    validation: "name a DNS label, port 1 to 65535, protocol tcp or udp (default tcp), " +
+      "weight and priority 0 to 65535",
+    description: "services this node offers, published in overlay DNS",
+    defaultValue: () => [],
+    parse: serviceList,
+    fromFlag: servicesFromFlag,
+  },
+  dnsPort: {
+    flag: "--dns-port",
+    arg: "<port>",
+    yaml: "dns-port",
+    type: "integer",
+    default: "15353",
+    validation: "0 to 65535 (0: no DNS server)",
+    description: "the UDP port of the overlay DNS server",
+    defaultValue: () => 15353,
+    parse: integer(0, 65535),
+  },
+  dnsZone: {
+    flag: "--dns-zone",
+    arg: "<zone>",
+    yaml: "dns-zone",
+    type: "string",
+    default: "overlay.local.",
+    validation: "a DNS name; a final dot is added if missing; stored lowercase",
+    description: "the zone overlay names are served under",
+    defaultValue: () => "overlay.local.",
+    parse: text((s) => {
+      const v = s.trim().toLowerCase();
+      const p = dnsZoneProblem(v);
+      if (p !== undefined) throw new Error(`${quote(s)} ${p}`);
+      return v.endsWith(".") ? v : `${v}.`;
+    }),
+  },
+  dnsForward: {
+    flag: "--dns-forward",
+    yaml: "dns-forward",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "forward queries outside the zone to the system resolvers",
+    defaultValue: () => false,
+    parse: boolean,
+  },
+  persistentKeepalive: {
+    flag: "--persistent-keepalive",
+    arg: "<seconds>",
+    yaml: "persistent-keepalive",
+    type: "integer",
+    default: "25",
+    validation: "0 to 65535 (0: off)",
+    description: "seconds between keepalives that hold NAT mappings open",
+    defaultValue: () => 25,
+    parse: integer(0, 65535),
+  },
+  mtu: {
+    flag: "--mtu",
+    arg: "<bytes>",
+    yaml: "mtu",
+    type: "integer",
+    default: "1420",
+    validation: "576 to 65535; at least 1280 with cidr6",
+    description: "the MTU of the overlay interface",
+    defaultValue: () => 1420,
+    parse: integer(576, 65535),
+  },
+  probeInterval: {
+    flag: "--probe-interval",
+    arg: "<duration>",
+    yaml: "probe-interval",
+    type: "duration",
+    default: "5s",
+    validation: "100ms to 1h, as 500ms, 5s or 1m; a bare number is seconds",
+    description: "how often each peer is probed through the tunnel for RTT and loss (health)",
+    defaultValue: () => 5000,
+    parse: duration(100, 3_600_000),
+  },
+  policy: {
+    yaml: "policy",
+    type: "mapping",
+    default: "none",
+    validation: "any mapping here; checked by the policy module (file only)",
+    description: "access policy between nodes",
+    defaultValue: none,
+    parseNode: policyFromNode,
+  },
+};
+
+/** The option names in table order. */
+export const KEYS = Object.keys(OPTIONS) as OptionKey[];
+/** Options by YAML key. */
+export const YAML_KEYS: ReadonlyMap<string, OptionKey> = new Map(
+  KEYS.filter((k) => OPTIONS[k].yaml !== undefined).map((k) => [OPTIONS[k].yaml!, k]),
+);
+/** Options by commander attribute name. */
+export const FLAG_ATTRIBUTES: ReadonlyMap<string, OptionKey> = new Map(
+  KEYS.filter((k) => OPTIONS[k].flag !== undefined).map((k) => [OPTIONS[k].attribute ?? k, k]),
+);

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { FLAG_ATTRIBUTES, KEYS, OPTIONS, YAML_KEYS } from "./options.ts";
+import type { SystemInfo } from "./system.ts";
+
+const SYS: SystemInfo = {
+  uid: 0,
+  home: undefined,
+  xdgStateHome: undefined,
+  hostname: "Box.example",
+  cwd: "/",
+};
+
+Deno.test("options: every option is named by flag, key or both, by the naming rule", () => {
+  for (const k of KEYS) {
+    const o = OPTIONS[k];
+    assert.ok(o.flag !== undefined || o.yaml !== undefined, k);
+    assert.ok(o.parse !== undefined || o.parseNode !== undefined, k);
+    if (o.flag !== undefined && o.yaml !== undefined && !o.repeatable) {
+      assert.equal(o.flag, `--${o.yaml}`, k);
+    }
+  }
+  assert.equal(YAML_KEYS.get("listen-port"), "listenPort");
+  assert.equal(YAML_KEYS.get("labels"), "labels");
+  assert.equal(FLAG_ATTRIBUTES.get("label"), "labels");
+  assert.equal(FLAG_ATTRIBUTES.get("service"), "services");
+  assert.equal(YAML_KEYS.has("config"), false);
+  assert.equal(FLAG_ATTRIBUTES.has("policy"), false);
+});
+
+Deno.test("options: defaults come from the table and the machine", () => {
+  assert.equal(OPTIONS.listenPort.defaultValue(SYS), 51820);
+  assert.equal(OPTIONS.stateDir.defaultValue(SYS), "/var/lib/weft");
+  assert.equal(OPTIONS.hostname.defaultValue(SYS), "box");
+  assert.equal(OPTIONS.probeInterval.defaultValue(SYS), 5000);
+  assert.equal(OPTIONS.cidr.defaultValue(SYS), "10.200.0.0/16");
+  assert.equal(OPTIONS.policy.defaultValue(SYS), undefined);
+});
