@@ -25,12 +25,22 @@
  */
 
 export { Agent, type AgentMode, type AgentOptions, type UnderlayKind } from "./lib/agent/agent.ts";
-export type { MeshDatagram, PingResult } from "./lib/agent/agent.ts";
+export type {
+  AgentParts,
+  ControlledAgent,
+  ExtraMetrics,
+  MeshDatagram,
+  NodeIdentity,
+  PeerIdentity,
+  PingResult,
+  ProbeFn,
+} from "./lib/agent/agent.ts";
 export {
   Device,
   type DeviceEvent,
   type DeviceOptions,
   type DeviceStats,
+  type PacketFilter,
   type PeerConfig,
 } from "./lib/device/device.ts";
 export type {

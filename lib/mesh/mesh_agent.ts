@@ -5,7 +5,12 @@
  * @module
  */
 
-import { Agent, type UnderlayKind } from "../agent/agent.ts";
+import {
+  Agent,
+  type AgentOptions,
+  type ControlledAgent,
+  type UnderlayKind,
+} from "../agent/agent.ts";
 import type { BackendName, Dh } from "../crypto/types.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
@@ -48,6 +53,7 @@ import {
   viewParts,
 } from "./sync.ts";
 import { isControlTraffic } from "../../drivers/split.ts";
+import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { CONTROL_PORT } from "../members/ports.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { overlappingRoute } from "./routes.ts";
@@ -142,6 +148,14 @@ function policyDropsByRule(st: PolicyStats): Record<string, number> {
   const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
   if (byDefault) drops["(default)"] = byDefault;
   return drops;
+}
+
+/** What the mesh agent shares with the agent's collaborators, made before the agent. */
+interface MeshParts {
+  byKey: Map<string, Member>;
+  prober: (control: UserspaceStack) => Prober;
+  policyEngine: PolicyEngine;
+  policyFilter: PolicyFilter;
 }
 
 /** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
@@ -404,7 +418,7 @@ async function requestJoin(
  */
 export class MeshAgent {
   /** The agent (device, drivers, userspace API). */
-  readonly agent: Agent;
+  readonly agent: ControlledAgent;
   /** `leader` or `node`. */
   readonly role: "leader" | "node";
   /** This node's name. */
@@ -430,7 +444,7 @@ export class MeshAgent {
   readonly #applied = new Map<string, string>();
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #assembler = new ViewAssembler();
-  #byKey = new Map<string, Member>();
+  readonly #byKey: Map<string, Member>;
   readonly #policyAssembler = new PolicyAssembler();
   #policy: VersionedPolicy | null = null;
   #sweep: ReturnType<typeof setInterval> | undefined;
@@ -452,7 +466,8 @@ export class MeshAgent {
   readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
 
   private constructor(
-    agent: Agent,
+    agent: ControlledAgent,
+    parts: MeshParts,
     opts: MeshOptions,
     leader: LeaderCore | null,
     view: MembershipView,
@@ -461,6 +476,10 @@ export class MeshAgent {
     logger: Logger,
   ) {
     this.agent = agent;
+    this.#byKey = parts.byKey;
+    this.prober = parts.prober(agent.control);
+    this.policyEngine = parts.policyEngine;
+    this.policyFilter = parts.policyFilter;
     this.#nodeWriter = new SerialWriter(() =>
       this.#nodeSnapshot ? state.writeNode(this.#nodeSnapshot) : Promise.resolve()
     );
@@ -476,7 +495,6 @@ export class MeshAgent {
     this.#advertise = opts.advertise ?? [];
     this.#services = opts.services ?? [];
     this.#labels = opts.labels ?? {};
-    this.prober = new Prober(agent.control!);
     this.#names = new PeerNames({
       resolver: new EndpointResolver({ lookup: opts.lookup }),
       logger,
@@ -497,45 +515,71 @@ export class MeshAgent {
         },
       },
     });
-    agent.nodeInfo = { name: opts.hostname, role: opts.role };
-    agent.setPeerIdentity((key) => {
-      const m = this.#byKey.get(key);
-      return { name: m?.name ?? "", address: m?.address ?? "" };
-    });
-    if (opts.probes !== false) agent.setProbe((address) => this.prober.probe(address, 2000));
-    else agent.setProbe(null);
-    this.policyEngine = new PolicyEngine({ members: view });
-    this.policyFilter = new PolicyFilter({ engine: this.policyEngine });
-    const filter = this.policyFilter;
-    // The mesh's own control traffic must survive any policy, or a policy could cut a node off
-    // from the membership (and from the fix for a bad policy).
-    agent.device.setFilter({
-      outbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.outbound(p),
-      inbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.inbound(p),
-    });
     this.#sweep = setInterval(() => this.policyFilter.sweep(), 10_000);
-    agent.extraMetrics = () => {
-      const drops = policyDropsByRule(this.policyFilter.stats());
-      const dns = this.dns?.stats;
-      // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
-      const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
-      const joinDrops = this.#joinGate?.drops();
-      return {
-        policyDrops: drops,
-        ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
-        ...(joinDrops ? { joinDrops } : {}),
-      };
-    };
-    agent.extraStatus = () => {
-      const st = this.policyFilter.stats();
-      return {
-        policy: {
-          version: this.#policy?.version ?? 0,
-          rules: st.rules,
-          dropped: st.dropped,
-          droppedByRule: policyDropsByRule(st),
+  }
+
+  /**
+   * The collaborators the agent is started with: they exist before it (the members' names, the
+   * policy filter) or are made from its parts (the prober, on the control stack); the figures
+   * read the mesh agent once it exists.
+   */
+  static #parts(opts: MeshOptions, view: MembershipView, mesh: () => MeshAgent | null): {
+    parts: MeshParts;
+    agent: Pick<
+      AgentOptions,
+      "identity" | "describePeer" | "probe" | "filter" | "metrics" | "status"
+    >;
+  } {
+    const byKey = new Map<string, Member>();
+    let prober: Prober | null = null;
+    const proberOn = (control: UserspaceStack) => prober ??= new Prober(control);
+    const policyEngine = new PolicyEngine({ members: view });
+    const policyFilter = new PolicyFilter({ engine: policyEngine });
+    const filter = policyFilter;
+    return {
+      parts: { byKey, prober: proberOn, policyEngine, policyFilter },
+      agent: {
+        identity: { name: opts.hostname, role: opts.role },
+        describePeer: (key) => {
+          const m = byKey.get(key);
+          return { name: m?.name ?? "", address: m?.address ?? "" };
         },
-      };
+        probe: opts.probes === false ? null : ({ control }) => {
+          const p = proberOn(control!);
+          return (address) => p.probe(address, 2000);
+        },
+        // The mesh's own control traffic must survive any policy, or a policy could cut a node
+        // off from the membership (and from the fix for a bad policy).
+        filter: {
+          outbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.outbound(p),
+          inbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.inbound(p),
+        },
+        metrics: () => {
+          const drops = policyDropsByRule(policyFilter.stats());
+          const m = mesh();
+          const dns = m?.dns?.stats;
+          // One series per (type, rcode) pair as the server counts them, so sum() counts each
+          // once.
+          const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
+          const joinDrops = m ? m.#joinGate?.drops() : undefined;
+          return {
+            policyDrops: drops,
+            ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
+            ...(joinDrops ? { joinDrops } : {}),
+          };
+        },
+        status: () => {
+          const st = policyFilter.stats();
+          return {
+            policy: {
+              version: mesh()?.policy?.version ?? 0,
+              rules: st.rules,
+              dropped: st.dropped,
+              droppedByRule: policyDropsByRule(st),
+            },
+          };
+        },
+      },
     };
   }
 
@@ -581,7 +625,7 @@ export class MeshAgent {
    * so a failed start leaves no socket or timer behind.
    */
   static async #launch(
-    agent: Agent,
+    agent: ControlledAgent,
     make: () => MeshAgent,
     begin: (mesh: MeshAgent) => void,
     opts: MeshOptions,
@@ -668,7 +712,7 @@ export class MeshAgent {
       timers: opts.timers,
       logger,
       underlay,
-      control: true,
+      control: true as const,
       health: opts.health,
     };
     const withTransport = async () =>
@@ -699,8 +743,10 @@ export class MeshAgent {
       if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
       const net = Cidr.parse(core.network);
       let mesh: MeshAgent | null = null;
+      const { parts, agent: collaborators } = MeshAgent.#parts(opts, core.view(), () => mesh);
       const agent = await Agent.start({
         ...common,
+        ...collaborators,
         ...(await withTransport()),
         addresses: [
           `${core.leader.address}/${net.bits}`,
@@ -717,6 +763,7 @@ export class MeshAgent {
         () =>
           mesh = new MeshAgent(
             agent,
+            parts,
             { ...opts, advertise },
             core,
             core.view(),
@@ -764,8 +811,11 @@ export class MeshAgent {
       logger.info("already joined; the token is not needed and was not used", {});
     }
     const net = Cidr.parse(node.view.network);
+    let mesh: MeshAgent | null = null;
+    const { parts, agent: collaborators } = MeshAgent.#parts(opts, node.view, () => mesh);
     const agent = await Agent.start({
       ...common,
+      ...collaborators,
       ...(await withTransport()),
       addresses: [
         `${node.address}/${net.bits}`,
@@ -781,7 +831,17 @@ export class MeshAgent {
     const joined = node;
     return await MeshAgent.#launch(
       agent,
-      () => new MeshAgent(agent, opts, null, joined.view, joined.leader, state, logger),
+      () =>
+        mesh = new MeshAgent(
+          agent,
+          parts,
+          opts,
+          null,
+          joined.view,
+          joined.leader,
+          state,
+          logger,
+        ),
       (m) => {
         m.#startPolicy = joined.policy ?? null;
         m.#startNode();
@@ -886,7 +946,7 @@ export class MeshAgent {
       if (notify) clearTimeout(notify);
       clearInterval(release);
     };
-    this.agent.control!.listen(
+    this.agent.control.listen(
       CONTROL_PORT,
       (data, from) => this.#onLeaderMessage(data, from.address),
     );
@@ -1082,7 +1142,7 @@ export class MeshAgent {
   #startNode(): void {
     this.#apply(this.#view, true);
     if (this.#startPolicy) this.#usePolicy(this.#startPolicy);
-    const control = this.agent.control!;
+    const control = this.agent.control;
     control.listen(CONTROL_PORT, (data, from) => {
       const msg = parseMessage(data);
       if (!msg || this.prober.handle(msg, from.address)) return;
@@ -1158,7 +1218,7 @@ export class MeshAgent {
 
   #send(address: string, msg: ControlMessage): void {
     try {
-      sendMessage(this.agent.control!, address, msg);
+      sendMessage(this.agent.control, address, msg);
     } catch (e) {
       this.#logger.debug("control send failed", { to: address, error: String(e) });
     }
