@@ -10,6 +10,9 @@ import type { Logger } from "../log/logger.ts";
 import { CONTROL_PORT } from "../members/ports.ts";
 import { type ControlMessage, parseMessage, Prober, sendMessage } from "./sync.ts";
 
+/** What the leader's service and a node's sync use of the channel. */
+export type ControlPort = Pick<ControlChannel, "send" | "listen">;
+
 /** Sends and receives control messages. See the module docs. */
 export class ControlChannel {
   /** Probes members through the tunnel and answers their probes. */

@@ -13,7 +13,7 @@ import { splitLabels } from "../members/labels.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { validEndpoints, validLabels, validServices } from "../members/validate.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
-import type { ControlChannel } from "./control_channel.ts";
+import type { ControlPort } from "./control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./leader.ts";
 import { type VersionedPolicy } from "./policy_source.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "./sync.ts";
@@ -57,9 +57,9 @@ export interface LeaderServiceDeps {
   /** The leader's state. */
   core: LeaderCore;
   /** The leader's device (its key, the peers' endpoints and handshakes). */
-  device: Device;
+  device: Pick<Device, "publicKey" | "peer">;
   /** The control channel to the nodes. */
-  channel: ControlChannel;
+  channel: ControlPort;
   /** The logger. */
   logger: Logger;
   /** Applies a view to this node (peers, policy, subscribers). */
@@ -71,8 +71,8 @@ export interface LeaderServiceDeps {
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
   readonly #core: LeaderCore;
-  readonly #device: Device;
-  readonly #channel: ControlChannel;
+  readonly #device: Pick<Device, "publicKey" | "peer">;
+  readonly #channel: ControlPort;
   readonly #logger: Logger;
   readonly #deps: LeaderServiceDeps;
   readonly #holdMs: number;

@@ -9,7 +9,7 @@
 
 import type { Logger } from "../log/logger.ts";
 import type { MembershipView, ServiceSpec } from "../members/member.ts";
-import type { ControlChannel } from "./control_channel.ts";
+import type { ControlPort } from "./control_channel.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { type NodeFile, SerialWriter, type StateDir } from "./state.ts";
 import { type ControlMessage, PolicyAssembler, ViewAssembler } from "./sync.ts";
@@ -26,7 +26,7 @@ export type LeaderInfo = NodeFile["leader"];
 /** What the sync works with. */
 export interface NodeSyncDeps {
   /** The control channel to the leader. */
-  channel: ControlChannel;
+  channel: ControlPort;
   /** Where `node.json` is written. */
   state: StateDir;
   /** The logger. */
