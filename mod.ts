@@ -121,6 +121,13 @@ export type { CreatedToken, LeaderOptions } from "./lib/mesh/leader_service.ts";
 export type { NodeSyncOptions } from "./lib/mesh/node_sync.ts";
 export type { PeersOptions } from "./lib/mesh/peers.ts";
 export type { MeshDnsOptions } from "./lib/mesh/mesh_dns.ts";
+export {
+  type MeshConfigDeps,
+  meshControlFromConfig,
+  type MeshControlOptions,
+  meshOptionsFromConfig,
+  meshRoleFromConfig,
+} from "./lib/mesh/mesh_config.ts";
 export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
 export { NODE_LABEL_PREFIX } from "./lib/members/labels.ts";
 export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";

@@ -7,6 +7,7 @@
  */
 
 import type { AgentConfig } from "../config/agent_config.ts";
+import { ConfigError } from "../config/wgquick.ts";
 import type { Device } from "../device/device.ts";
 import type { Logger } from "../log/logger.ts";
 import { splitLabels } from "../members/labels.ts";
@@ -15,7 +16,7 @@ import { validEndpoints, validLabels, validServices } from "../members/validate.
 import { RateLimiter } from "../protocol/ratelimiter.ts";
 import type { ControlPort } from "./control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./leader.ts";
-import { type VersionedPolicy } from "./policy_source.ts";
+import { policyFromConfig, type VersionedPolicy } from "./policy_source.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "./sync.ts";
 import { encodeToken } from "./token.ts";
 
@@ -35,10 +36,18 @@ export interface LeaderOptions {
 }
 
 /**
- * The leader section of a parsed configuration, with its policy as canonical text (compiled by
- * the caller, which knows the role: only a leader's configuration may have one).
+ * The leader section of a parsed configuration: its networks, and its `policy:` section as
+ * canonical text. Only a leader's configuration may hold a policy: a node's is a ConfigError, as
+ * is a policy that does not validate (at the file's own line).
  */
-export function leaderFromConfig(config: AgentConfig, policyText?: string): LeaderOptions {
+export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
+  let policyText: string | undefined;
+  if (config.policy) {
+    if (role !== "leader") {
+      throw new ConfigError("a policy section belongs in the leader's configuration");
+    }
+    policyText = policyFromConfig(config.policy).canonical;
+  }
   return { network: config.cidr, network6: config.cidr6, policyText };
 }
 

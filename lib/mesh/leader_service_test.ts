@@ -7,7 +7,9 @@ import { decodeToken } from "./token.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
 import type { MembershipView } from "../members/member.ts";
-import type { AgentConfig } from "../config/agent_config.ts";
+import { type AgentConfig, loadAgentConfig } from "../config/agent_config.ts";
+import { ConfigError } from "../config/wgquick.ts";
+import { compilePolicyText } from "./policy_source.ts";
 import type { Device } from "../device/device.ts";
 
 const LEADER = generateKeyPair().publicKey;
@@ -217,11 +219,43 @@ Deno.test("leader service: a node never heard from is released after the hold", 
   }
 });
 
-Deno.test("leader service: the leader section of a configuration", () => {
-  const config = { cidr: "10.9.0.0/16", cidr6: "fd09::/64" } as AgentConfig;
-  assert.deepEqual(leaderFromConfig(config, "policies: []\n"), {
-    network: "10.9.0.0/16",
-    network6: "fd09::/64",
-    policyText: "policies: []\n",
-  });
+Deno.test("leader service: the leader section of a configuration, with its policy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-leader-config-" });
+  try {
+    const file = `${dir}/weft.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "leader: true",
+        "cidr: 10.9.0.0/16",
+        "cidr6: fd09::/64",
+        `state-dir: ${dir}/state`,
+        "policy:",
+        "  policies:",
+        "    - name: web",
+        "      action: allow",
+        "      from: role=web",
+        "      to: '*'",
+        "",
+      ].join("\n"),
+    );
+    const config = await loadAgentConfig({ configPath: file });
+    const section = leaderFromConfig(config, "leader");
+    assert.equal(section.network, "10.9.0.0/16");
+    assert.equal(section.network6, "fd09::/64");
+    assert.equal(section.policyText, compilePolicyText(section.policyText!).canonical);
+    assert.match(section.policyText!, /name: web/);
+    assert.throws(
+      () => leaderFromConfig(config, "node"),
+      (e) => e instanceof ConfigError && /a policy section belongs in the leader's/.test(e.message),
+    );
+    const plain = { cidr: "10.9.0.0/16" } as AgentConfig;
+    assert.deepEqual(leaderFromConfig(plain, "node"), {
+      network: "10.9.0.0/16",
+      network6: undefined,
+      policyText: undefined,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
