@@ -8,11 +8,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import {
   AgentAnswerError,
+  type AgentConfig,
   BACKEND_NAMES,
   type BackendName,
   compilePolicyText,
   ConfigError,
   ControlClient,
+  type ControlServer,
   createLogger,
   defaultStateDir,
   encodeKey,
@@ -31,22 +33,23 @@ import {
   type Logger,
   MAX_POLICY_BYTES,
   MeshAgent,
+  meshControlFromConfig,
+  type MeshOptions,
+  meshOptionsFromConfig,
+  meshRoleFromConfig,
   optionHelp,
   parseKey,
   parseLabel,
   parseLogFormat,
   parseLogLevel,
   PolicyError,
-  policyFromConfig,
   type ProtocolTimers,
   publicKeyOf,
   readTextFileBounded,
   readUpTo,
   runDemo,
   serveControl,
-  StateDir,
   userSetFlags,
-  validateRunMode,
   VERSION,
   WgQuickUp,
 } from "./mod.ts";
@@ -133,87 +136,44 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
-/**
- * Leader or node: from --leader/--join, or, with neither, from what the state directory holds
- * (a restarted node needs no token).
- */
-async function runRole(
-  cfg: Awaited<ReturnType<typeof loadAgentConfig>>,
-): Promise<"leader" | "node"> {
-  if (cfg.leader || cfg.join) return validateRunMode(cfg) === "leader" ? "leader" : "node";
-  const state = new StateDir(cfg.stateDir);
-  if (await state.readLeader()) return "leader";
-  if (await state.readNode()) return "node";
-  return validateRunMode(cfg) === "leader" ? "leader" : "node"; // throws the usage message
-}
-
-/** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
-async function runMesh(program: Command): Promise<void> {
-  let cfg;
-  let role: "leader" | "node";
+/** The configuration and the mesh agent's options from it; bad input is a usage error. */
+async function meshConfig(program: Command) {
   try {
-    cfg = await loadAgentConfig({ flags: userSetFlags(program) });
-    role = await runRole(cfg);
+    const config = await loadAgentConfig({ flags: userSetFlags(program) });
+    const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
+    return { config, options };
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
-  const logger = createLogger({ level: cfg.logLevel, format: cfg.logFormat });
-  let policyText: string | undefined;
-  if (cfg.policy) {
-    if (role !== "leader") {
-      throw new UsageError("a policy section belongs in the leader's configuration");
-    }
-    try {
-      policyText = policyFromConfig(cfg.policy).canonical;
-    } catch (e) {
-      if (e instanceof ConfigError) throw new UsageError(e.message);
-      throw e;
-    }
-  }
-  let mesh;
+}
+
+/** Starts the mesh agent; a join or leader refusal is a usage error (exit code 2). */
+async function startMesh(options: MeshOptions): Promise<MeshAgent> {
   try {
-    mesh = await MeshAgent.start({
-      role,
-      token: cfg.join,
-      stateDir: cfg.stateDir,
-      network: cfg.cidr,
-      network6: cfg.cidr6,
-      listenPort: cfg.listenPort,
-      interfaceName: cfg.interface,
-      userspace: cfg.userspace,
-      hostname: cfg.hostname,
-      advertise: cfg.advertise.length ? cfg.advertise : undefined,
-      labels: cfg.labels,
-      services: cfg.services,
-      persistentKeepalive: cfg.persistentKeepalive,
-      crypto: cfg.crypto,
-      mtu: cfg.mtu,
-      dnsPort: cfg.dnsPort,
-      dnsZone: cfg.dnsZone,
-      dnsForward: cfg.dnsForward,
-      policyText,
-      health: { probeIntervalMs: cfg.probeInterval },
-      logger,
-    });
+    return await MeshAgent.start(options);
   } catch (e) {
     if (e instanceof JoinError || e instanceof LeaderError) throw new UsageError(e.message);
     throw e;
   }
-  let server;
+}
+
+/** Serves the mesh agent's status and control routes; closes the agent if that fails. */
+async function serveMesh(mesh: MeshAgent, config: AgentConfig): Promise<ControlServer> {
   try {
-    const token = await new StateDir(cfg.stateDir).controlToken();
-    server = serveControl(mesh.agent, {
-      listen: cfg.statusListen,
-      allowRemote: cfg.statusAllowRemote,
-      token,
-      mesh,
-    });
+    return serveControl(mesh.agent, { ...(await meshControlFromConfig(config)), mesh });
   } catch (e) {
     await mesh.close();
     throw e;
   }
-  logger.info("status listening", { address: server.address });
+}
+
+/** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
+async function runMesh(program: Command): Promise<void> {
+  const { config, options } = await meshConfig(program);
+  const mesh = await startMesh(options);
+  const server = await serveMesh(mesh, config);
+  options.logger.info("status listening", { address: server.address });
   await untilSignal(async () => {
     try {
       await server.close();
@@ -245,7 +205,8 @@ async function localClient(
   return new ControlClient(opts.statusListen, token);
 }
 
-function build(): Command {
+/** The root command: `weft --leader` / `weft --join`, with every option of the configuration. */
+function rootCommand(): Command {
   const program = new Command()
     .name("weft")
     .description(
@@ -265,16 +226,22 @@ function build(): Command {
     program.addOption(opt);
   }
   program.action(() => runMesh(program as unknown as Command));
+  return program;
+}
 
-  const logLevel = new Option("--log-level <level>", "debug, info, warn or error")
-    .choices(LOG_LEVELS).default("info");
-  const logFormat = new Option("--log-format <format>", "text or json")
-    .choices(LOG_FORMATS).default("text");
-  const statusListen = new Option("--status-listen <host:port>", "the agent's HTTP server")
-    .default(DEFAULT_STATUS);
-  const stateDirOpt = () =>
-    new Option("--state-dir <dir>", "the agent's state directory (holds control.token)");
+const logLevelOption = () =>
+  new Option("--log-level <level>", "debug, info, warn or error").choices(LOG_LEVELS).default(
+    "info",
+  );
+const logFormatOption = () =>
+  new Option("--log-format <format>", "text or json").choices(LOG_FORMATS).default("text");
+const statusListenOption = () =>
+  new Option("--status-listen <host:port>", "the agent's HTTP server").default(DEFAULT_STATUS);
+const stateDirOption = () =>
+  new Option("--state-dir <dir>", "the agent's state directory (holds control.token)");
 
+/** `weft up`: an interface from a wg-quick style file. */
+function addUpCommand(program: Command): void {
   program.command("up")
     .description("bring up an interface from a wg-quick style file")
     .argument("<config>", "the .conf file; the interface is named after it")
@@ -282,7 +249,7 @@ function build(): Command {
     .addOption(
       new Option("--crypto <backend>", "force a crypto backend").choices(BACKEND_NAMES),
     )
-    .addOption(statusListen)
+    .addOption(statusListenOption())
     .option("--no-status", "do not start the HTTP status/control server")
     .option("--listen-port <port>", "override ListenPort", intArg(0, 65535))
     .addOption(
@@ -292,8 +259,8 @@ function build(): Command {
     .option("--uapi [dir]", "serve `wg` UAPI (default on with a TUN; dir /var/run/wireguard)")
     .option("--no-uapi", "do not serve the WireGuard UAPI socket")
     .option("--timer <name=ms>", "override a protocol timer (repeatable)", timerArg)
-    .addOption(logLevel)
-    .addOption(logFormat)
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (file, opts) => {
       const logger = loggerFrom(opts);
       let config;
@@ -345,14 +312,17 @@ function build(): Command {
       });
       if (failed !== undefined) throw failed;
     });
+}
 
+/** `weft token create|list|revoke` on the leader. */
+function addTokenCommands(program: Command): void {
   const tokenCmd = program.command("token").description("manage join tokens (on the leader)");
   tokenCmd.command("create").description("create a join token and print it")
     .option("--ttl <duration>", "how long it is valid (90s, 15m, 24h, 7d)", "24h")
     .option("--uses <n>", "how many joins it allows (default: unlimited)", intArg(1, 1_000_000))
     .option("--label <k=v>", "label for nodes joining with it (repeatable)", collect)
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (opts) => {
       const labels: Record<string, string> = {};
       for (const l of opts.label ?? []) {
@@ -369,8 +339,8 @@ function build(): Command {
     });
   tokenCmd.command("list").description("list join tokens")
     .option("--json", "print JSON")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (opts) => {
       const tokens = await (await localClient(opts)).listTokens();
       if (opts.json) return console.log(JSON.stringify(tokens, null, 2));
@@ -388,18 +358,21 @@ function build(): Command {
     });
   tokenCmd.command("revoke").description("revoke a join token")
     .argument("<id>", "the token's id (see token list)")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (id, opts) => {
       await (await localClient(opts)).revokeToken(id);
       console.log(`revoked ${id}`);
     });
+}
 
+/** `weft node list|remove`. */
+function addNodeCommands(program: Command): void {
   const nodeCmd = program.command("node").description("the mesh's nodes");
   nodeCmd.command("list").description("list the nodes this agent knows")
     .option("--json", "print JSON")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (opts) => {
       const res = await (await localClient(opts)).nodes();
       if (opts.json) return console.log(JSON.stringify(res, null, 2));
@@ -419,18 +392,21 @@ function build(): Command {
     });
   nodeCmd.command("remove").description("remove a node from the mesh (on the leader)")
     .argument("<name|ip>", "the node's name or overlay address")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (id, opts) => {
       const m = await (await localClient(opts)).removeNode(id);
       console.log(`removed ${m.name} (${m.address})`);
     });
+}
 
+/** `weft policy apply|show|test`. */
+function addPolicyCommands(program: Command): void {
   const policyCmd = program.command("policy").description("network policies");
   policyCmd.command("apply").description("validate a policy file and put it in force (leader)")
     .argument("<file>", "policy YAML (defaults: and policies:)")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (file, opts) => {
       let text;
       try {
@@ -449,8 +425,8 @@ function build(): Command {
     });
   policyCmd.command("show").description("the policy in force on this node, with its counters")
     .option("--json", "print JSON")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (opts) => {
       const p = await (await localClient(opts)).policy();
       if (opts.json) return console.log(JSON.stringify(p, null, 2));
@@ -468,8 +444,8 @@ function build(): Command {
     )
     .option("--port <port>", "destination port", intArg(0, 65535))
     .option("--json", "print JSON")
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (opts) => {
       const r = await (await localClient(opts)).testPolicy({
         from: opts.from,
@@ -480,7 +456,10 @@ function build(): Command {
       if (opts.json) return console.log(JSON.stringify(r, null, 2));
       console.log(r.summary);
     });
+}
 
+/** `weft genkey|genpsk|pubkey`, as wg's. */
+function addKeyCommands(program: Command): void {
   program.command("genkey").description("print a new private key (as wg genkey)")
     .action(() => console.log(encodeKey(generatePrivateKey())));
   program.command("genpsk").description("print a new preshared key (as wg genpsk)")
@@ -496,10 +475,13 @@ function build(): Command {
       }
       console.log(encodeKey(publicKeyOf(priv)));
     });
+}
 
+/** `weft status|ping|send|recv` through the local agent. */
+function addLocalAgentCommands(program: Command): void {
   program.command("status").description("show the local agent's status")
     .option("--json", "print the status document as JSON")
-    .addOption(statusListen)
+    .addOption(statusListenOption())
     .action(async (opts) => {
       const st = await new ControlClient(opts.statusListen).status();
       console.log(opts.json ? JSON.stringify(st, null, 2) : formatStatusTable(st));
@@ -509,8 +491,8 @@ function build(): Command {
     .argument("<address>", "overlay IPv4 or IPv6 address")
     .option("-c, --count <n>", "echo requests to send", intArg(1, 100), 3)
     .option("--timeout <ms>", "wait this long for each reply", intArg(1, 60000), 1000)
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (address, opts) => {
       const res = await (await localClient(opts, false)).ping(address, {
         count: opts.count,
@@ -533,8 +515,8 @@ function build(): Command {
     .argument("<port>", "UDP port", intArg(1, 65535))
     .argument("[text]", "payload (default: read stdin)")
     .option("--from-port <port>", "source port", intArg(1, 65535))
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (address, port, text, opts) => {
       const payload = new TextEncoder().encode(text ?? await readStdin(65_535, "a datagram"));
       await (await localClient(opts, false)).send(address, port, payload, opts.fromPort);
@@ -543,8 +525,8 @@ function build(): Command {
   program.command("recv").description("print UDP datagrams the local agent receives on a port")
     .argument("<port>", "UDP port", intArg(1, 65535))
     .option("-n, --count <n>", "stop after this many", intArg(1, 1_000_000))
-    .addOption(statusListen)
-    .addOption(stateDirOpt())
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
     .action(async (port, opts) => {
       const client = await localClient(opts, false);
       const dec = new TextDecoder();
@@ -554,7 +536,10 @@ function build(): Command {
         console.log(`${d.address}:${d.port} ${dec.decode(d.data)}`);
       }
     });
+}
 
+/** `weft demo`: a local mesh on loopback. */
+function addDemoCommand(program: Command): void {
   program.command("demo").description(
     "run a local demo mesh on loopback in userspace mode (no root, no config)",
   )
@@ -566,8 +551,8 @@ function build(): Command {
       52820,
     )
     .option("--once", "print the status and pings, then stop")
-    .addOption(logLevel)
-    .addOption(logFormat)
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (opts) => {
       const logger = loggerFrom(opts);
       const demo = await runDemo({ nodes: opts.nodes, basePort: opts.basePort, logger });
@@ -578,7 +563,22 @@ function build(): Command {
       console.log("demo mesh running; Ctrl-C to stop");
       await untilSignal(() => demo.stop());
     });
+}
 
+/** The whole command line: the root command and every subcommand. */
+function build(): Command {
+  const program = rootCommand();
+  for (
+    const add of [
+      addUpCommand,
+      addTokenCommands,
+      addNodeCommands,
+      addPolicyCommands,
+      addKeyCommands,
+      addLocalAgentCommands,
+      addDemoCommand,
+    ]
+  ) add(program);
   return program;
 }
 

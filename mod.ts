@@ -25,12 +25,22 @@
  */
 
 export { Agent, type AgentMode, type AgentOptions, type UnderlayKind } from "./lib/agent/agent.ts";
-export type { MeshDatagram, PingResult } from "./lib/agent/agent.ts";
+export type {
+  AgentParts,
+  ControlledAgent,
+  ExtraMetrics,
+  MeshDatagram,
+  NodeIdentity,
+  PeerIdentity,
+  PingResult,
+  ProbeFn,
+} from "./lib/agent/agent.ts";
 export {
   Device,
   type DeviceEvent,
   type DeviceOptions,
   type DeviceStats,
+  type PacketFilter,
   type PeerConfig,
 } from "./lib/device/device.ts";
 export type {
@@ -105,6 +115,19 @@ export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
+export type { MeshIdentityOptions, MeshUnderlayOptions } from "./lib/mesh/options.ts";
+export type { JoinClientOptions } from "./lib/mesh/join_client.ts";
+export type { CreatedToken, LeaderOptions } from "./lib/mesh/leader_service.ts";
+export type { NodeSyncOptions } from "./lib/mesh/node_sync.ts";
+export type { PeersOptions } from "./lib/mesh/peers.ts";
+export type { MeshDnsOptions } from "./lib/mesh/mesh_dns.ts";
+export {
+  type MeshConfigDeps,
+  meshControlFromConfig,
+  type MeshControlOptions,
+  meshOptionsFromConfig,
+  meshRoleFromConfig,
+} from "./lib/mesh/mesh_config.ts";
 export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
 export { NODE_LABEL_PREFIX } from "./lib/members/labels.ts";
 export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";

@@ -10,6 +10,7 @@ import {
   Device,
   type DeviceErrorSource,
   type DeviceEvent,
+  type PacketFilter,
   type PeerConfig,
 } from "../device/device.ts";
 import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
@@ -93,7 +94,55 @@ export interface AgentOptions {
   onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
   /** Health thresholds and probe interval. */
   health?: HealthOptions;
+  /** How this node is named in `/status`. Default: no name, role `peer`. */
+  identity?: NodeIdentity;
+  /**
+   * How a peer is named and where it is probed. Default: no name, and the peer's first host
+   * allowed IP (a /32 or /128).
+   */
+  describePeer?: (publicKey: string) => PeerIdentity;
+  /**
+   * Makes the health probe, once the agent's parts exist (a probe over the control stack needs
+   * it); null turns probes off. Default: ICMP echo through the userspace stack (none with a TUN).
+   */
+  probe?: ((parts: AgentParts) => ProbeFn) | null;
+  /** Decides which plaintext packets leave and enter the tunnel (a network policy). */
+  filter?: PacketFilter;
+  /** Figures for `/metrics` that layers above the agent own (DNS, policy, join drops). */
+  metrics?: () => ExtraMetrics;
+  /** Node fields for `/status` that layers above the agent own (the policy). */
+  status?: () => Partial<NodeStatus>;
 }
+
+/** What an agent started with `control: true` is: its control stack is always there. */
+export type ControlledAgent = Agent & {
+  /** The control-port stack. */
+  readonly control: UserspaceStack;
+};
+
+/** How this node is named in `/status`. */
+export interface NodeIdentity {
+  /** Node name ("" when unknown). */
+  name: string;
+  /** `leader`, `node`, or `peer` outside a managed mesh. */
+  role: string;
+}
+
+/** Probes a peer at an overlay address: the round trip in ms, or null when no answer came. */
+export type ProbeFn = (address: string) => Promise<number | null>;
+
+/** The parts of a starting agent that the collaborators it is given may need. */
+export interface AgentParts {
+  /** The WireGuard device. */
+  readonly device: Device;
+  /** The userspace stack, in userspace mode. */
+  readonly stack: UserspaceStack | null;
+  /** The control-port stack, with `control: true`. */
+  readonly control: UserspaceStack | null;
+}
+
+/** The `/metrics` figures that the agent's owner fills in. */
+export type ExtraMetrics = Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops">;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
@@ -166,21 +215,18 @@ export class Agent {
   /** The logger. */
   readonly logger: Logger;
   /** The control-port stack, when started with `control: true`. */
-  control: UserspaceStack | null = null;
+  readonly control: UserspaceStack | null;
   /** Per-peer health (handshake age and probes); subscribe for transitions. */
   readonly health: HealthTracker;
-  /** Names this node in status (set by the mesh layer). */
-  nodeInfo: { name: string; role: string } = { name: "", role: "peer" };
   /** Counters of the listeners serving this agent (`http`, `uapi`, `dns_tcp`), for /metrics. */
   readonly listenerStats: Record<string, ListenerStats> = {};
-  /** Extra figures for /metrics (DNS, policy), filled by the layers that own them. */
-  extraMetrics: () => Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops"> = () => ({});
-  /** Extra node fields for /status (policy), filled by the layers that own them. */
-  extraStatus: () => Partial<NodeStatus> = () => ({});
+  readonly #identity: NodeIdentity;
+  readonly #extraMetrics: () => ExtraMetrics;
+  readonly #extraStatus: () => Partial<NodeStatus>;
   #prober: HealthProber | null = null;
   readonly #probed = new Map<string, string>();
-  #probe: ((address: string) => Promise<number | null>) | null = null;
-  #describe: (publicKey: string) => PeerIdentity;
+  readonly #probe: ProbeFn | null;
+  readonly #describe: (publicKey: string) => PeerIdentity;
   #reconcile: ReturnType<typeof setInterval> | undefined;
   #handshakeEvents = 0;
   readonly #probeInterval: number;
@@ -197,6 +243,7 @@ export class Agent {
     device: Device,
     packets: PacketDevice,
     stack: UserspaceStack | null,
+    control: UserspaceStack | null,
     opts: AgentOptions,
     suiteName: string,
     logger: Logger,
@@ -204,10 +251,14 @@ export class Agent {
     this.device = device;
     this.#packets = packets;
     this.stack = stack;
+    this.control = control;
     this.#mode = opts.mode ?? "userspace";
     this.#addresses = [...opts.addresses];
     this.#suiteName = suiteName;
     this.logger = logger;
+    this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
+    this.#extraMetrics = opts.metrics ?? (() => ({}));
+    this.#extraStatus = opts.status ?? (() => ({}));
     this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
     this.health = new HealthTracker({
       ...opts.health,
@@ -222,25 +273,16 @@ export class Agent {
         opts.health?.onListenerError?.(err, first);
       },
     });
-    this.#describe = (key) => {
+    this.#describe = opts.describePeer ?? ((key) => {
       const p = device.peer(key);
       const host = p ? device.allowedIpsOf(p).find((c) => /\/(32|128)$/.test(c)) : undefined;
       return { name: "", address: host?.split("/")[0] ?? "" };
-    };
-    if (stack) this.#probe = (address) => stack.ping(address, { timeoutMs: 2000 });
-  }
-
-  /** Sets how peers are named (the mesh layer knows their node names). */
-  setPeerIdentity(fn: (publicKey: string) => PeerIdentity): void {
-    this.#describe = fn;
-  }
-
-  /** Sets how peers are probed (overlay address in, RTT ms or null out); null turns probes off. */
-  setProbe(fn: ((address: string) => Promise<number | null>) | null): void {
-    this.#probe = fn;
-    void this.#prober?.stop();
-    this.#prober = null;
-    this.#syncHealth();
+    });
+    if (opts.probe === undefined) {
+      this.#probe = stack ? (address) => stack.ping(address, { timeoutMs: 2000 }) : null;
+    } else {
+      this.#probe = opts.probe?.({ device, stack, control }) ?? null;
+    }
   }
 
   // Keeps the health tracker and the prober in step with the device's peers. Runs every
@@ -277,6 +319,9 @@ export class Agent {
   }
 
   /** Opens the transport and packet side, adds the peers and starts the device. */
+  static start(opts: AgentOptions & { control: true }): Promise<ControlledAgent>;
+  /** Opens the transport and packet side, adds the peers and starts the device. */
+  static start(opts: AgentOptions): Promise<Agent>;
   static async start(opts: AgentOptions): Promise<Agent> {
     const logger = opts.logger ?? createLogger();
     if (opts.addresses.length === 0) throw new Error("an agent needs at least one address");
@@ -376,6 +421,7 @@ export class Agent {
         timers: opts.timers,
         underLoadThreshold: opts.underLoadThreshold,
         onForeignDatagram: opts.onForeignDatagram,
+        filter: opts.filter,
         onError: (source, error) => {
           if (reported.has(source)) return;
           reported.add(source);
@@ -397,8 +443,14 @@ export class Agent {
       await device.close();
       throw e;
     }
-    const agent = new Agent(device, packets, stack, opts, suite.name, logger);
-    agent.control = split?.control ?? null;
+    let agent: Agent;
+    try {
+      agent = new Agent(device, packets, stack, split?.control ?? null, opts, suite.name, logger);
+    } catch (e) {
+      // A collaborator's factory (the probe) threw: nothing runs yet but the device.
+      await device.close();
+      throw e;
+    }
     device.onEvent((e) => agent.#logEvent(e));
     device.start();
     agent.#syncHealth();
@@ -467,11 +519,11 @@ export class Agent {
       startedAt: this.#startedAt,
       crypto: this.#suiteName,
       version: VERSION,
-      name: this.nodeInfo.name,
-      role: this.nodeInfo.role,
+      name: this.#identity.name,
+      role: this.#identity.role,
       describe: (key) => this.#describe(key),
       health: (key) => this.health.get(key),
-      extra: () => this.extraStatus(),
+      extra: () => this.#extraStatus(),
     });
   }
 
@@ -511,7 +563,7 @@ export class Agent {
         ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
       },
       listeners: this.listenerStats,
-      ...this.extraMetrics(),
+      ...this.#extraMetrics(),
     };
   }
 

@@ -354,8 +354,8 @@ Deno.test({
       addresses: ["10.96.0.1/24"],
       listenPort: 0,
       logger: nullLogger,
+      identity: { name: "remote-alpha", role: "leader" },
     });
-    agent.nodeInfo = { name: "remote-alpha", role: "leader" };
     // Every route needs the token on a remote listener; the browser reaches it on loopback.
     const server = serveControl(agent, { listen: "0.0.0.0:0", allowRemote: true, token });
     const url = `http://127.0.0.1:${server.address.split(":").pop()}/?token=${token}`;

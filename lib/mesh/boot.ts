@@ -1,0 +1,173 @@
+/**
+ * What a mesh agent starts from, read or made before its agent exists: the state directory and
+ * key; for a leader its state (after checking its networks against the local routes) with the
+ * endpoints it advertises and the policy of its configuration; for a node its saved file, or the
+ * answer of its join, saved first.
+ * @module
+ */
+
+import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
+import type { Logger } from "../log/logger.ts";
+import { Cidr } from "../net/cidr.ts";
+import { type CheckedToken, JoinError, requestJoin } from "./join_client.ts";
+import type { JoinClientOptions } from "./join_client.ts";
+import { LeaderCore } from "./leader.ts";
+import type { LeaderOptions } from "./leader_service.ts";
+import {
+  DEFAULT_LISTEN_PORT,
+  type MeshIdentityOptions,
+  type MeshUnderlayOptions,
+} from "./options.ts";
+import { overlappingRoute } from "./routes.ts";
+import { type NodeFile, StateDir } from "./state.ts";
+
+/** The default IPv4 mesh network. */
+export const DEFAULT_NETWORK = "10.200.0.0/16";
+
+/** A state directory ready for use, with this node's key pair. */
+export interface OpenedState {
+  /** The directory. */
+  state: StateDir;
+  /** The private key, base64. */
+  privateKey: string;
+  /** Its public key, base64. */
+  publicKey: string;
+}
+
+/** A leader's starting point. */
+export interface LeaderStart {
+  /** Its state. */
+  core: LeaderCore;
+  /** Its overlay addresses with prefix lengths. */
+  addresses: string[];
+}
+
+/** A node's starting point. */
+export interface NodeStart {
+  /** Its file: address, leader, view, policy. */
+  node: NodeFile;
+  /** Its overlay addresses with prefix lengths. */
+  addresses: string[];
+}
+
+/**
+ * Makes (or tightens to 0700) the state directory, clears a crash's temp files and reads or
+ * makes the key.
+ */
+export async function openState(dir: string, logger: Logger): Promise<OpenedState> {
+  const state = new StateDir(dir);
+  const tightened = await state.ensure();
+  if (tightened) {
+    logger.warn("state directory was open to other users; tightened to 0700", {
+      dir,
+      was: `0${tightened.tightenedFrom.toString(8)}`,
+    });
+  }
+  const privateKey = await state.privateKey();
+  const publicKey = encodeKey(publicKeyOf(parseKey(privateKey, "private key")));
+  return { state, privateKey, publicKey };
+}
+
+/** This machine's IPv4 addresses (not loopback) with `port`; loopback only when there are none. */
+export function localEndpoints(port: number): string[] {
+  const out: string[] = [];
+  let interfaces: Deno.NetworkInterfaceInfo[];
+  try {
+    interfaces = Deno.networkInterfaces();
+  } catch (e) {
+    // Falling back to loopback would hand out tokens no other machine can use.
+    throw new Error(
+      `cannot list this machine's addresses to advertise (${String(e)}): give the endpoints ` +
+        "to advertise (--advertise HOST:PORT)",
+      { cause: e },
+    );
+  }
+  for (const i of interfaces) {
+    if (i.family === "IPv4" && !i.address.startsWith("127.")) out.push(`${i.address}:${port}`);
+  }
+  return out.length ? out : [`127.0.0.1:${port}`];
+}
+
+/**
+ * Opens (or creates) the leader's state. With a TUN its networks must not overlap a local route
+ * (a {@link JoinError}); the policy of its configuration is put in force.
+ */
+export async function openLeader(
+  opts: LeaderOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  opened: OpenedState,
+): Promise<LeaderStart> {
+  const network = opts.network ?? DEFAULT_NETWORK;
+  if (!opts.userspace) {
+    for (const net of [network, ...(opts.network6 ? [opts.network6] : [])]) {
+      const clash = await overlappingRoute(net, opts.interfaceName ?? "weft0");
+      if (clash) throw new JoinError(`network ${net} overlaps a local route: ${clash}`);
+    }
+  }
+  const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
+  const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
+  const core = await LeaderCore.open(opened.state, {
+    network,
+    network6: opts.network6,
+    hostname: opts.hostname,
+    publicKey: opened.publicKey,
+    endpoints: advertise,
+    labels: opts.labels,
+    services: opts.services,
+    joinHoldMs: opts.joinHoldMs,
+  });
+  if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
+  const addresses = [
+    `${core.leader.address}/${Cidr.parse(core.network).bits}`,
+    ...(core.network6 && core.leader.address6
+      ? [`${core.leader.address6}/${Cidr.parse(core.network6).bits}`]
+      : []),
+  ];
+  return { core, addresses };
+}
+
+/**
+ * A node's saved file; without one, the join with its checked token (none: a
+ * {@link JoinError}), whose answer is saved before anything else happens.
+ */
+export async function openNode(
+  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  opened: OpenedState,
+  checked: CheckedToken | null,
+  logger: Logger,
+): Promise<NodeStart> {
+  let node = await opened.state.readNode();
+  if (!node) {
+    if (!checked) {
+      throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);
+    }
+    const res = await requestJoin(opts, checked, opened.privateKey, logger);
+    node = {
+      format: 1,
+      address: res.member.address,
+      leader: {
+        publicKey: res.leader.publicKey,
+        endpoints: res.leader.endpoints,
+        address: res.leader.address,
+      },
+      view: {
+        network: res.network,
+        ...(res.network6 ? { network6: res.network6 } : {}),
+        version: 0,
+        members: [res.leader, res.member],
+      },
+    };
+    await opened.state.writeNode(node);
+    logger.info("joined", { address: node.address, network: res.network, leader: res.leader.name });
+  } else if (opts.token) {
+    logger.info("already joined; the token is not needed and was not used", {});
+  }
+  const address = node.address;
+  const me = node.view.members.find((m) => m.address === address);
+  const addresses = [
+    `${address}/${Cidr.parse(node.view.network).bits}`,
+    ...(me?.address6 && node.view.network6
+      ? [`${me.address6}/${Cidr.parse(node.view.network6).bits}`]
+      : []),
+  ];
+  return { node, addresses };
+}

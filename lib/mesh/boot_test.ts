@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { DEFAULT_NETWORK, localEndpoints, openLeader, openNode, openState } from "./boot.ts";
+import { checkJoinToken, JoinError } from "./join_client.ts";
+import { selectSuite } from "../crypto/select.ts";
+import { MeshAgent } from "./mesh_agent.ts";
+import { StateDir } from "./state.ts";
+import { compilePolicyText } from "./policy_source.ts";
+import { createLogger, nullLogger } from "../log/logger.ts";
+import { MemoryNetwork } from "../../drivers/memory.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-boot-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("boot: the state directory is made private and keeps its key", async () => {
+  await withDir(async (dir) => {
+    const lines: string[] = [];
+    const logger = createLogger({ sink: (l) => lines.push(l) });
+    await Deno.chmod(dir, 0o755);
+    const first = await openState(dir, logger);
+    assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
+    assert.match(lines.join("\n"), /state directory was open to other users.*was=0755/);
+    const again = await openState(dir, logger);
+    assert.equal(again.privateKey, first.privateKey);
+    assert.equal(again.publicKey, first.publicKey);
+    assert.equal(lines.length, 1, "tightened once");
+  });
+});
+
+Deno.test("boot: this machine's endpoints are its IPv4 addresses, loopback as a last resort", () => {
+  const eps = localEndpoints(51999);
+  assert.ok(eps.length > 0);
+  for (const e of eps) assert.match(e, /^\d+\.\d+\.\d+\.\d+:51999$/);
+  if (eps.some((e) => !e.startsWith("127."))) {
+    assert.ok(eps.every((e) => !e.startsWith("127.")), "loopback only when alone");
+  }
+});
+
+Deno.test("boot: a leader's state is opened with its policy and addresses", async () => {
+  await withDir(async (dir) => {
+    const opened = await openState(dir, nullLogger);
+    const policyText = compilePolicyText("policies: []\n").canonical;
+    const { core, addresses } = await openLeader({
+      role: "leader",
+      stateDir: dir,
+      hostname: "lead",
+      userspace: true,
+      network: "10.8.0.0/24",
+      network6: "fd08::/64",
+      advertise: ["192.0.2.1:51820"],
+      policyText,
+    }, opened);
+    assert.deepEqual(addresses, ["10.8.0.1/24", "fd08::1/64"]);
+    assert.deepEqual(core.leader.endpoints, ["192.0.2.1:51820"]);
+    assert.equal(core.leader.publicKey, opened.publicKey);
+    assert.equal(core.policy()?.text, policyText);
+    await core.flush();
+    assert.ok(await new StateDir(dir).readLeader(), "leader.json written");
+  });
+});
+
+Deno.test("boot: a leader advertises this machine's addresses unless told; default network", async () => {
+  await withDir(async (dir) => {
+    const opened = await openState(dir, nullLogger);
+    const { core, addresses } = await openLeader(
+      { role: "leader", stateDir: dir, hostname: "lead", userspace: true, listenPort: 51998 },
+      opened,
+    );
+    assert.equal(core.network, DEFAULT_NETWORK);
+    assert.deepEqual(addresses, ["10.200.0.1/16"]);
+    assert.deepEqual(core.leader.endpoints, localEndpoints(51998));
+  });
+});
+
+Deno.test("boot: a node without its file or a token is told to join", async () => {
+  await withDir(async (dir) => {
+    const opened = await openState(dir, nullLogger);
+    await assert.rejects(
+      openNode({ role: "node", stateDir: dir, hostname: "n1" }, opened, null, nullLogger),
+      (e) =>
+        e instanceof JoinError && /holds no joined node: give a token with --join/.test(e.message),
+    );
+  });
+});
+
+Deno.test("boot: a node joins once, saves the answer, and restarts from its file", async () => {
+  await withDir(async (dir) => {
+    const net = new MemoryNetwork();
+    const leader = await MeshAgent.start({
+      role: "leader",
+      stateDir: `${dir}/lead`,
+      hostname: "lead",
+      userspace: true,
+      network: "10.8.1.0/24",
+      network6: "fd08:1::/64",
+      advertise: ["192.0.2.1:51820"],
+      dnsPort: 0,
+      logger: nullLogger,
+      openTransport: (port) => Promise.resolve(net.bind("192.0.2.1", port)),
+    });
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000 });
+      const lines: string[] = [];
+      const logger = createLogger({ sink: (l) => lines.push(l) });
+      const opened = await openState(`${dir}/n1`, logger);
+      const opts = {
+        role: "node" as const,
+        stateDir: `${dir}/n1`,
+        hostname: "n1",
+        token,
+        openTransport: (port: number) => Promise.resolve(net.bind("192.0.2.2", port)),
+      };
+      const checked = checkJoinToken(token, selectSuite().dh);
+      const first = await openNode(opts, opened, checked, logger);
+      assert.deepEqual(first.addresses, ["10.8.1.2/24", "fd08:1::2/64"]);
+      assert.equal(first.node.leader.address, "10.8.1.1");
+      assert.deepEqual(first.node.view.members.map((m) => m.name), ["lead", "n1"]);
+      assert.deepEqual(await new StateDir(`${dir}/n1`).readNode(), first.node);
+      assert.match(lines.join("\n"), /joined address=10\.8\.1\.2/);
+      const again = await openNode(opts, opened, checked, logger);
+      assert.deepEqual(again.node, first.node);
+      assert.match(lines.join("\n"), /already joined; the token is not needed/);
+    } finally {
+      await leader.close();
+    }
+  });
+});

@@ -1,0 +1,263 @@
+/**
+ * The leader's service to the nodes, on the control channel: it takes their hellos (endpoints,
+ * services, self-asserted labels) and answers a stale version with the view or what changed,
+ * announces membership changes (bursts once, small changes with the notice itself) and policy
+ * changes, releases allocations whose node was never heard from, and makes tokens and removals.
+ * @module
+ */
+
+import type { AgentConfig } from "../config/agent_config.ts";
+import { ConfigError } from "../config/config_error.ts";
+import type { Device } from "../device/device.ts";
+import type { Logger } from "../log/logger.ts";
+import { splitLabels } from "../members/labels.ts";
+import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
+import { validEndpoints, validLabels, validServices } from "../members/validate.ts";
+import { RateLimiter } from "../protocol/ratelimiter.ts";
+import type { ControlPort } from "./control_channel.ts";
+import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./leader.ts";
+import { policyFromConfig, type VersionedPolicy } from "./policy_source.ts";
+import { type ControlMessage, deltaParts, policyParts, viewParts } from "./sync.ts";
+import { encodeToken } from "./token.ts";
+
+/** The leader section of a mesh agent's options. */
+export interface LeaderOptions {
+  /** The mesh network (leader). Default `10.200.0.0/16`. */
+  network?: string;
+  /** An IPv6 mesh network (leader), allocated alongside the IPv4 one. */
+  network6?: string;
+  /**
+   * Leader: how long a node that was answered but never heard from (no hello, no handshake)
+   * keeps its name and address, ms. Default 600000 (10 minutes).
+   */
+  joinHoldMs?: number;
+  /** The leader's network policy from its configuration (validated, canonical text). */
+  policyText?: string;
+}
+
+/**
+ * The leader section of a parsed configuration: its networks, and its `policy:` section as
+ * canonical text. Only a leader's configuration may hold a policy: a node's is a ConfigError, as
+ * is a policy that does not validate (at the file's own line).
+ */
+export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
+  let policyText: string | undefined;
+  if (config.policy) {
+    if (role !== "leader") {
+      throw new ConfigError("a policy section belongs in the leader's configuration");
+    }
+    policyText = policyFromConfig(config.policy).canonical;
+  }
+  return { network: config.cidr, network6: config.cidr6, policyText };
+}
+
+/** A token as `createToken` makes it. */
+export interface CreatedToken {
+  /** Its id (for `token revoke`). */
+  id: string;
+  /** The token text a node joins with. */
+  token: string;
+  /** Unix ms when it expires. */
+  expiresAt: number;
+}
+
+/** What the service works with. */
+export interface LeaderServiceDeps {
+  /** The leader's state. */
+  core: LeaderCore;
+  /** The leader's device (its key, the peers' endpoints and handshakes). */
+  device: Pick<Device, "publicKey" | "peer">;
+  /** The control channel to the nodes. */
+  channel: ControlPort;
+  /** The logger. */
+  logger: Logger;
+  /** Applies a view to this node (peers, policy, subscribers). */
+  applyView: (v: MembershipView) => void;
+  /** Puts a policy in force on this node. */
+  usePolicy: (p: VersionedPolicy | null) => void;
+}
+
+/** Serves the nodes from the leader. See the module docs. */
+export class LeaderService {
+  readonly #core: LeaderCore;
+  readonly #device: Pick<Device, "publicKey" | "peer">;
+  readonly #channel: ControlPort;
+  readonly #logger: Logger;
+  readonly #deps: LeaderServiceDeps;
+  readonly #holdMs: number;
+  readonly #stops: (() => void)[] = [];
+  #labelsDropped = 0;
+  // One log line per member a minute for labels it claimed and may not set.
+  readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+
+  /** A stopped service; `start` begins it. */
+  constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
+    this.#deps = deps;
+    this.#core = deps.core;
+    this.#device = deps.device;
+    this.#channel = deps.channel;
+    this.#logger = deps.logger;
+    this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
+  }
+
+  /** Applies the leader's view and policy, then follows their changes and serves hellos. */
+  start(): void {
+    const core = this.#core;
+    const me = this.#device.publicKey;
+    this.#deps.applyView(core.view());
+    this.#deps.usePolicy(core.policy());
+    this.#stops.push(core.onPolicy((p) => {
+      this.#deps.usePolicy(p);
+      for (const m of core.view().members) {
+        if (m.publicKey !== me) {
+          this.#channel.send(m.address, { t: "changed", v: core.view().version, pv: p.version });
+        }
+      }
+    }));
+    let notify: ReturnType<typeof setTimeout> | undefined;
+    let notified = core.view().version;
+    this.#stops.push(core.onChange((v) => {
+      this.#deps.applyView(v);
+      // Bursts of changes (many joins) are announced once; nodes then pull a delta.
+      notify ??= setTimeout(() => {
+        notify = undefined;
+        const now = core.view();
+        // Small changes travel with the notice: nodes that hold the previous version apply them
+        // at once, without asking back; the others pull as usual.
+        const delta = notified > 0 ? core.changesSince(notified) : null;
+        const parts = delta ? deltaParts(notified, now, delta) : [];
+        const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
+          ? parts
+          : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
+        for (const m of now.members) {
+          if (m.publicKey === me) continue;
+          for (const msg of msgs) this.#channel.send(m.address, msg);
+        }
+        notified = now.version;
+      }, 50);
+    }));
+    this.#stops.push(() => {
+      if (notify) clearTimeout(notify);
+    });
+    // Allocations whose answer never arrived are released after the hold time.
+    const release = setInterval(
+      () => this.#releaseUnheard(),
+      Math.min(this.#holdMs / 2, 30_000),
+    );
+    this.#stops.push(() => clearInterval(release));
+    this.#channel.listen((msg, from) => this.#onMessage(msg, from));
+  }
+
+  /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
+  get labelsDropped(): number {
+    return this.#labelsDropped + this.#core.labelsDropped;
+  }
+
+  /** Creates a join token. */
+  async createToken(
+    opts: { ttlMs?: number; uses?: number | null; labels?: Record<string, string> } = {},
+  ): Promise<CreatedToken> {
+    const core = this.#core;
+    const t = await core.createToken({
+      ttlMs: opts.ttlMs ?? 24 * 3600_000,
+      uses: opts.uses ?? null,
+      labels: opts.labels ?? {},
+    });
+    const token = encodeToken({
+      leaderKey: this.#device.publicKey,
+      endpoints: core.leader.endpoints,
+      network: core.network,
+      id: t.id,
+      secret: t.secret,
+    });
+    this.#logger.info("token created", {
+      id: t.id,
+      expiresAt: new Date(t.expiresAt).toISOString(),
+    });
+    return { id: t.id, token, expiresAt: t.expiresAt };
+  }
+
+  /** Removes a node from the mesh. */
+  async removeNode(nameOrAddress: string): Promise<Member> {
+    const m = await this.#core.removeNode(nameOrAddress);
+    this.#logger.info("node removed", { name: m.name, address: m.address });
+    return m;
+  }
+
+  /** Puts a validated policy (canonical text) in force; the nodes hear of it. */
+  async setPolicy(canonical: string): Promise<number> {
+    return await this.#core.setPolicy(canonical);
+  }
+
+  /** Replaces the leader's own services; resolves once they are in its state. */
+  async setServices(services: ServiceSpec[]): Promise<void> {
+    await this.#core.updateMember(this.#device.publicKey, { services });
+  }
+
+  /** Stops following changes, the notices and the releases. */
+  close(): void {
+    for (const stop of this.#stops.splice(0)) stop();
+  }
+
+  #releaseUnheard(): void {
+    const device = this.#device;
+    // A completed handshake means the node got its answer, hello or not.
+    const heard = (key: string) => (device.peer(key)?.lastHandshakeUnixMs ?? 0) > 0;
+    this.#core.releaseUnheard(Date.now(), heard).then((released) => {
+      for (const m of released) {
+        this.#logger.warn("join released: the node was never heard from", {
+          name: m.name,
+          address: m.address,
+        });
+      }
+    }).catch((e) => this.#logger.error("releasing unheard joins failed", { error: String(e) }));
+  }
+
+  #onMessage(msg: ControlMessage, from: string): void {
+    if (msg.t !== "hello") return;
+    const core = this.#core;
+    const member = core.member(from);
+    if (!member) return;
+    const peer = this.#device.peer(member.publicKey);
+    const observed = peer?.endpoint?.toString();
+    // A hello with malformed fields still counts as a hello; its fields are ignored.
+    const advertised = validEndpoints(msg.endpoints) ?? [];
+    const services = validServices(msg.services) ?? undefined;
+    const labels = msg.labels === undefined ? null : validLabels(msg.labels);
+    const own = labels ? splitLabels(labels) : null;
+    if (own) this.#dropGranted(member, Object.keys(own.granted));
+    const endpoints = [...(observed ? [observed] : []), ...advertised];
+    core.heardFrom(member.publicKey).catch((e) =>
+      this.#logger.error("recording a hello failed", { error: String(e) })
+    );
+    core.updateMember(member.publicKey, {
+      endpoints,
+      services,
+      nodeLabels: own?.asserted,
+    }).then(() => {
+      const policy = core.policy();
+      if (policy && msg.pv !== policy.version) {
+        for (const part of policyParts(policy)) this.#channel.send(from, part);
+      }
+      const view = core.view();
+      if (msg.v === view.version) return;
+      // A node that is only a little behind gets what changed; one that is far behind, or
+      // new, the whole view.
+      const delta = msg.v > 0 ? core.changesSince(msg.v) : null;
+      const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
+      for (const part of parts) this.#channel.send(from, part);
+    }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
+  }
+
+  /** Counts (and logs, rate-limited) labels a node claimed that only the leader may grant. */
+  #dropGranted(member: Member, keys: string[]): void {
+    if (keys.length === 0) return;
+    this.#labelsDropped += keys.length;
+    if (!this.#labelLog.allow(member.publicKey)) return;
+    this.#logger.warn("labels a node claimed for itself were dropped", {
+      name: member.name,
+      keys: keys.slice(0, 8).join(","),
+      dropped: this.#labelsDropped,
+    });
+  }
+}

@@ -1,0 +1,261 @@
+import assert from "node:assert/strict";
+import { leaderFromConfig, LeaderService } from "./leader_service.ts";
+import { type JoinRequest, LeaderCore } from "./leader.ts";
+import type { ControlMessage } from "./sync.ts";
+import type { VersionedPolicy } from "./policy_source.ts";
+import { decodeToken } from "./token.ts";
+import { generateKeyPair } from "../crypto/keys.ts";
+import { createLogger, nullLogger } from "../log/logger.ts";
+import type { MembershipView } from "../members/member.ts";
+import { type AgentConfig, loadAgentConfig } from "../config/agent_config.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { compilePolicyText } from "./policy_source.ts";
+import type { Device } from "../device/device.ts";
+
+const LEADER = generateKeyPair().publicKey;
+
+/** A leader's service over a fake channel and device; what it does is recorded. */
+async function harness(
+  opts: { joinHoldMs?: number; logger?: ReturnType<typeof createLogger> } = {},
+) {
+  const core = await LeaderCore.open(null, {
+    network: "10.5.0.0/24",
+    hostname: "lead",
+    publicKey: LEADER,
+    endpoints: ["192.0.2.1:51820"],
+    joinHoldMs: opts.joinHoldMs,
+  });
+  const sent: [string, ControlMessage][] = [];
+  let handler: ((msg: ControlMessage, from: string) => void) | null = null;
+  const applied: MembershipView[] = [];
+  const policies: (VersionedPolicy | null)[] = [];
+  const endpoints = new Map<string, string>();
+  const device = {
+    publicKey: LEADER,
+    peer: (key: string) =>
+      endpoints.has(key)
+        ? { endpoint: { toString: () => endpoints.get(key)! }, lastHandshakeUnixMs: 0 }
+        : undefined,
+  } as unknown as Pick<Device, "publicKey" | "peer">;
+  const service = new LeaderService({
+    core,
+    device,
+    channel: { send: (to, msg) => sent.push([to, msg]), listen: (h) => handler = h },
+    logger: opts.logger ?? nullLogger,
+    applyView: (v) => applied.push(v),
+    usePolicy: (p) => policies.push(p),
+  }, { joinHoldMs: opts.joinHoldMs });
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
+  const join = async (hostname: string) => {
+    const key = generateKeyPair().publicKey;
+    const req: JoinRequest = {
+      tokenId: token.id,
+      secret: token.secret,
+      publicKey: key,
+      hostname,
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    };
+    const res = await core.join(req, null);
+    if (!res.ok) throw new Error(res.error);
+    return res.member;
+  };
+  const hello = (from: string, msg: Partial<Extract<ControlMessage, { t: "hello" }>> = {}) =>
+    handler!({ t: "hello", v: 0, endpoints: [], ...msg }, from);
+  return { core, service, sent, applied, policies, endpoints, join, hello };
+}
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
+Deno.test("leader service: start applies the leader's view and policy", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    assert.equal(h.applied.length, 1);
+    assert.equal(h.applied[0].members[0].name, "lead");
+    assert.deepEqual(h.policies, [null]);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a hello updates the member and gets the view it lacks", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    h.endpoints.set(n1.publicKey, "203.0.113.7:4000");
+    h.sent.length = 0;
+    h.hello(n1.address, { v: 0, endpoints: ["198.51.100.1:51820"] });
+    await until(() => h.sent.length > 0);
+    const rec = h.core.view().members.find((m) => m.name === "n1")!;
+    assert.deepEqual(rec.endpoints, ["203.0.113.7:4000", "198.51.100.1:51820"], "observed first");
+    assert.ok(h.sent.every(([to]) => to === n1.address));
+    assert.equal(h.sent[0][1].t, "view");
+    // Up to date: no answer (once the notice of the endpoint change has gone out).
+    await new Promise((r) => setTimeout(r, 100));
+    h.sent.length = 0;
+    h.hello(n1.address, { v: h.core.view().version, endpoints: ["198.51.100.1:51820"] });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(h.sent, []);
+    // A hello from an address that is no member is ignored.
+    h.hello("10.5.0.200");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(h.sent, []);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: changes are announced to the other members, bursts once", async () => {
+  const h = await harness();
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.sent.length = 0;
+    await h.join("n2");
+    await h.join("n3");
+    await until(() => h.sent.length >= 3);
+    await new Promise((r) => setTimeout(r, 100));
+    const to = h.sent.map(([a]) => a).sort();
+    // One notice (a small delta) per other member, not to the leader itself.
+    assert.equal(to.length, 3, JSON.stringify(to));
+    assert.equal(new Set(to).size, 3);
+    assert.ok(to.includes(n1.address));
+    assert.ok(h.sent.every(([, m]) => m.t === "delta"), JSON.stringify(h.sent));
+    assert.equal(h.applied.at(-1)!.members.length, 4);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a new policy is put in force and announced; nodes behind get it", async () => {
+  const h = await harness();
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.sent.length = 0;
+    const version = await h.service.setPolicy("policies: []\n");
+    assert.equal(h.policies.at(-1)?.version, version);
+    assert.deepEqual(h.sent, [[n1.address, {
+      t: "changed",
+      v: h.core.view().version,
+      pv: version,
+    }]]);
+    h.sent.length = 0;
+    h.hello(n1.address, { v: h.core.view().version, pv: 0 });
+    await until(() => h.sent.length > 0);
+    assert.equal(h.sent[0][1].t, "policy");
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: labels a node claims outside node.weft/ are dropped and counted", async () => {
+  const lines: string[] = [];
+  const h = await harness({ logger: createLogger({ sink: (l) => lines.push(l) }) });
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.hello(n1.address, { labels: { role: "db", "node.weft/zone": "a" } });
+    await until(() => h.core.view().members.find((m) => m.name === "n1")?.nodeLabels !== undefined);
+    const rec = h.core.view().members.find((m) => m.name === "n1")!;
+    assert.deepEqual(rec.labels, { role: "web" }, "granted by the token only");
+    assert.deepEqual(rec.nodeLabels, { "node.weft/zone": "a" });
+    assert.equal(h.service.labelsDropped, 1);
+    assert.match(lines.join("\n"), /labels a node claimed for itself were dropped/);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: tokens carry the leader's key and endpoints; removals are logged", async () => {
+  const lines: string[] = [];
+  const h = await harness({ logger: createLogger({ sink: (l) => lines.push(l) }) });
+  try {
+    h.service.start();
+    const t = await h.service.createToken({ ttlMs: 60_000, uses: 2 });
+    const payload = decodeToken(t.token);
+    assert.equal(payload.leaderKey, LEADER);
+    assert.deepEqual(payload.endpoints, ["192.0.2.1:51820"]);
+    assert.equal(payload.id, t.id);
+    assert.equal(h.core.listTokens().find((x) => x.id === t.id)?.usesLeft, 2);
+    await h.join("n1");
+    const removed = await h.service.removeNode("n1");
+    assert.equal(removed.name, "n1");
+    assert.ok(!h.core.view().members.some((m) => m.name === "n1"));
+    await h.service.setServices([{ name: "dns", port: 53, protocol: "udp" }]);
+    assert.equal(h.core.leader.services[0].name, "dns");
+    assert.match(lines.join("\n"), /token created[\s\S]*node removed/);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a node never heard from is released after the hold", async () => {
+  const lines: string[] = [];
+  const h = await harness({
+    joinHoldMs: 100,
+    logger: createLogger({ sink: (l) => lines.push(l) }),
+  });
+  try {
+    h.service.start();
+    const ghost = await h.join("ghost");
+    const heard = await h.join("heard");
+    h.hello(heard.address);
+    await until(() => !h.core.view().members.some((m) => m.name === "ghost"), 3000);
+    const names = h.core.view().members.map((m) => m.name);
+    assert.ok(!names.includes("ghost"), names.join(","));
+    assert.ok(names.includes("heard"));
+    assert.match(lines.join("\n"), /join released: the node was never heard from.*ghost/);
+    assert.ok(ghost.address);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the leader section of a configuration, with its policy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-leader-config-" });
+  try {
+    const file = `${dir}/weft.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "leader: true",
+        "cidr: 10.9.0.0/16",
+        "cidr6: fd09::/64",
+        `state-dir: ${dir}/state`,
+        "policy:",
+        "  policies:",
+        "    - name: web",
+        "      action: allow",
+        "      from: role=web",
+        "      to: '*'",
+        "",
+      ].join("\n"),
+    );
+    const config = await loadAgentConfig({ configPath: file });
+    const section = leaderFromConfig(config, "leader");
+    assert.equal(section.network, "10.9.0.0/16");
+    assert.equal(section.network6, "fd09::/64");
+    assert.equal(section.policyText, compilePolicyText(section.policyText!).canonical);
+    assert.match(section.policyText!, /name: web/);
+    assert.throws(
+      () => leaderFromConfig(config, "node"),
+      (e) => e instanceof ConfigError && /a policy section belongs in the leader's/.test(e.message),
+    );
+    const plain = { cidr: "10.9.0.0/16" } as AgentConfig;
+    assert.deepEqual(leaderFromConfig(plain, "node"), {
+      network: "10.9.0.0/16",
+      network6: undefined,
+      policyText: undefined,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

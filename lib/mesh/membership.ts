@@ -1,0 +1,56 @@
+/**
+ * The membership view a mesh agent holds, and what follows from a new one: the device's peers,
+ * the policy (compiled against the members) and the subscribers, in that order.
+ * @module
+ */
+
+import type { Member, MembershipView } from "../members/member.ts";
+
+/** What a new view is handed to before subscribers hear of it. */
+export interface MembershipTargets {
+  /** Makes the device's peers match the view. */
+  peers: { apply(v: MembershipView): void };
+  /** Compiles a policy in force against the members. */
+  policy: { membersChanged(v: MembershipView): void };
+}
+
+/** Holds the view and passes changes on. See the module docs. */
+export class Membership {
+  readonly #targets: MembershipTargets;
+  readonly #listeners = new Set<(v: MembershipView) => void>();
+  #view: MembershipView;
+
+  /** Starts from `view` (from the leader's state, a node's file, or its join). */
+  constructor(view: MembershipView, targets: MembershipTargets) {
+    this.#view = view;
+    this.#targets = targets;
+  }
+
+  /** The view held. */
+  get view(): MembershipView {
+    return this.#view;
+  }
+
+  /** The member with this public key in the view held. */
+  member(publicKey: string): Member | undefined {
+    return this.#view.members.find((m) => m.publicKey === publicKey);
+  }
+
+  /**
+   * Applies a view; subscribers hear of it when its version is new, or when `announce` says so
+   * (a node's first view, read from disk).
+   */
+  apply(v: MembershipView, announce = false): void {
+    this.#targets.peers.apply(v);
+    const changed = v.version !== this.#view.version;
+    this.#view = v;
+    this.#targets.policy.membersChanged(v);
+    if (changed || announce) { for (const l of this.#listeners) l(v); }
+  }
+
+  /** Subscribes to membership changes; returns the unsubscribe function. */
+  subscribe(fn: (v: MembershipView) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+}

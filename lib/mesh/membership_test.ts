@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { Membership } from "./membership.ts";
+import type { MembershipView } from "../members/member.ts";
+import { member } from "../../tests/fixtures/members.ts";
+
+function view(version: number, names: string[]): MembershipView {
+  return {
+    network: "10.0.0.0/24",
+    version,
+    members: names.map((n, i) => member(n, `10.0.0.${i + 1}`, { publicKey: `key-${n}` })),
+  };
+}
+
+/** A membership whose targets record what they were handed, in order. */
+function recorded(start: MembershipView) {
+  const calls: string[] = [];
+  const m = new Membership(start, {
+    peers: { apply: (v) => calls.push(`peers ${v.version}`) },
+    policy: { membersChanged: (v) => calls.push(`policy ${v.version}`) },
+  });
+  m.subscribe((v) => calls.push(`listener ${v.version}`));
+  return { m, calls };
+}
+
+Deno.test("membership: a new view goes to the peers, then the policy, then the subscribers", () => {
+  const { m, calls } = recorded(view(1, ["a"]));
+  const next = view(2, ["a", "b"]);
+  m.apply(next);
+  assert.deepEqual(calls, ["peers 2", "policy 2", "listener 2"]);
+  assert.equal(m.view, next);
+  assert.equal(m.member("key-b")?.name, "b");
+  assert.equal(m.member("key-c"), undefined);
+});
+
+Deno.test("membership: the same version reaches subscribers only when announced", () => {
+  const start = view(3, ["a"]);
+  const { m, calls } = recorded(start);
+  m.apply(start);
+  assert.deepEqual(calls, ["peers 3", "policy 3"], "no news, no listeners");
+  calls.length = 0;
+  m.apply(start, true);
+  assert.deepEqual(calls, ["peers 3", "policy 3", "listener 3"]);
+});
+
+Deno.test("membership: an unsubscribed listener hears nothing more", () => {
+  const m = new Membership(view(1, []), {
+    peers: { apply: () => {} },
+    policy: { membersChanged: () => {} },
+  });
+  const heard: number[] = [];
+  const stop = m.subscribe((v) => heard.push(v.version));
+  m.apply(view(2, []));
+  stop();
+  m.apply(view(3, []));
+  assert.deepEqual(heard, [2]);
+});

@@ -1,0 +1,84 @@
+/**
+ * A mesh agent run from a parsed configuration (`weft --leader`, `weft --join`): which role it
+ * plays, the options `MeshAgent.start` takes, each part reading its own section of the
+ * configuration, and where its control server listens.
+ * @module
+ */
+
+import { type AgentConfig, validateRunMode } from "../config/agent_config.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { joinFromConfig } from "./join_client.ts";
+import { leaderFromConfig } from "./leader_service.ts";
+import type { MeshOptions } from "./mesh_agent.ts";
+import { dnsFromConfig } from "./mesh_dns.ts";
+import { identityFromConfig, underlayFromConfig } from "./options.ts";
+import { peersFromConfig } from "./peers.ts";
+import { StateDir } from "./state.ts";
+
+/** What the configuration does not say. */
+export interface MeshConfigDeps {
+  /** The role (see {@link meshRoleFromConfig}). */
+  role: "leader" | "node";
+  /** The logger; default one made from the configuration's log level and format. */
+  logger?: Logger;
+}
+
+/**
+ * The mesh agent's options from a parsed configuration. A configuration error (a policy in a
+ * node's configuration, a policy that does not validate) is a `ConfigError`.
+ *
+ * @example
+ * ```ts
+ * import { loadAgentConfig, MeshAgent, meshOptionsFromConfig, meshRoleFromConfig } from "@weft/weft";
+ * const config = await loadAgentConfig({ configPath: "weft.yaml" });
+ * const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
+ * const mesh = await MeshAgent.start(options);
+ * options.logger.info("mesh up", { name: mesh.name });
+ * ```
+ */
+export function meshOptionsFromConfig(
+  config: AgentConfig,
+  deps: MeshConfigDeps,
+): MeshOptions & { logger: Logger } {
+  return {
+    role: deps.role,
+    logger: deps.logger ?? createLogger({ level: config.logLevel, format: config.logFormat }),
+    ...identityFromConfig(config),
+    ...underlayFromConfig(config),
+    ...joinFromConfig(config),
+    ...leaderFromConfig(config, deps.role),
+    ...peersFromConfig(config),
+    ...dnsFromConfig(config),
+  };
+}
+
+/**
+ * Leader or node: from `leader`/`join`, or, with neither, from what the state directory holds (a
+ * restarted node needs no token). Neither and an empty state directory is a `ConfigError`.
+ */
+export async function meshRoleFromConfig(config: AgentConfig): Promise<"leader" | "node"> {
+  if (config.leader || config.join) return validateRunMode(config) === "leader" ? "leader" : "node";
+  const state = new StateDir(config.stateDir);
+  if (await state.readLeader()) return "leader";
+  if (await state.readNode()) return "node";
+  return validateRunMode(config) === "leader" ? "leader" : "node"; // throws the usage message
+}
+
+/** Where the mesh agent's control server listens, and the token it wants (from the state). */
+export interface MeshControlOptions {
+  /** `HOST:PORT`. */
+  listen: string;
+  /** Whether a listener other than loopback is allowed. */
+  allowRemote: boolean;
+  /** The bearer token of `/v1/*`, made and kept in the state directory on first use. */
+  token: string;
+}
+
+/** The control server's section of a parsed configuration, with the state directory's token. */
+export async function meshControlFromConfig(config: AgentConfig): Promise<MeshControlOptions> {
+  return {
+    listen: config.statusListen,
+    allowRemote: config.statusAllowRemote,
+    token: await new StateDir(config.stateDir).controlToken(),
+  };
+}

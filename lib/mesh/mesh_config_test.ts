@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { meshControlFromConfig, meshOptionsFromConfig, meshRoleFromConfig } from "./mesh_config.ts";
+import { StateDir } from "./state.ts";
+import { type AgentConfig, loadAgentConfig } from "../config/agent_config.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { nullLogger } from "../log/logger.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-mesh-config-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("mesh config: every option reaches the mesh agent's options", async () => {
+  await withDir(async (dir) => {
+    const config = await loadAgentConfig({
+      flags: {
+        join: "weft1_token",
+        cidr: "10.11.0.0/16",
+        cidr6: "fd11::/64",
+        listenPort: "51111",
+        stateDir: `${dir}/state`,
+        interface: "weft9",
+        userspace: true,
+        hostname: "beta",
+        advertise: ["192.0.2.9:51111"],
+        label: ["node.weft/zone=a"],
+        service: ["db:5432/tcp"],
+        crypto: "noble",
+        dnsPort: "15999",
+        dnsZone: "mesh.test",
+        dnsForward: true,
+        persistentKeepalive: "15",
+        mtu: "1400",
+        probeInterval: "3s",
+      },
+    });
+    assert.deepEqual(meshOptionsFromConfig(config, { role: "node", logger: nullLogger }), {
+      role: "node",
+      token: "weft1_token",
+      stateDir: `${dir}/state`,
+      network: "10.11.0.0/16",
+      network6: "fd11::/64",
+      listenPort: 51111,
+      interfaceName: "weft9",
+      userspace: true,
+      hostname: "beta",
+      advertise: ["192.0.2.9:51111"],
+      labels: { "node.weft/zone": "a" },
+      services: [{ name: "db", port: 5432, protocol: "tcp" }],
+      persistentKeepalive: 15,
+      crypto: "noble",
+      mtu: 1400,
+      dnsPort: 15999,
+      dnsZone: "mesh.test.",
+      dnsForward: true,
+      policyText: undefined,
+      health: { probeIntervalMs: 3000 },
+      logger: nullLogger,
+    });
+  });
+});
+
+Deno.test("mesh config: a policy is the leader's, as canonical text; a node's is refused", async () => {
+  await withDir(async (dir) => {
+    const file = `${dir}/weft.yaml`;
+    await Deno.writeTextFile(
+      file,
+      `leader: true\nstate-dir: ${dir}/state\npolicy:\n  policies: []\n`,
+    );
+    const config = await loadAgentConfig({ configPath: file });
+    const options = meshOptionsFromConfig(config, { role: "leader" });
+    assert.equal(typeof options.policyText, "string");
+    assert.ok(options.logger, "a logger made from the configuration");
+    assert.throws(
+      () => meshOptionsFromConfig(config, { role: "node" }),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message === "a policy section belongs in the leader's configuration",
+    );
+  });
+});
+
+Deno.test("mesh config: the role is the one asked for, else what the state directory holds", async () => {
+  await withDir(async (dir) => {
+    const base = { stateDir: dir } as AgentConfig;
+    assert.equal(await meshRoleFromConfig({ ...base, leader: true }), "leader");
+    assert.equal(await meshRoleFromConfig({ ...base, leader: false, join: "weft1_x" }), "node");
+    await assert.rejects(
+      meshRoleFromConfig({ ...base, leader: false }),
+      (e) => e instanceof ConfigError && /give --leader to start a mesh/.test(e.message),
+    );
+    await new StateDir(dir).writeNode({
+      format: 1,
+      address: "10.0.0.2",
+      leader: { publicKey: "k", endpoints: [], address: "10.0.0.1" },
+      view: { network: "10.0.0.0/24", version: 1, members: [] },
+    });
+    assert.equal(await meshRoleFromConfig({ ...base, leader: false }), "node");
+  });
+});
+
+Deno.test("mesh config: the control server listens as configured, with the state's token", async () => {
+  await withDir(async (dir) => {
+    const config = {
+      stateDir: dir,
+      statusListen: "127.0.0.1:51999",
+      statusAllowRemote: false,
+    } as AgentConfig;
+    const control = await meshControlFromConfig(config);
+    assert.equal(control.listen, "127.0.0.1:51999");
+    assert.equal(control.allowRemote, false);
+    assert.equal(control.token, await new StateDir(dir).controlToken(), "kept in the state");
+  });
+});

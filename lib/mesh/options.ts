@@ -1,0 +1,102 @@
+/**
+ * The sections of a mesh agent's options that several of its parts read: who this node is
+ * (role, name, state, what it advertises) and how it reaches the underlay (port, interface, mode,
+ * crypto, transport, name lookups), each with the part of the parsed configuration it comes from.
+ * The other sections live beside the part that reads them (join, leader, sync, peers, DNS).
+ * @module
+ */
+
+import type { UnderlayKind } from "../agent/agent.ts";
+import type { AgentConfig } from "../config/agent_config.ts";
+import type { BackendName } from "../crypto/types.ts";
+import type { HealthOptions } from "../health/health.ts";
+import type { Transport } from "../io/driver.ts";
+import type { Logger } from "../log/logger.ts";
+import type { ServiceSpec } from "../members/member.ts";
+import type { NameLookup } from "../net/resolve.ts";
+import type { ProtocolTimers } from "../protocol/constants.ts";
+
+/** Who this node is in the mesh. */
+export interface MeshIdentityOptions {
+  /** `leader` starts (or restarts) a mesh; `node` joins one (or restarts a joined node). */
+  role: "leader" | "node";
+  /** Where keys and state live. */
+  stateDir: string;
+  /** This node's name, unique in the mesh. */
+  hostname: string;
+  /** Endpoints to advertise (`host:port`); default: this machine's addresses. */
+  advertise?: string[];
+  /**
+   * Labels of this node. On the leader they are its granted labels (keys under `node.weft/` are
+   * kept apart as its own). A joining node cannot grant itself labels (they come from its token):
+   * its keys must all be under `node.weft/`, or the start fails.
+   */
+  labels?: Record<string, string>;
+  /** Services this node offers. */
+  services?: ServiceSpec[];
+  /** The logger. */
+  logger?: Logger;
+}
+
+/** How this node reaches the underlay and carries the overlay. */
+export interface MeshUnderlayOptions {
+  /** UDP listen port. Default 51820. */
+  listenPort?: number;
+  /** TUN interface name. Default `weft0`. */
+  interfaceName?: string;
+  /** No TUN: the userspace stack. */
+  userspace?: boolean;
+  /** MTU. Default 1420. */
+  mtu?: number;
+  /** Force a crypto backend. */
+  crypto?: BackendName;
+  /** Protocol timer overrides. */
+  timers?: Partial<ProtocolTimers>;
+  /** UDP implementation. */
+  underlay?: UnderlayKind;
+  /** Opens the underlay transport on a port (simulations use a memory network). */
+  openTransport?: (port: number) => Promise<Transport>;
+  /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */
+  health?: HealthOptions;
+  /** Probe peers for health (default true); simulations of large meshes turn it off. */
+  probes?: boolean;
+  /**
+   * How names in endpoints (`leader.example.com:51820`) are looked up; default the system
+   * resolver (getaddrinfo, so /etc/hosts counts).
+   */
+  lookup?: NameLookup;
+}
+
+/** The default UDP listen port. */
+export const DEFAULT_LISTEN_PORT = 51820;
+
+/** The underlay a mesh agent uses: as given, else FFI sockets on Linux and Deno's elsewhere. */
+export function underlayKind(opts: MeshUnderlayOptions): UnderlayKind {
+  return opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
+}
+
+/** The identity section of a parsed configuration (the role is decided apart). */
+export function identityFromConfig(
+  config: AgentConfig,
+): Omit<MeshIdentityOptions, "role" | "logger"> {
+  return {
+    stateDir: config.stateDir,
+    hostname: config.hostname,
+    // None given: the leader advertises this machine's addresses.
+    advertise: config.advertise.length ? config.advertise : undefined,
+    labels: config.labels,
+    services: config.services,
+  };
+}
+
+/** The underlay section of a parsed configuration. */
+export function underlayFromConfig(config: AgentConfig): MeshUnderlayOptions {
+  return {
+    listenPort: config.listenPort,
+    interfaceName: config.interface,
+    userspace: config.userspace,
+    mtu: config.mtu,
+    crypto: config.crypto,
+    health: { probeIntervalMs: config.probeInterval },
+  };
+}
