@@ -13,7 +13,7 @@
  */
 
 import { relative, resolve } from "node:path";
-import { fileURLToPath as fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl, pathToFileURL } from "node:url";
 
 /** A module graph: each file (relative to the root) and the files it imports. */
 export type ModuleGraph = Map<string, Set<string>>;
@@ -152,9 +152,38 @@ export function layers(folders: ModuleGraph): string[][] {
   return out;
 }
 
+/**
+ * The graph of every module of the project at `root`: the entry points and every non-test module
+ * under `lib/` and `drivers/`, reachable from the entries or not (a module nothing imports yet is
+ * checked too). They are read through one generated root module, so `deno info` runs once.
+ */
+export async function projectGraph(root: string): Promise<ModuleGraph> {
+  const files = ["mod.ts", "main.ts"];
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(`${root}/${dir}`)) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory && e.name !== "testdata") await walk(path);
+      else if (e.isFile && path.endsWith(".ts") && !path.endsWith("_test.ts")) files.push(path);
+    }
+  };
+  await walk("lib");
+  await walk("drivers");
+  const tmp = await Deno.makeTempDir();
+  try {
+    const entry = `${tmp}/all.ts`;
+    const lines = files.map((f) => `import ${JSON.stringify(pathToFileURL(`${root}/${f}`).href)};`);
+    await Deno.writeTextFile(entry, lines.join("\n") + "\n");
+    const graph = await readGraph(root, [entry]);
+    for (const k of [...graph.keys()]) if (k.startsWith("..") || k.startsWith("/")) graph.delete(k);
+    return graph;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
 /** Every problem with the layering of the project at `root`, as lines; empty when none. */
 export async function checkLayers(root: string): Promise<string[]> {
-  const graph = await readGraph(root, ["mod.ts", "main.ts"]);
+  const graph = await projectGraph(root);
   const problems: string[] = [];
   for (const c of cycles(graph)) problems.push(`file cycle: ${c.join(" <-> ")}`);
   for (const c of cycles(folderGraph(graph))) problems.push(`folder cycle: ${c.join(" <-> ")}`);
@@ -165,7 +194,7 @@ export async function checkLayers(root: string): Promise<string[]> {
 if (import.meta.main) {
   const root = resolve(fromFileUrl(new URL("..", import.meta.url)));
   if (Deno.args.includes("--graph")) {
-    const folders = folderGraph(await readGraph(root, ["mod.ts", "main.ts"]));
+    const folders = folderGraph(await projectGraph(root));
     layers(folders).forEach((layer, i) => {
       for (const f of layer) {
         const deps = [...folders.get(f)!].sort().join(", ");
