@@ -1,7 +1,7 @@
 /**
  * LeaderCore: opening a mesh, address allocation, tokens, join refusals, membership versions and
  * deltas, removal, member updates and policy. Retransmissions, failed or batched writes and the
- * release of unheard allocations are tested in tests/unit/mesh_leader_test.ts.
+ * release of unheard allocations are tested in leader_writes_test.ts.
  */
 import assert from "node:assert/strict";
 import {

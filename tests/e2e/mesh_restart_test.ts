@@ -2,7 +2,7 @@
  * A node restarted (SIGTERM, then started again with its state dir) within the rekey timeout (5 s)
  * of a handshake a peer started with it: to that peer the restarted node's new handshake looks
  * like the other half of a crossing. The peer must send on the new session, which is the only one
- * the restarted node holds, whichever static key is the larger (tests/unit/device_race_test.ts
+ * the restarted node holds, whichever static key is the larger (lib/device/device_race_test.ts
  * has the protocol cases). Keys are made here, so that one peer's is larger than the restarted
  * node's and the other's smaller.
  */
