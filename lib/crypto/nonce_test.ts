@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { NonceBuffer } from "./nonce.ts";
+import { seededRandom } from "../../tests/fixtures/prng.ts";
+
+/** The nonce as WireGuard defines it: 4 zero bytes, then the counter as u64 little-endian. */
+function reference(counter: number): Uint8Array {
+  const out = new Uint8Array(12);
+  new DataView(out.buffer).setBigUint64(4, BigInt(counter), true);
+  return out;
+}
+
+Deno.test("nonce: 4 zero bytes then the little-endian 64-bit counter", () => {
+  const n = new NonceBuffer();
+  assert.deepEqual(n.set(0), new Uint8Array(12));
+  assert.deepEqual(n.set(1), Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0));
+  assert.deepEqual(n.set(0x0102_0304), Uint8Array.of(0, 0, 0, 0, 4, 3, 2, 1, 0, 0, 0, 0));
+  // Across the 32-bit boundary, where bitwise operators would truncate.
+  for (const c of [2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 5, 2 ** 52, 2 ** 53 - 1]) {
+    assert.deepEqual(n.set(c), reference(c), String(c));
+  }
+  assert.deepEqual(
+    n.set(2 ** 53 - 1),
+    Uint8Array.of(0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0),
+  );
+});
+
+Deno.test("nonce: one buffer reused; every counter overwrites the last one whole", () => {
+  const n = new NonceBuffer();
+  const first = n.set(2 ** 53 - 1);
+  assert.equal(first, n.bytes, "set returns the shared buffer, no allocation");
+  assert.deepEqual(n.set(7), reference(7), "high bytes of the previous counter are cleared");
+  const rand = seededRandom(0x5eed);
+  for (let i = 0; i < 2000; i++) {
+    const c = Math.floor(rand() * 2 ** 53);
+    assert.equal(n.set(c), first);
+    assert.deepEqual(n.bytes, reference(c), `counter ${c}`);
+  }
+  assert.notEqual(new NonceBuffer().bytes, n.bytes, "each NonceBuffer has its own bytes");
+});
