@@ -189,8 +189,10 @@ export class ControlClient {
         }
       }
     } finally {
+      // The body is locked by the pipe: cancelling the reader cancels through it, so a caller
+      // that leaves the loop early closes the stream and its connection.
+      await reader.cancel().catch(() => {});
       reader.releaseLock();
-      await res.body?.cancel().catch(() => {});
     }
   }
 }

@@ -229,6 +229,8 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
             if (!(await input.fill(maxHead))) throw new Closed("eof");
             end = input.headEnd();
           }
+          // A read may bring a whole head larger than the limit at once.
+          if (end - input.start > maxHead) throw new BadRequest(431, "request head too large");
           return end;
         })(),
       );
