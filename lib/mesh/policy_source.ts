@@ -32,8 +32,11 @@ export interface VersionedPolicy {
  * }
  * ```
  */
-export function compilePolicyText(text: string): { doc: PolicyDocument; canonical: string } {
-  const doc = parsePolicy(text);
+export function compilePolicyText(
+  text: string,
+  opts: { firstLine?: number } = {},
+): { doc: PolicyDocument; canonical: string } {
+  const doc = parsePolicy(text, opts);
   return { doc, canonical: serializePolicy(doc) };
 }
 
@@ -42,21 +45,20 @@ export function compilePolicyText(text: string): { doc: PolicyDocument; canonica
  * file's own line numbers.
  */
 export function policyFromConfig(src: PolicySource): { doc: PolicyDocument; canonical: string } {
-  const lines = src.text.split("\n");
-  const first = src.line - 1;
-  const last = src.lineCounter.linePos(Math.max(src.node.range[2] - 1, src.node.range[0])).line;
-  const block = lines.slice(first, last);
+  // The mapping's own text, by offset: a flow mapping may share its line with the `policy:` key.
+  const [start, end] = src.node.range;
+  const at = src.lineCounter.linePos(start);
+  const lines = (" ".repeat(at.col - 1) + src.text.slice(start, end)).split("\n");
   const indent = Math.min(
-    ...block.filter((l) => l.trim() && !l.trim().startsWith("#")).map((l) => l.search(/\S/)),
+    ...lines.filter((l) => l.trim() && !l.trim().startsWith("#")).map((l) => l.search(/\S/)),
   );
-  const text = block.map((l) => l.slice(Math.min(indent, l.search(/\S|$/)))).join("\n");
+  const text = lines.map((l) => l.slice(Math.min(indent, l.search(/\S|$/)))).join("\n");
   try {
-    return compilePolicyText(text);
+    return compilePolicyText(text, { firstLine: at.line });
   } catch (e) {
     if (e instanceof PolicyError) {
-      const line = e.line === undefined ? src.line : e.line + first;
       const where = e.path ? `policy.${e.path}: ` : "policy: ";
-      throw new ConfigError(`${where}${e.reason}`, { file: src.file, line });
+      throw new ConfigError(`${where}${e.reason}`, { file: src.file, line: e.line ?? at.line });
     }
     throw e;
   }

@@ -161,12 +161,9 @@ Deno.test("policy source: a section after an anchor, deeply indented, at the end
   assert.match(err.reason, /ports apply only to proto tcp or udp/);
 });
 
-// BUG: a flow-style section on the `policy:` line itself (valid YAML, accepted by
-// loadAgentConfig as a mapping) is cut out with its `policy:` key, so the policy parser sees a
-// document whose only key is `policy` and refuses it: `policy.policy: unknown key "policy"`.
+// A flow-style section on the `policy:` line itself is valid YAML: it compiles as a block does.
 Deno.test({
   name: "policy source: a flow-style section on the policy: line compiles",
-  ignore: true,
   fn: async () => {
     const { result } = await fromFile([
       "leader: true",
@@ -176,12 +173,9 @@ Deno.test({
   },
 });
 
-// BUG: a line inside the reason itself is the policy text's, not the file's: the duplicate
-// below is at file line 8 (reported right), but "first used by policies[0] at line 2" should
-// say line 4.
+// A line inside the reason is the file's too: the first "a" is at file line 4.
 Deno.test({
   name: "policy source: lines inside an error's reason are the file's too",
-  ignore: true,
   fn: async () => {
     const dup = await configError([
       "leader: true",

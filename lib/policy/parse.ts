@@ -84,13 +84,15 @@ function toPlain(
  * problem: YAML syntax, duplicate keys, unknown keys, wrong types, bad actions, protocols, ports,
  * port ranges, CIDRs, selectors, duplicate rule names, ports on a non-tcp/udp rule.
  */
-export function parsePolicy(text: string): PolicyDocument {
+export function parsePolicy(text: string, opts: { firstLine?: number } = {}): PolicyDocument {
   if (text.length > MAX_POLICY_BYTES) {
     throw new PolicyError(`policy file is larger than ${MAX_POLICY_BYTES} bytes`);
   }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (offset: number) => lc.linePos(offset).line;
+  // A policy cut out of a larger file reports that file's lines, in errors and their reasons.
+  const shift = (opts.firstLine ?? 1) - 1;
+  const lineOf = (offset: number) => lc.linePos(offset).line + shift;
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
