@@ -20,6 +20,11 @@
  * per connection (256 KiB) and over all connections (32 MiB), the frames waiting for a dial (64),
  * the dial timeout (5 s) and the pause before redialling an endpoint that just failed (1 s).
  * Whatever does not fit is dropped and counted in {@link TcpStats}; `send` never waits.
+ *
+ * Endpoints: frames read from a connection come from its remote address and port. For a
+ * connection we dialled that is the peer's listening port; for one we accepted it is the peer's
+ * source port, so a reply reuses that connection, but once it is closed a send there dials a port
+ * nobody listens on (refused, counted as `dial-failed`): it is the dialling side that reconnects.
  * @module
  */
 
@@ -142,6 +147,13 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return v;
 }
 
+/** A non-negative number option, or its default. */
+function notNegative(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw new Error(`tcp: ${name} must be 0 or more`);
+  return v;
+}
+
 /** A {@link Transport} that frames datagrams on TCP connections; see the module doc. */
 export class TcpTransport implements Transport {
   /** Always `tcp`. */
@@ -191,7 +203,7 @@ export class TcpTransport implements Transport {
     this.#idleTimeout = positive("idleTimeoutMs", options.idleTimeoutMs, 180_000);
     this.#silentTimeout = positive("silentTimeoutMs", options.silentTimeoutMs, 10_000);
     this.#dialTimeout = positive("dialTimeoutMs", options.dialTimeoutMs, 5_000);
-    this.#redialDelay = options.redialDelayMs ?? 1_000;
+    this.#redialDelay = notNegative("redialDelayMs", options.redialDelayMs, 1_000);
     this.#maxDialQueue = positive("maxDialQueue", options.maxDialQueue, 64);
     this.#maxQueued = positive("maxQueuedBytes", options.maxQueuedBytes, 256 * 1024);
     // A cap below one frame would drop every large frame without a word.
@@ -208,7 +220,7 @@ export class TcpTransport implements Transport {
       ((o) =>
         Deno.connect({ transport: "tcp", hostname: o.hostname, port: o.port, signal: o.signal }));
     this.#onError = options.onError ?? ((err) => console.error("tcp:", err));
-    const sweep = options.sweepIntervalMs ?? 5_000;
+    const sweep = notNegative("sweepIntervalMs", options.sweepIntervalMs, 5_000);
     if (sweep > 0) {
       const timer = setInterval(() => this.sweep(), sweep);
       // Housekeeping alone must not keep a process alive.

@@ -560,4 +560,6 @@ Deno.test("TcpTransport: options are checked", async () => {
     TcpTransport.open({ port: 0, maxFrame: 2000, maxQueuedBytes: 1000 }),
     /maxQueuedBytes/,
   );
+  await assert.rejects(TcpTransport.open({ port: 0, redialDelayMs: -1 }), /redialDelayMs/);
+  await assert.rejects(TcpTransport.open({ port: 0, maxConnections: 0 }), /maxConnections/);
 });
