@@ -108,6 +108,8 @@ export {
 export type { NodeStatus, PeerStatus } from "./lib/status/status.ts";
 export { UserspaceStack, type UserspaceStackOptions } from "./drivers/userspace.ts";
 export { DenoUdpTransport } from "./drivers/udp_deno.ts";
+export { type TcpOptions, TcpTransport } from "./drivers/tcp.ts";
+export { type DualOptions, DualTransport } from "./drivers/dual.ts";
 export { type LinuxUdpOptions, LinuxUdpTransport } from "./drivers/linux/udp.ts";
 export { LinuxTun, type LinuxTunOptions, type TunConfig } from "./drivers/linux/tun.ts";
 export { Poller, type PollerOptions } from "./drivers/linux/poller.ts";

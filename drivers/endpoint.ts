@@ -4,6 +4,8 @@
  * Every transport owns an {@link EndpointTable}: the same address and port always yields the same
  * frozen object, so the device can detect roaming with `!==`. IPv4-mapped IPv6 addresses
  * (`::ffff:a.b.c.d`, what a dual-stack socket reports for IPv4 peers) are normalised to IPv4.
+ * A table makes endpoints of one protocol: UDP ones print as `1.2.3.4:51820` (as they always
+ * have), TCP ones as `tcp://1.2.3.4:51820`, so the two never compare or print alike.
  * @module
  */
 
@@ -19,24 +21,49 @@ export class InternedEndpoint implements Endpoint {
   readonly port: number;
   /** 4 or 6. */
   readonly family: 4 | 6;
+  /** The underlay protocol of the table that made it. */
+  readonly proto: EndpointProto;
   /** The address as IPv6 in four big-endian words; IPv4 is IPv4-mapped (`0, 0, 0xffff, v4`). */
   readonly words: readonly [number, number, number, number];
   readonly #text: string;
 
   /** Builds an endpoint; use {@link EndpointTable} instead so endpoints stay interned. */
-  constructor(words: readonly [number, number, number, number], port: number) {
+  constructor(
+    words: readonly [number, number, number, number],
+    port: number,
+    proto: EndpointProto = "udp",
+  ) {
     this.words = Object.freeze([words[0] >>> 0, words[1] >>> 0, words[2] >>> 0, words[3] >>> 0]);
     this.port = port;
     this.family = isMappedV4(this.words) ? 4 : 6;
+    this.proto = proto;
     this.address = formatAddressWords(this.words);
-    this.#text = this.family === 4 ? `${this.address}:${port}` : `[${this.address}]:${port}`;
+    const hostPort = this.family === 4 ? `${this.address}:${port}` : `[${this.address}]:${port}`;
+    this.#text = proto === "tcp" ? `tcp://${hostPort}` : hostPort;
     Object.freeze(this);
   }
 
-  /** `address:port`, with brackets around IPv6 addresses. */
+  /** `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP. */
   toString(): string {
     return this.#text;
   }
+}
+
+/** The underlay protocol of an endpoint. */
+export type EndpointProto = "udp" | "tcp";
+
+/**
+ * Splits an optional `udp://` or `tcp://` prefix (any case) off endpoint text; without one the
+ * protocol is undefined and the caller picks its own.
+ */
+export function splitScheme(text: string): { proto: EndpointProto | undefined; rest: string } {
+  const sep = text.indexOf("://");
+  if (sep < 0) return { proto: undefined, rest: text };
+  const scheme = text.slice(0, sep).toLowerCase();
+  if (scheme !== "udp" && scheme !== "tcp") {
+    throw new Error(`invalid endpoint "${text}": unknown scheme "${text.slice(0, sep)}"`);
+  }
+  return { proto: scheme, rest: text.slice(sep + 3) };
 }
 
 /** The default number of endpoints a table holds before it starts over. */
@@ -52,14 +79,17 @@ const CACHE_SLOTS = 1024;
  * later lookup of the same address yields a new object.
  */
 export class EndpointTable {
+  /** The protocol of every endpoint this table makes. */
+  readonly proto: EndpointProto;
   readonly #limit: number;
   readonly #byKey = new Map<string, InternedEndpoint>();
   readonly #cacheKeys = new Int32Array(CACHE_SLOTS * 5);
   readonly #cacheValues: (InternedEndpoint | undefined)[] = new Array(CACHE_SLOTS);
 
-  /** Makes an empty table that clears itself when it passes `limit` entries. */
-  constructor(limit: number = DEFAULT_ENDPOINT_LIMIT) {
+  /** Makes an empty table of `proto` endpoints that clears itself past `limit` entries. */
+  constructor(limit: number = DEFAULT_ENDPOINT_LIMIT, proto: EndpointProto = "udp") {
     this.#limit = limit;
+    this.proto = proto;
   }
 
   /** The number of keys held (an endpoint may be held under more than one spelling). */
@@ -73,12 +103,19 @@ export class EndpointTable {
     this.#cacheValues.fill(undefined);
   }
 
-  /** Parses `host:port` text (IPv6 in brackets, IP literals only); throws a clear Error. */
+  /**
+   * Parses `host:port` text (IPv6 in brackets, IP literals only), optionally prefixed with this
+   * table's own scheme (`tcp://` for a TCP table, `udp://` for a UDP one); throws a clear Error.
+   */
   parse(text: string): InternedEndpoint {
+    const { proto, rest } = splitScheme(text);
+    if (proto !== undefined && proto !== this.proto) {
+      throw new Error(`invalid endpoint "${text}": this transport carries ${this.proto}`);
+    }
     let host: string;
     let port: number;
     try {
-      ({ host, port } = parseHostPort(text, { host: "ip" }));
+      ({ host, port } = parseHostPort(rest, { host: "ip" }));
     } catch (e) {
       throw new Error(`invalid endpoint "${text}": ${(e as Error).message}`);
     }
@@ -121,7 +158,7 @@ export class EndpointTable {
     ) {
       return cached;
     }
-    const canonical = new InternedEndpoint([w0, w1, w2, w3], port);
+    const canonical = new InternedEndpoint([w0, w1, w2, w3], port, this.proto);
     const key = `${canonical.address}|${port}`;
     let ep = this.#byKey.get(key);
     if (ep === undefined) {
@@ -138,7 +175,10 @@ export class EndpointTable {
     return ep;
   }
 
-  /** Re-interns an endpoint from anywhere (another table, or a plain object) into this table. */
+  /**
+   * Re-interns an endpoint from anywhere (another table, or a plain object) into this table, by
+   * address and port: the result has this table's protocol whatever `ep.proto` says.
+   */
   adopt(ep: Endpoint): InternedEndpoint {
     if (ep instanceof InternedEndpoint) {
       const w = ep.words;

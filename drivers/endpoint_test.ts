@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EndpointTable, InternedEndpoint } from "./endpoint.ts";
+import { EndpointTable, InternedEndpoint, splitScheme } from "./endpoint.ts";
 
 Deno.test("parse handles brackets and rejects bad ports", () => {
   const t = new EndpointTable();
@@ -41,4 +41,34 @@ Deno.test("EndpointTable clears itself past its limit", () => {
   assert.ok(t.size <= 100, `size ${t.size}`);
   const x = t.parse("198.51.100.1:9");
   assert.equal(t.fromWords(0, 0, 0xffff, 0xc6336401, 9), x);
+});
+
+Deno.test("a TCP table makes tcp endpoints that print with their scheme", () => {
+  const udp = new EndpointTable();
+  const tcp = new EndpointTable(100, "tcp");
+  const u = udp.parse("192.0.2.1:51820");
+  const t = tcp.parse("tcp://192.0.2.1:51820");
+  assert.equal(u.proto, "udp");
+  assert.equal(String(u), "192.0.2.1:51820", "UDP text unchanged");
+  assert.equal(t.proto, "tcp");
+  assert.equal(String(t), "tcp://192.0.2.1:51820");
+  assert.notEqual(t, u);
+  assert.equal(tcp.parse("192.0.2.1:51820"), t, "no scheme: the table's own");
+  assert.equal(tcp.parse("TCP://192.0.2.1:51820"), t);
+  assert.equal(tcp.adopt(u), t, "adopted by address and port");
+  assert.equal(udp.adopt(t), u);
+  assert.equal(udp.parse("udp://192.0.2.1:51820"), u);
+  assert.equal(String(tcp.parse("tcp://[2001:db8::1]:443")), "tcp://[2001:db8::1]:443");
+  assert.equal(String(tcp.fromText("::ffff:10.0.0.1", 7)), "tcp://10.0.0.1:7");
+  assert.throws(() => udp.parse("tcp://192.0.2.1:1"), /carries udp/);
+  assert.throws(() => tcp.parse("udp://192.0.2.1:1"), /carries tcp/);
+  assert.throws(() => tcp.parse("ws://192.0.2.1:1"), /unknown scheme/);
+  assert.throws(() => tcp.parse("tcp://"), /invalid endpoint/);
+});
+
+Deno.test("splitScheme", () => {
+  assert.deepEqual(splitScheme("1.2.3.4:5"), { proto: undefined, rest: "1.2.3.4:5" });
+  assert.deepEqual(splitScheme("tcp://[::1]:5"), { proto: "tcp", rest: "[::1]:5" });
+  assert.deepEqual(splitScheme("Udp://h:5"), { proto: "udp", rest: "h:5" });
+  assert.throws(() => splitScheme("sctp://h:5"), /unknown scheme/);
 });

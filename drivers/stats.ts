@@ -34,6 +34,72 @@ export function newTransportStats(): TransportStats {
   };
 }
 
+/** Why a TCP transport dropped a frame it was asked to send. */
+export type TcpSendDrop =
+  /** The connection's write queue (or all connections' together) was at its byte cap. */
+  | "queue-full"
+  /** Too many frames were already waiting for the connection being dialled. */
+  | "dial-queue"
+  /** The dial failed or timed out; the frames waiting for it went with it. */
+  | "dial-failed"
+  /** The endpoint failed a dial moments ago and is not redialled yet. */
+  | "dial-backoff"
+  /** The connection closed (peer, error, idle, eviction) with the frame still queued. */
+  | "conn-lost"
+  /** Empty, or longer than the largest frame. */
+  | "bad-size"
+  /** The transport is closed. */
+  | "closed";
+
+/** Counters of a TCP transport: the datagram ones (frames count as datagrams) and the stream's. */
+export interface TcpStats extends TransportStats {
+  /** Frames dropped before reaching the kernel, by reason; their sum is `sendDrops`. */
+  drops: Record<TcpSendDrop, number>;
+  /** Connections accepted. */
+  accepts: number;
+  /** Dials started. */
+  dials: number;
+  /** Dials that failed or timed out. */
+  dialFailures: number;
+  /** Connections open now (accepted, dialled, or being dialled). */
+  connections: number;
+  /** Connections closed for a bad length prefix (zero or past the largest frame). */
+  badFrames: number;
+  /** Connections that ended in the middle of a frame. */
+  truncated: number;
+  /** Connections closed for saying nothing for the idle timeout. */
+  idleClosed: number;
+  /** Idle connections closed to make room at the connection cap. */
+  evicted: number;
+  /** Bytes queued for writing now, over all connections. */
+  queuedBytes: number;
+}
+
+/** A zeroed {@link TcpStats}. */
+export function newTcpStats(): TcpStats {
+  return {
+    ...newTransportStats(),
+    drops: {
+      "queue-full": 0,
+      "dial-queue": 0,
+      "dial-failed": 0,
+      "dial-backoff": 0,
+      "conn-lost": 0,
+      "bad-size": 0,
+      "closed": 0,
+    },
+    accepts: 0,
+    dials: 0,
+    dialFailures: 0,
+    connections: 0,
+    badFrames: 0,
+    truncated: 0,
+    idleClosed: 0,
+    evicted: 0,
+    queuedBytes: 0,
+  };
+}
+
 /** Counters of a packet device. */
 export interface DeviceStats {
   /** Packets read from the host and handed to the sink. */

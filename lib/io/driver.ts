@@ -19,7 +19,12 @@ export interface Endpoint {
   readonly port: number;
   /** 4 or 6. */
   readonly family: 4 | 6;
-  /** `address:port`, with brackets around IPv6 addresses. */
+  /**
+   * The underlay protocol: `tcp` for a framed stream (drivers/tcp.ts), `udp` or absent for a
+   * datagram. Absence means UDP so that endpoints made before TCP existed keep their meaning.
+   */
+  readonly proto?: "udp" | "tcp";
+  /** `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP. */
   toString(): string;
 }
 
@@ -65,7 +70,10 @@ export interface Transport {
   send(data: Uint8Array, to: Endpoint): void;
   /** Sends whatever `send` queued. */
   flush(): void;
-  /** Turns `host:port` text (IPv6 in brackets) into an interned endpoint; throws on bad input. */
+  /**
+   * Turns `host:port` text (IPv6 in brackets; `tcp://host:port` where the transport carries TCP)
+   * into an interned endpoint; throws on bad input.
+   */
   endpoint(text: string): Endpoint;
   /** Stops reading and closes the socket; idempotent. */
   close(): Promise<void>;

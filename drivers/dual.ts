@@ -1,0 +1,106 @@
+/**
+ * One transport over two: UDP and TCP on the same port number, as a weft node listens. Sends go
+ * by the endpoint's protocol (`tcp` to the TCP side, anything else to UDP), and both sides deliver
+ * into the one sink, so the device answers each peer on the protocol it was reached on.
+ * @module
+ */
+
+import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
+import { splitScheme } from "./endpoint.ts";
+import { type TcpOptions, TcpTransport } from "./tcp.ts";
+import { DenoUdpTransport } from "./udp_deno.ts";
+
+/** Options of {@link DualTransport.open}. */
+export interface DualOptions {
+  /** The UDP port; 0 picks one that is free for both UDP and TCP. */
+  port: number;
+  /** The local address of both; by default dual-stack `::`, or `0.0.0.0`. */
+  hostname?: string;
+  /** The TCP port when it is not the UDP port's number. */
+  tcpPort?: number;
+  /** Opens the UDP side on a port (default: the Deno UDP transport). */
+  openUdp?: (port: number, hostname: string | undefined) => Promise<Transport>;
+  /** Options of the TCP side, but its port and address. */
+  tcp?: Omit<TcpOptions, "port" | "hostname">;
+  /** Tries with port 0 before giving up when the TCP port is taken (default 8). */
+  attempts?: number;
+}
+
+/** A {@link Transport} that carries datagrams on UDP and framed on TCP; see the module doc. */
+export class DualTransport implements Transport {
+  /** Always `udp+tcp`. */
+  readonly name = "udp+tcp";
+  /** The UDP side. */
+  readonly udp: Transport;
+  /** The TCP side. */
+  readonly tcp: Transport;
+  #closing: Promise<void> | null = null;
+
+  /** Wraps two started-or-not transports; `close()` closes both. */
+  constructor(udp: Transport, tcp: Transport) {
+    this.udp = udp;
+    this.tcp = tcp;
+  }
+
+  /**
+   * Opens UDP on `port`, then TCP on the same number. With port 0 the UDP side picks one, and if
+   * TCP cannot have that number both are tried again on another.
+   */
+  static async open(options: DualOptions): Promise<DualTransport> {
+    const openUdp = options.openUdp ??
+      ((port: number, hostname: string | undefined) => DenoUdpTransport.open({ port, hostname }));
+    const attempts = options.port === 0 && options.tcpPort === undefined
+      ? Math.max(1, options.attempts ?? 8)
+      : 1;
+    for (let attempt = 1;; attempt++) {
+      const udp = await openUdp(options.port, options.hostname);
+      try {
+        const tcp = await TcpTransport.open({
+          ...options.tcp,
+          port: options.tcpPort ?? udp.port,
+          hostname: options.hostname,
+        });
+        return new DualTransport(udp, tcp);
+      } catch (err) {
+        await udp.close();
+        // Only an ephemeral UDP port that happens to be taken on TCP is worth another try.
+        if (!(err instanceof Deno.errors.AddrInUse) || attempt >= attempts) throw err;
+      }
+    }
+  }
+
+  /** The UDP port (the node's listen port). */
+  get port(): number {
+    return this.udp.port;
+  }
+
+  /** Starts both sides into the same sink. */
+  start(sink: DatagramSink): void {
+    this.udp.start(sink);
+    this.tcp.start(sink);
+  }
+
+  /** Sends on TCP to a `tcp` endpoint, on UDP to any other. */
+  send(data: Uint8Array, to: Endpoint): void {
+    if (to.proto === "tcp") this.tcp.send(data, to);
+    else this.udp.send(data, to);
+  }
+
+  /** Flushes both sides. */
+  flush(): void {
+    this.udp.flush();
+    this.tcp.flush();
+  }
+
+  /** `tcp://host:port` gives a TCP endpoint; `host:port` or `udp://host:port` a UDP one. */
+  endpoint(text: string): Endpoint {
+    const { proto, rest } = splitScheme(text);
+    return proto === "tcp" ? this.tcp.endpoint(rest) : this.udp.endpoint(rest);
+  }
+
+  /** Closes both sides; idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.allSettled([this.udp.close(), this.tcp.close()]).then(() => {});
+    return this.#closing;
+  }
+}

@@ -1,0 +1,710 @@
+/**
+ * A TCP transport: WireGuard messages carried on TCP connections, for networks that let no UDP
+ * through. It listens on a TCP port (by convention the UDP listen port's number), dials peers it
+ * has no connection to, and hands the device each message as a datagram, so the device does not
+ * know which transport it runs on. Stable Deno APIs only (`Deno.listen`, `Deno.connect`).
+ *
+ * Framing: every message is a 2-byte big-endian length, then that many bytes (1 to `maxFrame`,
+ * at most 65,535; WireGuard messages are smaller). A zero length or one past `maxFrame` is not a
+ * message this transport sent: the connection is closed and counted, never the transport.
+ *
+ * Head-of-line blocking: TCP delivers in order, so one lost segment stalls every frame behind it
+ * until it is retransmitted, and WireGuard traffic tunnelled inside (often TCP itself) sees delay
+ * spikes instead of the losses its own congestion control expects (TCP over TCP). WireGuard
+ * tolerates loss, not delay: this is why TCP is the fallback for when UDP does not get through,
+ * never the first choice.
+ *
+ * Limits, all options: connections (1,024; at the cap the one idle longest is closed), the idle
+ * timeout (180 s without a frame either way; the keepalives of the layer above keep live
+ * connections open), accepted connections that send nothing (closed after 10 s), the bytes queued
+ * per connection (256 KiB) and over all connections (32 MiB), the frames waiting for a dial (64),
+ * the dial timeout (5 s) and the pause before redialling an endpoint that just failed (1 s).
+ * Whatever does not fit is dropped and counted in {@link TcpStats}; `send` never waits.
+ *
+ * Endpoints: frames read from a connection come from its remote address and port. For a
+ * connection we dialled that is the peer's listening port; for one we accepted it is the peer's
+ * source port, so a reply reuses that connection, but once it is closed a send there dials a port
+ * nobody listens on (refused, counted as `dial-failed`): it is the dialling side that reconnects.
+ * @module
+ */
+
+import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
+import { newTcpStats, type TcpSendDrop, type TcpStats } from "./stats.ts";
+
+/** Bytes of the length prefix in front of every frame. */
+export const TCP_FRAME_HEADER = 2;
+/** The largest frame the 2-byte length prefix can announce. */
+export const TCP_MAX_FRAME = 65535;
+
+/** Opens a TCP connection: `Deno.connect` by default; tests pass a stand-in. */
+export type TcpDialer = (
+  options: { hostname: string; port: number; signal: AbortSignal },
+) => Promise<Deno.TcpConn>;
+
+/** Options of {@link TcpTransport.open}. */
+export interface TcpOptions {
+  /** The local port to listen on; 0 picks an ephemeral one. */
+  port: number;
+  /** The local address; by default `::` (dual-stack), or `0.0.0.0` where IPv6 is unavailable. */
+  hostname?: string;
+  /** Whether to accept connections (default true); false makes a transport that only dials. */
+  listen?: boolean;
+  /** The largest frame sent or accepted (default and most 65,535). */
+  maxFrame?: number;
+  /** Connections open at once, accepted and dialled (default 1,024). */
+  maxConnections?: number;
+  /** A connection with no frame either way for this long is closed (default 180,000 ms). */
+  idleTimeoutMs?: number;
+  /** An accepted connection that has sent no frame for this long is closed (default 10,000 ms). */
+  silentTimeoutMs?: number;
+  /** A dial that has not connected in this long fails (default 5,000 ms). */
+  dialTimeoutMs?: number;
+  /** After a failed dial, sends to that endpoint are dropped for this long (default 1,000 ms). */
+  redialDelayMs?: number;
+  /** Frames that may wait for a connection being dialled (default 64). */
+  maxDialQueue?: number;
+  /** Bytes (frames with their prefixes) queued per connection, written or not (default 256 KiB). */
+  maxQueuedBytes?: number;
+  /** Bytes queued over all connections (default 32 MiB). */
+  maxTotalQueuedBytes?: number;
+  /** How often timeouts are checked (default 5,000 ms); 0: never, the caller calls `sweep()`. */
+  sweepIntervalMs?: number;
+  /** The clock in ms (tests inject one); default `Date.now`. */
+  now?: () => number;
+  /** Opens outgoing connections; default `Deno.connect`. */
+  dial?: TcpDialer;
+  /** How many endpoints to intern before starting over. */
+  endpointLimit?: number;
+  /** Called with errors thrown by the sink or by sockets; defaults to `console.error`. */
+  onError?: (err: unknown) => void;
+}
+
+// A connection's write buffer starts this small (most are keepalives and handshakes) and goes
+// back to it when a burst that grew it has been written.
+const INITIAL_OUT = 4096;
+const SHRINK_ABOVE = 65536;
+// Reads go into a buffer of this size, grown only while a larger frame is arriving.
+const READ_SIZE = 16384;
+// Back off after this many accept errors in a row (e.g. out of file descriptors).
+const ERROR_BURST = 100;
+const EMPTY = new Uint8Array(0);
+
+/** One connection, open or being dialled, and its write queue. */
+class Stream {
+  /** The remote endpoint, and the `from` of every frame read from it. */
+  readonly ep: InternedEndpoint;
+  /** The key in the transport's map (the endpoint's text). */
+  readonly key: string;
+  /** True for a connection the peer opened. */
+  readonly accepted: boolean;
+  /** When it was accepted or dialled. */
+  readonly opened: number;
+  /** Null while dialling. */
+  conn: Deno.TcpConn | null = null;
+  /** Aborts the dial in progress. */
+  dialAbort: AbortController | null = null;
+  /** The last frame in or out. */
+  lastActive: number;
+  /** Frames read. */
+  framesIn = 0;
+  /** Frames queued and not yet handed to a write: prefix and payload, back to back. */
+  out: Uint8Array = EMPTY;
+  outLen = 0;
+  outFrames = 0;
+  outBytes = 0;
+  /** The buffer of the last finished write, reused for the next batch. */
+  spare: Uint8Array | null = null;
+  /** Bytes handed to the write in progress. */
+  inflight = 0;
+  writing = false;
+  dirty = false;
+  closed = false;
+
+  constructor(ep: InternedEndpoint, accepted: boolean, now: number) {
+    this.ep = ep;
+    this.key = ep.toString();
+    this.accepted = accepted;
+    this.opened = now;
+    this.lastActive = now;
+  }
+}
+
+/** Errors that only mean the peer or we closed the connection: counted, never reported. */
+function isHangup(err: unknown): boolean {
+  return err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.BrokenPipe ||
+    err instanceof Deno.errors.ConnectionAborted ||
+    err instanceof Deno.errors.BadResource ||
+    err instanceof Deno.errors.Interrupted ||
+    err instanceof Deno.errors.NotConnected;
+}
+
+/** A positive integer option, or its default. */
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`tcp: ${name} must be a positive integer`);
+  return v;
+}
+
+/** A non-negative number option, or its default. */
+function notNegative(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw new Error(`tcp: ${name} must be 0 or more`);
+  return v;
+}
+
+/** A {@link Transport} that frames datagrams on TCP connections; see the module doc. */
+export class TcpTransport implements Transport {
+  /** Always `tcp`. */
+  readonly name = "tcp";
+  /** The listening port (0 for a transport that only dials). */
+  readonly port: number;
+  /** The listening address (`::` for dual-stack; empty for a transport that only dials). */
+  readonly hostname: string;
+  /** Traffic, drop and connection counters. */
+  readonly stats: TcpStats = newTcpStats();
+
+  readonly #listener: Deno.TcpListener | null;
+  readonly #table: EndpointTable;
+  readonly #streams = new Map<string, Stream>();
+  readonly #failedAt = new Map<string, number>();
+  readonly #dirty: Stream[] = [];
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #maxFrame: number;
+  readonly #maxConnections: number;
+  readonly #idleTimeout: number;
+  readonly #silentTimeout: number;
+  readonly #dialTimeout: number;
+  readonly #redialDelay: number;
+  readonly #maxDialQueue: number;
+  readonly #maxQueued: number;
+  readonly #maxTotalQueued: number;
+  readonly #now: () => number;
+  readonly #dial: TcpDialer;
+  readonly #onError: (err: unknown) => void;
+  #sink: DatagramSink | null = null;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  #flushScheduled = false;
+  #closing: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(listener: Deno.TcpListener | null, options: TcpOptions) {
+    this.#listener = listener;
+    const addr = listener?.addr;
+    this.port = addr?.port ?? 0;
+    this.hostname = addr?.hostname ?? "";
+    this.#table = new EndpointTable(options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT, "tcp");
+    this.#maxFrame = positive("maxFrame", options.maxFrame, TCP_MAX_FRAME);
+    if (this.#maxFrame > TCP_MAX_FRAME) {
+      throw new Error(`tcp: maxFrame is at most ${TCP_MAX_FRAME}`);
+    }
+    this.#maxConnections = positive("maxConnections", options.maxConnections, 1024);
+    this.#idleTimeout = positive("idleTimeoutMs", options.idleTimeoutMs, 180_000);
+    this.#silentTimeout = positive("silentTimeoutMs", options.silentTimeoutMs, 10_000);
+    this.#dialTimeout = positive("dialTimeoutMs", options.dialTimeoutMs, 5_000);
+    this.#redialDelay = notNegative("redialDelayMs", options.redialDelayMs, 1_000);
+    this.#maxDialQueue = positive("maxDialQueue", options.maxDialQueue, 64);
+    this.#maxQueued = positive("maxQueuedBytes", options.maxQueuedBytes, 256 * 1024);
+    // A cap below one frame would drop every large frame without a word.
+    if (this.#maxQueued < this.#maxFrame + TCP_FRAME_HEADER) {
+      throw new Error("tcp: maxQueuedBytes must hold at least one frame of maxFrame bytes");
+    }
+    this.#maxTotalQueued = positive(
+      "maxTotalQueuedBytes",
+      options.maxTotalQueuedBytes,
+      32 * 1024 * 1024,
+    );
+    this.#now = options.now ?? Date.now;
+    this.#dial = options.dial ??
+      ((o) =>
+        Deno.connect({ transport: "tcp", hostname: o.hostname, port: o.port, signal: o.signal }));
+    this.#onError = options.onError ?? ((err) => console.error("tcp:", err));
+    const sweep = notNegative("sweepIntervalMs", options.sweepIntervalMs, 5_000);
+    if (sweep > 0) {
+      const timer = setInterval(() => this.sweep(), sweep);
+      // Housekeeping alone must not keep a process alive.
+      Deno.unrefTimer(timer);
+      this.#sweepTimer = timer;
+    }
+  }
+
+  /** Listens on `port` (without `hostname`: dual-stack `::` first, then `0.0.0.0`). */
+  // deno-lint-ignore require-await
+  static async open(options: TcpOptions): Promise<TcpTransport> {
+    const { port, hostname } = options;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new Error(`invalid TCP port ${port}`);
+    }
+    if (options.listen === false) return new TcpTransport(null, options);
+    let listener: Deno.TcpListener;
+    if (hostname !== undefined) {
+      listener = Deno.listen({ transport: "tcp", hostname, port });
+    } else {
+      try {
+        listener = Deno.listen({ transport: "tcp", hostname: "::", port });
+      } catch (err) {
+        // A busy port or a missing permission is not a missing IPv6 stack: report it as is.
+        if (err instanceof Deno.errors.AddrInUse || err instanceof Deno.errors.NotCapable) {
+          throw err;
+        }
+        listener = Deno.listen({ transport: "tcp", hostname: "0.0.0.0", port });
+      }
+    }
+    try {
+      return new TcpTransport(listener, options);
+    } catch (err) {
+      // Bad options: the port must not stay taken.
+      listener.close();
+      throw err;
+    }
+  }
+
+  /** Connections open now (accepted, dialled or being dialled). */
+  get connections(): number {
+    return this.#streams.size;
+  }
+
+  /** Starts accepting; frames from every connection go to `sink`, a `flush()` after each read. */
+  start(sink: DatagramSink): void {
+    if (this.#sink !== null) throw new Error("tcp transport already started");
+    if (this.#closed) throw new Error("tcp transport is closed");
+    this.#sink = sink;
+    if (this.#listener !== null) this.#track(this.#acceptLoop(this.#listener));
+    // Connections dialled before start have waited for a sink to read into.
+    for (const s of this.#streams.values()) if (s.conn !== null) this.#startReading(s);
+  }
+
+  /**
+   * Queues one frame to `to` (any endpoint: it is taken as a TCP address): on the connection to
+   * it if there is one, else on a new dial. Copies `data`; never waits; drops and counts what
+   * does not fit.
+   */
+  send(data: Uint8Array, to: Endpoint): void {
+    if (this.#closed) return this.#drop("closed");
+    if (data.length === 0 || data.length > this.#maxFrame) {
+      this.stats.sendErrors++;
+      return this.#drop("bad-size");
+    }
+    const ep = this.#table.adopt(to);
+    let s = this.#streams.get(ep.toString());
+    if (s === undefined) {
+      const dialled = this.#startDial(ep);
+      if (dialled === null) return;
+      s = dialled;
+    } else if (s.conn === null && s.outFrames >= this.#maxDialQueue) {
+      return this.#drop("dial-queue");
+    }
+    this.#enqueue(s, data);
+  }
+
+  #enqueue(s: Stream, data: Uint8Array): void {
+    const need = data.length + TCP_FRAME_HEADER;
+    const stats = this.stats;
+    if (
+      s.outLen + s.inflight + need > this.#maxQueued ||
+      stats.queuedBytes + need > this.#maxTotalQueued
+    ) {
+      // The peer (or the path) is not taking what we write: drop here so memory stays bounded.
+      return this.#drop("queue-full");
+    }
+    let out = s.out;
+    const at = s.outLen;
+    if (out.length < at + need) {
+      const size = Math.min(this.#maxQueued, Math.max(INITIAL_OUT, out.length * 2, at + need));
+      const grown = new Uint8Array(size);
+      grown.set(out.subarray(0, at));
+      s.out = out = grown;
+    }
+    out[at] = data.length >>> 8;
+    out[at + 1] = data.length & 0xff;
+    out.set(data, at + TCP_FRAME_HEADER);
+    s.outLen = at + need;
+    s.outFrames++;
+    s.outBytes += data.length;
+    stats.queuedBytes += need;
+    s.lastActive = this.#now();
+    if (!s.dirty) {
+      s.dirty = true;
+      this.#dirty.push(s);
+    }
+    // Callers are meant to flush after a batch; one that forgets still gets its frames sent.
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#autoFlush);
+    }
+  }
+
+  #autoFlush = (): void => {
+    this.#flushScheduled = false;
+    this.flush();
+  };
+
+  /** Starts one write per connection with frames queued since the last flush. */
+  flush(): void {
+    const dirty = this.#dirty;
+    if (dirty.length === 0) return;
+    for (let i = 0; i < dirty.length; i++) {
+      const s = dirty[i];
+      s.dirty = false;
+      // A connection with a write in progress picks up its queue when that write finishes.
+      if (!s.closed && s.conn !== null && !s.writing && s.outLen > 0) this.#startWrite(s);
+    }
+    dirty.length = 0;
+  }
+
+  #startWrite(s: Stream): void {
+    const buf = s.out.subarray(0, s.outLen);
+    const frames = s.outFrames;
+    const bytes = s.outBytes;
+    s.inflight = s.outLen;
+    // Double buffering: new frames go to the other buffer while this one is being written.
+    s.out = s.spare ?? EMPTY;
+    s.spare = null;
+    s.outLen = 0;
+    s.outFrames = 0;
+    s.outBytes = 0;
+    s.writing = true;
+    this.#track(this.#write(s, s.conn!, buf, frames, bytes));
+  }
+
+  async #write(
+    s: Stream,
+    conn: Deno.TcpConn,
+    buf: Uint8Array,
+    frames: number,
+    bytes: number,
+  ): Promise<void> {
+    const stats = this.stats;
+    try {
+      let off = 0;
+      while (off < buf.length) off += await conn.write(off === 0 ? buf : buf.subarray(off));
+    } catch (err) {
+      s.writing = false;
+      s.inflight = 0;
+      stats.queuedBytes -= buf.length;
+      this.#drop(this.#closed ? "closed" : "conn-lost", frames);
+      if (!s.closed) {
+        if (!isHangup(err)) {
+          stats.sendErrors++;
+          this.#onError(err);
+        }
+        this.#closeStream(s);
+      }
+      return;
+    }
+    s.writing = false;
+    s.inflight = 0;
+    stats.queuedBytes -= buf.length;
+    stats.datagramsOut += frames;
+    stats.bytesOut += bytes;
+    if (s.closed) return;
+    if (s.outLen === 0 && buf.buffer.byteLength > SHRINK_ABOVE) {
+      // The burst is over: do not hold its buffers on a connection that may idle for minutes.
+      if (s.out.length > SHRINK_ABOVE) s.out = EMPTY;
+    } else {
+      s.spare = new Uint8Array(buf.buffer as ArrayBuffer);
+    }
+    if (s.outLen > 0) this.#startWrite(s);
+  }
+
+  #startDial(ep: InternedEndpoint): Stream | null {
+    const key = ep.toString();
+    const now = this.#now();
+    const failed = this.#failedAt.get(key);
+    if (failed !== undefined) {
+      // One dial per failure window: a peer that is down is not hammered at the packet rate.
+      if (now - failed < this.#redialDelay) {
+        this.#drop("dial-backoff");
+        return null;
+      }
+      this.#failedAt.delete(key);
+    }
+    this.#makeRoom();
+    const s = new Stream(ep, false, now);
+    this.#add(s);
+    this.stats.dials++;
+    const abort = new AbortController();
+    s.dialAbort = abort;
+    this.#track(this.#dialTask(s, abort));
+    return s;
+  }
+
+  async #dialTask(s: Stream, abort: AbortController): Promise<void> {
+    const timer = setTimeout(() => abort.abort(), this.#dialTimeout);
+    let conn: Deno.TcpConn;
+    try {
+      conn = await this.#dial({ hostname: s.ep.address, port: s.ep.port, signal: abort.signal });
+    } catch (err) {
+      clearTimeout(timer);
+      s.dialAbort = null;
+      // Closed meanwhile (evicted, or the transport closed): nothing failed that matters.
+      if (s.closed) return;
+      this.stats.dialFailures++;
+      if (this.#failedAt.size >= this.#maxConnections) this.#failedAt.clear();
+      this.#failedAt.set(s.key, this.#now());
+      const expected = isHangup(err) || err instanceof Deno.errors.ConnectionRefused ||
+        err instanceof Deno.errors.TimedOut || abort.signal.aborted ||
+        err instanceof Deno.errors.NetworkUnreachable;
+      if (!expected) this.#onError(err);
+      this.#closeStream(s, "dial-failed");
+      return;
+    }
+    clearTimeout(timer);
+    s.dialAbort = null;
+    if (s.closed) {
+      conn.close();
+      return;
+    }
+    this.#attach(s, conn);
+    if (this.#sink !== null) this.#startReading(s);
+    if (s.outLen > 0) this.#startWrite(s);
+  }
+
+  #attach(s: Stream, conn: Deno.TcpConn): void {
+    s.conn = conn;
+    s.lastActive = this.#now();
+    try {
+      // We batch frames ourselves; Nagle would only add delay to handshakes and keepalives.
+      conn.setNoDelay(true);
+    } catch {
+      // A connection that died already fails on its first read or write.
+    }
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    let errorsInRow = 0;
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (this.#closed || err instanceof Deno.errors.BadResource) return;
+        this.stats.recvErrors++;
+        // Out of descriptors and the like: pause so the loop cannot spin, and say so now and then.
+        if (++errorsInRow >= ERROR_BURST) {
+          errorsInRow = 0;
+          this.#onError(err);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      errorsInRow = 0;
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      this.#accepted(conn);
+    }
+  }
+
+  #accepted(conn: Deno.TcpConn): void {
+    const addr = conn.remoteAddr;
+    let ep: InternedEndpoint;
+    try {
+      ep = this.#table.fromText(addr.hostname, addr.port);
+    } catch (err) {
+      this.stats.recvErrors++;
+      this.#onError(err);
+      conn.close();
+      return;
+    }
+    this.stats.accepts++;
+    // A peer reconnecting from the same address and port: its old connection is dead.
+    const old = this.#streams.get(ep.toString());
+    if (old !== undefined) this.#closeStream(old);
+    this.#makeRoom();
+    const s = new Stream(ep, true, this.#now());
+    this.#add(s);
+    this.#attach(s, conn);
+    if (this.#sink !== null) this.#startReading(s);
+  }
+
+  #add(s: Stream): void {
+    this.#streams.set(s.key, s);
+    this.stats.connections = this.#streams.size;
+  }
+
+  /** At the connection cap, closes the connection idle longest. */
+  #makeRoom(): void {
+    if (this.#streams.size < this.#maxConnections) return;
+    let oldest: Stream | null = null;
+    for (const s of this.#streams.values()) {
+      if (oldest === null || s.lastActive < oldest.lastActive) oldest = s;
+    }
+    if (oldest !== null) {
+      this.stats.evicted++;
+      this.#closeStream(oldest);
+    }
+  }
+
+  #startReading(s: Stream): void {
+    this.#track(this.#readLoop(s, s.conn!, this.#sink!));
+  }
+
+  async #readLoop(s: Stream, conn: Deno.TcpConn, sink: DatagramSink): Promise<void> {
+    const stats = this.stats;
+    const maxFrame = this.#maxFrame;
+    let buf = new Uint8Array(READ_SIZE);
+    let filled = 0;
+    try {
+      while (!s.closed) {
+        const n = await conn.read(filled === 0 ? buf : buf.subarray(filled));
+        if (n === null) {
+          if (filled > 0) stats.truncated++;
+          break;
+        }
+        if (s.closed) break;
+        filled += n;
+        let off = 0;
+        let delivered = 0;
+        while (filled - off >= TCP_FRAME_HEADER) {
+          const len = (buf[off] << 8) | buf[off + 1];
+          if (len === 0 || len > maxFrame) {
+            // Not a frame we would send: the stream is out of step or not ours. Nothing after
+            // this point can be trusted to be a frame boundary, so the connection goes.
+            stats.badFrames++;
+            stats.recvErrors++;
+            filled = 0;
+            this.#closeStream(s);
+            break;
+          }
+          const end = off + TCP_FRAME_HEADER + len;
+          if (end > filled) break;
+          const frame = buf.subarray(off + TCP_FRAME_HEADER, end);
+          off = end;
+          delivered++;
+          stats.datagramsIn++;
+          stats.bytesIn += len;
+          try {
+            sink.datagram(frame, s.ep);
+          } catch (err) {
+            this.#onError(err);
+          }
+          // The sink may have closed the transport; what is left is not delivered.
+          if (s.closed) break;
+        }
+        if (delivered > 0) {
+          s.framesIn += delivered;
+          s.lastActive = this.#now();
+          try {
+            sink.flush();
+          } catch (err) {
+            this.#onError(err);
+          }
+        }
+        if (s.closed) break;
+        if (off > 0) {
+          buf.copyWithin(0, off, filled);
+          filled -= off;
+        }
+        if (filled >= TCP_FRAME_HEADER) {
+          // Grow for a frame larger than the buffer; only a frame in progress needs the room.
+          const need = TCP_FRAME_HEADER + ((buf[0] << 8) | buf[1]);
+          if (need > buf.length) {
+            const grown = new Uint8Array(need);
+            grown.set(buf.subarray(0, filled));
+            buf = grown;
+          }
+        } else if (buf.length > READ_SIZE) {
+          const small = new Uint8Array(READ_SIZE);
+          small.set(buf.subarray(0, filled));
+          buf = small;
+        }
+      }
+    } catch (err) {
+      if (!s.closed) {
+        if (filled > 0) stats.truncated++;
+        if (!isHangup(err)) {
+          stats.recvErrors++;
+          this.#onError(err);
+        }
+      }
+    }
+    this.#closeStream(s);
+  }
+
+  /** Closes one connection; frames still queued on it are dropped with `reason`. */
+  #closeStream(s: Stream, reason: TcpSendDrop = "conn-lost"): void {
+    if (s.closed) return;
+    s.closed = true;
+    if (this.#streams.get(s.key) === s) this.#streams.delete(s.key);
+    this.stats.connections = this.#streams.size;
+    if (s.outFrames > 0) {
+      this.#drop(reason, s.outFrames);
+      this.stats.queuedBytes -= s.outLen;
+    }
+    s.out = EMPTY;
+    s.spare = null;
+    s.outLen = s.outFrames = s.outBytes = 0;
+    s.dialAbort?.abort();
+    if (s.conn !== null) {
+      try {
+        s.conn.close();
+      } catch {
+        // Already closed by the runtime after an error.
+      }
+    }
+  }
+
+  #drop(reason: TcpSendDrop, n = 1): void {
+    this.stats.drops[reason] += n;
+    this.stats.sendDrops += n;
+  }
+
+  #track(task: Promise<void>): void {
+    this.#tasks.add(task);
+    const done = () => this.#tasks.delete(task);
+    task.then(done, (err) => {
+      done();
+      this.#onError(err);
+    });
+  }
+
+  /**
+   * Closes connections idle past the idle timeout, and accepted ones that have sent no frame in
+   * the silent timeout. Runs every `sweepIntervalMs`; tests with a manual clock call it.
+   */
+  sweep(): void {
+    const now = this.#now();
+    for (const s of [...this.#streams.values()]) {
+      if (s.conn === null) continue; // a dial has its own timeout
+      const idle = now - s.lastActive >= this.#idleTimeout;
+      const silent = s.accepted && s.framesIn === 0 && now - s.opened >= this.#silentTimeout;
+      if (idle || silent) {
+        this.stats.idleClosed++;
+        this.#closeStream(s);
+      }
+    }
+    for (const [key, at] of this.#failedAt) {
+      if (now - at >= this.#redialDelay) this.#failedAt.delete(key);
+    }
+  }
+
+  /** Parses `tcp://host:port` or `host:port` (IP literals, IPv6 in brackets); throws on bad input. */
+  endpoint(text: string): Endpoint {
+    return this.#table.parse(text);
+  }
+
+  /** Closes the listener and every connection, and waits for their loops; idempotent. */
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      this.#closed = true;
+      if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+      try {
+        this.#listener?.close();
+      } catch (err) {
+        if (!(err instanceof Deno.errors.BadResource)) this.#onError(err);
+      }
+      for (const s of [...this.#streams.values()]) this.#closeStream(s, "closed");
+      this.#dirty.length = 0;
+      this.#closing = this.#settle();
+    }
+    return this.#closing;
+  }
+
+  async #settle(): Promise<void> {
+    // Every loop, write and dial ends once its connection is closed; none starts after close.
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+  }
+}
