@@ -22,9 +22,15 @@ export interface Endpoint {
   /**
    * The underlay protocol: `tcp` for a framed stream (drivers/tcp.ts), `udp` or absent for a
    * datagram. Absence means UDP so that endpoints made before TCP existed keep their meaning.
+   * `relay` is a virtual endpoint (lib/relay/endpoint.ts): a peer reached through a relay, whose
+   * `address` names the relay and the peer rather than an IP, and whose `port` is 0; only a
+   * relay transport can send to it.
    */
-  readonly proto?: "udp" | "tcp";
-  /** `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP. */
+  readonly proto?: "udp" | "tcp" | "relay";
+  /**
+   * `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP;
+   * `relay://<relay>/<peer>` (short key ids) for a relay endpoint.
+   */
   toString(): string;
 }
 

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { RelayMacKey } from "./mac.ts";
+import {
+  MSG_RELAY_FROM_RELAY,
+  MSG_RELAY_TO_RELAY,
+  openRelay,
+  RELAY_HEADER_SIZE,
+  relayId,
+  relayType,
+  sealRelay,
+  toFromRelay,
+} from "./wire.ts";
+
+const key = new RelayMacKey(crypto.getRandomValues(new Uint8Array(32)));
+const inner = crypto.getRandomValues(new Uint8Array(148)); // a handshake initiation's size
+
+function sealed(id = 0xdeadbeef, body = inner): Uint8Array {
+  const out = new Uint8Array(RELAY_HEADER_SIZE + body.length);
+  assert.equal(sealRelay(id, key, body, out), out.length);
+  return out;
+}
+
+Deno.test("relay wire: the header is type, id, MAC, then the inner message unchanged", () => {
+  const p = sealed();
+  assert.deepEqual([...p.subarray(0, 4)], [0x15, 0, 0, 0]);
+  assert.deepEqual([...p.subarray(4, 8)], [0xef, 0xbe, 0xad, 0xde]);
+  assert.equal(relayType(p), MSG_RELAY_TO_RELAY);
+  assert.equal(relayId(p), 0xdeadbeef);
+  assert.deepEqual(p.subarray(RELAY_HEADER_SIZE), inner);
+  assert.ok(openRelay(p, key));
+});
+
+Deno.test("relay wire: a full-size WireGuard message still fits a 1,500-byte IPv4 underlay", () => {
+  const wg = new Uint8Array(1420 + 32); // 1,420-byte MTU: 16-byte header, 16-byte tag
+  const p = sealed(1, wg);
+  assert.equal(p.length + 20 + 8, 1496);
+  assert.ok(p.length + 28 <= 1500);
+});
+
+Deno.test("relay wire: sealing writes into a larger caller buffer and returns the length", () => {
+  const out = new Uint8Array(4096).fill(0xaa);
+  const n = sealRelay(5, key, inner, out);
+  assert.equal(n, 16 + inner.length);
+  assert.ok(openRelay(out.subarray(0, n), key));
+  assert.equal(out[n], 0xaa, "nothing written past the packet");
+  assert.throws(() => sealRelay(5, key, inner, new Uint8Array(16 + inner.length - 1)), RangeError);
+});
+
+Deno.test("relay wire: every flipped bit of every byte is caught by the type check or the MAC", () => {
+  const p = sealed();
+  for (let i = 0; i < p.length; i++) {
+    for (let bit = 0; bit < 8; bit++) {
+      p[i] ^= 1 << bit;
+      const caught = relayType(p) !== MSG_RELAY_TO_RELAY || !openRelay(p, key);
+      assert.ok(caught, `byte ${i} bit ${bit} went through`);
+      p[i] ^= 1 << bit;
+    }
+  }
+  assert.ok(openRelay(p, key));
+});
+
+Deno.test("relay wire: relayType refuses short packets, reserved bytes and other types", () => {
+  const p = sealed();
+  assert.equal(relayType(p.subarray(0, 47)), 0, "shorter than header + keepalive");
+  assert.equal(relayType(p.subarray(0, 48)), MSG_RELAY_TO_RELAY);
+  for (const t of [1, 2, 3, 4, 0x10, 0x14, 0x17, 0x115]) {
+    const q = p.slice();
+    new DataView(q.buffer).setUint32(0, t, true);
+    assert.equal(relayType(q), 0, `type ${t}`);
+  }
+});
+
+Deno.test("relay wire: the relay's rewrite changes only the type; the MAC holds for the receiver", () => {
+  const p = sealed(77);
+  const before = p.slice();
+  toFromRelay(p);
+  assert.equal(relayType(p), MSG_RELAY_FROM_RELAY);
+  assert.deepEqual(p.subarray(4), before.subarray(4));
+  assert.ok(openRelay(p, key), "the receiver holds the same id and key as the sender");
+});
