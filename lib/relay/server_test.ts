@@ -1,0 +1,394 @@
+import assert from "node:assert/strict";
+import type { Endpoint } from "../io/driver.ts";
+import { parseKey } from "../crypto/keys.ts";
+import { RelayMacKey } from "./mac.ts";
+import { validateRelayMessage } from "./messages.ts";
+import { RelayServer, type RelayServerOptions } from "./server.ts";
+import { MSG_RELAY_FROM_RELAY, openRelay, relayId, relayType } from "./wire.ts";
+import { RelayEndpointTable } from "./endpoint.ts";
+import { ep, inner, newKey, notices, packet, sessionFor } from "../../tests/fixtures/relay.ts";
+import { seededRandom } from "../../tests/fixtures/prng.ts";
+
+const A = newKey();
+const B = newKey();
+const C = newKey();
+const D = newKey();
+const X = newKey(); // not a member
+const R = newKey(); // the relay itself
+const names = new Map([[A, "A"], [B, "B"], [C, "C"], [D, "D"], [X, "X"], [R, "R"]]);
+const EA = ep("198.51.100.1:51820");
+const EB = ep("198.51.100.2:51820");
+const EC = ep("198.51.100.3:51820");
+const ED = ep("198.51.100.4:51820");
+
+interface Sent {
+  data: Uint8Array;
+  to: Endpoint;
+}
+
+function setup(opts: Partial<RelayServerOptions> = {}) {
+  const clock = { t: 1_000 };
+  const sent: Sent[] = [];
+  const members = new Set([A, B, C, D, R]);
+  const server = new RelayServer({
+    now: () => clock.t,
+    send: (data, to) => sent.push({ data: data.slice(), to }),
+    isMember: (k) => members.has(k),
+    selfKey: R,
+    ...opts,
+  });
+  server.setEndpoint(A, EA);
+  server.setEndpoint(B, EB);
+  server.setEndpoint(C, EC);
+  server.setEndpoint(D, ED);
+  return { server, sent, clock, members };
+}
+
+/** Opens a session between `from` and `to` and returns both sides' grants. */
+function open(server: RelayServer, from: string, to: string) {
+  const res = server.open(from, to);
+  assert.equal(res.refused, null);
+  return { [from]: sessionFor(res.send, from), [to]: sessionFor(res.send, to) };
+}
+
+Deno.test("relay server: an open grants both members mirror images", () => {
+  const { server } = setup();
+  const res = server.open(A, B);
+  assert.equal(res.refused, null);
+  assert.deepEqual(notices(res.send, names), ["A:relay-session:B", "B:relay-session:A"]);
+  const a = sessionFor(res.send, A);
+  const b = sessionFor(res.send, B);
+  assert.deepEqual(a.send, b.recv);
+  assert.deepEqual(a.recv, b.send);
+  assert.notEqual(a.send.id, a.recv.id);
+  assert.notEqual(a.send.key, a.recv.key);
+  for (const m of [a, b]) assert.deepEqual(validateRelayMessage(m), m, "valid on the wire");
+  assert.equal(server.sessionCount, 1);
+  assert.equal(server.stats.opened, 1);
+});
+
+Deno.test("relay server: forwards each way with the type rewritten, to the member's endpoint", () => {
+  const { server, sent } = setup();
+  const g = open(server, A, B);
+  const msg = inner(1452, 7);
+  assert.equal(server.forward(packet(g[A].send, msg), EA), null);
+  assert.equal(sent.length, 1);
+  const out = sent[0];
+  assert.equal(out.to, EB);
+  assert.equal(relayType(out.data), MSG_RELAY_FROM_RELAY);
+  assert.equal(relayId(out.data), g[B].recv.id);
+  assert.ok(openRelay(out.data, new RelayMacKey(parseKey(g[B].recv.key, "k"))), "B can check it");
+  assert.deepEqual(out.data.subarray(16), msg, "the inner message is untouched");
+
+  assert.equal(server.forward(packet(g[B].send, inner(92, 1)), EB), null);
+  assert.equal(sent[1].to, EA);
+  assert.equal(relayId(sent[1].data), g[A].recv.id);
+
+  const s = server.stats;
+  assert.deepEqual(s.forwarded, { packets: 2, bytes: 1468 + 108 });
+  assert.deepEqual(s.received, s.forwarded);
+  assert.equal(s.macChecks, 2);
+  const [info] = server.sessions();
+  assert.deepEqual([info.a, info.b], [A, B]);
+  assert.deepEqual(info.aToB, { packets: 1, bytes: 1468 });
+  assert.deepEqual(info.bToA, { packets: 1, bytes: 108 });
+});
+
+Deno.test("relay server: every bit flipped anywhere in a packet stops it", () => {
+  const { server, sent } = setup();
+  const g = open(server, A, B);
+  const good = packet(g[A].send, inner(148));
+  for (let i = 0; i < good.length; i++) {
+    for (let bit = 0; bit < 8; bit++) {
+      const p = good.slice();
+      p[i] ^= 1 << bit;
+      const why = server.forward(p, EA);
+      assert.notEqual(why, null, `byte ${i} bit ${bit} was forwarded`);
+    }
+  }
+  assert.equal(sent.length, 0);
+  const d = server.stats.drops;
+  // Type bytes: malformed; id bytes: an id never handed out; the rest: the MAC.
+  assert.equal(d.malformed, 32);
+  assert.equal(d["unknown-session"], 32);
+  assert.equal(d.mac, (good.length - 8) * 8);
+  assert.equal(server.forward(good, EA), null, "the untouched packet still goes");
+});
+
+Deno.test("relay server: unknown session ids are dropped before any MAC is computed", () => {
+  const { server, sent } = setup();
+  const g = open(server, A, B);
+  const rnd = seededRandom(14);
+  let n = 0;
+  for (let i = 0; i < 5000; i++) {
+    const id = (rnd() * 2 ** 32) >>> 0;
+    if (id === g[A].send.id || id === g[A].recv.id) continue;
+    const p = packet({ id, key: g[A].send.key }, inner(32 + (i % 1420)));
+    assert.equal(server.forward(p, EA), "unknown-session");
+    n++;
+  }
+  assert.equal(server.stats.macChecks, 0, "no MAC for an id the relay never handed out");
+  assert.equal(server.stats.drops["unknown-session"], n);
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("relay server: a non-member gets nothing, nor a member naming a non-member", () => {
+  const { server, sent } = setup();
+  for (
+    const [from, to, why] of [
+      [X, A, "not-member"],
+      [A, X, "peer-not-member"],
+      [A, A, "self"],
+      [A, R, "self"],
+    ] as const
+  ) {
+    const res = server.open(from, to);
+    assert.equal(res.refused, why);
+    assert.deepEqual(res.send, []);
+  }
+  const r = server.stats.refusals;
+  assert.deepEqual([r["not-member"], r["peer-not-member"], r.self], [1, 1, 2]);
+  assert.equal(server.sessionCount, 0);
+  // Nor does anything it sends go anywhere: no session id is known to it.
+  const junk = packet({ id: 1, key: "A".repeat(43) + "=" }, inner(200));
+  assert.equal(server.forward(junk, ep("203.0.113.9:4000")), "unknown-session");
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("relay server: at most maxSessionsPerMember sessions per member, either side", () => {
+  const { server } = setup({ maxSessionsPerMember: 2 });
+  open(server, A, B);
+  open(server, A, C);
+  assert.equal(server.open(A, D).refused, "member-limit", "A holds two");
+  assert.equal(server.open(D, A).refused, "member-limit", "named by another, too");
+  assert.equal(server.open(B, A).refused, null, "the pair A-B exists: granted again, no new slot");
+  open(server, C, D);
+  assert.equal(server.open(B, C).refused, "member-limit", "C holds two");
+  open(server, B, D);
+  assert.equal(server.stats.refusals["member-limit"], 3);
+  assert.equal(server.sessionCount, 4);
+  server.close(A, B);
+  assert.equal(server.open(A, D).refused, "member-limit", "D holds two now");
+  open(server, A, B);
+});
+
+Deno.test("relay server: at most maxSessions sessions in all", () => {
+  const { server } = setup({ maxSessions: 2 });
+  open(server, A, B);
+  open(server, C, D);
+  assert.equal(server.open(A, C).refused, "total-limit");
+  assert.equal(server.stats.refusals["total-limit"], 1);
+  server.close(C, D);
+  open(server, A, C);
+});
+
+Deno.test("relay server: asking again grants the same session to both and resets its idle time", () => {
+  const { server, clock } = setup();
+  const first = open(server, A, B);
+  clock.t += 100_000;
+  const again = open(server, B, A);
+  assert.deepEqual(again[A], first[A]);
+  assert.deepEqual(again[B], first[B]);
+  assert.equal(server.stats.opened, 1);
+  clock.t += 100_000;
+  assert.deepEqual(server.sweep(), [], "200 s after the open, 100 s after the repeat");
+});
+
+Deno.test("relay server: opens are rate limited per member", () => {
+  const { server } = setup({ openRate: { perSecond: 1, burst: 3 } });
+  for (let i = 0; i < 3; i++) assert.equal(server.open(A, B).refused, null);
+  assert.equal(server.open(A, B).refused, "open-rate");
+  assert.equal(server.open(B, A).refused, null, "another member has its own budget");
+});
+
+Deno.test("relay server: a flooding member is limited while another's traffic keeps flowing", () => {
+  const { server, sent, clock } = setup({
+    rate: { packetsPerSecond: 1000, bytesPerSecond: 1_000_000, burstMs: 100 },
+  });
+  const ab = open(server, A, B);
+  const cd = open(server, C, D);
+  const flood = packet(ab[A].send, inner(1000));
+  const fair = packet(cd[C].send, inner(200));
+  let aPassed = 0;
+  let cPassed = 0;
+  // One second in 1 ms steps: A sends 50 packets a millisecond (50 MB/s), C one (200 kB/s).
+  for (let ms = 0; ms < 1000; ms++) {
+    clock.t += 1;
+    for (let i = 0; i < 50; i++) if (server.forward(flood.slice(), EA) === null) aPassed++;
+    if (server.forward(fair.slice(), EC) === null) cPassed++;
+  }
+  // A: its 100 ms burst (100 kB) and 1 MB/s after it, in 1,016-byte relay packets.
+  const want = Math.floor((100_000 + 999_000) / 1016);
+  assert.ok(Math.abs(aPassed - want) <= 2, `A passed ${aPassed}, about ${want} expected`);
+  assert.equal(cPassed, 1000, "every one of C's packets");
+  assert.equal(server.stats.drops.rate, 50_000 - aPassed);
+  assert.equal(sent.filter((s) => s.to === ED).length, 1000);
+  // Rate-limited packets do not keep A's session alive or cost C anything.
+  assert.equal(server.sessions().find((s) => s.a === C)!.aToB.packets, 1000);
+});
+
+Deno.test("relay server: the rate counts bytes: large packets are limited by bytes/s", () => {
+  const { server, clock } = setup({
+    rate: { packetsPerSecond: 1e6, bytesPerSecond: 146_800, burstMs: 1000 },
+  });
+  const g = open(server, A, B);
+  const big = packet(g[A].send, inner(1452)); // 1,468 bytes
+  let passed = 0;
+  for (let i = 0; i < 300; i++) if (server.forward(big.slice(), EA) === null) passed++;
+  assert.equal(passed, 100);
+  clock.t += 500;
+  for (let i = 0; i < 300; i++) if (server.forward(big.slice(), EA) === null) passed++;
+  assert.equal(passed, 150);
+});
+
+Deno.test("relay server: idle sessions expire; the sweep tells both; their ids are then unknown", () => {
+  const { server, sent, clock } = setup({ idleMs: 120_000 });
+  const g = open(server, A, B);
+  const p = packet(g[A].send, inner());
+  clock.t += 119_999;
+  assert.equal(server.forward(p.slice(), EA), null, "still open: traffic resets the idle time");
+  clock.t += 119_999;
+  assert.deepEqual(server.sweep(), []);
+  clock.t += 1;
+  assert.equal(server.forward(p.slice(), EA), "expired", "idle past the limit, not swept yet");
+  assert.deepEqual(notices(server.sweep(), names), ["A:relay-closed:B", "B:relay-closed:A"]);
+  assert.equal(server.sessionCount, 0);
+  assert.equal(server.stats.expired, 1);
+  assert.equal(server.forward(p.slice(), EA), "unknown-session");
+  assert.equal(sent.length, 1);
+  // Its member slots are free again.
+  open(server, A, B);
+});
+
+Deno.test("relay server: the sweep ends the sessions of anyone no longer a member", () => {
+  const { server, members } = setup();
+  open(server, A, B);
+  open(server, C, D);
+  members.delete(B);
+  assert.deepEqual(notices(server.sweep(), names), ["A:relay-closed:B"]);
+  assert.equal(server.sessionCount, 1);
+  assert.equal(server.stats.closed, 1);
+});
+
+Deno.test("relay server: removeMember ends its sessions and tells the others", () => {
+  const { server, sent } = setup();
+  const ab = open(server, A, B);
+  open(server, A, C);
+  open(server, C, D);
+  assert.deepEqual(notices(server.removeMember(A), names), [
+    "B:relay-closed:A",
+    "C:relay-closed:A",
+  ]);
+  assert.equal(server.sessionCount, 1);
+  assert.equal(server.forward(packet(ab[B].send, inner()), EB), "unknown-session");
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("relay server: a close ends the session and tells the other member", () => {
+  const { server } = setup();
+  const g = open(server, A, B);
+  assert.deepEqual(notices(server.handle({ t: "relay-close", to: A }, B).send, names), [
+    "A:relay-closed:B",
+  ]);
+  assert.equal(server.forward(packet(g[A].send, inner()), EA), "unknown-session");
+  assert.deepEqual(server.close(B, A), [], "already closed");
+  assert.deepEqual(server.close(C, D), [], "never open");
+});
+
+Deno.test("relay server: handle dispatches opens", () => {
+  const { server } = setup();
+  const res = server.handle({ t: "relay-open", to: B }, A);
+  assert.deepEqual(notices(res.send, names), ["A:relay-session:B", "B:relay-session:A"]);
+});
+
+Deno.test("relay server: the given endpoint wins; a packet's source is used only without one", () => {
+  const { server, sent } = setup();
+  const g = open(server, A, B);
+  const moved = ep("203.0.113.50:6000");
+  // A packet from A at a new address does not move A: a replayed packet could come from anywhere.
+  assert.equal(server.forward(packet(g[A].send, inner()), moved), null);
+  assert.equal(server.forward(packet(g[B].send, inner()), EB), null);
+  assert.equal(sent[1].to, EA);
+  // Without a given endpoint, the last authenticated source is used.
+  server.setEndpoint(A, null);
+  assert.equal(server.forward(packet(g[A].send, inner()), moved), null);
+  assert.equal(server.forward(packet(g[B].send, inner()), EB), null);
+  assert.equal(sent[3].to, moved);
+  // A relay endpoint is never one to send to.
+  server.setEndpoint(B, new RelayEndpointTable().get(R, B));
+  server.setEndpoint(D, null);
+  const cd = open(server, C, D);
+  assert.equal(server.forward(packet(cd[C].send, inner()), EC), "no-endpoint");
+  assert.equal(server.stats.drops["no-endpoint"], 1);
+  // The given endpoint changes with the member's WireGuard endpoint.
+  server.setEndpoint(D, ED);
+  assert.equal(server.forward(packet(cd[C].send, inner()), EC), null);
+  assert.equal(sent.at(-1)!.to, ED);
+});
+
+Deno.test("relay server: too large and malformed packets are dropped first", () => {
+  const { server, sent } = setup({ maxPacket: 1468 });
+  const g = open(server, A, B);
+  assert.equal(server.forward(packet(g[A].send, inner(1453)), EA), "too-large");
+  assert.equal(server.forward(packet(g[A].send, inner(1452)), EA), null);
+  assert.equal(server.forward(packet(g[A].send, inner(31)), EA), "malformed", "under a keepalive");
+  assert.equal(server.forward(packet(g[A].send, inner(32)), EA), null);
+  const turned = packet(g[A].send, inner());
+  turned[0] = MSG_RELAY_FROM_RELAY; // a relay-to-member packet sent back to the relay
+  assert.equal(server.forward(turned, EA), "malformed");
+  assert.equal(server.forward(new Uint8Array(0), EA), "malformed");
+  assert.equal(sent.length, 2);
+  assert.equal(server.stats.macChecks, 2);
+});
+
+Deno.test("relay server: it never forwards anything it did not grant", () => {
+  const { server, sent } = setup();
+  const g = open(server, A, B);
+  const granted = new Set([g[A].send.id, g[A].recv.id]);
+  const rnd = seededRandom(0xbad);
+  const otherKey = "B".repeat(42) + "A=";
+  for (let i = 0; i < 3000; i++) {
+    const kind = i % 4;
+    const len = 32 + Math.floor(rnd() * 1400);
+    const body = inner(len, i);
+    let p: Uint8Array;
+    if (kind === 0) {
+      // Noise of every length with the right type.
+      p = new Uint8Array(16 + len);
+      for (let j = 4; j < p.length; j++) p[j] = rnd() * 256;
+      p[0] = 0x15;
+    } else if (kind === 1) {
+      p = packet({ id: g[A].send.id, key: otherKey }, body); // a granted id, the wrong key
+    } else if (kind === 2) {
+      p = packet({ id: (rnd() * 2 ** 32) >>> 0 || 1, key: g[A].send.key }, body); // right key
+    } else {
+      p = packet(g[A].send, body);
+      p[8 + Math.floor(rnd() * 8)] ^= 1 + Math.floor(rnd() * 255); // a MAC off by some bits
+    }
+    assert.notEqual(server.forward(p, ep(`192.0.2.${i % 250}:${1000 + i}`)), null);
+  }
+  assert.equal(sent.length, 0);
+  // What it does forward carries only the ids it handed out.
+  server.forward(packet(g[A].send, inner()), EA);
+  server.forward(packet(g[B].send, inner()), EB);
+  assert.deepEqual(new Set(sent.map((s) => relayId(s.data))), granted);
+});
+
+Deno.test("relay server: options out of range are refused", () => {
+  const base = { now: () => 0, send: () => {}, isMember: () => true };
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => new RelayServer({ ...base, idleMs: bad }), RangeError);
+    assert.throws(() => new RelayServer({ ...base, maxSessions: bad }), RangeError);
+    assert.throws(() => new RelayServer({ ...base, maxSessionsPerMember: bad }), RangeError);
+    assert.throws(() => new RelayServer({ ...base, maxPacket: bad }), RangeError);
+  }
+  for (const bad of [0, -1, NaN, Infinity]) {
+    assert.throws(() => new RelayServer({ ...base, rate: { bytesPerSecond: bad } }), RangeError);
+  }
+  assert.throws(() => new RelayServer({ ...base, maxPacket: 47 }), RangeError);
+});
+
+Deno.test("relay server: a random source that repeats itself is caught, not looped on", () => {
+  const { server } = setup({ random: (b) => b.fill(7) });
+  assert.throws(() => server.open(A, B), /repeating session ids/);
+});
