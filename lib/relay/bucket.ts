@@ -33,15 +33,21 @@ export function checkRate(rate: RelayRate): void {
   }
 }
 
+// Where each number lives in a bucket's Float64Array.
+const BYTES_PER_MS = 0;
+const PACKETS_PER_MS = 1;
+const MAX_BYTES = 2;
+const MAX_PACKETS = 3;
+const BYTES = 4;
+const PACKETS = 5;
+const AT = 6;
+
 /** One member's bucket; starts full. */
 export class TokenBucket {
-  readonly #bytesPerMs: number;
-  readonly #packetsPerMs: number;
-  readonly #maxBytes: number;
-  readonly #maxPackets: number;
-  #bytes: number;
-  #packets: number;
-  #at: number;
+  // Rates, capacities and levels in a Float64Array rather than fields: V8 may keep a number field
+  // boxed and allocate on every write when its values wander between small integers and large or
+  // fractional ones (it did here at some rates); typed array elements never allocate.
+  readonly #s = new Float64Array(7);
 
   /**
    * A full bucket at time `now` (ms). The byte capacity is at least `largest` bytes, so a packet
@@ -49,26 +55,28 @@ export class TokenBucket {
    */
   constructor(rate: RelayRate, now: number, largest = 0) {
     checkRate(rate);
-    this.#bytesPerMs = rate.bytesPerSecond / 1000;
-    this.#packetsPerMs = rate.packetsPerSecond / 1000;
-    this.#maxBytes = Math.max(rate.bytesPerSecond * rate.burstMs / 1000, largest);
-    this.#maxPackets = Math.max(rate.packetsPerSecond * rate.burstMs / 1000, 1);
-    this.#bytes = this.#maxBytes;
-    this.#packets = this.#maxPackets;
-    this.#at = now;
+    const s = this.#s;
+    s[BYTES_PER_MS] = rate.bytesPerSecond / 1000;
+    s[PACKETS_PER_MS] = rate.packetsPerSecond / 1000;
+    s[MAX_BYTES] = Math.max(rate.bytesPerSecond * rate.burstMs / 1000, largest);
+    s[MAX_PACKETS] = Math.max(rate.packetsPerSecond * rate.burstMs / 1000, 1);
+    s[BYTES] = s[MAX_BYTES];
+    s[PACKETS] = s[MAX_PACKETS];
+    s[AT] = now;
   }
 
   /** True when a packet of `bytes` may pass at time `now` (its tokens are then spent). */
   take(bytes: number, now: number): boolean {
-    const dt = now - this.#at;
+    const s = this.#s;
+    const dt = now - s[AT];
     if (dt > 0) {
-      this.#bytes = Math.min(this.#maxBytes, this.#bytes + dt * this.#bytesPerMs);
-      this.#packets = Math.min(this.#maxPackets, this.#packets + dt * this.#packetsPerMs);
-      this.#at = now;
+      s[BYTES] = Math.min(s[MAX_BYTES], s[BYTES] + dt * s[BYTES_PER_MS]);
+      s[PACKETS] = Math.min(s[MAX_PACKETS], s[PACKETS] + dt * s[PACKETS_PER_MS]);
+      s[AT] = now;
     }
-    if (this.#packets < 1 || this.#bytes < bytes) return false;
-    this.#packets -= 1;
-    this.#bytes -= bytes;
+    if (s[PACKETS] < 1 || s[BYTES] < bytes) return false;
+    s[PACKETS] -= 1;
+    s[BYTES] -= bytes;
     return true;
   }
 }
