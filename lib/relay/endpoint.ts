@@ -8,6 +8,7 @@
  */
 
 import type { Endpoint } from "../io/driver.ts";
+import { isKeyText } from "./messages.ts";
 
 /** The scheme of relay endpoints. */
 export const RELAY_SCHEME = "relay://";
@@ -51,6 +52,11 @@ export class RelayEndpoint implements Endpoint {
   toString(): string {
     return this.#text;
   }
+
+  /** `relay://<relay>/<peer>` with whole keys: parses back whatever the parser knows. */
+  get fullText(): string {
+    return `${RELAY_SCHEME}${this.address}`;
+  }
 }
 
 /** True when `ep` is a relay endpoint. */
@@ -83,9 +89,10 @@ export class RelayEndpointTable {
   }
 
   /**
-   * Parses `relay://<relay>/<peer>`, each part a short id or a whole key in URL-safe base64,
-   * resolved among `relays` and `peers` (base64 keys). Throws a clear Error when the text is
-   * malformed or a part matches no key, or more than one.
+   * Parses `relay://<relay>/<peer>`, each part a whole key in URL-safe base64 (as
+   * {@link RelayEndpoint.fullText} writes) or a short id resolved among `relays` and `peers`
+   * (base64 keys). Throws a clear Error when the text is malformed or a short id matches no key,
+   * or more than one.
    */
   parse(text: string, relays: Iterable<string>, peers: Iterable<string>): RelayEndpoint {
     if (!text.toLowerCase().startsWith(RELAY_SCHEME)) {
@@ -101,9 +108,17 @@ export class RelayEndpointTable {
   }
 }
 
-/** The one key among `keys` whose URL-safe form starts with `id`, which must be 8 or 43 long. */
+/**
+ * The key `id` names: a whole URL-safe key (43 characters) stands for itself, known or not; a
+ * short id (8) must start exactly one of `keys`.
+ */
 function resolve(text: string, what: string, id: string, keys: Iterable<string>): string {
-  if (id.length !== 8 && id.length !== 43) {
+  if (id.length === 43) {
+    const key = `${id.replaceAll("-", "+").replaceAll("_", "/")}=`;
+    if (isKeyText(key)) return key;
+    throw new Error(`invalid relay endpoint "${text}": the ${what} is not a key`);
+  }
+  if (id.length !== 8) {
     throw new Error(`invalid relay endpoint "${text}": a ${what} id is 8 or 43 characters`);
   }
   const found: string[] = [];

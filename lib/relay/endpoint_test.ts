@@ -45,6 +45,13 @@ Deno.test("relay endpoint: parses short ids and whole keys among the keys known"
   assert.equal(t.parse(ep.toString(), [R], [A, B]), ep);
   assert.equal(t.parse(`relay://${urlKey(R)}/${urlKey(A)}`, [R], [A, B]), ep);
   assert.equal(t.parse(`RELAY://${shortId(R)}/${shortId(A)}`, [R], [A]), ep);
+  // Whole keys need no list: the integration can name a virtual endpoint before any grant.
+  assert.equal(ep.fullText, `relay://${urlKey(R)}/${urlKey(A)}`);
+  assert.equal(t.parse(ep.fullText, [], []), ep);
+  assert.throws(
+    () => t.parse(`relay://${urlKey(R).slice(0, 42)}B/${urlKey(A)}`, [], []),
+    /not a key/,
+  );
 });
 
 Deno.test("relay endpoint: malformed, unknown and ambiguous text is refused", () => {
