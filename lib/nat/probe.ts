@@ -185,7 +185,7 @@ function readObserved(b: Uint8Array, off: number): ObservedAddress {
   return { address, port: (b[off + 16] << 8) | b[off + 17] };
 }
 
-/** A seeded 32-bit hash of a 32-byte key in `b` at `off`: a map key without allocating. */
+/** A seeded 30-bit hash of a 32-byte key in `b` at `off`: a map key without allocating. */
 function keyHash(b: Uint8Array, off: number, seed: number): number {
   let h = seed;
   for (let i = 0; i < 32; i += 4) {
@@ -196,8 +196,8 @@ function keyHash(b: Uint8Array, off: number, seed: number): number {
   return h & 0x3fffffff;
 }
 
-function sameKey(e: Entry, b: Uint8Array, off: number): boolean {
-  const k = e.publicKey;
+/** Whether the 32-byte key `k` equals the one in `b` at `off` (no subarray: no allocation). */
+function sameKey(k: Uint8Array, b: Uint8Array, off = 0): boolean {
   for (let i = 0; i < 32; i++) if (k[i] !== b[off + i]) return false;
   return true;
 }
@@ -216,8 +216,6 @@ export class PathCrypto {
     "not-member": 0,
     "auth": 0,
   };
-  /** X25519 computations made (one per member key, until forgotten). */
-  dhCount = 0;
 
   readonly #dh: Dh;
   readonly #aead: XAead;
@@ -231,6 +229,7 @@ export class PathCrypto {
   readonly #members = new Map<number, Entry>();
   #strangers = new Map<number, Entry>();
   #strangerCount = 0;
+  #dhCount = 0;
 
   /** Binds this node's private key; nothing is derived until a member is seen. */
   constructor(opts: PathCryptoOptions) {
@@ -247,6 +246,11 @@ export class PathCrypto {
   /** This node's public key. */
   get publicKey(): Uint8Array {
     return this.#public.slice();
+  }
+
+  /** X25519 computations made: one per member key, until it is forgotten. */
+  get dhCount(): number {
+    return this.#dhCount;
   }
 
   /** A ping to `peerKey` (base64) and its txid; throws when the key is not a member's. */
@@ -339,11 +343,11 @@ export class PathCrypto {
   #lookup(b: Uint8Array, off: number): Entry | null {
     const h = keyHash(b, off, this.#seed);
     for (let e = this.#members.get(h) ?? null; e !== null; e = e.next) {
-      if (sameKey(e, b, off)) return e;
+      if (sameKey(e.publicKey, b, off)) return e;
     }
     const now = this.#now();
     for (let e = this.#strangers.get(h) ?? null; e !== null; e = e.next) {
-      if (sameKey(e, b, off)) {
+      if (sameKey(e.publicKey, b, off)) {
         if (e.expires > now) return null;
         this.#unlink(this.#strangers, h, e.publicKey, false);
         break;
@@ -352,7 +356,7 @@ export class PathCrypto {
     // First sight of this key (or a stale refusal): ask, then remember the answer.
     const publicKey = b.slice(off, off + 32);
     const base64 = encodeBase64(publicKey);
-    const self = sameKeyBytes(publicKey, this.#public);
+    const self = sameKey(publicKey, this.#public);
     if (self || !this.#isMember(base64)) {
       if (this.#strangerCount >= NOT_MEMBER_MAX) {
         this.#strangers = new Map();
@@ -382,7 +386,7 @@ export class PathCrypto {
 
   /** The pair key: the same on both sides, bound to both public keys in a fixed order. */
   #derive(peer: Uint8Array): Uint8Array | null {
-    this.dhCount++;
+    this.#dhCount++;
     let shared: Uint8Array;
     try {
       shared = this.#dh.shared(this.#private, peer);
@@ -400,7 +404,7 @@ export class PathCrypto {
   #unlink(map: Map<number, Entry>, h: number, key: Uint8Array, wipe: boolean): void {
     let prev: Entry | null = null;
     for (let e = map.get(h) ?? null; e !== null; prev = e, e = e.next) {
-      if (!sameKeyBytes(e.publicKey, key)) continue;
+      if (!sameKey(e.publicKey, key)) continue;
       if (prev === null) {
         if (e.next === null) map.delete(h);
         else map.set(h, e.next);
@@ -412,11 +416,6 @@ export class PathCrypto {
       return;
     }
   }
-}
-
-function sameKeyBytes(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function compareKeys(a: Uint8Array, b: Uint8Array): number {
