@@ -110,12 +110,15 @@ const MIN_DELAY_MS = 10;
 export const INTERFACE_CHECK_MS = 10_000;
 /** At most one forced handshake per peer this often. */
 const HANDSHAKE_EVERY_MS = 1_000;
+/** How many of a peer's last pings are remembered to refuse replays of them. */
+const RECENT_PINGS = 64;
 /** A received call-me's candidates are kept this long beside the view's. */
 const CALLME_KEEP_MS = 120_000;
 
 /** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
 type DropReason =
   | "rate-limited"
+  | "replay"
   | "send-error"
   | "callme-not-leader"
   | "callme-not-member"
@@ -132,6 +135,8 @@ interface PeerState {
   callmeSentAt: number;
   calledAt: number;
   handshakeAt: number;
+  /** The txids of the last pings answered: a ping seen again is a replay. */
+  readonly pings: Set<string>;
   /** "No direct path" was logged and nothing changed since. */
   noneLogged: boolean;
   /** When the peer was first seen. */
@@ -160,6 +165,7 @@ export class MeshPaths {
   readonly #changes: Record<PathReason, number> = { punched: 0, lan: 0, rtt: 0, failed: 0 };
   readonly #drops: Record<DropReason, number> = {
     "rate-limited": 0,
+    "replay": 0,
     "send-error": 0,
     "callme-not-leader": 0,
     "callme-not-member": 0,
@@ -179,6 +185,7 @@ export class MeshPaths {
   #unsent = 0;
   #callmesSent = 0;
   #callmesReceived = 0;
+  #lanStrangers = 0;
   #closed = false;
 
   /** Paths of `deps.device`'s node; nothing runs before {@link start}. */
@@ -254,10 +261,19 @@ export class MeshPaths {
     if ("drop" in r) return; // counted by the codec
     const now = performance.now();
     if (r.type === "ping") {
+      const st = this.#peers.get(r.peerKey);
+      if (!st) return;
+      // A ping captured and sent again (from anywhere) would make us answer and probe there.
+      if (st.pings.has(r.txid)) {
+        this.#drops.replay++;
+        return;
+      }
       if (!this.#pongLimit.allow(r.peerKey)) {
         this.#drops["rate-limited"]++;
         return;
       }
+      st.pings.add(r.txid);
+      if (st.pings.size > RECENT_PINGS) st.pings.delete(st.pings.values().next().value!);
       this.#send(this.#crypto.pong(r.peerKey, r.txid, from), from);
       // Where its ping came from is where it can be reached (its NAT just opened that door).
       this.#table.get(r.peerKey)?.addCandidate(from.toString(), "peer-observed", now);
@@ -329,10 +345,12 @@ export class MeshPaths {
       stale += pp.ignoredPongs;
       states[pp.state]++;
     }
+    const a = this.#announcer;
     return {
       changes: Object.fromEntries(REASONS.map((r) => [r, this.#changes[r]])),
       drops: { ...this.#crypto.drops, ...this.#drops, "stale-pong": stale },
       states,
+      ...(a ? { announceDrops: { ...a.drops, "not-member": this.#lanStrangers } } : {}),
     };
   }
 
@@ -354,6 +372,7 @@ export class MeshPaths {
     if (!st) {
       st = {
         session: new SessionWatch(),
+        pings: new Set(),
         applied: "",
         callme: null,
         callmeSentAt: -Infinity,
@@ -677,7 +696,10 @@ export class MeshPaths {
   #onLanPeer(p: LanPeer): void {
     if (this.#closed) return;
     const pp = this.#table.get(p.publicKey);
-    if (!pp) return; // not a member: the announcement verified, but we have no use for it
+    if (!pp) {
+      this.#lanStrangers++; // made with the mesh's key by a key that left (or never joined)
+      return;
+    }
     const endpoint = formatHostPort({ host: p.address, port: p.port });
     if (pp.addCandidate(endpoint, "lan-announce", performance.now())) this.#schedule();
   }

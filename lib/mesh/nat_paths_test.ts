@@ -244,10 +244,11 @@ Deno.test({
       assert.equal(said.length, 1, said.join("\n"));
       assert.ok(!lab.logs.get("n1")!.some((l) => /path (chosen|changed).*peer=n2/.test(l)));
       assert.match(renderMetrics(n1.agent.metrics()), /weft_paths\{state="none"\} 1/);
-      // Both punched and asked the other, through the leader, to punch too (the first call-me
-      // to the newer member may come before it holds the view that makes the caller a member).
+      // They punched and asked each other, through the leader, to punch too. (A member that was
+      // asked first does not ask back; a call-me to the newer member may come before it holds
+      // the view that makes the caller a member, and is refused.)
       const [c1, c2] = [n1.paths!.callmes, n2.paths!.callmes];
-      assert.ok(c1.sent > 0 && c2.sent > 0, JSON.stringify([c1, c2]));
+      assert.ok(c1.sent + c2.sent > 0, JSON.stringify([c1, c2]));
       assert.ok(c1.received + c2.received > 0, JSON.stringify([c1, c2]));
     }),
 });
@@ -325,9 +326,18 @@ Deno.test({
   fn: () =>
     withLab(async (lab) => {
       await lab.startLeader();
+      // The wire as an eavesdropper sees it: n1's genuine pings to the leader.
+      const captured: Uint8Array[] = [];
+      lab.nats.block((from, to, data) => {
+        if (from === "192.0.2.10:51820" && to === `${LEADER_IP}:${PORT}`) {
+          if (data.length >= 4 && readU32(data, 0) === MSG_PATH_PING) captured.push(data.slice());
+        }
+        return false;
+      });
       const n1 = await lab.start("n1", "192.0.2.10");
-      await until("direct", () => direct(lab.leader, n1));
-      const before = JSON.stringify(peerOf(lab.leader, n1).candidates);
+      await until("direct", () => direct(lab.leader, n1) && captured.length > 0);
+      const endpoints = () => peerOf(lab.leader, n1).candidates!.map((c) => c.endpoint).sort();
+      const before = endpoints();
       const stranger = generateKeyPair();
       const crypto = new PathCrypto({
         dh: selectSuite().dh,
@@ -346,11 +356,16 @@ Deno.test({
       const forged = crypto.ping(leaderKey).bytes;
       forged.set(parseKey(n1.agent.device.publicKey, "key"), 4);
       t.send(forged, to);
+      // A genuine ping of n1's, replayed from elsewhere: refused, not answered there.
+      t.send(captured[0], to);
       const drops = () => lab.leader.paths!.metrics().drops;
-      await until("dropped", () => drops()["not-member"] === 2 && drops().auth === 1);
-      await new Promise((r) => setTimeout(r, 100));
+      await until("dropped", () =>
+        drops()["not-member"] === 2 && drops().auth === 1 && drops().replay === 1);
+      await new Promise((r) =>
+        setTimeout(r, 100)
+      );
       assert.deepEqual(heard, [], "no pong");
-      assert.equal(JSON.stringify(peerOf(lab.leader, n1).candidates), before);
+      assert.deepEqual(endpoints(), before, "no candidate at the sender's address");
       assert.ok(direct(lab.leader, n1));
       assert.match(
         renderMetrics(lab.leader.agent.metrics()),
@@ -411,6 +426,21 @@ Deno.test({
       const kind = lanPath(n1, n2, "198.51.100.20:51820").kind;
       assert.ok(kind === "lan-announce" || kind === "peer-observed", kind);
       assert.ok(await pings(n1, n2));
+      // A forged announcement (no LAN key) from another LAN host: refused and counted.
+      const mal = lab.hub.socket("198.51.100.66")();
+      mal.bind(0, "0.0.0.0", () => {});
+      await new Promise((r) => setTimeout(r, 10));
+      mal.send(new Uint8Array(67), 51822, "239.255.82.21", () => {});
+      await until("announcement refused", () =>
+        /weft_lan_announce_drops_total\{reason="magic"\} 1/.test(
+          renderMetrics(n1.agent.metrics()),
+        ));
+      mal.close();
+      assert.ok(
+        !peerOf(n1, n2).candidates!.some((c) =>
+          c.endpoint.startsWith("198.51.100.66")
+        ),
+      );
       // The leader goes; the members restart from their files (view and LAN key).
       await lab.close(lab.leader);
       await lab.close(n1);

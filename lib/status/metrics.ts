@@ -159,6 +159,8 @@ export interface PathMetrics {
   drops: Record<string, number>;
   /** Peers by path state (`direct`, `none`). */
   states: Record<string, number>;
+  /** LAN announcements refused, by reason, while LAN discovery runs. */
+  announceDrops?: Record<string, number>;
 }
 
 /** Everything `/metrics` shows; the agent fills it per scrape. */
@@ -355,6 +357,13 @@ export function renderMetrics(s: MetricsSnapshot): string {
       "Peers by path state: direct (a confirmed path) or none.",
       byKey(s.paths.states).map(([state, value]) => ({ labels: { state }, value })),
     );
+    if (s.paths.announceDrops) {
+      w.counter(
+        "weft_lan_announce_drops_total",
+        "LAN announcements refused (forged, replayed, stale, our own, not a member's), by reason.",
+        byKey(s.paths.announceDrops).map(([reason, value]) => ({ labels: { reason }, value })),
+      );
+    }
   }
   if (s.policyDrops) {
     w.counter(

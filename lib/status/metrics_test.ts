@@ -61,6 +61,7 @@ function snapshot(): MetricsSnapshot {
       changes: { punched: 3, lan: 1, rtt: 0, failed: 2 },
       drops: { "not-member": 4, "callme-not-leader": 1 },
       states: { direct: 1, none: 1 },
+      announceDrops: { mac: 2, replay: 1 },
     },
   };
 }
@@ -115,6 +116,7 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   assert.equal(promValue(doc, "weft_path_changes_total", { reason: "failed" }), 2);
   assert.equal(promValue(doc, "weft_path_drops_total", { reason: "not-member" }), 4);
   assert.equal(promValue(doc, "weft_paths", { state: "none" }), 1);
+  assert.equal(promValue(doc, "weft_lan_announce_drops_total", { reason: "mac" }), 2);
   const types = Object.fromEntries([...doc.families].map(([k, v]) => [k, v.type]));
   assert.equal(types.weft_peer_rx_bytes_total, "counter");
   assert.equal(types.weft_peer_health, "gauge");
