@@ -247,6 +247,7 @@ export class MeshPaths {
       this.#members.delete(key);
       this.#peers.delete(key);
       this.#table.remove(key);
+      this.#own.unobserve(key); // what it saw of us is no vote any more
       left = true;
     }
     // Keys refused before may be members now; departed members' keys are wiped.
