@@ -1,0 +1,184 @@
+/**
+ * LAN announcements: the datagram a member multicasts on its LAN to say "this key listens on
+ * this port here", so that members on the same LAN find each other's LAN address even when
+ * neither knows it (both behind one NAT, addresses handed out by DHCP). They carry nothing
+ * secret; a mesh-wide LAN key (sent by the leader inside the tunnels) authenticates them, and
+ * a time and a per-sender last-seen time keep them from being replayed.
+ *
+ * Wire format (67 bytes, integers big-endian):
+ *
+ * ```text
+ * "weftLAN1" (8) | version (1) = 1 | sender public key (32) | listen port (2) |
+ * unix time ms (8) | MAC (16): keyed BLAKE2s-128 under the LAN key over everything before it
+ * ```
+ * @module
+ */
+
+import { mac } from "../crypto/blake2s.ts";
+import { encodeBase64 } from "../crypto/base64.ts";
+import { equalBytes } from "../crypto/bytes.ts";
+
+/** The first 8 bytes of every announcement. */
+export const ANNOUNCE_MAGIC = "weftLAN1";
+/** The format version this code writes and reads. */
+export const ANNOUNCE_VERSION = 1;
+/** Size of every announcement. */
+export const ANNOUNCE_SIZE = 8 + 1 + 32 + 2 + 8 + 16;
+/** How far an announcement's time may be from ours, either way. */
+export const ANNOUNCE_WINDOW_MS = 120_000;
+/** At most this many senders' last-seen times are kept (the least recent goes first). */
+export const MAX_SENDERS = 4096;
+
+const MAGIC = new TextEncoder().encode(ANNOUNCE_MAGIC);
+const KEY = 9;
+const PORT = KEY + 32;
+const TIME = PORT + 2;
+const MAC_AT = TIME + 8;
+const TWO32 = 0x1_0000_0000;
+
+/** What an announcement says. */
+export interface Announcement {
+  /** The sender's static public key (32 bytes). */
+  publicKey: Uint8Array;
+  /** The sender's WireGuard UDP port. */
+  port: number;
+  /** When it was made, unix milliseconds. */
+  timeMs: number;
+}
+
+/** Why an announcement was not accepted. */
+export type AnnounceDropReason =
+  | "short"
+  | "magic"
+  | "version"
+  | "mac"
+  | "stale"
+  | "replay"
+  | "self";
+
+/** A refused announcement. */
+export interface AnnounceDrop {
+  /** Why. */
+  readonly drop: AnnounceDropReason;
+}
+
+function checkKey(lanKey: Uint8Array): void {
+  if (!(lanKey instanceof Uint8Array) || lanKey.length !== 32) {
+    throw new RangeError("a LAN key is 32 bytes");
+  }
+}
+
+/** Builds the announcement of `a`, authenticated with the 32-byte `lanKey`. */
+export function encodeAnnouncement(a: Announcement, lanKey: Uint8Array): Uint8Array {
+  checkKey(lanKey);
+  if (a.publicKey.length !== 32) throw new RangeError("a public key is 32 bytes");
+  if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) {
+    throw new RangeError(`bad port ${a.port}`);
+  }
+  if (!Number.isSafeInteger(a.timeMs) || a.timeMs < 0) throw new RangeError("bad time");
+  const out = new Uint8Array(ANNOUNCE_SIZE);
+  out.set(MAGIC, 0);
+  out[8] = ANNOUNCE_VERSION;
+  out.set(a.publicKey, KEY);
+  out[PORT] = a.port >>> 8;
+  out[PORT + 1] = a.port & 0xff;
+  const view = new DataView(out.buffer);
+  view.setUint32(TIME, Math.floor(a.timeMs / TWO32));
+  view.setUint32(TIME + 4, a.timeMs >>> 0);
+  out.set(mac(lanKey, out.subarray(0, MAC_AT)), MAC_AT);
+  return out;
+}
+
+/** Reads and authenticates an announcement; says why when it is not one made with `lanKey`. */
+export function decodeAnnouncement(
+  bytes: Uint8Array,
+  lanKey: Uint8Array,
+): Announcement | AnnounceDrop {
+  checkKey(lanKey);
+  if (bytes.length !== ANNOUNCE_SIZE) return { drop: "short" };
+  for (let i = 0; i < 8; i++) if (bytes[i] !== MAGIC[i]) return { drop: "magic" };
+  if (bytes[8] !== ANNOUNCE_VERSION) return { drop: "version" };
+  if (!equalBytes(mac(lanKey, bytes.subarray(0, MAC_AT)), bytes.subarray(MAC_AT))) {
+    return { drop: "mac" };
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hi = view.getUint32(TIME);
+  const port = (bytes[PORT] << 8) | bytes[PORT + 1];
+  // Past 2^53 ms is no time we will see; port 0 is no port: both only a broken sender makes.
+  if (hi >= 0x200000 || port === 0) return { drop: "stale" };
+  return {
+    publicKey: bytes.slice(KEY, KEY + 32),
+    port,
+    timeMs: hi * TWO32 + view.getUint32(TIME + 4),
+  };
+}
+
+/** Options of {@link AnnounceFilter}. */
+export interface AnnounceFilterOptions {
+  /** The mesh's LAN key. */
+  lanKey: Uint8Array;
+  /** Our own public key: our announcements echoed back are dropped. */
+  selfKey?: Uint8Array;
+  /** Unix time in milliseconds; default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Accepts announcements that authenticate, are within ±120 s of our clock, and are newer than
+ * the last one accepted from the same sender (so a replay of an older one is ignored). Drops
+ * are counted by reason.
+ */
+export class AnnounceFilter {
+  /** Announcements refused, by reason. */
+  readonly drops: Record<AnnounceDropReason, number> = {
+    short: 0,
+    magic: 0,
+    version: 0,
+    mac: 0,
+    stale: 0,
+    replay: 0,
+    self: 0,
+  };
+
+  #key: Uint8Array;
+  readonly #self: string | null;
+  readonly #now: () => number;
+  /** sender (base64) → the time of its last accepted announcement; least recent first. */
+  readonly #lastSeen = new Map<string, number>();
+
+  /** A filter for the given LAN key. */
+  constructor(opts: AnnounceFilterOptions) {
+    checkKey(opts.lanKey);
+    this.#key = opts.lanKey.slice();
+    this.#self = opts.selfKey ? encodeBase64(opts.selfKey) : null;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Replaces the LAN key (the leader rotated it). */
+  setKey(lanKey: Uint8Array): void {
+    checkKey(lanKey);
+    this.#key = lanKey.slice();
+  }
+
+  /** The announcement if it is to be believed, else why not. */
+  accept(bytes: Uint8Array): Announcement | AnnounceDrop {
+    const a = decodeAnnouncement(bytes, this.#key);
+    if ("drop" in a) return this.#drop(a.drop);
+    if (Math.abs(a.timeMs - this.#now()) > ANNOUNCE_WINDOW_MS) return this.#drop("stale");
+    const sender = encodeBase64(a.publicKey);
+    if (sender === this.#self) return this.#drop("self");
+    const last = this.#lastSeen.get(sender);
+    if (last !== undefined && a.timeMs <= last) return this.#drop("replay");
+    this.#lastSeen.delete(sender);
+    this.#lastSeen.set(sender, a.timeMs);
+    if (this.#lastSeen.size > MAX_SENDERS) {
+      this.#lastSeen.delete(this.#lastSeen.keys().next().value!);
+    }
+    return a;
+  }
+
+  #drop(reason: AnnounceDropReason): AnnounceDrop {
+    this.drops[reason]++;
+    return { drop: reason };
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The NAT lab behaves like the NATs users meet: a LAN host reaches the internet through its
+ * router's public address; an unsolicited datagram from the internet is dropped; two hosts behind
+ * port-preserving NATs that send to each other at once get through (a punched hole), through the
+ * routers (their counters say so); behind --random-fully NATs they never do; no router hairpins.
+ */
+import assert from "node:assert/strict";
+import { canBuildLabs } from "../fixtures/netns.ts";
+import { NatLab } from "../fixtures/nat_lab.ts";
+
+const skip = !(await canBuildLabs());
+const PUNCH = new URL("../fixtures/udp_punch.ts", import.meta.url).pathname;
+
+interface Heard {
+  from: string;
+  text: string;
+}
+
+async function punch(
+  lab: NatLab,
+  host: string,
+  port: number,
+  seconds: number,
+  targets: string[],
+): Promise<Heard[]> {
+  const r = await lab.exec(
+    host,
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--unstable-net",
+    PUNCH,
+    String(port),
+    String(seconds),
+    ...targets,
+  );
+  if (r.code !== 0) throw new Error(`punch on ${host} failed: ${r.stderr}`);
+  return r.stdout.trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
+}
+
+for (const nat of ["masquerade", "random-fully"] as const) {
+  Deno.test({
+    name: `nat lab (${nat}): outbound is translated, unsolicited is dropped, punching ${
+      nat === "masquerade" ? "works" : "fails"
+    }`,
+    ignore: skip,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const lab = await NatLab.create({
+        internet: ["pub"],
+        sites: { a: { nat, hosts: ["a1", "a2"] }, b: { nat, hosts: ["b1"] } },
+      });
+      try {
+        const pub = lab.host("pub").ip;
+        const ra = lab.router("a");
+        const rb = lab.router("b");
+        // Outbound: the public host hears a1 from its router's WAN address.
+        const [heardAtPub] = await Promise.all([
+          punch(lab, "pub", 4000, 2, []),
+          punch(lab, "a1", 4001, 1, [`${pub}:4000`]),
+        ]);
+        assert.ok(heardAtPub.length > 0, "pub heard a1");
+        assert.ok(heardAtPub.every((h) => h.from.startsWith(`${ra.wan}:`)), heardAtPub[0].from);
+        if (nat === "masquerade") assert.equal(heardAtPub[0].from, `${ra.wan}:4001`);
+        // Unsolicited: pub sends to router b's address on b1's port; nothing reaches b1.
+        const [heardAtB1] = await Promise.all([
+          punch(lab, "b1", 4002, 2, []),
+          punch(lab, "pub", 4003, 1, [`${rb.wan}:4002`]),
+        ]);
+        assert.equal(heardAtB1.length, 0);
+        // Punching: a1 and b1 send to each other's public mapping at once.
+        const before = await lab.counters("b");
+        const [atA1, atB1] = await Promise.all([
+          punch(lab, "a1", 4004, 2, [`${rb.wan}:4005`]),
+          punch(lab, "b1", 4005, 2, [`${ra.wan}:4004`]),
+        ]);
+        const after = await lab.counters("b");
+        if (nat === "masquerade") {
+          assert.ok(atA1.length > 0 && atB1.length > 0, "both heard each other");
+          assert.ok(after.inbound > before.inbound, "through router b");
+        } else {
+          assert.equal(atA1.length + atB1.length, 0, "symmetric NATs: no hole");
+        }
+        // No hairpin: a1 sending to its own router's public address never reaches a2.
+        const [atA2] = await Promise.all([
+          punch(lab, "a2", 4006, 2, []),
+          punch(lab, "a1", 4007, 1, [`${ra.wan}:4006`]),
+        ]);
+        assert.equal(atA2.length, 0);
+        assert.ok((await lab.counters("a")).hairpin > 0, "hairpin attempts counted");
+      } finally {
+        await lab.destroy();
+      }
+    },
+  });
+}
