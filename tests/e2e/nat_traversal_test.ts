@@ -1,0 +1,414 @@
+/**
+ * Issue 13's proof: members behind real kernel NATs (tests/fixtures/nat_lab.ts) reach each
+ * other directly. Each test builds its own lab: the leader on the internet (203.0.113.1,
+ * `--advertise`), members on NAT sites or the internet, the real CLI in TUN mode. What the
+ * routers forwarded is read from their iptables counters, not from weft's own view. Times are
+ * printed, never asserted (the issue's limits are benchmark figures: scripts/bench/nat.ts).
+ */
+import assert from "node:assert/strict";
+import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
+import { directVia, LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { metricsOf, metricValue, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
+import { PathCrypto } from "../../lib/nat/probe.ts";
+import { nobleDh } from "../../lib/crypto/noble.ts";
+import { decodeBase64, encodeBase64 } from "../../lib/crypto/base64.ts";
+import { generatePrivateKey } from "../../lib/crypto/keys.ts";
+
+const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "conntrack"));
+const TAP = new URL("../fixtures/udp_tap.ts", import.meta.url).pathname;
+const EXTRA = ["--log-level", "debug"];
+
+const ms = (x: number | null) => x === null ? "never" : `${Math.round(x)} ms`;
+
+/** Both members list each other and the first echo reply came back: the time it took. */
+async function firstContact(m: NatMesh, x: string, y: string, label: string): Promise<number> {
+  const joined = await m.join([x, y]);
+  const t = await m.firstReply(x, y);
+  assert.ok(t !== null, `${x} never got a reply from ${y}\n${m.log(x).slice(-6000)}`);
+  const total = performance.now() - joined;
+  console.log(`${label}: first reply ${x} -> ${y} ${ms(total)} after both joined`);
+  return total;
+}
+
+Deno.test({
+  name: "two members behind two port-preserving NATs: direct, router to router",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1"] }, b: { nat: "masquerade", hosts: ["b1"] } },
+    }, { ifPrefix: "n1", extra: EXTRA });
+    try {
+      const ra = m.lab.router("a");
+      const rb = m.lab.router("b");
+      await firstContact(m, "a1", "b1", "masquerade pair");
+      assert.equal(await m.pings("b1", "a1", 3), 3, "b1 -> a1");
+      await m.waitPeer("a1", "b1", directVia(`${rb.wan}:`), `direct via ${rb.wan}`);
+      await m.waitPeer("b1", "a1", directVia(`${ra.wan}:`), `direct via ${ra.wan}`);
+      // The packets go router to router: each router forwards into its LAN what the other's
+      // WAN address sent, as many as the pings at least.
+      const intoA = await m.lab.countFrom("a", rb.wan, { to: "lan" });
+      const intoB = await m.lab.countFrom("b", ra.wan, { to: "lan" });
+      assert.equal(await m.pings("a1", "b1", 10), 10);
+      assert.equal(await m.pings("b1", "a1", 10), 10);
+      const dA = await m.lab.countFrom("a", rb.wan, { to: "lan" }) - intoA;
+      const dB = await m.lab.countFrom("b", ra.wan, { to: "lan" }) - intoB;
+      console.log(`router a forwarded ${dA} from ${rb.wan}, router b ${dB} from ${ra.wan}`);
+      assert.ok(dA >= 20 && dB >= 20, `router to router: ${dA}, ${dB}`);
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "two members behind the same NAT, no hairpin: direct on the LAN, nothing to the WAN",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1", "a2"] } },
+    }, { ifPrefix: "n2", extra: EXTRA });
+    try {
+      const a1 = m.lab.host("a1").ip;
+      const a2 = m.lab.host("a2").ip;
+      await firstContact(m, "a1", "a2", "same NAT");
+      await m.waitPeer("a1", "a2", directVia(`${a2}:${WG_PORT}`), `direct via ${a2}`);
+      await m.waitPeer("a2", "a1", directVia(`${a1}:${WG_PORT}`), `direct via ${a1}`);
+      // While they ping each other the router forwards none of their traffic to the internet
+      // (other than to the leader) and sees no hairpin attempt.
+      await m.lab.countFrom("a", a1, { to: "wan", notTo: LEADER_IP });
+      await m.lab.countFrom("a", a2, { to: "wan", notTo: LEADER_IP });
+      await m.lab.zeroCounters("a");
+      assert.equal(await m.pings("a1", "a2", 10), 10);
+      assert.equal(await m.pings("a2", "a1", 10), 10);
+      const out1 = await m.lab.countFrom("a", a1, { to: "wan", notTo: LEADER_IP });
+      const out2 = await m.lab.countFrom("a", a2, { to: "wan", notTo: LEADER_IP });
+      const { hairpin } = await m.lab.counters("a");
+      console.log(`same NAT while pinging: out ${out1}/${out2}, hairpin ${hairpin}`);
+      assert.deepEqual({ out1, out2, hairpin }, { out1: 0, out2: 0, hairpin: 0 });
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the leader stopped, both members restarted: they find each other on the LAN",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1", "a2"] } },
+    }, { ifPrefix: "n3", extra: EXTRA });
+    try {
+      const a1 = m.lab.host("a1").ip;
+      const a2 = m.lab.host("a2").ip;
+      await firstContact(m, "a1", "a2", "same NAT, before the leader stops");
+      await m.stop(LEADER);
+      await m.stop("a1");
+      await m.stop("a2");
+      const t0 = performance.now();
+      await Promise.all([m.start("a1", []), m.start("a2", [])]);
+      const up = performance.now() - t0;
+      const t = await m.firstReply("a1", "a2");
+      assert.ok(t !== null, `no reply without the leader\n${m.log("a1").slice(-6000)}`);
+      console.log(`leader down, restarted: up in ${ms(up)}, first reply ${ms(t)} later`);
+      assert.equal(await m.pings("a2", "a1", 3), 3, "a2 -> a1");
+      await m.waitPeer("a1", "a2", directVia(`${a2}:${WG_PORT}`), `direct via ${a2}`);
+      await m.waitPeer("a2", "a1", directVia(`${a1}:${WG_PORT}`), `direct via ${a1}`);
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a member's NAT mapping changes (flushed, then a new port): traffic resumes",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1"] }, b: { nat: "masquerade", hosts: ["b1"] } },
+    }, { ifPrefix: "n4", extra: EXTRA });
+    try {
+      const ra = m.lab.router("a");
+      const rb = m.lab.router("b");
+      await firstContact(m, "a1", "b1", "masquerade pair");
+      await m.waitPeer("b1", "a1", directVia(`${ra.wan}:`), `direct via ${ra.wan}`);
+      await m.waitPeer("a1", "b1", directVia(`${rb.wan}:`), `direct via ${rb.wan}`);
+
+      // Router a forgets its mappings: b1's traffic to a1 is dropped at a's WAN until a1 sends.
+      await m.lab.flushMappings("a");
+      const [flushBA, flushAB] = await Promise.all([
+        m.firstReply("b1", "a1"),
+        m.firstReply("a1", "b1"),
+      ]);
+      console.log(`mapping flushed: b1 -> a1 resumed in ${ms(flushBA)}, a1 -> b1 ${ms(flushAB)}`);
+      assert.ok(flushBA !== null && flushAB !== null, "traffic resumes after a flush");
+
+      // Router a moves to other ports: a1's traffic leaves from a new public port, which b's
+      // router has never seen; both must find the new mapping.
+      await m.lab.remapPorts("a", 40000, 40009);
+      const [moveBA, moveAB] = await Promise.all([
+        m.firstReply("b1", "a1"),
+        m.firstReply("a1", "b1"),
+      ]);
+      console.log(`new public port: b1 -> a1 resumed in ${ms(moveBA)}, a1 -> b1 ${ms(moveAB)}`);
+      assert.ok(
+        moveBA !== null && moveAB !== null,
+        `traffic resumes on a new port\n--- a1 ---\n${m.log("a1").slice(-5000)}\n--- b1 ---\n${
+          m.log("b1").slice(-5000)
+        }`,
+      );
+      const v = await m.waitPeer("b1", "a1", directVia(`${ra.wan}:4000`), "on the new port");
+      console.log(`b1 now reaches a1 at ${v.endpoint}`);
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a member behind a NAT and one with a public address: direct",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER, "pub"],
+      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
+    }, { ifPrefix: "n5", extra: EXTRA });
+    try {
+      const ra = m.lab.router("a");
+      const pub = m.lab.host("pub").ip;
+      await firstContact(m, "a1", "pub", "NAT + public");
+      assert.equal(await m.pings("pub", "a1", 3), 3, "pub -> a1");
+      await m.waitPeer("a1", "pub", directVia(`${pub}:${WG_PORT}`), `direct via ${pub}`);
+      await m.waitPeer("pub", "a1", directVia(`${ra.wan}:`), `direct via ${ra.wan}`);
+      const into = await m.lab.countFrom("a", pub, { to: "lan" });
+      assert.equal(await m.pings("a1", "pub", 10), 10);
+      assert.equal(await m.pings("pub", "a1", 10), 10);
+      const d = await m.lab.countFrom("a", pub, { to: "lan" }) - into;
+      console.log(`router a forwarded ${d} from ${pub}`);
+      assert.ok(d >= 20, `from pub through router a: ${d}`);
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+/** Lines of a log about paths that say there is none. */
+function noPathLines(log: string): string[] {
+  return log.split("\n").filter((l) => /no direct path/i.test(l));
+}
+
+Deno.test({
+  name: "both members behind random-fully NATs: no direct path, said once, nothing else hurt",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: {
+        a: { nat: "random-fully", hosts: ["a1"] },
+        b: { nat: "random-fully", hosts: ["b1"] },
+      },
+    }, { ifPrefix: "n6", extra: EXTRA });
+    try {
+      await m.join(["a1", "b1"]);
+      const none = (v: PeerView) => v.path === "none";
+      await m.waitPeer("a1", "b1", none, "path none");
+      await m.waitPeer("b1", "a1", none, "path none");
+      // 30 s of trying: the pair stays without a path, both agents run, the leader is reached,
+      // and the logs say "no direct path" a few times at most.
+      const start = { a1: m.log("a1").length, b1: m.log("b1").length };
+      const until = Date.now() + 30_000;
+      const seen = new Set<string>();
+      let samples = 0;
+      while (Date.now() < until) {
+        for (const [x, y] of [["a1", "b1"], ["b1", "a1"]]) {
+          const v = await peerView(m.lab, x, y);
+          assert.ok(v !== null, `${x} answers its status`);
+          seen.add(`${x}:${v.path}`);
+        }
+        samples++;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      assert.equal(await m.firstReply("a1", "b1", 3), null, "nothing gets through");
+      for (const h of ["a1", "b1", LEADER]) {
+        const exited = await Promise.race([
+          m.procs.get(h)!.child.status.then(() => true),
+          Promise.resolve(false),
+        ]);
+        assert.equal(exited, false, `${h} still runs`);
+      }
+      for (const h of ["a1", "b1"]) {
+        assert.equal(await m.pings(h, LEADER, 3), 3, `${h} -> leader`);
+        assert.equal(await m.pings(LEADER, h, 3), 3, `leader -> ${h}`);
+      }
+      await m.waitPeer("a1", LEADER, (v) => v.path === "direct", "direct");
+      const lines = {
+        a1: noPathLines(m.log("a1").slice(start.a1)),
+        b1: noPathLines(m.log("b1").slice(start.b1)),
+      };
+      console.log(
+        `random-fully: ${samples} samples, states seen ${[...seen]}; "no direct path" lines ` +
+          `in 30 s: a1 ${lines.a1.length}, b1 ${lines.b1.length}`,
+      );
+      assert.deepEqual([...seen].sort(), ["a1:none", "b1:none"], "never direct, never flapping");
+      assert.ok(lines.a1.length <= 3 && lines.b1.length <= 3, JSON.stringify(lines));
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+/** A captured datagram. */
+interface Captured {
+  src: string;
+  dst: string;
+  data: string;
+}
+
+function typeOf(c: Captured): number {
+  return decodeBase64(c.data)![0];
+}
+
+Deno.test({
+  name: "forged and replayed probes from the internet change no path and are counted",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER, "pub", "evil"],
+      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
+    }, { ifPrefix: "n7", extra: EXTRA });
+    try {
+      const pub = m.lab.host("pub").ip;
+      const evil = m.lab.host("evil").ip;
+      const ra = m.lab.router("a");
+      await m.lab.floodInternet();
+      // evil watches the internet from the start.
+      const tap = m.lab.spawn("evil", Deno.execPath(), ["run", "-A", TAP, "capture", "120"]);
+      await m.join(["a1", "pub"]);
+      assert.equal(await m.pings("a1", "pub", 3), 3);
+      const before = {
+        pub: await m.waitPeer("pub", "a1", directVia(`${ra.wan}:`), "direct"),
+        a1: await m.waitPeer("a1", "pub", directVia(`${pub}:${WG_PORT}`), "direct"),
+      };
+      // Genuine probes between a1 and pub, as evil saw them: pings and pongs both ways.
+      const captured = () =>
+        tap.output().trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+          JSON.parse(l) as Captured
+        );
+      const fromA1 = (c: Captured) => c.src.startsWith(`${ra.wan}:`) && c.dst.startsWith(pub);
+      const fromPub = (c: Captured) => c.src.startsWith(pub) && c.dst.startsWith(ra.wan);
+      const got = await eventually(() => {
+        const c = captured();
+        return Promise.resolve(
+          [fromA1, fromPub].every((f) =>
+            [0x13, 0x14].every((t) => c.some((x) => f(x) && typeOf(x) === t))
+          ),
+        );
+      }, HANG_GUARD_MS);
+      assert.ok(got, `evil captured probes both ways: ${JSON.stringify(captured())}`);
+      await m.lab.stop(tap.child);
+      const pick = (f: (c: Captured) => boolean, t: number) =>
+        captured().filter((x) => f(x) && typeOf(x) === t).map((x) => x.data);
+
+      const pubKey = (await peerView(m.lab, "a1", "pub"))!.publicKey;
+      const a1Key = (await peerView(m.lab, "pub", "a1"))!.publicKey;
+      // Probes sealed by a stranger (a key pair of its own) and probes in a member's name with
+      // a forged seal.
+      const forger = (victim: string) =>
+        new PathCrypto({ dh: nobleDh, privateKey: generatePrivateKey(), isMember: () => true })
+          .ping(victim).bytes;
+      const strangerPong = (victim: string) =>
+        new PathCrypto({ dh: nobleDh, privateKey: generatePrivateKey(), isMember: () => true })
+          .pong(victim, "00".repeat(12), { address: evil, port: WG_PORT });
+      const inName = (member: string, type: number, size: number) => {
+        const b = crypto.getRandomValues(new Uint8Array(size));
+        new DataView(b.buffer).setUint32(0, type, true);
+        b.set(decodeBase64(member)!, 4);
+        return b;
+      };
+      const forged = (victim: string, member: string) => [
+        ...Array.from({ length: 10 }, () => encodeBase64(forger(victim))),
+        ...Array.from({ length: 10 }, () => encodeBase64(strangerPong(victim))),
+        ...Array.from({ length: 10 }, () => encodeBase64(inName(member, 0x13, 88))),
+        ...Array.from({ length: 10 }, () => encodeBase64(inName(member, 0x14, 106))),
+      ];
+      const send = async (from: string, to: string, payloads: string[]) => {
+        const r = await m.lab.exec(
+          "evil",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--unstable-net",
+          TAP,
+          "send",
+          from,
+          to,
+          ...payloads,
+        );
+        assert.equal(r.code, 0, r.stderr);
+      };
+      const drops = async (h: string) =>
+        metricValue(await metricsOf(m.lab, h), "weft_path_drops_total");
+      const drops0 = { pub: await drops("pub"), a1: await drops("a1") };
+
+      // To pub (public): forged ones from evil's own address, then a1's genuine probes replayed.
+      const replays = [...pick(fromA1, 0x13), ...pick(fromA1, 0x14)];
+      await send(`${evil}:${WG_PORT}`, `${pub}:${WG_PORT}`, [
+        ...forged(pubKey, a1Key),
+        ...replays,
+        ...replays,
+      ]);
+      // To a1 (behind its NAT), through the mapping it keeps open to pub: as pub, spoofed.
+      await m.lab.addSpoofAddress("evil", pub);
+      const replaysToA1 = [...pick(fromPub, 0x13), ...pick(fromPub, 0x14)];
+      await send(`${pub}:${WG_PORT}`, `${ra.wan}:${before.pub.endpoint!.split(":")[1]}`, [
+        ...forged(a1Key, pubKey),
+        ...replaysToA1,
+        ...replaysToA1,
+      ]);
+      // The forged ones are counted (every one: 40 each).
+      const counted = await eventually(async () => {
+        return (await drops("pub")) - drops0.pub >= 40 && (await drops("a1")) - drops0.a1 >= 40;
+      }, HANG_GUARD_MS);
+      const text = { pub: await metricsOf(m.lab, "pub"), a1: await metricsOf(m.lab, "a1") };
+      const dropLines = (t: string) =>
+        t.split("\n").filter((l) => l.startsWith("weft_path_drops_total")).join("; ");
+      console.log(`pub drops: ${dropLines(text.pub)}\na1 drops: ${dropLines(text.a1)}`);
+      assert.ok(counted, "forged probes counted as drops");
+      // Nothing moved: same path, endpoint and time of the last change, and traffic flows.
+      assert.equal(await m.pings("a1", "pub", 3), 3);
+      assert.equal(await m.pings("pub", "a1", 3), 3);
+      const after = {
+        pub: (await peerView(m.lab, "pub", "a1"))!,
+        a1: (await peerView(m.lab, "a1", "pub"))!,
+      };
+      for (const h of ["pub", "a1"] as const) {
+        const pick = (v: PeerView) => ({
+          path: v.path,
+          endpoint: v.endpoint,
+          pathChangedAt: v.pathChangedAt,
+        });
+        assert.deepEqual(pick(after[h]), pick(before[h]), `${h}'s path unchanged`);
+      }
+    } finally {
+      await m.close();
+    }
+  },
+});
