@@ -106,7 +106,10 @@ Deno.test({
   async fn() {
     const lab = await NatLab.create({
       internet: ["pub", "evil"],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] }, b: { nat: "masquerade", hosts: ["b1"] } },
+      sites: {
+        a: { nat: "masquerade", hosts: ["a1", "a2"] },
+        b: { nat: "masquerade", hosts: ["b1"] },
+      },
     });
     try {
       const pub = lab.host("pub").ip;
@@ -162,6 +165,30 @@ Deno.test({
       assert.equal(seen[0].dst, `${pub}:4021`);
       assert.ok(seen[0].src.startsWith(`${ra.wan}:`));
       assert.equal(atob(seen[0].data).length, 88);
+
+      // Multicast on a site's LAN reaches every host of it (no snooping switch in the way).
+      const lanTap = lab.spawn("a2", Deno.execPath(), [
+        "run",
+        "-A",
+        TAP,
+        "capture",
+        "3",
+        "port=51822",
+      ]);
+      await new Promise((r) => setTimeout(r, 1000));
+      await lab.exec(
+        "a1",
+        Deno.execPath(),
+        "run",
+        "-A",
+        TAP,
+        "send",
+        `${a1}:51822`,
+        "239.255.82.21:51822",
+        btoa("weftLAN1 hello"),
+      );
+      await lanTap.child.status;
+      assert.match(lanTap.output(), new RegExp(`"src":"${a1}:51822","dst":"239.255.82.21:51822"`));
 
       // Spoofing: evil sends as 203.0.113.1 (pub's address here) and pub's own traffic still flows.
       await lab.addSpoofAddress("evil", pub);
