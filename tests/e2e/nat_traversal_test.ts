@@ -13,6 +13,7 @@ import { PathCrypto } from "../../lib/nat/probe.ts";
 import { nobleDh } from "../../lib/crypto/noble.ts";
 import { decodeBase64, encodeBase64 } from "../../lib/crypto/base64.ts";
 import { generatePrivateKey } from "../../lib/crypto/keys.ts";
+import { LAN_GROUP, LAN_PORT } from "../../lib/nat/announce.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "conntrack"));
 const TAP = new URL("../fixtures/udp_tap.ts", import.meta.url).pathname;
@@ -406,6 +407,114 @@ Deno.test({
           pathChangedAt: v.pathChangedAt,
         });
         assert.deepEqual(pick(after[h]), pick(before[h]), `${h}'s path unchanged`);
+      }
+    } finally {
+      await m.close();
+    }
+  },
+});
+
+/** LAN announcements a node dropped (every reason), from its metrics. */
+async function announceDrops(m: NatMesh, host: string): Promise<number> {
+  return metricValue(await metricsOf(m.lab, host), "weft_lan_announce_drops_total");
+}
+
+Deno.test({
+  name: "forged and replayed LAN announcements from a LAN host change no path",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1", "a2", "mal"] } },
+    }, { ifPrefix: "n8", extra: EXTRA });
+    try {
+      const a1 = m.lab.host("a1").ip;
+      const a2 = m.lab.host("a2").ip;
+      const mal = m.lab.host("mal").ip;
+      // mal listens to the LAN's announcements from the start.
+      const tap = m.lab.spawn("mal", Deno.execPath(), [
+        "run",
+        "-A",
+        TAP,
+        "capture",
+        "120",
+        `port=${LAN_PORT}`,
+      ]);
+      await m.join(["a1", "a2"]);
+      const before = {
+        a2: await m.waitPeer("a2", "a1", directVia(`${a1}:${WG_PORT}`), "direct"),
+        a1: await m.waitPeer("a1", "a2", directVia(`${a2}:${WG_PORT}`), "direct"),
+      };
+      const captured = () =>
+        tap.output().trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+          JSON.parse(l) as Captured
+        );
+      const got = await eventually(
+        () => Promise.resolve([a1, a2].every((ip) => captured().some((c) => c.src.startsWith(ip)))),
+        HANG_GUARD_MS,
+      );
+      assert.ok(got, `mal heard both announce: ${JSON.stringify(captured())}`);
+      await m.lab.stop(tap.child);
+      const genuine = captured().map((c) => c.data);
+      const a1Key = decodeBase64(before.a2.publicKey)!;
+      // In a1's name with a fresh time and a forged MAC; a stranger's; the genuine ones again.
+      const forged = (key: Uint8Array) => {
+        const b = crypto.getRandomValues(new Uint8Array(67));
+        b.set(new TextEncoder().encode("weftLAN1"), 0);
+        b[8] = 1;
+        b.set(key, 9);
+        b[41] = 0x01; // port 51820... any port: the MAC fails first
+        new DataView(b.buffer).setBigUint64(43, BigInt(Date.now()));
+        return encodeBase64(b);
+      };
+      const payloads = [
+        ...Array.from({ length: 10 }, () => forged(a1Key)),
+        ...Array.from({ length: 10 }, () => forged(crypto.getRandomValues(new Uint8Array(32)))),
+        ...genuine,
+        ...genuine,
+      ];
+      const drops0 = { a1: await announceDrops(m, "a1"), a2: await announceDrops(m, "a2") };
+      for (const to of [`${LAN_GROUP}:${LAN_PORT}`, `${a2}:${LAN_PORT}`]) {
+        const r = await m.lab.exec(
+          "mal",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--unstable-net",
+          TAP,
+          "send",
+          `${mal}:${LAN_PORT}`,
+          to,
+          ...payloads,
+        );
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const counted = await eventually(
+        async () => (await announceDrops(m, "a2")) - drops0.a2 >= 2 * payloads.length,
+        HANG_GUARD_MS,
+      );
+      console.log(
+        `announcement drops: a1 ${(await announceDrops(m, "a1")) - drops0.a1}, a2 ${
+          (await announceDrops(m, "a2")) - drops0.a2
+        } of ${payloads.length} to the group and ${payloads.length} to a2`,
+      );
+      assert.ok(counted, "every forged or replayed announcement is dropped and counted");
+      assert.equal(await m.pings("a1", "a2", 3), 3);
+      for (const [h, p] of [["a2", "a1"], ["a1", "a2"]] as const) {
+        const v = (await peerView(m.lab, h, p))!;
+        const pick = (v: PeerView) => ({
+          path: v.path,
+          endpoint: v.endpoint,
+          pathChangedAt: v.pathChangedAt,
+        });
+        assert.deepEqual(pick(v), pick(before[h]), `${h}'s path unchanged`);
+        const fake = v.candidates?.some((c) => JSON.stringify(c).includes(mal));
+        assert.ok(
+          !fake,
+          `${h} took no candidate at mal's address: ${JSON.stringify(v.candidates)}`,
+        );
       }
     } finally {
       await m.close();
