@@ -112,6 +112,8 @@ export interface AgentOptions {
   metrics?: () => ExtraMetrics;
   /** Node fields for `/status` that layers above the agent own (the policy). */
   status?: () => Partial<NodeStatus>;
+  /** Peer fields for `/status` that layers above the agent own (a mesh peer's path). */
+  peerStatus?: (publicKey: string) => Partial<PeerStatus>;
 }
 
 /** What an agent started with `control: true` is: its control stack is always there. */
@@ -142,7 +144,7 @@ export interface AgentParts {
 }
 
 /** The `/metrics` figures that the agent's owner fills in. */
-export type ExtraMetrics = Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops">;
+export type ExtraMetrics = Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops" | "paths">;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
@@ -223,6 +225,7 @@ export class Agent {
   readonly #identity: NodeIdentity;
   readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
+  readonly #extraPeer: ((publicKey: string) => Partial<PeerStatus>) | undefined;
   #prober: HealthProber | null = null;
   readonly #probed = new Map<string, string>();
   readonly #probe: ProbeFn | null;
@@ -259,6 +262,7 @@ export class Agent {
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
     this.#extraMetrics = opts.metrics ?? (() => ({}));
     this.#extraStatus = opts.status ?? (() => ({}));
+    this.#extraPeer = opts.peerStatus;
     this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
     this.health = new HealthTracker({
       ...opts.health,
@@ -524,6 +528,7 @@ export class Agent {
       describe: (key) => this.#describe(key),
       health: (key) => this.health.get(key),
       extra: () => this.#extraStatus(),
+      extraPeer: this.#extraPeer,
     });
   }
 

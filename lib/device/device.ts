@@ -410,6 +410,19 @@ export class Device {
     this.#transport.flush();
   }
 
+  /**
+   * Starts a handshake now even if one went out less than REKEY_TIMEOUT ago: for a peer whose
+   * endpoint was just moved to a path that answers, when the last initiation went where nothing
+   * listens and waiting for its retransmission would cost up to 5 s. Callers limit how often.
+   */
+  initiateHandshakeNow(publicKey: string): void {
+    const peer = this.#peers.get(publicKey);
+    if (!peer) throw new Error(`no peer ${publicKey}`);
+    peer.lastInitiationSent = -Infinity;
+    this.#sendInitiation(peer, false);
+    this.#transport.flush();
+  }
+
   /** Fires whatever timers are due. Called every `tickMs`, or by tests. */
   tick(): void {
     if (this.#closed) return;

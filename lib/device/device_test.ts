@@ -258,6 +258,27 @@ Deno.test("a second handshake while data flows rotates sessions without loss", (
   assert.equal(b.device.peer(a.publicKey)!.counters.handshakes, 2);
 });
 
+Deno.test("initiateHandshakeNow does not wait out REKEY_TIMEOUT after a lost initiation", () => {
+  const { nodes: [a, b], clock, net } = makeMesh(2);
+  const pa = a.device.peer(b.publicKey)!;
+  // The first initiation goes where nothing listens (a NAT's closed door)...
+  pa.endpoint = a.transport.endpoint("192.0.2.99:51820");
+  a.device.initiateHandshake(b.publicKey);
+  net.deliver();
+  assert.equal(pa.counters.initiationsSent, 1);
+  // ...then the peer's real endpoint is found: a plain request waits for the retransmission...
+  clock.advance(300);
+  pa.endpoint = a.transport.endpoint("192.0.2.2:51820");
+  a.device.initiateHandshake(b.publicKey);
+  assert.equal(pa.counters.initiationsSent, 1);
+  // ...and this one goes at once.
+  a.device.initiateHandshakeNow(b.publicKey);
+  net.deliver();
+  assert.equal(pa.counters.initiationsSent, 2);
+  assert.equal(pa.counters.handshakes, 1);
+  assert.throws(() => a.device.initiateHandshakeNow(encodeKey(publicKeyOf(generatePrivateKey()))));
+});
+
 Deno.test("unknown message types and wrong sizes are counted, not thrown", () => {
   const { nodes: [a, b], net } = makeMesh(2);
   const sink = b.transport.sink!;

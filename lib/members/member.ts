@@ -33,6 +33,11 @@ export interface Member {
   /** Underlay endpoints where the node can be reached (`host:port`), best first. */
   endpoints: string[];
   /**
+   * The node's own interface addresses with its WireGuard port (`host:port`, at most 8): members
+   * on the same LAN reach each other there when their public endpoints are one NAT's address.
+   */
+  lan?: string[];
+  /**
    * Granted labels (`role=web`, `env=prod`): from the token the node joined with, or set by the
    * leader's operator. Policies trust them; the node cannot change them.
    */

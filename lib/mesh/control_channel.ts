@@ -19,6 +19,8 @@ export class ControlChannel {
   readonly prober: Prober;
   readonly #stack: UserspaceStack;
   readonly #logger: Logger;
+  readonly #handlers = new Set<(msg: ControlMessage, from: string) => void>();
+  #bound = false;
 
   /** A channel over the agent's control stack. */
   constructor(stack: UserspaceStack, logger: Logger) {
@@ -36,13 +38,23 @@ export class ControlChannel {
     }
   }
 
-  /** Hands every well-formed message that is not probe traffic to `handler`, with its sender. */
-  listen(handler: (msg: ControlMessage, from: string) => void): void {
-    this.#stack.listen(CONTROL_PORT, (data, from) => {
-      const msg = parseMessage(data);
-      if (!msg || this.prober.handle(msg, from.address)) return;
-      handler(msg, from.address);
-    });
+  /**
+   * Hands every well-formed message that is not probe traffic to `handler`, with its sender.
+   * Several parts may listen (the sync, the paths); each gets every message. Returns the
+   * function that stops this handler.
+   */
+  listen(handler: (msg: ControlMessage, from: string) => void): () => void {
+    // One socket on the port, bound at the first listener: the stack allows one per port.
+    if (this.#handlers.size === 0 && !this.#bound) {
+      this.#bound = true;
+      this.#stack.listen(CONTROL_PORT, (data, from) => {
+        const msg = parseMessage(data);
+        if (!msg || this.prober.handle(msg, from.address)) return;
+        for (const h of this.#handlers) h(msg, from.address);
+      });
+    }
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
   }
 
   /** Fails the probes in flight. */

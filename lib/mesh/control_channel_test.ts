@@ -49,6 +49,29 @@ Deno.test("control channel: messages reach the other member's listener with thei
   }
 });
 
+Deno.test("control channel: several listeners each get every message until they stop", async () => {
+  const agents = await pair();
+  const [a, b] = agents.map((x) => new ControlChannel(x.control, nullLogger));
+  try {
+    const sync: string[] = [];
+    const paths: string[] = [];
+    b.listen((msg) => sync.push(msg.t));
+    const stop = b.listen((msg) => paths.push(msg.t));
+    a.send("10.78.0.2", { t: "changed", v: 3 });
+    a.send("10.78.0.2", { t: "callme", from: "k", c: [] });
+    await until(() => paths.length === 2);
+    stop();
+    a.send("10.78.0.2", { t: "changed", v: 4 });
+    await until(() => sync.length === 3);
+    assert.deepEqual(sync, ["changed", "callme", "changed"]);
+    assert.deepEqual(paths, ["changed", "callme"]);
+  } finally {
+    a.close();
+    b.close();
+    for (const x of agents) await x.close();
+  }
+});
+
 Deno.test("control channel: probes are answered and never reach the listener", async () => {
   const agents = await pair();
   const [a, b] = agents.map((x) => new ControlChannel(x.control, nullLogger));

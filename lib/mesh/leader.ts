@@ -18,6 +18,7 @@ import {
 } from "./token.ts";
 import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "./state.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
+import { decodeLanKey, newLanKey } from "./lan_key.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../members/labels.ts";
 import { quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
@@ -102,6 +103,9 @@ function copyState(d: LeaderFile): LeaderFile {
   };
 }
 
+/** At most this many LAN candidates are kept per member. */
+export const MAX_LAN = 8;
+
 /** How many departed keys the leader remembers (removals are rare: the oldest go first). */
 export const MAX_LEFT = 4096;
 
@@ -181,7 +185,10 @@ export class LeaderCore {
         core.#refreshLeader(d, init, touch);
         // An IPv6 network added later: every member gets its address now.
         if (init.network6 && !d.network6) core.#setNetwork6(d, init.network6, touch);
-        return { result: undefined, write: false };
+        // State from before LAN discovery: its key is made now, once.
+        const keyless = d.lanKey === undefined;
+        if (keyless) d.lanKey = newLanKey();
+        return { result: undefined, write: keyless };
       });
       return core;
     }
@@ -204,7 +211,15 @@ export class LeaderCore {
       joinedAt: Date.now(),
     };
     const core = new LeaderCore(
-      { format: 1, network: net.toString(), version: 1, members: [leader], tokens: [], joins: {} },
+      {
+        format: 1,
+        network: net.toString(),
+        version: 1,
+        members: [leader],
+        tokens: [],
+        joins: {},
+        lanKey: newLanKey(),
+      },
       state,
       holdMs,
     );
@@ -339,6 +354,11 @@ export class LeaderCore {
   /** Labels joiners asserted outside `node.weft/` and that were dropped, since the start. */
   get labelsDropped(): number {
     return this.#labelsDropped;
+  }
+
+  /** The mesh's LAN key (a copy): it authenticates LAN announcements. Never log it. */
+  get lanKey(): Uint8Array {
+    return decodeLanKey(this.#data.lanKey)!;
   }
 
   /** The IPv6 network, if any. */
@@ -568,9 +588,10 @@ export class LeaderCore {
   }
 
   /**
-   * Records where a member is reachable now (its observed endpoint first), its services, and the
-   * labels it asserts about itself (`nodeLabels`: keys outside `node.weft/` are dropped). `labels`
-   * sets its granted labels: for the leader's operator only, never from what a node says.
+   * Records where a member is reachable now (its observed endpoint first, and its LAN candidates,
+   * at most 8), its services, and the labels it asserts about itself (`nodeLabels`: keys outside
+   * `node.weft/` are dropped). `labels` sets its granted labels: for the leader's operator only,
+   * never from what a node says.
    */
   updateMember(
     publicKey: string,
@@ -579,6 +600,7 @@ export class LeaderCore {
       services?: ServiceSpec[];
       labels?: Record<string, string>;
       nodeLabels?: Record<string, string>;
+      lan?: string[];
     },
   ): Promise<boolean> {
     const own = patch.nodeLabels
@@ -595,12 +617,14 @@ export class LeaderCore {
         ...(patch.services ? { services: patch.services } : {}),
         ...(patch.labels ? { labels: { ...patch.labels } } : {}),
         ...(own ? { nodeLabels: own } : {}),
+        ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
       };
       if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
-      return JSON.stringify([m.endpoints, m.services, m.labels, m.nodeLabels ?? {}]) ===
-          JSON.stringify([old.endpoints, old.services, old.labels, old.nodeLabels ?? {}])
-        ? null
-        : m;
+      // No LAN candidates is no field: records stay as they were before candidates existed.
+      if (m.lan && m.lan.length === 0) delete m.lan;
+      const same = (x: Member) =>
+        JSON.stringify([x.endpoints, x.services, x.labels, x.nodeLabels ?? {}, x.lan ?? []]);
+      return same(m) === same(old) ? null : m;
     };
     // Every hello lands here: an unchanged member costs no change and no write.
     const now = this.#data.members.find((x) => x.publicKey === publicKey);

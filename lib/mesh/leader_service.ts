@@ -1,8 +1,9 @@
 /**
  * The leader's service to the nodes, on the control channel: it takes their hellos (endpoints,
- * services, self-asserted labels) and answers a stale version with the view or what changed,
- * announces membership changes (bursts once, small changes with the notice itself) and policy
- * changes, releases allocations whose node was never heard from, and makes tokens and removals.
+ * LAN candidates, services, self-asserted labels), sends the LAN key to nodes that lack it,
+ * answers a stale version with the view or what changed, announces membership changes (bursts
+ * once, small changes with the notice itself) and policy changes, releases allocations whose
+ * node was never heard from, and makes tokens and removals.
  * @module
  */
 
@@ -19,6 +20,8 @@ import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./leader.ts";
 import { policyFromConfig, type VersionedPolicy } from "./policy_source.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "./sync.ts";
 import { encodeToken } from "./token.ts";
+import { lanKeyId } from "./lan_key.ts";
+import { encodeBase64 } from "../crypto/base64.ts";
 
 /** The leader section of a mesh agent's options. */
 export interface LeaderOptions {
@@ -86,6 +89,9 @@ export class LeaderService {
   readonly #deps: LeaderServiceDeps;
   readonly #holdMs: number;
   readonly #stops: (() => void)[] = [];
+  // The LAN key as sent to nodes whose hello names another (or none), and its id.
+  readonly #lanKey: string;
+  readonly #lanKeyId: string;
   #labelsDropped = 0;
   // One log line per member a minute for labels it claimed and may not set.
   readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
@@ -94,6 +100,9 @@ export class LeaderService {
   constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
     this.#deps = deps;
     this.#core = deps.core;
+    const key = deps.core.lanKey;
+    this.#lanKey = encodeBase64(key);
+    this.#lanKeyId = lanKeyId(key);
     this.#device = deps.device;
     this.#channel = deps.channel;
     this.#logger = deps.logger;
@@ -189,6 +198,11 @@ export class LeaderService {
     return await this.#core.setPolicy(canonical);
   }
 
+  /** Replaces the leader's own LAN candidates; resolves once they are in its state. */
+  async setLan(lan: string[]): Promise<void> {
+    await this.#core.updateMember(this.#device.publicKey, { lan });
+  }
+
   /** Replaces the leader's own services; resolves once they are in its state. */
   async setServices(services: ServiceSpec[]): Promise<void> {
     await this.#core.updateMember(this.#device.publicKey, { services });
@@ -226,14 +240,19 @@ export class LeaderService {
     const labels = msg.labels === undefined ? null : validLabels(msg.labels);
     const own = labels ? splitLabels(labels) : null;
     if (own) this.#dropGranted(member, Object.keys(own.granted));
+    // LAN candidates are held to --advertise's rules too; a hello without the field (an older
+    // node) leaves the record's as they are.
+    const lan = msg.lan === undefined ? undefined : validEndpoints(msg.lan) ?? undefined;
     const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.heardFrom(member.publicKey).catch((e) =>
       this.#logger.error("recording a hello failed", { error: String(e) })
     );
+    if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
     core.updateMember(member.publicKey, {
       endpoints,
       services,
       nodeLabels: own?.asserted,
+      lan,
     }).then(() => {
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {

@@ -11,6 +11,8 @@ import { type AgentConfig, loadAgentConfig } from "../config/agent_config.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { compilePolicyText } from "./policy_source.ts";
 import type { Device } from "../device/device.ts";
+import { lanKeyId } from "./lan_key.ts";
+import { encodeBase64 } from "../crypto/base64.ts";
 
 const LEADER = generateKeyPair().publicKey;
 
@@ -40,7 +42,13 @@ async function harness(
   const service = new LeaderService({
     core,
     device,
-    channel: { send: (to, msg) => sent.push([to, msg]), listen: (h) => handler = h },
+    channel: {
+      send: (to, msg) => sent.push([to, msg]),
+      listen: (h) => {
+        handler = h;
+        return () => {};
+      },
+    },
     logger: opts.logger ?? nullLogger,
     applyView: (v) => applied.push(v),
     usePolicy: (p) => policies.push(p),
@@ -62,8 +70,10 @@ async function harness(
     if (!res.ok) throw new Error(res.error);
     return res.member;
   };
+  // A node that holds the LAN key already, unless the test says otherwise.
+  const lk = lanKeyId(core.lanKey);
   const hello = (from: string, msg: Partial<Extract<ControlMessage, { t: "hello" }>> = {}) =>
-    handler!({ t: "hello", v: 0, endpoints: [], ...msg }, from);
+    handler!({ t: "hello", v: 0, endpoints: [], lk, ...msg }, from);
   return { core, service, sent, applied, policies, endpoints, join, hello };
 }
 
@@ -257,5 +267,67 @@ Deno.test("leader service: the leader section of a configuration, with its polic
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("leader service: a hello's LAN candidates are checked as --advertise and kept", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    h.hello(n1.address, { lan: ["198.51.100.66:51820", "[fd00::5]:51820"] });
+    await until(() => rec().lan !== undefined);
+    assert.deepEqual(rec().lan, ["198.51.100.66:51820", "[fd00::5]:51820"]);
+    // Anything --advertise would refuse leaves them as they were: a bad port, a repeat, junk,
+    // more than 8.
+    const v = h.core.view().version;
+    for (
+      const lan of [
+        ["198.51.100.66:0"],
+        ["198.51.100.66:51820", "198.51.100.66:51820"],
+        [7],
+        Array.from({ length: 9 }, (_, i) => `198.51.100.${i + 1}:51820`),
+        "198.51.100.66:51820",
+      ]
+    ) h.hello(n1.address, { lan: lan as string[] });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.core.view().version, v);
+    assert.deepEqual(rec().lan, ["198.51.100.66:51820", "[fd00::5]:51820"]);
+    // A hello without the field (an older node) changes nothing; an empty list clears them.
+    h.hello(n1.address, {});
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(rec().lan, ["198.51.100.66:51820", "[fd00::5]:51820"]);
+    h.hello(n1.address, { lan: [] });
+    await until(() => rec().lan === undefined);
+    assert.equal("lan" in rec(), false);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a node without the LAN key (or another one) is sent it", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const key = encodeBase64(h.core.lanKey);
+    h.sent.length = 0;
+    h.hello(n1.address, { lk: undefined, v: h.core.view().version });
+    h.hello(n1.address, { lk: "00000000", v: h.core.view().version });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(h.sent, [[n1.address, { t: "lankey", k: key }], [n1.address, {
+      t: "lankey",
+      k: key,
+    }]]);
+    // Holding it: nothing more.
+    h.sent.length = 0;
+    h.hello(n1.address, { v: h.core.view().version });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(h.sent, []);
+    // The key is in no view.
+    assert.ok(!JSON.stringify(h.core.view()).includes(key));
+  } finally {
+    h.service.close();
   }
 });

@@ -9,8 +9,11 @@ import {
   type JoinResult,
   LeaderCore,
   LeaderError,
+  MAX_LAN,
   TOKEN_TTL_RANGE_MS,
 } from "./leader.ts";
+import { decodeLanKey } from "./lan_key.ts";
+import { encodeBase64 } from "../crypto/base64.ts";
 import { StateDir } from "./state.ts";
 import { hashSecret } from "./token.ts";
 import type { MembershipView } from "../members/member.ts";
@@ -179,6 +182,28 @@ Deno.test("leader: reopened state keeps its network and leader key; an IPv6 netw
     assert.equal(v6.member("a")!.publicKey, a.member.publicKey);
     // And once set, another IPv6 network is refused.
     await assert.rejects(open({ network6: "fd00:2::/64" }, new StateDir(dir)), /IPv6 network/);
+  });
+});
+
+Deno.test("leader: the LAN key is made once and kept; state from before it gets one", async () => {
+  await withDir(async (dir) => {
+    const core = await open({}, new StateDir(dir));
+    const key = core.lanKey;
+    assert.equal(key.length, 32);
+    const stored = (await new StateDir(dir).readLeader())!;
+    assert.deepEqual(decodeLanKey(stored.lanKey), key);
+    // Reopened: the same key, no new write.
+    assert.deepEqual((await open({}, new StateDir(dir))).lanKey, key);
+    // A file from before LAN discovery: a key is made and saved, and the view is unchanged.
+    const { lanKey: _, ...old } = stored;
+    await new StateDir(dir).writeLeader(old);
+    const upgraded = await open({}, new StateDir(dir));
+    assert.equal(upgraded.lanKey.length, 32);
+    assert.notDeepEqual(upgraded.lanKey, key);
+    assert.deepEqual(decodeLanKey((await new StateDir(dir).readLeader())!.lanKey), upgraded.lanKey);
+    assert.equal(upgraded.view().version, stored.version);
+    // The key is in no view: only leader.json holds it.
+    assert.ok(!JSON.stringify(upgraded.view()).includes(encodeBase64(upgraded.lanKey)));
   });
 });
 
@@ -529,6 +554,17 @@ Deno.test("updateMember: endpoints, services and node labels from a node; labels
   const services = [{ name: "db", port: 5432, protocol: "tcp" as const }];
   assert.equal(await core.updateMember(key, { services }), true);
   assert.deepEqual(core.member("n1")!.services, services);
+  // LAN candidates: duplicates dropped, at most 8, a new version; the same again is no change;
+  // an empty list removes the field.
+  const lan = Array.from({ length: 10 }, (_, i) => `198.51.100.${i % 9}:51820`);
+  const v = core.view().version;
+  assert.equal(await core.updateMember(key, { lan }), true);
+  assert.deepEqual(core.member("n1")!.lan, lan.slice(0, MAX_LAN));
+  assert.equal(core.view().version, v + 1);
+  assert.equal(await core.updateMember(key, { lan }), false);
+  assert.equal(await core.updateMember(key, { endpoints: core.member("n1")!.endpoints }), false);
+  assert.equal(await core.updateMember(key, { lan: [] }), true);
+  assert.equal("lan" in core.member("n1")!, false);
 });
 
 Deno.test("policy: versions count changes; the same text is no change; listeners hear each", async () => {

@@ -7,7 +7,7 @@
  * point (`boot.ts`, with the join in `join_client.ts`), the peers (`peers.ts`), the view
  * (`membership.ts`), the policy (`policy_runtime.ts`), the control channel
  * (`control_channel.ts`), the leader's service (`leader_service.ts`, `join_server.ts`) or a
- * node's sync (`node_sync.ts`), and DNS (`mesh_dns.ts`).
+ * node's sync (`node_sync.ts`), the paths through NATs (`nat_paths.ts`), and DNS (`mesh_dns.ts`).
  * @module
  */
 
@@ -36,6 +36,9 @@ import {
   underlayKind,
 } from "./options.ts";
 import { MemberIndex, MeshPeers, type PeersOptions } from "./peers.ts";
+import { MeshPaths, type NatOptions } from "./nat_paths.ts";
+import { decodeLanKey } from "./lan_key.ts";
+import { isPathProbe } from "../nat/probe.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { PolicyRuntime } from "./policy_runtime.ts";
 import type { NodeFile, StateDir } from "./state.ts";
@@ -55,15 +58,17 @@ export interface MeshOptions
     LeaderOptions,
     NodeSyncOptions,
     PeersOptions,
-    MeshDnsOptions {}
+    MeshDnsOptions,
+    NatOptions {}
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 type Start = { core: LeaderCore; node?: undefined } | { node: NodeFile; core?: undefined };
 
-/** The parts made after the agent, which its figures read. */
+/** The parts made after the agent, which its figures, status and datagrams reach. */
 interface LateParts {
   dns: DnsServer | null;
   joins: JoinServer | null;
+  paths: MeshPaths | null;
 }
 
 /** Everything a mesh agent is made of. */
@@ -86,10 +91,12 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
   // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
   const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
   const joinDrops = late.joins?.drops();
+  const paths = late.paths?.metrics();
   return {
     policyDrops: policy.drops(),
     ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
     ...(joinDrops ? { joinDrops } : {}),
+    ...(paths ? { paths } : {}),
   };
 }
 
@@ -178,7 +185,7 @@ export class MeshAgent {
     const view = start.core ? start.core.view() : start.node.view;
     const index = new MemberIndex();
     const policy = new PolicyRuntime({ members: view, logger });
-    const late: LateParts = { dns: null, joins: null };
+    const late: LateParts = { dns: null, joins: null, paths: null };
     // The channel needs the agent's control stack, and the agent's probe needs the channel: the
     // probe's factory, which the agent calls with its parts, makes it.
     let channel: ControlChannel | undefined;
@@ -208,8 +215,12 @@ export class MeshAgent {
       filter: policy.deviceFilter,
       metrics: () => meshMetrics(policy, late),
       status: () => policy.status(),
-      // Only the leader serves joins; a node drops what is not WireGuard without a word.
-      onForeignDatagram: (data, from) => late.joins?.handle(data, from),
+      peerStatus: (key) => late.paths?.peerStatus(key) ?? {},
+      // Path probes go to the paths; only the leader serves joins; a node drops the rest.
+      onForeignDatagram: (data, from) => {
+        if (isPathProbe(data)) late.paths?.handle(data, from);
+        else late.joins?.handle(data, from);
+      },
     });
     let mesh: MeshAgent | null = null;
     try {
@@ -219,6 +230,7 @@ export class MeshAgent {
         logger,
         keepalive: opts.persistentKeepalive,
         lookup: opts.lookup,
+        chosenEndpoint: (key) => late.paths?.chosen(key) ?? null,
       });
       const membership = new Membership(view, { peers, policy });
       mesh = new MeshAgent({
@@ -234,8 +246,10 @@ export class MeshAgent {
         core: start.core ?? null,
       });
       policy.start();
+      late.paths = mesh.#makePaths(opened, addresses, start);
       if (start.core) mesh.#startLeader(start.core);
       else mesh.#startNode(start.node);
+      late.paths?.start(membership.view);
       late.dns = await startMeshDns(opts, {
         agent,
         view: () => membership.view,
@@ -258,6 +272,34 @@ export class MeshAgent {
     }
   }
 
+  /** The paths to the other members through NATs, unless NAT traversal is off. */
+  #makePaths(opened: OpenedState, addresses: string[], start: Start): MeshPaths | null {
+    const { opts, agent, channel, logger, membership } = this.#parts;
+    if (opts.natTraversal === false) return null;
+    const view = membership.view;
+    const own = addresses[0].split("/")[0];
+    const paths = new MeshPaths({
+      device: agent.device,
+      privateKey: opened.privateKey,
+      role: opts.role,
+      channel,
+      logger,
+      leaderAddress: () => this.#sync?.leader.address ?? start.node?.leader.address ?? own,
+      overlay: [...addresses, view.network, ...(view.network6 ? [view.network6] : [])],
+      // The leader's record holds what it advertises (its addresses when none was given).
+      advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],
+      lanKey: start.core ? start.core.lanKey : decodeLanKey(start.node.lanKey),
+      publishLan: (lan) => {
+        if (this.#sync) this.#sync.hello();
+        this.#service?.setLan(lan).catch((e) =>
+          logger.error("saving the leader's LAN candidates failed", { error: String(e) })
+        );
+      },
+    }, opts);
+    membership.subscribe((v) => paths.viewChanged(v));
+    return paths;
+  }
+
   #startLeader(core: LeaderCore): void {
     const { agent, channel, logger, membership, policy, late } = this.#parts;
     this.#service = new LeaderService({
@@ -273,7 +315,8 @@ export class MeshAgent {
   }
 
   #startNode(node: NodeFile): void {
-    const { opts, agent, channel, logger, membership, policy, state } = this.#parts;
+    const { opts, agent, channel, logger, membership, policy, state, late } = this.#parts;
+    const paths = late.paths;
     this.#sync = new NodeSync({
       channel,
       state,
@@ -290,8 +333,16 @@ export class MeshAgent {
         services: opts.services ?? [],
         labels: opts.labels ?? {},
       },
+      ...(paths ? { lan: () => paths.lan() } : {}),
+      lanKey: node.lanKey,
+      onLanKey: (key) => late.paths?.setLanKey(key),
     }, opts);
     this.#sync.start(node.policy ?? null);
+  }
+
+  /** The paths to the other members (null when NAT traversal is off). */
+  get paths(): MeshPaths | null {
+    return this.#parts.late.paths;
   }
 
   /** The DNS server, when on. */
@@ -364,6 +415,7 @@ export class MeshAgent {
     if (this.#closed) return;
     this.#closed = true;
     const { agent, state, logger, channel, peers, policy, late, core } = this.#parts;
+    await late.paths?.close();
     this.#sync?.close();
     policy.close();
     peers.close();

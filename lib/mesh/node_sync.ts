@@ -1,9 +1,10 @@
 /**
  * A joined node's membership sync with the leader, on the control channel: a hello every few
  * seconds (and whenever the leader says something changed) with the versions it holds and what it
- * advertises; views, deltas and policies from the leader reassembled and applied; and the node's
- * file (its address, the leader, the view, the policy) saved after each, so that a restarted node
- * needs neither a token nor the leader to talk to the others.
+ * advertises (its LAN candidates too, and which LAN key it holds); views, deltas, policies and
+ * the LAN key from the leader reassembled and applied; and the node's file (its address, the
+ * leader, the view, the policy, the LAN key) saved after each, so that a restarted node needs
+ * neither a token nor the leader to talk to the others.
  * @module
  */
 
@@ -13,6 +14,8 @@ import type { ControlPort } from "./control_channel.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { type NodeFile, SerialWriter, type StateDir } from "./state.ts";
 import { type ControlMessage, PolicyAssembler, ViewAssembler } from "./sync.ts";
+import { decodeLanKey, lanKeyId } from "./lan_key.ts";
+import { MAX_LAN } from "./leader.ts";
 
 /** The sync section of a mesh agent's options. */
 export interface NodeSyncOptions {
@@ -47,6 +50,12 @@ export interface NodeSyncDeps {
   usePolicy: (p: VersionedPolicy) => boolean;
   /** What the hellos advertise: endpoints, services and self-asserted labels. */
   advertise: { endpoints: string[]; services: ServiceSpec[]; labels: Record<string, string> };
+  /** This node's LAN candidates, read for every hello (absent: the hellos carry none). */
+  lan?: () => string[];
+  /** The LAN key from the node's file (base64), if it holds one. */
+  lanKey?: string;
+  /** Hears of a LAN key from the leader that differs from the one held. */
+  onLanKey?: (key: Uint8Array) => void;
 }
 
 /** Keeps a node in sync with the leader. See the module docs. */
@@ -58,6 +67,8 @@ export class NodeSync {
   readonly #writer: SerialWriter;
   #leader: LeaderInfo;
   #services: ServiceSpec[];
+  #lanKey: string | undefined;
+  #lanKeyId: string | undefined;
   #snapshot: NodeFile | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -68,6 +79,11 @@ export class NodeSync {
     this.#interval = opts.syncIntervalMs ?? 3000;
     this.#leader = deps.leader;
     this.#services = deps.advertise.services;
+    const key = decodeLanKey(deps.lanKey);
+    if (key) {
+      this.#lanKey = deps.lanKey;
+      this.#lanKeyId = lanKeyId(key);
+    }
     this.#writer = new SerialWriter(() =>
       this.#snapshot ? deps.state.writeNode(this.#snapshot) : Promise.resolve()
     );
@@ -98,7 +114,14 @@ export class NodeSync {
       endpoints: d.advertise.endpoints,
       services: this.#services,
       labels: d.advertise.labels,
+      ...(d.lan ? { lan: d.lan().slice(0, MAX_LAN) } : {}),
+      ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
     });
+  }
+
+  /** The LAN key held (base64), if any. */
+  get lanKey(): string | undefined {
+    return this.#lanKey;
   }
 
   /** Replaces the services this node advertises and tells the leader at once. */
@@ -126,6 +149,15 @@ export class NodeSync {
       msg.t === "changed" &&
       (msg.v !== view.version || (msg.pv ?? 0) !== (d.policy()?.version ?? 0))
     ) this.hello();
+    if (msg.t === "lankey") {
+      const key = decodeLanKey(msg.k);
+      if (key && msg.k !== this.#lanKey) {
+        this.#lanKey = msg.k;
+        this.#lanKeyId = lanKeyId(key);
+        d.onLanKey?.(key);
+        this.#save();
+      }
+    }
     if (msg.t === "policy") {
       const p = this.#policyAssembler.add(msg);
       if (p && p.version !== d.policy()?.version && d.usePolicy(p)) this.#save();
@@ -167,6 +199,7 @@ export class NodeSync {
       leader: this.#leader,
       view,
       policy: d.policy() ?? undefined,
+      ...(this.#lanKey ? { lanKey: this.#lanKey } : {}),
     };
     // Once closing, the last write is `flush`'s: a write started here would race it (and the
     // removal of a test's state directory) unawaited.

@@ -6,6 +6,7 @@ import type { VersionedPolicy } from "./policy_source.ts";
 import { nullLogger } from "../log/logger.ts";
 import type { Member, MembershipView } from "../members/member.ts";
 import { member } from "../../tests/fixtures/members.ts";
+import { decodeLanKey, lanKeyId, newLanKey } from "./lan_key.ts";
 
 const LEADER = "10.3.0.1";
 const ME = "10.3.0.2";
@@ -21,7 +22,9 @@ function view(version: number, members: Member[] = [leader, self]): MembershipVi
 }
 
 /** A node's sync over a fake channel; what it sends, applies and puts in force is recorded. */
-async function harness(opts: { start?: MembershipView; usable?: boolean } = {}) {
+async function harness(
+  opts: { start?: MembershipView; usable?: boolean; nat?: Partial<NodeSyncDeps> } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "weft-node-sync-" });
   const sent: [string, ControlMessage][] = [];
   let handler: ((msg: ControlMessage, from: string) => void) | null = null;
@@ -31,7 +34,10 @@ async function harness(opts: { start?: MembershipView; usable?: boolean } = {}) 
   const deps: NodeSyncDeps = {
     channel: {
       send: (to, msg) => sent.push([to, msg]),
-      listen: (h) => handler = h,
+      listen: (h) => {
+        handler = h;
+        return () => {};
+      },
     },
     state: new StateDir(dir),
     logger: nullLogger,
@@ -50,6 +56,7 @@ async function harness(opts: { start?: MembershipView; usable?: boolean } = {}) 
       return true;
     },
     advertise: { endpoints: ["198.51.100.2:51820"], services: [], labels: { "node.weft/x": "1" } },
+    ...opts.nat,
   };
   const sync = new NodeSync(deps, { syncIntervalMs: 60_000 });
   const deliver = (msg: ControlMessage, from = LEADER) => handler!(msg, from);
@@ -178,6 +185,46 @@ Deno.test("node sync: once closed, only flush writes the file", async () => {
     assert.equal(h.held().version, 9);
     const file = await h.saved();
     assert.equal(file.view.version, 9, "flush wrote the last view");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: hellos carry the LAN candidates (at most 8) and the id of the LAN key", async () => {
+  const key = newLanKey();
+  let lan = ["192.168.1.5:51820"];
+  const h = await harness({ nat: { lan: () => lan, lanKey: key } });
+  try {
+    h.sync.start(null);
+    const hello = h.sent[0][1] as Extract<ControlMessage, { t: "hello" }>;
+    assert.deepEqual(hello.lan, ["192.168.1.5:51820"]);
+    assert.equal(hello.lk, lanKeyId(decodeLanKey(key)!));
+    assert.ok(!JSON.stringify(hello).includes(key), "the key itself never leaves");
+    lan = Array.from({ length: 12 }, (_, i) => `192.168.1.${i + 1}:51820`);
+    h.sync.hello();
+    assert.equal((h.sent.at(-1)![1] as { lan: string[] }).lan.length, 8);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: the LAN key from the leader is taken and saved; from anyone else ignored", async () => {
+  const got: Uint8Array[] = [];
+  const h = await harness({ nat: { onLanKey: (k) => got.push(k) } });
+  try {
+    h.sync.start(null);
+    assert.equal((h.sent[0][1] as { lk?: string }).lk, undefined, "no key yet");
+    const key = newLanKey();
+    h.deliver({ t: "lankey", k: key }, "10.3.0.3");
+    h.deliver({ t: "lankey", k: "c2hvcnQ=" });
+    assert.equal(got.length, 0);
+    h.deliver({ t: "lankey", k: key });
+    h.deliver({ t: "lankey", k: key }); // the same again: nothing new
+    assert.deepEqual(got, [decodeLanKey(key)]);
+    assert.equal(h.sync.lanKey, key);
+    assert.equal((await h.saved()).lanKey, key);
+    h.sync.hello();
+    assert.equal((h.sent.at(-1)![1] as { lk?: string }).lk, lanKeyId(decodeLanKey(key)!));
   } finally {
     await h.cleanup();
   }

@@ -66,6 +66,7 @@ export class MeshPeers {
   readonly #keepalive: number;
   readonly #logger: Logger;
   readonly #names: PeerNames;
+  readonly #chosen: (publicKey: string) => string | null;
   // What was last set per peer (endpoint, allowed IPs, name), to skip members that did not change.
   readonly #applied = new Map<string, string>();
 
@@ -76,8 +77,11 @@ export class MeshPeers {
     logger: Logger;
     keepalive?: number;
     lookup?: NameLookup;
+    /** The endpoint a peer's path probes chose, if any: it wins over the view's first one. */
+    chosenEndpoint?: (publicKey: string) => string | null;
   }) {
     const device = this.#device = opts.device;
+    this.#chosen = opts.chosenEndpoint ?? (() => null);
     this.#index = opts.index;
     this.#logger = opts.logger;
     this.#keepalive = opts.keepalive ?? 25;
@@ -118,7 +122,10 @@ export class MeshPeers {
       // address in the list, if any, serves).
       const first = m.endpoints[0] as string | undefined;
       const named = first !== undefined && !isIpEndpoint(first);
-      const endpoint = named ? m.endpoints.find(isIpEndpoint) : first;
+      // A path the probes confirmed beats the view's guess (behind a NAT, the first endpoint is
+      // often a door that only opens from inside).
+      const endpoint = this.#chosen(m.publicKey) ??
+        (named ? m.endpoints.find(isIpEndpoint) : first);
       const allowed = [`${m.address}/32`, ...(m.address6 ? [`${m.address6}/128`] : [])];
       const key = JSON.stringify([endpoint, allowed, named ? first : null]);
       if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) continue;

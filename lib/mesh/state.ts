@@ -2,9 +2,10 @@
  * What leaders and nodes keep on disk, in their state directory:
  *
  * - `private.key`: the node's WireGuard private key (mode 0600), made on first start;
- * - `leader.json` (leader): network, members, address allocations, tokens (secrets only hashed);
- * - `node.json` (joined node): its address, the leader, and the last membership view, so a
- *   restarted node rejoins without a token and keeps talking without the leader;
+ * - `leader.json` (leader): network, members, address allocations, tokens (secrets only hashed),
+ *   the mesh's LAN key;
+ * - `node.json` (joined node): its address, the leader, the last membership view and the LAN
+ *   key, so a restarted node rejoins without a token and keeps talking without the leader;
  * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600).
  *
  * Every write is atomic (temp file, fsync, rename). A file that exists but does not parse is an
@@ -18,6 +19,7 @@ import { encodeBase64 } from "../crypto/base64.ts";
 import type { Member, MembershipView } from "../members/member.ts";
 import type { StoredToken } from "./token.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
+import { decodeLanKey } from "./lan_key.ts";
 
 /** The leader's file. */
 export interface LeaderFile {
@@ -39,6 +41,11 @@ export interface LeaderFile {
   joins?: Record<string, JoinRecord>;
   /** Keys that were removed or released, by public key: replays of their requests are refused. */
   left?: Record<string, LeftRecord>;
+  /**
+   * The mesh's LAN key (32 bytes, base64) that authenticates LAN announcements; made at the
+   * first start that finds none. A secret: never in a view, a status or a log.
+   */
+  lanKey?: string;
 }
 
 /** A key that left the mesh (removed, or released unheard). */
@@ -78,6 +85,8 @@ export interface NodeFile {
   view: MembershipView;
   /** The last network policy received, if any. */
   policy?: VersionedPolicy;
+  /** The mesh's LAN key (base64) as the leader sent it, so announcements work without it. */
+  lanKey?: string;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -173,6 +182,7 @@ export class StateDir {
       file,
       "joins",
     );
+    check(o.lanKey === undefined || decodeLanKey(o.lanKey) !== null, file, "lanKey");
     check(
       o.left === undefined ||
         (typeof o.left === "object" && o.left !== null &&
@@ -196,6 +206,7 @@ export class StateDir {
       file,
       "view",
     );
+    check(o.lanKey === undefined || decodeLanKey(o.lanKey) !== null, file, "lanKey");
     return o;
   }
 
@@ -216,7 +227,8 @@ export class StateDir {
 
 function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
-    typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object";
+    typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
+    (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string")));
 }
 
 function validJoinRecord(r: JoinRecord): boolean {

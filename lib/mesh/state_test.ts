@@ -3,6 +3,7 @@
  * leader and node files that round-trip or fail naming the file, and serialised writes.
  */
 import assert from "node:assert/strict";
+import { newLanKey } from "./lan_key.ts";
 import { type LeaderFile, type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { parseKey } from "../crypto/keys.ts";
 import type { Member } from "../members/member.ts";
@@ -188,6 +189,10 @@ Deno.test("state: a corrupt leader file is an error naming the file and the part
       [{ ...LEADER, joins: { k: { token: "t", at: 1, heard: true, time: "1" } } }, "joins"],
       [{ ...LEADER, left: { k: { time: 1 } } }, "left"],
       [{ ...LEADER, left: { k: { time: 1, at: 2, removedToken: 3 } } }, "left"],
+      [{ ...LEADER, members: [{ ...MEMBER, lan: "192.0.2.1:1" }] }, "members"],
+      [{ ...LEADER, members: [{ ...MEMBER, lan: [1] }] }, "members"],
+      [{ ...LEADER, lanKey: "c2hvcnQ=" }, "lanKey"],
+      [{ ...LEADER, lanKey: 7 }, "lanKey"],
     ];
     for (const [content, what] of cases) {
       const text = JSON.stringify(content);
@@ -213,6 +218,14 @@ Deno.test("state: the node file round-trips; a corrupt one is an error naming th
     await s.writeNode(NODE);
     assert.equal(await mode(s.path("node.json")), 0o600);
     assert.deepEqual(await s.readNode(), NODE);
+    // With the LAN key, and LAN candidates in the view.
+    const withKey = {
+      ...NODE,
+      lanKey: newLanKey(),
+      view: { ...NODE.view, members: [{ ...NODE.view.members[0], lan: ["192.0.2.9:51820"] }] },
+    };
+    await s.writeNode(withKey);
+    assert.deepEqual(await s.readNode(), withKey);
     const file = s.path("node.json");
     const cases: [unknown, string][] = [
       [{ ...NODE, format: 0 }, "unknown format"],
@@ -221,6 +234,7 @@ Deno.test("state: the node file round-trips; a corrupt one is an error naming th
       [{ ...NODE, leader: { ...NODE.leader, publicKey: 1 } }, "leader"],
       [{ ...NODE, view: undefined }, "view"],
       [{ ...NODE, view: { ...NODE.view, members: [{ name: "x" }] } }, "view"],
+      [{ ...NODE, lanKey: "not a key" }, "lanKey"],
     ];
     for (const [content, what] of cases) {
       await Deno.writeTextFile(file, JSON.stringify(content));

@@ -12,6 +12,14 @@ import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { CONTROL_PORT } from "../members/ports.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 
+/** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
+export interface WireCandidate {
+  /** Where it comes from. */
+  k: string;
+  /** `host:port`. */
+  e: string;
+}
+
 /** A control message. */
 export type ControlMessage =
   | {
@@ -21,7 +29,18 @@ export type ControlMessage =
     endpoints: string[];
     services?: ServiceSpec[];
     labels?: Record<string, string>;
+    /** The node's LAN candidates (`host:port`), at most 8. */
+    lan?: string[];
+    /** The id of the LAN key the node holds (`lanKeyId`); absent when it holds none. */
+    lk?: string;
   }
+  /** The leader's answer to a hello whose `lk` is not its key's: the key, base64. */
+  | { t: "lankey"; k: string }
+  /**
+   * "Punch towards me now": a node asks the leader (`to`: the peer's key) and the leader tells
+   * that peer (`from`: the asking node's key), each with the asking node's candidates.
+   */
+  | { t: "callme"; to?: string; from?: string; c: WireCandidate[] }
   | { t: "changed"; v: number; pv?: number }
   | { t: "policy"; pv: number; part: number; parts: number; text: string }
   | {
@@ -176,6 +195,13 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
     case "policy":
       return Number.isInteger(m.pv) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
           (m.parts as number) > 0 && (m.parts as number) < 10_000 && typeof m.text === "string"
+        ? m as ControlMessage
+        : null;
+    case "lankey":
+      return typeof m.k === "string" ? m as ControlMessage : null;
+    case "callme":
+      // Only the shape: the receiver checks the keys and each candidate, and counts refusals.
+      return (typeof m.to === "string" || typeof m.from === "string") && Array.isArray(m.c)
         ? m as ControlMessage
         : null;
     case "probe":

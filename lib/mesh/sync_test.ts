@@ -85,9 +85,20 @@ Deno.test("malformed control messages are rejected", () => {
       '{"t":"hello","v":1,"pv":"1","endpoints":[]}',
       '{"t":"changed","v":2,"pv":{"x":1}}',
       `{"t":"hello","v":1,"endpoints":[],"pad":"${"x".repeat(70_000)}"}`,
+      '{"t":"lankey"}',
+      '{"t":"lankey","k":7}',
+      '{"t":"callme","c":[]}',
+      '{"t":"callme","to":"k"}',
+      '{"t":"callme","to":1,"c":[]}',
     ]
   ) {
     assert.equal(parseMessage(enc.encode(bad)), null, bad);
   }
   assert.ok(parseMessage(enc.encode('{"t":"hello","v":3,"endpoints":["1.2.3.4:5"]}')));
+  // LAN candidates and the key id ride on hellos; the leader checks them, not the parser.
+  assert.ok(parseMessage(enc.encode('{"t":"hello","v":3,"endpoints":[],"lan":[1],"lk":2}')));
+  assert.ok(parseMessage(enc.encode('{"t":"lankey","k":"a2V5"}')));
+  // A call-me's shape only: its receiver checks the key and each candidate, and counts.
+  assert.ok(parseMessage(enc.encode('{"t":"callme","to":"k","c":[{"k":"x"}]}')));
+  assert.ok(parseMessage(enc.encode('{"t":"callme","from":"k","c":[]}')));
 });

@@ -1,7 +1,7 @@
 /**
- * lib/nat is not reachable from mod.ts or main.ts yet, so scripts/check_layers.ts does not see
- * it: this keeps it in its place meanwhile (it imports only the bottom folders, with no cycle)
- * until the mesh agent imports it and the project-wide check takes over.
+ * lib/nat is the NAT machinery below the mesh: it keeps to the bottom folders (crypto,
+ * protocol, net, text, log, io), so the mesh (lib/mesh/nat_paths.ts) composes it and the agent
+ * and the device never depend on it. scripts/check_layers.ts checks cycles; this checks the floor.
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";

@@ -108,6 +108,14 @@ export const MAX_DISCOVERED = 8;
 export const MAX_PENDING = 256;
 
 const ANNOUNCED_KINDS: ReadonlySet<PeerCandidateKind> = new Set(["lan", "advertised", "observed"]);
+/** The kinds as stats list them: the LAN ones first, then the most telling public one. */
+const KIND_ORDER: readonly PeerCandidateKind[] = [
+  "lan",
+  "lan-announce",
+  "observed",
+  "peer-observed",
+  "advertised",
+];
 
 /** The class of a candidate kind. */
 export function classOf(kind: PeerCandidateKind): PathClass {
@@ -118,8 +126,12 @@ export function classOf(kind: PeerCandidateKind): PathClass {
 export interface PathStats {
   /** The endpoint, `host:port`. */
   readonly endpoint: string;
+  /** Where it was learnt, LAN kinds first. */
+  readonly kinds: readonly PeerCandidateKind[];
   /** Its class (LAN if any of its kinds is). */
   readonly pathClass: PathClass;
+  /** Answered recently enough to be chosen (as of the last call that gave a time). */
+  readonly confirmed: boolean;
   /** Smoothed round-trip time, or NaN before the first pong. */
   readonly rttMs: number;
   /** Pings missed in a row. */
@@ -157,6 +169,7 @@ export class PeerPaths {
   #reason: PathReason | null = null;
   #phaseStart = -Infinity;
   #sessionWorks = false;
+  #lastNow = -Infinity;
 
   /** An empty peer; `timing` overrides parts of {@link DEFAULT_PATH_TIMING}. */
   constructor(timing: Partial<PathTiming> = {}) {
@@ -178,11 +191,18 @@ export class PeerPaths {
     return this.#reason;
   }
 
-  /** What is known of each candidate. */
-  stats(): PathStats[] {
+  /** Whether an active phase (fast pings to every candidate) is under way at `now`. */
+  punching(now: number): boolean {
+    return now - this.#phaseStart < this.#t.activeForMs;
+  }
+
+  /** What is known of each candidate; `confirmed` as of `now` (default: the last time given). */
+  stats(now: number = this.#lastNow): PathStats[] {
     return [...this.#stats.values()].map((s) => ({
       endpoint: s.endpoint,
+      kinds: KIND_ORDER.filter((k) => s.kinds.has(k)),
       pathClass: isLan(s) ? "lan" : "public",
+      confirmed: this.#confirmed(s, now),
       rttMs: s.rtt,
       misses: s.misses,
       lastPongAt: s.lastPongAt,
@@ -368,6 +388,7 @@ export class PeerPaths {
   }
 
   #evaluate(now: number): PathChange | null {
+    this.#lastNow = now;
     const cur = this.#chosen;
     if (cur !== null) {
       const withdrawn = this.#stats.get(cur.endpoint) !== cur;

@@ -151,6 +151,16 @@ export interface DnsMetrics {
   byTypeRcode: Record<string, number>;
 }
 
+/** The figures of the path probes: path changes, drops and the peers' path states. */
+export interface PathMetrics {
+  /** Changes of a peer's path, by reason (`punched`, `lan`, `rtt`, `failed`). */
+  changes: Record<string, number>;
+  /** Path probes dropped and call-me messages refused, by reason. */
+  drops: Record<string, number>;
+  /** Peers by path state (`direct`, `none`). */
+  states: Record<string, number>;
+}
+
 /** Everything `/metrics` shows; the agent fills it per scrape. */
 export interface MetricsSnapshot {
   /** weft's version. */
@@ -178,6 +188,8 @@ export interface MetricsSnapshot {
   policyDrops?: Record<string, number>;
   /** Join datagrams the leader dropped, by reason (leader only). */
   joinDrops?: Record<string, number>;
+  /** Paths to the peers (mesh agents probing for them). */
+  paths?: PathMetrics;
   /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
   listenerErrors?: Record<string, number>;
   /** Connection counters of the socket listeners (`http`, `uapi`, `dns_tcp`), by listener. */
@@ -324,6 +336,24 @@ export function renderMetrics(s: MetricsSnapshot): string {
       "weft_join_drops_total",
       "Join datagrams the leader dropped (before or after the DH), by reason.",
       byKey(s.joinDrops).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+  }
+  if (s.paths) {
+    w.counter(
+      "weft_path_changes_total",
+      "Changes of the path to a peer, by reason: punched (the first), lan (to a LAN path), rtt " +
+        "(to a clearly faster one), failed (the path stopped answering).",
+      byKey(s.paths.changes).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+    w.counter(
+      "weft_path_drops_total",
+      "Path probes dropped and call-me messages refused, by reason.",
+      byKey(s.paths.drops).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+    w.gauge(
+      "weft_paths",
+      "Peers by path state: direct (a confirmed path) or none.",
+      byKey(s.paths.states).map(([state, value]) => ({ labels: { state }, value })),
     );
   }
   if (s.policyDrops) {

@@ -90,6 +90,33 @@ export interface PeerStatus {
   handshakes: number;
   /** Persistent keepalive interval in seconds, 0 when off. */
   persistentKeepalive: number;
+  /**
+   * The path to the peer (mesh agents): `direct` while a candidate endpoint answers path probes
+   * and the session uses it, `none` while none does (a symmetric NAT on both sides).
+   */
+  path?: "direct" | "none";
+  /** The peer's candidate endpoints as the path probes know them (mesh agents). */
+  candidates?: PathCandidateStatus[];
+  /** ISO time the path last changed, null when it never did (mesh agents). */
+  pathChangedAt?: string | null;
+}
+
+/** One candidate endpoint of a peer, in the status document. */
+export interface PathCandidateStatus {
+  /** `host:port`. */
+  endpoint: string;
+  /**
+   * Where it was learnt: `lan` (the peer's interface address), `lan-announce` (where its LAN
+   * announcement came from), `observed` (where the leader sees it), `peer-observed` (where its
+   * probes or packets came from), `advertised` (its `--advertise`).
+   */
+  kind: string;
+  /** Answers path probes. */
+  confirmed: boolean;
+  /** Smoothed probe round trip, ms; null before the first answer. */
+  rttMs: number | null;
+  /** The session uses it. */
+  chosen: boolean;
 }
 
 /** What the status needs that the device does not know. */
@@ -116,6 +143,8 @@ export interface StatusContext {
   health: (publicKey: string) => PeerHealth | undefined;
   /** More node fields from the layers above (policy). */
   extra?: () => Partial<NodeStatus>;
+  /** More fields of a peer from the layers above (its path, in a mesh). */
+  extraPeer?: (publicKey: string) => Partial<PeerStatus>;
 }
 
 /** Builds the status document of a device. */
@@ -166,6 +195,7 @@ export function buildStatus(
       txPackets: p.counters.txPackets,
       handshakes: p.counters.handshakes,
       persistentKeepalive: p.timers.persistentKeepaliveMs / 1000,
+      ...ctx.extraPeer?.(p.publicKeyText),
     };
   });
   return { node, peers };
