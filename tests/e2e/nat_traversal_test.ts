@@ -139,6 +139,22 @@ Deno.test({
       assert.equal(await m.pings("a2", "a1", 3), 3, "a2 -> a1");
       await m.waitPeer("a1", "a2", directVia(`${a2}:${WG_PORT}`), `direct via ${a2}`);
       await m.waitPeer("a2", "a1", directVia(`${a1}:${WG_PORT}`), `direct via ${a1}`);
+
+      // Both get new LAN addresses while the leader is still down: neither knows the other's
+      // from the membership any more, only the LAN announcements can tell.
+      await m.stop("a1");
+      await m.stop("a2");
+      await m.lab.renumber("a1", "198.51.100.20");
+      await m.lab.renumber("a2", "198.51.100.21");
+      await Promise.all([m.start("a1", []), m.start("a2", [])]);
+      const t2 = await m.firstReply("a1", "a2");
+      assert.ok(t2 !== null, `no reply after renumbering\n${m.log("a1").slice(-6000)}`);
+      console.log(`leader down, both renumbered and restarted: first reply ${ms(t2)} after up`);
+      assert.equal(await m.pings("a2", "a1", 3), 3, "a2 -> a1 renumbered");
+      const v1 = await m.waitPeer("a1", "a2", directVia(`198.51.100.21:${WG_PORT}`), "direct");
+      const v2 = await m.waitPeer("a2", "a1", directVia(`198.51.100.20:${WG_PORT}`), "direct");
+      const kinds = (v: PeerView) => v.candidates?.filter((c) => c.chosen).map((c) => c.kind);
+      console.log(`chosen candidate kinds: a1 ${kinds(v1)}, a2 ${kinds(v2)}`);
     } finally {
       await m.close();
     }
