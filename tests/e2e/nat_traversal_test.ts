@@ -189,7 +189,9 @@ Deno.test({
 
       // Router a moves to other ports: a1's traffic leaves from a new public port, which b's
       // router has never seen; both must find the new mapping.
+      const changes0 = await pathChanges(m, "b1");
       await m.lab.remapPorts("a", 40000, 40009);
+      const remapped = performance.now();
       const [moveBA, moveAB] = await Promise.all([
         m.firstReply("b1", "a1"),
         m.firstReply("a1", "b1"),
@@ -202,7 +204,13 @@ Deno.test({
         }`,
       );
       const v = await m.waitPeer("b1", "a1", directVia(`${ra.wan}:4000`), "on the new port");
-      console.log(`b1 now reaches a1 at ${v.endpoint}`);
+      const moved = performance.now() - remapped;
+      const changes = await pathChanges(m, "b1");
+      console.log(
+        `b1's path to a1 moved to ${v.endpoint} ${ms(moved)} after the new port; its path ` +
+          `changes by reason before ${JSON.stringify(changes0)}, after ${JSON.stringify(changes)}`,
+      );
+      assert.ok(sum(changes) > sum(changes0), "the move is counted in weft_path_changes_total");
     } finally {
       await m.close();
     }
@@ -238,6 +246,20 @@ Deno.test({
   },
 });
 
+/** A node's `weft_path_changes_total` by reason. */
+async function pathChanges(m: NatMesh, host: string): Promise<Record<string, number>> {
+  const t = await metricsOf(m.lab, host);
+  return Object.fromEntries(
+    ["punched", "lan", "rtt", "failed"].map((
+      reason,
+    ) => [reason, metricValue(t, "weft_path_changes_total", { reason })]),
+  );
+}
+
+function sum(r: Record<string, number>): number {
+  return Object.values(r).reduce((a, b) => a + b, 0);
+}
+
 /** Lines of a log about paths that say there is none. */
 function noPathLines(log: string): string[] {
   return log.split("\n").filter((l) => /no direct path/i.test(l));
@@ -264,6 +286,7 @@ Deno.test({
       // 30 s of trying: the pair stays without a path, both agents run, the leader is reached,
       // and the logs say "no direct path" a few times at most.
       const start = { a1: m.log("a1").length, b1: m.log("b1").length };
+      const changes0 = { a1: await pathChanges(m, "a1"), b1: await pathChanges(m, "b1") };
       const until = Date.now() + 30_000;
       const seen = new Set<string>();
       let samples = 0;
@@ -284,15 +307,33 @@ Deno.test({
       }
       await m.waitPeer("a1", LEADER, (v) => v.path === "direct", "direct");
       const lines = {
-        a1: noPathLines(m.log("a1").slice(start.a1)),
-        b1: noPathLines(m.log("b1").slice(start.b1)),
+        a1: noPathLines(m.log("a1")),
+        b1: noPathLines(m.log("b1")),
       };
+      const inWindow = {
+        a1: noPathLines(m.log("a1").slice(start.a1)).length,
+        b1: noPathLines(m.log("b1").slice(start.b1)).length,
+      };
+      const changes = { a1: await pathChanges(m, "a1"), b1: await pathChanges(m, "b1") };
+      const states = async (h: string) => {
+        const t = await metricsOf(m.lab, h);
+        return {
+          direct: metricValue(t, "weft_paths", { state: "direct" }),
+          none: metricValue(t, "weft_paths", { state: "none" }),
+        };
+      };
+      const paths = { a1: await states("a1"), b1: await states("b1") };
       console.log(
         `random-fully: ${samples} samples, states seen ${[...seen]}; "no direct path" lines ` +
-          `in 30 s: a1 ${lines.a1.length}, b1 ${lines.b1.length}`,
+          `since start: a1 ${lines.a1.length}, b1 ${lines.b1.length} (in the 30 s window ` +
+          `${inWindow.a1}, ${inWindow.b1}); path changes in the window: a1 ${
+            sum(changes.a1) - sum(changes0.a1)
+          }, b1 ${sum(changes.b1) - sum(changes0.b1)}; weft_paths ${JSON.stringify(paths)}`,
       );
       assert.deepEqual([...seen].sort(), ["a1:none", "b1:none"], "never direct, never flapping");
       assert.ok(lines.a1.length <= 3 && lines.b1.length <= 3, JSON.stringify(lines));
+      assert.deepEqual(changes, changes0, "no path change in 30 s");
+      assert.deepEqual(paths, { a1: { direct: 1, none: 1 }, b1: { direct: 1, none: 1 } });
     } finally {
       await m.close();
     }
