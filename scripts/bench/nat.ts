@@ -1,8 +1,8 @@
 /**
  * The NAT benchmark (root): for each NAT shape of issue 13, two members join a mesh whose leader
- * is on the internet, and the time from both joined (each lists the other) to the first echo
- * reply between them is measured (pinging every 50 ms), over several runs: the median, the
- * fastest and the slowest. Each shape keeps one lab and leader; every run joins two fresh
+ * is on the internet at once, and the time from both joined (the later of their "joined" log
+ * lines) to the first echo reply between them is measured (pinging every 50 ms from the moment
+ * both lines are there), over several runs: the median, the fastest and the slowest. Each shape keeps one lab and leader; every run joins two fresh
  * members (new keys and state) after the routers forgot their mappings, and removes them after.
  * Behind two `--random-fully` NATs no direct path exists: that shape reports "no direct path"
  * when none came within 10 s (and once only: waiting 20 times for nothing tells nothing more).
@@ -93,9 +93,10 @@ async function benchShape(shape: Shape, runs: number): Promise<NatBenchRow> {
     const n = shape.direct ? runs : 1;
     for (let i = 0; i < n; i++) {
       for (const r of m.lab.routers) await m.lab.flushMappings(r.site);
-      const joined = await m.join([x, y]);
+      const joined = await m.joinStart([x, y]);
       const t = await m.firstReply(x, y, shape.direct ? 60 : 10);
-      if (t !== null) times.push(performance.now() - joined);
+      if (t !== null) times.push(Date.now() - joined);
+      await m.settle([x, y]);
       path = (await peerView(m.lab, x, y))?.path ?? "?";
       if (shape.direct && t === null) {
         throw new Error(`${shape.name}: no reply in run ${i + 1}\n${m.log(x).slice(-4000)}`);

@@ -23,11 +23,12 @@ const ms = (x: number | null) => x === null ? "never" : `${Math.round(x)} ms`;
 
 /** Both members list each other and the first echo reply came back: the time it took. */
 async function firstContact(m: NatMesh, x: string, y: string, label: string): Promise<number> {
-  const joined = await m.join([x, y]);
+  const joined = await m.joinStart([x, y]);
   const t = await m.firstReply(x, y);
+  const total = Date.now() - joined;
   assert.ok(t !== null, `${x} never got a reply from ${y}\n${m.log(x).slice(-6000)}`);
-  const total = performance.now() - joined;
   console.log(`${label}: first reply ${x} -> ${y} ${ms(total)} after both joined`);
+  await m.settle([x, y]);
   return total;
 }
 
