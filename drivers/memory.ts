@@ -16,6 +16,12 @@ export interface MemoryNetworkOptions {
   random?: () => number;
   /** Deliver only when `deliver()` is called instead of on a microtask. */
   manual?: boolean;
+  /**
+   * Sees every datagram as it is sent: null drops it (counted as lost), otherwise it is delivered
+   * to `to` as coming from `from` (`address:port` texts). Tests build firewalls and NATs with it.
+   * Default: as sent.
+   */
+  route?: (from: Endpoint, to: Endpoint, data: Uint8Array) => { from: string; to: string } | null;
 }
 
 interface InFlight {
@@ -53,13 +59,16 @@ export class MemoryNetwork {
   /** Queues a datagram (copied) to whoever is bound at `to`. */
   post(from: MemoryTransport, data: Uint8Array, to: Endpoint): void {
     this.sent++;
-    const target = this.#bound.get(`${to.address}|${to.port}`);
+    const routed = this.opts.route ? this.opts.route(from.self, to, data) : undefined;
+    const dest = routed ? from.table.parse(routed.to) : to;
+    const target = routed === null ? undefined : this.#bound.get(`${dest.address}|${dest.port}`);
     const loss = this.opts.loss ?? 0;
     if (!target || (loss > 0 && (this.opts.random ?? Math.random)() < loss)) {
       this.lost++;
       return;
     }
-    this.#queue.push({ to: target, data: data.slice(), from: target.table.adopt(from.self) });
+    const source = routed ? target.table.parse(routed.from) : target.table.adopt(from.self);
+    this.#queue.push({ to: target, data: data.slice(), from: source });
     if (!this.opts.manual && !this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => {

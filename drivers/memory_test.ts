@@ -120,6 +120,33 @@ Deno.test("loss: the seeded random source decides which datagrams are dropped", 
   assert.deepEqual(run(), first);
 });
 
+Deno.test("route: a rule drops datagrams or rewrites where they come from and go to", () => {
+  const net = new MemoryNetwork({
+    manual: true,
+    route: (from, to, data) => {
+      if (data[0] === 0x78) return null; // "x": a firewall
+      // A NAT in front of 10.0.0.1: it is seen as 203.0.113.1, and reached there.
+      const src = from.address === "10.0.0.1" ? `203.0.113.1:${from.port}` : from.toString();
+      const dst = to.address === "203.0.113.1" ? `10.0.0.1:${to.port}` : to.toString();
+      return { from: src, to: dst };
+    },
+  });
+  const a = net.bind("10.0.0.1", 1);
+  const b = net.bind("10.0.0.2", 2);
+  const sa = new Sink();
+  const sb = new Sink();
+  a.start(sa);
+  b.start(sb);
+  a.send(bytes("hi"), b.self);
+  a.send(bytes("x"), b.self);
+  net.deliver();
+  assert.deepEqual(sb.got.map((g) => [g.text, g.from.toString()]), [["hi", "203.0.113.1:1"]]);
+  assert.equal(net.lost, 1);
+  b.send(bytes("back"), sb.got[0].from);
+  net.deliver();
+  assert.deepEqual(sa.got.map((g) => [g.text, g.from.toString()]), [["back", "10.0.0.2:2"]]);
+});
+
 Deno.test("deliverSome: only the chosen datagrams, in order; the rest stay queued", () => {
   const net = new MemoryNetwork({ manual: true });
   const a = net.bind("10.0.0.1", 1);

@@ -289,6 +289,7 @@ export class MeshAgent {
       // The leader's record holds what it advertises (its addresses when none was given).
       advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],
       lanKey: start.core ? start.core.lanKey : decodeLanKey(start.node.lanKey),
+      ...(start.core ? { publishedLan: start.core.leader.lan ?? [] } : {}),
       publishLan: (lan) => {
         if (this.#sync) this.#sync.hello();
         this.#service?.setLan(lan).catch((e) =>

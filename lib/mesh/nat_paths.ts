@@ -92,8 +92,14 @@ export interface MeshPathsDeps {
   advertise: string[];
   /** The mesh's LAN key, if known yet. */
   lanKey: Uint8Array | null;
-  /** Publishes this node's LAN candidates (a node says hello; the leader updates its record). */
+  /** Publishes this node's LAN candidates when they change (a node says hello; the leader
+   * updates its record). */
   publishLan: (lan: string[]) => void;
+  /**
+   * The LAN candidates published already (the leader's record's). Default: the list as it is
+   * at the start, which a node's hellos read themselves.
+   */
+  publishedLan?: string[];
 }
 
 /** How often the sessions' counters are read at least (the timer's longest sleep). */
@@ -194,6 +200,7 @@ export class MeshPaths {
     this.#timing = { ...DEFAULT_PATH_TIMING, ...opts.pathTiming };
     this.#table = new PathTable(this.#timing);
     this.#lanKey = deps.lanKey?.slice() ?? null;
+    this.#published = JSON.stringify(deps.publishedLan ?? this.lan());
   }
 
   /**

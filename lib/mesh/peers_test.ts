@@ -134,3 +134,27 @@ Deno.test("peers: the keepalive comes from the configuration", () => {
     persistentKeepalive: 7,
   });
 });
+
+Deno.test("peers: an endpoint the path probes chose wins over the record's first", async () => {
+  const dev = device();
+  const chosen = new Map<string, string>();
+  const peers = new MeshPeers({
+    device: dev,
+    index: new MemberIndex(),
+    logger: nullLogger,
+    chosenEndpoint: (key) => chosen.get(key) ?? null,
+  });
+  try {
+    const self = node("self", 1, { publicKey: me.publicKey });
+    const a = node("a", 2);
+    peers.apply(view(1, [self, a]));
+    assert.equal(dev.peer(a.publicKey)!.endpoint?.toString(), "192.0.2.2:51820");
+    // The record moves to another NAT address, but a LAN path answers: it is kept.
+    chosen.set(a.publicKey, "198.51.100.2:51820");
+    peers.apply(view(2, [self, { ...a, endpoints: ["203.0.113.9:51820"] }]));
+    assert.equal(dev.peer(a.publicKey)!.endpoint?.toString(), "198.51.100.2:51820");
+  } finally {
+    peers.close();
+    await dev.close();
+  }
+});

@@ -54,6 +54,10 @@ export interface DashboardStatus {
     txBytes: number;
     /** Seconds since the last handshake, null when none. */
     lastHandshakeAgeSeconds?: number | null;
+    /** The path (mesh peers): `direct`, or `none` (drawn dashed, "no direct path"). */
+    path?: string;
+    /** The candidate endpoints (mesh peers); the chosen one is named in the tooltip. */
+    candidates?: { endpoint: string; kind: string; chosen: boolean }[];
   }[];
 }
 

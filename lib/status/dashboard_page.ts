@@ -55,6 +55,7 @@ svg text.linkinfo { font-size: 11.5px; }
 svg .link line { stroke-width: 4; stroke-linecap: round; }
 svg .link[data-health="down"] line { stroke-dasharray: 10 8; }
 svg .link[data-health="unknown"] line { stroke-dasharray: 2 8; }
+svg .link[data-path="none"] line { stroke-dasharray: 4 6; stroke-opacity: 0.6; }
 svg .node circle { stroke-width: 3; }
 svg rect.card { fill: var(--panel); fill-opacity: 0.94; stroke: var(--line); }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
@@ -93,12 +94,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       <span><span class="swatch" style="background:var(--degraded)"></span>degraded</span>
       <span><span class="swatch" style="background:var(--down)"></span>down</span>
       <span><span class="swatch" style="background:var(--unknown)"></span>unknown</span>
+      <span><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 4px,transparent 4px 10px)"></span>no direct path</span>
     </div>
   </section>
   <section id="table-view" class="panel" hidden>
     <table id="peers">
       <thead><tr>
-        <th>Name</th><th>Address</th><th>Endpoint</th><th>Health</th><th>RTT</th><th>Loss</th>
+        <th>Name</th><th>Address</th><th>Endpoint</th><th>Path</th><th>Health</th><th>RTT</th><th>Loss</th>
         <th>Rx rate</th><th>Tx rate</th><th>Received</th><th>Sent</th><th>Last handshake</th>
       </tr></thead>
       <tbody></tbody>
@@ -233,6 +235,14 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     }
   }
 
+  // The path line of a link's tooltip (mesh peers): direct through which endpoint, or none.
+  function pathText(p) {
+    if (!p.path) return "";
+    if (p.path === "none") return "\\nno direct path";
+    var c = (p.candidates || []).filter(function (x) { return x.chosen; })[0];
+    return "\\npath direct" + (c ? " via " + c.endpoint + " (" + c.kind + ")" : "");
+  }
+
   function renderGraph() {
     var g = $("graph");
     while (g.firstChild) g.removeChild(g.firstChild);
@@ -273,15 +283,17 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       var h = health(p);
       var colour = "var(--" + h + ")";
       var r = rates.get(p.publicKey);
-      var link = svg("g", { class: "link", "data-peer": peerName(p), "data-health": h });
+      var link = svg("g", { class: "link", "data-peer": peerName(p), "data-health": h,
+        "data-path": p.path || "" });
       link.appendChild(svg("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: colour }));
       var bits = [];
       if (typeof p.rttMs === "number") bits.push(rtt(p.rttMs));
       if (typeof p.loss === "number" && p.loss > 0) bits.push(loss(p.loss) + " loss");
       var info = bits.length ? bits.join(" · ") : h === "down" ? "no answer" : "no RTT yet";
+      if (p.path === "none") info = "no direct path";
       link.appendChild(svg("title", {}, peerName(p) + ": " + h +
         (p.healthReason ? " (" + p.healthReason + ")" : "") +
-        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) +
+        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) + pathText(p) +
         "\\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
       links.appendChild(link);
       if (!dense) {
@@ -322,7 +334,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     var peers = sortedPeers();
     if (peers.length === 0) {
       var tr0 = el("tr");
-      tr0.appendChild(el("td", { colspan: 11, class: "empty" }, "no peers"));
+      tr0.appendChild(el("td", { colspan: 12, class: "empty" }, "no peers"));
       body.appendChild(tr0);
     }
     peers.forEach(function (p) {
@@ -332,6 +344,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       tr.appendChild(el("td", { title: p.publicKey || "" }, peerName(p)));
       tr.appendChild(el("td", {}, peerAddress(p)));
       tr.appendChild(el("td", {}, p.endpoint || "–"));
+      tr.appendChild(el("td", { "data-path": p.path || "" },
+        p.path === "none" ? "no direct path" : p.path || "–"));
       var hc = el("td");
       hc.appendChild(el("span", { class: "badge", "data-health": h, title: p.healthReason || "" }, h));
       tr.appendChild(hc);

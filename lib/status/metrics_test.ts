@@ -57,6 +57,11 @@ function snapshot(): MetricsSnapshot {
     drops,
     dns: { byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3, "SRV|NOERROR": 1 } },
     policyDrops: { "deny-db": 5, "default": 1 },
+    paths: {
+      changes: { punched: 3, lan: 1, rtt: 0, failed: 2 },
+      drops: { "not-member": 4, "callme-not-leader": 1 },
+      states: { direct: 1, none: 1 },
+    },
   };
 }
 
@@ -106,9 +111,15 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   assert.equal(promValue(doc, "weft_dns_queries_total", { type: "A", rcode: "NOERROR" }), 10);
   assert.equal(promValue(doc, "weft_dns_queries_total", { type: "AAAA", rcode: "NXDOMAIN" }), 3);
   assert.equal(promValue(doc, "weft_policy_drops_total", { rule: "deny-db" }), 5);
+  assert.equal(promValue(doc, "weft_path_changes_total", { reason: "punched" }), 3);
+  assert.equal(promValue(doc, "weft_path_changes_total", { reason: "failed" }), 2);
+  assert.equal(promValue(doc, "weft_path_drops_total", { reason: "not-member" }), 4);
+  assert.equal(promValue(doc, "weft_paths", { state: "none" }), 1);
   const types = Object.fromEntries([...doc.families].map(([k, v]) => [k, v.type]));
   assert.equal(types.weft_peer_rx_bytes_total, "counter");
   assert.equal(types.weft_peer_health, "gauge");
+  assert.equal(types.weft_path_changes_total, "counter");
+  assert.equal(types.weft_paths, "gauge");
   assert.equal(types.weft_probe_rtt_seconds, "histogram");
   for (const [name, f] of doc.families) assert.ok(f.help.length > 0, `${name} has help`);
 });
@@ -149,6 +160,7 @@ Deno.test("metrics: optional families are left out; the empty mesh is still a va
   const doc = parsePrometheus(text);
   assert.ok(!doc.families.has("weft_dns_queries_total"));
   assert.ok(!doc.families.has("weft_policy_drops_total"));
+  assert.ok(!doc.families.has("weft_paths"), "no mesh paths: no path families");
   assert.ok(doc.families.has("weft_peer_rx_bytes_total"), "HELP/TYPE even with no series");
   if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
 });

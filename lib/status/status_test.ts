@@ -152,3 +152,19 @@ Deno.test("persistent keepalive is reported in seconds", () => {
   });
   assert.equal(buildStatus(a.device, context()).peers[0].persistentKeepalive, 25);
 });
+
+Deno.test("peers: extra fields from the layers above (a mesh peer's path) are merged in", () => {
+  const { nodes: [a, b] } = makeMesh(2);
+  const plain = buildStatus(a.device, context());
+  assert.equal("path" in plain.peers[0], false, "no mesh: no path fields");
+  const st = buildStatus(
+    a.device,
+    context({
+      extraPeer: (key) =>
+        key === b.publicKey ? { path: "direct", candidates: [], pathChangedAt: null } : {},
+    }),
+  );
+  assert.equal(st.peers[0].path, "direct");
+  assert.deepEqual(st.peers[0].candidates, []);
+  assert.equal(st.peers[0].pathChangedAt, null);
+});

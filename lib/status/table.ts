@@ -23,6 +23,13 @@ function bytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** `direct (lan)`, `direct (observed)`...: the path and the kind of the endpoint it uses. */
+function pathCell(p: PeerStatus): string {
+  if (p.path === undefined) return "-";
+  const chosen = p.candidates?.find((c) => c.chosen);
+  return p.path === "direct" && chosen ? `direct (${chosen.kind})` : p.path;
+}
+
 /** Pads the columns of `rows` (the first row is the header). */
 export function formatTable(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
@@ -59,12 +66,26 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       : []),
   ].join("\n");
   if (st.peers.length === 0) return `${head}\n\nno peers`;
-  const rows = [["PEER", "ADDRESS", "ENDPOINT", "HEALTH", "RTT", "LOSS", "HANDSHAKE", "RX", "TX"]];
+  // PATH only where paths are probed (mesh agents): `weft up` peers have none.
+  const paths = st.peers.some((p) => p.path !== undefined);
+  const rows = [[
+    "PEER",
+    "ADDRESS",
+    "ENDPOINT",
+    ...(paths ? ["PATH"] : []),
+    "HEALTH",
+    "RTT",
+    "LOSS",
+    "HANDSHAKE",
+    "RX",
+    "TX",
+  ]];
   for (const p of st.peers) {
     rows.push([
       p.name || p.publicKey.slice(0, 10) + "…",
       p.address || p.allowedIps.join(",") || "-",
       p.endpoint ?? "-",
+      ...(paths ? [pathCell(p)] : []),
       p.health,
       p.rttMs === null ? "-" : `${p.rttMs.toFixed(1)} ms`,
       p.loss === null ? "-" : `${Math.round(p.loss * 100)}%`,

@@ -167,3 +167,35 @@ Deno.test("the peer table: names or short keys, addresses, health, RTT, loss, ha
   const never = formatStatusTable({ node: node(), peers: [peer()] });
   assert.ok(never.split("\n").at(-1)!.includes("never"));
 });
+
+Deno.test("the peer table: a PATH column for mesh peers, with the kind of the endpoint used", () => {
+  const text = formatStatusTable({
+    node: node(),
+    peers: [
+      peer({
+        name: "lan",
+        path: "direct",
+        endpoint: "192.168.1.5:51820",
+        candidates: [
+          {
+            endpoint: "203.0.113.1:51820",
+            kind: "observed",
+            confirmed: false,
+            rttMs: null,
+            chosen: false,
+          },
+          { endpoint: "192.168.1.5:51820", kind: "lan", confirmed: true, rttMs: 0.4, chosen: true },
+        ],
+        pathChangedAt: "2024-01-01T00:00:00.000Z",
+      }),
+      peer({ name: "far", path: "none", candidates: [], pathChangedAt: null }),
+    ],
+  });
+  const rows = text.split("\n\n")[1].split("\n").map((l) => l.split(/\s{2,}/));
+  assert.deepEqual(rows[0].slice(0, 5), ["PEER", "ADDRESS", "ENDPOINT", "PATH", "HEALTH"]);
+  assert.equal(rows[1][3], "direct (lan)");
+  assert.equal(rows[2][3], "none");
+  // No path fields (weft up): no column.
+  const plain = formatStatusTable({ node: node(), peers: [peer({ name: "p" })] });
+  assert.ok(!plain.includes("PATH"), plain);
+});

@@ -2,8 +2,9 @@
  * A simulated mesh in one process: a leader and N joiners in userspace mode over the memory
  * network (real join exchange, real WireGuard sessions to the leader, real membership sync).
  * Reports the time for N joins, the time until every node holds the full membership, the time
- * for one change to reach every node, and heap memory per node. Health probes are off: with
- * them every node would probe every other, N² sessions, which is a different measurement.
+ * for one change to reach every node, and heap memory per node. Health probes and path probes
+ * (NAT traversal) are off: with them every node would probe every other, N² sessions, which is a
+ * different measurement.
  * @module
  */
 
@@ -63,6 +64,7 @@ export async function simulateMesh(n: number): Promise<MeshBenchRow> {
       persistentKeepalive: 0,
       dnsPort: 0,
       probes: false,
+      natTraversal: false,
       logger: nullLogger,
       openTransport: (port) => Promise.resolve(net.bind("192.0.2.1", port)),
     });
@@ -84,6 +86,7 @@ export async function simulateMesh(n: number): Promise<MeshBenchRow> {
             persistentKeepalive: 0,
             dnsPort: 0,
             probes: false,
+            natTraversal: false,
             syncIntervalMs: 5000,
             logger: nullLogger,
             openTransport: (port) => Promise.resolve(net.bind(`198.18.${k >> 8}.${k & 255}`, port)),

@@ -97,9 +97,12 @@ Deno.test({
         endpoints: [marker],
         labels: { role: "db", env: "prod", "node.weft/claim": "yes" },
       };
+      // Sent again until one is taken: a busy leader may take more than one, each counted.
+      let sent = 0;
       const processed = await eventually(
         () => {
           sendMessage(node.agent.control!, leaderAddress, hello);
+          sent++;
           return Promise.resolve(me()?.endpoints.includes(marker) ?? false);
         },
         HANG_GUARD_MS,
@@ -108,7 +111,9 @@ Deno.test({
       assert.ok(processed, `the leader never took the hello: ${JSON.stringify(me())}`);
       assert.deepEqual(me()!.labels, { role: "web" }, JSON.stringify(me()));
       assert.deepEqual(me()!.nodeLabels, { "node.weft/claim": "yes" });
-      assert.equal(leader.labelsDropped, 2);
+      // Two granted keys claimed per hello taken (role and env), and only those.
+      const dropped = leader.labelsDropped;
+      assert.ok(dropped >= 2 && dropped <= 2 * sent && dropped % 2 === 0, `${dropped}/${sent}`);
 
       // Policy selectors on ordinary keys see the token's role, not the claim.
       await leader.applyPolicy(compilePolicyText(POLICY).canonical);
