@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { directVia, LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
-import { metricsOf, metricValue, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
+import { metricsOf, metricValue, pathCell, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 import { PathCrypto, PING_SIZE, PONG_SIZE } from "../../lib/nat/probe.ts";
 import { nobleDh } from "../../lib/crypto/noble.ts";
 import { decodeBase64, encodeBase64 } from "../../lib/crypto/base64.ts";
@@ -21,7 +21,7 @@ const EXTRA = ["--log-level", "debug"];
 
 const ms = (x: number | null) => x === null ? "never" : `${Math.round(x)} ms`;
 
-/** Both members list each other and the first echo reply came back: the time it took. */
+/** From both members joined (their "joined" log lines) to the first echo reply between them. */
 async function firstContact(m: NatMesh, x: string, y: string, label: string): Promise<number> {
   const joined = await m.joinStart([x, y]);
   const t = await m.firstReply(x, y);
@@ -59,6 +59,11 @@ Deno.test({
       const dB = await m.lab.countFrom("b", ra.wan, { to: "lan" }) - intoB;
       console.log(`router a forwarded ${dA} from ${rb.wan}, router b ${dB} from ${ra.wan}`);
       assert.ok(dA >= 20 && dB >= 20, `router to router: ${dA}, ${dB}`);
+      // `weft status` says so too, and the first path is counted.
+      const cell = await pathCell(m.lab, "a1", "b1");
+      console.log(`weft status on a1: PATH of b1 "${cell}"`);
+      assert.match(cell ?? "", /^direct \((observed|peer-observed)\)$/);
+      assert.ok((await pathChanges(m, "a1")).punched >= 1, "weft_path_changes_total{punched}");
     } finally {
       await m.close();
     }
@@ -335,6 +340,7 @@ Deno.test({
       assert.ok(lines.a1.length <= 3 && lines.b1.length <= 3, JSON.stringify(lines));
       assert.deepEqual(changes, changes0, "no path change in 30 s");
       assert.deepEqual(paths, { a1: { direct: 1, none: 1 }, b1: { direct: 1, none: 1 } });
+      assert.equal(await pathCell(m.lab, "a1", "b1"), "none", "weft status: PATH none");
     } finally {
       await m.close();
     }
