@@ -10,6 +10,7 @@ import { runNetBench } from "./net.ts";
 import { runMeshBench } from "./mesh.ts";
 import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
+import { runNatBench } from "./nat.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -26,6 +27,15 @@ else {
   console.table(net.rows);
   console.log(`throughput ratio weft/wireguard-go: ${net.ratio.toFixed(2)}x`);
 }
+
+console.log(
+  "## NAT lab: both joined to the first reply between two members, per NAT shape (root only)",
+);
+// `deno task bench --runs N`: N runs per NAT shape instead of 20.
+const runsAt = Deno.args.indexOf("--runs");
+const nat = await runNatBench(runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20);
+if (!nat) console.log("skipped: needs root, ip netns, iptables, conntrack, ping");
+else console.table(nat);
 
 console.log("## simulated mesh: joins, convergence, change propagation, memory (one process)");
 console.table(await runMeshBench([100, 1000]));

@@ -95,3 +95,128 @@ for (const nat of ["masquerade", "random-fully"] as const) {
     },
   });
 }
+
+const TAP = new URL("../fixtures/udp_tap.ts", import.meta.url).pathname;
+
+Deno.test({
+  name: "nat lab: per-source counters, zeroing, port remapping, a flooding internet, spoofing",
+  ignore: skip,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const lab = await NatLab.create({
+      internet: ["pub", "evil"],
+      sites: {
+        a: { nat: "masquerade", hosts: ["a1", "a2"] },
+        b: { nat: "masquerade", hosts: ["b1"] },
+      },
+    });
+    try {
+      const pub = lab.host("pub").ip;
+      const ra = lab.router("a");
+      const rb = lab.router("b");
+      const a1 = lab.host("a1").ip;
+      assert.equal(await lab.countFrom("b", ra.wan, { to: "lan" }), 0, "a new counter");
+      assert.equal(await lab.countFrom("a", a1, { to: "wan", notTo: pub }), 0);
+      assert.equal(await lab.countFrom("a", a1), 0);
+      await Promise.all([
+        punch(lab, "a1", 4010, 2, [`${rb.wan}:4011`, `${pub}:4012`]),
+        punch(lab, "b1", 4011, 2, [`${ra.wan}:4010`]),
+        punch(lab, "pub", 4012, 2, []),
+      ]);
+      assert.ok(await lab.countFrom("b", ra.wan, { to: "lan" }) > 0, "from a's router into b");
+      assert.equal(await lab.countFrom("b", rb.wan, { to: "lan" }), 0, "a new counter again");
+      const toB = await lab.countFrom("a", a1, { to: "wan", notTo: pub });
+      const all = await lab.countFrom("a", a1);
+      assert.ok(toB > 0 && all > toB, `${toB} to b of ${all} from a1 (also to pub)`);
+      await lab.zeroCounters("a");
+      assert.equal(await lab.countFrom("a", a1), 0, "zeroed");
+      assert.equal((await lab.counters("a")).outbound, 0, "the lab's own counters too");
+
+      // Rebinding: a1's next datagram leaves from another public port.
+      await lab.remapPorts("a", 40000, 40009);
+      const [heard] = await Promise.all([
+        punch(lab, "pub", 4013, 2, []),
+        punch(lab, "a1", 4010, 1, [`${pub}:4013`]),
+      ]);
+      const port = Number(heard[0].from.split(":")[1]);
+      assert.ok(heard[0].from.startsWith(`${ra.wan}:`) && port >= 40000 && port <= 40009);
+
+      // A flooding internet: evil sees a datagram from a1 to pub, captured whole.
+      await lab.floodInternet();
+      const tap = lab.spawn("evil", Deno.execPath(), ["run", "-A", TAP, "capture", "3", "0x13"]);
+      await new Promise((r) => setTimeout(r, 1000)); // the capture's start-up
+      const ping = new Uint8Array(88);
+      ping[0] = 0x13;
+      await lab.exec(
+        "a1",
+        Deno.execPath(),
+        "run",
+        "-A",
+        TAP,
+        "send",
+        "0.0.0.0:4020",
+        `${pub}:4021`,
+        btoa(String.fromCharCode(...ping)),
+      );
+      await tap.child.status;
+      const seen = tap.output().trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
+      assert.equal(seen.length, 1, tap.output());
+      assert.equal(seen[0].dst, `${pub}:4021`);
+      assert.ok(seen[0].src.startsWith(`${ra.wan}:`));
+      assert.equal(atob(seen[0].data).length, 88);
+
+      // Multicast on a site's LAN reaches every host of it (no snooping switch in the way).
+      const lanTap = lab.spawn("a2", Deno.execPath(), [
+        "run",
+        "-A",
+        TAP,
+        "capture",
+        "3",
+        "port=51822",
+      ]);
+      await new Promise((r) => setTimeout(r, 1000));
+      await lab.exec(
+        "a1",
+        Deno.execPath(),
+        "run",
+        "-A",
+        TAP,
+        "send",
+        `${a1}:51822`,
+        "239.255.82.21:51822",
+        btoa("weftLAN1 hello"),
+      );
+      await lanTap.child.status;
+      assert.match(lanTap.output(), new RegExp(`"src":"${a1}:51822","dst":"239.255.82.21:51822"`));
+
+      // Spoofing: evil sends as 203.0.113.1 (pub's address here) and pub's own traffic still flows.
+      await lab.addSpoofAddress("evil", pub);
+      const forged = Array.from({ length: 40 }, () => btoa("forged"));
+      const [atB1] = await Promise.all([
+        punch(lab, "b1", 4030, 3, [`${pub}:4031`]),
+        new Promise((r) => setTimeout(r, 500)).then(() =>
+          lab.exec(
+            "evil",
+            Deno.execPath(),
+            "run",
+            "-A",
+            TAP,
+            "send",
+            `${pub}:4031`,
+            `${rb.wan}:4030`,
+            ...forged,
+          )
+        ),
+      ]);
+      assert.ok(atB1.some((h) => h.text === "forged" && h.from === `${pub}:4031`), "spoofed");
+      const [atPub] = await Promise.all([
+        punch(lab, "pub", 4032, 2, []),
+        punch(lab, "b1", 4033, 1, [`${pub}:4032`]),
+      ]);
+      assert.ok(atPub.length > 0, "the real host still gets its traffic");
+    } finally {
+      await lab.destroy();
+    }
+  },
+});
