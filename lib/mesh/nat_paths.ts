@@ -145,7 +145,7 @@ interface PeerState {
   changedAt: number | null;
 }
 
-const REASONS: readonly PathReason[] = ["punched", "lan", "rtt", "failed"];
+const REASONS: readonly PathReason[] = ["punched", "lan", "rtt", "failed", "roamed"];
 
 /** This node's paths to the other members. See the module docs. */
 export class MeshPaths {
@@ -162,7 +162,13 @@ export class MeshPaths {
   // Per (sender, target) pair: a node asks at most once per peer per 5 s, so this only stops
   // a node that floods the leader with call-me messages.
   readonly #relayLimit = new RateLimiter({ perSecond: 1, burst: 3, maxEntries: 65_536 });
-  readonly #changes: Record<PathReason, number> = { punched: 0, lan: 0, rtt: 0, failed: 0 };
+  readonly #changes: Record<PathReason, number> = {
+    punched: 0,
+    lan: 0,
+    rtt: 0,
+    failed: 0,
+    roamed: 0,
+  };
   readonly #drops: Record<DropReason, number> = {
     "rate-limited": 0,
     "replay": 0,
@@ -570,11 +576,23 @@ export class MeshPaths {
         this.#apply(e.peer, this.#table.peer(e.peer).session(false, now));
         break;
       case "endpoint-changed":
-        // The peer's packets come from elsewhere (its NAT mapping changed): a candidate, and
-        // the device already sends there; that is not undone.
-        this.#table.get(e.peer)?.addCandidate(e.endpoint, "peer-observed", now);
+        // The peer's packets come from elsewhere (its NAT mapping changed) and the device sends
+        // there already. The event comes before the packet is counted (and, for a handshake,
+        // before its keys are installed): once it is, the session is read and the table follows
+        // the device when the session works and the endpoint is not worse than the chosen one.
+        queueMicrotask(() => this.#roamed(e.peer, e.endpoint));
         break;
     }
+    this.#schedule();
+  }
+
+  /** The device roamed to `endpoint`: adopted as the chosen path when the table agrees. */
+  #roamed(key: string, endpoint: string): void {
+    const pp = this.#table.get(key);
+    if (this.#closed || !pp) return;
+    const now = performance.now();
+    this.#sample(key, now);
+    this.#apply(key, pp.roamed(endpoint, now));
     this.#schedule();
   }
 

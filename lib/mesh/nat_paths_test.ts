@@ -227,6 +227,47 @@ Deno.test({
 
 Deno.test({
   ...TEST,
+  name: "nat paths: after a NAT rebinding the path table follows the device's roaming at once",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
+      await lab.startLeader();
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("direct both ways", () => direct(n1, n2) && direct(n2, n1));
+      assert.equal(peerOf(n1, n2).endpoint, "203.0.113.2:51820");
+      // b's router forgets its mappings and gives n2 a new public port.
+      lab.nats.flush("b", { newPorts: true });
+      const t0 = Date.now();
+      assert.ok(await pings(n2, n1));
+      await until("n1's device roamed", () => peerOf(n1, n2).endpoint !== "203.0.113.2:51820");
+      const moved = peerOf(n1, n2).endpoint!;
+      await until("the table follows", () =>
+        peerOf(n1, n2).candidates!.some((c) => c.chosen && c.endpoint === moved), 2_000);
+      const took = Date.now() - t0;
+      const p = peerOf(n1, n2);
+      assert.equal(
+        p.candidates!.filter((c) =>
+          c.chosen
+        ).length,
+        1,
+      );
+      assert.ok(took < 2_000, `${took} ms`);
+      assert.match(
+        renderMetrics(n1.agent.metrics()),
+        /weft_path_changes_total\{reason="roamed"\} 1/,
+      );
+      const lines = lab.logs.get("n1")!.filter((l) =>
+        /path changed.*peer=n2.*reason=roamed/.test(l)
+      );
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.ok(await pings(n1, n2));
+    }),
+});
+
+Deno.test({
+  ...TEST,
   name: "nat paths: behind symmetric NATs there is no direct path; it says so once, nothing flaps",
   fn: () =>
     withLab(async (lab) => {

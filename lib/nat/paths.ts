@@ -14,6 +14,22 @@
  * came from) before public ones (observed, advertised, seen-from); within a class the lowest
  * smoothed RTT, but a chosen path gives way to one of its class only when that one is at least
  * 30 % faster and the chosen one has been held 10 s, so two similar paths do not flap.
+ * Once a LAN-class path is confirmed, an active phase pings the public-class candidates only at
+ * the slow pace (every 30 s): a peer on our LAN behind our own NAT is not reached through the
+ * NAT's public address (no hairpin), and a better path can still be found later.
+ *
+ * Following the device: WireGuard moves a peer's endpoint to wherever an authenticated packet
+ * came from (roaming, e.g. after the peer's NAT gave it a new public port). {@link
+ * PeerPaths.roamed} adopts that endpoint as the chosen path at once, with the reason `roamed`,
+ * when the session works and the endpoint is not worse by the rules above: when nothing is
+ * chosen, the chosen path is not confirmed, or the endpoint's class is at least as good as the
+ * chosen one's (same class: the RTT rule is not applied, since the peer's packets come from
+ * there and the device would only move back). A roam from a confirmed LAN-class path to a
+ * public-class one is not adopted (the LAN path stays chosen; the device is not moved back
+ * either, which would fight its roaming; when the peer also moves to the LAN path its packets
+ * come from there again). While the session works, the RTT rule does not move away from an
+ * endpoint the device roamed to, for the same reason: the device would roam straight back and
+ * the two would flap.
  * @module
  */
 
@@ -42,7 +58,9 @@ export type PathReason =
   /** Moved to a clearly faster path of the same class. */
   | "rtt"
   /** The chosen path stopped answering (or was withdrawn): the next best, or none. */
-  | "failed";
+  | "failed"
+  /** The device roamed to where the peer's packets now come from (see {@link PeerPaths.roamed}). */
+  | "roamed";
 
 /** A change of the chosen path. */
 export interface PathChange {
@@ -166,6 +184,8 @@ export class PeerPaths {
   readonly #pending = new Map<string, { endpoint: string; at: number }>();
   #chosen: Stat | null = null;
   #chosenSince = -Infinity;
+  /** The chosen path when the device roamed to it (the peer's packets come from there). */
+  #roamedTo: Stat | null = null;
   #reason: PathReason | null = null;
   #phaseStart = -Infinity;
   #sessionWorks = false;
@@ -259,6 +279,37 @@ export class PeerPaths {
   session(works: boolean, now: number): PathChange | null {
     this.#sessionWorks = works;
     if (!works) this.punch(now);
+    return this.#evaluate(now);
+  }
+
+  /**
+   * Tells that the device moved the peer's endpoint to `endpoint` (an authenticated packet came
+   * from there). The endpoint becomes a `peer-observed` candidate if it is not one, and the
+   * chosen path at once (reason `roamed`) when the session works, no confirmed path is of a
+   * better class, and it is not worse than the chosen path: nothing chosen, the chosen path not
+   * confirmed, or its class at least as good.
+   * Returns the change, or null (nothing to do, or a worse endpoint: the chosen path stays).
+   */
+  roamed(endpoint: string, now: number): PathChange | null {
+    this.#lastNow = now;
+    this.addCandidate(endpoint, "peer-observed", now);
+    const s = this.#stats.get(endpoint);
+    if (s === undefined) return this.#evaluate(now);
+    const cur = this.#chosen;
+    if (s === cur) {
+      this.#roamedTo = s;
+      return this.#evaluate(now);
+    }
+    // Never past a confirmed path of a better class (a LAN one while roaming to a public one).
+    const best = this.#best(now, null);
+    if (
+      this.#sessionWorks && (best === null || lanRank(best) >= lanRank(s)) &&
+      (cur === null || !this.#confirmed(cur, now) || lanRank(s) <= lanRank(cur))
+    ) {
+      const change = this.#change(s, "roamed", now);
+      this.#roamedTo = s;
+      return change;
+    }
     return this.#evaluate(now);
   }
 
@@ -358,7 +409,10 @@ export class PeerPaths {
   #interval(s: Stat, now: number): number {
     const t = this.#t;
     const since = now - this.#phaseStart;
-    if (since < t.activeForMs) return t.activeIntervalMs;
+    if (since < t.activeForMs) {
+      // A confirmed LAN path: the public ones (our own NAT's address, for a peer behind it) wait.
+      return !isLan(s) && this.#lanConfirmed(now) ? t.exploreIntervalMs : t.activeIntervalMs;
+    }
     if (this.#chosen !== null) return s === this.#chosen ? t.keepIntervalMs : t.exploreIntervalMs;
     return since < t.backoffUntilMs ? t.backoffIntervalMs : t.idleIntervalMs;
   }
@@ -373,6 +427,11 @@ export class PeerPaths {
     const interval = chosen ? this.#t.keepIntervalMs : this.#t.exploreIntervalMs;
     const since = chosen ? Math.max(s.lastPongAt, this.#chosenSince) : s.lastPongAt;
     return now - since <= this.#t.missesToFail * interval + this.#t.pongTimeoutMs;
+  }
+
+  #lanConfirmed(now: number): boolean {
+    for (const s of this.#stats.values()) if (isLan(s) && this.#confirmed(s, now)) return true;
+    return false;
   }
 
   #best(now: number, except: Stat | null): Stat | null {
@@ -404,6 +463,8 @@ export class PeerPaths {
     if (best === null || best === cur) return null;
     if (cur === null) return this.#change(best, "punched", now);
     if (lanRank(best) < lanRank(cur)) return this.#change(best, "lan", now);
+    // The device would roam straight back to where the peer's packets come from.
+    if (cur === this.#roamedTo && this.#sessionWorks) return null;
     if (
       lanRank(best) === lanRank(cur) && now - this.#chosenSince >= this.#t.holdMs &&
       best.rtt <= cur.rtt * this.#t.rttSwitchRatio
@@ -415,6 +476,7 @@ export class PeerPaths {
     const from = this.#chosen?.endpoint ?? null;
     this.#chosen = to;
     this.#chosenSince = now;
+    this.#roamedTo = null;
     this.#reason = reason;
     return { from, to: to?.endpoint ?? null, reason, at: now };
   }

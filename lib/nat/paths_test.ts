@@ -384,3 +384,129 @@ Deno.test("paths: a table ticks every peer and routes pongs", () => {
   t.remove("B");
   assert.equal(t.get("B"), undefined);
 });
+
+Deno.test("paths: roamed: the device's new endpoint is chosen at once (a NAT rebinding)", () => {
+  const old = "198.51.100.1:41641";
+  const moved = "198.51.100.1:20000";
+  const p = peer([[old, "observed"]]);
+  const sim = new Sim(p, { [old]: fixed(40), [moved]: fixed(40) });
+  sim.run(20_000);
+  assert.equal(p.chosen, old);
+  // Not while the session does not work: a candidate only.
+  assert.equal(p.roamed(moved, sim.now), null);
+  assert.equal(p.chosen, old);
+  assert.ok(p.stats().some((s) => s.endpoint === moved && s.kinds.includes("peer-observed")));
+  assert.equal(p.session(true, sim.now), null);
+  sim.net[old] = dead(); // the router forgot the old mapping
+  const c = p.roamed(moved, sim.now)!;
+  assert.deepEqual(c, { from: old, to: moved, reason: "roamed", at: sim.now });
+  assert.equal(p.chosen, moved);
+  assert.equal(p.reason, "roamed");
+  // Roaming again to the chosen one changes nothing; it is confirmed by its first pong, and
+  // nothing moves afterwards.
+  assert.equal(p.roamed(moved, sim.now), null);
+  sim.run(sim.now + 120_000);
+  assert.deepEqual(sim.changes.map((x) => x.reason), ["punched"]);
+  assert.equal(p.chosen, moved);
+  assert.ok(p.stats().find((s) => s.endpoint === moved)!.confirmed);
+});
+
+Deno.test("paths: roamed: a public endpoint does not replace a confirmed LAN path", () => {
+  const lan = "192.168.1.20:51820";
+  const pub = "198.51.100.1:41641";
+  const p = peer([[lan, "lan"], [pub, "observed"]]);
+  const sim = new Sim(p, { [lan]: fixed(2), [pub]: fixed(1) });
+  p.session(true, 0);
+  sim.run(20_000);
+  assert.equal(p.chosen, lan);
+  // The peer's packets came from its public address for a moment (it had not chosen LAN yet).
+  assert.equal(p.roamed(pub, sim.now), null);
+  assert.equal(p.chosen, lan);
+  // An address roamed to is a peer-observed (public) candidate unless it is known as LAN.
+  const other = "192.168.1.21:51820";
+  assert.equal(p.roamed(other, sim.now), null);
+  assert.equal(p.stats().find((s) => s.endpoint === other)!.pathClass, "public");
+  assert.equal(p.chosen, lan);
+  // The LAN path stopped answering: a public endpoint the device roams to is adopted then,
+  // and the LAN path wins again once it answers.
+  const q = peer([[lan, "lan"], [pub, "observed"]]);
+  const sim2 = new Sim(q, { [lan]: fixed(2), [pub]: fixed(1) });
+  q.session(true, 0);
+  sim2.run(20_000);
+  sim2.net[lan] = dead();
+  sim2.run(sim2.now + 3 * T.keepIntervalMs + T.pongTimeoutMs + 1_000);
+  assert.equal(q.chosen, lan, "the session works: not failed");
+  assert.equal(q.roamed(pub, sim2.now)?.reason, "roamed");
+  assert.equal(q.chosen, pub);
+  sim2.net[lan] = fixed(2);
+  sim2.run(sim2.now + 60_000);
+  // (pub answered first at the start: punched, then lan; then back from pub to lan.)
+  assert.deepEqual(sim2.changes.map((x) => x.reason), ["punched", "lan", "lan"]);
+  assert.equal(sim2.changes.at(-1)!.from, pub);
+  assert.equal(q.chosen, lan);
+});
+
+Deno.test("paths: roamed: a faster path of the same class does not take over (no flapping)", () => {
+  const slow = "198.51.100.1:41641";
+  const fast = "203.0.113.9:51820";
+  const p = peer([[slow, "observed"], [fast, "advertised"]]);
+  const sim = new Sim(p, { [slow]: fixed(100), [fast]: fixed(20) });
+  p.session(true, 0);
+  sim.run(60_000);
+  assert.equal(p.chosen, fast);
+  // The peer's packets come from `slow`: the device roams there, and the table follows it for
+  // as long as the session works, however fast `fast` answers.
+  assert.equal(p.roamed(slow, sim.now)?.reason, "roamed");
+  sim.run(sim.now + 300_000);
+  assert.equal(p.chosen, slow);
+  assert.deepEqual(sim.changes.map((x) => x.reason), ["punched"], "no rtt change back");
+  // Once the session stops working, the RTT rule applies again.
+  p.session(false, sim.now);
+  sim.run(sim.now + 60_000);
+  assert.equal(p.chosen, fast);
+  assert.equal(p.reason, "rtt");
+});
+
+Deno.test("paths: a confirmed LAN path stops the fast pings to the public candidates", () => {
+  const lan = "192.168.1.20:51820";
+  const pub = "203.0.113.1:51820"; // our own router's public address: no hairpin
+  const p = peer([[lan, "lan"], [pub, "observed"]]);
+  const sim = new Sim(p, { [lan]: fixed(2), [pub]: dead() });
+  assert.ok(p.punching(0));
+  sim.run(T.activeForMs);
+  assert.equal(p.chosen, lan);
+  // The LAN path is confirmed after its first pong: the public one was pinged once with it.
+  assert.deepEqual(sim.pings.get(pub), [0]);
+  assert.ok(sim.pings.get(lan)!.length >= T.activeForMs / T.activeIntervalMs - 1);
+  // Still probed at the slow pace.
+  sim.run(T.exploreIntervalMs + 1_000);
+  assert.deepEqual(sim.pings.get(pub), [0, T.exploreIntervalMs]);
+  // Without a confirmed LAN path, every candidate is punched fast again.
+  sim.net[lan] = dead();
+  const cut = sim.now;
+  sim.run(cut + 120_000);
+  const failedAt = sim.changes.find((c) => c.reason === "failed")!.at;
+  const fast = sim.pings.get(pub)!.filter((t) => t > failedAt && t <= failedAt + T.activeForMs);
+  assert.ok(fast.length >= T.activeForMs / T.activeIntervalMs - 2, `${fast.length}`);
+});
+
+Deno.test("paths: roamed: never past a confirmed path of a better class", () => {
+  const l1 = "192.168.1.20:51820";
+  const l2 = "10.0.0.20:51820";
+  const pub = "198.51.100.1:41641";
+  const p = peer([[l1, "lan"], [l2, "lan"], [pub, "observed"]]);
+  const sim = new Sim(p, { [l1]: fixed(2), [l2]: fixed(3), [pub]: fixed(1) });
+  p.session(true, 0);
+  sim.run(20_000);
+  assert.equal(p.chosen, l1);
+  sim.net[l1] = dead();
+  sim.run(sim.now + 3 * T.keepIntervalMs + T.pongTimeoutMs + 1_000);
+  assert.equal(p.chosen, l1, "the session works: not failed");
+  assert.ok(!p.stats().find((s) => s.endpoint === l1)!.confirmed);
+  // The chosen LAN path is not confirmed, but another LAN path is: a public roam is not taken.
+  assert.equal(p.roamed(pub, sim.now), null);
+  assert.equal(p.chosen, l1);
+  // A roam to the confirmed LAN path is.
+  assert.equal(p.roamed(l2, sim.now)?.reason, "roamed");
+  assert.equal(p.chosen, l2);
+});

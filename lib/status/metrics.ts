@@ -153,7 +153,7 @@ export interface DnsMetrics {
 
 /** The figures of the path probes: path changes, drops and the peers' path states. */
 export interface PathMetrics {
-  /** Changes of a peer's path, by reason (`punched`, `lan`, `rtt`, `failed`). */
+  /** Changes of a peer's path, by reason (`punched`, `lan`, `rtt`, `failed`, `roamed`). */
   changes: Record<string, number>;
   /** Path probes dropped and call-me messages refused, by reason. */
   drops: Record<string, number>;
@@ -344,7 +344,8 @@ export function renderMetrics(s: MetricsSnapshot): string {
     w.counter(
       "weft_path_changes_total",
       "Changes of the path to a peer, by reason: punched (the first), lan (to a LAN path), rtt " +
-        "(to a clearly faster one), failed (the path stopped answering).",
+        "(to a clearly faster one), failed (the path stopped answering), roamed (to where the " +
+        "device roamed: the peer's packets come from there now).",
       byKey(s.paths.changes).map(([reason, value]) => ({ labels: { reason }, value })),
     );
     w.counter(

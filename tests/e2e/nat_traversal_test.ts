@@ -256,7 +256,7 @@ Deno.test({
 async function pathChanges(m: NatMesh, host: string): Promise<Record<string, number>> {
   const t = await metricsOf(m.lab, host);
   return Object.fromEntries(
-    ["punched", "lan", "rtt", "failed"].map((
+    ["punched", "lan", "rtt", "failed", "roamed"].map((
       reason,
     ) => [reason, metricValue(t, "weft_path_changes_total", { reason })]),
   );
