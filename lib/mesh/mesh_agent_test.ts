@@ -1,0 +1,112 @@
+/**
+ * The mesh agent as a composition: a leader and a node started through `MeshAgent.start` on
+ * loopback (userspace, no DNS), what each role exposes, and the refusals made before anything is
+ * created. The parts have their own tests beside them; process-level ones are in
+ * tests/integration/mesh_lib_test.ts.
+ */
+import assert from "node:assert/strict";
+import { JoinError, MeshAgent, type MeshOptions } from "./mesh_agent.ts";
+import { LeaderError } from "./leader.ts";
+import { nullLogger } from "../log/logger.ts";
+import { freePort } from "../../tests/fixtures/procs.ts";
+import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
+
+function base(dir: string, name: string, port: number): MeshOptions {
+  return {
+    role: "node",
+    stateDir: `${dir}/${name}`,
+    hostname: name,
+    userspace: true,
+    listenPort: port,
+    dnsPort: 0,
+    logger: nullLogger,
+  };
+}
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-mesh-agent-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("mesh agent: a leader and a node compose into one mesh, and the node restarts alone", async () => {
+  await withDir(async (dir) => {
+    const lp = freePort();
+    const leader = await MeshAgent.start({
+      ...base(dir, "lead", lp),
+      role: "leader",
+      advertise: [`127.0.0.1:${lp}`],
+    });
+    let node: MeshAgent | null = null;
+    try {
+      assert.equal(leader.role, "leader");
+      assert.equal(leader.self?.name, "lead");
+      const { token } = await leader.createToken({ ttlMs: 60_000 });
+      const seen: number[] = [];
+      const stop = leader.onMembership((v) => seen.push(v.members.length));
+      const np = freePort();
+      node = await MeshAgent.start({ ...base(dir, "n1", np), token });
+      assert.equal(node.role, "node");
+      assert.equal(node.leader, null, "a node holds no leader state");
+      const address = node.self?.address;
+      assert.ok(address, "the node knows its own record");
+      assert.ok(
+        await eventually(async () => leader.view().members.length === 2, HANG_GUARD_MS),
+        "the leader lists the node",
+      );
+      assert.ok(seen.includes(2), "membership subscribers hear of the join");
+      stop();
+      // Services set on the node reach the leader's record of it.
+      await node.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);
+      assert.ok(
+        await eventually(
+          async () =>
+            leader.view().members.find((m) => m.name === "n1")?.services[0]?.name === "web",
+          HANG_GUARD_MS,
+        ),
+        "the leader has the node's service",
+      );
+      // Leader-only operations refuse on a node.
+      await assert.rejects(() => node!.createToken(), LeaderError);
+      await assert.rejects(() => node!.removeNode("lead"), LeaderError);
+      await node.close();
+      // Restarted from its state directory alone: same address, no token.
+      node = await MeshAgent.start(base(dir, "n1", np));
+      assert.equal(node.self?.address, address);
+    } finally {
+      await node?.close();
+      await leader.close();
+    }
+  });
+});
+
+Deno.test("mesh agent: labels a node may not give itself are refused before anything is created", async () => {
+  await withDir(async (dir) => {
+    await assert.rejects(
+      () =>
+        MeshAgent.start({
+          ...base(dir, "n1", freePort()),
+          token: "weft1_unused",
+          labels: { role: "db" },
+        }),
+      (e) => e instanceof JoinError && /cannot give itself labels/.test(e.message),
+    );
+    await assert.rejects(() => Deno.stat(`${dir}/n1`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("mesh agent: close() twice is harmless", async () => {
+  await withDir(async (dir) => {
+    const lp = freePort();
+    const leader = await MeshAgent.start({
+      ...base(dir, "lead", lp),
+      role: "leader",
+      advertise: [`127.0.0.1:${lp}`],
+    });
+    await leader.close();
+    await leader.close();
+  });
+});
