@@ -70,6 +70,8 @@ async function harness(
   };
   const cleanup = async () => {
     sync.close();
+    // A write a test's messages started may still be under way: it ends before the folder goes.
+    await sync.flush();
     await Deno.remove(dir, { recursive: true });
   };
   return { sync, sent, applied, deliver, saved, cleanup, held: () => held, policy: () => policy };
