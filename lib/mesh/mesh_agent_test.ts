@@ -54,7 +54,7 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       const address = node.self?.address;
       assert.ok(address, "the node knows its own record");
       assert.ok(
-        await eventually(async () => leader.view().members.length === 2, HANG_GUARD_MS),
+        await eventually(() => Promise.resolve(leader.view().members.length === 2), HANG_GUARD_MS),
         "the leader lists the node",
       );
       assert.ok(seen.includes(2), "membership subscribers hear of the join");
@@ -63,8 +63,10 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       await node.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);
       assert.ok(
         await eventually(
-          async () =>
-            leader.view().members.find((m) => m.name === "n1")?.services[0]?.name === "web",
+          () =>
+            Promise.resolve(
+              leader.view().members.find((m) => m.name === "n1")?.services[0]?.name === "web",
+            ),
           HANG_GUARD_MS,
         ),
         "the leader has the node's service",
