@@ -11,6 +11,10 @@
  *
  * One timer drives it all: it runs when the table has something due (every 250 ms while a peer
  * is punched), and at least every second to read the sessions' counters.
+ *
+ * This class composes the parts: the probes in and out (nat_probes.ts), call-me (nat_callme.ts),
+ * LAN discovery (nat_lan.ts) and the figures (nat_status.ts); it keeps the view, the timer, the
+ * device's events and the path changes.
  * @module
  */
 
@@ -19,55 +23,33 @@ import type { Endpoint } from "../io/driver.ts";
 import { LogBudget } from "../log/budget.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Member, MembershipView } from "../members/member.ts";
-import { LanAnnouncer, type LanAnnouncerOptions, type LanPeer } from "../nat/announce.ts";
-import { Candidates, type InterfaceAddress } from "../nat/candidates.ts";
-import {
-  DEFAULT_PATH_TIMING,
-  type PathChange,
-  type PathReason,
-  PathTable,
-  type PathTiming,
-  type PeerCandidateKind,
-} from "../nat/paths.ts";
+import type { LanPeer } from "../nat/announce.ts";
+import { type Candidate, Candidates, type InterfaceAddress } from "../nat/candidates.ts";
+import { DEFAULT_PATH_TIMING, type PathChange, PathTable, type PathTiming } from "../nat/paths.ts";
 import { PathCrypto } from "../nat/probe.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { isIpEndpoint } from "../net/resolve.ts";
-import { RateLimiter } from "../protocol/ratelimiter.ts";
 import { parseKey } from "../crypto/keys.ts";
-import { decodeBase64 } from "../crypto/base64.ts";
 import type { PathMetrics } from "../status/metrics.ts";
 import type { PeerStatus } from "../status/status.ts";
-import { CALLME_INTERVAL_MS, fromWire, toWire } from "./callme.ts";
 import type { ControlPort } from "./control_channel.ts";
 import { MAX_LAN } from "./leader.ts";
-import { SessionWatch } from "./session_watch.ts";
+import { CallMe } from "./nat_callme.ts";
+import { LanDiscovery, type LanDiscoveryOptions } from "./nat_lan.ts";
+import { candidatesOf, newPeerState, type PeerState } from "./nat_peer.ts";
+import { PathProbes } from "./nat_probes.ts";
+import { PathCounters, pathMetrics, peerPathStatus } from "./nat_status.ts";
 import type { ControlMessage } from "./sync.ts";
-import type { Candidate } from "../nat/candidates.ts";
 
 /** The NAT section of a mesh agent's options. */
-export interface NatOptions {
+export interface NatOptions extends LanDiscoveryOptions {
   /**
    * Probe the members' candidate endpoints and move each session to the best path that answers
    * (default true). Off: sessions use the first endpoint of each member's record, as before.
    */
   natTraversal?: boolean;
-  /** Find members on the same LAN by multicast announcements (default true; needs natTraversal). */
-  lanDiscovery?: boolean;
   /** Lists this machine's interface addresses; default `Deno.networkInterfaces` (simulations). */
   interfaces?: () => InterfaceAddress[];
-  /** Where LAN announcements go and how (tests: another port, a fake socket). */
-  lanAnnounce?: Partial<
-    Pick<
-      LanAnnouncerOptions,
-      | "port"
-      | "group"
-      | "intervalMs"
-      | "bindAddress"
-      | "multicastInterface"
-      | "multicastLoopback"
-      | "createSocket"
-    >
-  >;
   /** Overrides of the path schedule (tests). */
   pathTiming?: Partial<PathTiming>;
 }
@@ -110,47 +92,12 @@ const MIN_DELAY_MS = 10;
 export const INTERFACE_CHECK_MS = 10_000;
 /** At most one forced handshake per peer this often. */
 const HANDSHAKE_EVERY_MS = 1_000;
-/** How many of a peer's last pings are remembered to refuse replays of them. */
-const RECENT_PINGS = 64;
 /** A received call-me's candidates are kept this long beside the view's. */
 const CALLME_KEEP_MS = 120_000;
-
-/** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
-type DropReason =
-  | "rate-limited"
-  | "replay"
-  | "send-error"
-  | "callme-not-leader"
-  | "callme-not-member"
-  | "callme-malformed"
-  | "callme-rate-limited";
-
-/** What is kept per peer beside its path table entry. */
-interface PeerState {
-  readonly session: SessionWatch;
-  /** The candidate list last given to the table (its JSON), to skip unchanged views. */
-  applied: string;
-  /** The candidates of the last call-me received, and when. */
-  callme: { list: Candidate[]; at: number } | null;
-  callmeSentAt: number;
-  calledAt: number;
-  handshakeAt: number;
-  /** The txids of the last pings answered: a ping seen again is a replay. */
-  readonly pings: Set<string>;
-  /** "No direct path" was logged and nothing changed since. */
-  noneLogged: boolean;
-  /** When the peer was first seen. */
-  readonly since: number;
-  /** Unix ms of the last path change, or null. */
-  changedAt: number | null;
-}
-
-const REASONS: readonly PathReason[] = ["punched", "lan", "rtt", "failed", "roamed"];
 
 /** This node's paths to the other members. See the module docs. */
 export class MeshPaths {
   readonly #d: MeshPathsDeps;
-  readonly #opts: NatOptions;
   readonly #crypto: PathCrypto;
   readonly #own: Candidates;
   readonly #table: PathTable;
@@ -158,46 +105,22 @@ export class MeshPaths {
   readonly #me: string;
   readonly #members = new Map<string, Member>();
   readonly #peers = new Map<string, PeerState>();
-  readonly #pongLimit = new RateLimiter({ perSecond: 20, burst: 20, maxEntries: 4096 });
-  // Per (sender, target) pair: a node asks at most once per peer per 5 s, so this only stops
-  // a node that floods the leader with call-me messages.
-  readonly #relayLimit = new RateLimiter({ perSecond: 1, burst: 3, maxEntries: 65_536 });
-  readonly #changes: Record<PathReason, number> = {
-    punched: 0,
-    lan: 0,
-    rtt: 0,
-    failed: 0,
-    roamed: 0,
-  };
-  readonly #drops: Record<DropReason, number> = {
-    "rate-limited": 0,
-    "replay": 0,
-    "send-error": 0,
-    "callme-not-leader": 0,
-    "callme-not-member": 0,
-    "callme-malformed": 0,
-    "callme-rate-limited": 0,
-  };
+  readonly #counters = new PathCounters();
+  readonly #probes: PathProbes;
+  readonly #callme: CallMe;
+  readonly #lan: LanDiscovery;
   // Path lines are one per change and per peer left without a path, but a large mesh
   // coming up at once must not flood the log either.
   readonly #budget = new LogBudget({ burst: 50, intervalMs: 1000 });
   readonly #stops: (() => void)[] = [];
-  #lanKey: Uint8Array | null;
-  #announcer: LanAnnouncer | null = null;
-  #announcerStart: Promise<void> | null = null;
   #published = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
-  #unsent = 0;
-  #callmesSent = 0;
-  #callmesReceived = 0;
-  #lanStrangers = 0;
   #closed = false;
 
   /** Paths of `deps.device`'s node; nothing runs before {@link start}. */
   constructor(deps: MeshPathsDeps, opts: NatOptions = {}) {
     this.#d = deps;
-    this.#opts = opts;
     this.#me = deps.device.publicKey;
     this.#crypto = new PathCrypto({
       dh: deps.device.dhBackend,
@@ -212,7 +135,32 @@ export class MeshPaths {
     });
     this.#timing = { ...DEFAULT_PATH_TIMING, ...opts.pathTiming };
     this.#table = new PathTable(this.#timing);
-    this.#lanKey = deps.lanKey?.slice() ?? null;
+    this.#probes = new PathProbes({
+      device: deps.device,
+      crypto: this.#crypto,
+      table: this.#table,
+      own: this.#own,
+      peers: this.#peers,
+      drops: this.#counters.drops,
+      apply: (key, change) => this.#apply(key, change),
+    });
+    this.#callme = new CallMe({
+      role: deps.role,
+      channel: deps.channel,
+      me: this.#me,
+      leaderAddress: deps.leaderAddress,
+      members: this.#members,
+      candidates: () => this.#own.entries,
+      drops: this.#counters.drops,
+      calledBy: (key, c) => this.#calledBy(key, c),
+    });
+    this.#lan = new LanDiscovery({
+      publicKey: this.#me,
+      listenPort: deps.device.listenPort,
+      logger: deps.logger,
+      lanKey: deps.lanKey,
+      onPeer: (p) => this.#onLanPeer(p),
+    }, opts);
     this.#published = JSON.stringify(deps.publishedLan ?? this.lan());
   }
 
@@ -228,7 +176,7 @@ export class MeshPaths {
     this.#stops.push(() => clearInterval(check));
     this.viewChanged(view);
     this.#refreshOwn();
-    this.#startAnnouncer();
+    this.#lan.start();
   }
 
   /** Takes a new membership view: members' candidates, departures, our own observed address. */
@@ -264,38 +212,12 @@ export class MeshPaths {
   /** A path probe from the underlay (the device hands over what is not WireGuard). */
   handle(data: Uint8Array, from: Endpoint): void {
     if (this.#closed) return;
-    const r = this.#crypto.open(data);
-    if ("drop" in r) return; // counted by the codec
-    const now = performance.now();
-    if (r.type === "ping") {
-      const st = this.#peers.get(r.peerKey);
-      if (!st) return;
-      // A ping captured and sent again (from anywhere) would make us answer and probe there.
-      if (st.pings.has(r.txid)) {
-        this.#drops.replay++;
-        return;
-      }
-      if (!this.#pongLimit.allow(r.peerKey)) {
-        this.#drops["rate-limited"]++;
-        return;
-      }
-      st.pings.add(r.txid);
-      if (st.pings.size > RECENT_PINGS) st.pings.delete(st.pings.values().next().value!);
-      this.#send(this.#crypto.pong(r.peerKey, r.txid, from), from);
-      // Where its ping came from is where it can be reached (its NAT just opened that door).
-      this.#table.get(r.peerKey)?.addCandidate(from.toString(), "peer-observed", now);
-    } else {
-      this.#apply(r.peerKey, this.#table.pong(r.peerKey, r.txid, now));
-      if (this.#own.observe(r.peerKey, r.observed.address, r.observed.port)) this.#own.refresh();
-    }
-    this.#schedule();
+    if (this.#probes.handle(data, from)) this.#schedule();
   }
 
   /** Takes the LAN key (from the leader) and starts LAN discovery with it, or switches to it. */
   setLanKey(key: Uint8Array): void {
-    this.#lanKey = key.slice();
-    if (this.#announcer) this.#announcer.setKey(key);
-    else this.#startAnnouncer();
+    this.#lan.setKey(key);
   }
 
   /** The endpoint the path probes chose for a peer, or null. */
@@ -316,49 +238,26 @@ export class MeshPaths {
 
   /** The port LAN announcements use, once discovery runs. */
   get lanPort(): number | null {
-    return this.#announcer?.port ?? null;
+    return this.#lan.port;
   }
 
   /** Call-me messages sent and received (relayed ones not counted). */
   get callmes(): { sent: number; received: number } {
-    return { sent: this.#callmesSent, received: this.#callmesReceived };
+    return this.#callme.counts;
   }
 
   /** A peer's path fields for `/status`. */
   peerStatus(publicKey: string): Partial<PeerStatus> {
-    const pp = this.#table.get(publicKey);
-    const st = this.#peers.get(publicKey);
-    if (!pp || !st) return { path: "none", candidates: [], pathChangedAt: null };
-    const chosen = pp.chosen;
-    return {
-      path: pp.state,
-      candidates: pp.stats(performance.now()).map((s) => ({
-        endpoint: s.endpoint,
-        kind: s.kinds[0],
-        confirmed: s.confirmed,
-        rttMs: Number.isNaN(s.rttMs) ? null : Math.round(s.rttMs * 10) / 10,
-        chosen: s.endpoint === chosen,
-      })),
-      pathChangedAt: st.changedAt === null ? null : new Date(st.changedAt).toISOString(),
-    };
+    return peerPathStatus(
+      this.#table.get(publicKey),
+      this.#peers.get(publicKey)?.changedAt,
+      performance.now(),
+    );
   }
 
   /** The figures `/metrics` shows. */
   metrics(): PathMetrics {
-    let stale = 0;
-    const states = { direct: 0, none: 0 };
-    for (const key of this.#table.keys()) {
-      const pp = this.#table.get(key)!;
-      stale += pp.ignoredPongs;
-      states[pp.state]++;
-    }
-    const a = this.#announcer;
-    return {
-      changes: Object.fromEntries(REASONS.map((r) => [r, this.#changes[r]])),
-      drops: { ...this.#crypto.drops, ...this.#drops, "stale-pong": stale },
-      states,
-      ...(a ? { announceDrops: { ...a.drops, "not-member": this.#lanStrangers } } : {}),
-    };
+    return pathMetrics(this.#table, this.#counters, this.#crypto.drops, this.#lan.drops());
   }
 
   /** Stops the timers, the listeners and LAN discovery. */
@@ -367,8 +266,7 @@ export class MeshPaths {
     this.#closed = true;
     clearTimeout(this.#timer);
     for (const stop of this.#stops.splice(0)) stop();
-    await this.#announcerStart;
-    await this.#announcer?.close();
+    await this.#lan.close();
   }
 
   // ---- the view ----
@@ -377,18 +275,7 @@ export class MeshPaths {
   #updatePeer(m: Member, now: number): void {
     let st = this.#peers.get(m.publicKey);
     if (!st) {
-      st = {
-        session: new SessionWatch(),
-        pings: new Set(),
-        applied: "",
-        callme: null,
-        callmeSentAt: -Infinity,
-        calledAt: -Infinity,
-        handshakeAt: -Infinity,
-        noneLogged: false,
-        since: now,
-        changedAt: null,
-      };
+      st = newPeerState(now);
       this.#peers.set(m.publicKey, st);
     }
     if (st.callme && now - st.callme.at > CALLME_KEEP_MS) st.callme = null;
@@ -422,7 +309,7 @@ export class MeshPaths {
     if (text === this.#published) return;
     this.#published = text;
     this.#d.publishLan(lan);
-    this.#announcer?.announce();
+    this.#lan.announce();
   }
 
   // ---- the timer ----
@@ -448,9 +335,9 @@ export class MeshPaths {
     for (const key of this.#peers.keys()) this.#sample(key, now);
     const { changes, pings } = this.#table.tick(now);
     for (const c of changes) this.#apply(c.peer, c.change);
-    for (const p of pings) this.#ping(p.peer, p.endpoint, now);
+    for (const p of pings) this.#probes.ping(p.peer, p.endpoint, now);
     for (const [key, st] of this.#peers) {
-      this.#maybeCallMe(key, st, now);
+      this.#callme.maybeSend(key, this.#table.get(key), st, now);
       this.#maybeSayNone(key, st, now);
     }
     this.#schedule();
@@ -466,43 +353,13 @@ export class MeshPaths {
     if (works !== before) this.#apply(key, this.#table.peer(key).session(works, now));
   }
 
-  #ping(key: string, endpoint: string, now: number): void {
-    const pp = this.#table.get(key);
-    if (!pp) return;
-    let ping: { bytes: Uint8Array; txid: string };
-    try {
-      ping = this.#crypto.ping(key);
-    } catch {
-      // An unusable key (low order): recorded as sent, so it is not due again at once.
-      pp.sent(endpoint, `unsent-${this.#unsent++}`, now);
-      return;
-    }
-    pp.sent(endpoint, ping.txid, now);
-    let to: Endpoint;
-    try {
-      to = this.#d.device.endpoint(endpoint);
-    } catch {
-      this.#drops["send-error"]++;
-      return;
-    }
-    this.#send(ping.bytes, to);
-  }
-
-  #send(bytes: Uint8Array, to: Endpoint): void {
-    try {
-      this.#d.device.sendDatagram(bytes, to);
-    } catch {
-      this.#drops["send-error"]++; // an unreachable family or a closing socket: the next round
-    }
-  }
-
   // ---- path changes ----
 
   /** Counts and logs a change, and moves the device's peer to the new endpoint. */
   #apply(key: string, change: PathChange | null): void {
     const st = this.#peers.get(key);
     if (change === null || !st) return;
-    this.#changes[change.reason]++;
+    this.#counters.changes[change.reason]++;
     st.changedAt = Date.now();
     const name = this.#members.get(key)?.name ?? "";
     if (change.to === null) {
@@ -598,140 +455,33 @@ export class MeshPaths {
 
   // ---- call-me ----
 
-  /** Asks the peer, through the leader, to punch now too: at most every 5 s per peer. */
-  #maybeCallMe(key: string, st: PeerState, now: number): void {
-    const pp = this.#table.get(key);
-    if (!pp || !pp.punching(now)) return;
-    if (pp.state === "direct" && st.session.works) return; // only exploring
-    if (now - st.callmeSentAt < CALLME_INTERVAL_MS) return;
-    // A punch the peer asked for needs no call-me back: it punches already.
-    if (now - st.calledAt < CALLME_INTERVAL_MS) return;
-    st.callmeSentAt = now;
-    const c = toWire(this.#own.entries);
-    this.#callmesSent++;
-    if (this.#d.role === "leader") {
-      const m = this.#members.get(key);
-      if (m) this.#d.channel.send(m.address, { t: "callme", from: this.#me, c });
-    } else {
-      this.#d.channel.send(this.#d.leaderAddress(), { t: "callme", to: key, c });
-    }
-  }
-
   #onControl(msg: ControlMessage, from: string): void {
     if (msg.t !== "callme" || this.#closed) return;
-    if (this.#d.role === "leader") this.#relay(msg, from);
-    else this.#fromLeader(msg, from);
-  }
-
-  /** The leader: passes a member's call-me on to the member it names (or takes it itself). */
-  #relay(msg: Extract<ControlMessage, { t: "callme" }>, from: string): void {
-    // Only the leader says who called: a node's call-me names the peer to call.
-    if (typeof msg.to !== "string" || msg.from !== undefined) {
-      this.#drops["callme-malformed"]++;
-      return;
-    }
-    let sender: Member | undefined;
-    for (const m of this.#members.values()) if (m.address === from) sender = m;
-    const target = this.#members.get(msg.to);
-    if (!sender || (!target && msg.to !== this.#me) || msg.to === sender.publicKey) {
-      this.#drops["callme-not-member"]++;
-      return;
-    }
-    const c = fromWire(msg.c);
-    if (c === null) {
-      this.#drops["callme-malformed"]++;
-      return;
-    }
-    if (!this.#relayLimit.allow(`${sender.publicKey}>${msg.to}`)) {
-      this.#drops["callme-rate-limited"]++;
-      return;
-    }
-    if (target) {
-      this.#d.channel.send(target.address, { t: "callme", from: sender.publicKey, c: toWire(c) });
-    } else this.#calledBy(sender.publicKey, c);
-  }
-
-  /** A node: a call-me counts only from the leader, and only for a member. */
-  #fromLeader(msg: Extract<ControlMessage, { t: "callme" }>, from: string): void {
-    if (from !== this.#d.leaderAddress()) {
-      this.#drops["callme-not-leader"]++;
-      return;
-    }
-    if (typeof msg.from !== "string" || !this.#members.has(msg.from)) {
-      this.#drops["callme-not-member"]++;
-      return;
-    }
-    const c = fromWire(msg.c);
-    if (c === null) {
-      this.#drops["callme-malformed"]++;
-      return;
-    }
-    this.#calledBy(msg.from, c);
+    this.#callme.handle(msg, from);
   }
 
   /** The peer punches towards us now: its candidates join its entry and we punch too. */
-  #calledBy(key: string, c: Candidate[]): void {
+  #calledBy(key: string, c: Candidate[]): boolean {
     const st = this.#peers.get(key);
     const m = this.#members.get(key);
-    if (!st || !m) return;
+    if (!st || !m) return false;
     const now = performance.now();
-    this.#callmesReceived++;
     st.callme = { list: c, at: now };
     st.calledAt = now;
     this.#updatePeer(m, now);
     this.#table.peer(key).punch(now);
     this.#schedule();
+    return true;
   }
 
   // ---- LAN discovery ----
 
-  #startAnnouncer(): void {
-    const opts = this.#opts;
-    const key = this.#lanKey;
-    if (opts.lanDiscovery === false || key === null || this.#announcer || this.#announcerStart) {
-      return;
-    }
-    const publicKey = decodeBase64(this.#me)!;
-    this.#announcerStart = LanAnnouncer.start({
-      ...opts.lanAnnounce,
-      publicKey,
-      listenPort: this.#d.device.listenPort,
-      lanKey: key,
-      logger: this.#d.logger,
-      onPeer: (p) => this.#onLanPeer(p),
-    }).then(async (a) => {
-      if (this.#closed) return await a.close();
-      this.#announcer = a;
-      // The key may have changed while the socket was being bound.
-      if (this.#lanKey) a.setKey(this.#lanKey);
-    }).catch((e) => {
-      // A machine without the port or multicast still runs; its LAN peers find it otherwise.
-      this.#d.logger.warn("lan discovery did not start", { error: String(e) });
-    }).finally(() => {
-      this.#announcerStart = null;
-    });
-  }
-
-  #onLanPeer(p: LanPeer): void {
-    if (this.#closed) return;
+  /** A member announced itself on the LAN: its address is a candidate. False for a stranger. */
+  #onLanPeer(p: LanPeer): boolean {
     const pp = this.#table.get(p.publicKey);
-    if (!pp) {
-      this.#lanStrangers++; // made with the mesh's key by a key that left (or never joined)
-      return;
-    }
+    if (!pp) return false;
     const endpoint = formatHostPort({ host: p.address, port: p.port });
     if (pp.addCandidate(endpoint, "lan-announce", performance.now())) this.#schedule();
+    return true;
   }
-}
-
-/** A member's candidates from its record: LAN first, then its endpoints (names left out). */
-function candidatesOf(m: Member): { endpoint: string; kind: PeerCandidateKind }[] {
-  const out: { endpoint: string; kind: PeerCandidateKind }[] = [];
-  for (const e of m.lan ?? []) if (isIpEndpoint(e)) out.push({ endpoint: e, kind: "lan" });
-  m.endpoints.forEach((e, i) => {
-    if (!isIpEndpoint(e)) return;
-    // A node's first endpoint is where the leader sees it; the leader's are all advertised.
-    out.push({ endpoint: e, kind: m.role === "node" && i === 0 ? "observed" : "advertised" });
-  });
-  return out;
 }
