@@ -178,8 +178,9 @@ Deno.test({
       );
       await until("direct both ways", () => direct(n1, n2) && direct(n2, n1));
       // n2's record reaches n1 (a ping from n2 may have told n1 the address before).
-      await until("n2's LAN candidate at n1", () =>
-        peerOf(n1, n2).candidates!.some((c) => c.kind === "lan"));
+      // The session may follow n2's LAN address (roaming) before a pong confirms it.
+      await until("n2's LAN path confirmed at n1", () =>
+        peerOf(n1, n2).candidates!.some((c) => c.kind === "lan" && c.confirmed && c.chosen));
       const p = peerOf(n1, n2);
       assert.equal(p.endpoint, "198.51.100.20:51820");
       const lan = p.candidates!.find((c) =>
