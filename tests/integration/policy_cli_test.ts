@@ -9,7 +9,7 @@ import { runDemo } from "../../lib/demo/demo.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { ControlClient } from "../../lib/control/client.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { weft } from "../fixtures/procs.ts";
+import { freeDemoBase, weft } from "../fixtures/procs.ts";
 
 Deno.test({
   name: "policy apply / test / show through the CLI; broken files rejected; drops counted",
@@ -17,7 +17,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const demo = await runDemo({
-      basePort: 20000 + Math.floor(Math.random() * 20000),
+      basePort: freeDemoBase(),
       logger: nullLogger,
       print: () => {},
     });

@@ -8,6 +8,7 @@ import { runDemo } from "../../lib/demo/demo.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { parsePrometheus, promtoolCheck, promValue } from "../fixtures/prom_parse.ts";
+import { freeDemoBase } from "../fixtures/procs.ts";
 
 const promtool = await (async () => {
   try {
@@ -31,7 +32,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const base = 20000 + Math.floor(Math.random() * 20000);
+    const base = freeDemoBase();
     const demo = await runDemo({ basePort: base, logger: nullLogger, print: () => {} });
     try {
       const [leader, node1] = demo.statusAddresses;
