@@ -8,18 +8,13 @@
 import assert from "node:assert/strict";
 import { openTunDevice } from "./tun_mode.ts";
 import { haveCommands } from "../../tests/fixtures/netns.ts";
+import { must, runInsideNamespace } from "../../tests/fixtures/netns.ts";
 
 const INSIDE = Deno.env.get("WEFT_TUN_MODE_TEST_NS") !== undefined;
 const CAN_RUN = Deno.build.os === "linux" && Deno.uid() === 0 && !INSIDE &&
   (await haveCommands("ip"));
 
-async function ip(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
+const ip = (...args: string[]) => must("ip", ...args);
 
 async function linkExists(name: string): Promise<boolean> {
   const out = await new Deno.Command("ip", {
@@ -38,33 +33,13 @@ Deno.test({
   name: "tun mode in a network namespace of its own (runs the inside: tests there)",
   ignore: !CAN_RUN || Deno.uid() !== 0,
   fn: async () => {
-    const ns = `weft-tunmode-${crypto.randomUUID().slice(0, 8)}`;
-    await ip("netns", "add", ns);
-    try {
-      await ip("-n", ns, "link", "set", "lo", "up");
-      const out = await new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          ns,
-          Deno.execPath(),
-          "test",
-          "-A",
-          "--unstable-net",
-          "--filter",
-          "inside:",
-          new URL(import.meta.url).pathname,
-        ],
-        env: { WEFT_TUN_MODE_TEST_NS: ns, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      assert.ok(out.success, text);
-      assert.match(text, /ok \| 4 passed \| 0 failed/, text);
-    } finally {
-      await new Deno.Command("ip", { args: ["netns", "del", ns], stderr: "null" }).output();
-    }
+    const { success, text } = await runInsideNamespace(
+      new URL(import.meta.url).pathname,
+      "WEFT_TUN_MODE_TEST_NS",
+      "weft-tunmode",
+    );
+    assert.ok(success, text);
+    assert.match(text, /ok \| 4 passed \| 0 failed/, text);
   },
 });
 

@@ -15,6 +15,7 @@ import { loadWgQuickFile, parseWgQuick } from "../config/wgquick.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import { nullLogger } from "../log/logger.ts";
 import { haveCommands } from "../../tests/fixtures/netns.ts";
+import { runInsideNamespace } from "../../tests/fixtures/netns.ts";
 
 const INSIDE = Deno.env.get("WEFT_WGQUICK_UP_TEST_NS") !== undefined;
 const CAN_RUN_TUN = Deno.build.os === "linux" && Deno.uid() === 0 && !INSIDE &&
@@ -144,14 +145,6 @@ Deno.test("wg-quick up: start refuses what userspace cannot do before running an
 
 // ---- tun mode, with hooks: root, in a network namespace ----
 
-async function ip(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
 async function linkExists(name: string): Promise<boolean> {
   return (await new Deno.Command("ip", {
     args: ["link", "show", "dev", name],
@@ -164,33 +157,13 @@ Deno.test({
   name: "wg-quick up with hooks in a network namespace of its own (runs the inside: tests there)",
   ignore: !CAN_RUN_TUN || Deno.uid() !== 0,
   fn: async () => {
-    const ns = `weft-wgqup-${crypto.randomUUID().slice(0, 8)}`;
-    await ip("netns", "add", ns);
-    try {
-      await ip("-n", ns, "link", "set", "lo", "up");
-      const out = await new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          ns,
-          Deno.execPath(),
-          "test",
-          "-A",
-          "--unstable-net",
-          "--filter",
-          "inside:",
-          new URL(import.meta.url).pathname,
-        ],
-        env: { WEFT_WGQUICK_UP_TEST_NS: ns, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      assert.ok(out.success, text);
-      assert.match(text, /ok \| 3 passed \| 0 failed/, text);
-    } finally {
-      await new Deno.Command("ip", { args: ["netns", "del", ns], stderr: "null" }).output();
-    }
+    const { success, text } = await runInsideNamespace(
+      new URL(import.meta.url).pathname,
+      "WEFT_WGQUICK_UP_TEST_NS",
+      "weft-wgqup",
+    );
+    assert.ok(success, text);
+    assert.match(text, /ok \| 3 passed \| 0 failed/, text);
   },
 });
 
