@@ -1,48 +1,6 @@
 import assert from "node:assert/strict";
-import type { DatagramSink, Endpoint } from "../lib/io/driver.ts";
 import { DenoUdpTransport } from "./udp_deno.ts";
-
-interface Received {
-  data: Uint8Array;
-  from: Endpoint;
-}
-
-/** A sink that copies what it gets and lets a test wait for a number of datagrams. */
-class CollectSink implements DatagramSink {
-  readonly got: Received[] = [];
-  flushes = 0;
-  #waiters: { n: number; resolve: () => void }[] = [];
-
-  datagram(data: Uint8Array, from: Endpoint): void {
-    this.got.push({ data: data.slice(), from });
-  }
-
-  flush(): void {
-    this.flushes++;
-    this.#waiters = this.#waiters.filter((w) => {
-      if (this.got.length < w.n) return true;
-      w.resolve();
-      return false;
-    });
-  }
-
-  wait(n: number, ms = 3000): Promise<void> {
-    if (this.got.length >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out with ${this.got.length}/${n} datagrams`)),
-        ms,
-      );
-      this.#waiters.push({
-        n,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
-  }
-}
+import { CollectSink } from "./testing/collect_sink.ts";
 
 for (const loopback of ["127.0.0.1", "[::1]"]) {
   Deno.test(`DenoUdpTransport exchanges datagrams over ${loopback}`, async () => {
