@@ -72,6 +72,8 @@ export interface AgentOptions {
   logger?: Logger;
   /** A ready transport, instead of opening UDP (tests, other transports). */
   transport?: Transport;
+  /** Wraps the transport before the device starts (the mesh's relay mux); the agent owns the result. */
+  wrapTransport?: (t: Transport) => Transport;
   /** A ready packet device, instead of the userspace stack or a TUN. */
   packets?: PacketDevice;
   /**
@@ -144,7 +146,10 @@ export interface AgentParts {
 }
 
 /** The `/metrics` figures that the agent's owner fills in. */
-export type ExtraMetrics = Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops" | "paths">;
+export type ExtraMetrics = Pick<
+  MetricsSnapshot,
+  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay"
+>;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
@@ -408,6 +413,7 @@ export class Agent {
       transport ??= underlay === "linux"
         ? await LinuxUdpTransport.open({ port, hostname: opts.listenHost, poller, onError, fwMark })
         : await DenoUdpTransport.open({ port, hostname: opts.listenHost });
+      if (opts.wrapTransport) transport = opts.wrapTransport(transport);
     } catch (e) {
       await packets.close();
       throw e;

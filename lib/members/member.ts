@@ -49,6 +49,10 @@ export interface Member {
   nodeLabels?: Record<string, string>;
   /** `leader` or `node`. */
   role: "leader" | "node";
+  /** The member relays for others (`--relay`; the leader always does). */
+  relay?: true;
+  /** The member's TCP port, when it listens on TCP. */
+  tcpPort?: number;
   /** Services the node advertises. */
   services: ServiceSpec[];
   /** Unix ms when the node joined. */

@@ -54,6 +54,8 @@ export interface MeshUnderlayOptions {
   timers?: Partial<ProtocolTimers>;
   /** UDP implementation. */
   underlay?: UnderlayKind;
+  /** This member relays for others (the leader always does). */
+  relay?: boolean;
   /** Opens the underlay transport on a port (simulations use a memory network). */
   openTransport?: (port: number) => Promise<Transport>;
   /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */

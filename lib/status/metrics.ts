@@ -163,6 +163,62 @@ export interface PathMetrics {
   announceDrops?: Record<string, number>;
 }
 
+/** Traffic: packets and bytes. */
+export interface TrafficFigures {
+  /** Packets. */
+  packets: number;
+  /** Bytes. */
+  bytes: number;
+}
+
+/** A relay's figures (this node relays). */
+export interface RelayServerFigures {
+  /** Sessions open now. */
+  sessions: number;
+  /** Sessions granted. */
+  opened: number;
+  /** Sessions closed. */
+  closed: number;
+  /** Sessions expired. */
+  expired: number;
+  /** Packets received to forward. */
+  received: TrafficFigures;
+  /** Packets forwarded. */
+  forwarded: TrafficFigures;
+  /** Drops by reason. */
+  drops: Record<string, number>;
+  /** Refusals by reason. */
+  refusals: Record<string, number>;
+}
+
+/** A member's relaying figures. */
+export interface RelayClientFigures {
+  /** Sessions held. */
+  sessions: number;
+  /** Packets wrapped. */
+  wrapped: TrafficFigures;
+  /** Packets unwrapped. */
+  unwrapped: TrafficFigures;
+  /** Moves between relays. */
+  switches: number;
+  /** Drops by reason. */
+  drops: Record<string, number>;
+  /** Refusals by reason. */
+  refusals: Record<string, number>;
+}
+
+/** Relay and fallback figures. */
+export interface RelayMetrics {
+  /** As a relay. */
+  server?: RelayServerFigures;
+  /** As a user of relays. */
+  client: RelayClientFigures;
+  /** Moves to a fallback, by where to. */
+  fallbacks: Record<string, number>;
+  /** Peers by route now. */
+  routes: Record<string, number>;
+}
+
 /** Everything `/metrics` shows; the agent fills it per scrape. */
 export interface MetricsSnapshot {
   /** weft's version. */
@@ -192,6 +248,8 @@ export interface MetricsSnapshot {
   joinDrops?: Record<string, number>;
   /** Paths to the peers (mesh agents probing for them). */
   paths?: PathMetrics;
+  /** Relays and fallbacks. */
+  relay?: RelayMetrics;
   /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
   listenerErrors?: Record<string, number>;
   /** Connection counters of the socket listeners (`http`, `uapi`, `dns_tcp`), by listener. */

@@ -94,7 +94,11 @@ export interface PeerStatus {
    * The path to the peer (mesh agents): `direct` while a candidate endpoint answers path probes
    * and the session uses it, `none` while none does (a symmetric NAT on both sides).
    */
-  path?: "direct" | "none";
+  path?: "direct" | "relay" | "none";
+  /** The relay's name when `path` is `relay`, else null. */
+  via?: string | null;
+  /** The underlay protocol the peer's packets use now (to the relay, when relayed). */
+  transport?: "udp" | "tcp" | null;
   /** The peer's candidate endpoints as the path probes know them (mesh agents). */
   candidates?: PathCandidateStatus[];
   /** ISO time the path last changed, null when it never did (mesh agents). */

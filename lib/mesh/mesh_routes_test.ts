@@ -1,0 +1,34 @@
+/**
+ * Routes with in-process mesh agents on a memory internet with NAT routers
+ * (tests/fixtures/memory_mesh.ts): members behind symmetric NATs talk through the leader's
+ * relay, and move back to a direct path when one opens.
+ */
+import assert from "node:assert/strict";
+import { renderMetrics } from "../status/metrics.ts";
+import { peerOf, pings, TEST, until, withLab } from "../../tests/fixtures/memory_mesh.ts";
+
+Deno.test({
+  ...TEST,
+  name: "mesh routes: members behind symmetric NATs go through the leader's relay",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      await lab.startLeader();
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("n1 relays to n2", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      assert.equal(peerOf(n1, n2).via, "leader");
+      assert.equal(peerOf(n1, n2).transport, "udp");
+      assert.ok(await pings(n2, n1), "n2 pings n1");
+      assert.ok(await pings(n1, n2), "n1 pings n2");
+      const m = lab.leader.agent.metrics();
+      assert.ok((m.relay?.server?.forwarded.packets ?? 0) > 0, JSON.stringify(m.relay));
+      const doc = renderMetrics(n1.agent.metrics());
+      assert.match(doc, /weft_paths\{state="relay"\} 1/);
+      // Counted by the routes' next look (a move of the device's own is seen within 500 ms).
+      await until("the change counted", () => n1.agent.metrics().paths?.changes.relay === 1);
+      const moved = [n1, n2].map((n) => n.agent.metrics().relay?.fallbacks.relay ?? 0);
+      assert.ok(moved[0] + moved[1] >= 1, JSON.stringify(moved));
+    }),
+});
