@@ -32,3 +32,35 @@ Deno.test({
       assert.ok(moved[0] + moved[1] >= 1, JSON.stringify(moved));
     }),
 });
+
+Deno.test({
+  ...TEST,
+  name: "mesh routes: a blocked direct path goes through the relay, and back once it opens",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
+      // Nothing passes between the two sites: only the leader reaches both.
+      const unblock = lab.nats.block((from, to) =>
+        (from.startsWith("198.51.100.") && to.startsWith("203.0.113.2:")) ||
+        (from.startsWith("198.51.101.") && to.startsWith("203.0.113.1:"))
+      );
+      await lab.startLeader();
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("relayed", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      assert.ok(await pings(n1, n2), "n1 pings n2 through the relay");
+      unblock();
+      const t0 = performance.now();
+      await until(
+        "direct again",
+        () => peerOf(n1, n2).path === "direct" && peerOf(n2, n1).path === "direct",
+        30_000,
+      );
+      console.log(`direct again ${Math.round(performance.now() - t0)} ms after the block went`);
+      assert.match(peerOf(n1, n2).endpoint ?? "", /^203\.0\.113\.2:/);
+      assert.ok(await pings(n1, n2), "n1 pings n2 directly");
+      const routes = n1.agent.metrics().relay?.routes;
+      assert.deepEqual(routes, { direct: 2, relay: 0, tcp: 0, none: 0 });
+    }),
+});
