@@ -144,7 +144,10 @@ export interface AgentParts {
 }
 
 /** The `/metrics` figures that the agent's owner fills in. */
-export type ExtraMetrics = Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops" | "paths">;
+export type ExtraMetrics = Pick<
+  MetricsSnapshot,
+  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp"
+>;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
