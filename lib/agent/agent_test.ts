@@ -3,6 +3,8 @@ import { Agent, type AgentOptions, type AgentParts } from "./agent.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import { nullLogger } from "../log/logger.ts";
+import { newTcpStats } from "../../drivers/stats.ts";
+import { renderMetrics } from "../status/metrics.ts";
 
 /** Two userspace agents, 10.77.0.1 and .2, on a memory underlay; `extra` goes to the first. */
 async function pair(extra: Partial<AgentOptions> = {}): Promise<[Agent, Agent]> {
@@ -63,6 +65,36 @@ Deno.test("agent: identity, peer names, status and metrics come from the options
     const m = agents[0].metrics();
     assert.deepEqual(m.policyDrops, { deny: 3 });
     assert.equal(m.peers[0].name, "beta");
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: relay and TCP figures from the options reach /metrics; a TcpStats fits as is", async () => {
+  const tcp = newTcpStats();
+  tcp.accepts = 2;
+  tcp.drops["queue-full"] = 1;
+  const client = {
+    sessions: 1,
+    wrapped: { packets: 3, bytes: 300 },
+    unwrapped: { packets: 2, bytes: 200 },
+    switches: 0,
+    drops: {},
+    refusals: {},
+  };
+  const agents = await pair({
+    // The driver's own counters object, passed straight in: the shapes must stay in step.
+    metrics: () => ({ tcp, relay: { client, fallbacks: { tcp: 1 }, routes: { tcp: 1 } } }),
+  });
+  try {
+    const m = agents[0].metrics();
+    assert.equal(m.tcp, tcp);
+    assert.equal(m.relay?.client.sessions, 1);
+    const text = renderMetrics(m);
+    assert.match(text, /^weft_tcp_accepts_total 2$/m);
+    assert.match(text, /^weft_tcp_send_drops_total\{reason="queue-full"\} 1$/m);
+    assert.match(text, /^weft_relay_client_packets_total\{dir="out"\} 3$/m);
+    assert.match(text, /^weft_routes\{route="tcp"\} 1$/m);
   } finally {
     await closeAll(agents);
   }
