@@ -32,6 +32,7 @@ import { NodeSync, type NodeSyncOptions } from "./node_sync.ts";
 import {
   DEFAULT_LISTEN_PORT,
   type MeshIdentityOptions,
+  meshTcpPort,
   type MeshUnderlayOptions,
   underlayKind,
 } from "./options.ts";
@@ -195,6 +196,7 @@ export class MeshAgent {
       privateKey: opened.privateKey,
       addresses,
       listenPort: port,
+      tcpPort: meshTcpPort(opts),
       mtu: opts.mtu,
       mode: opts.userspace ? "userspace" : "tun",
       interfaceName: opts.interfaceName ?? "weft0",
