@@ -312,6 +312,7 @@ export class MeshAgent {
       logger,
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
+      underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
     }, this.#parts.opts);
     this.#service.start();
     late.joins = new JoinServer({ core, device: agent.device, logger });
@@ -335,6 +336,8 @@ export class MeshAgent {
         endpoints: opts.advertise ?? [],
         services: opts.services ?? [],
         labels: opts.labels ?? {},
+        relay: opts.relay ?? false,
+        tcpPort: agent.tcpPort,
       },
       ...(paths ? { lan: () => paths.lan() } : {}),
       lanKey: node.lanKey,
