@@ -195,6 +195,7 @@ export async function requestJoin(
   const tcp = meshTcpPort(opts) === 0 ? null : await TcpTransport.open({
     port: 0,
     listen: false,
+    // Below the resend interval: a dial that failed is tried again at the next resend.
     redialDelayMs: 500,
     onError: (e) => logger.debug("join over tcp", { error: String(e) }),
   }).catch(async (e) => {
