@@ -32,6 +32,7 @@ import { NodeSync, type NodeSyncOptions } from "./node_sync.ts";
 import {
   DEFAULT_LISTEN_PORT,
   type MeshIdentityOptions,
+  meshTcpPort,
   type MeshUnderlayOptions,
   underlayKind,
 } from "./options.ts";
@@ -70,7 +71,9 @@ export interface MeshOptions
     NatOptions {}
 
 /** Where the agent starts from: the leader's state, or a node's file. */
-type Start = { core: LeaderCore; node?: undefined } | { node: NodeFile; core?: undefined };
+type Start =
+  | { core: LeaderCore; node?: undefined; joinedOver?: undefined }
+  | { node: NodeFile; core?: undefined; joinedOver?: "udp" | "tcp" };
 
 /** The parts made after the agent, which its figures, status and datagrams reach. */
 interface LateParts {
@@ -189,8 +192,8 @@ export class MeshAgent {
       const { core, addresses } = await openLeader(opts, opened);
       return await MeshAgent.#compose(opts, opened, addresses, { core }, logger);
     }
-    const { node, addresses } = await openNode(opts, opened, checked, logger);
-    return await MeshAgent.#compose(opts, opened, addresses, { node }, logger);
+    const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
+    return await MeshAgent.#compose(opts, opened, addresses, { node, joinedOver }, logger);
   }
 
   /**
@@ -227,6 +230,7 @@ export class MeshAgent {
       privateKey: opened.privateKey,
       addresses,
       listenPort: port,
+      tcpPort: meshTcpPort(opts),
       mtu: opts.mtu,
       mode: opts.userspace ? "userspace" : "tun",
       interfaceName: opts.interfaceName ?? "weft0",
@@ -287,7 +291,7 @@ export class MeshAgent {
       if (start.core) mesh.#startLeader(start.core);
       else mesh.#startNode(start.node);
       late.paths?.start(membership.view);
-      mesh.#startRelays();
+      mesh.#startRelays(start);
       late.dns = await startMeshDns(opts, {
         agent,
         view: () => membership.view,
@@ -340,7 +344,7 @@ export class MeshAgent {
   }
 
   /** Serves relay requests when this node relays; routes peers through relays and TCP. */
-  #startRelays(): void {
+  #startRelays(start: Start): void {
     const { agent, channel, logger, membership, relay, late } = this.#parts;
     const server = relay.server;
     membership.subscribe((v) => relay.members = new Set(v.members.map((m) => m.publicKey)));
@@ -361,6 +365,8 @@ export class MeshAgent {
       ...(server ? { serverStats: () => server.stats } : {}),
     });
     late.routes = routes;
+    // The join got through only over TCP: the leader is reached that way from the start.
+    if (start.joinedOver === "tcp" && start.node) routes.startOnTcp(start.node.leader.publicKey);
     routes.start(membership.view);
     membership.subscribe((v) => routes.viewChanged(v));
   }
@@ -374,6 +380,7 @@ export class MeshAgent {
       logger,
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
+      underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
     }, this.#parts.opts);
     this.#service.start();
     late.joins = new JoinServer({ core, device: agent.device, logger });
@@ -397,6 +404,8 @@ export class MeshAgent {
         endpoints: opts.advertise ?? [],
         services: opts.services ?? [],
         labels: opts.labels ?? {},
+        relay: opts.relay ?? false,
+        tcpPort: agent.tcpPort,
       },
       ...(paths ? { lan: () => paths.lan() } : {}),
       lanKey: node.lanKey,

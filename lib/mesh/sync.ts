@@ -34,6 +34,10 @@ export type ControlMessage =
     lan?: string[];
     /** The id of the LAN key the node holds (`lanKeyId`); absent when it holds none. */
     lk?: string;
+    /** Present when the node relays for others. */
+    relay?: true;
+    /** The node's TCP port; absent when it has no TCP. */
+    tcpPort?: number;
   }
   /** The leader's answer to a hello whose `lk` is not its key's: the key, base64. */
   | { t: "lankey"; k: string }
