@@ -34,6 +34,12 @@ import type { ControlMessage } from "./sync.ts";
 const TICK_MS = 500;
 /** While on a fallback, the direct candidates are pinged this often. */
 const PROBE_EVERY_MS = 5_000;
+/**
+ * While traffic flows on a direct path that has a fallback, it is pinged this often, so a path
+ * that stops working is left within seconds (the session's counters cannot always tell: a
+ * network may let the peer's packets in and ours not out).
+ */
+const WATCH_EVERY_MS = 2_000;
 /** Sessions are asked for again this often while none is held... */
 const OPEN_RETRY_MS = 2_000;
 /** ...and this often while some relay still has not granted one. */
@@ -67,6 +73,8 @@ interface PeerEntry {
   seen: Route;
   openedAt: number;
   probedAt: number;
+  /** The peer's transmitted packets at the last look (traffic flows when it moves). */
+  tx: number;
 }
 
 interface RelayEntry {
@@ -133,6 +141,7 @@ export class MeshRoutes {
           seen: "direct",
           openedAt: -Infinity,
           probedAt: -Infinity,
+          tx: 0,
         });
       }
       if (isRelay(m)) {
@@ -287,20 +296,31 @@ export class MeshRoutes {
       });
     }
     const relayKey = d.client.relayFor(key);
+    const tcp = this.#tcpOf(m);
+    const relaysKnown = this.#relaysFor(key).length > 0;
     const decision = p.route.decide({
       now,
       current,
       direct: info.direct,
       works: info.works,
-      tcp: this.#tcpOf(m),
+      tcp,
       relay: relayKey === null ? null : d.client.endpoint(relayKey, key).fullText,
-      relaysKnown: this.#relaysFor(key).length > 0,
+      relaysKnown,
     });
     if (decision.move !== null) this.#move(key, decision.move, info.works);
     if (decision.wantRelay) this.#open(key, p, now);
     const on = decision.move?.to ?? current;
-    if (on !== "direct" && now - p.probedAt >= PROBE_EVERY_MS) {
-      // The way back: the direct candidates are pinged, and a pong after the fallback is proof.
+    const tx = peer.counters.txPackets;
+    const active = tx !== p.tx;
+    p.tx = tx;
+    // Off direct: the way back is a pong after the fallback. On direct with traffic and a
+    // fallback to take: frequent pings tell a path that stopped working.
+    const every = on !== "direct"
+      ? PROBE_EVERY_MS
+      : active && (tcp !== null || relaysKnown) && info.direct !== null
+      ? WATCH_EVERY_MS
+      : Infinity;
+    if (now - p.probedAt >= every) {
       p.probedAt = now;
       d.paths.probeSoon(key);
     }

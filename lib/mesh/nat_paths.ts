@@ -45,7 +45,13 @@ import type { RouteReason } from "./route_choice.ts";
 /** What the routes read of a peer's paths (see {@link MeshPaths.info}). */
 export interface PeerPathInfo {
   /** The direct path chosen and its last pong (monotonic ms), or null. */
-  direct: { endpoint: string; lastPongAt: number; rttMs: number } | null;
+  direct: {
+    endpoint: string;
+    lastPongAt: number;
+    rttMs: number;
+    /** Pings to it missed in a row. */
+    misses: number;
+  } | null;
   /** The WireGuard session works, whichever way its packets go. */
   works: boolean;
   /** When the peer was first seen (monotonic ms). */
@@ -306,6 +312,7 @@ export class MeshPaths {
         endpoint: chosen,
         lastPongAt: s?.lastPongAt ?? -Infinity,
         rttMs: s?.rttMs ?? NaN,
+        misses: s?.misses ?? 0,
       };
     }
     return { direct, works: st.session.works, since: st.since };

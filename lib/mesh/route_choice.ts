@@ -6,8 +6,10 @@
  * to make, if any; the caller moves the device's peer.
  *
  * Falling back: from direct when the path probes found no direct path after the first punching
- * (`graceMs` after the peer was first seen), or when a session that worked on the direct path
- * stalls. Moving back: when a pong on the direct path arrives after the fallback, and the hold
+ * (`graceMs` after the peer was first seen), when a session that worked on the direct path
+ * stalls, or when the direct path misses pings in a row (`missesToLeave`; one more while the
+ * session still looks alive, since packets coming in can make a one-way path look alive: a
+ * network that lets UDP in but not out). Moving back: when a pong on the direct path arrives after the fallback, and the hold
  * has passed. The hold starts at `holdMs` and doubles each time a direct path that came back
  * stalls again (up to `maxHoldMs`), so a path that answers probes but not traffic (a small-packet
  * only path, a flaky link) does not flap; it is reset once a direct path has worked for
@@ -33,8 +35,11 @@ export interface RouteInputs {
   now: number;
   /** The route the device uses now (from its endpoint's kind). */
   current: Route;
-  /** The direct path the probes chose, and when its last pong came; null when none. */
-  direct: { endpoint: string; lastPongAt: number } | null;
+  /**
+   * The direct path the probes chose, when its last pong came, and how many pings to it were
+   * missed in a row since; null when none.
+   */
+  direct: { endpoint: string; lastPongAt: number; misses?: number } | null;
   /** The WireGuard session to the peer works (data sent is answered). */
   works: boolean;
   /** The peer's TCP endpoint (`tcp://host:port`) when it listens on TCP and relays; else null. */
@@ -73,6 +78,8 @@ export interface RouteTiming {
   maxHoldMs: number;
   /** A direct path that worked this long resets the hold. */
   settleMs: number;
+  /** Pings missed in a row on the direct path that make it failed. */
+  missesToLeave: number;
 }
 
 /** The timing described in the module docs. */
@@ -81,6 +88,7 @@ export const DEFAULT_ROUTE_TIMING: Readonly<RouteTiming> = Object.freeze({
   holdMs: 2_000,
   maxHoldMs: 300_000,
   settleMs: 60_000,
+  missesToLeave: 2,
 });
 
 const NO_MOVE: RouteDecision = Object.freeze({ move: null, wantRelay: false });
@@ -131,13 +139,15 @@ export class PeerRoute {
 
   #fromDirect(x: RouteInputs): RouteDecision {
     const { now } = x;
-    if (x.works) {
+    const misses = x.direct?.misses ?? 0;
+    const failing = misses >= this.#t.missesToLeave + (x.works ? 1 : 0);
+    if (x.works && !failing) {
       if (this.#directWorksSince === Infinity) this.#directWorksSince = now;
       if (now - this.#directWorksSince >= this.#t.settleMs) this.#hold = this.#t.holdMs;
       return NO_MOVE;
     }
     this.#directWorksSince = Infinity;
-    const stalled = this.#worked;
+    const stalled = this.#worked || failing;
     const unreached = x.direct === null && now - this.#since >= this.#t.graceMs;
     if (!stalled && !unreached) return NO_MOVE;
     const move = this.#fallback(x);

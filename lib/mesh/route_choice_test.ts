@@ -160,3 +160,23 @@ Deno.test("route: roamed onto a relay by the peer: kept until a fresh pong, aske
   );
   assert.equal(back.move?.to, "direct");
 });
+
+Deno.test("route: a direct path missing pings is left even while packets still come in", () => {
+  const r = new PeerRoute(0);
+  const d = (misses: number) => ({ endpoint: UDP, lastPongAt: 100, misses });
+  r.decide(inputs({ now: 1_000, works: true, direct: d(0) }));
+  // Packets come in (the session looks alive), two pings missed: not yet.
+  assert.equal(r.decide(inputs({ now: 2_000, works: true, direct: d(2), tcp: TCP })).move, null);
+  // A third: it is failed.
+  assert.equal(
+    r.decide(inputs({ now: 3_000, works: true, direct: d(3), tcp: TCP })).move?.to,
+    "tcp",
+  );
+  // With nothing coming in either, two are enough.
+  const q = new PeerRoute(0);
+  q.decide(inputs({ now: 1_000, works: true, direct: d(0) }));
+  assert.equal(
+    q.decide(inputs({ now: 2_000, works: false, direct: d(2), relay: RELAY })).move?.to,
+    "relay",
+  );
+});
