@@ -80,6 +80,8 @@ interface PeerEntry {
 interface RelayEntry {
   endpoint: string;
   worked: boolean;
+  failed: boolean;
+  probedAt: number;
 }
 
 /** The routes of a member's peers; see the module docs. */
@@ -146,7 +148,12 @@ export class MeshRoutes {
       }
       if (isRelay(m)) {
         if (!this.#relays.has(m.publicKey)) {
-          this.#relays.set(m.publicKey, { endpoint: "", worked: false });
+          this.#relays.set(m.publicKey, {
+            endpoint: "",
+            worked: false,
+            failed: false,
+            probedAt: -Infinity,
+          });
           this.#d.client.setRelay(m.publicKey, null);
         }
       } else if (this.#relays.delete(m.publicKey)) {
@@ -245,7 +252,15 @@ export class MeshRoutes {
   #tick(): void {
     if (this.#closed) return;
     const now = performance.now();
-    for (const [key, r] of this.#relays) this.#watchRelay(key, r);
+    // Relays that carry traffic now are pinged often, so one that stops is left within seconds.
+    const busy = new Set<string>();
+    for (const [key, p] of this.#peers) {
+      const peer = this.#d.device.peer(key);
+      if (peer?.endpoint?.proto !== "relay" || peer.counters.txPackets === p.tx) continue;
+      const relay = this.#d.client.relayFor(key);
+      if (relay !== null) busy.add(relay);
+    }
+    for (const [key, r] of this.#relays) this.#watchRelay(key, r, busy.has(key), now);
     for (const gone of this.#d.client.sweep()) {
       this.#d.logger.debug("relay session idle", { relay: gone.relay, peer: gone.peer });
     }
@@ -253,7 +268,7 @@ export class MeshRoutes {
   }
 
   /** Keeps the client told of a relay's endpoint, RTT and failure. */
-  #watchRelay(key: string, r: RelayEntry): void {
+  #watchRelay(key: string, r: RelayEntry, busy: boolean, now: number): void {
     const client = this.#d.client;
     const ep = this.#d.device.peer(key)?.endpoint ?? null;
     const text = ep?.toString() ?? "";
@@ -263,16 +278,25 @@ export class MeshRoutes {
     }
     const info = this.#d.paths.info(key);
     if (info === null || ep === null) return;
-    if (info.works) {
+    const udp = routeOf(ep) === "direct";
+    if (busy && udp && now - r.probedAt >= WATCH_EVERY_MS) {
+      r.probedAt = now;
+      this.#d.paths.probeSoon(key);
+    }
+    // Reached over UDP, missed pings say it is gone before the session's counters can.
+    const missing = udp && info.direct !== null && info.direct.misses >= 2;
+    if (info.works && !missing) {
       r.worked = true;
+      r.failed = false;
       const rtt = routeOf(ep) === "tcp"
         ? TCP_RTT_MS
         : info.direct !== null && Number.isFinite(info.direct.rttMs)
         ? info.direct.rttMs
         : UNKNOWN_RTT_MS;
       client.setRtt(key, rtt);
-    } else if (r.worked) {
+    } else if ((r.worked || missing) && !r.failed) {
       r.worked = false;
+      r.failed = true;
       client.relayFailed(key);
       this.#say("warn", "relay not answering", { relay: this.#members.get(key)?.name ?? key });
     }

@@ -64,3 +64,42 @@ Deno.test({
       assert.deepEqual(routes, { direct: 2, relay: 0, tcp: 0, none: 0 });
     }),
 });
+
+Deno.test({
+  ...TEST,
+  name: "mesh routes: with two relays, the pairs of one that stops move to the other",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      await lab.startLeader();
+      const r2 = await lab.start("r2", "192.0.2.5", {
+        relay: true,
+        advertise: ["192.0.2.5:51820"],
+      });
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("n1 knows both relays", () =>
+        n1.agent.metrics().relay !== undefined &&
+        (n1.view().members.find((m) => m.name === "r2")?.relay ?? false));
+      await until("n1 relays to n2", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      // Sessions with both relays, so the second is ready when the first goes.
+      await until("two sessions", () => (n1.agent.metrics().relay?.client.sessions ?? 0) >= 2);
+      assert.ok(await pings(n1, n2));
+      const via = peerOf(n1, n2).via;
+      const gone = via === "r2" ? r2 : lab.leader;
+      const other = via === "r2" ? "leader" : "r2";
+      // Traffic keeps flowing while the relay goes (as it would for a user).
+      let flowing = true;
+      const traffic = (async () => {
+        while (flowing) await pings(n1, n2).catch(() => false);
+      })();
+      await lab.close(gone);
+      const t0 = performance.now();
+      await until(`n1 relays through ${other}`, () => peerOf(n1, n2).via === other, 20_000);
+      flowing = false;
+      await traffic;
+      assert.ok(await pings(n1, n2), "n1 pings n2 through the other relay");
+      console.log(`moved from ${via} to ${other} in ${Math.round(performance.now() - t0)} ms`);
+    }),
+});
