@@ -419,6 +419,11 @@ export class MeshAgent {
     return this.#parts.late.paths;
   }
 
+  /** The routes through relays and TCP (null when NAT traversal is off). */
+  get routes(): MeshRoutes | null {
+    return this.#parts.late.routes;
+  }
+
   /** The DNS server, when on. */
   get dns(): DnsServer | null {
     return this.#parts.late.dns;
