@@ -39,7 +39,7 @@ const PROBE_EVERY_MS = 5_000;
  * that stops working is left within seconds (the session's counters cannot always tell: a
  * network may let the peer's packets in and ours not out).
  */
-const WATCH_EVERY_MS = 2_000;
+const WATCH_EVERY_MS = 1_000;
 /** Sessions are asked for again this often while none is held... */
 const OPEN_RETRY_MS = 2_000;
 /** ...and this often while some relay still has not granted one. */

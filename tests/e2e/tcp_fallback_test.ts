@@ -39,19 +39,71 @@ async function gapAcross(
 ): Promise<{ gapMs: number; answered: number; sent: number }> {
   const child = m.lab.spawn(from, "ping", ["-D", "-i", "0.1", "-W", "1", m.addr[to]]);
   const out = child.output;
+  let end = 0;
   try {
     await during();
     await new Promise((r) => setTimeout(r, 1_000));
   } finally {
+    end = Date.now();
     await m.lab.stop(child.child);
   }
   const stamps = [...out().matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((x) =>
     Number(x[1]) * 1000
   );
   const sent = Math.max(0, ...[...out().matchAll(/icmp_seq=(\d+)/g)].map((x) => Number(x[1])));
-  let gap = 0;
+  // Unanswered at the end counts as a gap up to the end.
+  let gap = stamps.length ? end - stamps[stamps.length - 1] : end;
   for (let i = 1; i < stamps.length; i++) gap = Math.max(gap, stamps[i] - stamps[i - 1]);
   return { gapMs: Math.round(gap), answered: stamps.length, sent };
+}
+
+/**
+ * Runs iperf3 TCP from `from` to `to` for `seconds` (reporting every 0.5 s) while `during` runs
+ * (started 2 s in); the longest stretch of intervals that carried under 1 Mbit/s, in ms, and
+ * the mean Mbit/s.
+ */
+async function iperfAcross(
+  m: NatMesh,
+  from: string,
+  to: string,
+  seconds: number,
+  during: () => Promise<void>,
+): Promise<{ stallMs: number; mbps: number }> {
+  const server = m.lab.spawn(to, "iperf3", ["-s", "-1"]);
+  try {
+    await eventually(
+      async () => (await m.lab.exec(to, "ss", "-ltn")).stdout.includes(":5201"),
+      HANG_GUARD_MS,
+    );
+    const client = m.lab.spawn(from, "iperf3", [
+      "-c",
+      m.addr[to],
+      "-t",
+      String(seconds),
+      "-i",
+      "0.5",
+      "-J",
+    ]);
+    await new Promise((r) => setTimeout(r, 2_000));
+    await during();
+    await client.child.status;
+    const doc = JSON.parse(client.output().slice(client.output().indexOf("{")));
+    const rates: number[] = doc.intervals.map((i: { sum: { bits_per_second: number } }) =>
+      i.sum.bits_per_second
+    );
+    let run = 0;
+    let longest = 0;
+    for (const r of rates) {
+      run = r < 1e6 ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    return {
+      stallMs: longest * 500,
+      mbps: Math.round(doc.end.sum_received.bits_per_second / 1e6),
+    };
+  } finally {
+    await m.lab.stop(server.child);
+  }
 }
 
 const onTcp = (v: PeerView) => v.transport === "tcp";
@@ -113,6 +165,21 @@ Deno.test({
       const toB = await until(m, "a1", "b1", (v) => v.transport === "udp", "a1-b1 on udp");
       console.log(`a1-b1 on UDP ${toB} ms later (${(await peerView(m.lab, "a1", "b1"))?.path})`);
       assert.ok(await m.pings("a1", "b1", 5) >= 3, "a1 pings b1 over UDP");
+
+      // iperf3 across each switch: UDP → TCP, then TCP → UDP.
+      const toTcpRun = await iperfAcross(m, "a1", LEADER, 14, async () => {
+        await m.lab.blockUdp("a", true);
+        await m.waitPeer("a1", LEADER, onTcp, "on tcp");
+      });
+      const toUdpRun = await iperfAcross(m, "a1", LEADER, 14, async () => {
+        await m.lab.blockUdp("a", false);
+        await m.waitPeer("a1", LEADER, onUdp, "on udp");
+      });
+      console.log(
+        `iperf3 a1→leader across UDP→TCP: stalled ${toTcpRun.stallMs} ms, ${toTcpRun.mbps} ` +
+          `Mbit/s overall; across TCP→UDP: stalled ${toUdpRun.stallMs} ms, ${toUdpRun.mbps} Mbit/s`,
+      );
+      assert.ok(toTcpRun.mbps > 0 && toUdpRun.mbps > 0);
 
       // The block back: a1 back on TCP.
       let toTcp = 0;
