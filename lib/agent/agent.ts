@@ -21,6 +21,9 @@ import { createLogger, type Logger } from "../log/logger.ts";
 import { UserspaceStack } from "../../drivers/userspace.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { DualTransport } from "../../drivers/dual.ts";
+import type { TcpTransport } from "../../drivers/tcp.ts";
+import type { TcpStats } from "../../drivers/stats.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { serveUapi, type UapiServer } from "../uapi/server.ts";
 import { Cidr } from "../net/cidr.ts";
@@ -47,6 +50,14 @@ export interface AgentOptions {
   listenPort?: number;
   /** Address to bind the underlay socket to. Default: all. */
   listenHost?: string;
+  /**
+   * Also carry WireGuard messages on TCP (drivers/tcp.ts), for networks that let no UDP
+   * through: a port number to listen on, or `"same"` for the UDP port's number, whatever UDP got
+   * (with `listenPort` 0, a number free for both). Undefined or 0: UDP only, the default, since
+   * WireGuard peers speak no TCP. A TCP port that cannot be had fails the start, naming it.
+   * With a `transport` given, TCP is added beside it. The TCP socket gets no `fwMark`.
+   */
+  tcpPort?: number | "same";
   /** The peers. */
   peers?: PeerConfig[];
   /** MTU of the overlay. Default 1420. */
@@ -72,6 +83,11 @@ export interface AgentOptions {
   logger?: Logger;
   /** A ready transport, instead of opening UDP (tests, other transports). */
   transport?: Transport;
+  /**
+   * Wraps the transport opened (or given) before the device starts on it (the mesh puts it in a
+   * relay mux). The agent owns and closes what this returns, which closes what it wraps.
+   */
+  wrapTransport?: (transport: Transport) => Transport;
   /** A ready packet device, instead of the userspace stack or a TUN. */
   packets?: PacketDevice;
   /**
@@ -144,7 +160,10 @@ export interface AgentParts {
 }
 
 /** The `/metrics` figures that the agent's owner fills in. */
-export type ExtraMetrics = Pick<MetricsSnapshot, "dns" | "policyDrops" | "joinDrops" | "paths">;
+export type ExtraMetrics = Pick<
+  MetricsSnapshot,
+  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp"
+>;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
@@ -194,6 +213,57 @@ function raiseFileLimitOnce(logger: Logger): void {
   }
 }
 
+/** `tcpPort` checked: 0 for none, a port, or "same". */
+function checkTcpPort(v: number | "same" | undefined): number | "same" {
+  if (v === undefined || v === "same") return v ?? 0;
+  if (!Number.isInteger(v) || v < 0 || v > 65535) {
+    throw new Error(`tcpPort must be "same" or a port from 0 to 65535, not ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * UDP (opened, or the transport given) and TCP as one transport. A TCP port that cannot be had
+ * is an error naming it: an agent asked for TCP does not quietly run without it.
+ */
+async function openDual(
+  given: Transport | undefined,
+  openUdp: (port: number, hostname: string | undefined) => Promise<Transport>,
+  o: { port: number; hostname?: string; tcpPort: number | "same"; onError: (e: unknown) => void },
+): Promise<DualTransport> {
+  let handed = false;
+  let udpFailed = false;
+  const udp = async (port: number, hostname: string | undefined): Promise<Transport> => {
+    try {
+      if (!given) return await openUdp(port, hostname);
+      // A given transport is handed over once: its port is fixed, so there is no second try.
+      if (handed) throw new Error("the given transport is already in use");
+      handed = true;
+      return given;
+    } catch (e) {
+      udpFailed = true;
+      throw e;
+    }
+  };
+  const fixed = o.tcpPort === "same" ? (given ? given.port : o.port || undefined) : o.tcpPort;
+  try {
+    return await DualTransport.open({
+      port: given ? given.port : o.port,
+      hostname: o.hostname,
+      tcpPort: fixed,
+      openUdp: udp,
+      tcp: { onError: o.onError },
+    });
+  } catch (e) {
+    // The UDP side's own error names its port already.
+    if (udpFailed) throw e;
+    const which = fixed === undefined ? "a port free for both UDP and TCP" : `TCP port ${fixed}`;
+    throw new Error(`cannot listen on ${which}: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
+}
+
 /** A running agent. See the module docs.
  *
  * @example
@@ -222,6 +292,9 @@ export class Agent {
   readonly health: HealthTracker;
   /** Counters of the listeners serving this agent (`http`, `uapi`, `dns_tcp`), for /metrics. */
   readonly listenerStats: Record<string, ListenerStats> = {};
+  /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
+  readonly tcpPort: number | null;
+  readonly #tcp: TcpTransport | null;
   readonly #identity: NodeIdentity;
   readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
@@ -250,8 +323,11 @@ export class Agent {
     opts: AgentOptions,
     suiteName: string,
     logger: Logger,
+    tcp: TcpTransport | null,
   ) {
     this.device = device;
+    this.#tcp = tcp;
+    this.tcpPort = tcp?.port ?? null;
     this.#packets = packets;
     this.stack = stack;
     this.control = control;
@@ -402,15 +478,37 @@ export class Agent {
       );
       packets = split;
     }
-    let transport = opts.transport;
+    let transport: Transport;
+    let tcp: TcpTransport | null = null;
     try {
       const port = opts.listenPort ?? 51820;
-      transport ??= underlay === "linux"
-        ? await LinuxUdpTransport.open({ port, hostname: opts.listenHost, poller, onError, fwMark })
-        : await DenoUdpTransport.open({ port, hostname: opts.listenHost });
+      const openUdp = (p: number, hostname: string | undefined): Promise<Transport> =>
+        underlay === "linux"
+          ? LinuxUdpTransport.open({ port: p, hostname, poller, onError, fwMark })
+          : DenoUdpTransport.open({ port: p, hostname });
+      const tcpPort = checkTcpPort(opts.tcpPort);
+      if (tcpPort === 0) transport = opts.transport ?? await openUdp(port, opts.listenHost);
+      else {
+        const dual = await openDual(opts.transport, openUdp, {
+          port,
+          hostname: opts.listenHost,
+          tcpPort,
+          onError,
+        });
+        tcp = dual.tcp as TcpTransport;
+        transport = dual;
+      }
     } catch (e) {
       await packets.close();
       throw e;
+    }
+    if (opts.wrapTransport) {
+      try {
+        transport = opts.wrapTransport(transport);
+      } catch (e) {
+        await Promise.allSettled([transport.close(), packets.close()]);
+        throw e;
+      }
     }
     // Counted on every occurrence (status, metrics); logged the first time for each source, as
     // a broken backend or listener fails for every packet or event after that.
@@ -449,7 +547,16 @@ export class Agent {
     }
     let agent: Agent;
     try {
-      agent = new Agent(device, packets, stack, split?.control ?? null, opts, suite.name, logger);
+      agent = new Agent(
+        device,
+        packets,
+        stack,
+        split?.control ?? null,
+        opts,
+        suite.name,
+        logger,
+        tcp,
+      );
     } catch (e) {
       // A collaborator's factory (the probe) threw: nothing runs yet but the device.
       await device.close();
@@ -491,6 +598,7 @@ export class Agent {
     logger.info("agent started", {
       publicKey: device.publicKey,
       listenPort: device.listenPort,
+      ...(tcp ? { tcpPort: tcp.port } : {}),
       mode,
       underlay,
       crypto: suite.name,
@@ -507,6 +615,11 @@ export class Agent {
     if (type === "handshake-give-up") this.logger.warn(type, fields);
     else if (type === "keys-zeroed") this.logger.debug(type, fields);
     else this.logger.info(type, fields);
+  }
+
+  /** The TCP side's counters (connections, frames, drops), or null without TCP. */
+  tcpStats(): TcpStats | null {
+    return this.#tcp?.stats ?? null;
   }
 
   /** The agent's overlay addresses with prefix lengths. */
@@ -568,6 +681,7 @@ export class Agent {
         ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
       },
       listeners: this.listenerStats,
+      ...(this.#tcp ? { tcp: this.#tcp.stats } : {}),
       ...this.#extraMetrics(),
     };
   }

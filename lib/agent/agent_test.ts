@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { Agent, type AgentOptions, type AgentParts } from "./agent.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
+import type { Transport } from "../io/driver.ts";
 import { nullLogger } from "../log/logger.ts";
+import { newTcpStats } from "../../drivers/stats.ts";
+import { renderMetrics } from "../status/metrics.ts";
 
 /** Two userspace agents, 10.77.0.1 and .2, on a memory underlay; `extra` goes to the first. */
 async function pair(extra: Partial<AgentOptions> = {}): Promise<[Agent, Agent]> {
@@ -63,6 +66,36 @@ Deno.test("agent: identity, peer names, status and metrics come from the options
     const m = agents[0].metrics();
     assert.deepEqual(m.policyDrops, { deny: 3 });
     assert.equal(m.peers[0].name, "beta");
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: relay and TCP figures from the options reach /metrics; a TcpStats fits as is", async () => {
+  const tcp = newTcpStats();
+  tcp.accepts = 2;
+  tcp.drops["queue-full"] = 1;
+  const client = {
+    sessions: 1,
+    wrapped: { packets: 3, bytes: 300 },
+    unwrapped: { packets: 2, bytes: 200 },
+    switches: 0,
+    drops: {},
+    refusals: {},
+  };
+  const agents = await pair({
+    // The driver's own counters object, passed straight in: the shapes must stay in step.
+    metrics: () => ({ tcp, relay: { client, fallbacks: { tcp: 1 }, routes: { tcp: 1 } } }),
+  });
+  try {
+    const m = agents[0].metrics();
+    assert.equal(m.tcp, tcp);
+    assert.equal(m.relay?.client.sessions, 1);
+    const text = renderMetrics(m);
+    assert.match(text, /^weft_tcp_accepts_total 2$/m);
+    assert.match(text, /^weft_tcp_send_drops_total\{reason="queue-full"\} 1$/m);
+    assert.match(text, /^weft_relay_client_packets_total\{dir="out"\} 3$/m);
+    assert.match(text, /^weft_routes\{route="tcp"\} 1$/m);
   } finally {
     await closeAll(agents);
   }
@@ -145,4 +178,195 @@ Deno.test("agent: a probe factory that throws fails the start and leaves nothing
   );
   // The transport was closed with the device: its address is free again.
   net.bind("192.0.2.1", 51820);
+});
+
+/** Two userspace agents on loopback with TCP on; the second reaches the first over TCP only. */
+async function tcpPair(): Promise<[Agent, Agent]> {
+  const a = generateKeyPair(), b = generateKeyPair();
+  const first = await Agent.start({
+    privateKey: a.privateKey,
+    addresses: ["10.77.0.1/24"],
+    listenPort: 0,
+    listenHost: "127.0.0.1",
+    tcpPort: "same",
+    logger: nullLogger,
+  });
+  try {
+    first.device.setPeer({ publicKey: b.publicKey, allowedIps: ["10.77.0.2/32"] });
+    const second = await Agent.start({
+      privateKey: b.privateKey,
+      addresses: ["10.77.0.2/24"],
+      listenPort: 0,
+      listenHost: "127.0.0.1",
+      tcpPort: "same",
+      logger: nullLogger,
+      peers: [{
+        publicKey: a.publicKey,
+        endpoint: `tcp://127.0.0.1:${first.tcpPort}`,
+        allowedIps: ["10.77.0.1/32"],
+      }],
+    });
+    return [first, second];
+  } catch (e) {
+    await first.close();
+    throw e;
+  }
+}
+
+Deno.test('agent: tcpPort "same" listens on TCP on the UDP port\'s number; peers talk over it', async () => {
+  const agents = await tcpPair();
+  try {
+    const [a, b] = agents;
+    assert.equal(a.tcpPort, a.device.listenPort);
+    assert.ok(a.tcpPort! > 0);
+    assert.equal(b.tcpPort, b.device.listenPort);
+    assert.ok((await b.ping("10.77.0.1", { timeoutMs: 2000 })).rtts[0] !== null);
+    // The first answered on the connection the second opened: its peer is a TCP endpoint.
+    assert.match(a.status().peers[0].endpoint ?? "", /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    const sa = a.tcpStats()!, sb = b.tcpStats()!;
+    assert.equal(sa.accepts, 1);
+    assert.equal(sb.dials, 1);
+    assert.ok(sa.datagramsIn > 0 && sb.datagramsIn > 0);
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: without tcpPort (or with 0) there is no TCP", async () => {
+  for (const tcpPort of [undefined, 0]) {
+    const agent = await Agent.start({
+      privateKey: generateKeyPair().privateKey,
+      addresses: ["10.77.0.1/24"],
+      listenPort: 0,
+      listenHost: "127.0.0.1",
+      tcpPort,
+      logger: nullLogger,
+    });
+    try {
+      assert.equal(agent.tcpPort, null);
+      assert.equal(agent.tcpStats(), null);
+      // Nothing listens on TCP on the UDP port's number.
+      const l = Deno.listen({ hostname: "127.0.0.1", port: agent.device.listenPort });
+      l.close();
+    } finally {
+      await agent.close();
+    }
+  }
+});
+
+Deno.test("agent: a TCP port that is taken fails the start, naming it, and frees the UDP port", async () => {
+  const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const taken = (held.addr as Deno.NetAddr).port;
+  const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const udpPort = (udp.addr as Deno.NetAddr).port;
+  udp.close();
+  try {
+    for (const opts of [{ tcpPort: taken }, { tcpPort: "same" as const, listenPort: taken }]) {
+      await assert.rejects(
+        Agent.start({
+          privateKey: generateKeyPair().privateKey,
+          addresses: ["10.77.0.1/24"],
+          listenPort: udpPort,
+          listenHost: "127.0.0.1",
+          logger: nullLogger,
+          ...opts,
+        }),
+        new RegExp(`cannot listen on TCP port ${taken}`),
+      );
+    }
+    // The UDP socket opened before TCP failed was closed.
+    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: udpPort }).close();
+  } finally {
+    held.close();
+  }
+});
+
+Deno.test("agent: a bad tcpPort is refused before anything opens", async () => {
+  for (const tcpPort of [70000, -1, 1.5]) {
+    await assert.rejects(
+      Agent.start({
+        privateKey: generateKeyPair().privateKey,
+        addresses: ["10.77.0.1/24"],
+        listenPort: 0,
+        tcpPort,
+        logger: nullLogger,
+      }),
+      /tcpPort must be "same" or a port from 0 to 65535/,
+    );
+  }
+});
+
+Deno.test("agent: wrapTransport wraps the transport the device runs on; closing closes it", async () => {
+  const net = new MemoryNetwork();
+  let wrapped: Transport | null = null;
+  let sent = 0;
+  let closed = 0;
+  const agents = await pair({
+    wrapTransport: (t) => {
+      wrapped = t;
+      return {
+        name: `${t.name}+test`,
+        get port() {
+          return t.port;
+        },
+        start: (sink) => t.start(sink),
+        send: (data, to) => {
+          sent++;
+          t.send(data, to);
+        },
+        flush: () => t.flush(),
+        endpoint: (text) => t.endpoint(text),
+        close: () => {
+          closed++;
+          return t.close();
+        },
+      };
+    },
+  });
+  try {
+    assert.ok(wrapped);
+    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: 2000 })).rtts[0] !== null);
+    assert.ok(sent > 0);
+  } finally {
+    await closeAll(agents);
+  }
+  assert.equal(closed, 1);
+  // A wrapper that throws fails the start and closes what it was given.
+  await assert.rejects(
+    Agent.start({
+      privateKey: generateKeyPair().privateKey,
+      addresses: ["10.77.0.1/24"],
+      transport: net.bind("192.0.2.9", 51820),
+      logger: nullLogger,
+      wrapTransport: () => {
+        throw new Error("no wrap");
+      },
+    }),
+    /no wrap/,
+  );
+  net.bind("192.0.2.9", 51820);
+});
+
+Deno.test("agent: TCP beside a given transport, on its port's number", async () => {
+  const net = new MemoryNetwork();
+  const port = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return p;
+  })();
+  const agent = await Agent.start({
+    privateKey: generateKeyPair().privateKey,
+    addresses: ["10.77.0.1/24"],
+    transport: net.bind("192.0.2.1", port),
+    listenHost: "127.0.0.1",
+    tcpPort: "same",
+    logger: nullLogger,
+  });
+  try {
+    assert.equal(agent.tcpPort, port);
+    assert.equal(agent.device.listenPort, port);
+  } finally {
+    await agent.close();
+  }
 });

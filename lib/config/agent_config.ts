@@ -83,6 +83,27 @@ function crossCheck(config: AgentConfig): void {
       at.where,
     );
   }
+  // TCP is on the listen port's number unless tcp-port says otherwise; the DNS server and the
+  // status server listen on TCP too.
+  const tcp = config.tcpPort ?? config.listenPort;
+  const clash = tcp === 0
+    ? undefined
+    : tcp === config.dnsPort
+    ? "dns-port"
+    : tcp === status.port
+    ? "status-listen"
+    : undefined;
+  if (clash !== undefined) {
+    const own = config.origin.tcpPort.source !== "default";
+    const at = locate(config, own ? "tcpPort" : "listenPort");
+    throw new ConfigError(
+      own
+        ? `${at.name}: tcp-port and ${clash} are both TCP port ${tcp}; pick two ports`
+        : `${at.name}: TCP is on the listen port's number (tcp-port) and ${clash} is TCP ` +
+          `port ${tcp} too; pick two ports, or set tcp-port`,
+      at.where,
+    );
+  }
 }
 
 /**

@@ -84,6 +84,8 @@ Deno.test("defaults with no file and no flags", async () => {
   assert.equal(c.cidr, "10.200.0.0/16");
   assert.equal(c.cidr6, undefined);
   assert.equal(c.listenPort, 51820);
+  assert.equal(c.tcpPort, undefined, "TCP on the listen port's number");
+  assert.equal(c.relay, false);
   assert.equal(c.stateDir, "/home/ada/.local/state/weft");
   assert.equal(c.interface, "weft0");
   assert.equal(c.userspace, false);
@@ -171,6 +173,8 @@ const FULL = [
   "    - from: '*'", // 43
   "      to: role=web", // 44
   "probe-interval: 1500ms", // 45
+  "tcp-port: 443", // 46
+  "relay: true", // 47
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -214,6 +218,9 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.persistentKeepalive, 0);
     assert.equal(c.mtu, 1380);
     assert.equal(c.probeInterval, 1500);
+    assert.equal(c.tcpPort, 443);
+    assert.equal(c.relay, true);
+    assert.equal(c.origin.tcpPort.line, 46);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
     assert.equal(c.origin.listenPort.file, path);
@@ -342,6 +349,10 @@ Deno.test("unknown keys name the key, the file and the line, with a suggestion",
   assert.match(e.reason, /did you mean "status-listen"/);
   e = await fileError(["label: {a: b}"]);
   assert.match(e.reason, /did you mean "labels"/);
+  e = await fileError(["tcp_port: 443"]);
+  assert.match(e.reason, /did you mean "tcp-port"/);
+  e = await fileError(["relays: true"]);
+  assert.match(e.reason, /did you mean "relay"/);
   e = await fileError(["intreface: x"]);
   assert.match(e.reason, /did you mean "interface"/);
   e = await fileError(["frobnicate: 1"]);
@@ -385,6 +396,9 @@ Deno.test("wrong types name the key and the line", async () => {
     [["log-level: loud"], 1, /^log-level: invalid log level "loud"/],
     [["log-format: xml"], 1, /^log-format: invalid log format "xml"/],
     [["mtu: !!binary aGk="], 1, /^mtu: .*got binary data$/],
+    [["tcp-port: '443'"], 1, /^tcp-port: expected an integer from 0 to 65535, got "443"$/],
+    [["tcp-port: 1.5"], 1, /^tcp-port: expected an integer from 0 to 65535, got 1.5$/],
+    [["relay: yes"], 1, /^relay: expected true or false, got "yes"$/],
   ];
   for (const [lines, line, re] of cases) {
     const e = await fileError(lines);
@@ -404,6 +418,8 @@ Deno.test("invalid values in the file are rejected with their line", async () =>
     [["cidr6: 10.0.0.0/8"], 1, /is not an IPv6 prefix/],
     [["listen-port: 70000"], 1, /^listen-port: expected an integer from 0 to 65535, got 70000$/],
     [["listen-port: -1"], 1, /got -1$/],
+    [["tcp-port: 65536"], 1, /^tcp-port: expected an integer from 0 to 65535, got 65536$/],
+    [["tcp-port: -1"], 1, /^tcp-port: .*got -1$/],
     [["labels:", "  ok: yes", "  Bad Key: x"], 3, /^labels: invalid label Bad Key=x: the key/],
     [["labels:", "  k: -v"], 2, /the value must start and end/],
     [["labels:", "  k: " + "v".repeat(64)], 2, /the value is 64 characters long/],
@@ -448,6 +464,9 @@ Deno.test("invalid flag values name the flag", async () => {
     [{ listenPort: "70000" }, /^--listen-port: expected an integer from 0 to 65535, got 70000$/],
     [{ listenPort: 70000 }, /^--listen-port: .*got 70000$/],
     [{ listenPort: "12ab" }, /^--listen-port: .*got 12ab$/],
+    [{ tcpPort: "70000" }, /^--tcp-port: expected an integer from 0 to 65535, got 70000$/],
+    [{ tcpPort: "443x" }, /^--tcp-port: .*got 443x$/],
+    [{ tcpPort: "" }, /^--tcp-port: /],
     [{ cidr: "10.200.0.0/33" }, /^--cidr: invalid CIDR/],
     [{ interface: "averyveryverylongname" }, /^--interface: .*at most 15/],
     [{ hostname: "bad_host" }, /^--hostname: /],
@@ -517,6 +536,24 @@ Deno.test("cross-field checks", async () => {
   e = await flagError({ listenPort: 15353 });
   assert.match(e.message, /^--listen-port: /);
   assert.equal((await load(undefined, { listenPort: 0, dnsPort: 0 })).listenPort, 0);
+  // The DNS and status servers listen on TCP too: TCP cannot share their port.
+  e = await fileError(["tcp-port: 15353"]);
+  assert.equal(e.line, 1);
+  assert.match(e.reason, /^tcp-port: tcp-port and dns-port are both TCP port 15353; pick two/);
+  e = await flagError({ tcpPort: "51880" });
+  assert.match(e.message, /^--tcp-port: tcp-port and status-listen are both TCP port 51880/);
+  e = await flagError({ listenPort: "51880" });
+  assert.match(
+    e.message,
+    /^--listen-port: TCP is on the listen port's number \(tcp-port\) and status-listen is TCP port 51880 too; pick two ports, or set tcp-port$/,
+  );
+  const apart = await load(undefined, { listenPort: "51880", tcpPort: "51881" });
+  assert.deepEqual([apart.listenPort, apart.tcpPort], [51880, 51881]);
+  const off = await load(undefined, { listenPort: "51880", tcpPort: "0" });
+  assert.equal(off.tcpPort, 0);
+  const flags = await load(undefined, { tcpPort: 443, relay: true });
+  assert.deepEqual([flags.tcpPort, flags.relay], [443, true]);
+  assert.deepEqual(flags.origin.tcpPort, { source: "flag", flag: "--tcp-port" });
 });
 
 Deno.test("empty and comment-only files give the defaults", async () => {

@@ -36,6 +36,10 @@ export interface AgentConfig {
   cidr6?: string;
   /** The UDP port for WireGuard traffic; 0 picks any. */
   listenPort: number;
+  /** The TCP port for WireGuard traffic; undefined: the UDP port's number; 0: no TCP. */
+  tcpPort?: number;
+  /** Relay traffic for members without a direct path (the leader always does). */
+  relay: boolean;
   /** The absolute directory for keys and state. */
   stateDir: string;
   /** The TUN interface name. */
@@ -101,6 +105,10 @@ export interface AgentFlags {
   cidr6?: string;
   /** `--listen-port <port>`: a number, or its decimal text. */
   listenPort?: number | string;
+  /** `--tcp-port <port>`: a number, or its decimal text. */
+  tcpPort?: number | string;
+  /** `--relay`. */
+  relay?: boolean;
   /** `--state-dir <dir>`. */
   stateDir?: string;
   /** `--interface <name>`. */

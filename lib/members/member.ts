@@ -49,6 +49,13 @@ export interface Member {
   nodeLabels?: Record<string, string>;
   /** `leader` or `node`. */
   role: "leader" | "node";
+  /** Present when the node relays traffic for members without a direct path (the leader does). */
+  relay?: true;
+  /**
+   * The TCP port the node also takes WireGuard messages on (at its endpoints' addresses), for
+   * peers whose UDP does not get through; absent when it has no TCP.
+   */
+  tcpPort?: number;
   /** Services the node advertises. */
   services: ServiceSpec[];
   /** Unix ms when the node joined. */

@@ -61,3 +61,18 @@ export function validEndpoints(v: unknown): string[] | null {
   }
   return out;
 }
+
+/**
+ * A member's `relay` flag from the wire: `true` stays, `false` or absent is no flag (undefined);
+ * null when it is not a boolean.
+ */
+export function validRelay(v: unknown): true | undefined | null {
+  if (v === undefined || v === false) return undefined;
+  return v === true ? true : null;
+}
+
+/** A member's `tcpPort` from the wire: a port 1 to 65535, or absent (undefined); null if not. */
+export function validTcpPort(v: unknown): number | undefined | null {
+  if (v === undefined) return undefined;
+  return Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535 ? v as number : null;
+}

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { validEndpoints, validLabels, validServices } from "./validate.ts";
+import {
+  validEndpoints,
+  validLabels,
+  validRelay,
+  validServices,
+  validTcpPort,
+} from "./validate.ts";
 
 Deno.test("labels, services and endpoints from the wire are checked", () => {
   assert.deepEqual(validLabels({ role: "web", "example.com/tier": "1" }), {
@@ -75,4 +81,18 @@ Deno.test("wire services are held to --service's rule: none listed twice", () =>
   ]);
   // Fields the CLI has no word for do not enter the membership.
   assert.deepEqual(validServices([{ ...web, extra: "x" }]), [web]);
+});
+
+Deno.test("a member's relay flag and TCP port from the wire: absent stays valid", () => {
+  assert.equal(validRelay(true), true);
+  assert.equal(validRelay(undefined), undefined);
+  assert.equal(validRelay(false), undefined);
+  for (const bad of [1, "true", null, {}]) assert.equal(validRelay(bad), null, String(bad));
+  assert.equal(validTcpPort(undefined), undefined);
+  assert.equal(validTcpPort(1), 1);
+  assert.equal(validTcpPort(51820), 51820);
+  assert.equal(validTcpPort(65535), 65535);
+  for (const bad of [0, -1, 65536, 1.5, "443", null, NaN]) {
+    assert.equal(validTcpPort(bad), null, String(bad));
+  }
 });

@@ -48,6 +48,13 @@ export interface NodeStart {
   node: NodeFile;
   /** Its overlay addresses with prefix lengths. */
   addresses: string[];
+  /**
+   * How this start's join reached the leader: `udp`, or `tcp` where UDP went unanswered (the
+   * leader's peer is best started on TCP at once); absent when the node started from its file.
+   */
+  joinedOver?: "udp" | "tcp";
+  /** The leader's endpoint that answered the join (`tcp://host:port` over TCP), with it. */
+  joinedVia?: string;
 }
 
 /**
@@ -136,11 +143,13 @@ export async function openNode(
   logger: Logger,
 ): Promise<NodeStart> {
   let node = await opened.state.readNode();
+  let joined: Pick<NodeStart, "joinedOver" | "joinedVia"> = {};
   if (!node) {
     if (!checked) {
       throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);
     }
     const res = await requestJoin(opts, checked, opened.privateKey, logger);
+    joined = { joinedOver: res.joinedOver, joinedVia: res.answeredFrom };
     node = {
       format: 1,
       address: res.member.address,
@@ -169,5 +178,5 @@ export async function openNode(
       ? [`${me.address6}/${Cidr.parse(node.view.network6).bits}`]
       : []),
   ];
-  return { node, addresses };
+  return { node, addresses, ...joined };
 }

@@ -118,12 +118,15 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
       const checked = checkJoinToken(token, selectSuite().dh);
       const first = await openNode(opts, opened, checked, logger);
       assert.deepEqual(first.addresses, ["10.8.1.2/24", "fd08:1::2/64"]);
+      assert.equal(first.joinedOver, "udp");
+      assert.equal(first.joinedVia, "192.0.2.1:51820");
       assert.equal(first.node.leader.address, "10.8.1.1");
       assert.deepEqual(first.node.view.members.map((m) => m.name), ["lead", "n1"]);
       assert.deepEqual(await new StateDir(`${dir}/n1`).readNode(), first.node);
       assert.match(lines.join("\n"), /joined address=10\.8\.1\.2/);
       const again = await openNode(opts, opened, checked, logger);
       assert.deepEqual(again.node, first.node);
+      assert.equal(again.joinedOver, undefined, "no join this time");
       assert.match(lines.join("\n"), /already joined; the token is not needed/);
     } finally {
       await leader.close();

@@ -3,6 +3,12 @@
  * anything is created, then a request sealed to the leader's static key, resent until answered
  * (fast at first, as a flooded leader drops datagrams), with mac2 from the leader's cookie when it
  * is under load. The leader's endpoints may be names, looked up again while they fail.
+ *
+ * Where UDP does not get through (a network that lets only TCP out), the request goes over TCP
+ * too once the fast resends (2 s) have gone unanswered: framed on a connection to each of the
+ * leader's endpoints (`tcp://host:port`, the port the token's `tcpPort` or else the endpoint's),
+ * dialled from an ephemeral port so the node's own TCP port stays free for its agent. The leader
+ * answers on that connection; the answer says which way it came (`joinedOver`).
  * @module
  */
 
@@ -20,6 +26,9 @@ import { EndpointResolver, isIpEndpoint, splitEndpoint } from "../net/resolve.ts
 import { readU32 } from "../protocol/bytes.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { DualTransport } from "../../drivers/dual.ts";
+import { TcpTransport } from "../../drivers/tcp.ts";
+import { formatHostPort } from "../net/hostport.ts";
 import type { JoinRequest } from "./leader.ts";
 import { decodeToken, hashSecret, type TokenPayload } from "./token.ts";
 import {
@@ -34,7 +43,9 @@ import {
 } from "./join_crypto.ts";
 import {
   DEFAULT_LISTEN_PORT,
+  knownTcpPort,
   type MeshIdentityOptions,
+  meshTcpPort,
   type MeshUnderlayOptions,
   underlayKind,
 } from "./options.ts";
@@ -57,7 +68,8 @@ export class JoinError extends Error {}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-// Join requests resent every 250 ms before resends slow to one a second.
+// Join requests resent every 250 ms before resends slow to one a second; from then on (2 s
+// without an answer) they go over TCP as well.
 const FAST_RESENDS = 8;
 
 async function openTransport(kind: UnderlayKind, port: number): Promise<Transport> {
@@ -130,11 +142,26 @@ export interface JoinAnswer {
   network6?: string;
   /** The membership version. */
   version: number;
+  /** How the answer came: over UDP, or over TCP where UDP went unanswered. */
+  joinedOver: "udp" | "tcp";
+  /** The leader's endpoint that answered (`tcp://host:port` over TCP). */
+  answeredFrom: string;
+}
+
+/** The leader's TCP endpoints for its token endpoints, as the join dials them (text). */
+export function leaderTcpEndpoints(token: TokenPayload): string[] {
+  const out: string[] = [];
+  for (const e of token.endpoints) {
+    const hp = splitEndpoint(e);
+    if (hp) out.push(`tcp://${formatHostPort({ host: hp.host, port: token.tcpPort ?? hp.port })}`);
+  }
+  return out;
 }
 
 /**
- * Runs the join exchange from the listen port; resolves with the leader's answer. A refusal is a
- * {@link JoinError}; no answer in time is an Error naming the leader's endpoints.
+ * Runs the join exchange from the listen port (and over TCP when UDP goes unanswered, unless
+ * this node's TCP is off); resolves with the leader's answer. A refusal is a {@link JoinError};
+ * no answer in time is an Error naming the leader's endpoints, UDP and TCP.
  */
 export async function requestJoin(
   opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
@@ -156,11 +183,26 @@ export async function requestJoin(
     endpoints: opts.advertise ?? [],
     // Made once: every resend is the same request, which the leader answers the same way.
     time: Date.now(),
+    ...(opts.relay ? { relay: true as const } : {}),
   };
+  const ownTcp = knownTcpPort(opts);
+  if (ownTcp !== null) req.tcpPort = ownTcp;
   const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
-  const transport = opts.openTransport
+  const udp = opts.openTransport
     ? await opts.openTransport(port)
     : await openTransport(underlayKind(opts), port);
+  // Only dials: the node's own TCP port must be free for its agent once the join is over.
+  const tcp = meshTcpPort(opts) === 0 ? null : await TcpTransport.open({
+    port: 0,
+    listen: false,
+    // Below the resend interval: a dial that failed is tried again at the next resend.
+    redialDelayMs: 500,
+    onError: (e) => logger.debug("join over tcp", { error: String(e) }),
+  }).catch(async (e) => {
+    await udp.close();
+    throw e;
+  });
+  const transport: Transport = tcp ? new DualTransport(udp, tcp) : udp;
   const { message, pending } = sealJoinRequest(
     suite.dh,
     suite.aead,
@@ -172,6 +214,18 @@ export async function requestJoin(
   try {
     // Names are looked up now, and again each second while they fail; addresses are used as is.
     const leaderAt = new Map<string, Endpoint | null>();
+    const leaderTcp = new Map<string, Endpoint>();
+    // The TCP endpoint of a leader endpoint resolved to `ep`: its address, the token's TCP port.
+    const tcpOf = (text: string, ep: Endpoint): Endpoint | undefined => {
+      if (!tcp) return undefined;
+      let at = leaderTcp.get(text);
+      if (!at) {
+        const host = ep.family === 6 ? `[${ep.address}]` : ep.address;
+        at = transport.endpoint(`tcp://${host}:${token.tcpPort ?? ep.port}`);
+        leaderTcp.set(text, at);
+      }
+      return at;
+    };
     for (const e of token.endpoints) {
       if (splitEndpoint(e)) leaderAt.set(e, null);
       else logger.warn("skipping token endpoint", { endpoint: e });
@@ -192,6 +246,8 @@ export async function requestJoin(
             }
             leaderAt.set(text, ep);
             transport.send(message, ep);
+            const t = overTcp ? tcpOf(text, ep) : undefined;
+            if (t) transport.send(message, t);
             transport.flush();
             tries++;
           }
@@ -212,6 +268,11 @@ export async function requestJoin(
     let cookies = 0;
     const started = performance.now();
     let over = false;
+    // TCP joins in once UDP has gone unanswered for the fast resends; a cookie over UDP means
+    // the leader hears us there.
+    let overTcp = false;
+    let heardOverUdp = false;
+    let answeredFrom: Endpoint | null = null;
     const answer = await new Promise<Uint8Array>((resolve, reject) => {
       transport.start({
         datagram: (data, from) => {
@@ -223,13 +284,17 @@ export async function requestJoin(
             if (!cookie) return;
             setJoinMac2(message, cookie);
             cookies++;
+            if (from.proto !== "tcp") heardOverUdp = true;
             transport.send(message, from);
             transport.flush();
             return;
           }
           if (type !== MSG_JOIN_RESPONSE) return;
           const plain = openJoinResponse(suite.dh, suite.aead, pending, data);
-          if (plain) resolve(plain.slice());
+          if (plain && !answeredFrom) {
+            answeredFrom = from;
+            resolve(plain.slice());
+          }
         },
         flush: () => {},
       });
@@ -237,9 +302,12 @@ export async function requestJoin(
       const send = () => {
         lookUp();
         let sent = false;
-        for (const t of leaderAt.values()) {
-          if (t) transport.send(message, t);
-          sent ||= t !== null;
+        for (const [text, t] of leaderAt) {
+          if (!t) continue;
+          transport.send(message, t);
+          const overT = overTcp ? tcpOf(text, t) : undefined;
+          if (overT) transport.send(message, overT);
+          sent = true;
         }
         transport.flush();
         if (sent) tries++;
@@ -250,6 +318,12 @@ export async function requestJoin(
       let resends = 0;
       const again = () => {
         retry = setTimeout(() => {
+          if (resends >= FAST_RESENDS && tcp && !heardOverUdp && !overTcp) {
+            overTcp = true;
+            logger.debug("no answer over udp; trying tcp too", {
+              endpoints: leaderTcpEndpoints(token).join(","),
+            });
+          }
           send();
           again();
         }, ++resends <= FAST_RESENDS ? 250 : 1000);
@@ -258,12 +332,13 @@ export async function requestJoin(
       timeout = setTimeout(() => {
         const where = token.endpoints.join(", ");
         const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
+        const alsoTcp = overTcp ? ` (udp) or ${leaderTcpEndpoints(token).join(", ")}` : "";
         reject(
           tries === 0
             ? new Error(`could not resolve the leader's endpoint ${where}: ${why}`)
             : new Error(
-              `no answer from the leader at ${where} after ${tries} tries (a leader that ` +
-                "does not know the token's secret does not answer)",
+              `no answer from the leader at ${where}${alsoTcp} after ${tries} tries (a leader ` +
+                "that does not know the token's secret does not answer)",
             ),
         );
       }, opts.joinTimeoutMs ?? 15_000);
@@ -279,12 +354,15 @@ export async function requestJoin(
       throw new Error("the leader's answer is malformed");
     }
     if (!res.ok) throw new JoinError(`join refused: ${res.error}`);
+    const from = answeredFrom as Endpoint | null;
+    const joinedOver = from?.proto === "tcp" ? "tcp" : "udp";
     logger.debug("join answered", {
       ms: Math.round(performance.now() - started),
       tries,
       cookies,
     });
-    return res;
+    if (joinedOver === "tcp") logger.info("joined over tcp", { leader: String(from) });
+    return { ...res, joinedOver, answeredFrom: String(from) };
   } finally {
     await transport.close();
   }

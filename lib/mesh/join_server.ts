@@ -10,7 +10,13 @@ import type { Device } from "../device/device.ts";
 import type { Endpoint } from "../io/driver.ts";
 import { LogBudget } from "../log/budget.ts";
 import type { Logger } from "../log/logger.ts";
-import { validEndpoints, validLabels, validServices } from "../members/validate.ts";
+import {
+  validEndpoints,
+  validLabels,
+  validRelay,
+  validServices,
+  validTcpPort,
+} from "../members/validate.ts";
 import { parseKey } from "../crypto/keys.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { clip } from "../text/quote.ts";
@@ -24,6 +30,15 @@ const dec = new TextDecoder();
 const MAX_JOINS_IN_FLIGHT = 64;
 
 /**
+ * Where the leader saw a member, as its record keeps it (`host:port`), or null: only a UDP
+ * source counts. A member that reached us over TCP comes from an ephemeral port that no other
+ * member could send to.
+ */
+export function observedEndpoint(from: Endpoint): string | null {
+  return from.proto === undefined || from.proto === "udp" ? from.toString() : null;
+}
+
+/**
  * The join request in an opened payload, checked field by field; null when malformed. `datagram`
  * is the request as received: the token it names in clear must be the one inside.
  */
@@ -33,13 +48,15 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
     const labels = validLabels(raw.labels);
     const services = validServices(raw.services);
     const endpoints = validEndpoints(raw.endpoints);
+    const relay = validRelay(raw.relay);
+    const tcpPort = validTcpPort(raw.tcpPort);
     if (
       typeof raw.publicKey !== "string" || typeof raw.hostname !== "string" ||
       typeof raw.tokenId !== "string" || typeof raw.secret !== "string" ||
       !Number.isSafeInteger(raw.time) || raw.time <= 0 ||
       // The token the MAC was checked with is the token presented.
       tokenIdNumber(raw.tokenId) !== requestTokenId(datagram) ||
-      !labels || !services || !endpoints
+      !labels || !services || !endpoints || relay === null || tcpPort === null
     ) return null;
     parseKey(raw.publicKey, "joiner key");
     return {
@@ -51,6 +68,8 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
       services,
       endpoints,
       time: raw.time,
+      ...(relay ? { relay } : {}),
+      ...(tcpPort !== undefined ? { tcpPort } : {}),
     };
   } catch {
     return null;
@@ -120,10 +139,12 @@ export class JoinServer {
       answer({ ok: false, error: "malformed request" });
       return;
     }
-    this.#join(req, from.toString(), answer);
+    this.#join(req, from, answer);
   }
 
-  #join(req: JoinRequest, observed: string, answer: (res: unknown) => void): void {
+  #join(req: JoinRequest, from: Endpoint, answer: (res: unknown) => void): void {
+    const observed = observedEndpoint(from);
+    const endpoint = from.toString();
     const core = this.#core;
     // A new member is always logged; repeated answers and refusals, which a token holder can
     // cause at will, within a budget.
@@ -138,14 +159,14 @@ export class JoinServer {
           this.#logger.info("node joined", {
             name: res.member.name,
             address: res.member.address,
-            endpoint: observed,
+            endpoint,
             ...more,
           });
         } else {
           this.#logger.warn("join refused", {
             hostname: clip(req.hostname),
             reason: res.error,
-            endpoint: observed,
+            endpoint,
             ...more,
           });
         }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { JoinServer, parseJoinRequest } from "./join_server.ts";
+import { JoinServer, observedEndpoint, parseJoinRequest } from "./join_server.ts";
 import { checkJoinToken, requestJoin } from "./join_client.ts";
 import { LeaderCore } from "./leader.ts";
 import { encodeToken } from "./token.ts";
@@ -70,6 +70,10 @@ Deno.test("join server: a request with a known token is answered with an allocat
     const key = generateKeyPair().privateKey;
     const res = await lab.join(token, "n1", key);
     assert.equal(res.member.name, "n1");
+    assert.equal(res.joinedOver, "udp");
+    assert.equal(res.answeredFrom, "192.0.2.1:51820");
+    // Where the leader saw the request come from is the member's first endpoint.
+    assert.deepEqual(res.member.endpoints, ["192.0.2.2:40000"]);
     assert.equal(res.member.address, "10.6.0.2");
     assert.equal(res.leader.name, "lead");
     assert.equal(res.network, "10.6.0.0/24");
@@ -154,5 +158,30 @@ Deno.test("join server: a request is checked field by field against the token it
   assert.equal(parse({ ...good, publicKey: "short" }), null);
   assert.equal(parse({ ...good, endpoints: ["nowhere"] }), null);
   assert.equal(parse({ ...good, hostname: 7 }), null);
+  // Whether it relays and its TCP port: optional, checked when present.
+  assert.deepEqual(parse({ ...good, relay: true, tcpPort: 443 }), {
+    ...good,
+    relay: true,
+    tcpPort: 443,
+  });
+  assert.deepEqual(parse({ ...good, relay: false }), good);
+  assert.equal(parse({ ...good, relay: "yes" }), null);
+  assert.equal(parse({ ...good, tcpPort: 0 }), null);
+  assert.equal(parse({ ...good, tcpPort: 65536 }), null);
+  assert.equal(parse({ ...good, tcpPort: "443" }), null);
   assert.equal(parseJoinRequest(enc.encode("not json"), datagram), null);
+});
+
+Deno.test("join server: only a UDP source is an observed endpoint", () => {
+  const ep = (proto: "udp" | "tcp" | "relay" | undefined, text: string) => ({
+    address: "203.0.113.7",
+    port: 40123,
+    family: 4 as const,
+    proto,
+    toString: () => text,
+  });
+  assert.equal(observedEndpoint(ep(undefined, "203.0.113.7:40123")), "203.0.113.7:40123");
+  assert.equal(observedEndpoint(ep("udp", "203.0.113.7:40123")), "203.0.113.7:40123");
+  assert.equal(observedEndpoint(ep("tcp", "tcp://203.0.113.7:40123")), null);
+  assert.equal(observedEndpoint(ep("relay", "relay://r/p")), null);
 });

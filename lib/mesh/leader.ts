@@ -45,6 +45,10 @@ export interface JoinRequest {
   services: ServiceSpec[];
   /** Endpoints the joiner advertises. */
   endpoints: string[];
+  /** The joiner relays for others (`--relay`). */
+  relay?: true;
+  /** The joiner's TCP port, when it has TCP and knows the port before it starts. */
+  tcpPort?: number;
   /**
    * When the joiner made the request (its Unix ms): per key, each new request must be later
    * than the last one accepted, so a captured request cannot be replayed.
@@ -512,6 +516,8 @@ export class LeaderCore {
         role: "node",
         services: req.services,
         joinedAt: now,
+        ...(req.relay ? { relay: true as const } : {}),
+        ...(req.tcpPort !== undefined ? { tcpPort: req.tcpPort } : {}),
       };
       d.members.push(member);
       if (token.usesLeft !== null) token.usesLeft--;
@@ -589,8 +595,8 @@ export class LeaderCore {
 
   /**
    * Records where a member is reachable now (its observed endpoint first, and its LAN candidates,
-   * at most 8), its services, and the labels it asserts about itself (`nodeLabels`: keys outside
-   * `node.weft/` are dropped). `labels` sets its granted labels: for the leader's operator only,
+   * at most 8; its TCP port, null for none; whether it relays), its services, and the labels it
+   * asserts about itself (`nodeLabels`: keys outside `node.weft/` are dropped). `labels` sets its granted labels: for the leader's operator only,
    * never from what a node says.
    */
   updateMember(
@@ -601,6 +607,8 @@ export class LeaderCore {
       labels?: Record<string, string>;
       nodeLabels?: Record<string, string>;
       lan?: string[];
+      relay?: boolean;
+      tcpPort?: number | null;
     },
   ): Promise<boolean> {
     const own = patch.nodeLabels
@@ -618,12 +626,25 @@ export class LeaderCore {
         ...(patch.labels ? { labels: { ...patch.labels } } : {}),
         ...(own ? { nodeLabels: own } : {}),
         ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
+        ...(patch.relay ? { relay: true as const } : {}),
+        ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
       };
+      // Off is no field, as in records from before relays and TCP.
+      if (patch.relay === false) delete m.relay;
+      if (patch.tcpPort === null) delete m.tcpPort;
       if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
       // No LAN candidates is no field: records stay as they were before candidates existed.
       if (m.lan && m.lan.length === 0) delete m.lan;
       const same = (x: Member) =>
-        JSON.stringify([x.endpoints, x.services, x.labels, x.nodeLabels ?? {}, x.lan ?? []]);
+        JSON.stringify([
+          x.endpoints,
+          x.services,
+          x.labels,
+          x.nodeLabels ?? {},
+          x.lan ?? [],
+          x.relay ?? false,
+          x.tcpPort ?? 0,
+        ]);
       return same(m) === same(old) ? null : m;
     };
     // Every hello lands here: an unchanged member costs no change and no write.

@@ -13,13 +13,20 @@ import type { Device } from "../device/device.ts";
 import type { Logger } from "../log/logger.ts";
 import { splitLabels } from "../members/labels.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
-import { validEndpoints, validLabels, validServices } from "../members/validate.ts";
+import {
+  validEndpoints,
+  validLabels,
+  validRelay,
+  validServices,
+  validTcpPort,
+} from "../members/validate.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
 import type { ControlPort } from "./control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./leader.ts";
 import { policyFromConfig, type VersionedPolicy } from "./policy_source.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "./sync.ts";
 import { encodeToken } from "./token.ts";
+import { observedEndpoint } from "./join_server.ts";
 import { lanKeyId } from "./lan_key.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
 
@@ -78,6 +85,12 @@ export interface LeaderServiceDeps {
   applyView: (v: MembershipView) => void;
   /** Puts a policy in force on this node. */
   usePolicy: (p: VersionedPolicy | null) => void;
+  /**
+   * The leader's own ports, as its agent got them: its record gets the TCP port (none: null)
+   * and `relay` (the leader always relays); tokens carry the TCP port when it is not the UDP
+   * port's number. Absent: the record is left as stored and tokens carry no TCP port.
+   */
+  underlay?: { listenPort: number; tcpPort: number | null };
 }
 
 /** Serves the nodes from the leader. See the module docs. */
@@ -155,6 +168,12 @@ export class LeaderService {
     );
     this.#stops.push(() => clearInterval(release));
     this.#channel.listen((msg, from) => this.#onMessage(msg, from));
+    const underlay = this.#deps.underlay;
+    if (underlay) {
+      core.updateMember(me, { relay: true, tcpPort: underlay.tcpPort }).catch((e) =>
+        this.#logger.error("saving the leader's TCP port failed", { error: String(e) })
+      );
+    }
   }
 
   /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
@@ -172,12 +191,15 @@ export class LeaderService {
       uses: opts.uses ?? null,
       labels: opts.labels ?? {},
     });
+    const u = this.#deps.underlay;
     const token = encodeToken({
       leaderKey: this.#device.publicKey,
       endpoints: core.leader.endpoints,
       network: core.network,
       id: t.id,
       secret: t.secret,
+      // Joiners try TCP on their endpoints' port numbers unless told otherwise.
+      ...(u?.tcpPort && u.tcpPort !== u.listenPort ? { tcpPort: u.tcpPort } : {}),
     });
     this.#logger.info("token created", {
       id: t.id,
@@ -233,7 +255,7 @@ export class LeaderService {
     const member = core.member(from);
     if (!member) return;
     const peer = this.#device.peer(member.publicKey);
-    const observed = peer?.endpoint?.toString();
+    const observed = peer?.endpoint ? observedEndpoint(peer.endpoint) : null;
     // A hello with malformed fields still counts as a hello; its fields are ignored.
     const advertised = validEndpoints(msg.endpoints) ?? [];
     const services = validServices(msg.services) ?? undefined;
@@ -243,6 +265,9 @@ export class LeaderService {
     // LAN candidates are held to --advertise's rules too; a hello without the field (an older
     // node) leaves the record's as they are.
     const lan = msg.lan === undefined ? undefined : validEndpoints(msg.lan) ?? undefined;
+    // No field is off (an older node has neither); a malformed one leaves the record's.
+    const relay = validRelay(msg.relay);
+    const tcpPort = validTcpPort(msg.tcpPort);
     const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.heardFrom(member.publicKey).catch((e) =>
       this.#logger.error("recording a hello failed", { error: String(e) })
@@ -253,6 +278,8 @@ export class LeaderService {
       services,
       nodeLabels: own?.asserted,
       lan,
+      ...(relay !== null ? { relay: relay === true } : {}),
+      ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
     }).then(() => {
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {

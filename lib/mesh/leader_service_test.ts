@@ -18,7 +18,11 @@ const LEADER = generateKeyPair().publicKey;
 
 /** A leader's service over a fake channel and device; what it does is recorded. */
 async function harness(
-  opts: { joinHoldMs?: number; logger?: ReturnType<typeof createLogger> } = {},
+  opts: {
+    joinHoldMs?: number;
+    logger?: ReturnType<typeof createLogger>;
+    underlay?: { listenPort: number; tcpPort: number | null };
+  } = {},
 ) {
   const core = await LeaderCore.open(null, {
     network: "10.5.0.0/24",
@@ -36,7 +40,14 @@ async function harness(
     publicKey: LEADER,
     peer: (key: string) =>
       endpoints.has(key)
-        ? { endpoint: { toString: () => endpoints.get(key)! }, lastHandshakeUnixMs: 0 }
+        ? {
+          endpoint: {
+            // A session reached over TCP has a tcp:// endpoint, as the TCP transport makes them.
+            proto: endpoints.get(key)!.startsWith("tcp://") ? "tcp" : undefined,
+            toString: () => endpoints.get(key)!,
+          },
+          lastHandshakeUnixMs: 0,
+        }
         : undefined,
   } as unknown as Pick<Device, "publicKey" | "peer">;
   const service = new LeaderService({
@@ -52,6 +63,7 @@ async function harness(
     logger: opts.logger ?? nullLogger,
     applyView: (v) => applied.push(v),
     usePolicy: (p) => policies.push(p),
+    ...(opts.underlay ? { underlay: opts.underlay } : {}),
   }, { joinHoldMs: opts.joinHoldMs });
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
   const join = async (hostname: string) => {
@@ -329,5 +341,84 @@ Deno.test("leader service: a node without the LAN key (or another one) is sent i
     assert.ok(!JSON.stringify(h.core.view()).includes(key));
   } finally {
     h.service.close();
+  }
+});
+
+Deno.test("leader service: only a UDP session is recorded as where a member was observed", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    h.endpoints.set(n1.publicKey, "tcp://203.0.113.7:40123");
+    h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
+    await until(() => rec().endpoints.length > 0);
+    assert.deepEqual(rec().endpoints, ["198.51.100.1:51820"], "no ephemeral TCP source");
+    h.endpoints.set(n1.publicKey, "203.0.113.7:4000");
+    h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
+    await until(() => rec().endpoints.length === 2);
+    assert.deepEqual(rec().endpoints, ["203.0.113.7:4000", "198.51.100.1:51820"]);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a hello's relay flag and TCP port are kept; none is off", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    h.hello(n1.address, { relay: true, tcpPort: 443 });
+    await until(() => rec().tcpPort !== undefined);
+    assert.equal(rec().relay, true);
+    assert.equal(rec().tcpPort, 443);
+    // Malformed values leave the record as it is.
+    const v = h.core.view().version;
+    h.hello(n1.address, { relay: "yes" as unknown as true, tcpPort: 70000 });
+    h.hello(n1.address, { relay: true, tcpPort: "443" as unknown as number });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.core.view().version, v);
+    // Without the fields (TCP and relaying off, or an older node): no fields in the record.
+    h.hello(n1.address, {});
+    await until(() => rec().tcpPort === undefined);
+    assert.equal("relay" in rec(), false);
+    assert.equal("tcpPort" in rec(), false);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the leader's record says it relays and its TCP port; tokens carry a TCP port only when it differs", async () => {
+  const same = await harness({ underlay: { listenPort: 51820, tcpPort: 51820 } });
+  try {
+    same.service.start();
+    await until(() => same.core.leader.tcpPort !== undefined);
+    assert.equal(same.core.leader.relay, true);
+    assert.equal(same.core.leader.tcpPort, 51820);
+    const t = await same.service.createToken({ ttlMs: 60_000 });
+    assert.equal("tcpPort" in decodeToken(t.token), false);
+  } finally {
+    same.service.close();
+  }
+  const apart = await harness({ underlay: { listenPort: 51820, tcpPort: 443 } });
+  try {
+    apart.service.start();
+    await until(() => apart.core.leader.tcpPort !== undefined);
+    assert.equal(apart.core.leader.tcpPort, 443);
+    const t = await apart.service.createToken({ ttlMs: 60_000 });
+    assert.equal(decodeToken(t.token).tcpPort, 443);
+  } finally {
+    apart.service.close();
+  }
+  const off = await harness({ underlay: { listenPort: 51820, tcpPort: null } });
+  try {
+    off.service.start();
+    await until(() => off.core.leader.relay === true);
+    assert.equal("tcpPort" in off.core.leader, false);
+    const t = await off.service.createToken({ ttlMs: 60_000 });
+    assert.equal("tcpPort" in decodeToken(t.token), false);
+  } finally {
+    off.service.close();
   }
 });

@@ -32,6 +32,7 @@ import { NodeSync, type NodeSyncOptions } from "./node_sync.ts";
 import {
   DEFAULT_LISTEN_PORT,
   type MeshIdentityOptions,
+  meshTcpPort,
   type MeshUnderlayOptions,
   underlayKind,
 } from "./options.ts";
@@ -43,6 +44,14 @@ import type { VersionedPolicy } from "./policy_source.ts";
 import { PolicyRuntime } from "./policy_runtime.ts";
 import type { NodeFile, StateDir } from "./state.ts";
 import type { Prober } from "./sync.ts";
+import { RelayClient } from "../relay/client.ts";
+import { RelayMux } from "../relay/mux.ts";
+import { RelayServer } from "../relay/server.ts";
+import { RelayTransport } from "../relay/transport.ts";
+import { RELAY_HEADER_SIZE } from "../relay/wire.ts";
+import type { Transport } from "../io/driver.ts";
+import { MeshRoutes } from "./mesh_routes.ts";
+import { RelayService } from "./relay_service.ts";
 
 export { checkJoinToken, JoinError } from "./join_client.ts";
 
@@ -62,13 +71,28 @@ export interface MeshOptions
     NatOptions {}
 
 /** Where the agent starts from: the leader's state, or a node's file. */
-type Start = { core: LeaderCore; node?: undefined } | { node: NodeFile; core?: undefined };
+type Start =
+  | { core: LeaderCore; node?: undefined; joinedOver?: undefined }
+  | { node: NodeFile; core?: undefined; joinedOver?: "udp" | "tcp" };
 
 /** The parts made after the agent, which its figures, status and datagrams reach. */
 interface LateParts {
   dns: DnsServer | null;
   joins: JoinServer | null;
   paths: MeshPaths | null;
+  routes: MeshRoutes | null;
+  relayService: RelayService | null;
+}
+
+/** The relay parts, made with the transport (before the agent): the client always, the server
+ * when this node relays. */
+interface RelayParts {
+  client: RelayClient;
+  server: RelayServer | null;
+  /** The transport under the mux, where the server's packets go. */
+  underlay: Transport | null;
+  /** The members' keys now (only members may use the relay). */
+  members: Set<string>;
 }
 
 /** Everything a mesh agent is made of. */
@@ -82,6 +106,7 @@ interface MeshParts {
   membership: Membership;
   policy: PolicyRuntime;
   late: LateParts;
+  relay: RelayParts;
   core: LeaderCore | null;
 }
 
@@ -91,12 +116,15 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
   // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
   const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
   const joinDrops = late.joins?.drops();
-  const paths = late.paths?.metrics();
+  const routes = late.routes;
+  const paths = late.paths?.metrics(routes ? (key) => routes.state(key) : undefined);
+  const relay = routes?.metrics();
   return {
     policyDrops: policy.drops(),
     ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
     ...(joinDrops ? { joinDrops } : {}),
     ...(paths ? { paths } : {}),
+    ...(relay ? { relay } : {}),
   };
 }
 
@@ -164,8 +192,8 @@ export class MeshAgent {
       const { core, addresses } = await openLeader(opts, opened);
       return await MeshAgent.#compose(opts, opened, addresses, { core }, logger);
     }
-    const { node, addresses } = await openNode(opts, opened, checked, logger);
-    return await MeshAgent.#compose(opts, opened, addresses, { node }, logger);
+    const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
+    return await MeshAgent.#compose(opts, opened, addresses, { node, joinedOver }, logger);
   }
 
   /**
@@ -185,7 +213,14 @@ export class MeshAgent {
     const view = start.core ? start.core.view() : start.node.view;
     const index = new MemberIndex();
     const policy = new PolicyRuntime({ members: view, logger });
-    const late: LateParts = { dns: null, joins: null, paths: null };
+    const late: LateParts = {
+      dns: null,
+      joins: null,
+      paths: null,
+      routes: null,
+      relayService: null,
+    };
+    const relay = makeRelayParts(opts, view);
     // The channel needs the agent's control stack, and the agent's probe needs the channel: the
     // probe's factory, which the agent calls with its parts, makes it.
     let channel: ControlChannel | undefined;
@@ -195,6 +230,7 @@ export class MeshAgent {
       privateKey: opened.privateKey,
       addresses,
       listenPort: port,
+      tcpPort: meshTcpPort(opts),
       mtu: opts.mtu,
       mode: opts.userspace ? "userspace" : "tun",
       interfaceName: opts.interfaceName ?? "weft0",
@@ -205,6 +241,7 @@ export class MeshAgent {
       control: true,
       health: opts.health,
       ...(opts.openTransport ? { transport: await opts.openTransport(port) } : {}),
+      wrapTransport: (t) => wrapRelays(t, relay),
       identity: { name: opts.hostname, role: opts.role },
       describePeer: (key) => index.identity(key),
       // control: true, so the parts hold the control stack.
@@ -215,7 +252,10 @@ export class MeshAgent {
       filter: policy.deviceFilter,
       metrics: () => meshMetrics(policy, late),
       status: () => policy.status(),
-      peerStatus: (key) => late.paths?.peerStatus(key) ?? {},
+      peerStatus: (key) => ({
+        ...late.paths?.peerStatus(key),
+        ...late.routes?.peerStatus(key),
+      }),
       // Path probes go to the paths; only the leader serves joins; a node drops the rest.
       onForeignDatagram: (data, from) => {
         if (isPathProbe(data)) late.paths?.handle(data, from);
@@ -230,7 +270,7 @@ export class MeshAgent {
         logger,
         keepalive: opts.persistentKeepalive,
         lookup: opts.lookup,
-        chosenEndpoint: (key) => late.paths?.chosen(key) ?? null,
+        chosenEndpoint: (key) => late.routes?.endpoint(key) ?? late.paths?.chosen(key) ?? null,
       });
       const membership = new Membership(view, { peers, policy });
       mesh = new MeshAgent({
@@ -243,6 +283,7 @@ export class MeshAgent {
         membership,
         policy,
         late,
+        relay,
         core: start.core ?? null,
       });
       policy.start();
@@ -250,6 +291,7 @@ export class MeshAgent {
       if (start.core) mesh.#startLeader(start.core);
       else mesh.#startNode(start.node);
       late.paths?.start(membership.view);
+      mesh.#startRelays(start);
       late.dns = await startMeshDns(opts, {
         agent,
         view: () => membership.view,
@@ -301,6 +343,34 @@ export class MeshAgent {
     return paths;
   }
 
+  /** Serves relay requests when this node relays; routes peers through relays and TCP. */
+  #startRelays(start: Start): void {
+    const { agent, channel, logger, membership, relay, late } = this.#parts;
+    const server = relay.server;
+    membership.subscribe((v) => relay.members = new Set(v.members.map((m) => m.publicKey)));
+    if (server) {
+      const service = new RelayService({ server, device: agent.device, channel, logger });
+      late.relayService = service;
+      service.start(membership.view);
+      membership.subscribe((v) => service.viewChanged(v));
+    }
+    const paths = late.paths;
+    if (!paths) return; // without the direct paths' figures there is nothing to fall back from
+    const routes = new MeshRoutes({
+      device: agent.device,
+      paths,
+      client: relay.client,
+      channel,
+      logger,
+      ...(server ? { serverStats: () => server.stats } : {}),
+    });
+    late.routes = routes;
+    // The join got through only over TCP: the leader is reached that way from the start.
+    if (start.joinedOver === "tcp" && start.node) routes.startOnTcp(start.node.leader.publicKey);
+    routes.start(membership.view);
+    membership.subscribe((v) => routes.viewChanged(v));
+  }
+
   #startLeader(core: LeaderCore): void {
     const { agent, channel, logger, membership, policy, late } = this.#parts;
     this.#service = new LeaderService({
@@ -310,6 +380,7 @@ export class MeshAgent {
       logger,
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
+      underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
     }, this.#parts.opts);
     this.#service.start();
     late.joins = new JoinServer({ core, device: agent.device, logger });
@@ -333,6 +404,8 @@ export class MeshAgent {
         endpoints: opts.advertise ?? [],
         services: opts.services ?? [],
         labels: opts.labels ?? {},
+        relay: opts.relay ?? false,
+        tcpPort: agent.tcpPort,
       },
       ...(paths ? { lan: () => paths.lan() } : {}),
       lanKey: node.lanKey,
@@ -344,6 +417,11 @@ export class MeshAgent {
   /** The paths to the other members (null when NAT traversal is off). */
   get paths(): MeshPaths | null {
     return this.#parts.late.paths;
+  }
+
+  /** The routes through relays and TCP (null when NAT traversal is off). */
+  get routes(): MeshRoutes | null {
+    return this.#parts.late.routes;
   }
 
   /** The DNS server, when on. */
@@ -416,6 +494,8 @@ export class MeshAgent {
     if (this.#closed) return;
     this.#closed = true;
     const { agent, state, logger, channel, peers, policy, late, core } = this.#parts;
+    late.routes?.close();
+    late.relayService?.close();
     await late.paths?.close();
     this.#sync?.close();
     policy.close();
@@ -441,4 +521,35 @@ export class MeshAgent {
       throw new Error(`state not saved at shutdown: ${failures.join("; ")}`);
     }
   }
+}
+
+/** The relay client, and the server when this node relays (the leader always does). */
+function makeRelayParts(opts: MeshOptions, view: MembershipView): RelayParts {
+  const now = () => performance.now();
+  const parts: RelayParts = {
+    client: new RelayClient({ now }),
+    server: null,
+    underlay: null,
+    members: new Set(view.members.map((m) => m.publicKey)),
+  };
+  if (opts.role !== "leader" && !opts.relay) return parts;
+  const mtu = opts.mtu ?? 1420;
+  parts.server = new RelayServer({
+    now,
+    // The underlay is there before the first packet: wrapRelays sets it as the agent starts.
+    send: (data, to) => parts.underlay?.send(data, to),
+    isMember: (key) => parts.members.has(key),
+    // A WireGuard message of a full MTU-sized packet, in the relay header.
+    maxPacket: RELAY_HEADER_SIZE + mtu + 32,
+  });
+  return parts;
+}
+
+/** The agent's transport with relaying on top: see lib/relay/mux.ts. */
+function wrapRelays(underlay: Transport, relay: RelayParts): Transport {
+  relay.underlay = underlay;
+  const mux = new RelayMux(underlay, new RelayTransport(relay.client, underlay));
+  const server = relay.server;
+  if (server) mux.setRelayHandler((data, from) => server.forward(data, from));
+  return mux;
 }

@@ -36,6 +36,8 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         persistentKeepalive: "15",
         mtu: "1400",
         probeInterval: "3s",
+        tcpPort: "443",
+        relay: true,
       },
     });
     assert.deepEqual(meshOptionsFromConfig(config, { role: "node", logger: nullLogger }), {
@@ -45,6 +47,8 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       network: "10.11.0.0/16",
       network6: "fd11::/64",
       listenPort: 51111,
+      tcpPort: 443,
+      relay: true,
       interfaceName: "weft9",
       userspace: true,
       hostname: "beta",

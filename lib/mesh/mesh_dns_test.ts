@@ -8,11 +8,20 @@ import type { MembershipView } from "../members/member.ts";
 import type { AgentConfig } from "../config/agent_config.ts";
 import { member } from "../../tests/fixtures/members.ts";
 
+/** A loopback port free for UDP and TCP now (the DNS server takes both). */
 function freeUdpPort(): number {
-  const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (s.addr as Deno.NetAddr).port;
-  s.close();
-  return port;
+  for (;;) {
+    const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const port = (s.addr as Deno.NetAddr).port;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // Taken on TCP (another test's listener or connection): draw again.
+    } finally {
+      s.close();
+    }
+  }
 }
 
 async function withAgent(fn: (agent: Agent) => Promise<void>): Promise<void> {

@@ -40,6 +40,23 @@ import { candidatesOf, newPeerState, type PeerState } from "./nat_peer.ts";
 import { PathProbes } from "./nat_probes.ts";
 import { PathCounters, pathMetrics, peerPathStatus } from "./nat_status.ts";
 import type { ControlMessage } from "./sync.ts";
+import type { RouteReason } from "./route_choice.ts";
+
+/** What the routes read of a peer's paths (see {@link MeshPaths.info}). */
+export interface PeerPathInfo {
+  /** The direct path chosen and its last pong (monotonic ms), or null. */
+  direct: {
+    endpoint: string;
+    lastPongAt: number;
+    rttMs: number;
+    /** Pings to it missed in a row. */
+    misses: number;
+  } | null;
+  /** The WireGuard session works, whichever way its packets go. */
+  works: boolean;
+  /** When the peer was first seen (monotonic ms). */
+  since: number;
+}
 
 /** The NAT section of a mesh agent's options. */
 export interface NatOptions extends LanDiscoveryOptions {
@@ -82,6 +99,16 @@ export interface MeshPathsDeps {
    * at the start, which a node's hellos read themselves.
    */
   publishedLan?: string[];
+}
+
+/** A device endpoint of a direct UDP path (not a relay's, not TCP); none counts as direct. */
+function isDirectEndpoint(ep: Endpoint | null): boolean {
+  return ep === null || ep.proto === undefined || ep.proto === "udp";
+}
+
+/** Endpoint text of a direct UDP path: no `relay://` or `tcp://` scheme. */
+function isDirectText(text: string): boolean {
+  return !text.includes("://") || text.startsWith("udp://");
 }
 
 /** How often the sessions' counters are read at least (the timer's longest sleep). */
@@ -255,9 +282,55 @@ export class MeshPaths {
     );
   }
 
-  /** The figures `/metrics` shows. */
-  metrics(): PathMetrics {
-    return pathMetrics(this.#table, this.#counters, this.#crypto.drops, this.#lan.drops());
+  /**
+   * The figures `/metrics` shows; `stateOf` names a peer's path state when more than the direct
+   * path decides it (the routes: `relay`).
+   */
+  metrics(stateOf?: (key: string) => string | null): PathMetrics {
+    return pathMetrics(
+      this.#table,
+      this.#counters,
+      this.#crypto.drops,
+      this.#lan.drops(),
+      stateOf ? (key, pp) => stateOf(key) ?? pp.state : undefined,
+    );
+  }
+
+  /**
+   * What the routes need of a peer: the direct path chosen (with its last pong), and whether
+   * the WireGuard session works (whatever way it goes). Null for a key that is no member.
+   */
+  info(publicKey: string): PeerPathInfo | null {
+    const st = this.#peers.get(publicKey);
+    if (!st) return null;
+    const pp = this.#table.get(publicKey);
+    const chosen = pp?.chosen ?? null;
+    let direct: PeerPathInfo["direct"] = null;
+    if (pp && chosen !== null) {
+      const s = pp.stats().find((x) => x.endpoint === chosen);
+      direct = {
+        endpoint: chosen,
+        lastPongAt: s?.lastPongAt ?? -Infinity,
+        rttMs: s?.rttMs ?? NaN,
+        misses: s?.misses ?? 0,
+      };
+    }
+    return { direct, works: st.session.works, since: st.since };
+  }
+
+  /** Pings every candidate of a peer at the next tick (the routes ask while on a fallback). */
+  probeSoon(publicKey: string): void {
+    const pp = this.#table.get(publicKey);
+    if (!pp || this.#closed) return;
+    pp.probeSoon();
+    this.#schedule();
+  }
+
+  /** Counts a change of route (relay, tcp, back to direct) with the path changes. */
+  routeChanged(publicKey: string, reason: RouteReason): void {
+    this.#counters.changes[reason]++;
+    const st = this.#peers.get(publicKey);
+    if (st) st.changedAt = Date.now();
   }
 
   /** Stops the timers, the listeners and LAN discovery. */
@@ -348,9 +421,14 @@ export class MeshPaths {
     const st = this.#peers.get(key);
     const p = this.#d.device.peer(key);
     if (!st || !p) return;
-    const before = st.session.works;
-    const works = st.session.sample(p.counters, p.current !== null, now);
-    if (works !== before) this.#apply(key, this.#table.peer(key).session(works, now));
+    st.session.sample(p.counters, p.current !== null, now);
+    // A session that works through a relay or over TCP says nothing of the direct path: the
+    // table then judges it by its pongs alone.
+    const works = st.session.works && isDirectEndpoint(p.endpoint);
+    if (works !== st.tableWorks) {
+      st.tableWorks = works;
+      this.#apply(key, this.#table.peer(key).session(works, now));
+    }
   }
 
   // ---- path changes ----
@@ -430,6 +508,7 @@ export class MeshPaths {
         break;
       case "handshake-give-up":
         st.session.gaveUp(now);
+        st.tableWorks = false;
         this.#apply(e.peer, this.#table.peer(e.peer).session(false, now));
         break;
       case "endpoint-changed":
@@ -437,7 +516,8 @@ export class MeshPaths {
         // there already. The event comes before the packet is counted (and, for a handshake,
         // before its keys are installed): once it is, the session is read and the table follows
         // the device when the session works and the endpoint is not worse than the chosen one.
-        queueMicrotask(() => this.#roamed(e.peer, e.endpoint));
+        // Onto a relay or TCP is the routes' business: the table holds direct UDP paths only.
+        if (isDirectText(e.endpoint)) queueMicrotask(() => this.#roamed(e.peer, e.endpoint));
         break;
     }
     this.#schedule();

@@ -6,154 +6,25 @@
  */
 import assert from "node:assert/strict";
 import { MeshAgent, type MeshOptions } from "./mesh_agent.ts";
-import { MemoryNetwork } from "../../drivers/memory.ts";
-import { MemoryNats } from "../../tests/fixtures/memory_nat.ts";
-import { createLogger } from "../log/logger.ts";
 import { sendMessage } from "./sync.ts";
-import type { AnnounceSocket } from "../nat/announce.ts";
 import { MSG_PATH_PING, PathCrypto } from "../nat/probe.ts";
 import { generateKeyPair, parseKey } from "../crypto/keys.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { renderMetrics } from "../status/metrics.ts";
-import type { PeerStatus } from "../status/status.ts";
 import type { DatagramSink } from "../io/driver.ts";
 
-const PORT = 51820;
-const LEADER_IP = "192.0.2.1";
-
-/** Fake multicast: every socket hears what the others send, from its owner's LAN address. */
-class AnnounceHub {
-  readonly #sockets = new Set<{ owner: string; hear: (m: Uint8Array, from: string) => void }>();
-
-  /** A socket factory for the agent at `owner`. */
-  socket(owner: string): () => AnnounceSocket {
-    return () => {
-      const hub = this.#sockets;
-      let onMessage: ((m: Uint8Array, r: { address: string; port: number }) => void) | null = null;
-      const me = {
-        owner,
-        hear: (m: Uint8Array, from: string) => onMessage?.(m, { address: from, port: 51822 }),
-      };
-      return {
-        bind: (_p: number, _a: string, cb: () => void) => {
-          hub.add(me);
-          queueMicrotask(cb);
-        },
-        address: () => ({ port: 51822 }),
-        addMembership: () => {},
-        setMulticastTTL: () => {},
-        setMulticastLoopback: () => {},
-        setMulticastInterface: () => {},
-        send: (msg: Uint8Array, _p: number, _a: string, cb: (e: Error | null) => void) => {
-          const copy = msg.slice();
-          for (const s of hub) if (s !== me) queueMicrotask(() => s.hear(copy, owner));
-          cb(null);
-        },
-        on: (event: string, fn: unknown) => {
-          if (event === "message") onMessage = fn as typeof onMessage;
-        },
-        close: (cb?: () => void) => {
-          hub.delete(me);
-          cb?.();
-        },
-      } as AnnounceSocket;
-    };
-  }
-}
-
-/** A memory internet with NAT sites, a leader on it, and helpers to add members. */
-class Lab {
-  readonly nats = new MemoryNats();
-  readonly net = new MemoryNetwork({ route: this.nats.route });
-  readonly hub = new AnnounceHub();
-  readonly agents: MeshAgent[] = [];
-  readonly logs = new Map<string, string[]>();
-  leader!: MeshAgent;
-  token = "";
-
-  constructor(readonly dir: string) {}
-
-  options(name: string, ip: string, extra: Partial<MeshOptions>): MeshOptions {
-    const lines: string[] = [];
-    this.logs.set(name, lines);
-    return {
-      role: "node",
-      stateDir: `${this.dir}/${name}`,
-      hostname: name,
-      userspace: true,
-      listenPort: PORT,
-      dnsPort: 0,
-      syncIntervalMs: 300,
-      logger: createLogger({ sink: (l) => lines.push(l) }),
-      openTransport: (port) => Promise.resolve(this.net.bind(ip, port)),
-      interfaces: () => [{ name: "eth0", family: "IPv4", address: ip }],
-      lanDiscovery: false,
-      pathTiming: { activeForMs: 1_000 },
-      ...extra,
-    };
-  }
-
-  async startLeader(extra: Partial<MeshOptions> = {}): Promise<MeshAgent> {
-    this.leader = await MeshAgent.start({
-      ...this.options("leader", LEADER_IP, extra),
-      role: "leader",
-      network: "10.88.0.0/24",
-      advertise: [`${LEADER_IP}:${PORT}`],
-    });
-    this.agents.push(this.leader);
-    this.token = (await this.leader.createToken({ ttlMs: 60_000 })).token;
-    return this.leader;
-  }
-
-  async start(name: string, ip: string, extra: Partial<MeshOptions> = {}): Promise<MeshAgent> {
-    const a = await MeshAgent.start({
-      ...this.options(name, ip, extra),
-      ...(this.token ? { token: this.token } : {}),
-    });
-    this.agents.push(a);
-    return a;
-  }
-
-  async close(a: MeshAgent): Promise<void> {
-    this.agents.splice(this.agents.indexOf(a), 1);
-    await a.close();
-  }
-}
-
-async function withLab(fn: (lab: Lab) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-nat-paths-" });
-  const lab = new Lab(dir);
-  try {
-    await fn(lab);
-  } finally {
-    for (const a of lab.agents.reverse()) await a.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** `a`'s status of its peer `b`. */
-function peerOf(a: MeshAgent, b: MeshAgent): PeerStatus {
-  return a.agent.status().peers.find((p) => p.publicKey === b.agent.device.publicKey)!;
-}
-
-const direct = (a: MeshAgent, b: MeshAgent) => peerOf(a, b)?.path === "direct";
-
-async function pings(a: MeshAgent, b: MeshAgent): Promise<boolean> {
-  const r = await a.agent.ping(b.self!.address, { count: 3, timeoutMs: 1000, intervalMs: 100 });
-  return r.rtts.some((x) => x !== null);
-}
-
-const TEST = { sanitizeOps: false, sanitizeResources: false };
+import {
+  direct,
+  LEADER_IP,
+  peerOf,
+  pings,
+  PORT,
+  TEST,
+  until,
+  withLab,
+} from "../../tests/fixtures/memory_mesh.ts";
 
 Deno.test({
   ...TEST,

@@ -13,6 +13,8 @@ import { SessionWatch } from "./session_watch.ts";
 /** What is kept per peer beside its path table entry. */
 export interface PeerState {
   readonly session: SessionWatch;
+  /** What the table was last told of the session (it works, and goes direct). */
+  tableWorks: boolean;
   /** The candidate list last given to the table (its JSON), to skip unchanged views. */
   applied: string;
   /** The candidates of the last call-me received, and when. */
@@ -34,6 +36,7 @@ export interface PeerState {
 export function newPeerState(now: number): PeerState {
   return {
     session: new SessionWatch(),
+    tableWorks: false,
     pings: new Set(),
     applied: "",
     callme: null,

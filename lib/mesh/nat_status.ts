@@ -5,6 +5,7 @@
  */
 
 import type { PathReason, PathTable, PeerPaths } from "../nat/paths.ts";
+import type { RouteReason } from "./route_choice.ts";
 import type { PathMetrics } from "../status/metrics.ts";
 import type { PeerStatus } from "../status/status.ts";
 
@@ -18,17 +19,29 @@ export type DropReason =
   | "callme-malformed"
   | "callme-rate-limited";
 
-const REASONS: readonly PathReason[] = ["punched", "lan", "rtt", "failed", "roamed"];
+const REASONS: readonly (PathReason | RouteReason)[] = [
+  "punched",
+  "lan",
+  "rtt",
+  "failed",
+  "roamed",
+  "relay",
+  "tcp",
+  "direct",
+];
 
 /** The counters of path changes (by reason) and of drops (by reason), shared by the parts. */
 export class PathCounters {
-  /** Path changes by reason. */
-  readonly changes: Record<PathReason, number> = {
+  /** Path changes by reason: the direct path's (the probes'), and the fallbacks' (the routes'). */
+  readonly changes: Record<PathReason | RouteReason, number> = {
     punched: 0,
     lan: 0,
     rtt: 0,
     failed: 0,
     roamed: 0,
+    relay: 0,
+    tcp: 0,
+    direct: 0,
   };
   /** Probes and call-me messages dropped, by reason. */
   readonly drops: Record<DropReason, number> = {
@@ -69,13 +82,15 @@ export function pathMetrics(
   counters: PathCounters,
   probeDrops: Readonly<Record<string, number>>,
   announceDrops: Record<string, number> | null,
+  stateOf: (key: string, pp: PeerPaths) => string = (_, pp) => pp.state,
 ): PathMetrics {
   let stale = 0;
-  const states = { direct: 0, none: 0 };
+  const states: Record<string, number> = { direct: 0, none: 0 };
   for (const key of table.keys()) {
     const pp = table.get(key)!;
     stale += pp.ignoredPongs;
-    states[pp.state]++;
+    const state = stateOf(key, pp);
+    states[state] = (states[state] ?? 0) + 1;
   }
   return {
     changes: Object.fromEntries(REASONS.map((r) => [r, counters.changes[r]])),

@@ -32,7 +32,16 @@ Deno.test("nat_status: metrics count changes, drops and states; announce drops w
   counters.changes.lan = 2;
   counters.drops["callme-malformed"] = 1;
   const m = pathMetrics(table, counters, { auth: 3 }, null);
-  assert.deepEqual(m.changes, { punched: 0, lan: 2, rtt: 0, failed: 0, roamed: 0 });
+  assert.deepEqual(m.changes, {
+    punched: 0,
+    lan: 2,
+    rtt: 0,
+    failed: 0,
+    roamed: 0,
+    relay: 0,
+    tcp: 0,
+    direct: 0,
+  });
   assert.equal(m.drops.auth, 3);
   assert.equal(m.drops["callme-malformed"], 1);
   assert.equal(m.drops["stale-pong"], 0);

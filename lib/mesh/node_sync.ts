@@ -48,8 +48,17 @@ export interface NodeSyncDeps {
   policy: () => VersionedPolicy | null;
   /** Puts a policy in force; false when it does not parse. */
   usePolicy: (p: VersionedPolicy) => boolean;
-  /** What the hellos advertise: endpoints, services and self-asserted labels. */
-  advertise: { endpoints: string[]; services: ServiceSpec[]; labels: Record<string, string> };
+  /**
+   * What the hellos advertise: endpoints, services and self-asserted labels; whether the node
+   * relays, and its TCP port (null or absent: none).
+   */
+  advertise: {
+    endpoints: string[];
+    services: ServiceSpec[];
+    labels: Record<string, string>;
+    relay?: boolean;
+    tcpPort?: number | null;
+  };
   /** This node's LAN candidates, read for every hello (absent: the hellos carry none). */
   lan?: () => string[];
   /** The LAN key from the node's file (base64), if it holds one. */
@@ -116,6 +125,8 @@ export class NodeSync {
       labels: d.advertise.labels,
       ...(d.lan ? { lan: d.lan().slice(0, MAX_LAN) } : {}),
       ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
+      ...(d.advertise.relay ? { relay: true as const } : {}),
+      ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
     });
   }
 

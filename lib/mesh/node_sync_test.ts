@@ -231,3 +231,32 @@ Deno.test("node sync: the LAN key from the leader is taken and saved; from anyon
     await h.cleanup();
   }
 });
+
+Deno.test("node sync: hellos say whether the node relays and its TCP port, only when it has them", async () => {
+  const on = await harness({
+    nat: {
+      advertise: { endpoints: [], services: [], labels: {}, relay: true, tcpPort: 443 },
+    },
+  });
+  try {
+    on.sync.start(null);
+    const hello = on.sent[0][1] as Extract<ControlMessage, { t: "hello" }>;
+    assert.equal(hello.relay, true);
+    assert.equal(hello.tcpPort, 443);
+  } finally {
+    await on.cleanup();
+  }
+  const off = await harness({
+    nat: {
+      advertise: { endpoints: [], services: [], labels: {}, relay: false, tcpPort: null },
+    },
+  });
+  try {
+    off.sync.start(null);
+    const hello = off.sent[0][1] as Extract<ControlMessage, { t: "hello" }>;
+    assert.equal("relay" in hello, false);
+    assert.equal("tcpPort" in hello, false);
+  } finally {
+    await off.cleanup();
+  }
+});

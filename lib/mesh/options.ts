@@ -42,6 +42,17 @@ export interface MeshIdentityOptions {
 export interface MeshUnderlayOptions {
   /** UDP listen port. Default 51820. */
   listenPort?: number;
+  /**
+   * TCP listen port, for members whose UDP does not get through (and the join's fallback).
+   * Default: the same number as the UDP port, whatever UDP got; 0: no TCP. With
+   * `openTransport`, which supplies the whole underlay, the default is no TCP.
+   */
+  tcpPort?: number;
+  /**
+   * This member relays traffic for members without a direct path (its record says `relay`).
+   * The leader always does, whatever this says.
+   */
+  relay?: boolean;
   /** TUN interface name. Default `weft0`. */
   interfaceName?: string;
   /** No TUN: the userspace stack. */
@@ -70,6 +81,25 @@ export interface MeshUnderlayOptions {
 /** The default UDP listen port. */
 export const DEFAULT_LISTEN_PORT = 51820;
 
+/**
+ * The TCP port a mesh agent listens on, as `Agent.start` takes it: 0 for none, `"same"` for
+ * the UDP port's number. See {@link MeshUnderlayOptions.tcpPort}.
+ */
+export function meshTcpPort(opts: MeshUnderlayOptions): number | "same" {
+  if (opts.tcpPort === undefined) return opts.openTransport ? 0 : "same";
+  return opts.tcpPort;
+}
+
+/**
+ * The TCP port this node will listen on, when it is known before the agent opens it: a number,
+ * or the UDP port's when that is fixed; null without TCP or when UDP's port is picked at start.
+ */
+export function knownTcpPort(opts: MeshUnderlayOptions): number | null {
+  const tcp = meshTcpPort(opts);
+  const port = tcp === "same" ? opts.listenPort ?? DEFAULT_LISTEN_PORT : tcp;
+  return port === 0 ? null : port;
+}
+
 /** The underlay a mesh agent uses: as given, else FFI sockets on Linux and Deno's elsewhere. */
 export function underlayKind(opts: MeshUnderlayOptions): UnderlayKind {
   return opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
@@ -93,6 +123,8 @@ export function identityFromConfig(
 export function underlayFromConfig(config: AgentConfig): MeshUnderlayOptions {
   return {
     listenPort: config.listenPort,
+    tcpPort: config.tcpPort,
+    relay: config.relay,
     interfaceName: config.interface,
     userspace: config.userspace,
     mtu: config.mtu,

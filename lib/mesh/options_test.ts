@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { identityFromConfig, underlayFromConfig, underlayKind } from "./options.ts";
+import {
+  identityFromConfig,
+  knownTcpPort,
+  meshTcpPort,
+  underlayFromConfig,
+  underlayKind,
+} from "./options.ts";
+import { MemoryNetwork } from "../../drivers/memory.ts";
 import { loadAgentConfig } from "../config/agent_config.ts";
 
 Deno.test("options: the identity and underlay sections of a parsed configuration", async () => {
@@ -17,6 +24,8 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
       mtu: "1380",
       crypto: "noble",
       probeInterval: "2500ms",
+      tcpPort: "443",
+      relay: true,
     },
   });
   assert.deepEqual(identityFromConfig(config), {
@@ -28,6 +37,8 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
   });
   assert.deepEqual(underlayFromConfig(config), {
     listenPort: 51000,
+    tcpPort: 443,
+    relay: true,
     interfaceName: "weft7",
     userspace: true,
     mtu: 1380,
@@ -46,4 +57,29 @@ Deno.test("options: no advertised endpoints leaves the choice to the leader", as
 Deno.test("options: the underlay is the one asked for, else the platform's", () => {
   assert.equal(underlayKind({ underlay: "deno" }), "deno");
   assert.equal(underlayKind({}), Deno.build.os === "linux" ? "linux" : "deno");
+});
+
+Deno.test("options: TCP is on the UDP port's number unless said otherwise", async () => {
+  const config = await loadAgentConfig({
+    flags: { leader: true, stateDir: "/tmp/weft-options-test", hostname: "alpha" },
+  });
+  const underlay = underlayFromConfig(config);
+  assert.equal(underlay.tcpPort, undefined);
+  assert.equal(underlay.relay, false);
+  assert.equal(meshTcpPort(underlay), "same");
+  assert.equal(knownTcpPort(underlay), 51820);
+  assert.equal(meshTcpPort({ tcpPort: 0 }), 0);
+  assert.equal(knownTcpPort({ tcpPort: 0 }), null);
+  assert.equal(meshTcpPort({ tcpPort: 443 }), 443);
+  assert.equal(knownTcpPort({ listenPort: 0, tcpPort: 443 }), 443);
+  // With the UDP port picked at start, the TCP port is known only then.
+  assert.equal(meshTcpPort({ listenPort: 0 }), "same");
+  assert.equal(knownTcpPort({ listenPort: 0 }), null);
+  assert.equal(knownTcpPort({ listenPort: 40000 }), 40000);
+  // A hook that supplies the underlay (a simulation's memory network) has no TCP unless asked.
+  const net = new MemoryNetwork();
+  const openTransport = (port: number) => Promise.resolve(net.bind("192.0.2.1", port));
+  assert.equal(meshTcpPort({ openTransport }), 0);
+  assert.equal(knownTcpPort({ openTransport }), null);
+  assert.equal(meshTcpPort({ openTransport, tcpPort: 7000 }), 7000);
 });

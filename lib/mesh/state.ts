@@ -20,6 +20,7 @@ import type { Member, MembershipView } from "../members/member.ts";
 import type { StoredToken } from "./token.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { decodeLanKey } from "./lan_key.ts";
+import { validTcpPort } from "../members/validate.ts";
 
 /** The leader's file. */
 export interface LeaderFile {
@@ -228,7 +229,8 @@ export class StateDir {
 function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
     typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
-    (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string")));
+    (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string"))) &&
+    (m.relay === undefined || m.relay === true) && validTcpPort(m.tcpPort) !== null;
 }
 
 function validJoinRecord(r: JoinRecord): boolean {

@@ -193,6 +193,11 @@ Deno.test("state: a corrupt leader file is an error naming the file and the part
       [{ ...LEADER, members: [{ ...MEMBER, lan: [1] }] }, "members"],
       [{ ...LEADER, lanKey: "c2hvcnQ=" }, "lanKey"],
       [{ ...LEADER, lanKey: 7 }, "lanKey"],
+      [{ ...LEADER, members: [{ ...MEMBER, relay: false }] }, "members"],
+      [{ ...LEADER, members: [{ ...MEMBER, relay: "yes" }] }, "members"],
+      [{ ...LEADER, members: [{ ...MEMBER, tcpPort: 0 }] }, "members"],
+      [{ ...LEADER, members: [{ ...MEMBER, tcpPort: 65536 }] }, "members"],
+      [{ ...LEADER, members: [{ ...MEMBER, tcpPort: "443" }] }, "members"],
     ];
     for (const [content, what] of cases) {
       const text = JSON.stringify(content);
@@ -218,11 +223,19 @@ Deno.test("state: the node file round-trips; a corrupt one is an error naming th
     await s.writeNode(NODE);
     assert.equal(await mode(s.path("node.json")), 0o600);
     assert.deepEqual(await s.readNode(), NODE);
-    // With the LAN key, and LAN candidates in the view.
+    // With the LAN key, and LAN candidates, a relay flag and a TCP port in the view.
     const withKey = {
       ...NODE,
       lanKey: newLanKey(),
-      view: { ...NODE.view, members: [{ ...NODE.view.members[0], lan: ["192.0.2.9:51820"] }] },
+      view: {
+        ...NODE.view,
+        members: [{
+          ...NODE.view.members[0],
+          lan: ["192.0.2.9:51820"],
+          relay: true as const,
+          tcpPort: 443,
+        }],
+      },
     };
     await s.writeNode(withKey);
     assert.deepEqual(await s.readNode(), withKey);

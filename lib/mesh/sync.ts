@@ -11,6 +11,7 @@
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { CONTROL_PORT } from "../members/ports.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
+import { type RelayMessage, validateRelayMessage } from "../relay/messages.ts";
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -33,6 +34,10 @@ export type ControlMessage =
     lan?: string[];
     /** The id of the LAN key the node holds (`lanKeyId`); absent when it holds none. */
     lk?: string;
+    /** Present when the node relays for others. */
+    relay?: true;
+    /** The node's TCP port; absent when it has no TCP. */
+    tcpPort?: number;
   }
   /** The leader's answer to a hello whose `lk` is not its key's: the key, base64. */
   | { t: "lankey"; k: string }
@@ -63,7 +68,9 @@ export type ControlMessage =
     remove: string[];
   }
   | { t: "probe"; id: number }
-  | { t: "ack"; id: number };
+  | { t: "ack"; id: number }
+  /** Relay setup (lib/relay/messages.ts): members ask relays for sessions, relays grant them. */
+  | RelayMessage;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -207,6 +214,11 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
     case "probe":
     case "ack":
       return Number.isInteger(m.id) ? m as ControlMessage : null;
+    case "relay-open":
+    case "relay-close":
+    case "relay-session":
+    case "relay-closed":
+      return validateRelayMessage(m);
     default:
       return null;
   }

@@ -24,6 +24,11 @@ export interface TokenPayload {
   id: string;
   /** The secret (base64). */
   secret: string;
+  /**
+   * The leader's TCP port, when it is not its UDP port's number; absent: joiners falling back to
+   * TCP use each endpoint's port. Tokens from before TCP have none.
+   */
+  tcpPort?: number;
 }
 
 /** A token as the leader stores it: the secret only as a hash. */
@@ -62,6 +67,7 @@ export function encodeToken(p: TokenPayload): string {
     n: p.network,
     i: p.id,
     s: p.secret,
+    ...(p.tcpPort !== undefined ? { t: p.tcpPort } : {}),
   });
   return PREFIX + toBase64Url(encodeBase64(enc.encode(json)));
 }
@@ -87,12 +93,20 @@ export function decodeToken(text: string): TokenPayload {
   ) {
     throw new Error("malformed join token: missing or wrong fields");
   }
+  const tcp = o.t;
+  if (
+    tcp !== undefined &&
+    !(Number.isInteger(tcp) && (tcp as number) >= 1 && (tcp as number) <= 65535)
+  ) {
+    throw new Error("malformed join token: bad TCP port");
+  }
   return {
     leaderKey: o.k,
     endpoints: o.e as string[],
     network: o.n,
     id: o.i,
     secret: o.s,
+    ...(tcp !== undefined ? { tcpPort: tcp as number } : {}),
   };
 }
 

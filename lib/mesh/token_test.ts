@@ -101,6 +101,9 @@ Deno.test("token: malformed tokens are refused with a reason that never shows th
     [tokenOf({ ...good, i: 7 }), /missing or wrong fields/],
     [tokenOf({ ...good, s: null }), /missing or wrong fields/],
     [tokenOf(null), /missing or wrong fields/],
+    [tokenOf({ ...good, t: 0 }), /bad TCP port/],
+    [tokenOf({ ...good, t: 65536 }), /bad TCP port/],
+    [tokenOf({ ...good, t: "443" }), /bad TCP port/],
   ];
   for (const [text, error] of cases) {
     assert.throws(
@@ -162,4 +165,10 @@ Deno.test("token: new ids are 12 hex digits, secrets 32 random bytes in base64",
   }
   assert.equal(ids.size, 200);
   assert.equal(secrets.size, 200);
+});
+
+Deno.test("token: the leader's TCP port travels only when given; tokens without it stay valid", () => {
+  const text = encodeToken({ ...PAYLOAD, tcpPort: 443 });
+  assert.deepEqual(decodeToken(text), { ...PAYLOAD, tcpPort: 443 });
+  assert.equal("tcpPort" in decodeToken(encodeToken(PAYLOAD)), false);
 });

@@ -272,6 +272,11 @@ export class PeerPaths {
     this.#phaseStart = now;
   }
 
+  /** Makes every candidate due for a ping now, once (then the schedule goes on as before). */
+  probeSoon(): void {
+    for (const s of this.#stats.values()) s.lastPingAt = -Infinity;
+  }
+
   /**
    * Tells whether the WireGuard session to this peer works. While it does, the chosen path is
    * not failed for missing pongs; when it stops, punching starts.

@@ -40,6 +40,11 @@ export const RELAY_DROP_REASONS = [
   "unknown-session",
   /** The session went idle past `idleMs` and waits for the sweep. */
   "expired",
+  /**
+   * It came from elsewhere than the sender's WireGuard endpoint: a captured packet replayed (a
+   * relay packet has no counter), dropped before its MAC is checked or its rate charged.
+   */
+  "source",
   /** The MAC is wrong. */
   "mac",
   /** The sending member is over its rate. */
@@ -347,9 +352,13 @@ export class RelayServer {
     const now = this.#now();
     const pair = dir.pair;
     if (now - pair.lastActive >= this.#idleMs) return this.#drop("expired");
+    const src = dir.from;
+    // Only the sender's own endpoint, as its authenticated WireGuard packets placed it, may spend
+    // its rate: a replay from anywhere else would use it up (a member that moved is followed as
+    // soon as its WireGuard session roams, which only fresh packets make it do).
+    if (src.given !== null && !sameEndpoint(src.given, from)) return this.#drop("source");
     this.#macChecks++;
     if (!openRelay(data, dir.mac)) return this.#drop("mac");
-    const src = dir.from;
     if (!src.bucket.take(data.length, now)) return this.#drop("rate");
     if (from.proto !== "relay") src.learned = from;
     const dst = dir.to;
@@ -534,4 +543,9 @@ function positive(name: string, v: number | undefined, dflt: number): number {
     throw new RangeError(`relay: ${name} must be a positive integer, got ${v}`);
   }
   return n;
+}
+
+/** The same underlay endpoint (interned ones are the same object; others compare as text). */
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a === b || (a.proto === b.proto && a.port === b.port && a.address === b.address);
 }

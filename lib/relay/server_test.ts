@@ -301,19 +301,24 @@ Deno.test("relay server: handle dispatches opens", () => {
   assert.deepEqual(notices(res.send, names), ["A:relay-session:B", "B:relay-session:A"]);
 });
 
-Deno.test("relay server: the given endpoint wins; a packet's source is used only without one", () => {
+Deno.test("relay server: only the sender's given endpoint may send; a source is used without one", () => {
   const { server, sent } = setup();
   const g = open(server, A, B);
   const moved = ep("203.0.113.50:6000");
-  // A packet from A at a new address does not move A: a replayed packet could come from anywhere.
-  assert.equal(server.forward(packet(g[A].send, inner()), moved), null);
+  // A packet from A at another address is dropped before its MAC or rate: a replay could come
+  // from anywhere.
+  const checks = server.stats.macChecks;
+  assert.equal(server.forward(packet(g[A].send, inner()), moved), "source");
+  assert.equal(server.stats.macChecks, checks);
+  assert.equal(server.stats.drops.source, 1);
+  assert.equal(server.forward(packet(g[A].send, inner()), EA), null);
   assert.equal(server.forward(packet(g[B].send, inner()), EB), null);
-  assert.equal(sent[1].to, EA);
+  assert.equal(sent.at(-1)!.to, EA);
   // Without a given endpoint, the last authenticated source is used.
   server.setEndpoint(A, null);
   assert.equal(server.forward(packet(g[A].send, inner()), moved), null);
   assert.equal(server.forward(packet(g[B].send, inner()), EB), null);
-  assert.equal(sent[3].to, moved);
+  assert.equal(sent.at(-1)!.to, moved);
   // A relay endpoint is never one to send to.
   server.setEndpoint(B, new RelayEndpointTable().get(R, B));
   server.setEndpoint(D, null);

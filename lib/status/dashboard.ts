@@ -54,8 +54,15 @@ export interface DashboardStatus {
     txBytes: number;
     /** Seconds since the last handshake, null when none. */
     lastHandshakeAgeSeconds?: number | null;
-    /** The path (mesh peers): `direct`, or `none` (drawn dashed, "no direct path"). */
+    /**
+     * The path (mesh peers): `direct`; `relay` (drawn dotted, "via <relay>"); or `none` (drawn
+     * dashed, "no path").
+     */
     path?: string;
+    /** The relay's name when `path` is `relay`. */
+    via?: string | null;
+    /** The underlay protocol: `udp` (the default, not marked) or `tcp` (tagged "tcp"). */
+    transport?: string | null;
     /** The candidate endpoints (mesh peers); the chosen one is named in the tooltip. */
     candidates?: { endpoint: string; kind: string; chosen: boolean }[];
   }[];

@@ -6,6 +6,38 @@
  * @module
  */
 
+/**
+ * The page's model of a peer's path, as script text: `pathView(peer)` says how the path is shown
+ * (the link's style, its label, the table cells, the tooltip line). It is kept apart from the
+ * drawing so that tests can run it without a browser; the page's script includes it.
+ */
+export const PATH_VIEW_JS: string = `
+  // path: the link's data-path (its style); label: beside the RTT on the link; cell: the table's
+  // Path column; tip: the tooltip line; tcp: tagged "tcp" (udp is the default, not marked).
+  function pathView(p) {
+    var path = typeof p.path === "string" ? p.path : "";
+    var transport = p.transport === "tcp" || p.transport === "udp" ? p.transport : "";
+    var v = { path: path, via: "", tcp: transport === "tcp", transport: transport,
+      label: "", cell: path || "–", tip: "" };
+    if (path === "relay") {
+      v.via = p.via ? String(p.via) : "";
+      v.label = v.via ? "via " + v.via : "via a relay";
+      v.cell = "relay " + v.label;
+      v.tip = "path relay, " + v.label;
+    } else if (path === "none") {
+      // With relays, none means neither a direct path nor a relay works.
+      v.label = v.cell = v.tip = "no path";
+    } else if (path === "direct") {
+      var c = (p.candidates || []).filter(function (x) { return x && x.chosen; })[0];
+      v.tip = "path direct" + (c ? " to " + c.endpoint + " (" + c.kind + ")" : "");
+    } else if (path) {
+      v.tip = "path " + path;
+    }
+    if (v.tip && transport && path !== "none") v.tip += ", over " + transport;
+    return v;
+  }
+`;
+
 /** The dashboard's HTML. */
 export const DASHBOARD_HTML: string = `<!doctype html>
 <html lang="en">
@@ -18,10 +50,12 @@ export const DASHBOARD_HTML: string = `<!doctype html>
 :root {
   --bg: #f7f8fa; --panel: #ffffff; --fg: #1d2330; --muted: #667085; --line: #d9dde5;
   --up: #1f9d55; --degraded: #d99100; --down: #d33a3a; --unknown: #8a909c; --self: #3b6fd8;
+  --relay: #7a4fd0; --tcp: #0e7c86;
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color-scheme: light dark;
 }
 @media (prefers-color-scheme: dark) {
-  :root { --bg: #12151c; --panel: #1a1f29; --fg: #e6e9ef; --muted: #9aa3b2; --line: #2c3340; }
+  :root { --bg: #12151c; --panel: #1a1f29; --fg: #e6e9ef; --muted: #9aa3b2; --line: #2c3340;
+    --relay: #a98bf0; --tcp: #3fb8c2; }
 }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--fg); }
@@ -56,6 +90,12 @@ svg .link line { stroke-width: 4; stroke-linecap: round; }
 svg .link[data-health="down"] line { stroke-dasharray: 10 8; }
 svg .link[data-health="unknown"] line { stroke-dasharray: 2 8; }
 svg .link[data-path="none"] line { stroke-dasharray: 4 6; stroke-opacity: 0.6; }
+svg .link[data-path="relay"] line { stroke-dasharray: 0 9; stroke-width: 5; }
+svg tspan.via { fill: var(--relay); font-weight: 600; }
+svg tspan.tag { fill: var(--tcp); font-weight: 700; }
+span.tag { display: inline-block; padding: 0 5px; border-radius: 4px; font-size: 11px;
+  font-weight: 700; color: #fff; background: var(--tcp); margin-right: 6px; vertical-align: middle; }
+td[data-path="relay"] { color: var(--relay); }
 svg .node circle { stroke-width: 3; }
 svg rect.card { fill: var(--panel); fill-opacity: 0.94; stroke: var(--line); }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
@@ -94,13 +134,16 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       <span><span class="swatch" style="background:var(--degraded)"></span>degraded</span>
       <span><span class="swatch" style="background:var(--down)"></span>down</span>
       <span><span class="swatch" style="background:var(--unknown)"></span>unknown</span>
-      <span><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 4px,transparent 4px 10px)"></span>no direct path</span>
+      <span data-legend="none"><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 4px,transparent 4px 10px)"></span>no path</span>
+      <span data-legend="relay"><span class="swatch" style="background:radial-gradient(circle,var(--relay) 0 2px,transparent 2.5px) 0 50%/7px 4px repeat-x"></span>relayed (via …)</span>
+      <span data-legend="tcp"><span class="tag">tcp</span>over TCP</span>
     </div>
   </section>
   <section id="table-view" class="panel" hidden>
     <table id="peers">
       <thead><tr>
-        <th>Name</th><th>Address</th><th>Endpoint</th><th>Path</th><th>Health</th><th>RTT</th><th>Loss</th>
+        <th>Name</th><th>Address</th><th>Endpoint</th><th>Path</th><th>Transport</th><th>Health</th>
+        <th>RTT</th><th>Loss</th>
         <th>Rx rate</th><th>Tx rate</th><th>Received</th><th>Sent</th><th>Last handshake</th>
       </tr></thead>
       <tbody></tbody>
@@ -235,13 +278,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     }
   }
 
-  // The path line of a link's tooltip (mesh peers): direct through which endpoint, or none.
-  function pathText(p) {
-    if (!p.path) return "";
-    if (p.path === "none") return "\\nno direct path";
-    var c = (p.candidates || []).filter(function (x) { return x.chosen; })[0];
-    return "\\npath direct" + (c ? " via " + c.endpoint + " (" + c.kind + ")" : "");
-  }
+${PATH_VIEW_JS}
+  // The path line of a tooltip (mesh peers), with its line feed; none outside a mesh.
+  function pathText(v) { return v.tip ? "\\n" + v.tip : ""; }
 
   function renderGraph() {
     var g = $("graph");
@@ -283,24 +322,33 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       var h = health(p);
       var colour = "var(--" + h + ")";
       var r = rates.get(p.publicKey);
+      var pv = pathView(p);
       var link = svg("g", { class: "link", "data-peer": peerName(p), "data-health": h,
-        "data-path": p.path || "" });
+        "data-path": pv.path, "data-via": pv.via, "data-transport": pv.transport });
       link.appendChild(svg("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: colour }));
       var bits = [];
       if (typeof p.rttMs === "number") bits.push(rtt(p.rttMs));
       if (typeof p.loss === "number" && p.loss > 0) bits.push(loss(p.loss) + " loss");
       var info = bits.length ? bits.join(" · ") : h === "down" ? "no answer" : "no RTT yet";
-      if (p.path === "none") info = "no direct path";
+      if (pv.path === "none") info = pv.label;
       link.appendChild(svg("title", {}, peerName(p) + ": " + h +
         (p.healthReason ? " (" + p.healthReason + ")" : "") +
-        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) + pathText(p) +
+        "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) + pathText(pv) +
         "\\n↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
       links.appendChild(link);
       if (!dense) {
         var mx = cx + (x - cx) * 0.55, my = cy + (y - cy) * 0.55;
         var label = svg("g", { class: "linklabel" });
-        label.appendChild(svg("text", { class: "linkinfo", "text-anchor": "middle", x: mx, y: my - 3 },
-          info));
+        var infoText = svg("text", { class: "linkinfo", "text-anchor": "middle", x: mx, y: my - 3 },
+          info);
+        // The relay and the tcp tag ride on the RTT line, coloured as in the legend.
+        if (pv.path === "relay") {
+          infoText.appendChild(svg("tspan", { class: "via" }, " · " + pv.label));
+        }
+        if (pv.tcp && pv.path !== "none") {
+          infoText.appendChild(svg("tspan", { class: "tag" }, " · tcp"));
+        }
+        label.appendChild(infoText);
         label.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: mx, y: my + 12 },
           "↓ " + rate(r && r.rx) + "  ↑ " + rate(r && r.tx)));
         link.appendChild(label);
@@ -322,7 +370,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
         peerAddress(p)));
       node.appendChild(svg("title", {}, peerName(p) + " (" + h + ")\\n" + (p.publicKey || "") +
-        "\\nendpoint " + (p.endpoint || "unknown") +
+        "\\nendpoint " + (p.endpoint || "unknown") + pathText(pv) +
         "\\nlast handshake " + ago(p.lastHandshakeAgeSeconds)));
       nodes.appendChild(node);
     });
@@ -334,7 +382,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     var peers = sortedPeers();
     if (peers.length === 0) {
       var tr0 = el("tr");
-      tr0.appendChild(el("td", { colspan: 12, class: "empty" }, "no peers"));
+      tr0.appendChild(el("td", { colspan: 13, class: "empty" }, "no peers"));
       body.appendChild(tr0);
     }
     peers.forEach(function (p) {
@@ -344,8 +392,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       tr.appendChild(el("td", { title: p.publicKey || "" }, peerName(p)));
       tr.appendChild(el("td", {}, peerAddress(p)));
       tr.appendChild(el("td", {}, p.endpoint || "–"));
-      tr.appendChild(el("td", { "data-path": p.path || "" },
-        p.path === "none" ? "no direct path" : p.path || "–"));
+      var pv = pathView(p);
+      tr.appendChild(el("td", { "data-path": pv.path, "data-via": pv.via, title: pv.tip },
+        pv.cell));
+      var tc = el("td", { "data-transport": pv.transport });
+      if (pv.tcp) tc.appendChild(el("span", { class: "tag" }, "tcp"));
+      else tc.textContent = pv.transport || "–";
+      tr.appendChild(tc);
       var hc = el("td");
       hc.appendChild(el("span", { class: "badge", "data-health": h, title: p.healthReason || "" }, h));
       tr.appendChild(hc);

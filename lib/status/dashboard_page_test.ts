@@ -4,7 +4,7 @@
  * use, and whose requests and event names match what dashboard.ts serves.
  */
 import assert from "node:assert/strict";
-import { DASHBOARD_HTML } from "./dashboard_page.ts";
+import { DASHBOARD_HTML, PATH_VIEW_JS } from "./dashboard_page.ts";
 
 const VOID = new Set(["meta", "link", "br", "img", "input", "hr", "col", "source", "wbr"]);
 
@@ -92,4 +92,84 @@ Deno.test("dashboard page: it asks for what dashboard.ts serves, and listens to 
   assert.match(code, /new EventSource\("events" \+ AUTH\)/);
   assert.match(code, /fetch\("status" \+ AUTH/);
   assert.match(server, /app\.get\("\/events"/);
+});
+
+interface PathView {
+  path: string;
+  via: string;
+  tcp: boolean;
+  transport: string;
+  label: string;
+  cell: string;
+  tip: string;
+}
+
+/** The page's own `pathView`, compiled from the text the page includes. */
+const pathView = new Function(`"use strict";${PATH_VIEW_JS}\nreturn pathView;`)() as (
+  p: Record<string, unknown>,
+) => PathView;
+
+Deno.test("dashboard page: the path model is the one the page runs", () => {
+  assert.ok(script().includes(PATH_VIEW_JS), "the script includes PATH_VIEW_JS as it is");
+  assert.match(script(), /pathView\(p\)/);
+});
+
+Deno.test("dashboard page: how direct, relayed, TCP and pathless peers are shown", () => {
+  const chosen = [
+    { endpoint: "203.0.113.1:51820", kind: "observed", chosen: false },
+    { endpoint: "192.168.1.5:51820", kind: "lan", chosen: true },
+  ];
+  const direct = pathView({ path: "direct", transport: "udp", candidates: chosen });
+  assert.deepEqual(direct, {
+    path: "direct",
+    via: "",
+    tcp: false,
+    transport: "udp",
+    label: "",
+    cell: "direct",
+    tip: "path direct to 192.168.1.5:51820 (lan), over udp",
+  });
+  const directTcp = pathView({ path: "direct", transport: "tcp", candidates: [] });
+  assert.equal(directTcp.tcp, true);
+  assert.equal(directTcp.tip, "path direct, over tcp");
+  const relayed = pathView({ path: "relay", via: "alpha", transport: "udp" });
+  assert.deepEqual(
+    [relayed.path, relayed.via, relayed.tcp, relayed.label, relayed.cell, relayed.tip],
+    ["relay", "alpha", false, "via alpha", "relay via alpha", "path relay, via alpha, over udp"],
+  );
+  const relayedTcp = pathView({ path: "relay", via: "Zm9vYmFy", transport: "tcp" });
+  assert.equal(relayedTcp.tcp, true);
+  assert.equal(relayedTcp.tip, "path relay, via Zm9vYmFy, over tcp");
+  // A relayed peer whose relay is not named yet still reads as relayed.
+  assert.equal(pathView({ path: "relay", via: null }).cell, "relay via a relay");
+  const none = pathView({ path: "none", via: null, transport: "tcp" });
+  assert.deepEqual([none.path, none.label, none.cell, none.tip], [
+    "none",
+    "no path",
+    "no path",
+    "no path",
+  ]);
+  // A plain `weft up` peer has no path fields: nothing is said about its path.
+  assert.deepEqual(pathView({}), {
+    path: "",
+    via: "",
+    tcp: false,
+    transport: "",
+    label: "",
+    cell: "–",
+    tip: "",
+  });
+  // A path state this page does not know yet is shown by name, not dropped.
+  assert.equal(pathView({ path: "mystery" }).tip, "path mystery");
+  assert.equal(pathView({ path: "direct", transport: "quic" }).transport, "");
+});
+
+Deno.test("dashboard page: relayed and TCP links have a style and a legend entry", () => {
+  assert.match(DASHBOARD_HTML, /\.link\[data-path="relay"\] line \{[^}]*stroke-dasharray/);
+  assert.match(DASHBOARD_HTML, /\.link\[data-path="none"\] line \{[^}]*stroke-dasharray/);
+  for (const entry of ["none", "relay", "tcp"]) {
+    assert.match(markup(), new RegExp(`data-legend="${entry}"`), entry);
+  }
+  assert.match(script(), /"data-transport"/);
+  assert.match(script(), /"data-via"/);
 });

@@ -153,14 +153,104 @@ export interface DnsMetrics {
 
 /** The figures of the path probes: path changes, drops and the peers' path states. */
 export interface PathMetrics {
-  /** Changes of a peer's path, by reason (`punched`, `lan`, `rtt`, `failed`, `roamed`). */
+  /**
+   * Changes of a peer's path, by reason (`punched`, `lan`, `rtt`, `failed`, `roamed`, and with
+   * relays `relay`, `tcp`, `direct`); any reason is rendered as given.
+   */
   changes: Record<string, number>;
   /** Path probes dropped and call-me messages refused, by reason. */
   drops: Record<string, number>;
-  /** Peers by path state (`direct`, `none`). */
+  /** Peers by path state (`direct`, `relay`, `none`). */
   states: Record<string, number>;
   /** LAN announcements refused, by reason, while LAN discovery runs. */
   announceDrops?: Record<string, number>;
+}
+
+/** Traffic: packets and bytes. */
+export interface TrafficFigures {
+  /** Packets. */
+  packets: number;
+  /** Bytes. */
+  bytes: number;
+}
+
+/** A relay's figures (this node relays). */
+export interface RelayServerFigures {
+  /** Sessions open now. */
+  sessions: number;
+  /** Sessions opened. */
+  opened: number;
+  /** Sessions closed by a member. */
+  closed: number;
+  /** Sessions that expired unused. */
+  expired: number;
+  /** Data packets received from members. */
+  received: TrafficFigures;
+  /** Data packets passed on to the other member. */
+  forwarded: TrafficFigures;
+  /** Packets dropped, by reason (`not-member`, `unknown-session`, `mac`, `rate`, ...). */
+  drops: Record<string, number>;
+  /** Session requests refused, by reason (`not-member`, `self`, `rate`, `too-many`, ...). */
+  refusals: Record<string, number>;
+}
+
+/** A member's relaying figures (as a user of relays). */
+export interface RelayClientFigures {
+  /** Relay sessions open now. */
+  sessions: number;
+  /** Packets wrapped and sent through a relay. */
+  wrapped: TrafficFigures;
+  /** Packets received through a relay and unwrapped. */
+  unwrapped: TrafficFigures;
+  /** Moves of a peer from one relay to another. */
+  switches: number;
+  /** Relayed packets dropped, by reason. */
+  drops: Record<string, number>;
+  /** Session requests a relay refused, by reason. */
+  refusals: Record<string, number>;
+}
+
+/** Relay and fallback figures. */
+export interface RelayMetrics {
+  /** The relay's own figures, when this node relays. */
+  server?: RelayServerFigures;
+  /** This node's figures as a user of relays. */
+  client: RelayClientFigures;
+  /** Moves of a peer to a fallback, by where to: relay, tcp. */
+  fallbacks: Record<string, number>;
+  /** Peers by route now: direct, relay, tcp, none. */
+  routes: Record<string, number>;
+}
+
+/**
+ * TCP transport figures (the agent listens on TCP). Same fields as drivers/stats.ts `TcpStats`
+ * (which lib/status may not import), so the agent can pass a `TcpStats` straight in.
+ */
+export interface TcpMetrics {
+  /** Connections open now (accepted, dialled, or being dialled). */
+  connections: number;
+  /** Connections accepted. */
+  accepts: number;
+  /** Dials started. */
+  dials: number;
+  /** Dials that failed or timed out. */
+  dialFailures: number;
+  /** Idle connections closed to make room at the connection cap. */
+  evicted: number;
+  /** Connections closed for a bad length prefix. */
+  badFrames: number;
+  /** Connections that ended in the middle of a frame. */
+  truncated: number;
+  /** Frames received. */
+  datagramsIn: number;
+  /** Bytes of those frames. */
+  bytesIn: number;
+  /** Frames sent. */
+  datagramsOut: number;
+  /** Bytes of those frames. */
+  bytesOut: number;
+  /** Frames dropped before reaching the kernel, by reason. */
+  drops: Record<string, number>;
 }
 
 /** Everything `/metrics` shows; the agent fills it per scrape. */
@@ -196,6 +286,10 @@ export interface MetricsSnapshot {
   listenerErrors?: Record<string, number>;
   /** Connection counters of the socket listeners (`http`, `uapi`, `dns_tcp`), by listener. */
   listeners?: Record<string, ListenerStats>;
+  /** Relays and fallbacks (mesh agents). */
+  relay?: RelayMetrics;
+  /** The TCP transport, while the agent listens on TCP. */
+  tcp?: TcpMetrics;
 }
 
 const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
@@ -345,7 +439,8 @@ export function renderMetrics(s: MetricsSnapshot): string {
       "weft_path_changes_total",
       "Changes of the path to a peer, by reason: punched (the first), lan (to a LAN path), rtt " +
         "(to a clearly faster one), failed (the path stopped answering), roamed (to where the " +
-        "device roamed: the peer's packets come from there now).",
+        "device roamed: the peer's packets come from there now), relay (to a relay), tcp (to " +
+        "TCP), direct (back to a direct path).",
       byKey(s.paths.changes).map(([reason, value]) => ({ labels: { reason }, value })),
     );
     w.counter(
@@ -355,7 +450,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
     );
     w.gauge(
       "weft_paths",
-      "Peers by path state: direct (a confirmed path) or none.",
+      "Peers by path state: direct (a confirmed path), relay (through a relay) or none.",
       byKey(s.paths.states).map(([state, value]) => ({ labels: { state }, value })),
     );
     if (s.paths.announceDrops) {
@@ -366,6 +461,8 @@ export function renderMetrics(s: MetricsSnapshot): string {
       );
     }
   }
+  if (s.relay) renderRelay(w, s.relay);
+  if (s.tcp) renderTcp(w, s.tcp);
   if (s.policyDrops) {
     w.counter(
       "weft_policy_drops_total",
@@ -374,4 +471,143 @@ export function renderMetrics(s: MetricsSnapshot): string {
     );
   }
   return w.text();
+}
+
+/** Counts by reason as samples labelled `{...fixed, [name]: key}`, in key order. */
+function keyed(rec: Record<string, number>, name: string, fixed: Labels = {}): Sample[] {
+  return byKey(rec).map(([k, value]) => ({ labels: { ...fixed, [name]: k }, value }));
+}
+
+function renderRelay(w: MetricsWriter, r: RelayMetrics): void {
+  const srv = r.server;
+  const cli = r.client;
+  w.gauge(
+    "weft_relay_sessions",
+    "Relay sessions open now, as the relay (server) or a user (client).",
+    [
+      ...(srv ? [{ labels: { role: "server" }, value: srv.sessions }] : []),
+      { labels: { role: "client" }, value: cli.sessions },
+    ],
+  );
+  if (srv) {
+    w.counter("weft_relay_sessions_opened_total", "Sessions this relay opened between members.", [
+      { value: srv.opened },
+    ]);
+    w.counter(
+      "weft_relay_sessions_closed_total",
+      "Sessions this relay ended: closed (by a member) or expired (unused).",
+      [
+        { labels: { why: "closed" }, value: srv.closed },
+        { labels: { why: "expired" }, value: srv.expired },
+      ],
+    );
+    w.counter(
+      "weft_relay_received_packets_total",
+      "Data packets this relay received from members.",
+      [{ value: srv.received.packets }],
+    );
+    w.counter(
+      "weft_relay_received_bytes_total",
+      "Bytes of the data packets this relay received from members.",
+      [{ value: srv.received.bytes }],
+    );
+    w.counter(
+      "weft_relay_forwarded_packets_total",
+      "Data packets this relay passed on to the other member of their session.",
+      [{ value: srv.forwarded.packets }],
+    );
+    w.counter(
+      "weft_relay_forwarded_bytes_total",
+      "Bytes of the data packets this relay passed on.",
+      [{ value: srv.forwarded.bytes }],
+    );
+  }
+  w.counter(
+    "weft_relay_drops_total",
+    "Relayed packets dropped, by side (server: as the relay; client: as a user) and reason.",
+    [
+      ...(srv ? keyed(srv.drops, "reason", { side: "server" }) : []),
+      ...keyed(cli.drops, "reason", { side: "client" }),
+    ],
+  );
+  w.counter(
+    "weft_relay_refusals_total",
+    "Relay session requests refused, by side (server: refused by this relay; client: refused " +
+      "to this node) and reason.",
+    [
+      ...(srv ? keyed(srv.refusals, "reason", { side: "server" }) : []),
+      ...keyed(cli.refusals, "reason", { side: "client" }),
+    ],
+  );
+  w.counter(
+    "weft_relay_client_packets_total",
+    "Packets this node sent (out: wrapped) and received (in: unwrapped) through relays.",
+    [
+      { labels: { dir: "out" }, value: cli.wrapped.packets },
+      { labels: { dir: "in" }, value: cli.unwrapped.packets },
+    ],
+  );
+  w.counter(
+    "weft_relay_client_bytes_total",
+    "Bytes this node sent (out) and received (in) through relays.",
+    [
+      { labels: { dir: "out" }, value: cli.wrapped.bytes },
+      { labels: { dir: "in" }, value: cli.unwrapped.bytes },
+    ],
+  );
+  w.counter("weft_relay_switches_total", "Moves of a peer from one relay to another.", [
+    { value: cli.switches },
+  ]);
+  w.counter(
+    "weft_fallbacks_total",
+    "Moves of a peer to a fallback, by where to (relay, tcp).",
+    keyed(r.fallbacks, "to"),
+  );
+  w.gauge(
+    "weft_routes",
+    "Peers by the route their packets take now: direct, relay, tcp or none.",
+    keyed(r.routes, "route"),
+  );
+}
+
+function renderTcp(w: MetricsWriter, t: TcpMetrics): void {
+  w.gauge("weft_tcp_connections", "TCP underlay connections open now (dialled, accepted).", [
+    { value: t.connections },
+  ]);
+  w.counter("weft_tcp_accepts_total", "TCP underlay connections accepted.", [
+    { value: t.accepts },
+  ]);
+  w.counter("weft_tcp_dials_total", "TCP underlay dials started.", [{ value: t.dials }]);
+  w.counter("weft_tcp_dial_failures_total", "TCP underlay dials that failed or timed out.", [
+    { value: t.dialFailures },
+  ]);
+  w.counter(
+    "weft_tcp_evicted_total",
+    "Idle TCP underlay connections closed to make room at the connection cap.",
+    [{ value: t.evicted }],
+  );
+  w.counter(
+    "weft_tcp_bad_frames_total",
+    "TCP underlay connections closed for a bad length prefix.",
+    [{ value: t.badFrames }],
+  );
+  // Not in the fixed list of names, but TcpMetrics carries it; left out it would be invisible.
+  w.counter(
+    "weft_tcp_truncated_total",
+    "TCP underlay connections that ended in the middle of a frame.",
+    [{ value: t.truncated }],
+  );
+  w.counter("weft_tcp_frames_total", "Frames (datagrams) over the TCP underlay, by direction.", [
+    { labels: { dir: "in" }, value: t.datagramsIn },
+    { labels: { dir: "out" }, value: t.datagramsOut },
+  ]);
+  w.counter("weft_tcp_bytes_total", "Bytes of the frames over the TCP underlay, by direction.", [
+    { labels: { dir: "in" }, value: t.bytesIn },
+    { labels: { dir: "out" }, value: t.bytesOut },
+  ]);
+  w.counter(
+    "weft_tcp_send_drops_total",
+    "Frames the TCP underlay dropped before sending, by reason.",
+    keyed(t.drops, "reason"),
+  );
 }

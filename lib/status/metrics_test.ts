@@ -58,10 +58,47 @@ function snapshot(): MetricsSnapshot {
     dns: { byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3, "SRV|NOERROR": 1 } },
     policyDrops: { "deny-db": 5, "default": 1 },
     paths: {
-      changes: { punched: 3, lan: 1, rtt: 0, failed: 2 },
+      // relay, tcp and direct: reasons the relays bring, rendered as any other.
+      changes: { punched: 3, lan: 1, rtt: 0, failed: 2, relay: 5, tcp: 1, direct: 2 },
       drops: { "not-member": 4, "callme-not-leader": 1 },
-      states: { direct: 1, none: 1 },
+      states: { direct: 1, relay: 2, none: 1 },
       announceDrops: { mac: 2, replay: 1 },
+    },
+    relay: {
+      server: {
+        sessions: 3,
+        opened: 11,
+        closed: 6,
+        expired: 2,
+        received: { packets: 5000, bytes: 6_400_000 },
+        forwarded: { packets: 4990, bytes: 6_387_200 },
+        drops: { "not-member": 4, "unknown-session": 3, mac: 2, rate: 1, "too-large": 0 },
+        refusals: { "not-member": 1, self: 2, rate: 0, "too-many": 3 },
+      },
+      client: {
+        sessions: 2,
+        wrapped: { packets: 700, bytes: 89_600 },
+        unwrapped: { packets: 650, bytes: 83_200 },
+        switches: 1,
+        drops: { mac: 5, "some new reason": 1 },
+        refusals: { "not-member": 2 },
+      },
+      fallbacks: { relay: 4, tcp: 2 },
+      routes: { direct: 3, relay: 2, tcp: 1, none: 0 },
+    },
+    tcp: {
+      connections: 4,
+      accepts: 9,
+      dials: 7,
+      dialFailures: 2,
+      evicted: 1,
+      badFrames: 3,
+      truncated: 1,
+      datagramsIn: 1200,
+      bytesIn: 150_000,
+      datagramsOut: 1100,
+      bytesOut: 140_000,
+      drops: { "queue-full": 5, "dial-failed": 2, closed: 0 },
     },
   };
 }
@@ -126,6 +163,94 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   for (const [name, f] of doc.families) assert.ok(f.help.length > 0, `${name} has help`);
 });
 
+Deno.test("metrics: relay, fallback and route figures", () => {
+  const doc = parsePrometheus(renderMetrics(snapshot()));
+  const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
+  assert.equal(v("weft_relay_sessions", { role: "server" }), 3);
+  assert.equal(v("weft_relay_sessions", { role: "client" }), 2);
+  assert.equal(v("weft_relay_sessions_opened_total"), 11);
+  assert.equal(v("weft_relay_sessions_closed_total", { why: "closed" }), 6);
+  assert.equal(v("weft_relay_sessions_closed_total", { why: "expired" }), 2);
+  assert.equal(v("weft_relay_received_packets_total"), 5000);
+  assert.equal(v("weft_relay_received_bytes_total"), 6_400_000);
+  assert.equal(v("weft_relay_forwarded_packets_total"), 4990);
+  assert.equal(v("weft_relay_forwarded_bytes_total"), 6_387_200);
+  assert.equal(v("weft_relay_drops_total", { side: "server", reason: "unknown-session" }), 3);
+  assert.equal(v("weft_relay_drops_total", { side: "server", reason: "too-large" }), 0);
+  assert.equal(v("weft_relay_drops_total", { side: "client", reason: "mac" }), 5);
+  assert.equal(v("weft_relay_drops_total", { side: "client", reason: "some new reason" }), 1);
+  assert.equal(v("weft_relay_refusals_total", { side: "server", reason: "too-many" }), 3);
+  assert.equal(v("weft_relay_refusals_total", { side: "server", reason: "self" }), 2);
+  assert.equal(v("weft_relay_refusals_total", { side: "client", reason: "not-member" }), 2);
+  assert.equal(v("weft_relay_client_packets_total", { dir: "out" }), 700);
+  assert.equal(v("weft_relay_client_packets_total", { dir: "in" }), 650);
+  assert.equal(v("weft_relay_client_bytes_total", { dir: "out" }), 89_600);
+  assert.equal(v("weft_relay_client_bytes_total", { dir: "in" }), 83_200);
+  assert.equal(v("weft_relay_switches_total"), 1);
+  assert.equal(v("weft_fallbacks_total", { to: "relay" }), 4);
+  assert.equal(v("weft_fallbacks_total", { to: "tcp" }), 2);
+  for (const [route, n] of [["direct", 3], ["relay", 2], ["tcp", 1], ["none", 0]] as const) {
+    assert.equal(v("weft_routes", { route }), n, route);
+  }
+  // The path families take the relays' reasons and states as they come.
+  assert.equal(v("weft_path_changes_total", { reason: "relay" }), 5);
+  assert.equal(v("weft_path_changes_total", { reason: "tcp" }), 1);
+  assert.equal(v("weft_path_changes_total", { reason: "direct" }), 2);
+  assert.equal(v("weft_paths", { state: "relay" }), 2);
+  const types = Object.fromEntries([...doc.families].map(([k, f]) => [k, f.type]));
+  for (const g of ["weft_relay_sessions", "weft_routes"]) assert.equal(types[g], "gauge", g);
+  for (const [name, type] of Object.entries(types)) {
+    if (name.startsWith("weft_relay_") || name.startsWith("weft_fallbacks")) {
+      assert.equal(type, name.endsWith("_total") ? "counter" : "gauge", name);
+    }
+  }
+});
+
+Deno.test("metrics: a member that does not relay has client figures only", async () => {
+  const snap = snapshot();
+  delete snap.relay!.server;
+  const text = renderMetrics(snap);
+  const doc = parsePrometheus(text);
+  assert.equal(promValue(doc, "weft_relay_sessions", { role: "client" }), 2);
+  assert.throws(() => promValue(doc, "weft_relay_sessions", { role: "server" }), /0 samples/);
+  const serverOnly = [
+    "weft_relay_sessions_opened_total",
+    "weft_relay_sessions_closed_total",
+    "weft_relay_received_packets_total",
+    "weft_relay_forwarded_bytes_total",
+  ];
+  for (const f of serverOnly) assert.ok(!doc.families.has(f), f);
+  assert.equal(doc.samples.filter((x) => x.labels.side === "server").length, 0);
+  assert.equal(
+    promValue(doc, "weft_relay_drops_total", { side: "client", reason: "mac" }),
+    5,
+  );
+  if (hasPromtool) {
+    const r = await promtoolCheck(text);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.trim(), "");
+  }
+});
+
+Deno.test("metrics: TCP transport figures", () => {
+  const doc = parsePrometheus(renderMetrics(snapshot()));
+  const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
+  assert.equal(v("weft_tcp_connections"), 4);
+  assert.equal(v("weft_tcp_accepts_total"), 9);
+  assert.equal(v("weft_tcp_dials_total"), 7);
+  assert.equal(v("weft_tcp_dial_failures_total"), 2);
+  assert.equal(v("weft_tcp_evicted_total"), 1);
+  assert.equal(v("weft_tcp_bad_frames_total"), 3);
+  assert.equal(v("weft_tcp_truncated_total"), 1);
+  assert.equal(v("weft_tcp_frames_total", { dir: "in" }), 1200);
+  assert.equal(v("weft_tcp_frames_total", { dir: "out" }), 1100);
+  assert.equal(v("weft_tcp_bytes_total", { dir: "in" }), 150_000);
+  assert.equal(v("weft_tcp_bytes_total", { dir: "out" }), 140_000);
+  assert.equal(v("weft_tcp_send_drops_total", { reason: "queue-full" }), 5);
+  assert.equal(v("weft_tcp_send_drops_total", { reason: "closed" }), 0);
+  assert.equal(doc.families.get("weft_tcp_connections")!.type, "gauge");
+});
+
 Deno.test("metrics: the probe RTT histogram is cumulative and ends in +Inf = count", () => {
   const snap = snapshot();
   const doc = parsePrometheus(renderMetrics(snap));
@@ -163,6 +288,7 @@ Deno.test("metrics: optional families are left out; the empty mesh is still a va
   assert.ok(!doc.families.has("weft_dns_queries_total"));
   assert.ok(!doc.families.has("weft_policy_drops_total"));
   assert.ok(!doc.families.has("weft_paths"), "no mesh paths: no path families");
+  assert.ok(![...doc.families.keys()].some((k) => /^weft_(relay|fallbacks|routes|tcp)/.test(k)));
   assert.ok(doc.families.has("weft_peer_rx_bytes_total"), "HELP/TYPE even with no series");
   if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
 });

@@ -91,10 +91,21 @@ export interface PeerStatus {
   /** Persistent keepalive interval in seconds, 0 when off. */
   persistentKeepalive: number;
   /**
-   * The path to the peer (mesh agents): `direct` while a candidate endpoint answers path probes
-   * and the session uses it, `none` while none does (a symmetric NAT on both sides).
+   * The path to the peer (mesh agents). direct: a direct path (a candidate endpoint answers path
+   * probes and the session uses it); relay: through a relay (`via` names it); none: no working
+   * path (mesh agents).
    */
-  path?: "direct" | "none";
+  path?: "direct" | "relay" | "none";
+  /**
+   * The relay's name when `path` is `relay` (its node name, or its key's first 8 chars), else
+   * null.
+   */
+  via?: string | null;
+  /**
+   * The underlay protocol this peer's packets use now: udp or tcp (for a relayed peer: to the
+   * relay). Absent or null where the agent does not say (udp is the default).
+   */
+  transport?: "udp" | "tcp" | null;
   /** The peer's candidate endpoints as the path probes know them (mesh agents). */
   candidates?: PathCandidateStatus[];
   /** ISO time the path last changed, null when it never did (mesh agents). */

@@ -168,3 +168,20 @@ Deno.test("peers: extra fields from the layers above (a mesh peer's path) are me
   assert.deepEqual(st.peers[0].candidates, []);
   assert.equal(st.peers[0].pathChangedAt, null);
 });
+
+Deno.test("peers: a relayed peer's via and transport pass through, and survive JSON", () => {
+  const { nodes: [a, b] } = makeMesh(2);
+  const st = buildStatus(
+    a.device,
+    context({
+      extraPeer: (key) =>
+        key === b.publicKey
+          ? { path: "relay", via: "alpha", transport: "tcp", candidates: [], pathChangedAt: null }
+          : {},
+    }),
+  );
+  const back = JSON.parse(JSON.stringify(st)).peers[0];
+  assert.equal(back.path, "relay");
+  assert.equal(back.via, "alpha");
+  assert.equal(back.transport, "tcp");
+});

@@ -23,11 +23,17 @@ function bytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-/** `direct (lan)`, `direct (observed)`...: the path and the kind of the endpoint it uses. */
+/**
+ * `direct (lan)`, `direct/tcp`, `relay:alpha`, `relay:alpha/tcp`, `none`: the path, the relay it
+ * goes through, the transport when it is not the default udp, and the kind of a direct endpoint.
+ */
 function pathCell(p: PeerStatus): string {
   if (p.path === undefined) return "-";
+  const tcp = p.transport === "tcp" ? "/tcp" : "";
+  if (p.path === "relay") return `relay${p.via ? `:${p.via}` : ""}${tcp}`;
+  if (p.path !== "direct") return p.path;
   const chosen = p.candidates?.find((c) => c.chosen);
-  return p.path === "direct" && chosen ? `direct (${chosen.kind})` : p.path;
+  return `direct${tcp}${chosen ? ` (${chosen.kind})` : ""}`;
 }
 
 /** Pads the columns of `rows` (the first row is the header). */

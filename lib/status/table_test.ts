@@ -199,3 +199,43 @@ Deno.test("the peer table: a PATH column for mesh peers, with the kind of the en
   const plain = formatStatusTable({ node: node(), peers: [peer({ name: "p" })] });
   assert.ok(!plain.includes("PATH"), plain);
 });
+
+Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps the raw fields", () => {
+  const st = {
+    node: node(),
+    peers: [
+      peer({
+        name: "d-udp",
+        path: "direct",
+        transport: "udp",
+        candidates: [
+          {
+            endpoint: "192.0.2.9:51820",
+            kind: "observed",
+            confirmed: true,
+            rttMs: 3,
+            chosen: true,
+          },
+        ],
+      }),
+      peer({ name: "d-tcp", path: "direct", transport: "tcp", candidates: [] }),
+      peer({ name: "r-udp", path: "relay", via: "alpha", transport: "udp", candidates: [] }),
+      peer({ name: "r-tcp", path: "relay", via: "aBcD1234", transport: "tcp", candidates: [] }),
+      peer({ name: "r-anon", path: "relay", via: null, transport: null, candidates: [] }),
+      peer({ name: "gone", path: "none", via: null, transport: null, candidates: [] }),
+    ],
+  };
+  const rows = formatStatusTable(st).split("\n\n")[1].split("\n").map((l) => l.split(/\s{2,}/));
+  assert.equal(rows[0][3], "PATH");
+  assert.deepEqual(rows.slice(1).map((r) => `${r[0]} ${r[3]}`), [
+    "d-udp direct (observed)",
+    "d-tcp direct/tcp",
+    "r-udp relay:alpha",
+    "r-tcp relay:aBcD1234/tcp",
+    "r-anon relay",
+    "gone none",
+  ]);
+  // `weft status --json` prints the document itself: the raw fields, not the cell text.
+  const back = JSON.parse(JSON.stringify(st)).peers[3];
+  assert.deepEqual([back.path, back.via, back.transport], ["relay", "aBcD1234", "tcp"]);
+});

@@ -397,3 +397,146 @@ Deno.test({
     }
   },
 });
+
+/** A status document with one peer of each path kind: direct, relayed, over TCP, none. */
+function pathsStatus(): DashboardStatus {
+  const peer = (name: string, n: number, extra: Record<string, unknown>) => ({
+    publicKey: `${name}-key-${"x".repeat(36)}=`,
+    name,
+    address: `10.9.0.${n}`,
+    endpoint: `192.0.2.${n}:51820`,
+    health: "up" as HealthState,
+    healthReason: "probes answered",
+    rttMs: 10 + n,
+    loss: 0,
+    rxBytes: 0,
+    txBytes: 0,
+    lastHandshakeAgeSeconds: 5,
+    candidates: [],
+    ...extra,
+  });
+  return {
+    node: { publicKey: "IRb4IavWBd1m3KDnPqLC1MUyHxBNYQRb9q0hImPBzmQ=", name: "alpha" },
+    peers: [
+      peer("bravo", 2, {
+        path: "direct",
+        via: null,
+        transport: "udp",
+        candidates: [{ endpoint: "192.0.2.2:51820", kind: "lan", chosen: true }],
+      }),
+      peer("charlie", 3, { path: "direct", via: null, transport: "tcp" }),
+      peer("delta", 4, { path: "relay", via: "bravo", transport: "udp" }),
+      peer("echo", 5, { path: "relay", via: "Zm9vYmFy", transport: "tcp" }),
+      peer("foxtrot", 6, { path: "none", via: null, transport: null, rttMs: null }),
+    ],
+  };
+}
+
+Deno.test({
+  name: "dashboard in headless chromium: relayed links dotted and labelled, TCP tagged, legend",
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const ac = new AbortController();
+    const app = new Hono();
+    app.get("/status", (c) => c.json(pathsStatus()));
+    app.route("/", dashboardRoutes(pathsStatus, undefined, { signal: ac.signal }));
+    const live = serve(app);
+    const shots = Deno.env.get("WEFT_SCREENSHOTS") ??
+      await Deno.makeTempDir({ prefix: "weft-dashboard-shots-" });
+    const profile = await Deno.makeTempDir({ prefix: "weft-chromium-profile-" });
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+      viewport: { width: 1280, height: 900 },
+    });
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      watch(page, problems);
+      await page.goto(live.url);
+      await page.waitForFunction(
+        (sel) =>
+          (globalThis as unknown as { document: Doc }).document.querySelectorAll(sel).length === 5,
+        "#graph .link",
+        { timeout: GUARD_MS },
+      );
+      const links = await page.$$eval("#graph .link", (els) =>
+        els.map((e) =>
+          [
+            e.getAttribute("data-peer"),
+            e.getAttribute("data-path"),
+            e.getAttribute("data-via"),
+            e.getAttribute("data-transport"),
+          ].join(":")
+        ));
+      assert.deepEqual(links, [
+        "bravo:direct::udp",
+        "charlie:direct::tcp",
+        "delta:relay:bravo:udp",
+        "echo:relay:Zm9vYmFy:tcp",
+        "foxtrot:none::",
+      ]);
+      // Each kind of path is drawn its own way: solid, dotted (relay), dashed (none).
+      const dashes = Object.fromEntries(
+        await page.$$eval("#graph .link", (els) =>
+          els.map((e) => [
+            e.getAttribute("data-peer"),
+            (globalThis as unknown as {
+              getComputedStyle(x: unknown): { strokeDasharray: string };
+            }).getComputedStyle(e.querySelector("line")).strokeDasharray,
+          ])),
+      );
+      assert.equal(dashes.bravo, "none", "a direct link is solid");
+      assert.equal(dashes.charlie, "none", "TCP does not change the line, its tag says it");
+      assert.notEqual(dashes.delta, "none", "a relayed link is not solid");
+      assert.equal(dashes.echo, dashes.delta);
+      assert.notEqual(dashes.foxtrot, "none");
+      assert.notEqual(dashes.foxtrot, dashes.delta, "relayed and pathless links differ");
+      // The labels: the relay's name beside the RTT, "tcp" where TCP carries the packets.
+      const info = async (peer: string) =>
+        (await page.textContent(`#graph .link[data-peer="${peer}"] text.linkinfo`)) ?? "";
+      assert.equal(await info("bravo"), "12.0 ms");
+      assert.equal(await info("charlie"), "13.0 ms · tcp");
+      assert.equal(await info("delta"), "14.0 ms · via bravo");
+      assert.equal(await info("echo"), "15.0 ms · via Zm9vYmFy · tcp");
+      assert.equal(await info("foxtrot"), "no path");
+      const tip = await page.textContent('#graph .link[data-peer="echo"] > title');
+      assert.match(tip!, /path relay, via Zm9vYmFy, over tcp/);
+      const nodeTip = await page.textContent('#graph .node[data-node="delta"] > title');
+      assert.match(nodeTip!, /path relay, via bravo, over udp/);
+      const legend = (await page.textContent("#graph-view .legend"))!;
+      for (const s of ["no path", "relayed (via …)", "tcpover TCP"]) {
+        assert.ok(legend.includes(s), `legend has "${s}": ${legend}`);
+      }
+      await page.screenshot({ path: `${shots}/5-paths-graph.png` });
+
+      // The table: the path with its relay, and the transport.
+      await page.click("#show-table");
+      const rows = await page.$$eval("#peers tbody tr", (els) =>
+        els.map((tr) => {
+          const td = tr.querySelectorAll("td");
+          return `${tr.getAttribute("data-peer")}|${td[3].textContent}|${td[4].textContent}`;
+        }));
+      assert.deepEqual(rows, [
+        "bravo|direct|udp",
+        "charlie|direct|tcp",
+        "delta|relay via bravo|udp",
+        "echo|relay via Zm9vYmFy|tcp",
+        "foxtrot|no path|–",
+      ]);
+      await page.screenshot({ path: `${shots}/6-paths-table.png`, fullPage: true });
+      // Back to the graph, so a later test in this profile starts there.
+      await page.click("#show-graph");
+      assert.deepEqual(problems, [], "no console errors or failed requests");
+      console.log(`dashboard screenshots: ${shots}`);
+    } finally {
+      await context.close();
+      ac.abort();
+      await live.server.shutdown();
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -1,0 +1,191 @@
+/**
+ * Which way a member's packets to one peer go when the direct UDP path is not enough: direct
+ * UDP first, then through a relay (over UDP, or TCP when that is all the relay link has), then
+ * TCP straight to the peer (for relays and the leader, which listen on TCP). Pure: every call
+ * takes `now` (ms) and what the paths, the session and the relays say, and answers with the move
+ * to make, if any; the caller moves the device's peer.
+ *
+ * Falling back: from direct when the path probes found no direct path after the first punching
+ * (`graceMs` after the peer was first seen), when a session that worked on the direct path
+ * stalls, or when the direct path misses pings in a row (`missesToLeave`; one more while the
+ * session still looks alive, since packets coming in can make a one-way path look alive: a
+ * network that lets UDP in but not out). Moving back: when a pong on the direct path arrives after the fallback, and the hold
+ * has passed. The hold starts at `holdMs` and doubles each time a direct path that came back
+ * stalls again (up to `maxHoldMs`), so a path that answers probes but not traffic (a small-packet
+ * only path, a flaky link) does not flap; it is reset once a direct path has worked for
+ * `settleMs`.
+ * @module
+ */
+
+/** Where a peer's packets go. */
+export type Route = "direct" | "relay" | "tcp";
+
+/** Why a peer's route changed. */
+export type RouteReason =
+  /** To a relay: no direct path. */
+  | "relay"
+  /** To TCP: no UDP path. */
+  | "tcp"
+  /** Back to a direct UDP path that answers again. */
+  | "direct";
+
+/** What is known of a peer at one moment. */
+export interface RouteInputs {
+  /** Monotonic ms. */
+  now: number;
+  /** The route the device uses now (from its endpoint's kind). */
+  current: Route;
+  /**
+   * The direct path the probes chose, when its last pong came, and how many pings to it were
+   * missed in a row since; null when none.
+   */
+  direct: { endpoint: string; lastPongAt: number; misses?: number } | null;
+  /** The WireGuard session to the peer works (data sent is answered). */
+  works: boolean;
+  /** The peer's TCP endpoint (`tcp://host:port`) when it listens on TCP and relays; else null. */
+  tcp: string | null;
+  /** The relayed endpoint when a relay granted a session with the peer; else null. */
+  relay: string | null;
+  /** Relays could be asked (some relay other than the peer and this node is known). */
+  relaysKnown: boolean;
+}
+
+/** A move to make. */
+export interface RouteMove {
+  /** The route. */
+  to: Route;
+  /** The device endpoint text to use. */
+  endpoint: string;
+  /** Why. */
+  reason: RouteReason;
+}
+
+/** What {@link PeerRoute.decide} answers. */
+export interface RouteDecision {
+  /** The move to make now, or null. */
+  move: RouteMove | null;
+  /** Sessions with the peer should be asked of the relays (none is held yet, or one may be needed). */
+  wantRelay: boolean;
+}
+
+/** The timing of the choice, in ms. */
+export interface RouteTiming {
+  /** How long a new peer's direct path is given before falling back. */
+  graceMs: number;
+  /** The first hold before moving back to a direct path. */
+  holdMs: number;
+  /** The longest hold. */
+  maxHoldMs: number;
+  /** A direct path that worked this long resets the hold. */
+  settleMs: number;
+  /** Pings missed in a row on the direct path that make it failed. */
+  missesToLeave: number;
+}
+
+/** The timing described in the module docs. */
+export const DEFAULT_ROUTE_TIMING: Readonly<RouteTiming> = Object.freeze({
+  graceMs: 5_000,
+  holdMs: 2_000,
+  maxHoldMs: 300_000,
+  settleMs: 60_000,
+  missesToLeave: 2,
+});
+
+const NO_MOVE: RouteDecision = Object.freeze({ move: null, wantRelay: false });
+
+/** One peer's route: see the module docs. */
+export class PeerRoute {
+  readonly #t: RouteTiming;
+  readonly #since: number;
+  /** When the last fallback happened (-Infinity: never). */
+  #fellBackAt = -Infinity;
+  /** The hold before moving back to direct. */
+  #hold: number;
+  /** The route of the last decision, to notice the device moving by itself (roaming). */
+  #route: Route | null = null;
+  /** The session worked since the route was last entered. */
+  #worked = false;
+  /** When the current direct route started working (for the hold's reset). */
+  #directWorksSince = Infinity;
+
+  /** A peer first seen at `now`. */
+  constructor(now: number, timing: Partial<RouteTiming> = {}) {
+    this.#t = { ...DEFAULT_ROUTE_TIMING, ...timing };
+    this.#since = now;
+    this.#hold = this.#t.holdMs;
+  }
+
+  /** The hold now before a move back to direct. */
+  get holdMs(): number {
+    return this.#hold;
+  }
+
+  /** Starts on a fallback at once (the join only got through over TCP). */
+  fellBack(now: number): void {
+    this.#fellBackAt = now;
+  }
+
+  /** The move to make for `x`, if any. */
+  decide(x: RouteInputs): RouteDecision {
+    if (x.current !== this.#route) {
+      // Entered by our move or by the device roaming: the session has to prove itself anew.
+      this.#route = x.current;
+      this.#worked = false;
+      this.#directWorksSince = Infinity;
+    }
+    if (x.works) this.#worked = true;
+    return x.current === "direct" ? this.#fromDirect(x) : this.#fromFallback(x);
+  }
+
+  #fromDirect(x: RouteInputs): RouteDecision {
+    const { now } = x;
+    const misses = x.direct?.misses ?? 0;
+    const failing = misses >= this.#t.missesToLeave + (x.works ? 1 : 0);
+    if (x.works && !failing) {
+      if (this.#directWorksSince === Infinity) this.#directWorksSince = now;
+      if (now - this.#directWorksSince >= this.#t.settleMs) this.#hold = this.#t.holdMs;
+      return NO_MOVE;
+    }
+    this.#directWorksSince = Infinity;
+    const stalled = this.#worked || failing;
+    const unreached = x.direct === null && now - this.#since >= this.#t.graceMs;
+    if (!stalled && !unreached) return NO_MOVE;
+    const move = this.#fallback(x);
+    if (move === null) return { move: null, wantRelay: x.tcp === null && x.relaysKnown };
+    // A direct path that came back and stalled again waits longer before it is trusted again.
+    if (stalled && this.#fellBackAt > -Infinity) {
+      this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
+    }
+    this.#fellBackAt = now;
+    return { move, wantRelay: move.to === "relay" };
+  }
+
+  #fromFallback(x: RouteInputs): RouteDecision {
+    const { now } = x;
+    const d = x.direct;
+    if (
+      d !== null && d.lastPongAt > this.#fellBackAt && now - this.#fellBackAt >= this.#hold
+    ) {
+      return { move: { to: "direct", endpoint: d.endpoint, reason: "direct" }, wantRelay: false };
+    }
+    if (this.#fellBackAt === -Infinity) this.#fellBackAt = now; // roamed onto it
+    const wantRelay = x.current === "relay" && x.relaysKnown;
+    if (x.current === "relay" && x.relay === null && x.tcp !== null) {
+      // The relay session is gone and the peer takes TCP: go there rather than wait.
+      return { move: { to: "tcp", endpoint: x.tcp, reason: "tcp" }, wantRelay };
+    }
+    if (x.current === "tcp" && this.#worked && !x.works && x.relay !== null) {
+      // TCP to the peer stalled, and a relay has a session: try it.
+      this.#worked = false;
+      return { move: { to: "relay", endpoint: x.relay, reason: "relay" }, wantRelay: true };
+    }
+    return { move: null, wantRelay };
+  }
+
+  /** The fallback to take: TCP to the peer when it has it, else a relay. */
+  #fallback(x: RouteInputs): RouteMove | null {
+    if (x.tcp !== null) return { to: "tcp", endpoint: x.tcp, reason: "tcp" };
+    if (x.relay !== null) return { to: "relay", endpoint: x.relay, reason: "relay" };
+    return null;
+  }
+}

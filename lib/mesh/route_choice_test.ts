@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { PeerRoute, type RouteInputs } from "./route_choice.ts";
+
+const RELAY = "relay://AAAAAAAA/BBBBBBBB";
+const TCP = "tcp://203.0.113.1:51820";
+const UDP = "203.0.113.9:51820";
+
+function inputs(x: Partial<RouteInputs> & { now: number }): RouteInputs {
+  return {
+    current: "direct",
+    direct: null,
+    works: false,
+    tcp: null,
+    relay: null,
+    relaysKnown: true,
+    ...x,
+  };
+}
+
+Deno.test("route: a new peer keeps its direct chance for the grace time, then takes a relay", () => {
+  const r = new PeerRoute(0);
+  assert.deepEqual(r.decide(inputs({ now: 1_000, relay: RELAY })), {
+    move: null,
+    wantRelay: false,
+  });
+  const d = r.decide(inputs({ now: 5_000, relay: RELAY }));
+  assert.deepEqual(d.move, { to: "relay", endpoint: RELAY, reason: "relay" });
+});
+
+Deno.test("route: no relay session yet: it asks for one and moves once granted", () => {
+  const r = new PeerRoute(0);
+  assert.deepEqual(r.decide(inputs({ now: 6_000 })), { move: null, wantRelay: true });
+  assert.equal(r.decide(inputs({ now: 6_500, relay: RELAY })).move?.to, "relay");
+});
+
+Deno.test("route: no relays at all: nothing to ask, nothing moves", () => {
+  const r = new PeerRoute(0);
+  assert.deepEqual(r.decide(inputs({ now: 9_000, relaysKnown: false })), {
+    move: null,
+    wantRelay: false,
+  });
+});
+
+Deno.test("route: a relaying peer that listens on TCP is reached over TCP before any relay", () => {
+  const r = new PeerRoute(0);
+  const d = r.decide(inputs({ now: 6_000, tcp: TCP, relay: RELAY }));
+  assert.deepEqual(d.move, { to: "tcp", endpoint: TCP, reason: "tcp" });
+});
+
+Deno.test("route: a working direct session stays, even with no path confirmed by probes", () => {
+  const r = new PeerRoute(0);
+  for (let t = 0; t < 20_000; t += 500) {
+    assert.equal(r.decide(inputs({ now: t, works: true, relay: RELAY })).move, null);
+  }
+});
+
+Deno.test("route: a direct session that stalls falls back at once, grace or not", () => {
+  const r = new PeerRoute(0);
+  const direct = { endpoint: UDP, lastPongAt: 500 };
+  assert.equal(r.decide(inputs({ now: 1_000, works: true, direct })).move, null);
+  const d = r.decide(inputs({ now: 1_500, works: false, direct, tcp: TCP }));
+  assert.equal(d.move?.to, "tcp");
+});
+
+Deno.test("route: back to direct only on a pong after the fallback, and after the hold", () => {
+  const r = new PeerRoute(0, { holdMs: 2_000 });
+  assert.equal(r.decide(inputs({ now: 6_000, relay: RELAY })).move?.to, "relay");
+  // The old pong (before the fallback) proves nothing.
+  const stale = { endpoint: UDP, lastPongAt: 5_000 };
+  assert.equal(
+    r.decide(inputs({ now: 9_000, current: "relay", relay: RELAY, direct: stale })).move,
+    null,
+  );
+  // A fresh pong, but within the hold.
+  const fresh = { endpoint: UDP, lastPongAt: 7_000 };
+  assert.equal(
+    r.decide(inputs({ now: 7_500, current: "relay", relay: RELAY, direct: fresh })).move,
+    null,
+  );
+  const d = r.decide(inputs({ now: 8_000, current: "relay", relay: RELAY, direct: fresh }));
+  assert.deepEqual(d.move, { to: "direct", endpoint: UDP, reason: "direct" });
+});
+
+Deno.test("route: a direct path that keeps stalling after coming back waits longer each time", () => {
+  const r = new PeerRoute(0, { holdMs: 1_000 });
+  let now = 0;
+  const holds: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    // Works on direct, then stalls: fall back to TCP.
+    r.decide(inputs({ now: now += 100, works: true }));
+    const down = r.decide(inputs({ now: now += 100, works: false, tcp: TCP }));
+    assert.equal(down.move?.to, "tcp");
+    holds.push(r.holdMs);
+    // Pongs come, and after the hold it goes back.
+    let back = null;
+    while (back === null) {
+      now += 250;
+      const direct = { endpoint: UDP, lastPongAt: now };
+      back = r.decide(inputs({ now, current: "tcp", works: true, direct, tcp: TCP })).move;
+    }
+    assert.equal(back.to, "direct");
+  }
+  assert.deepEqual(holds, [1_000, 2_000, 4_000, 8_000]);
+});
+
+Deno.test("route: a direct path that works long enough resets the hold", () => {
+  const r = new PeerRoute(0, { holdMs: 1_000, settleMs: 10_000 });
+  r.decide(inputs({ now: 100, works: true }));
+  r.decide(inputs({ now: 200, works: false, tcp: TCP }));
+  r.decide(inputs({ now: 1_300, current: "tcp", works: true, tcp: TCP }));
+  const back = r.decide(
+    inputs({
+      now: 1_400,
+      current: "tcp",
+      works: true,
+      tcp: TCP,
+      direct: { endpoint: UDP, lastPongAt: 1_350 },
+    }),
+  );
+  assert.equal(back.move?.to, "direct");
+  r.decide(inputs({ now: 1_500, works: true }));
+  r.decide(inputs({ now: 2_000, works: false, tcp: TCP }));
+  assert.equal(r.holdMs, 2_000);
+  r.decide(inputs({ now: 2_100, current: "tcp", works: true, tcp: TCP }));
+  const d = { endpoint: UDP, lastPongAt: 4_100 };
+  assert.equal(
+    r.decide(inputs({ now: 4_200, current: "tcp", works: true, tcp: TCP, direct: d })).move?.to,
+    "direct",
+  );
+  for (let t = 4_300; t <= 15_000; t += 500) r.decide(inputs({ now: t, works: true }));
+  assert.equal(r.holdMs, 1_000);
+});
+
+Deno.test("route: a relay session that is gone sends a TCP-capable peer to TCP", () => {
+  const r = new PeerRoute(0);
+  r.decide(inputs({ now: 6_000, relay: RELAY }));
+  const d = r.decide(inputs({ now: 7_000, current: "relay", relay: null, tcp: TCP }));
+  assert.equal(d.move?.to, "tcp");
+});
+
+Deno.test("route: TCP that stalls moves to a relay when one has a session", () => {
+  const r = new PeerRoute(0);
+  r.decide(inputs({ now: 6_000, tcp: TCP }));
+  r.decide(inputs({ now: 6_500, current: "tcp", works: true, tcp: TCP }));
+  const d = r.decide(inputs({ now: 7_000, current: "tcp", works: false, tcp: TCP, relay: RELAY }));
+  assert.equal(d.move?.to, "relay");
+});
+
+Deno.test("route: roamed onto a relay by the peer: kept until a fresh pong, asked of relays", () => {
+  const r = new PeerRoute(0, { holdMs: 0 });
+  const d = r.decide(inputs({ now: 1_000, current: "relay", relay: RELAY, works: true }));
+  assert.deepEqual(d, { move: null, wantRelay: true });
+  const back = r.decide(
+    inputs({
+      now: 2_000,
+      current: "relay",
+      relay: RELAY,
+      direct: { endpoint: UDP, lastPongAt: 1_500 },
+    }),
+  );
+  assert.equal(back.move?.to, "direct");
+});
+
+Deno.test("route: a direct path missing pings is left even while packets still come in", () => {
+  const r = new PeerRoute(0);
+  const d = (misses: number) => ({ endpoint: UDP, lastPongAt: 100, misses });
+  r.decide(inputs({ now: 1_000, works: true, direct: d(0) }));
+  // Packets come in (the session looks alive), two pings missed: not yet.
+  assert.equal(r.decide(inputs({ now: 2_000, works: true, direct: d(2), tcp: TCP })).move, null);
+  // A third: it is failed.
+  assert.equal(
+    r.decide(inputs({ now: 3_000, works: true, direct: d(3), tcp: TCP })).move?.to,
+    "tcp",
+  );
+  // With nothing coming in either, two are enough.
+  const q = new PeerRoute(0);
+  q.decide(inputs({ now: 1_000, works: true, direct: d(0) }));
+  assert.equal(
+    q.decide(inputs({ now: 2_000, works: false, direct: d(2), relay: RELAY })).move?.to,
+    "relay",
+  );
+});
