@@ -13,14 +13,17 @@
  * transport: ping RTT idle (median of 20, 0.2 s apart), iperf3 TCP one stream for `seconds`
  * (received Mbit/s, the sender's retransmits), and ping RTT *while* iperf3 runs (median, p95,
  * loss): head-of-line blocking, since on TCP the pings queue behind the bulk stream on one
- * connection. The iperf3 TCP rows over the TCP transport are TCP over TCP. Also the CPU seconds
- * all agents spent during the transfer, and whether the pair's path moved while measured.
+ * connection. The iperf3 TCP rows over the TCP transport are TCP over TCP. Also the drops the
+ * agents' TCP underlay and relays counted (and why), the CPU seconds all agents (and the leader)
+ * spent during the transfer, and whether the pair's path moved while measured.
  * Figures, never assertions; ratios are against direct UDP.
  *
  * `--rounds N` measures every route N times, interleaved (unblocking `db`'s site between rounds),
  * and reports the medians: on a busy machine one round's figures swing.
  *
  *   deno run -A --unstable-net scripts/bench/paths.ts [--seconds S] [--rounds N]
+ *
+ * `PATHS_BENCH_DEBUG=1` prints the sender's view of the receiver before and after each pair.
  * @module
  */
 
@@ -37,6 +40,8 @@ export interface PathsBenchRow {
   seen: string;
   /** Whether the pair's path stayed the same while measured (the sender's `pathChangedAt`). */
   stable: boolean;
+  /** The sender's path moves for the receiver while measured, from its log: their reasons. */
+  moves: string;
   /** iperf3 TCP, one stream: Mbit/s received. */
   mbps: number;
   /** iperf3's sender retransmits (`end.sum_sent.retransmits`). */
@@ -292,6 +297,7 @@ async function measure(
 ): Promise<PathsBenchRow> {
   await waitRoute(m, p);
   const before = await peerView(m.lab, p.from, p.to);
+  const logAt = m.log(p.from).length;
   // Warm up (ARP, sessions), then idle RTT.
   await pingTimes(m, p.from, p.to, 3);
   const idle = await pingTimes(m, p.from, p.to, 20);
@@ -344,6 +350,12 @@ async function measure(
     await m.lab.stop(server.child);
   }
   const after = await peerView(m.lab, p.from, p.to);
+  const moves = m.log(p.from).slice(logAt).split("\n").filter((l) =>
+    / (path changed|path chosen|no direct path) /.test(l) && l.includes(` peer=${p.to} `)
+  ).map((l) => `${l.includes("no direct path") ? "none:" : ""}${/ reason=(\S+)/.exec(l)?.[1]}`);
+  if (Deno.env.get("PATHS_BENCH_DEBUG")) {
+    console.error(`${p.route}: before ${JSON.stringify(before)}\nafter ${JSON.stringify(after)}`);
+  }
   const tcp = dropsBetween(d0, d1, "tcp");
   const relay = dropsBetween(d0, d1, "relay");
   return {
@@ -351,6 +363,7 @@ async function measure(
     seen: describe(after),
     stable: before !== null && after !== null && before.pathChangedAt === after.pathChangedAt &&
       before.path === after.path && before.transport === after.transport,
+    moves: moves.join(", "),
     mbps: round(bps / 1e6, 0),
     retransmits,
     rttMs: round(median(idle.rtts)),
@@ -373,6 +386,7 @@ function combine(runs: PathsBenchRow[]): PathsBenchRow {
     route: runs[0].route,
     seen: [...new Set(runs.map((r) => r.seen))].join(" "),
     stable: runs.every((r) => r.stable),
+    moves: runs.map((r) => r.moves).filter((x) => x).join("; "),
     mbps: mid((r) => r.mbps, 0),
     retransmits: mid((r) => r.retransmits, 0),
     rttMs: mid((r) => r.rttMs),
