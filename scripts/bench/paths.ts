@@ -9,13 +9,14 @@
  *   to `da` (TCP, relayed), and to the leader itself (TCP, direct). The same two hosts as the
  *   UDP rows, so the rows differ only by the route.
  *
- * For each pair, once the sender's (and receiver's) `/status` shows the expected path and
- * transport: ping RTT idle (median of 20, 0.2 s apart), iperf3 TCP one stream for `seconds`
- * (received Mbit/s, the sender's retransmits), and ping RTT *while* iperf3 runs (median, p95,
- * loss): head-of-line blocking, since on TCP the pings queue behind the bulk stream on one
- * connection. The iperf3 TCP rows over the TCP transport are TCP over TCP. Also the drops the
- * agents' TCP underlay and relays counted (and why), the CPU seconds all agents (and the leader)
- * spent during the transfer, and whether the pair's path moved while measured.
+ * For each pair, once the `/status` of both ends (and the leader's view of `db`) shows the
+ * expected path and transport, and has for 3 s: ping RTT idle (median of 20, 0.2 s apart),
+ * iperf3 TCP one stream for `seconds` (received Mbit/s, the sender's retransmits), and ping RTT
+ * *while* iperf3 runs (median, p95, loss): head-of-line blocking, since on TCP the pings queue
+ * behind the bulk stream on one connection. The iperf3 rows over the TCP transport are TCP over
+ * TCP. Also the drops the agents' TCP underlay and relays counted (and why), the CPU seconds all
+ * agents (and the leader) spent during the transfer, and whether the pair's path moved while
+ * measured (its `pathChangedAt`, and the sender's log lines about the receiver).
  * Figures, never assertions; ratios are against direct UDP.
  *
  * `--rounds N` measures every route N times, interleaved (unblocking `db`'s site between rounds),
@@ -23,7 +24,8 @@
  *
  *   deno run -A --unstable-net scripts/bench/paths.ts [--seconds S] [--rounds N]
  *
- * `PATHS_BENCH_DEBUG=1` prints the sender's view of the receiver before and after each pair.
+ * `PATHS_BENCH_DEBUG=1` prints the sender's view of the receiver before and after each pair, and
+ * both ends' log lines about paths, relays and TCP while it was measured.
  * @module
  */
 
@@ -87,22 +89,32 @@ export interface PathsBenchResult {
   notes: string[];
 }
 
-/** A pair to measure and the views that say its route is up. */
+/** What `host`'s `/status` must show of `peer`. */
+interface View {
+  host: string;
+  peer: string;
+  ok: (v: PeerView) => boolean;
+  what: string;
+}
+
+/** A pair to measure, and the views that say its route is up (the sender's first). */
 interface Pair {
   route: string;
   from: string;
   to: string;
-  /** The sender's view of the receiver. */
-  fromSees: (v: PeerView) => boolean;
-  /** The receiver's view of the sender (null: not checked, the receiver is the leader). */
-  toSees: ((v: PeerView) => boolean) | null;
-  what: string;
+  views: View[];
 }
 
 const direct = (t: string) => (v: PeerView) =>
   v.path === "direct" && v.transport === t && v.hasSession;
 const relayed = (t: string | null) => (v: PeerView) =>
   v.path === "relay" && v.via === LEADER && (t === null || v.transport === t) && v.hasSession;
+const view = (host: string, peer: string, ok: (v: PeerView) => boolean, what: string): View => ({
+  host,
+  peer,
+  ok,
+  what,
+});
 
 /** Measured first, while every site lets UDP through. */
 const UDP_PAIRS: Pair[] = [
@@ -110,50 +122,62 @@ const UDP_PAIRS: Pair[] = [
     route: "direct UDP (NAT ↔ NAT, punched)",
     from: "db",
     to: "da",
-    fromSees: direct("udp"),
-    toSees: direct("udp"),
-    what: "direct over udp",
+    views: [
+      view("db", "da", direct("udp"), "direct/udp"),
+      view("da", "db", direct("udp"), "direct/udp"),
+      view(LEADER, "db", direct("udp"), "direct/udp"),
+    ],
   },
   {
     route: "relayed UDP (random-fully ↔ random-fully)",
     from: "sa",
     to: "sb",
-    fromSees: relayed("udp"),
-    toSees: relayed("udp"),
-    what: "relayed by the leader over udp",
+    views: [
+      view("sa", "sb", relayed("udp"), "relay:lead/udp"),
+      view("sb", "sa", relayed("udp"), "relay:lead/udp"),
+    ],
   },
   {
     route: "UDP, direct (NAT → leader)",
     from: "db",
     to: LEADER,
-    fromSees: direct("udp"),
-    toSees: null,
-    what: "direct over udp",
+    views: [
+      view("db", LEADER, direct("udp"), "direct/udp"),
+      view(LEADER, "db", direct("udp"), "direct/udp"),
+    ],
   },
 ];
 
-/** Measured once `db`'s site drops UDP. */
+/**
+ * Measured once `db`'s site drops UDP. The leader must be on TCP to `db` too: until it is, its
+ * UDP datagrams still get in (the NAT's mapping is alive) and `db` roams back to UDP for a moment.
+ */
 const TCP_PAIRS: Pair[] = [
   {
     route: "TCP, relayed (UDP blocked → NAT)",
     from: "db",
     to: "da",
-    fromSees: relayed("tcp"),
-    toSees: relayed(null),
-    what: "relayed by the leader over tcp",
+    views: [
+      view("db", "da", relayed("tcp"), "relay:lead/tcp"),
+      view("da", "db", relayed(null), "relay:lead"),
+      view(LEADER, "db", direct("tcp"), "direct/tcp"),
+    ],
   },
   {
     route: "TCP, direct (UDP blocked → leader)",
     from: "db",
     to: LEADER,
-    fromSees: direct("tcp"),
-    toSees: null,
-    what: "direct over tcp",
+    views: [
+      view("db", LEADER, direct("tcp"), "direct/tcp"),
+      view(LEADER, "db", direct("tcp"), "direct/tcp"),
+    ],
   },
 ];
 
 /** How long a route may take to come up (punching, relay grants, the TCP fallback). */
 const ROUTE_WAIT_MS = 120_000;
+/** How long a route must hold still before it is measured. */
+const SETTLE_MS = 3_000;
 
 function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -259,28 +283,34 @@ async function pingTimes(
   return { rtts, sent: count };
 }
 
-/** Waits until the pair's views say its route is up; throws with the views and logs if never. */
+/**
+ * Waits until every view of the pair holds, and still holds with the same `pathChangedAt`
+ * {@link SETTLE_MS} later (a route that just moved may move again: a roam, the other side
+ * following); throws with the views and logs if that never comes.
+ */
 async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
-  let last: [PeerView | null, PeerView | null] = [null, null];
-  const ok = await eventually(
-    async () => {
-      const a = await peerView(m.lab, p.from, p.to);
-      const b = p.toSees === null ? null : await peerView(m.lab, p.to, p.from);
-      last = [a, b];
-      return a !== null && p.fromSees(a) && (p.toSees === null || (b !== null && p.toSees(b)));
-    },
-    ROUTE_WAIT_MS,
-    500,
-  );
-  if (!ok) {
-    throw new Error(
-      `${p.route}: never ${p.what}: ${p.from} sees ${JSON.stringify(last[0])}; ${p.to} sees ${
-        JSON.stringify(last[1])
-      }\n--- ${p.from} log ---\n${m.log(p.from).slice(-6000)}\n--- ${p.to} log ---\n${
-        m.log(p.to).slice(-4000)
-      }`,
-    );
+  let last: (PeerView | null)[] = [];
+  const look = async () => {
+    last = await Promise.all(p.views.map((v) => peerView(m.lab, v.host, v.peer)));
+    const ok = last.every((v, i) => v !== null && p.views[i].ok(v));
+    return ok ? last.map((v) => String(v?.pathChangedAt)).join(" ") : null;
+  };
+  const deadline = Date.now() + ROUTE_WAIT_MS;
+  while (Date.now() < deadline) {
+    const first = await look();
+    if (first !== null) {
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      if ((await look()) === first) return;
+    } else await new Promise((r) => setTimeout(r, 500));
   }
+  const seen = p.views.map((v, i) =>
+    `${v.host} sees ${v.peer}: want ${v.what}, got ${describe(last[i] ?? null)}`
+  );
+  throw new Error(
+    `${p.route}: the route never settled: ${seen.join("; ")}\n--- ${p.from} log ---\n${
+      m.log(p.from).slice(-6000)
+    }\n--- ${p.to} log ---\n${m.log(p.to).slice(-4000)}`,
+  );
 }
 
 function describe(v: PeerView | null): string {
@@ -298,6 +328,7 @@ async function measure(
   await waitRoute(m, p);
   const before = await peerView(m.lab, p.from, p.to);
   const logAt = m.log(p.from).length;
+  const toLogAt = m.log(p.to).length;
   // Warm up (ARP, sessions), then idle RTT.
   await pingTimes(m, p.from, p.to, 3);
   const idle = await pingTimes(m, p.from, p.to, 20);
@@ -355,6 +386,12 @@ async function measure(
   ).map((l) => `${l.includes("no direct path") ? "none:" : ""}${/ reason=(\S+)/.exec(l)?.[1]}`);
   if (Deno.env.get("PATHS_BENCH_DEBUG")) {
     console.error(`${p.route}: before ${JSON.stringify(before)}\nafter ${JSON.stringify(after)}`);
+    for (const [h, at] of [[p.from, logAt], [p.to, toLogAt]] as const) {
+      const lines = m.log(h).slice(at).split("\n").filter((l) =>
+        / (path changed|path chosen|no direct path|relay|tcp)/.test(l)
+      );
+      console.error(`--- ${h} while measured ---\n${lines.join("\n")}`);
+    }
   }
   const tcp = dropsBetween(d0, d1, "tcp");
   const relay = dropsBetween(d0, d1, "relay");
