@@ -11,6 +11,7 @@ import { runMeshBench } from "./mesh.ts";
 import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
+import { runPathsBench } from "./paths.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -36,6 +37,21 @@ const runsAt = Deno.args.indexOf("--runs");
 const nat = await runNatBench(runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20);
 if (!nat) console.log("skipped: needs root, ip netns, iptables, conntrack, ping");
 else console.table(nat);
+
+console.log("## NAT lab: direct UDP, relayed UDP and TCP between two members (root only)");
+// `deno task bench --rounds N`: every route N times, interleaved, medians (default 1).
+const roundsAt = Deno.args.indexOf("--rounds");
+const paths = await runPathsBench(
+  Number(Deno.env.get("BENCH_SECONDS") ?? 8),
+  roundsAt >= 0 ? Number(Deno.args[roundsAt + 1]) : 1,
+);
+if (!paths) console.log("skipped: needs root, ip netns, iptables, conntrack, ping, iperf3, ss");
+else {
+  console.table(paths.rows);
+  console.log("ratios against direct UDP (throughput, idle RTT, loaded RTT median and p95):");
+  console.table(paths.ratios);
+  for (const n of paths.notes) console.log(`note: ${n}`);
+}
 
 console.log("## simulated mesh: joins, convergence, change propagation, memory (one process)");
 console.table(await runMeshBench([100, 1000]));
