@@ -175,6 +175,7 @@ const FULL = [
   "probe-interval: 1500ms", // 45
   "tcp-port: 443", // 46
   "relay: true", // 47
+  "relay-rate: 640", // 48
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -220,6 +221,7 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.probeInterval, 1500);
     assert.equal(c.tcpPort, 443);
     assert.equal(c.relay, true);
+    assert.equal(c.relayRate, 640);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
@@ -868,4 +870,10 @@ Deno.test("what the CLI refuses, the wire refuses: labels, services, endpoints",
   assert.deepEqual(validLabels(c.labels), c.labels);
   assert.deepEqual(validServices(c.services), c.services);
   assert.deepEqual(validEndpoints(c.advertise), c.advertise);
+});
+
+Deno.test("config: --relay-rate is a whole number of Mbit/s, 160 by default", async () => {
+  assert.equal((await load(undefined, {})).relayRate, 160);
+  assert.equal((await load(undefined, { relayRate: "800" })).relayRate, 800);
+  await assert.rejects(() => load(undefined, { relayRate: "0" }), /relay-rate/);
 });

@@ -40,6 +40,8 @@ export interface AgentConfig {
   tcpPort?: number;
   /** Relay traffic for members without a direct path (the leader always does). */
   relay: boolean;
+  /** What a relay forwards for each member, in Mbit/s. */
+  relayRate: number;
   /** The absolute directory for keys and state. */
   stateDir: string;
   /** The TUN interface name. */
@@ -109,6 +111,8 @@ export interface AgentFlags {
   tcpPort?: number | string;
   /** `--relay`. */
   relay?: boolean;
+  /** `--relay-rate <Mbit/s>`: a number, or its decimal text. */
+  relayRate?: number | string;
   /** `--state-dir <dir>`. */
   stateDir?: string;
   /** `--interface <name>`. */

@@ -146,6 +146,17 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: () => false,
     parse: boolean,
   },
+  relayRate: {
+    flag: "--relay-rate",
+    arg: "<Mbit/s>",
+    yaml: "relay-rate",
+    type: "integer",
+    default: "160",
+    validation: "1 to 100000",
+    description: "what a relay forwards for each member at most, in Mbit/s",
+    defaultValue: () => 160,
+    parse: integer(1, 100_000),
+  },
   stateDir: {
     flag: "--state-dir",
     arg: "<dir>",

@@ -541,6 +541,7 @@ function makeRelayParts(opts: MeshOptions, view: MembershipView): RelayParts {
     isMember: (key) => parts.members.has(key),
     // A WireGuard message of a full MTU-sized packet, in the relay header.
     maxPacket: RELAY_HEADER_SIZE + mtu + 32,
+    ...(opts.relayRateMbps === undefined ? {} : { rate: relayRate(opts.relayRateMbps) }),
   });
   return parts;
 }
@@ -552,4 +553,10 @@ function wrapRelays(underlay: Transport, relay: RelayParts): Transport {
   const server = relay.server;
   if (server) mux.setRelayHandler((data, from) => server.forward(data, from));
   return mux;
+}
+
+/** A relay's per-member rate from Mbit/s: bytes a second, and a packet for every 1,000 bytes. */
+function relayRate(mbps: number): { bytesPerSecond: number; packetsPerSecond: number } {
+  const bytesPerSecond = Math.round(mbps * 125_000);
+  return { bytesPerSecond, packetsPerSecond: Math.max(1, Math.round(bytesPerSecond / 1000)) };
 }

@@ -38,6 +38,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         probeInterval: "3s",
         tcpPort: "443",
         relay: true,
+        relayRate: "800",
       },
     });
     assert.deepEqual(meshOptionsFromConfig(config, { role: "node", logger: nullLogger }), {
@@ -49,6 +50,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       listenPort: 51111,
       tcpPort: 443,
       relay: true,
+      relayRateMbps: 800,
       interfaceName: "weft9",
       userspace: true,
       hostname: "beta",

@@ -26,6 +26,7 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
       probeInterval: "2500ms",
       tcpPort: "443",
       relay: true,
+      relayRate: "800",
     },
   });
   assert.deepEqual(identityFromConfig(config), {
@@ -39,6 +40,7 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
     listenPort: 51000,
     tcpPort: 443,
     relay: true,
+    relayRateMbps: 800,
     interfaceName: "weft7",
     userspace: true,
     mtu: 1380,
