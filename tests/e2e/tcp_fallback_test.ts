@@ -37,6 +37,7 @@ async function gapAcross(
   to: string,
   during: () => Promise<void>,
 ): Promise<{ gapMs: number; answered: number; sent: number }> {
+  const start = Date.now();
   const child = m.lab.spawn(from, "ping", ["-D", "-i", "0.1", "-W", "1", m.addr[to]]);
   const out = child.output;
   let end = 0;
@@ -51,8 +52,10 @@ async function gapAcross(
     Number(x[1]) * 1000
   );
   const sent = Math.max(0, ...[...out().matchAll(/icmp_seq=(\d+)/g)].map((x) => Number(x[1])));
-  // Unanswered at the end counts as a gap up to the end.
-  let gap = stamps.length ? end - stamps[stamps.length - 1] : end;
+  // Unanswered at the start or the end counts as a gap from the start or up to the end.
+  let gap = stamps.length
+    ? Math.max(stamps[0] - start, end - stamps[stamps.length - 1])
+    : end - start;
   for (let i = 1; i < stamps.length; i++) gap = Math.max(gap, stamps[i] - stamps[i - 1]);
   return { gapMs: Math.round(gap), answered: stamps.length, sent };
 }
@@ -191,6 +194,10 @@ Deno.test({
         `block back: a1 on TCP with the leader after ${toTcp} ms; ` +
           `longest ping gap ${down.gapMs} ms (${down.answered}/${down.sent} answered)`,
       );
+      // The first reply over TCP, however long the inner TCP's retransmissions take to resume.
+      const resumed = await m.firstReply("a1", LEADER);
+      console.log(`first reply a1 → leader ${Math.round(resumed ?? -1)} ms after the switch`);
+      assert.notEqual(resumed, null, `a1 pings the leader over TCP again\n${m.log("a1")}`);
       assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over TCP again");
       await m.waitPeer(
         "a1",
