@@ -730,3 +730,65 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "two relays: the one a relayed pair uses is killed, and the pair moves to the other",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER, "r2"],
+      sites: {
+        a: { nat: "random-fully", hosts: ["a1"] },
+        b: { nat: "random-fully", hosts: ["b1"] },
+      },
+    }, { ifPrefix: "x5", extra: EXTRA });
+    try {
+      // A second relay: a member with a public address, started with --relay.
+      const r2 = m.lab.host("r2").ip;
+      const token = await m.token(1);
+      await m.start("r2", ["--join", token, "--relay", "--advertise", `${r2}:${WG_PORT}`]);
+      await m.join(["a1", "b1"]);
+      const relayed = (v: PeerView) => v.path === "relay" && (v.via === LEADER || v.via === "r2");
+      const first = await m.waitPeer("a1", "b1", relayed, "relayed");
+      await m.waitPeer("b1", "a1", relayed, "relayed");
+      assert.ok(await m.pings("a1", "b1", 5) >= 3, "a1 pings b1 through a relay");
+      // Both relays granted a session, so the second is ready when the first goes.
+      await eventually(async () => {
+        const t = await metricsOf(m.lab, "a1");
+        return /weft_relay_sessions\{role="client"\} 2\b/.test(t);
+      }, HANG_GUARD_MS);
+      const gone = first.via!;
+      const other = gone === LEADER ? "r2" : LEADER;
+      // Traffic flows while the relay in use is killed.
+      const ping = m.lab.spawn("a1", "ping", ["-D", "-i", "0.1", "-W", "1", m.addr.b1]);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const p = m.procs.get(gone)!;
+      const t0 = Date.now();
+      p.child.kill("SIGKILL");
+      await p.child.status;
+      const moved = await m.waitPeer("a1", "b1", (v) => v.via === other, `via ${other}`);
+      const movedMs = Date.now() - t0;
+      const back = await m.firstReply("a1", "b1");
+      const backMs = Date.now() - t0;
+      await m.lab.stop(ping.child);
+      const stamps = [...ping.output().matchAll(/^\[(\d+\.\d+)\]/gm)].map((x) =>
+        Number(x[1]) * 1000
+      );
+      const after = stamps.find((s) => s > t0);
+      console.log(
+        `two relays: ${gone} killed; a1's view of b1 via ${other} after ${movedMs} ms; ` +
+          `first reply of the ping stream ${
+            after === undefined ? "never" : `${Math.round(after - t0)} ms`
+          } after the kill; ` +
+          `a fresh ping answered ${backMs} ms after it (${routeOf(moved)})`,
+      );
+      assert.notEqual(back, null, "a1 reaches b1 through the other relay");
+      assert.ok(await m.pings("a1", "b1", 5) >= 3, "a1 pings b1 through the other relay");
+      assert.ok(await m.pings("b1", "a1", 5) >= 3, "b1 pings a1 through the other relay");
+    } finally {
+      await m.close();
+    }
+  },
+});
