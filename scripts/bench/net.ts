@@ -1,113 +1,333 @@
 /**
- * The network lab benchmark (root): two namespaces on a veth bridge, the same tunnel set up with
- * wireguard-go on both ends, weft on both ends, and weft against wireguard-go. For each: iperf3
- * TCP throughput, ping RTT, and the CPU seconds both agents spent during the transfer. Prints
- * the figures and the ratio weft / wireguard-go.
+ * The network lab benchmark (root): for each implementation — weft (TUN mode), the Debian
+ * `wireguard-go` on PATH, and every other wireguard-go build in `WG_GO` (colon-separated paths;
+ * by default the offloading build in `../shared/tools/`, when it is there) — a tunnel between two
+ * namespaces with that implementation on both ends, and through it: iperf3 TCP with 1 and 4
+ * streams, iperf3 UDP offered at 1 and 3 Gbit/s (received rate and loss), ping RTT on the idle
+ * tunnel (median and p99), the agents' CPU-seconds per GB in the TCP 1-stream runs, and their peak
+ * RSS. Prints one table of figures, the ratios of weft to each wireguard-go, and what the CPU did
+ * and which counters moved during the TCP 1-stream runs (the hints for the optimisation work).
+ * Figures, never assertions: absolute values vary between machines and runs; compare within one.
+ *
+ * `BENCH_SECONDS` (default 5) per iperf3 run, `BENCH_RUNS` (default 3) runs per measure, the
+ * median reported. `deno run -A scripts/bench/net.ts [weft up flags...]` runs this bench alone.
  * @module
  */
 
-import { canBuildLabs, haveCommands, Lab } from "../../tests/fixtures/netns.ts";
+import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
+import { type Build, findBuilds, LAB_MTU, type Tunnel, withTunnel } from "./net_lab.ts";
 import {
-  iperf,
-  type LabNode,
-  type LabNodeSpec,
-  startWeft,
-  startWireguardGo,
-} from "../../tests/fixtures/wg_lab.ts";
-import { generateKeyPair } from "../../lib/crypto/keys.ts";
+  counterDelta,
+  CpuMeter,
+  type CpuReport,
+  dropCounters,
+  iperf3,
+  type IperfRun,
+  median,
+  peakRssKiB,
+  pingStats,
+} from "./net_measure.ts";
 
-type Impl = "wireguard-go" | "weft";
+/** The status server `weft up` starts in each namespace (its default address). */
+const WEFT_STATUS = "127.0.0.1:51880";
+/** UDP payload that fills the tunnel's MTU: MTU − IPv4 header (20) − UDP header (8). */
+const UDP_LENGTH = LAB_MTU - 28;
 
-/** One measured configuration. */
-export interface NetBenchRow {
-  /** Which implementation ran on each end. */
-  pair: string;
-  /** iperf3 TCP throughput, Mbit/s. */
-  mbps: number;
-  /** Average ping RTT over the tunnel, ms. */
-  rttMs: number;
-  /** CPU seconds both agents used during the iperf3 run. */
-  cpuSeconds: number;
-  /** Megabits carried per CPU second. */
-  mbitPerCpuSecond: number;
+/** Which way a measure is better, for reading its ratio. */
+type Better = "higher" | "lower";
+
+/** The measures of the figures table, in order: key, label, which way is better. */
+export const MEASURES = [
+  ["tcp1", "TCP 1 stream, Mbit/s", "higher"],
+  ["tcp4", "TCP 4 streams, Mbit/s", "higher"],
+  ["udp1g", "UDP at 1G: received Mbit/s", "higher"],
+  ["udp1gLoss", "UDP at 1G: loss %", "lower"],
+  ["udp3g", "UDP at 3G: received Mbit/s", "higher"],
+  ["udp3gLoss", "UDP at 3G: loss %", "lower"],
+  ["rtt", "ping RTT median, ms", "lower"],
+  ["rttP99", "ping RTT p99, ms", "lower"],
+  ["cpuPerGB", "agents' CPU-s per GB (TCP 1)", "lower"],
+  ["rssMiB", "agent peak RSS, MiB", "lower"],
+] as const satisfies readonly (readonly [string, string, Better])[];
+
+/** A measure's key. */
+export type MeasureKey = typeof MEASURES[number][0];
+
+/** What one implementation measured, or why it could not be. */
+export interface BuildFigures {
+  build: Build;
+  figures?: Record<MeasureKey, number>;
+  /** During the TCP 1-stream runs: where the CPU went, retransmits, and the counters that moved. */
+  tcp1?: { cpu: CpuReport; retransmits: number; drops: Record<string, number> };
+  /** What iperf3 managed to offer at 1G (a busy sender offers less than asked). */
+  udp1gSentMbps?: number;
+  /** The same at 3G, and the counters that moved in those runs (where the loss happened). */
+  udp3g?: { sentMbps: number; drops: Record<string, number> };
+  error?: string;
 }
 
-function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime
+/** A row of a table: the measure, then one column per implementation. */
+export type NetBenchRow = { measure: string } & Record<string, string | number>;
+
+/** The whole result. */
+export interface NetBenchResult {
+  /** What was found and measured, one line each. */
+  notes: string[];
+  /** Figures: a row per measure, a column per implementation. */
+  rows: NetBenchRow[];
+  /** weft / each wireguard-go, a row per measure (see `better`). */
+  ratios: NetBenchRow[];
+  /** During the TCP 1-stream runs: CPU per process and thread, the machine, drops. */
+  diagnostics: NetBenchRow[];
+  /** TCP 1-stream throughput of weft / the Debian wireguard-go (NaN without one). */
+  ratio: number;
+  /** Each implementation's figures. */
+  builds: BuildFigures[];
 }
 
-async function measure(
-  left: Impl,
-  right: Impl,
+/** How to run the bench. */
+export interface NetBenchOptions {
+  /** Seconds per iperf3 run (`BENCH_SECONDS`, default 5). */
+  seconds?: number;
+  /** Runs per measure, the median kept (`BENCH_RUNS`, default 3). */
+  runs?: number;
+  /** Extra `weft up` flags. */
+  extraWeftArgs?: string[];
+  /** Other wireguard-go builds (as `WG_GO`). */
+  wgGo?: string;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+const mbps = (bps: number) => bps / 1e6;
+
+async function measureTunnel(
+  t: Tunnel,
+  build: Build,
   seconds: number,
-  extraWeftArgs: string[],
-): Promise<NetBenchRow> {
-  const lab = await Lab.create(["a", "b"]);
-  const dir = await Deno.makeTempDir({ prefix: "weft-bench-" });
-  try {
-    const ka = generateKeyPair();
-    const kb = generateKeyPair();
-    const spec = (host: string, i: number, me: typeof ka, them: typeof kb): LabNodeSpec => ({
-      host,
-      iface: `wn${host}${lab.tag}`,
-      privateKey: me.privateKey,
-      address: `10.79.0.${i}/24`,
-      port: 51820,
-      peers: [{
-        publicKey: them.publicKey,
-        endpoint: `192.0.2.${3 - i}:51820`,
-        allowedIps: [`10.79.0.${3 - i}/32`],
-      }],
-    });
-    const start = (impl: Impl, s: LabNodeSpec): Promise<LabNode> =>
-      impl === "weft" ? startWeft(lab, dir, s, extraWeftArgs) : startWireguardGo(lab, dir, s);
-    const na = await start(left, spec("a", 1, ka, kb));
-    const nb = await start(right, spec("b", 2, kb, ka));
-    // Warm up: handshake and ARP.
-    await lab.exec("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.79.0.2");
-    const rtt = await lab.exec("a", "ping", "-c", "20", "-i", "0.05", "-W", "2", "10.79.0.2");
-    const m = /= [\d.]+\/([\d.]+)\//.exec(rtt.stdout);
-    const t0 = cpuTicks(na.child.pid) + cpuTicks(nb.child.pid);
-    const bps = await iperf(lab, "b", "a", "10.79.0.2", seconds);
-    const cpu = (cpuTicks(na.child.pid) + cpuTicks(nb.child.pid) - t0) / 100;
-    const mbps = bps / 1e6;
-    return {
-      pair: `${left} -> ${right}`,
-      mbps: Math.round(mbps),
-      rttMs: m ? Number(m[1]) : NaN,
-      cpuSeconds: Math.round(cpu * 100) / 100,
-      mbitPerCpuSecond: Math.round(mbps * seconds / Math.max(cpu, 0.01)),
+  runs: number,
+  log: (line: string) => void,
+): Promise<Omit<BuildFigures, "build">> {
+  const { lab, a, b, target } = t;
+  const isWeft = build.kind === "weft";
+  // Warm up: the handshake and ARP, so neither lands in a measured RTT.
+  await lab.exec("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", target);
+  const ping = await pingStats(lab, "a", target, 50, 0.05);
+  log(`${build.name}: ping median ${ping.medianMs.toFixed(3)} ms (${ping.replies}/50 replies)`);
+
+  const iperfRuns = async (label: string, opts: Parameters<typeof iperf3>[4], meter?: CpuMeter) => {
+    const out: IperfRun[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await iperf3(lab, "b", "a", target, opts, meter);
+      out.push(r);
+      const loss = opts.udpRate ? `, loss ${r.lossPct.toFixed(2)}%` : "";
+      log(
+        `${build.name}: ${label} run ${i + 1}/${runs}: ${mbps(r.recvBps).toFixed(0)} Mbit/s${loss}`,
+      );
+    }
+    return out;
+  };
+
+  const meter = new CpuMeter([
+    { role: "a", pid: a.child.pid },
+    { role: "b", pid: b.child.pid },
+  ]);
+  const status = isWeft ? WEFT_STATUS : undefined;
+  // The drop counters of both ends that moved while `fn` ran: where the lost packets went.
+  const counting = async <T>(fn: () => Promise<T>): Promise<[T, Record<string, number>]> => {
+    const before = {
+      a: await dropCounters(lab, "a", a.spec.iface, status),
+      b: await dropCounters(lab, "b", b.spec.iface, status),
     };
-  } finally {
-    await lab.destroy();
-    await Deno.remove(dir, { recursive: true });
+    const r = await fn();
+    const drops: Record<string, number> = {};
+    for (const side of ["a", "b"] as const) {
+      const after = await dropCounters(lab, side, t[side].spec.iface, status);
+      for (const [k, v] of Object.entries(counterDelta(before[side], after))) {
+        drops[`${side}: ${k}`] = v;
+      }
+    }
+    return [r, drops];
+  };
+  const [tcp1, drops] = await counting(() => iperfRuns("TCP 1 stream", { seconds }, meter));
+  const tcp4 = await iperfRuns("TCP 4 streams", { seconds, streams: 4 });
+  const udp1 = await iperfRuns("UDP at 1G", { seconds, udpRate: "1G", udpLength: UDP_LENGTH });
+  const [udp3, udp3Drops] = await counting(() =>
+    iperfRuns("UDP at 3G", { seconds, udpRate: "3G", udpLength: UDP_LENGTH })
+  );
+
+  const bytes = tcp1.reduce((s, r) => s + r.recvBytes, 0);
+  const agentCpu = meter.cpuSeconds("a") + meter.cpuSeconds("b");
+  const cpu = meter.report();
+  // iperf3 reports its own CPU per run; the median run stands for them.
+  cpu.processes.push(
+    {
+      role: "iperf3 client",
+      cpuSeconds: NaN,
+      pct: median(tcp1.map((r) => r.clientCpuPct)),
+      threads: [],
+    },
+    {
+      role: "iperf3 server",
+      cpuSeconds: NaN,
+      pct: median(tcp1.map((r) => r.serverCpuPct)),
+      threads: [],
+    },
+  );
+  const med = (rs: IperfRun[], f: (r: IperfRun) => number) => median(rs.map(f));
+  return {
+    figures: {
+      tcp1: med(tcp1, (r) => mbps(r.recvBps)),
+      tcp4: med(tcp4, (r) => mbps(r.recvBps)),
+      udp1g: med(udp1, (r) => mbps(r.recvBps)),
+      udp1gLoss: med(udp1, (r) => r.lossPct),
+      udp3g: med(udp3, (r) => mbps(r.recvBps)),
+      udp3gLoss: med(udp3, (r) => r.lossPct),
+      rtt: ping.medianMs,
+      rttP99: ping.p99Ms,
+      cpuPerGB: agentCpu / (bytes / 1e9),
+      // Read last: the peak over every measure above.
+      rssMiB: Math.max(peakRssKiB(a.child.pid), peakRssKiB(b.child.pid)) / 1024,
+    },
+    tcp1: { cpu, retransmits: med(tcp1, (r) => r.retransmits), drops },
+    udp3g: { sentMbps: med(udp3, (r) => mbps(r.sentBps)), drops: udp3Drops },
+    udp1gSentMbps: med(udp1, (r) => mbps(r.sentBps)),
+  };
+}
+
+/** Rounds a figure for the table by what it is. */
+function fmt(key: MeasureKey, v: number): number {
+  const digits = key === "rtt" || key === "rttP99"
+    ? 3
+    : key === "udp1gLoss" || key === "udp3gLoss"
+    ? 2
+    : key === "cpuPerGB"
+    ? 1
+    : 0;
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** weft / other as text: "n/a" where the quotient means nothing (a zero or a missing figure). */
+function ratioText(weft: number, other: number): string {
+  if (!Number.isFinite(weft) || !Number.isFinite(other)) return "n/a";
+  if (other === 0) return weft === 0 ? "1.00" : "n/a";
+  return (weft / other).toFixed(2);
+}
+
+const pct = (v: number) => Number.isFinite(v) ? Math.round(v) : "n/a";
+
+/** The figures, ratio and diagnostics tables from the implementations' results. */
+export function tables(
+  results: BuildFigures[],
+): Pick<NetBenchResult, "rows" | "ratios" | "diagnostics" | "ratio"> {
+  const weft = results.find((r) => r.build.kind === "weft");
+  const others = results.filter((r) => r.build.kind !== "weft");
+  const rows: NetBenchRow[] = MEASURES.map(([key, label]) => {
+    const row: NetBenchRow = { measure: label };
+    for (const r of results) row[r.build.name] = r.figures ? fmt(key, r.figures[key]) : "failed";
+    return row;
+  });
+  const ratios: NetBenchRow[] = MEASURES.map(([key, label, better]) => {
+    const row: NetBenchRow = { measure: label, better: `${better} is better` };
+    for (const o of others) {
+      row[`weft / ${o.build.name}`] = weft?.figures && o.figures
+        ? ratioText(weft.figures[key], o.figures[key])
+        : "n/a";
+    }
+    return row;
+  });
+  const diagnostics: NetBenchRow[] = [];
+  const diag = (measure: string, f: (r: BuildFigures) => string | number | undefined) => {
+    const row: NetBenchRow = { measure };
+    for (const r of results) row[r.build.name] = f(r) ?? "";
+    diagnostics.push(row);
+  };
+  const proc = (r: BuildFigures, role: string) =>
+    r.tcp1?.cpu.processes.find((p) => p.role === role);
+  // The three busiest, "42 deno, 9 tokio-runtime-w, ...": is one thread the whole process?
+  const threads = (p?: CpuReport["processes"][number]) =>
+    p?.threads.slice(0, 3).map((t) => `${pct(t.pct)} ${t.name}`).join(", ");
+  diag("sender agent (a) CPU %", (r) => pct(proc(r, "a")?.pct ?? NaN));
+  diag("  its busiest threads %", (r) => threads(proc(r, "a")));
+  diag("receiver agent (b) CPU %", (r) => pct(proc(r, "b")?.pct ?? NaN));
+  diag("  its busiest threads %", (r) => threads(proc(r, "b")));
+  diag("iperf3 client CPU %", (r) => pct(proc(r, "iperf3 client")?.pct ?? NaN));
+  diag("iperf3 server CPU %", (r) => pct(proc(r, "iperf3 server")?.pct ?? NaN));
+  const cores = results.find((r) => r.tcp1)?.tcp1?.cpu.cores ?? navigator.hardwareConcurrency;
+  for (const k of ["user", "system", "softirq", "idle", "steal"] as const) {
+    diag(`machine ${k} % (of ${cores * 100})`, (r) => pct(r.tcp1?.cpu.machinePct[k] ?? NaN));
   }
+  // What the machine was busy with besides the agents and iperf3: kernel threads (ksoftirqd,
+  // the veths) and whatever else runs on it; a large figure means the run was starved.
+  diag("machine busy − agents − iperf3 % (kernel, others)", (r) => {
+    if (!r.tcp1) return undefined;
+    const m = r.tcp1.cpu.machinePct;
+    const busy = m.user + m.nice + m.system + m.irq + m.softirq;
+    return pct(busy - r.tcp1.cpu.processes.reduce((s, p) => s + p.pct, 0));
+  });
+  diag("TCP retransmits per run", (r) => r.tcp1?.retransmits);
+  const dropRows = (phase: string, of: (r: BuildFigures) => Record<string, number> | undefined) => {
+    const names = [...new Set(results.flatMap((r) => Object.keys(of(r) ?? {})))].sort();
+    for (const k of names) diag(`${phase} drops ${k}`, (r) => of(r) ? (of(r)![k] ?? 0) : undefined);
+    if (names.length === 0) diag(`${phase} drops (tun, udp, weft)`, (r) => of(r) && "none");
+  };
+  dropRows("TCP 1:", (r) => r.tcp1?.drops);
+  diag("UDP at 1G: sent Mbit/s", (r) => r.udp1gSentMbps && Math.round(r.udp1gSentMbps));
+  diag("UDP at 3G: sent Mbit/s", (r) => r.udp3g && Math.round(r.udp3g.sentMbps));
+  dropRows("UDP 3G:", (r) => r.udp3g?.drops);
+  const debian = others.find((o) => o.build.name === "wireguard-go");
+  const ratio = weft?.figures && debian?.figures ? weft.figures.tcp1 / debian.figures.tcp1 : NaN;
+  return { rows, ratios, diagnostics, ratio };
 }
 
 /** Runs the lab; null when this machine cannot (not root, or tools missing). */
-export async function runNetBench(
-  seconds = 8,
-  extraWeftArgs: string[] = [],
-): Promise<{ rows: NetBenchRow[]; ratio: number } | null> {
-  if (!(await canBuildLabs()) || !(await haveCommands("wireguard-go", "wg", "iperf3", "ss"))) {
+export async function runNetBench(opts: NetBenchOptions = {}): Promise<NetBenchResult | null> {
+  if (!(await canBuildLabs()) || !(await haveCommands("wg", "iperf3", "ss", "ping", "curl"))) {
     return null;
   }
-  const rows = [
-    await measure("wireguard-go", "wireguard-go", seconds, extraWeftArgs),
-    await measure("weft", "weft", seconds, extraWeftArgs),
-    await measure("weft", "wireguard-go", seconds, extraWeftArgs),
-  ];
-  return { rows, ratio: rows[1].mbps / rows[0].mbps };
+  const seconds = opts.seconds ?? Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+  const runs = opts.runs ?? Number(Deno.env.get("BENCH_RUNS") ?? 3);
+  const log = opts.log ?? ((l: string) => console.error(`net: ${l}`));
+  const { builds, notes } = await findBuilds(opts.wgGo);
+  notes.push(
+    `MTU ${LAB_MTU}, UDP datagrams of ${UDP_LENGTH} bytes, ${runs} runs of ${seconds} s per ` +
+      `measure (median), ${navigator.hardwareConcurrency} cores`,
+  );
+  for (const n of notes) log(n);
+  const results: BuildFigures[] = [];
+  for (const build of builds) {
+    try {
+      const r = await withTunnel(
+        build,
+        opts.extraWeftArgs ?? [],
+        (t) => measureTunnel(t, build, seconds, runs, log),
+      );
+      results.push({ build, ...r });
+    } catch (e) {
+      // One build failing (a binary that will not start here) must not hide the others' figures.
+      const error = e instanceof Error ? e.message : String(e);
+      notes.push(`${build.name} failed: ${error.split("\n")[0]}`);
+      log(`${build.name} failed: ${error}`);
+      results.push({ build, error });
+    }
+  }
+  return { notes, builds: results, ...tables(results) };
+}
+
+/** Prints a result as `deno task bench` and `net.ts` alone show it. */
+export function printNetBench(res: NetBenchResult): void {
+  for (const n of res.notes) console.log(n);
+  console.table(res.rows);
+  console.log("weft / each wireguard-go (throughput: >1 is better for weft; RTT, CPU, RSS: <1):");
+  console.table(res.ratios);
+  console.log("during the TCP 1-stream runs (CPU in % of one core):");
+  console.table(res.diagnostics);
+  console.log(`throughput ratio weft/wireguard-go (TCP 1 stream): ${res.ratio.toFixed(2)}x`);
 }
 
 if (import.meta.main) {
-  const res = await runNetBench(Number(Deno.env.get("BENCH_SECONDS") ?? 8), Deno.args);
-  if (!res) {
-    console.log("network lab skipped: needs root, ip netns, wireguard-go, wg, iperf3");
-  } else {
-    console.table(res.rows);
-    console.log(`throughput ratio weft/wireguard-go: ${res.ratio.toFixed(2)}x`);
-  }
+  const res = await runNetBench({ extraWeftArgs: Deno.args });
+  if (!res) console.log("network lab skipped: needs root, ip netns, wg, iperf3, ss, ping, curl");
+  else printNetBench(res);
 }

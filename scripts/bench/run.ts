@@ -6,7 +6,7 @@
 
 import { runCryptoBench } from "./crypto.ts";
 import { runHandshakeBench } from "./handshake.ts";
-import { runNetBench } from "./net.ts";
+import { printNetBench, runNetBench } from "./net.ts";
 import { runMeshBench } from "./mesh.ts";
 import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
@@ -21,13 +21,14 @@ console.table(crypto.filter((r) => r.kind === "dh").map(({ kind: _, ...r }) => r
 console.log("## handshakes: complete Noise_IKpsk2 handshakes per second, per backend");
 console.table(runHandshakeBench());
 
-console.log("## network lab: iperf3 TCP through the tunnel, ping RTT, agent CPU (root only)");
-const net = await runNetBench(Number(Deno.env.get("BENCH_SECONDS") ?? 8));
-if (!net) console.log("skipped: needs root, ip netns, wireguard-go, wg, iperf3");
-else {
-  console.table(net.rows);
-  console.log(`throughput ratio weft/wireguard-go: ${net.ratio.toFixed(2)}x`);
-}
+console.log(
+  "## network lab: weft against each wireguard-go (WG_GO=path:...): iperf3 TCP and UDP, ping " +
+    "RTT, agent CPU per GB, RSS (root only)",
+);
+// BENCH_SECONDS per iperf3 run, BENCH_RUNS runs per measure (defaults 5 and 3).
+const net = await runNetBench();
+if (!net) console.log("skipped: needs root, ip netns, wg, iperf3, ss, ping, curl");
+else printNetBench(net);
 
 console.log(
   "## NAT lab: both joined to the first reply between two members, per NAT shape (root only)",
