@@ -23,6 +23,7 @@ import {
   dropCounters,
   iperf3,
   type IperfRun,
+  linkSettings,
   median,
   peakRssKiB,
   pingStats,
@@ -58,7 +59,13 @@ export interface BuildFigures {
   build: Build;
   figures?: Record<MeasureKey, number>;
   /** During the TCP 1-stream runs: where the CPU went, retransmits, and the counters that moved. */
-  tcp1?: { cpu: CpuReport; retransmits: number; drops: Record<string, number> };
+  tcp1?: {
+    cpu: CpuReport;
+    retransmits: number;
+    drops: Record<string, number>;
+    /** The sender's tunnel interface: MTU and queue length. */
+    tun: string;
+  };
   /** What iperf3 managed to offer at 1G (a busy sender offers less than asked). */
   udp1gSentMbps?: number;
   /** The same at 3G, and the counters that moved in those runs (where the loss happened). */
@@ -113,6 +120,7 @@ async function measureTunnel(
   // Warm up: the handshake and ARP, so neither lands in a measured RTT.
   await lab.exec("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", target);
   const ping = await pingStats(lab, "a", target, 50, 0.05);
+  const tun = await linkSettings(lab, "a", a.spec.iface);
   log(`${build.name}: ping median ${ping.medianMs.toFixed(3)} ms (${ping.replies}/50 replies)`);
 
   const iperfRuns = async (label: string, opts: Parameters<typeof iperf3>[4], meter?: CpuMeter) => {
@@ -189,7 +197,7 @@ async function measureTunnel(
       // Read last: the peak over every measure above.
       rssMiB: Math.max(peakRssKiB(a.child.pid), peakRssKiB(b.child.pid)) / 1024,
     },
-    tcp1: { cpu, retransmits: med(tcp1, (r) => r.retransmits), drops },
+    tcp1: { cpu, retransmits: med(tcp1, (r) => r.retransmits), drops, tun },
     udp3g: { sentMbps: med(udp3, (r) => mbps(r.sentBps)), drops: udp3Drops },
     udp1gSentMbps: med(udp1, (r) => mbps(r.sentBps)),
   };
@@ -245,13 +253,14 @@ export function tables(
   };
   const proc = (r: BuildFigures, role: string) =>
     r.tcp1?.cpu.processes.find((p) => p.role === role);
-  // The three busiest, "42 deno, 9 tokio-runtime-w, ...": is one thread the whole process?
+  // The three busiest, "56+30w deno, 3+0w V8 DefaultWorke, ...": is one thread the whole
+  // process, and did it wait for a CPU (runnable, none free) or for work?
   const threads = (p?: CpuReport["processes"][number]) =>
-    p?.threads.slice(0, 3).map((t) => `${pct(t.pct)} ${t.name}`).join(", ");
+    p?.threads.slice(0, 3).map((t) => `${pct(t.pct)}+${pct(t.waitPct)}w ${t.name}`).join(", ");
   diag("sender agent (a) CPU %", (r) => pct(proc(r, "a")?.pct ?? NaN));
-  diag("  its busiest threads %", (r) => threads(proc(r, "a")));
+  diag("  busiest threads: run+wait %", (r) => threads(proc(r, "a")));
   diag("receiver agent (b) CPU %", (r) => pct(proc(r, "b")?.pct ?? NaN));
-  diag("  its busiest threads %", (r) => threads(proc(r, "b")));
+  diag("  busiest threads: run+wait %", (r) => threads(proc(r, "b")));
   diag("iperf3 client CPU %", (r) => pct(proc(r, "iperf3 client")?.pct ?? NaN));
   diag("iperf3 server CPU %", (r) => pct(proc(r, "iperf3 server")?.pct ?? NaN));
   const cores = results.find((r) => r.tcp1)?.tcp1?.cpu.cores ?? navigator.hardwareConcurrency;
@@ -264,8 +273,10 @@ export function tables(
     if (!r.tcp1) return undefined;
     const m = r.tcp1.cpu.machinePct;
     const busy = m.user + m.nice + m.system + m.irq + m.softirq;
-    return pct(busy - r.tcp1.cpu.processes.reduce((s, p) => s + p.pct, 0));
+    // Tick rounding and iperf3's own CPU figures can take an idle remainder a little below 0.
+    return pct(Math.max(0, busy - r.tcp1.cpu.processes.reduce((s, p) => s + p.pct, 0)));
   });
+  diag("tunnel interface (a)", (r) => r.tcp1?.tun);
   diag("TCP retransmits per run", (r) => r.tcp1?.retransmits);
   const dropRows = (phase: string, of: (r: BuildFigures) => Record<string, number> | undefined) => {
     const names = [...new Set(results.flatMap((r) => Object.keys(of(r) ?? {})))].sort();

@@ -37,14 +37,24 @@ export function procTicks(pid: number): number {
   return statTicks(Deno.readTextFileSync(`/proc/${pid}/stat`));
 }
 
-/** CPU ticks and name of each thread of a process. */
-function threadTicks(pid: number): Map<number, { name: string; ticks: number }> {
-  const out = new Map<number, { name: string; ticks: number }>();
+/** A thread's name, CPU ticks, and nanoseconds it waited runnable for a CPU. */
+interface ThreadSample {
+  name: string;
+  ticks: number;
+  waitNs: number;
+}
+
+/** Each thread of a process. */
+function threadTicks(pid: number): Map<number, ThreadSample> {
+  const out = new Map<number, ThreadSample>();
   for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
       const base = `/proc/${pid}/task/${e.name}`;
       const name = Deno.readTextFileSync(`${base}/comm`).trim();
-      out.set(Number(e.name), { name, ticks: statTicks(Deno.readTextFileSync(`${base}/stat`)) });
+      const ticks = statTicks(Deno.readTextFileSync(`${base}/stat`));
+      // schedstat: time on a CPU, time waiting on a run queue (ns), timeslices.
+      const waitNs = Number(Deno.readTextFileSync(`${base}/schedstat`).split(" ")[1]) || 0;
+      out.set(Number(e.name), { name, ticks, waitNs });
     } catch { /* the thread ended while listed */ }
   }
   return out;
@@ -90,7 +100,8 @@ export interface CpuReport {
     role: string;
     cpuSeconds: number;
     pct: number;
-    threads: { name: string; pct: number }[];
+    /** `waitPct`: time it was runnable but had no CPU (run + wait near 100%: CPU-bound). */
+    threads: { name: string; pct: number; waitPct: number }[];
   }[];
   /** The whole machine by kind (user, system, softirq, idle, steal, ...). */
   machinePct: Record<MachineField, number>;
@@ -105,7 +116,7 @@ export interface CpuReport {
 export class CpuMeter {
   readonly #procs: { role: string; pid: number }[];
   readonly #ticks = new Map<string, number>();
-  readonly #threads = new Map<string, Map<number, { name: string; ticks: number }>>();
+  readonly #threads = new Map<string, Map<number, ThreadSample>>();
   readonly #machine = Object.fromEntries(MACHINE_FIELDS.map((k) => [k, 0])) as Record<
     MachineField,
     number
@@ -114,7 +125,7 @@ export class CpuMeter {
   #start?: {
     at: number;
     procs: Map<string, number>;
-    threads: Map<string, Map<number, { name: string; ticks: number }>>;
+    threads: Map<string, Map<number, ThreadSample>>;
     machine: Record<MachineField, number>;
   };
 
@@ -148,9 +159,13 @@ export class CpuMeter {
       this.#threads.set(p.role, acc);
       for (const [tid, t] of threadTicks(p.pid)) {
         // A thread born during the span counts from zero.
-        const d = t.ticks - (before.get(tid)?.ticks ?? 0);
+        const b = before.get(tid);
         const prev = acc.get(tid);
-        acc.set(tid, { name: t.name, ticks: (prev?.ticks ?? 0) + d });
+        acc.set(tid, {
+          name: t.name,
+          ticks: (prev?.ticks ?? 0) + t.ticks - (b?.ticks ?? 0),
+          waitNs: (prev?.waitNs ?? 0) + t.waitNs - (b?.waitNs ?? 0),
+        });
       }
     }
     const m = machineTicks();
@@ -172,7 +187,7 @@ export class CpuMeter {
         const threads = [...this.#threads.get(p.role)?.values() ?? []]
           .filter((t) => t.ticks > 0)
           .sort((x, y) => y.ticks - x.ticks)
-          .map((t) => ({ name: t.name, pct: pct(t.ticks) }));
+          .map((t) => ({ name: t.name, pct: pct(t.ticks), waitPct: pct(t.waitNs / 1e9 * HZ) }));
         const ticks = this.#ticks.get(p.role) ?? 0;
         return { role: p.role, cpuSeconds: ticks / HZ, pct: pct(ticks), threads };
       }),
@@ -327,6 +342,17 @@ export async function dropCounters(
     }
   }
   return out;
+}
+
+/**
+ * The tunnel interface's MTU and queue length: a TUN queue (the kernel's, 500 packets by default)
+ * that the agent drains too slowly overflows into `tun tx dropped`.
+ */
+export async function linkSettings(lab: Lab, host: string, iface: string): Promise<string> {
+  const r = await lab.exec(host, "ip", "-j", "link", "show", "dev", iface);
+  if (r.code !== 0) return "?";
+  const l = JSON.parse(r.stdout)[0] ?? {};
+  return `mtu ${l.mtu}, txqueuelen ${l.txqlen}`;
 }
 
 /** `after - before`, keeping only the counters that moved. */
