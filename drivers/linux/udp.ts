@@ -662,7 +662,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#startMessage(m, i);
     this.#txBytes[m] = len;
     this.#writeName(this.#txNameView, i * NAME_SLOT, ep);
-    this.#runEp = ep;
+    // An empty datagram starts no run: a segment size of 0 would merge the run into one.
+    this.#runEp = len > 0 ? ep : null;
     this.#runSize = len;
   }
 

@@ -294,6 +294,26 @@ Deno.test({
 });
 
 Deno.test({
+  name: "GSO: empty datagrams stay datagrams of their own",
+  ignore: noGso,
+  async fn() {
+    const a = await open("127.0.0.1");
+    const b = await open("127.0.0.1", { gro: false });
+    try {
+      const to = a.endpoint(`127.0.0.1:${b.port}`);
+      for (let i = 0; i < 3; i++) a.send(new Uint8Array(0), to);
+      a.send(numbered(3, 40), to);
+      a.flush();
+      await b.sink.wait(4);
+      assert.deepEqual(b.sink.got.map((g) => g.data.length), [0, 0, 0, 40]);
+      assert.equal(a.stats.gsoMessages, 0);
+    } finally {
+      await closeAll(a, b);
+    }
+  },
+});
+
+Deno.test({
   name: "gso: false and gro: false keep one datagram per message",
   ignore: !LINUX || INSIDE,
   async fn() {
@@ -542,7 +562,8 @@ Deno.test({
       const rounds = 40;
       const p = peer(ns, "recv", "9999", String(rounds * PER_ROUND), "off");
       assert.deepEqual(await p.next(), { ready: true });
-      const a = await open("0.0.0.0");
+      // Dual-stack, as the agent's socket: GSO to an IPv4-mapped address.
+      const a = await open(undefined);
       try {
         await sendRounds(a, a.endpoint("192.0.2.2:9999"), rounds);
         const got = await p.next();
