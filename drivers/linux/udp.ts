@@ -9,9 +9,11 @@
  *   of a run may be shorter) go out as one message with a `UDP_SEGMENT` cmsg, which the kernel
  *   (or the NIC) cuts back into datagrams. Each queued datagram keeps its own fixed slot and
  *   iovec, so grouping costs no copy: a group's message points at its first iovec and counts
- *   them. Every group of a flush still goes in one `sendmmsg`. A GSO send refused with EIO (a
- *   device without checksum offload) turns GSO off for good; EIO, EINVAL or EMSGSIZE resend the
- *   group as plain datagrams. Both are counted in `gsoFallbacks`.
+ *   them. Every group of a flush still goes in one `sendmmsg`. A GSO send the kernel refuses is
+ *   sent again datagram by datagram (counted in `gsoFallbacks`): after EIO (a route that cannot
+ *   take GSO: IPsec, or on older kernels a device without checksum offload) GSO stays off; after
+ *   EINVAL or EMSGSIZE (a segment too big for the route's MTU) runs of that size or more to that
+ *   endpoint are not tried for the next 1,000 flushes.
  * - Receive (GRO): with `UDP_GRO` set, the kernel may hand over several datagrams of one flow in
  *   one message, with their segment size in a cmsg; they are cut apart and handed to the sink one
  *   by one, in order, with the same endpoint. The views handed out are made once per (buffer,
@@ -144,6 +146,9 @@ const GRO_SIZES = 4;
 /** Views kept per buffer and segment size; segments past that get a new view each time. */
 const GRO_MAX_VIEWS = 128;
 
+/** Flushes during which a run size the kernel refused for an endpoint is not tried again. */
+const REFUSED_FLUSHES = 1000;
+
 /** Errors a receive or send may report for one datagram without the socket being broken. */
 const TRANSIENT = new Set([111, 113, 101, 104, 105, 12, 90, 22, 99, 1, 13]);
 
@@ -214,6 +219,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   readonly #txBytes: Uint32Array;
   readonly #txSegs: Uint32Array;
   readonly #txFirst: Uint32Array;
+  /** Per message: the endpoint of its run (GSO only). */
+  readonly #txEps: (InternedEndpoint | null)[];
   readonly #scratchName = new Uint8Array(new ArrayBuffer(NAME_SLOT));
   readonly #scratchView = new DataView(this.#scratchName.buffer);
   #txStart = 0;
@@ -225,6 +232,14 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   #runEp: InternedEndpoint | null = null;
   /** The segment size of that message (its first datagram's length). */
   #runSize = 0;
+  /**
+   * The endpoint and segment size of the last run the kernel refused with EINVAL/EMSGSIZE (a
+   * segment too big for the route's MTU): runs to it of that size or more are not tried again for
+   * a while (#refusedFlushes flushes), so a small-MTU path costs no failed send per flush.
+   */
+  #refusedEp: InternedEndpoint | null = null;
+  #refusedSize = 0;
+  #refusedFlushes = 0;
 
   #sink: DatagramSink | null = null;
   #closed = false;
@@ -299,6 +314,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#txBytes = new Uint32Array(batch);
     this.#txSegs = new Uint32Array(batch);
     this.#txFirst = new Uint32Array(batch);
+    this.#txEps = new Array(batch).fill(null);
     this.#layout(this.#txMsgView, batch, txIovs, txNames, this.#txData.buffer, TX_SLOT);
     this.#txMsgs.copyWithin(batch * MMSGHDR_SIZE, 0, batch * MMSGHDR_SIZE);
     const ctlBase = addressOf(txCtl);
@@ -663,8 +679,10 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#txBytes[m] = len;
     this.#writeName(this.#txNameView, i * NAME_SLOT, ep);
     // An empty datagram starts no run: a segment size of 0 would merge the run into one.
-    this.#runEp = len > 0 ? ep : null;
+    const refused = ep === this.#refusedEp && len >= this.#refusedSize;
+    this.#runEp = len > 0 && !refused ? ep : null;
     this.#runSize = len;
+    this.#txEps[m] = ep;
   }
 
   /** Makes message m the one-datagram message of slot i (from the template). */
@@ -771,10 +789,19 @@ export class LinuxUdpTransport implements Transport, PollHandler {
         break;
       }
       if (this.#txSegs[start] > 1 && (e === EIO || e === EINVAL || e === EMSGSIZE)) {
-        // The kernel would not segment this run (EIO: no checksum offload on the way out, for
-        // good; EINVAL/EMSGSIZE: a segment too big for the route): send it datagram by datagram.
+        // The kernel would not segment this run: send it datagram by datagram. EIO: the route
+        // cannot take GSO (IPsec; on older kernels, a device without checksum offload), so GSO
+        // goes off for good. EINVAL/EMSGSIZE: a segment too big for the route's MTU.
         stats.gsoFallbacks++;
         if (e === EIO) this.#gso = false;
+        else {
+          this.#refusedEp = this.#txEps[start];
+          this.#refusedSize = this.#txIovView.getUint32(
+            this.#txFirst[start] * IOVEC_SIZE + 8,
+            true,
+          );
+          this.#refusedFlushes = REFUSED_FLUSHES;
+        }
         this.#unpack(start);
         continue;
       }
@@ -786,6 +813,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#txCount = 0;
     this.#txSlots = 0;
     this.#runEp = null;
+    if (this.#refusedEp !== null && --this.#refusedFlushes <= 0) this.#refusedEp = null;
   }
 
   /** The datagrams in messages [start, #txCount). */

@@ -370,7 +370,7 @@ Deno.test({
         assert.equal(a.stats.datagramsOut, 20);
         assert.equal(a.stats.sendErrors, 0);
         assert.equal(a.gso, e !== EIO, "EIO turns GSO off, EINVAL does not");
-        // The next run: GSO still, or plain once turned off.
+        // The next run (shorter than the refused one): GSO still, or plain once turned off.
         for (let i = 20; i < 40; i++) send(i, 500);
         a.flush();
         await b.sink.wait(40);
@@ -458,6 +458,17 @@ Deno.test({
       assert.equal(a.stats.gsoFallbacks, 1);
       assert.equal(a.stats.gsoMessages, 1, "the 1000-byte run still went as one message");
       assert.equal(a.gso, true, "GSO stays on for runs that fit");
+      // The refused size is not tried again for that endpoint: no second failed send.
+      for (let i = 20; i < 30; i++) {
+        a.send(numbered(i, 1400), to);
+        lengths.set(i, 1400);
+      }
+      a.flush();
+      await b.sink.wait(30);
+      assert.deepEqual(b.sink.seqs(), [...Array(30).keys()]);
+      assertIntact(b.sink, lengths);
+      assert.equal(a.stats.gsoFallbacks, 1);
+      assert.equal(a.stats.gsoMessages, 1);
     } finally {
       await closeAll(a, b);
       await must("ip", "link", "set", "lo", "mtu", "65536");
