@@ -19,6 +19,19 @@ export interface TransportStats {
   sendDrops: number;
   /** Receive calls that failed, and datagrams dropped as truncated. */
   recvErrors: number;
+  /**
+   * Messages sent with UDP GSO: several datagrams to one endpoint in one send, cut apart by the
+   * kernel or the NIC (the Linux UDP transport only; absent elsewhere).
+   */
+  gsoMessages?: number;
+  /** The datagrams those messages carried (also counted in `datagramsOut`). */
+  gsoSegments?: number;
+  /** GSO messages the kernel refused and that were sent again datagram by datagram. */
+  gsoFallbacks?: number;
+  /** Received messages the kernel had coalesced (UDP GRO), split by the transport. */
+  groMessages?: number;
+  /** The datagrams split from them (those handed on are also counted in `datagramsIn`). */
+  groSegments?: number;
 }
 
 /** A zeroed {@link TransportStats}. */
@@ -32,6 +45,19 @@ export function newTransportStats(): TransportStats {
     sendDrops: 0,
     recvErrors: 0,
   };
+}
+
+/** The offload counters of {@link TransportStats}, for a transport that keeps them. */
+export type OffloadStats = Required<
+  Pick<
+    TransportStats,
+    "gsoMessages" | "gsoSegments" | "gsoFallbacks" | "groMessages" | "groSegments"
+  >
+>;
+
+/** A zeroed {@link OffloadStats}. */
+export function newOffloadStats(): OffloadStats {
+  return { gsoMessages: 0, gsoSegments: 0, gsoFallbacks: 0, groMessages: 0, groSegments: 0 };
 }
 
 /** Why a TCP transport dropped a frame it was asked to send. */

@@ -138,6 +138,7 @@ const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM (operation not permitted)",
   2: "ENOENT (no such file or directory)",
   4: "EINTR",
+  5: "EIO",
   9: "EBADF",
   11: "EAGAIN",
   12: "ENOMEM",
@@ -160,6 +161,8 @@ const ERRNO_NAMES: Record<number, string> = {
 
 /** errno: interrupted system call. */
 export const EINTR = 4;
+/** errno: I/O error (a UDP GSO send the device cannot offload checksums for). */
+export const EIO = 5;
 /** errno: bad file descriptor. */
 export const EBADF = 9;
 /** errno: try again (would block). */
@@ -238,12 +241,20 @@ export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 /** SOL_SOCKET option: the firewall mark of outgoing packets (needs CAP_NET_ADMIN). */
 export const SO_MARK = 36;
+/** Socket option level: UDP. */
+export const SOL_UDP = 17;
+/** SOL_UDP option: the segment size of UDP GSO sends (socket default, or a cmsg per send). */
+export const UDP_SEGMENT = 103;
+/** SOL_UDP option: receive coalesced datagrams (UDP GRO), with their segment size in a cmsg. */
+export const UDP_GRO = 104;
 /** Socket option level: IPv6. */
 export const IPPROTO_IPV6 = 41;
 /** IPPROTO_IPV6 option: refuse IPv4-mapped traffic. */
 export const IPV6_V6ONLY = 26;
 /** send/recv flag: do not block. */
 export const MSG_DONTWAIT = 0x40;
+/** msg_flags: the control data was longer than its buffer. */
+export const MSG_CTRUNC = 0x8;
 /** msg_flags: the datagram was longer than the buffer. */
 export const MSG_TRUNC = 0x20;
 
@@ -272,5 +283,7 @@ export const SOCKADDR_IN_SIZE = 16;
 export const MMSGHDR_SIZE = 64;
 /** The size of `struct iovec` on 64-bit Linux. */
 export const IOVEC_SIZE = 16;
+/** The size of `struct cmsghdr` on 64-bit Linux (`cmsg_len` is a size_t); data follows it. */
+export const CMSGHDR_SIZE = 16;
 /** The size of `struct pollfd`. */
 export const POLLFD_SIZE = 8;

@@ -1,5 +1,6 @@
 /**
- * Loopback UDP throughput of DenoUdpTransport vs LinuxUdpTransport.
+ * Loopback UDP throughput of DenoUdpTransport vs LinuxUdpTransport, the latter without and with
+ * UDP offload (GSO on send, GRO on receive).
  *
  *   deno run -A --unstable-net scripts/bench/udp.ts [seconds=3] [size=1420]
  *
@@ -8,6 +9,10 @@
  * fast as it can to a peer process that counts. Besides packets per second, the CPU time this
  * process used per packet is measured (from /proc/self/stat), and turned into packets per
  * CPU-second: on a small machine the peer competes for cores, so that figure is the steadier one.
+ *
+ * With offload (`linux+offload`), the peer uses it too: on receive it blasts with GSO (loopback
+ * hands a GSO message whole to a GRO socket, as a veth or a NIC with GRO would coalesce a real
+ * flow), on send it counts with GRO. Without it both ends send and read datagram by datagram.
  * @module
  */
 
@@ -21,13 +26,22 @@ const size = Number(Deno.args[1] ?? 1420);
 const PEER = new URL("./udp_peer.ts", import.meta.url).pathname;
 const TICKS_PER_SECOND = 100;
 
-type Kind = "deno" | "linux";
+type Kind = "deno" | "linux" | "offload";
 type Measured = Transport & { stats: TransportStats };
+const KINDS: Kind[] = ["deno", "linux", "offload"];
+const LABELS: Record<Kind, string> = {
+  deno: "DenoUdpTransport",
+  linux: "LinuxUdpTransport",
+  offload: "LinuxUdpTransport+offload",
+};
+/** The peer's offload argument for a kind. */
+const peerOffload = (kind: Kind) => kind === "offload" ? "on" : "off";
 
 async function open(kind: Kind): Promise<Measured> {
+  const offload = kind === "offload";
   return kind === "deno"
     ? await DenoUdpTransport.open({ port: 0, hostname: "127.0.0.1" })
-    : await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    : await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1", gso: offload, gro: offload });
 }
 
 /** User plus system CPU seconds used by this process so far. */
@@ -87,7 +101,7 @@ async function receive(kind: Kind): Promise<Figure> {
     },
     flush() {},
   });
-  const p = peer("blast", String(t.port), String(seconds), String(size));
+  const p = peer("blast", String(t.port), String(seconds), String(size), peerOffload(kind));
   // Start the clocks at the first datagram, so peer start-up is not counted.
   while (count === 0) await new Promise((r) => setTimeout(r, 1));
   const cpu0 = cpuSeconds();
@@ -108,7 +122,7 @@ const yieldToLoop = () => new Promise((r) => setTimeout(r, 0));
 
 /** The transport under test sends to a process that counts. */
 async function send(kind: Kind): Promise<Figure> {
-  const p = peer("count", String(seconds + 1));
+  const p = peer("count", String(seconds + 1), peerOffload(kind));
   const { port } = await p.next();
   const t = await open(kind);
   const to = t.endpoint(`127.0.0.1:${port}`);
@@ -142,7 +156,13 @@ async function send(kind: Kind): Promise<Figure> {
  */
 async function drain(kind: Kind, burst: number): Promise<number> {
   const t = await open(kind);
-  const sender = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const offload = kind === "offload";
+  const sender = await LinuxUdpTransport.open({
+    port: 0,
+    hostname: "127.0.0.1",
+    gso: offload,
+    gro: offload,
+  });
   let count = 0;
   let target = 0;
   let finished: (() => void) | null = null;
@@ -176,17 +196,19 @@ async function drain(kind: Kind, burst: number): Promise<number> {
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 const drains: string[] = [];
-for (const kind of ["deno", "linux"] as Kind[]) {
-  drains.push(`${kind}: ${fmt(await drain(kind, 80))} pkt/s`);
+for (const kind of KINDS) {
+  drains.push(`${LABELS[kind]}: ${fmt(await drain(kind, 80))} pkt/s`);
 }
-drains.push(`linux (bursts of 1000): ${fmt(await drain("linux", 1000))} pkt/s`);
+for (const kind of ["linux", "offload"] as Kind[]) {
+  drains.push(`${LABELS[kind]} (bursts of 1000): ${fmt(await drain(kind, 1000))} pkt/s`);
+}
 
 const rows: string[][] = [];
-for (const kind of ["deno", "linux"] as Kind[]) {
+for (const kind of KINDS) {
   const rx = await receive(kind);
   const tx = await send(kind);
   rows.push([
-    kind === "deno" ? "DenoUdpTransport" : "LinuxUdpTransport",
+    LABELS[kind],
     fmt(rx.pps),
     ((rx.pps * size * 8) / 1e9).toFixed(2),
     fmt(rx.perCpu),

@@ -3,17 +3,26 @@
  * charged to the transport under test. A LinuxUdpTransport that either blasts datagrams at a
  * port, or counts arrivals; prints one JSON line per step.
  *
- *   deno run -A scripts/bench/udp_peer.ts blast PORT SECONDS SIZE   -> {"sent": n}
- *   deno run -A scripts/bench/udp_peer.ts count SECONDS             -> {"port": p} {"received": n}
+ *   deno run -A scripts/bench/udp_peer.ts blast PORT SECONDS SIZE [on|off] -> {"sent": n}
+ *   deno run -A scripts/bench/udp_peer.ts count SECONDS [on|off]   -> {"port": p} {"received": n}
+ *
+ * The last argument turns UDP offload (GSO for `blast`, GRO for `count`) on or off (default off,
+ * the plain path).
  * @module
  */
 
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 
 const [role, ...rest] = Deno.args;
-const t = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+const offload = rest.at(role === "blast" ? 3 : 1) === "on";
+const t = await LinuxUdpTransport.open({
+  port: 0,
+  hostname: "127.0.0.1",
+  gso: offload,
+  gro: offload,
+});
 if (role === "blast") {
-  const [port, seconds, size] = rest.map(Number);
+  const [port, seconds, size] = rest.slice(0, 3).map(Number);
   const to = t.endpoint(`127.0.0.1:${port}`);
   const data = new Uint8Array(size);
   const end = performance.now() + seconds * 1000;
