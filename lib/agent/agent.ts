@@ -33,7 +33,7 @@ import { openTunDevice } from "./tun_mode.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
-import type { MetricsSnapshot } from "../status/metrics.ts";
+import type { MetricsSnapshot, UdpMetrics } from "../status/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 
@@ -295,6 +295,8 @@ export class Agent {
   /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
   readonly tcpPort: number | null;
   readonly #tcp: TcpTransport | null;
+  /** The UDP socket's counters (a driver's own stats object, read at each scrape). */
+  readonly #udp: UdpMetrics | null;
   readonly #identity: NodeIdentity;
   readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
@@ -324,9 +326,11 @@ export class Agent {
     suiteName: string,
     logger: Logger,
     tcp: TcpTransport | null,
+    udpStats: UdpMetrics | null,
   ) {
     this.device = device;
     this.#tcp = tcp;
+    this.#udp = udpStats;
     this.tcpPort = tcp?.port ?? null;
     this.#packets = packets;
     this.stack = stack;
@@ -480,6 +484,7 @@ export class Agent {
     }
     let transport: Transport;
     let tcp: TcpTransport | null = null;
+    let udp: Transport | null = null;
     try {
       const port = opts.listenPort ?? 51820;
       const openUdp = (p: number, hostname: string | undefined): Promise<Transport> =>
@@ -487,8 +492,10 @@ export class Agent {
           ? LinuxUdpTransport.open({ port: p, hostname, poller, onError, fwMark })
           : DenoUdpTransport.open({ port: p, hostname });
       const tcpPort = checkTcpPort(opts.tcpPort);
-      if (tcpPort === 0) transport = opts.transport ?? await openUdp(port, opts.listenHost);
-      else {
+      if (tcpPort === 0) {
+        transport = opts.transport ?? await openUdp(port, opts.listenHost);
+        udp = transport;
+      } else {
         const dual = await openDual(opts.transport, openUdp, {
           port,
           hostname: opts.listenHost,
@@ -496,6 +503,7 @@ export class Agent {
           onError,
         });
         tcp = dual.tcp as TcpTransport;
+        udp = dual.udp;
         transport = dual;
       }
     } catch (e) {
@@ -556,6 +564,7 @@ export class Agent {
         suite.name,
         logger,
         tcp,
+        udpStatsOf(udp),
       );
     } catch (e) {
       // A collaborator's factory (the probe) threw: nothing runs yet but the device.
@@ -682,6 +691,7 @@ export class Agent {
       },
       listeners: this.listenerStats,
       ...(this.#tcp ? { tcp: this.#tcp.stats } : {}),
+      ...(this.#udp ? { udp: this.#udp } : {}),
       ...this.#extraMetrics(),
     };
   }
@@ -729,4 +739,12 @@ export class Agent {
     await this.device.close();
     this.logger.info("agent stopped", {});
   }
+}
+
+/** The counters of a UDP transport of weft's drivers (they all have `stats`), else null. */
+function udpStatsOf(t: Transport | null): UdpMetrics | null {
+  const stats = (t as { stats?: unknown } | null)?.stats;
+  return typeof stats === "object" && stats !== null && "datagramsIn" in stats
+    ? stats as UdpMetrics
+    : null;
 }

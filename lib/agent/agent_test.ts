@@ -227,6 +227,9 @@ Deno.test('agent: tcpPort "same" listens on TCP on the UDP port\'s number; peers
     assert.equal(sa.accepts, 1);
     assert.equal(sb.dials, 1);
     assert.ok(sa.datagramsIn > 0 && sb.datagramsIn > 0);
+    // Beside TCP, the UDP side's figures are the metrics' too.
+    assert.equal(typeof a.metrics().udp?.datagramsOut, "number");
+    assert.equal(a.metrics().tcp, sa);
   } finally {
     await closeAll(agents);
   }
@@ -245,6 +248,8 @@ Deno.test("agent: without tcpPort (or with 0) there is no TCP", async () => {
     try {
       assert.equal(agent.tcpPort, null);
       assert.equal(agent.tcpStats(), null);
+      // The UDP socket's figures are in the metrics either way.
+      assert.equal(agent.metrics().udp?.datagramsIn, 0);
       // Nothing listens on TCP on the UDP port's number.
       const l = Deno.listen({ hostname: "127.0.0.1", port: agent.device.listenPort });
       l.close();

@@ -253,6 +253,34 @@ export interface TcpMetrics {
   drops: Record<string, number>;
 }
 
+/** UDP underlay figures; the same fields as drivers/stats.ts TransportStats. */
+export interface UdpMetrics {
+  /** Datagrams received. */
+  datagramsIn: number;
+  /** Bytes of those datagrams. */
+  bytesIn: number;
+  /** Datagrams sent. */
+  datagramsOut: number;
+  /** Bytes of those datagrams. */
+  bytesOut: number;
+  /** Sends that failed. */
+  sendErrors: number;
+  /** Sends dropped on a full queue. */
+  sendDrops: number;
+  /** Receive errors and truncated datagrams. */
+  recvErrors: number;
+  /** UDP GSO messages sent (each several datagrams), when the kernel has it. */
+  gsoMessages?: number;
+  /** Datagrams sent in those. */
+  gsoSegments?: number;
+  /** Times GSO was given up for a batch. */
+  gsoFallbacks?: number;
+  /** UDP GRO messages received (each several datagrams). */
+  groMessages?: number;
+  /** Datagrams received in those. */
+  groSegments?: number;
+}
+
 /** Everything `/metrics` shows; the agent fills it per scrape. */
 export interface MetricsSnapshot {
   /** weft's version. */
@@ -290,6 +318,8 @@ export interface MetricsSnapshot {
   relay?: RelayMetrics;
   /** The TCP transport, while the agent listens on TCP. */
   tcp?: TcpMetrics;
+  /** The UDP underlay (the agent's own UDP socket). */
+  udp?: UdpMetrics;
 }
 
 const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
@@ -463,6 +493,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
   }
   if (s.relay) renderRelay(w, s.relay);
   if (s.tcp) renderTcp(w, s.tcp);
+  if (s.udp) renderUdp(w, s.udp);
   if (s.policyDrops) {
     w.counter(
       "weft_policy_drops_total",
@@ -568,6 +599,42 @@ function renderRelay(w: MetricsWriter, r: RelayMetrics): void {
     "Peers by the route their packets take now: direct, relay, tcp or none.",
     keyed(r.routes, "route"),
   );
+}
+
+function renderUdp(w: MetricsWriter, u: UdpMetrics): void {
+  w.counter("weft_udp_datagrams_total", "Datagrams over the UDP underlay, by direction.", [
+    { labels: { dir: "in" }, value: u.datagramsIn },
+    { labels: { dir: "out" }, value: u.datagramsOut },
+  ]);
+  w.counter("weft_udp_bytes_total", "Bytes of the datagrams over the UDP underlay, by direction.", [
+    { labels: { dir: "in" }, value: u.bytesIn },
+    { labels: { dir: "out" }, value: u.bytesOut },
+  ]);
+  w.counter("weft_udp_errors_total", "UDP underlay errors, by kind.", [
+    { labels: { kind: "send" }, value: u.sendErrors },
+    { labels: { kind: "send-queue-full" }, value: u.sendDrops },
+    { labels: { kind: "receive" }, value: u.recvErrors },
+  ]);
+  if (u.gsoMessages === undefined) return;
+  w.counter(
+    "weft_udp_offload_messages_total",
+    "UDP GSO sends and GRO receives (each carrying several datagrams), by kind.",
+    [
+      { labels: { kind: "gso" }, value: u.gsoMessages },
+      { labels: { kind: "gro" }, value: u.groMessages ?? 0 },
+    ],
+  );
+  w.counter(
+    "weft_udp_offload_datagrams_total",
+    "Datagrams carried in UDP GSO sends and GRO receives, by kind.",
+    [
+      { labels: { kind: "gso" }, value: u.gsoSegments ?? 0 },
+      { labels: { kind: "gro" }, value: u.groSegments ?? 0 },
+    ],
+  );
+  w.counter("weft_udp_gso_fallbacks_total", "Batches sent again without GSO.", [
+    { value: u.gsoFallbacks ?? 0 },
+  ]);
 }
 
 function renderTcp(w: MetricsWriter, t: TcpMetrics): void {

@@ -333,3 +333,34 @@ Deno.test("metrics: the test parser refuses malformed documents", () => {
   assert.throws(() => parsePrometheus("# TYPE x gauge\nx one\n"), /bad value/);
   assert.throws(() => parsePrometheus('# TYPE x gauge\nx{a="\\q"} 1\n'), /escape/);
 });
+
+Deno.test("metrics: the UDP underlay's figures, with GSO and GRO when the driver has them", async () => {
+  const udp = {
+    datagramsIn: 10,
+    bytesIn: 1000,
+    datagramsOut: 20,
+    bytesOut: 2000,
+    sendErrors: 1,
+    sendDrops: 2,
+    recvErrors: 3,
+  };
+  const plain = renderMetrics({ ...snapshot(), udp });
+  assert.equal(promValue(parsePrometheus(plain), "weft_udp_datagrams_total", { dir: "out" }), 20);
+  assert.equal(promValue(parsePrometheus(plain), "weft_udp_errors_total", { kind: "receive" }), 3);
+  assert.ok(!parsePrometheus(plain).families.has("weft_udp_offload_messages_total"));
+  const text = renderMetrics({
+    ...snapshot(),
+    udp: {
+      ...udp,
+      gsoMessages: 4,
+      gsoSegments: 90,
+      gsoFallbacks: 0,
+      groMessages: 5,
+      groSegments: 70,
+    },
+  });
+  const doc = parsePrometheus(text);
+  assert.equal(promValue(doc, "weft_udp_offload_datagrams_total", { kind: "gso" }), 90);
+  assert.equal(promValue(doc, "weft_udp_offload_messages_total", { kind: "gro" }), 5);
+  if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
+});
