@@ -190,7 +190,7 @@ Deno.test("fuzz: the TUN's read path never throws; every refused read is a count
   const off = new TunOffload({ mtu: MTU, emit: (_, len) => (written.push(len), len) });
   const arena = off.arena;
   const readEnd = off.rxSize;
-  const ringStart = 2 * ((off.rxSize + 7) & ~7);
+  const ringStart = ((off.rxSize + 1 + 7) & ~7) + ((off.rxSize + 7) & ~7);
   const ringEnd = ringStart + 64 * ((MTU + 7) & ~7);
   let handed = 0;
   const sink = {

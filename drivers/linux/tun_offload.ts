@@ -80,8 +80,11 @@ export interface TunOffloadOptions {
   onError?: (err: unknown) => void;
 }
 
-/** The largest read: a 64 KB packet and its header. */
-const RX_SIZE = VNET_HDR_LEN + MAX_IP_PACKET;
+/**
+ * The largest read taken: a header and a 64 KB packet (an IPv6 one may add its 40-byte header to a
+ * 65,535-byte payload). The read area is larger, so a longer read shows as such, not cut short.
+ */
+const RX_SIZE = VNET_HDR_LEN + MAX_IP_PACKET + 40;
 
 function align8(n: number): number {
   return (n + 7) & ~7;
@@ -93,8 +96,10 @@ export class TunOffload {
   readonly arena: Uint8Array;
   /** Where a read goes (header first) and how much it may take. */
   readonly rxOffset = 0;
-  /** The bytes a read may fill. */
+  /** The longest read taken; the read area has room for at least one byte more. */
   readonly rxSize = RX_SIZE;
+  /** The bytes of the packets the last {@link handleRead} handed to the sink. */
+  lastReadBytes = 0;
   /** Counters. */
   readonly stats: OffloadStats = newOffloadStats();
   /** The interface MTU. */
@@ -130,7 +135,7 @@ export class TunOffload {
     const ringSlot = align8(mtu);
     // Queue slots keep room for a header before the packet, which starts 8-aligned.
     this.#queueSlot = align8(VNET_HDR_LEN) + align8(mtu);
-    this.#outOffset = align8(RX_SIZE);
+    this.#outOffset = align8(RX_SIZE + 1);
     const ringBase = this.#outOffset + align8(RX_SIZE);
     const queueBase = ringBase + ring * ringSlot;
     this.arena = new Uint8Array(new ArrayBuffer(queueBase + queue * this.#queueSlot));
@@ -161,6 +166,7 @@ export class TunOffload {
   handleRead(n: number, sink: PacketSink): number {
     const arena = this.arena;
     const hdr = this.#hdr;
+    this.lastReadBytes = 0;
     if (n <= VNET_HDR_LEN || n > RX_SIZE) {
       this.stats.readDrops++;
       return 0;
@@ -177,6 +183,7 @@ export class TunOffload {
       }
       let view = this.#rxView;
       if (view.length !== len) view = this.#rxView = arena.subarray(VNET_HDR_LEN, n);
+      this.lastReadBytes = len;
       this.#deliver(sink, view);
       return 1;
     }
@@ -196,6 +203,7 @@ export class TunOffload {
       for (let j = 0; j < k; j++) {
         let view = views[j];
         if (view.length !== lens[j]) view = views[j] = arena.subarray(ring[j], ring[j] + lens[j]);
+        this.lastReadBytes += lens[j];
         this.#deliver(sink, view);
       }
       first += k;
