@@ -5,7 +5,7 @@
  *
  * Each segment gets the original headers with:
  * - IPv4: the total length, the id of the first plus the segment's index, a new header checksum;
- * - IPv6: the payload length;
+ * - IPv6: the payload length (hop-by-hop and destination options are copied with the header);
  * - TCP: the sequence number advanced by the payload before it, FIN and PSH only on the last
  *   segment, CWR only on the first, and a full checksum;
  * - UDP: the length and a full checksum (0 is sent as 0xffff).
@@ -121,6 +121,13 @@ export class GsoSplitter {
       if (len < 40) return 0;
       l4 = 40;
       proto = buf[off + 6];
+      // Hop-by-hop and destination options may come first; other extension headers (routing,
+      // fragment, AH, ESP) change what is checksummed or cannot be cut.
+      while (proto === 0 || proto === 60) {
+        if (l4 + 8 > len) return 0;
+        proto = buf[off + l4];
+        l4 += (buf[off + l4 + 1] + 1) * 8;
+      }
       if (type === GSO_TCPV4) return 0;
     } else {
       return 0;

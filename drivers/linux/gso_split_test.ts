@@ -206,6 +206,53 @@ Deno.test("split: IPv4 options are copied into every segment; ids wrap", () => {
   assert.deepEqual(segs.map((s) => (s[4] << 8) | s[5]), [0xfffe, 0xffff, 0, 1, 2]);
 });
 
+Deno.test("split: IPv6 with hop-by-hop and destination options; other extensions refused", () => {
+  const c: Case = { version: 6, proto: "tcp" };
+  const plain = buildPacket({ ...c, payload: randomBytes(4000), flags: 0x18 });
+  // Insert a hop-by-hop header (8 bytes) and a destination options header (16 bytes).
+  const ext = Uint8Array.of(60, 0, 1, 4, 0, 0, 0, 0, 6, 1, 1, 12, ...new Array(12).fill(0));
+  const pkt = new Uint8Array(plain.length + ext.length);
+  pkt.set(plain.subarray(0, 40));
+  pkt.set(ext, 40);
+  pkt.set(plain.subarray(40), 40 + ext.length);
+  pkt[6] = 0;
+  new DataView(pkt.buffer).setUint16(4, pkt.length - 40);
+  const h = newVnetHeader();
+  h.flags = VNET_F_NEEDS_CSUM;
+  h.gsoType = GSO_TCPV6;
+  h.gsoSize = 1000;
+  h.csumStart = 64;
+  h.csumOffset = 16;
+  const segs = split(pkt, h)!;
+  assert.equal(segs.length, 4);
+  const payload = plain.subarray(60);
+  for (const [i, s] of segs.entries()) {
+    assert.deepEqual(s.subarray(40, 64), ext);
+    assert.equal((s[4] << 8) | s[5], s.length - 40);
+    assert.deepEqual(s.subarray(84), payload.subarray(i * 1000, (i + 1) * 1000));
+    // The transport checksum, over the pseudo-header of the IPv6 addresses.
+    const l4 = s.subarray(64);
+    const ph = new Uint8Array(40);
+    ph.set(s.subarray(8, 40));
+    new DataView(ph.buffer).setUint32(32, l4.length);
+    ph[39] = 6;
+    let sum = 0;
+    for (const b of [ph, l4]) {
+      for (let k = 0; k < b.length; k += 2) sum += (b[k] << 8) | (b[k + 1] ?? 0);
+    }
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    assert.equal(sum, 0xffff, `segment ${i}`);
+  }
+  // A routing header: refused.
+  const routed = pkt.slice();
+  routed[6] = 43;
+  assert.equal(split(routed, h), null);
+  // Options running past the end: refused.
+  const long = pkt.slice(0, 60);
+  long[41] = 200;
+  assert.equal(split(long, h), null);
+});
+
 Deno.test("split refuses what it cannot cut, and writes nothing", () => {
   const tcp4 = buildPacket({ payload: randomBytes(3000) });
   const tcp6 = buildPacket({ version: 6, payload: randomBytes(3000) });
