@@ -3,8 +3,9 @@
  * the file descriptor so that it can be tested without one:
  *
  * - reads: one read of up to 64 KB and its virtio-net header goes in {@link rxOffset}; a GSO
- *   packet is cut into MTU-sized packets in a ring of slots, a partial checksum is completed in
- *   place, and each packet is handed to the sink. Input the kernel should never give (a header
+ *   packet is cut into MTU-sized packets in a ring of slots (segments larger than the MTU, should
+ *   the interface's MTU be raised, go one at a time through a slot of 64 KB), a partial checksum is
+ *   completed in place, and each packet is handed to the sink. Input the kernel should never give (a header
  *   that does not fit, an unknown GSO type) is dropped and counted.
  * - writes: packets are copied into a queue of slots; {@link flush} (at the end of a batch, or
  *   when the queue is full) coalesces TCP segments ({@link TcpCoalescer}) and hands each write
@@ -116,6 +117,9 @@ export class TunOffload {
   readonly #ringOffs: Int32Array;
   readonly #ringLens: Int32Array;
   readonly #ringViews: Uint8Array[];
+  readonly #jumboOffs: Int32Array;
+  readonly #jumboLens = new Int32Array(1);
+  readonly #jumboViews: Uint8Array[];
   readonly #queueOffs: Int32Array;
   readonly #queueLens: Int32Array;
   readonly #queueSlot: number;
@@ -137,7 +141,8 @@ export class TunOffload {
     this.#queueSlot = align8(VNET_HDR_LEN) + align8(mtu);
     this.#outOffset = align8(RX_SIZE + 1);
     const ringBase = this.#outOffset + align8(RX_SIZE);
-    const queueBase = ringBase + ring * ringSlot;
+    const jumboBase = ringBase + ring * ringSlot;
+    const queueBase = jumboBase + align8(MAX_IP_PACKET);
     this.arena = new Uint8Array(new ArrayBuffer(queueBase + queue * this.#queueSlot));
     this.#ringOffs = new Int32Array(ring);
     this.#ringLens = new Int32Array(ring);
@@ -146,6 +151,8 @@ export class TunOffload {
       this.#ringOffs[i] = ringBase + i * ringSlot;
       this.#ringViews.push(this.arena.subarray(this.#ringOffs[i], this.#ringOffs[i]));
     }
+    this.#jumboOffs = Int32Array.of(jumboBase);
+    this.#jumboViews = [this.arena.subarray(jumboBase, jumboBase)];
     this.#queueOffs = new Int32Array(queue);
     this.#queueLens = new Int32Array(queue);
     for (let i = 0; i < queue; i++) {
@@ -187,16 +194,23 @@ export class TunOffload {
       this.#deliver(sink, view);
       return 1;
     }
-    const ring = this.#ringOffs;
-    const segments = this.#splitter.prepare(arena, VNET_HDR_LEN, len, hdr, this.mtu);
+    let ring = this.#ringOffs;
+    let lens = this.#ringLens;
+    let views = this.#ringViews;
+    let segments = this.#splitter.prepare(arena, VNET_HDR_LEN, len, hdr, this.mtu);
     if (segments === 0) {
-      this.stats.readDrops++;
-      return 0;
+      // Segments larger than the MTU (the interface's MTU was raised under us): one at a time.
+      segments = this.#splitter.prepare(arena, VNET_HDR_LEN, len, hdr, MAX_IP_PACKET);
+      if (segments === 0) {
+        this.stats.readDrops++;
+        return 0;
+      }
+      ring = this.#jumboOffs;
+      lens = this.#jumboLens;
+      views = this.#jumboViews;
     }
     this.stats.gsoReads++;
     this.stats.segments += segments;
-    const lens = this.#ringLens;
-    const views = this.#ringViews;
     for (let first = 0; first < segments;) {
       const k = this.#splitter.cut(first, ring, ring.length, lens);
       if (k === 0) break;
