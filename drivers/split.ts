@@ -77,6 +77,11 @@ export class SplitDevice implements PacketDevice {
     else this.#inner.write(data);
   }
 
+  /** Ends a batch of writes on the inner device (the control stack writes at once). */
+  flush(): void {
+    this.#inner.flush?.();
+  }
+
   #isControl(p: Uint8Array): boolean {
     const version = p[0] >> 4;
     if (version === 4 && this.#v4 && p.length >= 28 && p[9] === 17) {

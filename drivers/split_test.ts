@@ -105,6 +105,18 @@ Deno.test("SplitDevice.write: UDP to our address on the control port goes to the
   assert.equal(got.length, 2);
 });
 
+Deno.test("SplitDevice.flush: ends the inner device's batch, when it has one", () => {
+  let flushes = 0;
+  const inner = Object.assign(new Inner(), { flush: () => void flushes++ });
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  d.write(udp("10.0.0.2", "10.0.0.1", 4000, PORT + 1));
+  d.flush();
+  assert.equal(flushes, 1);
+  assert.equal(inner.written.length, 1);
+  // An inner device without flush: nothing to do.
+  new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, PORT).flush();
+});
+
 Deno.test("SplitDevice.write: without an address of a family, its control packets go inside", () => {
   const inner = new Inner();
   const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);

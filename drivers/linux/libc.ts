@@ -19,6 +19,13 @@ export interface LibC {
   read(fd: number, buf: Uint8Array, count: number): number;
   /** write(2). */
   write(fd: number, buf: Uint8Array, count: number): number;
+  /**
+   * read(2) into memory given by its address (from {@link addressOf}, plus an offset), so a
+   * driver reads into part of a buffer without making a view of it.
+   */
+  readAt(fd: number, address: number, count: number): number;
+  /** write(2) from memory given by its address, as {@link LibC.readAt}. */
+  writeAt(fd: number, address: number, count: number): number;
   /** ioctl(2) with a pointer argument. */
   ioctl(fd: number, request: number, arg: Uint8Array): number;
   /** ioctl(2) with an integer argument. */
@@ -72,6 +79,8 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  readAt: { name: "read", parameters: ["i32", "usize", "usize"], result: "i32" },
+  writeAt: { name: "write", parameters: ["i32", "usize", "usize"], result: "i32" },
   ioctl: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   ioctl_int: { name: "ioctl", parameters: ["i32", "usize", "usize"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },

@@ -122,6 +122,29 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "libc: readAt and writeAt move bytes at an address inside a buffer",
+  ignore: !linux,
+  fn: () => {
+    const c = libc();
+    const fd = c.eventfd(0, L.EFD_NONBLOCK | L.EFD_CLOEXEC);
+    assert.ok(fd >= 0);
+    try {
+      const buf = new Uint8Array(64);
+      const base = Number(addressOf(buf));
+      new DataView(buf.buffer).setBigUint64(8, 7n, true);
+      assert.equal(c.writeAt(fd, base + 8, 8), 8);
+      assert.equal(c.readAt(fd, base + 40, 8), 8);
+      assert.equal(new DataView(buf.buffer).getBigUint64(40, true), 7n);
+      assert.ok(buf.subarray(48).every((x) => x === 0));
+      assert.equal(c.readAt(fd, base + 40, 8), -1);
+      assert.equal(errno(), L.EAGAIN);
+    } finally {
+      c.close(fd);
+    }
+  },
+});
+
 Deno.test("addressOf: a buffer's address; an empty one has none", () => {
   const buf = new Uint8Array(16);
   const a = addressOf(buf);

@@ -2,13 +2,34 @@
  * A Linux TUN interface through Deno FFI: `/dev/net/tun` with IFF_TUN|IFF_NO_PI, non-blocking,
  * served by a {@link Poller} that may be shared with the UDP transport. Addresses and routes are
  * set with the `ip` command.
+ *
+ * With offloads (the default), the TUN is opened with IFF_VNET_HDR and TUNSETOFFLOAD (partial
+ * checksums, TSO for IPv4 and IPv6, USO where the kernel has it): the host hands over TCP and UDP
+ * packets of up to 64 KB, which are cut into MTU-sized packets for the sink, and the packets
+ * written in one batch (up to `flush()`) go to the kernel with their TCP segments coalesced
+ * ({@link TunOffload}). When the kernel refuses, the TUN falls back to one packet per read and
+ * write and says so once.
  * @module
  */
 
 import type { PacketDevice, PacketSink } from "../../lib/io/driver.ts";
+import type { Logger } from "../../lib/log/logger.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 import { type DeviceStats, newDeviceStats } from "../stats.ts";
+import { type OffloadStats, TunOffload } from "./tun_offload.ts";
 import {
+  IFF_VNET_HDR,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_USO4,
+  TUN_F_USO6,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
+  VNET_HDR_LEN,
+} from "./vnet.ts";
+import {
+  addressOf,
   EACCES,
   EAGAIN,
   EBUSY,
@@ -43,6 +64,18 @@ export interface LinuxTunOptions {
   poller?: Poller;
   /** Called with errors thrown by the sink or met by the device; defaults to `console.error`. */
   onError?: (err: unknown) => void;
+  /**
+   * Whether to use the kernel's offloads (IFF_VNET_HDR, TUNSETOFFLOAD): large packets read and
+   * written, cut and coalesced here. Default true; false forces the plain path.
+   */
+  offload?: boolean;
+  /**
+   * The TUN_F_* offloads to ask for; default {@link DEFAULT_OFFLOADS}. When the kernel refuses
+   * them, it is asked again without USO, then the TUN falls back to the plain path.
+   */
+  offloadFlags?: number;
+  /** Where the fallback to the plain path is logged (once); default `console.warn`. */
+  logger?: Logger;
 }
 
 /** Addresses and routes for {@link LinuxTun.configure}. */
@@ -66,7 +99,13 @@ export const DEFAULT_TUN_NAME = "weft0";
 /** The default MTU. */
 export const DEFAULT_TUN_MTU = 1420;
 
-/** Packets read per readiness round, so a flood from the host cannot starve the other fds. */
+/** The offloads asked for by default: partial checksums, TSO and USO over IPv4 and IPv6. */
+export const DEFAULT_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
+
+/**
+ * Packets handed to the sink per readiness round, so a flood from the host cannot starve the
+ * other fds (a read is never left half done, so a round may pass it by one read's segments).
+ */
 const READ_BUDGET = 256;
 /** How long to retry TUNSETIFF while a previous holder of the name is still exiting. */
 const BUSY_RETRIES = 10;
@@ -85,6 +124,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
   readonly stats: DeviceStats = newDeviceStats();
   /** Never set: writes to a TUN do not wait. */
   readonly wantsWrite = false;
+  /** The TUN_F_* offloads in force; 0 on the plain path. */
+  readonly offload: number;
 
   readonly #poller: Poller;
   readonly #ownPoller: boolean;
@@ -94,14 +135,50 @@ export class LinuxTun implements PacketDevice, PollHandler {
   #sink: PacketSink | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** The offload paths, or null on the plain path. */
+  readonly #off: TunOffload | null = null;
+  /** The address of the offload arena, as a number for the FFI. */
+  readonly #arena: number = 0;
+  #flushQueued = false;
+  readonly #flushTask = () => {
+    this.#flushQueued = false;
+    this.flush();
+  };
 
-  private constructor(fd: number, name: string, mtu: number, options: LinuxTunOptions) {
+  private constructor(
+    fd: number,
+    name: string,
+    mtu: number,
+    options: LinuxTunOptions,
+    offload: number,
+  ) {
     this.fd = fd;
     this.name = name;
     this.mtu = mtu;
+    this.offload = offload;
     this.#ownPoller = options.poller === undefined;
     this.#poller = options.poller ?? new Poller({ onError: options.onError });
     this.#onError = options.onError ?? ((err) => console.error(`tun ${name}:`, err));
+    if (offload !== 0) {
+      const stats = this.stats;
+      const off = new TunOffload({
+        mtu,
+        emit: (at, len) => this.#emit(at, len),
+        onWritten: (packets, bytes) => {
+          stats.packetsOut += packets;
+          stats.bytesOut += bytes;
+        },
+        onWriteError: (packets) => (stats.writeErrors += packets),
+        onError: this.#onError,
+      });
+      this.#off = off;
+      this.#arena = Number(addressOf(off.arena));
+    }
+  }
+
+  /** The offload counters, or null on the plain path. */
+  get offloadStats(): OffloadStats | null {
+    return this.#off?.stats ?? null;
   }
 
   /**
@@ -119,14 +196,28 @@ export class LinuxTun implements PacketDevice, PollHandler {
       throw new Error(`invalid MTU ${mtu} (576-65535)`);
     }
     const c = libc();
-    const fd = c.open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
-    if (fd < 0) {
-      const e = errno();
-      const hint = e === EACCES || e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
-      throw new Error(`${sysError("open /dev/net/tun", e).message}${hint}`);
-    }
+    const want = options.offload === false ? 0 : options.offloadFlags ?? DEFAULT_OFFLOADS;
+    let fd = openTunFd();
     try {
-      const flags = await attach(fd, name);
+      let flags = await attach(fd, name, want === 0 ? 0 : IFF_VNET_HDR);
+      let offload = 0;
+      if (want !== 0) {
+        const got = enableOffloads(fd, want);
+        if (typeof got === "number") {
+          offload = got;
+        } else {
+          // Refused: start again on the plain path. Closing the fd deletes the interface
+          // (unless a leftover persistent one, which is attached again).
+          const msg = `TUN offloads refused by the kernel (${got.message}); ` +
+            "packets are read and written one by one";
+          if (options.logger) options.logger.warn(msg, { interface: name });
+          else console.warn(`tun ${name}: ${msg}`);
+          c.close(fd);
+          fd = -1;
+          fd = openTunFd();
+          flags = await attach(fd, name, 0);
+        }
+      }
       if (flags & IFF_PERSIST) {
         // A persistent TUN left by someone else's run: make it ours, so closing deletes it, and
         // drop its stale configuration.
@@ -136,9 +227,9 @@ export class LinuxTun implements PacketDevice, PollHandler {
         await ip(["-6", "route", "flush", "dev", name], true);
       }
       await ip(["link", "set", "dev", name, "mtu", String(mtu), "up"]);
-      return new LinuxTun(fd, name, mtu, options);
+      return new LinuxTun(fd, name, mtu, options, offload);
     } catch (err) {
-      c.close(fd);
+      if (fd >= 0) c.close(fd);
       throw err;
     }
   }
@@ -181,6 +272,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
   onReadable(): boolean {
     const sink = this.#sink;
     if (sink === null || this.#closed) return false;
+    if (this.#off !== null) return this.#readOffload(sink, this.#off);
     const c = libc();
     const rx = this.#rx;
     const stats = this.stats;
@@ -222,27 +314,95 @@ export class LinuxTun implements PacketDevice, PollHandler {
     return busy;
   }
 
+  /** The offload read loop: each read may hold many packets, all handed over before the next. */
+  #readOffload(sink: PacketSink, off: TunOffload): boolean {
+    const c = libc();
+    const stats = this.stats;
+    const at = this.#arena + off.rxOffset;
+    const size = off.rxSize + 1;
+    let count = 0;
+    let reads = 0;
+    let busy = true;
+    while (count < READ_BUDGET) {
+      const n = c.readAt(this.fd, at, size);
+      if (n < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        busy = false;
+        if (e === EAGAIN) break;
+        stats.readErrors++;
+        this.#onError(sysError(`read ${this.name}`, e));
+        if (!this.#closed) void this.#poller.remove(this.fd);
+        break;
+      }
+      if (n === 0) continue;
+      reads++;
+      const handed = off.handleRead(n, sink);
+      count += handed;
+      stats.packetsIn += handed;
+      stats.bytesIn += off.lastReadBytes;
+      if (this.#closed) return false;
+    }
+    if (reads > 0) {
+      try {
+        sink.flush();
+      } catch (err) {
+        this.#onError(err);
+      }
+    }
+    return busy;
+  }
+
   /** Unused: the TUN never asks to wait for writability. */
   onWritable(): void {}
 
-  /** Hands one IP packet to the host; dropped (and counted) if the kernel refuses it. */
+  /**
+   * Hands one IP packet to the host; dropped (and counted) if the kernel refuses it. With
+   * offloads, the packet is queued (copied) until {@link flush}, which the device calls at the end
+   * of each batch; a batch nobody flushes is flushed once the current task ends.
+   */
   write(data: Uint8Array): void {
     if (this.#closed) {
       this.stats.writeErrors++;
       return;
     }
+    const off = this.#off;
+    if (off !== null) {
+      off.write(data);
+      if (off.queued > 0 && !this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flushTask);
+      }
+      return;
+    }
     const n = libc().write(this.fd, data, data.length);
     if (n < 0) {
-      const e = errno();
       this.stats.writeErrors++;
-      // A full queue or a malformed packet is a drop, not news.
-      if (e !== EAGAIN && e !== ENOBUFS && e !== ENOMEM && e !== 22) {
-        this.#onError(sysError(`write ${this.name}`, e));
-      }
+      this.#writeFailed(errno());
       return;
     }
     this.stats.packetsOut++;
     this.stats.bytesOut += n;
+  }
+
+  /** Writes what {@link write} queued, TCP segments coalesced; nothing on the plain path. */
+  flush(): void {
+    if (this.#closed) return;
+    this.#off?.flush();
+  }
+
+  /** Writes `len` bytes of the offload arena from `at`; the offload path counts the result. */
+  #emit(at: number, len: number): number {
+    const n = libc().writeAt(this.fd, this.#arena + at, len);
+    if (n < 0) this.#writeFailed(errno());
+    return n;
+  }
+
+  #writeFailed(e: number): void {
+    // A full queue or a malformed packet is a drop, not news.
+    if (e !== EAGAIN && e !== ENOBUFS && e !== ENOMEM && e !== 22) {
+      this.#onError(sysError(`write ${this.name}`, e));
+    }
   }
 
   /** Stops reading and closes the fd, which deletes the interface and its routes; idempotent. */
@@ -252,6 +412,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
   }
 
   async #close(): Promise<void> {
+    this.#off?.flush();
     this.#closed = true;
     await this.#poller.remove(this.fd);
     libc().close(this.fd);
@@ -259,8 +420,41 @@ export class LinuxTun implements PacketDevice, PollHandler {
   }
 }
 
-/** Attaches `fd` to interface `name` (creating it); returns the interface's TUN flags. */
-async function attach(fd: number, name: string): Promise<number> {
+/** Opens `/dev/net/tun`, non-blocking. */
+function openTunFd(): number {
+  const fd = libc().open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const e = errno();
+    const hint = e === EACCES || e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
+    throw new Error(`${sysError("open /dev/net/tun", e).message}${hint}`);
+  }
+  return fd;
+}
+
+/**
+ * Sets the virtio-net header size and asks for offloads `want`, then for `want` without USO (a
+ * kernel before 6.2 has none); returns the offloads granted, or the error of the refusal.
+ */
+function enableOffloads(fd: number, want: number): number | Error {
+  const c = libc();
+  const size = new Uint8Array(new Int32Array([VNET_HDR_LEN]).buffer);
+  // A leftover persistent TUN may have another size; 10 is the kernel's default.
+  if (c.ioctl(fd, TUNSETVNETHDRSZ, size) < 0) return sysError("TUNSETVNETHDRSZ");
+  if (c.ioctl_int(fd, TUNSETOFFLOAD, want) === 0) return want;
+  let err = sysError("TUNSETOFFLOAD");
+  const noUso = want & ~(TUN_F_USO4 | TUN_F_USO6);
+  if (noUso !== want && noUso !== 0) {
+    if (c.ioctl_int(fd, TUNSETOFFLOAD, noUso) === 0) return noUso;
+    err = sysError("TUNSETOFFLOAD");
+  }
+  return err;
+}
+
+/**
+ * Attaches `fd` to interface `name` (creating it) with IFF_TUN|IFF_NO_PI and `extraFlags`;
+ * returns the interface's TUN flags.
+ */
+async function attach(fd: number, name: string, extraFlags: number): Promise<number> {
   const c = libc();
   const ifr = new Uint8Array(new ArrayBuffer(IFREQ_SIZE));
   const v = new DataView(ifr.buffer);
@@ -268,7 +462,7 @@ async function attach(fd: number, name: string): Promise<number> {
   for (let attempt = 0;; attempt++) {
     ifr.fill(0);
     ifr.set(new TextEncoder().encode(name));
-    v.setUint16(16, IFF_TUN | IFF_NO_PI, true);
+    v.setUint16(16, IFF_TUN | IFF_NO_PI | extraFlags, true);
     if (c.ioctl(fd, TUNSETIFF, ifr) === 0) break;
     const e = errno();
     const kind = await linkKind(name);

@@ -5,7 +5,7 @@
  * always deleted, which also removes any interface left in it.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_TUN_MTU, DEFAULT_TUN_NAME, LinuxTun } from "./tun.ts";
+import { DEFAULT_OFFLOADS, DEFAULT_TUN_MTU, DEFAULT_TUN_NAME, LinuxTun } from "./tun.ts";
 import type { PacketSink } from "../../lib/io/driver.ts";
 import { buildUdpPacket } from "../../lib/net/udp.ts";
 import { parseAddress } from "../../lib/net/ip.ts";
@@ -56,7 +56,7 @@ Deno.test({
       "weft-unit",
     );
     assert.ok(success, text);
-    assert.match(text, /ok \| 3 passed \| 0 failed/, text);
+    assert.match(text, /ok \| 4 passed \| 0 failed/, text);
   },
 });
 
@@ -131,65 +131,74 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "inside: packets routed into the TUN reach the sink; written packets reach the host",
-  ignore: !INSIDE,
-  fn: async () => {
-    const name = uniqueName();
-    const tun = await LinuxTun.open({ name, onError: (e) => assert.fail(String(e)) });
+for (const offload of [true, false]) {
+  Deno.test({
+    name:
+      `inside: packets routed into the TUN reach the sink; written packets reach the host (offload ${offload})`,
+    ignore: !INSIDE,
+    fn: () => routedAndWritten(offload),
+  });
+}
+
+async function routedAndWritten(offload: boolean): Promise<void> {
+  const name = uniqueName();
+  const tun = await LinuxTun.open({ name, offload, onError: (e) => assert.fail(String(e)) });
+  try {
+    if (offload) assert.equal(tun.offload & DEFAULT_OFFLOADS & 7, 7, "CSUM|TSO4|TSO6 granted");
+    else assert.equal(tun.offload, 0);
+    await tun.configure({ addresses: ["10.95.0.1/24"] });
+    const packets: Uint8Array[] = [];
+    let arrived!: () => void;
+    const got = new Promise<void>((r) => (arrived = r));
+    const sink: PacketSink = {
+      packet: (p) => {
+        packets.push(p.slice());
+      },
+      flush: () => {
+        if (packets.some((p) => p[9] === 17)) arrived();
+      },
+    };
+    tun.start(sink);
+    assert.throws(() => tun.start(sink), /already started/);
+    // The host sends UDP to a neighbour on the TUN's subnet: the packet comes out of the TUN.
+    const host = Deno.listenDatagram({ transport: "udp", hostname: "10.95.0.1", port: 0 });
     try {
-      await tun.configure({ addresses: ["10.95.0.1/24"] });
-      const packets: Uint8Array[] = [];
-      let arrived!: () => void;
-      const got = new Promise<void>((r) => (arrived = r));
-      const sink: PacketSink = {
-        packet: (p) => {
-          packets.push(p.slice());
-        },
-        flush: () => {
-          if (packets.some((p) => p[9] === 17)) arrived();
-        },
-      };
-      tun.start(sink);
-      assert.throws(() => tun.start(sink), /already started/);
-      // The host sends UDP to a neighbour on the TUN's subnet: the packet comes out of the TUN.
-      const host = Deno.listenDatagram({ transport: "udp", hostname: "10.95.0.1", port: 0 });
-      try {
-        const hostPort = (host.addr as Deno.NetAddr).port;
-        await host.send(new TextEncoder().encode("out"), {
-          transport: "udp",
-          hostname: "10.95.0.2",
-          port: 7777,
-        });
-        await got;
-        const udp = packets.find((p) => p[9] === 17)!;
-        assert.deepEqual(Array.from(udp.subarray(12, 20)), [10, 95, 0, 1, 10, 95, 0, 2]);
-        assert.equal((udp[22] << 8) | udp[23], 7777);
-        assert.equal(new TextDecoder().decode(udp.subarray(28)), "out");
-        assert.ok(tun.stats.packetsIn >= 1);
-        assert.ok(tun.stats.bytesIn >= udp.length);
-        // The neighbour answers: a packet written to the TUN is delivered to the host socket.
-        const reply = buildUdpPacket(
-          parseAddress("10.95.0.2")!,
-          parseAddress("10.95.0.1")!,
-          7777,
-          hostPort,
-          new TextEncoder().encode("back"),
-        );
-        tun.write(reply);
-        assert.equal(tun.stats.packetsOut, 1);
-        assert.equal(tun.stats.bytesOut, reply.length);
-        const [data, from] = await host.receive();
-        assert.equal(new TextDecoder().decode(data), "back");
-        assert.equal((from as Deno.NetAddr).hostname, "10.95.0.2");
-        // A packet the kernel refuses (not IP) is counted, not thrown.
-        tun.write(Uint8Array.of(0, 1, 2, 3));
-        assert.equal(tun.stats.packetsOut + tun.stats.writeErrors, 2);
-      } finally {
-        host.close();
-      }
+      const hostPort = (host.addr as Deno.NetAddr).port;
+      await host.send(new TextEncoder().encode("out"), {
+        transport: "udp",
+        hostname: "10.95.0.2",
+        port: 7777,
+      });
+      await got;
+      const udp = packets.find((p) => p[9] === 17)!;
+      assert.deepEqual(Array.from(udp.subarray(12, 20)), [10, 95, 0, 1, 10, 95, 0, 2]);
+      assert.equal((udp[22] << 8) | udp[23], 7777);
+      assert.equal(new TextDecoder().decode(udp.subarray(28)), "out");
+      assert.ok(tun.stats.packetsIn >= 1);
+      assert.ok(tun.stats.bytesIn >= udp.length);
+      // The neighbour answers: a packet written to the TUN is delivered to the host socket.
+      const reply = buildUdpPacket(
+        parseAddress("10.95.0.2")!,
+        parseAddress("10.95.0.1")!,
+        7777,
+        hostPort,
+        new TextEncoder().encode("back"),
+      );
+      tun.write(reply);
+      tun.flush();
+      assert.equal(tun.stats.packetsOut, 1);
+      assert.equal(tun.stats.bytesOut, reply.length);
+      const [data, from] = await host.receive();
+      assert.equal(new TextDecoder().decode(data), "back");
+      assert.equal((from as Deno.NetAddr).hostname, "10.95.0.2");
+      // A packet the kernel refuses (not IP) is counted, not thrown.
+      tun.write(Uint8Array.of(0, 1, 2, 3));
+      tun.flush();
+      assert.equal(tun.stats.packetsOut + tun.stats.writeErrors, 2);
     } finally {
-      await tun.close();
+      host.close();
     }
-  },
-});
+  } finally {
+    await tun.close();
+  }
+}

@@ -458,6 +458,7 @@ export class Agent {
             mtu,
             poller,
             onError,
+            logger,
             addresses: opts.addresses,
             routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
             table,

@@ -7,6 +7,7 @@
 import type { PacketDevice } from "../io/driver.ts";
 import { LinuxTun } from "../../drivers/linux/tun.ts";
 import type { Poller } from "../../drivers/linux/poller.ts";
+import type { Logger } from "../log/logger.ts";
 
 /** Opens and configures the TUN interface; closes it again if configuring fails. */
 export async function openTunDevice(opts: {
@@ -18,6 +19,8 @@ export async function openTunDevice(opts: {
   table?: string;
   poller?: Poller;
   onError?: (e: unknown) => void;
+  /** Where the TUN logs that the kernel refused its offloads. */
+  logger?: Logger;
 }): Promise<PacketDevice> {
   if (Deno.build.os !== "linux") throw new Error("TUN mode needs Linux; use --userspace");
   const tun = await LinuxTun.open({
@@ -25,6 +28,7 @@ export async function openTunDevice(opts: {
     mtu: opts.mtu,
     poller: opts.poller,
     onError: opts.onError,
+    logger: opts.logger,
   });
   try {
     const table = opts.table ?? "auto";

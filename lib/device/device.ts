@@ -305,7 +305,10 @@ export class Device {
     };
     const datagramSink: DatagramSink = {
       datagram: (data, from) => this.#onDatagram(data, from),
-      flush: () => this.#transport.flush(),
+      flush: () => {
+        this.#transport.flush();
+        this.#packets.flush?.();
+      },
     };
     this.#packets.start(packetSink);
     this.#transport.start(datagramSink);

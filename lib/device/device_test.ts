@@ -28,6 +28,19 @@ Deno.test("a packet triggers a handshake and arrives; the reply flows back on th
   assert.equal(a.device.drops.total() + b.device.drops.total(), 0);
 });
 
+Deno.test("the packet device's flush ends each batch the transport delivers", () => {
+  const { nodes: [a, b], net } = makeMesh(2);
+  a.packets.inject(udp(a.ip, b.ip, "first"));
+  net.deliver();
+  b.packets.flushedAt.length = 0;
+  for (const text of ["x", "y", "z"]) a.packets.sink!.packet(udp(a.ip, b.ip, text));
+  a.packets.sink!.flush();
+  net.deliver();
+  assert.deepEqual(texts(b), ["first", "x", "y", "z"]);
+  // One batch of three datagrams: flushed once, after all three were written.
+  assert.deepEqual(b.packets.flushedAt, [4]);
+});
+
 Deno.test("both roles: each side can initiate, with and without a preshared key", () => {
   for (const psk of [undefined, encodeKey(generatePresharedKey())]) {
     const { nodes: [a, b], net } = makeMesh(2, { presharedKey: psk });

@@ -60,6 +60,13 @@ export interface PacketDevice {
   start(sink: PacketSink): void;
   /** Delivers one decrypted IP packet to the host. `data` may be reused after return. */
   write(data: Uint8Array): void;
+  /**
+   * The end of a batch of writes: a device that queues what `write` gets (to hand the host many
+   * packets at once, as a TUN with offloads coalesces TCP segments) delivers it now. The device
+   * calls it after the packets of each batch the transport hands it; optional, for devices that
+   * write at once.
+   */
+  flush?(): void;
   /** Stops reading and releases the device; idempotent. */
   close(): Promise<void>;
 }

@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import { TunOffload } from "./tun_offload.ts";
+import {
+  decodeVnetHeader,
+  encodeVnetHeader,
+  GSO_NONE,
+  GSO_TCPV4,
+  GSO_UDP_L4,
+  newVnetHeader,
+  VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
+} from "./vnet.ts";
+import type { PacketSink } from "../../lib/io/driver.ts";
+import { buildPacket, checksumsValid, randomBytes, refPseudo } from "../testing/ip_packets.ts";
+
+const MTU = 1420;
+
+interface Emitted {
+  header: ReturnType<typeof newVnetHeader>;
+  packet: Uint8Array;
+}
+
+function setup(opts: { queue?: number; fail?: boolean } = {}) {
+  const emitted: Emitted[] = [];
+  const counts = { written: 0, bytes: 0, errors: 0, sinkErrors: 0 };
+  const off: TunOffload = new TunOffload({
+    mtu: MTU,
+    queue: opts.queue,
+    emit: (at, len) => {
+      const header = newVnetHeader();
+      decodeVnetHeader(off.arena, at, header);
+      emitted.push({ header, packet: off.arena.slice(at + VNET_HDR_LEN, at + len) });
+      return opts.fail ? -1 : len;
+    },
+    onWritten: (p, b) => {
+      counts.written += p;
+      counts.bytes += b;
+    },
+    onWriteError: (p) => (counts.errors += p),
+    onError: () => counts.sinkErrors++,
+  });
+  return { off, emitted, counts };
+}
+
+function collect(): PacketSink & { got: Uint8Array[] } {
+  const got: Uint8Array[] = [];
+  return { got, packet: (p) => void got.push(p.slice()), flush() {} };
+}
+
+/** Puts a read (header + packet) where the TUN reads; returns its length. */
+function putRead(off: TunOffload, pkt: Uint8Array, h: Parameters<typeof encode>[0] = {}): number {
+  encode(h, off.arena);
+  off.arena.set(pkt, VNET_HDR_LEN);
+  return VNET_HDR_LEN + pkt.length;
+}
+
+function encode(
+  h: { flags?: number; type?: number; size?: number; start?: number; offset?: number },
+  buf: Uint8Array,
+): void {
+  encodeVnetHeader(
+    buf,
+    0,
+    h.flags ?? 0,
+    h.type ?? GSO_NONE,
+    0,
+    h.size ?? 0,
+    h.start ?? 0,
+    h.offset ?? 0,
+  );
+}
+
+/** Replaces the transport checksum with the pseudo-header's sum, as the kernel leaves it. */
+function partial(pkt: Uint8Array, field: number): Uint8Array {
+  const hl = pkt[0] >> 4 === 4 ? 20 : 40;
+  const ps = refPseudo(pkt, pkt.length - hl);
+  pkt[hl + field] = ps >> 8;
+  pkt[hl + field + 1] = ps & 0xff;
+  return pkt;
+}
+
+Deno.test("reads: a plain packet as it is, a partial checksum completed", () => {
+  const { off } = setup();
+  const sink = collect();
+  const udp = buildPacket({ proto: "udp", payload: randomBytes(100) });
+  assert.equal(off.handleRead(putRead(off, udp), sink), 1);
+  assert.deepEqual(sink.got[0], udp);
+  const tcp = buildPacket({ version: 6, payload: randomBytes(999) });
+  const n = putRead(off, partial(tcp.slice(), 16), {
+    flags: VNET_F_NEEDS_CSUM,
+    start: 40,
+    offset: 16,
+  });
+  assert.equal(off.handleRead(n, sink), 1);
+  assert.deepEqual(sink.got[1], tcp);
+  assert.equal(off.stats.checksumsCompleted, 1);
+});
+
+Deno.test("reads: a 64 KB TSO packet is cut into MTU-sized packets, a USO one into datagrams", () => {
+  const { off } = setup();
+  const sink = collect();
+  const payload = randomBytes(65535 - 40);
+  const big = partial(buildPacket({ payload, flags: 0x18 }), 16);
+  const n = putRead(off, big, {
+    flags: VNET_F_NEEDS_CSUM,
+    type: GSO_TCPV4,
+    size: MTU - 40,
+    start: 20,
+    offset: 16,
+  });
+  assert.equal(off.handleRead(n, sink), Math.ceil(payload.length / (MTU - 40)));
+  assert.ok(sink.got.every((p) => p.length <= MTU && checksumsValid(p)));
+  const joined = new Uint8Array(payload.length);
+  let at = 0;
+  for (const p of sink.got) {
+    joined.set(p.subarray(40), at);
+    at += p.length - 40;
+  }
+  assert.deepEqual(joined, payload);
+  assert.equal(off.stats.gsoReads, 1);
+  assert.equal(off.stats.segments, sink.got.length);
+  const udpSink = collect();
+  const dgrams = partial(buildPacket({ proto: "udp", version: 6, payload: randomBytes(5000) }), 6);
+  const m = putRead(off, dgrams, {
+    flags: VNET_F_NEEDS_CSUM,
+    type: GSO_UDP_L4,
+    size: 1200,
+    start: 40,
+    offset: 6,
+  });
+  assert.equal(off.handleRead(m, udpSink), 5);
+  assert.deepEqual(udpSink.got.map((p) => p.length), [1248, 1248, 1248, 1248, 248]);
+  assert.ok(udpSink.got.every(checksumsValid));
+});
+
+Deno.test("reads: what cannot be right is dropped and counted; a throwing sink is reported", () => {
+  const { off, counts } = setup();
+  const sink = collect();
+  assert.equal(off.handleRead(VNET_HDR_LEN, sink), 0);
+  assert.equal(off.handleRead(3, sink), 0);
+  assert.equal(off.handleRead(off.rxSize + 1, sink), 0);
+  const pkt = buildPacket({ payload: randomBytes(3000) });
+  assert.equal(off.handleRead(putRead(off, pkt, { type: GSO_TCPV4, size: 0 }), sink), 0);
+  assert.equal(off.handleRead(putRead(off, pkt, { type: 9, size: 1000 }), sink), 0);
+  assert.equal(
+    off.handleRead(putRead(off, pkt, { flags: VNET_F_NEEDS_CSUM, start: 3030, offset: 16 }), sink),
+    0,
+  );
+  assert.equal(off.stats.readDrops, 6);
+  assert.equal(sink.got.length, 0);
+  const throwing: PacketSink = {
+    packet() {
+      throw new Error("sink");
+    },
+    flush() {},
+  };
+  const n = putRead(off, pkt, {
+    type: GSO_TCPV4,
+    size: 1000,
+    flags: VNET_F_NEEDS_CSUM,
+    start: 20,
+    offset: 16,
+  });
+  assert.equal(off.handleRead(n, throwing), 3);
+  assert.equal(counts.sinkErrors, 3);
+});
+
+Deno.test("reads: segments larger than the MTU (the MTU was raised) still go, one at a time", () => {
+  const { off } = setup();
+  const sink = collect();
+  const payload = randomBytes(9000);
+  const pkt = partial(buildPacket({ payload }), 16);
+  const n = putRead(off, pkt, {
+    flags: VNET_F_NEEDS_CSUM,
+    type: GSO_TCPV4,
+    size: 4000,
+    start: 20,
+    offset: 16,
+  });
+  assert.equal(off.handleRead(n, sink), 3);
+  assert.deepEqual(sink.got.map((p) => p.length), [4040, 4040, 1040]);
+  assert.ok(sink.got.every(checksumsValid));
+  assert.deepEqual(sink.got[2].subarray(40), payload.subarray(8000));
+});
+
+Deno.test("writes: queued, coalesced at flush, each write with its header; the queue flushes when full", () => {
+  const { off, emitted, counts } = setup({ queue: 16 });
+  const segs: Uint8Array[] = [];
+  for (let i = 0; i < 10; i++) {
+    segs.push(buildPacket({ seq: 5000 + i * 1380, id: 9 + i, payload: randomBytes(1380) }));
+  }
+  const udp = buildPacket({ proto: "udp", payload: randomBytes(10) });
+  for (const s of segs.slice(0, 5)) off.write(s);
+  off.write(udp);
+  for (const s of segs.slice(5)) off.write(s);
+  assert.equal(off.queued, 11);
+  assert.equal(emitted.length, 0);
+  off.flush();
+  assert.equal(off.queued, 0);
+  // The ten segments merged (the UDP packet between them is another flow), then the UDP packet.
+  assert.equal(emitted.length, 2);
+  assert.equal(emitted[0].header.gsoType, GSO_TCPV4);
+  assert.equal(emitted[0].header.gsoSize, 1380);
+  assert.equal(emitted[0].packet.length, 40 + 10 * 1380);
+  assert.deepEqual(emitted[1].header, newVnetHeader());
+  assert.deepEqual(emitted[1].packet, udp);
+  assert.equal(counts.written, 11);
+  assert.equal(counts.bytes, 10 * 1420 + udp.length);
+  assert.equal(off.stats.coalescedWrites, 1);
+  assert.equal(off.stats.coalescedPackets, 10);
+  off.flush(); // nothing queued: nothing written
+  assert.equal(emitted.length, 2);
+  // A full queue flushes itself.
+  for (let i = 0; i < 17; i++) off.write(udp);
+  assert.equal(emitted.length, 2 + 16);
+  assert.equal(off.queued, 1);
+  // A packet larger than the MTU goes at once, after what was queued.
+  const big = buildPacket({ proto: "udp", payload: randomBytes(3000) });
+  off.write(big);
+  assert.equal(off.queued, 0);
+  assert.deepEqual(emitted.at(-1)!.packet, big);
+  assert.deepEqual(emitted.at(-2)!.packet, udp);
+  // Empty and over 64 KB: refused.
+  off.write(new Uint8Array(0));
+  off.write(new Uint8Array(65536));
+  assert.equal(counts.errors, 2);
+});
+
+Deno.test("writes: a failed write counts every packet it carried", () => {
+  const { off, counts } = setup({ fail: true });
+  for (let i = 0; i < 4; i++) {
+    off.write(buildPacket({ seq: i * 1380, id: i, payload: randomBytes(1380) }));
+  }
+  off.write(buildPacket({ proto: "udp" }));
+  off.flush();
+  assert.equal(counts.errors, 5);
+  assert.equal(counts.written, 0);
+});
