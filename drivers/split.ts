@@ -26,6 +26,7 @@ export class SplitDevice implements PacketDevice {
   /** The in-process stack serving the control port. */
   readonly control: UserspaceStack;
   readonly #inner: PacketDevice;
+
   readonly #v4: Uint8Array | null;
   readonly #v6: Uint8Array | null;
   readonly #port: number;

@@ -33,7 +33,7 @@ import { openTunDevice } from "./tun_mode.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
-import type { MetricsSnapshot, UdpMetrics } from "../status/metrics.ts";
+import type { MetricsSnapshot, TunMetrics, UdpMetrics } from "../status/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 
@@ -693,6 +693,7 @@ export class Agent {
       listeners: this.listenerStats,
       ...(this.#tcp ? { tcp: this.#tcp.stats } : {}),
       ...(this.#udp ? { udp: this.#udp } : {}),
+      ...tunMetricsOf(this.#packets instanceof SplitDevice ? this.#packets.inner : this.#packets),
       ...this.#extraMetrics(),
     };
   }
@@ -748,4 +749,12 @@ function udpStatsOf(t: Transport | null): UdpMetrics | null {
   return typeof stats === "object" && stats !== null && "datagramsIn" in stats
     ? stats as UdpMetrics
     : null;
+}
+
+/** A TUN's figures (a device with `stats` and `offloadStats`, as LinuxTun), else nothing. */
+function tunMetricsOf(packets: PacketDevice): { tun?: TunMetrics } {
+  const t = packets as { stats?: unknown; offloadStats?: TunMetrics["offload"] | null };
+  if (!("offloadStats" in t) || typeof t.stats !== "object" || t.stats === null) return {};
+  const offload = t.offloadStats;
+  return { tun: { ...(t.stats as Omit<TunMetrics, "offload">), ...(offload ? { offload } : {}) } };
 }

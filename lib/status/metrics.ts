@@ -281,6 +281,32 @@ export interface UdpMetrics {
   groSegments?: number;
 }
 
+/** The TUN interface's figures; the fields of drivers/stats.ts DeviceStats, and of the TUN
+ * offloads' OffloadStats when the kernel granted them. */
+export interface TunMetrics {
+  /** Packets read from the host. */
+  packetsIn: number;
+  /** Bytes of those. */
+  bytesIn: number;
+  /** Packets written to the host. */
+  packetsOut: number;
+  /** Bytes of those. */
+  bytesOut: number;
+  /** Reads that failed. */
+  readErrors: number;
+  /** Writes that failed or found the queue full. */
+  writeErrors: number;
+  /** The offloads' figures, when on. */
+  offload?: {
+    gsoReads: number;
+    segments: number;
+    checksumsCompleted: number;
+    readDrops: number;
+    coalescedWrites: number;
+    coalescedPackets: number;
+  };
+}
+
 /** Everything `/metrics` shows; the agent fills it per scrape. */
 export interface MetricsSnapshot {
   /** weft's version. */
@@ -320,6 +346,8 @@ export interface MetricsSnapshot {
   tcp?: TcpMetrics;
   /** The UDP underlay (the agent's own UDP socket). */
   udp?: UdpMetrics;
+  /** The TUN interface (TUN mode). */
+  tun?: TunMetrics;
 }
 
 const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
@@ -494,6 +522,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
   if (s.relay) renderRelay(w, s.relay);
   if (s.tcp) renderTcp(w, s.tcp);
   if (s.udp) renderUdp(w, s.udp);
+  if (s.tun) renderTun(w, s.tun);
   if (s.policyDrops) {
     w.counter(
       "weft_policy_drops_total",
@@ -599,6 +628,41 @@ function renderRelay(w: MetricsWriter, r: RelayMetrics): void {
     "Peers by the route their packets take now: direct, relay, tcp or none.",
     keyed(r.routes, "route"),
   );
+}
+
+function renderTun(w: MetricsWriter, t: TunMetrics): void {
+  w.counter("weft_tun_packets_total", "Packets through the TUN interface, by direction.", [
+    { labels: { dir: "in" }, value: t.packetsIn },
+    { labels: { dir: "out" }, value: t.packetsOut },
+  ]);
+  w.counter("weft_tun_bytes_total", "Bytes through the TUN interface, by direction.", [
+    { labels: { dir: "in" }, value: t.bytesIn },
+    { labels: { dir: "out" }, value: t.bytesOut },
+  ]);
+  w.counter("weft_tun_errors_total", "TUN reads and writes that failed, by kind.", [
+    { labels: { kind: "read" }, value: t.readErrors },
+    { labels: { kind: "write" }, value: t.writeErrors },
+  ]);
+  const o = t.offload;
+  if (!o) return;
+  w.counter("weft_tun_gso_reads_total", "Large (TSO/USO) packets read from the TUN and cut.", [
+    { value: o.gsoReads },
+  ]);
+  w.counter("weft_tun_gso_segments_total", "Packets those large reads were cut into.", [
+    { value: o.segments },
+  ]);
+  w.counter("weft_tun_checksums_completed_total", "Partial checksums completed on TUN reads.", [
+    { value: o.checksumsCompleted },
+  ]);
+  w.counter("weft_tun_read_drops_total", "TUN reads dropped as malformed by the offloads.", [
+    { value: o.readDrops },
+  ]);
+  w.counter("weft_tun_coalesced_writes_total", "Coalesced TCP packets written to the TUN.", [
+    { value: o.coalescedWrites },
+  ]);
+  w.counter("weft_tun_coalesced_packets_total", "Packets carried by those coalesced writes.", [
+    { value: o.coalescedPackets },
+  ]);
 }
 
 function renderUdp(w: MetricsWriter, u: UdpMetrics): void {

@@ -364,3 +364,30 @@ Deno.test("metrics: the UDP underlay's figures, with GSO and GRO when the driver
   assert.equal(promValue(doc, "weft_udp_offload_messages_total", { kind: "gro" }), 5);
   if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
 });
+
+Deno.test("metrics: the TUN's figures, with the offloads' when on", async () => {
+  const tun = {
+    packetsIn: 5,
+    bytesIn: 500,
+    packetsOut: 6,
+    bytesOut: 600,
+    readErrors: 0,
+    writeErrors: 1,
+  };
+  const plain = parsePrometheus(renderMetrics({ ...snapshot(), tun }));
+  assert.equal(promValue(plain, "weft_tun_packets_total", { dir: "out" }), 6);
+  assert.ok(!plain.families.has("weft_tun_gso_reads_total"));
+  const offload = {
+    gsoReads: 2,
+    segments: 80,
+    checksumsCompleted: 3,
+    readDrops: 0,
+    coalescedWrites: 4,
+    coalescedPackets: 90,
+  };
+  const text = renderMetrics({ ...snapshot(), tun: { ...tun, offload } });
+  const doc = parsePrometheus(text);
+  assert.equal(promValue(doc, "weft_tun_gso_segments_total", {}), 80);
+  assert.equal(promValue(doc, "weft_tun_coalesced_packets_total", {}), 90);
+  if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
+});

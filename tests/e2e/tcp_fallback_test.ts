@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
-import { type PeerView, peerView } from "../fixtures/mesh_lab.ts";
+import { metricsOf, metricValue, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) ||
   !(await haveCommands("iptables", "conntrack", "iperf3", "ping"));
@@ -154,6 +154,11 @@ Deno.test({
       assert.equal(ip.code, 0, ip.stdout + ip.stderr);
       const bps = JSON.parse(ip.stdout).end.sum_received.bits_per_second as number;
       console.log(`iperf3 a1→b1 through the relay over TCP: ${(bps / 1e6).toFixed(0)} Mbit/s`);
+      // The TUN and UDP figures of a TUN-mode agent are in its /metrics.
+      const text = await metricsOf(m.lab, "a1");
+      assert.ok(metricValue(text, "weft_tun_packets_total", { dir: "in" }) > 0, text);
+      assert.ok(metricValue(text, "weft_tcp_frames_total", { dir: "out" }) > 0, text);
+      assert.ok(text.includes("weft_udp_datagrams_total"), text);
 
       // The block lifted: a1 moves to UDP with the leader.
       let toUdp = 0;
