@@ -237,9 +237,9 @@ const ways: Way[] = [
       };
     },
   },
-  ...[undefined, 0.5, 5].map((spinMs) =>
-    pollerWay(`Poller spin ${spinMs ?? "default"}`, { spinMs })
-  ),
+  pollerWay("Poller", {}),
+  pollerWay("Poller spinMs 0.5", { spinMs: 0.5 }),
+  pollerWay("Poller lingerMs 1000", { lingerMs: 1000 }),
 ];
 
 function pollerWay(name: string, opts: PollerOptions): Way {
