@@ -414,10 +414,7 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
     if (rtt === undefined) continue;
     pings++;
     const s = pingSteps(a, b, e.c, rtt);
-    if (!s) {
-      if (Deno.env.get("LATENCY_DEBUG")) console.error("unmatched", e.c, e.b, rtt);
-      continue;
-    }
+    if (!s) continue;
     used++;
     s.forEach((d, i) => perStep[i].push(d));
     totals.push(rtt * 1000);
