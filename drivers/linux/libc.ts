@@ -72,6 +72,8 @@ export interface LibC {
   getrlimit(resource: number, rlim: Uint8Array): number;
   /** setrlimit(2); `rlim` is two u64 (soft, hard). */
   setrlimit(resource: number, rlim: Uint8Array): number;
+  /** clock_gettime(2); `ts` is a timespec (two i64: seconds, nanoseconds). */
+  clock_gettime(clock: number, ts: Uint8Array): number;
 }
 
 const SYMBOLS = {
@@ -105,6 +107,7 @@ const SYMBOLS = {
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -222,6 +225,11 @@ export const POLLERR = 0x8;
 export const POLLHUP = 0x10;
 /** poll(2): not an open fd. */
 export const POLLNVAL = 0x20;
+
+/** clock_gettime(2): the wall clock, the same in every process (and namespace) of a machine. */
+export const CLOCK_REALTIME = 0;
+/** clock_gettime(2): the monotonic clock, the same in every process of a machine. */
+export const CLOCK_MONOTONIC = 1;
 
 /** eventfd(2): non-blocking. */
 export const EFD_NONBLOCK = 0o4000;

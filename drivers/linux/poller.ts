@@ -6,6 +6,11 @@
  * EAGAIN or until its budget runs out), then one awaited `poll()` waits for all fds at once. So a
  * burst of packets costs one promise, not one per packet. An eventfd in the set lets `add`,
  * `remove` and write interest changes interrupt a poll that is waiting.
+ *
+ * That awaited poll costs two thread wake-ups per packet that finds the poller waiting: the
+ * kernel wakes the helper thread, which wakes the JS thread; on an idle tunnel that was most of
+ * weft's extra round-trip time over wireguard-go (issue 15). So for `lingerMs` after traffic the
+ * poller waits on the JS thread itself instead (see {@link PollerOptions.lingerMs}).
  * @module
  */
 
@@ -20,6 +25,7 @@ import {
   POLLNVAL,
   POLLOUT,
 } from "./libc.ts";
+import { eventLoopEpollFd } from "./loop_fd.ts";
 
 /** What the poller calls when a registered fd is ready. */
 export interface PollHandler {
@@ -34,6 +40,12 @@ export interface PollHandler {
   readonly wantsWrite: boolean;
 }
 
+/**
+ * What {@link PollerOptions.onPoll} hears: a wait starts on the FFI helper thread (`wait`) or on
+ * the JS thread (`wait-here`, while lingering), or ends (`wake`, with how many fds are ready).
+ */
+export type PollPhase = "wait" | "wait-here" | "wake";
+
 /** Options of a {@link Poller}. */
 export interface PollerOptions {
   /** Called with errors thrown by handlers; defaults to `console.error`. */
@@ -44,6 +56,21 @@ export interface PollerOptions {
    * benchmarks spinning gave no measurable gain, and it delays timers by up to `spinMs`.
    */
   spinMs?: number;
+  /**
+   * For this long (ms) after any of its fds was last ready, the poller waits for the next
+   * readiness with a poll(2) on the JS thread itself, not on the FFI helper thread: a packet
+   * then wakes one thread, not two (the helper, which then wakes the JS thread), which is most of
+   * an idle tunnel's per-hop latency. The event loop's own epoll instance is in that poll too
+   * (see loop_fd.ts), so its sockets, signals and cross-thread wake-ups end the wait at once; only
+   * its timers wait, at most {@link LINGER_SLICE_MS}, when the poller hands the thread back for a
+   * turn of the loop anyway. Past `lingerMs` without traffic it waits on the helper thread again,
+   * so an idle poller makes no wake-ups at all. 0 turns this off; off too when the event loop's
+   * epoll cannot be found.
+   */
+  lingerMs?: number;
+
+  /** Hears each wait for readiness start and end (see {@link PollPhase}): latency traces. */
+  onPoll?: (phase: PollPhase, ready: number) => void;
 }
 
 interface Entry {
@@ -53,6 +80,12 @@ interface Entry {
   writeReady: boolean;
   removed: boolean;
 }
+
+/**
+ * While lingering, a wait on the JS thread lasts at most this long (ms), then the event loop gets
+ * a turn: its timers are the one thing such a wait cannot hear of.
+ */
+export const LINGER_SLICE_MS = 5;
 
 /** Back off this long after a failed poll(), so a persistent failure cannot spin. */
 const POLL_FAILURE_DELAY_MS = 10;
@@ -64,6 +97,12 @@ const POLL_FAILURE_DELAY_MS = 10;
 export class Poller {
   readonly #onError: (err: unknown) => void;
   readonly #spinMs: number;
+  readonly #onPoll: ((phase: PollPhase, ready: number) => void) | null;
+  readonly #lingerMs: number;
+  /** The event loop's epoll fd while lingering is possible, else -1. */
+  #loopFd = -1;
+  /** performance.now() until which to linger (the last readiness + lingerMs). */
+  #lingerUntil = 0;
   readonly #entries: Entry[] = [];
   /** The entries in pollfd order (after the eventfd) for the poll in flight. */
   readonly #polled: Entry[] = [];
@@ -81,6 +120,8 @@ export class Poller {
   constructor(options: PollerOptions = {}) {
     this.#onError = options.onError ?? ((err) => console.error("poller:", err));
     this.#spinMs = options.spinMs ?? 0;
+    this.#onPoll = options.onPoll ?? null;
+    this.#lingerMs = Math.max(0, options.lingerMs ?? 0);
   }
 
   /** How many fds are registered. */
@@ -99,6 +140,7 @@ export class Poller {
         throw new Error("eventfd failed");
       }
       this.#wakeFd = wake;
+      this.#loopFd = this.#lingerMs > 0 ? eventLoopEpollFd() ?? -1 : -1;
       this.#loop = this.#run();
     } else {
       this.wake();
@@ -147,15 +189,31 @@ export class Poller {
         if (!this.#anyReady()) break;
       }
       if (this.#entries.length === 0) break;
+      // Right after traffic, wait here: one wake-up per packet instead of two (see lingerMs).
+      if (this.#lingering()) {
+        // First a turn of the event loop, cheap (no thread involved): the promise reactions the
+        // handlers queued run, and so do due timers.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#entries.length === 0) break;
+        if (this.#anyReady() || !this.#lingering()) continue;
+        const woke = this.#waitHere();
+        // Ours ready: serve them; nothing (the slice ended): another turn, then wait again.
+        if (woke !== "loop") continue;
+        // The event loop's epoll is ready: a full turn of the loop, in which it waits for its
+        // I/O, with the zero-timeout poll below.
+      }
       const n = this.#fill();
       this.#inPoll = true;
       let ready: number;
+      this.#onPoll?.("wait", 0);
+      const timeout = this.#anyReady() || this.#lingering() ? 0 : -1;
       try {
-        ready = await c.poll_async(this.#pollfds, n, this.#anyReady() ? 0 : -1);
+        ready = await c.poll_async(this.#pollfds, n, timeout);
       } catch (err) {
         ready = -1;
         this.#onError(err);
       }
+      this.#onPoll?.("wake", ready);
       this.#inPoll = false;
       const waiters = this.#idleWaiters;
       if (waiters.length > 0) {
@@ -173,6 +231,36 @@ export class Poller {
     c.close(this.#wakeFd);
     this.#wakeFd = -1;
     this.#loop = null;
+  }
+
+  /** Whether to wait on the JS thread: traffic was recent and the event loop's epoll is known. */
+  #lingering(): boolean {
+    return this.#loopFd >= 0 && this.#lingerUntil > performance.now();
+  }
+
+  /**
+   * Waits for readiness on the JS thread (see `lingerMs`) for at most a slice: `ours` when only
+   * our fds are ready, `loop` when the event loop's epoll is (its I/O, signals or another
+   * thread's wake-up), `none` when the slice or the lingering ended first (or poll failed).
+   */
+  #waitHere(): "ours" | "loop" | "none" {
+    const now = performance.now();
+    const n = this.#fill();
+    const v = this.#pollView;
+    const off = n * POLLFD_SIZE;
+    v.setInt32(off, this.#loopFd, true);
+    v.setInt16(off + 4, POLLIN, true);
+    v.setInt16(off + 6, 0, true);
+    const timeout = Math.max(1, Math.ceil(Math.min(LINGER_SLICE_MS, this.#lingerUntil - now)));
+    this.#onPoll?.("wait-here", 0);
+    const ready = libc().poll(this.#pollfds, n + 1, timeout);
+    this.#onPoll?.("wake", ready);
+    if (ready <= 0) return "none";
+    const loop = v.getInt16(off + 6, true);
+    // The epoll fd closed under us (it never is): stop lingering rather than spin on POLLNVAL.
+    if (loop & POLLNVAL) this.#loopFd = -1;
+    this.#collect(n);
+    return loop !== 0 ? "loop" : "ours";
   }
 
   #anyReady(): boolean {
@@ -208,7 +296,8 @@ export class Poller {
   #fill(): number {
     const entries = this.#entries;
     const n = entries.length + 1;
-    if (this.#pollfds.length < n * POLLFD_SIZE) {
+    // One slot more than needed, for the event loop's epoll fd while lingering.
+    if (this.#pollfds.length < (n + 1) * POLLFD_SIZE) {
       this.#pollfds = new Uint8Array(new ArrayBuffer(n * 2 * POLLFD_SIZE));
       this.#pollView = new DataView(this.#pollfds.buffer);
     }
@@ -233,6 +322,7 @@ export class Poller {
   #collect(n: number): void {
     const v = this.#pollView;
     if (v.getInt16(6, true) !== 0) libc().read(this.#wakeFd, this.#drain, 8);
+    let traffic = false;
     for (let i = 1; i < n; i++) {
       const e = this.#polled[i - 1];
       if (e.removed) continue;
@@ -247,6 +337,8 @@ export class Poller {
       }
       if (revents & (POLLIN | POLLERR | POLLHUP)) e.readReady = true;
       if (revents & POLLOUT) e.writeReady = true;
+      traffic = true;
     }
+    if (traffic && this.#lingerMs > 0) this.#lingerUntil = performance.now() + this.#lingerMs;
   }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Poller, type PollHandler } from "./poller.ts";
+import { Poller, type PollHandler, type PollPhase } from "./poller.ts";
+import { eventLoopEpollFd } from "./loop_fd.ts";
 import {
   AF_INET,
   EFD_CLOEXEC,
@@ -309,3 +310,163 @@ Deno.test({
     }
   },
 });
+
+/** Sends one datagram to 127.0.0.1:`port` synchronously, from a throwaway FFI socket. */
+function sendNow(port: number, byte: number): void {
+  const c = libc();
+  const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const sa = new Uint8Array(16);
+  const v = new DataView(sa.buffer);
+  v.setUint16(0, AF_INET, true);
+  v.setUint16(2, port, false);
+  sa.set([127, 0, 0, 1], 4);
+  assert.equal(c.sendto(fd, Uint8Array.of(byte), 1, 0, sa, 16), 1);
+  c.close(fd);
+}
+
+/** Resolves once `fn` holds, checking every few ms (a guard, not a bound: HANG_GUARD_MS). */
+async function until(fn: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test({
+  name: "lingering: after traffic it waits on the JS thread; once traffic stops, on the helper",
+  ignore: !linux,
+  fn: async () => {
+    assert.notEqual(eventLoopEpollFd(), null, "the event loop's epoll is found");
+    const { fd, port } = udpFd();
+    const phases: PollPhase[] = [];
+    const poller = new Poller({ lingerMs: 50, onPoll: (p) => phases.push(p) });
+    const got: number[] = [];
+    let want = 1;
+    let reached = signal();
+    try {
+      poller.add(fd, reader(fd, got, () => got.length >= want && reached.fire()));
+      sendNow(port, 1);
+      await reached.promise;
+      // Lingering now: the next datagram may find the poller waiting on the JS thread.
+      await until(() => phases.includes("wait-here"), "a wait on the JS thread");
+      want = 2;
+      reached = signal();
+      sendNow(port, 2);
+      await reached.promise;
+      assert.deepEqual(got, [1, 2]);
+      // Traffic stopped: it ends up in one wait on the helper thread and wakes no more.
+      let seen = -1;
+      await until(() => {
+        const settled = phases.length === seen && phases.at(-1) === "wait";
+        seen = phases.length;
+        return settled && poller.size === 1;
+      }, "a settled wait on the helper thread");
+      const before = phases.length;
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(phases.length, before, "an idle poller makes no wake-ups");
+      // And it still hears the next datagram, which starts lingering again.
+      want = 3;
+      reached = signal();
+      sendNow(port, 3);
+      await reached.promise;
+      assert.deepEqual(got, [1, 2, 3]);
+    } finally {
+      await poller.close();
+      libc().close(fd);
+    }
+    figures("lingering phases", phases);
+  },
+});
+
+Deno.test({
+  name: "lingering: timers, Deno sockets and helper-thread calls still run; close ends it",
+  ignore: !linux,
+  fn: async () => {
+    assert.notEqual(eventLoopEpollFd(), null, "the event loop's epoll is found");
+    const { fd, port } = udpFd();
+    // Lingers for the whole test: everything below runs while the poller holds the JS thread.
+    const phases: PollPhase[] = [];
+    const poller = new Poller({ lingerMs: 600_000, onPoll: (p) => phases.push(p) });
+    const got: number[] = [];
+    let reached = signal();
+    const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const efd = eventFd();
+    try {
+      // A chain of promise reactions a handler starts has run before the poller waits again:
+      // once lingering, the handler of `fd` starts one and makes `efd` readable, which is served
+      // in the next round.
+      let chainDone = false;
+      const chain = (n: number): Promise<void> =>
+        n === 0 ? Promise.resolve().then(() => void (chainDone = true)) : Promise.resolve().then(
+          () => chain(n - 1),
+        );
+      const chainSeen = signal();
+      let seen: boolean | undefined;
+      const one = new Uint8Array(new BigUint64Array([1n]).buffer);
+      let armed = false;
+      // efd first: in the round where fd's handler writes it, it has been served already.
+      poller.add(efd, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          if (libc().read(efd, new Uint8Array(8), 8) !== 8) return false;
+          seen ??= chainDone;
+          chainSeen.fire();
+          return false;
+        },
+      });
+      const read = reader(fd, got, () => reached.fire());
+      poller.add(fd, {
+        ...read,
+        onReadable() {
+          const more = read.onReadable();
+          if (armed && seen === undefined) {
+            void chain(20);
+            libc().write(efd, one, 8);
+          }
+          return more;
+        },
+      });
+      // Sent once fd's first (empty) round is over: its readiness then starts the lingering.
+      await until(() => phases.filter((p) => p === "wait").length >= 2, "both fds served once");
+      sendNow(port, 1);
+      await reached.promise;
+      await until(() => phases.includes("wait-here"), "lingering");
+      armed = true;
+      reached = signal();
+      sendNow(port, 2);
+      await reached.promise;
+      await chainSeen.promise;
+      assert.equal(seen, true, "the handler's promise reactions ran before the next round");
+      // A timer: heard of only between slices.
+      await new Promise((r) => setTimeout(r, 1));
+      // A Deno socket: its readiness is in the event loop's epoll, which ends the wait.
+      const received = sock.receive();
+      sendNow((sock.addr as Deno.NetAddr).port, 9);
+      const [data] = await received;
+      assert.deepEqual([...data], [9]);
+      // A call on the FFI helper thread: its completion wakes the event loop through that epoll.
+      assert.equal(await libc().poll_async(new Uint8Array(8), 0, 1), 0);
+      // And the poller's own fd is still served.
+      reached = signal();
+      sendNow(port, 3);
+      await reached.promise;
+      assert.deepEqual(got, [1, 2, 3]);
+    } finally {
+      sock.close();
+      await poller.close(); // while lingering
+      libc().close(fd);
+      libc().close(efd);
+    }
+    assert.equal(poller.size, 0);
+  },
+});
+
+/** Prints a test's figures (never asserted): here how many waits of each kind. */
+function figures(what: string, phases: PollPhase[]): void {
+  const count = (p: PollPhase) => phases.filter((x) => x === p).length;
+  console.log(
+    `${what}: ${count("wait-here")} waits on the JS thread, ${count("wait")} on the helper`,
+  );
+}

@@ -25,6 +25,7 @@ import { DualTransport } from "../../drivers/dual.ts";
 import type { TcpTransport } from "../../drivers/tcp.ts";
 import type { TcpStats } from "../../drivers/stats.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
+import { latencyTraceFromEnv } from "./latency_trace.ts";
 import { serveUapi, type UapiServer } from "../uapi/server.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
@@ -36,6 +37,27 @@ import { HealthProber } from "../health/prober.ts";
 import type { MetricsSnapshot, TunMetrics, UdpMetrics } from "../status/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
+
+/**
+ * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
+ * (drivers/linux/poller.ts, `lingerMs`): the idle-tunnel round trip halves (issue 15), and an
+ * idle agent still makes no wake-ups. `WEFT_POLL_LINGER_MS` overrides it (0: off), for
+ * measurements.
+ */
+export const DEFAULT_POLL_LINGER_MS = 1000;
+
+function pollLingerMs(): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("WEFT_POLL_LINGER_MS");
+  } catch {
+    return DEFAULT_POLL_LINGER_MS; // no --allow-env
+  }
+  const ms = Number(text);
+  return text === undefined || text === "" || !Number.isFinite(ms) || ms < 0
+    ? DEFAULT_POLL_LINGER_MS
+    : ms;
+}
 
 /** How an agent's plaintext side is provided. */
 export type AgentMode = "userspace" | "tun";
@@ -441,7 +463,14 @@ export class Agent {
         logger.error(event, { error: e instanceof Error ? e.stack ?? e.message : String(e) });
       };
     };
-    const poller = underlay === "linux" ? new Poller({ onError }) : undefined;
+    const trace = latencyTraceFromEnv();
+    const poller = underlay === "linux"
+      ? new Poller({
+        onError,
+        onPoll: trace?.onPoll,
+        lingerMs: pollLingerMs(),
+      })
+      : undefined;
     if (!packets) {
       if (mode === "userspace") {
         stack = new UserspaceStack({
@@ -463,6 +492,7 @@ export class Agent {
             routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
             table,
           });
+          if (trace) packets = trace.wrapPackets(packets);
         } catch (e) {
           // A transport handed in belongs to the agent from here on, like the one it opens.
           await opts.transport?.close();
@@ -488,10 +518,12 @@ export class Agent {
     let udp: Transport | null = null;
     try {
       const port = opts.listenPort ?? 51820;
-      const openUdp = (p: number, hostname: string | undefined): Promise<Transport> =>
-        underlay === "linux"
-          ? LinuxUdpTransport.open({ port: p, hostname, poller, onError, fwMark })
-          : DenoUdpTransport.open({ port: p, hostname });
+      const openUdp = async (p: number, hostname: string | undefined): Promise<Transport> => {
+        const udp = underlay === "linux"
+          ? await LinuxUdpTransport.open({ port: p, hostname, poller, onError, fwMark })
+          : await DenoUdpTransport.open({ port: p, hostname });
+        return trace ? trace.wrapTransport(udp) : udp;
+      };
       const tcpPort = checkTcpPort(opts.tcpPort);
       if (tcpPort === 0) {
         transport = opts.transport ?? await openUdp(port, opts.listenHost);

@@ -1,0 +1,442 @@
+/**
+ * Idle-tunnel ping latency (issue 15), root: a tunnel between two fresh namespaces per
+ * implementation — weft with each variant asked for, the Debian `wireguard-go`, the other builds
+ * of `WG_GO` (as the network lab) — all up at once and pinged in interleaved rounds, so the
+ * machine's load falls on every one alike; prints the RTT median, p10 and p90 of each.
+ *
+ * `--trace` also runs a weft tunnel whose agents stamp each step of each ping
+ * (`WEFT_LATENCY_TRACE`, lib/agent/latency_trace.ts) and prints where the round trip went: the
+ * median of each step over the pings, from `ping` sending the request to `ping` getting the reply.
+ *
+ * A variant is `NAME=ENV=VALUE[,ENV=VALUE]` (`--weft spin=WEFT_POLL_SPIN_MS=0.5`): weft with these
+ * environment variables. Figures, never assertions.
+ *
+ * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
+ * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
+ *
+ * `--cpu` also measures both agents' CPU time and context switches (wake-ups) per second, idle
+ * (10 s, long after the last packet) and while pinged every 50 ms (10 s), from /proc.
+ *
+ * `deno run -A scripts/bench/latency.ts [--rounds 10] [--count 20] [--interval 0.05] [--warm N]
+ *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--no-wg] [--keep]`
+ * @module
+ */
+
+import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
+import { type Build, findBuilds, type Tunnel, withTunnel } from "./net_lab.ts";
+import { CpuMeter, iperf3, median, percentile } from "./net_measure.ts";
+
+interface Variant {
+  name: string;
+  build: Build;
+  env: Record<string, string>;
+  trace?: string;
+}
+
+export interface TraceEvent {
+  k: string;
+  t: number;
+  a: number;
+  b: number;
+  c: number;
+}
+
+/** The steps of one ping's round trip, in order: a label and the event that ends the step. */
+export const STEPS = [
+  "ping sends → a: poll wakes (TUN)",
+  "a: wake → packet read from TUN",
+  "a: route + seal",
+  "a: sendmmsg called → b: poll wakes (UDP)",
+  "b: wake → datagram received",
+  "b: open (decrypt) + checks",
+  "b: TUN write (request)",
+  "b written → b: poll wakes (TUN, reply)",
+  "b: wake → reply read from TUN",
+  "b: route + seal",
+  "b: sendmmsg called → a: poll wakes (UDP)",
+  "a: wake → datagram received",
+  "a: open (decrypt) + checks",
+  "a: TUN write (reply)",
+  "a written → ping gets the reply",
+] as const;
+
+/** The step durations (µs) of one ping, or null when its events are not all there. */
+export function pingSteps(
+  a: TraceEvent[],
+  b: TraceEvent[],
+  sent: number,
+  rttMs: number,
+): number[] | null {
+  const find = (evs: TraceEvent[], from: number, pred: (e: TraceEvent) => boolean) => {
+    for (let i = from; i < evs.length; i++) if (pred(evs[i])) return i;
+    return -1;
+  };
+  const wakeBefore = (evs: TraceEvent[], i: number) => {
+    for (let j = i; j >= 0; j--) if (evs[j].k === "poll-wake") return j;
+    return -1;
+  };
+  const aRead = find(a, 0, (e) => e.k === "tun-read" && e.a === 8 && e.c === sent);
+  if (aRead < 0) return null;
+  const t0 = a[aRead].c;
+  const aWake = wakeBefore(a, aRead);
+  const aSend = find(a, aRead, (e) => e.k === "udp-send");
+  const aFlush = find(a, aSend, (e) => e.k === "udp-flush");
+  if (aWake < 0 || aSend < 0 || aFlush < 0) return null;
+  const bRecv = find(b, 0, (e) => e.k === "udp-recv" && e.t >= a[aSend].t);
+  if (bRecv < 0) return null;
+  const bWake = wakeBefore(b, bRecv);
+  const bWrite = find(b, bRecv, (e) => e.k === "tun-write" && e.a === 8 && e.c === sent);
+  if (bWrite < 0) return null;
+  const bWritten = find(b, bWrite, (e) => e.k === "tun-written");
+  const bRead = find(b, bWritten, (e) => e.k === "tun-read" && e.a === 0 && e.c === sent);
+  if (bRead < 0) return null;
+  const bWake2 = wakeBefore(b, bRead);
+  const bSend = find(b, bRead, (e) => e.k === "udp-send");
+  const bFlush = find(b, bSend, (e) => e.k === "udp-flush");
+  if (bFlush < 0) return null;
+  const aRecv = find(a, aFlush, (e) => e.k === "udp-recv" && e.t >= b[bSend].t);
+  if (aRecv < 0) return null;
+  const aWake2 = wakeBefore(a, aRecv);
+  const aWrite = find(a, aRecv, (e) => e.k === "tun-write" && e.a === 0 && e.c === sent);
+  if (aWrite < 0) return null;
+  const aWritten = find(a, aWrite, (e) => e.k === "tun-written");
+  if (bWake < 0 || bWake2 < 0 || aWake2 < 0 || aWritten < 0) return null;
+  const times = [
+    t0,
+    a[aWake].t,
+    a[aRead].t,
+    a[aSend].t,
+    b[bWake].t,
+    b[bRecv].t,
+    b[bWrite].t,
+    b[bWritten].t,
+    b[bWake2].t,
+    b[bRead].t,
+    b[bSend].t,
+    a[aWake2].t,
+    a[aRecv].t,
+    a[aWrite].t,
+    a[aWritten].t,
+    t0 + rttMs * 1000,
+  ];
+  // Then, apart: how long each sendmmsg took to return (the receiver may wake before it does).
+  return [
+    ...times.slice(1).map((t, i) => t - times[i]),
+    a[aFlush].t - a[aSend].t,
+    b[bFlush].t - b[bSend].t,
+  ];
+}
+
+function readTrace(prefix: string, pid: number): TraceEvent[] {
+  try {
+    return Deno.readTextFileSync(`${prefix}.${pid}`).trim().split("\n").filter((l) => l)
+      .map((l) => JSON.parse(l) as TraceEvent);
+  } catch {
+    return [];
+  }
+}
+
+async function withTunnels<T>(
+  variants: Variant[],
+  fn: (tunnels: Tunnel[]) => Promise<T>,
+  acc: Tunnel[] = [],
+): Promise<T> {
+  if (acc.length === variants.length) return await fn(acc);
+  const v = variants[acc.length];
+  const saved = Object.keys(v.env).map((k) => [k, Deno.env.get(k)] as const);
+  for (const [k, val] of Object.entries(v.env)) Deno.env.set(k, val);
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    for (const [k, val] of saved) val === undefined ? Deno.env.delete(k) : Deno.env.set(k, val);
+  };
+  try {
+    return await withTunnel(v.build, [], (t) => {
+      restore();
+      return withTunnels(variants, fn, [...acc, t]);
+    });
+  } finally {
+    restore();
+  }
+}
+
+/** Per thread of a process: CPU time (ms, from schedstat: precise) and context switches. */
+function threadsOf(pid: number): Map<string, { cpuMs: number; switches: number }> {
+  const out = new Map<string, { cpuMs: number; switches: number }>();
+  for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const base = `/proc/${pid}/task/${e.name}`;
+      const cpuMs = Number(Deno.readTextFileSync(`${base}/schedstat`).split(" ")[0]) / 1e6;
+      let switches = 0;
+      const status = Deno.readTextFileSync(`${base}/status`);
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) {
+        switches += Number(m[1]);
+      }
+      out.set(`${pid}/${e.name}`, { cpuMs, switches });
+    } catch { /* the thread ended while listed */ }
+  }
+  return out;
+}
+
+/** A snapshot of several processes' threads. */
+function snapshot(pids: number[]): Map<string, { cpuMs: number; switches: number }> {
+  return new Map(pids.flatMap((p) => [...threadsOf(p)]));
+}
+
+/** What the threads did between two snapshots (a thread born meanwhile counts from zero). */
+function delta(
+  before: Map<string, { cpuMs: number; switches: number }>,
+  after: Map<string, { cpuMs: number; switches: number }>,
+): { cpuMs: number; switches: number } {
+  let cpuMs = 0;
+  let switches = 0;
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    cpuMs += a.cpuMs - (b?.cpuMs ?? 0);
+    switches += a.switches - (b?.switches ?? 0);
+  }
+  return { cpuMs, switches };
+}
+
+/** What both agents of each tunnel spent per second while `during` ran (or idle `seconds`). */
+async function measureCpu(
+  tunnels: Tunnel[],
+  seconds: number,
+  during?: (t: Tunnel) => Promise<unknown>,
+): Promise<{ cpuMsPerS: number; switchesPerS: number }[]> {
+  const pids = tunnels.map((t) => [t.a.child.pid, t.b.child.pid]);
+  const per = (d: { cpuMs: number; switches: number }, s: number) => ({
+    cpuMsPerS: d.cpuMs / s,
+    switchesPerS: d.switches / s,
+  });
+  if (!during) {
+    const before = pids.map(snapshot);
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const s = (performance.now() - t0) / 1000;
+    return pids.map((ps, i) => per(delta(before[i], snapshot(ps)), s));
+  }
+  const out: { cpuMsPerS: number; switchesPerS: number }[] = [];
+  for (const [i, t] of tunnels.entries()) {
+    const before = snapshot(pids[i]);
+    const t0 = performance.now();
+    await during(t);
+    out.push(per(delta(before, snapshot(pids[i])), (performance.now() - t0) / 1000));
+  }
+  return out;
+}
+
+export function parseRtts(out: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const x of out.matchAll(/icmp_seq=(\d+) .*time=([\d.]+) ms/g)) {
+    m.set(Number(x[1]), Number(x[2]));
+  }
+  return m;
+}
+
+/** Runs the bench; prints the tables. */
+export async function runLatencyBench(args: string[]): Promise<void> {
+  if (!(await canBuildLabs()) || !(await haveCommands("wg", "ping"))) {
+    console.log("latency bench skipped: needs root, ip netns, wg, ping");
+    return;
+  }
+  const opt = (name: string, dflt: number) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) : dflt;
+  };
+  const rounds = opt("--rounds", 10);
+  const count = opt("--count", 20);
+  const interval = opt("--interval", 0.05);
+  const { builds, notes } = await findBuilds();
+  const weft = builds.find((b) => b.kind === "weft")!;
+  const variants: Variant[] = [{ name: "weft", build: weft, env: {} }];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== "--weft") continue;
+    const spec = args[++i];
+    const eq = spec.indexOf("=");
+    const env: Record<string, string> = {};
+    for (const kv of spec.slice(eq + 1).split(",")) {
+      const j = kv.indexOf("=");
+      env[kv.slice(0, j)] = kv.slice(j + 1);
+    }
+    variants.push({ name: `weft ${spec.slice(0, eq)}`, build: weft, env });
+  }
+  if (!args.includes("--no-wg")) {
+    for (const b of builds) {
+      if (b.kind !== "weft") variants.push({ name: b.name, build: b, env: {} });
+    }
+  }
+  const dir = await Deno.makeTempDir({ prefix: "weft-latency-" });
+  if (args.includes("--trace")) {
+    for (const v of variants.filter((v) => v.build.kind === "weft")) {
+      v.trace = `${dir}/${v.name.replace(/\W+/g, "_")}`;
+      v.env = { ...v.env, WEFT_LATENCY_TRACE: v.trace };
+    }
+  }
+  for (const n of notes) console.error(`latency: ${n}`);
+  console.error(`latency: ${variants.map((v) => v.name).join(", ")}: ${rounds} rounds of ${count}`);
+  const rtts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  const traced = new Map<string, TracedRun[]>();
+  try {
+    await withTunnels(variants, async (tunnels) => {
+      const warm = opt("--warm", 0);
+      for (const t of tunnels) {
+        await t.lab.exec("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", t.target);
+        // With --warm N: N pings back to back first, so the code is as warm (compiled,
+        // optimised) as in an agent that has carried traffic.
+        if (warm > 0) {
+          await t.lab.exec("a", "ping", "-q", "-c", String(warm), "-i", "0", "-W", "2", t.target);
+        }
+      }
+      for (let r = 0; r < rounds; r++) {
+        for (const [i, t] of tunnels.entries()) {
+          const v = variants[i];
+          const fromUs = Date.now() * 1000;
+          const out = await t.lab.exec(
+            "a",
+            "ping",
+            "-n",
+            "-c",
+            String(count),
+            "-i",
+            String(interval),
+            "-W",
+            "2",
+            t.target,
+          );
+          const got = parseRtts(out.stdout);
+          rtts.get(v.name)!.push(...got.values());
+          if (v.trace) {
+            // Seqs restart with each run: the trace's pings are matched to runs by send time.
+            const list = traced.get(v.name) ?? [];
+            list.push({ fromUs, toUs: Date.now() * 1000, rtts: got });
+            traced.set(v.name, list);
+          }
+        }
+      }
+      const tcpRuns = opt("--tcp", 0);
+      if (tcpRuns > 0) {
+        // Throughput beside latency: iperf3 TCP 1 stream, the variants interleaved run by run.
+        const seconds = opt("--seconds", 5);
+        const mbps = variants.map(() => [] as number[]);
+        const bytes = variants.map(() => 0);
+        const meters = tunnels.map((t) =>
+          new CpuMeter([{ role: "a", pid: t.a.child.pid }, { role: "b", pid: t.b.child.pid }])
+        );
+        for (let r = 0; r < tcpRuns; r++) {
+          for (const [i, t] of tunnels.entries()) {
+            const run = await iperf3(t.lab, "b", "a", t.target, { seconds }, meters[i]);
+            mbps[i].push(run.recvBps / 1e6);
+            bytes[i] += run.recvBytes;
+            console.error(
+              `latency: ${variants[i].name}: TCP run ${r + 1}: ${Math.round(run.recvBps / 1e6)}`,
+            );
+          }
+        }
+        console.log(`iperf3 TCP 1 stream, ${tcpRuns} interleaved runs of ${seconds} s`);
+        console.table(variants.map((v, i) => ({
+          implementation: v.name,
+          "median Mbit/s": Math.round(median(mbps[i])),
+          "mean Mbit/s": Math.round(mbps[i].reduce((a, b) => a + b, 0) / mbps[i].length),
+          runs: mbps[i].map((x) => Math.round(x)).join(" "),
+          "agents' CPU-s per GB": Number(
+            ((meters[i].cpuSeconds("a") + meters[i].cpuSeconds("b")) / (bytes[i] / 1e9)).toFixed(2),
+          ),
+        })));
+      }
+      if (args.includes("--cpu")) {
+        // Idle: long after the last packet (past any lingering), then while pinging every 50 ms.
+        await new Promise((r) => setTimeout(r, 3000));
+        const idle = await measureCpu(tunnels, 10);
+        const pinging = await measureCpu(
+          tunnels,
+          10,
+          (t) => t.lab.exec("a", "ping", "-q", "-c", "200", "-i", "0.05", "-W", "2", t.target),
+        );
+        console.log("both agents together: CPU ms per second and context switches per second");
+        console.table(variants.map((v, i) => ({
+          implementation: v.name,
+          "idle 10 s: CPU ms/s": Number(idle[i].cpuMsPerS.toFixed(2)),
+          "idle: switches/s": Number(idle[i].switchesPerS.toFixed(1)),
+          "ping every 50 ms: CPU ms/s": Number(pinging[i].cpuMsPerS.toFixed(2)),
+          "pinging: switches/s": Number(pinging[i].switchesPerS.toFixed(1)),
+        })));
+      }
+      // Stop the traced agents so they write their traces.
+      for (const [i, t] of tunnels.entries()) {
+        if (!variants[i].trace) continue;
+        await t.lab.stop(t.a.child, 5000);
+        await t.lab.stop(t.b.child, 5000);
+        const a = readTrace(variants[i].trace!, t.a.child.pid);
+        const b = readTrace(variants[i].trace!, t.b.child.pid);
+        printBreakdown(variants[i].name, a, b, traced.get(variants[i].name) ?? []);
+      }
+    });
+  } finally {
+    if (!args.includes("--keep")) await Deno.remove(dir, { recursive: true });
+    else console.error(`latency: traces kept in ${dir}`);
+  }
+  const base = median(rtts.get("weft")!);
+  console.log(
+    `idle-tunnel ping RTT, ms: ${rounds} interleaved rounds of ${count} pings every ${interval} s`,
+  );
+  console.table(variants.map((v) => {
+    const xs = rtts.get(v.name)!;
+    return {
+      implementation: v.name,
+      "median": Number(median(xs).toFixed(3)),
+      "p10": Number(percentile(xs, 10).toFixed(3)),
+      "p90": Number(percentile(xs, 90).toFixed(3)),
+      "÷ weft": Number((median(xs) / base).toFixed(2)),
+      replies: xs.length,
+    };
+  }));
+}
+
+/** One traced ping run: when it ran (wall clock, µs) and the RTT of each seq. */
+interface TracedRun {
+  fromUs: number;
+  toUs: number;
+  rtts: Map<number, number>;
+}
+
+/** Prints the median of each step over the traced pings. */
+function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: TracedRun[]): void {
+  const perStep: number[][] = [...STEPS, "", ""].map(() => []);
+  const totals: number[] = [];
+  let used = 0;
+  let pings = 0;
+  for (const e of a) {
+    if (e.k !== "tun-read" || e.a !== 8) continue;
+    const run = runs.find((r) => e.c >= r.fromUs && e.c <= r.toUs);
+    const rtt = run?.rtts.get(e.b);
+    if (rtt === undefined) continue;
+    pings++;
+    const s = pingSteps(a, b, e.c, rtt);
+    if (!s) continue;
+    used++;
+    s.forEach((d, i) => perStep[i].push(d));
+    totals.push(rtt * 1000);
+  }
+  console.log(`${name}: where a ping's round trip goes (µs, over ${used} of ${pings} pings)`);
+  console.table(STEPS.map((label, i) => ({
+    step: label,
+    median: Math.round(median(perStep[i])),
+    p10: Math.round(percentile(perStep[i], 10)),
+    p90: Math.round(percentile(perStep[i], 90)),
+  })));
+  const sumMed = perStep.slice(0, STEPS.length).reduce((s, xs) => s + median(xs), 0);
+  console.log(
+    `${name}: sendmmsg returned after a ${Math.round(median(perStep[STEPS.length]))} µs, b ${
+      Math.round(median(perStep[STEPS.length + 1]))
+    } µs (median)`,
+  );
+  console.log(
+    `${name}: RTT median ${Math.round(median(totals))} µs; sum of the step medians ${
+      Math.round(sumMed)
+    } µs`,
+  );
+}
+
+if (import.meta.main) await runLatencyBench(Deno.args);
