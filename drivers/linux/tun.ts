@@ -281,14 +281,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
     while (count < READ_BUDGET) {
       const n = c.read(this.fd, rx, rx.length);
       if (n < 0) {
-        const e = errno();
-        if (e === EINTR) continue;
+        if (this.#readFailed()) continue;
         busy = false;
-        if (e === EAGAIN) break;
-        stats.readErrors++;
-        // EBADFD/EIO: the interface was deleted under us; polling on would spin.
-        this.#onError(sysError(`read ${this.name}`, e));
-        if (!this.#closed) void this.#poller.remove(this.fd);
         break;
       }
       if (n === 0) continue;
@@ -314,6 +308,21 @@ export class LinuxTun implements PacketDevice, PollHandler {
     return busy;
   }
 
+  /**
+   * A failed read: true when it was interrupted (read again); otherwise the loop stops, and an
+   * error other than EAGAIN is counted, reported, and ends polling (EBADFD/EIO: the interface was
+   * deleted under us; polling on would spin).
+   */
+  #readFailed(): boolean {
+    const e = errno();
+    if (e === EINTR) return true;
+    if (e === EAGAIN) return false;
+    this.stats.readErrors++;
+    this.#onError(sysError(`read ${this.name}`, e));
+    if (!this.#closed) void this.#poller.remove(this.fd);
+    return false;
+  }
+
   /** The offload read loop: each read may hold many packets, all handed over before the next. */
   #readOffload(sink: PacketSink, off: TunOffload): boolean {
     const c = libc();
@@ -326,13 +335,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
     while (count < READ_BUDGET) {
       const n = c.readAt(this.fd, at, size);
       if (n < 0) {
-        const e = errno();
-        if (e === EINTR) continue;
+        if (this.#readFailed()) continue;
         busy = false;
-        if (e === EAGAIN) break;
-        stats.readErrors++;
-        this.#onError(sysError(`read ${this.name}`, e));
-        if (!this.#closed) void this.#poller.remove(this.fd);
         break;
       }
       if (n === 0) continue;
