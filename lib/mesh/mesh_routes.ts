@@ -22,12 +22,19 @@ import type { Member, MembershipView } from "../members/member.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { isIpEndpoint } from "../net/resolve.ts";
 import type { RelayClient } from "../relay/client.ts";
+import { isRelayEndpoint } from "../relay/endpoint.ts";
 import type { RelayServerStats } from "../relay/server.ts";
 import type { RelayMetrics } from "../status/metrics.ts";
 import type { PeerStatus } from "../status/status.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { MeshPaths } from "./nat_paths.ts";
-import { PeerRoute, type Route, type RouteMove, type RouteTiming } from "./route_choice.ts";
+import {
+  PeerRoute,
+  type Route,
+  type RouteMove,
+  routeOf,
+  type RouteTiming,
+} from "./route_choice.ts";
 import type { ControlMessage } from "./sync.ts";
 
 /** How often the routes are looked at. */
@@ -176,7 +183,7 @@ export class MeshRoutes {
   endpoint(publicKey: string): string | null {
     const ep = this.#d.device.peer(publicKey)?.endpoint ?? null;
     if (ep === null || routeOf(ep) === "direct") return null;
-    return "fullText" in ep ? String((ep as { fullText: string }).fullText) : ep.toString();
+    return isRelayEndpoint(ep) ? ep.fullText : ep.toString();
   }
 
   /** A peer's route fields for `/status`: path (when not direct), via, transport. */
@@ -463,9 +470,4 @@ export class MeshRoutes {
 /** The leader, and members started with `--relay`. */
 function isRelay(m: Member): boolean {
   return m.role === "leader" || m.relay === true;
-}
-
-/** The route a device endpoint is on. */
-function routeOf(ep: Endpoint): Route {
-  return ep.proto === "relay" ? "relay" : ep.proto === "tcp" ? "tcp" : "direct";
 }

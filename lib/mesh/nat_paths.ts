@@ -40,7 +40,7 @@ import { candidatesOf, newPeerState, type PeerState } from "./nat_peer.ts";
 import { PathProbes } from "./nat_probes.ts";
 import { PathCounters, pathMetrics, peerPathStatus } from "./nat_status.ts";
 import type { ControlMessage } from "./sync.ts";
-import type { RouteReason } from "./route_choice.ts";
+import { routeOf, type RouteReason } from "./route_choice.ts";
 
 /** What the routes read of a peer's paths (see {@link MeshPaths.info}). */
 export interface PeerPathInfo {
@@ -103,7 +103,7 @@ export interface MeshPathsDeps {
 
 /** A device endpoint of a direct UDP path (not a relay's, not TCP); none counts as direct. */
 function isDirectEndpoint(ep: Endpoint | null): boolean {
-  return ep === null || ep.proto === undefined || ep.proto === "udp";
+  return ep === null || routeOf(ep) === "direct";
 }
 
 /** Endpoint text of a direct UDP path: no `relay://` or `tcp://` scheme. */

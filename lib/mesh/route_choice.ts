@@ -17,8 +17,15 @@
  * @module
  */
 
+import type { Endpoint } from "../io/driver.ts";
+
 /** Where a peer's packets go. */
 export type Route = "direct" | "relay" | "tcp";
+
+/** The route a device endpoint is on: a relay's virtual endpoint, TCP, or else direct UDP. */
+export function routeOf(ep: Endpoint): Route {
+  return ep.proto === "relay" ? "relay" : ep.proto === "tcp" ? "tcp" : "direct";
+}
 
 /** Why a peer's route changed. */
 export type RouteReason =
