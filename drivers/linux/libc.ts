@@ -4,28 +4,30 @@
  *
  * The library is opened on first use so that importing this module elsewhere costs nothing.
  * `ssize_t` results are declared `i32`: the drivers never move 2 GiB in one call, and a narrower
- * result avoids a BigInt per call. `size_t` parameters are passed as plain numbers, which Deno's
- * FFI accepts for 64-bit integer parameters.
+ * result avoids a BigInt per call. The `size_t` parameters of the calls made per packet or per
+ * poll (read, write, readAt, writeAt, poll) are bigints: Deno's fast FFI call takes a 64-bit
+ * parameter only as a BigInt, and a number costs the slow path (lib/io/u64.ts caches lengths).
+ * The other calls take plain numbers, which Deno's FFI converts.
  * @module
  */
 
-/** The libc functions used by the drivers, typed with plain numbers. */
+/** The libc functions used by the drivers. */
 export interface LibC {
   /** open(2); `path` is NUL-terminated. */
   open(path: Uint8Array, flags: number, mode: number): number;
   /** close(2). */
   close(fd: number): number;
   /** read(2). */
-  read(fd: number, buf: Uint8Array, count: number): number;
+  read(fd: number, buf: Uint8Array, count: bigint): number;
   /** write(2). */
-  write(fd: number, buf: Uint8Array, count: number): number;
+  write(fd: number, buf: Uint8Array, count: bigint): number;
   /**
    * read(2) into memory given by its address (from {@link addressOf}, plus an offset), so a
    * driver reads into part of a buffer without making a view of it.
    */
-  readAt(fd: number, address: number, count: number): number;
+  readAt(fd: number, address: bigint, count: bigint): number;
   /** write(2) from memory given by its address, as {@link LibC.readAt}. */
-  writeAt(fd: number, address: number, count: number): number;
+  writeAt(fd: number, address: bigint, count: bigint): number;
   /** ioctl(2) with a pointer argument. */
   ioctl(fd: number, request: number, arg: Uint8Array): number;
   /** ioctl(2) with an integer argument. */
@@ -33,9 +35,9 @@ export interface LibC {
   /** fcntl(2) with an integer argument. */
   fcntl(fd: number, cmd: number, arg: number): number;
   /** poll(2), run on the calling thread: only for a zero timeout. */
-  poll(fds: Uint8Array, nfds: number, timeout: number): number;
+  poll(fds: Uint8Array, nfds: bigint, timeout: number): number;
   /** poll(2), run on a blocking thread; resolves to its result. */
-  poll_async(fds: Uint8Array, nfds: number, timeout: number): Promise<number>;
+  poll_async(fds: Uint8Array, nfds: bigint, timeout: number): Promise<number>;
   /** socket(2). */
   socket(domain: number, type: number, protocol: number): number;
   /** bind(2). */

@@ -80,7 +80,7 @@ Deno.test({
       pv.setInt32(0, -1, true); // ignored entry
       pv.setInt32(L.POLLFD_SIZE, fd, true);
       pv.setInt16(L.POLLFD_SIZE + 4, L.POLLIN | L.POLLOUT, true);
-      assert.equal(c.poll(pfds, 2, 0), 1);
+      assert.equal(c.poll(pfds, 2n, 0), 1);
       assert.equal(pv.getInt16(6, true), 0);
       assert.equal(pv.getInt16(L.POLLFD_SIZE + 6, true), L.POLLIN | L.POLLOUT);
       assert.equal(c.recvfrom(fd, buf, buf.length, 0, null, null), 3);
@@ -91,7 +91,7 @@ Deno.test({
     // A closed descriptor polls as POLLNVAL.
     const pfd = new Uint8Array(L.POLLFD_SIZE);
     new DataView(pfd.buffer).setInt32(0, fd, true);
-    assert.equal(c.poll(pfd, 1, 0), 1);
+    assert.equal(c.poll(pfd, 1n, 0), 1);
     assert.equal(new DataView(pfd.buffer).getInt16(6, true), L.POLLNVAL);
   },
 });
@@ -105,16 +105,16 @@ Deno.test({
     assert.ok(fd >= 0);
     try {
       const eight = new Uint8Array(8);
-      assert.equal(c.read(fd, eight, 8), -1);
+      assert.equal(c.read(fd, eight, 8n), -1);
       assert.equal(errno(), L.EAGAIN);
       const pfd = new Uint8Array(L.POLLFD_SIZE);
       new DataView(pfd.buffer).setInt32(0, fd, true);
       new DataView(pfd.buffer).setInt16(4, L.POLLIN, true);
-      const waiting = c.poll_async(pfd, 1, -1);
+      const waiting = c.poll_async(pfd, 1n, -1);
       new DataView(eight.buffer).setBigUint64(0, 5n, true);
-      assert.equal(c.write(fd, eight, 8), 8);
+      assert.equal(c.write(fd, eight, 8n), 8);
       assert.equal(await waiting, 1);
-      assert.equal(c.read(fd, eight, 8), 8);
+      assert.equal(c.read(fd, eight, 8n), 8);
       assert.equal(new DataView(eight.buffer).getBigUint64(0, true), 5n);
     } finally {
       c.close(fd);
@@ -131,13 +131,13 @@ Deno.test({
     assert.ok(fd >= 0);
     try {
       const buf = new Uint8Array(64);
-      const base = Number(addressOf(buf));
+      const base = addressOf(buf);
       new DataView(buf.buffer).setBigUint64(8, 7n, true);
-      assert.equal(c.writeAt(fd, base + 8, 8), 8);
-      assert.equal(c.readAt(fd, base + 40, 8), 8);
+      assert.equal(c.writeAt(fd, base + 8n, 8n), 8);
+      assert.equal(c.readAt(fd, base + 40n, 8n), 8);
       assert.equal(new DataView(buf.buffer).getBigUint64(40, true), 7n);
       assert.ok(buf.subarray(48).every((x) => x === 0));
-      assert.equal(c.readAt(fd, base + 40, 8), -1);
+      assert.equal(c.readAt(fd, base + 40n, 8n), -1);
       assert.equal(errno(), L.EAGAIN);
     } finally {
       c.close(fd);

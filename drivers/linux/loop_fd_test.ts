@@ -28,7 +28,7 @@ Deno.test({
       const v = new DataView(pfd.buffer);
       v.setInt32(0, ep!, true);
       v.setInt16(4, POLLIN, true);
-      assert.equal(c.poll(pfd, 1, 0), 1);
+      assert.equal(c.poll(pfd, 1n, 0), 1);
       assert.ok(v.getInt16(6, true) & POLLIN);
       assert.deepEqual([...(await received)[0]], [5]);
     } finally {

@@ -26,6 +26,7 @@ import {
   POLLOUT,
 } from "./libc.ts";
 import { eventLoopEpollFd } from "./loop_fd.ts";
+import { u64 } from "../../lib/io/u64.ts";
 
 /** What the poller calls when a registered fd is ready. */
 export interface PollHandler {
@@ -164,7 +165,7 @@ export class Poller {
 
   /** Interrupts a waiting poll, e.g. after a handler's `wantsWrite` changed. */
   wake(): void {
-    if (this.#inPoll && this.#wakeFd >= 0) libc().write(this.#wakeFd, this.#one, 8);
+    if (this.#inPoll && this.#wakeFd >= 0) libc().write(this.#wakeFd, this.#one, 8n);
   }
 
   /** Unregisters every fd and waits for the loop to end. */
@@ -185,7 +186,7 @@ export class Poller {
         this.#serve();
         if (this.#entries.length === 0 || performance.now() >= deadline) break;
         const n = this.#fill();
-        if (c.poll(this.#pollfds, n, 0) > 0) this.#collect(n);
+        if (c.poll(this.#pollfds, u64(n), 0) > 0) this.#collect(n);
         if (!this.#anyReady()) break;
       }
       if (this.#entries.length === 0) break;
@@ -208,7 +209,7 @@ export class Poller {
       this.#onPoll?.("wait", 0);
       const timeout = this.#anyReady() || this.#lingering() ? 0 : -1;
       try {
-        ready = await c.poll_async(this.#pollfds, n, timeout);
+        ready = await c.poll_async(this.#pollfds, u64(n), timeout);
       } catch (err) {
         ready = -1;
         this.#onError(err);
@@ -253,7 +254,7 @@ export class Poller {
     v.setInt16(off + 6, 0, true);
     const timeout = Math.max(1, Math.ceil(Math.min(LINGER_SLICE_MS, this.#lingerUntil - now)));
     this.#onPoll?.("wait-here", 0);
-    const ready = libc().poll(this.#pollfds, n + 1, timeout);
+    const ready = libc().poll(this.#pollfds, u64(n + 1), timeout);
     this.#onPoll?.("wake", ready);
     if (ready <= 0) return "none";
     const loop = v.getInt16(off + 6, true);
@@ -321,7 +322,7 @@ export class Poller {
   /** Marks entries ready from the revents of the poll that just returned. */
   #collect(n: number): void {
     const v = this.#pollView;
-    if (v.getInt16(6, true) !== 0) libc().read(this.#wakeFd, this.#drain, 8);
+    if (v.getInt16(6, true) !== 0) libc().read(this.#wakeFd, this.#drain, 8n);
     let traffic = false;
     for (let i = 1; i < n; i++) {
       const e = this.#polled[i - 1];

@@ -57,7 +57,7 @@ function reader(fd: number, got: number[], onGot: () => void, budget = Infinity)
     onWritable() {},
     onReadable() {
       for (let n = 0; n < budget; n++) {
-        const r = libc().read(fd, buf, buf.length);
+        const r = libc().read(fd, buf, BigInt(buf.length));
         if (r < 0) return false;
         got.push(buf[0]);
         onGot();
@@ -410,7 +410,7 @@ Deno.test({
         wantsWrite: false,
         onWritable() {},
         onReadable() {
-          if (libc().read(efd, new Uint8Array(8), 8) !== 8) return false;
+          if (libc().read(efd, new Uint8Array(8), 8n) !== 8) return false;
           seen ??= chainDone;
           chainSeen.fire();
           return false;
@@ -423,7 +423,7 @@ Deno.test({
           const more = read.onReadable();
           if (armed && seen === undefined) {
             void chain(20);
-            libc().write(efd, one, 8);
+            libc().write(efd, one, 8n);
           }
           return more;
         },
@@ -447,7 +447,7 @@ Deno.test({
       const [data] = await received;
       assert.deepEqual([...data], [9]);
       // A call on the FFI helper thread: its completion wakes the event loop through that epoll.
-      assert.equal(await libc().poll_async(new Uint8Array(8), 0, 1), 0);
+      assert.equal(await libc().poll_async(new Uint8Array(8), 0n, 1), 0);
       // And the poller's own fd is still served.
       reached = signal();
       sendNow(port, 3);

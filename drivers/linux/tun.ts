@@ -53,6 +53,7 @@ import {
   TUNSETPERSIST,
 } from "./libc.ts";
 import { Poller, type PollHandler } from "./poller.ts";
+import { u64 } from "../../lib/io/u64.ts";
 
 /** Options of {@link LinuxTun.open}. */
 export interface LinuxTunOptions {
@@ -137,8 +138,10 @@ export class LinuxTun implements PacketDevice, PollHandler {
   #closing: Promise<void> | null = null;
   /** The offload paths, or null on the plain path. */
   readonly #off: TunOffload | null = null;
-  /** The address of the offload arena, as a number for the FFI. */
-  readonly #arena: number = 0;
+  /** The address of the offload arena, as a bigint for the FFI's fast call. */
+  readonly #arena: bigint = 0n;
+  /** The addresses of the arena offsets read or written so far (a few slot starts). */
+  readonly #addresses = new Map<number, bigint>();
   #flushQueued = false;
   readonly #flushTask = () => {
     this.#flushQueued = false;
@@ -172,7 +175,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
         onError: this.#onError,
       });
       this.#off = off;
-      this.#arena = Number(addressOf(off.arena));
+      this.#arena = addressOf(off.arena);
     }
   }
 
@@ -279,7 +282,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
     let count = 0;
     let busy = true;
     while (count < READ_BUDGET) {
-      const n = c.read(this.fd, rx, rx.length);
+      const n = c.read(this.fd, rx, u64(rx.length));
       if (n < 0) {
         if (this.#readFailed()) continue;
         busy = false;
@@ -327,8 +330,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
   #readOffload(sink: PacketSink, off: TunOffload): boolean {
     const c = libc();
     const stats = this.stats;
-    const at = this.#arena + off.rxOffset;
-    const size = off.rxSize + 1;
+    const at = this.#address(off.rxOffset);
+    const size = u64(off.rxSize + 1);
     let count = 0;
     let reads = 0;
     let busy = true;
@@ -379,7 +382,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
       }
       return;
     }
-    const n = libc().write(this.fd, data, data.length);
+    const n = libc().write(this.fd, data, u64(data.length));
     if (n < 0) {
       this.stats.writeErrors++;
       this.#writeFailed(errno());
@@ -397,9 +400,19 @@ export class LinuxTun implements PacketDevice, PollHandler {
 
   /** Writes `len` bytes of the offload arena from `at`; the offload path counts the result. */
   #emit(at: number, len: number): number {
-    const n = libc().writeAt(this.fd, this.#arena + at, len);
+    const n = libc().writeAt(this.fd, this.#address(at), u64(len));
     if (n < 0) this.#writeFailed(errno());
     return n;
+  }
+
+  /** The address of arena offset `at`, made once per offset. */
+  #address(at: number): bigint {
+    let a = this.#addresses.get(at);
+    if (a === undefined) {
+      a = this.#arena + BigInt(at);
+      this.#addresses.set(at, a);
+    }
+    return a;
   }
 
   #writeFailed(e: number): void {

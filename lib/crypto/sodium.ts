@@ -8,6 +8,7 @@
 import type { Dh } from "./types.ts";
 import { assertKey32, clamp, isZero, lowOrderError } from "./bytes.ts";
 import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";
+import { u64 } from "../io/u64.ts";
 
 const TAG = 16;
 
@@ -51,7 +52,7 @@ const SYMBOLS = {
 /**
  * The symbols as weft calls them. The u64 lengths go in as bigints: Deno's fast FFI call takes a
  * u64 as a BigInt, and a plain number sends every call down the slow path (measured: ~20% more
- * CPU per 1420-byte seal). The bigints come from {@link u64}, so none is made per packet.
+ * CPU per 1420-byte seal). The bigints come from a cache (lib/io/u64.ts), so none is made per packet.
  */
 interface Lib {
   sodium_init(): number;
@@ -80,18 +81,6 @@ interface Lib {
   crypto_scalarmult_curve25519(q: Uint8Array, n: Uint8Array, p: Uint8Array): number;
   crypto_scalarmult_curve25519_base(q: Uint8Array, n: Uint8Array): number;
   randombytes_buf(buf: Uint8Array, size: number): void;
-}
-
-/** Lengths up to this (more than any WireGuard message) have a cached bigint. */
-const CACHED_LENGTHS = 65_600;
-const lengths: bigint[] = [];
-
-/** `n` as a bigint, from a cache for the lengths packets have (no allocation per packet). */
-function u64(n: number): bigint {
-  if (n >= CACHED_LENGTHS) return BigInt(n);
-  let b = lengths[n];
-  if (b === undefined) b = lengths[n] = BigInt(n);
-  return b;
 }
 
 /** Where libsodium is looked for, in order; bare names go through the dynamic loader's search. */

@@ -106,7 +106,7 @@ interface Receiver {
 const rx = new Uint8Array(new ArrayBuffer(2048));
 const rxView = new DataView(rx.buffer);
 function readDelay(fd: number): number | null {
-  const n = libc().read(fd, rx, rx.length);
+  const n = libc().read(fd, rx, BigInt(rx.length));
   if (n < 8) return null;
   return (monoNs() - rxView.getFloat64(0, true)) / 1000;
 }
@@ -131,7 +131,7 @@ const ways: Way[] = [
         port: s.port,
         async next() {
           for (;;) {
-            await libc().poll_async(fds, 1, -1);
+            await libc().poll_async(fds, 1n, -1);
             const d = readDelay(s.fd);
             if (d !== null) return d;
           }
@@ -148,12 +148,12 @@ const ways: Way[] = [
       const fds = pollfds([s.fd]);
       const otherFds = pollfds([other.fd]);
       // The other fd's poll stays in flight on its own thread, as a TUN's would.
-      const otherPoll = libc().poll_async(otherFds, 1, -1);
+      const otherPoll = libc().poll_async(otherFds, 1n, -1);
       return {
         port: s.port,
         async next() {
           for (;;) {
-            await libc().poll_async(fds, 1, -1);
+            await libc().poll_async(fds, 1n, -1);
             const d = readDelay(s.fd);
             if (d !== null) return d;
           }
@@ -211,7 +211,7 @@ const ways: Way[] = [
         // deno-lint-ignore require-await
         async next() {
           for (;;) {
-            libc().poll(fds, 1, 1000);
+            libc().poll(fds, 1n, 1000);
             const d = readDelay(s.fd);
             if (d !== null) return d;
           }
