@@ -53,7 +53,9 @@ function routeOf(v: PeerView | null): string {
 
 /**
  * A counting rule (no target: it only counts) at the top of a router's `chain`, named
- * `comment`: added on the first call (which returns 0), read on later ones.
+ * `comment`: added on the first call (which returns 0), read on later ones. With `unit`, the
+ * count is the rule's bytes over `unit`: a sender's UDP GSO sends equal datagrams as one large
+ * packet that veths and routers forward whole, so it counts as one packet of many times the size.
  */
 async function countRule(
   lab: NatLab,
@@ -61,10 +63,14 @@ async function countRule(
   comment: string,
   match: string[],
   chain = "FORWARD",
+  unit?: number,
 ): Promise<number> {
   const out = await lab.run(site, "iptables", "-L", chain, "-v", "-x", "-n");
   const line = out.split("\n").find((l) => l.includes(`/* ${comment} */`));
-  if (line) return Number(line.trim().split(/\s+/)[0]);
+  if (line) {
+    const [packets, bytes] = line.trim().split(/\s+/).map(Number);
+    return unit === undefined ? packets : Math.floor(bytes / unit);
+  }
   await lab.run(
     site,
     "iptables",
@@ -223,7 +229,9 @@ Deno.test({
       // Where the pings go, at both routers: to the leader and back from it, in packets of the
       // relayed length; nothing of theirs to the other router, and nothing else but path
       // probes (the way back to a direct path is tried every few seconds).
-      const relayed = ["-m", "length", "--length", String(wgLength(PING_DATA, true))];
+      // Relayed pings, one datagram each or several in one GSO packet: counted by bytes.
+      const pingLen = wgLength(PING_DATA, true);
+      const relayed = ["-m", "length", "--length", `${pingLen}:65535`];
       const notProbes = [20 + 8 + PING_SIZE, 20 + 8 + PONG_SIZE].flatMap((n) => [
         "-m",
         "length",
@@ -233,21 +241,21 @@ Deno.test({
       ]);
       const out = ["-i", "lan", "-o", "wan"];
       const into = ["-i", "wan", "-o", "lan"];
-      const rules = [
-        ["a", "a1 to relay", [...out, "-s", a1, "-d", LEADER_IP, ...relayed]],
-        ["a", "relay to a1", [...into, "-s", LEADER_IP, "-d", a1, ...relayed]],
+      const rules: [string, string, string[], number?][] = [
+        ["a", "a1 to relay", [...out, "-s", a1, "-d", LEADER_IP, ...relayed], pingLen],
+        ["a", "relay to a1", [...into, "-s", LEADER_IP, "-d", a1, ...relayed], pingLen],
         ["a", "a1 to b", [...out, "-s", a1, "-d", rb.wan]],
         ["a", "a1 to b not probes", [...out, "-s", a1, "-d", rb.wan, ...notProbes]],
-        ["b", "b1 to relay", [...out, "-s", b1, "-d", LEADER_IP, ...relayed]],
-        ["b", "relay to b1", [...into, "-s", LEADER_IP, "-d", b1, ...relayed]],
+        ["b", "b1 to relay", [...out, "-s", b1, "-d", LEADER_IP, ...relayed], pingLen],
+        ["b", "relay to b1", [...into, "-s", LEADER_IP, "-d", b1, ...relayed], pingLen],
         ["b", "b1 to a", [...out, "-s", b1, "-d", ra.wan]],
         ["b", "b1 to a not probes", [...out, "-s", b1, "-d", ra.wan, ...notProbes]],
-      ] as const;
+      ];
       const read = async () =>
         Object.fromEntries(
           await Promise.all(
-            rules.map(async ([site, name, match]) =>
-              [name, await countRule(m.lab, site, name, [...match])] as const
+            rules.map(async ([site, name, match, unit]) =>
+              [name, await countRule(m.lab, site, name, match, "FORWARD", unit)] as const
             ),
           ),
         );
