@@ -19,6 +19,7 @@ import { type DeviceStats, newDeviceStats } from "../stats.ts";
 import { type OffloadStats, TunOffload } from "./tun_offload.ts";
 import {
   IFF_VNET_HDR,
+  offloadNames as namesOfOffloads,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
@@ -177,6 +178,11 @@ export class LinuxTun implements PacketDevice, PollHandler {
       this.#off = off;
       this.#arena = addressOf(off.arena);
     }
+  }
+
+  /** The offloads in force by name (`tso4`, `uso6`, ...); empty on the plain path. */
+  get offloadNames(): string[] {
+    return namesOfOffloads(this.offload);
   }
 
   /** The offload counters, or null on the plain path. */

@@ -61,6 +61,20 @@ export const TUN_F_USO4 = 0x20;
 /** TUNSETOFFLOAD: the reader takes UDP over IPv6 GSO packets (Linux 6.2+). */
 export const TUN_F_USO6 = 0x40;
 
+/** The names of the TUN_F_* bits in `flags`, for status and logs. */
+export function offloadNames(flags: number): string[] {
+  const names: [number, string][] = [
+    [TUN_F_CSUM, "csum"],
+    [TUN_F_TSO4, "tso4"],
+    [TUN_F_TSO6, "tso6"],
+    [TUN_F_TSO_ECN, "tso-ecn"],
+    [TUN_F_UFO, "ufo"],
+    [TUN_F_USO4, "uso4"],
+    [TUN_F_USO6, "uso6"],
+  ];
+  return names.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+}
+
 /** A decoded virtio-net header; one object is reused for every packet. */
 export interface VnetHeader {
   /** VNET_F_* bits. */

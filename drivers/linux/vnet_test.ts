@@ -9,9 +9,12 @@ import {
   GSO_UDP_L4,
   IFF_VNET_HDR,
   newVnetHeader,
+  offloadNames,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
+  TUN_F_TSO_ECN,
+  TUN_F_UFO,
   TUN_F_USO4,
   TUN_F_USO6,
   TUNGETVNETHDRSZ,
@@ -83,4 +86,13 @@ Deno.test("decode refuses a short buffer and leaves the header alone", () => {
   assert.equal(decodeVnetHeader(new Uint8Array(12), -1, h), false);
   assert.equal(h.gsoSize, 7);
   assert.equal(decodeVnetHeader(new Uint8Array(12), 2, h), true);
+});
+
+Deno.test("offloadNames: the TUN_F_* bits by name, in a fixed order", () => {
+  assert.deepEqual(offloadNames(0), []);
+  assert.deepEqual(
+    offloadNames(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6),
+    ["csum", "tso4", "tso6", "uso4", "uso6"],
+  );
+  assert.deepEqual(offloadNames(TUN_F_TSO_ECN | TUN_F_UFO), ["tso-ecn", "ufo"]);
 });

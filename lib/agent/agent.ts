@@ -319,6 +319,7 @@ export class Agent {
   readonly #tcp: TcpTransport | null;
   /** The UDP socket's counters (a driver's own stats object, read at each scrape). */
   readonly #udp: UdpMetrics | null;
+  readonly #offloads: () => NodeStatus["offloads"];
   readonly #identity: NodeIdentity;
   readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
@@ -348,11 +349,12 @@ export class Agent {
     suiteName: string,
     logger: Logger,
     tcp: TcpTransport | null,
-    udpStats: UdpMetrics | null,
+    udp: Transport | null,
   ) {
     this.device = device;
     this.#tcp = tcp;
-    this.#udp = udpStats;
+    this.#udp = udpStatsOf(udp);
+    this.#offloads = offloadsOf(udp, packets instanceof SplitDevice ? packets.inner : packets);
     this.tcpPort = tcp?.port ?? null;
     this.#packets = packets;
     this.stack = stack;
@@ -597,7 +599,7 @@ export class Agent {
         suite.name,
         logger,
         tcp,
-        udpStatsOf(udp),
+        udp,
       );
     } catch (e) {
       // A collaborator's factory (the probe) threw: nothing runs yet but the device.
@@ -682,7 +684,10 @@ export class Agent {
       role: this.#identity.role,
       describe: (key) => this.#describe(key),
       health: (key) => this.health.get(key),
-      extra: () => this.#extraStatus(),
+      extra: () => {
+        const offloads = this.#offloads();
+        return { ...(offloads ? { offloads } : {}), ...this.#extraStatus() };
+      },
       extraPeer: this.#extraPeer,
     });
   }
@@ -781,6 +786,24 @@ function udpStatsOf(t: Transport | null): UdpMetrics | null {
   return typeof stats === "object" && stats !== null && "datagramsIn" in stats
     ? stats as UdpMetrics
     : null;
+}
+
+/**
+ * What the kernel granted the data path: the TUN's offloads (a device with `offloadNames`, as
+ * LinuxTun) and UDP GSO/GRO (a transport with `gso`/`gro`, as LinuxUdpTransport); read at each
+ * status, since a refused GSO send turns GSO off. Undefined for devices without offloads.
+ */
+function offloadsOf(udp: Transport | null, packets: PacketDevice): () => NodeStatus["offloads"] {
+  const tun = packets as { offloadNames?: unknown };
+  const u = udp as { gso?: unknown; gro?: unknown } | null;
+  const names = Array.isArray(tun.offloadNames) ? tun.offloadNames as string[] : null;
+  const udpKnown = typeof u?.gso === "boolean";
+  if (names === null && !udpKnown) return () => undefined;
+  return () => ({
+    tun: names ?? [],
+    udpGso: u?.gso === true,
+    udpGro: u?.gro === true,
+  });
 }
 
 /** A TUN's figures (a device with `stats` and `offloadStats`, as LinuxTun), else nothing. */

@@ -39,6 +39,12 @@ export interface NodeStatus {
   cookieRepliesSent: number;
   /** Dropped packets by reason. */
   drops: Record<DropReason, number>;
+  /**
+   * The kernel offloads of the data path (TUN mode on Linux): the TUN's (`csum`, `tso4`, `tso6`,
+   * `tso-ecn`, `ufo`, `uso4`, `uso6`; empty when refused or turned off) and UDP GSO and GRO on
+   * the underlay socket.
+   */
+  offloads?: { tun: string[]; udpGso: boolean; udpGro: boolean };
   /** The network policy on this node (mesh agents). */
   policy?: {
     /** Policy version (0: none). */

@@ -61,6 +61,13 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
     `addresses  ${n.addresses.join(", ")}`,
     `listening  udp/${n.listenPort}  mode=${n.mode}  interface=${n.interface}  mtu=${n.mtu}`,
     `crypto     aead=${n.crypto.aead} dh=${n.crypto.dh}`,
+    ...(n.offloads
+      ? [
+        `offloads   tun=${n.offloads.tun.join(",") || "none"} udp-gso=${
+          n.offloads.udpGso ? "on" : "off"
+        } udp-gro=${n.offloads.udpGro ? "on" : "off"}`,
+      ]
+      : []),
     `version    ${n.version}  up ${n.uptimeSeconds}s`,
     `drops      ${drops.length ? drops.join(" ") : "none"}`,
     ...(n.policy

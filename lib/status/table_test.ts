@@ -98,6 +98,16 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
     peers: [],
   });
   assert.ok(quiet.includes("policy     v0, 0 rules, dropped none"), quiet);
+  const offloaded = formatStatusTable({
+    node: node({ offloads: { tun: ["csum", "tso4", "tso6"], udpGso: true, udpGro: false } }),
+    peers: [],
+  }).split("\n");
+  assert.equal(offloaded[4], "offloads   tun=csum,tso4,tso6 udp-gso=on udp-gro=off");
+  const refused = formatStatusTable({
+    node: node({ offloads: { tun: [], udpGso: false, udpGro: false } }),
+    peers: [],
+  });
+  assert.ok(refused.includes("offloads   tun=none udp-gso=off udp-gro=off"), refused);
 });
 
 Deno.test("the peer table: names or short keys, addresses, health, RTT, loss, handshake age, bytes", () => {

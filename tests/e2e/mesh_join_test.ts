@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
-import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+import {
+  type LabProc,
+  nodeList,
+  startMeshNode,
+  statusOf,
+  waitUp,
+  weftIn,
+} from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "dig"));
 const [CMD, ...PRE] = selfCommand();
@@ -65,6 +72,11 @@ Deno.test({
       }
       const table = await weftIn(lab, "lead", dir, "node", "list");
       assert.match(table.stdout, /NAME\s+ADDRESS/);
+      // The data path's offloads, as the kernel granted them (this kernel has TSO and UDP GSO).
+      const offloads = (await statusOf(lab, "n1"))?.node.offloads as
+        | { tun: string[]; udpGso: boolean; udpGro: boolean }
+        | undefined;
+      assert.ok(offloads?.tun.includes("tso4") && offloads.udpGso, JSON.stringify(offloads));
 
       // DNS: every node answers for the mesh, on loopback and on its overlay address.
       const dig = async (host: string, server: string, name: string, type = "A") =>
