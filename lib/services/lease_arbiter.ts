@@ -310,7 +310,8 @@ export class LeaseArbiter {
       this.#deps.logger?.info("service leader lease ended", {
         service,
         holder: this.#deps.member(holder)?.name ?? holder,
-        token: lease.token,
+        // Not "token": the logger hides fields named so; a fencing token is no secret.
+        fence: lease.token,
         why,
       });
     }
@@ -360,7 +361,7 @@ export class LeaseArbiter {
       this.#deps.logger?.info("service leader lease granted", {
         service,
         holder: this.#deps.member(holder)?.name ?? holder,
-        token,
+        fence: token,
       });
     }
   }
