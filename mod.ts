@@ -131,7 +131,7 @@ export type {
   ServiceLease,
 } from "./lib/services/lease_runtime.ts";
 export { DEFAULT_LEASE_TIMING, type LeaseTiming } from "./lib/services/lease_protocol.ts";
-export type { ArbiterStats, LeaseRefusal } from "./lib/services/lease_arbiter.ts";
+export type { ArbiterStats, LeaseRecord, LeaseRefusal } from "./lib/services/lease_arbiter.ts";
 export type { LeaseClientStats } from "./lib/services/lease_client.ts";
 export {
   type MeshConfigDeps,

@@ -75,7 +75,8 @@ export type LeaseRefusal =
   | "notOffered"
   | "unhealthy"
   | "tooManyServices"
-  | "tooManyCandidates";
+  | "tooManyCandidates"
+  | "rateLimited";
 
 /** The arbiter's counters. */
 export interface ArbiterStats {
@@ -118,6 +119,12 @@ export interface LeaseArbiterDeps {
   maxServices?: number;
   /** Most candidates waiting for one service's lease. Default 64. */
   maxCandidates?: number;
+  /**
+   * Grants one member may get: a second in the long run, and a burst (a node starting with
+   * many services). Each grant is a write of the leader's state, so a member that asks and
+   * releases in a loop must not keep its disk busy. Default `{ perSecond: 2, burst: 64 }`.
+   */
+  grantRate?: { perSecond: number; burst: number };
   /** Grants and ends, one line each (rate-limited per service). */
   logger?: Logger;
 }
@@ -141,6 +148,7 @@ export class LeaseArbiter {
   readonly #maxCandidates: number;
   readonly #leases = new Map<string, Lease>();
   readonly #logLimit = new RateLimiter({ perSecond: 1, burst: 5, maxEntries: 1024 });
+  readonly #grantLimit: RateLimiter;
   #last: number;
   #closed = false;
   /** The counters (read-only for callers). */
@@ -155,6 +163,7 @@ export class LeaseArbiter {
       unhealthy: 0,
       tooManyServices: 0,
       tooManyCandidates: 0,
+      rateLimited: 0,
     },
     staleReleases: 0,
     persistFailed: 0,
@@ -166,6 +175,11 @@ export class LeaseArbiter {
     this.#timing = leaseTiming(deps.timing);
     this.#maxServices = deps.maxServices ?? 256;
     this.#maxCandidates = deps.maxCandidates ?? 64;
+    this.#grantLimit = new RateLimiter({
+      ...(deps.grantRate ?? { perSecond: 2, burst: 64 }),
+      maxEntries: 4096,
+      now: deps.now,
+    });
     const restored = deps.restored ?? null;
     this.#last = restored?.last ?? 0;
     const now = deps.now();
@@ -281,6 +295,11 @@ export class LeaseArbiter {
       if (lease.holder !== null) this.#deps.send(from, { ...this.#notice(service, lease, now), n });
       return;
     }
+    if (!this.#grantLimit.allow(from)) {
+      // Asked again at its next round, it may get the lease then.
+      this.stats.refused.rateLimited++;
+      return;
+    }
     void this.#grant(service, lease, from, n);
   }
 
@@ -327,6 +346,10 @@ export class LeaseArbiter {
       } else if (best === null || w.at > best.at) best = { key, ...w };
     }
     if (lease.holder !== null || lease.pending !== null || best === null) return;
+    if (!this.#grantLimit.allow(best.key)) {
+      this.stats.refused.rateLimited++;
+      return;
+    }
     void this.#grant(service, lease, best.key, best.n);
   }
 

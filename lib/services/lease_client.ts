@@ -64,7 +64,10 @@ export interface LeaseClientDeps {
   now: () => number;
   /** Sends a request to the arbiter. */
   send: (msg: LeaseRequest) => void;
-  /** Lease timing; must be the arbiter's (defaults: {@link DEFAULT_LEASE_TIMING}). */
+  /**
+   * Lease timing (defaults: {@link DEFAULT_LEASE_TIMING}). The lease length used is the one the
+   * arbiter's answers state; `renewMs` must stay well below it.
+   */
   timing?: Partial<LeaseTiming>;
   /** Most services whose leader is tracked. Default 1024. */
   maxServices?: number;

@@ -26,7 +26,8 @@ import {
 export interface LeaseOptions {
   /**
    * Service-leader lease timing (default 6 s leases renewed every 2 s; see
-   * `DEFAULT_LEASE_TIMING`). Every member of a mesh must use the same.
+   * `DEFAULT_LEASE_TIMING`). The lease length is the mesh leader's (holders count the length its
+   * answers state); a node's renewal interval must stay well below it.
    */
   leaseTiming?: Partial<LeaseTiming>;
 }

@@ -143,3 +143,36 @@ Deno.test("lease runtime: asks from an address that is no member are refused and
     leader.close();
   }
 });
+
+Deno.test("lease runtime: the mesh leader may lead a service itself (client and arbiter in one)", async () => {
+  const net = new Net();
+  const key = generateKeyPair().publicKey;
+  const members = [
+    member("leader", "10.9.0.1", {
+      publicKey: key,
+      role: "leader",
+      services: [{ name: "solo", port: 1, protocol: "udp" }],
+    }),
+  ];
+  const leader = new LeaseRuntime({
+    port: net.port("10.9.0.1"),
+    self: { publicKey: key, address: "10.9.0.1" },
+    members: () => members,
+    leaderAddress: () => "10.9.0.1",
+    logger: nullLogger,
+    timing: TIMING,
+    tickMs: 20,
+    arbiter: { persist: () => Promise.resolve(), restored: null, healthy: () => false },
+  });
+  try {
+    const led = waitFor(leader, (c) => c.leader ?? undefined);
+    leader.start();
+    leader.offer(["solo"]);
+    const l = await led;
+    assert.deepEqual([l.name, l.member, l.address, l.token], ["solo", "leader", "10.9.0.1", 1]);
+    assert.equal(leader.lease("solo")!.token, 1);
+    assert.deepEqual(leader.leaders().map((x) => x.name), ["solo"]);
+  } finally {
+    leader.close();
+  }
+});
