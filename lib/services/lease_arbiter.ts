@@ -1,7 +1,7 @@
 /**
  * The arbiter of service leaders, run by the mesh leader: per service, at most one member holds
- * the lease at a time. A lease is granted to a candidate (a member that announces the service
- * and that the arbiter finds healthy) when nobody holds it, renewed by its holder's asks, given
+ * the lease at a time. A lease is granted to a candidate (a member that announces the service,
+ * not as unhealthy, and that the arbiter finds healthy) when nobody holds it, renewed by its holder's asks, given
  * up by a release (a holder whose own health check of the service fails), and ends when it is
  * not renewed within its time. A lease that ended is granted to the candidate that asked most
  * recently, at once.
@@ -65,8 +65,11 @@ export function leaseRecordProblem(v: unknown): string | undefined {
 export interface ArbiterMember {
   /** Its host name. */
   name: string;
-  /** The services it announces (by name; the protocol does not matter here). */
-  services: readonly { name: string }[];
+  /**
+   * The services it announces (by name; the protocol does not matter here), and whether its own
+   * health check of each passes (`healthy: false` in its record: it may not hold the lease).
+   */
+  services: readonly { name: string; healthy?: boolean }[];
 }
 
 /** Why an ask was refused. */
@@ -252,7 +255,9 @@ export class LeaseArbiter {
   #refusal(from: string, service: string): LeaseRefusal | null {
     const m = this.#deps.member(from);
     if (!m) return "notMember";
-    if (!m.services.some((x) => x.name === service)) return "notOffered";
+    const offered = m.services.filter((x) => x.name === service);
+    if (offered.length === 0) return "notOffered";
+    if (offered.some((x) => x.healthy === false)) return "unhealthy";
     return this.#deps.healthy(from) ? null : "unhealthy";
   }
 

@@ -323,3 +323,24 @@ Deno.test("arbiter: a member that asks and releases in a loop gets few grants (f
   await settle();
   assert.equal(b.arbiter.holder("svc")!.holder, A);
 });
+
+Deno.test("arbiter: a member whose record says the service is unhealthy is neither granted nor renewed", async () => {
+  const b = new Bench();
+  b.members.set(B, { name: "b", services: [{ name: "svc", healthy: false }] });
+  b.ask(B, "svc", 1);
+  await settle();
+  assert.equal(b.arbiter.holder("svc"), null);
+  assert.equal(b.arbiter.stats.refused.unhealthy, 1);
+  b.members.set(B, { name: "b", services: [{ name: "svc", healthy: true }] });
+  b.ask(B, "svc", 2);
+  await settle();
+  assert.equal(b.arbiter.holder("svc")!.holder, B);
+  b.members.set(B, { name: "b", services: [{ name: "svc", healthy: false }] });
+  b.t = 2000;
+  b.take(B);
+  b.ask(B, "svc", 3, 1);
+  assert.equal(b.take(B)[0].n, undefined, "not renewed");
+  b.t = 6000;
+  b.arbiter.tick();
+  assert.equal(b.arbiter.holder("svc"), null);
+});
