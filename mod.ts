@@ -123,6 +123,16 @@ export type { CreatedToken, LeaderOptions } from "./lib/mesh/leader_service.ts";
 export type { NodeSyncOptions } from "./lib/mesh/node_sync.ts";
 export type { PeersOptions } from "./lib/mesh/peers.ts";
 export type { MeshDnsOptions } from "./lib/mesh/mesh_dns.ts";
+export type {
+  LeaseOptions,
+  LeaseStats,
+  ServiceLeader,
+  ServiceLeaderChange,
+  ServiceLease,
+} from "./lib/services/lease_runtime.ts";
+export { DEFAULT_LEASE_TIMING, type LeaseTiming } from "./lib/services/lease_protocol.ts";
+export type { ArbiterStats, LeaseRecord, LeaseRefusal } from "./lib/services/lease_arbiter.ts";
+export type { LeaseClientStats } from "./lib/services/lease_client.ts";
 export {
   type MeshConfigDeps,
   meshControlFromConfig,

@@ -9,6 +9,9 @@
  * - `_<service>._<proto>.<zone>`: SRV (target `<hostname>.<zone>`, its addresses in the
  *   additional section) and TXT (one record per instance with labels, as `k=v` strings);
  * - `<service>.<zone>`: A/AAAA of every instance;
+ * - `leader.<service>.<zone>`: A/AAAA of the service's current leader (the source's
+ *   `leaderOf`), with a TTL of at most 1 s so that resolvers follow a failover; NXDOMAIN when
+ *   no leader is known;
  * - PTR under in-addr.arpa / ip6.arpa for addresses in the overlay network, to
  *   `<hostname>.<zone>`, with SOA and NS at the reverse apex.
  *
@@ -41,6 +44,8 @@ export interface ZoneSource {
   view(): MembershipView;
   /** This node's view of a member's health; instances of `down` members are left out. */
   healthOf?(member: Member): HealthState;
+  /** The member leading a service (by name) now, or null when none is known. */
+  leaderOf?(service: string): Member | null;
 }
 
 /** Options of {@linkcode DnsZone}. */
@@ -80,6 +85,8 @@ export interface ZoneAnswer {
 export const DEFAULT_ZONE = "overlay.local.";
 /** The default TTL, seconds. */
 export const DEFAULT_TTL = 10;
+/** The TTL of `leader.<service>` records, seconds (the zone's own when that is shorter). */
+export const LEADER_TTL = 1;
 
 /** A member as the zone serves it, parsed once per membership version. */
 interface Host {
@@ -114,6 +121,8 @@ interface Index {
   network: string;
   network6: string | undefined;
   hosts: Map<string, Host[]>;
+  /** Every member by public key. */
+  byKey: Map<string, Host>;
   nodes: Map<string, Host[]>;
   leaders: Host[];
   services: Map<string, Instance[]>;
@@ -130,6 +139,7 @@ type Node =
   | { kind: "apex"; apex: string }
   | { kind: "ns" }
   | { kind: "hosts"; hosts: Host[] }
+  | { kind: "leader"; host: Host }
   | { kind: "srv"; instances: Instance[] }
   | { kind: "service"; instances: Instance[] }
   | { kind: "ptr"; hosts: Host[] }
@@ -294,6 +304,7 @@ export class DnsZone {
       network: view.network,
       network6: view.network6,
       hosts: new Map(),
+      byKey: new Map(),
       nodes: new Map(),
       leaders: [],
       services: new Map(),
@@ -335,6 +346,7 @@ export class DnsZone {
         v6: intern(addrs, v6Of(m)),
       };
       if (hostOk) push(idx.hosts, label, host);
+      if (typeof m.publicKey === "string") idx.byKey.set(m.publicKey, host);
       if (m.role === "leader") idx.leaders.push(host);
       if (host.v4 !== null) push(idx.nodes, `node-${host.v4[2]}-${host.v4[3]}`, host);
       for (const addr of [host.v4, host.v6]) {
@@ -415,6 +427,10 @@ export class DnsZone {
         return { kind: "empty" };
       }
     }
+    if (rel.startsWith("leader.")) {
+      const host = this.#leader(idx, rel.slice(7));
+      if (host !== null) return { kind: "leader", host };
+    }
     const hosts = idx.hosts.get(rel);
     if (hosts !== undefined) return { kind: "hosts", hosts };
     const nodes = idx.nodes.get(rel);
@@ -424,7 +440,16 @@ export class DnsZone {
       const live = this.#healthy(svc);
       if (live.length > 0) return { kind: "service", instances: live };
     }
-    return null;
+    // A service with a leader but no instance this node finds up still has `leader.` below it.
+    return this.#leader(idx, rel) !== null ? { kind: "empty" } : null;
+  }
+
+  /** The host leading `service`, when the source knows one and it is in the view. */
+  #leader(idx: Index, service: string): Host | null {
+    const of = this.#source.leaderOf;
+    if (of === undefined || service.includes(".")) return null;
+    const m = of.call(this.#source, service);
+    return m ? idx.byKey.get(m.publicKey) ?? null : null;
   }
 
   /** The node of a reverse name, null when it does not exist, undefined when not ours. */
@@ -478,7 +503,13 @@ export class DnsZone {
     };
   }
 
-  #addresses(owner: string, hosts: Host[], type: number, out: ResourceRecord[]): void {
+  #addresses(
+    owner: string,
+    hosts: Host[],
+    type: number,
+    out: ResourceRecord[],
+    ttl = this.ttl,
+  ): void {
     const want4 = type === DnsType.A || type === DnsType.ANY;
     const want6 = type === DnsType.AAAA || type === DnsType.ANY;
     // Two members with one address (a stale entry) would make duplicate records.
@@ -486,17 +517,17 @@ export class DnsZone {
     for (const h of hosts) {
       if (want4 && h.v4 !== null && !(seen?.has(h.v4))) {
         seen?.add(h.v4);
-        out.push(this.#rr(owner, DnsType.A, { kind: "address", address: h.v4 }));
+        out.push(this.#rr(owner, DnsType.A, { kind: "address", address: h.v4 }, ttl));
       }
       if (want6 && h.v6 !== null && !(seen?.has(h.v6))) {
         seen?.add(h.v6);
-        out.push(this.#rr(owner, DnsType.AAAA, { kind: "address", address: h.v6 }));
+        out.push(this.#rr(owner, DnsType.AAAA, { kind: "address", address: h.v6 }, ttl));
       }
     }
   }
 
-  #rr(name: string, type: number, data: ResourceRecord["data"]): ResourceRecord {
-    return { name, type, class: DnsClass.IN, ttl: this.ttl, data };
+  #rr(name: string, type: number, data: ResourceRecord["data"], ttl = this.ttl): ResourceRecord {
+    return { name, type, class: DnsClass.IN, ttl, data };
   }
 
   #nsRecords(type: number, ctx: QueryContext, out: ResourceRecord[]): void {
@@ -540,6 +571,10 @@ export class DnsZone {
         break;
       case "hosts":
         this.#addresses(owner, node.hosts, type, out);
+        break;
+      case "leader":
+        // Short-lived: a resolver's cache must not hide a failover for long.
+        this.#addresses(owner, [node.host], type, out, Math.min(this.ttl, LEADER_TTL));
         break;
       case "service": {
         const hosts = uniqueHosts(node.instances);

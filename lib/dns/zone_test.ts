@@ -249,3 +249,44 @@ Deno.test("zone: invalid member data is skipped, not served", () => {
   assert.equal(custom.origin, "mesh.example");
   assert.equal(ask(custom, "node-0-5.mesh.example", DnsType.A).answers.length, 1);
 });
+
+Deno.test("zone: leader.<service> follows the source's service leader, with a short TTL", () => {
+  const { state } = fixture();
+  const members = state.view.members.map((m, i) => ({ ...m, publicKey: `key-${i}` }));
+  state.view = { ...state.view, members };
+  const leaders = new Map<string, Member>();
+  const health = new Map<string, HealthState>();
+  const zone = new DnsZone({
+    view: () => state.view,
+    healthOf: (m) => health.get(m.name) ?? "up",
+    leaderOf: (s) => leaders.get(s) ?? null,
+  }, { ttl: 10 });
+  const none = ask(zone, "leader.web.overlay.local", DnsType.A);
+  assert.equal(none.rcode, Rcode.NXDOMAIN, "no leader: no name");
+  leaders.set("web", members[0]);
+  const a = ask(zone, "leader.web.overlay.local", DnsType.A);
+  assert.deepEqual(values(a.answers), ["10.200.0.1"]);
+  assert.equal(a.answers[0].ttl, 1);
+  assert.deepEqual(values(ask(zone, "Leader.WEB.overlay.local", DnsType.AAAA).answers), [
+    "fd00::1",
+  ]);
+  // The failover: the next answer names the new leader; one without IPv6 is NODATA for AAAA.
+  leaders.set("web", members[1]);
+  assert.deepEqual(values(ask(zone, "leader.web.overlay.local", DnsType.A).answers), [
+    "10.200.3.7",
+  ]);
+  const nodata = ask(zone, "leader.web.overlay.local", DnsType.AAAA);
+  assert.equal(nodata.rcode, Rcode.NOERROR);
+  assert.equal(nodata.answers.length, 0);
+  // A leader no longer in the view is no answer; `leader.` alone is still the mesh leader.
+  leaders.set("web", { ...members[1], publicKey: "gone" });
+  assert.equal(ask(zone, "leader.web.overlay.local", DnsType.A).rcode, Rcode.NXDOMAIN);
+  assert.deepEqual(values(ask(zone, "leader.overlay.local", DnsType.A).answers), ["10.200.0.1"]);
+  // A service whose instances this node finds down, but with a leader, still exists (empty).
+  leaders.set("dns", members[1]);
+  health.set("beta", "down");
+  const svc = ask(zone, "dns.overlay.local", DnsType.A);
+  assert.equal(svc.rcode, Rcode.NOERROR);
+  assert.equal(svc.answers.length, 0);
+  assert.equal(ask(zone, "leader.a.b.overlay.local", DnsType.A).rcode, Rcode.NXDOMAIN);
+});

@@ -22,6 +22,7 @@ import { decodeLanKey, newLanKey } from "./lan_key.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../members/labels.ts";
 import { quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
+import type { LeaseRecord } from "../services/lease_arbiter.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -703,6 +704,20 @@ export class LeaderCore {
           for (const l of this.#policyListeners) l(p);
         },
       };
+    });
+  }
+
+  /** The service-leader leases' record, as last persisted (null: none yet). */
+  leases(): LeaseRecord | null {
+    return this.#data.leases ? structuredClone(this.#data.leases) : null;
+  }
+
+  /** Replaces the service-leader leases' record; resolves once it is on disk. */
+  saveLeases(record: LeaseRecord): Promise<void> {
+    const copy = structuredClone(record);
+    return this.#change((d) => {
+      d.leases = copy;
+      return { result: undefined, write: true };
     });
   }
 

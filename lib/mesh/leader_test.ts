@@ -592,3 +592,17 @@ Deno.test("policy: versions count changes; the same text is no change; listeners
     assert.equal(await restarted.setPolicy("rules: [a]"), 4);
   });
 });
+
+Deno.test("leader: the service leases' record is written with the state and read back after a restart", async () => {
+  await withDir(async (dir) => {
+    const core = await open({}, new StateDir(dir));
+    assert.equal(core.leases(), null);
+    const holder = generateKeyPair().publicKey;
+    await core.saveLeases({ last: 7, held: { svc: { token: 7, holder } } });
+    const version = core.view().version;
+    assert.equal((await new StateDir(dir).readLeader())!.leases!.last, 7, "on disk once resolved");
+    const again = await open({}, new StateDir(dir));
+    assert.deepEqual(again.leases(), { last: 7, held: { svc: { token: 7, holder } } });
+    assert.equal(again.view().version, version, "not a membership change");
+  });
+});

@@ -7,7 +7,8 @@
  * point (`boot.ts`, with the join in `join_client.ts`), the peers (`peers.ts`), the view
  * (`membership.ts`), the policy (`policy_runtime.ts`), the control channel
  * (`control_channel.ts`), the leader's service (`leader_service.ts`, `join_server.ts`) or a
- * node's sync (`node_sync.ts`), the paths through NATs (`nat_paths.ts`), and DNS (`mesh_dns.ts`).
+ * node's sync (`node_sync.ts`), the paths through NATs (`nat_paths.ts`), the service-leader
+ * leases (`lib/services/lease_runtime.ts`), and DNS (`mesh_dns.ts`).
  * @module
  */
 
@@ -52,6 +53,14 @@ import { RELAY_HEADER_SIZE } from "../relay/wire.ts";
 import type { Transport } from "../io/driver.ts";
 import { MeshRoutes } from "./mesh_routes.ts";
 import { RelayService } from "./relay_service.ts";
+import {
+  type LeaseOptions,
+  LeaseRuntime,
+  type LeaseStats,
+  type ServiceLeader,
+  type ServiceLeaderChange,
+  type ServiceLease,
+} from "../services/lease_runtime.ts";
 
 export { checkJoinToken, JoinError } from "./join_client.ts";
 
@@ -68,7 +77,8 @@ export interface MeshOptions
     NodeSyncOptions,
     PeersOptions,
     MeshDnsOptions,
-    NatOptions {}
+    NatOptions,
+    LeaseOptions {}
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 type Start =
@@ -82,6 +92,7 @@ interface LateParts {
   paths: MeshPaths | null;
   routes: MeshRoutes | null;
   relayService: RelayService | null;
+  leases: LeaseRuntime | null;
 }
 
 /** The relay parts, made with the transport (before the agent): the client always, the server
@@ -219,6 +230,7 @@ export class MeshAgent {
       paths: null,
       routes: null,
       relayService: null,
+      leases: null,
     };
     const relay = makeRelayParts(opts, view);
     // The channel needs the agent's control stack, and the agent's probe needs the channel: the
@@ -292,12 +304,14 @@ export class MeshAgent {
       else mesh.#startNode(start.node);
       late.paths?.start(membership.view);
       mesh.#startRelays(start);
+      late.leases = mesh.#startLeases(start);
       late.dns = await startMeshDns(opts, {
         agent,
         view: () => membership.view,
         userspace: opts.userspace ?? false,
         underlay,
         logger,
+        serviceLeader: (s) => late.leases?.leaderMember(s) ?? null,
       });
       return mesh;
     } catch (e) {
@@ -369,6 +383,37 @@ export class MeshAgent {
     if (start.joinedOver === "tcp" && start.node) routes.startOnTcp(start.node.leader.publicKey);
     routes.start(membership.view);
     membership.subscribe((v) => routes.viewChanged(v));
+  }
+
+  /**
+   * Runs for the leadership of this node's services; on the leader, also arbitrates every
+   * service's lease (its health view of the members decides who may hold one).
+   */
+  #startLeases(start: Start): LeaseRuntime {
+    const { opts, agent, channel, logger, membership } = this.#parts;
+    const own = agent.addresses[0].split("/")[0];
+    const core = start.core;
+    const leases = new LeaseRuntime({
+      port: channel,
+      self: { publicKey: agent.device.publicKey, address: own },
+      members: () => membership.view.members,
+      leaderAddress: () => this.#sync?.leader.address ?? own,
+      logger,
+      timing: opts.leaseTiming,
+      ...(core
+        ? {
+          arbiter: {
+            persist: (r) => core.saveLeases(r),
+            restored: core.leases(),
+            healthy: (key) => agent.health.get(key)?.state !== "down",
+          },
+        }
+        : {}),
+    });
+    leases.start();
+    leases.offer((opts.services ?? []).map((s) => s.name));
+    membership.subscribe(() => leases.viewChanged());
+    return leases;
   }
 
   #startLeader(core: LeaderCore): void {
@@ -482,8 +527,78 @@ export class MeshAgent {
    */
   async setServices(services: ServiceSpec[]): Promise<void> {
     const copy = services.map((x) => ({ ...x }));
+    this.#parts.late.leases?.offer(copy.map((s) => s.name));
     if (this.#service) await this.#service.setServices(copy);
     else this.#sync?.setServices(copy);
+  }
+
+  /**
+   * The leader of a service as this node knows it (from the mesh leader's announcements), or
+   * null when it has none now. At most one node holds a service's lease at a time; see the
+   * README's "Service leaders" for what that rests on.
+   *
+   * @example
+   * ```ts
+   * const l = mesh.serviceLeader("auth");
+   * if (l) console.log(`auth is led by ${l.member} (${l.address}), token ${l.token}`);
+   * ```
+   */
+  serviceLeader(name: string): ServiceLeader | null {
+    return this.#parts.late.leases?.leader(name) ?? null;
+  }
+
+  /** Every service leader this node knows of. */
+  serviceLeaders(): ServiceLeader[] {
+    return this.#parts.late.leases?.leaders() ?? [];
+  }
+
+  /**
+   * Subscribes to changes of service leaders (a new leader, or none known); returns the
+   * unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const stop = mesh.onServiceLeader(({ name, leader }) =>
+   *   console.log(name, leader ? `led by ${leader.member}` : "has no leader")
+   * );
+   * ```
+   */
+  onServiceLeader(fn: (change: ServiceLeaderChange) => void): () => void {
+    return this.#parts.late.leases?.subscribe(fn) ?? (() => {});
+  }
+
+  /** Whether this node leads a service now (it holds the service's lease). */
+  isServiceLeader(name: string): boolean {
+    return this.serviceLease(name) !== null;
+  }
+
+  /**
+   * This node's lease of a service when it leads it: the fencing token to hand to the resources
+   * it writes to (they refuse tokens lower than the highest they saw), and until when it leads
+   * unless renewed. Null when it does not lead it.
+   *
+   * @example
+   * ```ts
+   * const lease = mesh.serviceLease("scheduler");
+   * if (lease) await db.write({ fencingToken: lease.token, job });
+   * ```
+   */
+  serviceLease(name: string): ServiceLease | null {
+    return this.#parts.late.leases?.lease(name) ?? null;
+  }
+
+  /**
+   * What this node's own health check says of a local service: while it fails, the node gives
+   * up the service's leadership (at once) and does not run for it. Throws a RangeError for a
+   * name that is not a service name.
+   */
+  setServiceHealth(name: string, healthy: boolean): void {
+    this.#parts.late.leases?.setHealth(name, healthy);
+  }
+
+  /** The service-leader lease counters (the arbiter's on the leader). */
+  leaseStats(): LeaseStats | null {
+    return this.#parts.late.leases?.stats() ?? null;
   }
 
   /**
@@ -494,6 +609,8 @@ export class MeshAgent {
     if (this.#closed) return;
     this.#closed = true;
     const { agent, state, logger, channel, peers, policy, late, core } = this.#parts;
+    // First, while the channel is open: the leases held are given up, not left to run out.
+    late.leases?.close();
     late.routes?.close();
     late.relayService?.close();
     await late.paths?.close();

@@ -1,7 +1,7 @@
 /**
- * The mesh agent's DNS server: every member and service by name, with the members' health, on
- * 127.0.0.1 (and on the overlay address with a TUN). Asked for and unable to start, it fails the
- * agent's start, naming the cause.
+ * The mesh agent's DNS server: every member and service by name, with the members' health, and
+ * each service's leader (`leader.<service>.<zone>`), on 127.0.0.1 (and on the overlay address
+ * with a TUN). Asked for and unable to start, it fails the agent's start, naming the cause.
  * @module
  */
 
@@ -9,7 +9,7 @@ import type { Agent, UnderlayKind } from "../agent/agent.ts";
 import type { AgentConfig } from "../config/agent_config.ts";
 import { type DnsServer, serveDns } from "../dns/server.ts";
 import type { Logger } from "../log/logger.ts";
-import type { MembershipView } from "../members/member.ts";
+import type { Member, MembershipView } from "../members/member.ts";
 
 /** The DNS section of a mesh agent's options. */
 export interface MeshDnsOptions {
@@ -38,6 +38,8 @@ export interface MeshDnsContext {
   underlay: UnderlayKind;
   /** The logger. */
   logger: Logger;
+  /** The member leading a service now (`leader.<service>.<zone>`), or null. */
+  serviceLeader?: (service: string) => Member | null;
 }
 
 /** Starts the DNS server unless turned off (null); throws, naming the cause, when it cannot. */
@@ -67,6 +69,7 @@ export async function startMeshDns(
           m.publicKey === agent.device.publicKey
             ? "up"
             : agent.health.get(m.publicKey)?.state ?? "unknown",
+        ...(ctx.serviceLeader ? { leaderOf: ctx.serviceLeader } : {}),
       },
     });
   } catch (e) {

@@ -3,7 +3,7 @@
  *
  * - `private.key`: the node's WireGuard private key (mode 0600), made on first start;
  * - `leader.json` (leader): network, members, address allocations, tokens (secrets only hashed),
- *   the mesh's LAN key;
+ *   the mesh's LAN key, the service-leader leases' fencing tokens;
  * - `node.json` (joined node): its address, the leader, the last membership view and the LAN
  *   key, so a restarted node rejoins without a token and keeps talking without the leader;
  * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600).
@@ -21,6 +21,7 @@ import type { StoredToken } from "./token.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { decodeLanKey } from "./lan_key.ts";
 import { validTcpPort } from "../members/validate.ts";
+import { type LeaseRecord, leaseRecordProblem } from "../services/lease_arbiter.ts";
 
 /** The leader's file. */
 export interface LeaderFile {
@@ -47,6 +48,11 @@ export interface LeaderFile {
    * first start that finds none. A secret: never in a view, a status or a log.
    */
   lanKey?: string;
+  /**
+   * The service-leader leases: the highest fencing token issued and the holders, written before
+   * a lease is granted (see lib/services/lease_arbiter.ts).
+   */
+  leases?: LeaseRecord;
 }
 
 /** A key that left the mesh (removed, or released unheard). */
@@ -191,6 +197,10 @@ export class StateDir {
       file,
       "left",
     );
+    if (o.leases !== undefined) {
+      const p = leaseRecordProblem(o.leases);
+      check(p === undefined, file, `leases: ${p}`);
+    }
     return o;
   }
 

@@ -198,6 +198,11 @@ Deno.test("state: a corrupt leader file is an error naming the file and the part
       [{ ...LEADER, members: [{ ...MEMBER, tcpPort: 0 }] }, "members"],
       [{ ...LEADER, members: [{ ...MEMBER, tcpPort: 65536 }] }, "members"],
       [{ ...LEADER, members: [{ ...MEMBER, tcpPort: "443" }] }, "members"],
+      [{ ...LEADER, leases: { last: "1", held: {} } }, "leases: last"],
+      [
+        { ...LEADER, leases: { last: 1, held: { svc: { token: 2, holder: "x" } } } },
+        "leases: held: svc: token above last",
+      ],
     ];
     for (const [content, what] of cases) {
       const text = JSON.stringify(content);

@@ -12,6 +12,7 @@ import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { CONTROL_PORT } from "../members/ports.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { type RelayMessage, validateRelayMessage } from "../relay/messages.ts";
+import { type LeaseMessage, parseLeaseMessage } from "../services/lease_protocol.ts";
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -70,7 +71,9 @@ export type ControlMessage =
   | { t: "probe"; id: number }
   | { t: "ack"; id: number }
   /** Relay setup (lib/relay/messages.ts): members ask relays for sessions, relays grant them. */
-  | RelayMessage;
+  | RelayMessage
+  /** Service-leader leases (lib/services/lease_protocol.ts): members ask, the leader grants. */
+  | LeaseMessage;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -219,6 +222,11 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
     case "relay-session":
     case "relay-closed":
       return validateRelayMessage(m);
+    case "lease-ask":
+    case "lease-release":
+    case "lease":
+    case "leases":
+      return parseLeaseMessage(m);
     default:
       return null;
   }

@@ -90,6 +90,8 @@ Deno.test("malformed control messages are rejected", () => {
       '{"t":"callme","c":[]}',
       '{"t":"callme","to":"k"}',
       '{"t":"callme","to":1,"c":[]}',
+      '{"t":"lease-ask","s":"svc"}',
+      '{"t":"lease","s":"svc","h":"x","tk":1,"ttl":1}',
     ]
   ) {
     assert.equal(parseMessage(enc.encode(bad)), null, bad);
@@ -98,6 +100,12 @@ Deno.test("malformed control messages are rejected", () => {
   // LAN candidates and the key id ride on hellos; the leader checks them, not the parser.
   assert.ok(parseMessage(enc.encode('{"t":"hello","v":3,"endpoints":[],"lan":[1],"lk":2}')));
   assert.ok(parseMessage(enc.encode('{"t":"lankey","k":"a2V5"}')));
+  // Lease messages are checked by their own parser (lib/services/lease_protocol.ts).
+  assert.deepEqual(parseMessage(enc.encode('{"t":"lease-ask","s":"svc","n":1,"x":2}')), {
+    t: "lease-ask",
+    s: "svc",
+    n: 1,
+  });
   // A call-me's shape only: its receiver checks the key and each candidate, and counts.
   assert.ok(parseMessage(enc.encode('{"t":"callme","to":"k","c":[{"k":"x"}]}')));
   assert.ok(parseMessage(enc.encode('{"t":"callme","from":"k","c":[]}')));
