@@ -184,7 +184,7 @@ export interface AgentParts {
 /** The `/metrics` figures that the agent's owner fills in. */
 export type ExtraMetrics = Pick<
   MetricsSnapshot,
-  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp"
+  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp" | "services"
 >;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
