@@ -43,13 +43,9 @@ export interface RequestMessage {
   ttlMs: number;
 }
 
-/** The answer to a request: a result, or an error with its code. */
-export type ResponseMessage =
+/** An action's outcome: a result, or an error with its code. */
+export type Answer =
   & {
-    /** The kind. */
-    kind: "response";
-    /** The request's id. */
-    id: number;
     /** Whether the action is declared idempotent (safe to run twice), so callers may retry. */
     idempotent: boolean;
   }
@@ -57,6 +53,16 @@ export type ResponseMessage =
     | { ok: true; result: unknown }
     | { ok: false; code: ServiceErrorCode; message: string; status?: number }
   );
+
+/** The answer to a request. */
+export type ResponseMessage =
+  & {
+    /** The kind. */
+    kind: "response";
+    /** The request's id. */
+    id: number;
+  }
+  & Answer;
 
 /** How an event is delivered across nodes. */
 export type WireMode = "all" | "one-per-service";
