@@ -197,8 +197,9 @@ export class ServiceClient {
         const answer = target.local
           ? await this.#local(req)
           : await this.#remote(req, target.instance, pending);
+        // What instances say of the action is remembered: a later timeout may then be retried.
+        if (!("unheard" in answer)) this.#learn(key, answer.idempotent);
         if (answer.ok) return answer.result;
-        if (!target.local && answer.idempotent) this.#learn(key, true);
         const instance = target.local ? "this node" : target.instance.node;
         last = new ServiceError(answer.code, answer.message, {
           service,
@@ -208,8 +209,7 @@ export class ServiceClient {
         });
         if (answer.code === "bad-request" || answer.code === "too-large") throw last;
         const safe = answer.code === "no-instance" || answer.code === "rate-limited";
-        const idempotent = opts.idempotent === true || answer.idempotent ||
-          this.#learned.get(key) === true;
+        const idempotent = opts.idempotent === true || this.#learned.get(key) === true;
         if (!safe && !idempotent) throw last;
       }
     } finally {
@@ -267,7 +267,12 @@ export class ServiceClient {
     return await this.#d.callLocal(req.service, req.action, copy.params, req.ttlMs);
   }
 
-  #remote(req: RequestMessage, inst: ServiceInstance, p: Pending): Promise<Answer> {
+  /** The instance's answer, or one made up here (`unheard`: a timeout, a send that failed). */
+  #remote(
+    req: RequestMessage,
+    inst: ServiceInstance,
+    p: Pending,
+  ): Promise<Answer | (Answer & { unheard: true })> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#suspects.set(inst.address, this.#now() + this.#suspectMs);
@@ -276,6 +281,7 @@ export class ServiceClient {
           code: "timeout",
           message: `no answer from ${inst.node} within ${req.ttlMs} ms`,
           idempotent: false,
+          unheard: true,
         });
       }, req.ttlMs);
       p.resolve = (a) => {
@@ -293,12 +299,14 @@ export class ServiceClient {
           code: large ? "too-large" : "bad-request",
           message: `the request cannot be sent: ${e instanceof Error ? e.message : String(e)}`,
           idempotent: false,
+          unheard: true,
         });
       }
     });
   }
 
   #learn(key: string, idempotent: boolean): void {
+    if (this.#learned.get(key) === idempotent) return;
     if (this.#learned.size >= MAX_LEARNED) this.#learned.clear();
     this.#learned.set(key, idempotent);
   }

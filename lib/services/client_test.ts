@@ -245,3 +245,15 @@ Deno.test("client: no instance, bad paths and params, too large: clear errors", 
   const outcomes = t.stats.snapshot().calls.map((c) => c.outcome).sort();
   assert.deepEqual(outcomes, ["bad-request", "bad-request", "no-instance"]);
 });
+
+Deno.test("client: an action an instance said is idempotent is retried after a timeout", async () => {
+  let dead = false;
+  const t = setup({
+    "10.0.0.2": () => (dead ? "drop" : ok("a", true)),
+    "10.0.0.3": () => ok("b", true),
+  });
+  assert.equal(await t.client.request("echo/say"), "a");
+  dead = true;
+  // Without idempotent: true from the caller, the instance's word is enough.
+  for (let i = 0; i < 3; i++) assert.equal(await t.client.request("echo/say"), "b");
+});
