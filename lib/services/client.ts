@@ -77,7 +77,15 @@ type Target = { local: true } | { local: false; instance: ServiceInstance };
 
 const MAX_LEARNED = 1024;
 
-/** Splits `svc/action`; throws a `bad-request` {@link ServiceError} naming what is wrong. */
+/**
+ * Splits `svc/action`; throws a `bad-request` {@link ServiceError} naming what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseServicePath } from "@weft/weft";
+ * parseServicePath("auth/login"); // { service: "auth", action: "login" }
+ * ```
+ */
 export function parseServicePath(path: string): { service: string; action: string } {
   const bad = (why: string) =>
     new ServiceError(

@@ -46,7 +46,23 @@ export interface ServiceErrorDetails {
   status?: number;
 }
 
-/** A failed service call: a {@link ServiceErrorCode} and a message that says what happened. */
+/**
+ * A failed service call: a {@link ServiceErrorCode} and a message that says what happened.
+ * Handlers may throw one too: its code (and status) reach the caller as they are.
+ *
+ * @example
+ * ```ts
+ * import { type MeshAgent, ServiceError } from "@weft/weft";
+ * declare const mesh: MeshAgent;
+ * try {
+ *   await mesh.request("billing/charge", { cents: 500 });
+ * } catch (e) {
+ *   if (!(e instanceof ServiceError)) throw e;
+ *   if (e.code === "timeout") console.log(`no answer (last tried: ${e.instance})`);
+ *   else if (e.code === "remote-error") console.log(`failed: ${e.message}, HTTP ${e.status}`);
+ * }
+ * ```
+ */
 export class ServiceError extends Error {
   /** Why the call failed. */
   readonly code: ServiceErrorCode;

@@ -34,7 +34,16 @@ export interface ServiceCheckSpec {
   fall?: number;
 }
 
-/** Parses `NAME=TARGET[,key=value...]`; throws an Error naming the text and what is wrong. */
+/**
+ * Parses `NAME=TARGET[,key=value...]`; throws an Error naming the text and what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseServiceCheck } from "@weft/weft";
+ * parseServiceCheck("api=http://127.0.0.1:8080/health,interval=2s,fall=2");
+ * // { service: "api", check: { target: { kind: "http", url: "..." }, intervalMs: 2000, fall: 2 } }
+ * ```
+ */
 export function parseServiceCheck(text: string): { service: string; check: ServiceCheckSpec } {
   const bad = (why: string) => new Error(`invalid service check ${quote(text)}: ${why}`);
   const [head, ...opts] = text.split(",");

@@ -42,6 +42,12 @@ export interface HttpBackendOptions {
 /**
  * Parses `NAME=URL` (`api=http://127.0.0.1:8080`): a service name and an http or https URL
  * without query, fragment or credentials. Throws an Error naming the text and what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseServiceHttp } from "@weft/weft";
+ * parseServiceHttp("api=http://127.0.0.1:8080"); // { name: "api", url: "http://127.0.0.1:8080" }
+ * ```
  */
 export function parseServiceHttp(text: string): HttpBackendSpec {
   const bad = (why: string) => new Error(`invalid HTTP service ${quote(text)}: ${why}`);

@@ -114,7 +114,29 @@ interface ViewIndex {
   byAddress: Map<string, Member>;
 }
 
-/** The service layer of a node; see the module docs. */
+/**
+ * The service layer of a node; see the module docs.
+ *
+ * @example Provide a service on one node, call it and listen for its events from another
+ * ```ts
+ * import { MeshAgent, ServiceError } from "@weft/weft";
+ *
+ * declare const a: MeshAgent, b: MeshAgent; // two started members of one mesh
+ * a.services.provide("auth", {
+ *   login: async (params, ctx) => ({ user: (params as { user: string }).user, by: ctx.callerName }),
+ *   whoami: { handler: (_p, ctx) => ctx.callerName, idempotent: true },
+ * });
+ * a.services.provideHttp({ name: "api", url: "http://127.0.0.1:8080" }); // POST /<action>
+ * try {
+ *   console.log(await b.services.request("auth/login", { user: "ann" }, { timeoutMs: 2000 }));
+ * } catch (e) {
+ *   if (e instanceof ServiceError && e.code === "no-instance") console.log("nobody offers auth");
+ * }
+ * const sub = b.services.subscribe("auth/*");
+ * await a.services.publish("auth/login", { user: "ann" });
+ * for await (const ev of sub) console.log(ev.topic, ev.publisher, ev.data);
+ * ```
+ */
 export class MeshServices {
   readonly #d: MeshServicesDeps;
   readonly #stats = new ServiceStats();
@@ -189,10 +211,14 @@ export class MeshServices {
     return this.#announced.map((s) => ({ ...s }));
   }
 
-  /** Replaces the configured services (`setServices`), and announces the result. */
-  setConfigured(services: ServiceSpec[]): void {
+  /**
+   * Replaces the configured services (`setServices`); returns the services to announce now,
+   * which the caller puts in the member record (so it can wait for that).
+   */
+  configure(services: ServiceSpec[]): ServiceSpec[] {
     this.#configured = services.map((s) => ({ ...s }));
-    this.#reannounce(true);
+    this.#announced = announcedServices(this.#configured, this.#local.names(), this.#failing);
+    return this.announced();
   }
 
   /**
@@ -335,11 +361,11 @@ export class MeshServices {
     for (const fn of this.#healthListeners) fn(service, healthy);
   }
 
-  /** Announces the services if what is announced changed (or `force`). */
-  #reannounce(force = false): void {
+  /** Announces the services if what is announced changed. */
+  #reannounce(): void {
     if (this.#closed) return;
     const next = announcedServices(this.#configured, this.#local.names(), this.#failing);
-    if (!force && JSON.stringify(next) === JSON.stringify(this.#announced)) return;
+    if (JSON.stringify(next) === JSON.stringify(this.#announced)) return;
     this.#announced = next;
     this.#d.announce(this.announced());
   }

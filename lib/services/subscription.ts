@@ -32,7 +32,19 @@ export interface SubscribeOptions {
   maxQueue?: number;
 }
 
-/** A subscriber's stream of events; see the module docs. */
+/**
+ * A subscriber's stream of events; see the module docs.
+ *
+ * @example
+ * ```ts
+ * import type { MeshAgent } from "@weft/weft";
+ * declare const mesh: MeshAgent;
+ * const jobs = mesh.subscribe("jobs/>", { group: "worker", maxQueue: 1000 });
+ * for await (const ev of jobs) {
+ *   console.log(ev.id, ev.data, `${jobs.dropped} dropped so far`);
+ * }
+ * ```
+ */
 export class Subscription implements AsyncIterable<ServiceEvent> {
   /** The topic pattern. */
   readonly pattern: TopicPattern;

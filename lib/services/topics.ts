@@ -72,7 +72,17 @@ export function patternProblem(text: unknown): string | undefined {
   return undefined;
 }
 
-/** A parsed topic pattern; see the module docs. */
+/**
+ * A parsed topic pattern; see the module docs.
+ *
+ * @example
+ * ```ts
+ * import { TopicPattern } from "@weft/weft";
+ * new TopicPattern("status/*").matches("status/updated"); // true
+ * new TopicPattern("status/*").matches("status/a/b"); // false
+ * new TopicPattern("jobs/>").matches("jobs/eu/done"); // true
+ * ```
+ */
 export class TopicPattern {
   /** The pattern as written. */
   readonly text: string;
