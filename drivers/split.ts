@@ -29,10 +29,12 @@ export class SplitDevice implements PacketDevice {
 
   readonly #v4: Uint8Array | null;
   readonly #v6: Uint8Array | null;
-  readonly #ports: readonly number[];
+  // At most two ports (the control and service ports), in fields: one compare each per packet.
+  readonly #port: number;
+  readonly #port2: number;
 
   /**
-   * Sets aside UDP to `ports` (one, or several); `onError` gets the exceptions of the control
+   * Sets aside UDP to `ports` (one, or two); `onError` gets the exceptions of the control
    * stack's datagram listeners.
    */
   constructor(
@@ -42,7 +44,10 @@ export class SplitDevice implements PacketDevice {
     onError?: (error: unknown) => void,
   ) {
     this.#inner = inner;
-    this.#ports = typeof ports === "number" ? [ports] : [...ports];
+    const list = typeof ports === "number" ? [ports] : ports;
+    if (list.length < 1 || list.length > 2) throw new RangeError("one or two ports are set aside");
+    this.#port = list[0];
+    this.#port2 = list.length > 1 ? list[1] : list[0];
     this.#v4 = addresses.ipv4 ? parseAddress(addresses.ipv4) : null;
     this.#v6 = addresses.ipv6 ? parseAddress(addresses.ipv6) : null;
     this.control = new UserspaceStack({
@@ -105,9 +110,7 @@ export class SplitDevice implements PacketDevice {
   }
 
   #ours(port: number): boolean {
-    const ports = this.#ports;
-    for (let i = 0; i < ports.length; i++) if (ports[i] === port) return true;
-    return false;
+    return port === this.#port || port === this.#port2;
   }
 
   /** Closes both sides. */

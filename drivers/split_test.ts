@@ -105,7 +105,7 @@ Deno.test("SplitDevice.write: UDP to our address on the control port goes to the
   assert.equal(got.length, 2);
 });
 
-Deno.test("SplitDevice.write: several ports are set aside; the others still go inside", () => {
+Deno.test("SplitDevice.write: two ports are set aside; the others still go inside", () => {
   const inner = new Inner();
   const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, [PORT, PORT + 2]);
   const got: number[] = [];
@@ -117,6 +117,8 @@ Deno.test("SplitDevice.write: several ports are set aside; the others still go i
   d.write(other);
   assert.deepEqual(got, [PORT, PORT + 2]);
   assert.deepEqual(inner.written, [other]);
+  assert.throws(() => new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, []), RangeError);
+  assert.throws(() => new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, [1, 2, 3]), RangeError);
 });
 
 Deno.test("SplitDevice.flush: ends the inner device's batch, when it has one", () => {

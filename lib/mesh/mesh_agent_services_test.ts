@@ -114,3 +114,45 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  ...TEST,
+  name: "mesh services: a failing health check travels in the member record to the other nodes",
+  fn: () =>
+    withLab(async (lab) => {
+      // A closed port: the TCP check fails.
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = l.addr.port;
+      l.close();
+      await lab.startLeader(layer);
+      const n1 = await lab.start("n1", "192.0.2.11", layer);
+      const n2 = await lab.start("n2", "192.0.2.12", layer);
+      n1.services.provide("echo", { say: () => "n1" });
+      await until("n2 sees n1's instance", () => callable(n2, "echo").length === 1, 20_000);
+      assert.equal(await n2.request("echo/say"), "n1");
+      const stop = n1.services.check("echo", {
+        target: { kind: "tcp", host: "127.0.0.1", port },
+        intervalMs: 100,
+        fall: 1,
+      });
+      await until(
+        "n2 sees the check fail",
+        () => n2.services.instances("echo")[0]?.reason === "check-failing",
+        20_000,
+      );
+      assert.equal(
+        lab.leader.view().members.find((m) => m.name === "n1")?.services[0].healthy,
+        false,
+      );
+      await assert.rejects(
+        n2.request("echo/say"),
+        (e) =>
+          e instanceof ServiceError && e.code === "no-instance" &&
+          /n1 fails its health check/.test(e.message),
+      );
+      // The check stopped: the service counts as healthy again, everywhere.
+      stop();
+      await until("n2 sees it healthy", () => callable(n2, "echo").length === 1, 20_000);
+      assert.equal(await n2.request("echo/say"), "n1");
+    }),
+});
