@@ -7,6 +7,11 @@
  * A mesh agent makes one over its control stack and hands it the view and its health of the
  * peers; programs reach it as `mesh.services` (and `mesh.request`, `mesh.publish`,
  * `mesh.subscribe`).
+ *
+ * The service port's traffic passes the network policy like any other UDP between members
+ * (unlike the control port's): with a policy in force, members that call each other or publish
+ * to each other need a rule allowing UDP 51823 between them, which also makes the policy the
+ * place to say who may call whom.
  * @module
  */
 
