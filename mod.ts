@@ -151,6 +151,46 @@ export {
 export type { NameLookup } from "./lib/net/resolve.ts";
 export type { HealthState } from "./lib/health/state.ts";
 export type { Member, MembershipView, ServiceSpec } from "./lib/members/member.ts";
+export { SERVICES_PORT } from "./lib/members/ports.ts";
+export {
+  MeshServices,
+  type ServiceLayerOptions,
+  type ServicesOptions,
+  type ServicesStatus,
+  type ServiceSummary,
+} from "./lib/services/mesh_services.ts";
+export {
+  SERVICE_ERROR_CODES,
+  ServiceError,
+  type ServiceErrorCode,
+  type ServiceErrorDetails,
+} from "./lib/services/errors.ts";
+export { parseServicePath, type RequestOptions } from "./lib/services/client.ts";
+export type { PublishMode, PublishOptions, PublishResult } from "./lib/services/pubsub.ts";
+export {
+  type ServiceEvent,
+  type SubscribeOptions,
+  Subscription,
+} from "./lib/services/subscription.ts";
+export { patternProblem, TopicPattern, topicProblem } from "./lib/services/topics.ts";
+export type {
+  ActionHandler,
+  ActionSpec,
+  CallContext,
+  ProvidedService,
+  ServiceActions,
+} from "./lib/services/local.ts";
+export type { OutOfRotation, ServiceInstance } from "./lib/services/instances.ts";
+export {
+  type HttpBackendOptions,
+  type HttpBackendSpec,
+  parseServiceHttp,
+} from "./lib/services/http_backend.ts";
+export {
+  type CheckTarget,
+  parseServiceCheck,
+  type ServiceCheckSpec,
+} from "./lib/services/health_check.ts";
 export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./lib/mesh/token.ts";
 export {
   type HealthEvent,
@@ -158,7 +198,12 @@ export {
   HealthTracker,
   type PeerHealth,
 } from "./lib/health/health.ts";
-export { type MetricsSnapshot, renderMetrics } from "./lib/status/metrics.ts";
+export {
+  type MetricsSnapshot,
+  renderMetrics,
+  type ServiceCallSeries,
+  type ServiceMetrics,
+} from "./lib/status/metrics.ts";
 export { type DnsServer, type DnsServerOptions, serveDns } from "./lib/dns/server.ts";
 export { DnsZone, type ZoneSource } from "./lib/dns/zone.ts";
 export { MAX_POLICY_BYTES, parsePolicy, serializePolicy } from "./lib/policy/parse.ts";

@@ -1,8 +1,8 @@
 /**
- * A packet device that sets aside weft's own control traffic: UDP to this node's overlay
- * address on the control port goes to an in-process stack (membership sync, probes), everything
- * else to the real device (TUN or the userspace stack). Works the same in both modes, and the
- * kernel never sees the control port.
+ * A packet device that sets aside weft's own traffic: UDP to this node's overlay address on the
+ * control port (membership sync, probes) or another port of weft's (the service layer's) goes to
+ * an in-process stack, everything else to the real device (TUN or the userspace stack). Works
+ * the same in both modes, and the kernel never sees those ports.
  * @module
  */
 
@@ -23,23 +23,31 @@ export function isControlTraffic(p: Uint8Array, port: number): boolean {
 
 /** Splits control traffic from a device. */
 export class SplitDevice implements PacketDevice {
-  /** The in-process stack serving the control port. */
+  /** The in-process stack serving the control port (and weft's other ports). */
   readonly control: UserspaceStack;
   readonly #inner: PacketDevice;
 
   readonly #v4: Uint8Array | null;
   readonly #v6: Uint8Array | null;
+  // At most two ports (the control and service ports), in fields: one compare each per packet.
   readonly #port: number;
+  readonly #port2: number;
 
-  /** `onError` gets the exceptions of the control stack's datagram listeners. */
+  /**
+   * Sets aside UDP to `ports` (one, or two); `onError` gets the exceptions of the control
+   * stack's datagram listeners.
+   */
   constructor(
     inner: PacketDevice,
     addresses: { ipv4?: string; ipv6?: string },
-    port: number,
+    ports: number | readonly number[],
     onError?: (error: unknown) => void,
   ) {
     this.#inner = inner;
-    this.#port = port;
+    const list = typeof ports === "number" ? [ports] : ports;
+    if (list.length < 1 || list.length > 2) throw new RangeError("one or two ports are set aside");
+    this.#port = list[0];
+    this.#port2 = list.length > 1 ? list[1] : list[0];
     this.#v4 = addresses.ipv4 ? parseAddress(addresses.ipv4) : null;
     this.#v6 = addresses.ipv6 ? parseAddress(addresses.ipv6) : null;
     this.control = new UserspaceStack({
@@ -88,17 +96,21 @@ export class SplitDevice implements PacketDevice {
     if (version === 4 && this.#v4 && p.length >= 28 && p[9] === 17) {
       const ihl = (p[0] & 15) * 4;
       if (p.length < ihl + 8) return false;
-      if (((p[ihl + 2] << 8) | p[ihl + 3]) !== this.#port) return false;
+      if (!this.#ours((p[ihl + 2] << 8) | p[ihl + 3])) return false;
       const a = this.#v4;
       return p[16] === a[0] && p[17] === a[1] && p[18] === a[2] && p[19] === a[3];
     }
     if (version === 6 && this.#v6 && p.length >= 48 && p[6] === 17) {
-      if (((p[42] << 8) | p[43]) !== this.#port) return false;
+      if (!this.#ours((p[42] << 8) | p[43])) return false;
       const a = this.#v6;
       for (let i = 0; i < 16; i++) if (p[24 + i] !== a[i]) return false;
       return true;
     }
     return false;
+  }
+
+  #ours(port: number): boolean {
+    return port === this.#port || port === this.#port2;
   }
 
   /** Closes both sides. */

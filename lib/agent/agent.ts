@@ -15,7 +15,7 @@ import {
 } from "../device/device.ts";
 import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
 import { SplitDevice } from "../../drivers/split.ts";
-import { CONTROL_PORT } from "../members/ports.ts";
+import { CONTROL_PORT, SERVICES_PORT } from "../members/ports.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { UserspaceStack } from "../../drivers/userspace.ts";
@@ -124,8 +124,9 @@ export interface AgentOptions {
    */
   uapi?: boolean | string;
   /**
-   * Set aside UDP to this node's overlay address on the control port (51821) for an in-process
-   * control stack (`agent.control`), as the mesh control plane needs.
+   * Set aside UDP to this node's overlay address on the control port (51821) and the service
+   * port (51823) for an in-process control stack (`agent.control`), as the mesh control plane
+   * and service layer need.
    */
   control?: boolean;
   /** Receives underlay datagrams that are not WireGuard messages (the join exchange). */
@@ -184,7 +185,7 @@ export interface AgentParts {
 /** The `/metrics` figures that the agent's owner fills in. */
 export type ExtraMetrics = Pick<
   MetricsSnapshot,
-  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp"
+  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp" | "services"
 >;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
@@ -510,7 +511,8 @@ export class Agent {
           ipv4: ipv4 && formatAddress(ipv4.address),
           ipv6: ipv6 && formatAddress(ipv6.address),
         },
-        CONTROL_PORT,
+        // The service layer (lib/services) shares the control stack, on its own port.
+        [CONTROL_PORT, SERVICES_PORT],
         firstOnly("control stack error"),
       );
       packets = split;

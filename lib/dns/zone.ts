@@ -369,6 +369,8 @@ export class DnsZone {
         const svc = typeof spec.name === "string" ? spec.name.toLowerCase() : "";
         if (!validLabel(svc) || (spec.protocol !== "tcp" && spec.protocol !== "udp")) continue;
         if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 65535) continue;
+        // Its node's health check of it fails (lib/services): out of DNS until it passes.
+        if (spec.healthy === false) continue;
         const inst: Instance = {
           host,
           priority: (spec.priority ?? 10) & 0xffff,

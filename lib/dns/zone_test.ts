@@ -131,6 +131,22 @@ Deno.test("zone: down members leave service answers, and a service with none lef
   assert.equal(ask(zone, "dns.overlay.local", DnsType.A).answers.length, 1);
 });
 
+Deno.test("zone: a service whose health check fails on a node leaves that node's answers", () => {
+  const { zone, state } = fixture();
+  const members = state.view.members.map((m) =>
+    m.name === "beta"
+      ? { ...m, services: m.services.map((s) => s.name === "web" ? { ...s, healthy: false } : s) }
+      : m
+  );
+  state.view = { ...state.view, version: 4, members };
+  assert.deepEqual(values(ask(zone, "_web._tcp.overlay.local", DnsType.SRV).answers), [
+    "10 1 80 alpha.overlay.local",
+  ]);
+  // Its other service, and its host name, still answer.
+  assert.equal(ask(zone, "_dns._udp.overlay.local", DnsType.SRV).answers.length, 1);
+  assert.equal(ask(zone, "beta.overlay.local", DnsType.A).answers.length, 1);
+});
+
 Deno.test("zone: apex SOA and NS, ns.<zone> is the local address", () => {
   const { zone } = fixture();
   const soa = ask(zone, "overlay.local", DnsType.SOA);

@@ -18,6 +18,16 @@ export interface ServiceSpec {
   priority?: number;
   /** Free-form labels, served as TXT. */
   labels?: Record<string, string>;
+  /**
+   * True when the node answers calls of this service (its actions) on the service port
+   * (lib/services); absent for a service that is only a port.
+   */
+  rpc?: boolean;
+  /**
+   * False while the node's health check of the service fails: the service leaves DNS, the
+   * rotation of calls and the election of its leader. Absent: healthy (or not checked).
+   */
+  healthy?: boolean;
 }
 
 /** One node of the mesh. */

@@ -1,6 +1,7 @@
 /**
- * The ports of the mesh: where members listen on the underlay, and the port of the control plane
- * (membership sync, probes) on their overlay addresses.
+ * The ports of the mesh: where members listen on the underlay, and the ports of the control plane
+ * (membership sync, probes) and of the service layer (requests, events) on their overlay
+ * addresses.
  * @module
  */
 
@@ -9,3 +10,9 @@ export const CONTROL_PORT = 51821;
 
 /** The default UDP port for encrypted traffic (WireGuard's). */
 export const DEFAULT_LISTEN_PORT = 51820;
+
+/**
+ * The UDP port of the service layer (requests, responses, events: lib/services) on overlay
+ * addresses. Not 51822, which LAN discovery uses on the underlay.
+ */
+export const SERVICES_PORT = 51823;

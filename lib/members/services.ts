@@ -53,7 +53,8 @@ function u16(v: unknown): boolean {
 
 /**
  * What is wrong with `v` as a service in its stored form (a JSON object: lowercase name, port 1
- * to 65535, protocol tcp or udp, SRV weight and priority 0 to 65535, labels), or undefined.
+ * to 65535, protocol tcp or udp, SRV weight and priority 0 to 65535, labels, and the service
+ * layer's flags `rpc` and `healthy`, booleans), or undefined.
  */
 export function serviceProblem(v: unknown): string | undefined {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return "a service is an object";
@@ -66,6 +67,10 @@ export function serviceProblem(v: unknown): string | undefined {
   // SRV weight and priority are 16-bit fields (RFC 2782).
   if (o.weight !== undefined && !u16(o.weight)) return "the weight must be 0 to 65535";
   if (o.priority !== undefined && !u16(o.priority)) return "the priority must be 0 to 65535";
+  if (o.rpc !== undefined && typeof o.rpc !== "boolean") return "rpc must be true or false";
+  if (o.healthy !== undefined && typeof o.healthy !== "boolean") {
+    return "healthy must be true or false";
+  }
   return o.labels === undefined ? undefined : labelsProblem(o.labels);
 }
 

@@ -41,6 +41,8 @@ Deno.test("services: the stored form", () => {
     [{ name: "web", port: 1.5, protocol: "tcp" }, /port/],
     [{ name: "web", port: 80, protocol: "TCP" }, /protocol/],
     [{ name: "web", port: 80, protocol: "tcp", weight: -1 }, /weight/],
+    [{ name: "web", port: 80, protocol: "tcp", rpc: "yes" }, /rpc must be true or false/],
+    [{ name: "web", port: 80, protocol: "tcp", healthy: 0 }, /healthy must be true or false/],
     [{ name: "web", port: 80, protocol: "tcp", priority: 65536 }, /priority/],
     [{ name: "web", port: 80, protocol: "tcp", labels: { "a b": "c" } }, /invalid label/],
   ];

@@ -30,6 +30,8 @@ export function validServices(v: unknown): ServiceSpec[] | null {
     ...(s.weight !== undefined ? { weight: s.weight } : {}),
     ...(s.priority !== undefined ? { priority: s.priority } : {}),
     ...(s.labels !== undefined ? { labels: { ...s.labels } } : {}),
+    ...(s.rpc !== undefined ? { rpc: s.rpc } : {}),
+    ...(s.healthy !== undefined ? { healthy: s.healthy } : {}),
   }));
 }
 

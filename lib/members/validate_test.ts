@@ -21,6 +21,11 @@ Deno.test("labels, services and endpoints from the wire are checked", () => {
   assert.deepEqual(validServices([{ name: "web", port: 8080, protocol: "tcp", weight: 5 }]), [
     { name: "web", port: 8080, protocol: "tcp", weight: 5 },
   ]);
+  // The service layer's flags are kept; unknown fields are not.
+  assert.deepEqual(
+    validServices([{ name: "api", port: 80, protocol: "tcp", rpc: true, healthy: false, x: 1 }]),
+    [{ name: "api", port: 80, protocol: "tcp", rpc: true, healthy: false }],
+  );
   for (
     const bad of [
       {},
@@ -30,6 +35,7 @@ Deno.test("labels, services and endpoints from the wire are checked", () => {
       [{ name: "web", port: 80, protocol: "sctp" }],
       [{ name: "web", port: "80", protocol: "tcp" }],
       [{ name: "web", port: 80, protocol: "tcp", labels: { x: 1 } }],
+      [{ name: "web", port: 80, protocol: "tcp", healthy: "no" }],
       Array.from({ length: 65 }, () => ({ name: "a", port: 1, protocol: "udp" })),
     ]
   ) {

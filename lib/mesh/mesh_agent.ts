@@ -7,8 +7,9 @@
  * point (`boot.ts`, with the join in `join_client.ts`), the peers (`peers.ts`), the view
  * (`membership.ts`), the policy (`policy_runtime.ts`), the control channel
  * (`control_channel.ts`), the leader's service (`leader_service.ts`, `join_server.ts`) or a
- * node's sync (`node_sync.ts`), the paths through NATs (`nat_paths.ts`), the service-leader
- * leases (`lib/services/lease_runtime.ts`), and DNS (`mesh_dns.ts`).
+ * node's sync (`node_sync.ts`), the paths through NATs (`nat_paths.ts`), the service layer
+ * (`lib/services/mesh_services.ts`), the service-leader leases (`lib/services/lease_runtime.ts`),
+ * and DNS (`mesh_dns.ts`).
  * @module
  */
 
@@ -61,6 +62,10 @@ import {
   type ServiceLeaderChange,
   type ServiceLease,
 } from "../services/lease_runtime.ts";
+import { MeshServices, type ServicesOptions } from "../services/mesh_services.ts";
+import type { RequestOptions } from "../services/client.ts";
+import type { PublishOptions, PublishResult } from "../services/pubsub.ts";
+import type { SubscribeOptions, Subscription } from "../services/subscription.ts";
 
 export { checkJoinToken, JoinError } from "./join_client.ts";
 
@@ -78,7 +83,8 @@ export interface MeshOptions
     PeersOptions,
     MeshDnsOptions,
     NatOptions,
-    LeaseOptions {}
+    LeaseOptions,
+    ServicesOptions {}
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 type Start =
@@ -93,6 +99,7 @@ interface LateParts {
   routes: MeshRoutes | null;
   relayService: RelayService | null;
   leases: LeaseRuntime | null;
+  services: MeshServices | null;
 }
 
 /** The relay parts, made with the transport (before the agent): the client always, the server
@@ -136,6 +143,7 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
     ...(joinDrops ? { joinDrops } : {}),
     ...(paths ? { paths } : {}),
     ...(relay ? { relay } : {}),
+    ...(late.services ? { services: late.services.metrics() } : {}),
   };
 }
 
@@ -231,6 +239,7 @@ export class MeshAgent {
       routes: null,
       relayService: null,
       leases: null,
+      services: null,
     };
     const relay = makeRelayParts(opts, view);
     // The channel needs the agent's control stack, and the agent's probe needs the channel: the
@@ -299,9 +308,11 @@ export class MeshAgent {
         core: start.core ?? null,
       });
       policy.start();
+      late.services = mesh.#makeServices();
       late.paths = mesh.#makePaths(opened, addresses, start);
       if (start.core) mesh.#startLeader(start.core);
       else mesh.#startNode(start.node);
+      late.services.start();
       late.paths?.start(membership.view);
       mesh.#startRelays(start);
       late.leases = mesh.#startLeases(start);
@@ -326,6 +337,42 @@ export class MeshAgent {
       }
       throw e;
     }
+  }
+
+  /**
+   * The service layer on the service port of the control stack; what it announces (services
+   * provided here, those failing their check) goes into this node's member record.
+   */
+  #makeServices(): MeshServices {
+    const { opts, agent, logger, membership } = this.#parts;
+    const services = new MeshServices({
+      stack: agent.control,
+      publicKey: agent.device.publicKey,
+      address: agent.addresses[0].split("/")[0],
+      view: () => membership.view,
+      peerHealth: (key) => agent.health.get(key)?.state,
+      announce: (list) => this.#announceServices(list),
+      configured: opts.services ?? [],
+      logger,
+    }, opts);
+    let before = membership.view;
+    membership.subscribe((v) => {
+      services.viewChanged(before, v);
+      before = v;
+    });
+    return services;
+  }
+
+  /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
+  #announceServices(list: ServiceSpec[]): Promise<void> {
+    this.#parts.late.leases?.offer(list.map((s) => s.name));
+    if (this.#service) {
+      return this.#service.setServices(list).catch((e) =>
+        this.#parts.logger.error("saving the leader's services failed", { error: String(e) })
+      );
+    }
+    this.#sync?.setServices(list);
+    return Promise.resolve();
   }
 
   /** The paths to the other members through NATs, unless NAT traversal is off. */
@@ -411,7 +458,10 @@ export class MeshAgent {
         : {}),
     });
     leases.start();
-    leases.offer((opts.services ?? []).map((s) => s.name));
+    const services = this.#parts.late.services;
+    leases.offer((services?.announced() ?? opts.services ?? []).map((s) => s.name));
+    // A failing check gives the leadership up at once, not when the lease runs out.
+    services?.onHealth((name, healthy) => leases.setHealth(name, healthy));
     membership.subscribe(() => leases.viewChanged());
     return leases;
   }
@@ -429,6 +479,9 @@ export class MeshAgent {
     }, this.#parts.opts);
     this.#service.start();
     late.joins = new JoinServer({ core, device: agent.device, logger });
+    // The record was opened with the configured services; the announced ones may differ (HTTP
+    // backends provided from the start).
+    if (late.services) void this.#announceServices(late.services.announced());
   }
 
   #startNode(node: NodeFile): void {
@@ -447,7 +500,7 @@ export class MeshAgent {
       usePolicy: (p) => policy.use(p, membership.view),
       advertise: {
         endpoints: opts.advertise ?? [],
-        services: opts.services ?? [],
+        services: late.services?.announced() ?? opts.services ?? [],
         labels: opts.labels ?? {},
         relay: opts.relay ?? false,
         tcpPort: agent.tcpPort,
@@ -527,9 +580,81 @@ export class MeshAgent {
    */
   async setServices(services: ServiceSpec[]): Promise<void> {
     const copy = services.map((x) => ({ ...x }));
-    this.#parts.late.leases?.offer(copy.map((s) => s.name));
-    if (this.#service) await this.#service.setServices(copy);
-    else this.#sync?.setServices(copy);
+    // With what the service layer adds (services provided here, health).
+    const list = this.#parts.late.services?.configure(copy) ?? copy;
+    this.#parts.late.leases?.offer(list.map((s) => s.name));
+    if (this.#service) await this.#service.setServices(list);
+    else this.#sync?.setServices(list);
+  }
+
+  /**
+   * The service layer: provide services (`provide`, `provideHttp`), call them, publish and
+   * subscribe, health checks, the instances of every service.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * declare function issue(params: unknown): Promise<string>;
+   * const auth = mesh.services.provide("auth", {
+   *   login: async (params) => ({ token: await issue(params) }),
+   *   whoami: { handler: (_p, ctx) => ctx.callerName, idempotent: true },
+   * });
+   * // later: auth.close() stops providing it
+   * ```
+   */
+  get services(): MeshServices {
+    return this.#parts.late.services!;
+  }
+
+  /**
+   * Calls `service/action` on an instance of the service: this node's when it provides it,
+   * else the healthy ones in turn; rejects with a `ServiceError` (`no-instance`, `timeout`,
+   * `remote-error`, `too-large`, `rate-limited`, `bad-request`).
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * const { token } = await mesh.request("auth/login", { user: "ann" }, { timeoutMs: 2000 }) as
+   *   { token: string };
+   * ```
+   */
+  request(path: string, params?: unknown, opts?: RequestOptions): Promise<unknown> {
+    return this.services.request(path, params, opts);
+  }
+
+  /**
+   * Publishes an event to the subscribers of `topic`: on every node (`all`, the default), one
+   * per service group (`one-per-service`), or on this node only (`local-only`).
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * const r = await mesh.publish("status/updated", { load: 0.4 });
+   * if (r.unacked.length) console.warn("not delivered to", r.unacked);
+   * ```
+   */
+  publish(topic: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
+    return this.services.publish(topic, data, opts);
+  }
+
+  /**
+   * Subscribes to a topic pattern (`*` one segment, a last `>` one or more); the events come
+   * through `for await`, and leaving the loop ends the subscription.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * for await (const ev of mesh.subscribe("status/*")) {
+   *   console.log(ev.topic, ev.publisher, ev.data);
+   * }
+   * ```
+   */
+  subscribe(pattern: string, opts?: SubscribeOptions): Subscription {
+    return this.services.subscribe(pattern, opts);
   }
 
   /**
@@ -611,6 +736,7 @@ export class MeshAgent {
     const { agent, state, logger, channel, peers, policy, late, core } = this.#parts;
     // First, while the channel is open: the leases held are given up, not left to run out.
     late.leases?.close();
+    late.services?.close();
     late.routes?.close();
     late.relayService?.close();
     await late.paths?.close();

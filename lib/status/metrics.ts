@@ -151,6 +151,32 @@ export interface DnsMetrics {
   byTypeRcode: Record<string, number>;
 }
 
+/** One series of service calls: a service, an action, an outcome and the calls' latencies. */
+export interface ServiceCallSeries {
+  /** The service. */
+  service: string;
+  /** The action. */
+  action: string;
+  /** `ok`, or the error code (`timeout`, `remote-error`, ...). */
+  outcome: string;
+  /** Latencies in seconds; its count is the number of calls. */
+  histogram: HistogramSnapshot;
+}
+
+/** The service layer's figures (lib/services). */
+export interface ServiceMetrics {
+  /** Calls this node made, by service, action and outcome. */
+  calls: ServiceCallSeries[];
+  /** Calls this node served, by service, action and outcome. */
+  served: ServiceCallSeries[];
+  /** Events this node published, sent to other nodes, and handed to its own subscribers. */
+  events: { published: number; sent: number; delivered: number };
+  /** Events dropped, by reason (a slow subscriber's full queue, no ack after resends, ...). */
+  eventDrops: Record<string, number>;
+  /** Service messages dropped on the wire, by reason. */
+  drops: Record<string, number>;
+}
+
 /** The figures of the path probes: path changes, drops and the peers' path states. */
 export interface PathMetrics {
   /**
@@ -342,6 +368,8 @@ export interface MetricsSnapshot {
   listeners?: Record<string, ListenerStats>;
   /** Relays and fallbacks (mesh agents). */
   relay?: RelayMetrics;
+  /** Service calls and events (mesh agents). */
+  services?: ServiceMetrics;
   /** The TCP transport, while the agent listens on TCP. */
   tcp?: TcpMetrics;
   /** The UDP underlay (the agent's own UDP socket). */
@@ -520,6 +548,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
     }
   }
   if (s.relay) renderRelay(w, s.relay);
+  if (s.services) renderServices(w, s.services);
   if (s.tcp) renderTcp(w, s.tcp);
   if (s.udp) renderUdp(w, s.udp);
   if (s.tun) renderTun(w, s.tun);
@@ -531,6 +560,47 @@ export function renderMetrics(s: MetricsSnapshot): string {
     );
   }
   return w.text();
+}
+
+function renderServices(w: MetricsWriter, s: ServiceMetrics): void {
+  const series = (list: ServiceCallSeries[]): HistogramSample[] =>
+    list.map(({ service, action, outcome, histogram }) => ({
+      labels: { service, action, outcome },
+      histogram,
+    }));
+  w.histogram(
+    "weft_service_request_duration_seconds",
+    "Service calls this node made, by service, action and outcome (ok or the error code), and " +
+      "how long they took (retries included).",
+    series(s.calls),
+  );
+  w.histogram(
+    "weft_service_served_duration_seconds",
+    "Service calls this node served, by service, action and outcome, and how long they took.",
+    series(s.served),
+  );
+  w.counter("weft_service_events_published_total", "Events published on this node.", [
+    { value: s.events.published },
+  ]);
+  w.counter("weft_service_events_sent_total", "Events sent to other nodes (one per node).", [
+    { value: s.events.sent },
+  ]);
+  w.counter(
+    "weft_service_events_delivered_total",
+    "Events handed to subscribers on this node (one per subscriber).",
+    [{ value: s.events.delivered }],
+  );
+  w.counter(
+    "weft_service_events_dropped_total",
+    "Events dropped, by reason: slow-subscriber (its queue was full), unacked (no node took " +
+      "it after resends), duplicate (a resend already delivered).",
+    keyed(s.eventDrops, "reason"),
+  );
+  w.counter(
+    "weft_service_drops_total",
+    "Service messages dropped on the wire, by reason.",
+    keyed(s.drops, "reason"),
+  );
 }
 
 /** Counts by reason as samples labelled `{...fixed, [name]: key}`, in key order. */

@@ -391,3 +391,37 @@ Deno.test("metrics: the TUN's figures, with the offloads' when on", async () => 
   assert.equal(promValue(doc, "weft_tun_coalesced_packets_total", {}), 90);
   if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
 });
+
+Deno.test("metrics: service calls and events", async () => {
+  const h = new Histogram([0.001, 0.01]);
+  h.observe(0.0005);
+  h.observe(0.005);
+  const text = renderMetrics({
+    ...snapshot(),
+    services: {
+      calls: [{ service: "echo", action: "say", outcome: "ok", histogram: h.snapshot() }],
+      served: [{ service: "auth", action: "login", outcome: "timeout", histogram: h.snapshot() }],
+      events: { published: 4, sent: 6, delivered: 9 },
+      eventDrops: { "slow-subscriber": 2, unacked: 1 },
+      drops: { malformed: 3 },
+    },
+  });
+  const doc = parsePrometheus(text);
+  const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
+  const call = { service: "echo", action: "say", outcome: "ok" };
+  assert.equal(v("weft_service_request_duration_seconds_count", call), 2);
+  assert.equal(v("weft_service_request_duration_seconds_bucket", { ...call, le: "0.001" }), 1);
+  assert.equal(
+    v("weft_service_served_duration_seconds_count", { service: "auth", outcome: "timeout" }),
+    2,
+  );
+  assert.equal(v("weft_service_events_published_total"), 4);
+  assert.equal(v("weft_service_events_sent_total"), 6);
+  assert.equal(v("weft_service_events_delivered_total"), 9);
+  assert.equal(v("weft_service_events_dropped_total", { reason: "slow-subscriber" }), 2);
+  assert.equal(v("weft_service_drops_total", { reason: "malformed" }), 3);
+  if (hasPromtool) {
+    const r = await promtoolCheck(text);
+    assert.equal(r.code, 0, r.out);
+  }
+});

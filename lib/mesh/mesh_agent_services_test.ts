@@ -1,0 +1,158 @@
+/**
+ * The service layer on in-process mesh agents (a leader and three nodes on the memory internet
+ * of tests/fixtures/memory_mesh.ts): calls spread over two instances, go on when one stops, and
+ * events reach each subscriber once.
+ */
+import assert from "node:assert/strict";
+import { renderMetrics } from "../status/metrics.ts";
+import { ServiceError } from "../services/errors.ts";
+import type { Subscription } from "../services/subscription.ts";
+import type { MeshAgent } from "./mesh_agent.ts";
+import { TEST, until, withLab } from "../../tests/fixtures/memory_mesh.ts";
+
+const layer = {
+  serviceLayer: { requestTimeoutMs: 1000, announceIntervalMs: 300, ackTimeoutMs: 200 },
+};
+
+/** Healthy callable instances of `service` as `a` sees them. */
+const callable = (a: MeshAgent, service: string) =>
+  a.services.instances(service).filter((i) => i.rpc && i.healthy).map((i) => i.node);
+
+/** The data of the next event of `s` ("done" when it ended). */
+async function nextData(s: Subscription): Promise<unknown> {
+  const r = await s.next();
+  return r.done ? "done" : r.value.data;
+}
+
+Deno.test({
+  ...TEST,
+  name: "mesh services: calls spread over two instances, go on when one stops; events once each",
+  fn: () =>
+    withLab(async (lab) => {
+      // An HTTP backend for n1's instance: any program as a service.
+      const http = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        async (req) => Response.json({ from: "n1", got: await req.json() }),
+      );
+      try {
+        await lab.startLeader(layer);
+        const n1 = await lab.start("n1", "192.0.2.11", {
+          ...layer,
+          serviceHttp: [{ name: "echo", url: `http://127.0.0.1:${http.addr.port}` }],
+        });
+        const n2 = await lab.start("n2", "192.0.2.12", layer);
+        const n3 = await lab.start("n3", "192.0.2.13", layer);
+        n2.services.provide("echo", {
+          say: { handler: (p) => ({ from: "n2", got: p }), idempotent: true },
+        });
+        await until("n3 sees both instances", () => callable(n3, "echo").length === 2, 20_000);
+        assert.deepEqual(callable(n3, "echo"), ["n1", "n2"]);
+
+        const from: Record<string, number> = {};
+        for (let i = 0; i < 20; i++) {
+          const r = (await n3.request("echo/say", { i }, { idempotent: true })) as {
+            from: string;
+            got: { i: number };
+          };
+          assert.equal(r.got.i, i);
+          from[r.from] = (from[r.from] ?? 0) + 1;
+        }
+        assert.deepEqual(from, { n1: 10, n2: 10 });
+
+        // Subscribers on three nodes (two on n3), announced before n2 stops.
+        const subs = [
+          lab.leader.subscribe("status/*"),
+          n1.subscribe("status/>"),
+          n3.subscribe("status/*"),
+          n3.subscribe("status/updated"),
+        ];
+        const workers = [
+          n1.subscribe("jobs/*", { group: "worker" }),
+          n3.subscribe("jobs/*", { group: "worker" }),
+        ];
+        await until(
+          "n1 knows the subscriptions",
+          () =>
+            n1.services.status().remoteSubscriptions.filter((r) => r.entries.length).length === 2,
+          20_000,
+        );
+
+        await lab.close(n2);
+        for (let i = 0; i < 10; i++) {
+          const r = (await n3.request("echo/say", { i }, { idempotent: true })) as { from: string };
+          assert.equal(r.from, "n1");
+        }
+        // n2 timed out once; it is tried last now, so a call that is not idempotent works too.
+        assert.equal(((await n3.request("echo/x", 1)) as { from: string }).from, "n1");
+
+        const r = await n1.publish("status/updated", { v: 1 });
+        assert.deepEqual(r, { local: 1, nodes: 2, acked: 2, unacked: [] });
+        await n1.publish("status/marker", "m");
+        for (const s of subs.slice(0, 3)) {
+          assert.deepEqual(await nextData(s), { v: 1 });
+          assert.equal(await nextData(s), "m", "nothing came twice");
+        }
+        assert.deepEqual(await nextData(subs[3]), { v: 1 });
+
+        for (let i = 0; i < 6; i++) await n1.publish(`jobs/j${i}`, i, { mode: "one-per-service" });
+        const got = workers.map((w) => w.queued);
+        assert.equal(got[0] + got[1], 6, "each job to one worker");
+        assert.ok(got[0] > 0 && got[1] > 0, `spread: ${got}`);
+
+        await assert.rejects(
+          n3.request("nope/x"),
+          (e) => e instanceof ServiceError && e.code === "no-instance",
+        );
+        const doc = renderMetrics(n3.agent.metrics());
+        assert.match(
+          doc,
+          /weft_service_request_duration_seconds_count\{service="echo",action="say",outcome="ok"\} 30/,
+        );
+        assert.match(renderMetrics(n1.agent.metrics()), /weft_service_events_published_total 8/);
+      } finally {
+        await http.shutdown();
+      }
+    }),
+});
+
+Deno.test({
+  ...TEST,
+  name: "mesh services: a failing health check travels in the member record to the other nodes",
+  fn: () =>
+    withLab(async (lab) => {
+      // A closed port: the TCP check fails.
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = l.addr.port;
+      l.close();
+      await lab.startLeader(layer);
+      const n1 = await lab.start("n1", "192.0.2.11", layer);
+      const n2 = await lab.start("n2", "192.0.2.12", layer);
+      n1.services.provide("echo", { say: () => "n1" });
+      await until("n2 sees n1's instance", () => callable(n2, "echo").length === 1, 20_000);
+      assert.equal(await n2.request("echo/say"), "n1");
+      const stop = n1.services.check("echo", {
+        target: { kind: "tcp", host: "127.0.0.1", port },
+        intervalMs: 100,
+        fall: 1,
+      });
+      await until(
+        "n2 sees the check fail",
+        () => n2.services.instances("echo")[0]?.reason === "check-failing",
+        20_000,
+      );
+      assert.equal(
+        lab.leader.view().members.find((m) => m.name === "n1")?.services[0].healthy,
+        false,
+      );
+      await assert.rejects(
+        n2.request("echo/say"),
+        (e) =>
+          e instanceof ServiceError && e.code === "no-instance" &&
+          /n1 fails its health check/.test(e.message),
+      );
+      // The check stopped: the service counts as healthy again, everywhere.
+      stop();
+      await until("n2 sees it healthy", () => callable(n2, "echo").length === 1, 20_000);
+      assert.equal(await n2.request("echo/say"), "n1");
+    }),
+});

@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { ServiceClient, type ServiceClientOptions } from "./client.ts";
+import { ServiceError } from "./errors.ts";
+import type { ServiceInstance } from "./instances.ts";
+import { ServiceStats } from "./stats.ts";
+import type { Answer, RequestMessage } from "./wire.ts";
+
+type Behaviour = (req: RequestMessage) => Answer | "drop";
+
+function inst(
+  node: string,
+  address: string,
+  extra: Partial<ServiceInstance> = {},
+): ServiceInstance {
+  return {
+    service: "echo",
+    node,
+    publicKey: node,
+    address,
+    local: false,
+    rpc: true,
+    healthy: true,
+    spec: { name: "echo", port: 1, protocol: "udp", rpc: true },
+    ...extra,
+  };
+}
+
+const ok = (result: unknown, idempotent = false): Answer => ({ ok: true, result, idempotent });
+
+/** A client whose remote instances answer as `nodes` says, a macrotask later. */
+function setup(
+  nodes: Record<string, Behaviour>,
+  opts: { instances?: ServiceInstance[]; local?: Behaviour; client?: ServiceClientOptions } = {},
+) {
+  const sent: { to: string; req: RequestMessage }[] = [];
+  const stats = new ServiceStats();
+  const instances = opts.instances ??
+    Object.keys(nodes).map((a, i) => inst(`n${i + 1}`, a));
+  const client: ServiceClient = new ServiceClient({
+    send: (to, req) => {
+      if (JSON.stringify(req.params ?? null).length > 1000) {
+        throw new ServiceError("too-large", "the message is 2000 bytes, over the limit of 1000");
+      }
+      sent.push({ to, req });
+      const answer = nodes[to]?.(req) ?? "drop";
+      if (answer !== "drop") {
+        setTimeout(() => client.handleResponse({ kind: "response", id: req.id, ...answer }, to), 0);
+      }
+    },
+    localReady: () => opts.local !== undefined,
+    callLocal: (service, action, params, ttlMs) => {
+      const a = opts.local!({ kind: "request", id: 0, service, action, params, ttlMs });
+      return Promise.resolve(a === "drop" ? ok(null) : a);
+    },
+    instances: () => instances,
+    stats,
+  }, { timeoutMs: 30, ...opts.client });
+  return { client, sent, stats, instances };
+}
+
+const echoFrom = (name: string): Behaviour => (req) => ok({ from: name, params: req.params });
+
+async function rejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof ServiceError, String(e));
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return e;
+  }
+  throw new Error(`expected a ${code} error`);
+}
+
+Deno.test("client: a local instance is preferred", async () => {
+  const t = setup({ "10.0.0.2": echoFrom("remote") }, {
+    local: (req) => ok({ from: "local", p: req.params }),
+  });
+  assert.deepEqual(await t.client.request("echo/say", { x: 1 }), { from: "local", p: { x: 1 } });
+  assert.equal(t.sent.length, 0);
+});
+
+Deno.test("client: calls go round the healthy remote instances in turn", async () => {
+  const t = setup({ "10.0.0.2": echoFrom("a"), "10.0.0.3": echoFrom("b") });
+  const seen: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    seen.push(((await t.client.request("echo/say", i)) as { from: string }).from);
+  }
+  assert.equal(seen.filter((s) => s === "a").length, 5);
+  assert.equal(seen.filter((s) => s === "b").length, 5);
+  const ok = t.stats.snapshot().calls.find((c) => c.outcome === "ok");
+  assert.equal(ok?.histogram.count, 10);
+});
+
+Deno.test("client: instances out of rotation, or not answering calls, are skipped", async () => {
+  const t = setup(
+    { "10.0.0.2": echoFrom("down"), "10.0.0.3": echoFrom("up"), "10.0.0.4": echoFrom("port") },
+    {
+      instances: [
+        inst("down", "10.0.0.2", { healthy: false, reason: "node-down" }),
+        inst("up", "10.0.0.3"),
+        inst("port", "10.0.0.4", { rpc: false }),
+      ],
+    },
+  );
+  for (let i = 0; i < 4; i++) {
+    assert.deepEqual(await t.client.request("echo/say"), { from: "up", params: null });
+  }
+  assert.ok(t.sent.every((s) => s.to === "10.0.0.3"));
+});
+
+Deno.test("client: a timeout is retried elsewhere only for an idempotent action", async () => {
+  const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": echoFrom("b") });
+  // The rotation starts at the dead one for the first call.
+  const e = await rejects(
+    t.client.request("echo/say", 1),
+    "timeout",
+    /no answer from n1 within 30 ms/,
+  );
+  assert.equal(e.instance, "n1");
+  assert.equal(t.sent.length, 1);
+  // An idempotent call goes on to the other instance; n1 is suspect now and tried last anyway.
+  t.sent.length = 0;
+  assert.deepEqual(await t.client.request("echo/say", 2, { idempotent: true }), {
+    from: "b",
+    params: 2,
+  });
+  assert.deepEqual(t.sent.map((s) => s.to), ["10.0.0.3"]);
+  assert.ok(t.client.suspects().has("10.0.0.2"));
+});
+
+Deno.test("client: a node that times out is tried after the others for a while", async () => {
+  const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": echoFrom("b") });
+  await rejects(t.client.request("echo/say", 1, { idempotent: false }), "timeout");
+  t.sent.length = 0;
+  for (let i = 0; i < 4; i++) await t.client.request("echo/say", i);
+  assert.ok(t.sent.every((s) => s.to === "10.0.0.3"), "none went to the suspect");
+});
+
+Deno.test("client: remote errors: retried when the instance says the action is idempotent", async () => {
+  const fail = (idempotent: boolean): Behaviour => () => ({
+    ok: false,
+    code: "remote-error",
+    message: "backend said 503",
+    status: 503,
+    idempotent,
+  });
+  const once = setup({ "10.0.0.2": fail(false), "10.0.0.3": echoFrom("b") });
+  const e = await rejects(once.client.request("echo/say"), "remote-error", /backend said 503/);
+  assert.equal(e.status, 503);
+  assert.equal(e.service, "echo");
+  assert.equal(e.action, "say");
+  const twice = setup({ "10.0.0.2": fail(true), "10.0.0.3": echoFrom("b") });
+  assert.deepEqual(await twice.client.request("echo/say"), { from: "b", params: null });
+});
+
+Deno.test("client: refusals that say the action did not run are retried on the next instance", async () => {
+  const refuse = (code: "no-instance" | "rate-limited"): Behaviour => () => ({
+    ok: false,
+    code,
+    message: code,
+    idempotent: false,
+  });
+  for (const code of ["no-instance", "rate-limited"] as const) {
+    const t = setup({ "10.0.0.2": refuse(code), "10.0.0.3": echoFrom("b") });
+    assert.deepEqual(await t.client.request("echo/say"), { from: "b", params: null }, code);
+  }
+  // Every instance says it does not provide it: no loop, a no-instance error.
+  const none = setup({ "10.0.0.2": refuse("no-instance") });
+  await rejects(none.client.request("echo/say", null, { retries: 5 }), "no-instance");
+  assert.equal(none.sent.length, 1);
+});
+
+Deno.test("client: a retry to the same instance carries the same id; a late answer is taken", async () => {
+  let n = 0;
+  let first: RequestMessage | null = null;
+  const t = setup({
+    "10.0.0.2": (req) => {
+      n++;
+      if (n === 1) {
+        first = req;
+        return "drop";
+      }
+      return ok("second", true);
+    },
+  });
+  assert.equal(await t.client.request("echo/say", null, { idempotent: true }), "second");
+  assert.equal(t.sent.length, 2);
+  assert.equal(t.sent[0].req.id, t.sent[1].req.id);
+  assert.equal(first!.id, t.sent[0].req.id);
+  // A late answer from the first instance ends the call, though it was retried elsewhere.
+  let release: () => void = () => {};
+  const slow = setup({ "10.0.0.2": () => "drop", "10.0.0.3": () => "drop" });
+  const p = slow.client.request("echo/say", null, { idempotent: true, retries: 1 });
+  release = () => {
+    const { req } = slow.sent[0];
+    slow.client.handleResponse({
+      kind: "response",
+      id: req.id,
+      ok: true,
+      result: "late",
+      idempotent: true,
+    }, slow.sent[0].to);
+  };
+  while (slow.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+  release();
+  assert.equal(await p, "late");
+  // Answers that match no call are strays.
+  slow.client.handleResponse(
+    { kind: "response", id: 1, ok: true, result: 1, idempotent: false },
+    "10.9.9.9",
+  );
+  assert.equal(slow.client.strays, 1);
+});
+
+Deno.test("client: no instance, bad paths and params, too large: clear errors", async () => {
+  const t = setup({});
+  await rejects(t.client.request("echo/say"), "no-instance", /no node provides echo/);
+  const sick = setup({}, {
+    instances: [
+      inst("a", "10.0.0.2", { healthy: false, reason: "node-down" }),
+      inst("b", "10.0.0.3", { healthy: false, reason: "check-failing" }),
+    ],
+  });
+  await rejects(
+    sick.client.request("echo/say"),
+    "no-instance",
+    /a is down, b fails its health check/,
+  );
+  await rejects(t.client.request("echo"), "bad-request", /expected SERVICE\/ACTION/);
+  await rejects(t.client.request("Echo/say"), "bad-request", /the service name/);
+  await rejects(t.client.request("echo/a/b"), "bad-request", /bad action name/);
+  await rejects(
+    t.client.request("echo/say", { when: new Date() }),
+    "bad-request",
+    /\.when is a Date/,
+  );
+  await rejects(t.client.request("echo/say", null, { timeoutMs: 0 }), "bad-request", /timeoutMs/);
+  const big = setup({ "10.0.0.2": echoFrom("a") });
+  await rejects(
+    big.client.request("echo/say", "x".repeat(2000)),
+    "too-large",
+    /over the limit of 1000/,
+  );
+  const outcomes = t.stats.snapshot().calls.map((c) => c.outcome).sort();
+  assert.deepEqual(outcomes, ["bad-request", "bad-request", "no-instance"]);
+});
+
+Deno.test("client: an action an instance said is idempotent is retried after a timeout", async () => {
+  let dead = false;
+  const t = setup({
+    "10.0.0.2": () => (dead ? "drop" : ok("a", true)),
+    "10.0.0.3": () => ok("b", true),
+  });
+  assert.equal(await t.client.request("echo/say"), "a");
+  dead = true;
+  // Without idempotent: true from the caller, the instance's word is enough.
+  for (let i = 0; i < 3; i++) assert.equal(await t.client.request("echo/say"), "b");
+});

@@ -1,0 +1,400 @@
+/**
+ * The service layer of a mesh node, composed: the socket on the service port, the services
+ * provided here (handlers and HTTP backends) and the server that runs their calls, the client
+ * that makes calls, publish and subscribe, the health checks of local services, and what the
+ * node announces in its member record (which services answer calls, which fail their check).
+ *
+ * A mesh agent makes one over its control stack and hands it the view and its health of the
+ * peers; programs reach it as `mesh.services` (and `mesh.request`, `mesh.publish`,
+ * `mesh.subscribe`).
+ *
+ * The service port's traffic passes the network policy like any other UDP between members
+ * (unlike the control port's): with a policy in force, members that call each other or publish
+ * to each other need a rule allowing UDP 51823 between them, which also makes the policy the
+ * place to say who may call whom.
+ * @module
+ */
+
+import type { HealthState } from "../health/state.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
+import { MAX_SERVICES } from "../members/services.ts";
+import type { ServiceMetrics } from "../status/metrics.ts";
+import { announcedServices } from "./announce.ts";
+import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
+import { type RequestOptions, ServiceClient } from "./client.ts";
+import { type ServiceCheckSpec, ServiceHealthCheck } from "./health_check.ts";
+import {
+  type HttpBackendOptions,
+  httpBackendService,
+  type HttpBackendSpec,
+} from "./http_backend.ts";
+import { type ServiceInstance, serviceInstances, serviceNames } from "./instances.ts";
+import { LocalServices, type ProvidedService, type ServiceActions, serviceOf } from "./local.ts";
+import { type PublishOptions, type PublishResult, PubSub } from "./pubsub.ts";
+import { ServiceServer } from "./server.ts";
+import { type DatagramStack, ServiceSocket } from "./socket.ts";
+import { ServiceStats } from "./stats.ts";
+import type { SubscribeOptions, Subscription } from "./subscription.ts";
+import type { RemoteSubscriptions } from "./subscription_table.ts";
+import type { SubscriptionEntry } from "./wire.ts";
+
+/** Tuning of the service layer; every field has a default. */
+export interface ServiceLayerOptions {
+  /** The largest request, answer or event, bytes. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Limits per caller on this node's services. */
+  callers?: CallerLimitOptions;
+  /** Default per-attempt timeout of calls, ms. Default 5000. */
+  requestTimeoutMs?: number;
+  /** Default retries of calls. Default 2. */
+  retries?: number;
+  /** How long an instance that timed out is tried last, ms. Default 10000. */
+  suspectMs?: number;
+  /** How often subscriptions are announced, ms. Default 5000. */
+  announceIntervalMs?: number;
+  /** The first wait for an event's ack, ms. Default 500. */
+  ackTimeoutMs?: number;
+}
+
+/** The service section of a mesh agent's options. */
+export interface ServicesOptions {
+  /** Services answered by HTTP servers (`--service-http NAME=URL`), provided from the start. */
+  serviceHttp?: HttpBackendSpec[];
+  /** Health checks of this node's services (`--service-check NAME=TARGET,...`). */
+  serviceChecks?: { service: string; check: ServiceCheckSpec }[];
+  /** Tuning of the service layer. */
+  serviceLayer?: ServiceLayerOptions;
+}
+
+/** What the service layer works with. */
+export interface MeshServicesDeps {
+  /** The agent's control stack (overlay addresses, through the tunnels). */
+  stack: DatagramStack;
+  /** This node's public key. */
+  publicKey: string;
+  /** This node's overlay address. */
+  address: string;
+  /** The membership view held now. */
+  view: () => MembershipView;
+  /** This node's health of a peer. */
+  peerHealth: (publicKey: string) => HealthState | undefined;
+  /** Puts the services to announce in this node's member record. */
+  announce: (services: ServiceSpec[]) => void;
+  /** The services the node was configured with (`--service`). */
+  configured: ServiceSpec[];
+  /** The logger. */
+  logger: Logger;
+}
+
+/** A service as `list()` shows it. */
+export interface ServiceSummary {
+  /** The service. */
+  name: string;
+  /** Provided on this node. */
+  local: boolean;
+  /** This node's health check of it: true or false, null before the first result, absent without one. */
+  localHealthy?: boolean | null;
+  /** Its instances as this node sees them. */
+  instances: ServiceInstance[];
+}
+
+/** The service layer's state, for `/status`. */
+export interface ServicesStatus {
+  /** Services provided here. */
+  provided: string[];
+  /** This node's subscriptions (pattern and group pairs). */
+  subscriptions: SubscriptionEntry[];
+  /** Other nodes' subscriptions as known here. */
+  remoteSubscriptions: RemoteSubscriptions[];
+  /** Instances that timed out lately (overlay addresses), tried last. */
+  suspects: string[];
+  /** Bytes held by reassemblies under way. */
+  reassemblyBytes: number;
+}
+
+/** A member index of one view. */
+interface ViewIndex {
+  view: MembershipView;
+  byAddress: Map<string, Member>;
+}
+
+/**
+ * The service layer of a node; see the module docs.
+ *
+ * @example Provide a service on one node, call it and listen for its events from another
+ * ```ts
+ * import { MeshAgent, ServiceError } from "@weft/weft";
+ *
+ * declare const a: MeshAgent, b: MeshAgent; // two started members of one mesh
+ * a.services.provide("auth", {
+ *   login: async (params, ctx) => ({ user: (params as { user: string }).user, by: ctx.callerName }),
+ *   whoami: { handler: (_p, ctx) => ctx.callerName, idempotent: true },
+ * });
+ * a.services.provideHttp({ name: "api", url: "http://127.0.0.1:8080" }); // POST /<action>
+ * try {
+ *   console.log(await b.services.request("auth/login", { user: "ann" }, { timeoutMs: 2000 }));
+ * } catch (e) {
+ *   if (e instanceof ServiceError && e.code === "no-instance") console.log("nobody offers auth");
+ * }
+ * const sub = b.services.subscribe("auth/*");
+ * await a.services.publish("auth/login", { user: "ann" });
+ * for await (const ev of sub) console.log(ev.topic, ev.publisher, ev.data);
+ * ```
+ */
+export class MeshServices {
+  readonly #d: MeshServicesDeps;
+  readonly #stats = new ServiceStats();
+  readonly #local = new LocalServices();
+  readonly #socket: ServiceSocket;
+  readonly #server: ServiceServer;
+  readonly #client: ServiceClient;
+  readonly #pubsub: PubSub;
+  readonly #checks = new Map<string, ServiceHealthCheck>();
+  readonly #failing = new Set<string>();
+  readonly #healthListeners = new Set<(service: string, healthy: boolean) => void>();
+  #configured: ServiceSpec[];
+  #announced: ServiceSpec[];
+  #index: ViewIndex | null = null;
+  #started = false;
+  #closed = false;
+
+  /** The layer over `deps`, bound to the service port; `start` begins its timers. */
+  constructor(deps: MeshServicesDeps, opts: ServicesOptions = {}) {
+    this.#d = deps;
+    const o = opts.serviceLayer ?? {};
+    this.#configured = deps.configured.map((s) => ({ ...s }));
+    this.#announced = announcedServices(this.#configured, [], this.#failing);
+    this.#server = new ServiceServer({
+      local: this.#local,
+      limits: new CallerLimits(o.callers ?? {}),
+      stats: this.#stats,
+      send: (to, msg) => this.#socket.send(to, msg),
+      nameOf: (a) => this.#member(a)?.name ?? null,
+      healthy: (s) => !this.#failing.has(s),
+      self: this.#selfName(),
+    });
+    this.#client = new ServiceClient({
+      send: (to, msg) => this.#socket.send(to, msg),
+      localReady: (s) => this.#local.get(s) !== undefined && !this.#failing.has(s),
+      callLocal: (s, a, p, ttl) => this.#server.callLocal(s, a, p, ttl),
+      instances: (s) => this.instances(s),
+      stats: this.#stats,
+    }, { timeoutMs: o.requestTimeoutMs, retries: o.retries, suspectMs: o.suspectMs });
+    this.#pubsub = new PubSub({
+      self: () => deps.address,
+      sendEncoded: (to, bytes) => this.#socket.sendEncoded(to, bytes),
+      maxMessageBytes: o.maxMessageBytes ?? 1 << 20,
+      peers: () => this.#peers(),
+      eligible: (a) => {
+        const m = this.#member(a);
+        return m !== undefined && deps.peerHealth(m.publicKey) !== "down";
+      },
+      nameOf: (a) => this.#member(a)?.name ?? null,
+      stats: this.#stats,
+    }, { announceIntervalMs: o.announceIntervalMs, ackTimeoutMs: o.ackTimeoutMs });
+    this.#socket = new ServiceSocket(deps.stack, (msg, from) => {
+      if (msg.kind === "request") this.#server.handle(msg, from);
+      else if (msg.kind === "response") this.#client.handleResponse(msg, from);
+      else this.#pubsub.handle(msg, from);
+    }, { maxMessageBytes: o.maxMessageBytes, logger: deps.logger });
+    this.#local.subscribe(() => this.#reannounce());
+    for (const spec of opts.serviceHttp ?? []) this.provideHttp(spec);
+    for (const { service, check } of opts.serviceChecks ?? []) this.check(service, check);
+  }
+
+  /** Starts the announcements of subscriptions and the health checks. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#pubsub.start();
+    for (const c of this.#checks.values()) c.start();
+  }
+
+  /** The services to announce now (configured, provided, failing; see announce.ts). */
+  announced(): ServiceSpec[] {
+    return this.#announced.map((s) => ({ ...s }));
+  }
+
+  /**
+   * Replaces the configured services (`setServices`); returns the services to announce now,
+   * which the caller puts in the member record (so it can wait for that).
+   */
+  configure(services: ServiceSpec[]): ServiceSpec[] {
+    this.#configured = services.map((s) => ({ ...s }));
+    this.#announced = announcedServices(this.#configured, this.#local.names(), this.#failing);
+    return this.announced();
+  }
+
+  /**
+   * Provides service `name` on this node with `actions` (each a handler, or a handler and
+   * `idempotent: true`): callable from every node as `name/<action>`, announced in this node's
+   * member record. Throws an Error on a bad name or action, or when `name` is provided already.
+   */
+  provide(name: string, actions: ServiceActions): ProvidedService {
+    return this.#add(serviceOf(name, actions));
+  }
+
+  /** Provides a service whose actions an HTTP server answers (see http_backend.ts). */
+  provideHttp(spec: HttpBackendSpec, opts: HttpBackendOptions = {}): ProvidedService {
+    return this.#add(
+      httpBackendService(spec, { maxResponseBytes: this.#socket.maxMessageBytes, ...opts }),
+    );
+  }
+
+  /** Calls `service/action` (see client.ts for instances, retries and errors). */
+  request(path: string, params?: unknown, opts?: RequestOptions): Promise<unknown> {
+    return this.#client.request(path, params, opts);
+  }
+
+  /** Publishes an event (see pubsub.ts for modes and delivery). */
+  publish(topic: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
+    return this.#pubsub.publish(topic, data, opts);
+  }
+
+  /** Subscribes to a topic pattern (see topics.ts); iterate the result with `for await`. */
+  subscribe(pattern: string, opts?: SubscribeOptions): Subscription {
+    return this.#pubsub.subscribe(pattern, opts);
+  }
+
+  /**
+   * Checks a local service's health as `spec` says, from now on (replacing a check it had);
+   * returns the function that stops it (the service then counts as healthy).
+   */
+  check(service: string, spec: ServiceCheckSpec): () => void {
+    this.#checks.get(service)?.stop();
+    const c = new ServiceHealthCheck(service, spec, (healthy) => this.#setHealth(service, healthy));
+    this.#checks.set(service, c);
+    if (this.#started && !this.#closed) c.start();
+    return () => {
+      c.stop();
+      if (this.#checks.get(service) !== c) return;
+      this.#checks.delete(service);
+      this.#setHealth(service, true);
+    };
+  }
+
+  /** Hears every change of a local service's health; returns the unsubscribe function. */
+  onHealth(fn: (service: string, healthy: boolean) => void): () => void {
+    this.#healthListeners.add(fn);
+    return () => this.#healthListeners.delete(fn);
+  }
+
+  /** Whether a local service passes its check (true without one). */
+  healthy(service: string): boolean {
+    return !this.#failing.has(service);
+  }
+
+  /** The instances of `service` as this node sees them. */
+  instances(service: string): ServiceInstance[] {
+    return serviceInstances(this.#d.view(), service, {
+      self: this.#d.publicKey,
+      peerHealth: this.#d.peerHealth,
+    });
+  }
+
+  /** Every service known (announced by a member, or provided here), with its instances. */
+  list(): ServiceSummary[] {
+    const names = new Set([...serviceNames(this.#d.view()), ...this.#local.names()]);
+    return [...names].sort().map((name) => {
+      const check = this.#checks.get(name);
+      return {
+        name,
+        local: this.#local.get(name) !== undefined,
+        ...(check ? { localHealthy: check.healthy } : {}),
+        instances: this.instances(name),
+      };
+    });
+  }
+
+  /** The figures for `/metrics`. */
+  metrics(): ServiceMetrics {
+    return this.#stats.snapshot(this.#socket.drops());
+  }
+
+  /** The state for `/status`. */
+  status(): ServicesStatus {
+    return {
+      provided: this.#local.names(),
+      subscriptions: this.#pubsub.table.localEntries(),
+      remoteSubscriptions: this.#pubsub.table.remote(),
+      suspects: [...this.#client.suspects().keys()],
+      reassemblyBytes: this.#socket.heldBytes,
+    };
+  }
+
+  /** Takes a new view: members that joined hear of this node's subscriptions. */
+  viewChanged(before: MembershipView, after: MembershipView): void {
+    const old = new Set(before.members.map((m) => m.address));
+    const joined = after.members
+      .filter((m) => !old.has(m.address) && m.publicKey !== this.#d.publicKey)
+      .map((m) => m.address);
+    this.#pubsub.membersJoined(joined);
+  }
+
+  /** Stops everything: subscriptions end, handlers are aborted, the port is unbound. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of this.#checks.values()) c.stop();
+    this.#pubsub.close();
+    this.#server.close();
+    this.#socket.close();
+  }
+
+  #add(service: ReturnType<typeof serviceOf>): ProvidedService {
+    if (this.#closed) throw new Error("the mesh is closed");
+    const names = new Set([...this.#configured.map((s) => s.name), ...this.#local.names()]);
+    if (
+      !names.has(service.name) &&
+      this.#configured.length + this.#local.names().length + 1 > MAX_SERVICES
+    ) {
+      throw new Error(`a node may announce at most ${MAX_SERVICES} services`);
+    }
+    return this.#local.add(service);
+  }
+
+  #setHealth(service: string, healthy: boolean): void {
+    const was = !this.#failing.has(service);
+    if (healthy) this.#failing.delete(service);
+    else this.#failing.add(service);
+    if (was === healthy) return;
+    this.#d.logger.info(healthy ? "service healthy" : "service failing its health check", {
+      service,
+    });
+    this.#reannounce();
+    for (const fn of this.#healthListeners) fn(service, healthy);
+  }
+
+  /** Announces the services if what is announced changed. */
+  #reannounce(): void {
+    if (this.#closed) return;
+    const next = announcedServices(this.#configured, this.#local.names(), this.#failing);
+    if (JSON.stringify(next) === JSON.stringify(this.#announced)) return;
+    this.#announced = next;
+    this.#d.announce(this.announced());
+  }
+
+  #member(address: string): Member | undefined {
+    const view = this.#d.view();
+    if (this.#index?.view !== view) {
+      const byAddress = new Map<string, Member>();
+      for (const m of view.members) {
+        byAddress.set(m.address, m);
+        if (m.address6) byAddress.set(m.address6, m);
+      }
+      this.#index = { view, byAddress };
+    }
+    return this.#index.byAddress.get(address);
+  }
+
+  #peers(): string[] {
+    return this.#d.view().members.filter((m) => m.publicKey !== this.#d.publicKey).map((m) =>
+      m.address
+    );
+  }
+
+  #selfName(): string | undefined {
+    return this.#d.view().members.find((m) => m.publicKey === this.#d.publicKey)?.name;
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * Publish and subscribe across the mesh.
+ *
+ * Where events go: each node tells the others its subscriptions (pattern and group pairs) at
+ * once when they change and every few seconds while it has any (so a node that missed one, or
+ * joined later, learns them; a node's announcements are forgotten after three intervals of
+ * silence, or when it leaves the membership). A publisher sends an event only to the nodes with
+ * a matching subscriber, rather than to every member to be filtered there: traffic follows
+ * interest, and `one-per-service` needs the publisher to know the groups anyway, to choose one
+ * node per group. A subscription made a moment before a publish on another node may miss that
+ * event: the publisher learns of it within one message, or one interval if that was lost.
+ *
+ * Exactly once per subscriber, in the normal case: each event carries an id (per publisher);
+ * a receiving node acknowledges it, the publisher resends it (up to `resends` times, with the
+ * wait doubling each time) until acknowledged, and the receiver delivers an id from a publisher
+ * once (a bounded set of recent ids), acknowledging duplicates again. An event whose acks were
+ * all lost, and that was resent more times than the dedupe set remembers ids, could come twice;
+ * a node that never acknowledges is reported in the publish's result (`unacked`).
+ *
+ * Modes: `all`, every matching subscriber on every node; `one-per-service`, one subscriber per
+ * group (and every ungrouped one; subscription_table.ts); `local-only`, this node's matching
+ * subscribers, nothing sent. Backpressure: each subscriber's queue is bounded (a slow one drops,
+ * counted), and events awaiting acks are bounded (a publish beyond is refused `rate-limited`).
+ * @module
+ */
+
+import { ServiceError } from "./errors.ts";
+import type { ServiceStats } from "./stats.ts";
+import { RecentSet } from "./recent.ts";
+import { type ServiceEvent, type SubscribeOptions, Subscription } from "./subscription.ts";
+import { type NodePlan, SubscriptionTable } from "./subscription_table.ts";
+import { TopicPattern, topicProblem } from "./topics.ts";
+import {
+  encodeMessage,
+  type EventAckMessage,
+  type EventMessage,
+  type SubscriptionsMessage,
+  valueProblem,
+} from "./wire.ts";
+import { serviceNameProblem } from "../members/services.ts";
+
+/** How an event is delivered: see the module docs. */
+export type PublishMode = "all" | "one-per-service" | "local-only";
+
+/** How an event is published. */
+export interface PublishOptions {
+  /** Default `all`. */
+  mode?: PublishMode;
+}
+
+/** What came of a publish. */
+export interface PublishResult {
+  /** Subscribers on this node that got the event. */
+  local: number;
+  /** Other nodes the event was sent to. */
+  nodes: number;
+  /** Of those, the nodes that acknowledged it. */
+  acked: number;
+  /** The nodes that never acknowledged it (names, or addresses when not members). */
+  unacked: string[];
+}
+
+/** What pub/sub works with. */
+export interface PubSubDeps {
+  /** This node's overlay address. */
+  self: () => string;
+  /** Sends an encoded message (at most `maxMessageBytes`). */
+  sendEncoded: (address: string, bytes: Uint8Array) => void;
+  /** The largest message, bytes: a larger event is refused `too-large`. */
+  maxMessageBytes: number;
+  /** The other members' overlay addresses (where announcements go). */
+  peers: () => string[];
+  /** Whether a node may be planned for events (a member, not known to be down). */
+  eligible: (address: string) => boolean;
+  /** The member name at an overlay address. */
+  nameOf: (address: string) => string | null;
+  /** The figures. */
+  stats: ServiceStats;
+  /** The clock, ms. */
+  now?: () => number;
+}
+
+/** Pub/sub's timing and bounds. */
+export interface PubSubOptions {
+  /** How often subscriptions are announced while there are any, ms. Default 5000. */
+  announceIntervalMs?: number;
+  /** The first wait for an event's ack, ms; each resend waits twice as long. Default 500. */
+  ackTimeoutMs?: number;
+  /** Resends of an event a node has not acknowledged. Default 3. */
+  resends?: number;
+  /** Event ids remembered per node for deduplication (all publishers together). Default 8192. */
+  dedupeSize?: number;
+  /** Events awaiting acks (per node) at once; a publish beyond is refused. Default 4096. */
+  maxInFlight?: number;
+}
+
+/** Publishes and delivers events; see the module docs. */
+export class PubSub {
+  /** The subscriptions, this node's and the others'. */
+  readonly table: SubscriptionTable;
+  readonly #d: PubSubDeps;
+  readonly #now: () => number;
+  readonly #interval: number;
+  readonly #ackTimeout: number;
+  readonly #resends: number;
+  readonly #maxInFlight: number;
+  readonly #seen: RecentSet;
+  readonly #acks = new Map<string, () => void>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #subs = new Set<Subscription>();
+  #nextId = Math.floor(Math.random() * 2 ** 40);
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #emptyUntil = 0;
+  #closed = false;
+
+  /** Pub/sub over `deps`; `start` begins the announcements. */
+  constructor(deps: PubSubDeps, opts: PubSubOptions = {}) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#interval = opts.announceIntervalMs ?? 5000;
+    this.#ackTimeout = opts.ackTimeoutMs ?? 500;
+    this.#resends = opts.resends ?? 3;
+    this.#maxInFlight = opts.maxInFlight ?? 4096;
+    this.#seen = new RecentSet(opts.dedupeSize ?? 8192);
+    this.table = new SubscriptionTable();
+  }
+
+  /** Announces now and every interval; forgets silent nodes. */
+  start(): void {
+    this.#timer = setInterval(() => this.#tick(), this.#interval);
+    this.announce();
+  }
+
+  /**
+   * Subscribes to `pattern` (see topics.ts); throws an Error naming a bad pattern or group.
+   * The subscription is announced to the other nodes at once.
+   */
+  subscribe(pattern: string, opts: SubscribeOptions = {}): Subscription {
+    if (this.#closed) throw new Error("the mesh is closed");
+    const p = new TopicPattern(pattern);
+    if (opts.group !== undefined) {
+      const q = serviceNameProblem(opts.group);
+      if (q !== undefined) throw new Error(`bad group ${JSON.stringify(opts.group)}: ${q}`);
+    }
+    const sub = new Subscription(p, opts, (s) => {
+      this.#subs.delete(s);
+      if (this.table.removeLocal(s)) this.#changed();
+    });
+    const before = this.table.version;
+    this.table.addLocal(sub);
+    this.#subs.add(sub);
+    if (this.table.version !== before) this.#changed();
+    return sub;
+  }
+
+  /** Publishes an event; see the module docs. Rejects with a {@link ServiceError} on bad input. */
+  async publish(topic: string, data: unknown, opts: PublishOptions = {}): Promise<PublishResult> {
+    const mode = opts.mode ?? "all";
+    const tp = topicProblem(topic);
+    if (tp !== undefined) throw new ServiceError("bad-request", tp);
+    if (mode !== "all" && mode !== "one-per-service" && mode !== "local-only") {
+      throw new ServiceError("bad-request", `bad mode ${JSON.stringify(mode)}`);
+    }
+    const vp = valueProblem(data);
+    if (vp !== undefined) throw new ServiceError("bad-request", `the data cannot be sent: ${vp}`);
+    if (this.#closed) throw new ServiceError("no-instance", "the mesh is closed");
+    this.#d.stats.event("published");
+    const self = this.#d.self();
+    const id = this.#nextId++;
+    const event: ServiceEvent = {
+      topic,
+      data: data ?? null,
+      id: `${self}#${id}`,
+      publisher: this.#d.nameOf(self),
+      publisherAddress: self,
+    };
+    if (mode === "local-only") {
+      return {
+        local: this.#deliver(event, "all", { groups: [], loose: true }),
+        nodes: 0,
+        acked: 0,
+        unacked: [],
+      };
+    }
+    const plan = this.table.plan(topic, mode, self, this.#d.eligible);
+    const remote = [...plan].filter(([a]) => a !== self);
+    if (this.#acks.size + remote.length > this.#maxInFlight) {
+      throw new ServiceError("rate-limited", "too many events await acknowledgement: slow down");
+    }
+    // Encoded (and size-checked) before anything is delivered, so a too-large event goes nowhere.
+    const encoded = remote.map(([address, p]) => {
+      const msg: EventMessage = {
+        kind: "event",
+        id,
+        topic,
+        data: event.data,
+        mode,
+        groups: p.groups,
+        loose: p.loose,
+      };
+      return [address, encodeMessage(msg)] as const;
+    });
+    for (const [, bytes] of encoded) this.#checkSize(bytes);
+    const mine = plan.get(self);
+    const local = mine ? this.#deliver(event, mode, mine) : 0;
+    this.#d.stats.event("sent", encoded.length);
+    const results = await Promise.all(encoded.map(([a, bytes]) => this.#send(a, id, bytes)));
+    const unacked = encoded.filter((_, i) => !results[i]).map(([a]) => this.#d.nameOf(a) ?? a);
+    if (unacked.length) this.#d.stats.eventDrop("unacked", unacked.length);
+    return { local, nodes: encoded.length, acked: encoded.length - unacked.length, unacked };
+  }
+
+  /** Handles an event, an ack, or a node's subscriptions from `from`. */
+  handle(msg: EventMessage | EventAckMessage | SubscriptionsMessage, from: string): void {
+    if (this.#closed) return;
+    if (msg.kind === "event-ack") {
+      this.#acks.get(`${from}|${msg.id}`)?.();
+      return;
+    }
+    if (msg.kind === "subscriptions") {
+      const known = this.table.hasRemote(from);
+      this.table.setRemote(from, msg.version, msg.entries, this.#now());
+      // A node we did not know of: it may not know us either.
+      if (!known && this.table.localEntries().length > 0) this.announce([from]);
+      return;
+    }
+    if (this.#seen.add(`${from}|${msg.id}`)) {
+      this.#deliver(
+        {
+          topic: msg.topic,
+          data: msg.data,
+          id: `${from}#${msg.id}`,
+          publisher: this.#d.nameOf(from),
+          publisherAddress: from,
+        },
+        msg.mode,
+        { groups: msg.groups, loose: msg.loose },
+      );
+    } else {
+      this.#d.stats.eventDrop("duplicate");
+    }
+    this.#sendTo(from, encodeMessage({ kind: "event-ack", id: msg.id }));
+  }
+
+  /** Sends this node's subscriptions to `to` (default: every other member). */
+  announce(to: string[] = this.#d.peers()): void {
+    const msg: SubscriptionsMessage = {
+      kind: "subscriptions",
+      version: this.table.version,
+      entries: this.table.localEntries(),
+    };
+    const bytes = encodeMessage(msg);
+    for (const a of to) this.#sendTo(a, bytes);
+  }
+
+  /** Tells members that just joined this node's subscriptions. */
+  membersJoined(addresses: string[]): void {
+    if (addresses.length && this.table.localEntries().length > 0) this.announce(addresses);
+  }
+
+  /** Ends every subscription and stops; publishes awaiting acks end unacknowledged. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const done of [...this.#acks.values()]) done();
+    for (const s of [...this.#subs]) s.close();
+  }
+
+  #changed(): void {
+    if (this.#closed) return;
+    // After the last subscription ends, "none" is announced for a while, so others forget.
+    if (this.table.localEntries().length === 0) this.#emptyUntil = this.#now() + 3 * this.#interval;
+    this.announce();
+  }
+
+  #tick(): void {
+    const now = this.#now();
+    const peers = new Set(this.#d.peers());
+    this.table.expire(now - 3 * this.#interval, (a) => peers.has(a));
+    if (this.table.localEntries().length > 0 || now < this.#emptyUntil) this.announce([...peers]);
+  }
+
+  #deliver(ev: ServiceEvent, mode: EventMessage["mode"], plan: NodePlan): number {
+    let n = 0;
+    for (const s of this.table.localTargets(ev.topic, mode, plan)) {
+      if (s.push(ev)) n++;
+      else this.#d.stats.eventDrop("slow-subscriber");
+    }
+    if (n) this.#d.stats.event("delivered", n);
+    return n;
+  }
+
+  #checkSize(bytes: Uint8Array): void {
+    const max = this.#d.maxMessageBytes;
+    if (bytes.length > max) {
+      throw new ServiceError(
+        "too-large",
+        `the event is ${bytes.length} bytes, over the limit of ${max}`,
+      );
+    }
+  }
+
+  /** Sends an event until `address` acknowledges it or the resends run out. */
+  async #send(address: string, id: number, bytes: Uint8Array): Promise<boolean> {
+    const key = `${address}|${id}`;
+    let wait = this.#ackTimeout;
+    for (let attempt = 0; attempt <= this.#resends && !this.#closed; attempt++) {
+      const acked = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#timers.delete(timer);
+          this.#acks.delete(key);
+          resolve(false);
+        }, wait);
+        this.#timers.add(timer);
+        this.#acks.set(key, () => {
+          clearTimeout(timer);
+          this.#timers.delete(timer);
+          this.#acks.delete(key);
+          resolve(!this.#closed);
+        });
+      });
+      this.#sendTo(address, bytes);
+      if (await acked) return true;
+      wait *= 2;
+    }
+    return false;
+  }
+
+  #sendTo(address: string, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#d.sendEncoded(address, bytes);
+  }
+}

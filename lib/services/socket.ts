@@ -1,0 +1,196 @@
+/**
+ * The service layer's socket: messages to and from other members' overlay addresses on
+ * {@link SERVICES_PORT}, through the agent's control stack (so inside the WireGuard tunnels, in
+ * TUN and userspace mode alike: WireGuard authenticates every packet and the source overlay
+ * address says which member sent it). Messages are encoded (wire.ts) and cut into datagrams
+ * (fragments.ts); what comes in is put back together and decoded, and anything malformed is a
+ * counted drop, never an exception out of the stack's callback.
+ *
+ * Fragments of a large message are sent in bursts, one burst per macrotask, so a 1 MiB answer
+ * does not fill the stack's queue at once; a lost fragment loses the message, which the
+ * request's timeout and retry (or the event's resend) then cover.
+ * @module
+ */
+
+import type { Logger } from "../log/logger.ts";
+import { LogBudget } from "../log/budget.ts";
+import { SERVICES_PORT } from "../members/ports.ts";
+import { ServiceError } from "./errors.ts";
+import {
+  DEFAULT_MAX_MESSAGE,
+  type FragmentDrop,
+  MAX_DATAGRAM,
+  Reassembler,
+  type ReassemblyLimits,
+  splitMessage,
+} from "./fragments.ts";
+import { decodeMessage, encodeMessage, type ServiceMessage } from "./wire.ts";
+
+/** What the socket needs of a stack (the agent's `UserspaceStack` is one). */
+export interface DatagramStack {
+  /** Binds `port` and calls `onDatagram` for each datagram to it. */
+  listen(
+    port: number,
+    onDatagram: (data: Uint8Array, from: { address: string; port: number }) => void,
+  ): { close(): void };
+  /** Sends one datagram from `fromPort`; throws when it cannot. */
+  send(to: { address: string; port: number }, data: Uint8Array, fromPort?: number): void;
+}
+
+/** Why the socket dropped something: reassembly's reasons, and its own. */
+export type SocketDrop =
+  | FragmentDrop
+  /** Reassembled, but not a well-formed message. */
+  | "undecodable"
+  /** A datagram the stack would not send. */
+  | "send-failed"
+  /** The message handler threw. */
+  | "handler-error";
+
+/** The bounds of a {@link ServiceSocket}. */
+export interface ServiceSocketOptions {
+  /** The largest message sent or received, bytes. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** The largest datagram sent, bytes. Default 1200. */
+  maxDatagram?: number;
+  /** Reassembly bounds besides the message size. */
+  reassembly?: Omit<ReassemblyLimits, "maxMessageBytes">;
+  /** The port; default {@link SERVICES_PORT}. */
+  port?: number;
+  /** Where unexpected failures are told (rate-limited). */
+  logger?: Logger;
+}
+
+/** Fragments sent per macrotask. */
+const BURST = 64;
+
+/** Sends and receives service messages; see the module docs. */
+export class ServiceSocket {
+  /** The largest message, bytes. */
+  readonly maxMessageBytes: number;
+  /** Messages sent and received, and bytes of their datagrams. */
+  readonly counts = { sent: 0, received: 0, sentBytes: 0, receivedBytes: 0 };
+  readonly #stack: DatagramStack;
+  readonly #port: number;
+  readonly #maxDatagram: number;
+  readonly #reassembler: Reassembler;
+  readonly #own: Record<"undecodable" | "send-failed" | "handler-error", number> = {
+    undecodable: 0,
+    "send-failed": 0,
+    "handler-error": 0,
+  };
+  readonly #logger: Logger | undefined;
+  readonly #logBudget = new LogBudget();
+  readonly #handler: (msg: ServiceMessage, from: string) => void;
+  readonly #bound: { close(): void };
+  readonly #sweeper: ReturnType<typeof setInterval>;
+  #nextId = crypto.getRandomValues(new Uint32Array(1))[0];
+  #closed = false;
+
+  /** Binds the port on `stack`; `handler` gets every well-formed message and its sender. */
+  constructor(
+    stack: DatagramStack,
+    handler: (msg: ServiceMessage, from: string) => void,
+    opts: ServiceSocketOptions = {},
+  ) {
+    this.#stack = stack;
+    this.#handler = handler;
+    this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
+    this.#maxDatagram = opts.maxDatagram ?? MAX_DATAGRAM;
+    this.#port = opts.port ?? SERVICES_PORT;
+    this.#logger = opts.logger;
+    const limits = opts.reassembly ?? {};
+    this.#reassembler = new Reassembler({ ...limits, maxMessageBytes: this.maxMessageBytes });
+    this.#bound = stack.listen(this.#port, (data, from) => this.#receive(data, from.address));
+    const every = Math.max(100, (limits.timeoutMs ?? 5000) / 2);
+    this.#sweeper = setInterval(() => this.#reassembler.sweep(), every);
+    Deno.unrefTimer(this.#sweeper);
+  }
+
+  /** Drops by reason (reassembly's and the socket's own). */
+  drops(): Record<SocketDrop, number> {
+    return { ...this.#reassembler.drops, ...this.#own };
+  }
+
+  /** Bytes held by reassemblies under way. */
+  get heldBytes(): number {
+    return this.#reassembler.heldBytes;
+  }
+
+  /**
+   * Encodes `msg` and sends it to `address`'s service port. Throws a {@link ServiceError}
+   * `too-large` when it is over the maximum size (and an Error when a payload cannot be
+   * encoded: callers check payloads first); a datagram the stack refuses is a counted drop.
+   */
+  send(address: string, msg: ServiceMessage): void {
+    const bytes = encodeMessage(msg);
+    this.sendEncoded(address, bytes);
+  }
+
+  /** Sends an encoded message (see {@link send}); lets a caller encode once for many. */
+  sendEncoded(address: string, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    if (bytes.length > this.maxMessageBytes) {
+      throw new ServiceError(
+        "too-large",
+        `the message is ${bytes.length} bytes, over the limit of ${this.maxMessageBytes}`,
+      );
+    }
+    const id = this.#nextId;
+    this.#nextId = (id + 1) >>> 0;
+    const datagrams = splitMessage(bytes, id, this.#maxDatagram);
+    this.counts.sent++;
+    this.#burst(address, datagrams, 0);
+  }
+
+  #burst(address: string, datagrams: Uint8Array[], from: number): void {
+    if (this.#closed) return;
+    const end = Math.min(datagrams.length, from + BURST);
+    const to = { address, port: this.#port };
+    for (let i = from; i < end; i++) {
+      try {
+        this.#stack.send(to, datagrams[i], this.#port);
+        this.counts.sentBytes += datagrams[i].length;
+      } catch (e) {
+        this.#own["send-failed"]++;
+        this.#log("service datagram not sent", { to: address, error: String(e) });
+        return;
+      }
+    }
+    if (end < datagrams.length) setTimeout(() => this.#burst(address, datagrams, end), 0);
+  }
+
+  #receive(data: Uint8Array, from: string): void {
+    if (this.#closed) return;
+    this.counts.receivedBytes += data.length;
+    const bytes = this.#reassembler.add(data, from);
+    if (bytes === null) return;
+    const msg = decodeMessage(bytes);
+    if (msg === null) {
+      this.#own.undecodable++;
+      return;
+    }
+    this.counts.received++;
+    try {
+      this.#handler(msg, from);
+    } catch (e) {
+      this.#own["handler-error"]++;
+      this.#log("service message handler failed", { from, kind: msg.kind, error: String(e) });
+    }
+  }
+
+  #log(event: string, fields: Record<string, unknown>): void {
+    const skipped = this.#logBudget.take();
+    if (skipped === null) return;
+    this.#logger?.warn(event, skipped ? { ...fields, skipped } : fields);
+  }
+
+  /** Unbinds the port and forgets reassemblies; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    this.#bound.close();
+    this.#reassembler.clear();
+  }
+}

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { MAX_SERIES, ServiceStats } from "./stats.ts";
+
+Deno.test("stats: calls by service, action and outcome, with latencies", () => {
+  const s = new ServiceStats();
+  s.call("auth", "login", "ok", 0.002);
+  s.call("auth", "login", "ok", 0.004);
+  s.call("auth", "login", "timeout", 5);
+  s.served("echo", "say", "ok", 0.001);
+  const snap = s.snapshot({ malformed: 2 });
+  const ok = snap.calls.find((c) => c.outcome === "ok")!;
+  assert.equal(ok.histogram.count, 2);
+  assert.ok(Math.abs(ok.histogram.sum - 0.006) < 1e-9);
+  assert.equal(snap.calls.find((c) => c.outcome === "timeout")!.histogram.count, 1);
+  assert.deepEqual(snap.served.map((c) => [c.service, c.action, c.outcome]), [[
+    "echo",
+    "say",
+    "ok",
+  ]]);
+  assert.deepEqual(snap.drops, { malformed: 2 });
+});
+
+Deno.test("stats: events and their drops", () => {
+  const s = new ServiceStats();
+  s.event("published");
+  s.event("sent", 3);
+  s.event("delivered", 2);
+  s.eventDrop("slow-subscriber");
+  s.eventDrop("unacked", 2);
+  const snap = s.snapshot();
+  assert.deepEqual(snap.events, { published: 1, sent: 3, delivered: 2 });
+  assert.deepEqual(snap.eventDrops, { "slow-subscriber": 1, unacked: 2, duplicate: 0 });
+});
+
+Deno.test("stats: the number of series is capped; the rest count as other", () => {
+  const s = new ServiceStats();
+  for (let i = 0; i < MAX_SERIES + 50; i++) s.served(`svc${i}`, "a", "ok", 0.001);
+  const snap = s.snapshot();
+  assert.equal(snap.served.length, MAX_SERIES + 1);
+  const other = snap.served.find((c) => c.service === "other")!;
+  assert.equal(other.histogram.count, 50);
+});

@@ -1,0 +1,287 @@
+/**
+ * The service layer's messages and their MessagePack encoding. Each message is one MessagePack
+ * array whose first element says its kind:
+ *
+ * | kind | array |
+ * |---|---|
+ * | request | `[1, id, service, action, params, ttlMs]` |
+ * | response, ok | `[2, id, 0, result, idempotent]` |
+ * | response, error | `[2, id, 1, code, message, status or nil, idempotent]` |
+ * | event | `[3, id, topic, data, mode, groups, loose]` |
+ * | event ack | `[4, id]` |
+ * | subscriptions | `[5, version, [[pattern, group or nil], ...]]` |
+ *
+ * `ttlMs` is the time the caller still waits (a duration, since the nodes' clocks differ). An
+ * event's `mode` is 0 (every subscriber) or 1 (one subscriber per group: the receiver serves the
+ * `groups` listed, and its ungrouped subscribers when `loose`). Payloads (params, results, event
+ * data) are MessagePack values: nil, booleans, numbers, strings, byte arrays, arrays and maps
+ * with string keys; extension types (timestamps included) are refused.
+ *
+ * Decoding is strict: anything else (a wrong kind, a field of the wrong type or out of range,
+ * trailing bytes) is null, never an exception, so the socket callback can count it and go on.
+ * @module
+ */
+
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { serviceNameProblem } from "../members/services.ts";
+import { isServiceErrorCode, type ServiceErrorCode } from "./errors.ts";
+import { patternProblem, topicProblem } from "./topics.ts";
+
+/** A call of `action` of `service`, `ttlMs` before the caller stops waiting. */
+export interface RequestMessage {
+  /** The kind. */
+  kind: "request";
+  /** The caller's id for this call (a retry to the same instance reuses it). */
+  id: number;
+  /** The service. */
+  service: string;
+  /** The action. */
+  action: string;
+  /** The action's input. */
+  params: unknown;
+  /** How long the caller still waits, ms. */
+  ttlMs: number;
+}
+
+/** An action's outcome: a result, or an error with its code. */
+export type Answer =
+  & {
+    /** Whether the action is declared idempotent (safe to run twice), so callers may retry. */
+    idempotent: boolean;
+  }
+  & (
+    | { ok: true; result: unknown }
+    | { ok: false; code: ServiceErrorCode; message: string; status?: number }
+  );
+
+/** The answer to a request. */
+export type ResponseMessage =
+  & {
+    /** The kind. */
+    kind: "response";
+    /** The request's id. */
+    id: number;
+  }
+  & Answer;
+
+/** How an event is delivered across nodes. */
+export type WireMode = "all" | "one-per-service";
+
+/** An event for the receiver's subscribers. */
+export interface EventMessage {
+  /** The kind. */
+  kind: "event";
+  /** The publisher's id for this event (a resend reuses it). */
+  id: number;
+  /** The topic. */
+  topic: string;
+  /** The payload. */
+  data: unknown;
+  /** Every matching subscriber, or one per group. */
+  mode: WireMode;
+  /** For `one-per-service`: the groups whose one subscriber this node gives the event to. */
+  groups: string[];
+  /** For `one-per-service`: whether this node's ungrouped subscribers get it too. */
+  loose: boolean;
+}
+
+/** The receiver has the event (it went to its subscribers, or was a duplicate). */
+export interface EventAckMessage {
+  /** The kind. */
+  kind: "event-ack";
+  /** The event's id. */
+  id: number;
+}
+
+/** One subscription as other nodes see it. */
+export interface SubscriptionEntry {
+  /** The topic pattern. */
+  pattern: string;
+  /** The service group, for `one-per-service` delivery. */
+  group?: string;
+}
+
+/** A node's subscriptions, all of them: what it sends the others so they know where to publish. */
+export interface SubscriptionsMessage {
+  /** The kind. */
+  kind: "subscriptions";
+  /** Increases whenever the node's subscriptions change. */
+  version: number;
+  /** Its subscriptions, each pattern and group once. */
+  entries: SubscriptionEntry[];
+}
+
+/** Any message of the service layer. */
+export type ServiceMessage =
+  | RequestMessage
+  | ResponseMessage
+  | EventMessage
+  | EventAckMessage
+  | SubscriptionsMessage;
+
+/** The longest time a caller may say it waits, ms (10 minutes). */
+export const MAX_TTL_MS = 600_000;
+/** Most subscription entries one node may announce. */
+export const MAX_SUBSCRIPTION_ENTRIES = 256;
+/** Most groups one event may name. */
+export const MAX_EVENT_GROUPS = 256;
+/** Longest error message carried, characters (longer ones are cut when encoding). */
+export const MAX_ERROR_MESSAGE = 1024;
+/** Deepest nesting of a payload. */
+export const MAX_VALUE_DEPTH = 64;
+
+const ACTION = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** What is wrong with `action` as an action name (1 to 64 of `A-Z a-z 0-9 _ . -`), or undefined. */
+export function actionNameProblem(action: unknown): string | undefined {
+  if (typeof action !== "string") return "an action name must be a string";
+  if (ACTION.test(action) && action !== "." && action !== "..") return undefined;
+  return `bad action name ${JSON.stringify(action.slice(0, 64))} (1 to 64 of A-Z a-z 0-9 _ . -)`;
+}
+
+/**
+ * What in `v` cannot travel as a payload (a function, a Date, a Map, a class instance, a typed
+ * array other than Uint8Array, a bigint, nesting deeper than {@link MAX_VALUE_DEPTH}), as a path
+ * and a reason; undefined when it can. `undefined` values are allowed (nil, or left out of maps).
+ */
+export function valueProblem(v: unknown, path = "", depth = 0): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  const t = typeof v;
+  if (t === "string" || t === "number" || t === "boolean") return undefined;
+  const at = path === "" ? "the value" : path;
+  if (t !== "object") return `${at} is a ${t}`;
+  if (v instanceof Uint8Array) return undefined;
+  if (depth >= MAX_VALUE_DEPTH) return `${at} is nested over ${MAX_VALUE_DEPTH} deep`;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = valueProblem(v[i], `${path}[${i}]`, depth + 1);
+      if (p !== undefined) return p;
+    }
+    return undefined;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) {
+    return `${at} is a ${(v as object).constructor?.name ?? "class instance"}, not a plain object`;
+  }
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const p = valueProblem(x, `${path}.${k}`, depth + 1);
+    if (p !== undefined) return p;
+  }
+  return undefined;
+}
+
+const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_VALUE_DEPTH + 8 });
+// Extensions are refused (maxExtLength 0): only plain data comes out.
+const decoder = new Decoder({ maxExtLength: 0 });
+
+const KIND = { request: 1, response: 2, event: 3, "event-ack": 4, subscriptions: 5 } as const;
+const MODES: readonly WireMode[] = ["all", "one-per-service"];
+
+function wireOf(m: ServiceMessage): unknown[] {
+  switch (m.kind) {
+    case "request":
+      return [KIND.request, m.id, m.service, m.action, m.params, m.ttlMs];
+    case "response":
+      return m.ok ? [KIND.response, m.id, 0, m.result, m.idempotent] : [
+        KIND.response,
+        m.id,
+        1,
+        m.code,
+        m.message.slice(0, MAX_ERROR_MESSAGE),
+        m.status ?? null,
+        m.idempotent,
+      ];
+    case "event":
+      return [KIND.event, m.id, m.topic, m.data, MODES.indexOf(m.mode), m.groups, m.loose];
+    case "event-ack":
+      return [KIND["event-ack"], m.id];
+    case "subscriptions":
+      return [KIND.subscriptions, m.version, m.entries.map((e) => [e.pattern, e.group ?? null])];
+  }
+}
+
+/**
+ * Encodes a message. Payloads must pass {@link valueProblem} (callers check at the edge, where
+ * they can say which value is wrong); throws an Error otherwise.
+ */
+export function encodeMessage(m: ServiceMessage): Uint8Array {
+  return encoder.encode(wireOf(m));
+}
+
+const uint = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const str = (v: unknown): v is string => typeof v === "string";
+const bool = (v: unknown): v is boolean => typeof v === "boolean";
+const group = (v: unknown): v is string => str(v) && serviceNameProblem(v) === undefined;
+
+/** Decodes one message; null when `bytes` is not exactly one well-formed message. */
+export function decodeMessage(bytes: Uint8Array): ServiceMessage | null {
+  let a: unknown;
+  try {
+    a = decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(a) || !uint(a[1])) return null;
+  const id = a[1];
+  switch (a[0]) {
+    case KIND.request: {
+      const [, , service, action, params, ttlMs] = a;
+      if (a.length !== 6 || !str(service) || serviceNameProblem(service) !== undefined) return null;
+      if (actionNameProblem(action) !== undefined) return null;
+      if (!uint(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) return null;
+      return { kind: "request", id, service, action: action as string, params, ttlMs };
+    }
+    case KIND.response:
+      return decodeResponse(a, id);
+    case KIND.event: {
+      const [, , topic, data, mode, groups, loose] = a;
+      if (a.length !== 7 || topicProblem(topic) !== undefined || !bool(loose)) return null;
+      if (mode !== 0 && mode !== 1) return null;
+      if (!Array.isArray(groups) || groups.length > MAX_EVENT_GROUPS) return null;
+      if (!groups.every(group)) return null;
+      return { kind: "event", id, topic: topic as string, data, mode: MODES[mode], groups, loose };
+    }
+    case KIND["event-ack"]:
+      return a.length === 2 ? { kind: "event-ack", id } : null;
+    case KIND.subscriptions:
+      return decodeSubscriptions(a, id);
+  }
+  return null;
+}
+
+function decodeResponse(a: unknown[], id: number): ResponseMessage | null {
+  if (a[2] === 0) {
+    if (a.length !== 5 || !bool(a[4])) return null;
+    return { kind: "response", id, ok: true, result: a[3], idempotent: a[4] };
+  }
+  if (a[2] !== 1 || a.length !== 7) return null;
+  const [, , , code, message, status, idempotent] = a;
+  if (!isServiceErrorCode(code) || !str(message) || message.length > MAX_ERROR_MESSAGE) {
+    return null;
+  }
+  if (!bool(idempotent)) return null;
+  if (status !== null && !(uint(status) && status >= 100 && status <= 599)) return null;
+  return {
+    kind: "response",
+    id,
+    ok: false,
+    code,
+    message,
+    idempotent,
+    ...(status === null ? {} : { status }),
+  };
+}
+
+function decodeSubscriptions(a: unknown[], version: number): SubscriptionsMessage | null {
+  const list = a[2];
+  if (a.length !== 3 || !Array.isArray(list) || list.length > MAX_SUBSCRIPTION_ENTRIES) {
+    return null;
+  }
+  const entries: SubscriptionEntry[] = [];
+  for (const e of list) {
+    if (!Array.isArray(e) || e.length !== 2 || patternProblem(e[0]) !== undefined) return null;
+    if (e[1] !== null && !group(e[1])) return null;
+    entries.push(e[1] === null ? { pattern: e[0] } : { pattern: e[0], group: e[1] });
+  }
+  return { kind: "subscriptions", version, entries };
+}
