@@ -494,9 +494,10 @@ Deno.test({
         assert.equal(seen[h]["not-member"], 20, `${h}: not-member`);
         assert.equal(seen[h].auth, 20, `${h}: auth`);
       }
-      // Nothing moved: same path, endpoint and time of the last change, and traffic flows.
-      assert.equal(await m.pings("a1", "pub", 3), 3);
-      assert.equal(await m.pings("pub", "a1", 3), 3);
+      // Nothing moved: same path, endpoint and time of the last change, and traffic flows (a
+      // ping may be lost on a busy machine; the path's constancy is checked below).
+      assert.ok(await m.pings("a1", "pub", 3) > 0, "a1 -> pub after the forgeries");
+      assert.ok(await m.pings("pub", "a1", 3) > 0, "pub -> a1 after the forgeries");
       const after = {
         pub: (await peerView(m.lab, "pub", "a1"))!,
         a1: (await peerView(m.lab, "a1", "pub"))!,

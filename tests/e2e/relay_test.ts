@@ -265,15 +265,24 @@ Deno.test({
       await read();
       await m.lab.zeroCounters("a");
       await m.lab.zeroCounters("b");
+      const logFrom = { a1: m.log("a1").length, b1: m.log("b1").length };
       const N = 20;
       assert.equal(await pings(m, "a1", "b1", N), N, "a1 -> b1");
       assert.equal(await pings(m, "b1", "a1", N), N, "b1 -> a1");
       const c = await read();
       console.log(`router counters while pinging ${N} each way: ${JSON.stringify(c)}`);
       // Each router sends 2N pings' packets (its host's requests and replies) to the relay and
-      // gets 2N from it.
+      // gets 2N from it; fewer only if a member moved meanwhile (a stalled relay session on a
+      // busy machine falls back to TCP for a moment), which it logs.
+      const moves = (["a1", "b1"] as const).flatMap((h) =>
+        m.log(h).slice(logFrom[h]).split("\n").filter((l) => l.includes("path changed"))
+      );
       for (const name of ["a1 to relay", "relay to a1", "b1 to relay", "relay to b1"]) {
-        assert.ok(c[name] >= 2 * N, `${name}: ${c[name]} < ${2 * N}`);
+        if (c[name] < 2 * N && moves.length > 0) {
+          console.log(`${name}: ${c[name]} < ${2 * N} after a move:\n${moves.join("\n")}`);
+          continue;
+        }
+        assert.ok(c[name] >= 2 * N, `${name}: ${c[name]} < ${2 * N} and no path change logged`);
       }
       assert.equal(c["a1 to b not probes"], 0, "nothing but probes from a1 to b's router");
       assert.equal(c["b1 to a not probes"], 0, "nothing but probes from b1 to a's router");
