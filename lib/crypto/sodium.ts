@@ -49,9 +49,10 @@ const SYMBOLS = {
 } as const;
 
 /**
- * The symbols as weft calls them. Deno's typings ask for bigint on u64/usize parameters, but the
- * runtime also takes plain numbers, which spares a BigInt allocation per packet; lengths here are
- * always far below 2^53.
+ * The symbols as weft calls them. u64 lengths are passed as BigInts: the runtime takes plain
+ * numbers too, but its fast call path for a u64 expects a BigInt, so optimised code given a number
+ * deoptimises, over and over (each time slower, and allocating, until optimised again). The
+ * BigInts come from {@link bigLength}, made once per length, so no call allocates one.
  */
 interface Lib {
   sodium_init(): number;
@@ -59,9 +60,9 @@ interface Lib {
     c: Uint8Array,
     clenP: null,
     m: Uint8Array,
-    mlen: number,
+    mlen: bigint,
     ad: Uint8Array | null,
-    adlen: number,
+    adlen: bigint,
     nsec: null,
     npub: Uint8Array,
     k: Uint8Array,
@@ -71,9 +72,9 @@ interface Lib {
     mlenP: null,
     nsec: null,
     c: Uint8Array,
-    clen: number,
+    clen: bigint,
     ad: Uint8Array | null,
-    adlen: number,
+    adlen: bigint,
     npub: Uint8Array,
     k: Uint8Array,
   ): number;
@@ -98,6 +99,20 @@ function candidates(): string[] {
     default:
       return ["libsodium.so.23", "libsodium.so.26", "libsodium.so"];
   }
+}
+
+/** BigInts of the lengths passed so far, by length (see {@link Lib}). */
+const bigLengths: bigint[] = [];
+
+/** `n` as a BigInt, made the first time that length is seen and reused after. */
+function bigLength(n: number): bigint {
+  let b = bigLengths[n];
+  if (b === undefined) {
+    b = BigInt(n);
+    // Packets are at most 64 KiB (and tags): past that, make one each time rather than keep it.
+    if (n <= 0x10100) bigLengths[n] = b;
+  }
+  return b;
 }
 
 /** A ChaCha20-Poly1305 key on libsodium. */
@@ -130,9 +145,9 @@ class SodiumKey implements ExplicitNonceKey {
       dst,
       null,
       src,
-      src.length,
+      bigLength(src.length),
       ad ?? null,
-      ad === undefined ? 0 : ad.length,
+      bigLength(ad === undefined ? 0 : ad.length),
       null,
       nonce,
       this.#key,
@@ -151,9 +166,9 @@ class SodiumKey implements ExplicitNonceKey {
       null,
       null,
       src,
-      src.length,
+      bigLength(src.length),
       ad ?? null,
-      ad === undefined ? 0 : ad.length,
+      bigLength(ad === undefined ? 0 : ad.length),
       nonce,
       this.#key,
     ) === 0;
