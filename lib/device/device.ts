@@ -48,6 +48,7 @@ import { systemClock } from "./clock.ts";
 import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "../io/driver.ts";
 import { DropCounters, type DropReason } from "./drops.ts";
 import { OpenViewCache, SealViewCache } from "./views.ts";
+import { IndexTable } from "./index_table.ts";
 
 /** How a peer is described to the device. */
 export interface PeerConfig {
@@ -75,7 +76,12 @@ export interface DeviceOptions {
   packets: PacketDevice;
   /** Protocol timer overrides (ms). */
   timers?: Partial<ProtocolTimers>;
-  /** The clock (tests inject a manual one). */
+  /**
+   * The clock (tests inject a manual one). The system clock is read at most once per event-loop
+   * task (and every 1,024 packets) on the packet paths, as a batch of packets is handled in one
+   * task: a read costs a heap number there. An injected clock is read every time, so a test may
+   * move it between two packets.
+   */
   clock?: Clock;
   /** How often timers are checked, in ms; 0 means never automatically (tests call `tick`). */
   tickMs?: number;
@@ -163,6 +169,18 @@ export class Device {
   readonly #packets: PacketDevice;
   readonly #timers: ProtocolTimers;
   readonly #clock: Clock;
+  /**
+   * The packet paths' time (see DeviceOptions.clock): the last clock reading, in a typed array
+   * so that reading it makes no heap number, and how many more packets may use it.
+   */
+  readonly #time = new Float64Array(1);
+  #timeUses = 0;
+  readonly #timeBatched: boolean;
+  #timeExpiryQueued = false;
+  readonly #expireTime = () => {
+    this.#timeUses = 0;
+    this.#timeExpiryQueued = false;
+  };
   readonly #tickMs: number;
   readonly #underLoadThreshold: number;
   readonly #maxStaged: number;
@@ -173,7 +191,7 @@ export class Device {
   readonly #handshakeLimiter: RateLimiter;
   readonly #cookieLimiter: RateLimiter;
   readonly #peers = new Map<string, Peer>();
-  readonly #indices = new Map<number, IndexEntry>();
+  readonly #indices = new IndexTable<IndexEntry>();
   readonly #routes = new AllowedIps<Peer>();
   readonly #listeners = new Set<(e: DeviceEvent) => void>();
   // One buffer for every outgoing message: sends are synchronous, so it is free again at once.
@@ -205,6 +223,7 @@ export class Device {
     this.#packets = opts.packets;
     this.#timers = resolveTimers(opts.timers);
     this.#clock = opts.clock ?? systemClock;
+    this.#timeBatched = opts.clock === undefined;
     this.#tickMs = opts.tickMs ?? 100;
     this.#underLoadThreshold = opts.underLoadThreshold ?? 1000;
     this.#maxStaged = opts.maxStaged ?? 128;
@@ -491,6 +510,20 @@ export class Device {
     if (peer.staged.length > 0) this.#sendInitiation(peer, false);
   }
 
+  /** Reads the clock for the packet paths (see #time). */
+  #readTime(): void {
+    this.#time[0] = this.#clock.now();
+    if (!this.#timeBatched) {
+      this.#timeUses = 0;
+      return;
+    }
+    this.#timeUses = 1024;
+    if (!this.#timeExpiryQueued) {
+      this.#timeExpiryQueued = true;
+      queueMicrotask(this.#expireTime);
+    }
+  }
+
   #usable(kp: Keypair<Peer> | null, now: number): kp is Keypair<Peer> {
     return kp !== null && now - kp.created < this.#timers.rejectAfterTime &&
       kp.sendCounter < REJECT_AFTER_MESSAGES;
@@ -498,7 +531,8 @@ export class Device {
 
   /** Encrypts and sends `pkt` (empty: a keepalive) on the current session; false if none. */
   #sendTransport(peer: Peer, pkt: Uint8Array): boolean {
-    const now = this.#clock.now();
+    if (--this.#timeUses < 0) this.#readTime();
+    const now = this.#time[0];
     const kp = peer.current;
     if (!this.#usable(kp, now) || peer.endpoint === null) return false;
     const counter = kp.sendCounter++;
@@ -631,7 +665,8 @@ export class Device {
       this.drops.add("bad-counter");
       return;
     }
-    const now = this.#clock.now();
+    if (--this.#timeUses < 0) this.#readTime();
+    const now = this.#time[0];
     if (now - kp.created >= this.#timers.rejectAfterTime) {
       this.drops.add("expired-session");
       return;
