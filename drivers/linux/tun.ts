@@ -292,7 +292,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
       stats.packetsIn++;
       stats.bytesIn += n;
       try {
-        sink.packet(view);
+        // The rest of the read buffer is free until the next read.
+        sink.packet(view, rx.length - n);
       } catch (err) {
         this.#onError(err);
       }

@@ -5,8 +5,9 @@
  * - reads: one read of up to 64 KB and its virtio-net header goes in {@link rxOffset}; a GSO
  *   packet is cut into MTU-sized packets in a ring of slots (segments larger than the MTU, should
  *   the interface's MTU be raised, go one at a time through a slot of 64 KB), a partial checksum is
- *   completed in place, and each packet is handed to the sink. Input the kernel should never give (a header
- *   that does not fit, an unknown GSO type) is dropped and counted.
+ *   completed in place, and each packet is handed to the sink with the free bytes after it in its
+ *   slot (the sink may pad it there). Input the kernel should never give (a header that does not
+ *   fit, an unknown GSO type) is dropped and counted.
  * - writes: packets are copied into a queue of slots; {@link flush} (at the end of a batch, or
  *   when the queue is full) coalesces TCP segments ({@link TcpCoalescer}) and hands each write
  *   (virtio-net header first) to the `emit` function.
@@ -114,6 +115,7 @@ export class TunOffload {
   readonly #splitter = new GsoSplitter();
   readonly #coalescer: TcpCoalescer;
   readonly #outOffset: number;
+  readonly #ringSlot: number;
   readonly #ringOffs: Int32Array;
   readonly #ringLens: Int32Array;
   readonly #ringViews: Uint8Array[];
@@ -136,7 +138,7 @@ export class TunOffload {
     this.#onWritten = options.onWritten ?? (() => {});
     this.#onError = options.onError ?? ((err) => console.error("tun offload:", err));
     this.#coalescer = new TcpCoalescer(queue);
-    const ringSlot = align8(mtu);
+    const ringSlot = this.#ringSlot = align8(mtu);
     // Queue slots keep room for a header before the packet, which starts 8-aligned.
     this.#queueSlot = align8(VNET_HDR_LEN) + align8(mtu);
     this.#outOffset = align8(RX_SIZE + 1);
@@ -191,12 +193,14 @@ export class TunOffload {
       let view = this.#rxView;
       if (view.length !== len) view = this.#rxView = arena.subarray(VNET_HDR_LEN, n);
       this.lastReadBytes = len;
-      this.#deliver(sink, view);
+      // The rest of the read area is free until the next read.
+      this.#deliver(sink, view, this.#outOffset - VNET_HDR_LEN - len);
       return 1;
     }
     let ring = this.#ringOffs;
     let lens = this.#ringLens;
     let views = this.#ringViews;
+    let slot = this.#ringSlot;
     let segments = this.#splitter.prepare(arena, VNET_HDR_LEN, len, hdr, this.mtu);
     if (segments === 0) {
       // Segments larger than the MTU (the interface's MTU was raised under us): one at a time.
@@ -208,6 +212,7 @@ export class TunOffload {
       ring = this.#jumboOffs;
       lens = this.#jumboLens;
       views = this.#jumboViews;
+      slot = align8(MAX_IP_PACKET);
     }
     this.stats.gsoReads++;
     this.stats.segments += segments;
@@ -218,16 +223,16 @@ export class TunOffload {
         let view = views[j];
         if (view.length !== lens[j]) view = views[j] = arena.subarray(ring[j], ring[j] + lens[j]);
         this.lastReadBytes += lens[j];
-        this.#deliver(sink, view);
+        this.#deliver(sink, view, slot - lens[j]);
       }
       first += k;
     }
     return segments;
   }
 
-  #deliver(sink: PacketSink, view: Uint8Array): void {
+  #deliver(sink: PacketSink, view: Uint8Array, room: number): void {
     try {
-      sink.packet(view);
+      sink.packet(view, room);
     } catch (err) {
       this.#onError(err);
     }

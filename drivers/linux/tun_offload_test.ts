@@ -236,3 +236,45 @@ Deno.test("writes: a failed write counts every packet it carried", () => {
   assert.equal(counts.errors, 5);
   assert.equal(counts.written, 0);
 });
+
+Deno.test("reads: the room given after each packet is its own: padding there spoils nothing", () => {
+  const { off } = setup();
+  const got: Uint8Array[] = [];
+  const rooms: number[] = [];
+  // Pads every packet over all the room it was given, as far as a sink may write.
+  const padding: PacketSink = {
+    packet(p, room = 0) {
+      rooms.push(room);
+      got.push(p.slice());
+      new Uint8Array(p.buffer, p.byteOffset + p.length, room).fill(0xaa);
+    },
+    flush() {},
+  };
+  const payload = randomBytes(65535 - 40);
+  const big = partial(buildPacket({ payload, flags: 0x18 }), 16);
+  const n = putRead(off, big, {
+    flags: VNET_F_NEEDS_CSUM,
+    type: GSO_TCPV4,
+    size: MTU - 40,
+    start: 20,
+    offset: 16,
+  });
+  const count = off.handleRead(n, padding);
+  assert.equal(count, Math.ceil(payload.length / (MTU - 40)));
+  // Segments already cut into the next slots came through intact.
+  assert.ok(got.every(checksumsValid));
+  const joined = new Uint8Array(payload.length);
+  let at = 0;
+  for (const p of got) {
+    joined.set(p.subarray(40), at);
+    at += p.length - 40;
+  }
+  assert.deepEqual(joined, payload);
+  // Enough for WireGuard's padding to 16 bytes, whatever the length.
+  assert.ok(rooms.every((r, i) => r >= ((got[i].length + 15) & ~15) - got[i].length));
+  // A plain read has the rest of the read area.
+  const small = buildPacket({ proto: "udp", payload: randomBytes(33) });
+  assert.equal(off.handleRead(putRead(off, small), padding), 1);
+  assert.deepEqual(got.at(-1), small);
+  assert.ok(rooms.at(-1)! >= 65535 - small.length);
+});
