@@ -8,9 +8,10 @@
  *   completed in place, and each packet is handed to the sink with the free bytes after it in its
  *   slot (the sink may pad it there). Input the kernel should never give (a header that does not
  *   fit, an unknown GSO type) is dropped and counted.
- * - writes: packets are copied into a queue of slots; {@link flush} (at the end of a batch, or
- *   when the queue is full) coalesces TCP segments ({@link TcpCoalescer}) and hands each write
- *   (virtio-net header first) to the `emit` function.
+ * - writes: packets are copied into a queue of slots, or built in the next one by the caller
+ *   ({@link TunOffload.reserve}, {@link TunOffload.commit}: the device decrypts into it); {@link flush}
+ *   (at the end of a batch, or when the queue is full) coalesces TCP segments ({@link TcpCoalescer})
+ *   and hands each write (virtio-net header first) to the `emit` function.
  *
  * Every buffer is a range of one ArrayBuffer allocated up front ({@link arena}): nothing is
  * allocated per packet, and the FFI calls take the arena's address plus an offset.
@@ -124,7 +125,11 @@ export class TunOffload {
   readonly #jumboViews: Uint8Array[];
   readonly #queueOffs: Int32Array;
   readonly #queueLens: Int32Array;
+  /** Per queue slot: a view of its packet area, what {@link reserve} lends. */
+  readonly #queueViews: Uint8Array[] = [];
   readonly #queueSlot: number;
+  /** The queue slot {@link reserve} lent and not yet committed; -1 for none. */
+  #reserved = -1;
   #rxView: Uint8Array;
   #queued = 0;
 
@@ -159,6 +164,9 @@ export class TunOffload {
     this.#queueLens = new Int32Array(queue);
     for (let i = 0; i < queue; i++) {
       this.#queueOffs[i] = queueBase + i * this.#queueSlot + align8(VNET_HDR_LEN);
+      this.#queueViews.push(
+        this.arena.subarray(this.#queueOffs[i], this.#queueOffs[i] + align8(mtu)),
+      );
     }
     this.#rxView = this.arena.subarray(VNET_HDR_LEN, VNET_HDR_LEN);
   }
@@ -243,6 +251,7 @@ export class TunOffload {
    * once after what is queued; one over 64 KB, or empty, is refused (counted as a write error).
    */
   write(data: Uint8Array): void {
+    this.#reserved = -1;
     const len = data.length;
     if (len === 0 || len > MAX_IP_PACKET) {
       this.#onWriteError(1);
@@ -262,8 +271,38 @@ export class TunOffload {
     this.#queueLens[i] = len;
   }
 
+  /**
+   * Lends the next queue slot (the same object every time for a slot; at least the MTU long) to
+   * build a packet of at most `max` bytes in; null when `max` is over the MTU or zero (such
+   * packets go through {@link write}). A full queue is flushed first. Until {@link commit} the slot
+   * is not queued: a later `reserve`, `write` or `flush` forgets it.
+   */
+  reserve(max: number): Uint8Array | null {
+    this.#reserved = -1;
+    if (!(max >= 1 && max <= this.mtu)) return null;
+    if (this.#queued === this.#queueOffs.length) this.flush();
+    this.#reserved = this.#queued;
+    return this.#queueViews[this.#reserved];
+  }
+
+  /**
+   * Queues the first `length` bytes (1 to the MTU) of the slot {@link reserve} lent, as
+   * {@link write} would queue a copy of them. Throws when no slot is lent.
+   */
+  commit(length: number): void {
+    const i = this.#reserved;
+    this.#reserved = -1;
+    if (i < 0 || i !== this.#queued) throw new Error("tun: commit without a reserved slot");
+    if (!(length >= 1 && length <= this.mtu)) {
+      throw new RangeError(`tun: commit of ${length} bytes (1 to the MTU, ${this.mtu})`);
+    }
+    this.#queueLens[i] = length;
+    this.#queued++;
+  }
+
   /** Coalesces and writes what is queued. */
   flush(): void {
+    this.#reserved = -1;
     const n = this.#queued;
     if (n === 0) return;
     this.#queued = 0;

@@ -198,7 +198,7 @@ export class Device {
   readonly #out = new Uint8Array(TRANSPORT_HEADER_SIZE + MAX_PACKET + PADDING + TAG_SIZE);
   readonly #outViews = new SealViewCache(this.#out, TRANSPORT_HEADER_SIZE, TAG_SIZE);
   readonly #inViews = new OpenViewCache(TRANSPORT_HEADER_SIZE, TAG_SIZE);
-  /** Views of what the drivers lend: send slots, packets padded where they were read. */
+  /** Views of what the drivers lend: send and write slots, packets padded where they were read. */
   readonly #lent = new LentViewCache();
   readonly #onError?: (source: DeviceErrorSource, error: unknown) => void;
   readonly #random: (bytes: Uint8Array) => void;
@@ -706,8 +706,12 @@ export class Device {
       return;
     }
     const views = this.#inViews.get(data);
-    const plain = views.plain;
-    const plainLen = plain.length;
+    const plainLen = views.plain.length;
+    // Where the packet device lends a slot of its write queue, the plaintext is opened straight
+    // into it; otherwise in place, and `write` copies it. A slot not committed is just dropped.
+    const packets = this.#packets;
+    const lent = plainLen > 0 && packets.reserve !== undefined ? packets.reserve(plainLen) : null;
+    const plain = lent === null ? views.plain : this.#lent.get(lent, 0, plainLen);
     let opened: boolean;
     try {
       opened = kp.receive.open(counter, views.sealed, plain);
@@ -747,12 +751,20 @@ export class Device {
     peer.timers.dataReceived(now);
     const ipLen = this.#checkSource(peer, plain);
     if (ipLen <= 0) return;
+    if (lent !== null) {
+      if (this.#filter !== null && !this.#filter.inbound(this.#lent.get(lent, 0, ipLen))) {
+        this.drops.add("policy");
+        return;
+      }
+      packets.commit!(ipLen);
+      return;
+    }
     const pkt = this.#inViews.packet(views, ipLen);
     if (this.#filter !== null && !this.#filter.inbound(pkt)) {
       this.drops.add("policy");
       return;
     }
-    this.#packets.write(pkt);
+    packets.write(pkt);
   }
 
   /** The IP packet's length when its source is routed to `peer`; 0 (counted) otherwise. */

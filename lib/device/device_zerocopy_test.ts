@@ -1,7 +1,9 @@
 /**
- * The device's zero-copy send: with a transport that lends send slots (Transport.reserve), a
- * packet is sealed straight into the slot, padded where the driver read it when the driver gives
- * room, and the datagram on the wire is the one the copying path makes.
+ * The device's zero-copy paths. Send: with a transport that lends send slots (Transport.reserve),
+ * a packet is sealed straight into the slot, padded where the driver read it when the driver
+ * gives room, and the datagram on the wire is the one the copying path makes. Receive: with a
+ * packet device that lends write slots (PacketDevice.reserve), packets are opened into them and
+ * committed only once every check passed.
  */
 import assert from "node:assert/strict";
 import { Device } from "./device.ts";
@@ -243,4 +245,114 @@ Deno.test("zero-copy send: a seal that throws leaves the slot uncommitted; the n
   net.deliver();
   assert.deepEqual(pb.written.map((p) => p.length), [80]);
   assert.equal(ta.wire.length, 1);
+});
+
+/** A recording packet device that lends slots of its own for the device to open packets into. */
+class LendingPackets extends RecordingPackets {
+  readonly slots = Array.from({ length: 2 }, () => new Uint8Array(new ArrayBuffer(1424)));
+  reserves = 0;
+  commits = 0;
+  #next = 0;
+  #reserved = -1;
+  reserve(max: number): Uint8Array | null {
+    this.reserves++;
+    this.#reserved = max <= 1424 ? this.#next : -1;
+    return this.#reserved < 0 ? null : this.slots[this.#reserved];
+  }
+  commit(length: number): void {
+    if (this.#reserved < 0) throw new Error("commit without reserve");
+    this.written.push(this.slots[this.#reserved].slice(0, length));
+    this.#reserved = -1;
+    this.#next = (this.#next + 1) % this.slots.length;
+    this.commits++;
+  }
+  override write(data: Uint8Array): void {
+    this.#reserved = -1;
+    super.write(data);
+  }
+}
+
+/** Two devices; b's packet device lends slots. */
+function receivingPair(filter?: (pkt: Uint8Array) => boolean) {
+  const net = new MemoryNetwork({ manual: true });
+  const ka = generatePrivateKey();
+  const kb = generatePrivateKey();
+  const pa = new RecordingPackets();
+  const pb = new LendingPackets();
+  const opts = { suite: { aead: nobleAead, dh: nobleDh }, clock: new ManualClock(), tickMs: 0 };
+  const a = new Device({
+    ...opts,
+    privateKey: ka,
+    transport: net.bind("192.0.2.1", 51820),
+    packets: pa,
+  });
+  const b = new Device({
+    ...opts,
+    privateKey: kb,
+    transport: net.bind("192.0.2.2", 51820),
+    packets: pb,
+    filter: filter && { outbound: () => true, inbound: filter },
+  });
+  a.setPeer({
+    publicKey: encodeKey(publicKeyOf(kb)),
+    endpoint: "192.0.2.2:51820",
+    allowedIps: ["10.0.0.2/32"],
+  });
+  b.setPeer({
+    publicKey: encodeKey(publicKeyOf(ka)),
+    endpoint: "192.0.2.1:51820",
+    allowedIps: ["10.0.0.1/32", "10.0.0.9/32"],
+  });
+  a.start();
+  b.start();
+  return { net, a, b, pa, pb };
+}
+
+Deno.test("zero-copy receive: packets are opened into the packet device's slots, padding cut", () => {
+  const { net, pa, pb } = receivingPair();
+  const sent: Uint8Array[] = [];
+  for (let len = 28; len <= 1420; len += 97) {
+    const p = packetOf(len);
+    sent.push(p);
+    pa.inject(p);
+  }
+  net.deliver();
+  assert.deepEqual(pb.written, sent);
+  assert.equal(pb.commits, sent.length);
+  // A packet over the slots' size is written (copied) instead.
+  const big = packetOf(1500);
+  pa.inject(big);
+  net.deliver();
+  assert.deepEqual(pb.written.at(-1), big);
+  assert.equal(pb.commits, sent.length);
+});
+
+Deno.test("zero-copy receive: what is dropped after opening is never committed; keepalives lend nothing", () => {
+  const { net, a, b, pa, pb } = receivingPair((p) => p[19] !== 66);
+  pa.inject(packetOf(100));
+  net.deliver();
+  assert.equal(pb.commits, 1);
+  // Routed by a to b, refused by b's policy filter (nothing to 10.0.0.66).
+  a.setPeer({ publicKey: b.publicKey, allowedIps: ["10.0.0.2/32", "10.0.0.66/32"] });
+  pa.inject(packetOf(100, "10.0.0.1", "10.0.0.66"));
+  net.deliver();
+  assert.equal(b.drops.get("policy"), 1);
+  // A source b does not route to a: dropped after opening.
+  a.setPeer({ publicKey: b.publicKey, allowedIps: ["10.0.0.2/32"] });
+  pa.inject(packetOf(100, "10.0.0.5", "10.0.0.2"));
+  net.deliver();
+  assert.equal(b.drops.get("source-not-allowed"), 1);
+  assert.equal(pb.commits, 1);
+  assert.equal(pb.written.length, 1);
+  // A keepalive (empty) asks for no slot.
+  const reserves = pb.reserves;
+  a.setPeer({ publicKey: b.publicKey, persistentKeepalive: 5 });
+  net.deliver();
+  assert.equal(pb.reserves, reserves);
+  // Still in step: the next packet lands.
+  a.setPeer({ publicKey: b.publicKey, allowedIps: ["10.0.0.2/32"] });
+  pa.inject(packetOf(64));
+  net.deliver();
+  assert.equal(pb.commits, 2);
+  assert.deepEqual(pb.written.at(-1), packetOf(64));
 });

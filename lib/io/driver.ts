@@ -6,10 +6,11 @@
  * Both are push-based so the hot path has no promise per packet: a driver reads as many packets as
  * are ready, hands each to the sink synchronously, then calls `flush()` once for the batch.
  *
- * A transport may also lend the device a buffer to build the next datagram in (`reserve`, then
+ * Both may also lend the device a buffer to build the next outgoing item in (`reserve`, then
  * `commit`), so that a packet read from the TUN is sealed straight into the transport's send
- * batch: no copy in between. It is optional; without it (or when `reserve` answers null) the
- * device copies and calls `send`.
+ * batch, and a datagram opened straight into the TUN's write queue: no copy in between. Both are
+ * optional; without them (or when `reserve` answers null) the device copies and calls `send` or
+ * `write`.
  * @module
  */
 
@@ -76,6 +77,15 @@ export interface PacketDevice {
    * write at once.
    */
   flush?(): void;
+  /**
+   * Optional zero-copy write: a buffer of at least `max` bytes, owned by the device, to build the
+   * next packet in from its first byte, or null when there is none now (then `write` a copy). The
+   * same buffer comes back until `commit`; a reservation not committed is simply dropped by the
+   * next `reserve`, `write` or `flush`.
+   */
+  reserve?(max: number): Uint8Array | null;
+  /** Delivers the first `length` bytes of the buffer just reserved, as `write` would. */
+  commit?(length: number): void;
   /** Stops reading and releases the device; idempotent. */
   close(): Promise<void>;
 }
