@@ -86,6 +86,19 @@ export class DualTransport implements Transport {
     else this.udp.send(data, to);
   }
 
+  /** Lends a send slot of the side `to` goes to (null when that side lends none). */
+  reserve(max: number, to: Endpoint): Uint8Array | null {
+    const side = to.proto === "tcp" ? this.tcp : this.udp;
+    return side.reserve === undefined ? null : side.reserve(max, to);
+  }
+
+  /** Queues the slot just reserved on the side `to` goes to. */
+  commit(length: number, to: Endpoint): void {
+    const side = to.proto === "tcp" ? this.tcp : this.udp;
+    if (side.commit === undefined) throw new Error(`${side.name}: commit without reserve`);
+    side.commit(length, to);
+  }
+
   /** Flushes both sides. */
   flush(): void {
     this.udp.flush();

@@ -32,6 +32,8 @@ export class SplitDevice implements PacketDevice {
   // At most two ports (the control and service ports), in fields: one compare each per packet.
   readonly #port: number;
   readonly #port2: number;
+  /** The inner device's slot lent through {@link reserve}, until committed. */
+  #lent: Uint8Array | null = null;
 
   /**
    * Sets aside UDP to `ports` (one, or two); `onError` gets the exceptions of the control
@@ -82,25 +84,48 @@ export class SplitDevice implements PacketDevice {
 
   /** Routes a packet from the tunnel to the control stack or the inner device. */
   write(data: Uint8Array): void {
-    if (this.#isControl(data)) this.control.write(data);
+    this.#lent = null;
+    if (this.#isControl(data, data.length)) this.control.write(data);
     else this.#inner.write(data);
+  }
+
+  /**
+   * Lends the inner device's next write slot, when it lends any (PacketDevice.reserve). A packet
+   * built there for the control stack goes to the stack at {@link commit} instead, copied (control
+   * traffic is a few packets a second), and the slot is left to the next reservation.
+   */
+  reserve(max: number): Uint8Array | null {
+    const inner = this.#inner;
+    this.#lent = inner.reserve === undefined ? null : inner.reserve(max);
+    return this.#lent;
+  }
+
+  /** Hands the packet built in the slot just lent to the control stack or the inner device. */
+  commit(length: number): void {
+    const slot = this.#lent;
+    this.#lent = null;
+    if (slot === null) throw new Error(`${this.name}: commit without a reserved slot`);
+    if (this.#isControl(slot, length)) this.control.write(slot.slice(0, length));
+    else this.#inner.commit!(length);
   }
 
   /** Ends a batch of writes on the inner device (the control stack writes at once). */
   flush(): void {
+    this.#lent = null;
     this.#inner.flush?.();
   }
 
-  #isControl(p: Uint8Array): boolean {
+  /** Whether the `len` bytes at the start of `p` are control traffic for this node. */
+  #isControl(p: Uint8Array, len: number): boolean {
     const version = p[0] >> 4;
-    if (version === 4 && this.#v4 && p.length >= 28 && p[9] === 17) {
+    if (version === 4 && this.#v4 && len >= 28 && p[9] === 17) {
       const ihl = (p[0] & 15) * 4;
-      if (p.length < ihl + 8) return false;
+      if (len < ihl + 8) return false;
       if (!this.#ours((p[ihl + 2] << 8) | p[ihl + 3])) return false;
       const a = this.#v4;
       return p[16] === a[0] && p[17] === a[1] && p[18] === a[2] && p[19] === a[3];
     }
-    if (version === 6 && this.#v6 && p.length >= 48 && p[6] === 17) {
+    if (version === 6 && this.#v6 && len >= 48 && p[6] === 17) {
       if (!this.#ours((p[42] << 8) | p[43])) return false;
       const a = this.#v6;
       for (let i = 0; i < 16; i++) if (p[24 + i] !== a[i]) return false;

@@ -182,3 +182,39 @@ Deno.test("SplitDevice.close: settles even when the inner device fails to close"
   await d.close(); // settles, does not reject
   assert.equal(inner.closed, 1);
 });
+
+Deno.test("SplitDevice.reserve: the inner device's slots; control packets built there go to the stack", () => {
+  const slot = new Uint8Array(1500);
+  const committed: number[] = [];
+  const inner = Object.assign(new Inner(), {
+    reserve: (max: number) => (max <= slot.length ? slot : null),
+    commit: (length: number) => void committed.push(length),
+  });
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  const got: string[] = [];
+  d.control.listen(PORT, (data) => void got.push(new TextDecoder().decode(data)));
+  // Ordinary traffic: committed to the inner device.
+  const data = udp("10.0.0.2", "10.0.0.1", 4000, PORT + 1, "data");
+  assert.equal(d.reserve(1420), slot);
+  slot.set(data);
+  d.commit(data.length);
+  assert.deepEqual(committed, [data.length]);
+  // Control traffic: to the stack (the slot's padding beyond the length is not part of it).
+  const ctl = udp("10.0.0.2", "10.0.0.1", 4000, PORT, "sync");
+  d.reserve(1420);
+  slot.fill(0xee).set(ctl);
+  d.commit(ctl.length);
+  assert.deepEqual(got, ["sync"]);
+  assert.deepEqual(committed, [data.length]);
+  // Nothing lent: null; a commit without a reservation (or after a write or flush) throws.
+  assert.equal(d.reserve(1501), null);
+  assert.throws(() => d.commit(10), /without a reserved slot/);
+  d.reserve(100);
+  d.write(data);
+  assert.throws(() => d.commit(10), /without a reserved slot/);
+  d.reserve(100);
+  d.flush();
+  assert.throws(() => d.commit(10), /without a reserved slot/);
+  // An inner device that lends nothing: reserve says null, and the device writes.
+  assert.equal(new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, PORT).reserve(100), null);
+});

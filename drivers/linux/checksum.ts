@@ -17,10 +17,20 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 let cachedBuffer: ArrayBufferLike | null = null;
 let cachedWords: Uint32Array = new Uint32Array(0);
+/**
+ * Every buffer's words, so callers alternating between buffers (two TUNs' arenas in one process,
+ * say) make no view each time they switch; a buffer's entry goes with the buffer.
+ */
+const wordsByBuffer = new WeakMap<ArrayBufferLike, Uint32Array>();
 
 function wordsOf(buffer: ArrayBufferLike): Uint32Array {
   if (buffer !== cachedBuffer) {
-    cachedWords = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+    let words = wordsByBuffer.get(buffer);
+    if (words === undefined) {
+      words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+      wordsByBuffer.set(buffer, words);
+    }
+    cachedWords = words;
     cachedBuffer = buffer;
   }
   return cachedWords;

@@ -301,7 +301,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
       stats.packetsIn++;
       stats.bytesIn += n;
       try {
-        sink.packet(view);
+        // The rest of the read buffer is free until the next read.
+        sink.packet(view, rx.length - n);
       } catch (err) {
         this.#onError(err);
       }
@@ -396,6 +397,27 @@ export class LinuxTun implements PacketDevice, PollHandler {
     }
     this.stats.packetsOut++;
     this.stats.bytesOut += n;
+  }
+
+  /**
+   * With offloads, lends the next slot of the write queue to build a packet of at most `max`
+   * bytes in (see {@link TunOffload.reserve}); null on the plain path, which writes from the
+   * caller's buffer without a copy anyway, and when closed.
+   */
+  reserve(max: number): Uint8Array | null {
+    const off = this.#off;
+    return off === null || this.#closed ? null : off.reserve(max);
+  }
+
+  /** Queues the first `length` bytes of the slot just reserved, as {@link write} would a copy. */
+  commit(length: number): void {
+    const off = this.#off;
+    if (off === null) throw new Error(`tun ${this.name}: commit without a reserved slot`);
+    off.commit(length);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushTask);
+    }
   }
 
   /** Writes what {@link write} queued, TCP segments coalesced; nothing on the plain path. */

@@ -5,11 +5,13 @@
  * - reads: one read of up to 64 KB and its virtio-net header goes in {@link rxOffset}; a GSO
  *   packet is cut into MTU-sized packets in a ring of slots (segments larger than the MTU, should
  *   the interface's MTU be raised, go one at a time through a slot of 64 KB), a partial checksum is
- *   completed in place, and each packet is handed to the sink. Input the kernel should never give (a header
- *   that does not fit, an unknown GSO type) is dropped and counted.
- * - writes: packets are copied into a queue of slots; {@link flush} (at the end of a batch, or
- *   when the queue is full) coalesces TCP segments ({@link TcpCoalescer}) and hands each write
- *   (virtio-net header first) to the `emit` function.
+ *   completed in place, and each packet is handed to the sink with the free bytes after it in its
+ *   slot (the sink may pad it there). Input the kernel should never give (a header that does not
+ *   fit, an unknown GSO type) is dropped and counted.
+ * - writes: packets are copied into a queue of slots, or built in the next one by the caller
+ *   ({@link TunOffload.reserve}, {@link TunOffload.commit}: the device decrypts into it); {@link flush}
+ *   (at the end of a batch, or when the queue is full) coalesces TCP segments ({@link TcpCoalescer})
+ *   and hands each write (virtio-net header first) to the `emit` function.
  *
  * Every buffer is a range of one ArrayBuffer allocated up front ({@link arena}): nothing is
  * allocated per packet, and the FFI calls take the arena's address plus an offset.
@@ -114,6 +116,7 @@ export class TunOffload {
   readonly #splitter = new GsoSplitter();
   readonly #coalescer: TcpCoalescer;
   readonly #outOffset: number;
+  readonly #ringSlot: number;
   readonly #ringOffs: Int32Array;
   readonly #ringLens: Int32Array;
   readonly #ringViews: Uint8Array[];
@@ -122,7 +125,11 @@ export class TunOffload {
   readonly #jumboViews: Uint8Array[];
   readonly #queueOffs: Int32Array;
   readonly #queueLens: Int32Array;
+  /** Per queue slot: a view of its packet area, what {@link reserve} lends. */
+  readonly #queueViews: Uint8Array[] = [];
   readonly #queueSlot: number;
+  /** The queue slot {@link reserve} lent and not yet committed; -1 for none. */
+  #reserved = -1;
   #rxView: Uint8Array;
   #queued = 0;
 
@@ -136,7 +143,7 @@ export class TunOffload {
     this.#onWritten = options.onWritten ?? (() => {});
     this.#onError = options.onError ?? ((err) => console.error("tun offload:", err));
     this.#coalescer = new TcpCoalescer(queue);
-    const ringSlot = align8(mtu);
+    const ringSlot = this.#ringSlot = align8(mtu);
     // Queue slots keep room for a header before the packet, which starts 8-aligned.
     this.#queueSlot = align8(VNET_HDR_LEN) + align8(mtu);
     this.#outOffset = align8(RX_SIZE + 1);
@@ -157,6 +164,9 @@ export class TunOffload {
     this.#queueLens = new Int32Array(queue);
     for (let i = 0; i < queue; i++) {
       this.#queueOffs[i] = queueBase + i * this.#queueSlot + align8(VNET_HDR_LEN);
+      this.#queueViews.push(
+        this.arena.subarray(this.#queueOffs[i], this.#queueOffs[i] + align8(mtu)),
+      );
     }
     this.#rxView = this.arena.subarray(VNET_HDR_LEN, VNET_HDR_LEN);
   }
@@ -191,12 +201,14 @@ export class TunOffload {
       let view = this.#rxView;
       if (view.length !== len) view = this.#rxView = arena.subarray(VNET_HDR_LEN, n);
       this.lastReadBytes = len;
-      this.#deliver(sink, view);
+      // The rest of the read area is free until the next read.
+      this.#deliver(sink, view, this.#outOffset - VNET_HDR_LEN - len);
       return 1;
     }
     let ring = this.#ringOffs;
     let lens = this.#ringLens;
     let views = this.#ringViews;
+    let slot = this.#ringSlot;
     let segments = this.#splitter.prepare(arena, VNET_HDR_LEN, len, hdr, this.mtu);
     if (segments === 0) {
       // Segments larger than the MTU (the interface's MTU was raised under us): one at a time.
@@ -208,6 +220,7 @@ export class TunOffload {
       ring = this.#jumboOffs;
       lens = this.#jumboLens;
       views = this.#jumboViews;
+      slot = align8(MAX_IP_PACKET);
     }
     this.stats.gsoReads++;
     this.stats.segments += segments;
@@ -218,16 +231,16 @@ export class TunOffload {
         let view = views[j];
         if (view.length !== lens[j]) view = views[j] = arena.subarray(ring[j], ring[j] + lens[j]);
         this.lastReadBytes += lens[j];
-        this.#deliver(sink, view);
+        this.#deliver(sink, view, slot - lens[j]);
       }
       first += k;
     }
     return segments;
   }
 
-  #deliver(sink: PacketSink, view: Uint8Array): void {
+  #deliver(sink: PacketSink, view: Uint8Array, room: number): void {
     try {
-      sink.packet(view);
+      sink.packet(view, room);
     } catch (err) {
       this.#onError(err);
     }
@@ -238,6 +251,7 @@ export class TunOffload {
    * once after what is queued; one over 64 KB, or empty, is refused (counted as a write error).
    */
   write(data: Uint8Array): void {
+    this.#reserved = -1;
     const len = data.length;
     if (len === 0 || len > MAX_IP_PACKET) {
       this.#onWriteError(1);
@@ -257,8 +271,38 @@ export class TunOffload {
     this.#queueLens[i] = len;
   }
 
+  /**
+   * Lends the next queue slot (the same object every time for a slot; at least the MTU long) to
+   * build a packet of at most `max` bytes in; null when `max` is over the MTU or zero (such
+   * packets go through {@link write}). A full queue is flushed first. Until {@link commit} the slot
+   * is not queued: a later `reserve`, `write` or `flush` forgets it.
+   */
+  reserve(max: number): Uint8Array | null {
+    this.#reserved = -1;
+    if (!(max >= 1 && max <= this.mtu)) return null;
+    if (this.#queued === this.#queueOffs.length) this.flush();
+    this.#reserved = this.#queued;
+    return this.#queueViews[this.#reserved];
+  }
+
+  /**
+   * Queues the first `length` bytes (1 to the MTU) of the slot {@link reserve} lent, as
+   * {@link write} would queue a copy of them. Throws when no slot is lent.
+   */
+  commit(length: number): void {
+    const i = this.#reserved;
+    this.#reserved = -1;
+    if (i < 0 || i !== this.#queued) throw new Error("tun: commit without a reserved slot");
+    if (!(length >= 1 && length <= this.mtu)) {
+      throw new RangeError(`tun: commit of ${length} bytes (1 to the MTU, ${this.mtu})`);
+    }
+    this.#queueLens[i] = length;
+    this.#queued++;
+  }
+
   /** Coalesces and writes what is queued. */
   flush(): void {
+    this.#reserved = -1;
     const n = this.#queued;
     if (n === 0) return;
     this.#queued = 0;

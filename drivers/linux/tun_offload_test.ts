@@ -236,3 +236,110 @@ Deno.test("writes: a failed write counts every packet it carried", () => {
   assert.equal(counts.errors, 5);
   assert.equal(counts.written, 0);
 });
+
+Deno.test("reads: the room given after each packet is its own: padding there spoils nothing", () => {
+  const { off } = setup();
+  const got: Uint8Array[] = [];
+  const rooms: number[] = [];
+  // Pads every packet over all the room it was given, as far as a sink may write.
+  const padding: PacketSink = {
+    packet(p, room = 0) {
+      rooms.push(room);
+      got.push(p.slice());
+      new Uint8Array(p.buffer, p.byteOffset + p.length, room).fill(0xaa);
+    },
+    flush() {},
+  };
+  const payload = randomBytes(65535 - 40);
+  const big = partial(buildPacket({ payload, flags: 0x18 }), 16);
+  const n = putRead(off, big, {
+    flags: VNET_F_NEEDS_CSUM,
+    type: GSO_TCPV4,
+    size: MTU - 40,
+    start: 20,
+    offset: 16,
+  });
+  const count = off.handleRead(n, padding);
+  assert.equal(count, Math.ceil(payload.length / (MTU - 40)));
+  // Segments already cut into the next slots came through intact.
+  assert.ok(got.every(checksumsValid));
+  const joined = new Uint8Array(payload.length);
+  let at = 0;
+  for (const p of got) {
+    joined.set(p.subarray(40), at);
+    at += p.length - 40;
+  }
+  assert.deepEqual(joined, payload);
+  // Enough for WireGuard's padding to 16 bytes, whatever the length.
+  assert.ok(rooms.every((r, i) => r >= ((got[i].length + 15) & ~15) - got[i].length));
+  // A plain read has the rest of the read area.
+  const small = buildPacket({ proto: "udp", payload: randomBytes(33) });
+  assert.equal(off.handleRead(putRead(off, small), padding), 1);
+  assert.deepEqual(got.at(-1), small);
+  assert.ok(rooms.at(-1)! >= 65535 - small.length);
+});
+
+Deno.test("writes: a lent slot takes a packet built in place; committed slots coalesce as written", () => {
+  const { off, emitted, counts } = setup({ queue: 8 });
+  const segs: Uint8Array[] = [];
+  for (let i = 0; i < 6; i++) {
+    segs.push(buildPacket({ seq: 7000 + i * 1380, id: 3 + i, payload: randomBytes(1380) }));
+  }
+  const slots: Uint8Array[] = [];
+  for (const [i, s] of segs.entries()) {
+    if (i === 2) {
+      off.write(s); // copied, between lent ones
+      continue;
+    }
+    const slot = off.reserve(s.length)!;
+    assert.ok(slot.length >= MTU);
+    slot.set(s);
+    off.commit(s.length);
+    slots.push(slot);
+  }
+  assert.equal(new Set(slots).size, slots.length, "each commit took the next slot");
+  assert.equal(off.queued, 6);
+  off.flush();
+  assert.equal(emitted.length, 1, "all six coalesced");
+  assert.equal(emitted[0].packet.length, 40 + 6 * 1380);
+  assert.deepEqual(
+    emitted[0].packet.subarray(40),
+    new Uint8Array(segs.flatMap((s) => [...s.subarray(40)])),
+  );
+  assert.equal(counts.written, 6);
+  // After a flush the same slots are lent again, in order.
+  assert.equal(off.reserve(100), slots[0]);
+});
+
+Deno.test("writes: a reservation not committed is dropped by reserve, write and flush", () => {
+  const { off, emitted } = setup({ queue: 4 });
+  const udp = (n: number) => buildPacket({ proto: "udp", payload: new Uint8Array(n).fill(n) });
+  const first = off.reserve(200)!;
+  first.set(udp(99)); // abandoned
+  assert.equal(off.reserve(200), first, "reserve again: the same slot");
+  first.set(udp(50));
+  off.commit(udp(50).length);
+  off.reserve(100);
+  off.write(udp(7));
+  assert.throws(() => off.commit(50), /without a reserved slot/);
+  off.reserve(100);
+  off.flush();
+  assert.throws(() => off.commit(50), /without a reserved slot/);
+  assert.throws(() => off.commit(50), /without a reserved slot/);
+  assert.deepEqual(emitted.map((e) => e.packet), [udp(50), udp(7)]);
+  // Nothing over the MTU, nothing empty; a commit must fit the MTU.
+  assert.equal(off.reserve(MTU + 1), null);
+  assert.equal(off.reserve(0), null);
+  off.reserve(MTU);
+  assert.throws(() => off.commit(MTU + 1), RangeError);
+  // A full queue is flushed to lend a slot.
+  for (let i = 0; i < 4; i++) off.write(udp(20 + i));
+  assert.equal(off.queued, 4);
+  const slot = off.reserve(64)!;
+  assert.equal(off.queued, 0);
+  assert.equal(emitted.length, 6);
+  slot.set(udp(30));
+  off.commit(udp(30).length);
+  off.flush();
+  assert.deepEqual(emitted.at(-1)!.packet, udp(30));
+});

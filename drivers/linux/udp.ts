@@ -21,6 +21,11 @@
  *
  * Either can be turned off with the `gso`/`gro` options; without them the transport works as
  * before: one message per datagram.
+ *
+ * A sender may build a datagram in its queue slot instead of handing a copy to `send`:
+ * {@link LinuxUdpTransport.reserve} lends the next free slot, {@link LinuxUdpTransport.commit}
+ * queues it exactly as `send` would have (GSO runs included). The device seals into it, so the
+ * encrypted datagram is written once, where sendmmsg reads it.
  * @module
  */
 
@@ -215,6 +220,10 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   readonly #txNameView: DataView;
   readonly #txCtlView: DataView;
   readonly #txData: Uint8Array;
+  /** Per slot: a view of the whole slot, what {@link reserve} lends. */
+  readonly #txSlotViews: Uint8Array[] = [];
+  /** The slot {@link reserve} lent and not yet committed; -1 for none. */
+  #reserved = -1;
   /** Per message: bytes, datagrams, first slot. */
   readonly #txBytes: Uint32Array;
   readonly #txSegs: Uint32Array;
@@ -302,6 +311,9 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#segNext = new Uint8Array(rxCount);
 
     this.#txData = new Uint8Array(new ArrayBuffer(batch * TX_SLOT));
+    for (let i = 0; i < batch; i++) {
+      this.#txSlotViews.push(this.#txData.subarray(i * TX_SLOT, (i + 1) * TX_SLOT));
+    }
     this.#txMsgs = new Uint8Array(new ArrayBuffer(2 * batch * MMSGHDR_SIZE));
     this.#txMsgView = new DataView(this.#txMsgs.buffer);
     const txIovs = new ArrayBuffer(batch * IOVEC_SIZE);
@@ -624,6 +636,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
    * message's first, joins it (until a shorter one ends the run, or the kernel's limits).
    */
   send(data: Uint8Array, to: Endpoint): void {
+    this.#reserved = -1;
     if (this.#closed) {
       this.stats.sendDrops++;
       return;
@@ -638,16 +651,57 @@ export class LinuxUdpTransport implements Transport, PollHandler {
       this.#sendNow(data, ep);
       return;
     }
-    if (this.#txSlots === this.#batch) {
-      this.flush();
-      if (this.#txSlots === this.#batch) {
-        // The socket is full and the queue too: drop, as a congested link would.
-        this.stats.sendDrops++;
-        return;
-      }
+    if (!this.#hasSlot()) {
+      // The socket is full and the queue too: drop, as a congested link would.
+      this.stats.sendDrops++;
+      return;
     }
+    this.#txData.set(data, this.#txSlots * TX_SLOT);
+    this.#enqueue(len, ep);
+  }
+
+  /**
+   * Lends the next queue slot (its whole {@link TX_SLOT} bytes, the same object every time for a
+   * slot) to build a datagram of at most `max` bytes to `to` in; null when `max` is larger than a
+   * slot, the queue is full even after a flush, the transport is closed, or `to` cannot be
+   * reached from this socket: `send` then handles (and counts) the datagram. Until
+   * {@link commit}, the slot is not queued: a later `reserve`, `send` or `flush` forgets it.
+   */
+  reserve(max: number, to: Endpoint): Uint8Array | null {
+    this.#reserved = -1;
+    if (this.#closed || max > TX_SLOT || (this.family === 4 && to.family === 6)) return null;
+    if (!this.#hasSlot()) return null;
+    this.#reserved = this.#txSlots;
+    return this.#txSlotViews[this.#reserved];
+  }
+
+  /**
+   * Queues the first `length` bytes of the slot {@link reserve} lent, to `to`, as `send` would
+   * queue a copy of them. Throws when no slot is lent (none reserved, or forgotten since).
+   */
+  commit(length: number, to: Endpoint): void {
+    const i = this.#reserved;
+    this.#reserved = -1;
+    if (i < 0 || i !== this.#txSlots) throw new Error("udp: commit without a reserved slot");
+    if (!(length >= 0 && length <= TX_SLOT)) {
+      throw new RangeError(`udp: commit of ${length} bytes (a slot holds ${TX_SLOT})`);
+    }
+    this.#enqueue(length, to instanceof InternedEndpoint ? to : this.#table.adopt(to));
+  }
+
+  /** True when a queue slot is free, after flushing a full queue if need be. */
+  #hasSlot(): boolean {
+    if (this.#txSlots < this.#batch) return true;
+    this.flush();
+    return this.#txSlots < this.#batch;
+  }
+
+  /**
+   * Queues the `len` bytes already in slot #txSlots to `ep`: as a message of its own, or with GSO
+   * as one more datagram of the last message's run.
+   */
+  #enqueue(len: number, ep: InternedEndpoint): void {
     const i = this.#txSlots++;
-    this.#txData.set(data, i * TX_SLOT);
     this.#txIovView.setUint32(i * IOVEC_SIZE + 8, len, true);
     if (!this.#gso) {
       // One message per datagram: message i is slot i, laid out once.
@@ -742,6 +796,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
    * keeps the rest and waits for writability.
    */
   flush(): void {
+    this.#reserved = -1;
     if (this.#txCount === 0 || this.wantsWrite) return;
     const c = libc();
     const stats = this.stats;

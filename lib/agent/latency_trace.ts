@@ -91,9 +91,9 @@ export class LatencyTrace {
       },
       start(sink: PacketSink): void {
         inner.start({
-          packet(data) {
+          packet(data, room) {
             mark("tun-read", data);
-            sink.packet(data);
+            sink.packet(data, room);
           },
           flush: () => sink.flush(),
         });
@@ -130,6 +130,13 @@ export class LatencyTrace {
         this.mark("udp-send", data.length);
         queued++;
         inner.send(data, to);
+      },
+      reserve: (max: number, to: Endpoint): Uint8Array | null =>
+        inner.reserve === undefined ? null : inner.reserve(max, to),
+      commit: (length: number, to: Endpoint): void => {
+        this.mark("udp-send", length);
+        queued++;
+        inner.commit!(length, to);
       },
       flush: (): void => {
         inner.flush();

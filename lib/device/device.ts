@@ -47,7 +47,8 @@ import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "../io/driver.ts";
 import { DropCounters, type DropReason } from "./drops.ts";
-import { OpenViewCache, SealViewCache } from "./views.ts";
+import { LentViewCache, OpenViewCache, SealViewCache } from "./views.ts";
+import { IndexTable } from "./index_table.ts";
 
 /** How a peer is described to the device. */
 export interface PeerConfig {
@@ -75,7 +76,12 @@ export interface DeviceOptions {
   packets: PacketDevice;
   /** Protocol timer overrides (ms). */
   timers?: Partial<ProtocolTimers>;
-  /** The clock (tests inject a manual one). */
+  /**
+   * The clock (tests inject a manual one). The system clock is read at most once per event-loop
+   * task (and every 1,024 packets) on the packet paths, as a batch of packets is handled in one
+   * task: a read costs a heap number there. An injected clock is read every time, so a test may
+   * move it between two packets.
+   */
   clock?: Clock;
   /** How often timers are checked, in ms; 0 means never automatically (tests call `tick`). */
   tickMs?: number;
@@ -163,6 +169,18 @@ export class Device {
   readonly #packets: PacketDevice;
   readonly #timers: ProtocolTimers;
   readonly #clock: Clock;
+  /**
+   * The packet paths' time (see DeviceOptions.clock): the last clock reading, in a typed array
+   * so that reading it makes no heap number, and how many more packets may use it.
+   */
+  readonly #time = new Float64Array(1);
+  #timeUses = 0;
+  readonly #timeBatched: boolean;
+  #timeExpiryQueued = false;
+  readonly #expireTime = () => {
+    this.#timeUses = 0;
+    this.#timeExpiryQueued = false;
+  };
   readonly #tickMs: number;
   readonly #underLoadThreshold: number;
   readonly #maxStaged: number;
@@ -173,13 +191,15 @@ export class Device {
   readonly #handshakeLimiter: RateLimiter;
   readonly #cookieLimiter: RateLimiter;
   readonly #peers = new Map<string, Peer>();
-  readonly #indices = new Map<number, IndexEntry>();
+  readonly #indices = new IndexTable<IndexEntry>();
   readonly #routes = new AllowedIps<Peer>();
   readonly #listeners = new Set<(e: DeviceEvent) => void>();
   // One buffer for every outgoing message: sends are synchronous, so it is free again at once.
   readonly #out = new Uint8Array(TRANSPORT_HEADER_SIZE + MAX_PACKET + PADDING + TAG_SIZE);
   readonly #outViews = new SealViewCache(this.#out, TRANSPORT_HEADER_SIZE, TAG_SIZE);
   readonly #inViews = new OpenViewCache(TRANSPORT_HEADER_SIZE, TAG_SIZE);
+  /** Views of what the drivers lend: send and write slots, packets padded where they were read. */
+  readonly #lent = new LentViewCache();
   readonly #onError?: (source: DeviceErrorSource, error: unknown) => void;
   readonly #random: (bytes: Uint8Array) => void;
   #listenerErrors = 0;
@@ -205,6 +225,7 @@ export class Device {
     this.#packets = opts.packets;
     this.#timers = resolveTimers(opts.timers);
     this.#clock = opts.clock ?? systemClock;
+    this.#timeBatched = opts.clock === undefined;
     this.#tickMs = opts.tickMs ?? 100;
     this.#underLoadThreshold = opts.underLoadThreshold ?? 1000;
     this.#maxStaged = opts.maxStaged ?? 128;
@@ -300,7 +321,7 @@ export class Device {
     if (this.#started) return;
     this.#started = true;
     const packetSink: PacketSink = {
-      packet: (data) => this.#onPlaintext(data),
+      packet: (data, room) => this.#onPlaintext(data, room ?? 0),
       flush: () => this.#transport.flush(),
     };
     const datagramSink: DatagramSink = {
@@ -455,7 +476,8 @@ export class Device {
 
   // ---- outgoing plaintext ----
 
-  #onPlaintext(pkt: Uint8Array): void {
+  /** A packet from the host; `room` bytes after it may be overwritten (PacketSink.packet). */
+  #onPlaintext(pkt: Uint8Array, room: number): void {
     const peer = this.#routes.lookupDst(pkt);
     if (!peer) {
       this.drops.add("no-route");
@@ -469,7 +491,7 @@ export class Device {
       this.drops.add("policy");
       return;
     }
-    if (!this.#sendTransport(peer, pkt)) {
+    if (!this.#sendTransport(peer, pkt, room)) {
       this.#stage(peer, pkt.slice());
       this.#sendInitiation(peer, false);
     }
@@ -485,10 +507,24 @@ export class Device {
 
   #sendStaged(peer: Peer): void {
     while (peer.staged.length > 0) {
-      if (!this.#sendTransport(peer, peer.staged[0])) break;
+      if (!this.#sendTransport(peer, peer.staged[0], 0)) break;
       peer.staged.shift();
     }
     if (peer.staged.length > 0) this.#sendInitiation(peer, false);
+  }
+
+  /** Reads the clock for the packet paths (see #time). */
+  #readTime(): void {
+    this.#time[0] = this.#clock.now();
+    if (!this.#timeBatched) {
+      this.#timeUses = 0;
+      return;
+    }
+    this.#timeUses = 1024;
+    if (!this.#timeExpiryQueued) {
+      this.#timeExpiryQueued = true;
+      queueMicrotask(this.#expireTime);
+    }
   }
 
   #usable(kp: Keypair<Peer> | null, now: number): kp is Keypair<Peer> {
@@ -496,31 +532,63 @@ export class Device {
       kp.sendCounter < REJECT_AFTER_MESSAGES;
   }
 
-  /** Encrypts and sends `pkt` (empty: a keepalive) on the current session; false if none. */
-  #sendTransport(peer: Peer, pkt: Uint8Array): boolean {
-    const now = this.#clock.now();
+  /**
+   * Encrypts and sends `pkt` (empty: a keepalive) on the current session; false if none. When the
+   * transport lends a slot of its send queue (Transport.reserve), the message is built there: the
+   * plaintext is sealed straight from where the driver read it, padded in place when `room` bytes
+   * after it may be overwritten (else copied into the slot once). Otherwise it is built in #out
+   * and copied by `send`.
+   */
+  #sendTransport(peer: Peer, pkt: Uint8Array, room: number): boolean {
+    if (--this.#timeUses < 0) this.#readTime();
+    const now = this.#time[0];
     const kp = peer.current;
-    if (!this.#usable(kp, now) || peer.endpoint === null) return false;
+    const ep = peer.endpoint;
+    if (!this.#usable(kp, now) || ep === null) return false;
     const counter = kp.sendCounter++;
     const len = pkt.length;
     let padded = (len + PADDING - 1) & ~(PADDING - 1);
     const mtu = this.#packets.mtu;
     if (padded > mtu) padded = len > mtu ? len : mtu;
     const total = TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
-    const out = this.#out;
+    const transport = this.#transport;
+    const slot = transport.reserve === undefined ? null : transport.reserve(total, ep);
+    const out = slot ?? this.#out;
     writeU32(out, 0, MSG_TRANSPORT);
     writeU32(out, 4, kp.remoteIndex);
     writeCounter(out, 8, counter);
-    out.set(pkt, TRANSPORT_HEADER_SIZE);
-    out.fill(0, TRANSPORT_HEADER_SIZE + len, TRANSPORT_HEADER_SIZE + padded);
-    const views = this.#outViews.get(padded);
+    let wire: Uint8Array | null = null;
     try {
-      kp.send.seal(counter, views.plain, views.sealed);
+      if (slot === null) {
+        out.set(pkt, TRANSPORT_HEADER_SIZE);
+        // At most 15 bytes: a loop is cheaper than fill's call.
+        for (let i = TRANSPORT_HEADER_SIZE + len; i < TRANSPORT_HEADER_SIZE + padded; i++) {
+          out[i] = 0;
+        }
+        const views = this.#outViews.get(padded);
+        kp.send.seal(counter, views.plain, views.sealed);
+        wire = views.wire;
+      } else {
+        const lent = this.#lent;
+        let src = pkt;
+        if (padded !== len) {
+          // The padding's zeros are sealed with the packet, so they must follow it somewhere.
+          if (padded - len <= room) src = lent.get(pkt, 0, padded);
+          else {
+            src = lent.get(slot, TRANSPORT_HEADER_SIZE, padded);
+            src.set(pkt);
+          }
+          for (let i = len; i < padded; i++) src[i] = 0;
+        }
+        kp.send.seal(counter, src, lent.get(slot, TRANSPORT_HEADER_SIZE, padded + TAG_SIZE));
+      }
     } catch (e) {
+      // The slot, if any, stays uncommitted: the next reserve hands it out again.
       this.#internalError("crypto", e);
       return true; // the packet is lost, not waiting: staging it would only fail again
     }
-    this.#transport.send(views.wire, peer.endpoint);
+    if (wire !== null) transport.send(wire, ep);
+    else transport.commit!(total, ep);
     peer.counters.txBytes += total;
     peer.counters.txPackets++;
     peer.timers.anyAuthenticatedPacketSent();
@@ -536,7 +604,7 @@ export class Device {
   }
 
   #sendKeepalive(peer: Peer): void {
-    if (peer.staged.length === 0 && this.#sendTransport(peer, EMPTY)) return;
+    if (peer.staged.length === 0 && this.#sendTransport(peer, EMPTY, 0)) return;
     this.#sendStaged(peer);
     if (peer.staged.length === 0 && !this.#usable(peer.current, this.#clock.now())) {
       this.#sendInitiation(peer, false);
@@ -631,14 +699,19 @@ export class Device {
       this.drops.add("bad-counter");
       return;
     }
-    const now = this.#clock.now();
+    if (--this.#timeUses < 0) this.#readTime();
+    const now = this.#time[0];
     if (now - kp.created >= this.#timers.rejectAfterTime) {
       this.drops.add("expired-session");
       return;
     }
     const views = this.#inViews.get(data);
-    const plain = views.plain;
-    const plainLen = plain.length;
+    const plainLen = views.plain.length;
+    // Where the packet device lends a slot of its write queue, the plaintext is opened straight
+    // into it; otherwise in place, and `write` copies it. A slot not committed is just dropped.
+    const packets = this.#packets;
+    const lent = plainLen > 0 && packets.reserve !== undefined ? packets.reserve(plainLen) : null;
+    const plain = lent === null ? views.plain : this.#lent.get(lent, 0, plainLen);
     let opened: boolean;
     try {
       opened = kp.receive.open(counter, views.sealed, plain);
@@ -678,12 +751,20 @@ export class Device {
     peer.timers.dataReceived(now);
     const ipLen = this.#checkSource(peer, plain);
     if (ipLen <= 0) return;
+    if (lent !== null) {
+      if (this.#filter !== null && !this.#filter.inbound(this.#lent.get(lent, 0, ipLen))) {
+        this.drops.add("policy");
+        return;
+      }
+      packets.commit!(ipLen);
+      return;
+    }
     const pkt = this.#inViews.packet(views, ipLen);
     if (this.#filter !== null && !this.#filter.inbound(pkt)) {
       this.drops.add("policy");
       return;
     }
-    this.#packets.write(pkt);
+    packets.write(pkt);
   }
 
   /** The IP packet's length when its source is routed to `peer`; 0 (counted) otherwise. */
@@ -891,7 +972,7 @@ export class Device {
     this.#handshakeDone(peer, "initiator");
     // Send what waited, or a keepalive, so the responder can confirm the new session.
     if (peer.staged.length > 0) this.#sendStaged(peer);
-    else this.#sendTransport(peer, EMPTY);
+    else this.#sendTransport(peer, EMPTY, 0);
   }
 
   #onCookieReply(data: Uint8Array): void {

@@ -92,3 +92,51 @@ export class OpenViewCache {
     return p;
   }
 }
+
+/** Views a {@link LentViewCache} holds before it starts over, so odd callers cannot grow it. */
+const LENT_VIEWS_MAX = 65536;
+/** Offsets into a lent buffer are below this (a header's length): keys stay small integers. */
+const LENT_OFFSET_LIMIT = 4096;
+/** Lengths are below this (a 64 KiB packet and its padding). */
+const LENT_LENGTH_LIMIT = 0x20000;
+
+/**
+ * Views into buffers the drivers lend or hand over (a send slot, a write-queue slot, the TUN's
+ * read buffer past a packet), made once per (buffer object, offset, length) and kept: drivers
+ * lend the same few objects over and over, and a flow's packets come in a handful of lengths.
+ * A view may reach past the end of the object it starts in (the room a driver gives after a
+ * packet), never past its ArrayBuffer. Past {@link LENT_VIEWS_MAX} views it forgets them all
+ * and starts over, so memory stays bounded whatever it is given.
+ */
+export class LentViewCache {
+  #byObject = new WeakMap<Uint8Array, Map<number, Uint8Array>>();
+  #size = 0;
+
+  /** The `length` bytes from `offset` (below 4,096) in `base`'s buffer. */
+  get(base: Uint8Array, offset: number, length: number): Uint8Array {
+    let views = this.#byObject.get(base);
+    if (views === undefined) {
+      views = new Map();
+      this.#byObject.set(base, views);
+    }
+    // One small integer for both: offsets are a header's length at most.
+    const key = offset * LENT_LENGTH_LIMIT + length;
+    let v = views.get(key);
+    if (v === undefined) {
+      if (
+        !(offset >= 0 && offset < LENT_OFFSET_LIMIT && length >= 0 && length < LENT_LENGTH_LIMIT)
+      ) {
+        throw new RangeError(`lent view at ${offset} of ${length} bytes`);
+      }
+      v = new Uint8Array(base.buffer, base.byteOffset + offset, length);
+      if (++this.#size > LENT_VIEWS_MAX) {
+        this.#byObject = new WeakMap();
+        this.#size = 1;
+        views = new Map();
+        this.#byObject.set(base, views);
+      }
+      views.set(key, v);
+    }
+    return v;
+  }
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OpenViewCache, SealViewCache } from "./views.ts";
+import { LentViewCache, OpenViewCache, SealViewCache } from "./views.ts";
 
 const HEADER = 16;
 const TAG = 16;
@@ -70,4 +70,35 @@ Deno.test("OpenViewCache.packet: the first n plaintext bytes, kept until the len
   // Writes land in the message buffer.
   p30[0] = 9;
   assert.equal(msg[HEADER], 9);
+});
+
+Deno.test("LentViewCache: one view per (object, offset, length), reaching past the object if asked", () => {
+  const c = new LentViewCache();
+  const buf = new ArrayBuffer(4096);
+  const slot = new Uint8Array(buf, 1024, 2048);
+  const v = c.get(slot, 16, 100);
+  assert.equal(v.buffer, buf);
+  assert.equal(v.byteOffset, 1024 + 16);
+  assert.equal(v.length, 100);
+  assert.equal(c.get(slot, 16, 100), v, "the same view again");
+  assert.notEqual(c.get(slot, 16, 116), v);
+  assert.notEqual(c.get(slot, 0, 100), v);
+  // Another object over the same bytes has views of its own.
+  assert.notEqual(c.get(new Uint8Array(buf, 1024, 2048), 16, 100), v);
+  // A packet's view may reach into the room after it, within the buffer.
+  const pkt = new Uint8Array(buf, 3000, 52);
+  assert.equal(c.get(pkt, 0, 64).length, 64);
+  assert.throws(() => c.get(pkt, 0, 2000), RangeError);
+  assert.throws(() => c.get(slot, -1, 10), RangeError);
+  assert.throws(() => c.get(slot, 4096, 10), RangeError);
+});
+
+Deno.test("LentViewCache: past its bound it forgets every view and starts over", () => {
+  const c = new LentViewCache();
+  const base = new Uint8Array(new ArrayBuffer(70_000));
+  const first = c.get(base, 0, 0);
+  for (let len = 1; len < 65536; len++) c.get(base, 0, len);
+  assert.equal(c.get(base, 0, 0), first, "65,536 views are kept");
+  c.get(base, 0, 65536);
+  assert.notEqual(c.get(base, 0, 0), first, "one more, and they are forgotten");
 });

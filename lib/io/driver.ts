@@ -5,6 +5,12 @@
  *
  * Both are push-based so the hot path has no promise per packet: a driver reads as many packets as
  * are ready, hands each to the sink synchronously, then calls `flush()` once for the batch.
+ *
+ * Both may also lend the device a buffer to build the next outgoing item in (`reserve`, then
+ * `commit`), so that a packet read from the TUN is sealed straight into the transport's send
+ * batch, and a datagram opened straight into the TUN's write queue: no copy in between. Both are
+ * optional; without them (or when `reserve` answers null) the device copies and calls `send` or
+ * `write`.
  * @module
  */
 
@@ -36,8 +42,12 @@ export interface Endpoint {
 
 /** Where a driver hands what it reads. */
 export interface PacketSink {
-  /** One packet; `data` is only valid during the call and the callee may modify it in place. */
-  packet(data: Uint8Array): void;
+  /**
+   * One packet; `data` is only valid during the call and the callee may modify it in place. `room`
+   * (0 when absent) is how many bytes just after `data` in its buffer the callee may overwrite as
+   * well: the device pads a packet to a multiple of 16 where it lies instead of copying it.
+   */
+  packet(data: Uint8Array, room?: number): void;
   /** The end of a batch: a good moment to flush queued sends. */
   flush(): void;
 }
@@ -67,6 +77,15 @@ export interface PacketDevice {
    * write at once.
    */
   flush?(): void;
+  /**
+   * Optional zero-copy write: a buffer of at least `max` bytes, owned by the device, to build the
+   * next packet in from its first byte, or null when there is none now (then `write` a copy). The
+   * same buffer comes back until `commit`; a reservation not committed is simply dropped by the
+   * next `reserve`, `write` or `flush`.
+   */
+  reserve?(max: number): Uint8Array | null;
+  /** Delivers the first `length` bytes of the buffer just reserved, as `write` would. */
+  commit?(length: number): void;
   /** Stops reading and releases the device; idempotent. */
   close(): Promise<void>;
 }
@@ -81,6 +100,19 @@ export interface Transport {
   start(sink: DatagramSink): void;
   /** Sends one datagram; `data` may be reused after return (copy it if sending later). */
   send(data: Uint8Array, to: Endpoint): void;
+  /**
+   * Optional zero-copy send: a buffer of at least `max` bytes in the send queue, where the next
+   * datagram to `to` can be built from its first byte, or null when there is none now (too
+   * large, queue full, closed: then `send`, which counts what it drops). The same buffer comes
+   * back until `commit`; a reservation not committed is simply dropped by the next `reserve`,
+   * `send` or `flush`. `to` picks the side in transports made of several (UDP and TCP, relays).
+   */
+  reserve?(max: number, to: Endpoint): Uint8Array | null;
+  /**
+   * Queues the first `length` bytes of the buffer just reserved for `to` (the same endpoint), as
+   * `send` would; throws when nothing is reserved (a caller's bug).
+   */
+  commit?(length: number, to: Endpoint): void;
   /** Sends whatever `send` queued. */
   flush(): void;
   /**

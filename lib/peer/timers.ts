@@ -16,7 +16,22 @@ export type TimerKind =
   | "zero-key-material"
   | "persistent-keepalive";
 
-/** Deadlines (monotonic ms, 0 when off) and the event hooks that move them. */
+/**
+ * The state of the jitter generator (xorshift32) when no random source is injected. Jitter
+ * spreads handshakes over time; it needs no cryptographic quality, and Math.random would cost a
+ * heap number per draw, on a path taken for every packet sent after one received. Kept in a typed
+ * array so the state is never boxed either.
+ */
+const jitterState = crypto.getRandomValues(new Uint32Array(1));
+if (jitterState[0] === 0) jitterState[0] = 0x9e3779b9;
+
+/**
+ * Deadlines (monotonic ms, 0 when off) and the event hooks that move them.
+ *
+ * No constructor parameter properties here: with them, every field is first defined as
+ * `undefined`, so V8 keeps the deadlines as tagged fields and each time stored in one (on the
+ * packet path) costs a new heap number.
+ */
 export class PeerTimers {
   /** Retransmit the initiation if no response came. */
   retransmitHandshake = 0;
@@ -32,28 +47,43 @@ export class PeerTimers {
   handshakeAttempts = 0;
   /** Whether the receive-side "last minute" rekey was already asked for this session. */
   sentLastMinuteHandshake = false;
+  /** Persistent keepalive interval in ms, 0 when off. */
+  persistentKeepaliveMs = 0;
+  readonly #t: ProtocolTimers;
+  readonly #random: (() => number) | null;
 
-  constructor(
-    private readonly t: ProtocolTimers,
-    /** Persistent keepalive interval in ms, 0 when off. */
-    public persistentKeepaliveMs: number,
-    private readonly random: () => number = Math.random,
-  ) {}
+  /**
+   * Timers for `t`, with a persistent keepalive every `persistentKeepaliveMs` (0: off); `random`
+   * gives numbers in [0, 1) for the jitter (by default a fast generator of its own).
+   */
+  constructor(t: ProtocolTimers, persistentKeepaliveMs: number, random?: () => number) {
+    this.#t = t;
+    this.persistentKeepaliveMs = persistentKeepaliveMs;
+    this.#random = random ?? null;
+  }
 
+  /** Milliseconds in [0, rekeyJitter). */
   #jitter(): number {
-    return Math.floor(this.random() * this.t.rekeyJitter);
+    const span = this.#t.rekeyJitter;
+    if (this.#random !== null) return Math.floor(this.#random() * span);
+    let x = jitterState[0];
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    jitterState[0] = x;
+    return span > 0 ? jitterState[0] % span : 0;
   }
 
   /** We sent transport data (not a keepalive). */
   dataSent(now: number): void {
     if (this.newHandshake === 0) {
-      this.newHandshake = now + this.t.keepaliveTimeout + this.t.rekeyTimeout + this.#jitter();
+      this.newHandshake = now + this.#t.keepaliveTimeout + this.#t.rekeyTimeout + this.#jitter();
     }
   }
 
   /** We received transport data (not a keepalive). */
   dataReceived(now: number): void {
-    if (this.sendKeepalive === 0) this.sendKeepalive = now + this.t.keepaliveTimeout;
+    if (this.sendKeepalive === 0) this.sendKeepalive = now + this.#t.keepaliveTimeout;
   }
 
   /** We sent any authenticated packet: it carries our liveness, no keepalive needed. */
@@ -73,7 +103,7 @@ export class PeerTimers {
 
   /** We sent an initiation. */
   handshakeInitiated(now: number): void {
-    this.retransmitHandshake = now + this.t.rekeyTimeout + this.#jitter();
+    this.retransmitHandshake = now + this.#t.rekeyTimeout + this.#jitter();
   }
 
   /** A handshake finished (response received, or first data on the responder's new session). */
@@ -85,12 +115,12 @@ export class PeerTimers {
 
   /** New session keys exist: wipe everything if no fresher ones follow in time. */
   sessionDerived(now: number): void {
-    this.zeroKeyMaterial = now + this.t.rejectAfterTime * 3;
+    this.zeroKeyMaterial = now + this.#t.rejectAfterTime * 3;
   }
 
   /** How many retransmissions before giving up. */
   get maxAttempts(): number {
-    return Math.max(1, Math.floor(this.t.rekeyAttemptTime / this.t.rekeyTimeout));
+    return Math.max(1, Math.floor(this.#t.rekeyAttemptTime / this.#t.rekeyTimeout));
   }
 
   /** Returns the first due timer (and turns it off), or null. Call repeatedly until null. */

@@ -84,6 +84,21 @@ export class RelayMux implements Transport {
     else this.underlay.send(data, to);
   }
 
+  /** Lends a send slot of the underlay for a direct endpoint; none for a relay one. */
+  reserve(max: number, to: Endpoint): Uint8Array | null {
+    const u = this.underlay;
+    return to.proto === "relay" || u.reserve === undefined ? null : u.reserve(max, to);
+  }
+
+  /** Queues the underlay's slot just reserved. */
+  commit(length: number, to: Endpoint): void {
+    const u = this.underlay;
+    if (to.proto === "relay" || u.commit === undefined) {
+      throw new Error(`${this.name}: commit without reserve`);
+    }
+    u.commit(length, to);
+  }
+
   /** Flushes the underlay (the relay side sends through it). */
   flush(): void {
     this.underlay.flush();

@@ -5,6 +5,7 @@
  */
 
 import { runCryptoBench } from "./crypto.ts";
+import { runDatapathBench } from "./datapath.ts";
 import { runHandshakeBench } from "./handshake.ts";
 import { printNetBench, runNetBench } from "./net.ts";
 import { runMeshBench } from "./mesh.ts";
@@ -17,6 +18,17 @@ console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per b
 const crypto = await runCryptoBench();
 console.table(crypto.filter((r) => r.kind === "aead").map(({ kind: _, ...r }) => r));
 console.table(crypto.filter((r) => r.kind === "dh").map(({ kind: _, ...r }) => r));
+
+console.log(
+  "## data path: CPU µs per packet, TUN read → seal → UDP send and UDP receive → open → TUN " +
+    "write, copying against zero-copy (Linux)",
+);
+const datapath = await runDatapathBench();
+if (!datapath) console.log("skipped: Linux only");
+else {
+  console.log(`AEAD: ${datapath.aead}; zero/copy is the median of each run's own ratio`);
+  console.table(datapath.rows);
+}
 
 console.log("## handshakes: complete Noise_IKpsk2 handshakes per second, per backend");
 console.table(runHandshakeBench());
