@@ -327,7 +327,7 @@ Deno.test("leader service: a node without the LAN key (or another one) is sent i
     h.sent.length = 0;
     h.hello(n1.address, { lk: undefined, v: h.core.view().version });
     h.hello(n1.address, { lk: "00000000", v: h.core.view().version });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => h.sent.length >= 2);
     assert.deepEqual(h.sent, [[n1.address, { t: "lankey", k: key }], [n1.address, {
       t: "lankey",
       k: key,
