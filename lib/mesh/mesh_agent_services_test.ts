@@ -130,6 +130,25 @@ Deno.test({
       n1.services.provide("echo", { say: () => "n1" });
       await until("n2 sees n1's instance", () => callable(n2, "echo").length === 1, 20_000);
       assert.equal(await n2.request("echo/say"), "n1");
+      // /status: the service, its instance and, once the lease is granted, its leader.
+      const echoOf = (a: MeshAgent) =>
+        a.agent.status().node.services?.find((s) => s.name === "echo");
+      await until(
+        "n2's status names n1 the leader",
+        () => echoOf(n2)?.leader?.node === "n1",
+        20_000,
+      );
+      const n1Address = lab.leader.view().members.find((m) => m.name === "n1")!.address;
+      const seen = echoOf(n2)!;
+      assert.equal(seen.local, false);
+      assert.deepEqual(seen.instances, [
+        { node: "n1", address: n1Address, local: false, rpc: true, healthy: true },
+      ]);
+      assert.equal(seen.leader!.address, n1Address);
+      assert.ok(seen.leader!.token >= 1);
+      assert.ok(Date.parse(seen.leader!.expiresAt) > 0);
+      assert.equal(echoOf(n1)!.local, true);
+      assert.equal(echoOf(n1)!.instances[0].local, true);
       const stop = n1.services.check("echo", {
         target: { kind: "tcp", host: "127.0.0.1", port },
         intervalMs: 100,
@@ -144,6 +163,11 @@ Deno.test({
         lab.leader.view().members.find((m) => m.name === "n1")?.services[0].healthy,
         false,
       );
+      assert.equal(echoOf(n1)!.localHealthy, false);
+      await until("the leadership is given up", () => echoOf(n2)?.leader === null, 20_000);
+      assert.deepEqual(echoOf(n2)!.instances.map((i) => [i.healthy, i.reason]), [
+        [false, "check-failing"],
+      ]);
       await assert.rejects(
         n2.request("echo/say"),
         (e) =>
