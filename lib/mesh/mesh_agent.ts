@@ -65,6 +65,7 @@ import {
 } from "../services/lease_runtime.ts";
 import { MeshServices, type ServicesOptions } from "../services/mesh_services.ts";
 import { servicesStatus } from "../services/service_status.ts";
+import { leaseMetrics } from "../services/lease_metrics.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishOptions, PublishResult } from "../services/pubsub.ts";
 import type { SubscribeOptions, Subscription } from "../services/subscription.ts";
@@ -146,6 +147,15 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
     ...(paths ? { paths } : {}),
     ...(relay ? { relay } : {}),
     ...(late.services ? { services: late.services.metrics() } : {}),
+    ...(late.leases
+      ? {
+        leases: leaseMetrics(
+          late.leases.stats(),
+          late.services?.list().map((s) => s.name) ?? [],
+          late.leases.leaders(),
+        ),
+      }
+      : {}),
   };
 }
 
