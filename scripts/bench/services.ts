@@ -8,7 +8,8 @@
  * - `cli` calls it, with one caller and with many at once: `mesh.request("echo/echo")` (the
  *   service port, through the tunnel, then the provider's HTTP call to its backend), against the
  *   same calls straight over HTTP from `cli` to the backend at `srv`'s overlay address (through
- *   both TUNs and the tunnel), same payload, interleaved, `--rounds` times (medians);
+ *   both TUNs and the tunnel), same payload, interleaved, `--rounds` times (the rate: median of
+ *   the rounds; p50 and p99: over every call);
  * - `srv`, `s1` and `s2` each subscribe `--subs` times to `bench/*`; `cli` publishes `--events`
  *   events (mode `all`, `--window` in flight) and every node reports when each of its
  *   subscribers got them all: the fan-out rate is deliveries a second, from the first publish
@@ -17,14 +18,14 @@
  * The provider's per-caller limits are raised (the default, 200 calls a second per caller,
  * would measure the limiter). Figures and ratios, never assertions.
  *
- *   deno run -A --unstable-net scripts/bench/services.ts [--seconds 5] [--rounds 2]
+ *   deno run -A --unstable-net scripts/bench/services.ts [--seconds 2] [--rounds 5]
  *     [--concurrency 1,16] [--payload 100] [--events 2000] [--window 32] [--subs 4]
  * @module
  */
 
 import { canBuildLabs, eventually, Lab } from "../../tests/fixtures/netns.ts";
 import { startMeshNode, waitUp, weftIn } from "../../tests/fixtures/mesh_lab.ts";
-import { median } from "./net_measure.ts";
+import { median, percentile } from "./net_measure.ts";
 import type { CallFigures, NodeConfig, PublishFigures } from "./services_node.ts";
 
 const NODE_SCRIPT = new URL("./services_node.ts", import.meta.url).pathname;
@@ -36,9 +37,9 @@ const GUARD_MS = 600_000;
 
 /** What the benchmark is asked to do. */
 export interface ServicesBenchOptions {
-  /** Seconds per measurement (default 5). */
+  /** Seconds per measurement (default 2). */
   seconds?: number;
-  /** Rounds of measurements (default 2). */
+  /** Rounds of measurements, interleaved (default 5). */
   rounds?: number;
   /** Callers at once (default [1, 16]). */
   concurrency?: number[];
@@ -52,7 +53,7 @@ export interface ServicesBenchOptions {
   subs?: number;
 }
 
-/** One path at one concurrency: medians over the rounds. */
+/** One path at one concurrency: rate the median over the rounds, latencies of all calls. */
 export interface ServicesCallRow {
   /** `mesh` (mesh.request) or `http` (POST through the tunnel). */
   path: string;
@@ -153,8 +154,8 @@ export async function runServicesBench(
 ): Promise<ServicesBenchResult | null> {
   if (!(await canBuildLabs())) return null;
   const o = {
-    seconds: opts.seconds ?? 5,
-    rounds: opts.rounds ?? 2,
+    seconds: opts.seconds ?? 2,
+    rounds: opts.rounds ?? 5,
     concurrency: opts.concurrency ?? [1, 16],
     payloadBytes: opts.payloadBytes ?? 100,
     events: opts.events ?? 2000,
@@ -228,7 +229,7 @@ export async function runServicesBench(
 
     const notes: string[] = [
       `payload ${o.payloadBytes} B of filler, ${o.seconds} s per measurement, ${o.rounds} ` +
-      "round(s), medians; the mesh path adds the provider agent's HTTP call to its backend " +
+      "round(s) interleaved; the mesh path adds the provider agent's HTTP call to its backend " +
       "on loopback",
       `ping RTT cli → srv through the tunnel (TUN to TUN), median of 20: ${
         result.pingMs === null ? "n/a" : round2(result.pingMs)
@@ -276,8 +277,9 @@ export async function runServicesBench(
 }
 
 /**
- * The request figures of every round, as rows (medians over the rounds, per path and
- * concurrency), mesh-over-HTTP ratios, and one line per kind of error seen.
+ * The request figures of every round, as rows per path and concurrency (calls a second: the
+ * median over the rounds; p50 and p99: over every call of every round), mesh-over-HTTP ratios,
+ * and one line per kind of error seen.
  */
 export function callRows(
   calls: readonly CallFigures[],
@@ -288,6 +290,7 @@ export function callRows(
   for (const path of ["mesh", "http"] as const) {
     for (const c of concurrency) {
       const runs = calls.filter((r) => r.path === path && r.concurrency === c);
+      const lat = runs.flatMap((r) => r.latMs);
       let failed = 0;
       const byKind = new Map<string, number>();
       for (const r of runs) {
@@ -301,8 +304,8 @@ export function callRows(
         path,
         concurrency: c,
         rps: Math.round(median(runs.map((r) => r.rps))),
-        p50Ms: round2(median(runs.map((r) => r.p50Ms))),
-        p99Ms: round2(median(runs.map((r) => r.p99Ms))),
+        p50Ms: round2(percentile(lat, 50)),
+        p99Ms: round2(percentile(lat, 99)),
         calls: runs.reduce((s, r) => s + r.calls, 0),
         errors: failed,
       });

@@ -2,35 +2,43 @@ import assert from "node:assert/strict";
 import { callRows } from "./services.ts";
 import { type CallFigures, measure } from "./services_node.ts";
 
+/** A round's figures: `n` calls, latencies base, base+1, ... ms. */
 const fig = (
   path: "mesh" | "http",
   concurrency: number,
   rps: number,
-  p50Ms: number,
-  p99Ms: number,
+  base: number,
+  n: number,
   errors: Record<string, number> = {},
-): CallFigures => ({ path, concurrency, calls: rps * 5, errors, rps, p50Ms, p99Ms });
+): CallFigures => ({
+  path,
+  concurrency,
+  calls: n,
+  errors,
+  rps,
+  latMs: Array.from({ length: n }, (_, i) => base + i),
+});
 
-Deno.test("services bench: medians over rounds per path and concurrency, ratios, errors", () => {
+Deno.test("services bench: rates are medians of rounds, latencies over every call; ratios", () => {
   const { rows, ratios, errors } = callRows([
-    fig("mesh", 1, 100, 2, 10),
-    fig("http", 1, 50, 4, 20),
-    fig("mesh", 16, 800, 20, 90, { timeout: 2 }),
-    fig("http", 16, 1000, 16, 60),
-    fig("mesh", 1, 300, 1, 30),
-    fig("http", 1, 150, 2, 40),
-    fig("mesh", 16, 1000, 16, 70, { timeout: 1, "no-instance": 4 }),
-    fig("http", 16, 1000, 16, 60),
+    fig("mesh", 1, 100, 1, 50), // 1..50
+    fig("http", 1, 50, 101, 100), // 101..200
+    fig("mesh", 16, 800, 1, 100, { timeout: 2 }),
+    fig("http", 16, 1000, 1, 100),
+    fig("mesh", 1, 300, 51, 50), // 51..100
+    fig("http", 1, 150, 1, 100), // 1..100
+    fig("mesh", 16, 1000, 101, 100, { timeout: 1, "no-instance": 4 }),
+    fig("http", 16, 1000, 1, 100),
   ], [1, 16]);
   assert.deepEqual(rows, [
-    { path: "mesh", concurrency: 1, rps: 200, p50Ms: 1.5, p99Ms: 20, calls: 2000, errors: 0 },
-    { path: "mesh", concurrency: 16, rps: 900, p50Ms: 18, p99Ms: 80, calls: 9000, errors: 7 },
-    { path: "http", concurrency: 1, rps: 100, p50Ms: 3, p99Ms: 30, calls: 1000, errors: 0 },
-    { path: "http", concurrency: 16, rps: 1000, p50Ms: 16, p99Ms: 60, calls: 10000, errors: 0 },
+    { path: "mesh", concurrency: 1, rps: 200, p50Ms: 50, p99Ms: 99, calls: 100, errors: 0 },
+    { path: "mesh", concurrency: 16, rps: 900, p50Ms: 100, p99Ms: 198, calls: 200, errors: 7 },
+    { path: "http", concurrency: 1, rps: 100, p50Ms: 100, p99Ms: 198, calls: 200, errors: 0 },
+    { path: "http", concurrency: 16, rps: 1000, p50Ms: 50, p99Ms: 99, calls: 200, errors: 0 },
   ]);
   assert.deepEqual(ratios, [
-    { concurrency: 1, rps: 2, p50: 0.5, p99: 0.67 },
-    { concurrency: 16, rps: 0.9, p50: 1.13, p99: 1.33 },
+    { concurrency: 1, rps: 2, p50: 0.5, p99: 0.5 },
+    { concurrency: 16, rps: 0.9, p50: 2, p99: 2 },
   ]);
   assert.deepEqual(errors, ["mesh x16: 3 × timeout", "mesh x16: 4 × no-instance"]);
 });
@@ -61,5 +69,6 @@ Deno.test("services bench: a measurement counts answers and failures by code", a
       : {}),
     ...(seen.some((i) => i % 3 === 2) ? { timeout: seen.filter((i) => i % 3 === 2).length } : {}),
   });
-  assert.ok(r.p50Ms >= 0 && r.p99Ms >= r.p50Ms);
+  assert.equal(r.latMs.length, ok);
+  assert.ok(r.latMs.every((x) => x >= 0));
 });
