@@ -52,6 +52,7 @@ import { RelayServer } from "../relay/server.ts";
 import { RelayTransport } from "../relay/transport.ts";
 import { RELAY_HEADER_SIZE } from "../relay/wire.ts";
 import type { Transport } from "../io/driver.ts";
+import type { NodeStatus } from "../status/status.ts";
 import { MeshRoutes } from "./mesh_routes.ts";
 import { RelayService } from "./relay_service.ts";
 import {
@@ -63,6 +64,8 @@ import {
   type ServiceLease,
 } from "../services/lease_runtime.ts";
 import { MeshServices, type ServicesOptions } from "../services/mesh_services.ts";
+import { servicesStatus } from "../services/service_status.ts";
+import { leaseMetrics } from "../services/lease_metrics.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishOptions, PublishResult } from "../services/pubsub.ts";
 import type { SubscribeOptions, Subscription } from "../services/subscription.ts";
@@ -144,7 +147,22 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
     ...(paths ? { paths } : {}),
     ...(relay ? { relay } : {}),
     ...(late.services ? { services: late.services.metrics() } : {}),
+    ...(late.leases
+      ? {
+        leases: leaseMetrics(
+          late.leases.stats(),
+          late.services?.list().map((s) => s.name) ?? [],
+          late.leases.leaders(),
+        ),
+      }
+      : {}),
   };
+}
+
+/** The `services` field of `/status`, once the service layer runs. */
+function meshServicesStatus(late: LateParts): Pick<NodeStatus, "services"> {
+  if (!late.services) return {};
+  return { services: servicesStatus(late.services.list(), late.leases?.leaders() ?? []) };
 }
 
 /** A running mesh agent. See the module docs.
@@ -272,7 +290,7 @@ export class MeshAgent {
       },
       filter: policy.deviceFilter,
       metrics: () => meshMetrics(policy, late),
-      status: () => policy.status(),
+      status: () => ({ ...policy.status(), ...meshServicesStatus(late) }),
       peerStatus: (key) => ({
         ...late.paths?.peerStatus(key),
         ...late.routes?.peerStatus(key),

@@ -9,6 +9,26 @@ import { ServiceError } from "../services/errors.ts";
 import type { Subscription } from "../services/subscription.ts";
 import type { MeshAgent } from "./mesh_agent.ts";
 import { TEST, until, withLab } from "../../tests/fixtures/memory_mesh.ts";
+import { parsePrometheus, promtoolCheck, promValue } from "../../tests/fixtures/prom_parse.ts";
+
+const hasPromtool = (() => {
+  try {
+    return Deno.statSync("/usr/bin/promtool").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+/** An agent's /metrics, parsed (and checked by promtool's linter where it is installed). */
+async function metricsOf(a: MeshAgent) {
+  const text = renderMetrics(a.agent.metrics());
+  if (hasPromtool) {
+    const r = await promtoolCheck(text);
+    assert.equal(r.code, 0, r.out);
+  }
+  const doc = parsePrometheus(text);
+  return (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
+}
 
 const layer = {
   serviceLayer: { requestTimeoutMs: 1000, announceIntervalMs: 300, ackTimeoutMs: 200 },
@@ -109,6 +129,17 @@ Deno.test({
           /weft_service_request_duration_seconds_count\{service="echo",action="say",outcome="ok"\} 30/,
         );
         assert.match(renderMetrics(n1.agent.metrics()), /weft_service_events_published_total 8/);
+        // The real documents pass promtool: histograms with buckets, counters by reason.
+        assert.equal(
+          (await metricsOf(n3))("weft_service_request_duration_seconds_bucket", {
+            service: "echo",
+            action: "say",
+            outcome: "ok",
+            le: "+Inf",
+          }),
+          30,
+        );
+        assert.equal((await metricsOf(n1))("weft_service_events_published_total"), 8);
       } finally {
         await http.shutdown();
       }
@@ -130,6 +161,31 @@ Deno.test({
       n1.services.provide("echo", { say: () => "n1" });
       await until("n2 sees n1's instance", () => callable(n2, "echo").length === 1, 20_000);
       assert.equal(await n2.request("echo/say"), "n1");
+      // /status: the service, its instance and, once the lease is granted, its leader.
+      const echoOf = (a: MeshAgent) =>
+        a.agent.status().node.services?.find((s) => s.name === "echo");
+      await until(
+        "n2's status names n1 the leader",
+        () => echoOf(n2)?.leader?.node === "n1",
+        20_000,
+      );
+      const n1Address = lab.leader.view().members.find((m) => m.name === "n1")!.address;
+      const seen = echoOf(n2)!;
+      assert.equal(seen.local, false);
+      assert.deepEqual(seen.instances, [
+        { node: "n1", address: n1Address, local: false, rpc: true, healthy: true },
+      ]);
+      assert.equal(seen.leader!.address, n1Address);
+      assert.ok(seen.leader!.token >= 1);
+      assert.ok(Date.parse(seen.leader!.expiresAt) > 0);
+      assert.equal(echoOf(n1)!.local, true);
+      assert.equal(echoOf(n1)!.instances[0].local, true);
+      // /metrics: the arbiter granted it; every node knows the leader.
+      assert.ok((await metricsOf(lab.leader))("weft_service_lease_grants_total") >= 1);
+      const m2 = await metricsOf(n2);
+      assert.equal(m2("weft_service_leader", { service: "echo", node: "n1" }), 1);
+      assert.equal(m2("weft_service_leaders", { service: "echo" }), 1);
+      assert.ok(m2("weft_service_leader_changes_total", { service: "echo" }) >= 1);
       const stop = n1.services.check("echo", {
         target: { kind: "tcp", host: "127.0.0.1", port },
         intervalMs: 100,
@@ -143,6 +199,21 @@ Deno.test({
       assert.equal(
         lab.leader.view().members.find((m) => m.name === "n1")?.services[0].healthy,
         false,
+      );
+      assert.equal(echoOf(n1)!.localHealthy, false);
+      await until("the leadership is given up", () => echoOf(n2)?.leader === null, 20_000);
+      assert.deepEqual(echoOf(n2)!.instances.map((i) => [i.healthy, i.reason]), [
+        [false, "check-failing"],
+      ]);
+      assert.equal((await metricsOf(n2))("weft_service_leaders", { service: "echo" }), 0);
+      await until(
+        "the arbiter saw the lease end",
+        () => (lab.leader.leaseStats()?.arbiter?.released ?? 0) >= 1,
+        20_000,
+      );
+      assert.equal(
+        (await metricsOf(lab.leader))("weft_service_lease_ends_total", { reason: "released" }),
+        lab.leader.leaseStats()!.arbiter!.released,
       );
       await assert.rejects(
         n2.request("echo/say"),

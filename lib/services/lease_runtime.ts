@@ -77,7 +77,15 @@ export interface LeaseStats {
   client: LeaseClientStats;
   /** The arbiter (mesh leader only). */
   arbiter?: ArbiterStats;
+  /**
+   * Changes of a service's leader as this node heard of them (to another holder, a new lease,
+   * or none), by service; past {@link MAX_CHANGE_SERIES} services, under `other`.
+   */
+  leaderChanges: Record<string, number>;
 }
+
+/** Most services whose leader changes are counted apart. */
+export const MAX_CHANGE_SERIES = 256;
 
 /** The control channel as the leases use it (the mesh's control channel fits it). */
 export interface LeasePort {
@@ -132,6 +140,7 @@ export class LeaseRuntime {
   readonly #timing: LeaseTiming;
   readonly #listeners = new Set<(c: ServiceLeaderChange) => void>();
   readonly #emitted = new Map<string, string>();
+  readonly #changes = new Map<string, number>();
   readonly #stops: (() => void)[] = [];
   #index: Index | null = null;
   #closed = false;
@@ -242,6 +251,7 @@ export class LeaseRuntime {
     return {
       client: { ...this.#client.stats },
       ...(this.#arbiter ? { arbiter: structuredClone(this.#arbiter.stats) } : {}),
+      leaderChanges: Object.fromEntries(this.#changes),
     };
   }
 
@@ -293,6 +303,10 @@ export class LeaseRuntime {
     if ((this.#emitted.get(service) ?? "") === key) return;
     if (key === "") this.#emitted.delete(service);
     else this.#emitted.set(service, key);
+    const series = this.#changes.has(service) || this.#changes.size < MAX_CHANGE_SERIES
+      ? service
+      : "other";
+    this.#changes.set(series, (this.#changes.get(series) ?? 0) + 1);
     for (const fn of this.#listeners) {
       try {
         fn({ name: service, leader: l });

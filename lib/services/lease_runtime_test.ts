@@ -85,6 +85,8 @@ Deno.test("lease runtime: one leader among the instances, failover when it stops
   );
   try {
     const [leader, n1, n2] = runtimes;
+    let heard = 0;
+    leader.subscribe(() => heard++);
     // Every view (the leader's, which offers nothing, included) hears of the first leader.
     const first = Promise.all(runtimes.map((r) => waitFor(r, (c) => c.leader ?? undefined)));
     for (const r of runtimes) r.start();
@@ -113,6 +115,10 @@ Deno.test("lease runtime: one leader among the instances, failover when it stops
     assert.equal(winner.lease("svc"), null, "the cut-off holder stepped down");
     assert.equal(winner.stats().client.lapsed, 1);
     assert.equal(leader.stats().arbiter!.expired, 1);
+    // Every change the subscribers heard is counted: the first leader and the failover at least.
+    assert.ok(heard >= 2);
+    assert.deepEqual(leader.stats().leaderChanges, { svc: heard });
+    assert.equal(leader.stats().arbiter!.granted, 2);
   } finally {
     for (const r of runtimes) r.close();
   }

@@ -8,6 +8,7 @@
 import { Hono } from "hono";
 import type { HealthState } from "../health/state.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
+import type { ServiceStatus } from "./status.ts";
 
 export { DASHBOARD_HTML } from "./dashboard_page.ts";
 
@@ -27,6 +28,8 @@ export interface DashboardStatus {
     version?: string;
     /** Seconds since the agent started. */
     uptimeSeconds?: number;
+    /** The mesh's services with their instances and leaders (mesh agents): the Services panel. */
+    services?: ServiceStatus[];
   };
   /** The links from this node. */
   peers: {

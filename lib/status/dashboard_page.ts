@@ -38,6 +38,42 @@ export const PATH_VIEW_JS: string = `
   }
 `;
 
+/**
+ * The page's model of a service (a `node.services` entry of the status document), as script
+ * text: `serviceView(service)` says how the Services panel shows it (its state, the count of
+ * healthy instances, each instance with its health and whether it leads, the leader's line).
+ * Kept apart from the drawing, as `pathView` is, so tests run it without a browser.
+ */
+export const SERVICE_VIEW_JS: string = `
+  // state: up (every instance healthy), degraded (some), down (none), unknown (no instance).
+  function serviceView(s) {
+    var list = Array.isArray(s.instances) ? s.instances : [];
+    var leader = s.leader && typeof s.leader === "object" ? s.leader : null;
+    var healthy = 0;
+    var instances = list.map(function (i) {
+      var ok = i.healthy === true;
+      if (ok) healthy++;
+      var leads = !!leader && leader.node === i.node && leader.address === i.address;
+      var why = ok ? "" : i.reason === "node-down" ? "node down"
+        : i.reason === "check-failing" ? "check failing" : String(i.reason || "unhealthy");
+      return { node: String(i.node || "?"), address: String(i.address || ""), healthy: ok,
+        health: ok ? "up" : "down", why: why, leader: leads, local: i.local === true,
+        tip: String(i.node || "?") + " " + String(i.address || "") +
+          (i.local ? " (this node)" : "") + (ok ? ", healthy" : ", " + why) +
+          (i.rpc ? "" : ", DNS only (answers no calls)") + (leads ? ", leader" : "") };
+    });
+    var total = instances.length;
+    var state = total === 0 ? "unknown" : healthy === total ? "up" : healthy === 0 ? "down"
+      : "degraded";
+    var leaderText = leader ? String(leader.node) + " · token " + leader.token : "none";
+    return { name: String(s.name || ""), healthy: healthy, total: total, state: state,
+      summary: healthy + "/" + total + " healthy", instances: instances,
+      leader: leader ? String(leader.node) : "", leaderText: leaderText,
+      leaderTip: leader ? "leader " + leader.node + " " + leader.address + ", fencing token " +
+        leader.token + ", lease until " + leader.expiresAt : "no leader known" };
+  }
+`;
+
 /** The dashboard's HTML. */
 export const DASHBOARD_HTML: string = `<!doctype html>
 <html lang="en">
@@ -107,12 +143,23 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge[data-health="up"] { background: var(--up); }
 .badge[data-health="degraded"] { background: var(--degraded); }
 .badge[data-health="down"] { background: var(--down); }
-#log h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
+#services h2, #log h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
 #events { list-style: none; margin: 0; padding: 6px 14px; font-size: 12.5px; max-height: 180px;
   overflow: auto; }
 #events li { padding: 3px 0; color: var(--muted); }
 #events li b { color: var(--fg); }
 .empty { color: var(--muted); padding: 30px; text-align: center; }
+#service-list td { white-space: normal; }
+#service-list td.svc { font-weight: 600; }
+.inst { display: inline-flex; align-items: center; gap: 5px; margin: 2px 10px 2px 0;
+  font-size: 12.5px; }
+.inst::before { content: ""; width: 9px; height: 9px; border-radius: 50%;
+  background: var(--unknown); }
+.inst[data-health="up"]::before { background: var(--up); }
+.inst[data-health="down"]::before { background: var(--down); }
+.inst .why { color: var(--down); font-size: 11.5px; }
+.inst .lead { display: inline-block; padding: 0 5px; border-radius: 4px; font-size: 11px;
+  font-weight: 700; color: #fff; background: var(--self); }
 </style>
 </head>
 <body>
@@ -146,6 +193,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
         <th>RTT</th><th>Loss</th>
         <th>Rx rate</th><th>Tx rate</th><th>Received</th><th>Sent</th><th>Last handshake</th>
       </tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section id="services" class="panel" hidden>
+    <h2>Services</h2>
+    <table id="service-list">
+      <thead><tr><th>Service</th><th>Health</th><th>Instances</th><th>Leader</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>
@@ -279,6 +333,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
   }
 
 ${PATH_VIEW_JS}
+${SERVICE_VIEW_JS}
   // The path line of a tooltip (mesh peers), with its line feed; none outside a mesh.
   function pathText(v) { return v.tip ? "\\n" + v.tip : ""; }
 
@@ -413,6 +468,41 @@ ${PATH_VIEW_JS}
     });
   }
 
+  // Mesh agents list their services (maybe none); other agents have no such field: no panel.
+  function renderServices() {
+    var list = (doc.node || {}).services;
+    $("services").hidden = !Array.isArray(list);
+    if (!Array.isArray(list)) return;
+    var body = document.querySelector("#service-list tbody");
+    body.textContent = "";
+    if (list.length === 0) {
+      var tr0 = el("tr");
+      tr0.appendChild(el("td", { colspan: 4, class: "empty" }, "no services in the mesh"));
+      body.appendChild(tr0);
+    }
+    list.forEach(function (s) {
+      var v = serviceView(s);
+      var tr = el("tr", { "data-service": v.name, "data-health": v.state,
+        "data-leader": v.leader });
+      tr.appendChild(el("td", { class: "svc" }, v.name));
+      var hc = el("td");
+      hc.appendChild(el("span", { class: "badge", "data-health": v.state }, v.summary));
+      tr.appendChild(hc);
+      var ic = el("td");
+      v.instances.forEach(function (i) {
+        var chip = el("span", { class: "inst", "data-node": i.node, "data-health": i.health,
+          "data-leader": String(i.leader), title: i.tip }, i.node + (i.local ? " (here)" : ""));
+        if (i.why) chip.appendChild(el("span", { class: "why" }, i.why));
+        if (i.leader) chip.appendChild(el("span", { class: "lead" }, "leader"));
+        ic.appendChild(chip);
+      });
+      if (v.instances.length === 0) ic.textContent = "–";
+      tr.appendChild(ic);
+      tr.appendChild(el("td", { class: "leader", title: v.leaderTip }, v.leaderText));
+      body.appendChild(tr);
+    });
+  }
+
   function update(d) {
     if (!d || typeof d !== "object" || !Array.isArray(d.peers)) return;
     doc = d;
@@ -422,6 +512,7 @@ ${PATH_VIEW_JS}
     renderHeader();
     renderGraph();
     renderTable();
+    renderServices();
     setConn(mode);
   }
 

@@ -177,6 +177,40 @@ export interface ServiceMetrics {
   drops: Record<string, number>;
 }
 
+/** The service-leader leases' figures (lib/services/lease_*.ts). */
+export interface LeaseMetrics {
+  /** Every service known here, with its leader's node name (null when none is known). */
+  leaders: { service: string; node: string | null }[];
+  /** Changes of a service's leader heard here, by service. */
+  changes: Record<string, number>;
+  /** This node's lease client. */
+  client: {
+    /** Asks and renewals sent. */
+    asks: number;
+    /** Leases given up. */
+    releases: number;
+    /** Leases stepped down from because no renewal came in time. */
+    lapsed: number;
+    /** Rows of announced leases dropped because the table of leaders was full. */
+    rowsDropped: number;
+  };
+  /** The arbiter (the mesh leader only). */
+  arbiter?: {
+    /** Leases granted. */
+    granted: number;
+    /** Leases renewed. */
+    renewed: number;
+    /** Leases that ended, by reason (`released`, `expired`). */
+    ended: Record<string, number>;
+    /** Asks refused, by reason (`not-member`, `unhealthy`, `rate-limited`, ...). */
+    refused: Record<string, number>;
+    /** Releases of a lease the sender did not hold. */
+    staleReleases: number;
+    /** Grants not made because the record could not be persisted. */
+    persistFailed: number;
+  };
+}
+
 /** The figures of the path probes: path changes, drops and the peers' path states. */
 export interface PathMetrics {
   /**
@@ -370,6 +404,8 @@ export interface MetricsSnapshot {
   relay?: RelayMetrics;
   /** Service calls and events (mesh agents). */
   services?: ServiceMetrics;
+  /** Service-leader leases (mesh agents). */
+  leases?: LeaseMetrics;
   /** The TCP transport, while the agent listens on TCP. */
   tcp?: TcpMetrics;
   /** The UDP underlay (the agent's own UDP socket). */
@@ -549,6 +585,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
   }
   if (s.relay) renderRelay(w, s.relay);
   if (s.services) renderServices(w, s.services);
+  if (s.leases) renderLeases(w, s.leases);
   if (s.tcp) renderTcp(w, s.tcp);
   if (s.udp) renderUdp(w, s.udp);
   if (s.tun) renderTun(w, s.tun);
@@ -600,6 +637,73 @@ function renderServices(w: MetricsWriter, s: ServiceMetrics): void {
     "weft_service_drops_total",
     "Service messages dropped on the wire, by reason.",
     keyed(s.drops, "reason"),
+  );
+}
+
+function renderLeases(w: MetricsWriter, l: LeaseMetrics): void {
+  const leaders = [...l.leaders].sort((a, b) =>
+    a.service < b.service ? -1 : a.service > b.service ? 1 : 0
+  );
+  w.gauge(
+    "weft_service_leaders",
+    "Whether this node knows a leader of the service (1) or none (0), by service.",
+    leaders.map(({ service, node }) => ({ labels: { service }, value: node === null ? 0 : 1 })),
+  );
+  w.gauge(
+    "weft_service_leader",
+    "The leader of each service as this node knows it (1, labelled with its node name).",
+    leaders.flatMap(({ service, node }) =>
+      node === null ? [] : [{ labels: { service, node }, value: 1 }]
+    ),
+  );
+  w.counter(
+    "weft_service_leader_changes_total",
+    "Changes of a service's leader heard on this node (a new holder, a new lease, or none).",
+    keyed(l.changes, "service"),
+  );
+  w.counter("weft_service_lease_asks_total", "Lease asks and renewals this node sent.", [
+    { value: l.client.asks },
+  ]);
+  w.counter("weft_service_lease_releases_total", "Leases this node gave up.", [
+    { value: l.client.releases },
+  ]);
+  w.counter(
+    "weft_service_lease_lapsed_total",
+    "Leases this node stepped down from because no renewal came in time.",
+    [{ value: l.client.lapsed }],
+  );
+  w.counter(
+    "weft_service_lease_rows_dropped_total",
+    "Rows of announced leases dropped because this node's table of leaders was full.",
+    [{ value: l.client.rowsDropped }],
+  );
+  const a = l.arbiter;
+  if (!a) return;
+  w.counter("weft_service_lease_grants_total", "Leases the arbiter granted (mesh leader).", [
+    { value: a.granted },
+  ]);
+  w.counter("weft_service_lease_renewals_total", "Leases the arbiter renewed (mesh leader).", [
+    { value: a.renewed },
+  ]);
+  w.counter(
+    "weft_service_lease_ends_total",
+    "Leases that ended at the arbiter, by reason: released by the holder, or expired.",
+    keyed(a.ended, "reason"),
+  );
+  w.counter(
+    "weft_service_lease_refusals_total",
+    "Lease asks the arbiter refused, by reason.",
+    keyed(a.refused, "reason"),
+  );
+  w.counter(
+    "weft_service_lease_stale_releases_total",
+    "Releases of a lease the sender did not hold (late or repeated).",
+    [{ value: a.staleReleases }],
+  );
+  w.counter(
+    "weft_service_lease_persist_failures_total",
+    "Grants not made because the leader's state could not be written.",
+    [{ value: a.persistFailed }],
   );
 }
 

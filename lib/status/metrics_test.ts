@@ -425,3 +425,62 @@ Deno.test("metrics: service calls and events", async () => {
     assert.equal(r.code, 0, r.out);
   }
 });
+
+Deno.test("metrics: service-leader leases, on a node and on the arbiter", async () => {
+  const node = renderMetrics({
+    ...snapshot(),
+    leases: {
+      leaders: [{ service: "jobs", node: null }, { service: "echo", node: "n1" }],
+      changes: { echo: 3 },
+      client: { asks: 40, releases: 1, lapsed: 2, rowsDropped: 0 },
+    },
+  });
+  const doc = parsePrometheus(node);
+  const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
+  assert.equal(v("weft_service_leaders", { service: "echo" }), 1);
+  assert.equal(v("weft_service_leaders", { service: "jobs" }), 0);
+  assert.equal(v("weft_service_leader", { service: "echo", node: "n1" }), 1);
+  assert.equal(
+    doc.samples.filter((s) => s.name === "weft_service_leader").length,
+    1,
+    "no series for a service without a leader",
+  );
+  assert.equal(v("weft_service_leader_changes_total", { service: "echo" }), 3);
+  assert.equal(v("weft_service_lease_asks_total"), 40);
+  assert.equal(v("weft_service_lease_lapsed_total"), 2);
+  assert.ok(!doc.families.has("weft_service_lease_grants_total"), "only the arbiter grants");
+  // Sorted by service, whatever order they came in.
+  assert.deepEqual(
+    doc.samples.filter((s) => s.name === "weft_service_leaders").map((s) => s.labels.service),
+    ["echo", "jobs"],
+  );
+
+  const arbiter = renderMetrics({
+    ...snapshot(),
+    leases: {
+      leaders: [],
+      changes: {},
+      client: { asks: 0, releases: 0, lapsed: 0, rowsDropped: 5 },
+      arbiter: {
+        granted: 7,
+        renewed: 90,
+        ended: { released: 2, expired: 4 },
+        refused: { "not-member": 1, unhealthy: 6, "rate-limited": 0 },
+        staleReleases: 1,
+        persistFailed: 0,
+      },
+    },
+  });
+  const a = parsePrometheus(arbiter);
+  assert.equal(promValue(a, "weft_service_lease_grants_total"), 7);
+  assert.equal(promValue(a, "weft_service_lease_renewals_total"), 90);
+  assert.equal(promValue(a, "weft_service_lease_ends_total", { reason: "expired" }), 4);
+  assert.equal(promValue(a, "weft_service_lease_refusals_total", { reason: "unhealthy" }), 6);
+  assert.equal(promValue(a, "weft_service_lease_rows_dropped_total"), 5);
+  if (hasPromtool) {
+    for (const text of [node, arbiter]) {
+      const r = await promtoolCheck(text);
+      assert.equal(r.code, 0, r.out);
+    }
+  }
+});

@@ -56,6 +56,56 @@ export interface NodeStatus {
     /** Packets dropped per rule name (`(default)` for the default action). */
     droppedByRule: Record<string, number>;
   };
+  /**
+   * The services of the mesh as this node sees them (mesh agents): every service a member
+   * announces or this node provides, sorted by name, with its instances and its leader.
+   */
+  services?: ServiceStatus[];
+}
+
+/** A service, in the status document. */
+export interface ServiceStatus {
+  /** The service's name. */
+  name: string;
+  /** Provided on this node. */
+  local: boolean;
+  /**
+   * This node's health check of it: true or false, null before the first result; absent when
+   * this node does not check it.
+   */
+  localHealthy?: boolean | null;
+  /** The members offering it, sorted by node name. */
+  instances: ServiceInstanceStatus[];
+  /** Its leader as this node knows it, null when none is known. */
+  leader: ServiceLeaderStatus | null;
+}
+
+/** One member offering a service, in the status document. */
+export interface ServiceInstanceStatus {
+  /** The member's node name. */
+  node: string;
+  /** The member's overlay address. */
+  address: string;
+  /** True for this node. */
+  local: boolean;
+  /** True when it answers calls of the service (it provides actions or an HTTP backend). */
+  rpc: boolean;
+  /** True when calls may go to it now. */
+  healthy: boolean;
+  /** Why it is out of rotation: `node-down` or `check-failing`; absent when healthy. */
+  reason?: string;
+}
+
+/** A service's leader, in the status document. */
+export interface ServiceLeaderStatus {
+  /** The leader's node name. */
+  node: string;
+  /** The leader's overlay address. */
+  address: string;
+  /** The lease's fencing token (higher for every new lease of the service). */
+  token: number;
+  /** ISO time until which it leads as far as this node knows (unless the lease is renewed). */
+  expiresAt: string;
 }
 
 /** One peer, in the status document. */

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { NodeStatus, PeerStatus } from "./status.ts";
+import type { NodeStatus, PeerStatus, ServiceStatus } from "./status.ts";
 
 function ago(seconds: number | null): string {
   if (seconds === null) return "never";
@@ -34,6 +34,21 @@ function pathCell(p: PeerStatus): string {
   if (p.path !== "direct") return p.path;
   const chosen = p.candidates?.find((c) => c.chosen);
   return `direct${tcp}${chosen ? ` (${chosen.kind})` : ""}`;
+}
+
+/**
+ * One line per service, names aligned: `echo  2/3 healthy  leader n1 (token 4)`, with `here`
+ * when this node provides it (`here, failing` while its check fails here).
+ */
+function serviceLines(services: ServiceStatus[]): string[] {
+  const width = Math.max(...services.map((s) => s.name.length));
+  return services.map((s, i) => {
+    const healthy = s.instances.filter((x) => x.healthy).length;
+    const leader = s.leader ? `leader ${s.leader.node} (token ${s.leader.token})` : "no leader";
+    const here = s.local ? (s.localHealthy === false ? "  here, failing" : "  here") : "";
+    return `${i === 0 ? "services" : ""}`.padEnd(11) +
+      `${s.name.padEnd(width)}  ${healthy}/${s.instances.length} healthy  ${leader}${here}`;
+  });
 }
 
 /** Pads the columns of `rows` (the first row is the header). */
@@ -77,6 +92,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
         }`,
       ]
       : []),
+    ...(n.services?.length ? serviceLines(n.services) : []),
   ].join("\n");
   if (st.peers.length === 0) return `${head}\n\nno peers`;
   // PATH only where paths are probed (mesh agents): `weft up` peers have none.

@@ -110,6 +110,49 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
   assert.ok(refused.includes("offloads   tun=none udp-gso=off udp-gro=off"), refused);
 });
 
+Deno.test("the node summary: one line per service, instances healthy of all, the leader", () => {
+  const inst = (node: string, healthy: boolean, local = false) => ({
+    node,
+    address: `10.0.0.${node.length}`,
+    local,
+    rpc: true,
+    healthy,
+    ...(healthy ? {} : { reason: "check-failing" }),
+  });
+  const lines = formatStatusTable({
+    node: node({
+      name: "n1",
+      role: "node",
+      services: [
+        {
+          name: "echo",
+          local: true,
+          localHealthy: false,
+          instances: [inst("n1", false, true), inst("n2", true), inst("n33", true)],
+          leader: { node: "n2", address: "10.0.0.2", token: 12, expiresAt: "2030-01-01T00:00:00Z" },
+        },
+        { name: "jobs-queue", local: false, instances: [inst("n2", false)], leader: null },
+        {
+          name: "web",
+          local: true,
+          instances: [inst("n1", true, true)],
+          leader: { node: "n1", address: "10.0.0.1", token: 3, expiresAt: "2030-01-01T00:00:00Z" },
+        },
+      ],
+    }),
+    peers: [],
+  }).split("\n");
+  const at = lines.findIndex((l) => l.startsWith("services"));
+  assert.deepEqual(lines.slice(at, at + 3), [
+    "services   echo        2/3 healthy  leader n2 (token 12)  here, failing",
+    "           jobs-queue  0/1 healthy  no leader",
+    "           web         1/1 healthy  leader n1 (token 3)  here",
+  ]);
+  // None known: no line (a mesh node without services says nothing of them).
+  const none = formatStatusTable({ node: node({ services: [] }), peers: [] });
+  assert.ok(!none.includes("services"), none);
+});
+
 Deno.test("the peer table: names or short keys, addresses, health, RTT, loss, handshake age, bytes", () => {
   const text = formatStatusTable({
     node: node(),

@@ -13,6 +13,7 @@ import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
+import { printServicesBench, runServicesBench } from "./services.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -65,6 +66,14 @@ else {
   console.table(paths.ratios);
   for (const n of paths.notes) console.log(`note: ${n}`);
 }
+
+console.log(
+  "## services: mesh.request against plain HTTP through the tunnel (one caller, 16 callers), " +
+    "publish fan-out (root only)",
+);
+const services = await runServicesBench();
+if (!services) console.log("skipped: needs root and ip netns");
+else printServicesBench(services);
 
 console.log("## simulated mesh: joins, convergence, change propagation, memory (one process)");
 console.table(await runMeshBench([100, 1000]));

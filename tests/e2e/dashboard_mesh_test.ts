@@ -3,6 +3,9 @@
  * processes on loopback (userspace mode). The leader's page must load without console errors and
  * show the three nodes and both links up; then one joiner is stopped and the page must mark it
  * down because its probes went unanswered (probes every 5 s, down after 3 lost).
+ * A second test opens the Services panel of an in-process mesh (the memory mesh of
+ * tests/fixtures/memory_mesh.ts): a service with two instances, its leader marked, and a failing
+ * health check turning an instance unhealthy and moving the lead.
  * Screenshots land in `$WEFT_SCREENSHOTS` or a kept temp dir (the path is printed).
  */
 
@@ -11,6 +14,8 @@ import { chromium } from "playwright-core";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";
+import { until, withLab } from "../fixtures/memory_mesh.ts";
+import { type ControlServer, serveControl } from "../../lib/control/server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -284,4 +289,137 @@ Deno.test({
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     }
   },
+});
+
+/** A `#service-list` row as the checks read it. */
+interface ServiceRow {
+  service: string | null;
+  health: string | null;
+  leader: string | null;
+  instances: string[];
+  leaderCell: string;
+}
+
+Deno.test({
+  name: "dashboard Services panel: a service's instances, its leader marked, a failing check",
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab(async (lab) => {
+      // Any program as a service: n1's instance is an HTTP server.
+      const http = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        async (req) => Response.json({ from: "n1", got: await req.json() }),
+      );
+      const profile = await Deno.makeTempDir({ prefix: "weft-chromium-profile-" });
+      const shots = Deno.env.get("WEFT_SCREENSHOTS") ??
+        await Deno.makeTempDir({ prefix: "weft-dashboard-services-shots-" });
+      let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+      let server: ControlServer | undefined;
+      try {
+        const layer = { serviceLayer: { announceIntervalMs: 300 } };
+        await lab.startLeader(layer);
+        const n1 = await lab.start("n1", "192.0.2.11", {
+          ...layer,
+          serviceHttp: [{ name: "echo", url: `http://127.0.0.1:${http.addr.port}` }],
+        });
+        const n2 = await lab.start("n2", "192.0.2.12", layer);
+        n2.services.provide("echo", { say: (p) => ({ from: "n2", got: p }) });
+        const byName = new Map([["n1", n1], ["n2", n2]]);
+        const leaderOf = () => lab.leader.serviceLeader("echo")?.member;
+        await until(
+          "the mesh leader sees both instances and a leader",
+          () =>
+            lab.leader.services.instances("echo").filter((i) => i.healthy).length === 2 &&
+            leaderOf() !== undefined,
+          GUARD_MS,
+        );
+        server = serveControl(lab.leader.agent, { listen: "127.0.0.1:0", mesh: lab.leader });
+
+        context = await chromium.launchPersistentContext(profile, {
+          executablePath: CHROMIUM,
+          headless: true,
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+          viewport: { width: 1280, height: 1000 },
+        });
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on("console", (m) => {
+          if (m.type() === "error" || m.type() === "warning") problems.push(`console: ${m.text()}`);
+        });
+        page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+        await page.goto(`http://${server.address}/`);
+        const first = leaderOf()!;
+        const other = first === "n1" ? "n2" : "n1";
+        // The panel lists echo, both instances healthy, the leader's instance marked.
+        await page.waitForSelector(
+          `#services tr[data-service="echo"][data-health="up"][data-leader="${first}"]`,
+          { timeout: GUARD_MS },
+        );
+        const rows = () =>
+          page.$$eval("#service-list tbody tr", (els) =>
+            els.map((e) => ({
+              service: e.getAttribute("data-service"),
+              health: e.getAttribute("data-health"),
+              leader: e.getAttribute("data-leader"),
+              instances: [...e.querySelectorAll(".inst")].map((i) =>
+                `${i.getAttribute("data-node")}:${i.getAttribute("data-health")}:${
+                  i.getAttribute("data-leader")
+                }`
+              ),
+              leaderCell: e.querySelector("td.leader")?.textContent ?? "",
+            })));
+        const up = (await rows()) as ServiceRow[];
+        assert.deepEqual(up.map((r) => [r.service, r.health, r.instances]), [[
+          "echo",
+          "up",
+          [`n1:up:${first === "n1"}`, `n2:up:${first === "n2"}`],
+        ]]);
+        const token = lab.leader.serviceLeader("echo")!.token;
+        assert.equal(up[0].leaderCell, `${first} · token ${token}`);
+        assert.match(
+          (await page.textContent('#services tr[data-service="echo"]'))!,
+          /2\/2 healthy/,
+        );
+        await page.screenshot({ path: `${shots}/1-services.png`, fullPage: true });
+
+        // The leader's instance fails its check (a closed port): it turns unhealthy on the page
+        // and the other instance takes the lead.
+        const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const port = closed.addr.port;
+        closed.close();
+        byName.get(first)!.services.check("echo", {
+          target: { kind: "tcp", host: "127.0.0.1", port },
+          intervalMs: 100,
+          fall: 1,
+        });
+        await page.waitForSelector(
+          `#services tr[data-service="echo"][data-health="degraded"][data-leader="${other}"]`,
+          { timeout: GUARD_MS },
+        );
+        const failed = (await rows()) as ServiceRow[];
+        assert.deepEqual(
+          failed[0].instances.sort(),
+          [`${first}:down:false`, `${other}:up:true`].sort(),
+        );
+        const chip = `#services .inst[data-node="${first}"]`;
+        assert.match((await page.textContent(chip))!, /check failing/);
+        assert.match((await page.getAttribute(chip, "title"))!, /check failing/);
+        assert.match(failed[0].leaderCell, new RegExp(`^${other} · token \\d+$`));
+        assert.match(
+          (await page.textContent('#services tr[data-service="echo"]'))!,
+          /1\/2 healthy/,
+        );
+        await page.screenshot({ path: `${shots}/2-check-failing.png`, fullPage: true });
+        assert.deepEqual(problems, [], "no console errors");
+        await page.close();
+        console.log(`dashboard services screenshots: ${shots}`);
+      } finally {
+        await context?.close().catch(() => {});
+        await server?.close();
+        await http.shutdown();
+        await Deno.remove(profile, { recursive: true }).catch(() => {});
+      }
+    }),
 });

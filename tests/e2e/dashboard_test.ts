@@ -210,6 +210,8 @@ Deno.test({
         (els) => els.map((e) => e.getAttribute("data-node")),
       );
       assert.deepEqual(nodes, ["alpha", "bravo", "charlie"]);
+      // A status without a services field (no mesh agent): no Services panel.
+      assert.equal(await page.isHidden("#services"), true);
       const links = await page.$$eval(
         "#graph .link",
         (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-health")}`),
