@@ -105,8 +105,9 @@ Deno.test("three agent processes with a preshared key: every pair pings", async 
       const c = new ControlClient(x.status);
       for (const y of ns) {
         if (x === y) continue;
-        const r = await c.ping(y.address, { count: 1, timeoutMs: ECHO_WAIT_MS });
-        assert.ok(r.rtts[0] !== null, `${x.name} -> ${y.name}`);
+        // Up to three tries: the first waits for a handshake, which a busy machine may lose.
+        const r = await c.ping(y.address, { count: 3, timeoutMs: ECHO_WAIT_MS, intervalMs: 200 });
+        assert.ok(r.rtts.some((t) => t !== null), `${x.name} -> ${y.name}: ${r.rtts}`);
       }
     }
   });
