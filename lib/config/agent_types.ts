@@ -11,8 +11,7 @@ import type { BackendName } from "../crypto/types.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import type { LabelPair } from "../members/labels.ts";
 import type { PolicySource } from "./yaml_source.ts";
-import type { HttpBackendSpec } from "../services/http_backend.ts";
-import type { ServiceCheckSpec } from "../services/health_check.ts";
+import type { HttpBackendSpec, ServiceCheckSpec } from "../members/service_backends.ts";
 
 /**
  * A service as the configuration lists it: what the member record announces, and what only

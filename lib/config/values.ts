@@ -30,8 +30,12 @@ import {
   serviceNameProblem,
 } from "../members/services.ts";
 import type { ServiceSpec } from "../members/member.ts";
-import { type HttpBackendSpec, parseServiceHttp } from "../services/http_backend.ts";
-import { parseServiceCheck, type ServiceCheckSpec } from "../services/health_check.ts";
+import {
+  type HttpBackendSpec,
+  parseServiceCheck,
+  parseServiceHttp,
+  type ServiceCheckSpec,
+} from "../members/service_backends.ts";
 import type { ConfiguredService, ServiceCheckEntry } from "./agent_types.ts";
 
 /**
@@ -264,13 +268,13 @@ function flagTexts<T>(
   };
 }
 
-/** `--service-http NAME=URL` values (lib/services/http_backend.ts), one per service. */
+/** `--service-http NAME=URL` values (lib/members/service_backends.ts), one per service. */
 export const serviceHttpList: Parser<HttpBackendSpec[]> = flagTexts(
   parseServiceHttp,
   (v) => v.name,
 );
 
-/** `--service-check NAME=TARGET[,key=value...]` values (lib/services/health_check.ts), one per service. */
+/** `--service-check NAME=TARGET[,key=value...]` values (lib/members/service_backends.ts), one per service. */
 export const serviceCheckList: Parser<ServiceCheckEntry[]> = flagTexts(
   parseServiceCheck,
   (v) => v.service,
