@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "@commande
 import {
   AgentAnswerError,
   type AgentConfig,
+  ArgumentError,
   BACKEND_NAMES,
   type BackendName,
   compilePolicyText,
@@ -18,6 +19,10 @@ import {
   createLogger,
   defaultStateDir,
   encodeKey,
+  formatAnswer,
+  formatLeader,
+  formatPublishResult,
+  formatServiceTable,
   formatStatusTable,
   formatTable,
   generatePresharedKey,
@@ -31,6 +36,7 @@ import {
   LOG_FORMATS,
   LOG_LEVELS,
   type Logger,
+  MAX_BODY_BYTES,
   MAX_POLICY_BYTES,
   MeshAgent,
   meshControlFromConfig,
@@ -38,17 +44,22 @@ import {
   meshOptionsFromConfig,
   meshRoleFromConfig,
   optionHelp,
+  parseJsonArgument,
   parseKey,
   parseLabel,
   parseLogFormat,
   parseLogLevel,
   PolicyError,
+  printEvents,
   type ProtocolTimers,
   publicKeyOf,
+  publishData,
   readTextFileBounded,
   readUpTo,
   runDemo,
   serveControl,
+  ServiceError,
+  serviceErrorText,
   userSetFlags,
   VERSION,
   WgQuickUp,
@@ -538,6 +549,104 @@ function addLocalAgentCommands(program: Command): void {
     });
 }
 
+/** `weft call|publish|subscribe` and `weft service list|leader` through the local agent. */
+function addServiceCommands(program: Command): void {
+  program.command("call").description("call a service's action in the mesh; print the answer")
+    .argument("<service/action>", "what to call, as in auth/login")
+    .argument("[json]", "the params as JSON, - to read them from stdin (default: none)")
+    .option("--timeout <ms>", "wait this long for each attempt", intArg(1, 600_000))
+    .option("--retries <n>", "further attempts allowed", intArg(0, 16))
+    .option("--idempotent", "safe to run twice: a timeout or failure may be retried elsewhere")
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
+    .action(async (path, json, opts) => {
+      const params = parseJsonArgument(
+        json === "-" ? await readStdin(MAX_BODY_BYTES, "the params") : json,
+      );
+      const client = await localClient(opts);
+      const result = await client.call(path, params, {
+        ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+        ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
+        ...(opts.idempotent ? { idempotent: true } : {}),
+      });
+      console.log(formatAnswer(result));
+    });
+
+  program.command("publish").description("publish an event to the topic's subscribers")
+    .argument("<topic>", "the topic, as in status/updated")
+    .argument("<data>", "the payload: JSON, or else sent as a string")
+    .addOption(
+      new Option("--mode <mode>", "who gets it").choices(
+        ["all", "one-per-service", "local-only"] as const,
+      ).default("all"),
+    )
+    .option("--json", "print the result as JSON")
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
+    .action(async (topic, data, opts) => {
+      const client = await localClient(opts);
+      const r = await client.publish(topic, publishData(data), opts.mode);
+      console.log(opts.json ? JSON.stringify(r, null, 2) : formatPublishResult(r));
+    });
+
+  program.command("subscribe").description("print a topic's events as NDJSON until stopped")
+    .argument("<topic>", "the topic pattern (* one level, > the rest)")
+    .option("--group <service>", "one subscriber per group gets one-per-service events")
+    .option("--queue <n>", "events the agent holds for a slow reader", intArg(1, 4096))
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
+    .action(async (pattern, opts) => {
+      const client = await localClient(opts);
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      Deno.addSignalListener("SIGINT", onSignal);
+      Deno.addSignalListener("SIGTERM", onSignal);
+      const enc = new TextEncoder();
+      try {
+        await printEvents(client, pattern, {
+          group: opts.group,
+          queue: opts.queue,
+          signal: stop.signal,
+          out: (line) => {
+            try {
+              Deno.stdout.writeSync(enc.encode(line + "\n"));
+            } catch (e) {
+              // A reader that went away (`| head -1`) ends the subscription, not in an error.
+              if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+              stop.abort();
+            }
+          },
+          err: (line) => console.error(line),
+        });
+      } finally {
+        Deno.removeSignalListener("SIGINT", onSignal);
+        Deno.removeSignalListener("SIGTERM", onSignal);
+      }
+    });
+
+  const serviceCmd = program.command("service").description("the mesh's services");
+  serviceCmd.command("list").description("services, their instances with health, and leaders")
+    .option("--json", "print JSON")
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
+    .action(async (opts) => {
+      const services = await (await localClient(opts)).services();
+      console.log(opts.json ? JSON.stringify(services, null, 2) : formatServiceTable(services));
+    });
+  serviceCmd.command("leader").description("the service's leader: its node and address")
+    .argument("<name>", "the service")
+    .option("--json", "print JSON")
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
+    .action(async (name, opts) => {
+      const leader = await (await localClient(opts)).serviceLeader(name);
+      if (opts.json) console.log(JSON.stringify({ name, leader }, null, 2));
+      else if (leader) console.log(formatLeader(leader));
+      else console.error(`no leader of ${name} is known`);
+      if (!leader) Deno.exitCode = 1;
+    });
+}
+
 /** `weft demo`: a local mesh on loopback. */
 function addDemoCommand(program: Command): void {
   program.command("demo").description(
@@ -576,6 +685,7 @@ function build(): Command {
       addPolicyCommands,
       addKeyCommands,
       addLocalAgentCommands,
+      addServiceCommands,
       addDemoCommand,
     ]
   ) add(program);
@@ -594,11 +704,20 @@ export async function main(args: string[]): Promise<number> {
       if (e.code === "commander.help") return 0;
       return 2;
     }
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = e instanceof ServiceError
+      ? serviceErrorText(e)
+      : e instanceof Error
+      ? e.message
+      : String(e);
     console.error(`weft: ${msg}`);
-    // A request the agent refused (4xx: bad input, wrong token) is a refusal like a bad flag.
-    const refused = e instanceof AgentAnswerError && e.status >= 400 && e.status < 500;
-    return e instanceof UsageError || e instanceof ConfigError || refused ? 2 : 1;
+    // A request the agent refused (4xx: bad input, wrong token) is a refusal like a bad flag; so
+    // is a service call the service layer calls malformed. Other service errors (nobody offers
+    // it, no answer, the handler failed) are failures.
+    const refused = (e instanceof AgentAnswerError && e.status >= 400 && e.status < 500) ||
+      (e instanceof ServiceError && e.code === "bad-request");
+    const usage = e instanceof UsageError || e instanceof ArgumentError ||
+      e instanceof ConfigError;
+    return usage || refused ? 2 : 1;
   }
 }
 

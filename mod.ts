@@ -96,9 +96,27 @@ export {
   controlApp,
   type ControlServer,
   type ControlServerOptions,
+  MAX_BODY_BYTES,
   serveControl,
 } from "./lib/control/server.ts";
 export { AgentAnswerError, ControlClient, type ReceivedDatagram } from "./lib/control/client.ts";
+export {
+  SERVICE_ERROR_STATUS,
+  type ServiceLeaderView,
+  type ServiceView,
+} from "./lib/control/routes/services.ts";
+export {
+  ArgumentError,
+  formatAnswer,
+  formatLeader,
+  formatPublishResult,
+  formatServiceTable,
+  parseJsonArgument,
+  printEvents,
+  type PrintEventsOptions,
+  publishData,
+  serviceErrorText,
+} from "./lib/control/service_cli.ts";
 export {
   DEFAULT_UAPI_DIR,
   serveUapi,

@@ -21,9 +21,11 @@ import { isLoopbackHost, parseHostPort } from "../net/hostport.ts";
 export type {
   AgentConfig,
   AgentFlags,
+  ConfiguredService,
   OptionKey,
   OptionOrigin,
   OptionOrigins,
+  ServiceCheckEntry,
 } from "./agent_types.ts";
 export type { PolicySource } from "./yaml_source.ts";
 export type { LabelPair } from "../members/labels.ts";
@@ -55,7 +57,44 @@ function locate(config: AgentConfig, key: OptionKey): { name: string; where: Whe
   };
 }
 
+/**
+ * HTTP backends and checks given as flags against the services' entries: one backend and one
+ * check per service, and a check only of a service offered here (listed, or answered by an HTTP
+ * backend), which it could not otherwise affect.
+ */
+function checkServiceExtras(config: AgentConfig): void {
+  const inEntries = (what: "http" | "check") =>
+    new Set(config.services.filter((s) => s[what] !== undefined).map((s) => s.name));
+  const http = inEntries("http");
+  for (const b of config.serviceHttp) {
+    if (http.has(b.name)) {
+      throw new ConfigError(
+        `--service-http: service ${b.name} has an HTTP backend in the configuration file already`,
+      );
+    }
+  }
+  const checked = inEntries("check");
+  const offered = new Set([
+    ...config.services.map((s) => s.name),
+    ...config.serviceHttp.map((b) => b.name),
+  ]);
+  for (const c of config.serviceChecks) {
+    if (checked.has(c.service)) {
+      throw new ConfigError(
+        `--service-check: service ${c.service} has a check in the configuration file already`,
+      );
+    }
+    if (!offered.has(c.service)) {
+      throw new ConfigError(
+        `--service-check: service ${c.service} is not offered here ` +
+          "(give --service or --service-http for it)",
+      );
+    }
+  }
+}
+
 function crossCheck(config: AgentConfig): void {
+  checkServiceExtras(config);
   if (config.cidr6 !== undefined && config.mtu < 1280) {
     // IPv6 requires every link to carry 1280-byte packets (RFC 8200 section 5).
     const at = locate(config, config.origin.mtu.source === "default" ? "cidr6" : "mtu");

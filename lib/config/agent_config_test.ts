@@ -877,3 +877,108 @@ Deno.test("config: --relay-rate is a whole number of Mbit/s, 160 by default", as
   assert.equal((await load(undefined, { relayRate: "800" })).relayRate, 800);
   await assert.rejects(() => load(undefined, { relayRate: "0" }), /relay-rate/);
 });
+
+Deno.test("service HTTP backends and checks: in the services entries and as flags", async () => {
+  const c = await withFile([
+    "services:",
+    "  - name: api",
+    "    port: 8080",
+    "    http: http://127.0.0.1:8080/v1/",
+    "    check: tcp://127.0.0.1:8080,interval=2s",
+    "  - name: web",
+    "    port: 80",
+    "    check:",
+    "      target: http://127.0.0.1/health",
+    "      interval: 500ms",
+    "      timeout: 1",
+    "      rise: 1",
+    "      fall: 4",
+  ], (path) =>
+    load(path, {
+      serviceHttp: ["Echo=http://[::1]:9000"],
+      serviceCheck: ["echo=tcp://[::1]:9000"],
+    }));
+  assert.deepEqual(c.services, [
+    {
+      name: "api",
+      port: 8080,
+      protocol: "tcp",
+      http: "http://127.0.0.1:8080/v1",
+      check: { target: { kind: "tcp", host: "127.0.0.1", port: 8080 }, intervalMs: 2000 },
+    },
+    {
+      name: "web",
+      port: 80,
+      protocol: "tcp",
+      check: {
+        target: { kind: "http", url: "http://127.0.0.1/health" },
+        intervalMs: 500,
+        timeoutMs: 1000,
+        rise: 1,
+        fall: 4,
+      },
+    },
+  ]);
+  assert.deepEqual(c.serviceHttp, [{ name: "echo", url: "http://[::1]:9000" }]);
+  assert.deepEqual(c.serviceChecks, [
+    { service: "echo", check: { target: { kind: "tcp", host: "::1", port: 9000 } } },
+  ]);
+  assert.deepEqual(c.origin.serviceChecks, { source: "flag", flag: "--service-check" });
+  const none = await load();
+  assert.deepEqual([none.serviceHttp, none.serviceChecks], [[], []]);
+  // A single flag (not a list) counts too.
+  assert.equal((await load(undefined, { serviceHttp: "a=http://h" })).serviceHttp.length, 1);
+});
+
+Deno.test("service HTTP backends and checks: bad values name the key, line or flag", async () => {
+  const entry = (...more: string[]) => ["services:", "  - name: api", "    port: 80", ...more];
+  const cases: [string[], number, RegExp][] = [
+    [entry("    http: ftp://x"), 4, /^services\[0\]\.http: .*must be http or https, not ftp/],
+    [entry("    http: http://u:p@h"), 4, /must not hold credentials/],
+    [entry("    http: 8080"), 4, /services\[0\]\.http: expected a string/],
+    [entry("    check: udp://h:1"), 4, /services\[0\]\.check: .*target must be tcp/],
+    [entry("    check: tcp://h:1,every=2s"), 4, /unknown option "every"/],
+    [entry("    check: {interval: 2s}"), 4, /services\[0\]\.check: a check needs a target/],
+    [entry("    check: {target: 'tcp://h:1', intreval: 2s}"), 4, /did you mean "interval"/],
+    [entry("    check: {target: 'tcp://h:1,fall=2'}"), 4, /a target has no commas/],
+    [entry("    check: {target: 'tcp://h:1', interval: 10ms}"), 4, /expected a duration/],
+    [entry("    check: {target: 'tcp://h:1', fall: 0}"), 4, /from 1 to 99/],
+    [
+      [
+        ...entry("    http: http://a"),
+        "  - {name: api, port: 80, protocol: udp, http: 'http://b'}",
+      ],
+      5,
+      /services\[1\]: service api has an HTTP backend already/,
+    ],
+  ];
+  for (const [lines, line, reason] of cases) {
+    const e = await fileError(lines);
+    assert.equal(e.line, line, lines.join("\n"));
+    assert.match(e.reason, reason);
+  }
+  const flags: [AgentFlags, RegExp][] = [
+    [{ serviceHttp: ["api"] }, /^--service-http: invalid HTTP service "api": expected NAME=URL/],
+    [{ serviceHttp: ["a=http://h", "A=http://i"] }, /^--service-http: service a is given twice/],
+    [{ serviceHttp: ["a_b=http://h"] }, /--service-http: .*the name may only hold/],
+    [{ service: ["a:1"], serviceCheck: ["a=tcp://h"] }, /^--service-check: .*tcp:\/\/HOST:PORT/],
+    [{ serviceCheck: ["a=tcp://h:1"] }, /^--service-check: service a is not offered here/],
+    [
+      { service: ["a:1"], serviceCheck: ["a=tcp://h:1", "a=tcp://h:2"] },
+      /^--service-check: service a is given twice/,
+    ],
+  ];
+  for (const [f, reason] of flags) assert.match((await flagError(f)).message, reason);
+  // A check of a service answered only by an HTTP backend is fine.
+  const ok = await load(undefined, {
+    serviceHttp: ["a=http://h"],
+    serviceCheck: ["a=http://h/health"],
+  });
+  assert.equal(ok.serviceChecks[0].service, "a");
+  const twice = await withFile(entry("    http: http://a", "    check: tcp://h:1"), async (p) => [
+    await load(p, { serviceHttp: ["api=http://b"] }).catch((e) => e.message),
+    await load(p, { serviceCheck: ["api=tcp://h:2"] }).catch((e) => e.message),
+  ]);
+  assert.match(twice[0], /--service-http: service api has an HTTP backend in the configuration/);
+  assert.match(twice[1], /--service-check: service api has a check in the configuration/);
+});

@@ -11,6 +11,26 @@ import type { BackendName } from "../crypto/types.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import type { LabelPair } from "../members/labels.ts";
 import type { PolicySource } from "./yaml_source.ts";
+import type { HttpBackendSpec, ServiceCheckSpec } from "../members/service_backends.ts";
+
+/**
+ * A service as the configuration lists it: what the member record announces, and what only
+ * this node needs (its HTTP backend, its health check), which never leaves the node.
+ */
+export interface ConfiguredService extends ServiceSpec {
+  /** The base URL of the HTTP server answering its actions (`http:` in the entry). */
+  http?: string;
+  /** Its health check (`check:` in the entry). */
+  check?: ServiceCheckSpec;
+}
+
+/** A health check of one service (`--service-check NAME=TARGET,...`). */
+export interface ServiceCheckEntry {
+  /** The service checked. */
+  service: string;
+  /** The check. */
+  check: ServiceCheckSpec;
+}
 
 /** Where an option's value came from. */
 export interface OptionOrigin {
@@ -66,8 +86,12 @@ export interface AgentConfig {
   crypto?: BackendName;
   /** This node's labels. */
   labels: Record<string, string>;
-  /** Services this node offers. */
-  services: ServiceSpec[];
+  /** Services this node offers, with their HTTP backends and checks from the file. */
+  services: ConfiguredService[];
+  /** Services answered by HTTP servers (`--service-http NAME=URL`). */
+  serviceHttp: HttpBackendSpec[];
+  /** Health checks of this node's services (`--service-check NAME=TARGET,...`). */
+  serviceChecks: ServiceCheckEntry[];
   /** The overlay DNS server's UDP port; 0 turns it off. */
   dnsPort: number;
   /** The overlay DNS zone, lowercase, ending with a dot. */
@@ -139,6 +163,10 @@ export interface AgentFlags {
   label?: string | LabelPair | (string | LabelPair)[];
   /** `--service <name:port/proto>`, repeatable: texts or `parseService` results. */
   service?: string | ServiceSpec | (string | ServiceSpec)[];
+  /** `--service-http <name=url>`, repeatable. */
+  serviceHttp?: string | string[];
+  /** `--service-check <name=target[,key=value...]>`, repeatable. */
+  serviceCheck?: string | string[];
   /** `--dns-port <port>`. */
   dnsPort?: number | string;
   /** `--dns-zone <zone>`. */

@@ -6,9 +6,11 @@
  * Naming rule: an option's YAML key is its flag without the leading dashes, so `--listen-port` is
  * `listen-port:`. The two repeatable flags that build a collection are singular and their keys
  * plural: `--label k=v` is `labels:` (a mapping), `--service web:80/tcp` is `services:` (a list).
- * `config` exists only as a flag and `policy` only in the file. In `AgentConfig` each option is
+ * `config`, `--service-http` and `--service-check` exist only as flags (in the file, a service's
+ * HTTP backend and check are `http:` and `check:` in its `services:` entry), `policy` only in
+ * the file. In `AgentConfig` each option is
  * the camelCase form of its key (`listenPort`), which is also commander's attribute name for the
- * flag (`label` and `service` for the two repeatable ones).
+ * flag (`label`, `service` and `serviceCheck` for the repeatable ones named in the singular).
  * @module
  */
 
@@ -23,6 +25,8 @@ import {
   hostPort,
   labelMap,
   labelsFromFlag,
+  serviceCheckList,
+  serviceHttpList,
   serviceList,
   servicesFromFlag,
 } from "./values.ts";
@@ -40,7 +44,7 @@ export interface OptionSpec<T> {
   flag?: string;
   /** The flag's argument, e.g. `<port>`; absent for switches. */
   arg?: string;
-  /** Commander's attribute name when it is not the option's name (`label`, `service`). */
+  /** Commander's attribute name when it is not the option's name (`label`, `service`, ...). */
   attribute?: string;
   /** The YAML key; absent for flag-only options. */
   yaml?: string;
@@ -305,14 +309,44 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     attribute: "service",
     yaml: "services",
     repeatable: true,
-    type: "list of {name, port, protocol, weight?, priority?, labels?}",
+    type: "list of {name, port, protocol, weight?, priority?, labels?, http?, check?}",
     default: "none",
     validation: "name a DNS label, port 1 to 65535, protocol tcp or udp (default tcp), " +
-      "weight and priority 0 to 65535",
+      "weight and priority 0 to 65535; http and check as --service-http's URL and " +
+      "--service-check's text without NAME= (check may be a mapping: target, interval, timeout, " +
+      "rise, fall)",
     description: "services this node offers, published in overlay DNS",
     defaultValue: () => [],
     parse: serviceList,
     fromFlag: servicesFromFlag,
+  },
+  serviceHttp: {
+    flag: "--service-http",
+    arg: "<name=url>",
+    repeatable: true,
+    type: "list of NAME=URL",
+    default: "none",
+    validation: "a service name and an http(s) base URL without query or credentials, once per " +
+      "service; in the file: http: in a services entry",
+    description: "a service whose actions an HTTP server answers (action x: POST <url>/x, JSON)",
+    defaultValue: () => [],
+    parse: serviceHttpList,
+    fromFlag: (v) => (Array.isArray(v) ? v : [v]),
+  },
+  serviceChecks: {
+    flag: "--service-check",
+    arg: "<name=target>",
+    attribute: "serviceCheck",
+    repeatable: true,
+    type: "list of NAME=TARGET[,key=value...]",
+    default: "none",
+    validation: "TARGET tcp://HOST:PORT or an http(s) URL (2xx/3xx passes); interval and timeout " +
+      "100ms to 1h (default 5s, 2s), rise and fall 1 to 99 (default 2, 3); a service offered " +
+      "here, once; in the file: check: in a services entry",
+    description: "a health check of a service: failing, it leaves DNS, calls and its election",
+    defaultValue: () => [],
+    parse: serviceCheckList,
+    fromFlag: (v) => (Array.isArray(v) ? v : [v]),
   },
   dnsPort: {
     flag: "--dns-port",

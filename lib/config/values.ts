@@ -1,14 +1,23 @@
 /**
  * Parsers for option values of weft's own kinds: overlay networks, endpoints, DNS labels,
- * directories, labels and services, from the file or a flag, and the `--label` and `--service`
- * argument parsers. Each checks with the one rule its kind has in lib/net or lib/members.
+ * directories, labels and services (with their HTTP backends and health checks), from the file or
+ * a flag, and the `--label`, `--service`, `--service-http` and `--service-check` argument parsers. Each checks with the one rule its kind has in lib/net or lib/members.
  * @module
  */
 
 import { join, resolve } from "node:path";
 import { ConfigError } from "./config_error.ts";
 import { describe, fail, type Input } from "./input.ts";
-import { integer, listOf, oneOf, type Parser, text, unknownKey } from "./combinators.ts";
+import {
+  duration,
+  integer,
+  listOf,
+  oneOf,
+  type Parser,
+  string,
+  text,
+  unknownKey,
+} from "./combinators.ts";
 import { clip, quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
@@ -21,6 +30,13 @@ import {
   serviceNameProblem,
 } from "../members/services.ts";
 import type { ServiceSpec } from "../members/member.ts";
+import {
+  type HttpBackendSpec,
+  parseServiceCheck,
+  parseServiceHttp,
+  type ServiceCheckSpec,
+} from "../members/service_backends.ts";
+import type { ConfiguredService, ServiceCheckEntry } from "./agent_types.ts";
 
 /**
  * An overlay network of `family`: `address/bits` with bits from `minBits` to `maxBits` and no
@@ -99,7 +115,17 @@ export const labelMap: Parser<Record<string, string>> = (input) => {
   return out;
 };
 
-const SERVICE_KEYS = ["name", "port", "protocol", "weight", "priority", "labels"] as const;
+const SERVICE_KEYS = [
+  "name",
+  "port",
+  "protocol",
+  "weight",
+  "priority",
+  "labels",
+  "http",
+  "check",
+] as const;
+const CHECK_KEYS = ["target", "interval", "timeout", "rise", "fall"] as const;
 
 /** A service name: the rule of lib/members/services.ts, in any case; stored lowercase. */
 function serviceName(s: string): string {
@@ -110,10 +136,49 @@ function serviceName(s: string): string {
 }
 
 /**
- * One service as a mapping: name, port, protocol (default tcp), and optional SRV weight and
- * priority and labels; each field checked as lib/members/services.ts checks it, at its line.
+ * A service's health check in its entry: the text a flag takes without the name
+ * (`tcp://127.0.0.1:8080,interval=2s`), or a mapping of target, interval, timeout, rise, fall.
  */
-export const service: Parser<ServiceSpec> = (input, ctx) => {
+function serviceCheck(name: string): Parser<ServiceCheckSpec> {
+  return (input, ctx) => {
+    if (input.kind !== "map") {
+      return text((s) => parseServiceCheck(`${name}=${s}`).check)(input, ctx);
+    }
+    const fields = new Map<string, Input>();
+    for (const e of input.entries) {
+      if (!(CHECK_KEYS as readonly string[]).includes(e.key)) {
+        throw new ConfigError(unknownKey(input.path, e.key, CHECK_KEYS), e.where);
+      }
+      fields.set(e.key, e.value);
+    }
+    const target = fields.get("target");
+    if (target === undefined) {
+      return fail(input, "a check needs a target (tcp://HOST:PORT or a URL)");
+    }
+    const check = text((s) => {
+      if (s.includes(",")) throw new Error(`${quote(s)}: a target has no commas`);
+      return parseServiceCheck(`${name}=${s}`).check;
+    })(target, ctx);
+    // The bounds of the text form (health_check.ts).
+    const interval = fields.get("interval");
+    const timeout = fields.get("timeout");
+    const rise = fields.get("rise");
+    const fall = fields.get("fall");
+    if (interval !== undefined) check.intervalMs = duration(100, 3_600_000)(interval, ctx);
+    if (timeout !== undefined) check.timeoutMs = duration(100, 3_600_000)(timeout, ctx);
+    if (rise !== undefined) check.rise = integer(1, 99)(rise, ctx);
+    if (fall !== undefined) check.fall = integer(1, 99)(fall, ctx);
+    return check;
+  };
+}
+
+/**
+ * One service as a mapping: name, port, protocol (default tcp), and optional SRV weight and
+ * priority and labels, an HTTP backend (`http:`, a base URL) and a health check (`check:`); each
+ * field checked as lib/members/services.ts (or lib/services, for `http` and `check`) checks it,
+ * at its line.
+ */
+export const service: Parser<ConfiguredService> = (input, ctx) => {
   if (input.kind !== "map") {
     return fail(input, `expected a mapping with name, port and protocol, got ${describe(input)}`);
   }
@@ -128,7 +193,7 @@ export const service: Parser<ServiceSpec> = (input, ctx) => {
   const port = fields.get("port");
   if (name === undefined) return fail(input, "a service needs a name");
   if (port === undefined) return fail(input, "a service needs a port");
-  const spec: ServiceSpec = {
+  const spec: ConfiguredService = {
     name: text(serviceName)(name, ctx),
     port: integer(1, 65535)(port, ctx),
     protocol: fields.has("protocol")
@@ -138,27 +203,82 @@ export const service: Parser<ServiceSpec> = (input, ctx) => {
   const weight = fields.get("weight");
   const priority = fields.get("priority");
   const labels = fields.get("labels");
+  const http = fields.get("http");
+  const check = fields.get("check");
   // SRV weight and priority are 16-bit fields (RFC 2782).
   if (weight !== undefined) spec.weight = integer(0, 65535)(weight, ctx);
   if (priority !== undefined) spec.priority = integer(0, 65535)(priority, ctx);
   if (labels !== undefined) spec.labels = labelMap(labels, ctx);
+  if (http !== undefined) {
+    spec.http = text((s) => parseServiceHttp(`${spec.name}=${s}`).url)(http, ctx);
+  }
+  if (check !== undefined) spec.check = serviceCheck(spec.name)(check, ctx);
   return spec;
 };
 
-/** A list of services, none listed twice (same name and protocol). */
-export const serviceList: Parser<ServiceSpec[]> = (input, ctx) => {
+/**
+ * A list of services, none listed twice (same name and protocol), and no service with two HTTP
+ * backends or two checks (one name listed for tcp and udp carries each once).
+ */
+export const serviceList: Parser<ConfiguredService[]> = (input, ctx) => {
   const list = listOf(service)(input, ctx);
   const seen = new Set<string>();
+  const http = new Set<string>();
+  const checked = new Set<string>();
   list.forEach((s, i) => {
+    const item = input.kind === "seq" ? input.items[i] : input;
     const id = serviceId(s);
-    if (seen.has(id)) {
-      const item = input.kind === "seq" ? input.items[i] : input;
-      fail(item, `service ${id} is listed twice`);
-    }
+    if (seen.has(id)) fail(item, `service ${id} is listed twice`);
     seen.add(id);
+    if (s.http !== undefined) {
+      if (http.has(s.name)) fail(item, `service ${s.name} has an HTTP backend already`);
+      http.add(s.name);
+    }
+    if (s.check !== undefined) {
+      if (checked.has(s.name)) fail(item, `service ${s.name} has a check already`);
+      checked.add(s.name);
+    }
   });
   return list;
 };
+
+/** A list of flag texts (one flag given once is one text), each through `parse`. */
+function flagTexts<T>(
+  parse: (text: string) => T,
+  nameOf: (v: T) => string,
+): Parser<T[]> {
+  return (input) => {
+    const items = input.kind === "seq" ? input.items : [input];
+    const seen = new Set<string>();
+    return items.map((item) => {
+      const s = string(item);
+      let v: T;
+      try {
+        v = parse(s.trim());
+      } catch (e) {
+        throw new ConfigError(`${input.path}: ${(e as Error).message}`, item.where);
+      }
+      const name = nameOf(v);
+      if (seen.has(name)) {
+        throw new ConfigError(`${input.path}: service ${name} is given twice`, item.where);
+      }
+      seen.add(name);
+      return v;
+    });
+  };
+}
+
+/** `--service-http NAME=URL` values (lib/members/service_backends.ts), one per service. */
+export const serviceHttpList: Parser<HttpBackendSpec[]> = flagTexts(
+  parseServiceHttp,
+  (v) => v.name,
+);
+
+/** `--service-check NAME=TARGET[,key=value...]` values (lib/members/service_backends.ts), one per service. */
+export const serviceCheckList: Parser<ServiceCheckEntry[]> = flagTexts(
+  parseServiceCheck,
+  (v) => v.service,
+);
 
 /** A list of `HOST:PORT` endpoints (port 1 to 65535), none listed twice. */
 export const endpointList: Parser<string[]> = (input, ctx) => {

@@ -13,6 +13,8 @@ import {
   parseLabel,
   parseService,
   service,
+  serviceCheckList,
+  serviceHttpList,
   serviceList,
   servicesFromFlag,
 } from "./values.ts";
@@ -121,5 +123,37 @@ Deno.test("values: services from the file and from flags", () => {
   assert.deepEqual(
     serviceList(flagInput(servicesFromFlag(["a:1", "b:2/udp"], "--service"), "--service"), CTX),
     [{ name: "a", port: 1, protocol: "tcp" }, { name: "b", port: 2, protocol: "udp" }],
+  );
+});
+
+Deno.test("values: --service-http and --service-check lists, one per service", () => {
+  assert.deepEqual(
+    serviceHttpList(flagInput(["api=http://127.0.0.1:8080/", " b = https://h/p "], "--x"), CTX),
+    [{ name: "api", url: "http://127.0.0.1:8080" }, { name: "b", url: "https://h/p" }],
+  );
+  assert.throws(
+    () => serviceHttpList(flagInput(["api=http://h?q=1"], "--service-http"), CTX),
+    /^ConfigError: --service-http: invalid HTTP service .*query or fragment/,
+  );
+  assert.deepEqual(
+    serviceCheckList(flagInput(["api=tcp://h:1,interval=1s,rise=3"], "--c"), CTX),
+    [{
+      service: "api",
+      check: { target: { kind: "tcp", host: "h", port: 1 }, intervalMs: 1000, rise: 3 },
+    }],
+  );
+  assert.throws(
+    () => serviceCheckList(flagInput(["a=tcp://h:1", "a=tcp://h:2"], "--service-check"), CTX),
+    /--service-check: service a is given twice/,
+  );
+  assert.deepEqual(
+    service(yaml({ name: "api", port: 1, http: "http://h", check: { target: "tcp://h:1" } }), CTX),
+    {
+      name: "api",
+      port: 1,
+      protocol: "tcp",
+      http: "http://h",
+      check: { target: { kind: "tcp", host: "h", port: 1 } },
+    },
   );
 });

@@ -1,6 +1,7 @@
 /**
- * A client for an agent's HTTP server: what `weft status`, `weft ping`, `weft send` and
- * `weft recv` use, and what programs can use to drive a running agent.
+ * A client for an agent's HTTP server: what `weft status`, `weft ping`, `weft send`,
+ * `weft recv` and the service commands (`weft call`, `publish`, `subscribe`, `service`) use, and
+ * what programs can use to drive a running agent.
  * @module
  */
 
@@ -9,6 +10,11 @@ import type { PingResult } from "../agent/agent.ts";
 import type { Member } from "../members/member.ts";
 import type { StoredToken } from "../mesh/token.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
+import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
+import type { RequestOptions } from "../services/client.ts";
+import type { PublishMode, PublishResult } from "../services/pubsub.ts";
+import type { ServiceEvent } from "../services/subscription.ts";
+import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
 
 /**
  * The agent answered a request with an error status; 4xx means the request was refused (bad
@@ -73,12 +79,28 @@ export class ControlClient {
     if (!res.ok) {
       const body = await res.text();
       let msg = body;
+      let parsed: Record<string, unknown> | undefined;
       try {
-        msg = JSON.parse(body).error ?? body;
+        parsed = JSON.parse(body);
+        msg = typeof parsed?.error === "string" ? parsed.error : body;
       } catch { /* not JSON */ }
+      // A failed service call or publish says why with its code: the library's error, as is.
+      if (parsed && isServiceErrorCode(parsed.code)) throw serviceErrorOf(parsed, msg);
       throw new AgentAnswerError(res.status, msg);
     }
     return res;
+  }
+
+  /** As #json, for the service routes: a body over the agent's limit is a `too-large` error. */
+  async #serviceJson<T>(path: string, body: unknown): Promise<T> {
+    try {
+      return await this.#json<T>(path, body);
+    } catch (e) {
+      if (e instanceof AgentAnswerError && e.status === 413) {
+        throw new ServiceError("too-large", e.message);
+      }
+      throw e;
+    }
   }
 
   async #json<T>(path: string, body?: unknown): Promise<T> {
@@ -139,6 +161,75 @@ export class ControlClient {
     return this.#json("/v1/policy/test", q);
   }
 
+  /**
+   * Calls `service/action` through the agent (`weft call`): resolves with the answer, rejects
+   * with a {@link ServiceError} (its code as the agent's service layer gave it; a request body
+   * over the agent's limit is `too-large`) or an {@link AgentAnswerError}.
+   */
+  async call(path: string, params?: unknown, opts: RequestOptions = {}): Promise<unknown> {
+    const r = await this.#serviceJson<{ result: unknown }>("/v1/services/call", {
+      path,
+      params: params ?? null,
+      ...opts,
+    });
+    return r.result;
+  }
+
+  /** Publishes an event through the agent (`weft publish`); errors as {@link call}'s. */
+  publish(topic: string, data: unknown, mode?: PublishMode): Promise<PublishResult> {
+    return this.#serviceJson("/v1/services/publish", {
+      topic,
+      data: data ?? null,
+      ...(mode ? { mode } : {}),
+    });
+  }
+
+  /**
+   * The events of a subscription made on the agent (`weft subscribe`). `onReady` runs once the
+   * agent subscribed; `onDropped` whenever the agent says this reader lost events (the total so
+   * far); the iteration ends when `signal` aborts (or the agent ends the stream).
+   */
+  async *subscribe(
+    pattern: string,
+    opts: {
+      group?: string;
+      queue?: number;
+      signal?: AbortSignal;
+      onReady?: () => void;
+      onDropped?: (total: number) => void;
+    } = {},
+  ): AsyncGenerator<ServiceEvent> {
+    const q = new URLSearchParams({ pattern });
+    if (opts.group !== undefined) q.set("group", opts.group);
+    if (opts.queue !== undefined) q.set("queue", String(opts.queue));
+    const res = await this.#call(`/v1/services/subscribe?${q}`, { signal: opts.signal });
+    for await (const line of ndjsonLines(res)) {
+      if (line === "") {
+        opts.onReady?.();
+        continue;
+      }
+      const v = JSON.parse(line);
+      if (typeof v.dropped === "number" && v.topic === undefined) {
+        opts.onDropped?.(v.dropped);
+        continue;
+      }
+      yield v as ServiceEvent;
+    }
+  }
+
+  /** Every service this node knows, with its instances and leader (`weft service list`). */
+  async services(): Promise<ServiceView[]> {
+    return (await this.#json<{ services: ServiceView[] }>("/v1/services")).services;
+  }
+
+  /** The leader of a service as this node knows it, or null (`weft service leader`). */
+  async serviceLeader(name: string): Promise<ServiceLeaderView | null> {
+    const r = await this.#json<{ leader: ServiceLeaderView | null }>(
+      `/v1/services/${encodeURIComponent(name)}/leader`,
+    );
+    return r.leader;
+  }
+
   /** The agent's status document. */
   status(): Promise<{ node: NodeStatus; peers: PeerStatus[] }> {
     return this.#json("/status");
@@ -165,34 +256,52 @@ export class ControlClient {
     const q = new URLSearchParams({ port: String(port) });
     if (opts.count !== undefined) q.set("count", String(opts.count));
     const res = await this.#call(`/v1/recv?${q}`, { signal: opts.signal });
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += value;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line === "") {
-            opts.onReady?.();
-            continue;
-          }
-          const d = JSON.parse(line);
-          yield {
-            address: d.address,
-            port: d.port,
-            data: decodeBase64(d.base64) ?? new Uint8Array(),
-          };
-        }
+    for await (const line of ndjsonLines(res)) {
+      if (line === "") {
+        opts.onReady?.();
+        continue;
       }
-    } finally {
-      // The body is locked by the pipe: cancelling the reader cancels through it, so a caller
-      // that leaves the loop early closes the stream and its connection.
-      await reader.cancel().catch(() => {});
-      reader.releaseLock();
+      const d = JSON.parse(line);
+      yield {
+        address: d.address,
+        port: d.port,
+        data: decodeBase64(d.base64) ?? new Uint8Array(),
+      };
     }
   }
+}
+
+/** The lines of an NDJSON answer; leaving the loop early closes the stream and its connection. */
+async function* ndjsonLines(res: Response): AsyncGenerator<string> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        yield line;
+      }
+    }
+  } finally {
+    // The body is locked by the pipe: cancelling the reader cancels through it.
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+/** The library's error from a service route's error answer. */
+function serviceErrorOf(body: Record<string, unknown>, message: string): ServiceError {
+  const str = (k: string) => (typeof body[k] === "string" ? body[k] as string : undefined);
+  const status = typeof body.status === "number" ? body.status : undefined;
+  return new ServiceError(body.code as ServiceError["code"], message, {
+    ...(str("service") !== undefined ? { service: str("service") } : {}),
+    ...(str("action") !== undefined ? { action: str("action") } : {}),
+    ...(str("instance") !== undefined ? { instance: str("instance") } : {}),
+    ...(status !== undefined ? { status } : {}),
+  });
 }

@@ -1,7 +1,7 @@
 /**
  * The agent's HTTP server: a Hono app composed of the guards in `middleware/` and the routes in
  * `routes/` (status for people and scripts, the userspace API the CLI uses, mesh
- * administration), served through our own accept loop and bounded HTTP/1.1 layer.
+ * administration, the service layer), served through our own accept loop and bounded HTTP/1.1 layer.
  * @module
  */
 
@@ -20,6 +20,7 @@ import { limitBody, MAX_BODY_BYTES } from "./middleware/body.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
 import { leaderRoutes } from "./routes/leader.ts";
+import { servicesRoutes } from "./routes/services.ts";
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./middleware/body.ts";
 
@@ -70,7 +71,8 @@ export interface ControlAppOptions {
   tokenEverywhere?: boolean;
   /** The mesh agent, for the token and node routes. */
   mesh?: MeshAgent;
-  /** Ends the dashboard's event streams (abort before shutting the server down). */
+  /** Ends the dashboard's event streams and the service subscribe streams (abort before
+   * shutting the server down). */
   dashboardSignal?: AbortSignal;
   /** Leave the dashboard out. */
   noDashboard?: boolean;
@@ -84,7 +86,7 @@ export interface ControlAppOptions {
 /**
  * Builds the Hono app for an agent (exported for tests that call `app.request`): the guards
  * every request passes, in order (Referrer-Policy, Host, token, body size), then the status,
- * userspace and administration routes.
+ * userspace, administration and service routes.
  */
 export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   const app = new Hono();
@@ -99,6 +101,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.use(limitBody(MAX_BODY_BYTES));
 
   app.route("/v1", leaderRoutes(opts.mesh));
+  app.route("/v1", servicesRoutes(opts.mesh, { signal: opts.dashboardSignal }));
   app.route(
     "/",
     statusRoutes(agent, {

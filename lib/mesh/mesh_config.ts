@@ -11,7 +11,7 @@ import { joinFromConfig } from "./join_client.ts";
 import { leaderFromConfig } from "./leader_service.ts";
 import type { MeshOptions } from "./mesh_agent.ts";
 import { dnsFromConfig } from "./mesh_dns.ts";
-import { identityFromConfig, underlayFromConfig } from "./options.ts";
+import { identityFromConfig, servicesFromConfig, underlayFromConfig } from "./options.ts";
 import { peersFromConfig } from "./peers.ts";
 import { StateDir } from "./state.ts";
 
@@ -49,6 +49,7 @@ export function meshOptionsFromConfig(
     ...leaderFromConfig(config, deps.role),
     ...peersFromConfig(config),
     ...dnsFromConfig(config),
+    ...servicesFromConfig(config),
   };
 }
 

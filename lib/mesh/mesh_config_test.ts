@@ -29,6 +29,8 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         advertise: ["192.0.2.9:51111"],
         label: ["node.weft/zone=a"],
         service: ["db:5432/tcp"],
+        serviceHttp: ["api=http://127.0.0.1:8080"],
+        serviceCheck: ["db=tcp://127.0.0.1:5432,fall=2"],
         crypto: "noble",
         dnsPort: "15999",
         dnsZone: "mesh.test",
@@ -65,6 +67,11 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       dnsForward: true,
       policyText: undefined,
       health: { probeIntervalMs: 3000 },
+      serviceHttp: [{ name: "api", url: "http://127.0.0.1:8080" }],
+      serviceChecks: [{
+        service: "db",
+        check: { target: { kind: "tcp", host: "127.0.0.1", port: 5432 }, fall: 2 },
+      }],
       logger: nullLogger,
     });
   });

@@ -1,8 +1,9 @@
 /**
  * The sections of a mesh agent's options that several of its parts read: who this node is
  * (role, name, state, what it advertises) and how it reaches the underlay (port, interface, mode,
- * crypto, transport, name lookups), each with the part of the parsed configuration it comes from.
- * The other sections live beside the part that reads them (join, leader, sync, peers, DNS).
+ * crypto, transport, name lookups), each with the part of the parsed configuration it comes from,
+ * and the service section's part of the configuration (HTTP backends, health checks). The other
+ * sections live beside the part that reads them (join, leader, sync, peers, DNS).
  * @module
  */
 
@@ -15,6 +16,7 @@ import type { Logger } from "../log/logger.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import type { NameLookup } from "../net/resolve.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
+import type { ServicesOptions } from "../services/mesh_services.ts";
 
 /** Who this node is in the mesh. */
 export interface MeshIdentityOptions {
@@ -121,7 +123,31 @@ export function identityFromConfig(
     // None given: the leader advertises this machine's addresses.
     advertise: config.advertise.length ? config.advertise : undefined,
     labels: config.labels,
-    services: config.services,
+    // The HTTP backends and checks stay on this node: the record carries the rest.
+    services: config.services.map(({ http: _h, check: _c, ...spec }) => spec),
+  };
+}
+
+/**
+ * The service section of a parsed configuration: the HTTP backends and health checks of the
+ * services' entries (`http:`, `check:`) and of the flags (`--service-http`, `--service-check`).
+ */
+export function servicesFromConfig(config: AgentConfig): ServicesOptions {
+  const serviceHttp = [
+    ...config.services.flatMap((
+      s,
+    ) => (s.http !== undefined ? [{ name: s.name, url: s.http }] : [])),
+    ...config.serviceHttp,
+  ];
+  const serviceChecks = [
+    ...config.services.flatMap((s) =>
+      s.check !== undefined ? [{ service: s.name, check: s.check }] : []
+    ),
+    ...config.serviceChecks,
+  ];
+  return {
+    ...(serviceHttp.length ? { serviceHttp } : {}),
+    ...(serviceChecks.length ? { serviceChecks } : {}),
   };
 }
 

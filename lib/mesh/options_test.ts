@@ -3,6 +3,7 @@ import {
   identityFromConfig,
   knownTcpPort,
   meshTcpPort,
+  servicesFromConfig,
   underlayFromConfig,
   underlayKind,
 } from "./options.ts";
@@ -84,4 +85,40 @@ Deno.test("options: TCP is on the UDP port's number unless said otherwise", asyn
   assert.equal(meshTcpPort({ openTransport }), 0);
   assert.equal(knownTcpPort({ openTransport }), null);
   assert.equal(meshTcpPort({ openTransport, tcpPort: 7000 }), 7000);
+});
+
+Deno.test("options: a service's HTTP backend and check stay on the node, flags added after", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/weft.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "services:",
+        "  - {name: api, port: 8080, http: 'http://127.0.0.1:8080', check: 'tcp://127.0.0.1:8080'}",
+        "  - {name: web, port: 80}",
+      ].join("\n"),
+    );
+    const config = await loadAgentConfig({
+      configPath: file,
+      flags: { leader: true, serviceHttp: ["echo=http://127.0.0.1:9000"] },
+    });
+    assert.deepEqual(identityFromConfig(config).services, [
+      { name: "api", port: 8080, protocol: "tcp" },
+      { name: "web", port: 80, protocol: "tcp" },
+    ]);
+    assert.deepEqual(servicesFromConfig(config), {
+      serviceHttp: [
+        { name: "api", url: "http://127.0.0.1:8080" },
+        { name: "echo", url: "http://127.0.0.1:9000" },
+      ],
+      serviceChecks: [
+        { service: "api", check: { target: { kind: "tcp", host: "127.0.0.1", port: 8080 } } },
+      ],
+    });
+    const plain = await loadAgentConfig({ flags: { leader: true } });
+    assert.deepEqual(servicesFromConfig(plain), {});
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseServiceCheck, probeFor, ServiceHealthCheck } from "./health_check.ts";
+import { probeFor, ServiceHealthCheck } from "./health_check.ts";
 
 Deno.test("health check: the first result decides; then fall and rise streaks", async () => {
   const results: boolean[] = [];
@@ -81,47 +81,5 @@ Deno.test("health check: TCP connect and HTTP GET against real listeners", async
     listener.close();
     await accepting.catch(() => {});
     await server.shutdown();
-  }
-});
-
-Deno.test("health check: the text form, and what is wrong with bad text", () => {
-  assert.deepEqual(parseServiceCheck("api=tcp://127.0.0.1:8080"), {
-    service: "api",
-    check: { target: { kind: "tcp", host: "127.0.0.1", port: 8080 } },
-  });
-  assert.deepEqual(
-    parseServiceCheck("Web=http://127.0.0.1:8080/health,interval=2s,timeout=500ms,rise=1,fall=2"),
-    {
-      service: "web",
-      check: {
-        target: { kind: "http", url: "http://127.0.0.1:8080/health" },
-        intervalMs: 2000,
-        timeoutMs: 500,
-        rise: 1,
-        fall: 2,
-      },
-    },
-  );
-  assert.deepEqual(parseServiceCheck("db=tcp://[::1]:5432").check.target, {
-    kind: "tcp",
-    host: "::1",
-    port: 5432,
-  });
-  const bad: [string, RegExp][] = [
-    ["api", /expected NAME=TARGET/],
-    ["a b=tcp://h:1", /the name/],
-    ["api=tcp://h", /not tcp:\/\/HOST:PORT/],
-    ["api=tcp://h:70000", /not tcp:\/\/HOST:PORT/],
-    ["api=ftp://h/", /tcp:\/\/, http:\/\/ or https:\/\//],
-    ["api=nothing", /neither/],
-    ["api=tcp://h:1,interval=1ms", /100ms to 1h/],
-    ["api=tcp://h:1,interval=soon", /bad duration/],
-    ["api=tcp://h:1,fall=0", /fall must be 1 to 99/],
-    ["api=tcp://h:1,every=5s", /unknown option "every"/],
-    ["api=tcp://h:1,rise", /expected KEY=VALUE/],
-  ];
-  for (const [text, why] of bad) {
-    assert.throws(() => parseServiceCheck(text), why, text);
-    assert.throws(() => parseServiceCheck(text), /^Error: invalid service check/, text);
   }
 });

@@ -14,18 +14,14 @@
  */
 
 import { serviceNameProblem } from "../members/services.ts";
-import { quote } from "../text/quote.ts";
+import { backendUrl, type HttpBackendSpec } from "../members/service_backends.ts";
 import { ServiceError } from "./errors.ts";
 import type { CallContext, LocalService, ResolvedAction } from "./local.ts";
 import { actionNameProblem } from "./wire.ts";
 
-/** A service backed by an HTTP server. */
-export interface HttpBackendSpec {
-  /** The service name. */
-  name: string;
-  /** The base URL (`http://127.0.0.1:8080`, or with a path prefix), no trailing slash. */
-  url: string;
-}
+// The text forms live with the other rules for services (lib/members), where the configuration
+// reads them too.
+export { type HttpBackendSpec, parseServiceHttp } from "../members/service_backends.ts";
 
 /** How an HTTP backend is called. */
 export interface HttpBackendOptions {
@@ -37,43 +33,6 @@ export interface HttpBackendOptions {
   idempotent?: readonly string[] | boolean;
   /** The fetch to use (tests). */
   fetch?: typeof fetch;
-}
-
-/**
- * Parses `NAME=URL` (`api=http://127.0.0.1:8080`): a service name and an http or https URL
- * without query, fragment or credentials. Throws an Error naming the text and what is wrong.
- *
- * @example
- * ```ts
- * import { parseServiceHttp } from "@weft/weft";
- * parseServiceHttp("api=http://127.0.0.1:8080"); // { name: "api", url: "http://127.0.0.1:8080" }
- * ```
- */
-export function parseServiceHttp(text: string): HttpBackendSpec {
-  const bad = (why: string) => new Error(`invalid HTTP service ${quote(text)}: ${why}`);
-  const eq = text.indexOf("=");
-  if (eq < 0) throw bad("expected NAME=URL, as in api=http://127.0.0.1:8080");
-  const name = text.slice(0, eq).trim().toLowerCase();
-  const p = serviceNameProblem(name);
-  if (p !== undefined) throw bad(`the name ${p}`);
-  return { name, url: backendUrl(text.slice(eq + 1).trim(), bad) };
-}
-
-function backendUrl(raw: string, bad: (why: string) => Error): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw bad(`${quote(raw)} is not a URL (as in http://127.0.0.1:8080)`);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") {
-    throw bad(`the URL must be http or https, not ${u.protocol.slice(0, -1)}`);
-  }
-  if (u.username || u.password) throw bad("the URL must not hold credentials");
-  if (u.search || u.hash || raw.includes("?") || raw.includes("#")) {
-    throw bad("the URL must not have a query or fragment (actions are added to its path)");
-  }
-  return u.href.replace(/\/+$/, "");
 }
 
 /** The service `spec` names, its actions answered by `POST <url>/<action>`. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ServiceError } from "./errors.ts";
-import { httpBackendService, parseServiceHttp } from "./http_backend.ts";
+import { httpBackendService } from "./http_backend.ts";
 import type { CallContext } from "./local.ts";
 
 /** A real HTTP server on loopback with the routes the tests need; `hang` never answers. */
@@ -154,29 +154,4 @@ Deno.test("http backend: a refused connection is no-instance; bytes cannot becom
     "bad-request",
     /byte arrays/,
   );
-});
-
-Deno.test("http backend: NAME=URL parses, and bad text says what is wrong", () => {
-  assert.deepEqual(parseServiceHttp("api=http://127.0.0.1:8080"), {
-    name: "api",
-    url: "http://127.0.0.1:8080",
-  });
-  assert.deepEqual(parseServiceHttp(" Api = https://h.example/base/ "), {
-    name: "api",
-    url: "https://h.example/base",
-  });
-  const bad: [string, RegExp][] = [
-    ["api", /expected NAME=URL/],
-    ["=http://x", /the name is empty/],
-    ["a_b=http://x", /the name/],
-    ["api=127.0.0.1:8080", /must be http or https|not a URL/],
-    ["api=ftp://h/x", /must be http or https, not ftp/],
-    ["api=http://u:p@h/", /credentials/],
-    ["api=http://h/?q=1", /query or fragment/],
-    ["api=not a url", /is not a URL/],
-  ];
-  for (const [text, why] of bad) {
-    assert.throws(() => parseServiceHttp(text), why, text);
-    assert.throws(() => parseServiceHttp(text), /^Error: invalid HTTP service/, text);
-  }
 });

@@ -1,0 +1,140 @@
+/**
+ * The text forms of what a node does with the services it offers, beside the rules for the
+ * services themselves (services.ts): an HTTP backend (`NAME=URL`, `--service-http`) and a
+ * health check (`NAME=TARGET[,key=value...]`, `--service-check`). The configuration reads them
+ * here; the service layer (lib/services) runs them.
+ *
+ * Check text: `NAME=TARGET[,interval=5s][,timeout=2s][,rise=2][,fall=3]` where TARGET is
+ * `tcp://HOST:PORT` or an `http://` or `https://` URL (a 2xx or 3xx answer to a GET passes). The
+ * URL may not contain a comma.
+ * @module
+ */
+
+import { serviceNameProblem } from "./services.ts";
+import { parseDuration } from "../text/duration.ts";
+import { quote } from "../text/quote.ts";
+
+/** A service backed by an HTTP server. */
+export interface HttpBackendSpec {
+  /** The service name. */
+  name: string;
+  /** The base URL (`http://127.0.0.1:8080`, or with a path prefix), no trailing slash. */
+  url: string;
+}
+
+/**
+ * Parses `NAME=URL` (`api=http://127.0.0.1:8080`): a service name and an http or https URL
+ * without query, fragment or credentials. Throws an Error naming the text and what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseServiceHttp } from "@weft/weft";
+ * parseServiceHttp("api=http://127.0.0.1:8080"); // { name: "api", url: "http://127.0.0.1:8080" }
+ * ```
+ */
+export function parseServiceHttp(text: string): HttpBackendSpec {
+  const bad = (why: string) => new Error(`invalid HTTP service ${quote(text)}: ${why}`);
+  const eq = text.indexOf("=");
+  if (eq < 0) throw bad("expected NAME=URL, as in api=http://127.0.0.1:8080");
+  const name = text.slice(0, eq).trim().toLowerCase();
+  const p = serviceNameProblem(name);
+  if (p !== undefined) throw bad(`the name ${p}`);
+  return { name, url: backendUrl(text.slice(eq + 1).trim(), bad) };
+}
+
+/** `raw` as a backend base URL (http or https, no credentials, query or fragment), no final slash. */
+export function backendUrl(raw: string, bad: (why: string) => Error): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw bad(`${quote(raw)} is not a URL (as in http://127.0.0.1:8080)`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw bad(`the URL must be http or https, not ${u.protocol.slice(0, -1)}`);
+  }
+  if (u.username || u.password) throw bad("the URL must not hold credentials");
+  if (u.search || u.hash || raw.includes("?") || raw.includes("#")) {
+    throw bad("the URL must not have a query or fragment (actions are added to its path)");
+  }
+  return u.href.replace(/\/+$/, "");
+}
+
+/** What is checked. */
+export type CheckTarget =
+  | { kind: "tcp"; host: string; port: number }
+  | { kind: "http"; url: string };
+
+/** A service's health check. */
+export interface ServiceCheckSpec {
+  /** The target. */
+  target: CheckTarget;
+  /** How often, ms. Default 5000. */
+  intervalMs?: number;
+  /** How long one check may take, ms. Default 2000. */
+  timeoutMs?: number;
+  /** Successes in a row that make an unhealthy service healthy. Default 2. */
+  rise?: number;
+  /** Failures in a row that make a healthy service unhealthy. Default 3. */
+  fall?: number;
+}
+
+/**
+ * Parses `NAME=TARGET[,key=value...]`; throws an Error naming the text and what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseServiceCheck } from "@weft/weft";
+ * parseServiceCheck("api=http://127.0.0.1:8080/health,interval=2s,fall=2");
+ * // { service: "api", check: { target: { kind: "http", url: "..." }, intervalMs: 2000, fall: 2 } }
+ * ```
+ */
+export function parseServiceCheck(text: string): { service: string; check: ServiceCheckSpec } {
+  const bad = (why: string) => new Error(`invalid service check ${quote(text)}: ${why}`);
+  const [head, ...opts] = text.split(",");
+  const eq = head.indexOf("=");
+  if (eq < 0) throw bad("expected NAME=TARGET, as in api=tcp://127.0.0.1:8080");
+  const service = head.slice(0, eq).trim().toLowerCase();
+  const p = serviceNameProblem(service);
+  if (p !== undefined) throw bad(`the name ${p}`);
+  const check: ServiceCheckSpec = { target: parseTarget(head.slice(eq + 1).trim(), bad) };
+  for (const o of opts) {
+    const [k, v] = o.split("=", 2).map((x) => x.trim());
+    if (v === undefined || v === "") throw bad(`expected KEY=VALUE, got ${quote(o)}`);
+    if (k === "interval" || k === "timeout") {
+      let ms: number;
+      try {
+        ms = parseDuration(v);
+      } catch (e) {
+        throw bad((e as Error).message);
+      }
+      if (!(ms >= 100 && ms <= 3_600_000)) throw bad(`the ${k} must be 100ms to 1h`);
+      if (k === "interval") check.intervalMs = ms;
+      else check.timeoutMs = ms;
+    } else if (k === "rise" || k === "fall") {
+      if (!/^[0-9]{1,2}$/.test(v) || Number(v) < 1) throw bad(`${k} must be 1 to 99`);
+      check[k] = Number(v);
+    } else throw bad(`unknown option ${quote(k)} (interval, timeout, rise, fall)`);
+  }
+  return { service, check };
+}
+
+function parseTarget(raw: string, bad: (why: string) => Error): CheckTarget {
+  if (raw.startsWith("tcp://")) {
+    const m = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:/\[\]]+):([0-9]{1,5})$/.exec(raw);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      throw bad(`${quote(raw)} is not tcp://HOST:PORT`);
+    }
+    return { kind: "tcp", host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+  }
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw bad(`${quote(raw)} is neither tcp://HOST:PORT nor an http(s) URL`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw bad(`the target must be tcp://, http:// or https://, not ${u.protocol}//`);
+  }
+  return { kind: "http", url: u.href };
+}
