@@ -158,7 +158,8 @@ export class ServiceServer {
       const done = this.#now();
       entry.response = { kind: "response", id: req.id, ...r };
       entry.expires = done + this.#cacheTtl;
-      const late = done > entry.deadline;
+      // Aborted means the deadline passed (a timer may fire a millisecond before the clock says).
+      const late = entry.controller.signal.aborted || done >= entry.deadline;
       const outcome = late ? "timeout" : r.ok ? "ok" : r.code;
       this.#d.stats.served(req.service, req.action, outcome, (done - entry.started) / 1000);
       if (!late) this.#send(from, entry.response);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { ServiceStatus } from "../status/status.ts";
+import type { ServiceLeaderStatus, ServiceStatus } from "../status/status.ts";
 import type { ServiceLeader } from "./lease_runtime.ts";
 import type { ServiceSummary } from "./mesh_services.ts";
 
@@ -38,14 +38,18 @@ export function servicesStatus(
   }
   for (const s of out) {
     const l = byName.get(s.name);
-    if (l) {
-      s.leader = {
-        node: l.member,
-        address: l.address,
-        token: l.token,
-        expiresAt: new Date(l.expiresAt).toISOString(),
-      };
-    }
+    if (l) s.leader = leaderStatus(l);
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** A leader as `/status` and the service routes show it. */
+export function leaderStatus(l: ServiceLeader): ServiceLeaderStatus {
+  return {
+    node: l.member,
+    address: l.address,
+    ...(l.address6 ? { address6: l.address6 } : {}),
+    token: l.token,
+    expiresAt: new Date(l.expiresAt).toISOString(),
+  };
 }

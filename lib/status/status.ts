@@ -102,6 +102,8 @@ export interface ServiceLeaderStatus {
   node: string;
   /** The leader's overlay address. */
   address: string;
+  /** Its overlay IPv6 address, when the mesh has one. */
+  address6?: string;
   /** The lease's fencing token (higher for every new lease of the service). */
   token: number;
   /** ISO time until which it leads as far as this node knows (unless the lease is renewed). */

@@ -12,8 +12,9 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
-import type { MeshServices, ServiceSummary } from "../../services/mesh_services.ts";
-import type { ServiceLeader } from "../../services/lease_runtime.ts";
+import type { MeshServices } from "../../services/mesh_services.ts";
+import { leaderStatus, servicesStatus } from "../../services/service_status.ts";
+import type { ServiceLeaderStatus, ServiceStatus } from "../../status/status.ts";
 import { ServiceError, type ServiceErrorCode } from "../../services/errors.ts";
 import type { PublishMode } from "../../services/pubsub.ts";
 import type { ServiceEvent } from "../../services/subscription.ts";
@@ -46,83 +47,11 @@ export const DEFAULT_STREAM_QUEUE = 256;
 /** The largest `queue` a subscribe stream may ask for. */
 export const MAX_STREAM_QUEUE = 4096;
 
-/** A service's leader as the routes show it. */
-export interface ServiceLeaderView {
-  /** The leader's node name. */
-  node: string;
-  /** Its overlay IPv4 address. */
-  address: string;
-  /** Its overlay IPv6 address, when the mesh has one. */
-  address6?: string;
-  /** The lease's fencing token. */
-  token: number;
-  /** Until when it leads as far as this node knows (ISO time). */
-  expiresAt: string;
-}
+/** A service's leader as the routes show it (as in `/status`). */
+export type ServiceLeaderView = ServiceLeaderStatus;
 
-/** A service as `GET /v1/services` lists it. */
-export interface ServiceView {
-  /** The service. */
-  name: string;
-  /** Provided on this node. */
-  local: boolean;
-  /** This node's health check of it, when it has one (null before the first result). */
-  localHealthy?: boolean | null;
-  /** Its instances as this node sees them. */
-  instances: {
-    node: string;
-    address: string;
-    local: boolean;
-    rpc: boolean;
-    healthy: boolean;
-    reason?: string;
-  }[];
-  /** Its leader, or null when none is known. */
-  leader: ServiceLeaderView | null;
-}
-
-/** A leader as the routes show it. */
-export function leaderView(l: ServiceLeader): ServiceLeaderView {
-  return {
-    node: l.member,
-    address: l.address,
-    ...(l.address6 ? { address6: l.address6 } : {}),
-    token: l.token,
-    expiresAt: new Date(l.expiresAt).toISOString(),
-  };
-}
-
-/** The services listed joined with the leaders known, sorted by name. */
-export function serviceViews(
-  list: readonly ServiceSummary[],
-  leaders: readonly ServiceLeader[],
-): ServiceView[] {
-  const byName = new Map(leaders.map((l) => [l.name, l]));
-  const out: ServiceView[] = list.map((s) => ({
-    name: s.name,
-    local: s.local,
-    ...(s.localHealthy !== undefined ? { localHealthy: s.localHealthy } : {}),
-    instances: s.instances.map((i) => ({
-      node: i.node,
-      address: i.address,
-      local: i.local,
-      rpc: i.rpc,
-      healthy: i.healthy,
-      ...(i.reason ? { reason: i.reason } : {}),
-    })),
-    leader: null,
-  }));
-  // The lease table can name a leader before the view lists the service.
-  const listed = new Set(list.map((s) => s.name));
-  for (const l of leaders) {
-    if (!listed.has(l.name)) out.push({ name: l.name, local: false, instances: [], leader: null });
-  }
-  for (const s of out) {
-    const l = byName.get(s.name);
-    if (l) s.leader = leaderView(l);
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
+/** A service as `GET /v1/services` lists it (as in `/status`). */
+export type ServiceView = ServiceStatus;
 
 /** A failed call or publish as its answer: the message, the code and what is known of where. */
 function serviceErrorAnswer(c: Context, e: ServiceError): Response {
@@ -272,7 +201,7 @@ export function servicesRoutes(
 
   app.get("/services", (c) => {
     const m = needMesh();
-    return c.json({ services: serviceViews(m.services.list(), m.serviceLeaders()) });
+    return c.json({ services: servicesStatus(m.services.list(), m.serviceLeaders()) });
   });
 
   app.get("/services/:name/leader", (c) => {
@@ -281,7 +210,7 @@ export function servicesRoutes(
     const p = serviceNameProblem(name);
     if (p !== undefined) throw new HttpError(400, `bad service name: ${p}`);
     const l = m.serviceLeader(name);
-    return c.json({ name, leader: l ? leaderView(l) : null });
+    return c.json({ name, leader: l ? leaderStatus(l) : null });
   });
 
   return answerWrongMethods(app);

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import type { Hono } from "hono";
 import { controlApp, serveControl } from "../server.ts";
-import { payloadJson, SERVICE_ERROR_STATUS, serviceViews } from "./services.ts";
+import { payloadJson, SERVICE_ERROR_STATUS } from "./services.ts";
+import { servicesStatus as serviceViews } from "../../services/service_status.ts";
 import { ControlClient } from "../client.ts";
 import { ServiceError } from "../../services/errors.ts";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
