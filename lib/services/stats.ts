@@ -8,26 +8,12 @@
  * @module
  */
 
-import { Histogram } from "../health/histogram.ts";
+import { Histogram, PROBE_RTT_BUCKETS } from "../health/histogram.ts";
 import type { ServiceCallSeries, ServiceMetrics } from "../status/metrics.ts";
 
-/** Latency bounds, seconds: in-process calls up to slow backends. */
-export const SERVICE_LATENCY_BUCKETS: readonly number[] = [
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+/** Latency bounds, seconds: the probe RTT bounds (in-process calls up to slow WAN links), then
+ * room for slow backends. */
+export const SERVICE_LATENCY_BUCKETS: readonly number[] = [...PROBE_RTT_BUCKETS, 5, 10];
 
 /** Most series per family; past it, calls go to `other`. */
 export const MAX_SERIES = 256;
