@@ -9,9 +9,13 @@
 import { formatTable } from "../status/table.ts";
 import type { ServiceError } from "../services/errors.ts";
 import type { PublishResult } from "../services/pubsub.ts";
-import type { ServiceEvent } from "../services/subscription.ts";
 import type { ControlClient } from "./client.ts";
-import { payloadJson, type ServiceLeaderView, type ServiceView } from "./routes/services.ts";
+import {
+  eventJson,
+  payloadJson,
+  type ServiceLeaderView,
+  type ServiceView,
+} from "./routes/services.ts";
 
 /** A command-line argument that is not what the command takes (a usage error, exit code 2). */
 export class ArgumentError extends Error {}
@@ -133,21 +137,10 @@ export async function printEvents(
     onDropped: (n) => opts.err(`${n} events dropped so far: this reader is too slow`),
   });
   try {
-    for await (const ev of events) opts.out(eventLine(ev));
+    for await (const ev of events) opts.out(eventJson(ev));
   } catch (e) {
     if (opts.signal.aborted) return;
     throw e;
   }
   if (!opts.signal.aborted) throw new Error("the agent ended the subscription");
-}
-
-/** An event as one NDJSON line (no newline). */
-function eventLine(ev: ServiceEvent): string {
-  return payloadJson({
-    topic: ev.topic,
-    data: ev.data,
-    id: ev.id,
-    publisher: ev.publisher,
-    publisherAddress: ev.publisherAddress,
-  });
 }

@@ -190,7 +190,7 @@ export function servicesRoutes(
           reported = sub.dropped;
           text = JSON.stringify({ dropped: reported }) + "\n";
         }
-        controller.enqueue(enc.encode(text + eventLine(r.value)));
+        controller.enqueue(enc.encode(text + eventJson(r.value) + "\n"));
       },
       cancel() {
         end();
@@ -231,13 +231,13 @@ function jsonAnswer(c: Context, v: unknown): Response {
   return c.body(payloadJson(v), 200, { "content-type": "application/json" });
 }
 
-/** An event as one NDJSON line. */
-function eventLine(ev: ServiceEvent): string {
+/** An event as the JSON of one NDJSON line (no newline): the stream's and `weft subscribe`'s. */
+export function eventJson(ev: ServiceEvent): string {
   return payloadJson({
     topic: ev.topic,
     data: ev.data,
     id: ev.id,
     publisher: ev.publisher,
     publisherAddress: ev.publisherAddress,
-  }) + "\n";
+  });
 }
