@@ -72,9 +72,11 @@ export class ControlClient {
     try {
       res = await fetch(this.#base + path, { ...init, headers });
     } catch (e) {
-      throw new Error(
-        `cannot reach the agent at ${this.#base}: ${e instanceof Error ? e.message : e}`,
-      );
+      // fetch's own message ("fetch failed") hides the reason in its cause: say both.
+      const why = e instanceof Error
+        ? e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message
+        : String(e);
+      throw new Error(`cannot reach the agent at ${this.#base}: ${why}`);
     }
     if (!res.ok) {
       const body = await res.text();
@@ -186,7 +188,8 @@ export class ControlClient {
 
   /**
    * The events of a subscription made on the agent (`weft subscribe`). `onReady` runs once the
-   * agent subscribed; `onDropped` whenever the agent says this reader lost events (the total so
+   * agent subscribed and the other members hold the subscription (or the announcement's resends
+   * ran out); `onDropped` whenever the agent says this reader lost events (the total so
    * far); the iteration ends when `signal` aborts (or the agent ends the stream).
    */
   async *subscribe(

@@ -81,7 +81,10 @@ export function formatPublishResult(r: PublishResult): string {
 /** The health of an instance in a word. */
 function health(i: ServiceView["instances"][number]): string {
   if (i.healthy) return "healthy";
-  return i.reason === "node-down" ? "down" : i.reason === "check-failing" ? "failing" : "unhealthy";
+  if (i.reason === "node-down") return "down";
+  if (i.reason === "check-failing") return "failing";
+  // This node's calls find it silent (a call timed out, no answer since).
+  return i.reason === "unanswered" ? "unanswered" : "unhealthy";
 }
 
 /**

@@ -66,6 +66,14 @@ Deno.test("service CLI: the service table and the leader line", () => {
           healthy: false,
           reason: "check-failing",
         },
+        {
+          node: "d",
+          address: "10.0.0.5",
+          local: false,
+          rpc: true,
+          healthy: false,
+          reason: "unanswered",
+        },
       ],
       leader,
     },
@@ -74,9 +82,9 @@ Deno.test("service CLI: the service table and the leader line", () => {
   assert.equal(
     text,
     [
-      "SERVICE  INSTANCES                            LEADER",
-      "echo     a* (healthy), b (down), c (failing)  a (10.0.0.2)",
-      "web      -                                    -",
+      "SERVICE  INSTANCES                                            LEADER",
+      "echo     a* (healthy), b (down), c (failing), d (unanswered)  a (10.0.0.2)",
+      "web      -                                                    -",
     ].join("\n"),
   );
   assert.equal(formatLeader(leader), "a 10.0.0.2");

@@ -138,3 +138,86 @@ function parseTarget(raw: string, bad: (why: string) => Error): CheckTarget {
   }
   return { kind: "http", url: u.href };
 }
+
+/** What each caller may ask of this node's services (`--service-caller-limit`). */
+export interface CallerLimitSpec {
+  /** Calls a second in the long run. */
+  ratePerSecond: number;
+  /** Calls allowed at once after a quiet spell. */
+  burst: number;
+  /** Calls running at once for one caller. */
+  maxConcurrent: number;
+}
+
+/** The limits per caller when none are set: 200 calls a second, bursts of 400, 32 at once. */
+export const DEFAULT_CALLER_LIMIT: Readonly<CallerLimitSpec> = {
+  ratePerSecond: 200,
+  burst: 400,
+  maxConcurrent: 32,
+};
+
+/** The bounds of each figure of a caller limit. */
+export const CALLER_LIMIT_BOUNDS = {
+  rate: [1, 1_000_000],
+  burst: [1, 10_000_000],
+  concurrent: [1, 4096],
+} as const;
+
+/**
+ * A caller limit from its figures (`rate`, and `burst` defaulting to twice the rate and
+ * `concurrent` to 32); throws an Error naming the figure out of bounds.
+ */
+export function callerLimit(
+  rate: number,
+  burst?: number,
+  concurrent?: number,
+): CallerLimitSpec {
+  const check = (k: keyof typeof CALLER_LIMIT_BOUNDS, v: number) => {
+    const [lo, hi] = CALLER_LIMIT_BOUNDS[k];
+    if (!(Number.isInteger(v) && v >= lo && v <= hi)) {
+      throw new Error(`${k} must be an integer from ${lo} to ${hi}, got ${v}`);
+    }
+    return v;
+  };
+  return {
+    ratePerSecond: check("rate", rate),
+    burst: check("burst", burst ?? Math.min(2 * rate, CALLER_LIMIT_BOUNDS.burst[1])),
+    maxConcurrent: check("concurrent", concurrent ?? DEFAULT_CALLER_LIMIT.maxConcurrent),
+  };
+}
+
+/**
+ * Parses `RATE[,burst=N][,concurrent=N]` (calls a second per caller; bursts, default twice the
+ * rate; calls at once, default 32); throws an Error naming the text and what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseCallerLimit } from "@weft/weft";
+ * parseCallerLimit("1000,concurrent=64"); // { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 }
+ * ```
+ */
+export function parseCallerLimit(text: string): CallerLimitSpec {
+  const bad = (why: string) => new Error(`invalid caller limit ${quote(text)}: ${why}`);
+  const [head, ...opts] = text.split(",").map((x) => x.trim());
+  const int = (v: string, what: string) => {
+    if (!/^[0-9]{1,9}$/.test(v)) throw bad(`${what} must be a whole number, got ${quote(v)}`);
+    return Number(v);
+  };
+  if (head === "") throw bad("expected RATE[,burst=N][,concurrent=N], as in 500,burst=1000");
+  const rate = int(head, "the rate (calls a second)");
+  const named: { burst?: number; concurrent?: number } = {};
+  for (const o of opts) {
+    const [k, v] = o.split("=", 2).map((x) => x.trim());
+    if (v === undefined || v === "") throw bad(`expected KEY=VALUE, got ${quote(o)}`);
+    if (k !== "burst" && k !== "concurrent") {
+      throw bad(`unknown option ${quote(k)} (burst, concurrent)`);
+    }
+    if (named[k] !== undefined) throw bad(`${k} is given twice`);
+    named[k] = int(v, k);
+  }
+  try {
+    return callerLimit(rate, named.burst, named.concurrent);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+}

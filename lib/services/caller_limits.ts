@@ -2,8 +2,18 @@
  * What each caller (an overlay address) may ask of this node's services: a token bucket of
  * calls per second, and a most handlers running at once for it. A call over either is refused
  * (`rate-limited`) before it runs, so a busy caller slows itself down rather than the node.
+ * The figures are a user setting (`--service-caller-limit`, parsed by {@link parseCallerLimit}
+ * in lib/members/service_backends.ts).
  * @module
  */
+
+import { DEFAULT_CALLER_LIMIT } from "../members/service_backends.ts";
+
+export {
+  type CallerLimitSpec,
+  DEFAULT_CALLER_LIMIT,
+  parseCallerLimit,
+} from "../members/service_backends.ts";
 
 /** The limits per caller. */
 export interface CallerLimitOptions {
@@ -37,15 +47,24 @@ export class CallerLimits {
 
   /** Limits with the given figures; `now` is the clock in ms. */
   constructor(opts: CallerLimitOptions = {}, now: () => number = () => performance.now()) {
-    this.#rate = opts.ratePerSecond ?? 200;
-    this.#burst = opts.burst ?? 400;
-    this.#maxConcurrent = opts.maxConcurrent ?? 32;
+    this.#rate = opts.ratePerSecond ?? DEFAULT_CALLER_LIMIT.ratePerSecond;
+    this.#burst = opts.burst ?? DEFAULT_CALLER_LIMIT.burst;
+    this.#maxConcurrent = opts.maxConcurrent ?? DEFAULT_CALLER_LIMIT.maxConcurrent;
     this.#maxCallers = opts.maxCallers ?? 4096;
-    for (const [k, v] of Object.entries({ rate: this.#rate, burst: this.#burst })) {
-      if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`caller ${k} must be positive`);
+    for (const [k, v] of Object.entries({ ratePerSecond: this.#rate, burst: this.#burst })) {
+      if (!(v > 0 && Number.isFinite(v))) {
+        throw new RangeError(`caller limits: ${k} must be a positive number, got ${v}`);
+      }
     }
-    if (!(Number.isInteger(this.#maxConcurrent) && this.#maxConcurrent >= 1)) {
-      throw new RangeError("maxConcurrent must be a positive integer");
+    for (
+      const [k, v] of Object.entries({
+        maxConcurrent: this.#maxConcurrent,
+        maxCallers: this.#maxCallers,
+      })
+    ) {
+      if (!(Number.isInteger(v) && v >= 1)) {
+        throw new RangeError(`caller limits: ${k} must be a positive integer, got ${v}`);
+      }
     }
     this.#now = now;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CallerLimits } from "./caller_limits.ts";
+import { CallerLimits, DEFAULT_CALLER_LIMIT, parseCallerLimit } from "./caller_limits.ts";
 
 Deno.test("caller limits: a burst, then the rate; each caller has its own bucket", () => {
   let now = 0;
@@ -47,7 +47,46 @@ Deno.test("caller limits: the table of callers is bounded; busy callers are kept
 });
 
 Deno.test("caller limits: bad figures are refused", () => {
-  assert.throws(() => new CallerLimits({ ratePerSecond: 0 }), /rate must be positive/);
-  assert.throws(() => new CallerLimits({ burst: -1 }), /burst must be positive/);
-  assert.throws(() => new CallerLimits({ maxConcurrent: 0 }), /maxConcurrent/);
+  assert.throws(
+    () => new CallerLimits({ ratePerSecond: 0 }),
+    /^RangeError: caller limits: ratePerSecond must be a positive number, got 0$/,
+  );
+  assert.throws(() => new CallerLimits({ burst: -1 }), /burst must be a positive number, got -1/);
+  assert.throws(() => new CallerLimits({ ratePerSecond: NaN }), /ratePerSecond .* got NaN/);
+  assert.throws(
+    () => new CallerLimits({ maxConcurrent: 0 }),
+    /maxConcurrent must be a positive integer, got 0/,
+  );
+  assert.throws(() => new CallerLimits({ maxCallers: 1.5 }), /maxCallers .* got 1.5/);
+});
+
+Deno.test("caller limits: the text form RATE[,burst=N][,concurrent=N]", () => {
+  assert.deepEqual(parseCallerLimit("200"), DEFAULT_CALLER_LIMIT);
+  assert.deepEqual(parseCallerLimit(" 1000 , concurrent=64"), {
+    ratePerSecond: 1000,
+    burst: 2000,
+    maxConcurrent: 64,
+  });
+  assert.deepEqual(parseCallerLimit("5,burst=1,concurrent=1"), {
+    ratePerSecond: 5,
+    burst: 1,
+    maxConcurrent: 1,
+  });
+  // Twice the top rate is over the burst's bound: the bound it is.
+  assert.equal(parseCallerLimit("1000000").burst, 2_000_000);
+  const bad: [string, RegExp][] = [
+    ["", /invalid caller limit "": expected RATE\[,burst=N\]\[,concurrent=N\]/],
+    ["fast", /the rate \(calls a second\) must be a whole number, got "fast"/],
+    ["0", /rate must be an integer from 1 to 1000000, got 0/],
+    ["2000000", /rate must be an integer from 1 to 1000000/],
+    ["1.5", /whole number, got "1.5"/],
+    ["10,burst", /expected KEY=VALUE, got "burst"/],
+    ["10,burst=", /expected KEY=VALUE/],
+    ["10,burst=-1", /burst must be a whole number, got "-1"/],
+    ["10,concurrent=0", /concurrent must be an integer from 1 to 4096, got 0/],
+    ["10,concurrent=5000", /concurrent must be an integer from 1 to 4096/],
+    ["10,burst=2,burst=3", /burst is given twice/],
+    ["10,rate=3", /unknown option "rate" \(burst, concurrent\)/],
+  ];
+  for (const [text, re] of bad) assert.throws(() => parseCallerLimit(text), re, text);
 });

@@ -4,8 +4,10 @@
  *
  * Which instance: this node's own, when it provides the service and it is healthy; otherwise the
  * healthy remote instances in turn (round-robin, one step per call). An instance that did not
- * answer in time is suspect for a while (default 10 s) and tried after the others, so calls move
- * off a node that stopped before its peers' health says so.
+ * answer in time is suspect (suspects.ts): out of the rotation, tried only after every other
+ * instance, until it answers again, a call or the liveness ping {@link ServiceClient.tick} sends
+ * suspects about every second. So calls move off a node that stopped at the first timeout, long
+ * before its peers' health says it is down, and come back to it once it answers.
  *
  * Retries (`retries`, default 2): a refusal that says the action did not run (`no-instance`: the
  * node does not provide it, or its check fails; `rate-limited`) is always retried on the next
@@ -18,8 +20,9 @@
  */
 
 import { ServiceError } from "./errors.ts";
-import type { ServiceInstance } from "./instances.ts";
+import type { OutOfRotation, ServiceInstance } from "./instances.ts";
 import type { ServiceStats } from "./stats.ts";
+import { Suspects } from "./suspects.ts";
 import {
   actionNameProblem,
   type Answer,
@@ -46,6 +49,10 @@ export interface RequestOptions {
 export interface ServiceClientDeps {
   /** Sends a request; throws a `too-large` {@link ServiceError} when it is over the limit. */
   send: (address: string, msg: RequestMessage) => void;
+  /** Sends a liveness ping (default: none are sent; suspects then wait for a call's answer). */
+  ping?: (address: string, id: number) => void;
+  /** Whether an overlay address is a member's (default: all are); suspects that are not are forgotten. */
+  isMember?: (address: string) => boolean;
   /** True when this node provides `service` and its health check passes. */
   localReady: (service: string) => boolean;
   /** Runs a call on this node (the server's `callLocal`). */
@@ -64,8 +71,10 @@ export interface ServiceClientOptions {
   timeoutMs?: number;
   /** Default retries. Default 2. */
   retries?: number;
-  /** How long an instance that timed out is tried last, ms. Default 10000. */
-  suspectMs?: number;
+  /** How often an instance that timed out is pinged until it answers, ms. Default 1000. */
+  pingIntervalMs?: number;
+  /** Most suspects tracked. Default 256. */
+  maxSuspects?: number;
 }
 
 interface Pending {
@@ -76,6 +85,12 @@ interface Pending {
 type Target = { local: true } | { local: false; instance: ServiceInstance };
 
 const MAX_LEARNED = 1024;
+
+const OUT_WHY: Record<OutOfRotation, string> = {
+  "node-down": "is down",
+  "check-failing": "fails its health check",
+  unanswered: "does not answer",
+};
 
 /**
  * Splits `svc/action`; throws a `bad-request` {@link ServiceError} naming what is wrong.
@@ -110,10 +125,9 @@ export class ServiceClient {
   readonly #now: () => number;
   readonly #timeout: number;
   readonly #retries: number;
-  readonly #suspectMs: number;
   readonly #pending = new Map<number, Pending>();
   readonly #turns = new Map<string, number>();
-  readonly #suspects = new Map<string, number>();
+  readonly #suspects: Suspects;
   readonly #learned = new Map<string, boolean>();
   // Random start: ids from before a restart are unlikely to meet an instance's cache.
   #nextId = Math.floor(Math.random() * 2 ** 40);
@@ -126,7 +140,11 @@ export class ServiceClient {
     this.#now = deps.now ?? (() => performance.now());
     this.#timeout = opts.timeoutMs ?? 5000;
     this.#retries = opts.retries ?? 2;
-    this.#suspectMs = opts.suspectMs ?? 10_000;
+    this.#suspects = new Suspects({
+      now: this.#now,
+      pingIntervalMs: opts.pingIntervalMs,
+      max: opts.maxSuspects,
+    });
   }
 
   /** Calls `path` (`service/action`) with `params`; see the module docs. */
@@ -149,7 +167,7 @@ export class ServiceClient {
 
   /** Takes an answer from `from`; answers that match no call are counted as strays. */
   handleResponse(msg: ResponseMessage, from: string): void {
-    this.#suspects.delete(from);
+    this.#suspects.clear(from);
     const p = this.#pending.get(msg.id);
     if (p === undefined || !p.addresses.has(from)) {
       this.strays++;
@@ -158,9 +176,28 @@ export class ServiceClient {
     p.resolve({ ...msg, from });
   }
 
-  /** Instances that timed out lately (overlay addresses) and until when, ms. */
-  suspects(): Map<string, number> {
-    return new Map(this.#suspects);
+  /** Takes a pong: the suspect it answers for is back in the rotation. */
+  handlePong(id: number, from: string): void {
+    if (!this.#suspects.answered(from, id)) this.strays++;
+  }
+
+  /** Pings the suspects that are due (about once a second each); forgets former members. */
+  tick(): void {
+    const isMember = this.#d.isMember;
+    if (isMember) this.#suspects.retain(isMember);
+    const ping = this.#d.ping;
+    if (ping === undefined) return;
+    for (const p of this.#suspects.due()) ping(p.address, p.id);
+  }
+
+  /** Whether the instance at this overlay address is suspect (let a call time out, silent since). */
+  isSuspect(address: string): boolean {
+    return this.#suspects.has(address);
+  }
+
+  /** The suspect instances' overlay addresses, the oldest first. */
+  suspects(): string[] {
+    return this.#suspects.list();
   }
 
   async #call(service: string, action: string, params: unknown, opts: RequestOptions) {
@@ -230,15 +267,14 @@ export class ServiceClient {
   #pick(service: string, turn: number, tried: Set<string>, again: boolean): Target | null {
     const order: Target[] = [];
     if (this.#d.localReady(service)) order.push({ local: true });
-    const now = this.#now();
-    const remote = this.#d.instances(service).filter((i) => i.rpc && i.healthy && !i.local);
+    // Suspects are out of the rotation (their instances may say so: `unanswered`), but still
+    // tried once every other instance was: better a call that may time out than none.
+    const remote = this.#d.instances(service).filter((i) =>
+      i.rpc && !i.local && (i.healthy || i.reason === "unanswered")
+    );
     const fresh: ServiceInstance[] = [];
     const suspect: ServiceInstance[] = [];
-    for (const i of remote) {
-      const until = this.#suspects.get(i.address);
-      if (until !== undefined && until <= now) this.#suspects.delete(i.address);
-      (until !== undefined && until > now ? suspect : fresh).push(i);
-    }
+    for (const i of remote) (this.#suspects.has(i.address) ? suspect : fresh).push(i);
     const rotate = (list: ServiceInstance[]) => {
       const k = list.length ? turn % list.length : 0;
       return [...list.slice(k), ...list.slice(0, k)];
@@ -283,7 +319,7 @@ export class ServiceClient {
   ): Promise<Answer | (Answer & { unheard: true })> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.#suspects.set(inst.address, this.#now() + this.#suspectMs);
+        this.#suspects.mark(inst.address);
         resolve({
           ok: false,
           code: "timeout",
@@ -324,10 +360,7 @@ export class ServiceClient {
     const why = all.length === 0
       ? `no node provides ${service}`
       : `no healthy instance of ${service}: ` +
-        all.map((i) =>
-          `${i.node} ${i.reason === "node-down" ? "is down" : "fails its health check"}`
-        )
-          .join(", ");
+        all.map((i) => `${i.node} ${OUT_WHY[i.reason ?? "check-failing"]}`).join(", ");
     return new ServiceError("no-instance", why, { service, action });
   }
 }

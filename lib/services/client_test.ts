@@ -30,7 +30,14 @@ const ok = (result: unknown, idempotent = false): Answer => ({ ok: true, result,
 /** A client whose remote instances answer as `nodes` says, a macrotask later. */
 function setup(
   nodes: Record<string, Behaviour>,
-  opts: { instances?: ServiceInstance[]; local?: Behaviour; client?: ServiceClientOptions } = {},
+  opts: {
+    instances?: ServiceInstance[];
+    local?: Behaviour;
+    client?: ServiceClientOptions;
+    ping?: (to: string, id: number) => void;
+    isMember?: (address: string) => boolean;
+    now?: () => number;
+  } = {},
 ) {
   const sent: { to: string; req: RequestMessage }[] = [];
   const stats = new ServiceStats();
@@ -54,6 +61,9 @@ function setup(
     },
     instances: () => instances,
     stats,
+    ...(opts.ping ? { ping: opts.ping } : {}),
+    ...(opts.isMember ? { isMember: opts.isMember } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
   }, { timeoutMs: 30, ...opts.client });
   return { client, sent, stats, instances };
 }
@@ -126,15 +136,78 @@ Deno.test("client: a timeout is retried elsewhere only for an idempotent action"
     params: 2,
   });
   assert.deepEqual(t.sent.map((s) => s.to), ["10.0.0.3"]);
-  assert.ok(t.client.suspects().has("10.0.0.2"));
+  assert.ok(t.client.isSuspect("10.0.0.2"));
+  assert.deepEqual(t.client.suspects(), ["10.0.0.2"]);
 });
 
-Deno.test("client: a node that times out is tried after the others for a while", async () => {
-  const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": echoFrom("b") });
+Deno.test("client: a node that timed out gets no calls, however long, until it answers a ping", async () => {
+  let now = 0;
+  const pings: { to: string; id: number }[] = [];
+  const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": echoFrom("b") }, {
+    ping: (to, id) => pings.push({ to, id }),
+    now: () => now,
+  });
   await rejects(t.client.request("echo/say", 1, { idempotent: false }), "timeout");
   t.sent.length = 0;
-  for (let i = 0; i < 4; i++) await t.client.request("echo/say", i);
+  // Far past any fixed time (the old rule freed it after 10 s): still no call goes to it.
+  for (let i = 0; i < 6; i++) {
+    now += 5_000;
+    t.client.tick();
+    await t.client.request("echo/say", i);
+  }
   assert.ok(t.sent.every((s) => s.to === "10.0.0.3"), "none went to the suspect");
+  // It was pinged at every tick (each 5 s apart, over the 1 s interval), and nobody else was.
+  assert.equal(pings.length, 6);
+  assert.ok(pings.every((p) => p.to === "10.0.0.2"));
+  // A pong for a ping it was not sent is a stray and changes nothing.
+  t.client.handlePong(pings.at(-1)!.id + 1, "10.0.0.2");
+  assert.equal(t.client.strays, 1);
+  assert.ok(t.client.isSuspect("10.0.0.2"));
+  // Its pong brings it back: calls go round both again.
+  t.client.handlePong(pings[2].id, "10.0.0.2");
+  assert.deepEqual(t.client.suspects(), []);
+  t.sent.length = 0;
+  for (let i = 0; i < 2; i++) await t.client.request("echo/say", i, { idempotent: true });
+  assert.ok(t.sent.some((s) => s.to === "10.0.0.2"), "back in the rotation");
+});
+
+Deno.test("client: pings are at most one a second per suspect; suspects that left are dropped", async () => {
+  let now = 0;
+  const pings: string[] = [];
+  const members = new Set(["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
+  const t = setup(
+    { "10.0.0.2": () => "drop", "10.0.0.3": () => "drop", "10.0.0.4": echoFrom("c") },
+    {
+      ping: (to) => pings.push(to),
+      isMember: (a) => members.has(a),
+      now: () => now,
+    },
+  );
+  // Both silent instances let the idempotent call time out before the third answers.
+  await t.client.request("echo/say", 1, { idempotent: true });
+  assert.deepEqual(t.client.suspects().sort(), ["10.0.0.2", "10.0.0.3"]);
+  for (let i = 0; i < 11; i++) {
+    now += 100;
+    t.client.tick();
+  }
+  // 1.1 s in 100 ms ticks: the first ping of each at the first tick, the second 1 s later.
+  assert.deepEqual(pings.sort(), ["10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.3"]);
+  members.delete("10.0.0.3");
+  t.client.tick();
+  assert.deepEqual(t.client.suspects(), ["10.0.0.2"]);
+});
+
+Deno.test("client: a suspect is still tried when no other instance is left", async () => {
+  let silent = true;
+  const t = setup({
+    "10.0.0.2": (req) => silent ? "drop" : ok({ from: "a", params: req.params }, true),
+  });
+  await rejects(t.client.request("echo/say", 1), "timeout");
+  assert.deepEqual(t.client.suspects(), ["10.0.0.2"]);
+  // The only instance: asked anyway, and its answer clears it.
+  silent = false;
+  assert.deepEqual(await t.client.request("echo/say", 2), { from: "a", params: 2 });
+  assert.deepEqual(t.client.suspects(), []);
 });
 
 Deno.test("client: remote errors: retried when the instance says the action is idempotent", async () => {

@@ -1,8 +1,9 @@
 /**
  * A service's instances as this node sees them: the members whose record lists the service,
  * each with whether calls may go to it. An instance is out of rotation while its node is down
- * (this node's health of that peer) or while its node says its health check of the service
- * fails (`healthy: false` in the record).
+ * (this node's health of that peer), while its node says its health check of the service
+ * fails (`healthy: false` in the record), or while this node's calls find it silent (it let a
+ * call time out and has not answered since: `unanswered`, see suspects.ts).
  * @module
  */
 
@@ -10,7 +11,7 @@ import type { HealthState } from "../health/state.ts";
 import type { MembershipView, ServiceSpec } from "../members/member.ts";
 
 /** Why an instance is out of rotation. */
-export type OutOfRotation = "node-down" | "check-failing";
+export type OutOfRotation = "node-down" | "check-failing" | "unanswered";
 
 /** One member offering a service. */
 export interface ServiceInstance {
@@ -40,6 +41,8 @@ export interface InstanceContext {
   self: string;
   /** This node's health of a peer (undefined: not known). */
   peerHealth: (publicKey: string) => HealthState | undefined;
+  /** Whether this node's calls find the member at this overlay address silent (default: none). */
+  unanswered?: (address: string) => boolean;
 }
 
 /** Every member offering `service`, sorted by node name. */
@@ -56,10 +59,13 @@ export function serviceInstances(
     const rpc = specs.some((s) => s.rpc === true);
     const failing = specs.some((s) => s.healthy === false);
     const down = !local && ctx.peerHealth(m.publicKey) === "down";
+    const silent = !local && ctx.unanswered?.(m.address) === true;
     const reason: OutOfRotation | undefined = down
       ? "node-down"
       : failing
       ? "check-failing"
+      : silent
+      ? "unanswered"
       : undefined;
     out.push({
       service,

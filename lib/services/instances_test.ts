@@ -61,3 +61,25 @@ Deno.test("instances: a service that is only a port is listed, not callable", ()
   assert.deepEqual(serviceInstances(view, "nope", { self: "ks", peerHealth: () => "up" }), []);
   assert.deepEqual(serviceNames(view), ["db", "echo"]);
 });
+
+Deno.test("instances: one this node's calls find silent is out as unanswered, after down and failing", () => {
+  const silent = new Set(["10.0.0.9", "10.0.0.2", "10.0.0.1", "10.0.0.3"]);
+  const health = new Map<string, HealthState>([["kz", "up"]]);
+  const judge = () =>
+    serviceInstances(view, "echo", {
+      self: "ks",
+      peerHealth: (k) => health.get(k),
+      unanswered: (a) => silent.has(a),
+    }).map((i) => [i.node, i.healthy, i.reason ?? null]);
+  assert.deepEqual(judge(), [
+    ["beta", false, "check-failing"],
+    // This node is never silent to itself.
+    ["self", true, null],
+    ["zeta", false, "unanswered"],
+  ]);
+  health.set("kz", "down");
+  assert.deepEqual(judge()[2], ["zeta", false, "node-down"]);
+  health.set("kz", "up");
+  silent.delete("10.0.0.9");
+  assert.deepEqual(judge()[2], ["zeta", true, null]);
+});

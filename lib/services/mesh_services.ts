@@ -35,6 +35,7 @@ import { type PublishOptions, type PublishResult, PubSub } from "./pubsub.ts";
 import { ServiceServer } from "./server.ts";
 import { type DatagramStack, ServiceSocket } from "./socket.ts";
 import { ServiceStats } from "./stats.ts";
+import { RateLimiter } from "../protocol/ratelimiter.ts";
 import type { SubscribeOptions, Subscription } from "./subscription.ts";
 import type { RemoteSubscriptions } from "./subscription_table.ts";
 import type { SubscriptionEntry } from "./wire.ts";
@@ -49,8 +50,11 @@ export interface ServiceLayerOptions {
   requestTimeoutMs?: number;
   /** Default retries of calls. Default 2. */
   retries?: number;
-  /** How long an instance that timed out is tried last, ms. Default 10000. */
-  suspectMs?: number;
+  /**
+   * How often an instance that let a call time out is pinged until it answers (it is out of the
+   * rotation meanwhile), ms. Default 1000.
+   */
+  pingIntervalMs?: number;
   /** How often subscriptions are announced, ms. Default 5000. */
   announceIntervalMs?: number;
   /** The first wait for an event's ack, ms. Default 500. */
@@ -63,6 +67,13 @@ export interface ServicesOptions {
   serviceHttp?: HttpBackendSpec[];
   /** Health checks of this node's services (`--service-check NAME=TARGET,...`). */
   serviceChecks?: { service: string; check: ServiceCheckSpec }[];
+  /**
+   * What each calling node may ask of this node's services (`--service-caller-limit`; default
+   * 200 calls a second, bursts of 400, 32 at once); over it, calls are refused `rate-limited`.
+   * Overrides `serviceLayer.callers`. Throws a RangeError at construction on figures that are not
+   * positive (integers, for `maxConcurrent`).
+   */
+  serviceCallerLimit?: CallerLimitOptions;
   /** Tuning of the service layer. */
   serviceLayer?: ServiceLayerOptions;
 }
@@ -107,7 +118,7 @@ export interface ServicesStatus {
   subscriptions: SubscriptionEntry[];
   /** Other nodes' subscriptions as known here. */
   remoteSubscriptions: RemoteSubscriptions[];
-  /** Instances that timed out lately (overlay addresses), tried last. */
+  /** Instances that let a call time out and have not answered since (overlay addresses). */
   suspects: string[];
   /** Bytes held by reassemblies under way. */
   reassemblyBytes: number;
@@ -153,6 +164,10 @@ export class MeshServices {
   readonly #checks = new Map<string, ServiceHealthCheck>();
   readonly #failing = new Set<string>();
   readonly #healthListeners = new Set<(service: string, healthy: boolean) => void>();
+  // Pongs are cheap, but a member flooding pings gets no more than this many back.
+  readonly #pongLimit = new RateLimiter({ perSecond: 20, burst: 40, maxEntries: 4096 });
+  #pongsLimited = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
   #configured: ServiceSpec[];
   #announced: ServiceSpec[];
   #index: ViewIndex | null = null;
@@ -167,7 +182,7 @@ export class MeshServices {
     this.#announced = announcedServices(this.#configured, [], this.#failing);
     this.#server = new ServiceServer({
       local: this.#local,
-      limits: new CallerLimits(o.callers ?? {}),
+      limits: new CallerLimits({ ...o.callers, ...opts.serviceCallerLimit }),
       stats: this.#stats,
       send: (to, msg) => this.#socket.send(to, msg),
       nameOf: (a) => this.#member(a)?.name ?? null,
@@ -180,7 +195,13 @@ export class MeshServices {
       callLocal: (s, a, p, ttl) => this.#server.callLocal(s, a, p, ttl),
       instances: (s) => this.instances(s),
       stats: this.#stats,
-    }, { timeoutMs: o.requestTimeoutMs, retries: o.retries, suspectMs: o.suspectMs });
+      ping: (to, id) => this.#socket.send(to, { kind: "ping", id }),
+      isMember: (a) => this.#member(a) !== undefined,
+    }, {
+      timeoutMs: o.requestTimeoutMs,
+      retries: o.retries,
+      pingIntervalMs: o.pingIntervalMs,
+    });
     this.#pubsub = new PubSub({
       self: () => deps.address,
       sendEncoded: (to, bytes) => this.#socket.sendEncoded(to, bytes),
@@ -196,6 +217,8 @@ export class MeshServices {
     this.#socket = new ServiceSocket(deps.stack, (msg, from) => {
       if (msg.kind === "request") this.#server.handle(msg, from);
       else if (msg.kind === "response") this.#client.handleResponse(msg, from);
+      else if (msg.kind === "ping") this.#pong(msg.id, from);
+      else if (msg.kind === "pong") this.#client.handlePong(msg.id, from);
       else this.#pubsub.handle(msg, from);
     }, { maxMessageBytes: o.maxMessageBytes, logger: deps.logger });
     this.#local.subscribe(() => this.#reannounce());
@@ -203,11 +226,13 @@ export class MeshServices {
     for (const { service, check } of opts.serviceChecks ?? []) this.check(service, check);
   }
 
-  /** Starts the announcements of subscriptions and the health checks. */
+  /** Starts the announcements of subscriptions, the health checks and the pings of suspects. */
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
     this.#pubsub.start();
+    // Ticks finer than the ping interval, so each suspect is pinged close to it.
+    this.#ticker = setInterval(() => this.#client.tick(), 250);
     for (const c of this.#checks.values()) c.start();
   }
 
@@ -290,6 +315,7 @@ export class MeshServices {
     return serviceInstances(this.#d.view(), service, {
       self: this.#d.publicKey,
       peerHealth: this.#d.peerHealth,
+      unanswered: (a) => this.#client.isSuspect(a),
     });
   }
 
@@ -309,7 +335,7 @@ export class MeshServices {
 
   /** The figures for `/metrics`. */
   metrics(): ServiceMetrics {
-    return this.#stats.snapshot(this.#socket.drops());
+    return this.#stats.snapshot({ ...this.#socket.drops(), "pong-limited": this.#pongsLimited });
   }
 
   /** The state for `/status`. */
@@ -318,7 +344,7 @@ export class MeshServices {
       provided: this.#local.names(),
       subscriptions: this.#pubsub.table.localEntries(),
       remoteSubscriptions: this.#pubsub.table.remote(),
-      suspects: [...this.#client.suspects().keys()],
+      suspects: this.#client.suspects(),
       reassemblyBytes: this.#socket.heldBytes,
     };
   }
@@ -336,10 +362,21 @@ export class MeshServices {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#ticker);
     for (const c of this.#checks.values()) c.stop();
     this.#pubsub.close();
     this.#server.close();
     this.#socket.close();
+  }
+
+  /** Answers a member's liveness ping (rate-limited per member; others get nothing). */
+  #pong(id: number, from: string): void {
+    if (this.#member(from) === undefined) return;
+    if (!this.#pongLimit.allow(from)) {
+      this.#pongsLimited++;
+      return;
+    }
+    this.#socket.send(from, { kind: "pong", id });
   }
 
   #add(service: ReturnType<typeof serviceOf>): ProvidedService {

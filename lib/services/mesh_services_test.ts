@@ -5,6 +5,7 @@ import { SERVICES_PORT } from "../members/ports.ts";
 import { member } from "../../tests/fixtures/members.ts";
 import { ServiceError } from "./errors.ts";
 import { MeshServices, type ServicesOptions } from "./mesh_services.ts";
+import { ServiceSocket } from "./socket.ts";
 import { StackLan } from "./testing/stack_lan.ts";
 
 /**
@@ -118,6 +119,43 @@ Deno.test("mesh services: a node cut off: idempotent calls go on, the others say
       (e) => e instanceof ServiceError && e.code === "bad-request",
     );
     assert.deepEqual(c.status().suspects, ["10.7.0.2"]);
+    // Out of c's rotation, as c lists it, until b answers again.
+    const b2 = () => c.instances("echo").find((i) => i.node === "b")!;
+    assert.deepEqual([b2().healthy, b2().reason], [false, "unanswered"]);
+    // Back on the LAN: c's next ping gets a pong, and b is in the rotation again.
+    f.lan.cut("10.7.0.2", false);
+    await until(() => c.status().suspects.length === 0);
+    assert.deepEqual([b2().healthy, b2().reason], [true, undefined]);
+    const from = new Set<unknown>();
+    for (let i = 0; i < 4; i++) from.add(await c.request("echo/say"));
+    assert.deepEqual([...from].sort(), ["a", "b"]);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("mesh services: pongs go to members only, and at a bounded rate", async () => {
+  const f = new Fixture();
+  try {
+    const a = f.add("a", "10.7.0.1");
+    const got: number[] = [];
+    const probe = (address: string) =>
+      new ServiceSocket(f.lan.stack(address), (msg) => {
+        if (msg.kind === "pong") got.push(msg.id);
+      }, {});
+    // A stranger on the LAN (not in the view) gets no pong.
+    const stranger = probe("10.7.0.66");
+    stranger.send("10.7.0.1", { kind: "ping", id: 1 });
+    // A member flooding pings gets the burst back, not the flood.
+    f.add("m", "10.7.0.5");
+    f.nodes.get("m")!.close();
+    const m = probe("10.7.0.5");
+    for (let i = 100; i < 400; i++) m.send("10.7.0.1", { kind: "ping", id: i });
+    await until(() => got.length + (a.metrics().drops["pong-limited"] ?? 0) === 300);
+    assert.ok(got.every((id) => id >= 100), "none for the stranger");
+    assert.ok(got.length >= 40 && got.length < 300, `${got.length} pongs for 300 pings`);
+    stranger.close();
+    m.close();
   } finally {
     await f.close();
   }
@@ -215,6 +253,30 @@ Deno.test("mesh services: too large, unknown and malformed input are clear error
       "fragmented both ways",
     );
     assert.throws(() => b.provide("echo", { other: () => 1 }), /already provided/);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("mesh services: serviceCallerLimit sets the per-caller limit (over serviceLayer.callers)", async () => {
+  const f = new Fixture();
+  try {
+    const a = f.add("a", "10.7.0.1", {
+      serviceCallerLimit: { ratePerSecond: 0.001, burst: 2 },
+      serviceLayer: { requestTimeoutMs: 200, callers: { ratePerSecond: 1000, burst: 1000 } },
+    });
+    const c = f.add("c", "10.7.0.3");
+    a.provide("echo", { say: () => "a" });
+    assert.equal(await c.request("echo/say", null, { retries: 0 }), "a");
+    assert.equal(await c.request("echo/say", null, { retries: 0 }), "a");
+    await assert.rejects(
+      c.request("echo/say", null, { retries: 0 }),
+      (e) => e instanceof ServiceError && e.code === "rate-limited" && /slow down/.test(e.message),
+    );
+    assert.throws(
+      () => f.add("b", "10.7.0.2", { serviceCallerLimit: { maxConcurrent: 0 } }),
+      /caller limits: maxConcurrent must be a positive integer, got 0/,
+    );
   } finally {
     await f.close();
   }

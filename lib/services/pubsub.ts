@@ -7,8 +7,11 @@
  * silence, or when it leaves the membership). A publisher sends an event only to the nodes with
  * a matching subscriber, rather than to every member to be filtered there: traffic follows
  * interest, and `one-per-service` needs the publisher to know the groups anyway, to choose one
- * node per group. A subscription made a moment before a publish on another node may miss that
- * event: the publisher learns of it within one message, or one interval if that was lost.
+ * node per group. Receivers acknowledge each announcement (the version they now hold), and the
+ * announcing node resends it to those that did not, as it does events: a subscription's
+ * `announced` resolves once every other member that is not known to be down holds it (or the
+ * resends ran out, naming who did not). A publish that starts on a member after it acknowledged
+ * reaches the subscriber; one made before `announced` resolves may miss it.
  *
  * Exactly once per subscriber, in the normal case: each event carries an id (per publisher);
  * a receiving node acknowledges it, the publisher resends it (up to `resends` times, with the
@@ -27,13 +30,19 @@
 import { ServiceError } from "./errors.ts";
 import type { ServiceStats } from "./stats.ts";
 import { RecentSet } from "./recent.ts";
-import { type ServiceEvent, type SubscribeOptions, Subscription } from "./subscription.ts";
+import {
+  type AnnounceResult,
+  type ServiceEvent,
+  type SubscribeOptions,
+  Subscription,
+} from "./subscription.ts";
 import { type NodePlan, SubscriptionTable } from "./subscription_table.ts";
 import { TopicPattern, topicProblem } from "./topics.ts";
 import {
   encodeMessage,
   type EventAckMessage,
   type EventMessage,
+  type SubscriptionsAckMessage,
   type SubscriptionsMessage,
   valueProblem,
 } from "./wire.ts";
@@ -112,6 +121,10 @@ export class PubSub {
   #timer: ReturnType<typeof setInterval> | undefined;
   #emptyUntil = 0;
   #closed = false;
+  /** The highest local version each member acknowledged holding. */
+  readonly #heldBy = new Map<string, number>();
+  /** Waits for such acknowledgements ({@link PubSub.#held}). */
+  readonly #heldWaiters = new Set<() => void>();
 
   /** Pub/sub over `deps`; `start` begins the announcements. */
   constructor(deps: PubSubDeps, opts: PubSubOptions = {}) {
@@ -150,6 +163,7 @@ export class PubSub {
     this.table.addLocal(sub);
     this.#subs.add(sub);
     if (this.table.version !== before) this.#changed();
+    sub.announced = this.#held(this.table.version);
     return sub;
   }
 
@@ -211,15 +225,27 @@ export class PubSub {
   }
 
   /** Handles an event, an ack, or a node's subscriptions from `from`. */
-  handle(msg: EventMessage | EventAckMessage | SubscriptionsMessage, from: string): void {
+  handle(
+    msg: EventMessage | EventAckMessage | SubscriptionsMessage | SubscriptionsAckMessage,
+    from: string,
+  ): void {
     if (this.#closed) return;
     if (msg.kind === "event-ack") {
       this.#acks.get(`${from}|${msg.id}`)?.();
       return;
     }
+    if (msg.kind === "subscriptions-ack") {
+      // Only members' acks are kept: the map stays as small as the membership.
+      if (this.#d.nameOf(from) === null) return;
+      if (msg.version > (this.#heldBy.get(from) ?? -1)) this.#heldBy.set(from, msg.version);
+      for (const fn of [...this.#heldWaiters]) fn();
+      return;
+    }
     if (msg.kind === "subscriptions") {
       const known = this.table.hasRemote(from);
       this.table.setRemote(from, msg.version, msg.entries, this.#now());
+      // This version, or a later one (an older announcement is not taken), is held now.
+      this.#sendTo(from, encodeMessage({ kind: "subscriptions-ack", version: msg.version }));
       // A node we did not know of: it may not know us either.
       if (!known && this.table.localEntries().length > 0) this.announce([from]);
       return;
@@ -266,6 +292,7 @@ export class PubSub {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const done of [...this.#acks.values()]) done();
+    for (const done of [...this.#heldWaiters]) done();
     for (const s of [...this.#subs]) s.close();
   }
 
@@ -327,6 +354,40 @@ export class PubSub {
       wait *= 2;
     }
     return false;
+  }
+
+  /**
+   * Waits until every other member not known to be down acknowledged holding local version
+   * `version` or a later one, resending the announcement to the others (the wait doubling from
+   * the ack timeout, `resends` times); then says who did.
+   */
+  async #held(version: number): Promise<AnnounceResult> {
+    const targets = this.#d.peers().filter((a) => this.#d.eligible(a));
+    const missing = () => targets.filter((a) => (this.#heldBy.get(a) ?? -1) < version);
+    let wait = this.#ackTimeout;
+    for (let attempt = 0; attempt <= this.#resends && !this.#closed; attempt++) {
+      if (attempt > 0) this.announce(missing());
+      if (missing().length === 0) break;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          if (missing().length > 0 && !this.#closed) return;
+          clearTimeout(timer);
+          this.#timers.delete(timer);
+          this.#heldWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.#timers.delete(timer);
+          this.#heldWaiters.delete(done);
+          resolve();
+        }, wait);
+        this.#timers.add(timer);
+        this.#heldWaiters.add(done);
+      });
+      wait *= 2;
+    }
+    const unacked = missing().map((a) => this.#d.nameOf(a) ?? a);
+    return { nodes: targets.length, acked: targets.length - unacked.length, unacked };
   }
 
   #sendTo(address: string, bytes: Uint8Array): void {

@@ -20,7 +20,13 @@ class Bus {
         if (!this.filter(msg, address, to)) return;
         setTimeout(() => {
           const dst = this.nodes.get(to);
-          if (dst && msg.kind !== "request" && msg.kind !== "response") dst.ps.handle(msg, address);
+          if (
+            dst &&
+            (msg.kind === "event" || msg.kind === "event-ack" || msg.kind === "subscriptions" ||
+              msg.kind === "subscriptions-ack")
+          ) {
+            dst.ps.handle(msg, address);
+          }
         }, 0);
       },
       maxMessageBytes: 10_000,
@@ -283,4 +289,70 @@ Deno.test("pubsub: closing ends the subscriptions' loops", async () => {
   bus.close();
   assert.equal(await loop, 1);
   assert.throws(() => p.subscribe("t"), /closed/);
+});
+
+Deno.test("pubsub: a subscription's announced resolves once every member holds it; a publish then reaches it", async () => {
+  const bus = new Bus();
+  const a = bus.add("10.0.0.1", "a");
+  const b = bus.add("10.0.0.2", "b");
+  bus.add("10.0.0.3", "c");
+  bus.start();
+  try {
+    // c's first announcement of the subscription is lost; its resend is not.
+    let lost = 0;
+    bus.filter = (msg, from) => {
+      if (msg.kind === "subscriptions" && from === "10.0.0.3" && msg.entries.length && !lost) {
+        lost++;
+        return false;
+      }
+      return true;
+    };
+    const sub = bus.nodes.get("10.0.0.3")!.ps.subscribe("news/*");
+    const r = await sub.announced;
+    assert.equal(lost, 1);
+    assert.deepEqual(r, { nodes: 2, acked: 2, unacked: [] });
+    // Held by a and b now: their publishes reach c at once, no waiting for the table.
+    await a.publish("news/x", 1);
+    await b.publish("news/y", 2);
+    assert.deepEqual((await take(sub)).map((e) => e.data), [1, 2]);
+  } finally {
+    bus.close();
+  }
+});
+
+Deno.test("pubsub: announced names the members that never acknowledged, after the resends", async () => {
+  const bus = new Bus();
+  bus.add("10.0.0.1", "a");
+  bus.add("10.0.0.2", "b");
+  bus.start();
+  try {
+    // b never hears a's announcements.
+    let sent = 0;
+    bus.filter = (msg, from, to) => {
+      if (msg.kind !== "subscriptions" || from !== "10.0.0.1" || to !== "10.0.0.2") return true;
+      if (msg.entries.length) sent++;
+      return false;
+    };
+    const sub = bus.nodes.get("10.0.0.1")!.ps.subscribe("jobs/>");
+    assert.deepEqual(await sub.announced, { nodes: 1, acked: 0, unacked: ["b"] });
+    // The first announcement and 3 resends (the default); a's answer to b's own announcement may
+    // add one.
+    assert.ok(sent >= 4 && sent <= 5, `${sent} announcements`);
+  } finally {
+    bus.close();
+  }
+});
+
+Deno.test("pubsub: acks of non-members are not kept; close ends the waits", async () => {
+  const bus = new Bus();
+  const a = bus.add("10.0.0.1", "a");
+  bus.add("10.0.0.2", "b");
+  bus.start();
+  // Nothing reaches b: a's announced waits; close resolves it at once.
+  bus.filter = (_m, _f, to) => to !== "10.0.0.2";
+  const sub = a.subscribe("x/*");
+  a.handle({ kind: "subscriptions-ack", version: Number.MAX_SAFE_INTEGER }, "10.9.9.9");
+  bus.close();
+  const r = await sub.announced;
+  assert.deepEqual(r.unacked, ["b"]);
 });

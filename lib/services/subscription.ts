@@ -21,6 +21,16 @@ export interface ServiceEvent {
   publisherAddress: string;
 }
 
+/** How far a subscription's announcement went: see {@link Subscription.announced}. */
+export interface AnnounceResult {
+  /** The other members it was announced to (those not known to be down). */
+  nodes: number;
+  /** Of those, the ones that acknowledged holding it. */
+  acked: number;
+  /** The ones that never did (names, or addresses when not members). */
+  unacked: string[];
+}
+
 /** How a subscription is made. */
 export interface SubscribeOptions {
   /**
@@ -54,6 +64,13 @@ export class Subscription implements AsyncIterable<ServiceEvent> {
   dropped = 0;
   /** Events handed to this subscriber's queue. */
   received = 0;
+  /**
+   * Resolves once the other members (those in the view and not known to be down when it was
+   * made) acknowledged holding this subscription, or once the resends ran out (about 3.5 s; the
+   * result names who never acknowledged). From then on, a publish that starts on an acknowledging
+   * member reaches this subscriber. Never rejects.
+   */
+  announced: Promise<AnnounceResult> = Promise.resolve({ nodes: 0, acked: 0, unacked: [] });
   readonly #max: number;
   readonly #queue: ServiceEvent[] = [];
   readonly #waiters: ((r: IteratorResult<ServiceEvent>) => void)[] = [];

@@ -10,6 +10,12 @@
  * | event | `[3, id, topic, data, mode, groups, loose]` |
  * | event ack | `[4, id]` |
  * | subscriptions | `[5, version, [[pattern, group or nil], ...]]` |
+ * | ping | `[6, id]` |
+ * | pong | `[7, id]` |
+ * | subscriptions ack | `[8, version]` |
+ *
+ * A ping asks whether the receiver's service layer is alive (a caller pings the instances that
+ * let its calls time out); the pong answers it with the same id.
  *
  * `ttlMs` is the time the caller still waits (a duration, since the nodes' clocks differ). An
  * event's `mode` is 0 (every subscriber) or 1 (one subscriber per group: the receiver serves the
@@ -111,13 +117,28 @@ export interface SubscriptionsMessage {
   entries: SubscriptionEntry[];
 }
 
+/** The receiver holds the sender's subscriptions of this version (or a later one). */
+export interface SubscriptionsAckMessage {
+  /** The kind. */
+  kind: "subscriptions-ack";
+  /** The version taken. */
+  version: number;
+}
+
+/** Is the receiver's service layer alive? (Or, as a pong, the answer: it is.) */
+export type LivenessMessage =
+  | { /** The question. */ kind: "ping"; /** Its id. */ id: number }
+  | { /** The answer. */ kind: "pong"; /** The ping's id. */ id: number };
+
 /** Any message of the service layer. */
 export type ServiceMessage =
   | RequestMessage
   | ResponseMessage
   | EventMessage
   | EventAckMessage
-  | SubscriptionsMessage;
+  | SubscriptionsMessage
+  | SubscriptionsAckMessage
+  | LivenessMessage;
 
 /** The longest time a caller may say it waits, ms (10 minutes). */
 export const MAX_TTL_MS = 600_000;
@@ -174,7 +195,16 @@ const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_VALUE_DEPTH +
 // Extensions are refused (maxExtLength 0): only plain data comes out.
 const decoder = new Decoder({ maxExtLength: 0 });
 
-const KIND = { request: 1, response: 2, event: 3, "event-ack": 4, subscriptions: 5 } as const;
+const KIND = {
+  request: 1,
+  response: 2,
+  event: 3,
+  "event-ack": 4,
+  subscriptions: 5,
+  ping: 6,
+  pong: 7,
+  "subscriptions-ack": 8,
+} as const;
 const MODES: readonly WireMode[] = ["all", "one-per-service"];
 
 function wireOf(m: ServiceMessage): unknown[] {
@@ -197,6 +227,11 @@ function wireOf(m: ServiceMessage): unknown[] {
       return [KIND["event-ack"], m.id];
     case "subscriptions":
       return [KIND.subscriptions, m.version, m.entries.map((e) => [e.pattern, e.group ?? null])];
+    case "ping":
+    case "pong":
+      return [KIND[m.kind], m.id];
+    case "subscriptions-ack":
+      return [KIND["subscriptions-ack"], m.version];
   }
 }
 
@@ -245,6 +280,12 @@ export function decodeMessage(bytes: Uint8Array): ServiceMessage | null {
       return a.length === 2 ? { kind: "event-ack", id } : null;
     case KIND.subscriptions:
       return decodeSubscriptions(a, id);
+    case KIND.ping:
+      return a.length === 2 ? { kind: "ping", id } : null;
+    case KIND.pong:
+      return a.length === 2 ? { kind: "pong", id } : null;
+    case KIND["subscriptions-ack"]:
+      return a.length === 2 ? { kind: "subscriptions-ack", version: id } : null;
   }
   return null;
 }

@@ -58,6 +58,9 @@ const samples: ServiceMessage[] = [
     entries: [{ pattern: "status/*" }, { pattern: "jobs/>", group: "worker" }],
   },
   { kind: "subscriptions", version: 0, entries: [] },
+  { kind: "ping", id: 5 },
+  { kind: "pong", id: 5 },
+  { kind: "subscriptions-ack", version: 1_700_000_000_123 },
 ];
 
 Deno.test("wire: every kind of message survives a round trip", () => {
@@ -96,6 +99,9 @@ Deno.test("wire: malformed input decodes to null, never throws", () => {
     ["fractional id", raw([4, 1.5])],
     ["huge id", raw([4, 2 ** 60])],
     ["ack with more", raw([4, 1, 2])],
+    ["ping with more", raw([6, 1, 2])],
+    ["pong without id", raw([7])],
+    ["subscriptions ack with more", raw([8, 1, []])],
     ["request short", raw([1, 1, "auth", "login", null])],
     ["request bad service", raw([1, 1, "Auth Svc", "login", null, 100])],
     ["request bad action", raw([1, 1, "auth", "../x", null, 100])],

@@ -1,22 +1,25 @@
 /**
- * The services benchmark (issue 16), root: a mesh in namespaces, its leader a `weft --leader`
- * process with a TUN device, its nodes mesh agents embedded through the library (mod.ts's
- * `MeshAgent`, TUN mode, joined with a token: services_node.ts), each in its own namespace:
+ * The services benchmark (issue 16), root: a mesh in namespaces, each node in its own:
  *
- * - `srv` provides `echo` through an HTTP backend (a separate process in its namespace, listening
- *   on every address): action `echo` is `POST /echo`, the JSON comes back;
- * - `cli` calls it, with one caller and with many at once: `mesh.request("echo/echo")` (the
- *   service port, through the tunnel, then the provider's HTTP call to its backend), against the
- *   same calls straight over HTTP from `cli` to the backend at `srv`'s overlay address (through
- *   both TUNs and the tunnel), same payload, interleaved, `--rounds` times (the rate: median of
- *   the rounds; p50 and p99: over every call);
- * - `srv`, `s1` and `s2` each subscribe `--subs` times to `bench/*`; `cli` publishes `--events`
- *   events (mode `all`, `--window` in flight) and every node reports when each of its
- *   subscribers got them all: the fan-out rate is deliveries a second, from the first publish
- *   to the last delivery (one clock: the namespaces share the host's).
+ * - `lead`: `weft --leader` (TUN mode);
+ * - `srv`: the provider, as a user runs one: an HTTP echo backend (a separate process listening
+ *   on every address: action `echo` is `POST /echo`, the JSON comes back) and the real CLI,
+ *   `weft --join <token> --service echo:8080/tcp --service-http echo=http://127.0.0.1:8080
+ *   --service-caller-limit ...` (the default per-caller limit, 200 calls a second and 32 at
+ *   once, would measure the limiter rather than the path);
+ * - `cli`: a mesh agent embedded through the library (mod.ts's `MeshAgent`, TUN mode, joined
+ *   with a token: services_node.ts) that calls the service with one caller and with many at
+ *   once: `mesh.request("echo/echo")` (the service port, through the tunnel, then the provider
+ *   agent's HTTP call to the backend on its loopback), against the same calls straight over HTTP
+ *   from `cli` to the same backend at `srv`'s overlay address (through both TUNs and the
+ *   tunnel), same payload, interleaved, `--rounds` times (the rate: median of the rounds; p50
+ *   and p99: over every call);
+ * - `s1`, `s2`, `s3`: embedded agents that each subscribe `--subs` times to `bench/*`; `cli`
+ *   publishes `--events` events (mode `all`, `--window` in flight) and every node reports when
+ *   each of its subscribers got them all: the fan-out rate is deliveries a second, from the
+ *   first publish to the last delivery (one clock: the namespaces share the host's).
  *
- * The provider's per-caller limits are raised (the default, 200 calls a second per caller,
- * would measure the limiter). Figures and ratios, never assertions.
+ * Figures and ratios, never assertions.
  *
  *   deno run -A --unstable-net scripts/bench/services.ts [--seconds 2] [--rounds 5]
  *     [--concurrency 1,16] [--payload 100] [--events 2000] [--window 32] [--subs 4]
@@ -32,6 +35,8 @@ const NODE_SCRIPT = new URL("./services_node.ts", import.meta.url).pathname;
 const CIDR = "10.93.0.0/24";
 const IF_PREFIX = "wv";
 const BACKEND_PORT = 8080;
+/** The provider's per-caller limit: far above what the callers ask (see the module docs). */
+const CALLER_LIMIT = "1000000,concurrent=256";
 /** How long the driver waits for a process's report before calling it a hang, ms. */
 const GUARD_MS = 600_000;
 
@@ -162,8 +167,8 @@ export async function runServicesBench(
     window: opts.window ?? 32,
     subs: opts.subs ?? 4,
   };
-  const subscribers = ["srv", "s1", "s2"];
-  const lab = await Lab.create(["lead", "srv", "cli", "s1", "s2"]);
+  const subscribers = ["s1", "s2", "s3"];
+  const lab = await Lab.create(["lead", "srv", "cli", ...subscribers]);
   const dir = await Deno.makeTempDir({ prefix: "weft-services-bench-" });
   const mesh = { dir, cidr: CIDR, ifPrefix: IF_PREFIX };
   const deno = (host: string, config: NodeConfig) =>
@@ -177,7 +182,7 @@ export async function runServicesBench(
   try {
     const leader = startMeshNode(lab, mesh, "lead", ["--leader", "--advertise", "192.0.2.1:51820"]);
     await waitUp(lab, "lead", dir, leader);
-    const tok = await weftIn(lab, "lead", dir, "token", "create", "--uses", "4", "--ttl", "1h");
+    const tok = await weftIn(lab, "lead", dir, "token", "create", "--uses", "5", "--ttl", "1h");
     if (tok.code !== 0) throw new Error(`token create failed: ${tok.stderr}`);
     const token = tok.stdout.trim();
     const node = (host: string, extra: Partial<Extract<NodeConfig, { role: "node" }>>) =>
@@ -194,16 +199,19 @@ export async function runServicesBench(
     await report(backend, "ready", "the backend");
     const subscribe = { count: o.subs, expected: o.events };
     // One join at a time: the leader answers them in turn anyway.
+    const provider = startMeshNode(lab, mesh, "srv", [
+      "--join",
+      token,
+      "--service",
+      `echo:${BACKEND_PORT}/tcp`,
+      "--service-http",
+      `echo=http://127.0.0.1:${BACKEND_PORT}`,
+      "--service-caller-limit",
+      CALLER_LIMIT,
+    ]);
+    await waitUp(lab, "srv", dir, provider);
     const nodes = new Map<string, ReturnType<typeof node>>();
-    nodes.set(
-      "srv",
-      node("srv", {
-        provide: { service: "echo", url: `http://127.0.0.1:${BACKEND_PORT}` },
-        subscribe,
-      }),
-    );
-    await report(nodes.get("srv")!, "subscribed", "srv");
-    for (const h of ["s1", "s2"]) {
+    for (const h of subscribers) {
       nodes.set(h, node(h, { subscribe }));
       await report(nodes.get(h)!, "subscribed", h);
     }
@@ -229,7 +237,8 @@ export async function runServicesBench(
 
     const notes: string[] = [
       `payload ${o.payloadBytes} B of filler, ${o.seconds} s per measurement, ${o.rounds} ` +
-      "round(s) interleaved; the mesh path adds the provider agent's HTTP call to its backend " +
+      "round(s) interleaved; the mesh path adds the provider agent's (weft --join ... " +
+      `--service-http, --service-caller-limit ${CALLER_LIMIT}) HTTP call to its backend ` +
       "on loopback",
       `ping RTT cli → srv through the tunnel (TUN to TUN), median of 20: ${
         result.pingMs === null ? "n/a" : round2(result.pingMs)

@@ -1,9 +1,9 @@
 /**
  * One process of the services benchmark (scripts/bench/services.ts), run inside a lab
  * namespace: either the HTTP backend (`backend`), or a mesh node (`node`) embedded through the
- * library (`MeshAgent` from mod.ts, TUN mode, joined with a token) that may provide a service
- * answered by the backend, subscribe to the benchmark's events, and make the benchmark's calls
- * and publishes. It reports on stdout, one JSON object a line (`kind`: `ready`, `result`,
+ * library (`MeshAgent` from mod.ts, TUN mode, joined with a token) that may subscribe to the
+ * benchmark's events, and make the benchmark's calls and publishes (the provider is a `weft`
+ * process the driver starts). It reports on stdout, one JSON object a line (`kind`: `ready`, `result`,
  * `subscribed`, `done`); the driver reads them.
  *
  *   deno run -A --unstable-net scripts/bench/services_node.ts '<config as JSON>'
@@ -83,8 +83,6 @@ export type NodeConfig =
     token: string;
     stateDir: string;
     iface: string;
-    /** Provide the service `provide.service` answered by the HTTP server at `provide.url`. */
-    provide?: { service: string; url: string };
     /** Subscribe `count` times to `bench/*`, each expecting `expected` events. */
     subscribe?: { count: number; expected: number };
     /** Make the benchmark's calls and publishes. */
@@ -300,13 +298,6 @@ async function main(config: NodeConfig): Promise<void> {
     listenPort: 51820,
     dnsPort: 0,
     logger: createLogger({ level: "warn" }),
-    serviceLayer: {
-      // The benchmark measures the path, not the per-caller limiter (200 calls/s by default).
-      callers: { ratePerSecond: 1_000_000, burst: 1_000_000, maxConcurrent: 256 },
-    },
-    ...(config.provide
-      ? { serviceHttp: [{ name: config.provide.service, url: config.provide.url }] }
-      : {}),
   });
   // /metrics and /status on the usual address, for the driver.
   const server = serveControl(mesh.agent, { listen: "127.0.0.1:51880", mesh });

@@ -4,10 +4,12 @@
  * small Deno server in each namespace, `--service-http`); from n3, 20 calls are spread over both
  * instances. `weft publish` reaches each `weft subscribe` on every node exactly once (mode `all`)
  * and one subscriber of a service group per event (`one-per-service`). Then the node leading
- * `echo` is killed: calls made meanwhile keep succeeding, the node leaves the rotation (after
+ * `echo` is killed: calls made meanwhile keep succeeding, the node leaves n3's rotation (after
  * which calls that may not be retried all succeed: none goes to it), a new leader is named and
- * `leader.echo.<zone>` follows. The times are printed (figures; the bounds asserted are only
- * hang guards, the box is shared).
+ * `leader.echo.<zone>` follows. All at the default settings (5 s health probes, 6 s leases): the
+ * issue asks for each within 10 s of the stop. The times are printed as figures (the machine is
+ * shared: tests wait for events, never for wall-clock bounds); every bound asserted is a hang
+ * guard.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
@@ -16,12 +18,9 @@ import { selfCommand } from "../../lib/demo/self.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("dig"));
 
-const OPTS = {
-  cidr: "10.91.0.0/24",
-  ifPrefix: "ws",
-  // Health probes every second: a stopped node is judged down after three lost ones.
-  extra: ["--probe-interval", "1s"],
-};
+// Default probe interval (5 s): the stopped node is judged down only after ~15 s, so the 10 s of
+// the issue rest on the caller's own suspicion and on the leases.
+const OPTS = { cidr: "10.91.0.0/24", ifPrefix: "ws" };
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const BACKEND = new URL("../fixtures/echo_backend.ts", import.meta.url).pathname;
 const CLIENT = new URL("../fixtures/services_client.ts", import.meta.url).pathname;
@@ -69,7 +68,7 @@ Deno.test({
           "--service-http",
           "echo=http://127.0.0.1:8080",
           "--service-check",
-          "echo=tcp://127.0.0.1:8080,interval=1s",
+          "echo=tcp://127.0.0.1:8080",
         ];
         const r = startMeshNode(lab, { ...OPTS, dir }, h, ["--join", token, ...offer]);
         running.set(h, r);
@@ -182,9 +181,17 @@ Deno.test({
       }
       const jobs = (s: { p: LabProc }) =>
         events(s).filter((e) => /^jobs\/j\d$/.test(e.topic as string)).map((e) => e.data);
+      // Until every job was printed by its subscribers (each `weft subscribe` prints what its
+      // stream brings, in its own time): the loose one and, in all, the group's workers.
       assert.ok(
-        await eventually(() => Promise.resolve(jobs({ p: loose }).length === 6), HANG_GUARD_MS),
-        loose.output(),
+        await eventually(
+          () =>
+            Promise.resolve(
+              jobs({ p: loose }).length === 6 && workers.flatMap((w) => jobs(w)).length >= 6,
+            ),
+          HANG_GUARD_MS,
+        ),
+        [loose, ...workers.map((w) => w.p)].map((p) => p.output()).join("\n"),
       );
       const spread = workers.map((w) => jobs(w));
       const flat = spread.flat().sort();
@@ -231,44 +238,62 @@ Deno.test({
       const killedAt = Date.now();
       running.get(first)!.child.kill("SIGKILL");
       await running.get(first)!.child.status;
+      // DNS is watched from the stop on, beside the rest.
+      const dnsFollows = eventually(async () => (await dig()) === addr[other], HANG_GUARD_MS, 100)
+        .then((ok) => ({ ok, at: Date.now() }));
       const lines = () => jsonLines(watch.output()).filter((l) => (l.t as number) >= killedAt);
-      const out = await eventually(
-        () =>
-          Promise.resolve(
-            lines().some((l) =>
-              Array.isArray(l.healthy) && !l.healthy.includes(first) && l.healthy.includes(other)
-            ),
-          ),
-        HANG_GUARD_MS,
-        100,
+      const outLine = () =>
+        lines().find((l) =>
+          Array.isArray(l.healthy) && !l.healthy.includes(first) && l.healthy.includes(other)
+        );
+      assert.ok(
+        await eventually(() => Promise.resolve(outLine() !== undefined), HANG_GUARD_MS, 100),
+        watch.output(),
       );
-      assert.ok(out, watch.output());
+      const outAt = outLine()!.t as number;
       const led = await eventually(
         () => Promise.resolve(lines().some((l) => l.leader === other)),
         HANG_GUARD_MS,
         100,
       );
       assert.ok(led, watch.output());
-      const outAt = lines().find((l) => Array.isArray(l.healthy) && !l.healthy.includes(first))!
-        .t as number;
       const ledAt = lines().find((l) => l.leader === other)!.t as number;
-      const dnsFollowed = await eventually(async () => (await dig()) === addr[other], 30_000, 100);
-      const dnsAt = Date.now();
+      const dns = await dnsFollows;
+      assert.ok(dns.ok, `leader.echo still ${await dig()}`);
+      // Strict calls started after n3 took the node out: until a few have ended.
+      const strictAfter = () =>
+        lines().filter((l) => (l.t0 as number) >= outAt && ("strict" in l || "strictError" in l));
+      assert.ok(
+        await eventually(() => Promise.resolve(strictAfter().length >= 5), HANG_GUARD_MS, 100),
+        watch.output(),
+      );
       await lab.stop(watch.child);
       const during = lines().filter((l) => "call" in l || "error" in l);
+      const looped = lines().filter((l) => "strict" in l || "strictError" in l);
+      const strictFailed = looped.filter((l) => "strictError" in l).map((l) => l.t0 as number);
+      const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
       console.log(
-        `${first} killed: out of n3's rotation after ${
-          ((outAt - killedAt) / 1000).toFixed(1)
-        } s, ` +
-          `new leader ${other} after ${((ledAt - killedAt) / 1000).toFixed(1)} s, ` +
-          `DNS followed within ${((dnsAt - killedAt) / 1000).toFixed(1)} s; ` +
-          `${during.length} calls meanwhile, ` +
-          `${during.filter((l) => "error" in l).length} failed`,
+        `${first} killed (default probe interval and leases): out of n3's rotation after ` +
+          `${s(outAt - killedAt)}, new leader ${other} after ${s(ledAt - killedAt)}, ` +
+          `DNS followed after ${s(dns.at - killedAt)}; ${during.length} idempotent calls ` +
+          `meanwhile, ${during.filter((l) => "error" in l).length} failed; ${looped.length} ` +
+          `strict calls, ${strictFailed.length} failed` +
+          (strictFailed.length
+            ? ` (started ${strictFailed.map((t) => s(t - killedAt)).join(", ")} after the stop)`
+            : ""),
       );
-      assert.ok(dnsFollowed, `leader.echo still ${await dig()}`);
       assert.deepEqual(during.filter((l) => "error" in l), [], "calls kept succeeding");
       assert.ok(during.length > 0);
-      assert.ok(during.every((l) => l.call === other), `answers came from ${other}`);
+      // Calls started after the stop were answered by the other instance.
+      const started = during.filter((l) => (l.t0 as number) >= killedAt);
+      assert.ok(started.length > 0);
+      assert.ok(started.every((l) => l.call === other), `answers came from ${other}`);
+      // None goes to the stopped node once n3 took it out: calls that cannot be retried succeed.
+      assert.deepEqual(
+        strictAfter().filter((l) => l.strict !== other),
+        [],
+        `strict calls after ${first} left the rotation`,
+      );
       // Out of the rotation: calls that may not be retried (no retries, not idempotent) all
       // succeed, so none goes to the stopped node.
       const strict = await lab.exec(
@@ -293,8 +318,6 @@ Deno.test({
       );
       const after = await weft("n3", "service", "leader", "echo");
       assert.match(after.stdout, new RegExp(`^${other} ${addr[other].replaceAll(".", "\\.")}`));
-      // The failover bound of the issue (10 s) is a figure above; this is a hang guard only.
-      assert.ok(ledAt - killedAt < HANG_GUARD_MS);
     } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });

@@ -174,8 +174,11 @@ export function servicesRoutes(
     // Pulled: an event leaves the subscription's bounded queue only when the connection takes
     // it, so a reader that falls behind loses events (counted) instead of growing memory here.
     const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(enc.encode("\n"));
+      // The first (empty) line says the subscription is in place: sent once the other members
+      // hold it (or the announcement's resends ran out), so a publish after it reaches it.
+      async start(controller) {
+        await sub.announced;
+        if (!ended) controller.enqueue(enc.encode("\n"));
       },
       async pull(controller) {
         const r = await sub.next();
