@@ -260,6 +260,12 @@ function addUpCommand(program: Command): void {
     .addOption(
       new Option("--crypto <backend>", "force a crypto backend").choices(BACKEND_NAMES),
     )
+    .option(
+      "--crypto-workers <n>",
+      "worker threads that seal and open packets a batch at a time: auto (2 with libsodium " +
+        "on 4 cores or more) or 0 to 64",
+      (v: string) => v === "auto" ? "auto" as const : intArg(0, 64)(v),
+    )
     .addOption(statusListenOption())
     .option("--no-status", "do not start the HTTP status/control server")
     .option("--listen-port <port>", "override ListenPort", intArg(0, 65535))
@@ -294,6 +300,7 @@ function addUpCommand(program: Command): void {
           mode: opts.userspace ? "userspace" : "tun",
           listenPort: opts.listenPort,
           crypto: opts.crypto as BackendName | undefined,
+          cryptoWorkers: opts.cryptoWorkers,
           timers: opts.timer,
           underlay: opts.underlay,
           uapi: opts.uapi,

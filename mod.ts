@@ -25,6 +25,7 @@
  */
 
 export { Agent, type AgentMode, type AgentOptions, type UnderlayKind } from "./lib/agent/agent.ts";
+export { JIT_V8_FLAGS, JIT_V8_FLAGS_ARG } from "./lib/agent/jit.ts";
 export type {
   AgentParts,
   ControlledAgent,
@@ -209,6 +210,12 @@ export {
   parseServiceCheck,
   type ServiceCheckSpec,
 } from "./lib/services/health_check.ts";
+export {
+  type CallerLimitOptions,
+  type CallerLimitSpec,
+  DEFAULT_CALLER_LIMIT,
+  parseCallerLimit,
+} from "./lib/services/caller_limits.ts";
 export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./lib/mesh/token.ts";
 export {
   type HealthEvent,

@@ -12,6 +12,7 @@
 
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { JIT_V8_FLAGS_ARG } from "../lib/agent/jit.ts";
 
 /** The targets release builds ship, as in .github/workflows/release.yml. */
 export const RELEASE_TARGETS: readonly string[] = [
@@ -21,11 +22,18 @@ export const RELEASE_TARGETS: readonly string[] = [
   "aarch64-apple-darwin",
 ];
 
-/** The flags every build uses; they match the release workflow. */
+/**
+ * The flags every build uses; they match the release workflow. A Worker's entry is not bundled
+ * unless named (deno compile's docs, "Workers"): the crypto workers' is. The V8 flags are baked
+ * into the binary (lib/agent/jit.ts says why).
+ */
 export const COMPILE_FLAGS: readonly string[] = [
   "--allow-all",
   "--unstable-net",
   "--unstable-ffi",
+  "--include",
+  "lib/crypto/pool_worker.ts",
+  JIT_V8_FLAGS_ARG,
 ];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");

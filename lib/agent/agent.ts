@@ -5,7 +5,7 @@
  */
 
 import type { BackendName, CryptoSuite } from "../crypto/types.ts";
-import { selectSuite } from "../crypto/select.ts";
+import { selectSuite, suiteByName } from "../crypto/select.ts";
 import {
   Device,
   type DeviceErrorSource,
@@ -37,6 +37,7 @@ import { HealthProber } from "../health/prober.ts";
 import type { MetricsSnapshot, TunMetrics, UdpMetrics } from "../status/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
+import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -97,6 +98,13 @@ export interface AgentOptions {
   fwMark?: number;
   /** Force a crypto backend; default the fastest available. */
   crypto?: BackendName;
+  /**
+   * Worker threads that seal and open transport messages a batch at a time (0: all on the main
+   * thread; a number above 0 needs the sodium backend, and workers asked for that cannot start
+   * fail the start). Default `auto`: 2 in `tun` mode with libsodium on 4 cores or more, else 0
+   * (lib/agent/crypto_workers.ts).
+   */
+  cryptoWorkers?: number | "auto";
   /** Protocol timer overrides in ms (tests use short ones). */
   timers?: Partial<ProtocolTimers>;
   /** Handshakes per second past which cookies are demanded. */
@@ -437,9 +445,17 @@ export class Agent {
     const own = opts.addresses.map((a) => Cidr.parse(a));
     const ipv4 = own.find((c) => c.family === 4);
     const ipv6 = own.find((c) => c.family === 6);
-    const suite: CryptoSuite & { name: string } = selectSuite(opts.crypto);
+    let suite: CryptoSuite & { name: string } = selectSuite(opts.crypto);
     const mtu = opts.mtu ?? 1420;
     const mode = opts.mode ?? "userspace";
+    // Crypto workers seal with libsodium: unforced, an agent with workers takes its suite.
+    const sodiumSuite = opts.crypto === undefined ? suiteByName("sodium") : null;
+    const cryptoWorkers = resolveCryptoWorkers(opts.cryptoWorkers ?? "auto", {
+      tun: mode === "tun" && opts.packets === undefined,
+      aead: sodiumSuite !== null ? "sodium" : suite.aead.name,
+      cores: navigator.hardwareConcurrency,
+    });
+    if (cryptoWorkers > 0 && sodiumSuite !== null) suite = sodiumSuite;
     let stack: UserspaceStack | null = null;
     let packets = opts.packets;
     const underlay = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
@@ -558,6 +574,18 @@ export class Agent {
     // Counted on every occurrence (status, metrics); logged the first time for each source, as
     // a broken backend or listener fails for every packet or event after that.
     const reported = new Set<DeviceErrorSource>();
+    let cryptoBatch: Awaited<ReturnType<typeof startCryptoWorkers>>;
+    try {
+      cryptoBatch = await startCryptoWorkers(
+        cryptoWorkers,
+        mtu,
+        logger,
+        typeof opts.cryptoWorkers === "number",
+      );
+    } catch (e) {
+      await Promise.allSettled([transport.close(), packets.close()]);
+      throw e;
+    }
     let device: Device;
     try {
       device = new Device({
@@ -569,6 +597,7 @@ export class Agent {
         underLoadThreshold: opts.underLoadThreshold,
         onForeignDatagram: opts.onForeignDatagram,
         filter: opts.filter,
+        cryptoBatch: cryptoBatch ?? undefined,
         onError: (source, error) => {
           if (reported.has(source)) return;
           reported.add(source);
@@ -581,6 +610,7 @@ export class Agent {
         },
       });
     } catch (e) {
+      cryptoBatch?.close();
       await Promise.allSettled([transport.close(), packets.close()]);
       throw e;
     }
@@ -648,6 +678,7 @@ export class Agent {
       mode,
       underlay,
       crypto: suite.name,
+      cryptoWorkers,
       addresses: opts.addresses.join(","),
       peers: device.peers().length,
     });

@@ -24,7 +24,8 @@ import { agentOptionsFromWgQuick, checkWgQuickSupport } from "./wgquick_agent.ts
 
 /** How to bring up a wg-quick file: the file's own settings plus the agent's run options. */
 export interface WgQuickUpOptions
-  extends Pick<AgentOptions, "crypto" | "timers" | "underlay" | "uapi" | "logger"> {
+  extends
+    Pick<AgentOptions, "crypto" | "cryptoWorkers" | "timers" | "underlay" | "uapi" | "logger"> {
   /** The parsed file. */
   config: WgQuickConfig;
   /** The interface name (wg-quick takes it from the file name: `wg0.conf` is `wg0`). */
@@ -122,6 +123,7 @@ export class WgQuickUp {
       mode,
       interfaceName: name,
       crypto: opts.crypto,
+      cryptoWorkers: opts.cryptoWorkers,
       timers: opts.timers,
       underlay: opts.underlay,
       uapi: opts.uapi,

@@ -97,6 +97,7 @@ Deno.test("defaults with no file and no flags", async () => {
   assert.equal(c.logLevel, "info");
   assert.equal(c.logFormat, "text");
   assert.equal(c.crypto, undefined);
+  assert.equal(c.cryptoWorkers, "auto");
   assert.deepEqual(c.labels, {});
   assert.deepEqual(c.services, []);
   assert.equal(c.dnsPort, 15353);
@@ -176,6 +177,8 @@ const FULL = [
   "tcp-port: 443", // 46
   "relay: true", // 47
   "relay-rate: 640", // 48
+  "crypto-workers: 2", // 49
+  "service-caller-limit: 1000,concurrent=64", // 50
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -222,6 +225,10 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.tcpPort, 443);
     assert.equal(c.relay, true);
     assert.equal(c.relayRate, 640);
+    assert.equal(c.cryptoWorkers, 2);
+    assert.equal(c.origin.cryptoWorkers.line, 49);
+    assert.deepEqual(c.serviceCallerLimit, { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 });
+    assert.equal(c.origin.serviceCallerLimit.line, 50);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
@@ -394,7 +401,9 @@ Deno.test("wrong types name the key and the line", async () => {
       /^services\[0\]\.port: expected an integer/,
     ],
     [["userspace: 1"], 1, /^userspace: expected true or false, got 1$/],
-    [["crypto: openssl"], 1, /^crypto: expected one of noble, node, sodium/],
+    [["crypto: boringssl"], 1, /^crypto: expected one of noble, node, openssl, sodium/],
+    [["crypto-workers: 65"], 1, /^crypto-workers: expected an integer from 0 to 64, got 65/],
+    [["crypto-workers: many"], 1, /^crypto-workers: expected auto or an integer from 0 to 64/],
     [["log-level: loud"], 1, /^log-level: invalid log level "loud"/],
     [["log-format: xml"], 1, /^log-format: invalid log format "xml"/],
     [["mtu: !!binary aGk="], 1, /^mtu: .*got binary data$/],
@@ -478,7 +487,8 @@ Deno.test("invalid flag values name the flag", async () => {
     [{ service: "web:99999/tcp" }, /^--service: invalid service "web:99999\/tcp": bad port/],
     [{ service: ["web:80", "web:80/tcp"] }, /^--service\[1\]: service web\/tcp is listed twice/],
     [{ advertise: ["192.0.2.1:1", "nope"] }, /^--advertise\[1\]: "nope" has no port/],
-    [{ crypto: "fast" }, /^--crypto: expected one of noble, node, sodium/],
+    [{ crypto: "fast" }, /^--crypto: expected one of noble, node, openssl, sodium/],
+    [{ cryptoWorkers: "-1" }, /^--crypto-workers: expected auto or an integer from 0 to 64/],
     [{ stateDir: "" }, /^--state-dir: the path is empty/],
     [{ mtu: "9000x" }, /^--mtu: /],
     [{ probeInterval: "50ms" }, /^--probe-interval: expected a duration from 100 ms to 3600 s/],
@@ -981,4 +991,58 @@ Deno.test("service HTTP backends and checks: bad values name the key, line or fl
   ]);
   assert.match(twice[0], /--service-http: service api has an HTTP backend in the configuration/);
   assert.match(twice[1], /--service-check: service api has a check in the configuration/);
+});
+
+Deno.test("service-caller-limit: text, number or mapping; default; flag over file", async () => {
+  assert.deepEqual((await load()).serviceCallerLimit, {
+    ratePerSecond: 200,
+    burst: 400,
+    maxConcurrent: 32,
+  });
+  assert.deepEqual(
+    (await load(undefined, { serviceCallerLimit: "5000,concurrent=256" })).serviceCallerLimit,
+    { ratePerSecond: 5000, burst: 10000, maxConcurrent: 256 },
+  );
+  const fromFile = (line: string, flags: AgentFlags = {}) =>
+    withFile([line], async (p) => (await load(p, flags)).serviceCallerLimit);
+  assert.deepEqual(await fromFile("service-caller-limit: 1000"), {
+    ratePerSecond: 1000,
+    burst: 2000,
+    maxConcurrent: 32,
+  });
+  assert.deepEqual(await fromFile("service-caller-limit: '300,burst=300'"), {
+    ratePerSecond: 300,
+    burst: 300,
+    maxConcurrent: 32,
+  });
+  assert.deepEqual(
+    await fromFile("service-caller-limit: {rate: 50, burst: 60, concurrent: 4}"),
+    { ratePerSecond: 50, burst: 60, maxConcurrent: 4 },
+  );
+  assert.deepEqual(
+    await fromFile("service-caller-limit: 1000", { serviceCallerLimit: "7" }),
+    { ratePerSecond: 7, burst: 14, maxConcurrent: 32 },
+    "the flag wins",
+  );
+});
+
+Deno.test("service-caller-limit: bad values name the key, line or flag", async () => {
+  const cases: [string, RegExp][] = [
+    ["service-caller-limit: 0", /^service-caller-limit: invalid caller limit "0": rate must be/],
+    ["service-caller-limit: fast", /the rate \(calls a second\) must be a whole number/],
+    ["service-caller-limit: '10,every=2'", /unknown option "every" \(burst, concurrent\)/],
+    ["service-caller-limit: {burst: 5}", /a caller limit needs a rate/],
+    ["service-caller-limit: {rate: 5, burts: 5}", /unknown key "burts"/],
+    ["service-caller-limit: {rate: 5, concurrent: 5000}", /expected an integer from 1 to 4096/],
+    ["service-caller-limit: [1, 2]", /expected a string/],
+  ];
+  for (const [line, reason] of cases) {
+    const e = await fileError([line]);
+    assert.equal(e.line, 1, line);
+    assert.match(e.reason, reason, line);
+  }
+  assert.match(
+    (await flagError({ serviceCallerLimit: "100,concurrent=0" })).message,
+    /^--service-caller-limit: invalid caller limit "100,concurrent=0": concurrent must be an integer from 1 to 4096, got 0/,
+  );
 });

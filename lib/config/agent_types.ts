@@ -11,7 +11,11 @@ import type { BackendName } from "../crypto/types.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import type { LabelPair } from "../members/labels.ts";
 import type { PolicySource } from "./yaml_source.ts";
-import type { HttpBackendSpec, ServiceCheckSpec } from "../members/service_backends.ts";
+import type {
+  CallerLimitSpec,
+  HttpBackendSpec,
+  ServiceCheckSpec,
+} from "../members/service_backends.ts";
 
 /**
  * A service as the configuration lists it: what the member record announces, and what only
@@ -84,6 +88,8 @@ export interface AgentConfig {
   logFormat: LogFormat;
   /** The crypto backend to force; undefined picks the fastest available. */
   crypto?: BackendName;
+  /** Worker threads sealing and opening packets (0: all on the main thread; auto: see Agent). */
+  cryptoWorkers: number | "auto";
   /** This node's labels. */
   labels: Record<string, string>;
   /** Services this node offers, with their HTTP backends and checks from the file. */
@@ -92,6 +98,8 @@ export interface AgentConfig {
   serviceHttp: HttpBackendSpec[];
   /** Health checks of this node's services (`--service-check NAME=TARGET,...`). */
   serviceChecks: ServiceCheckEntry[];
+  /** What each caller may ask of this node's services (`--service-caller-limit`). */
+  serviceCallerLimit: CallerLimitSpec;
   /** The overlay DNS server's UDP port; 0 turns it off. */
   dnsPort: number;
   /** The overlay DNS zone, lowercase, ending with a dot. */
@@ -159,6 +167,8 @@ export interface AgentFlags {
   logFormat?: string;
   /** `--crypto <backend>`. */
   crypto?: string;
+  /** `--crypto-workers <n>`. */
+  cryptoWorkers?: number | string;
   /** `--label <k=v>`, repeatable: `k=v` texts or `parseLabel` results. */
   label?: string | LabelPair | (string | LabelPair)[];
   /** `--service <name:port/proto>`, repeatable: texts or `parseService` results. */
@@ -167,6 +177,8 @@ export interface AgentFlags {
   serviceHttp?: string | string[];
   /** `--service-check <name=target[,key=value...]>`, repeatable. */
   serviceCheck?: string | string[];
+  /** `--service-caller-limit <rate[,burst=n][,concurrent=n]>`. */
+  serviceCallerLimit?: string;
   /** `--dns-port <port>`. */
   dnsPort?: number | string;
   /** `--dns-zone <zone>`. */

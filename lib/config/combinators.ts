@@ -43,6 +43,24 @@ export function integer(min: number, max: number): Parser<number> {
   };
 }
 
+/** `auto` (any case), or an integer from `min` to `max`. */
+export function integerOrAuto(min: number, max: number): Parser<number | "auto"> {
+  const int = integer(min, max);
+  return (input, ctx) => {
+    if (
+      input.kind === "scalar" && typeof input.value === "string" &&
+      input.value.trim().toLowerCase() === "auto"
+    ) {
+      return "auto";
+    }
+    if (input.kind === "scalar" && typeof input.value === "number") return int(input, ctx);
+    if (input.kind === "scalar" && input.fromFlag && /^\s*[0-9]+\s*$/.test(String(input.value))) {
+      return int(input, ctx);
+    }
+    return fail(input, `expected auto or an integer from ${min} to ${max}, got ${describe(input)}`);
+  };
+}
+
 /** Any string; a YAML number or boolean is refused with a hint to quote it. */
 export function string(input: Input): string {
   if (input.kind === "scalar" && typeof input.value === "string") return input.value;

@@ -16,8 +16,17 @@
 
 import type { AgentConfig, OptionKey } from "./agent_types.ts";
 import type { Where } from "./input.ts";
-import { boolean, duration, integer, oneOf, type Parser, text } from "./combinators.ts";
 import {
+  boolean,
+  duration,
+  integer,
+  integerOrAuto,
+  oneOf,
+  type Parser,
+  text,
+} from "./combinators.ts";
+import {
+  callerLimitSetting,
   cidr,
   directory,
   dnsLabel,
@@ -37,6 +46,7 @@ import { dnsZoneProblem, interfaceNameProblem, sanitizeHostname } from "../net/n
 import { DEFAULT_LISTEN_PORT } from "../members/ports.ts";
 import { parseLogFormat, parseLogLevel } from "../log/logger.ts";
 import { BACKEND_NAMES } from "../crypto/select.ts";
+import { DEFAULT_CALLER_LIMIT } from "../members/service_backends.ts";
 
 /** One option: how it is named, documented, defaulted and parsed. */
 export interface OptionSpec<T> {
@@ -288,6 +298,18 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: none,
     parse: oneOf(BACKEND_NAMES),
   },
+  cryptoWorkers: {
+    flag: "--crypto-workers",
+    arg: "<n>",
+    yaml: "crypto-workers",
+    type: "integer or auto",
+    default: "auto",
+    validation:
+      "auto (2 with a TUN, libsodium and 2+ cores, else 0) or 0 to 64; above 0 needs libsodium",
+    description: "threads that seal and open packet batches beside the main one",
+    defaultValue: () => "auto" as const,
+    parse: integerOrAuto(0, 64),
+  },
   labels: {
     flag: "--label",
     arg: "<key=value>",
@@ -347,6 +369,18 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: () => [],
     parse: serviceCheckList,
     fromFlag: (v) => (Array.isArray(v) ? v : [v]),
+  },
+  serviceCallerLimit: {
+    flag: "--service-caller-limit",
+    arg: "<rate[,burst=n][,concurrent=n]>",
+    yaml: "service-caller-limit",
+    type: "RATE[,burst=N][,concurrent=N] or a mapping of rate, burst, concurrent",
+    default: "200,burst=400,concurrent=32",
+    validation: "rate 1 to 1000000 calls a second, burst 1 to 10000000 (default twice the " +
+      "rate), concurrent 1 to 4096 (default 32)",
+    description: "what each calling node may ask of this node's services (over: rate-limited)",
+    defaultValue: () => ({ ...DEFAULT_CALLER_LIMIT }),
+    parse: callerLimitSetting,
   },
   dnsPort: {
     flag: "--dns-port",

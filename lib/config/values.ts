@@ -1,7 +1,8 @@
 /**
  * Parsers for option values of weft's own kinds: overlay networks, endpoints, DNS labels,
  * directories, labels and services (with their HTTP backends and health checks), from the file or
- * a flag, and the `--label`, `--service`, `--service-http` and `--service-check` argument parsers. Each checks with the one rule its kind has in lib/net or lib/members.
+ * a flag, and the `--label`, `--service`, `--service-http`, `--service-check` and
+ * `--service-caller-limit` argument parsers. Each checks with the one rule its kind has in lib/net or lib/members.
  * @module
  */
 
@@ -31,7 +32,10 @@ import {
 } from "../members/services.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import {
+  callerLimit,
+  type CallerLimitSpec,
   type HttpBackendSpec,
+  parseCallerLimit,
   parseServiceCheck,
   parseServiceHttp,
   type ServiceCheckSpec,
@@ -279,6 +283,39 @@ export const serviceCheckList: Parser<ServiceCheckEntry[]> = flagTexts(
   parseServiceCheck,
   (v) => v.service,
 );
+
+const CALLER_LIMIT_KEYS = ["rate", "burst", "concurrent"] as const;
+
+/**
+ * `--service-caller-limit` / `service-caller-limit:`: the text `RATE[,burst=N][,concurrent=N]`,
+ * a YAML number (the rate), or a mapping of rate, burst and concurrent (parseCallerLimit's
+ * bounds and defaults, lib/members/service_backends.ts).
+ */
+export const callerLimitSetting: Parser<CallerLimitSpec> = (input, ctx) => {
+  if (input.kind === "scalar" && typeof input.value === "number") {
+    return text(() => parseCallerLimit(String(input.value)))(
+      { ...input, value: String(input.value) },
+      ctx,
+    );
+  }
+  if (input.kind !== "map") return text(parseCallerLimit)(input, ctx);
+  const fields = new Map<string, Input>();
+  for (const e of input.entries) {
+    if (!(CALLER_LIMIT_KEYS as readonly string[]).includes(e.key)) {
+      throw new ConfigError(unknownKey(input.path, e.key, CALLER_LIMIT_KEYS), e.where);
+    }
+    fields.set(e.key, e.value);
+  }
+  const rate = fields.get("rate");
+  if (rate === undefined) return fail(input, "a caller limit needs a rate (calls a second)");
+  const burst = fields.get("burst");
+  const concurrent = fields.get("concurrent");
+  return callerLimit(
+    integer(1, 1_000_000)(rate, ctx),
+    burst === undefined ? undefined : integer(1, 10_000_000)(burst, ctx),
+    concurrent === undefined ? undefined : integer(1, 4096)(concurrent, ctx),
+  );
+};
 
 /** A list of `HOST:PORT` endpoints (port 1 to 65535), none listed twice. */
 export const endpointList: Parser<string[]> = (input, ctx) => {

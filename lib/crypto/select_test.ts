@@ -4,6 +4,7 @@ import type { ExplicitNonceAead } from "./nonce.ts";
 import { nobleAead, nobleDh } from "./noble.ts";
 import { nodeAead, nodeDh } from "./node.ts";
 import { loadSodium } from "./sodium.ts";
+import { loadOpenssl } from "./openssl.ts";
 import { availableBackends, selectSuite, suiteByName } from "./select.ts";
 
 const hex = (s: string): Uint8Array => new Uint8Array(s.match(/../g)!.map((b) => parseInt(b, 16)));
@@ -11,12 +12,24 @@ const toHex = (b: Uint8Array): string =>
   Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 const sodium = loadSodium();
-const AEADS: ExplicitNonceAead[] = [nobleAead, nodeAead, ...(sodium ? [sodium.aead] : [])];
-const DHS: Dh[] = [nobleDh, nodeDh, ...(sodium ? [sodium.dh] : [])];
+const openssl = loadOpenssl();
+const AEADS: ExplicitNonceAead[] = [
+  nobleAead,
+  nodeAead,
+  ...(sodium ? [sodium.aead] : []),
+  ...(openssl ? [openssl.aead] : []),
+];
+const DHS: Dh[] = [
+  nobleDh,
+  nodeDh,
+  ...(sodium ? [sodium.dh] : []),
+  ...(openssl ? [openssl.dh] : []),
+];
 
-Deno.test("libsodium loads on this machine (it is installed in the test image)", () => {
+Deno.test("libsodium and libcrypto 3 load on this machine (both are in the test image)", () => {
   assert.notEqual(sodium, null);
-  assert.deepEqual(availableBackends().sort(), ["noble", "node", "sodium"]);
+  assert.notEqual(openssl, null);
+  assert.deepEqual(availableBackends().sort(), ["noble", "node", "openssl", "sodium"]);
 });
 
 // RFC 8439 §2.8.2.
@@ -312,8 +325,8 @@ for (const dh of DHS) {
 
 Deno.test("selectSuite: unforced picks the fastest available backends", () => {
   const s = selectSuite();
-  assert.equal(s.aead.name, sodium ? "sodium" : "node");
-  assert.equal(s.dh.name, sodium ? "sodium" : "node");
+  assert.equal(s.aead.name, openssl ? "openssl" : sodium ? "sodium" : "node");
+  assert.equal(s.dh.name, sodium ? "sodium" : openssl ? "openssl" : "node");
   assert.equal(s.name, s.aead.name === s.dh.name ? s.aead.name : `${s.aead.name}+${s.dh.name}`);
 });
 
@@ -327,8 +340,8 @@ Deno.test("selectSuite: forced names give that backend; unknown names throw clea
   }
   assert.throws(
     // deno-lint-ignore no-explicit-any
-    () => selectSuite("openssl" as any),
-    /unknown crypto backend "openssl".*noble, node, sodium/,
+    () => selectSuite("boringssl" as any),
+    /unknown crypto backend "boringssl".*noble, node, openssl, sodium/,
   );
 });
 

@@ -9,10 +9,15 @@ import type { Dh } from "./types.ts";
 import { assertKey32, clamp, isZero, lowOrderError } from "./bytes.ts";
 import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";
 import { u64 } from "../io/u64.ts";
+import { openFirstLibrary } from "./ffi_open.ts";
 
 const TAG = 16;
 
-const SYMBOLS = {
+/**
+ * libsodium's ChaCha20-Poly1305 (and its initialiser) as weft declares it; the crypto worker pool
+ * (lib/crypto/pool_kernel.ts) opens libsodium with just these.
+ */
+export const SODIUM_AEAD_SYMBOLS = {
   sodium_init: { parameters: [], result: "i32" },
   // int (c, clen_p, m, mlen, ad, adlen, nsec, npub, k): ciphertext then tag, in-place allowed.
   crypto_aead_chacha20poly1305_ietf_encrypt: {
@@ -44,17 +49,22 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+} as const;
+
+const SYMBOLS = {
+  ...SODIUM_AEAD_SYMBOLS,
   crypto_scalarmult_curve25519: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   crypto_scalarmult_curve25519_base: { parameters: ["buffer", "buffer"], result: "i32" },
   randombytes_buf: { parameters: ["buffer", "usize"], result: "void" },
 } as const;
 
 /**
- * The symbols as weft calls them. The u64 lengths go in as bigints: Deno's fast FFI call takes a
- * u64 as a BigInt, and a plain number sends every call down the slow path (measured: ~20% more
- * CPU per 1420-byte seal). The bigints come from a cache (lib/io/u64.ts), so none is made per packet.
+ * The calls of {@link SODIUM_AEAD_SYMBOLS} as weft makes them. The u64 lengths go in as bigints:
+ * Deno's fast FFI call takes a u64 as a BigInt, and a plain number sends every call down the slow
+ * path (measured: ~20% more CPU per 1420-byte seal). The bigints come from a cache
+ * (lib/io/u64.ts), so none is made per packet.
  */
-interface Lib {
+export interface SodiumAeadLib {
   sodium_init(): number;
   crypto_aead_chacha20poly1305_ietf_encrypt(
     c: Uint8Array,
@@ -78,6 +88,10 @@ interface Lib {
     npub: Uint8Array,
     k: Uint8Array,
   ): number;
+}
+
+/** Every symbol as weft calls it. */
+interface Lib extends SodiumAeadLib {
   crypto_scalarmult_curve25519(q: Uint8Array, n: Uint8Array, p: Uint8Array): number;
   crypto_scalarmult_curve25519_base(q: Uint8Array, n: Uint8Array): number;
   randombytes_buf(buf: Uint8Array, size: number): void;
@@ -101,16 +115,20 @@ function candidates(): string[] {
   }
 }
 
-/** A ChaCha20-Poly1305 key on libsodium. */
+/**
+ * A ChaCha20-Poly1305 key on libsodium. It keeps the key in `store`: its own copy, or 32 bytes
+ * that the caller owns and shares (the crypto worker pool's key table, lib/crypto/worker_pool.ts),
+ * wiped by {@link SodiumKey.destroy} either way.
+ */
 class SodiumKey implements ExplicitNonceKey {
   readonly #lib: Lib;
   readonly #key: Uint8Array;
   readonly #nonce = new NonceBuffer();
 
-  constructor(lib: Lib, raw: Uint8Array) {
-    assertKey32(raw);
+  constructor(lib: Lib, store: Uint8Array) {
+    assertKey32(store);
     this.#lib = lib;
-    this.#key = raw.slice();
+    this.#key = store;
   }
 
   seal(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
@@ -168,7 +186,7 @@ class SodiumKey implements ExplicitNonceKey {
 function makeSuite(lib: Lib): { aead: ExplicitNonceAead; dh: Dh } {
   const aead: ExplicitNonceAead = {
     name: "sodium",
-    key: (raw: Uint8Array): ExplicitNonceKey => new SodiumKey(lib, raw),
+    key: (raw: Uint8Array): ExplicitNonceKey => new SodiumKey(lib, raw.slice()),
   };
   const dh: Dh = {
     name: "sodium",
@@ -200,6 +218,28 @@ function makeSuite(lib: Lib): { aead: ExplicitNonceAead; dh: Dh } {
 }
 
 let loaded: { aead: ExplicitNonceAead; dh: Dh } | null | undefined;
+let loadedLib: Lib | null = null;
+
+/** The symbols every libsodium opened here must have: the initialiser. */
+type WithInit = {
+  readonly sodium_init: { readonly parameters: readonly []; readonly result: "i32" };
+};
+
+/**
+ * Opens libsodium with `symbols` (which must include `sodium_init`) and initialises it, or
+ * returns null when it cannot (absent, too old, or FFI not permitted; never an interactive
+ * permission prompt). Each call opens the library again: a Worker opens its own.
+ */
+export function openSodium<S extends Deno.ForeignLibraryInterface & WithInit>(
+  symbols: S,
+): Deno.DynamicLibrary<S> | null {
+  // sodium_init: 0 initialised now, 1 already; -1 failed (no entropy source).
+  return openFirstLibrary(
+    candidates(),
+    symbols,
+    (lib) => (lib.symbols.sodium_init as () => number)() >= 0,
+  );
+}
 
 /**
  * libsodium's AEAD and DH, or null when the library cannot be loaded (absent, too old, or FFI
@@ -207,29 +247,18 @@ let loaded: { aead: ExplicitNonceAead; dh: Dh } | null | undefined;
  */
 export function loadSodium(): { aead: ExplicitNonceAead; dh: Dh } | null {
   if (loaded !== undefined) return loaded;
-  loaded = null;
-  // Checking first avoids an interactive permission prompt when FFI was not granted.
-  let state: Deno.PermissionState;
-  try {
-    state = Deno.permissions.querySync({ name: "ffi" }).state;
-  } catch {
-    return loaded;
-  }
-  if (state !== "granted") return loaded;
-  for (const path of candidates()) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(path, SYMBOLS);
-    } catch {
-      continue; // missing file, or a libsodium lacking one of the symbols
-    }
-    // 0: initialised now, 1: already initialised; -1: failed (no entropy source).
-    if (lib.symbols.sodium_init() < 0) {
-      lib.close();
-      continue;
-    }
-    loaded = makeSuite(lib.symbols as unknown as Lib);
-    break;
-  }
+  const lib = openSodium(SYMBOLS);
+  loadedLib = lib === null ? null : lib.symbols as unknown as Lib;
+  loaded = loadedLib === null ? null : makeSuite(loadedLib);
   return loaded;
+}
+
+/**
+ * A libsodium key that seals and opens with the 32 bytes in `store` in place, never a copy: for
+ * key storage shared with other threads, where wiping `store` (as `destroy` does) wipes the only
+ * copy. Null when libsodium cannot be loaded.
+ */
+export function sodiumKeyIn(store: Uint8Array): ExplicitNonceKey | null {
+  if (loadSodium() === null) return null;
+  return new SodiumKey(loadedLib!, store);
 }

@@ -4,6 +4,7 @@
  * loads in the test image).
  */
 import assert from "node:assert/strict";
+import { loadWithoutFfi } from "./testing/without_ffi.ts";
 import { loadSodium } from "./sodium.ts";
 import { nobleAead } from "./noble.ts";
 
@@ -20,24 +21,7 @@ Deno.test("loadSodium is cached: the same suite object every call", () => {
 
 Deno.test("without FFI permission loadSodium is null, not an error", async () => {
   const url = new URL("./sodium.ts", import.meta.url).href;
-  const dir = await Deno.makeTempDir();
-  try {
-    const script = `${dir}/probe.ts`;
-    await Deno.writeTextFile(
-      script,
-      `import { loadSodium } from "${url}";\nconsole.log(JSON.stringify(loadSodium()));\n`,
-    );
-    // No --allow-* flags: FFI is not granted (and --no-prompt keeps it from being asked).
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", "--no-check", script],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    assert.equal(new TextDecoder().decode(out.stdout).trim(), "null");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  assert.equal(await loadWithoutFfi(url, "loadSodium"), "null");
 });
 
 Deno.test({

@@ -6,7 +6,7 @@
  */
 
 /** The names of the AEAD/DH backends weft knows. */
-export type BackendName = "noble" | "node" | "sodium";
+export type BackendName = "noble" | "node" | "sodium" | "openssl";
 
 /**
  * A ChaCha20-Poly1305 (RFC 8439) key bound to one backend. The nonce is WireGuard's: four zero

@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { selfCommand } from "./self.ts";
 import { VERSION } from "../version.ts";
+import { JIT_V8_FLAGS_ARG } from "../agent/jit.ts";
 
 Deno.test("selfCommand: under deno, main.ts run again with all permissions", async () => {
   const cmd = selfCommand();
   // These tests run under `deno test`, so Deno.execPath() is deno itself.
   assert.equal(cmd[0], Deno.execPath());
-  assert.deepEqual(cmd.slice(1, 4), ["run", "-A", "--unstable-net"]);
-  assert.equal(cmd.length, 5);
+  assert.deepEqual(cmd.slice(1, 5), ["run", "-A", "--unstable-net", JIT_V8_FLAGS_ARG]);
+  assert.equal(cmd.length, 6);
   const main = new URL("../../main.ts", import.meta.url).pathname;
-  assert.equal(cmd[4], main);
-  assert.ok((await Deno.stat(cmd[4])).isFile);
+  assert.equal(cmd[5], main);
+  assert.ok((await Deno.stat(cmd[5])).isFile);
 });
 
 Deno.test("selfCommand: the command starts weft", async () => {

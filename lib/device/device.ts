@@ -49,6 +49,7 @@ import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from
 import { DropCounters, type DropReason } from "./drops.ts";
 import { LentViewCache, OpenViewCache, SealViewCache } from "./views.ts";
 import { IndexTable } from "./index_table.ts";
+import type { CryptoBatch } from "./crypto_batch.ts";
 
 /** How a peer is described to the device. */
 export interface PeerConfig {
@@ -115,6 +116,11 @@ export interface DeviceOptions {
    * crypto backend that threw instead of answering. Each is counted either way (`stats`).
    */
   onError?: (source: DeviceErrorSource, error: unknown) => void;
+  /**
+   * Seal and open transport messages a batch at a time on crypto worker threads
+   * (lib/device/crypto_batch.ts) instead of one by one on this thread. The device closes it.
+   */
+  cryptoBatch?: CryptoBatch;
 }
 
 /** Where an internal failure happened: an event listener, or the crypto backend. */
@@ -151,6 +157,10 @@ const MAX_PACKET = 65535;
 /** wireguard-go's per-source handshake rate under load. */
 const HANDSHAKE_RATE = { perSecond: 20, burst: 5 };
 const ENTRY_NONE = 0;
+/** #onTransport's `opened`: not opened yet, or opened by the crypto batch and authentic or not. */
+const NOT_OPENED = 0;
+const AUTHENTIC = 1;
+const FORGED = 2;
 
 interface IndexEntry {
   peer: Peer;
@@ -203,6 +213,7 @@ export class Device {
   readonly #onError?: (source: DeviceErrorSource, error: unknown) => void;
   readonly #random: (bytes: Uint8Array) => void;
   #listenerErrors = 0;
+  readonly #batch: CryptoBatch | null;
   readonly #hsOut = new Uint8Array(INITIATION_SIZE);
   #hsWindowStart = 0;
   #hsCount = 0;
@@ -248,6 +259,13 @@ export class Device {
     this.#onForeign = opts.onForeignDatagram;
     this.#filter = opts.filter ?? null;
     this.#onError = opts.onError;
+    this.#batch = opts.cryptoBatch ?? null;
+    this.#batch?.attach({
+      send: (wire, to) => this.#transport.send(wire, to),
+      deliver: (data, from, authentic) =>
+        this.#onTransport(data, from, authentic ? AUTHENTIC : FORGED),
+      lost: (count) => this.drops.add("crypto-error", count),
+    });
   }
 
   /** Replaces the packet filter (null: everything passes). */
@@ -258,7 +276,7 @@ export class Device {
   /** Sends a raw datagram on the underlay (for protocols sharing the port). */
   sendDatagram(data: Uint8Array, to: Endpoint): void {
     this.#transport.send(data, to);
-    this.#transport.flush();
+    this.#flushSends();
   }
 
   /** Parses `ip:port` into the transport's endpoint. */
@@ -279,6 +297,11 @@ export class Device {
   /** The handshake key-agreement implementation (for protocols that share the static key). */
   get dhBackend(): Dh {
     return this.#suite.dh;
+  }
+
+  /** The crypto batch (worker threads) sealing and opening transport messages, if any. */
+  get cryptoBatch(): CryptoBatch | null {
+    return this.#batch;
   }
 
   /** The AEAD implementation. */
@@ -322,12 +345,13 @@ export class Device {
     this.#started = true;
     const packetSink: PacketSink = {
       packet: (data, room) => this.#onPlaintext(data, room ?? 0),
-      flush: () => this.#transport.flush(),
+      flush: () => this.#flushSends(),
     };
     const datagramSink: DatagramSink = {
       datagram: (data, from) => this.#onDatagram(data, from),
       flush: () => {
-        this.#transport.flush();
+        this.#batch?.flushOpens();
+        this.#flushSends();
         this.#packets.flush?.();
       },
     };
@@ -338,7 +362,7 @@ export class Device {
     for (const peer of this.#peers.values()) {
       if (peer.timers.persistentKeepaliveMs > 0) this.#sendKeepalive(peer);
     }
-    this.#transport.flush();
+    this.#flushSends();
   }
 
   /** Stops the tick, wipes every session and closes both drivers. */
@@ -347,6 +371,7 @@ export class Device {
     this.#closed = true;
     if (this.#interval !== undefined) clearInterval(this.#interval);
     for (const peer of this.#peers.values()) this.#forgetPeerState(peer);
+    this.#batch?.close();
     await Promise.allSettled([this.#transport.close(), this.#packets.close()]);
     this.#local.privateKey.fill(0);
   }
@@ -391,7 +416,7 @@ export class Device {
     for (const c of cidrs) this.#routes.insert(c, peer);
     if (this.#started && keepalive > 0) {
       this.#sendKeepalive(peer);
-      this.#transport.flush();
+      this.#flushSends();
     }
     return key;
   }
@@ -431,7 +456,7 @@ export class Device {
     const peer = this.#peers.get(publicKey);
     if (!peer) throw new Error(`no peer ${publicKey}`);
     this.#sendInitiation(peer, false);
-    this.#transport.flush();
+    this.#flushSends();
   }
 
   /**
@@ -444,7 +469,7 @@ export class Device {
     if (!peer) throw new Error(`no peer ${publicKey}`);
     peer.lastInitiationSent = -Infinity;
     this.#sendInitiation(peer, false);
-    this.#transport.flush();
+    this.#flushSends();
   }
 
   /** Fires whatever timers are due. Called every `tickMs`, or by tests. */
@@ -471,6 +496,12 @@ export class Device {
         }
       }
     }
+    this.#flushSends();
+  }
+
+  /** Sends what waits: messages the crypto batch has to seal first, then the transport's queue. */
+  #flushSends(): void {
+    this.#batch?.flushSeals();
     this.#transport.flush();
   }
 
@@ -551,6 +582,12 @@ export class Device {
     const mtu = this.#packets.mtu;
     if (padded > mtu) padded = len > mtu ? len : mtu;
     const total = TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+    if (this.#batch?.seal(kp.send, kp.remoteIndex, counter, pkt, padded, ep)) {
+      // Sealed and sent with the rest of the batch, at the next #flushSends (copied from the
+      // pool's shared buffer by `send`: these messages do not use the transport's slots).
+      this.#countSent(peer, kp, counter, len, total);
+      return true;
+    }
     const transport = this.#transport;
     const slot = transport.reserve === undefined ? null : transport.reserve(total, ep);
     const out = slot ?? this.#out;
@@ -589,6 +626,16 @@ export class Device {
     }
     if (wire !== null) transport.send(wire, ep);
     else transport.commit!(total, ep);
+    this.#countSent(peer, kp, counter, len, total);
+    return true;
+  }
+
+  /**
+   * The counters and timers of a transport message sent (or queued to be), and the rekey. The
+   * time is read from #time here, not passed in: a double passed to a call is a heap number.
+   */
+  #countSent(peer: Peer, kp: Keypair<Peer>, counter: number, len: number, total: number): void {
+    const now = this.#time[0];
     peer.counters.txBytes += total;
     peer.counters.txPackets++;
     peer.timers.anyAuthenticatedPacketSent();
@@ -600,7 +647,6 @@ export class Device {
     ) {
       this.#sendInitiation(peer, false);
     }
-    return true;
   }
 
   #sendKeepalive(peer: Peer): void {
@@ -665,7 +711,11 @@ export class Device {
   // ---- incoming datagrams ----
 
   #onDatagram(data: Uint8Array, from: Endpoint): void {
-    switch (messageType(data)) {
+    const type = messageType(data);
+    // A handshake message may change the sessions: the transport messages before it are
+    // handled first, as they would have been inline.
+    if (type !== MSG_TRANSPORT) this.#batch?.flushOpens();
+    switch (type) {
       case MSG_TRANSPORT:
         this.#onTransport(data, from);
         return;
@@ -684,7 +734,11 @@ export class Device {
     }
   }
 
-  #onTransport(data: Uint8Array, from: Endpoint): void {
+  /**
+   * A transport message; `opened` says whether the crypto batch has opened it already (then the
+   * checks before decryption run again, cheaply, and decryption is skipped).
+   */
+  #onTransport(data: Uint8Array, from: Endpoint, opened = NOT_OPENED): void {
     if (data.length < TRANSPORT_MIN_SIZE) {
       this.drops.add("short");
       return;
@@ -705,21 +759,26 @@ export class Device {
       this.drops.add("expired-session");
       return;
     }
+    if (opened === NOT_OPENED && this.#batch?.open(kp.receive, counter, data, from)) return;
     const views = this.#inViews.get(data);
     const plainLen = views.plain.length;
     // Where the packet device lends a slot of its write queue, the plaintext is opened straight
     // into it; otherwise in place, and `write` copies it. A slot not committed is just dropped.
+    // A message the crypto batch opened already holds its plaintext in place: no slot then, so
+    // that `write` copies it.
     const packets = this.#packets;
-    const lent = plainLen > 0 && packets.reserve !== undefined ? packets.reserve(plainLen) : null;
+    const lent = opened === NOT_OPENED && plainLen > 0 && packets.reserve !== undefined
+      ? packets.reserve(plainLen)
+      : null;
     const plain = lent === null ? views.plain : this.#lent.get(lent, 0, plainLen);
-    let opened: boolean;
+    let authentic = opened === AUTHENTIC;
     try {
-      opened = kp.receive.open(counter, views.sealed, plain);
+      if (opened === NOT_OPENED) authentic = kp.receive.open(counter, views.sealed, plain);
     } catch (e) {
       this.#internalError("crypto", e);
       return;
     }
-    if (!opened) {
+    if (!authentic) {
       this.drops.add("decrypt");
       return;
     }
@@ -994,9 +1053,10 @@ export class Device {
 
   #installKeys(peer: Peer, keys: SessionKeys, now: number): void {
     const aead = this.#suite.aead;
+    const batch = this.#batch;
     const kp = new Keypair<Peer>(
-      aead.key(keys.send),
-      aead.key(keys.receive),
+      batch?.key(keys.send) ?? aead.key(keys.send),
+      batch?.key(keys.receive) ?? aead.key(keys.receive),
       keys.localIndex,
       keys.remoteIndex,
       keys.isInitiator,

@@ -3,7 +3,7 @@
  * (several lengths) in a child process under `--trace-gc`, and the collections between two
  * markers are counted. A control that allocates one small buffer per round shows the counting
  * works. With a stand-in cipher that allocates nothing this measures the device's own code; with
- * libsodium, the path as the agent runs it when libsodium is installed. (node:crypto and noble
+ * libsodium or OpenSSL, the path as the agent runs it when either is installed. (node:crypto and noble
  * make cipher objects per packet; the device's doc says so.)
  *
  * On Linux the same holds for the whole data path with the real drivers and no copies: a TUN read
@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { loadSodium } from "../crypto/sodium.ts";
+import { loadOpenssl } from "../crypto/openssl.ts";
 import { collectionsBetweenMarkers, measureBetweenMarkers } from "../../tests/fixtures/gc_count.ts";
 
 const child = new URL("../../tests/fixtures/device_alloc_child.ts", import.meta.url);
@@ -28,6 +29,22 @@ Deno.test({
   ignore: loadSodium() === null,
   fn: async () => {
     assert.equal(await collections("sodium"), 0);
+  },
+});
+
+Deno.test({
+  name: "device: with OpenSSL, sealing and opening add no allocation either",
+  ignore: loadOpenssl() === null,
+  fn: async () => {
+    assert.equal(await collections("openssl"), 0);
+  },
+});
+
+Deno.test({
+  name: "device: with crypto workers, batching and handing batches to them allocate nothing",
+  ignore: loadSodium() === null,
+  fn: async () => {
+    assert.equal(await collections("workers"), 0);
   },
 });
 
@@ -58,5 +75,13 @@ Deno.test({
   ignore: Deno.build.os !== "linux" || loadSodium() === null,
   fn: async () => {
     assert.equal(await datapathRun("sodium"), 0);
+  },
+});
+
+Deno.test({
+  name: "device: the zero-copy data path with OpenSSL allocates nothing either",
+  ignore: Deno.build.os !== "linux" || loadOpenssl() === null,
+  fn: async () => {
+    assert.equal(await datapathRun("openssl"), 0);
   },
 });

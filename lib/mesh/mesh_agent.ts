@@ -274,6 +274,7 @@ export class MeshAgent {
       mode: opts.userspace ? "userspace" : "tun",
       interfaceName: opts.interfaceName ?? "weft0",
       crypto: opts.crypto,
+      cryptoWorkers: opts.cryptoWorkers,
       timers: opts.timers,
       logger,
       underlay,

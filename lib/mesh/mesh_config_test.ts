@@ -31,7 +31,9 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         service: ["db:5432/tcp"],
         serviceHttp: ["api=http://127.0.0.1:8080"],
         serviceCheck: ["db=tcp://127.0.0.1:5432,fall=2"],
+        serviceCallerLimit: "900,concurrent=8",
         crypto: "noble",
+        cryptoWorkers: "0",
         dnsPort: "15999",
         dnsZone: "mesh.test",
         dnsForward: true,
@@ -61,6 +63,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       services: [{ name: "db", port: 5432, protocol: "tcp" }],
       persistentKeepalive: 15,
       crypto: "noble",
+      cryptoWorkers: 0,
       mtu: 1400,
       dnsPort: 15999,
       dnsZone: "mesh.test.",
@@ -72,6 +75,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         service: "db",
         check: { target: { kind: "tcp", host: "127.0.0.1", port: 5432 }, fall: 2 },
       }],
+      serviceCallerLimit: { ratePerSecond: 900, burst: 1800, maxConcurrent: 8 },
       logger: nullLogger,
     });
   });

@@ -101,6 +101,8 @@ Deno.test({
       await lab.close(gone);
       const t0 = performance.now();
       await until(`n1 relays through ${other}`, () => peerOf(n1, n2).via === other, 20_000);
+      // The replies come back on n2's route, which moves on its own clock: wait for it too.
+      await until(`n2 relays through ${other}`, () => peerOf(n2, n1).via === other, 20_000);
       flowing = false;
       await traffic;
       assert.ok(await pings(n1, n2), "n1 pings n2 through the other relay");

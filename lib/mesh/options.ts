@@ -69,6 +69,8 @@ export interface MeshUnderlayOptions {
   mtu?: number;
   /** Force a crypto backend. */
   crypto?: BackendName;
+  /** Worker threads sealing and opening packets (Agent's `cryptoWorkers`). */
+  cryptoWorkers?: number | "auto";
   /** Protocol timer overrides. */
   timers?: Partial<ProtocolTimers>;
   /** UDP implementation. */
@@ -130,7 +132,8 @@ export function identityFromConfig(
 
 /**
  * The service section of a parsed configuration: the HTTP backends and health checks of the
- * services' entries (`http:`, `check:`) and of the flags (`--service-http`, `--service-check`).
+ * services' entries (`http:`, `check:`) and of the flags (`--service-http`, `--service-check`),
+ * and the limits per caller (`--service-caller-limit`).
  */
 export function servicesFromConfig(config: AgentConfig): ServicesOptions {
   const serviceHttp = [
@@ -148,6 +151,7 @@ export function servicesFromConfig(config: AgentConfig): ServicesOptions {
   return {
     ...(serviceHttp.length ? { serviceHttp } : {}),
     ...(serviceChecks.length ? { serviceChecks } : {}),
+    serviceCallerLimit: { ...config.serviceCallerLimit },
   };
 }
 
@@ -162,6 +166,7 @@ export function underlayFromConfig(config: AgentConfig): MeshUnderlayOptions {
     userspace: config.userspace,
     mtu: config.mtu,
     crypto: config.crypto,
+    cryptoWorkers: config.cryptoWorkers,
     health: { probeIntervalMs: config.probeInterval },
   };
 }

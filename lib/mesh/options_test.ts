@@ -24,6 +24,7 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
       userspace: true,
       mtu: "1380",
       crypto: "noble",
+      cryptoWorkers: "1",
       probeInterval: "2500ms",
       tcpPort: "443",
       relay: true,
@@ -46,6 +47,7 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
     userspace: true,
     mtu: 1380,
     crypto: "noble",
+    cryptoWorkers: 1,
     health: { probeIntervalMs: 2500 },
   });
 });
@@ -101,7 +103,11 @@ Deno.test("options: a service's HTTP backend and check stay on the node, flags a
     );
     const config = await loadAgentConfig({
       configPath: file,
-      flags: { leader: true, serviceHttp: ["echo=http://127.0.0.1:9000"] },
+      flags: {
+        leader: true,
+        serviceHttp: ["echo=http://127.0.0.1:9000"],
+        serviceCallerLimit: "1000,burst=1500",
+      },
     });
     assert.deepEqual(identityFromConfig(config).services, [
       { name: "api", port: 8080, protocol: "tcp" },
@@ -115,9 +121,12 @@ Deno.test("options: a service's HTTP backend and check stay on the node, flags a
       serviceChecks: [
         { service: "api", check: { target: { kind: "tcp", host: "127.0.0.1", port: 8080 } } },
       ],
+      serviceCallerLimit: { ratePerSecond: 1000, burst: 1500, maxConcurrent: 32 },
     });
     const plain = await loadAgentConfig({ flags: { leader: true } });
-    assert.deepEqual(servicesFromConfig(plain), {});
+    assert.deepEqual(servicesFromConfig(plain), {
+      serviceCallerLimit: { ratePerSecond: 200, burst: 400, maxConcurrent: 32 },
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

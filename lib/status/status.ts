@@ -45,6 +45,19 @@ export interface NodeStatus {
    * the underlay socket.
    */
   offloads?: { tun: string[]; udpGso: boolean; udpGro: boolean };
+  /** Crypto worker threads (`--crypto-workers`), when the agent runs some. */
+  cryptoWorkers?: {
+    /** Worker threads started. */
+    workers: number;
+    /** Transport messages sealed or opened through the batch, on any thread. */
+    packets: number;
+    /** Batches split with the workers (smaller ones stay on the main thread). */
+    parallelBatches: number;
+    /** Messages the workers sealed or opened in those. */
+    onWorkers: number;
+    /** Why the workers were turned off (then everything runs on the main thread), else null. */
+    failure: string | null;
+  };
   /** The network policy on this node (mesh agents). */
   policy?: {
     /** Policy version (0: none). */
@@ -238,6 +251,7 @@ export function buildStatus(
     handshakesReceived: stats.handshakesReceived,
     cookieRepliesSent: stats.cookieRepliesSent,
     drops: stats.drops,
+    ...cryptoWorkerStatus(device),
     ...ctx.extra?.(),
   };
   const peers = device.peers().map((p): PeerStatus => {
@@ -268,4 +282,19 @@ export function buildStatus(
     };
   });
   return { node, peers };
+}
+
+/** The `cryptoWorkers` field of a device that has a crypto batch. */
+function cryptoWorkerStatus(device: Device): Pick<NodeStatus, "cryptoWorkers"> {
+  const pool = device.cryptoBatch?.pool;
+  if (!pool) return {};
+  return {
+    cryptoWorkers: {
+      workers: pool.workers,
+      packets: pool.stats.entries,
+      parallelBatches: pool.stats.parallelRuns,
+      onWorkers: pool.stats.workerEntries,
+      failure: pool.failure?.message ?? null,
+    },
+  };
 }

@@ -15,13 +15,15 @@
  * median over the children.
  *
  *   deno run -A --unstable-net scripts/bench/datapath.ts [rounds=3000] [runs=5]
+ *
+ * The AEAD is the one an agent picks here; `WEFT_BENCH_CRYPTO=sodium` (or another backend) forces one.
  * @module
  */
 
 import process from "node:process";
 import { Device } from "../../lib/device/device.ts";
-import { loadSodium } from "../../lib/crypto/sodium.ts";
-import { nobleAead, nobleDh } from "../../lib/crypto/noble.ts";
+import { selectSuite } from "../../lib/crypto/select.ts";
+import type { BackendName } from "../../lib/crypto/types.ts";
 import { encodeKey, generatePrivateKey, publicKeyOf } from "../../lib/crypto/keys.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import type { Poller } from "../../drivers/linux/poller.ts";
@@ -91,8 +93,8 @@ async function world(scenario: Scenario, mode: Mode): Promise<World> {
   }
   const pa = new OffloadPackets(1420, zero);
   const pb = new OffloadPackets(1420, zero);
-  const sodium = loadSodium();
-  const suite = sodium ?? { aead: nobleAead, dh: nobleDh };
+  // The agent's own choice, or the backend named by WEFT_BENCH_CRYPTO (to compare them).
+  const suite = selectSuite(Deno.env.get("WEFT_BENCH_CRYPTO") as BackendName | undefined);
   const ka = generatePrivateKey();
   const kb = generatePrivateKey();
   const a = new Device({ privateKey: ka, suite, transport: ta, packets: pa, tickMs: 0 });

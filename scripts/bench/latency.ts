@@ -256,7 +256,7 @@ export async function runLatencyBench(args: string[]): Promise<void> {
     const spec = args[++i];
     const eq = spec.indexOf("=");
     const env: Record<string, string> = {};
-    for (const kv of spec.slice(eq + 1).split(",")) {
+    for (const kv of spec.slice(eq + 1).split(/,(?=[A-Z_][A-Z0-9_]*=)/)) {
       const j = kv.indexOf("=");
       env[kv.slice(0, j)] = kv.slice(j + 1);
     }

@@ -6,6 +6,8 @@
 
 import { runCryptoBench } from "./crypto.ts";
 import { runDatapathBench } from "./datapath.ts";
+import { runCryptoWorkersBench } from "./crypto_workers.ts";
+import { runCryptoWorkersNetBench } from "./crypto_workers_net.ts";
 import { runHandshakeBench } from "./handshake.ts";
 import { printNetBench, runNetBench } from "./net.ts";
 import { runMeshBench } from "./mesh.ts";
@@ -31,6 +33,14 @@ else {
   console.table(datapath.rows);
 }
 
+console.log(
+  "## crypto workers: seal batches of 64 × 1420 B inline against 1 and 2 workers (libsodium); " +
+    "3 interleaved rounds, median and spread",
+);
+const workers = await runCryptoWorkersBench(3);
+if (!workers) console.log("skipped: libsodium is not available");
+else console.table(workers);
+
 console.log("## handshakes: complete Noise_IKpsk2 handshakes per second, per backend");
 console.table(runHandshakeBench());
 
@@ -42,6 +52,16 @@ console.log(
 const net = await runNetBench();
 if (!net) console.log("skipped: needs root, ip netns, wg, iperf3, ss, ping, curl");
 else printNetBench(net);
+
+console.log(
+  "## network lab: weft against weft with 0, 1 and 2 crypto workers, 3 interleaved rounds, " +
+    "median (min–max) (root only)",
+);
+const workersNet = await runCryptoWorkersNetBench({
+  seconds: Number(Deno.env.get("BENCH_SECONDS") ?? 5),
+});
+if (!workersNet) console.log("skipped: needs root, ip netns, wg, iperf3, ss, ping, curl");
+else console.table(workersNet);
 
 console.log(
   "## NAT lab: both joined to the first reply between two members, per NAT shape (root only)",

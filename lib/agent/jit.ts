@@ -1,0 +1,42 @@
+/**
+ * V8 tier-up thresholds for weft's processes: optimise the data path after a few packets rather
+ * than a few thousand.
+ *
+ * V8 compiles a function with its optimising compilers (Maglev, then TurboFan) only after it has
+ * run hundreds to thousands of times. A fresh tunnel's first pings therefore run weft's per-packet
+ * code unoptimised, each step 2 to 4 times slower (`scripts/bench/latency.ts --trace`): on this
+ * machine a fresh tunnel answered pings in 0.61 ms against wireguard-go's 0.36 ms, and in 0.33 ms
+ * with these thresholds (README, "Latency: V8's tier-up"); TCP throughput and CPU per GB did not move. The cost
+ * is about 10 MB more memory at start (more code compiled early).
+ *
+ * V8 reads them only at start (setting them later changes nothing), so they go on the command
+ * line: `deno task start`/`demo` and `deno task compile` (baked into the binary) pass them, as does
+ * every weft a weft starts ({@link ../demo/self.ts}); a program embedding weft passes
+ * {@link JIT_V8_FLAGS_ARG} to `deno run` itself.
+ * @module
+ */
+
+/** The V8 flags, each `--name=value`. */
+export const JIT_V8_FLAGS: readonly string[] = [
+  // Maglev (the fast optimising tier) after 2 calls instead of 400.
+  "--invocation-count-for-maglev=2",
+  // TurboFan after 10 instead of 3,000.
+  "--invocation-count-for-turbofan=10",
+  // Do not hold a function back for 500 calls after its inline caches change.
+  "--minimum-invocations-after-ic-update=2",
+  // Loops (the poll loop) optimised on the stack sooner.
+  "--invocation-count-for-osr=20",
+];
+
+/**
+ * The flags as one `deno run`/`deno compile` argument.
+ *
+ * @example
+ * ```ts
+ * import { JIT_V8_FLAGS_ARG } from "./jit.ts";
+ * const cmd = new Deno.Command(Deno.execPath(), {
+ *   args: ["run", "-A", "--unstable-net", JIT_V8_FLAGS_ARG, "my_mesh.ts"],
+ * });
+ * ```
+ */
+export const JIT_V8_FLAGS_ARG = `--v8-flags=${JIT_V8_FLAGS.join(",")}`;

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { loadWithoutFfi } from "./testing/without_ffi.ts";
+import { loadOpenssl } from "./openssl.ts";
+import { loadSodium } from "./sodium.ts";
+import { SPLIT_AT, splitAead } from "./split.ts";
+import { selectSuite } from "./select.ts";
+import type { ExplicitNonceAead } from "./nonce.ts";
+
+const openssl = loadOpenssl();
+const sodium = loadSodium();
+
+Deno.test("loadOpenssl is cached: the same suite object every call", () => {
+  assert.notEqual(openssl, null);
+  assert.equal(loadOpenssl(), openssl);
+  assert.equal(openssl!.aead.name, "openssl");
+  assert.equal(openssl!.dh.name, "openssl");
+});
+
+Deno.test("without FFI permission loadOpenssl is null, not an error", async () => {
+  const url = new URL("./openssl.ts", import.meta.url).href;
+  assert.equal(await loadWithoutFfi(url, "loadOpenssl"), "null");
+});
+
+Deno.test("openssl: a forged packet opens to false and its destination is zeroed", () => {
+  const key = openssl!.aead.key(new Uint8Array(32).fill(9));
+  const pt = new Uint8Array(100).fill(0x5a);
+  const ct = new Uint8Array(116);
+  key.seal(7, pt, ct);
+  ct[50] ^= 1;
+  const out = new Uint8Array(100).fill(0xee);
+  assert.equal(key.open(7, ct, out), false);
+  assert.ok(out.every((b) => b === 0));
+  // The context is usable after a failure: the next good packet opens.
+  ct[50] ^= 1;
+  assert.equal(key.open(7, ct, out), true);
+  assert.deepEqual(out, pt);
+  key.destroy();
+});
+
+Deno.test("openssl: a destroyed key throws instead of touching freed memory; destroy twice is safe", () => {
+  const key = openssl!.aead.key(new Uint8Array(32));
+  key.destroy();
+  key.destroy();
+  assert.throws(() => key.seal(0, new Uint8Array(1), new Uint8Array(17)), /after destroy/);
+  assert.throws(() => key.open(0, new Uint8Array(17), new Uint8Array(1)), /after destroy/);
+});
+
+Deno.test("openssl: seals and opens like libsodium for every length to 1500, in place", () => {
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const a = openssl!.aead.key(raw);
+  const b = sodium!.aead.key(raw);
+  const ad = crypto.getRandomValues(new Uint8Array(32));
+  for (let len = 0; len <= 1500; len++) {
+    const pt = crypto.getRandomValues(new Uint8Array(len));
+    const ours = new Uint8Array(len + 16);
+    ours.set(pt);
+    a.seal(len * 977, ours.subarray(0, len), ours, len % 3 === 0 ? ad : undefined);
+    const theirs = new Uint8Array(len + 16);
+    b.seal(len * 977, pt, theirs, len % 3 === 0 ? ad : undefined);
+    assert.deepEqual(ours, theirs, `length ${len}`);
+    assert.ok(a.open(len * 977, ours, ours.subarray(0, len), len % 3 === 0 ? ad : undefined));
+    assert.deepEqual(ours.subarray(0, len), pt);
+  }
+  a.destroy();
+  b.destroy();
+});
+
+Deno.test("openssl: X25519 agrees with libsodium", () => {
+  for (let i = 0; i < 20; i++) {
+    const x = openssl!.dh.generatePrivate();
+    const y = sodium!.dh.generatePrivate();
+    assert.deepEqual(openssl!.dh.publicKey(y), sodium!.dh.publicKey(y));
+    assert.deepEqual(
+      openssl!.dh.shared(x, sodium!.dh.publicKey(y)),
+      sodium!.dh.shared(y, openssl!.dh.publicKey(x)),
+    );
+  }
+});
+
+Deno.test("split: short messages to one backend, long ones to the other, the same bytes either way", () => {
+  const calls: string[] = [];
+  const spy = (name: string, inner: ExplicitNonceAead): ExplicitNonceAead => ({
+    name: inner.name,
+    key: (raw) => {
+      const k = inner.key(raw);
+      return {
+        seal: (c, s, d, ad) => (calls.push(`${name} seal ${s.length}`), k.seal(c, s, d, ad)),
+        open: (c, s, d, ad) => (calls.push(`${name} open ${d.length}`), k.open(c, s, d, ad)),
+        sealWithNonce: (n, s, d, ad) => k.sealWithNonce(n, s, d, ad),
+        openWithNonce: (n, s, d, ad) => k.openWithNonce(n, s, d, ad),
+        destroy: () => (calls.push(`${name} destroy`), k.destroy()),
+      };
+    },
+  });
+  const aead = splitAead(spy("short", sodium!.aead), spy("long", openssl!.aead));
+  assert.equal(aead.name, "openssl");
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const key = aead.key(raw);
+  const plain = sodium!.aead.key(raw);
+  for (const len of [0, 1, SPLIT_AT - 1, SPLIT_AT, 1420]) {
+    const pt = crypto.getRandomValues(new Uint8Array(len));
+    const ct = new Uint8Array(len + 16);
+    key.seal(3, pt, ct);
+    const ref = new Uint8Array(len + 16);
+    plain.seal(3, pt, ref);
+    assert.deepEqual(ct, ref);
+    const out = new Uint8Array(len);
+    assert.ok(key.open(3, ct, out));
+    assert.deepEqual(out, pt);
+  }
+  key.destroy();
+  assert.deepEqual(calls, [
+    "short seal 0",
+    "short open 0",
+    "short seal 1",
+    "short open 1",
+    `short seal ${SPLIT_AT - 1}`,
+    `short open ${SPLIT_AT - 1}`,
+    `long seal ${SPLIT_AT}`,
+    `long open ${SPLIT_AT}`,
+    "long seal 1420",
+    "long open 1420",
+    "short destroy",
+    "long destroy",
+  ]);
+});
+
+Deno.test("selectSuite: unforced with both libraries, the AEAD is split at SPLIT_AT", () => {
+  const s = selectSuite();
+  assert.equal(s.name, "openssl+sodium");
+  const key = s.aead.key(new Uint8Array(32));
+  // Destroyed keys throw in OpenSSL only: a long message shows which backend it reached.
+  key.destroy();
+  assert.throws(
+    () => key.seal(0, new Uint8Array(SPLIT_AT), new Uint8Array(SPLIT_AT + 16)),
+    /after destroy/,
+  );
+});
