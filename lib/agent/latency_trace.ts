@@ -103,6 +103,9 @@ export class LatencyTrace {
         inner.write(data);
         this.mark("tun-written");
       },
+      // A TUN with offloads queues what `write` gets and hands it to the host here: without it
+      // the queued packets would wait for the queue to fill.
+      flush: (): void => inner.flush?.(),
       close: () => inner.close(),
     };
   }

@@ -27,11 +27,13 @@ Deno.test({
       let packetSink!: PacketSink;
       let datagramSink!: DatagramSink;
       const written: Uint8Array[] = [];
+      let flushed = 0;
       const tun: PacketDevice = {
         name: "t",
         mtu: 1420,
         start: (s) => void (packetSink = s),
         write: (d) => void written.push(d),
+        flush: () => void flushed++,
         close: () => Promise.resolve(),
       };
       const ep = { address: "192.0.2.1", port: 1, family: 4 } as Endpoint;
@@ -53,11 +55,14 @@ Deno.test({
         packet: () => transport.send(new Uint8Array(32), ep),
         flush: () => transport.flush(),
       });
-      transport.start({ datagram: (d) => packets.write(d), flush() {} });
+      transport.start({ datagram: (d) => packets.write(d), flush: () => packets.flush?.() });
       packetSink.packet(echoRequest(1700000000, 250));
       packetSink.flush();
       datagramSink.datagram(echoRequest(1700000000, 250), ep);
+      datagramSink.flush();
       assert.equal(written.length, 1);
+      // The end of the batch reaches the TUN, which may have queued the write.
+      assert.equal(flushed, 1);
       trace.write();
       const events = Deno.readTextFileSync(`${dir}/trace.${Deno.pid}`).trim().split("\n")
         .map((l) => JSON.parse(l));
