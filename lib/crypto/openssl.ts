@@ -11,7 +11,7 @@
  */
 
 import type { Dh } from "./types.ts";
-import { assertKey32, clamp, isZero, lowOrderError } from "./bytes.ts";
+import { assertKey32, clamp, equalBytes, isZero, lowOrderError } from "./bytes.ts";
 import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";
 import { u64 } from "../io/u64.ts";
 import { openFirstLibrary } from "./ffi_open.ts";
@@ -130,12 +130,26 @@ class OpensslKey implements ExplicitNonceKey {
     const lib = this.#lib;
     const outl = this.#outl;
     const tag = this.#tag;
-    lib.EVP_EncryptInit_ex(ctx, null, null, null, nonce);
-    if (ad !== undefined && ad.length > 0) lib.EVP_EncryptUpdate(ctx, null, outl, ad, ad.length);
+    // Each call answers 1 on success; a sum short of `calls` is a fault, never a message sent
+    // with the plaintext or an old tag in it.
+    let calls = 3;
+    let ok = lib.EVP_EncryptInit_ex(ctx, null, null, null, nonce);
+    if (ad !== undefined && ad.length > 0) {
+      calls++;
+      ok += lib.EVP_EncryptUpdate(ctx, null, outl, ad, ad.length);
+    }
     // In place (dst and src the same bytes) or disjoint: EVP allows both.
-    if (n > 0) lib.EVP_EncryptUpdate(ctx, dst, outl, src, n);
-    lib.EVP_EncryptFinal_ex(ctx, tag, outl);
-    lib.EVP_CIPHER_CTX_ctrl(ctx, CTRL_GET_TAG, TAG, tag);
+    if (n > 0) {
+      calls++;
+      ok += lib.EVP_EncryptUpdate(ctx, dst, outl, src, n);
+    }
+    ok += lib.EVP_EncryptFinal_ex(ctx, tag, outl);
+    ok += lib.EVP_CIPHER_CTX_ctrl(ctx, CTRL_GET_TAG, TAG, tag);
+    if (ok !== calls) {
+      dst.fill(0);
+      lib.ERR_clear_error();
+      throw new Error("OpenSSL: ChaCha20-Poly1305 seal failed");
+    }
     dst.set(tag, n);
   }
 
@@ -151,11 +165,24 @@ class OpensslKey implements ExplicitNonceKey {
     const tag = this.#tag;
     // Copied first: opened in place, the plaintext overwrites the ciphertext, not the tag.
     for (let i = 0; i < TAG; i++) tag[i] = src[n + i];
-    lib.EVP_DecryptInit_ex(ctx, null, null, null, nonce);
-    lib.EVP_CIPHER_CTX_ctrl(ctx, CTRL_SET_TAG, TAG, tag);
-    if (ad !== undefined && ad.length > 0) lib.EVP_DecryptUpdate(ctx, null, outl, ad, ad.length);
+    // A failing call before the final check is a fault (thrown), not a forgery (false).
+    let calls = 2;
+    let ok = lib.EVP_DecryptInit_ex(ctx, null, null, null, nonce);
+    ok += lib.EVP_CIPHER_CTX_ctrl(ctx, CTRL_SET_TAG, TAG, tag);
+    if (ad !== undefined && ad.length > 0) {
+      calls++;
+      ok += lib.EVP_DecryptUpdate(ctx, null, outl, ad, ad.length);
+    }
     // EVP reads `n` bytes from the start of `src` (its tag follows them, unread here).
-    if (n > 0) lib.EVP_DecryptUpdate(ctx, dst, outl, src, n);
+    if (n > 0) {
+      calls++;
+      ok += lib.EVP_DecryptUpdate(ctx, dst, outl, src, n);
+    }
+    if (ok !== calls) {
+      dst.fill(0);
+      lib.ERR_clear_error();
+      throw new Error("OpenSSL: ChaCha20-Poly1305 open failed");
+    }
     if (lib.EVP_DecryptFinal_ex(ctx, tag, outl) === 1) return true;
     dst.fill(0);
     lib.ERR_clear_error();
@@ -281,9 +308,55 @@ export function loadOpenssl(): { aead: ExplicitNonceAead; dh: Dh } | null {
   );
   if (lib === null) return loaded = null;
   const s = lib.symbols;
-  loaded = {
+  const backend: { aead: ExplicitNonceAead; dh: Dh } = {
     aead: { name: "openssl", key: (raw: Uint8Array) => new OpensslKey(s, raw) },
     dh: makeDh(s),
   };
-  return loaded;
+  if (!answersKnownVectors(backend)) {
+    lib.close();
+    return loaded = null;
+  }
+  return loaded = backend;
+}
+
+/**
+ * Whether the library computes what weft needs: a libcrypto 3 may load and still refuse
+ * ChaCha20-Poly1305 or X25519 (a FIPS-only configuration, `default_properties = fips=yes`), and
+ * would then fail every session. Checked once at load: the tag of RFC 8439 §2.8.2's AEAD vector
+ * and RFC 7748 §6.1's public key of Alice.
+ */
+function answersKnownVectors(b: { aead: ExplicitNonceAead; dh: Dh }): boolean {
+  const key = new Uint8Array(32).map((_, i) => 0x80 + i);
+  const pt = new TextEncoder().encode(
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the " +
+      "future, sunscreen would be it.",
+  );
+  const out = new Uint8Array(pt.length + TAG);
+  try {
+    const k = b.aead.key(key);
+    try {
+      k.sealWithNonce(
+        hexBytes("070000004041424344454647"),
+        pt,
+        out,
+        hexBytes("50515253c0c1c2c3c4c5c6c7"),
+      );
+    } finally {
+      k.destroy();
+    }
+    const alice = b.dh.publicKey(
+      hexBytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"),
+    );
+    return equalBytes(out.subarray(pt.length), hexBytes("1ae10b594f09e26a7e902ecbd0600691")) &&
+      equalBytes(
+        alice,
+        hexBytes("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
+      );
+  } catch {
+    return false;
+  }
+}
+
+function hexBytes(h: string): Uint8Array {
+  return Uint8Array.from(h.match(/../g)!, (b) => parseInt(b, 16));
 }

@@ -21,6 +21,75 @@ Deno.test("without FFI permission loadOpenssl is null, not an error", async () =
   assert.equal(await loadWithoutFfi(url, "loadOpenssl"), "null");
 });
 
+Deno.test("a libcrypto that loads but refuses ChaCha20-Poly1305 (FIPS-only) is not used", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // What a FIPS-mode system sets: only FIPS-approved algorithms may be fetched.
+    await Deno.writeTextFile(
+      `${dir}/openssl.cnf`,
+      "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n" +
+        "alg_section = algorithm_sect\n[provider_sect]\ndefault = default_sect\n" +
+        "[default_sect]\nactivate = 1\n[algorithm_sect]\ndefault_properties = fips=yes\n",
+    );
+    const select = new URL("./select.ts", import.meta.url).href;
+    const script = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { availableBackends, selectSuite } from "${select}";\n` +
+        `console.log(JSON.stringify([availableBackends(), selectSuite().name]));\n`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      // The project's configuration: select.ts imports npm packages by their mapped names.
+      args: [
+        "run",
+        "-A",
+        "--no-check",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        script,
+      ],
+      env: { OPENSSL_CONF: `${dir}/openssl.cnf` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const [backends, suite] = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.ok(!backends.includes("openssl"), backends.join(","));
+    assert.equal(suite, "sodium");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("split: when the long backend cannot key, the short one's copy is destroyed", () => {
+  const destroyed: string[] = [];
+  const short: ExplicitNonceAead = {
+    name: "sodium",
+    key: (raw) => {
+      const k = sodium!.aead.key(raw);
+      return { ...bind(k), destroy: () => (destroyed.push("short"), k.destroy()) };
+    },
+  };
+  const long: ExplicitNonceAead = {
+    name: "openssl",
+    key: () => {
+      throw new Error("cannot key");
+    },
+  };
+  assert.throws(() => splitAead(short, long).key(new Uint8Array(32)), /cannot key/);
+  assert.deepEqual(destroyed, ["short"]);
+});
+
+/** A key's methods, bound (for spreading into a wrapper). */
+function bind(k: ReturnType<ExplicitNonceAead["key"]>) {
+  return {
+    seal: k.seal.bind(k),
+    open: k.open.bind(k),
+    sealWithNonce: k.sealWithNonce.bind(k),
+    openWithNonce: k.openWithNonce.bind(k),
+  };
+}
+
 Deno.test("openssl: a forged packet opens to false and its destination is zeroed", () => {
   const key = openssl!.aead.key(new Uint8Array(32).fill(9));
   const pt = new Uint8Array(100).fill(0x5a);

@@ -69,6 +69,15 @@ export function splitAead(
 ): ExplicitNonceAead {
   return {
     name: long.name,
-    key: (raw: Uint8Array) => new SplitKey(short.key(raw), long.key(raw), at),
+    key: (raw: Uint8Array) => {
+      const s = short.key(raw);
+      try {
+        return new SplitKey(s, long.key(raw), at);
+      } catch (e) {
+        // The short backend's copy of the key is wiped, not left for the collector.
+        s.destroy();
+        throw e;
+      }
+    },
   };
 }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Aead, CryptoSuite, Dh } from "../crypto/types.ts";
+import type { Aead, AeadKey, CryptoSuite, Dh } from "../crypto/types.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import {
   COOKIE_REPLY_SIZE,
@@ -1054,17 +1054,28 @@ export class Device {
   #installKeys(peer: Peer, keys: SessionKeys, now: number): void {
     const aead = this.#suite.aead;
     const batch = this.#batch;
+    let send: AeadKey | undefined;
+    let receive: AeadKey;
+    try {
+      send = batch?.key(keys.send) ?? aead.key(keys.send);
+      receive = batch?.key(keys.receive) ?? aead.key(keys.receive);
+    } catch (e) {
+      // Keyed halfway: the copy made is wiped, as the raw keys are either way.
+      send?.destroy();
+      throw e;
+    } finally {
+      keys.send.fill(0);
+      keys.receive.fill(0);
+    }
     const kp = new Keypair<Peer>(
-      batch?.key(keys.send) ?? aead.key(keys.send),
-      batch?.key(keys.receive) ?? aead.key(keys.receive),
+      send,
+      receive,
       keys.localIndex,
       keys.remoteIndex,
       keys.isInitiator,
       now,
       peer,
     );
-    keys.send.fill(0);
-    keys.receive.fill(0);
     this.#indices.set(kp.localIndex, { peer, keypair: kp });
     if (keys.isInitiator) this.#rotateInitiated(peer, kp);
     else {
