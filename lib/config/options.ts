@@ -305,7 +305,7 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     type: "integer or auto",
     default: "auto",
     validation:
-      "auto (2 with a TUN, libsodium and 2+ cores, else 0) or 0 to 64; above 0 needs libsodium",
+      "auto (2 with a TUN, libsodium and 4+ cores, else 0) or 0 to 64; above 0 needs libsodium",
     description: "threads that seal and open packet batches beside the main one",
     defaultValue: () => "auto" as const,
     parse: integerOrAuto(0, 64),

@@ -99,8 +99,8 @@ export function parseServiceCheck(text: string): { service: string; check: Servi
   if (p !== undefined) throw bad(`the name ${p}`);
   const check: ServiceCheckSpec = { target: parseTarget(head.slice(eq + 1).trim(), bad) };
   for (const o of opts) {
-    const [k, v] = o.split("=", 2).map((x) => x.trim());
-    if (v === undefined || v === "") throw bad(`expected KEY=VALUE, got ${quote(o)}`);
+    const [k, v] = keyValue(o);
+    if (v === "") throw bad(`expected KEY=VALUE, got ${quote(o)}`);
     if (k === "interval" || k === "timeout") {
       let ms: number;
       try {
@@ -200,15 +200,16 @@ export function parseCallerLimit(text: string): CallerLimitSpec {
   const bad = (why: string) => new Error(`invalid caller limit ${quote(text)}: ${why}`);
   const [head, ...opts] = text.split(",").map((x) => x.trim());
   const int = (v: string, what: string) => {
-    if (!/^[0-9]{1,9}$/.test(v)) throw bad(`${what} must be a whole number, got ${quote(v)}`);
+    if (!/^[0-9]+$/.test(v)) throw bad(`${what} must be a whole number, got ${quote(v)}`);
+    if (v.length > 9) throw bad(`${what} is too large: ${quote(v)}`);
     return Number(v);
   };
   if (head === "") throw bad("expected RATE[,burst=N][,concurrent=N], as in 500,burst=1000");
   const rate = int(head, "the rate (calls a second)");
   const named: { burst?: number; concurrent?: number } = {};
   for (const o of opts) {
-    const [k, v] = o.split("=", 2).map((x) => x.trim());
-    if (v === undefined || v === "") throw bad(`expected KEY=VALUE, got ${quote(o)}`);
+    const [k, v] = keyValue(o);
+    if (v === "") throw bad(`expected KEY=VALUE, got ${quote(o)}`);
     if (k !== "burst" && k !== "concurrent") {
       throw bad(`unknown option ${quote(k)} (burst, concurrent)`);
     }
@@ -220,4 +221,13 @@ export function parseCallerLimit(text: string): CallerLimitSpec {
   } catch (e) {
     throw bad((e as Error).message);
   }
+}
+
+/**
+ * An option's key and value, split at the first "=" and trimmed (the value "" when there is
+ * none): what follows is the value, checked whole, so `interval=1s=2` is refused, not read as 1s.
+ */
+function keyValue(option: string): [string, string] {
+  const eq = option.indexOf("=");
+  return eq < 0 ? [option.trim(), ""] : [option.slice(0, eq).trim(), option.slice(eq + 1).trim()];
 }

@@ -61,6 +61,7 @@ Deno.test("service backends: the check text form, and what is wrong with bad tex
     ["api=tcp://h:1,fall=0", /fall must be 1 to 99/],
     ["api=tcp://h:1,every=5s", /unknown option "every"/],
     ["api=tcp://h:1,rise", /expected KEY=VALUE/],
+    ["api=tcp://h:1,interval=1s=2", /bad duration/],
   ];
   for (const [text, why] of bad) {
     assert.throws(() => parseServiceCheck(text), why, text);

@@ -87,6 +87,8 @@ Deno.test("caller limits: the text form RATE[,burst=N][,concurrent=N]", () => {
     ["10,concurrent=5000", /concurrent must be an integer from 1 to 4096/],
     ["10,burst=2,burst=3", /burst is given twice/],
     ["10,rate=3", /unknown option "rate" \(burst, concurrent\)/],
+    ["10,burst=5=7", /burst must be a whole number, got "5=7"/],
+    ["99999999999", /the rate \(calls a second\) is too large: "99999999999"/],
   ];
   for (const [text, re] of bad) assert.throws(() => parseCallerLimit(text), re, text);
 });

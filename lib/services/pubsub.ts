@@ -235,7 +235,7 @@ export class PubSub {
       return;
     }
     if (msg.kind === "subscriptions-ack") {
-      // Only members' acks are kept: the map stays as small as the membership.
+      // Only members' acks are kept (and those of members that left are forgotten at the tick).
       if (this.#d.nameOf(from) === null) return;
       if (msg.version > (this.#heldBy.get(from) ?? -1)) this.#heldBy.set(from, msg.version);
       for (const fn of [...this.#heldWaiters]) fn();
@@ -243,9 +243,11 @@ export class PubSub {
     }
     if (msg.kind === "subscriptions") {
       const known = this.table.hasRemote(from);
-      this.table.setRemote(from, msg.version, msg.entries, this.#now());
-      // This version, or a later one (an older announcement is not taken), is held now.
-      this.#sendTo(from, encodeMessage({ kind: "subscriptions-ack", version: msg.version }));
+      // Acknowledged only when taken: an older version than the one held (a reordered resend, or
+      // a node restarted with its clock set back) is not, and acknowledging it would say so.
+      if (this.table.setRemote(from, msg.version, msg.entries, this.#now())) {
+        this.#sendTo(from, encodeMessage({ kind: "subscriptions-ack", version: msg.version }));
+      }
       // A node we did not know of: it may not know us either.
       if (!known && this.table.localEntries().length > 0) this.announce([from]);
       return;
@@ -307,6 +309,8 @@ export class PubSub {
     const now = this.#now();
     const peers = new Set(this.#d.peers());
     this.table.expire(now - 3 * this.#interval, (a) => peers.has(a));
+    // Members that left: their acknowledgements go too (the map stays as small as the membership).
+    for (const a of this.#heldBy.keys()) if (!peers.has(a)) this.#heldBy.delete(a);
     if (this.table.localEntries().length > 0 || now < this.#emptyUntil) this.announce([...peers]);
   }
 

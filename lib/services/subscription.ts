@@ -66,7 +66,7 @@ export class Subscription implements AsyncIterable<ServiceEvent> {
   received = 0;
   /**
    * Resolves once the other members (those in the view and not known to be down when it was
-   * made) acknowledged holding this subscription, or once the resends ran out (about 3.5 s; the
+   * made) acknowledged holding this subscription, or once the resends ran out (about 7.5 s; the
    * result names who never acknowledged). From then on, a publish that starts on an acknowledging
    * member reaches this subscriber. Never rejects.
    */

@@ -88,8 +88,10 @@ export class Suspects {
   }
 
   /**
-   * A pong `id` came from `address`: it is no longer suspect when the id is one of the pings
-   * sent to it. Returns whether it cleared a suspect (false: a stray pong).
+   * A pong `id` came from `address`: it is no longer suspect when the id is within the range of
+   * pings sent since it became suspect (ids are one counter for all suspects, so a pong carrying
+   * another suspect's id counts too: the overlay address is authenticated, and any pong from it
+   * shows it is alive). Returns whether it cleared a suspect (false: a stray or stale pong).
    */
   answered(address: string, id: number): boolean {
     const s = this.#all.get(address);
