@@ -352,7 +352,10 @@ export class CryptoWorkerPool {
     // Workers get the later shares; this thread the first, done while they wake.
     for (let w = 1; w < lanes; w++) {
       const base = w * LANE_INTS;
-      const seq = ++this.#seq[w - 1];
+      // Kept within the shared Int32Array's positive range: job 2^31 written there would read as
+      // negative, which a worker takes as "stop".
+      const prev = this.#seq[w - 1];
+      const seq = this.#seq[w - 1] = prev === 0x7fff_ffff ? 1 : prev + 1;
       c[base + LANE_FROM] = Math.min(to, from + w * per);
       c[base + LANE_TO] = Math.min(to, from + (w + 1) * per);
       Atomics.store(c, base + LANE_CLAIM, seq);

@@ -53,6 +53,9 @@ export function slotBytes(mtu: number): number {
   return (TRANSPORT_HEADER_SIZE + padded + TAG_SIZE + 63) & ~63;
 }
 
+/** Most message lengths a slot keeps a view for. */
+const VIEWS_PER_SLOT = 16;
+
 /** Queues of messages to seal and to open on a pool; see the module docs. */
 export class CryptoBatch {
   /** The pool doing the crypto. */
@@ -62,8 +65,10 @@ export class CryptoBatch {
   readonly #half: number;
   readonly #data: Uint8Array;
   readonly #peers: (Endpoint | null)[];
-  /** Per message slot, the view of its last message, reused while lengths repeat. */
+  /** Per message slot, the view of its current message. */
   readonly #views: Uint8Array[];
+  /** Per message slot, its views by message length (see #messageView). */
+  readonly #viewsByLength: Map<number, Uint8Array>[];
   #sinks: CryptoBatchSinks | null = null;
   #seals = 0;
   #opens = 0;
@@ -90,6 +95,7 @@ export class CryptoBatch {
       { length: 2 * half },
       (_, i) => pool.data.subarray(i * slot, i * slot),
     );
+    this.#viewsByLength = Array.from({ length: 2 * half }, () => new Map());
     // A key is wiped only after the messages queued to be sealed with it have gone (a session
     // may end while a batch is being queued: a timer's keepalive, then its keys zeroed).
     pool.beforeKeyWipe(() => this.flushSeals());
@@ -140,8 +146,8 @@ export class CryptoBatch {
     to: Endpoint,
   ): boolean {
     if (
-      this.#sinks === null || !(key instanceof PooledKey) || key.slot < 0 ||
-      TRANSPORT_HEADER_SIZE + padded + TAG_SIZE > this.#slot
+      this.#sinks === null || this.pool.failure !== null || !(key instanceof PooledKey) ||
+      key.slot < 0 || TRANSPORT_HEADER_SIZE + padded + TAG_SIZE > this.#slot
     ) {
       this.flushSeals();
       return false;
@@ -186,8 +192,8 @@ export class CryptoBatch {
    */
   open(key: AeadKey, counter: number, data: Uint8Array, from: Endpoint): boolean {
     if (
-      this.#sinks === null || !(key instanceof PooledKey) || key.slot < 0 ||
-      data.length > this.#slot || data.length < TRANSPORT_HEADER_SIZE + TAG_SIZE
+      this.#sinks === null || this.pool.failure !== null || !(key instanceof PooledKey) ||
+      key.slot < 0 || data.length > this.#slot || data.length < TRANSPORT_HEADER_SIZE + TAG_SIZE
     ) {
       this.flushOpens();
       return false;
@@ -229,12 +235,22 @@ export class CryptoBatch {
     if (lost > 0) sinks.lost(lost);
   }
 
-  /** Points slot i's view at its first `length` bytes (a new view only when the length changed). */
+  /**
+   * Points slot i's view at its first `length` bytes. Views are kept per slot and length: a slot
+   * sees the few lengths of the flows (full-size, ACK, the odd mid-size packet) at shifting
+   * positions from batch to batch, and a new view per change would be an allocation per packet.
+   * Bounded: past {@link VIEWS_PER_SLOT} lengths a slot starts afresh.
+   */
   #messageView(i: number, length: number): void {
-    if (this.#views[i].length !== length) {
+    const cache = this.#viewsByLength[i];
+    let v = cache.get(length);
+    if (v === undefined) {
+      if (cache.size >= VIEWS_PER_SLOT) cache.clear();
       const at = i * this.#slot;
-      this.#views[i] = this.#data.subarray(at, at + length);
+      v = this.#data.subarray(at, at + length);
+      cache.set(length, v);
     }
+    this.#views[i] = v;
   }
 
   /** Stops the pool's workers; what is queued is dropped (the device is closing). */
