@@ -5,10 +5,15 @@
  */
 
 import type { MiddlewareHandler } from "hono";
+import { isLoopbackHost } from "../../net/hostport.ts";
 
-/** Whether a host name (brackets off) is a loopback name or address. */
+/**
+ * Whether a host name (brackets off) is a loopback name or address: `localhost`, an IPv4 address
+ * in 127.0.0.0/8 or ::1. Parsed as an address, not matched by prefix: `127.0.0.1.rebind.example`
+ * is a name an attacker controls.
+ */
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
+  return isLoopbackHost(host);
 }
 
 /** The host name of a `Host` header (brackets and port taken off, lower case), or null. */

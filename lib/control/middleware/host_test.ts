@@ -10,7 +10,16 @@ function app(): Hono {
 }
 
 Deno.test("host: a DNS-rebound Host gets 421 and reads nothing", async () => {
-  for (const host of ["rebind.attacker.example:51880", "rebind.attacker.example", "10.0.0.6"]) {
+  for (
+    const host of [
+      "rebind.attacker.example:51880",
+      "rebind.attacker.example",
+      "10.0.0.6",
+      // A name that only starts like a loopback address.
+      "127.0.0.1.rebind.attacker.example",
+      "127.0.0.1.rebind.attacker.example:51880",
+    ]
+  ) {
     const r = await app().request("/status", { headers: { host } });
     assert.equal(r.status, 421, host);
     const text = await r.text();
@@ -43,5 +52,7 @@ Deno.test("host: hostOfHeader takes off brackets, port and a final dot, in lower
 
 Deno.test("host: isLoopback", () => {
   for (const h of ["localhost", "::1", "127.0.0.1", "127.9.8.7"]) assert.ok(isLoopback(h), h);
-  for (const h of ["0.0.0.0", "10.0.0.1", "localhost.example", "::"]) assert.ok(!isLoopback(h), h);
+  for (
+    const h of ["0.0.0.0", "10.0.0.1", "localhost.example", "::", "127.0.0.1.evil.example", "127.x"]
+  ) assert.ok(!isLoopback(h), h);
 });
