@@ -10,6 +10,8 @@ import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 import { HttpError } from "../middleware/errors.ts";
 import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
+import { parseAddress } from "../../net/ip.ts";
+import { quote } from "../../text/quote.ts";
 
 /** What the userspace routes use of the agent. */
 export type UserspaceApi = Pick<Agent, "ping" | "send" | "listen">;
@@ -25,9 +27,17 @@ export function userspaceRoutes(agent: UserspaceApi): Hono {
   app.post("/ping", async (c) => {
     const body = await jsonBody(c);
     const address = stringField(body, "address");
+    if (parseAddress(address) === null) {
+      throw new HttpError(400, `address must be an IPv4 or IPv6 address, got ${quote(address)}`);
+    }
     const count = intField(body, "count", 1, 100, 1);
     const timeoutMs = intField(body, "timeoutMs", 1, 60_000, 1000);
-    return c.json(await agent.ping(address, { count, timeoutMs }));
+    try {
+      return c.json(await agent.ping(address, { count, timeoutMs }));
+    } catch (e) {
+      // An address this node cannot ping from (no address of that family), as /v1/send says.
+      throw new HttpError(422, e instanceof Error ? e.message : String(e));
+    }
   });
 
   app.post("/send", async (c) => {

@@ -35,8 +35,10 @@ Deno.test("userspace routes: ping passes count and timeout on, with defaults", a
   for (
     const [body, error] of [
       [{}, "address must be a non-empty string"],
-      [{ address: "a", count: 101 }, "count must be an integer from 1 to 100"],
-      [{ address: "a", timeoutMs: 0 }, "timeoutMs must be an integer from 1 to 60000"],
+      [{ address: "10.9.0.2", count: 101 }, "count must be an integer from 1 to 100"],
+      [{ address: "10.9.0.2", timeoutMs: 0 }, "timeoutMs must be an integer from 1 to 60000"],
+      [{ address: "nope" }, 'address must be an IPv4 or IPv6 address, got "nope"'],
+      [{ address: "999.1.1.1" }, 'address must be an IPv4 or IPv6 address, got "999.1.1.1"'],
       ["[]", "body must be a JSON object"],
     ] as const
   ) {
@@ -44,6 +46,10 @@ Deno.test("userspace routes: ping passes count and timeout on, with defaults", a
     assert.equal(bad.status, 400);
     assert.deepEqual(await bad.json(), { error });
   }
+  // A well-formed address the node cannot ping from: 422 with the reason, as /v1/send.
+  const from = await post(app, "/v1/ping", { address: "::1" });
+  assert.equal(from.status, 422);
+  assert.deepEqual(await from.json(), { error: "no IPv6 address to ping ::1 from" });
 });
 
 Deno.test("userspace routes: send as text or base64; bad payloads 400, unroutable 422", async () => {
