@@ -344,12 +344,17 @@ function addTokenCommands(program: Command): void {
     .action(async (opts) => {
       const labels: Record<string, string> = {};
       for (const l of opts.label ?? []) {
+        let p: ReturnType<typeof parseLabel>;
         try {
-          const p = parseLabel(l);
-          labels[p.key] = p.value;
+          p = parseLabel(l);
         } catch (e) {
           throw new UsageError((e as Error).message);
         }
+        // As the agent's own --label: a key given twice is a mistake, not "the last one wins".
+        if (Object.hasOwn(labels, p.key)) {
+          throw new UsageError(`--label: label ${JSON.stringify(p.key)} is given twice`);
+        }
+        labels[p.key] = p.value;
       }
       const client = await localClient(opts);
       const t = await client.createToken({ ttl: opts.ttl, uses: opts.uses, labels });

@@ -99,6 +99,10 @@ Deno.test({
         log,
       );
       const good = (await ctl("token", "create", "--uses", "10")).stdout.trim();
+      // A label key given twice is refused (exit 2), as the agent's own --label refuses it.
+      const twice = await ctl("token", "create", "--label", "role=web", "--label", "role=db");
+      assert.equal(twice.code, 2);
+      assert.match(twice.stderr, /--label: label "role" is given twice/);
 
       const garbage = await join("hello", "x1");
       assert.equal(garbage.code, 2);
