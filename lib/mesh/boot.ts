@@ -172,6 +172,15 @@ export async function openNode(
   }
   const address = node.address;
   const me = node.view.members.find((m) => m.address === address);
+  // The mesh knows this node by the key it joined with: with another one (private.key lost or
+  // replaced) every peer would refuse its handshakes, silently. Said, as the leader says it.
+  if (me !== undefined && me.publicKey !== opened.publicKey) {
+    throw new Error(
+      `this node's key does not match its stored state: ${opts.stateDir}/private.key is not the ` +
+        "key it joined with (lost or replaced); put the old key back, or move node.json away " +
+        "and join again with a new token",
+    );
+  }
   const addresses = [
     `${address}/${Cidr.parse(node.view.network).bits}`,
     ...(me?.address6 && node.view.network6

@@ -128,6 +128,13 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
       assert.deepEqual(again.node, first.node);
       assert.equal(again.joinedOver, undefined, "no join this time");
       assert.match(lines.join("\n"), /already joined; the token is not needed/);
+      // private.key lost: a new one would be made, which the mesh does not know. Refused.
+      await Deno.remove(`${dir}/n1/private.key`);
+      const rekeyed = await openState(`${dir}/n1`, logger);
+      await assert.rejects(
+        () => openNode(opts, rekeyed, checked, logger),
+        /this node's key does not match its stored state: .*n1\/private\.key is not the key it joined with/,
+      );
     } finally {
       await leader.close();
     }
