@@ -8,11 +8,11 @@
 import { Hono } from "hono";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
-import { LeaderError } from "../mesh/leader.ts";
+import { LeaderError, LeaderNotFoundError } from "../mesh/leader.ts";
 import { guardListener, type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
-import { errorHandler, notFound } from "./middleware/errors.ts";
+import { errorHandler, type ErrorStatus, notFound } from "./middleware/errors.ts";
 import { noReferrer } from "./middleware/referrer.ts";
 import { hostCheck, isLoopback } from "./middleware/host.ts";
 import { tokenAuth } from "./middleware/auth.ts";
@@ -21,6 +21,16 @@ import { statusRoutes } from "./routes/status.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
 import { leaderRoutes } from "./routes/leader.ts";
 import { servicesRoutes } from "./routes/services.ts";
+
+/**
+ * The status of each error the routes throw: a node or token that does not exist is 404, the
+ * leader's other refusals 409, a body over the limit 413 (anything else is 500).
+ */
+export const CONTROL_ERROR_STATUS: readonly ErrorStatus[] = [
+  [LeaderNotFoundError, 404],
+  [LeaderError, 409],
+  [BodyTooLargeError, 413],
+];
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./middleware/body.ts";
 
@@ -90,7 +100,7 @@ export interface ControlAppOptions {
  */
 export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   const app = new Hono();
-  app.onError(errorHandler([[LeaderError, 409], [BodyTooLargeError, 413]]));
+  app.onError(errorHandler(CONTROL_ERROR_STATUS));
   app.notFound(notFound);
 
   app.use(noReferrer());

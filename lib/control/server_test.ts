@@ -97,10 +97,16 @@ Deno.test("control app: bodies over the limit are 413 after the token, before th
   assert.deepEqual(await r.json(), { error: "request body over 1048576 bytes" });
 });
 
-Deno.test("control app: a leader's refusal is 409", async () => {
+Deno.test("control app: a node or token that does not exist is 404, a leader's refusal 409", async () => {
   const app = loopbackApp();
   const r = await app.request("/v1/nodes/missing", { method: "DELETE", headers: AUTH });
-  assert.deepEqual([r.status, await r.json()], [409, { error: "no node missing" }]);
+  assert.deepEqual([r.status, await r.json()], [404, { error: "no node missing" }]);
+  const t = await app.request("/v1/tokens/bad", { method: "DELETE", headers: AUTH });
+  assert.deepEqual([t.status, await t.json()], [404, { error: "no token bad" }]);
+  const self = await app.request("/v1/nodes/lead", { method: "DELETE", headers: AUTH });
+  assert.deepEqual([self.status, await self.json()], [409, {
+    error: "the leader cannot remove itself",
+  }]);
 });
 
 Deno.test("serveControl: a remote address needs allowRemote and a token; bad addresses are named", () => {

@@ -74,6 +74,9 @@ const STALE = "stale join request (a replay, or this machine's clock went back)"
 /** A refused operation with a message for the user. */
 export class LeaderError extends Error {}
 
+/** A refusal because the node or token named does not exist (the control API's 404). */
+export class LeaderNotFoundError extends LeaderError {}
+
 /** How long a node that was answered but never heard from keeps its allocation, by default. */
 export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
 
@@ -665,7 +668,7 @@ export class LeaderCore {
   removeNode(nameOrAddress: string): Promise<Member> {
     return this.#change((d, touch) => {
       const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
-      if (i < 0) throw new LeaderError(`no node "${nameOrAddress}"`);
+      if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
       const m = d.members[i];
       if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
       d.members.splice(i, 1);
@@ -788,7 +791,7 @@ export class LeaderCore {
   revokeToken(id: string): Promise<void> {
     return this.#change((d) => {
       const t = d.tokens.find((x) => x.id === id);
-      if (!t) throw new LeaderError(`no token "${id}"`);
+      if (!t) throw new LeaderNotFoundError(`no token "${id}"`);
       t.revoked = true;
       return { result: undefined, write: true };
     });

@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { leaderRoutes } from "./leader.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
-import { controlApp } from "../server.ts";
-import { LeaderError } from "../../mesh/leader.ts";
+import { CONTROL_ERROR_STATUS, controlApp } from "../server.ts";
 import { fakeAgent, fakeMesh } from "../../../tests/fixtures/control.ts";
 
 const TOKEN = "s3cret-token-for-tests";
@@ -11,7 +10,7 @@ const TOKEN = "s3cret-token-for-tests";
 /** The routes mounted at /v1 as the server mounts them, with the app's error answers. */
 function routes(mesh: ReturnType<typeof fakeMesh> | undefined): Hono {
   const app = new Hono();
-  app.onError(errorHandler([[LeaderError, 409]]));
+  app.onError(errorHandler(CONTROL_ERROR_STATUS));
   app.notFound(notFound);
   return app.route("/v1", leaderRoutes(mesh?.mesh));
 }
@@ -124,12 +123,15 @@ Deno.test("leader routes: changes only on the leader (409), nothing outside a me
       error: "this agent is not part of a managed mesh",
     }]);
   }
-  // The leader's own refusals are 409 (through the app's error answers).
+  // What does not exist is 404, the leader's other refusals 409 (the app's error answers).
   const leader = routes(fakeMesh("leader"));
-  assert.deepEqual(await answer(await send(leader, "DELETE", "/v1/nodes/missing")), [409, {
+  assert.deepEqual(await answer(await send(leader, "DELETE", "/v1/nodes/missing")), [404, {
     error: "no node missing",
   }]);
-  assert.equal((await send(leader, "DELETE", "/v1/tokens/bad")).status, 409);
+  assert.equal((await send(leader, "DELETE", "/v1/tokens/bad")).status, 404);
+  assert.deepEqual(await answer(await send(leader, "DELETE", "/v1/nodes/lead")), [409, {
+    error: "the leader cannot remove itself",
+  }]);
 });
 
 Deno.test("leader routes: a wrong method gets 405 with Allow", async () => {
