@@ -503,7 +503,7 @@ export async function serveDns(options: DnsServerOptions): Promise<DnsServer> {
   }
   const server = new Server(bound, zone, stats, forwarder, options);
   server.start();
-  options.logger?.info("dns.listening", {
+  options.logger?.info("dns listening", {
     addresses: options.addresses.join(","),
     port: bound.port,
     zone: zone.origin,

@@ -81,6 +81,5 @@ export async function startMeshDns(
     );
   }
   agent.listenerStats.dns_tcp = dns.listenerStats;
-  logger.info("dns listening", { addresses: addresses.join(","), port: dns.port });
   return dns;
 }
