@@ -37,6 +37,8 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     try {
       // The key comes in base64url (path-safe) or in percent-encoded base64.
       key = decodeURIComponent(c.req.param("key")).replaceAll("-", "+").replaceAll("_", "/");
+      // base64url usually drops the padding (a 32-byte key: 43 characters, then one "=").
+      if (!key.endsWith("=")) key += "=".repeat((4 - key.length % 4) % 4);
     } catch {
       throw new HttpError(400, "the peer key is not valid percent-encoding");
     }

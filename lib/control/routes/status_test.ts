@@ -33,6 +33,9 @@ Deno.test("status routes: one peer by base64url or percent-encoded key; 404, 400
   const app = routes();
   const url = PEER_KEY.replaceAll("+", "-").replaceAll("/", "_");
   assert.equal((await (await app.request(`/peers/${url}`)).json()).name, "peer");
+  // Unpadded base64url, as most encoders write it (a key: 43 characters, then one "=").
+  assert.equal(url.length, 44);
+  assert.equal((await (await app.request(`/peers/${url.slice(0, -1)}`)).json()).name, "peer");
   const encoded = encodeURIComponent(PEER_KEY);
   assert.equal((await (await app.request(`/peers/${encoded}`)).json()).name, "peer");
   const none = await app.request("/peers/nope");
