@@ -681,6 +681,8 @@ function addDemoCommand(program: Command): void {
         await demo.stop();
         return;
       }
+      console.log("");
+      console.log(`state and logs: ${demo.dir} (removed when the demo stops)`);
       console.log("demo mesh running; Ctrl-C to stop");
       await untilSignal(() => demo.stop());
     });

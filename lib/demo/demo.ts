@@ -25,18 +25,30 @@ export interface DemoOptions {
 export interface Demo {
   /** The status addresses of the agents. */
   statusAddresses: string[];
-  /** The folder holding configs and logs. */
+  /** The folder holding configs and logs (removed by `stop`). */
   dir: string;
   /** Stops the agents and removes the folder. */
   stop(): Promise<void>;
 }
 
-async function waitHealthy(address: string, child: Deno.ChildProcess, ms: number): Promise<void> {
+/**
+ * Waits for the agent's /healthz; when it exits first, throws with the last lines of its log
+ * (`lastWords`: the demo's folder, and so the log, is removed on failure).
+ */
+async function waitHealthy(
+  address: string,
+  child: Deno.ChildProcess,
+  ms: number,
+  lastWords: () => Promise<string>,
+): Promise<void> {
   const deadline = Date.now() + ms;
   let exited = false;
   child.status.then(() => exited = true);
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`agent for ${address} exited during start; see its log`);
+    if (exited) {
+      const said = await lastWords();
+      throw new Error(`agent for ${address} exited during start${said ? `: ${said}` : ""}`);
+    }
     try {
       const res = await fetch(`http://${address}/healthz`);
       await res.body?.cancel();
@@ -45,6 +57,39 @@ async function waitHealthy(address: string, child: Deno.ChildProcess, ms: number
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`agent for ${address} did not come up within ${ms} ms`);
+}
+
+/**
+ * Throws when a port the demo would use is taken (another agent, or an earlier demo): its
+ * status check could otherwise be answered by that one.
+ */
+function assertPortsFree(udp: number[], tcp: number[]): void {
+  const taken = (open: () => { close(): void }) => {
+    try {
+      open().close();
+      return false;
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse) return true;
+      throw e;
+    }
+  };
+  const busy = [
+    ...tcp.filter((port) => taken(() => Deno.listen({ hostname: "127.0.0.1", port }))).map((p) =>
+      `tcp ${p}`
+    ),
+    // Deno.listenDatagram needs --unstable-net; without it the agents' own bind says so.
+    ...(typeof Deno.listenDatagram === "function"
+      ? udp.filter((port) =>
+        taken(() => Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" }))
+      ).map((p) => `udp ${p}`)
+      : []),
+  ];
+  if (busy.length > 0) {
+    throw new Error(
+      `ports the demo needs are in use (${busy.join(", ")}): stop what holds them, or choose ` +
+        "another --base-port",
+    );
+  }
 }
 
 /** Runs `weft` once and returns its stdout; throws with its stderr on failure. */
@@ -61,6 +106,10 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
   const n = opts.nodes ?? 3;
   const base = opts.basePort ?? 52820;
   const print = opts.print ?? ((l: string) => console.log(l));
+  if (n >= 1 && base + 100 + n - 1 <= 65535) {
+    const ports = Array.from({ length: n }, (_, i) => base + i);
+    assertPortsFree(ports, ports.map((p) => p + 100));
+  }
   const dir = await Deno.makeTempDir({ prefix: "weft-demo-" });
   const nodes = Array.from({ length: n }, (_, i) => ({
     name: i === 0 ? "leader" : `node-${i}`,
@@ -80,7 +129,8 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
     opts.logger.info("demo stopped", {});
   };
   const spawn = async (node: typeof nodes[number], args: string[]) => {
-    const log = await Deno.open(`${dir}/${node.name}.log`, { write: true, create: true });
+    const logFile = `${dir}/${node.name}.log`;
+    const log = await Deno.open(logFile, { write: true, create: true });
     const [cmd, ...pre] = selfCommand();
     const child = new Deno.Command(cmd, {
       args: [
@@ -102,9 +152,14 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    child.stderr.pipeTo(log.writable).catch(() => {});
+    const logged = child.stderr.pipeTo(log.writable).catch(() => {});
     children.push(child);
-    await waitHealthy(node.status, child, 20_000);
+    const lastWords = async () => {
+      await logged;
+      const text = await Deno.readTextFile(logFile).catch(() => "");
+      return text.trim().split("\n").slice(-3).join(" | ");
+    };
+    await waitHealthy(node.status, child, 20_000, lastWords);
   };
   try {
     await spawn(nodes[0], ["--leader", "--advertise", `127.0.0.1:${nodes[0].port}`]);
@@ -160,8 +215,6 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
     print("");
     print(`status of ${nodes[0].name} (weft status --status-listen ${nodes[0].status}):`);
     print(formatStatusTable(await clients[0].status()));
-    print("");
-    print(`state and logs: ${dir}`);
   } catch (e) {
     await stop();
     throw e;

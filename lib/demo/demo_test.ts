@@ -33,7 +33,7 @@ Deno.test({
       }).output();
       const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
       assert.ok(out.success, text);
-      assert.match(text, /ok \| 2 passed \| 0 failed/, text);
+      assert.match(text, /ok \| 3 passed \| 0 failed/, text);
       // Nothing of the demos is left behind.
       const left: string[] = [];
       for await (const e of Deno.readDir(tmp)) {
@@ -73,7 +73,8 @@ Deno.test({
     // its arguments and exits at once.
     const { err, lines, printed } = await failingDemo({ basePort: 65500 });
     assert.ok(err instanceof Error);
-    assert.match(err.message, /^agent for 127\.0\.0\.1:65600 exited during start; see its log$/);
+    // The log's last words are in the message: the folder holding the log is gone.
+    assert.match(err.message, /^agent for 127\.0\.0\.1:65600 exited during start: .*65600/);
     assert.deepEqual(lines, ["demo stopped"]);
     assert.deepEqual(printed, [], "nothing shown for a mesh that never came up");
     assert.deepEqual(await demoDirs(), []);
@@ -89,5 +90,32 @@ Deno.test({
     assert.deepEqual(lines, ["demo stopped"]);
     assert.deepEqual(printed, []);
     assert.deepEqual(await demoDirs(), []);
+  },
+});
+
+Deno.test({
+  name: "inside: a port the demo needs in use fails before anything starts, naming it",
+  ignore: !CHILD,
+  fn: async () => {
+    // Another server on the leader's status port: its /healthz must not pass for the leader's.
+    const other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const base = other.addr.port - 100;
+      const { err, lines, printed } = await failingDemo({ basePort: base });
+      assert.ok(err instanceof Error);
+      // (Another of the ports may happen to be taken too: the one held here must be named.)
+      assert.match(
+        err.message,
+        new RegExp(
+          `^ports the demo needs are in use \\((.*, )?tcp ${other.addr.port}(, .*)?\\): stop ` +
+            "what holds them, or choose another --base-port$",
+        ),
+      );
+      assert.deepEqual(lines, [], "nothing was started, so nothing stopped");
+      assert.deepEqual(printed, []);
+      assert.deepEqual(await demoDirs(), []);
+    } finally {
+      other.close();
+    }
   },
 });
