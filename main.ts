@@ -18,6 +18,7 @@ import {
   type ControlServer,
   createLogger,
   defaultStateDir,
+  type DirLock,
   encodeKey,
   formatAnswer,
   formatLeader,
@@ -60,6 +61,7 @@ import {
   serveControl,
   ServiceError,
   serviceErrorText,
+  StateDir,
   userSetFlags,
   VERSION,
   WgQuickUp,
@@ -147,15 +149,33 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
-/** The configuration and the mesh agent's options from it; bad input is a usage error. */
+/**
+ * The configuration and the mesh agent's options from it; bad input is a usage error. With
+ * neither `--leader` nor `--join`, the role is read from the state directory, which is locked
+ * first (and the lock handed to the agent): an agent already using it is an error (exit 1).
+ */
 async function meshConfig(program: Command) {
+  let stateLock: DirLock | undefined;
   try {
     const config = await loadAgentConfig({ flags: userSetFlags(program) });
+    // A missing directory is not made here: it holds no role (meshRoleFromConfig says so).
+    if (!config.leader && !config.join && await isDirectory(config.stateDir)) {
+      stateLock = await new StateDir(config.stateDir).lock();
+    }
     const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
-    return { config, options };
+    return { config, options: { ...options, ...(stateLock ? { stateLock } : {}) } };
   } catch (e) {
+    stateLock?.release();
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
   }
 }
 

@@ -238,6 +238,7 @@ export {
   readTextFileBounded,
   readUpTo,
 } from "./lib/config/bounded_read.ts";
+export { DirLock, DirLockedError, type DirLockOptions } from "./lib/config/dir_lock.ts";
 export { type PolicyDocument, PolicyError, type PolicyRule } from "./lib/policy/schema.ts";
 export { PolicyEngine } from "./lib/policy/engine.ts";
 export { PolicyFilter, type PolicyStats } from "./lib/policy/filter.ts";

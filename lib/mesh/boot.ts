@@ -6,6 +6,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import type { DirLock } from "../config/dir_lock.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { Cidr } from "../net/cidr.ts";
@@ -28,6 +30,8 @@ export const DEFAULT_NETWORK = "10.200.0.0/16";
 export interface OpenedState {
   /** The directory. */
   state: StateDir;
+  /** Its lock, held until the agent closes. */
+  lock: DirLock;
   /** The private key, base64. */
   privateKey: string;
   /** Its public key, base64. */
@@ -58,21 +62,42 @@ export interface NodeStart {
 }
 
 /**
- * Makes (or tightens to 0700) the state directory, clears a crash's temp files and reads or
- * makes the key.
+ * Locks the state directory (unless `held` is its lock already: see `MeshOptions.stateLock`),
+ * makes (or tightens to 0700) it, clears a crash's temp files and reads or makes the key. The
+ * lock is released again if any of that fails; otherwise it is the caller's, in the result.
  */
-export async function openState(dir: string, logger: Logger): Promise<OpenedState> {
+export async function openState(
+  dir: string,
+  logger: Logger,
+  held?: DirLock,
+): Promise<OpenedState> {
   const state = new StateDir(dir);
-  const tightened = await state.ensure();
-  if (tightened) {
-    logger.warn("state directory was open to other users; tightened to 0700", {
-      dir,
-      was: `0${tightened.tightenedFrom.toString(8)}`,
-    });
+  if (held && (!held.held || resolve(held.dir) !== resolve(dir))) {
+    held.release();
+    throw new Error(`the state lock given is not a held lock on ${dir}`);
   }
-  const privateKey = await state.privateKey();
-  const publicKey = encodeKey(publicKeyOf(parseKey(privateKey, "private key")));
-  return { state, privateKey, publicKey };
+  const lock = held ?? await state.lock();
+  try {
+    if (!lock.enforced) {
+      logger.warn("state directory not locked: nothing stops a second agent from using it", {
+        dir,
+        reason: lock.notEnforced,
+      });
+    }
+    const tightened = await state.ensure();
+    if (tightened) {
+      logger.warn("state directory was open to other users; tightened to 0700", {
+        dir,
+        was: `0${tightened.tightenedFrom.toString(8)}`,
+      });
+    }
+    const privateKey = await state.privateKey();
+    const publicKey = encodeKey(publicKeyOf(parseKey(privateKey, "private key")));
+    return { state, lock, privateKey, publicKey };
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
 }
 
 /** This machine's IPv4 addresses (not loopback) with `port`; loopback only when there are none. */

@@ -7,6 +7,7 @@ import { StateDir } from "./state.ts";
 import { compilePolicyText } from "./policy_source.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
+import { DirLockedError } from "../config/dir_lock.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "weft-boot-" });
@@ -25,10 +26,40 @@ Deno.test("boot: the state directory is made private and keeps its key", async (
     const first = await openState(dir, logger);
     assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
     assert.match(lines.join("\n"), /state directory was open to other users.*was=0755/);
+    first.lock.release();
     const again = await openState(dir, logger);
     assert.equal(again.privateKey, first.privateKey);
     assert.equal(again.publicKey, first.publicKey);
     assert.equal(lines.length, 1, "tightened once");
+    again.lock.release();
+  });
+});
+
+Deno.test("boot: a locked state directory is refused before anything in it is touched", async () => {
+  await withDir(async (dir) => {
+    const held = await openState(dir, nullLogger);
+    // A write of the holder's in flight, which a second start's clean-up would have removed.
+    const tmp = `${dir}/.leader.json.${Deno.pid}.123.tmp`;
+    await Deno.writeTextFile(tmp, "{}");
+    await Deno.chmod(dir, 0o750);
+    await assert.rejects(
+      openState(dir, nullLogger),
+      (e) =>
+        e instanceof DirLockedError && e.pid === Deno.pid &&
+        e.message.startsWith(`state directory ${dir} is in use by another process (PID `),
+    );
+    assert.ok((await Deno.stat(tmp)).isFile, "the holder's temp file is left alone");
+    assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o750, "the mode is left alone");
+    // A lock taken first (to read the directory before the start) is used, and released on error.
+    const wrong = await new StateDir(`${dir}/other`).lock();
+    await assert.rejects(openState(dir, nullLogger, wrong), /not a held lock on/);
+    assert.equal(wrong.held, false);
+    held.lock.release();
+    const lock = await new StateDir(dir).lock();
+    const opened = await openState(dir, nullLogger, lock);
+    assert.equal(opened.lock, lock);
+    assert.equal(opened.privateKey, held.privateKey);
+    opened.lock.release();
   });
 });
 
@@ -61,6 +92,7 @@ Deno.test("boot: a leader's state is opened with its policy and addresses", asyn
     assert.equal(core.policy()?.text, policyText);
     await core.flush();
     assert.ok(await new StateDir(dir).readLeader(), "leader.json written");
+    opened.lock.release();
   });
 });
 
@@ -74,6 +106,7 @@ Deno.test("boot: a leader advertises this machine's addresses unless told; defau
     assert.equal(core.network, DEFAULT_NETWORK);
     assert.deepEqual(addresses, ["10.200.0.1/16"]);
     assert.deepEqual(core.leader.endpoints, localEndpoints(51998));
+    opened.lock.release();
   });
 });
 
@@ -85,6 +118,7 @@ Deno.test("boot: a node without its file or a token is told to join", async () =
       (e) =>
         e instanceof JoinError && /holds no joined node: give a token with --join/.test(e.message),
     );
+    opened.lock.release();
   });
 });
 
@@ -128,13 +162,18 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
       assert.deepEqual(again.node, first.node);
       assert.equal(again.joinedOver, undefined, "no join this time");
       assert.match(lines.join("\n"), /already joined; the token is not needed/);
+      opened.lock.release();
       // private.key lost: a new one would be made, which the mesh does not know. Refused.
       await Deno.remove(`${dir}/n1/private.key`);
       const rekeyed = await openState(`${dir}/n1`, logger);
-      await assert.rejects(
-        () => openNode(opts, rekeyed, checked, logger),
-        /this node's key does not match its stored state: .*n1\/private\.key is not the key it joined with/,
-      );
+      try {
+        await assert.rejects(
+          () => openNode(opts, rekeyed, checked, logger),
+          /this node's key does not match its stored state: .*n1\/private\.key is not the key it joined with/,
+        );
+      } finally {
+        rekeyed.lock.release();
+      }
     } finally {
       await leader.close();
     }

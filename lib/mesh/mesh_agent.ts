@@ -14,6 +14,7 @@
  */
 
 import { Agent, type ControlledAgent, type ExtraMetrics } from "../agent/agent.ts";
+import type { DirLock } from "../config/dir_lock.ts";
 import { selectSuite } from "../crypto/select.ts";
 import type { DnsServer } from "../dns/server.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
@@ -24,7 +25,12 @@ import type { PolicyFilter } from "../policy/filter.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { type OpenedState, openLeader, openNode, openState } from "./boot.ts";
 import { ControlChannel } from "./control_channel.ts";
-import { checkJoinToken, type JoinClientOptions, JoinError } from "./join_client.ts";
+import {
+  type CheckedToken,
+  checkJoinToken,
+  type JoinClientOptions,
+  JoinError,
+} from "./join_client.ts";
 import { JoinServer } from "./join_server.ts";
 import { type LeaderCore, LeaderError } from "./leader.ts";
 import { type CreatedToken, type LeaderOptions, LeaderService } from "./leader_service.ts";
@@ -121,6 +127,8 @@ interface MeshParts {
   opts: MeshOptions;
   agent: ControlledAgent;
   state: StateDir;
+  /** The state directory's lock, released last when the agent closes. */
+  lock: DirLock;
   logger: Logger;
   channel: ControlChannel;
   peers: MeshPeers;
@@ -216,21 +224,34 @@ export class MeshAgent {
   /** Starts a leader or a node; a fresh node joins with its token first. */
   static async start(opts: MeshOptions): Promise<MeshAgent> {
     const logger = opts.logger ?? createLogger();
-    if (opts.role === "node") {
-      const p = ownLabelsProblem(opts.labels ?? {});
-      if (p !== undefined) throw new JoinError(p);
+    let checked: CheckedToken | null;
+    try {
+      if (opts.role === "node") {
+        const p = ownLabelsProblem(opts.labels ?? {});
+        if (p !== undefined) throw new JoinError(p);
+      }
+      // A token that cannot be used is refused before anything is created on disk.
+      checked = opts.role === "node" && opts.token
+        ? checkJoinToken(opts.token, selectSuite(opts.crypto).dh)
+        : null;
+    } catch (e) {
+      opts.stateLock?.release(); // the agent took it over
+      throw e;
     }
-    // A token that cannot be used is refused before anything is created on disk.
-    const checked = opts.role === "node" && opts.token
-      ? checkJoinToken(opts.token, selectSuite(opts.crypto).dh)
-      : null;
-    const opened = await openState(opts.stateDir, logger);
-    if (opts.role === "leader") {
-      const { core, addresses } = await openLeader(opts, opened);
-      return await MeshAgent.#compose(opts, opened, addresses, { core }, logger);
+    // The state directory is locked first: a second agent on it stops here.
+    const opened = await openState(opts.stateDir, logger, opts.stateLock);
+    try {
+      if (opts.role === "leader") {
+        const { core, addresses } = await openLeader(opts, opened);
+        return await MeshAgent.#compose(opts, opened, addresses, { core }, logger);
+      }
+      const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
+      return await MeshAgent.#compose(opts, opened, addresses, { node, joinedOver }, logger);
+    } catch (e) {
+      // #compose closed what it had opened; the lock goes last.
+      opened.lock.release();
+      throw e;
     }
-    const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
-    return await MeshAgent.#compose(opts, opened, addresses, { node, joinedOver }, logger);
   }
 
   /**
@@ -317,6 +338,7 @@ export class MeshAgent {
         opts,
         agent,
         state: opened.state,
+        lock: opened.lock,
         logger,
         channel: channelOn(agent.control),
         peers,
@@ -778,7 +800,12 @@ export class MeshAgent {
     const sync = this.#sync;
     if (sync) await finalWrite("node.json", () => sync.flush());
     await late.dns?.close();
-    await agent.close();
+    try {
+      await agent.close();
+    } finally {
+      // Last, once the final writes are done: another agent may use the directory from here.
+      this.#parts.lock.release();
+    }
     if (failures.length) {
       throw new Error(`state not saved at shutdown: ${failures.join("; ")}`);
     }

@@ -9,6 +9,7 @@
 
 import type { UnderlayKind } from "../agent/agent.ts";
 import type { AgentConfig } from "../config/agent_config.ts";
+import type { DirLock } from "../config/dir_lock.ts";
 import type { BackendName } from "../crypto/types.ts";
 import type { HealthOptions } from "../health/health.ts";
 import type { Transport } from "../io/driver.ts";
@@ -24,6 +25,13 @@ export interface MeshIdentityOptions {
   role: "leader" | "node";
   /** Where keys and state live. */
   stateDir: string;
+  /**
+   * A lock already held on `stateDir` (`await new StateDir(dir).lock()`, taken to read the
+   * directory before the start), which the agent takes over: it releases it when it closes or
+   * fails to start. Default: the agent locks the directory itself before it reads or writes
+   * anything there; another agent holding it fails the start with a `DirLockedError`.
+   */
+  stateLock?: DirLock;
   /** This node's name, unique in the mesh. */
   hostname: string;
   /** Endpoints to advertise (`host:port`); default: this machine's addresses. */

@@ -6,7 +6,9 @@
  *   the mesh's LAN key, the service-leader leases' fencing tokens;
  * - `node.json` (joined node): its address, the leader, the last membership view and the LAN
  *   key, so a restarted node rejoins without a token and keeps talking without the leader;
- * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600).
+ * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600);
+ * - `lock`: locked by the agent using the directory, for its life, and holding its PID, so that a
+ *   second agent on the same directory is refused (see {@link StateDir.lock}).
  *
  * Every write is atomic (temp file, fsync, rename). A file that exists but does not parse is an
  * error naming the file, never a silent reset.
@@ -14,6 +16,7 @@
  */
 
 import { readJsonFile, writeFileAtomic } from "../config/atomic.ts";
+import { DirLock } from "../config/dir_lock.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../crypto/keys.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
 import type { Member, MembershipView } from "../members/member.ts";
@@ -117,6 +120,22 @@ export class StateDir {
   /** Path of a file in the directory. */
   path(name: string): string {
     return `${this.dir}/${name}`;
+  }
+
+  /**
+   * Creates the directory (mode 0700) if needed and locks it without waiting, for one agent at a
+   * time: another agent holding it is a `DirLockedError` naming the directory and, when it could
+   * be read, that agent's PID. Taken before anything in the directory is read or written (even
+   * {@link ensure}'s clearing of temp files, which could be another agent's writes in flight);
+   * held until released, or until the process ends.
+   */
+  async lock(): Promise<DirLock> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return await DirLock.acquire(this.dir, {
+      name: "lock",
+      label: "state directory",
+      hint: "stop that agent first, or give this one another --state-dir",
+    });
   }
 
   /**

@@ -1,0 +1,141 @@
+/**
+ * An exclusive lock on a directory, so that two processes never use it at once: a lock file in
+ * it, locked without waiting and held until {@link DirLock.release} (or until the process ends:
+ * the operating system drops the lock of a process that dies, even killed with SIGKILL). The
+ * holder's PID is written into the lock file, so a refused process can say who holds it.
+ *
+ * The lock is `Deno.FsFile.tryLock(true)`: flock(2) with LOCK_EX|LOCK_NB on Linux and macOS,
+ * LockFileEx with LOCKFILE_FAIL_IMMEDIATELY on Windows (where a locked file cannot be read by
+ * others, so the PID is not known there). The file is opened close-on-exec, so child processes do
+ * not inherit the lock. A runtime without `tryLock`, or a filesystem that refuses locks, gives a
+ * lock that is not enforced ({@link DirLock.enforced} false, with the reason) rather than an
+ * error: the caller decides whether to warn.
+ *
+ * The lock file is never removed: removing it would let a process that opened the old file and
+ * one that creates a new one both hold "the" lock.
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** Options of {@link DirLock.acquire}. */
+export interface DirLockOptions {
+  /** The lock file's name in the directory. Default `lock`. */
+  name?: string;
+  /** What the directory is, for the error message. Default `directory`. */
+  label?: string;
+  /** What to do about it, appended to the error message (`stop it first`). */
+  hint?: string;
+}
+
+/** The directory is locked by another process (or another lock in this one). */
+export class DirLockedError extends Error {
+  /** The directory. */
+  readonly dir: string;
+  /** The lock file. */
+  readonly lockFile: string;
+  /** The holder's PID as it wrote it, when it could be read. */
+  readonly pid: number | null;
+
+  constructor(dir: string, lockFile: string, pid: number | null, options: DirLockOptions = {}) {
+    const holder = pid === null ? "another process" : `another process (PID ${pid})`;
+    super(
+      `${options.label ?? "directory"} ${dir} is in use by ${holder}` +
+        (options.hint ? `: ${options.hint}` : ""),
+    );
+    this.name = "DirLockedError";
+    this.dir = dir;
+    this.lockFile = lockFile;
+    this.pid = pid;
+  }
+}
+
+/** A held lock on a directory. */
+export class DirLock {
+  readonly #file: Deno.FsFile;
+  #held: boolean;
+
+  private constructor(
+    /** The directory. */
+    readonly dir: string,
+    /** The lock file. */
+    readonly lockFile: string,
+    file: Deno.FsFile,
+    /** Why the lock is not enforced, when it is not (see the module docs). */
+    readonly notEnforced: string | null,
+  ) {
+    this.#file = file;
+    this.#held = true;
+  }
+
+  /** False when the platform or the filesystem could not lock (see {@link notEnforced}). */
+  get enforced(): boolean {
+    return this.notEnforced === null;
+  }
+
+  /** Until {@link release}. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /**
+   * Locks `dir` (which must exist) without waiting: a {@link DirLockedError} when another
+   * process, or another `DirLock` of this process, holds it.
+   */
+  static async acquire(dir: string, options: DirLockOptions = {}): Promise<DirLock> {
+    const lockFile = join(dir, options.name ?? "lock");
+    // Not truncated on open: the file holds the current holder's PID until this one has the lock.
+    const file = await Deno.open(lockFile, { read: true, write: true, create: true, mode: 0o600 });
+    let locked: boolean;
+    try {
+      if (typeof file.tryLock !== "function") {
+        return new DirLock(dir, lockFile, file, "this Deno has no FsFile.tryLock");
+      }
+      locked = await file.tryLock(true);
+    } catch (e) {
+      // ENOLCK, EOPNOTSUPP (a filesystem without locks): run unlocked, and say so.
+      return new DirLock(dir, lockFile, file, `locking ${lockFile} failed: ${String(e)}`);
+    }
+    if (!locked) {
+      file.close();
+      throw new DirLockedError(dir, lockFile, await readPid(lockFile), options);
+    }
+    try {
+      await file.truncate(0);
+      const bytes = new TextEncoder().encode(`${Deno.pid}\n`);
+      let off = 0;
+      while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    } catch {
+      // The PID is only for the message another process shows; the lock is what counts.
+    }
+    return new DirLock(dir, lockFile, file, null);
+  }
+
+  /** Releases the lock (the PID is cleared first); again is a no-op. */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    try {
+      if (this.enforced) this.#file.truncateSync(0);
+    } catch {
+      // Only the PID stays behind; the next holder overwrites it.
+    }
+    this.#file.close(); // closing the last descriptor drops the lock
+  }
+
+  /** `using lock = await DirLock.acquire(dir)` releases it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** The PID written in a lock file, or null (empty, being written, unreadable on Windows). */
+async function readPid(lockFile: string): Promise<number | null> {
+  try {
+    const text = await Deno.readTextFile(lockFile);
+    const m = /^(\d{1,10})\n?$/.exec(text);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
