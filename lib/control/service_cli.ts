@@ -33,14 +33,20 @@ export class ArgumentError extends Error {}
  */
 export function parseJsonArgument(text: string | undefined): unknown {
   if (text === undefined) return null;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    // A number JSON cannot carry (1e999 parses to Infinity, which would go as null) is refused.
+    value = JSON.parse(text, (_k, v) => {
+      if (typeof v === "number" && !Number.isFinite(v)) throw new RangeError("a number too large");
+      return v;
+    });
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     throw new ArgumentError(
       `the params are not JSON (${why}); quote text as JSON, as in '"hello"'`,
     );
   }
+  return value;
 }
 
 /**

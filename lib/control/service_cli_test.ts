@@ -17,6 +17,10 @@ Deno.test("service CLI: JSON arguments, publish data, errors and answers as text
   assert.equal(parseJsonArgument('"hi"'), "hi");
   assert.throws(() => parseJsonArgument("{a: 1"), ArgumentError);
   assert.throws(() => parseJsonArgument("hello"), /the params are not JSON .*'"hello"'/);
+  // JSON.parse makes Infinity of these, which would be sent as null.
+  assert.throws(() => parseJsonArgument("1e999"), /the params are not JSON \(a number too large\)/);
+  assert.throws(() => parseJsonArgument('{"a": [-1e400]}'), ArgumentError);
+  assert.deepEqual(parseJsonArgument('{"a": 1e300}'), { a: 1e300 });
   assert.deepEqual(publishData('{"v": 1}'), { v: 1 });
   assert.equal(publishData("42"), 42);
   assert.equal(publishData("hello there"), "hello there");
