@@ -193,7 +193,13 @@ export async function openNode(
     await opened.state.writeNode(node);
     logger.info("joined", { address: node.address, network: res.network, leader: res.leader.name });
   } else if (opts.token) {
-    logger.info("already joined; the token is not needed and was not used", {});
+    // Said at warn: a node removed from the mesh and started again with a new token lands here,
+    // and the way out (a fresh join) is not obvious.
+    logger.warn(
+      "already joined; the token is not needed and was not used (to join again, for instance " +
+        "after weft node remove, move node.json out of the state directory first)",
+      { address: node.address, stateDir: opts.stateDir },
+    );
   }
   const address = node.address;
   const me = node.view.members.find((m) => m.address === address);
