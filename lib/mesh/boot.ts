@@ -169,6 +169,17 @@ export async function openNode(
 ): Promise<NodeStart> {
   let node = await opened.state.readNode();
   let joined: Pick<NodeStart, "joinedOver" | "joinedVia"> = {};
+  // The leader sends a removed node the view without it, which it saves: it is no member now.
+  if (node && !node.view.members.some((m) => m.address === node!.address)) {
+    if (!checked) {
+      throw new JoinError(
+        `this node was removed from the mesh (${opts.stateDir}/node.json): join again with a ` +
+          "new token (--join <token>)",
+      );
+    }
+    logger.warn("this node was removed from the mesh: joining again with the token given", {});
+    node = null;
+  }
   if (!node) {
     if (!checked) {
       throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);

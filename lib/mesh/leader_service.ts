@@ -138,8 +138,29 @@ export class LeaderService {
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
     let notified = core.view().version;
+    let shown = core.view();
+    // A view whose applying waits (below); views are applied in order, the latest winning.
+    let deferred: MembershipView | null = null;
+    const applyDeferred = () => {
+      const v = deferred;
+      deferred = null;
+      if (v) this.#deps.applyView(v);
+    };
     this.#stops.push(core.onChange((v) => {
-      this.#deps.applyView(v);
+      // Members that are gone (removed, released) hear it while their sessions still exist: the
+      // new view, without them. The control stack sends from a microtask, so the view that drops
+      // their peers is applied in a later one.
+      let told = false;
+      for (const m of shown.members) {
+        if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
+        for (const part of viewParts(v)) this.#channel.send(m.address, part);
+        told = true;
+      }
+      shown = v;
+      if (told || deferred !== null) {
+        deferred = v;
+        queueMicrotask(applyDeferred);
+      } else this.#deps.applyView(v);
       // Bursts of changes (many joins) are announced once; nodes then pull a delta.
       notify ??= setTimeout(() => {
         notify = undefined;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { JoinError, MeshAgent, type MeshOptions } from "./mesh_agent.ts";
 import { LeaderError } from "./leader.ts";
-import { nullLogger } from "../log/logger.ts";
+import { createLogger, nullLogger } from "../log/logger.ts";
 import { freePort } from "../../tests/fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
 
@@ -110,5 +110,60 @@ Deno.test("mesh agent: close() twice is harmless", async () => {
     });
     await leader.close();
     await leader.close();
+  });
+});
+
+Deno.test("mesh agent: a removed node is told and says so; restarted, it refuses, or joins again with a new token", async () => {
+  await withDir(async (dir) => {
+    const lp = freePort();
+    const leader = await MeshAgent.start({
+      ...base(dir, "lead", lp),
+      role: "leader",
+      advertise: [`127.0.0.1:${lp}`],
+    });
+    let node: MeshAgent | null = null;
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000 });
+      const np = freePort();
+      const lines: string[] = [];
+      const logger = createLogger({ format: "json", sink: (l) => lines.push(l) });
+      node = await MeshAgent.start({ ...base(dir, "n1", np), token, logger });
+      const n1 = node;
+      // Until the node holds the leader's view with itself in it (its hellos were heard).
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(n1.view().version > 0 && leader.view().members.length === 2),
+          HANG_GUARD_MS,
+        ),
+      );
+      await leader.removeNode("n1");
+      assert.ok(
+        await eventually(
+          () =>
+            Promise.resolve(lines.some((l) => l.includes("removed from the mesh by the leader"))),
+          HANG_GUARD_MS,
+        ),
+        lines.join("\n"),
+      );
+      await node.close();
+      node = null;
+      // Restarted without a token: refused, saying what to do.
+      await assert.rejects(
+        () => MeshAgent.start(base(dir, "n1", np)),
+        (e: unknown) =>
+          e instanceof JoinError &&
+          /this node was removed from the mesh .*new token/.test(e.message),
+      );
+      // With a new token it joins again (the token that admitted it would be refused).
+      const again = await leader.createToken({ ttlMs: 60_000 });
+      node = await MeshAgent.start({ ...base(dir, "n1", np), token: again.token });
+      assert.ok(node.self?.address);
+      assert.ok(
+        await eventually(() => Promise.resolve(leader.view().members.length === 2), HANG_GUARD_MS),
+      );
+    } finally {
+      await node?.close();
+      await leader.close();
+    }
   });
 });

@@ -186,7 +186,13 @@ export class NodeSync {
   #onView(v: MembershipView): void {
     const d = this.#deps;
     if (!v.members.some((m) => m.publicKey === d.publicKey)) {
-      d.logger.warn("this node was removed from the mesh", {});
+      // Saved so (node.json's view without this node): a restart refuses, or joins again with a
+      // new token (boot.ts).
+      d.logger.error(
+        "this node was removed from the mesh by the leader: it has no peers now; to join again, " +
+          "restart it with a new token (--join <token>)",
+        {},
+      );
     }
     const leader = v.members.find((m) => m.role === "leader");
     if (leader) {
