@@ -163,6 +163,15 @@ Deno.test({
       assert.equal(rm.code, 0, rm.stderr);
       await converge(lab, dir, ["lead", "n1", "n2"], 4);
       assert.equal(await ping(lab, "n1", addr.n3, 1, 1), false, "removed node unreachable");
+      // The removed node was told, and says so.
+      const n3 = running.get("n3")!;
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(/removed from the mesh by the leader/.test(n3.output())),
+          HANG_GUARD_MS,
+        ),
+        n3.output(),
+      );
       const gone = await lab.exec(
         "n1",
         "dig",
