@@ -280,7 +280,20 @@ async function* ndjsonLines(res: Response): AsyncGenerator<string> {
   let buf = "";
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      let chunk: ReadableStreamReadResult<string>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        // An abort is the caller's; anything else is the connection breaking mid-stream.
+        if (e instanceof DOMException && e.name === "AbortError") throw e;
+        throw new Error(
+          `the agent's stream broke off (the agent stopped or restarted?): ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+          { cause: e },
+        );
+      }
+      const { value, done } = chunk;
       if (done) return;
       buf += value;
       let nl: number;

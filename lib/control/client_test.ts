@@ -246,3 +246,35 @@ Deno.test({
     });
   },
 });
+
+Deno.test("client: a stream the agent breaks off mid-way is an error saying so", async () => {
+  // A raw server: the answer's headers and one chunk of a chunked body, then the socket closes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(4096));
+    await conn.write(
+      new TextEncoder().encode(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n" +
+          "transfer-encoding: chunked\r\n\r\n1\r\n\n\r\n",
+      ),
+    );
+    conn.close();
+  })();
+  try {
+    const client = new ControlClient(`127.0.0.1:${listener.addr.port}`, "t0k3n");
+    let ready = 0;
+    await assert.rejects(
+      async () => {
+        for await (const _ of client.subscribe("news/*", { onReady: () => ready++ })) {
+          // no events come
+        }
+      },
+      /the agent's stream broke off \(the agent stopped or restarted\?\)/,
+    );
+    assert.equal(ready, 1);
+  } finally {
+    await served;
+    listener.close();
+  }
+});
