@@ -23,6 +23,16 @@ function base(dir: string, name: string, port: number): MeshOptions {
   };
 }
 
+/** A leader named `lead` on a free loopback port, its state in `dir`. */
+function startLeader(dir: string): Promise<MeshAgent> {
+  const lp = freePort();
+  return MeshAgent.start({
+    ...base(dir, "lead", lp),
+    role: "leader",
+    advertise: [`127.0.0.1:${lp}`],
+  });
+}
+
 async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "weft-mesh-agent-" });
   try {
@@ -34,12 +44,7 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
 
 Deno.test("mesh agent: a leader and a node compose into one mesh, and the node restarts alone", async () => {
   await withDir(async (dir) => {
-    const lp = freePort();
-    const leader = await MeshAgent.start({
-      ...base(dir, "lead", lp),
-      role: "leader",
-      advertise: [`127.0.0.1:${lp}`],
-    });
+    const leader = await startLeader(dir);
     let node: MeshAgent | null = null;
     try {
       assert.equal(leader.role, "leader");
@@ -102,12 +107,7 @@ Deno.test("mesh agent: labels a node may not give itself are refused before anyt
 
 Deno.test("mesh agent: close() twice is harmless", async () => {
   await withDir(async (dir) => {
-    const lp = freePort();
-    const leader = await MeshAgent.start({
-      ...base(dir, "lead", lp),
-      role: "leader",
-      advertise: [`127.0.0.1:${lp}`],
-    });
+    const leader = await startLeader(dir);
     await leader.close();
     await leader.close();
   });
@@ -115,12 +115,7 @@ Deno.test("mesh agent: close() twice is harmless", async () => {
 
 Deno.test("mesh agent: a removed node is told and says so; restarted, it refuses, or joins again with a new token", async () => {
   await withDir(async (dir) => {
-    const lp = freePort();
-    const leader = await MeshAgent.start({
-      ...base(dir, "lead", lp),
-      role: "leader",
-      advertise: [`127.0.0.1:${lp}`],
-    });
+    const leader = await startLeader(dir);
     let node: MeshAgent | null = null;
     try {
       const { token } = await leader.createToken({ ttlMs: 60_000 });
