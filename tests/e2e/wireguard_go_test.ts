@@ -129,7 +129,9 @@ Deno.test({
       const wgKey = weft.peers[0].publicKey;
       for (let round = 0; round < 8; round++) {
         // Forget the peers on both sides, then ping both ways at once: two fresh handshakes
-        // start together and cross on the wire. Each ping gets one echo and 1 s.
+        // start together and cross on the wire. Each ping gets one echo and 3 s: a crossing
+        // that needs the retransmission takes REKEY_TIMEOUT (5 s) and fails; a machine so busy
+        // that an agent stalls for a second (a CI run lost round 6 with 1 s) does not.
         await lab.run("a", "wg", "set", weft.iface, "peer", wgKey, "remove");
         await lab.run("b", "wg", "set", wg.iface, "peer", weftKey, "remove");
         await lab.run(
@@ -143,8 +145,8 @@ Deno.test({
           ...["endpoint", "192.0.2.1:51820", "allowed-ips", "10.77.0.1/32"],
         );
         const [there, back] = await Promise.all([
-          ping(lab, "a", "10.77.0.2", 1, 1),
-          ping(lab, "b", "10.77.0.1", 1, 1),
+          ping(lab, "a", "10.77.0.2", 1, 3),
+          ping(lab, "b", "10.77.0.1", 1, 3),
         ]);
         assert.ok(there && back, `round ${round}: weft -> wireguard-go ${there}, back ${back}`);
       }
