@@ -130,7 +130,7 @@ Deno.test({
       for (let round = 0; round < 8; round++) {
         // Forget the peers on both sides, then ping both ways at once: two fresh handshakes
         // start together and cross on the wire. Each ping gets one echo and 3 s: a crossing
-        // that needs the retransmission takes REKEY_TIMEOUT (5 s) and fails; a machine so busy
+        // that needs the retransmission takes the rekey timeout (5 s) and fails; a machine so busy
         // that an agent stalls for a second (a CI run lost round 6 with 1 s) does not.
         await lab.run("a", "wg", "set", weft.iface, "peer", wgKey, "remove");
         await lab.run("b", "wg", "set", wg.iface, "peer", weftKey, "remove");
