@@ -8,18 +8,7 @@
 
 import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
 import { UserspaceStack } from "./userspace.ts";
-import { parseAddress } from "../lib/net/ip.ts";
-
-/** True for UDP to or from `port` (the mesh's control port: sync and probes, which policies never block). */
-export function isControlTraffic(p: Uint8Array, port: number): boolean {
-  const version = p[0] >> 4;
-  let off: number;
-  if (version === 4 && p.length >= 28 && p[9] === 17) off = (p[0] & 15) * 4;
-  else if (version === 6 && p.length >= 48 && p[6] === 17) off = 40;
-  else return false;
-  if (p.length < off + 4) return false;
-  return ((p[off] << 8) | p[off + 1]) === port || ((p[off + 2] << 8) | p[off + 3]) === port;
-}
+import { ControlTraffic } from "../lib/net/control_traffic.ts";
 
 /** Splits control traffic from a device. */
 export class SplitDevice implements PacketDevice {
@@ -27,11 +16,8 @@ export class SplitDevice implements PacketDevice {
   readonly control: UserspaceStack;
   readonly #inner: PacketDevice;
 
-  readonly #v4: Uint8Array | null;
-  readonly #v6: Uint8Array | null;
-  // At most two ports (the control and service ports), in fields: one compare each per packet.
-  readonly #port: number;
-  readonly #port2: number;
+  /** UDP to this node's overlay addresses on the ports set aside. */
+  readonly #ours: ControlTraffic;
   /** The inner device's slot lent through {@link reserve}, until committed. */
   #lent: Uint8Array | null = null;
 
@@ -46,12 +32,7 @@ export class SplitDevice implements PacketDevice {
     onError?: (error: unknown) => void,
   ) {
     this.#inner = inner;
-    const list = typeof ports === "number" ? [ports] : ports;
-    if (list.length < 1 || list.length > 2) throw new RangeError("one or two ports are set aside");
-    this.#port = list[0];
-    this.#port2 = list.length > 1 ? list[1] : list[0];
-    this.#v4 = addresses.ipv4 ? parseAddress(addresses.ipv4) : null;
-    this.#v6 = addresses.ipv6 ? parseAddress(addresses.ipv6) : null;
+    this.#ours = new ControlTraffic(addresses, ports);
     this.control = new UserspaceStack({
       ipv4: addresses.ipv4,
       ipv6: addresses.ipv6,
@@ -85,7 +66,7 @@ export class SplitDevice implements PacketDevice {
   /** Routes a packet from the tunnel to the control stack or the inner device. */
   write(data: Uint8Array): void {
     this.#lent = null;
-    if (this.#isControl(data, data.length)) this.control.write(data);
+    if (this.#ours.toSelf(data, data.length)) this.control.write(data);
     else this.#inner.write(data);
   }
 
@@ -105,7 +86,7 @@ export class SplitDevice implements PacketDevice {
     const slot = this.#lent;
     this.#lent = null;
     if (slot === null) throw new Error(`${this.name}: commit without a reserved slot`);
-    if (this.#isControl(slot, length)) this.control.write(slot.slice(0, length));
+    if (this.#ours.toSelf(slot, length)) this.control.write(slot.slice(0, length));
     else this.#inner.commit!(length);
   }
 
@@ -113,29 +94,6 @@ export class SplitDevice implements PacketDevice {
   flush(): void {
     this.#lent = null;
     this.#inner.flush?.();
-  }
-
-  /** Whether the `len` bytes at the start of `p` are control traffic for this node. */
-  #isControl(p: Uint8Array, len: number): boolean {
-    const version = p[0] >> 4;
-    if (version === 4 && this.#v4 && len >= 28 && p[9] === 17) {
-      const ihl = (p[0] & 15) * 4;
-      if (len < ihl + 8) return false;
-      if (!this.#ours((p[ihl + 2] << 8) | p[ihl + 3])) return false;
-      const a = this.#v4;
-      return p[16] === a[0] && p[17] === a[1] && p[18] === a[2] && p[19] === a[3];
-    }
-    if (version === 6 && this.#v6 && len >= 48 && p[6] === 17) {
-      if (!this.#ours((p[42] << 8) | p[43])) return false;
-      const a = this.#v6;
-      for (let i = 0; i < 16; i++) if (p[24 + i] !== a[i]) return false;
-      return true;
-    }
-    return false;
-  }
-
-  #ours(port: number): boolean {
-    return port === this.#port || port === this.#port2;
   }
 
   /** Closes both sides. */

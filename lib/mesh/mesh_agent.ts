@@ -270,7 +270,7 @@ export class MeshAgent {
     const underlay = underlayKind(opts);
     const view = start.core ? start.core.view() : start.node.view;
     const index = new MemberIndex();
-    const policy = new PolicyRuntime({ members: view, logger });
+    const policy = new PolicyRuntime({ members: view, logger, addresses });
     const late: LateParts = {
       dns: null,
       joins: null,

@@ -9,11 +9,13 @@ import type { PacketFilter } from "../device/device.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MembershipView } from "../members/member.ts";
 import { CONTROL_PORT } from "../members/ports.ts";
+import { ControlTraffic } from "../net/control_traffic.ts";
+import { Cidr } from "../net/cidr.ts";
+import { formatAddress } from "../net/ip.ts";
 import { PolicyEngine } from "../policy/engine.ts";
 import { PolicyFilter, type PolicyStats } from "../policy/filter.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { NodeStatus } from "../status/status.ts";
-import { isControlTraffic } from "../../drivers/split.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 
 /** Policy drops per rule name, with the default action's drops as `(default)`. */
@@ -22,6 +24,17 @@ export function policyDropsByRule(st: PolicyStats): Record<string, number> {
   const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
   if (byDefault) drops["(default)"] = byDefault;
   return drops;
+}
+
+/** The first IPv4 and IPv6 address among CIDR (or bare) address texts. */
+function ownAddresses(list: readonly string[]): { ipv4?: string; ipv6?: string } {
+  const out: { ipv4?: string; ipv6?: string } = {};
+  for (const text of list) {
+    const c = Cidr.parse(text);
+    if (c.family === 4) out.ipv4 ??= formatAddress(c.address);
+    else out.ipv6 ??= formatAddress(c.address);
+  }
+  return out;
 }
 
 /** Holds and enforces the policy. See the module docs. */
@@ -36,16 +49,22 @@ export class PolicyRuntime {
   #policy: VersionedPolicy | null = null;
   #sweep: ReturnType<typeof setInterval> | undefined;
 
-  /** No policy yet; `members` is the view held at the start. */
-  constructor(opts: { members: MembershipView; logger: Logger }) {
+  /**
+   * No policy yet; `members` is the view held at the start, `addresses` this node's overlay
+   * addresses (CIDR or bare), whose control port's datagrams are exempt.
+   */
+  constructor(opts: { members: MembershipView; logger: Logger; addresses: readonly string[] }) {
     this.#logger = opts.logger;
     this.engine = new PolicyEngine({ members: opts.members });
     const filter = this.filter = new PolicyFilter({ engine: this.engine });
     // The mesh's own control traffic must survive any policy, or a policy could cut a node off
-    // from the membership (and from the fix for a bad policy).
+    // from the membership (and from the fix for a bad policy). Only datagrams to this node's
+    // overlay address and control port (which the control stack takes) or from them are exempt:
+    // a member that merely picks the port number as its source meets the policy like anyone.
+    const own = new ControlTraffic(ownAddresses(opts.addresses), CONTROL_PORT);
     this.deviceFilter = {
-      outbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.outbound(p),
-      inbound: (p) => isControlTraffic(p, CONTROL_PORT) || filter.inbound(p),
+      outbound: (p) => own.fromSelf(p, p.length) || filter.outbound(p),
+      inbound: (p) => own.toSelf(p, p.length) || filter.inbound(p),
     };
   }
 

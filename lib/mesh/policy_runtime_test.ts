@@ -27,7 +27,11 @@ function versionOf(rt: PolicyRuntime): number {
 }
 
 Deno.test("policy runtime: no policy lets everything through; a policy is enforced", () => {
-  const rt = new PolicyRuntime({ members: threeNodes(), logger: nullLogger });
+  const rt = new PolicyRuntime({
+    members: threeNodes(),
+    logger: nullLogger,
+    addresses: [WEB + "/16"],
+  });
   try {
     assert.equal(versionOf(rt), 0);
     assert.ok(rt.deviceFilter.outbound(tcp(WEB, DB, 40000, 5432, 0x02)));
@@ -48,7 +52,7 @@ Deno.test("policy runtime: no policy lets everything through; a policy is enforc
 });
 
 Deno.test("policy runtime: the mesh's control traffic passes any policy", () => {
-  const rt = new PolicyRuntime({ members: threeNodes(), logger: nullLogger });
+  const rt = new PolicyRuntime({ members: threeNodes(), logger: nullLogger, addresses: [WEB] });
   rt.use({ version: 1, text: canonical }, threeNodes());
   assert.equal(rt.deviceFilter.outbound(udp(WEB, DB, 40000, 53)), false, "other udp to db");
   assert.ok(rt.deviceFilter.outbound(controlDatagram(WEB, DB)));
@@ -57,10 +61,44 @@ Deno.test("policy runtime: the mesh's control traffic passes any policy", () => 
   assert.equal(rt.filter.outbound(controlDatagram(WEB, DB)), false);
 });
 
+Deno.test("policy runtime: the control port as a source or toward another address meets the policy", () => {
+  // The node is db, which deny-db protects from everyone.
+  const rt = new PolicyRuntime({
+    members: threeNodes(),
+    logger: nullLogger,
+    addresses: [DB + "/16", "fd77::3/64"],
+  });
+  rt.use({ version: 1, text: canonical }, threeNodes());
+  const port = CONTROL_PORT;
+  // A member sending from the control port to a protected port (weft send --from-port 51821).
+  assert.equal(rt.deviceFilter.inbound(udp(WEB, DB, port, 5432)), false, "from :51821 to :5432");
+  assert.equal(rt.deviceFilter.inbound(udp(WEB, DB, port, 53)), false, "from :51821 to :53");
+  // To the control port of an address that is not this node's (a route through it).
+  assert.equal(
+    rt.deviceFilter.inbound(udp(WEB, "10.77.0.9", port, port)),
+    false,
+    "another address",
+  );
+  // db's own outbound datagram that only names the port as its destination is not control traffic.
+  assert.equal(
+    rt.filter.outbound(udp(DB, WEB, 40000, port)),
+    rt.deviceFilter.outbound(udp(DB, WEB, 40000, port)),
+  );
+  // What is this node's own: to its address and control port, or from them, both families.
+  assert.ok(rt.deviceFilter.inbound(udp(WEB, DB, port, port)));
+  assert.ok(rt.deviceFilter.inbound(udp(WEB, DB, 40000, port)));
+  assert.ok(rt.deviceFilter.outbound(udp(DB, WEB, port, port)));
+  assert.ok(rt.deviceFilter.inbound(udp("fd77::1", "fd77::3", port, port)));
+  assert.equal(rt.deviceFilter.inbound(udp("fd77::1", "fd77::3", port, 5432)), false, "v6");
+  // TCP on the control port is never control traffic.
+  assert.equal(rt.deviceFilter.inbound(tcp(WEB, DB, port, port, 0x02)), false, "tcp");
+  rt.close();
+});
+
 Deno.test("policy runtime: a policy that does not parse leaves the previous one; both logged", () => {
   const lines: string[] = [];
   const logger = createLogger({ format: "json", sink: (l) => lines.push(JSON.parse(l).msg) });
-  const rt = new PolicyRuntime({ members: threeNodes(), logger });
+  const rt = new PolicyRuntime({ members: threeNodes(), logger, addresses: [WEB] });
   assert.ok(rt.use({ version: 1, text: canonical }, threeNodes()));
   assert.equal(rt.use({ version: 2, text: "policies: [oops" }, threeNodes()), false);
   assert.equal(rt.policy?.version, 1);
@@ -68,7 +106,7 @@ Deno.test("policy runtime: a policy that does not parse leaves the previous one;
 });
 
 Deno.test("policy runtime: members are compiled in only while a policy is in force", () => {
-  const rt = new PolicyRuntime({ members: threeNodes(1), logger: nullLogger });
+  const rt = new PolicyRuntime({ members: threeNodes(1), logger: nullLogger, addresses: [WEB] });
   rt.membersChanged(threeNodes(5));
   assert.equal(rt.engine.members?.version, 1, "no policy: the engine is left alone");
   rt.use({ version: 1, text: canonical }, threeNodes(6));

@@ -17,6 +17,7 @@ import {
   sh,
 } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
+import { CONTROL_PORT } from "../../lib/members/ports.ts";
 
 /** nc must be OpenBSD's: the flags below (-N, -z, -d, -u -l -p) are its own. */
 async function haveOpenBsdNc(): Promise<boolean> {
@@ -325,8 +326,18 @@ async function assertTcpBlocked(t: PolicyLab, from: Host, to: Host, port: number
   assert.ok(!r.received && !r.replied && r.code !== 0, `${from}->${to} tcp/${port}: ${r.output}`);
 }
 
-/** Whether a datagram from `from` reaches an nc UDP server on `to`. */
-async function udpDelivered(t: PolicyLab, from: Host, to: Host, port: number): Promise<boolean> {
+/**
+ * Whether a datagram from `from` reaches an nc UDP server on `to`; `fromPort` is the client's
+ * source port (an ephemeral one when not given).
+ */
+async function udpDelivered(
+  t: PolicyLab,
+  from: Host,
+  to: Host,
+  port: number,
+  fromPort?: number,
+): Promise<boolean> {
+  const source = fromPort === undefined ? "" : `-p ${fromPort} `;
   const server = t.start(to, "nc", ["-u", "-l", "-p", String(port), "-d"]);
   try {
     await t.listening(to, "u", port);
@@ -336,7 +347,7 @@ async function udpDelivered(t: PolicyLab, from: Host, to: Host, port: number): P
         from,
         "sh",
         "-c",
-        `echo ${line} | timeout 5 nc -u -w 1 ${t.addr[to]} ${port}`,
+        `echo ${line} | timeout 5 nc -u -w 1 ${source}${t.addr[to]} ${port}`,
       );
       await until(() => server.output().includes(line), 3000);
     }
@@ -446,6 +457,10 @@ Deno.test({
       // Without a policy everything passes: the checks below can see a flow that passes.
       assert.ok(await pings(t, "web", "app"), "no policy: web pings app");
       assert.ok(await udpDelivered(t, "web", "app", 8093), "no policy: udp web->app");
+      assert.ok(
+        await udpDelivered(t, "web", "app", 8092, CONTROL_PORT),
+        "no policy: udp web:51821->app",
+      );
       await assertTcpAllowed(t, "web", "app", 9000);
       await assertTcpAllowed(t, "web", "db", 5432);
       lap("baseline without policy");
@@ -483,6 +498,12 @@ Deno.test({
       await assertTcpAllowed(t, "web", "app", 8091);
       await assertTcpBlocked(t, "web", "app", 9000);
       assert.equal(await udpDelivered(t, "web", "app", 8094), false, "udp web->app is denied");
+      // The mesh's control port as the source does not get past the policy (issue 24).
+      assert.equal(
+        await udpDelivered(t, "web", "app", 8095, CONTROL_PORT),
+        false,
+        "udp web:51821->app is denied",
+      );
       await assertTcpAllowed(t, "app", "db", 5432);
       await assertTcpBlocked(t, "web", "db", 5432);
       await assertTcpBlocked(t, "app", "web", 8096); // no rule app->web: web's inbound default
