@@ -30,6 +30,7 @@
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { serviceNameProblem } from "../members/services.ts";
+import { nestedDeeperThan } from "./msgpack_depth.ts";
 import { isServiceErrorCode, type ServiceErrorCode } from "./errors.ts";
 import { patternProblem, topicProblem } from "./topics.ts";
 
@@ -162,7 +163,8 @@ export function actionNameProblem(action: unknown): string | undefined {
 
 /**
  * What in `v` cannot travel as a payload (a function, a Date, a Map, a class instance, a typed
- * array other than Uint8Array, a bigint, nesting deeper than {@link MAX_VALUE_DEPTH}), as a path
+ * array other than Uint8Array, a bigint, nesting deeper than {@link MAX_VALUE_DEPTH}, an array
+ * or object of more than {@link MAX_CONTAINER_ITEMS} items), as a path
  * and a reason; undefined when it can. `undefined` values are allowed (nil, or left out of maps).
  */
 export function valueProblem(v: unknown, path = "", depth = 0): string | undefined {
@@ -174,6 +176,9 @@ export function valueProblem(v: unknown, path = "", depth = 0): string | undefin
   if (v instanceof Uint8Array) return undefined;
   if (depth >= MAX_VALUE_DEPTH) return `${at} is nested over ${MAX_VALUE_DEPTH} deep`;
   if (Array.isArray(v)) {
+    if (v.length > MAX_CONTAINER_ITEMS) {
+      return `${at} has ${v.length} items, over ${MAX_CONTAINER_ITEMS}`;
+    }
     for (let i = 0; i < v.length; i++) {
       const p = valueProblem(v[i], `${path}[${i}]`, depth + 1);
       if (p !== undefined) return p;
@@ -184,16 +189,34 @@ export function valueProblem(v: unknown, path = "", depth = 0): string | undefin
   if (proto !== Object.prototype && proto !== null) {
     return `${at} is a ${(v as object).constructor?.name ?? "class instance"}, not a plain object`;
   }
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > MAX_CONTAINER_ITEMS) {
+    return `${at} has ${entries.length} keys, over ${MAX_CONTAINER_ITEMS}`;
+  }
+  for (const [k, x] of entries) {
     const p = valueProblem(x, `${path}.${k}`, depth + 1);
     if (p !== undefined) return p;
   }
   return undefined;
 }
 
-const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_VALUE_DEPTH + 8 });
-// Extensions are refused (maxExtLength 0): only plain data comes out.
-const decoder = new Decoder({ maxExtLength: 0 });
+/** How deep a whole message may nest: a value's limit plus the message's own levels. */
+export const MAX_MESSAGE_DEPTH = MAX_VALUE_DEPTH + 8;
+/** The most items an array or map in a message may hold (entries, for a map). */
+export const MAX_CONTAINER_ITEMS = 65_536;
+/** The longest string or byte string in a message, in bytes: a whole message's limit. */
+export const MAX_STRING_BYTES = 1 << 20;
+
+const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_MESSAGE_DEPTH });
+// Extensions are refused (maxExtLength 0): only plain data comes out. The decoder has no depth
+// limit of its own: decodeMessage measures the nesting first (nestedDeeperThan).
+const decoder = new Decoder({
+  maxExtLength: 0,
+  maxArrayLength: MAX_CONTAINER_ITEMS,
+  maxMapLength: MAX_CONTAINER_ITEMS,
+  maxStrLength: MAX_STRING_BYTES,
+  maxBinLength: MAX_STRING_BYTES,
+});
 
 const KIND = {
   request: 1,
@@ -248,8 +271,12 @@ const str = (v: unknown): v is string => typeof v === "string";
 const bool = (v: unknown): v is boolean => typeof v === "boolean";
 const group = (v: unknown): v is string => str(v) && serviceNameProblem(v) === undefined;
 
-/** Decodes one message; null when `bytes` is not exactly one well-formed message. */
+/**
+ * Decodes one message; null when `bytes` is not exactly one well-formed message, or nests
+ * deeper than {@link MAX_MESSAGE_DEPTH}, or holds a container or string over the limits above.
+ */
 export function decodeMessage(bytes: Uint8Array): ServiceMessage | null {
+  if (nestedDeeperThan(bytes, MAX_MESSAGE_DEPTH)) return null;
   let a: unknown;
   try {
     a = decoder.decode(bytes);

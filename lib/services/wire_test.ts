@@ -4,9 +4,11 @@ import {
   actionNameProblem,
   decodeMessage,
   encodeMessage,
+  MAX_CONTAINER_ITEMS,
   MAX_ERROR_MESSAGE,
   MAX_SUBSCRIPTION_ENTRIES,
   MAX_TTL_MS,
+  MAX_VALUE_DEPTH,
   type ServiceMessage,
   valueProblem,
 } from "./wire.ts";
@@ -179,4 +181,68 @@ Deno.test("wire: the __proto__ sample is otherwise well formed", () => {
     params: { __other__: {} },
     ttlMs: 100,
   });
+});
+
+Deno.test("decodeMessage: nesting past the limit is refused before decoding; at it, decoded", () => {
+  // A request whose params nest a million arrays deep (a 1 MiB message): refused, quickly and
+  // without building anything (the decoder alone took over a second and 145 MB for one).
+  const depth = 1 << 20;
+  const head = encodeMessage({
+    kind: "request",
+    id: 7,
+    service: "svc",
+    action: "act",
+    params: null,
+    ttlMs: 1000,
+  });
+  // The params are the encoding's 5th item; nil (0xc0) is replaced by the nested arrays.
+  const at = head.indexOf(0xc0);
+  const deep = new Uint8Array(head.length - 1 + depth + 1);
+  deep.set(head.subarray(0, at));
+  deep.fill(0x91, at, at + depth);
+  deep[at + depth] = 0x01;
+  deep.set(head.subarray(at + 1), at + depth + 1);
+  const t0 = performance.now();
+  const before = Deno.memoryUsage().heapUsed;
+  assert.equal(decodeMessage(deep), null);
+  const figures = {
+    ms: performance.now() - t0,
+    heapMb: (Deno.memoryUsage().heapUsed - before) / 2 ** 20,
+  };
+  console.log(`a ${deep.length}-byte message nested ${depth} deep: ${JSON.stringify(figures)}`);
+  // At the limit a payload still travels.
+  let v: unknown = 1;
+  for (let i = 0; i < MAX_VALUE_DEPTH; i++) v = [v];
+  const ok = decodeMessage(
+    encodeMessage({
+      kind: "request",
+      id: 8,
+      service: "svc",
+      action: "act",
+      params: v,
+      ttlMs: 1000,
+    }),
+  );
+  assert.ok(ok !== null && ok.kind === "request");
+  assert.deepEqual(ok.params, v);
+});
+
+Deno.test("decodeMessage: arrays, maps and strings over the limits are refused; senders are told", () => {
+  const big = new Array(MAX_CONTAINER_ITEMS + 1).fill(0);
+  assert.match(valueProblem(big)!, /65537 items, over 65536/);
+  const obj: Record<string, number> = {};
+  for (let i = 0; i <= MAX_CONTAINER_ITEMS; i++) obj[`k${i}`] = i;
+  assert.match(valueProblem({ a: obj })!, /keys, over/);
+  const msg = (params: unknown) =>
+    encodeMessage({ kind: "request", id: 1, service: "svc", action: "act", params, ttlMs: 1000 });
+  assert.equal(decodeMessage(msg(big)), null);
+  assert.equal(decodeMessage(msg(obj)), null);
+  assert.ok(decodeMessage(msg(big.slice(1))) !== null, "at the limit");
+  // An array header claiming 4 billion items in a few bytes is refused, not allocated.
+  const claim = msg(null);
+  const at = claim.indexOf(0xc0);
+  const lie = new Uint8Array(claim.length + 4);
+  lie.set(claim.subarray(0, at));
+  lie.set([0xdd, 0xff, 0xff, 0xff, 0xff], at);
+  assert.equal(decodeMessage(lie), null);
 });
