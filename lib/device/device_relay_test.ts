@@ -112,6 +112,8 @@ function control(nodes: Node[], relayKey: string, out: RelayOutgoing[]): void {
     const msg = decodeRelayMessage(encodeRelayMessage(o.msg)) as RelayNotice;
     assert.ok(msg, "a valid notice");
     const n = nodes.find((x) => x.key === o.to)!;
+    // The member asked the relay for it (the mesh's routes do, before a relay-open).
+    if (msg.t === "relay-session") n.client.asked(relayKey, msg.peer);
     assert.equal(n.client.onNotice(msg, relayKey), null);
   }
 }

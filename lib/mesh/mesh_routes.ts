@@ -406,7 +406,10 @@ export class MeshRoutes {
 
   #sendOpen(relay: string, peer: string): void {
     const address = this.#members.get(relay)?.address;
-    if (address !== undefined) this.#d.channel.send(address, { t: "relay-open", to: peer });
+    if (address === undefined || !this.#members.has(peer)) return;
+    // The client takes the relay's grant only after this ask.
+    this.#d.client.asked(relay, peer);
+    this.#d.channel.send(address, { t: "relay-open", to: peer });
   }
 
   /** The relays that could relay to `key`: every one but itself. */

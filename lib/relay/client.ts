@@ -50,6 +50,10 @@ export const RELAY_GRANT_REFUSALS = [
   "self",
   /** Its receive id is one another session already receives on. */
   "id-collision",
+  /** This client did not ask that relay for a session with that peer lately. */
+  "not-asked",
+  /** The relay already holds as many of our sessions as a relay may. */
+  "too-many",
 ] as const;
 
 /** Why the client refused a grant. */
@@ -66,6 +70,10 @@ export interface RelayClientOptions {
    * ms, the relay's own idle time: by then it has dropped them too.
    */
   idleMs?: number;
+  /** The most sessions one relay may hold with us. Default 4,096. */
+  maxSessionsPerRelay?: number;
+  /** How long after an ask a relay's grant is taken, ms. Default 30,000. */
+  askWindowMs?: number;
   /** The longest relay packet `wrap` builds. Default 65,535 (the largest TCP frame). */
   maxPacket?: number;
   /**
@@ -133,6 +141,8 @@ interface RelayState {
   rtt: number;
   failed: boolean;
   sessions: Map<string, Session>;
+  /** When we last asked this relay for a session with each peer (a grant needs a recent ask). */
+  asked: Map<string, number>;
 }
 
 interface Session {
@@ -171,6 +181,8 @@ export class RelayClient {
   readonly #now: () => number;
   readonly #selfKey: string | undefined;
   readonly #idleMs: number;
+  readonly #maxPerRelay: number;
+  readonly #askWindowMs: number;
   readonly #marginMs: number;
   readonly #marginRatio: number;
   readonly #relays = new Map<string, RelayState>();
@@ -204,6 +216,8 @@ export class RelayClient {
     this.#now = opts.now;
     this.#selfKey = opts.selfKey;
     this.#idleMs = opts.idleMs ?? 120_000;
+    this.#maxPerRelay = opts.maxSessionsPerRelay ?? 4096;
+    this.#askWindowMs = opts.askWindowMs ?? 30_000;
     const maxPacket = opts.maxPacket ?? 65_535;
     if (!Number.isInteger(maxPacket) || maxPacket < RELAY_HEADER_SIZE + RELAY_MIN_INNER) {
       throw new RangeError(`relay client: maxPacket must be an integer of at least 48`);
@@ -226,6 +240,7 @@ export class RelayClient {
         rtt: Infinity,
         failed: false,
         sessions: new Map(),
+        asked: new Map(),
       });
     } else {
       r.endpoint = endpoint;
@@ -263,6 +278,20 @@ export class RelayClient {
     this.#gen++;
   }
 
+  /**
+   * We ask relay `relayKey` for a session with `peerKey` (a member): a grant from that relay
+   * naming that peer is taken only within the ask window after this. False when the relay is
+   * not one the client knows.
+   */
+  asked(relayKey: string, peerKey: string): boolean {
+    const r = this.#relays.get(relayKey);
+    if (r === undefined) return false;
+    // Re-inserted, so the map's order is the asks' order and the sweep stops at the first fresh one.
+    r.asked.delete(peerKey);
+    r.asked.set(peerKey, this.#now());
+    return true;
+  }
+
   /** Handles a notice from relay `relayKey` (as the tunnel it came through says). */
   onNotice(msg: RelayNotice, relayKey: string): RelayGrantRefusal | null {
     if (msg.t === "relay-session") return this.onSession(msg, relayKey);
@@ -278,7 +307,16 @@ export class RelayClient {
     const relay = this.#relays.get(relayKey);
     if (relay === undefined) return this.#refuse("unknown-relay");
     if (msg.peer === this.#selfKey) return this.#refuse("self");
+    // A relay grants what it was asked for: anything else (keys made up by a member that says it
+    // relays) would be held for nothing, and hold memory.
+    const askedAt = relay.asked.get(msg.peer);
+    if (askedAt === undefined || this.#now() - askedAt > this.#askWindowMs) {
+      return this.#refuse("not-asked");
+    }
     const old = relay.sessions.get(msg.peer);
+    if (old === undefined && relay.sessions.size >= this.#maxPerRelay) {
+      return this.#refuse("too-many");
+    }
     const holder = this.#byRecvId.get(msg.recv.id);
     if (holder !== undefined && holder !== old) return this.#refuse("id-collision");
     if (old !== undefined) this.#forget(old);
@@ -316,6 +354,8 @@ export class RelayClient {
    * send `{t: "relay-close", to: peerKey}` to.
    */
   closePeer(peerKey: string): string[] {
+    for (const r of this.#relays.values()) r.asked.delete(peerKey);
+    this.#endpoints.forgetPeer(peerKey);
     const p = this.#peers.get(peerKey);
     if (p === undefined) return [];
     const relays = [...p.sessions.keys()];
@@ -396,6 +436,12 @@ export class RelayClient {
    * returns them as `{relay, peer}` so the caller can ask again if it still needs them.
    */
   sweep(now: number = this.#now()): { relay: string; peer: string }[] {
+    for (const r of this.#relays.values()) {
+      for (const [peer, at] of r.asked) {
+        if (now - at <= this.#askWindowMs) break;
+        r.asked.delete(peer);
+      }
+    }
     const gone: { relay: string; peer: string }[] = [];
     for (const s of [...this.#byRecvId.values()]) {
       if (now - s.lastActive < this.#idleMs) continue;

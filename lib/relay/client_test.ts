@@ -45,6 +45,8 @@ function client(self: string, opts: Partial<RelayClientOptions> = {}) {
   c.setRelay(R1, ER1);
   c.setRelay(R2, ER2);
   c.setRelay(R3, ER3);
+  // These tests are about sessions once granted: every relay was asked about every member.
+  for (const r of [R1, R2, R3]) for (const p of [A, B, C]) c.asked(r, p);
   return { c, clock };
 }
 
@@ -161,7 +163,13 @@ Deno.test("relay client: grants from unknown relays, naming us, or reusing an id
   // Another relay handing out the receive id we already use for B through R1.
   const clash: RelaySession = { ...s, peer: C, send: { ...s.send, id: s.send.id ^ 1 || 2 } };
   assert.equal(a.onSession(clash, R2), "id-collision");
-  assert.deepEqual(a.stats.refusals, { "unknown-relay": 1, self: 1, "id-collision": 1 });
+  assert.deepEqual(a.stats.refusals, {
+    "unknown-relay": 1,
+    self: 1,
+    "id-collision": 1,
+    "not-asked": 0,
+    "too-many": 0,
+  });
   // The same relay granting the same peer again replaces the session, ids and all.
   assert.equal(a.onSession(s, R1), null);
   assert.equal(a.stats.sessions, 1);
@@ -247,6 +255,7 @@ Deno.test("relay client: closed sessions, closed peers and removed relays are fo
   assert.equal(a.relayFor(B), null);
   assert.equal(a.wrap(B, inner()), null);
   a.setRelay(R2, ER2);
+  a.asked(R2, B); // a relay added anew has not been asked anything
   grant(r1, a, b);
   grant(r2, a, b);
   assert.deepEqual(a.closePeer(B).sort(), [R1, R2].sort(), "the relays to send relay-close to");
@@ -285,4 +294,75 @@ Deno.test("relay client: the session ids in wrapped packets are the ones granted
   const g = grant(relay(R1), a, b);
   assert.equal(relayId(a.wrap(B, inner())!.bytes), g.a.send.id);
   assert.equal(relayId(b.wrap(A, inner())!.bytes), g.b.send.id);
+});
+
+Deno.test("relay client: a grant is taken only from the relay asked, for the peer asked, lately", () => {
+  const clock = { t: 0 };
+  const a = new RelayClient({ now: () => clock.t, selfKey: A, askWindowMs: 30_000 });
+  a.setRelay(R1, ER1);
+  a.setRelay(R2, ER2);
+  const r = relay(R1);
+  const s = sessionFor(r.server.open(A, B).send, A);
+  assert.equal(a.onSession(s, R1), "not-asked", "nobody asked");
+  assert.equal(a.asked(R2, B), true);
+  assert.equal(a.onSession(s, R1), "not-asked", "another relay was asked");
+  assert.equal(a.asked(newKey(), B), false, "not a relay the client knows");
+  a.asked(R1, C);
+  assert.equal(a.onSession(s, R1), "not-asked", "asked about another peer");
+  a.asked(R1, B);
+  clock.t = 30_001;
+  assert.equal(a.onSession(s, R1), "not-asked", "the ask is too old");
+  a.asked(R1, B);
+  clock.t += 1_000;
+  assert.equal(a.onSession(s, R1), null);
+  assert.equal(a.stats.refusals["not-asked"], 4);
+  assert.equal(a.stats.sessions, 1);
+  // The sweep drops old asks; a peer that leaves takes its asks and endpoints along.
+  clock.t += 60_000;
+  a.sweep();
+  assert.equal(a.onSession(s, R1), "not-asked");
+});
+
+Deno.test("relay client: a relay holds at most its share of sessions", () => {
+  const a = new RelayClient({ now: () => 0, selfKey: A, maxSessionsPerRelay: 3 });
+  a.setRelay(R1, ER1);
+  const r = relay(R1);
+  const peers = [newKey(), newKey(), newKey(), newKey()];
+  const grants = peers.map((p) => {
+    a.asked(R1, p);
+    return { ...sessionFor(r.server.open(A, B).send, A), peer: p };
+  });
+  // Distinct receive ids, as a relay hands out.
+  grants.forEach((g, i) => (g.recv = { ...g.recv, id: 1000 + i }));
+  for (const g of grants.slice(0, 3)) assert.equal(a.onSession(g, R1), null);
+  assert.equal(a.onSession(grants[3], R1), "too-many");
+  // A grant replacing a session it holds is no more.
+  assert.equal(a.onSession({ ...grants[0], recv: { ...grants[0].recv, id: 2000 } }, R1), null);
+  assert.equal(a.stats.sessions, 3);
+});
+
+Deno.test("relay client: 100,000 grants no one asked for leave nothing behind", () => {
+  const a = new RelayClient({ now: () => 0, selfKey: A });
+  a.setRelay(R1, ER1);
+  const r = relay(R1);
+  const s = sessionFor(r.server.open(A, B).send, A);
+  for (let i = 0; i < 100_000; i++) {
+    const peer = newKey();
+    assert.equal(a.onSession({ ...s, peer, recv: { ...s.recv, id: i + 1 } }, R1), "not-asked");
+  }
+  assert.equal(a.stats.sessions, 0);
+  assert.equal(a.stats.refusals["not-asked"], 100_000);
+  assert.deepEqual(a.relays().map((x) => x.peers.length), [0]);
+});
+
+Deno.test("relay client: a peer that leaves takes its virtual endpoints along", () => {
+  const { c: a } = client(A);
+  const { c: b } = client(B);
+  const r1 = relay(R1);
+  grant(r1, a, b);
+  const before = a.endpoint(R1, B);
+  assert.equal(a.endpoint(R1, B), before, "interned while the peer is there");
+  a.closePeer(B);
+  assert.notEqual(a.endpoint(R1, B), before, "a new object once it left");
+  assert.equal(a.onSession(sessionFor(r1.server.open(A, B).send, A), R1), "not-asked");
 });

@@ -88,6 +88,16 @@ export class RelayEndpointTable {
     }
   }
 
+  /** Forgets every endpoint of `peerKey`, through any relay (the peer left). */
+  forgetPeer(peerKey: string): void {
+    for (const [k, ep] of this.#byPair) if (ep.peerKey === peerKey) this.#byPair.delete(k);
+  }
+
+  /** How many endpoints are interned. */
+  get size(): number {
+    return this.#byPair.size;
+  }
+
   /**
    * Parses `relay://<relay>/<peer>`, each part a whole key in URL-safe base64 (as
    * {@link RelayEndpoint.fullText} writes) or a short id resolved among `relays` and `peers`

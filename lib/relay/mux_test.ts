@@ -69,10 +69,13 @@ function fromB(client: RelayClient): Uint8Array {
     isMember: () => true,
   });
   server.setEndpoint(A, EA);
+  server.setEndpoint(B, ep("198.51.100.2:1"));
   const res = server.open(A, B);
+  client.asked(R, B);
   client.onSession(sessionFor(res.send, A), R);
   const bClient = new RelayClient({ now: () => 0 });
   bClient.setRelay(R, ER);
+  bClient.asked(R, A);
   bClient.onSession(sessionFor(res.send, B), R);
   server.forward(bClient.wrap(A, inner(120, 5))!.bytes.slice(), ep("198.51.100.2:1"));
   return out!;

@@ -169,10 +169,12 @@ interface MemberState {
   /** Sessions this member is part of. */
   sessions: number;
   bucket: TokenBucket;
-  /** The endpoint the integration gave (its WireGuard peer endpoint): replay-protected. */
+  /**
+   * The endpoint the integration gave (its WireGuard peer endpoint): replay-protected. The only
+   * one used: a relay packet carries no counter, so its source could be a replay from anywhere
+   * and is never learnt.
+   */
   given: Endpoint | null;
-  /** The source of its last authenticated relay packet: used only when none was given. */
-  learned: Endpoint | null;
 }
 
 interface Direction {
@@ -356,13 +358,11 @@ export class RelayServer {
     // Only the sender's own endpoint, as its authenticated WireGuard packets placed it, may spend
     // its rate: a replay from anywhere else would use it up (a member that moved is followed as
     // soon as its WireGuard session roams, which only fresh packets make it do).
-    if (src.given !== null && !sameEndpoint(src.given, from)) return this.#drop("source");
+    if (src.given === null || !sameEndpoint(src.given, from)) return this.#drop("source");
     this.#macChecks++;
     if (!openRelay(data, dir.mac)) return this.#drop("mac");
     if (!src.bucket.take(data.length, now)) return this.#drop("rate");
-    if (from.proto !== "relay") src.learned = from;
-    const dst = dir.to;
-    const to = dst.given ?? dst.learned;
+    const to = dir.to.given;
     if (to === null) return this.#drop("no-endpoint");
     pair.lastActive = now;
     dir.packets++;
@@ -450,7 +450,6 @@ export class RelayServer {
         sessions: 0,
         bucket: new TokenBucket(this.#rate, this.#now(), this.#maxPacket),
         given: this.#endpoints.get(key) ?? null,
-        learned: null,
       };
       this.#members.set(key, m);
     }

@@ -301,7 +301,7 @@ Deno.test("relay server: handle dispatches opens", () => {
   assert.deepEqual(notices(res.send, names), ["A:relay-session:B", "B:relay-session:A"]);
 });
 
-Deno.test("relay server: only the sender's given endpoint may send; a source is used without one", () => {
+Deno.test("relay server: only the sender's given endpoint may send; none learnt from relay packets", () => {
   const { server, sent } = setup();
   const g = open(server, A, B);
   const moved = ep("203.0.113.50:6000");
@@ -314,17 +314,20 @@ Deno.test("relay server: only the sender's given endpoint may send; a source is 
   assert.equal(server.forward(packet(g[A].send, inner()), EA), null);
   assert.equal(server.forward(packet(g[B].send, inner()), EB), null);
   assert.equal(sent.at(-1)!.to, EA);
-  // Without a given endpoint, the last authenticated source is used.
+  // Without a given endpoint nothing is sent from anywhere, and a packet's source is not learnt
+  // as where to send (a replay of a valid packet from elsewhere would otherwise steer it).
   server.setEndpoint(A, null);
-  assert.equal(server.forward(packet(g[A].send, inner()), moved), null);
-  assert.equal(server.forward(packet(g[B].send, inner()), EB), null);
-  assert.equal(sent.at(-1)!.to, moved);
+  const count = sent.length;
+  assert.equal(server.forward(packet(g[A].send, inner()), moved), "source");
+  assert.equal(server.forward(packet(g[B].send, inner()), EB), "no-endpoint");
+  assert.equal(sent.length, count);
+  server.setEndpoint(A, EA);
   // A relay endpoint is never one to send to.
   server.setEndpoint(B, new RelayEndpointTable().get(R, B));
   server.setEndpoint(D, null);
   const cd = open(server, C, D);
   assert.equal(server.forward(packet(cd[C].send, inner()), EC), "no-endpoint");
-  assert.equal(server.stats.drops["no-endpoint"], 1);
+  assert.equal(server.stats.drops["no-endpoint"], 2);
   // The given endpoint changes with the member's WireGuard endpoint.
   server.setEndpoint(D, ED);
   assert.equal(server.forward(packet(cd[C].send, inner()), EC), null);

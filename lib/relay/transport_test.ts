@@ -70,7 +70,9 @@ function setup() {
   const a = side(A);
   const b = side(B);
   const res = server.open(A, B);
+  a.client.asked(R, B);
   a.client.onSession(sessionFor(res.send, A), R);
+  b.client.asked(R, A);
   b.client.onSession(sessionFor(res.send, B), R);
   return { server, relayed, a, b };
 }
