@@ -28,6 +28,7 @@ import {
   formatTable,
   generatePresharedKey,
   generatePrivateKey,
+  grantedServicesProblem,
   InputTooLargeError,
   interfaceNameFromPath,
   JoinError,
@@ -359,9 +360,18 @@ function addTokenCommands(program: Command): void {
     .option("--ttl <duration>", "how long it is valid (90s, 15m, 24h, 7d)", "24h")
     .option("--uses <n>", "how many joins it allows (default: unlimited)", intArg(1, 1_000_000))
     .option("--label <k=v>", "label for nodes joining with it (repeatable)", collect)
+    .option(
+      "--service <name>",
+      "a service its nodes may offer (repeatable; a name any token grants is closed to others)",
+      collect,
+    )
+    .option("--relay", "its nodes may relay for others (when started with --relay)")
     .addOption(statusListenOption())
     .addOption(stateDirOption())
     .action(async (opts) => {
+      const services = opts.service ?? [];
+      const serviceProblem = grantedServicesProblem(services);
+      if (serviceProblem !== undefined) throw new UsageError(`--service: ${serviceProblem}`);
       const labels: Record<string, string> = {};
       for (const l of opts.label ?? []) {
         let p: ReturnType<typeof parseLabel>;
@@ -377,7 +387,13 @@ function addTokenCommands(program: Command): void {
         labels[p.key] = p.value;
       }
       const client = await localClient(opts);
-      const t = await client.createToken({ ttl: opts.ttl, uses: opts.uses, labels });
+      const t = await client.createToken({
+        ttl: opts.ttl,
+        uses: opts.uses,
+        labels,
+        ...(services.length ? { services } : {}),
+        ...(opts.relay ? { relay: true } : {}),
+      });
       console.log(t.token);
     });
   tokenCmd.command("list").description("list join tokens")
@@ -387,7 +403,7 @@ function addTokenCommands(program: Command): void {
     .action(async (opts) => {
       const tokens = await (await localClient(opts)).listTokens();
       if (opts.json) return console.log(JSON.stringify(tokens, null, 2));
-      const rows = [["ID", "EXPIRES", "USES LEFT", "REVOKED", "LABELS"]];
+      const rows = [["ID", "EXPIRES", "USES LEFT", "REVOKED", "LABELS", "GRANTS"]];
       for (const t of tokens) {
         rows.push([
           t.id,
@@ -395,6 +411,7 @@ function addTokenCommands(program: Command): void {
           t.usesLeft === null ? "unlimited" : String(t.usesLeft),
           t.revoked ? "yes" : "no",
           labelsText(t.labels),
+          grantsText(t),
         ]);
       }
       console.log(formatTable(rows));
@@ -409,7 +426,13 @@ function addTokenCommands(program: Command): void {
     });
 }
 
-/** `weft node list|remove`. */
+/** What a token grants besides labels, for `weft token list`. */
+function grantsText(t: { services?: string[]; relay?: true }): string {
+  const parts = [...(t.services ?? []).map((s) => `service=${s}`), ...(t.relay ? ["relay"] : [])];
+  return parts.length ? parts.join(",") : "-";
+}
+
+/** `weft node list|set|remove`. */
 function addNodeCommands(program: Command): void {
   const nodeCmd = program.command("node").description("the mesh's nodes");
   nodeCmd.command("list").description("list the nodes this agent knows")
@@ -432,6 +455,17 @@ function addNodeCommands(program: Command): void {
         ]);
       }
       console.log(formatTable(rows));
+    });
+  nodeCmd.command("set").description("grant or withdraw relaying for others (on the leader)")
+    .argument("<name|ip>", "the node's name or overlay address")
+    .option("--relay", "the node may relay for others (it relays when started with --relay)")
+    .option("--no-relay", "the node may not relay for others")
+    .addOption(statusListenOption())
+    .addOption(stateDirOption())
+    .action(async (id, opts) => {
+      if (opts.relay === undefined) throw new UsageError("say --relay or --no-relay");
+      const m = await (await localClient(opts)).setNode(id, { relay: opts.relay });
+      console.log(`${m.name} (${m.address}): ${m.grants?.relay ? "may relay" : "may not relay"}`);
     });
   nodeCmd.command("remove").description("remove a node from the mesh (on the leader)")
     .argument("<name|ip>", "the node's name or overlay address")

@@ -138,7 +138,7 @@ export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
 export type { MeshIdentityOptions, MeshUnderlayOptions } from "./lib/mesh/options.ts";
 export type { JoinClientOptions } from "./lib/mesh/join_client.ts";
-export type { CreatedToken, LeaderOptions } from "./lib/mesh/leader_service.ts";
+export type { CreatedToken, LeaderOptions, TokenOptions } from "./lib/mesh/leader_service.ts";
 export type { NodeSyncOptions } from "./lib/mesh/node_sync.ts";
 export type { PeersOptions } from "./lib/mesh/peers.ts";
 export type { MeshDnsOptions } from "./lib/mesh/mesh_dns.ts";
@@ -161,6 +161,7 @@ export {
 } from "./lib/mesh/mesh_config.ts";
 export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
 export { NODE_LABEL_PREFIX } from "./lib/members/labels.ts";
+export { grantedServicesProblem, MAX_GRANTED_SERVICES } from "./lib/members/services.ts";
 export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";
 export {
   compilePolicyText,
@@ -169,7 +170,7 @@ export {
 } from "./lib/mesh/policy_source.ts";
 export type { NameLookup } from "./lib/net/resolve.ts";
 export type { HealthState } from "./lib/health/state.ts";
-export type { Member, MembershipView, ServiceSpec } from "./lib/members/member.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "./lib/members/member.ts";
 export { SERVICES_PORT } from "./lib/members/ports.ts";
 export {
   MeshServices,

@@ -128,9 +128,28 @@ export class ControlClient {
     return (await res.json()).removed;
   }
 
-  /** Creates a join token (leader). */
+  /** Grants or withdraws relaying for others to a node (leader); the node as it is now. */
+  async setNode(id: string, change: { relay: boolean }): Promise<Member> {
+    const res = await this.#call(`/v1/nodes/${encodeURIComponent(id)}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(change),
+    });
+    return (await res.json()).node;
+  }
+
+  /**
+   * Creates a join token (leader): its nodes get `labels`, may offer `services`, and with
+   * `relay` may relay for others.
+   */
   createToken(
-    opts: { ttl?: string; uses?: number; labels?: Record<string, string> } = {},
+    opts: {
+      ttl?: string;
+      uses?: number;
+      labels?: Record<string, string>;
+      services?: string[];
+      relay?: boolean;
+    } = {},
   ): Promise<{ id: string; token: string; expiresAt: string }> {
     return this.#json("/v1/tokens", opts);
   }

@@ -59,8 +59,13 @@ export interface Member {
   nodeLabels?: Record<string, string>;
   /** `leader` or `node`. */
   role: "leader" | "node";
-  /** Present when the node relays traffic for members without a direct path (the leader does). */
+  /**
+   * Present when the node relays traffic for members without a direct path: the leader does, and
+   * a node started with `--relay` that the leader granted relaying ({@link MemberGrants.relay}).
+   */
   relay?: true;
+  /** What the leader granted the node besides labels; absent: nothing. */
+  grants?: MemberGrants;
   /**
    * The TCP port the node also takes WireGuard messages on (at its endpoints' addresses), for
    * peers whose UDP does not get through; absent when it has no TCP.
@@ -70,6 +75,17 @@ export interface Member {
   services: ServiceSpec[];
   /** Unix ms when the node joined. */
   joinedAt: number;
+}
+
+/**
+ * What the leader grants a node besides labels (from its join token, or `weft node set`): the
+ * service names it may offer where a grant restricts them, and relaying for others.
+ */
+export interface MemberGrants {
+  /** Service names it may offer (names no grant mentions stay open to every member). */
+  services?: string[];
+  /** It may relay for others. */
+  relay?: true;
 }
 
 /** The membership view a node holds: a versioned list of members. */

@@ -21,6 +21,29 @@ export function serviceNameProblem(name: string): string | undefined {
   return dnsLabelProblem(name);
 }
 
+/** The most service names one grant (a token, a member) lists. */
+export const MAX_GRANTED_SERVICES = 64;
+
+/**
+ * What is wrong with `names` as the service names a token grants (each a valid service name,
+ * none twice, at most {@link MAX_GRANTED_SERVICES}), or undefined.
+ */
+export function grantedServicesProblem(names: unknown): string | undefined {
+  if (!Array.isArray(names)) return "services must be a list of service names";
+  if (names.length > MAX_GRANTED_SERVICES) {
+    return `at most ${MAX_GRANTED_SERVICES} services may be granted, not ${names.length}`;
+  }
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (typeof n !== "string") return "services must be a list of service names";
+    const p = serviceNameProblem(n);
+    if (p !== undefined) return `service name ${JSON.stringify(n.slice(0, 64))} ${p}`;
+    if (seen.has(n)) return `service ${JSON.stringify(n)} is given twice`;
+    seen.add(n);
+  }
+  return undefined;
+}
+
 /** The key under which a service may be listed once: `name/protocol` (as its SRV record). */
 export function serviceId(s: Pick<ServiceSpec, "name" | "protocol">): string {
   return `${s.name}/${s.protocol}`;

@@ -146,7 +146,7 @@ Deno.test("join client: where UDP goes unanswered the join goes over TCP, on the
   });
   try {
     assert.equal(leaderAgent.agent.tcpPort, tcpPort);
-    const { token } = await leaderAgent.createToken({ ttlMs: 60_000 });
+    const { token } = await leaderAgent.createToken({ ttlMs: 60_000, relay: true });
     const lines: string[] = [];
     // UDP to a memory network where no leader is: every request over it is lost.
     const net = new MemoryNetwork();

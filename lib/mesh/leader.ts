@@ -8,7 +8,7 @@
 
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
-import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
+import type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
 import {
   hashSecret,
   newTokenSecret,
@@ -22,6 +22,7 @@ import { decodeLanKey, newLanKey } from "./lan_key.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../members/labels.ts";
 import { quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
+import { grantedServicesProblem } from "../members/services.ts";
 import type { LeaseRecord } from "../services/lease_arbiter.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
@@ -111,6 +112,31 @@ function copyState(d: LeaderFile): LeaderFile {
   };
 }
 
+/** Whether two records of a member say the same (what a hello can change, and the grants). */
+function sameRecord(a: Member, b: Member): boolean {
+  const key = (x: Member) =>
+    JSON.stringify([
+      x.endpoints,
+      x.services,
+      x.labels,
+      x.nodeLabels ?? {},
+      x.lan ?? [],
+      x.relay ?? false,
+      x.tcpPort ?? 0,
+      x.grants ?? {},
+    ]);
+  return key(a) === key(b);
+}
+
+/** What a token grants its nodes besides labels, as a member record holds it; null for nothing. */
+function tokenGrants(t: StoredToken): MemberGrants | null {
+  const g: MemberGrants = {
+    ...(t.services?.length ? { services: [...t.services] } : {}),
+    ...(t.relay ? { relay: true as const } : {}),
+  };
+  return g.services || g.relay ? g : null;
+}
+
 /** At most this many LAN candidates are kept per member. */
 export const MAX_LAN = 8;
 
@@ -140,6 +166,10 @@ export class LeaderCore {
   // Which members each recent version touched, so nodes can catch up with a delta.
   readonly #log: { version: number; keys: string[] }[] = [];
   #labelsDropped = 0;
+  #servicesRefused = 0;
+  // The service names grants restrict, for the state they were read from; an edit may change
+  // the state in place, so every edit drops it (#drain).
+  #restricted: { data: LeaderFile; names: Set<string> } | null = null;
 
   private constructor(
     data: LeaderFile,
@@ -269,7 +299,9 @@ export class LeaderCore {
       let write = false;
       for (const p of batch) {
         try {
+          this.#restricted = null;
           const out = p.edit(d, touch);
+          this.#restricted = null;
           write ||= out.write;
           outcomes.push({ p, out });
         } catch (error) {
@@ -508,6 +540,7 @@ export class LeaderCore {
       if (!address) return refuse(`network ${d.network} is exhausted`);
       // Granted labels come from the token alone; the joiner's own only under node.weft/.
       const own = splitLabels(req.labels);
+      const grants = tokenGrants(token);
       this.#labelsDropped += Object.keys(own.granted).length;
       const member: Member = {
         name: req.hostname,
@@ -518,11 +551,14 @@ export class LeaderCore {
         labels: { ...token.labels },
         ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
         role: "node",
-        services: req.services,
+        services: [],
         joinedAt: now,
-        ...(req.relay ? { relay: true as const } : {}),
+        ...(grants ? { grants } : {}),
+        // Relaying is the leader's grant; the node's --relay says it is willing.
+        ...(req.relay && grants?.relay ? { relay: true as const } : {}),
         ...(req.tcpPort !== undefined ? { tcpPort: req.tcpPort } : {}),
       };
+      member.services = this.#grantedServices(d, member, req.services);
       d.members.push(member);
       if (token.usesLeft !== null) token.usesLeft--;
       d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
@@ -622,46 +658,104 @@ export class LeaderCore {
       const p = grantedLabelsProblem(patch.labels);
       if (p !== undefined) return Promise.reject(new LeaderError(p));
     }
-    const patched = (old: Member): Member | null => {
+    const patched = (d: LeaderFile, old: Member): Member | null => {
       const m: Member = {
         ...old,
         ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
-        ...(patch.services ? { services: patch.services } : {}),
+        ...(patch.services ? { services: this.#grantedServices(d, old, patch.services) } : {}),
         ...(patch.labels ? { labels: { ...patch.labels } } : {}),
         ...(own ? { nodeLabels: own } : {}),
         ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
-        ...(patch.relay ? { relay: true as const } : {}),
         ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
       };
-      // Off is no field, as in records from before relays and TCP.
-      if (patch.relay === false) delete m.relay;
+      // Off is no field, as in records from before relays and TCP. A node relays when it is
+      // willing (its --relay) and the leader granted it; the leader always relays.
+      if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
+      else if (patch.relay !== undefined) delete m.relay;
       if (patch.tcpPort === null) delete m.tcpPort;
       if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
       // No LAN candidates is no field: records stay as they were before candidates existed.
       if (m.lan && m.lan.length === 0) delete m.lan;
-      const same = (x: Member) =>
-        JSON.stringify([
-          x.endpoints,
-          x.services,
-          x.labels,
-          x.nodeLabels ?? {},
-          x.lan ?? [],
-          x.relay ?? false,
-          x.tcpPort ?? 0,
-        ]);
-      return same(m) === same(old) ? null : m;
+      return sameRecord(m, old) ? null : m;
     };
     // Every hello lands here: an unchanged member costs no change and no write.
     const now = this.#data.members.find((x) => x.publicKey === publicKey);
-    if (!now || !patched(now)) return Promise.resolve(false);
+    if (!now || !patched(this.#data, now)) return Promise.resolve(false);
     return this.#change((d, touch) => {
       const i = d.members.findIndex((x) => x.publicKey === publicKey);
-      const m = i < 0 ? null : patched(d.members[i]);
+      const m = i < 0 ? null : patched(d, d.members[i]);
       if (!m) return { result: false, write: false };
       d.members[i] = m;
       touch(m.publicKey);
       return { result: true, write: true };
     });
+  }
+
+  /**
+   * Grants or withdraws what a node may do besides its labels (`weft node set`): relaying for
+   * others. A node given relaying relays once it is also willing (`--relay`: its next hello); one
+   * that loses it stops at once. Returns the member as it is now.
+   */
+  setGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
+      if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
+      const old = d.members[i];
+      if (old.role === "leader") throw new LeaderError("the leader always relays");
+      const grants: MemberGrants = { ...old.grants };
+      if (change.relay === true) grants.relay = true;
+      if (change.relay === false) delete grants.relay;
+      const m: Member = { ...old, grants };
+      if (grants.services === undefined && grants.relay === undefined) delete m.grants;
+      if (!grants.relay) delete m.relay;
+      if (JSON.stringify(m) === JSON.stringify(old)) return { result: old, write: false };
+      d.members[i] = m;
+      touch(m.publicKey);
+      return { result: m, write: true };
+    });
+  }
+
+  /**
+   * The services among `offered` that `m` may offer: all for the leader; otherwise those whose
+   * name no grant restricts (no token and no member's grants name it: open, as in a mesh
+   * without grants) and those it was granted. The others are counted and left out.
+   */
+  #grantedServices(d: LeaderFile, m: Member, offered: ServiceSpec[]): ServiceSpec[] {
+    if (m.role === "leader" || offered.length === 0) return offered;
+    const restricted = this.#restrictedNames(d);
+    if (restricted.size === 0) return offered;
+    const mine = m.grants?.services ?? [];
+    const kept = offered.filter((s) => !restricted.has(s.name) || mine.includes(s.name));
+    this.#servicesRefused += offered.length - kept.length;
+    return kept;
+  }
+
+  /** The service names some grant mentions (a token's or a member's), for `d`. */
+  #restrictedNames(d: LeaderFile): Set<string> {
+    const cached = this.#restricted;
+    if (cached !== null && cached.data === d) return cached.names;
+    const names = new Set<string>();
+    for (const t of d.tokens) for (const n of t.services ?? []) names.add(n);
+    for (const m of d.members) for (const n of m.grants?.services ?? []) names.add(n);
+    this.#restricted = { data: d, names };
+    return names;
+  }
+
+  /**
+   * Which of a member's offered service names the grants refuse (for the leader's log): empty
+   * for the leader and for names no grant restricts.
+   */
+  ungrantedServices(publicKey: string, offered: ServiceSpec[]): string[] {
+    const m = this.#data.members.find((x) => x.publicKey === publicKey);
+    if (!m || m.role === "leader") return [];
+    const restricted = this.#restrictedNames(this.#data);
+    const mine = m.grants?.services ?? [];
+    return offered.map((s) => s.name).filter((n) => restricted.has(n) && !mine.includes(n));
+  }
+
+  /** Service offers left out of member records because no grant allowed them. */
+  get servicesRefused(): number {
+    return this.#servicesRefused;
   }
 
   /** Removes a member by name or address. */
@@ -732,7 +826,13 @@ export class LeaderCore {
 
   /** Creates a token; returns its id and secret (the secret is stored only hashed). */
   createToken(
-    opts: { ttlMs: number; uses: number | null; labels: Record<string, string> },
+    opts: {
+      ttlMs: number;
+      uses: number | null;
+      labels: Record<string, string>;
+      services?: string[];
+      relay?: boolean;
+    },
   ): Promise<
     { id: string; secret: string; expiresAt: number }
   > {
@@ -745,6 +845,9 @@ export class LeaderCore {
     }
     const labelProblem = grantedLabelsProblem(opts.labels);
     if (labelProblem !== undefined) return Promise.reject(new LeaderError(labelProblem));
+    const services = opts.services ?? [];
+    const serviceProblem = grantedServicesProblem(services);
+    if (serviceProblem !== undefined) return Promise.reject(new LeaderError(serviceProblem));
     if (opts.uses !== null && !(Number.isInteger(opts.uses) && opts.uses > 0)) {
       return Promise.reject(new LeaderError("uses must be a positive integer"));
     }
@@ -757,10 +860,23 @@ export class LeaderCore {
       expiresAt: now + opts.ttlMs,
       usesLeft: opts.uses,
       labels: { ...opts.labels },
+      ...(services.length ? { services: [...services] } : {}),
+      ...(opts.relay ? { relay: true as const } : {}),
       revoked: false,
     };
-    return this.#change((d) => {
+    return this.#change((d, touch) => {
       d.tokens.push(t);
+      // A name this token restricts is no longer open: members offering it without a grant
+      // lose it now rather than at their next hello.
+      if (services.length) {
+        for (let i = 0; i < d.members.length; i++) {
+          const m = d.members[i];
+          const kept = this.#grantedServices(d, m, m.services);
+          if (kept.length === m.services.length) continue;
+          d.members[i] = { ...m, services: kept };
+          touch(m.publicKey);
+        }
+      }
       return {
         result: { id, secret, expiresAt: t.expiresAt },
         write: true,

@@ -71,6 +71,20 @@ export interface CreatedToken {
   expiresAt: number;
 }
 
+/** What a new join token grants and allows. */
+export interface TokenOptions {
+  /** How long it is valid, ms (default 24 h). */
+  ttlMs?: number;
+  /** How many joins it allows (null or absent: unlimited). */
+  uses?: number | null;
+  /** Labels granted to nodes joining with it. */
+  labels?: Record<string, string>;
+  /** Service names nodes joining with it may offer (a name any grant lists is closed to others). */
+  services?: string[];
+  /** Nodes joining with it may relay for others (when started with `--relay`). */
+  relay?: boolean;
+}
+
 /** What the service works with. */
 export interface LeaderServiceDeps {
   /** The leader's state. */
@@ -108,6 +122,7 @@ export class LeaderService {
   #labelsDropped = 0;
   // One log line per member a minute for labels it claimed and may not set.
   readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+  readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
 
   /** A stopped service; `start` begins it. */
   constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
@@ -202,15 +217,18 @@ export class LeaderService {
     return this.#labelsDropped + this.#core.labelsDropped;
   }
 
-  /** Creates a join token. */
-  async createToken(
-    opts: { ttlMs?: number; uses?: number | null; labels?: Record<string, string> } = {},
-  ): Promise<CreatedToken> {
+  /**
+   * Creates a join token; nodes that join with it are granted its labels, the service names in
+   * `services` and, with `relay`, relaying for others.
+   */
+  async createToken(opts: TokenOptions = {}): Promise<CreatedToken> {
     const core = this.#core;
     const t = await core.createToken({
       ttlMs: opts.ttlMs ?? 24 * 3600_000,
       uses: opts.uses ?? null,
       labels: opts.labels ?? {},
+      services: opts.services ?? [],
+      relay: opts.relay ?? false,
     });
     const u = this.#deps.underlay;
     const token = encodeToken({
@@ -227,6 +245,27 @@ export class LeaderService {
       expiresAt: new Date(t.expiresAt).toISOString(),
     });
     return { id: t.id, token, expiresAt: t.expiresAt };
+  }
+
+  /** Grants or withdraws relaying for others (`weft node set`); the member as it is now. */
+  async setNodeGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+    const m = await this.#core.setGrants(nameOrAddress, change);
+    this.#logger.info("node grants set", {
+      name: m.name,
+      address: m.address,
+      relay: m.grants?.relay === true,
+    });
+    return m;
+  }
+
+  /** Service offers left out of member records because no grant allowed them. */
+  get servicesRefused(): number {
+    return this.#core.servicesRefused;
+  }
+
+  /** What the leader refused of members' joins and hellos, by reason (for `/metrics`). */
+  refusals(): Record<string, number> {
+    return { label: this.labelsDropped, service: this.servicesRefused };
   }
 
   /** Removes a node from the mesh. */
@@ -283,6 +322,7 @@ export class LeaderService {
     const labels = msg.labels === undefined ? null : validLabels(msg.labels);
     const own = labels ? splitLabels(labels) : null;
     if (own) this.#dropGranted(member, Object.keys(own.granted));
+    if (services) this.#refuseServices(member, core.ungrantedServices(member.publicKey, services));
     // LAN candidates are held to --advertise's rules too; a hello without the field (an older
     // node) leaves the record's as they are.
     const lan = msg.lan === undefined ? undefined : validEndpoints(msg.lan) ?? undefined;
@@ -314,6 +354,16 @@ export class LeaderService {
       const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
       for (const part of parts) this.#channel.send(from, part);
     }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
+  }
+
+  /** Logs (once a minute per node) service names a node offers that no grant allows it. */
+  #refuseServices(member: Member, names: string[]): void {
+    if (names.length === 0 || !this.#serviceLog.allow(member.publicKey)) return;
+    this.#logger.warn("services a node offers without a grant were left out", {
+      name: member.name,
+      services: names.slice(0, 8).join(","),
+      refused: this.#core.servicesRefused,
+    });
   }
 
   /** Counts (and logs, rate-limited) labels a node claimed that only the leader may grant. */

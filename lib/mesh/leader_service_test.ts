@@ -369,6 +369,13 @@ Deno.test("leader service: a hello's relay flag and TCP port are kept; none is o
     h.service.start();
     const n1 = await h.join("n1");
     const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    // Willing but not granted: the record does not say it relays.
+    h.hello(n1.address, { relay: true, tcpPort: 443 });
+    await until(() => rec().tcpPort !== undefined);
+    assert.equal(rec().relay, undefined);
+    h.hello(n1.address, {});
+    await until(() => rec().tcpPort === undefined);
+    await h.core.setGrants("n1", { relay: true });
     h.hello(n1.address, { relay: true, tcpPort: 443 });
     await until(() => rec().tcpPort !== undefined);
     assert.equal(rec().relay, true);

@@ -606,3 +606,106 @@ Deno.test("leader: the service leases' record is written with the state and read
     assert.equal(again.view().version, version, "not a membership change");
   });
 });
+
+const svc = (name: string, port = 80) => ({ name, port, protocol: "tcp" as const });
+
+Deno.test("service grants: a name a token grants is offered only by the nodes granted it", async () => {
+  const core = await open();
+  // Without any grant every name is open, as before grants existed.
+  const open1 = await unlimited(core);
+  const early = accepted(
+    await core.join(request(open1, "early", { services: [svc("auth")] }), null),
+  );
+  assert.deepEqual(early.member.services, [svc("auth")]);
+  // A token that grants auth closes the name: the member offering it without a grant loses it
+  // at once (a new view version), the open name "web" stays.
+  await core.updateMember(early.member.publicKey, { services: [svc("auth"), svc("web")] });
+  const v = core.view().version;
+  const granted = await core.createToken({
+    ttlMs: 60 * MINUTE,
+    uses: null,
+    labels: {},
+    services: ["auth"],
+  });
+  assert.ok(core.view().version > v);
+  assert.deepEqual(core.member("early")!.services, [svc("web")]);
+  assert.deepEqual(core.listTokens().find((t) => t.id === granted.id)!.services, ["auth"]);
+  // A node joining with the granting token offers it; one joining with another does not.
+  const good = accepted(
+    await core.join(request(granted, "good", { services: [svc("auth"), svc("web")] }), null),
+  );
+  assert.deepEqual(good.member.services, [svc("auth"), svc("web")]);
+  assert.deepEqual(good.member.grants, { services: ["auth"] });
+  const bad = accepted(
+    await core.join(request(open1, "bad", { services: [svc("auth"), svc("web")] }), null),
+  );
+  assert.deepEqual(bad.member.services, [svc("web")]);
+  assert.equal(bad.member.grants, undefined);
+  // Hellos are held to the same: the ungranted offer stays out, and is named for the log.
+  await core.updateMember(bad.member.publicKey, { services: [svc("auth", 81)] });
+  assert.deepEqual(core.member("bad")!.services, []);
+  assert.deepEqual(core.ungrantedServices(bad.member.publicKey, [svc("auth"), svc("x")]), ["auth"]);
+  assert.deepEqual(core.ungrantedServices(good.member.publicKey, [svc("auth")]), []);
+  await core.updateMember(good.member.publicKey, { services: [svc("auth", 81)] });
+  assert.deepEqual(core.member("good")!.services, [svc("auth", 81)]);
+  assert.ok(core.servicesRefused >= 3, String(core.servicesRefused));
+  // The grant outlives its token: revoked, the name stays closed to others.
+  await core.revokeToken(granted.id);
+  await core.updateMember(bad.member.publicKey, { services: [svc("auth")] });
+  assert.deepEqual(core.member("bad")!.services, []);
+  // The leader's operator may offer anything.
+  await core.updateMember(LEADER_KEY, { services: [svc("auth")] });
+  assert.deepEqual(core.leader.services, [svc("auth")]);
+});
+
+Deno.test("service grants: token service names are checked; grants survive a restart", async () => {
+  await withDir(async (dir) => {
+    const core = await open({}, new StateDir(dir));
+    const make = (services: string[]) =>
+      core.createToken({ ttlMs: 60 * MINUTE, uses: null, labels: {}, services });
+    await assert.rejects(make(["Not A Name"]), LeaderError);
+    await assert.rejects(make(["a", "a"]), /given twice/);
+    await assert.rejects(make(Array.from({ length: 65 }, (_, i) => `s${i}`)), /at most 64/);
+    const t = await make(["auth"]);
+    const m = accepted(await core.join(request(t, "n1", { services: [svc("auth")] }), null));
+    const again = await open({}, new StateDir(dir));
+    assert.deepEqual(again.member("n1")!.grants, { services: ["auth"] });
+    assert.deepEqual(again.member("n1")!.services, [svc("auth")]);
+    assert.equal(m.member.name, "n1");
+  });
+});
+
+Deno.test("relay grants: a node relays only when the leader granted it and it is willing", async () => {
+  const core = await open();
+  const plain = await unlimited(core);
+  const relaying = await core.createToken({
+    ttlMs: 60 * MINUTE,
+    uses: null,
+    labels: {},
+    relay: true,
+  });
+  // --relay alone no longer makes a relay.
+  const a = accepted(await core.join(request(plain, "a", { relay: true }), null)).member;
+  assert.equal(a.relay, undefined);
+  await core.updateMember(a.publicKey, { relay: true });
+  assert.equal(core.member("a")!.relay, undefined, "a hello cannot make it one");
+  // A token's grant, with the node willing: a relay.
+  const b = accepted(await core.join(request(relaying, "b", { relay: true }), null)).member;
+  assert.equal(b.relay, true);
+  assert.deepEqual(b.grants, { relay: true });
+  const c = accepted(await core.join(request(relaying, "c"), null)).member;
+  assert.equal(c.relay, undefined, "granted but not willing");
+  // weft node set: granted later, it relays from its next hello; withdrawn, it stops at once.
+  const set = await core.setGrants("a", { relay: true });
+  assert.deepEqual(set.grants, { relay: true });
+  await core.updateMember(a.publicKey, { relay: true });
+  assert.equal(core.member("a")!.relay, true);
+  await core.setGrants(a.address, { relay: false });
+  assert.equal(core.member("a")!.relay, undefined);
+  assert.equal(core.member("a")!.grants, undefined);
+  await core.updateMember(a.publicKey, { relay: true });
+  assert.equal(core.member("a")!.relay, undefined);
+  await assert.rejects(core.setGrants("nobody", { relay: true }), /no node/);
+  await assert.rejects(core.setGrants("leader", { relay: false }), /always relays/);
+  assert.deepEqual(core.listTokens().find((t) => t.id === relaying.id)!.relay, true);
+});

@@ -33,7 +33,12 @@ import {
 } from "./join_client.ts";
 import { JoinServer } from "./join_server.ts";
 import { type LeaderCore, LeaderError } from "./leader.ts";
-import { type CreatedToken, type LeaderOptions, LeaderService } from "./leader_service.ts";
+import {
+  type CreatedToken,
+  type LeaderOptions,
+  LeaderService,
+  type TokenOptions,
+} from "./leader_service.ts";
 import { type MeshDnsOptions, startMeshDns } from "./mesh_dns.ts";
 import { Membership } from "./membership.ts";
 import { NodeSync, type NodeSyncOptions } from "./node_sync.ts";
@@ -104,6 +109,8 @@ type Start =
 interface LateParts {
   dns: DnsServer | null;
   joins: JoinServer | null;
+  /** The leader's service to the nodes (leader only). */
+  leader: LeaderService | null;
   paths: MeshPaths | null;
   routes: MeshRoutes | null;
   relayService: RelayService | null;
@@ -145,6 +152,7 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
   // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
   const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
   const joinDrops = late.joins?.drops();
+  const memberRefusals = late.leader?.refusals();
   const routes = late.routes;
   const paths = late.paths?.metrics(routes ? (key) => routes.state(key) : undefined);
   const relay = routes?.metrics();
@@ -152,6 +160,7 @@ function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
     policyDrops: policy.drops(),
     ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
     ...(joinDrops ? { joinDrops } : {}),
+    ...(memberRefusals ? { memberRefusals } : {}),
     ...(paths ? { paths } : {}),
     ...(relay ? { relay } : {}),
     ...(late.services ? { services: late.services.metrics() } : {}),
@@ -274,6 +283,7 @@ export class MeshAgent {
     const late: LateParts = {
       dns: null,
       joins: null,
+      leader: null,
       paths: null,
       routes: null,
       relayService: null,
@@ -519,6 +529,7 @@ export class MeshAgent {
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
     }, this.#parts.opts);
     this.#service.start();
+    late.leader = this.#service;
     late.joins = new JoinServer({ core, device: agent.device, logger });
     // The record was opened with the configured services; the announced ones may differ (HTTP
     // backends provided from the start).
@@ -598,11 +609,26 @@ export class MeshAgent {
     return this.#service;
   }
 
-  /** Creates a join token (leader only). */
-  async createToken(
-    opts: { ttlMs?: number; uses?: number | null; labels?: Record<string, string> } = {},
-  ): Promise<CreatedToken> {
+  /**
+   * Creates a join token (leader only): nodes joining with it get its labels, may offer the
+   * services it names, and with `relay` may relay for others.
+   * @example
+   * ```ts
+   * const { token } = await leader.createToken({ ttlMs: 3600_000, services: ["auth"] });
+   * ```
+   */
+  async createToken(opts: TokenOptions = {}): Promise<CreatedToken> {
     return await this.#needLeader().createToken(opts);
+  }
+
+  /** Grants or withdraws relaying for others to a node (leader only; `weft node set`). */
+  async setNodeGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+    return await this.#needLeader().setNodeGrants(nameOrAddress, change);
+  }
+
+  /** Service offers the leader left out of member records for want of a grant (leader only). */
+  get servicesRefused(): number {
+    return this.#service?.servicesRefused ?? 0;
   }
 
   /** Removes a node from the mesh (leader only). */

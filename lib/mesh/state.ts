@@ -19,7 +19,7 @@ import { readJsonFile, writeFileAtomic } from "../config/atomic.ts";
 import { DirLock } from "../config/dir_lock.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../crypto/keys.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
-import type { Member, MembershipView } from "../members/member.ts";
+import type { Member, MemberGrants, MembershipView } from "../members/member.ts";
 import type { StoredToken } from "./token.ts";
 import type { VersionedPolicy } from "./policy_source.ts";
 import { decodeLanKey } from "./lan_key.ts";
@@ -259,7 +259,14 @@ function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
     typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
     (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string"))) &&
-    (m.relay === undefined || m.relay === true) && validTcpPort(m.tcpPort) !== null;
+    (m.relay === undefined || m.relay === true) && validTcpPort(m.tcpPort) !== null &&
+    (m.grants === undefined || validGrants(m.grants));
+}
+
+function validGrants(g: MemberGrants): boolean {
+  return !!g && typeof g === "object" && (g.relay === undefined || g.relay === true) &&
+    (g.services === undefined ||
+      (Array.isArray(g.services) && g.services.every((s) => typeof s === "string")));
 }
 
 function validJoinRecord(r: JoinRecord): boolean {

@@ -45,6 +45,10 @@ export interface StoredToken {
   usesLeft: number | null;
   /** Labels given to nodes that join with it. */
   labels: Record<string, string>;
+  /** Service names nodes that join with it may offer (absent: none). */
+  services?: string[];
+  /** Nodes that join with it may relay for others (absent: no). */
+  relay?: true;
   /** True once revoked. */
   revoked: boolean;
 }

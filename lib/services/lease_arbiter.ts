@@ -79,7 +79,9 @@ export type LeaseRefusal =
   | "unhealthy"
   | "tooManyServices"
   | "tooManyCandidates"
-  | "rateLimited";
+  | "rateLimited"
+  /** The member asked for the service faster than the ask rate. */
+  | "askRate";
 
 /** The arbiter's counters. */
 export interface ArbiterStats {
@@ -128,6 +130,11 @@ export interface LeaseArbiterDeps {
    * releases in a loop must not keep its disk busy. Default `{ perSecond: 2, burst: 64 }`.
    */
   grantRate?: { perSecond: number; burst: number };
+  /**
+   * Asks one member may make for one service: a client asks every renew interval (2 s by
+   * default), so more is an attempt to win by asking. Default `{ perSecond: 2, burst: 4 }`.
+   */
+  askRate?: { perSecond: number; burst: number };
   /** Grants and ends, one line each (rate-limited per service). */
   logger?: Logger;
 }
@@ -139,8 +146,11 @@ interface Lease {
   expiresAt: number;
   /** The grant being persisted: nothing else is granted meanwhile. */
   pending: { holder: string; token: number } | null;
-  /** Candidates that asked while the lease was taken: their latest ask and when it came. */
-  waiting: Map<string, { n: number; at: number }>;
+  /**
+   * Candidates that asked while the lease was taken: their latest ask, when it came, and since
+   * when they have been asking without a gap (the longest-standing one is granted next).
+   */
+  waiting: Map<string, { n: number; at: number; since: number }>;
 }
 
 /** Grants, renews and ends service leases. See the module docs. */
@@ -152,6 +162,8 @@ export class LeaseArbiter {
   readonly #leases = new Map<string, Lease>();
   readonly #logLimit = new RateLimiter({ perSecond: 1, burst: 5, maxEntries: 1024 });
   readonly #grantLimit: RateLimiter;
+  // Asks per member and service: a holder renews every renewMs, a candidate asks as often.
+  readonly #askLimit: RateLimiter;
   #last: number;
   #closed = false;
   /** The counters (read-only for callers). */
@@ -167,6 +179,7 @@ export class LeaseArbiter {
       tooManyServices: 0,
       tooManyCandidates: 0,
       rateLimited: 0,
+      askRate: 0,
     },
     staleReleases: 0,
     persistFailed: 0,
@@ -181,6 +194,11 @@ export class LeaseArbiter {
     this.#grantLimit = new RateLimiter({
       ...(deps.grantRate ?? { perSecond: 2, burst: 64 }),
       maxEntries: 4096,
+      now: deps.now,
+    });
+    this.#askLimit = new RateLimiter({
+      ...(deps.askRate ?? { perSecond: 2, burst: 4 }),
+      maxEntries: 8192,
       now: deps.now,
     });
     const restored = deps.restored ?? null;
@@ -262,6 +280,11 @@ export class LeaseArbiter {
   }
 
   #ask(from: string, service: string, n: number): void {
+    // Asking faster than a client renews wins nothing: the excess is not even looked at.
+    if (!this.#askLimit.allow(`${from}\n${service}`)) {
+      this.stats.refused.askRate++;
+      return;
+    }
     const now = this.#deps.now();
     let lease = this.#leases.get(service);
     const why = this.#refusal(from, service);
@@ -294,9 +317,10 @@ export class LeaseArbiter {
       return;
     }
     if (lease.holder !== null || lease.pending !== null) {
-      if (!lease.waiting.has(from) && lease.waiting.size >= this.#maxCandidates) {
+      const was = lease.waiting.get(from);
+      if (was === undefined && lease.waiting.size >= this.#maxCandidates) {
         this.stats.refused.tooManyCandidates++;
-      } else lease.waiting.set(from, { n, at: now });
+      } else lease.waiting.set(from, { n, at: now, since: was?.since ?? now });
       if (lease.holder !== null) this.#deps.send(from, { ...this.#notice(service, lease, now), n });
       return;
     }
@@ -341,14 +365,17 @@ export class LeaseArbiter {
     }
   }
 
-  /** Grants a free lease to the candidate that asked last, among those still fit. */
+  /**
+   * Grants a free lease to the longest-standing candidate (asking, without a gap, since the
+   * earliest), among those still fit: asking often or last wins nothing.
+   */
   #promote(service: string, lease: Lease, now: number): void {
     const freshMs = 2 * this.#timing.renewMs + this.#timing.marginMs;
-    let best: { key: string; n: number; at: number } | null = null;
+    let best: { key: string; n: number; since: number } | null = null;
     for (const [key, w] of lease.waiting) {
       if (now - w.at > freshMs || this.#refusal(key, service) !== null) {
         lease.waiting.delete(key);
-      } else if (best === null || w.at > best.at) best = { key, ...w };
+      } else if (best === null || w.since < best.since) best = { key, n: w.n, since: w.since };
     }
     if (lease.holder !== null || lease.pending !== null || best === null) return;
     if (!this.#grantLimit.allow(best.key)) {

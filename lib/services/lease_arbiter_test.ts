@@ -177,6 +177,7 @@ Deno.test("arbiter: non-members, members not offering the service and unhealthy 
     tooManyServices: 0,
     tooManyCandidates: 0,
     rateLimited: 0,
+    askRate: 0,
   });
   assert.equal(b.disk.length, 0);
   // A holder that becomes unhealthy is not renewed: its lease runs out.
@@ -307,7 +308,10 @@ Deno.test("arbiter: rows list the live leases with the time they have left", asy
 });
 
 Deno.test("arbiter: a member that asks and releases in a loop gets few grants (few writes)", async () => {
-  const b = new Bench({ grantRate: { perSecond: 1, burst: 2 } });
+  const b = new Bench({
+    grantRate: { perSecond: 1, burst: 2 },
+    askRate: { perSecond: 100, burst: 100 },
+  });
   for (let i = 1; i <= 10; i++) {
     b.ask(A, "svc", i);
     await settle();
@@ -343,4 +347,46 @@ Deno.test("arbiter: a member whose record says the service is unhealthy is neith
   b.t = 6000;
   b.arbiter.tick();
   assert.equal(b.arbiter.holder("svc"), null);
+});
+
+Deno.test("arbiter: a lapsed lease goes to the longest-standing candidate, not the latest or most frequent asker", async () => {
+  const b = new Bench();
+  b.members.set(C, { name: "c", services: [{ name: "svc" }] });
+  b.ask(A, "svc", 1);
+  await settle();
+  assert.equal(b.arbiter.holder("svc")!.holder, A);
+  // B has waited since t=500, asking every 2 s as a client does.
+  for (let t = 500; t <= 4500; t += 2000) {
+    b.t = t;
+    b.ask(B, "svc", t);
+  }
+  // C turns up later and asks as fast as it can: most of it is refused, the rest waits behind B.
+  let n = 0;
+  for (let t = 4000; t < 6000; t += 20) {
+    b.t = t;
+    b.ask(C, "svc", ++n);
+  }
+  assert.ok(b.arbiter.stats.refused.askRate >= 90, JSON.stringify(b.arbiter.stats.refused));
+  // A stops renewing; at the lapse the lease goes to B.
+  b.t = 6000;
+  b.arbiter.tick();
+  await settle();
+  assert.equal(b.arbiter.holder("svc")!.holder, B);
+});
+
+Deno.test("arbiter: a candidate that stops asking loses its place in the queue", async () => {
+  const b = new Bench();
+  b.members.set(C, { name: "c", services: [{ name: "svc" }] });
+  b.ask(A, "svc", 1);
+  await settle();
+  b.t = 100;
+  b.ask(B, "svc", 1); // B stands first, then goes quiet
+  for (let t = 3000; t <= 5000; t += 2000) {
+    b.t = t;
+    b.ask(C, "svc", t);
+  }
+  b.t = 6000;
+  b.arbiter.tick();
+  await settle();
+  assert.equal(b.arbiter.holder("svc")!.holder, C);
 });

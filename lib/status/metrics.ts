@@ -394,6 +394,8 @@ export interface MetricsSnapshot {
   policyDrops?: Record<string, number>;
   /** Join datagrams the leader dropped, by reason (leader only). */
   joinDrops?: Record<string, number>;
+  /** What the leader refused of members' joins and hellos, by reason (leader only). */
+  memberRefusals?: Record<string, number>;
   /** Paths to the peers (mesh agents probing for them). */
   paths?: PathMetrics;
   /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
@@ -554,6 +556,15 @@ export function renderMetrics(s: MetricsSnapshot): string {
       "weft_join_drops_total",
       "Join datagrams the leader dropped (before or after the DH), by reason.",
       byKey(s.joinDrops).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+  }
+  if (s.memberRefusals) {
+    w.counter(
+      "weft_member_refusals_total",
+      "What the leader refused of members' joins and hellos, by reason: label (a label only " +
+        "the leader grants), service (a service offered without a grant), hello (over the " +
+        "hello rate).",
+      byKey(s.memberRefusals).map(([reason, value]) => ({ labels: { reason }, value })),
     );
   }
   if (s.paths) {

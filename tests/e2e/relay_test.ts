@@ -781,9 +781,10 @@ Deno.test({
       },
     }, { ifPrefix: "x5", extra: EXTRA });
     try {
-      // A second relay: a member with a public address, started with --relay.
+      // A second relay: a member with a public address, started with --relay, and granted
+      // relaying by its token.
       const r2 = m.lab.host("r2").ip;
-      const token = await m.token(1);
+      const token = await m.token(1, "--relay");
       await m.start("r2", ["--join", token, "--relay", "--advertise", `${r2}:${WG_PORT}`]);
       await m.join(["a1", "b1"]);
       const relayed = (v: PeerView) => v.path === "relay" && (v.via === LEADER || v.via === "r2");

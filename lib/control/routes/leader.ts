@@ -10,6 +10,7 @@ import type { MeshAgent } from "../../mesh/mesh_agent.ts";
 import { TOKEN_TTL_RANGE_MS } from "../../mesh/leader.ts";
 import { compilePolicyText } from "../../mesh/policy_source.ts";
 import { grantedLabelsProblem } from "../../members/labels.ts";
+import { grantedServicesProblem } from "../../members/services.ts";
 import { PolicyError } from "../../policy/schema.ts";
 import { quote } from "../../text/quote.ts";
 import { HttpError } from "../middleware/errors.ts";
@@ -24,6 +25,7 @@ export type MeshAdmin = Pick<
   | "leader"
   | "view"
   | "removeNode"
+  | "setNodeGrants"
   | "createToken"
   | "policy"
   | "policyFilter"
@@ -55,6 +57,17 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     const removed = await needLeader().removeNode(c.req.param("id"));
     return c.json({ removed });
   });
+  // What the leader grants a node besides labels: `{"relay": true|false}`.
+  app.patch("/nodes/:id", async (c) => {
+    const leader = needLeader();
+    const body = await jsonBody(c);
+    for (const k of Object.keys(body)) {
+      if (k !== "relay") throw new HttpError(400, `unknown field ${quote(k)} (relay)`);
+    }
+    if (typeof body.relay !== "boolean") throw new HttpError(400, "relay must be true or false");
+    const node = await leader.setNodeGrants(c.req.param("id"), { relay: body.relay });
+    return c.json({ node });
+  });
 
   app.get("/tokens", (c) => c.json({ tokens: needLeader().leader!.listTokens() }));
   app.post("/tokens", async (c) => {
@@ -79,7 +92,20 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     // The same check as `weft token create --label` and the leader's own labels.
     const labelProblem = grantedLabelsProblem(labels);
     if (labelProblem !== undefined) throw new HttpError(400, labelProblem);
-    const t = await leader.createToken({ ttlMs, uses, labels: labels as Record<string, string> });
+    // The service names its nodes may offer, as `weft token create --service`.
+    const services = body.services ?? [];
+    const serviceProblem = grantedServicesProblem(services);
+    if (serviceProblem !== undefined) throw new HttpError(400, serviceProblem);
+    if (body.relay !== undefined && typeof body.relay !== "boolean") {
+      throw new HttpError(400, "relay must be true or false");
+    }
+    const t = await leader.createToken({
+      ttlMs,
+      uses,
+      labels: labels as Record<string, string>,
+      services: services as string[],
+      relay: body.relay === true,
+    });
     return c.json({ ...t, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
   });
   app.delete("/tokens/:id", async (c) => {

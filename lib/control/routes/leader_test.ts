@@ -49,8 +49,8 @@ Deno.test("leader routes: members, tokens and policy on the leader", async () =>
     expiresAt: "1970-01-02T00:00:00.000Z",
   }]);
   assert.deepEqual(m.created, [
-    { ttlMs: 7_200_000, uses: 3, labels: { a: "b" } },
-    { ttlMs: 86_400_000, uses: null, labels: {} },
+    { ttlMs: 7_200_000, uses: 3, labels: { a: "b" }, services: [], relay: false },
+    { ttlMs: 86_400_000, uses: null, labels: {}, services: [], relay: false },
   ]);
   assert.deepEqual(await answer(await send(app, "DELETE", "/v1/tokens/t1")), [200, {
     revoked: "t1",
@@ -134,6 +134,30 @@ Deno.test("leader routes: changes only on the leader (409), nothing outside a me
   }]);
 });
 
+Deno.test("leader routes: tokens grant services and relaying; PATCH /v1/nodes/:id sets relaying", async () => {
+  const m = fakeMesh("leader");
+  const app = routes(m);
+  const post = (body: unknown) => send(app, "POST", "/v1/tokens", body);
+  assert.equal((await post({ services: ["auth", "db"], relay: true })).status, 201);
+  assert.deepEqual(m.created, [
+    { ttlMs: 86_400_000, uses: null, labels: {}, services: ["auth", "db"], relay: true },
+  ]);
+  for (
+    const bad of [{ services: "auth" }, { services: ["Bad Name"] }, { services: ["a", "a"] }, {
+      relay: "yes",
+    }]
+  ) {
+    assert.equal((await post(bad)).status, 400, JSON.stringify(bad));
+  }
+  assert.equal(m.created.length, 1, "nothing made from a bad request");
+  assert.deepEqual(await answer(await send(app, "PATCH", "/v1/nodes/n1", { relay: true })), [200, {
+    node: { name: "n1", grants: { relay: true } },
+  }]);
+  assert.equal((await send(app, "PATCH", "/v1/nodes/n1", { relay: 1 })).status, 400);
+  assert.equal((await send(app, "PATCH", "/v1/nodes/n1", { relay: true, x: 1 })).status, 400);
+  assert.equal((await send(app, "PATCH", "/v1/nodes/missing", { relay: true })).status, 404);
+});
+
 Deno.test("leader routes: a wrong method gets 405 with Allow", async () => {
   const app = routes(fakeMesh("leader"));
   for (
@@ -142,7 +166,7 @@ Deno.test("leader routes: a wrong method gets 405 with Allow", async () => {
       ["PUT", "/v1/policy", "GET, POST"],
       ["GET", "/v1/policy/test", "POST"],
       ["POST", "/v1/nodes", "GET"],
-      ["GET", "/v1/nodes/x", "DELETE"],
+      ["GET", "/v1/nodes/x", "DELETE, PATCH"],
       ["POST", "/v1/tokens/x", "DELETE"],
     ]
   ) {
