@@ -149,8 +149,9 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     tokenEverywhere: remote,
     mesh: opts.mesh,
     dashboardSignal: streams.signal,
-    // A loopback listener answers to loopback names only: a DNS-rebound name is refused.
-    allowHost: opts.allowRemote
+    // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
+    // so with --status-allow-remote, which only allows a listener that is not loopback.
+    allowHost: remote
       ? undefined
       : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
   });

@@ -67,31 +67,38 @@ async function raw(address: string, request: string, limit = 65536): Promise<{
   }
 }
 
-Deno.test({
-  name: "status attack: a DNS-rebound Host reads nothing; loopback names do",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    withServer(async (s) => {
-      const port = s.address.split(":")[1];
-      for (const path of ["/status", "/peers", "/metrics", "/events", "/"]) {
-        const r = await raw(
-          s.address,
-          `GET ${path} HTTP/1.1\r\nHost: rebind.attacker.example:${port}\r\nConnection: close\r\n\r\n`,
-        );
-        assert.equal(r.status, 421, `${path}: ${r.headers}`);
-        assert.doesNotMatch(r.body, /publicKey|weft_/);
-      }
-      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "127.0.0.1"]) {
-        const r = await raw(
-          s.address,
-          `GET /status HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-        );
-        assert.equal(r.status, 200, host);
-        assert.match(r.headers, /\r\nreferrer-policy: no-referrer/);
-      }
-    }),
-});
+for (const allowRemote of [false, true]) {
+  Deno.test({
+    name: `status attack: a DNS-rebound Host reads nothing; loopback names do${
+      allowRemote ? " (with --status-allow-remote on a loopback address)" : ""
+    }`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => rebinding(allowRemote),
+  });
+}
+
+function rebinding(allowRemote: boolean): Promise<void> {
+  return withServer(async (s) => {
+    const port = s.address.split(":")[1];
+    for (const path of ["/status", "/peers", "/metrics", "/events", "/"]) {
+      const r = await raw(
+        s.address,
+        `GET ${path} HTTP/1.1\r\nHost: rebind.attacker.example:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.equal(r.status, 421, `${path}: ${r.headers}`);
+      assert.doesNotMatch(r.body, /publicKey|weft_/);
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "127.0.0.1"]) {
+      const r = await raw(
+        s.address,
+        `GET /status HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.equal(r.status, 200, host);
+      assert.match(r.headers, /\r\nreferrer-policy: no-referrer/);
+    }
+  }, { allowRemote });
+}
 
 Deno.test({
   name: "status attack: ?token= opens only the dashboard's GETs, never POST or DELETE",
