@@ -105,7 +105,16 @@ export interface LeaderServiceDeps {
    * port's number. Absent: the record is left as stored and tokens carry no TCP port.
    */
   underlay?: { listenPort: number; tcpPort: number | null };
+  /** Monotonic milliseconds, for the hello rate (default `performance.now`). */
+  now?: () => number;
 }
+
+/**
+ * Hellos one member may send: a node says hello every 3 s and when it sees it is behind, so a
+ * second's worth with a burst of five is plenty; each accepted hello may change its record (a
+ * state write and a view version pushed to every member), so more is refused and counted.
+ */
+export const HELLO_RATE = { perSecond: 1, burst: 5 };
 
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
@@ -123,10 +132,23 @@ export class LeaderService {
   // One log line per member a minute for labels it claimed and may not set.
   readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+  readonly #helloLimit: RateLimiter;
+  #hellosRefused = 0;
+  // The latest hello of each member over the rate, taken when the rate allows (one per member).
+  readonly #deferred = new Map<
+    string,
+    { msg: Extract<ControlMessage, { t: "hello" }>; from: string }
+  >();
+  #deferredTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** A stopped service; `start` begins it. */
   constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
     this.#deps = deps;
+    this.#helloLimit = new RateLimiter({
+      ...HELLO_RATE,
+      maxEntries: 16_384,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
     this.#core = deps.core;
     const key = deps.core.lanKey;
     this.#lanKey = encodeBase64(key);
@@ -265,7 +287,11 @@ export class LeaderService {
 
   /** What the leader refused of members' joins and hellos, by reason (for `/metrics`). */
   refusals(): Record<string, number> {
-    return { label: this.labelsDropped, service: this.servicesRefused };
+    return {
+      label: this.labelsDropped,
+      service: this.servicesRefused,
+      hello: this.#hellosRefused,
+    };
   }
 
   /** Removes a node from the mesh. */
@@ -293,6 +319,9 @@ export class LeaderService {
   /** Stops following changes, the notices and the releases. */
   close(): void {
     for (const stop of this.#stops.splice(0)) stop();
+    clearTimeout(this.#deferredTimer);
+    this.#deferredTimer = undefined;
+    this.#deferred.clear();
   }
 
   #releaseUnheard(): void {
@@ -311,9 +340,35 @@ export class LeaderService {
 
   #onMessage(msg: ControlMessage, from: string): void {
     if (msg.t !== "hello") return;
-    const core = this.#core;
-    const member = core.member(from);
+    const member = this.#core.member(from);
     if (!member) return;
+    if (!this.#helloLimit.allow(member.publicKey)) {
+      // Over the rate: only the member's latest hello is kept, and taken when the rate allows,
+      // so a burst costs one change and the node still gets what it said hello for.
+      this.#hellosRefused++;
+      this.#deferred.set(member.publicKey, { msg, from });
+      this.#deferredTimer ??= setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
+      return;
+    }
+    this.#onHello(msg, member, from);
+  }
+
+  /** Takes the deferred hellos the rate allows now; waits again for the others. */
+  #takeDeferred(): void {
+    this.#deferredTimer = undefined;
+    for (const [key, { msg, from }] of this.#deferred) {
+      if (!this.#helloLimit.allow(key)) continue;
+      this.#deferred.delete(key);
+      const member = this.#core.member(from);
+      if (member && member.publicKey === key) this.#onHello(msg, member, from);
+    }
+    if (this.#deferred.size > 0) {
+      this.#deferredTimer = setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
+    }
+  }
+
+  #onHello(msg: Extract<ControlMessage, { t: "hello" }>, member: Member, from: string): void {
+    const core = this.#core;
     const peer = this.#device.peer(member.publicKey);
     const observed = peer?.endpoint ? observedEndpoint(peer.endpoint) : null;
     // A hello with malformed fields still counts as a hello; its fields are ignored.

@@ -22,6 +22,7 @@ async function harness(
     joinHoldMs?: number;
     logger?: ReturnType<typeof createLogger>;
     underlay?: { listenPort: number; tcpPort: number | null };
+    now?: () => number;
   } = {},
 ) {
   const core = await LeaderCore.open(null, {
@@ -32,6 +33,7 @@ async function harness(
     joinHoldMs: opts.joinHoldMs,
   });
   const sent: [string, ControlMessage][] = [];
+  let fakeNow = 0;
   let handler: ((msg: ControlMessage, from: string) => void) | null = null;
   const applied: MembershipView[] = [];
   const policies: (VersionedPolicy | null)[] = [];
@@ -64,6 +66,8 @@ async function harness(
     applyView: (v) => applied.push(v),
     usePolicy: (p) => policies.push(p),
     ...(opts.underlay ? { underlay: opts.underlay } : {}),
+    // Unless a test holds the clock, a second passes at each read: hellos are never too fast.
+    now: opts.now ?? (() => (fakeNow += 1000)),
   }, { joinHoldMs: opts.joinHoldMs });
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
   const join = async (hostname: string) => {
@@ -427,5 +431,36 @@ Deno.test("leader service: the leader's record says it relays and its TCP port; 
     assert.equal("tcpPort" in decodeToken(t.token), false);
   } finally {
     off.service.close();
+  }
+});
+
+Deno.test("leader service: a member's hello flood is held to the hello rate (few versions, few writes)", async () => {
+  const clock = { t: 0 };
+  const h = await harness({ now: () => clock.t });
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const v0 = h.core.view().version;
+    // 2,000 hellos at once, each with another endpoint: the first five are taken.
+    for (let i = 0; i < 2000; i++) {
+      h.hello(n1.address, { endpoints: [`198.51.100.${1 + (i % 200)}:${40000 + i}`] });
+    }
+    await until(() => h.core.view().version >= v0 + 5);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(h.core.view().version - v0 <= 5, `${h.core.view().version - v0} versions`);
+    assert.equal(h.service.refusals().hello, 1995);
+    // Another member is not held back by n1's flood.
+    h.hello(n2.address, { endpoints: ["198.51.100.77:51820"] });
+    await until(() => h.core.member("n2")!.endpoints.includes("198.51.100.77:51820"));
+    assert.ok(h.core.member("n2")!.endpoints.includes("198.51.100.77:51820"));
+    // A second later n1's latest hello, held back, is taken: one change for the whole burst.
+    const last = "198.51.100.200:41999";
+    clock.t = 1000;
+    await until(() => h.core.member("n1")!.endpoints.includes(last), 5000);
+    assert.ok(h.core.member("n1")!.endpoints.includes(last), "the latest hello was taken");
+    assert.ok(h.core.view().version - v0 <= 7, `${h.core.view().version - v0} versions`);
+  } finally {
+    h.service.close();
   }
 });
