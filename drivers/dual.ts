@@ -105,6 +105,11 @@ export class DualTransport implements Transport {
     this.tcp.flush();
   }
 
+  /** Passes the device's word on to the TCP side (only its endpoints are said). */
+  authenticated(from: Endpoint): void {
+    this.tcp.authenticated?.(from);
+  }
+
   /** `tcp://host:port` gives a TCP endpoint; `host:port` or `udp://host:port` a UDP one. */
   endpoint(text: string): Endpoint {
     const { proto, rest } = splitScheme(text);

@@ -97,6 +97,8 @@ export interface TcpStats extends TransportStats {
   idleClosed: number;
   /** Idle connections closed to make room at the connection cap. */
   evicted: number;
+  /** Accepted connections closed at once: their address had too many not yet authenticated. */
+  refusedPerAddress: number;
   /** Bytes queued for writing now, over all connections. */
   queuedBytes: number;
 }
@@ -122,6 +124,7 @@ export function newTcpStats(): TcpStats {
     truncated: 0,
     idleClosed: 0,
     evicted: 0,
+    refusedPerAddress: 0,
     queuedBytes: 0,
   };
 }

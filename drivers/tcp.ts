@@ -14,9 +14,12 @@
  * tolerates loss, not delay: this is why TCP is the fallback for when UDP does not get through,
  * never the first choice.
  *
- * Limits, all options: connections (1,024; at the cap the one idle longest is closed), the idle
- * timeout (180 s without a frame either way; the keepalives of the layer above keep live
- * connections open), accepted connections that send nothing (closed after 10 s), the bytes queued
+ * Limits, all options: connections (1,024; at the cap the one idle longest is closed, taken first
+ * among accepted connections the device has not authenticated a message from: their frames, junk
+ * or not, count for nothing), such unauthenticated connections per remote address (32; more are
+ * closed at once), the idle timeout (180 s without a frame either way; the keepalives of the layer
+ * above keep live connections open), accepted connections the device has not authenticated a
+ * message from (closed after 10 s), the bytes queued
  * per connection (256 KiB) and over all connections (32 MiB), the frames waiting for a dial (64),
  * the dial timeout (5 s) and the pause before redialling an endpoint that just failed (1 s).
  * Whatever does not fit is dropped and counted in {@link TcpStats}; `send` never waits.
@@ -54,6 +57,11 @@ export interface TcpOptions {
   maxFrame?: number;
   /** Connections open at once, accepted and dialled (default 1,024). */
   maxConnections?: number;
+  /**
+   * Accepted connections from one IP address not yet authenticated by the device, at once
+   * (default 32); more are closed at once and counted.
+   */
+  maxPendingPerAddress?: number;
   /** A connection with no frame either way for this long is closed (default 180,000 ms). */
   idleTimeoutMs?: number;
   /** An accepted connection that has sent no frame for this long is closed (default 10,000 ms). */
@@ -106,6 +114,11 @@ class Stream {
   dialAbort: AbortController | null = null;
   /** The last frame in or out. */
   lastActive: number;
+  /**
+   * The device authenticated a message that came on it (dialled ones are ours from the start):
+   * until then the frames it sends count for nothing, and at the cap it goes first.
+   */
+  authenticated: boolean;
   /** Frames read. */
   framesIn = 0;
   /** Frames queued and not yet handed to a write: prefix and payload, back to back. */
@@ -127,6 +140,7 @@ class Stream {
     this.accepted = accepted;
     this.opened = now;
     this.lastActive = now;
+    this.authenticated = !accepted;
   }
 }
 
@@ -173,6 +187,9 @@ export class TcpTransport implements Transport {
   readonly #tasks = new Set<Promise<void>>();
   readonly #maxFrame: number;
   readonly #maxConnections: number;
+  readonly #maxPendingPerAddress: number;
+  // Unauthenticated accepted connections by remote address.
+  readonly #pending = new Map<string, number>();
   readonly #idleTimeout: number;
   readonly #silentTimeout: number;
   readonly #dialTimeout: number;
@@ -200,6 +217,11 @@ export class TcpTransport implements Transport {
       throw new Error(`tcp: maxFrame is at most ${TCP_MAX_FRAME}`);
     }
     this.#maxConnections = positive("maxConnections", options.maxConnections, 1024);
+    this.#maxPendingPerAddress = positive(
+      "maxPendingPerAddress",
+      options.maxPendingPerAddress,
+      32,
+    );
     this.#idleTimeout = positive("idleTimeoutMs", options.idleTimeoutMs, 180_000);
     this.#silentTimeout = positive("silentTimeoutMs", options.silentTimeoutMs, 10_000);
     this.#dialTimeout = positive("dialTimeoutMs", options.dialTimeoutMs, 5_000);
@@ -513,8 +535,17 @@ export class TcpTransport implements Transport {
     // A peer reconnecting from the same address and port: its old connection is dead.
     const old = this.#streams.get(ep.toString());
     if (old !== undefined) this.#closeStream(old);
+    // One address may hold only so many connections the device has not vouched for.
+    if ((this.#pending.get(ep.address) ?? 0) >= this.#maxPendingPerAddress) {
+      this.stats.refusedPerAddress++;
+      try {
+        conn.close();
+      } catch { /* already gone */ }
+      return;
+    }
     this.#makeRoom();
     const s = new Stream(ep, true, this.#now());
+    this.#pendingFrom(ep.address, 1);
     this.#add(s);
     this.#attach(s, conn);
     if (this.#sink !== null) this.#startReading(s);
@@ -525,12 +556,38 @@ export class TcpTransport implements Transport {
     this.stats.connections = this.#streams.size;
   }
 
-  /** At the connection cap, closes the connection idle longest. */
+  /**
+   * The device authenticated a message from `from` (see {@link Transport.authenticated}): its
+   * connection counts as a peer's from now on.
+   */
+  authenticated(from: Endpoint): void {
+    const s = this.#streams.get(from.toString());
+    if (s !== undefined && !s.authenticated && !s.closed) {
+      s.authenticated = true;
+      this.#pendingFrom(s.ep.address, -1);
+    }
+  }
+
+  /** Changes the count of unauthenticated accepted connections from `address`; the new count. */
+  #pendingFrom(address: string, by: number): number {
+    const n = (this.#pending.get(address) ?? 0) + by;
+    if (n <= 0) this.#pending.delete(address);
+    else this.#pending.set(address, n);
+    return n;
+  }
+
+  /**
+   * At the connection cap, closes one: the unauthenticated one idle longest (its frames, junk
+   * or not, count for nothing), else the connection idle longest.
+   */
   #makeRoom(): void {
     if (this.#streams.size < this.#maxConnections) return;
     let oldest: Stream | null = null;
     for (const s of this.#streams.values()) {
-      if (oldest === null || s.lastActive < oldest.lastActive) oldest = s;
+      if (oldest === null) oldest = s;
+      else if (s.authenticated !== oldest.authenticated) {
+        if (!s.authenticated) oldest = s;
+      } else if (s.lastActive < oldest.lastActive) oldest = s;
     }
     if (oldest !== null) {
       this.stats.evicted++;
@@ -628,6 +685,7 @@ export class TcpTransport implements Transport {
   #closeStream(s: Stream, reason: TcpSendDrop = "conn-lost"): void {
     if (s.closed) return;
     s.closed = true;
+    if (!s.authenticated) this.#pendingFrom(s.ep.address, -1);
     if (this.#streams.get(s.key) === s) this.#streams.delete(s.key);
     this.stats.connections = this.#streams.size;
     if (s.outFrames > 0) {
@@ -670,7 +728,8 @@ export class TcpTransport implements Transport {
     for (const s of [...this.#streams.values()]) {
       if (s.conn === null) continue; // a dial has its own timeout
       const idle = now - s.lastActive >= this.#idleTimeout;
-      const silent = s.accepted && s.framesIn === 0 && now - s.opened >= this.#silentTimeout;
+      // Accepted and never vouched for by the device (silent, or junk only).
+      const silent = !s.authenticated && now - s.opened >= this.#silentTimeout;
       if (idle || silent) {
         this.stats.idleClosed++;
         this.#closeStream(s);

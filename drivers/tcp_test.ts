@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TCP_MAX_FRAME, type TcpDialer, TcpTransport } from "./tcp.ts";
 import { CollectSink } from "./testing/collect_sink.ts";
+import type { Endpoint } from "../lib/io/driver.ts";
 
 /** `payload` with its 2-byte big-endian length in front. */
 function frame(payload: Uint8Array | number[]): Uint8Array {
@@ -475,6 +476,8 @@ Deno.test("TcpTransport: idle and silent connections time out", async () => {
   try {
     a.send(new Uint8Array([1]), a.endpoint(`127.0.0.1:${b.port}`));
     await sb.wait(1);
+    // The device found the message a peer's.
+    b.authenticated(sb.got[0].from);
     await until(() => b.connections === 2, "both connections accepted");
     // 10 s: the connection that never sent a frame goes; the live one stays.
     cb.advance(10_000);
@@ -562,4 +565,105 @@ Deno.test("TcpTransport: options are checked", async () => {
   );
   await assert.rejects(TcpTransport.open({ port: 0, redialDelayMs: -1 }), /redialDelayMs/);
   await assert.rejects(TcpTransport.open({ port: 0, maxConnections: 0 }), /maxConnections/);
+});
+
+/** A sink standing in for the device: frames starting with 1 are a peer's (authenticated). */
+class VouchingSink extends CollectSink {
+  transport: TcpTransport | null = null;
+  override datagram(data: Uint8Array, from: Endpoint): void {
+    super.datagram(data, from);
+    if (data[0] === 1) this.transport!.authenticated(from);
+  }
+}
+
+/** Connects `n` raw clients that each send one junk frame; returns them. */
+async function junkClients(port: number, n: number): Promise<Deno.TcpConn[]> {
+  const out: Deno.TcpConn[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    out.push(c);
+    await c.write(frame([0xde, 0xad, i & 0xff])).catch(() => 0);
+  }
+  return out;
+}
+
+/** How many of `members` still get a frame through: each sends one, marked with its index. */
+async function survivors(members: Deno.TcpConn[], sink: CollectSink): Promise<number> {
+  const before = sink.got.length;
+  let alive = 0;
+  for (let i = 0; i < members.length; i++) {
+    const ok = await members[i].write(frame([1, 200 + i])).then(() => true, () => false);
+    if (ok) alive++;
+  }
+  // Written is not delivered: a closed connection may take a write. Count what arrived.
+  await new Promise((r) => setTimeout(r, 200));
+  const got = sink.got.slice(before).filter((g) => g.data[0] === 1 && g.data[1] >= 200).length;
+  return Math.min(alive, got);
+}
+
+Deno.test("TcpTransport: 1,100 junk connections from one address evict no member's connection", async () => {
+  const t = await TcpTransport.open({ port: 0, hostname: "127.0.0.1", sweepIntervalMs: 0 });
+  const sink = new VouchingSink();
+  sink.transport = t;
+  t.start(sink);
+  const members: Deno.TcpConn[] = [];
+  let junk: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+      members.push(c);
+      await c.write(frame([1, i]));
+    }
+    await sink.wait(8);
+    junk = await junkClients(t.port, 1100);
+    await until(() => t.stats.accepts >= 1108, "every connection accepted", 30_000);
+    // Only a few unauthenticated connections per address are held; the rest were closed at once.
+    assert.ok(t.stats.refusedPerAddress >= 1100 - 32, JSON.stringify(t.stats));
+    assert.equal(t.stats.evicted, 0);
+    const alive = await survivors(members, sink);
+    console.log(`members' connections alive after 1,100 junk ones: ${alive} of 8`);
+    assert.equal(alive, 8);
+  } finally {
+    for (const c of [...members, ...junk]) {
+      try {
+        c.close();
+      } catch { /* closed by the transport */ }
+    }
+    await t.close();
+  }
+});
+
+Deno.test("TcpTransport: at the cap, connections with junk only go before members' quieter ones", async () => {
+  const t = await TcpTransport.open({
+    port: 0,
+    hostname: "127.0.0.1",
+    sweepIntervalMs: 0,
+    maxConnections: 40,
+    maxPendingPerAddress: 10_000,
+  });
+  const sink = new VouchingSink();
+  sink.transport = t;
+  t.start(sink);
+  const members: Deno.TcpConn[] = [];
+  let junk: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+      members.push(c);
+      await c.write(frame([1, i]));
+    }
+    await sink.wait(8);
+    // Junk arrives after the members' last frames: by activity alone the members would go first.
+    junk = await junkClients(t.port, 100);
+    await until(() => t.stats.accepts >= 108, "every connection accepted", 30_000);
+    await until(() => t.stats.evicted >= 68, "evictions", 30_000);
+    assert.equal(await survivors(members, sink), 8);
+  } finally {
+    for (const c of [...members, ...junk]) {
+      try {
+        c.close();
+      } catch { /* closed by the transport */ }
+    }
+    await t.close();
+  }
 });

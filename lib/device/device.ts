@@ -897,6 +897,9 @@ export class Device {
   }
 
   #roam(peer: Peer, from: Endpoint): void {
+    // A stream transport keeps the connections that carry authenticated messages (one compare
+    // for the datagrams of UDP).
+    if (from.proto === "tcp") this.#transport.authenticated?.(from);
     if (peer.endpoint === from) return;
     peer.endpoint = from;
     this.#emit({ type: "endpoint-changed", peer: peer.publicKeyText, endpoint: from.toString() });

@@ -116,6 +116,12 @@ export interface Transport {
   /** Sends whatever `send` queued. */
   flush(): void;
   /**
+   * The device authenticated a message that came from `from` (a handshake or data from a
+   * peer): a stream transport counts the connection it came on as a peer's, which a flood of
+   * unauthenticated connections cannot push out. Called for `tcp` endpoints only.
+   */
+  authenticated?(from: Endpoint): void;
+  /**
    * Turns `host:port` text (IPv6 in brackets; `tcp://host:port` where the transport carries TCP)
    * into an interned endpoint; throws on bad input.
    */

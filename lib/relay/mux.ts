@@ -104,6 +104,11 @@ export class RelayMux implements Transport {
     this.underlay.flush();
   }
 
+  /** Passes the device's word on to the underlay (TCP endpoints are its). */
+  authenticated(from: Endpoint): void {
+    this.underlay.authenticated?.(from);
+  }
+
   /** `relay://...` text gives a relay endpoint; anything else the underlay's. */
   endpoint(text: string): Endpoint {
     return text.toLowerCase().startsWith(RELAY_SCHEME)
