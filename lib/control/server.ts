@@ -151,9 +151,7 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     dashboardSignal: streams.signal,
     // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
     // so with --status-allow-remote, which only allows a listener that is not loopback.
-    allowHost: remote
-      ? undefined
-      : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
+    allowHost: remote ? undefined : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
   });
   let listener: Deno.TcpListener;
   try {

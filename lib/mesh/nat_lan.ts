@@ -32,6 +32,10 @@ export interface LanDiscoveryOptions {
 export interface LanDiscoveryDeps {
   /** This node's public key, base64. */
   publicKey: string;
+  /** This node's private key (it signs the announcements). */
+  privateKey: Uint8Array;
+  /** Whether an address is on one of this node's links (announcements come from there only). */
+  onLink?: (address: string) => boolean;
   /** The device's listen port (announced). */
   listenPort: number;
   /** The logger. */
@@ -69,6 +73,8 @@ export class LanDiscovery {
     this.#announcerStart = LanAnnouncer.start({
       ...opts.lanAnnounce,
       publicKey,
+      privateKey: this.#d.privateKey,
+      ...(this.#d.onLink ? { onLink: this.#d.onLink } : {}),
       listenPort: this.#d.listenPort,
       lanKey: key,
       logger: this.#d.logger,
@@ -106,7 +112,7 @@ export class LanDiscovery {
   /** Announcements refused, by reason, while discovery runs; null before. */
   drops(): Record<string, number> | null {
     const a = this.#announcer;
-    return a ? { ...a.drops, "not-member": this.#strangers } : null;
+    return a ? { ...a.drops, "off-link": a.stats.offLink, "not-member": this.#strangers } : null;
   }
 
   /** Stops discovery (waits for a start in flight). */

@@ -30,6 +30,7 @@ import { PathCrypto } from "../nat/probe.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { isIpEndpoint } from "../net/resolve.ts";
 import { parseKey } from "../crypto/keys.ts";
+import { Cidr } from "../net/cidr.ts";
 import type { PathMetrics } from "../status/metrics.ts";
 import type { PeerStatus } from "../status/status.ts";
 import type { ControlPort } from "./control_channel.ts";
@@ -69,6 +70,32 @@ export interface NatOptions extends LanDiscoveryOptions {
   interfaces?: () => InterfaceAddress[];
   /** Overrides of the path schedule (tests). */
   pathTiming?: Partial<PathTiming>;
+}
+
+/**
+ * Whether an address is in the subnet of one of the interfaces (read again at most every 5 s).
+ * An interface listed without its prefix (a simulation's) says nothing: then every address is.
+ */
+export function onLinkCheck(interfaces: () => InterfaceAddress[]): (address: string) => boolean {
+  let nets: Cidr[] | null = null;
+  let readAt = -Infinity;
+  return (address) => {
+    const now = performance.now();
+    if (now - readAt > 5_000) {
+      readAt = now;
+      try {
+        const list = interfaces();
+        nets = list.length > 0 && list.every((i) => i.cidr)
+          ? list.map((i) => Cidr.parse(i.cidr!))
+          : null;
+      } catch {
+        nets = null;
+      }
+    }
+    if (nets === null) return true;
+    const bare = address.replace(/%.*$/, "");
+    return nets.some((n) => n.containsText(bare));
+  };
 }
 
 /** What the paths work with. */
@@ -183,6 +210,8 @@ export class MeshPaths {
     });
     this.#lan = new LanDiscovery({
       publicKey: this.#me,
+      privateKey: parseKey(deps.privateKey, "private key"),
+      onLink: onLinkCheck(opts.interfaces ?? (() => Deno.networkInterfaces())),
       listenPort: deps.device.listenPort,
       logger: deps.logger,
       lanKey: deps.lanKey,

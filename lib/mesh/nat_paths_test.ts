@@ -343,7 +343,7 @@ Deno.test({
       const mal = lab.hub.socket("198.51.100.66")();
       mal.bind(0, "0.0.0.0", () => {});
       await new Promise((r) => setTimeout(r, 10));
-      mal.send(new Uint8Array(67), 51822, "239.255.82.21", () => {});
+      mal.send(new Uint8Array(131), 51822, "239.255.82.21", () => {});
       await until("announcement refused", () =>
         /weft_lan_announce_drops_total\{reason="magic"\} 1/.test(
           renderMetrics(n1.agent.metrics()),

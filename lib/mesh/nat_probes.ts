@@ -69,7 +69,17 @@ export class PathProbes {
       // Where its ping came from is where it can be reached (its NAT just opened that door).
       d.table.get(r.peerKey)?.addCandidate(from.toString(), "peer-observed", now);
     } else {
-      d.apply(r.peerKey, d.table.pong(r.peerKey, r.txid, now));
+      const at = from.toString();
+      const pinged = (endpoint: string) => {
+        if (endpoint === at) return true;
+        try {
+          // Candidate texts may be written otherwise (IPv6): compare as the device interns them.
+          return d.device.endpoint(endpoint).toString() === at;
+        } catch {
+          return false;
+        }
+      };
+      d.apply(r.peerKey, d.table.pong(r.peerKey, r.txid, now, pinged));
       if (d.own.observe(r.peerKey, r.observed.address, r.observed.port)) d.own.refresh();
     }
     return true;

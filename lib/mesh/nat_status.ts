@@ -85,16 +85,23 @@ export function pathMetrics(
   stateOf: (key: string, pp: PeerPaths) => string = (_, pp) => pp.state,
 ): PathMetrics {
   let stale = 0;
+  let misdirected = 0;
   const states: Record<string, number> = { direct: 0, none: 0 };
   for (const key of table.keys()) {
     const pp = table.get(key)!;
     stale += pp.ignoredPongs;
+    misdirected += pp.misdirectedPongs;
     const state = stateOf(key, pp);
     states[state] = (states[state] ?? 0) + 1;
   }
   return {
     changes: Object.fromEntries(REASONS.map((r) => [r, counters.changes[r]])),
-    drops: { ...probeDrops, ...counters.drops, "stale-pong": stale },
+    drops: {
+      ...probeDrops,
+      ...counters.drops,
+      "stale-pong": stale,
+      "misdirected-pong": misdirected,
+    },
     states,
     ...(announceDrops ? { announceDrops } : {}),
   };

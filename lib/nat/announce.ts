@@ -66,6 +66,13 @@ export interface LanPeer {
 export interface LanAnnouncerOptions {
   /** This node's static public key. */
   publicKey: Uint8Array;
+  /** This node's static private key: it signs the announcements. */
+  privateKey: Uint8Array;
+  /**
+   * Whether an address is on one of this node's links (its interfaces' subnets): announcements
+   * from anywhere else are dropped (`off-link`). Default: every address is.
+   */
+  onLink?: (address: string) => boolean;
   /** This node's WireGuard UDP port, the one announced. */
   listenPort: number;
   /** The mesh's 32-byte LAN key. */
@@ -110,6 +117,8 @@ export interface LanAnnouncerStats {
   socketErrors: number;
   /** Exceptions thrown by `onPeer`. */
   listenerErrors: number;
+  /** Datagrams from an address on none of this node's links. */
+  offLink: number;
 }
 
 function defaultEvery(fn: () => void, ms: number): () => void {
@@ -133,11 +142,14 @@ export class LanAnnouncer {
     joinErrors: 0,
     socketErrors: 0,
     listenerErrors: 0,
+    offLink: 0,
   };
 
   readonly #socket: AnnounceSocket;
   readonly #filter: AnnounceFilter;
   readonly #publicKey: Uint8Array;
+  readonly #privateKey: Uint8Array;
+  readonly #onLink: (address: string) => boolean;
   readonly #group: string;
   readonly #port: number;
   readonly #log: Logger;
@@ -152,6 +164,8 @@ export class LanAnnouncer {
   private constructor(opts: LanAnnouncerOptions, socket: AnnounceSocket, port: number) {
     this.#socket = socket;
     this.#publicKey = opts.publicKey.slice();
+    this.#privateKey = opts.privateKey.slice();
+    this.#onLink = opts.onLink ?? (() => true);
     this.#lanKey = opts.lanKey.slice();
     this.#listenPort = opts.listenPort;
     this.#group = opts.group ?? LAN_GROUP;
@@ -175,6 +189,7 @@ export class LanAnnouncer {
     encodeAnnouncement(
       { publicKey: opts.publicKey, port: opts.listenPort, timeMs: 0 },
       opts.lanKey,
+      opts.privateKey,
     );
     const socket = (opts.createSocket ?? defaultSocket)();
     let self: LanAnnouncer | null = null;
@@ -215,11 +230,15 @@ export class LanAnnouncer {
   /** Sends an announcement now (at start, when the interfaces changed...). */
   announce(): void {
     if (this.#closed !== null) return;
-    const msg = encodeAnnouncement({
-      publicKey: this.#publicKey,
-      port: this.#listenPort,
-      timeMs: Math.floor(this.#now()),
-    }, this.#lanKey);
+    const msg = encodeAnnouncement(
+      {
+        publicKey: this.#publicKey,
+        port: this.#listenPort,
+        timeMs: Math.floor(this.#now()),
+      },
+      this.#lanKey,
+      this.#privateKey,
+    );
     try {
       this.#socket.send(msg, this.#port, this.#group, (err) => {
         if (err) this.#fail("send", err);
@@ -238,7 +257,11 @@ export class LanAnnouncer {
 
   /** Sets the WireGuard port announced (after a rebind). */
   setListenPort(port: number): void {
-    encodeAnnouncement({ publicKey: this.#publicKey, port, timeMs: 0 }, this.#lanKey);
+    encodeAnnouncement(
+      { publicKey: this.#publicKey, port, timeMs: 0 },
+      this.#lanKey,
+      this.#privateKey,
+    );
     this.#listenPort = port;
   }
 
@@ -276,7 +299,13 @@ export class LanAnnouncer {
 
   #receive(msg: Uint8Array, rinfo: { address: string; port: number }): void {
     this.stats.received++;
-    const a = this.#filter.accept(msg);
+    // Multicast with TTL 1 stays on the link: what comes from elsewhere was sent there on purpose
+    // (a captured announcement replayed to another LAN).
+    if (!this.#onLink(rinfo.address)) {
+      this.stats.offLink++;
+      return;
+    }
+    const a = this.#filter.accept(msg, rinfo.address);
     if ("drop" in a) return;
     this.stats.accepted++;
     try {

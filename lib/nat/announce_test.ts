@@ -3,6 +3,7 @@
  * loopback interface, and a fake socket standing in for a host without multicast.
  */
 import assert from "node:assert/strict";
+import { x25519 } from "@noble/curves/ed25519.js";
 import {
   type AnnounceSocket,
   encodeAnnouncement,
@@ -43,8 +44,10 @@ async function until(check: () => boolean, ms = 5_000): Promise<void> {
 }
 
 Deno.test("announcer: two announcers on the loopback find each other", async () => {
-  const keyA = crypto.getRandomValues(new Uint8Array(32));
-  const keyB = crypto.getRandomValues(new Uint8Array(32));
+  const privA = x25519.utils.randomSecretKey();
+  const privB = x25519.utils.randomSecretKey();
+  const keyA = x25519.getPublicKey(privA);
+  const keyB = x25519.getPublicKey(privB);
   const seenA: LanPeer[] = [];
   const seenB: LanPeer[] = [];
   const ticks: (() => void)[] = [];
@@ -63,6 +66,7 @@ Deno.test("announcer: two announcers on the loopback find each other", async () 
     ...common,
     port: 0,
     publicKey: keyA,
+    privateKey: privA,
     listenPort: 51820,
     onPeer: (p) => seenA.push(p),
   });
@@ -70,6 +74,7 @@ Deno.test("announcer: two announcers on the loopback find each other", async () 
     ...common,
     port: a.port,
     publicKey: keyB,
+    privateKey: privB,
     listenPort: 41641,
     onPeer: (p) => seenB.push(p),
   });
@@ -101,6 +106,7 @@ Deno.test("announcer: two announcers on the loopback find each other", async () 
     const other = encodeAnnouncement(
       { publicKey: keyA, port: 1, timeMs: Date.now() },
       new Uint8Array(32),
+      privA,
     );
     const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     await sock.send(other, { transport: "udp", hostname: "127.0.0.1", port: a.port });
@@ -144,7 +150,10 @@ function noMulticastSocket(calls: string[]): AnnounceSocket {
 
 function fakeOptions(calls: string[], logger: Logger): LanAnnouncerOptions {
   return {
-    publicKey: crypto.getRandomValues(new Uint8Array(32)),
+    ...(() => {
+      const privateKey = x25519.utils.randomSecretKey();
+      return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
+    })(),
     listenPort: 51820,
     lanKey: LAN_KEY,
     onPeer: () => {},
@@ -205,10 +214,11 @@ Deno.test("announcer: a socket that cannot bind rejects start", async () => {
 });
 
 Deno.test("announcer: a throwing listener is counted, not fatal", async () => {
-  const keyA = crypto.getRandomValues(new Uint8Array(32));
+  const privA = x25519.utils.randomSecretKey();
   const log = recordingLogger();
   const a = await LanAnnouncer.start({
-    publicKey: keyA,
+    publicKey: x25519.getPublicKey(privA),
+    privateKey: privA,
     listenPort: 1,
     lanKey: LAN_KEY,
     port: 0,
@@ -221,18 +231,54 @@ Deno.test("announcer: a throwing listener is counted, not fatal", async () => {
     },
   });
   try {
-    const other = crypto.getRandomValues(new Uint8Array(32));
+    const otherPriv = x25519.utils.randomSecretKey();
+    const other = x25519.getPublicKey(otherPriv);
     const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     for (let i = 0; i < 3; i++) {
       const msg = encodeAnnouncement(
         { publicKey: other, port: 2, timeMs: Date.now() + i },
         LAN_KEY,
+        otherPriv,
       );
       await sock.send(msg, { transport: "udp", hostname: "127.0.0.1", port: a.port });
     }
     sock.close();
     await until(() => a.stats.listenerErrors === 3);
     assert.equal(log.lines.filter((l) => /listener/.test(l.event)).length, 1);
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("announcer: announcements from an address on none of this node's links are dropped", async () => {
+  const privA = x25519.utils.randomSecretKey();
+  const seen: LanPeer[] = [];
+  const a = await LanAnnouncer.start({
+    publicKey: x25519.getPublicKey(privA),
+    privateKey: privA,
+    listenPort: 1,
+    lanKey: LAN_KEY,
+    port: 0,
+    multicastInterface: "127.0.0.1",
+    every: () => () => {},
+    // This node's links: 192.0.2.0/24 only (so loopback, here, is off-link).
+    onLink: (address) => address.startsWith("192.0.2."),
+    onPeer: (p) => seen.push(p),
+  });
+  try {
+    const otherPriv = x25519.utils.randomSecretKey();
+    const msg = encodeAnnouncement(
+      { publicKey: x25519.getPublicKey(otherPriv), port: 2, timeMs: Date.now() },
+      LAN_KEY,
+      otherPriv,
+    );
+    const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    await sock.send(msg, { transport: "udp", hostname: "127.0.0.1", port: a.port });
+    sock.close();
+    // (Its own multicast may come back over loopback too: off-link as well.)
+    await until(() => a.stats.offLink >= 1 && a.stats.received === a.stats.offLink);
+    assert.deepEqual(seen, []);
+    assert.equal(a.stats.accepted, 0);
   } finally {
     await a.close();
   }

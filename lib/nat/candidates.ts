@@ -29,6 +29,8 @@ export interface InterfaceAddress {
   family: "IPv4" | "IPv6";
   /** The address, without prefix length or zone. */
   address: string;
+  /** The address with its prefix length (`192.168.1.7/24`), as Deno lists interfaces. */
+  cidr?: string;
 }
 
 /** At most this many candidates are published. */

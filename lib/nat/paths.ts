@@ -177,6 +177,8 @@ const isLan = (s: Stat): boolean => s.kinds.has("lan") || s.kinds.has("lan-annou
 export class PeerPaths {
   /** Pongs ignored: unknown txid, answered already (a replay), or past their timeout. */
   ignoredPongs = 0;
+  /** Pongs that did not come from the endpoint pinged (ignored; the ping stays in flight). */
+  misdirectedPongs = 0;
 
   readonly #t: PathTiming;
   readonly #stats = new Map<string, Stat>();
@@ -356,14 +358,25 @@ export class PeerPaths {
 
   /**
    * Records the pong answering `txid`. A txid not waiting (unknown, answered before, timed
-   * out) changes nothing. Returns the change of path it caused, if any.
+   * out) changes nothing, nor does a pong that `from` (when given) says did not come from the
+   * endpoint pinged. Returns the change of path it caused, if any.
    */
-  pong(txid: string, now: number): PathChange | null {
+  pong(
+    txid: string,
+    now: number,
+    from?: (endpoint: string) => boolean,
+  ): PathChange | null {
     this.#expire(now);
     const p = this.#pending.get(txid);
     const s = p === undefined ? undefined : this.#stats.get(p.endpoint);
     if (p === undefined || s === undefined) {
       this.ignoredPongs++;
+      return null;
+    }
+    // A pong counts for the endpoint pinged only when it comes from there: one passed on from
+    // elsewhere (a member relaying the peer's answers) would credit a path that is not the peer.
+    if (from !== undefined && !from(p.endpoint)) {
+      this.misdirectedPongs++;
       return null;
     }
     this.#pending.delete(txid);
@@ -527,9 +540,17 @@ export class PathTable {
     return this.#peers.keys();
   }
 
-  /** Records a pong from `key`; a pong from a peer with no paths changes nothing. */
-  pong(key: string, txid: string, now: number): PathChange | null {
-    return this.#peers.get(key)?.pong(txid, now) ?? null;
+  /**
+   * Records a pong from `key`; a pong from a peer with no paths changes nothing. `from`, when
+   * given, says whether the pong came from the endpoint (candidate text) that was pinged.
+   */
+  pong(
+    key: string,
+    txid: string,
+    now: number,
+    from?: (endpoint: string) => boolean,
+  ): PathChange | null {
+    return this.#peers.get(key)?.pong(txid, now, from) ?? null;
   }
 
   /** Expires pings and lists what to ping, for every peer. */

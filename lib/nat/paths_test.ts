@@ -510,3 +510,18 @@ Deno.test("paths: roamed: never past a confirmed path of a better class", () => 
   assert.equal(p.roamed(l2, sim.now)?.reason, "roamed");
   assert.equal(p.chosen, l2);
 });
+
+Deno.test("paths: a pong that does not come from the endpoint pinged credits nothing", () => {
+  const p = new PeerPaths(DEFAULT_PATH_TIMING);
+  p.addCandidate("198.51.100.7:51820", "lan-announce", 0);
+  const ping = p.due(0).find((e) => e === "198.51.100.7:51820");
+  assert.ok(ping);
+  p.sent(ping, "t1", 0);
+  // Passed on by someone else: the right txid, from another endpoint.
+  assert.equal(p.pong("t1", 5, (e) => e === "203.0.113.9:4000"), null);
+  assert.equal(p.misdirectedPongs, 1);
+  assert.equal(p.chosen, null);
+  // The real one, from the endpoint pinged, still counts: the ping stayed in flight.
+  assert.equal(p.pong("t1", 6, (e) => e === "198.51.100.7:51820")?.reason, "punched");
+  assert.equal(p.chosen, "198.51.100.7:51820");
+});
