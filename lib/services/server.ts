@@ -6,7 +6,9 @@
  *
  * Answers are kept a while (a small bounded cache keyed by caller and request id): a retry of
  * the same request to this node gets the same answer instead of running the action again, and a
- * retry that comes while the action still runs waits for it (its deadline extends the wait).
+ * retry that comes while the action still runs waits for it (its deadline extends the wait). The
+ * cache is split by caller, each with its own bound, so one caller's calls never push out
+ * another's answer (whose retry would then run a non-idempotent action twice).
  * @module
  */
 
@@ -38,8 +40,10 @@ export interface ServiceServerDeps {
 
 /** The bounds of the answer cache. */
 export interface ServiceServerOptions {
-  /** Requests remembered (running or answered). Default 1024. */
+  /** Requests remembered per caller (running or answered). Default 256. */
   cacheSize?: number;
+  /** Callers remembered at once (the least recent one with no call running goes). Default 1024. */
+  maxCallers?: number;
   /** How long an answer is kept for retries, ms. Default 60000. */
   cacheTtlMs?: number;
 }
@@ -61,30 +65,34 @@ export class ServiceServer {
   readonly #d: ServiceServerDeps;
   readonly #now: () => number;
   readonly #cacheSize: number;
+  readonly #maxCallers: number;
   readonly #cacheTtl: number;
-  // Insertion order: oldest first, for eviction.
-  readonly #entries = new Map<string, Entry>();
+  // Per caller, its requests by id; both in insertion order (callers by last call, requests
+  // oldest first), for eviction.
+  readonly #callers = new Map<string, Map<number, Entry>>();
   #closed = false;
 
   /** A server over `deps`. */
   constructor(deps: ServiceServerDeps, opts: ServiceServerOptions = {}) {
     this.#d = deps;
     this.#now = deps.now ?? (() => performance.now());
-    this.#cacheSize = opts.cacheSize ?? 1024;
+    this.#cacheSize = opts.cacheSize ?? 256;
+    this.#maxCallers = opts.maxCallers ?? 1024;
     this.#cacheTtl = opts.cacheTtlMs ?? 60_000;
   }
 
   /** Requests running or remembered now. */
   get cached(): number {
-    return this.#entries.size;
+    let n = 0;
+    for (const m of this.#callers.values()) n += m.size;
+    return n;
   }
 
   /** Handles a request from `from` (an overlay address); the answer is sent when there is one. */
   handle(req: RequestMessage, from: string): void {
     if (this.#closed) return;
-    const key = `${from}|${req.id}`;
     const now = this.#now();
-    const known = this.#entries.get(key);
+    const known = this.#callers.get(from)?.get(req.id);
     if (known !== undefined) return this.#again(known, req, from, now);
     const reply = (r: Answer) => this.#send(from, { kind: "response", id: req.id, ...r });
     const refuse = (code: ServiceError["code"], message: string, idempotent = false) => {
@@ -128,7 +136,8 @@ export class ServiceServer {
         action.idempotent,
       );
     }
-    if (!this.#makeRoom(now)) {
+    const mine = this.#room(from, now);
+    if (mine === null) {
       this.#d.limits.release(from);
       return refuse("rate-limited", `too many calls at once${where}`, action.idempotent);
     }
@@ -142,7 +151,7 @@ export class ServiceServer {
       controller: new AbortController(),
       expires: Infinity,
     };
-    this.#entries.set(key, entry);
+    mine.set(req.id, entry);
     this.#arm(entry);
     const ctx: CallContext = {
       service: req.service,
@@ -223,11 +232,13 @@ export class ServiceServer {
   /** Aborts the handlers running and forgets every answer. */
   close(): void {
     this.#closed = true;
-    for (const e of this.#entries.values()) {
-      clearTimeout(e.timer);
-      if (e.response === null) e.controller.abort(new ServiceError("timeout", "shutting down"));
+    for (const m of this.#callers.values()) {
+      for (const e of m.values()) {
+        clearTimeout(e.timer);
+        if (e.response === null) e.controller.abort(new ServiceError("timeout", "shutting down"));
+      }
     }
-    this.#entries.clear();
+    this.#callers.clear();
   }
 
   /** A request seen before: answer it again, or wait with it for the running handler. */
@@ -252,19 +263,44 @@ export class ServiceServer {
     );
   }
 
-  /** Forgets expired answers, then the oldest ones, to keep the cache bounded; false if full. */
-  #makeRoom(now: number): boolean {
-    // From the oldest, as far as they have expired (answers come in about the order asked).
-    for (const [k, e] of this.#entries) {
-      if (e.expires > now) break;
-      this.#entries.delete(k);
+  /**
+   * The caller's part of the cache with room for one more request: its expired answers are
+   * forgotten, then its oldest; a new caller may push out the least recent caller with nothing
+   * running. Null when there is no room (all its remembered requests still run).
+   */
+  #room(from: string, now: number): Map<number, Entry> | null {
+    let mine = this.#callers.get(from);
+    if (mine === undefined) {
+      if (this.#callers.size >= this.#maxCallers && !this.#dropIdleCaller()) return null;
+      mine = new Map();
+    } else {
+      this.#callers.delete(from);
     }
-    if (this.#entries.size < this.#cacheSize) return true;
-    for (const [k, e] of this.#entries) {
+    // Most recent caller last.
+    this.#callers.set(from, mine);
+    // From the oldest, as far as they have expired (answers come in about the order asked).
+    for (const [id, e] of mine) {
+      if (e.expires > now) break;
+      mine.delete(id);
+    }
+    if (mine.size < this.#cacheSize) return mine;
+    for (const [id, e] of mine) {
       if (e.response !== null) {
-        this.#entries.delete(k);
-        return true;
+        mine.delete(id);
+        return mine;
       }
+    }
+    return null;
+  }
+
+  /** Forgets the least recent caller with no call running; false when every caller has one. */
+  #dropIdleCaller(): boolean {
+    for (const [caller, m] of this.#callers) {
+      let running = false;
+      for (const e of m.values()) running ||= e.response === null;
+      if (running) continue;
+      this.#callers.delete(caller);
+      return true;
     }
     return false;
   }

@@ -194,6 +194,42 @@ Deno.test("server: the cache is bounded; the oldest answers are forgotten", asyn
   assert.ok(b.ok && b.result === 3, "id 3 is still remembered");
 });
 
+Deno.test("server: one caller's calls never push out another's answer (a retry runs nothing twice)", async () => {
+  let runs = 0;
+  const t = setup({ count: () => ++runs }, { server: { cacheSize: 4 } });
+  // The victim's non-idempotent call is answered and remembered.
+  t.server.handle(t.req(1, "count"), "10.0.0.2");
+  await t.answers(1);
+  // Another caller makes many calls.
+  for (let id = 1; id <= 20; id++) {
+    t.server.handle(t.req(id, "count"), "10.0.0.9");
+    await t.answers(1 + id);
+  }
+  // The victim's retry gets its first answer again: the action did not run a second time.
+  t.server.handle(t.req(1, "count"), "10.0.0.2");
+  const again = (await t.answers(22))[21];
+  assert.ok(again.ok && again.result === 1, JSON.stringify(again));
+  assert.equal(runs, 21);
+  assert.ok(t.server.cached <= 4 + 4, String(t.server.cached));
+});
+
+Deno.test("server: callers are bounded; the least recent one with nothing running goes", async () => {
+  let runs = 0;
+  const t = setup({ count: () => ++runs }, { server: { cacheSize: 2, maxCallers: 2 } });
+  for (const [i, from] of ["10.0.0.2", "10.0.0.3", "10.0.0.4"].entries()) {
+    t.server.handle(t.req(1, "count"), from);
+    await t.answers(i + 1);
+  }
+  assert.equal(t.server.cached, 2);
+  // 10.0.0.2, the least recent, was forgotten: its retry runs again; 10.0.0.4's does not.
+  t.server.handle(t.req(1, "count"), "10.0.0.4");
+  assert.ok((await t.answers(4))[3].ok);
+  assert.equal(runs, 3);
+  t.server.handle(t.req(1, "count"), "10.0.0.2");
+  await t.answers(5);
+  assert.equal(runs, 4);
+});
+
 Deno.test("server: the deadline aborts the handler's signal and no answer is sent", async () => {
   let aborted: unknown = null;
   const done = Promise.withResolvers<void>();
