@@ -24,6 +24,8 @@ import type {
 export interface ConfiguredService extends ServiceSpec {
   /** The base URL of the HTTP server answering its actions (`http:` in the entry). */
   http?: string;
+  /** The only actions callers may call on it (`,actions=A|B` after the URL in `http:`). */
+  httpActions?: string[];
   /** Its health check (`check:` in the entry). */
   check?: ServiceCheckSpec;
 }

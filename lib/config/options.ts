@@ -344,12 +344,13 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
   },
   serviceHttp: {
     flag: "--service-http",
-    arg: "<name=url>",
+    arg: "<name=url[,actions=a|b]>",
     repeatable: true,
-    type: "list of NAME=URL",
+    type: "list of NAME=URL[,actions=A|B]",
     default: "none",
-    validation: "a service name and an http(s) base URL without query or credentials, once per " +
-      "service; in the file: http: in a services entry",
+    validation: "a service name and an http(s) base URL without query, credentials or comma, " +
+      "then optionally the only actions callers may call; once per service; in the file: " +
+      "http: in a services entry",
     description: "a service whose actions an HTTP server answers (action x: POST <url>/x, JSON)",
     defaultValue: () => [],
     parse: serviceHttpList,

@@ -214,7 +214,9 @@ export const service: Parser<ConfiguredService> = (input, ctx) => {
   if (priority !== undefined) spec.priority = integer(0, 65535)(priority, ctx);
   if (labels !== undefined) spec.labels = labelMap(labels, ctx);
   if (http !== undefined) {
-    spec.http = text((s) => parseServiceHttp(`${spec.name}=${s}`).url)(http, ctx);
+    const b = text((s) => parseServiceHttp(`${spec.name}=${s}`))(http, ctx);
+    spec.http = b.url;
+    if (b.actions) spec.httpActions = b.actions;
   }
   if (check !== undefined) spec.check = serviceCheck(spec.name)(check, ctx);
   return spec;

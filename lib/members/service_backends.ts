@@ -20,11 +20,18 @@ export interface HttpBackendSpec {
   name: string;
   /** The base URL (`http://127.0.0.1:8080`, or with a path prefix), no trailing slash. */
   url: string;
+  /** The only actions callers may call (absent: any action name). */
+  actions?: string[];
 }
 
+/** Action names as the service layer takes them (1 to 64 of `A-Z a-z 0-9 _ . -`, not `.`/`..`). */
+const ACTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /**
- * Parses `NAME=URL` (`api=http://127.0.0.1:8080`): a service name and an http or https URL
- * without query, fragment or credentials. Throws an Error naming the text and what is wrong.
+ * Parses `NAME=URL[,actions=A|B...]` (`api=http://127.0.0.1:8080,actions=get|put`): a service
+ * name, an http or https URL without query, fragment, credentials or comma, and optionally the
+ * only actions callers may call (any other is refused before a request is made). Throws an
+ * Error naming the text and what is wrong.
  *
  * @example
  * ```ts
@@ -39,7 +46,22 @@ export function parseServiceHttp(text: string): HttpBackendSpec {
   const name = text.slice(0, eq).trim().toLowerCase();
   const p = serviceNameProblem(name);
   if (p !== undefined) throw bad(`the name ${p}`);
-  return { name, url: backendUrl(text.slice(eq + 1).trim(), bad) };
+  const [raw, ...opts] = text.slice(eq + 1).split(",");
+  const spec: HttpBackendSpec = { name, url: backendUrl(raw.trim(), bad) };
+  for (const o of opts) {
+    const at = o.indexOf("=");
+    const key = o.slice(0, at < 0 ? o.length : at).trim();
+    if (key !== "actions" || at < 0) throw bad(`unknown option ${quote(o.trim())} (actions=A|B)`);
+    if (spec.actions) throw bad("actions is given twice");
+    const list = o.slice(at + 1).split("|").map((a) => a.trim());
+    for (const a of list) {
+      if (!ACTION_NAME.test(a) || a === "." || a === "..") {
+        throw bad(`bad action name ${quote(a)} (1 to 64 of A-Z a-z 0-9 _ . -)`);
+      }
+    }
+    spec.actions = [...new Set(list)];
+  }
+  return spec;
 }
 
 /** `raw` as a backend base URL (http or https, no credentials, query or fragment), no final slash. */

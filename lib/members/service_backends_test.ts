@@ -68,3 +68,15 @@ Deno.test("service backends: the check text form, and what is wrong with bad tex
     assert.throws(() => parseServiceCheck(text), /^Error: invalid service check/, text);
   }
 });
+
+Deno.test("parseServiceHttp: an action list after the URL; bad ones refused", () => {
+  assert.deepEqual(parseServiceHttp("api=http://127.0.0.1:8080,actions=get|put|get"), {
+    name: "api",
+    url: "http://127.0.0.1:8080",
+    actions: ["get", "put"],
+  });
+  assert.throws(() => parseServiceHttp("api=http://h:1,actions="), /bad action name/);
+  assert.throws(() => parseServiceHttp("api=http://h:1,actions=a|b c"), /bad action name/);
+  assert.throws(() => parseServiceHttp("api=http://h:1,actions=a,actions=b"), /twice/);
+  assert.throws(() => parseServiceHttp("api=http://h:1,verbs=a"), /unknown option/);
+});

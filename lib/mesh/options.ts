@@ -134,7 +134,7 @@ export function identityFromConfig(
     advertise: config.advertise.length ? config.advertise : undefined,
     labels: config.labels,
     // The HTTP backends and checks stay on this node: the record carries the rest.
-    services: config.services.map(({ http: _h, check: _c, ...spec }) => spec),
+    services: config.services.map(({ http: _h, httpActions: _a, check: _c, ...spec }) => spec),
   };
 }
 
@@ -147,7 +147,10 @@ export function servicesFromConfig(config: AgentConfig): ServicesOptions {
   const serviceHttp = [
     ...config.services.flatMap((
       s,
-    ) => (s.http !== undefined ? [{ name: s.name, url: s.http }] : [])),
+    ) => (s.http !== undefined
+      ? [{ name: s.name, url: s.http, ...(s.httpActions ? { actions: s.httpActions } : {}) }]
+      : [])
+    ),
     ...config.serviceHttp,
   ];
   const serviceChecks = [

@@ -8,8 +8,14 @@
  * - the connection refused: `no-instance` (the action did not run, so callers try another
  *   instance, idempotent or not).
  *
- * The option text `NAME=URL` (`api=http://127.0.0.1:8080`), as a `--service-http` flag would
- * take it, is parsed by {@link parseServiceHttp}.
+ * Every request carries who called, as the mesh knows it: `Weft-Caller-Address` (the caller's
+ * overlay address, which its WireGuard key vouches for) and `Weft-Caller-Name` (its node name),
+ * set by the agent (a caller sends only params, never headers); a call made on this node has
+ * neither. With an action list (`actions=get|put`) any other action is refused as `bad-request`
+ * before a request is made.
+ *
+ * The option text `NAME=URL[,actions=A|B]` (`api=http://127.0.0.1:8080,actions=get|put`), as a
+ * `--service-http` flag would take it, is parsed by {@link parseServiceHttp}.
  * @module
  */
 
@@ -44,18 +50,20 @@ export function httpBackendService(
   const p = serviceNameProblem(spec.name);
   if (p !== undefined) throw new Error(`bad service name ${JSON.stringify(spec.name)}: ${p}`);
   const idem = opts.idempotent ?? false;
+  const allowed = spec.actions ? new Set(spec.actions) : null;
   const call = (action: string) => (params: unknown, ctx: CallContext) =>
     callBackend(url, action, params, ctx, opts);
   return {
     name: spec.name,
+    // An action off the list is no action of the service: refused before any request.
     action: (name): ResolvedAction | undefined =>
-      actionNameProblem(name) === undefined
+      actionNameProblem(name) === undefined && (allowed === null || allowed.has(name))
         ? {
           handler: call(name),
           idempotent: idem === true || (Array.isArray(idem) && idem.includes(name)),
         }
         : undefined,
-    actionNames: () => null,
+    actionNames: () => (allowed ? [...allowed] : null),
   };
 }
 
@@ -100,7 +108,14 @@ async function callBackend(
     try {
       res = await doFetch(target, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
+        // Who calls, as the mesh knows it (the WireGuard identity behind the overlay address):
+        // set by the agent, never taken from the caller.
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          ...(ctx.callerAddress ? { "weft-caller-address": ctx.callerAddress } : {}),
+          ...(ctx.callerName ? { "weft-caller-name": ctx.callerName } : {}),
+        },
         body,
         signal: own.signal,
         redirect: "manual",

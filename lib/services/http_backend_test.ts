@@ -6,11 +6,16 @@ import type { CallContext } from "./local.ts";
 /** A real HTTP server on loopback with the routes the tests need; `hang` never answers. */
 function backend() {
   const hung: (() => void)[] = [];
+  const callers: { address: string | null; name: string | null }[] = [];
   const seen: { path: string; type: string | null; body: string }[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     const entry = { path, type: req.headers.get("content-type"), body: "" };
     seen.push(entry);
+    callers.push({
+      address: req.headers.get("weft-caller-address"),
+      name: req.headers.get("weft-caller-name"),
+    });
     entry.body = await req.text();
     switch (path) {
       case "/v1/echo":
@@ -46,6 +51,7 @@ function backend() {
   return {
     url,
     seen,
+    callers,
     close: async () => {
       for (const r of hung) r();
       await server.shutdown();
@@ -154,4 +160,24 @@ Deno.test("http backend: a refused connection is no-instance; bytes cannot becom
     "bad-request",
     /byte arrays/,
   );
+});
+
+Deno.test("http backend: only the actions listed are callable; the caller is named to the backend", async () => {
+  const b = backend();
+  try {
+    const svc = httpBackendService({ name: "api", url: b.url, actions: ["echo"] });
+    assert.deepEqual(svc.actionNames(), ["echo"]);
+    // "shutdown" is under the base URL too, but not an action of this service: no request.
+    assert.equal(svc.action("shutdown"), undefined);
+    assert.equal(svc.action("fail"), undefined);
+    const from: CallContext = { ...ctx(), callerAddress: "10.200.0.7", callerName: "n7" };
+    assert.deepEqual(await svc.action("echo")!.handler(1, from), { echo: 1 });
+    assert.deepEqual(b.seen.map((s) => s.path), ["/v1/echo"]);
+    assert.deepEqual(b.callers, [{ address: "10.200.0.7", name: "n7" }]);
+    // A call made on this node names nobody.
+    await svc.action("echo")!.handler(2, ctx());
+    assert.deepEqual(b.callers[1], { address: null, name: null });
+  } finally {
+    await b.close();
+  }
 });
