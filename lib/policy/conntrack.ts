@@ -19,9 +19,15 @@
  * | ICMP echo                                      | 30 s    |
  * | other protocols, no reply yet / replied        | 60 s / 180 s |
  *
- * The table holds at most `maxEntries` (default 65,536). Inserting into a full table first drops
- * expired entries (a full sweep, done only when one may have expired: the earliest expiry is
- * tracked), then, if still full, evicts the least recently seen entry; evictions are counted.
+ * The table holds at most `maxEntries` (default 65,536), and each peer (the far end of a flow:
+ * the source of one first allowed inbound, the destination of one allowed outbound) at most
+ * `maxPerPeer` (default half the table): a peer at its quota makes room among its own
+ * flows, so one member allowed any flow cannot push out the others' established ones. Inserting
+ * into a full table first drops expired entries (a full sweep, done only when one may have
+ * expired: the earliest expiry is tracked), then, if still full, evicts the least recently seen
+ * entry of the peer holding most; evictions are counted. Peers are counted in 4,096 slots by a
+ * keyed hash of their address (peers sharing a slot share its count, and nobody can aim at
+ * another's slot).
  * The clock is whatever the owner last passed to `setTime` (milliseconds).
  * @module
  */
@@ -74,6 +80,8 @@ export const DEFAULT_MAX_ENTRIES = 65_536;
 export interface ConntrackOptions {
   /** Most entries held (default 65,536). */
   maxEntries?: number;
+  /** Most entries one peer's flows may hold (default half of `maxEntries`, at least 1). */
+  maxPerPeer?: number;
   /** Timeout overrides, ms. */
   timeouts?: Partial<ConntrackTimeouts>;
 }
@@ -133,10 +141,17 @@ function endHash(a: Int32Array, base: number, v6: boolean, port: number, seed: n
   return round(h, port);
 }
 
+/** Slots peers are counted in (a power of two). */
+const PEER_SLOTS = 4096;
+
 /** The connection tracking table. */
 export class Conntrack {
   /** The entry bound. */
   readonly max: number;
+  /** The bound on one peer's entries. */
+  readonly maxPerPeer: number;
+  readonly #slot: Int32Array;
+  readonly #perSlot = new Int32Array(PEER_SLOTS);
   readonly #t: ConntrackTimeouts;
   readonly #seed: number;
   readonly #bucketMask: number;
@@ -176,6 +191,12 @@ export class Conntrack {
       throw new RangeError(`conntrack size must be an integer 1-${1 << 24}, got ${max}`);
     }
     this.max = max;
+    const perPeer = opts.maxPerPeer ?? Math.max(1, Math.floor(max / 2));
+    if (!Number.isInteger(perPeer) || perPeer < 1) {
+      throw new RangeError(`conntrack maxPerPeer must be a positive integer, got ${perPeer}`);
+    }
+    this.maxPerPeer = Math.min(perPeer, max);
+    this.#slot = new Int32Array(max);
     this.#t = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     const seed = new Int32Array(1);
     crypto.getRandomValues(seed);
@@ -378,7 +399,9 @@ export class Conntrack {
    * returns its entry. The caller has checked that it is not tracked yet.
    */
   insert(f: FlowInfo, dir: number, gen: number): number {
-    if (this.#free === NONE) this.#makeRoom();
+    // The peer is the far end: the source of a flow first allowed inbound, else the destination.
+    const slot = this.#peerSlot(f, dir === 1 ? 0 : 4);
+    if (this.#perSlot[slot] >= this.maxPerPeer || this.#free === NONE) this.#makeRoom(slot);
     const e = this.#free;
     this.#free = this.#next[e];
     const base = e * 8;
@@ -397,6 +420,8 @@ export class Conntrack {
     this.#state[e] = rp === PROTO_TCP && (f.tcpFlags & TCP_FIN) ? ST_FIN_ORIG : 0;
     this.#dir[e] = dir;
     this.#gen[e] = gen;
+    this.#slot[e] = slot;
+    this.#perSlot[slot]++;
     const b = this.#bucket(f);
     this.#bucketOf[e] = b;
     this.#chain[e] = this.#buckets[b];
@@ -413,12 +438,33 @@ export class Conntrack {
     return e;
   }
 
-  #makeRoom(): void {
+  /** Makes room for one more entry of peer slot `slot`: expired ones first, then evictions. */
+  #makeRoom(slot: number): void {
     if (this.#now[0] >= this.#earliest[0]) this.sweep();
-    if (this.#free === NONE) {
-      this.#evictions++;
-      this.remove(this.#head);
+    if (this.#perSlot[slot] >= this.maxPerPeer) this.#evictFrom(slot);
+    else if (this.#free === NONE) {
+      // From the peer holding most: whoever filled the table pays for the room.
+      const counts = this.#perSlot;
+      let heaviest = 0;
+      for (let s = 1; s < PEER_SLOTS; s++) if (counts[s] > counts[heaviest]) heaviest = s;
+      this.#evictFrom(heaviest);
     }
+  }
+
+  /** Evicts the least recently seen entry of peer slot `slot` (the head when it has none). */
+  #evictFrom(slot: number): void {
+    let e = this.#head;
+    while (e !== NONE && this.#slot[e] !== slot) e = this.#next[e];
+    if (e === NONE) e = this.#head;
+    if (e === NONE) return;
+    this.#evictions++;
+    this.remove(e);
+  }
+
+  /** The slot of the peer whose address is at `base` in the flow's words (keyed hash). */
+  #peerSlot(f: FlowInfo, base: number): number {
+    return mix(endHash(f.addr, base, f.family === 6, 0, this.#seed) ^ 0x5bd1e995) &
+      (PEER_SLOTS - 1);
   }
 
   /** Moves an entry to the most-recent end of the recency list. */
@@ -453,6 +499,7 @@ export class Conntrack {
     this.#next[e] = this.#free;
     this.#free = e;
     this.#size--;
+    this.#perSlot[this.#slot[e]]--;
   }
 
   /**

@@ -97,7 +97,7 @@ Deno.test("policy conntrack: ICMP echo lives 30 s; timeouts are configurable", (
 });
 
 Deno.test("policy conntrack: the bound evicts expired entries first, then the least recently seen", () => {
-  const ct = new Conntrack({ maxEntries: 4 });
+  const ct = new Conntrack({ maxEntries: 4, maxPerPeer: 4 });
   const flows = [1, 2, 3, 4, 5, 6].map((p) => flowOf(tcp(A, B, 40000 + p, 80, SYN)));
   // Entry 0 is UDP-short: it expires at 60 s while the TCP ones (replied) live for hours.
   const short = flowOf(udp(A, B, 1, 53));
@@ -171,4 +171,37 @@ Deno.test("policy conntrack: many flows, removals and sweeps keep the table cons
 Deno.test("policy conntrack: rejects a silly bound", () => {
   assert.throws(() => new Conntrack({ maxEntries: 0 }), RangeError);
   assert.throws(() => new Conntrack({ maxEntries: 1.5 }), RangeError);
+});
+
+Deno.test("policy conntrack: one peer's flood never evicts another peer's established flow", () => {
+  const ct = new Conntrack({ maxEntries: 1024 });
+  const C = "10.77.0.3";
+  // B's established flow, seen long ago (the least recent entry of the table).
+  const mine = flowOf(tcp(B, A, 50000, 22, SYN));
+  const e = at(ct, 0).insert(mine, 1, 1);
+  at(ct, 0).update(e, flowOf(tcp(A, B, 22, 50000, SYN | ACK)), true);
+  // C is allowed any flow and opens 70,000 of them (inbound: C is the far end).
+  for (let i = 0; i < 70_000; i++) {
+    at(ct, 1 + i).insert(flowOf(udp(C, A, 1024 + (i % 60000), 9 + Math.floor(i / 60000))), 1, 1);
+  }
+  assert.ok(at(ct, 70_001).lookup(mine) >= 0, "B's flow is still tracked");
+  assert.ok(ct.size <= 1024);
+  assert.ok(ct.stats().evictions > 0);
+  // C holds at most its quota; the rest of the table is left to the others.
+  assert.equal(ct.maxPerPeer, 512);
+  assert.ok(ct.size <= 512 + 1, String(ct.size));
+});
+
+Deno.test("policy conntrack: a full table evicts from the peer holding most", () => {
+  const ct = new Conntrack({ maxEntries: 8, maxPerPeer: 8 });
+  const C = "10.77.0.3";
+  // B: 2 flows, oldest; C: 6 flows.
+  const b = [1, 2].map((p) => flowOf(tcp(B, A, 50000 + p, 22, SYN)));
+  for (const f of b) at(ct, 0).insert(f, 1, 1);
+  for (let i = 0; i < 6; i++) at(ct, 1).insert(flowOf(tcp(C, A, 40000 + i, 80, SYN)), 1, 1);
+  assert.equal(ct.size, 8);
+  // The table is full: room is made among C's flows, though B's are older.
+  at(ct, 2).insert(flowOf(tcp(C, A, 41000, 80, SYN)), 1, 1);
+  for (const f of b) assert.ok(at(ct, 2).lookup(f) >= 0);
+  assert.equal(ct.stats().evictions, 1);
 });
