@@ -84,6 +84,11 @@ export interface ReassemblyLimits {
   maxPerSender?: number;
   /** Bytes held across all senders; fragments beyond are dropped. Default 8 MiB. */
   maxTotalBytes?: number;
+  /**
+   * Bytes one sender may hold, its fair share (fragments beyond are dropped, `memory`). Default
+   * a quarter of `maxTotalBytes`, and never less than one whole message.
+   */
+  maxBytesPerSender?: number;
   /** How long a reassembly waits for its next fragment, ms. Default 5000. */
   timeoutMs?: number;
   /** Senders tracked at once (the least recent is forgotten). Default 1024. */
@@ -99,6 +104,8 @@ interface Assembly {
 
 interface Sender {
   readonly open: Map<number, Assembly>;
+  /** Bytes of its fragments held now. */
+  held: number;
   /** Ids completed lately, so late duplicates of their fragments start nothing. */
   readonly done: number[];
 }
@@ -119,6 +126,7 @@ export class Reassembler {
   readonly #maxMessage: number;
   readonly #maxPer: number;
   readonly #maxTotal: number;
+  readonly #maxPerSenderBytes: number;
   readonly #timeout: number;
   readonly #maxSenders: number;
   readonly #now: () => number;
@@ -132,6 +140,10 @@ export class Reassembler {
     this.#maxMessage = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
     this.#maxPer = limits.maxPerSender ?? 4;
     this.#maxTotal = limits.maxTotalBytes ?? 8 << 20;
+    this.#maxPerSenderBytes = Math.max(
+      limits.maxBytesPerSender ?? Math.floor(this.#maxTotal / 4),
+      this.#maxMessage,
+    );
     this.#timeout = limits.timeoutMs ?? 5000;
     this.#maxSenders = limits.maxSenders ?? 1024;
     this.#now = now;
@@ -150,8 +162,9 @@ export class Reassembler {
   }
 
   /**
-   * Takes one datagram from `from`; returns the message it completes (or holds whole), or null
-   * (a fragment kept for later, or a counted drop).
+   * Takes one datagram from sender `from` (whoever holds the budget: the mesh passes the member,
+   * whatever address of its it sent from); returns the message it completes (or holds whole), or
+   * null (a fragment kept for later, or a counted drop).
    */
   add(datagram: Uint8Array, from: string): Uint8Array | null {
     if (datagram.length < WHOLE_HEADER || datagram[0] !== VERSION) return this.#drop("malformed");
@@ -193,11 +206,14 @@ export class Reassembler {
       return null;
     }
     if (this.#held + chunk.length > this.#maxTotal) return this.#drop("memory");
+    // Its fair share: one sender cannot pin what the others need.
+    if (sender.held + chunk.length > this.#maxPerSenderBytes) return this.#drop("memory");
     a.chunks[index] = chunk;
     a.have++;
     a.bytes += chunk.length;
     a.last = now;
     this.#held += chunk.length;
+    sender.held += chunk.length;
     if (a.have < count) return null;
     this.#forget(sender, id, a, null);
     sender.done.push(id);
@@ -240,7 +256,7 @@ export class Reassembler {
       for (const [id, a] of old.open) this.#forget(old, id, a, "evicted");
       this.#senders.delete(oldKey);
     }
-    s = { open: new Map(), done: [] };
+    s = { open: new Map(), done: [], held: 0 };
     this.#senders.set(from, s);
     return s;
   }
@@ -248,6 +264,7 @@ export class Reassembler {
   #forget(s: Sender, id: number, a: Assembly, reason: FragmentDrop | null): void {
     s.open.delete(id);
     this.#held -= a.bytes;
+    s.held -= a.bytes;
     if (reason !== null) this.drops[reason]++;
   }
 

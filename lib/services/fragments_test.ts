@@ -160,3 +160,24 @@ Deno.test("fragments: malformed datagrams are counted drops", () => {
 Deno.test("fragments: too small a datagram size is refused", () => {
   assert.throws(() => splitMessage(bytes(10), 1, 100), RangeError);
 });
+
+Deno.test("fragments: one sender holds at most its share; the others still get theirs", () => {
+  const r = new Reassembler({
+    maxMessageBytes: 10_000,
+    maxTotalBytes: 40_000,
+    maxBytesPerSender: 10_000,
+    maxPerSender: 8,
+  });
+  // A member (its IPv4 and IPv6 addresses: one sender key) starts many messages it never ends.
+  for (let id = 1; id <= 8; id++) {
+    const ds = splitMessage(bytes(9_000, id), id);
+    for (const d of ds.slice(0, -1)) r.add(d, "member-1");
+  }
+  assert.ok(r.heldBytes <= 10_000, String(r.heldBytes));
+  assert.ok(r.drops.memory > 0);
+  // Another member's message still goes through.
+  const other = splitMessage(bytes(9_000, 99), 1);
+  let out: Uint8Array | null = null;
+  for (const d of other) out = r.add(d, "member-2");
+  assert.deepEqual(out, bytes(9_000, 99));
+});

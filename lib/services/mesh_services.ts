@@ -220,7 +220,12 @@ export class MeshServices {
       else if (msg.kind === "ping") this.#pong(msg.id, from);
       else if (msg.kind === "pong") this.#client.handlePong(msg.id, from);
       else this.#pubsub.handle(msg, from);
-    }, { maxMessageBytes: o.maxMessageBytes, logger: deps.logger });
+    }, {
+      maxMessageBytes: o.maxMessageBytes,
+      logger: deps.logger,
+      // A member's addresses (IPv4 and IPv6) share one reassembly budget.
+      senderOf: (a) => this.#member(a)?.publicKey ?? a,
+    });
     this.#local.subscribe(() => this.#reannounce());
     for (const spec of opts.serviceHttp ?? []) this.provideHttp(spec);
     for (const { service, check } of opts.serviceChecks ?? []) this.check(service, check);

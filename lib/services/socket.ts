@@ -59,6 +59,11 @@ export interface ServiceSocketOptions {
   port?: number;
   /** Where unexpected failures are told (rate-limited). */
   logger?: Logger;
+  /**
+   * Who sent from an address, for the reassembly budget: the mesh gives the member's key, so a
+   * member's IPv4 and IPv6 addresses share one fair share. Default: the address itself.
+   */
+  senderOf?: (address: string) => string;
 }
 
 /** Fragments sent per macrotask. */
@@ -82,6 +87,7 @@ export class ServiceSocket {
   readonly #logger: Logger | undefined;
   readonly #logBudget = new LogBudget();
   readonly #handler: (msg: ServiceMessage, from: string) => void;
+  readonly #senderOf: (address: string) => string;
   readonly #bound: { close(): void };
   readonly #sweeper: ReturnType<typeof setInterval>;
   #nextId = crypto.getRandomValues(new Uint32Array(1))[0];
@@ -99,6 +105,7 @@ export class ServiceSocket {
     this.#maxDatagram = opts.maxDatagram ?? MAX_DATAGRAM;
     this.#port = opts.port ?? SERVICES_PORT;
     this.#logger = opts.logger;
+    this.#senderOf = opts.senderOf ?? ((a) => a);
     const limits = opts.reassembly ?? {};
     this.#reassembler = new Reassembler({ ...limits, maxMessageBytes: this.maxMessageBytes });
     this.#bound = stack.listen(this.#port, (data, from) => this.#receive(data, from.address));
@@ -163,7 +170,7 @@ export class ServiceSocket {
   #receive(data: Uint8Array, from: string): void {
     if (this.#closed) return;
     this.counts.receivedBytes += data.length;
-    const bytes = this.#reassembler.add(data, from);
+    const bytes = this.#reassembler.add(data, this.#senderOf(from));
     if (bytes === null) return;
     const msg = decodeMessage(bytes);
     if (msg === null) {
