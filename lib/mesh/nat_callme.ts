@@ -1,7 +1,10 @@
 /**
  * The call-me exchange of the mesh's paths (nat_paths.ts): a node asks the leader to make a peer
  * punch towards it at the same moment, the leader relays that to the peer (or takes it itself),
- * and a node takes a call-me only from the leader and only for a member.
+ * and a node takes a call-me only from the leader and only for a member. The candidates the
+ * leader passes on are the caller's record's (where the leader saw it come from, what it
+ * advertises, its LAN candidates), never the list the caller sent: a member could otherwise
+ * have every other member ping addresses of its choosing.
  * @module
  */
 
@@ -9,7 +12,8 @@ import type { Member } from "../members/member.ts";
 import type { Candidate } from "../nat/candidates.ts";
 import type { PeerPaths } from "../nat/paths.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
-import { CALLME_INTERVAL_MS, fromWire, toWire } from "./callme.ts";
+import { CALLME_INTERVAL_MS, fromWire, MAX_CALLME_CANDIDATES, toWire } from "./callme.ts";
+import { isIpEndpoint } from "../net/resolve.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { PeerState } from "./nat_peer.ts";
 import type { DropReason } from "./nat_status.ts";
@@ -33,6 +37,24 @@ export interface CallMeDeps {
   drops: Record<DropReason, number>;
   /** A peer calls: it punches towards us now. False when it is no peer (nothing counted). */
   calledBy: (key: string, c: Candidate[]) => boolean;
+}
+
+/**
+ * A member's candidates as its record holds them: its endpoints (the leader's observation first,
+ * then what it advertises) and its LAN candidates, IP endpoints only, at most 16.
+ */
+export function recordCandidates(m: Member): Candidate[] {
+  const out: Candidate[] = [];
+  const wire = [
+    ...m.endpoints.map((e) => ({ k: "advertised", e })),
+    ...(m.lan ?? []).map((e) => ({ k: "lan", e })),
+  ];
+  for (const x of wire) {
+    if (out.length >= MAX_CALLME_CANDIDATES || !isIpEndpoint(x.e)) continue;
+    const c = fromWire([x])?.[0];
+    if (c !== undefined && !out.some((o) => o.endpoint === c.endpoint)) out.push(c);
+  }
+  return out;
 }
 
 /** Sends, relays and takes call-me messages. See the module docs. */
@@ -93,11 +115,11 @@ export class CallMe {
       d.drops["callme-not-member"]++;
       return;
     }
-    const c = fromWire(msg.c);
-    if (c === null) {
+    if (fromWire(msg.c) === null) {
       d.drops["callme-malformed"]++;
       return;
     }
+    const c = recordCandidates(sender);
     if (!this.#relayLimit.allow(`${sender.publicKey}>${msg.to}`)) {
       d.drops["callme-rate-limited"]++;
       return;
