@@ -156,7 +156,8 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     type: "boolean",
     default: "false",
     validation: "true or false",
-    description: "relay traffic for members without a direct path (the leader always does)",
+    description: "offer to relay for members without a direct path; a node relays once the " +
+      "leader also grants it (token create --relay, node set --relay); the leader always does",
     defaultValue: () => false,
     parse: boolean,
   },
