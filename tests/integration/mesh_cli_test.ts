@@ -143,6 +143,27 @@ Deno.test({
         );
       assert.equal(uses.usesLeft, 5, "refused joins use nothing");
 
+      // Grants (issue 24): services and relaying in a token; relaying set on a node.
+      assert.equal((await ctl("token", "create", "--service", "auth", "--relay")).code, 0);
+      const granting = JSON.parse((await ctl("token", "list", "--json")).stdout).at(-1);
+      assert.deepEqual([granting.services, granting.relay], [["auth"], true]);
+      assert.match((await ctl("token", "list")).stdout, /service=auth,relay/);
+      const badService = await ctl("token", "create", "--service", "Not A Name");
+      assert.equal(badService.code, 2, badService.stderr);
+      assert.match(badService.stderr, /--service: service name/);
+      const set = await ctl("node", "set", "ok1", "--relay");
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /^ok1 \(10\.211\.0\.\d+\): may relay/);
+      const ok1 = () =>
+        ctl("node", "list", "--json").then((r) =>
+          JSON.parse(r.stdout).nodes.find((n: { name: string }) => n.name === "ok1")
+        );
+      assert.deepEqual((await ok1()).grants, { relay: true });
+      assert.equal((await ctl("node", "set", "ok1", "--no-relay")).code, 0);
+      assert.equal((await ok1()).grants, undefined);
+      assert.equal((await ctl("node", "set", "nobody", "--relay")).code, 2);
+      assert.equal((await ctl("node", "set", "ok1")).code, 2, "neither --relay nor --no-relay");
+
       // Secrets never reach the log.
       for (const t of [good, short, rev]) assert.ok(!log.includes(t.slice(6)), "token in log");
     } finally {
