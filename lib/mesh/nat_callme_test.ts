@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
-import type { Member } from "../members/member.ts";
+import { member as record } from "../../tests/fixtures/members.ts";
 import { CallMe, recordCandidates } from "./nat_callme.ts";
 import type { ControlMessage } from "./sync.ts";
 import type { DropReason } from "./nat_status.ts";
 
-function member(name: string, address: string, extra: Partial<Member> = {}): Member {
-  return {
-    name,
-    publicKey: `${name}-key`,
-    address,
-    endpoints: [],
-    labels: {},
-    role: "node",
-    services: [],
-    joinedAt: 0,
-    ...extra,
-  };
-}
+const member: typeof record = (name, address, extra = {}) =>
+  record(name, address, { publicKey: `${name}-key`, ...extra });
 
 Deno.test("call-me: the leader passes on the caller's record's candidates, never its own list", () => {
   const n1 = member("n1", "10.88.0.2", {
