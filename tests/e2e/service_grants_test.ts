@@ -17,19 +17,11 @@ import {
   waitUp,
   weftIn,
 } from "../fixtures/mesh_lab.ts";
+import { callsFrom, startEchoBackend } from "../fixtures/services_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("dig", "curl"));
 
 const OPTS = { cidr: "10.92.0.0/24", ifPrefix: "wg" };
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
-const BACKEND = new URL("../fixtures/echo_backend.ts", import.meta.url).pathname;
-const CLIENT = new URL("../fixtures/services_client.ts", import.meta.url).pathname;
-const STATUS = "127.0.0.1:51880";
-
-/** The JSON lines of a process's output (stdout and stderr mixed: the other lines skipped). */
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
 
 Deno.test({
   name: "service grants: an ungranted member offering a granted name gets no call, no name",
@@ -42,8 +34,6 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "weft-grants-" });
     const running = new Map<string, LabProc>();
     const weft = (host: string, ...args: string[]) => weftIn(lab, host, dir, ...args);
-    const deno = (host: string, ...args: string[]) =>
-      lab.spawn(host, Deno.execPath(), ["run", "-A", "--config", CONFIG, ...args]);
     try {
       const leader = startMeshNode(lab, { ...OPTS, dir }, "lead", [
         "--leader",
@@ -61,13 +51,7 @@ Deno.test({
       const plain = await create();
       const list = await weft("lead", "token", "list");
       assert.match(list.stdout, /service=echo/, list.stdout);
-      for (const h of ["n1", "n2"]) {
-        const backend = deno(h, BACKEND, h, "8080");
-        assert.ok(
-          await eventually(() => Promise.resolve(backend.output().includes("listening")), 30_000),
-          backend.output(),
-        );
-      }
+      for (const h of ["n1", "n2"]) await startEchoBackend(lab, h, 8080);
       const offer = [
         "--service",
         "echo:8080/tcp",
@@ -109,26 +93,7 @@ Deno.test({
       assert.deepEqual(echo.instances.map((i: { node: string }) => i.node), ["n1"]);
 
       // 20 calls from n3: every one answered by n1's backend.
-      const calls = await lab.exec(
-        "n3",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        CONFIG,
-        CLIENT,
-        "calls",
-        STATUS,
-        `${dir}/n3`,
-        "20",
-        "echo/x",
-      );
-      assert.equal(calls.code, 0, calls.stderr);
-      const by: Record<string, number> = {};
-      for (const r of jsonLines(calls.stdout)) {
-        assert.ok(typeof r.node === "string", JSON.stringify(r));
-        by[r.node as string] = (by[r.node as string] ?? 0) + 1;
-      }
+      const { by } = await callsFrom(lab, "n3", `${dir}/n3`, 20, "echo/x");
       console.log(`20 calls from n3: ${JSON.stringify(by)}`);
       assert.deepEqual(by, { n1: 20 });
 

@@ -15,22 +15,21 @@ import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
+import {
+  callsFrom,
+  CLIENT,
+  denoIn,
+  jsonLines,
+  startEchoBackend,
+  STATUS,
+} from "../fixtures/services_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("dig"));
 
 // Default probe interval (5 s): the stopped node is judged down only after ~15 s, so the 10 s of
 // the issue rest on the caller's own suspicion and on the leases.
 const OPTS = { cidr: "10.91.0.0/24", ifPrefix: "ws" };
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
-const BACKEND = new URL("../fixtures/echo_backend.ts", import.meta.url).pathname;
-const CLIENT = new URL("../fixtures/services_client.ts", import.meta.url).pathname;
-const STATUS = "127.0.0.1:51880";
 const [CMD, ...PRE] = selfCommand();
-
-/** The JSON lines of a process's output (stdout and stderr mixed: the other lines skipped). */
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
 
 Deno.test({
   name: "services across the mesh: calls spread and survive a stop, pub/sub once, leader failover",
@@ -43,8 +42,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "weft-svc-" });
     const running = new Map<string, LabProc>();
     const weft = (host: string, ...args: string[]) => weftIn(lab, host, dir, ...args);
-    const deno = (host: string, ...args: string[]) =>
-      lab.spawn(host, Deno.execPath(), ["run", "-A", "--config", CONFIG, ...args]);
+    const deno = (host: string, ...args: string[]) => denoIn(lab, host, ...args);
     try {
       const leader = startMeshNode(lab, { ...OPTS, dir }, "lead", [
         "--leader",
@@ -54,13 +52,7 @@ Deno.test({
       running.set("lead", leader);
       await waitUp(lab, "lead", dir, leader);
       const token = (await weft("lead", "token", "create", "--uses", "3")).stdout.trim();
-      for (const h of ["n1", "n2"]) {
-        const backend = deno(h, BACKEND, h, "8080");
-        assert.ok(
-          await eventually(() => Promise.resolve(backend.output().includes("listening")), 30_000),
-          backend.output(),
-        );
-      }
+      for (const h of ["n1", "n2"]) await startEchoBackend(lab, h, 8080);
       for (const h of ["n1", "n2", "n3"]) {
         const offer = h === "n3" ? [] : [
           "--service",
@@ -101,26 +93,9 @@ Deno.test({
       const answer = JSON.parse(one.stdout);
       assert.ok(["n1", "n2"].includes(answer.node));
       assert.deepEqual([answer.action, answer.params], ["x", { hello: "mesh" }]);
-      const calls = await lab.exec(
-        "n3",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        CONFIG,
-        CLIENT,
-        "calls",
-        STATUS,
-        `${dir}/n3`,
-        "20",
-        "echo/x",
-      );
-      assert.equal(calls.code, 0, calls.stderr);
-      const by: Record<string, number> = {};
-      for (const r of jsonLines(calls.stdout)) {
-        assert.ok(typeof r.node === "string", JSON.stringify(r));
-        by[r.node as string] = (by[r.node as string] ?? 0) + 1;
-      }
+      const twenty = await callsFrom(lab, "n3", `${dir}/n3`, 20, "echo/x");
+      const by = twenty.by;
+      for (const r of twenty.lines) assert.ok(typeof r.node === "string", JSON.stringify(r));
       console.log(`20 calls from n3: ${JSON.stringify(by)}`);
       assert.equal((by.n1 ?? 0) + (by.n2 ?? 0), 20);
       assert.ok(by.n1 > 0 && by.n2 > 0, "spread over both instances");
@@ -296,23 +271,12 @@ Deno.test({
       );
       // Out of the rotation: calls that may not be retried (no retries, not idempotent) all
       // succeed, so none goes to the stopped node.
-      const strict = await lab.exec(
-        "n3",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        CONFIG,
-        CLIENT,
-        "calls",
-        STATUS,
-        `${dir}/n3`,
-        "10",
-        "echo/x",
-        JSON.stringify({ retries: 0, timeoutMs: 3000 }),
-      );
+      const strict = await callsFrom(lab, "n3", `${dir}/n3`, 10, "echo/x", {
+        retries: 0,
+        timeoutMs: 3000,
+      });
       assert.deepEqual(
-        jsonLines(strict.stdout),
+        strict.lines,
         Array.from({ length: 10 }, () => ({ node: other })),
         strict.stderr,
       );
