@@ -1,12 +1,22 @@
 import assert from "node:assert/strict";
 import { newIpInfo, parseAddress, PROTO_ICMPV6, PROTO_UDP } from "./ip.ts";
-import { DEFAULT_HOP_LIMIT, IPV6_HEADER_LENGTH, parseIpv6, writeIpv6Header } from "./ipv6.ts";
+import {
+  DEFAULT_HOP_LIMIT,
+  EXT_FRAGMENT,
+  EXT_OFFSET,
+  EXT_PROTOCOL,
+  IPV6_HEADER_LENGTH,
+  parseIpv6,
+  walkIpv6Extensions,
+  writeIpv6Header,
+} from "./ipv6.ts";
 
 const SRC = parseAddress("fd00::1")!;
 const DST = parseAddress("2001:db8::ffff:1")!;
 const HOP_BY_HOP = 0;
 const ROUTING = 43;
 const FRAGMENT = 44;
+const AUTH = 51;
 const NO_NEXT_HEADER = 59;
 const DEST_OPTIONS = 60;
 
@@ -147,4 +157,23 @@ Deno.test("ipv6: the caller's info object is filled on success and left alone on
   const nine = Array(9).fill(60);
   assert.equal(parseIpv6(packet(nine, chainOf(nine, PROTO_UDP), PROTO_UDP), out), null);
   assert.deepEqual(out, snapshot);
+});
+
+Deno.test("ipv6: an authentication header is walked past (its length is in 4-byte units)", () => {
+  // AH (RFC 4302): next header, payload length = 4-byte words - 2; here 24 bytes (a 12-byte ICV).
+  const ah = new Uint8Array(24);
+  ah[0] = PROTO_UDP;
+  ah[1] = 24 / 4 - 2;
+  const p = packet([AUTH], [ah], PROTO_UDP);
+  const ip = parseIpv6(p)!;
+  assert.ok(ip, "parsed");
+  assert.equal(ip.protocol, PROTO_UDP);
+  assert.equal(ip.payloadOffset, 40 + 24);
+  // The walk the policy uses says the same.
+  const out = new Int32Array(3);
+  assert.ok(walkIpv6Extensions(p, p.length, out));
+  assert.deepEqual([out[EXT_PROTOCOL], out[EXT_OFFSET], out[EXT_FRAGMENT]], [PROTO_UDP, 64, 0]);
+  // An AH running past the payload is refused.
+  ah[1] = 200;
+  assert.equal(parseIpv6(packet([AUTH], [ah], PROTO_UDP)), null);
 });

@@ -10,6 +10,7 @@
  */
 
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
+import { EXT_FRAGMENT, EXT_OFFSET, EXT_PROTOCOL, walkIpv6Extensions } from "../net/ipv6.ts";
 
 /** The packet is whole, or the first fragment: `FlowInfo` is filled. */
 export const FLOW_OK = 0;
@@ -181,12 +182,8 @@ function ipv4(p: Uint8Array, base: number, len: number, out: FlowInfo, quoted: b
   return ihl;
 }
 
-const HOP_BY_HOP = 0;
-const ROUTING = 43;
-const FRAGMENT = 44;
-const AUTH = 51;
-const DEST_OPTIONS = 60;
-const MAX_EXTENSIONS = 8;
+// The IPv6 extension walk's results (parsing is synchronous: one at a time).
+const walked = new Int32Array(3);
 
 /**
  * Parses the packet at the start of `pkt` into `out` (and, for ICMP errors, the quoted flow into
@@ -212,28 +209,10 @@ export function parseFlow(pkt: Uint8Array, out: FlowInfo, inner: FlowInfo): numb
     if (end > len) return FLOW_MALFORMED;
     out.family = 6;
     readAddresses(pkt, 0, 6, out);
-    proto = pkt[6];
-    off = 40;
-    for (let n = 0;; n++) {
-      if (
-        proto !== HOP_BY_HOP && proto !== ROUTING && proto !== DEST_OPTIONS &&
-        proto !== FRAGMENT && proto !== AUTH
-      ) break;
-      if (n === MAX_EXTENSIONS) return FLOW_MALFORMED;
-      if (proto === HOP_BY_HOP && off !== 40) return FLOW_MALFORMED;
-      if (off + 8 > end) return FLOW_MALFORMED;
-      const next = pkt[off];
-      if (proto === FRAGMENT) {
-        fragOffset = ((pkt[off + 2] << 8) | pkt[off + 3]) >> 3;
-        off += 8;
-      } else if (proto === AUTH) {
-        off += (pkt[off + 1] + 2) * 4;
-      } else {
-        off += (pkt[off + 1] + 1) * 8;
-      }
-      if (off > end) return FLOW_MALFORMED;
-      proto = next;
-    }
+    if (!walkIpv6Extensions(pkt, end, walked)) return FLOW_MALFORMED;
+    proto = walked[EXT_PROTOCOL];
+    off = walked[EXT_OFFSET];
+    fragOffset = walked[EXT_FRAGMENT] >> 3;
   } else {
     return FLOW_MALFORMED;
   }
