@@ -88,6 +88,9 @@ export interface MemberGrants {
   relay?: true;
 }
 
+/** At most this many LAN candidates are kept in a member record (and sent in a hello). */
+export const MAX_LAN = 8;
+
 /** The membership view a node holds: a versioned list of members. */
 export interface MembershipView {
   /** The overlay network (CIDR). */

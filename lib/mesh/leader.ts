@@ -8,7 +8,13 @@
 
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
-import type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+import {
+  MAX_LAN,
+  type Member,
+  type MemberGrants,
+  type MembershipView,
+  type ServiceSpec,
+} from "../members/member.ts";
 import {
   hashSecret,
   newTokenSecret,
@@ -136,9 +142,6 @@ function tokenGrants(t: StoredToken): MemberGrants | null {
   };
   return g.services || g.relay ? g : null;
 }
-
-/** At most this many LAN candidates are kept per member. */
-export const MAX_LAN = 8;
 
 /** How many departed keys the leader remembers (removals are rare: the oldest go first). */
 export const MAX_LEFT = 4096;

@@ -9,14 +9,13 @@ import {
   type JoinResult,
   LeaderCore,
   LeaderError,
-  MAX_LAN,
   TOKEN_TTL_RANGE_MS,
 } from "./leader.ts";
 import { decodeLanKey } from "./lan_key.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
 import { StateDir } from "./state.ts";
 import { hashSecret } from "./token.ts";
-import type { MembershipView } from "../members/member.ts";
+import { MAX_LAN, type MembershipView } from "../members/member.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import { dnsLabelProblem } from "../net/names.ts";
 

@@ -34,7 +34,7 @@ import { Cidr } from "../net/cidr.ts";
 import type { PathMetrics } from "../status/metrics.ts";
 import type { PeerStatus } from "../status/status.ts";
 import type { ControlPort } from "./control_channel.ts";
-import { MAX_LAN } from "./leader.ts";
+import { MAX_LAN } from "../members/member.ts";
 import { CallMe } from "./nat_callme.ts";
 import { LanDiscovery, type LanDiscoveryOptions } from "./nat_lan.ts";
 import { candidatesOf, newPeerState, type PeerState } from "./nat_peer.ts";

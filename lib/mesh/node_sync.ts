@@ -15,7 +15,7 @@ import type { VersionedPolicy } from "./policy_source.ts";
 import { type NodeFile, SerialWriter, type StateDir } from "./state.ts";
 import { type ControlMessage, PolicyAssembler, ViewAssembler } from "./sync.ts";
 import { decodeLanKey, lanKeyId } from "./lan_key.ts";
-import { MAX_LAN } from "./leader.ts";
+import { MAX_LAN } from "../members/member.ts";
 
 /** The sync section of a mesh agent's options. */
 export interface NodeSyncOptions {
