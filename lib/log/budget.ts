@@ -4,6 +4,8 @@
  * @module
  */
 
+import { refilled } from "../protocol/ratelimiter.ts";
+
 /** Lets through `burst` lines, then one every `intervalMs`; counts the rest. */
 export class LogBudget {
   readonly #burst: number;
@@ -27,7 +29,7 @@ export class LogBudget {
    */
   take(): number | null {
     const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) / this.#interval);
+    this.#tokens = refilled(this.#tokens, now - this.#at, 1 / this.#interval, this.#burst);
     this.#at = now;
     if (this.#tokens < 1) {
       this.#suppressed++;

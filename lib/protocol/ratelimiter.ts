@@ -6,6 +6,19 @@
  * @module
  */
 
+/**
+ * A token bucket's refill: `tokens` after `elapsedMs` at `perMs` tokens a millisecond, capped at
+ * `max`. The one formula of every bucket in weft (join and handshake limits, callers of a
+ * service, log budgets, a relay's rate per member).
+ * @example
+ * ```ts
+ * refilled(0, 500, 20 / 1000, 5); // 5: half a second at 20 a second, capped at the burst
+ * ```
+ */
+export function refilled(tokens: number, elapsedMs: number, perMs: number, max: number): number {
+  return Math.min(max, tokens + elapsedMs * perMs);
+}
+
 /** Options of a {@link RateLimiter}. */
 export interface RateLimiterOptions {
   /** Messages a second each source may send in the long run. Default 20. */
@@ -75,7 +88,7 @@ export class RateLimiter {
       b = { tokens: this.#burst, at: now };
       this.#buckets.set(source, b);
     } else {
-      b.tokens = Math.min(this.#burst, b.tokens + ((now - b.at) * this.#rate) / 1000);
+      b.tokens = refilled(b.tokens, now - b.at, this.#rate / 1000, this.#burst);
       b.at = now;
     }
     if (b.tokens < 1) return false;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RateLimiter } from "./ratelimiter.ts";
+import { RateLimiter, refilled } from "./ratelimiter.ts";
 
 Deno.test("rate limiter: a burst, then the steady rate, per source", () => {
   let t = 0;
@@ -59,4 +59,10 @@ Deno.test("rate limiter: a full table refuses new sources, or lets them through 
     assert(!rl.allow("a"), "tracked sources stay limited");
     assert.equal(rl.size, 2);
   }
+});
+
+Deno.test("refilled: tokens grow with the time passed, up to the cap", () => {
+  assert.equal(refilled(0, 500, 20 / 1000, 5), 5);
+  assert.equal(refilled(1, 100, 20 / 1000, 5), 3);
+  assert.equal(refilled(2.5, 0, 1, 5), 2.5);
 });

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { refilled } from "../protocol/ratelimiter.ts";
+
 /** How fast a member may push traffic through a relay. */
 export interface RelayRate {
   /** Bytes a second in the long run (relay packets as received, headers included). */
@@ -70,8 +72,8 @@ export class TokenBucket {
     const s = this.#s;
     const dt = now - s[AT];
     if (dt > 0) {
-      s[BYTES] = Math.min(s[MAX_BYTES], s[BYTES] + dt * s[BYTES_PER_MS]);
-      s[PACKETS] = Math.min(s[MAX_PACKETS], s[PACKETS] + dt * s[PACKETS_PER_MS]);
+      s[BYTES] = refilled(s[BYTES], dt, s[BYTES_PER_MS], s[MAX_BYTES]);
+      s[PACKETS] = refilled(s[PACKETS], dt, s[PACKETS_PER_MS], s[MAX_PACKETS]);
       s[AT] = now;
     }
     if (s[PACKETS] < 1 || s[BYTES] < bytes) return false;

@@ -8,6 +8,7 @@
  */
 
 import { DEFAULT_CALLER_LIMIT } from "../members/service_backends.ts";
+import { refilled } from "../protocol/ratelimiter.ts";
 
 export {
   type CallerLimitSpec,
@@ -76,7 +77,7 @@ export class CallerLimits {
   admit(caller: string): CallerRefusal | null {
     const now = this.#now();
     const s = this.#state(caller, now);
-    s.tokens = Math.min(this.#burst, s.tokens + ((now - s.at) * this.#rate) / 1000);
+    s.tokens = refilled(s.tokens, now - s.at, this.#rate / 1000, this.#burst);
     s.at = now;
     if (s.running >= this.#maxConcurrent) return "concurrency";
     if (s.tokens < 1) return "rate";
