@@ -136,22 +136,22 @@ export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
 export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
-export type { MeshIdentityOptions, MeshUnderlayOptions } from "./lib/mesh/options.ts";
-export type { JoinClientOptions } from "./lib/mesh/join_client.ts";
-export type { CreatedToken, LeaderOptions, TokenOptions } from "./lib/mesh/leader_service.ts";
-export type { NodeSyncOptions } from "./lib/mesh/node_sync.ts";
-export type { PeersOptions } from "./lib/mesh/peers.ts";
-export type { MeshDnsOptions } from "./lib/mesh/mesh_dns.ts";
+export type { MeshIdentityOptions, MeshUnderlayOptions } from "./lib/mesh/options/options.ts";
+export type { JoinClientOptions } from "./lib/mesh/join/client.ts";
+export type { CreatedToken, LeaderOptions, TokenOptions } from "./lib/mesh/leader/service.ts";
+export type { NodeSyncOptions } from "./lib/mesh/sync/node_sync.ts";
+export type { PeersOptions } from "./lib/mesh/peers/peers.ts";
+export type { MeshDnsOptions } from "./lib/dns/mesh_dns.ts";
 export type {
   LeaseOptions,
   LeaseStats,
   ServiceLeader,
   ServiceLeaderChange,
   ServiceLease,
-} from "./lib/services/lease_runtime.ts";
-export { DEFAULT_LEASE_TIMING, type LeaseTiming } from "./lib/services/lease_protocol.ts";
-export type { ArbiterStats, LeaseRecord, LeaseRefusal } from "./lib/services/lease_arbiter.ts";
-export type { LeaseClientStats } from "./lib/services/lease_client.ts";
+} from "./lib/services/lease/runtime.ts";
+export { DEFAULT_LEASE_TIMING, type LeaseTiming } from "./lib/services/lease/protocol.ts";
+export type { ArbiterStats, LeaseRecord, LeaseRefusal } from "./lib/services/lease/arbiter.ts";
+export type { LeaseClientStats } from "./lib/services/lease/client.ts";
 export {
   type MeshConfigDeps,
   meshControlFromConfig,
@@ -159,15 +159,11 @@ export {
   meshOptionsFromConfig,
   meshRoleFromConfig,
 } from "./lib/mesh/mesh_config.ts";
-export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader.ts";
+export { LeaderError, TOKEN_TTL_RANGE_MS } from "./lib/mesh/leader/core.ts";
 export { NODE_LABEL_PREFIX } from "./lib/members/labels.ts";
 export { grantedServicesProblem, MAX_GRANTED_SERVICES } from "./lib/members/services.ts";
-export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state.ts";
-export {
-  compilePolicyText,
-  policyFromConfig,
-  type VersionedPolicy,
-} from "./lib/mesh/policy_source.ts";
+export { type LeaderFile, type NodeFile, StateDir } from "./lib/mesh/state/state.ts";
+export { compilePolicyText, policyFromConfig, type VersionedPolicy } from "./lib/policy/source.ts";
 export type { NameLookup } from "./lib/net/resolve.ts";
 export type { HealthState } from "./lib/health/state.ts";
 export type { Member, MemberGrants, MembershipView, ServiceSpec } from "./lib/members/member.ts";
@@ -217,7 +213,12 @@ export {
   DEFAULT_CALLER_LIMIT,
   parseCallerLimit,
 } from "./lib/services/caller_limits.ts";
-export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./lib/mesh/token.ts";
+export {
+  decodeToken,
+  encodeToken,
+  type StoredToken,
+  type TokenPayload,
+} from "./lib/mesh/join/token.ts";
 export {
   type HealthEvent,
   type HealthOptions,

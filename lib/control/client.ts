@@ -8,7 +8,7 @@
 import type { NodeStatus, PeerStatus } from "../status/status.ts";
 import type { PingResult } from "../agent/agent.ts";
 import type { Member } from "../members/member.ts";
-import type { StoredToken } from "../mesh/token.ts";
+import type { StoredToken } from "../mesh/join/token.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
 import type { RequestOptions } from "../services/client.ts";

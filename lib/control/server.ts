@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
-import { LeaderError, LeaderNotFoundError } from "../mesh/leader.ts";
+import { LeaderError, LeaderNotFoundError } from "../mesh/leader/core.ts";
 import { guardListener, type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyTooLargeError, serveHttp1 } from "./http1.ts";

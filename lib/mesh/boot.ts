@@ -11,17 +11,17 @@ import type { DirLock } from "../config/dir_lock.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { Cidr } from "../net/cidr.ts";
-import { type CheckedToken, JoinError, requestJoin } from "./join_client.ts";
-import type { JoinClientOptions } from "./join_client.ts";
-import { LeaderCore } from "./leader.ts";
-import type { LeaderOptions } from "./leader_service.ts";
+import { type CheckedToken, JoinError, requestJoin } from "./join/client.ts";
+import type { JoinClientOptions } from "./join/client.ts";
+import { LeaderCore } from "./leader/core.ts";
+import type { LeaderOptions } from "./leader/service.ts";
 import {
   DEFAULT_LISTEN_PORT,
   type MeshIdentityOptions,
   type MeshUnderlayOptions,
-} from "./options.ts";
+} from "./options/options.ts";
 import { overlappingRoute } from "./routes.ts";
-import { type NodeFile, StateDir } from "./state.ts";
+import { type NodeFile, StateDir } from "./state/state.ts";
 
 /** The default IPv4 mesh network. */
 export const DEFAULT_NETWORK = "10.200.0.0/16";

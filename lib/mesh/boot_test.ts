@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { DEFAULT_NETWORK, localEndpoints, openLeader, openNode, openState } from "./boot.ts";
-import { checkJoinToken, JoinError } from "./join_client.ts";
+import { checkJoinToken, JoinError } from "./join/client.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { MeshAgent } from "./mesh_agent.ts";
-import { StateDir } from "./state.ts";
-import { compilePolicyText } from "./policy_source.ts";
+import { StateDir } from "./state/state.ts";
+import { compilePolicyText } from "../policy/source.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { DirLockedError } from "../config/dir_lock.ts";

@@ -8,7 +8,7 @@
  * (`membership.ts`), the policy (`policy_runtime.ts`), the control channel
  * (`control_channel.ts`), the leader's service (`leader_service.ts`, `join_server.ts`) or a
  * node's sync (`node_sync.ts`), the paths through NATs (`nat_paths.ts`), the service layer
- * (`lib/services/mesh_services.ts`), the service-leader leases (`lib/services/lease_runtime.ts`),
+ * (`lib/services/mesh_services.ts`), the service-leader leases (`lib/services/lease/runtime.ts`),
  * and DNS (`mesh_dns.ts`).
  * @module
  */
@@ -24,39 +24,39 @@ import type { PolicyEngine } from "../policy/engine.ts";
 import type { PolicyFilter } from "../policy/filter.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { type OpenedState, openLeader, openNode, openState } from "./boot.ts";
-import { ControlChannel } from "./control_channel.ts";
+import { ControlChannel } from "./sync/control_channel.ts";
 import {
   type CheckedToken,
   checkJoinToken,
   type JoinClientOptions,
   JoinError,
-} from "./join_client.ts";
-import { JoinServer } from "./join_server.ts";
-import { type LeaderCore, LeaderError } from "./leader.ts";
+} from "./join/client.ts";
+import { JoinServer } from "./join/server.ts";
+import { type LeaderCore, LeaderError } from "./leader/core.ts";
 import {
   type CreatedToken,
   type LeaderOptions,
   LeaderService,
   type TokenOptions,
-} from "./leader_service.ts";
-import { type MeshDnsOptions, startMeshDns } from "./mesh_dns.ts";
+} from "./leader/service.ts";
+import { type MeshDnsOptions, startMeshDns } from "../dns/mesh_dns.ts";
 import { Membership } from "./membership.ts";
-import { NodeSync, type NodeSyncOptions } from "./node_sync.ts";
+import { NodeSync, type NodeSyncOptions } from "./sync/node_sync.ts";
 import {
   DEFAULT_LISTEN_PORT,
   type MeshIdentityOptions,
   meshTcpPort,
   type MeshUnderlayOptions,
   underlayKind,
-} from "./options.ts";
-import { MemberIndex, MeshPeers, type PeersOptions } from "./peers.ts";
-import { MeshPaths, type NatOptions } from "./nat_paths.ts";
-import { decodeLanKey } from "./lan_key.ts";
+} from "./options/options.ts";
+import { MemberIndex, MeshPeers, type PeersOptions } from "./peers/peers.ts";
+import { MeshPaths, type NatOptions } from "../nat/runtime/mesh_paths.ts";
+import { decodeLanKey } from "./state/lan_key.ts";
 import { isPathProbe } from "../nat/probe.ts";
-import type { VersionedPolicy } from "./policy_source.ts";
-import { PolicyRuntime } from "./policy_runtime.ts";
-import type { NodeFile, StateDir } from "./state.ts";
-import type { Prober } from "./sync.ts";
+import type { VersionedPolicy } from "../policy/source.ts";
+import { PolicyRuntime } from "../policy/runtime.ts";
+import type { NodeFile, StateDir } from "./state/state.ts";
+import type { Prober } from "./sync/protocol.ts";
 import { RelayClient } from "../relay/client.ts";
 import { RelayMux } from "../relay/mux.ts";
 import { RelayServer } from "../relay/server.ts";
@@ -64,8 +64,8 @@ import { RelayTransport } from "../relay/transport.ts";
 import { RELAY_HEADER_SIZE } from "../relay/wire.ts";
 import type { Transport } from "../io/driver.ts";
 import type { NodeStatus } from "../status/status.ts";
-import { MeshRoutes } from "./mesh_routes.ts";
-import { RelayService } from "./relay_service.ts";
+import { MeshRoutes } from "../relay/runtime/mesh_routes.ts";
+import { RelayService } from "../relay/runtime/relay_service.ts";
 import {
   type LeaseOptions,
   LeaseRuntime,
@@ -73,15 +73,15 @@ import {
   type ServiceLeader,
   type ServiceLeaderChange,
   type ServiceLease,
-} from "../services/lease_runtime.ts";
+} from "../services/lease/runtime.ts";
 import { MeshServices, type ServicesOptions } from "../services/mesh_services.ts";
 import { servicesStatus } from "../services/service_status.ts";
-import { leaseMetrics } from "../services/lease_metrics.ts";
+import { leaseMetrics } from "../services/lease/metrics.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishOptions, PublishResult } from "../services/pubsub.ts";
 import type { SubscribeOptions, Subscription } from "../services/subscription.ts";
 
-export { checkJoinToken, JoinError } from "./join_client.ts";
+export { checkJoinToken, JoinError } from "./join/client.ts";
 
 /**
  * How a mesh agent starts: one flat object made of sections, each read by the part it

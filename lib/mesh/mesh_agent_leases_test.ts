@@ -11,7 +11,7 @@ import { freePort } from "../../tests/fixtures/procs.ts";
 import { HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
 import { DnsClass, DnsType } from "../dns/wire.ts";
 import { formatAddress } from "../net/ip.ts";
-import type { ServiceLeader } from "../services/lease_runtime.ts";
+import type { ServiceLeader } from "../services/lease/runtime.ts";
 import type { MeshAgent } from "./mesh_agent.ts";
 
 /** Resolves once `a`'s leader of `svc` satisfies `ok` (now, or at a change event). */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { JoinError, MeshAgent, type MeshOptions } from "./mesh_agent.ts";
-import { LeaderError } from "./leader.ts";
+import { LeaderError } from "./leader/core.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
 import { freePort } from "../../tests/fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";

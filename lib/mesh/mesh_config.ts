@@ -7,13 +7,13 @@
 
 import { type AgentConfig, validateRunMode } from "../config/agent_config.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { joinFromConfig } from "./join_client.ts";
-import { leaderFromConfig } from "./leader_service.ts";
+import { joinFromConfig } from "./join/client.ts";
+import { leaderFromConfig } from "./leader/service.ts";
 import type { MeshOptions } from "./mesh_agent.ts";
-import { dnsFromConfig } from "./mesh_dns.ts";
-import { identityFromConfig, servicesFromConfig, underlayFromConfig } from "./options.ts";
-import { peersFromConfig } from "./peers.ts";
-import { StateDir } from "./state.ts";
+import { dnsFromConfig } from "../dns/mesh_dns.ts";
+import { identityFromConfig, servicesFromConfig, underlayFromConfig } from "./options/options.ts";
+import { peersFromConfig } from "./peers/peers.ts";
+import { StateDir } from "./state/state.ts";
 
 /** What the configuration does not say. */
 export interface MeshConfigDeps {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { meshControlFromConfig, meshOptionsFromConfig, meshRoleFromConfig } from "./mesh_config.ts";
-import { StateDir } from "./state.ts";
+import { StateDir } from "./state/state.ts";
 import { type AgentConfig, loadAgentConfig } from "../config/agent_config.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { nullLogger } from "../log/logger.ts";

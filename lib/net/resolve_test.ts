@@ -2,7 +2,7 @@
  * EndpointResolver through an injected lookup: the default cap of 4 lookups at once, turns
  * freed by success and failure alike, lookups that time out while waiting never starting, late
  * answers ignored, IP literals never looked up. (Splitting and the basics are in
- * lib/mesh/peer_names_test.ts; retry backoff belongs to PeerNames, tested there.)
+ * lib/mesh/peers/names_test.ts; retry backoff belongs to PeerNames, tested there.)
  */
 import assert from "node:assert/strict";
 import { EndpointResolver, type NameLookup, ResolveTimeout } from "./resolve.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { ServiceLeaderStatus, ServiceStatus } from "../status/status.ts";
-import type { ServiceLeader } from "./lease_runtime.ts";
+import type { ServiceLeader } from "./lease/runtime.ts";
 import type { ServiceSummary } from "./mesh_services.ts";
 
 /**

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { MembershipView } from "../members/member.ts";
 import { member } from "../../tests/fixtures/members.ts";
 import { serviceInstances, serviceNames } from "./instances.ts";
-import type { ServiceLeader } from "./lease_runtime.ts";
+import type { ServiceLeader } from "./lease/runtime.ts";
 import type { ServiceSummary } from "./mesh_services.ts";
 import { servicesStatus } from "./service_status.ts";
 

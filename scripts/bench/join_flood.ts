@@ -11,7 +11,7 @@
 
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { checkJoinToken } from "../../lib/mesh/mesh_agent.ts";
-import { sealJoinRequest } from "../../lib/mesh/join_crypto.ts";
+import { sealJoinRequest } from "../../lib/mesh/join/crypto.ts";
 import { selectSuite } from "../../lib/crypto/select.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { ping, wgDump } from "../fixtures/wg_lab.ts";
 import { nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
-import { decodeToken } from "../../lib/mesh/token.ts";
+import { decodeToken } from "../../lib/mesh/join/token.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "wg"));
 

@@ -8,8 +8,8 @@ import { JoinError, MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agen
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { sendMessage } from "../../lib/mesh/sync.ts";
-import { compilePolicyText } from "../../lib/mesh/policy_source.ts";
+import { sendMessage } from "../../lib/mesh/sync/protocol.ts";
+import { compilePolicyText } from "../../lib/policy/source.ts";
 import type { Member } from "../../lib/members/member.ts";
 
 function leaderOpts(dir: string): MeshOptions {

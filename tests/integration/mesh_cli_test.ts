@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { freePort, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
-import { decodeToken, encodeToken } from "../../lib/mesh/token.ts";
+import { decodeToken, encodeToken } from "../../lib/mesh/join/token.ts";
 
 const [CMD, ...PRE] = selfCommand();
 

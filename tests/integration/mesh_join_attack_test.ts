@@ -9,7 +9,7 @@ import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { createLogger } from "../../lib/log/logger.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { readU32 } from "../../lib/protocol/bytes.ts";
-import { decodeToken, encodeToken } from "../../lib/mesh/token.ts";
+import { decodeToken, encodeToken } from "../../lib/mesh/join/token.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 

@@ -3,7 +3,7 @@ import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { decodeToken } from "../../lib/mesh/token.ts";
+import { decodeToken } from "../../lib/mesh/join/token.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import type { NameLookup } from "../../lib/net/resolve.ts";
 
@@ -198,7 +198,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "weft-mesh-noname-" });
     try {
       const leader = generateKeyPair().publicKey;
-      const { encodeToken } = await import("../../lib/mesh/token.ts");
+      const { encodeToken } = await import("../../lib/mesh/join/token.ts");
       const token = encodeToken({
         leaderKey: leader,
         endpoints: ["nowhere.mesh.test:51820"],

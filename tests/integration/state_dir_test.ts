@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { JoinError, MeshAgent } from "../../lib/mesh/mesh_agent.ts";
-import { StateDir } from "../../lib/mesh/state.ts";
+import { StateDir } from "../../lib/mesh/state/state.ts";
 import { createLogger } from "../../lib/log/logger.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { MeshAgent } from "../../lib/mesh/mesh_agent.ts";
 import { serveControl } from "../../lib/control/server.ts";
-import { StateDir } from "../../lib/mesh/state.ts";
+import { StateDir } from "../../lib/mesh/state/state.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
 

@@ -7,8 +7,8 @@
 
 import { Hono } from "hono";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
-import { TOKEN_TTL_RANGE_MS } from "../../mesh/leader.ts";
-import { compilePolicyText } from "../../mesh/policy_source.ts";
+import { TOKEN_TTL_RANGE_MS } from "../../mesh/leader/core.ts";
+import { compilePolicyText } from "../../policy/source.ts";
 import { grantedLabelsProblem } from "../../members/labels.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
 import { PolicyError } from "../../policy/schema.ts";

@@ -1,0 +1,85 @@
+/**
+ * The mesh agent's DNS server: every member and service by name, with the members' health, and
+ * each service's leader (`leader.<service>.<zone>`), on 127.0.0.1 (and on the overlay address
+ * with a TUN). Asked for and unable to start, it fails the agent's start, naming the cause.
+ * @module
+ */
+
+import type { Agent, UnderlayKind } from "../agent/agent.ts";
+import type { AgentConfig } from "../config/agent_config.ts";
+import { type DnsServer, serveDns } from "./server.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Member, MembershipView } from "../members/member.ts";
+
+/** The DNS section of a mesh agent's options. */
+export interface MeshDnsOptions {
+  /** DNS port on 127.0.0.1 and the overlay address (TUN mode); 0 turns DNS off. Default 15353. */
+  dnsPort?: number;
+  /** The DNS zone. Default `overlay.local.`. */
+  dnsZone?: string;
+  /** Forward names outside the zone to the system's resolvers. */
+  dnsForward?: boolean;
+}
+
+/** The DNS section of a parsed configuration. */
+export function dnsFromConfig(config: AgentConfig): MeshDnsOptions {
+  return { dnsPort: config.dnsPort, dnsZone: config.dnsZone, dnsForward: config.dnsForward };
+}
+
+/** What the DNS server serves from and where. */
+export interface MeshDnsContext {
+  /** The agent: its overlay address, its peers' health, its listener counters. */
+  agent: Agent;
+  /** The membership view held now. */
+  view: () => MembershipView;
+  /** No TUN: the overlay address is not the kernel's, so only loopback is served. */
+  userspace: boolean;
+  /** The underlay, which the DNS sockets follow. */
+  underlay: UnderlayKind;
+  /** The logger. */
+  logger: Logger;
+  /** The member leading a service now (`leader.<service>.<zone>`), or null. */
+  serviceLeader?: (service: string) => Member | null;
+}
+
+/** Starts the DNS server unless turned off (null); throws, naming the cause, when it cannot. */
+export async function startMeshDns(
+  opts: MeshDnsOptions,
+  ctx: MeshDnsContext,
+): Promise<DnsServer | null> {
+  const port = opts.dnsPort ?? 15353;
+  if (port === 0) return null;
+  const { agent, logger } = ctx;
+  const overlay = agent.addresses[0].split("/")[0];
+  // In userspace mode the overlay address is not the kernel's: serve loopback only.
+  const addresses = ctx.userspace ? ["127.0.0.1"] : ["127.0.0.1", overlay];
+  let dns: DnsServer;
+  try {
+    dns = await serveDns({
+      addresses,
+      port,
+      zone: opts.dnsZone,
+      forward: opts.dnsForward ?? false,
+      logger,
+      // The DNS sockets follow the underlay: FFI sockets with it, node:dgram without.
+      udp: ctx.underlay === "linux" ? "linux" : "node",
+      source: {
+        view: ctx.view,
+        healthOf: (m) =>
+          m.publicKey === agent.device.publicKey
+            ? "up"
+            : agent.health.get(m.publicKey)?.state ?? "unknown",
+        ...(ctx.serviceLeader ? { leaderOf: ctx.serviceLeader } : {}),
+      },
+    });
+  } catch (e) {
+    // Asked for and not there: the agent must not run on without it.
+    throw new Error(
+      `the DNS server did not start: ${e instanceof Error ? e.message : String(e)} ` +
+        "(choose another DNS port, or 0 for no DNS)",
+      { cause: e },
+    );
+  }
+  agent.listenerStats.dns_tcp = dns.listenerStats;
+  return dns;
+}

@@ -1,0 +1,228 @@
+import assert from "node:assert/strict";
+import {
+  checkJoinToken,
+  JoinError,
+  joinFromConfig,
+  leaderTcpEndpoints,
+  requestJoin,
+} from "./client.ts";
+import { MeshAgent } from "../mesh_agent.ts";
+import { encodeToken } from "./token.ts";
+import { MemoryNetwork } from "../../../drivers/memory.ts";
+import { encodeKey, generateKeyPair } from "../../crypto/keys.ts";
+import { selectSuite } from "../../crypto/select.ts";
+import { createLogger, nullLogger } from "../../log/logger.ts";
+import type { AgentConfig } from "../../config/agent_config.ts";
+import type { NameLookup } from "../../net/resolve.ts";
+
+const dh = selectSuite().dh;
+const leader = generateKeyPair();
+
+function token(extra: Partial<Parameters<typeof encodeToken>[0]> = {}): string {
+  return encodeToken({
+    leaderKey: leader.publicKey,
+    endpoints: ["192.0.2.1:51820"],
+    network: "10.7.0.0/24",
+    id: "0123456789ab",
+    secret: "c2VjcmV0c2VjcmV0",
+    ...extra,
+  });
+}
+
+Deno.test("join client: a usable token is checked and its request parts derived", () => {
+  const checked = checkJoinToken(token(), dh);
+  assert.equal(checked.token.network, "10.7.0.0/24");
+  assert.equal(encodeKey(checked.leaderKey), leader.publicKey);
+  assert.deepEqual([...checked.tokenId], [0x01, 0x23, 0x45, 0x67, 0x89, 0xab]);
+  assert.equal(checked.mac1Key.length, 32);
+});
+
+Deno.test("join client: a token that cannot be used is a JoinError saying why", () => {
+  const refused = (text: string, why: RegExp) =>
+    assert.throws(
+      () => checkJoinToken(text, dh),
+      (e) => e instanceof JoinError && why.test(e.message),
+    );
+  refused("weft1_nonsense", /./);
+  refused("not a token", /not a weft join token/);
+  // A low-order point: every shared secret with it would be zero.
+  refused(token({ leaderKey: encodeKey(new Uint8Array(32)) }), /unusable join token/);
+  refused(token({ id: "zz" }), /bad id or secret/);
+  refused(token({ network: "nonsense" }), /bad network/);
+  refused(token({ endpoints: ["no port here"] }), /no usable leader endpoint/);
+});
+
+Deno.test("join client: no answer from the leader fails after the timeout, naming it", async () => {
+  const net = new MemoryNetwork();
+  await assert.rejects(
+    requestJoin(
+      {
+        role: "node",
+        stateDir: "/nonexistent",
+        hostname: "n1",
+        joinTimeoutMs: 600,
+        openTransport: () => Promise.resolve(net.bind("192.0.2.2", 51820)),
+      },
+      checkJoinToken(token(), dh),
+      generateKeyPair().privateKey,
+      nullLogger,
+    ),
+    (e) =>
+      !(e instanceof JoinError) &&
+      /no answer from the leader at 192\.0\.2\.1:51820/.test(String(e)),
+  );
+  // Resent four times a second at first: several tries in 600 ms.
+  assert.ok(net.sent >= 3, `sent ${net.sent}`);
+});
+
+Deno.test("join client: a leader name that never resolves fails with the lookup's cause", async () => {
+  const net = new MemoryNetwork();
+  const lookup: NameLookup = () => Promise.reject(new Error("no such host"));
+  await assert.rejects(
+    requestJoin(
+      {
+        role: "node",
+        stateDir: "/nonexistent",
+        hostname: "n1",
+        joinTimeoutMs: 500,
+        lookup,
+        openTransport: () => Promise.resolve(net.bind("192.0.2.2", 51820)),
+      },
+      checkJoinToken(token({ endpoints: ["leader.invalid:51820"] }), dh),
+      generateKeyPair().privateKey,
+      nullLogger,
+    ),
+    /could not resolve the leader's endpoint leader\.invalid:51820: .*no such host/,
+  );
+  assert.equal(net.sent, 0);
+});
+
+Deno.test("join client: the join section of a configuration is its token", () => {
+  assert.deepEqual(joinFromConfig({ join: "weft1_x" } as AgentConfig), { token: "weft1_x" });
+  assert.deepEqual(joinFromConfig({} as AgentConfig), { token: undefined });
+});
+
+/** A loopback port free for both UDP and TCP now. */
+function freeBoth(): number {
+  for (;;) {
+    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const port = (udp.addr as Deno.NetAddr).port;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // Taken on TCP: draw again.
+    } finally {
+      udp.close();
+    }
+  }
+}
+
+Deno.test("join client: the leader's TCP endpoints: the token's TCP port, else each endpoint's", () => {
+  const t = checkJoinToken(token({ endpoints: ["192.0.2.1:51820", "[2001:db8::1]:4000"] }), dh);
+  assert.deepEqual(leaderTcpEndpoints(t.token), [
+    "tcp://192.0.2.1:51820",
+    "tcp://[2001:db8::1]:4000",
+  ]);
+  const other = checkJoinToken(token({ endpoints: ["leader.example:51820"], tcpPort: 443 }), dh);
+  assert.deepEqual(leaderTcpEndpoints(other.token), ["tcp://leader.example:443"]);
+});
+
+Deno.test("join client: where UDP goes unanswered the join goes over TCP, on the token's TCP port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-join-tcp-" });
+  const udpPort = freeBoth();
+  const tcpPort = freeBoth();
+  const leaderAgent = await MeshAgent.start({
+    role: "leader",
+    stateDir: `${dir}/lead`,
+    hostname: "lead",
+    userspace: true,
+    network: "10.8.2.0/24",
+    listenPort: udpPort,
+    tcpPort,
+    advertise: [`127.0.0.1:${udpPort}`],
+    dnsPort: 0,
+    logger: nullLogger,
+  });
+  try {
+    assert.equal(leaderAgent.agent.tcpPort, tcpPort);
+    const { token } = await leaderAgent.createToken({ ttlMs: 60_000, relay: true });
+    const lines: string[] = [];
+    // UDP to a memory network where no leader is: every request over it is lost.
+    const net = new MemoryNetwork();
+    const res = await requestJoin(
+      {
+        role: "node",
+        stateDir: "/nonexistent",
+        hostname: "n1",
+        relay: true,
+        tcpPort: 44444,
+        openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
+      },
+      checkJoinToken(token, dh),
+      generateKeyPair().privateKey,
+      createLogger({ sink: (l) => lines.push(l) }),
+    );
+    assert.equal(res.joinedOver, "tcp");
+    assert.equal(res.answeredFrom, `tcp://127.0.0.1:${tcpPort}`);
+    assert.equal(res.member.name, "n1");
+    assert.match(
+      lines.join("\n"),
+      new RegExp(`INFO joined over tcp leader=tcp://127\\.0\\.0\\.1:${tcpPort}`),
+    );
+    assert.ok(net.sent > 0, "UDP was tried first");
+    // The leader's record of the member: what its request said, and no observed endpoint (its
+    // TCP source port is no use to anyone).
+    const rec = leaderAgent.view().members.find((m) => m.name === "n1")!;
+    assert.equal(rec.relay, true);
+    assert.equal(rec.tcpPort, 44444);
+    assert.deepEqual(rec.endpoints, []);
+    // The leader's own record: it relays, and where its TCP listens.
+    assert.equal(res.leader.relay, true);
+    assert.equal(res.leader.tcpPort, tcpPort);
+  } finally {
+    await leaderAgent.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("join client: no answer over UDP or TCP names both", async () => {
+  const udpPort = freeBoth();
+  const tcpPort = freeBoth();
+  const net = new MemoryNetwork();
+  const text = token({ endpoints: [`127.0.0.1:${udpPort}`], tcpPort });
+  const join = (tcp: number | undefined) =>
+    requestJoin(
+      {
+        role: "node",
+        stateDir: "/nonexistent",
+        hostname: "n1",
+        // Past the 2 s of fast resends, when TCP joins in.
+        joinTimeoutMs: 3200,
+        tcpPort: tcp,
+        openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
+      },
+      checkJoinToken(text, dh),
+      generateKeyPair().privateKey,
+      nullLogger,
+    );
+  await assert.rejects(join(40000), (e) => {
+    assert.match(
+      String(e),
+      new RegExp(
+        `no answer from the leader at 127\\.0\\.0\\.1:${udpPort} \\(udp\\) or ` +
+          `tcp://127\\.0\\.0\\.1:${tcpPort} after \\d+ tries`,
+      ),
+    );
+    return true;
+  });
+  // A node whose TCP is off does not try it.
+  await assert.rejects(join(0), (e) => {
+    assert.match(
+      String(e),
+      new RegExp(`no answer from the leader at 127\\.0\\.0\\.1:${udpPort} after`),
+    );
+    assert.doesNotMatch(String(e), /tcp:/);
+    return true;
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * A join's request and its outcome: what a joiner sends inside the encrypted join request and
+ * what the leader answers. Their own module so the join client and server and the leader's
+ * bookkeeping share them without importing each other.
+ * @module
+ */
+
+import type { Member, ServiceSpec } from "../../members/member.ts";
+
+/** What a joiner asks for (inside the encrypted join request). */
+export interface JoinRequest {
+  /** Token id. */
+  tokenId: string;
+  /** Token secret (base64). */
+  secret: string;
+  /** Joiner's WireGuard public key. */
+  publicKey: string;
+  /** Joiner's host name. */
+  hostname: string;
+  /**
+   * Labels the joiner asserts about itself: only keys under `node.weft/` are kept (apart from the
+   * token's labels, which are the member's granted labels); others are dropped.
+   */
+  labels: Record<string, string>;
+  /** Services the joiner advertises. */
+  services: ServiceSpec[];
+  /** Endpoints the joiner advertises. */
+  endpoints: string[];
+  /** The joiner relays for others (`--relay`). */
+  relay?: true;
+  /** The joiner's TCP port, when it has TCP and knows the port before it starts. */
+  tcpPort?: number;
+  /**
+   * When the joiner made the request (its Unix ms): per key, each new request must be later
+   * than the last one accepted, so a captured request cannot be replayed.
+   */
+  time: number;
+}
+
+/** A join's outcome. */
+export type JoinResult =
+  | {
+    ok: true;
+    member: Member;
+    leader: Member;
+    network: string;
+    network6?: string;
+    version: number;
+  }
+  | { ok: false; error: string };

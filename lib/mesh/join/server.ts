@@ -1,0 +1,199 @@
+/**
+ * The leader's side of the join exchange: join datagrams on the WireGuard port are admitted by the
+ * {@link JoinGate} (MACs, cookies, rates) before any DH, opened, checked field by field, handed to
+ * the leader's state and answered. At most 64 are handled at once; every drop is counted, and the
+ * log lines a token holder can cause are kept within a budget.
+ * @module
+ */
+
+import type { Device } from "../../device/device.ts";
+import type { Endpoint } from "../../io/driver.ts";
+import { LogBudget } from "../../log/budget.ts";
+import type { Logger } from "../../log/logger.ts";
+import {
+  validEndpoints,
+  validLabels,
+  validRelay,
+  validServices,
+  validTcpPort,
+} from "../../members/validate.ts";
+import { parseKey } from "../../crypto/keys.ts";
+import { readU32 } from "../../protocol/bytes.ts";
+import { clip } from "../../text/quote.ts";
+import type { MembershipView } from "../../members/member.ts";
+import { MSG_JOIN_REQUEST, openJoinRequest, requestTokenId, tokenIdNumber } from "./crypto.ts";
+import { JoinGate } from "./gate.ts";
+import type { JoinRequest, JoinResult } from "./request.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+// Join requests being handled at once (opened, waiting for the state write); more are dropped.
+const MAX_JOINS_IN_FLIGHT = 64;
+
+/**
+ * Where the leader saw a member, as its record keeps it (`host:port`), or null: only a UDP
+ * source counts. A member that reached us over TCP comes from an ephemeral port that no other
+ * member could send to.
+ */
+export function observedEndpoint(from: Endpoint): string | null {
+  return from.proto === undefined || from.proto === "udp" ? from.toString() : null;
+}
+
+/**
+ * The join request in an opened payload, checked field by field; null when malformed. `datagram`
+ * is the request as received: the token it names in clear must be the one inside.
+ */
+export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): JoinRequest | null {
+  try {
+    const raw = JSON.parse(dec.decode(payload));
+    const labels = validLabels(raw.labels);
+    const services = validServices(raw.services);
+    const endpoints = validEndpoints(raw.endpoints);
+    const relay = validRelay(raw.relay);
+    const tcpPort = validTcpPort(raw.tcpPort);
+    if (
+      typeof raw.publicKey !== "string" || typeof raw.hostname !== "string" ||
+      typeof raw.tokenId !== "string" || typeof raw.secret !== "string" ||
+      !Number.isSafeInteger(raw.time) || raw.time <= 0 ||
+      // The token the MAC was checked with is the token presented.
+      tokenIdNumber(raw.tokenId) !== requestTokenId(datagram) ||
+      !labels || !services || !endpoints || relay === null || tcpPort === null
+    ) return null;
+    parseKey(raw.publicKey, "joiner key");
+    return {
+      tokenId: raw.tokenId,
+      secret: raw.secret,
+      publicKey: raw.publicKey,
+      hostname: raw.hostname,
+      labels,
+      services,
+      endpoints,
+      time: raw.time,
+      ...(relay ? { relay } : {}),
+      ...(tcpPort !== undefined ? { tcpPort } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** What the join server admits joins to: the leader's bookkeeping (`LeaderCore`). */
+export interface JoinAdmitter {
+  /** The tokens' ids and secret hashes, for the gate. */
+  tokenKeys(): { id: string; secretHash: string }[];
+  /** Calls `fn` when the tokens change; returns the unsubscribe function. */
+  onTokens(fn: () => void): () => void;
+  /** The membership view held. */
+  view(): MembershipView;
+  /** Admits (or refuses) a join seen from `observed`. */
+  join(req: JoinRequest, observed: string | null): Promise<JoinResult>;
+}
+
+/** Serves joins on the leader's WireGuard port. See the module docs. */
+export class JoinServer {
+  readonly #core: JoinAdmitter;
+  readonly #device: Device;
+  readonly #logger: Logger;
+  readonly #gate: JoinGate;
+  readonly #stopTokens: () => void;
+  readonly #log = new LogBudget();
+  #inFlight = 0;
+
+  /** Admits joins to `core` with the tokens it holds now and later. */
+  constructor(opts: { core: JoinAdmitter; device: Device; logger: Logger }) {
+    this.#core = opts.core;
+    this.#device = opts.device;
+    this.#logger = opts.logger;
+    const gate = this.#gate = new JoinGate(parseKey(opts.device.publicKey, "key"));
+    gate.setTokens(opts.core.tokenKeys());
+    this.#stopTokens = opts.core.onTokens(() => gate.setTokens(opts.core.tokenKeys()));
+  }
+
+  /** Join datagrams dropped, by reason (`weft_join_drops_total`). */
+  drops(): Record<string, number> {
+    return this.#gate.drops();
+  }
+
+  /** Handles an underlay datagram that is no WireGuard message. */
+  handle(data: Uint8Array, from: Endpoint): void {
+    const gate = this.#gate;
+    const device = this.#device;
+    if (readU32(data, 0) !== MSG_JOIN_REQUEST) {
+      // Not ours either: counted as the device counts any message of no known type.
+      device.drops.add("unknown-type");
+      return;
+    }
+    const verdict = gate.check(data, from);
+    if (verdict === "cookie") device.sendDatagram(gate.reply.slice(), from);
+    if (verdict !== "open") return;
+    // Each request being handled holds a DH's result and a queued change: bounded.
+    if (this.#inFlight >= MAX_JOINS_IN_FLIGHT) {
+      gate.drop("busy");
+      return;
+    }
+    const priv = device.privateKeyBytes();
+    const opened = openJoinRequest(
+      device.dhBackend,
+      device.aeadBackend,
+      priv,
+      parseKey(device.publicKey, "key"),
+      data,
+    );
+    priv.fill(0);
+    if (!opened) {
+      gate.drop("decrypt");
+      return;
+    }
+    const answer = (res: unknown) =>
+      device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
+    const req = parseJoinRequest(opened.payload, data);
+    if (!req) {
+      gate.drop("malformed");
+      answer({ ok: false, error: "malformed request" });
+      return;
+    }
+    this.#join(req, from, answer);
+  }
+
+  #join(req: JoinRequest, from: Endpoint, answer: (res: unknown) => void): void {
+    const observed = observedEndpoint(from);
+    const endpoint = from.toString();
+    const core = this.#core;
+    // A new member is always logged; repeated answers and refusals, which a token holder can
+    // cause at will, within a budget.
+    const known = core.view().members.some((m) => m.publicKey === req.publicKey);
+    this.#inFlight++;
+    core.join(req, observed).then((res) => {
+      if (!res.ok && res.error.startsWith("stale")) this.#gate.drop("stale");
+      const suppressed = res.ok && !known ? 0 : this.#log.take();
+      if (suppressed !== null) {
+        const more = suppressed ? { suppressed } : {};
+        if (res.ok) {
+          this.#logger.info("node joined", {
+            name: res.member.name,
+            address: res.member.address,
+            endpoint,
+            ...more,
+          });
+        } else {
+          this.#logger.warn("join refused", {
+            hostname: clip(req.hostname),
+            reason: res.error,
+            endpoint,
+            ...more,
+          });
+        }
+      }
+      answer(res);
+    }).catch((e) => {
+      // Nothing was allocated: the joiner hears why instead of waiting for its timeout.
+      this.#logger.error("join failed", { hostname: clip(req.hostname), error: String(e) });
+      answer({ ok: false, error: "the leader could not save the join (see its log)" });
+    }).finally(() => this.#inFlight--);
+  }
+
+  /** Stops following the leader's tokens. */
+  close(): void {
+    this.#stopTokens();
+  }
+}

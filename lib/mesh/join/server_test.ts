@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { JoinServer, observedEndpoint, parseJoinRequest } from "./server.ts";
+import { checkJoinToken, requestJoin } from "./client.ts";
+import { LeaderCore } from "../leader/core.ts";
+import { encodeToken } from "./token.ts";
+import { MSG_JOIN_REQUEST, sealJoinRequest } from "./crypto.ts";
+import { Agent } from "../../agent/agent.ts";
+import { MemoryNetwork } from "../../../drivers/memory.ts";
+import { generateKeyPair, parseKey } from "../../crypto/keys.ts";
+import { selectSuite } from "../../crypto/select.ts";
+import { createLogger, nullLogger } from "../../log/logger.ts";
+
+const enc = new TextEncoder();
+
+/** A leader agent on a memory network whose join datagrams go to a JoinServer. */
+async function leaderLab(logger = nullLogger) {
+  const net = new MemoryNetwork();
+  const keys = generateKeyPair();
+  const core = await LeaderCore.open(null, {
+    network: "10.6.0.0/24",
+    hostname: "lead",
+    publicKey: keys.publicKey,
+    endpoints: ["192.0.2.1:51820"],
+  });
+  let server: JoinServer | null = null;
+  const agent = await Agent.start({
+    privateKey: keys.privateKey,
+    addresses: ["10.6.0.1/24"],
+    transport: net.bind("192.0.2.1", 51820),
+    logger: nullLogger,
+    onForeignDatagram: (data, from) => server?.handle(data, from),
+  });
+  server = new JoinServer({ core, device: agent.device, logger });
+  const newToken = async (uses: number | null = null) => {
+    const t = await core.createToken({ ttlMs: 60_000, uses, labels: {} });
+    return encodeToken({
+      leaderKey: keys.publicKey,
+      endpoints: core.leader.endpoints,
+      network: core.network,
+      id: t.id,
+      secret: t.secret,
+    });
+  };
+  let port = 40000;
+  const join = (token: string, hostname: string, privateKey = generateKeyPair().privateKey) =>
+    requestJoin(
+      {
+        role: "node",
+        stateDir: "/nonexistent",
+        hostname,
+        joinTimeoutMs: 1500,
+        openTransport: () => Promise.resolve(net.bind("192.0.2.2", port++)),
+      },
+      checkJoinToken(token, selectSuite().dh),
+      privateKey,
+      nullLogger,
+    );
+  const close = async () => {
+    server!.close();
+    await agent.close();
+  };
+  return { net, core, agent, server, newToken, join, close };
+}
+
+Deno.test("join server: a request with a known token is answered with an allocation", async () => {
+  const lines: string[] = [];
+  const lab = await leaderLab(createLogger({ sink: (l) => lines.push(l) }));
+  try {
+    const token = await lab.newToken(1);
+    const key = generateKeyPair().privateKey;
+    const res = await lab.join(token, "n1", key);
+    assert.equal(res.member.name, "n1");
+    assert.equal(res.joinedOver, "udp");
+    assert.equal(res.answeredFrom, "192.0.2.1:51820");
+    // Where the leader saw the request come from is the member's first endpoint.
+    assert.deepEqual(res.member.endpoints, ["192.0.2.2:40000"]);
+    assert.equal(res.member.address, "10.6.0.2");
+    assert.equal(res.leader.name, "lead");
+    assert.equal(res.network, "10.6.0.0/24");
+    assert.match(lines.join("\n"), /node joined name=n1 address=10\.6\.0\.2/);
+    // The same key again (a lost answer): the same allocation, the one use not spent twice.
+    const again = await lab.join(token, "n1", key);
+    assert.equal(again.member.address, "10.6.0.2");
+    assert.equal(lab.core.listTokens()[0].usesLeft, 0);
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: a refusal is answered (a JoinError at the joiner) and logged", async () => {
+  const lines: string[] = [];
+  const lab = await leaderLab(createLogger({ sink: (l) => lines.push(l) }));
+  try {
+    const token = await lab.newToken();
+    await lab.join(token, "n1");
+    await assert.rejects(lab.join(token, "n1"), /join refused: hostname "n1" is held/);
+    assert.match(lines.join("\n"), /join refused hostname=n1/);
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: what is not a join is counted, never answered", async () => {
+  const lab = await leaderLab();
+  try {
+    const from = lab.agent.device.endpoint("192.0.2.9:1000");
+    const other = new Uint8Array(32);
+    other[0] = 0x7f; // no known message type
+    lab.server.handle(other, from);
+    assert.equal(lab.agent.device.drops.get("unknown-type"), 1);
+    // A join request with a token id the leader never made: dropped before any DH.
+    const suite = selectSuite();
+    const { message } = sealJoinRequest(
+      suite.dh,
+      suite.aead,
+      parseKey(lab.agent.device.publicKey, "key"),
+      new Uint8Array(6).fill(7),
+      new Uint8Array(32),
+      enc.encode("{}"),
+    );
+    lab.server.handle(message, from);
+    const drops = lab.server.drops();
+    assert.equal(drops["unknown-token"], 1, JSON.stringify(drops));
+    assert.equal(lab.net.sent, 0, "nothing was sent");
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: a token made after the server started is admitted", async () => {
+  const lab = await leaderLab();
+  try {
+    const token = await lab.newToken();
+    assert.equal((await lab.join(token, "late")).member.name, "late");
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: a request is checked field by field against the token it names", () => {
+  const datagram = new Uint8Array(64);
+  datagram.set([0, 0, 0, 0, 0, 5], 8); // token id 5 in clear
+  datagram[0] = MSG_JOIN_REQUEST;
+  const good = {
+    tokenId: "000000000005",
+    secret: "c2VjcmV0",
+    publicKey: generateKeyPair().publicKey,
+    hostname: "n1",
+    labels: {},
+    services: [],
+    endpoints: ["192.0.2.5:51820"],
+    time: 1,
+  };
+  const parse = (o: unknown) => parseJoinRequest(enc.encode(JSON.stringify(o)), datagram);
+  assert.deepEqual(parse(good), good);
+  assert.equal(parse({ ...good, tokenId: "000000000006" }), null, "another token inside");
+  assert.equal(parse({ ...good, time: 0 }), null);
+  assert.equal(parse({ ...good, publicKey: "short" }), null);
+  assert.equal(parse({ ...good, endpoints: ["nowhere"] }), null);
+  assert.equal(parse({ ...good, hostname: 7 }), null);
+  // Whether it relays and its TCP port: optional, checked when present.
+  assert.deepEqual(parse({ ...good, relay: true, tcpPort: 443 }), {
+    ...good,
+    relay: true,
+    tcpPort: 443,
+  });
+  assert.deepEqual(parse({ ...good, relay: false }), good);
+  assert.equal(parse({ ...good, relay: "yes" }), null);
+  assert.equal(parse({ ...good, tcpPort: 0 }), null);
+  assert.equal(parse({ ...good, tcpPort: 65536 }), null);
+  assert.equal(parse({ ...good, tcpPort: "443" }), null);
+  assert.equal(parseJoinRequest(enc.encode("not json"), datagram), null);
+});
+
+Deno.test("join server: only a UDP source is an observed endpoint", () => {
+  const ep = (proto: "udp" | "tcp" | "relay" | undefined, text: string) => ({
+    address: "203.0.113.7",
+    port: 40123,
+    family: 4 as const,
+    proto,
+    toString: () => text,
+  });
+  assert.equal(observedEndpoint(ep(undefined, "203.0.113.7:40123")), "203.0.113.7:40123");
+  assert.equal(observedEndpoint(ep("udp", "203.0.113.7:40123")), "203.0.113.7:40123");
+  assert.equal(observedEndpoint(ep("tcp", "tcp://203.0.113.7:40123")), null);
+  assert.equal(observedEndpoint(ep("relay", "relay://r/p")), null);
+});

@@ -1,0 +1,146 @@
+/**
+ * Join tokens. A token carries what a joiner needs to reach and authenticate the leader (its
+ * public key, advertised endpoints, the network) and a secret. The leader keeps only a hash of
+ * the secret, with the token's expiry, use count and labels.
+ * @module
+ */
+
+import { hash } from "../../crypto/blake2s.ts";
+import { equalBytes } from "../../crypto/bytes.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
+
+const PREFIX = "weft1_";
+const enc = new TextEncoder();
+
+/** What a token string carries. */
+export interface TokenPayload {
+  /** Leader's base64 public key. */
+  leaderKey: string;
+  /** Leader's endpoints (`host:port`). */
+  endpoints: string[];
+  /** The overlay network (CIDR). */
+  network: string;
+  /** Token id. */
+  id: string;
+  /** The secret (base64). */
+  secret: string;
+  /**
+   * The leader's TCP port, when it is not its UDP port's number; absent: joiners falling back to
+   * TCP use each endpoint's port. Tokens from before TCP have none.
+   */
+  tcpPort?: number;
+}
+
+/** A token as the leader stores it: the secret only as a hash. */
+export interface StoredToken {
+  /** Token id (hex). */
+  id: string;
+  /** BLAKE2s of the secret, base64. */
+  secretHash: string;
+  /** Unix ms of creation. */
+  createdAt: number;
+  /** Unix ms after which it is refused. */
+  expiresAt: number;
+  /** Joins left (null: unlimited). */
+  usesLeft: number | null;
+  /** Labels given to nodes that join with it. */
+  labels: Record<string, string>;
+  /** Service names nodes that join with it may offer (absent: none). */
+  services?: string[];
+  /** Nodes that join with it may relay for others (absent: no). */
+  relay?: true;
+  /** True once revoked. */
+  revoked: boolean;
+}
+
+function toBase64Url(b64: string): string {
+  return b64.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): string {
+  const b = text.replaceAll("-", "+").replaceAll("_", "/");
+  return b + "=".repeat((4 - (b.length % 4)) % 4);
+}
+
+/** Encodes a token for the command line. */
+export function encodeToken(p: TokenPayload): string {
+  const json = JSON.stringify({
+    v: 1,
+    k: p.leaderKey,
+    e: p.endpoints,
+    n: p.network,
+    i: p.id,
+    s: p.secret,
+    ...(p.tcpPort !== undefined ? { t: p.tcpPort } : {}),
+  });
+  return PREFIX + toBase64Url(encodeBase64(enc.encode(json)));
+}
+
+/** Decodes a token; throws an Error that says what is wrong (never echoing the secret). */
+export function decodeToken(text: string): TokenPayload {
+  const t = text.trim();
+  if (!t.startsWith(PREFIX)) {
+    throw new Error(`not a weft join token (it should start with "${PREFIX}")`);
+  }
+  const bytes = decodeBase64(fromBase64Url(t.slice(PREFIX.length)));
+  if (!bytes) throw new Error("malformed join token: not base64url");
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new Error("malformed join token: bad content");
+  }
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (
+    o?.v !== 1 || typeof o.k !== "string" || !strings(o.e) || typeof o.n !== "string" ||
+    typeof o.i !== "string" || typeof o.s !== "string" || (o.e as string[]).length === 0
+  ) {
+    throw new Error("malformed join token: missing or wrong fields");
+  }
+  const tcp = o.t;
+  if (
+    tcp !== undefined &&
+    !(Number.isInteger(tcp) && (tcp as number) >= 1 && (tcp as number) <= 65535)
+  ) {
+    throw new Error("malformed join token: bad TCP port");
+  }
+  return {
+    leaderKey: o.k,
+    endpoints: o.e as string[],
+    network: o.n,
+    id: o.i,
+    secret: o.s,
+    ...(tcp !== undefined ? { tcpPort: tcp as number } : {}),
+  };
+}
+
+/** The stored form of a secret. */
+export function hashSecret(secretB64: string): string {
+  return encodeBase64(hash(enc.encode("weft token v1"), enc.encode(secretB64)));
+}
+
+/** Constant-time check of a presented secret against a stored token. */
+export function secretMatches(stored: StoredToken, secretB64: string): boolean {
+  const want = decodeBase64(stored.secretHash);
+  const got = decodeBase64(hashSecret(secretB64));
+  return want !== null && got !== null && equalBytes(want, got);
+}
+
+/** Why a stored token cannot be used now, or null when it can. */
+export function tokenProblem(t: StoredToken | undefined, now: number): string | null {
+  if (!t) return "unknown token";
+  if (t.revoked) return "token revoked";
+  if (now >= t.expiresAt) return "token expired";
+  if (t.usesLeft !== null && t.usesLeft <= 0) return "token used up";
+  return null;
+}
+
+/** Makes a fresh token id and secret. */
+export function newTokenSecret(): { id: string; secret: string } {
+  const id = crypto.getRandomValues(new Uint8Array(6));
+  const secret = crypto.getRandomValues(new Uint8Array(32));
+  return {
+    id: [...id].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    secret: encodeBase64(secret),
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * Join tokens: the `weft1_` string form, the stored secret hash, and when a stored token may be
+ * used.
+ */
+import assert from "node:assert/strict";
+import {
+  decodeToken,
+  encodeToken,
+  hashSecret,
+  newTokenSecret,
+  secretMatches,
+  type StoredToken,
+  type TokenPayload,
+  tokenProblem,
+} from "./token.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
+
+const PAYLOAD: TokenPayload = {
+  leaderKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+  endpoints: ["192.0.2.1:51820", "[2001:db8::1]:51820", "leader.example.com:51820"],
+  network: "10.77.0.0/24",
+  id: "0123456789ab",
+  secret: encodeBase64(new Uint8Array(32).fill(0xfb)),
+};
+
+/** The token text for an arbitrary JSON body. */
+function tokenOf(json: unknown): string {
+  const b64 = encodeBase64(new TextEncoder().encode(JSON.stringify(json)));
+  return "weft1_" + b64.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function stored(over: Partial<StoredToken> = {}): StoredToken {
+  return {
+    id: "0123456789ab",
+    secretHash: hashSecret(PAYLOAD.secret),
+    createdAt: 1_000,
+    expiresAt: 61_000,
+    usesLeft: 1,
+    labels: {},
+    revoked: false,
+    ...over,
+  };
+}
+
+Deno.test("token: encode/decode round-trip, as a weft1_ base64url string", () => {
+  const text = encodeToken(PAYLOAD);
+  assert.match(text, /^weft1_[A-Za-z0-9_-]+$/, "URL and shell safe: no +, / or =");
+  assert.deepEqual(decodeToken(text), PAYLOAD);
+  // Surrounding whitespace (a pasted line) is ignored.
+  assert.deepEqual(decodeToken(`  ${text}\n`), PAYLOAD);
+  // The body is the documented JSON.
+  const json = new TextDecoder().decode(
+    decodeBase64(
+      text.slice(6).replaceAll("-", "+").replaceAll("_", "/") +
+        "=".repeat((4 - (text.length - 6) % 4) % 4),
+    )!,
+  );
+  assert.deepEqual(JSON.parse(json), {
+    v: 1,
+    k: PAYLOAD.leaderKey,
+    e: PAYLOAD.endpoints,
+    n: PAYLOAD.network,
+    i: PAYLOAD.id,
+    s: PAYLOAD.secret,
+  });
+});
+
+Deno.test("token: every padding length decodes (base64url without '=')", () => {
+  for (let extra = 0; extra < 3; extra++) {
+    const p = { ...PAYLOAD, network: "10.0.0.0/8" + " ".repeat(extra) };
+    assert.deepEqual(decodeToken(encodeToken(p)), p);
+  }
+});
+
+Deno.test("token: malformed tokens are refused with a reason that never shows the secret", () => {
+  const good = {
+    v: 1,
+    k: PAYLOAD.leaderKey,
+    e: PAYLOAD.endpoints,
+    n: PAYLOAD.network,
+    i: PAYLOAD.id,
+    s: PAYLOAD.secret,
+  };
+  const cases: [string, RegExp][] = [
+    ["", /not a weft join token/],
+    ["weft2_abcd", /not a weft join token/],
+    [encodeToken(PAYLOAD).slice(6), /not a weft join token/],
+    ["weft1_***", /not base64url/],
+    ["weft1_a", /not base64url/],
+    [tokenOf("just a string"), /missing or wrong fields/],
+    [
+      "weft1_" + encodeBase64(new TextEncoder().encode("{not json")).replace(/=+$/, ""),
+      /bad content/,
+    ],
+    [tokenOf({ ...good, v: 2 }), /missing or wrong fields/],
+    [tokenOf({ ...good, k: 5 }), /missing or wrong fields/],
+    [tokenOf({ ...good, e: [] }), /missing or wrong fields/],
+    [tokenOf({ ...good, e: "192.0.2.1:51820" }), /missing or wrong fields/],
+    [tokenOf({ ...good, e: [1] }), /missing or wrong fields/],
+    [tokenOf({ ...good, n: undefined }), /missing or wrong fields/],
+    [tokenOf({ ...good, i: 7 }), /missing or wrong fields/],
+    [tokenOf({ ...good, s: null }), /missing or wrong fields/],
+    [tokenOf(null), /missing or wrong fields/],
+    [tokenOf({ ...good, t: 0 }), /bad TCP port/],
+    [tokenOf({ ...good, t: 65536 }), /bad TCP port/],
+    [tokenOf({ ...good, t: "443" }), /bad TCP port/],
+  ];
+  for (const [text, error] of cases) {
+    assert.throws(
+      () => decodeToken(text),
+      (e: Error) => {
+        assert.match(e.message, error, text);
+        assert.ok(!e.message.includes(PAYLOAD.secret), "secret echoed");
+        if (text.length > 12) assert.ok(!e.message.includes(text.slice(6, 18)), "token echoed");
+        return true;
+      },
+    );
+  }
+  // The untampered body decodes, so the refusals above are about what was changed.
+  assert.deepEqual(decodeToken(tokenOf(good)), PAYLOAD);
+});
+
+Deno.test("token: the stored hash matches its secret only", () => {
+  const { secret } = newTokenSecret();
+  const h = hashSecret(secret);
+  assert.equal(hashSecret(secret), h, "deterministic");
+  assert.equal(decodeBase64(h)?.length, 32, "BLAKE2s-256, base64");
+  assert.ok(!h.includes(secret));
+  assert.notEqual(hashSecret(newTokenSecret().secret), h);
+  const t = stored({ secretHash: h });
+  assert.ok(secretMatches(t, secret));
+  assert.equal(secretMatches(t, newTokenSecret().secret), false);
+  assert.equal(secretMatches(t, ""), false);
+  assert.equal(secretMatches(t, secret + "A"), false);
+  // A stored hash that is not base64 matches nothing.
+  assert.equal(secretMatches(stored({ secretHash: "not base64!" }), secret), false);
+});
+
+Deno.test("token: tokenProblem says why a token cannot be used, in a fixed order", () => {
+  assert.equal(tokenProblem(undefined, 0), "unknown token");
+  assert.equal(tokenProblem(stored(), 1_000), null);
+  assert.equal(tokenProblem(stored(), 60_999), null, "until the last millisecond");
+  assert.equal(tokenProblem(stored(), 61_000), "token expired", "expiresAt itself is expired");
+  assert.equal(tokenProblem(stored({ usesLeft: 0 }), 1_000), "token used up");
+  assert.equal(tokenProblem(stored({ usesLeft: -1 }), 1_000), "token used up");
+  assert.equal(tokenProblem(stored({ usesLeft: null }), 1_000), null, "unlimited");
+  assert.equal(tokenProblem(stored({ revoked: true }), 1_000), "token revoked");
+  // Revoked before expired before used up.
+  assert.equal(
+    tokenProblem(stored({ revoked: true, usesLeft: 0 }), 99_000),
+    "token revoked",
+  );
+  assert.equal(tokenProblem(stored({ usesLeft: 0 }), 99_000), "token expired");
+});
+
+Deno.test("token: new ids are 12 hex digits, secrets 32 random bytes in base64", () => {
+  const ids = new Set<string>();
+  const secrets = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const { id, secret } = newTokenSecret();
+    assert.match(id, /^[0-9a-f]{12}$/);
+    assert.equal(decodeBase64(secret)?.length, 32);
+    ids.add(id);
+    secrets.add(secret);
+  }
+  assert.equal(ids.size, 200);
+  assert.equal(secrets.size, 200);
+});
+
+Deno.test("token: the leader's TCP port travels only when given; tokens without it stay valid", () => {
+  const text = encodeToken({ ...PAYLOAD, tcpPort: 443 });
+  assert.deepEqual(decodeToken(text), { ...PAYLOAD, tcpPort: 443 });
+  assert.equal("tcpPort" in decodeToken(encodeToken(PAYLOAD)), false);
+});

@@ -1,0 +1,877 @@
+/**
+ * The leader's bookkeeping: members, address allocation and tokens, persisted after every
+ * change and before any answer depends on it. Changes run one at a time on a copy of the state
+ * that becomes the state only once it is on disk, so two joins never get the same address and a
+ * failed write changes nothing.
+ * @module
+ */
+
+import { Cidr } from "../../net/cidr.ts";
+import { formatAddress } from "../../net/ip.ts";
+import {
+  MAX_LAN,
+  type Member,
+  type MemberGrants,
+  type MembershipView,
+  type ServiceSpec,
+} from "../../members/member.ts";
+import {
+  hashSecret,
+  newTokenSecret,
+  secretMatches,
+  type StoredToken,
+  tokenProblem,
+} from "../join/token.ts";
+import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "../state/state.ts";
+import type { VersionedPolicy } from "../../policy/source.ts";
+import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
+import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../../members/labels.ts";
+import { quote } from "../../text/quote.ts";
+import { dnsLabelProblem } from "../../net/names.ts";
+import { grantedServicesProblem } from "../../members/services.ts";
+import type { LeaseRecord } from "../../services/lease/arbiter.ts";
+import type { JoinRequest, JoinResult } from "../join/request.ts";
+
+/** The shortest and longest a token may be valid: 1 s to 365 days. */
+export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
+
+const STALE = "stale join request (a replay, or this machine's clock went back)";
+
+/** A refused operation with a message for the user. */
+export class LeaderError extends Error {}
+
+/** A refusal because the node or token named does not exist (the control API's 404). */
+export class LeaderNotFoundError extends LeaderError {}
+
+/** How long a node that was answered but never heard from keeps its allocation, by default. */
+export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
+
+/** Records one change made to a copy of the state: the members it touched move the version. */
+type Touch = (...keys: string[]) => void;
+
+/** A change waiting for its turn. */
+interface Pending {
+  edit: (d: LeaderFile, touch: Touch) => Edit<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What an edit of the state copy produced. */
+interface Edit<T> {
+  /** What the caller gets once the copy is on disk. */
+  result: T;
+  /** True when the copy differs from the state and must be written. */
+  write: boolean;
+  /** Runs once the copy is the state (notifications). */
+  after?: () => void;
+}
+
+function copyState(d: LeaderFile): LeaderFile {
+  // Member records are replaced, never edited, so the copy shares them; tokens are edited.
+  return {
+    ...d,
+    members: [...d.members],
+    tokens: d.tokens.map((t) => ({ ...t })),
+    joins: { ...d.joins },
+    left: { ...d.left },
+  };
+}
+
+/** Whether two records of a member say the same (what a hello can change, and the grants). */
+function sameRecord(a: Member, b: Member): boolean {
+  const key = (x: Member) =>
+    JSON.stringify([
+      x.endpoints,
+      x.services,
+      x.labels,
+      x.nodeLabels ?? {},
+      x.lan ?? [],
+      x.relay ?? false,
+      x.tcpPort ?? 0,
+      x.grants ?? {},
+    ]);
+  return key(a) === key(b);
+}
+
+/** What a token grants its nodes besides labels, as a member record holds it; null for nothing. */
+function tokenGrants(t: StoredToken): MemberGrants | null {
+  const g: MemberGrants = {
+    ...(t.services?.length ? { services: [...t.services] } : {}),
+    ...(t.relay ? { relay: true as const } : {}),
+  };
+  return g.services || g.relay ? g : null;
+}
+
+/** How many departed keys the leader remembers (removals are rare: the oldest go first). */
+export const MAX_LEFT = 4096;
+
+function remember(d: LeaderFile, key: string, rec: LeftRecord): void {
+  const left = d.left ??= {};
+  delete left[key];
+  left[key] = rec;
+  const keys = Object.keys(left);
+  for (let i = 0; i < keys.length - MAX_LEFT; i++) delete left[keys[i]];
+}
+
+/** The leader's state. */
+export class LeaderCore {
+  #data: LeaderFile;
+  readonly #net: Cidr;
+  readonly #holdMs: number;
+  readonly #openedAt: number;
+  // Changes waiting for the next write, and whether a write is under way.
+  #pending: Pending[] = [];
+  #writing = false;
+  readonly #listeners = new Set<(v: MembershipView) => void>();
+  readonly #policyListeners = new Set<(p: VersionedPolicy) => void>();
+  readonly #tokenListeners = new Set<() => void>();
+  // Which members each recent version touched, so nodes can catch up with a delta.
+  readonly #log: { version: number; keys: string[] }[] = [];
+  #labelsDropped = 0;
+  #servicesRefused = 0;
+  // The service names grants restrict, for the state they were read from; an edit may change
+  // the state in place, so every edit drops it (#drain).
+  #restricted: { data: LeaderFile; names: Set<string> } | null = null;
+
+  private constructor(
+    data: LeaderFile,
+    private readonly state: StateDir | null,
+    holdMs: number,
+  ) {
+    this.#data = data;
+    this.#net = Cidr.parse(data.network);
+    this.#holdMs = holdMs;
+    this.#openedAt = Date.now();
+  }
+
+  /**
+   * Loads the leader's state, or creates it with the leader as the first member at the first
+   * host address of `network`. A different `network` than the stored one is an error.
+   * `joinHoldMs` is how long a node that was answered but never heard from keeps its allocation
+   * (default {@link DEFAULT_JOIN_HOLD_MS}).
+   */
+  static async open(
+    state: StateDir | null,
+    init: {
+      network: string;
+      network6?: string;
+      hostname: string;
+      publicKey: string;
+      endpoints: string[];
+      labels?: Record<string, string>;
+      services?: ServiceSpec[];
+      joinHoldMs?: number;
+    },
+  ): Promise<LeaderCore> {
+    const holdMs = init.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
+    if (!(holdMs > 0)) throw new LeaderError("the join hold time must be positive");
+    const stored = state ? await state.readLeader() : null;
+    if (stored) {
+      if (Cidr.parse(stored.network).toString() !== Cidr.parse(init.network).toString()) {
+        throw new LeaderError(
+          `the state in ${state!.dir} is for network ${stored.network}, not ${init.network}`,
+        );
+      }
+      if (
+        init.network6 && stored.network6 &&
+        Cidr.parse(init.network6).toString() !== Cidr.parse(stored.network6).toString()
+      ) {
+        throw new LeaderError(
+          `the state in ${state!.dir} is for IPv6 network ${stored.network6}, not ${init.network6}`,
+        );
+      }
+      const core = new LeaderCore(stored, state, holdMs);
+      await core.#change((d, touch) => {
+        core.#refreshLeader(d, init, touch);
+        // An IPv6 network added later: every member gets its address now.
+        if (init.network6 && !d.network6) core.#setNetwork6(d, init.network6, touch);
+        // State from before LAN discovery: its key is made now, once.
+        const keyless = d.lanKey === undefined;
+        if (keyless) d.lanKey = newLanKey();
+        return { result: undefined, write: keyless };
+      });
+      return core;
+    }
+    const net = Cidr.parse(init.network);
+    if (net.family !== 4) throw new LeaderError("the mesh network must be an IPv4 CIDR");
+    if (net.bits > 30) throw new LeaderError(`network ${init.network} is too small`);
+    if (dnsLabelProblem(init.hostname) !== undefined) {
+      throw new LeaderError(`hostname ${quote(init.hostname)} is not a valid DNS label`);
+    }
+    const own = splitLabels(init.labels ?? {});
+    const leader: Member = {
+      name: init.hostname,
+      publicKey: init.publicKey,
+      address: formatAddress(net.firstHost()),
+      endpoints: init.endpoints,
+      labels: own.granted,
+      ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
+      role: "leader",
+      services: init.services ?? [],
+      joinedAt: Date.now(),
+    };
+    const core = new LeaderCore(
+      {
+        format: 1,
+        network: net.toString(),
+        version: 1,
+        members: [leader],
+        tokens: [],
+        joins: {},
+        lanKey: newLanKey(),
+      },
+      state,
+      holdMs,
+    );
+    // Nobody sees the core before this first write succeeds.
+    await core.#change((d, touch) => {
+      if (init.network6) core.#setNetwork6(d, init.network6, touch);
+      return { result: undefined, write: true };
+    });
+    return core;
+  }
+
+  /**
+   * Makes one change: `edit` works on a copy of the state, the copy is written, and only then
+   * does it become the state. Changes apply one after the other, each on top of every change
+   * before it, so two requests never allocate the same address or use a token twice. The
+   * changes that arrive while a write is under way are written together by the next one (a
+   * burst of joins costs a few writes, not one each); a write that fails rejects every change
+   * it carried and leaves memory exactly as it was, so no answer depends on state that is not
+   * on disk. An edit throws only before it changes anything.
+   */
+  #change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0);
+      const d = copyState(this.#data);
+      const log: { version: number; keys: string[] }[] = [];
+      const touch: Touch = (...keys) => {
+        d.version++;
+        log.push({ version: d.version, keys });
+      };
+      const outcomes: { p: Pending; out?: Edit<unknown>; error?: unknown }[] = [];
+      let write = false;
+      for (const p of batch) {
+        try {
+          this.#restricted = null;
+          const out = p.edit(d, touch);
+          this.#restricted = null;
+          write ||= out.write;
+          outcomes.push({ p, out });
+        } catch (error) {
+          outcomes.push({ p, error });
+        }
+      }
+      if (write || log.length) {
+        try {
+          if (this.state) await this.state.writeLeader(d);
+        } catch (e) {
+          for (const o of outcomes) o.p.reject(o.error ?? e);
+          continue;
+        }
+      }
+      this.#data = d;
+      if (log.length) {
+        this.#log.push(...log);
+        if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
+        const v = this.view();
+        for (const l of this.#listeners) l(v);
+      }
+      for (const o of outcomes) {
+        if (o.out) {
+          o.out.after?.();
+          o.p.resolve(o.out.result);
+        } else o.p.reject(o.error);
+      }
+    }
+    this.#writing = false;
+  }
+
+  #refreshLeader(
+    d: LeaderFile,
+    init: {
+      hostname: string;
+      publicKey: string;
+      endpoints: string[];
+      labels?: Record<string, string>;
+      services?: ServiceSpec[];
+    },
+    touch: Touch,
+  ): void {
+    const i = d.members.findIndex((m) => m.role === "leader");
+    const leader = d.members[i];
+    if (leader.publicKey !== init.publicKey) {
+      throw new LeaderError("the leader's key does not match its stored state");
+    }
+    // The leader's operator sets its labels: ordinary keys are granted, node.weft/ ones its own.
+    const own = init.labels ? splitLabels(init.labels) : null;
+    const labels = own?.granted ?? leader.labels;
+    const nodeLabels = own ? own.asserted : leader.nodeLabels ?? {};
+    const changed = JSON.stringify([
+      leader.endpoints,
+      leader.labels,
+      leader.nodeLabels ?? {},
+      leader.services,
+    ]) !==
+      JSON.stringify([init.endpoints, labels, nodeLabels, init.services ?? leader.services]);
+    if (changed) {
+      const { nodeLabels: _, ...rest } = leader;
+      d.members[i] = {
+        ...rest,
+        endpoints: init.endpoints,
+        labels,
+        ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
+        services: init.services ?? leader.services,
+      };
+      touch(leader.publicKey);
+    }
+  }
+
+  #setNetwork6(d: LeaderFile, text: string, touch: Touch): void {
+    const net6 = Cidr.parse(text);
+    if (net6.family !== 6) throw new LeaderError(`${text} is not an IPv6 network`);
+    d.network6 = net6.toString();
+    d.members = d.members.map((m) => ({ ...m, address6: this.#v6For(m.address, d.network6) }));
+    touch(...d.members.map((m) => m.publicKey));
+  }
+
+  /** A member's IPv6 address: the same host index as its IPv4 address, in the IPv6 network. */
+  #v6For(address: string, network6: string | undefined): string | undefined {
+    if (!network6) return undefined;
+    const v4 = Cidr.parse(address).address;
+    const net = this.#net.network;
+    let index = 0n;
+    for (let i = 0; i < 4; i++) index = (index << 8n) | BigInt(v4[i] ^ net[i]);
+    return formatAddress(Cidr.parse(network6).addressAt(index));
+  }
+
+  /** Labels joiners asserted outside `node.weft/` and that were dropped, since the start. */
+  get labelsDropped(): number {
+    return this.#labelsDropped;
+  }
+
+  /** The mesh's LAN key (a copy): it authenticates LAN announcements. Never log it. */
+  get lanKey(): Uint8Array {
+    return decodeLanKey(this.#data.lanKey)!;
+  }
+
+  /** The IPv6 network, if any. */
+  get network6(): string | undefined {
+    return this.#data.network6;
+  }
+
+  /** The leader's own member record. */
+  get leader(): Member {
+    return this.#data.members.find((m) => m.role === "leader")!;
+  }
+
+  /** The network. */
+  get network(): string {
+    return this.#data.network;
+  }
+
+  /**
+   * The current membership view. Member records are never changed in place (a change replaces
+   * the record), so views share them; treat them as read-only.
+   */
+  view(): MembershipView {
+    return {
+      network: this.#data.network,
+      ...(this.#data.network6 ? { network6: this.#data.network6 } : {}),
+      version: this.#data.version,
+      members: [...this.#data.members],
+    };
+  }
+
+  /** The member with this overlay address (or name). */
+  member(addressOrName: string): Member | undefined {
+    return this.#data.members.find((m) => m.address === addressOrName || m.name === addressOrName);
+  }
+
+  /** Subscribes to membership changes. */
+  onChange(fn: (v: MembershipView) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Resolves once every change asked for so far is on disk; rejects if that write failed. */
+  flush(): Promise<void> {
+    return this.#change(() => ({ result: undefined, write: false }));
+  }
+
+  /**
+   * What changed since `version`: members to add or update and keys to remove; null when the
+   * log no longer reaches back that far (send the whole view instead).
+   */
+  changesSince(version: number): { upsert: Member[]; remove: string[] } | null {
+    if (version >= this.#data.version) return { upsert: [], remove: [] };
+    const first = this.#log[0];
+    if (!first || version < first.version - 1) return null;
+    const keys = new Set<string>();
+    for (const e of this.#log) if (e.version > version) { for (const k of e.keys) keys.add(k); }
+    const upsert: Member[] = [];
+    const remove: string[] = [];
+    for (const k of keys) {
+      const m = this.#data.members.find((x) => x.publicKey === k);
+      if (m) upsert.push({ ...m });
+      else remove.push(k);
+    }
+    return { upsert, remove };
+  }
+
+  /** The lowest free host address, or null when the network is exhausted. */
+  #allocate(d: LeaderFile): string | null {
+    const used = new Set(d.members.map((m) => m.address));
+    const size = this.#net.size;
+    for (let i = 1n; i < size - 1n; i++) {
+      const a = formatAddress(this.#net.addressAt(i));
+      if (!used.has(a)) return a;
+    }
+    return null;
+  }
+
+  /** When an allocation nobody has heard from is released. */
+  #holdUntil(rec: JoinRecord): number {
+    // A leader that was down cannot have heard anyone: each node gets the full hold after a start.
+    return Math.max(rec.at, this.#openedAt) + this.#holdMs;
+  }
+
+  /**
+   * Handles a join; the result is on disk before this resolves, and a write that fails rejects
+   * and changes nothing. Nothing changes on refusal. A key that already holds an allocation gets
+   * the same answer again (a retransmission, or a retry after a lost answer) when it presents
+   * the token that admitted it, used up or not, or any other usable token (which is not used).
+   *
+   * Freshness: per key, the leader keeps the latest request time it accepted (on disk, also for
+   * keys that were removed or released). A request older than that is refused as stale; one
+   * with the same time is a retransmission and gets the same answer while the key holds its
+   * allocation; a key removed with `weft node remove` joins again only with a later request and
+   * a token other than the one it was admitted with.
+   */
+  join(req: JoinRequest, observed: string | null, now: number = Date.now()): Promise<JoinResult> {
+    return this.#change((d, touch) => {
+      const refuse = (error: string): Edit<JoinResult> => ({
+        result: { ok: false, error },
+        write: false,
+      });
+      const found = d.tokens.find((t) => t.id === req.tokenId);
+      if (!found || !secretMatches(found, req.secret)) return refuse("unknown token");
+      const token = found;
+      const problem = tokenProblem(token, now);
+      const existing = d.members.find((m) => m.publicKey === req.publicKey);
+      if (existing?.role === "leader") return refuse(problem ?? "that key is the leader's");
+      if (existing) {
+        const rec = d.joins?.[existing.publicKey];
+        if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE);
+        if (rec?.token === token.id || problem === null) {
+          const later = rec !== undefined && (rec.time === undefined || req.time > rec.time);
+          if (later) d.joins![existing.publicKey] = { ...rec, time: req.time };
+          return { result: this.#accepted(existing, d), write: later };
+        }
+        return refuse(problem);
+      }
+      const gone = d.left?.[req.publicKey];
+      if (gone && req.time <= gone.time) return refuse(STALE);
+      if (gone?.removedToken === req.tokenId) {
+        return refuse("this node was removed: it can join again only with a new token");
+      }
+      if (problem !== null) return refuse(problem);
+      if (dnsLabelProblem(req.hostname) !== undefined) {
+        return refuse(`hostname ${quote(req.hostname)} is not a valid DNS label`);
+      }
+      const holder = d.members.find((m) => m.name === req.hostname);
+      if (holder) {
+        const rec = d.joins?.[holder.publicKey];
+        return refuse(
+          rec && !rec.heard
+            ? `hostname "${req.hostname}" is held for a join not yet confirmed, until ${
+              new Date(this.#holdUntil(rec)).toISOString()
+            }`
+            : `hostname "${req.hostname}" is already taken`,
+        );
+      }
+      const address = this.#allocate(d);
+      if (!address) return refuse(`network ${d.network} is exhausted`);
+      // Granted labels come from the token alone; the joiner's own only under node.weft/.
+      const own = splitLabels(req.labels);
+      const grants = tokenGrants(token);
+      this.#labelsDropped += Object.keys(own.granted).length;
+      const member: Member = {
+        name: req.hostname,
+        publicKey: req.publicKey,
+        address,
+        ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),
+        endpoints: [...new Set([...(observed ? [observed] : []), ...req.endpoints])],
+        labels: { ...token.labels },
+        ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
+        role: "node",
+        services: [],
+        joinedAt: now,
+        ...(grants ? { grants } : {}),
+        // Relaying is the leader's grant; the node's --relay says it is willing.
+        ...(req.relay && grants?.relay ? { relay: true as const } : {}),
+        ...(req.tcpPort !== undefined ? { tcpPort: req.tcpPort } : {}),
+      };
+      member.services = this.#grantedServices(d, member, req.services);
+      d.members.push(member);
+      if (token.usesLeft !== null) token.usesLeft--;
+      d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
+      if (gone) delete d.left![req.publicKey];
+      touch(member.publicKey);
+      return { result: this.#accepted(member, d), write: true };
+    });
+  }
+
+  #accepted(member: Member, d: LeaderFile): JoinResult {
+    return {
+      ok: true,
+      member: { ...member },
+      leader: { ...d.members.find((m) => m.role === "leader")! },
+      network: d.network,
+      ...(d.network6 ? { network6: d.network6 } : {}),
+      version: d.version,
+    };
+  }
+
+  /**
+   * Notes that a member was heard from (a hello reached the leader): its join answer arrived,
+   * so its allocation is kept for good.
+   */
+  heardFrom(publicKey: string): Promise<void> {
+    // Every hello lands here: members already heard from cost one lookup, no change.
+    if (this.#data.joins?.[publicKey]?.heard !== false) return Promise.resolve();
+    return this.#change((d) => {
+      const rec = d.joins?.[publicKey];
+      if (!rec || rec.heard) return { result: undefined, write: false };
+      d.joins![publicKey] = { ...rec, heard: true };
+      return { result: undefined, write: true };
+    });
+  }
+
+  /**
+   * Releases the allocations of nodes never heard from within the hold time: their answer was
+   * lost, or came after they gave up. The name and address are free again and the token gets
+   * its use back; the same key joining later is a fresh join. `heard` tells whether a key has
+   * completed a handshake with the leader (its answer arrived): such nodes are kept.
+   */
+  releaseUnheard(
+    now: number = Date.now(),
+    heard: (publicKey: string) => boolean = () => false,
+  ): Promise<Member[]> {
+    if (!Object.values(this.#data.joins ?? {}).some((r) => !r.heard)) return Promise.resolve([]);
+    return this.#change((d, touch) => {
+      const released: Member[] = [];
+      let write = false;
+      for (const [key, rec] of Object.entries(d.joins ?? {})) {
+        if (rec.heard) continue;
+        if (heard(key)) {
+          d.joins![key] = { ...rec, heard: true };
+          write = true;
+          continue;
+        }
+        if (now < this.#holdUntil(rec)) continue;
+        write = true;
+        delete d.joins![key];
+        // Its request may still be replayed: only a later one may join again.
+        if (rec.time !== undefined) remember(d, key, { time: rec.time, at: now });
+        const i = d.members.findIndex((m) => m.publicKey === key);
+        if (i >= 0) {
+          released.push(d.members[i]);
+          d.members.splice(i, 1);
+          touch(key);
+        }
+        const t = d.tokens.find((x) => x.id === rec.token);
+        if (t && t.usesLeft !== null) t.usesLeft++;
+      }
+      return { result: released, write };
+    });
+  }
+
+  /**
+   * Records where a member is reachable now (its observed endpoint first, and its LAN candidates,
+   * at most 8; its TCP port, null for none; whether it relays), its services, and the labels it
+   * asserts about itself (`nodeLabels`: keys outside `node.weft/` are dropped). `labels` sets its granted labels: for the leader's operator only,
+   * never from what a node says.
+   */
+  updateMember(
+    publicKey: string,
+    patch: {
+      endpoints?: string[];
+      services?: ServiceSpec[];
+      labels?: Record<string, string>;
+      nodeLabels?: Record<string, string>;
+      lan?: string[];
+      relay?: boolean;
+      tcpPort?: number | null;
+    },
+  ): Promise<boolean> {
+    const own = patch.nodeLabels
+      ? Object.fromEntries(Object.entries(patch.nodeLabels).filter(([k]) => isNodeLabelKey(k)))
+      : undefined;
+    if (patch.labels) {
+      const p = grantedLabelsProblem(patch.labels);
+      if (p !== undefined) return Promise.reject(new LeaderError(p));
+    }
+    const patched = (d: LeaderFile, old: Member): Member | null => {
+      const m: Member = {
+        ...old,
+        ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
+        ...(patch.services ? { services: this.#grantedServices(d, old, patch.services) } : {}),
+        ...(patch.labels ? { labels: { ...patch.labels } } : {}),
+        ...(own ? { nodeLabels: own } : {}),
+        ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
+        ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
+      };
+      // Off is no field, as in records from before relays and TCP. A node relays when it is
+      // willing (its --relay) and the leader granted it; the leader always relays.
+      if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
+      else if (patch.relay !== undefined) delete m.relay;
+      if (patch.tcpPort === null) delete m.tcpPort;
+      if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
+      // No LAN candidates is no field: records stay as they were before candidates existed.
+      if (m.lan && m.lan.length === 0) delete m.lan;
+      return sameRecord(m, old) ? null : m;
+    };
+    // Every hello lands here: an unchanged member costs no change and no write.
+    const now = this.#data.members.find((x) => x.publicKey === publicKey);
+    if (!now || !patched(this.#data, now)) return Promise.resolve(false);
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((x) => x.publicKey === publicKey);
+      const m = i < 0 ? null : patched(d, d.members[i]);
+      if (!m) return { result: false, write: false };
+      d.members[i] = m;
+      touch(m.publicKey);
+      return { result: true, write: true };
+    });
+  }
+
+  /**
+   * Grants or withdraws what a node may do besides its labels (`weft node set`): relaying for
+   * others. A node given relaying relays once it is also willing (`--relay`: its next hello); one
+   * that loses it stops at once. Returns the member as it is now.
+   */
+  setGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
+      if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
+      const old = d.members[i];
+      if (old.role === "leader") throw new LeaderError("the leader always relays");
+      const grants: MemberGrants = { ...old.grants };
+      if (change.relay === true) grants.relay = true;
+      if (change.relay === false) delete grants.relay;
+      const m: Member = { ...old, grants };
+      if (grants.services === undefined && grants.relay === undefined) delete m.grants;
+      if (!grants.relay) delete m.relay;
+      if (JSON.stringify(m) === JSON.stringify(old)) return { result: old, write: false };
+      d.members[i] = m;
+      touch(m.publicKey);
+      return { result: m, write: true };
+    });
+  }
+
+  /**
+   * The services among `offered` that `m` may offer: all for the leader; otherwise those whose
+   * name no grant restricts (no token and no member's grants name it: open, as in a mesh
+   * without grants) and those it was granted. The others are counted and left out.
+   */
+  #grantedServices(d: LeaderFile, m: Member, offered: ServiceSpec[]): ServiceSpec[] {
+    if (m.role === "leader" || offered.length === 0) return offered;
+    const restricted = this.#restrictedNames(d);
+    if (restricted.size === 0) return offered;
+    const mine = m.grants?.services ?? [];
+    const kept = offered.filter((s) => !restricted.has(s.name) || mine.includes(s.name));
+    this.#servicesRefused += offered.length - kept.length;
+    return kept;
+  }
+
+  /** The service names some grant mentions (a token's or a member's), for `d`. */
+  #restrictedNames(d: LeaderFile): Set<string> {
+    const cached = this.#restricted;
+    if (cached !== null && cached.data === d) return cached.names;
+    const names = new Set<string>();
+    for (const t of d.tokens) for (const n of t.services ?? []) names.add(n);
+    for (const m of d.members) for (const n of m.grants?.services ?? []) names.add(n);
+    this.#restricted = { data: d, names };
+    return names;
+  }
+
+  /**
+   * Which of a member's offered service names the grants refuse (for the leader's log): empty
+   * for the leader and for names no grant restricts.
+   */
+  ungrantedServices(publicKey: string, offered: ServiceSpec[]): string[] {
+    const m = this.#data.members.find((x) => x.publicKey === publicKey);
+    if (!m || m.role === "leader") return [];
+    const restricted = this.#restrictedNames(this.#data);
+    const mine = m.grants?.services ?? [];
+    return offered.map((s) => s.name).filter((n) => restricted.has(n) && !mine.includes(n));
+  }
+
+  /** Service offers left out of member records because no grant allowed them. */
+  get servicesRefused(): number {
+    return this.#servicesRefused;
+  }
+
+  /** Removes a member by name or address. */
+  removeNode(nameOrAddress: string): Promise<Member> {
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
+      if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
+      const m = d.members[i];
+      if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
+      d.members.splice(i, 1);
+      const rec = d.joins?.[m.publicKey];
+      delete d.joins![m.publicKey];
+      // Removed stays removed: no replay of its request, no rejoin with the token that admitted it.
+      remember(d, m.publicKey, {
+        time: rec?.time ?? Date.now(),
+        at: Date.now(),
+        removedToken: rec?.token ?? "",
+      });
+      touch(m.publicKey);
+      return { result: m, write: true };
+    });
+  }
+
+  /** The policy in force, if any. */
+  policy(): VersionedPolicy | null {
+    return this.#data.policy ?? null;
+  }
+
+  /**
+   * Puts a validated policy (canonical text) in force and on disk; returns its version. The same
+   * text again changes nothing.
+   */
+  setPolicy(canonical: string): Promise<number> {
+    return this.#change((d) => {
+      const cur = d.policy;
+      if (cur && cur.text === canonical) return { result: cur.version, write: false };
+      const p = { version: (cur?.version ?? 0) + 1, text: canonical };
+      d.policy = p;
+      return {
+        result: p.version,
+        write: true,
+        after: () => {
+          for (const l of this.#policyListeners) l(p);
+        },
+      };
+    });
+  }
+
+  /** The service-leader leases' record, as last persisted (null: none yet). */
+  leases(): LeaseRecord | null {
+    return this.#data.leases ? structuredClone(this.#data.leases) : null;
+  }
+
+  /** Replaces the service-leader leases' record; resolves once it is on disk. */
+  saveLeases(record: LeaseRecord): Promise<void> {
+    const copy = structuredClone(record);
+    return this.#change((d) => {
+      d.leases = copy;
+      return { result: undefined, write: true };
+    });
+  }
+
+  /** Subscribes to policy changes. */
+  onPolicy(fn: (p: VersionedPolicy) => void): () => void {
+    this.#policyListeners.add(fn);
+    return () => this.#policyListeners.delete(fn);
+  }
+
+  /** Creates a token; returns its id and secret (the secret is stored only hashed). */
+  createToken(
+    opts: {
+      ttlMs: number;
+      uses: number | null;
+      labels: Record<string, string>;
+      services?: string[];
+      relay?: boolean;
+    },
+  ): Promise<
+    { id: string; secret: string; expiresAt: number }
+  > {
+    const { min, max } = TOKEN_TTL_RANGE_MS;
+    // Beyond the range an expiry is no longer a date (and a year is plenty for a join token).
+    if (!(opts.ttlMs >= min && opts.ttlMs <= max)) {
+      return Promise.reject(
+        new LeaderError(`ttl must be from 1s to 365d (${min} to ${max} ms), got ${opts.ttlMs} ms`),
+      );
+    }
+    const labelProblem = grantedLabelsProblem(opts.labels);
+    if (labelProblem !== undefined) return Promise.reject(new LeaderError(labelProblem));
+    const services = opts.services ?? [];
+    const serviceProblem = grantedServicesProblem(services);
+    if (serviceProblem !== undefined) return Promise.reject(new LeaderError(serviceProblem));
+    if (opts.uses !== null && !(Number.isInteger(opts.uses) && opts.uses > 0)) {
+      return Promise.reject(new LeaderError("uses must be a positive integer"));
+    }
+    const { id, secret } = newTokenSecret();
+    const now = Date.now();
+    const t: StoredToken = {
+      id,
+      secretHash: hashSecret(secret),
+      createdAt: now,
+      expiresAt: now + opts.ttlMs,
+      usesLeft: opts.uses,
+      labels: { ...opts.labels },
+      ...(services.length ? { services: [...services] } : {}),
+      ...(opts.relay ? { relay: true as const } : {}),
+      revoked: false,
+    };
+    return this.#change((d, touch) => {
+      d.tokens.push(t);
+      // A name this token restricts is no longer open: members offering it without a grant
+      // lose it now rather than at their next hello.
+      if (services.length) {
+        for (let i = 0; i < d.members.length; i++) {
+          const m = d.members[i];
+          const kept = this.#grantedServices(d, m, m.services);
+          if (kept.length === m.services.length) continue;
+          d.members[i] = { ...m, services: kept };
+          touch(m.publicKey);
+        }
+      }
+      return {
+        result: { id, secret, expiresAt: t.expiresAt },
+        write: true,
+        after: () => {
+          for (const l of this.#tokenListeners) l();
+        },
+      };
+    });
+  }
+
+  /** Every token's id and secret hash: what the join gate derives its mac1 keys from. */
+  tokenKeys(): { id: string; secretHash: string }[] {
+    return this.#data.tokens.map(({ id, secretHash }) => ({ id, secretHash }));
+  }
+
+  /** Subscribes to new tokens. */
+  onTokens(fn: () => void): () => void {
+    this.#tokenListeners.add(fn);
+    return () => this.#tokenListeners.delete(fn);
+  }
+
+  /** The tokens, without their hashes. */
+  listTokens(): Omit<StoredToken, "secretHash">[] {
+    return this.#data.tokens.map(({ secretHash: _, ...t }) => t);
+  }
+
+  /** Revokes a token. */
+  revokeToken(id: string): Promise<void> {
+    return this.#change((d) => {
+      const t = d.tokens.find((x) => x.id === id);
+      if (!t) throw new LeaderNotFoundError(`no token "${id}"`);
+      t.revoked = true;
+      return { result: undefined, write: true };
+    });
+  }
+}

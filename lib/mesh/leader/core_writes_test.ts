@@ -1,0 +1,391 @@
+/**
+ * LeaderCore: retransmitted joins, writes that fail, changes that overlap, allocations whose
+ * answer never arrived.
+ */
+import assert from "node:assert/strict";
+import type { JoinRequest } from "../join/request.ts";
+import { LeaderCore } from "./core.ts";
+import { type LeaderFile, StateDir } from "../state/state.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+
+/** A state directory whose writes can be made to fail or to wait. */
+class TestState extends StateDir {
+  fail = false;
+  writes = 0;
+  #gate: Promise<void> | null = null;
+  #open: (() => void) | null = null;
+
+  /** Holds every write until `release()`. */
+  hold(): void {
+    this.#gate = new Promise((r) => this.#open = r);
+  }
+
+  release(): void {
+    this.#open?.();
+    this.#gate = null;
+  }
+
+  override async writeLeader(data: LeaderFile): Promise<void> {
+    if (this.#gate) await this.#gate;
+    if (this.fail) throw new Deno.errors.PermissionDenied("read-only state directory");
+    this.writes++;
+    await super.writeLeader(data);
+  }
+}
+
+async function withState(fn: (state: TestState) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-leader-unit-" });
+  try {
+    const state = new TestState(dir);
+    await state.ensure();
+    await fn(state);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const LEADER_KEY = generateKeyPair().publicKey;
+
+function open(state: StateDir | null, joinHoldMs?: number): Promise<LeaderCore> {
+  return LeaderCore.open(state, {
+    network: "10.77.0.0/24",
+    hostname: "leader",
+    publicKey: LEADER_KEY,
+    endpoints: ["192.0.2.1:51820"],
+    joinHoldMs,
+  });
+}
+
+function request(
+  token: { id: string; secret: string },
+  hostname: string,
+  publicKey = generateKeyPair().publicKey,
+): JoinRequest {
+  return {
+    tokenId: token.id,
+    secret: token.secret,
+    publicKey,
+    hostname,
+    labels: {},
+    services: [],
+    endpoints: [],
+    time: Date.now(),
+  };
+}
+
+/** Everything a client could observe of the core, for before/after comparisons. */
+function snapshot(core: LeaderCore) {
+  return JSON.stringify({
+    view: core.view(),
+    tokens: core.listTokens(),
+    policy: core.policy(),
+  });
+}
+
+Deno.test("a retransmitted join with a one-use token gets the same answer, once allocated", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const req = request(token, "n1");
+  const first = await core.join(req, "192.0.2.2:51820");
+  const again = await core.join(req, "192.0.2.2:51820");
+  assert.ok(first.ok && again.ok, JSON.stringify(again));
+  assert.equal(again.member.address, first.member.address);
+  assert.equal(again.member.name, "n1");
+  assert.equal(core.view().members.length, 2, "one allocation");
+  assert.equal(core.listTokens()[0].usesLeft, 0, "one use");
+  // Another key with the used-up token is refused and allocates nothing.
+  const other = await core.join(request(token, "n2"), null);
+  assert.deepEqual(other, { ok: false, error: "token used up" });
+  assert.equal(core.view().members.length, 2);
+  // The same key with a wrong secret is not answered with its record.
+  const forged = await core.join({ ...req, secret: "AAAA" }, null);
+  assert.deepEqual(forged, { ok: false, error: "unknown token" });
+});
+
+Deno.test("a key admitted by one token gets its record from another usable token, unused", async () => {
+  const core = await open(null);
+  const t1 = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const t2 = await core.createToken({ ttlMs: 60_000, uses: 2, labels: {} });
+  const req = request(t1, "n1");
+  const first = await core.join(req, null);
+  const viaT2 = await core.join({ ...req, tokenId: t2.id, secret: t2.secret }, null);
+  assert.ok(first.ok && viaT2.ok);
+  assert.equal(viaT2.member.address, first.member.address);
+  assert.equal(core.listTokens().find((t) => t.id === t2.id)!.usesLeft, 2);
+  await core.revokeToken(t2.id);
+  const revoked = await core.join({ ...req, tokenId: t2.id, secret: t2.secret }, null);
+  assert.deepEqual(revoked, { ok: false, error: "token revoked" });
+});
+
+Deno.test("a write that fails leaves memory as it was; the restarted leader agrees", async () => {
+  await withState(async (state) => {
+    const core = await open(state);
+    const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+    const before = snapshot(core);
+    state.fail = true;
+    const req = request(token, "n1");
+    await assert.rejects(core.join(req, null), /read-only/);
+    assert.equal(snapshot(core), before, "nothing allocated in memory");
+    // The retransmission is not answered from memory either.
+    await assert.rejects(core.join(req, null), /read-only/);
+    assert.equal(snapshot(core), before);
+
+    // Every other change behaves the same.
+    await assert.rejects(core.createToken({ ttlMs: 1000, uses: null, labels: {} }), /read-only/);
+    await assert.rejects(core.revokeToken(token.id), /read-only/);
+    await assert.rejects(core.setPolicy("rules: []"), /read-only/);
+    await assert.rejects(
+      core.updateMember(LEADER_KEY, { endpoints: ["192.0.2.9:1"] }),
+      /read-only/,
+    );
+    assert.equal(snapshot(core), before, "no change survived a failed write");
+
+    // The disk is back: the join succeeds and takes the first free address.
+    state.fail = false;
+    const ok = await core.join(req, null);
+    assert.ok(ok.ok);
+    assert.equal(ok.member.address, "10.77.0.2");
+    state.fail = true;
+    await assert.rejects(core.removeNode("n1"), /read-only/);
+    assert.ok(core.member("n1"), "a failed removal keeps the member");
+    state.fail = false;
+
+    // After a restart: the same members, and the next joiner gets a fresh address.
+    const restarted = await open(new StateDir(state.dir));
+    assert.deepEqual(restarted.view().members, core.view().members);
+    const t2 = await restarted.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+    const next = await restarted.join(request(t2, "n2"), null);
+    assert.ok(next.ok);
+    assert.equal(next.member.address, "10.77.0.3");
+  });
+});
+
+Deno.test("a change that fails does not undo the change written before it", async () => {
+  await withState(async (state) => {
+    const core = await open(state);
+    const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+    assert.ok((await core.join(request(token, "a"), null)).ok);
+    state.fail = true;
+    await assert.rejects(core.join(request(token, "b"), null));
+    state.fail = false;
+    assert.ok(core.member("a"));
+    assert.equal(core.member("b"), undefined);
+    const onDisk = JSON.parse(await Deno.readTextFile(state.path("leader.json"))) as LeaderFile;
+    assert.deepEqual(onDisk.members.map((m) => m.name), ["leader", "a"]);
+  });
+});
+
+Deno.test("a retransmission while the first write is in flight waits for it: one allocation", async () => {
+  await withState(async (state) => {
+    const core = await open(state);
+    const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+    const req = request(token, "n1");
+    const writes = state.writes;
+    state.hold();
+    const first = core.join(req, null);
+    const retransmitted = core.join(req, null);
+    const otherKey = core.join(request(token, "n2"), null);
+    let answered = false;
+    retransmitted.then(() => answered = true);
+    // Let every queued microtask and timer run: nothing may be answered before the write.
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(answered, false, "answered before the allocation was on disk");
+    state.release();
+    const [r1, r2, r3] = await Promise.all([first, retransmitted, otherKey]);
+    assert.ok(r1.ok && r2.ok);
+    assert.equal(r2.member.address, r1.member.address);
+    assert.deepEqual(r3, { ok: false, error: "token used up" });
+    assert.equal(core.view().members.length, 2);
+    assert.equal(state.writes, writes + 1, "one join written");
+  });
+});
+
+Deno.test("a retransmission while a failing write is in flight is not answered from memory", async () => {
+  await withState(async (state) => {
+    const core = await open(state);
+    const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+    const req = request(token, "n1");
+    state.hold();
+    state.fail = true;
+    const first = core.join(req, null);
+    const retransmitted = core.join(req, null);
+    state.release();
+    await assert.rejects(first);
+    await assert.rejects(retransmitted);
+    assert.equal(core.view().members.length, 1);
+    assert.equal(core.listTokens()[0].usesLeft, 1);
+  });
+});
+
+Deno.test("an allocation never heard from is released after the hold; the token use returns", async () => {
+  await withState(async (state) => {
+    const hold = 60_000;
+    const core = await open(state, hold);
+    const token = await core.createToken({ ttlMs: 3600_000, uses: 1, labels: {} });
+    const t0 = Date.now();
+    const key = generateKeyPair().publicKey;
+    const ghost = await core.join(request(token, "ghost", key), null, t0);
+    assert.ok(ghost.ok);
+    // Within the hold: kept; the same key retrying gets it back, a new key cannot take the name.
+    assert.deepEqual(await core.releaseUnheard(t0 + hold - 1), []);
+    const retry = await core.join(request(token, "ghost", key), null, t0 + 1000);
+    assert.ok(retry.ok && retry.member.address === ghost.member.address);
+    const t2 = await core.createToken({ ttlMs: 3600_000, uses: 1, labels: {} });
+    const taken = await core.join(request(t2, "ghost"), null, t0 + 1000);
+    assert.ok(!taken.ok && /held for a join not yet confirmed/.test(taken.error));
+
+    // A member that said hello is kept for good.
+    const heardKey = generateKeyPair().publicKey;
+    assert.ok((await core.join(request(t2, "heard", heardKey), null, t0)).ok);
+    await core.heardFrom(heardKey);
+    // One that completed a handshake (the caller's predicate) too.
+    const t3 = await core.createToken({ ttlMs: 3600_000, uses: 1, labels: {} });
+    const shakeKey = generateKeyPair().publicKey;
+    assert.ok((await core.join(request(t3, "shook", shakeKey), null, t0)).ok);
+
+    const version = core.view().version;
+    const released = await core.releaseUnheard(t0 + hold + 1, (k) => k === shakeKey);
+    assert.deepEqual(released.map((m) => m.name), ["ghost"]);
+    assert.equal(core.member("ghost"), undefined);
+    assert.ok(core.member("heard") && core.member("shook"));
+    assert.ok(core.view().version > version, "nodes learn of the release");
+    assert.equal(core.listTokens().find((t) => t.id === token.id)!.usesLeft, 1, "use returned");
+    assert.deepEqual(await core.releaseUnheard(t0 + 10 * hold), [], "the others stay");
+
+    // On disk too: a restarted leader does not bring the ghost back.
+    const restarted = await open(new StateDir(state.dir), hold);
+    assert.equal(restarted.member("ghost"), undefined);
+    // The joiner coming back later is a fresh join with its token, and gets the free address.
+    const back = await restarted.join(request(token, "ghost", key), null);
+    assert.ok(back.ok);
+    assert.equal(back.member.address, ghost.member.address);
+  });
+});
+
+Deno.test("a restarted leader gives unheard nodes a full hold before releasing them", async () => {
+  await withState(async (state) => {
+    const hold = 60_000;
+    const core = await open(state, hold);
+    const token = await core.createToken({ ttlMs: 3600_000, uses: null, labels: {} });
+    const long = Date.now() - 10 * hold;
+    assert.ok((await core.join(request(token, "old"), null, long)).ok);
+    const restarted = await open(new StateDir(state.dir), hold);
+    assert.deepEqual(await restarted.releaseUnheard(Date.now()), [], "the leader was down");
+    assert.equal((await restarted.releaseUnheard(Date.now() + hold + 1)).length, 1);
+  });
+});
+
+Deno.test("a burst of joins is written together; a failed write rejects the whole batch", async () => {
+  await withState(async (state) => {
+    const core = await open(state);
+    const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+    const writes = state.writes;
+    state.hold();
+    const burst = Array.from({ length: 20 }, (_, i) => core.join(request(token, `b${i}`), null));
+    state.release();
+    const answers = await Promise.all(burst);
+    const addresses = answers.map((a) => a.ok ? a.member.address : a.error);
+    assert.equal(new Set(addresses).size, 20, addresses.join(","));
+    assert.ok(state.writes - writes <= 2, `${state.writes - writes} writes for 20 joins`);
+    const onDisk = JSON.parse(await Deno.readTextFile(state.path("leader.json"))) as LeaderFile;
+    assert.equal(onDisk.members.length, 21);
+
+    const before = snapshot(core);
+    state.hold();
+    const first = core.join(request(token, "c0"), null);
+    const batch = [1, 2, 3].map((i) => core.join(request(token, `c${i}`), null));
+    state.fail = true;
+    state.release();
+    await assert.rejects(first);
+    for (const b of batch) await assert.rejects(b);
+    assert.equal(snapshot(core), before);
+  });
+});
+
+Deno.test("a replayed join of a removed node is refused, across a restart; a new token readmits it", async () => {
+  await withState(async (state) => {
+    let core = await open(state);
+    const t1 = await core.createToken({ ttlMs: 60_000, uses: 2, labels: {} });
+    const req = request(t1, "n1");
+    assert.ok((await core.join(req, "192.0.2.2:51820")).ok);
+    await core.removeNode("n1");
+    // The same request (a capture) from elsewhere, and a later one with the same token.
+    core = await open(state);
+    const replay = await core.join(req, "198.51.100.9:4444");
+    assert.ok(!replay.ok && /stale join request/.test(replay.error), JSON.stringify(replay));
+    const later = await core.join({ ...req, time: req.time + 1 }, null);
+    assert.ok(!later.ok && /removed: it can join again only with a new token/.test(later.error));
+    assert.deepEqual(core.view().members.map((m) => m.name), ["leader"]);
+    assert.equal(core.listTokens()[0].usesLeft, 1, "no use taken by the refusals");
+    // The operator hands it a new token: a later request with it joins.
+    const t2 = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+    const back = await core.join(
+      { ...req, tokenId: t2.id, secret: t2.secret, time: req.time + 2 },
+      null,
+    );
+    assert.ok(back.ok, JSON.stringify(back));
+    // And its old request is still stale.
+    assert.ok(!(await core.join(req, null)).ok);
+  });
+});
+
+Deno.test("per key, join requests older than the last accepted one are refused; the same one is answered", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const req = request(token, "n1");
+  const first = await core.join(req, null);
+  const same = await core.join(req, null);
+  const newer = await core.join({ ...req, time: req.time + 1000 }, null);
+  assert.ok(first.ok && same.ok && newer.ok);
+  assert.equal(newer.member.address, first.member.address);
+  const older = await core.join(req, null);
+  assert.ok(!older.ok && /stale/.test(older.error), JSON.stringify(older));
+});
+
+Deno.test("a released allocation's request replayed later is refused; a later request joins", async () => {
+  const core = await open(null, 1);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const req = request(token, "n1");
+  assert.ok((await core.join(req, null)).ok);
+  assert.equal((await core.releaseUnheard(Date.now() + 1000)).length, 1);
+  assert.ok(!(await core.join(req, null)).ok, "replay refused");
+  assert.equal(core.listTokens()[0].usesLeft, 1);
+  assert.ok((await core.join({ ...req, time: req.time + 1 }, null)).ok);
+});
+
+Deno.test("a joiner's labels never become granted ones; only node.weft/ ones are kept, apart", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: { role: "web" } });
+  const req = {
+    ...request(token, "n1"),
+    labels: { role: "db", env: "prod", "node.weft/os": "linux" },
+  };
+  const res = await core.join(req, null);
+  assert.ok(res.ok);
+  assert.deepEqual(res.member.labels, { role: "web" });
+  assert.deepEqual(res.member.nodeLabels, { "node.weft/os": "linux" });
+  assert.equal(core.labelsDropped, 2);
+});
+
+Deno.test("tokens: a ttl out of range or bad labels are refused and nothing is saved", async () => {
+  const core = await open(null);
+  const before = snapshot(core);
+  for (const ttlMs of [99999999999 * 86_400_000, 0, -1, NaN, Infinity, 366 * 86_400_000]) {
+    await assert.rejects(core.createToken({ ttlMs, uses: null, labels: {} }), /ttl must be/);
+  }
+  for (
+    const labels of [
+      { "bad key!!": "x" },
+      { role: "v".repeat(5000) },
+      { "node.weft/role": "db" },
+      Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"])),
+    ]
+  ) {
+    await assert.rejects(
+      core.createToken({ ttlMs: 60_000, uses: null, labels }),
+      /label|reserved/,
+      JSON.stringify(labels).slice(0, 60),
+    );
+  }
+  assert.equal(snapshot(core), before);
+});

@@ -1,0 +1,435 @@
+/**
+ * The leader's service to the nodes, on the control channel: it takes their hellos (endpoints,
+ * LAN candidates, services, self-asserted labels), sends the LAN key to nodes that lack it,
+ * answers a stale version with the view or what changed, announces membership changes (bursts
+ * once, small changes with the notice itself) and policy changes, releases allocations whose
+ * node was never heard from, and makes tokens and removals.
+ * @module
+ */
+
+import type { AgentConfig } from "../../config/agent_config.ts";
+import { ConfigError } from "../../config/config_error.ts";
+import type { Device } from "../../device/device.ts";
+import type { Logger } from "../../log/logger.ts";
+import { splitLabels } from "../../members/labels.ts";
+import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
+import {
+  validEndpoints,
+  validLabels,
+  validRelay,
+  validServices,
+  validTcpPort,
+} from "../../members/validate.ts";
+import { RateLimiter } from "../../protocol/ratelimiter.ts";
+import type { ControlPort } from "../sync/control_channel.ts";
+import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
+import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
+import { type ControlMessage, deltaParts, policyParts, viewParts } from "../sync/protocol.ts";
+import { encodeToken } from "../join/token.ts";
+import { observedEndpoint } from "../join/server.ts";
+import { lanKeyId } from "../state/lan_key.ts";
+import { encodeBase64 } from "../../crypto/base64.ts";
+
+/** The leader section of a mesh agent's options. */
+export interface LeaderOptions {
+  /** The mesh network (leader). Default `10.200.0.0/16`. */
+  network?: string;
+  /** An IPv6 mesh network (leader), allocated alongside the IPv4 one. */
+  network6?: string;
+  /**
+   * Leader: how long a node that was answered but never heard from (no hello, no handshake)
+   * keeps its name and address, ms. Default 600000 (10 minutes).
+   */
+  joinHoldMs?: number;
+  /** The leader's network policy from its configuration (validated, canonical text). */
+  policyText?: string;
+}
+
+/**
+ * The leader section of a parsed configuration: its networks, and its `policy:` section as
+ * canonical text. Only a leader's configuration may hold a policy: a node's is a ConfigError, as
+ * is a policy that does not validate (at the file's own line).
+ */
+export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
+  let policyText: string | undefined;
+  if (config.policy) {
+    if (role !== "leader") {
+      throw new ConfigError("a policy section belongs in the leader's configuration");
+    }
+    policyText = policyFromConfig(config.policy).canonical;
+  }
+  return { network: config.cidr, network6: config.cidr6, policyText };
+}
+
+/** A token as `createToken` makes it. */
+export interface CreatedToken {
+  /** Its id (for `token revoke`). */
+  id: string;
+  /** The token text a node joins with. */
+  token: string;
+  /** Unix ms when it expires. */
+  expiresAt: number;
+}
+
+/** What a new join token grants and allows. */
+export interface TokenOptions {
+  /** How long it is valid, ms (default 24 h). */
+  ttlMs?: number;
+  /** How many joins it allows (null or absent: unlimited). */
+  uses?: number | null;
+  /** Labels granted to nodes joining with it. */
+  labels?: Record<string, string>;
+  /** Service names nodes joining with it may offer (a name any grant lists is closed to others). */
+  services?: string[];
+  /** Nodes joining with it may relay for others (when started with `--relay`). */
+  relay?: boolean;
+}
+
+/** What the service works with. */
+export interface LeaderServiceDeps {
+  /** The leader's state. */
+  core: LeaderCore;
+  /** The leader's device (its key, the peers' endpoints and handshakes). */
+  device: Pick<Device, "publicKey" | "peer">;
+  /** The control channel to the nodes. */
+  channel: ControlPort;
+  /** The logger. */
+  logger: Logger;
+  /** Applies a view to this node (peers, policy, subscribers). */
+  applyView: (v: MembershipView) => void;
+  /** Puts a policy in force on this node. */
+  usePolicy: (p: VersionedPolicy | null) => void;
+  /**
+   * The leader's own ports, as its agent got them: its record gets the TCP port (none: null)
+   * and `relay` (the leader always relays); tokens carry the TCP port when it is not the UDP
+   * port's number. Absent: the record is left as stored and tokens carry no TCP port.
+   */
+  underlay?: { listenPort: number; tcpPort: number | null };
+  /** Monotonic milliseconds, for the hello rate (default `performance.now`). */
+  now?: () => number;
+}
+
+/**
+ * Hellos one member may send: a node says hello every 3 s and when it sees it is behind, so a
+ * second's worth with a burst of five is plenty; each accepted hello may change its record (a
+ * state write and a view version pushed to every member), so more is refused and counted.
+ */
+export const HELLO_RATE = { perSecond: 1, burst: 5 };
+
+/** Serves the nodes from the leader. See the module docs. */
+export class LeaderService {
+  readonly #core: LeaderCore;
+  readonly #device: Pick<Device, "publicKey" | "peer">;
+  readonly #channel: ControlPort;
+  readonly #logger: Logger;
+  readonly #deps: LeaderServiceDeps;
+  readonly #holdMs: number;
+  readonly #stops: (() => void)[] = [];
+  // The LAN key as sent to nodes whose hello names another (or none), and its id.
+  readonly #lanKey: string;
+  readonly #lanKeyId: string;
+  #labelsDropped = 0;
+  // One log line per member a minute for labels it claimed and may not set.
+  readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+  readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+  readonly #helloLimit: RateLimiter;
+  #hellosRefused = 0;
+  // The latest hello of each member over the rate, taken when the rate allows (one per member).
+  readonly #deferred = new Map<
+    string,
+    { msg: Extract<ControlMessage, { t: "hello" }>; from: string }
+  >();
+  #deferredTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** A stopped service; `start` begins it. */
+  constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
+    this.#deps = deps;
+    this.#helloLimit = new RateLimiter({
+      ...HELLO_RATE,
+      maxEntries: 16_384,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    this.#core = deps.core;
+    const key = deps.core.lanKey;
+    this.#lanKey = encodeBase64(key);
+    this.#lanKeyId = lanKeyId(key);
+    this.#device = deps.device;
+    this.#channel = deps.channel;
+    this.#logger = deps.logger;
+    this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
+  }
+
+  /** Applies the leader's view and policy, then follows their changes and serves hellos. */
+  start(): void {
+    const core = this.#core;
+    const me = this.#device.publicKey;
+    this.#deps.applyView(core.view());
+    this.#deps.usePolicy(core.policy());
+    this.#stops.push(core.onPolicy((p) => {
+      this.#deps.usePolicy(p);
+      for (const m of core.view().members) {
+        if (m.publicKey !== me) {
+          this.#channel.send(m.address, { t: "changed", v: core.view().version, pv: p.version });
+        }
+      }
+    }));
+    let notify: ReturnType<typeof setTimeout> | undefined;
+    let notified = core.view().version;
+    let shown = core.view();
+    // A view whose applying waits (below); views are applied in order, the latest winning.
+    let deferred: MembershipView | null = null;
+    const applyDeferred = () => {
+      const v = deferred;
+      deferred = null;
+      if (v) this.#deps.applyView(v);
+    };
+    this.#stops.push(core.onChange((v) => {
+      // Members that are gone (removed, released) hear it while their sessions still exist: the
+      // new view, without them. The control stack sends from a microtask, so the view that drops
+      // their peers is applied in a later one.
+      let told = false;
+      for (const m of shown.members) {
+        if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
+        for (const part of viewParts(v)) this.#channel.send(m.address, part);
+        told = true;
+      }
+      shown = v;
+      if (told || deferred !== null) {
+        deferred = v;
+        queueMicrotask(applyDeferred);
+      } else this.#deps.applyView(v);
+      // Bursts of changes (many joins) are announced once; nodes then pull a delta.
+      notify ??= setTimeout(() => {
+        notify = undefined;
+        const now = core.view();
+        // Small changes travel with the notice: nodes that hold the previous version apply them
+        // at once, without asking back; the others pull as usual.
+        const delta = notified > 0 ? core.changesSince(notified) : null;
+        const parts = delta ? deltaParts(notified, now, delta) : [];
+        const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
+          ? parts
+          : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
+        for (const m of now.members) {
+          if (m.publicKey === me) continue;
+          for (const msg of msgs) this.#channel.send(m.address, msg);
+        }
+        notified = now.version;
+      }, 50);
+    }));
+    this.#stops.push(() => {
+      if (notify) clearTimeout(notify);
+    });
+    // Allocations whose answer never arrived are released after the hold time.
+    const release = setInterval(
+      () => this.#releaseUnheard(),
+      Math.min(this.#holdMs / 2, 30_000),
+    );
+    this.#stops.push(() => clearInterval(release));
+    this.#channel.listen((msg, from) => this.#onMessage(msg, from));
+    const underlay = this.#deps.underlay;
+    if (underlay) {
+      core.updateMember(me, { relay: true, tcpPort: underlay.tcpPort }).catch((e) =>
+        this.#logger.error("saving the leader's TCP port failed", { error: String(e) })
+      );
+    }
+  }
+
+  /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
+  get labelsDropped(): number {
+    return this.#labelsDropped + this.#core.labelsDropped;
+  }
+
+  /**
+   * Creates a join token; nodes that join with it are granted its labels, the service names in
+   * `services` and, with `relay`, relaying for others.
+   */
+  async createToken(opts: TokenOptions = {}): Promise<CreatedToken> {
+    const core = this.#core;
+    const t = await core.createToken({
+      ttlMs: opts.ttlMs ?? 24 * 3600_000,
+      uses: opts.uses ?? null,
+      labels: opts.labels ?? {},
+      services: opts.services ?? [],
+      relay: opts.relay ?? false,
+    });
+    const u = this.#deps.underlay;
+    const token = encodeToken({
+      leaderKey: this.#device.publicKey,
+      endpoints: core.leader.endpoints,
+      network: core.network,
+      id: t.id,
+      secret: t.secret,
+      // Joiners try TCP on their endpoints' port numbers unless told otherwise.
+      ...(u?.tcpPort && u.tcpPort !== u.listenPort ? { tcpPort: u.tcpPort } : {}),
+    });
+    this.#logger.info("token created", {
+      id: t.id,
+      expiresAt: new Date(t.expiresAt).toISOString(),
+    });
+    return { id: t.id, token, expiresAt: t.expiresAt };
+  }
+
+  /** Grants or withdraws relaying for others (`weft node set`); the member as it is now. */
+  async setNodeGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+    const m = await this.#core.setGrants(nameOrAddress, change);
+    this.#logger.info("node grants set", {
+      name: m.name,
+      address: m.address,
+      relay: m.grants?.relay === true,
+    });
+    return m;
+  }
+
+  /** Service offers left out of member records because no grant allowed them. */
+  get servicesRefused(): number {
+    return this.#core.servicesRefused;
+  }
+
+  /** What the leader refused of members' joins and hellos, by reason (for `/metrics`). */
+  refusals(): Record<string, number> {
+    return {
+      label: this.labelsDropped,
+      service: this.servicesRefused,
+      hello: this.#hellosRefused,
+    };
+  }
+
+  /** Removes a node from the mesh. */
+  async removeNode(nameOrAddress: string): Promise<Member> {
+    const m = await this.#core.removeNode(nameOrAddress);
+    this.#logger.info("node removed", { name: m.name, address: m.address });
+    return m;
+  }
+
+  /** Puts a validated policy (canonical text) in force; the nodes hear of it. */
+  async setPolicy(canonical: string): Promise<number> {
+    return await this.#core.setPolicy(canonical);
+  }
+
+  /** Replaces the leader's own LAN candidates; resolves once they are in its state. */
+  async setLan(lan: string[]): Promise<void> {
+    await this.#core.updateMember(this.#device.publicKey, { lan });
+  }
+
+  /** Replaces the leader's own services; resolves once they are in its state. */
+  async setServices(services: ServiceSpec[]): Promise<void> {
+    await this.#core.updateMember(this.#device.publicKey, { services });
+  }
+
+  /** Stops following changes, the notices and the releases. */
+  close(): void {
+    for (const stop of this.#stops.splice(0)) stop();
+    clearTimeout(this.#deferredTimer);
+    this.#deferredTimer = undefined;
+    this.#deferred.clear();
+  }
+
+  #releaseUnheard(): void {
+    const device = this.#device;
+    // A completed handshake means the node got its answer, hello or not.
+    const heard = (key: string) => (device.peer(key)?.lastHandshakeUnixMs ?? 0) > 0;
+    this.#core.releaseUnheard(Date.now(), heard).then((released) => {
+      for (const m of released) {
+        this.#logger.warn("join released: the node was never heard from", {
+          name: m.name,
+          address: m.address,
+        });
+      }
+    }).catch((e) => this.#logger.error("releasing unheard joins failed", { error: String(e) }));
+  }
+
+  #onMessage(msg: ControlMessage, from: string): void {
+    if (msg.t !== "hello") return;
+    const member = this.#core.member(from);
+    if (!member) return;
+    if (!this.#helloLimit.allow(member.publicKey)) {
+      // Over the rate: only the member's latest hello is kept, and taken when the rate allows,
+      // so a burst costs one change and the node still gets what it said hello for.
+      this.#hellosRefused++;
+      this.#deferred.set(member.publicKey, { msg, from });
+      this.#deferredTimer ??= setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
+      return;
+    }
+    this.#onHello(msg, member, from);
+  }
+
+  /** Takes the deferred hellos the rate allows now; waits again for the others. */
+  #takeDeferred(): void {
+    this.#deferredTimer = undefined;
+    for (const [key, { msg, from }] of this.#deferred) {
+      if (!this.#helloLimit.allow(key)) continue;
+      this.#deferred.delete(key);
+      const member = this.#core.member(from);
+      if (member && member.publicKey === key) this.#onHello(msg, member, from);
+    }
+    if (this.#deferred.size > 0) {
+      this.#deferredTimer = setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
+    }
+  }
+
+  #onHello(msg: Extract<ControlMessage, { t: "hello" }>, member: Member, from: string): void {
+    const core = this.#core;
+    const peer = this.#device.peer(member.publicKey);
+    const observed = peer?.endpoint ? observedEndpoint(peer.endpoint) : null;
+    // A hello with malformed fields still counts as a hello; its fields are ignored.
+    const advertised = validEndpoints(msg.endpoints) ?? [];
+    const services = validServices(msg.services) ?? undefined;
+    const labels = msg.labels === undefined ? null : validLabels(msg.labels);
+    const own = labels ? splitLabels(labels) : null;
+    if (own) this.#dropGranted(member, Object.keys(own.granted));
+    if (services) this.#refuseServices(member, core.ungrantedServices(member.publicKey, services));
+    // LAN candidates are held to --advertise's rules too; a hello without the field (an older
+    // node) leaves the record's as they are.
+    const lan = msg.lan === undefined ? undefined : validEndpoints(msg.lan) ?? undefined;
+    // No field is off (an older node has neither); a malformed one leaves the record's.
+    const relay = validRelay(msg.relay);
+    const tcpPort = validTcpPort(msg.tcpPort);
+    const endpoints = [...(observed ? [observed] : []), ...advertised];
+    core.heardFrom(member.publicKey).catch((e) =>
+      this.#logger.error("recording a hello failed", { error: String(e) })
+    );
+    if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
+    core.updateMember(member.publicKey, {
+      endpoints,
+      services,
+      nodeLabels: own?.asserted,
+      lan,
+      ...(relay !== null ? { relay: relay === true } : {}),
+      ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
+    }).then(() => {
+      const policy = core.policy();
+      if (policy && msg.pv !== policy.version) {
+        for (const part of policyParts(policy)) this.#channel.send(from, part);
+      }
+      const view = core.view();
+      if (msg.v === view.version) return;
+      // A node that is only a little behind gets what changed; one that is far behind, or
+      // new, the whole view.
+      const delta = msg.v > 0 ? core.changesSince(msg.v) : null;
+      const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
+      for (const part of parts) this.#channel.send(from, part);
+    }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
+  }
+
+  /** Logs (once a minute per node) service names a node offers that no grant allows it. */
+  #refuseServices(member: Member, names: string[]): void {
+    if (names.length === 0 || !this.#serviceLog.allow(member.publicKey)) return;
+    this.#logger.warn("services a node offers without a grant were left out", {
+      name: member.name,
+      services: names.slice(0, 8).join(","),
+      refused: this.#core.servicesRefused,
+    });
+  }
+
+  /** Counts (and logs, rate-limited) labels a node claimed that only the leader may grant. */
+  #dropGranted(member: Member, keys: string[]): void {
+    if (keys.length === 0) return;
+    this.#labelsDropped += keys.length;
+    if (!this.#labelLog.allow(member.publicKey)) return;
+    this.#logger.warn("labels a node claimed for itself were dropped", {
+      name: member.name,
+      keys: keys.slice(0, 8).join(","),
+      dropped: this.#labelsDropped,
+    });
+  }
+}

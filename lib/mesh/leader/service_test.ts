@@ -1,0 +1,467 @@
+import assert from "node:assert/strict";
+import { leaderFromConfig, LeaderService } from "./service.ts";
+import type { JoinRequest } from "../join/request.ts";
+import { LeaderCore } from "./core.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
+import type { VersionedPolicy } from "../../policy/source.ts";
+import { decodeToken } from "../join/token.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+import { createLogger, nullLogger } from "../../log/logger.ts";
+import type { MembershipView } from "../../members/member.ts";
+import { type AgentConfig, loadAgentConfig } from "../../config/agent_config.ts";
+import { ConfigError } from "../../config/config_error.ts";
+import { compilePolicyText } from "../../policy/source.ts";
+import type { Device } from "../../device/device.ts";
+import { lanKeyId } from "../state/lan_key.ts";
+import { encodeBase64 } from "../../crypto/base64.ts";
+
+const LEADER = generateKeyPair().publicKey;
+
+/** A leader's service over a fake channel and device; what it does is recorded. */
+async function harness(
+  opts: {
+    joinHoldMs?: number;
+    logger?: ReturnType<typeof createLogger>;
+    underlay?: { listenPort: number; tcpPort: number | null };
+    now?: () => number;
+  } = {},
+) {
+  const core = await LeaderCore.open(null, {
+    network: "10.5.0.0/24",
+    hostname: "lead",
+    publicKey: LEADER,
+    endpoints: ["192.0.2.1:51820"],
+    joinHoldMs: opts.joinHoldMs,
+  });
+  const sent: [string, ControlMessage][] = [];
+  let fakeNow = 0;
+  let handler: ((msg: ControlMessage, from: string) => void) | null = null;
+  const applied: MembershipView[] = [];
+  const policies: (VersionedPolicy | null)[] = [];
+  const endpoints = new Map<string, string>();
+  const device = {
+    publicKey: LEADER,
+    peer: (key: string) =>
+      endpoints.has(key)
+        ? {
+          endpoint: {
+            // A session reached over TCP has a tcp:// endpoint, as the TCP transport makes them.
+            proto: endpoints.get(key)!.startsWith("tcp://") ? "tcp" : undefined,
+            toString: () => endpoints.get(key)!,
+          },
+          lastHandshakeUnixMs: 0,
+        }
+        : undefined,
+  } as unknown as Pick<Device, "publicKey" | "peer">;
+  const service = new LeaderService({
+    core,
+    device,
+    channel: {
+      send: (to, msg) => sent.push([to, msg]),
+      listen: (h) => {
+        handler = h;
+        return () => {};
+      },
+    },
+    logger: opts.logger ?? nullLogger,
+    applyView: (v) => applied.push(v),
+    usePolicy: (p) => policies.push(p),
+    ...(opts.underlay ? { underlay: opts.underlay } : {}),
+    // Unless a test holds the clock, a second passes at each read: hellos are never too fast.
+    now: opts.now ?? (() => (fakeNow += 1000)),
+  }, { joinHoldMs: opts.joinHoldMs });
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
+  const join = async (hostname: string) => {
+    const key = generateKeyPair().publicKey;
+    const req: JoinRequest = {
+      tokenId: token.id,
+      secret: token.secret,
+      publicKey: key,
+      hostname,
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    };
+    const res = await core.join(req, null);
+    if (!res.ok) throw new Error(res.error);
+    return res.member;
+  };
+  // A node that holds the LAN key already, unless the test says otherwise.
+  const lk = lanKeyId(core.lanKey);
+  const hello = (from: string, msg: Partial<Extract<ControlMessage, { t: "hello" }>> = {}) =>
+    handler!({ t: "hello", v: 0, endpoints: [], lk, ...msg }, from);
+  return { core, service, sent, applied, policies, endpoints, join, hello };
+}
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
+Deno.test("leader service: start applies the leader's view and policy", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    assert.equal(h.applied.length, 1);
+    assert.equal(h.applied[0].members[0].name, "lead");
+    assert.deepEqual(h.policies, [null]);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a hello updates the member and gets the view it lacks", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    h.endpoints.set(n1.publicKey, "203.0.113.7:4000");
+    h.sent.length = 0;
+    h.hello(n1.address, { v: 0, endpoints: ["198.51.100.1:51820"] });
+    await until(() => h.sent.length > 0);
+    const rec = h.core.view().members.find((m) => m.name === "n1")!;
+    assert.deepEqual(rec.endpoints, ["203.0.113.7:4000", "198.51.100.1:51820"], "observed first");
+    assert.ok(h.sent.every(([to]) => to === n1.address));
+    assert.equal(h.sent[0][1].t, "view");
+    // Up to date: no answer (once the notice of the endpoint change has gone out).
+    await new Promise((r) => setTimeout(r, 100));
+    h.sent.length = 0;
+    h.hello(n1.address, { v: h.core.view().version, endpoints: ["198.51.100.1:51820"] });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(h.sent, []);
+    // A hello from an address that is no member is ignored.
+    h.hello("10.5.0.200");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(h.sent, []);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: changes are announced to the other members, bursts once", async () => {
+  const h = await harness();
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.sent.length = 0;
+    await h.join("n2");
+    await h.join("n3");
+    await until(() => h.sent.length >= 3);
+    await new Promise((r) => setTimeout(r, 100));
+    const to = h.sent.map(([a]) => a).sort();
+    // One notice (a small delta) per other member, not to the leader itself.
+    assert.equal(to.length, 3, JSON.stringify(to));
+    assert.equal(new Set(to).size, 3);
+    assert.ok(to.includes(n1.address));
+    assert.ok(h.sent.every(([, m]) => m.t === "delta"), JSON.stringify(h.sent));
+    assert.equal(h.applied.at(-1)!.members.length, 4);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a new policy is put in force and announced; nodes behind get it", async () => {
+  const h = await harness();
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.sent.length = 0;
+    const version = await h.service.setPolicy("policies: []\n");
+    assert.equal(h.policies.at(-1)?.version, version);
+    assert.deepEqual(h.sent, [[n1.address, {
+      t: "changed",
+      v: h.core.view().version,
+      pv: version,
+    }]]);
+    h.sent.length = 0;
+    h.hello(n1.address, { v: h.core.view().version, pv: 0 });
+    await until(() => h.sent.length > 0);
+    assert.equal(h.sent[0][1].t, "policy");
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: labels a node claims outside node.weft/ are dropped and counted", async () => {
+  const lines: string[] = [];
+  const h = await harness({ logger: createLogger({ sink: (l) => lines.push(l) }) });
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.hello(n1.address, { labels: { role: "db", "node.weft/zone": "a" } });
+    await until(() => h.core.view().members.find((m) => m.name === "n1")?.nodeLabels !== undefined);
+    const rec = h.core.view().members.find((m) => m.name === "n1")!;
+    assert.deepEqual(rec.labels, { role: "web" }, "granted by the token only");
+    assert.deepEqual(rec.nodeLabels, { "node.weft/zone": "a" });
+    assert.equal(h.service.labelsDropped, 1);
+    assert.match(lines.join("\n"), /labels a node claimed for itself were dropped/);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: tokens carry the leader's key and endpoints; removals are logged", async () => {
+  const lines: string[] = [];
+  const h = await harness({ logger: createLogger({ sink: (l) => lines.push(l) }) });
+  try {
+    h.service.start();
+    const t = await h.service.createToken({ ttlMs: 60_000, uses: 2 });
+    const payload = decodeToken(t.token);
+    assert.equal(payload.leaderKey, LEADER);
+    assert.deepEqual(payload.endpoints, ["192.0.2.1:51820"]);
+    assert.equal(payload.id, t.id);
+    assert.equal(h.core.listTokens().find((x) => x.id === t.id)?.usesLeft, 2);
+    await h.join("n1");
+    const removed = await h.service.removeNode("n1");
+    assert.equal(removed.name, "n1");
+    assert.ok(!h.core.view().members.some((m) => m.name === "n1"));
+    await h.service.setServices([{ name: "dns", port: 53, protocol: "udp" }]);
+    assert.equal(h.core.leader.services[0].name, "dns");
+    assert.match(lines.join("\n"), /token created[\s\S]*node removed/);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a node never heard from is released after the hold", async () => {
+  const lines: string[] = [];
+  const h = await harness({
+    joinHoldMs: 100,
+    logger: createLogger({ sink: (l) => lines.push(l) }),
+  });
+  try {
+    h.service.start();
+    const ghost = await h.join("ghost");
+    const heard = await h.join("heard");
+    h.hello(heard.address);
+    await until(() => !h.core.view().members.some((m) => m.name === "ghost"), 3000);
+    const names = h.core.view().members.map((m) => m.name);
+    assert.ok(!names.includes("ghost"), names.join(","));
+    assert.ok(names.includes("heard"));
+    assert.match(lines.join("\n"), /join released: the node was never heard from.*ghost/);
+    assert.ok(ghost.address);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the leader section of a configuration, with its policy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-leader-config-" });
+  try {
+    const file = `${dir}/weft.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "leader: true",
+        "cidr: 10.9.0.0/16",
+        "cidr6: fd09::/64",
+        `state-dir: ${dir}/state`,
+        "policy:",
+        "  policies:",
+        "    - name: web",
+        "      action: allow",
+        "      from: role=web",
+        "      to: '*'",
+        "",
+      ].join("\n"),
+    );
+    const config = await loadAgentConfig({ configPath: file });
+    const section = leaderFromConfig(config, "leader");
+    assert.equal(section.network, "10.9.0.0/16");
+    assert.equal(section.network6, "fd09::/64");
+    assert.equal(section.policyText, compilePolicyText(section.policyText!).canonical);
+    assert.match(section.policyText!, /name: web/);
+    assert.throws(
+      () => leaderFromConfig(config, "node"),
+      (e) => e instanceof ConfigError && /a policy section belongs in the leader's/.test(e.message),
+    );
+    const plain = { cidr: "10.9.0.0/16" } as AgentConfig;
+    assert.deepEqual(leaderFromConfig(plain, "node"), {
+      network: "10.9.0.0/16",
+      network6: undefined,
+      policyText: undefined,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("leader service: a hello's LAN candidates are checked as --advertise and kept", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    h.hello(n1.address, { lan: ["198.51.100.66:51820", "[fd00::5]:51820"] });
+    await until(() => rec().lan !== undefined);
+    assert.deepEqual(rec().lan, ["198.51.100.66:51820", "[fd00::5]:51820"]);
+    // Anything --advertise would refuse leaves them as they were: a bad port, a repeat, junk,
+    // more than 8.
+    const v = h.core.view().version;
+    for (
+      const lan of [
+        ["198.51.100.66:0"],
+        ["198.51.100.66:51820", "198.51.100.66:51820"],
+        [7],
+        Array.from({ length: 9 }, (_, i) => `198.51.100.${i + 1}:51820`),
+        "198.51.100.66:51820",
+      ]
+    ) h.hello(n1.address, { lan: lan as string[] });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.core.view().version, v);
+    assert.deepEqual(rec().lan, ["198.51.100.66:51820", "[fd00::5]:51820"]);
+    // A hello without the field (an older node) changes nothing; an empty list clears them.
+    h.hello(n1.address, {});
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(rec().lan, ["198.51.100.66:51820", "[fd00::5]:51820"]);
+    h.hello(n1.address, { lan: [] });
+    await until(() => rec().lan === undefined);
+    assert.equal("lan" in rec(), false);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a node without the LAN key (or another one) is sent it", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const key = encodeBase64(h.core.lanKey);
+    h.sent.length = 0;
+    h.hello(n1.address, { lk: undefined, v: h.core.view().version });
+    h.hello(n1.address, { lk: "00000000", v: h.core.view().version });
+    await until(() => h.sent.length >= 2);
+    assert.deepEqual(h.sent, [[n1.address, { t: "lankey", k: key }], [n1.address, {
+      t: "lankey",
+      k: key,
+    }]]);
+    // Holding it: nothing more.
+    h.sent.length = 0;
+    h.hello(n1.address, { v: h.core.view().version });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(h.sent, []);
+    // The key is in no view.
+    assert.ok(!JSON.stringify(h.core.view()).includes(key));
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: only a UDP session is recorded as where a member was observed", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    h.endpoints.set(n1.publicKey, "tcp://203.0.113.7:40123");
+    h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
+    await until(() => rec().endpoints.length > 0);
+    assert.deepEqual(rec().endpoints, ["198.51.100.1:51820"], "no ephemeral TCP source");
+    h.endpoints.set(n1.publicKey, "203.0.113.7:4000");
+    h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
+    await until(() => rec().endpoints.length === 2);
+    assert.deepEqual(rec().endpoints, ["203.0.113.7:4000", "198.51.100.1:51820"]);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a hello's relay flag and TCP port are kept; none is off", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    // Willing but not granted: the record does not say it relays.
+    h.hello(n1.address, { relay: true, tcpPort: 443 });
+    await until(() => rec().tcpPort !== undefined);
+    assert.equal(rec().relay, undefined);
+    h.hello(n1.address, {});
+    await until(() => rec().tcpPort === undefined);
+    await h.core.setGrants("n1", { relay: true });
+    h.hello(n1.address, { relay: true, tcpPort: 443 });
+    await until(() => rec().tcpPort !== undefined);
+    assert.equal(rec().relay, true);
+    assert.equal(rec().tcpPort, 443);
+    // Malformed values leave the record as it is.
+    const v = h.core.view().version;
+    h.hello(n1.address, { relay: "yes" as unknown as true, tcpPort: 70000 });
+    h.hello(n1.address, { relay: true, tcpPort: "443" as unknown as number });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.core.view().version, v);
+    // Without the fields (TCP and relaying off, or an older node): no fields in the record.
+    h.hello(n1.address, {});
+    await until(() => rec().tcpPort === undefined);
+    assert.equal("relay" in rec(), false);
+    assert.equal("tcpPort" in rec(), false);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the leader's record says it relays and its TCP port; tokens carry a TCP port only when it differs", async () => {
+  const same = await harness({ underlay: { listenPort: 51820, tcpPort: 51820 } });
+  try {
+    same.service.start();
+    await until(() => same.core.leader.tcpPort !== undefined);
+    assert.equal(same.core.leader.relay, true);
+    assert.equal(same.core.leader.tcpPort, 51820);
+    const t = await same.service.createToken({ ttlMs: 60_000 });
+    assert.equal("tcpPort" in decodeToken(t.token), false);
+  } finally {
+    same.service.close();
+  }
+  const apart = await harness({ underlay: { listenPort: 51820, tcpPort: 443 } });
+  try {
+    apart.service.start();
+    await until(() => apart.core.leader.tcpPort !== undefined);
+    assert.equal(apart.core.leader.tcpPort, 443);
+    const t = await apart.service.createToken({ ttlMs: 60_000 });
+    assert.equal(decodeToken(t.token).tcpPort, 443);
+  } finally {
+    apart.service.close();
+  }
+  const off = await harness({ underlay: { listenPort: 51820, tcpPort: null } });
+  try {
+    off.service.start();
+    await until(() => off.core.leader.relay === true);
+    assert.equal("tcpPort" in off.core.leader, false);
+    const t = await off.service.createToken({ ttlMs: 60_000 });
+    assert.equal("tcpPort" in decodeToken(t.token), false);
+  } finally {
+    off.service.close();
+  }
+});
+
+Deno.test("leader service: a member's hello flood is held to the hello rate (few versions, few writes)", async () => {
+  const clock = { t: 0 };
+  const h = await harness({ now: () => clock.t });
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const v0 = h.core.view().version;
+    // 2,000 hellos at once, each with another endpoint: the first five are taken.
+    for (let i = 0; i < 2000; i++) {
+      h.hello(n1.address, { endpoints: [`198.51.100.${1 + (i % 200)}:${40000 + i}`] });
+    }
+    await until(() => h.core.view().version >= v0 + 5);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(h.core.view().version - v0 <= 5, `${h.core.view().version - v0} versions`);
+    assert.equal(h.service.refusals().hello, 1995);
+    // Another member is not held back by n1's flood.
+    h.hello(n2.address, { endpoints: ["198.51.100.77:51820"] });
+    await until(() => h.core.member("n2")!.endpoints.includes("198.51.100.77:51820"));
+    assert.ok(h.core.member("n2")!.endpoints.includes("198.51.100.77:51820"));
+    // A second later n1's latest hello, held back, is taken: one change for the whole burst.
+    const last = "198.51.100.200:41999";
+    clock.t = 1000;
+    await until(() => h.core.member("n1")!.endpoints.includes(last), 5000);
+    assert.ok(h.core.member("n1")!.endpoints.includes(last), "the latest hello was taken");
+    assert.ok(h.core.view().version - v0 <= 7, `${h.core.view().version - v0} versions`);
+  } finally {
+    h.service.close();
+  }
+});

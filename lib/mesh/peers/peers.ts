@@ -1,0 +1,169 @@
+/**
+ * The device's peers made to match a membership view: every other member is a peer with its
+ * overlay address (and IPv6 address) as allowed IPs and its first endpoint, a member that left is
+ * removed, and endpoints that are names are kept resolved (see `PeerNames`). Applying a view costs
+ * a map lookup per unchanged member, so a change costs each node little even in a large mesh.
+ * @module
+ */
+
+import type { PeerIdentity } from "../../agent/agent.ts";
+import type { AgentConfig } from "../../config/agent_config.ts";
+import type { Device } from "../../device/device.ts";
+import type { Logger } from "../../log/logger.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { EndpointResolver, isIpEndpoint, type NameLookup } from "../../net/resolve.ts";
+import { PeerNames } from "./names.ts";
+
+/** The peers section of a mesh agent's options. */
+export interface PeersOptions {
+  /** Keepalive to every peer, seconds. Default 25. */
+  persistentKeepalive?: number;
+}
+
+/** The peers section of a parsed configuration. */
+export function peersFromConfig(config: AgentConfig): PeersOptions {
+  return { persistentKeepalive: config.persistentKeepalive };
+}
+
+/**
+ * The members this node has as peers, by public key: filled as views are applied, read to name
+ * peers in status and metrics (it exists before the agent that reads it).
+ */
+export class MemberIndex {
+  readonly #byKey = new Map<string, Member>();
+
+  /** The member record of a peer. */
+  get(publicKey: string): Member | undefined {
+    return this.#byKey.get(publicKey);
+  }
+
+  /** A peer's name and overlay address ("" for a key that is no member). */
+  identity(publicKey: string): PeerIdentity {
+    const m = this.#byKey.get(publicKey);
+    return { name: m?.name ?? "", address: m?.address ?? "" };
+  }
+
+  /** Members held. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** Records a member. */
+  set(m: Member): void {
+    this.#byKey.set(m.publicKey, m);
+  }
+
+  /** Forgets every member not in `wanted`. */
+  keepOnly(wanted: Set<string>): void {
+    for (const k of this.#byKey.keys()) if (!wanted.has(k)) this.#byKey.delete(k);
+  }
+}
+
+/** Keeps the device's peers in step with the view. See the module docs. */
+export class MeshPeers {
+  readonly #device: Device;
+  readonly #index: MemberIndex;
+  readonly #keepalive: number;
+  readonly #logger: Logger;
+  readonly #names: PeerNames;
+  readonly #chosen: (publicKey: string) => string | null;
+  // What was last set per peer (endpoint, allowed IPs, name), to skip members that did not change.
+  readonly #applied = new Map<string, string>();
+
+  /** Peers of `device`, recorded in `index`. */
+  constructor(opts: {
+    device: Device;
+    index: MemberIndex;
+    logger: Logger;
+    keepalive?: number;
+    lookup?: NameLookup;
+    /** The endpoint a peer's path probes chose, if any: it wins over the view's first one. */
+    chosenEndpoint?: (publicKey: string) => string | null;
+  }) {
+    const device = this.#device = opts.device;
+    this.#chosen = opts.chosenEndpoint ?? (() => null);
+    this.#index = opts.index;
+    this.#logger = opts.logger;
+    this.#keepalive = opts.keepalive ?? 25;
+    this.#names = new PeerNames({
+      resolver: new EndpointResolver({ lookup: opts.lookup }),
+      logger: opts.logger,
+      port: {
+        progress: (key) => {
+          const p = device.peer(key);
+          return p
+            ? { initiations: p.counters.initiationsSent, lastHandshake: p.lastHandshakeUnixMs }
+            : null;
+        },
+        setEndpoint: (key, endpoint) => {
+          const p = device.peer(key);
+          if (!p || p.endpoint?.toString() === endpoint) return false;
+          p.endpoint = device.endpoint(endpoint);
+          // Whatever waited for an endpoint goes now, and a stale one is confirmed or replaced.
+          device.initiateHandshake(key);
+          return true;
+        },
+      },
+    });
+  }
+
+  /** Makes the device's peers match a view: every other member, with its /32 (and /128). */
+  apply(v: MembershipView): void {
+    const device = this.#device;
+    const me = device.publicKey;
+    let others = 0;
+    for (const m of v.members) {
+      if (m.publicKey === me) continue;
+      others++;
+      // Deltas keep the record objects of unchanged members: those cost one map lookup.
+      if (this.#index.get(m.publicKey) === m && device.peer(m.publicKey)) continue;
+      this.#index.set(m);
+      // The first endpoint is the best; a name is resolved off this path (meanwhile the first
+      // address in the list, if any, serves).
+      const first = m.endpoints[0] as string | undefined;
+      const named = first !== undefined && !isIpEndpoint(first);
+      // A path the probes confirmed beats the view's guess (behind a NAT, the first endpoint is
+      // often a door that only opens from inside).
+      const endpoint = this.#chosen(m.publicKey) ??
+        (named ? m.endpoints.find(isIpEndpoint) : first);
+      const allowed = [`${m.address}/32`, ...(m.address6 ? [`${m.address6}/128`] : [])];
+      const key = JSON.stringify([endpoint, allowed, named ? first : null]);
+      if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) continue;
+      const prev = this.#applied.get(m.publicKey);
+      const prevEndpoint = prev ? JSON.parse(prev)[0] : undefined;
+      try {
+        device.setPeer({
+          publicKey: m.publicKey,
+          allowedIps: allowed,
+          // An endpoint learned from the peer's own packets wins until the view's changes.
+          endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
+            ? endpoint
+            : undefined,
+          persistentKeepalive: this.#keepalive,
+        });
+        this.#applied.set(m.publicKey, key);
+        if (named) this.#names.track(m.publicKey, first);
+        else this.#names.untrack(m.publicKey);
+      } catch (e) {
+        this.#logger.warn("bad member record", { name: m.name, error: String(e) });
+      }
+    }
+    if (device.peerCount > others || this.#index.size > others) {
+      const wanted = new Set(v.members.map((m) => m.publicKey));
+      for (const p of device.peers()) {
+        if (!wanted.has(p.publicKeyText)) {
+          device.removePeer(p.publicKeyText);
+          this.#applied.delete(p.publicKeyText);
+          this.#names.untrack(p.publicKeyText);
+          this.#logger.info("peer removed", { publicKey: p.publicKeyText });
+        }
+      }
+      this.#index.keepOnly(wanted);
+    }
+  }
+
+  /** Stops the name lookups. */
+  close(): void {
+    this.#names.close();
+  }
+}

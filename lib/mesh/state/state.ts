@@ -1,0 +1,298 @@
+/**
+ * What leaders and nodes keep on disk, in their state directory:
+ *
+ * - `private.key`: the node's WireGuard private key (mode 0600), made on first start;
+ * - `leader.json` (leader): network, members, address allocations, tokens (secrets only hashed),
+ *   the mesh's LAN key, the service-leader leases' fencing tokens;
+ * - `node.json` (joined node): its address, the leader, the last membership view and the LAN
+ *   key, so a restarted node rejoins without a token and keeps talking without the leader;
+ * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600);
+ * - `lock`: locked by the agent using the directory, for its life, and holding its PID, so that a
+ *   second agent on the same directory is refused (see {@link StateDir.lock}).
+ *
+ * Every write is atomic (temp file, fsync, rename). A file that exists but does not parse is an
+ * error naming the file, never a silent reset.
+ * @module
+ */
+
+import { readJsonFile, writeFileAtomic } from "../../config/atomic.ts";
+import { DirLock } from "../../config/dir_lock.ts";
+import { encodeKey, generatePrivateKey, parseKey } from "../../crypto/keys.ts";
+import { encodeBase64 } from "../../crypto/base64.ts";
+import type { Member, MemberGrants, MembershipView } from "../../members/member.ts";
+import type { StoredToken } from "../join/token.ts";
+import type { VersionedPolicy } from "../../policy/source.ts";
+import { decodeLanKey } from "./lan_key.ts";
+import { validTcpPort } from "../../members/validate.ts";
+import { type LeaseRecord, leaseRecordProblem } from "../../services/lease/arbiter.ts";
+
+/** The leader's file. */
+export interface LeaderFile {
+  /** File format version. */
+  format: 1;
+  /** The overlay network. */
+  network: string;
+  /** The overlay IPv6 network, if any. */
+  network6?: string;
+  /** Membership version; increases on every change. */
+  version: number;
+  /** Every member, the leader first. */
+  members: Member[];
+  /** Join tokens. */
+  tokens: StoredToken[];
+  /** The network policy in force, if any. */
+  policy?: VersionedPolicy;
+  /** How each node joined, by public key (members from before this record existed have none). */
+  joins?: Record<string, JoinRecord>;
+  /** Keys that were removed or released, by public key: replays of their requests are refused. */
+  left?: Record<string, LeftRecord>;
+  /**
+   * The mesh's LAN key (32 bytes, base64) that authenticates LAN announcements; made at the
+   * first start that finds none. A secret: never in a view, a status or a log.
+   */
+  lanKey?: string;
+  /**
+   * The service-leader leases: the highest fencing token issued and the holders, written before
+   * a lease is granted (see lib/services/lease/arbiter.ts).
+   */
+  leases?: LeaseRecord;
+}
+
+/** A key that left the mesh (removed, or released unheard). */
+export interface LeftRecord {
+  /** The latest request time accepted from it (the joiner's Unix ms): only later ones count. */
+  time: number;
+  /** Unix ms when it left. */
+  at: number;
+  /** Set when it was removed: the token that admitted it, which it cannot join with again. */
+  removedToken?: string;
+}
+
+/** How a node joined: the token it used, when, and whether it has been heard from since. */
+export interface JoinRecord {
+  /** The id of the token that admitted it (a retransmitted join with it gets the same answer). */
+  token: string;
+  /** Unix ms of the allocation. */
+  at: number;
+  /** The latest request time accepted from this key (the joiner's Unix ms). */
+  time?: number;
+  /**
+   * True once the node said hello or completed a handshake: its answer arrived. Until then the
+   * allocation is released after a while (the answer may have been lost).
+   */
+  heard: boolean;
+}
+
+/** A joined node's file. */
+export interface NodeFile {
+  /** File format version. */
+  format: 1;
+  /** This node's overlay address. */
+  address: string;
+  /** The leader's public key and endpoints. */
+  leader: { publicKey: string; endpoints: string[]; address: string };
+  /** The last membership view received. */
+  view: MembershipView;
+  /** The last network policy received, if any. */
+  policy?: VersionedPolicy;
+  /** The mesh's LAN key (base64) as the leader sent it, so announcements work without it. */
+  lanKey?: string;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function check(cond: unknown, file: string, what: string): asserts cond {
+  if (!cond) throw new Error(`${file}: corrupt state (${what})`);
+}
+
+/** A node's state directory. */
+export class StateDir {
+  constructor(readonly dir: string) {}
+
+  /** Path of a file in the directory. */
+  path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+
+  /**
+   * Creates the directory (mode 0700) if needed and locks it without waiting, for one agent at a
+   * time: another agent holding it is a `DirLockedError` naming the directory and, when it could
+   * be read, that agent's PID. Taken before anything in the directory is read or written (even
+   * {@link ensure}'s clearing of temp files, which could be another agent's writes in flight);
+   * held until released, or until the process ends.
+   */
+  async lock(): Promise<DirLock> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return await DirLock.acquire(this.dir, {
+      name: "lock",
+      label: "state directory",
+      hint: "stop that agent first, or give this one another --state-dir",
+    });
+  }
+
+  /**
+   * Creates the directory (mode 0700) if needed, tightens an existing one that others may read
+   * or enter to 0700 (it holds the private key and the control token), and clears temp files a
+   * crash left behind. Returns the mode it had when it was tightened, else null.
+   */
+  async ensure(): Promise<{ tightenedFrom: number } | null> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    let tightened: { tightenedFrom: number } | null = null;
+    const mode = (await Deno.stat(this.dir)).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      await Deno.chmod(this.dir, 0o700);
+      tightened = { tightenedFrom: mode & 0o777 };
+    }
+    for await (const e of Deno.readDir(this.dir)) {
+      // writeFileAtomic's temp files: `.<name>.<pid>.<random>.tmp`; the target is intact.
+      if (e.isFile && /^\..+\.\d+\.\d+\.tmp$/.test(e.name)) {
+        // A temp file that cannot be removed is harmless (never read) and tried again next start.
+        await Deno.remove(this.path(e.name)).catch(() => {});
+      }
+    }
+    return tightened;
+  }
+
+  /** The private key, made and saved (0600) on first use. */
+  async privateKey(): Promise<string> {
+    const file = this.path("private.key");
+    if (await exists(file)) {
+      const text = (await Deno.readTextFile(file)).trim();
+      try {
+        parseKey(text, "private key");
+      } catch (e) {
+        throw new Error(`${file}: ${(e as Error).message}`);
+      }
+      return text;
+    }
+    const key = encodeKey(generatePrivateKey());
+    await writeFileAtomic(file, key + "\n", { mode: 0o600 });
+    return key;
+  }
+
+  /** The control bearer token, made and saved (0600) on first use. */
+  async controlToken(): Promise<string> {
+    const file = this.path("control.token");
+    if (await exists(file)) {
+      const t = (await Deno.readTextFile(file)).trim();
+      check(/^[A-Za-z0-9+/=]{20,}$/.test(t), file, "bad token");
+      return t;
+    }
+    const t = encodeBase64(crypto.getRandomValues(new Uint8Array(24)));
+    await writeFileAtomic(file, t + "\n", { mode: 0o600 });
+    return t;
+  }
+
+  /** The leader file, or null when there is none. */
+  async readLeader(): Promise<LeaderFile | null> {
+    const file = this.path("leader.json");
+    if (!(await exists(file))) return null;
+    const o = await readJsonFile(file) as LeaderFile;
+    check(o && o.format === 1, file, "unknown format");
+    check(typeof o.network === "string", file, "network");
+    check(Number.isInteger(o.version), file, "version");
+    check(Array.isArray(o.members) && o.members.every(validMember), file, "members");
+    check(Array.isArray(o.tokens), file, "tokens");
+    check(
+      o.joins === undefined ||
+        (typeof o.joins === "object" && o.joins !== null &&
+          Object.values(o.joins).every(validJoinRecord)),
+      file,
+      "joins",
+    );
+    check(o.lanKey === undefined || decodeLanKey(o.lanKey) !== null, file, "lanKey");
+    check(
+      o.left === undefined ||
+        (typeof o.left === "object" && o.left !== null &&
+          Object.values(o.left).every(validLeftRecord)),
+      file,
+      "left",
+    );
+    if (o.leases !== undefined) {
+      const p = leaseRecordProblem(o.leases);
+      check(p === undefined, file, `leases: ${p}`);
+    }
+    return o;
+  }
+
+  /** The node file, or null when there is none. */
+  async readNode(): Promise<NodeFile | null> {
+    const file = this.path("node.json");
+    if (!(await exists(file))) return null;
+    const o = await readJsonFile(file) as NodeFile;
+    check(o && o.format === 1, file, "unknown format");
+    check(typeof o.address === "string", file, "address");
+    check(o.leader && typeof o.leader.publicKey === "string", file, "leader");
+    check(
+      o.view && Array.isArray(o.view.members) && o.view.members.every(validMember),
+      file,
+      "view",
+    );
+    check(o.lanKey === undefined || decodeLanKey(o.lanKey) !== null, file, "lanKey");
+    return o;
+  }
+
+  /** Writes the leader file atomically. */
+  writeLeader(data: LeaderFile): Promise<void> {
+    return writeFileAtomic(this.path("leader.json"), JSON.stringify(data, null, 1), {
+      mode: 0o600,
+    });
+  }
+
+  /** Writes the node file atomically. */
+  writeNode(data: NodeFile): Promise<void> {
+    return writeFileAtomic(this.path("node.json"), JSON.stringify(data, null, 1), {
+      mode: 0o600,
+    });
+  }
+}
+
+function validMember(m: Member): boolean {
+  return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
+    typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
+    (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string"))) &&
+    (m.relay === undefined || m.relay === true) && validTcpPort(m.tcpPort) !== null &&
+    (m.grants === undefined || validGrants(m.grants));
+}
+
+function validGrants(g: MemberGrants): boolean {
+  return !!g && typeof g === "object" && (g.relay === undefined || g.relay === true) &&
+    (g.services === undefined ||
+      (Array.isArray(g.services) && g.services.every((s) => typeof s === "string")));
+}
+
+function validJoinRecord(r: JoinRecord): boolean {
+  return !!r && typeof r.token === "string" && typeof r.at === "number" &&
+    typeof r.heard === "boolean" && (r.time === undefined || typeof r.time === "number");
+}
+
+function validLeftRecord(r: LeftRecord): boolean {
+  return !!r && typeof r.time === "number" && typeof r.at === "number" &&
+    (r.removedToken === undefined || typeof r.removedToken === "string");
+}
+
+/**
+ * Serialises writes: each `save()` writes the newest snapshot after the writes before it, and
+ * resolves once a write that includes the caller's change is on disk.
+ */
+export class SerialWriter {
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly write: () => Promise<void>) {}
+
+  /** Queues a write of the current state. */
+  save(): Promise<void> {
+    const next = this.#chain.then(() => this.write());
+    // The caller gets the failure through `next`; the chain only has to go on to the next write.
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+}

@@ -1,0 +1,262 @@
+import assert from "node:assert/strict";
+import { NodeSync, type NodeSyncDeps } from "./node_sync.ts";
+import { type ControlMessage, deltaParts, policyParts, viewParts } from "./protocol.ts";
+import { StateDir } from "../state/state.ts";
+import type { VersionedPolicy } from "../../policy/source.ts";
+import { nullLogger } from "../../log/logger.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { member } from "../../../tests/fixtures/members.ts";
+import { decodeLanKey, lanKeyId, newLanKey } from "../state/lan_key.ts";
+
+const LEADER = "10.3.0.1";
+const ME = "10.3.0.2";
+const leader = member("lead", LEADER, {
+  publicKey: "K-lead",
+  role: "leader",
+  endpoints: ["192.0.2.1:1"],
+});
+const self = member("me", ME, { publicKey: "K-me" });
+
+function view(version: number, members: Member[] = [leader, self]): MembershipView {
+  return { network: "10.3.0.0/24", version, members };
+}
+
+/** A node's sync over a fake channel; what it sends, applies and puts in force is recorded. */
+async function harness(
+  opts: { start?: MembershipView; usable?: boolean; nat?: Partial<NodeSyncDeps> } = {},
+) {
+  const dir = await Deno.makeTempDir({ prefix: "weft-node-sync-" });
+  const sent: [string, ControlMessage][] = [];
+  let handler: ((msg: ControlMessage, from: string) => void) | null = null;
+  let held = opts.start ?? view(1);
+  let policy: VersionedPolicy | null = null;
+  const applied: [number, boolean | undefined][] = [];
+  const deps: NodeSyncDeps = {
+    channel: {
+      send: (to, msg) => sent.push([to, msg]),
+      listen: (h) => {
+        handler = h;
+        return () => {};
+      },
+    },
+    state: new StateDir(dir),
+    logger: nullLogger,
+    publicKey: "K-me",
+    address: ME,
+    leader: { publicKey: "K-lead", address: LEADER, endpoints: ["192.0.2.1:1"] },
+    view: () => held,
+    applyView: (v, announce) => {
+      applied.push([v.version, announce]);
+      held = v;
+    },
+    policy: () => policy,
+    usePolicy: (p) => {
+      if (opts.usable === false) return false;
+      policy = p;
+      return true;
+    },
+    advertise: { endpoints: ["198.51.100.2:51820"], services: [], labels: { "node.weft/x": "1" } },
+    ...opts.nat,
+  };
+  const sync = new NodeSync(deps, { syncIntervalMs: 60_000 });
+  const deliver = (msg: ControlMessage, from = LEADER) => handler!(msg, from);
+  const saved = async () => {
+    await sync.flush();
+    try {
+      return JSON.parse(await Deno.readTextFile(`${dir}/node.json`));
+    } catch {
+      return null;
+    }
+  };
+  const cleanup = async () => {
+    sync.close();
+    // A write a test's messages started may still be under way: it ends before the folder goes.
+    await sync.flush();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { sync, sent, applied, deliver, saved, cleanup, held: () => held, policy: () => policy };
+}
+
+Deno.test("node sync: start applies the saved view, puts its policy in force and says hello", async () => {
+  const h = await harness();
+  try {
+    h.sync.start({ version: 2, text: "p" });
+    assert.deepEqual(h.applied, [[1, true]]);
+    assert.equal(h.policy()?.version, 2);
+    assert.deepEqual(h.sent, [[LEADER, {
+      t: "hello",
+      v: 1,
+      pv: 2,
+      endpoints: ["198.51.100.2:51820"],
+      services: [],
+      labels: { "node.weft/x": "1" },
+    }]]);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a view from the leader is applied and saved; others are ignored", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    const other = member("o", "10.3.0.3", { publicKey: "K-o" });
+    for (const part of viewParts(view(5, [leader, self, other]))) h.deliver(part, "10.3.0.3");
+    assert.equal(h.held().version, 1, "not from the leader");
+    for (const part of viewParts(view(5, [leader, self, other]))) h.deliver(part);
+    assert.equal(h.held().version, 5);
+    const file = await h.saved();
+    assert.equal(file.view.version, 5);
+    assert.equal(file.address, ME);
+    assert.equal(file.leader.address, LEADER);
+    // A delta on top of what is held.
+    const next = view(6, [leader, self]);
+    for (const part of deltaParts(5, next, { upsert: [], remove: ["K-o"] })) h.deliver(part);
+    assert.equal(h.held().version, 6);
+    assert.equal((await h.saved()).view.members.length, 2);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: news it does not hold, or a delta from elsewhere, makes it ask", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    h.deliver({ t: "changed", v: 1, pv: 0 });
+    assert.equal(h.sent.length, 0, "nothing new");
+    h.deliver({ t: "changed", v: 2 });
+    assert.equal(h.sent.length, 1);
+    h.deliver({ t: "changed", v: 1, pv: 3 });
+    assert.equal(h.sent.length, 2, "a new policy version");
+    for (const part of deltaParts(4, view(7), { upsert: [], remove: [] })) h.deliver(part);
+    assert.equal(h.sent.length, 3, "a delta from a version not held");
+    assert.ok(h.sent.every(([to, m]) => to === LEADER && m.t === "hello"));
+    assert.equal(h.held().version, 1);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a policy from the leader is put in force and saved, unless it fails", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    for (const part of policyParts({ version: 3, text: "x".repeat(2500) })) h.deliver(part);
+    assert.equal(h.policy()?.version, 3);
+    assert.equal((await h.saved()).policy.version, 3);
+  } finally {
+    await h.cleanup();
+  }
+  const bad = await harness({ usable: false });
+  try {
+    bad.sync.start(null);
+    for (const part of policyParts({ version: 4, text: "y" })) bad.deliver(part);
+    assert.equal(bad.policy(), null);
+    assert.equal(await bad.saved(), null, "nothing to save");
+  } finally {
+    await bad.cleanup();
+  }
+});
+
+Deno.test("node sync: a new leader in the view is followed; services are sent at once", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    const moved = { ...leader, address: "10.3.0.9" };
+    for (const part of viewParts(view(2, [moved, self]))) h.deliver(part);
+    assert.equal(h.sync.leader.address, "10.3.0.9");
+    h.sent.length = 0;
+    h.sync.setServices([{ name: "web", port: 80, protocol: "tcp" }]);
+    assert.equal(h.sent[0][0], "10.3.0.9");
+    assert.deepEqual((h.sent[0][1] as { services: unknown }).services, [
+      { name: "web", port: 80, protocol: "tcp" },
+    ]);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: once closed, only flush writes the file", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sync.close();
+    for (const part of viewParts(view(9))) h.deliver(part);
+    assert.equal(h.held().version, 9);
+    const file = await h.saved();
+    assert.equal(file.view.version, 9, "flush wrote the last view");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: hellos carry the LAN candidates (at most 8) and the id of the LAN key", async () => {
+  const key = newLanKey();
+  let lan = ["192.168.1.5:51820"];
+  const h = await harness({ nat: { lan: () => lan, lanKey: key } });
+  try {
+    h.sync.start(null);
+    const hello = h.sent[0][1] as Extract<ControlMessage, { t: "hello" }>;
+    assert.deepEqual(hello.lan, ["192.168.1.5:51820"]);
+    assert.equal(hello.lk, lanKeyId(decodeLanKey(key)!));
+    assert.ok(!JSON.stringify(hello).includes(key), "the key itself never leaves");
+    lan = Array.from({ length: 12 }, (_, i) => `192.168.1.${i + 1}:51820`);
+    h.sync.hello();
+    assert.equal((h.sent.at(-1)![1] as { lan: string[] }).lan.length, 8);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: the LAN key from the leader is taken and saved; from anyone else ignored", async () => {
+  const got: Uint8Array[] = [];
+  const h = await harness({ nat: { onLanKey: (k) => got.push(k) } });
+  try {
+    h.sync.start(null);
+    assert.equal((h.sent[0][1] as { lk?: string }).lk, undefined, "no key yet");
+    const key = newLanKey();
+    h.deliver({ t: "lankey", k: key }, "10.3.0.3");
+    h.deliver({ t: "lankey", k: "c2hvcnQ=" });
+    assert.equal(got.length, 0);
+    h.deliver({ t: "lankey", k: key });
+    h.deliver({ t: "lankey", k: key }); // the same again: nothing new
+    assert.deepEqual(got, [decodeLanKey(key)]);
+    assert.equal(h.sync.lanKey, key);
+    assert.equal((await h.saved()).lanKey, key);
+    h.sync.hello();
+    assert.equal((h.sent.at(-1)![1] as { lk?: string }).lk, lanKeyId(decodeLanKey(key)!));
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: hellos say whether the node relays and its TCP port, only when it has them", async () => {
+  const on = await harness({
+    nat: {
+      advertise: { endpoints: [], services: [], labels: {}, relay: true, tcpPort: 443 },
+    },
+  });
+  try {
+    on.sync.start(null);
+    const hello = on.sent[0][1] as Extract<ControlMessage, { t: "hello" }>;
+    assert.equal(hello.relay, true);
+    assert.equal(hello.tcpPort, 443);
+  } finally {
+    await on.cleanup();
+  }
+  const off = await harness({
+    nat: {
+      advertise: { endpoints: [], services: [], labels: {}, relay: false, tcpPort: null },
+    },
+  });
+  try {
+    off.sync.start(null);
+    const hello = off.sent[0][1] as Extract<ControlMessage, { t: "hello" }>;
+    assert.equal("relay" in hello, false);
+    assert.equal("tcpPort" in hello, false);
+  } finally {
+    await off.cleanup();
+  }
+});

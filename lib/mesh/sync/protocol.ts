@@ -1,0 +1,335 @@
+/**
+ * Membership sync inside the tunnel, on the control port of overlay addresses. Pull with a push
+ * hint: nodes say `hello` (with the version they hold and their advertised endpoints and
+ * services) every few seconds and whenever the leader says `changed`; the leader answers a
+ * stale version with the view in datagram-sized parts. Lost datagrams only delay the next round.
+ * WireGuard already authenticates every packet, and the source overlay address says which
+ * member sent it.
+ * @module
+ */
+
+import type { UserspaceStack } from "../../../drivers/userspace.ts";
+import { CONTROL_PORT } from "../../members/ports.ts";
+import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
+import { type RelayMessage, validateRelayMessage } from "../../relay/messages.ts";
+import { type LeaseMessage, parseLeaseMessage } from "../../services/lease/protocol.ts";
+
+/** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
+export interface WireCandidate {
+  /** Where it comes from. */
+  k: string;
+  /** `host:port`. */
+  e: string;
+}
+
+/** A control message. */
+export type ControlMessage =
+  | {
+    t: "hello";
+    v: number;
+    pv?: number;
+    endpoints: string[];
+    services?: ServiceSpec[];
+    labels?: Record<string, string>;
+    /** The node's LAN candidates (`host:port`), at most 8. */
+    lan?: string[];
+    /** The id of the LAN key the node holds (`lanKeyId`); absent when it holds none. */
+    lk?: string;
+    /** Present when the node relays for others. */
+    relay?: true;
+    /** The node's TCP port; absent when it has no TCP. */
+    tcpPort?: number;
+  }
+  /** The leader's answer to a hello whose `lk` is not its key's: the key, base64. */
+  | { t: "lankey"; k: string }
+  /**
+   * "Punch towards me now": a node asks the leader (`to`: the peer's key) and the leader tells
+   * that peer (`from`: the asking node's key), each with the asking node's candidates.
+   */
+  | { t: "callme"; to?: string; from?: string; c: WireCandidate[] }
+  | { t: "changed"; v: number; pv?: number }
+  | { t: "policy"; pv: number; part: number; parts: number; text: string }
+  | {
+    t: "view";
+    v: number;
+    network: string;
+    network6?: string;
+    part: number;
+    parts: number;
+    members: Member[];
+  }
+  | {
+    t: "delta";
+    from: number;
+    v: number;
+    network: string;
+    part: number;
+    parts: number;
+    members: Member[];
+    remove: string[];
+  }
+  | { t: "probe"; id: number }
+  | { t: "ack"; id: number }
+  /** Relay setup (lib/relay/messages.ts): members ask relays for sessions, relays grant them. */
+  | RelayMessage
+  /** Service-leader leases (lib/services/lease/protocol.ts): members ask, the leader grants. */
+  | LeaseMessage;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const PART_BYTES = 1100;
+
+function group(members: Member[], extra = 0): Member[][] {
+  const groups: Member[][] = [[]];
+  let size = extra;
+  for (const m of members) {
+    const n = JSON.stringify(m).length;
+    if (size + n > PART_BYTES && groups.at(-1)!.length > 0) {
+      groups.push([]);
+      size = 0;
+    }
+    groups.at(-1)!.push(m);
+    size += n;
+  }
+  return groups;
+}
+
+/** Splits a view into messages that each fit one datagram. */
+export function viewParts(view: MembershipView): ControlMessage[] {
+  const groups = group(view.members);
+  return groups.map((members, part) => ({
+    t: "view",
+    v: view.version,
+    network: view.network,
+    ...(view.network6 ? { network6: view.network6 } : {}),
+    part,
+    parts: groups.length,
+    members,
+  }));
+}
+
+/** Splits the changes from version `from` to `view.version` into datagram-sized messages. */
+export function deltaParts(
+  from: number,
+  view: MembershipView,
+  changes: { upsert: Member[]; remove: string[] },
+): ControlMessage[] {
+  // Removals go in the first part; keys are short, and a removal is rarely large.
+  const groups = group(changes.upsert, changes.remove.length * 48);
+  return groups.map((members, part) => ({
+    t: "delta",
+    from,
+    v: view.version,
+    network: view.network,
+    part,
+    parts: groups.length,
+    members,
+    remove: part === 0 ? changes.remove : [],
+  }));
+}
+
+/** Splits a policy's text into datagram-sized messages. */
+export function policyParts(policy: { version: number; text: string }): ControlMessage[] {
+  const size = 1000;
+  const n = Math.max(1, Math.ceil(policy.text.length / size));
+  return Array.from({ length: n }, (_, part) => ({
+    t: "policy",
+    pv: policy.version,
+    part,
+    parts: n,
+    text: policy.text.slice(part * size, (part + 1) * size),
+  }));
+}
+
+/** Reassembles a policy from its parts. */
+export class PolicyAssembler {
+  #key = "";
+  #parts: (string | undefined)[] = [];
+
+  /** Adds a part; returns the whole policy once every part of one version arrived. */
+  add(msg: Extract<ControlMessage, { t: "policy" }>): { version: number; text: string } | null {
+    const key = `${msg.pv}|${msg.parts}`;
+    if (key !== this.#key) {
+      this.#key = key;
+      this.#parts = new Array(msg.parts).fill(undefined);
+    }
+    if (msg.part < 0 || msg.part >= msg.parts) return null;
+    this.#parts[msg.part] = msg.text;
+    if (this.#parts.some((p) => p === undefined)) return null;
+    const text = this.#parts.join("");
+    this.#key = "";
+    this.#parts = [];
+    return { version: msg.pv, text };
+  }
+}
+
+/** The largest control message read: one UDP datagram. */
+export const MAX_CONTROL_BYTES = 65_535;
+
+// Versions, parts and ids: non-negative integers that arithmetic keeps exact.
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const optionalCount = (v: unknown): boolean => v === undefined || count(v);
+
+/** Parses a control message; null for anything malformed. */
+export function parseMessage(data: Uint8Array): ControlMessage | null {
+  if (data.length > MAX_CONTROL_BYTES) return null;
+  let o: unknown;
+  try {
+    o = JSON.parse(dec.decode(data));
+  } catch {
+    return null;
+  }
+  if (typeof o !== "object" || o === null) return null;
+  const m = o as Record<string, unknown>;
+  switch (m.t) {
+    case "hello":
+      return count(m.v) && optionalCount(m.pv) && Array.isArray(m.endpoints) &&
+          m.endpoints.every((e) => typeof e === "string")
+        ? m as ControlMessage
+        : null;
+    case "changed":
+      return count(m.v) && optionalCount(m.pv) ? m as ControlMessage : null;
+    case "view":
+      return Number.isInteger(m.v) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
+          (m.parts as number) > 0 && (m.parts as number) < 100_000 && Array.isArray(m.members) &&
+          typeof m.network === "string"
+        ? m as ControlMessage
+        : null;
+    case "delta":
+      return Number.isInteger(m.v) && Number.isInteger(m.from) && Number.isInteger(m.part) &&
+          Number.isInteger(m.parts) && (m.parts as number) > 0 &&
+          (m.parts as number) < 100_000 && Array.isArray(m.members) &&
+          Array.isArray(m.remove) && typeof m.network === "string"
+        ? m as ControlMessage
+        : null;
+    case "policy":
+      return Number.isInteger(m.pv) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
+          (m.parts as number) > 0 && (m.parts as number) < 10_000 && typeof m.text === "string"
+        ? m as ControlMessage
+        : null;
+    case "lankey":
+      return typeof m.k === "string" ? m as ControlMessage : null;
+    case "callme":
+      // Only the shape: the receiver checks the keys and each candidate, and counts refusals.
+      return (typeof m.to === "string" || typeof m.from === "string") && Array.isArray(m.c)
+        ? m as ControlMessage
+        : null;
+    case "probe":
+    case "ack":
+      return Number.isInteger(m.id) ? m as ControlMessage : null;
+    case "relay-open":
+    case "relay-close":
+    case "relay-session":
+    case "relay-closed":
+      return validateRelayMessage(m);
+    case "lease-ask":
+    case "lease-release":
+    case "lease":
+    case "leases":
+      return parseLeaseMessage(m);
+    default:
+      return null;
+  }
+}
+
+/** Sends a control message to an overlay address. */
+export function sendMessage(stack: UserspaceStack, address: string, msg: ControlMessage): void {
+  stack.send({ address, port: CONTROL_PORT }, enc.encode(JSON.stringify(msg)), CONTROL_PORT);
+}
+
+/**
+ * Reassembles views and deltas from their parts and applies them to the view held; returns the
+ * new view once complete, or null (incomplete, or a delta from another version than ours).
+ */
+export class ViewAssembler {
+  #key = "";
+  #parts: (Extract<ControlMessage, { t: "view" | "delta" }> | undefined)[] = [];
+
+  /** Adds a part; `current` is the view held now. */
+  add(
+    msg: Extract<ControlMessage, { t: "view" | "delta" }>,
+    current: MembershipView,
+  ): MembershipView | null {
+    if (msg.t === "delta" && msg.from !== current.version) return null;
+    const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
+    if (key !== this.#key) {
+      this.#key = key;
+      this.#parts = new Array(msg.parts).fill(undefined);
+    }
+    if (msg.part < 0 || msg.part >= msg.parts) return null;
+    this.#parts[msg.part] = msg;
+    if (this.#parts.some((p) => p === undefined)) return null;
+    const parts = this.#parts as Extract<ControlMessage, { t: "view" | "delta" }>[];
+    this.#key = "";
+    this.#parts = [];
+    const incoming = parts.flatMap((p) => p.members);
+    if (msg.t === "view") {
+      return {
+        network: msg.network,
+        ...(msg.network6 ? { network6: msg.network6 } : {}),
+        version: msg.v,
+        members: incoming,
+      };
+    }
+    const remove = new Set(parts.flatMap((p) => (p.t === "delta" ? p.remove : [])));
+    const byKey = new Map(current.members.map((m) => [m.publicKey, m]));
+    for (const k of remove) byKey.delete(k);
+    for (const m of incoming) byKey.set(m.publicKey, m);
+    return { ...current, network: msg.network, version: msg.v, members: [...byKey.values()] };
+  }
+}
+
+/** Answers probes on the control port and measures round trips of our own. */
+export class Prober {
+  readonly #pending = new Map<number, { at: number; resolve: (rtt: number | null) => void }>();
+  #next = 1;
+
+  constructor(private readonly stack: UserspaceStack) {}
+
+  /** Probes an overlay address; resolves with the RTT in ms or null on timeout. */
+  probe(address: string, timeoutMs = 2000): Promise<number | null> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.#pending.set(id, {
+        at: performance.now(),
+        resolve: (rtt) => {
+          clearTimeout(timer);
+          resolve(rtt);
+        },
+      });
+      try {
+        sendMessage(this.stack, address, { t: "probe", id });
+      } catch {
+        this.#pending.get(id)?.resolve(null);
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  /** Handles probe traffic; true when the message was one. */
+  handle(msg: ControlMessage, from: string): boolean {
+    if (msg.t === "probe") {
+      sendMessage(this.stack, from, { t: "ack", id: msg.id });
+      return true;
+    }
+    if (msg.t === "ack") {
+      const p = this.#pending.get(msg.id);
+      if (p) {
+        this.#pending.delete(msg.id);
+        p.resolve(performance.now() - p.at);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** Fails every pending probe. */
+  close(): void {
+    for (const p of this.#pending.values()) p.resolve(null);
+    this.#pending.clear();
+  }
+}

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { deltaParts, parseMessage, ViewAssembler, viewParts } from "./protocol.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+
+function member(i: number): Member {
+  return {
+    name: `node-${i}`,
+    publicKey: `key-${i}`.padEnd(44, "="),
+    address: `10.0.${i >> 8}.${i & 255}`,
+    endpoints: [`198.18.0.${i & 255}:51820`],
+    labels: { role: i % 2 ? "web" : "db" },
+    role: i === 0 ? "leader" : "node",
+    services: [],
+    joinedAt: 0,
+  };
+}
+
+function view(n: number, version: number): MembershipView {
+  return {
+    network: "10.0.0.0/16",
+    version,
+    members: Array.from({ length: n }, (_, i) => member(i)),
+  };
+}
+
+Deno.test("a large view is split into datagram-sized parts and reassembled in any order", () => {
+  const v = view(300, 42);
+  const parts = viewParts(v);
+  assert.ok(parts.length > 5);
+  for (const p of parts) assert.ok(new TextEncoder().encode(JSON.stringify(p)).length < 1400);
+  const asm = new ViewAssembler();
+  const shuffled = [...parts].reverse();
+  let out: MembershipView | null = null;
+  for (const [i, p] of shuffled.entries()) {
+    out = asm.add(p as never, view(2, 0));
+    if (i < shuffled.length - 1) assert.equal(out, null, `complete after ${i + 1} parts`);
+  }
+  assert.deepEqual(out, v);
+});
+
+Deno.test("deltas apply only on top of the version they start from", () => {
+  const base = view(10, 5);
+  const changed = { ...member(3), labels: { role: "app" } };
+  const next: MembershipView = {
+    network: base.network,
+    version: 7,
+    members: [
+      ...base.members.filter((m) => m.name !== "node-4" && m.name !== "node-3"),
+      changed,
+      member(11),
+    ],
+  };
+  const parts = deltaParts(5, next, {
+    upsert: [changed, member(11)],
+    remove: [member(4).publicKey],
+  });
+  const asm = new ViewAssembler();
+  assert.equal(asm.add(parts[0] as never, view(10, 6)), null, "wrong base version");
+  const out = asm.add(parts[0] as never, base)!;
+  assert.equal(out.version, 7);
+  assert.deepEqual(
+    out.members.map((m) => m.name).sort(),
+    next.members.map((m) => m.name).sort(),
+  );
+  assert.equal(out.members.find((m) => m.name === "node-3")!.labels.role, "app");
+});
+
+Deno.test("malformed control messages are rejected", () => {
+  const enc = new TextEncoder();
+  for (
+    const bad of [
+      "not json",
+      "null",
+      "[]",
+      '{"t":"hello"}',
+      '{"t":"hello","v":1,"endpoints":[1]}',
+      '{"t":"view","v":1,"part":0,"parts":0,"members":[],"network":"x"}',
+      '{"t":"delta","v":1,"from":0,"part":0,"parts":1,"members":[]}',
+      '{"t":"probe","id":"x"}',
+      '{"t":"nope"}',
+      // Values out of bounds: a version no integer arithmetic keeps, a policy version of the
+      // wrong type (it would make the leader resend the whole policy on every hello).
+      '{"t":"hello","v":1e300,"endpoints":[]}',
+      '{"t":"hello","v":-1,"endpoints":[]}',
+      '{"t":"hello","v":1,"pv":"1","endpoints":[]}',
+      '{"t":"changed","v":2,"pv":{"x":1}}',
+      `{"t":"hello","v":1,"endpoints":[],"pad":"${"x".repeat(70_000)}"}`,
+      '{"t":"lankey"}',
+      '{"t":"lankey","k":7}',
+      '{"t":"callme","c":[]}',
+      '{"t":"callme","to":"k"}',
+      '{"t":"callme","to":1,"c":[]}',
+      '{"t":"lease-ask","s":"svc"}',
+      '{"t":"lease","s":"svc","h":"x","tk":1,"ttl":1}',
+    ]
+  ) {
+    assert.equal(parseMessage(enc.encode(bad)), null, bad);
+  }
+  assert.ok(parseMessage(enc.encode('{"t":"hello","v":3,"endpoints":["1.2.3.4:5"]}')));
+  // LAN candidates and the key id ride on hellos; the leader checks them, not the parser.
+  assert.ok(parseMessage(enc.encode('{"t":"hello","v":3,"endpoints":[],"lan":[1],"lk":2}')));
+  assert.ok(parseMessage(enc.encode('{"t":"lankey","k":"a2V5"}')));
+  // Lease messages are checked by their own parser (lib/services/lease/protocol.ts).
+  assert.deepEqual(parseMessage(enc.encode('{"t":"lease-ask","s":"svc","n":1,"x":2}')), {
+    t: "lease-ask",
+    s: "svc",
+    n: 1,
+  });
+  // A call-me's shape only: its receiver checks the key and each candidate, and counts.
+  assert.ok(parseMessage(enc.encode('{"t":"callme","to":"k","c":[{"k":"x"}]}')));
+  assert.ok(parseMessage(enc.encode('{"t":"callme","from":"k","c":[]}')));
+});

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { member as record } from "../../../tests/fixtures/members.ts";
+import { CallMe, recordCandidates } from "./callme.ts";
+import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { DropReason } from "./status.ts";
+
+const member: typeof record = (name, address, extra = {}) =>
+  record(name, address, { publicKey: `${name}-key`, ...extra });
+
+Deno.test("call-me: the leader passes on the caller's record's candidates, never its own list", () => {
+  const n1 = member("n1", "10.88.0.2", {
+    endpoints: ["203.0.113.1:40001", "198.51.100.10:51820", "n1.example:51820"],
+    lan: ["192.168.1.10:51820"],
+  });
+  const n2 = member("n2", "10.88.0.3");
+  const sent: [string, ControlMessage][] = [];
+  const drops = new Proxy({}, { get: () => 0, set: () => true }) as Record<DropReason, number>;
+  const c = new CallMe({
+    role: "leader",
+    channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },
+    me: "leader-key",
+    leaderAddress: () => "10.88.0.1",
+    members: new Map([[n1.publicKey, n1], [n2.publicKey, n2]]),
+    candidates: () => [],
+    drops,
+    calledBy: () => true,
+  });
+  // n1 asks the leader to have n2 call it, listing addresses of its choosing (a victim's).
+  c.handle({
+    t: "callme",
+    to: n2.publicKey,
+    c: [{ k: "observed", e: "192.0.2.99:9" }, { k: "observed", e: "192.0.2.98:53" }],
+  }, n1.address);
+  assert.equal(sent.length, 1);
+  const [to, msg] = sent[0];
+  assert.equal(to, n2.address);
+  assert.ok(msg.t === "callme");
+  assert.deepEqual(msg.c, [
+    { k: "advertised", e: "203.0.113.1:40001" },
+    { k: "advertised", e: "198.51.100.10:51820" },
+    { k: "lan", e: "192.168.1.10:51820" },
+  ]);
+  assert.deepEqual(recordCandidates(n2), []);
+});

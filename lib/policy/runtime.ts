@@ -1,0 +1,133 @@
+/**
+ * The network policy on one node: the policy in force, the engine that compiles it against the
+ * membership, the stateful filter that enforces it on the tunnel (with its connection table swept
+ * every 10 s), and the figures `/status` and `/metrics` show of it.
+ * @module
+ */
+
+import type { PacketFilter } from "../device/device.ts";
+import type { Logger } from "../log/logger.ts";
+import type { MembershipView } from "../members/member.ts";
+import { CONTROL_PORT } from "../members/ports.ts";
+import { ControlTraffic } from "../net/control_traffic.ts";
+import { Cidr } from "../net/cidr.ts";
+import { formatAddress } from "../net/ip.ts";
+import { PolicyEngine } from "./engine.ts";
+import { PolicyFilter, type PolicyStats } from "./filter.ts";
+import { parsePolicy } from "./parse.ts";
+import type { NodeStatus } from "../status/status.ts";
+import type { VersionedPolicy } from "./source.ts";
+
+/** Policy drops per rule name, with the default action's drops as `(default)`. */
+export function policyDropsByRule(st: PolicyStats): Record<string, number> {
+  const drops: Record<string, number> = { ...st.droppedByRule };
+  const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
+  if (byDefault) drops["(default)"] = byDefault;
+  return drops;
+}
+
+/** The first IPv4 and IPv6 address among CIDR (or bare) address texts. */
+function ownAddresses(list: readonly string[]): { ipv4?: string; ipv6?: string } {
+  const out: { ipv4?: string; ipv6?: string } = {};
+  for (const text of list) {
+    const c = Cidr.parse(text);
+    if (c.family === 4) out.ipv4 ??= formatAddress(c.address);
+    else out.ipv6 ??= formatAddress(c.address);
+  }
+  return out;
+}
+
+/** Holds and enforces the policy. See the module docs. */
+export class PolicyRuntime {
+  /** The engine (rules compiled against the membership). */
+  readonly engine: PolicyEngine;
+  /** The stateful filter enforcing it on this node's tunnel. */
+  readonly filter: PolicyFilter;
+  /** The filter the device is given: the mesh's control traffic always passes. */
+  readonly deviceFilter: PacketFilter;
+  readonly #logger: Logger;
+  #policy: VersionedPolicy | null = null;
+  #sweep: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * No policy yet; `members` is the view held at the start, `addresses` this node's overlay
+   * addresses (CIDR or bare), whose control port's datagrams are exempt.
+   */
+  constructor(opts: { members: MembershipView; logger: Logger; addresses: readonly string[] }) {
+    this.#logger = opts.logger;
+    this.engine = new PolicyEngine({ members: opts.members });
+    const filter = this.filter = new PolicyFilter({ engine: this.engine });
+    // The mesh's own control traffic must survive any policy, or a policy could cut a node off
+    // from the membership (and from the fix for a bad policy). Only datagrams to this node's
+    // overlay address and control port (which the control stack takes) or from them are exempt:
+    // a member that merely picks the port number as its source meets the policy like anyone.
+    const own = new ControlTraffic(ownAddresses(opts.addresses), CONTROL_PORT);
+    this.deviceFilter = {
+      outbound: (p) => own.fromSelf(p, p.length) || filter.outbound(p),
+      inbound: (p) => own.toSelf(p, p.length) || filter.inbound(p),
+    };
+  }
+
+  /** The policy in force, if any. */
+  get policy(): VersionedPolicy | null {
+    return this.#policy;
+  }
+
+  /** Starts sweeping the filter's connection table. */
+  start(): void {
+    this.#sweep ??= setInterval(() => this.filter.sweep(), 10_000);
+  }
+
+  /**
+   * Puts a policy in force (null: none, everything passes), compiled against `members` (the view
+   * held); false when it does not parse, and then the previous one stays.
+   */
+  use(p: VersionedPolicy | null, members: MembershipView): boolean {
+    if (!p) {
+      this.engine.setPolicy(null);
+      this.#policy = null;
+      return true;
+    }
+    try {
+      this.engine.setMembers(members);
+      this.engine.setPolicy(parsePolicy(p.text));
+      this.#policy = p;
+      this.#logger.info("policy in force", { version: p.version });
+      return true;
+    } catch (e) {
+      // The leader validated it; a node that cannot parse it keeps the previous one.
+      this.#logger.error("policy rejected", { version: p.version, error: String(e) });
+      return false;
+    }
+  }
+
+  /** The membership changed: a policy in force is compiled against it. */
+  membersChanged(v: MembershipView): void {
+    // Without a policy the engine has nothing to compile; it gets the members when one comes.
+    if (this.#policy) this.engine.setMembers(v);
+  }
+
+  /** The node's `policy` field of `/status`. */
+  status(): Pick<NodeStatus, "policy"> {
+    const st = this.filter.stats();
+    return {
+      policy: {
+        version: this.#policy?.version ?? 0,
+        rules: st.rules,
+        dropped: st.dropped,
+        droppedByRule: policyDropsByRule(st),
+      },
+    };
+  }
+
+  /** Drops per rule, for `/metrics`. */
+  drops(): Record<string, number> {
+    return policyDropsByRule(this.filter.stats());
+  }
+
+  /** Stops the sweep. */
+  close(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * Which way each peer's packets go when a direct UDP path is not enough, and the member's side
+ * of relaying. Per peer, {@link PeerRoute} (lib/relay/route_choice.ts) decides from what the
+ * paths (lib/nat/runtime/mesh_paths.ts) and the session say; this module moves the device's
+ * peer accordingly: onto a relay's virtual endpoint (`relay://<relay>/<peer>`, wrapped by the relay transport), onto TCP
+ * (`tcp://host:port`, for relays and the leader, which listen on TCP), or back to the direct path.
+ *
+ * Relays are the leader and the members whose record says `relay`; each is reached the way the
+ * device reaches it (UDP, or TCP when that is all that works), so a member whose network drops
+ * UDP is relayed over TCP. Sessions are asked of every relay (so a second one is ready when the
+ * first fails); the relay client sends on the fastest that works. A relay whose own session
+ * stalls is marked failed, and its peers move to another at once; when the session with a relay
+ * starts anew (it restarted), its sessions are asked for again.
+ * @module
+ */
+
+import type { Device, DeviceEvent } from "../../device/device.ts";
+import type { Endpoint } from "../../io/driver.ts";
+import { LogBudget } from "../../log/budget.ts";
+import type { Logger } from "../../log/logger.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { formatHostPort, parseHostPort } from "../../net/hostport.ts";
+import { isIpEndpoint } from "../../net/resolve.ts";
+import type { RelayClient } from "../client.ts";
+import { isRelayEndpoint } from "../endpoint.ts";
+import type { RelayServerStats } from "../server.ts";
+import type { RelayMetrics } from "../../status/metrics.ts";
+import type { PeerStatus } from "../../status/status.ts";
+import type { ControlPort } from "../../mesh/sync/control_channel.ts";
+import type { MeshPaths } from "../../nat/runtime/mesh_paths.ts";
+import {
+  PeerRoute,
+  type Route,
+  type RouteMove,
+  routeOf,
+  type RouteTiming,
+} from "../route_choice.ts";
+import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+
+/** How often the routes are looked at. */
+const TICK_MS = 500;
+/** While on a fallback, the direct candidates are pinged this often. */
+const PROBE_EVERY_MS = 5_000;
+/**
+ * While traffic flows on a direct path that has a fallback, it is pinged this often, so a path
+ * that stops working is left within seconds (the session's counters cannot always tell: a
+ * network may let the peer's packets in and ours not out).
+ */
+const WATCH_EVERY_MS = 1_000;
+/** Sessions are asked for again this often while none is held... */
+const OPEN_RETRY_MS = 2_000;
+/** ...and this often while some relay still has not granted one. */
+const OPEN_REFRESH_MS = 10_000;
+/** The RTT a relay reached over TCP counts as, so one reached over UDP is preferred. */
+const TCP_RTT_MS = 1_000;
+/** The RTT a relay counts as before its direct path has one. */
+const UNKNOWN_RTT_MS = 500;
+
+/** What the routes work with. */
+export interface MeshRoutesDeps {
+  /** The device: its peers, endpoints and events. */
+  device: Device;
+  /** The direct paths (null when NAT traversal is off: no fallbacks then). */
+  paths: MeshPaths;
+  /** The relay client of the device's transport. */
+  client: RelayClient;
+  /** The control channel (relay requests and grants). */
+  channel: ControlPort;
+  /** The logger. */
+  logger: Logger;
+  /** The relay server's figures, when this node relays. */
+  serverStats?: () => RelayServerStats;
+  /** Overrides of the route timing (tests). */
+  timing?: Partial<RouteTiming>;
+}
+
+interface PeerEntry {
+  route: PeerRoute;
+  /** The route last seen on the device (to count moves the device made by roaming). */
+  seen: Route;
+  openedAt: number;
+  probedAt: number;
+  /** The peer's transmitted packets at the last look (traffic flows when it moves). */
+  tx: number;
+}
+
+interface RelayEntry {
+  endpoint: string;
+  worked: boolean;
+  failed: boolean;
+  probedAt: number;
+}
+
+/** The routes of a member's peers; see the module docs. */
+export class MeshRoutes {
+  readonly #d: MeshRoutesDeps;
+  readonly #me: string;
+  readonly #members = new Map<string, Member>();
+  readonly #keyOf = new Map<string, string>();
+  readonly #peers = new Map<string, PeerEntry>();
+  readonly #relays = new Map<string, RelayEntry>();
+  readonly #fallbacks: Record<string, number> = { relay: 0, tcp: 0 };
+  readonly #budget = new LogBudget({ burst: 50, intervalMs: 1000 });
+  readonly #stops: (() => void)[] = [];
+  /** Grants from an address that is no relay's. */
+  notRelay = 0;
+  #tcpFirst: string | null = null;
+  #closed = false;
+
+  /** Routes for `deps.device`'s peers; nothing runs before {@link start}. */
+  constructor(deps: MeshRoutesDeps) {
+    this.#d = deps;
+    this.#me = deps.device.publicKey;
+  }
+
+  /**
+   * Starts on TCP to `publicKey` (the leader, when the join got through only over TCP), rather
+   * than waiting for the direct path to be found missing.
+   */
+  startOnTcp(publicKey: string): void {
+    this.#tcpFirst = publicKey;
+  }
+
+  /** Takes `view`, and follows the control channel, the device's events and the clock. */
+  start(view: MembershipView): void {
+    this.viewChanged(view);
+    const d = this.#d;
+    this.#stops.push(d.channel.listen((msg, from) => this.#onControl(msg, from)));
+    this.#stops.push(d.device.onEvent((e) => this.#onEvent(e)));
+    const t = setInterval(() => this.#tick(), TICK_MS);
+    this.#stops.push(() => clearInterval(t));
+    if (this.#tcpFirst !== null) this.#toTcpNow(this.#tcpFirst);
+  }
+
+  /** Takes a new view: the peers, and which of them relay. */
+  viewChanged(v: MembershipView): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    const present = new Set<string>();
+    this.#keyOf.clear();
+    for (const m of v.members) {
+      if (m.publicKey === this.#me) continue;
+      present.add(m.publicKey);
+      this.#members.set(m.publicKey, m);
+      this.#keyOf.set(m.address, m.publicKey);
+      if (m.address6) this.#keyOf.set(m.address6, m.publicKey);
+      if (!this.#peers.has(m.publicKey)) {
+        this.#peers.set(m.publicKey, {
+          route: new PeerRoute(now, this.#d.timing),
+          seen: "direct",
+          openedAt: -Infinity,
+          probedAt: -Infinity,
+          tx: 0,
+        });
+      }
+      if (isRelay(m)) {
+        if (!this.#relays.has(m.publicKey)) {
+          this.#relays.set(m.publicKey, {
+            endpoint: "",
+            worked: false,
+            failed: false,
+            probedAt: -Infinity,
+          });
+          this.#d.client.setRelay(m.publicKey, null);
+        }
+      } else if (this.#relays.delete(m.publicKey)) {
+        this.#d.client.removeRelay(m.publicKey);
+      }
+    }
+    for (const key of [...this.#members.keys()]) {
+      if (present.has(key)) continue;
+      this.#members.delete(key);
+      this.#peers.delete(key);
+      this.#d.client.closePeer(key);
+      if (this.#relays.delete(key)) this.#d.client.removeRelay(key);
+    }
+  }
+
+  /**
+   * The endpoint a peer's record must not override: its fallback (relay or TCP), as text the
+   * device parses; null while it goes direct.
+   */
+  endpoint(publicKey: string): string | null {
+    const ep = this.#d.device.peer(publicKey)?.endpoint ?? null;
+    if (ep === null || routeOf(ep) === "direct") return null;
+    return isRelayEndpoint(ep) ? ep.fullText : ep.toString();
+  }
+
+  /** A peer's route fields for `/status`: path (when not direct), via, transport. */
+  peerStatus(publicKey: string): Partial<PeerStatus> {
+    const ep = this.#d.device.peer(publicKey)?.endpoint ?? null;
+    if (ep === null) return { via: null, transport: null };
+    const route = routeOf(ep);
+    if (route === "relay") {
+      const relay = this.#d.client.relayFor(publicKey);
+      const relayEp = relay === null ? null : this.#d.device.peer(relay)?.endpoint ?? null;
+      return {
+        path: "relay",
+        via: relay === null ? null : this.#members.get(relay)?.name || relay.slice(0, 8),
+        transport: relayEp === null ? null : relayEp.proto === "tcp" ? "tcp" : "udp",
+      };
+    }
+    if (route === "tcp") return { path: "direct", via: null, transport: "tcp" };
+    return { via: null, transport: "udp" };
+  }
+
+  /** A peer's route for the metrics' path states: `relay`, or null (the direct path's). */
+  state(publicKey: string): string | null {
+    const ep = this.#d.device.peer(publicKey)?.endpoint ?? null;
+    return ep !== null && routeOf(ep) === "relay" ? "relay" : null;
+  }
+
+  /** The figures `/metrics` shows. */
+  metrics(): RelayMetrics {
+    const c = this.#d.client.stats;
+    const routes: Record<string, number> = { direct: 0, relay: 0, tcp: 0, none: 0 };
+    for (const key of this.#peers.keys()) {
+      const ep = this.#d.device.peer(key)?.endpoint ?? null;
+      routes[ep === null ? "none" : routeOf(ep)]++;
+    }
+    const s = this.#d.serverStats?.();
+    return {
+      ...(s
+        ? {
+          server: {
+            sessions: s.sessions,
+            opened: s.opened,
+            closed: s.closed,
+            expired: s.expired,
+            received: s.received,
+            forwarded: s.forwarded,
+            drops: { ...s.drops },
+            refusals: { ...s.refusals },
+          },
+        }
+        : {}),
+      client: {
+        sessions: c.sessions,
+        wrapped: c.wrapped,
+        unwrapped: c.unwrapped,
+        switches: c.switches,
+        drops: { ...c.drops },
+        refusals: { ...c.refusals, "not-relay": this.notRelay },
+      },
+      fallbacks: { ...this.#fallbacks },
+      routes,
+    };
+  }
+
+  /** Stops the timer and the listeners. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stop of this.#stops.splice(0)) stop();
+  }
+
+  // ---- the clock ----
+
+  #tick(): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    // Relays that carry traffic now are pinged often, so one that stops is left within seconds.
+    const busy = new Set<string>();
+    for (const [key, p] of this.#peers) {
+      const peer = this.#d.device.peer(key);
+      if (peer?.endpoint?.proto !== "relay" || peer.counters.txPackets === p.tx) continue;
+      const relay = this.#d.client.relayFor(key);
+      if (relay !== null) busy.add(relay);
+    }
+    for (const [key, r] of this.#relays) this.#watchRelay(key, r, busy.has(key), now);
+    for (const gone of this.#d.client.sweep()) {
+      this.#d.logger.debug("relay session idle", { relay: gone.relay, peer: gone.peer });
+    }
+    for (const [key, p] of this.#peers) this.#route(key, p, now);
+  }
+
+  /** Keeps the client told of a relay's endpoint, RTT and failure. */
+  #watchRelay(key: string, r: RelayEntry, busy: boolean, now: number): void {
+    const client = this.#d.client;
+    const ep = this.#d.device.peer(key)?.endpoint ?? null;
+    const text = ep?.toString() ?? "";
+    if (text !== r.endpoint) {
+      r.endpoint = text;
+      client.setRelay(key, ep !== null && routeOf(ep) !== "relay" ? ep : null);
+    }
+    const info = this.#d.paths.info(key);
+    if (info === null || ep === null) return;
+    const udp = routeOf(ep) === "direct";
+    if (busy && udp && now - r.probedAt >= WATCH_EVERY_MS) {
+      r.probedAt = now;
+      this.#d.paths.probeSoon(key);
+    }
+    // Reached over UDP, missed pings say it is gone before the session's counters can.
+    const missing = udp && info.direct !== null && info.direct.misses >= 2;
+    if (info.works && !missing) {
+      r.worked = true;
+      r.failed = false;
+      const rtt = routeOf(ep) === "tcp"
+        ? TCP_RTT_MS
+        : info.direct !== null && Number.isFinite(info.direct.rttMs)
+        ? info.direct.rttMs
+        : UNKNOWN_RTT_MS;
+      client.setRtt(key, rtt);
+    } else if ((r.worked || missing) && !r.failed) {
+      r.worked = false;
+      r.failed = true;
+      client.relayFailed(key);
+      this.#say("warn", "relay not answering", { relay: this.#members.get(key)?.name ?? key });
+    }
+  }
+
+  #route(key: string, p: PeerEntry, now: number): void {
+    const d = this.#d;
+    const info = d.paths.info(key);
+    const peer = d.device.peer(key);
+    const m = this.#members.get(key);
+    if (info === null || !peer || !m) return;
+    const current = peer.endpoint === null ? "direct" : routeOf(peer.endpoint);
+    if (current !== p.seen) {
+      // The device roamed: the peer's packets come another way (it chose it), and ours follow.
+      p.seen = current;
+      d.paths.routeChanged(key, current === "direct" ? "direct" : current);
+      this.#say("info", "path changed", {
+        peer: m.name,
+        endpoint: peer.endpoint?.toString() ?? "",
+        reason: "roamed",
+      });
+    }
+    const relayKey = d.client.relayFor(key);
+    const tcp = this.#tcpOf(m);
+    const relaysKnown = this.#relaysFor(key).length > 0;
+    const decision = p.route.decide({
+      now,
+      current,
+      direct: info.direct,
+      works: info.works,
+      tcp,
+      relay: relayKey === null ? null : d.client.endpoint(relayKey, key).fullText,
+      relaysKnown,
+    });
+    if (decision.move !== null) this.#move(key, decision.move, info.works);
+    if (decision.wantRelay) this.#open(key, p, now);
+    const on = decision.move?.to ?? current;
+    const tx = peer.counters.txPackets;
+    const active = tx !== p.tx;
+    p.tx = tx;
+    // Off direct: the way back is a pong after the fallback. On direct with traffic and a
+    // fallback to take: frequent pings tell a path that stopped working.
+    const every = on !== "direct"
+      ? PROBE_EVERY_MS
+      : active && (tcp !== null || relaysKnown) && info.direct !== null
+      ? WATCH_EVERY_MS
+      : Infinity;
+    if (now - p.probedAt >= every) {
+      p.probedAt = now;
+      d.paths.probeSoon(key);
+    }
+  }
+
+  /** Moves the device's peer as decided; counts and logs it. */
+  #move(key: string, move: RouteMove, works: boolean): void {
+    const d = this.#d;
+    const p = d.device.peer(key);
+    if (!p) return;
+    let ep: Endpoint;
+    try {
+      ep = move.to === "relay"
+        ? d.client.endpoint(d.client.relayFor(key)!, key)
+        : d.device.endpoint(move.endpoint);
+    } catch {
+      return;
+    }
+    const from = p.endpoint?.toString() ?? "";
+    p.endpoint = ep;
+    const entry = this.#peers.get(key);
+    if (entry) entry.seen = move.to;
+    if (move.to !== "direct") this.#fallbacks[move.to]++;
+    d.paths.routeChanged(key, move.reason);
+    this.#say("info", "path changed", {
+      peer: this.#members.get(key)?.name ?? "",
+      endpoint: ep.toString(),
+      from,
+      reason: move.reason,
+    });
+    // Without a working session the last initiation went where nothing answers.
+    if (!works) d.device.initiateHandshakeNow(key);
+  }
+
+  /** Moves a peer onto TCP at once (see {@link startOnTcp}). */
+  #toTcpNow(key: string): void {
+    const m = this.#members.get(key);
+    const p = this.#peers.get(key);
+    const tcp = m ? this.#tcpOf(m) : null;
+    if (!p || tcp === null) return;
+    p.route.fellBack(performance.now());
+    this.#move(key, { to: "tcp", endpoint: tcp, reason: "tcp" }, false);
+  }
+
+  /** Asks the relays for sessions with `key`, no more often than the retry times. */
+  #open(key: string, p: PeerEntry, now: number): void {
+    const every = this.#d.client.hasSession(key) ? OPEN_REFRESH_MS : OPEN_RETRY_MS;
+    if (now - p.openedAt < every) return;
+    p.openedAt = now;
+    for (const relay of this.#relaysFor(key)) this.#sendOpen(relay, key);
+  }
+
+  #sendOpen(relay: string, peer: string): void {
+    const address = this.#members.get(relay)?.address;
+    if (address === undefined || !this.#members.has(peer)) return;
+    // The client takes the relay's grant only after this ask.
+    this.#d.client.asked(relay, peer);
+    this.#d.channel.send(address, { t: "relay-open", to: peer });
+  }
+
+  /** The relays that could relay to `key`: every one but itself. */
+  #relaysFor(key: string): string[] {
+    return [...this.#relays.keys()].filter((r) => r !== key);
+  }
+
+  /** `tcp://host:port` of a relaying member that listens on TCP at an address we know. */
+  #tcpOf(m: Member): string | null {
+    if (!isRelay(m) || m.tcpPort === undefined) return null;
+    for (const e of m.endpoints) {
+      if (!isIpEndpoint(e)) continue;
+      try {
+        return `tcp://${formatHostPort({ host: parseHostPort(e).host, port: m.tcpPort })}`;
+      } catch {
+        continue;
+      }
+    }
+    return null;
+  }
+
+  // ---- events ----
+
+  #onControl(msg: ControlMessage, from: string): void {
+    if (this.#closed || (msg.t !== "relay-session" && msg.t !== "relay-closed")) return;
+    const relay = this.#keyOf.get(from);
+    if (relay === undefined || !this.#relays.has(relay)) {
+      this.notRelay++;
+      return;
+    }
+    const refused = this.#d.client.onNotice(msg, relay);
+    if (refused !== null) {
+      this.#say("info", "relay grant refused", { relay, reason: refused });
+    } else if (msg.t === "relay-session") {
+      // Use it now rather than at the next tick.
+      const p = this.#peers.get(msg.peer);
+      if (p) this.#route(msg.peer, p, performance.now());
+    }
+  }
+
+  #onEvent(e: DeviceEvent): void {
+    if (this.#closed || e.type !== "handshake-complete" || !this.#relays.has(e.peer)) return;
+    // A new session with a relay may be a relay that restarted and lost its sessions: ask again
+    // for those in use (a relay grants an open session again unchanged).
+    const relayPeer = e.peer;
+    for (const [key] of this.#peers) {
+      const ep = this.#d.device.peer(key)?.endpoint ?? null;
+      if (key !== relayPeer && ep !== null && routeOf(ep) === "relay") {
+        this.#sendOpen(relayPeer, key);
+      }
+    }
+  }
+
+  #say(level: "info" | "warn", event: string, fields: Record<string, unknown>): void {
+    const left = this.#budget.take();
+    if (left === null) return;
+    this.#d.logger[level](event, left > 0 ? { ...fields, suppressed: left } : fields);
+  }
+}
+
+/** The leader, and members started with `--relay`. */
+function isRelay(m: Member): boolean {
+  return m.role === "leader" || m.relay === true;
+}

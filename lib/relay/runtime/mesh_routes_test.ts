@@ -1,0 +1,111 @@
+/**
+ * Routes with in-process mesh agents on a memory internet with NAT routers
+ * (tests/fixtures/memory_mesh.ts): members behind symmetric NATs talk through the leader's
+ * relay, and move back to a direct path when one opens.
+ */
+import assert from "node:assert/strict";
+import { renderMetrics } from "../../status/metrics.ts";
+import { peerOf, pings, TEST, until, withLab } from "../../../tests/fixtures/memory_mesh.ts";
+
+Deno.test({
+  ...TEST,
+  name: "mesh routes: members behind symmetric NATs go through the leader's relay",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      await lab.startLeader();
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("n1 relays to n2", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      assert.equal(peerOf(n1, n2).via, "leader");
+      assert.equal(peerOf(n1, n2).transport, "udp");
+      assert.ok(await pings(n2, n1), "n2 pings n1");
+      assert.ok(await pings(n1, n2), "n1 pings n2");
+      const m = lab.leader.agent.metrics();
+      assert.ok((m.relay?.server?.forwarded.packets ?? 0) > 0, JSON.stringify(m.relay));
+      const doc = renderMetrics(n1.agent.metrics());
+      assert.match(doc, /weft_paths\{state="relay"\} 1/);
+      // Counted by the routes' next look (a move of the device's own is seen within 500 ms).
+      await until("the change counted", () => n1.agent.metrics().paths?.changes.relay === 1);
+      const moved = [n1, n2].map((n) => n.agent.metrics().relay?.fallbacks.relay ?? 0);
+      assert.ok(moved[0] + moved[1] >= 1, JSON.stringify(moved));
+    }),
+});
+
+Deno.test({
+  ...TEST,
+  name: "mesh routes: a blocked direct path goes through the relay, and back once it opens",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
+      // Nothing passes between the two sites: only the leader reaches both.
+      const unblock = lab.nats.block((from, to) =>
+        (from.startsWith("198.51.100.") && to.startsWith("203.0.113.2:")) ||
+        (from.startsWith("198.51.101.") && to.startsWith("203.0.113.1:"))
+      );
+      await lab.startLeader();
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("relayed", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      assert.ok(await pings(n1, n2), "n1 pings n2 through the relay");
+      unblock();
+      const t0 = performance.now();
+      await until(
+        "direct again",
+        () => peerOf(n1, n2).path === "direct" && peerOf(n2, n1).path === "direct",
+        30_000,
+      );
+      console.log(`direct again ${Math.round(performance.now() - t0)} ms after the block went`);
+      assert.match(peerOf(n1, n2).endpoint ?? "", /^203\.0\.113\.2:/);
+      assert.ok(await pings(n1, n2), "n1 pings n2 directly");
+      // Both peers (the leader and n2) direct in the figures too, once the table has caught up.
+      const routes = () => n1.agent.metrics().relay?.routes;
+      await until("routes figures all direct", () => {
+        const r = routes();
+        return r?.direct === 2 && r.relay === 0 && r.tcp === 0 && r.none === 0;
+      });
+    }),
+});
+
+Deno.test({
+  ...TEST,
+  name: "mesh routes: with two relays, the pairs of one that stops move to the other",
+  fn: () =>
+    withLab(async (lab) => {
+      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
+      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      await lab.startLeader();
+      const r2 = await lab.start("r2", "192.0.2.5", {
+        relay: true,
+        advertise: ["192.0.2.5:51820"],
+      });
+      const n1 = await lab.start("n1", "198.51.100.10");
+      const n2 = await lab.start("n2", "198.51.101.20");
+      await until("n1 knows both relays", () =>
+        n1.agent.metrics().relay !== undefined &&
+        (n1.view().members.find((m) => m.name === "r2")?.relay ?? false));
+      await until("n1 relays to n2", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      // Sessions with both relays, so the second is ready when the first goes.
+      await until("two sessions", () => (n1.agent.metrics().relay?.client.sessions ?? 0) >= 2);
+      assert.ok(await pings(n1, n2));
+      const via = peerOf(n1, n2).via;
+      const gone = via === "r2" ? r2 : lab.leader;
+      const other = via === "r2" ? "leader" : "r2";
+      // Traffic keeps flowing while the relay goes (as it would for a user).
+      let flowing = true;
+      const traffic = (async () => {
+        while (flowing) await pings(n1, n2).catch(() => false);
+      })();
+      await lab.close(gone);
+      const t0 = performance.now();
+      await until(`n1 relays through ${other}`, () => peerOf(n1, n2).via === other, 20_000);
+      // The replies come back on n2's route, which moves on its own clock: wait for it too.
+      await until(`n2 relays through ${other}`, () => peerOf(n2, n1).via === other, 20_000);
+      flowing = false;
+      await traffic;
+      assert.ok(await pings(n1, n2), "n1 pings n2 through the other relay");
+      console.log(`moved from ${via} to ${other} in ${Math.round(performance.now() - t0)} ms`);
+    }),
+});

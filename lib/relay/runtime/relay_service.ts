@@ -1,0 +1,131 @@
+/**
+ * A relaying member's side (the leader, and members started with `--relay`): it takes the
+ * members' `relay-open` and `relay-close` requests on the control channel (the sender is the
+ * member whose overlay address the request came from, which WireGuard vouches for), hands them
+ * to the {@link RelayServer}, and sends the grants and notices back the same way. It keeps the
+ * server told where each member is (its WireGuard peer's endpoint, which only authenticated
+ * packets move) and who the members are, and sweeps idle sessions. The packets themselves go
+ * through the relay mux straight to the server, never through here.
+ * @module
+ */
+
+import type { Device } from "../../device/device.ts";
+import { LogBudget } from "../../log/budget.ts";
+import type { Logger } from "../../log/logger.ts";
+import type { MembershipView } from "../../members/member.ts";
+import type { RelayOutgoing, RelayServer } from "../server.ts";
+import type { ControlPort } from "../../mesh/sync/control_channel.ts";
+import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+
+/** How often endpoints are refreshed and idle sessions swept. */
+const TICK_MS = 1_000;
+
+/** What the relay service works with. */
+export interface RelayServiceDeps {
+  /** The relay. */
+  server: RelayServer;
+  /** The device: the members' endpoints. */
+  device: Device;
+  /** The control channel. */
+  channel: ControlPort;
+  /** The logger. */
+  logger: Logger;
+}
+
+/** Serves relay requests; see the module docs. */
+export class RelayService {
+  readonly #d: RelayServiceDeps;
+  readonly #keyOf = new Map<string, string>();
+  readonly #addressOf = new Map<string, string>();
+  // A member can make the relay refuse as fast as it can send: the lines are budgeted.
+  readonly #budget = new LogBudget({ burst: 10, intervalMs: 5_000 });
+  readonly #stops: (() => void)[] = [];
+  /** Requests from an address that is no member's (counted, never answered). */
+  notMember = 0;
+  #closed = false;
+
+  /** A service for `deps.server`; nothing runs before {@link start}. */
+  constructor(deps: RelayServiceDeps) {
+    this.#d = deps;
+  }
+
+  /** Takes `view`'s members and starts listening and sweeping. */
+  start(view: MembershipView): void {
+    this.viewChanged(view);
+    this.#stops.push(this.#d.channel.listen((msg, from) => this.#onControl(msg, from)));
+    const t = setInterval(() => this.#tick(), TICK_MS);
+    this.#stops.push(() => clearInterval(t));
+  }
+
+  /** Takes a new view: members that left lose their sessions (the others are told). */
+  viewChanged(v: MembershipView): void {
+    if (this.#closed) return;
+    const me = this.#d.device.publicKey;
+    const present = new Set<string>();
+    this.#keyOf.clear();
+    for (const m of v.members) {
+      if (m.publicKey === me) continue;
+      present.add(m.publicKey);
+      this.#keyOf.set(m.address, m.publicKey);
+      if (m.address6) this.#keyOf.set(m.address6, m.publicKey);
+    }
+    for (const key of [...this.#addressOf.keys()]) {
+      if (present.has(key)) continue;
+      this.#addressOf.delete(key);
+      this.#send(this.#d.server.removeMember(key));
+    }
+    for (const m of v.members) {
+      if (present.has(m.publicKey)) this.#addressOf.set(m.publicKey, m.address);
+    }
+  }
+
+  /** Stops listening and sweeping. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stop of this.#stops.splice(0)) stop();
+  }
+
+  #onControl(msg: ControlMessage, from: string): void {
+    if (this.#closed || (msg.t !== "relay-open" && msg.t !== "relay-close")) return;
+    const key = this.#keyOf.get(from);
+    if (key === undefined) {
+      this.notMember++;
+      return;
+    }
+    // The endpoints as the device knows them now, so a grant is usable at once.
+    this.#refresh(key);
+    if (msg.t === "relay-open" && this.#addressOf.has(msg.to)) this.#refresh(msg.to);
+    const r = this.#d.server.handle(msg, key);
+    if (r.refused !== null) {
+      const left = this.#budget.take();
+      if (left !== null) {
+        this.#d.logger.info("relay request refused", {
+          from: key,
+          to: msg.to,
+          reason: r.refused,
+          ...(left > 0 ? { suppressed: left } : {}),
+        });
+      }
+    }
+    this.#send(r.send);
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    for (const key of this.#addressOf.keys()) this.#refresh(key);
+    this.#send(this.#d.server.sweep());
+  }
+
+  /** Tells the server where member `key` is, as its WireGuard peer says. */
+  #refresh(key: string): void {
+    this.#d.server.setEndpoint(key, this.#d.device.peer(key)?.endpoint ?? null);
+  }
+
+  #send(out: RelayOutgoing[]): void {
+    for (const o of out) {
+      const address = this.#addressOf.get(o.to);
+      if (address !== undefined) this.#d.channel.send(address, o.msg);
+    }
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * Service-leader leases on a running mesh node: the node's {@link LeaseClient} and, on the mesh
+ * leader, the {@link LeaseArbiter}, joined to the control channel and to timers. Requests go to
+ * the mesh leader's overlay address; the arbiter's answers and announcements go to members'
+ * addresses (every few seconds the table of live leases to every member, so each node knows
+ * every service's leader). On the leader itself the client and the arbiter talk directly.
+ * Leaders come out as members of the current view (name, addresses), with their fencing token.
+ * @module
+ */
+
+import type { Logger } from "../../log/logger.ts";
+import type { Member } from "../../members/member.ts";
+import { type ArbiterStats, LeaseArbiter, type LeaseRecord } from "./arbiter.ts";
+import { LeaseClient, type LeaseClientStats } from "./client.ts";
+import {
+  isLeaseMessageType,
+  type LeaseAnnouncement,
+  type LeaseMessage,
+  type LeaseRequest,
+  type LeaseTiming,
+  leaseTiming,
+  tableParts,
+} from "./protocol.ts";
+
+/** The lease section of a mesh agent's options. */
+export interface LeaseOptions {
+  /**
+   * Service-leader lease timing (default 6 s leases renewed every 2 s; see
+   * `DEFAULT_LEASE_TIMING`). The lease length is the mesh leader's (holders count the length its
+   * answers state); a node's renewal interval must stay well below it.
+   */
+  leaseTiming?: Partial<LeaseTiming>;
+}
+
+/** A service's leader as this node knows it. */
+export interface ServiceLeader {
+  /** The service. */
+  name: string;
+  /** The leader's host name. */
+  member: string;
+  /** The leader's public key. */
+  publicKey: string;
+  /** The leader's overlay IPv4 address. */
+  address: string;
+  /** The leader's overlay IPv6 address, when the mesh has one. */
+  address6?: string;
+  /** The lease's fencing token: higher for every new lease of the service. */
+  token: number;
+  /**
+   * Until when (Unix ms, this node's clock) it is leader as far as this node knows: for its own
+   * lease the moment it steps down unless renewed; for another's, the arbiter's last word.
+   */
+  expiresAt: number;
+}
+
+/** A change of a service's leader: the new one, or null when none is known now. */
+export interface ServiceLeaderChange {
+  /** The service. */
+  name: string;
+  /** Its leader now. */
+  leader: ServiceLeader | null;
+}
+
+/** This node's own lease of a service. */
+export interface ServiceLease {
+  /** The service. */
+  name: string;
+  /** The fencing token: give it to the resources the leader writes to. */
+  token: number;
+  /** When (Unix ms) this node stops being leader unless the lease is renewed before. */
+  validUntil: number;
+}
+
+/** The lease counters of a node: the client's, and the arbiter's on the mesh leader. */
+export interface LeaseStats {
+  /** The node's client. */
+  client: LeaseClientStats;
+  /** The arbiter (mesh leader only). */
+  arbiter?: ArbiterStats;
+  /**
+   * Changes of a service's leader as this node heard of them (to another holder, a new lease,
+   * or none), by service; past {@link MAX_CHANGE_SERIES} services, under `other`.
+   */
+  leaderChanges: Record<string, number>;
+}
+
+/** Most services whose leader changes are counted apart. */
+export const MAX_CHANGE_SERIES = 256;
+
+/** The control channel as the leases use it (the mesh's control channel fits it). */
+export interface LeasePort {
+  /** Sends a message to an overlay address. */
+  send(address: string, msg: LeaseMessage): void;
+  /** Hands every control message received to `handler`; returns the function that stops it. */
+  listen(handler: (msg: { t: string }, from: string) => void): () => void;
+}
+
+/** What the runtime works with. */
+export interface LeaseRuntimeDeps {
+  /** The control channel. */
+  port: LeasePort;
+  /** This node's key and overlay address. */
+  self: { publicKey: string; address: string };
+  /** The members of the current view. */
+  members: () => readonly Member[];
+  /** The mesh leader's overlay address now. */
+  leaderAddress: () => string;
+  /** The logger. */
+  logger: Logger;
+  /** On the mesh leader: the arbiter's persistence, its record from before, its health view. */
+  arbiter?: {
+    persist: (record: LeaseRecord) => Promise<void>;
+    restored: LeaseRecord | null;
+    healthy: (key: string) => boolean;
+  };
+  /** Lease timing. */
+  timing?: Partial<LeaseTiming>;
+  /** Monotonic ms (default `performance.now`). */
+  now?: () => number;
+  /** Wall clock, Unix ms (default `Date.now`): only for the times shown. */
+  wall?: () => number;
+  /** How often the client and the arbiter look at their clocks, ms (default 250). */
+  tickMs?: number;
+}
+
+/** The members of one view, indexed once. */
+interface Index {
+  members: readonly Member[];
+  byKey: Map<string, Member>;
+  byAddress: Map<string, Member>;
+}
+
+/** Leases on a running node. See the module docs. */
+export class LeaseRuntime {
+  readonly #deps: LeaseRuntimeDeps;
+  readonly #now: () => number;
+  readonly #wall: () => number;
+  readonly #client: LeaseClient;
+  readonly #arbiter: LeaseArbiter | null;
+  readonly #timing: LeaseTiming;
+  readonly #listeners = new Set<(c: ServiceLeaderChange) => void>();
+  readonly #emitted = new Map<string, string>();
+  readonly #changes = new Map<string, number>();
+  readonly #stops: (() => void)[] = [];
+  #index: Index | null = null;
+  #closed = false;
+
+  /** A stopped runtime; `start` begins it. */
+  constructor(deps: LeaseRuntimeDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#wall = deps.wall ?? (() => Date.now());
+    this.#timing = leaseTiming(deps.timing);
+    const self = deps.self.publicKey;
+    this.#client = new LeaseClient({
+      self,
+      now: this.#now,
+      timing: this.#timing,
+      logger: deps.logger,
+      send: (msg) => this.#toArbiter(msg),
+    });
+    const a = deps.arbiter;
+    this.#arbiter = a
+      ? new LeaseArbiter({
+        now: this.#now,
+        member: (key) => this.#members().byKey.get(key),
+        healthy: (key) => key === self || a.healthy(key),
+        persist: a.persist,
+        restored: a.restored,
+        send: (to, msg) => this.#toMembers(to, msg),
+        timing: this.#timing,
+        logger: deps.logger,
+      })
+      : null;
+    this.#client.subscribe((c) => this.#recheck(c.service));
+  }
+
+  /** Listens on the channel and starts the timers. */
+  start(): void {
+    this.#stops.push(this.#deps.port.listen((msg, from) => this.#onMessage(msg, from)));
+    const tick = setInterval(() => {
+      this.#arbiter?.tick();
+      this.#client.tick();
+    }, this.#deps.tickMs ?? 250);
+    this.#stops.push(() => clearInterval(tick));
+    const arbiter = this.#arbiter;
+    if (arbiter) {
+      const announce = setInterval(() => {
+        for (const part of tableParts(arbiter.rows())) this.#toMembers(null, part);
+      }, this.#timing.renewMs);
+      this.#stops.push(() => clearInterval(announce));
+    }
+  }
+
+  /** Sets the services this node offers (by name): it runs for the leadership of each. */
+  offer(services: Iterable<string>): void {
+    this.#client.offer(services);
+  }
+
+  /** Records the result of this node's own health check of a local service (see the client). */
+  setHealth(service: string, healthy: boolean): void {
+    this.#client.setHealth(service, healthy);
+  }
+
+  /** A service's leader as this node knows it, or null. */
+  leader(service: string): ServiceLeader | null {
+    const l = this.#client.leader(service);
+    return l ? this.#resolve(l.service, l.holder, l.token, l.until) : null;
+  }
+
+  /** Every service leader this node knows of. */
+  leaders(): ServiceLeader[] {
+    return this.#client.leaders().flatMap((l) => {
+      const r = this.#resolve(l.service, l.holder, l.token, l.until);
+      return r ? [r] : [];
+    });
+  }
+
+  /** The member leading a service, for DNS; null when none is known. */
+  leaderMember(service: string): Member | null {
+    const l = this.#client.leader(service);
+    return l ? this.#members().byKey.get(l.holder) ?? null : null;
+  }
+
+  /** This node's own lease of a service, or null when it is not its leader. */
+  lease(service: string): ServiceLease | null {
+    const h = this.#client.held(service);
+    return h ? { name: service, token: h.token, validUntil: this.#toWall(h.until) } : null;
+  }
+
+  /** Subscribes to leader changes; returns the unsubscribe function. */
+  subscribe(fn: (c: ServiceLeaderChange) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** The view changed: a leader not in the previous one may now be known by name. */
+  viewChanged(): void {
+    for (
+      const s of new Set([
+        ...this.#emitted.keys(),
+        ...this.#client.leaders().map((l) => l.service),
+      ])
+    ) {
+      this.#recheck(s);
+    }
+  }
+
+  /** The counters. */
+  stats(): LeaseStats {
+    return {
+      client: { ...this.#client.stats },
+      ...(this.#arbiter ? { arbiter: structuredClone(this.#arbiter.stats) } : {}),
+      leaderChanges: Object.fromEntries(this.#changes),
+    };
+  }
+
+  /** Gives up the leases held (telling the arbiter), stops the timers and the arbiter. */
+  close(): void {
+    if (this.#closed) return;
+    this.#client.close();
+    this.#closed = true;
+    this.#arbiter?.close();
+    for (const stop of this.#stops.splice(0)) stop();
+    this.#listeners.clear();
+  }
+
+  #members(): Index {
+    const members = this.#deps.members();
+    if (this.#index?.members === members) return this.#index;
+    const index: Index = { members, byKey: new Map(), byAddress: new Map() };
+    for (const m of members) {
+      index.byKey.set(m.publicKey, m);
+      index.byAddress.set(m.address, m);
+    }
+    this.#index = index;
+    return index;
+  }
+
+  #toWall(until: number): number {
+    return Math.round(this.#wall() + (until - this.#now()));
+  }
+
+  #resolve(service: string, key: string, token: number, until: number): ServiceLeader | null {
+    const m = this.#members().byKey.get(key);
+    if (!m) return null;
+    return {
+      name: service,
+      member: m.name,
+      publicKey: m.publicKey,
+      address: m.address,
+      ...(m.address6 ? { address6: m.address6 } : {}),
+      token,
+      expiresAt: this.#toWall(until),
+    };
+  }
+
+  /** Tells the subscribers when a service's leader is not the one they last heard of. */
+  #recheck(service: string): void {
+    if (this.#closed) return;
+    const l = this.leader(service);
+    const key = l ? `${l.publicKey}|${l.token}` : "";
+    if ((this.#emitted.get(service) ?? "") === key) return;
+    if (key === "") this.#emitted.delete(service);
+    else this.#emitted.set(service, key);
+    const series = this.#changes.has(service) || this.#changes.size < MAX_CHANGE_SERIES
+      ? service
+      : "other";
+    this.#changes.set(series, (this.#changes.get(series) ?? 0) + 1);
+    for (const fn of this.#listeners) {
+      try {
+        fn({ name: service, leader: l });
+      } catch (e) {
+        this.#deps.logger.error("service leader listener failed", { error: String(e) });
+      }
+    }
+  }
+
+  #toArbiter(msg: LeaseRequest): void {
+    if (this.#closed && msg.t !== "lease-release") return;
+    const arbiter = this.#arbiter;
+    if (arbiter) {
+      // The arbiter answers in this call: after the client's own call returns, not inside it.
+      queueMicrotask(() => arbiter.handle(this.#deps.self.publicKey, msg));
+    } else this.#deps.port.send(this.#deps.leaderAddress(), msg);
+  }
+
+  #toMembers(to: string | null, msg: LeaseAnnouncement): void {
+    if (this.#closed) return;
+    const self = this.#deps.self.publicKey;
+    const { byKey, members } = this.#members();
+    const targets = to === null ? members : [byKey.get(to)].filter((m) => m !== undefined);
+    for (const m of targets) {
+      if (m.publicKey === self) queueMicrotask(() => this.#client.handle(msg));
+      else this.#deps.port.send(m.address, msg);
+    }
+  }
+
+  #onMessage(raw: { t: string }, from: string): void {
+    if (this.#closed || !isLeaseMessageType(raw.t)) return;
+    // The channel parsed lease messages with parseLeaseMessage: checked, typed values.
+    const msg = raw as LeaseMessage;
+    if (msg.t === "lease-ask" || msg.t === "lease-release") {
+      const sender = this.#members().byAddress.get(from);
+      // Only a member may ask; the arbiter counts the rest.
+      this.#arbiter?.handle(sender?.publicKey ?? `address ${from}`, msg);
+      return;
+    }
+    if (from === this.#deps.leaderAddress()) this.#client.handle(msg);
+  }
+}
