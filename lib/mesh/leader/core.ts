@@ -22,7 +22,7 @@ import {
   type StoredToken,
   tokenProblem,
 } from "../join/token.ts";
-import type { JoinRecord, LeaderFile, LeftRecord, StateDir } from "../state/state.ts";
+import type { JoinRecord, LeaderFile, StateDir } from "../state/state.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../../members/labels.ts";
@@ -31,6 +31,8 @@ import { dnsLabelProblem } from "../../net/names.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
 import type { LeaseRecord } from "../../services/lease/arbiter.ts";
 import type { JoinRequest, JoinResult } from "../join/request.ts";
+import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
+import { remember, sameRecord, tokenGrants } from "./records.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -46,82 +48,13 @@ export class LeaderNotFoundError extends LeaderError {}
 /** How long a node that was answered but never heard from keeps its allocation, by default. */
 export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
 
-/** Records one change made to a copy of the state: the members it touched move the version. */
-type Touch = (...keys: string[]) => void;
-
-/** A change waiting for its turn. */
-interface Pending {
-  edit: (d: LeaderFile, touch: Touch) => Edit<unknown>;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-/** What an edit of the state copy produced. */
-interface Edit<T> {
-  /** What the caller gets once the copy is on disk. */
-  result: T;
-  /** True when the copy differs from the state and must be written. */
-  write: boolean;
-  /** Runs once the copy is the state (notifications). */
-  after?: () => void;
-}
-
-function copyState(d: LeaderFile): LeaderFile {
-  // Member records are replaced, never edited, so the copy shares them; tokens are edited.
-  return {
-    ...d,
-    members: [...d.members],
-    tokens: d.tokens.map((t) => ({ ...t })),
-    joins: { ...d.joins },
-    left: { ...d.left },
-  };
-}
-
-/** Whether two records of a member say the same (what a hello can change, and the grants). */
-function sameRecord(a: Member, b: Member): boolean {
-  const key = (x: Member) =>
-    JSON.stringify([
-      x.endpoints,
-      x.services,
-      x.labels,
-      x.nodeLabels ?? {},
-      x.lan ?? [],
-      x.relay ?? false,
-      x.tcpPort ?? 0,
-      x.grants ?? {},
-    ]);
-  return key(a) === key(b);
-}
-
-/** What a token grants its nodes besides labels, as a member record holds it; null for nothing. */
-function tokenGrants(t: StoredToken): MemberGrants | null {
-  const g: MemberGrants = {
-    ...(t.services?.length ? { services: [...t.services] } : {}),
-    ...(t.relay ? { relay: true as const } : {}),
-  };
-  return g.services || g.relay ? g : null;
-}
-
-/** How many departed keys the leader remembers (removals are rare: the oldest go first). */
-export const MAX_LEFT = 4096;
-
-function remember(d: LeaderFile, key: string, rec: LeftRecord): void {
-  const left = d.left ??= {};
-  delete left[key];
-  left[key] = rec;
-  const keys = Object.keys(left);
-  for (let i = 0; i < keys.length - MAX_LEFT; i++) delete left[keys[i]];
-}
-
 /** The leader's state. */
 export class LeaderCore {
   #data: LeaderFile;
   readonly #net: Cidr;
   readonly #holdMs: number;
   readonly #openedAt: number;
-  // Changes waiting for the next write, and whether a write is under way.
-  #pending: Pending[] = [];
-  #writing = false;
+  readonly #changes: ChangeQueue;
   readonly #listeners = new Set<(v: MembershipView) => void>();
   readonly #policyListeners = new Set<(p: VersionedPolicy) => void>();
   readonly #tokenListeners = new Set<() => void>();
@@ -130,7 +63,7 @@ export class LeaderCore {
   #labelsDropped = 0;
   #servicesRefused = 0;
   // The service names grants restrict, for the state they were read from; an edit may change
-  // the state in place, so every edit drops it (#drain).
+  // the state in place, so every edit drops it (the change queue's eachEdit).
   #restricted: { data: LeaderFile; names: Set<string> } | null = null;
 
   private constructor(
@@ -142,6 +75,22 @@ export class LeaderCore {
     this.#net = Cidr.parse(data.network);
     this.#holdMs = holdMs;
     this.#openedAt = Date.now();
+    this.#changes = new ChangeQueue({
+      current: () => this.#data,
+      write: async (d) => {
+        if (this.state) await this.state.writeLeader(d);
+      },
+      // An edit may change the state in place: what was read of it goes.
+      eachEdit: () => this.#restricted = null,
+      commit: (d, log) => {
+        this.#data = d;
+        if (!log.length) return;
+        this.#log.push(...log);
+        if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
+        const v = this.view();
+        for (const l of this.#listeners) l(v);
+      },
+    });
   }
 
   /**
@@ -231,68 +180,9 @@ export class LeaderCore {
     return core;
   }
 
-  /**
-   * Makes one change: `edit` works on a copy of the state, the copy is written, and only then
-   * does it become the state. Changes apply one after the other, each on top of every change
-   * before it, so two requests never allocate the same address or use a token twice. The
-   * changes that arrive while a write is under way are written together by the next one (a
-   * burst of joins costs a few writes, not one each); a write that fails rejects every change
-   * it carried and leaves memory exactly as it was, so no answer depends on state that is not
-   * on disk. An edit throws only before it changes anything.
-   */
+  /** Makes one change through the queue: see {@link ChangeQueue.change}. */
   #change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#writing) void this.#drain();
-    });
-  }
-
-  async #drain(): Promise<void> {
-    this.#writing = true;
-    while (this.#pending.length) {
-      const batch = this.#pending.splice(0);
-      const d = copyState(this.#data);
-      const log: { version: number; keys: string[] }[] = [];
-      const touch: Touch = (...keys) => {
-        d.version++;
-        log.push({ version: d.version, keys });
-      };
-      const outcomes: { p: Pending; out?: Edit<unknown>; error?: unknown }[] = [];
-      let write = false;
-      for (const p of batch) {
-        try {
-          this.#restricted = null;
-          const out = p.edit(d, touch);
-          this.#restricted = null;
-          write ||= out.write;
-          outcomes.push({ p, out });
-        } catch (error) {
-          outcomes.push({ p, error });
-        }
-      }
-      if (write || log.length) {
-        try {
-          if (this.state) await this.state.writeLeader(d);
-        } catch (e) {
-          for (const o of outcomes) o.p.reject(o.error ?? e);
-          continue;
-        }
-      }
-      this.#data = d;
-      if (log.length) {
-        this.#log.push(...log);
-        if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
-        const v = this.view();
-        for (const l of this.#listeners) l(v);
-      }
-      for (const o of outcomes) {
-        if (o.out) {
-          o.out.after?.();
-          o.p.resolve(o.out.result);
-        } else o.p.reject(o.error);
-      }
-    }
-    this.#writing = false;
+    return this.#changes.change(edit);
   }
 
   #refreshLeader(

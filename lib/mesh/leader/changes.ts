@@ -1,0 +1,131 @@
+/**
+ * The leader's change queue: every change to its state is an edit of a copy that becomes the
+ * state only once it is on disk. Apart from the core so the bookkeeping reads as what it does,
+ * not how it gets it written.
+ * @module
+ */
+
+import type { LeaderFile } from "../state/state.ts";
+
+/** Records one change made to a copy of the state: the members it touched move the version. */
+export type Touch = (...keys: string[]) => void;
+
+/** A change waiting for its turn. */
+interface Pending {
+  edit: (d: LeaderFile, touch: Touch) => Edit<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What an edit of the state copy produced. */
+export interface Edit<T> {
+  /** What the caller gets once the copy is on disk. */
+  result: T;
+  /** True when the copy differs from the state and must be written. */
+  write: boolean;
+  /** Runs once the copy is the state (notifications). */
+  after?: () => void;
+}
+
+/** A copy of the state an edit may change: the lists and maps it edits are copied. */
+function copyState(d: LeaderFile): LeaderFile {
+  // Member records are replaced, never edited, so the copy shares them; tokens are edited.
+  return {
+    ...d,
+    members: [...d.members],
+    tokens: d.tokens.map((t) => ({ ...t })),
+    joins: { ...d.joins },
+    left: { ...d.left },
+  };
+}
+
+/** One version's change: the members it touched. */
+export interface VersionEntry {
+  /** The version the change made. */
+  version: number;
+  /** The public keys of the members it touched. */
+  keys: string[];
+}
+
+/** What the queue reads, writes and tells: passed in by the core. */
+export interface ChangeQueueOptions {
+  /** The state now (the copy of each batch starts from it). */
+  current(): LeaderFile;
+  /** Writes a batch's copy to disk; a rejection rejects every change it carried. */
+  write(d: LeaderFile): Promise<void>;
+  /** Runs before and after each edit (the core drops what it cached of the state). */
+  eachEdit?(): void;
+  /** Makes the written copy the state, with the versions it touched (empty when none). */
+  commit(d: LeaderFile, log: VersionEntry[]): void;
+}
+
+/** Applies edits of the leader's state one after the other, written in batches. */
+export class ChangeQueue {
+  readonly #opts: ChangeQueueOptions;
+  // Changes waiting for the next write, and whether a write is under way.
+  #pending: Pending[] = [];
+  #writing = false;
+
+  /** A queue over the state `opts` reads and writes. */
+  constructor(opts: ChangeQueueOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * Makes one change: `edit` works on a copy of the state, the copy is written, and only then
+   * does it become the state. Changes apply one after the other, each on top of every change
+   * before it, so two requests never allocate the same address or use a token twice. The
+   * changes that arrive while a write is under way are written together by the next one (a
+   * burst of joins costs a few writes, not one each); a write that fails rejects every change
+   * it carried and leaves memory exactly as it was, so no answer depends on state that is not
+   * on disk. An edit throws only before it changes anything.
+   */
+  change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0);
+      const d = copyState(this.#opts.current());
+      const log: VersionEntry[] = [];
+      const touch: Touch = (...keys) => {
+        d.version++;
+        log.push({ version: d.version, keys });
+      };
+      const outcomes: { p: Pending; out?: Edit<unknown>; error?: unknown }[] = [];
+      let write = false;
+      for (const p of batch) {
+        try {
+          this.#opts.eachEdit?.();
+          const out = p.edit(d, touch);
+          this.#opts.eachEdit?.();
+          write ||= out.write;
+          outcomes.push({ p, out });
+        } catch (error) {
+          outcomes.push({ p, error });
+        }
+      }
+      if (write || log.length) {
+        try {
+          await this.#opts.write(d);
+        } catch (e) {
+          for (const o of outcomes) o.p.reject(o.error ?? e);
+          continue;
+        }
+      }
+      this.#opts.commit(d, log);
+      for (const o of outcomes) {
+        if (o.out) {
+          o.out.after?.();
+          o.p.resolve(o.out.result);
+        } else o.p.reject(o.error);
+      }
+    }
+    this.#writing = false;
+  }
+}

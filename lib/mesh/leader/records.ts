@@ -1,0 +1,47 @@
+/**
+ * What the leader's bookkeeping derives from its records: whether two member records say the
+ * same, what a token grants, and the bounded memory of departed keys. Pure functions over the
+ * records, apart from the change queue and the core that uses them.
+ * @module
+ */
+
+import type { Member, MemberGrants } from "../../members/member.ts";
+import type { StoredToken } from "../join/token.ts";
+import type { LeaderFile, LeftRecord } from "../state/state.ts";
+
+/** Whether two records of a member say the same (what a hello can change, and the grants). */
+export function sameRecord(a: Member, b: Member): boolean {
+  const key = (x: Member) =>
+    JSON.stringify([
+      x.endpoints,
+      x.services,
+      x.labels,
+      x.nodeLabels ?? {},
+      x.lan ?? [],
+      x.relay ?? false,
+      x.tcpPort ?? 0,
+      x.grants ?? {},
+    ]);
+  return key(a) === key(b);
+}
+
+/** What a token grants its nodes besides labels, as a member record holds it; null for nothing. */
+export function tokenGrants(t: StoredToken): MemberGrants | null {
+  const g: MemberGrants = {
+    ...(t.services?.length ? { services: [...t.services] } : {}),
+    ...(t.relay ? { relay: true as const } : {}),
+  };
+  return g.services || g.relay ? g : null;
+}
+
+/** How many departed keys the leader remembers (removals are rare: the oldest go first). */
+export const MAX_LEFT = 4096;
+
+/** Remembers a departed key, forgetting the oldest past {@link MAX_LEFT}. */
+export function remember(d: LeaderFile, key: string, rec: LeftRecord): void {
+  const left = d.left ??= {};
+  delete left[key];
+  left[key] = rec;
+  const keys = Object.keys(left);
+  for (let i = 0; i < keys.length - MAX_LEFT; i++) delete left[keys[i]];
+}
