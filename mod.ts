@@ -135,7 +135,7 @@ export { Poller, type PollerOptions } from "./drivers/linux/poller.ts";
 export { MemoryNetwork, MemoryTransport } from "./drivers/memory.ts";
 export { type Demo, type DemoOptions, runDemo } from "./lib/demo/demo.ts";
 export { VERSION } from "./lib/version.ts";
-export { JoinError, MeshAgent, type MeshOptions } from "./lib/mesh/mesh_agent.ts";
+export { JoinError, MeshAgent, type MeshOptions, type MeshRole } from "./lib/mesh/mesh_agent.ts";
 export type { MeshIdentityOptions, MeshUnderlayOptions } from "./lib/mesh/options/options.ts";
 export type { JoinClientOptions } from "./lib/mesh/join/client.ts";
 export type { CreatedToken, LeaderOptions, TokenOptions } from "./lib/mesh/leader/service.ts";

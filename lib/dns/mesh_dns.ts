@@ -83,3 +83,40 @@ export async function startMeshDns(
   agent.listenerStats.dns_tcp = dns.listenerStats;
   return dns;
 }
+
+/** The mesh's DNS server as a part of the agent: opened at start, closed at close. */
+export class MeshDns {
+  readonly #opts: MeshDnsOptions;
+  readonly #ctx: MeshDnsContext;
+  #server: DnsServer | null = null;
+  #closed = false;
+
+  /** A DNS server to open at start with `opts` (DNS on: a port other than 0). */
+  constructor(opts: MeshDnsOptions, ctx: MeshDnsContext) {
+    this.#opts = opts;
+    this.#ctx = ctx;
+  }
+
+  /** Whether `opts` turn DNS on (the part is made only then). */
+  static on(opts: MeshDnsOptions): boolean {
+    return (opts.dnsPort ?? 15353) !== 0;
+  }
+
+  /** The server, once started. */
+  get server(): DnsServer | null {
+    return this.#server;
+  }
+
+  /** Opens the server; throws, naming the cause, when it cannot. */
+  async start(): Promise<void> {
+    if (this.#closed) return;
+    this.#server = await startMeshDns(this.#opts, this.#ctx);
+  }
+
+  /** Closes the server. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#server?.close();
+  }
+}

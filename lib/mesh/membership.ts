@@ -1,6 +1,7 @@
 /**
  * The membership view a mesh agent holds, and what follows from a new one: the device's peers,
- * the policy (compiled against the members) and the subscribers, in that order.
+ * the policy (compiled against the members), the agent's parts (in their listed order, see
+ * compose.ts) and the subscribers, in that order.
  * @module
  */
 
@@ -12,6 +13,8 @@ export interface MembershipTargets {
   peers: { apply(v: MembershipView): void };
   /** Compiles a policy in force against the members. */
   policy: { membersChanged(v: MembershipView): void };
+  /** The agent's parts (their PartList): a new version reaches them in their listed order. */
+  parts: { viewChanged(v: MembershipView): void };
 }
 
 /** Holds the view and passes changes on. See the module docs. */
@@ -37,15 +40,17 @@ export class Membership {
   }
 
   /**
-   * Applies a view; subscribers hear of it when its version is new, or when `announce` says so
-   * (a node's first view, read from disk).
+   * Applies a view; the parts and the subscribers hear of it when its version is new, or when
+   * `announce` says so (a node's first view, read from disk).
    */
   apply(v: MembershipView, announce = false): void {
     this.#targets.peers.apply(v);
     const changed = v.version !== this.#view.version;
     this.#view = v;
     this.#targets.policy.membersChanged(v);
-    if (changed || announce) { for (const l of this.#listeners) l(v); }
+    if (!changed && !announce) return;
+    this.#targets.parts.viewChanged(v);
+    for (const l of this.#listeners) l(v);
   }
 
   /** Subscribes to membership changes; returns the unsubscribe function. */

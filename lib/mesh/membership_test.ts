@@ -17,16 +17,17 @@ function recorded(start: MembershipView) {
   const m = new Membership(start, {
     peers: { apply: (v) => calls.push(`peers ${v.version}`) },
     policy: { membersChanged: (v) => calls.push(`policy ${v.version}`) },
+    parts: { viewChanged: (v) => calls.push(`parts ${v.version}`) },
   });
   m.subscribe((v) => calls.push(`listener ${v.version}`));
   return { m, calls };
 }
 
-Deno.test("membership: a new view goes to the peers, then the policy, then the subscribers", () => {
+Deno.test("membership: a new view goes to the peers, the policy, the parts, then the subscribers", () => {
   const { m, calls } = recorded(view(1, ["a"]));
   const next = view(2, ["a", "b"]);
   m.apply(next);
-  assert.deepEqual(calls, ["peers 2", "policy 2", "listener 2"]);
+  assert.deepEqual(calls, ["peers 2", "policy 2", "parts 2", "listener 2"]);
   assert.equal(m.view, next);
   assert.equal(m.member("key-b")?.name, "b");
   assert.equal(m.member("key-c"), undefined);
@@ -36,16 +37,17 @@ Deno.test("membership: the same version reaches subscribers only when announced"
   const start = view(3, ["a"]);
   const { m, calls } = recorded(start);
   m.apply(start);
-  assert.deepEqual(calls, ["peers 3", "policy 3"], "no news, no listeners");
+  assert.deepEqual(calls, ["peers 3", "policy 3"], "no news, no parts, no listeners");
   calls.length = 0;
   m.apply(start, true);
-  assert.deepEqual(calls, ["peers 3", "policy 3", "listener 3"]);
+  assert.deepEqual(calls, ["peers 3", "policy 3", "parts 3", "listener 3"]);
 });
 
 Deno.test("membership: an unsubscribed listener hears nothing more", () => {
   const m = new Membership(view(1, []), {
     peers: { apply: () => {} },
     policy: { membersChanged: () => {} },
+    parts: { viewChanged: () => {} },
   });
   const heard: number[] = [];
   const stop = m.subscribe((v) => heard.push(v.version));

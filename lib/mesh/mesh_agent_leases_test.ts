@@ -21,14 +21,14 @@ function leaderWhen(
   what: string,
 ): Promise<ServiceLeader | null> {
   return new Promise((resolve, reject) => {
-    const now = a.serviceLeader("svc");
+    const now = a.services.serviceLeader("svc");
     if (ok(now)) return resolve(now);
     // A guard against a hang only: the wait itself ends at the event.
     const guard = setTimeout(() => {
       stop();
       reject(new Error(`${a.name}: no change to ${what}`));
     }, HANG_GUARD_MS);
-    const stop = a.onServiceLeader((c) => {
+    const stop = a.services.onServiceLeader((c) => {
       if (c.name !== "svc" || !ok(c.leader)) return;
       clearTimeout(guard);
       stop();
@@ -77,20 +77,20 @@ Deno.test({
       const one = first!.member === "a" ? a : b;
       const two = one === a ? b : a;
       const start = await agreeOn(all, one.name, performance.now());
-      assert.ok(one.isServiceLeader("svc"));
-      assert.equal(two.isServiceLeader("svc"), false);
-      assert.equal(one.serviceLease("svc")!.token, start.token);
+      assert.ok(one.services.isServiceLeader("svc"));
+      assert.equal(two.services.isServiceLeader("svc"), false);
+      assert.equal(one.services.serviceLease("svc")!.token, start.token);
       for (const x of all) assert.deepEqual(dnsLeader(x), [one.self!.address], x.name);
 
       // Its health check fails: it gives the lease up and the other instance takes it.
       let t0 = performance.now();
-      one.setServiceHealth("svc", false);
-      assert.equal(one.isServiceLeader("svc"), false, "stepped down at once");
+      one.services.setServiceHealth("svc", false);
+      assert.equal(one.services.isServiceLeader("svc"), false, "stepped down at once");
       const health = await agreeOn(all, two.name, t0);
       figures.push(`health check failing: ${health.ms} ms`);
       assert.ok(health.token > start.token, "a new lease, a higher fencing token");
       for (const x of all) assert.deepEqual(dnsLeader(x), [two.self!.address], x.name);
-      one.setServiceHealth("svc", true);
+      one.services.setServiceHealth("svc", true);
 
       // The leading node is cut off from everyone: it steps down by its own clock when its
       // lease runs out, and the other side elects only after that.
@@ -104,12 +104,12 @@ Deno.test({
       await stepDown;
       figures.push(`leading node cut off: ${cut.ms} ms`);
       assert.ok(cut.token > health.token);
-      assert.equal(two.isServiceLeader("svc"), false);
+      assert.equal(two.services.isServiceLeader("svc"), false);
       for (const x of [leader, one, c]) assert.deepEqual(dnsLeader(x), [one.self!.address]);
       // Back on the network it learns the leader, and does not take the lease back.
       unblock();
       await agreeOn([two], one.name, performance.now());
-      assert.equal(two.isServiceLeader("svc"), false);
+      assert.equal(two.services.isServiceLeader("svc"), false);
 
       // The leading node stops (closes): its lease is given up as it goes, the other takes it.
       t0 = performance.now();
@@ -119,7 +119,7 @@ Deno.test({
       figures.push(`leading node stopped: ${stop.ms} ms`);
       assert.ok(stop.token > cut.token);
       for (const x of [leader, two, c]) assert.deepEqual(dnsLeader(x), [two.self!.address]);
-      const arbiter = leader.leaseStats()!.arbiter!;
+      const arbiter = leader.services.leaseStats()!.arbiter!;
       // At least: a stall of the shared box longer than a lease can add a lapse and a grant.
       assert.ok(arbiter.released >= 2 && arbiter.expired >= 1, JSON.stringify(arbiter));
       console.log(`service leader failover: ${figures.join("; ")}`);

@@ -70,7 +70,7 @@ Deno.test({
 
         const from: Record<string, number> = {};
         for (let i = 0; i < 20; i++) {
-          const r = (await n3.request("echo/say", { i }, { idempotent: true })) as {
+          const r = (await n3.services.request("echo/say", { i }, { idempotent: true })) as {
             from: string;
             got: { i: number };
           };
@@ -81,14 +81,14 @@ Deno.test({
 
         // Subscribers on three nodes (two on n3), announced before n2 stops.
         const subs = [
-          lab.leader.subscribe("status/*"),
-          n1.subscribe("status/>"),
-          n3.subscribe("status/*"),
-          n3.subscribe("status/updated"),
+          lab.leader.services.subscribe("status/*"),
+          n1.services.subscribe("status/>"),
+          n3.services.subscribe("status/*"),
+          n3.services.subscribe("status/updated"),
         ];
         const workers = [
-          n1.subscribe("jobs/*", { group: "worker" }),
-          n3.subscribe("jobs/*", { group: "worker" }),
+          n1.services.subscribe("jobs/*", { group: "worker" }),
+          n3.services.subscribe("jobs/*", { group: "worker" }),
         ];
         await until(
           "n1 knows the subscriptions",
@@ -99,28 +99,32 @@ Deno.test({
 
         await lab.close(n2);
         for (let i = 0; i < 10; i++) {
-          const r = (await n3.request("echo/say", { i }, { idempotent: true })) as { from: string };
+          const r = (await n3.services.request("echo/say", { i }, { idempotent: true })) as {
+            from: string;
+          };
           assert.equal(r.from, "n1");
         }
         // n2 timed out once; it is tried last now, so a call that is not idempotent works too.
-        assert.equal(((await n3.request("echo/x", 1)) as { from: string }).from, "n1");
+        assert.equal(((await n3.services.request("echo/x", 1)) as { from: string }).from, "n1");
 
-        const r = await n1.publish("status/updated", { v: 1 });
+        const r = await n1.services.publish("status/updated", { v: 1 });
         assert.deepEqual(r, { local: 1, nodes: 2, acked: 2, unacked: [] });
-        await n1.publish("status/marker", "m");
+        await n1.services.publish("status/marker", "m");
         for (const s of subs.slice(0, 3)) {
           assert.deepEqual(await nextData(s), { v: 1 });
           assert.equal(await nextData(s), "m", "nothing came twice");
         }
         assert.deepEqual(await nextData(subs[3]), { v: 1 });
 
-        for (let i = 0; i < 6; i++) await n1.publish(`jobs/j${i}`, i, { mode: "one-per-service" });
+        for (let i = 0; i < 6; i++) {
+          await n1.services.publish(`jobs/j${i}`, i, { mode: "one-per-service" });
+        }
         const got = workers.map((w) => w.queued);
         assert.equal(got[0] + got[1], 6, "each job to one worker");
         assert.ok(got[0] > 0 && got[1] > 0, `spread: ${got}`);
 
         await assert.rejects(
-          n3.request("nope/x"),
+          n3.services.request("nope/x"),
           (e) => e instanceof ServiceError && e.code === "no-instance",
         );
         const doc = renderMetrics(n3.agent.metrics());
@@ -160,7 +164,7 @@ Deno.test({
       const n2 = await lab.start("n2", "192.0.2.12", layer);
       n1.services.provide("echo", { say: () => "n1" });
       await until("n2 sees n1's instance", () => callable(n2, "echo").length === 1, 20_000);
-      assert.equal(await n2.request("echo/say"), "n1");
+      assert.equal(await n2.services.request("echo/say"), "n1");
       // /status: the service, its instance and, once the lease is granted, its leader.
       const echoOf = (a: MeshAgent) =>
         a.agent.status().node.services?.find((s) => s.name === "echo");
@@ -208,15 +212,15 @@ Deno.test({
       assert.equal((await metricsOf(n2))("weft_service_leaders", { service: "echo" }), 0);
       await until(
         "the arbiter saw the lease end",
-        () => (lab.leader.leaseStats()?.arbiter?.released ?? 0) >= 1,
+        () => (lab.leader.services.leaseStats()?.arbiter?.released ?? 0) >= 1,
         20_000,
       );
       assert.equal(
         (await metricsOf(lab.leader))("weft_service_lease_ends_total", { reason: "released" }),
-        lab.leader.leaseStats()!.arbiter!.released,
+        lab.leader.services.leaseStats()!.arbiter!.released,
       );
       await assert.rejects(
-        n2.request("echo/say"),
+        n2.services.request("echo/say"),
         (e) =>
           e instanceof ServiceError && e.code === "no-instance" &&
           /n1 fails its health check/.test(e.message),
@@ -224,6 +228,6 @@ Deno.test({
       // The check stopped: the service counts as healthy again, everywhere.
       stop();
       await until("n2 sees it healthy", () => callable(n2, "echo").length === 1, 20_000);
-      assert.equal(await n2.request("echo/say"), "n1");
+      assert.equal(await n2.services.request("echo/say"), "n1");
     }),
 });

@@ -56,6 +56,16 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       node = await MeshAgent.start({ ...base(dir, "n1", np), token });
       assert.equal(node.role, "node");
       assert.equal(node.leader, null, "a node holds no leader state");
+      // The parts in start order (compose.ts); the leader's own parts only on the leader.
+      const shared = ["channel", "peers", "policy"];
+      const following = ["services", "paths", "relay members", "relay service", "routes", "leases"];
+      assert.deepEqual(leader.partNames, [...shared, "joins", ...following, "leader"]);
+      assert.deepEqual(
+        node.partNames,
+        [...shared, ...following.filter((p) => p !== "relay service"), "sync"],
+        "a node that does not relay has no relay service; with DNS off, no dns",
+      );
+      assert.ok(leader.isLeader() && leader.leader.view().members.length >= 1);
       const address = node.self?.address;
       assert.ok(address, "the node knows its own record");
       assert.ok(

@@ -4,9 +4,9 @@
  * that makes calls, publish and subscribe, the health checks of local services, and what the
  * node announces in its member record (which services answer calls, which fail their check).
  *
- * A mesh agent makes one over its control stack and hands it the view and its health of the
- * peers; programs reach it as `mesh.services` (and `mesh.request`, `mesh.publish`,
- * `mesh.subscribe`).
+ * A mesh agent makes one over its control stack and hands it the view, its health of the peers
+ * and the service-leader leases; programs reach it as `mesh.services`, the whole service API
+ * (calls, publish and subscribe, providing, health, the services' leaders and leases).
  *
  * The service port's traffic passes the network policy like any other UDP between members
  * (unlike the control port's): with a policy in force, members that call each other or publish
@@ -39,6 +39,19 @@ import { RateLimiter } from "../protocol/ratelimiter.ts";
 import type { SubscribeOptions, Subscription } from "./subscription.ts";
 import type { RemoteSubscriptions } from "./subscription_table.ts";
 import type { SubscriptionEntry } from "./wire.ts";
+import type {
+  LeaseRuntime,
+  LeaseStats,
+  ServiceLeader,
+  ServiceLeaderChange,
+  ServiceLease,
+} from "./lease/runtime.ts";
+
+/** What the service layer offers of the service-leader leases (the mesh agent's LeaseRuntime). */
+export type ServiceLeases = Pick<
+  LeaseRuntime,
+  "leader" | "leaders" | "subscribe" | "lease" | "setHealth" | "stats"
+>;
 
 /** Tuning of the service layer; every field has a default. */
 export interface ServiceLayerOptions {
@@ -96,6 +109,8 @@ export interface MeshServicesDeps {
   configured: ServiceSpec[];
   /** The logger. */
   logger: Logger;
+  /** The service-leader leases; without them no service has a known leader. */
+  leases?: ServiceLeases;
 }
 
 /** A service as `list()` shows it. */
@@ -272,19 +287,131 @@ export class MeshServices {
     );
   }
 
-  /** Calls `service/action` (see client.ts for instances, retries and errors). */
+  /**
+   * Calls `service/action` on an instance of the service: this node's when it provides it,
+   * else the healthy ones in turn; rejects with a `ServiceError` (`no-instance`, `timeout`,
+   * `remote-error`, `too-large`, `rate-limited`, `bad-request`). See client.ts.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * const { token } = await mesh.services.request("auth/login", { user: "ann" }, {
+   *   timeoutMs: 2000,
+   * }) as { token: string };
+   * ```
+   */
   request(path: string, params?: unknown, opts?: RequestOptions): Promise<unknown> {
     return this.#client.request(path, params, opts);
   }
 
-  /** Publishes an event (see pubsub.ts for modes and delivery). */
+  /**
+   * Publishes an event to the subscribers of `topic`: on every node (`all`, the default), one
+   * per service group (`one-per-service`), or on this node only (`local-only`). See pubsub.ts.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * const r = await mesh.services.publish("status/updated", { load: 0.4 });
+   * if (r.unacked.length) console.warn("not delivered to", r.unacked);
+   * ```
+   */
   publish(topic: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
     return this.#pubsub.publish(topic, data, opts);
   }
 
-  /** Subscribes to a topic pattern (see topics.ts); iterate the result with `for await`. */
+  /**
+   * Subscribes to a topic pattern (`*` one segment, a last `>` one or more; see topics.ts); the
+   * events come through `for await`, and leaving the loop ends the subscription.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * for await (const ev of mesh.services.subscribe("status/*")) {
+   *   console.log(ev.topic, ev.publisher, ev.data);
+   * }
+   * ```
+   */
   subscribe(pattern: string, opts?: SubscribeOptions): Subscription {
     return this.#pubsub.subscribe(pattern, opts);
+  }
+
+  /**
+   * The leader of a service as this node knows it (from the mesh leader's announcements), or
+   * null when it has none now. At most one node holds a service's lease at a time; see the
+   * README's "Service leaders" for what that rests on.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * const l = mesh.services.serviceLeader("auth");
+   * if (l) console.log(`auth is led by ${l.member} (${l.address}), token ${l.token}`);
+   * ```
+   */
+  serviceLeader(name: string): ServiceLeader | null {
+    return this.#d.leases?.leader(name) ?? null;
+  }
+
+  /** Every service leader this node knows of. */
+  serviceLeaders(): ServiceLeader[] {
+    return this.#d.leases?.leaders() ?? [];
+  }
+
+  /**
+   * Subscribes to changes of service leaders (a new leader, or none known); returns the
+   * unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * const stop = mesh.services.onServiceLeader(({ name, leader }) =>
+   *   console.log(name, leader ? `led by ${leader.member}` : "has no leader")
+   * );
+   * ```
+   */
+  onServiceLeader(fn: (change: ServiceLeaderChange) => void): () => void {
+    return this.#d.leases?.subscribe(fn) ?? (() => {});
+  }
+
+  /** Whether this node leads a service now (it holds the service's lease). */
+  isServiceLeader(name: string): boolean {
+    return this.serviceLease(name) !== null;
+  }
+
+  /**
+   * This node's lease of a service when it leads it: the fencing token to hand to the resources
+   * it writes to (they refuse tokens lower than the highest they saw), and until when it leads
+   * unless renewed. Null when it does not lead it.
+   *
+   * @example
+   * ```ts
+   * import type { MeshAgent } from "@weft/weft";
+   * declare const mesh: MeshAgent;
+   * declare const db: { write(row: unknown): Promise<void> };
+   * const lease = mesh.services.serviceLease("scheduler");
+   * if (lease) await db.write({ fencingToken: lease.token, job: "nightly" });
+   * ```
+   */
+  serviceLease(name: string): ServiceLease | null {
+    return this.#d.leases?.lease(name) ?? null;
+  }
+
+  /**
+   * What this node's own health check says of a local service: while it fails, the node gives
+   * up the service's leadership (at once) and does not run for it. Throws a RangeError for a
+   * name that is not a service name.
+   */
+  setServiceHealth(name: string, healthy: boolean): void {
+    this.#d.leases?.setHealth(name, healthy);
+  }
+
+  /** The service-leader lease counters (the arbiter's on the leader). */
+  leaseStats(): LeaseStats | null {
+    return this.#d.leases?.stats() ?? null;
   }
 
   /**

@@ -177,7 +177,7 @@ async function runCalls(
   const filler = "x".repeat(plan.payloadBytes);
   const params = (i: number) => ({ i, filler });
   const viaMesh = async (i: number) => {
-    const r = await mesh.request(`${plan.service}/echo`, params(i), {
+    const r = await mesh.services.request(`${plan.service}/echo`, params(i), {
       timeoutMs: 5000,
       retries: 0,
     });
@@ -229,7 +229,7 @@ async function runPublish(mesh: MeshAgent, plan: CallPlan): Promise<PublishFigur
     while (next < plan.events) {
       const i = next++;
       try {
-        const r = await mesh.publish("bench/ev", { i }, { mode: "all" });
+        const r = await mesh.services.publish("bench/ev", { i }, { mode: "all" });
         if (r.unacked.length > 0) unacked++;
       } catch {
         failed++;
@@ -254,7 +254,7 @@ function subscribe(mesh: MeshAgent, name: string, count: number, expected: numbe
   let reported = false;
   const subs = Array.from(
     { length: count },
-    () => mesh.subscribe("bench/*", { maxQueue: Math.max(256, expected) }),
+    () => mesh.services.subscribe("bench/*", { maxQueue: Math.max(256, expected) }),
   );
   const report = () => {
     if (reported) return;

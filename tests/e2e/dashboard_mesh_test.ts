@@ -327,7 +327,7 @@ Deno.test({
         const n2 = await lab.start("n2", "192.0.2.12", layer);
         n2.services.provide("echo", { say: (p) => ({ from: "n2", got: p }) });
         const byName = new Map([["n1", n1], ["n2", n2]]);
-        const leaderOf = () => lab.leader.serviceLeader("echo")?.member;
+        const leaderOf = () => lab.leader.services.serviceLeader("echo")?.member;
         await until(
           "the mesh leader sees both instances and a leader",
           () =>
@@ -376,7 +376,7 @@ Deno.test({
           "up",
           [`n1:up:${first === "n1"}`, `n2:up:${first === "n2"}`],
         ]]);
-        const token = lab.leader.serviceLeader("echo")!.token;
+        const token = lab.leader.services.serviceLeader("echo")!.token;
         assert.equal(up[0].leaderCell, `${first} · token ${token}`);
         assert.match(
           (await page.textContent('#services tr[data-service="echo"]'))!,

@@ -11,7 +11,6 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { MeshAgent } from "../../mesh/mesh_agent.ts";
 import type { MeshServices } from "../../services/mesh_services.ts";
 import { leaderStatus, servicesStatus } from "../../services/service_status.ts";
 import type { ServiceLeaderStatus, ServiceStatus } from "../../status/status.ts";
@@ -26,9 +25,12 @@ import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 
 /** What the service routes use of the mesh agent. */
-export type ServicesApi =
-  & Pick<MeshAgent, "request" | "publish" | "subscribe" | "serviceLeader" | "serviceLeaders">
-  & { readonly services: Pick<MeshServices, "list"> };
+export type ServicesApi = {
+  readonly services: Pick<
+    MeshServices,
+    "list" | "request" | "publish" | "subscribe" | "serviceLeader" | "serviceLeaders"
+  >;
+};
 
 /** The HTTP status each service error code is answered with. */
 export const SERVICE_ERROR_STATUS: { readonly [C in ServiceErrorCode]: ContentfulStatusCode } = {
@@ -103,7 +105,7 @@ export function servicesRoutes(
     const retries = body.retries === undefined ? undefined : intField(body, "retries", 0, 16);
     const idempotent = boolField(body, "idempotent");
     try {
-      const result = await m.request(path, body.params ?? null, {
+      const result = await m.services.request(path, body.params ?? null, {
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         ...(retries !== undefined ? { retries } : {}),
         ...(idempotent !== undefined ? { idempotent } : {}),
@@ -124,7 +126,9 @@ export function servicesRoutes(
       throw new HttpError(400, `mode must be one of ${MODES.join(", ")}`);
     }
     try {
-      return c.json(await m.publish(topic, body.data ?? null, { mode: mode as PublishMode }));
+      return c.json(
+        await m.services.publish(topic, body.data ?? null, { mode: mode as PublishMode }),
+      );
     } catch (e) {
       if (e instanceof ServiceError) return serviceErrorAnswer(c, e);
       throw e;
@@ -155,7 +159,7 @@ export function servicesRoutes(
     // stream that fails after its headers.
     let sub;
     try {
-      sub = m.subscribe(pattern, { ...(group ? { group } : {}), maxQueue });
+      sub = m.services.subscribe(pattern, { ...(group ? { group } : {}), maxQueue });
     } catch (e) {
       throw new HttpError(400, e instanceof Error ? e.message : String(e));
     }
@@ -204,7 +208,7 @@ export function servicesRoutes(
 
   app.get("/services", (c) => {
     const m = needMesh();
-    return c.json({ services: servicesStatus(m.services.list(), m.serviceLeaders()) });
+    return c.json({ services: servicesStatus(m.services.list(), m.services.serviceLeaders()) });
   });
 
   app.get("/services/:name/leader", (c) => {
@@ -212,7 +216,7 @@ export function servicesRoutes(
     const name = c.req.param("name").toLowerCase();
     const p = serviceNameProblem(name);
     if (p !== undefined) throw new HttpError(400, `bad service name: ${p}`);
-    const l = m.serviceLeader(name);
+    const l = m.services.serviceLeader(name);
     return c.json({ name, leader: l ? leaderStatus(l) : null });
   });
 

@@ -282,7 +282,7 @@ Deno.test({
       const slow = await app.request("/v1/services/subscribe?pattern=tick&queue=4");
       const ticks = lines(slow);
       assert.equal(await ticks.next(), "");
-      for (let i = 0; i < 10; i++) await n2.publish("tick", i, { mode: "local-only" });
+      for (let i = 0; i < 10; i++) await n2.services.publish("tick", i, { mode: "local-only" });
       const got: number[] = [];
       let dropped = 0;
       while (got.length + dropped < 10) {
@@ -296,7 +296,11 @@ Deno.test({
       await ticks.cancel();
 
       // The list and the leader.
-      await until("n2 knows echo's leader", () => n2.serviceLeader("echo") !== null, 20_000);
+      await until(
+        "n2 knows echo's leader",
+        () => n2.services.serviceLeader("echo") !== null,
+        20_000,
+      );
       const list = await (await app.request("/v1/services")).json();
       const echo = list.services.find((s: { name: string }) => s.name === "echo");
       assert.deepEqual(echo.instances.map((i: { node: string }) => i.node), ["n1"]);

@@ -1,0 +1,400 @@
+/**
+ * The composition root of a mesh agent: makes every part from its section of the options and
+ * the collaborators it is handed, and lists the parts in start order, in one place, with the
+ * reasons for that order. {@link PartList} (part.ts) drives the list: start in order, the
+ * membership's new views to the started parts in order, close in reverse.
+ *
+ * Parts that only a leader has, or only a node, or only with a feature on, are in the list or
+ * not; nothing is filled in later. Where two parts need each other (the node's sync reads the
+ * paths' LAN candidates, the paths tell the sync of new ones), the one made first gets a
+ * function that reaches the other once both exist: no part calls it before it starts.
+ * @module
+ */
+
+import type { ControlledAgent, UnderlayKind } from "../agent/agent.ts";
+import { MeshDns } from "../dns/mesh_dns.ts";
+import type { Logger } from "../log/logger.ts";
+import type { MembershipView, ServiceSpec } from "../members/member.ts";
+import { MeshPaths } from "../nat/runtime/mesh_paths.ts";
+import type { PolicyRuntime } from "../policy/runtime.ts";
+import { MeshRoutes } from "../relay/runtime/mesh_routes.ts";
+import type { RelayParts } from "../relay/runtime/relay_parts.ts";
+import { RelayService } from "../relay/runtime/relay_service.ts";
+import { LeaseRuntime } from "../services/lease/runtime.ts";
+import { MeshServices } from "../services/mesh_services.ts";
+import { JoinServer } from "./join/server.ts";
+import type { LeaderCore } from "./leader/core.ts";
+import { LeaderService } from "./leader/service.ts";
+import type { Membership } from "./membership.ts";
+import type { MeshOptions } from "./mesh_options.ts";
+import { type NamedPart, PartList } from "./part.ts";
+import type { MeshPeers } from "./peers/peers.ts";
+import { decodeLanKey } from "./state/lan_key.ts";
+import type { NodeFile, StateDir } from "./state/state.ts";
+import type { ControlChannel } from "./sync/control_channel.ts";
+import { NodeSync } from "./sync/node_sync.ts";
+
+/** Where the agent starts from: the leader's state, or a node's file. */
+export type Start =
+  | { core: LeaderCore; node?: undefined; joinedOver?: undefined }
+  | { node: NodeFile; core?: undefined; joinedOver?: "udp" | "tcp" };
+
+/** The parts only the leader has, or only a node. */
+export type RoleParts =
+  | {
+    role: "leader";
+    /** The leader's state. */
+    core: LeaderCore;
+    /** The leader's service to the nodes (sync, hellos, grants). */
+    service: LeaderService;
+    /** The join server on the WireGuard port. */
+    joins: JoinServer;
+  }
+  | {
+    role: "node";
+    /** The node's sync with the leader. */
+    sync: NodeSync;
+  };
+
+/** The parts of NAT traversal (present unless it is off). */
+export interface NatParts {
+  /** The direct paths to the other members. */
+  paths: MeshPaths;
+  /** The routes through relays and TCP when a direct path is not enough. */
+  routes: MeshRoutes;
+}
+
+/** What the composition root is handed: made before the parts, for the agent's sake. */
+export interface MeshContext {
+  /** The options. */
+  opts: MeshOptions;
+  /** The leader's state, or the node's file. */
+  start: Start;
+  /** This node's private key (base64). */
+  privateKey: string;
+  /** This node's overlay addresses (CIDR). */
+  addresses: string[];
+  /** The running agent. */
+  agent: ControlledAgent;
+  /** The UDP implementation under it (the DNS sockets follow it). */
+  underlay: UnderlayKind;
+  /** The state directory. */
+  state: StateDir;
+  /** The control channel on the agent's control stack. */
+  channel: ControlChannel;
+  /** The device's peers. */
+  peers: MeshPeers;
+  /** The policy, which the agent's filter already consults. */
+  policy: PolicyRuntime;
+  /** The view held; it feeds the parts' `viewChanged`. */
+  membership: Membership;
+  /** The relay client and server below the device. */
+  relay: RelayParts;
+  /** The logger. */
+  logger: Logger;
+}
+
+/** A mesh agent's parts, typed, and the list that drives them. */
+export interface MeshComposition {
+  /** Every part, in start order. */
+  parts: PartList;
+  /** The leader's parts, or the node's. */
+  role: RoleParts;
+  /** The service layer. */
+  services: MeshServices;
+  /** The service-leader leases (and, on the leader, their arbiter). */
+  leases: LeaseRuntime;
+  /** NAT traversal's parts, unless it is off. */
+  nat: NatParts | null;
+  /** The relay service, when this node relays. */
+  relayService: RelayService | null;
+  /** The DNS server, unless DNS is off. */
+  dns: MeshDns | null;
+  /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
+  announceServices(list: ServiceSpec[]): Promise<void>;
+}
+
+/** Makes a mesh agent's parts and lists them in start order. See the module docs. */
+export function composeMesh(ctx: MeshContext): MeshComposition {
+  const { opts, start, agent, channel, logger, membership, relay } = ctx;
+  const own = ctx.addresses[0].split("/")[0];
+  const view = membership.view;
+
+  // The service layer announces from the start (HTTP backends provided at once), before the
+  // parts that carry announcements are made; they read `services.announced()` when they start,
+  // so until they exist there is nothing to tell.
+  let announce: (list: ServiceSpec[]) => Promise<void> = () => Promise.resolve();
+  const leases = makeLeases(ctx, () => role.role === "node" ? role.sync.leader.address : own);
+  const services = new MeshServices({
+    stack: agent.control,
+    publicKey: agent.device.publicKey,
+    address: own,
+    view: () => membership.view,
+    peerHealth: (key) => agent.health.get(key)?.state,
+    announce: (list) => void announce(list),
+    configured: opts.services ?? [],
+    logger,
+    leases,
+  }, opts);
+  // A failing check gives the leadership up at once, not when the lease runs out.
+  services.onHealth((name, healthy) => leases.setHealth(name, healthy));
+
+  const role = makeRole(ctx, services, () => nat?.paths ?? null);
+  announce = (list) => {
+    leases.offer(list.map((s) => s.name));
+    if (role.role === "leader") {
+      return role.service.setServices(list).catch((e) =>
+        logger.error("saving the leader's services failed", { error: String(e) })
+      );
+    }
+    role.sync.setServices(list);
+    return Promise.resolve();
+  };
+
+  const nat = opts.natTraversal === false ? null : makeNat(ctx, role);
+  const server = relay.server;
+  const relayService = server
+    ? new RelayService({ server, device: agent.device, channel, logger })
+    : null;
+  const dns = MeshDns.on(opts)
+    ? new MeshDns(opts, {
+      agent,
+      view: () => membership.view,
+      userspace: opts.userspace ?? false,
+      underlay: ctx.underlay,
+      logger,
+      serviceLeader: (s) => leases.leaderMember(s),
+    })
+    : null;
+
+  // The start order. Each line says why it stands where it does; close runs bottom-up.
+  const list: (NamedPart | null)[] = [
+    // Closes last: every part above sends on it until it closes.
+    { name: "channel", part: channel },
+    // The device's peers and the policy hear every view first, from the membership itself
+    // (membership.ts); the policy's filter is in the agent from its start, its sweep starts here.
+    { name: "peers", part: ctx.peers },
+    { name: "policy", part: ctx.policy },
+    // The leader's joins close after everything that might still admit members' traffic.
+    role.role === "leader" ? { name: "joins", part: role.joins } : null,
+    // The service layer before what announces its services or routes its calls.
+    {
+      name: "services",
+      part: {
+        start: () => services.start(),
+        viewChanged: viewPairs((before, after) => services.viewChanged(before, after), view),
+        close: () => services.close(),
+      },
+    },
+    // The paths before the routes, which fall back from what the paths measure; the relay's
+    // member list before the relay service, whose members it admits.
+    nat && {
+      name: "paths",
+      part: {
+        start: () => nat.paths.start(membership.view),
+        viewChanged: (v) => nat.paths.viewChanged(v),
+        close: () => nat.paths.close(),
+      },
+    },
+    {
+      name: "relay members",
+      part: {
+        viewChanged: (v) => relay.members = new Set(v.members.map((m) => m.publicKey)),
+        close: () => {},
+      },
+    },
+    relayService && {
+      name: "relay service",
+      part: {
+        start: () => relayService.start(membership.view),
+        viewChanged: (v) => relayService.viewChanged(v),
+        close: () => relayService.close(),
+      },
+    },
+    nat && {
+      name: "routes",
+      part: {
+        start: () => {
+          // The join got through only over TCP: the leader is reached that way from the start.
+          if (start.joinedOver === "tcp" && start.node) {
+            nat.routes.startOnTcp(start.node.leader.publicKey);
+          }
+          nat.routes.start(membership.view);
+        },
+        viewChanged: (v) => nat.routes.viewChanged(v),
+        close: () => nat.routes.close(),
+      },
+    },
+    // The leases run for what the services announce; they close first of the parts on the
+    // channel, so the leases held are given up, not left to run out.
+    {
+      name: "leases",
+      part: {
+        start: () => {
+          leases.start();
+          leases.offer(services.announced().map((s) => s.name));
+        },
+        viewChanged: () => leases.viewChanged(),
+        close: () => leases.close(),
+      },
+    },
+    // The leader's service, or the node's sync, once every part that follows the view runs:
+    // the first view it applies (a node's file, announced) reaches them all started.
+    role.role === "leader"
+      ? {
+        name: "leader",
+        part: {
+          start: () => {
+            role.service.start();
+            // The record was opened with the configured services; the announced ones may
+            // differ (HTTP backends provided from the start).
+            void announce(services.announced());
+          },
+          close: () => role.service.close(),
+        },
+      }
+      : {
+        name: "sync",
+        part: {
+          start: () => role.sync.start(start.node?.policy ?? null),
+          close: () => role.sync.close(),
+        },
+      },
+    // Last: it answers from the view, the peers' health and the service leaders.
+    dns && { name: "dns", part: dns },
+  ];
+  return {
+    parts: new PartList(list.filter((p) => p !== null), logger),
+    role,
+    services,
+    leases,
+    nat,
+    relayService,
+    dns,
+    announceServices: (list) => announce(list),
+  };
+}
+
+/** A viewChanged that also hands over the view before (the service layer compares them). */
+function viewPairs(
+  fn: (before: MembershipView, after: MembershipView) => void,
+  first: MembershipView,
+): (v: MembershipView) => void {
+  let before = first;
+  return (v) => {
+    fn(before, v);
+    before = v;
+  };
+}
+
+/**
+ * Runs for the leadership of this node's services; on the leader, also arbitrates every
+ * service's lease (its health view of the members decides who may hold one).
+ */
+function makeLeases(ctx: MeshContext, leaderAddress: () => string): LeaseRuntime {
+  const { opts, agent, channel, logger, membership, start } = ctx;
+  const core = start.core;
+  return new LeaseRuntime({
+    port: channel,
+    self: { publicKey: agent.device.publicKey, address: ctx.addresses[0].split("/")[0] },
+    members: () => membership.view.members,
+    leaderAddress,
+    logger,
+    timing: opts.leaseTiming,
+    ...(core
+      ? {
+        arbiter: {
+          persist: (r) => core.saveLeases(r),
+          restored: core.leases(),
+          healthy: (key) => agent.health.get(key)?.state !== "down",
+        },
+      }
+      : {}),
+  });
+}
+
+/** The leader's service and join server, or the node's sync with the leader. */
+function makeRole(
+  ctx: MeshContext,
+  services: MeshServices,
+  paths: () => MeshPaths | null,
+): RoleParts {
+  const { opts, agent, channel, logger, membership, policy, start } = ctx;
+  if (start.core) {
+    const core = start.core;
+    const service = new LeaderService({
+      core,
+      device: agent.device,
+      channel,
+      logger,
+      applyView: (v) => membership.apply(v),
+      usePolicy: (p) => policy.use(p, membership.view),
+      underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
+    }, opts);
+    const joins = new JoinServer({ core, device: agent.device, logger });
+    return { role: "leader", core, service, joins };
+  }
+  const node = start.node;
+  const sync = new NodeSync({
+    channel,
+    state: ctx.state,
+    logger,
+    publicKey: agent.device.publicKey,
+    address: agent.addresses[0].split("/")[0],
+    leader: node.leader,
+    view: () => membership.view,
+    applyView: (v, announce) => membership.apply(v, announce),
+    policy: () => policy.policy,
+    usePolicy: (p) => policy.use(p, membership.view),
+    advertise: {
+      endpoints: opts.advertise ?? [],
+      services: services.announced(),
+      labels: opts.labels ?? {},
+      relay: opts.relay ?? false,
+      tcpPort: agent.tcpPort,
+    },
+    ...(opts.natTraversal === false ? {} : { lan: () => paths()?.lan() ?? [] }),
+    lanKey: node.lanKey,
+    onLanKey: (key) => paths()?.setLanKey(key),
+  }, opts);
+  return { role: "node", sync };
+}
+
+/** The paths to the other members through NATs, and the routes through relays and TCP. */
+function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
+  const { opts, agent, channel, logger, membership, relay, start } = ctx;
+  const view = membership.view;
+  const addresses = ctx.addresses;
+  const own = addresses[0].split("/")[0];
+  const paths = new MeshPaths({
+    device: agent.device,
+    privateKey: ctx.privateKey,
+    role: opts.role,
+    channel,
+    logger,
+    leaderAddress: () => role.role === "node" ? role.sync.leader.address : own,
+    overlay: [...addresses, view.network, ...(view.network6 ? [view.network6] : [])],
+    // The leader's record holds what it advertises (its addresses when none was given).
+    advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],
+    lanKey: start.core ? start.core.lanKey : decodeLanKey(start.node.lanKey),
+    ...(start.core ? { publishedLan: start.core.leader.lan ?? [] } : {}),
+    publishLan: (lan) => {
+      if (role.role === "node") role.sync.hello();
+      else {
+        role.service.setLan(lan).catch((e) =>
+          logger.error("saving the leader's LAN candidates failed", { error: String(e) })
+        );
+      }
+    },
+  }, opts);
+  const server = relay.server;
+  const routes = new MeshRoutes({
+    device: agent.device,
+    paths,
+    client: relay.client,
+    channel,
+    logger,
+    ...(server ? { serverStats: () => server.stats } : {}),
+  });
+  return { paths, routes };
+}
