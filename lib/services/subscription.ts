@@ -49,7 +49,7 @@ export interface SubscribeOptions {
  * ```ts
  * import type { MeshAgent } from "@weft/weft";
  * declare const mesh: MeshAgent;
- * const jobs = mesh.subscribe("jobs/>", { group: "worker", maxQueue: 1000 });
+ * const jobs = mesh.services.subscribe("jobs/>", { group: "worker", maxQueue: 1000 });
  * for await (const ev of jobs) {
  *   console.log(ev.id, ev.data, `${jobs.dropped} dropped so far`);
  * }

@@ -88,7 +88,7 @@ else {
 }
 
 console.log(
-  "## services: mesh.request against plain HTTP through the tunnel (one caller, 16 callers), " +
+  "## services: mesh.services.request against plain HTTP through the tunnel (one caller, 16 callers), " +
     "publish fan-out (root only)",
 );
 const services = await runServicesBench();

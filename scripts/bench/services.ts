@@ -9,7 +9,7 @@
  *   once, would measure the limiter rather than the path);
  * - `cli`: a mesh agent embedded through the library (mod.ts's `MeshAgent`, TUN mode, joined
  *   with a token: services_node.ts) that calls the service with one caller and with many at
- *   once: `mesh.request("echo/echo")` (the service port, through the tunnel, then the provider
+ *   once: `mesh.services.request("echo/echo")` (the service port, through the tunnel, then the provider
  *   agent's HTTP call to the backend on its loopback), against the same calls straight over HTTP
  *   from `cli` to the same backend at `srv`'s overlay address (through both TUNs and the
  *   tunnel), same payload, interleaved, `--rounds` times (the rate: median of the rounds; p50
@@ -60,7 +60,7 @@ export interface ServicesBenchOptions {
 
 /** One path at one concurrency: rate the median over the rounds, latencies of all calls. */
 export interface ServicesCallRow {
-  /** `mesh` (mesh.request) or `http` (POST through the tunnel). */
+  /** `mesh` (mesh.services.request) or `http` (POST through the tunnel). */
   path: string;
   /** Callers at once. */
   concurrency: number;
@@ -340,7 +340,9 @@ function round2(x: number): number {
 /** Prints the tables. */
 export function printServicesBench(r: ServicesBenchResult): void {
   console.table(r.rows);
-  console.log("ratios mesh.request against plain HTTP through the tunnel (rps, p50, p99):");
+  console.log(
+    "ratios mesh.services.request against plain HTTP through the tunnel (rps, p50, p99):",
+  );
   console.table(r.ratios);
   if (r.fanout) {
     console.log("publish fan-out (mode all):");

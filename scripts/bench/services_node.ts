@@ -9,7 +9,7 @@
  *   deno run -A --unstable-net scripts/bench/services_node.ts '<config as JSON>'
  *
  * The caller measures both paths from the same process, one after the other, with the same
- * payload: `mesh.request` to the service (over the mesh's service port, through the tunnel) and
+ * payload: `mesh.services.request` to the service (over the mesh's service port, through the tunnel) and
  * a plain HTTP POST to the backend at the provider's overlay address (through the TUN and the
  * tunnel). Every loop is bounded in time and in count.
  * @module
@@ -20,7 +20,7 @@ import { percentile } from "./net_measure.ts";
 
 /** A request figure: one path at one concurrency. */
 export interface CallFigures {
-  /** `mesh` (mesh.request) or `http` (POST through the tunnel). */
+  /** `mesh` (mesh.services.request) or `http` (POST through the tunnel). */
   path: "mesh" | "http";
   /** Callers at once. */
   concurrency: number;
