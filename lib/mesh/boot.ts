@@ -20,7 +20,7 @@ import {
   type MeshIdentityOptions,
   type MeshUnderlayOptions,
 } from "./options/options.ts";
-import { overlappingRoute } from "./routes.ts";
+import { overlappingRoute } from "../net/local_routes.ts";
 import { type NodeFile, StateDir } from "./state/state.ts";
 
 /** The default IPv4 mesh network. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { overlappingRoute, parseProcIpv6Route, parseProcRoute } from "./routes.ts";
+import { overlappingRoute, parseProcIpv6Route, parseProcRoute } from "./local_routes.ts";
 
 // What the kernel prints (x86: each IPv4 word in little-endian byte order).
 const ROUTE = [

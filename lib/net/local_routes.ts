@@ -6,8 +6,8 @@
  * @module
  */
 
-import { Cidr } from "../net/cidr.ts";
-import { formatAddress } from "../net/ip.ts";
+import { Cidr } from "./cidr.ts";
+import { formatAddress } from "./ip.ts";
 
 /** A route: its destination prefix and device. */
 export interface LocalRoute {
