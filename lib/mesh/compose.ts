@@ -167,7 +167,9 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     })
     : null;
 
-  // The start order. Each line says why it stands where it does; close runs bottom-up.
+  // The start order. Each entry says why it stands where it does; close runs bottom-up, and a
+  // new view reaches the started parts top-down (the peers and the policy get it before, from
+  // the membership itself).
   const list: (NamedPart | null)[] = [
     // Closes last: every part above sends on it until it closes.
     { name: "channel", part: channel },
@@ -175,9 +177,11 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     // (membership.ts); the policy's filter is in the agent from its start, its sweep starts here.
     { name: "peers", part: ctx.peers },
     { name: "policy", part: ctx.policy },
-    // The leader's joins close after everything that might still admit members' traffic.
+    // The join server answers as soon as the agent runs (its datagrams come through the agent's
+    // hook, not a start); listed early, it closes after the leader's service it adds members to.
     role.role === "leader" ? { name: "joins", part: role.joins } : null,
-    // The service layer before what announces its services or routes its calls.
+    // The service layer before the leases and the leader's service or the sync, which read
+    // what it announces when they start.
     {
       name: "services",
       part: {
@@ -225,8 +229,9 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
         close: () => nat.routes.close(),
       },
     },
-    // The leases run for what the services announce; they close first of the parts on the
-    // channel, so the leases held are given up, not left to run out.
+    // The leases run for what the services announce. They close before the routes, paths and
+    // services, with the channel still open, so the leases held are given up, not left to run
+    // out.
     {
       name: "leases",
       part: {
