@@ -230,6 +230,7 @@ export class Device {
     tick(this.#s);
   }
 
+  /** The peer with this base64 public key; throws when there is none. */
   #known(publicKey: string): Peer {
     const peer = this.#s.peers.get(publicKey);
     if (!peer) throw new Error(`no peer ${publicKey}`);
