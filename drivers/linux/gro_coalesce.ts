@@ -25,7 +25,7 @@
  * @module
  */
 
-import { checksumAdd, checksumFold, pseudoHeaderV4, pseudoHeaderV6 } from "./checksum.ts";
+import { checksumAdd, pseudoHeaderSumV4, pseudoHeaderSumV6 } from "../../lib/net/checksum.ts";
 import { MAX_IP_PACKET, PROTO_TCP, TCP_ACK, TCP_PSH } from "./gso_split.ts";
 import { encodeVnetHeader, GSO_TCPV4, GSO_TCPV6, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from "./vnet.ts";
 
@@ -184,18 +184,18 @@ export class TcpCoalescer {
     let ps: number;
     if (v6) {
       writeU16(buf, p + 4, total - 40);
-      ps = pseudoHeaderV6(buf, p, PROTO_TCP, total - ipHl);
+      ps = pseudoHeaderSumV6(buf, p, PROTO_TCP, total - ipHl);
     } else {
       writeU16(buf, p + 2, total);
       buf[p + 10] = 0;
       buf[p + 11] = 0;
       writeU16(buf, p + 10, ~checksumAdd(buf, p, ipHl) & 0xffff);
-      ps = pseudoHeaderV4(buf, p, PROTO_TCP, total - ipHl);
+      ps = pseudoHeaderSumV4(buf, p, PROTO_TCP, total - ipHl);
     }
     const t = p + ipHl;
     buf[t + 13] |= buf[offs[last] + ipHl + 13] & TCP_PSH;
     // Partial checksum: the pseudo-header's sum, not complemented; the kernel adds the rest.
-    writeU16(buf, t + 16, checksumFold(ps));
+    writeU16(buf, t + 16, ps);
     encodeVnetHeader(
       buf,
       out,
@@ -347,9 +347,9 @@ export class TcpCoalescer {
       let ok: boolean;
       if (buf[p] >> 4 === 4) {
         ok = checksumAdd(buf, p, ipHl) === 0xffff &&
-          checksumAdd(buf, p + ipHl, l4, pseudoHeaderV4(buf, p, PROTO_TCP, l4)) === 0xffff;
+          checksumAdd(buf, p + ipHl, l4, pseudoHeaderSumV4(buf, p, PROTO_TCP, l4)) === 0xffff;
       } else {
-        ok = checksumAdd(buf, p + ipHl, l4, pseudoHeaderV6(buf, p, PROTO_TCP, l4)) === 0xffff;
+        ok = checksumAdd(buf, p + ipHl, l4, pseudoHeaderSumV6(buf, p, PROTO_TCP, l4)) === 0xffff;
       }
       this.#valid[i] = ok ? VALID_YES : VALID_NO;
     }

@@ -19,11 +19,11 @@
 
 import {
   checksumAdd,
-  checksumFinish,
+  finish,
   ipv4HeaderChecksum,
-  pseudoHeaderV4,
-  pseudoHeaderV6,
-} from "./checksum.ts";
+  pseudoHeaderSumV4,
+  pseudoHeaderSumV6,
+} from "../../lib/net/checksum.ts";
 import {
   GSO_ECN,
   GSO_NONE,
@@ -69,7 +69,7 @@ export function completeChecksum(buf: Uint8Array, off: number, len: number, hdr:
   const start = hdr.csumStart;
   const field = start + hdr.csumOffset;
   if (field + 2 > len || off < 0 || off + len > buf.length) return false;
-  const c = checksumFinish(checksumAdd(buf, off + start, len - start));
+  const c = finish(checksumAdd(buf, off + start, len - start));
   const v = c === 0 ? 0xffff : c;
   buf[off + field] = v >>> 8;
   buf[off + field + 1] = v & 0xff;
@@ -195,7 +195,7 @@ export class GsoSplitter {
         const pl = total - 40;
         buf[o + 4] = pl >>> 8;
         buf[o + 5] = pl & 0xff;
-        sum = pseudoHeaderV6(buf, o, this.#udp ? PROTO_UDP : PROTO_TCP, l4Len);
+        sum = pseudoHeaderSumV6(buf, o, this.#udp ? PROTO_UDP : PROTO_TCP, l4Len);
       } else {
         buf[o + 2] = total >>> 8;
         buf[o + 3] = total & 0xff;
@@ -205,7 +205,7 @@ export class GsoSplitter {
         const hc = ipv4HeaderChecksum(buf, o, l4);
         buf[o + 10] = hc >>> 8;
         buf[o + 11] = hc & 0xff;
-        sum = pseudoHeaderV4(buf, o, this.#udp ? PROTO_UDP : PROTO_TCP, l4Len);
+        sum = pseudoHeaderSumV4(buf, o, this.#udp ? PROTO_UDP : PROTO_TCP, l4Len);
       }
       const t = o + l4;
       let field: number;
@@ -228,7 +228,7 @@ export class GsoSplitter {
       }
       buf[field] = 0;
       buf[field + 1] = 0;
-      let c = checksumFinish(checksumAdd(buf, t, l4Len, sum));
+      let c = finish(checksumAdd(buf, t, l4Len, sum));
       if (c === 0 && this.#udp) c = 0xffff;
       buf[field] = c >>> 8;
       buf[field + 1] = c & 0xff;

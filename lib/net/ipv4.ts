@@ -31,7 +31,8 @@ export function parseIpv4(
   const total = (packet[2] << 8) | packet[3];
   if (total < headerLength || total > len) return null;
   if (
-    verifyChecksum && ipv4HeaderChecksum(packet, headerLength) !== ((packet[10] << 8) | packet[11])
+    verifyChecksum &&
+    ipv4HeaderChecksum(packet, 0, headerLength) !== ((packet[10] << 8) | packet[11])
   ) {
     return null;
   }
@@ -80,7 +81,7 @@ export function writeIpv4Header(
   out[11] = 0;
   out.set(src.subarray(0, 4), V4_SRC_OFFSET);
   out.set(dst.subarray(0, 4), V4_DST_OFFSET);
-  const ck = ipv4HeaderChecksum(out, IPV4_HEADER_LENGTH);
+  const ck = ipv4HeaderChecksum(out, 0, IPV4_HEADER_LENGTH);
   out[10] = ck >> 8;
   out[11] = ck & 0xff;
   return IPV4_HEADER_LENGTH;

@@ -1,0 +1,77 @@
+/**
+ * Admission of handshake messages under load, as wireguard-go: MAC1 always; past the load
+ * threshold, MAC2 (else a cookie reply, bounded per source) and the source IP's handshake rate,
+ * all before any DH.
+ * @module
+ */
+
+import { COOKIE_REPLY_SIZE } from "../protocol/constants.ts";
+import { mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
+import type { Endpoint } from "../io/driver.ts";
+import type { DeviceState } from "./state.ts";
+
+/** Counts a handshake message toward load; true while under load (for a second past it). */
+function underLoad(s: DeviceState, now: number): boolean {
+  if (now - s.hsWindowStart >= 1000) {
+    s.hsWindowStart = now;
+    s.hsCount = 0;
+  }
+  if (++s.hsCount > s.underLoadThreshold) s.underLoadUntil = now + 1000;
+  return now < s.underLoadUntil;
+}
+
+/**
+ * MAC1 always; under load, as wireguard-go, MAC2 (else a cookie reply) and then the source
+ * IP's rate, before any DH. False when the message stops here (counted).
+ */
+export function admitHandshake(
+  s: DeviceState,
+  data: Uint8Array,
+  from: Endpoint,
+  senderIndex: number,
+): boolean {
+  const now = s.clock.now();
+  // Every handshake message counts toward load, as wireguard-go's queue holds them before any
+  // check: a flood of junk is load too.
+  const loaded = underLoad(s, now);
+  const ip = from.address;
+  if (loaded) {
+    // A source whose budget is spent is dropped before any MAC, whatever it sent: without a
+    // cookie (MAC2 zero) it could only get a reply, with one only a DH. Only MAC2-valid
+    // messages spend the handshake budget, so nobody can spend another address's.
+    if (mac2IsZero(data)) {
+      if (!s.cookieLimiter.wouldAllow(ip)) {
+        s.drops.add("cookie-reply-limited");
+        return false;
+      }
+    } else if (!s.handshakeLimiter.wouldAllow(ip)) {
+      s.drops.add("handshake-rate-limited");
+      return false;
+    }
+  }
+  if (!s.checker.checkMac1(data)) {
+    s.drops.add("mac1");
+    return false;
+  }
+  if (!loaded) return true;
+  const src = sourceBytes(ip, from.port);
+  if (!s.checker.checkMac2(data, src, now)) {
+    // Bounded per source, so a flood gets a few replies; a peer sending from its own address
+    // still gets its cookie.
+    if (!s.cookieLimiter.allow(ip)) {
+      s.drops.add("cookie-reply-limited");
+      return false;
+    }
+    const reply = s.hsOut.subarray(0, COOKIE_REPLY_SIZE);
+    s.checker.createReply(data, senderIndex, src, now, reply);
+    s.transport.send(reply, from);
+    s.cookieRepliesSent++;
+    s.drops.add("cookie-required");
+    return false;
+  }
+  if (!s.handshakeLimiter.allow(ip)) {
+    s.drops.add("handshake-rate-limited");
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,69 @@
+/**
+ * Handshakes we start: an initiation sent (at most one per REKEY_TIMEOUT unless retried), its
+ * retransmissions, and giving up after the last one, as wireguard-go's timers do.
+ * @module
+ */
+
+import { INITIATION_SIZE } from "../protocol/constants.ts";
+import { createInitiation } from "../protocol/noise.ts";
+import type { Peer } from "../peer/peer.ts";
+import { emit } from "./events.ts";
+import { newIndex } from "./keys.ts";
+import { type DeviceState, ENTRY_NONE } from "./state.ts";
+
+/**
+ * Sends `peer` an initiation, unless one went out less than REKEY_TIMEOUT ago (`isRetry`: a
+ * retransmission, sent regardless) or it has no endpoint.
+ */
+export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): void {
+  const now = s.clock.now();
+  if (!isRetry) {
+    if (now - peer.lastInitiationSent < s.timers.rekeyTimeout) return;
+    peer.timers.handshakeAttempts = 0;
+  }
+  if (peer.endpoint === null) return;
+  peer.lastInitiationSent = now;
+  if (peer.handshake.localIndex !== ENTRY_NONE) {
+    s.indices.delete(peer.handshake.localIndex);
+  }
+  const index = newIndex(s, peer, null);
+  const msg = s.hsOut.subarray(0, INITIATION_SIZE);
+  try {
+    createInitiation(s.local, peer.handshake, index, s.clock.wallNow(), msg);
+  } catch {
+    // Only a low-order peer key makes the DH fail: no handshake is possible with it.
+    s.indices.delete(index);
+    peer.handshake.clear();
+    s.drops.add("handshake-invalid");
+    return;
+  }
+  peer.cookies.addMacs(msg, now);
+  s.transport.send(msg, peer.endpoint);
+  peer.counters.initiationsSent++;
+  peer.timers.anyAuthenticatedPacketTraversal(now);
+  peer.timers.anyAuthenticatedPacketSent();
+  peer.timers.handshakeInitiated(now);
+}
+
+/**
+ * The retransmit timer fired: another initiation, or after the last attempt, the give-up (what
+ * waited is dropped and the keys are wiped later).
+ */
+export function onRetransmit(s: DeviceState, peer: Peer): void {
+  if (peer.timers.handshakeAttempts >= peer.timers.maxAttempts) {
+    emit(s, {
+      type: "handshake-give-up",
+      peer: peer.publicKeyText,
+      attempts: peer.timers.handshakeAttempts + 1,
+    });
+    peer.timers.sendKeepalive = 0;
+    if (peer.staged.length) s.drops.add("handshake-timeout", peer.staged.length);
+    peer.staged = [];
+    if (peer.timers.zeroKeyMaterial === 0) {
+      peer.timers.zeroKeyMaterial = s.clock.now() + s.timers.rejectAfterTime * 3;
+    }
+    return;
+  }
+  peer.timers.handshakeAttempts++;
+  sendInitiation(s, peer, true);
+}

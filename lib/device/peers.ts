@@ -1,0 +1,68 @@
+/**
+ * The peer table: peers added or updated from their configuration (keys, endpoint, allowed IPs,
+ * keepalive), removed with their sessions wiped, and the prefixes routed to each.
+ * @module
+ */
+
+import { encodeKey, parseKey } from "../crypto/keys.ts";
+import { noPresharedKey } from "../protocol/noise.ts";
+import { Cidr } from "../net/cidr.ts";
+import { Peer } from "../peer/peer.ts";
+import { forgetPeerState } from "./keys.ts";
+import { flushSends, sendKeepalive } from "./send.ts";
+import type { DeviceState } from "./state.ts";
+import type { PeerConfig } from "./types.ts";
+
+/** Adds a peer, or updates the one with the same public key. Returns its base64 key. */
+export function setPeer(s: DeviceState, cfg: PeerConfig): string {
+  const pub = typeof cfg.publicKey === "string"
+    ? parseKey(cfg.publicKey, "peer public key")
+    : cfg.publicKey.slice();
+  const key = encodeKey(pub);
+  if (key === s.publicKey) throw new Error("a peer cannot have the device's own public key");
+  const psk = cfg.presharedKey === undefined
+    ? noPresharedKey()
+    : typeof cfg.presharedKey === "string"
+    ? parseKey(cfg.presharedKey, "preshared key")
+    : cfg.presharedKey.slice();
+  const keepalive = cfg.persistentKeepalive ?? 0;
+  if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) {
+    throw new RangeError(`persistent keepalive must be 0..65535 seconds, got ${keepalive}`);
+  }
+  const endpoint = cfg.endpoint ? s.transport.endpoint(cfg.endpoint) : null;
+  // Validate every prefix before changing anything, so a bad one leaves the peer as it was.
+  const prefixes = cfg.allowedIps ?? [];
+  const cidrs = prefixes.map((p) => Cidr.parse(p));
+
+  let peer = s.peers.get(key);
+  if (!peer) {
+    peer = new Peer(pub, psk, s.local, s.timers, keepalive);
+    s.peers.set(key, peer);
+  } else {
+    peer.handshake.presharedKey = psk;
+    peer.timers.persistentKeepaliveMs = keepalive * 1000;
+  }
+  if (endpoint) peer.endpoint = endpoint;
+  s.routes.removeByValue(peer);
+  for (const c of cidrs) s.routes.insert(c, peer);
+  if (s.started && keepalive > 0) {
+    sendKeepalive(s, peer);
+    flushSends(s);
+  }
+  return key;
+}
+
+/** Removes a peer and wipes its sessions; false when there was no such peer. */
+export function removePeer(s: DeviceState, publicKey: string): boolean {
+  const peer = s.peers.get(publicKey);
+  if (!peer) return false;
+  forgetPeerState(s, peer);
+  s.routes.removeByValue(peer);
+  s.peers.delete(publicKey);
+  return true;
+}
+
+/** The prefixes routed to a peer. */
+export function allowedIpsOf(s: DeviceState, peer: Peer): string[] {
+  return s.routes.entries(peer).map((c) => c.toString());
+}

@@ -1,0 +1,177 @@
+/**
+ * The send path: plaintext packets from the host routed to their peer (cryptokey routing),
+ * filtered, sealed on the current session and handed to the transport, or staged until a session
+ * exists; keepalives; the rekey a send triggers. Allocation-free per packet: the message is built
+ * in a slot the transport lends, or in the device's one buffer (see send's docs).
+ * @module
+ */
+
+import {
+  MSG_TRANSPORT,
+  PADDING,
+  REJECT_AFTER_MESSAGES,
+  TAG_SIZE,
+  TRANSPORT_HEADER_SIZE,
+} from "../protocol/constants.ts";
+import { writeCounter, writeU32 } from "../protocol/bytes.ts";
+import type { Keypair } from "../peer/keypair.ts";
+import type { Peer } from "../peer/peer.ts";
+import { internalError } from "./events.ts";
+import { sendInitiation } from "./initiate.ts";
+import { type DeviceState, MAX_PACKET } from "./state.ts";
+
+/** The plaintext of a keepalive. */
+export const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** Sends what waits: messages the crypto batch has to seal first, then the transport's queue. */
+export function flushSends(s: DeviceState): void {
+  s.batch?.flushSeals();
+  s.transport.flush();
+}
+
+/** A packet from the host; `room` bytes after it may be overwritten (PacketSink.packet). */
+export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void {
+  const peer = s.routes.lookupDst(pkt);
+  if (!peer) {
+    s.drops.add("no-route");
+    return;
+  }
+  if (pkt.length > MAX_PACKET) {
+    s.drops.add("oversize");
+    return;
+  }
+  if (s.filter !== null && !s.filter.outbound(pkt)) {
+    s.drops.add("policy");
+    return;
+  }
+  if (!sendTransport(s, peer, pkt, room)) {
+    stage(s, peer, pkt.slice());
+    sendInitiation(s, peer, false);
+  }
+}
+
+/** Keeps a copy of a packet until `peer` has a session, the oldest dropped past the bound. */
+function stage(s: DeviceState, peer: Peer, copy: Uint8Array): void {
+  if (peer.staged.length >= s.maxStaged) {
+    peer.staged.shift();
+    s.drops.add("staged-overflow");
+  }
+  peer.staged.push(copy);
+}
+
+/** Sends what waited for a session; a handshake if some still waits. */
+export function sendStaged(s: DeviceState, peer: Peer): void {
+  while (peer.staged.length > 0) {
+    if (!sendTransport(s, peer, peer.staged[0], 0)) break;
+    peer.staged.shift();
+  }
+  if (peer.staged.length > 0) sendInitiation(s, peer, false);
+}
+
+/** Whether `kp` may still carry packets we send at `now`. */
+function usable(s: DeviceState, kp: Keypair<Peer> | null, now: number): kp is Keypair<Peer> {
+  return kp !== null && now - kp.created < s.timers.rejectAfterTime &&
+    kp.sendCounter < REJECT_AFTER_MESSAGES;
+}
+
+/**
+ * Encrypts and sends `pkt` (empty: a keepalive) on the current session; false if none. When the
+ * transport lends a slot of its send queue (Transport.reserve), the message is built there: the
+ * plaintext is sealed straight from where the driver read it, padded in place when `room` bytes
+ * after it may be overwritten (else copied into the slot once). Otherwise it is built in `s.out`
+ * and copied by `send`.
+ */
+export function sendTransport(s: DeviceState, peer: Peer, pkt: Uint8Array, room: number): boolean {
+  if (--s.timeUses < 0) s.readTime();
+  const now = s.time[0];
+  const kp = peer.current;
+  const ep = peer.endpoint;
+  if (!usable(s, kp, now) || ep === null) return false;
+  const counter = kp.sendCounter++;
+  const len = pkt.length;
+  let padded = (len + PADDING - 1) & ~(PADDING - 1);
+  const mtu = s.packets.mtu;
+  if (padded > mtu) padded = len > mtu ? len : mtu;
+  const total = TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+  if (s.batch?.seal(kp.send, kp.remoteIndex, counter, pkt, padded, ep)) {
+    // Sealed and sent with the rest of the batch, at the next flushSends (copied from the
+    // pool's shared buffer by `send`: these messages do not use the transport's slots).
+    countSent(s, peer, kp, counter, len, total);
+    return true;
+  }
+  const transport = s.transport;
+  const slot = transport.reserve === undefined ? null : transport.reserve(total, ep);
+  const out = slot ?? s.out;
+  writeU32(out, 0, MSG_TRANSPORT);
+  writeU32(out, 4, kp.remoteIndex);
+  writeCounter(out, 8, counter);
+  let wire: Uint8Array | null = null;
+  try {
+    if (slot === null) {
+      out.set(pkt, TRANSPORT_HEADER_SIZE);
+      // At most 15 bytes: a loop is cheaper than fill's call.
+      for (let i = TRANSPORT_HEADER_SIZE + len; i < TRANSPORT_HEADER_SIZE + padded; i++) {
+        out[i] = 0;
+      }
+      const views = s.outViews.get(padded);
+      kp.send.seal(counter, views.plain, views.sealed);
+      wire = views.wire;
+    } else {
+      const lent = s.lent;
+      let src = pkt;
+      if (padded !== len) {
+        // The padding's zeros are sealed with the packet, so they must follow it somewhere.
+        if (padded - len <= room) src = lent.get(pkt, 0, padded);
+        else {
+          src = lent.get(slot, TRANSPORT_HEADER_SIZE, padded);
+          src.set(pkt);
+        }
+        for (let i = len; i < padded; i++) src[i] = 0;
+      }
+      kp.send.seal(counter, src, lent.get(slot, TRANSPORT_HEADER_SIZE, padded + TAG_SIZE));
+    }
+  } catch (e) {
+    // The slot, if any, stays uncommitted: the next reserve hands it out again.
+    internalError(s, "crypto", e);
+    return true; // the packet is lost, not waiting: staging it would only fail again
+  }
+  if (wire !== null) transport.send(wire, ep);
+  else transport.commit!(total, ep);
+  countSent(s, peer, kp, counter, len, total);
+  return true;
+}
+
+/**
+ * The counters and timers of a transport message sent (or queued to be), and the rekey. The
+ * time is read from `s.time` here, not passed in: a double passed to a call is a heap number.
+ */
+function countSent(
+  s: DeviceState,
+  peer: Peer,
+  kp: Keypair<Peer>,
+  counter: number,
+  len: number,
+  total: number,
+): void {
+  const now = s.time[0];
+  peer.counters.txBytes += total;
+  peer.counters.txPackets++;
+  peer.timers.anyAuthenticatedPacketSent();
+  peer.timers.anyAuthenticatedPacketTraversal(now);
+  if (len > 0) peer.timers.dataSent(now);
+  if (
+    kp.isInitiator && (counter >= s.timers.rekeyAfterMessages ||
+      now - kp.created >= s.timers.rekeyAfterTime)
+  ) {
+    sendInitiation(s, peer, false);
+  }
+}
+
+/** A keepalive, or what waited if anything did; a handshake when there is no session. */
+export function sendKeepalive(s: DeviceState, peer: Peer): void {
+  if (peer.staged.length === 0 && sendTransport(s, peer, EMPTY, 0)) return;
+  sendStaged(s, peer);
+  if (peer.staged.length === 0 && !usable(s, peer.current, s.clock.now())) {
+    sendInitiation(s, peer, false);
+  }
+}

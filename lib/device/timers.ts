@@ -1,0 +1,38 @@
+/**
+ * Timer dispatch: each peer's due timers (lib/peer/timers.ts decides which) turned into the
+ * retransmission, keepalive, rekey or key wipe they stand for.
+ * @module
+ */
+
+import { emit } from "./events.ts";
+import { onRetransmit, sendInitiation } from "./initiate.ts";
+import { forgetPeerState } from "./keys.ts";
+import { flushSends, sendKeepalive } from "./send.ts";
+import type { DeviceState } from "./state.ts";
+
+/** Fires whatever timers are due, then sends what they queued. */
+export function tick(s: DeviceState): void {
+  if (s.closed) return;
+  const now = s.clock.now();
+  for (const peer of s.peers.values()) {
+    for (let kind = peer.timers.due(now); kind; kind = peer.timers.due(now)) {
+      switch (kind) {
+        case "retransmit-handshake":
+          onRetransmit(s, peer);
+          break;
+        case "send-keepalive":
+        case "persistent-keepalive":
+          sendKeepalive(s, peer);
+          break;
+        case "new-handshake":
+          sendInitiation(s, peer, false);
+          break;
+        case "zero-key-material":
+          forgetPeerState(s, peer);
+          emit(s, { type: "keys-zeroed", peer: peer.publicKeyText });
+          break;
+      }
+    }
+  }
+  flushSends(s);
+}
