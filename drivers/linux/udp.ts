@@ -29,7 +29,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../../lib/io/driver.ts";
+import type { DatagramSink, Endpoint, Transport, UdpDriverStats } from "../../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, InternedEndpoint } from "../endpoint.ts";
 import { parseAddressWords } from "../../lib/net/ip.ts";
 import {
@@ -447,6 +447,11 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   /** Whether the socket takes coalesced receives (UDP GRO). */
   get gro(): boolean {
     return this.#gro;
+  }
+
+  /** The counters and the offloads as they are now. */
+  driverStats(): UdpDriverStats {
+    return { kind: "udp", counters: this.stats, offloads: { gso: this.#gso, gro: this.#gro } };
   }
 
   /** Starts reading; datagrams go to `sink` in batches, each batch followed by `flush()`. */
