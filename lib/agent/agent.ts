@@ -15,18 +15,16 @@ import {
 } from "../device/device.ts";
 import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
 import type { TcpStats } from "../io/stats.ts";
-import { SplitDevice } from "../../drivers/split.ts";
-import { CONTROL_PORT, SERVICES_PORT } from "../members/ports.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { UserspaceStack } from "../../drivers/userspace.ts";
+import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
 import { serveUapi } from "../uapi/server.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
-import { openTunDevice } from "./tun_mode.ts";
+import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
@@ -223,16 +221,24 @@ export interface MeshDatagram {
 }
 
 /**
- * A stack's error handler: its errors (its datagram listeners' exceptions, packets the device
- * refused) are counted (weft_listener_errors_total, drops); the first is logged with its cause,
- * the rest would only repeat it, as often as a peer's traffic makes them.
+ * The device's error handler: errors are counted on every occurrence (status, metrics) and logged
+ * the first time for each source, as a broken backend or listener fails for every packet or event
+ * after that.
  */
-function firstOnly(logger: Logger, event: string): (e: unknown) => void {
-  let said = false;
-  return (e: unknown) => {
-    if (said) return;
-    said = true;
-    logger.error(event, { error: e instanceof Error ? e.stack ?? e.message : String(e) });
+function deviceErrorLog(
+  logger: Logger,
+  backend: string,
+): (source: DeviceErrorSource, error: unknown) => void {
+  const reported = new Set<DeviceErrorSource>();
+  return (source, error) => {
+    if (reported.has(source)) return;
+    reported.add(source);
+    logger.error(
+      source === "crypto"
+        ? "crypto backend failed: packets are dropped and counted as crypto-error"
+        : "a device event listener failed; later failures are only counted",
+      { backend, error: String(error) },
+    );
   };
 }
 
@@ -426,39 +432,25 @@ export class Agent {
     const poller = plan.kind === "linux"
       ? new Poller({ onError, onPoll: trace?.onPoll, lingerMs: pollLingerMs() })
       : undefined;
-    let userspace: UserspaceStack | null = null;
-    let packets: PacketDevice;
-    if (opts.packets) packets = opts.packets;
-    else if (mode === "userspace") {
-      packets = userspace = new UserspaceStack({
-        ...addresses,
-        mtu,
-        onError: firstOnly(logger, "userspace stack error"),
-      });
-    } else {
-      packets = await openTunDevice({
+    const side = await openPacketSide({
+      given: opts.packets,
+      mode,
+      mtu,
+      own: addresses,
+      tun: {
         name: opts.interfaceName ?? "weft0",
-        mtu,
         poller,
         onError,
         logger,
         addresses: opts.addresses,
         routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
         table,
-      });
-      drivers.defer(closer(packets));
-      if (trace) packets = trace.wrapPackets(packets);
-    }
-    let split: SplitDevice | null = null;
-    if (opts.control) {
-      // The service layer (lib/services) shares the control stack, on its own port.
-      packets = split = new SplitDevice(
-        packets,
-        addresses,
-        [CONTROL_PORT, SERVICES_PORT],
-        firstOnly(logger, "control stack error"),
-      );
-    }
+      },
+      control: opts.control,
+      wrapTun: trace ? (tun) => trace.wrapPackets(tun) : undefined,
+      logger,
+    });
+    const packets = side.packets;
     drivers.defer(closer(packets));
     const underlay = await openUnderlay(plan, {
       given: opts.transport,
@@ -476,9 +468,6 @@ export class Agent {
       typeof opts.cryptoWorkers === "number",
     );
     if (cryptoBatch) drivers.defer(() => cryptoBatch.close());
-    // Counted on every occurrence (status, metrics); logged the first time for each source, as
-    // a broken backend or listener fails for every packet or event after that.
-    const reported = new Set<DeviceErrorSource>();
     const device = new Device({
       privateKey: opts.privateKey,
       suite,
@@ -489,16 +478,7 @@ export class Agent {
       onForeignDatagram: opts.onForeignDatagram,
       filter: opts.filter,
       cryptoBatch: cryptoBatch ?? undefined,
-      onError: (source, error) => {
-        if (reported.has(source)) return;
-        reported.add(source);
-        logger.error(
-          source === "crypto"
-            ? "crypto backend failed: packets are dropped and counted as crypto-error"
-            : "a device event listener failed; later failures are only counted",
-          { backend: suite.name, error: String(error) },
-        );
-      },
+      onError: deviceErrorLog(logger, suite.name),
     });
     // The device closes its drivers and the crypto batch from here on (once: a wrapper's close
     // need not be idempotent); the stack those closers were on is dropped.
@@ -509,8 +489,8 @@ export class Agent {
     const agent = new Agent(opts, {
       device,
       packets,
-      stack: userspace,
-      control: split?.control ?? null,
+      stack: side.userspace,
+      control: side.control,
       underlay: underlay.base,
       tcpPort: underlay.tcpPort,
       suiteName: suite.name,
