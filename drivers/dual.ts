@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
+import type { DatagramSink, DualDriverStats, Endpoint, Transport } from "../lib/io/driver.ts";
 import { splitScheme } from "./endpoint.ts";
 import { type TcpOptions, TcpTransport } from "./tcp.ts";
 import { DenoUdpTransport } from "./udp_deno.ts";
@@ -108,6 +108,15 @@ export class DualTransport implements Transport {
   /** Passes the device's word on to the TCP side (only its endpoints are said). */
   authenticated(from: Endpoint): void {
     this.tcp.authenticated?.(from);
+  }
+
+  /** Each side's report. */
+  driverStats(): DualDriverStats {
+    return {
+      kind: "udp+tcp",
+      udp: this.udp.driverStats?.() ?? null,
+      tcp: this.tcp.driverStats?.() ?? null,
+    };
   }
 
   /** `tcp://host:port` gives a TCP endpoint; `host:port` or `udp://host:port` a UDP one. */

@@ -64,6 +64,12 @@ Deno.test("DualTransport routes by the endpoint's protocol, both ways, into one 
     assert.equal(at.stats.datagramsIn, 1);
     assert.equal(at.stats.dials, 1);
     assert.equal((b.tcp as TcpTransport).stats.accepts, 1);
+    // The transport reports each side's counters, by the kind of driver.
+    assert.deepEqual(a.driverStats(), {
+      kind: "udp+tcp",
+      udp: { kind: "udp", counters: au.stats, offloads: null },
+      tcp: { kind: "tcp", counters: at.stats },
+    });
   } finally {
     await a.close();
     await b.close();

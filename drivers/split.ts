@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
+import type { PacketDevice, PacketDriverStats, PacketSink } from "../lib/io/driver.ts";
 import { UserspaceStack } from "./userspace.ts";
 import { ControlTraffic } from "../lib/net/control_traffic.ts";
 
@@ -94,6 +94,11 @@ export class SplitDevice implements PacketDevice {
   flush(): void {
     this.#lent = null;
     this.#inner.flush?.();
+  }
+
+  /** The inner device's report (the control stack's figures are the agent's to show). */
+  driverStats(): PacketDriverStats | null {
+    return this.#inner.driverStats?.() ?? null;
   }
 
   /** Closes both sides. */

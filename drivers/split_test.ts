@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { SplitDevice } from "./split.ts";
+import { newDeviceStats } from "./stats.ts";
 import { ControlTraffic } from "../lib/net/control_traffic.ts";
 import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
 import { buildUdpPacket } from "../lib/net/udp.ts";
@@ -200,4 +201,25 @@ Deno.test("SplitDevice.reserve: the inner device's slots; control packets built 
   assert.throws(() => d.commit(10), /without a reserved slot/);
   // An inner device that lends nothing: reserve says null, and the device writes.
   assert.equal(new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, PORT).reserve(100), null);
+});
+
+Deno.test("SplitDevice.driverStats: the inner device's report, null when it keeps none", async () => {
+  const report = { kind: "tun" as const, counters: newDeviceStats(), offloads: [], offload: null };
+  const plain: PacketDevice = {
+    name: "plain",
+    mtu: 1420,
+    start: () => {},
+    write: () => {},
+    close: () => Promise.resolve(),
+  };
+  const reporting: PacketDevice = { ...plain, driverStats: () => report };
+  const a = new SplitDevice(plain, { ipv4: "10.0.0.1" }, PORT);
+  const b = new SplitDevice(reporting, { ipv4: "10.0.0.1" }, PORT);
+  try {
+    assert.equal(a.driverStats(), null);
+    assert.equal(b.driverStats(), report);
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });

@@ -3,36 +3,22 @@
  * @module
  */
 
-/** Counters of an underlay transport. */
-export interface TransportStats {
-  /** Datagrams handed to the sink. */
-  datagramsIn: number;
-  /** Bytes of those datagrams. */
-  bytesIn: number;
-  /** Datagrams the kernel accepted for sending. */
-  datagramsOut: number;
-  /** Bytes of those datagrams. */
-  bytesOut: number;
-  /** Sends that failed (bad destination, unreachable, socket error). */
-  sendErrors: number;
-  /** Sends dropped because the send queue was full. */
-  sendDrops: number;
-  /** Receive calls that failed, and datagrams dropped as truncated. */
-  recvErrors: number;
-  /**
-   * Messages sent with UDP GSO: several datagrams to one endpoint in one send, cut apart by the
-   * kernel or the NIC (the Linux UDP transport only; absent elsewhere).
-   */
-  gsoMessages?: number;
-  /** The datagrams those messages carried (also counted in `datagramsOut`). */
-  gsoSegments?: number;
-  /** GSO messages the kernel refused and that were sent again datagram by datagram. */
-  gsoFallbacks?: number;
-  /** Received messages the kernel had coalesced (UDP GRO), split by the transport. */
-  groMessages?: number;
-  /** The datagrams split from them (those handed on are also counted in `datagramsIn`). */
-  groSegments?: number;
-}
+import type {
+  PacketDeviceStats as DeviceStats,
+  TcpStats,
+  TransportStats,
+  UdpOffloadStats as OffloadStats,
+} from "../lib/io/stats.ts";
+
+// The types live with the driver interfaces (lib/io), which may not import drivers; these names
+// stay for the drivers and their importers.
+export type {
+  PacketDeviceStats as DeviceStats,
+  TcpSendDrop,
+  TcpStats,
+  TransportStats,
+  UdpOffloadStats as OffloadStats,
+} from "../lib/io/stats.ts";
 
 /** A zeroed {@link TransportStats}. */
 export function newTransportStats(): TransportStats {
@@ -47,60 +33,9 @@ export function newTransportStats(): TransportStats {
   };
 }
 
-/** The offload counters of {@link TransportStats}, for a transport that keeps them. */
-export type OffloadStats = Required<
-  Pick<
-    TransportStats,
-    "gsoMessages" | "gsoSegments" | "gsoFallbacks" | "groMessages" | "groSegments"
-  >
->;
-
 /** A zeroed {@link OffloadStats}. */
 export function newOffloadStats(): OffloadStats {
   return { gsoMessages: 0, gsoSegments: 0, gsoFallbacks: 0, groMessages: 0, groSegments: 0 };
-}
-
-/** Why a TCP transport dropped a frame it was asked to send. */
-export type TcpSendDrop =
-  /** The connection's write queue (or all connections' together) was at its byte cap. */
-  | "queue-full"
-  /** Too many frames were already waiting for the connection being dialled. */
-  | "dial-queue"
-  /** The dial failed or timed out; the frames waiting for it went with it. */
-  | "dial-failed"
-  /** The endpoint failed a dial moments ago and is not redialled yet. */
-  | "dial-backoff"
-  /** The connection closed (peer, error, idle, eviction) with the frame still queued. */
-  | "conn-lost"
-  /** Empty, or longer than the largest frame. */
-  | "bad-size"
-  /** The transport is closed. */
-  | "closed";
-
-/** Counters of a TCP transport: the datagram ones (frames count as datagrams) and the stream's. */
-export interface TcpStats extends TransportStats {
-  /** Frames dropped before reaching the kernel, by reason; their sum is `sendDrops`. */
-  drops: Record<TcpSendDrop, number>;
-  /** Connections accepted. */
-  accepts: number;
-  /** Dials started. */
-  dials: number;
-  /** Dials that failed or timed out. */
-  dialFailures: number;
-  /** Connections open now (accepted, dialled, or being dialled). */
-  connections: number;
-  /** Connections closed for a bad length prefix (zero or past the largest frame). */
-  badFrames: number;
-  /** Connections that ended in the middle of a frame. */
-  truncated: number;
-  /** Connections closed for saying nothing for the idle timeout. */
-  idleClosed: number;
-  /** Idle connections closed to make room at the connection cap. */
-  evicted: number;
-  /** Accepted connections closed at once: their address had too many not yet authenticated. */
-  refusedPerAddress: number;
-  /** Bytes queued for writing now, over all connections. */
-  queuedBytes: number;
 }
 
 /** A zeroed {@link TcpStats}. */
@@ -127,22 +62,6 @@ export function newTcpStats(): TcpStats {
     refusedPerAddress: 0,
     queuedBytes: 0,
   };
-}
-
-/** Counters of a packet device. */
-export interface DeviceStats {
-  /** Packets read from the host and handed to the sink. */
-  packetsIn: number;
-  /** Bytes of those packets. */
-  bytesIn: number;
-  /** Packets written to the host. */
-  packetsOut: number;
-  /** Bytes of those packets. */
-  bytesOut: number;
-  /** Reads that failed. */
-  readErrors: number;
-  /** Writes that failed or were dropped because the device queue was full. */
-  writeErrors: number;
 }
 
 /** A zeroed {@link DeviceStats}. */

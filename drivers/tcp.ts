@@ -31,7 +31,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
+import type { DatagramSink, Endpoint, TcpDriverStats, Transport } from "../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
 import { newTcpStats, type TcpSendDrop, type TcpStats } from "./stats.ts";
 
@@ -738,6 +738,11 @@ export class TcpTransport implements Transport {
     for (const [key, at] of this.#failedAt) {
       if (now - at >= this.#redialDelay) this.#failedAt.delete(key);
     }
+  }
+
+  /** The counters. */
+  driverStats(): TcpDriverStats {
+    return { kind: "tcp", counters: this.stats };
   }
 
   /** Parses `tcp://host:port` or `host:port` (IP literals, IPv6 in brackets); throws on bad input. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
+import type { DatagramSink, Endpoint, Transport, UdpDriverStats } from "../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
 import { newTransportStats, type TransportStats } from "./stats.ts";
 import { deliverDatagram } from "./deliver.ts";
@@ -207,6 +207,11 @@ export class DenoUdpTransport implements Transport {
 
   /** Nothing to do: Deno sends each datagram as `send` is called. */
   flush(): void {}
+
+  /** The counters; Deno's (Node's) sockets have no offloads. */
+  driverStats(): UdpDriverStats {
+    return { kind: "udp", counters: this.stats, offloads: null };
+  }
 
   /** Parses `host:port` (IPv6 in brackets) into an interned endpoint; throws on bad input. */
   endpoint(text: string): Endpoint {

@@ -172,3 +172,13 @@ Deno.test("DenoUdpTransport: the endpoint table is bounded and stays consistent"
     await t.close();
   }
 });
+
+Deno.test("DenoUdpTransport.driverStats: its own counters, no offloads", async () => {
+  const t = await DenoUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  try {
+    assert.deepEqual(t.driverStats(), { kind: "udp", counters: t.stats, offloads: null });
+    assert.equal(t.driverStats().counters, t.stats);
+  } finally {
+    await t.close();
+  }
+});

@@ -7,7 +7,7 @@
  */
 
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
+import type { DatagramSink, Endpoint, Transport, UdpDriverStats } from "../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "./endpoint.ts";
 import { newTransportStats, type TransportStats } from "./stats.ts";
 import { deliverDatagram } from "./deliver.ts";
@@ -119,6 +119,11 @@ export class NodeUdpTransport implements Transport {
 
   /** Nothing to do: each datagram goes out as `send` is called. */
   flush(): void {}
+
+  /** The counters; Deno's (Node's) sockets have no offloads. */
+  driverStats(): UdpDriverStats {
+    return { kind: "udp", counters: this.stats, offloads: null };
+  }
 
   /** Parses `host:port` (IPv6 in brackets) into an interned endpoint; throws on bad input. */
   endpoint(text: string): Endpoint {

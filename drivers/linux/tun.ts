@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { PacketDevice, PacketSink } from "../../lib/io/driver.ts";
+import type { PacketDevice, PacketSink, TunDriverStats } from "../../lib/io/driver.ts";
 import type { Logger } from "../../lib/log/logger.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 import { type DeviceStats, newDeviceStats } from "../stats.ts";
@@ -188,6 +188,16 @@ export class LinuxTun implements PacketDevice, PollHandler {
   /** The offload counters, or null on the plain path. */
   get offloadStats(): OffloadStats | null {
     return this.#off?.stats ?? null;
+  }
+
+  /** The counters and the offloads the kernel granted. */
+  driverStats(): TunDriverStats {
+    return {
+      kind: "tun",
+      counters: this.stats,
+      offloads: this.offloadNames,
+      offload: this.offloadStats,
+    };
   }
 
   /**

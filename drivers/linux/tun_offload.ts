@@ -19,6 +19,7 @@
  */
 
 import type { PacketSink } from "../../lib/io/driver.ts";
+import type { TunOffloadStats } from "../../lib/io/stats.ts";
 import { ROLE_HEAD, ROLE_SINGLE, TcpCoalescer } from "./gro_coalesce.ts";
 import { completeChecksum, GsoSplitter, MAX_IP_PACKET } from "./gso_split.ts";
 import {
@@ -31,21 +32,8 @@ import {
   zeroVnetHeader,
 } from "./vnet.ts";
 
-/** Counters of the offload paths. */
-export interface OffloadStats {
-  /** GSO packets read and cut. */
-  gsoReads: number;
-  /** Packets those were cut into. */
-  segments: number;
-  /** Partial checksums completed on packets read without GSO. */
-  checksumsCompleted: number;
-  /** Reads dropped as malformed (a bad header, a packet that cannot be cut). */
-  readDrops: number;
-  /** Writes of coalesced packets. */
-  coalescedWrites: number;
-  /** Packets carried by those writes. */
-  coalescedPackets: number;
-}
+/** Counters of the offload paths (the type lives with the driver interfaces, lib/io). */
+export type OffloadStats = TunOffloadStats;
 
 /** A zeroed {@link OffloadStats}. */
 export function newOffloadStats(): OffloadStats {

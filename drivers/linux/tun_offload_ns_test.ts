@@ -63,6 +63,14 @@ Deno.test({
       assert.equal(on.offload & base, base);
       assert.equal(on.offload & ~DEFAULT_OFFLOADS, 0);
       assert.ok(on.offloadStats);
+      // What the agent reads: the same counters, names and offload figures, by interface.
+      assert.deepEqual(on.driverStats(), {
+        kind: "tun",
+        counters: on.stats,
+        offloads: on.offloadNames,
+        offload: on.offloadStats,
+      });
+      assert.equal(on.driverStats().counters, on.stats);
     } finally {
       await on.close();
     }
@@ -70,6 +78,7 @@ Deno.test({
     try {
       assert.equal(off.offload, 0);
       assert.equal(off.offloadStats, null);
+      assert.deepEqual(off.driverStats().offloads, []);
       off.flush(); // nothing queued on the plain path: a no-op
     } finally {
       await off.close();

@@ -281,3 +281,19 @@ Deno.test({
     assert.deepEqual(result, { received: 1000, sent: 1000, recvErrors: 0 });
   },
 });
+
+Deno.test({
+  name: "LinuxUdpTransport.driverStats: its own counters, and GSO/GRO as they are now",
+  ignore,
+  fn: async () => {
+    const t = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1", gso: false });
+    try {
+      const r = t.driverStats();
+      assert.equal(r.kind, "udp");
+      assert.equal(r.counters, t.stats);
+      assert.deepEqual(r.offloads, { gso: false, gro: t.gro });
+    } finally {
+      await t.close();
+    }
+  },
+});

@@ -14,29 +14,25 @@ import {
   type PeerConfig,
 } from "../device/device.ts";
 import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
-import { SplitDevice } from "../../drivers/split.ts";
-import { CONTROL_PORT, SERVICES_PORT } from "../members/ports.ts";
+import type { TcpStats } from "../io/stats.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { UserspaceStack } from "../../drivers/userspace.ts";
-import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
-import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
-import { DualTransport } from "../../drivers/dual.ts";
-import type { TcpTransport } from "../../drivers/tcp.ts";
-import type { TcpStats } from "../../drivers/stats.ts";
+import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
-import { serveUapi, type UapiServer } from "../uapi/server.ts";
+import { serveUapi } from "../uapi/server.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
-import { openTunDevice } from "./tun_mode.ts";
+import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
-import type { MetricsSnapshot, TunMetrics, UdpMetrics } from "../status/metrics.ts";
+import type { MetricsSnapshot } from "../status/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
-import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
+import { openUnderlay, planUnderlay, raiseFileLimitOnce, type UnderlayKind } from "./underlay.ts";
+import { offloadsOf, tcpSide, tunMetricsOf, udpSide } from "./driver_figures.ts";
+import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 
 /**
@@ -59,6 +55,8 @@ function pollLingerMs(): number {
     ? DEFAULT_POLL_LINGER_MS
     : ms;
 }
+
+export type { UnderlayKind } from "./underlay.ts";
 
 /** How an agent's plaintext side is provided. */
 export type AgentMode = "userspace" | "tun";
@@ -204,9 +202,6 @@ export interface PeerIdentity {
   address: string;
 }
 
-/** Which UDP implementation carries the underlay. */
-export type UnderlayKind = "linux" | "deno";
-
 /** A ping's outcome. */
 export interface PingResult {
   /** The address pinged. */
@@ -225,74 +220,39 @@ export interface MeshDatagram {
   data: Uint8Array;
 }
 
-let fileLimitRaised = false;
-
-// Once per process, with the FFI the linux underlay loads anyway: a soft limit of 1,024
-// descriptors would otherwise be reached by a flood of idle connections long before the hard one.
-function raiseFileLimitOnce(logger: Logger): void {
-  if (fileLimitRaised) return;
-  fileLimitRaised = true;
-  try {
-    const l = raiseFileLimit();
-    logger.debug("file descriptor limit", {
-      soft: String(l.soft),
-      hard: String(l.hard),
-      before: String(l.before),
-    });
-  } catch (e) {
-    logger.debug("file descriptor limit not raised", { error: String(e) });
-  }
-}
-
-/** `tcpPort` checked: 0 for none, a port, or "same". */
-function checkTcpPort(v: number | "same" | undefined): number | "same" {
-  if (v === undefined || v === "same") return v ?? 0;
-  if (!Number.isInteger(v) || v < 0 || v > 65535) {
-    throw new Error(`tcpPort must be "same" or a port from 0 to 65535, not ${String(v)}`);
-  }
-  return v;
-}
-
 /**
- * UDP (opened, or the transport given) and TCP as one transport. A TCP port that cannot be had
- * is an error naming it: an agent asked for TCP does not quietly run without it.
+ * The device's error handler: errors are counted on every occurrence (status, metrics) and logged
+ * the first time for each source, as a broken backend or listener fails for every packet or event
+ * after that.
  */
-async function openDual(
-  given: Transport | undefined,
-  openUdp: (port: number, hostname: string | undefined) => Promise<Transport>,
-  o: { port: number; hostname?: string; tcpPort: number | "same"; onError: (e: unknown) => void },
-): Promise<DualTransport> {
-  let handed = false;
-  let udpFailed = false;
-  const udp = async (port: number, hostname: string | undefined): Promise<Transport> => {
-    try {
-      if (!given) return await openUdp(port, hostname);
-      // A given transport is handed over once: its port is fixed, so there is no second try.
-      if (handed) throw new Error("the given transport is already in use");
-      handed = true;
-      return given;
-    } catch (e) {
-      udpFailed = true;
-      throw e;
-    }
+function deviceErrorLog(
+  logger: Logger,
+  backend: string,
+): (source: DeviceErrorSource, error: unknown) => void {
+  const reported = new Set<DeviceErrorSource>();
+  return (source, error) => {
+    if (reported.has(source)) return;
+    reported.add(source);
+    logger.error(
+      source === "crypto"
+        ? "crypto backend failed: packets are dropped and counted as crypto-error"
+        : "a device event listener failed; later failures are only counted",
+      { backend, error: String(error) },
+    );
   };
-  const fixed = o.tcpPort === "same" ? (given ? given.port : o.port || undefined) : o.tcpPort;
-  try {
-    return await DualTransport.open({
-      port: given ? given.port : o.port,
-      hostname: o.hostname,
-      tcpPort: fixed,
-      openUdp: udp,
-      tcp: { onError: o.onError },
-    });
-  } catch (e) {
-    // The UDP side's own error names its port already.
-    if (udpFailed) throw e;
-    const which = fixed === undefined ? "a port free for both UDP and TCP" : `TCP port ${fixed}`;
-    throw new Error(`cannot listen on ${which}: ${e instanceof Error ? e.message : String(e)}`, {
-      cause: e,
-    });
-  }
+}
+
+/** What {@link Agent.start} built, handed to the agent it makes. */
+interface Built {
+  device: Device;
+  packets: PacketDevice;
+  stack: UserspaceStack | null;
+  control: UserspaceStack | null;
+  /** The underlay before wrapping (see Underlay.base). */
+  underlay: Transport;
+  tcpPort: number | null;
+  suiteName: string;
+  logger: Logger;
 }
 
 /** A running agent. See the module docs.
@@ -325,10 +285,8 @@ export class Agent {
   readonly listenerStats: Record<string, ListenerStats> = {};
   /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
   readonly tcpPort: number | null;
-  readonly #tcp: TcpTransport | null;
-  /** The UDP socket's counters (a driver's own stats object, read at each scrape). */
-  readonly #udp: UdpMetrics | null;
-  readonly #offloads: () => NodeStatus["offloads"];
+  /** The underlay before any wrapping: its drivers report their counters and offloads. */
+  readonly #underlay: Transport;
   readonly #identity: NodeIdentity;
   readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
@@ -346,31 +304,22 @@ export class Agent {
   readonly #startedAt = Date.now();
   readonly #packets: PacketDevice;
   readonly #suiteName: string;
-  #uapi: UapiServer | null = null;
+  /** What the agent owns and closes (the UAPI server, the device and its drivers), last first. */
+  #owned = new AsyncDisposableStack();
+  #healthStopped = false;
   #closed = false;
 
-  private constructor(
-    device: Device,
-    packets: PacketDevice,
-    stack: UserspaceStack | null,
-    control: UserspaceStack | null,
-    opts: AgentOptions,
-    suiteName: string,
-    logger: Logger,
-    tcp: TcpTransport | null,
-    udp: Transport | null,
-  ) {
+  private constructor(opts: AgentOptions, built: Built) {
+    const { device, stack, control, logger } = built;
     this.device = device;
-    this.#tcp = tcp;
-    this.#udp = udpStatsOf(udp);
-    this.#offloads = offloadsOf(udp, packets instanceof SplitDevice ? packets.inner : packets);
-    this.tcpPort = tcp?.port ?? null;
-    this.#packets = packets;
+    this.#underlay = built.underlay;
+    this.tcpPort = built.tcpPort;
+    this.#packets = built.packets;
     this.stack = stack;
     this.control = control;
     this.#mode = opts.mode ?? "userspace";
     this.#addresses = [...opts.addresses];
-    this.#suiteName = suiteName;
+    this.#suiteName = built.suiteName;
     this.logger = logger;
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
     this.#extraMetrics = opts.metrics ?? (() => ({}));
@@ -445,6 +394,10 @@ export class Agent {
     const own = opts.addresses.map((a) => Cidr.parse(a));
     const ipv4 = own.find((c) => c.family === 4);
     const ipv6 = own.find((c) => c.family === 6);
+    const addresses = {
+      ipv4: ipv4 && formatAddress(ipv4.address),
+      ipv6: ipv6 && formatAddress(ipv6.address),
+    };
     let suite: CryptoSuite & { name: string } = selectSuite(opts.crypto);
     const mtu = opts.mtu ?? 1420;
     const mode = opts.mode ?? "userspace";
@@ -456,215 +409,109 @@ export class Agent {
       cores: navigator.hardwareConcurrency,
     });
     if (cryptoWorkers > 0 && sodiumSuite !== null) suite = sodiumSuite;
-    let stack: UserspaceStack | null = null;
-    let packets = opts.packets;
-    const underlay = opts.underlay ?? (Deno.build.os === "linux" ? "linux" : "deno");
     const table = opts.table ?? "auto";
-    if (table !== "auto" && table !== "off" && (mode !== "tun" || packets)) {
+    if (table !== "auto" && table !== "off" && (mode !== "tun" || opts.packets)) {
       throw new Error(
         `a routing table (${table}) needs tun mode: there are no routes without a TUN`,
       );
     }
-    const fwMark = opts.fwMark ?? 0;
-    if (fwMark !== 0 && (underlay !== "linux" || opts.transport)) {
-      throw new Error("fwmark needs the linux underlay (SO_MARK on its socket)");
-    }
-    if (underlay === "linux") raiseFileLimitOnce(logger);
+    const plan = planUnderlay(opts);
+    // Checked, nothing opened yet. From here each part is pushed as it is made, and a failure
+    // closes them all, last first; on success the agent takes them over.
+    await using stack = new AsyncDisposableStack();
+    const closer = (part: { close(): Promise<void> | void }) =>
+      closeQuietly(part, (e) => logger.warn("a part did not close", { error: String(e) }));
+    // The drivers and the crypto batch, until the device takes them over. Parts handed in
+    // belong to the agent from the start, like the ones it opens.
+    const drivers = stack.use(new AsyncDisposableStack());
+    if (opts.transport) drivers.defer(closer(opts.transport));
+    if (opts.packets) drivers.defer(closer(opts.packets));
+    if (plan.kind === "linux") raiseFileLimitOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
-    // A stack's errors (its datagram listeners' exceptions, packets the device refused) are
-    // counted (weft_listener_errors_total, drops); the first is logged with its cause, the rest
-    // would only repeat it, as often as a peer's traffic makes them.
-    const firstOnly = (event: string) => {
-      let said = false;
-      return (e: unknown) => {
-        if (said) return;
-        said = true;
-        logger.error(event, { error: e instanceof Error ? e.stack ?? e.message : String(e) });
-      };
-    };
     const trace = latencyTraceFromEnv();
-    const poller = underlay === "linux"
-      ? new Poller({
-        onError,
-        onPoll: trace?.onPoll,
-        lingerMs: pollLingerMs(),
-      })
+    const poller = plan.kind === "linux"
+      ? new Poller({ onError, onPoll: trace?.onPoll, lingerMs: pollLingerMs() })
       : undefined;
-    if (!packets) {
-      if (mode === "userspace") {
-        stack = new UserspaceStack({
-          ipv4: ipv4 && formatAddress(ipv4.address),
-          ipv6: ipv6 && formatAddress(ipv6.address),
-          mtu,
-          onError: firstOnly("userspace stack error"),
-        });
-        packets = stack;
-      } else {
-        try {
-          packets = await openTunDevice({
-            name: opts.interfaceName ?? "weft0",
-            mtu,
-            poller,
-            onError,
-            logger,
-            addresses: opts.addresses,
-            routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
-            table,
-          });
-          if (trace) packets = trace.wrapPackets(packets);
-        } catch (e) {
-          // A transport handed in belongs to the agent from here on, like the one it opens.
-          await opts.transport?.close();
-          throw e;
-        }
-      }
-    }
-    let split: SplitDevice | null = null;
-    if (opts.control) {
-      split = new SplitDevice(
-        packets,
-        {
-          ipv4: ipv4 && formatAddress(ipv4.address),
-          ipv6: ipv6 && formatAddress(ipv6.address),
-        },
-        // The service layer (lib/services) shares the control stack, on its own port.
-        [CONTROL_PORT, SERVICES_PORT],
-        firstOnly("control stack error"),
-      );
-      packets = split;
-    }
-    let transport: Transport;
-    let tcp: TcpTransport | null = null;
-    let udp: Transport | null = null;
-    try {
-      const port = opts.listenPort ?? 51820;
-      const openUdp = async (p: number, hostname: string | undefined): Promise<Transport> => {
-        const udp = underlay === "linux"
-          ? await LinuxUdpTransport.open({ port: p, hostname, poller, onError, fwMark })
-          : await DenoUdpTransport.open({ port: p, hostname });
-        return trace ? trace.wrapTransport(udp) : udp;
-      };
-      const tcpPort = checkTcpPort(opts.tcpPort);
-      if (tcpPort === 0) {
-        transport = opts.transport ?? await openUdp(port, opts.listenHost);
-        udp = transport;
-      } else {
-        const dual = await openDual(opts.transport, openUdp, {
-          port,
-          hostname: opts.listenHost,
-          tcpPort,
-          onError,
-        });
-        tcp = dual.tcp as TcpTransport;
-        udp = dual.udp;
-        transport = dual;
-      }
-    } catch (e) {
-      await packets.close();
-      throw e;
-    }
-    if (opts.wrapTransport) {
-      try {
-        transport = opts.wrapTransport(transport);
-      } catch (e) {
-        await Promise.allSettled([transport.close(), packets.close()]);
-        throw e;
-      }
-    }
-    // Counted on every occurrence (status, metrics); logged the first time for each source, as
-    // a broken backend or listener fails for every packet or event after that.
-    const reported = new Set<DeviceErrorSource>();
-    let cryptoBatch: Awaited<ReturnType<typeof startCryptoWorkers>>;
-    try {
-      cryptoBatch = await startCryptoWorkers(
-        cryptoWorkers,
-        mtu,
+    const side = await openPacketSide({
+      given: opts.packets,
+      mode,
+      mtu,
+      own: addresses,
+      tun: {
+        name: opts.interfaceName ?? "weft0",
+        poller,
+        onError,
         logger,
-        typeof opts.cryptoWorkers === "number",
-      );
-    } catch (e) {
-      await Promise.allSettled([transport.close(), packets.close()]);
-      throw e;
-    }
-    let device: Device;
-    try {
-      device = new Device({
-        privateKey: opts.privateKey,
-        suite,
-        transport,
-        packets,
-        timers: opts.timers,
-        underLoadThreshold: opts.underLoadThreshold,
-        onForeignDatagram: opts.onForeignDatagram,
-        filter: opts.filter,
-        cryptoBatch: cryptoBatch ?? undefined,
-        onError: (source, error) => {
-          if (reported.has(source)) return;
-          reported.add(source);
-          logger.error(
-            source === "crypto"
-              ? "crypto backend failed: packets are dropped and counted as crypto-error"
-              : "a device event listener failed; later failures are only counted",
-            { backend: suite.name, error: String(error) },
-          );
-        },
-      });
-    } catch (e) {
-      cryptoBatch?.close();
-      await Promise.allSettled([transport.close(), packets.close()]);
-      throw e;
-    }
-    try {
-      for (const p of opts.peers ?? []) device.setPeer(p);
-    } catch (e) {
-      await device.close();
-      throw e;
-    }
-    let agent: Agent;
-    try {
-      agent = new Agent(
-        device,
-        packets,
-        stack,
-        split?.control ?? null,
-        opts,
-        suite.name,
-        logger,
-        tcp,
-        udp,
-      );
-    } catch (e) {
-      // A collaborator's factory (the probe) threw: nothing runs yet but the device.
-      await device.close();
-      throw e;
-    }
+        addresses: opts.addresses,
+        routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
+        table,
+      },
+      control: opts.control,
+      wrapTun: trace ? (tun) => trace.wrapPackets(tun) : undefined,
+      logger,
+    });
+    const packets = side.packets;
+    drivers.defer(closer(packets));
+    const underlay = await openUnderlay(plan, {
+      given: opts.transport,
+      poller,
+      onError,
+      wrapUdp: trace ? (udp) => trace.wrapTransport(udp) : undefined,
+      wrap: opts.wrapTransport,
+    });
+    const transport = underlay.transport;
+    drivers.defer(closer(transport));
+    const cryptoBatch = await startCryptoWorkers(
+      cryptoWorkers,
+      mtu,
+      logger,
+      typeof opts.cryptoWorkers === "number",
+    );
+    if (cryptoBatch) drivers.defer(() => cryptoBatch.close());
+    const device = new Device({
+      privateKey: opts.privateKey,
+      suite,
+      transport,
+      packets,
+      timers: opts.timers,
+      underLoadThreshold: opts.underLoadThreshold,
+      onForeignDatagram: opts.onForeignDatagram,
+      filter: opts.filter,
+      cryptoBatch: cryptoBatch ?? undefined,
+      onError: deviceErrorLog(logger, suite.name),
+    });
+    // The device closes its drivers and the crypto batch from here on (once: a wrapper's close
+    // need not be idempotent); the stack those closers were on is dropped.
+    drivers.move();
+    stack.defer(closer(device));
+    for (const p of opts.peers ?? []) device.setPeer(p);
+    // A collaborator's factory (the probe) may throw here: nothing runs yet but the device.
+    const agent = new Agent(opts, {
+      device,
+      packets,
+      stack: side.userspace,
+      control: side.control,
+      underlay: underlay.base,
+      tcpPort: underlay.tcpPort,
+      suiteName: suite.name,
+      logger,
+    });
+    stack.defer(() => agent.#stopHealth());
     device.onEvent((e) => agent.#logEvent(e));
     device.start();
-    agent.#syncHealth();
-    agent.health.start();
-    agent.#reconcile = setInterval(() => agent.#syncHealth(), 1000);
-    agent.health.subscribe((e) => {
-      const fields = {
-        peer: e.peer,
-        name: agent.#describe(e.peer).name,
-        from: e.from,
-        reason: e.reason,
-      };
-      if (e.to === "up") logger.info(`peer ${e.to}`, fields);
-      else logger.warn(`peer ${e.to}`, fields);
-    });
+    agent.#startHealth();
     const uapi = opts.uapi ?? mode === "tun";
     if (uapi) {
       try {
-        agent.#uapi = await serveUapi(device, packets.name, {
-          dir: typeof uapi === "string" ? uapi : undefined,
-          logger,
-          fwmark: fwMark,
-          stats: agent.listenerStats.uapi = newListenerStats(),
-        });
+        stack.defer(closer(
+          await serveUapi(device, packets.name, {
+            dir: typeof uapi === "string" ? uapi : undefined,
+            logger,
+            fwmark: plan.fwMark,
+            stats: agent.listenerStats.uapi = newListenerStats(),
+          }),
+        ));
       } catch (e) {
-        // The health timers and the prober run by now: close() stops them with the device.
-        await agent.close();
         throw new Error(
           `the UAPI socket did not start: ${e instanceof Error ? e.message : String(e)}`,
           { cause: e },
@@ -674,15 +521,42 @@ export class Agent {
     logger.info("agent started", {
       publicKey: device.publicKey,
       listenPort: device.listenPort,
-      ...(tcp ? { tcpPort: tcp.port } : {}),
+      ...(underlay.tcpPort !== null ? { tcpPort: underlay.tcpPort } : {}),
       mode,
-      underlay,
+      underlay: plan.kind,
       crypto: suite.name,
       cryptoWorkers,
       addresses: opts.addresses.join(","),
       peers: device.peers().length,
     });
+    agent.#owned = stack.move();
     return agent;
+  }
+
+  /** Starts the health tracker and keeps it (and the prober) in step with the peers. */
+  #startHealth(): void {
+    this.#syncHealth();
+    this.health.start();
+    this.#reconcile = setInterval(() => this.#syncHealth(), 1000);
+    this.health.subscribe((e) => {
+      const fields = {
+        peer: e.peer,
+        name: this.#describe(e.peer).name,
+        from: e.from,
+        reason: e.reason,
+      };
+      if (e.to === "up") this.logger.info(`peer ${e.to}`, fields);
+      else this.logger.warn(`peer ${e.to}`, fields);
+    });
+  }
+
+  /** Stops the health timers and the prober; idempotent. */
+  async #stopHealth(): Promise<void> {
+    if (this.#healthStopped) return;
+    this.#healthStopped = true;
+    clearInterval(this.#reconcile);
+    this.health.close();
+    await this.#prober?.stop();
   }
 
   #logEvent(e: DeviceEvent): void {
@@ -696,7 +570,7 @@ export class Agent {
 
   /** The TCP side's counters (connections, frames, drops), or null without TCP. */
   tcpStats(): TcpStats | null {
-    return this.#tcp?.stats ?? null;
+    return tcpSide(this.#underlay.driverStats?.())?.counters ?? null;
   }
 
   /** The agent's overlay addresses with prefix lengths. */
@@ -718,7 +592,10 @@ export class Agent {
       describe: (key) => this.#describe(key),
       health: (key) => this.health.get(key),
       extra: () => {
-        const offloads = this.#offloads();
+        const offloads = offloadsOf(
+          udpSide(this.#underlay.driverStats?.()),
+          this.#packets.driverStats?.() ?? null,
+        );
         return { ...(offloads ? { offloads } : {}), ...this.#extraStatus() };
       },
       extraPeer: this.#extraPeer,
@@ -728,6 +605,9 @@ export class Agent {
   /** The figures `/metrics` renders. */
   metrics(): MetricsSnapshot {
     const st = this.device.stats;
+    const underlay = this.#underlay.driverStats?.();
+    const tcp = tcpSide(underlay);
+    const udp = udpSide(underlay);
     return {
       version: VERSION,
       crypto: this.#suiteName,
@@ -761,9 +641,9 @@ export class Agent {
         ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
       },
       listeners: this.listenerStats,
-      ...(this.#tcp ? { tcp: this.#tcp.stats } : {}),
-      ...(this.#udp ? { udp: this.#udp } : {}),
-      ...tunMetricsOf(this.#packets instanceof SplitDevice ? this.#packets.inner : this.#packets),
+      ...(tcp ? { tcp: tcp.counters } : {}),
+      ...(udp ? { udp: udp.counters } : {}),
+      ...tunMetricsOf(this.#packets.driverStats?.() ?? null),
       ...this.#extraMetrics(),
     };
   }
@@ -804,45 +684,9 @@ export class Agent {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#reconcile);
-    this.health.close();
-    await this.#prober?.stop();
-    await this.#uapi?.close();
-    await this.device.close();
+    // The health timers first, as they read the device; then the UAPI server and the device.
+    await this.#stopHealth();
+    await this.#owned.disposeAsync();
     this.logger.info("agent stopped", {});
   }
-}
-
-/** The counters of a UDP transport of weft's drivers (they all have `stats`), else null. */
-function udpStatsOf(t: Transport | null): UdpMetrics | null {
-  const stats = (t as { stats?: unknown } | null)?.stats;
-  return typeof stats === "object" && stats !== null && "datagramsIn" in stats
-    ? stats as UdpMetrics
-    : null;
-}
-
-/**
- * What the kernel granted the data path: the TUN's offloads (a device with `offloadNames`, as
- * LinuxTun) and UDP GSO/GRO (a transport with `gso`/`gro`, as LinuxUdpTransport); read at each
- * status, since a refused GSO send turns GSO off. Undefined for devices without offloads.
- */
-function offloadsOf(udp: Transport | null, packets: PacketDevice): () => NodeStatus["offloads"] {
-  const tun = packets as { offloadNames?: unknown };
-  const u = udp as { gso?: unknown; gro?: unknown } | null;
-  const names = Array.isArray(tun.offloadNames) ? tun.offloadNames as string[] : null;
-  const udpKnown = typeof u?.gso === "boolean";
-  if (names === null && !udpKnown) return () => undefined;
-  return () => ({
-    tun: names ?? [],
-    udpGso: u?.gso === true,
-    udpGro: u?.gro === true,
-  });
-}
-
-/** A TUN's figures (a device with `stats` and `offloadStats`, as LinuxTun), else nothing. */
-function tunMetricsOf(packets: PacketDevice): { tun?: TunMetrics } {
-  const t = packets as { stats?: unknown; offloadStats?: TunMetrics["offload"] | null };
-  if (!("offloadStats" in t) || typeof t.stats !== "object" || t.stats === null) return {};
-  const offload = t.offloadStats;
-  return { tun: { ...(t.stats as Omit<TunMetrics, "offload">), ...(offload ? { offload } : {}) } };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Agent, type AgentOptions, type AgentParts } from "./agent.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
-import type { Transport } from "../io/driver.ts";
+import type { PacketDevice, Transport } from "../io/driver.ts";
 import { nullLogger } from "../log/logger.ts";
 import { newTcpStats } from "../../drivers/stats.ts";
 import { renderMetrics } from "../status/metrics.ts";
@@ -374,4 +374,41 @@ Deno.test("agent: TCP beside a given transport, on its port's number", async () 
   } finally {
     await agent.close();
   }
+});
+
+Deno.test("agent: a late failure (the UAPI socket) closes the transport and the packet device", async () => {
+  const net = new MemoryNetwork();
+  const transport = net.bind("192.0.2.1", 51820);
+  let packetsClosed = 0;
+  const packets: PacketDevice = {
+    name: "late0",
+    mtu: 1420,
+    start: () => {},
+    write: () => {},
+    close: () => {
+      packetsClosed++;
+      return Promise.resolve();
+    },
+  };
+  // A file where the UAPI directory should be: the socket cannot be made, after everything else.
+  const notADir = await Deno.makeTempFile();
+  try {
+    await assert.rejects(
+      Agent.start({
+        privateKey: generateKeyPair().privateKey,
+        addresses: ["10.77.0.1/24"],
+        transport,
+        packets,
+        uapi: notADir,
+        logger: nullLogger,
+      }),
+      /the UAPI socket did not start/,
+    );
+  } finally {
+    await Deno.remove(notADir);
+  }
+  assert.equal(transport.closed, true);
+  assert.equal(packetsClosed, 1);
+  // Its address is free again.
+  net.bind("192.0.2.1", 51820);
 });

@@ -14,6 +14,14 @@
  * @module
  */
 
+import type {
+  PacketDeviceStats,
+  TcpStats,
+  TransportStats,
+  TunOffloadStats,
+  UdpOffloadStats,
+} from "./stats.ts";
+
 /**
  * An underlay address. Transports intern endpoints: the same address and port is always the same
  * object, so the device can detect roaming with `!==` and no allocation per packet.
@@ -86,6 +94,11 @@ export interface PacketDevice {
   reserve?(max: number): Uint8Array | null;
   /** Delivers the first `length` bytes of the buffer just reserved, as `write` would. */
   commit?(length: number): void;
+  /**
+   * Optional: the device's counters and offloads, by its kind, read at each scrape (status,
+   * metrics); null from a wrapper around a device that keeps none.
+   */
+  driverStats?(): PacketDriverStats | null;
   /** Stops reading and releases the device; idempotent. */
   close(): Promise<void>;
 }
@@ -126,6 +139,57 @@ export interface Transport {
    * into an interned endpoint; throws on bad input.
    */
   endpoint(text: string): Endpoint;
+  /** Optional: the transport's counters and offloads, by its kind, read at each scrape. */
+  driverStats?(): TransportDriverStats;
   /** Stops reading and closes the socket; idempotent. */
   close(): Promise<void>;
 }
+
+/** What a UDP transport reports: its live counters, and its offloads where it can have any. */
+export interface UdpDriverStats {
+  /** A UDP socket. */
+  readonly kind: "udp";
+  /** The counters themselves (not a copy), with the GSO/GRO ones where the socket keeps them. */
+  readonly counters: TransportStats & Partial<UdpOffloadStats>;
+  /**
+   * UDP GSO and GRO as the socket has them now (a refused GSO send turns GSO off); null for a
+   * transport without offloads (Deno's, Node's).
+   */
+  readonly offloads: { readonly gso: boolean; readonly gro: boolean } | null;
+}
+
+/** What a TCP transport reports: its live counters. */
+export interface TcpDriverStats {
+  /** Framed streams. */
+  readonly kind: "tcp";
+  /** The counters themselves (not a copy). */
+  readonly counters: TcpStats;
+}
+
+/** What a transport made of UDP and TCP reports: each side's report, null where it has none. */
+export interface DualDriverStats {
+  /** UDP and TCP on one port number. */
+  readonly kind: "udp+tcp";
+  /** The UDP side's. */
+  readonly udp: TransportDriverStats | null;
+  /** The TCP side's. */
+  readonly tcp: TransportDriverStats | null;
+}
+
+/** A transport's report, by the kind of driver. */
+export type TransportDriverStats = UdpDriverStats | TcpDriverStats | DualDriverStats;
+
+/** What a TUN reports: its live counters and the offloads the kernel granted. */
+export interface TunDriverStats {
+  /** A TUN interface. */
+  readonly kind: "tun";
+  /** The counters themselves (not a copy). */
+  readonly counters: PacketDeviceStats;
+  /** The offloads in force by name (`csum`, `tso4`, ...); empty on the plain path. */
+  readonly offloads: readonly string[];
+  /** The offload paths' counters, null on the plain path. */
+  readonly offload: TunOffloadStats | null;
+}
+
+/** A packet device's report, by the kind of driver (a TUN is the one kind that reports). */
+export type PacketDriverStats = TunDriverStats;
