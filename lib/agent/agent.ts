@@ -34,7 +34,18 @@ import { openTunDevice } from "./tun_mode.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
-import type { MetricsSnapshot, TunMetrics, UdpMetrics } from "../status/metrics.ts";
+import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
+import { agentEventsCollector, agentInfoCollector } from "./metrics.ts";
+import { deviceDropsCollector, devicePeersCollector } from "../device/metrics.ts";
+import { healthCollector } from "../health/metrics.ts";
+import { listenersCollector } from "../net/listener_metrics.ts";
+import {
+  tcpCollector,
+  tunCollector,
+  type TunMetrics,
+  udpCollector,
+  type UdpMetrics,
+} from "../io/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
@@ -155,8 +166,11 @@ export interface AgentOptions {
   probe?: ((parts: AgentParts) => ProbeFn) | null;
   /** Decides which plaintext packets leave and enter the tunnel (a network policy). */
   filter?: PacketFilter;
-  /** Figures for `/metrics` that layers above the agent own (DNS, policy, join drops). */
-  metrics?: () => ExtraMetrics;
+  /**
+   * Collectors for `/metrics` that layers above the agent own (DNS, policy, join drops),
+   * registered after the agent's own; more can be registered later on {@linkcode Agent.metrics}.
+   */
+  collectors?: readonly Collector[];
   /** Node fields for `/status` that layers above the agent own (the policy). */
   status?: () => Partial<NodeStatus>;
   /** Peer fields for `/status` that layers above the agent own (a mesh peer's path). */
@@ -189,12 +203,6 @@ export interface AgentParts {
   /** The control-port stack, with `control: true`. */
   readonly control: UserspaceStack | null;
 }
-
-/** The `/metrics` figures that the agent's owner fills in. */
-export type ExtraMetrics = Pick<
-  MetricsSnapshot,
-  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp" | "services"
->;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
@@ -326,11 +334,10 @@ export class Agent {
   /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
   readonly tcpPort: number | null;
   readonly #tcp: TcpTransport | null;
-  /** The UDP socket's counters (a driver's own stats object, read at each scrape). */
-  readonly #udp: UdpMetrics | null;
+  /** What `/metrics` shows: the agent's collectors, then its owner's; register more here. */
+  readonly metrics: MetricsRegistry = new MetricsRegistry();
   readonly #offloads: () => NodeStatus["offloads"];
   readonly #identity: NodeIdentity;
-  readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
   readonly #extraPeer: ((publicKey: string) => Partial<PeerStatus>) | undefined;
   #prober: HealthProber | null = null;
@@ -362,7 +369,6 @@ export class Agent {
   ) {
     this.device = device;
     this.#tcp = tcp;
-    this.#udp = udpStatsOf(udp);
     this.#offloads = offloadsOf(udp, packets instanceof SplitDevice ? packets.inner : packets);
     this.tcpPort = tcp?.port ?? null;
     this.#packets = packets;
@@ -373,7 +379,6 @@ export class Agent {
     this.#suiteName = suiteName;
     this.logger = logger;
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
-    this.#extraMetrics = opts.metrics ?? (() => ({}));
     this.#extraStatus = opts.status ?? (() => ({}));
     this.#extraPeer = opts.peerStatus;
     this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
@@ -400,6 +405,44 @@ export class Agent {
     } else {
       this.#probe = opts.probe?.({ device, stack, control }) ?? null;
     }
+    this.#registerCollectors(udp, opts.collectors ?? []);
+  }
+
+  // The agent's own /metrics families (device, health, listeners, transports), then the owner's.
+  #registerCollectors(udp: Transport | null, extra: readonly Collector[]): void {
+    const device = this.device;
+    const nameOf = (key: string) => this.#describe(key).name;
+    const agent = {
+      version: VERSION,
+      crypto: this.#suiteName,
+      uptimeSeconds: () => (Date.now() - this.#startedAt) / 1000,
+      handshakes: () => ({
+        completed: this.#handshakeEvents,
+        failed: this.#failedHandshakes + device.stats.drops["handshake-invalid"],
+        received: device.stats.handshakesReceived,
+      }),
+      listenerErrors: () => ({
+        device: device.stats.listenerErrors,
+        health: this.health.listenerErrors,
+        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
+        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
+      }),
+    };
+    const m = this.metrics;
+    m.register(agentInfoCollector(agent));
+    m.register(devicePeersCollector(device, nameOf));
+    m.register(
+      healthCollector(this.health, () => device.peers().map((p) => p.publicKeyText), nameOf),
+    );
+    m.register(agentEventsCollector(agent));
+    m.register(deviceDropsCollector(device));
+    m.register(listenersCollector(this.listenerStats));
+    if (this.#tcp) m.register(tcpCollector(this.#tcp.stats));
+    const udpStats = udpStatsOf(udp);
+    if (udpStats) m.register(udpCollector(udpStats));
+    const tun = tunOf(this.#packets instanceof SplitDevice ? this.#packets.inner : this.#packets);
+    if (tun) m.register(tunCollector(tun));
+    for (const c of extra) m.register(c);
   }
 
   // Keeps the health tracker and the prober in step with the device's peers. Runs every
@@ -725,49 +768,6 @@ export class Agent {
     });
   }
 
-  /** The figures `/metrics` renders. */
-  metrics(): MetricsSnapshot {
-    const st = this.device.stats;
-    return {
-      version: VERSION,
-      crypto: this.#suiteName,
-      uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
-      peers: this.device.peers().map((p) => {
-        const h = this.health.get(p.publicKeyText);
-        return {
-          publicKey: p.publicKeyText,
-          name: this.#describe(p.publicKeyText).name,
-          rxBytes: p.counters.rxBytes,
-          txBytes: p.counters.txBytes,
-          rxPackets: p.counters.rxPackets,
-          txPackets: p.counters.txPackets,
-          lastHandshakeUnixMs: p.lastHandshakeUnixMs,
-          health: h?.state,
-          rttMs: h?.rttMs.avg ?? null,
-          loss: h?.loss ?? null,
-          probeRtt: h?.rttHistogram,
-        };
-      }),
-      handshakes: {
-        completed: this.#handshakeEvents,
-        failed: this.#failedHandshakes + st.drops["handshake-invalid"],
-        received: st.handshakesReceived,
-      },
-      drops: st.drops,
-      listenerErrors: {
-        device: st.listenerErrors,
-        health: this.health.listenerErrors,
-        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
-        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
-      },
-      listeners: this.listenerStats,
-      ...(this.#tcp ? { tcp: this.#tcp.stats } : {}),
-      ...(this.#udp ? { udp: this.#udp } : {}),
-      ...tunMetricsOf(this.#packets instanceof SplitDevice ? this.#packets.inner : this.#packets),
-      ...this.#extraMetrics(),
-    };
-  }
-
   #needStack(): UserspaceStack {
     if (!this.stack) throw new Error("this needs userspace mode (--userspace)");
     return this.stack;
@@ -839,10 +839,16 @@ function offloadsOf(udp: Transport | null, packets: PacketDevice): () => NodeSta
   });
 }
 
-/** A TUN's figures (a device with `stats` and `offloadStats`, as LinuxTun), else nothing. */
-function tunMetricsOf(packets: PacketDevice): { tun?: TunMetrics } {
+/**
+ * A TUN's figures, read at each scrape (a device with `stats` and `offloadStats`, as LinuxTun),
+ * else null.
+ */
+function tunOf(packets: PacketDevice): (() => TunMetrics) | null {
   const t = packets as { stats?: unknown; offloadStats?: TunMetrics["offload"] | null };
-  if (!("offloadStats" in t) || typeof t.stats !== "object" || t.stats === null) return {};
-  const offload = t.offloadStats;
-  return { tun: { ...(t.stats as Omit<TunMetrics, "offload">), ...(offload ? { offload } : {}) } };
+  if (!("offloadStats" in t) || typeof t.stats !== "object" || t.stats === null) return null;
+  const stats = t.stats as Omit<TunMetrics, "offload">;
+  return () => {
+    const offload = t.offloadStats;
+    return { ...stats, ...(offload ? { offload } : {}) };
+  };
 }

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { Agent, type ControlledAgent, type ExtraMetrics } from "../agent/agent.ts";
+import { Agent, type ControlledAgent } from "../agent/agent.ts";
 import type { DirLock } from "../config/dir_lock.ts";
 import { selectSuite } from "../crypto/select.ts";
 import type { DnsServer } from "../dns/server.ts";
@@ -77,6 +77,14 @@ import {
 import { MeshServices, type ServicesOptions } from "../services/mesh_services.ts";
 import { servicesStatus } from "../services/service_status.ts";
 import { leaseMetrics } from "../services/lease_metrics.ts";
+import type { Collector } from "../metrics/registry.ts";
+import { dnsCollector } from "../dns/metrics.ts";
+import { leaderCollector } from "./leader_metrics.ts";
+import { pathsCollector } from "../nat/metrics.ts";
+import { relayCollector } from "../relay/metrics.ts";
+import { servicesCollector } from "../services/metrics.ts";
+import { leaseCollector } from "../services/lease_collector.ts";
+import { policyCollector } from "../policy/metrics.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishOptions, PublishResult } from "../services/pubsub.ts";
 import type { SubscribeOptions, Subscription } from "../services/subscription.ts";
@@ -146,34 +154,31 @@ interface MeshParts {
   core: LeaderCore | null;
 }
 
-/** The figures `/metrics` shows of the mesh's own parts. */
-function meshMetrics(policy: PolicyRuntime, late: LateParts): ExtraMetrics {
-  const dns = late.dns?.stats;
-  // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
-  const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
-  const joinDrops = late.joins?.drops();
-  const memberRefusals = late.leader?.refusals();
-  const routes = late.routes;
-  const paths = late.paths?.metrics(routes ? (key) => routes.state(key) : undefined);
-  const relay = routes?.metrics();
-  return {
-    policyDrops: policy.drops(),
-    ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
-    ...(joinDrops ? { joinDrops } : {}),
-    ...(memberRefusals ? { memberRefusals } : {}),
-    ...(paths ? { paths } : {}),
-    ...(relay ? { relay } : {}),
-    ...(late.services ? { services: late.services.metrics() } : {}),
-    ...(late.leases
-      ? {
-        leases: leaseMetrics(
+/** The `/metrics` collectors of the mesh's own parts; the late ones read nothing until they run. */
+function meshCollectors(policy: PolicyRuntime, late: LateParts): Collector[] {
+  return [
+    dnsCollector(() => late.dns?.stats),
+    leaderCollector({
+      joinDrops: () => late.joins?.drops(),
+      memberRefusals: () => late.leader?.refusals(),
+    }),
+    pathsCollector(() => {
+      const routes = late.routes;
+      return late.paths?.metrics(routes ? (key) => routes.state(key) : undefined);
+    }),
+    relayCollector(() => late.routes?.metrics()),
+    servicesCollector(() => late.services?.metrics()),
+    leaseCollector(() =>
+      late.leases
+        ? leaseMetrics(
           late.leases.stats(),
           late.services?.list().map((s) => s.name) ?? [],
           late.leases.leaders(),
-        ),
-      }
-      : {}),
-  };
+        )
+        : undefined
+    ),
+    policyCollector(() => policy.drops()),
+  ];
 }
 
 /** The `services` field of `/status`, once the service layer runs. */
@@ -321,7 +326,7 @@ export class MeshAgent {
         return (address) => c.prober.probe(address, 2000);
       },
       filter: policy.deviceFilter,
-      metrics: () => meshMetrics(policy, late),
+      collectors: meshCollectors(policy, late),
       status: () => ({ ...policy.status(), ...meshServicesStatus(late) }),
       peerStatus: (key) => ({
         ...late.paths?.peerStatus(key),

@@ -24,7 +24,7 @@ import { isIpEndpoint } from "../net/resolve.ts";
 import type { RelayClient } from "../relay/client.ts";
 import { isRelayEndpoint } from "../relay/endpoint.ts";
 import type { RelayServerStats } from "../relay/server.ts";
-import type { RelayMetrics } from "../status/metrics.ts";
+import type { RelayMetrics } from "../relay/metrics.ts";
 import type { PeerStatus } from "../status/status.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { MeshPaths } from "./nat_paths.ts";
