@@ -6,6 +6,7 @@ import type { Transport } from "../io/driver.ts";
 import { nullLogger } from "../log/logger.ts";
 import { newTcpStats } from "../../drivers/stats.ts";
 import { policyCollector } from "../policy/metrics.ts";
+import { counter, gauge } from "../metrics/registry.ts";
 import { tcpCollector } from "../io/metrics.ts";
 import { relayCollector } from "../relay/metrics.ts";
 import { parsePrometheus, promByLabel, promValue } from "../../tests/fixtures/prom_parse.ts";
@@ -69,6 +70,30 @@ Deno.test("agent: identity, peer names, status and metrics come from the options
     const text = agents[0].metrics.render();
     assert.deepEqual(promByLabel(text, "weft_policy_drops_total", "rule"), { deny: 3 });
     assert.deepEqual(Object.keys(promByLabel(text, "weft_peer_rx_bytes_total", "name")), ["beta"]);
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: an embedder registers its own collector on agent.metrics, and removes it", async () => {
+  const agents = await pair();
+  try {
+    const jobs = counter("myapp_jobs_total", "Jobs run, by outcome.", ["outcome"]);
+    let ok = 0;
+    const off = agents[0].metrics.register((out) => out.sample(jobs, { outcome: "ok" }, ok));
+    ok = 3;
+    const text = agents[0].metrics.render();
+    assert.match(text, /^# TYPE myapp_jobs_total counter$/m);
+    assert.match(text, /^myapp_jobs_total\{outcome="ok"\} 3$/m);
+    assert.match(text, /^weft_build_info\{/m, "beside weft's own families");
+    // A family named like one of weft's is refused, not written twice.
+    const clash = agents[0].metrics.register((out) =>
+      out.sample(gauge("weft_uptime_seconds", "x"), {}, 1)
+    );
+    assert.throws(() => agents[0].metrics.render(), /declared twice/);
+    clash();
+    off();
+    assert.ok(!agents[0].metrics.render().includes("myapp_jobs_total"));
   } finally {
     await closeAll(agents);
   }
