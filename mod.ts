@@ -29,7 +29,6 @@ export { JIT_V8_FLAGS, JIT_V8_FLAGS_ARG } from "./lib/agent/jit.ts";
 export type {
   AgentParts,
   ControlledAgent,
-  ExtraMetrics,
   MeshDatagram,
   NodeIdentity,
   PeerIdentity,
@@ -226,11 +225,20 @@ export {
   type PeerHealth,
 } from "./lib/health/health.ts";
 export {
-  type MetricsSnapshot,
-  renderMetrics,
-  type ServiceCallSeries,
-  type ServiceMetrics,
-} from "./lib/status/metrics.ts";
+  type Collector,
+  counter,
+  gauge,
+  histogram,
+  type HistogramFigures,
+  type LabelValues,
+  MetricFamily,
+  METRICS_CONTENT_TYPE,
+  type MetricSink,
+  MetricsRegistry,
+  type MetricType,
+  sampleCounts,
+} from "./lib/metrics/registry.ts";
+export type { ServiceCallSeries, ServiceMetrics } from "./lib/services/metrics.ts";
 export { type DnsServer, type DnsServerOptions, serveDns } from "./lib/dns/server.ts";
 export { DnsZone, type ZoneSource } from "./lib/dns/zone.ts";
 export { MAX_POLICY_BYTES, parsePolicy, serializePolicy } from "./lib/policy/parse.ts";

@@ -28,7 +28,12 @@ import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
 import { type HealthOptions, HealthTracker } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
-import type { MetricsSnapshot } from "../status/metrics.ts";
+import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
+import { agentEventsCollector, agentInfoCollector } from "./metrics.ts";
+import { deviceDropsCollector, devicePeersCollector } from "../device/metrics.ts";
+import { healthCollector } from "../health/metrics.ts";
+import { listenersCollector } from "../net/listener_metrics.ts";
+import { tcpCollector, tunCollector, udpCollector } from "../io/metrics.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { openUnderlay, planUnderlay, raiseFileLimitOnce, type UnderlayKind } from "./underlay.ts";
 import { offloadsOf, tcpSide, tunMetricsOf, udpSide } from "./driver_figures.ts";
@@ -153,8 +158,11 @@ export interface AgentOptions {
   probe?: ((parts: AgentParts) => ProbeFn) | null;
   /** Decides which plaintext packets leave and enter the tunnel (a network policy). */
   filter?: PacketFilter;
-  /** Figures for `/metrics` that layers above the agent own (DNS, policy, join drops). */
-  metrics?: () => ExtraMetrics;
+  /**
+   * Collectors for `/metrics` that layers above the agent own (DNS, policy, join drops),
+   * registered after the agent's own; more can be registered later on {@linkcode Agent.metrics}.
+   */
+  collectors?: readonly Collector[];
   /** Node fields for `/status` that layers above the agent own (the policy). */
   status?: () => Partial<NodeStatus>;
   /** Peer fields for `/status` that layers above the agent own (a mesh peer's path). */
@@ -187,12 +195,6 @@ export interface AgentParts {
   /** The control-port stack, with `control: true`. */
   readonly control: UserspaceStack | null;
 }
-
-/** The `/metrics` figures that the agent's owner fills in. */
-export type ExtraMetrics = Pick<
-  MetricsSnapshot,
-  "dns" | "policyDrops" | "joinDrops" | "paths" | "relay" | "tcp" | "services"
->;
 
 /** How the agent names a peer in status, metrics and the dashboard. */
 export interface PeerIdentity {
@@ -287,8 +289,9 @@ export class Agent {
   readonly tcpPort: number | null;
   /** The underlay before any wrapping: its drivers report their counters and offloads. */
   readonly #underlay: Transport;
+  /** What `/metrics` shows: the agent's collectors, then its owner's; register more here. */
+  readonly metrics: MetricsRegistry = new MetricsRegistry();
   readonly #identity: NodeIdentity;
-  readonly #extraMetrics: () => ExtraMetrics;
   readonly #extraStatus: () => Partial<NodeStatus>;
   readonly #extraPeer: ((publicKey: string) => Partial<PeerStatus>) | undefined;
   #prober: HealthProber | null = null;
@@ -322,7 +325,6 @@ export class Agent {
     this.#suiteName = built.suiteName;
     this.logger = logger;
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
-    this.#extraMetrics = opts.metrics ?? (() => ({}));
     this.#extraStatus = opts.status ?? (() => ({}));
     this.#extraPeer = opts.peerStatus;
     this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
@@ -349,6 +351,49 @@ export class Agent {
     } else {
       this.#probe = opts.probe?.({ device, stack, control }) ?? null;
     }
+    this.#registerCollectors(opts.collectors ?? []);
+  }
+
+  // The agent's own /metrics families (device, health, listeners, transports), then the owner's.
+  #registerCollectors(extra: readonly Collector[]): void {
+    const device = this.device;
+    const nameOf = (key: string) => this.#describe(key).name;
+    const agent = {
+      version: VERSION,
+      crypto: this.#suiteName,
+      uptimeSeconds: () => (Date.now() - this.#startedAt) / 1000,
+      handshakes: () => ({
+        completed: this.#handshakeEvents,
+        failed: this.#failedHandshakes + device.stats.drops["handshake-invalid"],
+        received: device.stats.handshakesReceived,
+      }),
+      listenerErrors: () => ({
+        device: device.stats.listenerErrors,
+        health: this.health.listenerErrors,
+        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
+        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
+      }),
+    };
+    const m = this.metrics;
+    m.register(agentInfoCollector(agent));
+    m.register(devicePeersCollector(device, nameOf));
+    m.register(
+      healthCollector(this.health, () => device.peers().map((p) => p.publicKeyText), nameOf),
+    );
+    m.register(agentEventsCollector(agent));
+    m.register(deviceDropsCollector(device));
+    m.register(listenersCollector(this.listenerStats));
+    // The drivers' counters are live objects: taken once here, read at each scrape.
+    const underlay = this.#underlay.driverStats?.();
+    const tcp = tcpSide(underlay);
+    if (tcp) m.register(tcpCollector(tcp.counters));
+    const udp = udpSide(underlay);
+    if (udp) m.register(udpCollector(udp.counters));
+    const packets = this.#packets;
+    if (packets.driverStats?.()) {
+      m.register(tunCollector(() => tunMetricsOf(packets.driverStats?.() ?? null).tun));
+    }
+    for (const c of extra) m.register(c);
   }
 
   // Keeps the health tracker and the prober in step with the device's peers. Runs every
@@ -600,52 +645,6 @@ export class Agent {
       },
       extraPeer: this.#extraPeer,
     });
-  }
-
-  /** The figures `/metrics` renders. */
-  metrics(): MetricsSnapshot {
-    const st = this.device.stats;
-    const underlay = this.#underlay.driverStats?.();
-    const tcp = tcpSide(underlay);
-    const udp = udpSide(underlay);
-    return {
-      version: VERSION,
-      crypto: this.#suiteName,
-      uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
-      peers: this.device.peers().map((p) => {
-        const h = this.health.get(p.publicKeyText);
-        return {
-          publicKey: p.publicKeyText,
-          name: this.#describe(p.publicKeyText).name,
-          rxBytes: p.counters.rxBytes,
-          txBytes: p.counters.txBytes,
-          rxPackets: p.counters.rxPackets,
-          txPackets: p.counters.txPackets,
-          lastHandshakeUnixMs: p.lastHandshakeUnixMs,
-          health: h?.state,
-          rttMs: h?.rttMs.avg ?? null,
-          loss: h?.loss ?? null,
-          probeRtt: h?.rttHistogram,
-        };
-      }),
-      handshakes: {
-        completed: this.#handshakeEvents,
-        failed: this.#failedHandshakes + st.drops["handshake-invalid"],
-        received: st.handshakesReceived,
-      },
-      drops: st.drops,
-      listenerErrors: {
-        device: st.listenerErrors,
-        health: this.health.listenerErrors,
-        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
-        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
-      },
-      listeners: this.listenerStats,
-      ...(tcp ? { tcp: tcp.counters } : {}),
-      ...(udp ? { udp: udp.counters } : {}),
-      ...tunMetricsOf(this.#packets.driverStats?.() ?? null),
-      ...this.#extraMetrics(),
-    };
   }
 
   #needStack(): UserspaceStack {

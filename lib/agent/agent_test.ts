@@ -5,7 +5,11 @@ import { generateKeyPair } from "../crypto/keys.ts";
 import type { PacketDevice, Transport } from "../io/driver.ts";
 import { nullLogger } from "../log/logger.ts";
 import { newTcpStats } from "../../drivers/stats.ts";
-import { renderMetrics } from "../status/metrics.ts";
+import { policyCollector } from "../policy/metrics.ts";
+import { counter, gauge } from "../metrics/registry.ts";
+import { tcpCollector } from "../io/metrics.ts";
+import { relayCollector } from "../relay/metrics.ts";
+import { parsePrometheus, promByLabel, promValue } from "../../tests/fixtures/prom_parse.ts";
 
 /** Two userspace agents, 10.77.0.1 and .2, on a memory underlay; `extra` goes to the first. */
 async function pair(extra: Partial<AgentOptions> = {}): Promise<[Agent, Agent]> {
@@ -55,7 +59,7 @@ Deno.test("agent: identity, peer names, status and metrics come from the options
     status: () => ({
       policy: { version: 7, rules: 1, dropped: { outbound: 0, inbound: 0 }, droppedByRule: {} },
     }),
-    metrics: () => ({ policyDrops: { deny: 3 } }),
+    collectors: [policyCollector(() => ({ deny: 3 }))],
   });
   try {
     const st = agents[0].status();
@@ -63,9 +67,33 @@ Deno.test("agent: identity, peer names, status and metrics come from the options
     assert.equal(st.node.role, "leader");
     assert.equal(st.node.policy?.version, 7);
     assert.equal(st.peers[0].name, "beta");
-    const m = agents[0].metrics();
-    assert.deepEqual(m.policyDrops, { deny: 3 });
-    assert.equal(m.peers[0].name, "beta");
+    const text = agents[0].metrics.render();
+    assert.deepEqual(promByLabel(text, "weft_policy_drops_total", "rule"), { deny: 3 });
+    assert.deepEqual(Object.keys(promByLabel(text, "weft_peer_rx_bytes_total", "name")), ["beta"]);
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: an embedder registers its own collector on agent.metrics, and removes it", async () => {
+  const agents = await pair();
+  try {
+    const jobs = counter("myapp_jobs_total", "Jobs run, by outcome.", ["outcome"]);
+    let ok = 0;
+    const off = agents[0].metrics.register((out) => out.sample(jobs, { outcome: "ok" }, ok));
+    ok = 3;
+    const text = agents[0].metrics.render();
+    assert.match(text, /^# TYPE myapp_jobs_total counter$/m);
+    assert.match(text, /^myapp_jobs_total\{outcome="ok"\} 3$/m);
+    assert.match(text, /^weft_build_info\{/m, "beside weft's own families");
+    // A family named like one of weft's is refused, not written twice.
+    const clash = agents[0].metrics.register((out) =>
+      out.sample(gauge("weft_uptime_seconds", "x"), {}, 1)
+    );
+    assert.throws(() => agents[0].metrics.render(), /declared twice/);
+    clash();
+    off();
+    assert.ok(!agents[0].metrics.render().includes("myapp_jobs_total"));
   } finally {
     await closeAll(agents);
   }
@@ -85,17 +113,21 @@ Deno.test("agent: relay and TCP figures from the options reach /metrics; a TcpSt
   };
   const agents = await pair({
     // The driver's own counters object, passed straight in: the shapes must stay in step.
-    metrics: () => ({ tcp, relay: { client, fallbacks: { tcp: 1 }, routes: { tcp: 1 } } }),
+    collectors: [
+      tcpCollector(tcp),
+      relayCollector(() => ({ client, fallbacks: { tcp: 1 }, routes: { tcp: 1 } })),
+    ],
   });
   try {
-    const m = agents[0].metrics();
-    assert.equal(m.tcp, tcp);
-    assert.equal(m.relay?.client.sessions, 1);
-    const text = renderMetrics(m);
+    const text = agents[0].metrics.render();
+    assert.equal(promValue(parsePrometheus(text), "weft_relay_sessions", { role: "client" }), 1);
     assert.match(text, /^weft_tcp_accepts_total 2$/m);
     assert.match(text, /^weft_tcp_send_drops_total\{reason="queue-full"\} 1$/m);
     assert.match(text, /^weft_relay_client_packets_total\{dir="out"\} 3$/m);
     assert.match(text, /^weft_routes\{route="tcp"\} 1$/m);
+    // The collector reads the driver's object itself, at each scrape.
+    tcp.accepts = 5;
+    assert.match(agents[0].metrics.render(), /^weft_tcp_accepts_total 5$/m);
   } finally {
     await closeAll(agents);
   }
@@ -228,8 +260,10 @@ Deno.test('agent: tcpPort "same" listens on TCP on the UDP port\'s number; peers
     assert.equal(sb.dials, 1);
     assert.ok(sa.datagramsIn > 0 && sb.datagramsIn > 0);
     // Beside TCP, the UDP side's figures are the metrics' too.
-    assert.equal(typeof a.metrics().udp?.datagramsOut, "number");
-    assert.equal(a.metrics().tcp, sa);
+    const doc = parsePrometheus(a.metrics.render());
+    assert.equal(typeof promValue(doc, "weft_udp_datagrams_total", { dir: "out" }), "number");
+    assert.equal(promValue(doc, "weft_tcp_accepts_total"), sa.accepts);
+    assert.equal(promValue(doc, "weft_tcp_frames_total", { dir: "in" }), sa.datagramsIn);
   } finally {
     await closeAll(agents);
   }
@@ -249,7 +283,8 @@ Deno.test("agent: without tcpPort (or with 0) there is no TCP", async () => {
       assert.equal(agent.tcpPort, null);
       assert.equal(agent.tcpStats(), null);
       // The UDP socket's figures are in the metrics either way.
-      assert.equal(agent.metrics().udp?.datagramsIn, 0);
+      const doc = parsePrometheus(agent.metrics.render());
+      assert.equal(promValue(doc, "weft_udp_datagrams_total", { dir: "in" }), 0);
       // Nothing listens on TCP on the UDP port's number.
       const l = Deno.listen({ hostname: "127.0.0.1", port: agent.device.listenPort });
       l.close();

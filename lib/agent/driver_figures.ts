@@ -11,7 +11,7 @@ import type {
   UdpDriverStats,
 } from "../io/driver.ts";
 import type { NodeStatus } from "../status/status.ts";
-import type { TunMetrics } from "../status/metrics.ts";
+import type { TunMetrics } from "../io/metrics.ts";
 
 /** The UDP socket's report in an underlay's (itself, or a dual transport's UDP side), or null. */
 export function udpSide(r: TransportDriverStats | null | undefined): UdpDriverStats | null {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { Agent, type ControlledAgent, type ExtraMetrics } from "../agent/agent.ts";
+import { Agent, type ControlledAgent } from "../agent/agent.ts";
 import type { DirLock } from "../config/dir_lock.ts";
 import { selectSuite } from "../crypto/select.ts";
 import type { DnsServer } from "../dns/server.ts";
@@ -45,6 +45,14 @@ import { MemberIndex, MeshPeers } from "./peers/peers.ts";
 import type { StateDir } from "./state/state.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
 import type { Prober } from "./sync/protocol.ts";
+import type { Collector } from "../metrics/registry.ts";
+import { dnsCollector } from "../dns/metrics.ts";
+import { leaderCollector } from "./leader/metrics.ts";
+import { pathsCollector } from "../nat/metrics.ts";
+import { relayCollector } from "../relay/metrics.ts";
+import { servicesCollector } from "../services/metrics.ts";
+import { leaseCollector } from "../services/lease/collector.ts";
+import { policyCollector } from "../policy/metrics.ts";
 
 export { checkJoinToken, JoinError } from "./join/client.ts";
 export type { MeshOptions } from "./mesh_options.ts";
@@ -68,32 +76,39 @@ interface MeshShell {
   composed: MeshComposition;
 }
 
-/** The figures `/metrics` shows of the mesh's own parts. */
-function meshMetrics(policy: PolicyRuntime, c: MeshComposition): ExtraMetrics {
-  const dns = c.dns?.server?.stats;
-  // One series per (type, rcode) pair as the server counts them, so sum() counts each once.
-  const byTypeRcode = dns ? { ...dns.byTypeRcode } : undefined;
-  const leader = c.role.role === "leader" ? c.role : null;
-  const routes = c.nat?.routes;
-  const paths = c.nat?.paths.metrics(routes ? (key) => routes.state(key) : undefined);
-  const relay = routes?.metrics();
-  return {
-    policyDrops: policy.drops(),
-    ...(byTypeRcode ? { dns: { byTypeRcode } } : {}),
-    ...(leader ? { joinDrops: leader.joins.drops() } : {}),
-    ...(leader ? { memberRefusals: leader.service.refusals() } : {}),
-    ...(paths ? { paths } : {}),
-    ...(relay ? { relay } : {}),
-    services: c.services.metrics(),
-    // Outside ExtraMetrics' type, as memberRefusals: the agent passes every figure on.
-    ...{
-      leases: leaseMetrics(
-        c.leases.stats(),
-        c.services.list().map((s) => s.name),
-        c.leases.leaders(),
-      ),
-    },
+/**
+ * The `/metrics` collectors of the mesh's own parts, read at each scrape; before the parts are
+ * composed (the agent starts first) only the policy's figures exist.
+ */
+function meshCollectors(
+  policy: PolicyRuntime,
+  parts: () => MeshComposition | null,
+): Collector[] {
+  const leader = () => {
+    const role = parts()?.role;
+    return role?.role === "leader" ? role : undefined;
   };
+  return [
+    dnsCollector(() => parts()?.dns?.server?.stats),
+    leaderCollector({
+      joinDrops: () => leader()?.joins.drops(),
+      memberRefusals: () => leader()?.service.refusals(),
+    }),
+    pathsCollector(() => {
+      const nat = parts()?.nat;
+      const routes = nat?.routes;
+      return nat?.paths.metrics(routes ? (key) => routes.state(key) : undefined);
+    }),
+    relayCollector(() => parts()?.nat?.routes.metrics()),
+    servicesCollector(() => parts()?.services.metrics()),
+    leaseCollector(() => {
+      const c = parts();
+      return c
+        ? leaseMetrics(c.leases.stats(), c.services.list().map((s) => s.name), c.leases.leaders())
+        : undefined;
+    }),
+    policyCollector(() => policy.drops()),
+  ];
 }
 
 /** The `services` field of `/status`. */
@@ -246,7 +261,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         return (address) => c.prober.probe(address, 2000);
       },
       filter: policy.deviceFilter,
-      metrics: () => composed ? meshMetrics(policy, composed) : { policyDrops: policy.drops() },
+      collectors: meshCollectors(policy, () => composed),
       status: () => ({ ...policy.status(), ...(composed ? meshServicesStatus(composed) : {}) }),
       peerStatus: (key) => ({
         ...composed?.nat?.paths.peerStatus(key),

@@ -4,7 +4,6 @@
  * events reach each subscriber once.
  */
 import assert from "node:assert/strict";
-import { renderMetrics } from "../status/metrics.ts";
 import { ServiceError } from "../services/errors.ts";
 import type { Subscription } from "../services/subscription.ts";
 import type { MeshAgent } from "./mesh_agent.ts";
@@ -21,7 +20,7 @@ const hasPromtool = (() => {
 
 /** An agent's /metrics, parsed (and checked by promtool's linter where it is installed). */
 async function metricsOf(a: MeshAgent) {
-  const text = renderMetrics(a.agent.metrics());
+  const text = a.agent.metrics.render();
   if (hasPromtool) {
     const r = await promtoolCheck(text);
     assert.equal(r.code, 0, r.out);
@@ -127,12 +126,12 @@ Deno.test({
           n3.services.request("nope/x"),
           (e) => e instanceof ServiceError && e.code === "no-instance",
         );
-        const doc = renderMetrics(n3.agent.metrics());
+        const doc = n3.agent.metrics.render();
         assert.match(
           doc,
           /weft_service_request_duration_seconds_count\{service="echo",action="say",outcome="ok"\} 30/,
         );
-        assert.match(renderMetrics(n1.agent.metrics()), /weft_service_events_published_total 8/);
+        assert.match(n1.agent.metrics.render(), /weft_service_events_published_total 8/);
         // The real documents pass promtool: histograms with buckets, counters by reason.
         assert.equal(
           (await metricsOf(n3))("weft_service_request_duration_seconds_bucket", {

@@ -19,7 +19,7 @@ import type { HealthState } from "../health/state.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { MAX_SERVICES } from "../members/services.ts";
-import type { ServiceMetrics } from "../status/metrics.ts";
+import type { ServiceMetrics } from "./metrics.ts";
 import { announcedServices } from "./announce.ts";
 import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
 import { type RequestOptions, ServiceClient } from "./client.ts";

@@ -1,7 +1,7 @@
 /**
  * The service layer's figures as it runs: calls made and served by service, action and outcome
  * with latency histograms, events published, sent, delivered and dropped. `snapshot()` gives
- * them as the plain object `/metrics` renders (lib/status/metrics.ts `ServiceMetrics`).
+ * them as the plain object `/metrics` renders (lib/services/metrics.ts `ServiceMetrics`).
  *
  * Series are keyed by names callers choose (and, when serving, names other members send), so
  * their number is capped: past the cap, new series are counted under `service="other"`.
@@ -9,7 +9,7 @@
  */
 
 import { Histogram, PROBE_RTT_BUCKETS } from "../health/histogram.ts";
-import type { ServiceCallSeries, ServiceMetrics } from "../status/metrics.ts";
+import type { ServiceCallSeries, ServiceMetrics } from "./metrics.ts";
 
 /** Latency bounds, seconds: the probe RTT bounds (in-process calls up to slow WAN links), then
  * room for slow backends. */

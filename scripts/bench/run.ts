@@ -16,6 +16,7 @@ import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
+import { runMetricsBench } from "./metrics.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -105,3 +106,6 @@ else console.log(dns);
 
 console.log("## policy filter: per-packet cost with 0 and 1,000 rules");
 console.log(await runPolicyBench());
+
+console.log("## /metrics: one render of a mesh page (every collector), 50 and 500 peers");
+console.table([runMetricsBench(50), runMetricsBench(500, 200)]);

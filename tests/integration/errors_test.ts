@@ -13,7 +13,7 @@ import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
 import { Agent } from "../../lib/agent/agent.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import { createLogger, nullLogger } from "../../lib/log/logger.ts";
-import { renderMetrics } from "../../lib/status/metrics.ts";
+import { promMaybe } from "../fixtures/prom_parse.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const [CMD, ...PRE] = selfCommand();
@@ -463,8 +463,8 @@ Deno.test("library: a throwing health subscriber is logged once and counted", as
     const failures = lines.filter((l) => l.includes("health listener failed"));
     assert.equal(failures.length, 1, "once per broken subscriber");
     assert.match(failures[0], /subscriber bug/);
-    assert.equal(agent.metrics().listenerErrors?.health, 2);
-    const text = renderMetrics(agent.metrics());
+    const text = agent.metrics.render();
+    assert.equal(promMaybe(text, "weft_listener_errors_total", { source: "health" }), 2);
     assert.match(text, /^weft_listener_errors_total\{source="health"\} 2$/m);
   } finally {
     await agent.close();
@@ -504,7 +504,10 @@ Deno.test("library: a throwing datagram listener is logged once and counted", as
       );
     }
     assert.equal(heard, 2);
-    assert.equal(b.metrics().listenerErrors?.datagram, 2);
+    assert.equal(
+      promMaybe(b.metrics.render(), "weft_listener_errors_total", { source: "datagram" }),
+      2,
+    );
     const logged = lines.filter((l) => l.includes("userspace stack error"));
     assert.equal(logged.length, 1, lines.join("\n"));
     assert.match(logged[0], /listener bug/);
@@ -546,13 +549,14 @@ Deno.test("library: a throwing device event listener is logged once and counted"
     });
     // The handshake's event meets two broken listeners: two failures, one log line.
     assert.notEqual((await a.ping("10.77.9.2", { count: 1 })).rtts[0], null);
-    const errors = () => a.metrics().listenerErrors?.device ?? 0;
+    const errors = () =>
+      promMaybe(a.metrics.render(), "weft_listener_errors_total", { source: "device" }) ?? 0;
     assert.ok(await eventually(() => Promise.resolve(errors() >= 2), HANG_GUARD_MS, 20));
     const logged = lines.filter((l) => l.includes("device event listener failed"));
     assert.equal(logged.length, 1, lines.join("\n"));
     assert.match(logged[0], /event listener bug/);
     assert.match(
-      renderMetrics(a.metrics()),
+      a.metrics.render(),
       /^weft_listener_errors_total\{source="device"\} [2-9]/m,
     );
   } finally {

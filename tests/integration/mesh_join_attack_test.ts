@@ -12,6 +12,7 @@ import { readU32 } from "../../lib/protocol/bytes.ts";
 import { decodeToken, encodeToken } from "../../lib/mesh/join/token.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
+import { promByLabel } from "../fixtures/prom_parse.ts";
 
 /** A leader on a free loopback port whose log lines (debug and up) land in `lines`. */
 async function startLeader(
@@ -58,7 +59,7 @@ function attacker(): { sock: Deno.DatagramConn; got: Uint8Array[] } {
 }
 
 function joinDrops(mesh: MeshAgent): Record<string, number> {
-  return (mesh.agent.metrics() as { joinDrops?: Record<string, number> }).joinDrops ?? {};
+  return promByLabel(mesh.agent.metrics.render(), "weft_join_drops_total", "reason");
 }
 
 Deno.test({

@@ -6,7 +6,7 @@
 
 import { Hono } from "hono";
 import type { Agent } from "../../agent/agent.ts";
-import { METRICS_CONTENT_TYPE, renderMetrics } from "../../status/metrics.ts";
+import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { dashboardRoutes } from "../../status/dashboard.ts";
 import { HttpError } from "../middleware/errors.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
@@ -28,7 +28,7 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get(
     "/metrics",
-    (c) => c.body(renderMetrics(agent.metrics()), 200, { "content-type": METRICS_CONTENT_TYPE }),
+    (c) => c.body(agent.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }),
   );
   app.get("/status", (c) => c.json(agent.status()));
   app.get("/peers", (c) => c.json(agent.status().peers));

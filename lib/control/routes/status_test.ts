@@ -4,7 +4,7 @@ import { statusRoutes } from "./status.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { fakeAgent, PEER_KEY } from "../../../tests/fixtures/control.ts";
-import { METRICS_CONTENT_TYPE } from "../../status/metrics.ts";
+import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 
 const TOKEN = "s3cret-token-for-tests";
 

@@ -31,7 +31,7 @@ import { formatHostPort, parseHostPort } from "../../net/hostport.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
 import { parseKey } from "../../crypto/keys.ts";
 import { Cidr } from "../../net/cidr.ts";
-import type { PathMetrics } from "../../status/metrics.ts";
+import type { PathMetrics } from "../metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
 import type { ControlPort } from "../../mesh/sync/control_channel.ts";
 import { MAX_LAN } from "../../members/member.ts";

@@ -12,7 +12,6 @@ import { generateKeyPair, parseKey } from "../../crypto/keys.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { selectSuite } from "../../crypto/select.ts";
 import { readU32 } from "../../protocol/bytes.ts";
-import { renderMetrics } from "../../status/metrics.ts";
 import type { DatagramSink } from "../../io/driver.ts";
 
 import {
@@ -68,7 +67,7 @@ Deno.test({
         lab.logs.get("n1")!.join("\n"),
         /path chosen.*peer=n2.*endpoint=198\.51\.100\.20/,
       );
-      const m = renderMetrics(n1.agent.metrics());
+      const m = n1.agent.metrics.render();
       assert.match(m, /weft_paths\{state="direct"\} 2/);
       assert.match(m, /weft_path_changes_total\{reason="lan"\}|reason="punched"/);
     }),
@@ -127,7 +126,7 @@ Deno.test({
       );
       assert.ok(took < 2_000, `${took} ms`);
       assert.match(
-        renderMetrics(n1.agent.metrics()),
+        n1.agent.metrics.render(),
         /weft_path_changes_total\{reason="roamed"\} 1/,
       );
       const lines = lab.logs.get("n1")!.filter((l) =>
@@ -156,7 +155,7 @@ Deno.test({
       const said = lab.logs.get("n1")!.filter((l) => /no direct path.*peer=n2/.test(l));
       assert.equal(said.length, 1, said.join("\n"));
       assert.ok(!lab.logs.get("n1")!.some((l) => /path (chosen|changed).*peer=n2/.test(l)));
-      assert.match(renderMetrics(n1.agent.metrics()), /weft_paths\{state="none"\} 1/);
+      assert.match(n1.agent.metrics.render(), /weft_paths\{state="none"\} 1/);
       // They punched and asked each other, through the leader, to punch too. (A member that was
       // asked first does not ask back; a call-me to the newer member may come before it holds
       // the view that makes the caller a member, and is refused.)
@@ -281,7 +280,7 @@ Deno.test({
       assert.deepEqual(endpoints(), before, "no candidate at the sender's address");
       assert.ok(direct(lab.leader, n1));
       assert.match(
-        renderMetrics(lab.leader.agent.metrics()),
+        lab.leader.agent.metrics.render(),
         /weft_path_drops_total\{reason="not-member"\} 2/,
       );
       await t.close();
@@ -308,7 +307,7 @@ Deno.test({
       for (const a of [lab.leader, n1]) {
         assert.ok(!JSON.stringify(a.agent.status()).includes(key), "status");
         assert.ok(!JSON.stringify(a.view()).includes(key), "view");
-        assert.ok(!renderMetrics(a.agent.metrics()).includes(key), "metrics");
+        assert.ok(!a.agent.metrics.render().includes(key), "metrics");
       }
       for (const lines of lab.logs.values()) assert.ok(!lines.join("\n").includes(key), "logs");
     }),
@@ -346,7 +345,7 @@ Deno.test({
       mal.send(new Uint8Array(131), 51822, "239.255.82.21", () => {});
       await until("announcement refused", () =>
         /weft_lan_announce_drops_total\{reason="magic"\} 1/.test(
-          renderMetrics(n1.agent.metrics()),
+          n1.agent.metrics.render(),
         ));
       mal.close();
       assert.ok(

@@ -24,7 +24,7 @@ import { isIpEndpoint } from "../../net/resolve.ts";
 import type { RelayClient } from "../client.ts";
 import { isRelayEndpoint } from "../endpoint.ts";
 import type { RelayServerStats } from "../server.ts";
-import type { RelayMetrics } from "../../status/metrics.ts";
+import type { RelayMetrics } from "../metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
 import type { ControlPort } from "../../mesh/sync/control_channel.ts";
 import type { MeshPaths } from "../../nat/runtime/mesh_paths.ts";

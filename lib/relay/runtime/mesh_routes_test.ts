@@ -4,7 +4,7 @@
  * relay, and move back to a direct path when one opens.
  */
 import assert from "node:assert/strict";
-import { renderMetrics } from "../../status/metrics.ts";
+import { parsePrometheus, promByLabel, promMaybe } from "../../../tests/fixtures/prom_parse.ts";
 import { peerOf, pings, TEST, until, withLab } from "../../../tests/fixtures/memory_mesh.ts";
 
 Deno.test({
@@ -22,13 +22,20 @@ Deno.test({
       assert.equal(peerOf(n1, n2).transport, "udp");
       assert.ok(await pings(n2, n1), "n2 pings n1");
       assert.ok(await pings(n1, n2), "n1 pings n2");
-      const m = lab.leader.agent.metrics();
-      assert.ok((m.relay?.server?.forwarded.packets ?? 0) > 0, JSON.stringify(m.relay));
-      const doc = renderMetrics(n1.agent.metrics());
+      const m = lab.leader.agent.metrics.render();
+      assert.ok((promMaybe(m, "weft_relay_forwarded_packets_total") ?? 0) > 0, m);
+      const doc = n1.agent.metrics.render();
       assert.match(doc, /weft_paths\{state="relay"\} 1/);
       // Counted by the routes' next look (a move of the device's own is seen within 500 ms).
-      await until("the change counted", () => n1.agent.metrics().paths?.changes.relay === 1);
-      const moved = [n1, n2].map((n) => n.agent.metrics().relay?.fallbacks.relay ?? 0);
+      await until(
+        "the change counted",
+        () =>
+          promMaybe(n1.agent.metrics.render(), "weft_path_changes_total", { reason: "relay" }) ===
+            1,
+      );
+      const moved = [n1, n2].map((n) =>
+        promMaybe(n.agent.metrics.render(), "weft_fallbacks_total", { to: "relay" }) ?? 0
+      );
       assert.ok(moved[0] + moved[1] >= 1, JSON.stringify(moved));
     }),
 });
@@ -61,10 +68,10 @@ Deno.test({
       assert.match(peerOf(n1, n2).endpoint ?? "", /^203\.0\.113\.2:/);
       assert.ok(await pings(n1, n2), "n1 pings n2 directly");
       // Both peers (the leader and n2) direct in the figures too, once the table has caught up.
-      const routes = () => n1.agent.metrics().relay?.routes;
+      const routes = () => promByLabel(n1.agent.metrics.render(), "weft_routes", "route");
       await until("routes figures all direct", () => {
         const r = routes();
-        return r?.direct === 2 && r.relay === 0 && r.tcp === 0 && r.none === 0;
+        return r.direct === 2 && r.relay === 0 && r.tcp === 0 && r.none === 0;
       });
     }),
 });
@@ -84,11 +91,15 @@ Deno.test({
       const n1 = await lab.start("n1", "198.51.100.10");
       const n2 = await lab.start("n2", "198.51.101.20");
       await until("n1 knows both relays", () =>
-        n1.agent.metrics().relay !== undefined &&
-        (n1.view().members.find((m) => m.name === "r2")?.relay ?? false));
+        parsePrometheus(n1.agent.metrics.render()).families.has("weft_relay_sessions") &&
+        (n1.view().members.find((m) =>
+          m.name === "r2"
+        )?.relay ?? false));
       await until("n1 relays to n2", () => peerOf(n1, n2)?.path === "relay", 20_000);
       // Sessions with both relays, so the second is ready when the first goes.
-      await until("two sessions", () => (n1.agent.metrics().relay?.client.sessions ?? 0) >= 2);
+      await until("two sessions", () =>
+        (promMaybe(n1.agent.metrics.render(), "weft_relay_sessions", { role: "client" }) ?? 0) >=
+          2);
       assert.ok(await pings(n1, n2));
       const via = peerOf(n1, n2).via;
       const gone = via === "r2" ? r2 : lab.leader;
@@ -96,11 +107,16 @@ Deno.test({
       // Traffic keeps flowing while the relay goes (as it would for a user).
       let flowing = true;
       const traffic = (async () => {
-        while (flowing) await pings(n1, n2).catch(() => false);
+        while (flowing) {
+          await pings(n1, n2).catch(() =>
+            false
+          );
+        }
       })();
       await lab.close(gone);
       const t0 = performance.now();
-      await until(`n1 relays through ${other}`, () => peerOf(n1, n2).via === other, 20_000);
+      await until(`n1 relays through ${other}`, () =>
+        peerOf(n1, n2).via === other, 20_000);
       // The replies come back on n2's route, which moves on its own clock: wait for it too.
       await until(`n2 relays through ${other}`, () => peerOf(n2, n1).via === other, 20_000);
       flowing = false;

@@ -1,10 +1,10 @@
 /**
  * The lease figures of a mesh node's `/metrics`: the leases' counters (`LeaseRuntime.stats()`)
- * and the leader of every service known, as lib/status/metrics.ts renders them.
+ * and the leader of every service known, as collector.ts renders them.
  * @module
  */
 
-import type { LeaseMetrics } from "../../status/metrics.ts";
+import type { LeaseMetrics } from "./collector.ts";
 import type { LeaseStats, ServiceLeader } from "./runtime.ts";
 
 /** `notMember` → `not-member`: label values are kebab-case like weft's other reasons. */

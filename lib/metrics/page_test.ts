@@ -1,13 +1,31 @@
+/**
+ * The whole `/metrics` page: every subsystem's collector on one registry, fed fixed figures,
+ * read back by a parser and checked by promtool.
+ */
 import assert from "node:assert/strict";
+import { MetricsRegistry } from "./registry.ts";
+import { agentEventsCollector, agentInfoCollector } from "../agent/metrics.ts";
+import { deviceDropsCollector, devicePeersCollector } from "../device/metrics.ts";
+import { healthCollector } from "../health/metrics.ts";
+import { listenersCollector } from "../net/listener_metrics.ts";
 import {
-  escapeHelp,
-  escapeLabelValue,
-  formatValue,
-  type MetricsSnapshot,
-  MetricsWriter,
-  renderMetrics,
-} from "./metrics.ts";
-import { Histogram } from "../health/histogram.ts";
+  tcpCollector,
+  type TcpMetrics,
+  tunCollector,
+  type TunMetrics,
+  udpCollector,
+  type UdpMetrics,
+} from "../io/metrics.ts";
+import { dnsCollector } from "../dns/metrics.ts";
+import { leaderCollector } from "../mesh/leader/metrics.ts";
+import { type PathMetrics, pathsCollector } from "../nat/metrics.ts";
+import { relayCollector, type RelayMetrics } from "../relay/metrics.ts";
+import { type ServiceMetrics, servicesCollector } from "../services/metrics.ts";
+import { leaseCollector, type LeaseMetrics } from "../services/lease/collector.ts";
+import { policyCollector } from "../policy/metrics.ts";
+import type { ListenerStats } from "../net/conn_guard.ts";
+import type { HealthState } from "../health/state.ts";
+import { Histogram, type HistogramSnapshot } from "../health/histogram.ts";
 import { DROP_REASONS } from "../device/drops.ts";
 import { parsePrometheus, promtoolCheck, promValue } from "../../tests/fixtures/prom_parse.ts";
 
@@ -20,7 +38,97 @@ const hasPromtool = (() => {
   }
 })();
 
-function snapshot(): MetricsSnapshot {
+/** One peer's figures. */
+interface PeerFigures {
+  publicKey: string;
+  name?: string;
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+  lastHandshakeUnixMs: number;
+  health?: HealthState;
+  rttMs?: number | null;
+  loss?: number | null;
+  probeRtt?: HistogramSnapshot;
+}
+
+/** The figures of every subsystem; an optional one left out is a part that does not run. */
+interface Snapshot {
+  version: string;
+  crypto: string;
+  uptimeSeconds: number;
+  peers: PeerFigures[];
+  handshakes: { completed: number; failed: number; received: number };
+  drops: Record<string, number>;
+  listenerErrors?: Record<string, number>;
+  listeners?: Record<string, ListenerStats>;
+  dns?: { byTypeRcode: Record<string, number> };
+  policyDrops?: Record<string, number>;
+  joinDrops?: Record<string, number>;
+  memberRefusals?: Record<string, number>;
+  paths?: PathMetrics;
+  relay?: RelayMetrics;
+  services?: ServiceMetrics;
+  leases?: LeaseMetrics;
+  tcp?: TcpMetrics;
+  udp?: UdpMetrics;
+  tun?: TunMetrics;
+}
+
+/** The page the collectors render from `s`, registered as the agent and the mesh agent do. */
+function renderPage(s: Snapshot): string {
+  const r = new MetricsRegistry();
+  const names = new Map(s.peers.map((p) => [p.publicKey, p.name ?? ""]));
+  const nameOf = (key: string) => names.get(key) ?? "";
+  const device = {
+    peers: () =>
+      s.peers.map((p) => ({
+        publicKeyText: p.publicKey,
+        lastHandshakeUnixMs: p.lastHandshakeUnixMs,
+        counters: p,
+      })),
+    stats: { drops: s.drops },
+  };
+  const health = new Map(s.peers.map((p) => [p.publicKey, {
+    state: p.health ?? "unknown",
+    rttMs: { avg: p.rttMs ?? null },
+    loss: p.loss ?? null,
+    rttHistogram: p.probeRtt,
+  }]));
+  const agent = {
+    version: s.version,
+    crypto: s.crypto,
+    uptimeSeconds: () => s.uptimeSeconds,
+    handshakes: () => s.handshakes,
+    listenerErrors: () => s.listenerErrors ?? {},
+  };
+  r.register(agentInfoCollector(agent));
+  r.register(devicePeersCollector(device, nameOf));
+  r.register(healthCollector(health, () => s.peers.map((p) => p.publicKey), nameOf));
+  r.register(agentEventsCollector(agent));
+  r.register(deviceDropsCollector(device));
+  r.register(listenersCollector(s.listeners ?? {}));
+  if (s.tcp) r.register(tcpCollector(s.tcp));
+  if (s.udp) r.register(udpCollector(s.udp));
+  if (s.tun) r.register(tunCollector(() => s.tun!));
+  r.register(dnsCollector(() => s.dns));
+  r.register(leaderCollector({
+    joinDrops: () => s.joinDrops,
+    memberRefusals: () => s.memberRefusals,
+  }));
+  r.register(pathsCollector(() => s.paths));
+  r.register(relayCollector(() => s.relay));
+  r.register(servicesCollector(() => s.services));
+  r.register(leaseCollector(() => s.leases));
+  if (s.policyDrops) r.register(policyCollector(() => s.policyDrops!));
+  return r.render();
+}
+
+/** How many families weft's collectors declare (all of them are on the whole page). */
+const FAMILIES = 85;
+
+function snapshot(): Snapshot {
   const h = new Histogram();
   for (const ms of [0.3, 0.8, 4, 12, 40, 40, 700, 9000]) h.observe(ms / 1000);
   const drops = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i * 3]));
@@ -103,11 +211,78 @@ function snapshot(): MetricsSnapshot {
   };
 }
 
+/** {@link snapshot} with every optional part running: the whole page. */
+function fullSnapshot(): Snapshot {
+  const h = new Histogram([0.001, 0.01]);
+  h.observe(0.0005);
+  return {
+    ...snapshot(),
+    listenerErrors: { device: 1, health: 0 },
+    listeners: {
+      http: { accepted: 5, acceptErrors: 0, rejected: 1, evicted: 0, timedOut: 2, open: 1 },
+    },
+    joinDrops: { mac: 2 },
+    memberRefusals: { hello: 3 },
+    udp: {
+      datagramsIn: 10,
+      bytesIn: 1000,
+      datagramsOut: 20,
+      bytesOut: 2000,
+      sendErrors: 1,
+      sendDrops: 2,
+      recvErrors: 3,
+      gsoMessages: 4,
+      gsoSegments: 90,
+      gsoFallbacks: 0,
+      groMessages: 5,
+      groSegments: 70,
+    },
+    tun: {
+      packetsIn: 5,
+      bytesIn: 500,
+      packetsOut: 6,
+      bytesOut: 600,
+      readErrors: 0,
+      writeErrors: 1,
+      offload: {
+        gsoReads: 2,
+        segments: 80,
+        checksumsCompleted: 3,
+        readDrops: 0,
+        coalescedWrites: 4,
+        coalescedPackets: 90,
+      },
+    },
+    services: {
+      calls: [{ service: "echo", action: "say", outcome: "ok", histogram: h.snapshot() }],
+      served: [{ service: "echo", action: "say", outcome: "ok", histogram: h.snapshot() }],
+      events: { published: 1, sent: 2, delivered: 3 },
+      eventDrops: { unacked: 1 },
+      drops: { malformed: 1 },
+    },
+    leases: {
+      leaders: [{ service: "echo", node: "n1" }],
+      changes: { echo: 1 },
+      client: { asks: 1, releases: 0, lapsed: 0, rowsDropped: 0 },
+      arbiter: {
+        granted: 1,
+        renewed: 2,
+        ended: { expired: 1 },
+        refused: { unhealthy: 1 },
+        staleReleases: 0,
+        persistFailed: 0,
+      },
+    },
+  };
+}
+
 Deno.test({
   name: "metrics: promtool accepts weft's metrics without a lint complaint",
   ignore: !hasPromtool,
   async fn() {
-    const text = renderMetrics(snapshot());
+    const text = renderPage(fullSnapshot());
+    // The whole page: every family of every collector is on it.
+    assert.equal(parsePrometheus(text).families.size, FAMILIES);
     const r = await promtoolCheck(text);
     assert.equal(r.code, 0, r.out);
     assert.equal(r.out.trim(), "");
@@ -119,7 +294,7 @@ Deno.test({
 
 Deno.test("metrics: values, labels and families as a parser reads them", () => {
   const snap = snapshot();
-  const doc = parsePrometheus(renderMetrics(snap));
+  const doc = parsePrometheus(renderPage(snap));
   const bravo = { peer: snap.peers[0].publicKey, name: "bravo" };
   const charlie = { peer: snap.peers[1].publicKey, name: 'ch"ar\\lie\nx' };
   assert.equal(promValue(doc, "weft_build_info", { version: "0.1.0", crypto: "noble" }), 1);
@@ -164,7 +339,7 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
 });
 
 Deno.test("metrics: relay, fallback and route figures", () => {
-  const doc = parsePrometheus(renderMetrics(snapshot()));
+  const doc = parsePrometheus(renderPage(snapshot()));
   const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
   assert.equal(v("weft_relay_sessions", { role: "server" }), 3);
   assert.equal(v("weft_relay_sessions", { role: "client" }), 2);
@@ -209,7 +384,7 @@ Deno.test("metrics: relay, fallback and route figures", () => {
 Deno.test("metrics: a member that does not relay has client figures only", async () => {
   const snap = snapshot();
   delete snap.relay!.server;
-  const text = renderMetrics(snap);
+  const text = renderPage(snap);
   const doc = parsePrometheus(text);
   assert.equal(promValue(doc, "weft_relay_sessions", { role: "client" }), 2);
   assert.throws(() => promValue(doc, "weft_relay_sessions", { role: "server" }), /0 samples/);
@@ -233,7 +408,7 @@ Deno.test("metrics: a member that does not relay has client figures only", async
 });
 
 Deno.test("metrics: TCP transport figures", () => {
-  const doc = parsePrometheus(renderMetrics(snapshot()));
+  const doc = parsePrometheus(renderPage(snapshot()));
   const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
   assert.equal(v("weft_tcp_connections"), 4);
   assert.equal(v("weft_tcp_accepts_total"), 9);
@@ -253,7 +428,7 @@ Deno.test("metrics: TCP transport figures", () => {
 
 Deno.test("metrics: the probe RTT histogram is cumulative and ends in +Inf = count", () => {
   const snap = snapshot();
-  const doc = parsePrometheus(renderMetrics(snap));
+  const doc = parsePrometheus(renderPage(snap));
   const bravo = { peer: snap.peers[0].publicKey, name: "bravo" };
   const le = (b: string) => promValue(doc, "weft_probe_rtt_seconds_bucket", { ...bravo, le: b });
   // Observed (ms): 0.3, 0.8, 4, 12, 40, 40, 700, 9000.
@@ -276,7 +451,7 @@ Deno.test("metrics: the probe RTT histogram is cumulative and ends in +Inf = cou
 });
 
 Deno.test("metrics: optional families are left out; the empty mesh is still a valid document", async () => {
-  const text = renderMetrics({
+  const text = renderPage({
     version: "0.1.0",
     crypto: "node",
     uptimeSeconds: 0,
@@ -291,39 +466,6 @@ Deno.test("metrics: optional families are left out; the empty mesh is still a va
   assert.ok(![...doc.families.keys()].some((k) => /^weft_(relay|fallbacks|routes|tcp)/.test(k)));
   assert.ok(doc.families.has("weft_peer_rx_bytes_total"), "HELP/TYPE even with no series");
   if (hasPromtool) assert.equal((await promtoolCheck(text)).code, 0);
-});
-
-Deno.test("metrics: escaping and number formatting", () => {
-  assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
-  assert.equal(escapeHelp('say "hi"\\\nbye'), 'say "hi"\\\\\\nbye');
-  assert.equal(formatValue(Infinity), "+Inf");
-  assert.equal(formatValue(-Infinity), "-Inf");
-  assert.equal(formatValue(NaN), "NaN");
-  assert.equal(formatValue(-0), "0");
-  assert.equal(formatValue(1.5e21), "1.5e+21");
-  assert.equal(formatValue(123), "123");
-  const text = new MetricsWriter()
-    .gauge("g", "line one\nline two \\ end", [{ labels: { l: "x\ny" }, value: 2 }])
-    .text();
-  assert.equal(
-    text,
-    '# HELP g line one\\nline two \\\\ end\n# TYPE g gauge\ng{l="x\\ny"} 2\n',
-  );
-  const doc = parsePrometheus(text);
-  assert.equal(doc.families.get("g")!.help, "line one\nline two \\ end");
-  assert.equal(doc.samples[0].labels.l, "x\ny");
-});
-
-Deno.test("metrics: the writer refuses bad names, reused families and le on histograms", () => {
-  const w = new MetricsWriter();
-  assert.throws(() => w.gauge("1bad", "x", []), /bad metric name/);
-  assert.throws(() => w.gauge("ok", "x", [{ labels: { "bad-label": "v" }, value: 1 }]), /label/);
-  assert.throws(() => w.gauge("ok2", "x", [{ labels: { __reserved: "v" }, value: 1 }]), /label/);
-  w.counter("c_total", "x", []);
-  assert.throws(() => w.counter("c_total", "x", []), /twice/);
-  const h = new Histogram([1, 2]).snapshot();
-  assert.throws(() => w.histogram("h", "x", [{ labels: { le: "1" }, histogram: h }]), /le/);
-  assert.throws(() => new Histogram([2, 1]), /ascending/);
 });
 
 Deno.test("metrics: the test parser refuses malformed documents", () => {
@@ -344,11 +486,11 @@ Deno.test("metrics: the UDP underlay's figures, with GSO and GRO when the driver
     sendDrops: 2,
     recvErrors: 3,
   };
-  const plain = renderMetrics({ ...snapshot(), udp });
+  const plain = renderPage({ ...snapshot(), udp });
   assert.equal(promValue(parsePrometheus(plain), "weft_udp_datagrams_total", { dir: "out" }), 20);
   assert.equal(promValue(parsePrometheus(plain), "weft_udp_errors_total", { kind: "receive" }), 3);
   assert.ok(!parsePrometheus(plain).families.has("weft_udp_offload_messages_total"));
-  const text = renderMetrics({
+  const text = renderPage({
     ...snapshot(),
     udp: {
       ...udp,
@@ -374,7 +516,7 @@ Deno.test("metrics: the TUN's figures, with the offloads' when on", async () => 
     readErrors: 0,
     writeErrors: 1,
   };
-  const plain = parsePrometheus(renderMetrics({ ...snapshot(), tun }));
+  const plain = parsePrometheus(renderPage({ ...snapshot(), tun }));
   assert.equal(promValue(plain, "weft_tun_packets_total", { dir: "out" }), 6);
   assert.ok(!plain.families.has("weft_tun_gso_reads_total"));
   const offload = {
@@ -385,7 +527,7 @@ Deno.test("metrics: the TUN's figures, with the offloads' when on", async () => 
     coalescedWrites: 4,
     coalescedPackets: 90,
   };
-  const text = renderMetrics({ ...snapshot(), tun: { ...tun, offload } });
+  const text = renderPage({ ...snapshot(), tun: { ...tun, offload } });
   const doc = parsePrometheus(text);
   assert.equal(promValue(doc, "weft_tun_gso_segments_total", {}), 80);
   assert.equal(promValue(doc, "weft_tun_coalesced_packets_total", {}), 90);
@@ -396,7 +538,7 @@ Deno.test("metrics: service calls and events", async () => {
   const h = new Histogram([0.001, 0.01]);
   h.observe(0.0005);
   h.observe(0.005);
-  const text = renderMetrics({
+  const text = renderPage({
     ...snapshot(),
     services: {
       calls: [{ service: "echo", action: "say", outcome: "ok", histogram: h.snapshot() }],
@@ -427,7 +569,7 @@ Deno.test("metrics: service calls and events", async () => {
 });
 
 Deno.test("metrics: service-leader leases, on a node and on the arbiter", async () => {
-  const node = renderMetrics({
+  const node = renderPage({
     ...snapshot(),
     leases: {
       leaders: [{ service: "jobs", node: null }, { service: "echo", node: "n1" }],
@@ -455,7 +597,7 @@ Deno.test("metrics: service-leader leases, on a node and on the arbiter", async 
     ["echo", "jobs"],
   );
 
-  const arbiter = renderMetrics({
+  const arbiter = renderPage({
     ...snapshot(),
     leases: {
       leaders: [],

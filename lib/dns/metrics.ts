@@ -1,0 +1,34 @@
+/**
+ * The DNS server's `/metrics` family: responses by query type and response code, read from its
+ * {@linkcode DnsStats} at scrape time.
+ * @module
+ */
+
+import { type Collector, counter } from "../metrics/registry.ts";
+import type { DnsStats } from "./stats.ts";
+
+const QUERIES = counter(
+  "weft_dns_queries_total",
+  "DNS queries answered, by query type (NONE: no single question) and response code.",
+  ["type", "rcode"],
+);
+
+/**
+ * One series per (type, rcode) pair as the server counts them (keys `"<TYPE>|<RCODE>"`), so a
+ * sum counts each answered query once; nothing while `stats` gives undefined (no DNS server).
+ */
+export function dnsCollector(
+  stats: () => Pick<DnsStats, "byTypeRcode"> | undefined,
+): Collector {
+  return (out) => {
+    const s = stats();
+    if (!s) return;
+    out.family(QUERIES);
+    for (const key of Object.keys(s.byTypeRcode).sort()) {
+      const bar = key.indexOf("|");
+      const type = bar < 0 ? key : key.slice(0, bar);
+      const rcode = bar < 0 ? "" : key.slice(bar + 1);
+      out.sample(QUERIES, { type, rcode }, s.byTypeRcode[key]);
+    }
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * The mesh leader's `/metrics` families: join datagrams dropped and what it refused of members'
+ * joins and hellos. Read from the join server and the leader's service at scrape time.
+ * @module
+ */
+
+import { type Collector, counter, sampleCounts } from "../../metrics/registry.ts";
+
+const JOIN_DROPS = counter(
+  "weft_join_drops_total",
+  "Join datagrams the leader dropped (before or after the DH), by reason.",
+  ["reason"],
+);
+const MEMBER_REFUSALS = counter(
+  "weft_member_refusals_total",
+  "What the leader refused of members' joins and hellos, by reason: label (a label only " +
+    "the leader grants), service (a service offered without a grant), hello (over the " +
+    "hello rate).",
+  ["reason"],
+);
+
+/** The counts by reason each source gives; a source giving undefined (not the leader) shows none. */
+export function leaderCollector(sources: {
+  joinDrops: () => Readonly<Record<string, number>> | undefined;
+  memberRefusals: () => Readonly<Record<string, number>> | undefined;
+}): Collector {
+  return (out) => {
+    const drops = sources.joinDrops();
+    if (drops) sampleCounts(out, JOIN_DROPS, "reason", drops);
+    const refusals = sources.memberRefusals();
+    if (refusals) sampleCounts(out, MEMBER_REFUSALS, "reason", refusals);
+  };
+}
