@@ -31,6 +31,7 @@ import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
  * ```
  */
 export class AgentAnswerError extends Error {
+  /** The agent's answer: its HTTP `status` and the detail it gave. */
   constructor(readonly status: number, detail: string) {
     super(`agent answered ${status}: ${detail}`);
   }
@@ -60,6 +61,7 @@ export class ControlClient {
   readonly #base: string;
   readonly #token?: string;
 
+  /** A client of the agent at `address` (`host:port`), with its control token if it has one. */
   constructor(address: string, token?: string) {
     this.#base = `http://${address}`;
     this.#token = token;

@@ -119,6 +119,7 @@ export interface DeviceOptions {
   /**
    * Seal and open transport messages a batch at a time on crypto worker threads
    * (lib/device/crypto_batch.ts) instead of one by one on this thread. The device closes it.
+   * @ignore internal: the agent's crypto workers
    */
   cryptoBatch?: CryptoBatch;
 }
@@ -224,6 +225,7 @@ export class Device {
   #started = false;
   #closed = false;
 
+  /** A device from its keys, transport and packet device; `start` sets it running. */
   constructor(opts: DeviceOptions) {
     const priv = typeof opts.privateKey === "string"
       ? parseKey(opts.privateKey, "private key")
@@ -299,7 +301,10 @@ export class Device {
     return this.#suite.dh;
   }
 
-  /** The crypto batch (worker threads) sealing and opening transport messages, if any. */
+  /**
+   * The crypto batch (worker threads) sealing and opening transport messages, if any.
+   * @ignore internal: the agent's crypto workers
+   */
   get cryptoBatch(): CryptoBatch | null {
     return this.#batch;
   }
@@ -431,7 +436,10 @@ export class Device {
     return true;
   }
 
-  /** The peer with this base64 public key. */
+  /**
+   * The peer with this base64 public key.
+   * @ignore internal: peers are the device's own objects
+   */
   peer(publicKey: string): Peer | undefined {
     return this.#peers.get(publicKey);
   }
@@ -441,12 +449,18 @@ export class Device {
     return this.#peers.size;
   }
 
-  /** Every peer. */
+  /**
+   * Every peer.
+   * @ignore internal: peers are the device's own objects
+   */
   peers(): Peer[] {
     return [...this.#peers.values()];
   }
 
-  /** The prefixes routed to a peer. */
+  /**
+   * The prefixes routed to a peer.
+   * @ignore internal: peers are the device's own objects
+   */
   allowedIpsOf(peer: Peer): string[] {
     return this.#routes.entries(peer).map((c) => c.toString());
   }

@@ -206,9 +206,15 @@ export class MeshAgent {
   readonly role: "leader" | "node";
   /** This node's name. */
   readonly name: string;
-  /** The leader's state (leader only). */
+  /**
+   * The leader's state (leader only).
+   * @ignore internal: the leader's core, for the control routes and tests
+   */
   readonly leader: LeaderCore | null;
-  /** Probes peers through the tunnel. */
+  /**
+   * Probes peers through the tunnel.
+   * @ignore internal: for the control routes and tests
+   */
   readonly prober: Prober;
   /** The network policy engine (rules compiled against the membership). */
   readonly policyEngine: PolicyEngine;
@@ -564,12 +570,18 @@ export class MeshAgent {
     this.#sync.start(node.policy ?? null);
   }
 
-  /** The paths to the other members (null when NAT traversal is off). */
+  /**
+   * The paths to the other members (null when NAT traversal is off).
+   * @ignore internal: the path table, for the control routes and tests
+   */
   get paths(): MeshPaths | null {
     return this.#parts.late.paths;
   }
 
-  /** The routes through relays and TCP (null when NAT traversal is off). */
+  /**
+   * The routes through relays and TCP (null when NAT traversal is off).
+   * @ignore internal: the relay and TCP routes, for the control routes and tests
+   */
   get routes(): MeshRoutes | null {
     return this.#parts.late.routes;
   }
