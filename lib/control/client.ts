@@ -22,7 +22,7 @@ import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
  *
  * @example
  * ```ts
- * import { AgentAnswerError, ControlClient } from "@weft/weft";
+ * import { AgentAnswerError, ControlClient } from "@weft/weft/control";
  * try {
  *   await new ControlClient("127.0.0.1:51880", "token").status();
  * } catch (e) {
@@ -51,7 +51,7 @@ export interface ReceivedDatagram {
  *
  * @example
  * ```ts
- * import { ControlClient } from "@weft/weft";
+ * import { ControlClient } from "@weft/weft/control";
  * const client = new ControlClient("127.0.0.1:51880");
  * const { node, peers } = await client.status();
  * console.log(node.publicKey, peers.length);
