@@ -6,6 +6,7 @@
 
 import { main } from "./cli/main.ts";
 
+/** Runs the CLI on `args`; returns the exit code (as `weft` exits with). */
 export { main };
 
 if (import.meta.main) {
