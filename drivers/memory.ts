@@ -40,6 +40,7 @@ export class MemoryNetwork {
   /** Datagrams lost on purpose or for lack of a receiver. */
   lost = 0;
 
+  /** An empty network; `opts` may lose or reroute datagrams. */
   constructor(private readonly opts: MemoryNetworkOptions = {}) {}
 
   /** Binds a transport at `address:port` (port 0 picks a free one from 40000 up). */
@@ -130,7 +131,10 @@ export class MemoryNetwork {
 export class MemoryTransport implements Transport {
   /** Always `memory`. */
   readonly name = "memory";
-  /** Interned endpoints seen by this transport. */
+  /**
+   * Interned endpoints seen by this transport.
+   * @ignore internal
+   */
   readonly table: EndpointTable = new EndpointTable();
   /** Our own address as an endpoint. */
   readonly self: Endpoint;
@@ -139,6 +143,7 @@ export class MemoryTransport implements Transport {
   /** True once closed. */
   closed = false;
 
+  /** A transport of `network` at `address:port` (made by {@link MemoryNetwork.bind}). */
   constructor(
     private readonly net: MemoryNetwork,
     /** The address bound. */

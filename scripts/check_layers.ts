@@ -1,8 +1,10 @@
 /**
  * The layering check: reads the module graph from `deno info --json` and fails when files, or
- * the folders they live in, import each other in a cycle, or when a module under `drivers/`
- * imports a part of `lib/` above the bottom layer its drivers implement. Run by `deno task check`
- * and by its own test; `--graph` prints which folder imports which.
+ * the folders they live in, import each other in a cycle, when a module under `drivers/`
+ * imports a part of `lib/` above the bottom layer its drivers implement, or when the command line
+ * (`cli/` and `main.ts`) imports the library other than through its public entries (the files
+ * deno.json exports). Run by `deno task check` and by its own test; `--graph` prints which folder
+ * imports which.
  *
  * @example
  * ```sh
@@ -55,10 +57,16 @@ export async function readGraph(root: string, entries: string[]): Promise<Module
   return graph;
 }
 
-/** The folder a file belongs to for layering: its directory (`lib/dns`, `drivers/linux`). */
+/**
+ * The folder a file belongs to for layering: its directory (`lib/dns`, `drivers/linux`). An entry
+ * point is a node of its own: a file at the root (`mod.ts`, `main.ts`) and a folder's `mod.ts`,
+ * which gathers the public part of its folder and the folders under it (`drivers/mod.ts`
+ * re-exports `drivers/linux`, which imports `drivers`).
+ */
 export function folderOf(file: string): string {
   const i = file.lastIndexOf("/");
-  return i < 0 ? "." : file.slice(0, i);
+  if (i < 0 || file.slice(i + 1) === "mod.ts") return file;
+  return file.slice(0, i);
 }
 
 /** The folder graph: which folder imports which (self-imports left out). */
@@ -136,6 +144,39 @@ export function driverViolations(graph: ModuleGraph): string[] {
   return out.sort();
 }
 
+/** Whether `file` is part of the command line: `main.ts` or a module under `cli/`. */
+function isCli(file: string): boolean {
+  return file === "main.ts" || file.startsWith("cli/");
+}
+
+/**
+ * Imports from the command line (`main.ts`, `cli/`) of project modules other than `cli/` and the
+ * public `entries` (the files deno.json exports, as `mod.ts`, `lib/mesh/mod.ts`): the CLI uses the
+ * library as any program does.
+ */
+export function cliViolations(graph: ModuleGraph, entries: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const [from, deps] of graph) {
+    if (!isCli(from)) continue;
+    for (const d of deps) {
+      if (isCli(d) || entries.includes(d)) continue;
+      out.push(`${from} imports ${d}`);
+    }
+  }
+  return out.sort();
+}
+
+/** The files deno.json at `root` exports (`./mod.ts` as `mod.ts`). */
+export async function exportedEntries(root: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${root}/deno.json`)) as {
+    exports?: string | Record<string, string>;
+  };
+  const exports = typeof config.exports === "string"
+    ? [config.exports]
+    : Object.values(config.exports ?? {});
+  return exports.map((e) => e.replace(/^\.\//, ""));
+}
+
 /** Folders in layers, bottom first: each imports only folders of the layers below it. */
 export function layers(folders: ModuleGraph): string[][] {
   const out: string[][] = [];
@@ -154,11 +195,11 @@ export function layers(folders: ModuleGraph): string[][] {
 
 /**
  * The graph of every module of the project at `root`: the entry points and every non-test module
- * under `lib/` and `drivers/`, reachable from the entries or not (a module nothing imports yet is
+ * under `lib/`, `drivers/` and `cli/`, reachable from the entries or not (a module nothing imports yet is
  * checked too). They are read through one generated root module, so `deno info` runs once.
  */
 export async function projectGraph(root: string): Promise<ModuleGraph> {
-  const files = ["mod.ts", "main.ts"];
+  const files = ["mod.ts", "main.ts", ...await exportedEntries(root)];
   const walk = async (dir: string) => {
     for await (const e of Deno.readDir(`${root}/${dir}`)) {
       const path = `${dir}/${e.name}`;
@@ -168,6 +209,7 @@ export async function projectGraph(root: string): Promise<ModuleGraph> {
   };
   await walk("lib");
   await walk("drivers");
+  await walk("cli");
   const tmp = await Deno.makeTempDir();
   try {
     const entry = `${tmp}/all.ts`;
@@ -188,6 +230,9 @@ export async function checkLayers(root: string): Promise<string[]> {
   for (const c of cycles(graph)) problems.push(`file cycle: ${c.join(" <-> ")}`);
   for (const c of cycles(folderGraph(graph))) problems.push(`folder cycle: ${c.join(" <-> ")}`);
   for (const v of driverViolations(graph)) problems.push(`driver above its layer: ${v}`);
+  for (const v of cliViolations(graph, await exportedEntries(root))) {
+    problems.push(`cli past the public entries: ${v}`);
+  }
   return problems;
 }
 
@@ -205,5 +250,8 @@ if (import.meta.main) {
   const problems = await checkLayers(root);
   for (const p of problems) console.error(p);
   if (problems.length) Deno.exit(1);
-  console.error("layers: no import cycles between files or folders; drivers are leaves");
+  console.error(
+    "layers: no import cycles between files or folders; drivers are leaves; " +
+      "the CLI uses the public entries only",
+  );
 }

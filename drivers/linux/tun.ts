@@ -16,7 +16,8 @@ import type { PacketDevice, PacketSink, TunDriverStats } from "../../lib/io/driv
 import type { Logger } from "../../lib/log/logger.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 import { type DeviceStats, newDeviceStats } from "../stats.ts";
-import { type OffloadStats, TunOffload } from "./tun_offload.ts";
+import { TunOffload } from "./tun_offload.ts";
+import type { TunOffloadStats } from "../../lib/io/stats.ts";
 import {
   IFF_VNET_HDR,
   offloadNames as namesOfOffloads,
@@ -186,7 +187,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
   }
 
   /** The offload counters, or null on the plain path. */
-  get offloadStats(): OffloadStats | null {
+  get offloadStats(): TunOffloadStats | null {
     return this.#off?.stats ?? null;
   }
 

@@ -32,11 +32,8 @@ import {
   zeroVnetHeader,
 } from "./vnet.ts";
 
-/** Counters of the offload paths (the type lives with the driver interfaces, lib/io). */
-export type OffloadStats = TunOffloadStats;
-
-/** A zeroed {@link OffloadStats}. */
-export function newOffloadStats(): OffloadStats {
+/** Zeroed counters of the offload paths (the type lives with the driver interfaces, lib/io). */
+export function newOffloadStats(): TunOffloadStats {
   return {
     gsoReads: 0,
     segments: 0,
@@ -92,7 +89,7 @@ export class TunOffload {
   /** The bytes of the packets the last {@link handleRead} handed to the sink. */
   lastReadBytes = 0;
   /** Counters. */
-  readonly stats: OffloadStats = newOffloadStats();
+  readonly stats: TunOffloadStats = newOffloadStats();
   /** The interface MTU. */
   readonly mtu: number;
 

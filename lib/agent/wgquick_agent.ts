@@ -90,7 +90,8 @@ const DEFAULT_ROUTE = /\/0$/;
  *
  * @example
  * ```ts
- * import { checkWgQuickSupport, parseWgQuick } from "@weft/weft";
+ * import { checkWgQuickSupport } from "@weft/weft/agent";
+ * import { parseWgQuick } from "@weft/weft/config";
  * const cfg = parseWgQuick(await Deno.readTextFile("wg0.conf"), { file: "wg0.conf" });
  * checkWgQuickSupport(cfg, { mode: "userspace", file: "wg0.conf" }); // throws if DNS is set
  * ```

@@ -76,7 +76,8 @@ export function runningWgQuickConfig(
  *
  * @example
  * ```ts
- * import { loadWgQuickFile, WgQuickUp } from "@weft/weft";
+ * import { WgQuickUp } from "@weft/weft/agent";
+ * import { loadWgQuickFile } from "@weft/weft/config";
  * const config = await loadWgQuickFile("/etc/wireguard/wg0.conf");
  * const up = await WgQuickUp.start({ config, interfaceName: "wg0", file: "/etc/wireguard/wg0.conf" });
  * console.log(up.agent.status().node.listenPort);

@@ -7,6 +7,7 @@
 
 /** Input larger than the ceiling it was read with. */
 export class InputTooLargeError extends RangeError {
+  /** Input past `max` bytes. */
   constructor(readonly max: number) {
     super(`larger than ${max} bytes`);
     this.name = "InputTooLargeError";

@@ -37,6 +37,7 @@ export class DirLockedError extends Error {
   /** The holder's PID as it wrote it, when it could be read. */
   readonly pid: number | null;
 
+  /** The lock on `dir` held by `pid` (null when unreadable) through `lockFile`. */
   constructor(dir: string, lockFile: string, pid: number | null, options: DirLockOptions = {}) {
     const holder = pid === null ? "another process" : `another process (PID ${pid})`;
     super(

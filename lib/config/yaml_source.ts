@@ -27,11 +27,20 @@ export interface PolicySource {
   file: string;
   /** The whole text of the file; node ranges are offsets into it. */
   text: string;
-  /** The document, needed to resolve aliases inside `node` (`alias.resolve(doc)`). */
+  /**
+   * The document, needed to resolve aliases inside `node` (`alias.resolve(doc)`).
+   * @ignore internal: for locating lines
+   */
   doc: Document;
-  /** The `policy:` mapping node (`node.range[0]` is its offset in `text`). */
+  /**
+   * The `policy:` mapping node (`node.range[0]` is its offset in `text`).
+   * @ignore internal: for locating lines
+   */
   node: YAMLMap.Parsed;
-  /** Turns an offset in `text` into a 1-based line: `lineCounter.linePos(offset).line`. */
+  /**
+   * Turns an offset in `text` into a 1-based line: `lineCounter.linePos(offset).line`.
+   * @ignore internal: for locating lines
+   */
   lineCounter: LineCounter;
   /** The 1-based line where the mapping starts. */
   line: number;

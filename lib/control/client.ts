@@ -22,7 +22,7 @@ import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
  *
  * @example
  * ```ts
- * import { AgentAnswerError, ControlClient } from "@weft/weft";
+ * import { AgentAnswerError, ControlClient } from "@weft/weft/control";
  * try {
  *   await new ControlClient("127.0.0.1:51880", "token").status();
  * } catch (e) {
@@ -31,6 +31,7 @@ import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
  * ```
  */
 export class AgentAnswerError extends Error {
+  /** The agent's answer: its HTTP `status` and the detail it gave. */
   constructor(readonly status: number, detail: string) {
     super(`agent answered ${status}: ${detail}`);
   }
@@ -50,7 +51,7 @@ export interface ReceivedDatagram {
  *
  * @example
  * ```ts
- * import { ControlClient } from "@weft/weft";
+ * import { ControlClient } from "@weft/weft/control";
  * const client = new ControlClient("127.0.0.1:51880");
  * const { node, peers } = await client.status();
  * console.log(node.publicKey, peers.length);
@@ -60,6 +61,7 @@ export class ControlClient {
   readonly #base: string;
   readonly #token?: string;
 
+  /** A client of the agent at `address` (`host:port`), with its control token if it has one. */
   constructor(address: string, token?: string) {
     this.#base = `http://${address}`;
     this.#token = token;

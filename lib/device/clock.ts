@@ -23,6 +23,7 @@ export class ManualClock implements Clock {
   #mono: number;
   #wall: number;
 
+  /** A clock at `startWallMs` (Unix ms) that moves only when told. */
   constructor(startWallMs = 1_700_000_000_000) {
     this.#mono = 1_000;
     this.#wall = startWallMs;

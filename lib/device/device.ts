@@ -45,6 +45,7 @@ export class Device {
   readonly #s: DeviceState;
   #interval: ReturnType<typeof setInterval> | undefined;
 
+  /** A device from its keys, transport and packet device; `start` sets it running. */
   constructor(opts: DeviceOptions) {
     const s = new DeviceState(opts);
     this.#s = s;
@@ -89,7 +90,10 @@ export class Device {
     return this.#s.suite.dh;
   }
 
-  /** The crypto batch (worker threads) sealing and opening transport messages, if any. */
+  /**
+   * The crypto batch (worker threads) sealing and opening transport messages, if any.
+   * @ignore internal: the agent's crypto workers
+   */
   get cryptoBatch(): CryptoBatch | null {
     return this.#s.batch;
   }
@@ -186,7 +190,10 @@ export class Device {
     return removePeer(this.#s, publicKey);
   }
 
-  /** The peer with this base64 public key. */
+  /**
+   * The peer with this base64 public key.
+   * @ignore internal: peers are the device's own objects
+   */
   peer(publicKey: string): Peer | undefined {
     return this.#s.peers.get(publicKey);
   }
@@ -196,12 +203,18 @@ export class Device {
     return this.#s.peers.size;
   }
 
-  /** Every peer. */
+  /**
+   * Every peer.
+   * @ignore internal: peers are the device's own objects
+   */
   peers(): Peer[] {
     return [...this.#s.peers.values()];
   }
 
-  /** The prefixes routed to a peer. */
+  /**
+   * The prefixes routed to a peer.
+   * @ignore internal: peers are the device's own objects
+   */
   allowedIpsOf(peer: Peer): string[] {
     return allowedIpsOf(this.#s, peer);
   }

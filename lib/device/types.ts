@@ -79,6 +79,7 @@ export interface DeviceOptions {
   /**
    * Seal and open transport messages a batch at a time on crypto worker threads
    * (lib/device/crypto_batch.ts) instead of one by one on this thread. The device closes it.
+   * @ignore internal: the agent's crypto workers
    */
   cryptoBatch?: CryptoBatch;
 }

@@ -35,7 +35,7 @@ const ACTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
  *
  * @example
  * ```ts
- * import { parseServiceHttp } from "@weft/weft";
+ * import { parseServiceHttp } from "@weft/weft/services";
  * parseServiceHttp("api=http://127.0.0.1:8080"); // { name: "api", url: "http://127.0.0.1:8080" }
  * ```
  */
@@ -106,7 +106,7 @@ export interface ServiceCheckSpec {
  *
  * @example
  * ```ts
- * import { parseServiceCheck } from "@weft/weft";
+ * import { parseServiceCheck } from "@weft/weft/services";
  * parseServiceCheck("api=http://127.0.0.1:8080/health,interval=2s,fall=2");
  * // { service: "api", check: { target: { kind: "http", url: "..." }, intervalMs: 2000, fall: 2 } }
  * ```
@@ -214,7 +214,7 @@ export function callerLimit(
  *
  * @example
  * ```ts
- * import { parseCallerLimit } from "@weft/weft";
+ * import { parseCallerLimit } from "@weft/weft/services";
  * parseCallerLimit("1000,concurrent=64"); // { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 }
  * ```
  */

@@ -140,9 +140,15 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   readonly role: R;
   /** This node's name. */
   readonly name: string;
-  /** The leader's state: on a leader, always; on a node, null. */
+  /**
+   * The leader's state: on a leader, always; on a node, null.
+   * @ignore internal: the leader's core, for the control routes and tests
+   */
   readonly leader: R extends "leader" ? LeaderCore : R extends "node" ? null : LeaderCore | null;
-  /** Probes peers through the tunnel. */
+  /**
+   * Probes peers through the tunnel.
+   * @ignore internal: for the control routes and tests
+   */
   readonly prober: Prober;
   /** The network policy engine (rules compiled against the membership). */
   readonly policyEngine: PolicyEngine;
@@ -335,12 +341,18 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     }
   }
 
-  /** The paths to the other members (null when NAT traversal is off). */
+  /**
+   * The paths to the other members (null when NAT traversal is off).
+   * @ignore internal: the path table, for the control routes and tests
+   */
   get paths(): MeshPaths | null {
     return this.#parts.nat?.paths ?? null;
   }
 
-  /** The routes through relays and TCP (null when NAT traversal is off). */
+  /**
+   * The routes through relays and TCP (null when NAT traversal is off).
+   * @ignore internal: the relay and TCP routes, for the control routes and tests
+   */
   get routes(): MeshRoutes | null {
     return this.#parts.nat?.routes ?? null;
   }

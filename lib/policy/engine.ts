@@ -630,7 +630,10 @@ export class PolicyEngine {
     this.#compiled = new CompiledPolicy(this.#policy, this.#members, this.#generation);
   }
 
-  /** The compiled policy in force (replaced, never mutated, on changes). */
+  /**
+   * The compiled policy in force (replaced, never mutated, on changes).
+   * @ignore internal: the filter's data path
+   */
   get compiled(): CompiledPolicy {
     return this.#compiled;
   }
@@ -691,7 +694,10 @@ export class PolicyEngine {
     this.#generation++;
   }
 
-  /** The verdict for one flow in one direction, and the rule that gave it (null: the default). */
+  /**
+   * The verdict for one flow in one direction, and the rule that gave it (null: the default).
+   * @ignore internal: the filter's data path
+   */
   decide(dir: Direction, flow: FlowInfo): { allow: boolean; rule: string | null } {
     const c = this.#compiled;
     const r = c.match(flow);

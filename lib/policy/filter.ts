@@ -133,7 +133,10 @@ const C_COUNT = 13;
 export class PolicyFilter implements PacketFilter {
   /** The policy engine consulted for new flows. */
   readonly engine: PolicyEngine;
-  /** The connection tracking table. */
+  /**
+   * The connection tracking table.
+   * @ignore internal: the table itself (its counters are in stats())
+   */
   readonly conntrack: Conntrack;
   readonly #clock: MonotonicClock;
   readonly #batchClock: boolean;

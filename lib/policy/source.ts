@@ -24,7 +24,8 @@ export interface VersionedPolicy {
  *
  * @example
  * ```ts
- * import { compilePolicyText, PolicyError } from "@weft/weft";
+ * import { compilePolicyText } from "@weft/weft/mesh";
+ * import { PolicyError } from "@weft/weft/policy";
  * try {
  *   compilePolicyText(await Deno.readTextFile("policy.yaml"));
  * } catch (e) {

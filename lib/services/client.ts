@@ -97,7 +97,7 @@ const OUT_WHY: Record<OutOfRotation, string> = {
  *
  * @example
  * ```ts
- * import { parseServicePath } from "@weft/weft";
+ * import { parseServicePath } from "@weft/weft/services";
  * parseServicePath("auth/login"); // { service: "auth", action: "login" }
  * ```
  */

@@ -52,7 +52,8 @@ export interface ServiceErrorDetails {
  *
  * @example
  * ```ts
- * import { type MeshAgent, ServiceError } from "@weft/weft";
+ * import type { MeshAgent } from "@weft/weft";
+ * import { ServiceError } from "@weft/weft/services";
  * declare const mesh: MeshAgent;
  * try {
  *   await mesh.request("billing/charge", { cents: 500 });

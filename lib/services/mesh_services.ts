@@ -150,7 +150,8 @@ interface ViewIndex {
  *
  * @example Provide a service on one node, call it and listen for its events from another
  * ```ts
- * import { MeshAgent, ServiceError } from "@weft/weft";
+ * import { MeshAgent } from "@weft/weft";
+ * import { ServiceError } from "@weft/weft/services";
  *
  * declare const a: MeshAgent, b: MeshAgent; // two started members of one mesh
  * a.services.provide("auth", {

@@ -77,7 +77,7 @@ export function patternProblem(text: unknown): string | undefined {
  *
  * @example
  * ```ts
- * import { TopicPattern } from "@weft/weft";
+ * import { TopicPattern } from "@weft/weft/services";
  * new TopicPattern("status/*").matches("status/updated"); // true
  * new TopicPattern("status/*").matches("status/a/b"); // false
  * new TopicPattern("jobs/>").matches("jobs/eu/done"); // true

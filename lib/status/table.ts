@@ -63,7 +63,8 @@ export function formatTable(rows: string[][]): string {
  *
  * @example
  * ```ts
- * import { ControlClient, formatStatusTable } from "@weft/weft";
+ * import { ControlClient } from "@weft/weft/control";
+ * import { formatStatusTable } from "@weft/weft/status";
  * console.log(formatStatusTable(await new ControlClient("127.0.0.1:51880").status()));
  * ```
  */

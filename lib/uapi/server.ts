@@ -312,7 +312,8 @@ async function serveConnection(
  *
  * @example
  * ```ts
- * import { Agent, serveUapi } from "@weft/weft";
+ * import { Agent } from "@weft/weft";
+ * import { serveUapi } from "@weft/weft/uapi";
  * const agent = await Agent.start({ privateKey: "...", addresses: ["10.9.0.1/24"] });
  * const uapi = await serveUapi(agent.device, "weft0");
  * // $ wg show weft0

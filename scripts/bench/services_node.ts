@@ -15,7 +15,8 @@
  * @module
  */
 
-import { createLogger, MeshAgent, serveControl } from "../../mod.ts";
+import { createLogger, MeshAgent } from "../../mod.ts";
+import { serveControl } from "../../lib/control/mod.ts";
 import { percentile } from "./net_measure.ts";
 
 /** A request figure: one path at one concurrency. */

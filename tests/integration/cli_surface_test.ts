@@ -1,12 +1,16 @@
 /**
- * The CLI is a thin layer over the library: `main.ts` imports the library only through
- * `mod.ts` (plus commander), as the README says, so whatever the CLI does a program can do too.
+ * The CLI is a thin layer over the library: `main.ts` runs `cli/main.ts`, and the modules under
+ * `cli/` import the library only through its public entries (the files deno.json exports: `mod.ts`
+ * and the `mod.ts` of each part), plus their command-line parser, so whatever the CLI does a
+ * program can do too.
  */
 import assert from "node:assert/strict";
 
-Deno.test("main.ts imports only mod.ts and its command-line parser", async () => {
+const root = new URL("../../", import.meta.url);
+
+Deno.test("main.ts imports only cli/main.ts; cli/ only the public entries and commander", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", new URL("../../main.ts", import.meta.url).pathname],
+    args: ["info", "--json", new URL("main.ts", root).pathname],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -14,8 +18,29 @@ Deno.test("main.ts imports only mod.ts and its command-line parser", async () =>
   const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
     modules: { specifier: string; dependencies?: { specifier: string }[] }[];
   };
-  const main = info.modules.find((m) => m.specifier.endsWith("/main.ts"));
+  const main = info.modules.find((m) => m.specifier === new URL("main.ts", root).href);
   assert.ok(main, "main.ts in the module graph");
-  const deps = (main.dependencies ?? []).map((d) => d.specifier).sort();
-  assert.deepEqual(deps, ["./mod.ts", "@commander-js/extra-typings"]);
+  assert.deepEqual((main.dependencies ?? []).map((d) => d.specifier), ["./cli/main.ts"]);
+
+  const exports = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).exports as Record<
+    string,
+    string
+  >;
+  const entries = new Set(Object.values(exports).map((e) => new URL(e, root).href));
+  const cli = new URL("cli/", root).href;
+  const modules = info.modules.filter((m) => m.specifier.startsWith(cli));
+  assert.ok(modules.length > 5, "the cli/ modules in the module graph");
+  for (const m of modules) {
+    for (const d of m.dependencies ?? []) {
+      const url = d.specifier.startsWith(".") ? new URL(d.specifier, m.specifier).href : undefined;
+      if (url === undefined) {
+        assert.equal(d.specifier, "@commander-js/extra-typings", `${m.specifier} imports it`);
+        continue;
+      }
+      assert.ok(
+        url.startsWith(cli) || entries.has(url),
+        `${m.specifier.slice(cli.length)} imports ${d.specifier}, not a public entry`,
+      );
+    }
+  }
 });

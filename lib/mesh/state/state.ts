@@ -115,6 +115,7 @@ function check(cond: unknown, file: string, what: string): asserts cond {
 
 /** A node's state directory. */
 export class StateDir {
+  /** The state directory at `dir` (nothing is read or made yet). */
   constructor(readonly dir: string) {}
 
   /** Path of a file in the directory. */

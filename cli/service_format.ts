@@ -1,35 +1,25 @@
 /**
  * What the service commands (`weft call`, `weft publish`, `weft subscribe`, `weft service list`,
  * `weft service leader`) do with their arguments and the agent's answers: JSON arguments read
- * once at the edge, answers as text, events as NDJSON lines until the caller stops. `main.ts`
- * wires them to the command line.
+ * once at the edge, answers as text, events as NDJSON lines until the caller stops.
+ * `cli/services.ts` wires them to the command line.
  * @module
  */
 
-import { formatTable } from "../status/table.ts";
-import type { ServiceError } from "../services/errors.ts";
-import type { PublishResult } from "../services/pubsub.ts";
-import type { ControlClient } from "./client.ts";
+import { formatTable } from "../lib/status/mod.ts";
+import type { PublishResult, ServiceError } from "../lib/services/mod.ts";
 import {
+  type ControlClient,
   eventJson,
   payloadJson,
   type ServiceLeaderView,
   type ServiceView,
-} from "./routes/services.ts";
-
-/** A command-line argument that is not what the command takes (a usage error, exit code 2). */
-export class ArgumentError extends Error {}
+} from "../lib/control/mod.ts";
+import { ArgumentError } from "./errors.ts";
 
 /**
  * `weft call`'s params: the JSON text given, or null without one; an {@link ArgumentError}
  * saying where the text is not JSON.
- *
- * @example
- * ```ts
- * import { parseJsonArgument } from "@weft/weft";
- * parseJsonArgument('{"user": "ann"}'); // { user: "ann" }
- * parseJsonArgument(undefined); // null
- * ```
  */
 export function parseJsonArgument(text: string | undefined): unknown {
   if (text === undefined) return null;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { ArgumentError } from "./errors.ts";
 import {
-  ArgumentError,
   formatAnswer,
   formatLeader,
   formatPublishResult,
@@ -8,8 +8,8 @@ import {
   parseJsonArgument,
   publishData,
   serviceErrorText,
-} from "./service_cli.ts";
-import { ServiceError } from "../services/errors.ts";
+} from "./service_format.ts";
+import { ServiceError } from "../lib/services/mod.ts";
 
 Deno.test("service CLI: JSON arguments, publish data, errors and answers as text", () => {
   assert.deepEqual(parseJsonArgument('{"a": [1, "x"]}'), { a: [1, "x"] });

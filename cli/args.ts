@@ -1,0 +1,44 @@
+/**
+ * Parsers of option and argument values, for commander: integers in a range, protocol timers,
+ * repeatable options.
+ * @module
+ */
+
+import { InvalidArgumentError } from "@commander-js/extra-typings";
+import type { ProtocolTimers } from "../lib/device/mod.ts";
+
+/** A parser of an integer from `min` to `max`. */
+export function intArg(min: number, max: number): (v: string) => number {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+/** `--timer NAME=MS`, added to the timers given before. */
+export function timerArg(v: string, prev: Partial<ProtocolTimers> = {}): Partial<ProtocolTimers> {
+  const m = /^([a-zA-Z]+)=(\d+)$/.exec(v);
+  const known = [
+    "rekeyAfterTime",
+    "rejectAfterTime",
+    "rekeyAttemptTime",
+    "rekeyTimeout",
+    "keepaliveTimeout",
+    "cookieRefreshTime",
+    "rekeyJitter",
+  ];
+  if (!m || !known.includes(m[1])) {
+    throw new InvalidArgumentError(
+      `expected NAME=MILLISECONDS with NAME one of ${known.join(", ")}`,
+    );
+  }
+  return { ...prev, [m[1]]: Number(m[2]) };
+}
+
+/** A repeatable option: each value added to those before. */
+export function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}

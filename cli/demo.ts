@@ -1,0 +1,39 @@
+/**
+ * `weft demo`: a local mesh on loopback.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { runDemo } from "../lib/demo/mod.ts";
+import { intArg } from "./args.ts";
+import { logFormatOption, loggerFrom, logLevelOption } from "./options.ts";
+import { untilSignal } from "./process.ts";
+
+/** Adds `weft demo` to `program`. */
+export function addDemoCommand(program: Command): void {
+  program.command("demo").description(
+    "run a local demo mesh on loopback in userspace mode (no root, no config)",
+  )
+    .option("--nodes <n>", "how many agents", intArg(2, 16), 3)
+    .option(
+      "--base-port <port>",
+      "first UDP port (status ports follow)",
+      intArg(1024, 60000),
+      52820,
+    )
+    .option("--once", "print the status and pings, then stop")
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
+    .action(async (opts) => {
+      const logger = loggerFrom(opts);
+      const demo = await runDemo({ nodes: opts.nodes, basePort: opts.basePort, logger });
+      if (opts.once) {
+        await demo.stop();
+        return;
+      }
+      console.log("");
+      console.log(`state and logs: ${demo.dir} (removed when the demo stops)`);
+      console.log("demo mesh running; Ctrl-C to stop");
+      await untilSignal(() => demo.stop());
+    });
+}

@@ -1,0 +1,52 @@
+/**
+ * `weft node list|set|remove`: the mesh's nodes.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { formatTable } from "../lib/status/mod.ts";
+import { labelsText, localClient } from "./client.ts";
+import { UsageError } from "./errors.ts";
+import { agentOptions } from "./options.ts";
+
+/** Adds `weft node list|set|remove` to `program`. */
+export function addNodeCommands(program: Command): void {
+  const nodeCmd = program.command("node").description("the mesh's nodes");
+  agentOptions(
+    nodeCmd.command("list").description("list the nodes this agent knows")
+      .option("--json", "print JSON"),
+  ).action(async (opts) => {
+    const res = await (await localClient(opts)).nodes();
+    if (opts.json) return console.log(JSON.stringify(res, null, 2));
+    // Granted labels (token, operator) apart from what each node says of itself (untrusted).
+    const rows = [["NAME", "ADDRESS", "ROLE", "ENDPOINT", "LABELS", "SELF-ASSERTED"]];
+    for (const n of res.nodes) {
+      rows.push([
+        n.name,
+        n.address,
+        n.role,
+        n.endpoints[0] ?? "-",
+        labelsText(n.labels),
+        labelsText(n.nodeLabels),
+      ]);
+    }
+    console.log(formatTable(rows));
+  });
+  agentOptions(
+    nodeCmd.command("set").description("grant or withdraw relaying for others (on the leader)")
+      .argument("<name|ip>", "the node's name or overlay address")
+      .option("--relay", "the node may relay for others (it relays when started with --relay)")
+      .option("--no-relay", "the node may not relay for others"),
+  ).action(async (id, opts) => {
+    if (opts.relay === undefined) throw new UsageError("say --relay or --no-relay");
+    const m = await (await localClient(opts)).setNode(id, { relay: opts.relay });
+    console.log(`${m.name} (${m.address}): ${m.grants?.relay ? "may relay" : "may not relay"}`);
+  });
+  agentOptions(
+    nodeCmd.command("remove").description("remove a node from the mesh (on the leader)")
+      .argument("<name|ip>", "the node's name or overlay address"),
+  ).action(async (id, opts) => {
+    const m = await (await localClient(opts)).removeNode(id);
+    console.log(`removed ${m.name} (${m.address})`);
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * `weft policy apply|show|test`: network policies.
+ * @module
+ */
+
+import { type Command, Option } from "@commander-js/extra-typings";
+import { InputTooLargeError, readTextFileBounded } from "../lib/config/mod.ts";
+import { compilePolicyText } from "../lib/mesh/mod.ts";
+import { MAX_POLICY_BYTES, PolicyError } from "../lib/policy/mod.ts";
+import { intArg } from "./args.ts";
+import { localClient } from "./client.ts";
+import { UsageError } from "./errors.ts";
+import { agentOptions } from "./options.ts";
+
+/** Adds `weft policy apply|show|test` to `program`. */
+export function addPolicyCommands(program: Command): void {
+  const policyCmd = program.command("policy").description("network policies");
+  agentOptions(
+    policyCmd.command("apply").description("validate a policy file and put it in force (leader)")
+      .argument("<file>", "policy YAML (defaults: and policies:)"),
+  ).action(async (file, opts) => {
+    let text;
+    try {
+      text = await readTextFileBounded(file, MAX_POLICY_BYTES);
+      compilePolicyText(text);
+    } catch (e) {
+      if (e instanceof PolicyError) throw new UsageError(`${file}: ${e.message}`);
+      if (e instanceof InputTooLargeError) {
+        throw new UsageError(`${file}: a policy file is at most ${MAX_POLICY_BYTES} bytes`);
+      }
+      if (e instanceof Deno.errors.NotFound) throw new UsageError(`${file}: no such file`);
+      throw e;
+    }
+    const v = await (await localClient(opts)).applyPolicy(text);
+    console.log(`policy version ${v} in force`);
+  });
+  agentOptions(
+    policyCmd.command("show").description("the policy in force on this node, with its counters")
+      .option("--json", "print JSON"),
+  ).action(async (opts) => {
+    const p = await (await localClient(opts)).policy();
+    if (opts.json) return console.log(JSON.stringify(p, null, 2));
+    console.log(
+      p.version ? `# version ${p.version}\n${p.text}` : "no policy (everything passes)",
+    );
+  });
+  agentOptions(
+    policyCmd.command("test").description("say which rule decides a flow")
+      .requiredOption("--from <node|ip>", "source node name or address")
+      .requiredOption("--to <node|ip>", "destination node name or address")
+      .addOption(
+        new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp", "any"]).default(
+          "tcp",
+        ),
+      )
+      .option("--port <port>", "destination port", intArg(0, 65535))
+      .option("--json", "print JSON"),
+  ).action(async (opts) => {
+    const r = await (await localClient(opts)).testPolicy({
+      from: opts.from,
+      to: opts.to,
+      proto: opts.proto,
+      port: opts.port,
+    });
+    if (opts.json) return console.log(JSON.stringify(r, null, 2));
+    console.log(r.summary);
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * The root command: `weft --leader` / `weft --join <token>` runs a mesh agent until a signal,
+ * with every option of the configuration.
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import {
+  type AgentConfig,
+  ConfigError,
+  JoinError,
+  LeaderError,
+  loadAgentConfig,
+  MeshAgent,
+  type MeshOptions,
+  meshOptionsFromConfig,
+  meshRoleFromConfig,
+  VERSION,
+} from "../mod.ts";
+import { type DirLock, optionHelp, userSetFlags } from "../lib/config/mod.ts";
+import { meshControlFromConfig, StateDir } from "../lib/mesh/mod.ts";
+import { type ControlServer, serveControl } from "../lib/control/mod.ts";
+import { collect } from "./args.ts";
+import { UsageError } from "./errors.ts";
+import { untilSignal } from "./process.ts";
+
+/**
+ * The configuration and the mesh agent's options from it; bad input is a usage error. With
+ * neither `--leader` nor `--join`, the role is read from the state directory, which is locked
+ * first (and the lock handed to the agent): an agent already using it is an error (exit 1).
+ */
+async function meshConfig(program: Command) {
+  let stateLock: DirLock | undefined;
+  try {
+    const config = await loadAgentConfig({ flags: userSetFlags(program) });
+    // A missing directory is not made here: it holds no role (meshRoleFromConfig says so).
+    if (!config.leader && !config.join && await isDirectory(config.stateDir)) {
+      stateLock = await new StateDir(config.stateDir).lock();
+    }
+    const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
+    return { config, options: { ...options, ...(stateLock ? { stateLock } : {}) } };
+  } catch (e) {
+    stateLock?.release();
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the mesh agent; a join or leader refusal is a usage error (exit code 2). */
+async function startMesh(options: MeshOptions): Promise<MeshAgent> {
+  try {
+    return await MeshAgent.start(options);
+  } catch (e) {
+    if (e instanceof JoinError || e instanceof LeaderError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** Serves the mesh agent's status and control routes; closes the agent if that fails. */
+async function serveMesh(mesh: MeshAgent, config: AgentConfig): Promise<ControlServer> {
+  try {
+    return serveControl(mesh.agent, { ...(await meshControlFromConfig(config)), mesh });
+  } catch (e) {
+    await mesh.close();
+    throw e;
+  }
+}
+
+/** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
+async function runMesh(program: Command): Promise<void> {
+  const { config, options } = await meshConfig(program);
+  const mesh = await startMesh(options);
+  const server = await serveMesh(mesh, config);
+  options.logger.info("status listening", { address: server.address });
+  await untilSignal(async () => {
+    try {
+      await server.close();
+    } finally {
+      await mesh.close(); // rejects when the final state write fails
+    }
+  });
+}
+
+/** The root command: `weft --leader` / `weft --join`, with every option of the configuration. */
+export function rootCommand(): Command {
+  const program = new Command()
+    .name("weft")
+    .description(
+      "An encrypted WireGuard-compatible overlay mesh.\n\n" +
+        "  weft --leader [options]        start (or restart) a mesh\n" +
+        "  weft --join <token> [options]  join one (a restarted node needs no token)",
+    )
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError()
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+  for (const o of optionHelp()) {
+    if (!o.flag) continue;
+    const opt = new Option(`${o.flag}${o.arg ? ` ${o.arg}` : ""}`, o.description);
+    if (o.repeatable) opt.argParser(collect);
+    program.addOption(opt);
+  }
+  program.action(() => runMesh(program as unknown as Command));
+  return program;
+}

@@ -1,0 +1,95 @@
+/**
+ * `weft token create|list|revoke`: join tokens, on the leader.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { parseLabel } from "../lib/config/mod.ts";
+import { grantedServicesProblem } from "../lib/mesh/mod.ts";
+import { formatTable } from "../lib/status/mod.ts";
+import { collect, intArg } from "./args.ts";
+import { labelsText, localClient } from "./client.ts";
+import { UsageError } from "./errors.ts";
+import { agentOptions } from "./options.ts";
+
+/** Adds `weft token create|list|revoke` to `program`. */
+export function addTokenCommands(program: Command): void {
+  const tokenCmd = program.command("token").description("manage join tokens (on the leader)");
+  agentOptions(
+    tokenCmd.command("create").description("create a join token and print it")
+      .option("--ttl <duration>", "how long it is valid (90s, 15m, 24h, 7d)", "24h")
+      .option("--uses <n>", "how many joins it allows (default: unlimited)", intArg(1, 1_000_000))
+      .option("--label <k=v>", "label for nodes joining with it (repeatable)", collect)
+      .option(
+        "--service <name>",
+        "a service its nodes may offer (repeatable; a name any token grants is closed to others)",
+        collect,
+      )
+      .option("--relay", "its nodes may relay for others (when started with --relay)"),
+  ).action(async (opts) => {
+    const services = opts.service ?? [];
+    const serviceProblem = grantedServicesProblem(services);
+    if (serviceProblem !== undefined) throw new UsageError(`--service: ${serviceProblem}`);
+    const labels: Record<string, string> = {};
+    for (const l of opts.label ?? []) {
+      let p: ReturnType<typeof parseLabel>;
+      try {
+        p = parseLabel(l);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      // As the agent's own --label: a key given twice is a mistake, not "the last one wins".
+      if (Object.hasOwn(labels, p.key)) {
+        throw new UsageError(`--label: label ${JSON.stringify(p.key)} is given twice`);
+      }
+      labels[p.key] = p.value;
+    }
+    const client = await localClient(opts);
+    const t = await client.createToken({
+      ttl: opts.ttl,
+      uses: opts.uses,
+      labels,
+      ...(services.length ? { services } : {}),
+      ...(opts.relay ? { relay: true } : {}),
+    });
+    console.log(t.token);
+  });
+  agentOptions(
+    tokenCmd.command("list").description("list join tokens").option("--json", "print JSON"),
+  )
+    .action(async (opts) => {
+      const tokens = await (await localClient(opts)).listTokens();
+      if (opts.json) return console.log(JSON.stringify(tokens, null, 2));
+      const rows = [["ID", "EXPIRES", "USES LEFT", "REVOKED", "LABELS", "GRANTS"]];
+      for (const t of tokens) {
+        rows.push([
+          t.id,
+          timeText(t.expiresAt),
+          t.usesLeft === null ? "unlimited" : String(t.usesLeft),
+          t.revoked ? "yes" : "no",
+          labelsText(t.labels),
+          grantsText(t),
+        ]);
+      }
+      console.log(formatTable(rows));
+    });
+  agentOptions(
+    tokenCmd.command("revoke").description("revoke a join token")
+      .argument("<id>", "the token's id (see token list)"),
+  ).action(async (id, opts) => {
+    await (await localClient(opts)).revokeToken(id);
+    console.log(`revoked ${id}`);
+  });
+}
+
+/** A stored time as ISO text; a value no date can hold (an old leader's state) shown as is. */
+function timeText(ms: unknown): string {
+  const d = new Date(typeof ms === "number" ? ms : NaN);
+  return Number.isNaN(d.getTime()) ? `invalid (${String(ms).slice(0, 32)})` : d.toISOString();
+}
+
+/** What a token grants besides labels, for `weft token list`. */
+function grantsText(t: { services?: string[]; relay?: true }): string {
+  const parts = [...(t.services ?? []).map((s) => `service=${s}`), ...(t.relay ? ["relay"] : [])];
+  return parts.length ? parts.join(",") : "-";
+}

@@ -1,0 +1,96 @@
+/**
+ * `weft up`: an interface from a wg-quick style file, until a signal.
+ * @module
+ */
+
+import { type Command, Option } from "@commander-js/extra-typings";
+import { ConfigError } from "../mod.ts";
+import { WgQuickUp } from "../lib/agent/mod.ts";
+import { interfaceNameFromPath, loadWgQuickFile } from "../lib/config/mod.ts";
+import { serveControl } from "../lib/control/mod.ts";
+import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
+import { intArg, timerArg } from "./args.ts";
+import { UsageError } from "./errors.ts";
+import { logFormatOption, loggerFrom, logLevelOption, statusListenOption } from "./options.ts";
+import { untilSignal } from "./process.ts";
+
+/** Adds `weft up` to `program`. */
+export function addUpCommand(program: Command): void {
+  program.command("up")
+    .description("bring up an interface from a wg-quick style file")
+    .argument("<config>", "the .conf file; the interface is named after it")
+    .option("--userspace", "no TUN device: answer pings and carry datagrams in-process")
+    .addOption(
+      new Option("--crypto <backend>", "force a crypto backend").choices(BACKEND_NAMES),
+    )
+    .option(
+      "--crypto-workers <n>",
+      "worker threads that seal and open packets a batch at a time: auto (2 with libsodium " +
+        "on 4 cores or more) or 0 to 64",
+      (v: string) => v === "auto" ? "auto" as const : intArg(0, 64)(v),
+    )
+    .addOption(statusListenOption())
+    .option("--no-status", "do not start the HTTP status/control server")
+    .option("--listen-port <port>", "override ListenPort", intArg(0, 65535))
+    .addOption(
+      new Option("--underlay <kind>", "UDP implementation (default: linux on Linux)")
+        .choices(["linux", "deno"] as const),
+    )
+    .option("--uapi [dir]", "serve `wg` UAPI (default on with a TUN; dir /var/run/wireguard)")
+    .option("--no-uapi", "do not serve the WireGuard UAPI socket")
+    .option("--timer <name=ms>", "override a protocol timer (repeatable)", timerArg)
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
+    .action(async (file, opts) => {
+      const logger = loggerFrom(opts);
+      let config;
+      let name;
+      try {
+        name = interfaceNameFromPath(file);
+        config = await loadWgQuickFile(file);
+      } catch (e) {
+        if (e instanceof ConfigError || e instanceof Deno.errors.NotFound) {
+          throw new UsageError(e.message);
+        }
+        throw e;
+      }
+      let up;
+      try {
+        up = await WgQuickUp.start({
+          config,
+          file,
+          interfaceName: name,
+          mode: opts.userspace ? "userspace" : "tun",
+          listenPort: opts.listenPort,
+          crypto: opts.crypto as BackendName | undefined,
+          cryptoWorkers: opts.cryptoWorkers,
+          timers: opts.timer,
+          underlay: opts.underlay,
+          uapi: opts.uapi,
+          logger,
+        });
+      } catch (e) {
+        // A key the file sets that cannot be honoured here is a configuration error.
+        if (e instanceof ConfigError) throw new UsageError(e.message);
+        throw e;
+      }
+      let server;
+      try {
+        server = opts.status ? serveControl(up.agent, { listen: opts.statusListen }) : undefined;
+      } catch (e) {
+        await up.down();
+        throw e;
+      }
+      if (server) logger.info("status listening", { address: server.address });
+      let failed: unknown;
+      await untilSignal(async () => {
+        try {
+          await server?.close();
+        } finally {
+          // The down steps all run; what failed among them makes the exit code 1.
+          await up.down().catch((e) => failed = e);
+        }
+      });
+      if (failed !== undefined) throw failed;
+    });
+}

@@ -1,0 +1,60 @@
+/**
+ * The drivers: transports that carry the device's UDP (Deno's sockets, Linux's own with
+ * offloads, TCP, both at once, in memory for tests) and packet devices (the in-process userspace
+ * stack, a Linux TUN), with the interfaces they implement.
+ *
+ * @example Two transports on an in-memory network
+ * ```ts
+ * import { MemoryNetwork } from "@weft/weft/drivers";
+ *
+ * const net = new MemoryNetwork();
+ * const a = net.bind("192.0.2.1", 51820), b = net.bind("192.0.2.2", 51820);
+ * b.start({ datagram: (data, from) => console.log(from.address, data.length), flush() {} });
+ * a.send(new Uint8Array([1, 2, 3]), b.self);
+ * a.flush();
+ * ```
+ * @module
+ */
+
+export type {
+  DatagramSink,
+  DualDriverStats,
+  Endpoint,
+  PacketDevice,
+  PacketDriverStats,
+  PacketSink,
+  TcpDriverStats,
+  Transport,
+  TransportDriverStats,
+  TunDriverStats,
+  UdpDriverStats,
+} from "../lib/io/driver.ts";
+export { UserspaceStack, type UserspaceStackOptions } from "./userspace.ts";
+export { DenoUdpTransport } from "./udp_deno.ts";
+export { type TcpOptions, TcpTransport } from "./tcp.ts";
+export { type DualOptions, DualTransport } from "./dual.ts";
+export { type LinuxUdpOptions, LinuxUdpTransport } from "./linux/udp.ts";
+export { LinuxTun, type LinuxTunOptions, type TunConfig } from "./linux/tun.ts";
+export { Poller, type PollerOptions } from "./linux/poller.ts";
+export { MemoryNetwork, MemoryTransport } from "./memory.ts";
+export type {
+  PacketDeviceStats,
+  TcpSendDrop,
+  TcpStats,
+  TransportStats,
+  TunOffloadStats,
+  UdpOffloadStats,
+} from "../lib/io/stats.ts";
+export type {
+  Datagram,
+  DatagramIterator,
+  DropReason as UserspaceDropReason,
+  PingOptions,
+  UdpAddress,
+  UdpSocket,
+  UserspaceStats,
+} from "./userspace.ts";
+export type { TcpDialer } from "./tcp.ts";
+export type { DenoUdpOptions } from "./udp_deno.ts";
+export type { LinuxUdpStats } from "./linux/udp.ts";
+export type { PollHandler, PollPhase } from "./linux/poller.ts";

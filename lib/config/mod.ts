@@ -1,0 +1,56 @@
+/**
+ * Configuration: the agent's YAML file, environment and flags merged into one
+ * {@link AgentConfig}; wg-quick `.conf` files; and the bounded readers and directory lock the
+ * loaders use.
+ *
+ * @example The configuration `weft --leader` would run with
+ * ```ts
+ * import { loadAgentConfig } from "@weft/weft/config";
+ *
+ * const config = await loadAgentConfig({ flags: { leader: true, listenPort: 51820 } });
+ * console.log(config.listenPort, config.stateDir, config.origin.listenPort.source);
+ * ```
+ * @module
+ */
+
+export {
+  type AgentConfig,
+  type AgentFlags,
+  defaultStateDir,
+  type LabelPair,
+  loadAgentConfig,
+  type LoadAgentConfigOptions,
+  type OptionHelp,
+  optionHelp,
+  type OptionKey,
+  parseLabel,
+  type PolicySource,
+  type SystemInfo,
+  userSetFlags,
+  validateRunMode,
+} from "./agent_config.ts";
+export type {
+  ConfiguredService,
+  OptionOrigin,
+  OptionOrigins,
+  ServiceCheckEntry,
+} from "./agent_types.ts";
+export { ConfigError } from "./config_error.ts";
+export {
+  interfaceNameFromPath,
+  loadWgQuickFile,
+  parseWgQuick,
+  type ParseWgQuickOptions,
+  serializeWgQuick,
+  type WgQuickConfig,
+  type WgQuickEndpoint,
+  type WgQuickInterface,
+  type WgQuickPeer,
+} from "./wgquick.ts";
+export {
+  InputTooLargeError,
+  readFileBounded,
+  readTextFileBounded,
+  readUpTo,
+} from "./bounded_read.ts";
+export { DirLock, DirLockedError, type DirLockOptions } from "./dir_lock.ts";

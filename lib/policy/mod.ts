@@ -1,0 +1,49 @@
+/**
+ * Network policy: the YAML policy document, its parser and serializer, the engine that decides
+ * flows and the packet filter a device runs with it.
+ *
+ * @example Parse a policy and print it back in canonical form
+ * ```ts
+ * import { parsePolicy, serializePolicy } from "@weft/weft/policy";
+ *
+ * const doc = parsePolicy(
+ *   "defaults:\n  inbound: deny\npolicies:\n" +
+ *     "  - name: web\n    action: allow\n    to: [\"role=web\"]\n    proto: tcp\n    ports: [443]\n",
+ * );
+ * console.log(doc.policies[0].name, serializePolicy(doc));
+ * ```
+ * @module
+ */
+
+export { MAX_POLICY_BYTES, parsePolicy, serializePolicy } from "./parse.ts";
+export {
+  type Direction,
+  type LabelMatch,
+  type LabelOp,
+  type PolicyAction,
+  type PolicyDefaults,
+  type PolicyDocument,
+  PolicyError,
+  type PolicyProto,
+  type PolicyRule,
+  type PortRange,
+  type Selector,
+  type SelectorTerm,
+} from "./schema.ts";
+export {
+  type ExplainEndpoint,
+  type ExplainQuery,
+  type ExplainResolved,
+  type Explanation,
+  PolicyEngine,
+  type PolicyEngineOptions,
+} from "./engine.ts";
+export {
+  type DirectionCounts,
+  type FilterExplanation,
+  type MonotonicClock,
+  PolicyFilter,
+  type PolicyFilterOptions,
+  type PolicyStats,
+} from "./filter.ts";
+export type { ConntrackOptions, ConntrackStats, ConntrackTimeouts } from "./conntrack.ts";
