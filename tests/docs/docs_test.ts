@@ -56,7 +56,9 @@ export function fencedBlocks(file: string, text: string): Block[] {
     const fence = open[1];
     const body: string[] = [];
     let j = i + 1;
-    while (j < lines.length && !new RegExp(`^ {0,3}${fence[0]}{${fence.length},}\\s*$`).test(lines[j])) {
+    while (
+      j < lines.length && !new RegExp(`^ {0,3}${fence[0]}{${fence.length},}\\s*$`).test(lines[j])
+    ) {
       body.push(lines[j]);
       j++;
     }
@@ -76,9 +78,7 @@ function shellMark(b: Block): { run: true } | { run: false; reason: string } | n
   return m === null ? null : { run: false, reason: m[1] };
 }
 
-const blocks = docFiles().flatMap((f) =>
-  fencedBlocks(f, Deno.readTextFileSync(new URL(f, ROOT)))
-);
+const blocks = docFiles().flatMap((f) => fencedBlocks(f, Deno.readTextFileSync(new URL(f, ROOT))));
 
 Deno.test("docs: every shell block is `sh test` or `sh no-test: <reason>`", () => {
   const bad = blocks.filter((b) => SHELLS.has(b.lang) && shellMark(b) === null)
@@ -98,18 +98,36 @@ Deno.test("docs: no issue numbers in the user docs", () => {
   assert.deepEqual(hits, []);
 });
 
-Deno.test("docs: relative links point at files that exist", () => {
+/** The anchors GitHub gives a Markdown file's headings. */
+function anchors(text: string): Set<string> {
+  const out = new Set<string>();
+  let fence = false;
+  for (const line of text.split("\n")) {
+    if (/^ {0,3}(`{3,}|~{3,})/.test(line)) fence = !fence;
+    const h = fence ? null : /^#{1,6}\s+(.*)$/.exec(line);
+    if (h) {
+      out.add(h[1].trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-"));
+    }
+  }
+  return out;
+}
+
+Deno.test("docs: relative links point at files and headings that exist", () => {
   const missing: string[] = [];
   for (const f of docFiles()) {
     const text = Deno.readTextFileSync(new URL(f, ROOT));
     for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      const target = m[1].split("#")[0];
-      if (target === "" || /^[a-z]+:/i.test(target)) continue;
+      if (/^[a-z]+:/i.test(m[1])) continue;
+      const [path, anchor] = m[1].split("#");
+      const target = path === "" ? new URL(f, ROOT) : new URL(path, new URL(f, ROOT));
+      let targetText: string;
       try {
-        Deno.statSync(new URL(target, new URL(f, ROOT)));
+        targetText = Deno.readTextFileSync(target);
       } catch {
         missing.push(`${f}: ${m[1]}`);
+        continue;
       }
+      if (anchor !== undefined && !anchors(targetText).has(anchor)) missing.push(`${f}: ${m[1]}`);
     }
   }
   assert.deepEqual(missing, []);
@@ -290,7 +308,10 @@ Deno.test({
       const names: string[] = [];
       for (const b of tsBlocks) {
         const name = `${tmp}/${b.file.replaceAll("/", "_")}_${b.line}.ts`;
-        await Deno.writeTextFile(name, `// ${b.file}:${b.line}\n${ownImports(b.body)}\nexport {};\n`);
+        await Deno.writeTextFile(
+          name,
+          `// ${b.file}:${b.line}\n${ownImports(b.body)}\nexport {};\n`,
+        );
         names.push(name);
       }
       // The project's own configuration, so that the check of mod.ts is cached already.
