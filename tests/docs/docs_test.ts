@@ -195,6 +195,21 @@ async function denoDir(): Promise<string> {
   return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
 }
 
+/** The repository's import map plus this package's exports, as a user's project would map them. */
+function packageImports(): Record<string, string> {
+  const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
+    name: string;
+    imports: Record<string, string>;
+    exports: string | Record<string, string>;
+  };
+  const exports = typeof cfg.exports === "string" ? { ".": cfg.exports } : cfg.exports;
+  const out = { ...cfg.imports };
+  for (const [sub, target] of Object.entries(exports)) {
+    out[cfg.name + sub.slice(1)] = new URL(target, ROOT).href;
+  }
+  return out;
+}
+
 const MARK = "### docs-test block ";
 
 /** The session script of a file: its runnable blocks in order, each announced on the output. */
@@ -233,6 +248,9 @@ for (const file of docFiles()) {
         { mode: 0o755 },
       );
       await Deno.writeTextFile(`${tmp}/session.sh`, script(file, runnable));
+      // As `deno add jsr:@weft/weft` would, but to this checkout: programs in the blocks import
+      // "@weft/weft" (and its sub-paths), and its own imports resolve as in this repository.
+      await Deno.writeTextFile(`${work}/deno.json`, JSON.stringify({ imports: packageImports() }));
       const env: Record<string, string> = {
         PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
         HOME: `${tmp}/home`,
