@@ -210,6 +210,17 @@ function packageImports(): Record<string, string> {
   return out;
 }
 
+/** The last lines of the logs the blocks wrote (agents started in the background log there). */
+function logTails(dir: string): string {
+  let out = "";
+  for (const e of Deno.readDirSync(dir)) {
+    if (!e.isFile || !e.name.endsWith(".log")) continue;
+    const lines = Deno.readTextFileSync(`${dir}/${e.name}`).trimEnd().split("\n");
+    out += `\n--- ${e.name} (last lines)\n${lines.slice(-20).join("\n")}\n`;
+  }
+  return out;
+}
+
 const MARK = "### docs-test block ";
 
 /** The session script of a file: its runnable blocks in order, each announced on the output. */
@@ -227,6 +238,12 @@ function script(file: string, runnable: Block[]): string {
 }
 
 const unshareOk = await canUnshare();
+if (!unshareOk) {
+  console.warn(
+    "docs: the runnable blocks are skipped: no network namespace (needs root or unprivileged " +
+      "user namespaces, and unshare from util-linux)",
+  );
+}
 
 for (const file of docFiles()) {
   const runnable = blocks.filter((b) => b.file === file && shellMark(b)?.run === true);
@@ -287,7 +304,9 @@ for (const file of docFiles()) {
           const why = res.signal === "SIGKILL" ? `timed out after ${FILE_TIMEOUT_MS} ms` : (
             `exit code ${res.code}`
           );
-          throw new Error(`${file}: the block at ${last} failed (${why}); output:\n${out}`);
+          throw new Error(
+            `${file}: the block at ${last} failed (${why}); output:\n${out}${logTails(work)}`,
+          );
         }
       } finally {
         clearTimeout(timer);
