@@ -85,6 +85,8 @@ Deno.test("docs: every shell block is `sh test` or `sh no-test: <reason>`", () =
     .map((b) => `${b.file}:${b.line}: \`\`\`${b.lang} ${b.info}`);
   assert.deepEqual(bad, [], "unmarked shell blocks (see CONTRIBUTING.md, The docs test)");
   assert.ok(blocks.some((b) => shellMark(b)?.run === true), "some runnable blocks");
+  const bare = blocks.filter((b) => b.lang === "").map((b) => `${b.file}:${b.line}`);
+  assert.deepEqual(bare, [], "code blocks without a language (use text for plain text)");
 });
 
 Deno.test("docs: no issue numbers in the user docs", () => {
