@@ -1,0 +1,369 @@
+/**
+ * The docs are tested: every fenced `sh` block in README.md, CONTRIBUTING.md and docs/*.md is
+ * either runnable (info string `sh test`) or says why not (`sh no-test: <reason>`), and the
+ * runnable ones are run, in order, one shell session per file, as a reader would type them
+ * (CONTRIBUTING.md, "The docs test", says how to write them):
+ *
+ * - in a fresh temporary directory, with a `weft` on PATH that runs this checkout's `main.ts`
+ *   with the flags `deno task start` uses, and HOME and XDG_STATE_HOME in that directory;
+ * - in a network namespace of their own (`unshare --net --pid`): only a loopback interface, so the
+ *   blocks may use weft's default ports, nothing they start can reach beyond 127.0.0.0/8, and
+ *   nothing another test runs at the same time can take their ports. Without the right to make one
+ *   (neither root nor unprivileged user namespaces) the run is skipped, saying so;
+ * - with `set -euo pipefail`: the first command that fails fails the test, which prints the
+ *   session's output and the block it was in;
+ * - every process a file's blocks start (agents started with `&`) is killed when the file is done,
+ *   or fails, or times out: the session is a process group and the namespace's init.
+ *
+ * Blocks marked `ts check` are type-checked against this checkout's `mod.ts` (as `@weft/weft`).
+ * The configuration reference's option table is checked against the options the code defines.
+ */
+import assert from "node:assert/strict";
+import { optionHelp } from "../../mod.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+const ROOT_PATH = ROOT.pathname.replace(/\/$/, "");
+/** A file's runnable blocks must all be done in this time. */
+const FILE_TIMEOUT_MS = 300_000;
+
+/** A fenced code block of a Markdown file. */
+interface Block {
+  file: string;
+  /** The 1-based line of the opening fence. */
+  line: number;
+  lang: string;
+  /** The info string after the language, trimmed. */
+  info: string;
+  body: string;
+}
+
+/** The files whose blocks are checked, relative to the repository root. */
+function docFiles(): string[] {
+  const files = ["README.md", "CONTRIBUTING.md"];
+  for (const e of Deno.readDirSync(new URL("docs/", ROOT))) {
+    if (e.isFile && e.name.endsWith(".md")) files.push(`docs/${e.name}`);
+  }
+  return files.sort();
+}
+
+/** The fenced code blocks of a Markdown text (``` or ~~~ fences, indented up to 3 spaces). */
+export function fencedBlocks(file: string, text: string): Block[] {
+  const blocks: Block[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)\s*(.*)$/.exec(lines[i]);
+    if (open === null) continue;
+    const fence = open[1];
+    const body: string[] = [];
+    let j = i + 1;
+    while (
+      j < lines.length && !new RegExp(`^ {0,3}${fence[0]}{${fence.length},}\\s*$`).test(lines[j])
+    ) {
+      body.push(lines[j]);
+      j++;
+    }
+    blocks.push({ file, line: i + 1, lang: open[2], info: open[3].trim(), body: body.join("\n") });
+    i = j;
+  }
+  return blocks;
+}
+
+const SHELLS = new Set(["sh", "bash", "shell", "console", "zsh"]);
+
+/** What a shell block's info string says: run it, or not and why; null when it says neither. */
+function shellMark(b: Block): { run: true } | { run: false; reason: string } | null {
+  if (b.lang !== "sh") return null;
+  if (b.info === "test") return { run: true };
+  const m = /^no-test:\s*(\S.*)$/.exec(b.info);
+  return m === null ? null : { run: false, reason: m[1] };
+}
+
+const blocks = docFiles().flatMap((f) => fencedBlocks(f, Deno.readTextFileSync(new URL(f, ROOT))));
+
+Deno.test("docs: every shell block is `sh test` or `sh no-test: <reason>`", () => {
+  const bad = blocks.filter((b) => SHELLS.has(b.lang) && shellMark(b) === null)
+    .map((b) => `${b.file}:${b.line}: \`\`\`${b.lang} ${b.info}`);
+  assert.deepEqual(bad, [], "unmarked shell blocks (see CONTRIBUTING.md, The docs test)");
+  assert.ok(blocks.some((b) => shellMark(b)?.run === true), "some runnable blocks");
+  const bare = blocks.filter((b) => b.lang === "").map((b) => `${b.file}:${b.line}`);
+  assert.deepEqual(bare, [], "code blocks without a language (use text for plain text)");
+});
+
+Deno.test("docs: no issue numbers in the user docs", () => {
+  const hits: string[] = [];
+  for (const f of docFiles().filter((f) => f !== "CONTRIBUTING.md")) {
+    const lines = Deno.readTextFileSync(new URL(f, ROOT)).split("\n");
+    lines.forEach((l, i) => {
+      if (/\bissues? #?\d+|(^|[\s(])#\d+\b/i.test(l)) hits.push(`${f}:${i + 1}: ${l.trim()}`);
+    });
+  }
+  assert.deepEqual(hits, []);
+});
+
+/** The anchors GitHub gives a Markdown file's headings. */
+function anchors(text: string): Set<string> {
+  const out = new Set<string>();
+  let fence = false;
+  for (const line of text.split("\n")) {
+    if (/^ {0,3}(`{3,}|~{3,})/.test(line)) fence = !fence;
+    const h = fence ? null : /^#{1,6}\s+(.*)$/.exec(line);
+    if (h) {
+      out.add(h[1].trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-"));
+    }
+  }
+  return out;
+}
+
+Deno.test("docs: relative links point at files and headings that exist", () => {
+  const missing: string[] = [];
+  for (const f of docFiles()) {
+    const text = Deno.readTextFileSync(new URL(f, ROOT));
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(m[1])) continue;
+      const [path, anchor] = m[1].split("#");
+      const target = path === "" ? new URL(f, ROOT) : new URL(path, new URL(f, ROOT));
+      let targetText: string;
+      try {
+        targetText = Deno.readTextFileSync(target);
+      } catch {
+        missing.push(`${f}: ${m[1]}`);
+        continue;
+      }
+      if (anchor !== undefined && !anchors(targetText).has(anchor)) missing.push(`${f}: ${m[1]}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+/** The option table as the code defines it, a row per option (cells trimmed). */
+function optionRows(): string[][] {
+  return optionHelp().map((r) => {
+    const flag = r.flag === undefined
+      ? "—"
+      : `\`${r.flag}${r.arg ? ` ${r.arg}` : ""}\`${r.repeatable ? " (repeatable)" : ""}`;
+    const yaml = r.yaml === undefined ? "—" : `\`${r.yaml}\``;
+    return [flag, yaml, r.type, r.default, r.validation, r.description].map((c) =>
+      c.replaceAll("|", "\\|")
+    );
+  });
+}
+
+/** The cells of a Markdown table row. */
+function cells(line: string): string[] {
+  return line.trim().replace(/^\|/, "").replace(/\|$/, "").split(/(?<!\\)\|/).map((c) => c.trim());
+}
+
+Deno.test("docs: configuration.md's option table is the code's", () => {
+  const text = Deno.readTextFileSync(new URL("docs/configuration.md", ROOT));
+  const rows = text.split("\n").filter((l) => l.startsWith("| ")).map(cells)
+    .filter((c) => c.length === 6 && c[0] !== "Flag" && !/^-+$/.test(c[0]));
+  assert.deepEqual(rows, optionRows());
+});
+
+/** Whether this machine lets us make a network (and PID) namespace. */
+async function canUnshare(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("unshare", {
+      args: [...unshareArgs(), "true"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+function unshareArgs(): string[] {
+  const root = Deno.uid() === 0;
+  return [...(root ? [] : ["--map-root-user"]), "--net", "--pid", "--fork", "--kill-child"];
+}
+
+/** The command of `deno task start`, with main.ts and the config made absolute. */
+function startCommand(): string {
+  const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
+    tasks: Record<string, string>;
+  };
+  const start = cfg.tasks.start;
+  assert.match(start, /^deno run .* main\.ts$/, "deno task start runs main.ts");
+  return start.replace(/^deno run /, `deno run --config ${ROOT_PATH}/deno.json `)
+    .replace(/ main\.ts$/, ` ${ROOT_PATH}/main.ts`);
+}
+
+async function denoDir(): Promise<string> {
+  const fromEnv = Deno.env.get("DENO_DIR");
+  if (fromEnv) return fromEnv;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
+}
+
+/** The repository's import map plus this package's exports, as a user's project would map them. */
+function packageImports(): Record<string, string> {
+  const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
+    name: string;
+    imports: Record<string, string>;
+    exports: string | Record<string, string>;
+  };
+  const exports = typeof cfg.exports === "string" ? { ".": cfg.exports } : cfg.exports;
+  const out = { ...cfg.imports };
+  for (const [sub, target] of Object.entries(exports)) {
+    out[cfg.name + sub.slice(1)] = new URL(target, ROOT).href;
+  }
+  return out;
+}
+
+/** The last lines of the logs the blocks wrote (agents started in the background log there). */
+function logTails(dir: string): string {
+  let out = "";
+  for (const e of Deno.readDirSync(dir)) {
+    if (!e.isFile || !e.name.endsWith(".log")) continue;
+    const lines = Deno.readTextFileSync(`${dir}/${e.name}`).trimEnd().split("\n");
+    out += `\n--- ${e.name} (last lines)\n${lines.slice(-20).join("\n")}\n`;
+  }
+  return out;
+}
+
+const MARK = "### docs-test block ";
+
+/** The session script of a file: its runnable blocks in order, each announced on the output. */
+function script(file: string, runnable: Block[]): string {
+  const parts = [
+    "set -euo pipefail",
+    "exec 2>&1",
+    "ip link set lo up",
+  ];
+  for (const b of runnable) {
+    parts.push(`echo '${MARK}${file}:${b.line}'`, b.body);
+  }
+  parts.push(`echo '${MARK}done'`);
+  return parts.join("\n") + "\n";
+}
+
+const unshareOk = await canUnshare();
+if (!unshareOk) {
+  console.warn(
+    "docs: the runnable blocks are skipped: no network namespace (needs root or unprivileged " +
+      "user namespaces, and unshare from util-linux)",
+  );
+}
+
+for (const file of docFiles()) {
+  const runnable = blocks.filter((b) => b.file === file && shellMark(b)?.run === true);
+  if (runnable.length === 0) continue;
+  Deno.test({
+    name: `docs: the runnable blocks of ${file} run (${runnable.length})`,
+    ignore: !unshareOk,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const tmp = await Deno.makeTempDir({ prefix: "weft-docs-" });
+      const bin = `${tmp}/bin`, work = `${tmp}/work`;
+      await Deno.mkdir(bin);
+      await Deno.mkdir(work);
+      await Deno.mkdir(`${tmp}/home`);
+      await Deno.writeTextFile(
+        `${bin}/weft`,
+        `#!/bin/sh\nexec ${startCommand()} "$@"\n`,
+        { mode: 0o755 },
+      );
+      await Deno.writeTextFile(`${tmp}/session.sh`, script(file, runnable));
+      // As `deno add jsr:@weft/weft` would, but to this checkout: programs in the blocks import
+      // "@weft/weft" (and its sub-paths), and its own imports resolve as in this repository.
+      await Deno.writeTextFile(`${work}/deno.json`, JSON.stringify({ imports: packageImports() }));
+      const env: Record<string, string> = {
+        PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+        HOME: `${tmp}/home`,
+        XDG_STATE_HOME: `${tmp}/state`,
+        DENO_DIR: await denoDir(),
+        NO_COLOR: "1",
+        LANG: "C.UTF-8",
+      };
+      const child = new Deno.Command("setsid", {
+        args: ["unshare", ...unshareArgs(), "bash", `${tmp}/session.sh`],
+        cwd: work,
+        env,
+        clearEnv: true,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const killAll = () => {
+        try {
+          Deno.kill(-child.pid, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      };
+      const timer = setTimeout(killAll, FILE_TIMEOUT_MS);
+      let out = "";
+      try {
+        const res = await child.output();
+        const dec = new TextDecoder();
+        out = dec.decode(res.stdout) + dec.decode(res.stderr);
+        const marks = out.split("\n").filter((l) => l.startsWith(MARK));
+        const last = marks.at(-1)?.slice(MARK.length) ?? "(before the first block)";
+        if (!res.success || last !== "done") {
+          const why = res.signal === "SIGKILL" ? `timed out after ${FILE_TIMEOUT_MS} ms` : (
+            `exit code ${res.code}`
+          );
+          throw new Error(
+            `${file}: the block at ${last} failed (${why}); output:\n${out}${logTails(work)}`,
+          );
+        }
+      } finally {
+        clearTimeout(timer);
+        killAll();
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      }
+    },
+  });
+}
+
+const tsBlocks = blocks.filter((b) => b.lang === "ts" && b.info === "check");
+
+/**
+ * A block's imports of this package (`@weft/weft` and its sub-paths, as deno.json exports them)
+ * made imports of the files in this checkout.
+ */
+function ownImports(body: string): string {
+  const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
+    name: string;
+    exports: string | Record<string, string>;
+  };
+  const exports = typeof cfg.exports === "string" ? { ".": cfg.exports } : cfg.exports;
+  return body.replace(/(["'])(@weft\/weft(?:\/[\w./-]+)?)\1/g, (all, q: string, spec: string) => {
+    const sub = "." + spec.slice(cfg.name.length);
+    const target = exports[sub];
+    return target === undefined ? all : `${q}${new URL(target, ROOT).href}${q}`;
+  });
+}
+
+Deno.test({
+  name: `docs: the \`ts check\` blocks type-check (${tsBlocks.length})`,
+  ignore: tsBlocks.length === 0,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "weft-docs-ts-" });
+    try {
+      const names: string[] = [];
+      for (const b of tsBlocks) {
+        const name = `${tmp}/${b.file.replaceAll("/", "_")}_${b.line}.ts`;
+        await Deno.writeTextFile(
+          name,
+          `// ${b.file}:${b.line}\n${ownImports(b.body)}\nexport {};\n`,
+        );
+        names.push(name);
+      }
+      // The project's own configuration, so that the check of mod.ts is cached already.
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["check", "--quiet", "--config", `${ROOT_PATH}/deno.json`, ...names],
+        cwd: ROOT_PATH,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      assert.ok(out.success, dec.decode(out.stdout) + dec.decode(out.stderr));
+    } finally {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
