@@ -19,7 +19,7 @@
  * The configuration reference's option table is checked against the options the code defines.
  */
 import assert from "node:assert/strict";
-import { optionHelp } from "../../mod.ts";
+import { optionHelp } from "../../lib/config/mod.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const ROOT_PATH = ROOT.pathname.replace(/\/$/, "");
