@@ -16,7 +16,7 @@ export const MAX_CRYPTO_WORKERS = 64;
 
 /**
  * What `auto` starts where workers pay: 2. Measured in the network lab on a 2-core machine
- * (README, "Crypto workers (both cores)"): on the idle machine none carried more TCP than 2, at
+ * (docs/performance.md, "Crypto workers"): on the idle machine none carried more TCP than 2, at
  * less CPU per GB (the two agents and the kernel already fill both cores), while on a busy one 2
  * carried more; so `auto` starts them only where a core is left for them ({@link AUTO_MIN_CORES}).
  */

@@ -6,7 +6,7 @@
  * run hundreds to thousands of times. A fresh tunnel's first pings therefore run weft's per-packet
  * code unoptimised, each step 2 to 4 times slower (`scripts/bench/latency.ts --trace`): on this
  * machine a fresh tunnel answered pings in 0.61 ms against wireguard-go's 0.36 ms, and in 0.33 ms
- * with these thresholds (README, "Latency: V8's tier-up"); TCP throughput and CPU per GB did not move. The cost
+ * with these thresholds (docs/performance.md, "Latency: V8's tier-up"); TCP throughput and CPU per GB did not move. The cost
  * is about 10 MB more memory at start (more code compiled early).
  *
  * V8 reads them only at start (setting them later changes nothing), so they go on the command

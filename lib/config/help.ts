@@ -1,13 +1,13 @@
 /**
  * The option table as help: one row per option for `--help` text, and as the Markdown table of
- * the README.
+ * docs/configuration.md (a docs test keeps the two equal).
  * @module
  */
 
 import type { OptionKey } from "./agent_types.ts";
 import { KEYS, OPTIONS } from "./options.ts";
 
-/** One row of the option table, for `--help` text and the README. */
+/** One row of the option table, for `--help` text and docs/configuration.md. */
 export interface OptionHelp {
   /** The property of `AgentConfig`. */
   name: OptionKey;
@@ -31,7 +31,7 @@ export interface OptionHelp {
   description: string;
 }
 
-/** Every option, in table order, for `--help` text and the README. */
+/** Every option, in table order, for `--help` text and docs/configuration.md. */
 export function optionHelp(): OptionHelp[] {
   return KEYS.map((name) => {
     const o = OPTIONS[name];

@@ -2,7 +2,7 @@
  * Backends on OpenSSL's libcrypto (3.x) through Deno FFI: ChaCha20-Poly1305 through the EVP
  * cipher API, X25519 through EVP_PKEY. OpenSSL's ChaCha20-Poly1305 is AVX2/AVX-512 assembly with
  * the two stitched together; here it sealed a 1420-byte packet in about 1.3 CPU-µs through FFI
- * against libsodium's 1.8 (README, "Crypto backends"), the data path's largest single cost.
+ * against libsodium's 1.8 (docs/performance.md, "Crypto backends"), the data path's largest single cost.
  *
  * Each key owns two cipher contexts (seal and open) keyed once; a packet then costs four calls
  * (nonce, data, final, tag) into preallocated buffers, so seal and open allocate nothing. Loading

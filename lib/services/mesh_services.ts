@@ -342,7 +342,7 @@ export class MeshServices {
   /**
    * The leader of a service as this node knows it (from the mesh leader's announcements), or
    * null when it has none now. At most one node holds a service's lease at a time; see the
-   * README's "Service leaders" for what that rests on.
+   * docs/concepts.md, "Service leaders", for what that rests on.
    *
    * @example
    * ```ts
