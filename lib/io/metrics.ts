@@ -5,91 +5,34 @@
  */
 
 import { type Collector, counter, gauge, sampleCounts } from "../metrics/registry.ts";
+import type { PacketDeviceStats, TcpStats, TransportStats, TunOffloadStats } from "./stats.ts";
 
 /**
- * TCP transport figures (the agent listens on TCP). Same fields as drivers/stats.ts `TcpStats`
- * (which lib/io may not import), so the agent can pass a `TcpStats` straight in.
+ * The TCP transport's figures the page shows: a {@link TcpStats} passes straight in (its drops by
+ * any reason names).
  */
-export interface TcpMetrics {
-  /** Connections open now (accepted, dialled, or being dialled). */
-  connections: number;
-  /** Connections accepted. */
-  accepts: number;
-  /** Dials started. */
-  dials: number;
-  /** Dials that failed or timed out. */
-  dialFailures: number;
-  /** Idle connections closed to make room at the connection cap. */
-  evicted: number;
-  /** Connections closed for a bad length prefix. */
-  badFrames: number;
-  /** Connections that ended in the middle of a frame. */
-  truncated: number;
-  /** Frames received. */
-  datagramsIn: number;
-  /** Bytes of those frames. */
-  bytesIn: number;
-  /** Frames sent. */
-  datagramsOut: number;
-  /** Bytes of those frames. */
-  bytesOut: number;
-  /** Frames dropped before reaching the kernel, by reason. */
-  drops: Record<string, number>;
-}
+export type TcpMetrics =
+  & Pick<
+    TcpStats,
+    | "connections"
+    | "accepts"
+    | "dials"
+    | "dialFailures"
+    | "evicted"
+    | "badFrames"
+    | "truncated"
+    | "datagramsIn"
+    | "bytesIn"
+    | "datagramsOut"
+    | "bytesOut"
+  >
+  & { drops: Record<string, number> };
 
-/** UDP underlay figures; the same fields as drivers/stats.ts TransportStats. */
-export interface UdpMetrics {
-  /** Datagrams received. */
-  datagramsIn: number;
-  /** Bytes of those datagrams. */
-  bytesIn: number;
-  /** Datagrams sent. */
-  datagramsOut: number;
-  /** Bytes of those datagrams. */
-  bytesOut: number;
-  /** Sends that failed. */
-  sendErrors: number;
-  /** Sends dropped on a full queue. */
-  sendDrops: number;
-  /** Receive errors and truncated datagrams. */
-  recvErrors: number;
-  /** UDP GSO messages sent (each several datagrams), when the kernel has it. */
-  gsoMessages?: number;
-  /** Datagrams sent in those. */
-  gsoSegments?: number;
-  /** Times GSO was given up for a batch. */
-  gsoFallbacks?: number;
-  /** UDP GRO messages received (each several datagrams). */
-  groMessages?: number;
-  /** Datagrams received in those. */
-  groSegments?: number;
-}
+/** The UDP underlay's figures: its driver's counters. */
+export type UdpMetrics = TransportStats;
 
-/** The TUN interface's figures; the fields of drivers/stats.ts DeviceStats, and of the TUN
- * offloads' OffloadStats when the kernel granted them. */
-export interface TunMetrics {
-  /** Packets read from the host. */
-  packetsIn: number;
-  /** Bytes of those. */
-  bytesIn: number;
-  /** Packets written to the host. */
-  packetsOut: number;
-  /** Bytes of those. */
-  bytesOut: number;
-  /** Reads that failed. */
-  readErrors: number;
-  /** Writes that failed or found the queue full. */
-  writeErrors: number;
-  /** The offloads' figures, when on. */
-  offload?: {
-    gsoReads: number;
-    segments: number;
-    checksumsCompleted: number;
-    readDrops: number;
-    coalescedWrites: number;
-    coalescedPackets: number;
-  };
-}
+/** The TUN interface's figures: its counters, and its offload paths' when the kernel granted them. */
+export type TunMetrics = PacketDeviceStats & { offload?: TunOffloadStats };
 
 const DIR = ["dir"] as const;
 const KIND = ["kind"] as const;
