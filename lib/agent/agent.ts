@@ -541,6 +541,9 @@ export class Agent {
       suiteName: suite.name,
       logger,
     });
+    // A start that fails from here on has had a running agent: it stops as close() would say,
+    // once everything else has closed (the stack runs last first).
+    stack.defer(() => logger.info("agent stopped", {}));
     stack.defer(() => agent.#stopHealth());
     device.onEvent((e) => agent.#logEvent(e));
     device.start();
