@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "@commander-js/extra-typings";
+import { InvalidArgumentError } from "npm:@commander-js/extra-typings@^15.1.0";
 import type { ProtocolTimers } from "../lib/device/mod.ts";
 
 /** A parser of an integer from `min` to `max`. */

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { runDemo } from "../lib/demo/mod.ts";
 import { intArg } from "./args.ts";
 import { logFormatOption, loggerFrom, logLevelOption } from "./options.ts";

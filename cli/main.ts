@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type Command, CommanderError } from "@commander-js/extra-typings";
+import { type Command, CommanderError } from "npm:@commander-js/extra-typings@^15.1.0";
 import { ConfigError } from "../mod.ts";
 import { AgentAnswerError } from "../lib/control/mod.ts";
 import { ServiceError } from "../lib/services/mod.ts";

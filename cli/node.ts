@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { formatTable } from "../lib/status/mod.ts";
 import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";

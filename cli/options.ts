@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Command, Option, type OptionValues } from "@commander-js/extra-typings";
+import { type Command, Option, type OptionValues } from "npm:@commander-js/extra-typings@^15.1.0";
 import {
   createLogger,
   LOG_FORMATS,

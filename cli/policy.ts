@@ -3,7 +3,7 @@
  * @module
  */
 
-import { type Command, Option } from "@commander-js/extra-typings";
+import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { InputTooLargeError, readTextFileBounded } from "../lib/config/mod.ts";
 import { compilePolicyText } from "../lib/mesh/mod.ts";
 import { MAX_POLICY_BYTES, PolicyError } from "../lib/policy/mod.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Command, Option } from "@commander-js/extra-typings";
+import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { MAX_BODY_BYTES } from "../lib/control/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";

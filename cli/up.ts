@@ -3,7 +3,7 @@
  * @module
  */
 
-import { type Command, Option } from "@commander-js/extra-typings";
+import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { ConfigError } from "../mod.ts";
 import { WgQuickUp } from "../lib/agent/mod.ts";
 import { interfaceNameFromPath, loadWgQuickFile } from "../lib/config/mod.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Command } from "commander";
-import { isMap, isScalar, isSeq, type YAMLMap, type YAMLSeq } from "yaml";
+import { Command } from "npm:commander@^15.1.0";
+import { isMap, isScalar, isSeq, type YAMLMap, type YAMLSeq } from "npm:yaml@^2.9.1";
 import {
   type AgentConfig,
   type AgentFlags,

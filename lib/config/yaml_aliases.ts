@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Document, isAlias, isMap, isPair, isSeq, type Node } from "yaml";
+import { type Document, isAlias, isMap, isPair, isSeq, type Node } from "npm:yaml@^2.9.1";
 
 /** Most values aliases may expand to in one document. */
 export const MAX_ALIAS_EXPANSION = 10_000;

@@ -3,7 +3,7 @@
  * with a bomb in `policy:` is refused at the right line.
  */
 import assert from "node:assert/strict";
-import { type Document, isAlias, LineCounter, parseDocument } from "yaml";
+import { type Document, isAlias, LineCounter, parseDocument } from "npm:yaml@^2.9.1";
 import { aliasBomb, MAX_ALIAS_EXPANSION } from "./yaml_aliases.ts";
 
 function doc(text: string): Document {

@@ -15,7 +15,7 @@ import {
   parseDocument,
   type YAMLError,
   type YAMLMap,
-} from "yaml";
+} from "npm:yaml@^2.9.1";
 import { ConfigError } from "./config_error.ts";
 import { type Input, type MapEntry, tooLong, type Where } from "./input.ts";
 import { aliasBomb, MAX_ALIAS_EXPANSION } from "./yaml_aliases.ts";

@@ -4,7 +4,7 @@
  * client against a real agent is in tests/integration (userspace_mesh_test.ts and others).
  */
 import assert from "node:assert/strict";
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import { AgentAnswerError, ControlClient } from "./client.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError, LeaderNotFoundError } from "../mesh/leader/core.ts";

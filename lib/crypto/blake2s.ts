@@ -9,8 +9,8 @@
  * @module
  */
 
-import { blake2s } from "@noble/hashes/blake2.js";
-import { hmac as nobleHmacFn } from "@noble/hashes/hmac.js";
+import { blake2s } from "npm:@noble/hashes@^2.4.0/blake2.js";
+import { hmac as nobleHmacFn } from "npm:@noble/hashes@^2.4.0/hmac.js";
 import { createHash, createHmac } from "node:crypto";
 
 /** BLAKE2s-256 of the concatenation of `parts`, on @noble/hashes. */

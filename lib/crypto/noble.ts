@@ -4,8 +4,8 @@
  * @module
  */
 
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { x25519 } from "@noble/curves/ed25519.js";
+import { chacha20poly1305 } from "npm:@noble/ciphers@^2.4.0/chacha.js";
+import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import type { Dh } from "./types.ts";
 import { assertKey32, clamp, isZero, lowOrderError } from "./bytes.ts";
 import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { xchacha20poly1305 } from "npm:@noble/ciphers@^2.4.0/chacha.js";
 import { assertKey32 } from "./bytes.ts";
 
 function assertNonce(nonce: Uint8Array): void {

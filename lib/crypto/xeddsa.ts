@@ -8,8 +8,8 @@
  * @module
  */
 
-import { ed25519 } from "@noble/curves/ed25519.js";
-import { sha512 } from "@noble/hashes/sha2.js";
+import { ed25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
+import { sha512 } from "npm:@noble/hashes@^2.4.0/sha2.js";
 
 const Point = ed25519.Point;
 const Fn = Point.Fn;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { x25519 } from "@noble/curves/ed25519.js";
+import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import { edwardsOfMontgomery, xeddsaSign, xeddsaVerify } from "./xeddsa.ts";
 
 const enc = new TextEncoder();

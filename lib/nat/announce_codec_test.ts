@@ -3,7 +3,7 @@
  * freshness window and replays.
  */
 import assert from "node:assert/strict";
-import { x25519 } from "@noble/curves/ed25519.js";
+import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import { encodeBase64 } from "../crypto/base64.ts";
 import {
   ANNOUNCE_SIZE,

@@ -3,7 +3,7 @@
  * loopback interface, and a fake socket standing in for a host without multicast.
  */
 import assert from "node:assert/strict";
-import { x25519 } from "@noble/curves/ed25519.js";
+import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import {
   type AnnounceSocket,
   encodeAnnouncement,

@@ -14,7 +14,7 @@ import {
   type Node,
   parseDocument,
   stringify,
-} from "yaml";
+} from "npm:yaml@^2.9.1";
 import {
   type LineLocator,
   type PolicyDocument,

@@ -4,8 +4,8 @@
  * `nowMs` each call takes: no wall clock.
  */
 import assert from "node:assert/strict";
-import { blake2s } from "@noble/hashes/blake2.js";
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { blake2s } from "npm:@noble/hashes@^2.4.0/blake2.js";
+import { xchacha20poly1305 } from "npm:@noble/ciphers@^2.4.0/chacha.js";
 import { CookieChecker, CookieGenerator, mac2IsZero, sourceBytes } from "./cookie.ts";
 import {
   COOKIE_REPLY_SIZE,

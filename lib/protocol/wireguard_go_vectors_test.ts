@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytesToHex as toHex, hexToBytes as fromHex } from "@noble/hashes/utils.js";
+import { bytesToHex as toHex, hexToBytes as fromHex } from "npm:@noble/hashes@^2.4.0/utils.js";
 import vectors from "./testdata/wireguard_go_vectors.json" with { type: "json" };
 import { availableBackends, suiteByName } from "../crypto/select.ts";
 import type { CryptoSuite, Dh } from "../crypto/types.ts";

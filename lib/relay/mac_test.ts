@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { blake2s } from "@noble/hashes/blake2.js";
+import { blake2s } from "npm:@noble/hashes@^2.4.0/blake2.js";
 import { RELAY_MAC_SIZE, RelayMacKey } from "./mac.ts";
 import { seededRandom } from "../../tests/fixtures/prng.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encode } from "@msgpack/msgpack";
+import { encode } from "npm:@msgpack/msgpack@^3.1.3";
 import { nestedDeeperThan } from "./msgpack_depth.ts";
 
 /** `v` wrapped in `n` one-element arrays. */

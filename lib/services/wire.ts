@@ -28,7 +28,7 @@
  * @module
  */
 
-import { Decoder, Encoder } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "npm:@msgpack/msgpack@^3.1.3";
 import { serviceNameProblem } from "../members/services.ts";
 import { nestedDeeperThan } from "./msgpack_depth.ts";
 import { isServiceErrorCode, type ServiceErrorCode } from "./errors.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import type { HealthState } from "../health/state.ts";
 import { DASHBOARD_HTML } from "./dashboard_page.ts";
 import type { ServiceStatus } from "./status.ts";

@@ -197,11 +197,11 @@ async function denoDir(): Promise<string> {
   return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
 }
 
-/** The repository's import map plus this package's exports, as a user's project would map them. */
+/** This package's exports (and any import map of the repository), as a user's project maps them. */
 function packageImports(): Record<string, string> {
   const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
     name: string;
-    imports: Record<string, string>;
+    imports?: Record<string, string>;
     exports: string | Record<string, string>;
   };
   const exports = typeof cfg.exports === "string" ? { ".": cfg.exports } : cfg.exports;

@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium } from "npm:playwright-core@^1.65.1";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
 import { eventually } from "../fixtures/netns.ts";

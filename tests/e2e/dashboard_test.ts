@@ -7,8 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
-import { Hono } from "hono";
+import { chromium, type Page } from "npm:playwright-core@^1.65.1";
+import { Hono } from "npm:hono@^4.13.19";
 import { dashboardRoutes, type DashboardStatus } from "../../lib/status/dashboard.ts";
 import type { HealthState } from "../../lib/health/state.ts";
 

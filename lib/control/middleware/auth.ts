@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
-import { HTTPException } from "hono/http-exception";
-import { timingSafeEqual } from "hono/utils/buffer";
+import type { MiddlewareHandler } from "npm:hono@^4.13.19";
+import { bearerAuth } from "npm:hono@^4.13.19/bearer-auth";
+import { HTTPException } from "npm:hono@^4.13.19/http-exception";
+import { timingSafeEqual } from "npm:hono@^4.13.19/utils/buffer";
 import { HttpError } from "./errors.ts";
 
 /** The paths whose GET may carry the token as `?token=`: the dashboard and what it loads. */

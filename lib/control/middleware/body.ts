@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Context, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { Context, MiddlewareHandler } from "npm:hono@^4.13.19";
+import { bodyLimit } from "npm:hono@^4.13.19/body-limit";
 import { HttpError } from "./errors.ts";
 
 /** The largest request body (the policy text is the largest thing posted). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import {
   intField,
   jsonBody,

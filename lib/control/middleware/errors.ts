@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { ErrorHandler, NotFoundHandler } from "hono";
-import { HTTPException } from "hono/http-exception";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorHandler, NotFoundHandler } from "npm:hono@^4.13.19";
+import { HTTPException } from "npm:hono@^4.13.19/http-exception";
+import type { ContentfulStatusCode } from "npm:hono@^4.13.19/utils/http-status";
 
 /** Error messages (which may echo input) are cut to this many characters. */
 export const MAX_ERROR_CHARS = 200;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
+import { Hono } from "npm:hono@^4.13.19";
+import { HTTPException } from "npm:hono@^4.13.19/http-exception";
 import { clip, errorHandler, HttpError, MAX_ERROR_CHARS, notFound } from "./errors.ts";
 
 class Conflict extends Error {}

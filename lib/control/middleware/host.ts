@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "npm:hono@^4.13.19";
 import { isLoopbackHost } from "../../net/hostport.ts";
 
 /**

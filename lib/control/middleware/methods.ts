@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Env, Hono } from "hono";
+import type { Env, Hono } from "npm:hono@^4.13.19";
 import { clip } from "./errors.ts";
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "npm:hono@^4.13.19";
 
 /** Sets `Referrer-Policy: no-referrer` on every response, refusals and streams included. */
 export function noReferrer(): MiddlewareHandler {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
 import { TOKEN_TTL_RANGE_MS } from "../../mesh/leader/core.ts";
 import { compilePolicyText } from "../../policy/source.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import { leaderRoutes } from "./leader.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { CONTROL_ERROR_STATUS, controlApp } from "../server.ts";

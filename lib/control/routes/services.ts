@@ -8,9 +8,9 @@
  * @module
  */
 
-import { Hono } from "hono";
-import type { Context } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { Hono } from "npm:hono@^4.13.19";
+import type { Context } from "npm:hono@^4.13.19";
+import type { ContentfulStatusCode } from "npm:hono@^4.13.19/utils/http-status";
 import type { MeshServices } from "../../services/mesh_services.ts";
 import { leaderStatus, servicesStatus } from "../../services/service_status.ts";
 import type { ServiceLeaderStatus, ServiceStatus } from "../../status/status.ts";

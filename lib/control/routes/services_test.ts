@@ -5,7 +5,7 @@
  * away (over a real HTTP connection) closes its subscription.
  */
 import assert from "node:assert/strict";
-import type { Hono } from "hono";
+import type { Hono } from "npm:hono@^4.13.19";
 import { controlApp, serveControl } from "../server.ts";
 import { payloadJson, SERVICE_ERROR_STATUS } from "./services.ts";
 import { servicesStatus as serviceViews } from "../../services/service_status.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../../agent/agent.ts";
 import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { dashboardRoutes } from "../../status/dashboard.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../../agent/agent.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 import { HttpError } from "../middleware/errors.ts";

@@ -3,8 +3,8 @@
  * leader's key, the token and the request, and the MACs and cookie replies checked before a DH.
  */
 import assert from "node:assert/strict";
-import { blake2s } from "@noble/hashes/blake2.js";
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { blake2s } from "npm:@noble/hashes@^2.4.0/blake2.js";
+import { xchacha20poly1305 } from "npm:@noble/ciphers@^2.4.0/chacha.js";
 import {
   checkJoinMac1,
   isJoinRequestShape,
