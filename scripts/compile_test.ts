@@ -15,9 +15,9 @@ Deno.test("compile: the release workflow compiles with the same flags", async ()
   for (const flag of COMPILE_FLAGS) assert.ok(words.includes(flag), `release.yml lacks ${flag}`);
 });
 
-Deno.test("compile: deno task start and demo run weft with its V8 flags", async () => {
+Deno.test("compile: deno task start, demo and install run weft with its V8 flags", async () => {
   const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks;
-  for (const name of ["start", "demo"]) {
+  for (const name of ["start", "demo", "install"]) {
     assert.ok(tasks[name].split(" ").includes(JIT_V8_FLAGS_ARG), `task ${name}`);
   }
 });

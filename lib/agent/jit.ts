@@ -10,9 +10,10 @@
  * is about 10 MB more memory at start (more code compiled early).
  *
  * V8 reads them only at start (setting them later changes nothing), so they go on the command
- * line: `deno task start`/`demo` and `deno task compile` (baked into the binary) pass them, as does
- * every weft a weft starts ({@link ../demo/self.ts}); a program embedding weft passes
- * {@link JIT_V8_FLAGS_ARG} to `deno run` itself.
+ * line: `deno task start`/`demo`, `deno task install` (into the `weft` command it writes) and
+ * `deno task compile` (baked into the binary) pass them, as does every weft a weft starts
+ * ({@link ../demo/self.ts}); a program embedding weft passes {@link JIT_V8_FLAGS_ARG} to
+ * `deno run` itself.
  * @module
  */
 
