@@ -36,3 +36,12 @@ Deno.test("compile: V8 takes the flags (an unknown one stops deno)", async () =>
   }).output();
   assert.equal(bad.success, false);
 });
+
+Deno.test("compile: the install lines of the docs give weft's V8 flags", async () => {
+  for (const file of ["README.md", "docs/getting-started.md"]) {
+    const text = await Deno.readTextFile(new URL(file, root));
+    const lines = text.split("\n").filter((l) => l.startsWith("V8="));
+    assert.ok(lines.length > 0, `${file} gives the V8 flags`);
+    for (const l of lines) assert.equal(l, `V8="${JIT_V8_FLAGS_ARG}"`, file);
+  }
+});
