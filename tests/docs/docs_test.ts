@@ -75,6 +75,31 @@ Deno.test("docs: every program block is `ts run` or `ts check: <reason>`", () =>
   assert.deepEqual(silent, [], "`ts run` blocks that do not say what they print (// prints: ...)");
 });
 
+Deno.test("docs: a program block is run, or checked for a stated reason, or refused", () => {
+  const text = [
+    "```ts run",
+    "```",
+    "```ts check: needs root and a TUN",
+    "```",
+    "```ts check",
+    "```",
+    "```ts",
+    "```",
+    "```typescript run",
+    "```",
+    "```sh test",
+    "```",
+  ].join("\n");
+  assert.deepEqual(fencedBlocks("x.md", text).map(exampleMark), [
+    { run: true },
+    { run: false, reason: "needs root and a TUN" },
+    null,
+    null,
+    null,
+    undefined,
+  ]);
+});
+
 Deno.test("docs: no issue numbers in the user docs", () => {
   const hits: string[] = [];
   for (const f of docFiles(ROOT_PATH).filter((f) => f !== "CONTRIBUTING.md")) {
