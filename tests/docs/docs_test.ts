@@ -253,8 +253,8 @@ function script(file: string, runnable: Block[]): string {
 const unshareOk = await canUnshare();
 if (!unshareOk) {
   console.warn(
-    "docs: the runnable blocks and the `ts run` programs are skipped: no network namespace (needs root or unprivileged " +
-      "user namespaces, and unshare from util-linux)",
+    "docs: the runnable blocks and the `ts run` programs are skipped: no network namespace " +
+      "(needs root or unprivileged user namespaces, and unshare from util-linux)",
   );
 }
 
