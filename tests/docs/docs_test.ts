@@ -15,58 +15,29 @@
  * - every process a file's blocks start (agents started with `&`) is killed when the file is done,
  *   or fails, or times out: the session is a process group and the namespace's init.
  *
- * Blocks marked `ts check` are type-checked against this checkout's `mod.ts` (as `@weft/weft`).
+ * Every TypeScript block is a program: `ts run` blocks are complete programs, each run by itself
+ * (`deno run -A`, in a fresh directory whose deno.json maps `@weft/weft` to this checkout, in a
+ * network namespace of its own); each must end by itself and print exactly the lines its
+ * `// prints: <line>` comments give (`...` stands for any text). `ts check: <reason>` blocks
+ * cannot run here (root, a TUN, a second machine) and say why. All of them type-check
+ * (scripts/check_docs.ts, which `deno task check` runs too, holds that check and the marks).
  * The configuration reference's option table is checked against the options the code defines.
  */
 import assert from "node:assert/strict";
 import { optionHelp } from "../../lib/config/mod.ts";
+import {
+  type Block,
+  checkExamples,
+  docFiles,
+  exampleMark,
+  fencedBlocks,
+  unmarkedExamples,
+} from "../../scripts/check_docs.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const ROOT_PATH = ROOT.pathname.replace(/\/$/, "");
 /** A file's runnable blocks must all be done in this time. */
 const FILE_TIMEOUT_MS = 300_000;
-
-/** A fenced code block of a Markdown file. */
-interface Block {
-  file: string;
-  /** The 1-based line of the opening fence. */
-  line: number;
-  lang: string;
-  /** The info string after the language, trimmed. */
-  info: string;
-  body: string;
-}
-
-/** The files whose blocks are checked, relative to the repository root. */
-function docFiles(): string[] {
-  const files = ["README.md", "CONTRIBUTING.md"];
-  for (const e of Deno.readDirSync(new URL("docs/", ROOT))) {
-    if (e.isFile && e.name.endsWith(".md")) files.push(`docs/${e.name}`);
-  }
-  return files.sort();
-}
-
-/** The fenced code blocks of a Markdown text (``` or ~~~ fences, indented up to 3 spaces). */
-export function fencedBlocks(file: string, text: string): Block[] {
-  const blocks: Block[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)\s*(.*)$/.exec(lines[i]);
-    if (open === null) continue;
-    const fence = open[1];
-    const body: string[] = [];
-    let j = i + 1;
-    while (
-      j < lines.length && !new RegExp(`^ {0,3}${fence[0]}{${fence.length},}\\s*$`).test(lines[j])
-    ) {
-      body.push(lines[j]);
-      j++;
-    }
-    blocks.push({ file, line: i + 1, lang: open[2], info: open[3].trim(), body: body.join("\n") });
-    i = j;
-  }
-  return blocks;
-}
 
 const SHELLS = new Set(["sh", "bash", "shell", "console", "zsh"]);
 
@@ -78,7 +49,9 @@ function shellMark(b: Block): { run: true } | { run: false; reason: string } | n
   return m === null ? null : { run: false, reason: m[1] };
 }
 
-const blocks = docFiles().flatMap((f) => fencedBlocks(f, Deno.readTextFileSync(new URL(f, ROOT))));
+const blocks = docFiles(ROOT_PATH).flatMap((f) =>
+  fencedBlocks(f, Deno.readTextFileSync(new URL(f, ROOT)))
+);
 
 Deno.test("docs: every shell block is `sh test` or `sh no-test: <reason>`", () => {
   const bad = blocks.filter((b) => SHELLS.has(b.lang) && shellMark(b) === null)
@@ -89,9 +62,47 @@ Deno.test("docs: every shell block is `sh test` or `sh no-test: <reason>`", () =
   assert.deepEqual(bare, [], "code blocks without a language (use text for plain text)");
 });
 
+Deno.test("docs: every program block is `ts run` or `ts check: <reason>`", () => {
+  assert.deepEqual(
+    unmarkedExamples(ROOT_PATH),
+    [],
+    "unmarked program blocks (see CONTRIBUTING.md, The docs test)",
+  );
+  const run = blocks.filter((b) => exampleMark(b)?.run === true);
+  assert.ok(run.some((b) => b.file === "README.md"), "the README has a program that runs");
+  const silent = run.filter((b) => expectedPrints(b.body).length === 0)
+    .map((b) => `${b.file}:${b.line}`);
+  assert.deepEqual(silent, [], "`ts run` blocks that do not say what they print (// prints: ...)");
+});
+
+Deno.test("docs: a program block is run, or checked for a stated reason, or refused", () => {
+  const text = [
+    "```ts run",
+    "```",
+    "```ts check: needs root and a TUN",
+    "```",
+    "```ts check",
+    "```",
+    "```ts",
+    "```",
+    "```typescript run",
+    "```",
+    "```sh test",
+    "```",
+  ].join("\n");
+  assert.deepEqual(fencedBlocks("x.md", text).map(exampleMark), [
+    { run: true },
+    { run: false, reason: "needs root and a TUN" },
+    null,
+    null,
+    null,
+    undefined,
+  ]);
+});
+
 Deno.test("docs: no issue numbers in the user docs", () => {
   const hits: string[] = [];
-  for (const f of docFiles().filter((f) => f !== "CONTRIBUTING.md")) {
+  for (const f of docFiles(ROOT_PATH).filter((f) => f !== "CONTRIBUTING.md")) {
     const lines = Deno.readTextFileSync(new URL(f, ROOT)).split("\n");
     lines.forEach((l, i) => {
       if (/\bissues? #?\d+|(^|[\s(])#\d+\b/i.test(l)) hits.push(`${f}:${i + 1}: ${l.trim()}`);
@@ -116,7 +127,7 @@ function anchors(text: string): Set<string> {
 
 Deno.test("docs: relative links point at files and headings that exist", () => {
   const missing: string[] = [];
-  for (const f of docFiles()) {
+  for (const f of docFiles(ROOT_PATH)) {
     const text = Deno.readTextFileSync(new URL(f, ROOT));
     for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/i.test(m[1])) continue;
@@ -242,12 +253,12 @@ function script(file: string, runnable: Block[]): string {
 const unshareOk = await canUnshare();
 if (!unshareOk) {
   console.warn(
-    "docs: the runnable blocks are skipped: no network namespace (needs root or unprivileged " +
-      "user namespaces, and unshare from util-linux)",
+    "docs: the runnable blocks and the `ts run` programs are skipped: no network namespace " +
+      "(needs root or unprivileged user namespaces, and unshare from util-linux)",
   );
 }
 
-for (const file of docFiles()) {
+for (const file of docFiles(ROOT_PATH)) {
   const runnable = blocks.filter((b) => b.file === file && shellMark(b)?.run === true);
   if (runnable.length === 0) continue;
   Deno.test({
@@ -319,51 +330,127 @@ for (const file of docFiles()) {
   });
 }
 
-const tsBlocks = blocks.filter((b) => b.lang === "ts" && b.info === "check");
+Deno.test("docs: the program blocks type-check", async () => {
+  // As `deno task check` does (scripts/check_docs.ts): `@weft/weft` is this package.
+  const failed = await checkExamples(ROOT_PATH, docFiles(ROOT_PATH));
+  assert.equal(failed, null, failed ?? "");
+});
 
-/**
- * A block's imports of this package (`@weft/weft` and its sub-paths, as deno.json exports them)
- * made imports of the files in this checkout.
- */
-function ownImports(body: string): string {
-  const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
-    name: string;
-    exports: string | Record<string, string>;
-  };
-  const exports = typeof cfg.exports === "string" ? { ".": cfg.exports } : cfg.exports;
-  return body.replace(/(["'])(@weft\/weft(?:\/[\w./-]+)?)\1/g, (all, q: string, spec: string) => {
-    const sub = "." + spec.slice(cfg.name.length);
-    const target = exports[sub];
-    return target === undefined ? all : `${q}${new URL(target, ROOT).href}${q}`;
-  });
+/** A program must end by itself within this time (a guard: it ends in a few seconds). */
+const PROGRAM_TIMEOUT_MS = 120_000;
+
+/** The lines a program block says it prints, in order: its `// prints: <line>` comments. */
+function expectedPrints(body: string): string[] {
+  return [...body.matchAll(/\/\/ prints: (.*)$/gm)].map((m) => m[1].trimEnd());
 }
 
-Deno.test({
-  name: `docs: the \`ts check\` blocks type-check (${tsBlocks.length})`,
-  ignore: tsBlocks.length === 0,
-  async fn() {
-    const tmp = await Deno.makeTempDir({ prefix: "weft-docs-ts-" });
-    try {
-      const names: string[] = [];
-      for (const b of tsBlocks) {
-        const name = `${tmp}/${b.file.replaceAll("/", "_")}_${b.line}.ts`;
-        await Deno.writeTextFile(
-          name,
-          `// ${b.file}:${b.line}\n${ownImports(b.body)}\nexport {};\n`,
-        );
-        names.push(name);
-      }
-      // The project's own configuration, so that the check of mod.ts is cached already.
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["check", "--quiet", "--config", `${ROOT_PATH}/deno.json`, ...names],
-        cwd: ROOT_PATH,
+/** Whether `actual` is the line `expected` says, where `...` in it stands for any text. */
+function printedAs(actual: string, expected: string): boolean {
+  const parts = expected.split("...").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  return new RegExp(`^${parts.join(".*")}$`).test(actual);
+}
+
+Deno.test("docs: a program's output is matched against its `// prints:` lines", () => {
+  const body = "console.log(1); // prints: 1\nconsole.log(t); // prints: token weft1_...\n";
+  const want = expectedPrints(body);
+  assert.deepEqual(want, ["1", "token weft1_..."]);
+  assert.ok(printedAs("token weft1_abc", want[1]));
+  assert.ok(!printedAs("token weft2_abc", want[1]));
+  assert.ok(!printedAs("11", want[0]));
+  assert.ok(printedAs("a.b", "a.b") && !printedAs("axb", "a.b"));
+});
+
+/**
+ * What is wrong with a program's output, or null: its stdout must be the lines its block's
+ * `// prints:` comments give, in order, and nothing else.
+ */
+function outputProblem(stdout: string, expected: string[]): string | null {
+  const actual = stdout === "" ? [] : stdout.replace(/\n$/, "").split("\n");
+  const ok = actual.length === expected.length && actual.every((l, i) => printedAs(l, expected[i]));
+  return ok
+    ? null
+    : `it printed:\n${actual.join("\n")}\nits block says (// prints:):\n${expected.join("\n")}`;
+}
+
+/** The last lines of a text. */
+function tail(text: string, n: number): string {
+  return text.trimEnd().split("\n").slice(-n).join("\n");
+}
+
+// Each `ts run` block is a complete program: written to a fresh directory with a deno.json that
+// maps `@weft/weft` to this checkout (as `deno add jsr:@weft/weft` does in a reader's project),
+// run with `deno run -A` in a network namespace of its own (only loopback: it may use weft's
+// default ports), and it must end by itself, succeed, and print what its block says.
+for (const b of blocks.filter((b) => exampleMark(b)?.run === true)) {
+  Deno.test({
+    name: `docs: the program at ${b.file}:${b.line} runs, ends and prints what it says`,
+    ignore: !unshareOk,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const tmp = await Deno.makeTempDir({ prefix: "weft-docs-run-" });
+      const work = `${tmp}/work`;
+      await Deno.mkdir(work);
+      await Deno.mkdir(`${tmp}/home`);
+      await Deno.writeTextFile(`${work}/deno.json`, JSON.stringify({ imports: packageImports() }));
+      await Deno.writeTextFile(`${work}/main.ts`, b.body + "\n");
+      const child = new Deno.Command("setsid", {
+        args: [
+          "unshare",
+          ...unshareArgs(),
+          "bash",
+          "-c",
+          `ip link set lo up && exec "${Deno.execPath()}" run -A main.ts`,
+        ],
+        cwd: work,
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HOME: `${tmp}/home`,
+          XDG_STATE_HOME: `${tmp}/state`,
+          DENO_DIR: await denoDir(),
+          NO_COLOR: "1",
+          LANG: "C.UTF-8",
+        },
+        clearEnv: true,
+        stdin: "null",
         stdout: "piped",
         stderr: "piped",
-      }).output();
-      const dec = new TextDecoder();
-      assert.ok(out.success, dec.decode(out.stdout) + dec.decode(out.stderr));
-    } finally {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    }
-  },
-});
+      }).spawn();
+      const killAll = () => {
+        try {
+          Deno.kill(-child.pid, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      };
+      const timer = setTimeout(killAll, PROGRAM_TIMEOUT_MS);
+      try {
+        const res = await child.output();
+        const dec = new TextDecoder();
+        const stdout = dec.decode(res.stdout), stderr = dec.decode(res.stderr);
+        const where = `${b.file}:${b.line}`;
+        if (res.signal === "SIGKILL") {
+          throw new Error(
+            `${where}: did not end within ${PROGRAM_TIMEOUT_MS} ms (a program closes what it ` +
+              `starts); stdout:\n${stdout}\nstderr (last lines):\n${tail(stderr, 30)}`,
+          );
+        }
+        if (!res.success) {
+          throw new Error(
+            `${where}: exit code ${res.code}; stdout:\n${stdout}\nstderr (last lines):\n${
+              tail(stderr, 30)
+            }`,
+          );
+        }
+        const problem = outputProblem(stdout, expectedPrints(b.body));
+        if (problem !== null) {
+          throw new Error(`${where}: ${problem}\nstderr (last lines):\n${tail(stderr, 30)}`);
+        }
+      } finally {
+        clearTimeout(timer);
+        killAll();
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      }
+    },
+  });
+}
