@@ -541,9 +541,11 @@ export class Agent {
       suiteName: suite.name,
       logger,
     });
-    // A start that fails from here on has had a running agent: it stops as close() would say,
-    // once everything else has closed (the stack runs last first).
-    stack.defer(() => logger.info("agent stopped", {}));
+    // A start that fails from here on has had a running agent: it says it stopped as close()
+    // would. close() says so itself, after the disposal that runs this (hence the check).
+    stack.defer(() => {
+      if (!agent.#closed) logger.info("agent stopped", {});
+    });
     stack.defer(() => agent.#stopHealth());
     device.onEvent((e) => agent.#logEvent(e));
     device.start();

@@ -136,6 +136,14 @@ export async function openLeader(
     }
   }
   const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
+  if (port === 0 && !opts.advertise?.length) {
+    // The leader's endpoints go into its tokens before its socket is bound: a port picked by the
+    // system would not be known yet, and would change at every restart.
+    throw new JoinError(
+      "a leader advertises its port in its tokens: give it a fixed listen port, or the " +
+        "endpoints to advertise",
+    );
+  }
   const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
   const core = await LeaderCore.open(opened.state, {
     network,

@@ -179,3 +179,29 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
     }
   });
 });
+
+Deno.test("boot: a leader on a port the system picks is refused unless it says what to advertise", async () => {
+  await withDir(async (dir) => {
+    const opened = await openState(dir, nullLogger);
+    try {
+      await assert.rejects(
+        openLeader(
+          { role: "leader", stateDir: dir, hostname: "lead", userspace: true, listenPort: 0 },
+          opened,
+        ),
+        /give it a fixed listen port/,
+      );
+      const { core } = await openLeader({
+        role: "leader",
+        stateDir: dir,
+        hostname: "lead",
+        userspace: true,
+        listenPort: 0,
+        advertise: ["192.0.2.1:51820"],
+      }, opened);
+      assert.deepEqual(core.leader.endpoints, ["192.0.2.1:51820"]);
+    } finally {
+      opened.lock.release();
+    }
+  });
+});
