@@ -182,6 +182,7 @@ svg .end[data-state="up"] { fill: var(--up); }
 svg .end[data-state="degraded"] { fill: var(--degraded); }
 svg .end[data-state="down"], svg .end[data-state="stale"] { fill: var(--down); }
 svg .end[data-state="none"] { fill: var(--panel); stroke: var(--unknown); }
+.end-swatch { width: 9px; height: 9px; border-radius: 50%; background: var(--up); }
 #node-detail h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
 #node-detail .report { font-size: 12.5px; color: var(--muted); padding: 8px 14px; }
 #node-detail .report[data-stale="true"] { color: var(--down); }
@@ -236,6 +237,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       <span data-legend="none"><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 4px,transparent 4px 10px)"></span>no path</span>
       <span data-legend="relay"><span class="swatch" style="background:radial-gradient(circle,var(--relay) 0 2px,transparent 2.5px) 0 50%/7px 4px repeat-x"></span>relayed (via …)</span>
       <span data-legend="tcp"><span class="tag">tcp</span>over TCP</span>
+      <span data-legend="ends" hidden><span class="swatch end-swatch"></span>each side's own view (red: down, or its report is stale)</span>
     </div>
   </section>
   <section id="node-detail" class="panel" hidden>
@@ -409,6 +411,7 @@ ${MESH_VIEW_JS}
 
   function renderGraph() {
     var mesh = meshOf(doc);
+    document.querySelector('[data-legend="ends"]').hidden = !mesh;
     if (mesh) { renderMesh(mesh); return; }
     var g = $("graph");
     while (g.firstChild) g.removeChild(g.firstChild);
