@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { canBuildLabs, eventually, Lab } from "../fixtures/netns.ts";
+import { canBuildLabs, Lab } from "../fixtures/netns.ts";
 import { type LabProc, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
