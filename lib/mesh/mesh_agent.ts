@@ -94,6 +94,7 @@ function meshCollectors(
     leaderCollector({
       joinDrops: () => leader()?.joins.drops(),
       memberRefusals: () => leader()?.service.refusals(),
+      linkReportDrops: () => parts()?.links.store?.drops(),
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;

@@ -86,6 +86,11 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
         ["n1", false],
       ]);
       assert.equal(node.meshStatus(), null, "only the leader has the mesh view");
+      // What the leader dropped of the reports is in its /metrics (nothing, here).
+      assert.match(
+        leader.agent.metrics.render(),
+        /^weft_link_report_drops_total\{reason="bad-peer"\} 0$/m,
+      );
       stop();
       // Services set on the node reach the leader's record of it.
       await node.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);
