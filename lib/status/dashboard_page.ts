@@ -521,7 +521,8 @@ ${MESH_VIEW_JS}
     var n = members.length;
     var width = 1000, height = n <= 2 ? 340 : 600;
     g.setAttribute("viewBox", "0 0 " + width + " " + height);
-    var cx = width / 2, cy = height / 2, rx = n <= 2 ? 260 : 340, ry = n <= 2 ? 0 : 220;
+    var cx = width / 2, cy = height / 2, rx = n === 1 ? 0 : n === 2 ? 260 : 340;
+    var ry = n <= 2 ? 0 : 220;
     var byPeer = new Map((doc.peers || []).map(function (p) { return [p.publicKey, p]; }));
     var pos = new Map();
     members.forEach(function (m, i) {
@@ -533,6 +534,10 @@ ${MESH_VIEW_JS}
     var nodes = svg("g", { class: "nodes" });
     g.appendChild(links);
     g.appendChild(nodes);
+    if (n === 1) {
+      nodes.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: cx, y: cy - 60 },
+        "no other members"));
+    }
     var dense = mesh.links.length > 15;
     mesh.links.forEach(function (l, i) {
       var pa = pos.get(l.a), pb = pos.get(l.b);
