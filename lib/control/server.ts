@@ -117,6 +117,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     statusRoutes(agent, {
       dashboard: opts.dashboardSignal !== undefined || !opts.noDashboard,
       dashboardSignal: opts.dashboardSignal,
+      mesh: opts.mesh ? () => opts.mesh!.meshStatus() : undefined,
     }),
   );
   app.route("/v1", userspaceRoutes(agent));

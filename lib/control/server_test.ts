@@ -32,6 +32,13 @@ Deno.test("control app: the guards in order: Host, then token, then method and r
   assert.equal(await at("/v1/ping", { headers: AUTH }), 405);
   // Outside /v1 on loopback no token is asked.
   assert.equal(await at("/status"), 200);
+  // The mesh leader's status has the mesh view; a node's has none.
+  const doc = await (await app.request("/status")).json();
+  assert.deepEqual(doc.mesh.links.map((l: { a: string; b: string }) => `${l.a}|${l.b}`), ["me|n1"]);
+  const nodeDoc = await (await controlApp(fakeAgent().agent, { mesh: fakeMesh("node").mesh })
+    .request("/status")).json();
+  assert.equal(nodeDoc.mesh, undefined);
+  assert.deepEqual(Object.keys(nodeDoc), ["node", "peers"]);
   assert.equal(await at("/status", { method: "DELETE" }), 405);
   assert.equal(await at("/nowhere"), 404);
 });

@@ -25,6 +25,7 @@ import { MeshServices } from "../services/mesh_services.ts";
 import { JoinServer } from "./join/server.ts";
 import type { LeaderCore } from "./leader/core.ts";
 import { LeaderService } from "./leader/service.ts";
+import { LinkStore } from "./leader/link_store.ts";
 import type { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
 import { type NamedPart, PartList } from "./part.ts";
@@ -33,6 +34,8 @@ import { decodeLanKey } from "./state/lan_key.ts";
 import type { NodeFile, StateDir } from "./state/state.ts";
 import type { ControlChannel } from "./sync/control_channel.ts";
 import { NodeSync } from "./sync/node_sync.ts";
+import { LinkReporter } from "./sync/link_reporter.ts";
+import { linksParts } from "./sync/links.ts";
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 export type Start =
@@ -110,8 +113,18 @@ export interface MeshComposition {
   relayService: RelayService | null;
   /** The DNS server, unless DNS is off. */
   dns: MeshDns | null;
+  /** This node's link reports, and on the leader the store of every member's latest. */
+  links: LinkParts;
   /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
   announceServices(list: ServiceSpec[]): Promise<void>;
+}
+
+/** The link reports: this node's reporter, and the leader's store (null on a node). */
+export interface LinkParts {
+  /** Reports this node's links: to the leader, or (on the leader) into the store. */
+  reporter: LinkReporter;
+  /** The latest report of every member (leader only). */
+  store: LinkStore | null;
 }
 
 /** Makes a mesh agent's parts and lists them in start order. See the module docs. */
@@ -166,6 +179,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
       serviceLeader: (s) => leases.leaderMember(s),
     })
     : null;
+
+  const links = makeLinks(ctx, role, nat);
 
   // The start order. Each entry says why it stands where it does; close runs bottom-up, and a
   // new view reaches the started parts top-down (the peers and the policy get it before, from
@@ -265,6 +280,16 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
           close: () => role.sync.close(),
         },
       },
+    // The link reports once the leader's service or the sync runs; the store hears every view
+    // (a removed member's report goes with it). Before the DNS, which has nothing to do with it.
+    {
+      name: "links",
+      part: {
+        start: () => links.start(),
+        viewChanged: (v) => links.viewChanged(v),
+        close: () => links.close(),
+      },
+    },
     // Last: it answers from the view, the peers' health and the service leaders.
     dns && { name: "dns", part: dns },
   ];
@@ -276,6 +301,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     nat,
     relayService,
     dns,
+    links: links.parts,
     announceServices: (list) => announce(list),
   };
 }
@@ -402,4 +428,71 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     ...(server ? { serverStats: () => server.stats } : {}),
   });
   return { paths, routes };
+}
+
+/**
+ * This node's link reporter (sampling the device's peers, their health and paths) and, on the
+ * leader, the store that takes the members' reports from the control channel.
+ */
+function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
+  parts: LinkParts;
+  start: () => void;
+  viewChanged: (v: MembershipView) => void;
+  close: () => void;
+} {
+  const { agent, channel, logger, membership } = ctx;
+  const self = agent.device.publicKey;
+  let members = new Set(membership.view.members.map((m) => m.publicKey));
+  const store = role.role === "leader"
+    ? new LinkStore({
+      self,
+      memberAt: (address) => role.core.member(address),
+      isMember: (key) => members.has(key),
+      logger,
+    })
+    : null;
+  const reporter = new LinkReporter({
+    samples: () =>
+      agent.device.peers().map((p) => {
+        const key = p.publicKeyText;
+        const h = agent.health.get(key);
+        return {
+          publicKey: key,
+          health: h?.state ?? "unknown",
+          rttMs: h?.rttMs.avg ?? null,
+          ...nat?.paths.peerStatus(key),
+          ...nat?.routes.peerStatus(key),
+          rxBytes: p.counters.rxBytes,
+          txBytes: p.counters.txBytes,
+        };
+      }),
+    // Only to the leader: no other member has any use for them.
+    deliver: (n, links) => {
+      if (store) store.setOwn(links);
+      else if (role.role === "node") {
+        for (const part of linksParts(n, links)) channel.send(role.sync.leader.address, part);
+      }
+    },
+    onChange: (fn) => agent.health.subscribe(() => fn()),
+  });
+  let stop = () => {};
+  return {
+    parts: { reporter, store },
+    start: () => {
+      if (store) {
+        stop = channel.listen((msg, from) => {
+          if (msg.t === "links") store.accept(msg, from);
+        });
+      }
+      reporter.start();
+    },
+    viewChanged: (v) => {
+      members = new Set(v.members.map((m) => m.publicKey));
+      store?.viewChanged(v);
+    },
+    close: () => {
+      reporter.close();
+      stop();
+    },
+  };
 }

@@ -32,6 +32,7 @@ import { leaseMetrics } from "../services/lease/metrics.ts";
 import type { MeshServices } from "../services/mesh_services.ts";
 import { servicesStatus } from "../services/service_status.ts";
 import type { NodeStatus } from "../status/status.ts";
+import { type MeshStatus, meshStatus } from "../status/mesh_status.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { type OpenedState, openLeader, openNode, openState } from "./boot.ts";
 import { composeMesh, type MeshComposition, type Start } from "./compose.ts";
@@ -93,6 +94,7 @@ function meshCollectors(
     leaderCollector({
       joinDrops: () => leader()?.joins.drops(),
       memberRefusals: () => leader()?.service.refusals(),
+      linkReportDrops: () => parts()?.links.store?.drops(),
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;
@@ -355,6 +357,16 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
    */
   get routes(): MeshRoutes | null {
     return this.#parts.nat?.routes ?? null;
+  }
+
+  /**
+   * The mesh view (leader only; null on a node): every member and every link between two
+   * members, merged from the members' link reports. `/status` serves it as `mesh`.
+   */
+  meshStatus(): MeshStatus | null {
+    const store = this.#parts.links.store;
+    if (!store) return null;
+    return meshStatus(this.view().members, store.reports(), this.agent.device.publicKey);
   }
 
   /** The DNS server, when on. */

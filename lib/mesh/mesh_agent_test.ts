@@ -59,10 +59,10 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       // The parts in start order (compose.ts); the leader's own parts only on the leader.
       const shared = ["channel", "peers", "policy"];
       const following = ["services", "paths", "relay members", "relay service", "routes", "leases"];
-      assert.deepEqual(leader.partNames, [...shared, "joins", ...following, "leader"]);
+      assert.deepEqual(leader.partNames, [...shared, "joins", ...following, "leader", "links"]);
       assert.deepEqual(
         node.partNames,
-        [...shared, ...following.filter((p) => p !== "relay service"), "sync"],
+        [...shared, ...following.filter((p) => p !== "relay service"), "sync", "links"],
         "a node that does not relay has no relay service; with DNS off, no dns",
       );
       assert.ok(leader.isLeader() && leader.leader.view().members.length >= 1);
@@ -73,6 +73,24 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
         "the leader lists the node",
       );
       assert.ok(seen.includes(2), "membership subscribers hear of the join");
+      // The node reports its link to the leader, which has both sides' views of it.
+      assert.ok(
+        await eventually(() => {
+          const link = leader.meshStatus()?.links[0];
+          return Promise.resolve(link !== undefined && link.aView !== null && link.bView !== null);
+        }, HANG_GUARD_MS),
+        `the leader's mesh view: ${JSON.stringify(leader.meshStatus())}`,
+      );
+      assert.deepEqual(leader.meshStatus()!.members.map((m) => [m.name, m.leader]), [
+        ["lead", true],
+        ["n1", false],
+      ]);
+      assert.equal(node.meshStatus(), null, "only the leader has the mesh view");
+      // What the leader dropped of the reports is in its /metrics (nothing, here).
+      assert.match(
+        leader.agent.metrics.render(),
+        /^weft_link_report_drops_total\{reason="bad-peer"\} 0$/m,
+      );
       stop();
       // Services set on the node reach the leader's record of it.
       await node.setServices([{ name: "web", port: 8080, protocol: "tcp" }]);

@@ -1,7 +1,8 @@
 /**
  * The dashboard page: one HTML document with inline CSS and JS and no external assets. It draws
  * this node and its peers as a graph (links coloured by health, with RTT and throughput) or as a
- * table, fed by server-sent events from `events`, or by polling `status` when SSE fails. Paths
+ * table; on a mesh leader (a status document with `mesh`) the graph is the whole mesh, every
+ * member and every link between two, and clicking a member shows its peers and services. It is fed by server-sent events from `events`, or by polling `status` when SSE fails. Paths
  * are relative so the page works wherever it is mounted next to `status`.
  * @module
  */
@@ -74,6 +75,46 @@ export const SERVICE_VIEW_JS: string = `
   }
 `;
 
+/**
+ * The page's model of the mesh view (the `mesh` section of a mesh leader's status document), as
+ * script text: `endState(view)` says how one side's view of a link is shown (`none` when that
+ * side has not reported the link, `stale` when its report is old), and `meshLinkView(link)` the
+ * link (its state, each side's, its label and tooltip). Kept apart from the drawing, as
+ * `pathView` is, so tests run it without a browser.
+ */
+export const MESH_VIEW_JS: string = `
+  var LINK_STATES = { up: 1, degraded: 1, down: 1, unknown: 1 };
+  function endState(v) {
+    if (!v || typeof v !== "object") return "none";
+    if (v.stale === true) return "stale";
+    return LINK_STATES[v.state] ? v.state : "unknown";
+  }
+  function meshRtt(v) { return v && typeof v.rttMs === "number" ? v.rttMs : null; }
+  function endLine(name, v) {
+    var e = endState(v);
+    if (e === "none") return name + ": no report";
+    var bits = [name + ": " + (e === "stale" ? "stale report (says " + v.state + ")" : e)];
+    if (meshRtt(v) !== null) bits.push("RTT " + meshRtt(v).toFixed(2) + " ms");
+    if (v.path) bits.push("path " + v.path);
+    if (typeof v.rxRate === "number") bits.push("in " + v.rxRate + " B/s, out " + v.txRate + " B/s");
+    return bits.join(", ");
+  }
+  // state: the merged state (down when a side says down or is stale); a, b: each side's view;
+  // rtt: the lower RTT the sides measured; path: the first side's that says one.
+  function meshLinkView(l) {
+    var state = LINK_STATES[l.state] ? l.state : "unknown";
+    var a = endState(l.aView), b = endState(l.bView);
+    var rtts = [meshRtt(l.aView), meshRtt(l.bView)].filter(function (x) { return x !== null; });
+    var rtt = rtts.length ? Math.min.apply(null, rtts) : null;
+    var path = (l.aView && l.aView.path) || (l.bView && l.bView.path) || "";
+    var why = a === "stale" || b === "stale" ? "stale report"
+      : a === "down" || b === "down" ? "no answer" : "";
+    return { state: state, a: a, b: b, rtt: rtt, path: path, why: why,
+      tip: l.a + " – " + l.b + ": " + state + "\\n" + endLine(l.a, l.aView) + "\\n" +
+        endLine(l.b, l.bView) };
+  }
+`;
+
 /** The dashboard's HTML. */
 export const DASHBOARD_HTML: string = `<!doctype html>
 <html lang="en">
@@ -133,6 +174,18 @@ span.tag { display: inline-block; padding: 0 5px; border-radius: 4px; font-size:
   font-weight: 700; color: #fff; background: var(--tcp); margin-right: 6px; vertical-align: middle; }
 td[data-path="relay"] { color: var(--relay); }
 svg .node circle { stroke-width: 3; }
+svg .mesh .node { cursor: pointer; }
+svg .mesh .node[data-selected="true"] circle { stroke: var(--fg); }
+svg .mesh .link[data-state="down"] line { stroke-dasharray: 10 8; }
+svg .end { stroke: var(--panel); stroke-width: 2; fill: var(--unknown); }
+svg .end[data-state="up"] { fill: var(--up); }
+svg .end[data-state="degraded"] { fill: var(--degraded); }
+svg .end[data-state="down"], svg .end[data-state="stale"] { fill: var(--down); }
+svg .end[data-state="none"] { fill: var(--panel); stroke: var(--unknown); }
+.end-swatch { width: 9px; height: 9px; border-radius: 50%; background: var(--up); }
+#node-detail h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
+#node-detail .report { font-size: 12.5px; color: var(--muted); padding: 8px 14px; }
+#node-detail .report[data-stale="true"] { color: var(--down); }
 svg rect.card { fill: var(--panel); fill-opacity: 0.94; stroke: var(--line); }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
 th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); white-space: nowrap; }
@@ -184,7 +237,18 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       <span data-legend="none"><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 4px,transparent 4px 10px)"></span>no path</span>
       <span data-legend="relay"><span class="swatch" style="background:radial-gradient(circle,var(--relay) 0 2px,transparent 2.5px) 0 50%/7px 4px repeat-x"></span>relayed (via …)</span>
       <span data-legend="tcp"><span class="tag">tcp</span>over TCP</span>
+      <span data-legend="ends" hidden><span class="swatch end-swatch"></span>each side's own view (red: down, or its report is stale)</span>
     </div>
+  </section>
+  <section id="node-detail" class="panel" hidden>
+    <h2><span id="detail-name"></span> <button id="detail-close" type="button">close</button></h2>
+    <div id="detail-report" class="report"></div>
+    <table id="detail-peers">
+      <thead><tr><th>Peer</th><th>State</th><th>RTT</th><th>Path</th><th>Rx rate</th>
+        <th>Tx rate</th></tr></thead>
+      <tbody></tbody>
+    </table>
+    <div id="detail-services" class="report"></div>
   </section>
   <section id="table-view" class="panel" hidden>
     <table id="peers">
@@ -334,12 +398,24 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 
 ${PATH_VIEW_JS}
 ${SERVICE_VIEW_JS}
+${MESH_VIEW_JS}
   // The path line of a tooltip (mesh peers), with its line feed; none outside a mesh.
   function pathText(v) { return v.tip ? "\\n" + v.tip : ""; }
 
+  // The mesh view of a mesh leader's document, when it lists its links; else null (the star).
+  function meshOf(d) {
+    var m = d && d.mesh;
+    return m && Array.isArray(m.members) && Array.isArray(m.links) && !m.linksOmitted &&
+      m.members.length > 0 ? m : null;
+  }
+
   function renderGraph() {
+    var mesh = meshOf(doc);
+    document.querySelector('[data-legend="ends"]').hidden = !mesh;
+    if (mesh) { renderMesh(mesh); return; }
     var g = $("graph");
     while (g.firstChild) g.removeChild(g.firstChild);
+    g.removeAttribute("class");
     var peers = sortedPeers();
     var n = peers.length;
     // One or two peers sit on one line: a short drawing then suffices.
@@ -431,6 +507,159 @@ ${SERVICE_VIEW_JS}
     });
   }
 
+
+  // The whole mesh (the leader's page): every member on a circle, this node first at the top,
+  // every link between two members coloured by its merged state, with a dot near each end for
+  // that side's own view. Clicking a member shows its peers and services below.
+  function renderMesh(mesh) {
+    var g = $("graph");
+    while (g.firstChild) g.removeChild(g.firstChild);
+    g.setAttribute("class", "mesh");
+    var self = doc.node || {};
+    var members = mesh.members.filter(function (m) { return m.publicKey === self.publicKey; })
+      .concat(mesh.members.filter(function (m) { return m.publicKey !== self.publicKey; }));
+    var n = members.length;
+    var width = 1000, height = n <= 2 ? 340 : 600;
+    g.setAttribute("viewBox", "0 0 " + width + " " + height);
+    var cx = width / 2, cy = height / 2, rx = n === 1 ? 0 : n === 2 ? 260 : 340;
+    var ry = n <= 2 ? 0 : 220;
+    var byPeer = new Map((doc.peers || []).map(function (p) { return [p.publicKey, p]; }));
+    var pos = new Map();
+    members.forEach(function (m, i) {
+      var a = n <= 2 ? Math.PI * (1 - i) : -Math.PI / 2 + i * 2 * Math.PI / n;
+      pos.set(m.name, { x: cx + rx * Math.cos(a), y: cy + ry * Math.sin(a), cos: Math.cos(a),
+        sin: Math.sin(a), m: m });
+    });
+    var links = svg("g", { class: "links" });
+    var nodes = svg("g", { class: "nodes" });
+    g.appendChild(links);
+    g.appendChild(nodes);
+    if (n === 1) {
+      nodes.appendChild(svg("text", { class: "sub", "text-anchor": "middle", x: cx, y: cy - 60 },
+        "no other members"));
+    }
+    var dense = mesh.links.length > 15;
+    mesh.links.forEach(function (l, i) {
+      var pa = pos.get(l.a), pb = pos.get(l.b);
+      if (!pa || !pb) return;
+      var v = meshLinkView(l);
+      var attrs = { class: "link", "data-link": l.a + "|" + l.b, "data-state": v.state,
+        "data-health": v.state, "data-a-state": v.a, "data-b-state": v.b,
+        "data-stale": String(l.stale === true), "data-path": v.path };
+      // Links of this node also carry the peer's name, as in the star.
+      if (pa.m.publicKey === self.publicKey) attrs["data-peer"] = l.b;
+      if (pb.m.publicKey === self.publicKey) attrs["data-peer"] = l.a;
+      var link = svg("g", attrs);
+      link.appendChild(svg("line", { x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y,
+        stroke: "var(--" + v.state + ")" }));
+      [["a", pa, pb, v.a], ["b", pb, pa, v.b]].forEach(function (e) {
+        var t = 0.16;
+        link.appendChild(svg("circle", { class: "end", "data-end": e[0], "data-state": e[3], r: 6,
+          cx: e[1].x + (e[2].x - e[1].x) * t, cy: e[1].y + (e[2].y - e[1].y) * t }));
+      });
+      link.appendChild(svg("title", {}, v.tip));
+      links.appendChild(link);
+      if (!dense) {
+        // Labels off the middle, alternating, so that crossing diagonals keep theirs apart.
+        var t2 = i % 2 ? 0.62 : 0.38;
+        var mx = pa.x + (pb.x - pa.x) * t2, my = pa.y + (pb.y - pa.y) * t2;
+        var label = svg("g", { class: "linklabel" });
+        var info = v.why || (v.rtt !== null ? rtt(v.rtt) : "no RTT yet");
+        var text = svg("text", { class: "linkinfo", "text-anchor": "middle", x: mx, y: my + 4 },
+          info);
+        if (v.path === "relay") text.appendChild(svg("tspan", { class: "via" }, " · relay"));
+        if (v.path === "tcp") text.appendChild(svg("tspan", { class: "tag" }, " · tcp"));
+        label.appendChild(text);
+        link.appendChild(label);
+        card(label);
+      }
+    });
+    members.forEach(function (m) {
+      var p = pos.get(m.name);
+      var isSelf = m.publicKey === self.publicKey;
+      var peer = byPeer.get(m.publicKey);
+      var h = isSelf ? "self" : peer ? health(peer) : "unknown";
+      var stale = !!(m.report && m.report.stale);
+      var node = svg("g", { class: "node" + (isSelf ? " self" : " peer"), "data-node": m.name,
+        "data-health": h, "data-stale": String(stale), "data-selected": String(selected === m.name),
+        transform: "translate(" + p.x + "," + p.y + ")" });
+      node.appendChild(svg("circle", { r: isSelf ? 32 : 26,
+        fill: isSelf ? "var(--self)" : "var(--" + h + ")", stroke: "var(--panel)" }));
+      var anchor = "middle", lx = 0, ly;
+      if (Math.abs(p.cos) > 0.55) {
+        anchor = p.cos > 0 ? "start" : "end";
+        lx = p.cos > 0 ? 38 : -38;
+        ly = -1;
+      } else ly = p.sin > 0 ? 48 : -50;
+      node.appendChild(svg("text", { "text-anchor": anchor, x: lx, y: ly, "font-weight": 650 },
+        m.name + (m.leader ? " ★" : "")));
+      node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
+        m.address + (stale ? " · stale" : "")));
+      node.appendChild(svg("title", {}, m.name + (isSelf ? " (this node)" : " (" + h + ")") +
+        "\\n" + m.publicKey + "\\n" + (m.report ? "report " + ago(m.report.ageSeconds) +
+          (stale ? " (stale)" : "") : "no report yet") + "\\nclick for its peers and services"));
+      node.addEventListener("click", function () { select(m.name); });
+      nodes.appendChild(node);
+    });
+  }
+
+  // The member clicked: its peers as its report says, and the services it offers.
+  var selected = null;
+  function select(name) {
+    selected = name;
+    renderDetail();
+    if (doc) renderGraph();
+  }
+  function renderDetail() {
+    var mesh = meshOf(doc);
+    var m = mesh && selected !== null
+      ? mesh.members.filter(function (x) { return x.name === selected; })[0] : null;
+    var panel = $("node-detail");
+    panel.hidden = !m;
+    if (!m) return;
+    panel.setAttribute("data-node", m.name);
+    $("detail-name").textContent = m.name + " · " + m.address + (m.leader ? " · leader" : "");
+    var rep = $("detail-report");
+    rep.setAttribute("data-stale", String(!!(m.report && m.report.stale)));
+    rep.textContent = !m.report ? "no link report yet"
+      : "link report " + ago(m.report.ageSeconds) + (m.report.stale ? " (stale: the node stopped reporting)" : "");
+    var body = document.querySelector("#detail-peers tbody");
+    body.textContent = "";
+    (m.peers || []).forEach(function (p) {
+      var st = endState(p);
+      var tr = el("tr", { "data-peer": p.name, "data-state": st });
+      tr.appendChild(el("td", { title: p.publicKey || "" }, p.name));
+      var hc = el("td");
+      hc.appendChild(el("span", { class: "badge", "data-health": st === "stale" ? "down" : st }, st));
+      tr.appendChild(hc);
+      tr.appendChild(el("td", { class: "num" }, rtt(p.rttMs)));
+      tr.appendChild(el("td", {}, p.path || "–"));
+      tr.appendChild(el("td", { class: "num" }, rate(p.rxRate)));
+      tr.appendChild(el("td", { class: "num" }, rate(p.txRate)));
+      body.appendChild(tr);
+    });
+    if (!(m.peers || []).length) {
+      var tr0 = el("tr");
+      tr0.appendChild(el("td", { colspan: 6, class: "empty" }, "no peers reported"));
+      body.appendChild(tr0);
+    }
+    var svcs = ((doc.node || {}).services || []).filter(function (s) {
+      return (s.instances || []).some(function (i) { return i.node === m.name; });
+    });
+    var box = $("detail-services");
+    box.textContent = "";
+    box.appendChild(document.createTextNode(svcs.length ? "services: " : "no services"));
+    svcs.forEach(function (s) {
+      var i = s.instances.filter(function (x) { return x.node === m.name; })[0];
+      var v = serviceView(s);
+      var leads = v.leader === m.name;
+      var chip = el("span", { class: "inst", "data-service": s.name,
+        "data-health": i.healthy ? "up" : "down" }, s.name);
+      if (leads) chip.appendChild(el("span", { class: "lead" }, "leader"));
+      box.appendChild(chip);
+    });
+  }
+
   function renderTable() {
     var body = document.querySelector("#peers tbody");
     body.textContent = "";
@@ -513,6 +742,7 @@ ${SERVICE_VIEW_JS}
     renderGraph();
     renderTable();
     renderServices();
+    renderDetail();
     setConn(mode);
   }
 
@@ -583,6 +813,7 @@ ${SERVICE_VIEW_JS}
     if (graph && doc) renderGraph();
   }
   $("show-graph").addEventListener("click", function () { show("graph"); });
+  $("detail-close").addEventListener("click", function () { select(null); });
   $("show-table").addEventListener("click", function () { show("table"); });
   var saved = null;
   try { saved = localStorage.getItem("weft-view"); } catch (_) { /* storage may be off */ }

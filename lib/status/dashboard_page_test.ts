@@ -4,7 +4,7 @@
  * use, and whose requests and event names match what dashboard.ts serves.
  */
 import assert from "node:assert/strict";
-import { DASHBOARD_HTML, PATH_VIEW_JS, SERVICE_VIEW_JS } from "./dashboard_page.ts";
+import { DASHBOARD_HTML, MESH_VIEW_JS, PATH_VIEW_JS, SERVICE_VIEW_JS } from "./dashboard_page.ts";
 
 const VOID = new Set(["meta", "link", "br", "img", "input", "hr", "col", "source", "wbr"]);
 
@@ -264,4 +264,74 @@ Deno.test("dashboard page: how a service, its instances and its leader are shown
   assert.deepEqual([lag.leader, lag.instances[0].leader], ["y", false]);
   // Malformed input does not throw.
   assert.equal(serviceView({}).total, 0);
+});
+
+interface MeshLinkViewModel {
+  state: string;
+  a: string;
+  b: string;
+  rtt: number | null;
+  path: string;
+  why: string;
+  tip: string;
+}
+const meshLinkView = new Function(`"use strict";${MESH_VIEW_JS}\nreturn meshLinkView;`)() as (
+  l: Record<string, unknown>,
+) => MeshLinkViewModel;
+
+Deno.test("dashboard page: the mesh model is the one the page runs", () => {
+  assert.ok(script().includes(MESH_VIEW_JS), "the script includes MESH_VIEW_JS as it is");
+  for (const s of [/"data-link"/, /"data-state"/, /"data-a-state"/, /"data-b-state"/]) {
+    assert.match(script(), s);
+  }
+  assert.match(markup(), /<section id="node-detail"/);
+});
+
+Deno.test("dashboard page: a mesh link shows both sides' views; stale or down is down", () => {
+  const view = (state: string, rttMs: number | null, stale = false) => ({
+    state,
+    rttMs,
+    path: "direct",
+    rxRate: 10,
+    txRate: 20,
+    stale,
+  });
+  const up = meshLinkView({
+    a: "alpha",
+    b: "gamma",
+    state: "up",
+    aView: view("up", 1.5),
+    bView: view("up", 1.25),
+  });
+  assert.deepEqual(
+    { state: up.state, a: up.a, b: up.b, rtt: up.rtt, path: up.path, why: up.why },
+    { state: "up", a: "up", b: "up", rtt: 1.25, path: "direct", why: "" },
+  );
+  assert.match(up.tip, /^alpha – gamma: up\nalpha: up, RTT 1\.50 ms, path direct, in 10 B\/s/);
+  const stale = meshLinkView({
+    a: "alpha",
+    b: "gamma",
+    state: "down",
+    aView: view("up", 1),
+    bView: view("up", 1, true),
+  });
+  assert.deepEqual([stale.state, stale.a, stale.b, stale.why], [
+    "down",
+    "up",
+    "stale",
+    "stale report",
+  ]);
+  assert.match(stale.tip, /gamma: stale report \(says up\)/);
+  const half = meshLinkView({
+    a: "a",
+    b: "b",
+    state: "down",
+    aView: view("down", null),
+    bView: null,
+  });
+  assert.deepEqual([half.a, half.b, half.rtt, half.why], ["down", "none", null, "no answer"]);
+  assert.match(half.tip, /b: no report/);
+  // Anything else from the document is shown as unknown, never as a class or colour it names.
+  const odd = meshLinkView({ a: "a", b: "b", state: "evil", aView: { state: "x" }, bView: 3 });
+  assert.deepEqual([odd.state, odd.a, odd.b], ["unknown", "unknown", "none"]);
 });

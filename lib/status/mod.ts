@@ -21,6 +21,7 @@ export type {
   ServiceLeaderStatus,
   ServiceStatus,
 } from "./status.ts";
+export type { MeshLinkStatus, MeshLinkView, MeshMemberStatus, MeshStatus } from "./mesh_status.ts";
 export type { ListenerStats } from "../net/conn_guard.ts";
 export type { HistogramSnapshot } from "../health/histogram.ts";
 export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";

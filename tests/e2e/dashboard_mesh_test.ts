@@ -1,8 +1,9 @@
 /**
  * The dashboard of a real mesh in headless Chromium: a leader and two joiners run as `weft`
  * processes on loopback (userspace mode). The leader's page must load without console errors and
- * show the three nodes and both links up; then one joiner is stopped and the page must mark it
- * down because its probes went unanswered (probes every 5 s, down after 3 lost).
+ * show the three nodes and the mesh's three links up (the joiners' link from their reports);
+ * then one joiner is stopped and the page must mark it down because its probes went unanswered
+ * (probes every 5 s, down after 3 lost).
  * A second test opens the Services panel of an in-process mesh (the memory mesh of
  * tests/fixtures/memory_mesh.ts): a service with two instances, its leader marked, and a failing
  * health check turning an instance unhealthy and moving the lead.
@@ -210,10 +211,12 @@ Deno.test({
       });
 
       await page.goto(base);
+      // The leader's page draws the whole mesh: its two links and the joiners' own, each link
+      // up as both its sides report it.
       await page.waitForFunction(
         (sel) =>
-          (globalThis as unknown as { document: Doc }).document.querySelectorAll(sel).length === 2,
-        '#graph .link[data-health="up"]',
+          (globalThis as unknown as { document: Doc }).document.querySelectorAll(sel).length === 3,
+        '#graph .link[data-health="up"][data-a-state="up"][data-b-state="up"]',
         { timeout: GUARD_MS },
       );
       const nodes = await page.$$eval(
@@ -223,9 +226,15 @@ Deno.test({
       assert.deepEqual(nodes, names, "the leader and both joiners are drawn");
       const links = await page.$$eval(
         "#graph .link",
-        (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-health")}`),
+        (els) => els.map((e) => `${e.getAttribute("data-link")}:${e.getAttribute("data-health")}`),
       );
-      assert.deepEqual(links, ["node-1:up", "node-2:up"]);
+      assert.deepEqual(links, ["leader|node-1:up", "leader|node-2:up", "node-1|node-2:up"]);
+      // The leader's own links name the peer, as the star did.
+      const own = await page.$$eval(
+        "#graph .link[data-peer]",
+        (els) => els.map((e) => e.getAttribute("data-peer")),
+      );
+      assert.deepEqual(own, ["node-1", "node-2"]);
       const graph = (await page.textContent("#graph"))!;
       for (const s of [...names, "10.88.0.", address["node-1"], address["node-2"]]) {
         assert.ok(graph.includes(s), `graph shows ${s}`);
@@ -243,12 +252,14 @@ Deno.test({
       // (the events list below): down for lost probes, not for a handshake gone stale, 180 s on.
       await stopProc(node2);
       const t0 = Date.now();
-      await page.waitForSelector('#graph .link[data-peer="node-2"][data-health="down"]', {
+      // The node is drawn as the leader's probes find it; its link may go red a little earlier,
+      // when node-2's own link report goes stale.
+      await page.waitForSelector('#graph .node[data-node="node-2"][data-health="down"]', {
         timeout: GUARD_MS,
       });
       console.log(`node-2 marked down ${Date.now() - t0} ms after it stopped`);
       assert.equal(
-        await page.getAttribute('#graph .node[data-node="node-2"]', "data-health"),
+        await page.getAttribute('#graph .link[data-peer="node-2"]', "data-health"),
         "down",
       );
       assert.equal(

@@ -1,6 +1,6 @@
 /**
- * The read-only routes, for people and scripts: the dashboard (`/`, `/events`), `/status`,
- * `/peers`, `/peers/:key`, `/metrics` and `/healthz`.
+ * The read-only routes, for people and scripts: the dashboard (`/`, `/events`), `/status` (with
+ * the mesh view on a mesh leader), `/peers`, `/peers/:key`, `/metrics` and `/healthz`.
  * @module
  */
 
@@ -8,6 +8,7 @@ import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../../agent/agent.ts";
 import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { dashboardRoutes } from "../../status/dashboard.ts";
+import type { MeshStatus } from "../../status/mesh_status.ts";
 import { HttpError } from "../middleware/errors.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 
@@ -20,6 +21,8 @@ export interface StatusRoutesOptions {
   dashboard?: boolean;
   /** Ends the dashboard's event streams (abort before shutting the server down). */
   dashboardSignal?: AbortSignal;
+  /** The mesh view (a mesh leader's; null elsewhere): `/status` and the dashboard get `mesh`. */
+  mesh?: () => MeshStatus | null;
 }
 
 /** The status routes of an agent, as a Hono app to mount at `/`. */
@@ -30,7 +33,13 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     "/metrics",
     (c) => c.body(agent.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }),
   );
-  app.get("/status", (c) => c.json(agent.status()));
+  // The status document, with the mesh view where there is one (the mesh leader).
+  const status = () => {
+    const doc = agent.status();
+    const mesh = opts.mesh?.() ?? null;
+    return mesh ? { ...doc, mesh } : doc;
+  };
+  app.get("/status", (c) => c.json(status()));
   app.get("/peers", (c) => c.json(agent.status().peers));
   app.get("/peers/:key", (c) => {
     let key: string;
@@ -49,7 +58,7 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   if (opts.dashboard ?? true) {
     app.route(
       "/",
-      dashboardRoutes(() => agent.status(), (fn) => agent.health.subscribe(fn), {
+      dashboardRoutes(status, (fn) => agent.health.subscribe(fn), {
         signal: opts.dashboardSignal,
       }),
     );

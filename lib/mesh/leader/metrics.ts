@@ -1,6 +1,7 @@
 /**
- * The mesh leader's `/metrics` families: join datagrams dropped and what it refused of members'
- * joins and hellos. Read from the join server and the leader's service at scrape time.
+ * The mesh leader's `/metrics` families: join datagrams dropped, what it refused of members'
+ * joins and hellos, and what it dropped of their link reports. Read from the join server, the
+ * leader's service and its link store at scrape time.
  * @module
  */
 
@@ -19,15 +20,26 @@ const MEMBER_REFUSALS = counter(
   ["reason"],
 );
 
+const LINK_REPORT_DROPS = counter(
+  "weft_link_report_drops_total",
+  "What the leader dropped of members' link reports, by reason: not-member (a part from an " +
+    "address no member has), bad-peer (a link about a key that is not another member), rate " +
+    "(parts over the sender's rate).",
+  ["reason"],
+);
+
 /** The counts by reason each source gives; a source giving undefined (not the leader) shows none. */
 export function leaderCollector(sources: {
   joinDrops: () => Readonly<Record<string, number>> | undefined;
   memberRefusals: () => Readonly<Record<string, number>> | undefined;
+  linkReportDrops?: () => Readonly<Record<string, number>> | undefined;
 }): Collector {
   return (out) => {
     const drops = sources.joinDrops();
     if (drops) sampleCounts(out, JOIN_DROPS, "reason", drops);
     const refusals = sources.memberRefusals();
     if (refusals) sampleCounts(out, MEMBER_REFUSALS, "reason", refusals);
+    const links = sources.linkReportDrops?.();
+    if (links) sampleCounts(out, LINK_REPORT_DROPS, "reason", links);
   };
 }

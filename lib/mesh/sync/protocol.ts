@@ -13,6 +13,7 @@ import { CONTROL_PORT } from "../../members/ports.ts";
 import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
 import { type RelayMessage, validateRelayMessage } from "../../relay/messages.ts";
 import { type LeaseMessage, parseLeaseMessage } from "../../services/lease/protocol.ts";
+import { type LinksMessage, parseLinksMessage } from "./links.ts";
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -73,7 +74,9 @@ export type ControlMessage =
   /** Relay setup (lib/relay/messages.ts): members ask relays for sessions, relays grant them. */
   | RelayMessage
   /** Service-leader leases (lib/services/lease/protocol.ts): members ask, the leader grants. */
-  | LeaseMessage;
+  | LeaseMessage
+  /** A member's link report to the leader (./links.ts). */
+  | LinksMessage;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -227,6 +230,8 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
     case "lease":
     case "leases":
       return parseLeaseMessage(m);
+    case "links":
+      return parseLinksMessage(m);
     default:
       return null;
   }

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { linkPath, LinkReporter, type LinkSample } from "./link_reporter.ts";
+import type { WireLink } from "./links.ts";
+
+const KEY = "A".repeat(43) + "=";
+
+Deno.test("link reporter: throughput from the byte counters between two reports", () => {
+  let now = 0;
+  const sample: LinkSample = {
+    publicKey: KEY,
+    health: "up",
+    rttMs: 2.34567,
+    path: "direct",
+    rxBytes: 1000,
+    txBytes: 500,
+  };
+  const r = new LinkReporter({ samples: () => [sample], deliver: () => {}, now: () => now });
+  // The first sight of a peer has no window yet.
+  assert.deepEqual(r.links(), [{ k: KEY, s: "up", r: 2.346, p: "direct", i: 0, o: 0 }]);
+  now = 2000;
+  sample.rxBytes += 4000;
+  sample.txBytes += 1000;
+  assert.deepEqual(r.links()[0], { k: KEY, s: "up", r: 2.346, p: "direct", i: 2000, o: 500 });
+  // Counters that went back (a new peer entry) give 0, not a negative rate.
+  now = 3000;
+  sample.rxBytes = 0;
+  assert.equal(r.links()[0].i, 0);
+});
+
+Deno.test("link reporter: the path a report names", () => {
+  assert.equal(linkPath({ path: "direct", transport: "udp" }), "direct");
+  assert.equal(linkPath({ path: "direct", transport: "tcp" }), "tcp");
+  assert.equal(linkPath({ path: "relay", transport: "tcp" }), "relay");
+  assert.equal(linkPath({ path: "none" }), "none");
+  assert.equal(linkPath({}), "");
+});
+
+Deno.test("link reporter: one report at start, then soon after a change, at most once a gap", async () => {
+  const sent: { n: number; links: WireLink[]; at: number }[] = [];
+  let change = () => {};
+  const r = new LinkReporter({
+    samples: () => [],
+    deliver: (n, links) => sent.push({ n, links, at: performance.now() }),
+    onChange: (fn) => {
+      change = fn;
+      return () => change = () => {};
+    },
+  }, { intervalMs: 60_000, minGapMs: 150 });
+  r.start();
+  assert.equal(sent.length, 1);
+  // A burst of changes makes one report, no sooner than the gap after the last.
+  for (let i = 0; i < 10; i++) change();
+  while (sent.length < 2) await new Promise((res) => setTimeout(res, 20));
+  assert.ok(sent[1].at - sent[0].at >= 140, `${sent[1].at - sent[0].at} ms apart`);
+  await new Promise((res) => setTimeout(res, 300));
+  assert.deepEqual(sent.map((s) => s.n), [1, 2]);
+  r.close();
+  change();
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(sent.length, 2, "nothing after close");
+});

@@ -1,0 +1,230 @@
+/**
+ * The leader's dashboard draws the whole mesh: a leader and three joiners run as `weft` processes
+ * (userspace mode), each in its own network namespace on a shared bridge (underlay
+ * 192.0.2.0/24), and Chromium, started inside the leader's namespace, opens the leader's page.
+ * Every link of the full mesh (6 for 4 nodes) is drawn up, each side's view from that side's
+ * link report. Then one joiner is killed (SIGKILL: it says nothing on its way out) and each of
+ * its links must turn red on every side: its own report goes stale, and the others' probes to it
+ * go unanswered. Screenshots land in `$WEFT_SCREENSHOTS` or a kept temp dir (the path is printed).
+ */
+
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { canBuildLabs, Lab } from "../fixtures/netns.ts";
+import { type LabProc, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+const ignore = !hasChromium || !(await canBuildLabs());
+
+/**
+ * How long a wait for an event (a start, a report, the page) may take before the test calls it
+ * a hang: only a guard, generous for a loaded machine (a killed node's report is stale after
+ * 15 s and its probes lost after 3 at 5 s on an idle one).
+ */
+const GUARD_MS = 120_000;
+
+const HOSTS = ["lead", "n1", "n2", "n3"];
+
+/** The DOM bits the in-page checks touch (this file is typed without the DOM lib). */
+interface Doc {
+  querySelectorAll(selector: string): {
+    length: number;
+    forEach(fn: (e: { getAttribute(n: string): string | null }) => void): void;
+  };
+}
+
+/** A drawn link as the checks read it from its data attributes. */
+interface DrawnLink {
+  link: string;
+  state: string;
+  a: string;
+  b: string;
+}
+
+Deno.test({
+  name: "leader's dashboard of a 4-node mesh in namespaces: 6 links; a killed node's go red",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = await Lab.create(HOSTS);
+    const dir = await Deno.makeTempDir({ prefix: "weft-dashns-" });
+    const profile = await Deno.makeTempDir({ prefix: "weft-chromium-profile-" });
+    const shots = Deno.env.get("WEFT_SCREENSHOTS") ??
+      await Deno.makeTempDir({ prefix: "weft-dashboard-netns-shots-" });
+    const running = new Map<string, LabProc>();
+    let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+    const opts = {
+      dir,
+      cidr: "10.93.0.0/24",
+      ifPrefix: "wd",
+      extra: ["--userspace", "--dns-port", "0"],
+    };
+    try {
+      const leader = startMeshNode(lab, opts, "lead", [
+        "--leader",
+        "--advertise",
+        `${lab.host("lead").ip}:51820`,
+      ]);
+      running.set("lead", leader);
+      await waitUp(lab, "lead", dir, leader);
+      const tok = await weftIn(lab, "lead", dir, "token", "create", "--uses", "3", "--ttl", "1h");
+      assert.equal(tok.code, 0, tok.stderr);
+      const token = tok.stdout.trim();
+      for (const h of HOSTS.slice(1)) {
+        const r = startMeshNode(lab, opts, h, ["--join", token]);
+        running.set(h, r);
+        await waitUp(lab, h, dir, r);
+      }
+
+      // The browser runs in the leader's namespace, where its status server listens on loopback.
+      const wrapper = `${profile}-chromium.sh`;
+      await Deno.writeTextFile(
+        wrapper,
+        `#!/bin/sh\nexec ip netns exec ${lab.host("lead").ns} ${CHROMIUM} "$@"\n`,
+      );
+      await Deno.chmod(wrapper, 0o755);
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: wrapper,
+        headless: true,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+        viewport: { width: 1280, height: 1000 },
+      });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warning") problems.push(`console: ${m.text()}`);
+      });
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      await page.goto("http://127.0.0.1:51880/");
+
+      const drawn = () =>
+        page.$$eval("#graph .link", (els) =>
+          els.map((e) => ({
+            link: e.getAttribute("data-link") ?? "",
+            state: e.getAttribute("data-state") ?? "",
+            a: e.getAttribute("data-a-state") ?? "",
+            b: e.getAttribute("data-b-state") ?? "",
+          }))) as Promise<DrawnLink[]>;
+      // Every link up as both of its sides report it: each node's report reached the leader.
+      await page.waitForFunction(
+        () => {
+          const links = (globalThis as unknown as { document: Doc }).document.querySelectorAll(
+            '#graph .link[data-state="up"][data-a-state="up"][data-b-state="up"]',
+          );
+          return links.length === 6;
+        },
+        undefined,
+        { timeout: GUARD_MS, polling: 500 },
+      );
+      const names = [...HOSTS].sort();
+      const pairs = names.flatMap((a, i) => names.slice(i + 1).map((b) => `${a}|${b}`));
+      assert.deepEqual((await drawn()).map((l) => l.link).sort(), pairs, "the full mesh");
+      assert.ok(pairs.includes("n2|n3"), "a link between two joiners, which the leader has not");
+      const nodes = await page.$$eval(
+        "#graph .node",
+        (els) => els.map((e) => e.getAttribute("data-node")),
+      );
+      assert.deepEqual(nodes, ["lead", "n1", "n2", "n3"], "this node first, then the others");
+      // The joiners' links have RTTs on them, measured by the joiners.
+      assert.match(
+        (await page.textContent('#graph .link[data-link="n2|n3"] text.linkinfo'))!,
+        /\d ms/,
+      );
+      // The same view from the HTTP API, with both sides' views of every link.
+      const api = JSON.parse(
+        (await lab.run("lead", "curl", "-sf", "--max-time", "5", "http://127.0.0.1:51880/status"))
+          .trim(),
+      );
+      assert.equal(api.mesh.links.length, 6);
+      const n2n3 = api.mesh.links.find((l: { a: string; b: string }) =>
+        l.a === "n2" && l.b === "n3"
+      );
+      assert.equal(n2n3.aView.path, "direct");
+      assert.equal(typeof n2n3.bView.rttMs, "number");
+      await page.screenshot({ path: `${shots}/1-full-mesh.png` });
+
+      // Clicking n2 shows its peers, as its own report says.
+      await page.click('#graph .node[data-node="n2"]');
+      await page.waitForSelector('#node-detail[data-node="n2"]:not([hidden])', {
+        timeout: GUARD_MS,
+      });
+      const detail = await page.$$eval(
+        "#detail-peers tbody tr",
+        (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-state")}`),
+      );
+      assert.deepEqual(detail, ["lead:up", "n1:up", "n3:up"]);
+      await page.screenshot({ path: `${shots}/2-node-detail.png`, fullPage: true });
+
+      // n3 is killed: every link of it goes red, and on every side: its own view is stale (it
+      // stopped reporting), the other side's is down (its probes go unanswered).
+      const killed = running.get("n3")!;
+      killed.child.kill("SIGKILL");
+      await killed.child.status;
+      const t0 = Date.now();
+      await page.waitForFunction(
+        () => {
+          const links = (globalThis as unknown as { document: Doc }).document.querySelectorAll(
+            '#graph .link[data-link$="|n3"]',
+          );
+          let red = 0;
+          links.forEach((e) => {
+            if (
+              e.getAttribute("data-state") === "down" &&
+              e.getAttribute("data-b-state") === "stale" &&
+              e.getAttribute("data-a-state") === "down"
+            ) red++;
+          });
+          return links.length === 3 && red === 3;
+        },
+        undefined,
+        { timeout: GUARD_MS, polling: 500 },
+      );
+      console.log(`n3's links red on every side ${Date.now() - t0} ms after SIGKILL`);
+      const after = await drawn();
+      for (const l of after) {
+        if (l.link.endsWith("|n3")) {
+          assert.deepEqual([l.state, l.a, l.b], ["down", "down", "stale"], l.link);
+        } else assert.equal(l.state, "up", `${l.link} stays up`);
+      }
+      assert.equal(
+        await page.getAttribute('#graph .node[data-node="n3"]', "data-stale"),
+        "true",
+      );
+      // The panel for n2 now has n3 down in n2's own report.
+      assert.equal(
+        await page.getAttribute('#detail-peers tr[data-peer="n3"]', "data-state"),
+        "down",
+      );
+      await page.screenshot({ path: `${shots}/3-node-killed.png`, fullPage: true });
+      assert.deepEqual(problems, [], "no console errors");
+      await page.close();
+      console.log(`dashboard netns screenshots: ${shots}`);
+    } catch (e) {
+      for (const [h, p] of running) console.error(`--- ${h} log ---\n${p.output().slice(-3000)}`);
+      throw e;
+    } finally {
+      await context?.close().catch(() => {});
+      await lab.destroy();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+      await Deno.remove(`${profile}-chromium.sh`).catch(() => {});
+    }
+  },
+});
