@@ -86,7 +86,10 @@ Deno.test({
       ]);
       for (const r of [f, n]) {
         assert.equal(r.code, 1, r.stderr);
-        assert.match(r.stderr, /no answer from the leader at 127\.0\.0\.1:\d+ .*after \d+ tries in 15 s/);
+        assert.match(
+          r.stderr,
+          /no answer from the leader at 127\.0\.0\.1:\d+ .*after \d+ tries in 15 s/,
+        );
       }
       assert.equal(await snapshot(`${dir}/forged`), null, "the directory and its parent went");
       assert.deepEqual(await snapshot(`${dir}/existing`), before, "still there, still empty");
