@@ -11,8 +11,11 @@
  * lock that is not enforced ({@link DirLock.enforced} false, with the reason) rather than an
  * error: the caller decides whether to warn.
  *
- * The lock file is never removed: removing it would let a process that opened the old file and
- * one that creates a new one both hold "the" lock.
+ * The lock file exists while the lock is held: {@link DirLock.release} removes it while still
+ * holding the lock, and a process that locks a file checks that the path still names it (or
+ * starts again), so that a process which opened the old file just before its removal never holds
+ * "a" lock beside the holder of the new one. Where the platform gives no file identities (inode
+ * numbers) to check, or the lock is not enforced, the file is kept, emptied of its PID.
  * @module
  */
 
@@ -54,6 +57,8 @@ export class DirLockedError extends Error {
 /** A held lock on a directory. */
 export class DirLock {
   readonly #file: Deno.FsFile;
+  // Whether release removes the file: only an enforced lock whose file identity was checked.
+  readonly #removable: boolean;
   #held: boolean;
 
   private constructor(
@@ -64,8 +69,10 @@ export class DirLock {
     file: Deno.FsFile,
     /** Why the lock is not enforced, when it is not (see the module docs). */
     readonly notEnforced: string | null,
+    removable = false,
   ) {
     this.#file = file;
+    this.#removable = removable;
     this.#held = true;
   }
 
@@ -85,39 +92,74 @@ export class DirLock {
    */
   static async acquire(dir: string, options: DirLockOptions = {}): Promise<DirLock> {
     const lockFile = join(dir, options.name ?? "lock");
-    // Not truncated on open: the file holds the current holder's PID until this one has the lock.
-    const file = await Deno.open(lockFile, { read: true, write: true, create: true, mode: 0o600 });
-    let locked: boolean;
-    try {
-      if (typeof file.tryLock !== "function") {
-        return new DirLock(dir, lockFile, file, "this Deno has no FsFile.tryLock");
+    for (let attempt = 1;; attempt++) {
+      // Not truncated on open: the file holds the current holder's PID until this one has the
+      // lock.
+      const file = await Deno.open(lockFile, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      let locked: boolean;
+      try {
+        if (typeof file.tryLock !== "function") {
+          return new DirLock(dir, lockFile, file, "this Deno has no FsFile.tryLock");
+        }
+        locked = await file.tryLock(true);
+      } catch (e) {
+        // ENOLCK, EOPNOTSUPP (a filesystem without locks): run unlocked, and say so.
+        return new DirLock(dir, lockFile, file, `locking ${lockFile} failed: ${String(e)}`);
       }
-      locked = await file.tryLock(true);
-    } catch (e) {
-      // ENOLCK, EOPNOTSUPP (a filesystem without locks): run unlocked, and say so.
-      return new DirLock(dir, lockFile, file, `locking ${lockFile} failed: ${String(e)}`);
+      if (!locked) {
+        file.close();
+        throw new DirLockedError(dir, lockFile, await readPid(lockFile), options);
+      }
+      let same: boolean | null;
+      try {
+        same = await namesFile(lockFile, file);
+      } catch (e) {
+        file.close();
+        throw e;
+      }
+      if (same === false) {
+        // Its holder released it (and removed it) between our open and our lock: the lock is
+        // the file now at the path. Bounded: each round means another process took and gave
+        // it up meanwhile.
+        file.close();
+        if (attempt < 100) continue;
+        throw new DirLockedError(dir, lockFile, await readPid(lockFile), options);
+      }
+      try {
+        await file.truncate(0);
+        const bytes = new TextEncoder().encode(`${Deno.pid}\n`);
+        let off = 0;
+        while (off < bytes.length) off += await file.write(bytes.subarray(off));
+      } catch {
+        // The PID is only for the message another process shows; the lock is what counts.
+      }
+      return new DirLock(dir, lockFile, file, null, same === true);
     }
-    if (!locked) {
-      file.close();
-      throw new DirLockedError(dir, lockFile, await readPid(lockFile), options);
-    }
-    try {
-      await file.truncate(0);
-      const bytes = new TextEncoder().encode(`${Deno.pid}\n`);
-      let off = 0;
-      while (off < bytes.length) off += await file.write(bytes.subarray(off));
-    } catch {
-      // The PID is only for the message another process shows; the lock is what counts.
-    }
-    return new DirLock(dir, lockFile, file, null);
   }
 
-  /** Releases the lock (the PID is cleared first); again is a no-op. */
+  /**
+   * Releases the lock and removes its file (while still holding it: see the module docs; where
+   * it cannot be removed, only the PID is cleared); again is a no-op.
+   */
   release(): void {
     if (!this.#held) return;
     this.#held = false;
+    let removed = false;
+    if (this.#removable) {
+      try {
+        Deno.removeSync(this.lockFile);
+        removed = true;
+      } catch {
+        // Kept, emptied below: the next holder locks it as it is.
+      }
+    }
     try {
-      if (this.enforced) this.#file.truncateSync(0);
+      if (this.enforced && !removed) this.#file.truncateSync(0);
     } catch {
       // Only the PID stays behind; the next holder overwrites it.
     }
@@ -127,6 +169,22 @@ export class DirLock {
   /** `using lock = await DirLock.acquire(dir)` releases it at the end of the scope. */
   [Symbol.dispose](): void {
     this.release();
+  }
+}
+
+/**
+ * Whether the path names the open file (same device and inode): false when it names another
+ * file or none, null when the platform gives no inode numbers to compare.
+ */
+async function namesFile(path: string, file: Deno.FsFile): Promise<boolean | null> {
+  const open = await file.stat();
+  if (open.ino === null || open.dev === null) return null;
+  try {
+    const now = await Deno.lstat(path);
+    return now.ino === open.ino && now.dev === open.dev;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
   }
 }
 

@@ -82,7 +82,7 @@ Deno.test("a second lock on the directory in this process is refused until the f
     first.release();
     assert.equal(first.held, false);
     first.release(); // again: nothing
-    assert.equal(await Deno.readTextFile(`${dir}/lock`), "", "the PID is cleared on release");
+    await assert.rejects(Deno.lstat(`${dir}/lock`), Deno.errors.NotFound, "removed on release");
     {
       using again = await DirLock.acquire(dir);
       assert.ok(again.held);
@@ -152,14 +152,45 @@ Deno.test("the lock of a process killed with SIGKILL is free at once", {
   });
 });
 
-Deno.test("the lock file is made 0600 and never removed", {
+Deno.test("the lock file is made 0600 and removed on release, the directory left empty", {
   ignore: Deno.build.os === "windows",
 }, async () => {
   await withTempDir(async (dir) => {
     const lock = await DirLock.acquire(dir, { name: "state.lock" });
     assert.equal((await Deno.stat(`${dir}/state.lock`)).mode! & 0o777, 0o600);
     lock.release();
-    assert.ok((await Deno.stat(`${dir}/state.lock`)).isFile);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+  });
+});
+
+Deno.test("lockers racing with releases that remove the file: one holder at a time", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await withTempDir(async (dir) => {
+    // Each release removes the file; a locker that opened it just before may lock the removed
+    // file, and must then start again on the one at the path, or two would hold the lock.
+    let holder: number | null = null;
+    let held = 0;
+    const locker = async (id: number) => {
+      for (let i = 0; i < 150; i++) {
+        let lock: DirLock;
+        try {
+          lock = await DirLock.acquire(dir);
+        } catch (e) {
+          if (e instanceof DirLockedError) continue;
+          throw e;
+        }
+        assert.equal(holder, null, `${id} got the lock ${holder} holds`);
+        holder = id;
+        held++;
+        await new Promise((r) => setTimeout(r, 0));
+        holder = null;
+        lock.release();
+      }
+    };
+    await Promise.all([1, 2, 3, 4].map(locker));
+    assert.ok(held > 0);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
   });
 });
 

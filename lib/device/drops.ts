@@ -15,6 +15,7 @@ export const DROP_REASONS = [
   "handshake-rate-limited",
   "cookie-invalid",
   "handshake-invalid",
+  "handshake-unknown-peer",
   "unknown-index",
   "bad-counter",
   "expired-session",

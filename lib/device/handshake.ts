@@ -24,18 +24,22 @@ export function onInitiation(s: DeviceState, data: Uint8Array, from: Endpoint): 
   }
   if (!admitHandshake(s, data, from, readU32(data, 4))) return;
   const now = s.clock.now();
+  let unknown = false;
   const found = consumeInitiation(
     s.local,
     data,
     (key) => {
       const peer = s.peers.get(encodeKey(key));
+      if (!peer) unknown = true;
       return peer ? { peer, handshake: peer.handshake } : undefined;
     },
     now,
     s.minInitiationInterval,
   );
   if (!found) {
-    s.drops.add("handshake-invalid");
+    // A well-formed initiation from a key that is no peer is not a broken one: in a mesh a new
+    // member's first initiations often arrive before the view that names their sender.
+    s.drops.add(unknown ? "handshake-unknown-peer" : "handshake-invalid");
     return;
   }
   const peer = found.peer;

@@ -36,6 +36,11 @@ export interface OpenedState {
   privateKey: string;
   /** Its public key, base64. */
   publicKey: string;
+  /**
+   * Whether the key is on disk: a new one is saved only with the first file that needs it (the
+   * leader's state, a node's joined state), so a start that fails before leaves no key behind.
+   */
+  keySaved: boolean;
 }
 
 /** A leader's starting point. */
@@ -63,8 +68,10 @@ export interface NodeStart {
 
 /**
  * Locks the state directory (unless `held` is its lock already: see `MeshOptions.stateLock`),
- * makes (or tightens to 0700) it, clears a crash's temp files and reads or makes the key. The
- * lock is released again if any of that fails; otherwise it is the caller's, in the result.
+ * makes (or tightens to 0700) it, clears a crash's temp files and reads the key, or makes one (in
+ * memory: see {@link OpenedState.keySaved}). If any of that fails, what it made is removed and
+ * the lock released; otherwise the lock is the caller's, in the result, and so is the cleanup
+ * of a start that fails later ({@link abandonState}).
  */
 export async function openState(
   dir: string,
@@ -76,7 +83,13 @@ export async function openState(
     held.release();
     throw new Error(`the state lock given is not a held lock on ${dir}`);
   }
-  const lock = held ?? await state.lock();
+  let lock: DirLock;
+  try {
+    lock = held ?? await state.lock();
+  } catch (e) {
+    await abandonState({ state }, logger); // the directory, if it was made for the lock
+    throw e;
+  }
   try {
     if (!lock.enforced) {
       logger.warn("state directory not locked: nothing stops a second agent from using it", {
@@ -91,13 +104,43 @@ export async function openState(
         was: `0${tightened.tightenedFrom.toString(8)}`,
       });
     }
-    const privateKey = await state.privateKey();
+    const { key: privateKey, saved: keySaved } = await state.privateKey();
     const publicKey = encodeKey(publicKeyOf(parseKey(privateKey, "private key")));
-    return { state, lock, privateKey, publicKey };
+    return { state, lock, privateKey, publicKey, keySaved };
   } catch (e) {
-    lock.release();
+    await abandonState({ state, lock }, logger);
     throw e;
   }
+}
+
+/** Saves a key made at this start, before the first file that needs it; once. */
+async function saveKey(opened: OpenedState): Promise<void> {
+  if (opened.keySaved) return;
+  await opened.state.writePrivateKey(opened.privateKey);
+  opened.keySaved = true;
+}
+
+/**
+ * After a start that failed: removes what the start created in the state directory (the key,
+ * the leader's or the node's state, the directory itself when it made it), never what was there
+ * before, and releases the lock, removing its file. What could not be removed is logged.
+ */
+export async function abandonState(
+  opened: { state: StateDir; lock?: DirLock },
+  logger: Logger,
+): Promise<void> {
+  const left = await opened.state.removeCreated(opened.lock);
+  if (left.length) {
+    logger.warn("a failed start left files it made in the state directory", {
+      dir: opened.state.dir,
+      left: left.join("; "),
+    });
+  }
+}
+
+/** After a start that succeeded: what it created in the state directory is kept for good. */
+export function keepState(opened: OpenedState): void {
+  opened.state.keepCreated();
 }
 
 /** This machine's IPv4 addresses (not loopback) with `port`; loopback only when there are none. */
@@ -145,6 +188,8 @@ export async function openLeader(
     );
   }
   const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
+  // The leader's state names its key: the key is on disk first.
+  await saveKey(opened);
   const core = await LeaderCore.open(opened.state, {
     network,
     network6: opts.network6,
@@ -209,7 +254,13 @@ export async function openNode(
         members: [res.leader, res.member],
       },
     };
+    // The key the leader admitted is saved now, before the state that names it.
+    await saveKey(opened);
     await opened.state.writeNode(node);
+    // The mesh has this node now (its name, its address, its key): a start that fails from here
+    // keeps it, so that the node starts again as itself once the cause is fixed, instead of
+    // leaving its name taken by a key that is gone.
+    keepState(opened);
     logger.info("joined", { address: node.address, network: res.network, leader: res.leader.name });
   } else if (opts.token) {
     // Said at warn: a node removed from the mesh and started again with a new token lands here,

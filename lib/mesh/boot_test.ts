@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { DEFAULT_NETWORK, localEndpoints, openLeader, openNode, openState } from "./boot.ts";
+import {
+  abandonState,
+  DEFAULT_NETWORK,
+  localEndpoints,
+  openLeader,
+  openNode,
+  openState,
+} from "./boot.ts";
 import { checkJoinToken, JoinError } from "./join/client.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { MeshAgent } from "./mesh_agent.ts";
@@ -18,7 +25,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("boot: the state directory is made private and keeps its key", async () => {
+Deno.test("boot: the state directory is made private and keeps its key once saved", async () => {
   await withDir(async (dir) => {
     const lines: string[] = [];
     const logger = createLogger({ sink: (l) => lines.push(l) });
@@ -26,12 +33,58 @@ Deno.test("boot: the state directory is made private and keeps its key", async (
     const first = await openState(dir, logger);
     assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
     assert.match(lines.join("\n"), /state directory was open to other users.*was=0755/);
+    // A new key stays in memory until a file that names it is written (here the leader's).
+    assert.equal(first.keySaved, false);
+    await assert.rejects(Deno.lstat(`${dir}/private.key`), Deno.errors.NotFound);
+    await openLeader(
+      {
+        role: "leader",
+        stateDir: dir,
+        hostname: "lead",
+        userspace: true,
+        advertise: ["192.0.2.1:1"],
+      },
+      first,
+    );
+    assert.equal(first.keySaved, true);
     first.lock.release();
     const again = await openState(dir, logger);
+    assert.equal(again.keySaved, true);
     assert.equal(again.privateKey, first.privateKey);
     assert.equal(again.publicKey, first.publicKey);
     assert.equal(lines.length, 1, "tightened once");
     again.lock.release();
+  });
+});
+
+Deno.test("boot: a start that fails removes what it made, never what was there", async () => {
+  await withDir(async (dir) => {
+    // Made by this start (with a parent), then abandoned: gone.
+    const fresh = await openState(`${dir}/a/b`, nullLogger);
+    await openLeader(
+      {
+        role: "leader",
+        stateDir: `${dir}/a/b`,
+        hostname: "l",
+        userspace: true,
+        advertise: ["192.0.2.1:1"],
+      },
+      fresh,
+    );
+    await abandonState(fresh, nullLogger);
+    assert.equal(fresh.lock.held, false);
+    await assert.rejects(Deno.lstat(`${dir}/a`), Deno.errors.NotFound);
+    // A node's directory with its state: a start that fails before its join touches nothing.
+    const node = `${dir}/n`;
+    await Deno.mkdir(node, { mode: 0o700 });
+    await Deno.writeTextFile(`${node}/keep`, "mine");
+    const opened = await openState(node, nullLogger);
+    await assert.rejects(
+      openNode({ role: "node", stateDir: node, hostname: "n" }, opened, null, nullLogger),
+      JoinError,
+    );
+    await abandonState(opened, nullLogger);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(node))).map((e) => e.name), ["keep"]);
   });
 });
 
@@ -58,7 +111,7 @@ Deno.test("boot: a locked state directory is refused before anything in it is to
     const lock = await new StateDir(dir).lock();
     const opened = await openState(dir, nullLogger, lock);
     assert.equal(opened.lock, lock);
-    assert.equal(opened.privateKey, held.privateKey);
+    assert.equal(opened.publicKey.length, 44);
     opened.lock.release();
   });
 });

@@ -34,7 +34,14 @@ import { servicesStatus } from "../services/service_status.ts";
 import type { NodeStatus } from "../status/status.ts";
 import { type MeshStatus, meshStatus } from "../status/mesh_status.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
-import { type OpenedState, openLeader, openNode, openState } from "./boot.ts";
+import {
+  abandonState,
+  keepState,
+  type OpenedState,
+  openLeader,
+  openNode,
+  openState,
+} from "./boot.ts";
 import { composeMesh, type MeshComposition, type Start } from "./compose.ts";
 import { type CheckedToken, checkJoinToken, JoinError } from "./join/client.ts";
 import { type LeaderCore, LeaderError } from "./leader/core.ts";
@@ -159,6 +166,9 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   readonly #shell: MeshShell;
   readonly #parts: MeshComposition;
   #closed = false;
+  // Until start() returns, the state directory's lock is the start's: a start that fails removes
+  // what it made in the directory before it lets the lock go.
+  #starting = true;
 
   private constructor(shell: MeshShell) {
     this.#shell = shell;
@@ -197,24 +207,30 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     }
     // The state directory is locked first: a second agent on it stops here.
     const opened = await openState(opts.stateDir, logger, opts.stateLock);
+    let mesh: MeshAgent<O["role"]>;
     try {
       if (opts.role === "leader") {
         const { core, addresses } = await openLeader(opts, opened);
-        return await MeshAgent.#compose<O["role"]>(opts, opened, addresses, { core }, logger);
+        mesh = await MeshAgent.#compose<O["role"]>(opts, opened, addresses, { core }, logger);
+      } else {
+        const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
+        mesh = await MeshAgent.#compose<O["role"]>(
+          opts,
+          opened,
+          addresses,
+          { node, joinedOver },
+          logger,
+        );
       }
-      const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
-      return await MeshAgent.#compose<O["role"]>(
-        opts,
-        opened,
-        addresses,
-        { node, joinedOver },
-        logger,
-      );
     } catch (e) {
-      // #compose closed what it had opened; the lock goes last.
-      opened.lock.release();
+      // #compose closed what it had opened; what the start made in the state directory goes
+      // (a key, a new leader's state, the directory), then the lock.
+      await abandonState(opened, logger);
       throw e;
     }
+    keepState(opened);
+    mesh.#starting = false;
+    return mesh;
   }
 
   /**
@@ -510,7 +526,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       await agent.close();
     } finally {
       // Last, once the final writes are done: another agent may use the directory from here.
-      this.#shell.lock.release();
+      // (A start that failed releases it itself, after removing what it made.)
+      if (!this.#starting) this.#shell.lock.release();
     }
     if (failures.length) {
       throw new Error(`state not saved at shutdown: ${failures.join("; ")}`);

@@ -329,6 +329,7 @@ export async function requestJoin(
         }, ++resends <= FAST_RESENDS ? 250 : 1000);
       };
       again();
+      const timeoutMs = opts.joinTimeoutMs ?? 15_000;
       timeout = setTimeout(() => {
         const where = token.endpoints.join(", ");
         const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
@@ -337,11 +338,12 @@ export async function requestJoin(
           tries === 0
             ? new Error(`could not resolve the leader's endpoint ${where}: ${why}`)
             : new Error(
-              `no answer from the leader at ${where}${alsoTcp} after ${tries} tries (a leader ` +
-                "that does not know the token's secret does not answer)",
+              `no answer from the leader at ${where}${alsoTcp} after ${tries} tries in ` +
+                `${timeoutMs / 1000} s (a leader that does not know the token's secret ` +
+                "does not answer)",
             ),
         );
-      }, opts.joinTimeoutMs ?? 15_000);
+      }, timeoutMs);
     }).finally(() => {
       over = true;
       clearTimeout(retry);

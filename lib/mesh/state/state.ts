@@ -8,13 +8,17 @@
  *   key, so a restarted node rejoins without a token and keeps talking without the leader;
  * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600);
  * - `lock`: locked by the agent using the directory, for its life, and holding its PID, so that a
- *   second agent on the same directory is refused (see {@link StateDir.lock}).
+ *   second agent on the same directory is refused (see {@link StateDir.lock}); removed when the
+ *   agent lets go of it.
  *
  * Every write is atomic (temp file, fsync, rename). A file that exists but does not parse is an
- * error naming the file, never a silent reset.
+ * error naming the file, never a silent reset. A `StateDir` records what it created (files, and
+ * the directory itself with any parents), so that a start that fails can remove exactly that and
+ * leave the directory as it found it ({@link StateDir.removeCreated}).
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import { readJsonFile, writeFileAtomic } from "../../config/atomic.ts";
 import { DirLock } from "../../config/dir_lock.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../../crypto/keys.ts";
@@ -115,6 +119,9 @@ function check(cond: unknown, file: string, what: string): asserts cond {
 
 /** A node's state directory. */
 export class StateDir {
+  // What this instance created, until {@link keepCreated}: directories deepest first, files.
+  #created: { dirs: string[]; files: string[] } | null = { dirs: [], files: [] };
+
   /** The state directory at `dir` (nothing is read or made yet). */
   constructor(readonly dir: string) {}
 
@@ -131,12 +138,78 @@ export class StateDir {
    * held until released, or until the process ends.
    */
   async lock(): Promise<DirLock> {
+    for (let attempt = 1;; attempt++) {
+      await this.#makeDir();
+      try {
+        return await DirLock.acquire(this.dir, {
+          name: "lock",
+          label: "state directory",
+          hint: "stop that agent first, or give this one another --state-dir",
+        });
+      } catch (e) {
+        // Removed between the two by a start that failed and had made it: made again.
+        if (!(e instanceof Deno.errors.NotFound) || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  /** Makes the directory (0700) and its missing parents, recording the ones it made. */
+  async #makeDir(): Promise<void> {
+    const missing: string[] = [];
+    for (let d = resolve(this.dir); !(await exists(d)); d = dirname(d)) {
+      missing.push(d);
+      if (dirname(d) === d) break;
+    }
     await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    return await DirLock.acquire(this.dir, {
-      name: "lock",
-      label: "state directory",
-      hint: "stop that agent first, or give this one another --state-dir",
-    });
+    for (const d of missing) {
+      if (this.#created && !this.#created.dirs.includes(d)) this.#created.dirs.push(d);
+    }
+  }
+
+  /**
+   * Keeps what this instance created so far and records no more: the start succeeded, and its
+   * files are state like any other.
+   */
+  keepCreated(): void {
+    this.#created = null;
+  }
+
+  /**
+   * Removes what this instance created (a start that failed), never anything that was there
+   * before: the files while `lock` (if any) is still held, then the lock (released, its file
+   * removed), then the directories it made, each only if empty. Returns what could not be
+   * removed (say, for a warning); again is a no-op.
+   */
+  async removeCreated(lock?: DirLock): Promise<string[]> {
+    const created = this.#created ?? { dirs: [], files: [] };
+    this.#created = { dirs: [], files: [] };
+    const left: string[] = [];
+    for (const f of created.files) {
+      try {
+        await Deno.remove(f);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) left.push(`${f}: ${String(e)}`);
+      }
+    }
+    lock?.release();
+    for (const d of created.dirs) {
+      try {
+        await Deno.remove(d);
+      } catch (e) {
+        // Not empty: something else was put there meanwhile (or the lock file was kept).
+        if (!(e instanceof Deno.errors.NotFound)) left.push(`${d}: ${String(e)}`);
+      }
+    }
+    return left;
+  }
+
+  /** Writes a file atomically (0600), recording it when it is new. */
+  async #write(name: string, text: string): Promise<void> {
+    const file = this.path(name);
+    if (this.#created && !this.#created.files.includes(file) && !(await exists(file))) {
+      this.#created.files.push(file);
+    }
+    await writeFileAtomic(file, text, { mode: 0o600 });
   }
 
   /**
@@ -162,8 +235,11 @@ export class StateDir {
     return tightened;
   }
 
-  /** The private key, made and saved (0600) on first use. */
-  async privateKey(): Promise<string> {
+  /**
+   * The private key: the saved one, or a new one, not saved yet (`saved` false: see
+   * {@link writePrivateKey}; a start that fails before it needs the key on disk leaves none).
+   */
+  async privateKey(): Promise<{ key: string; saved: boolean }> {
     const file = this.path("private.key");
     if (await exists(file)) {
       const text = (await Deno.readTextFile(file)).trim();
@@ -172,11 +248,14 @@ export class StateDir {
       } catch (e) {
         throw new Error(`${file}: ${(e as Error).message}`);
       }
-      return text;
+      return { key: text, saved: true };
     }
-    const key = encodeKey(generatePrivateKey());
-    await writeFileAtomic(file, key + "\n", { mode: 0o600 });
-    return key;
+    return { key: encodeKey(generatePrivateKey()), saved: false };
+  }
+
+  /** Saves the private key (0600). */
+  writePrivateKey(key: string): Promise<void> {
+    return this.#write("private.key", key + "\n");
   }
 
   /** The control bearer token, made and saved (0600) on first use. */
@@ -188,7 +267,7 @@ export class StateDir {
       return t;
     }
     const t = encodeBase64(crypto.getRandomValues(new Uint8Array(24)));
-    await writeFileAtomic(file, t + "\n", { mode: 0o600 });
+    await this.#write("control.token", t + "\n");
     return t;
   }
 
@@ -243,16 +322,12 @@ export class StateDir {
 
   /** Writes the leader file atomically. */
   writeLeader(data: LeaderFile): Promise<void> {
-    return writeFileAtomic(this.path("leader.json"), JSON.stringify(data, null, 1), {
-      mode: 0o600,
-    });
+    return this.#write("leader.json", JSON.stringify(data, null, 1));
   }
 
   /** Writes the node file atomically. */
   writeNode(data: NodeFile): Promise<void> {
-    return writeFileAtomic(this.path("node.json"), JSON.stringify(data, null, 1), {
-      mode: 0o600,
-    });
+    return this.#write("node.json", JSON.stringify(data, null, 1));
   }
 }
 

@@ -104,18 +104,62 @@ Deno.test("state: ensure clears temp files a crashed write left, and nothing els
   });
 });
 
-Deno.test("state: the private key is made once (0600) and read back after", async () => {
+Deno.test("state: a new private key is saved (0600) only when asked, and read back after", async () => {
   await withDir(async (dir) => {
     const s = new StateDir(dir);
-    const key = await s.privateKey();
-    assert.equal(parseKey(key, "private key").length, 32);
+    const made = await s.privateKey();
+    assert.equal(made.saved, false);
+    assert.equal(parseKey(made.key, "private key").length, 32);
+    await assert.rejects(Deno.lstat(s.path("private.key")), Deno.errors.NotFound, "not yet");
+    assert.notEqual((await s.privateKey()).key, made.key, "unsaved: a new one each time");
+    await s.writePrivateKey(made.key);
+    const key = made.key;
     assert.equal(await mode(s.path("private.key")), 0o600);
-    assert.equal(await s.privateKey(), key);
-    assert.equal(await new StateDir(dir).privateKey(), key, "another instance reads the same");
+    assert.deepEqual(await s.privateKey(), { key, saved: true });
+    assert.equal((await new StateDir(dir).privateKey()).key, key, "another instance reads it");
     assert.equal((await Deno.readTextFile(s.path("private.key"))).trim(), key);
     // Surrounding whitespace in a hand-written file is fine.
     await Deno.writeTextFile(s.path("private.key"), `\n  ${key}  \n`);
-    assert.equal(await s.privateKey(), key);
+    assert.equal((await s.privateKey()).key, key);
+  });
+});
+
+Deno.test("state: removeCreated removes what this instance made, never what was there", async () => {
+  await withDir(async (dir) => {
+    // A directory that exists, with a file of its own: both stay.
+    await Deno.writeTextFile(`${dir}/node.json`, "{}");
+    const s = new StateDir(dir);
+    const lock = await s.lock();
+    await s.writePrivateKey((await s.privateKey()).key);
+    await s.writeNode(JSON.parse(await Deno.readTextFile(`${dir}/node.json`)));
+    assert.deepEqual(await s.removeCreated(lock), []);
+    assert.equal(lock.held, false);
+    const left = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
+    assert.deepEqual(left, ["node.json"], "the key and the lock went; the node file stayed");
+    assert.deepEqual(await s.removeCreated(lock), [], "again: nothing");
+
+    // A directory it made, with a parent: both go.
+    const deep = new StateDir(`${dir}/a/b`);
+    const lock2 = await deep.lock();
+    await deep.writeLeader({
+      format: 1,
+      network: "10.0.0.0/24",
+      version: 1,
+      members: [],
+      tokens: [],
+    });
+    await deep.removeCreated(lock2);
+    await assert.rejects(Deno.lstat(`${dir}/a`), Deno.errors.NotFound);
+
+    // Kept once the start succeeded: nothing is removed after.
+    const kept = new StateDir(`${dir}/k`);
+    const lock3 = await kept.lock();
+    await kept.writePrivateKey((await kept.privateKey()).key);
+    kept.keepCreated();
+    await kept.controlToken();
+    await kept.removeCreated(lock3);
+    const inK = (await Array.fromAsync(Deno.readDir(`${dir}/k`))).map((e) => e.name).sort();
+    assert.deepEqual(inK, ["control.token", "private.key"], "the lock file went with the lock");
   });
 });
 
