@@ -19,7 +19,7 @@ import {
 } from "../mod.ts";
 import { type DirLock, optionHelp, userSetFlags } from "../lib/config/mod.ts";
 import { meshControlFromConfig, StateDir } from "../lib/mesh/mod.ts";
-import { type ControlServer, serveControl } from "../lib/control/mod.ts";
+import { bindControl, type ControlServer, serveControl } from "../lib/control/mod.ts";
 import { collect } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { untilSignal } from "./process.ts";
@@ -64,21 +64,34 @@ async function startMesh(options: MeshOptions): Promise<MeshAgent> {
   }
 }
 
-/** Serves the mesh agent's status and control routes; closes the agent if that fails. */
-async function serveMesh(mesh: MeshAgent, config: AgentConfig): Promise<ControlServer> {
+/**
+ * `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. The status port is
+ * bound first, so a taken one fails the start before the agent has written any state.
+ */
+async function runMesh(program: Command): Promise<void> {
+  const { config, options } = await meshConfig(program);
+  let bound;
   try {
-    return serveControl(mesh.agent, { ...(await meshControlFromConfig(config)), mesh });
+    bound = bindControl({ listen: config.statusListen, allowRemote: config.statusAllowRemote });
   } catch (e) {
+    options.stateLock?.release();
+    throw e;
+  }
+  let mesh: MeshAgent;
+  let server: ControlServer;
+  try {
+    mesh = await startMesh(options);
+  } catch (e) {
+    bound.close();
+    throw e;
+  }
+  try {
+    server = serveControl(mesh.agent, { ...(await meshControlFromConfig(config)), mesh, bound });
+  } catch (e) {
+    bound.close();
     await mesh.close();
     throw e;
   }
-}
-
-/** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
-async function runMesh(program: Command): Promise<void> {
-  const { config, options } = await meshConfig(program);
-  const mesh = await startMesh(options);
-  const server = await serveMesh(mesh, config);
   options.logger.info("status listening", { address: server.address });
   await untilSignal(async () => {
     try {

@@ -18,6 +18,8 @@
 
 export { AgentAnswerError, ControlClient, type ReceivedDatagram } from "./client.ts";
 export {
+  bindControl,
+  type BoundControl,
   type ControlServer,
   type ControlServerOptions,
   MAX_BODY_BYTES,

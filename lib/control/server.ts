@@ -51,6 +51,8 @@ export interface ControlServerOptions {
   headerTimeoutMs?: number;
   /** Where accept errors are logged. */
   logger?: Logger;
+  /** A listener bound earlier by {@linkcode bindControl} (then `listen` is not read again). */
+  bound?: BoundControl;
 }
 
 /** A running control server. */
@@ -124,15 +126,26 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   return app;
 }
 
+/** A control listener bound ahead of its agent (see {@linkcode bindControl}). */
+export interface BoundControl {
+  /** The TCP listener. */
+  readonly listener: Deno.TcpListener;
+  /** The address is not loopback. */
+  readonly remote: boolean;
+  /** The listen host, lower case, without brackets. */
+  readonly listenHost: string;
+  /** Closes the listener (when the agent it was bound for never starts). */
+  close(): void;
+}
+
 /**
- * Starts the control server of an agent; throws, naming the address, when it cannot listen.
- *
- * Not `Deno.serve`: it accepts on its own, with no connection cap or request-head deadline, and
- * a failed accept (out of descriptors) rejects uncaught and ends the whole agent. Here our own
- * accept loop ({@linkcode guardListener}) counts failed accepts and caps connections, and a small
- * HTTP/1.1 layer ({@linkcode serveHttp1}) bounds heads, bodies and idle time.
+ * Checks the control server's address and binds it, before anything else starts: a start that
+ * fails on a taken status port then fails before it has written any state. Throws, naming the
+ * address, when it cannot listen.
  */
-export function serveControl(agent: Agent, opts: ControlServerOptions = {}): ControlServer {
+export function bindControl(
+  opts: Pick<ControlServerOptions, "listen" | "allowRemote"> = {},
+): BoundControl {
   const { hostname, port } = parseHostPort(opts.listen ?? "127.0.0.1:51880");
   const remote = !isLoopback(hostname);
   if (remote) {
@@ -141,19 +154,8 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
         `status listen address ${hostname} is not loopback: pass --status-allow-remote to allow it`,
       );
     }
-    if (!opts.token) throw new Error("a non-loopback status listener needs a token");
   }
   const listenHost = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  const streams = new AbortController();
-  const app = controlApp(agent, {
-    token: opts.token,
-    tokenEverywhere: remote,
-    mesh: opts.mesh,
-    dashboardSignal: streams.signal,
-    // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
-    // so with --status-allow-remote, which only allows a listener that is not loopback.
-    allowHost: remote ? undefined : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
-  });
   let listener: Deno.TcpListener;
   try {
     listener = Deno.listen({ transport: "tcp", hostname: hostname.replace(/^\[|\]$/g, ""), port });
@@ -165,6 +167,45 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
       { cause: e },
     );
   }
+  return {
+    listener,
+    remote,
+    listenHost,
+    close: () => {
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+/**
+ * Starts the control server of an agent; throws, naming the address, when it cannot listen.
+ *
+ * Not `Deno.serve`: it accepts on its own, with no connection cap or request-head deadline, and
+ * a failed accept (out of descriptors) rejects uncaught and ends the whole agent. Here our own
+ * accept loop ({@linkcode guardListener}) counts failed accepts and caps connections, and a small
+ * HTTP/1.1 layer ({@linkcode serveHttp1}) bounds heads, bodies and idle time.
+ */
+export function serveControl(agent: Agent, opts: ControlServerOptions = {}): ControlServer {
+  const bound = opts.bound ?? bindControl(opts);
+  const { listener, remote, listenHost } = bound;
+  if (remote && !opts.token) {
+    bound.close();
+    throw new Error("a non-loopback status listener needs a token");
+  }
+  const streams = new AbortController();
+  const app = controlApp(agent, {
+    token: opts.token,
+    tokenEverywhere: remote,
+    mesh: opts.mesh,
+    dashboardSignal: streams.signal,
+    // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
+    // so with --status-allow-remote, which only allows a listener that is not loopback.
+    allowHost: remote ? undefined : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
+  });
   const addr = listener.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const address = `${host}:${addr.port}`;

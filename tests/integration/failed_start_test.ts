@@ -193,3 +193,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a leader whose status port is taken fails before it writes any state",
+  ...proc,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-failstatus-" });
+    const squatter = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const taken = `127.0.0.1:${(squatter.addr as Deno.NetAddr).port}`;
+    try {
+      const r = await weft([
+        "--leader",
+        ...loopbackArgs(`${dir}/fresh`, "boss"),
+        "--status-listen",
+        taken,
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`status server cannot listen on ${taken}`));
+      assert.equal(await snapshot(`${dir}/fresh`), null, "no leader.json, key or control token");
+    } finally {
+      squatter.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
