@@ -6,7 +6,6 @@
 
 import { Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import {
-  type AgentConfig,
   ConfigError,
   JoinError,
   LeaderError,
