@@ -1,0 +1,95 @@
+/**
+ * The commands that talk to a running agent, through the real CLI: each takes `--state-dir` and
+ * `--status-listen`, and finds the agent the same way (the address its state directory records,
+ * unless `--status-listen` says otherwise).
+ */
+import assert from "node:assert/strict";
+import { freePort, startMeshAgent, weft } from "../fixtures/procs.ts";
+
+Deno.test({
+  name: "agent commands: --state-dir alone finds the agent; --status-listen wins; both on each",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-agent-cmds-" });
+    const state = `${dir}/lead`;
+    const port = freePort();
+    // Not the default port: only the state directory can lead the commands there.
+    const status = `127.0.0.1:${freePort("tcp")}`;
+    // A run with no command word: the root's own action still starts the agent.
+    const lead = await startMeshAgent("lead", [
+      "--leader",
+      "--userspace",
+      "--state-dir",
+      state,
+      "--listen-port",
+      String(port),
+      "--advertise",
+      `127.0.0.1:${port}`,
+      "--hostname",
+      "lead",
+      "--dns-port",
+      "0",
+    ], status);
+    try {
+      assert.equal((await Deno.readTextFile(`${state}/status.address`)).trim(), status);
+      const run = async (args: string[], code = 0) => {
+        const r = await weft([...args, "--state-dir", state]);
+        const what = `weft ${args.join(" ")}: ${r.stderr}`;
+        assert.doesNotMatch(r.stderr, /unknown option|cannot reach|control token/, what);
+        assert.equal(r.code, code, what);
+        return r;
+      };
+      const st = JSON.parse((await run(["status", "--json"])).stdout);
+      assert.equal(st.node.name, "lead");
+      assert.match((await run(["status"])).stdout, /lead/);
+      const token = (await run(["token", "create", "--uses", "1"])).stdout.trim();
+      assert.ok(token.length > 20);
+      const tokens = JSON.parse((await run(["token", "list", "--json"])).stdout);
+      assert.equal(tokens.length, 1);
+      assert.match((await run(["token", "revoke", tokens[0].id])).stdout, /revoked/);
+      assert.match((await run(["token", "revoke", "nosuch"], 2)).stderr, /nosuch|token/);
+      const nodes = JSON.parse((await run(["node", "list", "--json"])).stdout);
+      assert.deepEqual(nodes.nodes.map((n: { name: string }) => n.name), ["lead"]);
+      assert.match((await run(["node", "set", "ghost", "--relay"], 2)).stderr, /ghost/);
+      assert.match((await run(["node", "remove", "ghost"], 2)).stderr, /ghost/);
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        "defaults: { inbound: allow, outbound: allow }\npolicies: []\n",
+      );
+      assert.match((await run(["policy", "apply", `${dir}/policy.yaml`])).stdout, /version 1/);
+      assert.match((await run(["policy", "show"])).stdout, /version 1/);
+      await run(["policy", "test", "--from", "lead", "--to", "lead", "--port", "80", "--json"]);
+      assert.deepEqual(JSON.parse((await run(["service", "list", "--json"])).stdout), []);
+      assert.match((await run(["publish", "news/x", "hi"])).stdout, /delivered to 0/);
+      await run(["call", "nosuch/x"], 1);
+      await run(["send", st.node.addresses[0].split("/")[0], "7000", "x"]);
+      // Commands that wait for traffic: their help lists both options.
+      for (const cmd of [["recv"], ["subscribe"], ["ping"], ["service", "leader"]]) {
+        const h = await weft([...cmd, "--help"]);
+        assert.match(h.stdout, /--status-listen <host:port>/, cmd.join(" "));
+        assert.match(h.stdout, /--state-dir <dir>/, cmd.join(" "));
+      }
+      // --status-listen, given, is where the command goes.
+      const elsewhere = await weft([
+        "status",
+        "--state-dir",
+        state,
+        "--status-listen",
+        "127.0.0.1:1",
+      ]);
+      assert.equal(elsewhere.code, 1);
+      assert.match(elsewhere.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:1/);
+      const direct = await weft(["token", "list", "--status-listen", status, "--state-dir", state]);
+      assert.equal(direct.code, 0, direct.stderr);
+    } finally {
+      await lead.stop();
+    }
+    try {
+      // An agent that stopped leaves no address behind to lead a command astray.
+      await assert.rejects(Deno.stat(`${state}/status.address`), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
