@@ -41,6 +41,7 @@ import { candidatesOf, newPeerState, type PeerState } from "./peer.ts";
 import { PathProbes } from "./probes.ts";
 import { PathCounters, pathMetrics, peerPathStatus } from "./status.ts";
 import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { AgentConfig } from "../../config/agent_types.ts";
 import { routeOf, type RouteReason } from "../../relay/route_choice.ts";
 
 /** What the routes read of a peer's paths (see {@link MeshPaths.info}). */
@@ -70,6 +71,16 @@ export interface NatOptions extends LanDiscoveryOptions {
   interfaces?: () => InterfaceAddress[];
   /** Overrides of the path schedule (tests). */
   pathTiming?: Partial<PathTiming>;
+}
+
+/** The NAT section of a parsed configuration (`--no-nat-traversal`, `--no-lan-discovery`). */
+export function natFromConfig(
+  config: Pick<AgentConfig, "natTraversal" | "lanDiscovery">,
+): Pick<NatOptions, "natTraversal" | "lanDiscovery"> {
+  return {
+    ...(config.natTraversal ? {} : { natTraversal: false }),
+    ...(config.lanDiscovery ? {} : { lanDiscovery: false }),
+  };
 }
 
 /**
@@ -185,7 +196,9 @@ export class MeshPaths {
       listenPort: deps.device.listenPort,
       overlay: deps.overlay,
       advertise: deps.advertise,
-      interfaces: opts.interfaces,
+      // Without LAN discovery the interface addresses are no candidates either: a mesh kept to
+      // the addresses it advertises (a loopback demo) stays there.
+      interfaces: opts.lanDiscovery === false ? () => [] : opts.interfaces,
     });
     this.#timing = { ...DEFAULT_PATH_TIMING, ...opts.pathTiming };
     this.#table = new PathTable(this.#timing);
