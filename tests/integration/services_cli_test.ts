@@ -6,7 +6,7 @@
  * error with its exit code, and nothing stuck afterwards.
  */
 import assert from "node:assert/strict";
-import { freePort, weft } from "../fixtures/procs.ts";
+import { freePort, HOST_AGENT_FLAGS, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 
@@ -60,7 +60,7 @@ Deno.test({
     const lport = freePort();
     const lstatus = `127.0.0.1:${freePort("tcp")}`;
     const nstatus = `127.0.0.1:${freePort("tcp")}`;
-    const common = ["--userspace", "--dns-port", "0"];
+    const common = ["--userspace", ...HOST_AGENT_FLAGS, "--dns-port", "0"];
     const leader = spawn([
       "--leader",
       ...common,
