@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { freePort, startMeshAgent, weft } from "../fixtures/procs.ts";
+import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
+import { MAX_BODY_BYTES } from "../../lib/control/mod.ts";
 
 Deno.test({
   name: "agent commands: --state-dir alone finds the agent; --status-listen wins; both on each",
@@ -47,7 +49,24 @@ Deno.test({
       assert.ok(token.length > 20);
       const tokens = JSON.parse((await run(["token", "list", "--json"])).stdout);
       assert.equal(tokens.length, 1);
+      assert.equal(tokens[0].expired, false);
       assert.match((await run(["token", "revoke", tokens[0].id])).stdout, /revoked/);
+      // A token past its expiry is marked so, in the table and in JSON.
+      await run(["token", "create", "--ttl", "1s"]);
+      type Listed = { id: string; expiresAt: number; expired: boolean };
+      let listed: Listed[] = [];
+      assert.ok(
+        await eventually(async () => {
+          listed = JSON.parse((await run(["token", "list", "--json"])).stdout);
+          return listed.some((t) => t.expired);
+        }, HANG_GUARD_MS),
+      );
+      const gone = listed.find((t) => t.expired)!;
+      assert.ok(gone.expiresAt <= Date.now());
+      assert.deepEqual(listed.filter((t) => t.expired).map((t) => t.id), [gone.id]);
+      const table = (await run(["token", "list"])).stdout.split("\n");
+      assert.match(table.find((l) => l.startsWith(gone.id))!, /\(expired\)/);
+      assert.doesNotMatch(table.find((l) => l.startsWith(tokens[0].id))!, /expired/);
       assert.match((await run(["token", "revoke", "nosuch"], 2)).stderr, /nosuch|token/);
       const nodes = JSON.parse((await run(["node", "list", "--json"])).stdout);
       assert.deepEqual(nodes.nodes.map((n: { name: string }) => n.name), ["lead"]);
@@ -61,11 +80,40 @@ Deno.test({
       assert.match((await run(["policy", "show"])).stdout, /version 1/);
       await run(["policy", "test", "--from", "lead", "--to", "lead", "--port", "80", "--json"]);
       assert.deepEqual(JSON.parse((await run(["service", "list", "--json"])).stdout), []);
+      const unknown = await run(["service", "leader", "nosuch"], 1);
+      assert.match(unknown.stderr, /^weft: no such service: nosuch/m);
+      assert.doesNotMatch(unknown.stderr, /no leader/);
       assert.match((await run(["publish", "news/x", "hi"])).stdout, /delivered to 0/);
       await run(["call", "nosuch/x"], 1);
+      // Params at the request limit: the CLI and the agent draw it at the same byte of the request
+      // (params with the JSON around them), and say so in the same words.
+      const envelope = JSON.stringify({ path: "nosuch/x", params: "" }).length;
+      const params = (n: number) => JSON.stringify("p".repeat(n - envelope));
+      const at = await weft(
+        ["call", "nosuch/x", "-", "--state-dir", state],
+        params(MAX_BODY_BYTES),
+      );
+      assert.equal(at.code, 1, at.stderr);
+      assert.doesNotMatch(at.stderr, /too-large/, "a request of the limit's size is taken");
+      const over = await weft(
+        ["call", "nosuch/x", "-", "--state-dir", state],
+        params(MAX_BODY_BYTES + 1),
+      );
+      const agentSays = await fetch(`http://${status}/v1/services/call`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${(await Deno.readTextFile(`${state}/control.token`)).trim()}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ path: "nosuch/x", params: JSON.parse(params(MAX_BODY_BYTES + 1)) }),
+      });
+      assert.equal(agentSays.status, 413);
+      const { error } = await agentSays.json();
+      assert.equal(over.code, 1, over.stderr);
+      assert.equal(over.stderr.trim(), `weft: too-large: ${error}`);
       await run(["send", st.node.addresses[0].split("/")[0], "7000", "x"]);
       // Commands that wait for traffic: their help lists both options.
-      for (const cmd of [["recv"], ["subscribe"], ["ping"], ["service", "leader"]]) {
+      for (const cmd of [["recv"], ["subscribe"], ["ping"]]) {
         const h = await weft([...cmd, "--help"]);
         assert.match(h.stdout, /--status-listen <host:port>/, cmd.join(" "));
         assert.match(h.stdout, /--state-dir <dir>/, cmd.join(" "));
