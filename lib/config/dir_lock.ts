@@ -130,6 +130,15 @@ export class DirLock {
   }
 }
 
+/**
+ * The PID of the process holding the lock on `dir` as it wrote it, or null: none holds it (a
+ * holder clears it when it releases), or it cannot be read (Windows). One killed outright leaves
+ * its PID behind.
+ */
+export function lockHolder(dir: string, name = "lock"): Promise<number | null> {
+  return readPid(join(dir, name));
+}
+
 /** The PID written in a lock file, or null (empty, being written, unreadable on Windows). */
 async function readPid(lockFile: string): Promise<number | null> {
   try {

@@ -136,6 +136,17 @@ Deno.test({
     try {
       // An agent that stopped leaves no address behind to lead a command astray.
       await assert.rejects(Deno.stat(`${state}/status.address`), Deno.errors.NotFound);
+      // Nor does one killed outright: its address is believed only while its PID lives.
+      const gone = new Deno.Command("true").spawn();
+      await gone.status;
+      await Deno.writeTextFile(`${state}/lock`, `${gone.pid}\n`);
+      await Deno.writeTextFile(`${state}/status.address`, "127.0.0.1:1\n");
+      const stale = await weft(["status", "--state-dir", state]);
+      assert.doesNotMatch(stale.stderr, /127\.0\.0\.1:1\b/, "the stale address is not tried");
+      // While the PID lives, the address is where the command goes.
+      await Deno.writeTextFile(`${state}/lock`, `${Deno.pid}\n`);
+      const live = await weft(["status", "--state-dir", state]);
+      assert.match(live.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:1\b/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
