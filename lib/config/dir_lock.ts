@@ -131,12 +131,28 @@ export class DirLock {
 }
 
 /**
- * The PID of the process holding the lock on `dir` as it wrote it, or null: none holds it (a
- * holder clears it when it releases), or it cannot be read (Windows). One killed outright leaves
- * its PID behind.
+ * Whether some process holds the lock on `dir` now, as far as can be told without taking it
+ * (taking it, even for an instant, could refuse an agent starting then): on Linux, whether the
+ * kernel lists a lock on the lock file's inode in /proc/locks; true where that cannot be told
+ * (another system, no /proc). A holder killed outright holds nothing: its lock went with it.
  */
-export function lockHolder(dir: string, name = "lock"): Promise<number | null> {
-  return readPid(join(dir, name));
+export async function lockHeld(dir: string, name = "lock"): Promise<boolean> {
+  if (Deno.build.os !== "linux") return true;
+  let ino: number | null;
+  try {
+    ino = (await Deno.stat(join(dir, name))).ino;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound); // no lock file: never held
+  }
+  let locks: string;
+  try {
+    locks = await Deno.readTextFile("/proc/locks");
+  } catch {
+    return true;
+  }
+  if (ino === null) return true;
+  // `1: FLOCK  ADVISORY  WRITE 1234 fe:00:2146770 0 EOF`: the inode closes the device field.
+  return locks.split("\n").some((l) => l.includes(`:${ino} `));
 }
 
 /** The PID written in a lock file, or null (empty, being written, unreadable on Windows). */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { freePort, startMeshAgent, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { MAX_BODY_BYTES } from "../../lib/control/mod.ts";
+import { DirLock } from "../../lib/config/mod.ts";
 
 Deno.test({
   name: "agent commands: --state-dir alone finds the agent; --status-listen wins; both on each",
@@ -136,17 +137,18 @@ Deno.test({
     try {
       // An agent that stopped leaves no address behind to lead a command astray.
       await assert.rejects(Deno.stat(`${state}/status.address`), Deno.errors.NotFound);
-      // Nor does one killed outright: its address is believed only while its PID lives.
-      const gone = new Deno.Command("true").spawn();
-      await gone.status;
-      await Deno.writeTextFile(`${state}/lock`, `${gone.pid}\n`);
+      // Nor does one killed outright: its address is believed only while the lock is held.
       await Deno.writeTextFile(`${state}/status.address`, "127.0.0.1:1\n");
       const stale = await weft(["status", "--state-dir", state]);
       assert.doesNotMatch(stale.stderr, /127\.0\.0\.1:1\b/, "the stale address is not tried");
-      // While the PID lives, the address is where the command goes.
-      await Deno.writeTextFile(`${state}/lock`, `${Deno.pid}\n`);
-      const live = await weft(["status", "--state-dir", state]);
-      assert.match(live.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:1\b/);
+      // While the directory is held, the address is where the command goes.
+      const held = await DirLock.acquire(state);
+      try {
+        const live = await weft(["status", "--state-dir", state]);
+        assert.match(live.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:1\b/);
+      } finally {
+        held.release();
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -19,7 +19,7 @@
  */
 
 import { readJsonFile, writeFileAtomic } from "../../config/atomic.ts";
-import { DirLock, lockHolder } from "../../config/dir_lock.ts";
+import { DirLock, lockHeld } from "../../config/dir_lock.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../../crypto/keys.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import type { Member, MemberGrants, MembershipView } from "../../members/member.ts";
@@ -200,15 +200,13 @@ export class StateDir {
 
   /**
    * The status address the running agent wrote (`host:port`), or null when there is none, it
-   * cannot be read, it is not one line of `host:port`, or (on Linux) no live process holds the
-   * directory's lock: an agent killed outright leaves an address nothing listens on any more.
+   * cannot be read, it is not one line of `host:port`, or no agent holds the directory's lock
+   * (where that can be told, see `lockHeld`): one killed outright leaves an address nothing
+   * listens on any more.
    */
   async statusAddress(): Promise<string | null> {
-    // Believed while the agent that wrote it runs: the PID in the lock, where it can be checked.
-    if (Deno.build.os === "linux") {
-      const pid = await lockHolder(this.dir);
-      if (pid === null || !(await exists(`/proc/${pid}`))) return null;
-    }
+    // Believed while an agent holds the directory (the one that wrote it, or its successor).
+    if (!(await lockHeld(this.dir))) return null;
     let text;
     try {
       text = (await Deno.readTextFile(this.path(STATUS_ADDRESS_FILE))).trim();
