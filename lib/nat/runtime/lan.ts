@@ -11,10 +11,7 @@ import { decodeBase64 } from "../../crypto/base64.ts";
 
 /** The LAN discovery options of a mesh agent's NAT section. */
 export interface LanDiscoveryOptions {
-  /**
-   * Find members on the same LAN (default true; needs natTraversal): multicast announcements,
-   * and this machine's interface addresses as its candidates. Off: neither.
-   */
+  /** Find members on the same LAN by multicast announcements (default true; needs natTraversal). */
   lanDiscovery?: boolean;
   /** Where LAN announcements go and how (tests: another port, a fake socket). */
   lanAnnounce?: Partial<

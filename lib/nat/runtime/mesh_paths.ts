@@ -67,19 +67,29 @@ export interface NatOptions extends LanDiscoveryOptions {
    * (default true). Off: sessions use the first endpoint of each member's record, as before.
    */
   natTraversal?: boolean;
+  /**
+   * This machine's interface addresses (with the listen port) are candidates, published in its
+   * member record for members on the same LAN (default true). Off: only what it advertises and
+   * where others see it.
+   */
+  lanCandidates?: boolean;
   /** Lists this machine's interface addresses; default `Deno.networkInterfaces` (simulations). */
   interfaces?: () => InterfaceAddress[];
   /** Overrides of the path schedule (tests). */
   pathTiming?: Partial<PathTiming>;
 }
 
-/** The NAT section of a parsed configuration (`--no-nat-traversal`, `--no-lan-discovery`). */
+/**
+ * The NAT section of a parsed configuration: `--no-nat-traversal`, and `--no-lan-discovery`,
+ * which turns off both ways of finding members on the LAN (announcements and interface
+ * addresses as candidates).
+ */
 export function natFromConfig(
   config: Pick<AgentConfig, "natTraversal" | "lanDiscovery">,
-): Pick<NatOptions, "natTraversal" | "lanDiscovery"> {
+): Pick<NatOptions, "natTraversal" | "lanDiscovery" | "lanCandidates"> {
   return {
     ...(config.natTraversal ? {} : { natTraversal: false }),
-    ...(config.lanDiscovery ? {} : { lanDiscovery: false }),
+    ...(config.lanDiscovery ? {} : { lanDiscovery: false, lanCandidates: false }),
   };
 }
 
@@ -196,9 +206,8 @@ export class MeshPaths {
       listenPort: deps.device.listenPort,
       overlay: deps.overlay,
       advertise: deps.advertise,
-      // Without LAN discovery the interface addresses are no candidates either: a mesh kept to
-      // the addresses it advertises (a loopback demo) stays there.
-      interfaces: opts.lanDiscovery === false ? () => [] : opts.interfaces,
+      // None: a mesh kept to the addresses it advertises (a loopback demo) stays there.
+      interfaces: opts.lanCandidates === false ? () => [] : opts.interfaces,
     });
     this.#timing = { ...DEFAULT_PATH_TIMING, ...opts.pathTiming };
     this.#table = new PathTable(this.#timing);
