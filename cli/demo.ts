@@ -32,6 +32,7 @@ export function addDemoCommand(program: Command): void {
         return;
       }
       console.log("");
+      console.log(`dashboard: http://${demo.statusAddresses[0]}/ (the leader's)`);
       console.log(`state and logs: ${demo.dir} (removed when the demo stops)`);
       console.log("demo mesh running; Ctrl-C to stop");
       await untilSignal(() => demo.stop());

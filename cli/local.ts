@@ -7,19 +7,19 @@ import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { ControlClient } from "../lib/control/mod.ts";
 import { formatStatusTable } from "../lib/status/mod.ts";
 import { intArg } from "./args.ts";
-import { localClient } from "./client.ts";
-import { agentOptions, statusListenOption } from "./options.ts";
+import { agentAddress, localClient } from "./client.ts";
+import { agentOptions } from "./options.ts";
 import { readStdin } from "./process.ts";
 
 /** Adds `weft status|ping|send|recv` to `program`. */
 export function addLocalAgentCommands(program: Command): void {
-  program.command("status").description("show the local agent's status")
-    .option("--json", "print the status document as JSON")
-    .addOption(statusListenOption())
-    .action(async (opts) => {
-      const st = await new ControlClient(opts.statusListen).status();
-      console.log(opts.json ? JSON.stringify(st, null, 2) : formatStatusTable(st));
-    });
+  agentOptions(
+    program.command("status").description("show the local agent's status")
+      .option("--json", "print the status document as JSON"),
+  ).action(async (opts) => {
+    const st = await new ControlClient(await agentAddress(opts)).status();
+    console.log(opts.json ? JSON.stringify(st, null, 2) : formatStatusTable(st));
+  });
 
   agentOptions(
     program.command("ping").description("ping an overlay address through the local agent")

@@ -27,21 +27,31 @@ export const logLevelOption = () =>
 export const logFormatOption = () =>
   new Option("--log-format <format>", "text or json").choices(LOG_FORMATS).default("text");
 
-/** `--status-listen`: where the agent's HTTP server is (or is to be). */
+/** `--status-listen` of `weft up`: where its HTTP server is to listen. */
 export const statusListenOption = () =>
   new Option("--status-listen <host:port>", "the agent's HTTP server").default(DEFAULT_STATUS);
 
-const stateDirOption = () =>
-  new Option("--state-dir <dir>", "the agent's state directory (holds control.token)");
-
 /**
- * A command that drives the local agent, with `--status-listen` and `--state-dir` added after
- * its own options (so they show last in its help).
+ * A command that talks to the local agent, with `--status-listen` and `--state-dir` added after
+ * its own options (so they show last in its help). Neither has a default here: the client finds
+ * the agent from what is given (cli/client.ts, `agentAddress`).
  */
 export function agentOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   cmd: Command<A, O, G>,
 ) {
-  return cmd.addOption(statusListenOption()).addOption(stateDirOption());
+  return cmd.addOption(
+    new Option(
+      "--status-listen <host:port>",
+      "the agent's HTTP server (default: the address its state directory records, else " +
+        `${DEFAULT_STATUS})`,
+    ),
+  ).addOption(
+    new Option(
+      "--state-dir <dir>",
+      "the agent's state directory: its control token and status address (default: the " +
+        "agent's default)",
+    ),
+  );
 }
 
 /** The logger `--log-level` and `--log-format` ask for. */

@@ -7,13 +7,22 @@
 import { InputTooLargeError, readUpTo } from "../lib/config/mod.ts";
 import { UsageError } from "./errors.ts";
 
-/** Standard input as text, refused past `max` bytes (`< /dev/zero` must not fill memory). */
-export async function readStdin(max: number, what: string): Promise<string> {
+/**
+ * Standard input as text, refused past `max` bytes (`< /dev/zero` must not fill memory): by
+ * `tooLarge()` when given, else as a usage error saying what is read (`what`, in the singular:
+ * "a datagram") is at most `max` bytes.
+ */
+export async function readStdin(
+  max: number,
+  what: string,
+  tooLarge?: () => Error,
+): Promise<string> {
   try {
     return new TextDecoder().decode(await readUpTo(Deno.stdin, max)).trim();
   } catch (e) {
     if (e instanceof InputTooLargeError) {
-      throw new UsageError(`${what} on standard input is at most ${max} bytes`);
+      throw tooLarge?.() ??
+        new UsageError(`${what} is at most ${max} bytes; standard input holds more`);
     }
     throw e;
   }

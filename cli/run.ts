@@ -92,8 +92,14 @@ async function runMesh(program: Command): Promise<void> {
     throw e;
   }
   options.logger.info("status listening", { address: server.address });
+  // Commands given only --state-dir find this agent by it (cli/client.ts).
+  const state = new StateDir(config.stateDir);
+  await state.writeStatusAddress(server.address).catch((e) =>
+    options.logger.warn("cannot record the status address", { error: String(e) })
+  );
   await untilSignal(async () => {
     try {
+      await state.removeStatusAddress().catch(() => {});
       await server.close();
     } finally {
       await mesh.close(); // rejects when the final state write fails
@@ -111,6 +117,12 @@ export function rootCommand(): Command {
         "  weft --join <token> [options]  join one (a restarted node needs no token)",
     )
     .version(VERSION, "-V, --version")
+    // The root runs an agent, so commander would call a mistyped command "too many arguments"
+    // (or a flag after it an unknown option): the words are taken here and refused as the
+    // subcommands refuse theirs.
+    .usage("[options] [command]")
+    .argument("[command...]")
+    .allowUnknownOption()
     .showHelpAfterError()
     .enablePositionalOptions()
     .exitOverride()
@@ -121,6 +133,27 @@ export function rootCommand(): Command {
     if (o.repeatable) opt.argParser(collect);
     program.addOption(opt);
   }
-  program.action(() => runMesh(program as unknown as Command));
-  return program;
+  program.action(() => {
+    if (program.args.length > 0) return refuseWords(program as unknown as Command);
+    return runMesh(program as unknown as Command);
+  });
+  return program as unknown as Command;
+}
+
+/**
+ * Refuses what the root does not take, with commander's own messages and "Did you mean" (as a
+ * mistyped subcommand or option gets them): the first word given where a command goes, or the
+ * first unknown option. Its `unknownCommand` and `unknownOption` are left out of its typings.
+ */
+function refuseWords(program: Command): never {
+  const own = program as unknown as {
+    unknownCommand?: () => void;
+    unknownOption?: (flag: string) => void;
+    allowUnknownOption(on: boolean): unknown;
+  };
+  const first = program.args[0];
+  own.allowUnknownOption(false); // unknownOption says nothing while they are allowed
+  if (first.startsWith("-")) own.unknownOption?.(first);
+  else own.unknownCommand?.();
+  program.error(`error: unknown ${first.startsWith("-") ? "option" : "command"} '${first}'`);
 }

@@ -5,7 +5,8 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { MAX_BODY_BYTES } from "../lib/control/mod.ts";
+import { bodyTooLargeText, MAX_BODY_BYTES } from "../lib/control/mod.ts";
+import { ServiceError } from "../lib/services/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";
 import { agentOptions } from "./options.ts";
@@ -30,8 +31,16 @@ export function addServiceCommands(program: Command): void {
       .option("--retries <n>", "further attempts allowed", intArg(0, 16))
       .option("--idempotent", "safe to run twice: a timeout or failure may be retried elsewhere"),
   ).action(async (path, json, opts) => {
+    // Params the agent could not take are refused as it refuses them (the client checks the
+    // request it sends against the same limit); stdin is read no further than that.
     const params = parseJsonArgument(
-      json === "-" ? await readStdin(MAX_BODY_BYTES, "the params") : json,
+      json === "-"
+        ? await readStdin(
+          MAX_BODY_BYTES,
+          "the params",
+          () => new ServiceError("too-large", bodyTooLargeText()),
+        )
+        : json,
     );
     const client = await localClient(opts);
     const result = await client.call(path, params, {
@@ -105,7 +114,12 @@ export function addServiceCommands(program: Command): void {
       .argument("<name>", "the service")
       .option("--json", "print JSON"),
   ).action(async (name, opts) => {
-    const leader = await (await localClient(opts)).serviceLeader(name);
+    const client = await localClient(opts);
+    const leader = await client.serviceLeader(name);
+    // No leader of a service nobody offers: the name is wrong, not the election.
+    if (!leader && !(await client.services()).some((s) => s.name === name.toLowerCase())) {
+      throw new Error(`no such service: ${name} (weft service list shows those there are)`);
+    }
     if (opts.json) console.log(JSON.stringify({ name, leader }, null, 2));
     else if (leader) console.log(formatLeader(leader));
     else console.error(`no leader of ${name} is known`);

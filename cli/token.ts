@@ -64,7 +64,8 @@ export function addTokenCommands(program: Command): void {
       for (const t of tokens) {
         rows.push([
           t.id,
-          timeText(t.expiresAt),
+          // Expired at the leader's clock: joins with it are refused.
+          t.expired ? `${timeText(t.expiresAt)} (expired)` : timeText(t.expiresAt),
           t.usesLeft === null ? "unlimited" : String(t.usesLeft),
           t.revoked ? "yes" : "no",
           labelsText(t.labels),

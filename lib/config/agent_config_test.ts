@@ -179,6 +179,8 @@ const FULL = [
   "relay-rate: 640", // 48
   "crypto-workers: 2", // 49
   "service-caller-limit: 1000,concurrent=64", // 50
+  "nat-traversal: false", // 51
+  "lan-discovery: false", // 52
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -230,6 +232,9 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.deepEqual(c.serviceCallerLimit, { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 });
     assert.equal(c.origin.serviceCallerLimit.line, 50);
     assert.equal(c.origin.tcpPort.line, 46);
+    assert.equal(c.natTraversal, false);
+    assert.equal(c.lanDiscovery, false);
+    assert.equal(c.origin.lanDiscovery.line, 52);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
     assert.equal(c.origin.listenPort.file, path);
@@ -675,8 +680,10 @@ Deno.test("optionHelp: one row per option; YAML keys follow the flag-name rule",
   for (const r of rows) {
     assert.ok(r.description.length > 0 && r.type.length > 0 && r.validation.length > 0, r.name);
     if (r.flag === undefined || r.yaml === undefined) continue;
-    const bare = r.flag.slice(2);
+    // A switch on by default is `--no-KEY`, its key KEY.
+    const bare = r.flag.replace(/^--(no-)?/, "");
     assert.equal(r.yaml, r.repeatable && r.yaml !== bare ? `${bare}s` : bare, r.name);
+    if (r.flag.startsWith("--no-")) assert.equal(r.default, "true", r.name);
     // AgentConfig properties are the camelCase of the YAML key.
     assert.equal(r.name, r.yaml.replace(/-([a-z0-9])/g, (_, c) => c.toUpperCase()));
   }
@@ -734,6 +741,35 @@ Deno.test("userSetFlags keeps only options the user set (real commander)", async
   assert.equal(c.listenPort, 1234);
   assert.equal(c.logLevel, "info");
   assert.deepEqual(c.labels, { a: "b", c: "d" });
+});
+
+Deno.test("--no-lan-discovery and --no-nat-traversal: off by flag or file, on by default", async () => {
+  const program = new Command().exitOverride();
+  for (const r of optionHelp().filter((r) => r.flag?.startsWith("--no-"))) {
+    program.option(r.flag!, r.description);
+  }
+  program.parse([], { from: "user" });
+  assert.deepEqual(userSetFlags(program), {}, "commander's implied true is a default");
+  const on = await load(undefined, {});
+  assert.equal(on.lanDiscovery, true);
+  assert.equal(on.natTraversal, true);
+  program.parse(["--no-lan-discovery", "--no-nat-traversal"], { from: "user" });
+  const flags = userSetFlags(program);
+  assert.deepEqual(flags, { lanDiscovery: false, natTraversal: false });
+  const off = await load(undefined, flags);
+  assert.equal(off.lanDiscovery, false);
+  assert.equal(off.natTraversal, false);
+  assert.deepEqual(off.origin.lanDiscovery, { source: "flag", flag: "--no-lan-discovery" });
+  await withFile(["lan-discovery: true", "nat-traversal: yes"], async (path) => {
+    await assert.rejects(
+      load(path),
+      (e) => e instanceof ConfigError && /nat-traversal/.test(e.message),
+    );
+  });
+  await withFile(["lan-discovery: true"], async (path) => {
+    assert.equal((await load(path)).lanDiscovery, true);
+    assert.equal((await load(path, { lanDiscovery: false })).lanDiscovery, false, "flag over file");
+  });
 });
 
 Deno.test("validate helpers", () => {

@@ -108,6 +108,10 @@ export interface AgentConfig {
   dnsZone: string;
   /** Forward queries outside the zone to the system resolvers. */
   dnsForward: boolean;
+  /** Probe members' candidate endpoints and take the best path (`--no-nat-traversal`: off). */
+  natTraversal: boolean;
+  /** Interface addresses as candidates and LAN multicast (`--no-lan-discovery`: off). */
+  lanDiscovery: boolean;
   /** Seconds between keepalives to peers; 0 turns them off. */
   persistentKeepalive: number;
   /** The TUN MTU. */
@@ -187,6 +191,10 @@ export interface AgentFlags {
   dnsZone?: string;
   /** `--dns-forward`. */
   dnsForward?: boolean;
+  /** `--no-nat-traversal` (false). */
+  natTraversal?: boolean;
+  /** `--no-lan-discovery` (false). */
+  lanDiscovery?: boolean;
   /** `--persistent-keepalive <seconds>`. */
   persistentKeepalive?: number | string;
   /** `--mtu <bytes>`. */

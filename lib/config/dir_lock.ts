@@ -188,6 +188,31 @@ async function namesFile(path: string, file: Deno.FsFile): Promise<boolean | nul
   }
 }
 
+/**
+ * Whether some process holds the lock on `dir` now, as far as can be told without taking it
+ * (taking it, even for an instant, could refuse an agent starting then): on Linux, whether the
+ * kernel lists a lock on the lock file's inode in /proc/locks; true where that cannot be told
+ * (another system, no /proc). A holder killed outright holds nothing: its lock went with it.
+ */
+export async function lockHeld(dir: string, name = "lock"): Promise<boolean> {
+  if (Deno.build.os !== "linux") return true;
+  let ino: number | null;
+  try {
+    ino = (await Deno.stat(join(dir, name))).ino;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound); // no lock file: never held
+  }
+  let locks: string;
+  try {
+    locks = await Deno.readTextFile("/proc/locks");
+  } catch {
+    return true;
+  }
+  if (ino === null) return true;
+  // `1: FLOCK  ADVISORY  WRITE 1234 fe:00:2146770 0 EOF`: the inode closes the device field.
+  return locks.split("\n").some((l) => l.includes(`:${ino} `));
+}
+
 /** The PID written in a lock file, or null (empty, being written, unreadable on Windows). */
 async function readPid(lockFile: string): Promise<number | null> {
   try {

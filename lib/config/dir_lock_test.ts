@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DirLock, DirLockedError } from "./dir_lock.ts";
+import { DirLock, DirLockedError, lockHeld } from "./dir_lock.ts";
 
 const LOCK_URL = new URL("./dir_lock.ts", import.meta.url).href;
 
@@ -197,5 +197,33 @@ Deno.test("lockers racing with releases that remove the file: one holder at a ti
 Deno.test("a missing directory is an error, not a lock", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(DirLock.acquire(`${dir}/none`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("lockHeld: while another process holds it, not once it releases or is killed", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  await withTempDir(async (dir) => {
+    assert.equal(await lockHeld(dir), false, "no lock file");
+    const holder = new Holder(dir);
+    try {
+      assert.equal(await holder.said(), "locked");
+      assert.equal(await lockHeld(dir), true);
+      await holder.release();
+      assert.equal(await lockHeld(dir), false);
+    } finally {
+      await holder.kill();
+    }
+    const again = new Holder(dir);
+    try {
+      assert.equal(await again.said(), "locked");
+      assert.equal(await lockHeld(dir), true);
+    } finally {
+      await again.kill();
+    }
+    assert.equal(await lockHeld(dir), false, "killed: its lock went with it");
+    const mine = await DirLock.acquire(dir);
+    assert.equal(await lockHeld(dir), true, "this process's own counts too");
+    mine.release();
   });
 });

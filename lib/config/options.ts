@@ -4,7 +4,8 @@
  * the loader, the merge and the help text all read it.
  *
  * Naming rule: an option's YAML key is its flag without the leading dashes, so `--listen-port` is
- * `listen-port:`. The two repeatable flags that build a collection are singular and their keys
+ * `listen-port:`; a switch that is on by default has the flag `--no-KEY` (`--no-lan-discovery` is
+ * `lan-discovery: false`). The two repeatable flags that build a collection are singular and their keys
  * plural: `--label k=v` is `labels:` (a mapping), `--service web:80/tcp` is `services:` (a list).
  * `config`, `--service-http` and `--service-check` exist only as flags (in the file, a service's
  * HTTP backend and check are `http:` and `check:` in its `services:` entry), `policy` only in
@@ -419,6 +420,28 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     validation: "true or false",
     description: "forward queries outside the zone to the system resolvers",
     defaultValue: () => false,
+    parse: boolean,
+  },
+  natTraversal: {
+    flag: "--no-nat-traversal",
+    yaml: "nat-traversal",
+    type: "boolean",
+    default: "true",
+    validation: "true or false (the flag sets false)",
+    description: "probe members' candidate endpoints and move each session to the best path " +
+      "that answers; off: each member's first recorded endpoint, no LAN discovery",
+    defaultValue: () => true,
+    parse: boolean,
+  },
+  lanDiscovery: {
+    flag: "--no-lan-discovery",
+    yaml: "lan-discovery",
+    type: "boolean",
+    default: "true",
+    validation: "true or false (the flag sets false)",
+    description: "find members on the same LAN: this machine's interface addresses as " +
+      "candidates, multicast announcements (239.255.82.21:51822, TTL 1); off: neither",
+    defaultValue: () => true,
     parse: boolean,
   },
   persistentKeepalive: {

@@ -16,7 +16,9 @@ Deno.test("options: every option is named by flag, key or both, by the naming ru
     assert.ok(o.flag !== undefined || o.yaml !== undefined, k);
     assert.ok(o.parse !== undefined || o.parseNode !== undefined, k);
     if (o.flag !== undefined && o.yaml !== undefined && !o.repeatable) {
-      assert.equal(o.flag, `--${o.yaml}`, k);
+      // A switch on by default is turned off by `--no-KEY`.
+      const on = o.defaultValue(SYS) === true;
+      assert.equal(o.flag, on ? `--no-${o.yaml}` : `--${o.yaml}`, k);
     }
   }
   assert.equal(YAML_KEYS.get("listen-port"), "listenPort");
@@ -25,6 +27,8 @@ Deno.test("options: every option is named by flag, key or both, by the naming ru
   assert.equal(FLAG_ATTRIBUTES.get("service"), "services");
   assert.equal(YAML_KEYS.has("config"), false);
   assert.equal(FLAG_ATTRIBUTES.has("policy"), false);
+  assert.equal(FLAG_ATTRIBUTES.get("lanDiscovery"), "lanDiscovery");
+  assert.equal(YAML_KEYS.get("nat-traversal"), "natTraversal");
 });
 
 Deno.test("options: defaults come from the table and the machine", () => {

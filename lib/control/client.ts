@@ -8,13 +8,29 @@
 import type { NodeStatus, PeerStatus } from "../status/status.ts";
 import type { PingResult } from "../agent/agent.ts";
 import type { Member } from "../members/member.ts";
-import type { StoredToken } from "../mesh/join/token.ts";
+import type { TokenView } from "../mesh/join/token.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishMode, PublishResult } from "../services/pubsub.ts";
 import type { ServiceEvent } from "../services/subscription.ts";
 import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
+import { bodyTooLargeText, MAX_BODY_BYTES } from "./middleware/body_limit.ts";
+
+/** The UTF-8 length of a string, without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair: one 4-byte character
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 
 /**
  * The agent answered a request with an error status; 4xx means the request was refused (bad
@@ -32,7 +48,7 @@ import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
  */
 export class AgentAnswerError extends Error {
   /** The agent's answer: its HTTP `status` and the detail it gave. */
-  constructor(readonly status: number, detail: string) {
+  constructor(readonly status: number, readonly detail: string) {
     super(`agent answered ${status}: ${detail}`);
   }
 }
@@ -95,27 +111,37 @@ export class ControlClient {
     return res;
   }
 
-  /** As #json, for the service routes: a body over the agent's limit is a `too-large` error. */
+  /**
+   * As #json, for the service routes: a body over the agent's limit is a `too-large` error with
+   * the agent's words, refused here before it is sent or by the agent (one limit, one message).
+   */
   async #serviceJson<T>(path: string, body: unknown): Promise<T> {
+    const text = JSON.stringify(body);
+    if (utf8Length(text) > MAX_BODY_BYTES) throw new ServiceError("too-large", bodyTooLargeText());
     try {
-      return await this.#json<T>(path, body);
+      return await this.#post<T>(path, text);
     } catch (e) {
       if (e instanceof AgentAnswerError && e.status === 413) {
-        throw new ServiceError("too-large", e.message);
+        throw new ServiceError("too-large", e.detail);
       }
       throw e;
     }
   }
 
-  async #json<T>(path: string, body?: unknown): Promise<T> {
-    const res = await this.#call(
-      path,
-      body === undefined ? {} : {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      },
-    );
+  /** GET `path`, or POST `body` to it as JSON; the JSON answer. */
+  #json<T>(path: string, body?: unknown): Promise<T> {
+    return body === undefined
+      ? this.#call(path).then((res) => res.json() as T)
+      : this.#post(path, JSON.stringify(body));
+  }
+
+  /** POSTs JSON text to `path`; the JSON answer. */
+  async #post<T>(path: string, text: string): Promise<T> {
+    const res = await this.#call(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: text,
+    });
     return await res.json() as T;
   }
 
@@ -157,8 +183,8 @@ export class ControlClient {
   }
 
   /** Lists join tokens (leader). */
-  async listTokens(): Promise<Omit<StoredToken, "secretHash">[]> {
-    return (await this.#json<{ tokens: Omit<StoredToken, "secretHash">[] }>("/v1/tokens")).tokens;
+  async listTokens(): Promise<TokenView[]> {
+    return (await this.#json<{ tokens: TokenView[] }>("/v1/tokens")).tokens;
   }
 
   /** Revokes a join token (leader). */

@@ -17,6 +17,7 @@
  */
 
 export { AgentAnswerError, ControlClient, type ReceivedDatagram } from "./client.ts";
+export { bodyTooLargeText } from "./middleware/body_limit.ts";
 export {
   bindControl,
   type BoundControl,

@@ -39,10 +39,20 @@ export function parseKey(text: string, what: string): Uint8Array {
   if (!KEY_RE.test(t)) {
     const hint = t.length === 44 ? "not canonical base64" : `${t.length} characters instead of 44`;
     throw new Error(
-      `invalid ${what}: expected 32 bytes as 44-character base64 (as printed by \`wg genkey\`), ${hint}`,
+      `invalid ${what}: expected 32 bytes as 44-character base64 (as printed by ${
+        printedBy(what)
+      }), ${hint}`,
     );
   }
   return new Uint8Array(Buffer.from(t, "base64"));
+}
+
+/** The wg command that prints a key of the kind `what` names (`peer public key`: wg pubkey). */
+function printedBy(what: string): string {
+  if (/\bprivate\b/i.test(what)) return "`wg genkey`";
+  if (/\bpreshared\b/i.test(what)) return "`wg genpsk`";
+  if (/\bpublic\b/i.test(what)) return "`wg pubkey`";
+  return "`wg genkey`, `wg pubkey` or `wg genpsk`";
 }
 
 /** A fresh, clamped X25519 private key from the platform CSPRNG (like `wg genkey`). */

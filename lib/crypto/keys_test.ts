@@ -64,6 +64,10 @@ Deno.test("keys: parseKey rejects bad text with an error naming what was parsed"
   }
   // deno-lint-ignore no-explicit-any
   assert.throws(() => parseKey(undefined as any, "private key"), /invalid private key/);
+  // The hint names the wg command that prints that kind of key.
+  assert.throws(() => parseKey("x", "public key of peer alice"), /as printed by `wg pubkey`/);
+  assert.throws(() => parseKey("x", "private key"), /as printed by `wg genkey`/);
+  assert.throws(() => parseKey("x", "preshared key"), /as printed by `wg genpsk`/);
 });
 
 Deno.test("keys: generated keys are clamped / random; publicKeyOf matches the DH backends", () => {

@@ -1,6 +1,7 @@
 /**
  * `weft demo`: a leader and joiners as separate processes on loopback in userspace mode, with
- * their state in a temporary folder. It prints the mesh and pings across it.
+ * their state in a temporary folder. It prints the mesh and pings across it. The agents run with
+ * `--no-lan-discovery --no-nat-traversal`, so nothing leaves loopback.
  * @module
  */
 
@@ -147,6 +148,10 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
         node.name,
         "--dns-port",
         "0",
+        // A loopback demo stays on loopback: no interface addresses as candidates, no LAN
+        // multicast, each member reached where the leader sees it (127.0.0.1).
+        "--no-lan-discovery",
+        "--no-nat-traversal",
       ],
       stdin: "null",
       stdout: "null",

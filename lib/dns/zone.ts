@@ -7,7 +7,8 @@
  * - `leader.<zone>`: A/AAAA of the member(s) whose role is leader;
  * - `<hostname>.<zone>` and `node-<x>-<y>.<zone>` (last two octets of the IPv4 address): A/AAAA;
  * - `_<service>._<proto>.<zone>`: SRV (target `<hostname>.<zone>`, its addresses in the
- *   additional section) and TXT (one record per instance with labels, as `k=v` strings);
+ *   additional section) and TXT (one record per instance: `node=<hostname>`, `port=<port>`,
+ *   then its labels as sorted `k=v` strings);
  * - `<service>.<zone>`: A/AAAA of every instance;
  * - `leader.<service>.<zone>`: A/AAAA of the service's current leader (the source's
  *   `leaderOf`), with a TTL of at most 1 s so that resolvers follow a failover; NXDOMAIN when
@@ -103,7 +104,7 @@ interface Instance {
   priority: number;
   weight: number;
   port: number;
-  /** TXT strings (`k=v`, sorted), empty without labels. */
+  /** TXT strings: `node=`, `port=`, then the labels (`k=v`, sorted). */
   texts: string[];
 }
 
@@ -376,7 +377,7 @@ export class DnsZone {
           priority: (spec.priority ?? 10) & 0xffff,
           weight: (spec.weight ?? 1) & 0xffff,
           port: spec.port,
-          texts: txtStrings(spec),
+          texts: txtStrings(label, spec),
         };
         const proto = `_${spec.protocol}`;
         const key = `_${svc}.${proto}`;
@@ -620,7 +621,6 @@ export class DnsZone {
   #txt(owner: string, instances: Instance[], out: ResourceRecord[]): void {
     const seen = new Set<string>();
     for (const { texts } of instances) {
-      if (texts.length === 0) continue;
       const key = texts.join("\u0000");
       if (seen.has(key)) continue;
       seen.add(key);
@@ -629,12 +629,19 @@ export class DnsZone {
   }
 }
 
-/** The TXT strings of a service: its labels as sorted `k=v`, those over 255 bytes left out. */
-function txtStrings(spec: ServiceSpec): string[] {
+/**
+ * The TXT strings of an instance: where it is (`node=`, `port=`), so that every instance answers
+ * one, then its labels as sorted `k=v`, those over 255 bytes left out.
+ */
+function txtStrings(node: string, spec: ServiceSpec): string[] {
   const labels = spec.labels ?? {};
-  return Object.keys(labels).sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .filter((t) => utf8.encode(t).length <= 255);
+  return [
+    `node=${node}`,
+    `port=${spec.port}`,
+    ...Object.keys(labels).sort()
+      .map((k) => `${k}=${labels[k]}`)
+      .filter((t) => utf8.encode(t).length <= 255),
+  ];
 }
 
 function intern(table: Map<string, Uint8Array>, addr: Uint8Array | null): Uint8Array | null {

@@ -88,7 +88,7 @@ Deno.test("zone: NXDOMAIN vs NODATA, both with the SOA in authority", () => {
   assert.equal(ask(zone, "_sctp.overlay.local", DnsType.A).rcode, Rcode.NXDOMAIN);
 });
 
-Deno.test("zone: SRV with target addresses in additional, TXT from labels, service A", () => {
+Deno.test("zone: SRV with target addresses in additional, TXT per instance, service A", () => {
   const { zone } = fixture();
   const srv = ask(zone, "_web._tcp.overlay.local", DnsType.SRV);
   assert.deepEqual(values(srv.answers), [
@@ -101,7 +101,14 @@ Deno.test("zone: SRV with target addresses in additional, TXT from labels, servi
     ["alpha.overlay.local", "alpha.overlay.local", "beta.overlay.local"],
   );
   const txt = ask(zone, "_web._tcp.overlay.local", DnsType.TXT);
-  assert.deepEqual(values(txt.answers), ["env=prod tier=a"]);
+  // One per instance, labels or none: where it is, then its labels.
+  assert.deepEqual(values(txt.answers), [
+    "node=alpha port=80 env=prod tier=a",
+    "node=beta port=8080",
+  ]);
+  assert.deepEqual(values(ask(zone, "_dns._udp.overlay.local", DnsType.TXT).answers), [
+    "node=beta port=53",
+  ]);
   assert.deepEqual(values(ask(zone, "web.overlay.local", DnsType.A).answers), [
     "10.200.0.1",
     "10.200.3.7",

@@ -14,6 +14,7 @@ import { dnsFromConfig } from "../dns/mesh_dns.ts";
 import { identityFromConfig, servicesFromConfig, underlayFromConfig } from "./options/options.ts";
 import { peersFromConfig } from "./peers/peers.ts";
 import { StateDir } from "./state/state.ts";
+import { natFromConfig } from "../nat/runtime/mesh_paths.ts";
 
 /** What the configuration does not say. */
 export interface MeshConfigDeps {
@@ -50,6 +51,7 @@ export function meshOptionsFromConfig(
     ...peersFromConfig(config),
     ...dnsFromConfig(config),
     ...servicesFromConfig(config),
+    ...natFromConfig(config),
   };
 }
 

@@ -43,6 +43,8 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         tcpPort: "443",
         relay: true,
         relayRate: "800",
+        natTraversal: false,
+        lanDiscovery: false,
       },
     });
     assert.deepEqual(meshOptionsFromConfig(config, { role: "node", logger: nullLogger }), {
@@ -76,6 +78,9 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         check: { target: { kind: "tcp", host: "127.0.0.1", port: 5432 }, fall: 2 },
       }],
       serviceCallerLimit: { ratePerSecond: 900, burst: 1800, maxConcurrent: 8 },
+      natTraversal: false,
+      lanDiscovery: false,
+      lanCandidates: false,
       logger: nullLogger,
     });
   });

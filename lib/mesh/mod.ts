@@ -51,7 +51,13 @@ export type { PathTiming } from "../nat/paths.ts";
 export type { InterfaceAddress } from "../nat/candidates.ts";
 export type { AnnounceSocket, LanAnnouncerOptions, LanPeer } from "../nat/announce.ts";
 export { compilePolicyText, policyFromConfig, type VersionedPolicy } from "../policy/source.ts";
-export { decodeToken, encodeToken, type StoredToken, type TokenPayload } from "./join/token.ts";
+export {
+  decodeToken,
+  encodeToken,
+  type StoredToken,
+  type TokenPayload,
+  type TokenView,
+} from "./join/token.ts";
 export { NODE_LABEL_PREFIX } from "../members/labels.ts";
 export { grantedServicesProblem, MAX_GRANTED_SERVICES } from "../members/services.ts";
 export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";

@@ -76,3 +76,30 @@ Deno.test("--version and --help exit 0; an unreachable agent is a runtime failur
   assert.equal(st.code, 1);
   assert.match(st.stderr, /cannot reach the agent/);
 });
+
+Deno.test("a mistyped command or option at the top level: refused with a suggestion (2)", async () => {
+  for (const args of [["statsu"], ["statsu", "--json"], ["statsu", "a", "b"]]) {
+    const r = await weft(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.stderr, /unknown command 'statsu'/, args.join(" "));
+    assert.match(r.stderr, /Did you mean status\?/, args.join(" "));
+    assert.doesNotMatch(r.stderr, /too many arguments/);
+  }
+  const opt = await weft(["--leaderr"]);
+  assert.equal(opt.code, 2);
+  assert.match(opt.stderr, /unknown option '--leaderr'/);
+  assert.match(opt.stderr, /Did you mean --leader\?/);
+  // As a subcommand's typo is refused.
+  const sub = await weft(["service", "lsit"]);
+  assert.equal(sub.code, 2);
+  assert.match(sub.stderr, /unknown command 'lsit'\n\(Did you mean list\?\)/);
+  // No word at all still reaches the agent's start, which wants a role.
+  const dir = await Deno.makeTempDir();
+  try {
+    const none = await weft(["--state-dir", `${dir}/empty`]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /give --leader to start a mesh or --join <token>/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -4,7 +4,7 @@
  * series then add up to exactly the queries answered, one series per (type, rcode) pair.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../fixtures/procs.ts";
+import { freePort, HOST_AGENT_FLAGS } from "../fixtures/procs.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { buildQuery, DnsType } from "../../lib/dns/wire.ts";
 import { parsePrometheus, promtoolCheck } from "../fixtures/prom_parse.ts";
@@ -29,6 +29,7 @@ async function startLeader(dir: string, dnsPort: number, status: string) {
       ...pre,
       "--leader",
       "--userspace",
+      ...HOST_AGENT_FLAGS,
       "--hostname",
       "boss",
       "--state-dir",

@@ -6,7 +6,7 @@
  * so that a leaked socket, timer or poll loop fails the test).
  */
 import assert from "node:assert/strict";
-import { freePort, weft } from "../fixtures/procs.ts";
+import { freePort, HOST_AGENT_FLAGS, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
@@ -83,6 +83,7 @@ function leaderArgs(dir: string, status: string, extra: string[]): string[] {
   return [
     "--leader",
     "--userspace",
+    ...HOST_AGENT_FLAGS,
     "--state-dir",
     `${dir}/leader`,
     "--listen-port",
@@ -255,6 +256,7 @@ Deno.test({
         "--join",
         tok.stdout.trim(),
         "--userspace",
+        ...HOST_AGENT_FLAGS,
         "--state-dir",
         `${dir}/node`,
         "--listen-port",

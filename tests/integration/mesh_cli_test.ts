@@ -3,7 +3,7 @@
  * every refusal is a clear message with exit code 2, and nothing is allocated.
  */
 import assert from "node:assert/strict";
-import { freePort, weft } from "../fixtures/procs.ts";
+import { freePort, HOST_AGENT_FLAGS, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { decodeToken, encodeToken } from "../../lib/mesh/join/token.ts";
@@ -28,6 +28,7 @@ Deno.test({
         ...PRE,
         "--leader",
         "--userspace",
+        ...HOST_AGENT_FLAGS,
         "--cidr",
         "10.211.0.0/29", // leader + 5 hosts
         "--state-dir",
@@ -58,6 +59,7 @@ Deno.test({
         "--join",
         token,
         "--userspace",
+        ...HOST_AGENT_FLAGS,
         "--state-dir",
         `${dir}/${name}-${crypto.randomUUID().slice(0, 4)}`,
         "--hostname",
@@ -77,6 +79,7 @@ Deno.test({
           "--join",
           token,
           "--userspace",
+          ...HOST_AGENT_FLAGS,
           "--state-dir",
           `${dir}/${name}`,
           "--hostname",
@@ -202,6 +205,7 @@ Deno.test("a token that cannot be used exits 2 before anything is created", asyn
         "--join",
         token,
         "--userspace",
+        ...HOST_AGENT_FLAGS,
         "--state-dir",
         state,
         "--hostname",

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { JoinError, MeshAgent } from "../../lib/mesh/mesh_agent.ts";
 import { StateDir } from "../../lib/mesh/state/state.ts";
 import { createLogger } from "../../lib/log/logger.ts";
-import { freePort, weft } from "../fixtures/procs.ts";
+import { freePort, HOST_AGENT_FLAGS, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { DirLockedError } from "../../lib/config/dir_lock.ts";
@@ -162,6 +162,7 @@ Deno.test({
     const leaderArgs = (port: number, listen: string) => [
       "--leader",
       "--userspace",
+      ...HOST_AGENT_FLAGS,
       "--state-dir",
       `${dir}/leader`,
       "--listen-port",
@@ -178,6 +179,7 @@ Deno.test({
     const nodeArgs = (extra: string[]) => [
       ...extra,
       "--userspace",
+      ...HOST_AGENT_FLAGS,
       "--state-dir",
       `${dir}/node`,
       "--hostname",

@@ -7,7 +7,7 @@
  * UDP and TCP, and a ping through the tunnel to a second node, and it is still alive.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../fixtures/procs.ts";
+import { freePort, HOST_AGENT_FLAGS } from "../fixtures/procs.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { ControlClient } from "../../lib/control/client.ts";
@@ -83,6 +83,7 @@ Deno.test({
       const leader = spawn(["prlimit", "--nofile=1024:1024", "--"], [
         "--leader",
         "--userspace",
+        ...HOST_AGENT_FLAGS,
         "--hostname",
         "boss",
         "--state-dir",
@@ -104,6 +105,7 @@ Deno.test({
         "--join",
         join.token,
         "--userspace",
+        ...HOST_AGENT_FLAGS,
         "--hostname",
         "n1",
         "--state-dir",

@@ -8,8 +8,9 @@ import type { Context, MiddlewareHandler } from "npm:hono@^4.13.19";
 import { bodyLimit } from "npm:hono@^4.13.19/body-limit";
 import { HttpError } from "./errors.ts";
 
-/** The largest request body (the policy text is the largest thing posted). */
-export const MAX_BODY_BYTES = 1 << 20;
+import { bodyTooLargeText, MAX_BODY_BYTES } from "./body_limit.ts";
+
+export { MAX_BODY_BYTES } from "./body_limit.ts";
 /** JSON nested deeper than this is refused before it is parsed. */
 export const MAX_JSON_DEPTH = 32;
 
@@ -17,7 +18,7 @@ export const MAX_JSON_DEPTH = 32;
 export function limitBody(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBytes,
-    onError: (c) => c.json({ error: `request body over ${maxBytes} bytes` }, 413),
+    onError: (c) => c.json({ error: bodyTooLargeText(maxBytes) }, 413),
   });
 }
 

@@ -53,6 +53,12 @@ export interface StoredToken {
   revoked: boolean;
 }
 
+/** A token as the leader lists it: no secret's hash, and whether it has expired. */
+export type TokenView = Omit<StoredToken, "secretHash"> & {
+  /** Past its expiry at the leader's clock when listed: refused as `token expired`. */
+  expired: boolean;
+};
+
 function toBase64Url(b64: string): string {
   return b64.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }

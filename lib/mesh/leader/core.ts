@@ -21,6 +21,7 @@ import {
   secretMatches,
   type StoredToken,
   tokenProblem,
+  type TokenView,
 } from "../join/token.ts";
 import type { JoinRecord, LeaderFile, StateDir } from "../state/state.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
@@ -750,9 +751,12 @@ export class LeaderCore {
     return () => this.#tokenListeners.delete(fn);
   }
 
-  /** The tokens, without their hashes. */
-  listTokens(): Omit<StoredToken, "secretHash">[] {
-    return this.#data.tokens.map(({ secretHash: _, ...t }) => t);
+  /** The tokens, without their hashes, each saying whether it has expired at `now`. */
+  listTokens(now: number = Date.now()): TokenView[] {
+    return this.#data.tokens.map(({ secretHash: _, ...t }) => ({
+      ...t,
+      expired: now >= t.expiresAt,
+    }));
   }
 
   /** Revokes a token. */

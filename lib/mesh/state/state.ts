@@ -7,6 +7,9 @@
  * - `node.json` (joined node): its address, the leader, the last membership view and the LAN
  *   key, so a restarted node rejoins without a token and keeps talking without the leader;
  * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600);
+ * - `status.address`: where the running agent's status and control server listens (`host:port`),
+ *   written by `weft` once it listens and removed when it stops, so that a command given only the
+ *   state directory finds the agent (see {@link StateDir.statusAddress});
  * - `lock`: locked by the agent using the directory, for its life, and holding its PID, so that a
  *   second agent on the same directory is refused (see {@link StateDir.lock}); removed when the
  *   agent lets go of it.
@@ -20,7 +23,7 @@
 
 import { dirname, resolve } from "node:path";
 import { readJsonFile, writeFileAtomic } from "../../config/atomic.ts";
-import { DirLock } from "../../config/dir_lock.ts";
+import { DirLock, lockHeld } from "../../config/dir_lock.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../../crypto/keys.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import type { Member, MemberGrants, MembershipView } from "../../members/member.ts";
@@ -102,6 +105,9 @@ export interface NodeFile {
   /** The mesh's LAN key (base64) as the leader sent it, so announcements work without it. */
   lanKey?: string;
 }
+
+/** The file holding the running agent's status address. */
+export const STATUS_ADDRESS_FILE = "status.address";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -269,6 +275,36 @@ export class StateDir {
     const t = encodeBase64(crypto.getRandomValues(new Uint8Array(24)));
     await this.#write("control.token", t + "\n");
     return t;
+  }
+
+  /**
+   * The status address the running agent wrote (`host:port`), or null when there is none, it
+   * cannot be read, it is not one line of `host:port`, or no agent holds the directory's lock
+   * (where that can be told, see `lockHeld`): one killed outright leaves an address nothing
+   * listens on any more.
+   */
+  async statusAddress(): Promise<string | null> {
+    // Believed while an agent holds the directory (the one that wrote it, or its successor).
+    if (!(await lockHeld(this.dir))) return null;
+    let text;
+    try {
+      text = (await Deno.readTextFile(this.path(STATUS_ADDRESS_FILE))).trim();
+    } catch {
+      return null;
+    }
+    return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(text) ? text : null;
+  }
+
+  /** Records where the agent's status server listens, for {@link StateDir.statusAddress}. */
+  async writeStatusAddress(address: string): Promise<void> {
+    await writeFileAtomic(this.path(STATUS_ADDRESS_FILE), address + "\n", { mode: 0o600 });
+  }
+
+  /** Removes the status address (the agent stops); none there is no error. */
+  async removeStatusAddress(): Promise<void> {
+    await Deno.remove(this.path(STATUS_ADDRESS_FILE)).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
   }
 
   /** The leader file, or null when there is none. */

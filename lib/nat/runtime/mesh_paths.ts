@@ -41,6 +41,7 @@ import { candidatesOf, newPeerState, type PeerState } from "./peer.ts";
 import { PathProbes } from "./probes.ts";
 import { PathCounters, pathMetrics, peerPathStatus } from "./status.ts";
 import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { AgentConfig } from "../../config/agent_types.ts";
 import { routeOf, type RouteReason } from "../../relay/route_choice.ts";
 
 /** What the routes read of a peer's paths (see {@link MeshPaths.info}). */
@@ -66,10 +67,30 @@ export interface NatOptions extends LanDiscoveryOptions {
    * (default true). Off: sessions use the first endpoint of each member's record, as before.
    */
   natTraversal?: boolean;
+  /**
+   * This machine's interface addresses (with the listen port) are candidates, published in its
+   * member record for members on the same LAN (default true). Off: only what it advertises and
+   * where others see it.
+   */
+  lanCandidates?: boolean;
   /** Lists this machine's interface addresses; default `Deno.networkInterfaces` (simulations). */
   interfaces?: () => InterfaceAddress[];
   /** Overrides of the path schedule (tests). */
   pathTiming?: Partial<PathTiming>;
+}
+
+/**
+ * The NAT section of a parsed configuration: `--no-nat-traversal`, and `--no-lan-discovery`,
+ * which turns off both ways of finding members on the LAN (announcements and interface
+ * addresses as candidates).
+ */
+export function natFromConfig(
+  config: Pick<AgentConfig, "natTraversal" | "lanDiscovery">,
+): Pick<NatOptions, "natTraversal" | "lanDiscovery" | "lanCandidates"> {
+  return {
+    ...(config.natTraversal ? {} : { natTraversal: false }),
+    ...(config.lanDiscovery ? {} : { lanDiscovery: false, lanCandidates: false }),
+  };
 }
 
 /**
@@ -185,7 +206,8 @@ export class MeshPaths {
       listenPort: deps.device.listenPort,
       overlay: deps.overlay,
       advertise: deps.advertise,
-      interfaces: opts.interfaces,
+      // None: a mesh kept to the addresses it advertises (a loopback demo) stays there.
+      interfaces: opts.lanCandidates === false ? () => [] : opts.interfaces,
     });
     this.#timing = { ...DEFAULT_PATH_TIMING, ...opts.pathTiming };
     this.#table = new PathTable(this.#timing);
