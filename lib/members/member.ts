@@ -75,6 +75,11 @@ export interface Member {
   services: ServiceSpec[];
   /** Unix ms when the node joined. */
   joinedAt: number;
+  /**
+   * Present while the node is stopped on purpose: it said bye to the leader, which withdrew its
+   * services. It stays a member (name, address, key) and is online again at its next hello.
+   */
+  offline?: true;
 }
 
 /**
@@ -101,4 +106,14 @@ export interface MembershipView {
   version: number;
   /** Every member, this node included. */
   members: Member[];
+}
+
+/**
+ * The view without the members that are offline (stopped on purpose): what the parts that
+ * hold paths and relay sessions to members follow, so a node that left loses them at once.
+ */
+export function onlineView(v: MembershipView): MembershipView {
+  return v.members.some((m) => m.offline)
+    ? { ...v, members: v.members.filter((m) => !m.offline) }
+    : v;
 }

@@ -14,7 +14,7 @@
 import type { ControlledAgent, UnderlayKind } from "../agent/agent.ts";
 import { MeshDns } from "../dns/mesh_dns.ts";
 import type { Logger } from "../log/logger.ts";
-import type { MembershipView, ServiceSpec } from "../members/member.ts";
+import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
 import { MeshPaths } from "../nat/runtime/mesh_paths.ts";
 import type { PolicyRuntime } from "../policy/runtime.ts";
 import { MeshRoutes } from "../relay/runtime/mesh_routes.ts";
@@ -139,7 +139,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
   // A failing check gives the leadership up at once, not when the lease runs out.
   services.onHealth((name, healthy) => leases.setHealth(name, healthy));
 
-  const role = makeRole(ctx, services, () => nat?.paths ?? null);
+  const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
   announce = (list) => {
     leases.offer(list.map((s) => s.name));
     if (role.role === "leader") {
@@ -169,7 +169,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
 
   // The start order. Each entry says why it stands where it does; close runs bottom-up, and a
   // new view reaches the started parts top-down (the peers and the policy get it before, from
-  // the membership itself).
+  // the membership itself). The paths and the relays follow the members online: one that left
+  // on purpose (its bye) loses its paths and relay sessions at once, and is back at its hello.
   const list: (NamedPart | null)[] = [
     // Closes last: every part above sends on it until it closes.
     { name: "channel", part: channel },
@@ -195,23 +196,24 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     nat && {
       name: "paths",
       part: {
-        start: () => nat.paths.start(membership.view),
-        viewChanged: (v) => nat.paths.viewChanged(v),
+        start: () => nat.paths.start(onlineView(membership.view)),
+        viewChanged: (v) => nat.paths.viewChanged(onlineView(v)),
         close: () => nat.paths.close(),
       },
     },
     {
       name: "relay members",
       part: {
-        viewChanged: (v) => relay.members = new Set(v.members.map((m) => m.publicKey)),
+        viewChanged: (v) =>
+          relay.members = new Set(onlineView(v).members.map((m) => m.publicKey)),
         close: () => {},
       },
     },
     relayService && {
       name: "relay service",
       part: {
-        start: () => relayService.start(membership.view),
-        viewChanged: (v) => relayService.viewChanged(v),
+        start: () => relayService.start(onlineView(membership.view)),
+        viewChanged: (v) => relayService.viewChanged(onlineView(v)),
         close: () => relayService.close(),
       },
     },
@@ -223,9 +225,9 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
           if (start.joinedOver === "tcp" && start.node) {
             nat.routes.startOnTcp(start.node.leader.publicKey);
           }
-          nat.routes.start(membership.view);
+          nat.routes.start(onlineView(membership.view));
         },
-        viewChanged: (v) => nat.routes.viewChanged(v),
+        viewChanged: (v) => nat.routes.viewChanged(onlineView(v)),
         close: () => nat.routes.close(),
       },
     },
@@ -322,6 +324,7 @@ function makeLeases(ctx: MeshContext, leaderAddress: () => string): LeaseRuntime
 function makeRole(
   ctx: MeshContext,
   services: MeshServices,
+  leases: LeaseRuntime,
   paths: () => MeshPaths | null,
 ): RoleParts {
   const { opts, agent, channel, logger, membership, policy, start } = ctx;
@@ -332,6 +335,7 @@ function makeRole(
       device: agent.device,
       channel,
       logger,
+      memberLeft: (key) => leases.memberLeft(key),
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
@@ -347,6 +351,7 @@ function makeRole(
     publicKey: agent.device.publicKey,
     address: agent.addresses[0].split("/")[0],
     leader: node.leader,
+    ...(node.name ? { name: node.name } : {}),
     view: () => membership.view,
     applyView: (v, announce) => membership.apply(v, announce),
     policy: () => policy.policy,

@@ -501,6 +501,8 @@ export class LeaderCore {
       lan?: string[];
       relay?: boolean;
       tcpPort?: number | null;
+      /** The member is running (it said hello): it is no longer offline. */
+      online?: true;
     },
   ): Promise<boolean> {
     const own = patch.nodeLabels
@@ -525,6 +527,7 @@ export class LeaderCore {
       if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
       else if (patch.relay !== undefined) delete m.relay;
       if (patch.tcpPort === null) delete m.tcpPort;
+      if (patch.online) delete m.offline;
       if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
       // No LAN candidates is no field: records stay as they were before candidates existed.
       if (m.lan && m.lan.length === 0) delete m.lan;
@@ -539,6 +542,24 @@ export class LeaderCore {
       if (!m) return { result: false, write: false };
       d.members[i] = m;
       touch(m.publicKey);
+      return { result: true, write: true };
+    });
+  }
+
+  /**
+   * Marks a node that stops on purpose (its bye) offline: its services are withdrawn from its
+   * record, which stays (name, address, key), until its next hello says it runs again. Resolves
+   * with whether the record changed (a second bye, or one from the leader's key, changes nothing).
+   */
+  leave(publicKey: string): Promise<boolean> {
+    const now = this.#data.members.find((x) => x.publicKey === publicKey);
+    if (!now || now.role === "leader" || now.offline) return Promise.resolve(false);
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((x) => x.publicKey === publicKey);
+      const old = i < 0 ? null : d.members[i];
+      if (!old || old.role === "leader" || old.offline) return { result: false, write: false };
+      d.members[i] = { ...old, services: [], offline: true };
+      touch(publicKey);
       return { result: true, write: true };
     });
   }
