@@ -74,19 +74,42 @@ async function serveMesh(mesh: MeshAgent, config: AgentConfig): Promise<ControlS
   }
 }
 
-/** `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. */
+/**
+ * `weft --leader` / `weft --join <token>`: run a mesh agent until a signal, or until the leader
+ * removes this node (exit code 1), unless `--on-removed wait`.
+ */
 async function runMesh(program: Command): Promise<void> {
   const { config, options } = await meshConfig(program);
   const mesh = await startMesh(options);
   const server = await serveMesh(mesh, config);
   options.logger.info("status listening", { address: server.address });
-  await untilSignal(async () => {
-    try {
-      await server.close();
-    } finally {
-      await mesh.close(); // rejects when the final state write fails
-    }
+  // Once, whichever asks first: a signal may come while a removal stops the agent.
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    stopping ??= (async () => {
+      try {
+        await server.close();
+      } finally {
+        await mesh.close(); // rejects when the final state write fails
+      }
+    })();
+  let removed!: () => void;
+  const onRemoved = new Promise<void>((resolve) => removed = resolve);
+  mesh.onRemoved(() => {
+    if (config.onRemoved === "wait") {
+      options.logger.warn(
+        "removed from the mesh by the leader: running on with no peers (--on-removed wait) " +
+          "until stopped",
+        {},
+      );
+    } else removed();
   });
+  const signalled = untilSignal(stop);
+  const outcome = await Promise.race([signalled.then(() => "signal"), onRemoved.then(() => "")]);
+  if (outcome === "signal") return;
+  options.logger.error("removed from the mesh by the leader: stopping (exit code 1)", {});
+  await stop();
+  Deno.exitCode = 1;
 }
 
 /** The root command: `weft --leader` / `weft --join`, with every option of the configuration. */

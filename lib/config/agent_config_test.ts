@@ -179,6 +179,7 @@ const FULL = [
   "relay-rate: 640", // 48
   "crypto-workers: 2", // 49
   "service-caller-limit: 1000,concurrent=64", // 50
+  "on-removed: Wait", // 51
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -229,6 +230,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.origin.cryptoWorkers.line, 49);
     assert.deepEqual(c.serviceCallerLimit, { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 });
     assert.equal(c.origin.serviceCallerLimit.line, 50);
+    assert.equal(c.onRemoved, "wait");
+    assert.equal(c.origin.onRemoved.line, 51);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
@@ -402,6 +405,7 @@ Deno.test("wrong types name the key and the line", async () => {
     ],
     [["userspace: 1"], 1, /^userspace: expected true or false, got 1$/],
     [["crypto: boringssl"], 1, /^crypto: expected one of noble, node, openssl, sodium/],
+    [["on-removed: stay"], 1, /^on-removed: expected one of exit, wait, got "stay"$/],
     [["crypto-workers: 65"], 1, /^crypto-workers: expected an integer from 0 to 64, got 65/],
     [["crypto-workers: many"], 1, /^crypto-workers: expected auto or an integer from 0 to 64/],
     [["log-level: loud"], 1, /^log-level: invalid log level "loud"/],

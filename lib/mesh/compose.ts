@@ -204,8 +204,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     {
       name: "relay members",
       part: {
-        viewChanged: (v) =>
-          relay.members = new Set(onlineView(v).members.map((m) => m.publicKey)),
+        viewChanged: (v) => relay.members = new Set(onlineView(v).members.map((m) => m.publicKey)),
         close: () => {},
       },
     },

@@ -374,18 +374,24 @@ export class LeaderCore {
         return refuse("this node was removed: it can join again only with a new token");
       }
       if (problem !== null) return refuse(problem);
-      if (dnsLabelProblem(req.hostname) !== undefined) {
-        return refuse(`hostname ${quote(req.hostname)} is not a valid DNS label`);
+      // A node joining again gets the name it had when no member holds it; else the one it gives.
+      const previous = req.previousName;
+      const name = previous !== undefined && dnsLabelProblem(previous) === undefined &&
+          !d.members.some((m) => m.name === previous)
+        ? previous
+        : req.hostname;
+      if (dnsLabelProblem(name) !== undefined) {
+        return refuse(`hostname ${quote(name)} is not a valid DNS label`);
       }
-      const holder = d.members.find((m) => m.name === req.hostname);
+      const holder = d.members.find((m) => m.name === name);
       if (holder) {
         const rec = d.joins?.[holder.publicKey];
         return refuse(
           rec && !rec.heard
-            ? `hostname "${req.hostname}" is held for a join not yet confirmed, until ${
+            ? `hostname "${name}" is held for a join not yet confirmed, until ${
               new Date(this.#holdUntil(rec)).toISOString()
             }`
-            : `hostname "${req.hostname}" is already taken`,
+            : `hostname "${name}" is already taken`,
         );
       }
       const address = this.#allocate(d);
@@ -395,7 +401,7 @@ export class LeaderCore {
       const grants = tokenGrants(token);
       this.#labelsDropped += Object.keys(own.granted).length;
       const member: Member = {
-        name: req.hostname,
+        name,
         publicKey: req.publicKey,
         address,
         ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),

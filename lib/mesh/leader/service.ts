@@ -221,7 +221,10 @@ export class LeaderService {
       let told = false;
       for (const m of shown.members) {
         if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
-        for (const part of viewParts(v)) this.#channel.send(m.address, part);
+        // Twice: this is their last word from the leader (no peer is left to ask again), and a
+        // node that misses it would run on with no peers, not knowing why.
+        const parts = viewParts(v);
+        for (const part of [...parts, ...parts]) this.#channel.send(m.address, part);
         told = true;
       }
       shown = v;

@@ -266,7 +266,8 @@ function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
     typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
     (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string"))) &&
-    (m.relay === undefined || m.relay === true) && (m.offline === undefined || m.offline === true) &&
+    (m.relay === undefined || m.relay === true) &&
+    (m.offline === undefined || m.offline === true) &&
     validTcpPort(m.tcpPort) !== null &&
     (m.grants === undefined || validGrants(m.grants));
 }

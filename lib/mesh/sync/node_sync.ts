@@ -276,7 +276,7 @@ export class NodeSync {
     }
     d.applyView(v);
     this.#save();
-    if (removed) for (const fn of this.#removedListeners) fn();
+    if (removed) { for (const fn of this.#removedListeners) fn(); }
   }
 
   #save(): void {
