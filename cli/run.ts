@@ -95,7 +95,7 @@ async function runMesh(program: Command): Promise<void> {
     })();
   let removed!: () => void;
   const onRemoved = new Promise<void>((resolve) => removed = resolve);
-  mesh.onRemoved(() => {
+  const onRemovedEvent = () => {
     if (config.onRemoved === "wait") {
       options.logger.warn(
         "removed from the mesh by the leader: running on with no peers (--on-removed wait) " +
@@ -103,7 +103,10 @@ async function runMesh(program: Command): Promise<void> {
         {},
       );
     } else removed();
-  });
+  };
+  mesh.onRemoved(onRemovedEvent);
+  // Removed while the status server was starting: said before anyone listened.
+  if (mesh.removed) onRemovedEvent();
   const signalled = untilSignal(stop);
   const outcome = await Promise.race([signalled.then(() => "signal"), onRemoved.then(() => "")]);
   if (outcome === "signal") return;

@@ -140,6 +140,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
   services.onHealth((name, healthy) => leases.setHealth(name, healthy));
 
   const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
+  let stopByes = () => {};
   announce = (list) => {
     leases.offer(list.map((s) => s.name));
     if (role.role === "leader") {
@@ -186,9 +187,20 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     {
       name: "services",
       part: {
-        start: () => services.start(),
+        start: () => {
+          services.start();
+          stopByes = channel.listen((msg, from) => {
+            // A peer stopping says so to every member: its key must be the one that member has.
+            if (msg.t !== "bye") return;
+            const m = membership.view.members.find((x) => x.address === from);
+            if (m && m.publicKey === msg.k) services.memberLeft(from);
+          });
+        },
         viewChanged: viewPairs((before, after) => services.viewChanged(before, after), view),
-        close: () => services.close(),
+        close: () => {
+          stopByes();
+          services.close();
+        },
       },
     },
     // The paths before the routes, which fall back from what the paths measure; the relay's

@@ -187,10 +187,18 @@ export class NodeSync {
     if (this.#timer) clearInterval(this.#timer);
     if (!this.#started || this.#removed) return;
     const d = this.#deps;
+    const bye = { t: "bye" as const, k: d.publicKey };
+    // The other members hear it first, once each: their calls stop coming even before the
+    // leader's change arrives, and when the leader is down. The leader's answer is waited for.
+    for (const m of d.view().members) {
+      if (m.publicKey !== d.publicKey && m.address !== this.#leader.address && !m.offline) {
+        d.channel.send(m.address, bye);
+      }
+    }
     const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
     const tries = 3;
     for (let i = 0; i < tries; i++) {
-      d.channel.send(this.#leader.address, { t: "bye", k: d.publicKey });
+      d.channel.send(this.#leader.address, bye);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waited = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), this.#byeWaitMs / tries);
@@ -203,9 +211,11 @@ export class NodeSync {
       }
     }
     this.#byeAnswered = null;
-    d.logger.warn("the leader did not answer this node's bye: the others learn it is gone later", {
-      leader: this.#leader.address,
-    });
+    d.logger.warn(
+      "the leader did not answer this node's bye (down, or an older version): its peers were " +
+        "told directly; the leader lists it as running until its health says otherwise",
+      { leader: this.#leader.address },
+    );
   }
 
   /** The last write of the node's file, when anything changed since the start. */

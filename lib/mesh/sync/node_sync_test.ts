@@ -324,3 +324,18 @@ Deno.test("node sync: a view from the leader without this node is its removal: s
     await h.cleanup();
   }
 });
+
+Deno.test("node sync: the bye goes once to every other member online, and to the leader until it answers", async () => {
+  const peer = member("peer", "10.3.0.4", { publicKey: "K-peer" });
+  const gone = { ...member("gone", "10.3.0.5", { publicKey: "K-gone" }), offline: true as const };
+  const h = await harness({ start: view(1, [leader, self, peer, gone]) });
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    await h.sync.close();
+    const to = h.sent.filter(([, m]) => m.t === "bye").map(([a]) => a);
+    assert.deepEqual(to, ["10.3.0.4", LEADER, LEADER, LEADER]);
+  } finally {
+    await h.cleanup();
+  }
+});
