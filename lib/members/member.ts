@@ -109,11 +109,12 @@ export interface MembershipView {
 }
 
 /**
- * The view without the members that are offline (stopped on purpose): what the parts that
- * hold paths and relay sessions to members follow, so a node that left loses them at once.
+ * The view without the members that are offline (stopped on purpose), but for `self` (a node
+ * restarting holds its own record offline until the leader hears its hello): what the parts
+ * that hold paths and relay sessions to members follow, so a node that left loses them at once.
  */
-export function onlineView(v: MembershipView): MembershipView {
-  return v.members.some((m) => m.offline)
-    ? { ...v, members: v.members.filter((m) => !m.offline) }
+export function onlineView(v: MembershipView, self: string): MembershipView {
+  return v.members.some((m) => m.offline && m.publicKey !== self)
+    ? { ...v, members: v.members.filter((m) => !m.offline || m.publicKey === self) }
     : v;
 }

@@ -141,6 +141,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
 
   const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
   let stopByes = () => {};
+  const me = agent.device.publicKey;
+  const online = (v: MembershipView) => onlineView(v, me);
   announce = (list) => {
     leases.offer(list.map((s) => s.name));
     if (role.role === "leader") {
@@ -208,23 +210,23 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     nat && {
       name: "paths",
       part: {
-        start: () => nat.paths.start(onlineView(membership.view)),
-        viewChanged: (v) => nat.paths.viewChanged(onlineView(v)),
+        start: () => nat.paths.start(online(membership.view)),
+        viewChanged: (v) => nat.paths.viewChanged(online(v)),
         close: () => nat.paths.close(),
       },
     },
     {
       name: "relay members",
       part: {
-        viewChanged: (v) => relay.members = new Set(onlineView(v).members.map((m) => m.publicKey)),
+        viewChanged: (v) => relay.members = new Set(online(v).members.map((m) => m.publicKey)),
         close: () => {},
       },
     },
     relayService && {
       name: "relay service",
       part: {
-        start: () => relayService.start(onlineView(membership.view)),
-        viewChanged: (v) => relayService.viewChanged(onlineView(v)),
+        start: () => relayService.start(online(membership.view)),
+        viewChanged: (v) => relayService.viewChanged(online(v)),
         close: () => relayService.close(),
       },
     },
@@ -236,9 +238,9 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
           if (start.joinedOver === "tcp" && start.node) {
             nat.routes.startOnTcp(start.node.leader.publicKey);
           }
-          nat.routes.start(onlineView(membership.view));
+          nat.routes.start(online(membership.view));
         },
-        viewChanged: (v) => nat.routes.viewChanged(onlineView(v)),
+        viewChanged: (v) => nat.routes.viewChanged(online(v)),
         close: () => nat.routes.close(),
       },
     },
