@@ -24,7 +24,8 @@ export function addNodeCommands(program: Command): void {
       rows.push([
         n.name,
         n.address,
-        n.role,
+        // A node stopped on purpose stays a member, offline until it says hello again.
+        n.offline ? `${n.role} (offline)` : n.role,
         n.endpoints[0] ?? "-",
         labelsText(n.labels),
         labelsText(n.nodeLabels),

@@ -6,6 +6,7 @@
 
 import { Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import {
+  type AgentConfig,
   ConfigError,
   JoinError,
   LeaderError,
@@ -64,11 +65,13 @@ async function startMesh(options: MeshOptions): Promise<MeshAgent> {
 }
 
 /**
- * `weft --leader` / `weft --join <token>`: run a mesh agent until a signal. The status port is
- * bound first, so a taken one fails the start before the agent has written any state.
+ * Starts the mesh agent and its status server. The status port is bound first, so a taken one
+ * fails the start before the agent has written any state.
  */
-async function runMesh(program: Command): Promise<void> {
-  const { config, options } = await meshConfig(program);
+async function startServing(
+  config: AgentConfig,
+  options: MeshOptions,
+): Promise<{ mesh: MeshAgent; server: ControlServer }> {
   let bound;
   try {
     bound = bindControl({ listen: config.statusListen, allowRemote: config.statusAllowRemote });
@@ -77,7 +80,6 @@ async function runMesh(program: Command): Promise<void> {
     throw e;
   }
   let mesh: MeshAgent;
-  let server: ControlServer;
   try {
     mesh = await startMesh(options);
   } catch (e) {
@@ -85,26 +87,63 @@ async function runMesh(program: Command): Promise<void> {
     throw e;
   }
   try {
-    server = serveControl(mesh.agent, { ...(await meshControlFromConfig(config)), mesh, bound });
+    const server = serveControl(mesh.agent, {
+      ...(await meshControlFromConfig(config)),
+      mesh,
+      bound,
+    });
+    return { mesh, server };
   } catch (e) {
     bound.close();
     await mesh.close();
     throw e;
   }
+}
+
+/**
+ * `weft --leader` / `weft --join <token>`: run a mesh agent until a signal, or until the leader
+ * removes this node (exit code 1), unless `--on-removed wait`.
+ */
+async function runMesh(program: Command): Promise<void> {
+  const { config, options } = await meshConfig(program);
+  const { mesh, server } = await startServing(config, options);
   options.logger.info("status listening", { address: server.address });
   // Commands given only --state-dir find this agent by it (cli/client.ts).
   const state = new StateDir(config.stateDir);
   await state.writeStatusAddress(server.address).catch((e) =>
     options.logger.warn("cannot record the status address", { error: String(e) })
   );
-  await untilSignal(async () => {
-    try {
-      await state.removeStatusAddress().catch(() => {});
-      await server.close();
-    } finally {
-      await mesh.close(); // rejects when the final state write fails
-    }
-  });
+  // Once, whichever asks first: a signal may come while a removal stops the agent.
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    stopping ??= (async () => {
+      try {
+        await state.removeStatusAddress().catch(() => {});
+        await server.close();
+      } finally {
+        await mesh.close(); // rejects when the final state write fails
+      }
+    })();
+  let removed!: () => void;
+  const onRemoved = new Promise<void>((resolve) => removed = resolve);
+  const onRemovedEvent = () => {
+    if (config.onRemoved === "wait") {
+      options.logger.warn(
+        "removed from the mesh by the leader: running on with no peers (--on-removed wait) " +
+          "until stopped",
+        {},
+      );
+    } else removed();
+  };
+  mesh.onRemoved(onRemovedEvent);
+  // Removed while the status server was starting: said before anyone listened.
+  if (mesh.removed) onRemovedEvent();
+  const signalled = untilSignal(stop);
+  const outcome = await Promise.race([signalled.then(() => "signal"), onRemoved.then(() => "")]);
+  if (outcome === "signal") return;
+  options.logger.error("removed from the mesh by the leader: stopping (exit code 1)", {});
+  await stop();
+  Deno.exitCode = 1;
 }
 
 /** The root command: `weft --leader` / `weft --join`, with every option of the configuration. */

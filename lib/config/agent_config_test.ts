@@ -181,6 +181,7 @@ const FULL = [
   "service-caller-limit: 1000,concurrent=64", // 50
   "nat-traversal: false", // 51
   "lan-discovery: false", // 52
+  "on-removed: Wait", // 53
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -231,6 +232,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.origin.cryptoWorkers.line, 49);
     assert.deepEqual(c.serviceCallerLimit, { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 });
     assert.equal(c.origin.serviceCallerLimit.line, 50);
+    assert.equal(c.onRemoved, "wait");
+    assert.equal(c.origin.onRemoved.line, 53);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -407,6 +410,7 @@ Deno.test("wrong types name the key and the line", async () => {
     ],
     [["userspace: 1"], 1, /^userspace: expected true or false, got 1$/],
     [["crypto: boringssl"], 1, /^crypto: expected one of noble, node, openssl, sodium/],
+    [["on-removed: stay"], 1, /^on-removed: expected one of exit, wait, got "stay"$/],
     [["crypto-workers: 65"], 1, /^crypto-workers: expected an integer from 0 to 64, got 65/],
     [["crypto-workers: many"], 1, /^crypto-workers: expected auto or an integer from 0 to 64/],
     [["log-level: loud"], 1, /^log-level: invalid log level "loud"/],

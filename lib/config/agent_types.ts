@@ -76,6 +76,8 @@ export interface AgentConfig {
   userspace: boolean;
   /** This node's name in the mesh: one lowercase DNS label. */
   hostname: string;
+  /** What a node does when the leader removes it: exit (code 1), or wait with no peers. */
+  onRemoved: "exit" | "wait";
   /** Underlay endpoints to announce, `HOST:PORT` (`[v6]:PORT`), in order. */
   advertise: string[];
   /** The status/control HTTP endpoint, `HOST:PORT` (`[v6]:PORT`). */
@@ -159,6 +161,8 @@ export interface AgentFlags {
   userspace?: boolean;
   /** `--hostname <name>`. */
   hostname?: string;
+  /** `--on-removed <exit|wait>`. */
+  onRemoved?: string;
   /** `--advertise <host:port>`, repeatable. */
   advertise?: string | string[];
   /** `--status-listen <host:port>`. */

@@ -220,6 +220,18 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: (sys) => sanitizeHostname(sys.hostname),
     parse: text(dnsLabel),
   },
+  onRemoved: {
+    flag: "--on-removed",
+    arg: "<exit|wait>",
+    yaml: "on-removed",
+    type: "string",
+    default: "exit",
+    validation: "exit or wait",
+    description: "what a node does when the leader removes it (weft node remove): exit (code 1) " +
+      "or wait, running with no peers, for an operator",
+    defaultValue: () => "exit" as const,
+    parse: oneOf(["exit", "wait"] as const),
+  },
   advertise: {
     flag: "--advertise",
     arg: "<host:port>",

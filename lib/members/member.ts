@@ -75,6 +75,11 @@ export interface Member {
   services: ServiceSpec[];
   /** Unix ms when the node joined. */
   joinedAt: number;
+  /**
+   * Present while the node is stopped on purpose: it said bye to the leader, which withdrew its
+   * services. It stays a member (name, address, key) and is online again at its next hello.
+   */
+  offline?: true;
 }
 
 /**
@@ -101,4 +106,15 @@ export interface MembershipView {
   version: number;
   /** Every member, this node included. */
   members: Member[];
+}
+
+/**
+ * The view without the members that are offline (stopped on purpose), but for `self` (a node
+ * restarting holds its own record offline until the leader hears its hello): what the parts
+ * that hold paths and relay sessions to members follow, so a node that left loses them at once.
+ */
+export function onlineView(v: MembershipView, self: string): MembershipView {
+  return v.members.some((m) => m.offline && m.publicKey !== self)
+    ? { ...v, members: v.members.filter((m) => !m.offline || m.publicKey === self) }
+    : v;
 }

@@ -222,6 +222,8 @@ export async function openNode(
 ): Promise<NodeStart> {
   let node = await opened.state.readNode();
   let joined: Pick<NodeStart, "joinedOver" | "joinedVia"> = {};
+  // The name a removed node had: without one given, it asks for it again.
+  let previousName: string | undefined;
   // The leader sends a removed node the view without it, which it saves: it is no member now.
   if (node && !node.view.members.some((m) => m.address === node!.address)) {
     if (!checked) {
@@ -231,17 +233,21 @@ export async function openNode(
       );
     }
     logger.warn("this node was removed from the mesh: joining again with the token given", {});
+    if (opts.hostnameIsDefault && node.name !== undefined && node.name !== opts.hostname) {
+      previousName = node.name;
+    }
     node = null;
   }
   if (!node) {
     if (!checked) {
       throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);
     }
-    const res = await requestJoin(opts, checked, opened.privateKey, logger);
+    const res = await requestJoin(opts, checked, opened.privateKey, logger, previousName);
     joined = { joinedOver: res.joinedOver, joinedVia: res.answeredFrom };
     node = {
       format: 1,
       address: res.member.address,
+      name: res.member.name,
       leader: {
         publicKey: res.leader.publicKey,
         endpoints: res.leader.endpoints,
@@ -261,7 +267,12 @@ export async function openNode(
     // keeps it, so that the node starts again as itself once the cause is fixed, instead of
     // leaving its name taken by a key that is gone.
     keepState(opened);
-    logger.info("joined", { address: node.address, network: res.network, leader: res.leader.name });
+    logger.info("joined", {
+      address: node.address,
+      network: res.network,
+      leader: res.leader.name,
+      name: res.member.name,
+    });
   } else if (opts.token) {
     // Said at warn: a node removed from the mesh and started again with a new token lands here,
     // and the way out (a fresh join) is not obvious.

@@ -14,7 +14,7 @@
 import type { ControlledAgent, UnderlayKind } from "../agent/agent.ts";
 import { MeshDns } from "../dns/mesh_dns.ts";
 import type { Logger } from "../log/logger.ts";
-import type { MembershipView, ServiceSpec } from "../members/member.ts";
+import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
 import { MeshPaths } from "../nat/runtime/mesh_paths.ts";
 import type { PolicyRuntime } from "../policy/runtime.ts";
 import { MeshRoutes } from "../relay/runtime/mesh_routes.ts";
@@ -152,7 +152,10 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
   // A failing check gives the leadership up at once, not when the lease runs out.
   services.onHealth((name, healthy) => leases.setHealth(name, healthy));
 
-  const role = makeRole(ctx, services, () => nat?.paths ?? null);
+  const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
+  let stopByes = () => {};
+  const me = agent.device.publicKey;
+  const online = (v: MembershipView) => onlineView(v, me);
   announce = (list) => {
     leases.offer(list.map((s) => s.name));
     if (role.role === "leader") {
@@ -184,7 +187,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
 
   // The start order. Each entry says why it stands where it does; close runs bottom-up, and a
   // new view reaches the started parts top-down (the peers and the policy get it before, from
-  // the membership itself).
+  // the membership itself). The paths and the relays follow the members online: one that left
+  // on purpose (its bye) loses its paths and relay sessions at once, and is back at its hello.
   const list: (NamedPart | null)[] = [
     // Closes last: every part above sends on it until it closes.
     { name: "channel", part: channel },
@@ -200,9 +204,20 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     {
       name: "services",
       part: {
-        start: () => services.start(),
+        start: () => {
+          services.start();
+          stopByes = channel.listen((msg, from) => {
+            // A peer stopping says so to every member: its key must be the one that member has.
+            if (msg.t !== "bye") return;
+            const m = membership.view.members.find((x) => x.address === from);
+            if (m && m.publicKey === msg.k) services.memberLeft(from);
+          });
+        },
         viewChanged: viewPairs((before, after) => services.viewChanged(before, after), view),
-        close: () => services.close(),
+        close: () => {
+          stopByes();
+          services.close();
+        },
       },
     },
     // The paths before the routes, which fall back from what the paths measure; the relay's
@@ -210,23 +225,23 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     nat && {
       name: "paths",
       part: {
-        start: () => nat.paths.start(membership.view),
-        viewChanged: (v) => nat.paths.viewChanged(v),
+        start: () => nat.paths.start(online(membership.view)),
+        viewChanged: (v) => nat.paths.viewChanged(online(v)),
         close: () => nat.paths.close(),
       },
     },
     {
       name: "relay members",
       part: {
-        viewChanged: (v) => relay.members = new Set(v.members.map((m) => m.publicKey)),
+        viewChanged: (v) => relay.members = new Set(online(v).members.map((m) => m.publicKey)),
         close: () => {},
       },
     },
     relayService && {
       name: "relay service",
       part: {
-        start: () => relayService.start(membership.view),
-        viewChanged: (v) => relayService.viewChanged(v),
+        start: () => relayService.start(online(membership.view)),
+        viewChanged: (v) => relayService.viewChanged(online(v)),
         close: () => relayService.close(),
       },
     },
@@ -238,9 +253,9 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
           if (start.joinedOver === "tcp" && start.node) {
             nat.routes.startOnTcp(start.node.leader.publicKey);
           }
-          nat.routes.start(membership.view);
+          nat.routes.start(online(membership.view));
         },
-        viewChanged: (v) => nat.routes.viewChanged(v),
+        viewChanged: (v) => nat.routes.viewChanged(online(v)),
         close: () => nat.routes.close(),
       },
     },
@@ -348,6 +363,7 @@ function makeLeases(ctx: MeshContext, leaderAddress: () => string): LeaseRuntime
 function makeRole(
   ctx: MeshContext,
   services: MeshServices,
+  leases: LeaseRuntime,
   paths: () => MeshPaths | null,
 ): RoleParts {
   const { opts, agent, channel, logger, membership, policy, start } = ctx;
@@ -358,6 +374,7 @@ function makeRole(
       device: agent.device,
       channel,
       logger,
+      memberLeft: (key) => leases.memberLeft(key),
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
@@ -373,6 +390,7 @@ function makeRole(
     publicKey: agent.device.publicKey,
     address: agent.addresses[0].split("/")[0],
     leader: node.leader,
+    ...(node.name ? { name: node.name } : {}),
     view: () => membership.view,
     applyView: (v, announce) => membership.apply(v, announce),
     policy: () => policy.policy,

@@ -176,7 +176,9 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     this.agent = shell.agent;
     const role = shell.composed.role;
     this.role = role.role as R;
-    this.name = shell.opts.hostname;
+    // The name the mesh knows it by: a node's join may have been granted its previous one.
+    this.name = shell.membership.member(shell.agent.device.publicKey)?.name ??
+      shell.opts.hostname;
     this.leader = (role.role === "leader" ? role.core : null) as MeshAgent<R>["leader"];
     this.prober = shell.channel.prober;
     this.policyEngine = shell.policy.engine;
@@ -277,7 +279,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       health: opts.health,
       ...(opts.openTransport ? { transport: await opts.openTransport(port) } : {}),
       wrapTransport: (t) => wrapRelays(t, relay),
-      identity: { name: opts.hostname, role: opts.role },
+      identity: {
+        name: view.members.find((m) => m.publicKey === opened.publicKey)?.name ?? opts.hostname,
+        role: opts.role,
+      },
       describePeer: (key) => index.identity(key),
       // control: true, so the parts hold the control stack.
       probe: opts.probes === false ? null : ({ control }) => {
@@ -410,6 +415,23 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return this.#shell.membership.view;
   }
 
+  /**
+   * Calls `fn` once when the leader removes this node from the mesh (`weft node remove`): it has
+   * no peers from then on. Only the leader can say it (its own overlay address, authenticated
+   * by WireGuard). The agent keeps running: what to do (stop, wait for an operator) is the
+   * caller's. Never called on the leader. Returns the function that stops it.
+   */
+  onRemoved(fn: () => void): () => void {
+    const role = this.#parts.role;
+    return role.role === "node" ? role.sync.onRemoved(fn) : () => {};
+  }
+
+  /** Whether the leader removed this node (see {@link MeshAgent.onRemoved}). */
+  get removed(): boolean {
+    const role = this.#parts.role;
+    return role.role === "node" && role.sync.removed;
+  }
+
   /** Subscribes to membership changes; returns the unsubscribe function. */
   onMembership(fn: (v: MembershipView) => void): () => void {
     return this.#shell.membership.subscribe(fn);
@@ -496,7 +518,9 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   }
 
   /**
-   * Stops the agent; state stays on disk. Everything is closed even when the final state write
+   * Stops the agent; state stays on disk. A node says bye to the leader first (waiting at most
+   * about a second for its answer): the leader marks it offline and withdraws its services at
+   * once, so callers stop sending to it; its next start says hello and it is back. Everything is closed even when the final state write
    * fails, and then this rejects (naming the cause): what was not written is lost.
    */
   async close(): Promise<void> {

@@ -190,3 +190,50 @@ Deno.test("mesh agent: a removed node is told and says so; restarted, it refuses
     }
   });
 });
+
+Deno.test("mesh agent: a node's close says bye (offline at the leader, services withdrawn, back at its restart); a removal is heard once", async () => {
+  await withDir(async (dir) => {
+    const leader = await startLeader(dir);
+    let node: MeshAgent | null = null;
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000 });
+      const np = freePort();
+      const rec = () => leader.view().members.find((m) => m.name === "n1");
+      node = await MeshAgent.start({
+        ...base(dir, "n1", np),
+        token,
+        services: [{ name: "web", port: 8080, protocol: "tcp" }],
+      });
+      assert.ok(
+        await eventually(() => Promise.resolve(rec()?.services.length === 1), HANG_GUARD_MS),
+        "the leader has the node's service",
+      );
+      await node.close();
+      // The close resolved after the leader's answer: the record says so already.
+      assert.equal(rec()?.offline, true);
+      assert.deepEqual(rec()?.services, []);
+      node = await MeshAgent.start({
+        ...base(dir, "n1", np),
+        services: [{ name: "web", port: 8080, protocol: "tcp" }],
+      });
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(rec()?.offline === undefined && rec()?.services.length === 1),
+          HANG_GUARD_MS,
+        ),
+        "online again, with its service",
+      );
+      const heard: string[] = [];
+      node.onRemoved(() => heard.push(node!.name));
+      assert.equal(node.removed, false);
+      await leader.removeNode("n1");
+      assert.ok(await eventually(() => Promise.resolve(heard.length > 0), HANG_GUARD_MS));
+      assert.deepEqual(heard, ["n1"]);
+      assert.equal(node.removed, true);
+      assert.equal(leader.removed, false, "nothing to hear on the leader");
+    } finally {
+      await node?.close();
+      await leader.close();
+    }
+  });
+});

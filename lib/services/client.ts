@@ -190,6 +190,14 @@ export class ServiceClient {
     for (const p of this.#suspects.due()) ping(p.address, p.id);
   }
 
+  /**
+   * The member at this overlay address said it is stopping (its bye): suspect at once, out of the
+   * rotation until it answers a call or a ping again (after its restart), as after a timeout.
+   */
+  markGone(address: string): void {
+    this.#suspects.mark(address);
+  }
+
   /** Whether the instance at this overlay address is suspect (let a call time out, silent since). */
   isSuspect(address: string): boolean {
     return this.#suspects.has(address);

@@ -330,3 +330,18 @@ Deno.test("client: an action an instance said is idempotent is retried after a t
   // Without idempotent: true from the caller, the instance's word is enough.
   for (let i = 0; i < 3; i++) assert.equal(await t.client.request("echo/say"), "b");
 });
+
+Deno.test("client: a member that said bye gets no call, not even a first one to time out, until it answers a ping", async () => {
+  const pings: { to: string; id: number }[] = [];
+  const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": echoFrom("b") }, {
+    ping: (to, id) => pings.push({ to, id }),
+  });
+  t.client.markGone("10.0.0.2");
+  for (let i = 0; i < 4; i++) await t.client.request("echo/say", i, { idempotent: false });
+  assert.ok(t.sent.every((s) => s.to === "10.0.0.3"), "none went to the node that left");
+  t.client.tick();
+  assert.equal(pings[0]?.to, "10.0.0.2");
+  // Restarted, it answers: back in the rotation.
+  t.client.handlePong(pings[0].id, "10.0.0.2");
+  assert.equal(t.client.isSuspect("10.0.0.2"), false);
+});

@@ -53,6 +53,8 @@ export function serviceInstances(
 ): ServiceInstance[] {
   const out: ServiceInstance[] = [];
   for (const m of view.members) {
+    // A node that left on purpose offers nothing until it says hello again.
+    if (m.offline) continue;
     const specs = m.services.filter((s) => s.name === service);
     if (specs.length === 0) continue;
     const local = m.publicKey === ctx.self;

@@ -438,6 +438,15 @@ export class MeshServices {
     return () => this.#healthListeners.delete(fn);
   }
 
+  /**
+   * A member said it is stopping (its bye, to its peers): its instances leave this node's
+   * rotation now, before the leader's change arrives (or when the leader is down), and come back
+   * when it answers again. The caller checked the sender's key against the member's.
+   */
+  memberLeft(address: string): void {
+    this.#client.markGone(address);
+  }
+
   /** Whether a local service passes its check (true without one). */
   healthy(service: string): boolean {
     return !this.#failing.has(service);

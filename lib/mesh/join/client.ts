@@ -161,13 +161,15 @@ export function leaderTcpEndpoints(token: TokenPayload): string[] {
 /**
  * Runs the join exchange from the listen port (and over TCP when UDP goes unanswered, unless
  * this node's TCP is off); resolves with the leader's answer. A refusal is a {@link JoinError};
- * no answer in time is an Error naming the leader's endpoints, UDP and TCP.
+ * no answer in time is an Error naming the leader's endpoints, UDP and TCP. `previousName`: the
+ * name this node had (a removed node joining again), asked for instead of its hostname.
  */
 export async function requestJoin(
   opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
   checked: CheckedToken,
   privateKey: string,
   logger: Logger,
+  previousName?: string,
 ): Promise<JoinAnswer> {
   const { token, leaderKey } = checked;
   const suite = selectSuite(opts.crypto);
@@ -178,6 +180,7 @@ export async function requestJoin(
       publicKeyOf(parseKey(privateKey, "private key")),
     ),
     hostname: opts.hostname,
+    ...(previousName !== undefined ? { previousName } : {}),
     labels: opts.labels ?? {},
     services: opts.services ?? [],
     endpoints: opts.advertise ?? [],

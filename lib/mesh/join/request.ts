@@ -18,6 +18,11 @@ export interface JoinRequest {
   /** Joiner's host name. */
   hostname: string;
   /**
+   * The name the joiner had before (a removed node joining again without a name given): granted
+   * instead of `hostname` when no member holds it. Older leaders ignore it.
+   */
+  previousName?: string;
+  /**
    * Labels the joiner asserts about itself: only keys under `node.weft/` are kept (apart from the
    * token's labels, which are the member's granted labels); others are dropped.
    */

@@ -20,6 +20,7 @@ import {
 import { parseKey } from "../../crypto/keys.ts";
 import { readU32 } from "../../protocol/bytes.ts";
 import { clip } from "../../text/quote.ts";
+import { dnsLabelProblem } from "../../net/names.ts";
 import type { MembershipView } from "../../members/member.ts";
 import { MSG_JOIN_REQUEST, openJoinRequest, requestTokenId, tokenIdNumber } from "./crypto.ts";
 import { JoinGate } from "./gate.ts";
@@ -65,6 +66,10 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
       secret: raw.secret,
       publicKey: raw.publicKey,
       hostname: raw.hostname,
+      // A malformed one is no reason to refuse: the join falls back to the hostname.
+      ...(typeof raw.previousName === "string" && dnsLabelProblem(raw.previousName) === undefined
+        ? { previousName: raw.previousName }
+        : {}),
       labels,
       services,
       endpoints,

@@ -375,18 +375,24 @@ export class LeaderCore {
         return refuse("this node was removed: it can join again only with a new token");
       }
       if (problem !== null) return refuse(problem);
-      if (dnsLabelProblem(req.hostname) !== undefined) {
-        return refuse(`hostname ${quote(req.hostname)} is not a valid DNS label`);
+      // A node joining again gets the name it had when no member holds it; else the one it gives.
+      const previous = req.previousName;
+      const name = previous !== undefined && dnsLabelProblem(previous) === undefined &&
+          !d.members.some((m) => m.name === previous)
+        ? previous
+        : req.hostname;
+      if (dnsLabelProblem(name) !== undefined) {
+        return refuse(`hostname ${quote(name)} is not a valid DNS label`);
       }
-      const holder = d.members.find((m) => m.name === req.hostname);
+      const holder = d.members.find((m) => m.name === name);
       if (holder) {
         const rec = d.joins?.[holder.publicKey];
         return refuse(
           rec && !rec.heard
-            ? `hostname "${req.hostname}" is held for a join not yet confirmed, until ${
+            ? `hostname "${name}" is held for a join not yet confirmed, until ${
               new Date(this.#holdUntil(rec)).toISOString()
             }`
-            : `hostname "${req.hostname}" is already taken`,
+            : `hostname "${name}" is already taken`,
         );
       }
       const address = this.#allocate(d);
@@ -396,7 +402,7 @@ export class LeaderCore {
       const grants = tokenGrants(token);
       this.#labelsDropped += Object.keys(own.granted).length;
       const member: Member = {
-        name: req.hostname,
+        name,
         publicKey: req.publicKey,
         address,
         ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),
@@ -502,6 +508,8 @@ export class LeaderCore {
       lan?: string[];
       relay?: boolean;
       tcpPort?: number | null;
+      /** The member is running (it said hello): it is no longer offline. */
+      online?: true;
     },
   ): Promise<boolean> {
     const own = patch.nodeLabels
@@ -526,6 +534,7 @@ export class LeaderCore {
       if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
       else if (patch.relay !== undefined) delete m.relay;
       if (patch.tcpPort === null) delete m.tcpPort;
+      if (patch.online) delete m.offline;
       if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
       // No LAN candidates is no field: records stay as they were before candidates existed.
       if (m.lan && m.lan.length === 0) delete m.lan;
@@ -540,6 +549,24 @@ export class LeaderCore {
       if (!m) return { result: false, write: false };
       d.members[i] = m;
       touch(m.publicKey);
+      return { result: true, write: true };
+    });
+  }
+
+  /**
+   * Marks a node that stops on purpose (its bye) offline: its services are withdrawn from its
+   * record, which stays (name, address, key), until its next hello says it runs again. Resolves
+   * with whether the record changed (a second bye, or one from the leader's key, changes nothing).
+   */
+  leave(publicKey: string): Promise<boolean> {
+    const now = this.#data.members.find((x) => x.publicKey === publicKey);
+    if (!now || now.role === "leader" || now.offline) return Promise.resolve(false);
+    return this.#change((d, touch) => {
+      const i = d.members.findIndex((x) => x.publicKey === publicKey);
+      const old = i < 0 ? null : d.members[i];
+      if (!old || old.role === "leader" || old.offline) return { result: false, write: false };
+      d.members[i] = { ...old, services: [], offline: true };
+      touch(publicKey);
       return { result: true, write: true };
     });
   }

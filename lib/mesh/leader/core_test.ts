@@ -247,6 +247,33 @@ Deno.test("leader: a joiner's hostname must be a DNS label nobody holds", async 
   assert.equal(core.view().members.length, 2);
 });
 
+Deno.test("leader: a node joining again gets the name it had when free, else the hostname it gives", async () => {
+  const core = await open();
+  const token = await unlimited(core);
+  const key = generateKeyPair().publicKey;
+  accepted(await core.join(request(token, "web", { publicKey: key }), null));
+  await core.removeNode("web");
+  const again = await unlimited(core);
+  const back = accepted(
+    await core.join(
+      request(again, "machine", { publicKey: key, previousName: "web", time: 2_000 }),
+      null,
+    ),
+  );
+  assert.equal(back.member.name, "web");
+  // Held by another member: the hostname given, as without a previous name.
+  const other = accepted(
+    await core.join(request(token, "box", { previousName: "web" }), null),
+  );
+  assert.equal(other.member.name, "box");
+  // A malformed previous name is ignored, not refused.
+  assert.equal(
+    accepted(await core.join(request(token, "box2", { previousName: "Bad_Name" }), null)).member
+      .name,
+    "box2",
+  );
+});
+
 Deno.test("leader: the leader's own key cannot join as a node", async () => {
   const core = await open();
   const token = await unlimited(core);

@@ -21,6 +21,7 @@ export function sameRecord(a: Member, b: Member): boolean {
       x.relay ?? false,
       x.tcpPort ?? 0,
       x.grants ?? {},
+      x.offline ?? false,
     ]);
   return key(a) === key(b);
 }

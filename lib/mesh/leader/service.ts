@@ -107,6 +107,11 @@ export interface LeaderServiceDeps {
   underlay?: { listenPort: number; tcpPort: number | null };
   /** Monotonic milliseconds, for the hello rate (default `performance.now`). */
   now?: () => number;
+  /**
+   * A member said bye and is offline now (after its record changed, before its answer): the
+   * leases it held are released at once (lib/services/lease/).
+   */
+  memberLeft?: (publicKey: string) => void;
 }
 
 /**
@@ -134,6 +139,11 @@ export class LeaderService {
   readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   readonly #helloLimit: RateLimiter;
   #hellosRefused = 0;
+  #byesRefused = 0;
+  // One log line per member a minute for byes it may not send.
+  readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+  // Sends the pending change notice now rather than at its timer (set by `start`).
+  #pushNow: () => void = () => {};
   // The latest hello of each member over the rate, taken when the rate allows (one per member).
   readonly #deferred = new Map<
     string,
@@ -175,6 +185,27 @@ export class LeaderService {
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
     let notified = core.view().version;
+    const push = () => {
+      notify = undefined;
+      const now = core.view();
+      if (now.version === notified) return;
+      // Small changes travel with the notice: nodes that hold the previous version apply them
+      // at once, without asking back; the others pull as usual.
+      const delta = notified > 0 ? core.changesSince(notified) : null;
+      const parts = delta ? deltaParts(notified, now, delta) : [];
+      const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
+        ? parts
+        : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
+      for (const m of now.members) {
+        if (m.publicKey === me) continue;
+        for (const msg of msgs) this.#channel.send(m.address, msg);
+      }
+      notified = now.version;
+    };
+    this.#pushNow = () => {
+      clearTimeout(notify);
+      push();
+    };
     let shown = core.view();
     // A view whose applying waits (below); views are applied in order, the latest winning.
     let deferred: MembershipView | null = null;
@@ -190,7 +221,10 @@ export class LeaderService {
       let told = false;
       for (const m of shown.members) {
         if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
-        for (const part of viewParts(v)) this.#channel.send(m.address, part);
+        // Twice: this is their last word from the leader (no peer is left to ask again), and a
+        // node that misses it would run on with no peers, not knowing why.
+        const parts = viewParts(v);
+        for (const part of [...parts, ...parts]) this.#channel.send(m.address, part);
         told = true;
       }
       shown = v;
@@ -199,22 +233,7 @@ export class LeaderService {
         queueMicrotask(applyDeferred);
       } else this.#deps.applyView(v);
       // Bursts of changes (many joins) are announced once; nodes then pull a delta.
-      notify ??= setTimeout(() => {
-        notify = undefined;
-        const now = core.view();
-        // Small changes travel with the notice: nodes that hold the previous version apply them
-        // at once, without asking back; the others pull as usual.
-        const delta = notified > 0 ? core.changesSince(notified) : null;
-        const parts = delta ? deltaParts(notified, now, delta) : [];
-        const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
-          ? parts
-          : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
-        for (const m of now.members) {
-          if (m.publicKey === me) continue;
-          for (const msg of msgs) this.#channel.send(m.address, msg);
-        }
-        notified = now.version;
-      }, 50);
+      notify ??= setTimeout(push, 50);
     }));
     this.#stops.push(() => {
       if (notify) clearTimeout(notify);
@@ -291,6 +310,7 @@ export class LeaderService {
       label: this.labelsDropped,
       service: this.servicesRefused,
       hello: this.#hellosRefused,
+      bye: this.#byesRefused,
     };
   }
 
@@ -318,6 +338,7 @@ export class LeaderService {
 
   /** Stops following changes, the notices and the releases. */
   close(): void {
+    this.#pushNow = () => {};
     for (const stop of this.#stops.splice(0)) stop();
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
@@ -339,6 +360,7 @@ export class LeaderService {
   }
 
   #onMessage(msg: ControlMessage, from: string): void {
+    if (msg.t === "bye") return this.#onBye(msg.k, from);
     if (msg.t !== "hello") return;
     const member = this.#core.member(from);
     if (!member) return;
@@ -351,6 +373,45 @@ export class LeaderService {
       return;
     }
     this.#onHello(msg, member, from);
+  }
+
+  /**
+   * A member stopping on purpose: checked against the sender (the overlay address WireGuard
+   * authenticated says which member sent it, and a member says bye only for itself) and held to
+   * the hellos' rate (a bye and a hello in turns would each change the record), then marked
+   * offline, its leases released, every member told at once, and only then answered.
+   */
+  #onBye(key: string, from: string): void {
+    const member = this.#core.member(from);
+    if (!member || member.role === "leader") return;
+    if (key !== member.publicKey) {
+      this.#byesRefused++;
+      if (this.#byeLog.allow(member.publicKey)) {
+        this.#logger.warn("a node said bye for another key: refused", {
+          name: member.name,
+          refused: this.#byesRefused,
+        });
+      }
+      return;
+    }
+    if (!this.#helloLimit.allow(member.publicKey)) {
+      // Not answered: the node asks again (a few times) or goes without the answer.
+      this.#byesRefused++;
+      return;
+    }
+    // A hello held back by the rate is older than the bye: it must not bring the node back.
+    this.#deferred.delete(member.publicKey);
+    this.#core.leave(member.publicKey).then((changed) => {
+      if (changed) {
+        this.#logger.info("node left: offline until it says hello again", {
+          name: member.name,
+          address: member.address,
+        });
+        this.#deps.memberLeft?.(member.publicKey);
+        this.#pushNow();
+      }
+      this.#channel.send(from, { t: "bye-ok" });
+    }).catch((e) => this.#logger.error("recording a bye failed", { error: String(e) }));
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -396,6 +457,7 @@ export class LeaderService {
       lan,
       ...(relay !== null ? { relay: relay === true } : {}),
       ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
+      online: true,
     }).then(() => {
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {

@@ -24,6 +24,7 @@ async function harness(
     logger?: ReturnType<typeof createLogger>;
     underlay?: { listenPort: number; tcpPort: number | null };
     now?: () => number;
+    memberLeft?: (key: string) => void;
   } = {},
 ) {
   const core = await LeaderCore.open(null, {
@@ -69,6 +70,7 @@ async function harness(
     ...(opts.underlay ? { underlay: opts.underlay } : {}),
     // Unless a test holds the clock, a second passes at each read: hellos are never too fast.
     now: opts.now ?? (() => (fakeNow += 1000)),
+    ...(opts.memberLeft ? { memberLeft: opts.memberLeft } : {}),
   }, { joinHoldMs: opts.joinHoldMs });
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
   const join = async (hostname: string) => {
@@ -91,7 +93,8 @@ async function harness(
   const lk = lanKeyId(core.lanKey);
   const hello = (from: string, msg: Partial<Extract<ControlMessage, { t: "hello" }>> = {}) =>
     handler!({ t: "hello", v: 0, endpoints: [], lk, ...msg }, from);
-  return { core, service, sent, applied, policies, endpoints, join, hello };
+  const bye = (from: string, k: string) => handler!({ t: "bye", k }, from);
+  return { core, service, sent, applied, policies, endpoints, join, hello, bye };
 }
 
 async function until(cond: () => boolean, ms = 2000): Promise<void> {
@@ -461,6 +464,92 @@ Deno.test("leader service: a member's hello flood is held to the hello rate (few
     await until(() => h.core.member("n1")!.endpoints.includes(last), 5000);
     assert.ok(h.core.member("n1")!.endpoints.includes(last), "the latest hello was taken");
     assert.ok(h.core.view().version - v0 <= 7, `${h.core.view().version - v0} versions`);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a bye marks the member offline, withdraws its services, tells every member, then answers", async () => {
+  const left: string[] = [];
+  const h = await harness({ memberLeft: (k) => left.push(k) });
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const echo = { name: "echo", port: 80, protocol: "tcp" as const };
+    h.hello(n1.address, { services: [echo] });
+    await until(() => h.core.member("n1")!.services.length === 1);
+    const before = h.core.view().version;
+    h.sent.length = 0;
+    h.bye(n1.address, n1.publicKey);
+    await until(() => h.sent.some(([, m]) => m.t === "bye-ok"));
+    const rec = h.core.member("n1")!;
+    assert.equal(rec.offline, true);
+    assert.deepEqual(rec.services, []);
+    assert.equal(rec.address, n1.address, "it keeps its address");
+    assert.equal(h.core.view().version, before + 1);
+    assert.deepEqual(left, [n1.publicKey]);
+    // Every member heard of it before the answer went out: n2 got the change first.
+    const okAt = h.sent.findIndex(([to, m]) => to === n1.address && m.t === "bye-ok");
+    const toN2 = h.sent.findIndex(([to, m]) => to === n2.address && m.t === "delta");
+    assert.ok(toN2 >= 0 && toN2 < okAt, JSON.stringify(h.sent));
+    const delta = h.sent[toN2][1] as Extract<ControlMessage, { t: "delta" }>;
+    assert.equal(delta.members.find((m) => m.publicKey === n1.publicKey)?.offline, true);
+    // A second bye (its answer lost) is answered again, and changes nothing.
+    h.sent.length = 0;
+    h.bye(n1.address, n1.publicKey);
+    await until(() => h.sent.some(([, m]) => m.t === "bye-ok"));
+    assert.equal(h.core.view().version, before + 1);
+    assert.equal(left.length, 1);
+    // Its hello after a restart: online, with its services.
+    h.hello(n1.address, { services: [echo] });
+    await until(() => h.core.member("n1")!.offline === undefined);
+    assert.equal(h.core.member("n1")!.offline, undefined);
+    assert.deepEqual(h.core.member("n1")!.services.map((x) => x.name), ["echo"]);
+    assert.equal(h.service.refusals().bye, 0);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a bye for another member's key is refused and counted; the leader's key says no bye", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const v0 = h.core.view().version;
+    h.sent.length = 0;
+    h.bye(n1.address, n2.publicKey);
+    h.bye(n1.address, LEADER);
+    // A bye from an address no member holds is not even counted: it is no member's.
+    h.bye("10.5.0.200", n2.publicKey);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.service.refusals().bye, 2);
+    assert.equal(h.core.member("n2")!.offline, undefined);
+    assert.equal(h.core.member("n1")!.offline, undefined);
+    assert.equal(h.core.view().version, v0);
+    assert.ok(!h.sent.some(([, m]) => m.t === "bye-ok"), "no answer to a refused bye");
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: byes and hellos in a loop are held to the hello rate (few versions, few writes)", async () => {
+  const clock = { t: 0 };
+  const h = await harness({ now: () => clock.t });
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const v0 = h.core.view().version;
+    for (let i = 0; i < 1000; i++) {
+      h.bye(n1.address, n1.publicKey);
+      h.hello(n1.address);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    // The burst of five: at most five changes of n1's record (offline, online, ...).
+    assert.ok(h.core.view().version - v0 <= 5, `${h.core.view().version - v0} versions`);
+    assert.ok(h.service.refusals().bye >= 995, `${h.service.refusals().bye} refused`);
   } finally {
     h.service.close();
   }

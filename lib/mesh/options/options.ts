@@ -34,6 +34,12 @@ export interface MeshIdentityOptions {
   stateLock?: DirLock;
   /** This node's name, unique in the mesh. */
   hostname: string;
+  /**
+   * `hostname` is only a default (the machine's name; none was given): a node joining again
+   * after its removal asks for the name it had, which its state directory remembers, and gets
+   * it when no other member holds it.
+   */
+  hostnameIsDefault?: boolean;
   /** Endpoints to advertise (`host:port`); default: this machine's addresses. */
   advertise?: string[];
   /**
@@ -130,6 +136,7 @@ export function identityFromConfig(
   return {
     stateDir: config.stateDir,
     hostname: config.hostname,
+    ...(config.origin.hostname?.source === "default" ? { hostnameIsDefault: true } : {}),
     // None given: the leader advertises this machine's addresses.
     advertise: config.advertise.length ? config.advertise : undefined,
     labels: config.labels,

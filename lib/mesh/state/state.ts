@@ -96,6 +96,11 @@ export interface NodeFile {
   format: 1;
   /** This node's overlay address. */
   address: string;
+  /**
+   * This node's name in the mesh, kept when the view no longer lists it (removed): a join again
+   * without a name given asks for it. Absent in files from before.
+   */
+  name?: string;
   /** The leader's public key and endpoints. */
   leader: { publicKey: string; endpoints: string[]; address: string };
   /** The last membership view received. */
@@ -346,6 +351,7 @@ export class StateDir {
     const o = await readJsonFile(file) as NodeFile;
     check(o && o.format === 1, file, "unknown format");
     check(typeof o.address === "string", file, "address");
+    check(o.name === undefined || typeof o.name === "string", file, "name");
     check(o.leader && typeof o.leader.publicKey === "string", file, "leader");
     check(
       o.view && Array.isArray(o.view.members) && o.view.members.every(validMember),
@@ -371,7 +377,9 @@ function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
     typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
     (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string"))) &&
-    (m.relay === undefined || m.relay === true) && validTcpPort(m.tcpPort) !== null &&
+    (m.relay === undefined || m.relay === true) &&
+    (m.offline === undefined || m.offline === true) &&
+    validTcpPort(m.tcpPort) !== null &&
     (m.grants === undefined || validGrants(m.grants));
 }
 

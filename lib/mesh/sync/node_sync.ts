@@ -21,6 +21,11 @@ import { MAX_LAN } from "../../members/member.ts";
 export interface NodeSyncOptions {
   /** Milliseconds between hellos to the leader. Default 3000. */
   syncIntervalMs?: number;
+  /**
+   * How long a stopping node waits for the leader to answer its bye, ms (the bye is sent three
+   * times in that time). Default 1000; a leader that is gone costs a stop no more.
+   */
+  byeWaitMs?: number;
 }
 
 /** The leader as a node knows it. */
@@ -40,6 +45,8 @@ export interface NodeSyncDeps {
   address: string;
   /** The leader, from the node's file or its join. */
   leader: LeaderInfo;
+  /** This node's name, for the file once the view no longer lists it (absent: from the view). */
+  name?: string;
   /** The view held now. */
   view: () => MembershipView;
   /** Applies a view to this node (peers, policy, subscribers; `announce`: tell them anyway). */
@@ -71,6 +78,13 @@ export interface NodeSyncDeps {
 export class NodeSync {
   readonly #deps: NodeSyncDeps;
   readonly #interval: number;
+  readonly #byeWaitMs: number;
+  readonly #removedListeners = new Set<() => void>();
+  #name: string | undefined;
+  #started = false;
+  #removed = false;
+  // Resolves the wait of a bye under way when the leader answers it.
+  #byeAnswered: (() => void) | null = null;
   readonly #assembler = new ViewAssembler();
   readonly #policyAssembler = new PolicyAssembler();
   readonly #writer: SerialWriter;
@@ -81,11 +95,14 @@ export class NodeSync {
   #snapshot: NodeFile | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  #closing: Promise<void> | null = null;
 
   /** A stopped sync; `start` begins it. */
   constructor(deps: NodeSyncDeps, opts: NodeSyncOptions = {}) {
     this.#deps = deps;
     this.#interval = opts.syncIntervalMs ?? 3000;
+    this.#byeWaitMs = opts.byeWaitMs ?? 1000;
+    this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
     this.#leader = deps.leader;
     this.#services = deps.advertise.services;
     const key = decodeLanKey(deps.lanKey);
@@ -109,12 +126,27 @@ export class NodeSync {
     d.applyView(d.view(), true);
     if (initialPolicy) d.usePolicy(initialPolicy);
     d.channel.listen((msg, from) => this.#onMessage(msg, from));
+    this.#started = true;
     this.hello();
     this.#timer = setInterval(() => this.hello(), this.#interval);
   }
 
+  /** Whether the leader removed this node (a view from it without this node). */
+  get removed(): boolean {
+    return this.#removed;
+  }
+
+  /** Calls `fn` once when the leader removes this node; returns the function that stops it. */
+  onRemoved(fn: () => void): () => void {
+    this.#removedListeners.add(fn);
+    return () => this.#removedListeners.delete(fn);
+  }
+
   /** Tells the leader the versions held and what this node advertises. */
   hello(): void {
+    // A stopping node said (or is saying) bye: a hello now would bring it back online.
+    // Nor from a removed node: the leader no longer has its peer.
+    if (this.#closed || this.#removed) return;
     const d = this.#deps;
     d.channel.send(this.#leader.address, {
       t: "hello",
@@ -141,10 +173,49 @@ export class NodeSync {
     this.hello();
   }
 
-  /** Stops the hellos; from now on only `flush` writes the file. */
-  close(): void {
+  /**
+   * Stops the hellos and, when the sync ran and this node is still a member, says bye to the
+   * leader: up to three times within `byeWaitMs` until it answers (it has told every member by
+   * then), never longer. From now on only `flush` writes the file.
+   */
+  close(): Promise<void> {
+    return this.#closing ??= this.#leave();
+  }
+
+  async #leave(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (!this.#started || this.#removed) return;
+    const d = this.#deps;
+    const bye = { t: "bye" as const, k: d.publicKey };
+    // The other members hear it first, once each: their calls stop coming even before the
+    // leader's change arrives, and when the leader is down. The leader's answer is waited for.
+    for (const m of d.view().members) {
+      if (m.publicKey !== d.publicKey && m.address !== this.#leader.address && !m.offline) {
+        d.channel.send(m.address, bye);
+      }
+    }
+    const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
+    const tries = 3;
+    for (let i = 0; i < tries; i++) {
+      d.channel.send(this.#leader.address, bye);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.#byeWaitMs / tries);
+      });
+      const ok = await Promise.race([answered.then(() => true), waited]);
+      clearTimeout(timer);
+      if (ok) {
+        d.logger.info("left the mesh: the leader took this node out of rotation", {});
+        return;
+      }
+    }
+    this.#byeAnswered = null;
+    d.logger.warn(
+      "the leader did not answer this node's bye (down, or an older version): its peers were " +
+        "told directly; the leader lists it as running until its health says otherwise",
+      { leader: this.#leader.address },
+    );
   }
 
   /** The last write of the node's file, when anything changed since the start. */
@@ -155,6 +226,11 @@ export class NodeSync {
   #onMessage(msg: ControlMessage, from: string): void {
     const d = this.#deps;
     if (from !== this.#leader.address) return;
+    if (msg.t === "bye-ok") {
+      this.#byeAnswered?.();
+      this.#byeAnswered = null;
+      return;
+    }
     const view = d.view();
     if (
       msg.t === "changed" &&
@@ -185,9 +261,15 @@ export class NodeSync {
 
   #onView(v: MembershipView): void {
     const d = this.#deps;
-    if (!v.members.some((m) => m.publicKey === d.publicKey)) {
-      // Saved so (node.json's view without this node): a restart refuses, or joins again with a
-      // new token (boot.ts).
+    const own = v.members.find((m) => m.publicKey === d.publicKey);
+    if (own) this.#name = own.name;
+    let removed = false;
+    if (!own && !this.#removed) {
+      // Only the leader says it (the sender was checked, and WireGuard authenticated it). Saved
+      // so (node.json's view without this node): a restart refuses, or joins again with a new
+      // token (boot.ts); no more hellos, which would go nowhere.
+      this.#removed = removed = true;
+      if (this.#timer) clearInterval(this.#timer);
       d.logger.error(
         "this node was removed from the mesh by the leader: it has no peers now; to join again, " +
           "restart it with a new token (--join <token>)",
@@ -204,6 +286,7 @@ export class NodeSync {
     }
     d.applyView(v);
     this.#save();
+    if (removed) { for (const fn of this.#removedListeners) fn(); }
   }
 
   #save(): void {
@@ -213,6 +296,7 @@ export class NodeSync {
     this.#snapshot = {
       format: 1,
       address,
+      ...(this.#name ? { name: this.#name } : {}),
       leader: this.#leader,
       view,
       policy: d.policy() ?? undefined,

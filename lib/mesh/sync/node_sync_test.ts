@@ -58,7 +58,7 @@ async function harness(
     advertise: { endpoints: ["198.51.100.2:51820"], services: [], labels: { "node.weft/x": "1" } },
     ...opts.nat,
   };
-  const sync = new NodeSync(deps, { syncIntervalMs: 60_000 });
+  const sync = new NodeSync(deps, { syncIntervalMs: 60_000, byeWaitMs: 60 });
   const deliver = (msg: ControlMessage, from = LEADER) => handler!(msg, from);
   const saved = async () => {
     await sync.flush();
@@ -69,7 +69,7 @@ async function harness(
     }
   };
   const cleanup = async () => {
-    sync.close();
+    await sync.close();
     // A write a test's messages started may still be under way: it ends before the folder goes.
     await sync.flush();
     await Deno.remove(dir, { recursive: true });
@@ -258,5 +258,84 @@ Deno.test("node sync: hellos say whether the node relays and its TCP port, only 
     assert.equal("tcpPort" in hello, false);
   } finally {
     await off.cleanup();
+  }
+});
+
+Deno.test("node sync: closing says bye to the leader until it answers, then no hello follows", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    const closing = h.sync.close();
+    assert.deepEqual(h.sent, [[LEADER, { t: "bye", k: "K-me" }]]);
+    // A notice of a change while leaving: no hello (it would bring the node back online).
+    h.deliver({ t: "changed", v: 99 });
+    h.deliver({ t: "bye-ok" }, "10.3.0.3"); // not the leader: no answer
+    h.deliver({ t: "bye-ok" });
+    await closing;
+    assert.ok(h.sent.every(([, m]) => m.t === "bye"), JSON.stringify(h.sent));
+    assert.ok(h.sent.length <= 2, "answered before the third try");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a leader that does not answer the bye costs the stop its short wait, three tries", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    await h.sync.close();
+    assert.equal(h.sent.filter(([, m]) => m.t === "bye").length, 3);
+  } finally {
+    await h.cleanup();
+  }
+  // A sync that never started (a failed start) says nothing.
+  const never = await harness();
+  try {
+    await never.sync.close();
+    assert.deepEqual(never.sent, []);
+  } finally {
+    await never.cleanup();
+  }
+});
+
+Deno.test("node sync: a view from the leader without this node is its removal: said once, no more hellos, no bye", async () => {
+  const h = await harness();
+  try {
+    let removed = 0;
+    h.sync.onRemoved(() => removed++);
+    h.sync.start(null);
+    // From another member: not the leader's word.
+    for (const part of viewParts(view(5, [leader]))) h.deliver(part, "10.3.0.3");
+    assert.equal(removed, 0);
+    for (const part of viewParts(view(5, [leader]))) h.deliver(part);
+    assert.equal(removed, 1);
+    assert.equal(h.sync.removed, true);
+    for (const part of viewParts(view(6, [leader]))) h.deliver(part);
+    assert.equal(removed, 1, "said once");
+    const file = await h.saved();
+    assert.equal(file.name, "me", "the file keeps the name the view no longer has");
+    h.sent.length = 0;
+    h.sync.hello();
+    await h.sync.close();
+    assert.ok(!h.sent.some(([, m]) => m.t === "bye"), "a removed node says no bye");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: the bye goes once to every other member online, and to the leader until it answers", async () => {
+  const peer = member("peer", "10.3.0.4", { publicKey: "K-peer" });
+  const gone = { ...member("gone", "10.3.0.5", { publicKey: "K-gone" }), offline: true as const };
+  const h = await harness({ start: view(1, [leader, self, peer, gone]) });
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    await h.sync.close();
+    const to = h.sent.filter(([, m]) => m.t === "bye").map(([a]) => a);
+    assert.deepEqual(to, ["10.3.0.4", LEADER, LEADER, LEADER]);
+  } finally {
+    await h.cleanup();
   }
 });

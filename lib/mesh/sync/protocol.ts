@@ -71,6 +71,13 @@ export type ControlMessage =
   }
   | { t: "probe"; id: number }
   | { t: "ack"; id: number }
+  /**
+   * A node stopping on purpose tells the leader (`k`: its own key, which the leader checks
+   * against the sender's); the leader answers `bye-ok` once every member was told. Older
+   * leaders drop both, and the node goes after a short wait.
+   */
+  | { t: "bye"; k: string }
+  | { t: "bye-ok" }
   /** Relay setup (lib/relay/messages.ts): members ask relays for sessions, relays grant them. */
   | RelayMessage
   /** Service-leader leases (lib/services/lease/protocol.ts): members ask, the leader grants. */
@@ -217,6 +224,11 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
       return (typeof m.to === "string" || typeof m.from === "string") && Array.isArray(m.c)
         ? m as ControlMessage
         : null;
+    case "bye":
+      // A key is 44 characters of base64: anything longer is no key.
+      return typeof m.k === "string" && m.k.length <= 64 ? { t: "bye", k: m.k } : null;
+    case "bye-ok":
+      return { t: "bye-ok" };
     case "probe":
     case "ack":
       return Number.isInteger(m.id) ? m as ControlMessage : null;

@@ -110,3 +110,13 @@ Deno.test("malformed control messages are rejected", () => {
   assert.ok(parseMessage(enc.encode('{"t":"callme","to":"k","c":[{"k":"x"}]}')));
   assert.ok(parseMessage(enc.encode('{"t":"callme","from":"k","c":[]}')));
 });
+
+Deno.test("bye and bye-ok parse to their fields only; a bye without a key-sized k is dropped", () => {
+  const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+  const k = member(1).publicKey;
+  assert.deepEqual(parseMessage(enc({ t: "bye", k, extra: "x".repeat(100) })), { t: "bye", k });
+  assert.deepEqual(parseMessage(enc({ t: "bye-ok", junk: 1 })), { t: "bye-ok" });
+  assert.equal(parseMessage(enc({ t: "bye" })), null);
+  assert.equal(parseMessage(enc({ t: "bye", k: 7 })), null);
+  assert.equal(parseMessage(enc({ t: "bye", k: "k".repeat(65) })), null);
+});

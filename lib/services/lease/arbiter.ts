@@ -232,6 +232,22 @@ export class LeaseArbiter {
     else this.#release(from, msg.s, msg.tk);
   }
 
+  /**
+   * A member left on purpose (its bye): the leases it holds end now, and the next candidates
+   * get them, rather than when they run out; it is no candidate any more.
+   */
+  withdraw(key: string): void {
+    if (this.#closed) return;
+    const now = this.#deps.now();
+    for (const [s, lease] of this.#leases) {
+      lease.waiting.delete(key);
+      if (lease.holder !== key) continue;
+      this.stats.released++;
+      this.#end(s, lease, "left");
+      this.#promote(s, lease, now);
+    }
+  }
+
   /** Ends the leases whose time is up and grants free ones to waiting candidates. */
   tick(): void {
     if (this.#closed) return;

@@ -162,6 +162,31 @@ Deno.test("arbiter: a release (health failing) ends the lease at once and promot
   assert.equal(b.arbiter.holder("svc")!.holder, B);
 });
 
+Deno.test("arbiter: a member that left (its bye) loses every lease it holds at once, and its place in line", async () => {
+  const b = new Bench();
+  b.ask(A, "svc", 1);
+  b.ask(A, "db", 1);
+  await settle();
+  b.t = 1000;
+  b.ask(B, "svc", 2);
+  b.ask(C, "web", 1);
+  await settle();
+  assert.equal(b.arbiter.holder("web")!.holder, C);
+  b.ask(A, "web", 2);
+  b.take(null);
+  b.arbiter.withdraw(A);
+  await settle();
+  assert.equal(b.arbiter.holder("svc")!.holder, B, "the candidate waiting gets it");
+  assert.equal(b.arbiter.holder("db"), null, "no candidate: free");
+  assert.ok(b.sent.some((x) => x.to === null && x.msg.t === "lease" && x.msg.s === "db"));
+  assert.equal(b.arbiter.stats.released, 2);
+  // No longer in line for web: C's lease running out goes to nobody.
+  b.t = 60_000;
+  b.arbiter.tick();
+  await settle();
+  assert.equal(b.arbiter.holder("web"), null);
+});
+
 Deno.test("arbiter: non-members, members not offering the service and unhealthy ones are refused", async () => {
   const b = new Bench();
   b.ask(STRANGER, "svc", 1);

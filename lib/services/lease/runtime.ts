@@ -234,6 +234,11 @@ export class LeaseRuntime {
     return () => this.#listeners.delete(fn);
   }
 
+  /** On the mesh leader: a member left on purpose, the leases it held end now (arbiter.ts). */
+  memberLeft(publicKey: string): void {
+    this.#arbiter?.withdraw(publicKey);
+  }
+
   /** The view changed: a leader not in the previous one may now be known by name. */
   viewChanged(): void {
     for (
