@@ -578,10 +578,10 @@ ${MESH_VIEW_JS}
       var p = pos.get(m.name);
       var isSelf = m.publicKey === self.publicKey;
       var peer = byPeer.get(m.publicKey);
-      var h = isSelf ? "self" : peer ? health(peer) : "unknown";
+      var h = isSelf ? "self" : m.offline ? "down" : peer ? health(peer) : "unknown";
       var stale = !!(m.report && m.report.stale);
       var node = svg("g", { class: "node" + (isSelf ? " self" : " peer"), "data-node": m.name,
-        "data-health": h, "data-stale": String(stale), "data-selected": String(selected === m.name),
+        "data-health": h, "data-stale": String(stale), "data-offline": String(!!m.offline), "data-selected": String(selected === m.name),
         transform: "translate(" + p.x + "," + p.y + ")" });
       node.appendChild(svg("circle", { r: isSelf ? 32 : 26,
         fill: isSelf ? "var(--self)" : "var(--" + h + ")", stroke: "var(--panel)" }));
@@ -594,7 +594,7 @@ ${MESH_VIEW_JS}
       node.appendChild(svg("text", { "text-anchor": anchor, x: lx, y: ly, "font-weight": 650 },
         m.name + (m.leader ? " ★" : "")));
       node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
-        m.address + (stale ? " · stale" : "")));
+        m.address + (m.offline ? " · offline" : stale ? " · stale" : "")));
       node.appendChild(svg("title", {}, m.name + (isSelf ? " (this node)" : " (" + h + ")") +
         "\\n" + m.publicKey + "\\n" + (m.report ? "report " + ago(m.report.ageSeconds) +
           (stale ? " (stale)" : "") : "no report yet") + "\\nclick for its peers and services"));
@@ -618,7 +618,8 @@ ${MESH_VIEW_JS}
     panel.hidden = !m;
     if (!m) return;
     panel.setAttribute("data-node", m.name);
-    $("detail-name").textContent = m.name + " · " + m.address + (m.leader ? " · leader" : "");
+    $("detail-name").textContent = m.name + " · " + m.address + (m.leader ? " · leader" : "") +
+      (m.offline ? " · offline (stopped on purpose)" : "");
     var rep = $("detail-report");
     rep.setAttribute("data-stale", String(!!(m.report && m.report.stale)));
     rep.textContent = !m.report ? "no link report yet"

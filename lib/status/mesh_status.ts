@@ -2,7 +2,7 @@
  * The mesh view, on the leader: every member and every link between two members, merged from
  * the members' link reports (each side's view of a link), as `/status` serves it in `mesh` and
  * the dashboard draws it. A link is down when either side says so or when a side's report is
- * stale (its node stopped reporting); else degraded when either side says so; up when a side
+ * stale (its node stopped reporting) or either end stopped on purpose (offline); else degraded when either side says so; up when a side
  * says up; unknown when neither side has said anything yet.
  * @module
  */
@@ -17,6 +17,8 @@ export interface MeshMemberInput {
   address: string;
   /** Base64 public key. */
   publicKey: string;
+  /** It stopped on purpose (said bye); back at its next hello. */
+  offline?: true;
 }
 
 /** A member's link report as the mesh view reads it (the leader's link store has these). */
@@ -73,6 +75,8 @@ export interface MeshMemberStatus {
   publicKey: string;
   /** True for the mesh leader. */
   leader: boolean;
+  /** True when it stopped on purpose (said bye): its links are down on every side. */
+  offline: boolean;
   /** Its report: age in seconds and whether it is stale; null when it never reported. */
   report: { ageSeconds: number; stale: boolean } | null;
   /** Its peers as its report says, sorted by name. */
@@ -137,6 +141,7 @@ export function meshStatus(
       address: m.address,
       publicKey: m.publicKey,
       leader: m.publicKey === leader,
+      offline: m.offline === true,
       report: r ? { ageSeconds: Math.round(r.ageMs / 1000), stale: r.stale } : null,
       peers: !full ? [] : sorted.flatMap((p) => {
         const v = views.get(`${m.publicKey}|${p.publicKey}`);
@@ -155,7 +160,8 @@ export function meshStatus(
       out.links.push({
         a: a.name,
         b: b.name,
-        state: mergeLinkState(aView, bView),
+        // A member that said bye is gone now, whatever the last reports said.
+        state: a.offline || b.offline ? "down" : mergeLinkState(aView, bView),
         stale: aView?.stale === true || bView?.stale === true,
         aView,
         bView,

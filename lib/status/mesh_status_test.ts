@@ -118,3 +118,19 @@ Deno.test("mesh view: a mesh past the link cap lists its members and says how ma
   assert.deepEqual(mesh.links, []);
   assert.equal(mesh.linksOmitted, n * (n - 1) / 2);
 });
+
+Deno.test("mesh view: a member that said bye has its links down at once, whatever the reports say", () => {
+  const all = (from: number) => M.flatMap((_, to) => (to === from ? [] : [link(to, "up")]));
+  const members = M.map((m, i) => i === 2 ? { ...m, offline: true as const } : m);
+  const mesh = meshStatus(members, M.map((_, i) => report(i, all(i))), M[0].publicKey);
+  const state = Object.fromEntries(mesh.links.map((l) => [`${l.a}|${l.b}`, l.state]));
+  assert.deepEqual(state, {
+    "alpha|delta": "up",
+    "alpha|gamma": "down",
+    "alpha|vm": "up",
+    "delta|gamma": "down",
+    "delta|vm": "up",
+    "gamma|vm": "down",
+  });
+  assert.deepEqual(mesh.members.map((m) => m.offline), [false, false, true, false]);
+});

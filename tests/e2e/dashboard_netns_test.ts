@@ -34,6 +34,7 @@ const HOSTS = ["lead", "n1", "n2", "n3"];
 
 /** The DOM bits the in-page checks touch (this file is typed without the DOM lib). */
 interface Doc {
+  querySelector(selector: string): { getAttribute(n: string): string | null } | null;
   querySelectorAll(selector: string): {
     length: number;
     forEach(fn: (e: { getAttribute(n: string): string | null }) => void): void;
@@ -213,6 +214,32 @@ Deno.test({
         "down",
       );
       await page.screenshot({ path: `${shots}/3-node-killed.png`, fullPage: true });
+
+      // n2 stops on purpose (SIGTERM): it says bye, the leader marks it offline, and its links
+      // are red on the page at once, without waiting for its report to go stale.
+      const leaving = running.get("n2")!;
+      leaving.child.kill("SIGTERM");
+      assert.equal((await leaving.child.status).code, 0, leaving.output().slice(-2000));
+      await page.waitForFunction(
+        () => {
+          const doc = (globalThis as unknown as { document: Doc }).document;
+          const node = doc.querySelector('#graph .node[data-node="n2"]');
+          const links = doc.querySelectorAll('#graph .link[data-link*="n2"]');
+          let red = 0;
+          links.forEach((e) => {
+            if (e.getAttribute("data-state") === "down") red++;
+          });
+          return node?.getAttribute("data-offline") === "true" && links.length === 3 && red === 3;
+        },
+        undefined,
+        { timeout: GUARD_MS, polling: 500 },
+      );
+      assert.equal(
+        (await drawn()).find((l) => l.link === "lead|n1")?.state,
+        "up",
+        "the others' link stays up",
+      );
+      await page.screenshot({ path: `${shots}/4-node-left.png`, fullPage: true });
       assert.deepEqual(problems, [], "no console errors");
       await page.close();
       console.log(`dashboard netns screenshots: ${shots}`);
