@@ -34,7 +34,9 @@ const HOSTS = ["lead", "n1", "n2", "n3"];
 
 /** The DOM bits the in-page checks touch (this file is typed without the DOM lib). */
 interface Doc {
-  querySelector(selector: string): { getAttribute(n: string): string | null } | null;
+  querySelector(
+    selector: string,
+  ): { getAttribute(n: string): string | null; textContent: string | null } | null;
   querySelectorAll(selector: string): {
     length: number;
     forEach(fn: (e: { getAttribute(n: string): string | null }) => void): void;
@@ -143,10 +145,17 @@ Deno.test({
         (els) => els.map((e) => e.getAttribute("data-node")),
       );
       assert.deepEqual(nodes, ["lead", "n1", "n2", "n3"], "this node first, then the others");
-      // The joiners' links have RTTs on them, measured by the joiners.
-      assert.match(
-        (await page.textContent('#graph .link[data-link="n2|n3"] text.linkinfo'))!,
-        /\d ms/,
+      // The joiners' links have RTTs on them, measured by the joiners (a link can be up, from
+      // its handshake, before its first probe has come back).
+      await page.waitForFunction(
+        () =>
+          /\d ms/.test(
+            (globalThis as unknown as { document: Doc }).document.querySelector(
+              '#graph .link[data-link="n2|n3"] text.linkinfo',
+            )?.textContent ?? "",
+          ),
+        undefined,
+        { timeout: GUARD_MS, polling: 500 },
       );
       // The same view from the HTTP API, with both sides' views of every link.
       const api = JSON.parse(
