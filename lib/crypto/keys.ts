@@ -67,7 +67,7 @@ export function generatePresharedKey(): Uint8Array {
  * import { generateKeyPair, publicKeyOf } from "@weft/weft";
  * import { encodeKey, parseKey } from "@weft/weft/crypto";
  * const { privateKey, publicKey } = generateKeyPair();
- * console.log(encodeKey(publicKeyOf(parseKey(privateKey))) === publicKey); // prints: true
+ * console.log(encodeKey(publicKeyOf(parseKey(privateKey, "key"))) === publicKey); // prints: true
  * ```
  */
 export function generateKeyPair(): { privateKey: string; publicKey: string } {

@@ -8,7 +8,7 @@
  *
  * const privateKey = generatePrivateKey(); // 32 bytes
  * const publicKey = encodeKey(publicKeyOf(privateKey)); // base64, as `wg pubkey` prints it
- * console.log(publicKey.length, parseKey(publicKey).length); // prints: 44 32
+ * console.log(publicKey.length, parseKey(publicKey, "key").length); // prints: 44 32
  * ```
  * @module
  */
