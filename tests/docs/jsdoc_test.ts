@@ -47,6 +47,25 @@ if (!unshareOk) {
   );
 }
 
+Deno.test({
+  name: "jsdoc: a program that throws, prints other lines, or does not end fails",
+  ignore: !unshareOk,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await runProgram("ok", 'console.log("a"); // prints: a');
+    await assert.rejects(
+      runProgram("throws", 'console.log("a"); // prints: a\nthrow new Error("boom");'),
+      /throws: exit code 1[^]*boom/,
+    );
+    await assert.rejects(runProgram("other", 'console.log("b"); // prints: a'), /it printed:\nb\n/);
+    await assert.rejects(
+      runProgram("hangs", "setInterval(() => {}, 1000); // prints: nothing", 3000),
+      /hangs: did not end within 3000 ms/,
+    );
+  },
+});
+
 for (const b of examples.filter((b) => exampleMark(b)?.run === true)) {
   Deno.test({
     name: `jsdoc: the example at ${b.file}:${b.line} runs, ends and prints what it says`,

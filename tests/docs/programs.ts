@@ -88,10 +88,14 @@ export function tail(text: string, n: number): string {
 
 /**
  * Runs `body` as a complete program (see the module doc) and throws, naming `where` and showing
- * its output, if it fails, does not end within {@link PROGRAM_TIMEOUT_MS}, or prints other lines
- * than its `// prints:` comments say. Needs {@link canUnshare}.
+ * its output, if it fails, does not end within `timeoutMs` (every process it started is then
+ * killed), or prints other lines than its `// prints:` comments say. Needs {@link canUnshare}.
  */
-export async function runProgram(where: string, body: string): Promise<void> {
+export async function runProgram(
+  where: string,
+  body: string,
+  timeoutMs: number = PROGRAM_TIMEOUT_MS,
+): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "weft-docs-run-" });
   const work = `${tmp}/work`;
   await Deno.mkdir(work);
@@ -127,14 +131,14 @@ export async function runProgram(where: string, body: string): Promise<void> {
       // Gone already.
     }
   };
-  const timer = setTimeout(killAll, PROGRAM_TIMEOUT_MS);
+  const timer = setTimeout(killAll, timeoutMs);
   try {
     const res = await child.output();
     const dec = new TextDecoder();
     const stdout = dec.decode(res.stdout), stderr = dec.decode(res.stderr);
     if (res.signal === "SIGKILL") {
       throw new Error(
-        `${where}: did not end within ${PROGRAM_TIMEOUT_MS} ms (a program closes what it ` +
+        `${where}: did not end within ${timeoutMs} ms (a program closes what it ` +
           `starts); stdout:\n${stdout}\nstderr (last lines):\n${tail(stderr, 30)}`,
       );
     }
