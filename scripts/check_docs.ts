@@ -4,9 +4,11 @@
  * problem: an export without JSDoc, a public type that refers to one no entry exports, a missing
  * explicit return type. Then checks the examples: every TypeScript block of the Markdown docs
  * (README.md, CONTRIBUTING.md, docs/*.md) is marked `ts run` (a complete program, which
- * tests/docs/docs_test.ts runs) or `ts check: <reason>` (why it cannot run there), and those
- * blocks and the JSDoc examples of the entries type-check (`deno check --doc-only`, where
- * `@weft/weft` is this package), so an example cannot fall behind the API. Run by
+ * tests/docs/docs_test.ts runs) or `ts check: <reason>` (why it cannot run there), and so is
+ * every JSDoc example JSR shows (of the entries' module docs and of every symbol they export,
+ * wherever it is defined; tests/docs/jsdoc_test.ts runs them); those blocks and examples
+ * type-check (`deno check --doc-only`, where `@weft/weft` is this package), so an example cannot
+ * fall behind the API. Run by
  * `deno task check` and by its own test; the docs test reads the blocks with it.
  *
  * @example
@@ -201,7 +203,7 @@ export async function jsdocExamples(root: string, entries: readonly string[]): P
           if (near === 0) break;
         }
       }
-      const block = { ...b, line: at + 1 };
+      const block = { ...b, line: at >= 0 ? at + 1 : near };
       blocks.set(`${file}:${block.line}:${b.body}`, block);
     }
   }

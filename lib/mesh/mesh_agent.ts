@@ -116,9 +116,7 @@ function meshServicesStatus(c: MeshComposition): Pick<NodeStatus, "services"> {
   return { services: servicesStatus(c.services.list(), c.leases.leaders()) };
 }
 
-/** A running mesh agent. See the module docs.
- * The example of `@weft/weft/mesh` starts a leader and a node.
- */
+/** A running mesh agent; the example of `@weft/weft/mesh` starts a leader and a node. */
 export class MeshAgent<R extends MeshRole = MeshRole> {
   /** The agent (device, drivers, userspace API). */
   readonly agent: ControlledAgent;

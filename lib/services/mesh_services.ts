@@ -314,10 +314,14 @@ export class MeshServices {
    *   lanDiscovery: false,
    *   services: [{ name: "scheduler", port: 8080, protocol: "tcp" }], // an instance: it may lead
    * });
+   * // The arbiter grants the lease a moment after the start: wait for the change.
    * const led = new Promise<void>((resolve) => {
    *   const stop = mesh.services.onServiceLeader(({ name, leader }) => {
    *     console.log(name, leader ? `led by ${leader.member}` : "has no leader");
-   *     if (leader) (stop(), resolve());
+   *     if (leader) {
+   *       stop();
+   *       resolve();
+   *     }
    *   });
    * });
    * await led; // prints: scheduler led by hq
