@@ -29,7 +29,7 @@ import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
  *   addresses: ["10.9.0.1/24"],
  *   listenPort: 52001,
  * });
- * const server = serveControl(agent, { listen: "127.0.0.1:51880", token: crypto.randomUUID() });
+ * const server = serveControl(agent, { listen: "127.0.0.1:0", token: crypto.randomUUID() });
  * try {
  *   await new ControlClient(server.address, "not-the-token").ping("10.9.0.1");
  * } catch (e) {

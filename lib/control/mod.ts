@@ -18,10 +18,10 @@
  *   lanDiscovery: false, // no announcements on the LAN
  * });
  * mesh.services.provide("greeter", { hello: (who) => `hello ${who}` });
- * // What `weft --leader` serves; the other `weft` commands are clients of it. The token is
- * // what the agent writes to control.token in its state directory.
+ * // What `weft --leader` serves on 127.0.0.1:51880 (here a free port) for the other `weft`
+ * // commands; the token is what the agent writes to control.token in its state directory.
  * const token = crypto.randomUUID();
- * const server = serveControl(mesh.agent, { listen: "127.0.0.1:51880", token, mesh });
+ * const server = serveControl(mesh.agent, { listen: "127.0.0.1:0", token, mesh });
  * const client = new ControlClient(server.address, token);
  * const { node } = await client.status();
  * console.log(node.name, node.addresses); // prints: hq [ "10.200.0.1/16" ]

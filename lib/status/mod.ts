@@ -14,7 +14,7 @@
  *   listenPort: 52001,
  *   mode: "userspace",
  * });
- * const server = serveControl(agent, { listen: "127.0.0.1:51880" }); // what `weft status` asks
+ * const server = serveControl(agent, { listen: "127.0.0.1:0" }); // what `weft status` asks
  * const table = formatStatusTable(await new ControlClient(server.address).status());
  * console.log(table.split("\n").filter((l) => /^(addresses|listening) /.test(l)).join("\n"));
  * // prints: addresses  10.9.0.1/24
