@@ -4,8 +4,10 @@
  * to a fresh directory whose deno.json maps `@weft/weft` and its sub-paths to this checkout (as
  * `deno add jsr:@weft/weft` does in a reader's project), run with `deno run -A` in a network
  * namespace of its own (only loopback: it may use fixed ports, and nothing it starts can reach
- * beyond 127.0.0.0/8 or clash with another test), and must end by itself, succeed, and print
- * exactly the lines its `// prints: <line>` comments give (`...` stands for any text).
+ * beyond 127.0.0.0/8 or clash with another test), with HOME, XDG_STATE_HOME and TMPDIR inside
+ * that directory (removed afterwards, with whatever the program left there). It must end by
+ * itself, succeed, and print exactly the lines its `// prints: <line>` comments give (`...`
+ * stands for any text).
  * @module
  */
 const ROOT = new URL("../../", import.meta.url);
@@ -100,6 +102,7 @@ export async function runProgram(
   const work = `${tmp}/work`;
   await Deno.mkdir(work);
   await Deno.mkdir(`${tmp}/home`);
+  await Deno.mkdir(`${tmp}/tmp`);
   await Deno.writeTextFile(`${work}/deno.json`, JSON.stringify({ imports: packageImports() }));
   await Deno.writeTextFile(`${work}/main.ts`, body + "\n");
   const child = new Deno.Command("setsid", {
@@ -115,6 +118,7 @@ export async function runProgram(
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: `${tmp}/home`,
       XDG_STATE_HOME: `${tmp}/state`,
+      TMPDIR: `${tmp}/tmp`, // Deno.makeTempDir's directories are removed with the rest
       DENO_DIR: await denoDir(),
       NO_COLOR: "1",
       LANG: "C.UTF-8",
