@@ -8,21 +8,30 @@
  * `/uapi` and `/demo`.
  *
  * @example Two agents in one program, talking over loopback in userspace mode
- * ```ts
+ * ```ts run
  * import { Agent, generateKeyPair } from "@weft/weft";
  *
  * const a = generateKeyPair(), b = generateKeyPair();
  * const agentA = await Agent.start({
- *   privateKey: a.privateKey, addresses: ["10.9.0.1/24"], listenPort: 52001,
+ *   privateKey: a.privateKey, addresses: ["10.9.0.1/24"], listenPort: 52001, mode: "userspace",
  *   peers: [{ publicKey: b.publicKey, endpoint: "127.0.0.1:52002", allowedIps: ["10.9.0.2/32"] }],
  * });
  * const agentB = await Agent.start({
- *   privateKey: b.privateKey, addresses: ["10.9.0.2/24"], listenPort: 52002,
+ *   privateKey: b.privateKey, addresses: ["10.9.0.2/24"], listenPort: 52002, mode: "userspace",
  *   peers: [{ publicKey: a.publicKey, endpoint: "127.0.0.1:52001", allowedIps: ["10.9.0.1/32"] }],
  * });
- * agentB.listen(7000, (d) => console.log("got", new TextDecoder().decode(d.data)));
- * console.log(await agentA.ping("10.9.0.2"));
+ * const received = new Promise<string>((resolve) => {
+ *   const port = agentB.listen(7000, (d) => {
+ *     port.close();
+ *     resolve(`${d.address} ${new TextDecoder().decode(d.data)}`);
+ *   });
+ * });
+ * const { rtts } = await agentA.ping("10.9.0.2", { timeoutMs: 5000 }); // the first one handshakes
+ * console.log(rtts[0] !== null); // prints: true
  * agentA.send("10.9.0.2", 7000, new TextEncoder().encode("hello"));
+ * console.log(await received); // prints: 10.9.0.1 hello
+ * await agentA.close();
+ * await agentB.close();
  * ```
  * @module
  */

@@ -4,14 +4,22 @@
  * stack, a Linux TUN), with the interfaces they implement.
  *
  * @example Two transports on an in-memory network
- * ```ts
+ * ```ts run
  * import { MemoryNetwork } from "@weft/weft/drivers";
  *
  * const net = new MemoryNetwork();
  * const a = net.bind("192.0.2.1", 51820), b = net.bind("192.0.2.2", 51820);
- * b.start({ datagram: (data, from) => console.log(from.address, data.length), flush() {} });
+ * const received = new Promise<void>((resolve) => {
+ *   b.start({
+ *     datagram: (data, from) => console.log(from.address, from.port, data.length),
+ *     flush: resolve, // the end of a batch
+ *   });
+ * });
  * a.send(new Uint8Array([1, 2, 3]), b.self);
  * a.flush();
+ * await received; // prints: 192.0.2.1 51820 3
+ * await a.close();
+ * await b.close();
  * ```
  * @module
  */

@@ -4,9 +4,11 @@
  * problem: an export without JSDoc, a public type that refers to one no entry exports, a missing
  * explicit return type. Then checks the examples: every TypeScript block of the Markdown docs
  * (README.md, CONTRIBUTING.md, docs/*.md) is marked `ts run` (a complete program, which
- * tests/docs/docs_test.ts runs) or `ts check: <reason>` (why it cannot run there), and those
- * blocks and the JSDoc examples of the entries type-check (`deno check --doc-only`, where
- * `@weft/weft` is this package), so an example cannot fall behind the API. Run by
+ * tests/docs/docs_test.ts runs) or `ts check: <reason>` (why it cannot run there), and so is
+ * every JSDoc example JSR shows (of the entries' module docs and of every symbol they export,
+ * wherever it is defined; tests/docs/jsdoc_test.ts runs them); those blocks and examples
+ * type-check (`deno check --doc-only`, where `@weft/weft` is this package), so an example cannot
+ * fall behind the API. Run by
  * `deno task check` and by its own test; the docs test reads the blocks with it.
  *
  * @example
@@ -132,6 +134,82 @@ export function exampleMark(b: Block): ExampleMark | null | undefined {
   return m === null ? null : { run: false, reason: m[1] };
 }
 
+/** A JSDoc comment as `deno doc --json` gives it: its `@example` tags among its tags. */
+interface JsDocJson {
+  tags?: { kind: string; doc?: string }[];
+}
+
+/**
+ * The code blocks of the JSDoc examples JSR shows for `entries` (paths relative to `root`, as
+ * deno.json exports them): the examples of their module docs and of every symbol they export,
+ * wherever it is defined, each once. A block's `file` is the file that holds it (relative to
+ * `root`) and `line` the line of its opening fence there.
+ */
+export async function jsdocExamples(root: string, entries: readonly string[]): Promise<Block[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", ...entries],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`deno doc --json failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+  const doc = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    nodes: Record<string, { module_doc?: JsDocJson }>;
+  };
+  // Each example, with the file that holds it and the line it is near (0: the module's doc).
+  const found: { url: string; near: number; text: string }[] = [];
+  const examples = (d: JsDocJson | undefined) =>
+    (d?.tags ?? []).filter((t) => t.kind === "example").map((t) => t.doc ?? "");
+  for (const [url, node] of Object.entries(doc.nodes)) {
+    for (const text of examples(node.module_doc)) found.push({ url, near: 0, text });
+  }
+  // Symbols, their members and their declarations: every object with a jsDoc and a location.
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (v === null || typeof v !== "object") return;
+    const o = v as { jsDoc?: JsDocJson; location?: { filename: string; line: number } };
+    if (o.location !== undefined) {
+      for (const text of examples(o.jsDoc)) {
+        found.push({ url: o.location.filename, near: o.location.line, text });
+      }
+    }
+    for (const [k, child] of Object.entries(o)) if (k !== "jsDoc") walk(child);
+  };
+  walk(Object.values(doc.nodes).map((n) => (n as { symbols?: unknown }).symbols));
+  const base = new URL(`file://${root.replace(/\/?$/, "/")}`).href;
+  const blocks = new Map<string, Block>();
+  const sources = new Map<string, string[]>();
+  for (const { url, near, text } of found) {
+    if (!url.startsWith(base)) continue;
+    const file = url.slice(base.length);
+    let lines = sources.get(file);
+    if (lines === undefined) {
+      // The comment's lines as deno doc gives them: without the leading ` * `.
+      lines = Deno.readTextFileSync(`${root}/${file}`).split("\n")
+        .map((l) => l.replace(/^\s*\*( |$)/, ""));
+      sources.set(file, lines);
+    }
+    for (const b of fencedBlocks(file, text)) {
+      const want = [text.split("\n")[b.line - 1], ...b.body.split("\n")];
+      // The block's place in the file: the last match above the symbol (the first, for a module).
+      let at = -1;
+      for (let i = 0; i < lines.length; i++) {
+        if (near > 0 && i + 1 > near) break;
+        if (want.every((w, j) => lines[i + j]?.trimEnd() === w.trimEnd())) {
+          at = i;
+          if (near === 0) break;
+        }
+      }
+      const block = { ...b, line: at >= 0 ? at + 1 : near };
+      blocks.set(`${file}:${block.line}:${b.body}`, block);
+    }
+  }
+  return [...blocks.values()].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+}
+
 /** The program blocks of the docs at `root` that are neither `ts run` nor `ts check: <reason>`. */
 export function unmarkedExamples(root: string): string[] {
   return docFiles(root).flatMap((f) =>
@@ -139,6 +217,15 @@ export function unmarkedExamples(root: string): string[] {
       .filter((b) => exampleMark(b) === null)
       .map((b) => `${b.file}:${b.line}: \`\`\`${b.lang} ${b.info}`.trimEnd())
   );
+}
+
+/**
+ * The program blocks among JSDoc `examples` that are neither `ts run` nor `ts check: <reason>`
+ * (a block without a language counts as a program: deno takes it for one).
+ */
+export function unmarkedJsdocExamples(examples: readonly Block[]): string[] {
+  return examples.filter((b) => b.lang === "" || exampleMark(b) === null)
+    .map((b) => `${b.file}:${b.line}: \`\`\`${b.lang} ${b.info}`.trimEnd());
 }
 
 if (import.meta.main) {
@@ -159,15 +246,27 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
+  const examples = await jsdocExamples(root, entries);
+  const unmarkedJsdoc = unmarkedJsdocExamples(examples);
+  if (unmarkedJsdoc.length > 0) {
+    console.error(unmarkedJsdoc.join("\n"));
+    console.error(
+      "docs: JSDoc examples must be `ts run` (a complete program, which tests/docs/jsdoc_test.ts " +
+        "runs) or `ts check: <why it cannot run>`",
+    );
+    Deno.exit(1);
+  }
   const docs = docFiles(root);
-  const failed = await checkExamples(root, [...entries, ...docs]);
+  // Each entry, and each file that holds an example of a symbol an entry exports.
+  const sources = [...new Set([...entries, ...examples.map((b) => `./${b.file}`)])];
+  const failed = await checkExamples(root, [...sources, ...docs]);
   if (failed !== null) {
     console.error(failed);
     console.error("docs: the examples (JSDoc of the exported entries, Markdown blocks) fail");
     Deno.exit(1);
   }
   console.error(
-    `docs: the ${entries.length} exported entries pass deno doc --lint; their examples and the ` +
-      `program blocks of the ${docs.length} Markdown files type-check`,
+    `docs: the ${entries.length} exported entries pass deno doc --lint; their ${examples.length} ` +
+      `JSDoc examples and the program blocks of the ${docs.length} Markdown files type-check`,
   );
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { exportPaths, lintDocs } from "./check_docs.ts";
+import { exportPaths, jsdocExamples, lintDocs, unmarkedJsdocExamples } from "./check_docs.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -31,4 +31,39 @@ Deno.test("docs: every entry the package exports passes deno doc --lint", async 
   assert.ok(entries.includes("./mod.ts") && entries.length > 5, entries.join(" "));
   const { problems, report } = await lintDocs(root, entries);
   assert.equal(problems, 0, report);
+});
+
+Deno.test("docs: the JSDoc examples of an entry and of what it re-exports are found, each once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/deno.json`,
+      JSON.stringify({ exports: { ".": "./mod.ts", "./b": "./b.ts" } }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/mod.ts`,
+      "/**\n * A module.\n *\n * @example Title\n * ```ts run\n * console.log(1); // prints: 1\n" +
+        ' * ```\n * @module\n */\nexport { f } from "./a.ts";\n',
+    );
+    await Deno.writeTextFile(
+      `${dir}/a.ts`,
+      "/** Internal. */\nexport const x = 1;\n\n/**\n * F.\n *\n * @example\n * ```ts\n" +
+        " * f();\n * ```\n */\nexport function f(): void {}\n",
+    );
+    await Deno.writeTextFile(`${dir}/b.ts`, '/** B. @module */\nexport { f } from "./a.ts";\n');
+    const found = await jsdocExamples(dir, await exportPaths(dir));
+    assert.deepEqual(
+      found.map((b) => [b.file, b.line, b.lang, b.info, b.body]),
+      [["a.ts", 8, "ts", "", "f();"], [
+        "mod.ts",
+        5,
+        "ts",
+        "run",
+        "console.log(1); // prints: 1",
+      ]],
+    );
+    assert.deepEqual(unmarkedJsdocExamples(found), ["a.ts:8: ```ts"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -257,21 +257,7 @@ interface Built {
   logger: Logger;
 }
 
-/** A running agent. See the module docs.
- *
- * @example
- * ```ts
- * import { Agent, generateKeyPair } from "@weft/weft";
- * const a = generateKeyPair();
- * const agent = await Agent.start({
- *   privateKey: a.privateKey,
- *   addresses: ["10.9.0.1/24"],
- *   listenPort: 0,
- * });
- * console.log(agent.status().node.listenPort);
- * await agent.close();
- * ```
- */
+/** A running agent: see the examples of `@weft/weft` (two agents) and `@weft/weft/agent`. */
 export class Agent {
   /** The WireGuard device. */
   readonly device: Device;

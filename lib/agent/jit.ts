@@ -33,11 +33,13 @@ export const JIT_V8_FLAGS: readonly string[] = [
  * The flags as one `deno run`/`deno compile` argument.
  *
  * @example
- * ```ts
- * import { JIT_V8_FLAGS_ARG } from "./jit.ts";
- * const cmd = new Deno.Command(Deno.execPath(), {
- *   args: ["run", "-A", "--unstable-net", JIT_V8_FLAGS_ARG, "my_mesh.ts"],
- * });
+ * ```ts run
+ * import { JIT_V8_FLAGS_ARG } from "@weft/weft/agent";
+ * // As `deno run -A <flags> my_mesh.ts` would start a program that embeds weft.
+ * const { stdout } = await new Deno.Command(Deno.execPath(), {
+ *   args: ["eval", JIT_V8_FLAGS_ARG, "console.log('started')"],
+ * }).output();
+ * console.log(new TextDecoder().decode(stdout).trim()); // prints: started
  * ```
  */
 export const JIT_V8_FLAGS_ARG = `--v8-flags=${JIT_V8_FLAGS.join(",")}`;

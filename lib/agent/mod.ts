@@ -2,14 +2,17 @@
  * The agent: one WireGuard-compatible interface (a device, its transports, the userspace stack or
  * a TUN) run from options or from a wg-quick file, with wg-quick's hooks and weft's V8 flags.
  *
- * @example An agent in userspace mode, listening on a UDP port of the overlay
- * ```ts
+ * @example An agent in userspace mode, and what it says about itself
+ * ```ts run
  * import { Agent } from "@weft/weft/agent";
  * import { generateKeyPair } from "@weft/weft/crypto";
  *
  * const { privateKey } = generateKeyPair();
- * const agent = await Agent.start({ privateKey, addresses: ["10.9.0.1/24"], listenPort: 0 });
- * agent.listen(7000, (d) => console.log(d.address, new TextDecoder().decode(d.data)));
+ * // Userspace mode (the default): no TUN and no root; the overlay lives in this process.
+ * const agent = await Agent.start({ privateKey, addresses: ["10.9.0.1/24"], listenPort: 52001 });
+ * const { node, peers } = agent.status(); // the document `weft status` shows
+ * console.log(node.mode, node.addresses, node.listenPort, peers.length);
+ * // prints: userspace [ "10.9.0.1/24" ] 52001 0
  * await agent.close();
  * ```
  * @module

@@ -89,11 +89,18 @@ const DEFAULT_ROUTE = /\/0$/;
  * `auto`, whose policy routing weft does not do.
  *
  * @example
- * ```ts
+ * ```ts run
  * import { checkWgQuickSupport } from "@weft/weft/agent";
- * import { parseWgQuick } from "@weft/weft/config";
- * const cfg = parseWgQuick(await Deno.readTextFile("wg0.conf"), { file: "wg0.conf" });
- * checkWgQuickSupport(cfg, { mode: "userspace", file: "wg0.conf" }); // throws if DNS is set
+ * import { ConfigError, parseWgQuick } from "@weft/weft/config";
+ * import { generateKeyPair } from "@weft/weft";
+ * const text = `[Interface]\nPrivateKey = ${generateKeyPair().privateKey}\n` +
+ *   "Address = 10.9.0.1/24\nDNS = 10.9.0.53\n";
+ * const cfg = parseWgQuick(text, { file: "wg0.conf" });
+ * try {
+ *   checkWgQuickSupport(cfg, { mode: "userspace", file: "wg0.conf" });
+ * } catch (e) {
+ *   if (e instanceof ConfigError) console.log(e.message); // prints: wg0.conf: ...DNS...
+ * }
  * ```
  */
 export function checkWgQuickSupport(cfg: WgQuickConfig, ctx: WgQuickRunContext): void {

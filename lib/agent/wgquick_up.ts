@@ -75,12 +75,22 @@ export function runningWgQuickConfig(
  * An interface brought up from a wg-quick file; {@linkcode WgQuickUp.down} takes it down.
  *
  * @example
- * ```ts
+ * ```ts run
+ * import { generateKeyPair } from "@weft/weft";
  * import { WgQuickUp } from "@weft/weft/agent";
  * import { loadWgQuickFile } from "@weft/weft/config";
- * const config = await loadWgQuickFile("/etc/wireguard/wg0.conf");
- * const up = await WgQuickUp.start({ config, interfaceName: "wg0", file: "/etc/wireguard/wg0.conf" });
- * console.log(up.agent.status().node.listenPort);
+ * const file = `${await Deno.makeTempDir()}/wg0.conf`; // usually /etc/wireguard/wg0.conf
+ * const peer = generateKeyPair().publicKey;
+ * await Deno.writeTextFile(
+ *   file,
+ *   `[Interface]\nPrivateKey = ${generateKeyPair().privateKey}\nAddress = 10.9.0.1/24\n` +
+ *     `ListenPort = 52001\n\n[Peer]\nPublicKey = ${peer}\nAllowedIPs = 10.9.0.2/32\n`,
+ * );
+ * const config = await loadWgQuickFile(file);
+ * // `weft up wg0.conf --userspace`; the default mode, `tun`, makes a kernel interface (root).
+ * const up = await WgQuickUp.start({ config, interfaceName: "wg0", file, mode: "userspace" });
+ * const { node, peers } = up.agent.status();
+ * console.log(node.listenPort, peers[0].allowedIps); // prints: 52001 [ "10.9.0.2/32" ]
  * await up.down();
  * ```
  */

@@ -4,11 +4,13 @@
  * loaders use.
  *
  * @example The configuration `weft --leader` would run with
- * ```ts
+ * ```ts run
  * import { loadAgentConfig } from "@weft/weft/config";
  *
  * const config = await loadAgentConfig({ flags: { leader: true, listenPort: 51820 } });
- * console.log(config.listenPort, config.stateDir, config.origin.listenPort.source);
+ * // Each value, and where it came from: a flag, the environment, the file or the default.
+ * console.log(config.listenPort, config.origin.listenPort.source); // prints: 51820 flag
+ * console.log(config.origin.stateDir.source); // prints: default
  * ```
  * @module
  */

@@ -36,14 +36,24 @@ function utf8Length(s: string): number {
  * The agent answered a request with an error status; 4xx means the request was refused (bad
  * input, wrong token), 5xx that the agent failed.
  *
- * @example
- * ```ts
- * import { AgentAnswerError, ControlClient } from "@weft/weft/control";
+ * @example A request with the wrong token
+ * ```ts run
+ * import { Agent, generateKeyPair } from "@weft/weft";
+ * import { AgentAnswerError, ControlClient, serveControl } from "@weft/weft/control";
+ * const agent = await Agent.start({
+ *   privateKey: generateKeyPair().privateKey,
+ *   addresses: ["10.9.0.1/24"],
+ *   listenPort: 52001,
+ * });
+ * const server = serveControl(agent, { listen: "127.0.0.1:0", token: crypto.randomUUID() });
  * try {
- *   await new ControlClient("127.0.0.1:51880", "token").status();
+ *   await new ControlClient(server.address, "not-the-token").ping("10.9.0.1");
  * } catch (e) {
- *   if (e instanceof AgentAnswerError && e.status < 500) console.error("refused:", e.message);
+ *   if (e instanceof AgentAnswerError && e.status < 500) console.log("refused:", e.message);
+ *   // prints: refused: agent answered 401: missing or wrong bearer token
  * }
+ * await server.close();
+ * await agent.close();
  * ```
  */
 export class AgentAnswerError extends Error {
@@ -63,16 +73,7 @@ export interface ReceivedDatagram {
   data: Uint8Array;
 }
 
-/** Talks to the agent at `address` (`host:port`).
- *
- * @example
- * ```ts
- * import { ControlClient } from "@weft/weft/control";
- * const client = new ControlClient("127.0.0.1:51880");
- * const { node, peers } = await client.status();
- * console.log(node.publicKey, peers.length);
- * ```
- */
+/** Talks to the agent at `address` (`host:port`); the example of `@weft/weft/control` uses one. */
 export class ControlClient {
   readonly #base: string;
   readonly #token?: string;

@@ -73,9 +73,11 @@ export function generatePresharedKey(): Uint8Array {
 /** A fresh key pair, base64 encoded as `wg genkey` / `wg pubkey` print them.
  *
  * @example
- * ```ts
- * import { generateKeyPair } from "@weft/weft";
+ * ```ts run
+ * import { generateKeyPair, publicKeyOf } from "@weft/weft";
+ * import { encodeKey, parseKey } from "@weft/weft/crypto";
  * const { privateKey, publicKey } = generateKeyPair();
+ * console.log(encodeKey(publicKeyOf(parseKey(privateKey, "key"))) === publicKey); // prints: true
  * ```
  */
 export function generateKeyPair(): { privateKey: string; publicKey: string } {

@@ -3,11 +3,12 @@
  * ChaCha20-Poly1305 implementations) a device can run on.
  *
  * @example A key pair, as `wg genkey | wg pubkey` would make
- * ```ts
- * import { encodeKey, generatePrivateKey, publicKeyOf } from "@weft/weft/crypto";
+ * ```ts run
+ * import { encodeKey, generatePrivateKey, parseKey, publicKeyOf } from "@weft/weft/crypto";
  *
- * const privateKey = generatePrivateKey();
- * console.log(encodeKey(privateKey), encodeKey(publicKeyOf(privateKey)));
+ * const privateKey = generatePrivateKey(); // 32 bytes
+ * const publicKey = encodeKey(publicKeyOf(privateKey)); // base64, as `wg pubkey` prints it
+ * console.log(publicKey.length, parseKey(publicKey, "key").length); // prints: 44 32
  * ```
  * @module
  */

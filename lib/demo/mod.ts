@@ -2,13 +2,23 @@
  * `weft demo`: a local mesh of agents on loopback, in userspace mode, that needs no root and no
  * configuration.
  *
- * @example Three agents: print their status and pings, then stop
- * ```ts
+ * @example Three agents: start them, ask one for its status, then stop
+ * ```ts run
  * import { runDemo } from "@weft/weft/demo";
  * import { createLogger } from "@weft/weft";
+ * import { ControlClient } from "@weft/weft/control";
  *
- * const demo = await runDemo({ nodes: 3, basePort: 52820, logger: createLogger({ level: "warn" }) });
- * await demo.stop();
+ * const shown: string[] = []; // what `weft demo` prints (default: to stdout)
+ * const demo = await runDemo({
+ *   nodes: 3,
+ *   basePort: 52820,
+ *   logger: createLogger({ level: "warn" }),
+ *   print: (line) => shown.push(line),
+ * });
+ * console.log(demo.statusAddresses.length); // prints: 3
+ * const { peers } = await new ControlClient(demo.statusAddresses[0]).status();
+ * console.log(peers.length); // prints: 2
+ * await demo.stop(); // the agents stop, and their folder is removed
  * ```
  * @module
  */

@@ -3,23 +3,37 @@
  * and packet device (the interfaces the drivers implement), with the protocol's timers and a
  * clock.
  *
- * @example A device with one peer, over an in-memory network and the userspace stack
- * ```ts
+ * @example Two devices, each the other's peer, over an in-memory network and the userspace stack
+ * ```ts run
  * import { Device } from "@weft/weft/device";
  * import { MemoryNetwork, UserspaceStack } from "@weft/weft/drivers";
  * import { generateKeyPair, selectSuite } from "@weft/weft/crypto";
  *
- * const me = generateKeyPair(), peer = generateKeyPair();
- * const device = new Device({
- *   privateKey: me.privateKey,
+ * const net = new MemoryNetwork(); // an underlay in this process: no sockets, no TUN
+ * const a = generateKeyPair(), b = generateKeyPair();
+ * const stackA = new UserspaceStack({ ipv4: "10.9.0.1" });
+ * const deviceA = new Device({
+ *   privateKey: a.privateKey,
  *   suite: selectSuite(),
- *   transport: new MemoryNetwork().bind("192.0.2.1", 51820),
- *   packets: new UserspaceStack({ ipv4: "10.9.0.1" }),
+ *   transport: net.bind("192.0.2.1", 51820),
+ *   packets: stackA,
  * });
- * device.setPeer({ publicKey: peer.publicKey, endpoint: "192.0.2.2:51820", allowedIps: ["10.9.0.2/32"] });
- * device.start();
- * console.log(device.peerCount, device.stats);
- * await device.close();
+ * const deviceB = new Device({
+ *   privateKey: b.privateKey,
+ *   suite: selectSuite(),
+ *   transport: net.bind("192.0.2.2", 51820),
+ *   packets: new UserspaceStack({ ipv4: "10.9.0.2" }),
+ * });
+ * const peer = (publicKey: string, endpoint: string, ip: string) =>
+ *   ({ publicKey, endpoint: `${endpoint}:51820`, allowedIps: [`${ip}/32`] });
+ * deviceA.setPeer(peer(b.publicKey, "192.0.2.2", "10.9.0.2"));
+ * deviceB.setPeer(peer(a.publicKey, "192.0.2.1", "10.9.0.1"));
+ * deviceA.start();
+ * deviceB.start();
+ * const rtt = await stackA.ping("10.9.0.2", { timeoutMs: 5000 }); // the first packet handshakes
+ * console.log(rtt !== null, deviceA.peerCount); // prints: true 1
+ * await deviceA.close();
+ * await deviceB.close();
  * ```
  * @module
  */

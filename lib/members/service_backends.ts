@@ -34,9 +34,10 @@ const ACTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
  * Error naming the text and what is wrong.
  *
  * @example
- * ```ts
+ * ```ts run
  * import { parseServiceHttp } from "@weft/weft/services";
- * parseServiceHttp("api=http://127.0.0.1:8080"); // { name: "api", url: "http://127.0.0.1:8080" }
+ * console.log(parseServiceHttp("api=http://127.0.0.1:8080"));
+ * // prints: { name: "api", url: "http://127.0.0.1:8080" }
  * ```
  */
 export function parseServiceHttp(text: string): HttpBackendSpec {
@@ -105,10 +106,11 @@ export interface ServiceCheckSpec {
  * Parses `NAME=TARGET[,key=value...]`; throws an Error naming the text and what is wrong.
  *
  * @example
- * ```ts
+ * ```ts run
  * import { parseServiceCheck } from "@weft/weft/services";
- * parseServiceCheck("api=http://127.0.0.1:8080/health,interval=2s,fall=2");
- * // { service: "api", check: { target: { kind: "http", url: "..." }, intervalMs: 2000, fall: 2 } }
+ * const { service, check } = parseServiceCheck("api=http://127.0.0.1:8080/health,fall=2");
+ * console.log(service, check.target, check.fall);
+ * // prints: api { kind: "http", url: "http://127.0.0.1:8080/health" } 2
  * ```
  */
 export function parseServiceCheck(text: string): { service: string; check: ServiceCheckSpec } {
@@ -213,9 +215,10 @@ export function callerLimit(
  * rate; calls at once, default 32); throws an Error naming the text and what is wrong.
  *
  * @example
- * ```ts
+ * ```ts run
  * import { parseCallerLimit } from "@weft/weft/services";
- * parseCallerLimit("1000,concurrent=64"); // { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 }
+ * console.log(parseCallerLimit("1000,concurrent=64"));
+ * // prints: { ratePerSecond: 1000, burst: 2000, maxConcurrent: 64 }
  * ```
  */
 export function parseCallerLimit(text: string): CallerLimitSpec {

@@ -125,23 +125,7 @@ function meshServicesStatus(c: MeshComposition): Pick<NodeStatus, "services"> {
   return { services: servicesStatus(c.services.list(), c.leases.leaders()) };
 }
 
-/** A running mesh agent. See the module docs.
- *
- * @example
- * ```ts
- * import { MeshAgent } from "@weft/weft";
- * const leader = await MeshAgent.start({
- *   role: "leader", stateDir: "/tmp/weft-leader", hostname: "leader", userspace: true,
- *   listenPort: 51820,
- * });
- * const { token } = await leader.createToken({ ttlMs: 3600_000 });
- * const node = await MeshAgent.start({
- *   role: "node", token, stateDir: "/tmp/weft-node", hostname: "node1", userspace: true,
- *   listenPort: 51830,
- * });
- * console.log(node.view().members.map((m) => m.name));
- * ```
- */
+/** A running mesh agent; the example of `@weft/weft/mesh` starts a leader and a node. */
 export class MeshAgent<R extends MeshRole = MeshRole> {
   /** The agent (device, drivers, userspace API). */
   readonly agent: ControlledAgent;
@@ -451,11 +435,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
 
   /**
    * Creates a join token (leader only): nodes joining with it get its labels, may offer the
-   * services it names, and with `relay` may relay for others.
-   * @example
-   * ```ts
-   * const { token } = await leader.createToken({ ttlMs: 3600_000, services: ["auth"] });
-   * ```
+   * services it names, and with `relay` may relay for others (the example of
+   * `@weft/weft/mesh` makes one).
    */
   async createToken(opts: TokenOptions = {}): Promise<CreatedToken> {
     return await this.#needLeader().createToken(opts);
@@ -499,19 +480,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   /**
    * The service layer: provide services (`provide`, `provideHttp`), call them, publish and
    * subscribe, health checks, the instances of every service, the services'
-   * leaders and leases: the whole service API (the agent forwards none of it).
-   *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * declare function issue(params: unknown): Promise<string>;
-   * const auth = mesh.services.provide("auth", {
-   *   login: async (params) => ({ token: await issue(params) }),
-   *   whoami: { handler: (_p, ctx) => ctx.callerName, idempotent: true },
-   * });
-   * // later: auth.close() stops providing it
-   * ```
+   * leaders and leases: the whole service API (the agent forwards none of it; the example of
+   * `@weft/weft/services` uses it).
    */
   get services(): MeshServices {
     return this.#parts.services;

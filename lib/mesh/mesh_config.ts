@@ -28,13 +28,18 @@ export interface MeshConfigDeps {
  * The mesh agent's options from a parsed configuration. A configuration error (a policy in a
  * node's configuration, a policy that does not validate) is a `ConfigError`.
  *
- * @example
- * ```ts
+ * @example What `weft --config weft.yaml` starts
+ * ```ts run
  * import { loadAgentConfig, MeshAgent, meshOptionsFromConfig, meshRoleFromConfig } from "@weft/weft";
- * const config = await loadAgentConfig({ configPath: "weft.yaml" });
+ * const dir = await Deno.makeTempDir();
+ * const yaml = ["leader: true", "hostname: hq", `state-dir: ${dir}/state`, "userspace: true"]
+ *   .concat(["listen-port: 52820", "advertise: [127.0.0.1:52820]", "dns-port: 0"]);
+ * await Deno.writeTextFile(`${dir}/weft.yaml`, yaml.join("\n") + "\n");
+ * const config = await loadAgentConfig({ configPath: `${dir}/weft.yaml` }); // and WEFT_* variables
  * const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
  * const mesh = await MeshAgent.start(options);
- * options.logger.info("mesh up", { name: mesh.name });
+ * console.log(mesh.role, mesh.name, options.listenPort); // prints: leader hq 52820
+ * await mesh.close();
  * ```
  */
 export function meshOptionsFromConfig(

@@ -4,20 +4,39 @@
  * its state in a directory across restarts.
  *
  * @example Lead a mesh, make a join token, and join it from a second agent
- * ```ts
+ * ```ts run
  * import { MeshAgent } from "@weft/weft/mesh";
  *
+ * // Both in one program: no TUN, no DNS server, nothing announced on the LAN, only loopback.
+ * const local = { userspace: true, dnsPort: 0, lanDiscovery: false, natTraversal: false } as const;
  * const leader = await MeshAgent.start({
- *   role: "leader", stateDir: "/tmp/weft/hub", hostname: "hub", userspace: true,
- *   listenPort: 51820, advertise: ["127.0.0.1:51820"],
+ *   ...local,
+ *   role: "leader",
+ *   hostname: "hub",
+ *   stateDir: await Deno.makeTempDir(), // its key, members and tokens, kept across restarts
+ *   listenPort: 52820,
+ *   advertise: ["127.0.0.1:52820"], // where members reach it (default: this machine's addresses)
  * });
- * const { token } = await leader.createToken({ uses: 1 });
+ * // What `weft token create --ttl 1h --uses 1 --label role=edge` makes and `weft --join` takes.
+ * const { token } = await leader.createToken({
+ *   ttlMs: 3600_000,
+ *   uses: 1,
+ *   labels: { role: "edge" },
+ * });
  * const node = await MeshAgent.start({
- *   role: "node", token, stateDir: "/tmp/weft/edge", hostname: "edge", userspace: true,
- *   listenPort: 51821,
+ *   ...local,
+ *   role: "node",
+ *   token,
+ *   hostname: "edge",
+ *   stateDir: await Deno.makeTempDir(),
+ *   listenPort: 52830,
+ *   advertise: ["127.0.0.1:52830"],
  * });
- * console.log(node.view().members.map((m) => m.name));
- * await node.close();
+ * console.log(node.view().members.map((m) => m.name)); // prints: [ "hub", "edge" ]
+ * console.log(node.self?.address, node.self?.labels); // prints: 10.200.0.2 { role: "edge" }
+ * const { rtts } = await node.agent.ping("10.200.0.1", { timeoutMs: 5000 }); // through the tunnel
+ * console.log(rtts[0] !== null); // prints: true
+ * await node.close(); // a restart from its state directory needs no token
  * await leader.close();
  * ```
  * @module

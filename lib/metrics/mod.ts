@@ -4,18 +4,23 @@
  * embedding weft registers its own collectors on it.
  *
  * @example A collector of one's own on an agent's page
- * ```ts
+ * ```ts run
  * import { counter, MetricsRegistry } from "@weft/weft/metrics";
  *
  * const JOBS = counter("myapp_jobs_total", "Jobs done, by outcome.", ["outcome"]);
- * const done = { ok: 0, failed: 0 };
+ * const done = { ok: 3, failed: 1 };
  * const registry = new MetricsRegistry(); // or agent.metrics
  * const remove = registry.register((out) => {
  *   out.sample(JOBS, { outcome: "ok" }, done.ok);
  *   out.sample(JOBS, { outcome: "failed" }, done.failed);
  * });
- * console.log(registry.render());
- * remove();
+ * console.log(registry.render().trimEnd());
+ * // prints: # HELP myapp_jobs_total Jobs done, by outcome.
+ * // prints: # TYPE myapp_jobs_total counter
+ * // prints: myapp_jobs_total{outcome="ok"} 3
+ * // prints: myapp_jobs_total{outcome="failed"} 1
+ * remove(); // the family leaves the page
+ * console.log(registry.render() === ""); // prints: true
  * ```
  * @module
  */

@@ -4,18 +4,7 @@
  * describes; a collector reads that subsystem's live state at scrape time and writes samples of
  * its families to a {@linkcode MetricSink}; the registry renders them, HELP and TYPE once per
  * family, label values escaped. Adding a metric touches one file: its subsystem's collector.
- *
- * @example An embedder's own collector on an agent's registry
- * ```ts
- * import { counter, type MetricsRegistry } from "@weft/weft";
- * const JOBS = counter("myapp_jobs_total", "Jobs run, by outcome.", ["outcome"]);
- * const jobs = { ok: 0, failed: 0 };
- * declare const registry: MetricsRegistry; // e.g. agent.metrics
- * registry.register((out) => {
- *   out.sample(JOBS, { outcome: "ok" }, jobs.ok);
- *   out.sample(JOBS, { outcome: "failed" }, jobs.failed);
- * });
- * ```
+ * The example of `@weft/weft/metrics` registers a collector of its own.
  * @module
  */
 

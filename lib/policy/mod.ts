@@ -3,14 +3,18 @@
  * flows and the packet filter a device runs with it.
  *
  * @example Parse a policy and print it back in canonical form
- * ```ts
+ * ```ts run
  * import { parsePolicy, serializePolicy } from "@weft/weft/policy";
  *
  * const doc = parsePolicy(
  *   "defaults:\n  inbound: deny\npolicies:\n" +
- *     "  - name: web\n    action: allow\n    to: [\"role=web\"]\n    proto: tcp\n    ports: [443]\n",
+ *     "  - name: web\n    action: allow\n    to: [role=web]\n    proto: tcp\n    ports: [443]\n",
  * );
- * console.log(doc.policies[0].name, serializePolicy(doc));
+ * console.log(doc.policies[0].name, doc.defaults.inbound); // prints: web deny
+ * const canonical = serializePolicy(doc); // every field written out, in one order
+ * console.log(canonical.split("\n").filter((l) => l.includes("priority:")));
+ * // prints: [ "    priority: 1000" ]
+ * console.log(serializePolicy(parsePolicy(canonical)) === canonical); // prints: true
  * ```
  * @module
  */

@@ -23,13 +23,17 @@ export interface VersionedPolicy {
  * Validates policy text; returns the document and its canonical text, or throws PolicyError.
  *
  * @example
- * ```ts
+ * ```ts run
  * import { compilePolicyText } from "@weft/weft/mesh";
  * import { PolicyError } from "@weft/weft/policy";
+ * const ssh = "policies:\n  - name: ssh\n    action: allow\n    proto: tcp\n    ports: [22]\n";
+ * const { canonical } = compilePolicyText(ssh); // the defaults written out
+ * console.log(canonical.includes('from: "*"')); // prints: true
  * try {
- *   compilePolicyText(await Deno.readTextFile("policy.yaml"));
+ *   compilePolicyText("policies:\n  - name: ssh\n    action: maybe\n");
  * } catch (e) {
- *   if (e instanceof PolicyError) console.error(`policy.yaml: ${e.message}`);
+ *   if (e instanceof PolicyError) console.log(e.message);
+ *   // prints: line 3: policies[0].action: bad action: expected allow or deny, got ... "maybe"
  * }
  * ```
  */

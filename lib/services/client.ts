@@ -96,9 +96,14 @@ const OUT_WHY: Record<OutOfRotation, string> = {
  * Splits `svc/action`; throws a `bad-request` {@link ServiceError} naming what is wrong.
  *
  * @example
- * ```ts
- * import { parseServicePath } from "@weft/weft/services";
- * parseServicePath("auth/login"); // { service: "auth", action: "login" }
+ * ```ts run
+ * import { parseServicePath, ServiceError } from "@weft/weft/services";
+ * console.log(parseServicePath("auth/login")); // prints: { service: "auth", action: "login" }
+ * try {
+ *   parseServicePath("auth");
+ * } catch (e) {
+ *   if (e instanceof ServiceError) console.log(e.code); // prints: bad-request
+ * }
  * ```
  */
 export function parseServicePath(path: string): { service: string; action: string } {

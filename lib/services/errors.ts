@@ -50,18 +50,35 @@ export interface ServiceErrorDetails {
  * A failed service call: a {@link ServiceErrorCode} and a message that says what happened.
  * Handlers may throw one too: its code (and status) reach the caller as they are.
  *
- * @example
- * ```ts
- * import type { MeshAgent } from "@weft/weft";
+ * @example A call that fails, and one whose handler throws
+ * ```ts run
+ * import { MeshAgent } from "@weft/weft";
  * import { ServiceError } from "@weft/weft/services";
- * declare const mesh: MeshAgent;
- * try {
- *   await mesh.request("billing/charge", { cents: 500 });
- * } catch (e) {
- *   if (!(e instanceof ServiceError)) throw e;
- *   if (e.code === "timeout") console.log(`no answer (last tried: ${e.instance})`);
- *   else if (e.code === "remote-error") console.log(`failed: ${e.message}, HTTP ${e.status}`);
+ * const mesh = await MeshAgent.start({
+ *   role: "leader",
+ *   hostname: "hq",
+ *   stateDir: await Deno.makeTempDir(),
+ *   userspace: true,
+ *   listenPort: 52820,
+ *   dnsPort: 0,
+ *   lanDiscovery: false,
+ * });
+ * mesh.services.provide("billing", {
+ *   charge: () => {
+ *     throw new ServiceError("bad-request", "cents must be positive"); // reaches the caller
+ *   },
+ * });
+ * for (const path of ["shipping/track", "billing/charge"]) {
+ *   try {
+ *     await mesh.services.request(path, { cents: -1 }, { timeoutMs: 2000 });
+ *   } catch (e) {
+ *     if (!(e instanceof ServiceError)) throw e;
+ *     console.log(e.code, e.service);
+ *   }
  * }
+ * // prints: no-instance shipping
+ * // prints: bad-request billing
+ * await mesh.close();
  * ```
  */
 export class ServiceError extends Error {

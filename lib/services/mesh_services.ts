@@ -146,28 +146,7 @@ interface ViewIndex {
 }
 
 /**
- * The service layer of a node; see the module docs.
- *
- * @example Provide a service on one node, call it and listen for its events from another
- * ```ts
- * import { MeshAgent } from "@weft/weft";
- * import { ServiceError } from "@weft/weft/services";
- *
- * declare const a: MeshAgent, b: MeshAgent; // two started members of one mesh
- * a.services.provide("auth", {
- *   login: async (params, ctx) => ({ user: (params as { user: string }).user, by: ctx.callerName }),
- *   whoami: { handler: (_p, ctx) => ctx.callerName, idempotent: true },
- * });
- * a.services.provideHttp({ name: "api", url: "http://127.0.0.1:8080" }); // POST /<action>
- * try {
- *   console.log(await b.services.request("auth/login", { user: "ann" }, { timeoutMs: 2000 }));
- * } catch (e) {
- *   if (e instanceof ServiceError && e.code === "no-instance") console.log("nobody offers auth");
- * }
- * const sub = b.services.subscribe("auth/*");
- * await a.services.publish("auth/login", { user: "ann" });
- * for await (const ev of sub) console.log(ev.topic, ev.publisher, ev.data);
- * ```
+ * The service layer of a node (`mesh.services`); the example of `@weft/weft/services` uses it.
  */
 export class MeshServices {
   readonly #d: MeshServicesDeps;
@@ -291,16 +270,8 @@ export class MeshServices {
   /**
    * Calls `service/action` on an instance of the service: this node's when it provides it,
    * else the healthy ones in turn; rejects with a `ServiceError` (`no-instance`, `timeout`,
-   * `remote-error`, `too-large`, `rate-limited`, `bad-request`). See client.ts.
-   *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * const { token } = await mesh.services.request("auth/login", { user: "ann" }, {
-   *   timeoutMs: 2000,
-   * }) as { token: string };
-   * ```
+   * `remote-error`, `too-large`, `rate-limited`, `bad-request`). See client.ts, and the example
+   * of `@weft/weft/services`.
    */
   request(path: string, params?: unknown, opts?: RequestOptions): Promise<unknown> {
     return this.#client.request(path, params, opts);
@@ -308,15 +279,8 @@ export class MeshServices {
 
   /**
    * Publishes an event to the subscribers of `topic`: on every node (`all`, the default), one
-   * per service group (`one-per-service`), or on this node only (`local-only`). See pubsub.ts.
-   *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * const r = await mesh.services.publish("status/updated", { load: 0.4 });
-   * if (r.unacked.length) console.warn("not delivered to", r.unacked);
-   * ```
+   * per service group (`one-per-service`), or on this node only (`local-only`). See pubsub.ts,
+   * and the example of `@weft/weft/services`.
    */
   publish(topic: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
     return this.#pubsub.publish(topic, data, opts);
@@ -324,16 +288,8 @@ export class MeshServices {
 
   /**
    * Subscribes to a topic pattern (`*` one segment, a last `>` one or more; see topics.ts); the
-   * events come through `for await`, and leaving the loop ends the subscription.
-   *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * for await (const ev of mesh.services.subscribe("status/*")) {
-   *   console.log(ev.topic, ev.publisher, ev.data);
-   * }
-   * ```
+   * events come through `for await`, and leaving the loop ends the subscription (the example of
+   * `@weft/weft/services` follows one).
    */
   subscribe(pattern: string, opts?: SubscribeOptions): Subscription {
     return this.#pubsub.subscribe(pattern, opts);
@@ -344,12 +300,36 @@ export class MeshServices {
    * null when it has none now. At most one node holds a service's lease at a time; see the
    * docs/concepts.md, "Service leaders", for what that rests on.
    *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * const l = mesh.services.serviceLeader("auth");
-   * if (l) console.log(`auth is led by ${l.member} (${l.address}), token ${l.token}`);
+   * @example A service's leader, its changes, and the lease of the member that leads it
+   * ```ts run
+   * import { MeshAgent } from "@weft/weft";
+   *
+   * const mesh = await MeshAgent.start({
+   *   role: "leader", // the mesh's leader is the arbiter of the services' leases
+   *   hostname: "hq",
+   *   stateDir: await Deno.makeTempDir(),
+   *   userspace: true,
+   *   listenPort: 52820,
+   *   dnsPort: 0,
+   *   lanDiscovery: false,
+   *   services: [{ name: "scheduler", port: 8080, protocol: "tcp" }], // an instance: it may lead
+   * });
+   * // The arbiter grants the lease a moment after the start: wait for the change.
+   * const led = new Promise<void>((resolve) => {
+   *   const stop = mesh.services.onServiceLeader(({ name, leader }) => {
+   *     console.log(name, leader ? `led by ${leader.member}` : "has no leader");
+   *     if (leader) {
+   *       stop();
+   *       resolve();
+   *     }
+   *   });
+   * });
+   * await led; // prints: scheduler led by hq
+   * const l = mesh.services.serviceLeader("scheduler"); // as every member knows it
+   * const lease = mesh.services.serviceLease("scheduler"); // this member's own, while it leads
+   * // The fencing token: hand it to what the leader writes to, which refuses lower ones.
+   * console.log(l?.member, lease !== null && lease.token === l?.token); // prints: hq true
+   * await mesh.close();
    * ```
    */
   serviceLeader(name: string): ServiceLeader | null {
@@ -363,16 +343,7 @@ export class MeshServices {
 
   /**
    * Subscribes to changes of service leaders (a new leader, or none known); returns the
-   * unsubscribe function.
-   *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * const stop = mesh.services.onServiceLeader(({ name, leader }) =>
-   *   console.log(name, leader ? `led by ${leader.member}` : "has no leader")
-   * );
-   * ```
+   * unsubscribe function (the example of {@linkcode MeshServices.serviceLeader} waits for one).
    */
   onServiceLeader(fn: (change: ServiceLeaderChange) => void): () => void {
     return this.#d.leases?.subscribe(fn) ?? (() => {});
@@ -386,16 +357,8 @@ export class MeshServices {
   /**
    * This node's lease of a service when it leads it: the fencing token to hand to the resources
    * it writes to (they refuse tokens lower than the highest they saw), and until when it leads
-   * unless renewed. Null when it does not lead it.
-   *
-   * @example
-   * ```ts
-   * import type { MeshAgent } from "@weft/weft";
-   * declare const mesh: MeshAgent;
-   * declare const db: { write(row: unknown): Promise<void> };
-   * const lease = mesh.services.serviceLease("scheduler");
-   * if (lease) await db.write({ fencingToken: lease.token, job: "nightly" });
-   * ```
+   * unless renewed. Null when it does not lead it (the example of
+   * {@linkcode MeshServices.serviceLeader} reads one).
    */
   serviceLease(name: string): ServiceLease | null {
     return this.#d.leases?.lease(name) ?? null;

@@ -2,19 +2,58 @@
  * Services in the mesh: actions a node provides and any node calls (with health checks, leases
  * electing a leader per service and per-caller limits), and publish/subscribe on topics.
  *
- * @example Provide an action, call it, and follow a topic, on a running mesh agent
- * ```ts
- * import type { MeshAgent } from "@weft/weft/mesh";
+ * @example Provide a service on one member, call it from another, and follow a topic
+ * ```ts run
+ * import { MeshAgent } from "@weft/weft/mesh";
  * import { ServiceError } from "@weft/weft/services";
  *
- * declare const mesh: MeshAgent;
- * mesh.services.provide("greeter", { hello: (params) => `hello ${String(params)}` });
+ * // Both in one program: no TUN, no DNS server, nothing announced on the LAN, only loopback.
+ * const local = { userspace: true, dnsPort: 0, lanDiscovery: false, natTraversal: false } as const;
+ * const hq = await MeshAgent.start({
+ *   ...local,
+ *   role: "leader",
+ *   hostname: "hq",
+ *   stateDir: await Deno.makeTempDir(),
+ *   listenPort: 52820,
+ *   advertise: ["127.0.0.1:52820"],
+ * });
+ * // A service is a set of actions; the mesh names each caller by its WireGuard identity.
+ * const auth = hq.services.provide("auth", {
+ *   login: (params, ctx) => ({ user: (params as { user: string }).user, by: ctx.callerName }),
+ *   whoami: { handler: (_p, ctx) => ctx.callerName, idempotent: true }, // safe to run twice
+ * });
+ * const { token } = await hq.createToken({ ttlMs: 60_000 });
+ * const app = await MeshAgent.start({
+ *   ...local,
+ *   role: "node",
+ *   token,
+ *   hostname: "app",
+ *   stateDir: await Deno.makeTempDir(),
+ *   listenPort: 52830,
+ *   advertise: ["127.0.0.1:52830"],
+ * });
+ *
+ * // A call, by service name: whichever member offers it answers, through the tunnel.
+ * const r = await app.services.request("auth/login", { user: "ann" }, { timeoutMs: 5000 });
+ * console.log(r); // prints: { user: "ann", by: "app" }
  * try {
- *   console.log(await mesh.services.request("greeter/hello", "ann", { timeoutMs: 2000 }));
+ *   await app.services.request("billing/charge", { cents: 100 }, { retries: 0 });
  * } catch (e) {
- *   if (e instanceof ServiceError) console.error(e.code, e.message);
+ *   if (e instanceof ServiceError) console.log(e.code); // prints: no-instance
  * }
- * for await (const ev of mesh.services.subscribe("status/>")) console.log(ev.topic, ev.data);
+ *
+ * // Events: a subscription (`*` one segment, a last `>` the rest), and a publish to every member.
+ * const sub = app.services.subscribe("status/*");
+ * await sub.announced; // the other members hold it now: what they publish reaches it
+ * const { unacked } = await hq.services.publish("status/updated", { load: 0.4 });
+ * console.log(unacked); // prints: []
+ * for await (const ev of sub) {
+ *   console.log(ev.topic, ev.publisher, ev.data); // prints: status/updated hq { load: 0.4 }
+ *   break; // leaving the loop ends the subscription
+ * }
+ * auth.close(); // hq stops providing it
+ * await app.close();
+ * await hq.close();
  * ```
  * @module
  */

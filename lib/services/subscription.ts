@@ -43,17 +43,8 @@ export interface SubscribeOptions {
 }
 
 /**
- * A subscriber's stream of events; see the module docs.
- *
- * @example
- * ```ts
- * import type { MeshAgent } from "@weft/weft";
- * declare const mesh: MeshAgent;
- * const jobs = mesh.services.subscribe("jobs/>", { group: "worker", maxQueue: 1000 });
- * for await (const ev of jobs) {
- *   console.log(ev.id, ev.data, `${jobs.dropped} dropped so far`);
- * }
- * ```
+ * A subscriber's stream of events; see the module docs (the example of `@weft/weft/services`
+ * follows one).
  */
 export class Subscription implements AsyncIterable<ServiceEvent> {
   /** The topic pattern. */

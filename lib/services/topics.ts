@@ -76,11 +76,11 @@ export function patternProblem(text: unknown): string | undefined {
  * A parsed topic pattern; see the module docs.
  *
  * @example
- * ```ts
+ * ```ts run
  * import { TopicPattern } from "@weft/weft/services";
- * new TopicPattern("status/*").matches("status/updated"); // true
- * new TopicPattern("status/*").matches("status/a/b"); // false
- * new TopicPattern("jobs/>").matches("jobs/eu/done"); // true
+ * const status = new TopicPattern("status/*"); // `*`: one segment
+ * console.log(status.matches("status/up"), status.matches("status/a/b")); // prints: true false
+ * console.log(new TopicPattern("jobs/>").matches("jobs/eu/done")); // prints: true
  * ```
  */
 export class TopicPattern {

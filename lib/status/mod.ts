@@ -3,12 +3,24 @@
  * the peers' health, and the table `weft status` prints (the `/metrics` registry is `@weft/weft/metrics`).
  *
  * @example A running agent's status as `weft status` prints it
- * ```ts
+ * ```ts run
+ * import { Agent, generateKeyPair } from "@weft/weft";
+ * import { ControlClient, serveControl } from "@weft/weft/control";
  * import { formatStatusTable } from "@weft/weft/status";
- * import type { Agent } from "@weft/weft";
  *
- * declare const agent: Agent;
- * console.log(formatStatusTable(agent.status()));
+ * const agent = await Agent.start({
+ *   privateKey: generateKeyPair().privateKey,
+ *   addresses: ["10.9.0.1/24"],
+ *   listenPort: 52001,
+ *   mode: "userspace",
+ * });
+ * const server = serveControl(agent, { listen: "127.0.0.1:0" }); // what `weft status` asks
+ * const table = formatStatusTable(await new ControlClient(server.address).status());
+ * console.log(table.split("\n").filter((l) => /^(addresses|listening) /.test(l)).join("\n"));
+ * // prints: addresses  10.9.0.1/24
+ * // prints: listening  udp/52001  mode=userspace  interface=userspace  mtu=1420
+ * await server.close();
+ * await agent.close();
  * ```
  * @module
  */

@@ -59,14 +59,8 @@ export function formatTable(rows: string[][]): string {
 }
 
 /**
- * The node summary and a peer table, as `weft status` prints them.
- *
- * @example
- * ```ts
- * import { ControlClient } from "@weft/weft/control";
- * import { formatStatusTable } from "@weft/weft/status";
- * console.log(formatStatusTable(await new ControlClient("127.0.0.1:51880").status()));
- * ```
+ * The node summary and a peer table, as `weft status` prints them (the example of
+ * `@weft/weft/status` prints one).
  */
 export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] }): string {
   const n = st.node;

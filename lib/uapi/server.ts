@@ -308,17 +308,8 @@ async function serveConnection(
 
 /**
  * Serves the userspace API for `device` as interface `interfaceName` on
- * `<dir>/<interfaceName>.sock`, so `wg show <interfaceName>` and friends work.
- *
- * @example
- * ```ts
- * import { Agent } from "@weft/weft";
- * import { serveUapi } from "@weft/weft/uapi";
- * const agent = await Agent.start({ privateKey: "...", addresses: ["10.9.0.1/24"] });
- * const uapi = await serveUapi(agent.device, "weft0");
- * // $ wg show weft0
- * await uapi.close();
- * ```
+ * `<dir>/<interfaceName>.sock`, so `wg show <interfaceName>` and friends work (the example of
+ * `@weft/weft/uapi` asks it).
  */
 export async function serveUapi(
   device: Device,

@@ -33,9 +33,19 @@ import {
   fencedBlocks,
   unmarkedExamples,
 } from "../../scripts/check_docs.ts";
+import {
+  canUnshare,
+  denoDir,
+  expectedPrints,
+  outputProblem,
+  packageImports,
+  printedAs,
+  ROOT_PATH,
+  runProgram,
+  unshareArgs,
+} from "./programs.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const ROOT_PATH = ROOT.pathname.replace(/\/$/, "");
 /** A file's runnable blocks must all be done in this time. */
 const FILE_TIMEOUT_MS = 300_000;
 
@@ -171,25 +181,6 @@ Deno.test("docs: configuration.md's option table is the code's", () => {
   assert.deepEqual(rows, optionRows());
 });
 
-/** Whether this machine lets us make a network (and PID) namespace. */
-async function canUnshare(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("unshare", {
-      args: [...unshareArgs(), "true"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-function unshareArgs(): string[] {
-  const root = Deno.uid() === 0;
-  return [...(root ? [] : ["--map-root-user"]), "--net", "--pid", "--fork", "--kill-child"];
-}
-
 /** The command of `deno task start`, with main.ts and the config made absolute. */
 function startCommand(): string {
   const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
@@ -199,28 +190,6 @@ function startCommand(): string {
   assert.match(start, /^deno run .* main\.ts$/, "deno task start runs main.ts");
   return start.replace(/^deno run /, `deno run --config ${ROOT_PATH}/deno.json `)
     .replace(/ main\.ts$/, ` ${ROOT_PATH}/main.ts`);
-}
-
-async function denoDir(): Promise<string> {
-  const fromEnv = Deno.env.get("DENO_DIR");
-  if (fromEnv) return fromEnv;
-  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
-}
-
-/** This package's exports (and any import map of the repository), as a user's project maps them. */
-function packageImports(): Record<string, string> {
-  const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
-    name: string;
-    imports?: Record<string, string>;
-    exports: string | Record<string, string>;
-  };
-  const exports = typeof cfg.exports === "string" ? { ".": cfg.exports } : cfg.exports;
-  const out = { ...cfg.imports };
-  for (const [sub, target] of Object.entries(exports)) {
-    out[cfg.name + sub.slice(1)] = new URL(target, ROOT).href;
-  }
-  return out;
 }
 
 /** The last lines of the logs the blocks wrote (agents started in the background log there). */
@@ -336,20 +305,6 @@ Deno.test("docs: the program blocks type-check", async () => {
   assert.equal(failed, null, failed ?? "");
 });
 
-/** A program must end by itself within this time (a guard: it ends in a few seconds). */
-const PROGRAM_TIMEOUT_MS = 120_000;
-
-/** The lines a program block says it prints, in order: its `// prints: <line>` comments. */
-function expectedPrints(body: string): string[] {
-  return [...body.matchAll(/\/\/ prints: (.*)$/gm)].map((m) => m[1].trimEnd());
-}
-
-/** Whether `actual` is the line `expected` says, where `...` in it stands for any text. */
-function printedAs(actual: string, expected: string): boolean {
-  const parts = expected.split("...").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  return new RegExp(`^${parts.join(".*")}$`).test(actual);
-}
-
 Deno.test("docs: a program's output is matched against its `// prints:` lines", () => {
   const body = "console.log(1); // prints: 1\nconsole.log(t); // prints: token weft1_...\n";
   const want = expectedPrints(body);
@@ -358,24 +313,9 @@ Deno.test("docs: a program's output is matched against its `// prints:` lines", 
   assert.ok(!printedAs("token weft2_abc", want[1]));
   assert.ok(!printedAs("11", want[0]));
   assert.ok(printedAs("a.b", "a.b") && !printedAs("axb", "a.b"));
+  assert.equal(outputProblem("1\ntoken weft1_x\n", want), null);
+  assert.notEqual(outputProblem("1\n", want), null);
 });
-
-/**
- * What is wrong with a program's output, or null: its stdout must be the lines its block's
- * `// prints:` comments give, in order, and nothing else.
- */
-function outputProblem(stdout: string, expected: string[]): string | null {
-  const actual = stdout === "" ? [] : stdout.replace(/\n$/, "").split("\n");
-  const ok = actual.length === expected.length && actual.every((l, i) => printedAs(l, expected[i]));
-  return ok
-    ? null
-    : `it printed:\n${actual.join("\n")}\nits block says (// prints:):\n${expected.join("\n")}`;
-}
-
-/** The last lines of a text. */
-function tail(text: string, n: number): string {
-  return text.trimEnd().split("\n").slice(-n).join("\n");
-}
 
 // Each `ts run` block is a complete program: written to a fresh directory with a deno.json that
 // maps `@weft/weft` to this checkout (as `deno add jsr:@weft/weft` does in a reader's project),
@@ -387,70 +327,6 @@ for (const b of blocks.filter((b) => exampleMark(b)?.run === true)) {
     ignore: !unshareOk,
     sanitizeResources: false,
     sanitizeOps: false,
-    async fn() {
-      const tmp = await Deno.makeTempDir({ prefix: "weft-docs-run-" });
-      const work = `${tmp}/work`;
-      await Deno.mkdir(work);
-      await Deno.mkdir(`${tmp}/home`);
-      await Deno.writeTextFile(`${work}/deno.json`, JSON.stringify({ imports: packageImports() }));
-      await Deno.writeTextFile(`${work}/main.ts`, b.body + "\n");
-      const child = new Deno.Command("setsid", {
-        args: [
-          "unshare",
-          ...unshareArgs(),
-          "bash",
-          "-c",
-          `ip link set lo up && exec "${Deno.execPath()}" run -A main.ts`,
-        ],
-        cwd: work,
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HOME: `${tmp}/home`,
-          XDG_STATE_HOME: `${tmp}/state`,
-          DENO_DIR: await denoDir(),
-          NO_COLOR: "1",
-          LANG: "C.UTF-8",
-        },
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const killAll = () => {
-        try {
-          Deno.kill(-child.pid, "SIGKILL");
-        } catch {
-          // Gone already.
-        }
-      };
-      const timer = setTimeout(killAll, PROGRAM_TIMEOUT_MS);
-      try {
-        const res = await child.output();
-        const dec = new TextDecoder();
-        const stdout = dec.decode(res.stdout), stderr = dec.decode(res.stderr);
-        const where = `${b.file}:${b.line}`;
-        if (res.signal === "SIGKILL") {
-          throw new Error(
-            `${where}: did not end within ${PROGRAM_TIMEOUT_MS} ms (a program closes what it ` +
-              `starts); stdout:\n${stdout}\nstderr (last lines):\n${tail(stderr, 30)}`,
-          );
-        }
-        if (!res.success) {
-          throw new Error(
-            `${where}: exit code ${res.code}; stdout:\n${stdout}\nstderr (last lines):\n${
-              tail(stderr, 30)
-            }`,
-          );
-        }
-        const problem = outputProblem(stdout, expectedPrints(b.body));
-        if (problem !== null) {
-          throw new Error(`${where}: ${problem}\nstderr (last lines):\n${tail(stderr, 30)}`);
-        }
-      } finally {
-        clearTimeout(timer);
-        killAll();
-        await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      }
-    },
+    fn: () => runProgram(`${b.file}:${b.line}`, b.body),
   });
 }
