@@ -141,7 +141,11 @@ export class PubSub {
   /** Announces now and every interval; forgets silent nodes. */
   start(): void {
     this.#timer = setInterval(() => this.#tick(), this.#interval);
-    this.announce();
+    if (this.table.localEntries().length > 0) this.announce();
+    // With nothing subscribed, "none" goes out at the first tick (so others forget what an
+    // earlier run of this node had), not now: at the start the device may not have the
+    // members as peers yet, and the datagrams would be dropped with no route.
+    else this.#emptyUntil = this.#now() + 1.5 * this.#interval;
   }
 
   /**
