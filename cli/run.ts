@@ -86,6 +86,12 @@ async function startServing(
     bound.close();
     throw e;
   }
+  // Commands given only --state-dir find this agent by it (cli/client.ts): written before the
+  // server answers, so whoever the agent's first answer tells of it finds it there.
+  const state = new StateDir(config.stateDir);
+  await state.writeStatusAddress(bound.address).catch((e) =>
+    options.logger?.warn("cannot record the status address", { error: String(e) })
+  );
   try {
     const server = serveControl(mesh.agent, {
       ...(await meshControlFromConfig(config)),
@@ -95,6 +101,7 @@ async function startServing(
     return { mesh, server };
   } catch (e) {
     bound.close();
+    await state.removeStatusAddress().catch(() => {});
     await mesh.close();
     throw e;
   }
@@ -108,11 +115,7 @@ async function runMesh(program: Command): Promise<void> {
   const { config, options } = await meshConfig(program);
   const { mesh, server } = await startServing(config, options);
   options.logger.info("status listening", { address: server.address });
-  // Commands given only --state-dir find this agent by it (cli/client.ts).
   const state = new StateDir(config.stateDir);
-  await state.writeStatusAddress(server.address).catch((e) =>
-    options.logger.warn("cannot record the status address", { error: String(e) })
-  );
   // Once, whichever asks first: a signal may come while a removal stops the agent.
   let stopping: Promise<void> | null = null;
   const stop = () =>

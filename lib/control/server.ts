@@ -134,6 +134,8 @@ export interface BoundControl {
   readonly remote: boolean;
   /** The listen host, lower case, without brackets. */
   readonly listenHost: string;
+  /** The bound `host:port` (the port the system picked when asked for 0). */
+  readonly address: string;
   /** Closes the listener (when the agent it was bound for never starts). */
   close(): void;
 }
@@ -167,10 +169,12 @@ export function bindControl(
       { cause: e },
     );
   }
+  const addr = listener.addr;
   return {
     listener,
     remote,
     listenHost,
+    address: `${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`,
     close: () => {
       try {
         listener.close();
@@ -206,9 +210,7 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     // so with --status-allow-remote, which only allows a listener that is not loopback.
     allowHost: remote ? undefined : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
   });
-  const addr = listener.addr;
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-  const address = `${host}:${addr.port}`;
+  const address = bound.address;
   const stats = newListenerStats();
   agent.listenerStats.http = stats;
   const guard = guardListener(listener, {

@@ -2,7 +2,7 @@
  * The dashboard of a real mesh in headless Chromium: a leader and two joiners run as `weft`
  * processes on loopback (userspace mode). The leader's page must load without console errors and
  * show the three nodes and the mesh's three links up (the joiners' link from their reports);
- * then one joiner is stopped and the page must mark it down because its probes went unanswered
+ * then one joiner is killed and the page must mark it down because its probes went unanswered
  * (probes every 5 s, down after 3 lost).
  * A second test opens the Services panel of an in-process mesh (the memory mesh of
  * tests/fixtures/memory_mesh.ts): a service with two instances, its leader marked, and a failing
@@ -248,9 +248,11 @@ Deno.test({
       assert.match((await page.textContent("#summary"))!, /2 up/);
       await page.screenshot({ path: `${shots}/1-mesh-up.png` });
 
-      // node-2 stops: the leader's probes go unanswered and the page marks it down, saying so
-      // (the events list below): down for lost probes, not for a handshake gone stale, 180 s on.
-      await stopProc(node2);
+      // node-2 dies (SIGKILL: it says no bye; a clean stop is tests/e2e/dashboard_netns_test.ts's):
+      // the leader's probes go unanswered and the page marks it down, saying so (the events list
+      // below): down for lost probes, not for a handshake gone stale, 180 s on.
+      node2.child.kill("SIGKILL");
+      await node2.child.status;
       const t0 = Date.now();
       // The node is drawn as the leader's probes find it; its link may go red a little earlier,
       // when node-2's own link report goes stale.
