@@ -117,6 +117,7 @@ interface PeerView {
 /** The DOM bits the in-page checks touch (this file is typed without the DOM lib). */
 interface Doc {
   querySelectorAll(selector: string): { length: number };
+  querySelector(selector: string): { textContent: string | null } | null;
 }
 
 Deno.test({
@@ -239,10 +240,17 @@ Deno.test({
       for (const s of [...names, "10.88.0.", address["node-1"], address["node-2"]]) {
         assert.ok(graph.includes(s), `graph shows ${s}`);
       }
-      // Probe RTTs on loopback show on the links.
-      assert.match(
-        (await page.textContent('#graph .link[data-peer="node-1"] text.linkinfo'))!,
-        /\d ms/,
+      // Probe RTTs on loopback show on the links (a link is up from its handshake, before its
+      // first probe has come back).
+      await page.waitForFunction(
+        () =>
+          /\d ms/.test(
+            (globalThis as unknown as { document: Doc }).document.querySelector(
+              '#graph .link[data-peer="node-1"] text.linkinfo',
+            )?.textContent ?? "",
+          ),
+        undefined,
+        { timeout: GUARD_MS, polling: 500 },
       );
       assert.equal(await page.textContent("#conn"), "live", "server-sent events are in use");
       assert.match((await page.textContent("#summary"))!, /2 up/);
