@@ -22,6 +22,7 @@ import {
 } from "./options/options.ts";
 import { overlappingRoute } from "../net/local_routes.ts";
 import { type NodeFile, StateDir } from "./state/state.ts";
+import { FileStore } from "./store/file_store.ts";
 
 /** The default IPv4 mesh network. */
 export const DEFAULT_NETWORK = "10.200.0.0/16";
@@ -190,7 +191,7 @@ export async function openLeader(
   const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
   // The leader's state names its key: the key is on disk first.
   await saveKey(opened);
-  const core = await LeaderCore.open(opened.state, {
+  const core = await LeaderCore.open(new FileStore(opened.state), {
     network,
     network6: opts.network6,
     hostname: opts.hostname,

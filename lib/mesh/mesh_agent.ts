@@ -514,8 +514,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         failures.push(`${state.path(file)}: ${String(e)}`);
       }
     };
-    if (role.role === "leader") await finalWrite("leader.json", () => role.core.flush());
-    else await finalWrite("node.json", () => role.sync.flush());
+    if (role.role === "leader") {
+      await finalWrite("leader.json", () => role.core.flush());
+      role.core.close();
+    } else await finalWrite("node.json", () => role.sync.flush());
     try {
       await agent.close();
     } finally {

@@ -1,7 +1,7 @@
 /**
  * The leader's change queue: every change to its state is an edit of a copy that becomes the
- * state only once it is on disk. Apart from the core so the bookkeeping reads as what it does,
- * not how it gets it written.
+ * state only once its store committed it. Apart from the core so the bookkeeping reads as what it
+ * does, not how it gets it written.
  * @module
  */
 
@@ -19,7 +19,7 @@ interface Pending {
 
 /** What an edit of the state copy produced. */
 export interface Edit<T> {
-  /** What the caller gets once the copy is on disk. */
+  /** What the caller gets once the copy is in the store. */
   result: T;
   /** True when the copy differs from the state and must be written. */
   write: boolean;
@@ -47,16 +47,28 @@ export interface VersionEntry {
   keys: string[];
 }
 
+/** How many times a batch runs again on a newer state before it gives up (other writers). */
+export const MAX_ATTEMPTS = 64;
+
 /** What the queue reads, writes and tells: passed in by the core. */
 export interface ChangeQueueOptions {
   /** The state now (the copy of each batch starts from it). */
   current(): LeaderFile;
-  /** Writes a batch's copy to disk; a rejection rejects every change it carried. */
-  write(d: LeaderFile): Promise<void>;
+  /** The store's revision of {@link current}. */
+  revision(): number;
+  /**
+   * Commits a batch's copy on revision `base`: the new revision, or null when another writer
+   * came first. A rejection rejects every change it carried.
+   */
+  write(d: LeaderFile, base: number): Promise<number | null>;
+  /** Makes the store's state now the current one (after a conflict); the batch runs again. */
+  reload(): Promise<void>;
   /** Runs before and after each edit (the core drops what it cached of the state). */
   eachEdit?(): void;
-  /** Makes the written copy the state, with the versions it touched (empty when none). */
-  commit(d: LeaderFile, log: VersionEntry[]): void;
+  /** Runs between batches, when no write is under way (the core takes in watched changes). */
+  between?(): void;
+  /** Makes the written copy the state at `revision`, with the versions it touched (maybe none). */
+  commit(d: LeaderFile, log: VersionEntry[], revision: number): void;
 }
 
 /** Applies edits of the leader's state one after the other, written in batches. */
@@ -71,6 +83,11 @@ export class ChangeQueue {
     this.#opts = opts;
   }
 
+  /** True while a batch is being edited or written. */
+  get busy(): boolean {
+    return this.#writing;
+  }
+
   /**
    * Makes one change: `edit` works on a copy of the state, the copy is written, and only then
    * does it become the state. Changes apply one after the other, each on top of every change
@@ -78,7 +95,8 @@ export class ChangeQueue {
    * changes that arrive while a write is under way are written together by the next one (a
    * burst of joins costs a few writes, not one each); a write that fails rejects every change
    * it carried and leaves memory exactly as it was, so no answer depends on state that is not
-   * on disk. An edit throws only before it changes anything.
+   * in the store. An edit throws only before it changes anything, and reads nothing but `d`:
+   * when another leader commits first, it runs again on the newer state.
    */
   change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -91,6 +109,21 @@ export class ChangeQueue {
     this.#writing = true;
     while (this.#pending.length) {
       const batch = this.#pending.splice(0);
+      this.#opts.between?.();
+      await this.#run(batch);
+    }
+    this.#writing = false;
+    this.#opts.between?.();
+  }
+
+  /**
+   * Runs a batch's edits on a copy of the state and commits it; another writer's commit first
+   * (a shared store) loads the newer state and runs the edits again on it, so what is committed
+   * was computed from what the store held. Only the committed run's results are told.
+   */
+  async #run(batch: Pending[]): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      const base = this.#opts.revision();
       const d = copyState(this.#opts.current());
       const log: VersionEntry[] = [];
       const touch: Touch = (...keys) => {
@@ -110,22 +143,31 @@ export class ChangeQueue {
           outcomes.push({ p, error });
         }
       }
+      let revision = base;
       if (write || log.length) {
         try {
-          await this.#opts.write(d);
+          const committed = await this.#opts.write(d, base);
+          if (committed === null) {
+            if (attempt >= MAX_ATTEMPTS) {
+              throw new Error(`the store changed under ${attempt} attempts in a row: try again`);
+            }
+            await this.#opts.reload();
+            continue;
+          }
+          revision = committed;
         } catch (e) {
           for (const o of outcomes) o.p.reject(o.error ?? e);
-          continue;
+          return;
         }
       }
-      this.#opts.commit(d, log);
+      this.#opts.commit(d, log, revision);
       for (const o of outcomes) {
         if (o.out) {
           o.out.after?.();
           o.p.resolve(o.out.result);
         } else o.p.reject(o.error);
       }
+      return;
     }
-    this.#writing = false;
   }
 }

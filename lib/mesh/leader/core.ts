@@ -1,8 +1,10 @@
 /**
- * The leader's bookkeeping: members, address allocation and tokens, persisted after every
- * change and before any answer depends on it. Changes run one at a time on a copy of the state
- * that becomes the state only once it is on disk, so two joins never get the same address and a
- * failed write changes nothing.
+ * The leader's bookkeeping: members, address allocation and tokens, committed to its store
+ * after every change and before any answer depends on it. Changes run one at a time on a copy of
+ * the state that becomes the state only once the store committed it, on the revision the copy
+ * was made from, so two joins never get the same address (even at two leaders sharing a store)
+ * and a failed write changes nothing. Changes other leaders commit come in through the store's
+ * watch and reach this leader's listeners as its own do.
  * @module
  */
 
@@ -23,7 +25,9 @@ import {
   tokenProblem,
   type TokenView,
 } from "../join/token.ts";
-import type { JoinRecord, LeaderFile, StateDir } from "../state/state.ts";
+import type { JoinRecord, LeaderFile } from "../state/state.ts";
+import type { LeaderStore, StoreSnapshot } from "../store/store.ts";
+import { MemoryStore } from "../store/memory_store.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../../members/labels.ts";
@@ -33,7 +37,7 @@ import { grantedServicesProblem } from "../../members/services.ts";
 import type { LeaseRecord } from "../../services/lease/arbiter.ts";
 import type { JoinRequest, JoinResult } from "../join/request.ts";
 import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
-import { remember, sameRecord, tokenGrants } from "./records.ts";
+import { changedMembers, remember, sameRecord, tokenGrants } from "./records.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -52,6 +56,12 @@ export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
 /** The leader's state. */
 export class LeaderCore {
   #data: LeaderFile;
+  // The store's revision of #data.
+  #revision: number;
+  readonly #store: LeaderStore;
+  // The newest watched snapshot that came while a change was under way, and the watch's stop.
+  #watched: StoreSnapshot | null = null;
+  #unwatch: (() => void) | null = null;
   readonly #net: Cidr;
   readonly #holdMs: number;
   readonly #openedAt: number;
@@ -67,41 +77,101 @@ export class LeaderCore {
   // the state in place, so every edit drops it (the change queue's eachEdit).
   #restricted: { data: LeaderFile; names: Set<string> } | null = null;
 
-  private constructor(
-    data: LeaderFile,
-    private readonly state: StateDir | null,
-    holdMs: number,
-  ) {
-    this.#data = data;
-    this.#net = Cidr.parse(data.network);
+  private constructor(snapshot: StoreSnapshot, store: LeaderStore, holdMs: number) {
+    this.#data = snapshot.data;
+    this.#revision = snapshot.revision;
+    this.#store = store;
+    this.#net = Cidr.parse(snapshot.data.network);
     this.#holdMs = holdMs;
     this.#openedAt = Date.now();
     this.#changes = new ChangeQueue({
       current: () => this.#data,
-      write: async (d) => {
-        if (this.state) await this.state.writeLeader(d);
+      revision: () => this.#revision,
+      write: (d, base) => store.commit(d, base),
+      reload: async () => {
+        const s = await store.load();
+        if (!s) throw new LeaderError(`${store.where} no longer holds the mesh`);
+        this.#adopt(s);
       },
       // An edit may change the state in place: what was read of it goes.
       eachEdit: () => this.#restricted = null,
-      commit: (d, log) => {
+      between: () => {
+        const s = this.#watched;
+        this.#watched = null;
+        if (s) this.#adopt(s);
+      },
+      commit: (d, log, revision) => {
+        // A commit the watch already brought (with every change before it) is told already.
+        if (revision < this.#revision) return;
         this.#data = d;
-        if (!log.length) return;
-        this.#log.push(...log);
-        if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
-        const v = this.view();
-        for (const l of this.#listeners) l(v);
+        this.#revision = revision;
+        this.#logged(log);
       },
     });
   }
 
+  /** Adds versions to the change log and tells the membership listeners, when there are any. */
+  #logged(log: { version: number; keys: string[] }[]): void {
+    if (!log.length) return;
+    this.#log.push(...log);
+    if (this.#log.length > 4096) this.#log.splice(0, this.#log.length - 4096);
+    const v = this.view();
+    for (const l of this.#listeners) l(v);
+  }
+
   /**
-   * Loads the leader's state, or creates it with the leader as the first member at the first
-   * host address of `network`. A different `network` than the stored one is an error.
+   * Makes a newer snapshot of the store the state (another leader's commit, or what a conflict
+   * loaded): the members whose records differ go into the change log as one version, and the
+   * listeners of what changed are told, as for a change made here.
+   */
+  #adopt(s: StoreSnapshot): void {
+    if (s.revision <= this.#revision) return;
+    const old = this.#data;
+    this.#data = s.data;
+    this.#revision = s.revision;
+    this.#restricted = null;
+    const keys = changedMembers(old.members, s.data.members);
+    if (keys.length || s.data.version !== old.version) {
+      this.#logged([{ version: s.data.version, keys }]);
+    }
+    const p = s.data.policy;
+    if (p && p.version !== old.policy?.version) { for (const l of this.#policyListeners) l(p); }
+    if (JSON.stringify(s.data.tokens) !== JSON.stringify(old.tokens)) {
+      for (const l of this.#tokenListeners) l();
+    }
+  }
+
+  /** Takes in a watched snapshot: now, or after the change under way (which may be its own). */
+  #onWatched(s: StoreSnapshot): void {
+    if (this.#changes.busy) {
+      if (!this.#watched || s.revision > this.#watched.revision) this.#watched = s;
+    } else this.#adopt(s);
+  }
+
+  /** Follows the store from the revision the core holds. */
+  #follow(): void {
+    this.#unwatch = this.#store.watch(this.#revision, (s) => this.#onWatched(s));
+  }
+
+  /** Stops following the store's changes (the leader stops). */
+  close(): void {
+    this.#unwatch?.();
+    this.#unwatch = null;
+  }
+
+  /** The store's revision of the state this core holds. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /**
+   * Loads the leader's state from `store`, or creates it with the leader as the first member at
+   * the first host address of `network`. A different `network` than the stored one is an error.
    * `joinHoldMs` is how long a node that was answered but never heard from keeps its allocation
-   * (default {@link DEFAULT_JOIN_HOLD_MS}).
+   * (default {@link DEFAULT_JOIN_HOLD_MS}). Null keeps the state in memory only.
    */
   static async open(
-    state: StateDir | null,
+    storeOrNull: LeaderStore | null,
     init: {
       network: string;
       network6?: string;
@@ -115,11 +185,13 @@ export class LeaderCore {
   ): Promise<LeaderCore> {
     const holdMs = init.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     if (!(holdMs > 0)) throw new LeaderError("the join hold time must be positive");
-    const stored = state ? await state.readLeader() : null;
-    if (stored) {
+    const store = storeOrNull ?? new MemoryStore();
+    const loaded = await store.load();
+    if (loaded) {
+      const stored = loaded.data;
       if (Cidr.parse(stored.network).toString() !== Cidr.parse(init.network).toString()) {
         throw new LeaderError(
-          `the state in ${state!.dir} is for network ${stored.network}, not ${init.network}`,
+          `${store.where} is for network ${stored.network}, not ${init.network}`,
         );
       }
       if (
@@ -127,10 +199,10 @@ export class LeaderCore {
         Cidr.parse(init.network6).toString() !== Cidr.parse(stored.network6).toString()
       ) {
         throw new LeaderError(
-          `the state in ${state!.dir} is for IPv6 network ${stored.network6}, not ${init.network6}`,
+          `${store.where} is for IPv6 network ${stored.network6}, not ${init.network6}`,
         );
       }
-      const core = new LeaderCore(stored, state, holdMs);
+      const core = new LeaderCore(loaded, store, holdMs);
       await core.#change((d, touch) => {
         core.#refreshLeader(d, init, touch);
         // An IPv6 network added later: every member gets its address now.
@@ -140,6 +212,7 @@ export class LeaderCore {
         if (keyless) d.lanKey = newLanKey();
         return { result: undefined, write: keyless };
       });
+      core.#follow();
       return core;
     }
     const net = Cidr.parse(init.network);
@@ -162,22 +235,30 @@ export class LeaderCore {
     };
     const core = new LeaderCore(
       {
-        format: 1,
-        network: net.toString(),
-        version: 1,
-        members: [leader],
-        tokens: [],
-        joins: {},
-        lanKey: newLanKey(),
+        data: {
+          format: 1,
+          network: net.toString(),
+          version: 1,
+          members: [leader],
+          tokens: [],
+          joins: {},
+          lanKey: newLanKey(),
+        },
+        revision: 0,
       },
-      state,
+      store,
       holdMs,
     );
     // Nobody sees the core before this first write succeeds.
     await core.#change((d, touch) => {
+      // Run again on what another leader created meanwhile: not this leader's mesh to take.
+      if (!d.members.some((m) => m.role === "leader" && m.publicKey === init.publicKey)) {
+        throw new LeaderError(`another leader created the mesh in ${store.where}: start again`);
+      }
       if (init.network6) core.#setNetwork6(d, init.network6, touch);
       return { result: undefined, write: true };
     });
+    core.#follow();
     return core;
   }
 
@@ -293,7 +374,7 @@ export class LeaderCore {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Resolves once every change asked for so far is on disk; rejects if that write failed. */
+  /** Resolves once every change asked for so far is in the store; rejects if that write failed. */
   flush(): Promise<void> {
     return this.#change(() => ({ result: undefined, write: false }));
   }
@@ -400,7 +481,6 @@ export class LeaderCore {
       // Granted labels come from the token alone; the joiner's own only under node.weft/.
       const own = splitLabels(req.labels);
       const grants = tokenGrants(token);
-      this.#labelsDropped += Object.keys(own.granted).length;
       const member: Member = {
         name,
         publicKey: req.publicKey,
@@ -423,7 +503,12 @@ export class LeaderCore {
       d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
       if (gone) delete d.left![req.publicKey];
       touch(member.publicKey);
-      return { result: this.#accepted(member, d), write: true };
+      return {
+        result: this.#accepted(member, d),
+        write: true,
+        // Counted once, for the run committed (another leader's commit first runs it again).
+        after: () => this.#labelsDropped += Object.keys(own.granted).length,
+      };
     });
   }
 

@@ -9,6 +9,7 @@ import { LeaderCore, LeaderError, TOKEN_TTL_RANGE_MS } from "./core.ts";
 import { decodeLanKey } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { StateDir } from "../state/state.ts";
+import { FileStore } from "../store/file_store.ts";
 import { hashSecret } from "../join/token.ts";
 import { MAX_LAN, type MembershipView } from "../../members/member.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -21,7 +22,7 @@ function open(
   opts: { network?: string; network6?: string; labels?: Record<string, string> } = {},
   state: StateDir | null = null,
 ): Promise<LeaderCore> {
-  return LeaderCore.open(state, {
+  return LeaderCore.open(state && new FileStore(state), {
     network: opts.network ?? "10.77.0.0/24",
     network6: opts.network6,
     hostname: "leader",
@@ -158,7 +159,7 @@ Deno.test("leader: reopened state keeps its network and leader key; an IPv6 netw
     const a = accepted(await core.join(request(token, "a"), null));
     await assert.rejects(open({ network: "10.78.0.0/24" }, new StateDir(dir)), /is for network/);
     await assert.rejects(
-      LeaderCore.open(new StateDir(dir), {
+      LeaderCore.open(new FileStore(new StateDir(dir)), {
         network: "10.77.0.0/24",
         hostname: "leader",
         publicKey: generateKeyPair().publicKey,

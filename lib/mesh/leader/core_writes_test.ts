@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { JoinRequest } from "../join/request.ts";
 import { LeaderCore } from "./core.ts";
 import { type LeaderFile, StateDir } from "../state/state.ts";
+import { FileStore } from "../store/file_store.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 
 /** A state directory whose writes can be made to fail or to wait. */
@@ -47,7 +48,7 @@ async function withState(fn: (state: TestState) => Promise<void>): Promise<void>
 const LEADER_KEY = generateKeyPair().publicKey;
 
 function open(state: StateDir | null, joinHoldMs?: number): Promise<LeaderCore> {
-  return LeaderCore.open(state, {
+  return LeaderCore.open(state && new FileStore(state), {
     network: "10.77.0.0/24",
     hostname: "leader",
     publicKey: LEADER_KEY,

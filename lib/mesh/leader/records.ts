@@ -26,6 +26,18 @@ export function sameRecord(a: Member, b: Member): boolean {
   return key(a) === key(b);
 }
 
+/** The public keys of the members added, changed or removed between two member lists. */
+export function changedMembers(before: Member[], after: Member[]): string[] {
+  const old = new Map(before.map((m) => [m.publicKey, m]));
+  const keys: string[] = [];
+  for (const m of after) {
+    const o = old.get(m.publicKey);
+    old.delete(m.publicKey);
+    if (o !== m && JSON.stringify(o) !== JSON.stringify(m)) keys.push(m.publicKey);
+  }
+  return [...keys, ...old.keys()];
+}
+
 /** What a token grants its nodes besides labels, as a member record holds it; null for nothing. */
 export function tokenGrants(t: StoredToken): MemberGrants | null {
   const g: MemberGrants = {

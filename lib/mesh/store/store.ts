@@ -1,0 +1,38 @@
+/**
+ * Where the leader keeps its state: a {@link LeaderStore} holds the leader's document at a
+ * revision and writes a new one only on the revision it was computed from, so several leaders
+ * sharing one store (etcd) never both commit an edit of the same snapshot. The state directory
+ * is the default store (lib/mesh/store/file_store.ts); docs/design/leader-store.md says how the
+ * document maps to etcd keys.
+ * @module
+ */
+
+import type { LeaderFile } from "../state/state.ts";
+
+/** The leader's document as a store holds it, at a revision. */
+export interface StoreSnapshot {
+  /** The document (the caller's own copy: the store keeps none of its objects). */
+  data: LeaderFile;
+  /** The store's revision of it: higher for every later commit, by any writer. */
+  revision: number;
+}
+
+/** A store of the leader's document: the state directory, an etcd cluster, memory for tests. */
+export interface LeaderStore {
+  /** Where the state is, for messages: `the state in /var/lib/weft`. */
+  readonly where: string;
+  /** The document and its revision; null when the store holds none yet. */
+  load(): Promise<StoreSnapshot | null>;
+  /**
+   * Writes `next` if the store is still at revision `base` (0: holds no document): the new
+   * revision, or null when another writer committed first (nothing was written; load again).
+   * A rejection (disk, quorum) means nothing was written either.
+   */
+  commit(next: LeaderFile, base: number): Promise<number | null>;
+  /**
+   * Calls `onChange` with every document committed after revision `from`, in order (a store may
+   * skip to the newest when several arrive together); returns what stops it. The caller's own
+   * commits come too, at revisions it already has.
+   */
+  watch(from: number, onChange: (s: StoreSnapshot) => void): () => void;
+}
