@@ -1,0 +1,179 @@
+/**
+ * Two LeaderCores on one store (what several leaders on etcd are): interleaved joins never get
+ * one address twice nor use a one-use token twice, the one that lost the race runs again on the
+ * newer state, and each core sees the other's changes through the store's watch.
+ */
+import assert from "node:assert/strict";
+import type { JoinRequest, JoinResult } from "../join/request.ts";
+import { LeaderCore } from "./core.ts";
+import { MemoryStore } from "../store/memory_store.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+import type { MembershipView } from "../../members/member.ts";
+
+const LEADER_KEY = generateKeyPair().publicKey;
+
+function open(store: MemoryStore): Promise<LeaderCore> {
+  return LeaderCore.open(store, {
+    network: "10.77.0.0/24",
+    hostname: "leader",
+    publicKey: LEADER_KEY,
+    endpoints: ["192.0.2.1:51820"],
+  });
+}
+
+/** Two cores sharing a fresh store, the second opened on what the first created. */
+async function pair(): Promise<{ store: MemoryStore; a: LeaderCore; b: LeaderCore }> {
+  const store = new MemoryStore();
+  const a = await open(store);
+  const b = await open(store);
+  return { store, a, b };
+}
+
+function request(
+  token: { id: string; secret: string },
+  hostname: string,
+  labels: Record<string, string> = {},
+): JoinRequest {
+  return {
+    tokenId: token.id,
+    secret: token.secret,
+    publicKey: generateKeyPair().publicKey,
+    hostname,
+    labels,
+    services: [],
+    endpoints: [],
+    time: Date.now(),
+  };
+}
+
+/** Resolves once `core`'s view satisfies `ok` (at once if it does now). */
+function until(core: LeaderCore, ok: (v: MembershipView) => boolean): Promise<MembershipView> {
+  return new Promise((resolve) => {
+    if (ok(core.view())) return resolve(core.view());
+    const stop = core.onChange((v) => {
+      if (!ok(v)) return;
+      stop();
+      resolve(v);
+    });
+  });
+}
+
+/** Resolves once `core` knows the token `id`. */
+function knowsToken(core: LeaderCore, id: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (core.listTokens().some((t) => t.id === id)) return resolve();
+    const stop = core.onTokens(() => {
+      if (!core.listTokens().some((t) => t.id === id)) return;
+      stop();
+      resolve();
+    });
+  });
+}
+
+function ok(r: JoinResult): Extract<JoinResult, { ok: true }> {
+  assert.ok(r.ok, r.ok ? "" : r.error);
+  return r;
+}
+
+Deno.test("shared store: a one-use token joined at two leaders at once admits one node", async () => {
+  const { store, a, b } = await pair();
+  const token = await a.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  await knowsToken(b, token.id);
+  const before = store.conflicts;
+  // Both edits start from the same snapshot: the second commit conflicts and runs again.
+  const [x, y] = await Promise.all([
+    a.join(request(token, "x"), null),
+    b.join(request(token, "y"), null),
+  ]);
+  assert.ok(store.conflicts > before, "the two joins raced");
+  assert.deepEqual([x.ok, y.ok].sort(), [false, true]);
+  const refused = (x.ok ? y : x) as Extract<JoinResult, { ok: false }>;
+  assert.match(refused.error, /used up/);
+  // Both leaders end with the one member and the token at zero uses.
+  for (const core of [a, b]) {
+    const v = await until(core, (v) => v.members.length === 2);
+    assert.deepEqual(v.members.map((m) => m.name).sort(), ["leader", x.ok ? "x" : "y"]);
+    await until(core, () => core.listTokens()[0].usesLeft === 0);
+  }
+  a.close();
+  b.close();
+});
+
+Deno.test("shared store: interleaved joins at two leaders get distinct addresses, none lost", async () => {
+  const { store, a, b } = await pair();
+  const token = await a.createToken({ ttlMs: 60_000, uses: 40, labels: {} });
+  await knowsToken(b, token.id);
+  const before = store.conflicts;
+  const joins = Array.from(
+    { length: 40 },
+    (_, i) => (i % 2 ? b : a).join(request(token, `n${i}`), null),
+  );
+  const results = (await Promise.all(joins)).map(ok);
+  assert.ok(store.conflicts > before, "the joins raced");
+  const addresses = results.map((r) => r.member.address);
+  assert.equal(new Set(addresses).size, 40, "every address distinct");
+  assert.ok(!addresses.includes(a.leader.address));
+  // Each leader's view holds every member, at one version; the token is used up at both.
+  const va = await until(a, (v) => v.members.length === 41);
+  const vb = await until(b, (v) => v.members.length === 41 && v.version === a.view().version);
+  assert.deepEqual(vb, a.view());
+  assert.equal(va.members.length, 41);
+  for (const core of [a, b]) {
+    await until(core, () => core.listTokens()[0].usesLeft === 0);
+  }
+  const extra = await b.join(request(token, "late"), null);
+  assert.equal(extra.ok, false);
+  a.close();
+  b.close();
+});
+
+Deno.test("shared store: a leader sees another's changes through the watch, as deltas", async () => {
+  const { a, b } = await pair();
+  const token = await a.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  await knowsToken(b, token.id);
+  const start = b.view().version;
+  const joined = ok(await a.join(request(token, "seen"), null));
+  // b's listeners hear it (the leader service pushes this to b's members).
+  const v = await until(b, (v) => v.members.some((m) => m.publicKey === joined.member.publicKey));
+  assert.equal(v.version, a.view().version);
+  assert.equal(b.member("seen")?.address, joined.member.address);
+  assert.deepEqual(b.changesSince(start), { upsert: [joined.member], remove: [] });
+  // A removal at b reaches a, and the policy too.
+  const policies: number[] = [];
+  a.onPolicy((p) => policies.push(p.version));
+  await b.removeNode("seen");
+  await until(a, (v) => !v.members.some((m) => m.name === "seen"));
+  assert.deepEqual(a.changesSince(v.version), { upsert: [], remove: [joined.member.publicKey] });
+  await b.setPolicy("allow all");
+  await until(a, () => a.policy()?.version === 1);
+  assert.deepEqual(policies, [1]);
+  a.close();
+  b.close();
+});
+
+Deno.test("shared store: a join run again after a conflict counts its dropped labels once", async () => {
+  const { a, b } = await pair();
+  const token = await a.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  await knowsToken(b, token.id);
+  await Promise.all([
+    a.join(request(token, "p"), null),
+    b.join(request(token, "q", { role: "admin" }), null),
+  ]);
+  assert.equal(a.labelsDropped + b.labelsDropped, 1);
+  a.close();
+  b.close();
+});
+
+Deno.test("shared store: a closed core stops following the store", async () => {
+  const { store, a, b } = await pair();
+  const c = await open(store);
+  b.close();
+  const token = await a.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const joined = ok(await a.join(request(token, "after"), null));
+  // c, still following, hears it; b, closed, was told at the same time and heard nothing.
+  await until(c, (v) => v.members.some((m) => m.publicKey === joined.member.publicKey));
+  assert.equal(b.view().members.length, 1);
+  assert.equal(b.listTokens().length, 0);
+  a.close();
+  c.close();
+});
