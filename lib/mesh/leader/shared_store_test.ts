@@ -117,6 +117,7 @@ Deno.test("shared store: interleaved joins at two leaders get distinct addresses
   const va = await until(a, (v) => v.members.length === 41);
   const vb = await until(b, (v) => v.members.length === 41 && v.version === a.view().version);
   assert.deepEqual(vb, a.view());
+  assert.equal(b.revision, a.revision, "both at the store's newest revision");
   assert.equal(va.members.length, 41);
   for (const core of [a, b]) {
     await until(core, () => core.listTokens()[0].usesLeft === 0);
