@@ -316,32 +316,7 @@ export class StateDir {
   async readLeader(): Promise<LeaderFile | null> {
     const file = this.path("leader.json");
     if (!(await exists(file))) return null;
-    const o = await readJsonFile(file) as LeaderFile;
-    check(o && o.format === 1, file, "unknown format");
-    check(typeof o.network === "string", file, "network");
-    check(Number.isInteger(o.version), file, "version");
-    check(Array.isArray(o.members) && o.members.every(validMember), file, "members");
-    check(Array.isArray(o.tokens), file, "tokens");
-    check(
-      o.joins === undefined ||
-        (typeof o.joins === "object" && o.joins !== null &&
-          Object.values(o.joins).every(validJoinRecord)),
-      file,
-      "joins",
-    );
-    check(o.lanKey === undefined || decodeLanKey(o.lanKey) !== null, file, "lanKey");
-    check(
-      o.left === undefined ||
-        (typeof o.left === "object" && o.left !== null &&
-          Object.values(o.left).every(validLeftRecord)),
-      file,
-      "left",
-    );
-    if (o.leases !== undefined) {
-      const p = leaseRecordProblem(o.leases);
-      check(p === undefined, file, `leases: ${p}`);
-    }
-    return o;
+    return checkLeaderFile(await readJsonFile(file), file);
   }
 
   /** The node file, or null when there is none. */
@@ -371,6 +346,39 @@ export class StateDir {
   writeNode(data: NodeFile): Promise<void> {
     return this.#write("node.json", JSON.stringify(data, null, 1));
   }
+}
+
+/**
+ * Checks a parsed leader document (from `leader.json` or a store): the document, or an error
+ * naming `file` (or the store) and what is wrong, never a silent reset.
+ */
+export function checkLeaderFile(parsed: unknown, file: string): LeaderFile {
+  const o = parsed as LeaderFile;
+  check(o && o.format === 1, file, "unknown format");
+  check(typeof o.network === "string", file, "network");
+  check(Number.isInteger(o.version), file, "version");
+  check(Array.isArray(o.members) && o.members.every(validMember), file, "members");
+  check(Array.isArray(o.tokens), file, "tokens");
+  check(
+    o.joins === undefined ||
+      (typeof o.joins === "object" && o.joins !== null &&
+        Object.values(o.joins).every(validJoinRecord)),
+    file,
+    "joins",
+  );
+  check(o.lanKey === undefined || decodeLanKey(o.lanKey) !== null, file, "lanKey");
+  check(
+    o.left === undefined ||
+      (typeof o.left === "object" && o.left !== null &&
+        Object.values(o.left).every(validLeftRecord)),
+    file,
+    "left",
+  );
+  if (o.leases !== undefined) {
+    const p = leaseRecordProblem(o.leases);
+    check(p === undefined, file, `leases: ${p}`);
+  }
+  return o;
 }
 
 function validMember(m: Member): boolean {

@@ -1,0 +1,108 @@
+/**
+ * The leader's document as keys, for a store of keys and values (etcd): one key per member,
+ * address, token, join record and departed key, and one each for the network and version, the
+ * policy, the leases and the LAN key (docs/design/leader-store.md). A commit writes only the keys
+ * that changed, and two leaders' commits that claim one address write one `alloc/` key. Keys are
+ * relative to the store's prefix; values are JSON.
+ * @module
+ */
+
+import { checkLeaderFile, type LeaderFile } from "../state/state.ts";
+
+/** The document's keys and their values (JSON), in the order the document lists them. */
+export type KeyValues = Map<string, string>;
+
+/** The key of the network, IPv6 network and membership version. */
+export const META_KEY = "meta";
+
+/** The document as keys: members, tokens and records in their order, each list's key prefix. */
+export function toKeys(d: LeaderFile): KeyValues {
+  const kv: KeyValues = new Map();
+  const put = (k: string, v: unknown) => kv.set(k, JSON.stringify(v));
+  put(META_KEY, {
+    format: d.format,
+    network: d.network,
+    ...(d.network6 ? { network6: d.network6 } : {}),
+    version: d.version,
+  });
+  for (const m of d.members) {
+    put(`members/${m.publicKey}`, m);
+    put(`alloc/${m.address}`, m.publicKey);
+  }
+  for (const t of d.tokens) put(`tokens/${t.id}`, t);
+  for (const [k, r] of Object.entries(d.joins ?? {})) put(`joins/${k}`, r);
+  for (const [k, r] of Object.entries(d.left ?? {})) put(`left/${k}`, r);
+  if (d.policy) put("policy", d.policy);
+  if (d.leases) put("leases", d.leases);
+  if (d.lanKey !== undefined) put("lan-key", d.lanKey);
+  return kv;
+}
+
+/**
+ * The document from its keys, members and tokens in the order given (a store lists them by
+ * creation: etcd's range sorted by create revision). Checked as `leader.json` is: a missing
+ * `meta`, a value that does not parse or an `alloc/` key that disagrees with its member is an
+ * error naming `where`.
+ */
+export function fromKeys(kv: KeyValues, where: string): LeaderFile {
+  const parse = (k: string, v: string): unknown => {
+    try {
+      return JSON.parse(v);
+    } catch {
+      throw new Error(`${where}: corrupt state (${k} is not JSON)`);
+    }
+  };
+  const meta = kv.get(META_KEY);
+  if (meta === undefined) throw new Error(`${where}: corrupt state (no ${META_KEY})`);
+  const d = { ...(parse(META_KEY, meta) as object), members: [], tokens: [] } as
+    & Record<string, unknown>
+    & { members: unknown[]; tokens: unknown[] };
+  const allocs = new Map<string, unknown>();
+  for (const [k, v] of kv) {
+    const slash = k.indexOf("/");
+    const [kind, id] = slash < 0 ? [k, ""] : [k.slice(0, slash), k.slice(slash + 1)];
+    if (kind === "members") d.members.push(parse(k, v));
+    else if (kind === "tokens") d.tokens.push(parse(k, v));
+    else if (kind === "alloc") allocs.set(id, parse(k, v));
+    else if (kind === "joins" || kind === "left") {
+      ((d[kind] ??= {}) as Record<string, unknown>)[id] = parse(k, v);
+    } else if (kind === "policy" || kind === "leases") d[kind] = parse(k, v);
+    else if (kind === "lan-key") d.lanKey = parse(k, v);
+    else if (kind !== META_KEY) throw new Error(`${where}: corrupt state (unknown key ${k})`);
+  }
+  d.joins ??= {};
+  const file = checkLeaderFile(d, where);
+  for (const m of file.members) {
+    if (allocs.get(m.address) !== m.publicKey) {
+      throw new Error(`${where}: corrupt state (alloc/${m.address} is not ${m.name}'s)`);
+    }
+    allocs.delete(m.address);
+  }
+  if (allocs.size) {
+    throw new Error(`${where}: corrupt state (alloc/${[...allocs.keys()][0]} has no member)`);
+  }
+  return file;
+}
+
+/** What a commit writes: the keys to put (new or changed) and the keys to delete. */
+export interface KeyChanges {
+  /** Keys new or changed, with their values. */
+  put: [string, string][];
+  /** Keys gone. */
+  delete: string[];
+  /** Of `put`, the keys that are new (a transaction requires they do not exist yet). */
+  created: string[];
+}
+
+/** The keys that differ between two documents' keys. */
+export function diffKeys(before: KeyValues, after: KeyValues): KeyChanges {
+  const put: [string, string][] = [];
+  const created: string[] = [];
+  for (const [k, v] of after) {
+    const old = before.get(k);
+    if (old === v) continue;
+    put.push([k, v]);
+    if (old === undefined) created.push(k);
+  }
+  return { put, created, delete: [...before.keys()].filter((k) => !after.has(k)) };
+}

@@ -1,0 +1,97 @@
+/** The leader's document as keys: round trip, what a change writes, and corrupt keys refused. */
+import assert from "node:assert/strict";
+import type { LeaderFile } from "../state/state.ts";
+import { newLanKey } from "../state/lan_key.ts";
+import type { Member } from "../../members/member.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+import { diffKeys, fromKeys, toKeys } from "./keys.ts";
+
+function member(name: string, key: string, address: string, role: Member["role"]): Member {
+  return {
+    name,
+    publicKey: key,
+    address,
+    endpoints: ["192.0.2.1:51820"],
+    labels: {},
+    role,
+    services: [],
+    joinedAt: 1,
+  };
+}
+
+// Keys as WireGuard keys are: base64, with slashes (the key is everything after `members/`).
+const DOC: LeaderFile = {
+  format: 1,
+  network: "10.77.0.0/24",
+  network6: "fd00:77::/64",
+  version: 5,
+  members: [
+    member("leader", "zz/leader+key=", "10.77.0.1", "leader"),
+    member("b", "bb/key=", "10.77.0.3", "node"),
+    member("a", "aa/key=", "10.77.0.2", "node"),
+  ],
+  tokens: [{
+    id: "0a0b0c0d0e0f",
+    secretHash: "h",
+    createdAt: 1,
+    expiresAt: 2,
+    usesLeft: 1,
+    labels: { role: "edge" },
+    revoked: false,
+  }],
+  joins: { "bb/key=": { token: "0a0b0c0d0e0f", at: 1, heard: false, time: 1 } },
+  left: { "gone": { time: 1, at: 2, removedToken: "x" } },
+  policy: { version: 2, text: "allow all" },
+  lanKey: newLanKey(),
+  leases: { last: 3, held: { web: { token: 3, holder: generateKeyPair().publicKey } } },
+};
+
+Deno.test("keys: a document round-trips through its keys, members and tokens in order", () => {
+  const kv = toKeys(DOC);
+  assert.equal(kv.get("alloc/10.77.0.3"), JSON.stringify("bb/key="));
+  assert.ok(kv.has("members/zz/leader+key="));
+  assert.deepEqual(fromKeys(kv, "etcd"), DOC);
+});
+
+Deno.test("keys: a join writes its member, address, token and join record, and the version", () => {
+  const next = structuredClone(DOC);
+  next.members.push(member("c", "cc/key=", "10.77.0.4", "node"));
+  next.tokens[0].usesLeft = 0;
+  next.joins!["cc/key="] = { token: "0a0b0c0d0e0f", at: 3, heard: false, time: 3 };
+  next.version = 6;
+  const d = diffKeys(toKeys(DOC), toKeys(next));
+  assert.deepEqual(d.put.map(([k]) => k).sort(), [
+    "alloc/10.77.0.4",
+    "joins/cc/key=",
+    "members/cc/key=",
+    "meta",
+    "tokens/0a0b0c0d0e0f",
+  ]);
+  assert.deepEqual(d.created.sort(), ["alloc/10.77.0.4", "joins/cc/key=", "members/cc/key="]);
+  assert.deepEqual(d.delete, []);
+  // A removal deletes its member, address and join record.
+  const removed = structuredClone(DOC);
+  removed.members.splice(1, 1);
+  delete removed.joins!["bb/key="];
+  const r = diffKeys(toKeys(DOC), toKeys(removed));
+  assert.deepEqual(r.delete.sort(), ["alloc/10.77.0.3", "joins/bb/key=", "members/bb/key="]);
+  assert.deepEqual(r.put, []);
+});
+
+Deno.test("keys: corrupt or inconsistent keys are an error naming the store, never a reset", () => {
+  const bad = (edit: (kv: Map<string, string>) => void, what: RegExp) => {
+    const kv = toKeys(DOC);
+    edit(kv);
+    assert.throws(() => fromKeys(kv, "etcd://198.51.100.1:2379"), (e: Error) => {
+      assert.match(e.message, /^etcd:\/\/198\.51\.100\.1:2379: corrupt state/);
+      assert.match(e.message, what);
+      return true;
+    });
+  };
+  bad((kv) => kv.delete("meta"), /no meta/);
+  bad((kv) => kv.set("tokens/x", "{"), /tokens\/x is not JSON/);
+  bad((kv) => kv.set("alloc/10.77.0.2", JSON.stringify("bb/key=")), /alloc\/10\.77\.0\.2/);
+  bad((kv) => kv.set("alloc/10.77.0.9", JSON.stringify("nobody")), /has no member/);
+  bad((kv) => kv.set("members/x", JSON.stringify({ name: 1 })), /members/);
+  bad((kv) => kv.set("surprise", "1"), /unknown key surprise/);
+});
