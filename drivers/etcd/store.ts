@@ -88,7 +88,7 @@ export class EtcdStore implements KvStore {
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
   readonly #closing = new AbortController();
-  readonly #watches = new Set<Watch>();
+  readonly #watches = new Set<Promise<void>>();
   #current = 0;
 
   /** A client for the cluster in `options`; no connection is made until the first call. */
@@ -194,7 +194,6 @@ export class EtcdStore implements KvStore {
       stop.abort();
       throw watchEnded(first);
     }
-    const watch: Watch = { cancel: () => stop.abort(), closed: Promise.resolve() };
     const closed = (async () => {
       try {
         for await (const line of lines) {
@@ -209,14 +208,12 @@ export class EtcdStore implements KvStore {
         throw e instanceof StoreError
           ? e
           : new StoreError("unreachable", "etcd", `the watch stream broke: ${errText(e)}`);
-      } finally {
-        this.#watches.delete(watch);
       }
     })();
-    closed.catch(() => {}); // the caller may not await it; its rejection is still theirs to see
-    (watch as { closed: Promise<void> }).closed = closed;
-    this.#watches.add(watch);
-    return watch;
+    this.#watches.add(closed);
+    // The caller may not await `closed`; its rejection is still theirs to see.
+    closed.catch(() => {}).finally(() => this.#watches.delete(closed));
+    return { cancel: () => stop.abort(), closed };
   }
 
   async grant(ttlSeconds: number): Promise<Lease> {
@@ -244,7 +241,7 @@ export class EtcdStore implements KvStore {
 
   close(): Promise<void> {
     this.#closing.abort();
-    const done = [...this.#watches].map((w) => w.closed.catch(() => {}));
+    const done = [...this.#watches].map((w) => w.catch(() => {}));
     return Promise.all(done).then(() => this.#client?.close());
   }
 
