@@ -56,6 +56,18 @@ function event<T>(what: string): { promise: Promise<T>; resolve: (v: T) => void 
   return { promise, resolve };
 }
 
+/** Retries `fn` while it fails with a transient StoreError (an election), within the guard. */
+async function untilStored<T>(fn: () => Promise<T>): Promise<T> {
+  const until = Date.now() + HANG_GUARD_MS;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof StoreError && e.transient) || Date.now() > until) throw e;
+    }
+  }
+}
+
 async function storeError(p: Promise<unknown>): Promise<StoreError> {
   try {
     await p;
@@ -285,12 +297,17 @@ etcdTest(
     const timeoutMs = 4000;
     await withEtcd({ members: 3, timeoutMs }, async (store, cluster) => {
       await store.put("/weft/k", "before");
-      // One member gone: the other two still commit.
+      // One member gone: the other two still commit, once they have a leader again (a write
+      // caught in the election may fail with the no-quorum error; a later one succeeds).
       await cluster.members[0].kill();
-      await store.put("/weft/k", "one down");
+      await untilStored(() => store.put("/weft/k", "one down"));
       assert.equal((await store.get("/weft/k")).kv?.value, "one down");
+      // A watch on the member that will survive.
+      const survivor = new EtcdStore({
+        url: parseEtcdUrl(`etcd://${cluster.members[2].endpoint}`),
+      });
       const watchEnd = event<unknown>("the watch's end on quorum loss");
-      const w = await store.watch({ key: "/weft/", prefix: true }, 0, () => {});
+      const w = await survivor.watch({ key: "/weft/", prefix: true }, 0, () => {});
       w.closed.then(() => watchEnd.resolve("resolved"), (e) => watchEnd.resolve(e));
       await cluster.members[1].kill();
       const t0 = Date.now();
@@ -305,6 +322,7 @@ etcdTest(
       // The watch on the survivor ends with the same error once it sees it has no leader.
       const ended = await watchEnd.promise;
       assert.ok(ended instanceof StoreError && ended.kind === "no-quorum", `${ended}`);
+      await survivor.close();
     });
   },
 );
