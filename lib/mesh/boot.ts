@@ -191,7 +191,7 @@ export async function openLeader(
   const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
   // The leader's state names its key: the key is on disk first.
   await saveKey(opened);
-  const core = await LeaderCore.open(new FileStore(opened.state), {
+  const core = await LeaderCore.open(opts.store ?? new FileStore(opened.state), {
     network,
     network6: opts.network6,
     hostname: opts.hostname,

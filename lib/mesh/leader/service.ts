@@ -23,6 +23,7 @@ import {
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
+import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "../sync/protocol.ts";
 import { encodeToken } from "../join/token.ts";
@@ -43,6 +44,12 @@ export interface LeaderOptions {
   joinHoldMs?: number;
   /** The leader's network policy from its configuration (validated, canonical text). */
   policyText?: string;
+  /**
+   * Where the leader keeps the mesh's state (members, tokens, policy). Default: `leader.json` in
+   * its state directory. Leaders given one shared store (etcd, through `KvLeaderStore`) serve
+   * one mesh together; the leader's own key stays in its state directory.
+   */
+  store?: LeaderStore;
 }
 
 /**
