@@ -8,6 +8,7 @@
  */
 
 import type { LeaderFile } from "../state/state.ts";
+import type { KvStore } from "../../store/kv.ts";
 
 /** The leader's document as a store holds it, at a revision. */
 export interface StoreSnapshot {
@@ -21,6 +22,11 @@ export interface StoreSnapshot {
 export interface LeaderStore {
   /** Where the state is, for messages: `the state in /var/lib/weft`. */
   readonly where: string;
+  /**
+   * The key-value store under this one and the prefix of weft's keys in it, when there is one
+   * (etcd): other shared records (service leases) live beside the document there.
+   */
+  readonly kv?: { store: KvStore; prefix: string };
   /** The document and its revision; null when the store holds none yet. */
   load(): Promise<StoreSnapshot | null>;
   /**
