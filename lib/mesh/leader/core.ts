@@ -53,12 +53,25 @@ export class LeaderNotFoundError extends LeaderError {}
 /** How long a node that was answered but never heard from keeps its allocation, by default. */
 export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
 
+/** What a leader opens its state with: who it is and where it is reached. */
+interface LeaderInit {
+  hostname: string;
+  publicKey: string;
+  endpoints: string[];
+  labels?: Record<string, string>;
+  services?: ServiceSpec[];
+}
+
 /** The leader's state. */
 export class LeaderCore {
   #data: LeaderFile;
   // The store's revision of #data.
   #revision: number;
   readonly #store: LeaderStore;
+  // This leader's public key: the mesh may have other members with the leader role.
+  readonly #own: string;
+  // This leader's record as last seen (what `leader` says once another leader removed it).
+  #self: Member | null = null;
   // The newest watched snapshot that came while a change was under way, and the watch's stop.
   #watched: StoreSnapshot | null = null;
   #unwatch: (() => void) | null = null;
@@ -77,7 +90,13 @@ export class LeaderCore {
   // the state in place, so every edit drops it (the change queue's eachEdit).
   #restricted: { data: LeaderFile; names: Set<string> } | null = null;
 
-  private constructor(snapshot: StoreSnapshot, store: LeaderStore, holdMs: number) {
+  private constructor(
+    snapshot: StoreSnapshot,
+    store: LeaderStore,
+    holdMs: number,
+    own: string,
+  ) {
+    this.#own = own;
     this.#data = snapshot.data;
     this.#revision = snapshot.revision;
     this.#store = store;
@@ -127,6 +146,8 @@ export class LeaderCore {
   #adopt(s: StoreSnapshot): void {
     if (s.revision <= this.#revision) return;
     const old = this.#data;
+    // Another leader may have removed this one: its record as it was stays for `leader`.
+    this.#self = old.members.find((m) => m.publicKey === this.#own) ?? this.#self;
     this.#data = s.data;
     this.#revision = s.revision;
     this.#restricted = null;
@@ -167,6 +188,8 @@ export class LeaderCore {
   /**
    * Loads the leader's state from `store`, or creates it with the leader as the first member at
    * the first host address of `network`. A different `network` than the stored one is an error.
+   * A shared store whose mesh another leader made gets this leader as one more member with the
+   * leader role (an address allocated as a join's, a name no other member holds), in one commit.
    * `joinHoldMs` is how long a node that was answered but never heard from keeps its allocation
    * (default {@link DEFAULT_JOIN_HOLD_MS}). Null keeps the state in memory only.
    */
@@ -202,15 +225,15 @@ export class LeaderCore {
           `${store.where} is for IPv6 network ${stored.network6}, not ${init.network6}`,
         );
       }
-      const core = new LeaderCore(loaded, store, holdMs);
+      const core = new LeaderCore(loaded, store, holdMs, init.publicKey);
       await core.#change((d, touch) => {
-        core.#refreshLeader(d, init, touch);
+        const added = core.#enter(d, init, touch, store.where);
         // An IPv6 network added later: every member gets its address now.
         if (init.network6 && !d.network6) core.#setNetwork6(d, init.network6, touch);
         // State from before LAN discovery: its key is made now, once.
         const keyless = d.lanKey === undefined;
         if (keyless) d.lanKey = newLanKey();
-        return { result: undefined, write: keyless };
+        return { result: undefined, write: keyless || added };
       });
       core.#follow();
       return core;
@@ -248,14 +271,19 @@ export class LeaderCore {
       },
       store,
       holdMs,
+      init.publicKey,
     );
     // Nobody sees the core before this first write succeeds.
     await core.#change((d, touch) => {
-      // Run again on what another leader created meanwhile: not this leader's mesh to take.
-      if (!d.members.some((m) => m.role === "leader" && m.publicKey === init.publicKey)) {
-        throw new LeaderError(`another leader created the mesh in ${store.where}: start again`);
+      // Run again on what another leader created meanwhile: this leader joins that mesh.
+      if (Cidr.parse(d.network).toString() !== net.toString()) {
+        throw new LeaderError(
+          `another leader created the mesh in ${store.where} for network ${d.network}, not ` +
+            init.network,
+        );
       }
-      if (init.network6) core.#setNetwork6(d, init.network6, touch);
+      core.#enter(d, init, touch, store.where);
+      if (init.network6 && !d.network6) core.#setNetwork6(d, init.network6, touch);
       return { result: undefined, write: true };
     });
     core.#follow();
@@ -267,22 +295,65 @@ export class LeaderCore {
     return this.#changes.change(edit);
   }
 
-  #refreshLeader(
-    d: LeaderFile,
-    init: {
-      hostname: string;
-      publicKey: string;
-      endpoints: string[];
-      labels?: Record<string, string>;
-      services?: ServiceSpec[];
-    },
-    touch: Touch,
-  ): void {
-    const i = d.members.findIndex((m) => m.role === "leader");
-    const leader = d.members[i];
-    if (leader.publicKey !== init.publicKey) {
+  /**
+   * Makes this leader a member of the stored mesh: a leader whose key the store does not hold
+   * yet (another leader made the mesh) is added with the leader role, an address allocated as a
+   * join's and its hostname, which no other member may hold; one already there gets its
+   * endpoints, labels and services updated. True when it was added.
+   */
+  #enter(d: LeaderFile, init: LeaderInit, touch: Touch, where: string): boolean {
+    const i = d.members.findIndex((m) => m.publicKey === init.publicKey);
+    if (i >= 0) {
+      if (d.members[i].role !== "leader") {
+        throw new LeaderError(
+          `this leader's key is a node's in ${where}: a leader needs a key of its own`,
+        );
+      }
+      this.#refreshLeader(d, i, init, touch);
+      return false;
+    }
+    // A store of one leader's holds another key: this leader's own was lost or replaced.
+    if (this.#store.single || !d.members.some((m) => m.role === "leader")) {
       throw new LeaderError("the leader's key does not match its stored state");
     }
+    if (d.left?.[init.publicKey]?.removedToken !== undefined) {
+      throw new LeaderError(
+        `this leader was removed from the mesh in ${where}: start it with a new state ` +
+          "directory (a new key) to serve the mesh again",
+      );
+    }
+    if (dnsLabelProblem(init.hostname) !== undefined) {
+      throw new LeaderError(`hostname ${quote(init.hostname)} is not a valid DNS label`);
+    }
+    if (d.members.some((m) => m.name === init.hostname)) {
+      throw new LeaderError(
+        `hostname "${init.hostname}" is already taken in ${where}: give this leader another ` +
+          "(--hostname)",
+      );
+    }
+    const address = this.#allocate(d);
+    if (!address) throw new LeaderError(`network ${d.network} is exhausted`);
+    const own = splitLabels(init.labels ?? {});
+    d.members.push({
+      name: init.hostname,
+      publicKey: init.publicKey,
+      address,
+      ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),
+      endpoints: init.endpoints,
+      labels: own.granted,
+      ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
+      role: "leader",
+      services: init.services ?? [],
+      joinedAt: Date.now(),
+    });
+    // A key that left before (a released join) is a member again.
+    if (d.left?.[init.publicKey]) delete d.left[init.publicKey];
+    touch(init.publicKey);
+    return true;
+  }
+
+  #refreshLeader(d: LeaderFile, i: number, init: LeaderInit, touch: Touch): void {
+    const leader = d.members[i];
     // The leader's operator sets its labels: ordinary keys are granted, node.weft/ ones its own.
     const own = init.labels ? splitLabels(init.labels) : null;
     const labels = own?.granted ?? leader.labels;
@@ -340,9 +411,19 @@ export class LeaderCore {
     return this.#data.network6;
   }
 
-  /** The leader's own member record. */
+  /**
+   * This leader's own member record (the mesh may have several leaders: see {@link leaders}).
+   * Once another leader removed it, its record as last seen.
+   */
   get leader(): Member {
-    return this.#data.members.find((m) => m.role === "leader")!;
+    const m = this.#data.members.find((x) => x.publicKey === this.#own);
+    if (m) this.#self = m;
+    return this.#self!;
+  }
+
+  /** Every member with the leader role, this one among them (a mesh may have several). */
+  leaders(): Member[] {
+    return this.#data.members.filter((m) => m.role === "leader");
   }
 
   /** The network. */
@@ -439,7 +520,7 @@ export class LeaderCore {
       const token = found;
       const problem = tokenProblem(token, now);
       const existing = d.members.find((m) => m.publicKey === req.publicKey);
-      if (existing?.role === "leader") return refuse(problem ?? "that key is the leader's");
+      if (existing?.role === "leader") return refuse(problem ?? "that key is a leader's");
       if (existing) {
         const rec = d.joins?.[existing.publicKey];
         if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE);
@@ -516,7 +597,8 @@ export class LeaderCore {
     return {
       ok: true,
       member: { ...member },
-      leader: { ...d.members.find((m) => m.role === "leader")! },
+      // The leader that answers: the joiner syncs with it first.
+      leader: { ...(d.members.find((m) => m.publicKey === this.#own) ?? this.leader) },
       network: d.network,
       ...(d.network6 ? { network6: d.network6 } : {}),
       version: d.version,
@@ -729,7 +811,10 @@ export class LeaderCore {
       const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
       if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
       const m = d.members[i];
-      if (m.role === "leader") throw new LeaderError("the leader cannot remove itself");
+      // Another leader may be removed (decommissioned); this one only by another.
+      if (m.publicKey === this.#own) {
+        throw new LeaderError("a leader cannot remove itself: remove it at another leader");
+      }
       d.members.splice(i, 1);
       const rec = d.joins?.[m.publicKey];
       delete d.joins![m.publicKey];

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { JoinRequest, JoinResult } from "../join/request.ts";
-import { LeaderCore } from "./core.ts";
+import { LeaderCore, LeaderError } from "./core.ts";
 import { MemoryStore } from "../store/memory_store.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import type { MembershipView } from "../../members/member.ts";
@@ -177,4 +177,94 @@ Deno.test("shared store: a closed core stops following the store", async () => {
   assert.equal(b.listTokens().length, 0);
   a.close();
   c.close();
+});
+
+/** A leader with its own key and name on `store`. */
+function openAs(
+  store: MemoryStore,
+  hostname: string,
+  publicKey = generateKeyPair().publicKey,
+  endpoints = ["192.0.2.2:51820"],
+): Promise<LeaderCore> {
+  return LeaderCore.open(store, { network: "10.77.0.0/24", hostname, publicKey, endpoints });
+}
+
+Deno.test("several leaders: a second leader's key is added as a leader member with its own address", async () => {
+  const store = new MemoryStore();
+  const a = await open(store);
+  const key2 = generateKeyPair().publicKey;
+  const b = await openAs(store, "leader2", key2);
+  assert.equal(b.leader.publicKey, key2, "b's own record");
+  assert.equal(b.leader.role, "leader");
+  assert.equal(b.leader.name, "leader2");
+  assert.equal(b.leader.address, "10.77.0.2", "allocated as a join's, after leader 1's");
+  assert.deepEqual(b.leaders().map((m) => m.publicKey), [LEADER_KEY, key2]);
+  assert.equal(a.leader.publicKey, LEADER_KEY, "a's own record stays a's");
+  // a hears b's arrival through the watch.
+  await until(a, (v) => v.members.some((m) => m.publicKey === key2));
+  assert.deepEqual(a.leaders().map((m) => m.name), ["leader", "leader2"]);
+  // A join answered at b names b as the leader; the address skips both leaders'.
+  const token = await a.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  await knowsToken(b, token.id);
+  const joined = ok(await b.join(request(token, "n"), null));
+  assert.equal(joined.leader.publicKey, key2);
+  assert.equal(joined.member.address, "10.77.0.3");
+  // A leader's key cannot join as a node.
+  const r = await a.join({ ...request(token, "x"), publicKey: key2 }, null);
+  assert.deepEqual(r, { ok: false, error: "that key is a leader's" });
+  // Restarted with other endpoints: the same member, its endpoints updated.
+  b.close();
+  const again = await openAs(store, "leader2", key2, ["198.51.100.2:51820"]);
+  assert.equal(again.leader.address, "10.77.0.2");
+  assert.deepEqual(again.leader.endpoints, ["198.51.100.2:51820"]);
+  assert.equal(again.leaders().length, 2);
+  a.close();
+  again.close();
+});
+
+Deno.test("several leaders: a name another member holds is refused, a node's key too", async () => {
+  const store = new MemoryStore();
+  const a = await open(store);
+  await assert.rejects(openAs(store, "leader"), LeaderError, `hostname "leader" is already taken`);
+  const token = await a.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const joined = ok(await a.join(request(token, "node"), null));
+  await assert.rejects(
+    openAs(store, "other", joined.member.publicKey),
+    LeaderError,
+    "this leader's key is a node's",
+  );
+  assert.equal((await store.load())!.data.members.length, 2, "nothing was added");
+  a.close();
+});
+
+Deno.test("several leaders: two leaders starting at once on an empty store both serve it", async () => {
+  const store = new MemoryStore();
+  const [a, b] = await Promise.all([openAs(store, "one"), openAs(store, "two")]);
+  assert.ok(store.conflicts > 0, "the second creation conflicted and ran again");
+  const addresses = [a.leader.address, b.leader.address].sort();
+  assert.deepEqual(addresses, ["10.77.0.1", "10.77.0.2"]);
+  for (const core of [a, b]) {
+    await until(core, (v) => v.members.length === 2);
+    assert.deepEqual(core.leaders().map((m) => m.name).sort(), ["one", "two"]);
+  }
+  a.close();
+  b.close();
+});
+
+Deno.test("several leaders: one leader removes another, never itself; a removed leader stays out", async () => {
+  const store = new MemoryStore();
+  const a = await open(store);
+  const key2 = generateKeyPair().publicKey;
+  const b = await openAs(store, "leader2", key2);
+  await until(a, (v) => v.members.length === 2);
+  await assert.rejects(a.removeNode("leader"), LeaderError, "a leader cannot remove itself");
+  await assert.rejects(b.removeNode("leader2"), LeaderError, "a leader cannot remove itself");
+  const removed = await a.removeNode("leader2");
+  assert.equal(removed.publicKey, key2);
+  await until(b, (v) => !v.members.some((m) => m.publicKey === key2));
+  assert.equal(b.leader.publicKey, key2, "b still knows who it was");
+  assert.deepEqual(b.leaders().map((m) => m.name), ["leader"]);
+  b.close();
+  await assert.rejects(openAs(store, "leader2", key2), LeaderError, "was removed from the mesh");
+  a.close();
 });

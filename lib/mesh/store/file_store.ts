@@ -12,6 +12,9 @@ import type { LeaderStore, StoreSnapshot } from "./store.ts";
 export class FileStore implements LeaderStore {
   #revision = 0;
 
+  /** One leader's: the directory's lock keeps out any other. */
+  readonly single = true;
+
   /** The store in `state` (nothing is read yet). */
   constructor(readonly state: StateDir) {}
 

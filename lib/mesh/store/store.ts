@@ -27,6 +27,11 @@ export interface LeaderStore {
    * (etcd): other shared records (service leases) live beside the document there.
    */
   readonly kv?: { store: KvStore; prefix: string };
+  /**
+   * True for a store only one leader uses (the state directory): there a key the document does
+   * not hold is this leader's key lost or replaced, not another leader joining the mesh.
+   */
+  readonly single?: boolean;
   /** The document and its revision; null when the store holds none yet. */
   load(): Promise<StoreSnapshot | null>;
   /**
