@@ -100,7 +100,13 @@ function meshCollectors(
     dnsCollector(() => parts()?.dns?.server?.stats),
     leaderCollector({
       joinDrops: () => leader()?.joins.drops(),
-      memberRefusals: () => leader()?.service.refusals(),
+      memberRefusals: () => {
+        const l = leader();
+        // Joins the store refused are the join server's; hellos and byes, the service's.
+        if (!l) return undefined;
+        const r = l.service.refusals();
+        return { ...r, store: (r.store ?? 0) + l.joins.storeRefused };
+      },
       linkReportDrops: () => parts()?.links.store?.drops(),
     }),
     pathsCollector(() => {

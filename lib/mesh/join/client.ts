@@ -9,6 +9,11 @@
  * leader's endpoints (`tcp://host:port`, the port the token's `tcpPort` or else the endpoint's),
  * dialled from an ephemeral port so the node's own TCP port stays free for its agent. The leader
  * answers on that connection; the answer says which way it came (`joinedOver`).
+ *
+ * A token names every leader of the mesh (the one that made it first): the join asks them in
+ * turn, each for its share of the join's time (at least 4 s), so a leader that is down costs its
+ * share and the next answers. A leader whose store refused the join (no quorum, unreachable)
+ * is passed over too; when every leader refused so, the join fails with that refusal.
  * @module
  */
 
@@ -30,7 +35,13 @@ import { DualTransport } from "../../../drivers/dual.ts";
 import { TcpTransport } from "../../../drivers/tcp.ts";
 import { formatHostPort } from "../../net/hostport.ts";
 import type { JoinRequest } from "./request.ts";
-import { decodeToken, hashSecret, type TokenPayload } from "./token.ts";
+import {
+  type DecodedToken,
+  decodeToken,
+  hashSecret,
+  type TokenLeader,
+  type TokenPayload,
+} from "./token.ts";
 import {
   joinMac1Key,
   MSG_JOIN_COOKIE,
@@ -66,6 +77,16 @@ export function joinFromConfig(config: AgentConfig): JoinClientOptions {
 /** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
 export class JoinError extends Error {}
 
+/**
+ * A join no leader could take because its store refused the write (no quorum, unreachable):
+ * not the joiner's fault, so not a {@link JoinError} (exit code 1). Its message is
+ * `join refused: <the store's error>`.
+ */
+export class JoinUnavailableError extends Error {}
+
+// The least time each leader gets before the join asks the next one: the fast resends and TCP.
+const MIN_LEADER_MS = 4000;
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 // Join requests resent every 250 ms before resends slow to one a second; from then on (2 s
@@ -78,16 +99,28 @@ async function openTransport(kind: UnderlayKind, port: number): Promise<Transpor
     : await DenoUdpTransport.open({ port });
 }
 
+/** A leader of a checked token: its key, endpoints and the mac1 key of requests to it. */
+export interface CheckedLeader {
+  /** The leader as the token names it. */
+  leader: TokenLeader;
+  /** Its static public key. */
+  leaderKey: Uint8Array;
+  /** The key of the request's mac1 (bound to the leader's key). */
+  mac1Key: Uint8Array;
+}
+
 /** A join token checked for use: its fields, and what the request is built from. */
 export interface CheckedToken {
   /** The token's fields. */
-  token: TokenPayload;
-  /** The leader's static public key. */
+  token: DecodedToken;
+  /** The first leader's static public key. */
   leaderKey: Uint8Array;
   /** The token id's six bytes, sent in clear in the request. */
   tokenId: Uint8Array;
-  /** The key of the request's mac1. */
+  /** The key of the request's mac1 to the first leader. */
   mac1Key: Uint8Array;
+  /** Every leader the join may ask, in the token's order (the first leader first). */
+  leaders: CheckedLeader[];
 }
 
 /**
@@ -95,19 +128,22 @@ export interface CheckedToken {
  * be used is a {@link JoinError} (exit code 2) saying why.
  */
 export function checkJoinToken(text: string, dh: Dh): CheckedToken {
-  let token: TokenPayload;
+  let token: DecodedToken;
   try {
     token = decodeToken(text);
   } catch (e) {
     throw new JoinError((e as Error).message);
   }
-  let leaderKey: Uint8Array;
+  const keys: Uint8Array[] = [];
   try {
-    leaderKey = parseKey(token.leaderKey, "leader key in the token");
-    // A low-order key would make every shared secret zero: no leader can own it.
-    const probe = dh.generatePrivate();
-    dh.shared(probe, leaderKey);
-    probe.fill(0);
+    for (const l of token.leaders) {
+      const key = parseKey(l.key, "leader key in the token");
+      // A low-order key would make every shared secret zero: no leader can own it.
+      const probe = dh.generatePrivate();
+      dh.shared(probe, key);
+      probe.fill(0);
+      keys.push(key);
+    }
   } catch (e) {
     throw new JoinError(`unusable join token: ${(e as Error).message}`);
   }
@@ -121,13 +157,18 @@ export function checkJoinToken(text: string, dh: Dh): CheckedToken {
   } catch {
     throw new JoinError("malformed join token: bad network");
   }
-  if (!token.endpoints.some((e) => splitEndpoint(e))) {
+  if (!token.leaders.some((l) => l.endpoints.some((e) => splitEndpoint(e)))) {
     throw new JoinError("the token has no usable leader endpoint");
   }
   const tokenId = new Uint8Array(6);
   for (let i = 0; i < 6; i++) tokenId[i] = parseInt(token.id.slice(2 * i, 2 * i + 2), 16);
-  const mac1Key = joinMac1Key(leaderKey, decodeBase64(hashSecret(token.secret))!);
-  return { token, leaderKey, tokenId, mac1Key };
+  const secretHash = decodeBase64(hashSecret(token.secret))!;
+  const leaders = token.leaders.map((leader, i) => ({
+    leader,
+    leaderKey: keys[i],
+    mac1Key: joinMac1Key(keys[i], secretHash),
+  }));
+  return { token, leaderKey: keys[0], tokenId, mac1Key: leaders[0].mac1Key, leaders };
 }
 
 /** What the leader answers a join it accepted. */
@@ -146,10 +187,12 @@ export interface JoinAnswer {
   joinedOver: "udp" | "tcp";
   /** The leader's endpoint that answered (`tcp://host:port` over TCP). */
   answeredFrom: string;
+  /** The public key of the leader that answered (the token's leaders are asked in turn). */
+  answeredBy: string;
 }
 
 /** The leader's TCP endpoints for its token endpoints, as the join dials them (text). */
-export function leaderTcpEndpoints(token: TokenPayload): string[] {
+export function leaderTcpEndpoints(token: Pick<TokenPayload, "endpoints" | "tcpPort">): string[] {
   const out: string[] = [];
   for (const e of token.endpoints) {
     const hp = splitEndpoint(e);
@@ -158,11 +201,23 @@ export function leaderTcpEndpoints(token: TokenPayload): string[] {
   return out;
 }
 
+/** Where the datagrams the join's transport receives go: the leader being asked. */
+interface Receiver {
+  on: ((data: Uint8Array, from: Endpoint) => void) | null;
+}
+
+/** One leader's answer, or why there is none. */
+type Asked =
+  | { answer: Uint8Array; from: Endpoint; tries: number; cookies: number }
+  | { error: Error };
+
 /**
  * Runs the join exchange from the listen port (and over TCP when UDP goes unanswered, unless
- * this node's TCP is off); resolves with the leader's answer. A refusal is a {@link JoinError};
- * no answer in time is an Error naming the leader's endpoints, UDP and TCP. `previousName`: the
- * name this node had (a removed node joining again), asked for instead of its hostname.
+ * this node's TCP is off), asking the token's leaders in turn; resolves with the first answer.
+ * A refusal is a {@link JoinError}; a refusal of every leader's store a
+ * {@link JoinUnavailableError}; no answer in time an Error naming the leaders' endpoints, UDP
+ * and TCP. `previousName`: the name this node had (a removed node joining again), asked for
+ * instead of its hostname.
  */
 export async function requestJoin(
   opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
@@ -171,8 +226,7 @@ export async function requestJoin(
   logger: Logger,
   previousName?: string,
 ): Promise<JoinAnswer> {
-  const { token, leaderKey } = checked;
-  const suite = selectSuite(opts.crypto);
+  const { token } = checked;
   const req: JoinRequest = {
     tokenId: token.id,
     secret: token.secret,
@@ -184,7 +238,8 @@ export async function requestJoin(
     labels: opts.labels ?? {},
     services: opts.services ?? [],
     endpoints: opts.advertise ?? [],
-    // Made once: every resend is the same request, which the leader answers the same way.
+    // Made once: every resend, to every leader, is the same request, which the leaders (one
+    // store) answer the same way.
     time: Date.now(),
     ...(opts.relay ? { relay: true as const } : {}),
   };
@@ -206,101 +261,177 @@ export async function requestJoin(
     throw e;
   });
   const transport: Transport = tcp ? new DualTransport(udp, tcp) : udp;
+  const timeoutMs = opts.joinTimeoutMs ?? 15_000;
+  const leaders = checked.leaders;
+  // Each leader's share of the join's time; one leader has it all, as before several.
+  const shareMs = leaders.length === 1
+    ? timeoutMs
+    : Math.max(Math.min(MIN_LEADER_MS, timeoutMs), timeoutMs / leaders.length);
+  const started = performance.now();
+  // One start for the whole join: each leader asked in turn takes the datagrams while it is.
+  const receiver: Receiver = { on: null };
+  transport.start({ datagram: (data, from) => receiver.on?.(data, from), flush: () => {} });
+  const ask = { transport, receiver, hasTcp: tcp !== null, tokenId: checked.tokenId };
+  try {
+    const unanswered: string[] = [];
+    let refusal: string | null = null;
+    for (const [i, leader] of leaders.entries()) {
+      const asked = await askLeader(opts, ask, leader, req, shareMs, logger);
+      if ("error" in asked) {
+        unanswered.push(asked.error.message);
+        if (i + 1 < leaders.length) {
+          logger.warn("no answer from a leader: asking the next", {
+            endpoints: leader.leader.endpoints.join(","),
+          });
+        }
+        continue;
+      }
+      let res;
+      try {
+        res = JSON.parse(dec.decode(asked.answer));
+      } catch {
+        throw new Error("the leader's answer is malformed");
+      }
+      if (!res.ok) {
+        // The leader's store refused: another leader may reach the store (a partition).
+        if (res.store === true && typeof res.error === "string") {
+          refusal = res.error;
+          logger.warn("a leader's store refused the join", {
+            endpoints: leader.leader.endpoints.join(","),
+            error: res.error,
+          });
+          continue;
+        }
+        throw new JoinError(`join refused: ${res.error}`);
+      }
+      const from = asked.from;
+      const joinedOver = from.proto === "tcp" ? "tcp" : "udp";
+      logger.debug("join answered", {
+        ms: Math.round(performance.now() - started),
+        tries: asked.tries,
+        cookies: asked.cookies,
+      });
+      if (joinedOver === "tcp") logger.info("joined over tcp", { leader: String(from) });
+      if (i > 0) {
+        logger.info("joined through another leader", {
+          leader: res.leader?.name,
+          endpoint: String(from),
+        });
+      }
+      return { ...res, joinedOver, answeredFrom: String(from), answeredBy: leader.leader.key };
+    }
+    if (refusal !== null) throw new JoinUnavailableError(`join refused: ${refusal}`);
+    throw new Error(unanswered.join("; "));
+  } finally {
+    await transport.close();
+  }
+}
+
+/**
+ * Asks one leader: the request sealed to its key, resent until it answers or `budgetMs` is
+ * over. Resolves with its (sealed-to-us, opened) answer or with the error that says why not.
+ */
+async function askLeader(
+  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  ask: { transport: Transport; receiver: Receiver; hasTcp: boolean; tokenId: Uint8Array },
+  checkedLeader: CheckedLeader,
+  req: JoinRequest,
+  budgetMs: number,
+  logger: Logger,
+): Promise<Asked> {
+  const { leader, leaderKey } = checkedLeader;
+  const { transport, hasTcp } = ask;
+  const suite = selectSuite(opts.crypto);
   const { message, pending } = sealJoinRequest(
     suite.dh,
     suite.aead,
     leaderKey,
-    checked.tokenId,
-    checked.mac1Key,
+    ask.tokenId,
+    checkedLeader.mac1Key,
     enc.encode(JSON.stringify(req)),
   );
-  try {
-    // Names are looked up now, and again each second while they fail; addresses are used as is.
-    const leaderAt = new Map<string, Endpoint | null>();
-    const leaderTcp = new Map<string, Endpoint>();
-    // The TCP endpoint of a leader endpoint resolved to `ep`: its address, the token's TCP port.
-    const tcpOf = (text: string, ep: Endpoint): Endpoint | undefined => {
-      if (!tcp) return undefined;
-      let at = leaderTcp.get(text);
-      if (!at) {
-        const host = ep.family === 6 ? `[${ep.address}]` : ep.address;
-        at = transport.endpoint(`tcp://${host}:${token.tcpPort ?? ep.port}`);
-        leaderTcp.set(text, at);
-      }
-      return at;
-    };
-    for (const e of token.endpoints) {
-      if (splitEndpoint(e)) leaderAt.set(e, null);
-      else logger.warn("skipping token endpoint", { endpoint: e });
+  // Names are looked up now, and again each second while they fail; addresses are used as is.
+  const leaderAt = new Map<string, Endpoint | null>();
+  const leaderTcp = new Map<string, Endpoint>();
+  // The TCP endpoint of a leader endpoint resolved to `ep`: its address, the token's TCP port.
+  const tcpOf = (text: string, ep: Endpoint): Endpoint | undefined => {
+    if (!hasTcp) return undefined;
+    let at = leaderTcp.get(text);
+    if (!at) {
+      const host = ep.family === 6 ? `[${ep.address}]` : ep.address;
+      at = transport.endpoint(`tcp://${host}:${leader.tcpPort ?? ep.port}`);
+      leaderTcp.set(text, at);
     }
-    const resolver = new EndpointResolver({ lookup: opts.lookup });
-    const looking = new Set<string>();
-    const failures = new Map<string, string>();
-    const lookUp = () => {
-      for (const [text, at] of leaderAt) {
-        if (at || looking.has(text)) continue;
-        looking.add(text);
-        resolver.resolve(text).then((list) => {
-          if (over) return;
-          const ep = transport.endpoint(list[0]);
-          if (!leaderAt.get(text)) {
-            if (!isIpEndpoint(text)) {
-              logger.info("leader endpoint resolved", { name: text, endpoint: list[0] });
-            }
-            leaderAt.set(text, ep);
-            transport.send(message, ep);
-            const t = overTcp ? tcpOf(text, ep) : undefined;
-            if (t) transport.send(message, t);
-            transport.flush();
-            tries++;
+    return at;
+  };
+  for (const e of leader.endpoints) {
+    if (splitEndpoint(e)) leaderAt.set(e, null);
+    else logger.warn("skipping token endpoint", { endpoint: e });
+  }
+  const resolver = new EndpointResolver({ lookup: opts.lookup });
+  const looking = new Set<string>();
+  const failures = new Map<string, string>();
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let timeout: ReturnType<typeof setTimeout> | undefined;
+  let tries = 0;
+  let cookies = 0;
+  let over = false;
+  // TCP joins in once UDP has gone unanswered for the fast resends; a cookie over UDP means
+  // the leader hears us there.
+  let overTcp = false;
+  let heardOverUdp = false;
+  const lookUp = () => {
+    for (const [text, at] of leaderAt) {
+      if (at || looking.has(text)) continue;
+      looking.add(text);
+      resolver.resolve(text).then((list) => {
+        if (over) return;
+        const ep = transport.endpoint(list[0]);
+        if (!leaderAt.get(text)) {
+          if (!isIpEndpoint(text)) {
+            logger.info("leader endpoint resolved", { name: text, endpoint: list[0] });
           }
-        }).catch((e) => {
-          if (!failures.has(text)) {
-            logger.warn("leader endpoint not resolved", {
-              name: text,
-              error: String(e.message ?? e),
-            });
-          }
-          failures.set(text, String(e.message ?? e));
-        }).finally(() => looking.delete(text));
-      }
-    };
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let timeout: ReturnType<typeof setTimeout> | undefined;
-    let tries = 0;
-    let cookies = 0;
-    const started = performance.now();
-    let over = false;
-    // TCP joins in once UDP has gone unanswered for the fast resends; a cookie over UDP means
-    // the leader hears us there.
-    let overTcp = false;
-    let heardOverUdp = false;
-    let answeredFrom: Endpoint | null = null;
-    const answer = await new Promise<Uint8Array>((resolve, reject) => {
-      transport.start({
-        datagram: (data, from) => {
-          if (data.length < 8) return;
-          const type = readU32(data, 0);
-          if (type === MSG_JOIN_COOKIE) {
-            // The leader is under load: the same request again, with mac2 from its cookie.
-            const cookie = openJoinCookie(leaderKey, message, data);
-            if (!cookie) return;
-            setJoinMac2(message, cookie);
-            cookies++;
-            if (from.proto !== "tcp") heardOverUdp = true;
-            transport.send(message, from);
-            transport.flush();
-            return;
-          }
-          if (type !== MSG_JOIN_RESPONSE) return;
-          const plain = openJoinResponse(suite.dh, suite.aead, pending, data);
-          if (plain && !answeredFrom) {
-            answeredFrom = from;
-            resolve(plain.slice());
-          }
-        },
-        flush: () => {},
-      });
+          leaderAt.set(text, ep);
+          transport.send(message, ep);
+          const t = overTcp ? tcpOf(text, ep) : undefined;
+          if (t) transport.send(message, t);
+          transport.flush();
+          tries++;
+        }
+      }).catch((e) => {
+        if (!failures.has(text)) {
+          logger.warn("leader endpoint not resolved", {
+            name: text,
+            error: String(e.message ?? e),
+          });
+        }
+        failures.set(text, String(e.message ?? e));
+      }).finally(() => looking.delete(text));
+    }
+  };
+  try {
+    return await new Promise<Asked>((resolve) => {
+      ask.receiver.on = (data, from) => {
+        if (over || data.length < 8) return;
+        const type = readU32(data, 0);
+        if (type === MSG_JOIN_COOKIE) {
+          // The leader is under load: the same request again, with mac2 from its cookie.
+          const cookie = openJoinCookie(leaderKey, message, data);
+          if (!cookie) return;
+          setJoinMac2(message, cookie);
+          cookies++;
+          if (from.proto !== "tcp") heardOverUdp = true;
+          transport.send(message, from);
+          transport.flush();
+          return;
+        }
+        if (type !== MSG_JOIN_RESPONSE) return;
+        const plain = openJoinResponse(suite.dh, suite.aead, pending, data);
+        if (plain) {
+          over = true;
+          resolve({ answer: plain.slice(), from, tries, cookies });
+        }
+      };
       // Datagrams get lost: resend every second until answered or out of time.
       const send = () => {
         lookUp();
@@ -321,10 +452,10 @@ export async function requestJoin(
       let resends = 0;
       const again = () => {
         retry = setTimeout(() => {
-          if (resends >= FAST_RESENDS && tcp && !heardOverUdp && !overTcp) {
+          if (resends >= FAST_RESENDS && hasTcp && !heardOverUdp && !overTcp) {
             overTcp = true;
             logger.debug("no answer over udp; trying tcp too", {
-              endpoints: leaderTcpEndpoints(token).join(","),
+              endpoints: leaderTcpEndpoints(leader).join(","),
             });
           }
           send();
@@ -332,43 +463,26 @@ export async function requestJoin(
         }, ++resends <= FAST_RESENDS ? 250 : 1000);
       };
       again();
-      const timeoutMs = opts.joinTimeoutMs ?? 15_000;
       timeout = setTimeout(() => {
-        const where = token.endpoints.join(", ");
+        over = true;
+        const where = leader.endpoints.join(", ");
         const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
-        const alsoTcp = overTcp ? ` (udp) or ${leaderTcpEndpoints(token).join(", ")}` : "";
-        reject(
-          tries === 0
+        const alsoTcp = overTcp ? ` (udp) or ${leaderTcpEndpoints(leader).join(", ")}` : "";
+        resolve({
+          error: tries === 0
             ? new Error(`could not resolve the leader's endpoint ${where}: ${why}`)
             : new Error(
               `no answer from the leader at ${where}${alsoTcp} after ${tries} tries in ` +
-                `${timeoutMs / 1000} s (a leader that does not know the token's secret ` +
-                "does not answer)",
+                `${Math.round(budgetMs / 100) / 10} s (a leader that does not know the token's ` +
+                "secret does not answer)",
             ),
-        );
-      }, timeoutMs);
-    }).finally(() => {
-      over = true;
-      clearTimeout(retry);
-      clearTimeout(timeout);
+        });
+      }, budgetMs);
     });
-    let res;
-    try {
-      res = JSON.parse(dec.decode(answer));
-    } catch {
-      throw new Error("the leader's answer is malformed");
-    }
-    if (!res.ok) throw new JoinError(`join refused: ${res.error}`);
-    const from = answeredFrom as Endpoint | null;
-    const joinedOver = from?.proto === "tcp" ? "tcp" : "udp";
-    logger.debug("join answered", {
-      ms: Math.round(performance.now() - started),
-      tries,
-      cookies,
-    });
-    if (joinedOver === "tcp") logger.info("joined over tcp", { leader: String(from) });
-    return { ...res, joinedOver, answeredFrom: String(from) };
   } finally {
-    await transport.close();
+    over = true;
+    ask.receiver.on = null;
+    clearTimeout(retry);
+    clearTimeout(timeout);
   }
 }

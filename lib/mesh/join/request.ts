@@ -52,4 +52,12 @@ export type JoinResult =
     network6?: string;
     version: number;
   }
-  | { ok: false; error: string };
+  | {
+    ok: false;
+    error: string;
+    /**
+     * The leader's store refused the write (no quorum, unreachable): `error` is the store's
+     * message, and another leader may still take the join.
+     */
+    store?: true;
+  };

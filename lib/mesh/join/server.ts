@@ -25,6 +25,7 @@ import type { MembershipView } from "../../members/member.ts";
 import { MSG_JOIN_REQUEST, openJoinRequest, requestTokenId, tokenIdNumber } from "./crypto.ts";
 import { JoinGate } from "./gate.ts";
 import type { JoinRequest, JoinResult } from "./request.ts";
+import { StoreError } from "../../store/kv.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -103,6 +104,7 @@ export class JoinServer {
   readonly #stopTokens: () => void;
   readonly #log = new LogBudget();
   #inFlight = 0;
+  #storeRefused = 0;
 
   /** Admits joins to `core` with the tokens it holds now and later. */
   constructor(opts: { core: JoinAdmitter; device: Device; logger: Logger }) {
@@ -117,6 +119,11 @@ export class JoinServer {
   /** Join datagrams dropped, by reason (`weft_join_drops_total`). */
   drops(): Record<string, number> {
     return this.#gate.drops();
+  }
+
+  /** Joins refused because the leader's store refused the write (no quorum, unreachable). */
+  get storeRefused(): number {
+    return this.#storeRefused;
   }
 
   /** Handles an underlay datagram that is no WireGuard message. */
@@ -192,6 +199,22 @@ export class JoinServer {
       answer(res);
     }).catch((e) => {
       // Nothing was allocated: the joiner hears why instead of waiting for its timeout.
+      if (e instanceof StoreError) {
+        // The shared store refused (no quorum, unreachable): said as it is, never answered
+        // from memory; the joiner may ask another leader. Logged within the budget.
+        this.#storeRefused++;
+        const suppressed = this.#log.take();
+        if (suppressed !== null) {
+          this.#logger.warn("join refused: the store refused the write", {
+            hostname: clip(req.hostname),
+            error: e.message,
+            endpoint,
+            ...(suppressed ? { suppressed } : {}),
+          });
+        }
+        answer({ ok: false, error: e.message, store: true });
+        return;
+      }
       this.#logger.error("join failed", { hostname: clip(req.hostname), error: String(e) });
       answer({ ok: false, error: "the leader could not save the join (see its log)" });
     }).finally(() => this.#inFlight--);

@@ -1,6 +1,7 @@
 /**
- * Join tokens. A token carries what a joiner needs to reach and authenticate the leader (its
- * public key, advertised endpoints, the network) and a secret. The leader keeps only a hash of
+ * Join tokens. A token carries what a joiner needs to reach and authenticate the leaders (each
+ * one's public key, advertised endpoints and TCP port; the leader that made it first), the
+ * network, and a secret. The leader keeps only a hash of
  * the secret, with the token's expiry, use count and labels.
  * @module
  */
@@ -12,11 +13,21 @@ import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 const PREFIX = "weft1_";
 const enc = new TextEncoder();
 
+/** A leader as a token names it. */
+export interface TokenLeader {
+  /** Its base64 public key. */
+  key: string;
+  /** Its endpoints (`host:port`). */
+  endpoints: string[];
+  /** Its TCP port, when it is not its endpoints' port number. */
+  tcpPort?: number;
+}
+
 /** What a token string carries. */
 export interface TokenPayload {
-  /** Leader's base64 public key. */
+  /** The first leader's base64 public key (the one that made the token). */
   leaderKey: string;
-  /** Leader's endpoints (`host:port`). */
+  /** The first leader's endpoints (`host:port`). */
   endpoints: string[];
   /** The overlay network (CIDR). */
   network: string;
@@ -29,7 +40,18 @@ export interface TokenPayload {
    * TCP use each endpoint's port. Tokens from before TCP have none.
    */
   tcpPort?: number;
+  /**
+   * Every leader a joiner may ask, the first one being the fields above; tokens from before
+   * several leaders name that one alone. Absent when encoding: the first leader alone.
+   */
+  leaders?: TokenLeader[];
 }
+
+/** A decoded token: its leaders always listed. */
+export type DecodedToken = TokenPayload & { leaders: TokenLeader[] };
+
+// The most leaders a token names (a bound on what a joiner tries).
+const MAX_LEADERS = 16;
 
 /** A token as the leader stores it: the secret only as a hash. */
 export interface StoredToken {
@@ -70,6 +92,8 @@ function fromBase64Url(text: string): string {
 
 /** Encodes a token for the command line. */
 export function encodeToken(p: TokenPayload): string {
+  // The first leader in the fields older joiners read; the others after it, which they ignore.
+  const others = (p.leaders ?? []).filter((l) => l.key !== p.leaderKey).slice(0, MAX_LEADERS - 1);
   const json = JSON.stringify({
     v: 1,
     k: p.leaderKey,
@@ -78,12 +102,41 @@ export function encodeToken(p: TokenPayload): string {
     i: p.id,
     s: p.secret,
     ...(p.tcpPort !== undefined ? { t: p.tcpPort } : {}),
+    ...(others.length
+      ? {
+        l: others.map((l) => ({
+          k: l.key,
+          e: l.endpoints,
+          ...(l.tcpPort !== undefined ? { t: l.tcpPort } : {}),
+        })),
+      }
+      : {}),
   });
   return PREFIX + toBase64Url(encodeBase64(enc.encode(json)));
 }
 
+function validPort(p: unknown): boolean {
+  return p === undefined || (Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535);
+}
+
+/** The other leaders of a token's `l` field, checked; absent: none. */
+function otherLeaders(l: unknown): TokenLeader[] {
+  if (l === undefined) return [];
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (!Array.isArray(l) || l.length >= MAX_LEADERS) {
+    throw new Error("malformed join token: bad leader list");
+  }
+  return l.map((x) => {
+    if (
+      typeof x !== "object" || x === null || typeof x.k !== "string" || !strings(x.e) ||
+      x.e.length === 0 || !validPort(x.t)
+    ) throw new Error("malformed join token: bad leader list");
+    return { key: x.k, endpoints: x.e, ...(x.t !== undefined ? { tcpPort: x.t } : {}) };
+  });
+}
+
 /** Decodes a token; throws an Error that says what is wrong (never echoing the secret). */
-export function decodeToken(text: string): TokenPayload {
+export function decodeToken(text: string): DecodedToken {
   const t = text.trim();
   if (!t.startsWith(PREFIX)) {
     throw new Error(`not a weft join token (it should start with "${PREFIX}")`);
@@ -104,12 +157,12 @@ export function decodeToken(text: string): TokenPayload {
     throw new Error("malformed join token: missing or wrong fields");
   }
   const tcp = o.t;
-  if (
-    tcp !== undefined &&
-    !(Number.isInteger(tcp) && (tcp as number) >= 1 && (tcp as number) <= 65535)
-  ) {
-    throw new Error("malformed join token: bad TCP port");
-  }
+  if (!validPort(tcp)) throw new Error("malformed join token: bad TCP port");
+  const first: TokenLeader = {
+    key: o.k,
+    endpoints: o.e as string[],
+    ...(tcp !== undefined ? { tcpPort: tcp as number } : {}),
+  };
   return {
     leaderKey: o.k,
     endpoints: o.e as string[],
@@ -117,6 +170,7 @@ export function decodeToken(text: string): TokenPayload {
     id: o.i,
     secret: o.s,
     ...(tcp !== undefined ? { tcpPort: tcp as number } : {}),
+    leaders: [first, ...otherLeaders(o.l).filter((l) => l.key !== first.key)],
   };
 }
 

@@ -23,6 +23,16 @@ const PAYLOAD: TokenPayload = {
   secret: encodeBase64(new Uint8Array(32).fill(0xfb)),
 };
 
+/** A payload as decoded: its one leader listed. */
+function decoded(p: TokenPayload) {
+  const first = {
+    key: p.leaderKey,
+    endpoints: p.endpoints,
+    ...(p.tcpPort !== undefined ? { tcpPort: p.tcpPort } : {}),
+  };
+  return { ...p, leaders: [first] };
+}
+
 /** The token text for an arbitrary JSON body. */
 function tokenOf(json: unknown): string {
   const b64 = encodeBase64(new TextEncoder().encode(JSON.stringify(json)));
@@ -45,9 +55,9 @@ function stored(over: Partial<StoredToken> = {}): StoredToken {
 Deno.test("token: encode/decode round-trip, as a weft1_ base64url string", () => {
   const text = encodeToken(PAYLOAD);
   assert.match(text, /^weft1_[A-Za-z0-9_-]+$/, "URL and shell safe: no +, / or =");
-  assert.deepEqual(decodeToken(text), PAYLOAD);
+  assert.deepEqual(decodeToken(text), decoded(PAYLOAD));
   // Surrounding whitespace (a pasted line) is ignored.
-  assert.deepEqual(decodeToken(`  ${text}\n`), PAYLOAD);
+  assert.deepEqual(decodeToken(`  ${text}\n`), decoded(PAYLOAD));
   // The body is the documented JSON.
   const json = new TextDecoder().decode(
     decodeBase64(
@@ -68,7 +78,7 @@ Deno.test("token: encode/decode round-trip, as a weft1_ base64url string", () =>
 Deno.test("token: every padding length decodes (base64url without '=')", () => {
   for (let extra = 0; extra < 3; extra++) {
     const p = { ...PAYLOAD, network: "10.0.0.0/8" + " ".repeat(extra) };
-    assert.deepEqual(decodeToken(encodeToken(p)), p);
+    assert.deepEqual(decodeToken(encodeToken(p)), decoded(p));
   }
 });
 
@@ -117,7 +127,7 @@ Deno.test("token: malformed tokens are refused with a reason that never shows th
     );
   }
   // The untampered body decodes, so the refusals above are about what was changed.
-  assert.deepEqual(decodeToken(tokenOf(good)), PAYLOAD);
+  assert.deepEqual(decodeToken(tokenOf(good)), decoded(PAYLOAD));
 });
 
 Deno.test("token: the stored hash matches its secret only", () => {
@@ -169,6 +179,46 @@ Deno.test("token: new ids are 12 hex digits, secrets 32 random bytes in base64",
 
 Deno.test("token: the leader's TCP port travels only when given; tokens without it stay valid", () => {
   const text = encodeToken({ ...PAYLOAD, tcpPort: 443 });
-  assert.deepEqual(decodeToken(text), { ...PAYLOAD, tcpPort: 443 });
+  assert.deepEqual(decodeToken(text), decoded({ ...PAYLOAD, tcpPort: 443 }));
   assert.equal("tcpPort" in decodeToken(encodeToken(PAYLOAD)), false);
+});
+
+Deno.test("token: every leader travels, the making leader first; one-leader tokens name one", () => {
+  const second = {
+    key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=",
+    endpoints: ["198.51.100.2:51820"],
+  };
+  const third = {
+    key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAI=",
+    endpoints: ["h3:1"],
+    tcpPort: 443,
+  };
+  const first = { key: PAYLOAD.leaderKey, endpoints: PAYLOAD.endpoints };
+  // The making leader listed among the others is not listed twice.
+  const text = encodeToken({ ...PAYLOAD, leaders: [second, first, third] });
+  const d = decodeToken(text);
+  assert.deepEqual(d.leaders, [first, second, third]);
+  assert.equal(d.leaderKey, PAYLOAD.leaderKey, "older joiners read the first leader as before");
+  // An old token (no leader list) names its one leader.
+  assert.deepEqual(decodeToken(encodeToken(PAYLOAD)).leaders, [first]);
+  // A malformed list is refused, as any malformed field.
+  const body = {
+    v: 1,
+    k: PAYLOAD.leaderKey,
+    e: PAYLOAD.endpoints,
+    n: "10.0.0.0/8",
+    i: "0123456789ab",
+    s: "AA==",
+  };
+  for (
+    const l of [
+      {},
+      [{ k: 1, e: ["a:1"] }],
+      [{ k: "x", e: [] }],
+      [{ k: "x", e: ["a:1"], t: 0 }],
+      new Array(16).fill({ k: "x", e: ["a:1"] }),
+    ]
+  ) {
+    assert.throws(() => decodeToken(tokenOf({ ...body, l })), /bad leader list/);
+  }
 });

@@ -16,7 +16,8 @@ const MEMBER_REFUSALS = counter(
   "weft_member_refusals_total",
   "What the leader refused of members' joins and hellos, by reason: label (a label only " +
     "the leader grants), service (a service offered without a grant), hello (over the " +
-    "hello rate), bye (a bye for another member's key, or over the hello rate).",
+    "hello rate), bye (a bye for another member's key, or over the hello rate), store (a " +
+    "join, hello or bye whose write the leader's store refused: no quorum, unreachable).",
   ["reason"],
 );
 

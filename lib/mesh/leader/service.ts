@@ -4,6 +4,12 @@
  * answers a stale version with the view or what changed, announces membership changes (bursts
  * once, small changes with the notice itself) and policy changes, releases allocations whose
  * node was never heard from, and makes tokens and removals.
+ *
+ * A mesh may have several leaders on one shared store. Each answers hellos from any member and
+ * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
+ * its own and those its store's watch brings from the other leaders, to those members only
+ * (alone, to every member, as before). A write its store refuses (no quorum, unreachable) is
+ * dropped and counted (`store`), logged once a minute.
  * @module
  */
 
@@ -26,10 +32,11 @@ import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "../sync/protocol.ts";
-import { encodeToken } from "../join/token.ts";
+import { encodeToken, type TokenLeader } from "../join/token.ts";
 import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
+import { StoreError } from "../../store/kv.ts";
 
 /** The leader section of a mesh agent's options. */
 export interface LeaderOptions {
@@ -128,6 +135,23 @@ export interface LeaderServiceDeps {
  */
 export const HELLO_RATE = { perSecond: 1, burst: 5 };
 
+/**
+ * How long a member counts as using this leader after its last hello: a node says hello every
+ * 3 s, so a few missed; past it, the member moved to another leader (or is gone) and this one
+ * stops pushing to it.
+ */
+export const USER_WINDOW_MS = 30_000;
+
+/** Another leader as a token names it: its TCP port only when not its endpoints' port. */
+function tokenLeader(m: Member): TokenLeader {
+  const port = Number(m.endpoints[0]?.slice(m.endpoints[0].lastIndexOf(":") + 1));
+  return {
+    key: m.publicKey,
+    endpoints: m.endpoints,
+    ...(m.tcpPort !== undefined && m.tcpPort !== port ? { tcpPort: m.tcpPort } : {}),
+  };
+}
+
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
   readonly #core: LeaderCore;
@@ -147,6 +171,12 @@ export class LeaderService {
   readonly #helloLimit: RateLimiter;
   #hellosRefused = 0;
   #byesRefused = 0;
+  // Member writes (hellos, byes) the store refused, and one log line a minute about them.
+  #storeRefused = 0;
+  readonly #storeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4 });
+  // When each member (by key) last said hello to this leader, in monotonic ms.
+  readonly #users = new Map<string, number>();
+  readonly #now: () => number;
   // One log line per member a minute for byes it may not send.
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   // Sends the pending change notice now rather than at its timer (set by `start`).
@@ -166,6 +196,7 @@ export class LeaderService {
       maxEntries: 16_384,
       ...(deps.now ? { now: deps.now } : {}),
     });
+    this.#now = deps.now ?? (() => performance.now());
     this.#core = deps.core;
     const key = deps.core.lanKey;
     this.#lanKey = encodeBase64(key);
@@ -184,10 +215,8 @@ export class LeaderService {
     this.#deps.usePolicy(core.policy());
     this.#stops.push(core.onPolicy((p) => {
       this.#deps.usePolicy(p);
-      for (const m of core.view().members) {
-        if (m.publicKey !== me) {
-          this.#channel.send(m.address, { t: "changed", v: core.view().version, pv: p.version });
-        }
+      for (const m of this.#served(core.view())) {
+        this.#channel.send(m.address, { t: "changed", v: core.view().version, pv: p.version });
       }
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
@@ -203,8 +232,7 @@ export class LeaderService {
       const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
         ? parts
         : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
-      for (const m of now.members) {
-        if (m.publicKey === me) continue;
+      for (const m of this.#served(now)) {
         for (const msg of msgs) this.#channel.send(m.address, msg);
       }
       notified = now.version;
@@ -228,6 +256,10 @@ export class LeaderService {
       let told = false;
       for (const m of shown.members) {
         if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
+        this.#users.delete(m.publicKey);
+        // Another leader learns it from the store; a node, from every leader that sees it go
+        // (the one it uses may be the one that removed it, or another).
+        if (m.role === "leader") continue;
         // Twice: this is their last word from the leader (no peer is left to ask again), and a
         // node that misses it would run on with no peers, not knowing why.
         const parts = viewParts(v);
@@ -279,14 +311,19 @@ export class LeaderService {
       relay: opts.relay ?? false,
     });
     const u = this.#deps.underlay;
+    // Joiners try TCP on their endpoints' port numbers unless told otherwise.
+    const tcpPort = u?.tcpPort && u.tcpPort !== u.listenPort ? { tcpPort: u.tcpPort } : {};
     const token = encodeToken({
       leaderKey: this.#device.publicKey,
       endpoints: core.leader.endpoints,
       network: core.network,
       id: t.id,
       secret: t.secret,
-      // Joiners try TCP on their endpoints' port numbers unless told otherwise.
-      ...(u?.tcpPort && u.tcpPort !== u.listenPort ? { tcpPort: u.tcpPort } : {}),
+      ...tcpPort,
+      // Every other leader online, so the token joins through any of them.
+      leaders: core.leaders()
+        .filter((m) => m.publicKey !== this.#device.publicKey && !m.offline && m.endpoints.length)
+        .map(tokenLeader),
     });
     this.#logger.info("token created", {
       id: t.id,
@@ -318,7 +355,44 @@ export class LeaderService {
       service: this.servicesRefused,
       hello: this.#hellosRefused,
       bye: this.#byesRefused,
+      store: this.#storeRefused,
     };
+  }
+
+  /**
+   * The members this leader pushes changes to: every other member but the leaders (they follow
+   * the store) when it is the only leader; with several, those that use it (said hello lately).
+   */
+  #served(v: MembershipView): Member[] {
+    const me = this.#device.publicKey;
+    const alone = !v.members.some((m) => m.role === "leader" && m.publicKey !== me);
+    const since = this.#now() - USER_WINDOW_MS;
+    return v.members.filter((m) =>
+      m.role !== "leader" && (alone || (this.#users.get(m.publicKey) ?? -Infinity) >= since)
+    );
+  }
+
+  /** Whether the member with `publicKey` uses this leader (said hello lately). */
+  serves(publicKey: string): boolean {
+    return (this.#users.get(publicKey) ?? -Infinity) >= this.#now() - USER_WINDOW_MS;
+  }
+
+  /**
+   * A member's write failed: one the store refused (no quorum, unreachable) is dropped and
+   * counted, logged once a minute; anything else is logged as an error.
+   */
+  #writeFailed(what: string, e: unknown): void {
+    if (!(e instanceof StoreError)) {
+      this.#logger.error(`${what} failed`, { error: String(e) });
+      return;
+    }
+    this.#storeRefused++;
+    if (this.#storeLog.allow("store")) {
+      this.#logger.warn(`${what} dropped: the store refused the write`, {
+        error: e.message,
+        refused: this.#storeRefused,
+      });
+    }
   }
 
   /** Removes a node from the mesh. */
@@ -370,7 +444,11 @@ export class LeaderService {
     if (msg.t === "bye") return this.#onBye(msg.k, from);
     if (msg.t !== "hello") return;
     const member = this.#core.member(from);
-    if (!member) return;
+    // Another leader's record is its own to write (from its store), never from a hello.
+    if (!member || member.role === "leader") return;
+    // It uses this leader now: changes are pushed to it (held to the members: bounded).
+    this.#users.delete(member.publicKey);
+    this.#users.set(member.publicKey, this.#now());
     if (!this.#helloLimit.allow(member.publicKey)) {
       // Over the rate: only the member's latest hello is kept, and taken when the rate allows,
       // so a burst costs one change and the node still gets what it said hello for.
@@ -418,7 +496,7 @@ export class LeaderService {
         this.#pushNow();
       }
       this.#channel.send(from, { t: "bye-ok" });
-    }).catch((e) => this.#logger.error("recording a bye failed", { error: String(e) }));
+    }).catch((e) => this.#writeFailed("recording a bye", e));
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -453,9 +531,7 @@ export class LeaderService {
     const relay = validRelay(msg.relay);
     const tcpPort = validTcpPort(msg.tcpPort);
     const endpoints = [...(observed ? [observed] : []), ...advertised];
-    core.heardFrom(member.publicKey).catch((e) =>
-      this.#logger.error("recording a hello failed", { error: String(e) })
-    );
+    core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
     core.updateMember(member.publicKey, {
       endpoints,
@@ -477,7 +553,7 @@ export class LeaderService {
       const delta = msg.v > 0 ? core.changesSince(msg.v) : null;
       const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
       for (const part of parts) this.#channel.send(from, part);
-    }).catch((e) => this.#logger.error("member update failed", { error: String(e) }));
+    }).catch((e) => this.#writeFailed("a member update", e));
   }
 
   /** Logs (once a minute per node) service names a node offers that no grant allows it. */
