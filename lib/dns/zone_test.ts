@@ -313,3 +313,20 @@ Deno.test("zone: leader.<service> follows the source's service leader, with a sh
   assert.equal(svc.answers.length, 0);
   assert.equal(ask(zone, "leader.a.b.overlay.local", DnsType.A).rcode, Rcode.NXDOMAIN);
 });
+
+Deno.test("zone: leader.<zone> lists every member with the leader role (several leaders)", () => {
+  const { zone, state, members } = fixture();
+  state.view = {
+    network: "10.200.0.0/16",
+    version: 5,
+    members: [
+      ...members,
+      member("lead2", "10.200.0.9", { role: "leader" }),
+      member("lead3", "10.200.0.10", { role: "leader" }),
+    ],
+  };
+  assert.deepEqual(
+    values(ask(zone, "leader.overlay.local", DnsType.A).answers).sort(),
+    ["10.200.0.1", "10.200.0.10", "10.200.0.9"],
+  );
+});

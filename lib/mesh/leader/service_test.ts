@@ -14,6 +14,7 @@ import { compilePolicyText } from "../../policy/source.ts";
 import type { Device } from "../../device/device.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
+import { MemoryStore } from "../store/memory_store.ts";
 
 const LEADER = generateKeyPair().publicKey;
 
@@ -25,9 +26,10 @@ async function harness(
     underlay?: { listenPort: number; tcpPort: number | null };
     now?: () => number;
     memberLeft?: (key: string) => void;
+    store?: MemoryStore;
   } = {},
 ) {
-  const core = await LeaderCore.open(null, {
+  const core = await LeaderCore.open(opts.store ?? null, {
     network: "10.5.0.0/24",
     hostname: "lead",
     publicKey: LEADER,
@@ -552,5 +554,61 @@ Deno.test("leader service: byes and hellos in a loop are held to the hello rate 
     assert.ok(h.service.refusals().bye >= 995, `${h.service.refusals().bye} refused`);
   } finally {
     h.service.close();
+  }
+});
+
+Deno.test("leader service: with several leaders, changes go to the members that use this one; other leaders' hellos are ignored", async () => {
+  const store = new MemoryStore();
+  const other = await LeaderCore.open(store, {
+    network: "10.5.0.0/24",
+    hostname: "lead1",
+    publicKey: generateKeyPair().publicKey,
+    endpoints: ["192.0.2.9:51820"],
+  });
+  const h = await harness({ store });
+  try {
+    h.service.start();
+    assert.equal(h.core.leader.name, "lead", "this service's leader is the second one");
+    const mine = await h.join("mine");
+    const theirs = await h.join("theirs");
+    h.hello(mine.address, { v: h.core.view().version });
+    await until(() => h.service.serves(mine.publicKey));
+    assert.equal(h.service.serves(theirs.publicKey), false);
+    await new Promise((r) => setTimeout(r, 100));
+    h.sent.length = 0;
+    // A change at the other leader, through the store's watch: pushed to "mine" alone.
+    const token = await other.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+    const res = await other.join({
+      tokenId: token.id,
+      secret: token.secret,
+      publicKey: generateKeyPair().publicKey,
+      hostname: "elsewhere",
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    }, null);
+    assert.ok(res.ok);
+    await until(() => h.sent.some(([, m]) => m.t === "delta" || m.t === "changed"));
+    assert.deepEqual([...new Set(h.sent.map(([to]) => to))], [mine.address]);
+    // The policy too.
+    h.sent.length = 0;
+    await other.setPolicy("allow all");
+    await until(() => h.sent.some(([, m]) => m.t === "changed" && m.pv === 1));
+    assert.deepEqual([...new Set(h.sent.map(([to]) => to))], [mine.address]);
+    // A hello from the other leader changes nothing and gets no answer.
+    h.sent.length = 0;
+    const before = h.core.view().version;
+    h.hello(other.leader.address, { v: 0, endpoints: ["203.0.113.1:1"] });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(h.sent, []);
+    assert.equal(h.core.view().version, before);
+    // Tokens made here name both leaders, this one first.
+    const made = decodeToken((await h.service.createToken()).token);
+    assert.deepEqual(made.leaders.map((l) => l.key), [LEADER, other.leader.publicKey]);
+  } finally {
+    h.service.close();
+    other.close();
+    h.core.close();
   }
 });
