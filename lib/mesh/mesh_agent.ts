@@ -62,7 +62,7 @@ import { servicesCollector } from "../services/metrics.ts";
 import { leaseCollector } from "../services/lease/collector.ts";
 import { policyCollector } from "../policy/metrics.ts";
 
-export { checkJoinToken, JoinError } from "./join/client.ts";
+export { checkJoinToken, JoinError, JoinUnavailableError } from "./join/client.ts";
 export type { MeshOptions } from "./mesh_options.ts";
 // `mesh.services` is the service API: its type goes wherever the agent does.
 export { MeshServices } from "../services/mesh_services.ts";

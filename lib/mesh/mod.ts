@@ -42,7 +42,13 @@
  * @module
  */
 
-export { JoinError, MeshAgent, type MeshOptions, type MeshRole } from "./mesh_agent.ts";
+export {
+  JoinError,
+  JoinUnavailableError,
+  MeshAgent,
+  type MeshOptions,
+  type MeshRole,
+} from "./mesh_agent.ts";
 export type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
 export type { JoinClientOptions } from "./join/client.ts";
 export type { CreatedToken, LeaderOptions, TokenOptions } from "./leader/service.ts";
@@ -73,9 +79,11 @@ export type { InterfaceAddress } from "../nat/candidates.ts";
 export type { AnnounceSocket, LanAnnouncerOptions, LanPeer } from "../nat/announce.ts";
 export { compilePolicyText, policyFromConfig, type VersionedPolicy } from "../policy/source.ts";
 export {
+  type DecodedToken,
   decodeToken,
   encodeToken,
   type StoredToken,
+  type TokenLeader,
   type TokenPayload,
   type TokenView,
 } from "./join/token.ts";
