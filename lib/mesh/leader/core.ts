@@ -588,7 +588,10 @@ export class LeaderCore {
         result: this.#accepted(member, d),
         write: true,
         // Counted once, for the run committed (another leader's commit first runs it again).
-        after: () => this.#labelsDropped += Object.keys(own.granted).length,
+        after: () => {
+          this.#labelsDropped += Object.keys(own.granted).length;
+          this.#servicesRefused += req.services.length - member.services.length;
+        },
       };
     });
   }
@@ -709,7 +712,13 @@ export class LeaderCore {
     };
     // Every hello lands here: an unchanged member costs no change and no write.
     const now = this.#data.members.find((x) => x.publicKey === publicKey);
-    if (!now || !patched(this.#data, now)) return Promise.resolve(false);
+    if (!now) return Promise.resolve(false);
+    // Counted once a call, here: the edit below may run again (another leader came first).
+    if (patch.services) {
+      this.#servicesRefused += patch.services.length -
+        this.#grantedServices(this.#data, now, patch.services).length;
+    }
+    if (!patched(this.#data, now)) return Promise.resolve(false);
     return this.#change((d, touch) => {
       const i = d.members.findIndex((x) => x.publicKey === publicKey);
       const m = i < 0 ? null : patched(d, d.members[i]);
@@ -765,16 +774,15 @@ export class LeaderCore {
   /**
    * The services among `offered` that `m` may offer: all for the leader; otherwise those whose
    * name no grant restricts (no token and no member's grants name it: open, as in a mesh
-   * without grants) and those it was granted. The others are counted and left out.
+   * without grants) and those it was granted. The others are left out.
    */
   #grantedServices(d: LeaderFile, m: Member, offered: ServiceSpec[]): ServiceSpec[] {
     if (m.role === "leader" || offered.length === 0) return offered;
     const restricted = this.#restrictedNames(d);
     if (restricted.size === 0) return offered;
     const mine = m.grants?.services ?? [];
-    const kept = offered.filter((s) => !restricted.has(s.name) || mine.includes(s.name));
-    this.#servicesRefused += offered.length - kept.length;
-    return kept;
+    // Counted by the callers, once for the run committed (an edit may run again).
+    return offered.filter((s) => !restricted.has(s.name) || mine.includes(s.name));
   }
 
   /** The service names some grant mentions (a token's or a member's), for `d`. */
@@ -918,11 +926,13 @@ export class LeaderCore {
       d.tokens.push(t);
       // A name this token restricts is no longer open: members offering it without a grant
       // lose it now rather than at their next hello.
+      let refused = 0;
       if (services.length) {
         for (let i = 0; i < d.members.length; i++) {
           const m = d.members[i];
           const kept = this.#grantedServices(d, m, m.services);
           if (kept.length === m.services.length) continue;
+          refused += m.services.length - kept.length;
           d.members[i] = { ...m, services: kept };
           touch(m.publicKey);
         }
@@ -931,6 +941,7 @@ export class LeaderCore {
         result: { id, secret, expiresAt: t.expiresAt },
         write: true,
         after: () => {
+          this.#servicesRefused += refused;
           for (const l of this.#tokenListeners) l();
         },
       };

@@ -152,8 +152,8 @@ Deno.test("shared store: a leader sees another's changes through the watch, as d
   b.close();
 });
 
-Deno.test("shared store: a join run again after a conflict counts its dropped labels once", async () => {
-  const { a, b } = await pair();
+Deno.test("shared store: a join run again after a conflict counts its dropped labels and refused services once", async () => {
+  const { store, a, b } = await pair();
   const token = await a.createToken({ ttlMs: 60_000, uses: null, labels: {} });
   await knowsToken(b, token.id);
   await Promise.all([
@@ -161,6 +161,18 @@ Deno.test("shared store: a join run again after a conflict counts its dropped la
     b.join(request(token, "q", { role: "admin" }), null),
   ]);
   assert.equal(a.labelsDropped + b.labelsDropped, 1);
+  // Services offered without a grant too: counted once, at the leader that took the join.
+  const grant = await a.createToken({ ttlMs: 60_000, uses: null, labels: {}, services: ["db"] });
+  await knowsToken(b, grant.id);
+  const conflicts = store.conflicts;
+  const db = [{ name: "db", port: 5432, protocol: "tcp" as const }];
+  const before = a.servicesRefused + b.servicesRefused;
+  await Promise.all([
+    a.join({ ...request(token, "r"), services: db }, null),
+    b.join({ ...request(token, "s"), services: db }, null),
+  ]);
+  assert.ok(store.conflicts > conflicts, "the two joins raced");
+  assert.equal(a.servicesRefused + b.servicesRefused - before, 2);
   a.close();
   b.close();
 });
