@@ -54,6 +54,7 @@ export {
   KvLeaderStore,
   type KvLeaderStoreOptions,
 } from "./store/kv_leader_store.ts";
+export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
 export {

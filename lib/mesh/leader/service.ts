@@ -58,6 +58,11 @@ export interface LeaderOptions {
  * is a policy that does not validate (at the file's own line).
  */
 export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
+  if (config.store !== undefined && role !== "leader") {
+    throw new ConfigError(
+      "--store: only a leader keeps the mesh's state: this state directory is a node's",
+    );
+  }
   let policyText: string | undefined;
   if (config.policy) {
     if (role !== "leader") {
