@@ -93,7 +93,10 @@ function checkServiceExtras(config: AgentConfig): void {
   }
 }
 
-/** The store's options: only with a store, a certificate with its key and a CA, and no node. */
+/**
+ * The store's options: only with a store, a certificate with its key and a CA (that only a leader
+ * takes one is checked once the role is known: leaderFromConfig).
+ */
 function checkStore(config: AgentConfig): void {
   if (config.store === undefined) {
     for (const k of ["storeCa", "storeCert", "storeKey", "storePrefix"] as const) {
@@ -102,13 +105,6 @@ function checkStore(config: AgentConfig): void {
       throw new ConfigError(`${at.name} needs a store (--store etcd://HOST:PORT)`, at.where);
     }
     return;
-  }
-  if (config.join !== undefined) {
-    const at = locate(config, "store");
-    throw new ConfigError(
-      `${at.name}: only a leader keeps the mesh's state: a node (join) takes no store`,
-      at.where,
-    );
   }
   if ((config.storeCert === undefined) !== (config.storeKey === undefined)) {
     const at = locate(config, config.storeCert === undefined ? "storeKey" : "storeCert");

@@ -60,7 +60,8 @@ export interface LeaderOptions {
 export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
   if (config.store !== undefined && role !== "leader") {
     throw new ConfigError(
-      "--store: only a leader keeps the mesh's state: this state directory is a node's",
+      "--store: only a leader keeps the mesh's state: a node (--join, or a node's state " +
+        "directory) takes no store",
     );
   }
   let policyText: string | undefined;
