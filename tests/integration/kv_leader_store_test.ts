@@ -14,6 +14,7 @@ import type { StoreSnapshot } from "../../lib/mesh/store/store.ts";
 import type { LeaderFile } from "../../lib/mesh/state/state.ts";
 import type { Member } from "../../lib/members/member.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
+import { LeaderCore } from "../../lib/mesh/leader/core.ts";
 import { type EtcdCluster, hasEtcd, startEtcd } from "../fixtures/etcd.ts";
 import { HANG_GUARD_MS } from "../fixtures/netns.ts";
 
@@ -202,6 +203,47 @@ etcdTest(
         assert.equal(a.health().revision, r1);
       } finally {
         w.stop();
+      }
+    });
+  },
+);
+
+etcdTest(
+  "kv leader store: a leader restarted catches up from etcd at open; a running one follows",
+  async () => {
+    await withStores(async (a, b) => {
+      const init = {
+        network: "10.77.0.0/24",
+        hostname: "leader",
+        publicKey: generateKeyPair().publicKey,
+        endpoints: ["192.0.2.1:51820"],
+      };
+      const grant = { ttlMs: 60_000, uses: 1, labels: {} };
+      // The leader runs on store a, makes a token, and stops.
+      const first = await LeaderCore.open(a, init);
+      const t1 = await first.createToken(grant);
+      first.close();
+      // Meanwhile the mesh changes through another client of the same etcd (b).
+      const other = await LeaderCore.open(b, init);
+      const t2 = await other.createToken(grant);
+      // Restarted on a (whose cached document is older): it serves what etcd holds, from the start.
+      const again = await LeaderCore.open(a, init);
+      try {
+        assert.deepEqual(again.listTokens().map((t) => t.id).sort(), [t1.id, t2.id].sort());
+        // And while it runs, a change made through b reaches it through the watch.
+        const seen = new Promise<void>((resolve) => {
+          const stop = again.onTokens(() => {
+            if (again.listTokens().length !== 3) return;
+            stop();
+            resolve();
+          });
+        });
+        const t3 = await other.createToken(grant);
+        await seen;
+        assert.ok(again.listTokens().some((t) => t.id === t3.id));
+      } finally {
+        again.close();
+        other.close();
       }
     });
   },
