@@ -263,7 +263,19 @@ etcdTest(
         ]);
         assert.equal(moved.code, 0, moved.stderr);
         assert.match(moved.stdout, /moved 2 members and 1 tokens/);
-        // A prefix that holds a document is refused.
+        // Moved: a second run finds nothing to move; given the old file back, it finds the
+        // prefix holds a mesh and refuses (nothing is overwritten).
+        const none = await weft([
+          "store",
+          "migrate",
+          "--from",
+          `${dir}/leader`,
+          "--to",
+          cluster.url,
+        ]);
+        assert.equal(none.code, 1);
+        assert.match(none.stderr, /holds no leader's state/);
+        await Deno.copyFile(`${dir}/leader/leader.json.migrated`, `${dir}/leader/leader.json`);
         const again = await weft([
           "store",
           "migrate",
@@ -274,6 +286,7 @@ etcdTest(
         ]);
         assert.equal(again.code, 1);
         assert.match(again.stderr, /holds a mesh already/);
+        await Deno.remove(`${dir}/leader/leader.json`);
 
         // The leader on etcd, on its own state directory (its key), role from that directory.
         leader = await start("boss", [
@@ -307,3 +320,54 @@ etcdTest(
     }
   },
 );
+
+etcdTest("etcd leader: TLS to etcd with --store-ca, --store-cert and --store-key", async () => {
+  const cluster = await startEtcd({ tls: true });
+  try {
+    await withDir(async (dir, running) => {
+      const pki = cluster.tls!;
+      for (const [f, pem] of [["ca", pki.ca], ["cert", pki.cert], ["key", pki.key]]) {
+        await Deno.writeTextFile(`${dir}/${f}.pem`, pem, { mode: 0o600 });
+      }
+      const leader = await start("boss", [
+        ...leaderArgs(dir, freePort(), [
+          "--store",
+          cluster.url,
+          "--store-ca",
+          `${dir}/ca.pem`,
+          "--store-cert",
+          `${dir}/cert.pem`,
+          "--store-key",
+          `${dir}/key.pem`,
+        ]),
+      ]);
+      running.push(leader);
+      const t = await weft([
+        "token",
+        "create",
+        "--status-listen",
+        leader.status,
+        "--state-dir",
+        `${dir}/leader`,
+      ]);
+      assert.equal(t.code, 0, t.stderr);
+      assert.equal((await statusJson(leader.status)).node.store?.ok, true);
+      // Without the client certificate the cluster refuses the leader: it does not start.
+      const bare = await weft([
+        ...leaderArgs(`${dir}/other`, freePort(), [
+          "--store",
+          cluster.url,
+          "--store-ca",
+          `${dir}/ca.pem`,
+        ]),
+        "--no-lan-discovery",
+        "--status-listen",
+        `127.0.0.1:${freePort("tcp")}`,
+      ]);
+      assert.equal(bare.code, 1, bare.stderr);
+      assert.match(bare.stderr, /cannot start the leader: the state in etcd:\/\//);
+    });
+  } finally {
+    await cluster.destroy();
+  }
+});

@@ -2,12 +2,16 @@
  * `weft store migrate`: moves a single leader's mesh from its state directory (`leader.json`)
  * into a shared store (etcd) whose prefix holds no document yet, whole: members and their
  * addresses, tokens, join records, policy, leases and the LAN key. The leader's own key stays in
- * its state directory; the leader then runs on the same directory with `--store`.
+ * its state directory (`leader.json` is kept as `leader.json.migrated`); the leader then runs on
+ * the same directory with `--store`.
  * @module
  */
 
 import { StateDir } from "../state/state.ts";
 import type { LeaderStore } from "./store.ts";
+
+/** What `leader.json` is renamed to once the store holds it. */
+export const MIGRATED_FILE = "leader.json.migrated";
 
 /** What {@link migrateToStore} moved. */
 export interface MigrateResult {
@@ -20,9 +24,10 @@ export interface MigrateResult {
 }
 
 /**
- * Copies `leader.json` of `stateDir` into `store` as its first document. The directory is
- * locked meanwhile: a leader running on it is an error, as are a directory without a leader's
- * state and a store that holds a document already (nothing is overwritten).
+ * Copies `leader.json` of `stateDir` into `store` as its first document, then renames it
+ * {@link MIGRATED_FILE}. The directory is locked meanwhile: a leader running on it is an error,
+ * as are a directory without a leader's state and a store that holds a document already
+ * (nothing is overwritten).
  */
 export async function migrateToStore(stateDir: string, store: LeaderStore): Promise<MigrateResult> {
   const state = new StateDir(stateDir);
@@ -47,6 +52,9 @@ export async function migrateToStore(stateDir: string, store: LeaderStore): Prom
     if (revision === null) {
       throw new Error(`${store.where}: another writer created a mesh there meanwhile`);
     }
+    // Moved, not copied: a leader started on this directory without the store must not serve
+    // the old mesh beside the one in the store (with --store, the store says it is a leader's).
+    await Deno.rename(state.path("leader.json"), state.path(MIGRATED_FILE));
     return { members: data.members.length, tokens: data.tokens.length, revision };
   } finally {
     lock.release();

@@ -52,9 +52,14 @@ Deno.test("migrate: leader.json moves whole into an empty store; refusals change
     const r = await migrateToStore(dir, store);
     assert.deepEqual(r, { members: 1, tokens: 1, revision: 1 });
     assert.deepEqual((await store.load())?.data, data);
+    // Moved: the directory holds no leader's state now, only the old file by another name.
+    assert.equal(await new StateDir(dir).readLeader(), null);
+    assert.ok((await Deno.stat(`${dir}/leader.json.migrated`)).isFile);
     // Never over a mesh.
+    await new StateDir(dir).writeLeader(data);
     await assert.rejects(migrateToStore(dir, store), /holds a mesh already/);
     assert.equal((await store.load())?.revision, 1);
+    assert.ok(await new StateDir(dir).readLeader(), "a refusal leaves leader.json");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
