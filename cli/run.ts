@@ -47,7 +47,7 @@ async function meshConfig(program: Command) {
       storeCert: config.storeCert,
       storeKey: config.storeKey,
       storePrefix: config.storePrefix,
-    });
+    }, options.logger);
     return {
       config,
       options: {

@@ -9,6 +9,7 @@ import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { EtcdStore, type EtcdTls, parseEtcdUrl } from "../drivers/mod.ts";
 import { readTextFileBounded } from "../lib/config/mod.ts";
 import { DEFAULT_STORE_PREFIX, KvLeaderStore, migrateToStore } from "../lib/mesh/mod.ts";
+import type { Logger } from "../mod.ts";
 import { UsageError } from "./errors.ts";
 
 /** The largest PEM file read (a chain of a few certificates). */
@@ -41,7 +42,7 @@ export interface OpenedStore {
  * Opens the etcd client and the leader's store over it (no call is made yet). A bad URL or an
  * unreadable PEM file is a usage error naming the flag.
  */
-export async function openStore(flags: StoreFlags): Promise<OpenedStore> {
+export async function openStore(flags: StoreFlags, logger?: Logger): Promise<OpenedStore> {
   let url;
   try {
     url = parseEtcdUrl(flags.store);
@@ -75,6 +76,11 @@ export async function openStore(flags: StoreFlags): Promise<OpenedStore> {
   const store = new KvLeaderStore(kv, {
     prefix: flags.storePrefix ?? DEFAULT_STORE_PREFIX,
     name: flags.store,
+    // One line when the store starts failing and one when it answers again.
+    onHealth: (h) =>
+      h.ok
+        ? logger?.info("store answers again", { store: h.store, revision: h.revision })
+        : logger?.warn("store failing", { store: h.store, error: h.error ?? "" }),
   });
   return {
     store,

@@ -191,6 +191,8 @@ etcdTest(
         running.push(n2);
         assert.ok(await eventually(() => pings(n2, leaderAddr), HANG_GUARD_MS));
         assert.deepEqual(await nodeNames(leader.status, `${dir}/leader`), ["boss", "n1", "n2"]);
+        // One warning when it failed (its recovery is an info line, on standard output).
+        assert.match(leader.stderr(), /WARN store failing store=etcd:\/\/\S+ error="the store/);
         const ok = await weft(["status", "--status-listen", leader.status]);
         assert.match(ok.stdout, /^store +etcd:\/\/\S+ ok/m);
       });

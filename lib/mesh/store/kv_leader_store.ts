@@ -27,6 +27,8 @@ export interface KvLeaderStoreOptions {
   probeMs?: number;
   /** The first pause before a failed watch is tried again, ms (default 200; doubles to 2 s). */
   retryMs?: number;
+  /** Called when the store starts failing or answers again (for one log line each). */
+  onHealth?: (h: StoreHealth) => void;
 }
 
 /** The newest document this store knows, as keys, and its revision. */
@@ -47,6 +49,7 @@ export class KvLeaderStore implements LeaderStore {
   readonly #root: string;
   readonly #name: string;
   readonly #retryMs: number;
+  readonly #onHealth: ((h: StoreHealth) => void) | undefined;
   #cache: Cached | null = null;
   #health: StoreHealth;
   #probe: ReturnType<typeof setInterval> | undefined;
@@ -62,6 +65,7 @@ export class KvLeaderStore implements LeaderStore {
     this.#root = prefix + "state/";
     this.#name = opts.name ?? "kv";
     this.#retryMs = opts.retryMs ?? 200;
+    this.#onHealth = opts.onHealth;
     this.where = `the state in ${this.#name} under ${prefix}`;
     this.#health = {
       store: this.#name,
@@ -280,8 +284,10 @@ export class KvLeaderStore implements LeaderStore {
     // A refused request (a conflict of input, a compaction) says nothing of the store's health.
     if (e instanceof StoreError && e.kind === "request") return;
     const error = e instanceof Error ? e.message : String(e);
-    const since = this.#health.ok ? Date.now() : this.#health.since;
+    const was = this.#health.ok;
+    const since = was ? Date.now() : this.#health.since;
     this.#health = { store: this.#name, where: this.where, ok: false, error, revision: 0, since };
+    if (was) this.#onHealth?.(this.health());
   }
 
   /** One cheap read of `meta`, unless one is under way. */
