@@ -28,6 +28,7 @@ import { serviceErrorText } from "./service_format.ts";
 import { addServiceCommands } from "./services.ts";
 import { addTokenCommands } from "./token.ts";
 import { addUpCommand } from "./up.ts";
+import { addStoreCommands } from "./store.ts";
 
 /** The whole command line: the root command and every subcommand. */
 function build(): Command {
@@ -41,6 +42,7 @@ function build(): Command {
       addKeyCommands,
       addLocalAgentCommands,
       addServiceCommands,
+      addStoreCommands,
       addDemoCommand,
     ]
   ) add(program);

@@ -23,6 +23,8 @@ import { bindControl, type ControlServer, serveControl } from "../lib/control/mo
 import { collect } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { untilSignal } from "./process.ts";
+import { openStore } from "./store.ts";
+import { StoreError } from "../drivers/mod.ts";
 
 /**
  * The configuration and the mesh agent's options from it; bad input is a usage error. With
@@ -38,7 +40,23 @@ async function meshConfig(program: Command) {
       stateLock = await new StateDir(config.stateDir).lock();
     }
     const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
-    return { config, options: { ...options, ...(stateLock ? { stateLock } : {}) } };
+    // A leader with --store keeps the mesh's state there (its key stays in its state directory).
+    const store = config.store === undefined ? undefined : await openStore({
+      store: config.store,
+      storeCa: config.storeCa,
+      storeCert: config.storeCert,
+      storeKey: config.storeKey,
+      storePrefix: config.storePrefix,
+    }, options.logger);
+    return {
+      config,
+      options: {
+        ...options,
+        ...(stateLock ? { stateLock } : {}),
+        ...(store ? { store: store.store } : {}),
+      },
+      store,
+    };
   } catch (e) {
     stateLock?.release();
     if (e instanceof ConfigError) throw new UsageError(e.message);
@@ -54,12 +72,18 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-/** Starts the mesh agent; a join or leader refusal is a usage error (exit code 2). */
+/**
+ * Starts the mesh agent; a join or leader refusal is a usage error (exit code 2), a store that
+ * does not answer a failure naming the store (exit code 1).
+ */
 async function startMesh(options: MeshOptions): Promise<MeshAgent> {
   try {
     return await MeshAgent.start(options);
   } catch (e) {
     if (e instanceof JoinError || e instanceof LeaderError) throw new UsageError(e.message);
+    if (e instanceof StoreError && options.store) {
+      throw new Error(`cannot start the leader: ${options.store.where}: ${e.message}`);
+    }
     throw e;
   }
 }
@@ -112,8 +136,15 @@ async function startServing(
  * removes this node (exit code 1), unless `--on-removed wait`.
  */
 async function runMesh(program: Command): Promise<void> {
-  const { config, options } = await meshConfig(program);
-  const { mesh, server } = await startServing(config, options);
+  const { config, options, store } = await meshConfig(program);
+  let started;
+  try {
+    started = await startServing(config, options);
+  } catch (e) {
+    await store?.close();
+    throw e;
+  }
+  const { mesh, server } = started;
   options.logger.info("status listening", { address: server.address });
   const state = new StateDir(config.stateDir);
   // Once, whichever asks first: a signal may come while a removal stops the agent.
@@ -124,7 +155,11 @@ async function runMesh(program: Command): Promise<void> {
         await state.removeStatusAddress().catch(() => {});
         await server.close();
       } finally {
-        await mesh.close(); // rejects when the final state write fails
+        try {
+          await mesh.close(); // rejects when the final state write fails
+        } finally {
+          await store?.close();
+        }
       }
     })();
   let removed!: () => void;

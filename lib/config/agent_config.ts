@@ -93,8 +93,32 @@ function checkServiceExtras(config: AgentConfig): void {
   }
 }
 
+/**
+ * The store's options: only with a store, a certificate with its key and a CA (that only a leader
+ * takes one is checked once the role is known: leaderFromConfig).
+ */
+function checkStore(config: AgentConfig): void {
+  if (config.store === undefined) {
+    for (const k of ["storeCa", "storeCert", "storeKey", "storePrefix"] as const) {
+      if (config.origin[k].source === "default") continue;
+      const at = locate(config, k);
+      throw new ConfigError(`${at.name} needs a store (--store etcd://HOST:PORT)`, at.where);
+    }
+    return;
+  }
+  if ((config.storeCert === undefined) !== (config.storeKey === undefined)) {
+    const at = locate(config, config.storeCert === undefined ? "storeKey" : "storeCert");
+    throw new ConfigError(`${at.name}: store-cert and store-key go together`, at.where);
+  }
+  if (config.storeCert !== undefined && config.storeCa === undefined) {
+    const at = locate(config, "storeCert");
+    throw new ConfigError(`${at.name}: a client certificate needs store-ca (TLS)`, at.where);
+  }
+}
+
 function crossCheck(config: AgentConfig): void {
   checkServiceExtras(config);
+  checkStore(config);
   if (config.cidr6 !== undefined && config.mtu < 1280) {
     // IPv6 requires every link to carry 1280-byte packets (RFC 8200 section 5).
     const at = locate(config, config.origin.mtu.source === "default" ? "cidr6" : "mtu");

@@ -182,6 +182,11 @@ const FULL = [
   "nat-traversal: false", // 51
   "lan-discovery: false", // 52
   "on-removed: Wait", // 53
+  "store: etcd://192.0.2.10:2379,192.0.2.11:2379", // 54
+  "store-ca: pki/ca.pem", // 55
+  "store-cert: pki/client.pem", // 56
+  "store-key: pki/client-key.pem", // 57
+  "store-prefix: /mesh-a/", // 58
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -234,6 +239,11 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.origin.serviceCallerLimit.line, 50);
     assert.equal(c.onRemoved, "wait");
     assert.equal(c.origin.onRemoved.line, 53);
+    assert.equal(c.store, "etcd://192.0.2.10:2379,192.0.2.11:2379");
+    assert.equal(c.storeCa, join(dir, "pki/ca.pem"), "relative to the file's directory");
+    assert.equal(c.storeKey, join(dir, "pki/client-key.pem"));
+    assert.equal(c.storePrefix, "/mesh-a/");
+    assert.equal(c.origin.storePrefix.line, 58);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -1085,4 +1095,33 @@ Deno.test("service-caller-limit: bad values name the key, line or flag", async (
     (await flagError({ serviceCallerLimit: "100,concurrent=0" })).message,
     /^--service-caller-limit: invalid caller limit "100,concurrent=0": concurrent must be an integer from 1 to 4096, got 0/,
   );
+});
+
+// (That a node takes no store is checked with its role: tests/integration/etcd_leader_test.ts.)
+Deno.test("store: the store's options are checked against each other", async () => {
+  const refused = async (flags: Record<string, unknown>, what: RegExp) => {
+    await assert.rejects(loadAgentConfig({ flags }), (e: Error) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.match(e.message, what);
+      return true;
+    });
+  };
+  await refused({ leader: true, store: "http://192.0.2.1:2379" }, /--store: .* is not etcd:\/\//);
+  await refused({ leader: true, storeCa: "/ca.pem" }, /--store-ca needs a store/);
+  await refused({ leader: true, storePrefix: "/x/" }, /--store-prefix needs a store/);
+  await refused(
+    { leader: true, store: "etcd://192.0.2.1:2379", storePrefix: "x" },
+    /ending with \//,
+  );
+  await refused(
+    { leader: true, store: "etcd://192.0.2.1:2379", storeCert: "/c.pem", storeCa: "/ca.pem" },
+    /--store-cert: store-cert and store-key go together/,
+  );
+  await refused(
+    { leader: true, store: "etcd://192.0.2.1:2379", storeCert: "/c.pem", storeKey: "/k.pem" },
+    /--store-cert: a client certificate needs store-ca/,
+  );
+  const ok = await loadAgentConfig({ flags: { leader: true, store: "etcd://192.0.2.1:2379" } });
+  assert.equal(ok.storePrefix, "/weft/");
+  assert.equal(ok.store, "etcd://192.0.2.1:2379");
 });

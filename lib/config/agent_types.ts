@@ -70,6 +70,16 @@ export interface AgentConfig {
   relayRate: number;
   /** The absolute directory for keys and state. */
   stateDir: string;
+  /** The leader's shared store, `etcd://HOST:PORT[,...]` (checked by the driver). */
+  store?: string;
+  /** The store's CA, a PEM file (absolute). */
+  storeCa?: string;
+  /** A client certificate for the store, a PEM file (absolute). */
+  storeCert?: string;
+  /** Its private key, a PEM file (absolute). */
+  storeKey?: string;
+  /** The prefix of weft's keys in the store. */
+  storePrefix: string;
   /** The TUN interface name. */
   interface: string;
   /** Run without a TUN device. */
@@ -155,6 +165,16 @@ export interface AgentFlags {
   relayRate?: number | string;
   /** `--state-dir <dir>`. */
   stateDir?: string;
+  /** `--store <url>`. */
+  store?: string;
+  /** `--store-ca <file>`. */
+  storeCa?: string;
+  /** `--store-cert <file>`. */
+  storeCert?: string;
+  /** `--store-key <file>`. */
+  storeKey?: string;
+  /** `--store-prefix <prefix>`. */
+  storePrefix?: string;
   /** `--interface <name>`. */
   interface?: string;
   /** `--userspace`. */

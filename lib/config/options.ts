@@ -184,6 +184,72 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: (sys) => defaultStateDir(sys),
     parse: directory,
   },
+  store: {
+    flag: "--store",
+    arg: "<url>",
+    yaml: "store",
+    type: "URL",
+    default: "none (the state directory)",
+    validation: "etcd://HOST:PORT[,HOST:PORT...]; leaders only",
+    description: "keep the mesh's state in etcd, shared by every leader given the same store",
+    defaultValue: none,
+    parse: text((s) => {
+      const v = s.trim();
+      if (!/^etcd:\/\/./i.test(v)) {
+        throw new Error(`${quote(s)} is not etcd://HOST:PORT[,HOST:PORT...]`);
+      }
+      return v;
+    }),
+  },
+  storeCa: {
+    flag: "--store-ca",
+    arg: "<file>",
+    yaml: "store-ca",
+    type: "path",
+    default: "none (plain HTTP)",
+    validation: "a PEM file; in the file, relative to the file",
+    description: "the CA of the store's certificates: talk to the store over TLS",
+    defaultValue: none,
+    parse: directory,
+  },
+  storeCert: {
+    flag: "--store-cert",
+    arg: "<file>",
+    yaml: "store-cert",
+    type: "path",
+    default: "none",
+    validation: "a PEM file, with store-key and store-ca",
+    description: "a client certificate for the store",
+    defaultValue: none,
+    parse: directory,
+  },
+  storeKey: {
+    flag: "--store-key",
+    arg: "<file>",
+    yaml: "store-key",
+    type: "path",
+    default: "none",
+    validation: "a PEM file, with store-cert",
+    description: "the client certificate's private key",
+    defaultValue: none,
+    parse: directory,
+  },
+  storePrefix: {
+    flag: "--store-prefix",
+    arg: "<prefix>",
+    yaml: "store-prefix",
+    type: "string",
+    default: "/weft/",
+    validation: "1 to 200 characters ending with /, no spaces",
+    description: "the prefix of weft's keys in the store (one mesh per prefix)",
+    defaultValue: () => "/weft/",
+    parse: text((s) => {
+      if (s.length > 200 || !s.endsWith("/") || /[\s\0]/.test(s)) {
+        throw new Error(`${quote(s)} is not 1 to 200 characters ending with /, without spaces`);
+      }
+      return s;
+    }),
+  },
   interface: {
     flag: "--interface",
     arg: "<name>",

@@ -9,6 +9,7 @@ import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../agent/agent.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError, LeaderNotFoundError } from "../mesh/leader/core.ts";
+import { StoreError } from "../store/kv.ts";
 import { guardListener, type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
 import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
@@ -24,12 +25,15 @@ import { servicesRoutes } from "./routes/services.ts";
 
 /**
  * The status of each error the routes throw: a node or token that does not exist is 404, the
- * leader's other refusals 409, a body over the limit 413 (anything else is 500).
+ * leader's other refusals 409, a body over the limit 413, a write the store refused 503
+ * (anything else is 500).
  */
 export const CONTROL_ERROR_STATUS: readonly ErrorStatus[] = [
   [LeaderNotFoundError, 404],
   [LeaderError, 409],
   [BodyTooLargeError, 413],
+  // A write the leader's store refused (no quorum, unreachable): nothing was changed.
+  [StoreError, 503],
 ];
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./middleware/body.ts";

@@ -281,7 +281,12 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       },
       filter: policy.deviceFilter,
       collectors: meshCollectors(policy, () => composed),
-      status: () => ({ ...policy.status(), ...(composed ? meshServicesStatus(composed) : {}) }),
+      status: () => ({
+        ...policy.status(),
+        ...(composed ? meshServicesStatus(composed) : {}),
+        // A leader's shared store (etcd) and how it answers: the state directory has no health.
+        ...(opts.role === "leader" && opts.store?.health ? { store: opts.store.health() } : {}),
+      }),
       peerStatus: (key) => ({
         ...composed?.nat?.paths.peerStatus(key),
         ...composed?.nat?.routes.peerStatus(key),

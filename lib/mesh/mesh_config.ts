@@ -62,13 +62,16 @@ export function meshOptionsFromConfig(
 
 /**
  * Leader or node: from `leader`/`join`, or, with neither, from what the state directory holds (a
- * restarted node needs no token). Neither and an empty state directory is a `ConfigError`.
+ * restarted node needs no token), else from `store` (only leaders take one). Neither and an
+ * empty state directory is a `ConfigError`.
  */
 export async function meshRoleFromConfig(config: AgentConfig): Promise<"leader" | "node"> {
   if (config.leader || config.join) return validateRunMode(config) === "leader" ? "leader" : "node";
   const state = new StateDir(config.stateDir);
   if (await state.readLeader()) return "leader";
   if (await state.readNode()) return "node";
+  // A leader on a shared store keeps only its key in its directory: --store says the role.
+  if (config.store !== undefined) return "leader";
   return validateRunMode(config) === "leader" ? "leader" : "node"; // throws the usage message
 }
 

@@ -53,8 +53,14 @@ export type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options
 export type { JoinClientOptions } from "./join/client.ts";
 export type { CreatedToken, LeaderOptions, TokenOptions } from "./leader/service.ts";
 export type { NodeSyncOptions } from "./sync/node_sync.ts";
-export type { LeaderStore, StoreSnapshot } from "./store/store.ts";
+export type { LeaderStore, StoreHealth, StoreSnapshot } from "./store/store.ts";
 export { MemoryStore } from "./store/memory_store.ts";
+export {
+  DEFAULT_STORE_PREFIX,
+  KvLeaderStore,
+  type KvLeaderStoreOptions,
+} from "./store/kv_leader_store.ts";
+export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
 export {

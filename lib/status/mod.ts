@@ -32,6 +32,7 @@ export type {
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,
+  StoreStatus,
 } from "./status.ts";
 export type { MeshLinkStatus, MeshLinkView, MeshMemberStatus, MeshStatus } from "./mesh_status.ts";
 export type { ListenerStats } from "../net/conn_guard.ts";

@@ -74,6 +74,24 @@ export interface NodeStatus {
    * announces or this node provides, sorted by name, with its instances and its leader.
    */
   services?: ServiceStatus[];
+  /** The shared store a leader keeps the mesh's state in (etcd), and how it answers. */
+  store?: StoreStatus;
+}
+
+/** A leader's shared store in the status document. */
+export interface StoreStatus {
+  /** The store's name (`etcd://127.0.0.1:2379`). */
+  store: string;
+  /** Where the state is in it. */
+  where: string;
+  /** Whether its last call or probe succeeded. */
+  ok: boolean;
+  /** The last failure, when not ok. */
+  error?: string;
+  /** The revision of the newest document the leader knows. */
+  revision: number;
+  /** Unix ms since when `ok` has been what it is. */
+  since: number;
 }
 
 /** A service, in the status document. */

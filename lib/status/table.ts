@@ -88,6 +88,12 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       ]
       : []),
     ...(n.services?.length ? serviceLines(n.services) : []),
+    ...(n.store
+      ? [
+        `store      ${n.store.store} ${n.store.ok ? "ok" : `FAILING: ${n.store.error ?? "?"}`}` +
+        ` (revision ${n.store.revision})`,
+      ]
+      : []),
   ].join("\n");
   if (st.peers.length === 0) return `${head}\n\nno peers`;
   // PATH only where paths are probed (mesh agents): `weft up` peers have none.

@@ -108,6 +108,20 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
     peers: [],
   });
   assert.ok(refused.includes("offloads   tun=none udp-gso=off udp-gro=off"), refused);
+  // A leader on a shared store: one line, its health.
+  const store = { store: "etcd://192.0.2.1:2379", where: "etcd", revision: 7, since: 1 };
+  const ok = formatStatusTable({ node: node({ store: { ...store, ok: true } }), peers: [] });
+  assert.ok(ok.includes("store      etcd://192.0.2.1:2379 ok (revision 7)"), ok);
+  const failing = formatStatusTable({
+    node: node({ store: { ...store, ok: false, error: "the store is unreachable (etcd: x)" } }),
+    peers: [],
+  });
+  assert.ok(
+    failing.includes(
+      "store      etcd://192.0.2.1:2379 FAILING: the store is unreachable (etcd: x) (revision 7)",
+    ),
+    failing,
+  );
 });
 
 Deno.test("the node summary: one line per service, instances healthy of all, the leader", () => {

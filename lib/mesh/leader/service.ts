@@ -65,6 +65,12 @@ export interface LeaderOptions {
  * is a policy that does not validate (at the file's own line).
  */
 export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
+  if (config.store !== undefined && role !== "leader") {
+    throw new ConfigError(
+      "--store: only a leader keeps the mesh's state: a node (--join, or a node's state " +
+        "directory) takes no store",
+    );
+  }
   let policyText: string | undefined;
   if (config.policy) {
     if (role !== "leader") {

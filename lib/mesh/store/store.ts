@@ -46,4 +46,24 @@ export interface LeaderStore {
    * commits come too, at revisions it already has.
    */
   watch(from: number, onChange: (s: StoreSnapshot) => void): () => void;
+  /** How a shared store answers (absent for the state directory and memory). */
+  health?(): StoreHealth;
+  /** Stops what the store runs by itself (probes, watches); absent when it runs nothing. */
+  close?(): void;
+}
+
+/** How a shared store (etcd) answered lately, for status. */
+export interface StoreHealth {
+  /** The store's name (`etcd://127.0.0.1:2379`). */
+  store: string;
+  /** Where the state is in it, for messages. */
+  where: string;
+  /** Whether its last call or probe succeeded. */
+  ok: boolean;
+  /** The last failure's message, when not ok. */
+  error?: string;
+  /** The revision of the newest document this leader knows. */
+  revision: number;
+  /** Unix ms since when `ok` has been what it is. */
+  since: number;
 }

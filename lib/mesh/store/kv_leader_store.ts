@@ -1,0 +1,305 @@
+/**
+ * The leader's document in a key-value store (etcd), shared by the leaders that use one prefix
+ * (docs/design/leader-store.md): one key per member, address, token and record under
+ * `prefix + "state/"`; a commit is one transaction on `meta`'s mod revision (its revision), new
+ * `alloc/` keys required absent; a watch applies each revision's events to the newest document
+ * this store knows. A watch that fails (the store went away, lost quorum, compacted) loads again
+ * and watches again by itself, so a leader resumes once the store is back. {@link
+ * KvLeaderStore.health} says how the last calls and a light periodic probe went.
+ * @module
+ */
+
+import type { LeaderFile } from "../state/state.ts";
+import type { LeaderStore, StoreHealth, StoreSnapshot } from "./store.ts";
+import { type KvStore, StoreError, type TxnOp, type WatchEvent } from "../../store/kv.ts";
+import { diffKeys, fromKeys, type KeyValues, META_KEY, toKeys } from "./keys.ts";
+
+/** The prefix of weft's keys when none is given. */
+export const DEFAULT_STORE_PREFIX = "/weft/";
+
+/** Options of {@link KvLeaderStore}. */
+export interface KvLeaderStoreOptions {
+  /** The prefix of weft's keys (default `/weft/`); the document is under `prefix + "state/"`. */
+  prefix?: string;
+  /** The store's name in messages and health (`etcd://127.0.0.1:2379`; default `kv`). */
+  name?: string;
+  /** How often the store is probed for health, ms (default 2000; 0: never). */
+  probeMs?: number;
+  /** The first pause before a failed watch is tried again, ms (default 200; doubles to 2 s). */
+  retryMs?: number;
+  /** Called when the store starts failing or answers again (for one log line each). */
+  onHealth?: (h: StoreHealth) => void;
+}
+
+/** The newest document this store knows, as keys, and its revision. */
+interface Cached {
+  keys: KeyValues;
+  revision: number;
+}
+
+const MAX_RETRY_MS = 2000;
+
+/** The leader's document in a {@link KvStore} (see the module docs). */
+export class KvLeaderStore implements LeaderStore {
+  /** The key-value store and weft's prefix in it (service leases live beside the document). */
+  readonly kv: { store: KvStore; prefix: string };
+  /** `the state in <name> under <prefix>`. */
+  readonly where: string;
+  readonly #store: KvStore;
+  readonly #root: string;
+  readonly #name: string;
+  readonly #retryMs: number;
+  readonly #onHealth: ((h: StoreHealth) => void) | undefined;
+  #cache: Cached | null = null;
+  #health: StoreHealth;
+  #probe: ReturnType<typeof setInterval> | undefined;
+  #probing = false;
+  #closed = false;
+  readonly #stops = new Set<() => void>();
+
+  /** A store of the document in `kv` under `prefix + "state/"`; the probe starts at once. */
+  constructor(kv: KvStore, opts: KvLeaderStoreOptions = {}) {
+    const prefix = opts.prefix ?? DEFAULT_STORE_PREFIX;
+    this.#store = kv;
+    this.kv = { store: kv, prefix };
+    this.#root = prefix + "state/";
+    this.#name = opts.name ?? "kv";
+    this.#retryMs = opts.retryMs ?? 200;
+    this.#onHealth = opts.onHealth;
+    this.where = `the state in ${this.#name} under ${prefix}`;
+    this.#health = {
+      store: this.#name,
+      where: this.where,
+      ok: true,
+      revision: 0,
+      since: Date.now(),
+    };
+    const probeMs = opts.probeMs ?? 2000;
+    if (probeMs > 0) {
+      const probe = setInterval(() => this.#probeOnce(), probeMs);
+      Deno.unrefTimer(probe);
+      this.#probe = probe;
+    }
+  }
+
+  /** How the store answered last: ok, or the error of the last failed call (and since when). */
+  health(): StoreHealth {
+    return { ...this.#health, revision: this.#cache?.revision ?? this.#health.revision };
+  }
+
+  /** One range over the document's keys: the document at `meta`'s mod revision, or null. */
+  async load(): Promise<StoreSnapshot | null> {
+    const a = await this.#call(() => this.#store.range(this.#root));
+    // By creation, so members and tokens keep the order they were added in.
+    const kvs = [...a.kvs].sort((x, y) => x.createRevision - y.createRevision);
+    const keys: KeyValues = new Map();
+    let revision = 0;
+    for (const kv of kvs) {
+      const k = kv.key.slice(this.#root.length);
+      keys.set(k, kv.value);
+      if (k === META_KEY) revision = kv.modRevision;
+    }
+    if (keys.size === 0) {
+      // The prefix was emptied (or never held a document): nothing to diff a commit against.
+      if (!this.#cache || a.revision >= this.#cache.revision) this.#cache = null;
+      return null;
+    }
+    const data = fromKeys(keys, this.where);
+    if (!this.#cache || revision >= this.#cache.revision) this.#cache = { keys, revision };
+    return { data, revision };
+  }
+
+  /**
+   * One transaction: the keys that differ from the document at `base` and `meta`, if `meta` is
+   * still at `base` and every new address is free. A `base` older than the newest document this
+   * store knows cannot win: null at once.
+   */
+  async commit(next: LeaderFile, base: number): Promise<number | null> {
+    const cache = this.#cache;
+    if ((cache?.revision ?? 0) !== base) return null;
+    const after = toKeys(next);
+    const changes = diffKeys(cache?.keys ?? new Map(), after);
+    const ops: TxnOp[] = [];
+    for (const [k, v] of changes.put) ops.push({ type: "put", key: this.#root + k, value: v });
+    // Every commit writes meta, so its mod revision is the document's revision.
+    if (!changes.put.some(([k]) => k === META_KEY)) {
+      ops.push({ type: "put", key: this.#root + META_KEY, value: after.get(META_KEY)! });
+    }
+    for (const k of changes.delete) ops.push({ type: "delete", key: this.#root + k });
+    const a = await this.#call(() =>
+      this.#store.txn({
+        compare: [
+          { key: this.#root + META_KEY, target: "mod", op: "=", value: base },
+          ...changes.created.filter((k) => k.startsWith("alloc/")).map((k) => ({
+            key: this.#root + k,
+            target: "create" as const,
+            op: "=" as const,
+            value: 0,
+          })),
+        ],
+        then: ops,
+      })
+    );
+    if (!a.succeeded) return null;
+    if (!this.#cache || a.revision > this.#cache.revision) {
+      this.#cache = { keys: after, revision: a.revision };
+    }
+    return a.revision;
+  }
+
+  /**
+   * Watches the document's keys from `from + 1`, reporting the document after each batch of
+   * revisions; when the watch fails it loads again (reporting a newer document) and watches on
+   * from there, pausing between tries, until stopped.
+   */
+  watch(from: number, onChange: (s: StoreSnapshot) => void): () => void {
+    let stopped = false;
+    let current: { cancel(): void } | null = null;
+    let reported = from;
+    let wake: (() => void) | null = null;
+    const stop = () => {
+      stopped = true;
+      current?.cancel();
+      wake?.();
+      this.#stops.delete(stop);
+    };
+    this.#stops.add(stop);
+    const report = (s: StoreSnapshot | null) => {
+      if (stopped || !s || s.revision <= reported) return;
+      reported = s.revision;
+      onChange(s);
+    };
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          wake = null;
+          resolve();
+        }, ms);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    (async () => {
+      let at = from;
+      let retry = this.#retryMs;
+      let failed = false;
+      while (!stopped) {
+        try {
+          if (failed) {
+            // What changed while the watch was down (or compacted away) comes from a load.
+            const s = await this.load();
+            report(s);
+            at = Math.max(at, s?.revision ?? 0);
+            if (stopped) break;
+          }
+          const w = await this.#store.watch(
+            { key: this.#root, prefix: true },
+            at + 1,
+            (events, revision) => {
+              const s = this.#apply(events);
+              if (s) report(s);
+              at = Math.max(at, revision);
+            },
+          );
+          current = w;
+          if (stopped) w.cancel();
+          this.#ok();
+          retry = this.#retryMs;
+          failed = false;
+          await w.closed;
+          return; // cancelled
+        } catch (e) {
+          current = null;
+          if (stopped) return;
+          this.#failed(e);
+          failed = true;
+          await pause(retry);
+          retry = Math.min(retry * 2, MAX_RETRY_MS);
+        }
+      }
+    })();
+    return stop;
+  }
+
+  /** Stops the probe and every watch (the key-value store itself is the caller's to close). */
+  close(): void {
+    this.#closed = true;
+    if (this.#probe !== undefined) clearInterval(this.#probe);
+    this.#probe = undefined;
+    for (const stop of [...this.#stops]) stop();
+  }
+
+  /**
+   * Applies watched events to the cached document, revision by revision, skipping revisions it
+   * already has; the document after them, or null when nothing was new.
+   */
+  #apply(events: WatchEvent[]): StoreSnapshot | null {
+    const cache = this.#cache;
+    if (!cache) return null;
+    // Events come in revision order; those at or below the cache's revision are in it already.
+    const base = cache.revision;
+    let changed = false;
+    for (const e of events) {
+      if (e.kv.modRevision <= base) continue;
+      const k = e.kv.key.slice(this.#root.length);
+      if (e.type === "delete") cache.keys.delete(k);
+      else cache.keys.set(k, e.kv.value);
+      cache.revision = Math.max(cache.revision, e.kv.modRevision);
+      changed = true;
+    }
+    if (!changed) return null;
+    try {
+      return { data: fromKeys(cache.keys, this.where), revision: cache.revision };
+    } catch (e) {
+      this.#failed(e);
+      return null;
+    }
+  }
+
+  /** Runs a call of the key-value store, keeping its outcome for health. */
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const r = await fn();
+      this.#ok();
+      return r;
+    } catch (e) {
+      this.#failed(e);
+      throw e;
+    }
+  }
+
+  #ok(): void {
+    if (this.#health.ok) return;
+    this.#health = {
+      store: this.#name,
+      where: this.where,
+      ok: true,
+      revision: 0,
+      since: Date.now(),
+    };
+  }
+
+  #failed(e: unknown): void {
+    // A refused request (a conflict of input, a compaction) says nothing of the store's health.
+    if (e instanceof StoreError && e.kind === "request") return;
+    const error = e instanceof Error ? e.message : String(e);
+    const was = this.#health.ok;
+    const since = was ? Date.now() : this.#health.since;
+    this.#health = { store: this.#name, where: this.where, ok: false, error, revision: 0, since };
+    if (was) this.#onHealth?.(this.health());
+  }
+
+  /** One cheap read of `meta`, unless one is under way. */
+  async #probeOnce(): Promise<void> {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    try {
+      await this.#call(() => this.#store.get(this.#root + META_KEY));
+    } catch {
+      /* kept in health */
+    } finally {
+      this.#probing = false;
+    }
+  }
+}
