@@ -120,9 +120,14 @@ function meshCollectors(
   ];
 }
 
-/** The `services` field of `/status`. */
-function meshServicesStatus(c: MeshComposition): Pick<NodeStatus, "services"> {
-  return { services: servicesStatus(c.services.list(), c.leases.leaders()) };
+/** The `services` field of `/status`; on a node, the leader it syncs with and every leader. */
+function meshNodeStatus(
+  c: MeshComposition,
+): Pick<NodeStatus, "services" | "leader" | "leaders"> {
+  return {
+    services: servicesStatus(c.services.list(), c.leases.leaders()),
+    ...(c.role.role === "node" ? c.role.sync.status() : {}),
+  };
 }
 
 /** A running mesh agent; the example of `@weft/weft/mesh` starts a leader and a node. */
@@ -275,7 +280,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       },
       filter: policy.deviceFilter,
       collectors: meshCollectors(policy, () => composed),
-      status: () => ({ ...policy.status(), ...(composed ? meshServicesStatus(composed) : {}) }),
+      status: () => ({ ...policy.status(), ...(composed ? meshNodeStatus(composed) : {}) }),
       peerStatus: (key) => ({
         ...composed?.nat?.paths.peerStatus(key),
         ...composed?.nat?.routes.peerStatus(key),

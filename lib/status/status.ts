@@ -74,6 +74,38 @@ export interface NodeStatus {
    * announces or this node provides, sorted by name, with its instances and its leader.
    */
   services?: ServiceStatus[];
+  /** The mesh leader this node syncs with now (mesh nodes; a leader has none). */
+  leader?: LeaderInUseStatus;
+  /** Every mesh leader this node knows of, from its view (mesh nodes). */
+  leaders?: KnownLeaderStatus[];
+}
+
+/** The mesh leader a node syncs with, in the status document. */
+export interface LeaderInUseStatus {
+  /** Its node name ("" while the view does not list it). */
+  name: string;
+  /** Its overlay address. */
+  address: string;
+  /** Its public key. */
+  publicKey: string;
+  /** ISO time since when the node syncs with it. */
+  since: string;
+}
+
+/** A mesh leader a node knows of, in the status document. */
+export interface KnownLeaderStatus {
+  /** Its node name. */
+  name: string;
+  /** Its overlay address. */
+  address: string;
+  /** Its public key. */
+  publicKey: string;
+  /** The node syncs with it now. */
+  inUse: boolean;
+  /** It answered the node's latest probe; null before the first. */
+  answers: boolean | null;
+  /** It stopped on purpose (the view says so). */
+  offline: boolean;
 }
 
 /** A service, in the status document. */
