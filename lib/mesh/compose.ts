@@ -137,7 +137,11 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
   // parts that carry announcements are made; they read `services.announced()` when they start,
   // so until they exist there is nothing to tell.
   let announce: (list: ServiceSpec[]) => Promise<void> = () => Promise.resolve();
-  const leases = makeLeases(ctx, () => role.role === "node" ? role.sync.leader.address : own);
+  const leases = makeLeases(
+    ctx,
+    () => role.role === "node" ? role.sync.leader.address : own,
+    (address) => role.role === "node" && role.sync.isLeader(address),
+  );
   const services = new MeshServices({
     stack: agent.control,
     publicKey: agent.device.publicKey,
@@ -337,7 +341,11 @@ function viewPairs(
  * Runs for the leadership of this node's services; on the leader, also arbitrates every
  * service's lease (its health view of the members decides who may hold one).
  */
-function makeLeases(ctx: MeshContext, leaderAddress: () => string): LeaseRuntime {
+function makeLeases(
+  ctx: MeshContext,
+  leaderAddress: () => string,
+  isLeader: (address: string) => boolean,
+): LeaseRuntime {
   const { opts, agent, channel, logger, membership, start } = ctx;
   const core = start.core;
   return new LeaseRuntime({
@@ -345,6 +353,7 @@ function makeLeases(ctx: MeshContext, leaderAddress: () => string): LeaseRuntime
     self: { publicKey: agent.device.publicKey, address: ctx.addresses[0].split("/")[0] },
     members: () => membership.view.members,
     leaderAddress,
+    isLeader,
     logger,
     timing: opts.leaseTiming,
     ...(core
@@ -385,6 +394,7 @@ function makeRole(
   const node = start.node;
   const sync = new NodeSync({
     channel,
+    probe: (address, timeoutMs) => channel.prober.probe(address, timeoutMs),
     state: ctx.state,
     logger,
     publicKey: agent.device.publicKey,
@@ -422,6 +432,7 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     channel,
     logger,
     leaderAddress: () => role.role === "node" ? role.sync.leader.address : own,
+    isLeader: (address) => role.role === "node" && role.sync.isLeader(address),
     overlay: [...addresses, view.network, ...(view.network6 ? [view.network6] : [])],
     // The leader's record holds what it advertises (its addresses when none was given).
     advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],

@@ -126,9 +126,14 @@ function meshCollectors(
   ];
 }
 
-/** The `services` field of `/status`. */
-function meshServicesStatus(c: MeshComposition): Pick<NodeStatus, "services"> {
-  return { services: servicesStatus(c.services.list(), c.leases.leaders()) };
+/** The `services` field of `/status`; on a node, the leader it syncs with and every leader. */
+function meshNodeStatus(
+  c: MeshComposition,
+): Pick<NodeStatus, "services" | "leader" | "leaders"> {
+  return {
+    services: servicesStatus(c.services.list(), c.leases.leaders()),
+    ...(c.role.role === "node" ? c.role.sync.status() : {}),
+  };
 }
 
 /** A running mesh agent; the example of `@weft/weft/mesh` starts a leader and a node. */
@@ -283,7 +288,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       collectors: meshCollectors(policy, () => composed),
       status: () => ({
         ...policy.status(),
-        ...(composed ? meshServicesStatus(composed) : {}),
+        ...(composed ? meshNodeStatus(composed) : {}),
         // A leader's shared store (etcd) and how it answers: the state directory has no health.
         ...(opts.role === "leader" && opts.store?.health ? { store: opts.store.health() } : {}),
       }),

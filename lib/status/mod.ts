@@ -26,6 +26,8 @@
  */
 
 export type {
+  KnownLeaderStatus,
+  LeaderInUseStatus,
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,

@@ -76,6 +76,10 @@ export interface NodeStatus {
   services?: ServiceStatus[];
   /** The shared store a leader keeps the mesh's state in (etcd), and how it answers. */
   store?: StoreStatus;
+  /** The mesh leader this node syncs with now (mesh nodes; a leader has none). */
+  leader?: LeaderInUseStatus;
+  /** Every mesh leader this node knows of, from its view (mesh nodes). */
+  leaders?: KnownLeaderStatus[];
 }
 
 /** A leader's shared store in the status document. */
@@ -92,6 +96,34 @@ export interface StoreStatus {
   revision: number;
   /** Unix ms since when `ok` has been what it is. */
   since: number;
+}
+
+/** The mesh leader a node syncs with, in the status document. */
+export interface LeaderInUseStatus {
+  /** Its node name ("" while the view does not list it). */
+  name: string;
+  /** Its overlay address. */
+  address: string;
+  /** Its public key. */
+  publicKey: string;
+  /** ISO time since when the node syncs with it. */
+  since: string;
+}
+
+/** A mesh leader a node knows of, in the status document. */
+export interface KnownLeaderStatus {
+  /** Its node name. */
+  name: string;
+  /** Its overlay address. */
+  address: string;
+  /** Its public key. */
+  publicKey: string;
+  /** The node syncs with it now. */
+  inUse: boolean;
+  /** It answered the node's latest probe; null before the first. */
+  answers: boolean | null;
+  /** It stopped on purpose (the view says so). */
+  offline: boolean;
 }
 
 /** A service, in the status document. */

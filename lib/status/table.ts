@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { NodeStatus, PeerStatus, ServiceStatus } from "./status.ts";
+import type { KnownLeaderStatus, NodeStatus, PeerStatus, ServiceStatus } from "./status.ts";
 
 function ago(seconds: number | null): string {
   if (seconds === null) return "never";
@@ -51,6 +51,32 @@ function serviceLines(services: ServiceStatus[]): string[] {
   });
 }
 
+/**
+ * The leader a node syncs with (`leader: lead-2 (10.9.0.2)  since …`) and, when it knows
+ * several, every one with whether it answers.
+ */
+function leaderLines(n: NodeStatus): string[] {
+  if (!n.leader) return [];
+  const l = n.leader;
+  const state = (k: KnownLeaderStatus) =>
+    k.inUse
+      ? "in use"
+      : k.offline
+      ? "offline"
+      : k.answers === null
+      ? "not probed yet"
+      : k.answers
+      ? "answers"
+      : "not answering";
+  const known = n.leaders ?? [];
+  return [
+    `leader: ${l.name || l.publicKey.slice(0, 10) + "…"} (${l.address})  since ${l.since}`,
+    ...(known.length > 1
+      ? [`leaders    ${known.map((k) => `${k.name} (${k.address}, ${state(k)})`).join(", ")}`]
+      : []),
+  ];
+}
+
 /** Pads the columns of `rows` (the first row is the header). */
 export function formatTable(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
@@ -87,6 +113,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
         }`,
       ]
       : []),
+    ...leaderLines(n),
     ...(n.services?.length ? serviceLines(n.services) : []),
     ...(n.store
       ? [

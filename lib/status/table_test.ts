@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatStatusTable, formatTable } from "./table.ts";
-import type { NodeStatus, PeerStatus } from "./status.ts";
+import type { KnownLeaderStatus, NodeStatus, PeerStatus } from "./status.ts";
 import { DropCounters } from "../device/drops.ts";
 
 function node(extra: Partial<NodeStatus> = {}): NodeStatus {
@@ -165,6 +165,49 @@ Deno.test("the node summary: one line per service, instances healthy of all, the
   // None known: no line (a mesh node without services says nothing of them).
   const none = formatStatusTable({ node: node({ services: [] }), peers: [] });
   assert.ok(!none.includes("services"), none);
+});
+
+Deno.test("the node summary: the leader a node syncs with and, with several, every one known", () => {
+  const leader = (name: string, n: number, extra: Partial<KnownLeaderStatus> = {}) => ({
+    name,
+    address: `10.0.0.${n}`,
+    publicKey: `K${n}=`,
+    inUse: false,
+    answers: true,
+    offline: false,
+    ...extra,
+  });
+  const since = "2030-01-01T00:00:00.000Z";
+  const one = formatStatusTable({
+    node: node({
+      leader: { name: "lead", address: "10.0.0.1", publicKey: "K1=", since },
+      leaders: [leader("lead", 1, { inUse: true })],
+    }),
+    peers: [],
+  }).split("\n");
+  assert.ok(one.includes(`leader: lead (10.0.0.1)  since ${since}`), one.join("\n"));
+  assert.ok(!one.some((l) => l.startsWith("leaders")), "one leader: no list");
+  const several = formatStatusTable({
+    node: node({
+      leader: { name: "lead-2", address: "10.0.0.2", publicKey: "K2=", since },
+      leaders: [
+        leader("lead-1", 1, { answers: false }),
+        leader("lead-2", 2, { inUse: true }),
+        leader("lead-3", 3),
+        leader("lead-4", 4, { answers: null }),
+        leader("lead-5", 5, { offline: true }),
+      ],
+    }),
+    peers: [],
+  }).split("\n");
+  const at = several.findIndex((l) => l.startsWith("leader: "));
+  assert.deepEqual(several.slice(at, at + 2), [
+    `leader: lead-2 (10.0.0.2)  since ${since}`,
+    "leaders    lead-1 (10.0.0.1, not answering), lead-2 (10.0.0.2, in use), " +
+    "lead-3 (10.0.0.3, answers), lead-4 (10.0.0.4, not probed yet), lead-5 (10.0.0.5, offline)",
+  ]);
+  // A leader (or a plain agent) has no leader in use: no line.
+  assert.ok(!formatStatusTable({ node: node(), peers: [] }).includes("leader:"));
 });
 
 Deno.test("the peer table: names or short keys, addresses, health, RTT, loss, handshake age, bytes", () => {

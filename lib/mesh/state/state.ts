@@ -4,7 +4,7 @@
  * - `private.key`: the node's WireGuard private key (mode 0600), made on first start;
  * - `leader.json` (leader): network, members, address allocations, tokens (secrets only hashed),
  *   the mesh's LAN key, the service-leader leases' fencing tokens;
- * - `node.json` (joined node): its address, the leader, the last membership view and the LAN
+ * - `node.json` (joined node): its address, the leader in use, the last membership view and the LAN
  *   key, so a restarted node rejoins without a token and keeps talking without the leader;
  * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600);
  * - `status.address`: where the running agent's status and control server listens (`host:port`),
@@ -101,7 +101,10 @@ export interface NodeFile {
    * without a name given asks for it. Absent in files from before.
    */
   name?: string;
-  /** The leader's public key and endpoints. */
+  /**
+   * The leader this node syncs with (with several leaders, the one in use when it was written):
+   * its public key, endpoints and overlay address.
+   */
   leader: { publicKey: string; endpoints: string[]; address: string };
   /** The last membership view received. */
   view: MembershipView;

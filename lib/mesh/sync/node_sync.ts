@@ -1,10 +1,22 @@
 /**
- * A joined node's membership sync with the leader, on the control channel: a hello every few
- * seconds (and whenever the leader says something changed) with the versions it holds and what it
- * advertises (its LAN candidates too, and which LAN key it holds); views, deltas, policies and
- * the LAN key from the leader reassembled and applied; and the node's file (its address, the
- * leader, the view, the policy, the LAN key) saved after each, so that a restarted node needs
- * neither a token nor the leader to talk to the others.
+ * A joined node's membership sync with the mesh's leaders, on the control channel: a hello every
+ * few seconds (and whenever a leader says something changed) with the versions it holds and what
+ * it advertises (its LAN candidates too, and which LAN key it holds); views, deltas, policies and
+ * the LAN key reassembled and applied; and the node's file (its address, the leader in use, the
+ * view, the policy, the LAN key) saved after each, so that a restarted node needs neither a token
+ * nor a leader to talk to the others.
+ *
+ * A mesh may have several leaders (the view's members with role `leader`, sharing one store). The
+ * node says hello to one of them at a time, "the leader in use": the one from its file or its
+ * join while the view lists it as a leader online, else the first leader online. It takes views,
+ * deltas, policies, the LAN key and its removal from any leader in its view (WireGuard
+ * authenticated the sender's overlay address), and only a higher version than it holds; what
+ * comes from any other member is dropped. Every hello goes with a probe of the leader in use; a
+ * leader that neither answered the probe nor sent anything between two hellos missed that one,
+ * and after {@link MISSED_HELLOS} missed in a row the node moves to another leader (those that
+ * answered their latest probe first). With the default 3 s between hellos a leader that stops is
+ * left after 6 to 9 s (2 to 3 intervals). The other leaders are probed every
+ * {@link OTHERS_PROBED_EVERY} hellos, so the status says whether each answers.
  * @module
  */
 
@@ -15,7 +27,20 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import { type NodeFile, SerialWriter, type StateDir } from "../state/state.ts";
 import { type ControlMessage, PolicyAssembler, ViewAssembler } from "./protocol.ts";
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
-import { MAX_LAN } from "../../members/member.ts";
+import { MAX_LAN, type Member } from "../../members/member.ts";
+import type { NodeStatus } from "../../status/status.ts";
+
+/**
+ * Hellos in a row that the leader in use may leave unanswered (no probe answer, no message)
+ * before the node moves to another leader.
+ */
+export const MISSED_HELLOS = 2;
+
+/** The leaders not in use are probed once every this many hellos. */
+export const OTHERS_PROBED_EVERY = 10;
+
+/** The longest a probe of a leader waits for its answer, ms (less when hellos are closer). */
+const PROBE_TIMEOUT_MS = 2000;
 
 /** The sync section of a mesh agent's options. */
 export interface NodeSyncOptions {
@@ -33,8 +58,13 @@ export type LeaderInfo = NodeFile["leader"];
 
 /** What the sync works with. */
 export interface NodeSyncDeps {
-  /** The control channel to the leader. */
+  /** The control channel to the leaders. */
   channel: ControlPort;
+  /**
+   * Probes a leader's overlay address on the control channel: the round trip in ms, or null
+   * when no answer came within `timeoutMs`.
+   */
+  probe: (address: string, timeoutMs: number) => Promise<number | null>;
   /** Where `node.json` is written. */
   state: StateDir;
   /** The logger. */
@@ -43,7 +73,7 @@ export interface NodeSyncDeps {
   publicKey: string;
   /** This node's overlay address, for the file while the view does not list it. */
   address: string;
-  /** The leader, from the node's file or its join. */
+  /** The leader in use from the node's file, or the one that answered its join. */
   leader: LeaderInfo;
   /** This node's name, for the file once the view no longer lists it (absent: from the view). */
   name?: string;
@@ -74,7 +104,7 @@ export interface NodeSyncDeps {
   onLanKey?: (key: Uint8Array) => void;
 }
 
-/** Keeps a node in sync with the leader. See the module docs. */
+/** Keeps a node in sync with the mesh's leaders. See the module docs. */
 export class NodeSync {
   readonly #deps: NodeSyncDeps;
   readonly #interval: number;
@@ -85,10 +115,23 @@ export class NodeSync {
   #removed = false;
   // Resolves the wait of a bye under way when the leader answers it.
   #byeAnswered: (() => void) | null = null;
-  readonly #assembler = new ViewAssembler();
-  readonly #policyAssembler = new PolicyAssembler();
+  // One assembler per sending leader: two leaders' parts never mix.
+  readonly #assemblers = new Map<string, ViewAssembler>();
+  readonly #policyAssemblers = new Map<string, PolicyAssembler>();
   readonly #writer: SerialWriter;
   #leader: LeaderInfo;
+  #leaderSince = Date.now();
+  // The leaders of the view held (this node left out), by key, and their overlay addresses.
+  #leaders = new Map<string, Member>();
+  #leaderAddresses = new Set<string>();
+  // The answer of each leader's latest probe, by key.
+  readonly #answers = new Map<string, boolean>();
+  // The leader in use answered (a probe, any message) since the last hello of the interval.
+  #heard = false;
+  #missed = 0;
+  #hellos = 0;
+  // Said once while the only leader known does not answer.
+  #aloneSaid = false;
   #services: ServiceSpec[];
   #lanKey: string | undefined;
   #lanKeyId: string | undefined;
@@ -104,6 +147,22 @@ export class NodeSync {
     this.#byeWaitMs = opts.byeWaitMs ?? 1000;
     this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
     this.#leader = deps.leader;
+    this.#knowLeaders(deps.view());
+    // The leader from the file or the join while the view has it as a leader online; else the
+    // first one online (its own may have stopped being one while this node was down).
+    const saved = this.#leaders.get(deps.leader.publicKey);
+    if (!saved || saved.offline) {
+      const first = this.#candidates(null)[0];
+      if (first) {
+        deps.logger.info(
+          `now syncing with leader ${first.name}: ${
+            this.#nameOf(deps.leader.publicKey) || deps.leader.address
+          } is not a leader online in the saved view`,
+          { address: first.address },
+        );
+        this.#leader = leaderInfo(first);
+      }
+    }
     this.#services = deps.advertise.services;
     const key = decodeLanKey(deps.lanKey);
     if (key) {
@@ -115,9 +174,35 @@ export class NodeSync {
     );
   }
 
-  /** The leader as this node knows it now. */
+  /** The leader in use now: hellos, byes, link reports, lease requests and call-me go to it. */
   get leader(): LeaderInfo {
     return this.#leader;
+  }
+
+  /** Whether `address` is a leader's overlay address in the view held (or the leader in use). */
+  isLeader(address: string): boolean {
+    return address === this.#leader.address || this.#leaderAddresses.has(address);
+  }
+
+  /** The leader in use and every leader known (in the view's order): `/status` fields. */
+  status(): Required<Pick<NodeStatus, "leader" | "leaders">> {
+    const l = this.#leader;
+    return {
+      leader: {
+        name: this.#nameOf(l.publicKey),
+        address: l.address,
+        publicKey: l.publicKey,
+        since: new Date(this.#leaderSince).toISOString(),
+      },
+      leaders: [...this.#leaders.values()].map((m) => ({
+        name: m.name,
+        address: m.address,
+        publicKey: m.publicKey,
+        inUse: m.publicKey === l.publicKey,
+        answers: this.#answers.get(m.publicKey) ?? null,
+        offline: m.offline === true,
+      })),
+    };
   }
 
   /** Applies the saved view and policy, then says hello now and every interval. */
@@ -128,7 +213,111 @@ export class NodeSync {
     d.channel.listen((msg, from) => this.#onMessage(msg, from));
     this.#started = true;
     this.hello();
-    this.#timer = setInterval(() => this.hello(), this.#interval);
+    this.#probeLeaders(true);
+    this.#timer = setInterval(() => this.#tick(), this.#interval);
+  }
+
+  /**
+   * The hello of the interval: first counts whether the leader in use answered since the last
+   * one, and moves to another leader after {@link MISSED_HELLOS} missed in a row.
+   */
+  #tick(): void {
+    if (this.#closed || this.#removed) return;
+    if (this.#heard) {
+      this.#missed = 0;
+      this.#aloneSaid = false;
+    } else this.#missed++;
+    this.#heard = false;
+    if (this.#missed >= MISSED_HELLOS) this.#moveOn();
+    this.hello();
+    this.#probeLeaders(++this.#hellos % OTHERS_PROBED_EVERY === 0);
+  }
+
+  /** Probes the leader in use and, with `all`, every other leader known too. */
+  #probeLeaders(all: boolean): void {
+    const timeout = Math.min(PROBE_TIMEOUT_MS, this.#interval);
+    const inUse = this.#leader;
+    const targets = [{ publicKey: inUse.publicKey, address: inUse.address }];
+    if (all) {
+      for (const m of this.#leaders.values()) {
+        if (m.publicKey !== inUse.publicKey) targets.push(m);
+      }
+    }
+    for (const { publicKey, address } of targets) {
+      this.#deps.probe(address, timeout).then((rtt) => {
+        if (this.#closed) return;
+        this.#answers.set(publicKey, rtt !== null);
+        if (rtt !== null && address === this.#leader.address) this.#heard = true;
+      }).catch(() => {});
+    }
+  }
+
+  /** The leader in use stopped answering: moves to the best other leader online, if any. */
+  #moveOn(): void {
+    const old = this.#leader;
+    const next = this.#candidates(old.publicKey)[0];
+    if (!next) {
+      if (!this.#aloneSaid) {
+        this.#aloneSaid = true;
+        this.#deps.logger.warn(
+          "the leader stopped answering and no other leader is known: still trying it",
+          { leader: this.#nameOf(old.publicKey) || old.address, missed: this.#missed },
+        );
+      }
+      return;
+    }
+    this.#use(next, `${this.#nameOf(old.publicKey) || old.address} stopped answering`);
+  }
+
+  /** Syncs with `m` from now on; says so, with why, in one line. */
+  #use(m: Member, why: string): void {
+    this.#leader = leaderInfo(m);
+    this.#leaderSince = Date.now();
+    this.#missed = 0;
+    this.#heard = false;
+    this.#aloneSaid = false;
+    this.#deps.logger.info(`now syncing with leader ${m.name}: ${why}`, { address: m.address });
+    this.#save();
+  }
+
+  /**
+   * The leaders online a node may move to, `except` left out: those that answered their latest
+   * probe first, then those not probed yet, then the silent ones; each group in the view's order
+   * from just after `except`, so that moving on goes round them all.
+   */
+  #candidates(except: string | null): Member[] {
+    const all = [...this.#leaders.values()];
+    const at = except === null ? -1 : all.findIndex((m) => m.publicKey === except);
+    const rotated = [...all.slice(at + 1), ...all.slice(0, Math.max(at, 0))]
+      .filter((m) => !m.offline && m.publicKey !== except);
+    const rank = (m: Member) => {
+      const a = this.#answers.get(m.publicKey);
+      return a === true ? 0 : a === undefined ? 1 : 2;
+    };
+    return rotated.sort((a, b) => rank(a) - rank(b));
+  }
+
+  /** Takes the leaders of `v` (this node left out). */
+  #knowLeaders(v: MembershipView): void {
+    const leaders = new Map<string, Member>();
+    for (const m of v.members) {
+      if (m.role === "leader" && m.publicKey !== this.#deps.publicKey) leaders.set(m.publicKey, m);
+    }
+    this.#leaders = leaders;
+    this.#leaderAddresses = new Set([...leaders.values()].map((m) => m.address));
+    for (const key of [...this.#answers.keys()]) {
+      if (!leaders.has(key)) this.#answers.delete(key);
+    }
+    for (const map of [this.#assemblers, this.#policyAssemblers]) {
+      for (const address of [...map.keys()]) {
+        if (!this.isLeader(address)) map.delete(address);
+      }
+    }
+  }
+
+  #nameOf(publicKey: string): string {
+    return this.#leaders.get(publicKey)?.name ??
+      this.#deps.view().members.find((m) => m.publicKey === publicKey)?.name ?? "";
   }
 
   /** Whether the leader removed this node (a view from it without this node). */
@@ -225,17 +414,18 @@ export class NodeSync {
 
   #onMessage(msg: ControlMessage, from: string): void {
     const d = this.#deps;
-    if (from !== this.#leader.address) return;
+    // Only a leader's word counts (WireGuard authenticated the sender's overlay address).
+    if (!this.isLeader(from)) return;
+    if (from === this.#leader.address) this.#heard = true;
     if (msg.t === "bye-ok") {
       this.#byeAnswered?.();
       this.#byeAnswered = null;
       return;
     }
     const view = d.view();
-    if (
-      msg.t === "changed" &&
-      (msg.v !== view.version || (msg.pv ?? 0) !== (d.policy()?.version ?? 0))
-    ) this.hello();
+    const pv = d.policy()?.version ?? 0;
+    // News of a higher version (from any leader) is asked of the leader in use.
+    if (msg.t === "changed" && (msg.v > view.version || (msg.pv ?? 0) > pv)) this.hello();
     if (msg.t === "lankey") {
       const key = decodeLanKey(msg.k);
       if (key && msg.k !== this.#lanKey) {
@@ -246,17 +436,25 @@ export class NodeSync {
       }
     }
     if (msg.t === "policy") {
-      const p = this.#policyAssembler.add(msg);
-      if (p && p.version !== d.policy()?.version && d.usePolicy(p)) this.#save();
+      const p = this.#assembler(this.#policyAssemblers, from, PolicyAssembler).add(msg);
+      if (p && p.version > pv && d.usePolicy(p)) this.#save();
     }
     if (msg.t === "delta" && msg.from !== view.version) {
-      if (msg.part === 0 && msg.v !== view.version) this.hello();
+      if (msg.part === 0 && msg.v > view.version) this.hello();
       return;
     }
     if (msg.t === "view" || msg.t === "delta") {
-      const v = this.#assembler.add(msg, view);
-      if (v && v.version !== view.version) this.#onView(v);
+      const v = this.#assembler(this.#assemblers, from, ViewAssembler).add(msg, view);
+      // A leader behind the others (its store's news on the way) may send an older view.
+      if (v && v.version > view.version) this.#onView(v);
     }
+  }
+
+  /** The assembler of the parts `from` sends, made at its first part. */
+  #assembler<T>(map: Map<string, T>, from: string, make: new () => T): T {
+    let a = map.get(from);
+    if (!a) map.set(from, a = new make());
+    return a;
   }
 
   #onView(v: MembershipView): void {
@@ -265,7 +463,7 @@ export class NodeSync {
     if (own) this.#name = own.name;
     let removed = false;
     if (!own && !this.#removed) {
-      // Only the leader says it (the sender was checked, and WireGuard authenticated it). Saved
+      // Only a leader says it (the sender was checked, and WireGuard authenticated it). Saved
       // so (node.json's view without this node): a restart refuses, or joins again with a new
       // token (boot.ts); no more hellos, which would go nowhere.
       this.#removed = removed = true;
@@ -276,13 +474,16 @@ export class NodeSync {
         {},
       );
     }
-    const leader = v.members.find((m) => m.role === "leader");
-    if (leader) {
-      this.#leader = {
-        publicKey: leader.publicKey,
-        address: leader.address,
-        endpoints: leader.endpoints,
-      };
+    this.#knowLeaders(v);
+    const inUse = this.#leaders.get(this.#leader.publicKey);
+    if (inUse && !inUse.offline) {
+      // Its record may have moved (a new address or endpoints).
+      this.#leader = leaderInfo(inUse);
+    } else if (!removed) {
+      // No longer a leader, gone from the view, or stopped on purpose: another one, if any.
+      const next = this.#candidates(this.#leader.publicKey)[0];
+      const old = this.#nameOf(this.#leader.publicKey) || this.#leader.address;
+      if (next) this.#use(next, `${old} ${inUse ? "stopped (offline)" : "is no longer a leader"}`);
     }
     d.applyView(v);
     this.#save();
@@ -307,4 +508,9 @@ export class NodeSync {
     if (this.#closed) return;
     this.#writer.save().catch((e) => d.logger.error("saving state failed", { error: String(e) }));
   }
+}
+
+/** A leader's record as the sync keeps it (and the node's file saves it). */
+function leaderInfo(m: Member): LeaderInfo {
+  return { publicKey: m.publicKey, address: m.address, endpoints: m.endpoints };
 }

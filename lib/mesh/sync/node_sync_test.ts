@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
-import { NodeSync, type NodeSyncDeps } from "./node_sync.ts";
+import { MISSED_HELLOS, NodeSync, type NodeSyncDeps } from "./node_sync.ts";
 import { type ControlMessage, deltaParts, policyParts, viewParts } from "./protocol.ts";
 import { StateDir } from "../state/state.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
-import { nullLogger } from "../../log/logger.ts";
+import { createLogger, type Logger, nullLogger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { member } from "../../../tests/fixtures/members.ts";
 import { decodeLanKey, lanKeyId, newLanKey } from "../state/lan_key.ts";
+import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
 
 const LEADER = "10.3.0.1";
 const ME = "10.3.0.2";
@@ -21,9 +22,20 @@ function view(version: number, members: Member[] = [leader, self]): MembershipVi
   return { network: "10.3.0.0/24", version, members };
 }
 
-/** A node's sync over a fake channel; what it sends, applies and puts in force is recorded. */
+/**
+ * A node's sync over a fake channel; what it sends, applies and puts in force is recorded. A
+ * probe is answered (or fails) at once, as `answers` says of its address (default: answered).
+ */
 async function harness(
-  opts: { start?: MembershipView; usable?: boolean; nat?: Partial<NodeSyncDeps> } = {},
+  opts: {
+    start?: MembershipView;
+    usable?: boolean;
+    nat?: Partial<NodeSyncDeps>;
+    intervalMs?: number;
+    answers?: (address: string) => boolean;
+    logger?: Logger;
+    leader?: NodeSyncDeps["leader"];
+  } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "weft-node-sync-" });
   const sent: [string, ControlMessage][] = [];
@@ -31,6 +43,7 @@ async function harness(
   let held = opts.start ?? view(1);
   let policy: VersionedPolicy | null = null;
   const applied: [number, boolean | undefined][] = [];
+  const probed: string[] = [];
   const deps: NodeSyncDeps = {
     channel: {
       send: (to, msg) => sent.push([to, msg]),
@@ -39,11 +52,15 @@ async function harness(
         return () => {};
       },
     },
+    probe: (address) => {
+      probed.push(address);
+      return Promise.resolve(opts.answers?.(address) ?? true ? 1 : null);
+    },
     state: new StateDir(dir),
-    logger: nullLogger,
+    logger: opts.logger ?? nullLogger,
     publicKey: "K-me",
     address: ME,
-    leader: { publicKey: "K-lead", address: LEADER, endpoints: ["192.0.2.1:1"] },
+    leader: opts.leader ?? { publicKey: "K-lead", address: LEADER, endpoints: ["192.0.2.1:1"] },
     view: () => held,
     applyView: (v, announce) => {
       applied.push([v.version, announce]);
@@ -58,7 +75,7 @@ async function harness(
     advertise: { endpoints: ["198.51.100.2:51820"], services: [], labels: { "node.weft/x": "1" } },
     ...opts.nat,
   };
-  const sync = new NodeSync(deps, { syncIntervalMs: 60_000, byeWaitMs: 60 });
+  const sync = new NodeSync(deps, { syncIntervalMs: opts.intervalMs ?? 60_000, byeWaitMs: 60 });
   const deliver = (msg: ControlMessage, from = LEADER) => handler!(msg, from);
   const saved = async () => {
     await sync.flush();
@@ -74,7 +91,17 @@ async function harness(
     await sync.flush();
     await Deno.remove(dir, { recursive: true });
   };
-  return { sync, sent, applied, deliver, saved, cleanup, held: () => held, policy: () => policy };
+  return {
+    sync,
+    sent,
+    applied,
+    probed,
+    deliver,
+    saved,
+    cleanup,
+    held: () => held,
+    policy: () => policy,
+  };
 }
 
 Deno.test("node sync: start applies the saved view, puts its policy in force and says hello", async () => {
@@ -335,6 +362,215 @@ Deno.test("node sync: the bye goes once to every other member online, and to the
     await h.sync.close();
     const to = h.sent.filter(([, m]) => m.t === "bye").map(([a]) => a);
     assert.deepEqual(to, ["10.3.0.4", LEADER, LEADER, LEADER]);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+// Several leaders: a second one, and a member that is none.
+const LEADER2 = "10.3.0.9";
+const leader2 = member("lead-2", LEADER2, {
+  publicKey: "K-lead-2",
+  role: "leader",
+  endpoints: ["192.0.2.9:1"],
+});
+const other = member("o", "10.3.0.3", { publicKey: "K-o" });
+
+/** A logger whose lines are kept, and a wait for the first line that matches. */
+function logged() {
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  const logger = createLogger({
+    sink: (l) => {
+      lines.push(l);
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(l)) w.resolve(l);
+        else waiters.push(w);
+      }
+    },
+  });
+  const line = (re: RegExp) =>
+    new Promise<string>((resolve) => {
+      const found = lines.find((l) => re.test(l));
+      if (found) resolve(found);
+      else waiters.push({ re, resolve });
+    });
+  return { logger, lines, line };
+}
+
+const hellosTo = (sent: [string, ControlMessage][], to: string) =>
+  sent.filter(([a, m]) => a === to && m.t === "hello").length;
+
+Deno.test("node sync: a leader that leaves its hellos unanswered is left for another, in one line", async () => {
+  const log = logged();
+  const h = await harness({
+    start: view(1, [leader, self, leader2, other]),
+    intervalMs: 20,
+    answers: (a) => a !== LEADER,
+    logger: log.logger,
+  });
+  try {
+    h.sync.start(null);
+    assert.equal(h.sync.leader.address, LEADER, "the saved leader first");
+    const line = await log.line(/now syncing with leader/);
+    assert.match(line, /now syncing with leader lead-2: lead stopped answering/);
+    assert.equal(h.sync.leader.address, LEADER2);
+    // The hello at the start and the next: MISSED_HELLOS unanswered, then the move.
+    assert.equal(hellosTo(h.sent, LEADER), MISSED_HELLOS);
+    const at = h.sent.findIndex(([a]) => a === LEADER2);
+    assert.ok(at >= 0 && h.sent.slice(at).every(([a]) => a !== LEADER), "all to lead-2 after");
+    assert.ok(!h.probed.includes("10.3.0.3"), "a member that is no leader is not probed");
+    assert.equal((await h.saved()).leader.address, LEADER2, "the file records the leader in use");
+    const st = h.sync.status();
+    assert.equal(st.leader.name, "lead-2");
+    assert.equal(st.leader.address, LEADER2);
+    assert.ok(!Number.isNaN(Date.parse(st.leader.since)));
+    assert.deepEqual(
+      st.leaders.map((l) => [l.name, l.inUse, l.answers, l.offline]),
+      [["lead", false, false, false], ["lead-2", true, true, false]],
+    );
+    // lead-2 answers: the node stays with it (more hellos, no second move).
+    const hellos = hellosTo(h.sent, LEADER2);
+    await eventually(
+      () => Promise.resolve(hellosTo(h.sent, LEADER2) >= hellos + 2 * MISSED_HELLOS),
+      HANG_GUARD_MS,
+    );
+    assert.equal(h.sync.leader.address, LEADER2);
+    assert.equal(log.lines.filter((l) => l.includes("now syncing")).length, 1);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: one leader answering every other hello is kept; none to move to is said once", async () => {
+  const log = logged();
+  const h = await harness({ intervalMs: 20, answers: () => false, logger: log.logger });
+  try {
+    h.sync.start(null);
+    // Nobody else to go to: one warning, and the hellos go on to the one leader known.
+    await log.line(/no other leader is known/);
+    const before = hellosTo(h.sent, LEADER);
+    await eventually(() => Promise.resolve(hellosTo(h.sent, LEADER) > before + 3), HANG_GUARD_MS);
+    assert.equal(log.lines.filter((l) => l.includes("no other leader")).length, 1, "said once");
+    assert.equal(h.sync.leader.address, LEADER);
+  } finally {
+    await h.cleanup();
+  }
+  // With a second leader, a leader that misses fewer than MISSED_HELLOS in a row is kept.
+  const flaky = logged();
+  let n = 0;
+  const f = await harness({
+    start: view(1, [leader, self, leader2]),
+    intervalMs: 20,
+    // lead answers every other probe: a miss never follows a miss.
+    answers: (a) => a !== LEADER || n++ % 2 === 0,
+    logger: flaky.logger,
+  });
+  try {
+    f.sync.start(null);
+    await eventually(() => Promise.resolve(n >= 12), HANG_GUARD_MS);
+    assert.equal(f.sync.leader.address, LEADER);
+    assert.ok(!flaky.lines.some((l) => l.includes("now syncing")), flaky.lines.join("\n"));
+  } finally {
+    await f.cleanup();
+  }
+});
+
+Deno.test("node sync: views, deltas, policy and the LAN key from any leader are taken, the higher version only", async () => {
+  const keys: Uint8Array[] = [];
+  const h = await harness({
+    start: view(1, [leader, self, leader2, other]),
+    nat: { onLanKey: (k) => keys.push(k) },
+  });
+  try {
+    h.sync.start(null);
+    const v5 = view(5, [leader, self, leader2, other]);
+    // From a member that is no leader: dropped, whatever it says.
+    for (const part of viewParts(v5)) h.deliver(part, "10.3.0.3");
+    for (const part of policyParts({ version: 2, text: "p" })) h.deliver(part, "10.3.0.3");
+    h.deliver({ t: "lankey", k: newLanKey() }, "10.3.0.3");
+    assert.equal(h.held().version, 1);
+    assert.equal(h.policy(), null);
+    assert.equal(keys.length, 0);
+    // From the leader not in use: taken.
+    for (const part of viewParts(v5)) h.deliver(part, LEADER2);
+    assert.equal(h.held().version, 5);
+    for (
+      const part of deltaParts(5, view(6, [leader, self, leader2]), {
+        upsert: [],
+        remove: ["K-o"],
+      })
+    ) h.deliver(part, LEADER2);
+    assert.equal(h.held().version, 6);
+    assert.equal(h.held().members.length, 3);
+    for (const part of policyParts({ version: 3, text: "q" })) h.deliver(part, LEADER2);
+    assert.equal(h.policy()?.version, 3);
+    const key = newLanKey();
+    h.deliver({ t: "lankey", k: key }, LEADER2);
+    assert.deepEqual(keys, [decodeLanKey(key)]);
+    // A leader behind the other: its older view and policy change nothing.
+    for (const part of viewParts(view(4, [leader, self]))) h.deliver(part, LEADER);
+    assert.equal(h.held().version, 6);
+    for (const part of policyParts({ version: 2, text: "old" })) h.deliver(part, LEADER);
+    assert.equal(h.policy()?.version, 3);
+    // News from lead-2 is asked of the leader in use.
+    h.sent.length = 0;
+    h.deliver({ t: "changed", v: 7 }, LEADER2);
+    h.deliver({ t: "changed", v: 6, pv: 3 }, LEADER2); // held already: nothing to ask
+    assert.deepEqual(h.sent.map(([a, m]) => [a, m.t]), [[LEADER, "hello"]]);
+    assert.equal(h.sync.leader.address, LEADER, "taking news moves nothing");
+    const file = await h.saved();
+    assert.equal(file.view.version, 6);
+    assert.equal(file.policy.version, 3);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a removal counts from any leader, from no other member", async () => {
+  const h = await harness({ start: view(1, [leader, self, leader2, other]) });
+  try {
+    let removed = 0;
+    h.sync.onRemoved(() => removed++);
+    h.sync.start(null);
+    for (const part of viewParts(view(5, [leader, leader2, other]))) h.deliver(part, "10.3.0.3");
+    assert.equal(removed, 0, "a member that is no leader cannot remove it");
+    assert.equal(h.sync.removed, false);
+    for (const part of viewParts(view(5, [leader, leader2, other]))) h.deliver(part, LEADER2);
+    assert.equal(removed, 1, "the leader not in use can");
+    assert.equal(h.sync.removed, true);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a saved leader that is no leader online now is replaced at the start and when the view says so", async () => {
+  const log = logged();
+  // The file names a leader the saved view no longer has as one.
+  const h = await harness({
+    start: view(3, [{ ...leader, offline: true }, self, leader2]),
+    logger: log.logger,
+  });
+  try {
+    assert.equal(h.sync.leader.address, LEADER2, "the first leader online");
+    assert.match(
+      await log.line(/now syncing/),
+      /now syncing with leader lead-2: lead is not a leader online in the saved view/,
+    );
+    h.sync.start(null);
+    assert.equal(h.sent[0][0], LEADER2, "the first hello goes to it");
+    // lead is back online: kept in reserve, lead-2 stays in use.
+    for (const part of viewParts(view(4, [leader, self, leader2]))) h.deliver(part, LEADER2);
+    assert.equal(h.sync.leader.address, LEADER2);
+    // lead-2 stops being a leader: the node moves to lead at once.
+    const demoted = { ...leader2, role: "node" as const };
+    for (const part of viewParts(view(5, [leader, self, demoted]))) h.deliver(part, LEADER2);
+    assert.equal(h.sync.leader.address, LEADER);
+    assert.ok(log.lines.some((l) => /lead-2 is no longer a leader/.test(l)), log.lines.join("\n"));
+    assert.equal(h.sync.isLeader(LEADER2), false, "its word counts no more");
+    for (const part of viewParts(view(9, [leader, self]))) h.deliver(part, LEADER2);
+    assert.equal(h.held().version, 5);
+    assert.equal((await h.saved()).leader.address, LEADER);
   } finally {
     await h.cleanup();
   }

@@ -1,7 +1,7 @@
 /**
  * The call-me exchange of the mesh's paths (mesh_paths.ts): a node asks the leader to make a peer
  * punch towards it at the same moment, the leader relays that to the peer (or takes it itself),
- * and a node takes a call-me only from the leader and only for a member. The candidates the
+ * and a node takes a call-me only from a leader and only for a member. The candidates the
  * leader passes on are the caller's record's (where the leader saw it come from, what it
  * advertises, its LAN candidates), never the list the caller sent: a member could otherwise
  * have every other member ping addresses of its choosing.
@@ -27,8 +27,13 @@ export interface CallMeDeps {
   channel: ControlPort;
   /** This node's public key. */
   me: string;
-  /** The leader's overlay address now (the only sender of call-me a node believes). */
+  /** The overlay address of the leader in use now (a node's call-me go to it). */
   leaderAddress: () => string;
+  /**
+   * Whether an overlay address is one of the mesh's leaders (the only senders of call-me a node
+   * believes: the peer may use another leader than this node). Absent: the leader in use only.
+   */
+  isLeader?: (address: string) => boolean;
   /** The members by public key (this node left out). */
   members: ReadonlyMap<string, Member>;
   /** This node's candidates now: what a call-me carries. */
@@ -132,7 +137,7 @@ export class CallMe {
   /** A node: a call-me counts only from the leader, and only for a member. */
   #fromLeader(msg: Extract<ControlMessage, { t: "callme" }>, from: string): void {
     const d = this.#d;
-    if (from !== d.leaderAddress()) {
+    if (from !== d.leaderAddress() && !d.isLeader?.(from)) {
       d.drops["callme-not-leader"]++;
       return;
     }

@@ -42,3 +42,38 @@ Deno.test("call-me: the leader passes on the caller's record's candidates, never
   ]);
   assert.deepEqual(recordCandidates(n2), []);
 });
+
+Deno.test("call-me: a node takes one from any of the mesh's leaders, from no other member", () => {
+  const peer = member("peer", "10.88.0.3", { endpoints: ["203.0.113.3:51820"] });
+  const drops = { "callme-not-leader": 0, "callme-not-member": 0, "callme-malformed": 0 } as Record<
+    DropReason,
+    number
+  >;
+  const called: string[] = [];
+  const leaders = new Set(["10.88.0.1", "10.88.0.9"]);
+  const c = new CallMe({
+    role: "node",
+    channel: { send: () => {}, listen: () => () => {} },
+    me: "me-key",
+    leaderAddress: () => "10.88.0.1",
+    isLeader: (a) => leaders.has(a),
+    members: new Map([[peer.publicKey, peer]]),
+    candidates: () => [],
+    drops,
+    calledBy: (key) => {
+      called.push(key);
+      return true;
+    },
+  });
+  const msg = { t: "callme" as const, from: peer.publicKey, c: [{ k: "lan", e: "192.0.2.3:1" }] };
+  // The peer syncs with the other leader, which relays its call-me.
+  c.handle(msg, "10.88.0.9");
+  assert.deepEqual(called, [peer.publicKey]);
+  c.handle(msg, "10.88.0.1");
+  assert.equal(called.length, 2);
+  // A member that is no leader cannot make this node punch anywhere.
+  c.handle(msg, peer.address);
+  assert.equal(called.length, 2);
+  assert.equal(drops["callme-not-leader"], 1);
+  assert.equal(c.counts.received, 2);
+});

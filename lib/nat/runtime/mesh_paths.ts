@@ -131,8 +131,10 @@ export interface MeshPathsDeps {
   channel: ControlPort;
   /** The logger. */
   logger: Logger;
-  /** The leader's overlay address now (the only sender of call-me a node believes). */
+  /** The overlay address of the leader in use now (a node's call-me go to it). */
   leaderAddress: () => string;
+  /** Whether an overlay address is a leader's (call-me from any leader count; absent: in use). */
+  isLeader?: (address: string) => boolean;
   /** Overlay addresses and networks: never an underlay candidate. */
   overlay: string[];
   /** This node's advertised endpoints. */
@@ -225,6 +227,7 @@ export class MeshPaths {
       channel: deps.channel,
       me: this.#me,
       leaderAddress: deps.leaderAddress,
+      ...(deps.isLeader ? { isLeader: deps.isLeader } : {}),
       members: this.#members,
       candidates: () => this.#own.entries,
       drops: this.#counters.drops,

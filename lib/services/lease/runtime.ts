@@ -103,8 +103,13 @@ export interface LeaseRuntimeDeps {
   self: { publicKey: string; address: string };
   /** The members of the current view. */
   members: () => readonly Member[];
-  /** The mesh leader's overlay address now. */
+  /** The overlay address of the mesh leader in use now: requests go there. */
   leaderAddress: () => string;
+  /**
+   * Whether an overlay address is one of the mesh's leaders, whose answers and announcements
+   * count (several leaders share the leases). Absent: the leader in use only.
+   */
+  isLeader?: (address: string) => boolean;
   /** The logger. */
   logger: Logger;
   /** On the mesh leader: the arbiter's persistence, its record from before, its health view. */
@@ -351,6 +356,7 @@ export class LeaseRuntime {
       this.#arbiter?.handle(sender?.publicKey ?? `address ${from}`, msg);
       return;
     }
-    if (from === this.#deps.leaderAddress()) this.#client.handle(msg);
+    const d = this.#deps;
+    if (from === d.leaderAddress() || d.isLeader?.(from)) this.#client.handle(msg);
   }
 }

@@ -182,3 +182,59 @@ Deno.test("lease runtime: the mesh leader may lead a service itself (client and 
     leader.close();
   }
 });
+
+Deno.test("lease runtime: a node asks the leader in use and takes announcements from any mesh leader", async () => {
+  const net = new Net();
+  const [me, holder] = [0, 1].map(() => generateKeyPair().publicKey);
+  const members = [
+    member("me", "10.9.0.5", { publicKey: me }),
+    member("h", "10.9.0.6", { publicKey: holder }),
+  ];
+  const leaders = new Set(["10.9.0.1", "10.9.0.2"]);
+  let inUse = "10.9.0.1";
+  const asked: string[] = [];
+  for (const a of leaders) {
+    net.handlers.set(a, (msg) => {
+      if (msg.t === "lease-ask") asked.push(a);
+    });
+  }
+  const node = new LeaseRuntime({
+    port: net.port("10.9.0.5"),
+    self: { publicKey: me, address: "10.9.0.5" },
+    members: () => members,
+    leaderAddress: () => inUse,
+    isLeader: (a) => leaders.has(a),
+    logger: nullLogger,
+    timing: TIMING,
+    tickMs: 20,
+  });
+  try {
+    node.start();
+    node.offer(["svc"]);
+    const deadline = Date.now() + 60_000;
+    while (!asked.includes("10.9.0.1") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    inUse = "10.9.0.2";
+    while (!asked.includes("10.9.0.2") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(asked.includes("10.9.0.2"), "asks follow the leader in use");
+    // A table of live leases from a member that is no leader: ignored.
+    const table = { t: "leases", l: [["web", holder, 7, 800]] };
+    net.port("10.9.0.77").send("10.9.0.5", table);
+    // The same from the leader not in use: taken.
+    const heard = waitFor(node, (c) => c.name === "web" ? c : undefined);
+    net.port("10.9.0.1").send("10.9.0.5", table);
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const c = await Promise.race([
+      heard,
+      new Promise<null>((r) => guard = setTimeout(() => r(null), 60_000)),
+    ]);
+    clearTimeout(guard);
+    assert.equal(c?.leader?.token, 7, "the other leader's table was taken");
+    assert.equal(node.stats().leaderChanges.web, 1, "the non-leader's table changed nothing");
+  } finally {
+    node.close();
+  }
+});
