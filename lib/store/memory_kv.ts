@@ -36,6 +36,9 @@ interface MemoryLease {
   keys: Set<string>;
 }
 
+/** How many revisions' events are kept for watches that start in the past. */
+const HISTORY = 1000;
+
 const matches = (spec: KeySpec, key: string) =>
   spec.prefix ? key.startsWith(spec.key) : key === spec.key;
 
@@ -45,6 +48,7 @@ export class MemoryKv implements KvStore {
   readonly #keys = new Map<string, KeyValue>();
   readonly #leases = new Map<string, MemoryLease>();
   readonly #watchers = new Set<Watcher>();
+  readonly #history: { revision: number; events: WatchEvent[] }[] = [];
   #revision = 1;
   #nextLease = 1;
   /** When set, every call rejects with it (a partition, a lost quorum); null to heal. */
@@ -134,10 +138,12 @@ export class MemoryKv implements KvStore {
     onEvents: (events: WatchEvent[], revision: number) => void,
   ): Promise<Watch> {
     return this.#run(() => {
-      if (fromRevision > 0 && fromRevision <= this.#revision) {
-        // No history is kept: a watch from the past is compacted, as etcd's would be.
-        throw new StoreError("request", "memory", `compacted: watch again from ${this.#revision}`);
+      const oldest = this.#history[0]?.revision ?? this.#revision + 1;
+      if (fromRevision > 0 && fromRevision < oldest && fromRevision <= this.#revision) {
+        // Only the last HISTORY revisions are kept: older ones are compacted, as in etcd.
+        throw new StoreError("request", "memory", `compacted: watch again from ${oldest}`);
       }
+      const past = fromRevision > 0 ? this.#history.filter((h) => h.revision >= fromRevision) : [];
       let end!: (e?: StoreError) => void;
       const closed = new Promise<void>((resolve, reject) => {
         end = (e) => {
@@ -149,6 +155,7 @@ export class MemoryKv implements KvStore {
       closed.catch(() => {});
       const w: Watcher = { spec: { ...spec }, onEvents, end: (e) => end(e) };
       this.#watchers.add(w);
+      for (const h of past) this.#deliver(w, h.events, h.revision);
       return { cancel: () => w.end(), closed };
     });
   }
@@ -284,15 +291,20 @@ export class MemoryKv implements KvStore {
 
   #notify(events: WatchEvent[], revision: number): void {
     if (events.length === 0) return;
-    for (const w of this.#watchers) {
-      const mine = events.filter((e) => matches(w.spec, e.kv.key)).map((e) => ({
-        type: e.type,
-        kv: { ...e.kv },
-      }));
-      if (mine.length === 0) continue;
-      queueMicrotask(() => {
-        if (this.#watchers.has(w)) w.onEvents(mine, revision);
-      });
-    }
+    this.#history.push({ revision, events });
+    if (this.#history.length > HISTORY) this.#history.shift();
+    for (const w of this.#watchers) this.#deliver(w, events, revision);
+  }
+
+  /** Gives a watcher its share of one revision's events, on a later microtask. */
+  #deliver(w: Watcher, events: WatchEvent[], revision: number): void {
+    const mine = events.filter((e) => matches(w.spec, e.kv.key)).map((e) => ({
+      type: e.type,
+      kv: { ...e.kv },
+    }));
+    if (mine.length === 0) return;
+    queueMicrotask(() => {
+      if (this.#watchers.has(w)) w.onEvents(mine, revision);
+    });
   }
 }

@@ -163,6 +163,8 @@ export class LeaseArbiter {
   readonly #grantLimit: RateLimiter;
   // Asks per member and service: a holder renews every renewMs, a candidate asks as often.
   readonly #askLimit: RateLimiter;
+  /** Releases with the store (`service\ntoken`): their ends are no expiries. */
+  readonly #releasing = new Set<string>();
   #last = 0;
   #started = false;
   #closed = false;
@@ -210,7 +212,11 @@ export class LeaseArbiter {
     const now = deps.now();
     for (const [s, h] of book.restored()) {
       const lease = this.#fresh();
-      Object.assign(lease, { holder: h.holder, token: h.token, expiresAt: now + this.#timing.ttlMs });
+      Object.assign(lease, {
+        holder: h.holder,
+        token: h.token,
+        expiresAt: now + this.#timing.ttlMs,
+      });
       this.#leases.set(s, lease);
       this.#last = Math.max(this.#last, h.token);
     }
@@ -466,14 +472,20 @@ export class LeaseArbiter {
       this.#promote(service, lease!, this.#deps.now());
       return;
     }
+    const id = `${service}\n${token}`;
+    this.#releasing.add(id);
     this.#book.release(service, entry).then((revision) => {
+      this.#releasing.delete(id);
       if (revision === null) {
         this.stats.staleReleases++;
         return;
       }
       this.stats.released++;
       this.#fromBook(service, null, revision, why);
-    }, (e) => this.#storeFailed(service, "releasing", e));
+    }, (e) => {
+      this.#releasing.delete(id);
+      this.#storeFailed(service, "releasing", e);
+    });
   }
 
   /** Ends the lease if its time is up by this arbiter's clock (a shared book's store does). */
@@ -523,7 +535,8 @@ export class LeaseArbiter {
     lease.rev = revision;
     const now = this.#deps.now();
     if (entry === null) {
-      if (lease.holder !== null && why === "ended in the store") this.stats.expired++;
+      const mine = this.#releasing.has(`${service}\n${lease.token}`);
+      if (lease.holder !== null && why === "ended in the store" && !mine) this.stats.expired++;
       this.#ended(service, lease, why);
       this.#promote(service, lease, now);
       return;
