@@ -1,9 +1,11 @@
 /**
  * A {@link KvStore} in memory with etcd's semantics, for tests and for one process: a global
  * revision raised by every write, keys with create and mod revisions, transactions, prefix
- * watches (delivered on a later microtask, as a network store's would be) and leases that delete
- * their keys when they run out on the store's clock. `failWith` makes every call fail as an
- * unreachable or quorum-less store would; `breakWatches` ends the watches with an error.
+ * watches (delivered on a later microtask, as a network store's would be; from a past revision
+ * within the last 1000) and leases that delete their keys when they run out on the store's clock:
+ * at the next call, or at {@link MemoryKv.expire} (it sets no timer of its own: call it on an
+ * interval for a store that must expire leases while idle). `failWith` makes every call fail as
+ * an unreachable or quorum-less store would; `breakWatches` ends the watches with an error.
  * @module
  */
 
