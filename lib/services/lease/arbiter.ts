@@ -477,7 +477,8 @@ export class LeaseArbiter {
     this.#book.release(service, entry).then((revision) => {
       this.#releasing.delete(id);
       if (revision === null) {
-        this.stats.staleReleases++;
+        // A bye reaches every leader: the first one's delete wins, the others' find no key.
+        if (why === "released") this.stats.staleReleases++;
         return;
       }
       this.stats.released++;

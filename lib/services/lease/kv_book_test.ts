@@ -224,3 +224,24 @@ Deno.test("kv book: a restarted arbiter finds the holders in the store; a broken
     m.close();
   }
 });
+
+Deno.test("kv book: a holder's bye at every leader ends its lease once; the candidate gets it", async () => {
+  const m = new Mesh();
+  try {
+    await settle();
+    m.ask(0, A, 1);
+    await settle();
+    const tk = m.answers(A)[0].tk;
+    m.ask(1, B, 1);
+    await settle();
+    for (const a of m.arbiters) a.withdraw(A);
+    await settle();
+    const released = m.arbiters.map((a) => a.stats.released);
+    assert.deepEqual(released.toSorted(), [0, 1], "one delete wins");
+    assert.deepEqual(m.arbiters.map((a) => a.stats.staleReleases), [0, 0]);
+    const b = m.answers(B).at(-1)!;
+    assert.deepEqual([b.h, b.tk > tk], [B, true]);
+  } finally {
+    m.close();
+  }
+});
