@@ -362,6 +362,8 @@ function makeLeases(
           persist: (r) => core.saveLeases(r),
           restored: core.leases(),
           healthy: (key) => agent.health.get(key)?.state !== "down",
+          // Leaders sharing a key-value store keep the holders there, as etcd leases.
+          ...(opts.store?.kv ? { kv: opts.store.kv } : {}),
         },
       }
       : {}),

@@ -1,28 +1,31 @@
 /**
- * The arbiter of service leaders, run by the mesh leader: per service, at most one member holds
- * the lease at a time. A lease is granted to a candidate (a member that announces the service,
- * not as unhealthy, and that the arbiter finds healthy) when nobody holds it, renewed by its holder's asks, given
- * up by a release (a holder whose own health check of the service fails), and ends when it is
- * not renewed within its time. A lease that ended is granted to the candidate that asked most
- * recently, at once.
+ * The arbiter of service leaders, run by every mesh leader: per service, at most one member
+ * holds the lease at a time. A lease is granted to a candidate (a member that announces the
+ * service, not as unhealthy, and that the arbiter finds healthy) when nobody holds it, renewed
+ * by its holder's asks, given up by a release (a holder whose own health check of the service
+ * fails), and ends when it is not renewed within its time. A lease that ended is granted to the
+ * longest-standing candidate still asking, at once.
  *
- * Fencing tokens come from one counter for every service, so the tokens of a service only ever
- * increase. The counter and the holders are persisted (the `persist` collaborator: the leader's
- * state, written atomically) before a grant is answered, so a restarted arbiter never issues a
- * token again; and it takes every holder it finds there to hold its lease for one more full
- * time (it may have been renewed just before the restart), so nobody else is granted one while
- * an old holder may still believe in it.
+ * The holders are kept in a {@link LeaseBook} (book.ts), written before a grant is answered:
+ * - one leader: the leader's document ({@link DocumentBook}). Fencing tokens come from one
+ *   counter for every service, persisted with the holders, so a restarted arbiter never issues a
+ *   token again; and it takes every holder it finds there to hold its lease for one more full
+ *   time (it may have been renewed just before the restart). The arbiter's clock ends leases.
+ * - several leaders on a shared store (`KvLeaseBook`, kv_book.ts): the store holds each
+ *   holder as a key bound to a store lease, tokens are the store's revisions, the store ends
+ *   leases, and every arbiter follows the keys: grants made elsewhere and ends reach it as book
+ *   changes. Renewals and releases are answered only once the store took them; a call the store
+ *   refuses answers nothing (counted), as a grant not written grants nothing.
  *
- * Pure: the clock, the members, their health, the persistence and the sending are collaborators;
- * the owner calls {@link LeaseArbiter.tick} every few hundred ms (expiries, waiting candidates).
+ * Pure: the clock, the members, their health, the book and the sending are collaborators; the
+ * owner calls {@link LeaseArbiter.start} once (a shared book starts following) and
+ * {@link LeaseArbiter.tick} every few hundred ms (expiries, waiting candidates).
  * @module
  */
 
 import type { Logger } from "../../log/logger.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
-import { serviceNameProblem } from "../../members/services.ts";
 import {
-  isKeyText,
   type LeaseAnnouncement,
   type LeaseNotice,
   type LeaseRequest,
@@ -30,36 +33,15 @@ import {
   type LeaseTiming,
   leaseTiming,
 } from "./protocol.ts";
+import {
+  type BookEntry,
+  DocumentBook,
+  type LeaseBook,
+  type LeaseRecord,
+  MAX_RECORD_SERVICES,
+} from "./book.ts";
 
-/** What the arbiter persists: the highest token issued, and who holds which lease. */
-export interface LeaseRecord {
-  /** The highest fencing token issued (to any service). */
-  last: number;
-  /** The holders when this was written, by service. */
-  held: Record<string, { token: number; holder: string }>;
-}
-
-/** Most services a record may name (records are written by the arbiter, bounded by it). */
-const MAX_RECORD_SERVICES = 4096;
-
-/** What is wrong with `v` as a persisted {@link LeaseRecord}, or undefined. */
-export function leaseRecordProblem(v: unknown): string | undefined {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return "not an object";
-  const r = v as Record<string, unknown>;
-  if (!Number.isSafeInteger(r.last) || (r.last as number) < 0) return "last";
-  if (typeof r.held !== "object" || r.held === null || Array.isArray(r.held)) return "held";
-  const held = Object.entries(r.held);
-  if (held.length > MAX_RECORD_SERVICES) return "too many services held";
-  for (const [s, h] of held) {
-    if (serviceNameProblem(s) !== undefined) return `held: service ${JSON.stringify(s)}`;
-    const o = h as Record<string, unknown>;
-    if (typeof o !== "object" || o === null) return `held: ${s}`;
-    if (!Number.isSafeInteger(o.token) || (o.token as number) < 1) return `held: ${s}: token`;
-    if ((o.token as number) > (r.last as number)) return `held: ${s}: token above last`;
-    if (!isKeyText(o.holder)) return `held: ${s}: holder`;
-  }
-  return undefined;
-}
+export { type LeaseRecord, leaseRecordProblem } from "./book.ts";
 
 /** A member as the arbiter needs it: its name (for logs) and the services it announces. */
 export interface ArbiterMember {
@@ -91,14 +73,16 @@ export interface ArbiterStats {
   renewed: number;
   /** Leases given up by their holder. */
   released: number;
-  /** Leases that ended without a renewal. */
+  /** Leases that ended without a renewal (shared book: ended in the store, not released here). */
   expired: number;
   /** Asks refused, by reason. */
   refused: Record<LeaseRefusal, number>;
   /** Releases of a lease the sender did not hold (late, or repeated). */
   staleReleases: number;
-  /** Grants not made because the record could not be persisted. */
+  /** Grants not made because the book could not be written (disk, store). */
   persistFailed: number;
+  /** Renewals and releases not made because the store refused the call (shared book). */
+  storeFailed: number;
 }
 
 /** What the arbiter works with. */
@@ -109,14 +93,19 @@ export interface LeaseArbiterDeps {
   member: (key: string) => ArbiterMember | undefined;
   /** Whether the arbiter finds this member healthy (reachable); its own key always is. */
   healthy: (key: string) => boolean;
-  /**
-   * Writes the record atomically; resolves once it is on disk. Calls must complete in the order
-   * they were made (each record holds everything the ones before it did).
-   */
-  persist: (record: LeaseRecord) => Promise<void>;
   /** Sends an announcement to one member (by key) or, for null, to every member. */
   send: (to: string | null, msg: LeaseAnnouncement) => void;
-  /** The record persisted before this start, if any. */
+  /**
+   * The book of holders. Default: a {@link DocumentBook} over `persist` and `restored` (one
+   * of the two is required).
+   */
+  book?: LeaseBook;
+  /**
+   * Without `book`: writes the record atomically; resolves once it is on disk. Calls must
+   * complete in the order they were made (each record holds everything the ones before it did).
+   */
+  persist?: (record: LeaseRecord) => Promise<void>;
+  /** Without `book`: the record persisted before this start, if any. */
   restored?: LeaseRecord | null;
   /** Lease timing (defaults: {@link DEFAULT_LEASE_TIMING}). */
   timing?: Partial<LeaseTiming>;
@@ -126,8 +115,8 @@ export interface LeaseArbiterDeps {
   maxCandidates?: number;
   /**
    * Grants one member may get: a second in the long run, and a burst (a node starting with
-   * many services). Each grant is a write of the leader's state, so a member that asks and
-   * releases in a loop must not keep its disk busy. Default `{ perSecond: 2, burst: 64 }`.
+   * many services). Each grant is a write of the book, so a member that asks and releases in
+   * a loop must not keep its disk or store busy. Default `{ perSecond: 2, burst: 64 }`.
    */
   grantRate?: { perSecond: number; burst: number };
   /**
@@ -143,9 +132,18 @@ export interface LeaseArbiterDeps {
 interface Lease {
   holder: string | null;
   token: number;
+  /** The holder's store lease (shared book). */
+  storeLease?: string;
+  /** Until when this arbiter knows the lease runs (its grant, a renewal it made). */
   expiresAt: number;
-  /** The grant being persisted: nothing else is granted meanwhile. */
-  pending: { holder: string; token: number } | null;
+  /** The book's revision of the state held (shared book: changes apply only forward). */
+  rev: number;
+  /** The holder a grant is being written for: nothing else is granted meanwhile. */
+  pending: string | null;
+  /** A renewal is with the store: asks meanwhile are answered by it. */
+  renewing: boolean;
+  /** No grant is tried before (a store that refused one). */
+  retryAt: number;
   /**
    * Candidates that asked while the lease was taken: their latest ask, when it came, and since
    * when they have been asking without a gap (the longest-standing one is granted next).
@@ -156,6 +154,7 @@ interface Lease {
 /** Grants, renews and ends service leases. See the module docs. */
 export class LeaseArbiter {
   readonly #deps: LeaseArbiterDeps;
+  readonly #book: LeaseBook;
   readonly #timing: LeaseTiming;
   readonly #maxServices: number;
   readonly #maxCandidates: number;
@@ -164,7 +163,10 @@ export class LeaseArbiter {
   readonly #grantLimit: RateLimiter;
   // Asks per member and service: a holder renews every renewMs, a candidate asks as often.
   readonly #askLimit: RateLimiter;
-  #last: number;
+  /** Releases with the store (`service\ntoken`): their ends are no expiries. */
+  readonly #releasing = new Set<string>();
+  #last = 0;
+  #started = false;
   #closed = false;
   /** The counters (read-only for callers). */
   readonly stats: ArbiterStats = {
@@ -183,11 +185,15 @@ export class LeaseArbiter {
     },
     staleReleases: 0,
     persistFailed: 0,
+    storeFailed: 0,
   };
 
-  /** An arbiter; the holders of `deps.restored` hold their leases for one more full time. */
+  /** An arbiter; the holders the book restored hold their leases for one more full time. */
   constructor(deps: LeaseArbiterDeps) {
     this.#deps = deps;
+    if (!deps.book && !deps.persist) throw new TypeError("a lease arbiter needs a book");
+    this.#book = deps.book ??
+      new DocumentBook({ persist: deps.persist!, restored: deps.restored ?? null });
     this.#timing = leaseTiming(deps.timing);
     this.#maxServices = deps.maxServices ?? 256;
     this.#maxCandidates = deps.maxCandidates ?? 64;
@@ -201,17 +207,18 @@ export class LeaseArbiter {
       maxEntries: 8192,
       now: deps.now,
     });
-    const restored = deps.restored ?? null;
-    this.#last = restored?.last ?? 0;
+    const book = this.#book;
+    if (book instanceof DocumentBook) this.#last = book.last;
     const now = deps.now();
-    for (const [s, h] of Object.entries(restored?.held ?? {})) {
-      this.#leases.set(s, {
+    for (const [s, h] of book.restored()) {
+      const lease = this.#fresh();
+      Object.assign(lease, {
         holder: h.holder,
         token: h.token,
         expiresAt: now + this.#timing.ttlMs,
-        pending: null,
-        waiting: new Map(),
       });
+      this.#leases.set(s, lease);
+      this.#last = Math.max(this.#last, h.token);
     }
   }
 
@@ -220,9 +227,21 @@ export class LeaseArbiter {
     return this.#timing;
   }
 
-  /** The highest token issued so far. */
+  /** The highest token issued (or, with a shared book, seen) so far. */
   get lastToken(): number {
     return this.#last;
+  }
+
+  /** The book the holders are kept in. */
+  get book(): LeaseBook {
+    return this.#book;
+  }
+
+  /** Starts following the book (a shared book: other leaders' grants, the store's expiries). */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#book.start((s, entry, revision) => this.#fromBook(s, entry, revision));
   }
 
   /** Handles a request from the member with key `from`. */
@@ -238,13 +257,9 @@ export class LeaseArbiter {
    */
   withdraw(key: string): void {
     if (this.#closed) return;
-    const now = this.#deps.now();
     for (const [s, lease] of this.#leases) {
       lease.waiting.delete(key);
-      if (lease.holder !== key) continue;
-      this.stats.released++;
-      this.#end(s, lease, "left");
-      this.#promote(s, lease, now);
+      if (lease.holder === key) this.#end(s, lease, key, lease.token, "left");
     }
   }
 
@@ -255,7 +270,11 @@ export class LeaseArbiter {
     for (const [s, lease] of this.#leases) {
       this.#expire(s, lease, now);
       this.#promote(s, lease, now);
-      if (lease.holder === null && lease.pending === null && lease.waiting.size === 0) {
+      if (
+        lease.holder === null && lease.pending === null && lease.waiting.size === 0 &&
+        // A shared book's watch may still bring older changes: keep the revision until then.
+        (!this.#book.shared || lease.rev <= this.#book.revision())
+      ) {
         this.#leases.delete(s);
       }
     }
@@ -266,9 +285,8 @@ export class LeaseArbiter {
     const now = this.#deps.now();
     const rows: LeaseRow[] = [];
     for (const [s, l] of this.#leases) {
-      if (l.holder !== null && l.expiresAt > now) {
-        rows.push([s, l.holder, l.token, Math.floor(l.expiresAt - now)]);
-      }
+      const left = this.#left(l, now);
+      if (l.holder !== null && left > 0) rows.push([s, l.holder, l.token, left]);
     }
     return rows;
   }
@@ -276,14 +294,41 @@ export class LeaseArbiter {
   /** The holder of a service's lease and its token, as the arbiter sees it now. */
   holder(service: string): { holder: string; token: number; leftMs: number } | null {
     const l = this.#leases.get(service);
-    const now = this.#deps.now();
-    if (!l || l.holder === null || l.expiresAt <= now) return null;
-    return { holder: l.holder, token: l.token, leftMs: l.expiresAt - now };
+    if (!l || l.holder === null) return null;
+    const left = this.#left(l, this.#deps.now());
+    return left > 0 ? { holder: l.holder, token: l.token, leftMs: left } : null;
   }
 
-  /** Stops answering; grants being persisted are not announced. */
+  /** Stops answering and following the book; grants being written are not announced. */
   close(): void {
     this.#closed = true;
+    this.#book.close();
+  }
+
+  #fresh(): Lease {
+    return {
+      holder: null,
+      token: 0,
+      expiresAt: 0,
+      rev: 0,
+      pending: null,
+      renewing: false,
+      retryAt: 0,
+      waiting: new Map(),
+    };
+  }
+
+  /**
+   * The time a lease has left as this arbiter may say: until the end it knows of; past that,
+   * for a lease renewed at another leader, two renewal intervals while the shared book's watch
+   * runs (the key is still there, and its end reaches this arbiter when the store ends it).
+   */
+  #left(l: Lease, now: number): number {
+    if (l.holder === null) return 0;
+    if (l.expiresAt > now) return Math.floor(l.expiresAt - now);
+    return this.#book.shared && this.#book.current()
+      ? Math.min(this.#timing.ttlMs, 2 * this.#timing.renewMs)
+      : 0;
   }
 
   #refusal(from: string, service: string): LeaseRefusal | null {
@@ -319,24 +364,16 @@ export class LeaseArbiter {
         this.stats.refused.tooManyServices++;
         return;
       }
-      lease = { holder: null, token: 0, expiresAt: 0, pending: null, waiting: new Map() };
+      lease = this.#fresh();
       this.#leases.set(service, lease);
     }
     this.#expire(service, lease, now);
     if (lease.holder === from) {
-      // Any ask of the holder renews (it may have missed the grant's answer): its lease runs
-      // from the moment it sent this ask, which is before now.
-      lease.expiresAt = now + this.#timing.ttlMs;
-      lease.waiting.delete(from);
-      this.stats.renewed++;
-      this.#deps.send(from, { ...this.#notice(service, lease, now), n });
+      this.#renew(service, lease, from, n, now);
       return;
     }
-    if (lease.holder !== null || lease.pending !== null) {
-      const was = lease.waiting.get(from);
-      if (was === undefined && lease.waiting.size >= this.#maxCandidates) {
-        this.stats.refused.tooManyCandidates++;
-      } else lease.waiting.set(from, { n, at: now, since: was?.since ?? now });
+    if (lease.holder !== null || lease.pending !== null || now < lease.retryAt) {
+      this.#wait(lease, from, n, now);
       if (lease.holder !== null) this.#deps.send(from, { ...this.#notice(service, lease, now), n });
       return;
     }
@@ -348,27 +385,124 @@ export class LeaseArbiter {
     void this.#grant(service, lease, from, n);
   }
 
-  #release(from: string, service: string, token: number): void {
-    const lease = this.#leases.get(service);
-    if (!lease || lease.holder !== from || lease.token !== token) {
-      this.stats.staleReleases++;
+  /** Puts a candidate in line (or refreshes its ask), within the bound. */
+  #wait(lease: Lease, from: string, n: number, now: number): void {
+    const was = lease.waiting.get(from);
+    if (was === undefined && lease.waiting.size >= this.#maxCandidates) {
+      this.stats.refused.tooManyCandidates++;
+    } else lease.waiting.set(from, { n, at: now, since: was?.since ?? now });
+  }
+
+  /**
+   * Any ask of the holder renews (it may have missed the grant's answer): its lease runs from
+   * the moment it sent this ask, which is before the renewal. A shared book renews in the store
+   * first, and only then is the holder answered.
+   */
+  #renew(service: string, lease: Lease, from: string, n: number, now: number): void {
+    lease.waiting.delete(from);
+    if (!this.#book.shared) {
+      lease.expiresAt = now + this.#timing.ttlMs;
+      this.stats.renewed++;
+      this.#deps.send(from, { ...this.#notice(service, lease, now), n });
       return;
     }
-    this.stats.released++;
-    this.#end(service, lease, "released");
-    this.#promote(service, lease, this.#deps.now());
+    // One renewal at a time: the holder asks again within its renewal interval.
+    if (lease.renewing) return;
+    lease.renewing = true;
+    const entry: BookEntry = {
+      holder: from,
+      token: lease.token,
+      ...(lease.storeLease ? { lease: lease.storeLease } : {}),
+    };
+    this.#book.renew(service, entry).then((ok) => {
+      lease.renewing = false;
+      if (this.#closed) return;
+      if (!ok) {
+        // The store ended the lease: its watch brings the end; nothing is answered.
+        return;
+      }
+      if (lease.holder !== from || lease.token !== entry.token) return;
+      const t = this.#deps.now();
+      lease.expiresAt = t + this.#timing.ttlMs;
+      this.stats.renewed++;
+      this.#deps.send(from, { ...this.#notice(service, lease, t), n });
+    }, (e) => {
+      lease.renewing = false;
+      this.#storeFailed(service, "renewing", e);
+    });
   }
 
-  /** Ends the lease if its time is up. */
+  #storeFailed(service: string, what: string, e: unknown): void {
+    this.stats.storeFailed++;
+    if (this.#logLimit.allow(service)) {
+      this.#deps.logger?.warn(`${what} a service lease failed: the store refused`, {
+        service,
+        error: String(e),
+      });
+    }
+  }
+
+  #release(from: string, service: string, token: number): void {
+    const lease = this.#leases.get(service);
+    if (lease && lease.holder === from && lease.token === token) {
+      this.#end(service, lease, from, token, "released");
+    } else if (this.#book.shared) {
+      // This leader's view may lag the store's (the lease granted elsewhere just now): the
+      // store checks the token and the holder.
+      this.#end(service, lease ?? null, from, token, "released");
+    } else this.stats.staleReleases++;
+  }
+
+  /**
+   * Ends `holder`'s lease `token` (released, or its holder left): at once in the document; in a
+   * shared book once the store deleted it. Then the next candidate gets it.
+   */
+  #end(
+    service: string,
+    lease: Lease | null,
+    holder: string,
+    token: number,
+    why: "released" | "left",
+  ): void {
+    const entry: BookEntry = { holder, token };
+    if (!this.#book.shared) {
+      void this.#book.release(service, entry);
+      this.stats.released++;
+      this.#ended(service, lease!, why);
+      this.#promote(service, lease!, this.#deps.now());
+      return;
+    }
+    const id = `${service}\n${token}`;
+    this.#releasing.add(id);
+    this.#book.release(service, entry).then((revision) => {
+      this.#releasing.delete(id);
+      if (revision === null) {
+        // A bye reaches every leader: the first one's delete wins, the others' find no key.
+        if (why === "released") this.stats.staleReleases++;
+        return;
+      }
+      this.stats.released++;
+      this.#fromBook(service, null, revision, why);
+    }, (e) => {
+      this.#releasing.delete(id);
+      this.#storeFailed(service, "releasing", e);
+    });
+  }
+
+  /** Ends the lease if its time is up by this arbiter's clock (a shared book's store does). */
   #expire(service: string, lease: Lease, now: number): void {
-    if (lease.holder === null || now < lease.expiresAt) return;
+    if (this.#book.shared || lease.holder === null || now < lease.expiresAt) return;
     this.stats.expired++;
-    this.#end(service, lease, "expired");
+    void this.#book.release(service, { holder: lease.holder, token: lease.token });
+    this.#ended(service, lease, "expired");
   }
 
-  #end(service: string, lease: Lease, why: string): void {
-    const holder = lease.holder!;
+  /** The lease has no holder now: every member is told. */
+  #ended(service: string, lease: Lease, why: string): void {
+    const holder = lease.holder;
+    if (holder === null) return;
     lease.holder = null;
+    delete lease.storeLease;
     this.#deps.send(null, { t: "lease", s: service, h: null, tk: lease.token, ttl: 0 });
     if (this.#logLimit.allow(service)) {
       this.#deps.logger?.info("service leader lease ended", {
@@ -379,6 +513,47 @@ export class LeaseArbiter {
         why,
       });
     }
+  }
+
+  /**
+   * A change of the book (a shared one: another leader's grant, the store's expiry, or this
+   * arbiter's own write coming back): applied when newer than what the lease holds.
+   */
+  #fromBook(
+    service: string,
+    entry: BookEntry | null,
+    revision: number,
+    why = "ended in the store",
+  ): void {
+    if (this.#closed) return;
+    let lease = this.#leases.get(service);
+    if (!lease) {
+      if (entry === null || this.#leases.size >= MAX_RECORD_SERVICES) return;
+      lease = this.#fresh();
+      this.#leases.set(service, lease);
+    }
+    if (revision <= lease.rev) return;
+    lease.rev = revision;
+    const now = this.#deps.now();
+    if (entry === null) {
+      const mine = this.#releasing.has(`${service}\n${lease.token}`);
+      if (lease.holder !== null && why === "ended in the store" && !mine) this.stats.expired++;
+      this.#ended(service, lease, why);
+      this.#promote(service, lease, now);
+      return;
+    }
+    this.#last = Math.max(this.#last, entry.token);
+    if (lease.holder === entry.holder && lease.token === entry.token) {
+      if (entry.lease) lease.storeLease = entry.lease;
+      return;
+    }
+    lease.holder = entry.holder;
+    lease.token = entry.token;
+    if (entry.lease) lease.storeLease = entry.lease;
+    else delete lease.storeLease;
+    lease.expiresAt = now + this.#timing.ttlMs;
+    lease.waiting.delete(entry.holder);
+    this.#deps.send(null, this.#notice(service, lease, now));
   }
 
   /**
@@ -394,6 +569,7 @@ export class LeaseArbiter {
       } else if (best === null || w.since < best.since) best = { key, n: w.n, since: w.since };
     }
     if (lease.holder !== null || lease.pending !== null || best === null) return;
+    if (now < lease.retryAt) return;
     if (!this.#grantLimit.allow(best.key)) {
       this.stats.refused.rateLimited++;
       return;
@@ -401,17 +577,20 @@ export class LeaseArbiter {
     void this.#grant(service, lease, best.key, best.n);
   }
 
-  /** Persists a new token and the holders, then grants the lease and announces it. */
+  /** Writes the grant to the book, then announces it (or learns who holds it instead). */
   async #grant(service: string, lease: Lease, holder: string, n: number): Promise<void> {
-    const token = ++this.#last;
-    lease.pending = { holder, token };
+    lease.pending = holder;
+    const since = lease.waiting.get(holder)?.since;
     lease.waiting.delete(holder);
+    let out;
     try {
-      await this.#deps.persist(this.#record());
+      out = await this.#book.grant(service, holder);
     } catch (e) {
       lease.pending = null;
       this.stats.persistFailed++;
-      this.#deps.logger?.error("persisting a service lease failed: not granted", {
+      // A store that refused is not asked again at once (each ask would be a write).
+      if (this.#book.shared) lease.retryAt = this.#deps.now() + this.#timing.renewMs;
+      this.#deps.logger?.error("writing a service lease failed: not granted", {
         service,
         error: String(e),
       });
@@ -419,15 +598,24 @@ export class LeaseArbiter {
     }
     lease.pending = null;
     if (this.#closed) return;
-    // The lease runs from now: the holder counts it from when it sent its ask, before now.
     const now = this.#deps.now();
-    lease.holder = holder;
-    lease.token = token;
+    if ("taken" in out) {
+      // Another leader granted it first: the candidate waits, as it would have here.
+      if (out.taken) this.#fromBook(service, out.taken, out.revision);
+      lease.waiting.set(holder, { n, at: now, since: since ?? now });
+      if (lease.holder === holder) this.#renew(service, lease, holder, n, now);
+      else if (lease.holder !== null) {
+        this.#deps.send(holder, { ...this.#notice(service, lease, now), n });
+      }
+      return;
+    }
+    const { token } = out.granted;
+    this.#fromBook(service, out.granted, out.revision);
+    if (lease.holder !== holder || lease.token !== token) return;
+    // The lease runs from now: the holder counts it from when it sent its ask, before now.
     lease.expiresAt = now + this.#timing.ttlMs;
     this.stats.granted++;
-    const notice = this.#notice(service, lease, now);
-    this.#deps.send(holder, { ...notice, n });
-    this.#deps.send(null, notice);
+    this.#deps.send(holder, { ...this.#notice(service, lease, now), n });
     if (this.#logLimit.allow(service)) {
       this.#deps.logger?.info("service leader lease granted", {
         service,
@@ -437,16 +625,6 @@ export class LeaseArbiter {
     }
   }
 
-  /** What is persisted: the counter, and every holder and pending grant. */
-  #record(): LeaseRecord {
-    const held: LeaseRecord["held"] = {};
-    for (const [s, l] of this.#leases) {
-      if (l.pending !== null) held[s] = { ...l.pending };
-      else if (l.holder !== null) held[s] = { token: l.token, holder: l.holder };
-    }
-    return { last: this.#last, held };
-  }
-
   #notice(service: string, lease: Lease, now: number): LeaseNotice {
     return {
       t: "lease",
@@ -454,7 +632,7 @@ export class LeaseArbiter {
       h: lease.holder,
       tk: lease.token,
       // Rounded down: the receivers must never count more time than the arbiter does.
-      ttl: Math.max(0, Math.floor(lease.expiresAt - now)),
+      ttl: this.#left(lease, now),
     };
   }
 }

@@ -38,6 +38,8 @@ export interface LeaseMetrics {
     staleReleases: number;
     /** Grants not made because the record could not be persisted. */
     persistFailed: number;
+    /** Renewals and releases not made because the shared store refused them. */
+    storeFailed: number;
   };
 }
 
@@ -93,6 +95,11 @@ const PERSIST_FAILURES = counter(
   "Grants not made because the leader's state could not be written.",
 );
 
+const STORE_FAILURES = counter(
+  "weft_service_lease_store_failures_total",
+  "Lease renewals and releases not made because the leaders' shared store refused them.",
+);
+
 /** The lease figures `leases` gives (sorted by service); nothing while it gives undefined. */
 export function leaseCollector(leases: () => LeaseMetrics | undefined): Collector {
   return (out) => {
@@ -121,5 +128,6 @@ export function leaseCollector(leases: () => LeaseMetrics | undefined): Collecto
     sampleCounts(out, REFUSALS, "reason", a.refused);
     out.sample(STALE_RELEASES, {}, a.staleReleases);
     out.sample(PERSIST_FAILURES, {}, a.persistFailed);
+    out.sample(STORE_FAILURES, {}, a.storeFailed);
   };
 }

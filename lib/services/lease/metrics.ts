@@ -44,6 +44,7 @@ export function leaseMetrics(
           ),
           staleReleases: a.staleReleases,
           persistFailed: a.persistFailed,
+          storeFailed: a.storeFailed,
         },
       }
       : {}),

@@ -46,6 +46,7 @@ Deno.test("lease metrics: the arbiter's ends by reason and refusals in kebab-cas
       },
       staleReleases: 7,
       persistFailed: 8,
+      storeFailed: 4,
     },
   };
   assert.deepEqual(leaseMetrics(stats, [], []).arbiter, {
@@ -63,5 +64,6 @@ Deno.test("lease metrics: the arbiter's ends by reason and refusals in kebab-cas
     },
     staleReleases: 7,
     persistFailed: 8,
+    storeFailed: 4,
   });
 });

@@ -12,6 +12,9 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member } from "../../members/member.ts";
 import { type ArbiterStats, LeaseArbiter, type LeaseRecord } from "./arbiter.ts";
 import { LeaseClient, type LeaseClientStats } from "./client.ts";
+import { DocumentBook } from "./book.ts";
+import { KvLeaseBook } from "./kv_book.ts";
+import type { KvStore } from "../../store/kv.ts";
 import {
   isLeaseMessageType,
   type LeaseAnnouncement,
@@ -112,11 +115,16 @@ export interface LeaseRuntimeDeps {
   isLeader?: (address: string) => boolean;
   /** The logger. */
   logger: Logger;
-  /** On the mesh leader: the arbiter's persistence, its record from before, its health view. */
+  /**
+   * On a mesh leader: the arbiter's persistence in the leader's document and its record from
+   * before, its health view; and, when the leader's store is a key-value store shared with other
+   * leaders (etcd), that store: the holders are kept there instead (kv_book.ts).
+   */
   arbiter?: {
     persist: (record: LeaseRecord) => Promise<void>;
     restored: LeaseRecord | null;
     healthy: (key: string) => boolean;
+    kv?: { store: KvStore; prefix: string };
   };
   /** Lease timing. */
   timing?: Partial<LeaseTiming>;
@@ -170,8 +178,14 @@ export class LeaseRuntime {
         now: this.#now,
         member: (key) => this.#members().byKey.get(key),
         healthy: (key) => key === self || a.healthy(key),
-        persist: a.persist,
-        restored: a.restored,
+        book: a.kv
+          ? new KvLeaseBook({
+            store: a.kv.store,
+            prefix: a.kv.prefix,
+            ttlMs: this.#timing.ttlMs,
+            logger: deps.logger,
+          })
+          : new DocumentBook({ persist: a.persist, restored: a.restored }),
         send: (to, msg) => this.#toMembers(to, msg),
         timing: this.#timing,
         logger: deps.logger,
@@ -190,6 +204,7 @@ export class LeaseRuntime {
     this.#stops.push(() => clearInterval(tick));
     const arbiter = this.#arbiter;
     if (arbiter) {
+      arbiter.start();
       const announce = setInterval(() => {
         for (const part of tableParts(arbiter.rows())) this.#toMembers(null, part);
       }, this.#timing.renewMs);

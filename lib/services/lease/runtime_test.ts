@@ -6,6 +6,7 @@ import { member } from "../../../tests/fixtures/members.ts";
 import type { LeaseRecord } from "./arbiter.ts";
 import { parseLeaseMessage } from "./protocol.ts";
 import { LeaseRuntime, type ServiceLeaderChange } from "./runtime.ts";
+import { MemoryKv } from "../../store/memory_kv.ts";
 
 /** Runtimes joined by an in-memory control channel (JSON through, as on the wire). */
 class Net {
@@ -236,5 +237,73 @@ Deno.test("lease runtime: a node asks the leader in use and takes announcements 
     assert.equal(node.stats().leaderChanges.web, 1, "the non-leader's table changed nothing");
   } finally {
     node.close();
+  }
+});
+
+Deno.test("lease runtime: two leaders on one shared store arbitrate together; failover across them", async () => {
+  const net = new Net();
+  const kv = new MemoryKv();
+  // The store's clock runs on its own: its leases end without anyone calling it.
+  const sweep = setInterval(() => kv.expire(), 20);
+  const keys = [0, 1, 2, 3].map(() => generateKeyPair().publicKey);
+  const svc = [{ name: "svc", port: 1, protocol: "tcp" as const }];
+  const members: Member[] = [
+    member("l1", "10.9.0.1", { publicKey: keys[0], role: "leader" }),
+    member("l2", "10.9.0.2", { publicKey: keys[1], role: "leader" }),
+    member("n1", "10.9.0.3", { publicKey: keys[2], services: svc }),
+    member("n2", "10.9.0.4", { publicKey: keys[3], services: svc }),
+  ];
+  // n1 uses the first leader, n2 the second.
+  const uses = ["10.9.0.1", "10.9.0.2", "10.9.0.1", "10.9.0.2"];
+  const runtimes = members.map((m, i) =>
+    new LeaseRuntime({
+      port: net.port(m.address),
+      self: { publicKey: m.publicKey, address: m.address },
+      members: () => members,
+      leaderAddress: () => uses[i],
+      logger: nullLogger,
+      timing: TIMING,
+      tickMs: 20,
+      ...(i < 2
+        ? {
+          arbiter: {
+            persist: () => Promise.reject(new Error("not the document: the store")),
+            restored: null,
+            healthy: () => true,
+            kv: { store: kv, prefix: "/weft/" },
+          },
+        }
+        : {}),
+    })
+  );
+  try {
+    const [l1, l2, n1, n2] = runtimes;
+    const first = Promise.all(runtimes.map((r) => waitFor(r, (c) => c.leader ?? undefined)));
+    for (const r of runtimes) r.start();
+    n1.offer(["svc"]);
+    n2.offer(["svc"]);
+    const seen = await first;
+    const holder = seen[0].member;
+    for (const s of seen) assert.deepEqual([s.member, s.token], [holder, seen[0].token]);
+    const [winner, other] = holder === "n1" ? [n1, n2] : [n2, n1];
+    assert.ok(winner.lease("svc"));
+    assert.equal(other.lease("svc"), null);
+    assert.equal(l1.stats().arbiter!.granted + l2.stats().arbiter!.granted, 1);
+    const { kv: key } = await kv.get("/weft/service-leases/svc");
+    assert.equal(key!.createRevision, seen[0].token);
+    // The holder is cut off: its store lease runs out, and the other gets the next token.
+    const next = Promise.all(
+      [l1, l2, other].map((r) =>
+        waitFor(r, (c) => c.leader && c.leader.token > seen[0].token ? c.leader : undefined)
+      ),
+    );
+    net.cut.add(holder === "n1" ? "10.9.0.3" : "10.9.0.4");
+    const after = await next;
+    for (const a of after) assert.notEqual(a.member, holder);
+    assert.ok(other.lease("svc"));
+    assert.equal(winner.lease("svc"), null, "the cut-off holder stepped down");
+  } finally {
+    clearInterval(sweep);
+    for (const r of runtimes) r.close();
   }
 });
