@@ -14,8 +14,14 @@ import { malformed } from "./codec.ts";
 export async function* jsonLines(
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
+  signal?: AbortSignal,
 ): AsyncGenerator<unknown> {
   const reader = body.getReader();
+  // An abort after the answer's headers does not always end a read under way: cancelling the
+  // reader does, so a cancelled watch (and a closing store) never waits on a quiet stream.
+  const cancel = () => void reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", cancel, { once: true });
+  if (signal?.aborted) cancel();
   const dec = new TextDecoder();
   const parts: Uint8Array[] = [];
   let held = 0;
@@ -48,6 +54,7 @@ export async function* jsonLines(
     const text = dec.decode(join(parts, held)).trim();
     if (text !== "") yield parseLine(text);
   } finally {
+    signal?.removeEventListener("abort", cancel);
     reader.cancel().catch(() => {});
   }
 }

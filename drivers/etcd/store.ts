@@ -182,7 +182,7 @@ export class EtcdStore implements KvStore {
     let first: Record<string, unknown>;
     try {
       const res = await this.#open("/v3/watch", create, AbortSignal.any([signal, starting.signal]));
-      lines = jsonLines(res.body!, this.#maxBytes);
+      lines = jsonLines(res.body!, this.#maxBytes, signal);
       first = await nextResult(lines, starting.signal);
     } catch (e) {
       stop.abort();
