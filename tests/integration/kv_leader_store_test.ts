@@ -248,3 +248,56 @@ etcdTest(
     });
   },
 );
+
+etcdTest(
+  "kv leader store: a burst of joins fits etcd's transactions; a whole large mesh is written in parts",
+  async () => {
+    await withStores(async (a, b) => {
+      const core = await LeaderCore.open(a, {
+        network: "10.77.0.0/22",
+        hostname: "leader",
+        publicKey: generateKeyPair().publicKey,
+        endpoints: ["192.0.2.1:51820"],
+      });
+      try {
+        const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+        // 120 joins at once: more than one etcd transaction (128 operations) could carry.
+        const results = await Promise.all(
+          Array.from({ length: 120 }, (_, i) =>
+            core.join({
+              tokenId: token.id,
+              secret: token.secret,
+              publicKey: generateKeyPair().publicKey,
+              hostname: `n${i}`,
+              labels: {},
+              services: [],
+              endpoints: [],
+              time: Date.now(),
+            }, null)),
+        );
+        for (const r of results) assert.ok(r.ok, r.ok ? "" : r.error);
+        const addresses = new Set(core.view().members.map((m) => m.address));
+        assert.equal(addresses.size, 121);
+        const loaded = await b.load();
+        assert.equal(loaded!.data.members.length, 121, "etcd holds every join");
+      } finally {
+        core.close();
+      }
+    });
+    // A document of 300 members into an empty prefix (a migration) goes in several transactions.
+    await withStores(async (a, b) => {
+      let d = firstDoc();
+      for (let i = 2; i < 302; i++) {
+        d = withMember(d, member(`m${i}`, `10.77.${i >> 8}.${i & 255}`));
+      }
+      d.network = "10.77.0.0/22";
+      const revision = await a.commit(d, 0);
+      assert.ok(revision !== null && revision > 0);
+      const loaded = await b.load();
+      assert.equal(loaded!.revision, revision);
+      assert.equal(loaded!.data.members.length, 301);
+      // Another first document cannot be written over it.
+      assert.equal(await b.commit(firstDoc(), 0), null);
+    });
+  },
+);

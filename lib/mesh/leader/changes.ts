@@ -63,6 +63,11 @@ export interface ChangeQueueOptions {
   write(d: LeaderFile, base: number): Promise<number | null>;
   /** Makes the store's state now the current one (after a conflict); the batch runs again. */
   reload(): Promise<void>;
+  /**
+   * The most changes one write carries (a store's transactions are bounded: etcd takes 128
+   * operations); absent: every change waiting.
+   */
+  maxBatch?: number;
   /** Runs before and after each edit (the core drops what it cached of the state). */
   eachEdit?(): void;
   /** Runs between batches, when no write is under way (the core takes in watched changes). */
@@ -108,7 +113,7 @@ export class ChangeQueue {
   async #drain(): Promise<void> {
     this.#writing = true;
     while (this.#pending.length) {
-      const batch = this.#pending.splice(0);
+      const batch = this.#pending.splice(0, this.#opts.maxBatch ?? this.#pending.length);
       this.#opts.between?.();
       await this.#run(batch);
     }

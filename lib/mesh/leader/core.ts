@@ -107,6 +107,7 @@ export class LeaderCore {
       current: () => this.#data,
       revision: () => this.#revision,
       write: (d, base) => store.commit(d, base),
+      ...(store.maxChangesPerCommit ? { maxBatch: store.maxChangesPerCommit } : {}),
       reload: async () => {
         const s = await store.load();
         if (!s) throw new LeaderError(`${store.where} no longer holds the mesh`);

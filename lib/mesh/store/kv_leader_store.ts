@@ -27,6 +27,8 @@ export interface KvLeaderStoreOptions {
   probeMs?: number;
   /** The first pause before a failed watch is tried again, ms (default 200; doubles to 2 s). */
   retryMs?: number;
+  /** The most operations the store takes in one transaction (default 128, etcd's default). */
+  maxTxnOps?: number;
   /** Called when the store starts failing or answers again (for one log line each). */
   onHealth?: (h: StoreHealth) => void;
 }
@@ -39,6 +41,11 @@ interface Cached {
 
 const MAX_RETRY_MS = 2000;
 
+// The keys one change may put or delete (a join: its member, its address, its join record, the
+// token's uses) and the transaction's own (meta; the slack is for edits that touch a few more).
+const OPS_PER_CHANGE = 4;
+const OPS_SLACK = 8;
+
 /** The leader's document in a {@link KvStore} (see the module docs). */
 export class KvLeaderStore implements LeaderStore {
   /** The key-value store and weft's prefix in it (service leases live beside the document). */
@@ -49,6 +56,9 @@ export class KvLeaderStore implements LeaderStore {
   readonly #root: string;
   readonly #name: string;
   readonly #retryMs: number;
+  readonly #maxOps: number;
+  /** How many changes one commit carries, so that its transaction stays within the store's bound. */
+  readonly maxChangesPerCommit: number;
   readonly #onHealth: ((h: StoreHealth) => void) | undefined;
   #cache: Cached | null = null;
   #health: StoreHealth;
@@ -65,6 +75,8 @@ export class KvLeaderStore implements LeaderStore {
     this.#root = prefix + "state/";
     this.#name = opts.name ?? "kv";
     this.#retryMs = opts.retryMs ?? 200;
+    this.#maxOps = Math.max(opts.maxTxnOps ?? 128, OPS_PER_CHANGE + OPS_SLACK);
+    this.maxChangesPerCommit = Math.floor((this.#maxOps - OPS_SLACK) / OPS_PER_CHANGE);
     this.#onHealth = opts.onHealth;
     this.where = `the state in ${this.#name} under ${prefix}`;
     this.#health = {
@@ -126,6 +138,18 @@ export class KvLeaderStore implements LeaderStore {
       ops.push({ type: "put", key: this.#root + META_KEY, value: after.get(META_KEY)! });
     }
     for (const k of changes.delete) ops.push({ type: "delete", key: this.#root + k });
+    if (ops.length > this.#maxOps) {
+      // Only a whole document written into an empty prefix (a migration) is this large.
+      if (cache !== null || base !== 0) {
+        throw new StoreError(
+          "request",
+          this.#name,
+          `one change needs ${ops.length} operations, more than the ${this.#maxOps} a ` +
+            "transaction takes",
+        );
+      }
+      return await this.#commitLarge(ops, after);
+    }
     const a = await this.#call(() =>
       this.#store.txn({
         compare: [
@@ -140,6 +164,30 @@ export class KvLeaderStore implements LeaderStore {
         then: ops,
       })
     );
+    if (!a.succeeded) return null;
+    if (!this.#cache || a.revision > this.#cache.revision) {
+      this.#cache = { keys: after, revision: a.revision };
+    }
+    return a.revision;
+  }
+
+  /**
+   * Writes a whole document into an empty prefix in several transactions, `meta` last: each
+   * requires that no document exists yet, and a reader sees no document until `meta` is there.
+   * The prefix must not be used by a leader meanwhile (a migration checks it is empty first).
+   */
+  async #commitLarge(ops: TxnOp[], after: KeyValues): Promise<number | null> {
+    const metaKey = this.#root + META_KEY;
+    const noDocument = { key: metaKey, target: "create" as const, op: "=" as const, value: 0 };
+    const rest = ops.filter((o) => o.type !== "put" || o.key !== metaKey);
+    const meta = ops.find((o) => o.type === "put" && o.key === metaKey)!;
+    const chunk = this.#maxOps - 1;
+    for (let i = 0; i < rest.length; i += chunk) {
+      const part = rest.slice(i, i + chunk);
+      const a = await this.#call(() => this.#store.txn({ compare: [noDocument], then: part }));
+      if (!a.succeeded) return null;
+    }
+    const a = await this.#call(() => this.#store.txn({ compare: [noDocument], then: [meta] }));
     if (!a.succeeded) return null;
     if (!this.#cache || a.revision > this.#cache.revision) {
       this.#cache = { keys: after, revision: a.revision };

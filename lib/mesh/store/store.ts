@@ -28,6 +28,11 @@ export interface LeaderStore {
    */
   readonly kv?: { store: KvStore; prefix: string };
   /**
+   * The most changes (joins, hellos, removals) one commit may carry, where the store bounds a
+   * transaction; absent: no bound.
+   */
+  readonly maxChangesPerCommit?: number;
+  /**
    * True for a store only one leader uses (the state directory): there a key the document does
    * not hold is this leader's key lost or replaced, not another leader joining the mesh.
    */
