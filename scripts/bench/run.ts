@@ -17,6 +17,7 @@ import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
+import { runLeaderStoreBench } from "./leader_store.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -98,6 +99,14 @@ else printServicesBench(services);
 
 console.log("## simulated mesh: joins, convergence, change propagation, memory (one process)");
 console.table(await runMeshBench([100, 1000]));
+
+console.log(
+  "## the leader's store: joins per second and one change reaching every node, with the state " +
+    "directory, etcd and one leader, etcd and two leaders (one process, a real etcd)",
+);
+const stores = await runLeaderStoreBench(100);
+if (!stores) console.log("skipped: etcd is not installed");
+else console.table(stores);
 
 console.log("## DNS: queries per second with dnsperf against a 1,000-member zone");
 const dns = await runDnsBench();
