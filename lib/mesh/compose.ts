@@ -434,7 +434,11 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     channel,
     logger,
     leaderAddress: () => role.role === "node" ? role.sync.leader.address : own,
-    isLeader: (address) => role.role === "node" && role.sync.isLeader(address),
+    // A leader takes call-me from the other leaders (for it, or passed on from their members).
+    isLeader: (address) =>
+      role.role === "node"
+        ? role.sync.isLeader(address)
+        : address !== own && role.core.leaders().some((m) => m.address === address),
     overlay: [...addresses, view.network, ...(view.network6 ? [view.network6] : [])],
     // The leader's record holds what it advertises (its addresses when none was given).
     advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],

@@ -101,7 +101,8 @@ export class CallMe {
 
   /** A call-me from the control channel: the leader relays it, a node takes it. */
   handle(msg: Extract<ControlMessage, { t: "callme" }>, from: string): void {
-    if (this.#d.role === "leader") this.#relay(msg, from);
+    // A call-me that names its caller comes from a leader: another leader's, to this one.
+    if (this.#d.role === "leader" && msg.from === undefined) this.#relay(msg, from);
     else this.#fromLeader(msg, from);
   }
 

@@ -77,3 +77,38 @@ Deno.test("call-me: a node takes one from any of the mesh's leaders, from no oth
   assert.equal(drops["callme-not-leader"], 1);
   assert.equal(c.counts.received, 2);
 });
+
+Deno.test("call-me: a leader takes one that another leader sends or passes on, from no node", () => {
+  const other = member("lead2", "10.88.0.9", { role: "leader", endpoints: ["203.0.113.9:51820"] });
+  const peer = member("peer", "10.88.0.3", { endpoints: ["203.0.113.3:51820"] });
+  const drops = { "callme-not-leader": 0, "callme-not-member": 0, "callme-malformed": 0 } as Record<
+    DropReason,
+    number
+  >;
+  const called: string[] = [];
+  const sent: [string, ControlMessage][] = [];
+  const c = new CallMe({
+    role: "leader",
+    channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },
+    me: "leader-key",
+    leaderAddress: () => "10.88.0.1",
+    isLeader: (a) => a === other.address,
+    members: new Map([[other.publicKey, other], [peer.publicKey, peer]]),
+    candidates: () => [],
+    drops,
+    calledBy: (key) => {
+      called.push(key);
+      return true;
+    },
+  });
+  const c1 = [{ k: "lan" as const, e: "192.0.2.3:1" }];
+  // The other leader asks this one to punch to it, and passes on its member's call-me.
+  c.handle({ t: "callme", from: other.publicKey, c: c1 }, other.address);
+  c.handle({ t: "callme", from: peer.publicKey, c: c1 }, other.address);
+  assert.deepEqual(called, [other.publicKey, peer.publicKey]);
+  // A node naming a caller is no leader: dropped, nothing relayed.
+  c.handle({ t: "callme", from: other.publicKey, c: c1 }, peer.address);
+  assert.equal(called.length, 2);
+  assert.equal(drops["callme-not-leader"], 1);
+  assert.equal(sent.length, 0);
+});

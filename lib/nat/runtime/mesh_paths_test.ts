@@ -222,12 +222,13 @@ Deno.test({
       await until("n2 called", () => n2.paths!.callmes.received === called + 1);
       await new Promise((r) => setTimeout(r, 800));
       assert.ok(fromN2 >= 3, `n2 punched: ${fromN2} pings`);
-      // The leader refuses a call-me naming a stranger, or coming with `from`.
+      // The leader refuses a call-me naming a stranger, or coming with `from` from a node (only
+      // another leader names the caller).
       const ld = () => lab.leader.paths!.metrics().drops;
       sendMessage(n1.agent.control, lab.leader.self!.address, { t: "callme", to: stranger, c });
       sendMessage(n1.agent.control, lab.leader.self!.address, { t: "callme", from: n1Key, c });
       await until("leader refusals", () =>
-        ld()["callme-not-member"] === 1 && ld()["callme-malformed"] === 1);
+        ld()["callme-not-member"] === 1 && ld()["callme-not-leader"] === 1);
       assert.ok(direct(n1, n2) && direct(n2, n1));
     }),
 });
