@@ -9,6 +9,7 @@
 
 import { StateDir } from "../state/state.ts";
 import type { LeaderStore } from "./store.ts";
+import type { KvStore } from "../../store/kv.ts";
 
 /** What `leader.json` is renamed to once the store holds it. */
 export const MIGRATED_FILE = "leader.json.migrated";
@@ -52,6 +53,10 @@ export async function migrateToStore(stateDir: string, store: LeaderStore): Prom
     if (revision === null) {
       throw new Error(`${store.where}: another writer created a mesh there meanwhile`);
     }
+    // Service leases in a shared store take the store's revisions as fencing tokens: they must
+    // go on above the last token the state directory's leader issued.
+    const last = data.leases?.last ?? 0;
+    if (store.kv && last > 0) await raiseRevision(store.kv.store, store.kv.prefix, last);
     // Moved, not copied: a leader started on this directory without the store must not serve
     // the old mesh beside the one in the store (with --store, the store says it is a leader's).
     await Deno.rename(state.path("leader.json"), state.path(MIGRATED_FILE));
@@ -59,4 +64,22 @@ export async function migrateToStore(stateDir: string, store: LeaderStore): Prom
   } finally {
     lock.release();
   }
+}
+
+/** Key written (then deleted) to move the store's revision on. */
+const FLOOR_KEY = "migrate-revision-floor";
+
+/**
+ * Writes one scratch key under `prefix` until the store's revision is above `floor` (each write
+ * is one revision; up to 64 at once), then deletes it.
+ */
+export async function raiseRevision(kv: KvStore, prefix: string, floor: number): Promise<number> {
+  const key = prefix + FLOOR_KEY;
+  let revision = (await kv.get(key)).revision;
+  while (revision <= floor) {
+    const n = Math.min(64, floor - revision + 1);
+    const answers = await Promise.all(Array.from({ length: n }, () => kv.put(key, "")));
+    for (const a of answers) revision = Math.max(revision, a.revision);
+  }
+  return (await kv.delete({ key })).revision;
 }

@@ -5,6 +5,8 @@ import { newLanKey } from "../state/lan_key.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { MemoryStore } from "./memory_store.ts";
 import { migrateToStore } from "./migrate.ts";
+import { KvLeaderStore } from "./kv_leader_store.ts";
+import { MemoryKv } from "../../store/memory_kv.ts";
 
 function doc(): LeaderFile {
   return {
@@ -61,6 +63,30 @@ Deno.test("migrate: leader.json moves whole into an empty store; refusals change
     assert.equal((await store.load())?.revision, 1);
     assert.ok(await new StateDir(dir).readLeader(), "a refusal leaves leader.json");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("migrate: into a shared store, its revisions go on above the last lease token issued", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = new MemoryKv();
+  const store = new KvLeaderStore(kv, { probeMs: 0 });
+  try {
+    const d = { ...doc(), leases: { last: 300, held: {} } };
+    await new StateDir(dir).writeLeader(d);
+    await migrateToStore(dir, store);
+    // The next write (a service lease granted at a leader) gets a revision above every token.
+    const a = await kv.put("/weft/service-leases/web", "{}");
+    assert.ok(a.revision > 300, `revision ${a.revision}`);
+    assert.equal(
+      (await kv.get("/weft/migrate-revision-floor")).kv,
+      null,
+      "the scratch key is gone",
+    );
+    assert.equal((await store.load())!.data.members.length, 1);
+  } finally {
+    store.close();
+    await kv.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
