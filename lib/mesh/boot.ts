@@ -173,11 +173,16 @@ export async function openLeader(
   opened: OpenedState,
 ): Promise<LeaderStart> {
   const network = opts.network ?? DEFAULT_NETWORK;
-  if (!opts.userspace) {
-    for (const net of [network, ...(opts.network6 ? [opts.network6] : [])]) {
+  const checkRoutes = async (nets: string[]) => {
+    if (opts.userspace) return;
+    for (const net of nets) {
       const clash = await overlappingRoute(net, opts.interfaceName ?? "weft0");
       if (clash) throw new JoinError(`network ${net} overlaps a local route: ${clash}`);
     }
+  };
+  // Without --cidr a stored mesh keeps its network: checked once it is known.
+  if (opts.network !== undefined) {
+    await checkRoutes([network, ...(opts.network6 ? [opts.network6] : [])]);
   }
   const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
   if (port === 0 && !opts.advertise?.length) {
@@ -193,6 +198,7 @@ export async function openLeader(
   await saveKey(opened);
   const core = await LeaderCore.open(opts.store ?? new FileStore(opened.state), {
     network,
+    keepStoredNetwork: opts.network === undefined,
     network6: opts.network6,
     hostname: opts.hostname,
     publicKey: opened.publicKey,
@@ -201,6 +207,14 @@ export async function openLeader(
     services: opts.services,
     joinHoldMs: opts.joinHoldMs,
   });
+  if (opts.network === undefined) {
+    try {
+      await checkRoutes([core.network, ...(core.network6 ? [core.network6] : [])]);
+    } catch (e) {
+      core.close();
+      throw e;
+    }
+  }
   if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
   const addresses = [
     `${core.leader.address}/${Cidr.parse(core.network).bits}`,

@@ -290,11 +290,10 @@ etcdTest(
         assert.match(again.stderr, /holds a mesh already/);
         await Deno.remove(`${dir}/leader/leader.json`);
 
-        // The leader on etcd, on its own state directory (its key), role from that directory.
+        // The leader on etcd, on its own state directory (its key), role from that directory;
+        // without --cidr it takes the mesh's network (10.213.0.0/24, not the default) from etcd.
         leader = await start("boss", [
           "--userspace",
-          "--cidr",
-          "10.213.0.0/24",
           "--state-dir",
           `${dir}/leader`,
           "--listen-port",

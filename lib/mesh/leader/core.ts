@@ -198,6 +198,11 @@ export class LeaderCore {
     storeOrNull: LeaderStore | null,
     init: {
       network: string;
+      /**
+       * `network` is only a default: a stored mesh keeps its own network instead of being
+       * refused for another (a leader restarted, or added to a shared store, without `--cidr`).
+       */
+      keepStoredNetwork?: boolean;
       network6?: string;
       hostname: string;
       publicKey: string;
@@ -213,7 +218,10 @@ export class LeaderCore {
     const loaded = await store.load();
     if (loaded) {
       const stored = loaded.data;
-      if (Cidr.parse(stored.network).toString() !== Cidr.parse(init.network).toString()) {
+      if (
+        !init.keepStoredNetwork &&
+        Cidr.parse(stored.network).toString() !== Cidr.parse(init.network).toString()
+      ) {
         throw new LeaderError(
           `${store.where} is for network ${stored.network}, not ${init.network}`,
         );

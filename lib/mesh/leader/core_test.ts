@@ -19,11 +19,17 @@ const LEADER_KEY = generateKeyPair().publicKey;
 const MINUTE = 60_000;
 
 function open(
-  opts: { network?: string; network6?: string; labels?: Record<string, string> } = {},
+  opts: {
+    network?: string;
+    keepStoredNetwork?: boolean;
+    network6?: string;
+    labels?: Record<string, string>;
+  } = {},
   state: StateDir | null = null,
 ): Promise<LeaderCore> {
   return LeaderCore.open(state && new FileStore(state), {
     network: opts.network ?? "10.77.0.0/24",
+    keepStoredNetwork: opts.keepStoredNetwork,
     network6: opts.network6,
     hostname: "leader",
     publicKey: LEADER_KEY,
@@ -158,6 +164,13 @@ Deno.test("leader: reopened state keeps its network and leader key; an IPv6 netw
     const token = await unlimited(core);
     const a = accepted(await core.join(request(token, "a"), null));
     await assert.rejects(open({ network: "10.78.0.0/24" }, new StateDir(dir)), /is for network/);
+    // A network that was only a default (no --cidr given) gives way to the stored one.
+    const kept = await open(
+      { network: "10.78.0.0/24", keepStoredNetwork: true },
+      new StateDir(dir),
+    );
+    assert.equal(kept.network, "10.77.0.0/24");
+    kept.close();
     await assert.rejects(
       LeaderCore.open(new FileStore(new StateDir(dir)), {
         network: "10.77.0.0/24",

@@ -78,7 +78,9 @@ export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): 
     }
     policyText = policyFromConfig(config.policy).canonical;
   }
-  return { network: config.cidr, network6: config.cidr6, policyText };
+  // A default network is left out: a stored mesh keeps its own (openLeader applies the default).
+  const network = config.origin.cidr.source === "default" ? undefined : config.cidr;
+  return { network, network6: config.cidr6, policyText };
 }
 
 /** A token as `createToken` makes it. */

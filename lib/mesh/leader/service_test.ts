@@ -281,12 +281,18 @@ Deno.test("leader service: the leader section of a configuration, with its polic
       () => leaderFromConfig(config, "node"),
       (e) => e instanceof ConfigError && /a policy section belongs in the leader's/.test(e.message),
     );
-    const plain = { cidr: "10.9.0.0/16" } as AgentConfig;
+    const plain = {
+      cidr: "10.9.0.0/16",
+      origin: { cidr: { source: "flag" } },
+    } as unknown as AgentConfig;
     assert.deepEqual(leaderFromConfig(plain, "node"), {
       network: "10.9.0.0/16",
       network6: undefined,
       policyText: undefined,
     });
+    // A network nobody gave is left to the stored mesh (or the default, for a new one).
+    const defaulted = await loadAgentConfig({ flags: { leader: true } });
+    assert.equal(leaderFromConfig(defaulted, "leader").network, undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
