@@ -31,7 +31,8 @@ import { makeRelayParts, wrapRelays } from "../relay/runtime/relay_parts.ts";
 import { leaseMetrics } from "../services/lease/metrics.ts";
 import type { MeshServices } from "../services/mesh_services.ts";
 import { servicesStatus } from "../services/service_status.ts";
-import type { NodeStatus } from "../status/status.ts";
+import type { NodeStatus, StoreStatus } from "../status/status.ts";
+import type { LeaderStore } from "./store/store.ts";
 import { type MeshStatus, meshStatus } from "../status/mesh_status.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import {
@@ -290,7 +291,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         ...policy.status(),
         ...(composed ? meshNodeStatus(composed) : {}),
         // A leader's shared store (etcd) and how it answers: the state directory has no health.
-        ...(opts.role === "leader" && opts.store?.health ? { store: opts.store.health() } : {}),
+        ...(opts.role === "leader" && opts.store?.health ? { store: storeStatus(opts.store) } : {}),
       }),
       peerStatus: (key) => ({
         ...composed?.nat?.paths.peerStatus(key),
@@ -546,4 +547,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     }
     if (partsFailed !== undefined) throw partsFailed;
   }
+}
+
+/** A leader's shared store as `/status` shows it (its times as ISO text, as elsewhere there). */
+function storeStatus(store: LeaderStore): StoreStatus | undefined {
+  const h = store.health?.();
+  return h && { ...h, since: new Date(h.since).toISOString() };
 }

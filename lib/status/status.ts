@@ -94,8 +94,8 @@ export interface StoreStatus {
   error?: string;
   /** The revision of the newest document the leader knows. */
   revision: number;
-  /** Unix ms since when `ok` has been what it is. */
-  since: number;
+  /** ISO time since when `ok` has been what it is. */
+  since: string;
 }
 
 /** The mesh leader a node syncs with, in the status document. */
