@@ -109,7 +109,12 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
   });
   assert.ok(refused.includes("offloads   tun=none udp-gso=off udp-gro=off"), refused);
   // A leader on a shared store: one line, its health.
-  const store = { store: "etcd://192.0.2.1:2379", where: "etcd", revision: 7, since: 1 };
+  const store = {
+    store: "etcd://192.0.2.1:2379",
+    where: "etcd",
+    revision: 7,
+    since: "2030-01-01T00:00:00.000Z",
+  };
   const ok = formatStatusTable({ node: node({ store: { ...store, ok: true } }), peers: [] });
   assert.ok(ok.includes("store      etcd://192.0.2.1:2379 ok (revision 7)"), ok);
   const failing = formatStatusTable({
