@@ -194,6 +194,15 @@ export async function openLeader(
     );
   }
   const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
+  // A directory that holds a mesh of its own would be ignored beside a shared store, and that
+  // mesh's nodes lost to it: it is moved into the store first.
+  if (opts.store && await opened.state.readLeader()) {
+    throw new Error(
+      `${opts.stateDir} holds a mesh of its own (leader.json), not in ${opts.store.where}: ` +
+        `move it there first (weft store migrate --from ${opts.stateDir} --to <store>), or give ` +
+        "this leader another state directory",
+    );
+  }
   // The leader's state names its key: the key is on disk first.
   await saveKey(opened);
   const core = await LeaderCore.open(opts.store ?? new FileStore(opened.state), {

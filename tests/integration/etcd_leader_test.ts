@@ -255,6 +255,10 @@ etcdTest(
 
         await leader.stop();
         running.splice(running.indexOf(leader), 1);
+        // Started on etcd before the migration: refused, the mesh in its directory is not lost.
+        const early = await weft([...leaderArgs(dir, port, ["--store", cluster.url])]);
+        assert.equal(early.code, 1, early.stderr);
+        assert.match(early.stderr, /holds a mesh of its own \(leader\.json\).*weft store migrate/);
         const moved = await weft([
           "store",
           "migrate",

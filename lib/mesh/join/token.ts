@@ -42,7 +42,9 @@ export interface TokenPayload {
   tcpPort?: number;
   /**
    * Every leader a joiner may ask, the first one being the fields above; tokens from before
-   * several leaders name that one alone. Absent when encoding: the first leader alone.
+   * several leaders name that one alone. When encoding, the fields above come first, and a list
+   * that does not hold their key had its first leader replaced by them. Absent when encoding:
+   * the first leader alone.
    */
   leaders?: TokenLeader[];
 }
@@ -93,7 +95,13 @@ function fromBase64Url(text: string): string {
 /** Encodes a token for the command line. */
 export function encodeToken(p: TokenPayload): string {
   // The first leader in the fields older joiners read; the others after it, which they ignore.
-  const others = (p.leaders ?? []).filter((l) => l.key !== p.leaderKey).slice(0, MAX_LEADERS - 1);
+  // A list without the first leader's key had its first leader replaced by the fields above (a
+  // payload decoded and given another leader key): the rest follow it.
+  const list = p.leaders ?? [];
+  const others =
+    (list.some((l) => l.key === p.leaderKey)
+      ? list.filter((l) => l.key !== p.leaderKey)
+      : list.slice(1)).slice(0, MAX_LEADERS - 1);
   const json = JSON.stringify({
     v: 1,
     k: p.leaderKey,

@@ -222,3 +222,24 @@ Deno.test("token: every leader travels, the making leader first; one-leader toke
     assert.throws(() => decodeToken(tokenOf({ ...body, l })), /bad leader list/);
   }
 });
+
+Deno.test("token: a decoded token given another leader key names that leader in place of the first", () => {
+  const a = { key: "A".repeat(43) + "=", endpoints: ["192.0.2.1:51820"] };
+  const b = { key: "B".repeat(43) + "=", endpoints: ["192.0.2.2:51820"] };
+  const text = encodeToken({
+    leaderKey: a.key,
+    endpoints: a.endpoints,
+    network: "10.9.0.0/24",
+    id: "0123456789ab",
+    secret: btoa("s".repeat(32)),
+    leaders: [a, b],
+  });
+  const t = decodeToken(text);
+  assert.deepEqual(t.leaders.map((l) => l.key), [a.key, b.key]);
+  const c = "C".repeat(43) + "=";
+  const replaced = decodeToken(encodeToken({ ...t, leaderKey: c, endpoints: ["192.0.2.3:1"] }));
+  assert.deepEqual(replaced.leaders.map((l) => l.key), [c, b.key]);
+  // In the other order (ask b first): b, then a.
+  const swapped = decodeToken(encodeToken({ ...t, leaderKey: b.key, leaders: [b, a] }));
+  assert.deepEqual(swapped.leaders.map((l) => l.key), [b.key, a.key]);
+});

@@ -328,9 +328,14 @@ export class LeaderService {
       id: t.id,
       secret: t.secret,
       ...tcpPort,
-      // Every other leader online, so the token joins through any of them.
-      leaders: core.leaders()
-        .filter((m) => m.publicKey !== this.#device.publicKey && !m.offline && m.endpoints.length)
+      // This leader, then every other leader online, so the token joins through any of them.
+      leaders: [
+        core.leader,
+        ...core.leaders()
+          .filter((m) =>
+            m.publicKey !== this.#device.publicKey && !m.offline && m.endpoints.length
+          ),
+      ]
         .map(tokenLeader),
     });
     this.#logger.info("token created", {
