@@ -15,6 +15,7 @@ import { MemoryNetwork } from "../../drivers/memory.ts";
 import { EtcdStore } from "../../drivers/etcd/store.ts";
 import { parseEtcdUrl } from "../../drivers/etcd/url.ts";
 import { nullLogger } from "../../lib/log/logger.ts";
+import { startJoiner } from "./mesh.ts";
 import { hasEtcd, startEtcd } from "../../tests/fixtures/etcd.ts";
 
 /** One configuration's figures. */
@@ -82,21 +83,7 @@ async function runOne(
       const started = await Promise.all(
         Array.from({ length: Math.min(batch, n - i) }, (_, j) => {
           const k = i + j + 1;
-          return MeshAgent.start({
-            role: "node",
-            token: tokens[k % tokens.length],
-            stateDir: `${dir}/n${k}`,
-            hostname: `n${k}`,
-            userspace: true,
-            listenPort: 51820,
-            persistentKeepalive: 0,
-            dnsPort: 0,
-            probes: false,
-            natTraversal: false,
-            syncIntervalMs: 5000,
-            logger: nullLogger,
-            openTransport: (port) => Promise.resolve(net.bind(`198.18.${k >> 8}.${k & 255}`, port)),
-          });
+          return startJoiner(net, dir, k, tokens[k % tokens.length]);
         }),
       );
       agents.push(...started);

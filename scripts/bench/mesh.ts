@@ -45,6 +45,33 @@ async function tempRoot(): Promise<string> {
   }
 }
 
+/**
+ * Joiner `k` of a simulated mesh: userspace, at 198.18.x.y on `net`, with its state under `dir`,
+ * probes and NAT traversal off (see the module docs), joining with `token`.
+ */
+export function startJoiner(
+  net: MemoryNetwork,
+  dir: string,
+  k: number,
+  token: string,
+): Promise<MeshAgent> {
+  return MeshAgent.start({
+    role: "node",
+    token,
+    stateDir: `${dir}/n${k}`,
+    hostname: `n${k}`,
+    userspace: true,
+    listenPort: 51820,
+    persistentKeepalive: 0,
+    dnsPort: 0,
+    probes: false,
+    natTraversal: false,
+    syncIntervalMs: 5000,
+    logger: nullLogger,
+    openTransport: (port) => Promise.resolve(net.bind(`198.18.${k >> 8}.${k & 255}`, port)),
+  });
+}
+
 /** Runs one simulated mesh of `n` joiners. */
 export async function simulateMesh(n: number): Promise<MeshBenchRow> {
   const dir = await tempRoot();
@@ -75,22 +102,7 @@ export async function simulateMesh(n: number): Promise<MeshBenchRow> {
     for (let i = 0; i < n; i += batch) {
       const started = await Promise.all(
         Array.from({ length: Math.min(batch, n - i) }, (_, j) => {
-          const k = i + j + 1;
-          return MeshAgent.start({
-            role: "node",
-            token,
-            stateDir: `${dir}/n${k}`,
-            hostname: `n${k}`,
-            userspace: true,
-            listenPort: 51820,
-            persistentKeepalive: 0,
-            dnsPort: 0,
-            probes: false,
-            natTraversal: false,
-            syncIntervalMs: 5000,
-            logger: nullLogger,
-            openTransport: (port) => Promise.resolve(net.bind(`198.18.${k >> 8}.${k & 255}`, port)),
-          });
+          return startJoiner(net, dir, i + j + 1, token);
         }),
       );
       agents.push(...started);
