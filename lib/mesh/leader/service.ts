@@ -262,8 +262,8 @@ export class LeaderService {
       // new view, without them. The control stack sends from a microtask, so the view that drops
       // their peers is applied in a later one.
       let told = false;
-      for (const m of shown.members) {
-        if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
+      for (const m of this.#gone(shown, v)) {
+        if (m.publicKey === me) continue;
         this.#users.delete(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
@@ -298,6 +298,25 @@ export class LeaderService {
         this.#logger.error("saving the leader's TCP port failed", { error: String(e) })
       );
     }
+  }
+
+  /**
+   * The members of `before` that `after` no longer holds. The change log says which keys changed
+   * in between, so a change costs what it touched, not a pass over every member per member; only
+   * when some are gone are their records looked up in `before`.
+   */
+  #gone(before: MembershipView, after: MembershipView): Member[] {
+    const core = this.#core;
+    const keys = core.view().version === after.version
+      ? core.changedKeysSince(before.version)
+      : null;
+    if (keys === null) {
+      // The log does not reach back (or the state moved on): the two lists compared once.
+      const kept = new Set(after.members.map((m) => m.publicKey));
+      return before.members.filter((m) => !kept.has(m.publicKey));
+    }
+    const removed = new Set([...keys].filter((k) => !core.memberByKey(k)));
+    return removed.size ? before.members.filter((m) => removed.has(m.publicKey)) : [];
   }
 
   /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
