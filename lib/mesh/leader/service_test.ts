@@ -618,3 +618,36 @@ Deno.test("leader service: with several leaders, changes go to the members that 
     h.core.close();
   }
 });
+
+Deno.test("leader service: a removed member hears the view without it, twice; the others do not get it", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const n3 = await h.join("n3");
+    await h.core.flush();
+    h.sent.length = 0;
+    await h.service.removeNode("n2");
+    const views = (to: string) =>
+      h.sent.filter(([a, m]) => a === to && m.t === "view").map(([, m]) => m);
+    await until(() => views(n2.address).length >= 2);
+    const last = views(n2.address);
+    assert.equal(last.length, 2, "the view, twice");
+    for (const m of last) {
+      assert.ok(m.t === "view");
+      assert.deepEqual(m.members.map((x) => x.name).sort(), ["lead", "n1", "n3"]);
+    }
+    // The members that stay hear of it as a change, not as a whole view sent on removal.
+    await until(() => h.sent.some(([a]) => a === n1.address));
+    assert.deepEqual(views(n1.address), []);
+    assert.deepEqual(views(n3.address), []);
+    // A change that removes nobody sends nobody a view.
+    h.sent.length = 0;
+    await h.core.updateMember(n1.publicKey, { endpoints: ["192.0.2.7:7"] });
+    await until(() => h.sent.some(([a]) => a === n3.address));
+    assert.ok(!h.sent.some(([, m]) => m.t === "view"));
+  } finally {
+    h.service.close();
+  }
+});
