@@ -21,6 +21,9 @@ import { nullLogger } from "../../lib/log/logger.ts";
 import { lanKeyId } from "../../lib/mesh/state/lan_key.ts";
 import { encodeBase64 } from "../../lib/crypto/base64.ts";
 import { leaderRoutes, type MeshAdmin } from "../../lib/control/routes/leader.ts";
+import { statusRoutes } from "../../lib/control/routes/status.ts";
+import { MeshAgent } from "../../lib/mesh/mesh_agent.ts";
+import { MemoryNetwork } from "../../drivers/memory.ts";
 
 /** One size's figures. */
 export interface LeaderCoreRow {
@@ -193,6 +196,111 @@ async function runOne(members: number, kind: "memory" | "file"): Promise<LeaderC
   }
 }
 
+/** One size's figures for a whole leader agent (its device, policy, DNS and other parts). */
+export interface LeaderAgentRow {
+  /** Members. */
+  members: number;
+  /** Joins per second at this size (500 asked of the leader's state at once). */
+  joinsPerSecond: number;
+  /** Milliseconds for one member's endpoint change to be committed and applied by the leader. */
+  changeMs: number;
+  /** Milliseconds for `GET /v1/nodes`. */
+  nodeListMs: number;
+  /** Milliseconds for `GET /status` (the mesh view with it). */
+  statusMs: number;
+  /** Heap MiB once the members are in. */
+  heapMiB: number;
+}
+
+/**
+ * A real leader agent (userspace, the memory network, state in its state directory) given
+ * `members` members through its state's joins (no joiner processes: the leader's side alone),
+ * then one change, `GET /v1/nodes` and `GET /status`. Probes and NAT traversal are off.
+ */
+async function runAgent(members: number): Promise<LeaderAgentRow> {
+  const dir = await Deno.makeTempDir({ prefix: "weft-leader-agent-bench-" });
+  const net = new MemoryNetwork();
+  const mesh = await MeshAgent.start({
+    role: "leader",
+    stateDir: `${dir}/leader`,
+    hostname: "leader",
+    userspace: true,
+    listenPort: 51820,
+    advertise: ["192.0.2.1:51820"],
+    network: "10.0.0.0/16",
+    persistentKeepalive: 0,
+    dnsPort: 0,
+    probes: false,
+    natTraversal: false,
+    logger: nullLogger,
+    openTransport: (port) => Promise.resolve(net.bind("192.0.2.1", port)),
+  });
+  try {
+    const core = mesh.leader!;
+    const token = await core.createToken({ ttlMs: 3_600_000, uses: null, labels: {} });
+    let n = 0;
+    const join = (): Promise<unknown> => {
+      const i = n++;
+      return core.join({
+        tokenId: token.id,
+        secret: token.secret,
+        publicKey: randomKey(),
+        hostname: `n${i}`,
+        labels: {},
+        services: [],
+        endpoints: [`198.51.100.${i % 250 + 1}:${10000 + (i % 50000)}`],
+        time: Date.now(),
+      }, null).then((r) => {
+        if (!r.ok) throw new Error(r.error);
+      });
+    };
+    const wave = 500;
+    while (core.size < members - wave) {
+      await Promise.all(Array.from({ length: Math.min(wave, members - wave - core.size) }, join));
+    }
+    let t0 = performance.now();
+    await Promise.all(Array.from({ length: members - core.size }, join));
+    const joinsPerSecond = Math.round(wave / ((performance.now() - t0) / 1000));
+    const someone = core.view().members[members >> 1];
+    await new Promise((r) => setTimeout(r, 200));
+    t0 = performance.now();
+    await core.updateMember(someone.publicKey, { endpoints: ["203.0.113.9:4000"] });
+    const changeMs = performance.now() - t0;
+    if (mesh.view().version !== core.view().version) throw new Error("the change was not applied");
+
+    const admin = leaderRoutes(mesh);
+    t0 = performance.now();
+    const nodes = await (await admin.request("/nodes")).text();
+    const nodeListMs = performance.now() - t0;
+    if (!nodes.includes(someone.publicKey)) throw new Error("the node list lacks a member");
+    const status = statusRoutes(mesh.agent, { dashboard: false, mesh: () => mesh.meshStatus() });
+    t0 = performance.now();
+    const doc = await (await status.request("/status")).text();
+    const statusMs = performance.now() - t0;
+    if (!doc.includes(someone.publicKey)) throw new Error("the status lacks a member");
+    return {
+      members,
+      joinsPerSecond,
+      changeMs: Math.round(changeMs * 10) / 10,
+      nodeListMs: Math.round(nodeListMs * 10) / 10,
+      statusMs: Math.round(statusMs * 10) / 10,
+      heapMiB: Math.round(Deno.memoryUsage().heapUsed / 2 ** 20),
+    };
+  } finally {
+    await mesh.close().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Runs a whole leader agent at every size. */
+export async function runLeaderAgentBench(
+  sizes: number[] = [1000, 3000, 10000],
+): Promise<LeaderAgentRow[]> {
+  const rows: LeaderAgentRow[] = [];
+  for (const n of sizes) rows.push(await runAgent(n));
+  return rows;
+}
+
 /** Runs every size with the state in memory and in a state directory. */
 export async function runLeaderCoreBench(
   sizes: number[] = [1000, 3000, 10000],
@@ -204,6 +312,10 @@ export async function runLeaderCoreBench(
 }
 
 if (import.meta.main) {
-  const sizes = Deno.args.length ? Deno.args.map(Number) : undefined;
-  console.table(await runLeaderCoreBench(sizes));
+  // `leader_core.ts [--agent|--core] [N ...]`: both parts by default, at 1k, 3k and 10k.
+  const only = Deno.args.find((a) => a.startsWith("--"));
+  const numbers = Deno.args.filter((a) => !a.startsWith("--")).map(Number);
+  const sizes = numbers.length ? numbers : undefined;
+  if (only !== "--agent") console.table(await runLeaderCoreBench(sizes));
+  if (only !== "--core") console.table(await runLeaderAgentBench(sizes));
 }

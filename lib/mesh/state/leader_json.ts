@@ -22,6 +22,40 @@ export function recordJson(record: object): string {
   return t;
 }
 
+/** Records per block of text: a commit that changes one record makes its block's text again. */
+const BLOCK = 256;
+
+// The text of a run of records, by its first record, with the records (and their ids) it holds.
+const blocks = new WeakMap<object, { records: object[]; ids: string[] | null; text: string }>();
+
+/**
+ * The lines of `records` (each `"id":` first when `ids` are given), joined: made from the
+ * blocks of the last write where their records are the same objects, so a commit that changed a
+ * few records costs a pass of identity checks and those few blocks.
+ */
+function lines(records: object[], ids: string[] | null): string {
+  const out: string[] = [];
+  for (let i = 0; i < records.length; i += BLOCK) {
+    const run = records.slice(i, i + BLOCK);
+    const runIds = ids ? ids.slice(i, i + BLOCK) : null;
+    const cached = blocks.get(run[0]);
+    if (
+      cached && cached.records.length === run.length &&
+      cached.records.every((r, j) => r === run[j]) &&
+      (runIds === null ? cached.ids === null : cached.ids?.every((id, j) => id === runIds[j]))
+    ) {
+      out.push(cached.text);
+      continue;
+    }
+    const text = run.map((r, j) =>
+      runIds ? `${JSON.stringify(runIds[j])}:${recordJson(r)}` : recordJson(r)
+    ).join(",\n");
+    blocks.set(run[0], { records: run, ids: runIds, text });
+    out.push(text);
+  }
+  return out.join(",\n");
+}
+
 /** The document's JSON: the records' from {@link recordJson}, everything else made now. */
 export function leaderJson(d: LeaderFile): string {
   const parts: string[] = [];
@@ -29,12 +63,16 @@ export function leaderJson(d: LeaderFile): string {
     if (v === undefined) continue;
     const key = JSON.stringify(k);
     if (k === "members" && Array.isArray(v)) {
-      parts.push(`${key}:[\n${v.map(recordJson).join(",\n")}\n]`);
+      parts.push(`${key}:[\n${lines(v, null)}\n]`);
     } else if ((k === "joins" || k === "left") && v !== null && typeof v === "object") {
-      const entries = Object.entries(v as Record<string, object>)
-        .filter(([, r]) => r !== undefined)
-        .map(([id, r]) => `${JSON.stringify(id)}:${recordJson(r)}`);
-      parts.push(`${key}:{\n${entries.join(",\n")}\n}`);
+      const ids: string[] = [];
+      const records: object[] = [];
+      for (const [id, r] of Object.entries(v as Record<string, object>)) {
+        if (r === undefined) continue;
+        ids.push(id);
+        records.push(r);
+      }
+      parts.push(`${key}:{\n${lines(records, ids)}\n}`);
     } else parts.push(`${key}:${JSON.stringify(v)}`);
   }
   return `{${parts.join(",\n")}}\n`;

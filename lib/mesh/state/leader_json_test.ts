@@ -54,3 +54,28 @@ Deno.test("leader json: a record's text is made once; a replaced record gets its
   assert.equal(again.joins!.key2.heard, false);
   assert.deepEqual(again, JSON.parse(JSON.stringify(d)));
 });
+
+Deno.test("leader json: a large document stays right through changes, removals and additions", () => {
+  const d = doc();
+  d.members = Array.from({ length: 700 }, (_, i) => member(i + 1));
+  d.joins = Object.fromEntries(
+    d.members.map((m, i) => [m.publicKey, { token: "t", at: i, heard: false }]),
+  );
+  const same = () => assert.deepEqual(JSON.parse(leaderJson(d)), JSON.parse(JSON.stringify(d)));
+  same();
+  d.members[300] = { ...d.members[300], endpoints: ["198.51.100.3:3"] };
+  d.joins[d.members[5].publicKey] = { token: "t", at: 5, heard: true };
+  same();
+  const gone = d.members.splice(100, 1)[0];
+  delete d.joins[gone.publicKey];
+  same();
+  d.members.push(member(900));
+  d.joins[member(900).publicKey] = { token: "u", at: 9, heard: false };
+  same();
+  // The same records under other ids are other lines.
+  const [k1, k2] = Object.keys(d.joins);
+  const r1 = d.joins[k1];
+  d.joins[k1] = d.joins[k2];
+  d.joins[k2] = r1;
+  same();
+});
