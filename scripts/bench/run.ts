@@ -18,6 +18,7 @@ import { runPathsBench } from "./paths.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { runLeaderStoreBench } from "./leader_store.ts";
+import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -107,6 +108,22 @@ console.log(
 const stores = await runLeaderStoreBench(100);
 if (!stores) console.log("skipped: etcd is not installed");
 else console.table(stores);
+
+console.log(
+  "## the leader at scale: per-event work of its state and service at 1,000, 3,000 and 10,000 " +
+    "members (joins/s at size N, a quiet hello, one change and one removal told, /v1/nodes), " +
+    "state in memory and in its directory (one process, nothing sent)",
+);
+console.table(await runLeaderCoreBench());
+console.log(
+  "## the leader at scale: a whole leader agent given N members (joins/s, one change applied by " +
+    "every part, /v1/nodes, /status); 10,000 with --leader-10k",
+);
+console.table(
+  await runLeaderAgentBench(
+    Deno.args.includes("--leader-10k") ? [1000, 3000, 10000] : [1000, 3000],
+  ),
+);
 
 console.log("## DNS: queries per second with dnsperf against a 1,000-member zone");
 const dns = await runDnsBench();
