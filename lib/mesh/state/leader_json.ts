@@ -8,8 +8,6 @@
  * @module
  */
 
-import type { LeaderFile } from "./state.ts";
-
 const texts = new WeakMap<object, string>();
 
 /** A record's JSON, made once per record object (records are replaced, never edited). */
@@ -56,8 +54,11 @@ function lines(records: object[], ids: string[] | null): string {
   return out.join(",\n");
 }
 
-/** The document's JSON: the records' from {@link recordJson}, everything else made now. */
-export function leaderJson(d: LeaderFile): string {
+/**
+ * The leader document's JSON (state.ts's LeaderFile, taken as any object: state.ts writes with
+ * this): the records' text from {@link recordJson}, everything else made now.
+ */
+export function leaderJson(d: object): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(d)) {
     if (v === undefined) continue;
