@@ -68,7 +68,7 @@ export interface ChangeQueueOptions {
    * operations); absent: every change waiting.
    */
   maxBatch?: number;
-  /** Runs before and after each edit (the core drops what it cached of the state). */
+  /** Runs before and after each edit (for what a caller caches of the state it edits). */
   eachEdit?(): void;
   /** Tells the core that a batch's copy `to` was made of `from` (it forks its indexes). */
   copied?(from: LeaderFile, to: LeaderFile): void;
