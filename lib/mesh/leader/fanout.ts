@@ -74,9 +74,12 @@ export class Fanout {
   /** Encodings made (messages turned into bytes), for tests and metrics. */
   encodings = 0;
 
-  /** A fan-out over `src`, holding its current view. */
-  constructor(src: FanoutSource) {
+  readonly #logMax: number;
+
+  /** A fan-out over `src`, holding its current view; `logMax`: entries kept per group. */
+  constructor(src: FanoutSource, opts: { logMax?: number } = {}) {
     this.#src = src;
+    this.#logMax = opts.logMax ?? GROUP_LOG_MAX;
     this.#rebuild(src.view());
     this.#reset = -1;
   }
@@ -148,8 +151,8 @@ export class Fanout {
     for (const [g, keys] of entries) {
       const log = this.#logs.get(g)!;
       log.entries.push({ version: v, keys });
-      if (log.entries.length > GROUP_LOG_MAX) {
-        const gone = log.entries.splice(0, log.entries.length - GROUP_LOG_MAX);
+      if (log.entries.length > this.#logMax) {
+        const gone = log.entries.splice(0, log.entries.length - this.#logMax);
         log.fullSince = gone.at(-1)!.version;
       }
     }
@@ -241,7 +244,6 @@ export class Fanout {
     }
     for (const g of told.keys()) if (!this.#logs.has(g)) told.delete(g);
     let sent = 0;
-    const notice = this.#notice();
     for (const [g, list] of byGroup) {
       const log = this.#logs.get(g)!;
       // A group not told yet holds the version its log starts at (its members joined or moved
@@ -256,7 +258,7 @@ export class Fanout {
       for (const m of list) {
         // A member that changed group asks for its own (whole) view.
         const own = a === null || (this.#movedAt.get(m.publicKey) ?? 0) > from;
-        const bytes = own || a.parts.length > 4 ? [notice] : this.#finish(a, m.publicKey);
+        const bytes = own || a.parts.length > 4 ? [this.#notice()] : this.#finish(a, m.publicKey);
         for (const b of bytes) send(m.address, b);
         sent++;
       }
