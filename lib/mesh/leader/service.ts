@@ -388,6 +388,14 @@ export class LeaderService {
     );
   }
 
+  /**
+   * Whether member `viewer` may know of member `seen` (by keys): views scoped by policy. Before
+   * `start`, every member may.
+   */
+  sees(viewer: string, seen: string): boolean {
+    return this.#fanout?.sees(viewer, seen) ?? true;
+  }
+
   /** Whether the member with `publicKey` uses this leader (said hello lately). */
   serves(publicKey: string): boolean {
     return (this.#users.get(publicKey) ?? -Infinity) >= this.#now() - USER_WINDOW_MS;
