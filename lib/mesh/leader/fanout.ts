@@ -217,10 +217,12 @@ export class Fanout {
 
   /**
    * The bytes that bring member `key`, holding version `from`, to the current version: a delta,
-   * or its whole scoped view; empty when it holds the current version (or is no member).
+   * or its whole scoped view; empty when it holds the current version or a later one (or is no
+   * member).
    */
   answer(key: string, from: number): Uint8Array[] {
-    if (from === this.#version) return [];
+    // A node ahead of this leader (another leader's change, not here yet) waits for it.
+    if (from >= this.#version) return [];
     const g = this.#scope.groupOf(key);
     if (g === undefined) return [];
     const delta = this.#deltaAnswer(g, key, from);
