@@ -224,3 +224,38 @@ Deno.test("fanout: a removed member is told with the leaders only", async () => 
   const msg = parseMessage(gone[0]) as Extract<ControlMessage, { t: "view" }>;
   assert.deepEqual(msg.members.map((x) => x.name), ["lead"]);
 });
+
+Deno.test("fanout: a push tells only the groups that see the change, each with its own bytes", async () => {
+  const m = await mesh();
+  const web1 = await m.join("web1", { role: "web" });
+  const web2 = await m.join("web2", { role: "web" });
+  const db = await m.join("db", { role: "db" });
+  const ops = await m.join("ops", { role: "ops" });
+  await m.policy(WEB_TO_DB);
+  const members = [web1, web2, db, ops];
+  const nodes = new Map(members.map((x) => [x.address, new Node(x.publicKey)]));
+  for (const n of nodes.values()) n.take(m.fanout.answer(n.key, 0));
+  const told = new Map();
+  const push = () => {
+    const sent: [string, Uint8Array][] = [];
+    m.fanout.push(members, told, (to, b) => sent.push([to, b]));
+    for (const [to, b] of sent) nodes.get(to)!.take([b]);
+    return [...new Set(sent.map(([to]) => to))].sort();
+  };
+  // The policy started the scope over: everyone hears the notice once.
+  assert.deepEqual(push(), members.map((x) => x.address).sort());
+  assert.deepEqual(push(), []);
+  // db moves: the web members see it (a delta, with each one's own record in a part of its
+  // own: web members do not see each other); ops does not, and is not told.
+  await m.core.updateMember(db.publicKey, { endpoints: ["198.51.100.4:4"] });
+  assert.deepEqual(push(), [web1.address, web2.address].sort());
+  for (const w of [web1, web2]) {
+    const n = nodes.get(w.address)!;
+    assert.equal(n.view.version, m.core.view().version);
+    assert.deepEqual(n.names(), ["db", "lead", w.name]);
+    assert.deepEqual(n.view.members.find((x) => x.name === "db")?.endpoints, ["198.51.100.4:4"]);
+  }
+  // web1 moves: db sees it; web2 does not.
+  await m.core.updateMember(web1.publicKey, { endpoints: ["198.51.100.2:2"] });
+  assert.deepEqual(push(), [db.address]);
+});
