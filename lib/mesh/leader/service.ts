@@ -3,7 +3,9 @@
  * LAN candidates, services, self-asserted labels), sends the LAN key to nodes that lack it,
  * answers a stale version with the view or what changed, announces membership changes (bursts
  * once, small changes with the notice itself) and policy changes, releases allocations whose
- * node was never heard from, and makes tokens and removals.
+ * node was never heard from, and makes tokens and removals. What each node is told goes through
+ * the fan-out (fanout.ts): views and deltas scoped by the policy, encoded once per group of
+ * members that see the same members, not once per member.
  *
  * A mesh may have several leaders on one shared store. Each answers hellos from any member and
  * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
