@@ -49,6 +49,11 @@ interface GroupLog {
 /** An answer: bytes for the whole group, and whether the member's own record goes in a part of its own. */
 interface Answer {
   parts: Uint8Array[];
+  /**
+   * A delta's parts without the member's own part, for members whose own record did not change
+   * since the delta's version (most of them): no per-member encoding. Null for views.
+   */
+  bare: Uint8Array[] | null;
   /** The message of the member's own part (its `members` set per member), or null. */
   self: ControlMessage | null;
 }
@@ -59,7 +64,8 @@ export class Fanout {
   readonly #scope = new Scope();
   readonly #members = new Map<string, Member>();
   readonly #logs = new Map<GroupId, GroupLog>();
-  // When each member last changed group (its view: whole again).
+  // When each member last changed, and last changed group (its view: whole again).
+  readonly #changedAt = new Map<string, number>();
   readonly #movedAt = new Map<string, number>();
   #version = 0;
   // The version the scope last started over at (-1: only at the start, when every member is
@@ -120,11 +126,13 @@ export class Fanout {
       this.#scope.drop(key);
       this.#members.delete(key);
       this.#movedAt.delete(key);
+      this.#changedAt.delete(key);
     }
     for (const m of changes.upsert) {
       const saw = this.#seers(this.#scope.groupOf(m.publicKey));
       const { group, was } = this.#scope.place(m);
       this.#members.set(m.publicKey, m);
+      this.#changedAt.set(m.publicKey, v);
       if (was !== undefined && was !== group) this.#movedAt.set(m.publicKey, v);
       touched.push({ key: m.publicKey, saw, after: group });
     }
@@ -177,6 +185,7 @@ export class Fanout {
     this.#cache = new Map();
     this.#members.clear();
     this.#movedAt.clear();
+    this.#changedAt.clear();
     for (const m of view.members) this.#members.set(m.publicKey, m);
     let doc = null;
     try {
@@ -226,7 +235,7 @@ export class Fanout {
     const g = this.#scope.groupOf(key);
     if (g === undefined) return [];
     const delta = this.#deltaAnswer(g, key, from);
-    return this.#finish(delta ?? this.#viewAnswer(g), key);
+    return this.#finish(delta ?? this.#viewAnswer(g), key, from);
   }
 
   /**
@@ -260,7 +269,9 @@ export class Fanout {
       for (const m of list) {
         // A member that changed group asks for its own (whole) view.
         const own = a === null || (this.#movedAt.get(m.publicKey) ?? 0) > from;
-        const bytes = own || a.parts.length > 4 ? [this.#notice()] : this.#finish(a, m.publicKey);
+        const bytes = own || a.parts.length > 4
+          ? [this.#notice()]
+          : this.#finish(a, m.publicKey, from);
         for (const b of bytes) send(m.address, b);
         sent++;
       }
@@ -274,7 +285,7 @@ export class Fanout {
     let a = this.#cache.get(key);
     if (!a) {
       const pv = this.#src.policy()?.version;
-      a = { parts: [this.#encode({ t: "changed", v: this.#version, pv })], self: null };
+      a = { parts: [this.#encode({ t: "changed", v: this.#version, pv })], bare: null, self: null };
       this.#cache.set(key, a);
     }
     return a.parts[0];
@@ -330,7 +341,7 @@ export class Fanout {
     }
     const view = this.#viewNow([]);
     const msgs = deltaParts(from, view, { upsert, remove });
-    const answer = this.#withSelf(g, msgs);
+    const answer = this.#withSelf(g, msgs, true);
     this.#cache.set(id, answer);
     return answer;
   }
@@ -344,7 +355,7 @@ export class Fanout {
       const mg = this.#scope.groupOf(m.publicKey);
       return mg !== undefined && this.#scope.sees(g, mg);
     });
-    const answer = this.#withSelf(g, viewParts(this.#viewNow(members)));
+    const answer = this.#withSelf(g, viewParts(this.#viewNow(members)), false);
     this.#cache.set(id, answer);
     return answer;
   }
@@ -353,9 +364,9 @@ export class Fanout {
    * Encodes a group's parts; where the group does not see itself, each member's own record goes
    * in one more part (counted in `parts`, filled per member).
    */
-  #withSelf(g: GroupId, msgs: ControlMessage[]): Answer {
+  #withSelf(g: GroupId, msgs: ControlMessage[], delta: boolean): Answer {
     if (this.#scope.seesOwn(g)) {
-      return { parts: msgs.map((m) => this.#encode(m)), self: null };
+      return { parts: msgs.map((m) => this.#encode(m)), bare: null, self: null };
     }
     const n = msgs.length + 1;
     const fixed = msgs.map((m) => ({ ...m, parts: n }) as ControlMessage);
@@ -363,12 +374,14 @@ export class Fanout {
     const self = last.t === "delta"
       ? { ...last, part: n - 1, members: [], remove: [] }
       : { ...last, part: n - 1, members: [] };
-    return { parts: fixed.map((m) => this.#encode(m)), self };
+    const bare = delta ? msgs.map((m) => this.#encode(m)) : null;
+    return { parts: fixed.map((m) => this.#encode(m)), bare, self };
   }
 
   /** The answer's bytes for member `key`: its own part added where the group needs one. */
-  #finish(a: Answer, key: string): Uint8Array[] {
+  #finish(a: Answer, key: string, from: number): Uint8Array[] {
     if (a.self === null) return a.parts;
+    if (a.bare !== null && (this.#changedAt.get(key) ?? 0) <= from) return a.bare;
     const own = this.#members.get(key);
     const self = { ...a.self, members: own ? [own] : [] } as ControlMessage;
     return [...a.parts, this.#encode(self)];

@@ -258,4 +258,15 @@ Deno.test("fanout: a push tells only the groups that see the change, each with i
   // web1 moves: db sees it; web2 does not.
   await m.core.updateMember(web1.publicKey, { endpoints: ["198.51.100.2:2"] });
   assert.deepEqual(push(), [db.address]);
+  // web1 hears of its own record at its next hello (a part of its own); web2's answer has none.
+  const n1 = nodes.get(web1.address)!;
+  n1.take(m.fanout.answer(web1.publicKey, n1.view.version));
+  assert.equal(n1.view.version, m.core.view().version);
+  assert.deepEqual(n1.view.members.find((x) => x.name === "web1")?.endpoints, ["198.51.100.2:2"]);
+  assert.deepEqual(n1.names(), ["db", "lead", "web1"]);
+  const n2 = nodes.get(web2.address)!;
+  const parts = m.fanout.answer(web2.publicKey, n2.view.version);
+  assert.equal(parts.length, 1, "an empty delta, no part of its own");
+  n2.take(parts);
+  assert.deepEqual(n2.names(), ["db", "lead", "web2"]);
 });
