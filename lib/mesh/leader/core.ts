@@ -916,11 +916,14 @@ export class LeaderCore {
    * text again changes nothing.
    */
   setPolicy(canonical: string): Promise<number> {
-    return this.#change((d) => {
+    return this.#change((d, touch) => {
       const cur = d.policy;
       if (cur && cur.text === canonical) return { result: cur.version, write: false };
       const p = { version: (cur?.version ?? 0) + 1, text: canonical };
       d.policy = p;
+      // Views are scoped by the policy (fanout.ts): a new one moves the view's version, so a
+      // member holding the old version asks for its view again.
+      touch();
       return {
         result: p.version,
         write: true,

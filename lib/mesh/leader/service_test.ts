@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { leaderFromConfig, LeaderService } from "./service.ts";
 import type { JoinRequest } from "../join/request.ts";
 import { LeaderCore } from "./core.ts";
-import type { ControlMessage } from "../sync/protocol.ts";
+import { type ControlMessage, parseMessage } from "../sync/protocol.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeToken } from "../join/token.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -61,6 +61,8 @@ async function harness(
     device,
     channel: {
       send: (to, msg) => sent.push([to, msg]),
+      // Bytes encoded once for many members: recorded as the message they hold.
+      sendEncoded: (to, bytes) => sent.push([to, parseMessage(bytes)!]),
       listen: (h) => {
         handler = h;
         return () => {};
