@@ -91,6 +91,10 @@ async function runOne(members: number, kind: "memory" | "file"): Promise<LeaderC
           sent++;
           lastSend = performance.now();
         },
+        sendEncoded: () => {
+          sent++;
+          lastSend = performance.now();
+        },
         listen: (h) => {
           handler = h;
           return () => {};
