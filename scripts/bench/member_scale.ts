@@ -69,6 +69,11 @@ export interface MemberScaleOptions {
 export interface ProcFigures {
   /** CPU-seconds (user + system, every thread) over the window. */
   cpuSeconds: number;
+  /**
+   * Seconds its threads were runnable but waited for a CPU over the window: the machine's
+   * contention (high: the process got less CPU than it asked for, and its CPU-seconds understate).
+   */
+  waitedSeconds: number;
   /** The same as a share of one core, percent. */
   cpuPercent: number;
   /** The least and most of one core a 5 s slice of the window used, percent. */
@@ -93,6 +98,8 @@ export interface MemberScaleRow {
   member: ProcFigures;
   /** The leader. */
   leader: ProcFigures;
+  /** The machine's load average (1 min) at the end of the window: other work on it. */
+  loadAverage: number;
   /** Pings the active peers sent the member during the window, and the ones answered. */
   pings: { sent: number; answered: number };
 }
@@ -148,6 +155,27 @@ function memory(pid: number): { rssMiB: number; hwmMiB: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
   return { rssMiB: kib("VmRSS") / 1024, hwmMiB: kib("VmHWM") / 1024 };
+}
+
+/** Seconds the threads of a process spent runnable but waiting for a CPU, so far (schedstat). */
+function runQueueSeconds(pid: number): number {
+  let ns = 0;
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[1]);
+    } catch { /* the thread ended */ }
+  }
+  return ns / 1e9;
+}
+
+/** Members in a node's saved view (`node.json`), 0 while there is none. */
+async function viewSize(stateDir: string): Promise<number> {
+  try {
+    const doc = JSON.parse(await Deno.readTextFile(`${stateDir}/node.json`));
+    return Array.isArray(doc?.view?.members) ? doc.view.members.length : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** A child process whose stderr's tail (and stdout's JSON lines, when piped) are kept. */
@@ -289,7 +317,7 @@ async function waitFor(
     if (await cond()) return;
     if (Date.now() > deadline) {
       throw new Error(
-        `${said()}: not within ${Math.round(guardMs / 1000)} s (the guard)\n${logs()}`,
+        `${said()}: not within ${guardMs / 1000} s (the guard)\n${logs()}`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -373,11 +401,13 @@ function figures(
   cpu1: number,
   slices: number[],
   seconds: number,
+  waited0: number,
 ): ProcFigures {
   const m = memory(pid);
   const r1 = (x: number) => Math.round(x * 10) / 10;
   return {
     cpuSeconds: Math.round((cpu1 - cpu0) * 100) / 100,
+    waitedSeconds: Math.round((runQueueSeconds(pid) - waited0) * 100) / 100,
     cpuPercent: r1(((cpu1 - cpu0) / seconds) * 100),
     slicePercent: { min: r1(Math.min(...slices)), max: r1(Math.max(...slices)) },
     rssMiB: r1(m.rssMiB),
@@ -509,24 +539,20 @@ async function runMesh(
     await stopProc(leader);
     await addSynthetic(`${dir}/leader`, synthetic);
     leader = spawnWeft("leader", leaderArgs);
-    await waitFor(
-      "the leader's restart",
-      () => healthy(leaderStatus),
-      [leader, member, peers],
-      guardMs,
-    );
+    // Not its /healthz: a leader busy with many members may not answer HTTP for minutes.
   }
   const all = [leader, member, peers];
 
-  // The view is complete when the member has every member as a peer: the leader and `known`.
+  // The view is complete when the member's saved view (node.json, written once a view is
+  // applied) holds every member: itself, the leader and `known`. Read from disk, not asked
+  // over HTTP: a member busy with many peers may not answer for minutes.
   const t0 = performance.now();
-  let peersSeen = 0;
+  let held = 0;
   await waitFor(
-    () => `the member's view (${known + 1} peers; it had ${peersSeen})`,
+    () => `the member's view (${known + 2} members with itself; it held ${held})`,
     async () => {
-      const list = await getJson(`http://${memberStatus}/peers`);
-      if (Array.isArray(list)) peersSeen = list.length;
-      return peersSeen >= known + 1;
+      held = await viewSize(`${dir}/member`);
+      return held >= known + 2;
     },
     all,
     guardMs,
@@ -543,6 +569,8 @@ async function runMesh(
   const n0 = peers.lines.length;
   const m0 = cpuSeconds(member.pid);
   const l0 = cpuSeconds(leader.pid);
+  const mWait0 = runQueueSeconds(member.pid);
+  const lWait0 = runQueueSeconds(leader.pid);
   const mSlices: number[] = [];
   const lSlices: number[] = [];
   let mPrev = m0;
@@ -566,8 +594,9 @@ async function runMesh(
     lPrev = l;
   }
   const seconds = (performance.now() - start) / 1000;
-  const memberFig = figures(member.pid, m0, mPrev, mSlices, seconds);
-  const leaderFig = figures(leader.pid, l0, lPrev, lSlices, seconds);
+  const memberFig = figures(member.pid, m0, mPrev, mSlices, seconds, mWait0);
+  const leaderFig = figures(leader.pid, l0, lPrev, lSlices, seconds, lWait0);
+  const loadAverage = Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
   await peers.tell("stats");
   await waitFor("the active peers' stats", () => peers.lines.length > n0, all, guardMs);
   const after = peers.report("stats")!;
@@ -581,6 +610,7 @@ async function runMesh(
     viewSeconds: Math.round(viewSeconds * 10) / 10,
     member: memberFig,
     leader: leaderFig,
+    loadAverage,
     pings: {
       sent: Number(after.sent) - Number(before.sent),
       answered: Number(after.answered) - Number(before.answered),
@@ -648,9 +678,11 @@ export function printMemberScale(r: MemberScaleResult): void {
     "5 s slices %": `${x.member.slicePercent.min}–${x.member.slicePercent.max}`,
     "member RSS MiB": x.member.rssMiB,
     "member HWM MiB": x.member.hwmMiB,
+    "member waited s": x.member.waitedSeconds,
     "leader CPU %": x.leader.cpuPercent,
     "leader RSS MiB": x.leader.rssMiB,
     pings: `${x.pings.answered}/${x.pings.sent}`,
+    load: x.loadAverage,
   })));
   const a = r.rows[0];
   const b = r.rows[r.rows.length - 1];
