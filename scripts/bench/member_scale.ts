@@ -637,7 +637,11 @@ export async function runMemberScaleBench(
   await readClockTicks();
   const rows: MemberScaleRow[] = [];
   try {
-    for (const k of known) rows.push(await runMesh(k, active, o));
+    for (const k of known) {
+      rows.push(await runMesh(k, active, o));
+      // Each mesh's figures as soon as they are measured: a later mesh may fail.
+      o.progress(`[${k} known] ${JSON.stringify(rows[rows.length - 1])}`);
+    }
   } finally {
     await cleanup();
   }
