@@ -47,7 +47,6 @@ const CIDR = "10.213.0.0/16";
 const DEAD_PORT = 9;
 /** How often the window is sampled, ms. */
 const SLICE_MS = 5000;
-const MIB = 1024 * 1024;
 
 /** What the bench is asked to do. */
 export interface MemberScaleOptions {
