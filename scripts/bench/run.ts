@@ -19,6 +19,7 @@ import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { runLeaderStoreBench } from "./leader_store.ts";
 import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
+import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -135,3 +136,25 @@ console.log(await runPolicyBench());
 
 console.log("## /metrics: one render of a mesh page (every collector), 50 and 500 peers");
 console.table([runMetricsBench(50), runMetricsBench(500, 200)]);
+
+console.log(
+  "## a member with many known peers: idle CPU and RSS of one member knowing 20 members and " +
+    "10,000 (20 of them active); `--member-known N` for another size, `--member-window S`",
+);
+{
+  const at = (f: string) => {
+    const i = Deno.args.indexOf(f);
+    return i >= 0 ? Number(Deno.args[i + 1]) : undefined;
+  };
+  try {
+    printMemberScale(
+      await runMemberScaleBench({
+        known: [20, at("--member-known") ?? 10_000],
+        windowSeconds: at("--member-window") ?? 60,
+      }),
+    );
+  } catch (e) {
+    // A mesh that never settles is a finding, not the end of the other benches' run.
+    console.log(`failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+  }
+}
