@@ -34,6 +34,8 @@ export interface FleetBenchOptions {
   sockets?: number;
   /** Seconds of churn. Default 20. */
   churnSeconds?: number;
+  /** The mesh's network (default 10.96.0.0/16). */
+  cidr?: string;
   /** Progress lines on stderr. */
   progress?: (line: string) => void;
 }
@@ -126,12 +128,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       cleanups.push(() => etcd.destroy());
       store = etcd.url;
     }
-    const leader = await startLeader({ store });
+    const leader = await startLeader({ store, cidr: opts.cidr });
     cleanups.push(() => leader.stop());
     const fail = (e: unknown): never => {
-      const why = leader.running() ? "" : "\nthe leader exited; its log ends:\n" +
-        leader.log().slice(-4000);
-      throw new Error(`${(e as Error).message ?? e}${why}`);
+      const why = leader.running()
+        ? "\nthe leader's log ends:\n"
+        : "\nthe leader exited; its log ends:\n";
+      throw new Error(`${(e as Error).message ?? e}${why}${leader.log().slice(-3000)}`);
     };
     const api = (method: string, path: string, body?: unknown) =>
       leader.api(method, path, body).catch(fail);
@@ -141,7 +144,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       ttl: "24h",
       uses: n + churnJoins + 16,
     }) as { token: string };
-    const sim = new SimProcess();
+    const sim = new SimProcess((l) => say(`simulator: ${l}`));
     cleanups.push(() => sim.stop());
     const call = (cmd: string, args: Record<string, unknown> = {}, ms?: number) =>
       sim.call(cmd, args, ms).catch(fail);

@@ -166,8 +166,11 @@ export class SimProcess {
   #next = 1;
   #fatal: string | null = null;
   #stderr = "";
+  readonly #onProgress: (line: string) => void;
 
-  constructor() {
+  /** Starts the simulator; `onProgress` hears its progress lines. */
+  constructor(onProgress: (line: string) => void = () => {}) {
+    this.#onProgress = onProgress;
     const url = new URL("./sim.ts", import.meta.url);
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--unstable-net", decodeURIComponent(url.pathname)],
@@ -213,6 +216,10 @@ export class SimProcess {
         try {
           o = JSON.parse(line);
         } catch {
+          continue;
+        }
+        if (typeof o.progress === "string") {
+          this.#onProgress(o.progress);
           continue;
         }
         if (o.fatal) {

@@ -109,6 +109,7 @@ class Member {
   policyHistory: number[] | null = null;
   leaveDone: (() => void) | null = null;
   probeId = 1;
+  prevIndex = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
     this.name = `f${i}`;
@@ -126,12 +127,14 @@ export interface FleetOptions {
   sockets?: number;
   /** How long a join may go unanswered, ms (default 120 s). */
   joinTimeoutMs?: number;
-  /** How long a handshake may go unanswered, ms (default 30 s). */
+  /** How long a handshake may go unanswered, ms (default 120 s). */
   handshakeTimeoutMs?: number;
   /** Silence from the leader, with members up, that counts as a stopped leader, ms (20 s). */
   silenceMs?: number;
   /** Hears a failure that ends the run: the leader refused or stopped answering. */
   onFatal: (message: string) => void;
+  /** Hears a progress line now and then (joins answered, sessions, views). */
+  onProgress?: (line: string) => void;
 }
 
 /** What a change's arrival at every member looked like. */
@@ -249,7 +252,9 @@ export class Fleet {
   #fatal(message: string): void {
     if (this.#failed) return;
     this.#failed = true;
-    this.#opts.onFatal(message);
+    this.#opts.onFatal(
+      `${message} (${this.live().length} members up; drops ${JSON.stringify(this.drops)})`,
+    );
   }
 
   // ---- sending ----
@@ -342,10 +347,20 @@ export class Fleet {
   #initiate(m: Member): void {
     if (m.state !== "up") m.state = "handshaking";
     const index = this.#nextIndex++;
-    if (m.tunnel.pendingIndex) this.#byIndex.delete(m.tunnel.pendingIndex);
     this.#byIndex.set(index, m);
     this.#handshaking.add(m);
+    const before = m.tunnel.pendingIndexes;
     this.#sendRaw(m, m.tunnel.initiation(index));
+    // An initiation too old to be kept in flight is answered no more.
+    const kept = m.tunnel.pendingIndexes;
+    for (const idx of before) if (!kept.includes(idx)) this.#byIndex.delete(idx);
+  }
+
+  // The session before the previous one: its index is no longer answered.
+  #forget(m: Member, index: number): void {
+    const prev = m.prevIndex;
+    if (prev && this.#byIndex.get(prev) === m) this.#byIndex.delete(prev);
+    m.prevIndex = index;
   }
 
   // ---- receiving ----
@@ -374,12 +389,12 @@ export class Fleet {
         return;
       }
       const old = m.tunnel.sessionIndex;
+      const pending = m.tunnel.pendingIndexes;
       if (!m.tunnel.response(data)) return this.#count("response-unopened");
       this.#handshaking.delete(m);
-      // The index before the previous session is no longer answered.
-      for (const [idx, who] of this.#byIndex) {
-        if (who === m && idx !== m.tunnel.sessionIndex && idx !== old) this.#byIndex.delete(idx);
-      }
+      // Indexes of the other initiations and of the session before the previous one go.
+      for (const idx of pending) if (idx !== m.tunnel.sessionIndex) this.#byIndex.delete(idx);
+      if (old && old !== m.tunnel.sessionIndex) this.#forget(m, old);
       if (m.state === "handshaking") {
         m.state = "up";
         m.upAt = now();
@@ -531,7 +546,7 @@ export class Fleet {
         this.#sendRaw(m, j.message);
       }
     }
-    const hsTimeout = this.#opts.handshakeTimeoutMs ?? 30_000;
+    const hsTimeout = this.#opts.handshakeTimeoutMs ?? 120_000;
     for (const m of this.#handshaking) {
       if (m.state === "handshaking" && now() - m.joinedAt > hsTimeout) {
         return this.#fatal(
@@ -570,7 +585,21 @@ export class Fleet {
   async joinAll(ids: number[], concurrency: number, perSecond = 0): Promise<void> {
     let next = 0;
     const started = performance.now();
+    let said = started;
+    const members = ids.map((i) => this.members[i]);
+    const progress = () => {
+      if (performance.now() - said < 5000) return;
+      said = performance.now();
+      const joined = members.filter((m) => m.joinedAt > 0).length;
+      const up = members.filter((m) => m.upAt > 0).length;
+      const views = members.filter((m) => m.viewAt > 0).length;
+      this.#opts.onProgress?.(
+        `${Math.round((said - started) / 1000)} s: ${joined} joined, ${up} sessions, ` +
+          `${views} views of ${ids.length}; drops ${JSON.stringify(this.drops)}`,
+      );
+    };
     while (next < ids.length) {
+      progress();
       if (this.#failed) throw new Error("the fleet failed");
       const allowed = perSecond > 0
         ? Math.floor(((performance.now() - started) / 1000) * perSecond) + 1
@@ -580,7 +609,10 @@ export class Fleet {
       }
       await sleep(5);
     }
-    await this.until(() => ids.every((i) => this.members[i].viewAt > 0), "every member's view");
+    await this.until(() => {
+      progress();
+      return members.every((m) => m.viewAt > 0);
+    }, "every member's view");
   }
 
   /** Waits for `cond`, checked every 10 ms; throws once the fleet failed. */

@@ -66,6 +66,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         sockets: c.sockets,
         joinTimeoutMs: c.joinTimeoutMs,
         onFatal: fatal,
+        onProgress: (line) => write({ progress: line }),
       });
       return {};
     case "add": {

@@ -34,11 +34,15 @@ const sealed = new Uint8Array(65_536 + TRANSPORT_HEADER_SIZE + TAG_SIZE);
 const ipInfo = newIpInfo();
 const udpInfo = newUdpInfo();
 const ZERO_PSK = new Uint8Array(32);
+const MAX_PENDING = 4;
 
 /** A member's tunnel to the leader: handshake state and the current session's keys. */
 export class Tunnel {
   readonly local: LocalIdentity;
-  readonly #hs: Handshake;
+  readonly #leaderKey: Uint8Array;
+  // The initiations in flight, newest last: a leader that lags answers an older one, which
+  // still makes a session (a device keeps only the newest, and would never get one).
+  #pending: Handshake[] = [];
   readonly #cookies: CookieGenerator;
   #send: AeadKey | null = null;
   #recv: AeadKey | null = null;
@@ -51,8 +55,6 @@ export class Tunnel {
   sessionIndex = 0;
   /** performance.now() when the session in use was made (0: none). */
   sessionAt = 0;
-  /** Our index of the initiation in flight (0: none). */
-  pendingIndex = 0;
   /** performance.now() of the last initiation sent. */
   initiatedAt = 0;
   #src: Uint8Array = new Uint8Array(4);
@@ -66,7 +68,7 @@ export class Tunnel {
     aead: Aead,
   ) {
     this.local = { privateKey, publicKey, dh, aead };
-    this.#hs = new Handshake(leaderKey, ZERO_PSK, this.local);
+    this.#leaderKey = leaderKey;
     this.#cookies = new CookieGenerator(leaderKey, DEFAULT_TIMERS.cookieRefreshTime);
   }
 
@@ -84,9 +86,11 @@ export class Tunnel {
   /** A handshake initiation (148 bytes, MACs set) with our index `index`. */
   initiation(index: number): Uint8Array {
     const msg = new Uint8Array(INITIATION_SIZE);
-    createInitiation(this.local, this.#hs, index, Date.now(), msg);
+    const hs = new Handshake(this.#leaderKey, ZERO_PSK, this.local);
+    createInitiation(this.local, hs, index, Date.now(), msg);
+    this.#pending.push(hs);
+    if (this.#pending.length > MAX_PENDING) this.#pending.shift()!.clear();
     this.#cookies.addMacs(msg, performance.now());
-    this.pendingIndex = index;
     this.initiatedAt = performance.now();
     return msg;
   }
@@ -96,10 +100,19 @@ export class Tunnel {
     return this.#cookies.consumeReply(reply, performance.now());
   }
 
+  /** Our indexes of the initiations in flight. */
+  get pendingIndexes(): number[] {
+    return this.#pending.map((h) => h.localIndex);
+  }
+
   /** Takes the leader's response; true when it completed a session (the old one is dropped). */
   response(msg: Uint8Array): boolean {
-    const keys = consumeResponse(this.local, this.#hs, msg);
+    const receiver = readU32(msg, 8);
+    const hs = this.#pending.find((h) => h.localIndex === receiver);
+    const keys = hs ? consumeResponse(this.local, hs, msg) : null;
     if (!keys) return false;
+    for (const h of this.#pending) h.clear();
+    this.#pending = [];
     this.#send?.destroy();
     this.#prevRecv?.destroy();
     this.#prevRecv = this.#recv;
@@ -110,7 +123,6 @@ export class Tunnel {
     this.#counter = 0;
     this.sessionIndex = keys.localIndex;
     this.sessionAt = performance.now();
-    this.pendingIndex = 0;
     return true;
   }
 
