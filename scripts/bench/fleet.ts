@@ -130,11 +130,19 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     }
     const leader = await startLeader({ store, cidr: opts.cidr });
     cleanups.push(() => leader.stop());
-    const fail = (e: unknown): never => {
-      const why = leader.running()
-        ? "\nthe leader's log ends:\n"
-        : "\nthe leader exited; its log ends:\n";
-      throw new Error(`${(e as Error).message ?? e}${why}${leader.log().slice(-3000)}`);
+    // A failure says what the leader dropped and what it logged last.
+    const fail = async (e: unknown): Promise<never> => {
+      let drops = "";
+      try {
+        drops = (await leader.text("/metrics")).split("\n")
+          .filter((l) => /^weft_(join_drops|handshake|device_drops)\w*\{/.test(l) && !/ 0$/.test(l))
+          .join("\n");
+      } catch { /* no answer */ }
+      const state = leader.running() ? "the leader's" : "the leader exited; its";
+      throw new Error(
+        `${(e as Error).message ?? e}\nthe leader's drops:\n${drops}\n${state} log ends:\n` +
+          leader.log().slice(-3000),
+      );
     };
     const api = (method: string, path: string, body?: unknown) =>
       leader.api(method, path, body).catch(fail);
@@ -153,7 +161,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
 
     say(`joining ${n} members`);
     const cpu0 = leader.cpuSeconds();
-    const join = await call("join", { first, count: n }, 3_600_000);
+    const join = await call("join", { first, count: n, concurrency: 64 }, 3_600_000);
     const cpuJoins = leader.cpuSeconds() - cpu0;
     say(`joined: ${join.joinsPerSecond}/s sustained, all in ${join.joinSeconds} s`);
     const t1 = now();

@@ -35,6 +35,8 @@ export interface Leader {
   status: string;
   /** Calls its HTTP API with the control token; throws on an error status. */
   api(method: string, path: string, body?: unknown): Promise<unknown>;
+  /** GETs a text page (`/metrics`) with the control token. */
+  text(path: string): Promise<string>;
   /** CPU-seconds used so far (user and system). */
   cpuSeconds(): number;
   /** Peak resident memory so far, MiB (VmHWM). */
@@ -111,6 +113,13 @@ export async function startLeader(opts: { store?: string; cidr?: string } = {}):
       const text = await res.text();
       if (!res.ok) throw new Error(`leader answered ${method} ${path} with ${res.status}: ${text}`);
       return JSON.parse(text);
+    },
+    async text(path) {
+      const res = await fetch(`http://${status}${path}`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(API_TIMEOUT_MS),
+      });
+      return await res.text();
     },
     cpuSeconds() {
       const stat = Deno.readTextFileSync(`/proc/${child.pid}/stat`);
