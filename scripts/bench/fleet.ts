@@ -86,12 +86,14 @@ export interface FleetBenchResult {
   nodeListP99Ms: number;
   statusP50Ms: number;
   statusP99Ms: number;
-  /** The churn itself. */
+  /** The churn itself: joins started in its time (up to 50 a second), leaves, byes answered. */
   churn: {
     seconds: number;
     joined: number;
     left: number;
     byesAnswered: number;
+    /** Why the churn failed (a join the leader left unanswered), if it did. */
+    error?: string;
     nodeListSamples: number;
     statusSamples: number;
   };
@@ -229,6 +231,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       seconds: churnSeconds,
       keep: [first],
     }, 1_800_000).finally(() => churning = false);
+    // Handled below; without this a failure during the sampling would be an unhandled rejection.
+    churn.catch(() => {});
     const timed = async (path: string, into: number[]) => {
       const t = performance.now();
       await api("GET", path);
@@ -239,8 +243,14 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       await timed("/status", status);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const churned = await churn;
-    const simStats = await call("stats");
+    // A churn the leader could not keep up with still leaves the figures measured so far.
+    let churnError: string | undefined;
+    const churned = await churn.catch((e) => {
+      churnError = (e as Error).message.split("\n")[0];
+      say(`churn failed: ${churnError}`);
+      return { seconds: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
+    });
+    const simStats = churnError ? { cpuSeconds: NaN, rssMiB: NaN, drops: {} } : await call("stats");
     list.sort((a, b) => a - b);
     status.sort((a, b) => a - b);
     const changes = { remove, policy, move };
@@ -270,6 +280,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         joined: churned.joined,
         left: churned.left,
         byesAnswered: churned.byesAnswered,
+        ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
         statusSamples: status.length,
       },

@@ -240,6 +240,11 @@ export class Fleet {
     return out;
   }
 
+  /** Joins unanswered now. */
+  get joining(): number {
+    return this.#joining.size;
+  }
+
   /** Members up (joined, session made) and not removed or gone. */
   live(): Member[] {
     return this.members.filter((m) => m.state === "up");

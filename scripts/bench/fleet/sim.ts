@@ -132,34 +132,36 @@ async function handle(c: any): Promise<Record<string, unknown>> {
 }
 
 /**
- * Joins new members at `jps` a second and has `lps` live ones leave a second (bye) for
- * `seconds`; resolves once every new member holds a view and every leave was answered or given
- * up. `keep`: members that must not leave (those a later step uses).
+ * For `seconds`: new members join at up to `jps` a second (at most 128 unanswered at once: a
+ * slower leader sets the pace) and `lps` live ones a second leave (bye). Then waits until every
+ * started join holds a view and every leave was answered or given up. `keep`: members that must
+ * not leave (those a later step uses).
  */
 async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: number[]) {
-  const joins = Math.round(jps * seconds);
-  const fresh = f.add(joins);
+  const fresh = f.add(Math.round(jps * seconds));
   const keepSet = new Set(keep);
   const leavers = f.live().filter((m) => !keepSet.has(m.i)).slice(0, Math.round(lps * seconds));
   const start = performance.now();
   const t0 = now();
-  const joinP = f.joinAll(fresh, 1000, jps);
   const leaves: Promise<boolean>[] = [];
-  while (leaves.length < leavers.length) {
-    const due = Math.floor(((performance.now() - start) / 1000) * lps) + 1;
-    while (leaves.length < Math.min(due, leavers.length)) {
-      leaves.push(f.leave(leavers[leaves.length].i));
-    }
+  let started = 0;
+  for (;;) {
+    const elapsed = (performance.now() - start) / 1000;
+    if (elapsed >= seconds) break;
+    const joinsDue = Math.min(fresh.length, Math.floor(elapsed * jps) + 1);
+    while (started < joinsDue && f.joining < 128) f.startJoin(fresh[started++]);
+    const leavesDue = Math.min(leavers.length, Math.floor(elapsed * lps) + 1);
+    while (leaves.length < leavesDue) leaves.push(f.leave(leavers[leaves.length].i));
     await new Promise((r) => setTimeout(r, 20));
   }
-  await joinP;
+  const joined = fresh.slice(0, started).map((i) => f.members[i]);
+  await f.until(() => joined.every((m) => m.viewAt > 0), "the churn's joins");
   const answered = (await Promise.all(leaves)).filter(Boolean).length;
   return {
     seconds: round((now() - t0) / 1000, 2),
-    joined: fresh.length,
+    joined: joined.length,
     left: leaves.length,
     byesAnswered: answered,
-    joinedIds: fresh,
   };
 }
 
