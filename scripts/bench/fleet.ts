@@ -81,6 +81,8 @@ export interface FleetBenchResult {
   leaderCpuSeconds: number;
   /** The leader's peak RSS, MiB. */
   leaderPeakRssMiB: number;
+  /** Datagrams to the leader the kernel dropped (its socket's receive queue full). */
+  leaderSocketDrops: number;
   /** `GET /v1/nodes` and `GET /status` during churn, ms. */
   nodeListP50Ms: number;
   nodeListP99Ms: number;
@@ -96,6 +98,8 @@ export interface FleetBenchResult {
     error?: string;
     nodeListSamples: number;
     statusSamples: number;
+    /** Samples unanswered within 60 s (counted as 60 s). */
+    apiTimeouts: number;
   };
   /** The simulator's own cost (it must not be the bottleneck). */
   simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
@@ -142,7 +146,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       } catch { /* no answer */ }
       const state = leader.running() ? "the leader's" : "the leader exited; its";
       throw new Error(
-        `${(e as Error).message ?? e}\nthe leader's drops:\n${drops}\n${state} log ends:\n` +
+        `${(e as Error).message ?? e}\nthe leader's socket: ${leader.socketDrops()} datagrams ` +
+          `dropped by the kernel; its drops:\n${drops}\n${state} log ends:\n` +
           leader.log().slice(-3000),
       );
     };
@@ -165,7 +170,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const cpu0 = leader.cpuSeconds();
     const join = await call("join", { first, count: n, concurrency: 64 }, 3_600_000);
     const cpuJoins = leader.cpuSeconds() - cpu0;
-    say(`joined: ${join.joinsPerSecond}/s sustained, all in ${join.joinSeconds} s`);
+    say(`joined: ${JSON.stringify(join)}; leader ${cpuJoins} CPU-s`);
     const t1 = now();
     const nodes = () => api("GET", "/v1/nodes") as Promise<{ version: number }>;
     await call("settle", { version: (await nodes()).version }, 600_000);
@@ -204,6 +209,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     let target = (await nodes()).version;
     let r = await call("reach", { target, since: { ...since, at }, exclude: [gone] }, 600_000);
     const remove = figures(r.reach, at, "removal");
+    say(`removal: ${JSON.stringify(remove)}`);
 
     say("change 2: a policy applied");
     ({ since } = await call("watch"));
@@ -213,6 +219,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     });
     r = await call("reach", { target, since: { ...since, at }, policy: true }, 600_000);
     const policy = figures(r.reach, at, "policy");
+    say(`policy: ${JSON.stringify(policy)}`);
 
     say("change 3: a member's endpoint moved");
     ({ since } = await call("watch"));
@@ -220,6 +227,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     await call("move", { member: first });
     r = await call("reach", { target: "move", since: { ...since, at } }, 600_000);
     const move = figures(r.reach, at, "move");
+    say(`move: ${JSON.stringify(move)}`);
+    say(`leader so far: ${leader.cpuSeconds()} CPU-s, peak RSS ${leader.peakRssMiB()} MiB`);
 
     say(`churn: 50 joins/s and 10 leaves/s for ${churnSeconds} s`);
     const list: number[] = [];
@@ -233,9 +242,16 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     }, 1_800_000).finally(() => churning = false);
     // Handled below; without this a failure during the sampling would be an unhandled rejection.
     churn.catch(() => {});
+    // A request the leader leaves unanswered past the API's deadline counts as that long.
+    let timeouts = 0;
     const timed = async (path: string, into: number[]) => {
       const t = performance.now();
-      await api("GET", path);
+      try {
+        await leader.api("GET", path);
+      } catch (e) {
+        if ((e as Error).name !== "TimeoutError") await fail(e);
+        timeouts++;
+      }
       into.push(performance.now() - t);
     };
     while (churning) {
@@ -271,6 +287,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderCpuSecondsJoins: round(cpuJoins, 2),
       leaderCpuSeconds: round(leader.cpuSeconds(), 2),
       leaderPeakRssMiB: leader.peakRssMiB(),
+      leaderSocketDrops: leader.socketDrops(),
       nodeListP50Ms: round(percentile(list, 0.5)),
       nodeListP99Ms: round(percentile(list, 0.99)),
       statusP50Ms: round(percentile(status, 0.5)),
@@ -282,6 +299,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         byesAnswered: churned.byesAnswered,
         ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
+        apiTimeouts: timeouts,
         statusSamples: status.length,
       },
       simulator: {

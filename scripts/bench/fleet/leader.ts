@@ -35,6 +35,8 @@ export interface Leader {
   status: string;
   /** Calls its HTTP API with the control token; throws on an error status. */
   api(method: string, path: string, body?: unknown): Promise<unknown>;
+  /** Datagrams the kernel dropped at the leader's UDP socket (its receive queue was full). */
+  socketDrops(): number;
   /** GETs a text page (`/metrics`) with the control token. */
   text(path: string): Promise<string>;
   /** CPU-seconds used so far (user and system). */
@@ -113,6 +115,21 @@ export async function startLeader(opts: { store?: string; cidr?: string } = {}):
       const text = await res.text();
       if (!res.ok) throw new Error(`leader answered ${method} ${path} with ${res.status}: ${text}`);
       return JSON.parse(text);
+    },
+    socketDrops() {
+      const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+      let drops = 0;
+      for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+        let text = "";
+        try {
+          text = Deno.readTextFileSync(file);
+        } catch { /* no IPv6 */ }
+        for (const line of text.split("\n").slice(1)) {
+          const f = line.trim().split(/\s+/);
+          if (f[1]?.endsWith(hex.trim()) && f[1].includes(":")) drops += Number(f.at(-1)) || 0;
+        }
+      }
+      return drops;
     },
     async text(path) {
       const res = await fetch(`http://${status}${path}`, {
