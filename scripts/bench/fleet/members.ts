@@ -129,6 +129,8 @@ export interface FleetOptions {
   joinTimeoutMs?: number;
   /** How long a handshake may go unanswered, ms (default 120 s). */
   handshakeTimeoutMs?: number;
+  /** How long a member with a session may go without a whole view, ms (default 300 s). */
+  viewTimeoutMs?: number;
   /** Silence from the leader, with members up, that counts as a stopped leader, ms (20 s). */
   silenceMs?: number;
   /** Hears a failure that ends the run: the leader refused or stopped answering. */
@@ -562,10 +564,17 @@ export class Fleet {
       if (t - m.tunnel.initiatedAt >= HANDSHAKE_RESEND_MS) this.#initiate(m);
     }
     let up = 0;
+    const viewTimeout = this.#opts.viewTimeoutMs ?? 300_000;
     for (let i = bucket; i < this.members.length; i += HELLO_TICKS) {
       const m = this.members[i];
       if (m.state !== "up") continue;
       up++;
+      if (m.viewAt === 0 && now() - m.upAt > viewTimeout) {
+        return this.#fatal(
+          `${m.name} holds no whole view ${Math.round(viewTimeout / 1000)} s after its session ` +
+            `came up (the leader's view parts keep getting lost, or never come)`,
+        );
+      }
       // Rekeyed before the leader's session gets old (the initiator's job), spread by index.
       if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS + (i % 100) * 100) {
         this.#initiate(m);

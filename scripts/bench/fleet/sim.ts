@@ -155,7 +155,16 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     await new Promise((r) => setTimeout(r, 20));
   }
   const joined = fresh.slice(0, started).map((i) => f.members[i]);
-  await f.until(() => joined.every((m) => m.viewAt > 0), "the churn's joins");
+  let said = performance.now();
+  await f.until(() => {
+    if (performance.now() - said > 5000) {
+      said = performance.now();
+      const up = joined.filter((m) => m.upAt > 0).length;
+      const views = joined.filter((m) => m.viewAt > 0).length;
+      write({ progress: `churn: ${joined.length} joins started, ${up} sessions, ${views} views` });
+    }
+    return joined.every((m) => m.viewAt > 0);
+  }, "the churn's joins");
   const answered = (await Promise.all(leaves)).filter(Boolean).length;
   return {
     seconds: round((now() - t0) / 1000, 2),
