@@ -88,9 +88,13 @@ export interface FleetBenchResult {
   nodeListP99Ms: number;
   statusP50Ms: number;
   statusP99Ms: number;
-  /** The churn itself: joins started in its time (up to 50 a second), leaves, byes answered. */
+  /**
+   * The churn itself: joins started in its time (up to 50 a second), those that held a view
+   * within a minute after it, leaves, byes answered.
+   */
   churn: {
     seconds: number;
+    joinsStarted: number;
     joined: number;
     left: number;
     byesAnswered: number;
@@ -100,6 +104,9 @@ export interface FleetBenchResult {
     statusSamples: number;
     /** Samples unanswered within 60 s (counted as 60 s). */
     apiTimeouts: number;
+    /** Samples that failed otherwise (not counted in the latencies), and the first reason. */
+    apiErrors: number;
+    apiFirstError?: string;
   };
   /** The simulator's own cost (it must not be the bottleneck). */
   simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
@@ -242,17 +249,26 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     }, 1_800_000).finally(() => churning = false);
     // Handled below; without this a failure during the sampling would be an unhandled rejection.
     churn.catch(() => {});
-    // A request the leader leaves unanswered past the API's deadline counts as that long.
+    // A request the leader leaves unanswered past the API's deadline counts as that long; one
+    // it fails (a connection refused or reset) is counted, with the first reason.
     let timeouts = 0;
+    let errors = 0;
+    let firstError: string | undefined;
     const timed = async (path: string, into: number[]) => {
       const t = performance.now();
       try {
         await leader.api("GET", path);
+        into.push(performance.now() - t);
       } catch (e) {
-        if ((e as Error).name !== "TimeoutError") await fail(e);
-        timeouts++;
+        if (!leader.running()) await fail(e);
+        if ((e as Error).name === "TimeoutError") {
+          timeouts++;
+          into.push(performance.now() - t);
+        } else {
+          errors++;
+          firstError ??= `${path}: ${(e as Error).message}`;
+        }
       }
-      into.push(performance.now() - t);
     };
     while (churning) {
       await timed("/v1/nodes", list);
@@ -261,10 +277,15 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     }
     // A churn the leader could not keep up with still leaves the figures measured so far.
     let churnError: string | undefined;
+    say(
+      `churn samples: node list ${JSON.stringify(list.map(Math.round))}, status ` +
+        `${JSON.stringify(status.map(Math.round))}, ${timeouts} timeouts, ${errors} errors` +
+        (firstError ? ` (${firstError})` : ""),
+    );
     const churned = await churn.catch((e) => {
       churnError = (e as Error).message.split("\n")[0];
       say(`churn failed: ${churnError}`);
-      return { seconds: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
+      return { seconds: NaN, joinsStarted: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
     });
     const simStats = churnError ? { cpuSeconds: NaN, rssMiB: NaN, drops: {} } : await call("stats");
     list.sort((a, b) => a - b);
@@ -294,12 +315,15 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       statusP99Ms: round(percentile(status, 0.99)),
       churn: {
         seconds: churned.seconds,
+        joinsStarted: churned.joinsStarted,
         joined: churned.joined,
         left: churned.left,
         byesAnswered: churned.byesAnswered,
         ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
         apiTimeouts: timeouts,
+        apiErrors: errors,
+        ...(firstError ? { apiFirstError: firstError } : {}),
         statusSamples: status.length,
       },
       simulator: {

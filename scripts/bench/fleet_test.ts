@@ -28,7 +28,8 @@ Deno.test({
     assert.ok(r.leaderCpuSeconds > 0 && r.leaderPeakRssMiB > 0, JSON.stringify(r));
     // Up to 50 joins and 10 leaves a second, for a second; every started join completed.
     assert.equal(r.churn.error, undefined);
-    assert.ok(r.churn.joined > 0 && r.churn.joined <= 50, JSON.stringify(r.churn));
+    assert.ok(r.churn.joinsStarted > 0 && r.churn.joinsStarted <= 50, JSON.stringify(r.churn));
+    assert.equal(r.churn.joined, r.churn.joinsStarted, JSON.stringify(r.churn));
     assert.equal(r.churn.left, 10);
     assert.ok(r.churn.nodeListSamples > 0 && r.churn.statusSamples > 0);
     assert.ok(r.nodeListP99Ms > 0 && r.statusP99Ms > 0);
