@@ -154,6 +154,8 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     while (leaves.length < leavesDue) leaves.push(f.leave(leavers[leaves.length].i));
     await new Promise((r) => setTimeout(r, 20));
   }
+  // The leaves of the last tick's share: 10 a second for 20 s is 200.
+  while (leaves.length < leavers.length) leaves.push(f.leave(leavers[leaves.length].i));
   const joined = fresh.slice(0, started).map((i) => f.members[i]);
   let said = performance.now();
   // The started joins get a minute more to complete; what did not is counted, not waited for.
