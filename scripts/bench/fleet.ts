@@ -126,6 +126,9 @@ const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 /** Unix ms with fractions (the simulator's clock). */
 const now = () => performance.timeOrigin + performance.now();
 
+// The cleanups of the runs under way: a signal stops their leader, simulator and etcd too.
+const active = new Set<() => Promise<void>>();
+
 /** Runs the fleet bench once. See the module docs. */
 export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBenchResult> {
   const n = opts.members;
@@ -133,6 +136,10 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
   const say = opts.progress ?? (() => {});
   const churnSeconds = opts.churnSeconds ?? 20;
   const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  };
+  active.add(cleanup);
   try {
     let store = opts.store;
     if (store === "etcd") {
@@ -333,7 +340,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       },
     };
   } finally {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
+    active.delete(cleanup);
+    await cleanup();
   }
 }
 
@@ -362,6 +370,12 @@ if (import.meta.main) {
     return i >= 0 ? Deno.args[i + 1] : undefined;
   };
   const json = Deno.args.includes("--json");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      for (const c of active) await c();
+      Deno.exit(130);
+    });
+  }
   const members = Number(arg("members") ?? "1000");
   try {
     const r = await runFleetBench({
