@@ -70,6 +70,8 @@ interface Sock {
   address: string;
   leader: Endpoint;
   dirty: boolean;
+  /** The members sending from it (the leader's initiations are tried on each). */
+  members: Set<Member>;
 }
 
 /** Parts of a view, delta or policy being reassembled by one member. */
@@ -223,8 +225,14 @@ export class Fleet {
       socketBuffer: 4 << 20,
       onError: (e) => this.#count(`socket:${String(e).slice(0, 60)}`),
     });
-    const sock: Sock = { t, address, leader: t.endpoint(this.#leaderText), dirty: false };
-    t.start({ datagram: (d) => this.#onDatagram(d), flush: () => this.#flush() });
+    const sock: Sock = {
+      t,
+      address,
+      leader: t.endpoint(this.#leaderText),
+      dirty: false,
+      members: new Set(),
+    };
+    t.start({ datagram: (d) => this.#onDatagram(d, sock), flush: () => this.#flush() });
     return sock;
   }
 
@@ -236,7 +244,10 @@ export class Fleet {
       const priv = this.#dh.generatePrivate();
       const pub = this.#dh.publicKey(priv);
       const tunnel = new Tunnel(priv, pub, this.#checked.leaderKey, this.#dh, this.#aead);
-      this.members.push(new Member(i, priv, pub, tunnel, this.#socks[i % this.#socks.length]));
+      const sock = this.#socks[i % this.#socks.length];
+      const m = new Member(i, priv, pub, tunnel, sock);
+      sock.members.add(m);
+      this.members.push(m);
       out.push(i);
     }
     return out;
@@ -372,7 +383,7 @@ export class Fleet {
 
   // ---- receiving ----
 
-  #onDatagram(data: Uint8Array): void {
+  #onDatagram(data: Uint8Array, sock: Sock): void {
     this.bytesIn += data.length;
     this.datagramsIn++;
     this.#lastHeard = now();
@@ -421,8 +432,26 @@ export class Fleet {
       this.#sendRaw(m, m.join.message);
       return;
     }
-    // The leader starts no handshake while our sessions are fresh (we rekey first).
-    this.#count(type === MSG_INITIATION ? "initiation-from-leader" : "unknown-type");
+    if (type === MSG_INITIATION) return this.#onInitiation(data, sock);
+    this.#count("unknown-type");
+  }
+
+  // The leader starts a handshake when our session got old before our rekey got through: the
+  // member it is for is found by trying those on the socket it came to, as a device would.
+  #onInitiation(data: Uint8Array, sock: Sock): void {
+    this.#count("initiation-from-leader");
+    for (const m of sock.members) {
+      if (m.state !== "up" && m.state !== "handshaking") continue;
+      const index = this.#nextIndex++;
+      const next = m.tunnel.nextIndex;
+      const res = m.tunnel.answer(data, index);
+      if (!res) continue;
+      if (next) this.#byIndex.delete(next);
+      this.#byIndex.set(index, m);
+      this.#sendRaw(m, res);
+      return;
+    }
+    this.#count("initiation-unanswered");
   }
 
   #parse(payload: Uint8Array): ControlMessage | null {
@@ -707,7 +736,9 @@ export class Fleet {
     const sock = await this.#openSock(`127.78.${k >> 6}.${(k & 63) + 1}`);
     this.#moved.push(sock);
     this.#move = { key: m.key, address: sock.address, version: 0 };
+    m.sock.members.delete(m);
     m.sock = sock;
+    sock.members.add(m);
     this.#hello(m);
     return sock.address;
   }

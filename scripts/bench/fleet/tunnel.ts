@@ -8,8 +8,10 @@
 
 import type { Aead, AeadKey, Dh } from "../../../lib/crypto/types.ts";
 import {
+  consumeInitiation,
   consumeResponse,
   createInitiation,
+  createResponse,
   Handshake,
   type LocalIdentity,
 } from "../../../lib/protocol/noise.ts";
@@ -19,6 +21,7 @@ import {
   INITIATION_SIZE,
   MSG_TRANSPORT,
   PADDING,
+  RESPONSE_SIZE,
   TAG_SIZE,
   TRANSPORT_HEADER_SIZE,
 } from "../../../lib/protocol/constants.ts";
@@ -36,6 +39,12 @@ const udpInfo = newUdpInfo();
 const ZERO_PSK = new Uint8Array(32);
 const MAX_PENDING = 4;
 
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A member's tunnel to the leader: handshake state and the current session's keys. */
 export class Tunnel {
   readonly local: LocalIdentity;
@@ -43,6 +52,10 @@ export class Tunnel {
   // The initiations in flight, newest last: a leader that lags answers an older one, which
   // still makes a session (a device keeps only the newest, and would never get one).
   #pending: Handshake[] = [];
+  // The leader's own initiations (it starts one when our session is old): their replay guard.
+  readonly #answering: Handshake;
+  // A session we answered: used once the leader's first packet on it arrives, as WireGuard.
+  #next: { send: AeadKey; recv: AeadKey; remoteIndex: number; localIndex: number } | null = null;
   readonly #cookies: CookieGenerator;
   #send: AeadKey | null = null;
   #recv: AeadKey | null = null;
@@ -69,6 +82,7 @@ export class Tunnel {
   ) {
     this.local = { privateKey, publicKey, dh, aead };
     this.#leaderKey = leaderKey;
+    this.#answering = new Handshake(leaderKey, ZERO_PSK, this.local);
     this.#cookies = new CookieGenerator(leaderKey, DEFAULT_TIMERS.cookieRefreshTime);
   }
 
@@ -126,6 +140,39 @@ export class Tunnel {
     return true;
   }
 
+  /**
+   * Answers the leader's handshake initiation if it is to this member (one DH to find out):
+   * the response (92 bytes, MACs set) with our index `index`, or null.
+   */
+  answer(msg: Uint8Array, index: number): Uint8Array | null {
+    const consumed = consumeInitiation(
+      this.local,
+      msg,
+      (key) => equal(key, this.#leaderKey) ? { peer: this, handshake: this.#answering } : undefined,
+      performance.now(),
+      0,
+    );
+    if (!consumed) return null;
+    const out = new Uint8Array(RESPONSE_SIZE);
+    const keys = createResponse(this.local, consumed, index, out);
+    if (!keys) return null;
+    this.#cookies.addMacs(out, performance.now());
+    this.#next?.send.destroy();
+    this.#next?.recv.destroy();
+    this.#next = {
+      send: this.local.aead.key(keys.send),
+      recv: this.local.aead.key(keys.receive),
+      remoteIndex: keys.remoteIndex,
+      localIndex: index,
+    };
+    return out;
+  }
+
+  /** Our index of the answered session not in use yet (0: none). */
+  get nextIndex(): number {
+    return this.#next?.localIndex ?? 0;
+  }
+
   /** Transport data carrying `payload` as UDP from our control port to the leader's. */
   seal(payload: Uint8Array): Uint8Array {
     if (!this.#send) throw new Error("no session");
@@ -152,6 +199,32 @@ export class Tunnel {
   open(msg: Uint8Array): Uint8Array | null {
     if (msg.length < TRANSPORT_HEADER_SIZE + TAG_SIZE) return null;
     const index = readU32(msg, 4);
+    if (this.#next && index === this.#next.localIndex) {
+      const nx = this.#next;
+      const n = msg.length - TRANSPORT_HEADER_SIZE - TAG_SIZE;
+      if (
+        !nx.recv.open(
+          readCounter(msg, 8),
+          msg.subarray(TRANSPORT_HEADER_SIZE),
+          plain.subarray(0, n),
+        )
+      ) {
+        return null;
+      }
+      // The leader uses the session we answered: it is ours from now on.
+      this.#next = null;
+      this.#send?.destroy();
+      this.#prevRecv?.destroy();
+      this.#prevRecv = this.#recv;
+      this.#prevIndex = this.sessionIndex;
+      this.#send = nx.send;
+      this.#recv = nx.recv;
+      this.#remoteIndex = nx.remoteIndex;
+      this.#counter = 0;
+      this.sessionIndex = nx.localIndex;
+      this.sessionAt = performance.now();
+      return this.#payload(plain.subarray(0, n));
+    }
     const key = index === this.sessionIndex
       ? this.#recv
       : index === this.#prevIndex
@@ -163,7 +236,11 @@ export class Tunnel {
     if (!key.open(readCounter(msg, 8), msg.subarray(TRANSPORT_HEADER_SIZE), out)) {
       return null;
     }
-    if (n === 0) return out;
+    return this.#payload(out);
+  }
+
+  #payload(out: Uint8Array): Uint8Array | null {
+    if (out.length === 0) return out;
     const ip = parseIp(out, ipInfo);
     if (!ip || ip.version !== 4) return null;
     const udp = parseUdp(out, ip, udpInfo);
@@ -176,6 +253,12 @@ export class Tunnel {
     this.#send?.destroy();
     this.#recv?.destroy();
     this.#prevRecv?.destroy();
-    this.#send = this.#recv = this.#prevRecv = null;
+    this.#next?.send.destroy();
+    this.#next?.recv.destroy();
+    this.#send =
+      this.#recv =
+      this.#prevRecv =
+      this.#next =
+        null;
   }
 }
