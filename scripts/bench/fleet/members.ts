@@ -363,7 +363,8 @@ export class Fleet {
   }
 
   #initiate(m: Member): void {
-    if (m.state !== "up") m.state = "handshaking";
+    // A rekey leaves an up member up; only a member that just joined is handshaking.
+    if (m.state === "joining") m.state = "handshaking";
     const index = this.#nextIndex++;
     this.#byIndex.set(index, m);
     this.#handshaking.add(m);
@@ -584,6 +585,11 @@ export class Fleet {
     }
     const hsTimeout = this.#opts.handshakeTimeoutMs ?? 120_000;
     for (const m of this.#handshaking) {
+      // A member that left or was removed rekeys no more.
+      if (m.state !== "up" && m.state !== "handshaking") {
+        this.#handshaking.delete(m);
+        continue;
+      }
       if (m.state === "handshaking" && now() - m.joinedAt > hsTimeout) {
         return this.#fatal(
           `the leader did not answer ${m.name}'s WireGuard handshake within ` +
