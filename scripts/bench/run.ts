@@ -20,6 +20,7 @@ import { runMetricsBench } from "./metrics.ts";
 import { runLeaderStoreBench } from "./leader_store.ts";
 import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
 import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
+import { fleetRows, runFleetBench } from "./fleet.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -125,6 +126,21 @@ console.table(
     Deno.args.includes("--leader-10k") ? [1000, 3000, 10000] : [1000, 3000],
   ),
 );
+
+console.log(
+  "## a fleet on one leader: a weft --leader process and N simulated members in another " +
+    "process (real join, WireGuard and sync), N = 1,000 and 3,000 (`--fleet-10k`: 10,000 too; " +
+    "FLEET_SIZES=n,n,... to choose)",
+);
+const fleetSizes = Deno.env.get("FLEET_SIZES")?.split(",").map(Number) ??
+  [1000, 3000, ...(Deno.args.includes("--fleet-10k") ? [10_000] : [])];
+for (const members of fleetSizes) {
+  try {
+    console.table(fleetRows(await runFleetBench({ members })));
+  } catch (e) {
+    console.log(`N=${members}: failed: ${(e as Error).message.split("\n")[0]}`);
+  }
+}
 
 console.log("## DNS: queries per second with dnsperf against a 1,000-member zone");
 const dns = await runDnsBench();
