@@ -110,7 +110,8 @@ export class Fanout {
     if (view.version === this.#version) return;
     const p = this.#src.policy();
     const changes = view.version > this.#version ? this.#src.changesSince(this.#version) : null;
-    if (!changes || (p?.version ?? 0) !== this.#policyVersion) return this.#rebuild(view);
+    if (!changes) return this.#rebuild(view);
+    if ((p?.version ?? 0) !== this.#policyVersion) return this.#transition(view, changes, p);
     this.#cache = new Map();
     const v = view.version;
     this.#version = v;
@@ -172,6 +173,95 @@ export class Fanout {
     if (g === undefined) return out;
     for (const o of this.#scope.groups()) if (this.#scope.sees(o, g)) out.add(o);
     return out;
+  }
+
+  /**
+   * A new policy with the change log intact: the scope is placed again, and each new group's
+   * log starts with one entry that takes its members from what they saw to what they see now
+   * (upserts of the members some of them did not see, removals of those some of them saw and it
+   * does not), so a policy that scopes nobody differently costs each member an empty delta, not
+   * its whole view. The members' old groups are read before the scope changes.
+   */
+  #transition(
+    view: MembershipView,
+    changes: { upsert: Member[]; remove: string[] },
+    p: VersionedPolicy | null,
+  ): void {
+    const scope = this.#scope;
+    const oldGroup = new Map<string, GroupId>();
+    for (const k of this.#members.keys()) {
+      const g = scope.groupOf(k);
+      if (g !== undefined) oldGroup.set(k, g);
+    }
+    const oldGroups = scope.groups();
+    const oldSees = new Map<GroupId, Set<GroupId>>();
+    for (const a of oldGroups) {
+      oldSees.set(a, new Set(oldGroups.filter((b) => scope.sees(a, b))));
+    }
+    let doc = null;
+    try {
+      doc = p ? parsePolicy(p.text) : null;
+    } catch {
+      doc = null; // as in #rebuild
+    }
+    const before = this.#version;
+    const v = view.version;
+    this.#policyVersion = p?.version ?? 0;
+    this.#version = v;
+    this.#network = view.network;
+    this.#network6 = view.network6;
+    this.#cache = new Map();
+    const changed = new Set<string>(changes.remove);
+    for (const k of changes.remove) {
+      this.#members.delete(k);
+      this.#movedAt.delete(k);
+      this.#changedAt.delete(k);
+    }
+    for (const m of changes.upsert) {
+      this.#members.set(m.publicKey, m);
+      this.#changedAt.set(m.publicKey, v);
+      changed.add(m.publicKey);
+    }
+    scope.reset(doc, this.#members.values());
+    // The old groups of each new group's members (a member new at this version has none).
+    const was = new Map<GroupId, Set<GroupId>>();
+    for (const [k] of this.#members) {
+      const g = scope.groupOf(k)!;
+      let set = was.get(g);
+      if (!set) was.set(g, set = new Set());
+      const o = oldGroup.get(k);
+      if (o !== undefined) set.add(o);
+    }
+    // A group that does not see itself logs its members' removal (the others saw them): each
+    // member's own record goes again in its part of its own, which follows the removal.
+    for (const k of this.#members.keys()) {
+      if (!scope.seesOwn(scope.groupOf(k)!)) this.#changedAt.set(k, v);
+    }
+    this.#logs.clear();
+    for (const g of scope.groups()) {
+      const olds = [...(was.get(g) ?? [])];
+      if (olds.length === 0) {
+        this.#logs.set(g, { fullSince: v, entries: [] });
+        continue;
+      }
+      const keys = new Map<string, boolean>();
+      const seenBefore = (k: string, o: GroupId) => {
+        const og = oldGroup.get(k);
+        return og !== undefined && oldSees.get(o)!.has(og);
+      };
+      // A member removed is told only to groups that saw it: a key is something to learn.
+      for (const k of changes.remove) {
+        if (olds.some((o) => seenBefore(k, o))) keys.set(k, false);
+      }
+      for (const [k] of this.#members) {
+        const now = scope.sees(g, scope.groupOf(k)!);
+        if (now && (changed.has(k) || !olds.every((o) => seenBefore(k, o)))) keys.set(k, true);
+        else if (!now && olds.some((o) => seenBefore(k, o))) keys.set(k, false);
+      }
+      // Nothing to tell: the policy's own notice brings the members' hellos, answered with an
+      // empty delta to the new version.
+      this.#logs.set(g, { fullSince: before, entries: keys.size ? [{ version: v, keys }] : [] });
+    }
   }
 
   /** Starts over from `view`: every member's next answer is its whole (scoped) view. */

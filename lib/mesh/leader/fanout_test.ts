@@ -270,3 +270,42 @@ Deno.test("fanout: a push tells only the groups that see the change, each with i
   n2.take(parts);
   assert.deepEqual(n2.names(), ["db", "lead", "web2"]);
 });
+
+Deno.test("fanout: a new policy tells each member only what it gains and loses, not its whole view", async () => {
+  const m = await mesh();
+  const web = await m.join("web", { role: "web" });
+  const db = await m.join("db", { role: "db" });
+  const ops = await m.join("ops", { role: "ops" });
+  const nodes = [web, db, ops].map((x) => new Node(x.publicKey));
+  // What each member is answered from the version it holds: the records it carries.
+  const sync = () =>
+    nodes.map((n) => {
+      const parts = m.fanout.answer(n.key, n.view.version);
+      let records = 0;
+      for (const b of parts) {
+        const msg = parseMessage(b)!;
+        if (msg.t === "view" || msg.t === "delta") records += msg.members.length;
+      }
+      const kinds = parts.map((b) => parseMessage(b)!.t);
+      n.take(parts);
+      return { kinds, records };
+    });
+  sync();
+  // A policy that allows every pair scopes nobody differently: an empty delta each.
+  await m.policy('policies:\n  - name: all\n    action: allow\n    from: "*"\n    to: "*"\n');
+  for (const a of sync()) assert.deepEqual(a, { kinds: ["delta"], records: 0 });
+  // Narrower: nobody reaches anybody: removals, and each member's own record (its group no
+  // longer sees itself, so the others of its group drop it and it keeps itself).
+  await m.policy(WEB_TO_DB.replace('"role=web"', '"role=nobody"'));
+  const narrowed = sync();
+  for (const a of narrowed) assert.deepEqual(a, { kinds: ["delta", "delta"], records: 1 });
+  assert.deepEqual(nodes[0].names(), ["lead", "web"]);
+  assert.deepEqual(nodes[1].names(), ["db", "lead"]);
+  // Wider again: each gets back the records it lost, and its own (no group sees itself here).
+  await m.policy(WEB_TO_DB);
+  const widened = sync();
+  assert.deepEqual(widened.map((a) => a.records), [2, 2, 1]);
+  assert.deepEqual(nodes[0].names(), ["db", "lead", "web"]);
+  assert.deepEqual(nodes[1].names(), ["db", "lead", "web"]);
+  assert.deepEqual(nodes[2].names(), ["lead", "ops"]);
+});

@@ -231,10 +231,10 @@ export class LeaderService {
     const send = (to: string, bytes: Uint8Array) => this.#channel.sendEncoded(to, bytes);
     this.#stops.push(core.onPolicy((p) => {
       this.#deps.usePolicy(p);
-      // A policy moves the view's version (its scope changes): the push tells every member, with
-      // the policy's version in the notice. A store written without that move gets the notice.
+      // A policy moves the view's version (its scope may change): the push tells each group
+      // what it gained and lost (nothing, mostly), and the notice, with the policy's version,
+      // has every member ask for the policy itself.
       this.#pushNow();
-      if (fanout.policyVersion === p.version) return;
       const bytes = fanout.policyNotice(p);
       for (const m of this.#served(core.view())) send(m.address, bytes);
     }));
