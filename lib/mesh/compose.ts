@@ -25,6 +25,7 @@ import { MeshServices } from "../services/mesh_services.ts";
 import { JoinServer } from "./join/server.ts";
 import type { LeaderCore } from "./leader/core.ts";
 import { LeaderService } from "./leader/service.ts";
+import type { Scope } from "./leader/scope.ts";
 import { LinkStore } from "./leader/link_store.ts";
 import type { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
@@ -141,6 +142,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     ctx,
     () => role.role === "node" ? role.sync.leader.address : own,
     (address) => role.role === "node" && role.sync.isLeader(address),
+    // The leader's scope once its service started; before, no member is told of another.
+    () => role.role === "leader" ? role.service.scope : null,
   );
   const services = new MeshServices({
     stack: agent.control,
@@ -345,6 +348,7 @@ function makeLeases(
   ctx: MeshContext,
   leaderAddress: () => string,
   isLeader: (address: string) => boolean,
+  scope: () => Scope | null,
 ): LeaseRuntime {
   const { opts, agent, channel, logger, membership, start } = ctx;
   const core = start.core;
@@ -364,6 +368,11 @@ function makeLeases(
           healthy: (key) => agent.health.get(key)?.state !== "down",
           // Leaders sharing a key-value store keep the holders there, as etcd leases.
           ...(opts.store?.kv ? { kv: opts.store.kv } : {}),
+          // Views scoped by policy: a member is told only of the holders it may see.
+          scope: {
+            classOf: (key) => scope()?.groupOf(key),
+            sees: (a, b) => scope()?.sees(a, b) ?? false,
+          },
         },
       }
       : {}),

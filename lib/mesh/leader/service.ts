@@ -35,7 +35,7 @@ import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
 import { Fanout } from "./fanout.ts";
-import type { GroupId } from "./scope.ts";
+import type { GroupId, Scope } from "./scope.ts";
 import { encodeToken, type TokenLeader } from "../join/token.ts";
 import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
@@ -415,6 +415,14 @@ export class LeaderService {
    */
   sees(viewer: string, seen: string): boolean {
     return this.#fanout?.sees(viewer, seen) ?? true;
+  }
+
+  /**
+   * The groups members are in by what they may see (scope.ts), for parts that tell members of
+   * others (the lease table): null before `start`.
+   */
+  get scope(): Scope | null {
+    return this.#fanout?.scope ?? null;
   }
 
   /** Whether the member with `publicKey` uses this leader (said hello lately). */

@@ -93,8 +93,12 @@ export interface LeaseArbiterDeps {
   member: (key: string) => ArbiterMember | undefined;
   /** Whether the arbiter finds this member healthy (reachable); its own key always is. */
   healthy: (key: string) => boolean;
-  /** Sends an announcement to one member (by key) or, for null, to every member. */
-  send: (to: string | null, msg: LeaseAnnouncement) => void;
+  /**
+   * Sends an announcement to one member (by key) or, for null, to every member; `holder`: the
+   * member the announcement is about (its `h`, or for an end the one that held the lease), so
+   * that views scoped by policy tell it only to the members that may know of that holder.
+   */
+  send: (to: string | null, msg: LeaseAnnouncement, holder?: string) => void;
   /**
    * The book of holders. Default: a {@link DocumentBook} over `persist` and `restored` (one
    * of the two is required).
@@ -503,7 +507,7 @@ export class LeaseArbiter {
     if (holder === null) return;
     lease.holder = null;
     delete lease.storeLease;
-    this.#deps.send(null, { t: "lease", s: service, h: null, tk: lease.token, ttl: 0 });
+    this.#deps.send(null, { t: "lease", s: service, h: null, tk: lease.token, ttl: 0 }, holder);
     if (this.#logLimit.allow(service)) {
       this.#deps.logger?.info("service leader lease ended", {
         service,

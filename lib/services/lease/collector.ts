@@ -13,6 +13,8 @@ export interface LeaseMetrics {
   leaders: { service: string; node: string | null }[];
   /** Changes of a service's leader heard here, by service. */
   changes: Record<string, number>;
+  /** Holders named in the lease announcements taken here, by whether they are in this node's view. */
+  heard?: { inView: number; outOfView: number };
   /** This node's lease client. */
   client: {
     /** Asks and renewals sent. */
@@ -68,6 +70,12 @@ const ROWS_DROPPED = counter(
   "weft_service_lease_rows_dropped_total",
   "Rows of announced leases dropped because this node's table of leaders was full.",
 );
+const HEARD = counter(
+  "weft_service_lease_holders_heard_total",
+  "Holders named in the lease announcements this node took, by whether the holder is in its " +
+    "view (out: the view lags, or a leader told of a member the policy keeps out of it).",
+  ["view"],
+);
 const GRANTS = counter(
   "weft_service_lease_grants_total",
   "Leases the arbiter granted (mesh leader).",
@@ -120,6 +128,10 @@ export function leaseCollector(leases: () => LeaseMetrics | undefined): Collecto
     out.sample(RELEASES, {}, l.client.releases);
     out.sample(LAPSED, {}, l.client.lapsed);
     out.sample(ROWS_DROPPED, {}, l.client.rowsDropped);
+    if (l.heard) {
+      out.sample(HEARD, { view: "in" }, l.heard.inView);
+      out.sample(HEARD, { view: "out" }, l.heard.outOfView);
+    }
     const a = l.arbiter;
     if (!a) return;
     out.sample(GRANTS, {}, a.granted);

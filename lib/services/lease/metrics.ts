@@ -27,6 +27,7 @@ export function leaseMetrics(
   return {
     leaders: [...byName].map(([service, node]) => ({ service, node })),
     changes: { ...stats.leaderChanges },
+    heard: { ...stats.holdersHeard },
     client: {
       asks: stats.client.asks,
       releases: stats.client.releases,

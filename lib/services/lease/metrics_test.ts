@@ -5,7 +5,11 @@ import type { LeaseStats } from "./runtime.ts";
 const client = { asks: 9, releases: 1, lapsed: 2, tableFull: 3 };
 
 Deno.test("lease metrics: every service known with its leader or none; the client's counters", () => {
-  const m = leaseMetrics({ client, leaderChanges: { echo: 2 } }, ["db", "echo"], [
+  const heard = { inView: 4, outOfView: 1 };
+  const m = leaseMetrics({ client, leaderChanges: { echo: 2 }, holdersHeard: heard }, [
+    "db",
+    "echo",
+  ], [
     {
       name: "echo",
       member: "n1",
@@ -22,6 +26,7 @@ Deno.test("lease metrics: every service known with its leader or none; the clien
     { service: "jobs", node: "n2" },
   ]);
   assert.deepEqual(m.changes, { echo: 2 });
+  assert.deepEqual(m.heard, heard);
   assert.deepEqual(m.client, { asks: 9, releases: 1, lapsed: 2, rowsDropped: 3 });
   assert.equal(m.arbiter, undefined);
 });
@@ -30,6 +35,7 @@ Deno.test("lease metrics: the arbiter's ends by reason and refusals in kebab-cas
   const stats: LeaseStats = {
     client,
     leaderChanges: {},
+    holdersHeard: { inView: 0, outOfView: 0 },
     arbiter: {
       granted: 5,
       renewed: 50,

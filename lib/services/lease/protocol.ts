@@ -12,6 +12,8 @@
  *   ended. `n` is present only in the answer to that ask of the receiver.
  * - arbiter → every member, every few seconds: `{t: "leases", l}`, the live leases as
  *   `[service, holder, token, ms left]` rows, in datagram-sized parts (each part stands alone).
+ *   With views scoped by policy, a member is sent only the rows (and notices) whose holder it
+ *   may see: a holder it cannot reach is of no use to it, and its key is not its to learn.
  *
  * Values from the wire are checked strictly and copied into fresh objects.
  * @module
@@ -176,6 +178,13 @@ export function parseLeaseMessage(o: unknown): LeaseMessage | null {
     default:
       return null;
   }
+}
+
+const utf8 = new TextEncoder();
+
+/** A lease message's bytes on the control channel (JSON, as every control message): encoded once, sent to many. */
+export function encodeLease(msg: LeaseMessage): Uint8Array {
+  return utf8.encode(JSON.stringify(msg));
 }
 
 /** Splits table rows into parts that each fit one datagram; no rows, no parts. */

@@ -5,6 +5,11 @@
  * addresses (every few seconds the table of live leases to every member, so each node knows
  * every service's leader). On the leader itself the client and the arbiter talk directly.
  * Leaders come out as members of the current view (name, addresses), with their fencing token.
+ *
+ * With views scoped by policy ({@link LeaseScope}), a member is told only of the leases whose
+ * holder it may see (its own always): a holder outside its view would resolve to nothing on it
+ * (no name, no address to call), and its key is not the member's to learn. Members see the same
+ * others by class, so the table is encoded once per set of rows told, not once per member.
  * @module
  */
 
@@ -16,10 +21,12 @@ import { DocumentBook } from "./book.ts";
 import { KvLeaseBook } from "./kv_book.ts";
 import type { KvStore } from "../../store/kv.ts";
 import {
+  encodeLease,
   isLeaseMessageType,
   type LeaseAnnouncement,
   type LeaseMessage,
   type LeaseRequest,
+  type LeaseRow,
   type LeaseTiming,
   leaseTiming,
   tableParts,
@@ -85,6 +92,11 @@ export interface LeaseStats {
    * or none), by service; past {@link MAX_CHANGE_SERIES} services, under `other`.
    */
   leaderChanges: Record<string, number>;
+  /**
+   * Holders named in the announcements this node took, by whether the holder is in its view
+   * (`out`: its view lags, or a leader told it of a member the policy keeps out of its view).
+   */
+  holdersHeard: { inView: number; outOfView: number };
 }
 
 /** Most services whose leader changes are counted apart. */
@@ -94,8 +106,21 @@ export const MAX_CHANGE_SERIES = 256;
 export interface LeasePort {
   /** Sends a message to an overlay address. */
   send(address: string, msg: LeaseMessage): void;
+  /** Sends a message encoded already (`encodeLease`): one encoding for many members. */
+  sendEncoded?(address: string, bytes: Uint8Array): void;
   /** Hands every control message received to `handler`; returns the function that stops it. */
   listen(handler: (msg: { t: string }, from: string) => void): () => void;
+}
+
+/**
+ * Who may learn of whom, on a mesh leader whose views are scoped by policy: members are in
+ * classes, and the members of one class see the same others (lib/mesh/leader/scope.ts's groups).
+ */
+export interface LeaseScope {
+  /** The class of the member with `key`; undefined when it has none (not placed yet, gone). */
+  classOf(key: string): number | undefined;
+  /** Whether members of class `viewer` see members of class `seen` (each other, when equal). */
+  sees(viewer: number, seen: number): boolean;
 }
 
 /** What the runtime works with. */
@@ -125,6 +150,11 @@ export interface LeaseRuntimeDeps {
     restored: LeaseRecord | null;
     healthy: (key: string) => boolean;
     kv?: { store: KvStore; prefix: string };
+    /**
+     * Views scoped by policy: members are told only of the holders they may see. Absent: every
+     * member is told of every lease.
+     */
+    scope?: LeaseScope;
   };
   /** Lease timing. */
   timing?: Partial<LeaseTiming>;
@@ -155,6 +185,7 @@ export class LeaseRuntime {
   readonly #emitted = new Map<string, string>();
   readonly #changes = new Map<string, number>();
   readonly #stops: (() => void)[] = [];
+  readonly #heard = { inView: 0, outOfView: 0 };
   #index: Index | null = null;
   #closed = false;
 
@@ -186,7 +217,7 @@ export class LeaseRuntime {
             logger: deps.logger,
           })
           : new DocumentBook({ persist: a.persist, restored: a.restored }),
-        send: (to, msg) => this.#toMembers(to, msg),
+        send: (to, msg, holder) => this.#toMembers(to, msg, holder),
         timing: this.#timing,
         logger: deps.logger,
       })
@@ -205,9 +236,7 @@ export class LeaseRuntime {
     const arbiter = this.#arbiter;
     if (arbiter) {
       arbiter.start();
-      const announce = setInterval(() => {
-        for (const part of tableParts(arbiter.rows())) this.#toMembers(null, part);
-      }, this.#timing.renewMs);
+      const announce = setInterval(() => this.#announce(arbiter.rows()), this.#timing.renewMs);
       this.#stops.push(() => clearInterval(announce));
     }
   }
@@ -277,6 +306,7 @@ export class LeaseRuntime {
       client: { ...this.#client.stats },
       ...(this.#arbiter ? { arbiter: structuredClone(this.#arbiter.stats) } : {}),
       leaderChanges: Object.fromEntries(this.#changes),
+      holdersHeard: { ...this.#heard },
     };
   }
 
@@ -350,15 +380,106 @@ export class LeaseRuntime {
     } else this.#deps.port.send(this.#deps.leaderAddress(), msg);
   }
 
-  #toMembers(to: string | null, msg: LeaseAnnouncement): void {
+  /**
+   * Sends an announcement about `holder` (its `h`, or the one an end is about) to member `to`, or
+   * to every member for null: only to those that may know of that holder (scoped views), the
+   * bytes encoded once.
+   */
+  #toMembers(to: string | null, msg: LeaseAnnouncement, about?: string): void {
     if (this.#closed) return;
     const self = this.#deps.self.publicKey;
     const { byKey, members } = this.#members();
+    const holder = msg.t === "lease" ? msg.h ?? about : undefined;
+    const may = this.#mayKnow(holder);
     const targets = to === null ? members : [byKey.get(to)].filter((m) => m !== undefined);
+    let bytes: Uint8Array | null = null;
     for (const m of targets) {
       if (m.publicKey === self) queueMicrotask(() => this.#client.handle(msg));
-      else this.#deps.port.send(m.address, msg);
+      else if (may(m.publicKey)) this.#send(m.address, msg, bytes ??= encodeLease(msg));
     }
+  }
+
+  /**
+   * Whether a member (by key) may be told of `holder`: itself, and with scoped views the members
+   * whose class sees the holder's (judged once per class). An announcement about no one (none
+   * named) goes to every member; one about a member no longer placed, to none but itself.
+   */
+  #mayKnow(holder: string | undefined): (key: string) => boolean {
+    const scope = this.#deps.arbiter?.scope;
+    if (scope === undefined || holder === undefined) return () => true;
+    const hc = scope.classOf(holder);
+    const byClass = new Map<number, boolean>();
+    return (key) => {
+      if (key === holder) return true;
+      const c = scope.classOf(key);
+      if (c === undefined || hc === undefined) return false;
+      let ok = byClass.get(c);
+      if (ok === undefined) byClass.set(c, ok = scope.sees(c, hc));
+      return ok;
+    };
+  }
+
+  /**
+   * The table of live leases to every member: with scoped views, each member the rows whose
+   * holder it may see and its own. The rows a class sees are worked out once per class, and
+   * each distinct set of rows is encoded once.
+   */
+  #announce(rows: LeaseRow[]): void {
+    if (this.#closed || rows.length === 0) return;
+    const self = this.#deps.self.publicKey;
+    const scope = this.#deps.arbiter?.scope;
+    const { members } = this.#members();
+    const all = rows.map((_, i) => i);
+    const held = new Map<string, number[]>();
+    for (let i = 0; i < rows.length; i++) {
+      const list = held.get(rows[i][1]);
+      if (list) list.push(i);
+      else held.set(rows[i][1], [i]);
+    }
+    const holderClass = scope ? rows.map((r) => scope.classOf(r[1])) : [];
+    const byClass = new Map<number | undefined, number[]>();
+    const rowsOf = (c: number | undefined): number[] => {
+      let out = byClass.get(c);
+      if (out === undefined) {
+        out = c === undefined
+          ? []
+          : all.filter((i) => holderClass[i] !== undefined && scope!.sees(c, holderClass[i]!));
+        byClass.set(c, out);
+      }
+      return out;
+    };
+    const encoded = new Map<string, { msg: LeaseMessage; bytes: Uint8Array }[]>();
+    for (const m of members) {
+      if (m.publicKey === self) {
+        for (const part of tableParts(rows)) queueMicrotask(() => this.#client.handle(part));
+        continue;
+      }
+      let told = all;
+      if (scope) {
+        told = rowsOf(scope.classOf(m.publicKey));
+        // Its own leases, where its class does not see its own members.
+        const own = held.get(m.publicKey)?.filter((i) => !told.includes(i));
+        if (own?.length) told = [...told, ...own].sort((a, b) => a - b);
+      }
+      if (told.length === 0) continue;
+      const id = told.join(",");
+      let parts = encoded.get(id);
+      if (parts === undefined) {
+        parts = tableParts(told.map((i) => rows[i])).map((msg) => ({
+          msg,
+          bytes: encodeLease(msg),
+        }));
+        encoded.set(id, parts);
+      }
+      for (const p of parts) this.#send(m.address, p.msg, p.bytes);
+    }
+  }
+
+  /** Sends `msg` as `bytes`, encoded once, where the port takes them (the control channel does). */
+  #send(address: string, msg: LeaseMessage, bytes: Uint8Array): void {
+    const port = this.#deps.port;
+    if (port.sendEncoded) port.sendEncoded(address, bytes);
+    else port.send(address, msg);
   }
 
   #onMessage(raw: { t: string }, from: string): void {
@@ -372,6 +493,11 @@ export class LeaseRuntime {
       return;
     }
     const d = this.#deps;
-    if (from === d.leaderAddress() || d.isLeader?.(from)) this.#client.handle(msg);
+    if (from !== d.leaderAddress() && !d.isLeader?.(from)) return;
+    const { byKey } = this.#members();
+    const count = (h: string) => byKey.has(h) ? this.#heard.inView++ : this.#heard.outOfView++;
+    if (msg.t === "leases") { for (const r of msg.l) count(r[1]); }
+    else if (msg.h !== null) count(msg.h);
+    this.#client.handle(msg);
   }
 }

@@ -307,3 +307,97 @@ Deno.test("lease runtime: two leaders on one shared store arbitrate together; fa
     for (const r of runtimes) r.close();
   }
 });
+
+Deno.test("lease runtime: with scoped views a member is told only of the holders it may see, each table encoded once per class", async () => {
+  const [lk, hk, i1k, i2k, ok] = [0, 1, 2, 3, 4].map(() => generateKeyPair().publicKey);
+  const svc = (name: string) => [{ name, port: 1, protocol: "tcp" as const }];
+  const all: Member[] = [
+    member("lead", "10.9.0.1", { publicKey: lk, role: "leader" }),
+    member("h", "10.9.0.2", { publicKey: hk, services: svc("svc") }),
+    member("i1", "10.9.0.3", { publicKey: i1k }),
+    member("i2", "10.9.0.4", { publicKey: i2k }),
+    member("o", "10.9.0.5", { publicKey: ok, services: svc("solo") }),
+  ];
+  // Classes: the leader (0) sees and is seen by all; h (1) and i1, i2 (2) see each other; o (3)
+  // sees no member but the leader, not even its own class.
+  const classes = new Map([[lk, 0], [hk, 1], [i1k, 2], [i2k, 2], [ok, 3]]);
+  const scope = {
+    classOf: (k: string) => classes.get(k),
+    sees: (a: number, b: number) =>
+      a === 0 || b === 0 || (a !== b && a + b === 3) || (a === b && a !== 3),
+  };
+  // Each member's own scoped view, as the leader told it.
+  const viewOf = (k: string) =>
+    k === lk
+      ? all
+      : all.filter((m) =>
+        m.publicKey === k || scope.sees(classes.get(k)!, classes.get(m.publicKey)!)
+      );
+  const net = new Net();
+  const sent: { to: string; bytes: Uint8Array }[] = [];
+  const heardBy = new Map<string, string[]>();
+  const leaderPort = {
+    ...net.port("10.9.0.1"),
+    sendEncoded: (to: string, bytes: Uint8Array) => {
+      sent.push({ to, bytes });
+      const text = new TextDecoder().decode(bytes);
+      heardBy.set(to, [...(heardBy.get(to) ?? []), text]);
+      net.port("10.9.0.1").send(to, JSON.parse(text));
+    },
+  };
+  const runtimes = all.map((m) =>
+    new LeaseRuntime({
+      port: m.publicKey === lk ? leaderPort : net.port(m.address),
+      self: { publicKey: m.publicKey, address: m.address },
+      members: () => viewOf(m.publicKey),
+      leaderAddress: () => "10.9.0.1",
+      logger: nullLogger,
+      timing: TIMING,
+      tickMs: 20,
+      ...(m.publicKey === lk
+        ? {
+          arbiter: { persist: () => Promise.resolve(), restored: null, healthy: () => true, scope },
+        }
+        : {}),
+    })
+  );
+  const [, h, i1, , o] = runtimes;
+  const until = async (what: () => boolean) => {
+    for (let i = 0; i < 12_000 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(what());
+  };
+  try {
+    const led = waitFor(i1, (c) => c.leader ?? undefined);
+    for (const r of runtimes) r.start();
+    h.offer(["svc"]);
+    o.offer(["solo"]);
+    assert.equal((await led).member, "h");
+    // Two more tables reach o (its own lease is in each), each holding svc's row for others.
+    const tablesTo = (a: string) =>
+      (heardBy.get(a) ?? []).filter((t) => t.includes('"leases"')).length;
+    const from = tablesTo("10.9.0.5");
+    await until(() => tablesTo("10.9.0.5") >= from + 2);
+    assert.ok(o.stats().holdersHeard.inView >= 2);
+    assert.equal(o.stats().holdersHeard.outOfView, 0);
+    assert.equal(o.leader("svc"), null);
+    const toO = (heardBy.get("10.9.0.5") ?? []).join("\n");
+    assert.ok(!toO.includes(hk), "o never hears h's key");
+    assert.ok(!toO.includes('"svc"'), "nor of the service it leads");
+    assert.ok(toO.includes('"solo"'), "o hears of its own lease");
+    // i1 and i2 (one class) got the very same bytes for the table: encoded once.
+    const tables = sent.filter((s) => new TextDecoder().decode(s.bytes).includes('"leases"'));
+    const shared = tables.some((a) =>
+      a.to === "10.9.0.3" && tables.some((b) => b.to === "10.9.0.4" && b.bytes === a.bytes)
+    );
+    assert.ok(shared, "one encoding for the class");
+    assert.equal(i1.stats().holdersHeard.outOfView, 0);
+    // h stops: its lease ends; i1 hears it, o hears nothing of it.
+    const ended = waitFor(i1, (c) => c.name === "svc" && c.leader === null ? c : undefined);
+    h.close();
+    await ended;
+    const later = (heardBy.get("10.9.0.5") ?? []).join("\n");
+    assert.ok(!later.includes('"svc"'), "the end of a lease o never knew is not told to it");
+  } finally {
+    for (const r of runtimes) r.close();
+  }
+});
