@@ -40,6 +40,12 @@ export interface MeshDnsContext {
   logger: Logger;
   /** The member leading a service now (`leader.<service>.<zone>`), or null. */
   serviceLeader?: (service: string) => Member | null;
+  /**
+   * The members a query from `querier` (its source address) may be answered with, null for
+   * every member: on the mesh leader with a policy in force, a member asking over the overlay
+   * learns only the names of the members it may see.
+   */
+  visibleTo?: (querier: string) => ((member: Member) => boolean) | null;
 }
 
 /** Starts the DNS server unless turned off (null); throws, naming the cause, when it cannot. */
@@ -70,6 +76,7 @@ export async function startMeshDns(
             ? "up"
             : agent.health.get(m.publicKey)?.state ?? "unknown",
         ...(ctx.serviceLeader ? { leaderOf: ctx.serviceLeader } : {}),
+        ...(ctx.visibleTo ? { visibleTo: ctx.visibleTo } : {}),
       },
     });
   } catch (e) {

@@ -19,7 +19,7 @@ import {
   OPCODE_QUERY,
   Rcode,
 } from "./wire.ts";
-import type { DnsZone } from "./zone.ts";
+import type { DnsZone, QueryContext } from "./zone.ts";
 
 /** Options of {@linkcode DnsResponder}. */
 export interface ResponderOptions {
@@ -67,13 +67,19 @@ export class DnsResponder {
   }
 
   /**
-   * The response to `query` received over UDP or TCP on `localAddress`. `query` is only read
-   * during the call (a forwarded query is copied), so the caller may reuse its buffer.
+   * The response to `query` received over UDP or TCP on `localAddress` from `remoteAddress` (the
+   * zone may scope its answer by it). `query` is only read during the call (a forwarded query is
+   * copied), so the caller may reuse its buffer.
    */
-  respond(query: Uint8Array, tcp: boolean, localAddress: string | null): Response {
+  respond(
+    query: Uint8Array,
+    tcp: boolean,
+    localAddress: string | null,
+    remoteAddress: string | null = null,
+  ): Response {
     this.#stats.received++;
     try {
-      const out = this.#respond(query, tcp, localAddress);
+      const out = this.#respond(query, tcp, { localAddress, remoteAddress });
       return out instanceof Promise ? out.catch((err) => this.#failed(err)) : out;
     } catch (err) {
       return this.#failed(err);
@@ -87,7 +93,7 @@ export class DnsResponder {
     return null;
   }
 
-  #respond(query: Uint8Array, tcp: boolean, localAddress: string | null): Response {
+  #respond(query: Uint8Array, tcp: boolean, ctx: QueryContext): Response {
     const stats = this.#stats;
     const res = decodeMessage(query);
     if (!res.ok) {
@@ -134,7 +140,7 @@ export class DnsResponder {
     }
     let answer;
     try {
-      answer = this.#zone.answer(q, { localAddress });
+      answer = this.#zone.answer(q, ctx);
     } catch (err) {
       this.#logger?.warn("dns.zone_error", { error: String(err), name: q.name });
       reply.rcode = Rcode.SERVFAIL;

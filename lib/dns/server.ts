@@ -342,7 +342,7 @@ class Server implements DnsServer {
           stats.dropped++;
           return;
         }
-        const out = this.#responder.respond(data, false, local);
+        const out = this.#responder.respond(data, false, local, from.address);
         if (out === null) return;
         if (out instanceof Promise) {
           out.then((o) => {
@@ -390,6 +390,7 @@ class Server implements DnsServer {
 
   async #serveConn(conn: Deno.Conn, local: string | null): Promise<void> {
     const stats = this.stats;
+    const remote = conn.remoteAddr.transport === "tcp" ? conn.remoteAddr.hostname : null;
     const ls = this.listenerStats;
     this.#conns.add(conn);
     stats.tcpConnections++;
@@ -419,7 +420,7 @@ class Server implements DnsServer {
         }
         const body = await reader.body(len);
         if (body === null) break;
-        let out = this.#responder.respond(body, true, local);
+        let out = this.#responder.respond(body, true, local, remote);
         if (out instanceof Promise) {
           clearTimeout(timer);
           out = await out;

@@ -216,3 +216,45 @@ Deno.test("serveDns: forwarding upstreams are listed as addr:port, IPv6 in brack
     await s.close();
   }
 });
+
+for (const udp of ["linux", "node"] as DnsUdp[]) {
+  Deno.test({
+    name:
+      `serveDns (${udp} UDP): the zone is asked with each query's source address, over UDP and TCP`,
+    ignore: udp === "linux" && Deno.build.os !== "linux",
+    fn: async () => {
+      const beta = member("beta", "10.200.0.2", { publicKey: "b" });
+      const scoped: MembershipView = { ...view, members: [...view.members, beta] };
+      const asked: string[] = [];
+      const s = await serveDns({
+        addresses: ["127.0.0.1"],
+        port: 0,
+        udp,
+        source: {
+          view: () => scoped,
+          // A querier on 127.0.0.1 may not see beta.
+          visibleTo: (querier) => {
+            asked.push(querier);
+            return querier === "127.0.0.1" ? (m) => m !== beta : null;
+          },
+        },
+      });
+      try {
+        const u = await udpAsk(s.port, buildQuery(21, "beta.overlay.local", DnsType.A));
+        assert.equal(u.rcode, Rcode.NXDOMAIN);
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+        try {
+          const t = await tcpAsk(conn, buildQuery(22, "beta.overlay.local", DnsType.A));
+          assert.equal(t.rcode, Rcode.NXDOMAIN);
+          const a = await tcpAsk(conn, buildQuery(23, "alpha.overlay.local", DnsType.A));
+          assert.equal(a.answers.length, 1);
+        } finally {
+          conn.close();
+        }
+        assert.deepEqual(asked, ["127.0.0.1", "127.0.0.1", "127.0.0.1"]);
+      } finally {
+        await s.close();
+      }
+    },
+  });
+}

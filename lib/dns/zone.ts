@@ -17,7 +17,9 @@
  *   `<hostname>.<zone>`, with SOA and NS at the reverse apex.
  *
  * Service instances of members whose health is `down` are left out, and a service with no
- * instance left does not exist. When names collide the first of apex, `ns`, `leader`, service
+ * instance left does not exist. A source that scopes its answers by querier (`visibleTo`: the
+ * mesh leader with a policy in force) has each query answered only with the members the querier
+ * may see: the others' names, services and addresses do not exist for it (NXDOMAIN). When names collide the first of apex, `ns`, `leader`, service
  * (`_x._y`), host name, `node-x-y`, service (`x`) wins. ANY gets every record at the name
  * (the server listens on loopback and the overlay only, so the amplification concern of
  * RFC 8482 does not apply); AXFR/IXFR are REFUSED.
@@ -47,6 +49,11 @@ export interface ZoneSource {
   healthOf?(member: Member): HealthState;
   /** The member leading a service (by name) now, or null when none is known. */
   leaderOf?(service: string): Member | null;
+  /**
+   * Which members a query from `querier` (its source address) may be answered with; null: every
+   * member (a querier the source does not scope, such as this host's own user).
+   */
+  visibleTo?(querier: string): ((member: Member) => boolean) | null;
 }
 
 /** Options of {@linkcode DnsZone}. */
@@ -66,6 +73,8 @@ export interface ZoneOptions {
 export interface QueryContext {
   /** The local address the query arrived on (what `ns.<zone>` resolves to). */
   localAddress?: string | null;
+  /** The address the query came from (the source's `visibleTo` scopes the answer by it). */
+  remoteAddress?: string | null;
 }
 
 /** The zone's answer to one question. */
@@ -88,6 +97,14 @@ export const DEFAULT_ZONE = "overlay.local.";
 export const DEFAULT_TTL = 10;
 /** The TTL of `leader.<service>` records, seconds (the zone's own when that is shorter). */
 export const LEADER_TTL = 1;
+
+/** Which hosts a query may be answered with (null: all). */
+type Sees = ((member: Member) => boolean) | null;
+
+function visible<T extends { member: Member } | { host: Host }>(list: T[], see: Sees): T[] {
+  if (see === null) return list;
+  return list.filter((x) => see("member" in x ? x.member : x.host.member));
+}
 
 /** A member as the zone serves it, parsed once per membership version. */
 interface Host {
@@ -246,7 +263,9 @@ export class DnsZone {
     const name = canonicalName(q.name);
     const view = this.#source.view();
     const idx = this.#indexFor(view);
-    const located = this.#locate(idx, name);
+    const of = this.#source.visibleTo;
+    const see = of && ctx.remoteAddress ? of.call(this.#source, ctx.remoteAddress) : null;
+    const located = this.#locate(idx, name, see);
     if (located === null) return null;
     const res: ZoneAnswer = {
       rcode: Rcode.NOERROR,
@@ -284,7 +303,7 @@ export class DnsZone {
   /** Whether `name` lies in this zone or one of its reverse zones. */
   contains(name: string): boolean {
     const idx = this.#indexFor(this.#source.view());
-    return this.#locate(idx, canonicalName(name)) !== null;
+    return this.#locate(idx, canonicalName(name), null) !== null;
   }
 
   #indexFor(view: MembershipView): Index {
@@ -393,70 +412,76 @@ export class DnsZone {
     return idx;
   }
 
-  #healthy(instances: Instance[]): Instance[] {
+  /** The instances up (by the source's health) that the querier may see. */
+  #healthy(instances: Instance[], see: Sees): Instance[] {
     const health = this.#source.healthOf;
-    if (health === undefined) return instances;
-    return instances.filter((i) => health.call(this.#source, i.host.member) !== "down");
+    const seen = visible(instances, see);
+    if (health === undefined) return seen;
+    return seen.filter((i) => health.call(this.#source, i.host.member) !== "down");
   }
 
-  #locate(idx: Index, name: string): { apex: string; node: Node | null } | null {
+  #locate(idx: Index, name: string, see: Sees): { apex: string; node: Node | null } | null {
     const origin = this.origin;
     if (name === origin) return { apex: origin, node: { kind: "apex", apex: origin } };
     if (name.endsWith(origin) && name.charCodeAt(name.length - origin.length - 1) === 0x2e) {
       const rel = name.slice(0, name.length - origin.length - 1);
-      return { apex: origin, node: this.#forward(idx, rel) };
+      return { apex: origin, node: this.#forward(idx, rel, see) };
     }
     for (const z of idx.reverse) {
       if (name === z.apex) return { apex: z.apex, node: { kind: "apex", apex: z.apex } };
       if (!name.endsWith("." + z.apex)) continue;
-      const node = this.#reverse(idx, z, name);
+      const node = this.#reverse(idx, z, name, see);
       if (node === undefined) continue;
       return { apex: z.apex, node };
     }
     return null;
   }
 
-  #forward(idx: Index, rel: string): Node | null {
+  #forward(idx: Index, rel: string, see: Sees): Node | null {
     if (rel === "ns") return { kind: "ns" };
-    if (rel === "leader" && idx.leaders.length > 0) return { kind: "hosts", hosts: idx.leaders };
+    if (rel === "leader") {
+      const leaders = visible(idx.leaders, see);
+      if (leaders.length > 0) return { kind: "hosts", hosts: leaders };
+    }
     if (rel.charCodeAt(0) === 0x5f) {
       const inst = idx.srv.get(rel);
       if (inst !== undefined) {
-        const live = this.#healthy(inst);
+        const live = this.#healthy(inst, see);
         if (live.length > 0) return { kind: "srv", instances: live };
       }
       const keys = idx.protos.get(rel);
-      if (keys?.some((k) => this.#healthy(idx.srv.get(k) ?? []).length > 0)) {
+      if (keys?.some((k) => this.#healthy(idx.srv.get(k) ?? [], see).length > 0)) {
         return { kind: "empty" };
       }
     }
     if (rel.startsWith("leader.")) {
-      const host = this.#leader(idx, rel.slice(7));
+      const host = this.#leader(idx, rel.slice(7), see);
       if (host !== null) return { kind: "leader", host };
     }
-    const hosts = idx.hosts.get(rel);
-    if (hosts !== undefined) return { kind: "hosts", hosts };
-    const nodes = idx.nodes.get(rel);
-    if (nodes !== undefined) return { kind: "hosts", hosts: nodes };
+    const hosts = visible(idx.hosts.get(rel) ?? [], see);
+    if (hosts.length > 0) return { kind: "hosts", hosts };
+    const nodes = visible(idx.nodes.get(rel) ?? [], see);
+    if (nodes.length > 0) return { kind: "hosts", hosts: nodes };
     const svc = idx.services.get(rel);
     if (svc !== undefined) {
-      const live = this.#healthy(svc);
+      const live = this.#healthy(svc, see);
       if (live.length > 0) return { kind: "service", instances: live };
     }
     // A service with a leader but no instance this node finds up still has `leader.` below it.
-    return this.#leader(idx, rel) !== null ? { kind: "empty" } : null;
+    return this.#leader(idx, rel, see) !== null ? { kind: "empty" } : null;
   }
 
-  /** The host leading `service`, when the source knows one and it is in the view. */
-  #leader(idx: Index, service: string): Host | null {
+  /** The host leading `service`, when the source knows one, it is in the view and may be seen. */
+  #leader(idx: Index, service: string, see: Sees): Host | null {
     const of = this.#source.leaderOf;
     if (of === undefined || service.includes(".")) return null;
     const m = of.call(this.#source, service);
-    return m ? idx.byKey.get(m.publicKey) ?? null : null;
+    const host = m ? idx.byKey.get(m.publicKey) ?? null : null;
+    return host !== null && (see === null || see(host.member)) ? host : null;
   }
 
   /** The node of a reverse name, null when it does not exist, undefined when not ours. */
-  #reverse(idx: Index, z: ReverseZone, name: string): Node | null | undefined {
+  #reverse(idx: Index, z: ReverseZone, name: string, see: Sees): Node | null | undefined {
     const below = name.slice(0, name.length - z.apex.length - 1).split(".");
     const k = below.length;
     if (z.apexUnits + k > z.totalUnits) return null;
@@ -481,8 +506,8 @@ export class DnsZone {
       if ((have[i] & mask) !== (want[i] & mask)) return undefined;
     }
     if (z.apexUnits + k === z.totalUnits) {
-      const hosts = idx.ptr.get(name);
-      return hosts === undefined ? null : { kind: "ptr", hosts };
+      const hosts = visible(idx.ptr.get(name) ?? [], see);
+      return hosts.length === 0 ? null : { kind: "ptr", hosts };
     }
     return idx.ptrParents.has(name) ? { kind: "empty" } : null;
   }

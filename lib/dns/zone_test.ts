@@ -330,3 +330,56 @@ Deno.test("zone: leader.<zone> lists every member with the leader role (several 
     ["10.200.0.1", "10.200.0.10", "10.200.0.9"],
   );
 });
+
+Deno.test("zone: a querier the source scopes is answered only with the members it may see", () => {
+  const { state } = fixture();
+  // Keys of their own: the service leaders are found by key.
+  const members = state.view.members.map((m) => ({ ...m, publicKey: m.name }));
+  state.view = { ...state.view, members };
+  const [alpha, beta, gamma] = members;
+  // gamma (10.200.3.8) may see the leader and itself; any other querier sees every member.
+  const source = {
+    view: () => state.view,
+    leaderOf: (s: string) => s === "dns" ? beta : s === "web" ? alpha : null,
+    visibleTo: (querier: string) =>
+      querier === "10.200.3.8" ? (m: Member) => m === alpha || m === gamma : null,
+  };
+  const zone = new DnsZone(source, { ttl: 10 });
+  const from = (remote: string | undefined, name: string, type = DnsType.A) => {
+    const a = zone.answer({ name, type, class: DnsClass.IN }, { remoteAddress: remote });
+    assert.notEqual(a, null, `${name} should be in the zone`);
+    return a!;
+  };
+  const hidden: [string, number][] = [
+    ["beta.overlay.local", DnsType.A],
+    ["node-3-7.overlay.local", DnsType.A],
+    ["dns.overlay.local", DnsType.A],
+    ["_dns._udp.overlay.local", DnsType.SRV],
+    ["leader.dns.overlay.local", DnsType.A],
+    [`${reverseName(Uint8Array.of(10, 200, 3, 7))}`, DnsType.PTR],
+  ];
+  for (const [name, type] of hidden) {
+    assert.equal(from("10.200.3.8", name, type).rcode, Rcode.NXDOMAIN, `${name} from gamma`);
+    // The host's own user (no source address, or one the source does not scope): every member.
+    for (const remote of [undefined, "127.0.0.1"]) {
+      const a = from(remote, name, type);
+      assert.equal(a.rcode, Rcode.NOERROR, `${name} from ${remote}`);
+      assert.ok(a.answers.length > 0, `${name} from ${remote}`);
+    }
+  }
+  // What gamma may see answers as before: the leader's names, its own, the leader's instance.
+  assert.deepEqual(values(from("10.200.3.8", "alpha.overlay.local").answers), ["10.200.0.1"]);
+  assert.deepEqual(values(from("10.200.3.8", "leader.overlay.local").answers), ["10.200.0.1"]);
+  assert.deepEqual(values(from("10.200.3.8", "gamma.overlay.local").answers), ["10.200.3.8"]);
+  assert.deepEqual(values(from("10.200.3.8", "leader.web.overlay.local").answers), [
+    "10.200.0.1",
+  ]);
+  assert.deepEqual(values(from("10.200.3.8", "web.overlay.local").answers), ["10.200.0.1"]);
+  const srv = from("10.200.3.8", "_web._tcp.overlay.local", DnsType.SRV);
+  assert.deepEqual(values(srv.answers), ["10 1 80 alpha.overlay.local"]);
+  assert.deepEqual(values(srv.additional), ["10.200.0.1", "fd00::1"]);
+  assert.deepEqual(values(from("127.0.0.1", "web.overlay.local").answers), [
+    "10.200.0.1",
+    "10.200.3.7",
+  ]);
+});

@@ -26,6 +26,7 @@ import { JoinServer } from "./join/server.ts";
 import type { LeaderCore } from "./leader/core.ts";
 import { LeaderService } from "./leader/service.ts";
 import type { Scope } from "./leader/scope.ts";
+import { dnsVisibility } from "./leader/dns_scope.ts";
 import { LinkStore } from "./leader/link_store.ts";
 import type { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
@@ -187,6 +188,17 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
       underlay: ctx.underlay,
       logger,
       serviceLeader: (s) => leases.leaderMember(s),
+      // On the leader, views scoped by policy hold for names: a member asking over the overlay
+      // is answered with the members it may see (loopback: every member).
+      ...(start.core
+        ? {
+          visibleTo: dnsVisibility({
+            view: () => membership.view,
+            scoped: () => role.role === "leader" && (role.service.scope?.scoped ?? false),
+            sees: (a, b) => role.role === "leader" && role.service.sees(a, b),
+          }),
+        }
+        : {}),
     })
     : null;
 
