@@ -509,7 +509,22 @@ export class DnsZone {
       const hosts = visible(idx.ptr.get(name) ?? [], see);
       return hosts.length === 0 ? null : { kind: "ptr", hosts };
     }
-    return idx.ptrParents.has(name) ? { kind: "empty" } : null;
+    return this.#ptrParent(idx, name, see) ? { kind: "empty" } : null;
+  }
+
+  /**
+   * Whether a reverse name between an apex and full addresses has an address below it that the
+   * querier may see (else a walk of the tree would find the addresses it may not). A scoped
+   * querier costs a scan of the addresses: such names are asked by walks, not by clients.
+   */
+  #ptrParent(idx: Index, name: string, see: Sees): boolean {
+    if (!idx.ptrParents.has(name)) return false;
+    if (see === null) return true;
+    const suffix = `.${name}`;
+    for (const [rname, hosts] of idx.ptr) {
+      if (rname.endsWith(suffix) && hosts.some((h) => see(h.member))) return true;
+    }
+    return false;
   }
 
   #soa(apex: string, view: MembershipView): ResourceRecord {

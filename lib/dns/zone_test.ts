@@ -382,4 +382,12 @@ Deno.test("zone: a querier the source scopes is answered only with the members i
     "10.200.0.1",
     "10.200.3.7",
   ]);
+  // The reverse tree does not give hidden addresses away: 3.200.10 holds only members gamma may
+  // see, and none of them for a querier that sees the leader alone.
+  const only = new DnsZone({ ...source, visibleTo: () => (m: Member) => m === alpha }, {});
+  const rev = (name: string) =>
+    only.answer({ name, type: DnsType.PTR, class: DnsClass.IN }, { remoteAddress: "x" })!.rcode;
+  assert.equal(rev("3.200.10.in-addr.arpa"), Rcode.NXDOMAIN);
+  assert.equal(rev("0.200.10.in-addr.arpa"), Rcode.NOERROR);
+  assert.equal(from("10.200.3.8", "3.200.10.in-addr.arpa", DnsType.PTR).rcode, Rcode.NOERROR);
 });
