@@ -19,8 +19,9 @@
  * Service instances of members whose health is `down` are left out, and a service with no
  * instance left does not exist. A source that scopes its answers by querier (`visibleTo`: the
  * mesh leader with a policy in force) has each query answered only with the members the querier
- * may see: the others' names, services and addresses do not exist for it (NXDOMAIN). When names collide the first of apex, `ns`, `leader`, service
- * (`_x._y`), host name, `node-x-y`, service (`x`) wins. ANY gets every record at the name
+ * may see: the others' names, services and addresses do not exist for it (NXDOMAIN). When names
+ * collide the first of apex, `ns`, `leader`, service (`_x._y`), host name, `node-x-y`, service
+ * (`x`) wins. ANY gets every record at the name
  * (the server listens on loopback and the overlay only, so the amplification concern of
  * RFC 8482 does not apply); AXFR/IXFR are REFUSED.
  * @module
