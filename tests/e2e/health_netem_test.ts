@@ -175,7 +175,8 @@ Deno.test({
       );
       const table = await lab.exec("lead", CMD, ...PRE, "status");
       assert.equal(table.code, 0, table.stderr);
-      assert.match(table.stdout, /^n1\s.*\sdegraded\s/m, table.stdout);
+      // Under 40% loss each way, three probes lost in a row (down) may follow degraded at once.
+      assert.match(table.stdout, /^n1\s.*\s(degraded|down)\s/m, table.stdout);
       assert.match(leader.output(), /peer degraded/, "the transition is logged");
       console.log((await bad.stats()).trim());
 

@@ -57,8 +57,9 @@ function routeOf(v: PeerView | null): string {
 /**
  * A counting rule (no target: it only counts) at the top of a router's `chain`, named
  * `comment`: added on the first call (which returns 0), read on later ones. With `unit`, the
- * count is the rule's bytes over `unit`: a sender's UDP GSO sends equal datagrams as one large
- * packet that veths and routers forward whole, so it counts as one packet of many times the size.
+ * count is the datagrams of `unit` bytes the rule saw: a sender's UDP GSO sends equal datagrams as
+ * one large packet that veths and routers forward whole, with one IP and UDP header for all its
+ * segments, so the payload bytes (less one header per packet counted) over the unit's payload.
  */
 async function countRule(
   lab: NatLab,
@@ -72,7 +73,7 @@ async function countRule(
   const line = out.split("\n").find((l) => l.includes(`/* ${comment} */`));
   if (line) {
     const [packets, bytes] = line.trim().split(/\s+/).map(Number);
-    return unit === undefined ? packets : Math.floor(bytes / unit);
+    return unit === undefined ? packets : Math.floor((bytes - 28 * packets) / (unit - 28));
   }
   await lab.run(
     site,
