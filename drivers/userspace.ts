@@ -44,7 +44,7 @@ import {
 
 /** Default MTU, WireGuard's: 1500 minus the largest (IPv6) encapsulation overhead. */
 export const DEFAULT_MTU = 1420;
-/** Packets queued towards the tunnel beyond this are dropped (e.g. before `start`). */
+/** Packets queued before `start` beyond this are dropped; after it, a full queue is sent at once. */
 const MAX_OUT_QUEUE = 4096;
 /** Datagrams buffered per `listenIterator` beyond this are dropped. */
 const DEFAULT_ITERATOR_QUEUE = 256;
@@ -529,7 +529,12 @@ export class UserspaceStack implements PacketDevice {
   }
 
   #enqueue(packet: Uint8Array): void {
-    if (this.#out.length >= MAX_OUT_QUEUE) return this.#drop("queue-full");
+    if (this.#out.length >= MAX_OUT_QUEUE) {
+      // A burst from this process (a leader answering many members in one turn) goes out now
+      // rather than being lost; only with nowhere to send (before `start`) is the queue bounded.
+      if (this.#sink === null) return this.#drop("queue-full");
+      this.#drain();
+    }
     this.#out.push(packet);
     if (this.#sink !== null) this.#schedule();
   }
