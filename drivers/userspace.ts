@@ -46,6 +46,8 @@ import {
 export const DEFAULT_MTU = 1420;
 /** Packets queued before `start` beyond this are dropped; after it, a full queue is sent at once. */
 const MAX_OUT_QUEUE = 4096;
+/** Destination addresses `send` keeps parsed. */
+const MAX_DESTINATIONS = 65_536;
 /** Datagrams buffered per `listenIterator` beyond this are dropped. */
 const DEFAULT_ITERATOR_QUEUE = 256;
 const EPHEMERAL_LOW = 49152;
@@ -223,6 +225,8 @@ export class UserspaceStack implements PacketDevice {
   readonly #pingId: number;
   #pingSeq: number;
   readonly #pings = new Map<number, PendingPing>();
+  // Parsed destination addresses of `send` (bounded: MAX_DESTINATIONS, then started over).
+  readonly #destinations = new Map<string, Uint8Array>();
   // Scratch records reused by every `write`, so parsing allocates nothing.
   readonly #ip: IpInfo = newIpInfo();
   readonly #udp: UdpInfo = newUdpInfo();
@@ -372,8 +376,7 @@ export class UserspaceStack implements PacketDevice {
    */
   send(to: UdpAddress, data: Uint8Array, fromPort?: number): void {
     if (this.#closed) throw new Error(`${this.name}: send() after close()`);
-    const dst = parseAddress(to.address);
-    if (dst === null) throw new Error(`invalid destination address "${to.address}"`);
+    const dst = this.#destination(to.address);
     checkPort(to.port, "destination", false);
     const srcPort = fromPort ?? this.#defaultPort;
     checkPort(srcPort, "source", false);
@@ -434,6 +437,18 @@ export class UserspaceStack implements PacketDevice {
       this.stats.pingsSent++;
       this.#enqueue(packet);
     });
+  }
+
+  /** A destination's bytes, parsed once per address (a leader sends to thousands, often). */
+  #destination(address: string): Uint8Array {
+    let dst = this.#destinations.get(address);
+    if (dst === undefined) {
+      const parsed = parseAddress(address);
+      if (parsed === null) throw new Error(`invalid destination address "${address}"`);
+      if (this.#destinations.size >= MAX_DESTINATIONS) this.#destinations.clear();
+      this.#destinations.set(address, dst = parsed);
+    }
+    return dst;
   }
 
   #sourceFor(dst: Uint8Array): Uint8Array {
