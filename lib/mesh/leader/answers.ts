@@ -4,9 +4,9 @@
  * answers in one turn of the event loop overflow the control stack's queue (the parts lost, the
  * member asks again 3 s later and is sent its whole view again: the leader's work grows with
  * itself) and hold the loop for tens of milliseconds (joins, byes and the API wait). So a large
- * answer joins a queue sent a slice of datagrams per turn, in order of arrival, and a member
- * with an answer under way is not sent another until that one is out: its next hello, after it,
- * asks for what changed meanwhile (a delta). Small answers (deltas) go at once.
+ * answer joins a queue sent a slice per turn (a few milliseconds' worth), in order of arrival,
+ * and a member with an answer under way is not sent another until that one is out: its next
+ * hello, after it, asks for what changed meanwhile (a delta). Small answers (deltas) go at once.
  * @module
  */
 
@@ -15,8 +15,10 @@ export type AnswerSend = (address: string, bytes: Uint8Array) => void;
 
 /** Answers of at most this many datagrams are sent at once. */
 export const SMALL_ANSWER = 8;
-/** Datagrams sent per turn of the event loop. */
-export const ANSWER_SLICE = 256;
+/** Datagrams sent per turn of the event loop, at most. */
+export const ANSWER_SLICE = 2048;
+/** Milliseconds spent sending per turn, at most (as much again goes to sealing them). */
+export const ANSWER_TURN_MS = 8;
 
 interface Pending {
   address: string;
@@ -29,6 +31,7 @@ export class AnswerPacer {
   readonly #send: AnswerSend;
   readonly #slice: number;
   readonly #small: number;
+  readonly #turnMs: number;
   // By member key, in order of arrival (a Map iterates in insertion order).
   readonly #queue = new Map<string, Pending>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -36,11 +39,18 @@ export class AnswerPacer {
   /** Answers not sent because one to the same member was under way. */
   skipped = 0;
 
-  /** A pacer over `send`; `slice`: datagrams a turn, `small`: answers sent at once. */
-  constructor(send: AnswerSend, opts: { slice?: number; small?: number } = {}) {
+  /**
+   * A pacer over `send`; `slice`: datagrams a turn at most, `turnMs`: milliseconds a turn at
+   * most, `small`: answers of at most this many datagrams are sent at once.
+   */
+  constructor(
+    send: AnswerSend,
+    opts: { slice?: number; small?: number; turnMs?: number } = {},
+  ) {
     this.#send = send;
     this.#slice = opts.slice ?? ANSWER_SLICE;
     this.#small = opts.small ?? SMALL_ANSWER;
+    this.#turnMs = opts.turnMs ?? ANSWER_TURN_MS;
   }
 
   /** Members with an answer under way. */
@@ -88,10 +98,12 @@ export class AnswerPacer {
   readonly #run = (): void => {
     this.#timer = undefined;
     let budget = this.#slice;
+    const until = performance.now() + this.#turnMs;
     for (const [key, p] of this.#queue) {
       while (budget > 0 && p.next < p.parts.length) {
         this.#send(p.address, p.parts[p.next++]);
-        budget--;
+        // The clock is read every 16 datagrams: a turn ends once its time is spent.
+        if (--budget % 16 === 0 && performance.now() > until) budget = 0;
       }
       if (p.next >= p.parts.length) this.#queue.delete(key);
       if (budget === 0) break;
