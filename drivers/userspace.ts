@@ -35,17 +35,21 @@ import {
 } from "../lib/net/ip.ts";
 import { parseIp } from "../lib/net/packet.ts";
 import {
-  buildUdpPacket,
   newUdpInfo,
   parseUdp,
   type UdpInfo,
   udpPacketLength,
+  writeUdpPacket,
 } from "../lib/net/udp.ts";
 
 /** Default MTU, WireGuard's: 1500 minus the largest (IPv6) encapsulation overhead. */
 export const DEFAULT_MTU = 1420;
 /** Packets queued before `start` beyond this are dropped; after it, a full queue is sent at once. */
 const MAX_OUT_QUEUE = 4096;
+/** Buffers of sent datagrams kept for the next ones. */
+const MAX_SPARE = 1024;
+/** Bytes after a datagram in its buffer the sink may pad in (WireGuard pads to 16). */
+const PAD_ROOM = 16;
 /** Destination addresses `send` keeps parsed. */
 const MAX_DESTINATIONS = 65_536;
 /** Datagrams buffered per `listenIterator` beyond this are dropped. */
@@ -217,6 +221,10 @@ export class UserspaceStack implements PacketDevice {
   #sink: PacketSink | null = null;
   #closed = false;
   #out: Uint8Array[] = [];
+  // The stack's buffer each queued packet lies in (null: not the stack's to reuse).
+  #outBufs: (Uint8Array | null)[] = [];
+  // Buffers of sent packets, for the next ones (at most MAX_SPARE).
+  readonly #spare: Uint8Array[] = [];
   #drainScheduled = false;
   readonly #listeners = new Map<number, Receiver>();
   readonly #closers = new Map<number, () => void>();
@@ -297,6 +305,8 @@ export class UserspaceStack implements PacketDevice {
     this.#closed = true;
     this.#sink = null;
     this.#out = [];
+    this.#outBufs = [];
+    this.#spare.length = 0;
     for (const close of [...this.#closers.values()]) close();
     this.#listeners.clear();
     for (const p of this.#pings.values()) {
@@ -390,7 +400,11 @@ export class UserspaceStack implements PacketDevice {
         } packet, over the MTU of ${this.mtu} (at most ${room} bytes fit)`,
       );
     }
-    this.#enqueue(buildUdpPacket(src, dst, srcPort, to.port, data));
+    // Built in a buffer of the stack's own, taken back once the sink has sealed it (a sink's
+    // packet is valid only during its call): a leader sends thousands a second.
+    const buf = this.#spare.pop() ?? new Uint8Array(this.mtu + PAD_ROOM);
+    const len = writeUdpPacket(buf, src, dst, srcPort, to.port, data);
+    this.#enqueue(buf.subarray(0, len), buf);
     this.stats.udpSent++;
   }
 
@@ -543,7 +557,8 @@ export class UserspaceStack implements PacketDevice {
     throw new Error(`${this.name}: no free ephemeral UDP port`);
   }
 
-  #enqueue(packet: Uint8Array): void {
+  /** Queues a packet towards the tunnel; `buf`: the stack's buffer it lies in, to reuse. */
+  #enqueue(packet: Uint8Array, buf: Uint8Array | null = null): void {
     if (this.#out.length >= MAX_OUT_QUEUE) {
       // A burst from this process (a leader answering many members in one turn) goes out now
       // rather than being lost; only with nowhere to send (before `start`) is the queue bounded.
@@ -551,6 +566,7 @@ export class UserspaceStack implements PacketDevice {
       this.#drain();
     }
     this.#out.push(packet);
+    this.#outBufs.push(buf);
     if (this.#sink !== null) this.#schedule();
   }
 
@@ -565,9 +581,13 @@ export class UserspaceStack implements PacketDevice {
     const sink = this.#sink;
     if (sink === null || this.#out.length === 0) return;
     const batch = this.#out;
+    const bufs = this.#outBufs;
     this.#out = [];
+    this.#outBufs = [];
     let sent = 0;
-    for (const packet of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const packet = batch[i];
+      const buf = bufs[i];
       // Our own address: loop back instead of sending into the tunnel, like a kernel's `lo`.
       const v = packet[0] >> 4;
       if (this.#isLocal(packet, v)) {
@@ -575,7 +595,8 @@ export class UserspaceStack implements PacketDevice {
         continue;
       }
       try {
-        sink.packet(packet);
+        // The bytes after the packet in its buffer are the sink's to pad in.
+        sink.packet(packet, buf === null ? 0 : PAD_ROOM);
         this.stats.txPackets++;
         this.stats.txBytes += packet.length;
         sent++;
@@ -583,6 +604,7 @@ export class UserspaceStack implements PacketDevice {
         this.#drop("tx-error");
         this.#onError(e);
       }
+      if (buf !== null && this.#spare.length < MAX_SPARE) this.#spare.push(buf);
     }
     if (sent > 0) sink.flush();
   };

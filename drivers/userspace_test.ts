@@ -466,3 +466,21 @@ Deno.test("userspace: a burst larger than the queue sent in one turn reaches the
     await a.close();
   }
 });
+
+Deno.test("userspace: datagrams sent after others are not changed by the reuse of their buffers", async () => {
+  const { a, b, close } = pair();
+  try {
+    const it = b.listenIterator(7000);
+    // Many rounds, so that buffers go back and forth; every datagram arrives as sent.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 100; i++) {
+        a.send({ address: "10.9.0.2", port: 7000 }, text(`r${round}-${i}-${"x".repeat(i)}`));
+      }
+      for (let i = 0; i < 100; i++) {
+        assert.equal(str((await it.next()).value!.data), `r${round}-${i}-${"x".repeat(i)}`);
+      }
+    }
+  } finally {
+    await close();
+  }
+});
