@@ -48,8 +48,6 @@ export const DEFAULT_MTU = 1420;
 const MAX_OUT_QUEUE = 4096;
 /** Buffers of sent datagrams kept for the next ones. */
 const MAX_SPARE = 1024;
-/** Bytes after a datagram in its buffer the sink may pad in (WireGuard pads to 16). */
-const PAD_ROOM = 16;
 /** Destination addresses `send` keeps parsed. */
 const MAX_DESTINATIONS = 65_536;
 /** Datagrams buffered per `listenIterator` beyond this are dropped. */
@@ -402,7 +400,7 @@ export class UserspaceStack implements PacketDevice {
     }
     // Built in a buffer of the stack's own, taken back once the sink has sealed it (a sink's
     // packet is valid only during its call): a leader sends thousands a second.
-    const buf = this.#spare.pop() ?? new Uint8Array(this.mtu + PAD_ROOM);
+    const buf = this.#spare.pop() ?? new Uint8Array(this.mtu);
     const len = writeUdpPacket(buf, src, dst, srcPort, to.port, data);
     this.#enqueue(buf.subarray(0, len), buf);
     this.stats.udpSent++;
@@ -595,8 +593,9 @@ export class UserspaceStack implements PacketDevice {
         continue;
       }
       try {
-        // The bytes after the packet in its buffer are the sink's to pad in.
-        sink.packet(packet, buf === null ? 0 : PAD_ROOM);
+        // No room offered to pad in place: the device caches its views per buffer object, and
+        // a packet's view here is new each time; it copies into its own buffer instead.
+        sink.packet(packet);
         this.stats.txPackets++;
         this.stats.txBytes += packet.length;
         sent++;
