@@ -515,7 +515,7 @@ export class LeaderService {
    * A member stopping on purpose: checked against the sender (the overlay address WireGuard
    * authenticated says which member sent it, and a member says bye only for itself) and held to
    * the hellos' rate (a bye and a hello in turns would each change the record), then marked
-   * offline, its leases released, answered, and every member told in the same turn.
+   * offline, its leases released, every member told at once, and only then answered.
    */
   #onBye(key: string, from: string): void {
     const member = this.#core.member(from);
@@ -544,11 +544,9 @@ export class LeaderService {
           address: member.address,
         });
         this.#deps.memberLeft?.(member.publicKey);
+        this.#pushNow();
       }
-      // Answered first: the push below is a datagram to every member, and the node waits a
-      // second for its answer; the others hear of it in the same turn.
       this.#channel.send(from, { t: "bye-ok" });
-      if (changed) this.#pushNow();
     }).catch((e) => this.#writeFailed("recording a bye", e));
   }
 
