@@ -35,17 +35,21 @@ import {
 } from "../lib/net/ip.ts";
 import { parseIp } from "../lib/net/packet.ts";
 import {
-  buildUdpPacket,
   newUdpInfo,
   parseUdp,
   type UdpInfo,
   udpPacketLength,
+  writeUdpPacket,
 } from "../lib/net/udp.ts";
 
 /** Default MTU, WireGuard's: 1500 minus the largest (IPv6) encapsulation overhead. */
 export const DEFAULT_MTU = 1420;
-/** Packets queued towards the tunnel beyond this are dropped (e.g. before `start`). */
+/** Packets queued before `start` beyond this are dropped; after it, a full queue is sent at once. */
 const MAX_OUT_QUEUE = 4096;
+/** Buffers of sent datagrams kept for the next ones. */
+const MAX_SPARE = 1024;
+/** Destination addresses `send` keeps parsed. */
+const MAX_DESTINATIONS = 65_536;
 /** Datagrams buffered per `listenIterator` beyond this are dropped. */
 const DEFAULT_ITERATOR_QUEUE = 256;
 const EPHEMERAL_LOW = 49152;
@@ -215,6 +219,10 @@ export class UserspaceStack implements PacketDevice {
   #sink: PacketSink | null = null;
   #closed = false;
   #out: Uint8Array[] = [];
+  // The stack's buffer each queued packet lies in (null: not the stack's to reuse).
+  #outBufs: (Uint8Array | null)[] = [];
+  // Buffers of sent packets, for the next ones (at most MAX_SPARE).
+  readonly #spare: Uint8Array[] = [];
   #drainScheduled = false;
   readonly #listeners = new Map<number, Receiver>();
   readonly #closers = new Map<number, () => void>();
@@ -223,6 +231,8 @@ export class UserspaceStack implements PacketDevice {
   readonly #pingId: number;
   #pingSeq: number;
   readonly #pings = new Map<number, PendingPing>();
+  // Parsed destination addresses of `send` (bounded: MAX_DESTINATIONS, then started over).
+  readonly #destinations = new Map<string, Uint8Array>();
   // Scratch records reused by every `write`, so parsing allocates nothing.
   readonly #ip: IpInfo = newIpInfo();
   readonly #udp: UdpInfo = newUdpInfo();
@@ -293,6 +303,8 @@ export class UserspaceStack implements PacketDevice {
     this.#closed = true;
     this.#sink = null;
     this.#out = [];
+    this.#outBufs = [];
+    this.#spare.length = 0;
     for (const close of [...this.#closers.values()]) close();
     this.#listeners.clear();
     for (const p of this.#pings.values()) {
@@ -372,8 +384,7 @@ export class UserspaceStack implements PacketDevice {
    */
   send(to: UdpAddress, data: Uint8Array, fromPort?: number): void {
     if (this.#closed) throw new Error(`${this.name}: send() after close()`);
-    const dst = parseAddress(to.address);
-    if (dst === null) throw new Error(`invalid destination address "${to.address}"`);
+    const dst = this.#destination(to.address);
     checkPort(to.port, "destination", false);
     const srcPort = fromPort ?? this.#defaultPort;
     checkPort(srcPort, "source", false);
@@ -387,7 +398,11 @@ export class UserspaceStack implements PacketDevice {
         } packet, over the MTU of ${this.mtu} (at most ${room} bytes fit)`,
       );
     }
-    this.#enqueue(buildUdpPacket(src, dst, srcPort, to.port, data));
+    // Built in a buffer of the stack's own, taken back once the sink has sealed it (a sink's
+    // packet is valid only during its call): a leader sends thousands a second.
+    const buf = this.#spare.pop() ?? new Uint8Array(this.mtu);
+    const len = writeUdpPacket(buf, src, dst, srcPort, to.port, data);
+    this.#enqueue(buf.subarray(0, len), buf);
     this.stats.udpSent++;
   }
 
@@ -434,6 +449,18 @@ export class UserspaceStack implements PacketDevice {
       this.stats.pingsSent++;
       this.#enqueue(packet);
     });
+  }
+
+  /** A destination's bytes, parsed once per address (a leader sends to thousands, often). */
+  #destination(address: string): Uint8Array {
+    let dst = this.#destinations.get(address);
+    if (dst === undefined) {
+      const parsed = parseAddress(address);
+      if (parsed === null) throw new Error(`invalid destination address "${address}"`);
+      if (this.#destinations.size >= MAX_DESTINATIONS) this.#destinations.clear();
+      this.#destinations.set(address, dst = parsed);
+    }
+    return dst;
   }
 
   #sourceFor(dst: Uint8Array): Uint8Array {
@@ -528,9 +555,16 @@ export class UserspaceStack implements PacketDevice {
     throw new Error(`${this.name}: no free ephemeral UDP port`);
   }
 
-  #enqueue(packet: Uint8Array): void {
-    if (this.#out.length >= MAX_OUT_QUEUE) return this.#drop("queue-full");
+  /** Queues a packet towards the tunnel; `buf`: the stack's buffer it lies in, to reuse. */
+  #enqueue(packet: Uint8Array, buf: Uint8Array | null = null): void {
+    if (this.#out.length >= MAX_OUT_QUEUE) {
+      // A burst from this process (a leader answering many members in one turn) goes out now
+      // rather than being lost; only with nowhere to send (before `start`) is the queue bounded.
+      if (this.#sink === null) return this.#drop("queue-full");
+      this.#drain();
+    }
     this.#out.push(packet);
+    this.#outBufs.push(buf);
     if (this.#sink !== null) this.#schedule();
   }
 
@@ -545,9 +579,13 @@ export class UserspaceStack implements PacketDevice {
     const sink = this.#sink;
     if (sink === null || this.#out.length === 0) return;
     const batch = this.#out;
+    const bufs = this.#outBufs;
     this.#out = [];
+    this.#outBufs = [];
     let sent = 0;
-    for (const packet of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const packet = batch[i];
+      const buf = bufs[i];
       // Our own address: loop back instead of sending into the tunnel, like a kernel's `lo`.
       const v = packet[0] >> 4;
       if (this.#isLocal(packet, v)) {
@@ -555,6 +593,8 @@ export class UserspaceStack implements PacketDevice {
         continue;
       }
       try {
+        // No room offered to pad in place: the device caches its views per buffer object, and
+        // a packet's view here is new each time; it copies into its own buffer instead.
         sink.packet(packet);
         this.stats.txPackets++;
         this.stats.txBytes += packet.length;
@@ -563,6 +603,7 @@ export class UserspaceStack implements PacketDevice {
         this.#drop("tx-error");
         this.#onError(e);
       }
+      if (buf !== null && this.#spare.length < MAX_SPARE) this.#spare.push(buf);
     }
     if (sent > 0) sink.flush();
   };

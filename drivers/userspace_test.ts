@@ -447,3 +447,40 @@ Deno.test("userspace: a throwing datagram callback does not break the stack", as
     await s.close();
   }
 });
+
+Deno.test("userspace: a burst larger than the queue sent in one turn reaches the tunnel whole", async () => {
+  const a = new UserspaceStack({ ipv4: "10.9.0.1" });
+  const sink = new Recorder();
+  a.start(sink);
+  try {
+    const n = 10_000;
+    for (let i = 0; i < n; i++) a.send({ address: "10.9.0.2", port: 53 }, text(`${i}`), 4000);
+    await Promise.resolve();
+    assert.equal(sink.packets.length, n);
+    assert.equal(a.stats.drops["queue-full"], 0);
+    // In order: the first and the last datagram as sent.
+    const payload = (p: Uint8Array) => str(p.subarray(28));
+    assert.equal(payload(sink.packets[0]), "0");
+    assert.equal(payload(sink.packets[n - 1]), String(n - 1));
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("userspace: datagrams sent after others are not changed by the reuse of their buffers", async () => {
+  const { a, b, close } = pair();
+  try {
+    const it = b.listenIterator(7000);
+    // Many rounds, so that buffers go back and forth; every datagram arrives as sent.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 100; i++) {
+        a.send({ address: "10.9.0.2", port: 7000 }, text(`r${round}-${i}-${"x".repeat(i)}`));
+      }
+      for (let i = 0; i < 100; i++) {
+        assert.equal(str((await it.next()).value!.data), `r${round}-${i}-${"x".repeat(i)}`);
+      }
+    }
+  } finally {
+    await close();
+  }
+});

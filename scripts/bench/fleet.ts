@@ -14,13 +14,18 @@
  *   joins and 10 leaves a second, 20 s).
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
+ *     [--profile DIR]
  *
+ * `--profile DIR` (or `FLEET_PROFILE=DIR`) writes the leader's CPU profile of each phase into DIR
+ * (`leader-joins.cpuprofile`, `-changes`, `-churn`; read them with scripts/bench/cpuprofile.ts):
+ * the leader runs with its V8 inspector on a loopback port, which costs it a few per cent.
  * `--store etcd` starts a real etcd (tests/fixtures/etcd.ts) and gives it to the leader. With
  * `--json` the last line printed is one JSON object ({@link FleetBenchResult}).
  * @module
  */
 
-import { SimProcess, startLeader } from "./fleet/leader.ts";
+import { freeLoopbackPort, SimProcess, startLeader } from "./fleet/leader.ts";
+import { LeaderProfiler } from "./fleet/profile.ts";
 import { hasEtcd, startEtcd } from "../../tests/fixtures/etcd.ts";
 import { percentile } from "./fleet/members.ts";
 
@@ -38,6 +43,8 @@ export interface FleetBenchOptions {
   cidr?: string;
   /** Progress lines on stderr. */
   progress?: (line: string) => void;
+  /** A directory for the leader's CPU profiles, one a phase (./fleet/profile.ts). */
+  profileDir?: string;
 }
 
 /** One change's arrival at every member. */
@@ -148,8 +155,12 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       cleanups.push(() => etcd.destroy());
       store = etcd.url;
     }
-    const leader = await startLeader({ store, cidr: opts.cidr });
+    const inspect = opts.profileDir ? `127.0.0.1:${freeLoopbackPort()}` : undefined;
+    const leader = await startLeader({ store, cidr: opts.cidr, inspect });
     cleanups.push(() => leader.stop());
+    const profiler = inspect ? await LeaderProfiler.connect(inspect, opts.profileDir!) : null;
+    if (profiler) cleanups.push(() => profiler.close());
+    const phase = async (name: string) => await profiler?.phase(name);
     // A failure says what the leader dropped and what it logged last.
     const fail = async (e: unknown): Promise<never> => {
       let drops = "";
@@ -181,6 +192,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const { first } = await call("add", { count: n });
 
     say(`joining ${n} members`);
+    await phase("joins");
     const cpu0 = leader.cpuSeconds();
     const join = await call("join", { first, count: n, concurrency: 64 }, 3_600_000);
     const cpuJoins = leader.cpuSeconds() - cpu0;
@@ -215,6 +227,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       };
     };
 
+    await phase("changes");
     say("change 1: a node removed");
     const gone = first + n - 1;
     let { since } = await call("watch");
@@ -244,6 +257,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     say(`move: ${JSON.stringify(move)}`);
     say(`leader so far: ${leader.cpuSeconds()} CPU-s, peak RSS ${leader.peakRssMiB()} MiB`);
 
+    await phase("churn");
     say(`churn: 50 joins/s and 10 leaves/s for ${churnSeconds} s`);
     const list: number[] = [];
     const status: number[] = [];
@@ -294,6 +308,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       say(`churn failed: ${churnError}`);
       return { seconds: NaN, joinsStarted: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
     });
+    await profiler?.end();
     const simStats = churnError ? { cpuSeconds: NaN, rssMiB: NaN, drops: {} } : await call("stats");
     list.sort((a, b) => a - b);
     status.sort((a, b) => a - b);
@@ -383,6 +398,7 @@ if (import.meta.main) {
       store: arg("store"),
       sockets: arg("sockets") ? Number(arg("sockets")) : undefined,
       churnSeconds: arg("churn-seconds") ? Number(arg("churn-seconds")) : undefined,
+      profileDir: arg("profile") ?? Deno.env.get("FLEET_PROFILE"),
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

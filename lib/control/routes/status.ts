@@ -12,6 +12,11 @@ import type { MeshStatus } from "../../status/mesh_status.ts";
 import { HttpError } from "../middleware/errors.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 
+/** Peers past which `/status` is served again (for up to LARGE_STATUS_REUSE_MS) once built. */
+export const LARGE_STATUS_PEERS = 1000;
+/** How long a large `/status` document is served again, ms. */
+export const LARGE_STATUS_REUSE_MS = 1000;
+
 /** What the status routes read of the agent. */
 export type StatusSource = Pick<Agent, "status" | "metrics" | "health">;
 
@@ -39,7 +44,18 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     const mesh = opts.mesh?.() ?? null;
     return mesh ? { ...doc, mesh } : doc;
   };
-  app.get("/status", (c) => c.json(status()));
+  // A large document (a leader of thousands of members: megabytes) is built at most once a
+  // second: a dashboard or script polling it would otherwise keep the leader busy writing it.
+  let reuse: { at: number; body: string } | null = null;
+  app.get("/status", (c) => {
+    if (reuse !== null && performance.now() - reuse.at < LARGE_STATUS_REUSE_MS) {
+      return c.body(reuse.body, 200, { "content-type": "application/json" });
+    }
+    const doc = status();
+    const body = JSON.stringify(doc);
+    reuse = doc.peers.length > LARGE_STATUS_PEERS ? { at: performance.now(), body } : null;
+    return c.body(body, 200, { "content-type": "application/json" });
+  });
   app.get("/peers", (c) => c.json(agent.status().peers));
   app.get("/peers/:key", (c) => {
     let key: string;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
-import { statusRoutes } from "./status.ts";
+import { LARGE_STATUS_PEERS, LARGE_STATUS_REUSE_MS, statusRoutes } from "./status.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { fakeAgent, PEER_KEY } from "../../../tests/fixtures/control.ts";
@@ -124,4 +124,32 @@ Deno.test("status routes in the control app: token, ?token= and Host as the serv
   assert.equal(mine.headers.get("referrer-policy"), "no-referrer");
   await mine.body?.cancel();
   signal.abort();
+});
+
+Deno.test("status routes: a large /status is built once a second, a small one every time", async () => {
+  let builds = 0;
+  let peers = 2;
+  const agent = {
+    ...fakeAgent().agent,
+    status: () => {
+      builds++;
+      return {
+        node: { name: `build${builds}` },
+        peers: Array.from({ length: peers }, (_, i) => ({ publicKey: `k${i}` })),
+      };
+    },
+  } as unknown as Parameters<typeof statusRoutes>[0];
+  const app = new Hono().route("/", statusRoutes(agent));
+  const get = async () => {
+    const res = await app.request("/status");
+    assert.equal(res.headers.get("content-type"), "application/json");
+    return (await res.json()).node.name;
+  };
+  assert.equal(await get(), "build1");
+  assert.equal(await get(), "build2");
+  peers = LARGE_STATUS_PEERS + 1;
+  assert.equal(await get(), "build3");
+  assert.equal(await get(), "build3");
+  await new Promise((r) => setTimeout(r, LARGE_STATUS_REUSE_MS + 50));
+  assert.equal(await get(), "build4");
 });

@@ -26,6 +26,13 @@ import {
 } from "../sync/protocol.ts";
 import { type GroupId, Scope } from "./scope.ts";
 
+/**
+ * The largest delta pushed to a member (datagrams); a larger one, the `changed` notice (the
+ * member asks with a hello). Pulling saves no bytes (every member asks for the same parts) and
+ * costs a hello and its answer per member, so only what a burst of joins makes is pushed.
+ */
+export const PUSH_PARTS_MAX = 32;
+
 /** Log entries kept per group; a member further behind gets its whole view. */
 export const GROUP_LOG_MAX = 4096;
 
@@ -77,6 +84,11 @@ export class Fanout {
   // Encoded answers for this version, by "group|from".
   #cache = new Map<string, Answer>();
   #policyCache: { version: number; parts: Uint8Array[] } | null = null;
+  // Members answered since the last push, with the version their answer brought them to: the
+  // push tells them what changed since that one (their group's delta since the version it was
+  // last told would not apply to what they hold, and they would pull it again at their next
+  // hello, a few seconds of changes each).
+  readonly #held = new Map<string, number>();
   /** Encodings made (messages turned into bytes), for tests and metrics. */
   encodings = 0;
 
@@ -325,7 +337,9 @@ export class Fanout {
     const g = this.#scope.groupOf(key);
     if (g === undefined) return [];
     const delta = this.#deltaAnswer(g, key, from);
-    return this.#finish(delta ?? this.#viewAnswer(g), key, from);
+    const parts = this.#finish(delta ?? this.#viewAnswer(g), key, from);
+    this.#held.set(key, this.#version);
+    return parts;
   }
 
   /**
@@ -355,17 +369,24 @@ export class Fanout {
       if (from >= this.#version) continue;
       if (from >= log.fullSince && !log.entries.some((e) => e.version > from)) continue;
       told.set(g, this.#version);
-      const a = from >= log.fullSince ? this.#deltaAnswer(g, null, from) : null;
+      const groupDelta = from >= log.fullSince ? this.#deltaAnswer(g, null, from) : null;
       for (const m of list) {
+        // A member answered since holds a later version than its group was told.
+        const held = this.#held.get(m.publicKey) ?? -1;
+        const mine = held > from ? held : from;
+        if (mine >= this.#version) continue;
+        const a = mine === from ? groupDelta : this.#deltaAnswer(g, null, mine);
         // A member that changed group asks for its own (whole) view.
-        const own = a === null || (this.#movedAt.get(m.publicKey) ?? 0) > from;
-        const bytes = own || a.parts.length > 4
+        const own = a === null || (this.#movedAt.get(m.publicKey) ?? 0) > mine;
+        const bytes = own || a.parts.length > PUSH_PARTS_MAX
           ? [this.#notice()]
-          : this.#finish(a, m.publicKey, from);
+          : this.#finish(a, m.publicKey, mine);
         for (const b of bytes) send(m.address, b);
         sent++;
       }
     }
+    // Every member served now holds (or was told of) this version.
+    this.#held.clear();
     return sent;
   }
 

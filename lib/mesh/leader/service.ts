@@ -34,6 +34,7 @@ import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
+import { AnswerPacer } from "./answers.ts";
 import { Fanout } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { encodeToken, type TokenLeader } from "../join/token.ts";
@@ -171,6 +172,8 @@ export class LeaderService {
   readonly #channel: EncodedControlPort;
   // What each member is told, scoped and encoded once (made at `start`).
   #fanout: Fanout | null = null;
+  // Answers to hellos: whole views a slice per turn, one under way per member.
+  readonly #answers: AnswerPacer;
   readonly #logger: Logger;
   readonly #deps: LeaderServiceDeps;
   readonly #holdMs: number;
@@ -219,6 +222,7 @@ export class LeaderService {
     this.#channel = deps.channel;
     this.#logger = deps.logger;
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
+    this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes));
   }
 
   /** Applies the leader's view and policy, then follows their changes and serves hellos. */
@@ -269,6 +273,7 @@ export class LeaderService {
       for (const m of this.#gone(shown, v)) {
         if (m.publicKey === me) continue;
         this.#users.delete(m.publicKey);
+        this.#answers.forget(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
@@ -474,6 +479,7 @@ export class LeaderService {
   close(): void {
     this.#pushNow = () => {};
     for (const stop of this.#stops.splice(0)) stop();
+    this.#answers.close();
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
     this.#deferred.clear();
@@ -602,9 +608,11 @@ export class LeaderService {
         for (const part of fanout.policyParts(policy)) this.#channel.sendEncoded(from, part);
       }
       // A node a little behind gets what changed in its scope; one far behind, new, or whose
-      // scope started over, its whole scoped view: encoded once per group and version.
+      // scope started over, its whole scoped view: encoded once per group and version, paced,
+      // and not again while one is under way (its next hello after it asks for a delta).
+      if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
       const parts = fanout.answer(member.publicKey, msg.v);
-      for (const part of parts) this.#channel.sendEncoded(from, part);
+      this.#answers.answer(member.publicKey, from, parts);
     }).catch((e) => this.#writeFailed("a member update", e));
   }
 

@@ -1,0 +1,113 @@
+/**
+ * The leader's answers to hellos, paced. A member that joins (or falls far behind) is answered
+ * with its whole view: hundreds of datagrams in a mesh of thousands. Sent at once, a few such
+ * answers in one turn of the event loop overflow the control stack's queue (the parts lost, the
+ * member asks again 3 s later and is sent its whole view again: the leader's work grows with
+ * itself) and hold the loop for tens of milliseconds (joins, byes and the API wait). So a large
+ * answer joins a queue sent a slice per turn (a few milliseconds' worth), in order of arrival,
+ * and a member with an answer under way is not sent another until that one is out: its next
+ * hello, after it, asks for what changed meanwhile (a delta). Small answers (deltas) go at once.
+ * @module
+ */
+
+/** Sends bytes encoded once to a member's overlay address. */
+export type AnswerSend = (address: string, bytes: Uint8Array) => void;
+
+/** Answers of at most this many datagrams are sent at once. */
+export const SMALL_ANSWER = 8;
+/** Datagrams sent per turn of the event loop, at most. */
+export const ANSWER_SLICE = 2048;
+/** Milliseconds spent sending per turn, at most (as much again goes to sealing them). */
+export const ANSWER_TURN_MS = 8;
+
+interface Pending {
+  address: string;
+  parts: Uint8Array[];
+  next: number;
+}
+
+/** Sends answers to hellos, large ones a slice per turn. See the module docs. */
+export class AnswerPacer {
+  readonly #send: AnswerSend;
+  readonly #slice: number;
+  readonly #small: number;
+  readonly #turnMs: number;
+  // By member key, in order of arrival (a Map iterates in insertion order).
+  readonly #queue = new Map<string, Pending>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Answers not sent because one to the same member was under way. */
+  skipped = 0;
+
+  /**
+   * A pacer over `send`; `slice`: datagrams a turn at most, `turnMs`: milliseconds a turn at
+   * most, `small`: answers of at most this many datagrams are sent at once.
+   */
+  constructor(
+    send: AnswerSend,
+    opts: { slice?: number; small?: number; turnMs?: number } = {},
+  ) {
+    this.#send = send;
+    this.#slice = opts.slice ?? ANSWER_SLICE;
+    this.#small = opts.small ?? SMALL_ANSWER;
+    this.#turnMs = opts.turnMs ?? ANSWER_TURN_MS;
+  }
+
+  /** Members with an answer under way. */
+  get pending(): number {
+    return this.#queue.size;
+  }
+
+  /** Whether member `key` has an answer under way. */
+  busy(key: string): boolean {
+    return this.#queue.has(key);
+  }
+
+  /** Answers member `key` at `address` with `parts` (nothing when it has an answer under way). */
+  answer(key: string, address: string, parts: Uint8Array[]): void {
+    if (this.#closed || parts.length === 0) return;
+    if (this.#queue.has(key)) {
+      this.skipped++;
+      return;
+    }
+    if (parts.length <= this.#small) {
+      for (const p of parts) this.#send(address, p);
+      return;
+    }
+    this.#queue.set(key, { address, parts, next: 0 });
+    this.#schedule();
+  }
+
+  /** Forgets member `key`'s answer under way (it left). */
+  forget(key: string): void {
+    this.#queue.delete(key);
+  }
+
+  /** Stops; what is queued is dropped. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue.clear();
+  }
+
+  #schedule(): void {
+    this.#timer ??= setTimeout(this.#run, 0);
+  }
+
+  readonly #run = (): void => {
+    this.#timer = undefined;
+    let budget = this.#slice;
+    const until = performance.now() + this.#turnMs;
+    for (const [key, p] of this.#queue) {
+      while (budget > 0 && p.next < p.parts.length) {
+        this.#send(p.address, p.parts[p.next++]);
+        // The clock is read every 16 datagrams: a turn ends once its time is spent.
+        if (--budget % 16 === 0 && performance.now() > until) budget = 0;
+      }
+      if (p.next >= p.parts.length) this.#queue.delete(key);
+      if (budget === 0) break;
+    }
+    if (this.#queue.size > 0) this.#schedule();
+  };
+}

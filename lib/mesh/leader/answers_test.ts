@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { AnswerPacer } from "./answers.ts";
+
+const parts = (n: number, tag: string) =>
+  Array.from({ length: n }, (_, i) => new TextEncoder().encode(`${tag}${i}`));
+const turn = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("answers: a large answer goes a slice per turn, in order; a small one at once", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 4,
+    small: 2,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(6, "v"));
+    pacer.answer("k2", "a2", parts(2, "d"));
+    // The small answer went at once; the large one waits for the next turn.
+    assert.deepEqual(sent, ["a2:d0", "a2:d1"]);
+    assert.equal(pacer.busy("k1"), true);
+    await turn();
+    assert.deepEqual(sent.slice(2), ["a1:v0", "a1:v1", "a1:v2", "a1:v3"]);
+    await turn();
+    assert.deepEqual(sent.slice(6), ["a1:v4", "a1:v5"]);
+    assert.equal(pacer.busy("k1"), false);
+    assert.equal(pacer.pending, 0);
+  } finally {
+    pacer.close();
+  }
+});
+
+Deno.test("answers: a member with an answer under way is not sent another", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 3,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(4, "v"));
+    // Its next hellos while the view goes out: neither another view nor a delta.
+    pacer.answer("k1", "a1", parts(4, "w"));
+    pacer.answer("k1", "a1", parts(1, "d"));
+    assert.equal(pacer.skipped, 2);
+    while (pacer.pending > 0) await turn();
+    assert.deepEqual(sent, ["a1:v0", "a1:v1", "a1:v2", "a1:v3"]);
+    // Once out, the member is answered again.
+    pacer.answer("k1", "a1", parts(1, "d"));
+    assert.deepEqual(sent.at(-1), "a1:d0");
+  } finally {
+    pacer.close();
+  }
+});
+
+Deno.test("answers: a member that left is forgotten; after close nothing is sent", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to) => sent.push(to), { slice: 2, small: 1 });
+  pacer.answer("k1", "a1", parts(5, "v"));
+  pacer.answer("k2", "a2", parts(3, "v"));
+  pacer.forget("k1");
+  while (pacer.pending > 0) await turn();
+  assert.deepEqual(sent, ["a2", "a2", "a2"]);
+  pacer.answer("k3", "a3", parts(5, "v"));
+  pacer.close();
+  await turn();
+  pacer.answer("k4", "a4", parts(1, "v"));
+  assert.deepEqual(sent, ["a2", "a2", "a2"]);
+});

@@ -1,0 +1,88 @@
+/**
+ * CPU profiles of the fleet bench's leader, phase by phase. Deno has no `--cpu-prof`: the leader
+ * runs with `--inspect` on a loopback port and this client speaks the V8 inspector protocol to it
+ * (Profiler.start/stop), writing one `.cpuprofile` a phase (Chrome DevTools opens them;
+ * `scripts/bench/cpuprofile.ts` sums them by function and file).
+ * @module
+ */
+
+/** A connection to a process's V8 inspector that takes CPU profiles. */
+export class LeaderProfiler {
+  readonly #ws: WebSocket;
+  readonly #dir: string;
+  #next = 1;
+  readonly #pending = new Map<number, (v: Record<string, unknown>) => void>();
+  #phase: string | null = null;
+
+  private constructor(ws: WebSocket, dir: string) {
+    this.#ws = ws;
+    this.#dir = dir;
+    ws.onmessage = (e) => {
+      const o = JSON.parse(String(e.data));
+      const done = this.#pending.get(o.id);
+      if (!done) return;
+      this.#pending.delete(o.id);
+      done(o.error ? { error: o.error } : o.result ?? {});
+    };
+  }
+
+  /** Connects to the inspector at `hostPort` (`127.0.0.1:PORT`); profiles go into `dir`. */
+  static async connect(hostPort: string, dir: string): Promise<LeaderProfiler> {
+    await Deno.mkdir(dir, { recursive: true });
+    const deadline = Date.now() + 30_000;
+    let url = "";
+    while (!url) {
+      try {
+        const list = await (await fetch(`http://${hostPort}/json/list`)).json();
+        url = list[0]?.webSocketDebuggerUrl ?? "";
+      } catch { /* not yet */ }
+      if (!url) {
+        if (Date.now() > deadline) throw new Error(`no inspector at ${hostPort}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error(`inspector ${url}: connection failed`));
+    });
+    const p = new LeaderProfiler(ws, dir);
+    await p.#send("Profiler.enable");
+    // 1 ms: enough samples over a phase of seconds, little cost to the leader.
+    await p.#send("Profiler.setSamplingInterval", { interval: 1000 });
+    return p;
+  }
+
+  #send(method: string, params: unknown = {}): Promise<Record<string, unknown>> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(
+        id,
+        (v) => v.error ? reject(new Error(JSON.stringify(v.error))) : resolve(v),
+      );
+      this.#ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  /** Ends the phase under way (its profile written) and starts `name`'s. */
+  async phase(name: string): Promise<void> {
+    await this.end();
+    await this.#send("Profiler.start");
+    this.#phase = name;
+  }
+
+  /** Ends the phase under way, writing `DIR/leader-PHASE.cpuprofile`. */
+  async end(): Promise<void> {
+    if (!this.#phase) return;
+    const name = this.#phase;
+    this.#phase = null;
+    const { profile } = await this.#send("Profiler.stop");
+    await Deno.writeTextFile(`${this.#dir}/leader-${name}.cpuprofile`, JSON.stringify(profile));
+  }
+
+  /** Ends the phase under way and closes the connection. */
+  async close(): Promise<void> {
+    await this.end().catch(() => {});
+    this.#ws.close();
+  }
+}
