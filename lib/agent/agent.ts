@@ -600,8 +600,9 @@ export class Agent {
     if (type === "handshake-complete") this.#handshakeEvents++;
     if (type === "handshake-give-up") this.#failedHandshakes++;
     if (type === "handshake-give-up") this.logger.warn(type, fields);
-    else if (type === "keys-zeroed") this.logger.debug(type, fields);
-    else this.logger.info(type, fields);
+    else if (type === "keys-zeroed" || type === "handshake-initiated") {
+      this.logger.debug(type, fields);
+    } else this.logger.info(type, fields);
   }
 
   /** The TCP side's counters (connections, frames, drops), or null without TCP. */
