@@ -30,6 +30,7 @@ import type { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
 import { type NamedPart, PartList } from "./part.ts";
 import type { MeshPeers } from "./peers/peers.ts";
+import type { PeerActivity } from "./peers/activity.ts";
 import { decodeLanKey } from "./state/lan_key.ts";
 import type { NodeFile, StateDir } from "./state/state.ts";
 import type { ControlChannel } from "./sync/control_channel.ts";
@@ -87,6 +88,8 @@ export interface MeshContext {
   channel: ControlChannel;
   /** The device's peers. */
   peers: MeshPeers;
+  /** Which peers have a session (sessions on demand). */
+  activity: PeerActivity;
   /** The policy, which the agent's filter already consults. */
   policy: PolicyRuntime;
   /** The view held; it feeds the parts' `viewChanged`. */
@@ -147,7 +150,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     publicKey: agent.device.publicKey,
     address: own,
     view: () => membership.view,
-    peerHealth: (key) => agent.health.get(key)?.state,
+    peerHealth: (key) => agent.peerHealth(key)?.state,
     announce: (list) => void announce(list),
     configured: opts.services ?? [],
     logger,
@@ -263,6 +266,16 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
         close: () => nat.routes.close(),
       },
     },
+    // Sessions on demand once the paths and routes run (an active peer's paths are probed):
+    // the kept peers become active at its start, the others at their first handshake.
+    {
+      name: "activity",
+      part: {
+        start: () => ctx.activity.start(membership.view),
+        viewChanged: (v) => ctx.activity.viewChanged(v),
+        close: () => ctx.activity.close(),
+      },
+    },
     // The leases run for what the services announce. They close before the routes, paths and
     // services, with the channel still open, so the leases held are given up, not left to run
     // out.
@@ -361,7 +374,7 @@ function makeLeases(
         arbiter: {
           persist: (r) => core.saveLeases(r),
           restored: core.leases(),
-          healthy: (key) => agent.health.get(key)?.state !== "down",
+          healthy: (key) => agent.peerHealth(key)?.state !== "down",
           // Leaders sharing a key-value store keep the holders there, as etcd leases.
           ...(opts.store?.kv ? { kv: opts.store.kv } : {}),
         },
@@ -444,6 +457,10 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],
     lanKey: start.core ? start.core.lanKey : decodeLanKey(start.node.lanKey),
     ...(start.core ? { publishedLan: start.core.leader.lan ?? [] } : {}),
+    // Sessions on demand: only the active peers' paths are probed; a peer that calls or pings
+    // us is made active (keepalive and health too).
+    onDemand: true,
+    wake: (key) => ctx.activity.wake(key),
     publishLan: (lan) => {
       if (role.role === "node") role.sync.hello();
       else {
@@ -487,11 +504,14 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
     })
     : null;
   const reporter = new LinkReporter({
+    // The active peers only: an idle one has no link to report (the leader's view shows it
+    // idle), and a report does not grow with the members known.
     samples: () =>
-      agent.device.peers().map((p) => {
-        const key = p.publicKeyText;
+      ctx.activity.activeKeys().flatMap((key) => {
+        const p = agent.device.peer(key);
+        if (!p) return [];
         const h = agent.health.get(key);
-        return {
+        return [{
           publicKey: key,
           health: h?.state ?? "unknown",
           rttMs: h?.rttMs.avg ?? null,
@@ -499,7 +519,7 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
           ...nat?.routes.peerStatus(key),
           rxBytes: p.counters.rxBytes,
           txBytes: p.counters.txBytes,
-        };
+        }];
       }),
     // Only to the leader: no other member has any use for them.
     deliver: (n, links) => {

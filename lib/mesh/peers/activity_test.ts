@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import type { Device, DeviceEvent } from "../../device/device.ts";
+import { createLogger } from "../../log/logger.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { isKept, PeerActivity } from "./activity.ts";
+
+function member(name: string, i: number, extra: Partial<Member> = {}): Member {
+  return {
+    name,
+    publicKey: `key-${name}`,
+    address: `10.9.0.${i}`,
+    endpoints: [`192.0.2.${i}:51820`],
+    labels: {},
+    role: "node",
+    services: [],
+    joinedAt: 0,
+    ...extra,
+  };
+}
+
+/** A device as the tracker reads it: counters, keepalives set, events to fire. */
+function fakeDevice(keys: string[]) {
+  const listeners = new Set<(e: DeviceEvent) => void>();
+  const peers = new Map(keys.map((k) => [k, { counters: { rxData: 0, txData: 0 } }]));
+  const keepalive = new Map<string, number>();
+  const device = {
+    publicKey: "key-me",
+    onEvent: (fn: (e: DeviceEvent) => void) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    peer: (k: string) => peers.get(k),
+    setKeepalive: (k: string, s: number) => {
+      keepalive.set(k, s);
+      return true;
+    },
+  } as unknown as Device;
+  const fire = (e: DeviceEvent) => listeners.forEach((l) => l(e));
+  return { device, peers, keepalive, fire };
+}
+
+function setup(keep: string[] = []) {
+  const leader = member("leader", 1, { role: "leader" });
+  const a = member("a", 2);
+  const b = member("b", 3);
+  const c = member("c", 4);
+  const view: MembershipView = { network: "10.9.0.0/24", version: 1, members: [leader, a, b, c] };
+  const d = fakeDevice(view.members.map((m) => m.publicKey));
+  const watched = new Set<string>();
+  const paths = new Set<string>();
+  const probes = new Map<string, number>();
+  const act = new PeerActivity(
+    {
+      device: d.device,
+      logger: createLogger({ level: "error" }),
+      keepalive: 25,
+      watch: (k) => watched.add(k),
+      unwatch: (k) => watched.delete(k),
+      activatePaths: (k) => paths.add(k),
+      deactivatePaths: (k) => paths.delete(k),
+      probePackets: (address) => probes.get(address) ?? 0,
+    },
+    keep,
+    { idleAfterMs: 0, checkMs: 3_600_000 },
+  );
+  return { act, view, d, watched, paths, probes, leader, a, b, c };
+}
+
+Deno.test("activity: kept members are active from the start, the others are idle", () => {
+  const t = setup(["b"]);
+  t.act.start(t.view);
+  try {
+    assert.deepEqual([...t.watched].sort(), ["key-b", "key-leader"]);
+    assert.deepEqual([...t.paths].sort(), ["key-b", "key-leader"]);
+    assert.equal(t.d.keepalive.get("key-leader"), 25);
+    assert.equal(t.d.keepalive.get("key-a"), undefined, "an idle peer gets no keepalive");
+    assert.equal(t.act.active("key-a"), false);
+  } finally {
+    t.act.close();
+  }
+});
+
+Deno.test("activity: a handshake makes a peer active; without traffic it goes idle, probes do not count", () => {
+  const t = setup();
+  t.act.start(t.view);
+  try {
+    t.d.fire({ type: "handshake-initiated", peer: "key-a" });
+    assert.equal(t.act.active("key-a"), true);
+    assert.equal(t.watched.has("key-a") && t.paths.has("key-a"), true);
+    assert.equal(t.d.keepalive.get("key-a"), 25);
+    // Traffic since the last check: stays.
+    t.d.peers.get("key-a")!.counters.txData += 3;
+    t.act.check();
+    assert.equal(t.act.active("key-a"), true);
+    // Only probe packets (ours and their answers): idle (idleAfterMs is 0 here).
+    t.d.peers.get("key-a")!.counters.txData += 2;
+    t.d.peers.get("key-a")!.counters.rxData += 2;
+    t.probes.set(t.a.address, 4);
+    t.act.check();
+    assert.equal(t.act.active("key-a"), false);
+    assert.equal(t.watched.has("key-a") || t.paths.has("key-a"), false);
+    assert.equal(t.d.keepalive.get("key-a"), 0, "the keepalive stops: the session runs out");
+    // The leader is kept whatever its traffic.
+    t.act.check();
+    assert.equal(t.act.active("key-leader"), true);
+  } finally {
+    t.act.close();
+  }
+});
+
+Deno.test("activity: a woken peer is active; a departed one is forgotten; strangers are ignored", () => {
+  const t = setup();
+  t.act.start(t.view);
+  try {
+    t.act.wake("key-c");
+    assert.equal(t.act.active("key-c"), true);
+    t.d.fire({ type: "handshake-complete", peer: "key-stranger", role: "responder" });
+    assert.equal(t.act.active("key-stranger"), false);
+    t.act.viewChanged({ ...t.view, members: t.view.members.filter((m) => m.name !== "c") });
+    assert.equal(t.act.active("key-c"), false);
+    assert.equal(t.watched.has("key-c"), false);
+  } finally {
+    t.act.close();
+  }
+});
+
+Deno.test("activity: kept by role, relay, name or address", () => {
+  const keep = new Set(["web", "10.9.0.7", "fd00::7"]);
+  assert.equal(isKept(member("x", 5, { role: "leader" }), keep), true);
+  assert.equal(isKept(member("x", 5, { relay: true }), keep), true);
+  assert.equal(isKept(member("web", 5), keep), true);
+  assert.equal(isKept(member("x", 7), keep), true);
+  assert.equal(isKept(member("x", 8, { address6: "fd00::7" }), keep), true);
+  assert.equal(isKept(member("x", 9), keep), false);
+});
