@@ -335,6 +335,11 @@ export class MeshPaths {
     return this.#peers.size;
   }
 
+  /** The keys of the members whose paths are probed now (every member without `onDemand`). */
+  activeKeys(): IterableIterator<string> {
+    return this.#peers.keys();
+  }
+
   /** A path probe from the underlay (the device hands over what is not WireGuard). */
   handle(data: Uint8Array, from: Endpoint): void {
     if (this.#closed) return;

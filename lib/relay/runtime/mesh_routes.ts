@@ -261,7 +261,11 @@ export class MeshRoutes {
     const now = performance.now();
     // Relays that carry traffic now are pinged often, so one that stops is left within seconds.
     const busy = new Set<string>();
-    for (const [key, p] of this.#peers) {
+    // The members whose paths are probed only (sessions on demand): an idle one has no route to
+    // decide, and the tick must not grow with the members known.
+    for (const key of this.#d.paths.activeKeys()) {
+      const p = this.#peers.get(key);
+      if (!p) continue;
       const peer = this.#d.device.peer(key);
       if (peer?.endpoint?.proto !== "relay" || peer.counters.txPackets === p.tx) continue;
       const relay = this.#d.client.relayFor(key);
@@ -271,7 +275,10 @@ export class MeshRoutes {
     for (const gone of this.#d.client.sweep()) {
       this.#d.logger.debug("relay session idle", { relay: gone.relay, peer: gone.peer });
     }
-    for (const [key, p] of this.#peers) this.#route(key, p, now);
+    for (const key of this.#d.paths.activeKeys()) {
+      const p = this.#peers.get(key);
+      if (p) this.#route(key, p, now);
+    }
   }
 
   /** Keeps the client told of a relay's endpoint, RTT and failure. */
