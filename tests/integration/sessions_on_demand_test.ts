@@ -117,6 +117,11 @@ Deno.test({
       assert.equal(coldBack.health, "idle", JSON.stringify(coldBack));
       assert.equal(coldBack.handshakes, 0);
       assert.equal((await peer(n1, "n3"))!.persistentKeepalive, 25, "a kept peer's keepalive");
+      // n3's side of the kept session: n1's keepalives hold it there too.
+      assert.ok(
+        await eventually(async () => (await peer(n3, "n1"))?.hasSession === true, HANG_GUARD_MS),
+        logs(),
+      );
       const table = await on(n1)("status");
       assert.match(table.stdout, /^n2\s.*\bidle\b/m, table.stdout);
 
