@@ -198,6 +198,9 @@ export class MeshPaths {
   readonly #me: string;
   readonly #members = new Map<string, Member>();
   readonly #peers = new Map<string, PeerState>();
+  // Sessions on demand: where an idle member last announced itself on the LAN (one entry per
+  // member at most), a candidate for when it becomes active.
+  readonly #lanSeen = new Map<string, string>();
   readonly #counters = new PathCounters();
   readonly #probes: PathProbes;
   readonly #callme: CallMe;
@@ -301,6 +304,7 @@ export class MeshPaths {
       if (present.has(key)) continue;
       this.#members.delete(key);
       this.#peers.delete(key);
+      this.#lanSeen.delete(key);
       this.#table.remove(key);
       this.#own.unobserve(key); // what it saw of us is no vote any more
       left = true;
@@ -320,6 +324,8 @@ export class MeshPaths {
     if (this.#closed || !m || this.#peers.has(publicKey)) return;
     const now = performance.now();
     this.#updatePeer(m, now);
+    const lan = this.#lanSeen.get(publicKey);
+    if (lan !== undefined) this.#table.get(publicKey)?.addCandidate(lan, "lan-announce", now);
     this.#sample(publicKey, now);
     this.#schedule();
   }
@@ -671,9 +677,13 @@ export class MeshPaths {
   /** A member announced itself on the LAN: its address is a candidate. False for a stranger. */
   #onLanPeer(p: LanPeer): boolean {
     const pp = this.#table.get(p.publicKey);
-    // A member not active now is no stranger: its announcement just waits for traffic.
-    if (!pp) return this.#members.has(p.publicKey);
     const endpoint = formatHostPort({ host: p.address, port: p.port });
+    if (!pp) {
+      // A member not active now is no stranger: its announcement waits for traffic.
+      if (!this.#members.has(p.publicKey)) return false;
+      this.#lanSeen.set(p.publicKey, endpoint);
+      return true;
+    }
     if (pp.addCandidate(endpoint, "lan-announce", performance.now())) this.#schedule();
     return true;
   }
