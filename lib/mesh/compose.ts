@@ -452,6 +452,8 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
       role.role === "node"
         ? role.sync.isLeader(address)
         : address !== own && role.core.leaders().some((m) => m.address === address),
+    // Views are scoped by policy: the leader passes a call-me on only within a scope.
+    ...(role.role === "leader" ? { mayCall: (a, b) => role.service.sees(a, b) } : {}),
     overlay: [...addresses, view.network, ...(view.network6 ? [view.network6] : [])],
     // The leader's record holds what it advertises (its addresses when none was given).
     advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],

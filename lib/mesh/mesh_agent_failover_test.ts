@@ -51,6 +51,13 @@ Deno.test("mesh agent: a node restarted while its leader is down syncs with the 
     const np = freePort();
     node = await MeshAgent.start({ ...base(dir, "n", np), token });
     const secondKey = second.agent.device.publicKey;
+    // A member made a leader by hand keeps running as a node, and a leader takes no hellos from
+    // another leader (it follows the store): it must know the node before its record changes.
+    const s = second;
+    await until(
+      "the second member knows the node",
+      () => s.agent.status().peers.some((p) => p.name === "n"),
+    );
     // The second member becomes a leader in the store; the first leader pushes the change.
     const snap = (await store.load())!;
     snap.data.members = snap.data.members.map((m) =>

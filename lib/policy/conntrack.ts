@@ -524,6 +524,15 @@ export class Conntrack {
     return removed;
   }
 
+  /** Calls `fn` with every entry, oldest first; `fn` may remove the entry it is given. */
+  forEachEntry(fn: (e: number) => void): void {
+    for (let e = this.#head; e !== NONE;) {
+      const n = this.#next[e];
+      fn(e);
+      e = n;
+    }
+  }
+
   /** Drops every entry. */
   clear(): void {
     while (this.#head !== NONE) this.remove(this.#head);

@@ -6,7 +6,9 @@
  * - After a policy or membership change, a tracked flow is re-checked on its next packet, in
  *   either orientation, by its original tuple and the direction it was first allowed in: if the
  *   new rules would not allow it now, the entry is removed and the packet dropped, so a flow the
- *   new policy denies stops while allowed flows carry on uninterrupted.
+ *   new policy denies stops while allowed flows carry on uninterrupted. `recheckAll` judges every
+ *   flow at once when a policy comes in, so a cut flow whose packets no longer arrive (its peer
+ *   left the view with the same change) is still stopped and counted.
  * - ICMP errors (unreachable, too big, time exceeded, parameter problem) quoting a tracked flow
  *   pass as related traffic, so path MTU discovery works for allowed flows.
  * - Later fragments pass (their first fragment, which carries the ports, was judged); malformed
@@ -242,17 +244,44 @@ export class PolicyFilter implements PacketFilter {
     this.conntrack.setTime(this.#clock.now());
   }
 
-  /** Re-judges a tracked flow by its original tuple; false (counted) when it must stop. */
-  #recheck(e: number, compiled: CompiledPolicy, dir: number): boolean {
+  /**
+   * Re-judges every tracked flow against the policy in force now, stopping (and counting) those it
+   * no longer allows; returns how many stopped. Called when a policy comes in, because a flow whose
+   * packets stop reaching this filter (its peer left the scoped view with the same change) would
+   * otherwise never be judged nor counted.
+   */
+  recheckAll(): number {
+    const compiled = this.engine.compiled;
+    const ct = this.conntrack;
+    let stopped = 0;
+    ct.forEachEntry((e) => {
+      if (ct.generation(e) !== compiled.generation && !this.#judge(e, compiled)) {
+        ct.remove(e);
+        stopped++;
+      }
+    });
+    this.#c[C_STOPPED] += stopped;
+    return stopped;
+  }
+
+  /** Whether the policy still allows a tracked flow (stamped with its generation if so). */
+  #judge(e: number, compiled: CompiledPolicy): boolean {
     const ct = this.conntrack;
     const o = this.#orig;
     ct.loadOriginal(e, o);
-    const origDir = ct.direction(e);
-    const r = compiled.match(o);
-    if (compiled.verdict(origDir, r)) {
+    if (compiled.verdict(ct.direction(e), compiled.match(o))) {
       ct.setGeneration(e, compiled.generation);
       return true;
     }
+    return false;
+  }
+
+  /** Re-judges a tracked flow by its original tuple; false (counted) when it must stop. */
+  #recheck(e: number, compiled: CompiledPolicy, dir: number): boolean {
+    if (this.#judge(e, compiled)) return true;
+    const ct = this.conntrack;
+    const origDir = ct.direction(e);
+    const r = compiled.match(this.#orig);
     ct.remove(e);
     const c = this.#c;
     if (r >= 0) compiled.hits[r]++;

@@ -278,6 +278,24 @@ Deno.test("policy filter: hot reload keeps allowed flows and stops newly denied 
   assert.equal(m.app.stats().allowedByRule["web-to-app"], 1);
 });
 
+Deno.test("policy filter: recheckAll stops newly denied flows that send nothing more", () => {
+  const m = mesh();
+  assert.deepEqual(tcpSession(m, WEB, APP, 40000, 8090), ALL_DELIVERED);
+  assert.deepEqual(tcpSession(m, APP, DB, 40001, 5432), ALL_DELIVERED);
+  const next = parsePolicy(ISSUE_POLICY.replace("ports: [5432]", "ports: [6543]"));
+  m.app.engine.setPolicy(next);
+  const before = m.app.conntrack.size;
+  // Only the app -> db flow is stopped, without a packet of it; no packet counts as dropped.
+  assert.equal(m.app.recheckAll(), 1);
+  assert.equal(m.app.conntrack.size, before - 1);
+  assert.equal(m.app.stats().stoppedFlows, 1);
+  assert.equal(m.app.stats().dropped.outbound + m.app.stats().dropped.inbound, 0);
+  // Flows re-judged once are not judged again, and the kept one still flows.
+  assert.equal(m.app.recheckAll(), 0);
+  assert.equal(send(m, tcp(WEB, APP, 40000, 8090, ACK)), "delivered");
+  assert.equal(m.app.stats().stoppedFlows, 1);
+});
+
 Deno.test("policy filter: a denied flow whose server keeps sending stays stopped", () => {
   const m = mesh();
   // Like `iperf3 -R`: web connects to app, app sends the bulk; and a UDP stream app -> web.

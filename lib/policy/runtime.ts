@@ -92,6 +92,7 @@ export class PolicyRuntime {
       this.engine.setMembers(members);
       this.engine.setPolicy(parsePolicy(p.text));
       this.#policy = p;
+      this.filter.recheckAll();
       this.#logger.info("policy in force", { version: p.version });
       return true;
     } catch (e) {

@@ -18,6 +18,9 @@ import { runPathsBench } from "./paths.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { runLeaderStoreBench } from "./leader_store.ts";
+import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
+import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
+import { fleetRows, runFleetBench } from "./fleet.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -108,6 +111,37 @@ const stores = await runLeaderStoreBench(100);
 if (!stores) console.log("skipped: etcd is not installed");
 else console.table(stores);
 
+console.log(
+  "## the leader at scale: per-event work of its state and service at 1,000, 3,000 and 10,000 " +
+    "members (joins/s at size N, a quiet hello, one change and one removal told, /v1/nodes), " +
+    "state in memory and in its directory (one process, nothing sent)",
+);
+console.table(await runLeaderCoreBench());
+console.log(
+  "## the leader at scale: a whole leader agent given N members (joins/s, one change applied by " +
+    "every part, /v1/nodes, /status); 10,000 with --leader-10k",
+);
+console.table(
+  await runLeaderAgentBench(
+    Deno.args.includes("--leader-10k") ? [1000, 3000, 10000] : [1000, 3000],
+  ),
+);
+
+console.log(
+  "## a fleet on one leader: a weft --leader process and N simulated members in another " +
+    "process (real join, WireGuard and sync), N = 1,000 and 3,000 (`--fleet-10k`: 10,000 too; " +
+    "FLEET_SIZES=n,n,... to choose)",
+);
+const fleetSizes = Deno.env.get("FLEET_SIZES")?.split(",").map(Number) ??
+  [1000, 3000, ...(Deno.args.includes("--fleet-10k") ? [10_000] : [])];
+for (const members of fleetSizes) {
+  try {
+    console.table(fleetRows(await runFleetBench({ members })));
+  } catch (e) {
+    console.log(`N=${members}: failed: ${(e as Error).message.split("\n")[0]}`);
+  }
+}
+
 console.log("## DNS: queries per second with dnsperf against a 1,000-member zone");
 const dns = await runDnsBench();
 if (!dns) console.log("skipped: dnsperf is not installed");
@@ -118,3 +152,25 @@ console.log(await runPolicyBench());
 
 console.log("## /metrics: one render of a mesh page (every collector), 50 and 500 peers");
 console.table([runMetricsBench(50), runMetricsBench(500, 200)]);
+
+console.log(
+  "## a member with many known peers: idle CPU and RSS of one member knowing 20 members and " +
+    "10,000 (20 of them active); `--member-known N` for another size, `--member-window S`",
+);
+{
+  const at = (f: string) => {
+    const i = Deno.args.indexOf(f);
+    return i >= 0 ? Number(Deno.args[i + 1]) : undefined;
+  };
+  try {
+    printMemberScale(
+      await runMemberScaleBench({
+        known: [20, at("--member-known") ?? 10_000],
+        windowSeconds: at("--member-window") ?? 60,
+      }),
+    );
+  } catch (e) {
+    // A mesh that never settles is a finding, not the end of the other benches' run.
+    console.log(`failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+  }
+}

@@ -214,6 +214,9 @@ Deno.test("a token that cannot be used exits 2 before anything is created", asyn
         "0",
         "--dns-port",
         "0",
+        // Not the default status port: another test's agent may hold it (CI saw it taken).
+        "--status-listen",
+        "127.0.0.1:0",
       ]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, why);

@@ -21,7 +21,7 @@ import { parseKey } from "../../crypto/keys.ts";
 import { readU32 } from "../../protocol/bytes.ts";
 import { clip } from "../../text/quote.ts";
 import { dnsLabelProblem } from "../../net/names.ts";
-import type { MembershipView } from "../../members/member.ts";
+import type { Member } from "../../members/member.ts";
 import { MSG_JOIN_REQUEST, openJoinRequest, requestTokenId, tokenIdNumber } from "./crypto.ts";
 import { JoinGate } from "./gate.ts";
 import type { JoinRequest, JoinResult } from "./request.ts";
@@ -89,8 +89,8 @@ export interface JoinAdmitter {
   tokenKeys(): { id: string; secretHash: string }[];
   /** Calls `fn` when the tokens change; returns the unsubscribe function. */
   onTokens(fn: () => void): () => void;
-  /** The membership view held. */
-  view(): MembershipView;
+  /** The member with this public key, if any (looked up per join: an index, not a search). */
+  memberByKey(publicKey: string): Member | undefined;
   /** Admits (or refuses) a join seen from `observed`. */
   join(req: JoinRequest, observed: string | null): Promise<JoinResult>;
 }
@@ -173,7 +173,7 @@ export class JoinServer {
     const core = this.#core;
     // A new member is always logged; repeated answers and refusals, which a token holder can
     // cause at will, within a budget.
-    const known = core.view().members.some((m) => m.publicKey === req.publicKey);
+    const known = core.memberByKey(req.publicKey) !== undefined;
     this.#inFlight++;
     core.join(req, observed).then((res) => {
       if (!res.ok && res.error.startsWith("stale")) this.#gate.drop("stale");

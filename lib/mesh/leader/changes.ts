@@ -68,8 +68,10 @@ export interface ChangeQueueOptions {
    * operations); absent: every change waiting.
    */
   maxBatch?: number;
-  /** Runs before and after each edit (the core drops what it cached of the state). */
+  /** Runs before and after each edit (for what a caller caches of the state it edits). */
   eachEdit?(): void;
+  /** Tells the core that a batch's copy `to` was made of `from` (it forks its indexes). */
+  copied?(from: LeaderFile, to: LeaderFile): void;
   /** Runs between batches, when no write is under way (the core takes in watched changes). */
   between?(): void;
   /** Makes the written copy the state at `revision`, with the versions it touched (maybe none). */
@@ -129,7 +131,9 @@ export class ChangeQueue {
   async #run(batch: Pending[]): Promise<void> {
     for (let attempt = 1;; attempt++) {
       const base = this.#opts.revision();
-      const d = copyState(this.#opts.current());
+      const current = this.#opts.current();
+      const d = copyState(current);
+      this.#opts.copied?.(current, d);
       const log: VersionEntry[] = [];
       const touch: Touch = (...keys) => {
         d.version++;

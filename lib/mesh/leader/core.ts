@@ -38,6 +38,7 @@ import type { LeaseRecord } from "../../services/lease/arbiter.ts";
 import type { JoinRequest, JoinResult } from "../join/request.ts";
 import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
 import { changedMembers, remember, sameRecord, tokenGrants } from "./records.ts";
+import { type HostRange, hostRange, MemberIndex } from "./member_index.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -88,7 +89,16 @@ export class LeaderCore {
   #servicesRefused = 0;
   // The service names grants restrict, for the state they were read from; an edit may change
   // the state in place, so every edit drops it (the change queue's eachEdit).
-  #restricted: { data: LeaderFile; names: Set<string> } | null = null;
+  // They change only with the tokens (a member's grants come from its token's) or another
+  // leader's state: cached for the tokens and an epoch that each adopted state moves.
+  #restricted: { tokens: string; epoch: number; names: Set<string> } | null = null;
+  #epoch = 0;
+  // The index of each list of members (a state's, or a copy's being edited), and the list each
+  // copy was made from, whose index it forks; and the view of the state, made once per state.
+  readonly #indexes = new WeakMap<Member[], MemberIndex>();
+  readonly #parents = new WeakMap<Member[], Member[]>();
+  #range: HostRange;
+  #shown: { data: LeaderFile; view: MembershipView } | null = null;
 
   private constructor(
     snapshot: StoreSnapshot,
@@ -101,6 +111,7 @@ export class LeaderCore {
     this.#revision = snapshot.revision;
     this.#store = store;
     this.#net = Cidr.parse(snapshot.data.network);
+    this.#range = hostRange(this.#net.toString());
     this.#holdMs = holdMs;
     this.#openedAt = Date.now();
     this.#changes = new ChangeQueue({
@@ -113,8 +124,7 @@ export class LeaderCore {
         if (!s) throw new LeaderError(`${store.where} no longer holds the mesh`);
         this.#adopt(s);
       },
-      // An edit may change the state in place: what was read of it goes.
-      eachEdit: () => this.#restricted = null,
+      copied: (from, to) => this.#parents.set(to.members, from.members),
       between: () => {
         const s = this.#watched;
         this.#watched = null;
@@ -148,10 +158,10 @@ export class LeaderCore {
     if (s.revision <= this.#revision) return;
     const old = this.#data;
     // Another leader may have removed this one: its record as it was stays for `leader`.
-    this.#self = old.members.find((m) => m.publicKey === this.#own) ?? this.#self;
+    this.#self = this.#idx(old).byKey(this.#own) ?? this.#self;
     this.#data = s.data;
     this.#revision = s.revision;
-    this.#restricted = null;
+    this.#epoch++;
     const keys = changedMembers(old.members, s.data.members);
     if (keys.length || s.data.version !== old.version) {
       this.#logged([{ version: s.data.version, keys }]);
@@ -299,6 +309,18 @@ export class LeaderCore {
     return core;
   }
 
+  /** The index of `d`'s members: forked from the list it was copied from, else built. */
+  #idx(d: LeaderFile): MemberIndex {
+    const list = d.members;
+    let ix = this.#indexes.get(list);
+    if (ix) return ix;
+    const parent = this.#parents.get(list);
+    const from = parent && this.#indexes.get(parent);
+    ix = new MemberIndex(list, this.#range, from);
+    this.#indexes.set(list, ix);
+    return ix;
+  }
+
   /** Makes one change through the queue: see {@link ChangeQueue.change}. */
   #change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
     return this.#changes.change(edit);
@@ -311,18 +333,19 @@ export class LeaderCore {
    * endpoints, labels and services updated. True when it was added.
    */
   #enter(d: LeaderFile, init: LeaderInit, touch: Touch, where: string): boolean {
-    const i = d.members.findIndex((m) => m.publicKey === init.publicKey);
-    if (i >= 0) {
-      if (d.members[i].role !== "leader") {
+    const ix = this.#idx(d);
+    const found = ix.byKey(init.publicKey);
+    if (found) {
+      if (found.role !== "leader") {
         throw new LeaderError(
           `this leader's key is a node's in ${where}: a leader needs a key of its own`,
         );
       }
-      this.#refreshLeader(d, i, init, touch);
+      this.#refreshLeader(d, found, init, touch);
       return false;
     }
     // A store of one leader's holds another key: this leader's own was lost or replaced.
-    if (this.#store.single || !d.members.some((m) => m.role === "leader")) {
+    if (this.#store.single || ix.leaderKeys().size === 0) {
       throw new LeaderError("the leader's key does not match its stored state");
     }
     if (d.left?.[init.publicKey]?.removedToken !== undefined) {
@@ -334,7 +357,7 @@ export class LeaderCore {
     if (dnsLabelProblem(init.hostname) !== undefined) {
       throw new LeaderError(`hostname ${quote(init.hostname)} is not a valid DNS label`);
     }
-    if (d.members.some((m) => m.name === init.hostname)) {
+    if (ix.byName(init.hostname)) {
       throw new LeaderError(
         `hostname "${init.hostname}" is already taken in ${where}: give this leader another ` +
           "(--hostname)",
@@ -343,7 +366,7 @@ export class LeaderCore {
     const address = this.#allocate(d);
     if (!address) throw new LeaderError(`network ${d.network} is exhausted`);
     const own = splitLabels(init.labels ?? {});
-    d.members.push({
+    ix.add({
       name: init.hostname,
       publicKey: init.publicKey,
       address,
@@ -361,8 +384,7 @@ export class LeaderCore {
     return true;
   }
 
-  #refreshLeader(d: LeaderFile, i: number, init: LeaderInit, touch: Touch): void {
-    const leader = d.members[i];
+  #refreshLeader(d: LeaderFile, leader: Member, init: LeaderInit, touch: Touch): void {
     // The leader's operator sets its labels: ordinary keys are granted, node.weft/ ones its own.
     const own = init.labels ? splitLabels(init.labels) : null;
     const labels = own?.granted ?? leader.labels;
@@ -376,13 +398,13 @@ export class LeaderCore {
       JSON.stringify([init.endpoints, labels, nodeLabels, init.services ?? leader.services]);
     if (changed) {
       const { nodeLabels: _, ...rest } = leader;
-      d.members[i] = {
+      this.#idx(d).replace({
         ...rest,
         endpoints: init.endpoints,
         labels,
         ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
         services: init.services ?? leader.services,
-      };
+      });
       touch(leader.publicKey);
     }
   }
@@ -425,14 +447,15 @@ export class LeaderCore {
    * Once another leader removed it, its record as last seen.
    */
   get leader(): Member {
-    const m = this.#data.members.find((x) => x.publicKey === this.#own);
+    const m = this.#idx(this.#data).byKey(this.#own);
     if (m) this.#self = m;
     return this.#self!;
   }
 
   /** Every member with the leader role, this one among them (a mesh may have several). */
   leaders(): Member[] {
-    return this.#data.members.filter((m) => m.role === "leader");
+    const ix = this.#idx(this.#data);
+    return [...ix.leaderKeys()].map((k) => ix.byKey(k)!);
   }
 
   /** The network. */
@@ -445,17 +468,37 @@ export class LeaderCore {
    * the record), so views share them; treat them as read-only.
    */
   view(): MembershipView {
-    return {
-      network: this.#data.network,
-      ...(this.#data.network6 ? { network6: this.#data.network6 } : {}),
-      version: this.#data.version,
-      members: [...this.#data.members],
-    };
+    // Made once per state: a commit makes a new state, the members of a state never change.
+    const d = this.#data;
+    if (this.#shown?.data !== d) {
+      this.#shown = {
+        data: d,
+        view: {
+          network: d.network,
+          ...(d.network6 ? { network6: d.network6 } : {}),
+          version: d.version,
+          members: [...d.members],
+        },
+      };
+    }
+    const v = this.#shown.view;
+    // Callers may change the view object they get, not the records or their list.
+    return { ...v };
   }
 
   /** The member with this overlay address (or name). */
   member(addressOrName: string): Member | undefined {
-    return this.#data.members.find((m) => m.address === addressOrName || m.name === addressOrName);
+    return this.#idx(this.#data).byAddressOrName(addressOrName);
+  }
+
+  /** The member with this public key. */
+  memberByKey(publicKey: string): Member | undefined {
+    return this.#idx(this.#data).byKey(publicKey);
+  }
+
+  /** How many members the mesh has, the leaders among them. */
+  get size(): number {
+    return this.#data.members.length;
   }
 
   /** Subscribes to membership changes. */
@@ -475,29 +518,39 @@ export class LeaderCore {
    */
   changesSince(version: number): { upsert: Member[]; remove: string[] } | null {
     if (version >= this.#data.version) return { upsert: [], remove: [] };
-    const first = this.#log[0];
-    if (!first || version < first.version - 1) return null;
-    const keys = new Set<string>();
-    for (const e of this.#log) if (e.version > version) { for (const k of e.keys) keys.add(k); }
+    const keys = this.changedKeysSince(version);
+    if (!keys) return null;
+    const ix = this.#idx(this.#data);
     const upsert: Member[] = [];
     const remove: string[] = [];
     for (const k of keys) {
-      const m = this.#data.members.find((x) => x.publicKey === k);
+      const m = ix.byKey(k);
       if (m) upsert.push({ ...m });
       else remove.push(k);
     }
     return { upsert, remove };
   }
 
+  /**
+   * The public keys of the members added, changed or removed since `version` (those the state
+   * no longer holds were removed); null when the log no longer reaches back that far.
+   */
+  changedKeysSince(version: number): Set<string> | null {
+    const keys = new Set<string>();
+    if (version >= this.#data.version) return keys;
+    const log = this.#log;
+    const first = log[0];
+    if (!first || version < first.version - 1) return null;
+    // The log is in version order: only its tail since `version` is read.
+    let i = log.length;
+    while (i > 0 && log[i - 1].version > version) i--;
+    for (; i < log.length; i++) for (const k of log[i].keys) keys.add(k);
+    return keys;
+  }
+
   /** The lowest free host address, or null when the network is exhausted. */
   #allocate(d: LeaderFile): string | null {
-    const used = new Set(d.members.map((m) => m.address));
-    const size = this.#net.size;
-    for (let i = 1n; i < size - 1n; i++) {
-      const a = formatAddress(this.#net.addressAt(i));
-      if (!used.has(a)) return a;
-    }
-    return null;
+    return this.#idx(d).lowestFree();
   }
 
   /** When an allocation nobody has heard from is released. */
@@ -528,7 +581,8 @@ export class LeaderCore {
       if (!found || !secretMatches(found, req.secret)) return refuse("unknown token");
       const token = found;
       const problem = tokenProblem(token, now);
-      const existing = d.members.find((m) => m.publicKey === req.publicKey);
+      const ix = this.#idx(d);
+      const existing = ix.byKey(req.publicKey);
       if (existing?.role === "leader") return refuse(problem ?? "that key is a leader's");
       if (existing) {
         const rec = d.joins?.[existing.publicKey];
@@ -549,13 +603,13 @@ export class LeaderCore {
       // A node joining again gets the name it had when no member holds it; else the one it gives.
       const previous = req.previousName;
       const name = previous !== undefined && dnsLabelProblem(previous) === undefined &&
-          !d.members.some((m) => m.name === previous)
+          !ix.byName(previous)
         ? previous
         : req.hostname;
       if (dnsLabelProblem(name) !== undefined) {
         return refuse(`hostname ${quote(name)} is not a valid DNS label`);
       }
-      const holder = d.members.find((m) => m.name === name);
+      const holder = ix.byName(name);
       if (holder) {
         const rec = d.joins?.[holder.publicKey];
         return refuse(
@@ -588,7 +642,7 @@ export class LeaderCore {
         ...(req.tcpPort !== undefined ? { tcpPort: req.tcpPort } : {}),
       };
       member.services = this.#grantedServices(d, member, req.services);
-      d.members.push(member);
+      ix.add(member);
       if (token.usesLeft !== null) token.usesLeft--;
       d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
       if (gone) delete d.left![req.publicKey];
@@ -610,7 +664,7 @@ export class LeaderCore {
       ok: true,
       member: { ...member },
       // The leader that answers: the joiner syncs with it first.
-      leader: { ...(d.members.find((m) => m.publicKey === this.#own) ?? this.leader) },
+      leader: { ...(this.#idx(d).byKey(this.#own) ?? this.leader) },
       network: d.network,
       ...(d.network6 ? { network6: d.network6 } : {}),
       version: d.version,
@@ -658,10 +712,9 @@ export class LeaderCore {
         delete d.joins![key];
         // Its request may still be replayed: only a later one may join again.
         if (rec.time !== undefined) remember(d, key, { time: rec.time, at: now });
-        const i = d.members.findIndex((m) => m.publicKey === key);
-        if (i >= 0) {
-          released.push(d.members[i]);
-          d.members.splice(i, 1);
+        const m = this.#idx(d).remove(key);
+        if (m) {
+          released.push(m);
           touch(key);
         }
         const t = d.tokens.find((x) => x.id === rec.token);
@@ -720,7 +773,7 @@ export class LeaderCore {
       return sameRecord(m, old) ? null : m;
     };
     // Every hello lands here: an unchanged member costs no change and no write.
-    const now = this.#data.members.find((x) => x.publicKey === publicKey);
+    const now = this.#idx(this.#data).byKey(publicKey);
     if (!now) return Promise.resolve(false);
     // Counted once a call, here: the edit below may run again (another leader came first).
     if (patch.services) {
@@ -729,10 +782,11 @@ export class LeaderCore {
     }
     if (!patched(this.#data, now)) return Promise.resolve(false);
     return this.#change((d, touch) => {
-      const i = d.members.findIndex((x) => x.publicKey === publicKey);
-      const m = i < 0 ? null : patched(d, d.members[i]);
+      const ix = this.#idx(d);
+      const old = ix.byKey(publicKey);
+      const m = old ? patched(d, old) : null;
       if (!m) return { result: false, write: false };
-      d.members[i] = m;
+      ix.replace(m);
       touch(m.publicKey);
       return { result: true, write: true };
     });
@@ -744,13 +798,13 @@ export class LeaderCore {
    * with whether the record changed (a second bye, or one from the leader's key, changes nothing).
    */
   leave(publicKey: string): Promise<boolean> {
-    const now = this.#data.members.find((x) => x.publicKey === publicKey);
+    const now = this.memberByKey(publicKey);
     if (!now || now.role === "leader" || now.offline) return Promise.resolve(false);
     return this.#change((d, touch) => {
-      const i = d.members.findIndex((x) => x.publicKey === publicKey);
-      const old = i < 0 ? null : d.members[i];
+      const ix = this.#idx(d);
+      const old = ix.byKey(publicKey);
       if (!old || old.role === "leader" || old.offline) return { result: false, write: false };
-      d.members[i] = { ...old, services: [], offline: true };
+      ix.replace({ ...old, services: [], offline: true });
       touch(publicKey);
       return { result: true, write: true };
     });
@@ -763,9 +817,9 @@ export class LeaderCore {
    */
   setGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
     return this.#change((d, touch) => {
-      const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
-      if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
-      const old = d.members[i];
+      const ix = this.#idx(d);
+      const old = ix.byAddressOrName(nameOrAddress);
+      if (!old) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
       if (old.role === "leader") throw new LeaderError("the leader always relays");
       const grants: MemberGrants = { ...old.grants };
       if (change.relay === true) grants.relay = true;
@@ -774,7 +828,7 @@ export class LeaderCore {
       if (grants.services === undefined && grants.relay === undefined) delete m.grants;
       if (!grants.relay) delete m.relay;
       if (JSON.stringify(m) === JSON.stringify(old)) return { result: old, write: false };
-      d.members[i] = m;
+      ix.replace(m);
       touch(m.publicKey);
       return { result: m, write: true };
     });
@@ -796,12 +850,18 @@ export class LeaderCore {
 
   /** The service names some grant mentions (a token's or a member's), for `d`. */
   #restrictedNames(d: LeaderFile): Set<string> {
+    // Tokens are only ever added (a revoked one stays), and a member's granted names are its
+    // token's: the names change with the tokens (their count and newest), or with another
+    // leader's state.
+    const tokens = `${d.tokens.length}:${d.tokens.at(-1)?.id}`;
     const cached = this.#restricted;
-    if (cached !== null && cached.data === d) return cached.names;
+    if (cached !== null && cached.tokens === tokens && cached.epoch === this.#epoch) {
+      return cached.names;
+    }
     const names = new Set<string>();
     for (const t of d.tokens) for (const n of t.services ?? []) names.add(n);
     for (const m of d.members) for (const n of m.grants?.services ?? []) names.add(n);
-    this.#restricted = { data: d, names };
+    this.#restricted = { tokens, epoch: this.#epoch, names };
     return names;
   }
 
@@ -810,7 +870,7 @@ export class LeaderCore {
    * for the leader and for names no grant restricts.
    */
   ungrantedServices(publicKey: string, offered: ServiceSpec[]): string[] {
-    const m = this.#data.members.find((x) => x.publicKey === publicKey);
+    const m = this.memberByKey(publicKey);
     if (!m || m.role === "leader") return [];
     const restricted = this.#restrictedNames(this.#data);
     const mine = m.grants?.services ?? [];
@@ -825,14 +885,14 @@ export class LeaderCore {
   /** Removes a member by name or address. */
   removeNode(nameOrAddress: string): Promise<Member> {
     return this.#change((d, touch) => {
-      const i = d.members.findIndex((m) => m.name === nameOrAddress || m.address === nameOrAddress);
-      if (i < 0) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
-      const m = d.members[i];
+      const ix = this.#idx(d);
+      const m = ix.byAddressOrName(nameOrAddress);
+      if (!m) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
       // Another leader may be removed (decommissioned); this one only by another.
       if (m.publicKey === this.#own) {
         throw new LeaderError("a leader cannot remove itself: remove it at another leader");
       }
-      d.members.splice(i, 1);
+      ix.remove(m.publicKey);
       const rec = d.joins?.[m.publicKey];
       delete d.joins![m.publicKey];
       // Removed stays removed: no replay of its request, no rejoin with the token that admitted it.
@@ -856,11 +916,14 @@ export class LeaderCore {
    * text again changes nothing.
    */
   setPolicy(canonical: string): Promise<number> {
-    return this.#change((d) => {
+    return this.#change((d, touch) => {
       const cur = d.policy;
       if (cur && cur.text === canonical) return { result: cur.version, write: false };
       const p = { version: (cur?.version ?? 0) + 1, text: canonical };
       d.policy = p;
+      // Views are scoped by the policy (fanout.ts): a new one moves the view's version, so a
+      // member holding the old version asks for its view again.
+      touch();
       return {
         result: p.version,
         write: true,
@@ -937,12 +1000,12 @@ export class LeaderCore {
       // lose it now rather than at their next hello.
       let refused = 0;
       if (services.length) {
-        for (let i = 0; i < d.members.length; i++) {
-          const m = d.members[i];
+        const ix = this.#idx(d);
+        for (const m of [...d.members]) {
           const kept = this.#grantedServices(d, m, m.services);
           if (kept.length === m.services.length) continue;
           refused += m.services.length - kept.length;
-          d.members[i] = { ...m, services: kept };
+          ix.replace({ ...m, services: kept });
           touch(m.publicKey);
         }
       }

@@ -477,15 +477,18 @@ Deno.test("membership: the version moves by one per member change, and only then
   assert.equal(v(), 2, "an update that changes nothing");
   assert.equal(await core.updateMember(key, { endpoints: ["192.0.2.9:1"] }), true);
   assert.equal(v(), 3);
+  // A policy scopes the views (fanout.ts): it moves the view's version too, once.
   await core.setPolicy("rules: []");
-  assert.equal(v(), 3, "the policy has its own version");
+  assert.equal(v(), 4, "a policy moves the view's version");
+  await core.setPolicy("rules: []");
+  assert.equal(v(), 4, "the same policy again");
   await core.removeNode("a");
-  assert.equal(v(), 4);
-  assert.deepEqual(views.map((x) => x.version), [2, 3, 4], "one notification per change");
-  assert.equal(views[2].members.length, 1);
+  assert.equal(v(), 5);
+  assert.deepEqual(views.map((x) => x.version), [2, 3, 4, 5], "one notification per change");
+  assert.equal(views[3].members.length, 1);
   off();
   accepted(await core.join(request(t, "b"), null));
-  assert.equal(views.length, 3, "unsubscribed");
+  assert.equal(views.length, 4, "unsubscribed");
 });
 
 Deno.test("membership: changesSince gives the members to upsert and keys to remove", async () => {
@@ -743,4 +746,48 @@ Deno.test("relay grants: a node relays only when the leader granted it and it is
   await assert.rejects(core.setGrants("nobody", { relay: true }), /no node/);
   await assert.rejects(core.setGrants("leader", { relay: false }), /always relays/);
   assert.deepEqual(core.listTokens().find((t) => t.id === relaying.id)!.relay, true);
+});
+
+Deno.test("membership: lookups by key, address and name follow joins, updates and removals", async () => {
+  const core = await open();
+  const t = await unlimited(core);
+  const a = accepted(await core.join(request(t, "a"), null)).member;
+  const b = accepted(await core.join(request(t, "b"), null)).member;
+  assert.equal(core.size, 3);
+  assert.equal(core.memberByKey(a.publicKey)?.name, "a");
+  assert.equal(core.member("b")?.publicKey, b.publicKey);
+  assert.equal(core.member(b.address)?.name, "b");
+  await core.updateMember(a.publicKey, { endpoints: ["192.0.2.5:5"] });
+  assert.deepEqual(core.memberByKey(a.publicKey)?.endpoints, ["192.0.2.5:5"]);
+  assert.deepEqual(core.member("a")?.endpoints, ["192.0.2.5:5"]);
+  await core.removeNode("a");
+  assert.equal(core.memberByKey(a.publicKey), undefined);
+  assert.equal(core.member("a"), undefined);
+  assert.equal(core.member(a.address), undefined);
+  assert.equal(core.member("b")?.name, "b", "a later member is still found after a removal");
+  assert.equal(core.size, 2);
+  assert.deepEqual(core.leaders().map((m) => m.name), ["leader"]);
+  // The keys changed since a version: the log's, without a pass over the members.
+  const v = core.view().version;
+  assert.deepEqual(core.changedKeysSince(v), new Set());
+  await core.updateMember(b.publicKey, { endpoints: ["192.0.2.6:6"] });
+  assert.deepEqual(core.changedKeysSince(v), new Set([b.publicKey]));
+  assert.deepEqual(core.changedKeysSince(v - 1), new Set([a.publicKey, b.publicKey]));
+  assert.equal(core.changedKeysSince(0), null);
+});
+
+Deno.test("membership: views of one state are the same records; a change makes a new view", async () => {
+  const core = await open();
+  const t = await unlimited(core);
+  const a = accepted(await core.join(request(t, "a"), null)).member;
+  const v1 = core.view();
+  const v2 = core.view();
+  assert.equal(v1.members, v2.members, "made once per state");
+  v1.version = 99;
+  assert.notEqual(core.view().version, 99, "the view object handed out is the caller's");
+  await core.updateMember(a.publicKey, { endpoints: ["192.0.2.5:5"] });
+  const v3 = core.view();
+  assert.notEqual(v3.members, v1.members);
+  assert.deepEqual(v1.members.find((m) => m.name === "a")?.endpoints, [], "the old view is kept");
+  assert.deepEqual(v3.members.find((m) => m.name === "a")?.endpoints, ["192.0.2.5:5"]);
 });

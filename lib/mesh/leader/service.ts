@@ -3,7 +3,9 @@
  * LAN candidates, services, self-asserted labels), sends the LAN key to nodes that lack it,
  * answers a stale version with the view or what changed, announces membership changes (bursts
  * once, small changes with the notice itself) and policy changes, releases allocations whose
- * node was never heard from, and makes tokens and removals.
+ * node was never heard from, and makes tokens and removals. What each node is told goes through
+ * the fan-out (fanout.ts): views and deltas scoped by the policy, encoded once per group of
+ * members that see the same members, not once per member.
  *
  * A mesh may have several leaders on one shared store. Each answers hellos from any member and
  * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
@@ -27,11 +29,13 @@ import {
   validTcpPort,
 } from "../../members/validate.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
-import type { ControlPort } from "../sync/control_channel.ts";
+import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
-import { type ControlMessage, deltaParts, policyParts, viewParts } from "../sync/protocol.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
+import { Fanout } from "./fanout.ts";
+import type { GroupId } from "./scope.ts";
 import { encodeToken, type TokenLeader } from "../join/token.ts";
 import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
@@ -113,8 +117,8 @@ export interface LeaderServiceDeps {
   core: LeaderCore;
   /** The leader's device (its key, the peers' endpoints and handshakes). */
   device: Pick<Device, "publicKey" | "peer">;
-  /** The control channel to the nodes. */
-  channel: ControlPort;
+  /** The control channel to the nodes (changes go out encoded once, `sendEncoded`). */
+  channel: EncodedControlPort;
   /** The logger. */
   logger: Logger;
   /** Applies a view to this node (peers, policy, subscribers). */
@@ -164,7 +168,9 @@ function tokenLeader(m: Member): TokenLeader {
 export class LeaderService {
   readonly #core: LeaderCore;
   readonly #device: Pick<Device, "publicKey" | "peer">;
-  readonly #channel: ControlPort;
+  readonly #channel: EncodedControlPort;
+  // What each member is told, scoped and encoded once (made at `start`).
+  #fanout: Fanout | null = null;
   readonly #logger: Logger;
   readonly #deps: LeaderServiceDeps;
   readonly #holdMs: number;
@@ -221,29 +227,27 @@ export class LeaderService {
     const me = this.#device.publicKey;
     this.#deps.applyView(core.view());
     this.#deps.usePolicy(core.policy());
+    const fanout = this.#fanout = new Fanout(core);
+    const send = (to: string, bytes: Uint8Array) => this.#channel.sendEncoded(to, bytes);
     this.#stops.push(core.onPolicy((p) => {
       this.#deps.usePolicy(p);
-      for (const m of this.#served(core.view())) {
-        this.#channel.send(m.address, { t: "changed", v: core.view().version, pv: p.version });
-      }
+      // A policy moves the view's version (its scope may change): the push tells each group
+      // what it gained and lost (nothing, mostly), and the notice, with the policy's version,
+      // has every member ask for the policy itself.
+      this.#pushNow();
+      const bytes = fanout.policyNotice(p);
+      for (const m of this.#served(core.view())) send(m.address, bytes);
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
-    let notified = core.view().version;
+    // The version each group was last told, by the push below.
+    const toldAt = new Map<GroupId, number>();
     const push = () => {
       notify = undefined;
       const now = core.view();
-      if (now.version === notified) return;
-      // Small changes travel with the notice: nodes that hold the previous version apply them
-      // at once, without asking back; the others pull as usual.
-      const delta = notified > 0 ? core.changesSince(notified) : null;
-      const parts = delta ? deltaParts(notified, now, delta) : [];
-      const msgs: ControlMessage[] = parts.length > 0 && parts.length <= 4
-        ? parts
-        : [{ t: "changed", v: now.version, pv: core.policy()?.version }];
-      for (const m of this.#served(now)) {
-        for (const msg of msgs) this.#channel.send(m.address, msg);
-      }
-      notified = now.version;
+      fanout.update(now);
+      // Each group hears its own delta (small ones with the notice: nodes that hold the version
+      // it was last told apply them at once), encoded once; the others pull as usual.
+      fanout.push(this.#served(now), toldAt, send);
     };
     this.#pushNow = () => {
       clearTimeout(notify);
@@ -262,19 +266,20 @@ export class LeaderService {
       // new view, without them. The control stack sends from a microtask, so the view that drops
       // their peers is applied in a later one.
       let told = false;
-      for (const m of shown.members) {
-        if (m.publicKey === me || v.members.some((n) => n.publicKey === m.publicKey)) continue;
+      for (const m of this.#gone(shown, v)) {
+        if (m.publicKey === me) continue;
         this.#users.delete(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
         // Twice: this is their last word from the leader (no peer is left to ask again), and a
         // node that misses it would run on with no peers, not knowing why.
-        const parts = viewParts(v);
-        for (const part of [...parts, ...parts]) this.#channel.send(m.address, part);
+        const parts = fanout.goneParts(v);
+        for (const part of [...parts, ...parts]) send(m.address, part);
         told = true;
       }
       shown = v;
+      fanout.update(v);
       if (told || deferred !== null) {
         deferred = v;
         queueMicrotask(applyDeferred);
@@ -298,6 +303,25 @@ export class LeaderService {
         this.#logger.error("saving the leader's TCP port failed", { error: String(e) })
       );
     }
+  }
+
+  /**
+   * The members of `before` that `after` no longer holds. The change log says which keys changed
+   * in between, so a change costs what it touched, not a pass over every member per member; only
+   * when some are gone are their records looked up in `before`.
+   */
+  #gone(before: MembershipView, after: MembershipView): Member[] {
+    const core = this.#core;
+    const keys = core.view().version === after.version
+      ? core.changedKeysSince(before.version)
+      : null;
+    if (keys === null) {
+      // The log does not reach back (or the state moved on): the two lists compared once.
+      const kept = new Set(after.members.map((m) => m.publicKey));
+      return before.members.filter((m) => !kept.has(m.publicKey));
+    }
+    const removed = new Set([...keys].filter((k) => !core.memberByKey(k)));
+    return removed.size ? before.members.filter((m) => removed.has(m.publicKey)) : [];
   }
 
   /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
@@ -383,6 +407,14 @@ export class LeaderService {
     return v.members.filter((m) =>
       m.role !== "leader" && (alone || (this.#users.get(m.publicKey) ?? -Infinity) >= since)
     );
+  }
+
+  /**
+   * Whether member `viewer` may know of member `seen` (by keys): views scoped by policy. Before
+   * `start`, every member may.
+   */
+  sees(viewer: string, seen: string): boolean {
+    return this.#fanout?.sees(viewer, seen) ?? true;
   }
 
   /** Whether the member with `publicKey` uses this leader (said hello lately). */
@@ -555,17 +587,16 @@ export class LeaderService {
       ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
       online: true,
     }).then(() => {
+      const fanout = this.#fanout;
+      if (!fanout) return;
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {
-        for (const part of policyParts(policy)) this.#channel.send(from, part);
+        for (const part of fanout.policyParts(policy)) this.#channel.sendEncoded(from, part);
       }
-      const view = core.view();
-      if (msg.v === view.version) return;
-      // A node that is only a little behind gets what changed; one that is far behind, or
-      // new, the whole view.
-      const delta = msg.v > 0 ? core.changesSince(msg.v) : null;
-      const parts = delta ? deltaParts(msg.v, view, delta) : viewParts(view);
-      for (const part of parts) this.#channel.send(from, part);
+      // A node a little behind gets what changed in its scope; one far behind, new, or whose
+      // scope started over, its whole scoped view: encoded once per group and version.
+      const parts = fanout.answer(member.publicKey, msg.v);
+      for (const part of parts) this.#channel.sendEncoded(from, part);
     }).catch((e) => this.#writeFailed("a member update", e));
   }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { leaderFromConfig, LeaderService } from "./service.ts";
 import type { JoinRequest } from "../join/request.ts";
 import { LeaderCore } from "./core.ts";
-import type { ControlMessage } from "../sync/protocol.ts";
+import { type ControlMessage, parseMessage } from "../sync/protocol.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeToken } from "../join/token.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -61,6 +61,8 @@ async function harness(
     device,
     channel: {
       send: (to, msg) => sent.push([to, msg]),
+      // Bytes encoded once for many members: recorded as the message they hold.
+      sendEncoded: (to, bytes) => sent.push([to, parseMessage(bytes)!]),
       listen: (h) => {
         handler = h;
         return () => {};
@@ -616,5 +618,39 @@ Deno.test("leader service: with several leaders, changes go to the members that 
     h.service.close();
     other.close();
     h.core.close();
+  }
+});
+
+Deno.test("leader service: a removed member hears a view of the leaders only, twice; the others do not get it", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const n3 = await h.join("n3");
+    await h.core.flush();
+    h.sent.length = 0;
+    await h.service.removeNode("n2");
+    const views = (to: string) =>
+      h.sent.filter(([a, m]) => a === to && m.t === "view").map(([, m]) => m);
+    await until(() => views(n2.address).length >= 2);
+    const last = views(n2.address);
+    assert.equal(last.length, 2, "the view, twice");
+    for (const m of last) {
+      assert.ok(m.t === "view");
+      // Only the leaders: a removed member learns nothing more of the mesh (fanout.goneParts).
+      assert.deepEqual(m.members.map((x) => x.name).sort(), ["lead"]);
+    }
+    // The members that stay hear of it as a change, not as a whole view sent on removal.
+    await until(() => h.sent.some(([a]) => a === n1.address));
+    assert.deepEqual(views(n1.address), []);
+    assert.deepEqual(views(n3.address), []);
+    // A change that removes nobody sends nobody a view.
+    h.sent.length = 0;
+    await h.core.updateMember(n1.publicKey, { endpoints: ["192.0.2.7:7"] });
+    await until(() => h.sent.some(([a]) => a === n3.address));
+    assert.ok(!h.sent.some(([, m]) => m.t === "view"));
+  } finally {
+    h.service.close();
   }
 });

@@ -30,6 +30,7 @@ import type { Member, MemberGrants, MembershipView } from "../../members/member.
 import type { StoredToken } from "../join/token.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeLanKey } from "./lan_key.ts";
+import { leaderJson } from "./leader_json.ts";
 import { validTcpPort } from "../../members/validate.ts";
 import { type LeaseRecord, leaseRecordProblem } from "../../services/lease/arbiter.ts";
 
@@ -340,9 +341,9 @@ export class StateDir {
     return o;
   }
 
-  /** Writes the leader file atomically. */
+  /** Writes the leader file atomically (its records' text made once each: leader_json.ts). */
   writeLeader(data: LeaderFile): Promise<void> {
-    return this.#write("leader.json", JSON.stringify(data, null, 1));
+    return this.#write("leader.json", leaderJson(data));
   }
 
   /** Writes the node file atomically. */

@@ -8,6 +8,7 @@
  */
 
 import { checkLeaderFile, type LeaderFile } from "../state/state.ts";
+import { recordJson } from "../state/leader_json.ts";
 
 /** The document's keys and their values (JSON), in the order the document lists them. */
 export type KeyValues = Map<string, string>;
@@ -25,13 +26,14 @@ export function toKeys(d: LeaderFile): KeyValues {
     ...(d.network6 ? { network6: d.network6 } : {}),
     version: d.version,
   });
+  // Records are replaced, never edited: each one's text is made once (leader_json.ts).
   for (const m of d.members) {
-    put(`members/${m.publicKey}`, m);
+    kv.set(`members/${m.publicKey}`, recordJson(m));
     put(`alloc/${m.address}`, m.publicKey);
   }
   for (const t of d.tokens) put(`tokens/${t.id}`, t);
-  for (const [k, r] of Object.entries(d.joins ?? {})) put(`joins/${k}`, r);
-  for (const [k, r] of Object.entries(d.left ?? {})) put(`left/${k}`, r);
+  for (const [k, r] of Object.entries(d.joins ?? {})) kv.set(`joins/${k}`, recordJson(r));
+  for (const [k, r] of Object.entries(d.left ?? {})) kv.set(`left/${k}`, recordJson(r));
   if (d.policy) put("policy", d.policy);
   if (d.leases) put("leases", d.leases);
   if (d.lanKey !== undefined) put("lan-key", d.lanKey);

@@ -6,11 +6,27 @@
  */
 
 import type { LeaderFile } from "../state/state.ts";
+import { leaderJson } from "../state/leader_json.ts";
 import type { LeaderStore, StoreSnapshot } from "./store.ts";
+
+/**
+ * A snapshot whose document is parsed from `text` when first read: a leader's own commits come
+ * back through its watch, and it reads only their revision (it has them already).
+ */
+function snapshot(text: string, revision: number): StoreSnapshot {
+  let data: LeaderFile | null = null;
+  return {
+    revision,
+    get data(): LeaderFile {
+      return data ??= JSON.parse(text) as LeaderFile;
+    },
+  };
+}
 
 /** The leader's document in memory, shareable by several leaders. */
 export class MemoryStore implements LeaderStore {
-  #data: LeaderFile | null = null;
+  // The document as JSON: each commit's is mostly the records' text made once (leader_json.ts).
+  #text: string | null = null;
   #revision = 0;
   readonly #watchers = new Set<(s: StoreSnapshot) => void>();
   /** Commits refused because another came first (for tests). */
@@ -21,8 +37,8 @@ export class MemoryStore implements LeaderStore {
 
   /** A copy of the document, or null before the first commit. */
   load(): Promise<StoreSnapshot | null> {
-    const data = this.#data;
-    return Promise.resolve(data ? { data: structuredClone(data), revision: this.#revision } : null);
+    const text = this.#text;
+    return Promise.resolve(text === null ? null : snapshot(text, this.#revision));
   }
 
   /** Keeps a copy of `next` if still at `base`; tells every watcher on a later microtask. */
@@ -31,12 +47,10 @@ export class MemoryStore implements LeaderStore {
       this.conflicts++;
       return Promise.resolve(null);
     }
-    const data = structuredClone(next);
+    const text = leaderJson(next);
     const revision = ++this.#revision;
-    this.#data = data;
-    for (const w of this.#watchers) {
-      queueMicrotask(() => w({ data: structuredClone(data), revision }));
-    }
+    this.#text = text;
+    for (const w of this.#watchers) queueMicrotask(() => w(snapshot(text, revision)));
     return Promise.resolve(revision);
   }
 
@@ -46,10 +60,10 @@ export class MemoryStore implements LeaderStore {
       if (this.#watchers.has(w)) onChange(s);
     };
     this.#watchers.add(w);
-    const data = this.#data;
-    if (data && this.#revision > from) {
+    const text = this.#text;
+    if (text !== null && this.#revision > from) {
       const revision = this.#revision;
-      queueMicrotask(() => w({ data: structuredClone(data), revision }));
+      queueMicrotask(() => w(snapshot(text, revision)));
     }
     return () => this.#watchers.delete(w);
   }

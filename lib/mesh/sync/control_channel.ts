@@ -8,10 +8,16 @@
 import type { UserspaceStack } from "../../../drivers/userspace.ts";
 import type { Logger } from "../../log/logger.ts";
 import { CONTROL_PORT } from "../../members/ports.ts";
-import { type ControlMessage, parseMessage, Prober, sendMessage } from "./protocol.ts";
+import { type ControlMessage, parseMessage, Prober, sendEncoded, sendMessage } from "./protocol.ts";
 
 /** What the leader's service and a node's sync use of the channel. */
 export type ControlPort = Pick<ControlChannel, "send" | "listen">;
+
+/**
+ * The channel as the leader's fan-out uses it: also sends bytes encoded once for many members
+ * (`encodeMessage`), not a message stringified per recipient.
+ */
+export type EncodedControlPort = ControlPort & Pick<ControlChannel, "sendEncoded">;
 
 /** Sends and receives control messages. See the module docs. */
 export class ControlChannel {
@@ -33,6 +39,15 @@ export class ControlChannel {
   send(address: string, msg: ControlMessage): void {
     try {
       sendMessage(this.#stack, address, msg);
+    } catch (e) {
+      this.#logger.debug("control send failed", { to: address, error: String(e) });
+    }
+  }
+
+  /** Sends a message encoded already (`encodeMessage`); a failure is as `send`'s. */
+  sendEncoded(address: string, bytes: Uint8Array): void {
+    try {
+      sendEncoded(this.#stack, address, bytes);
     } catch (e) {
       this.#logger.debug("control send failed", { to: address, error: String(e) });
     }

@@ -249,9 +249,19 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
   }
 }
 
+/** A control message's bytes on the wire: encode once, send to many (`sendEncoded`). */
+export function encodeMessage(msg: ControlMessage): Uint8Array {
+  return enc.encode(JSON.stringify(msg));
+}
+
 /** Sends a control message to an overlay address. */
 export function sendMessage(stack: UserspaceStack, address: string, msg: ControlMessage): void {
-  stack.send({ address, port: CONTROL_PORT }, enc.encode(JSON.stringify(msg)), CONTROL_PORT);
+  sendEncoded(stack, address, encodeMessage(msg));
+}
+
+/** Sends a control message encoded already (by {@link encodeMessage}) to an overlay address. */
+export function sendEncoded(stack: UserspaceStack, address: string, bytes: Uint8Array): void {
+  stack.send({ address, port: CONTROL_PORT }, bytes, CONTROL_PORT);
 }
 
 /**

@@ -36,6 +36,11 @@ export interface CallMeDeps {
   isLeader?: (address: string) => boolean;
   /** The members by public key (this node left out). */
   members: ReadonlyMap<string, Member>;
+  /**
+   * The leader: whether the member with key `from` may know of the one with key `to` (views
+   * scoped by policy); a call-me between members that may not is refused. Absent: all may.
+   */
+  mayCall?: (from: string, to: string) => boolean;
   /** This node's candidates now: what a call-me carries. */
   candidates: () => readonly Candidate[];
   /** Where refused call-me messages are counted. */
@@ -117,7 +122,11 @@ export class CallMe {
     let sender: Member | undefined;
     for (const m of d.members.values()) if (m.address === from) sender = m;
     const target = d.members.get(msg.to);
-    if (!sender || (!target && msg.to !== d.me) || msg.to === sender.publicKey) {
+    if (
+      !sender || (!target && msg.to !== d.me) || msg.to === sender.publicKey ||
+      // Passing it on would tell each of the other (its key, its endpoints).
+      (target && d.mayCall && !d.mayCall(sender.publicKey, target.publicKey))
+    ) {
       d.drops["callme-not-member"]++;
       return;
     }

@@ -112,3 +112,29 @@ Deno.test("call-me: a leader takes one that another leader sends or passes on, f
   assert.equal(drops["callme-not-leader"], 1);
   assert.equal(sent.length, 0);
 });
+
+Deno.test("call-me: the leader passes none on between members whose views do not hold each other", () => {
+  const n1 = member("n1", "10.88.0.2", { endpoints: ["203.0.113.1:40001"] });
+  const n2 = member("n2", "10.88.0.3");
+  const n3 = member("n3", "10.88.0.4");
+  const sent: [string, ControlMessage][] = [];
+  const drops = { "callme-not-member": 0, "callme-malformed": 0 } as Record<DropReason, number>;
+  const c = new CallMe({
+    role: "leader",
+    channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },
+    me: "leader-key",
+    leaderAddress: () => "10.88.0.1",
+    members: new Map([[n1.publicKey, n1], [n2.publicKey, n2], [n3.publicKey, n3]]),
+    // n1 and n3 may know of each other (a policy lets them talk); n2 is out of n1's scope.
+    mayCall: (a, b) => [a, b].sort().join() === [n1.publicKey, n3.publicKey].sort().join(),
+    candidates: () => [],
+    drops,
+    calledBy: () => true,
+  });
+  const c1 = [{ k: "lan" as const, e: "192.0.2.3:1" }];
+  c.handle({ t: "callme", to: n2.publicKey, c: c1 }, n1.address);
+  assert.equal(sent.length, 0, "n2 learns nothing of n1");
+  assert.equal(drops["callme-not-member"], 1);
+  c.handle({ t: "callme", to: n3.publicKey, c: c1 }, n1.address);
+  assert.deepEqual(sent.map(([to]) => to), [n3.address]);
+});

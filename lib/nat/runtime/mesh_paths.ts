@@ -140,6 +140,8 @@ export interface MeshPathsDeps {
   leaderAddress: () => string;
   /** Whether an overlay address is a leader's (call-me from any leader count; absent: in use). */
   isLeader?: (address: string) => boolean;
+  /** The leader: whether member `from` may know of member `to` (call-me passed on only then). */
+  mayCall?: (from: string, to: string) => boolean;
   /** Overlay addresses and networks: never an underlay candidate. */
   overlay: string[];
   /** This node's advertised endpoints. */
@@ -251,6 +253,7 @@ export class MeshPaths {
       me: this.#me,
       leaderAddress: deps.leaderAddress,
       ...(deps.isLeader ? { isLeader: deps.isLeader } : {}),
+      ...(deps.mayCall ? { mayCall: deps.mayCall } : {}),
       members: this.#members,
       candidates: () => this.#own.entries,
       drops: this.#counters.drops,

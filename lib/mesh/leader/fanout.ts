@@ -1,0 +1,491 @@
+/**
+ * What each member is told, encoded once: the leader's view as each member may see it (scoped
+ * by policy, scope.ts), and the deltas between versions, as datagram bytes shared by every
+ * member of a group (members with the same signature see the same members).
+ *
+ * The fan-out follows the leader's changes one version at a time: for each member record that
+ * changed, every group that sees it now logs an upsert, every group that saw it before and not
+ * now a removal (a member that loses sight of another is told to drop it). A delta from version
+ * `from` is the merge of a group's log since `from`; a member whose group log does not reach back
+ * that far (a policy change, a member that changed group, a long absence) gets its whole scoped
+ * view. Answers are cached per (group, from) until the next version, so hellos from many members
+ * at one version cost one encoding. Each member's own record is in its view even where its
+ * group does not see itself (a part of its own, the only per-member encoding).
+ * @module
+ */
+
+import type { Member, MembershipView } from "../../members/member.ts";
+import { parsePolicy } from "../../policy/parse.ts";
+import type { VersionedPolicy } from "../../policy/source.ts";
+import {
+  type ControlMessage,
+  deltaParts,
+  encodeMessage,
+  policyParts,
+  viewParts,
+} from "../sync/protocol.ts";
+import { type GroupId, Scope } from "./scope.ts";
+
+/** Log entries kept per group; a member further behind gets its whole view. */
+export const GROUP_LOG_MAX = 4096;
+
+/** What the fan-out reads of the leader's state. */
+export interface FanoutSource {
+  /** The current view. */
+  view(): MembershipView;
+  /** What changed since `version` (null: the change log does not reach back that far). */
+  changesSince(version: number): { upsert: Member[]; remove: string[] } | null;
+  /** The policy in force. */
+  policy(): VersionedPolicy | null;
+}
+
+interface GroupLog {
+  /** Deltas from before this version do not exist: the whole view. */
+  fullSince: number;
+  /** Per version, in order: which keys to upsert (true) or remove (false). */
+  entries: { version: number; keys: Map<string, boolean> }[];
+}
+
+/** An answer: bytes for the whole group, and whether the member's own record goes in a part of its own. */
+interface Answer {
+  parts: Uint8Array[];
+  /**
+   * A delta's parts without the member's own part, for members whose own record did not change
+   * since the delta's version (most of them): no per-member encoding. Null for views.
+   */
+  bare: Uint8Array[] | null;
+  /** The message of the member's own part (its `members` set per member), or null. */
+  self: ControlMessage | null;
+}
+
+/** Keeps the members' scoped views and encodes what they are told. See the module docs. */
+export class Fanout {
+  readonly #src: FanoutSource;
+  readonly #scope = new Scope();
+  readonly #members = new Map<string, Member>();
+  readonly #logs = new Map<GroupId, GroupLog>();
+  // When each member last changed, and last changed group (its view: whole again).
+  readonly #changedAt = new Map<string, number>();
+  readonly #movedAt = new Map<string, number>();
+  #version = 0;
+  // The version the scope last started over at (-1: only at the start, when every member is
+  // taken to hold the leader's version).
+  #reset = -1;
+  #network = "";
+  #network6: string | undefined;
+  #policyVersion = -1;
+  // Encoded answers for this version, by "group|from".
+  #cache = new Map<string, Answer>();
+  #policyCache: { version: number; parts: Uint8Array[] } | null = null;
+  /** Encodings made (messages turned into bytes), for tests and metrics. */
+  encodings = 0;
+
+  readonly #logMax: number;
+
+  /** A fan-out over `src`, holding its current view; `logMax`: entries kept per group. */
+  constructor(src: FanoutSource, opts: { logMax?: number } = {}) {
+    this.#src = src;
+    this.#logMax = opts.logMax ?? GROUP_LOG_MAX;
+    this.#rebuild(src.view());
+    this.#reset = -1;
+  }
+
+  /** The version the fan-out holds. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The version of the policy the scope follows (0: none). */
+  get policyVersion(): number {
+    return this.#policyVersion;
+  }
+
+  /** The scope (groups of members by what they see). */
+  get scope(): Scope {
+    return this.#scope;
+  }
+
+  /** Takes the leader's view after a change (the store's, or a member's). */
+  update(view: MembershipView): void {
+    if (view.version === this.#version) return;
+    const p = this.#src.policy();
+    const changes = view.version > this.#version ? this.#src.changesSince(this.#version) : null;
+    if (!changes) return this.#rebuild(view);
+    if ((p?.version ?? 0) !== this.#policyVersion) return this.#transition(view, changes, p);
+    this.#cache = new Map();
+    const v = view.version;
+    this.#version = v;
+    this.#network = view.network;
+    this.#network6 = view.network6;
+    const groupsBefore = new Set(this.#scope.groups());
+    // Each touched member: which groups saw it (read before it moves or goes: a group it empties
+    // goes with it) and its group now (none: removed).
+    const touched: { key: string; saw: Set<GroupId>; after: GroupId | undefined }[] = [];
+    for (const key of changes.remove) {
+      if (!this.#members.has(key)) continue;
+      touched.push({ key, saw: this.#seers(this.#scope.groupOf(key)), after: undefined });
+      this.#scope.drop(key);
+      this.#members.delete(key);
+      this.#movedAt.delete(key);
+      this.#changedAt.delete(key);
+    }
+    for (const m of changes.upsert) {
+      const saw = this.#seers(this.#scope.groupOf(m.publicKey));
+      const { group, was } = this.#scope.place(m);
+      this.#members.set(m.publicKey, m);
+      this.#changedAt.set(m.publicKey, v);
+      if (was !== undefined && was !== group) this.#movedAt.set(m.publicKey, v);
+      touched.push({ key: m.publicKey, saw, after: group });
+    }
+    const groups = this.#scope.groups();
+    for (const g of groups) {
+      if (!groupsBefore.has(g)) this.#logs.set(g, { fullSince: v, entries: [] });
+    }
+    for (const g of groupsBefore) {
+      if (!this.#logs.has(g) || !groups.includes(g)) this.#logs.delete(g);
+    }
+    const entries = new Map<GroupId, Map<string, boolean>>();
+    for (const t of touched) {
+      for (const g of groups) {
+        const log = this.#logs.get(g)!;
+        // A group new at this version starts with whole views: nothing to log.
+        if (log.fullSince === v) continue;
+        const up = t.after !== undefined && this.#scope.sees(g, t.after);
+        if (!up && !t.saw.has(g)) continue;
+        let e = entries.get(g);
+        if (!e) entries.set(g, e = new Map());
+        e.set(t.key, up);
+      }
+    }
+    for (const [g, keys] of entries) {
+      const log = this.#logs.get(g)!;
+      log.entries.push({ version: v, keys });
+      if (log.entries.length > this.#logMax) {
+        const gone = log.entries.splice(0, log.entries.length - this.#logMax);
+        log.fullSince = gone.at(-1)!.version;
+      }
+    }
+  }
+
+  /** The groups that see members of group `g` now (none when `g` is undefined). */
+  #seers(g: GroupId | undefined): Set<GroupId> {
+    const out = new Set<GroupId>();
+    if (g === undefined) return out;
+    for (const o of this.#scope.groups()) if (this.#scope.sees(o, g)) out.add(o);
+    return out;
+  }
+
+  /**
+   * A new policy with the change log intact: the scope is placed again, and each new group's
+   * log starts with one entry that takes its members from what they saw to what they see now
+   * (upserts of the members some of them did not see, removals of those some of them saw and it
+   * does not), so a policy that scopes nobody differently costs each member an empty delta, not
+   * its whole view. The members' old groups are read before the scope changes.
+   */
+  #transition(
+    view: MembershipView,
+    changes: { upsert: Member[]; remove: string[] },
+    p: VersionedPolicy | null,
+  ): void {
+    const scope = this.#scope;
+    const oldGroup = new Map<string, GroupId>();
+    for (const k of this.#members.keys()) {
+      const g = scope.groupOf(k);
+      if (g !== undefined) oldGroup.set(k, g);
+    }
+    const oldGroups = scope.groups();
+    const oldSees = new Map<GroupId, Set<GroupId>>();
+    for (const a of oldGroups) {
+      oldSees.set(a, new Set(oldGroups.filter((b) => scope.sees(a, b))));
+    }
+    let doc = null;
+    try {
+      doc = p ? parsePolicy(p.text) : null;
+    } catch {
+      doc = null; // as in #rebuild
+    }
+    const before = this.#version;
+    const v = view.version;
+    this.#policyVersion = p?.version ?? 0;
+    this.#version = v;
+    this.#network = view.network;
+    this.#network6 = view.network6;
+    this.#cache = new Map();
+    const changed = new Set<string>(changes.remove);
+    for (const k of changes.remove) {
+      this.#members.delete(k);
+      this.#movedAt.delete(k);
+      this.#changedAt.delete(k);
+    }
+    for (const m of changes.upsert) {
+      this.#members.set(m.publicKey, m);
+      this.#changedAt.set(m.publicKey, v);
+      changed.add(m.publicKey);
+    }
+    scope.reset(doc, this.#members.values());
+    // The old groups of each new group's members (a member new at this version has none).
+    const was = new Map<GroupId, Set<GroupId>>();
+    for (const [k] of this.#members) {
+      const g = scope.groupOf(k)!;
+      let set = was.get(g);
+      if (!set) was.set(g, set = new Set());
+      const o = oldGroup.get(k);
+      if (o !== undefined) set.add(o);
+    }
+    // A group that does not see itself logs its members' removal (the others saw them): each
+    // member's own record goes again in its part of its own, which follows the removal.
+    for (const k of this.#members.keys()) {
+      if (!scope.seesOwn(scope.groupOf(k)!)) this.#changedAt.set(k, v);
+    }
+    this.#logs.clear();
+    for (const g of scope.groups()) {
+      const olds = [...(was.get(g) ?? [])];
+      if (olds.length === 0) {
+        this.#logs.set(g, { fullSince: v, entries: [] });
+        continue;
+      }
+      const keys = new Map<string, boolean>();
+      const seenBefore = (k: string, o: GroupId) => {
+        const og = oldGroup.get(k);
+        return og !== undefined && oldSees.get(o)!.has(og);
+      };
+      // A member removed is told only to groups that saw it: a key is something to learn.
+      for (const k of changes.remove) {
+        if (olds.some((o) => seenBefore(k, o))) keys.set(k, false);
+      }
+      for (const [k] of this.#members) {
+        const now = scope.sees(g, scope.groupOf(k)!);
+        if (now && (changed.has(k) || !olds.every((o) => seenBefore(k, o)))) keys.set(k, true);
+        else if (!now && olds.some((o) => seenBefore(k, o))) keys.set(k, false);
+      }
+      // Nothing to tell: the policy's own notice brings the members' hellos, answered with an
+      // empty delta to the new version.
+      this.#logs.set(g, { fullSince: before, entries: keys.size ? [{ version: v, keys }] : [] });
+    }
+  }
+
+  /** Starts over from `view`: every member's next answer is its whole (scoped) view. */
+  #rebuild(view: MembershipView): void {
+    const p = this.#src.policy();
+    this.#policyVersion = p?.version ?? 0;
+    this.#version = view.version;
+    this.#reset = view.version;
+    this.#network = view.network;
+    this.#network6 = view.network6;
+    this.#cache = new Map();
+    this.#members.clear();
+    this.#movedAt.clear();
+    this.#changedAt.clear();
+    for (const m of view.members) this.#members.set(m.publicKey, m);
+    let doc = null;
+    try {
+      doc = p ? parsePolicy(p.text) : null;
+    } catch {
+      // The store holds canonical text the leader validated; a text that no longer parses
+      // scopes nothing rather than hiding every member.
+      doc = null;
+    }
+    this.#scope.reset(doc, view.members);
+    this.#logs.clear();
+    for (const g of this.#scope.groups()) {
+      this.#logs.set(g, { fullSince: view.version, entries: [] });
+    }
+  }
+
+  /** Whether member `key` (in group `g`) sees member `m`: itself always. */
+  #visible(g: GroupId, key: string, m: Member): boolean {
+    if (m.publicKey === key) return true;
+    const mg = this.#scope.groupOf(m.publicKey);
+    return mg !== undefined && this.#scope.sees(g, mg);
+  }
+
+  /** Whether member `viewer` (by key) may know of member `seen` (by key) now. */
+  sees(viewer: string, seen: string): boolean {
+    if (viewer === seen) return true;
+    const a = this.#scope.groupOf(viewer);
+    const b = this.#scope.groupOf(seen);
+    return a !== undefined && b !== undefined && this.#scope.sees(a, b);
+  }
+
+  /** The members member `key` may know of now (its scoped view's members). */
+  membersFor(key: string): Member[] {
+    const g = this.#scope.groupOf(key);
+    if (g === undefined) return [];
+    return [...this.#members.values()].filter((m) => this.#visible(g, key, m));
+  }
+
+  /**
+   * The bytes that bring member `key`, holding version `from`, to the current version: a delta,
+   * or its whole scoped view; empty when it holds the current version or a later one (or is no
+   * member).
+   */
+  answer(key: string, from: number): Uint8Array[] {
+    // A node ahead of this leader (another leader's change, not here yet) waits for it.
+    if (from >= this.#version) return [];
+    const g = this.#scope.groupOf(key);
+    if (g === undefined) return [];
+    const delta = this.#deltaAnswer(g, key, from);
+    return this.#finish(delta ?? this.#viewAnswer(g), key, from);
+  }
+
+  /**
+   * The bytes that tell each of `members` (those this leader serves) what changed since they
+   * were last told, sent through `send`; groups that saw no change are not told. A change too
+   * large for a few datagrams, or a group whose log restarted, gets the `changed` notice: its
+   * members ask with a hello and get their answers from the cache.
+   */
+  push(members: Iterable<Member>, told: Map<GroupId, number>, send: Sender): number {
+    const byGroup = new Map<GroupId, Member[]>();
+    for (const m of members) {
+      const g = this.#scope.groupOf(m.publicKey);
+      if (g === undefined) continue;
+      let list = byGroup.get(g);
+      if (!list) byGroup.set(g, list = []);
+      list.push(m);
+    }
+    for (const g of told.keys()) if (!this.#logs.has(g)) told.delete(g);
+    let sent = 0;
+    for (const [g, list] of byGroup) {
+      const log = this.#logs.get(g)!;
+      // A group not told yet holds the version its log starts at (its members joined or moved
+      // into it then, and ask for their whole views), unless the scope started over: then its
+      // members hold older views, and hear at least the notice.
+      const from = told.get(g) ??
+        (log.fullSince === this.#reset ? log.fullSince - 1 : log.fullSince);
+      if (from >= this.#version) continue;
+      if (from >= log.fullSince && !log.entries.some((e) => e.version > from)) continue;
+      told.set(g, this.#version);
+      const a = from >= log.fullSince ? this.#deltaAnswer(g, null, from) : null;
+      for (const m of list) {
+        // A member that changed group asks for its own (whole) view.
+        const own = a === null || (this.#movedAt.get(m.publicKey) ?? 0) > from;
+        const bytes = own || a.parts.length > 4
+          ? [this.#notice()]
+          : this.#finish(a, m.publicKey, from);
+        for (const b of bytes) send(m.address, b);
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  /** The `changed` notice for this version, encoded (once per version). */
+  #notice(): Uint8Array {
+    const key = "notice";
+    let a = this.#cache.get(key);
+    if (!a) {
+      const pv = this.#src.policy()?.version;
+      a = { parts: [this.#encode({ t: "changed", v: this.#version, pv })], bare: null, self: null };
+      this.#cache.set(key, a);
+    }
+    return a.parts[0];
+  }
+
+  /** The notice of a new policy (members ask for it with a hello), encoded once. */
+  policyNotice(p: VersionedPolicy): Uint8Array {
+    return this.#encode({ t: "changed", v: this.#version, pv: p.version });
+  }
+
+  /** The policy's parts, encoded once per policy version. */
+  policyParts(p: VersionedPolicy): Uint8Array[] {
+    if (this.#policyCache?.version !== p.version) {
+      const parts = policyParts(p).map((m) => this.#encode(m));
+      this.#policyCache = { version: p.version, parts };
+    }
+    return this.#policyCache.parts;
+  }
+
+  /**
+   * What a member removed from the mesh is told (twice, by the caller): a view that no longer
+   * holds it, with the leaders only (it learns nothing of the members it may not see).
+   */
+  goneParts(view: MembershipView): Uint8Array[] {
+    const leaders = view.members.filter((m) => m.role === "leader");
+    return viewParts({ ...view, members: leaders }).map((m) => this.#encode(m));
+  }
+
+  #encode(msg: ControlMessage): Uint8Array {
+    this.encodings++;
+    return encodeMessage(msg);
+  }
+
+  /** The group's delta from `from`, cached; null when its log does not reach back that far. */
+  #deltaAnswer(g: GroupId, key: string | null, from: number): Answer | null {
+    const log = this.#logs.get(g);
+    if (!log || from < log.fullSince || from > this.#version) return null;
+    if (key !== null && (this.#movedAt.get(key) ?? 0) > from) return null;
+    const id = `${g}|${from}`;
+    const hit = this.#cache.get(id);
+    if (hit) return hit;
+    const merged = new Map<string, boolean>();
+    for (const e of log.entries) {
+      if (e.version <= from) continue;
+      for (const [k, up] of e.keys) merged.set(k, up);
+    }
+    const upsert: Member[] = [];
+    const remove: string[] = [];
+    for (const [k, up] of merged) {
+      const m = this.#members.get(k);
+      if (up && m) upsert.push(m);
+      else if (!up) remove.push(k);
+    }
+    const view = this.#viewNow([]);
+    const msgs = deltaParts(from, view, { upsert, remove });
+    const answer = this.#withSelf(g, msgs, true);
+    this.#cache.set(id, answer);
+    return answer;
+  }
+
+  /** The group's whole view (without same-group members it may not see), cached. */
+  #viewAnswer(g: GroupId): Answer {
+    const id = `${g}|view`;
+    const hit = this.#cache.get(id);
+    if (hit) return hit;
+    const members = [...this.#members.values()].filter((m) => {
+      const mg = this.#scope.groupOf(m.publicKey);
+      return mg !== undefined && this.#scope.sees(g, mg);
+    });
+    const answer = this.#withSelf(g, viewParts(this.#viewNow(members)), false);
+    this.#cache.set(id, answer);
+    return answer;
+  }
+
+  /**
+   * Encodes a group's parts; where the group does not see itself, each member's own record goes
+   * in one more part (counted in `parts`, filled per member).
+   */
+  #withSelf(g: GroupId, msgs: ControlMessage[], delta: boolean): Answer {
+    if (this.#scope.seesOwn(g)) {
+      return { parts: msgs.map((m) => this.#encode(m)), bare: null, self: null };
+    }
+    const n = msgs.length + 1;
+    const fixed = msgs.map((m) => ({ ...m, parts: n }) as ControlMessage);
+    const last = fixed.at(-1) as Extract<ControlMessage, { t: "view" | "delta" }>;
+    const self = last.t === "delta"
+      ? { ...last, part: n - 1, members: [], remove: [] }
+      : { ...last, part: n - 1, members: [] };
+    const bare = delta ? msgs.map((m) => this.#encode(m)) : null;
+    return { parts: fixed.map((m) => this.#encode(m)), bare, self };
+  }
+
+  /** The answer's bytes for member `key`: its own part added where the group needs one. */
+  #finish(a: Answer, key: string, from: number): Uint8Array[] {
+    if (a.self === null) return a.parts;
+    if (a.bare !== null && (this.#changedAt.get(key) ?? 0) <= from) return a.bare;
+    const own = this.#members.get(key);
+    const self = { ...a.self, members: own ? [own] : [] } as ControlMessage;
+    return [...a.parts, this.#encode(self)];
+  }
+
+  #viewNow(members: Member[]): MembershipView {
+    return {
+      network: this.#network,
+      ...(this.#network6 ? { network6: this.#network6 } : {}),
+      version: this.#version,
+      members,
+    };
+  }
+}
+
+/** Sends bytes encoded once to a member's overlay address. */
+export type Sender = (address: string, bytes: Uint8Array) => void;

@@ -1,0 +1,311 @@
+import assert from "node:assert/strict";
+import { Fanout } from "./fanout.ts";
+import { LeaderCore } from "./core.ts";
+import { type ControlMessage, parseMessage, ViewAssembler } from "../sync/protocol.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { compilePolicyText } from "../../policy/source.ts";
+
+/** A leader's state in memory, its fan-out following it, and members joined with labels. */
+async function mesh(opts: { logMax?: number } = {}) {
+  const core = await LeaderCore.open(null, {
+    network: "10.6.0.0/24",
+    hostname: "lead",
+    publicKey: generateKeyPair().publicKey,
+    endpoints: ["192.0.2.1:51820"],
+  });
+  const fanout = new Fanout(core, opts);
+  core.onChange((v) => fanout.update(v));
+  const join = async (hostname: string, labels: Record<string, string> = {}) => {
+    const t = await core.createToken({ ttlMs: 60_000, uses: null, labels });
+    const res = await core.join({
+      tokenId: t.id,
+      secret: t.secret,
+      publicKey: generateKeyPair().publicKey,
+      hostname,
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    }, null);
+    if (!res.ok) throw new Error(res.error);
+    return res.member;
+  };
+  const policy = (text: string) => core.setPolicy(compilePolicyText(text).canonical);
+  return { core, fanout, join, policy };
+}
+
+/** A node's view, as it applies what the leader sends it; the kinds of message it got. */
+class Node {
+  view: MembershipView;
+  readonly got: string[] = [];
+  readonly #assembler = new ViewAssembler();
+
+  constructor(readonly key: string) {
+    this.view = { network: "", version: 0, members: [] };
+  }
+
+  take(parts: Uint8Array[]): void {
+    for (const bytes of parts) {
+      const msg = parseMessage(bytes) as ControlMessage;
+      this.got.push(msg.t);
+      if (msg.t !== "view" && msg.t !== "delta") continue;
+      const v = this.#assembler.add(msg, this.view);
+      if (v && v.version > this.view.version) this.view = v;
+    }
+  }
+
+  names(): string[] {
+    return this.view.members.map((m) => m.name).sort();
+  }
+}
+
+/** The members of `members` as records, sorted by key, for comparing views. */
+function records(members: Member[]): string {
+  return JSON.stringify([...members].sort((a, b) => a.publicKey < b.publicKey ? -1 : 1));
+}
+
+const WEB_TO_DB = `
+policies:
+  - name: web-db
+    action: allow
+    from: "role=web"
+    to: "role=db"
+    proto: tcp
+    ports: [5432]
+`;
+
+Deno.test("fanout: a member that missed versions gets a delta that brings it to the view", async () => {
+  const m = await mesh();
+  const n1 = await m.join("n1");
+  const n2 = await m.join("n2");
+  const node = new Node(n1.publicKey);
+  node.take(m.fanout.answer(n1.publicKey, 0));
+  assert.deepEqual(node.got, ["view"]);
+  assert.deepEqual(node.names(), ["lead", "n1", "n2"]);
+  // Versions it misses: joins, an update, a removal.
+  await m.join("n3");
+  await m.core.updateMember(n2.publicKey, { endpoints: ["198.51.100.7:1"] });
+  await m.join("n4");
+  await m.core.removeNode("n3");
+  node.got.length = 0;
+  node.take(m.fanout.answer(n1.publicKey, node.view.version));
+  assert.deepEqual(node.got, ["delta"]);
+  assert.equal(node.view.version, m.core.view().version);
+  assert.equal(records(node.view.members), records(m.core.view().members));
+  // At the current version there is nothing to send.
+  assert.deepEqual(m.fanout.answer(n1.publicKey, node.view.version), []);
+});
+
+Deno.test("fanout: a member past the change log gets the whole view", async () => {
+  const m = await mesh({ logMax: 3 });
+  const n1 = await m.join("n1");
+  const node = new Node(n1.publicKey);
+  node.take(m.fanout.answer(n1.publicKey, 0));
+  const held = node.view.version;
+  for (let i = 0; i < 6; i++) await m.join(`x${i}`);
+  node.got.length = 0;
+  node.take(m.fanout.answer(n1.publicKey, held));
+  assert.deepEqual([...new Set(node.got)], ["view"]);
+  assert.equal(records(node.view.members), records(m.core.view().members));
+});
+
+Deno.test("fanout: a member offline through many changes catches up at its next hello", async () => {
+  const m = await mesh();
+  const n1 = await m.join("n1");
+  const node = new Node(n1.publicKey);
+  node.take(m.fanout.answer(n1.publicKey, 0));
+  await m.core.leave(n1.publicKey);
+  const others: Member[] = [];
+  for (let i = 0; i < 40; i++) others.push(await m.join(`x${i}`));
+  for (const o of others.slice(0, 20)) await m.core.removeNode(o.name);
+  for (const o of others.slice(20)) {
+    await m.core.updateMember(o.publicKey, { endpoints: ["203.0.113.9:9"] });
+  }
+  node.got.length = 0;
+  node.take(m.fanout.answer(n1.publicKey, node.view.version));
+  assert.deepEqual([...new Set(node.got)], ["delta"]);
+  assert.equal(records(node.view.members), records(m.core.view().members));
+  assert.equal(node.view.members.length, 22);
+});
+
+Deno.test("fanout: a change is encoded once for every member told, not once per member", async () => {
+  const m = await mesh();
+  const nodes: Member[] = [];
+  for (let i = 0; i < 30; i++) nodes.push(await m.join(`n${i}`));
+  const told = new Map();
+  const sent: [string, Uint8Array][] = [];
+  m.fanout.push(nodes, told, (to, b) => sent.push([to, b]));
+  await m.core.updateMember(nodes[0].publicKey, { endpoints: ["198.51.100.1:1"] });
+  sent.length = 0;
+  const before = m.fanout.encodings;
+  assert.equal(m.fanout.push(nodes, told, (to, b) => sent.push([to, b])), 30);
+  assert.equal(m.fanout.encodings - before, 1);
+  assert.equal(sent.length, 30);
+  // One buffer, shared.
+  assert.equal(new Set(sent.map(([, b]) => b)).size, 1);
+  const msg = parseMessage(sent[0][1]) as Extract<ControlMessage, { t: "delta" }>;
+  assert.deepEqual(msg.members.map((x) => x.name), ["n0"]);
+  // Hellos from every member at the old version: answered from what the push encoded.
+  const mid = m.fanout.encodings;
+  for (const n of nodes) m.fanout.answer(n.publicKey, msg.from);
+  assert.equal(m.fanout.encodings - mid, 0);
+  // From an older version: one encoding for them all.
+  for (const n of nodes) m.fanout.answer(n.publicKey, msg.from - 1);
+  assert.equal(m.fanout.encodings - mid, 1);
+  // Told already: nothing more to push.
+  assert.equal(m.fanout.push(nodes, told, (to, b) => sent.push([to, b])), 0);
+});
+
+Deno.test("fanout: scoped views follow the policy; a member never hears of members outside its scope", async () => {
+  const m = await mesh();
+  const web1 = await m.join("web1", { role: "web" });
+  const web2 = await m.join("web2", { role: "web" });
+  const db = await m.join("db", { role: "db" });
+  const ops = await m.join("ops", { role: "ops" });
+  await m.policy(WEB_TO_DB);
+  const nodes = new Map([web1, web2, db, ops].map((x) => [x.publicKey, new Node(x.publicKey)]));
+  const sync = () => {
+    for (const n of nodes.values()) {
+      const parts = m.fanout.answer(n.key, n.view.version);
+      const allowed = new Set(m.fanout.membersFor(n.key).map((x) => x.publicKey));
+      for (const b of parts) {
+        const msg = parseMessage(b)!;
+        if (msg.t === "view" || msg.t === "delta") {
+          for (const x of msg.members) assert.ok(allowed.has(x.publicKey), x.name);
+        }
+      }
+      n.take(parts);
+    }
+  };
+  sync();
+  const names = (x: Member) => nodes.get(x.publicKey)!.names();
+  assert.deepEqual(names(web1), ["db", "lead", "web1"]);
+  assert.deepEqual(names(db), ["db", "lead", "web1", "web2"]);
+  assert.deepEqual(names(ops), ["lead", "ops"]);
+  // A new web member: the db and the other web members' scopes differ (db sees it, web not).
+  await m.join("web3", { role: "web" });
+  sync();
+  assert.deepEqual(names(db), ["db", "lead", "web1", "web2", "web3"]);
+  assert.deepEqual(names(web1), ["db", "lead", "web1"]);
+  // Narrower: only ops reaches the db. web1 drops the db; the db drops the web members.
+  await m.policy(WEB_TO_DB.replace('"role=web"', '"role=ops"'));
+  sync();
+  assert.deepEqual(names(web1), ["lead", "web1"]);
+  assert.deepEqual(names(db), ["db", "lead", "ops"]);
+  assert.deepEqual(names(ops), ["db", "lead", "ops"]);
+  // Wider again: they come back.
+  await m.policy(WEB_TO_DB);
+  sync();
+  assert.deepEqual(names(web1), ["db", "lead", "web1"]);
+  assert.deepEqual(names(ops), ["lead", "ops"]);
+  // A member's own labels (node.weft/) move it: the policy picks them.
+  await m.policy(WEB_TO_DB.replace('"role=web"', '"node.weft/tier=front"'));
+  sync();
+  assert.deepEqual(names(db), ["db", "lead"]);
+  await m.core.updateMember(ops.publicKey, { nodeLabels: { "node.weft/tier": "front" } });
+  sync();
+  assert.deepEqual(names(db), ["db", "lead", "ops"]);
+  assert.deepEqual(names(ops), ["db", "lead", "ops"]);
+  await m.core.updateMember(ops.publicKey, { nodeLabels: {} });
+  sync();
+  assert.deepEqual(names(db), ["db", "lead"]);
+  assert.deepEqual(names(ops), ["lead", "ops"]);
+  // No policy: every member sees every member.
+  await m.core.setPolicy("policies: []\n");
+  sync();
+  assert.deepEqual(names(ops), ["db", "lead", "ops", "web1", "web2", "web3"]);
+});
+
+Deno.test("fanout: a removed member is told with the leaders only", async () => {
+  const m = await mesh();
+  await m.join("n1");
+  const gone = m.fanout.goneParts(m.core.view());
+  const msg = parseMessage(gone[0]) as Extract<ControlMessage, { t: "view" }>;
+  assert.deepEqual(msg.members.map((x) => x.name), ["lead"]);
+});
+
+Deno.test("fanout: a push tells only the groups that see the change, each with its own bytes", async () => {
+  const m = await mesh();
+  const web1 = await m.join("web1", { role: "web" });
+  const web2 = await m.join("web2", { role: "web" });
+  const db = await m.join("db", { role: "db" });
+  const ops = await m.join("ops", { role: "ops" });
+  await m.policy(WEB_TO_DB);
+  const members = [web1, web2, db, ops];
+  const nodes = new Map(members.map((x) => [x.address, new Node(x.publicKey)]));
+  for (const n of nodes.values()) n.take(m.fanout.answer(n.key, 0));
+  const told = new Map();
+  const push = () => {
+    const sent: [string, Uint8Array][] = [];
+    m.fanout.push(members, told, (to, b) => sent.push([to, b]));
+    for (const [to, b] of sent) nodes.get(to)!.take([b]);
+    return [...new Set(sent.map(([to]) => to))].sort();
+  };
+  // The policy started the scope over: everyone hears the notice once.
+  assert.deepEqual(push(), members.map((x) => x.address).sort());
+  assert.deepEqual(push(), []);
+  // db moves: the web members see it (a delta, with each one's own record in a part of its
+  // own: web members do not see each other); ops does not, and is not told.
+  await m.core.updateMember(db.publicKey, { endpoints: ["198.51.100.4:4"] });
+  assert.deepEqual(push(), [web1.address, web2.address].sort());
+  for (const w of [web1, web2]) {
+    const n = nodes.get(w.address)!;
+    assert.equal(n.view.version, m.core.view().version);
+    assert.deepEqual(n.names(), ["db", "lead", w.name]);
+    assert.deepEqual(n.view.members.find((x) => x.name === "db")?.endpoints, ["198.51.100.4:4"]);
+  }
+  // web1 moves: db sees it; web2 does not.
+  await m.core.updateMember(web1.publicKey, { endpoints: ["198.51.100.2:2"] });
+  assert.deepEqual(push(), [db.address]);
+  // web1 hears of its own record at its next hello (a part of its own); web2's answer has none.
+  const n1 = nodes.get(web1.address)!;
+  n1.take(m.fanout.answer(web1.publicKey, n1.view.version));
+  assert.equal(n1.view.version, m.core.view().version);
+  assert.deepEqual(n1.view.members.find((x) => x.name === "web1")?.endpoints, ["198.51.100.2:2"]);
+  assert.deepEqual(n1.names(), ["db", "lead", "web1"]);
+  const n2 = nodes.get(web2.address)!;
+  const parts = m.fanout.answer(web2.publicKey, n2.view.version);
+  assert.equal(parts.length, 1, "an empty delta, no part of its own");
+  n2.take(parts);
+  assert.deepEqual(n2.names(), ["db", "lead", "web2"]);
+});
+
+Deno.test("fanout: a new policy tells each member only what it gains and loses, not its whole view", async () => {
+  const m = await mesh();
+  const web = await m.join("web", { role: "web" });
+  const db = await m.join("db", { role: "db" });
+  const ops = await m.join("ops", { role: "ops" });
+  const nodes = [web, db, ops].map((x) => new Node(x.publicKey));
+  // What each member is answered from the version it holds: the records it carries.
+  const sync = () =>
+    nodes.map((n) => {
+      const parts = m.fanout.answer(n.key, n.view.version);
+      let records = 0;
+      for (const b of parts) {
+        const msg = parseMessage(b)!;
+        if (msg.t === "view" || msg.t === "delta") records += msg.members.length;
+      }
+      const kinds = parts.map((b) => parseMessage(b)!.t);
+      n.take(parts);
+      return { kinds, records };
+    });
+  sync();
+  // A policy that allows every pair scopes nobody differently: an empty delta each.
+  await m.policy('policies:\n  - name: all\n    action: allow\n    from: "*"\n    to: "*"\n');
+  for (const a of sync()) assert.deepEqual(a, { kinds: ["delta"], records: 0 });
+  // Narrower: nobody reaches anybody: removals, and each member's own record (its group no
+  // longer sees itself, so the others of its group drop it and it keeps itself).
+  await m.policy(WEB_TO_DB.replace('"role=web"', '"role=nobody"'));
+  const narrowed = sync();
+  for (const a of narrowed) assert.deepEqual(a, { kinds: ["delta", "delta"], records: 1 });
+  assert.deepEqual(nodes[0].names(), ["lead", "web"]);
+  assert.deepEqual(nodes[1].names(), ["db", "lead"]);
+  // Wider again: each gets back the records it lost, and its own (no group sees itself here).
+  await m.policy(WEB_TO_DB);
+  const widened = sync();
+  assert.deepEqual(widened.map((a) => a.records), [2, 2, 1]);
+  assert.deepEqual(nodes[0].names(), ["db", "lead", "web"]);
+  assert.deepEqual(nodes[1].names(), ["db", "lead", "web"]);
+  assert.deepEqual(nodes[2].names(), ["lead", "ops"]);
+});

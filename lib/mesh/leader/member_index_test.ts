@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { hostRange, MemberIndex } from "./member_index.ts";
+import type { Member } from "../../members/member.ts";
+
+function member(name: string, address: string, role: "leader" | "node" = "node"): Member {
+  return {
+    name,
+    publicKey: `key-${name}`,
+    address,
+    endpoints: [],
+    labels: {},
+    role,
+    services: [],
+    joinedAt: 0,
+  };
+}
+
+const RANGE = hostRange("10.1.0.0/29"); // hosts .1 to .6
+
+/** The index agrees with a plain search of its list, for every member and names it lacks. */
+function agrees(ix: MemberIndex, absent: string[] = []): void {
+  ix.list.forEach((m) => {
+    assert.equal(ix.byKey(m.publicKey), m);
+    assert.equal(ix.byAddress(m.address), m);
+    assert.equal(ix.byName(m.name), m);
+    assert.equal(ix.byAddressOrName(m.name), m);
+    assert.equal(ix.byAddressOrName(m.address), m);
+  });
+  for (const a of absent) assert.equal(ix.byName(a), undefined);
+  assert.equal(ix.size, ix.list.length);
+}
+
+Deno.test("member index: lookups by key, address and name follow adds, replacements and removals", () => {
+  const list = [member("lead", "10.1.0.1", "leader"), member("a", "10.1.0.2")];
+  const ix = new MemberIndex(list, RANGE);
+  agrees(ix);
+  ix.add(member("b", "10.1.0.3"));
+  ix.add(member("c", "10.1.0.4"));
+  agrees(ix);
+  // A replaced record (the same key) is found in its place, under its new name.
+  ix.replace({ ...list[2], name: "b2", endpoints: ["192.0.2.1:1"] });
+  assert.equal(list[2].name, "b2");
+  agrees(ix, ["b"]);
+  // A removal from the middle moves the later members' positions down.
+  assert.equal(ix.remove("key-a")?.name, "a");
+  assert.deepEqual(list.map((m) => m.name), ["lead", "b2", "c"]);
+  agrees(ix, ["a"]);
+  assert.equal(ix.byKey("key-a"), undefined);
+  assert.equal(ix.byAddress("10.1.0.2"), undefined);
+  assert.equal(ix.remove("key-a"), undefined, "a second removal finds nothing");
+  assert.deepEqual([...ix.leaderKeys()], ["key-lead"]);
+  assert.throws(() => ix.add(member("c", "10.1.0.5")), /in the list/);
+  assert.throws(() => ix.replace(member("zz", "10.1.0.5")), /not in the list/);
+});
+
+Deno.test("member index: the lowest free host address, reused first once freed, none when full", () => {
+  const ix = new MemberIndex([member("lead", "10.1.0.1", "leader")], RANGE);
+  const take = (name: string) => {
+    const a = ix.lowestFree();
+    if (a) ix.add(member(name, a));
+    return a;
+  };
+  assert.deepEqual(["a", "b", "c"].map(take), ["10.1.0.2", "10.1.0.3", "10.1.0.4"]);
+  ix.remove("key-b");
+  ix.remove("key-a");
+  assert.equal(take("d"), "10.1.0.2", "the lowest freed address comes first");
+  assert.equal(take("e"), "10.1.0.3");
+  assert.equal(take("f"), "10.1.0.5");
+  assert.equal(take("g"), "10.1.0.6");
+  // Neither the broadcast (.7) nor the network address (.0) is ever handed out.
+  assert.equal(take("h"), null);
+  ix.remove("key-c");
+  assert.equal(take("h"), "10.1.0.4");
+  // A list built with gaps (a stored state) finds them too.
+  const gappy = new MemberIndex([member("x", "10.1.0.1"), member("y", "10.1.0.3")], RANGE);
+  assert.equal(gappy.lowestFree(), "10.1.0.2");
+});
+
+Deno.test("member index: a fork is the copy's own: changes to it leave the parent as it was", () => {
+  const parentList = [member("lead", "10.1.0.1", "leader"), member("a", "10.1.0.2")];
+  const parent = new MemberIndex(parentList, RANGE);
+  const copy = [...parentList];
+  const fork = new MemberIndex(copy, RANGE, parent);
+  fork.remove("key-a");
+  fork.add(member("b", fork.lowestFree()!));
+  assert.equal(copy[1].address, "10.1.0.2", "the freed address went to b in the fork");
+  agrees(fork, ["a"]);
+  agrees(parent, ["b"]);
+  assert.equal(parent.byAddress("10.1.0.2")?.name, "a");
+  assert.equal(parent.lowestFree(), "10.1.0.3");
+});

@@ -1,0 +1,397 @@
+/**
+ * The fleet bench: one real `weft --leader` process and, in another process, N simulated members
+ * speaking the real wire protocol with real keys (scripts/bench/fleet/sim.ts): the join exchange,
+ * the WireGuard handshake, hellos every 3 s, views, deltas, policies, probes and byes over UDP
+ * from many loopback addresses. It measures what the leader does for a fleet:
+ *
+ * - joins per second (sustained: the middle 80 % of the answers; and the time for all N);
+ * - one change reaching every member (p50, p99, max from the change to each member holding its
+ *   version) for three changes: a node removed (`DELETE /v1/nodes/NAME`, as `weft node
+ *   remove`), a policy applied (`POST /v1/policy`, as `weft policy set`), a member's endpoint
+ *   moved (it says hello from another address), with the bytes the members received meanwhile;
+ * - the leader's CPU-seconds and peak RSS (VmHWM), from /proc;
+ * - `GET /v1/nodes` (what `weft node list` asks) and `GET /status` latency during churn (50
+ *   joins and 10 leaves a second, 20 s).
+ *
+ *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
+ *
+ * `--store etcd` starts a real etcd (tests/fixtures/etcd.ts) and gives it to the leader. With
+ * `--json` the last line printed is one JSON object ({@link FleetBenchResult}).
+ * @module
+ */
+
+import { SimProcess, startLeader } from "./fleet/leader.ts";
+import { hasEtcd, startEtcd } from "../../tests/fixtures/etcd.ts";
+import { percentile } from "./fleet/members.ts";
+
+/** Options of {@link runFleetBench}. */
+export interface FleetBenchOptions {
+  /** Members joined before the changes are timed. */
+  members: number;
+  /** The leader's `--store` (`etcd` alone: a real etcd started here). */
+  store?: string;
+  /** Sockets (loopback addresses) the members share. Default 256. */
+  sockets?: number;
+  /** Seconds of churn. Default 20. */
+  churnSeconds?: number;
+  /** The mesh's network (default 10.96.0.0/16). */
+  cidr?: string;
+  /** Progress lines on stderr. */
+  progress?: (line: string) => void;
+}
+
+/** One change's arrival at every member. */
+export interface ChangeFigures {
+  /** Milliseconds from the change to each member holding it. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Members that had to receive it. */
+  members: number;
+  /** Bytes the members received from the leader until the last one held it. */
+  bytes: number;
+  /** The same less what the leader sends in that time when nothing changes. */
+  bytesForChange: number;
+}
+
+/** What the fleet bench measured. */
+export interface FleetBenchResult {
+  members: number;
+  store: string;
+  /** Sustained joins a second (the middle 80 % of the answers). */
+  joinsPerSecond: number;
+  /** All N joins over the time from the first request to the last answer. */
+  joinsPerSecondOverall: number;
+  /** Seconds until every join was answered; every session up; every member held a view. */
+  joinSeconds: number;
+  sessionsSeconds: number;
+  viewsSeconds: number;
+  /** Seconds after that until every member held the leader's version. */
+  convergeSeconds: number;
+  /** The three changes. */
+  changes: { remove: ChangeFigures; policy: ChangeFigures; move: ChangeFigures };
+  /** The largest p99 of the three. */
+  changeP99Ms: number;
+  /** Bytes the leader sent per change, the mean of the three (less the quiet rate). */
+  leaderBytesPerChange: number;
+  /** What the leader sends a second when nothing changes (probe answers, keepalives). */
+  quietBytesPerSecond: number;
+  /** The leader's CPU-seconds: for the joins, and for the whole run. */
+  leaderCpuSecondsJoins: number;
+  leaderCpuSeconds: number;
+  /** The leader's peak RSS, MiB. */
+  leaderPeakRssMiB: number;
+  /** Datagrams to the leader the kernel dropped (its socket's receive queue full). */
+  leaderSocketDrops: number;
+  /** `GET /v1/nodes` and `GET /status` during churn, ms. */
+  nodeListP50Ms: number;
+  nodeListP99Ms: number;
+  statusP50Ms: number;
+  statusP99Ms: number;
+  /**
+   * The churn itself: joins started in its time (up to 50 a second), those that held a view
+   * within a minute after it, leaves, byes answered.
+   */
+  churn: {
+    seconds: number;
+    joinsStarted: number;
+    joined: number;
+    left: number;
+    byesAnswered: number;
+    /** Why the churn failed (a join the leader left unanswered), if it did. */
+    error?: string;
+    nodeListSamples: number;
+    statusSamples: number;
+    /** Samples unanswered within 60 s (counted as 60 s). */
+    apiTimeouts: number;
+    /** Samples that failed otherwise (not counted in the latencies), and the first reason. */
+    apiErrors: number;
+    apiFirstError?: string;
+  };
+  /** The simulator's own cost (it must not be the bottleneck). */
+  simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
+}
+
+const POLICY = (n: number) =>
+  `# fleet bench, change ${n}
+policies:
+  - name: fleet-all
+    action: allow
+    from: "*"
+    to: "*"
+`;
+
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Unix ms with fractions (the simulator's clock). */
+const now = () => performance.timeOrigin + performance.now();
+
+// The cleanups of the runs under way: a signal stops their leader, simulator and etcd too.
+const active = new Set<() => Promise<void>>();
+
+/** Runs the fleet bench once. See the module docs. */
+export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBenchResult> {
+  const n = opts.members;
+  if (!Number.isInteger(n) || n < 2) throw new Error("--members must be an integer of 2 or more");
+  const say = opts.progress ?? (() => {});
+  const churnSeconds = opts.churnSeconds ?? 20;
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  };
+  active.add(cleanup);
+  try {
+    let store = opts.store;
+    if (store === "etcd") {
+      if (!(await hasEtcd())) throw new Error("--store etcd: etcd is not installed");
+      const etcd = await startEtcd();
+      cleanups.push(() => etcd.destroy());
+      store = etcd.url;
+    }
+    const leader = await startLeader({ store, cidr: opts.cidr });
+    cleanups.push(() => leader.stop());
+    // A failure says what the leader dropped and what it logged last.
+    const fail = async (e: unknown): Promise<never> => {
+      let drops = "";
+      try {
+        drops = (await leader.text("/metrics")).split("\n")
+          .filter((l) => /^weft_(join_drops|handshake|device_drops)\w*\{/.test(l) && !/ 0$/.test(l))
+          .join("\n");
+      } catch { /* no answer */ }
+      const state = leader.running() ? "the leader's" : "the leader exited; its";
+      throw new Error(
+        `${(e as Error).message ?? e}\nthe leader's socket: ${leader.socketDrops()} datagrams ` +
+          `dropped by the kernel; its drops:\n${drops}\n${state} log ends:\n` +
+          leader.log().slice(-3000),
+      );
+    };
+    const api = (method: string, path: string, body?: unknown) =>
+      leader.api(method, path, body).catch(fail);
+    say(`leader pid ${leader.pid} at ${leader.endpoint}${store ? ` store ${store}` : ""}`);
+    const churnJoins = Math.round(50 * churnSeconds);
+    const { token } = await api("POST", "/v1/tokens", {
+      ttl: "24h",
+      uses: n + churnJoins + 16,
+    }) as { token: string };
+    const sim = new SimProcess((l) => say(`simulator: ${l}`));
+    cleanups.push(() => sim.stop());
+    const call = (cmd: string, args: Record<string, unknown> = {}, ms?: number) =>
+      sim.call(cmd, args, ms).catch(fail);
+    await call("open", { token, sockets: opts.sockets ?? 256 });
+    const { first } = await call("add", { count: n });
+
+    say(`joining ${n} members`);
+    const cpu0 = leader.cpuSeconds();
+    const join = await call("join", { first, count: n, concurrency: 64 }, 3_600_000);
+    const cpuJoins = leader.cpuSeconds() - cpu0;
+    say(`joined: ${JSON.stringify(join)}; leader ${cpuJoins} CPU-s`);
+    const t1 = now();
+    const nodes = () => api("GET", "/v1/nodes") as Promise<{ version: number }>;
+    await call("settle", { version: (await nodes()).version }, 600_000);
+    const convergeSeconds = (now() - t1) / 1000;
+
+    const { bytesPerSecond: quiet } = await call("quiet", { seconds: 3 });
+    const figures = (
+      r: {
+        p50Ms: number;
+        p99Ms: number;
+        maxMs: number;
+        members: number;
+        bytes: number;
+        lost: number;
+      },
+      since: number,
+      what: string,
+    ): ChangeFigures => {
+      if (r.lost > 0) throw new Error(`${what}: ${r.lost} members stopped being up meanwhile`);
+      const seconds = (now() - since) / 1000;
+      return {
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        maxMs: r.maxMs,
+        members: r.members,
+        bytes: r.bytes,
+        bytesForChange: Math.max(0, Math.round(r.bytes - quiet * seconds)),
+      };
+    };
+
+    say("change 1: a node removed");
+    const gone = first + n - 1;
+    let { since } = await call("watch");
+    let at = now();
+    await api("DELETE", `/v1/nodes/f${gone}`);
+    let target = (await nodes()).version;
+    let r = await call("reach", { target, since: { ...since, at }, exclude: [gone] }, 600_000);
+    const remove = figures(r.reach, at, "removal");
+    say(`removal: ${JSON.stringify(remove)}`);
+
+    say("change 2: a policy applied");
+    ({ since } = await call("watch"));
+    at = now();
+    ({ version: target } = await api("POST", "/v1/policy", { text: POLICY(2) }) as {
+      version: number;
+    });
+    r = await call("reach", { target, since: { ...since, at }, policy: true }, 600_000);
+    const policy = figures(r.reach, at, "policy");
+    say(`policy: ${JSON.stringify(policy)}`);
+
+    say("change 3: a member's endpoint moved");
+    ({ since } = await call("watch"));
+    at = now();
+    await call("move", { member: first });
+    r = await call("reach", { target: "move", since: { ...since, at } }, 600_000);
+    const move = figures(r.reach, at, "move");
+    say(`move: ${JSON.stringify(move)}`);
+    say(`leader so far: ${leader.cpuSeconds()} CPU-s, peak RSS ${leader.peakRssMiB()} MiB`);
+
+    say(`churn: 50 joins/s and 10 leaves/s for ${churnSeconds} s`);
+    const list: number[] = [];
+    const status: number[] = [];
+    let churning = true;
+    const churn = call("churn", {
+      joinsPerSecond: 50,
+      leavesPerSecond: 10,
+      seconds: churnSeconds,
+      keep: [first],
+    }, 1_800_000).finally(() => churning = false);
+    // Handled below; without this a failure during the sampling would be an unhandled rejection.
+    churn.catch(() => {});
+    // A request the leader leaves unanswered past the API's deadline counts as that long; one
+    // it fails (a connection refused or reset) is counted, with the first reason.
+    let timeouts = 0;
+    let errors = 0;
+    let firstError: string | undefined;
+    const timed = async (path: string, into: number[]) => {
+      const t = performance.now();
+      try {
+        await leader.api("GET", path);
+        into.push(performance.now() - t);
+      } catch (e) {
+        if (!leader.running()) await fail(e);
+        if ((e as Error).name === "TimeoutError") {
+          timeouts++;
+          into.push(performance.now() - t);
+        } else {
+          errors++;
+          firstError ??= `${path}: ${(e as Error).message}`;
+        }
+      }
+    };
+    while (churning) {
+      await timed("/v1/nodes", list);
+      await timed("/status", status);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // A churn the leader could not keep up with still leaves the figures measured so far.
+    let churnError: string | undefined;
+    say(
+      `churn samples: node list ${JSON.stringify(list.map(Math.round))}, status ` +
+        `${JSON.stringify(status.map(Math.round))}, ${timeouts} timeouts, ${errors} errors` +
+        (firstError ? ` (${firstError})` : ""),
+    );
+    const churned = await churn.catch((e) => {
+      churnError = (e as Error).message.split("\n")[0];
+      say(`churn failed: ${churnError}`);
+      return { seconds: NaN, joinsStarted: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
+    });
+    const simStats = churnError ? { cpuSeconds: NaN, rssMiB: NaN, drops: {} } : await call("stats");
+    list.sort((a, b) => a - b);
+    status.sort((a, b) => a - b);
+    const changes = { remove, policy, move };
+    const all = [remove, policy, move];
+    return {
+      members: n,
+      store: opts.store ?? "file",
+      joinsPerSecond: join.joinsPerSecond,
+      joinsPerSecondOverall: join.joinsPerSecondOverall,
+      joinSeconds: join.joinSeconds,
+      sessionsSeconds: join.sessionsSeconds,
+      viewsSeconds: join.viewsSeconds,
+      convergeSeconds: round(convergeSeconds, 2),
+      changes,
+      changeP99Ms: Math.max(...all.map((c) => c.p99Ms)),
+      leaderBytesPerChange: Math.round(all.reduce((s, c) => s + c.bytesForChange, 0) / 3),
+      quietBytesPerSecond: quiet,
+      leaderCpuSecondsJoins: round(cpuJoins, 2),
+      leaderCpuSeconds: round(leader.cpuSeconds(), 2),
+      leaderPeakRssMiB: leader.peakRssMiB(),
+      leaderSocketDrops: leader.socketDrops(),
+      nodeListP50Ms: round(percentile(list, 0.5)),
+      nodeListP99Ms: round(percentile(list, 0.99)),
+      statusP50Ms: round(percentile(status, 0.5)),
+      statusP99Ms: round(percentile(status, 0.99)),
+      churn: {
+        seconds: churned.seconds,
+        joinsStarted: churned.joinsStarted,
+        joined: churned.joined,
+        left: churned.left,
+        byesAnswered: churned.byesAnswered,
+        ...(churnError ? { error: churnError } : {}),
+        nodeListSamples: list.length,
+        apiTimeouts: timeouts,
+        apiErrors: errors,
+        ...(firstError ? { apiFirstError: firstError } : {}),
+        statusSamples: status.length,
+      },
+      simulator: {
+        cpuSeconds: simStats.cpuSeconds,
+        rssMiB: simStats.rssMiB,
+        drops: simStats.drops,
+      },
+    };
+  } finally {
+    active.delete(cleanup);
+    await cleanup();
+  }
+}
+
+/** The result as table rows, for `deno task bench` and the plain output. */
+export function fleetRows(r: FleetBenchResult): Record<string, string | number>[] {
+  const c = r.changes;
+  return [{
+    members: r.members,
+    store: r.store,
+    "joins/s": r.joinsPerSecond,
+    "all joined s": r.joinSeconds,
+    "remove p50/p99/max ms": `${c.remove.p50Ms}/${c.remove.p99Ms}/${c.remove.maxMs}`,
+    "policy p50/p99/max ms": `${c.policy.p50Ms}/${c.policy.p99Ms}/${c.policy.maxMs}`,
+    "move p50/p99/max ms": `${c.move.p50Ms}/${c.move.p99Ms}/${c.move.maxMs}`,
+    "KiB/change": round(r.leaderBytesPerChange / 1024),
+    "leader CPU s": r.leaderCpuSeconds,
+    "leader RSS MiB": r.leaderPeakRssMiB,
+    "node list p50/p99 ms": `${r.nodeListP50Ms}/${r.nodeListP99Ms}`,
+    "status p50/p99 ms": `${r.statusP50Ms}/${r.statusP99Ms}`,
+  }];
+}
+
+if (import.meta.main) {
+  const arg = (name: string) => {
+    const i = Deno.args.indexOf(`--${name}`);
+    return i >= 0 ? Deno.args[i + 1] : undefined;
+  };
+  const json = Deno.args.includes("--json");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      for (const c of active) await c();
+      Deno.exit(130);
+    });
+  }
+  const members = Number(arg("members") ?? "1000");
+  try {
+    const r = await runFleetBench({
+      members,
+      store: arg("store"),
+      sockets: arg("sockets") ? Number(arg("sockets")) : undefined,
+      churnSeconds: arg("churn-seconds") ? Number(arg("churn-seconds")) : undefined,
+      progress: (l) => console.error(`fleet: ${l}`),
+    });
+    if (json) console.log(JSON.stringify(r));
+    else {
+      console.table(fleetRows(r));
+      console.log(r);
+    }
+  } catch (e) {
+    console.error(`fleet bench failed: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,778 @@
+/**
+ * The simulated members of the fleet bench: N members in one process, each with its own keys,
+ * speaking the real wire protocol to one leader: the join exchange (lib/mesh/join/crypto.ts), the
+ * WireGuard handshake and transport data (./tunnel.ts), and the membership sync on the control
+ * port (lib/mesh/sync/protocol.ts): a hello (and a probe) every 3 s with the versions held, views,
+ * deltas and policies reassembled by part, `changed` answered with a hello, probes with acks, bye
+ * on leave.
+ *
+ * To stay small a member holds its versions, not the records: a view's or delta's parts are
+ * counted (and checked for this member's own key, which says whether it was removed), not
+ * merged into a member list. Members share a pool of UDP sockets, each on its own loopback
+ * address (the leader limits joins and handshakes per source address); a datagram goes to its
+ * member by the receiver index (WireGuard) or request id (join) it carries.
+ *
+ * Times are Unix ms with fractions (`performance.timeOrigin + performance.now()`): the bench's
+ * other process compares them with its own.
+ * @module
+ */
+
+import type { Aead, Dh } from "../../../lib/crypto/types.ts";
+import { selectSuite } from "../../../lib/crypto/select.ts";
+import { encodeKey } from "../../../lib/crypto/keys.ts";
+import type { Endpoint } from "../../../lib/io/driver.ts";
+import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
+import { Poller } from "../../../drivers/linux/poller.ts";
+import { type CheckedToken, checkJoinToken } from "../../../lib/mesh/join/client.ts";
+import {
+  type JoinPending,
+  MSG_JOIN_COOKIE,
+  MSG_JOIN_RESPONSE,
+  openJoinCookie,
+  openJoinResponse,
+  sealJoinRequest,
+  setJoinMac2,
+} from "../../../lib/mesh/join/crypto.ts";
+import type { JoinRequest } from "../../../lib/mesh/join/request.ts";
+import { readU32 } from "../../../lib/protocol/bytes.ts";
+import {
+  MSG_COOKIE_REPLY,
+  MSG_INITIATION,
+  MSG_RESPONSE,
+  MSG_TRANSPORT,
+} from "../../../lib/protocol/constants.ts";
+import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
+import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
+import { Tunnel } from "./tunnel.ts";
+
+/** Unix ms with fractions, comparable across processes of this machine. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const TICK_MS = 100;
+/** Hellos every 3 s: the members are spread over this many ticks. */
+const HELLO_TICKS = 30;
+const REKEY_MS = 100_000;
+const HANDSHAKE_RESEND_MS = 5_000;
+
+type View = Extract<ControlMessage, { t: "view" | "delta" }>;
+type Policy = Extract<ControlMessage, { t: "policy" }>;
+
+/** Where a member stands. */
+export type MemberState = "new" | "joining" | "handshaking" | "up" | "removed" | "leaving" | "left";
+
+/** A UDP socket of the pool, bound to one loopback address. */
+interface Sock {
+  t: LinuxUdpTransport;
+  address: string;
+  leader: Endpoint;
+  dirty: boolean;
+  /** The members sending from it (the leader's initiations are tried on each). */
+  members: Set<Member>;
+}
+
+/** Parts of a view, delta or policy being reassembled by one member. */
+interface Assembly {
+  key: string;
+  got: Uint8Array;
+  left: number;
+  own: boolean;
+  removed: boolean;
+}
+
+/** One simulated member. */
+class Member {
+  state: MemberState = "new";
+  readonly name: string;
+  readonly key: string;
+  readonly tunnel: Tunnel;
+  sock: Sock;
+  address = "";
+  join: {
+    message: Uint8Array;
+    pending: JoinPending;
+    tries: number;
+    sentAt: number;
+    startedAt: number;
+  } | null = null;
+  joinedAt = 0;
+  upAt = 0;
+  viewAt = 0;
+  version = 0;
+  pv = 0;
+  lk: string | undefined;
+  view: Assembly | null = null;
+  policy: Assembly | null = null;
+  /** `[version, time, ...]` while a change is watched. */
+  history: number[] | null = null;
+  policyHistory: number[] | null = null;
+  leaveDone: (() => void) | null = null;
+  probeId = 1;
+  prevIndex = 0;
+
+  constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
+    this.name = `f${i}`;
+    this.key = encodeKey(pub);
+    this.tunnel = t;
+    this.sock = s;
+  }
+}
+
+/** Options of a {@link Fleet}. */
+export interface FleetOptions {
+  /** A join token of the leader, with uses for every member. */
+  token: string;
+  /** Sockets in the pool (default 256). */
+  sockets?: number;
+  /** How long a join may go unanswered, ms (default 120 s). */
+  joinTimeoutMs?: number;
+  /** How long a handshake may go unanswered, ms (default 120 s). */
+  handshakeTimeoutMs?: number;
+  /** How long a member with a session may go without a whole view, ms (default 300 s). */
+  viewTimeoutMs?: number;
+  /** Silence from the leader, with members up, that counts as a stopped leader, ms (20 s). */
+  silenceMs?: number;
+  /** Hears a failure that ends the run: the leader refused or stopped answering. */
+  onFatal: (message: string) => void;
+  /** Hears a progress line now and then (joins answered, sessions, views). */
+  onProgress?: (line: string) => void;
+}
+
+/** What a change's arrival at every member looked like. */
+export interface Reach {
+  /** The version waited for. */
+  target: number;
+  /** Members that had to hold it. */
+  members: number;
+  /** Milliseconds from the change to each member holding it: p50, p99, max. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Bytes the members received from the leader in that time. */
+  bytes: number;
+  /** Datagrams likewise. */
+  datagrams: number;
+  /** Members watched that stopped being up meanwhile (removed, gone): 0 unless expected. */
+  lost: number;
+}
+
+/** The p-th percentile (0..1) of sorted numbers. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+/** The simulated members. See the module docs. */
+export class Fleet {
+  readonly #opts: FleetOptions;
+  readonly #checked: CheckedToken;
+  readonly #dh: Dh;
+  readonly #aead: Aead;
+  readonly #poller = new Poller({ onError: (e) => this.#fatal(`socket: ${e}`) });
+  readonly #socks: Sock[] = [];
+  readonly #moved: Sock[] = [];
+  readonly #leaderText: string;
+  readonly members: Member[] = [];
+  readonly #byIndex = new Map<number, Member>();
+  readonly #byRequest = new Map<number, Member>();
+  readonly #joining = new Set<Member>();
+  readonly #handshaking = new Set<Member>();
+  readonly #cache = new Map<string, ControlMessage | null>();
+  readonly #lanKeys = new Map<string, string>();
+  #nextIndex = 1;
+  #tick = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #flushQueued = false;
+  #lastHeard = now();
+  #failed = false;
+  /** Bytes and datagrams received from the leader. */
+  bytesIn = 0;
+  datagramsIn = 0;
+  /** Counters of what was dropped or refused, by kind. */
+  readonly drops: Record<string, number> = {};
+  /** A watched endpoint move: the member, its new address, and the version that carried it. */
+  #move: { key: string; address: string; version: number } | null = null;
+
+  private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
+    this.#opts = opts;
+    this.#checked = checked;
+    this.#dh = dh;
+    this.#aead = aead;
+    this.#leaderText = checked.token.leaders[0].endpoints[0];
+  }
+
+  /** Opens the socket pool; members are made by {@link add}. */
+  static async open(opts: FleetOptions): Promise<Fleet> {
+    const suite = selectSuite();
+    const checked = checkJoinToken(opts.token, suite.dh);
+    const f = new Fleet(opts, checked, suite.dh, suite.aead);
+    const n = opts.sockets ?? 256;
+    for (let s = 0; s < n; s++) {
+      f.#socks.push(await f.#openSock(`127.77.${s >> 6}.${(s & 63) + 1}`));
+    }
+    f.#timer = setInterval(() => f.#onTick(), TICK_MS);
+    return f;
+  }
+
+  async #openSock(address: string): Promise<Sock> {
+    const t = await LinuxUdpTransport.open({
+      port: 0,
+      hostname: address,
+      poller: this.#poller,
+      socketBuffer: 4 << 20,
+      onError: (e) => this.#count(`socket:${String(e).slice(0, 60)}`),
+    });
+    const sock: Sock = {
+      t,
+      address,
+      leader: t.endpoint(this.#leaderText),
+      dirty: false,
+      members: new Set(),
+    };
+    t.start({ datagram: (d) => this.#onDatagram(d, sock), flush: () => this.#flush() });
+    return sock;
+  }
+
+  /** Makes `count` more members (keys generated now, not while joining). */
+  add(count: number): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < count; k++) {
+      const i = this.members.length;
+      const priv = this.#dh.generatePrivate();
+      const pub = this.#dh.publicKey(priv);
+      const tunnel = new Tunnel(priv, pub, this.#checked.leaderKey, this.#dh, this.#aead);
+      const sock = this.#socks[i % this.#socks.length];
+      const m = new Member(i, priv, pub, tunnel, sock);
+      sock.members.add(m);
+      this.members.push(m);
+      out.push(i);
+    }
+    return out;
+  }
+
+  /** Joins unanswered now. */
+  get joining(): number {
+    return this.#joining.size;
+  }
+
+  /** Members up (joined, session made) and not removed or gone. */
+  live(): Member[] {
+    return this.members.filter((m) => m.state === "up");
+  }
+
+  #count(kind: string): void {
+    this.drops[kind] = (this.drops[kind] ?? 0) + 1;
+  }
+
+  #fatal(message: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#opts.onFatal(
+      `${message} (${this.live().length} members up; drops ${JSON.stringify(this.drops)})`,
+    );
+  }
+
+  // ---- sending ----
+
+  #sendRaw(m: Member, data: Uint8Array): void {
+    m.sock.t.send(data, m.sock.leader);
+    m.sock.dirty = true;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    for (const s of this.#socks) if (s.dirty) (s.dirty = false, s.t.flush());
+    for (const s of this.#moved) if (s.dirty) (s.dirty = false, s.t.flush());
+  }
+
+  #send(m: Member, msg: ControlMessage): void {
+    if (!m.tunnel.up) return;
+    this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
+  }
+
+  #hello(m: Member): void {
+    this.#send(m, {
+      t: "hello",
+      v: m.version,
+      pv: m.pv,
+      endpoints: [],
+      services: [],
+      labels: {},
+      ...(m.lk ? { lk: m.lk } : {}),
+    });
+    // As a node does: every hello goes with a probe of the leader.
+    this.#send(m, { t: "probe", id: m.probeId++ });
+  }
+
+  // ---- joining ----
+
+  /** Starts the join of member `i` (its session and first view follow by themselves). */
+  startJoin(i: number): void {
+    const m = this.members[i];
+    const t = this.#checked.token;
+    const req: JoinRequest = {
+      tokenId: t.id,
+      secret: t.secret,
+      publicKey: m.key,
+      hostname: m.name,
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    };
+    const { message, pending } = sealJoinRequest(
+      this.#dh,
+      this.#aead,
+      this.#checked.leaderKey,
+      this.#checked.tokenId,
+      this.#checked.mac1Key,
+      enc.encode(JSON.stringify(req)),
+    );
+    m.state = "joining";
+    m.join = { message, pending, tries: 1, sentAt: performance.now(), startedAt: now() };
+    this.#byRequest.set(pending.requestId, m);
+    this.#joining.add(m);
+    this.#sendRaw(m, message);
+  }
+
+  #onJoinAnswer(m: Member, data: Uint8Array): void {
+    const j = m.join!;
+    const plain = openJoinResponse(this.#dh, this.#aead, j.pending, data);
+    if (!plain) return this.#count("join-answer-unopened");
+    this.#byRequest.delete(j.pending.requestId);
+    this.#joining.delete(m);
+    m.join = null;
+    let res;
+    try {
+      res = JSON.parse(dec.decode(plain));
+    } catch {
+      return this.#fatal(`the leader's join answer to ${m.name} is malformed`);
+    }
+    if (!res.ok) return this.#fatal(`the leader refused ${m.name}'s join: ${res.error}`);
+    m.joinedAt = now();
+    m.address = res.member.address;
+    m.tunnel.address(m.address, res.leader.address);
+    this.#initiate(m);
+  }
+
+  #initiate(m: Member): void {
+    // A rekey leaves an up member up; only a member that just joined is handshaking.
+    if (m.state === "joining") m.state = "handshaking";
+    const index = this.#nextIndex++;
+    this.#byIndex.set(index, m);
+    this.#handshaking.add(m);
+    const before = m.tunnel.pendingIndexes;
+    this.#sendRaw(m, m.tunnel.initiation(index));
+    // An initiation too old to be kept in flight is answered no more.
+    const kept = m.tunnel.pendingIndexes;
+    for (const idx of before) if (!kept.includes(idx)) this.#byIndex.delete(idx);
+  }
+
+  // The session before the previous one: its index is no longer answered.
+  #forget(m: Member, index: number): void {
+    const prev = m.prevIndex;
+    if (prev && this.#byIndex.get(prev) === m) this.#byIndex.delete(prev);
+    m.prevIndex = index;
+  }
+
+  // ---- receiving ----
+
+  #onDatagram(data: Uint8Array, sock: Sock): void {
+    this.bytesIn += data.length;
+    this.datagramsIn++;
+    this.#lastHeard = now();
+    if (data.length < 8) return this.#count("short");
+    const type = readU32(data, 0);
+    if (type === MSG_TRANSPORT) {
+      const m = this.#byIndex.get(readU32(data, 4));
+      if (!m) return this.#count("transport-unknown-index");
+      const payload = m.tunnel.open(data);
+      if (payload === null) return this.#count("transport-unopened");
+      if (payload.length > 0) this.#onControl(m, payload);
+      return;
+    }
+    if (type === MSG_RESPONSE || type === MSG_COOKIE_REPLY) {
+      const m = this.#byIndex.get(readU32(data, type === MSG_RESPONSE ? 8 : 4));
+      if (!m) return this.#count("handshake-unknown-index");
+      if (type === MSG_COOKIE_REPLY) {
+        // Under load: the next initiation carries mac2; sent now rather than in 5 s.
+        if (m.tunnel.cookie(data)) this.#initiate(m);
+        else this.#count("cookie-unopened");
+        return;
+      }
+      const old = m.tunnel.sessionIndex;
+      const pending = m.tunnel.pendingIndexes;
+      if (!m.tunnel.response(data)) return this.#count("response-unopened");
+      this.#handshaking.delete(m);
+      // Indexes of the other initiations and of the session before the previous one go.
+      for (const idx of pending) if (idx !== m.tunnel.sessionIndex) this.#byIndex.delete(idx);
+      if (old && old !== m.tunnel.sessionIndex) this.#forget(m, old);
+      if (m.state === "handshaking") {
+        m.state = "up";
+        m.upAt = now();
+        this.#hello(m);
+      }
+      return;
+    }
+    if (type === MSG_JOIN_RESPONSE || type === MSG_JOIN_COOKIE) {
+      const m = this.#byRequest.get(readU32(data, 4));
+      if (!m || !m.join) return this.#count("join-unknown-request");
+      if (type === MSG_JOIN_RESPONSE) return this.#onJoinAnswer(m, data);
+      const cookie = openJoinCookie(this.#checked.leaderKey, m.join.message, data);
+      if (!cookie) return this.#count("join-cookie-unopened");
+      setJoinMac2(m.join.message, cookie);
+      m.join.tries++;
+      m.join.sentAt = performance.now();
+      this.#sendRaw(m, m.join.message);
+      return;
+    }
+    if (type === MSG_INITIATION) return this.#onInitiation(data, sock);
+    this.#count("unknown-type");
+  }
+
+  // The leader starts a handshake when our session got old before our rekey got through: the
+  // member it is for is found by trying those on the socket it came to, as a device would.
+  #onInitiation(data: Uint8Array, sock: Sock): void {
+    this.#count("initiation-from-leader");
+    for (const m of sock.members) {
+      if (m.state !== "up" && m.state !== "handshaking") continue;
+      const index = this.#nextIndex++;
+      const next = m.tunnel.nextIndex;
+      const res = m.tunnel.answer(data, index);
+      if (!res) continue;
+      if (next) this.#byIndex.delete(next);
+      this.#byIndex.set(index, m);
+      this.#sendRaw(m, res);
+      return;
+    }
+    this.#count("initiation-unanswered");
+  }
+
+  #parse(payload: Uint8Array): ControlMessage | null {
+    // A view's parts are the same bytes for every member: parsed once.
+    const text = dec.decode(payload);
+    let msg = this.#cache.get(text);
+    if (msg === undefined) {
+      msg = parseMessage(payload);
+      if (this.#cache.size >= 8192) this.#cache.clear();
+      this.#cache.set(text, msg);
+    }
+    return msg;
+  }
+
+  #onControl(m: Member, payload: Uint8Array): void {
+    const msg = this.#parse(payload);
+    if (!msg) return this.#count("control-malformed");
+    switch (msg.t) {
+      case "probe":
+        return this.#send(m, { t: "ack", id: msg.id });
+      case "changed":
+        if (msg.v > m.version || (msg.pv ?? 0) > m.pv) this.#hello(m);
+        return;
+      case "lankey": {
+        let id = this.#lanKeys.get(msg.k);
+        if (id === undefined) {
+          const key = decodeLanKey(msg.k);
+          id = key ? lanKeyId(key) : "";
+          this.#lanKeys.set(msg.k, id);
+        }
+        if (id) m.lk = id;
+        return;
+      }
+      case "bye-ok":
+        if (m.state === "leaving") {
+          m.state = "left";
+          m.leaveDone?.();
+        }
+        return;
+      case "policy":
+        return this.#onPolicy(m, msg);
+      case "view":
+      case "delta":
+        if (msg.t === "delta" && msg.from !== m.version) {
+          if (msg.part === 0 && msg.v > m.version) this.#hello(m);
+          return;
+        }
+        return this.#onView(m, msg);
+      default:
+        return;
+    }
+  }
+
+  #onPolicy(m: Member, msg: Policy): void {
+    const key = `${msg.pv}|${msg.parts}`;
+    let a = m.policy;
+    if (!a || a.key !== key) {
+      a = m.policy = {
+        key,
+        got: new Uint8Array(msg.parts),
+        left: msg.parts,
+        own: false,
+        removed: false,
+      };
+    }
+    if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
+    a.got[msg.part] = 1;
+    if (--a.left > 0) return;
+    m.policy = null;
+    if (msg.pv <= m.pv) return;
+    m.pv = msg.pv;
+    m.policyHistory?.push(msg.pv, now());
+  }
+
+  #onView(m: Member, msg: View): void {
+    const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
+    let a = m.view;
+    if (!a || a.key !== key) {
+      a = m.view = {
+        key,
+        got: new Uint8Array(msg.parts),
+        left: msg.parts,
+        own: false,
+        removed: false,
+      };
+    }
+    if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
+    a.got[msg.part] = 1;
+    for (const r of msg.members) {
+      if (r.publicKey === m.key) a.own = true;
+      const mv = this.#move;
+      if (mv && mv.version === 0 && r.publicKey === mv.key) {
+        if (r.endpoints?.some((e) => e.startsWith(`${mv.address}:`))) mv.version = msg.v;
+      }
+    }
+    if (msg.t === "delta" && msg.remove.includes(m.key)) a.removed = true;
+    if (--a.left > 0) return;
+    m.view = null;
+    if (msg.v <= m.version) return;
+    m.version = msg.v;
+    m.history?.push(msg.v, now());
+    if (m.viewAt === 0) m.viewAt = now();
+    if ((msg.t === "view" && !a.own) || a.removed) {
+      m.state = "removed";
+      m.tunnel.close();
+    }
+  }
+
+  // ---- timers ----
+
+  #onTick(): void {
+    if (this.#failed) return;
+    const t = performance.now();
+    const bucket = this.#tick++ % HELLO_TICKS;
+    const joinTimeout = this.#opts.joinTimeoutMs ?? 120_000;
+    for (const m of this.#joining) {
+      const j = m.join!;
+      if (now() - j.startedAt > joinTimeout) {
+        return this.#fatal(
+          `no answer from the leader at ${this.#leaderText} to ${m.name}'s join after ` +
+            `${j.tries} tries in ${Math.round(joinTimeout / 1000)} s`,
+        );
+      }
+      // As the join client: four times a second at first, then every second.
+      if (t - j.sentAt >= (j.tries <= 8 ? 250 : 1000)) {
+        j.tries++;
+        j.sentAt = t;
+        this.#sendRaw(m, j.message);
+      }
+    }
+    const hsTimeout = this.#opts.handshakeTimeoutMs ?? 120_000;
+    for (const m of this.#handshaking) {
+      // A member that left or was removed rekeys no more.
+      if (m.state !== "up" && m.state !== "handshaking") {
+        this.#handshaking.delete(m);
+        continue;
+      }
+      if (m.state === "handshaking" && now() - m.joinedAt > hsTimeout) {
+        return this.#fatal(
+          `the leader did not answer ${m.name}'s WireGuard handshake within ` +
+            `${Math.round(hsTimeout / 1000)} s`,
+        );
+      }
+      if (t - m.tunnel.initiatedAt >= HANDSHAKE_RESEND_MS) this.#initiate(m);
+    }
+    let up = 0;
+    const viewTimeout = this.#opts.viewTimeoutMs ?? 300_000;
+    for (let i = bucket; i < this.members.length; i += HELLO_TICKS) {
+      const m = this.members[i];
+      if (m.state !== "up") continue;
+      up++;
+      if (m.viewAt === 0 && now() - m.upAt > viewTimeout) {
+        return this.#fatal(
+          `${m.name} holds no whole view ${Math.round(viewTimeout / 1000)} s after its session ` +
+            `came up (the leader's view parts keep getting lost, or never come)`,
+        );
+      }
+      // Rekeyed before the leader's session gets old (the initiator's job), spread by index.
+      if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS + (i % 100) * 100) {
+        this.#initiate(m);
+      }
+      this.#hello(m);
+    }
+    const silence = this.#opts.silenceMs ?? 20_000;
+    if (up > 0 && now() - this.#lastHeard > silence) {
+      this.#fatal(
+        `the leader at ${this.#leaderText} stopped answering: nothing heard for ` +
+          `${Math.round(silence / 1000)} s`,
+      );
+    }
+  }
+
+  // ---- what the bench asks ----
+
+  /**
+   * Joins members `ids`, at most `concurrency` joins unanswered at once and at most `perSecond`
+   * started a second (0: no bound); resolves once every one holds a session and a view.
+   */
+  async joinAll(ids: number[], concurrency: number, perSecond = 0): Promise<void> {
+    let next = 0;
+    const started = performance.now();
+    let said = started;
+    const members = ids.map((i) => this.members[i]);
+    const progress = () => {
+      if (performance.now() - said < 5000) return;
+      said = performance.now();
+      const joined = members.filter((m) => m.joinedAt > 0).length;
+      const up = members.filter((m) => m.upAt > 0).length;
+      const views = members.filter((m) => m.viewAt > 0).length;
+      this.#opts.onProgress?.(
+        `${Math.round((said - started) / 1000)} s: ${joined} joined, ${up} sessions, ` +
+          `${views} views of ${ids.length}; drops ${JSON.stringify(this.drops)}`,
+      );
+    };
+    while (next < ids.length) {
+      progress();
+      if (this.#failed) throw new Error("the fleet failed");
+      const allowed = perSecond > 0
+        ? Math.floor(((performance.now() - started) / 1000) * perSecond) + 1
+        : Infinity;
+      while (next < ids.length && this.#joining.size < concurrency && next < allowed) {
+        this.startJoin(ids[next++]);
+      }
+      await sleep(5);
+    }
+    await this.until(() => {
+      progress();
+      return members.every((m) => m.viewAt > 0);
+    }, "every member's view");
+  }
+
+  /** Waits for `cond`, checked every 10 ms; throws once the fleet failed. */
+  async until(cond: () => boolean, what: string): Promise<void> {
+    while (!cond()) {
+      if (this.#failed) throw new Error(`the fleet failed while waiting for ${what}`);
+      await sleep(10);
+    }
+  }
+
+  /** Starts recording when live members reach each version (and policy version). */
+  watch(): { at: number; bytes: number; datagrams: number } {
+    for (const m of this.members) {
+      m.history = m.state === "up" ? [] : null;
+      m.policyHistory = m.state === "up" ? [] : null;
+    }
+    return { at: now(), bytes: this.bytesIn, datagrams: this.datagramsIn };
+  }
+
+  /**
+   * Waits until every member that was live at {@link watch} (but `exclude`) holds version
+   * `target` (of the view, or of the policy with `policy`), and says how long each took from
+   * `since`.
+   */
+  async reach(
+    target: number | "move",
+    since: { at: number; bytes: number; datagrams: number },
+    opts: { policy?: boolean; exclude?: number[] } = {},
+  ): Promise<Reach> {
+    const skip = new Set(opts.exclude ?? []);
+    const watched = this.members.filter((m) => m.history !== null && !skip.has(m.i));
+    if (target === "move") {
+      await this.until(() => (this.#move?.version ?? 0) > 0, "the moved endpoint in a view");
+      target = this.#move!.version;
+    }
+    const want = target;
+    const held = (m: Member) => (opts.policy ? m.pv : m.version) >= want;
+    await this.until(() => watched.every((m) => m.state !== "up" || held(m)), `version ${want}`);
+    const bytes = this.bytesIn - since.bytes;
+    const datagrams = this.datagramsIn - since.datagrams;
+    const times: number[] = [];
+    let lost = 0;
+    for (const m of watched) {
+      if (m.state !== "up") {
+        lost++;
+        continue;
+      }
+      const h = (opts.policy ? m.policyHistory : m.history) ?? [];
+      let at = since.at;
+      for (let k = 0; k < h.length; k += 2) {
+        if (h[k] >= want) {
+          at = h[k + 1];
+          break;
+        }
+      }
+      times.push(Math.max(0, at - since.at));
+    }
+    for (const m of this.members) m.history = m.policyHistory = null;
+    this.#move = null;
+    times.sort((a, b) => a - b);
+    const r = (x: number) => Math.round(x * 10) / 10;
+    return {
+      target: want,
+      members: times.length,
+      p50Ms: r(percentile(times, 0.5)),
+      p99Ms: r(percentile(times, 0.99)),
+      maxMs: r(times.at(-1) ?? NaN),
+      bytes,
+      datagrams,
+      lost,
+    };
+  }
+
+  /** Moves member `i` to a socket on a new address and says hello from it; returns the address. */
+  async move(i: number): Promise<string> {
+    const m = this.members[i];
+    const k = this.#moved.length;
+    const sock = await this.#openSock(`127.78.${k >> 6}.${(k & 63) + 1}`);
+    this.#moved.push(sock);
+    this.#move = { key: m.key, address: sock.address, version: 0 };
+    m.sock.members.delete(m);
+    m.sock = sock;
+    sock.members.add(m);
+    this.#hello(m);
+    return sock.address;
+  }
+
+  /** Member `i` leaves: bye up to three times in a second until the leader answers. */
+  async leave(i: number): Promise<boolean> {
+    const m = this.members[i];
+    if (m.state !== "up") return false;
+    m.state = "leaving";
+    const answered = new Promise<void>((r) => m.leaveDone = r);
+    for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {
+      this.#send(m, { t: "bye", k: m.key });
+      await Promise.race([answered, sleep(333)]);
+    }
+    const ok = (m.state as MemberState) === "left";
+    m.state = "left";
+    m.tunnel.close();
+    return ok;
+  }
+
+  /** Stops the timers and closes every socket. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const s of [...this.#socks, ...this.#moved]) await s.t.close().catch(() => {});
+    for (const m of this.members) m.tunnel.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

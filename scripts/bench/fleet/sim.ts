@@ -1,0 +1,205 @@
+/**
+ * The fleet bench's simulator process: N simulated members (./members.ts) driven by the bench
+ * (../fleet.ts) over stdin and stdout, one JSON object a line each way. Every command carries an
+ * `id`, answered by `{id, ok: true, ...}` or `{id, error}`; a failure that ends the run (the
+ * leader refused a join, stopped answering) is `{fatal}`, after which the process exits 1. It is
+ * another process than the leader's, so that the leader's CPU and memory are its own.
+ *
+ *   deno run -A scripts/bench/fleet/sim.ts     (commands on stdin: see `handle`)
+ * @module
+ */
+
+import { Fleet, now, percentile } from "./members.ts";
+
+let fleet: Fleet | null = null;
+const enc = new TextEncoder();
+
+function write(o: unknown): void {
+  Deno.stdout.writeSync(enc.encode(JSON.stringify(o) + "\n"));
+}
+
+function fatal(message: string): never {
+  write({ fatal: message });
+  Deno.exit(1);
+}
+
+function need(): Fleet {
+  if (!fleet) throw new Error("no fleet: send open first");
+  return fleet;
+}
+
+/** This process's CPU-seconds (user and system), from /proc. */
+function cpuSeconds(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Join rates from the times each join was answered, `start` the first request. */
+function joinFigures(times: number[], start: number) {
+  times.sort((a, b) => a - b);
+  const n = times.length;
+  const seconds = (times[n - 1] - start) / 1000;
+  // Sustained: the middle 80 % of the answers, so a slow start or tail does not count.
+  const t10 = percentile(times, 0.1);
+  const t90 = percentile(times, 0.9);
+  const middle = (t90 - t10) / 1000;
+  return {
+    joined: n,
+    joinSeconds: round(seconds, 2),
+    joinsPerSecond: round(n >= 10 && middle > 0 ? (0.8 * n) / middle : n / seconds, 1),
+    joinsPerSecondOverall: round(n / seconds, 1),
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+// deno-lint-ignore no-explicit-any
+async function handle(c: any): Promise<Record<string, unknown>> {
+  switch (c.cmd) {
+    case "open":
+      fleet = await Fleet.open({
+        token: c.token,
+        sockets: c.sockets,
+        joinTimeoutMs: c.joinTimeoutMs,
+        onFatal: fatal,
+        onProgress: (line) => write({ progress: line }),
+      });
+      return {};
+    case "add": {
+      const ids = need().add(c.count);
+      return { first: ids[0] ?? -1, count: ids.length };
+    }
+    case "join": {
+      const f = need();
+      const ids = Array.from({ length: c.count }, (_, k) => c.first + k);
+      const start = now();
+      await f.joinAll(ids, c.concurrency ?? 256, c.perSecond ?? 0);
+      const ms = ids.map((i) => f.members[i]);
+      const up = Math.max(...ms.map((m) => m.upAt));
+      const view = Math.max(...ms.map((m) => m.viewAt));
+      return {
+        ...joinFigures(ms.map((m) => m.joinedAt), start),
+        sessionsSeconds: round((up - start) / 1000, 2),
+        viewsSeconds: round((view - start) / 1000, 2),
+      };
+    }
+    case "settle": {
+      // Every live member holds the version the leader has (or a later one).
+      const f = need();
+      const start = now();
+      await f.until(() => f.live().every((m) => m.version >= c.version), `version ${c.version}`);
+      return { seconds: round((now() - start) / 1000, 2) };
+    }
+    case "watch":
+      return { since: need().watch() };
+    case "reach":
+      return {
+        reach: await need().reach(c.target, c.since, { policy: c.policy, exclude: c.exclude }),
+      };
+    case "move":
+      return { address: await need().move(c.member) };
+    case "quiet": {
+      // What the leader sends when nothing changes (answers to probes, keepalives).
+      const f = need();
+      const b0 = f.bytesIn;
+      await new Promise((r) => setTimeout(r, c.seconds * 1000));
+      return { bytesPerSecond: Math.round((f.bytesIn - b0) / c.seconds) };
+    }
+    case "churn":
+      return await churn(need(), c.joinsPerSecond, c.leavesPerSecond, c.seconds, c.keep ?? []);
+    case "stats": {
+      const f = need();
+      return {
+        cpuSeconds: cpuSeconds(),
+        live: f.live().length,
+        bytesIn: f.bytesIn,
+        datagramsIn: f.datagramsIn,
+        drops: f.drops,
+        rssMiB: Math.round(Deno.memoryUsage().rss / 1048576),
+      };
+    }
+    case "close":
+      await (fleet as Fleet | null)?.close();
+      fleet = null;
+      return {};
+    default:
+      throw new Error(`unknown command ${JSON.stringify(c.cmd)}`);
+  }
+}
+
+/**
+ * For `seconds`: new members join at up to `jps` a second (at most 128 unanswered at once: a
+ * slower leader sets the pace) and `lps` live ones a second leave (bye). Then waits until every
+ * started join holds a view and every leave was answered or given up. `keep`: members that must
+ * not leave (those a later step uses).
+ */
+async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: number[]) {
+  const fresh = f.add(Math.round(jps * seconds));
+  const keepSet = new Set(keep);
+  const leavers = f.live().filter((m) => !keepSet.has(m.i)).slice(0, Math.round(lps * seconds));
+  const start = performance.now();
+  const t0 = now();
+  const leaves: Promise<boolean>[] = [];
+  let started = 0;
+  for (;;) {
+    const elapsed = (performance.now() - start) / 1000;
+    if (elapsed >= seconds) break;
+    const joinsDue = Math.min(fresh.length, Math.floor(elapsed * jps) + 1);
+    while (started < joinsDue && f.joining < 128) f.startJoin(fresh[started++]);
+    const leavesDue = Math.min(leavers.length, Math.floor(elapsed * lps) + 1);
+    while (leaves.length < leavesDue) leaves.push(f.leave(leavers[leaves.length].i));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // The leaves of the last tick's share: 10 a second for 20 s is 200.
+  while (leaves.length < leavers.length) leaves.push(f.leave(leavers[leaves.length].i));
+  const joined = fresh.slice(0, started).map((i) => f.members[i]);
+  let said = performance.now();
+  // The started joins get a minute more to complete; what did not is counted, not waited for.
+  const end = performance.now() + 60_000;
+  await f.until(() => {
+    if (performance.now() > end) return true;
+    if (performance.now() - said > 5000) {
+      said = performance.now();
+      const up = joined.filter((m) => m.upAt > 0).length;
+      const views = joined.filter((m) => m.viewAt > 0).length;
+      write({ progress: `churn: ${joined.length} joins started, ${up} sessions, ${views} views` });
+    }
+    return joined.every((m) => m.viewAt > 0);
+  }, "the churn's joins");
+  const answered = (await Promise.all(leaves)).filter(Boolean).length;
+  return {
+    seconds: round((now() - t0) / 1000, 2),
+    joinsStarted: joined.length,
+    joined: joined.filter((m) => m.viewAt > 0).length,
+    left: leaves.length,
+    byesAnswered: answered,
+  };
+}
+
+const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+let buf = "";
+for await (const chunk of lines) {
+  buf += chunk;
+  let nl;
+  while ((nl = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, nl);
+    buf = buf.slice(nl + 1);
+    if (!line.trim()) continue;
+    let c;
+    try {
+      c = JSON.parse(line);
+    } catch {
+      fatal(`a command is not JSON: ${line.slice(0, 80)}`);
+    }
+    // Commands run side by side (the bench asks /v1/nodes while churn runs here).
+    handle(c).then(
+      (r) => write({ id: c.id, ok: true, ...r }),
+      (e) => write({ id: c.id, error: String(e?.message ?? e) }),
+    );
+  }
+}
+await (fleet as Fleet | null)?.close();

@@ -1,0 +1,264 @@
+/**
+ * One simulated member's WireGuard session with the leader, without a Device: the initiator's
+ * half of the Noise handshake (lib/protocol/noise.ts) with MACs and cookies, and transport data
+ * carrying IPv4/UDP packets between the member's overlay address and the leader's control port.
+ * A session is a few small objects: ten thousand fit in one process.
+ * @module
+ */
+
+import type { Aead, AeadKey, Dh } from "../../../lib/crypto/types.ts";
+import {
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  createResponse,
+  Handshake,
+  type LocalIdentity,
+} from "../../../lib/protocol/noise.ts";
+import { CookieGenerator } from "../../../lib/protocol/cookie.ts";
+import {
+  DEFAULT_TIMERS,
+  INITIATION_SIZE,
+  MSG_TRANSPORT,
+  PADDING,
+  RESPONSE_SIZE,
+  TAG_SIZE,
+  TRANSPORT_HEADER_SIZE,
+} from "../../../lib/protocol/constants.ts";
+import { readCounter, readU32, writeCounter, writeU32 } from "../../../lib/protocol/bytes.ts";
+import { newIpInfo, parseAddress } from "../../../lib/net/ip.ts";
+import { parseIp } from "../../../lib/net/packet.ts";
+import { newUdpInfo, parseUdp, writeUdpPacket } from "../../../lib/net/udp.ts";
+import { CONTROL_PORT } from "../../../lib/members/ports.ts";
+
+// Scratch buffers: every packet is built and opened in one of these, synchronously.
+const plain = new Uint8Array(65_536);
+const sealed = new Uint8Array(65_536 + TRANSPORT_HEADER_SIZE + TAG_SIZE);
+const ipInfo = newIpInfo();
+const udpInfo = newUdpInfo();
+const ZERO_PSK = new Uint8Array(32);
+const MAX_PENDING = 4;
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A member's tunnel to the leader: handshake state and the current session's keys. */
+export class Tunnel {
+  readonly local: LocalIdentity;
+  readonly #leaderKey: Uint8Array;
+  // The initiations in flight, newest last: a leader that lags answers an older one, which
+  // still makes a session (a device keeps only the newest, and would never get one).
+  #pending: Handshake[] = [];
+  // The leader's own initiations (it starts one when our session is old): their replay guard.
+  readonly #answering: Handshake;
+  // A session we answered: used once the leader's first packet on it arrives, as WireGuard.
+  #next: { send: AeadKey; recv: AeadKey; remoteIndex: number; localIndex: number } | null = null;
+  readonly #cookies: CookieGenerator;
+  #send: AeadKey | null = null;
+  #recv: AeadKey | null = null;
+  // The session before a rekey: the leader sends on it until our first packet on the new one.
+  #prevRecv: AeadKey | null = null;
+  #prevIndex = 0;
+  #remoteIndex = 0;
+  #counter = 0;
+  /** Our index of the session in use (the leader's transport data names it). */
+  sessionIndex = 0;
+  /** performance.now() when the session in use was made (0: none). */
+  sessionAt = 0;
+  /** performance.now() of the last initiation sent. */
+  initiatedAt = 0;
+  #src: Uint8Array = new Uint8Array(4);
+  #dst: Uint8Array = new Uint8Array(4);
+
+  constructor(
+    privateKey: Uint8Array,
+    publicKey: Uint8Array,
+    leaderKey: Uint8Array,
+    dh: Dh,
+    aead: Aead,
+  ) {
+    this.local = { privateKey, publicKey, dh, aead };
+    this.#leaderKey = leaderKey;
+    this.#answering = new Handshake(leaderKey, ZERO_PSK, this.local);
+    this.#cookies = new CookieGenerator(leaderKey, DEFAULT_TIMERS.cookieRefreshTime);
+  }
+
+  /** Sets the overlay addresses of the packets: ours and the leader's. */
+  address(own: string, leader: string): void {
+    this.#src = parseAddress(own)!;
+    this.#dst = parseAddress(leader)!;
+  }
+
+  /** Whether a session is up. */
+  get up(): boolean {
+    return this.#send !== null;
+  }
+
+  /** A handshake initiation (148 bytes, MACs set) with our index `index`. */
+  initiation(index: number): Uint8Array {
+    const msg = new Uint8Array(INITIATION_SIZE);
+    const hs = new Handshake(this.#leaderKey, ZERO_PSK, this.local);
+    createInitiation(this.local, hs, index, Date.now(), msg);
+    this.#pending.push(hs);
+    if (this.#pending.length > MAX_PENDING) this.#pending.shift()!.clear();
+    this.#cookies.addMacs(msg, performance.now());
+    this.initiatedAt = performance.now();
+    return msg;
+  }
+
+  /** Takes a cookie reply to our last initiation; true when it opened. */
+  cookie(reply: Uint8Array): boolean {
+    return this.#cookies.consumeReply(reply, performance.now());
+  }
+
+  /** Our indexes of the initiations in flight. */
+  get pendingIndexes(): number[] {
+    return this.#pending.map((h) => h.localIndex);
+  }
+
+  /** Takes the leader's response; true when it completed a session (the old one is dropped). */
+  response(msg: Uint8Array): boolean {
+    const receiver = readU32(msg, 8);
+    const hs = this.#pending.find((h) => h.localIndex === receiver);
+    const keys = hs ? consumeResponse(this.local, hs, msg) : null;
+    if (!keys) return false;
+    for (const h of this.#pending) h.clear();
+    this.#pending = [];
+    this.#send?.destroy();
+    this.#prevRecv?.destroy();
+    this.#prevRecv = this.#recv;
+    this.#prevIndex = this.sessionIndex;
+    this.#send = this.local.aead.key(keys.send);
+    this.#recv = this.local.aead.key(keys.receive);
+    this.#remoteIndex = keys.remoteIndex;
+    this.#counter = 0;
+    this.sessionIndex = keys.localIndex;
+    this.sessionAt = performance.now();
+    return true;
+  }
+
+  /**
+   * Answers the leader's handshake initiation if it is to this member (one DH to find out):
+   * the response (92 bytes, MACs set) with our index `index`, or null.
+   */
+  answer(msg: Uint8Array, index: number): Uint8Array | null {
+    const consumed = consumeInitiation(
+      this.local,
+      msg,
+      (key) => equal(key, this.#leaderKey) ? { peer: this, handshake: this.#answering } : undefined,
+      performance.now(),
+      0,
+    );
+    if (!consumed) return null;
+    const out = new Uint8Array(RESPONSE_SIZE);
+    const keys = createResponse(this.local, consumed, index, out);
+    if (!keys) return null;
+    this.#cookies.addMacs(out, performance.now());
+    this.#next?.send.destroy();
+    this.#next?.recv.destroy();
+    this.#next = {
+      send: this.local.aead.key(keys.send),
+      recv: this.local.aead.key(keys.receive),
+      remoteIndex: keys.remoteIndex,
+      localIndex: index,
+    };
+    return out;
+  }
+
+  /** Our index of the answered session not in use yet (0: none). */
+  get nextIndex(): number {
+    return this.#next?.localIndex ?? 0;
+  }
+
+  /** Transport data carrying `payload` as UDP from our control port to the leader's. */
+  seal(payload: Uint8Array): Uint8Array {
+    if (!this.#send) throw new Error("no session");
+    const n = writeUdpPacket(plain, this.#src, this.#dst, CONTROL_PORT, CONTROL_PORT, payload);
+    const padded = Math.ceil(n / PADDING) * PADDING;
+    plain.fill(0, n, padded);
+    writeU32(sealed, 0, MSG_TRANSPORT);
+    writeU32(sealed, 4, this.#remoteIndex);
+    const counter = this.#counter++;
+    writeCounter(sealed, 8, counter);
+    const end = TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+    this.#send.seal(
+      counter,
+      plain.subarray(0, padded),
+      sealed.subarray(TRANSPORT_HEADER_SIZE, end),
+    );
+    return sealed.subarray(0, end);
+  }
+
+  /**
+   * Opens transport data for this session: the UDP payload to our control port (valid until
+   * the next call), an empty array for a keepalive, null for anything else.
+   */
+  open(msg: Uint8Array): Uint8Array | null {
+    if (msg.length < TRANSPORT_HEADER_SIZE + TAG_SIZE) return null;
+    const index = readU32(msg, 4);
+    if (this.#next && index === this.#next.localIndex) {
+      const nx = this.#next;
+      const n = msg.length - TRANSPORT_HEADER_SIZE - TAG_SIZE;
+      if (
+        !nx.recv.open(
+          readCounter(msg, 8),
+          msg.subarray(TRANSPORT_HEADER_SIZE),
+          plain.subarray(0, n),
+        )
+      ) {
+        return null;
+      }
+      // The leader uses the session we answered: it is ours from now on.
+      this.#next = null;
+      this.#send?.destroy();
+      this.#prevRecv?.destroy();
+      this.#prevRecv = this.#recv;
+      this.#prevIndex = this.sessionIndex;
+      this.#send = nx.send;
+      this.#recv = nx.recv;
+      this.#remoteIndex = nx.remoteIndex;
+      this.#counter = 0;
+      this.sessionIndex = nx.localIndex;
+      this.sessionAt = performance.now();
+      return this.#payload(plain.subarray(0, n));
+    }
+    const key = index === this.sessionIndex
+      ? this.#recv
+      : index === this.#prevIndex
+      ? this.#prevRecv
+      : null;
+    if (!key) return null;
+    const n = msg.length - TRANSPORT_HEADER_SIZE - TAG_SIZE;
+    const out = plain.subarray(0, n);
+    if (!key.open(readCounter(msg, 8), msg.subarray(TRANSPORT_HEADER_SIZE), out)) {
+      return null;
+    }
+    return this.#payload(out);
+  }
+
+  #payload(out: Uint8Array): Uint8Array | null {
+    if (out.length === 0) return out;
+    const ip = parseIp(out, ipInfo);
+    if (!ip || ip.version !== 4) return null;
+    const udp = parseUdp(out, ip, udpInfo);
+    if (!udp || udp.dstPort !== CONTROL_PORT) return null;
+    return out.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
+  }
+
+  /** Wipes the session keys. */
+  close(): void {
+    this.#send?.destroy();
+    this.#recv?.destroy();
+    this.#prevRecv?.destroy();
+    this.#next?.send.destroy();
+    this.#next?.recv.destroy();
+    this.#send =
+      this.#recv =
+      this.#prevRecv =
+      this.#next =
+        null;
+  }
+}
