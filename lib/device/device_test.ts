@@ -452,3 +452,27 @@ Deno.test("idle peers cost the tick nothing: live from the first packet, let go 
   assert.ok(a.device.peer(c.publicKey)!.counters.initiationsSent >= 1, "the keepalive's handshake");
   assert.equal(a.device.setKeepalive("nope", 1), false);
 });
+
+Deno.test("resetPeer: a peer that lost its sessions is reached again by a fresh handshake on the next packet", () => {
+  const { nodes: [a, b], net, clock } = makeMesh(2);
+  a.packets.inject(udp(a.ip, b.ip, "one"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["one"]);
+  // b restarts: its sessions are gone; a's packets on the old keys are dropped there.
+  assert.ok(b.device.resetPeer(a.publicKey));
+  a.packets.inject(udp(a.ip, b.ip, "lost"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["one"]);
+  assert.ok(b.device.stats.drops["unknown-index"] >= 1);
+  // a hears that b stopped (its bye): the next packet handshakes at once (though the last
+  // initiation went out less than REKEY_TIMEOUT ago) and is delivered after it.
+  clock.advance(100);
+  const before = a.device.peer(b.publicKey)!.counters.initiationsSent;
+  assert.ok(a.device.resetPeer(b.publicKey));
+  assert.equal(a.device.peer(b.publicKey)!.current, null);
+  a.packets.inject(udp(a.ip, b.ip, "two"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["one", "two"]);
+  assert.equal(a.device.peer(b.publicKey)!.counters.initiationsSent, before + 1);
+  assert.equal(a.device.resetPeer("nope"), false);
+});

@@ -74,6 +74,24 @@ export function setKeepalive(s: DeviceState, publicKey: string, seconds: number)
   return true;
 }
 
+/**
+ * Wipes a peer's sessions and handshake but keeps the peer: it is known to have lost them (it
+ * stopped), so the next packet starts a fresh handshake instead of going on keys nobody holds.
+ * A persistent keepalive stays on (its next one starts that handshake). False: no such peer.
+ */
+export function resetPeer(s: DeviceState, publicKey: string): boolean {
+  const peer = s.peers.get(publicKey);
+  if (!peer) return false;
+  forgetPeerState(s, peer);
+  // Its next packet handshakes at once, however recent the last initiation (for the old keys).
+  peer.lastInitiationSent = -Infinity;
+  if (peer.timers.persistentKeepaliveMs > 0) {
+    peer.timers.persistentKeepalive = s.clock.now() + peer.timers.persistentKeepaliveMs;
+    s.live.add(peer);
+  }
+  return true;
+}
+
 /** Removes a peer and wipes its sessions; false when there was no such peer. */
 export function removePeer(s: DeviceState, publicKey: string): boolean {
   const peer = s.peers.get(publicKey);

@@ -161,6 +161,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
 
   const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
   let stopByes = () => {};
+  let stopLeft = () => {};
   const me = agent.device.publicKey;
   const online = (v: MembershipView) => onlineView(v, me);
   announce = (list) => {
@@ -268,12 +269,22 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     },
     // Sessions on demand once the paths and routes run (an active peer's paths are probed):
     // the kept peers become active at its start, the others at their first handshake.
+    // A member that stops says bye to those it has a session with: theirs is wiped at once (the
+    // leader's offline mark, which does the same, may be late or down).
     {
       name: "activity",
       part: {
-        start: () => ctx.activity.start(membership.view),
+        start: () => {
+          ctx.activity.start(membership.view);
+          stopLeft = channel.listen((msg, from) => {
+            if (msg.t === "bye") ctx.activity.bye(msg.k, from);
+          });
+        },
         viewChanged: (v) => ctx.activity.viewChanged(v),
-        close: () => ctx.activity.close(),
+        close: () => {
+          stopLeft();
+          ctx.activity.close();
+        },
       },
     },
     // The leases run for what the services announce. They close before the routes, paths and
@@ -430,6 +441,11 @@ function makeRole(
     ...(opts.natTraversal === false ? {} : { lan: () => paths()?.lan() ?? [] }),
     lanKey: node.lanKey,
     onLanKey: (key) => paths()?.setLanKey(key),
+    // Sessions on demand: the bye goes straight to the members this node has a session with.
+    inSession: (key) => {
+      const p = agent.device.peer(key);
+      return p !== undefined && (p.current !== null || p.next !== null);
+    },
   }, opts);
   return { role: "node", sync };
 }

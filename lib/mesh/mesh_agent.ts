@@ -320,6 +320,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           activatePaths: (key) => composed?.nat?.paths.activate(key),
           deactivatePaths: (key) => composed?.nat?.paths.deactivate(key),
           probePackets: (address) => channelOn(agent.control).prober.packets(address),
+          // A leader answers a bye on the session the stopping member still holds.
+          wipeStopped: opts.role !== "leader",
         },
         opts.keepPeers ?? [],
         opts.activityTiming,

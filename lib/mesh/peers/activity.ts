@@ -36,6 +36,11 @@ export interface ActivityDeps {
   deactivatePaths?: (publicKey: string) => void;
   /** Health probe packets exchanged with an overlay address so far (both ways, both sides'). */
   probePackets?: (address: string) => number;
+  /**
+   * Whether a member that stops has its sessions wiped here ({@link PeerActivity.left}). Default
+   * true; a leader says no: it answers the bye on the session the member still holds.
+   */
+  wipeStopped?: boolean;
 }
 
 /** How sessions on demand are timed. */
@@ -115,7 +120,10 @@ export class PeerActivity {
     for (const m of v.members) {
       if (m.publicKey === this.#me) continue;
       present.add(m.publicKey);
+      const before = this.#members.get(m.publicKey);
       this.#members.set(m.publicKey, m);
+      // It stopped (the leader says so): whatever session we held with it is gone on its side.
+      if (m.offline && before && !before.offline) this.left(m.publicKey);
       const kept = isKept(m, this.#keepList);
       if (kept && !this.#kept.has(m.publicKey)) {
         this.#kept.add(m.publicKey);
@@ -137,6 +145,27 @@ export class PeerActivity {
         this.#d.deactivatePaths?.(key);
       }
     }
+  }
+
+  /**
+   * A member stopped (its bye, or the view marks it offline): it lost its sessions, so ours are
+   * wiped too (the next packet to it handshakes afresh, straight to its endpoint, instead of
+   * going on keys it no longer holds), and unless kept it is idle.
+   */
+  left(publicKey: string): void {
+    if (this.#closed || !this.#members.has(publicKey)) return;
+    if (!this.#kept.has(publicKey)) this.#deactivate(publicKey);
+    if (this.#d.wipeStopped !== false && this.#d.device.resetPeer(publicKey)) {
+      this.#d.logger.debug("peer stopped: its sessions are wiped", {
+        peer: this.#members.get(publicKey)?.name ?? publicKey,
+      });
+    }
+  }
+
+  /** A bye from overlay address `from` naming `publicKey`: {@link left} if it is that member's. */
+  bye(publicKey: string, from: string): void {
+    const m = this.#members.get(publicKey);
+    if (m && (m.address === from || m.address6 === from)) this.left(publicKey);
   }
 
   /** A peer wants a session (it called us, or pinged our paths): active from now. */

@@ -23,6 +23,7 @@ function fakeDevice(keys: string[]) {
   const listeners = new Set<(e: DeviceEvent) => void>();
   const peers = new Map(keys.map((k) => [k, { counters: { rxData: 0, txData: 0 } }]));
   const keepalive = new Map<string, number>();
+  const reset: string[] = [];
   const device = {
     publicKey: "key-me",
     onEvent: (fn: (e: DeviceEvent) => void) => {
@@ -34,9 +35,13 @@ function fakeDevice(keys: string[]) {
       keepalive.set(k, s);
       return true;
     },
+    resetPeer: (k: string) => {
+      reset.push(k);
+      return peers.has(k);
+    },
   } as unknown as Device;
   const fire = (e: DeviceEvent) => listeners.forEach((l) => l(e));
-  return { device, peers, keepalive, fire };
+  return { device, peers, keepalive, fire, reset };
 }
 
 function setup(keep: string[] = []) {
@@ -132,4 +137,62 @@ Deno.test("activity: kept by role, relay, name or address", () => {
   assert.equal(isKept(member("x", 7), keep), true);
   assert.equal(isKept(member("x", 8, { address6: "fd00::7" }), keep), true);
   assert.equal(isKept(member("x", 9), keep), false);
+});
+
+Deno.test("activity: a member that stops (its bye, or offline in the view) has its sessions wiped and goes idle", () => {
+  const t = setup(["b"]);
+  t.act.start(t.view);
+  try {
+    t.d.fire({ type: "handshake-complete", peer: "key-a", role: "initiator" });
+    assert.equal(t.act.active("key-a"), true);
+    // A bye that names a's key from another member's address is not a's.
+    t.act.bye("key-a", t.c.address);
+    assert.deepEqual(t.d.reset, []);
+    assert.equal(t.act.active("key-a"), true);
+    t.act.bye("key-a", t.a.address);
+    assert.deepEqual(t.d.reset, ["key-a"]);
+    assert.equal(t.act.active("key-a"), false, "idle: no keepalive, no probes");
+    assert.equal(t.watched.has("key-a"), false);
+    assert.equal(t.d.keepalive.get("key-a"), 0);
+    // The leader marks b (kept) offline: its sessions go, it stays kept and active.
+    t.act.viewChanged({
+      ...t.view,
+      version: 2,
+      members: [t.leader, t.a, { ...t.b, offline: true }, t.c],
+    });
+    assert.deepEqual(t.d.reset, ["key-a", "key-b"]);
+    assert.equal(t.act.active("key-b"), true);
+    // Still offline in the next view: nothing more to wipe. Back online: nothing either.
+    t.act.viewChanged({
+      ...t.view,
+      version: 3,
+      members: [t.leader, t.a, { ...t.b, offline: true }, t.c],
+    });
+    t.act.viewChanged({ ...t.view, version: 4 });
+    assert.deepEqual(t.d.reset, ["key-a", "key-b"]);
+  } finally {
+    t.act.close();
+  }
+});
+
+Deno.test("activity: a leader keeps the sessions of a member that says bye (it answers on them)", () => {
+  const d = fakeDevice(["key-a"]);
+  const a = member("a", 2);
+  const act = new PeerActivity({
+    device: d.device,
+    logger: createLogger({ level: "error" }),
+    keepalive: 25,
+    watch: () => {},
+    unwatch: () => {},
+    wipeStopped: false,
+  });
+  act.start({ network: "10.9.0.0/24", version: 1, members: [a] });
+  try {
+    d.fire({ type: "handshake-complete", peer: "key-a", role: "responder" });
+    act.bye("key-a", a.address);
+    assert.deepEqual(d.reset, []);
+    assert.equal(act.active("key-a"), false);
+  } finally {
+    act.close();
+  }
 });
