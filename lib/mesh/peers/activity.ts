@@ -37,8 +37,9 @@ export interface ActivityDeps {
   /** Health probe packets exchanged with an overlay address so far (both ways, both sides'). */
   probePackets?: (address: string) => number;
   /**
-   * Whether a member that stops has its sessions wiped here ({@link PeerActivity.left}). Default
-   * true; a leader says no: it answers the bye on the session the member still holds.
+   * Whether a member that stops has its sessions wiped here ({@link PeerActivity.left}), and one
+   * that comes back a fresh handshake. Default true; a leader says no: it answers the bye on the
+   * session the member still holds, and a member back handshakes with it by itself.
    */
   wipeStopped?: boolean;
 }
@@ -124,6 +125,7 @@ export class PeerActivity {
       this.#members.set(m.publicKey, m);
       // It stopped (the leader says so): whatever session we held with it is gone on its side.
       if (m.offline && before && !before.offline) this.left(m.publicKey);
+      else if (!m.offline && before?.offline) this.#returned(m.publicKey);
       const kept = isKept(m, this.#keepList);
       if (kept && !this.#kept.has(m.publicKey)) {
         this.#kept.add(m.publicKey);
@@ -160,6 +162,17 @@ export class PeerActivity {
         peer: this.#members.get(publicKey)?.name ?? publicKey,
       });
     }
+  }
+
+  /**
+   * A member that stopped is back (its hello reached the leader). A session we hold with it may
+   * be one its previous run made in its last moments (a packet of ours after its bye): a
+   * handshake now replaces it, and costs a rekey if the session is its new run's already.
+   */
+  #returned(publicKey: string): void {
+    const p = this.#d.device.peer(publicKey);
+    if (this.#d.wipeStopped === false || !p || (p.current === null && p.next === null)) return;
+    this.#d.device.initiateHandshakeNow(publicKey);
   }
 
   /** A bye from overlay address `from` naming `publicKey`: {@link left} if it is that member's. */

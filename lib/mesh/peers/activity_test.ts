@@ -21,7 +21,14 @@ function member(name: string, i: number, extra: Partial<Member> = {}): Member {
 /** A device as the tracker reads it: counters, keepalives set, events to fire. */
 function fakeDevice(keys: string[]) {
   const listeners = new Set<(e: DeviceEvent) => void>();
-  const peers = new Map(keys.map((k) => [k, { counters: { rxData: 0, txData: 0 } }]));
+  const peers = new Map(
+    keys.map((k) => [k, {
+      counters: { rxData: 0, txData: 0 },
+      current: null as object | null,
+      next: null as object | null,
+    }]),
+  );
+  const handshakes: string[] = [];
   const keepalive = new Map<string, number>();
   const reset: string[] = [];
   const device = {
@@ -35,13 +42,14 @@ function fakeDevice(keys: string[]) {
       keepalive.set(k, s);
       return true;
     },
+    initiateHandshakeNow: (k: string) => handshakes.push(k),
     resetPeer: (k: string) => {
       reset.push(k);
       return peers.has(k);
     },
   } as unknown as Device;
   const fire = (e: DeviceEvent) => listeners.forEach((l) => l(e));
-  return { device, peers, keepalive, fire, reset };
+  return { device, peers, keepalive, fire, reset, handshakes };
 }
 
 function setup(keep: string[] = []) {
@@ -162,14 +170,24 @@ Deno.test("activity: a member that stops (its bye, or offline in the view) has i
     });
     assert.deepEqual(t.d.reset, ["key-a", "key-b"]);
     assert.equal(t.act.active("key-b"), true);
-    // Still offline in the next view: nothing more to wipe. Back online: nothing either.
+    // Still offline in the next view: nothing more to wipe.
     t.act.viewChanged({
       ...t.view,
       version: 3,
       members: [t.leader, t.a, { ...t.b, offline: true }, t.c],
     });
-    t.act.viewChanged({ ...t.view, version: 4 });
     assert.deepEqual(t.d.reset, ["key-a", "key-b"]);
+    // b is back, and we hold a session with it (maybe made with its last run after its bye):
+    // a fresh handshake replaces it. c, never offline, and a, offline without a session: none.
+    t.d.peers.get("key-b")!.current = {};
+    t.act.viewChanged({
+      ...t.view,
+      version: 4,
+      members: [t.leader, { ...t.a, offline: true }, t.b, t.c],
+    });
+    t.act.viewChanged({ ...t.view, version: 5 });
+    assert.deepEqual(t.d.handshakes, ["key-b"]);
+    assert.deepEqual(t.d.reset, ["key-a", "key-b", "key-a"]);
   } finally {
     t.act.close();
   }
