@@ -127,10 +127,12 @@ export class PeerActivity {
       if (m.offline && before && !before.offline) this.left(m.publicKey);
       else if (!m.offline && before?.offline) this.#returned(m.publicKey);
       const kept = isKept(m, this.#keepList);
-      if (kept && !this.#kept.has(m.publicKey)) {
+      if (kept) {
         this.#kept.add(m.publicKey);
-        this.#activate(m.publicKey, "kept");
-      } else if (!kept && this.#kept.delete(m.publicKey)) {
+        // Also retried: a view read from the node's file may come before the device has its
+        // peers (the activation needs the peer), and the next view is the one they hear first.
+        if (!this.#active.has(m.publicKey)) this.#activate(m.publicKey, "kept");
+      } else if (this.#kept.delete(m.publicKey)) {
         // No longer kept: it stays active while it has traffic, like any other peer.
         const a = this.#active.get(m.publicKey);
         if (a) a.lastTrafficAt = performance.now();

@@ -214,3 +214,20 @@ Deno.test("activity: a leader keeps the sessions of a member that says bye (it a
     act.close();
   }
 });
+
+Deno.test("activity: a kept member the device has no peer for yet is activated by a later view", () => {
+  const t = setup(["b"]);
+  // A node restarting reads its view from its file before the device has the peers.
+  const saved = t.d.peers.get("key-b")!;
+  t.d.peers.delete("key-b");
+  t.act.start(t.view);
+  try {
+    assert.equal(t.act.active("key-b"), false);
+    t.d.peers.set("key-b", saved);
+    t.act.viewChanged(t.view);
+    assert.equal(t.act.active("key-b"), true);
+    assert.equal(t.d.keepalive.get("key-b"), 25);
+  } finally {
+    t.act.close();
+  }
+});
