@@ -496,6 +496,8 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     channel,
     logger,
     ...(server ? { serverStats: () => server.stats } : {}),
+    // Sessions on demand: a member that opened a relay session to us is made active.
+    wake: (key) => ctx.activity.wake(key),
   });
   return { paths, routes };
 }

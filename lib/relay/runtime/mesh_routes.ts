@@ -72,6 +72,12 @@ export interface MeshRoutesDeps {
   serverStats?: () => RelayServerStats;
   /** Overrides of the route timing (tests). */
   timing?: Partial<RouteTiming>;
+  /**
+   * Sessions on demand: a relay granted a session with a member this node did not ask for (the
+   * member opened one to reach us, and its handshake waits at the relay): the member is made
+   * active, so that its route is decided and our own request makes the grant ours.
+   */
+  wake?: (publicKey: string) => void;
 }
 
 interface PeerEntry {
@@ -448,7 +454,11 @@ export class MeshRoutes {
       return;
     }
     const refused = this.#d.client.onNotice(msg, relay);
-    if (refused !== null) {
+    if (refused === "not-asked" && msg.t === "relay-session" && this.#d.wake) {
+      // An idle member wants a session through this relay: woken, it asks too (the relay grants
+      // an open session again unchanged) and takes the grant then.
+      this.#d.wake(msg.peer);
+    } else if (refused !== null) {
       this.#say("info", "relay grant refused", { relay, reason: refused });
     } else if (msg.t === "relay-session") {
       // Use it now rather than at the next tick.
