@@ -26,7 +26,12 @@ import { formatAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
-import { type HealthOptions, HealthTracker } from "../health/health.ts";
+import {
+  type HealthOptions,
+  HealthTracker,
+  idleHealth,
+  type PeerHealth,
+} from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentEventsCollector, agentInfoCollector } from "./metrics.ts";
@@ -144,6 +149,11 @@ export interface AgentOptions {
   onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
   /** Health thresholds and probe interval. */
   health?: HealthOptions;
+  /**
+   * Which peers get health tracking and probes: `all` the device's (default), or `watched`
+   * only those {@link Agent.watchPeer} names (sessions on demand: the others are `idle`).
+   */
+  healthScope?: "all" | "watched";
   /** How this node is named in `/status`. Default: no name, role `peer`. */
   identity?: NodeIdentity;
   /**
@@ -297,6 +307,8 @@ export class Agent {
   #owned = new AsyncDisposableStack();
   #healthStopped = false;
   #closed = false;
+  /** The peers health follows in `watched` scope; null in `all` scope. */
+  readonly #watched: Set<string> | null;
 
   private constructor(opts: AgentOptions, built: Built) {
     const { device, stack, control, logger } = built;
@@ -314,6 +326,7 @@ export class Agent {
     this.#extraStatus = opts.status ?? (() => ({}));
     this.#extraPeer = opts.peerStatus;
     this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
+    this.#watched = opts.healthScope === "watched" ? new Set() : null;
     this.health = new HealthTracker({
       ...opts.health,
       handshakeOf: (key) => device.peer(key)?.lastHandshakeUnixMs ?? 0,
@@ -364,7 +377,17 @@ export class Agent {
     m.register(agentInfoCollector(agent));
     m.register(devicePeersCollector(device, nameOf));
     m.register(
-      healthCollector(this.health, () => device.peers().map((p) => p.publicKeyText), nameOf),
+      healthCollector(
+        {
+          // An idle peer has a state, and no figures (no histogram of probes it never had).
+          get: (key) => {
+            const h = this.peerHealth(key);
+            return h?.state === "idle" ? { state: h.state, rttMs: h.rttMs, loss: null } : h;
+          },
+        },
+        () => device.peers().map((p) => p.publicKeyText),
+        nameOf,
+      ),
     );
     m.register(agentEventsCollector(agent));
     m.register(deviceDropsCollector(device));
@@ -382,10 +405,46 @@ export class Agent {
     for (const c of extra) m.register(c);
   }
 
-  // Keeps the health tracker and the prober in step with the device's peers. Runs every
-  // second on every agent, so it is linear in the peers: sets, no nested scans.
+  /**
+   * Starts health tracking and probes of a peer (`watched` scope; a no-op in `all` scope, where
+   * every peer is followed).
+   */
+  watchPeer(publicKey: string): void {
+    if (!this.#watched || this.#watched.has(publicKey) || this.#healthStopped) return;
+    this.#watched.add(publicKey);
+    this.#syncHealth();
+  }
+
+  /** Stops following a peer's health (`watched` scope): it is `idle` from now on. */
+  unwatchPeer(publicKey: string): void {
+    if (!this.#watched?.delete(publicKey)) return;
+    this.health.removePeer(publicKey);
+    this.#prober?.remove(publicKey);
+    this.#probed.delete(publicKey);
+  }
+
+  /** Whether a peer's health is followed (always, in `all` scope). */
+  watching(publicKey: string): boolean {
+    return this.#watched === null || this.#watched.has(publicKey);
+  }
+
+  /**
+   * A peer's health: the tracker's, or for a peer not watched (sessions on demand) `idle`, since
+   * the node neither keeps a session with it nor probes it. Undefined for an unknown peer.
+   */
+  peerHealth(publicKey: string): PeerHealth | undefined {
+    const h = this.health.get(publicKey);
+    if (h || this.#watched === null) return h;
+    const p = this.device.peer(publicKey);
+    return p ? idleHealth(publicKey, p.lastHandshakeUnixMs) : undefined;
+  }
+
+  // Keeps the health tracker and the prober in step with the device's peers (or the watched
+  // ones). Runs every second on every agent, so it is linear in those: sets, no nested scans.
   #syncHealth(): void {
-    const keys = new Set(this.device.peers().map((p) => p.publicKeyText));
+    const keys = this.#watched === null
+      ? new Set(this.device.peers().map((p) => p.publicKeyText))
+      : new Set([...this.#watched].filter((k) => this.device.peer(k) !== undefined));
     const tracked = new Set(this.health.peers());
     for (const k of tracked) {
       if (!keys.has(k)) {
@@ -600,8 +659,9 @@ export class Agent {
     if (type === "handshake-complete") this.#handshakeEvents++;
     if (type === "handshake-give-up") this.#failedHandshakes++;
     if (type === "handshake-give-up") this.logger.warn(type, fields);
-    else if (type === "keys-zeroed") this.logger.debug(type, fields);
-    else this.logger.info(type, fields);
+    else if (type === "keys-zeroed" || type === "handshake-initiated") {
+      this.logger.debug(type, fields);
+    } else this.logger.info(type, fields);
   }
 
   /** The TCP side's counters (connections, frames, drops), or null without TCP. */
@@ -626,7 +686,7 @@ export class Agent {
       name: this.#identity.name,
       role: this.#identity.role,
       describe: (key) => this.#describe(key),
-      health: (key) => this.health.get(key),
+      health: (key) => this.peerHealth(key),
       extra: () => {
         const offloads = offloadsOf(
           udpSide(this.#underlay.driverStats?.()),

@@ -187,6 +187,7 @@ const FULL = [
   "store-cert: pki/client.pem", // 56
   "store-key: pki/client-key.pem", // 57
   "store-prefix: /mesh-a/", // 58
+  "keep-peer: [DB, 10.9.0.7, 'fd00:abcd:0::9']", // 59
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -244,6 +245,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.storeKey, join(dir, "pki/client-key.pem"));
     assert.equal(c.storePrefix, "/mesh-a/");
     assert.equal(c.origin.storePrefix.line, 58);
+    assert.deepEqual(c.keepPeer, ["db", "10.9.0.7", "fd00:abcd::9"]);
+    assert.equal(c.origin.keepPeer.line, 59);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -467,6 +470,8 @@ Deno.test("invalid values in the file are rejected with their line", async () =>
     [["advertise:", "  - 192.0.2.1:0"], 2, /bad port "0" \(1 to 65535\)/],
     [["advertise:", "  - a.b:1", "  - A.B:1"], 3, /^advertise\[1\]: a\.b:1 is listed twice/],
     [["status-listen: 127.0.0.1:65536"], 1, /bad port "65536"/],
+    [["keep-peer: [db, DB]"], 1, /^keep-peer\[1\]: db is listed twice/],
+    [["keep-peer: [a.b]"], 1, /^keep-peer\[0\]: .*single label/],
     [["dns-zone: bad..zone"], 1, /empty label/],
     [["dns-zone: ."], 1, /root zone/],
     [["mtu: 500"], 1, /^mtu: expected an integer from 576 to 65535, got 500$/],
@@ -506,6 +511,7 @@ Deno.test("invalid flag values name the flag", async () => {
     [{ service: "web:99999/tcp" }, /^--service: invalid service "web:99999\/tcp": bad port/],
     [{ service: ["web:80", "web:80/tcp"] }, /^--service\[1\]: service web\/tcp is listed twice/],
     [{ advertise: ["192.0.2.1:1", "nope"] }, /^--advertise\[1\]: "nope" has no port/],
+    [{ keepPeer: ["db", "bad_name"] }, /^--keep-peer\[1\]: .*letters, digits and '-'/],
     [{ crypto: "fast" }, /^--crypto: expected one of noble, node, openssl, sodium/],
     [{ cryptoWorkers: "-1" }, /^--crypto-workers: expected auto or an integer from 0 to 64/],
     [{ stateDir: "" }, /^--state-dir: the path is empty/],

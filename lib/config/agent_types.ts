@@ -126,6 +126,8 @@ export interface AgentConfig {
   lanDiscovery: boolean;
   /** Seconds between keepalives to peers; 0 turns them off. */
   persistentKeepalive: number;
+  /** Members (names or overlay addresses) kept with a session whatever their traffic. */
+  keepPeer: string[];
   /** The TUN MTU. */
   mtu: number;
   /** Milliseconds between health probes to each peer. */
@@ -221,6 +223,8 @@ export interface AgentFlags {
   lanDiscovery?: boolean;
   /** `--persistent-keepalive <seconds>`. */
   persistentKeepalive?: number | string;
+  /** `--keep-peer <name|address>`, repeatable. */
+  keepPeer?: string | string[];
   /** `--mtu <bytes>`. */
   mtu?: number | string;
   /** `--probe-interval <duration>`: `500ms`, `5s`, `1m`, or a number of seconds. */

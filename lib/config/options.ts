@@ -35,6 +35,7 @@ import {
   hostPort,
   labelMap,
   labelsFromFlag,
+  peerList,
   serviceCheckList,
   serviceHttpList,
   serviceList,
@@ -529,9 +530,24 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     type: "integer",
     default: "25",
     validation: "0 to 65535 (0: off)",
-    description: "seconds between keepalives that hold NAT mappings open",
+    description: "seconds between keepalives that hold NAT mappings open (to the peers " +
+      "this node keeps a session with)",
     defaultValue: () => 25,
     parse: integer(0, 65535),
+  },
+  keepPeer: {
+    flag: "--keep-peer",
+    arg: "<name|address>",
+    yaml: "keep-peer",
+    repeatable: true,
+    type: "list of NAME or ADDRESS",
+    default: "none",
+    validation: "a member's name (a DNS label) or overlay IPv4/IPv6 address, no repeats",
+    description: "a member this node keeps a session with (keepalives, health and path " +
+      "probes) without traffic, beside the leaders and relays; others get one on demand",
+    defaultValue: () => [],
+    parse: peerList,
+    fromFlag: (v) => (Array.isArray(v) ? v : [v]),
   },
   mtu: {
     flag: "--mtu",

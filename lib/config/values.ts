@@ -23,6 +23,7 @@ import { clip, quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { Cidr } from "../net/cidr.ts";
+import { formatAddress, parseAddress } from "../net/ip.ts";
 import { type LabelPair, labelPairProblem, MAX_LABELS, parseLabelText } from "../members/labels.ts";
 import {
   parseServiceText,
@@ -325,6 +326,25 @@ export const endpointList: Parser<string[]> = (input, ctx) => {
   list.forEach((ep, i) => {
     if (list.indexOf(ep) !== i) {
       fail(input.kind === "seq" ? input.items[i] : input, `${ep} is listed twice`);
+    }
+  });
+  return list;
+};
+
+/** A member named by its name (a DNS label, lower-cased) or overlay address (normalised). */
+export const peerRef: Parser<string> = text((s) => {
+  const v = s.trim();
+  const ip = parseAddress(v);
+  if (ip !== null) return formatAddress(ip);
+  return dnsLabel(v);
+});
+
+/** `--keep-peer` values: names or addresses, none twice. */
+export const peerList: Parser<string[]> = (input, ctx) => {
+  const list = listOf(peerRef)(input, ctx);
+  list.forEach((p, i) => {
+    if (list.indexOf(p) !== i) {
+      fail(input.kind === "seq" ? input.items[i] : input, `${p} is listed twice`);
     }
   });
   return list;

@@ -18,7 +18,7 @@ import type { DeviceEvent, DeviceOptions, DeviceStats, PacketFilter, PeerConfig 
 import { DeviceState } from "./state.ts";
 import { sendInitiation } from "./initiate.ts";
 import { forgetPeerState } from "./keys.ts";
-import { allowedIpsOf, removePeer, setPeer } from "./peers.ts";
+import { allowedIpsOf, removePeer, resetPeer, setKeepalive, setPeer } from "./peers.ts";
 import { AUTHENTIC, FORGED, onDatagram, onTransport } from "./receive.ts";
 import { flushSends, onPlaintext, sendKeepalive } from "./send.ts";
 import { tick } from "./timers.ts";
@@ -183,6 +183,24 @@ export class Device {
   /** Adds a peer, or updates the one with the same public key. Returns its base64 key. */
   setPeer(cfg: PeerConfig): string {
     return setPeer(this.#s, cfg);
+  }
+
+  /** Sets a peer's persistent keepalive (seconds, 0: off) only; false when there is no such peer. */
+  setKeepalive(publicKey: string, seconds: number): boolean {
+    return setKeepalive(this.#s, publicKey, seconds);
+  }
+
+  /** Peers whose timers run now (a session, a handshake or a keepalive): the rest are idle. */
+  get livePeerCount(): number {
+    return this.#s.live.size;
+  }
+
+  /**
+   * Wipes a peer's sessions and handshake, keeping the peer (it stopped and lost them): the next
+   * packet to it starts a fresh handshake. False when there is no such peer.
+   */
+  resetPeer(publicKey: string): boolean {
+    return resetPeer(this.#s, publicKey);
   }
 
   /** Removes a peer and wipes its sessions; false when there was no such peer. */

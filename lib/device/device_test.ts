@@ -415,3 +415,64 @@ Deno.test("an event listener that throws is counted and reported; the others sti
   assert.equal(errors[0][0], "listener");
   assert.match(String(errors[0][1]), /listener bug/);
 });
+
+Deno.test("idle peers cost the tick nothing: live from the first packet, let go once the keys are wiped", () => {
+  const timers = {
+    rekeyAfterTime: 1000,
+    rejectAfterTime: 2000,
+    keepaliveTimeout: 300,
+    rekeyTimeout: 200,
+    rekeyAttemptTime: 1000,
+  };
+  const { nodes: [a, b, c], clock, net } = makeMesh(3, { device: { timers } });
+  const events: DeviceEvent[] = [];
+  a.device.onEvent((e) => events.push(e));
+  // Configured peers without a keepalive and without traffic: nothing runs for them.
+  assert.equal(a.device.livePeerCount, 0);
+  a.packets.inject(udp(a.ip, b.ip, "first"));
+  // The first packet starts the handshake (and says so); it is staged and goes after it.
+  assert.deepEqual(events.map((e) => e.type), ["handshake-initiated"]);
+  net.deliver();
+  assert.deepEqual(texts(b), ["first"]);
+  assert.equal(a.device.livePeerCount, 1, "only b: c was never contacted");
+  const pb = a.device.peer(b.publicKey)!;
+  assert.equal(pb.counters.txData, 1);
+  assert.ok(pb.counters.txPackets >= 1);
+  const pc = a.device.peer(c.publicKey)!;
+  assert.equal(pc.counters.initiationsSent, 0);
+  // No more traffic: the session runs out and its keys are wiped (3 × REJECT_AFTER_TIME).
+  run(clock, net, [a, b], timers.rejectAfterTime * 3 + 500, 250);
+  assert.ok(events.some((e) => e.type === "keys-zeroed"));
+  assert.equal(a.device.livePeerCount, 0, "b is idle again");
+  assert.equal(pb.current, null);
+  // A keepalive makes a peer live; turned off it leaves at the next tick once its timers stop.
+  assert.ok(a.device.setKeepalive(c.publicKey, 1));
+  assert.equal(a.device.livePeerCount, 1);
+  run(clock, net, [a, c], 100, 50);
+  assert.ok(a.device.peer(c.publicKey)!.counters.initiationsSent >= 1, "the keepalive's handshake");
+  assert.equal(a.device.setKeepalive("nope", 1), false);
+});
+
+Deno.test("resetPeer: a peer that lost its sessions is reached again by a fresh handshake on the next packet", () => {
+  const { nodes: [a, b], net, clock } = makeMesh(2);
+  a.packets.inject(udp(a.ip, b.ip, "one"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["one"]);
+  // b restarts: its sessions are gone; a's packets on the old keys are dropped there.
+  assert.ok(b.device.resetPeer(a.publicKey));
+  a.packets.inject(udp(a.ip, b.ip, "lost"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["one"]);
+  assert.ok(b.device.stats.drops["unknown-index"] >= 1);
+  // a hears that b stopped (its bye): the next packet handshakes at once (though the last
+  // initiation went out less than REKEY_TIMEOUT ago) and is delivered after it.
+  clock.advance(100);
+  const before = a.device.peer(b.publicKey)!.counters.initiationsSent;
+  assert.ok(a.device.resetPeer(b.publicKey));
+  assert.equal(a.device.peer(b.publicKey)!.current, null);
+  a.packets.inject(udp(a.ip, b.ip, "two"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["one", "two"]);
+  assert.equal(a.device.peer(b.publicKey)!.counters.initiationsSent, before + 1);
+  assert.equal(a.device.resetPeer("nope"), false);
+});

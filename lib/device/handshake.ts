@@ -45,6 +45,7 @@ export function onInitiation(s: DeviceState, data: Uint8Array, from: Endpoint): 
   const peer = found.peer;
   s.handshakesReceived++;
   roam(s, peer, from);
+  s.live.add(peer);
   peer.timers.anyAuthenticatedPacketTraversal(now);
   peer.timers.anyAuthenticatedPacketReceived();
 

@@ -22,6 +22,10 @@ export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): vo
     peer.timers.handshakeAttempts = 0;
   }
   if (peer.endpoint === null) return;
+  s.live.add(peer);
+  // A first initiation (not a retry) tells whoever listens that a session is wanted: a mesh
+  // starts its path probes (and a call-me) for a cold peer on it. Once per REKEY_TIMEOUT at most.
+  if (!isRetry) emit(s, { type: "handshake-initiated", peer: peer.publicKeyText });
   peer.lastInitiationSent = now;
   if (peer.handshake.localIndex !== ENTRY_NONE) {
     s.indices.delete(peer.handshake.localIndex);

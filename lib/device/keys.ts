@@ -60,6 +60,7 @@ export function installKeys(s: DeviceState, peer: Peer, keys: SessionKeys, now: 
     peer.next = kp;
   }
   peer.timers.sessionDerived(now);
+  s.live.add(peer);
 }
 
 /**
@@ -199,4 +200,5 @@ export function forgetPeerState(s: DeviceState, peer: Peer): void {
   peer.handshake.clear();
   peer.staged = [];
   peer.timers.stopAll();
+  s.live.delete(peer);
 }

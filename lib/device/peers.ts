@@ -45,11 +45,51 @@ export function setPeer(s: DeviceState, cfg: PeerConfig): string {
   if (endpoint) peer.endpoint = endpoint;
   s.routes.removeByValue(peer);
   for (const c of cidrs) s.routes.insert(c, peer);
+  if (keepalive > 0) s.live.add(peer);
   if (s.started && keepalive > 0) {
     sendKeepalive(s, peer);
     flushSends(s);
   }
   return key;
+}
+
+/**
+ * Sets a peer's persistent keepalive (seconds, 0: off) and nothing else; on, the first one goes
+ * at the next tick. False when there is no such peer.
+ */
+export function setKeepalive(s: DeviceState, publicKey: string, seconds: number): boolean {
+  const peer = s.peers.get(publicKey);
+  if (!peer) return false;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 65535) {
+    throw new RangeError(`persistent keepalive must be 0..65535 seconds, got ${seconds}`);
+  }
+  const ms = seconds * 1000;
+  if (peer.timers.persistentKeepaliveMs === ms) return true;
+  peer.timers.persistentKeepaliveMs = ms;
+  if (ms === 0) peer.timers.persistentKeepalive = 0;
+  else {
+    peer.timers.persistentKeepalive = s.clock.now();
+    s.live.add(peer);
+  }
+  return true;
+}
+
+/**
+ * Wipes a peer's sessions and handshake but keeps the peer: it is known to have lost them (it
+ * stopped), so the next packet starts a fresh handshake instead of going on keys nobody holds.
+ * A persistent keepalive stays on (its next one starts that handshake). False: no such peer.
+ */
+export function resetPeer(s: DeviceState, publicKey: string): boolean {
+  const peer = s.peers.get(publicKey);
+  if (!peer) return false;
+  forgetPeerState(s, peer);
+  // Its next packet handshakes at once, however recent the last initiation (for the old keys).
+  peer.lastInitiationSent = -Infinity;
+  if (peer.timers.persistentKeepaliveMs > 0) {
+    peer.timers.persistentKeepalive = s.clock.now() + peer.timers.persistentKeepaliveMs;
+    s.live.add(peer);
+  }
+  return true;
 }
 
 /** Removes a peer and wipes its sessions; false when there was no such peer. */

@@ -138,6 +138,7 @@ export function onTransport(
     sendInitiation(s, peer, false);
   }
   if (plainLen === 0) return; // keepalive
+  peer.counters.rxData++;
   peer.timers.dataReceived(now);
   const ipLen = checkSource(s, peer, plain);
   if (ipLen <= 0) return;

@@ -158,7 +158,10 @@ function countSent(
   peer.counters.txPackets++;
   peer.timers.anyAuthenticatedPacketSent();
   peer.timers.anyAuthenticatedPacketTraversal(now);
-  if (len > 0) peer.timers.dataSent(now);
+  if (len > 0) {
+    peer.counters.txData++;
+    peer.timers.dataSent(now);
+  }
   if (
     kp.isInitiator && (counter >= s.timers.rekeyAfterMessages ||
       now - kp.created >= s.timers.rekeyAfterTime)

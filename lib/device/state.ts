@@ -104,6 +104,12 @@ export class DeviceState {
   readonly cookieLimiter: RateLimiter;
   /** The peers by base64 public key. */
   readonly peers: Map<string, Peer> = new Map();
+  /**
+   * The peers whose timers may run: a handshake started or sessions installed, or a persistent
+   * keepalive. The tick walks these only, and lets go of each once its timers are all off, so
+   * the many idle peers of a large mesh cost it nothing (see timers.ts).
+   */
+  readonly live: Set<Peer> = new Set();
   /** Session indices: handshakes in flight and sessions. */
   readonly indices: IndexTable<IndexEntry> = new IndexTable();
   /** Cryptokey routing: overlay prefixes to peers. */

@@ -14,7 +14,12 @@ import type { DeviceState } from "./state.ts";
 export function tick(s: DeviceState): void {
   if (s.closed) return;
   const now = s.clock.now();
-  for (const peer of s.peers.values()) {
+  // Only the live peers: an idle one (no session, no handshake, no keepalive) has no timer.
+  for (const peer of s.live) {
+    if (peer.timers.idle) {
+      s.live.delete(peer);
+      continue;
+    }
     for (let kind = peer.timers.due(now); kind; kind = peer.timers.due(now)) {
       switch (kind) {
         case "retransmit-handshake":

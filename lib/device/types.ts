@@ -98,6 +98,7 @@ export interface PacketFilter {
 /** Something that happened to a peer, for logs, health and programs. */
 export type DeviceEvent =
   | { type: "handshake-complete"; peer: string; role: "initiator" | "responder" }
+  | { type: "handshake-initiated"; peer: string }
   | { type: "handshake-give-up"; peer: string; attempts: number }
   | { type: "endpoint-changed"; peer: string; endpoint: string }
   | { type: "keys-zeroed"; peer: string };

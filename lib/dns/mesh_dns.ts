@@ -74,7 +74,7 @@ export async function startMeshDns(
         healthOf: (m) =>
           m.publicKey === agent.device.publicKey
             ? "up"
-            : agent.health.get(m.publicKey)?.state ?? "unknown",
+            : agent.peerHealth(m.publicKey)?.state ?? "unknown",
         ...(ctx.serviceLeader ? { leaderOf: ctx.serviceLeader } : {}),
         ...(ctx.visibleTo ? { visibleTo: ctx.visibleTo } : {}),
       },

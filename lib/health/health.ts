@@ -100,6 +100,27 @@ export interface PeerHealth {
   rttHistogram: HistogramSnapshot;
 }
 
+/**
+ * The health of a peer this node does not follow (sessions on demand: no traffic with it, so no
+ * session, keepalive or probe): `idle`, with no figures.
+ */
+export function idleHealth(peer: string, lastHandshakeMs: number = 0): PeerHealth {
+  return {
+    peer,
+    state: "idle",
+    since: 0,
+    reason: "no traffic: no session kept",
+    rttMs: { last: null, avg: null, median: null },
+    loss: null,
+    samples: 0,
+    lostInARow: 0,
+    probesSent: 0,
+    probesLost: 0,
+    lastHandshakeMs,
+    rttHistogram: { buckets: [], counts: [], sum: 0, count: 0 },
+  };
+}
+
 /** A transition listener. */
 export type HealthListener = (e: HealthEvent) => void;
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type HealthEvent, type HealthOptions, HealthTracker } from "./health.ts";
+import { type HealthEvent, type HealthOptions, HealthTracker, idleHealth } from "./health.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -365,4 +365,13 @@ Deno.test("health: nonsense options are refused", () => {
   assert.throws(() => new HealthTracker({ window: 0 }), /window/);
   assert.throws(() => new HealthTracker({ confirmations: 0 }), /confirmations/);
   assert.throws(() => new HealthTracker({ probeIntervalMs: 0 }), /probeIntervalMs/);
+});
+
+Deno.test("health: an idle peer (sessions on demand) has the idle state and no figures", () => {
+  const h = idleHealth("k", 1234);
+  assert.equal(h.state, "idle");
+  assert.equal(h.lastHandshakeMs, 1234);
+  assert.deepEqual(h.rttMs, { last: null, avg: null, median: null });
+  assert.equal(h.loss, null);
+  assert.equal(h.samples, 0);
 });

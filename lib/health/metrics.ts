@@ -5,7 +5,7 @@
  */
 
 import { type Collector, gauge, histogram, type HistogramFigures } from "../metrics/registry.ts";
-import type { HealthState } from "./state.ts";
+import { HEALTH_STATES, type HealthState } from "./state.ts";
 
 /** What the collector reads of a peer's health (a `PeerHealth` has it). */
 export interface PeerHealthFigures {
@@ -19,7 +19,6 @@ export interface PeerHealthFigures {
   readonly rttHistogram?: HistogramFigures;
 }
 
-const HEALTH_STATES: readonly HealthState[] = ["up", "degraded", "down", "unknown"];
 const PEER = ["peer", "name"] as const;
 const HEALTH = gauge(
   "weft_peer_health",

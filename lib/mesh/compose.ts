@@ -32,6 +32,7 @@ import type { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
 import { type NamedPart, PartList } from "./part.ts";
 import type { MeshPeers } from "./peers/peers.ts";
+import type { PeerActivity } from "./peers/activity.ts";
 import { decodeLanKey } from "./state/lan_key.ts";
 import type { NodeFile, StateDir } from "./state/state.ts";
 import type { ControlChannel } from "./sync/control_channel.ts";
@@ -89,6 +90,8 @@ export interface MeshContext {
   channel: ControlChannel;
   /** The device's peers. */
   peers: MeshPeers;
+  /** Which peers have a session (sessions on demand). */
+  activity: PeerActivity;
   /** The policy, which the agent's filter already consults. */
   policy: PolicyRuntime;
   /** The view held; it feeds the parts' `viewChanged`. */
@@ -151,7 +154,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     publicKey: agent.device.publicKey,
     address: own,
     view: () => membership.view,
-    peerHealth: (key) => agent.health.get(key)?.state,
+    peerHealth: (key) => agent.peerHealth(key)?.state,
     announce: (list) => void announce(list),
     configured: opts.services ?? [],
     logger,
@@ -162,6 +165,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
 
   const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
   let stopByes = () => {};
+  let stopLeft = () => {};
   const me = agent.device.publicKey;
   const online = (v: MembershipView) => onlineView(v, me);
   announce = (list) => {
@@ -278,6 +282,26 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
         close: () => nat.routes.close(),
       },
     },
+    // Sessions on demand once the paths and routes run (an active peer's paths are probed):
+    // the kept peers become active at its start, the others at their first handshake.
+    // A member that stops says bye to those it has a session with: theirs is wiped at once (the
+    // leader's offline mark, which does the same, may be late or down).
+    {
+      name: "activity",
+      part: {
+        start: () => {
+          ctx.activity.start(membership.view);
+          stopLeft = channel.listen((msg, from) => {
+            if (msg.t === "bye") ctx.activity.bye(msg.k, from);
+          });
+        },
+        viewChanged: (v) => ctx.activity.viewChanged(v),
+        close: () => {
+          stopLeft();
+          ctx.activity.close();
+        },
+      },
+    },
     // The leases run for what the services announce. They close before the routes, paths and
     // services, with the channel still open, so the leases held are given up, not left to run
     // out.
@@ -377,7 +401,7 @@ function makeLeases(
         arbiter: {
           persist: (r) => core.saveLeases(r),
           restored: core.leases(),
-          healthy: (key) => agent.health.get(key)?.state !== "down",
+          healthy: (key) => agent.peerHealth(key)?.state !== "down",
           // Leaders sharing a key-value store keep the holders there, as etcd leases.
           ...(opts.store?.kv ? { kv: opts.store.kv } : {}),
           // Views scoped by policy: a member is told only of the holders it may see.
@@ -438,6 +462,11 @@ function makeRole(
     ...(opts.natTraversal === false ? {} : { lan: () => paths()?.lan() ?? [] }),
     lanKey: node.lanKey,
     onLanKey: (key) => paths()?.setLanKey(key),
+    // Sessions on demand: the bye goes straight to the members this node has a session with.
+    inSession: (key) => {
+      const p = agent.device.peer(key);
+      return p !== undefined && (p.current !== null || p.next !== null);
+    },
   }, opts);
   return { role: "node", sync };
 }
@@ -467,6 +496,10 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     advertise: start.core ? start.core.leader.endpoints : opts.advertise ?? [],
     lanKey: start.core ? start.core.lanKey : decodeLanKey(start.node.lanKey),
     ...(start.core ? { publishedLan: start.core.leader.lan ?? [] } : {}),
+    // Sessions on demand: only the active peers' paths are probed; a peer that calls or pings
+    // us is made active (keepalive and health too).
+    onDemand: true,
+    wake: (key) => ctx.activity.wake(key),
     publishLan: (lan) => {
       if (role.role === "node") role.sync.hello();
       else {
@@ -484,6 +517,8 @@ function makeNat(ctx: MeshContext, role: RoleParts): NatParts {
     channel,
     logger,
     ...(server ? { serverStats: () => server.stats } : {}),
+    // Sessions on demand: a member that opened a relay session to us is made active.
+    wake: (key) => ctx.activity.wake(key),
   });
   return { paths, routes };
 }
@@ -510,11 +545,14 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
     })
     : null;
   const reporter = new LinkReporter({
+    // The active peers only: an idle one has no link to report (the leader's view shows it
+    // idle), and a report does not grow with the members known.
     samples: () =>
-      agent.device.peers().map((p) => {
-        const key = p.publicKeyText;
+      ctx.activity.activeKeys().flatMap((key) => {
+        const p = agent.device.peer(key);
+        if (!p) return [];
         const h = agent.health.get(key);
-        return {
+        return [{
           publicKey: key,
           health: h?.state ?? "unknown",
           rttMs: h?.rttMs.avg ?? null,
@@ -522,7 +560,7 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
           ...nat?.routes.peerStatus(key),
           rxBytes: p.counters.rxBytes,
           txBytes: p.counters.txBytes,
-        };
+        }];
       }),
     // Only to the leader: no other member has any use for them.
     deliver: (n, links) => {

@@ -51,6 +51,7 @@ import { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
 import { DEFAULT_LISTEN_PORT, meshTcpPort, underlayKind } from "./options/options.ts";
 import { MemberIndex, MeshPeers } from "./peers/peers.ts";
+import { PeerActivity } from "./peers/activity.ts";
 import type { StateDir } from "./state/state.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
 import type { Prober } from "./sync/protocol.ts";
@@ -273,6 +274,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       underlay,
       control: true,
       health: opts.health,
+      // Sessions on demand: health follows the active peers only (peers/activity.ts).
+      healthScope: "watched",
       ...(opts.openTransport ? { transport: await opts.openTransport(port) } : {}),
       wrapTransport: (t) => wrapRelays(t, relay),
       identity: {
@@ -306,11 +309,29 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     });
     let mesh: MeshAgent<R> | null = null;
     try {
+      const keepalive = opts.persistentKeepalive ?? 25;
+      const activity = new PeerActivity(
+        {
+          device: agent.device,
+          logger,
+          keepalive,
+          watch: (key) => agent.watchPeer(key),
+          unwatch: (key) => agent.unwatchPeer(key),
+          activatePaths: (key) => composed?.nat?.paths.activate(key),
+          deactivatePaths: (key) => composed?.nat?.paths.deactivate(key),
+          probePackets: (address) => channelOn(agent.control).prober.packets(address),
+          // A leader answers a bye on the session the stopping member still holds.
+          wipeStopped: opts.role !== "leader",
+        },
+        opts.keepPeers ?? [],
+        opts.activityTiming,
+      );
       const peers = new MeshPeers({
         device: agent.device,
         index,
         logger,
-        keepalive: opts.persistentKeepalive,
+        // Only the active peers (the kept ones, those with traffic) get keepalives.
+        keepalive: (key) => activity.active(key) ? keepalive : 0,
         lookup: opts.lookup,
         chosenEndpoint: (key) =>
           composed?.nat?.routes.endpoint(key) ?? composed?.nat?.paths.chosen(key) ?? null,
@@ -331,6 +352,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         state: opened.state,
         channel: channelOn(agent.control),
         peers,
+        activity,
         policy,
         membership,
         relay,

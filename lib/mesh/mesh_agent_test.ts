@@ -58,7 +58,15 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       assert.equal(node.leader, null, "a node holds no leader state");
       // The parts in start order (compose.ts); the leader's own parts only on the leader.
       const shared = ["channel", "peers", "policy"];
-      const following = ["services", "paths", "relay members", "relay service", "routes", "leases"];
+      const following = [
+        "services",
+        "paths",
+        "relay members",
+        "relay service",
+        "routes",
+        "activity",
+        "leases",
+      ];
       assert.deepEqual(leader.partNames, [...shared, "joins", ...following, "leader", "links"]);
       assert.deepEqual(
         node.partNames,

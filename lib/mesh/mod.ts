@@ -62,6 +62,7 @@ export {
 } from "./store/kv_leader_store.ts";
 export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
 export type { PeersOptions } from "./peers/peers.ts";
+export type { ActivityTiming } from "./peers/activity.ts";
 export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
 export {
   type MeshConfigDeps,

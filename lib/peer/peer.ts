@@ -23,6 +23,10 @@ export interface PeerCounters {
   rxPackets: number;
   /** Transport packets sent (keepalives included). */
   txPackets: number;
+  /** Transport packets received that carried data (keepalives not counted). */
+  rxData: number;
+  /** Transport packets sent that carried data (keepalives not counted). */
+  txData: number;
   /** Handshakes completed. */
   handshakes: number;
   /** Handshake initiations sent. */
@@ -65,6 +69,8 @@ export class Peer {
     txBytes: 0,
     rxPackets: 0,
     txPackets: 0,
+    rxData: 0,
+    txData: 0,
     handshakes: 0,
     initiationsSent: 0,
   };

@@ -44,6 +44,8 @@ Deno.test("a new peer: its key as text, no sessions, no endpoint, zero counters"
     txBytes: 0,
     rxPackets: 0,
     txPackets: 0,
+    rxData: 0,
+    txData: 0,
     handshakes: 0,
     initiationsSent: 0,
   });

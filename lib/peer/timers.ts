@@ -148,6 +148,12 @@ export class PeerTimers {
     return null;
   }
 
+  /** True when every timer is off: nothing will fire until an event arms one. */
+  get idle(): boolean {
+    return this.retransmitHandshake === 0 && this.sendKeepalive === 0 && this.newHandshake === 0 &&
+      this.zeroKeyMaterial === 0 && this.persistentKeepalive === 0;
+  }
+
   /** Turns every timer off (peer removed or device closing). */
   stopAll(): void {
     this.retransmitHandshake = 0;

@@ -207,6 +207,11 @@ export class MeshServices {
         return m !== undefined && deps.peerHealth(m.publicKey) !== "down";
       },
       nameOf: (a) => this.#member(a)?.name ?? null,
+      // An idle member (sessions on demand) has no session with this node.
+      inSession: (a) => {
+        const m = this.#member(a);
+        return m !== undefined && deps.peerHealth(m.publicKey) !== "idle";
+      },
       stats: this.#stats,
     }, { announceIntervalMs: o.announceIntervalMs, ackTimeoutMs: o.ackTimeoutMs });
     this.#socket = new ServiceSocket(deps.stack, (msg, from) => {

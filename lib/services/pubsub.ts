@@ -83,6 +83,13 @@ export interface PubSubDeps {
   eligible: (address: string) => boolean;
   /** The member name at an overlay address. */
   nameOf: (address: string) => string | null;
+  /**
+   * Whether this node has a session with a member (default: all). A node that subscribes to
+   * nothing tells only those "none" at its start: a member without a session would need a
+   * handshake for it (sessions on demand), and any entries it kept of an earlier run of this
+   * node expire by themselves.
+   */
+  inSession?: (address: string) => boolean;
   /** The figures. */
   stats: ServiceStats;
   /** The clock, ms. */
@@ -315,7 +322,11 @@ export class PubSub {
     this.table.expire(now - 3 * this.#interval, (a) => peers.has(a));
     // Members that left: their acknowledgements go too (the map stays as small as the membership).
     for (const a of this.#heldBy.keys()) if (!peers.has(a)) this.#heldBy.delete(a);
-    if (this.table.localEntries().length > 0 || now < this.#emptyUntil) this.announce([...peers]);
+    if (this.table.localEntries().length > 0) this.announce([...peers]);
+    else if (now < this.#emptyUntil) {
+      const inSession = this.#d.inSession;
+      this.announce(inSession ? [...peers].filter(inSession) : [...peers]);
+    }
   }
 
   #deliver(ev: ServiceEvent, mode: EventMessage["mode"], plan: NodePlan): number {

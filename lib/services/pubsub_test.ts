@@ -401,3 +401,33 @@ Deno.test("pubsub: the acks of a member that left are forgotten: back, it must a
     bus.close();
   }
 });
+
+Deno.test("pubsub: a node that subscribes to nothing tells its start's none only to the members in session", async () => {
+  const sent: [string, ServiceMessage][] = [];
+  const ps = new PubSub({
+    self: () => "10.0.0.1",
+    sendEncoded: (to, bytes) => sent.push([to, decodeMessage(bytes)!]),
+    maxMessageBytes: 10_000,
+    peers: () => ["10.0.0.2", "10.0.0.3", "10.0.0.4"],
+    eligible: () => true,
+    nameOf: () => null,
+    // Sessions on demand: 10.0.0.3 is idle, a handshake away.
+    inSession: (a) => a !== "10.0.0.3",
+    stats: new ServiceStats(),
+    // The clock stands still: every tick falls within the start's window for "none".
+    now: () => 0,
+  }, { announceIntervalMs: 5 });
+  ps.start();
+  try {
+    await until(() => sent.length >= 2);
+    assert.ok(sent.every(([, m]) => m.kind === "subscriptions" && m.entries.length === 0));
+    assert.deepEqual([...new Set(sent.map(([a]) => a))].sort(), ["10.0.0.2", "10.0.0.4"]);
+    // A subscription is announced to every member, in session or not.
+    sent.length = 0;
+    const sub = ps.subscribe("t");
+    assert.deepEqual(sent.map(([a]) => a).sort(), ["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
+    sub.close();
+  } finally {
+    ps.close();
+  }
+});

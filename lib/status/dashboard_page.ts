@@ -83,7 +83,7 @@ export const SERVICE_VIEW_JS: string = `
  * `pathView` is, so tests run it without a browser.
  */
 export const MESH_VIEW_JS: string = `
-  var LINK_STATES = { up: 1, degraded: 1, down: 1, unknown: 1 };
+  var LINK_STATES = { up: 1, degraded: 1, down: 1, unknown: 1, idle: 1 };
   function endState(v) {
     if (!v || typeof v !== "object") return "none";
     if (v.stale === true) return "stale";
@@ -126,7 +126,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
 <style>
 :root {
   --bg: #f7f8fa; --panel: #ffffff; --fg: #1d2330; --muted: #667085; --line: #d9dde5;
-  --up: #1f9d55; --degraded: #d99100; --down: #d33a3a; --unknown: #8a909c; --self: #3b6fd8;
+  --up: #1f9d55; --degraded: #d99100; --down: #d33a3a; --unknown: #8a909c; --idle: #b7bcc6; --self: #3b6fd8;
   --relay: #7a4fd0; --tcp: #0e7c86;
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color-scheme: light dark;
 }
@@ -166,6 +166,7 @@ svg text.linkinfo { font-size: 11.5px; }
 svg .link line { stroke-width: 4; stroke-linecap: round; }
 svg .link[data-health="down"] line { stroke-dasharray: 10 8; }
 svg .link[data-health="unknown"] line { stroke-dasharray: 2 8; }
+svg .link[data-health="idle"] line { stroke-dasharray: 1 10; stroke-opacity: 0.5; }
 svg .link[data-path="none"] line { stroke-dasharray: 4 6; stroke-opacity: 0.6; }
 svg .link[data-path="relay"] line { stroke-dasharray: 0 9; stroke-width: 5; }
 svg tspan.via { fill: var(--relay); font-weight: 600; }
@@ -180,6 +181,7 @@ svg .mesh .link[data-state="down"] line { stroke-dasharray: 10 8; }
 svg .end { stroke: var(--panel); stroke-width: 2; fill: var(--unknown); }
 svg .end[data-state="up"] { fill: var(--up); }
 svg .end[data-state="degraded"] { fill: var(--degraded); }
+svg .end[data-state="idle"] { fill: var(--idle); }
 svg .end[data-state="down"], svg .end[data-state="stale"] { fill: var(--down); }
 svg .end[data-state="none"] { fill: var(--panel); stroke: var(--unknown); }
 .end-swatch { width: 9px; height: 9px; border-radius: 50%; background: var(--up); }
@@ -196,6 +198,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge[data-health="up"] { background: var(--up); }
 .badge[data-health="degraded"] { background: var(--degraded); }
 .badge[data-health="down"] { background: var(--down); }
+.badge[data-health="idle"] { background: var(--idle); }
 #services h2, #log h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
 #events { list-style: none; margin: 0; padding: 6px 14px; font-size: 12.5px; max-height: 180px;
   overflow: auto; }
@@ -282,7 +285,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
   var TOKEN = new URLSearchParams(location.search).get("token");
   var AUTH = TOKEN ? "?token=" + encodeURIComponent(TOKEN) : "";
   var STALE_MS = 7000;
-  var HEALTH = { up: 1, degraded: 1, down: 1, unknown: 1 };
+  var HEALTH = { up: 1, degraded: 1, down: 1, unknown: 1, idle: 1 };
   var prev = new Map();
   var rates = new Map();
   var names = new Map();
@@ -375,11 +378,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     if (n.version) bits.push("v" + n.version);
     if (typeof n.uptimeSeconds === "number") bits.push("up " + duration(n.uptimeSeconds));
     $("meta").textContent = bits.join(" · ");
-    var counts = { up: 0, degraded: 0, down: 0, unknown: 0 };
+    var counts = { up: 0, degraded: 0, down: 0, unknown: 0, idle: 0 };
     (doc.peers || []).forEach(function (p) { counts[health(p)]++; });
     var s = $("summary");
     s.textContent = "";
-    ["up", "degraded", "down", "unknown"].forEach(function (h) {
+    ["up", "degraded", "down", "unknown", "idle"].forEach(function (h) {
       if (!counts[h]) return;
       var b = el("span", { class: "badge", "data-health": h }, counts[h] + " " + h);
       s.appendChild(b);

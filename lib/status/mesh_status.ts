@@ -102,6 +102,7 @@ export function mergeLinkState(a: MeshLinkView | null, b: MeshLinkView | null): 
   if (views.some((v) => v.stale || v.state === "down")) return "down";
   if (views.some((v) => v.state === "degraded")) return "degraded";
   if (views.some((v) => v.state === "up")) return "up";
+  if (views.length > 0 && views.every((v) => v.state === "idle")) return "idle";
   return "unknown";
 }
 
@@ -131,6 +132,7 @@ export function meshStatus(
     }
   }
   const out: MeshStatus = { members: [], links: [] };
+  const fresh = (m: MeshMemberInput) => reportOf.get(m.publicKey)?.stale === false;
   // Past the cap the members' peer lists (as many entries as links, twice) go too.
   const pairs = sorted.length * (sorted.length - 1) / 2;
   const full = pairs <= MAX_MESH_LINKS;
@@ -160,8 +162,14 @@ export function meshStatus(
       out.links.push({
         a: a.name,
         b: b.name,
-        // A member that said bye is gone now, whatever the last reports said.
-        state: a.offline || b.offline ? "down" : mergeLinkState(aView, bView),
+        // A member that said bye is gone now, whatever the last reports said. A link neither
+        // side names while one reports afresh is idle: no traffic, so no session over it
+        // (sessions on demand: a report lists the active peers only).
+        state: a.offline || b.offline
+          ? "down"
+          : aView === null && bView === null && (fresh(a) || fresh(b))
+          ? "idle"
+          : mergeLinkState(aView, bView),
         stale: aView?.stale === true || bView?.stale === true,
         aView,
         bView,

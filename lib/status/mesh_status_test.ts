@@ -77,15 +77,18 @@ Deno.test("mesh view: a stopped node's links are down on every side, by stalenes
   assert.equal(mesh.members.find((m) => m.name === "gamma")!.report?.stale, true);
 });
 
-Deno.test("mesh view: unreported links are unknown; reports about strangers are left out", () => {
+Deno.test("mesh view: unreported links are unknown, or idle when a side reports afresh without them; reports about strangers are left out", () => {
   const stranger = { k: key("Z"), s: "up" as const, r: 1, p: "direct", i: 0, o: 0 };
   const mesh = meshStatus(M.slice(0, 2), [
     report(0, [stranger, { ...link(0, "up") }]),
     { ...report(3, [link(0, "up")]) },
   ], M[0].publicKey);
-  assert.deepEqual(mesh.links.map((l) => [l.state, l.aView, l.bView]), [["unknown", null, null]]);
+  // Member 0 reports afresh and names no link to member 1: no traffic between them, idle.
+  assert.deepEqual(mesh.links.map((l) => [l.state, l.aView, l.bView]), [["idle", null, null]]);
   assert.deepEqual(mesh.members.map((m) => m.report), [{ ageSeconds: 1, stale: false }, null]);
   assert.deepEqual(mesh.members[0].peers, []);
+  const none = meshStatus(M.slice(0, 2), [], M[0].publicKey);
+  assert.deepEqual(none.links.map((l) => [l.state, l.aView, l.bView]), [["unknown", null, null]]);
 });
 
 Deno.test("mesh view: the merged state of a link", () => {
@@ -104,6 +107,9 @@ Deno.test("mesh view: the merged state of a link", () => {
   assert.equal(mergeLinkState(v("degraded"), v("up")), "degraded");
   assert.equal(mergeLinkState(v("unknown"), null), "unknown");
   assert.equal(mergeLinkState(null, null), "unknown");
+  assert.equal(mergeLinkState(v("idle"), null), "idle");
+  assert.equal(mergeLinkState(v("idle"), v("up")), "up");
+  assert.equal(mergeLinkState(v("idle", true), null), "down");
 });
 
 Deno.test("mesh view: a mesh past the link cap lists its members and says how many links it left out", () => {

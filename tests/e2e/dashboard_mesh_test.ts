@@ -158,8 +158,19 @@ Deno.test({
       assert.equal(tok.code, 0, tok.stderr);
       const token = tok.stdout.trim();
       const [node1, node2] = await Promise.all([
-        startNode(dir, "node-1", statuses[1], ports[1], ["--join", token], procs),
-        startNode(dir, "node-2", statuses[2], ports[2], ["--join", token], procs),
+        // Sessions on demand: the joiners keep each other, so their link is live without traffic.
+        startNode(dir, "node-1", statuses[1], ports[1], [
+          "--join",
+          token,
+          "--keep-peer",
+          "node-2",
+        ], procs),
+        startNode(dir, "node-2", statuses[2], ports[2], [
+          "--join",
+          token,
+          "--keep-peer",
+          "node-1",
+        ], procs),
       ]);
 
       // The leader knows both joiners and its probes found them up.

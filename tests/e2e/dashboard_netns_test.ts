@@ -82,7 +82,10 @@ Deno.test({
       assert.equal(tok.code, 0, tok.stderr);
       const token = tok.stdout.trim();
       for (const h of HOSTS.slice(1)) {
-        const r = startMeshNode(lab, opts, h, ["--join", token]);
+        // Sessions on demand: the joiners keep each other (no traffic between them), so the
+        // page has a full mesh of live links to draw.
+        const keep = HOSTS.slice(1).filter((o) => o !== h).flatMap((o) => ["--keep-peer", o]);
+        const r = startMeshNode(lab, opts, h, ["--join", token, ...keep]);
         running.set(h, r);
         await waitUp(lab, h, dir, r);
       }

@@ -286,6 +286,12 @@ Deno.test({
     }, { ifPrefix: "n6", extra: EXTRA });
     try {
       await m.join(["a1", "b1"]);
+      // Sessions on demand: a1's first packet starts the pair's session, and its route.
+      assert.notEqual(
+        await m.firstReply("a1", "b1"),
+        null,
+        `a1 -> b1\n${m.log("a1").slice(-4000)}`,
+      );
       // No direct path: they go through the leader's relay (relay_test.ts proves the relay).
       const relayed = (v: PeerView) => v.path === "relay" && v.via === LEADER;
       await m.waitPeer("a1", "b1", relayed, "relayed");
@@ -555,6 +561,12 @@ Deno.test({
         `port=${LAN_PORT}`,
       ]);
       await m.join(["a1", "a2"]);
+      // Sessions on demand: a1's first packet starts the pair's session, and its paths.
+      assert.notEqual(
+        await m.firstReply("a1", "a2"),
+        null,
+        `a1 -> a2\n${m.log("a1").slice(-4000)}`,
+      );
       const before = {
         a2: await m.waitPeer("a2", "a1", directVia(`${a1}:${WG_PORT}`), "direct"),
         a1: await m.waitPeer("a1", "a2", directVia(`${a2}:${WG_PORT}`), "direct"),

@@ -198,9 +198,22 @@ function relayedPair(ifPrefix: string, internet: string[] = []): Promise<NatMesh
   }, { ifPrefix, extra: EXTRA });
 }
 
-/** Joins a1 and b1 and waits until each reaches the other through the leader's relay. */
+/**
+ * Sessions on demand: the first packet from `from` to `to` starts their session (and so its
+ * route); waits for its reply.
+ */
+async function firstContact(m: NatMesh, from: string, to: string): Promise<void> {
+  const t = await m.firstReply(from, to);
+  assert.ok(t !== null, `${from} never got a reply from ${to}\n${m.log(from).slice(-6000)}`);
+}
+
+/**
+ * Joins a1 and b1, sends a1's first packet to b1, and waits until each reaches the other through
+ * the leader's relay.
+ */
 async function joinRelayed(m: NatMesh): Promise<void> {
   await m.join(["a1", "b1"]);
+  await firstContact(m, "a1", "b1");
   await m.waitPeer("a1", "b1", relayedByLeader, "relayed by the leader over UDP");
   await m.waitPeer("b1", "a1", relayedByLeader, "relayed by the leader over UDP");
 }
@@ -633,6 +646,8 @@ Deno.test({
     }, { ifPrefix: "x4", extra: EXTRA, leaderArgs: ["--relay-rate", String(FLOOD_RELAY_MBPS)] });
     try {
       await m.join(["a1", "b1", "c1", "d1"]);
+      await firstContact(m, "a1", "b1");
+      await firstContact(m, "c1", "d1");
       for (const [x, y] of [["a1", "b1"], ["b1", "a1"], ["c1", "d1"], ["d1", "c1"]]) {
         await m.waitPeer(x, y, relayedByLeader, "relayed by the leader over UDP");
       }
@@ -788,6 +803,7 @@ Deno.test({
       const token = await m.token(1, "--relay");
       await m.start("r2", ["--join", token, "--relay", "--advertise", `${r2}:${WG_PORT}`]);
       await m.join(["a1", "b1"]);
+      await firstContact(m, "a1", "b1");
       const relayed = (v: PeerView) => v.path === "relay" && (v.via === LEADER || v.via === "r2");
       const first = await m.waitPeer("a1", "b1", relayed, "relayed");
       await m.waitPeer("b1", "a1", relayed, "relayed");

@@ -133,6 +133,10 @@ Deno.test({
       assert.notEqual(leaderReply, null, m.log("a1"));
       const v = await m.waitPeer("a1", LEADER, onTcp, "over tcp");
       assert.equal(v.path, "direct");
+      // b1 is idle for a1 until traffic goes (sessions on demand): the first ping starts the
+      // handshake, and the route it takes is the leader's relay over TCP.
+      const firstToB = await m.firstReply("a1", "b1");
+      assert.notEqual(firstToB, null, `a1's first ping reaches b1\n${m.log("a1").slice(-4000)}`);
       const relayed = await m.waitPeer(
         "a1",
         "b1",

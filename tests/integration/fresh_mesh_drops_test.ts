@@ -5,7 +5,9 @@
  * join, while the first hears of it at once): that initiation is from a key it does not know
  * yet, counted as `handshake-unknown-peer`, not as a broken handshake. Nor does a fresh node
  * drop its own first datagrams for want of a route (its subscriptions' first announcement went
- * out before the device had its peers).
+ * out before the device had its peers). The nodes keep each other (`--keep-peer`): each
+ * handshakes with every other as soon as it hears of it, as in a mesh whose members all talk
+ * (without it, sessions on demand start none between nodes that exchange no traffic).
  */
 import assert from "node:assert/strict";
 import { weft } from "../fixtures/procs.ts";
@@ -41,8 +43,10 @@ Deno.test({
       ]);
       assert.equal(t.code, 0, t.stderr);
       // Four nodes join at once: each hears of the others (from the leader) at its own moment.
-      const nodes = ["n1", "n2", "n3", "n4"].map((name) =>
-        spawnWeft(["--join", t.stdout.trim(), ...loopbackArgs(`${dir}/${name}`, name)])
+      const names = ["n1", "n2", "n3", "n4"];
+      const keep = names.flatMap((n) => ["--keep-peer", n]);
+      const nodes = names.map((name) =>
+        spawnWeft(["--join", t.stdout.trim(), ...keep, ...loopbackArgs(`${dir}/${name}`, name)])
       );
       agents.push(...nodes);
       for (const n of nodes) await untilServing(n);

@@ -1,6 +1,7 @@
 /**
  * The device's peers made to match a membership view: every other member is a peer with its
- * overlay address (and IPv6 address) as allowed IPs and its first endpoint, a member that left is
+ * overlay address (and IPv6 address) as allowed IPs and its first endpoint (a keepalive only for
+ * the peers the activity tracker holds active: activity.ts), a member that left is
  * removed, and endpoints that are names are kept resolved (see `PeerNames`). Applying a view costs
  * a map lookup per unchanged member, so a change costs each node little even in a large mesh.
  * @module
@@ -13,16 +14,28 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { EndpointResolver, isIpEndpoint, type NameLookup } from "../../net/resolve.ts";
 import { PeerNames } from "./names.ts";
+import type { ActivityTiming } from "./activity.ts";
 
 /** The peers section of a mesh agent's options. */
 export interface PeersOptions {
-  /** Keepalive to every peer, seconds. Default 25. */
+  /** Keepalive to every active peer (see `keepPeers`), seconds. Default 25. */
   persistentKeepalive?: number;
+  /**
+   * Members (by name or overlay address) this node keeps a session with whatever its traffic,
+   * beside the leaders and the relays (`--keep-peer`). The others get one on demand: from the
+   * first packet exchanged until they are idle (lib/mesh/peers/activity.ts).
+   */
+  keepPeers?: string[];
+  /** Overrides of when an active peer goes idle and how often that is checked (tests). */
+  activityTiming?: Partial<ActivityTiming>;
 }
 
 /** The peers section of a parsed configuration. */
 export function peersFromConfig(config: AgentConfig): PeersOptions {
-  return { persistentKeepalive: config.persistentKeepalive };
+  return {
+    persistentKeepalive: config.persistentKeepalive,
+    ...(config.keepPeer?.length ? { keepPeers: [...config.keepPeer] } : {}),
+  };
 }
 
 /**
@@ -63,7 +76,7 @@ export class MemberIndex {
 export class MeshPeers {
   readonly #device: Device;
   readonly #index: MemberIndex;
-  readonly #keepalive: number;
+  readonly #keepalive: (publicKey: string) => number;
   readonly #logger: Logger;
   readonly #names: PeerNames;
   readonly #chosen: (publicKey: string) => string | null;
@@ -75,7 +88,8 @@ export class MeshPeers {
     device: Device;
     index: MemberIndex;
     logger: Logger;
-    keepalive?: number;
+    /** Keepalive seconds of a peer (sessions on demand: its active ones only). Default 25. */
+    keepalive?: number | ((publicKey: string) => number);
     lookup?: NameLookup;
     /** The endpoint a peer's path probes chose, if any: it wins over the view's first one. */
     chosenEndpoint?: (publicKey: string) => string | null;
@@ -84,7 +98,8 @@ export class MeshPeers {
     this.#chosen = opts.chosenEndpoint ?? (() => null);
     this.#index = opts.index;
     this.#logger = opts.logger;
-    this.#keepalive = opts.keepalive ?? 25;
+    const keepalive = opts.keepalive ?? 25;
+    this.#keepalive = typeof keepalive === "number" ? () => keepalive : keepalive;
     this.#names = new PeerNames({
       resolver: new EndpointResolver({ lookup: opts.lookup }),
       logger: opts.logger,
@@ -139,7 +154,7 @@ export class MeshPeers {
           endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
             ? endpoint
             : undefined,
-          persistentKeepalive: this.#keepalive,
+          persistentKeepalive: this.#keepalive(m.publicKey),
         });
         this.#applied.set(m.publicKey, key);
         if (named) this.#names.track(m.publicKey, first);

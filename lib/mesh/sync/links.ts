@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { HealthState } from "../../health/state.ts";
+import { HEALTH_STATES, type HealthState } from "../../health/state.ts";
 
 /** A link's path as reported: direct, through a relay, over TCP, none, or "" (not said). */
 export type LinkPath = "direct" | "relay" | "tcp" | "none" | "";
@@ -51,7 +51,7 @@ export const LINKS_PER_PART = 8;
 /** Parts in one report at most: 128 parts of 8 links, 1024 peers. */
 export const MAX_LINK_PARTS = 128;
 
-const STATES: ReadonlySet<string> = new Set(["up", "degraded", "down", "unknown"]);
+const STATES: ReadonlySet<string> = new Set(HEALTH_STATES);
 const PATHS: ReadonlySet<string> = new Set(["direct", "relay", "tcp", "none", ""]);
 const KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 // A rate above 100 GB/s or an RTT above a day is not a measurement.

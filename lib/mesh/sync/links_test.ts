@@ -70,3 +70,14 @@ Deno.test("links message: malformed ones are refused; unknown fields are not cop
   ];
   for (const [why, m] of bad) assert.equal(wire(m), null, why);
 });
+
+Deno.test("links message: an idle link (sessions on demand) parses as idle", () => {
+  const idle = { ...link(1), s: "idle" as const, r: null, i: 0, o: 0 };
+  assert.deepEqual(wire({ t: "links", n: 1, part: 0, parts: 1, l: [idle] }), {
+    t: "links",
+    n: 1,
+    part: 0,
+    parts: 1,
+    l: [idle],
+  });
+});

@@ -102,6 +102,12 @@ export interface NodeSyncDeps {
   lanKey?: string;
   /** Hears of a LAN key from the leader that differs from the one held. */
   onLanKey?: (key: Uint8Array) => void;
+  /**
+   * Whether this node holds a session with a member (default: yes for all). The bye goes
+   * straight only to those: a member without one holds no session to wipe, and a bye to it
+   * would start a handshake with every member known (the leader tells them all anyway).
+   */
+  inSession?: (publicKey: string) => boolean;
 }
 
 /** Keeps a node in sync with the mesh's leaders. See the module docs. */
@@ -377,10 +383,14 @@ export class NodeSync {
     if (!this.#started || this.#removed) return;
     const d = this.#deps;
     const bye = { t: "bye" as const, k: d.publicKey };
-    // The other members hear it first, once each: their calls stop coming even before the
-    // leader's change arrives, and when the leader is down. The leader's answer is waited for.
+    // The other members with a session hear it first, once each: their calls stop coming and
+    // their sessions are wiped even before the leader's change arrives, and when the leader is
+    // down. The leader's answer is waited for.
     for (const m of d.view().members) {
-      if (m.publicKey !== d.publicKey && m.address !== this.#leader.address && !m.offline) {
+      if (
+        m.publicKey !== d.publicKey && m.address !== this.#leader.address && !m.offline &&
+        (d.inSession?.(m.publicKey) ?? true)
+      ) {
         d.channel.send(m.address, bye);
       }
     }

@@ -367,6 +367,24 @@ Deno.test("node sync: the bye goes once to every other member online, and to the
   }
 });
 
+Deno.test("node sync: with sessions on demand the bye goes straight only to the members in session", async () => {
+  const peer = member("peer", "10.3.0.4", { publicKey: "K-peer" });
+  const cold = member("cold", "10.3.0.6", { publicKey: "K-cold" });
+  const h = await harness({
+    start: view(1, [leader, self, peer, cold]),
+    nat: { inSession: (key) => key === "K-peer" },
+  });
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    await h.sync.close();
+    const to = h.sent.filter(([, m]) => m.t === "bye").map(([a]) => a);
+    assert.deepEqual(to, ["10.3.0.4", LEADER, LEADER, LEADER], "the leader tells the cold one");
+  } finally {
+    await h.cleanup();
+  }
+});
+
 // Several leaders: a second one, and a member that is none.
 const LEADER2 = "10.3.0.9";
 const leader2 = member("lead-2", LEADER2, {

@@ -309,9 +309,22 @@ export class ViewAssembler {
 /** Answers probes on the control port and measures round trips of our own. */
 export class Prober {
   readonly #pending = new Map<number, { at: number; resolve: (rtt: number | null) => void }>();
+  // Probe packets per overlay address, both ways: what sessions on demand take off a peer's
+  // traffic, so that probing a peer does not keep its session (lib/mesh/peers/activity.ts).
+  // Only peers' addresses reach the control channel: the map is bounded by the view.
+  readonly #packets = new Map<string, number>();
   #next = 1;
 
   constructor(private readonly stack: UserspaceStack) {}
+
+  /** Probe packets exchanged with an address so far: ours and their answers, theirs and ours. */
+  packets(address: string): number {
+    return this.#packets.get(address) ?? 0;
+  }
+
+  #count(address: string, n: number): void {
+    this.#packets.set(address, (this.#packets.get(address) ?? 0) + n);
+  }
 
   /** Probes an overlay address; resolves with the RTT in ms or null on timeout. */
   probe(address: string, timeoutMs = 2000): Promise<number | null> {
@@ -329,6 +342,7 @@ export class Prober {
         },
       });
       try {
+        this.#count(address, 1);
         sendMessage(this.stack, address, { t: "probe", id });
       } catch {
         this.#pending.get(id)?.resolve(null);
@@ -340,10 +354,12 @@ export class Prober {
   /** Handles probe traffic; true when the message was one. */
   handle(msg: ControlMessage, from: string): boolean {
     if (msg.t === "probe") {
+      this.#count(from, 2);
       sendMessage(this.stack, from, { t: "ack", id: msg.id });
       return true;
     }
     if (msg.t === "ack") {
+      this.#count(from, 1);
       const p = this.#pending.get(msg.id);
       if (p) {
         this.#pending.delete(msg.id);

@@ -12,6 +12,11 @@
  * One timer drives it all: it runs when the table has something due (every 250 ms while a peer
  * is punched), and at least every second to read the sessions' counters.
  *
+ * With sessions on demand (`onDemand`), only the active members (lib/mesh/peers/activity.ts:
+ * those with traffic, and the kept ones) have a path entry: the timer's work and the probes
+ * grow with them, not with the members known. A member that calls us or pings our paths is
+ * woken (made active) first.
+ *
  * This class composes the parts: the probes in and out (probes.ts), call-me (callme.ts),
  * LAN discovery (lan.ts) and the figures (status.ts); it keeps the view, the timer, the
  * device's events and the path changes.
@@ -151,6 +156,17 @@ export interface MeshPathsDeps {
    * at the start, which a node's hellos read themselves.
    */
   publishedLan?: string[];
+  /**
+   * Sessions on demand: only the members {@link MeshPaths.activate} names are probed and
+   * called; the rest are known (their candidates wait in the view) and cost nothing. Default
+   * false: every member is probed, as before.
+   */
+  onDemand?: boolean;
+  /**
+   * A member asked for a session (its call-me, or its path ping came): told so the owner of the
+   * active set takes it in (it calls `activate`). Default: the paths activate it themselves.
+   */
+  wake?: (publicKey: string) => void;
 }
 
 /** A device endpoint of a direct UDP path (not a relay's, not TCP); none counts as direct. */
@@ -184,6 +200,9 @@ export class MeshPaths {
   readonly #me: string;
   readonly #members = new Map<string, Member>();
   readonly #peers = new Map<string, PeerState>();
+  // Sessions on demand: where an idle member last announced itself on the LAN (one entry per
+  // member at most), a candidate for when it becomes active.
+  readonly #lanSeen = new Map<string, string>();
   readonly #counters = new PathCounters();
   readonly #probes: PathProbes;
   readonly #callme: CallMe;
@@ -223,6 +242,10 @@ export class MeshPaths {
       peers: this.#peers,
       drops: this.#counters.drops,
       apply: (key, change) => this.#apply(key, change),
+      wake: (key) => {
+        this.#wake(key);
+        return this.#peers.get(key);
+      },
     });
     this.#callme = new CallMe({
       role: deps.role,
@@ -277,13 +300,14 @@ export class MeshPaths {
       present.add(m.publicKey);
       if (!this.#members.has(m.publicKey)) joined = true;
       this.#members.set(m.publicKey, m);
-      this.#updatePeer(m, now);
+      if (!this.#d.onDemand || this.#peers.has(m.publicKey)) this.#updatePeer(m, now);
     }
     let left = false;
     for (const key of [...this.#members.keys()]) {
       if (present.has(key)) continue;
       this.#members.delete(key);
       this.#peers.delete(key);
+      this.#lanSeen.delete(key);
       this.#table.remove(key);
       this.#own.unobserve(key); // what it saw of us is no vote any more
       left = true;
@@ -291,6 +315,38 @@ export class MeshPaths {
     // Keys refused before may be members now; departed members' keys are wiped.
     if (joined || left) this.#crypto.membersChanged();
     this.#schedule();
+  }
+
+  /**
+   * Starts probing a member's paths (sessions on demand: it has traffic, or is kept): its
+   * candidates from the view, and a punch with a call-me when no session works. A no-op for a
+   * key that is no member or is active already.
+   */
+  activate(publicKey: string): void {
+    const m = this.#members.get(publicKey);
+    if (this.#closed || !m || this.#peers.has(publicKey)) return;
+    const now = performance.now();
+    this.#updatePeer(m, now);
+    const lan = this.#lanSeen.get(publicKey);
+    if (lan !== undefined) this.#table.get(publicKey)?.addCandidate(lan, "lan-announce", now);
+    this.#sample(publicKey, now);
+    this.#schedule();
+  }
+
+  /** Stops probing a member's paths (it went idle); the device keeps the endpoint it has. */
+  deactivate(publicKey: string): void {
+    if (!this.#d.onDemand || !this.#peers.delete(publicKey)) return;
+    this.#table.remove(publicKey);
+  }
+
+  /** Members whose paths are probed now. */
+  get activeCount(): number {
+    return this.#peers.size;
+  }
+
+  /** The keys of the members whose paths are probed now (every member without `onDemand`). */
+  activeKeys(): IterableIterator<string> {
+    return this.#peers.keys();
   }
 
   /** A path probe from the underlay (the device hands over what is not WireGuard). */
@@ -599,6 +655,7 @@ export class MeshPaths {
 
   /** The peer punches towards us now: its candidates join its entry and we punch too. */
   #calledBy(key: string, c: Candidate[]): boolean {
+    if (!this.#peers.has(key) && this.#members.has(key)) this.#wake(key);
     const st = this.#peers.get(key);
     const m = this.#members.get(key);
     if (!st || !m) return false;
@@ -611,13 +668,25 @@ export class MeshPaths {
     return true;
   }
 
+  /** A member wants a session: the active set's owner is told (or the paths take it in). */
+  #wake(key: string): void {
+    if (this.#closed || !this.#members.has(key)) return;
+    if (this.#d.wake) this.#d.wake(key);
+    else this.activate(key);
+  }
+
   // ---- LAN discovery ----
 
   /** A member announced itself on the LAN: its address is a candidate. False for a stranger. */
   #onLanPeer(p: LanPeer): boolean {
     const pp = this.#table.get(p.publicKey);
-    if (!pp) return false;
     const endpoint = formatHostPort({ host: p.address, port: p.port });
+    if (!pp) {
+      // A member not active now is no stranger: its announcement waits for traffic.
+      if (!this.#members.has(p.publicKey)) return false;
+      this.#lanSeen.set(p.publicKey, endpoint);
+      return true;
+    }
     if (pp.addCandidate(endpoint, "lan-announce", performance.now())) this.#schedule();
     return true;
   }

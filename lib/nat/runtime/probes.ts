@@ -33,6 +33,11 @@ export interface PathProbesDeps {
   drops: Record<DropReason, number>;
   /** Takes a path change a pong made. */
   apply: (key: string, change: PathChange | null) => void;
+  /**
+   * A ping from a member with no path entry (sessions on demand: idle here): makes it active
+   * and returns its state, or undefined for a key that is no member.
+   */
+  wake?: (key: string) => PeerState | undefined;
 }
 
 /** Path probes in and out. See the module docs. */
@@ -52,7 +57,8 @@ export class PathProbes {
     if ("drop" in r) return false; // counted by the codec
     const now = performance.now();
     if (r.type === "ping") {
-      const st = d.peers.get(r.peerKey);
+      // The codec opened it with a member's key: a member that probes us wants a session.
+      const st = d.peers.get(r.peerKey) ?? d.wake?.(r.peerKey);
       if (!st) return false;
       // A ping captured and sent again (from anywhere) would make us answer and probe there.
       if (st.pings.has(r.txid)) {

@@ -72,6 +72,12 @@ export interface MeshRoutesDeps {
   serverStats?: () => RelayServerStats;
   /** Overrides of the route timing (tests). */
   timing?: Partial<RouteTiming>;
+  /**
+   * Sessions on demand: a relay granted a session with a member this node did not ask for (the
+   * member opened one to reach us, and its handshake waits at the relay): the member is made
+   * active, so that its route is decided and our own request makes the grant ours.
+   */
+  wake?: (publicKey: string) => void;
 }
 
 interface PeerEntry {
@@ -261,7 +267,11 @@ export class MeshRoutes {
     const now = performance.now();
     // Relays that carry traffic now are pinged often, so one that stops is left within seconds.
     const busy = new Set<string>();
-    for (const [key, p] of this.#peers) {
+    // The members whose paths are probed only (sessions on demand): an idle one has no route to
+    // decide, and the tick must not grow with the members known.
+    for (const key of this.#d.paths.activeKeys()) {
+      const p = this.#peers.get(key);
+      if (!p) continue;
       const peer = this.#d.device.peer(key);
       if (peer?.endpoint?.proto !== "relay" || peer.counters.txPackets === p.tx) continue;
       const relay = this.#d.client.relayFor(key);
@@ -271,7 +281,10 @@ export class MeshRoutes {
     for (const gone of this.#d.client.sweep()) {
       this.#d.logger.debug("relay session idle", { relay: gone.relay, peer: gone.peer });
     }
-    for (const [key, p] of this.#peers) this.#route(key, p, now);
+    for (const key of this.#d.paths.activeKeys()) {
+      const p = this.#peers.get(key);
+      if (p) this.#route(key, p, now);
+    }
   }
 
   /** Keeps the client told of a relay's endpoint, RTT and failure. */
@@ -441,7 +454,11 @@ export class MeshRoutes {
       return;
     }
     const refused = this.#d.client.onNotice(msg, relay);
-    if (refused !== null) {
+    if (refused === "not-asked" && msg.t === "relay-session" && this.#d.wake) {
+      // An idle member wants a session through this relay: woken, it asks too (the relay grants
+      // an open session again unchanged) and takes the grant then.
+      this.#d.wake(msg.peer);
+    } else if (refused !== null) {
       this.#say("info", "relay grant refused", { relay, reason: refused });
     } else if (msg.t === "relay-session") {
       // Use it now rather than at the next tick.

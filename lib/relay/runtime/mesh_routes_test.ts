@@ -17,7 +17,18 @@ Deno.test({
       await lab.startLeader();
       const n1 = await lab.start("n1", "198.51.100.10");
       const n2 = await lab.start("n2", "198.51.101.20");
-      await until("n1 relays to n2", () => peerOf(n1, n2)?.path === "relay", 20_000);
+      // Sessions on demand: n2 is idle on n1 until n1 sends; its first packets start the
+      // session, the punching fails, and the relay carries it (n2 takes the relay's grant of
+      // n1's session on it, though it asked for none).
+      assert.equal(peerOf(n1, n2).health, "idle");
+      let sentAt = 0;
+      await until("n1's packets go through the relay", () => {
+        if (Date.now() - sentAt >= 500) {
+          sentAt = Date.now();
+          void n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: 500 });
+        }
+        return peerOf(n1, n2)?.path === "relay";
+      }, 20_000);
       assert.equal(peerOf(n1, n2).via, "leader");
       assert.equal(peerOf(n1, n2).transport, "udp");
       assert.ok(await pings(n2, n1), "n2 pings n1");
@@ -53,8 +64,9 @@ Deno.test({
         (from.startsWith("198.51.101.") && to.startsWith("203.0.113.1:"))
       );
       await lab.startLeader();
-      const n1 = await lab.start("n1", "198.51.100.10");
-      const n2 = await lab.start("n2", "198.51.101.20");
+      // They keep each other: a session, and its route, from the start without traffic.
+      const n1 = await lab.start("n1", "198.51.100.10", { keepPeers: ["n2"] });
+      const n2 = await lab.start("n2", "198.51.101.20", { keepPeers: ["n1"] });
       await until("relayed", () => peerOf(n1, n2)?.path === "relay", 20_000);
       assert.ok(await pings(n1, n2), "n1 pings n2 through the relay");
       unblock();
@@ -88,8 +100,9 @@ Deno.test({
         relay: true,
         advertise: ["192.0.2.5:51820"],
       });
-      const n1 = await lab.start("n1", "198.51.100.10");
-      const n2 = await lab.start("n2", "198.51.101.20");
+      // They keep each other: a session, and its route, from the start without traffic.
+      const n1 = await lab.start("n1", "198.51.100.10", { keepPeers: ["n2"] });
+      const n2 = await lab.start("n2", "198.51.101.20", { keepPeers: ["n1"] });
       await until("n1 knows both relays", () =>
         parsePrometheus(n1.agent.metrics.render()).families.has("weft_relay_sessions") &&
         (n1.view().members.find((m) =>
