@@ -20,6 +20,7 @@ Deno.test({
       // Sessions on demand: n2 is idle on n1 until n1 sends; its first packets start the
       // session, the punching fails, and the relay carries it (n2 takes the relay's grant of
       // n1's session on it, though it asked for none).
+      await until("n1 knows n2", () => peerOf(n1, n2) !== undefined, 30_000);
       assert.equal(peerOf(n1, n2).health, "idle");
       let sentAt = 0;
       await until("n1's packets go through the relay", () => {
