@@ -112,6 +112,8 @@ interface Proc {
   output: () => string;
   /** Set once it exited. */
   exited: () => boolean;
+  /** Settles once its output is read to the end (its exit may come first). */
+  drained: Promise<unknown>;
 }
 
 /** A test's lab, state directory and processes, cleaned up by `close`. */
@@ -135,13 +137,15 @@ class PolicyLab {
     const dec = new TextDecoder();
     const sink = () =>
       new WritableStream<Uint8Array>({ write: (c) => void (out += dec.decode(c)) });
-    child.stdout.pipeTo(sink()).catch(() => {});
-    child.stderr.pipeTo(sink()).catch(() => {});
+    const drained = Promise.allSettled([
+      child.stdout.pipeTo(sink()),
+      child.stderr.pipeTo(sink()),
+    ]);
     if (input !== undefined) {
       const w = child.stdin.getWriter();
       w.write(new TextEncoder().encode(input)).then(() => w.close()).catch(() => {});
     }
-    const p: Proc = { child, output: () => out, exited: () => done };
+    const p: Proc = { child, output: () => out, exited: () => done, drained };
     this.procs.add(p);
     child.status.then(() => {
       done = true;
@@ -630,6 +634,8 @@ Deno.test({
       const late = dbRows().slice(first);
       kept.child.kill("SIGINT");
       await kept.child.status;
+      // Its JSON report comes at its exit: read to the end, not only to the exit.
+      await kept.drained;
       await t.stop(cut);
       await t.stop(dbIperf);
       console.log(`  app->db (cut) at db, bytes per second: ${dbRows().map(([, b]) => b)}`);
