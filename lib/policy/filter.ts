@@ -129,6 +129,8 @@ const C_RELATED = 9;
 const C_FRAGMENTS = 10;
 const C_MALFORMED = 11;
 const C_STOPPED = 12;
+/** What `#judge` returns for a flow the policy still allows (rules are numbered from 0, -1 none). */
+const KEPT = -2;
 const C_COUNT = 13;
 
 /** The stateful policy filter (see the module docs). */
@@ -255,7 +257,7 @@ export class PolicyFilter implements PacketFilter {
     const ct = this.conntrack;
     let stopped = 0;
     ct.forEachEntry((e) => {
-      if (ct.generation(e) !== compiled.generation && !this.#judge(e, compiled)) {
+      if (ct.generation(e) !== compiled.generation && this.#judge(e, compiled) !== KEPT) {
         ct.remove(e);
         stopped++;
       }
@@ -264,24 +266,26 @@ export class PolicyFilter implements PacketFilter {
     return stopped;
   }
 
-  /** Whether the policy still allows a tracked flow (stamped with its generation if so). */
-  #judge(e: number, compiled: CompiledPolicy): boolean {
+  /**
+   * Re-judges a tracked flow by its original tuple: {@link KEPT} (stamped with the generation)
+   * while the policy allows it, else the rule that denies it (-1: the default).
+   */
+  #judge(e: number, compiled: CompiledPolicy): number {
     const ct = this.conntrack;
     const o = this.#orig;
     ct.loadOriginal(e, o);
-    if (compiled.verdict(ct.direction(e), compiled.match(o))) {
-      ct.setGeneration(e, compiled.generation);
-      return true;
-    }
-    return false;
+    const r = compiled.match(o);
+    if (!compiled.verdict(ct.direction(e), r)) return r;
+    ct.setGeneration(e, compiled.generation);
+    return KEPT;
   }
 
   /** Re-judges a tracked flow by its original tuple; false (counted) when it must stop. */
   #recheck(e: number, compiled: CompiledPolicy, dir: number): boolean {
-    if (this.#judge(e, compiled)) return true;
+    const r = this.#judge(e, compiled);
+    if (r === KEPT) return true;
     const ct = this.conntrack;
     const origDir = ct.direction(e);
-    const r = compiled.match(this.#orig);
     ct.remove(e);
     const c = this.#c;
     if (r >= 0) compiled.hits[r]++;
