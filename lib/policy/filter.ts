@@ -129,8 +129,11 @@ const C_RELATED = 9;
 const C_FRAGMENTS = 10;
 const C_MALFORMED = 11;
 const C_STOPPED = 12;
-/** What `#judge` returns for a flow the policy still allows (rules are numbered from 0, -1 none). */
-const KEPT = -2;
+/**
+ * What `#judge` returns for a flow the policy still allows: no rule index (from 0) nor "no rule"
+ * code (negative, from -1 down: see `NO_RULE`) can be it.
+ */
+const KEPT = Number.MAX_SAFE_INTEGER;
 const C_COUNT = 13;
 
 /** The stateful policy filter (see the module docs). */
