@@ -83,6 +83,12 @@ interface Assembly {
   removed: boolean;
 }
 
+/** `held` when it reassembles `key`, else a fresh assembly of `parts` parts for it. */
+function assembly(held: Assembly | null, key: string, parts: number): Assembly {
+  if (held && held.key === key) return held;
+  return { key, got: new Uint8Array(parts), left: parts, own: false, removed: false };
+}
+
 /** One simulated member. */
 class Member {
   state: MemberState = "new";
@@ -508,16 +514,7 @@ export class Fleet {
 
   #onPolicy(m: Member, msg: Policy): void {
     const key = `${msg.pv}|${msg.parts}`;
-    let a = m.policy;
-    if (!a || a.key !== key) {
-      a = m.policy = {
-        key,
-        got: new Uint8Array(msg.parts),
-        left: msg.parts,
-        own: false,
-        removed: false,
-      };
-    }
+    const a = m.policy = assembly(m.policy, key, msg.parts);
     if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
     a.got[msg.part] = 1;
     if (--a.left > 0) return;
@@ -529,16 +526,7 @@ export class Fleet {
 
   #onView(m: Member, msg: View): void {
     const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
-    let a = m.view;
-    if (!a || a.key !== key) {
-      a = m.view = {
-        key,
-        got: new Uint8Array(msg.parts),
-        left: msg.parts,
-        own: false,
-        removed: false,
-      };
-    }
+    const a = m.view = assembly(m.view, key, msg.parts);
     if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
     a.got[msg.part] = 1;
     for (const r of msg.members) {
