@@ -14,7 +14,11 @@
  *   joins and 10 leaves a second, 20 s).
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
- *     [--profile DIR]
+ *     [--profile DIR] [--hubs K]
+ *
+ * `--hubs K` puts a policy in force before the joins that lets every member reach the first K
+ * members only: views scoped by policy, as an edge fleet's devices see a few servers (without
+ * it, every member sees every member).
  *
  * `--profile DIR` (or `FLEET_PROFILE=DIR`) writes the leader's CPU profile of each phase into DIR
  * (`leader-joins.cpuprofile`, `-changes`, `-churn`; read them with scripts/bench/cpuprofile.ts):
@@ -45,6 +49,12 @@ export interface FleetBenchOptions {
   progress?: (line: string) => void;
   /** A directory for the leader's CPU profiles, one a phase (./fleet/profile.ts). */
   profileDir?: string;
+  /**
+   * Views scoped by policy: a policy in force before the joins lets every member reach the first
+   * `hubs` members only (as an edge fleet's devices reach a few servers), so each device's view
+   * holds the hubs and leaders, and a hub's every member. Default 0: no policy, whole views.
+   */
+  hubs?: number;
 }
 
 /** One change's arrival at every member. */
@@ -65,6 +75,8 @@ export interface ChangeFigures {
 export interface FleetBenchResult {
   members: number;
   store: string;
+  /** Members every member may reach under the policy (0: no policy, whole views). */
+  hubs: number;
   /** Sustained joins a second (the middle 80 % of the answers). */
   joinsPerSecond: number;
   /** All N joins over the time from the first request to the last answer. */
@@ -119,13 +131,21 @@ export interface FleetBenchResult {
   simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
 }
 
-const POLICY = (n: number) =>
-  `# fleet bench, change ${n}
+const POLICY = (n: number, hubs: string[]) =>
+  hubs.length === 0
+    ? `# fleet bench, change ${n}
 policies:
   - name: fleet-all
     action: allow
     from: "*"
     to: "*"
+`
+    : `# fleet bench, change ${n}
+policies:
+  - name: fleet-hubs
+    action: allow
+    from: "*"
+    to: { names: [${hubs.join(", ")}] }
 `;
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -190,6 +210,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       sim.call(cmd, args, ms).catch(fail);
     await call("open", { token, sockets: opts.sockets ?? 256 });
     const { first } = await call("add", { count: n });
+    const hubCount = opts.hubs ?? 0;
+    if (!Number.isInteger(hubCount) || hubCount < 0 || hubCount > n - 2) {
+      throw new Error("--hubs must be an integer from 0 to members - 2");
+    }
+    // The simulator names member i `f<i>`; the hubs are the first members.
+    const hubs = Array.from({ length: hubCount }, (_, k) => `f${first + k}`);
+    if (hubCount > 0) await api("POST", "/v1/policy", { text: POLICY(1, hubs) });
 
     say(`joining ${n} members`);
     await phase("joins");
@@ -229,7 +256,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
 
     await phase("changes");
     say("change 1: a node removed");
-    const gone = first + n - 1;
+    // With hubs, a hub goes (every member sees it); else the last member.
+    const gone = hubCount > 0 ? first + hubCount - 1 : first + n - 1;
     let { since } = await call("watch");
     let at = now();
     await api("DELETE", `/v1/nodes/f${gone}`);
@@ -241,7 +269,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     say("change 2: a policy applied");
     ({ since } = await call("watch"));
     at = now();
-    ({ version: target } = await api("POST", "/v1/policy", { text: POLICY(2) }) as {
+    ({ version: target } = await api("POST", "/v1/policy", {
+      // With hubs, one more: a policy that changes what every member sees (a text that only
+      // differs in its comment is no change).
+      text: POLICY(2, hubCount > 0 ? [...hubs, `f${first + hubCount}`] : hubs),
+    }) as {
       version: number;
     });
     r = await call("reach", { target, since: { ...since, at }, policy: true }, 600_000);
@@ -317,6 +349,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     return {
       members: n,
       store: opts.store ?? "file",
+      hubs: hubCount,
       joinsPerSecond: join.joinsPerSecond,
       joinsPerSecondOverall: join.joinsPerSecondOverall,
       joinSeconds: join.joinSeconds,
@@ -366,6 +399,7 @@ export function fleetRows(r: FleetBenchResult): Record<string, string | number>[
   return [{
     members: r.members,
     store: r.store,
+    hubs: r.hubs,
     "joins/s": r.joinsPerSecond,
     "all joined s": r.joinSeconds,
     "remove p50/p99/max ms": `${c.remove.p50Ms}/${c.remove.p99Ms}/${c.remove.maxMs}`,
@@ -399,6 +433,7 @@ if (import.meta.main) {
       sockets: arg("sockets") ? Number(arg("sockets")) : undefined,
       churnSeconds: arg("churn-seconds") ? Number(arg("churn-seconds")) : undefined,
       profileDir: arg("profile") ?? Deno.env.get("FLEET_PROFILE"),
+      hubs: arg("hubs") ? Number(arg("hubs")) : undefined,
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

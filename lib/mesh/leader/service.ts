@@ -10,7 +10,7 @@
  * A mesh may have several leaders on one shared store. Each answers hellos from any member and
  * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
  * its own and those its store's watch brings from the other leaders, to those members only
- * (alone, to every member, as before). A write its store refuses (no quorum, unreachable) is
+ * (a member that joined is pushed to once it said hello). A write its store refuses (no quorum, unreachable) is
  * dropped and counted (`store`), logged once a minute.
  * @module
  */
@@ -231,6 +231,13 @@ export class LeaderService {
     const me = this.#device.publicKey;
     this.#deps.applyView(core.view());
     this.#deps.usePolicy(core.policy());
+    // A single leader just started does not know its users yet: the online members count as
+    // users until a hello interval shows who they are (with other leaders, they use those).
+    const started = core.view();
+    if (!started.members.some((m) => m.role === "leader" && m.publicKey !== me)) {
+      const t = this.#now();
+      for (const m of started.members) if (!m.offline) this.#users.set(m.publicKey, t);
+    }
     const fanout = this.#fanout = new Fanout(core);
     const send = (to: string, bytes: Uint8Array) => this.#channel.sendEncoded(to, bytes);
     this.#stops.push(core.onPolicy((p) => {
@@ -402,15 +409,16 @@ export class LeaderService {
   }
 
   /**
-   * The members this leader pushes changes to: every other member but the leaders (they follow
-   * the store) when it is the only leader; with several, those that use it (said hello lately).
+   * The members this leader pushes changes to: those that use it (said hello lately), online and
+   * not leaders (they follow the store). A member that joined but has not said hello yet is not
+   * pushed to (it has no session yet: a push would have the leader start a handshake with every
+   * joiner; its first hello gets its view), nor one that went offline or silent (a push would
+   * retry handshakes with a member that is gone). See `start` for a leader just started.
    */
   #served(v: MembershipView): Member[] {
-    const me = this.#device.publicKey;
-    const alone = !v.members.some((m) => m.role === "leader" && m.publicKey !== me);
     const since = this.#now() - USER_WINDOW_MS;
     return v.members.filter((m) =>
-      m.role !== "leader" && (alone || (this.#users.get(m.publicKey) ?? -Infinity) >= since)
+      m.role !== "leader" && !m.offline && (this.#users.get(m.publicKey) ?? -Infinity) >= since
     );
   }
 
