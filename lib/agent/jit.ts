@@ -1,6 +1,6 @@
 /**
- * V8 tier-up thresholds for weft's processes: optimise the data path after a few packets rather
- * than a few thousand.
+ * V8 flags for weft's processes: tier-up thresholds that optimise the data path after a few
+ * packets rather than a few thousand, and a small young generation that keeps memory down.
  *
  * V8 compiles a function with its optimising compilers (Maglev, then TurboFan) only after it has
  * run hundreds to thousands of times. A fresh tunnel's first pings therefore run weft's per-packet
@@ -8,6 +8,14 @@
  * machine a fresh tunnel answered pings in 0.61 ms against wireguard-go's 0.36 ms, and in 0.33 ms
  * with these thresholds (docs/performance.md, "Latency: V8's tier-up"); TCP throughput and CPU per GB did not move. The cost
  * is about 10 MB more memory at start (more code compiled early).
+ *
+ * V8 grows its young generation (its semi-spaces) well beyond this once a burst of
+ * allocation (a 10,000-member view arriving, thousands of joins) asks for it, and keeps it
+ * committed after the burst: a member that knew 10,000 others held 359 MiB of RSS with 65 MiB of
+ * live heap. With semi-spaces of 2 MiB it held 156 MiB (109 MiB knowing 20), and the data path
+ * did not move (weft TCP 2,442 against 2,311 Mbit/s, 5.3 against 5.7 CPU-s per GB, one run each
+ * of `scripts/bench/net.ts`): the per-packet path allocates almost nothing, so scavenges stay
+ * rare (docs/performance.md, "A member that knows many").
  *
  * V8 reads them only at start (setting them later changes nothing), so they go on the command
  * line: `deno task start`/`demo`, `deno task install` (into the `weft` command it writes) and
@@ -27,6 +35,8 @@ export const JIT_V8_FLAGS: readonly string[] = [
   "--minimum-invocations-after-ic-update=2",
   // Loops (the poll loop) optimised on the stack sooner.
   "--invocation-count-for-osr=20",
+  // Semi-spaces of 2 MiB at most: the young generation a burst grows stays small.
+  "--max-semi-space-size=2",
 ];
 
 /**
