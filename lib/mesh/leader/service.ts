@@ -9,9 +9,9 @@
  *
  * A mesh may have several leaders on one shared store. Each answers hellos from any member and
  * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
- * its own and those its store's watch brings from the other leaders, to those members only
- * (a member that joined is pushed to once it said hello). A write its store refuses (no quorum, unreachable) is
- * dropped and counted (`store`), logged once a minute.
+ * its own and those its store's watch brings from the other leaders, to those members only (a
+ * member that joined is pushed to once it said hello). A write its store refuses (no quorum,
+ * unreachable) is dropped and counted (`store`), logged once a minute.
  * @module
  */
 
