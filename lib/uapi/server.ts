@@ -207,7 +207,8 @@ export function handleUapiRequest(
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
-async function isSocketLive(path: string): Promise<boolean> {
+/** Whether the unix socket at `path` accepts a connection (closed at once); false if refused or gone. */
+export async function isSocketLive(path: string): Promise<boolean> {
   let conn: Deno.UnixConn;
   try {
     conn = await Deno.connect({ transport: "unix", path });
