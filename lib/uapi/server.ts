@@ -207,7 +207,7 @@ export function handleUapiRequest(
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
-/** Whether the unix socket at `path` accepts a connection (closed at once); false if refused or gone. */
+/** Whether the unix socket at `path` accepts a connection (closed at once); false if not. */
 export async function isSocketLive(path: string): Promise<boolean> {
   let conn: Deno.UnixConn;
   try {
