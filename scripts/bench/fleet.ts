@@ -131,21 +131,14 @@ export interface FleetBenchResult {
   simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
 }
 
+/** The bench's policy: every member reaches every member, or with `hubs` those members only. */
 const POLICY = (n: number, hubs: string[]) =>
-  hubs.length === 0
-    ? `# fleet bench, change ${n}
+  `# fleet bench, change ${n}
 policies:
-  - name: fleet-all
+  - name: ${hubs.length === 0 ? "fleet-all" : "fleet-hubs"}
     action: allow
     from: "*"
-    to: "*"
-`
-    : `# fleet bench, change ${n}
-policies:
-  - name: fleet-hubs
-    action: allow
-    from: "*"
-    to: { names: [${hubs.join(", ")}] }
+    to: ${hubs.length === 0 ? `"*"` : `{ names: [${hubs.join(", ")}] }`}
 `;
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
