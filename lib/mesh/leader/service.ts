@@ -229,11 +229,11 @@ export class LeaderService {
   start(): void {
     const core = this.#core;
     const me = this.#device.publicKey;
-    this.#deps.applyView(core.view());
+    const started = core.view();
+    this.#deps.applyView(started);
     this.#deps.usePolicy(core.policy());
     // A single leader just started does not know its users yet: the online members count as
     // users until a hello interval shows who they are (with other leaders, they use those).
-    const started = core.view();
     if (!started.members.some((m) => m.role === "leader" && m.publicKey !== me)) {
       const t = this.#now();
       for (const m of started.members) if (!m.offline) this.#users.set(m.publicKey, t);
