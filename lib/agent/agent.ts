@@ -309,6 +309,8 @@ export class Agent {
   #closed = false;
   /** The peers health follows in `watched` scope; null in `all` scope. */
   readonly #watched: Set<string> | null;
+  /** The watched peers not probed (their samples come from elsewhere). */
+  readonly #unprobed = new Set<string>();
 
   private constructor(opts: AgentOptions, built: Built) {
     const { device, stack, control, logger } = built;
@@ -407,20 +409,36 @@ export class Agent {
 
   /**
    * Starts health tracking and probes of a peer (`watched` scope; a no-op in `all` scope, where
-   * every peer is followed).
+   * every peer is followed). With `probe: false` the peer is tracked but not probed: its samples
+   * come from elsewhere (a leader hears its members' hellos: ../health/heard.ts).
    */
-  watchPeer(publicKey: string): void {
-    if (!this.#watched || this.#watched.has(publicKey) || this.#healthStopped) return;
+  watchPeer(publicKey: string, opts: { probe?: boolean } = {}): void {
+    if (!this.#watched || this.#healthStopped) return;
+    const unprobed = opts.probe === false;
+    if (this.#watched.has(publicKey) && this.#unprobed.has(publicKey) === unprobed) return;
     this.#watched.add(publicKey);
-    this.#syncHealth();
+    if (unprobed) {
+      this.#unprobed.add(publicKey);
+      this.#prober?.remove(publicKey);
+      this.#probed.delete(publicKey);
+    } else this.#unprobed.delete(publicKey);
+    // This peer only: a leader watches thousands, one at a time as they join.
+    const peer = this.device.peer(publicKey);
+    if (peer) this.#syncPeer(publicKey, peer.lastHandshakeUnixMs);
   }
 
   /** Stops following a peer's health (`watched` scope): it is `idle` from now on. */
   unwatchPeer(publicKey: string): void {
     if (!this.#watched?.delete(publicKey)) return;
+    this.#unprobed.delete(publicKey);
     this.health.removePeer(publicKey);
     this.#prober?.remove(publicKey);
     this.#probed.delete(publicKey);
+  }
+
+  /** Whether a peer is probed now (followed, and not with its samples from elsewhere). */
+  probing(publicKey: string): boolean {
+    return this.#probed.has(publicKey);
   }
 
   /** Whether a peer's health is followed (always, in `all` scope). */
@@ -464,13 +482,23 @@ export class Agent {
       this.#probed.clear();
     }
     for (const k of keys) {
-      if (!tracked.has(k)) this.health.addPeer(k, this.device.peer(k)?.lastHandshakeUnixMs ?? 0);
-      if (!this.#prober) continue;
-      const address = this.#describe(k).address;
-      if (address && this.#probed.get(k) !== address) {
-        this.#prober.add(k, address); // a known peer just gets its new address
-        this.#probed.set(k, address);
-      }
+      if (tracked.has(k)) this.#syncProbe(k);
+      else this.#syncPeer(k, this.device.peer(k)?.lastHandshakeUnixMs ?? 0);
+    }
+  }
+
+  // Tracks one peer's health (a no-op when tracked) and probes it unless it is unprobed.
+  #syncPeer(k: string, lastHandshakeMs: number): void {
+    this.health.addPeer(k, lastHandshakeMs);
+    this.#syncProbe(k);
+  }
+
+  #syncProbe(k: string): void {
+    if (!this.#prober || this.#unprobed.has(k)) return;
+    const address = this.#describe(k).address;
+    if (address && this.#probed.get(k) !== address) {
+      this.#prober.add(k, address); // a known peer just gets its new address
+      this.#probed.set(k, address);
     }
   }
 

@@ -131,10 +131,12 @@ interface Entry {
   reason: string;
   addedAt: number;
   lastHandshake: number;
-  // RTT in ms, or null for a lost probe; oldest first.
+  // RTT in ms, NaN for a peer heard from (no RTT), or null for a lost probe; oldest first.
   samples: (number | null)[];
   lastRtt: number | null;
   lostRun: number;
+  // Its samples are messages heard or missed (recordHeard), not probes: said so in reasons.
+  passive: boolean;
   sent: number;
   lost: number;
   pending: HealthState | null;
@@ -239,6 +241,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
       samples: [],
       lastRtt: null,
       lostRun: 0,
+      passive: false,
       sent: 0,
       lost: 0,
       pending: null,
@@ -284,6 +287,37 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
       e.lostRun++;
     }
     this.#evaluate(e, this.#o.now());
+  }
+
+  /**
+   * Records that the peer was heard from on its own schedule (a leader hearing a member's hello),
+   * with the RTT the peer measured itself if it said one: it stands for an answered probe, so
+   * loss, lost-in-a-row and RTT are judged from the messages a peer sends anyway, with no probe
+   * sent to it. Tracks the peer if it is new.
+   */
+  recordHeard(peer: string, rttMs: number | null = null): void {
+    this.addPeer(peer);
+    const e = this.#peers.get(peer)!;
+    const timed = rttMs !== null && Number.isFinite(rttMs) && rttMs >= 0;
+    e.samples.push(timed ? rttMs : NaN);
+    if (e.samples.length > this.#o.window) e.samples.shift();
+    e.sent++;
+    e.lastProbe = this.#o.now();
+    e.lostRun = 0;
+    e.passive = true;
+    if (timed) {
+      e.lastRtt = rttMs;
+      e.histogram.observe(rttMs / 1000);
+    }
+    this.#evaluate(e, this.#o.now());
+  }
+
+  /** Records that the peer was not heard from when it should have been: a lost sample. */
+  recordMissed(peer: string): void {
+    this.addPeer(peer);
+    const e = this.#peers.get(peer)!;
+    e.passive = true;
+    this.recordProbe(peer, null);
   }
 
   /**
@@ -403,15 +437,23 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     avg: number | null;
     median: number | null;
     answered: number;
+    timed: number;
   } {
-    if (samples.length === 0) return { loss: null, avg: null, median: null, answered: 0 };
+    if (samples.length === 0) {
+      return { loss: null, avg: null, median: null, answered: 0, timed: 0 };
+    }
     const rtts: number[] = [];
-    for (const s of samples) if (s !== null) rtts.push(s);
-    const loss = (samples.length - rtts.length) / samples.length;
-    if (rtts.length === 0) return { loss, avg: null, median: null, answered: 0 };
+    let answered = 0;
+    for (const s of samples) {
+      if (s === null) continue;
+      answered++;
+      if (!Number.isNaN(s)) rtts.push(s);
+    }
+    const loss = (samples.length - answered) / samples.length;
+    if (rtts.length === 0) return { loss, avg: null, median: null, answered, timed: 0 };
     rtts.sort((a, b) => a - b);
     const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
-    return { loss, avg, median: median(rtts), answered: rtts.length };
+    return { loss, avg, median: median(rtts), answered, timed: rtts.length };
   }
 
   #judge(e: Entry, now: number): Judgement {
@@ -428,13 +470,23 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
       }
     }
     if (e.lostRun >= o.downAfterLost) {
-      return { state: "down", reason: `${e.lostRun} probes lost in a row` };
+      return {
+        state: "down",
+        reason: e.passive
+          ? `not heard from in ${e.lostRun} intervals in a row`
+          : `${e.lostRun} probes lost in a row`,
+      };
     }
     let samples = e.samples;
     if (e.state === "down" && samples.length > 0) {
       // Recovery needs the newest probe answered; only the probes since the last loss count.
       if (samples[samples.length - 1] === null) {
-        return { state: "down", reason: `probe lost (${e.lostRun} in a row)` };
+        return {
+          state: "down",
+          reason: e.passive
+            ? `not heard from (${e.lostRun} in a row)`
+            : `probe lost (${e.lostRun} in a row)`,
+        };
       }
       samples = samples.slice(samples.lastIndexOf(null) + 1);
     }
@@ -448,14 +500,15 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     if (f.loss !== null && samples.length >= o.minLossSamples && f.loss > lossLimit) {
       why.push(`loss ${pct(f.loss)} > ${pct(lossLimit)}`);
     }
-    if (rtt !== null && f.answered >= o.minRttSamples && rtt > rttLimit) {
+    if (rtt !== null && f.timed >= o.minRttSamples && rtt > rttLimit) {
       why.push(`${o.rttStatistic} rtt ${ms(rtt)} > ${ms(rttLimit)}`);
     }
     if (why.length > 0) return { state: "degraded", reason: why.join(", ") };
     if (f.answered > 0) {
+      const figures = `${rtt === null ? "" : `rtt ${ms(rtt)}, `}loss ${pct(f.loss ?? 0)}`;
       return {
         state: "up",
-        reason: `probes answered (rtt ${ms(rtt ?? f.avg!)}, loss ${pct(f.loss ?? 0)})`,
+        reason: e.passive ? `heard from (${figures})` : `probes answered (${figures})`,
       };
     }
     return { state: "up", reason: `handshake ${Math.round((now - hs) / 1000)} s ago` };

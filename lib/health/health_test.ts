@@ -375,3 +375,42 @@ Deno.test("health: an idle peer (sessions on demand) has the idle state and no f
   assert.equal(h.loss, null);
   assert.equal(h.samples, 0);
 });
+
+Deno.test("health: a peer heard from (no probe) is up with the RTT it said; missed ones count as lost", () => {
+  const { tracker, clock, events } = setup();
+  tracker.setHandshake("a", clock.t);
+  tracker.recordHeard("a", 12);
+  assert.equal(state(tracker, "a"), "up");
+  assert.match(tracker.get("a")!.reason, /^heard from \(rtt 12 ms, loss 0%\)$/);
+  // A hello that said no RTT is an answer all the same: loss stays 0, the RTT figures its own.
+  tracker.recordHeard("a", null);
+  tracker.recordHeard("a", Number.NaN);
+  const h = tracker.get("a")!;
+  assert.deepEqual([h.loss, h.rttMs.median, h.rttMs.last, h.samples], [0, 12, 12, 3]);
+  assert.equal(h.rttHistogram.count, 1, "only said RTTs go into the histogram");
+  tracker.recordMissed("a");
+  tracker.recordMissed("a");
+  assert.equal(state(tracker, "a"), "up");
+  tracker.recordMissed("a");
+  assert.equal(state(tracker, "a"), "down");
+  assert.equal(events.at(-1)!.reason, "not heard from in 3 intervals in a row");
+  // Back on the first hello heard after the outage (the outage not held as loss).
+  tracker.recordHeard("a", 10);
+  assert.match(tracker.get("a")!.reason, /not heard from|heard from/);
+  tracker.recordHeard("a", 10);
+  assert.equal(state(tracker, "a"), "up");
+  assert.equal(tracker.get("a")!.loss, 0);
+});
+
+Deno.test("health: a peer heard from with no RTT is never degraded by RTT, only by loss", () => {
+  const { tracker, clock } = setup();
+  tracker.setHandshake("a", clock.t);
+  for (let i = 0; i < 10; i++) tracker.recordHeard("a");
+  assert.match(tracker.get("a")!.reason, /^heard from \(loss 0%\)$/);
+  for (let i = 0; i < 3; i++) {
+    tracker.recordMissed("a");
+    tracker.recordHeard("a");
+  }
+  assert.equal(state(tracker, "a"), "degraded");
+  assert.match(tracker.get("a")!.reason, /loss 30% > 20%/);
+});

@@ -13,6 +13,7 @@
 
 import type { ControlledAgent, UnderlayKind } from "../agent/agent.ts";
 import { MeshDns } from "../dns/mesh_dns.ts";
+import type { HeardLiveness } from "../health/heard.ts";
 import type { Logger } from "../log/logger.ts";
 import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
 import { MeshPaths } from "../nat/runtime/mesh_paths.ts";
@@ -92,6 +93,8 @@ export interface MeshContext {
   peers: MeshPeers;
   /** Which peers have a session (sessions on demand). */
   activity: PeerActivity;
+  /** On a leader, its members' liveness from their hellos; null on a node. */
+  heard: HeardLiveness | null;
   /** The policy, which the agent's filter already consults. */
   policy: PolicyRuntime;
   /** The view held; it feeds the parts' `viewChanged`. */
@@ -290,6 +293,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
       name: "activity",
       part: {
         start: () => {
+          ctx.heard?.start();
           ctx.activity.start(membership.view);
           stopLeft = channel.listen((msg, from) => {
             if (msg.t === "bye") ctx.activity.bye(msg.k, from);
@@ -299,6 +303,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
         close: () => {
           stopLeft();
           ctx.activity.close();
+          ctx.heard?.close();
         },
       },
     },
@@ -431,6 +436,7 @@ function makeRole(
       channel,
       logger,
       memberLeft: (key) => leases.memberLeft(key),
+      heard: (key, everyMs, rttMs) => ctx.heard?.heard(key, everyMs, rttMs),
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },

@@ -52,6 +52,8 @@ import type { MeshOptions } from "./mesh_options.ts";
 import { DEFAULT_LISTEN_PORT, meshTcpPort, underlayKind } from "./options/options.ts";
 import { MemberIndex, MeshPeers } from "./peers/peers.ts";
 import { PeerActivity } from "./peers/activity.ts";
+import { HeardLiveness } from "../health/heard.ts";
+import { DEFAULT_HELLO_MS } from "./sync/protocol.ts";
 import type { StateDir } from "./state/state.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
 import type { Prober } from "./sync/protocol.ts";
@@ -310,13 +312,31 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     let mesh: MeshAgent<R> | null = null;
     try {
       const keepalive = opts.persistentKeepalive ?? 25;
-      const activity = new PeerActivity(
+      // A leader follows its members by their hellos rather than probing each (a fleet's
+      // thousands); it probes those it keeps (other leaders, relays) and those that went quiet
+      // (../health/heard.ts).
+      const heard = opts.role === "leader"
+        ? new HeardLiveness({
+          sink: agent.health,
+          // A member gone quiet is probed until it says hello again (one that uses another
+          // leader is judged so all along).
+          probing: (key, on) => agent.watchPeer(key, { probe: on }),
+        })
+        : null;
+      const activity: PeerActivity = new PeerActivity(
         {
           device: agent.device,
           logger,
           keepalive,
-          watch: (key) => agent.watchPeer(key),
-          unwatch: (key) => agent.unwatchPeer(key),
+          watch: (key) => {
+            if (!heard || activity.kept(key)) return agent.watchPeer(key);
+            agent.watchPeer(key, { probe: false });
+            heard.follow(key, DEFAULT_HELLO_MS);
+          },
+          unwatch: (key) => {
+            heard?.unfollow(key);
+            agent.unwatchPeer(key);
+          },
           activatePaths: (key) => composed?.nat?.paths.activate(key),
           deactivatePaths: (key) => composed?.nat?.paths.deactivate(key),
           probePackets: (address) => channelOn(agent.control).prober.packets(address),
@@ -353,6 +373,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         channel: channelOn(agent.control),
         peers,
         activity,
+        heard,
         policy,
         membership,
         relay,

@@ -2,8 +2,8 @@
  * The dashboard of a real mesh in headless Chromium: a leader and two joiners run as `weft`
  * processes on loopback (userspace mode). The leader's page must load without console errors and
  * show the three nodes and the mesh's three links up (the joiners' link from their reports);
- * then one joiner is killed and the page must mark it down because its probes went unanswered
- * (probes every 5 s, down after 3 lost).
+ * then one joiner is killed and the page must mark it down because its hellos stopped (the
+ * leader follows its members by their hellos, every 3 s, down after 3 missed: not by probes).
  * A second test opens the Services panel of an in-process mesh (the memory mesh of
  * tests/fixtures/memory_mesh.ts): a service with two instances, its leader marked, and a failing
  * health check turning an instance unhealthy and moving the lead.
@@ -268,12 +268,12 @@ Deno.test({
       await page.screenshot({ path: `${shots}/1-mesh-up.png` });
 
       // node-2 dies (SIGKILL: it says no bye; a clean stop is tests/e2e/dashboard_netns_test.ts's):
-      // the leader's probes go unanswered and the page marks it down, saying so (the events list
-      // below): down for lost probes, not for a handshake gone stale, 180 s on.
+      // its hellos stop and the page marks it down, saying so (the events list below): down for
+      // hellos missed, not for a handshake gone stale, 180 s on.
       node2.child.kill("SIGKILL");
       await node2.child.status;
       const t0 = Date.now();
-      // The node is drawn as the leader's probes find it; its link may go red a little earlier,
+      // The node is drawn as the leader hears it; its link may go red a little earlier,
       // when node-2's own link report goes stale.
       await page.waitForSelector('#graph .node[data-node="node-2"][data-health="down"]', {
         timeout: GUARD_MS,
@@ -288,10 +288,10 @@ Deno.test({
         "up",
         "the running joiner stays up",
       );
-      // (A probe lost to a busy machine earlier may have made it degraded on the way.)
+      // (A hello lost to a busy machine earlier may have made it degraded on the way.)
       assert.match(
         (await page.textContent("#events"))!,
-        /node-2\s+(up|degraded) → down\s+\(3 probes lost/,
+        /node-2\s+(up|degraded) → down\s+\(not heard from in 3 intervals/,
       );
       assert.match((await page.textContent("#summary"))!, /1 up.*1 down/);
       assert.equal(node1.exited, false);

@@ -33,7 +33,12 @@ import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
-import type { ControlMessage } from "../sync/protocol.ts";
+import {
+  type ControlMessage,
+  DEFAULT_HELLO_MS,
+  helloEveryOf,
+  helloRttOf,
+} from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
 import { Fanout } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
@@ -139,6 +144,12 @@ export interface LeaderServiceDeps {
    * leases it held are released at once (lib/services/lease/).
    */
   memberLeft?: (publicKey: string) => void;
+  /**
+   * A member's hello was heard (before the hello rate: every hello says the member lives), with
+   * the interval it says it keeps ({@link DEFAULT_HELLO_MS} when it does not say) and the RTT it
+   * measured to this leader (null: none said): its liveness (../../health/heard.ts).
+   */
+  heard?: (publicKey: string, everyMs: number, rttMs: number | null) => void;
 }
 
 /**
@@ -516,6 +527,11 @@ export class LeaderService {
     // It uses this leader now: changes are pushed to it (held to the members: bounded).
     this.#users.delete(member.publicKey);
     this.#users.set(member.publicKey, this.#now());
+    this.#deps.heard?.(
+      member.publicKey,
+      helloEveryOf(msg.hi) ?? DEFAULT_HELLO_MS,
+      helloRttOf(msg.rtt),
+    );
     if (!this.#helloLimit.allow(member.publicKey)) {
       // Over the rate: only the member's latest hello is kept, and taken when the rate allows,
       // so a burst costs one change and the node still gets what it said hello for.

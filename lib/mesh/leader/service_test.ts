@@ -26,6 +26,7 @@ async function harness(
     underlay?: { listenPort: number; tcpPort: number | null };
     now?: () => number;
     memberLeft?: (key: string) => void;
+    heard?: (key: string, everyMs: number, rttMs: number | null) => void;
     store?: MemoryStore;
   } = {},
 ) {
@@ -75,6 +76,7 @@ async function harness(
     // Unless a test holds the clock, a second passes at each read: hellos are never too fast.
     now: opts.now ?? (() => (fakeNow += 1000)),
     ...(opts.memberLeft ? { memberLeft: opts.memberLeft } : {}),
+    ...(opts.heard ? { heard: opts.heard } : {}),
   }, { joinHoldMs: opts.joinHoldMs });
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
   const join = async (hostname: string) => {
@@ -487,6 +489,38 @@ Deno.test("leader service: a member's hello flood is held to the hello rate (few
     await until(() => h.core.member("n1")!.endpoints.includes(last), 5000);
     assert.ok(h.core.member("n1")!.endpoints.includes(last), "the latest hello was taken");
     assert.ok(h.core.view().version - v0 <= 7, `${h.core.view().version - v0} versions`);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: every hello, over the rate too, says the member lives, with its interval and RTT (nonsense: defaults)", async () => {
+  const clock = { t: 0 };
+  const heard: [string, number, number | null][] = [];
+  const h = await harness({ now: () => clock.t, heard: (k, e, r) => heard.push([k, e, r]) });
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    h.hello(n1.address, { hi: 20_000, rtt: 3.5 });
+    h.hello(n1.address);
+    // Nonsense from a member: its interval and RTT are not taken.
+    h.hello(n1.address, { hi: -1, rtt: -2 });
+    h.hello(n1.address, { hi: "3000" as unknown as number, rtt: "1" as unknown as number });
+    h.hello(n1.address, { hi: 1e12, rtt: Infinity });
+    for (let i = 0; i < 20; i++) h.hello(n1.address, { hi: 3000 }); // over the hello rate
+    const k = n1.publicKey;
+    assert.deepEqual(heard.slice(0, 5), [
+      [k, 20_000, 3.5],
+      [k, 3000, null],
+      [k, 3000, null],
+      [k, 3000, null],
+      [k, 3000, null],
+    ]);
+    assert.equal(heard.length, 25, "hellos over the rate still say the member lives");
+    // An address that is no member's, and another leader, are not heard.
+    h.hello("10.5.0.200", { hi: 3000 });
+    h.hello(h.core.member("lead")!.address, { hi: 3000 });
+    assert.equal(heard.length, 25);
   } finally {
     h.service.close();
   }

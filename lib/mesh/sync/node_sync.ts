@@ -25,7 +25,13 @@ import type { MembershipView, ServiceSpec } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { type NodeFile, SerialWriter, type StateDir } from "../state/state.ts";
-import { type ControlMessage, PolicyAssembler, ViewAssembler } from "./protocol.ts";
+import {
+  type ControlMessage,
+  DEFAULT_HELLO_MS,
+  helloEveryOf,
+  PolicyAssembler,
+  ViewAssembler,
+} from "./protocol.ts";
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
 import { MAX_LAN, type Member } from "../../members/member.ts";
 import type { NodeStatus } from "../../status/status.ts";
@@ -136,6 +142,8 @@ export class NodeSync {
   #heard = false;
   #missed = 0;
   #hellos = 0;
+  // The RTT of the latest probe of the leader in use, ms (null: lost, or none yet).
+  #leaderRtt: number | null = null;
   // Said once while the only leader known does not answer.
   #aloneSaid = false;
   #services: ServiceSpec[];
@@ -149,7 +157,7 @@ export class NodeSync {
   /** A stopped sync; `start` begins it. */
   constructor(deps: NodeSyncDeps, opts: NodeSyncOptions = {}) {
     this.#deps = deps;
-    this.#interval = opts.syncIntervalMs ?? 3000;
+    this.#interval = opts.syncIntervalMs ?? DEFAULT_HELLO_MS;
     this.#byeWaitMs = opts.byeWaitMs ?? 1000;
     this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
     this.#leader = deps.leader;
@@ -253,7 +261,10 @@ export class NodeSync {
       this.#deps.probe(address, timeout).then((rtt) => {
         if (this.#closed) return;
         this.#answers.set(publicKey, rtt !== null);
-        if (rtt !== null && address === this.#leader.address) this.#heard = true;
+        if (address !== this.#leader.address) return;
+        // The next hello carries it: the leader judges this node's health by it.
+        this.#leaderRtt = rtt;
+        if (rtt !== null) this.#heard = true;
       }).catch(() => {});
     }
   }
@@ -279,6 +290,7 @@ export class NodeSync {
   #use(m: Member, why: string): void {
     this.#leader = leaderInfo(m);
     this.#leaderSince = Date.now();
+    this.#leaderRtt = null;
     this.#missed = 0;
     this.#heard = false;
     this.#aloneSaid = false;
@@ -354,6 +366,8 @@ export class NodeSync {
       ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
       ...(d.advertise.relay ? { relay: true as const } : {}),
       ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
+      ...(helloEveryOf(this.#interval) ? { hi: this.#interval } : {}),
+      ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
     });
   }
 

@@ -117,6 +117,7 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       endpoints: ["198.51.100.2:51820"],
       services: [],
       labels: { "node.weft/x": "1" },
+      hi: 60_000,
     }]]);
   } finally {
     await h.cleanup();
@@ -285,6 +286,34 @@ Deno.test("node sync: hellos say whether the node relays and its TCP port, only 
     assert.equal("tcpPort" in hello, false);
   } finally {
     await off.cleanup();
+  }
+});
+
+Deno.test("node sync: hellos say the interval and the RTT of the leader's latest answered probe", async () => {
+  let rtt: number | null = 7.25;
+  const h = await harness({
+    intervalMs: 20,
+    nat: {
+      probe: () => Promise.resolve(rtt),
+    },
+  });
+  try {
+    h.sync.start(null);
+    const hellos = () =>
+      h.sent.filter(([, m]) => m.t === "hello").map(([, m]) =>
+        m as Extract<ControlMessage, { t: "hello" }>
+      );
+    assert.equal(hellos()[0].hi, 20);
+    assert.equal("rtt" in hellos()[0], false, "no probe answered before the first hello");
+    await eventually(() => Promise.resolve(hellos().some((m) => m.rtt === 7.25)), HANG_GUARD_MS);
+    rtt = null; // lost: the hellos after it say no RTT rather than an old one
+    const n = hellos().length;
+    await eventually(
+      () => Promise.resolve(hellos().slice(n + 1).some((m) => !("rtt" in m))),
+      HANG_GUARD_MS,
+    );
+  } finally {
+    await h.cleanup();
   }
 });
 

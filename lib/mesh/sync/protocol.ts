@@ -23,6 +23,24 @@ export interface WireCandidate {
   e: string;
 }
 
+/** Milliseconds between a node's hellos to its leader, unless configured otherwise. */
+export const DEFAULT_HELLO_MS = 3000;
+
+/** The longest interval between hellos a hello may state, ms (an hour). */
+export const MAX_HELLO_MS = 3_600_000;
+
+/** A hello's `hi` when it is a valid interval (whole ms, 10 ms to an hour), else undefined. */
+export function helloEveryOf(hi: unknown): number | undefined {
+  return Number.isInteger(hi) && (hi as number) >= 10 && (hi as number) <= MAX_HELLO_MS
+    ? hi as number
+    : undefined;
+}
+
+/** A hello's `rtt` when it is a valid RTT (a number of ms from 0 to a minute), else null. */
+export function helloRttOf(rtt: unknown): number | null {
+  return typeof rtt === "number" && rtt >= 0 && rtt <= 60_000 ? rtt : null;
+}
+
 /** A control message. */
 export type ControlMessage =
   | {
@@ -40,6 +58,16 @@ export type ControlMessage =
     relay?: true;
     /** The node's TCP port; absent when it has no TCP. */
     tcpPort?: number;
+    /**
+     * Milliseconds to this node's next hello (its interval): the leader counts a hello missed
+     * by it. Absent (an older node): {@link DEFAULT_HELLO_MS}.
+     */
+    hi?: number;
+    /**
+     * The RTT of this node's latest probe of the leader in use, ms, when it was answered: the
+     * leader judges the node's health by its hellos and this, without probing it.
+     */
+    rtt?: number;
   }
   /** The leader's answer to a hello whose `lk` is not its key's: the key, base64. */
   | { t: "lankey"; k: string }

@@ -1,0 +1,50 @@
+/**
+ * A leader follows its members by their hellos, not by probing each (in-process mesh agents on
+ * the memory network, tests/fixtures/memory_mesh.ts, hellos every 300 ms): an ordinary member's
+ * health on the leader is judged from its hellos and the RTT it measured to the leader, a member
+ * the leader keeps (a relay) is probed as before, a member that falls silent is probed from its
+ * first hello missed, goes down, and comes back (unprobed) when heard again.
+ */
+import assert from "node:assert/strict";
+import { TEST, until, withLab } from "../../tests/fixtures/memory_mesh.ts";
+import type { MeshAgent } from "./mesh_agent.ts";
+
+const health = (a: MeshAgent, b: MeshAgent) => a.agent.peerHealth(b.agent.device.publicKey);
+
+Deno.test({
+  name: "mesh agent: a leader judges its members by their hellos, probes only the ones it keeps",
+  ...TEST,
+  fn: () =>
+    withLab(async (lab) => {
+      const leader = await lab.startLeader();
+      const relay = await lab.start("relay", "192.0.2.20", { relay: true });
+      const n1 = await lab.start("n1", "192.0.2.11");
+      const key = (a: MeshAgent) => a.agent.device.publicKey;
+
+      await until(
+        "the leader has n1 up from its hellos, with the RTT n1 measured",
+        () => /^heard from \(rtt [\d.]+ ms, loss/.test(health(leader, n1)?.reason ?? ""),
+      );
+      assert.equal(health(leader, n1)?.state, "up");
+      assert.ok(health(leader, n1)!.rttMs.last! >= 0);
+      assert.equal(leader.agent.probing(key(n1)), false, "the leader does not probe n1");
+      await until(
+        "the leader probes the relay it keeps",
+        () => /^probes answered/.test(health(leader, relay)?.reason ?? ""),
+      );
+      assert.equal(leader.agent.probing(key(relay)), true);
+      assert.equal(n1.agent.probing(key(leader)), true, "a member probes the leader it keeps");
+
+      // n1 falls silent (no bye): a hello missed has the leader probe it, and the probes lost
+      // take it down.
+      const unblock = lab.nats.block((from) => from.startsWith("192.0.2.11:"));
+      await until("the leader probes n1, gone quiet", () => leader.agent.probing(key(n1)));
+      await until("n1 down on the leader", () => health(leader, n1)?.state === "down");
+      assert.match(health(leader, n1)!.reason, /^not heard from in 3 intervals in a row$/);
+      assert.equal(health(leader, relay)?.state, "up", "the relay stays up");
+      unblock();
+      await until("n1 up again on the leader", () => health(leader, n1)?.state === "up");
+      assert.match(health(leader, n1)!.reason, /^heard from/);
+      await until("heard again, n1 is no longer probed", () => !leader.agent.probing(key(n1)));
+    }),
+});
