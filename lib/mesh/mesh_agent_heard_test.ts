@@ -6,8 +6,12 @@
  * first hello missed, goes down, and comes back (unprobed) when heard again.
  */
 import assert from "node:assert/strict";
-import { TEST, until, withLab } from "../../tests/fixtures/memory_mesh.ts";
+import { TEST, until as untilSoon, withLab } from "../../tests/fixtures/memory_mesh.ts";
+import { HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
 import type { MeshAgent } from "./mesh_agent.ts";
+
+/** Waits for an event; the time is only a guard against a hang. */
+const until = (what: string, check: () => boolean) => untilSoon(what, check, HANG_GUARD_MS);
 
 const health = (a: MeshAgent, b: MeshAgent) => a.agent.peerHealth(b.agent.device.publicKey);
 
@@ -16,7 +20,8 @@ Deno.test({
   ...TEST,
   fn: () =>
     withLab(async (lab) => {
-      const leader = await lab.startLeader();
+      // Probes every second: a member gone quiet is found down sooner.
+      const leader = await lab.startLeader({ health: { probeIntervalMs: 1000 } });
       const relay = await lab.start("relay", "192.0.2.20", { relay: true });
       const n1 = await lab.start("n1", "192.0.2.11");
       const key = (a: MeshAgent) => a.agent.device.publicKey;
