@@ -575,7 +575,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       }
     };
     if (role.role === "leader") {
-      await finalWrite("leader.json", () => role.core.flush());
+      await finalWrite("leader.json", () => role.core.flushAndCompact());
       role.core.close();
     } else await finalWrite("node.json", () => role.sync.flush());
     try {

@@ -14,6 +14,7 @@ import {
 } from "../fixtures/netns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+import { StateDir } from "../../lib/mesh/state/state.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "chattr"));
 
@@ -116,8 +117,13 @@ Deno.test({
       let leader = startNode(lab, dir, "lead", ["--leader", ...ADVERTISE, "--userspace"]);
       await waitUp(lab, "lead", dir, leader);
       const token = await createToken(lab, dir, 1);
-      // Immutable: not even root can create the temp file of an atomic write in there.
-      await lab.run("lead", "chattr", "+i", leaderDir);
+      // Immutable: not even root can create the temp file of an atomic write in there, nor
+      // append to the journal of the commits since leader.json was written (an open file too).
+      const immutable = [leaderDir, `${leaderDir}/leader.json`];
+      if (await Deno.stat(`${leaderDir}/leader.journal`).then(() => true, () => false)) {
+        immutable.push(`${leaderDir}/leader.journal`);
+      }
+      await lab.run("lead", "chattr", "+i", ...immutable);
       const refused = startNode(lab, dir, "n1", ["--join", token, "--userspace"]);
       const code = await upOrExit(lab, "n1", dir, refused);
       assert.equal(
@@ -132,7 +138,7 @@ Deno.test({
       assert.equal(tokens[0].usesLeft, 1, "the token was not used");
 
       // The disk is writable again: the same joiner (same key) joins at the first free address.
-      await lab.run("lead", "chattr", "-i", leaderDir);
+      await lab.run("lead", "chattr", "-i", ...immutable);
       const n1 = startNode(lab, dir, "n1", ["--join", token, "--userspace"]);
       await waitUp(lab, "n1", dir, n1);
       const a1 = (await nodeList(lab, "lead", dir))!.find((m) => m.name === "n1")!.address;
@@ -145,11 +151,14 @@ Deno.test({
       const token2 = await createToken(lab, dir, 1);
       const n2 = startNode(lab, dir, "n2", ["--join", token2, "--userspace"]);
       await waitUp(lab, "n2", dir, n2);
-      const state = JSON.parse(await Deno.readTextFile(`${leaderDir}/leader.json`));
-      const addresses = state.members.map((m: { address: string }) => m.address).sort();
+      const state = (await new StateDir(leaderDir).readLeader())!;
+      const addresses = state.members.map((m) => m.address).sort();
       assert.deepEqual(addresses, ["10.92.0.1", "10.92.0.2", "10.92.0.3"]);
     } finally {
       await sh("chattr", "-i", leaderDir);
+      for (const f of ["leader.json", "leader.journal"]) {
+        await sh("chattr", "-i", `${leaderDir}/${f}`);
+      }
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });
     }

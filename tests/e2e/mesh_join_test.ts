@@ -15,6 +15,7 @@ import {
   waitUp,
   weftIn,
 } from "../fixtures/mesh_lab.ts";
+import { StateDir } from "../../lib/mesh/state/state.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "dig"));
 const [CMD, ...PRE] = selfCommand();
@@ -237,7 +238,7 @@ Deno.test({
       // Kill the leader in the middle of the burst: after some joins, before all of them.
       const members = async () => {
         try {
-          return JSON.parse(await Deno.readTextFile(`${dir}/lead/leader.json`)).members.length;
+          return (await new StateDir(`${dir}/lead`).readLeader())?.members.length ?? 0;
         } catch {
           return 0;
         }
@@ -249,11 +250,12 @@ Deno.test({
       leader.child.kill("SIGKILL");
       await leader.child.status;
       await Promise.allSettled(joins.map((j) => lab.stop(j.child, 500)));
-      // The state file parses and no address is handed out twice.
-      const state = JSON.parse(await Deno.readTextFile(`${dir}/lead/leader.json`));
-      const addresses = state.members.map((m: { address: string }) => m.address);
+      // The state (leader.json and the journal of the commits since) reads back and no address
+      // is handed out twice.
+      const state = (await new StateDir(`${dir}/lead`).readLeader())!;
+      const addresses = state.members.map((m) => m.address);
       assert.equal(new Set(addresses).size, addresses.length, `duplicates in ${addresses}`);
-      const names = state.members.map((m: { name: string }) => m.name);
+      const names = state.members.map((m) => m.name);
       console.log(`killed with ${names.length - 1} of 12 joins recorded`);
       assert.equal(new Set(names).size, names.length);
       // It restarts from that state and keeps allocating fresh addresses.

@@ -7,12 +7,14 @@ import { freePort, HOST_AGENT_FLAGS, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { decodeToken, encodeToken } from "../../lib/mesh/join/token.ts";
+import { StateDir } from "../../lib/mesh/state/state.ts";
 
 const [CMD, ...PRE] = selfCommand();
 
 async function members(dir: string): Promise<string[]> {
-  const s = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
-  return s.members.map((m: { name: string }) => m.name);
+  // leader.json with the journal of the commits since (lib/mesh/state/leader_journal.ts).
+  const s = await new StateDir(`${dir}/leader`).readLeader();
+  return s!.members.map((m) => m.name);
 }
 
 Deno.test({

@@ -6,6 +6,7 @@ import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { decodeToken } from "../../lib/mesh/join/token.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import type { NameLookup } from "../../lib/net/resolve.ts";
+import { StateDir } from "../../lib/mesh/state/state.ts";
 
 // Agents sharing one host cannot share a DNS port (a busy port is a startup error): these
 // tests turn DNS off unless they give their own port.
@@ -270,8 +271,8 @@ Deno.test({
       agents.push(n1);
       const key = n1.agent.device.publicKey;
       const heard = async () => {
-        const file = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
-        return file.joins?.[key]?.heard === true;
+        const file = await new StateDir(`${dir}/leader`).readLeader();
+        return file?.joins?.[key]?.heard === true;
       };
       assert.ok(await eventually(heard, HANG_GUARD_MS, 50), "n1 heard from");
     }),

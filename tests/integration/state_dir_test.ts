@@ -232,8 +232,8 @@ Deno.test({
       assert.equal(st?.listenPort, lport);
       const token = (await ctl("token", "create", "--uses", "2")).stdout.trim();
       assert.match(token, /^weft/);
-      const saved = JSON.parse(await Deno.readTextFile(`${dir}/leader/leader.json`));
-      assert.deepEqual(saved.members[0].endpoints, [`127.0.0.1:${lport}`]);
+      const saved = await new StateDir(`${dir}/leader`).readLeader();
+      assert.deepEqual(saved!.members[0].endpoints, [`127.0.0.1:${lport}`]);
       assert.equal(leader.child.pid, pid);
       assert.ok(!/state directory/.test(leader.log()), leader.log());
 

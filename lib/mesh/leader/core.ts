@@ -512,6 +512,12 @@ export class LeaderCore {
     return this.#change(() => ({ result: undefined, write: false }));
   }
 
+  /** {@link flush}, then has the store fold what it holds (the leader stops: ../store/store.ts). */
+  async flushAndCompact(): Promise<void> {
+    await this.flush();
+    await this.#store.compact?.();
+  }
+
   /**
    * What changed since `version`: members to add or update and keys to remove; null when the
    * log no longer reaches back that far (send the whole view instead).

@@ -26,11 +26,20 @@ class TestState extends StateDir {
     this.#gate = null;
   }
 
-  override async writeLeader(data: LeaderFile): Promise<void> {
+  // Every write of the leader's state, whole or a journal line, goes through the gate.
+  async #gated<T>(write: () => Promise<T>): Promise<T> {
     if (this.#gate) await this.#gate;
     if (this.fail) throw new Deno.errors.PermissionDenied("read-only state directory");
     this.writes++;
-    await super.writeLeader(data);
+    return await write();
+  }
+
+  override writeLeader(data: LeaderFile): Promise<number> {
+    return this.#gated(() => super.writeLeader(data));
+  }
+
+  override appendLeader(line: string): Promise<number> {
+    return this.#gated(() => super.appendLeader(line));
   }
 }
 
@@ -171,7 +180,7 @@ Deno.test("a change that fails does not undo the change written before it", asyn
     state.fail = false;
     assert.ok(core.member("a"));
     assert.equal(core.member("b"), undefined);
-    const onDisk = JSON.parse(await Deno.readTextFile(state.path("leader.json"))) as LeaderFile;
+    const onDisk = (await state.readLeader())!;
     assert.deepEqual(onDisk.members.map((m) => m.name), ["leader", "a"]);
   });
 });
@@ -288,7 +297,7 @@ Deno.test("a burst of joins is written together; a failed write rejects the whol
     const addresses = answers.map((a) => a.ok ? a.member.address : a.error);
     assert.equal(new Set(addresses).size, 20, addresses.join(","));
     assert.ok(state.writes - writes <= 2, `${state.writes - writes} writes for 20 joins`);
-    const onDisk = JSON.parse(await Deno.readTextFile(state.path("leader.json"))) as LeaderFile;
+    const onDisk = (await state.readLeader())!;
     assert.equal(onDisk.members.length, 21);
 
     const before = snapshot(core);

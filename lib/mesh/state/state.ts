@@ -31,6 +31,7 @@ import type { StoredToken } from "../join/token.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeLanKey } from "./lan_key.ts";
 import { leaderJson } from "./leader_json.ts";
+import { applyEntry, parseJournal } from "./leader_journal.ts";
 import { validTcpPort } from "../../members/validate.ts";
 import { type LeaseRecord, leaseRecordProblem } from "../../services/lease/arbiter.ts";
 
@@ -115,6 +116,11 @@ export interface NodeFile {
   lanKey?: string;
 }
 
+/** The leader's journal: its commits since `leader.json` was written (./leader_journal.ts). */
+export const LEADER_JOURNAL = "leader.journal";
+
+const encoder = new TextEncoder();
+
 /** The file holding the running agent's status address. */
 export const STATUS_ADDRESS_FILE = "status.address";
 
@@ -136,6 +142,8 @@ function check(cond: unknown, file: string, what: string): asserts cond {
 export class StateDir {
   // What this instance created, until {@link keepCreated}: directories deepest first, files.
   #created: { dirs: string[]; files: string[] } | null = { dirs: [], files: [] };
+  // The leader's journal, open for appends once written to.
+  #journal: Deno.FsFile | null = null;
 
   /** The state directory at `dir` (nothing is read or made yet). */
   constructor(readonly dir: string) {}
@@ -316,11 +324,40 @@ export class StateDir {
     });
   }
 
-  /** The leader file, or null when there is none. */
+  /**
+   * The leader's document, or null when there is none: `leader.json` with the commits of
+   * `leader.journal` since it was written replayed onto it (./leader_journal.ts).
+   */
   async readLeader(): Promise<LeaderFile | null> {
     const file = this.path("leader.json");
-    if (!(await exists(file))) return null;
-    return checkLeaderFile(await readJsonFile(file), file);
+    const journal = this.path(LEADER_JOURNAL);
+    if (!(await exists(file))) {
+      check(!(await exists(journal)), journal, "a journal without leader.json");
+      return null;
+    }
+    const d = checkLeaderFile(await readJsonFile(file), file);
+    if (!(await exists(journal))) return d;
+    for (const e of parseJournal(await Deno.readTextFile(journal), journal)) applyEntry(d, e);
+    return checkLeaderFile(d, journal);
+  }
+
+  /**
+   * Appends one commit's line (./leader_journal.ts's `journalLine`) to the journal and syncs
+   * it: the commit is on disk when this resolves. Returns the journal's size in bytes.
+   */
+  async appendLeader(line: string): Promise<number> {
+    if (!this.#journal) {
+      const file = this.path(LEADER_JOURNAL);
+      if (this.#created && !this.#created.files.includes(file) && !(await exists(file))) {
+        this.#created.files.push(file);
+      }
+      this.#journal = await Deno.open(file, { append: true, create: true, mode: 0o600 });
+    }
+    const f = this.#journal;
+    const bytes = encoder.encode(line);
+    for (let done = 0; done < bytes.length;) done += await f.write(bytes.subarray(done));
+    await f.syncData();
+    return (await f.stat()).size;
   }
 
   /** The node file, or null when there is none. */
@@ -341,9 +378,26 @@ export class StateDir {
     return o;
   }
 
-  /** Writes the leader file atomically (its records' text made once each: leader_json.ts). */
-  writeLeader(data: LeaderFile): Promise<void> {
-    return this.#write("leader.json", leaderJson(data));
+  /**
+   * Writes the leader's whole document atomically (its records' text made once each:
+   * leader_json.ts), then removes the journal it now holds. Returns the document's size in
+   * characters.
+   */
+  async writeLeader(data: LeaderFile): Promise<number> {
+    const text = leaderJson(data);
+    await this.#write("leader.json", text);
+    this.#journal?.close();
+    this.#journal = null;
+    await Deno.remove(this.path(LEADER_JOURNAL)).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    return text.length;
+  }
+
+  /** Closes the journal's file, if open (the agent stops). */
+  closeJournal(): void {
+    this.#journal?.close();
+    this.#journal = null;
   }
 
   /** Writes the node file atomically. */

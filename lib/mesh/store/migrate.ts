@@ -59,6 +59,9 @@ export async function migrateToStore(stateDir: string, store: LeaderStore): Prom
     if (store.kv && last > 0) await raiseRevision(store.kv.store, store.kv.prefix, last);
     // Moved, not copied: a leader started on this directory without the store must not serve
     // the old mesh beside the one in the store (with --store, the store says it is a leader's).
+    // A leader that did not stop cleanly left commits in its journal: folded into leader.json
+    // first, so the file kept as migrated is the whole mesh.
+    await state.writeLeader(data);
     await Deno.rename(state.path("leader.json"), state.path(MIGRATED_FILE));
     return { members: data.members.length, tokens: data.tokens.length, revision };
   } finally {

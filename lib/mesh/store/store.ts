@@ -51,6 +51,12 @@ export interface LeaderStore {
    * commits come too, at revisions it already has.
    */
   watch(from: number, onChange: (s: StoreSnapshot) => void): () => void;
+  /**
+   * Writes what the store holds in its most compact form once the commits under way are done
+   * (the state directory: the whole document, its journal emptied); absent where there is
+   * nothing to fold. Called at a clean stop.
+   */
+  compact?(): Promise<void>;
   /** How a shared store answers (absent for the state directory and memory). */
   health?(): StoreHealth;
   /** Stops what the store runs by itself (probes, watches); absent when it runs nothing. */
