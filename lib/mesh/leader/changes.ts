@@ -47,6 +47,18 @@ export interface VersionEntry {
   keys: string[];
 }
 
+/**
+ * After a batch that took `t` ms (copying the state and its indexes, the edits, the write, the
+ * view applied and pushed: much of it grows with the mesh, whatever the batch holds), the next
+ * one starts no sooner than `t × BATCH_GAP_FACTOR` ms later: under a stream of changes (joins,
+ * hellos) the batches grow, so that cost stays a small share of the leader's time, while a change
+ * after a quiet spell runs at once.
+ */
+export const BATCH_GAP_FACTOR = 3;
+
+/** The longest a change waits for the gap after the batch before it, ms. */
+export const MAX_BATCH_GAP_MS = 250;
+
 /** How many times a batch runs again on a newer state before it gives up (other writers). */
 export const MAX_ATTEMPTS = 64;
 
@@ -68,6 +80,10 @@ export interface ChangeQueueOptions {
    * operations); absent: every change waiting.
    */
   maxBatch?: number;
+  /** The batch gap's factor (default {@link BATCH_GAP_FACTOR}; 0: each batch at once). */
+  gapFactor?: number;
+  /** Monotonic ms, and a wait of `ms` (defaults: `performance.now` and a timer). */
+  clock?: { now(): number; sleep(ms: number): Promise<void> };
   /** Runs before and after each edit (for what a caller caches of the state it edits). */
   eachEdit?(): void;
   /** Tells the core that a batch's copy `to` was made of `from` (it forks its indexes). */
@@ -78,12 +94,19 @@ export interface ChangeQueueOptions {
   commit(d: LeaderFile, log: VersionEntry[], revision: number): void;
 }
 
+const systemClock = {
+  now: () => performance.now(),
+  sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+};
+
 /** Applies edits of the leader's state one after the other, written in batches. */
 export class ChangeQueue {
   readonly #opts: ChangeQueueOptions;
   // Changes waiting for the next write, and whether a write is under way.
   #pending: Pending[] = [];
   #writing = false;
+  // Monotonic ms before which the next batch does not start (BATCH_GAP_FACTOR).
+  #nextAt = 0;
 
   /** A queue over the state `opts` reads and writes. */
   constructor(opts: ChangeQueueOptions) {
@@ -114,10 +137,17 @@ export class ChangeQueue {
 
   async #drain(): Promise<void> {
     this.#writing = true;
+    const clock = this.#opts.clock ?? systemClock;
     while (this.#pending.length) {
+      const wait = this.#nextAt - clock.now();
+      if (wait > 0) await clock.sleep(wait);
       const batch = this.#pending.splice(0, this.#opts.maxBatch ?? this.#pending.length);
       this.#opts.between?.();
+      const started = clock.now();
       await this.#run(batch);
+      const ended = clock.now();
+      const factor = this.#opts.gapFactor ?? BATCH_GAP_FACTOR;
+      this.#nextAt = ended + Math.min(MAX_BATCH_GAP_MS, (ended - started) * factor);
     }
     this.#writing = false;
     this.#opts.between?.();

@@ -105,6 +105,7 @@ export class LeaderCore {
     store: LeaderStore,
     holdMs: number,
     own: string,
+    batchGapFactor: number | undefined,
   ) {
     this.#own = own;
     this.#data = snapshot.data;
@@ -119,6 +120,7 @@ export class LeaderCore {
       revision: () => this.#revision,
       write: (d, base) => store.commit(d, base),
       ...(store.maxChangesPerCommit ? { maxBatch: store.maxChangesPerCommit } : {}),
+      ...(batchGapFactor !== undefined ? { gapFactor: batchGapFactor } : {}),
       reload: async () => {
         const s = await store.load();
         if (!s) throw new LeaderError(`${store.where} no longer holds the mesh`);
@@ -220,6 +222,8 @@ export class LeaderCore {
       labels?: Record<string, string>;
       services?: ServiceSpec[];
       joinHoldMs?: number;
+      /** The change queue's batch gap factor (./changes.ts; 0: none, for tests of races). */
+      batchGapFactor?: number;
     },
   ): Promise<LeaderCore> {
     const holdMs = init.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
@@ -244,7 +248,7 @@ export class LeaderCore {
           `${store.where} is for IPv6 network ${stored.network6}, not ${init.network6}`,
         );
       }
-      const core = new LeaderCore(loaded, store, holdMs, init.publicKey);
+      const core = new LeaderCore(loaded, store, holdMs, init.publicKey, init.batchGapFactor);
       await core.#change((d, touch) => {
         const added = core.#enter(d, init, touch, store.where);
         // An IPv6 network added later: every member gets its address now.
@@ -291,6 +295,7 @@ export class LeaderCore {
       store,
       holdMs,
       init.publicKey,
+      init.batchGapFactor,
     );
     // Nobody sees the core before this first write succeeds.
     await core.#change((d, touch) => {
