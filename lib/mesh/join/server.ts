@@ -30,7 +30,10 @@ import { StoreError } from "../../store/kv.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 // Join requests being handled at once (opened, waiting for the state write); more are dropped.
-const MAX_JOINS_IN_FLIGHT = 64;
+// Each holds a few hundred bytes; the leader batches changes (../leader/changes.ts), so a burst
+// of joins waits a batch or two: at 10,000 members a batch cycle is a few hundred ms, and the
+// bound must not be what limits the joins a second (64 held it near 200).
+const MAX_JOINS_IN_FLIGHT = 1024;
 
 /**
  * Where the leader saw a member, as its record keeps it (`host:port`), or null: only a UDP
