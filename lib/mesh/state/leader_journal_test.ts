@@ -206,3 +206,18 @@ Deno.test("state dir: a journal without leader.json is refused, not read as no m
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("state dir: the start succeeding while the journal is first opened does not fail the append", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-journal-" });
+  try {
+    const state = new StateDir(dir);
+    await state.writeLeader(doc());
+    // The agent's start ends (its files are kept) while the first commit opens the journal.
+    const appended = state.appendLeader("{}\n");
+    state.keepCreated();
+    assert.ok((await appended) > 0);
+    state.closeJournal();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

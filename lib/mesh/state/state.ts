@@ -229,10 +229,17 @@ export class StateDir {
   /** Writes a file atomically (0600), recording it when it is new. */
   async #write(name: string, text: string): Promise<void> {
     const file = this.path(name);
-    if (this.#created && !this.#created.files.includes(file) && !(await exists(file))) {
-      this.#created.files.push(file);
-    }
+    await this.#noteCreated(file);
     await writeFileAtomic(file, text, { mode: 0o600 });
+  }
+
+  /** Records `file` as made by this instance when it does not exist yet (and still recording). */
+  async #noteCreated(file: string): Promise<void> {
+    // Held across the await: `keepCreated` may end the recording meanwhile.
+    const created = this.#created;
+    if (created && !created.files.includes(file) && !(await exists(file))) {
+      created.files.push(file);
+    }
   }
 
   /**
@@ -348,9 +355,7 @@ export class StateDir {
   async appendLeader(line: string): Promise<number> {
     if (!this.#journal) {
       const file = this.path(LEADER_JOURNAL);
-      if (this.#created && !this.#created.files.includes(file) && !(await exists(file))) {
-        this.#created.files.push(file);
-      }
+      await this.#noteCreated(file);
       this.#journal = await Deno.open(file, { append: true, create: true, mode: 0o600 });
     }
     const f = this.#journal;
