@@ -448,6 +448,10 @@ function makeRole(
   const sync = new NodeSync({
     channel,
     probe: (address, timeoutMs) => channel.prober.probe(address, timeoutMs),
+    // The leaders are not probed for health besides (../mesh_agent.ts): these are the samples.
+    probed: (key, rtt) => {
+      if (agent.watching(key) && !agent.probing(key)) agent.health.recordProbe(key, rtt);
+    },
     state: ctx.state,
     logger,
     publicKey: agent.device.publicKey,

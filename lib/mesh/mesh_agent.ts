@@ -329,6 +329,11 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           logger,
           keepalive,
           watch: (key) => {
+            // A node's sync probes the leaders (the one in use at every hello): those answers
+            // are the leaders' health samples, no second probe (compose.ts).
+            if (!heard && index.get(key)?.role === "leader") {
+              return agent.watchPeer(key, { probe: false });
+            }
             if (!heard || activity.kept(key)) return agent.watchPeer(key);
             agent.watchPeer(key, { probe: false });
             heard.follow(key, DEFAULT_HELLO_MS);

@@ -3,7 +3,8 @@
  * the memory network, tests/fixtures/memory_mesh.ts, hellos every 300 ms): an ordinary member's
  * health on the leader is judged from its hellos and the RTT it measured to the leader, a member
  * the leader keeps (a relay) is probed as before, a member that falls silent is probed from its
- * first hello missed, goes down, and comes back (unprobed) when heard again.
+ * first hello missed, goes down, and comes back (unprobed) when heard again. A member judges its
+ * leader by the probes its sync sends with each hello, not by health probes of its own.
  */
 import assert from "node:assert/strict";
 import { TEST, until as untilSoon, withLab } from "../../tests/fixtures/memory_mesh.ts";
@@ -16,7 +17,7 @@ const until = (what: string, check: () => boolean) => untilSoon(what, check, HAN
 const health = (a: MeshAgent, b: MeshAgent) => a.agent.peerHealth(b.agent.device.publicKey);
 
 Deno.test({
-  name: "mesh agent: a leader judges its members by their hellos, probes only the ones it keeps",
+  name: "mesh agent: a leader judges its members by their hellos, a member its leader by the sync's probes",
   ...TEST,
   fn: () =>
     withLab(async (lab) => {
@@ -38,7 +39,12 @@ Deno.test({
         () => /^probes answered/.test(health(leader, relay)?.reason ?? ""),
       );
       assert.equal(leader.agent.probing(key(relay)), true);
-      assert.equal(n1.agent.probing(key(leader)), true, "a member probes the leader it keeps");
+      // n1 judges the leader by its sync's probes (one a hello), not by probes of its own.
+      assert.equal(n1.agent.probing(key(leader)), false, "no second probe of the leader");
+      await until(
+        "n1 has the leader up from its sync's probes",
+        () => /^probes answered \(rtt/.test(health(n1, leader)?.reason ?? ""),
+      );
 
       // n1 falls silent (no bye): a hello missed has the leader probe it, and the probes lost
       // take it down.

@@ -16,7 +16,8 @@
  * and after {@link MISSED_HELLOS} missed in a row the node moves to another leader (those that
  * answered their latest probe first). With the default 3 s between hellos a leader that stops is
  * left after 6 to 9 s (2 to 3 intervals). The other leaders are probed every
- * {@link OTHERS_PROBED_EVERY} hellos, so the status says whether each answers.
+ * {@link OTHERS_PROBED_EVERY} hellos, so the status says whether each answers. These probes are
+ * also the node's health samples of its leaders (`probed`): nothing else probes them.
  * @module
  */
 
@@ -71,6 +72,11 @@ export interface NodeSyncDeps {
    * when no answer came within `timeoutMs`.
    */
   probe: (address: string, timeoutMs: number) => Promise<number | null>;
+  /**
+   * Hears every probe of a leader settle (its key, the RTT or null): the node takes them as that
+   * leader's health samples rather than probing it again. Absent: not told.
+   */
+  probed?: (publicKey: string, rttMs: number | null) => void;
   /** Where `node.json` is written. */
   state: StateDir;
   /** The logger. */
@@ -260,6 +266,7 @@ export class NodeSync {
     for (const { publicKey, address } of targets) {
       this.#deps.probe(address, timeout).then((rtt) => {
         if (this.#closed) return;
+        this.#deps.probed?.(publicKey, rtt);
         this.#answers.set(publicKey, rtt !== null);
         if (address !== this.#leader.address) return;
         // The next hello carries it: the leader judges this node's health by it.
