@@ -2,7 +2,8 @@
  * The simulated members of the fleet bench: N members in one process, each with its own keys,
  * speaking the real wire protocol to one leader: the join exchange (lib/mesh/join/crypto.ts), the
  * WireGuard handshake and transport data (./tunnel.ts), and the membership sync on the control
- * port (lib/mesh/sync/protocol.ts): a hello (and a probe) every 3 s with the versions held, views,
+ * port (lib/mesh/sync/protocol.ts): a hello (and a probe) every 3 s with the versions held, a
+ * link report every 5 s (its link to the leader, as a node's reporter sends), views,
  * deltas and policies reassembled by part, `changed` answered with a hello, probes with acks, bye
  * on leave.
  *
@@ -55,6 +56,8 @@ const dec = new TextDecoder();
 const TICK_MS = 100;
 /** Hellos every 3 s: the members are spread over this many ticks. */
 const HELLO_TICKS = 30;
+/** Link reports every 5 s (as a node's link reporter sends its one link, to the leader). */
+const LINK_TICKS = 50;
 const REKEY_MS = 100_000;
 const HANDSHAKE_RESEND_MS = 5_000;
 
@@ -117,6 +120,7 @@ class Member {
   policyHistory: number[] | null = null;
   leaveDone: (() => void) | null = null;
   probeId = 1;
+  reports = 0;
   prevIndex = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
@@ -181,6 +185,8 @@ export class Fleet {
   readonly #socks: Sock[] = [];
   readonly #moved: Sock[] = [];
   readonly #leaderText: string;
+  // The leader's key as base64 (what a link report names it by).
+  readonly #leaderKeyText: string;
   readonly members: Member[] = [];
   readonly #byIndex = new Map<number, Member>();
   readonly #byRequest = new Map<number, Member>();
@@ -208,6 +214,7 @@ export class Fleet {
     this.#dh = dh;
     this.#aead = aead;
     this.#leaderText = checked.token.leaders[0].endpoints[0];
+    this.#leaderKeyText = encodeKey(checked.leaderKey);
   }
 
   /** Opens the socket pool; members are made by {@link add}. */
@@ -315,6 +322,17 @@ export class Fleet {
     });
     // As a node does: every hello goes with a probe of the leader.
     this.#send(m, { t: "probe", id: m.probeId++ });
+  }
+
+  /** A link report, as a node sends one every 5 s: its link to the leader, up, direct. */
+  #report(m: Member): void {
+    this.#send(m, {
+      t: "links",
+      n: ++m.reports,
+      part: 0,
+      parts: 1,
+      l: [{ k: this.#leaderKeyText, s: "up", r: 0.2, p: "direct", i: 40, o: 40 }],
+    });
   }
 
   // ---- joining ----
@@ -603,6 +621,11 @@ export class Fleet {
         this.#initiate(m);
       }
       this.#hello(m);
+    }
+    const reports = this.#tick % LINK_TICKS;
+    for (let i = reports; i < this.members.length; i += LINK_TICKS) {
+      const m = this.members[i];
+      if (m.state === "up") this.#report(m);
     }
     const silence = this.#opts.silenceMs ?? 20_000;
     if (up > 0 && now() - this.#lastHeard > silence) {
