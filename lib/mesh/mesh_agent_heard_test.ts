@@ -17,7 +17,8 @@ const until = (what: string, check: () => boolean) => untilSoon(what, check, HAN
 const health = (a: MeshAgent, b: MeshAgent) => a.agent.peerHealth(b.agent.device.publicKey);
 
 Deno.test({
-  name: "mesh agent: a leader judges its members by their hellos, a member its leader by the sync's probes",
+  name:
+    "mesh agent: a leader judges its members by their hellos, a member its leader by the sync's probes",
   ...TEST,
   fn: () =>
     withLab(async (lab) => {
