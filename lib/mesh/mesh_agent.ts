@@ -53,7 +53,7 @@ import { DEFAULT_LISTEN_PORT, meshTcpPort, underlayKind } from "./options/option
 import { MemberIndex, MeshPeers } from "./peers/peers.ts";
 import { PeerActivity } from "./peers/activity.ts";
 import { HeardLiveness } from "../health/heard.ts";
-import { DEFAULT_HELLO_MS } from "./sync/protocol.ts";
+import { healthWatch } from "./peers/health_watch.ts";
 import type { StateDir } from "./state/state.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
 import type { Prober } from "./sync/protocol.ts";
@@ -313,8 +313,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     try {
       const keepalive = opts.persistentKeepalive ?? 25;
       // A leader follows its members by their hellos rather than probing each (a fleet's
-      // thousands); it probes those it keeps (other leaders, relays) and those that went quiet
-      // (../health/heard.ts).
+      // thousands): peers/health_watch.ts.
       const heard = opts.role === "leader"
         ? new HeardLiveness({
           sink: agent.health,
@@ -328,20 +327,13 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           device: agent.device,
           logger,
           keepalive,
-          watch: (key) => {
-            // A node's sync probes the leaders (the one in use at every hello): those answers
-            // are the leaders' health samples, no second probe (compose.ts).
-            if (!heard && index.get(key)?.role === "leader") {
-              return agent.watchPeer(key, { probe: false });
-            }
-            if (!heard || activity.kept(key)) return agent.watchPeer(key);
-            agent.watchPeer(key, { probe: false });
-            heard.follow(key, DEFAULT_HELLO_MS);
-          },
-          unwatch: (key) => {
-            heard?.unfollow(key);
-            agent.unwatchPeer(key);
-          },
+          ...healthWatch({
+            watchPeer: (key, o) => agent.watchPeer(key, o),
+            unwatchPeer: (key) => agent.unwatchPeer(key),
+            member: (key) => index.get(key),
+            kept: (key) => activity.kept(key),
+            heard,
+          }),
           activatePaths: (key) => composed?.nat?.paths.activate(key),
           deactivatePaths: (key) => composed?.nat?.paths.deactivate(key),
           probePackets: (address) => channelOn(agent.control).prober.packets(address),
