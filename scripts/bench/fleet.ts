@@ -14,8 +14,9 @@
  *   joins and 10 leaves a second, 20 s).
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
- *     [--profile DIR] [--hubs K]
+ *     [--profile DIR] [--hubs K] [--concurrency C]
  *
+ * `--concurrency C` sets the joins unanswered at once (default 64).
  * `--hubs K` puts a policy in force before the joins that lets every member reach the first K
  * members only: views scoped by policy, as an edge fleet's devices see a few servers (without
  * it, every member sees every member).
@@ -55,6 +56,11 @@ export interface FleetBenchOptions {
    * holds the hubs and leaders, and a hub's every member. Default 0: no policy, whole views.
    */
   hubs?: number;
+  /**
+   * Joins unanswered at once (default 64): a fleet's devices join side by side, so this is
+   * what the leader is offered, not a limit of its own.
+   */
+  concurrency?: number;
 }
 
 /** One change's arrival at every member. */
@@ -77,6 +83,8 @@ export interface FleetBenchResult {
   store: string;
   /** Members every member may reach under the policy (0: no policy, whole views). */
   hubs: number;
+  /** Joins unanswered at once. */
+  concurrency: number;
   /** Sustained joins a second (the middle 80 % of the answers). */
   joinsPerSecond: number;
   /** All N joins over the time from the first request to the last answer. */
@@ -214,7 +222,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     say(`joining ${n} members`);
     await phase("joins");
     const cpu0 = leader.cpuSeconds();
-    const join = await call("join", { first, count: n, concurrency: 64 }, 3_600_000);
+    const concurrency = opts.concurrency ?? 64;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) {
+      throw new Error("--concurrency must be an integer from 1 to 4096");
+    }
+    const join = await call("join", { first, count: n, concurrency }, 3_600_000);
     const cpuJoins = leader.cpuSeconds() - cpu0;
     say(`joined: ${JSON.stringify(join)}; leader ${cpuJoins} CPU-s`);
     const t1 = now();
@@ -343,6 +355,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       members: n,
       store: opts.store ?? "file",
       hubs: hubCount,
+      concurrency,
       joinsPerSecond: join.joinsPerSecond,
       joinsPerSecondOverall: join.joinsPerSecondOverall,
       joinSeconds: join.joinSeconds,
@@ -427,6 +440,7 @@ if (import.meta.main) {
       churnSeconds: arg("churn-seconds") ? Number(arg("churn-seconds")) : undefined,
       profileDir: arg("profile") ?? Deno.env.get("FLEET_PROFILE"),
       hubs: arg("hubs") ? Number(arg("hubs")) : undefined,
+      concurrency: arg("concurrency") ? Number(arg("concurrency")) : undefined,
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));
