@@ -16,6 +16,7 @@ export const DROP_REASONS = [
   "cookie-invalid",
   "handshake-invalid",
   "handshake-unknown-peer",
+  "handshake-replay",
   "unknown-index",
   "bad-counter",
   "expired-session",

@@ -15,6 +15,7 @@ import { handshakeDone, installKeys, newIndex } from "./keys.ts";
 import { roam } from "./roaming.ts";
 import { EMPTY, sendStaged, sendTransport } from "./send.ts";
 import type { DeviceState } from "./state.ts";
+import type { DropReason } from "./drops.ts";
 
 /** An initiation: answered, and the peer's session installed as the next one. */
 export function onInitiation(s: DeviceState, data: Uint8Array, from: Endpoint): void {
@@ -24,22 +25,24 @@ export function onInitiation(s: DeviceState, data: Uint8Array, from: Endpoint): 
   }
   if (!admitHandshake(s, data, from, readU32(data, 4))) return;
   const now = s.clock.now();
-  let unknown = false;
+  let why: DropReason = "handshake-invalid";
   const found = consumeInitiation(
     s.local,
     data,
     (key) => {
       const peer = s.peers.get(encodeKey(key));
-      if (!peer) unknown = true;
+      if (!peer) why = "handshake-unknown-peer";
       return peer ? { peer, handshake: peer.handshake } : undefined;
     },
     now,
     s.minInitiationInterval,
+    (r) => why = r === "replay" ? "handshake-replay" : "handshake-rate-limited",
   );
   if (!found) {
     // A well-formed initiation from a key that is no peer is not a broken one: in a mesh a new
-    // member's first initiations often arrive before the view that names their sender.
-    s.drops.add(unknown ? "handshake-unknown-peer" : "handshake-invalid");
+    // member's first initiations often arrive before the view that names their sender. Nor is
+    // one seen already (sent to two of our endpoints) or one too soon after the last.
+    s.drops.add(why);
     return;
   }
   const peer = found.peer;

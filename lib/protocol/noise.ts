@@ -226,6 +226,7 @@ export function consumeInitiation<P>(
   lookup: (staticKey: Uint8Array) => { peer: P; handshake: Handshake } | undefined,
   nowMs: number,
   minInitiationIntervalMs: number,
+  rejected?: (why: "replay" | "flood") => void,
 ): ConsumedInitiation<P> | null {
   if (msg.length !== INITIATION_SIZE) return null;
   const ePub = msg.slice(Initiation.ephemeral, Initiation.ephemeral + 32);
@@ -261,8 +262,16 @@ export function consumeInitiation<P>(
   h = hash(h, tsField);
   wipe(es, k);
 
-  if (!tai64nAfter(ts, hs.lastTimestamp)) return null;
-  if (nowMs - hs.lastInitiationConsumed < minInitiationIntervalMs) return null;
+  // Well formed, from a known peer: an old timestamp (the same initiation twice, as one sent to
+  // two of our endpoints arrives) or one too soon after the last, which `rejected` hears.
+  if (!tai64nAfter(ts, hs.lastTimestamp)) {
+    rejected?.("replay");
+    return null;
+  }
+  if (nowMs - hs.lastInitiationConsumed < minInitiationIntervalMs) {
+    rejected?.("flood");
+    return null;
+  }
 
   hs.lastTimestamp = ts;
   hs.lastInitiationConsumed = nowMs;

@@ -80,13 +80,16 @@ Deno.test("noise: replayed or older timestamps and floods are refused", () => {
   const m1 = new Uint8Array(INITIATION_SIZE);
   createInitiation(i, hsI, 1, 2_000_000_000_000, m1);
   assert.ok(consumeInitiation(r, m1.slice(), look, 10_000, 20));
-  assert.equal(consumeInitiation(r, m1.slice(), look, 20_000, 20), null, "same timestamp");
+  const why: string[] = [];
+  const said = (w: string) => why.push(w);
+  assert.equal(consumeInitiation(r, m1.slice(), look, 20_000, 20, said), null, "same timestamp");
   const m0 = new Uint8Array(INITIATION_SIZE);
   createInitiation(i, hsI, 2, 1_999_999_999_000, m0);
-  assert.equal(consumeInitiation(r, m0, look, 30_000, 20), null, "older timestamp");
+  assert.equal(consumeInitiation(r, m0, look, 30_000, 20, said), null, "older timestamp");
   const m2 = new Uint8Array(INITIATION_SIZE);
   createInitiation(i, hsI, 3, 2_000_000_001_000, m2);
-  assert.equal(consumeInitiation(r, m2, look, 10_010, 20), null, "too soon after the last");
+  assert.equal(consumeInitiation(r, m2, look, 10_010, 20, said), null, "too soon after the last");
+  assert.deepEqual(why, ["replay", "replay", "flood"], "the caller hears why");
   assert.ok(consumeInitiation(r, m2, look, 40_000, 20));
 });
 

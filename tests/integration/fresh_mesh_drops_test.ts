@@ -3,7 +3,9 @@
  * on loopback. The second node's first initiation from the first one may arrive before the
  * second has the first in its view (it learns the rest of the mesh from the leader after its
  * join, while the first hears of it at once): that initiation is from a key it does not know
- * yet, counted as `handshake-unknown-peer`, not as a broken handshake. Nor does a fresh node
+ * yet, counted as `handshake-unknown-peer`, not as a broken handshake; an initiation that
+ * arrives twice (sent to two of a node's endpoints) is `handshake-replay`, one too soon after the
+ * last `handshake-rate-limited`. Nor does a fresh node
  * drop its own first datagrams for want of a route (its subscriptions' first announcement went
  * out before the device had its peers). The nodes keep each other (`--keep-peer`): each
  * handshakes with every other as soon as it hears of it, as in a mesh whose members all talk
