@@ -193,6 +193,11 @@ function ms(x: number): string {
   return `${Math.round(x * 10) / 10} ms`;
 }
 
+/** Whether a reported RTT is a measurement (finite, not negative). */
+function validRtt(rttMs: number | null): rttMs is number {
+  return rttMs !== null && Number.isFinite(rttMs) && rttMs >= 0;
+}
+
 function median(sorted: number[]): number {
   const m = sorted.length >> 1;
   return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
@@ -271,22 +276,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
 
   /** Records a probe result (RTT in ms, null when lost) and re-evaluates the peer. */
   recordProbe(peer: string, rttMs: number | null): void {
-    this.addPeer(peer);
-    const e = this.#peers.get(peer)!;
-    const ok = rttMs !== null && Number.isFinite(rttMs) && rttMs >= 0;
-    e.samples.push(ok ? rttMs : null);
-    if (e.samples.length > this.#o.window) e.samples.shift();
-    e.sent++;
-    e.lastProbe = this.#o.now();
-    if (ok) {
-      e.lastRtt = rttMs;
-      e.lostRun = 0;
-      e.histogram.observe(rttMs / 1000);
-    } else {
-      e.lost++;
-      e.lostRun++;
-    }
-    this.#evaluate(e, this.#o.now());
+    this.#take(peer, validRtt(rttMs) ? rttMs : null);
   }
 
   /**
@@ -297,17 +287,28 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
    */
   recordHeard(peer: string, rttMs: number | null = null): void {
     this.addPeer(peer);
+    this.#peers.get(peer)!.passive = true;
+    this.#take(peer, validRtt(rttMs) ? rttMs : NaN);
+  }
+
+  // Takes one sample into the peer's window (an RTT; NaN: answered, no RTT; null: lost) and
+  // re-evaluates the peer.
+  #take(peer: string, sample: number | null): void {
+    this.addPeer(peer);
     const e = this.#peers.get(peer)!;
-    const timed = rttMs !== null && Number.isFinite(rttMs) && rttMs >= 0;
-    e.samples.push(timed ? rttMs : NaN);
+    e.samples.push(sample);
     if (e.samples.length > this.#o.window) e.samples.shift();
     e.sent++;
     e.lastProbe = this.#o.now();
-    e.lostRun = 0;
-    e.passive = true;
-    if (timed) {
-      e.lastRtt = rttMs;
-      e.histogram.observe(rttMs / 1000);
+    if (sample === null) {
+      e.lost++;
+      e.lostRun++;
+    } else {
+      e.lostRun = 0;
+      if (!Number.isNaN(sample)) {
+        e.lastRtt = sample;
+        e.histogram.observe(sample / 1000);
+      }
     }
     this.#evaluate(e, this.#o.now());
   }
@@ -315,9 +316,8 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   /** Records that the peer was not heard from when it should have been: a lost sample. */
   recordMissed(peer: string): void {
     this.addPeer(peer);
-    const e = this.#peers.get(peer)!;
-    e.passive = true;
-    this.recordProbe(peer, null);
+    this.#peers.get(peer)!.passive = true;
+    this.#take(peer, null);
   }
 
   /**
