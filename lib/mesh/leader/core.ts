@@ -323,6 +323,9 @@ export class LeaderCore {
     const from = parent && this.#indexes.get(parent);
     ix = new MemberIndex(list, this.#range, from);
     this.#indexes.set(list, ix);
+    // The link has served: kept, it would hold the parent list alive, whose own link holds its
+    // parent, and so on (every state since the start, with its index).
+    this.#parents.delete(list);
     return ix;
   }
 
