@@ -14,34 +14,62 @@ export const SPLIT_AT = 512;
 
 class SplitKey implements ExplicitNonceKey {
   readonly #short: ExplicitNonceKey;
-  readonly #long: ExplicitNonceKey;
+  // Made at the first long message: most sessions (a leader's with each of thousands of
+  // members, a member's control traffic) carry short messages only, and the long backend's
+  // key costs native memory (OpenSSL: two cipher contexts) that nothing would use.
+  #long: ExplicitNonceKey | null = null;
+  #raw: Uint8Array | null;
+  readonly #longAead: ExplicitNonceAead;
   readonly #at: number;
 
-  constructor(short: ExplicitNonceKey, long: ExplicitNonceKey, at: number) {
+  constructor(short: ExplicitNonceKey, raw: Uint8Array, longAead: ExplicitNonceAead, at: number) {
     this.#short = short;
-    this.#long = long;
+    this.#raw = raw.slice();
+    this.#longAead = longAead;
     this.#at = at;
   }
 
+  #longKey(): ExplicitNonceKey {
+    if (this.#long !== null) return this.#long;
+    const raw = this.#raw;
+    if (raw === null) throw new Error("key used after destroy()");
+    try {
+      this.#long = this.#longAead.key(raw);
+    } catch {
+      // Both backends compute the same function: the short one carries long messages too.
+      this.#long = this.#short;
+    }
+    raw.fill(0);
+    this.#raw = null;
+    return this.#long;
+  }
+
   seal(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
-    (src.length < this.#at ? this.#short : this.#long).seal(counter, src, dst, ad);
+    (src.length < this.#at ? this.#short : this.#longKey()).seal(counter, src, dst, ad);
   }
 
   open(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
-    return (dst.length < this.#at ? this.#short : this.#long).open(counter, src, dst, ad);
+    return (dst.length < this.#at ? this.#short : this.#longKey()).open(counter, src, dst, ad);
   }
 
   sealWithNonce(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
-    (src.length < this.#at ? this.#short : this.#long).sealWithNonce(nonce, src, dst, ad);
+    (src.length < this.#at ? this.#short : this.#longKey()).sealWithNonce(nonce, src, dst, ad);
   }
 
   openWithNonce(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
-    return (dst.length < this.#at ? this.#short : this.#long).openWithNonce(nonce, src, dst, ad);
+    return (dst.length < this.#at ? this.#short : this.#longKey()).openWithNonce(
+      nonce,
+      src,
+      dst,
+      ad,
+    );
   }
 
   destroy(): void {
     this.#short.destroy();
-    this.#long.destroy();
+    if (this.#long !== null && this.#long !== this.#short) this.#long.destroy();
+    this.#raw?.fill(0);
+    this.#raw = null;
   }
 }
 
@@ -69,15 +97,6 @@ export function splitAead(
 ): ExplicitNonceAead {
   return {
     name: long.name,
-    key: (raw: Uint8Array) => {
-      const s = short.key(raw);
-      try {
-        return new SplitKey(s, long.key(raw), at);
-      } catch (e) {
-        // The short backend's copy of the key is wiped, not left for the collector.
-        s.destroy();
-        throw e;
-      }
-    },
+    key: (raw: Uint8Array) => new SplitKey(short.key(raw), raw, long, at),
   };
 }
