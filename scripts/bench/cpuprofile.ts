@@ -3,7 +3,10 @@
  * other) by function and by file: self time (the samples in it) and total time (the samples with
  * it on the stack, counted once a sample). Where a process's time goes, as text.
  *
- *   deno run -R scripts/bench/cpuprofile.ts FILE.cpuprofile [--top N] [--total]
+ *   deno run -R scripts/bench/cpuprofile.ts FILE.cpuprofile [--top N] [--total] [--callers NAME]
+ *
+ * `--callers NAME` sums, for the samples spent in functions whose `name file:line` starts with
+ * NAME (say `(anonymous) (native)`), the nearest caller that is not one of them.
  * @module
  */
 
@@ -40,7 +43,8 @@ function shortUrl(url: string): string {
 /** Self and total time by function (`name file:line`) and by file, most self time first. */
 export function summarize(
   p: CpuProfile,
-): { byFunction: ProfileRow[]; byFile: ProfileRow[]; ms: number } {
+  callersOf?: string,
+): { byFunction: ProfileRow[]; byFile: ProfileRow[]; callers: ProfileRow[]; ms: number } {
   const parent = new Map<number, number>();
   const byId = new Map<number, Node>();
   for (const n of p.nodes) {
@@ -54,6 +58,7 @@ export function summarize(
   const fileKey = (n: Node) => shortUrl(n.callFrame.url);
   const fns = new Map<string, ProfileRow>();
   const files = new Map<string, ProfileRow>();
+  const callers = new Map<string, ProfileRow>();
   const row = (m: Map<string, ProfileRow>, k: string) => {
     let r = m.get(k);
     if (!r) m.set(k, r = { name: k, selfMs: 0, totalMs: 0 });
@@ -68,6 +73,11 @@ export function summarize(
     if (!leaf) continue;
     row(fns, fnKey(leaf)).selfMs += dt;
     row(files, fileKey(leaf)).selfMs += dt;
+    if (callersOf !== undefined && fnKey(leaf).startsWith(callersOf)) {
+      let n: Node | undefined = leaf;
+      while (n && fnKey(n).startsWith(callersOf)) n = byId.get(parent.get(n.id) ?? -1);
+      row(callers, n ? fnKey(n) : "(root)").selfMs += dt;
+    }
     const seenFn = new Set<string>();
     const seenFile = new Set<string>();
     for (let n: Node | undefined = leaf; n; n = byId.get(parent.get(n.id) ?? -1)) {
@@ -84,18 +94,20 @@ export function summarize(
     }
   }
   const sort = (m: Map<string, ProfileRow>) => [...m.values()].sort((a, b) => b.selfMs - a.selfMs);
-  return { byFunction: sort(fns), byFile: sort(files), ms };
+  return { byFunction: sort(fns), byFile: sort(files), callers: sort(callers), ms };
 }
 
 if (import.meta.main) {
   const file = Deno.args.find((a) => !a.startsWith("--"));
   if (!file) {
-    console.error("usage: cpuprofile.ts FILE.cpuprofile [--top N] [--total]");
+    console.error("usage: cpuprofile.ts FILE.cpuprofile [--top N] [--total] [--callers NAME]");
     Deno.exit(2);
   }
   const i = Deno.args.indexOf("--top");
   const top = i >= 0 ? Number(Deno.args[i + 1]) : 30;
-  const s = summarize(JSON.parse(await Deno.readTextFile(file)));
+  const c = Deno.args.indexOf("--callers");
+  const callersOf = c >= 0 ? Deno.args[c + 1] : undefined;
+  const s = summarize(JSON.parse(await Deno.readTextFile(file)), callersOf);
   const byTotal = Deno.args.includes("--total");
   const pct = (x: number) => `${(100 * x / s.ms).toFixed(1)}%`.padStart(6);
   const print = (title: string, rows: ProfileRow[]) => {
@@ -107,4 +119,5 @@ if (import.meta.main) {
   };
   print("by function", s.byFunction);
   print("by file", s.byFile);
+  if (callersOf !== undefined) print(`callers of ${callersOf}`, s.callers);
 }

@@ -2,7 +2,9 @@
  * CPU profiles of the fleet bench's leader, phase by phase. Deno has no `--cpu-prof`: the leader
  * runs with `--inspect` on a loopback port and this client speaks the V8 inspector protocol to it
  * (Profiler.start/stop), writing one `.cpuprofile` a phase (Chrome DevTools opens them;
- * `scripts/bench/cpuprofile.ts` sums them by function and file).
+ * `scripts/bench/cpuprofile.ts` sums them by function and file). V8's sampling heap profiler runs
+ * along: at each phase's end, where the memory still held was allocated goes into a
+ * `.heapprofile` (`scripts/bench/heapprofile.ts` sums it).
  * @module
  */
 
@@ -50,6 +52,9 @@ export class LeaderProfiler {
     await p.#send("Profiler.enable");
     // 1 ms: enough samples over a phase of seconds, little cost to the leader.
     await p.#send("Profiler.setSamplingInterval", { interval: 1000 });
+    await p.#send("HeapProfiler.enable");
+    // One sample per 64 KiB allocated on average: cheap, and plenty for a heap of hundreds of MiB.
+    await p.#send("HeapProfiler.startSampling", { samplingInterval: 65536 });
     return p;
   }
 
@@ -71,13 +76,18 @@ export class LeaderProfiler {
     this.#phase = name;
   }
 
-  /** Ends the phase under way, writing `DIR/leader-PHASE.cpuprofile`. */
+  /** Ends the phase under way, writing `DIR/leader-PHASE.cpuprofile` and `.heapprofile`. */
   async end(): Promise<void> {
     if (!this.#phase) return;
     const name = this.#phase;
     this.#phase = null;
     const { profile } = await this.#send("Profiler.stop");
     await Deno.writeTextFile(`${this.#dir}/leader-${name}.cpuprofile`, JSON.stringify(profile));
+    const heap = await this.#send("HeapProfiler.getSamplingProfile");
+    await Deno.writeTextFile(
+      `${this.#dir}/leader-${name}.heapprofile`,
+      JSON.stringify(heap.profile),
+    );
   }
 
   /** Ends the phase under way and closes the connection. */
