@@ -582,6 +582,7 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
     onChange: (fn) => agent.health.subscribe(() => fn()),
   });
   let stop = () => {};
+  let unpace = () => {};
   return {
     parts: { reporter, store },
     start: () => {
@@ -589,6 +590,10 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
         stop = channel.listen((msg, from) => {
           if (msg.t === "links") store.accept(msg, from);
         });
+      }
+      // A large fleet's leader paces its members' hellos: their reports slow down with them.
+      if (role.role === "node") {
+        unpace = role.sync.onPace((ms) => reporter.atMostEvery(ms));
       }
       reporter.start();
     },
@@ -599,6 +604,7 @@ function makeLinks(ctx: MeshContext, role: RoleParts, nat: NatParts | null): {
     close: () => {
       reporter.close();
       stop();
+      unpace();
     },
   };
 }

@@ -38,6 +38,7 @@ import {
   DEFAULT_HELLO_MS,
   helloEveryOf,
   helloRttOf,
+  pacedHelloMs,
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
 import { Fanout } from "./fanout.ts";
@@ -150,6 +151,11 @@ export interface LeaderServiceDeps {
    * measured to this leader (null: none said): its liveness (../../health/heard.ts).
    */
   heard?: (publicKey: string, everyMs: number, rttMs: number | null) => void;
+  /**
+   * The most hellos a second the members are paced to (default 1,000, the protocol's
+   * `LEADER_HELLOS_PER_SECOND`): past it, each is asked for a longer interval.
+   */
+  hellosPerSecond?: number;
 }
 
 /**
@@ -204,6 +210,8 @@ export class LeaderService {
   readonly #storeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4 });
   // When each member (by key) last said hello to this leader, in monotonic ms.
   readonly #users = new Map<string, number>();
+  // The hello interval each member was last asked for (members paced: a large fleet).
+  readonly #paced = new Map<string, number>();
   readonly #now: () => number;
   // One log line per member a minute for byes it may not send.
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
@@ -291,6 +299,7 @@ export class LeaderService {
       for (const m of this.#gone(shown, v)) {
         if (m.publicKey === me) continue;
         this.#users.delete(m.publicKey);
+        this.#paced.delete(m.publicKey);
         this.#answers.forget(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
@@ -427,7 +436,7 @@ export class LeaderService {
    * retry handshakes with a member that is gone). See `start` for a leader just started.
    */
   #served(v: MembershipView): Member[] {
-    const since = this.#now() - USER_WINDOW_MS;
+    const since = this.#now() - this.#userWindow();
     return v.members.filter((m) =>
       m.role !== "leader" && !m.offline && (this.#users.get(m.publicKey) ?? -Infinity) >= since
     );
@@ -451,7 +460,34 @@ export class LeaderService {
 
   /** Whether the member with `publicKey` uses this leader (said hello lately). */
   serves(publicKey: string): boolean {
-    return (this.#users.get(publicKey) ?? -Infinity) >= this.#now() - USER_WINDOW_MS;
+    return (this.#users.get(publicKey) ?? -Infinity) >= this.#now() - this.#userWindow();
+  }
+
+  /** The hello interval this leader asks of its members now, ms ({@link pacedHelloMs}). */
+  helloInterval(): number {
+    return pacedHelloMs(this.#core.size, this.#deps.hellosPerSecond);
+  }
+
+  // A member counts as a user for a few hello intervals after its last hello.
+  #userWindow(): number {
+    return Math.max(USER_WINDOW_MS, 3 * this.helloInterval());
+  }
+
+  /**
+   * Asks a member for the hello interval of the fleet's size when its hello says another: one
+   * slower than it should be is told each hello (it may have restarted), one faster (the fleet
+   * shrank) once. A node that does not say its interval cannot be paced.
+   */
+  #pace(member: Member, hi: unknown, from: string): void {
+    const said = helloEveryOf(hi);
+    if (said === undefined) return;
+    const want = this.helloInterval();
+    if (said === want) return;
+    const told = this.#paced.get(member.publicKey);
+    // A small fleet does not pace: members keep their own interval, unless told otherwise before.
+    if (said < want ? want === DEFAULT_HELLO_MS && told === undefined : told === want) return;
+    this.#paced.set(member.publicKey, want);
+    this.#channel.send(from, { t: "pace", hi: want });
   }
 
   /**
@@ -616,6 +652,7 @@ export class LeaderService {
     const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
+    this.#pace(member, msg.hi, from);
     core.updateMember(member.publicKey, {
       endpoints,
       services,

@@ -28,6 +28,7 @@ async function harness(
     memberLeft?: (key: string) => void;
     heard?: (key: string, everyMs: number, rttMs: number | null) => void;
     store?: MemoryStore;
+    hellosPerSecond?: number;
   } = {},
 ) {
   const core = await LeaderCore.open(opts.store ?? null, {
@@ -77,6 +78,7 @@ async function harness(
     now: opts.now ?? (() => (fakeNow += 1000)),
     ...(opts.memberLeft ? { memberLeft: opts.memberLeft } : {}),
     ...(opts.heard ? { heard: opts.heard } : {}),
+    ...(opts.hellosPerSecond ? { hellosPerSecond: opts.hellosPerSecond } : {}),
   }, { joinHoldMs: opts.joinHoldMs });
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
   const join = async (hostname: string) => {
@@ -698,6 +700,56 @@ Deno.test("leader service: a removed member hears a view of the leaders only, tw
     await h.core.updateMember(n1.publicKey, { endpoints: ["192.0.2.7:7"] });
     await until(() => h.sent.some(([a]) => a === n3.address));
     assert.ok(!h.sent.some(([, m]) => m.t === "view"));
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: past its hello rate a leader paces its members; a small fleet keeps their own", async () => {
+  const paces = (h: Awaited<ReturnType<typeof harness>>) =>
+    h.sent.filter(([, m]) => m.t === "pace").map(([to, m]) => [to, (m as { hi: number }).hi]);
+  const small = await harness();
+  try {
+    small.service.start();
+    const n = await small.join("n");
+    small.hello(n.address, { hi: 1000, v: small.core.view().version });
+    small.hello(n.address, { hi: 3000, v: small.core.view().version });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(paces(small), []);
+    assert.equal(small.service.helloInterval(), 3000);
+  } finally {
+    small.service.close();
+  }
+  // One hello a second for the whole fleet: a second of interval per member.
+  const h = await harness({ hellosPerSecond: 1 });
+  try {
+    h.service.start();
+    const [n1, n2, n3] = [await h.join("n1"), await h.join("n2"), await h.join("n3")];
+    assert.equal(h.service.helloInterval(), 4000);
+    const v = () => h.core.view().version;
+    h.hello(n1.address, { hi: 3000, v: v() });
+    h.hello(n2.address, { hi: 4000, v: v() });
+    h.hello(n3.address, { v: v() }); // says no interval: cannot be paced
+    await until(() => paces(h).length >= 1);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(paces(h), [[n1.address, 4000]]);
+    // The fleet grows: a member still on the old interval is told the new one.
+    await h.join("n4");
+    h.sent.length = 0;
+    h.hello(n1.address, { hi: 4000, v: v() });
+    await until(() => paces(h).length >= 1);
+    assert.deepEqual(paces(h), [[n1.address, 5000]]);
+    // It shrinks: a slower member is told once; one that said no more than asked is not.
+    await h.core.removeNode("n4");
+    await h.core.removeNode("n3");
+    assert.equal(h.service.helloInterval(), 3000);
+    h.sent.length = 0;
+    h.hello(n1.address, { hi: 5000, v: v() });
+    h.hello(n1.address, { hi: 5000, v: v() });
+    h.hello(n2.address, { hi: 2000, v: v() });
+    await until(() => paces(h).length >= 1);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(paces(h), [[n1.address, 3000]]);
   } finally {
     h.service.close();
   }

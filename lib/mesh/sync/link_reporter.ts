@@ -64,6 +64,8 @@ export function linkPath(s: Pick<LinkSample, "path" | "transport">): LinkPath {
 export class LinkReporter {
   readonly #deps: LinkReporterDeps;
   readonly #timing: LinkReportTiming;
+  // The interval in use: the timing's, or longer when the leader paces its members.
+  #intervalMs: number;
   readonly #now: () => number;
   // The byte counters at the last report, per peer: the next report's rates come from them.
   readonly #last = new Map<string, { rx: number; tx: number; at: number }>();
@@ -78,6 +80,7 @@ export class LinkReporter {
   constructor(deps: LinkReporterDeps, timing: Partial<LinkReportTiming> = {}) {
     this.#deps = deps;
     this.#timing = { ...DEFAULT_LINK_REPORT_TIMING, ...timing };
+    this.#intervalMs = this.#timing.intervalMs;
     this.#now = deps.now ?? (() => performance.now());
   }
 
@@ -105,8 +108,17 @@ export class LinkReporter {
     const links = this.links();
     this.#sentAt = this.#now();
     this.#deps.deliver(++this.#n, links);
-    if (this.#running) this.#timer = setTimeout(() => this.report(), this.#timing.intervalMs);
+    if (this.#running) this.#timer = setTimeout(() => this.report(), this.#intervalMs);
     return links;
+  }
+
+  /**
+   * The regular reports come no more often than `ms` (the hello interval the leader paces its
+   * members to: a large fleet), and never more often than the timing's interval; from the next
+   * report on. Reports after changes keep their own gap.
+   */
+  atMostEvery(ms: number): void {
+    this.#intervalMs = Math.max(this.#timing.intervalMs, ms);
   }
 
   /** The links as they are now (each call moves the throughput's window on). */

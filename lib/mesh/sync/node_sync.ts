@@ -46,8 +46,27 @@ export const MISSED_HELLOS = 2;
 /** The leaders not in use are probed once every this many hellos. */
 export const OTHERS_PROBED_EVERY = 10;
 
+/**
+ * How long a node waits for news it asked for (a hello after a notice) before it asks again, ms:
+ * doubled at each try, with jitter, {@link ASK_TRIES} times at most. A hello or its answer lost
+ * (a leader's socket overflows when a change has every member ask at once) costs a second or
+ * two, not a whole hello interval (10 s and more in a large fleet).
+ */
+export const ASK_AGAIN_MS = 1000;
+
+/** How many times a node asks again for news it was told of and did not get. */
+export const ASK_TRIES = 4;
+
 /** The longest a probe of a leader waits for its answer, ms (less when hellos are closer). */
 const PROBE_TIMEOUT_MS = 2000;
+
+/** News a node asked for and does not hold yet: the versions, tries so far, the next one's timer. */
+interface Ask {
+  v: number;
+  pv: number;
+  tries: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /** The sync section of a mesh agent's options. */
 export interface NodeSyncOptions {
@@ -125,9 +144,13 @@ export interface NodeSyncDeps {
 /** Keeps a node in sync with the mesh's leaders. See the module docs. */
 export class NodeSync {
   readonly #deps: NodeSyncDeps;
-  readonly #interval: number;
+  // The hello interval configured, and the one in use: longer when the leader paces its
+  // members (a large fleet), never shorter.
+  readonly #configured: number;
+  #interval: number;
   readonly #byeWaitMs: number;
   readonly #removedListeners = new Set<() => void>();
+  readonly #paceListeners = new Set<(ms: number) => void>();
   #name: string | undefined;
   #started = false;
   #removed = false;
@@ -157,13 +180,15 @@ export class NodeSync {
   #lanKeyId: string | undefined;
   #snapshot: NodeFile | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
+  // News asked for and not yet held: the versions, the tries so far, the timer of the next.
+  #ask: Ask | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
 
   /** A stopped sync; `start` begins it. */
   constructor(deps: NodeSyncDeps, opts: NodeSyncOptions = {}) {
     this.#deps = deps;
-    this.#interval = opts.syncIntervalMs ?? DEFAULT_HELLO_MS;
+    this.#configured = this.#interval = opts.syncIntervalMs ?? DEFAULT_HELLO_MS;
     this.#byeWaitMs = opts.byeWaitMs ?? 1000;
     this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
     this.#leader = deps.leader;
@@ -251,6 +276,60 @@ export class NodeSync {
     if (this.#missed >= MISSED_HELLOS) this.#moveOn();
     this.hello();
     this.#probeLeaders(++this.#hellos % OTHERS_PROBED_EVERY === 0);
+  }
+
+  /**
+   * The leader in use asks for hellos every `ms`: taken when not shorter than the configured
+   * interval (a leader slows its members down, never speeds them up past their own setting),
+   * from the next hello on; the hellos say it, so the leader counts a hello missed by it.
+   */
+  #pace(ms: number): void {
+    const next = Math.max(this.#configured, ms);
+    if (next === this.#interval) return;
+    this.#deps.logger.debug("hello interval set by the leader", { ms: next });
+    this.#interval = next;
+    for (const fn of this.#paceListeners) fn(next);
+    // Not started, or stopped: the interval is used when (if) it starts.
+    if (this.#timer === undefined || this.#closed || this.#removed) return;
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => this.#tick(), next);
+  }
+
+  /** Subscribes to the hello interval changing (the leader paces its members); unsubscribes. */
+  onPace(fn: (ms: number) => void): () => void {
+    this.#paceListeners.add(fn);
+    return () => this.#paceListeners.delete(fn);
+  }
+
+  /** The milliseconds between this node's hellos now. */
+  get helloIntervalMs(): number {
+    return this.#interval;
+  }
+
+  /** Says hello for news of view `v` and policy `pv`, and again while they do not come. */
+  #askFor(v: number, pv: number): void {
+    this.hello();
+    const ask = this.#ask;
+    if (ask) {
+      ask.v = Math.max(ask.v, v);
+      ask.pv = Math.max(ask.pv, pv);
+      return;
+    }
+    const next = (a: Ask) => {
+      const ms = ASK_AGAIN_MS * 2 ** a.tries * (0.5 + Math.random());
+      a.timer = setTimeout(() => {
+        if (this.#ask !== a || this.#closed || this.#removed) return;
+        const held = this.#deps.view().version;
+        const heldPv = this.#deps.policy()?.version ?? 0;
+        if ((held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
+          this.#ask = null;
+          return;
+        }
+        this.hello();
+        next(a);
+      }, ms);
+    };
+    next(this.#ask = { v, pv, tries: 0, timer: undefined });
   }
 
   /** Probes the leader in use and, with `all`, every other leader known too. */
@@ -401,6 +480,8 @@ export class NodeSync {
   async #leave(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    clearTimeout(this.#ask?.timer);
+    this.#ask = null;
     if (!this.#started || this.#removed) return;
     const d = this.#deps;
     const bye = { t: "bye" as const, k: d.publicKey };
@@ -456,7 +537,10 @@ export class NodeSync {
     const view = d.view();
     const pv = d.policy()?.version ?? 0;
     // News of a higher version (from any leader) is asked of the leader in use.
-    if (msg.t === "changed" && (msg.v > view.version || (msg.pv ?? 0) > pv)) this.hello();
+    if (msg.t === "changed" && (msg.v > view.version || (msg.pv ?? 0) > pv)) {
+      this.#askFor(msg.v, msg.pv ?? 0);
+    }
+    if (msg.t === "pace" && from === this.#leader.address) this.#pace(msg.hi);
     if (msg.t === "lankey") {
       const key = decodeLanKey(msg.k);
       if (key && msg.k !== this.#lanKey) {
@@ -471,7 +555,7 @@ export class NodeSync {
       if (p && p.version > pv && d.usePolicy(p)) this.#save();
     }
     if (msg.t === "delta" && msg.from !== view.version) {
-      if (msg.part === 0 && msg.v > view.version) this.hello();
+      if (msg.part === 0 && msg.v > view.version) this.#askFor(msg.v, 0);
       return;
     }
     if (msg.t === "view" || msg.t === "delta") {

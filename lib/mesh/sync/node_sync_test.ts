@@ -622,3 +622,58 @@ Deno.test("node sync: a saved leader that is no leader online now is replaced at
     await h.cleanup();
   }
 });
+
+Deno.test("node sync: the leader in use paces the hellos, never faster than the node's own interval", async () => {
+  const h = await harness({ intervalMs: 20 });
+  try {
+    const paced: number[] = [];
+    h.sync.onPace((ms) => paced.push(ms));
+    h.sync.start(null);
+    const hellos = () =>
+      h.sent.filter(([, m]) => m.t === "hello").map(([, m]) =>
+        m as Extract<ControlMessage, { t: "hello" }>
+      );
+    // From anyone but the leader in use: not taken.
+    h.deliver({ t: "pace", hi: 40 }, "10.0.0.9");
+    assert.equal(h.sync.helloIntervalMs, 20);
+    h.deliver({ t: "pace", hi: 40 });
+    assert.equal(h.sync.helloIntervalMs, 40);
+    assert.deepEqual(paced, [40]);
+    const n = hellos().length;
+    await eventually(
+      () => Promise.resolve(hellos().slice(n).some((m) => m.hi === 40)),
+      HANG_GUARD_MS,
+    );
+    // Shorter than its own: its own.
+    h.deliver({ t: "pace", hi: 10 });
+    assert.equal(h.sync.helloIntervalMs, 20);
+    assert.deepEqual(paced, [40, 20]);
+    const m = hellos().length;
+    await eventually(
+      () => Promise.resolve(hellos().slice(m).some((x) => x.hi === 20)),
+      HANG_GUARD_MS,
+    );
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: news asked for and not come is asked for again, until it comes", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    const hellos = () => h.sent.filter(([to, m]) => to === LEADER && m.t === "hello").length;
+    h.deliver({ t: "changed", v: 2 });
+    assert.equal(hellos(), 1);
+    // The hello (or its answer) was lost: the node asks again without waiting for its interval.
+    await eventually(() => Promise.resolve(hellos() >= 2), HANG_GUARD_MS);
+    // A second notice meanwhile is asked for at once too.
+    h.deliver({ t: "changed", v: 3 });
+    assert.equal(hellos(), 3);
+    for (const part of viewParts(view(3))) h.deliver(part);
+    assert.equal(h.held().version, 3);
+  } finally {
+    await h.cleanup();
+  }
+});

@@ -36,6 +36,33 @@ export function helloEveryOf(hi: unknown): number | undefined {
     : undefined;
 }
 
+/**
+ * The most hellos a second a leader paces its members to: past this many members (times the
+ * default interval), it asks each for a longer interval, so a fleet's steady traffic to it stays
+ * bounded as the fleet grows (Tailscale's clients poll their control server about once a minute).
+ */
+export const LEADER_HELLOS_PER_SECOND = 1000;
+
+/** The longest hello interval a leader asks for, ms. */
+export const MAX_PACED_HELLO_MS = 30_000;
+
+/**
+ * The hello interval a leader asks of its members in a mesh of `members`: the default up to
+ * `perSecond` × 3 members, then a whole second for every `perSecond` members, at most
+ * {@link MAX_PACED_HELLO_MS}.
+ *
+ * @example
+ * ```ts
+ * import { pacedHelloMs } from "./protocol.ts";
+ * pacedHelloMs(100); // 3000
+ * pacedHelloMs(10_000); // 10000
+ * ```
+ */
+export function pacedHelloMs(members: number, perSecond = LEADER_HELLOS_PER_SECOND): number {
+  const ms = Math.ceil(members / perSecond) * 1000;
+  return Math.min(MAX_PACED_HELLO_MS, Math.max(DEFAULT_HELLO_MS, ms));
+}
+
 /** A hello's `rtt` when it is a valid RTT (a number of ms from 0 to a minute), else null. */
 export function helloRttOf(rtt: unknown): number | null {
   return typeof rtt === "number" && rtt >= 0 && rtt <= 60_000 ? rtt : null;
@@ -69,6 +96,12 @@ export type ControlMessage =
      */
     rtt?: number;
   }
+  /**
+   * The leader's answer to a hello whose interval (`hi`) is not the one it paces its members to
+   * ({@link pacedHelloMs}): hellos every `hi` ms from now on (never more often than the node's
+   * own interval).
+   */
+  | { t: "pace"; hi: number }
   /** The leader's answer to a hello whose `lk` is not its key's: the key, base64. */
   | { t: "lankey"; k: string }
   /**
@@ -247,6 +280,10 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
         : null;
     case "lankey":
       return typeof m.k === "string" ? m as ControlMessage : null;
+    case "pace": {
+      const hi = helloEveryOf(m.hi);
+      return hi === undefined ? null : { t: "pace", hi };
+    }
     case "callme":
       // Only the shape: the receiver checks the keys and each candidate, and counts refusals.
       return (typeof m.to === "string" || typeof m.from === "string") && Array.isArray(m.c)

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { deltaParts, parseMessage, ViewAssembler, viewParts } from "./protocol.ts";
+import {
+  DEFAULT_HELLO_MS,
+  deltaParts,
+  MAX_PACED_HELLO_MS,
+  pacedHelloMs,
+  parseMessage,
+  ViewAssembler,
+  viewParts,
+} from "./protocol.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 
 function member(i: number): Member {
@@ -87,6 +95,10 @@ Deno.test("malformed control messages are rejected", () => {
       `{"t":"hello","v":1,"endpoints":[],"pad":"${"x".repeat(70_000)}"}`,
       '{"t":"lankey"}',
       '{"t":"lankey","k":7}',
+      '{"t":"pace"}',
+      '{"t":"pace","hi":5}',
+      '{"t":"pace","hi":1.5e7}',
+      '{"t":"pace","hi":"10000"}',
       '{"t":"callme","c":[]}',
       '{"t":"callme","to":"k"}',
       '{"t":"callme","to":1,"c":[]}',
@@ -100,6 +112,11 @@ Deno.test("malformed control messages are rejected", () => {
   // LAN candidates and the key id ride on hellos; the leader checks them, not the parser.
   assert.ok(parseMessage(enc.encode('{"t":"hello","v":3,"endpoints":[],"lan":[1],"lk":2}')));
   assert.ok(parseMessage(enc.encode('{"t":"lankey","k":"a2V5"}')));
+  // A pace is its interval alone, whatever else came with it.
+  assert.deepEqual(parseMessage(enc.encode('{"t":"pace","hi":10000,"x":1}')), {
+    t: "pace",
+    hi: 10000,
+  });
   // Lease messages are checked by their own parser (lib/services/lease/protocol.ts).
   assert.deepEqual(parseMessage(enc.encode('{"t":"lease-ask","s":"svc","n":1,"x":2}')), {
     t: "lease-ask",
@@ -119,4 +136,13 @@ Deno.test("bye and bye-ok parse to their fields only; a bye without a key-sized 
   assert.equal(parseMessage(enc({ t: "bye" })), null);
   assert.equal(parseMessage(enc({ t: "bye", k: 7 })), null);
   assert.equal(parseMessage(enc({ t: "bye", k: "k".repeat(65) })), null);
+});
+
+Deno.test("pacedHelloMs: the default interval up to 3,000 members, then a second a thousand, capped", () => {
+  assert.equal(pacedHelloMs(0), DEFAULT_HELLO_MS);
+  assert.equal(pacedHelloMs(3000), DEFAULT_HELLO_MS);
+  assert.equal(pacedHelloMs(3001), 4000);
+  assert.equal(pacedHelloMs(10_000), 10_000);
+  assert.equal(pacedHelloMs(1_000_000), MAX_PACED_HELLO_MS);
+  assert.equal(pacedHelloMs(10, 1), 10_000);
 });

@@ -2,8 +2,9 @@
  * The simulated members of the fleet bench: N members in one process, each with its own keys,
  * speaking the real wire protocol to one leader: the join exchange (lib/mesh/join/crypto.ts), the
  * WireGuard handshake and transport data (./tunnel.ts), and the membership sync on the control
- * port (lib/mesh/sync/protocol.ts): a hello (and a probe) every 3 s with the versions held, a
- * link report every 5 s (its link to the leader, as a node's reporter sends), views,
+ * port (lib/mesh/sync/protocol.ts): a hello (and a probe) every 3 s with the versions held, or
+ * as seldom as the leader paces them (a large fleet), a link report every 5 s or as seldom as
+ * the hellos (its link to the leader, as a node's reporter sends), views,
  * deltas and policies reassembled by part, `changed` answered with a hello, probes with acks, bye
  * on leave.
  *
@@ -42,7 +43,12 @@ import {
   MSG_RESPONSE,
   MSG_TRANSPORT,
 } from "../../../lib/protocol/constants.ts";
-import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
+import {
+  type ControlMessage,
+  DEFAULT_HELLO_MS,
+  parseMessage,
+} from "../../../lib/mesh/sync/protocol.ts";
+import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/node_sync.ts";
 import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
 import { Tunnel } from "./tunnel.ts";
 
@@ -54,10 +60,11 @@ export function now(): number {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const TICK_MS = 100;
-/** Hellos every 3 s: the members are spread over this many ticks. */
+/** Each member is checked (session age, view) every 3 s: the members spread over these ticks. */
 const HELLO_TICKS = 30;
-/** Link reports every 5 s (as a node's link reporter sends its one link, to the leader). */
-const LINK_TICKS = 50;
+/** Link reports every 5 s (as a node's link reporter sends its one link, to the leader), or
+ * as seldom as the hellos when the leader paces them. */
+const LINK_REPORT_MS = 5000;
 const REKEY_MS = 100_000;
 const HANDSHAKE_RESEND_MS = 5_000;
 
@@ -121,6 +128,16 @@ class Member {
   leaveDone: (() => void) | null = null;
   probeId = 1;
   reports = 0;
+  /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */
+  helloEvery = DEFAULT_HELLO_MS;
+  /** Monotonic ms of the next hello, and of the next link report. */
+  nextHelloAt = 0;
+  nextReportAt = 0;
+  /** News asked for and not held yet (as a node asks again): versions, tries, next ask (0: none). */
+  askV = 0;
+  askPv = 0;
+  askTries = 0;
+  askAt = 0;
   prevIndex = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
@@ -310,11 +327,22 @@ export class Fleet {
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
   }
 
+  /** Says hello for news, and again while it does not come (as lib/mesh/sync/node_sync.ts). */
+  #askFor(m: Member, v: number, pv: number): void {
+    this.#hello(m);
+    m.askV = Math.max(m.askV, v);
+    m.askPv = Math.max(m.askPv, pv);
+    if (m.askAt !== 0) return;
+    m.askTries = 0;
+    m.askAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
+  }
+
   #hello(m: Member): void {
     this.#send(m, {
       t: "hello",
       v: m.version,
       pv: m.pv,
+      hi: m.helloEvery,
       endpoints: [],
       services: [],
       labels: {},
@@ -442,6 +470,8 @@ export class Fleet {
         m.state = "up";
         m.upAt = now();
         this.#hello(m);
+        m.nextHelloAt = performance.now() + m.helloEvery;
+        m.nextReportAt = performance.now() + LINK_REPORT_MS;
       }
       return;
     }
@@ -497,8 +527,12 @@ export class Fleet {
     switch (msg.t) {
       case "probe":
         return this.#send(m, { t: "ack", id: msg.id });
+      case "pace":
+        // As a node: never faster than its own interval.
+        m.helloEvery = Math.max(DEFAULT_HELLO_MS, msg.hi);
+        return;
       case "changed":
-        if (msg.v > m.version || (msg.pv ?? 0) > m.pv) this.#hello(m);
+        if (msg.v > m.version || (msg.pv ?? 0) > m.pv) this.#askFor(m, msg.v, msg.pv ?? 0);
         return;
       case "lankey": {
         let id = this.#lanKeys.get(msg.k);
@@ -521,7 +555,7 @@ export class Fleet {
       case "view":
       case "delta":
         if (msg.t === "delta" && msg.from !== m.version) {
-          if (msg.part === 0 && msg.v > m.version) this.#hello(m);
+          if (msg.part === 0 && msg.v > m.version) this.#askFor(m, msg.v, 0);
           return;
         }
         return this.#onView(m, msg);
@@ -620,12 +654,25 @@ export class Fleet {
       if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS + (i % 100) * 100) {
         this.#initiate(m);
       }
-      this.#hello(m);
     }
-    const reports = this.#tick % LINK_TICKS;
-    for (let i = reports; i < this.members.length; i += LINK_TICKS) {
-      const m = this.members[i];
-      if (m.state === "up") this.#report(m);
+    // Each member's hellos and reports on its own interval (the leader may pace them).
+    for (const m of this.members) {
+      if (m.state !== "up") continue;
+      if (t >= m.nextHelloAt) {
+        m.nextHelloAt = t + m.helloEvery;
+        this.#hello(m);
+      }
+      if (m.askAt !== 0 && t >= m.askAt) {
+        if ((m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) m.askAt = 0;
+        else {
+          this.#hello(m);
+          m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
+        }
+      }
+      if (t >= m.nextReportAt) {
+        m.nextReportAt = t + Math.max(LINK_REPORT_MS, m.helloEvery);
+        this.#report(m);
+      }
     }
     const silence = this.#opts.silenceMs ?? 20_000;
     if (up > 0 && now() - this.#lastHeard > silence) {
