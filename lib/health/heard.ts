@@ -103,6 +103,17 @@ export class HeardLiveness {
     }
   }
 
+  /**
+   * A followed peer was asked to send its messages every `everyMs` from now on (a leader pacing
+   * its members): the next is due within the slack of the new interval, with no sample taken.
+   */
+  expect(peer: string, everyMs: number): void {
+    const f = this.#peers.get(peer);
+    if (!f) return;
+    f.everyMs = everyMs;
+    f.dueAt = Math.max(f.dueAt, this.#now() + SLACK * everyMs);
+  }
+
   /** Records a missed sample for each peer whose message is overdue, and has it probed. */
   check(): void {
     const now = this.#now();

@@ -92,3 +92,20 @@ Deno.test("heard: with the health tracker, a member silent for three intervals' 
   assert.equal(tracker.get("m")!.reason, "not heard from in 3 intervals in a row");
   live.close();
 });
+
+Deno.test("heard: a peer asked for a longer interval is expected at it from then, no sample taken", () => {
+  const { clock, log, live } = setup();
+  live.follow("a", 3000);
+  live.heard("a", 3000);
+  log.length = 0;
+  clock.t += 1000;
+  live.expect("a", 10_000); // paced: its next message comes 10 s from now
+  live.expect("nobody", 10_000);
+  clock.t += 14_000;
+  live.check();
+  assert.deepEqual(log, [], "not missed within 1.5 of the new interval");
+  clock.t += 1001;
+  live.check();
+  assert.deepEqual(log, ["a:missed", "a:probe:true"]);
+  assert.equal(live.follows("nobody"), false);
+});

@@ -437,6 +437,7 @@ function makeRole(
       logger,
       memberLeft: (key) => leases.memberLeft(key),
       heard: (key, everyMs, rttMs) => ctx.heard?.heard(key, everyMs, rttMs),
+      paced: (key, everyMs) => ctx.heard?.expect(key, everyMs),
       applyView: (v) => membership.apply(v),
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },

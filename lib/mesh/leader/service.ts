@@ -156,6 +156,8 @@ export interface LeaderServiceDeps {
    * `LEADER_HELLOS_PER_SECOND`): past it, each is asked for a longer interval.
    */
   hellosPerSecond?: number;
+  /** A member was asked for hellos every `everyMs` from now on (its liveness expects them so). */
+  paced?: (publicKey: string, everyMs: number) => void;
 }
 
 /**
@@ -488,6 +490,8 @@ export class LeaderService {
     if (said < want ? want === DEFAULT_HELLO_MS && told === undefined : told === want) return;
     this.#paced.set(member.publicKey, want);
     this.#channel.send(from, { t: "pace", hi: want });
+    // Its next hello comes an interval from now, not the one its last hello said.
+    this.#deps.paced?.(member.publicKey, Math.max(said, want));
   }
 
   /**

@@ -29,6 +29,7 @@ async function harness(
     heard?: (key: string, everyMs: number, rttMs: number | null) => void;
     store?: MemoryStore;
     hellosPerSecond?: number;
+    paced?: (key: string, everyMs: number) => void;
   } = {},
 ) {
   const core = await LeaderCore.open(opts.store ?? null, {
@@ -79,6 +80,7 @@ async function harness(
     ...(opts.memberLeft ? { memberLeft: opts.memberLeft } : {}),
     ...(opts.heard ? { heard: opts.heard } : {}),
     ...(opts.hellosPerSecond ? { hellosPerSecond: opts.hellosPerSecond } : {}),
+    ...(opts.paced ? { paced: opts.paced } : {}),
   }, { joinHoldMs: opts.joinHoldMs });
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role: "web" } });
   const join = async (hostname: string) => {
@@ -721,7 +723,8 @@ Deno.test("leader service: past its hello rate a leader paces its members; a sma
     small.service.close();
   }
   // One hello a second for the whole fleet: a second of interval per member.
-  const h = await harness({ hellosPerSecond: 1 });
+  const expected: [string, number][] = [];
+  const h = await harness({ hellosPerSecond: 1, paced: (k, ms) => expected.push([k, ms]) });
   try {
     h.service.start();
     const [n1, n2, n3] = [await h.join("n1"), await h.join("n2"), await h.join("n3")];
@@ -733,6 +736,8 @@ Deno.test("leader service: past its hello rate a leader paces its members; a sma
     await until(() => paces(h).length >= 1);
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(paces(h), [[n1.address, 4000]]);
+    // Its liveness expects the next hello an interval from now.
+    assert.deepEqual(expected, [[n1.publicKey, 4000]]);
     // The fleet grows: a member still on the old interval is told the new one.
     await h.join("n4");
     h.sent.length = 0;
