@@ -33,6 +33,8 @@ export const MSG_JOIN_COOKIE = 0x12;
 export const TOKEN_ID_SIZE = 6;
 /** Where the token id sits in a request. */
 export const REQUEST_TOKEN_ID = 8;
+/** Where the joiner's ephemeral public key (32 bytes) sits in a request. */
+export const REQUEST_EPHEMERAL = REQUEST_TOKEN_ID + TOKEN_ID_SIZE;
 
 const enc = new TextEncoder();
 const PROTOCOL = hash(enc.encode("weft join v2 NK 25519 ChaChaPoly BLAKE2s"));
@@ -176,7 +178,7 @@ export function openJoinRequest(
   if (!isJoinRequestShape(msg)) return null;
   const requestId = readU32(msg, 4);
   const tokenId = msg.subarray(REQUEST_TOKEN_ID, REQUEST_TOKEN_ID + TOKEN_ID_SIZE);
-  const ePub = msg.slice(REQUEST_TOKEN_ID + TOKEN_ID_SIZE, REQUEST_HEADER);
+  const ePub = msg.slice(REQUEST_EPHEMERAL, REQUEST_HEADER);
   let h = hash(PROTOCOL, leaderPublic, tokenId, ePub);
   let [ck] = kdf1(PROTOCOL, ePub);
   let shared: Uint8Array;

@@ -30,6 +30,7 @@ export const JOIN_DROP_REASONS = [
   "cookie-required",
   "rate-limited",
   "busy",
+  "resent",
   "decrypt",
   "malformed",
   "stale",

@@ -1,8 +1,10 @@
 /**
  * The leader's side of the join exchange: join datagrams on the WireGuard port are admitted by the
  * {@link JoinGate} (MACs, cookies, rates) before any DH, opened, checked field by field, handed to
- * the leader's state and answered. At most 64 are handled at once; every drop is counted, and the
- * log lines a token holder can cause are kept within a budget.
+ * the leader's state and answered. At most 1,024 are handled at once. A joiner resends its request
+ * until it hears: a copy of one being handled is dropped before its DH, and a copy of one answered
+ * in the last few seconds from the same source gets the same answer again, from memory. Every drop
+ * is counted, and the log lines a token holder can cause are kept within a budget.
  * @module
  */
 
@@ -22,7 +24,13 @@ import { readU32 } from "../../protocol/bytes.ts";
 import { clip } from "../../text/quote.ts";
 import { dnsLabelProblem } from "../../net/names.ts";
 import type { Member } from "../../members/member.ts";
-import { MSG_JOIN_REQUEST, openJoinRequest, requestTokenId, tokenIdNumber } from "./crypto.ts";
+import {
+  MSG_JOIN_REQUEST,
+  openJoinRequest,
+  REQUEST_EPHEMERAL,
+  requestTokenId,
+  tokenIdNumber,
+} from "./crypto.ts";
 import { JoinGate } from "./gate.ts";
 import type { JoinRequest, JoinResult } from "./request.ts";
 import { StoreError } from "../../store/kv.ts";
@@ -34,6 +42,14 @@ const dec = new TextDecoder();
 // of joins waits a batch or two: at 10,000 members a batch cycle is a few hundred ms, and the
 // bound must not be what limits the joins a second (64 held it near 200).
 const MAX_JOINS_IN_FLIGHT = 1024;
+// Answers kept for copies of their requests (a few hundred bytes each), and for how long, ms.
+const MAX_RECENT_ANSWERS = 4096;
+const RECENT_ANSWER_MS = 5000;
+
+/** A request's ephemeral public key, as a map key (requests are few: a string per request). */
+function requestEphemeral(data: Uint8Array): string {
+  return String.fromCharCode(...data.subarray(REQUEST_EPHEMERAL, REQUEST_EPHEMERAL + 32));
+}
 
 /**
  * Where the leader saw a member, as its record keeps it (`host:port`), or null: only a UDP
@@ -107,6 +123,13 @@ export class JoinServer {
   readonly #stopTokens: () => void;
   readonly #log = new LogBudget();
   #inFlight = 0;
+  // The requests being handled, by their ephemeral key: a joiner resends its request until the
+  // answer comes (four times a second at first), and a copy of one under way is dropped before
+  // its DH, which would only make the same answer again.
+  readonly #handling = new Set<string>();
+  // The answers of the latest requests (by ephemeral key, oldest first, bounded), for copies
+  // that were on their way when the answer went.
+  readonly #answered = new Map<string, { bytes: Uint8Array; to: string; at: number }>();
   #storeRefused = 0;
 
   /** Admits joins to `core` with the tokens it holds now and later. */
@@ -146,6 +169,17 @@ export class JoinServer {
       gate.drop("busy");
       return;
     }
+    const id = requestEphemeral(data);
+    if (this.#handling.has(id)) {
+      gate.drop("resent");
+      return;
+    }
+    const done = this.#answered.get(id);
+    if (done && done.to === from.toString() && performance.now() - done.at < RECENT_ANSWER_MS) {
+      gate.drop("resent");
+      device.sendDatagram(done.bytes.slice(), from);
+      return;
+    }
     const priv = device.privateKeyBytes();
     const opened = openJoinRequest(
       device.dhBackend,
@@ -159,18 +193,28 @@ export class JoinServer {
       gate.drop("decrypt");
       return;
     }
-    const answer = (res: unknown) =>
-      device.sendDatagram(opened.respond(enc.encode(JSON.stringify(res))), from);
+    const answer = (res: unknown) => {
+      const bytes = opened.respond(enc.encode(JSON.stringify(res)));
+      this.#remember(id, bytes.slice(), from.toString());
+      device.sendDatagram(bytes, from);
+    };
     const req = parseJoinRequest(opened.payload, data);
     if (!req) {
       gate.drop("malformed");
       answer({ ok: false, error: "malformed request" });
       return;
     }
-    this.#join(req, from, answer);
+    this.#join(req, from, answer, id);
   }
 
-  #join(req: JoinRequest, from: Endpoint, answer: (res: unknown) => void): void {
+  #remember(id: string, bytes: Uint8Array, to: string): void {
+    const answered = this.#answered;
+    answered.delete(id);
+    answered.set(id, { bytes, to, at: performance.now() });
+    if (answered.size > MAX_RECENT_ANSWERS) answered.delete(answered.keys().next().value!);
+  }
+
+  #join(req: JoinRequest, from: Endpoint, answer: (res: unknown) => void, id: string): void {
     const observed = observedEndpoint(from);
     const endpoint = from.toString();
     const core = this.#core;
@@ -178,6 +222,7 @@ export class JoinServer {
     // cause at will, within a budget.
     const known = core.memberByKey(req.publicKey) !== undefined;
     this.#inFlight++;
+    this.#handling.add(id);
     core.join(req, observed).then((res) => {
       if (!res.ok && res.error.startsWith("stale")) this.#gate.drop("stale");
       const suppressed = res.ok && !known ? 0 : this.#log.take();
@@ -220,7 +265,10 @@ export class JoinServer {
       }
       this.#logger.error("join failed", { hostname: clip(req.hostname), error: String(e) });
       answer({ ok: false, error: "the leader could not save the join (see its log)" });
-    }).finally(() => this.#inFlight--);
+    }).finally(() => {
+      this.#inFlight--;
+      this.#handling.delete(id);
+    });
   }
 
   /** Stops following the leader's tokens. */

@@ -127,6 +127,60 @@ Deno.test("join server: what is not a join is counted, never answered", async ()
   }
 });
 
+Deno.test("join server: a copy of a request being handled is dropped before its DH, of one answered gets its answer", async () => {
+  const lab = await leaderLab();
+  try {
+    const suite = selectSuite();
+    const checked = checkJoinToken(await lab.newToken(), suite.dh);
+    const req = {
+      tokenId: checked.token.id,
+      secret: checked.token.secret,
+      publicKey: generateKeyPair().publicKey,
+      hostname: "twice",
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    };
+    const { message } = sealJoinRequest(
+      suite.dh,
+      suite.aead,
+      checked.leaderKey,
+      checked.tokenId,
+      checked.mac1Key,
+      enc.encode(JSON.stringify(req)),
+    );
+    const from = lab.agent.device.endpoint("192.0.2.9:1000");
+    const sent = lab.net.sent;
+    lab.server.handle(message, from);
+    lab.server.handle(message, from); // resent before the answer
+    assert.equal(lab.server.drops()["resent"], 1);
+    await until(() => lab.net.sent > sent);
+    assert.equal(lab.core.member("twice")?.name, "twice");
+    assert.equal(lab.net.sent - sent, 1, "one answer");
+    // Once answered, a copy (the answer may have been lost) gets the same answer from memory.
+    lab.server.handle(message, from);
+    assert.equal(lab.server.drops()["resent"], 2);
+    await until(() => lab.net.sent > sent + 1);
+    // From another source it is handled again: the same member, no second one.
+    lab.server.handle(message, lab.agent.device.endpoint("192.0.2.10:1000"));
+    await until(() => lab.net.sent > sent + 2);
+    assert.equal(lab.server.drops()["resent"], 2);
+    assert.equal(lab.core.size, 2);
+  } finally {
+    await lab.close();
+  }
+});
+
+async function until(cond: () => boolean): Promise<void> {
+  // A guard against a hang only: the test waits for the event.
+  const end = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 Deno.test("join server: a token made after the server started is admitted", async () => {
   const lab = await leaderLab();
   try {
