@@ -48,7 +48,8 @@ export const OTHERS_PROBED_EVERY = 10;
 
 /**
  * How long a node waits for news it asked for (a hello after a notice) before it asks again, ms:
- * doubled at each try, with jitter, {@link ASK_TRIES} times at most. A hello or its answer lost
+ * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while nothing at
+ * all came. A hello or its answer lost
  * (a leader's socket overflows when a change has every member ask at once) costs a second or
  * two, not a whole hello interval (10 s and more in a large fleet).
  */
@@ -64,6 +65,9 @@ const PROBE_TIMEOUT_MS = 2000;
 interface Ask {
   v: number;
   pv: number;
+  /** The versions held when the node asked: any answer moves one of them. */
+  fromV: number;
+  fromPv: number;
   tries: number;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -321,7 +325,10 @@ export class NodeSync {
         if (this.#ask !== a || this.#closed || this.#removed) return;
         const held = this.#deps.view().version;
         const heldPv = this.#deps.policy()?.version ?? 0;
-        if ((held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
+        // Something came (the leader answers; while changes stream in, the next notice asks
+        // anew), all came, or it was asked often enough: the asking ends.
+        const moved = held > a.fromV || heldPv > a.fromPv;
+        if (moved || (held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
           this.#ask = null;
           return;
         }
@@ -329,7 +336,9 @@ export class NodeSync {
         next(a);
       }, ms);
     };
-    next(this.#ask = { v, pv, tries: 0, timer: undefined });
+    const fromV = this.#deps.view().version;
+    const fromPv = this.#deps.policy()?.version ?? 0;
+    next(this.#ask = { v, pv, fromV, fromPv, tries: 0, timer: undefined });
   }
 
   /** Probes the leader in use and, with `all`, every other leader known too. */

@@ -138,6 +138,8 @@ class Member {
   askPv = 0;
   askTries = 0;
   askAt = 0;
+  askFromV = 0;
+  askFromPv = 0;
   prevIndex = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
@@ -334,6 +336,8 @@ export class Fleet {
     m.askPv = Math.max(m.askPv, pv);
     if (m.askAt !== 0) return;
     m.askTries = 0;
+    m.askFromV = m.version;
+    m.askFromPv = m.pv;
     m.askAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
   }
 
@@ -663,8 +667,10 @@ export class Fleet {
         this.#hello(m);
       }
       if (m.askAt !== 0 && t >= m.askAt) {
-        if ((m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) m.askAt = 0;
-        else {
+        const moved = m.version > m.askFromV || m.pv > m.askFromPv;
+        if (moved || (m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
+          m.askAt = 0;
+        } else {
           this.#hello(m);
           m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
         }
