@@ -33,7 +33,7 @@ export interface ProfileRow {
 }
 
 /** The path below the project (or the URL's last parts) of a frame's script. */
-function shortUrl(url: string): string {
+export function shortUrl(url: string): string {
   if (!url) return "(native)";
   const i = url.search(/\/(lib|drivers|cli|scripts|main\.ts|mod\.ts)\b/);
   if (i >= 0) return url.slice(i + 1);

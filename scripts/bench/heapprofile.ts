@@ -7,6 +7,8 @@
  * @module
  */
 
+import { shortUrl } from "./cpuprofile.ts";
+
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
@@ -23,14 +25,6 @@ export interface HeapRow {
   name: string;
   selfBytes: number;
   totalBytes: number;
-}
-
-/** The path below the project (or the URL's last parts) of a frame's script. */
-function shortUrl(url: string): string {
-  if (!url) return "(native)";
-  const i = url.search(/\/(lib|drivers|cli|scripts|main\.ts|mod\.ts)\b/);
-  if (i >= 0) return url.slice(i + 1);
-  return url.replace(/^.*\/([^/]+\/[^/]+)$/, "$1");
 }
 
 /** Bytes held by function (`name file:line`) and by file, most self bytes first. */
