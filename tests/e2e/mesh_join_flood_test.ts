@@ -6,22 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
-import { type LabProc, nodeList, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+import {
+  joinDrops,
+  type LabProc,
+  nodeList,
+  startMeshNode,
+  waitUp,
+  weftIn,
+} from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("curl"));
 
 const OPTS = { cidr: "10.93.0.0/24", ifPrefix: "wj" };
 const FLOODER = new URL("../../scripts/bench/join_flood.ts", import.meta.url).pathname;
-
-/** The leader's join drop counters, by reason (from its /metrics). */
-async function joinDrops(lab: Lab): Promise<Record<string, number>> {
-  const r = await lab.exec("lead", "curl", "-sf", "http://127.0.0.1:51880/metrics");
-  const out: Record<string, number> = {};
-  for (const m of r.stdout.matchAll(/^weft_join_drops_total\{reason="([^"]+)"\} (\d+)/gm)) {
-    out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
 
 /** UDP datagrams that reached the leader's namespace (delivered or dropped for a full buffer). */
 async function udpIn(lab: Lab): Promise<number> {
