@@ -49,9 +49,9 @@ export const OTHERS_PROBED_EVERY = 10;
 /**
  * How long a node waits for news it asked for (a hello after a notice) before it asks again, ms:
  * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while nothing at
- * all came. A hello or its answer lost
- * (a leader's socket overflows when a change has every member ask at once) costs a second or
- * two, not a whole hello interval (10 s and more in a large fleet).
+ * all came since the latest ask. A hello or its answer lost (a leader's socket overflows when a
+ * change has every member ask at once) costs a second or two, not a whole hello interval (10 s
+ * and more in a large fleet).
  */
 export const ASK_AGAIN_MS = 1000;
 
@@ -314,9 +314,14 @@ export class NodeSync {
   #askFor(v: number, pv: number): void {
     this.hello();
     const ask = this.#ask;
+    const fromV = this.#deps.view().version;
+    const fromPv = this.#deps.policy()?.version ?? 0;
     if (ask) {
+      // Asked again now: what counts as an answer is what comes after this hello.
       ask.v = Math.max(ask.v, v);
       ask.pv = Math.max(ask.pv, pv);
+      ask.fromV = fromV;
+      ask.fromPv = fromPv;
       return;
     }
     const next = (a: Ask) => {
@@ -336,8 +341,6 @@ export class NodeSync {
         next(a);
       }, ms);
     };
-    const fromV = this.#deps.view().version;
-    const fromPv = this.#deps.policy()?.version ?? 0;
     next(this.#ask = { v, pv, fromV, fromPv, tries: 0, timer: undefined });
   }
 

@@ -677,3 +677,21 @@ Deno.test("node sync: news asked for and not come is asked for again, until it c
     await h.cleanup();
   }
 });
+
+Deno.test("node sync: news told after an answer came is asked for again when its answer is lost", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    const hellos = () => h.sent.filter(([to, m]) => to === LEADER && m.t === "hello").length;
+    h.deliver({ t: "changed", v: 2 });
+    for (const part of viewParts(view(2))) h.deliver(part);
+    // A second change while the first round of asking runs: its answer never comes.
+    h.deliver({ t: "changed", v: 3 });
+    assert.equal(hellos(), 2);
+    await eventually(() => Promise.resolve(hellos() >= 3), HANG_GUARD_MS);
+    assert.equal(h.held().version, 2);
+  } finally {
+    await h.cleanup();
+  }
+});

@@ -334,10 +334,10 @@ export class Fleet {
     this.#hello(m);
     m.askV = Math.max(m.askV, v);
     m.askPv = Math.max(m.askPv, pv);
-    if (m.askAt !== 0) return;
-    m.askTries = 0;
     m.askFromV = m.version;
     m.askFromPv = m.pv;
+    if (m.askAt !== 0) return;
+    m.askTries = 0;
     m.askAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
   }
 
