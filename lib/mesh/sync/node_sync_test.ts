@@ -91,9 +91,15 @@ async function harness(
     await sync.flush();
     await Deno.remove(dir, { recursive: true });
   };
+  // The hellos sent to the leader, in order.
+  const hellos = () =>
+    sent.filter(([to, m]) => to === LEADER && m.t === "hello").map(([, m]) =>
+      m as Extract<ControlMessage, { t: "hello" }>
+    );
   return {
     sync,
     sent,
+    hellos,
     applied,
     probed,
     deliver,
@@ -299,10 +305,7 @@ Deno.test("node sync: hellos say the interval and the RTT of the leader's latest
   });
   try {
     h.sync.start(null);
-    const hellos = () =>
-      h.sent.filter(([, m]) => m.t === "hello").map(([, m]) =>
-        m as Extract<ControlMessage, { t: "hello" }>
-      );
+    const hellos = h.hellos;
     assert.equal(hellos()[0].hi, 20);
     assert.equal("rtt" in hellos()[0], false, "no probe answered before the first hello");
     await eventually(() => Promise.resolve(hellos().some((m) => m.rtt === 7.25)), HANG_GUARD_MS);
@@ -629,10 +632,7 @@ Deno.test("node sync: the leader in use paces the hellos, never faster than the 
     const paced: number[] = [];
     h.sync.onPace((ms) => paced.push(ms));
     h.sync.start(null);
-    const hellos = () =>
-      h.sent.filter(([, m]) => m.t === "hello").map(([, m]) =>
-        m as Extract<ControlMessage, { t: "hello" }>
-      );
+    const hellos = h.hellos;
     // From anyone but the leader in use: not taken.
     h.deliver({ t: "pace", hi: 40 }, "10.0.0.9");
     assert.equal(h.sync.helloIntervalMs, 20);
@@ -663,7 +663,7 @@ Deno.test("node sync: news asked for and not come is asked for again, until it c
   try {
     h.sync.start(null);
     h.sent.length = 0;
-    const hellos = () => h.sent.filter(([to, m]) => to === LEADER && m.t === "hello").length;
+    const hellos = () => h.hellos().length;
     h.deliver({ t: "changed", v: 2 });
     assert.equal(hellos(), 1);
     // The hello (or its answer) was lost: the node asks again without waiting for its interval.
@@ -683,7 +683,7 @@ Deno.test("node sync: news told after an answer came is asked for again when its
   try {
     h.sync.start(null);
     h.sent.length = 0;
-    const hellos = () => h.sent.filter(([to, m]) => to === LEADER && m.t === "hello").length;
+    const hellos = () => h.hellos().length;
     h.deliver({ t: "changed", v: 2 });
     for (const part of viewParts(view(2))) h.deliver(part);
     // A second change while the first round of asking runs: its answer never comes.
