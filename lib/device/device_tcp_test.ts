@@ -8,6 +8,8 @@ import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
 import { RecordingPackets, udp } from "../../tests/fixtures/mesh.ts";
 import { TcpTransport } from "../../drivers/tcp.ts";
 import { DualTransport } from "../../drivers/dual.ts";
+import { ManualClock } from "./clock.ts";
+import { UDP_PREFERRED_MS } from "./roaming.ts";
 import type { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 
 interface Node {
@@ -17,7 +19,7 @@ interface Node {
   ip: string;
 }
 
-function node(transport: Transport, ip: string): Node {
+function node(transport: Transport, ip: string, clock?: ManualClock): Node {
   const key = generatePrivateKey();
   const packets = new RecordingPackets();
   const device = new Device({
@@ -26,6 +28,7 @@ function node(transport: Transport, ip: string): Node {
     transport,
     packets,
     tickMs: 0,
+    clock,
   });
   return { device, packets, publicKey: encodeKey(publicKeyOf(key)), ip };
 }
@@ -130,6 +133,49 @@ Deno.test("two devices over UDP+TCP: a tcp:// endpoint keeps the session on TCP"
     await until(() => texts(b).length === 2, "b to get the UDP packet");
     assert.ok(udpA.stats.datagramsOut >= 1);
     assert.equal(b.device.peer(a.publicKey)!.endpoint?.proto ?? "udp", "udp");
+  } finally {
+    await a.device.close();
+    await b.device.close();
+  }
+});
+
+Deno.test("roaming: a peer heard over UDP keeps its UDP endpoint against TCP until UDP is quiet", async () => {
+  const ta = await DualTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const tb = await DualTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const a = node(ta, "10.0.0.1");
+  const clock = new ManualClock();
+  const b = node(tb, "10.0.0.2", clock);
+  try {
+    pair(a, b, `127.0.0.1:${tb.port}`);
+    const proto = () => b.device.peer(a.publicKey)!.endpoint?.proto ?? "udp";
+    const send = async (text: string, n: number) => {
+      a.packets.inject(udp(a.ip, b.ip, text));
+      await until(() => b.device.peer(a.publicKey)!.counters.rxPackets >= n, `b to get ${text}`);
+    };
+    await send("over udp", 1);
+    const rx = () => b.device.peer(a.publicKey)!.counters.rxPackets;
+    assert.equal(proto(), "udp");
+    // a moves to TCP; what it sends there while b heard it over UDP a moment ago (a packet in
+    // flight as a peer moves back to UDP looks the same) does not move b off UDP.
+    a.device.setPeer({
+      publicKey: b.publicKey,
+      endpoint: `tcp://127.0.0.1:${tb.port}`,
+      allowedIps: [`${b.ip}/32`],
+    });
+    await send("over tcp, early", rx() + 1);
+    assert.equal(proto(), "udp");
+    // UDP quiet past the preference: the next packet over TCP moves b there.
+    clock.advance(UDP_PREFERRED_MS + 1);
+    await send("over tcp, later", rx() + 1);
+    assert.equal(proto(), "tcp");
+    // Back over UDP: followed at once.
+    a.device.setPeer({
+      publicKey: b.publicKey,
+      endpoint: `127.0.0.1:${tb.port}`,
+      allowedIps: [`${b.ip}/32`],
+    });
+    await send("over udp again", rx() + 1);
+    assert.equal(proto(), "udp");
   } finally {
     await a.device.close();
     await b.device.close();

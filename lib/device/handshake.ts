@@ -47,7 +47,7 @@ export function onInitiation(s: DeviceState, data: Uint8Array, from: Endpoint): 
   }
   const peer = found.peer;
   s.handshakesReceived++;
-  roam(s, peer, from);
+  roam(s, peer, from, now);
   s.live.add(peer);
   peer.timers.anyAuthenticatedPacketTraversal(now);
   peer.timers.anyAuthenticatedPacketReceived();
@@ -88,7 +88,7 @@ export function onResponse(s: DeviceState, data: Uint8Array, from: Endpoint): vo
     return;
   }
   const now = s.clock.now();
-  roam(s, peer, from);
+  roam(s, peer, from, now);
   installKeys(s, peer, keys, now);
   peer.timers.anyAuthenticatedPacketTraversal(now);
   peer.timers.anyAuthenticatedPacketReceived();

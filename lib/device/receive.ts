@@ -124,7 +124,7 @@ export function onTransport(
     // The peer sent on the crossing's winning session, so it holds it: both settle there.
     takeWinner(peer);
   }
-  roam(s, peer, from);
+  roam(s, peer, from, now);
   peer.counters.rxBytes += data.length;
   peer.counters.rxPackets++;
   peer.timers.anyAuthenticatedPacketReceived();

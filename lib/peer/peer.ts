@@ -49,8 +49,14 @@ export class Peer {
   previous: Keypair<Peer> | null = null;
   /** A responder's new session, waiting for the initiator's first packet. */
   next: Keypair<Peer> | null = null;
-  /** Where to send; follows the peer's last authenticated packet. */
+  /** Where to send; follows the peer's last authenticated packet (see device/roaming.ts). */
   endpoint: Endpoint | null = null;
+  /**
+   * [0]: monotonic ms of the last authenticated packet that came over UDP (see roaming). A typed
+   * array: a number field of this class is tagged (its constructor has parameter properties), and
+   * a time stored per packet would cost a heap number each.
+   */
+  readonly udpHeardAt: Float64Array = new Float64Array([-Infinity]);
   /** Packets waiting for a session. */
   staged: Uint8Array[] = [];
   /** Monotonic ms of the last initiation sent (rate limit). */

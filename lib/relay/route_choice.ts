@@ -114,6 +114,10 @@ export class PeerRoute {
   #worked = false;
   /** When the current direct route started working (for the hold's reset). */
   #directWorksSince = Infinity;
+  /** The probes had a direct path since the route was last entered. */
+  #hadDirect = false;
+  /** The current fallback was entered by roaming, not by our move. */
+  #roamedOnto = false;
 
   /** A peer first seen at `now`. */
   constructor(now: number, timing: Partial<RouteTiming> = {}) {
@@ -135,19 +139,46 @@ export class PeerRoute {
   /** The move to make for `x`, if any. */
   decide(x: RouteInputs): RouteDecision {
     if (x.current !== this.#route) {
-      // Entered by our move or by the device roaming: the session has to prove itself anew.
-      this.#route = x.current;
-      this.#worked = false;
-      this.#directWorksSince = Infinity;
+      // The device moved by itself (or this is the first look): the peer's packets came
+      // another way, and ours follow.
+      const roamed = this.#route !== null;
+      this.#enter(x.current);
+      // Roamed onto a fallback: only a pong after now says the direct path works (one from
+      // when it last worked would move back at once, onto a path that may have failed the
+      // peer, and the peer, roaming after our packets, would flap between the two). No hold:
+      // it is for a direct path that stalled on us, and the peer's packets may merely have
+      // been in flight on the fallback it just left.
+      if (x.current !== "direct" && roamed) {
+        this.#fellBackAt = x.now;
+        this.#roamedOnto = true;
+      } else if (x.current !== "direct" && this.#fellBackAt === -Infinity) {
+        this.#fellBackAt = x.now;
+      }
     }
     if (x.works) this.#worked = true;
-    return x.current === "direct" ? this.#fromDirect(x) : this.#fromFallback(x);
+    const d = x.current === "direct" ? this.#fromDirect(x) : this.#fromFallback(x);
+    if (d.move !== null) this.#enter(d.move.to);
+    return d;
+  }
+
+  /** A route entered, by our move or by roaming: the session has to prove itself anew. */
+  #enter(route: Route): void {
+    this.#route = route;
+    this.#worked = false;
+    this.#directWorksSince = Infinity;
+    this.#hadDirect = false;
+    this.#roamedOnto = false;
   }
 
   #fromDirect(x: RouteInputs): RouteDecision {
     const { now } = x;
+    // The probes gave up the direct path they had chosen on this route: failed, however alive
+    // the session looks (packets that still come in say nothing of ours getting out), and
+    // whatever the misses were when it went (the table and the session are sampled apart).
+    const given = x.direct === null && this.#hadDirect;
+    if (x.direct !== null) this.#hadDirect = true;
     const misses = x.direct?.misses ?? 0;
-    const failing = misses >= this.#t.missesToLeave + (x.works ? 1 : 0);
+    const failing = given || misses >= this.#t.missesToLeave + (x.works ? 1 : 0);
     if (x.works && !failing) {
       if (this.#directWorksSince === Infinity) this.#directWorksSince = now;
       if (now - this.#directWorksSince >= this.#t.settleMs) this.#hold = this.#t.holdMs;
@@ -171,11 +202,11 @@ export class PeerRoute {
     const { now } = x;
     const d = x.direct;
     if (
-      d !== null && d.lastPongAt > this.#fellBackAt && now - this.#fellBackAt >= this.#hold
+      d !== null && d.lastPongAt > this.#fellBackAt &&
+      (this.#roamedOnto || now - this.#fellBackAt >= this.#hold)
     ) {
       return { move: { to: "direct", endpoint: d.endpoint, reason: "direct" }, wantRelay: false };
     }
-    if (this.#fellBackAt === -Infinity) this.#fellBackAt = now; // roamed onto it
     const wantRelay = x.current === "relay" && x.relaysKnown;
     if (x.current === "relay" && x.relay === null && x.tcp !== null) {
       // The relay session is gone and the peer takes TCP: go there rather than wait.
@@ -183,7 +214,6 @@ export class PeerRoute {
     }
     if (x.current === "tcp" && this.#worked && !x.works && x.relay !== null) {
       // TCP to the peer stalled, and a relay has a session: try it.
-      this.#worked = false;
       return { move: { to: "relay", endpoint: x.relay, reason: "relay" }, wantRelay: true };
     }
     return { move: null, wantRelay };

@@ -161,6 +161,44 @@ Deno.test("route: roamed onto a relay by the peer: kept until a fresh pong, aske
   assert.equal(back.move?.to, "direct");
 });
 
+Deno.test("route: roamed onto TCP after a fallback long ago: only a pong after the roam moves back", () => {
+  const r = new PeerRoute(0, { holdMs: 1_000 });
+  const pong = (at: number) => ({ endpoint: UDP, lastPongAt: at });
+  // The peer came over TCP first, then its direct path answered and it moved back.
+  r.decide(inputs({ now: 1_000, current: "tcp", works: true }));
+  assert.equal(
+    r.decide(inputs({ now: 3_000, current: "tcp", direct: pong(2_500) })).move?.to,
+    "direct",
+  );
+  r.decide(inputs({ now: 4_000, works: true, direct: pong(3_900) }));
+  // Much later the peer roams onto TCP (its UDP stopped getting out); the last pong is older.
+  const roamed = r.decide(
+    inputs({ now: 60_000, current: "tcp", works: true, direct: pong(59_000) }),
+  );
+  assert.equal(roamed.move, null);
+  assert.equal(r.decide(inputs({ now: 62_000, current: "tcp", direct: pong(59_000) })).move, null);
+  // A pong after the roam moves back, with no hold (the peer's packets may only have been in
+  // flight on TCP when it moved back to UDP itself).
+  assert.equal(
+    r.decide(inputs({ now: 60_200, current: "tcp", direct: pong(60_100) })).move?.to,
+    "direct",
+  );
+});
+
+Deno.test("route: a direct path the probes gave up is left even while packets still come in", () => {
+  const r = new PeerRoute(0);
+  r.decide(inputs({ now: 1_000, works: true, direct: { endpoint: UDP, lastPongAt: 900 } }));
+  r.decide(
+    inputs({ now: 2_000, works: true, direct: { endpoint: UDP, lastPongAt: 900, misses: 2 } }),
+  );
+  // The table failed the path between two looks (no third miss seen); packets still come in.
+  const d = r.decide(inputs({ now: 3_000, works: true, direct: null, tcp: TCP }));
+  assert.equal(d.move?.to, "tcp");
+  // A peer never reached directly, whose packets come in over its endpoint, is not moved.
+  const q = new PeerRoute(0);
+  assert.equal(q.decide(inputs({ now: 9_000, works: true, direct: null, tcp: TCP })).move, null);
+});
+
 Deno.test("route: a direct path missing pings is left even while packets still come in", () => {
   const r = new PeerRoute(0);
   const d = (misses: number) => ({ endpoint: UDP, lastPongAt: 100, misses });

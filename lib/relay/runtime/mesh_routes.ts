@@ -332,6 +332,8 @@ export class MeshRoutes {
     if (current !== p.seen) {
       // The device roamed: the peer's packets come another way (it chose it), and ours follow.
       p.seen = current;
+      // Onto a fallback: a ping now tells soon whether the direct path still answers.
+      if (current !== "direct") p.probedAt = -Infinity;
       d.paths.routeChanged(key, current === "direct" ? "direct" : current);
       this.#say("info", "path changed", {
         peer: m.name,
