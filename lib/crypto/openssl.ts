@@ -265,7 +265,7 @@ function makeDh(lib: Lib): Dh {
 }
 
 /** Where libcrypto 3 is looked for, in order; bare names go through the dynamic loader's search. */
-function candidates(): string[] {
+export function opensslCandidates(): string[] {
   switch (Deno.build.os) {
     case "darwin":
       return [
@@ -302,7 +302,7 @@ export function loadOpenssl(): { aead: ExplicitNonceAead; dh: Dh } | null {
   if (loaded !== undefined) return loaded;
   // 3.0 or newer: the version number is 0xMNN00PP0L.
   const lib = openFirstLibrary(
-    candidates(),
+    opensslCandidates(),
     SYMBOLS,
     (l) => BigInt(l.symbols.OpenSSL_version_num()) >= 0x3000_0000n,
   );
