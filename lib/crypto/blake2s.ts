@@ -6,8 +6,8 @@
  * (openssl_blake2s.ts), Deno's node:crypto (`blake2s256`) and @noble/hashes. They are tested equal;
  * the first that loads and answers a known vector is used, in that order (measured here, a 33-byte
  * HMAC: OpenSSL about 4 times as fast as node:crypto, which makes objects and Buffers per call;
- * noble about as fast as node). Keyed BLAKE2s (MAC) is noble-only: node:crypto has no BLAKE2s key
- * parameter.
+ * noble about as fast as node). Keyed BLAKE2s (MAC) is OpenSSL's (BLAKE2SMAC) or noble's:
+ * node:crypto has no BLAKE2s key parameter.
  * @module
  */
 
@@ -86,11 +86,17 @@ export const hmac: (key: Uint8Array, ...parts: Uint8Array[]) => Uint8Array = OPE
   ? nodeHmac
   : nobleHmac;
 
-/** MAC(key, parts...): keyed BLAKE2s with a 16-byte output (WireGuard's mac1/mac2). */
-export function mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+/** Keyed BLAKE2s-128 of the concatenation of `parts`, on @noble/hashes. */
+export function nobleMac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
   const h = blake2s.create({ key, dkLen: 16 });
   for (const p of parts) h.update(p);
   return h.digest();
+}
+
+/** MAC(key, parts...): keyed BLAKE2s with a 16-byte output (WireGuard's mac1/mac2). */
+export function mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  if (OPENSSL === null || key.length === 0 || key.length > 32) return nobleMac(key, ...parts);
+  return OPENSSL.mac(key, ...parts);
 }
 
 const ONE = Uint8Array.of(1);

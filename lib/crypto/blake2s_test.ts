@@ -10,6 +10,7 @@ import {
   mac,
   nobleHash,
   nobleHmac,
+  nobleMac,
   nodeHash,
   nodeHmac,
 } from "./blake2s.ts";
@@ -116,6 +117,28 @@ Deno.test("mac/hash: RFC 7693 Appendix E BLAKE2s self-test (keyed and unkeyed)",
     toHex(hash(...parts)),
     "6a411f08ce25adcdfb02aba641451cec53c598b24f4fc787fbdc88797f4c1dfe",
   );
+});
+
+Deno.test({
+  name: "mac: OpenSSL's keyed BLAKE2s-128 is noble's, for every key length and many inputs",
+  ignore: OPENSSL === null,
+  fn: () => {
+    for (const keyLen of [1, 16, 31, 32]) {
+      for (const len of [0, 1, 63, 64, 65, 116, 148, 1000]) {
+        const key = crypto.getRandomValues(new Uint8Array(keyLen));
+        const msg = crypto.getRandomValues(new Uint8Array(len));
+        const want = nobleMac(key, msg);
+        assert.deepEqual(OPENSSL!.mac(key, msg), want, `key ${keyLen} msg ${len}`);
+        assert.deepEqual(
+          OPENSSL!.mac(key, msg.subarray(0, len >> 1), msg.subarray(len >> 1)),
+          want,
+        );
+        assert.deepEqual(mac(key, msg), want);
+      }
+    }
+    assert.throws(() => OPENSSL!.mac(new Uint8Array(0), utf8("x")), RangeError);
+    assert.throws(() => OPENSSL!.mac(new Uint8Array(33), utf8("x")), RangeError);
+  },
 });
 
 Deno.test("mac: 16 bytes, keyed, split-invariant", () => {
