@@ -41,7 +41,7 @@ import {
   pacedHelloMs,
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
-import { Fanout } from "./fanout.ts";
+import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { encodeToken, type TokenLeader } from "../join/token.ts";
 import { observedEndpoint } from "../join/server.ts";
@@ -264,11 +264,18 @@ export class LeaderService {
     this.#stops.push(core.onPolicy((p) => {
       this.#deps.usePolicy(p);
       // A policy moves the view's version (its scope may change): the push tells each group
-      // what it gained and lost (nothing, mostly), and the notice, with the policy's version,
-      // has every member ask for the policy itself.
+      // what it gained and lost (nothing, mostly). A policy of a few parts is pushed too, before
+      // the notice: a member that got all of it holds the notice's versions and asks nothing
+      // (every member asking at once had the leader take 10,000 hellos and answer each); one
+      // that lost a part, or of a policy too long to push, asks with a hello.
       this.#pushNow();
-      const bytes = fanout.policyNotice(p);
-      for (const m of this.#served(core.view())) send(m.address, bytes);
+      const notice = fanout.policyNotice(p);
+      const parts = fanout.policyParts(p);
+      const pushed = parts.length <= PUSH_PARTS_MAX ? parts : [];
+      for (const m of this.#served(core.view())) {
+        for (const part of pushed) send(m.address, part);
+        send(m.address, notice);
+      }
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
     // The version each group was last told, by the push below.

@@ -187,7 +187,7 @@ Deno.test("leader service: changes are announced to the other members, bursts on
   }
 });
 
-Deno.test("leader service: a new policy is put in force and announced; nodes behind get it", async () => {
+Deno.test("leader service: a new policy is put in force and pushed, then announced; nodes behind get it", async () => {
   const h = await harness();
   try {
     const n1 = await h.join("n1");
@@ -195,7 +195,14 @@ Deno.test("leader service: a new policy is put in force and announced; nodes beh
     h.sent.length = 0;
     const version = await h.service.setPolicy("policies: []\n");
     assert.equal(h.policies.at(-1)?.version, version);
+    // A short policy goes out whole, then the notice: a member that got it asks nothing.
     assert.deepEqual(h.sent, [[n1.address, {
+      t: "policy",
+      pv: version,
+      part: 0,
+      parts: 1,
+      text: "policies: []\n",
+    }], [n1.address, {
       t: "changed",
       v: h.core.view().version,
       pv: version,
@@ -204,6 +211,24 @@ Deno.test("leader service: a new policy is put in force and announced; nodes beh
     h.hello(n1.address, { v: h.core.view().version, pv: 0 });
     await until(() => h.sent.length > 0);
     assert.equal(h.sent[0][1].t, "policy");
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a policy too long to push is only announced", async () => {
+  const h = await harness();
+  try {
+    const n1 = await h.join("n1");
+    h.service.start();
+    h.sent.length = 0;
+    const rules = Array.from(
+      { length: 600 },
+      (_, i) => `  - name: rule-${i}\n    action: allow\n    from: "*"\n    to: "*"\n`,
+    );
+    const version = await h.service.setPolicy(`policies:\n${rules.join("")}`);
+    assert.deepEqual(h.sent.map(([to, m]) => [to, m.t]), [[n1.address, "changed"]]);
+    assert.equal((h.sent[0][1] as { pv?: number }).pv, version);
   } finally {
     h.service.close();
   }
