@@ -22,8 +22,9 @@
  * it, every member sees every member).
  *
  * `--profile DIR` (or `FLEET_PROFILE=DIR`) writes the leader's CPU profile of each phase into DIR
- * (`leader-joins.cpuprofile`, `-changes`, `-churn`; read them with scripts/bench/cpuprofile.ts):
- * the leader runs with its V8 inspector on a loopback port, which costs it a few per cent.
+ * (`leader-joins.cpuprofile`, `-changes`, `-churn`; read them with scripts/bench/cpuprofile.ts),
+ * and the simulator's (`sim-joins.cpuprofile`, ...): both run with their V8 inspector on a
+ * loopback port, which costs each a few per cent.
  * `--store etcd` starts a real etcd (tests/fixtures/etcd.ts) and gives it to the leader. With
  * `--json` the last line printed is one JSON object ({@link FleetBenchResult}).
  * @module
@@ -181,7 +182,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     cleanups.push(() => leader.stop());
     const profiler = inspect ? await LeaderProfiler.connect(inspect, opts.profileDir!) : null;
     if (profiler) cleanups.push(() => profiler.close());
-    const phase = async (name: string) => await profiler?.phase(name);
+    // The simulator is profiled too (it shares the machine's cores with the leader).
+    const simInspect = opts.profileDir ? `127.0.0.1:${freeLoopbackPort()}` : undefined;
+    let simProfiler: LeaderProfiler | null = null;
+    const phase = async (name: string) => {
+      await profiler?.phase(name);
+      await simProfiler?.phase(name);
+    };
     // A failure says what the leader dropped and what it logged last.
     const fail = async (e: unknown): Promise<never> => {
       let drops = "";
@@ -205,8 +212,12 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       ttl: "24h",
       uses: n + churnJoins + 16,
     }) as { token: string };
-    const sim = new SimProcess((l) => say(`simulator: ${l}`));
+    const sim = new SimProcess((l) => say(`simulator: ${l}`), simInspect);
     cleanups.push(() => sim.stop());
+    if (simInspect) {
+      simProfiler = await LeaderProfiler.connect(simInspect, opts.profileDir!, "sim");
+      cleanups.push(() => simProfiler!.close());
+    }
     const call = (cmd: string, args: Record<string, unknown> = {}, ms?: number) =>
       sim.call(cmd, args, ms).catch(fail);
     await call("open", { token, sockets: opts.sockets ?? 256 });
@@ -346,6 +357,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       return { seconds: NaN, joinsStarted: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
     });
     await profiler?.end();
+    await simProfiler?.end();
     const simStats = churnError ? { cpuSeconds: NaN, rssMiB: NaN, drops: {} } : await call("stats");
     list.sort((a, b) => a - b);
     status.sort((a, b) => a - b);

@@ -8,6 +8,30 @@ import { runFleetBench } from "./fleet.ts";
 import { SimProcess, startLeader } from "./fleet/leader.ts";
 
 Deno.test({
+  name: "fleet bench: --profile writes the leader's and the simulator's profiles of each phase",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-fleet-profile-" });
+    try {
+      await runFleetBench({ members: 8, sockets: 2, churnSeconds: 1, profileDir: dir });
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      const want = ["leader", "sim"].flatMap((who) =>
+        ["changes", "churn", "joins"].flatMap((phase) => [
+          `${who}-${phase}.cpuprofile`,
+          `${who}-${phase}.heapprofile`,
+        ])
+      ).sort();
+      assert.deepEqual(names, want);
+      const profile = JSON.parse(await Deno.readTextFile(`${dir}/sim-joins.cpuprofile`));
+      assert.ok(profile.nodes.length > 0 && profile.samples.length > 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "fleet bench: 20 simulated members join a real leader and hear every change",
   sanitizeResources: false,
   sanitizeOps: false,

@@ -12,13 +12,15 @@
 export class LeaderProfiler {
   readonly #ws: WebSocket;
   readonly #dir: string;
+  readonly #prefix: string;
   #next = 1;
   readonly #pending = new Map<number, (v: Record<string, unknown>) => void>();
   #phase: string | null = null;
 
-  private constructor(ws: WebSocket, dir: string) {
+  private constructor(ws: WebSocket, dir: string, prefix: string) {
     this.#ws = ws;
     this.#dir = dir;
+    this.#prefix = prefix;
     ws.onmessage = (e) => {
       const o = JSON.parse(String(e.data));
       const done = this.#pending.get(o.id);
@@ -28,8 +30,11 @@ export class LeaderProfiler {
     };
   }
 
-  /** Connects to the inspector at `hostPort` (`127.0.0.1:PORT`); profiles go into `dir`. */
-  static async connect(hostPort: string, dir: string): Promise<LeaderProfiler> {
+  /**
+   * Connects to the inspector at `hostPort` (`127.0.0.1:PORT`); profiles go into `dir`, their
+   * names starting with `prefix` (`leader`, or `sim` for the simulator).
+   */
+  static async connect(hostPort: string, dir: string, prefix = "leader"): Promise<LeaderProfiler> {
     await Deno.mkdir(dir, { recursive: true });
     const deadline = Date.now() + 30_000;
     let url = "";
@@ -48,7 +53,7 @@ export class LeaderProfiler {
       ws.onopen = resolve;
       ws.onerror = () => reject(new Error(`inspector ${url}: connection failed`));
     });
-    const p = new LeaderProfiler(ws, dir);
+    const p = new LeaderProfiler(ws, dir, prefix);
     await p.#send("Profiler.enable");
     // 1 ms: enough samples over a phase of seconds, little cost to the leader.
     await p.#send("Profiler.setSamplingInterval", { interval: 1000 });
@@ -76,16 +81,19 @@ export class LeaderProfiler {
     this.#phase = name;
   }
 
-  /** Ends the phase under way, writing `DIR/leader-PHASE.cpuprofile` and `.heapprofile`. */
+  /** Ends the phase under way, writing `DIR/PREFIX-PHASE.cpuprofile` and `.heapprofile`. */
   async end(): Promise<void> {
     if (!this.#phase) return;
     const name = this.#phase;
     this.#phase = null;
     const { profile } = await this.#send("Profiler.stop");
-    await Deno.writeTextFile(`${this.#dir}/leader-${name}.cpuprofile`, JSON.stringify(profile));
+    await Deno.writeTextFile(
+      `${this.#dir}/${this.#prefix}-${name}.cpuprofile`,
+      JSON.stringify(profile),
+    );
     const heap = await this.#send("HeapProfiler.getSamplingProfile");
     await Deno.writeTextFile(
-      `${this.#dir}/leader-${name}.heapprofile`,
+      `${this.#dir}/${this.#prefix}-${name}.heapprofile`,
       JSON.stringify(heap.profile),
     );
   }
