@@ -189,12 +189,24 @@ async function namesFile(path: string, file: Deno.FsFile): Promise<boolean | nul
 }
 
 /**
+ * Reads of /proc/locks before a lock it does not list counts as not held: the kernel writes the
+ * file a page at a time, and locks taken or dropped elsewhere between two pages shift the list,
+ * so one read can miss a line (seen on a busy machine: a running agent taken for gone).
+ */
+export const LOCK_LIST_READS = 3;
+
+/**
  * Whether some process holds the lock on `dir` now, as far as can be told without taking it
  * (taking it, even for an instant, could refuse an agent starting then): on Linux, whether the
- * kernel lists a lock on the lock file's inode in /proc/locks; true where that cannot be told
- * (another system, no /proc). A holder killed outright holds nothing: its lock went with it.
+ * kernel lists a lock on the lock file's inode in /proc/locks (read up to
+ * {@link LOCK_LIST_READS} times); true where that cannot be told (another system, no /proc). A
+ * holder killed outright holds nothing: its lock went with it. `readLocks` reads the list (tests).
  */
-export async function lockHeld(dir: string, name = "lock"): Promise<boolean> {
+export async function lockHeld(
+  dir: string,
+  name = "lock",
+  readLocks: () => Promise<string> = () => Deno.readTextFile("/proc/locks"),
+): Promise<boolean> {
   if (Deno.build.os !== "linux") return true;
   let ino: number | null;
   try {
@@ -202,15 +214,19 @@ export async function lockHeld(dir: string, name = "lock"): Promise<boolean> {
   } catch (e) {
     return !(e instanceof Deno.errors.NotFound); // no lock file: never held
   }
-  let locks: string;
-  try {
-    locks = await Deno.readTextFile("/proc/locks");
-  } catch {
-    return true;
-  }
   if (ino === null) return true;
   // `1: FLOCK  ADVISORY  WRITE 1234 fe:00:2146770 0 EOF`: the inode closes the device field.
-  return locks.split("\n").some((l) => l.includes(`:${ino} `));
+  const line = `:${ino} `;
+  for (let i = 0; i < LOCK_LIST_READS; i++) {
+    let locks: string;
+    try {
+      locks = await readLocks();
+    } catch {
+      return true;
+    }
+    if (locks.split("\n").some((l) => l.includes(line))) return true;
+  }
+  return false;
 }
 
 /** The PID written in a lock file, or null (empty, being written, unreadable on Windows). */

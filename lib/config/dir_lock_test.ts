@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DirLock, DirLockedError, lockHeld } from "./dir_lock.ts";
+import { DirLock, DirLockedError, LOCK_LIST_READS, lockHeld } from "./dir_lock.ts";
 
 const LOCK_URL = new URL("./dir_lock.ts", import.meta.url).href;
 
@@ -197,6 +197,32 @@ Deno.test("lockers racing with releases that remove the file: one holder at a ti
 Deno.test("a missing directory is an error, not a lock", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(DirLock.acquire(`${dir}/none`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("lockHeld: a read of the lock list that misses the line is read again", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  await withTempDir(async (dir) => {
+    const mine = await DirLock.acquire(dir);
+    try {
+      const real = await Deno.readTextFile("/proc/locks");
+      // The kernel's list, as a read that raced other locks' changes can show it: without ours.
+      const ino = (await Deno.stat(`${dir}/lock`)).ino!;
+      const missing = real.split("\n").filter((l) => !l.includes(`:${ino} `)).join("\n");
+      let reads = 0;
+      const lists = [missing, real];
+      assert.equal(
+        await lockHeld(dir, "lock", () => Promise.resolve(lists[reads++] ?? real)),
+        true,
+      );
+      assert.equal(reads, 2, "the first read missed it, the second found it");
+      reads = 0;
+      assert.equal(await lockHeld(dir, "lock", () => (reads++, Promise.resolve(missing))), false);
+      assert.equal(reads, LOCK_LIST_READS);
+    } finally {
+      await mine.release();
+    }
   });
 });
 
