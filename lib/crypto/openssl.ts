@@ -265,7 +265,7 @@ function makeDh(lib: Lib): Dh {
 }
 
 /** Where libcrypto 3 is looked for, in order; bare names go through the dynamic loader's search. */
-export function opensslCandidates(): string[] {
+function candidates(): string[] {
   switch (Deno.build.os) {
     case "darwin":
       return [
@@ -278,6 +278,21 @@ export function opensslCandidates(): string[] {
     default:
       return ["libcrypto.so.3"];
   }
+}
+
+/**
+ * libcrypto 3.0 or newer with `symbols` (which must include `OpenSSL_version_num`), or null: none
+ * found, a symbol missing, an older version, or FFI not permitted.
+ */
+export function openLibcrypto<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): Deno.DynamicLibrary<S> | null {
+  // 3.0 or newer: the version number is 0xMNN00PP0L.
+  return openFirstLibrary(candidates(), symbols, (l) => {
+    const version = (l.symbols as { OpenSSL_version_num?: () => number | bigint })
+      .OpenSSL_version_num;
+    return version !== undefined && BigInt(version()) >= 0x3000_0000n;
+  });
 }
 
 let loaded: { aead: ExplicitNonceAead; dh: Dh } | null | undefined;
@@ -300,12 +315,7 @@ let loaded: { aead: ExplicitNonceAead; dh: Dh } | null | undefined;
  */
 export function loadOpenssl(): { aead: ExplicitNonceAead; dh: Dh } | null {
   if (loaded !== undefined) return loaded;
-  // 3.0 or newer: the version number is 0xMNN00PP0L.
-  const lib = openFirstLibrary(
-    opensslCandidates(),
-    SYMBOLS,
-    (l) => BigInt(l.symbols.OpenSSL_version_num()) >= 0x3000_0000n,
-  );
+  const lib = openLibcrypto(SYMBOLS);
   if (lib === null) return loaded = null;
   const s = lib.symbols;
   const backend: { aead: ExplicitNonceAead; dh: Dh } = {

@@ -10,8 +10,7 @@
  * @module
  */
 
-import { openFirstLibrary } from "./ffi_open.ts";
-import { opensslCandidates } from "./openssl.ts";
+import { openLibcrypto } from "./openssl.ts";
 import { u64 } from "../io/u64.ts";
 
 const SYMBOLS = {
@@ -85,6 +84,13 @@ function blake2sMac16(s: Lib): Deno.PointerObject | null {
   return s.EVP_MAC_CTX_set_params(ctx, new Uint8Array(params)) === 1 ? ctx : null;
 }
 
+/** Feeds the non-empty `parts` to an update call (an empty one adds nothing); true when one failed. */
+function feed(parts: Uint8Array[], update: (p: Uint8Array) => number): boolean {
+  let failed = false;
+  for (const p of parts) if (p.length > 0 && update(p) !== 1) failed = true;
+  return failed;
+}
+
 /** What OpenSSL holds pointers to: never collected. */
 const keep: unknown[] = [];
 
@@ -108,11 +114,7 @@ let loaded: Blake2sBackend | null | undefined;
  */
 export function loadOpensslBlake2s(): Blake2sBackend | null {
   if (loaded !== undefined) return loaded;
-  const lib = openFirstLibrary(
-    opensslCandidates(),
-    SYMBOLS,
-    (l) => BigInt(l.symbols.OpenSSL_version_num()) >= 0x3000_0000n,
-  );
+  const lib = openLibcrypto(SYMBOLS);
   if (lib === null) return loaded = null;
   const s = lib.symbols;
   const md = s.EVP_blake2s256();
@@ -136,44 +138,31 @@ export function loadOpensslBlake2s(): Blake2sBackend | null {
   const backend: Blake2sBackend = {
     name: "openssl",
     hash(...parts: Uint8Array[]): Uint8Array {
-      let ok = s.EVP_DigestInit_ex(mdCtx, md, null);
-      let calls = 1;
-      for (const p of parts) {
-        if (p.length === 0) continue;
-        ok += s.EVP_DigestUpdate(mdCtx, p, u64(p.length));
-        calls++;
-      }
+      let failed = s.EVP_DigestInit_ex(mdCtx, md, null) !== 1;
+      failed = feed(parts, (p) => s.EVP_DigestUpdate(mdCtx, p, u64(p.length))) || failed;
       const out = new Uint8Array(OUT);
-      ok += s.EVP_DigestFinal_ex(mdCtx, out, outBytes);
-      if (ok !== calls + 1 || outLen[0] !== OUT) fail("BLAKE2s");
+      if (s.EVP_DigestFinal_ex(mdCtx, out, outBytes) !== 1 || failed || outLen[0] !== OUT) {
+        fail("BLAKE2s");
+      }
       return out;
     },
     hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
       if (key.length === 0) throw new RangeError("HMAC key must not be empty here");
-      let ok = s.HMAC_Init_ex(hmacCtx, key, key.length, md, null);
-      let calls = 1;
-      for (const p of parts) {
-        if (p.length === 0) continue;
-        ok += s.HMAC_Update(hmacCtx, p, u64(p.length));
-        calls++;
-      }
+      let failed = s.HMAC_Init_ex(hmacCtx, key, key.length, md, null) !== 1;
+      failed = feed(parts, (p) => s.HMAC_Update(hmacCtx, p, u64(p.length))) || failed;
       const out = new Uint8Array(OUT);
-      ok += s.HMAC_Final(hmacCtx, out, outBytes);
-      if (ok !== calls + 1 || outLen[0] !== OUT) fail("HMAC-BLAKE2s");
+      if (s.HMAC_Final(hmacCtx, out, outBytes) !== 1 || failed || outLen[0] !== OUT) {
+        fail("HMAC-BLAKE2s");
+      }
       return out;
     },
     mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
       if (key.length === 0 || key.length > 32) throw new RangeError("MAC key must be 1-32 bytes");
-      let ok = s.EVP_MAC_init(macCtx, key, u64(key.length), null);
-      let calls = 1;
-      for (const p of parts) {
-        if (p.length === 0) continue;
-        ok += s.EVP_MAC_update(macCtx, p, u64(p.length));
-        calls++;
-      }
+      let failed = s.EVP_MAC_init(macCtx, key, u64(key.length), null) !== 1;
+      failed = feed(parts, (p) => s.EVP_MAC_update(macCtx, p, u64(p.length))) || failed;
       const out = new Uint8Array(MAC);
-      ok += s.EVP_MAC_final(macCtx, out, macLenBytes, u64(MAC));
-      if (ok !== calls + 1 || macLen[0] !== BigInt(MAC)) fail("keyed BLAKE2s");
+      const final = s.EVP_MAC_final(macCtx, out, macLenBytes, u64(MAC));
+      if (final !== 1 || failed || macLen[0] !== BigInt(MAC)) fail("keyed BLAKE2s");
       return out;
     },
   };
