@@ -22,6 +22,7 @@ import { ArgumentError, UsageError } from "./errors.ts";
 import { addKeyCommands } from "./keys.ts";
 import { addLocalAgentCommands } from "./local.ts";
 import { addNodeCommands } from "./node.ts";
+import { addRouteCommands } from "./route.ts";
 import { addPolicyCommands } from "./policy.ts";
 import { rootCommand } from "./run.ts";
 import { serviceErrorText } from "./service_format.ts";
@@ -38,6 +39,7 @@ function build(): Command {
       addUpCommand,
       addTokenCommands,
       addNodeCommands,
+      addRouteCommands,
       addPolicyCommands,
       addKeyCommands,
       addLocalAgentCommands,

@@ -5,7 +5,7 @@
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { parseLabel } from "../lib/config/mod.ts";
-import { grantedServicesProblem } from "../lib/mesh/mod.ts";
+import { grantedServicesProblem, parseApprovals } from "../lib/mesh/mod.ts";
 import { formatTable } from "../lib/status/mod.ts";
 import { collect, intArg } from "./args.ts";
 import { labelsText, localClient } from "./client.ts";
@@ -25,8 +25,20 @@ export function addTokenCommands(program: Command): void {
         "a service its nodes may offer (repeatable; a name any token grants is closed to others)",
         collect,
       )
-      .option("--relay", "its nodes may relay for others (when started with --relay)"),
+      .option("--relay", "its nodes may relay for others (when started with --relay)")
+      .option(
+        "--approve-routes <cidr,...|exit>",
+        "routes its nodes may carry without route approve: prefixes (covering the routes " +
+          "inside) and exit (repeatable or comma-separated)",
+        collect,
+      ),
   ).action(async (opts) => {
+    let approveRoutes: string[] = [];
+    try {
+      approveRoutes = parseApprovals((opts.approveRoutes ?? []).flatMap((x) => x.split(",")));
+    } catch (e) {
+      throw new UsageError(`--approve-routes: ${(e as Error).message}`);
+    }
     const services = opts.service ?? [];
     const serviceProblem = grantedServicesProblem(services);
     if (serviceProblem !== undefined) throw new UsageError(`--service: ${serviceProblem}`);
@@ -51,6 +63,7 @@ export function addTokenCommands(program: Command): void {
       labels,
       ...(services.length ? { services } : {}),
       ...(opts.relay ? { relay: true } : {}),
+      ...(approveRoutes.length ? { approveRoutes } : {}),
     });
     console.log(t.token);
   });
@@ -90,7 +103,11 @@ function timeText(ms: unknown): string {
 }
 
 /** What a token grants besides labels, for `weft token list`. */
-function grantsText(t: { services?: string[]; relay?: true }): string {
-  const parts = [...(t.services ?? []).map((s) => `service=${s}`), ...(t.relay ? ["relay"] : [])];
+function grantsText(t: { services?: string[]; relay?: true; approveRoutes?: string[] }): string {
+  const parts = [
+    ...(t.services ?? []).map((s) => `service=${s}`),
+    ...(t.relay ? ["relay"] : []),
+    ...(t.approveRoutes ?? []).map((r) => `route=${r}`),
+  ];
   return parts.length ? parts.join(",") : "-";
 }

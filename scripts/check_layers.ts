@@ -21,7 +21,14 @@ import { fileURLToPath as fromFileUrl, pathToFileURL } from "node:url";
 export type ModuleGraph = Map<string, Set<string>>;
 
 /** The folders under `lib/` that `drivers/` may import: the interfaces and value types below them. */
-export const DRIVER_MAY_IMPORT = ["lib/io", "lib/net", "lib/log", "lib/text", "lib/store"] as const;
+export const DRIVER_MAY_IMPORT = [
+  "lib/io",
+  "lib/net",
+  "lib/log",
+  "lib/text",
+  "lib/store",
+  "lib/routes",
+] as const;
 
 /** Reads the graph of the modules reachable from `entries` with `deno info --json`. */
 export async function readGraph(root: string, entries: string[]): Promise<ModuleGraph> {

@@ -116,9 +116,41 @@ function checkStore(config: AgentConfig): void {
   }
 }
 
+/** Carrying routes for others forwards through the kernel: TUN mode only. */
+function checkRoutes(config: AgentConfig): void {
+  if (config.exitNode !== undefined && config.advertiseExitNode) {
+    const at = locate(config, "exitNode");
+    throw new ConfigError(
+      `${at.name}: an exit node sends its internet traffic out itself (advertise-exit-node)`,
+      at.where,
+    );
+  }
+  if (!config.userspace) return;
+  if (config.exitNode !== undefined) {
+    const at = locate(config, "exitNode");
+    throw new ConfigError(
+      `${at.name}: routing this host's traffic through an exit node needs TUN mode; drop --userspace`,
+      at.where,
+    );
+  }
+  for (const k of ["advertiseRoutes", "advertiseExitNode"] as const) {
+    if (config.origin[k].source === "default") continue;
+    if (k === "advertiseExitNode" ? !config.advertiseExitNode : !config.advertiseRoutes.length) {
+      continue;
+    }
+    const at = locate(config, k);
+    throw new ConfigError(
+      `${at.name}: carrying traffic for the mesh needs TUN mode (the kernel forwards it); ` +
+        "drop --userspace",
+      at.where,
+    );
+  }
+}
+
 function crossCheck(config: AgentConfig): void {
   checkServiceExtras(config);
   checkStore(config);
+  checkRoutes(config);
   if (config.cidr6 !== undefined && config.mtu < 1280) {
     // IPv6 requires every link to carry 1280-byte packets (RFC 8200 section 5).
     const at = locate(config, config.origin.mtu.source === "default" ? "cidr6" : "mtu");

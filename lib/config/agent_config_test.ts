@@ -188,6 +188,11 @@ const FULL = [
   "store-key: pki/client-key.pem", // 57
   "store-prefix: /mesh-a/", // 58
   "keep-peer: [DB, 10.9.0.7, 'fd00:abcd:0::9']", // 59
+  // Routes carried need TUN mode (userspace above): none here, see the routes test.
+  "advertise-routes: []", // 60
+  "advertise-exit-node: false", // 61
+  "accept-routes: false", // 62
+  "snat-subnet-routes: false", // 63
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -247,6 +252,11 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.origin.storePrefix.line, 58);
     assert.deepEqual(c.keepPeer, ["db", "10.9.0.7", "fd00:abcd::9"]);
     assert.equal(c.origin.keepPeer.line, 59);
+    assert.deepEqual(c.advertiseRoutes, []);
+    assert.equal(c.advertiseExitNode, false);
+    assert.equal(c.acceptRoutes, false);
+    assert.equal(c.snatSubnetRoutes, false);
+    assert.equal(c.origin.snatSubnetRoutes.line, 63);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -790,6 +800,26 @@ Deno.test("--no-lan-discovery and --no-nat-traversal: off by flag or file, on by
     assert.equal((await load(path)).lanDiscovery, true);
     assert.equal((await load(path, { lanDiscovery: false })).lanDiscovery, false, "flag over file");
   });
+});
+
+Deno.test("routes: advertised from flags (comma lists) and the file, canonical; TUN mode only", async () => {
+  const flags = await load(undefined, {
+    advertiseRoutes: ["203.0.113.0/24,2001:DB8::/32", "198.51.100.0/24"],
+    advertiseExitNode: true,
+  });
+  assert.deepEqual(flags.advertiseRoutes, ["198.51.100.0/24", "2001:db8::/32", "203.0.113.0/24"]);
+  assert.equal(flags.advertiseExitNode, true);
+  assert.equal(flags.acceptRoutes, true);
+  assert.equal(flags.snatSubnetRoutes, true);
+  const bad = await flagError({ advertiseRoutes: "198.51.100.1/24" });
+  assert.match(bad.message, /--advertise-routes.*host bits are set/);
+  const twice = await flagError({ advertiseRoutes: "198.51.100.0/24,198.51.100.0/24" });
+  assert.match(twice.message, /listed twice/);
+  const exit = await flagError({ advertiseRoutes: "0.0.0.0/0" });
+  assert.match(exit.message, /--advertise-exit-node/);
+  const e = await fileError(["userspace: true", "advertise-routes: [198.51.100.0/24]"]);
+  assert.match(e.message, /advertise-routes: carrying traffic for the mesh needs TUN mode/);
+  assert.equal(e.line, 2);
 });
 
 Deno.test("validate helpers", () => {

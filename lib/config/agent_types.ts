@@ -68,6 +68,18 @@ export interface AgentConfig {
   relay: boolean;
   /** What a relay forwards for each member, in Mbit/s. */
   relayRate: number;
+  /** Subnet routes this node offers to carry for the mesh, canonical and sorted. */
+  advertiseRoutes: string[];
+  /** Offer this node as an exit node (the default routes). */
+  advertiseExitNode: boolean;
+  /** Route the subnet routes other members carry through them. */
+  acceptRoutes: boolean;
+  /** Masquerade the mesh's traffic into the routes this node carries. */
+  snatSubnetRoutes: boolean;
+  /** The member (name or overlay address) this node sends its internet traffic through. */
+  exitNode?: string;
+  /** With an exit node, keep this host's LAN (its more specific routes) out of the tunnel. */
+  exitNodeAllowLanAccess: boolean;
   /** The absolute directory for keys and state. */
   stateDir: string;
   /** The leader's shared store, `etcd://HOST:PORT[,...]` (checked by the driver). */
@@ -165,6 +177,18 @@ export interface AgentFlags {
   relay?: boolean;
   /** `--relay-rate <Mbit/s>`: a number, or its decimal text. */
   relayRate?: number | string;
+  /** `--advertise-routes <cidr,...>`, repeatable. */
+  advertiseRoutes?: string | string[];
+  /** `--advertise-exit-node`. */
+  advertiseExitNode?: boolean;
+  /** `--no-accept-routes` (false). */
+  acceptRoutes?: boolean;
+  /** `--no-snat-subnet-routes` (false). */
+  snatSubnetRoutes?: boolean;
+  /** `--exit-node <name|address>`. */
+  exitNode?: string;
+  /** `--exit-node-allow-lan-access`. */
+  exitNodeAllowLanAccess?: boolean;
   /** `--state-dir <dir>`. */
   stateDir?: string;
   /** `--store <url>`. */

@@ -23,6 +23,7 @@ import { clip, quote } from "../text/quote.ts";
 import { dnsLabelProblem } from "../net/names.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { Cidr } from "../net/cidr.ts";
+import { MAX_ROUTES, parseRoute } from "../routes/prefixes.ts";
 import { formatAddress, parseAddress } from "../net/ip.ts";
 import { type LabelPair, labelPairProblem, MAX_LABELS, parseLabelText } from "../members/labels.ts";
 import {
@@ -61,6 +62,21 @@ export function cidr(family: 4 | 6, minBits: number, maxBits: number): Parser<st
     return c.toString();
   });
 }
+
+/**
+ * `--advertise-routes` values: subnet routes (lib/routes/prefixes.ts), canonical, sorted, none
+ * twice, at most 64.
+ */
+export const routeList: Parser<string[]> = (input, ctx) => {
+  const list = listOf(text((s) => parseRoute(s.trim())))(input, ctx);
+  list.forEach((r, i) => {
+    if (list.indexOf(r) !== i) {
+      fail(input.kind === "seq" ? input.items[i] : input, `${r} is listed twice`);
+    }
+  });
+  if (list.length > MAX_ROUTES) fail(input, `at most ${MAX_ROUTES} routes, not ${list.length}`);
+  return list.sort();
+};
 
 /** `HOST:PORT` with a port from `minPort`, stored canonical (lowercase, IPv6 in brackets). */
 export function hostPort(minPort: number): Parser<string> {

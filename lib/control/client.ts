@@ -9,6 +9,7 @@ import type { NodeStatus, PeerStatus } from "../status/status.ts";
 import type { PingResult } from "../agent/agent.ts";
 import type { Member } from "../members/member.ts";
 import type { TokenView } from "../mesh/join/token.ts";
+import type { NodeRoutes } from "../mesh/leader/routes.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
 import type { RequestOptions } from "../services/client.ts";
@@ -167,6 +168,20 @@ export class ControlClient {
     return (await res.json()).node;
   }
 
+  /** Every node's routes: advertised, approved, carried (`weft route list`). */
+  async routes(): Promise<NodeRoutes[]> {
+    return (await this.#json<{ routes: NodeRoutes[] }>("/v1/routes")).routes;
+  }
+
+  /**
+   * Approves routes for a node or revokes approvals (leader): prefixes, or `exit`; the node as it
+   * is now.
+   */
+  async setRoutes(id: string, change: { approve?: string[]; revoke?: string[] }): Promise<Member> {
+    const path = `/v1/nodes/${encodeURIComponent(id)}/routes`;
+    return (await this.#json<{ node: Member }>(path, change)).node;
+  }
+
   /**
    * Creates a join token (leader): its nodes get `labels`, may offer `services`, and with
    * `relay` may relay for others.
@@ -178,6 +193,8 @@ export class ControlClient {
       labels?: Record<string, string>;
       services?: string[];
       relay?: boolean;
+      /** Routes its nodes may carry without `route approve` (prefixes, `exit`). */
+      approveRoutes?: string[];
     } = {},
   ): Promise<{ id: string; token: string; expiresAt: string }> {
     return this.#json("/v1/tokens", opts);

@@ -21,6 +21,7 @@ import { limitBody, MAX_BODY_BYTES } from "./middleware/body.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
 import { leaderRoutes } from "./routes/leader.ts";
+import { subnetRoutes } from "./routes/subnet_routes.ts";
 import { servicesRoutes } from "./routes/services.ts";
 
 /**
@@ -117,6 +118,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.use(limitBody(MAX_BODY_BYTES));
 
   app.route("/v1", leaderRoutes(opts.mesh));
+  app.route("/v1", subnetRoutes(opts.mesh));
   app.route("/v1", servicesRoutes(opts.mesh, { signal: opts.dashboardSignal }));
   app.route(
     "/",

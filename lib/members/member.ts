@@ -73,6 +73,20 @@ export interface Member {
   tcpPort?: number;
   /** Services the node advertises. */
   services: ServiceSpec[];
+  /**
+   * The routes the node offers to carry (`--advertise-routes`; `0.0.0.0/0` and `::/0` with
+   * `--advertise-exit-node`), canonical and sorted: what it says, used only as far as the leader
+   * approved it ({@link MemberGrants.routes}).
+   */
+  advertisedRoutes?: string[];
+  /**
+   * The subnet routes this node carries for the mesh now, set by the leader: advertised,
+   * approved, and this node the primary for each (lib/routes/primary.ts). Members route them
+   * through it.
+   */
+  routes?: string[];
+  /** Present when the node offers itself as an exit node and the leader approved it. */
+  exitNode?: true;
   /** Unix ms when the node joined. */
   joinedAt: number;
   /**
@@ -91,6 +105,11 @@ export interface MemberGrants {
   services?: string[];
   /** It may relay for others. */
   relay?: true;
+  /**
+   * The routes it may carry (`weft route approve`, a token's `--approve-routes`): prefixes,
+   * each approving the advertised routes inside it, and `exit` (lib/routes/prefixes.ts).
+   */
+  routes?: string[];
 }
 
 /** At most this many LAN candidates are kept in a member record (and sent in a hello). */

@@ -19,6 +19,7 @@ import {
   DEFAULT_LISTEN_PORT,
   type MeshIdentityOptions,
   type MeshUnderlayOptions,
+  ownRoutes,
 } from "./options/options.ts";
 import { overlappingRoute } from "../net/local_routes.ts";
 import { type NodeFile, StateDir } from "./state/state.ts";
@@ -214,6 +215,7 @@ export async function openLeader(
     endpoints: advertise,
     labels: opts.labels,
     services: opts.services,
+    routes: ownRoutes(opts),
     joinHoldMs: opts.joinHoldMs,
   });
   if (opts.network === undefined) {

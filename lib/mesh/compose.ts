@@ -40,6 +40,9 @@ import type { ControlChannel } from "./sync/control_channel.ts";
 import { NodeSync } from "./sync/node_sync.ts";
 import { LinkReporter } from "./sync/link_reporter.ts";
 import { linksParts } from "./sync/links.ts";
+import { ownRoutes } from "./options/options.ts";
+import type { AcceptedRoutes } from "./subnets/accepted.ts";
+import type { SubnetRouter } from "./subnets/router.ts";
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 export type Start =
@@ -101,6 +104,10 @@ export interface MeshContext {
   membership: Membership;
   /** The relay client and server below the device. */
   relay: RelayParts;
+  /** The routes this node uses through routers (their allowed IPs, the kernel's table). */
+  accepted: AcceptedRoutes;
+  /** This node as a router of the routes it advertises; null when it advertises none. */
+  router: SubnetRouter | null;
   /** The logger. */
   logger: Logger;
 }
@@ -222,6 +229,10 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     // (membership.ts); the policy's filter is in the agent from its start, its sweep starts here.
     { name: "peers", part: ctx.peers },
     { name: "policy", part: ctx.policy },
+    // Forwarding for the routes this node carries is on before anyone is told to send them;
+    // the kernel routes follow the peers' allowed IPs, which the membership set first.
+    ctx.router && { name: "subnet router", part: ctx.router },
+    { name: "accepted routes", part: ctx.accepted },
     // The join server answers as soon as the agent runs (its datagrams come through the agent's
     // hook, not a start); listed early, it closes after the leader's service it adds members to.
     role.role === "leader" ? { name: "joins", part: role.joins } : null,
@@ -469,6 +480,7 @@ function makeRole(
       labels: opts.labels ?? {},
       relay: opts.relay ?? false,
       tcpPort: agent.tcpPort,
+      routes: ownRoutes(opts),
     },
     ...(opts.natTraversal === false ? {} : { lan: () => paths()?.lan() ?? [] }),
     lanKey: node.lanKey,

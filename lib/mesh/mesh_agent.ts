@@ -35,6 +35,10 @@ import type { NodeStatus, StoreStatus } from "../status/status.ts";
 import type { LeaderStore } from "./store/store.ts";
 import { type MeshStatus, meshStatus } from "../status/mesh_status.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
+import { LinuxForwarding } from "../../drivers/linux/forwarding.ts";
+import { LinuxKernelRoutes } from "../../drivers/linux/kernel_routes.ts";
+import { AcceptedRoutes, connectedNetworks } from "./subnets/accepted.ts";
+import { SubnetRouter } from "./subnets/router.ts";
 import {
   abandonState,
   keepState,
@@ -49,7 +53,7 @@ import { type LeaderCore, LeaderError } from "./leader/core.ts";
 import type { CreatedToken, LeaderService, TokenOptions } from "./leader/service.ts";
 import { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
-import { DEFAULT_LISTEN_PORT, meshTcpPort, underlayKind } from "./options/options.ts";
+import { DEFAULT_LISTEN_PORT, meshTcpPort, ownRoutes, underlayKind } from "./options/options.ts";
 import { MemberIndex, MeshPeers } from "./peers/peers.ts";
 import { PeerActivity } from "./peers/activity.ts";
 import { HeardLiveness } from "../health/heard.ts";
@@ -250,6 +254,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   ): Promise<MeshAgent<R>> {
     const underlay = underlayKind(opts);
     const view = start.core ? start.core.view() : start.node.view;
+    const carried = ownRoutes(opts);
+    if (carried.length && opts.userspace) {
+      throw new Error("carrying routes for the mesh needs TUN mode (the kernel forwards them)");
+    }
     const index = new MemberIndex();
     const policy = new PolicyRuntime({ members: view, logger, addresses });
     const relay = makeRelayParts(opts, view);
@@ -343,6 +351,29 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         opts.keepPeers ?? [],
         opts.activityTiming,
       );
+      const iface = opts.interfaceName ?? "weft0";
+      let membership: Membership | null = null;
+      const accepted = new AcceptedRoutes({
+        self: opened.publicKey,
+        accept: opts.acceptRoutes !== false,
+        kernel: opts.userspace ? null : opts.kernelRoutes ?? new LinuxKernelRoutes(iface),
+        connected: () => connectedNetworks(iface),
+        view: () => membership?.view ?? view,
+        logger,
+      });
+      const router = carried.length
+        ? new SubnetRouter({
+          forwarding: opts.forwarding ?? new LinuxForwarding(),
+          iface,
+          sources: () => {
+            const v = membership?.view ?? view;
+            return [v.network, ...(v.network6 ? [v.network6] : [])];
+          },
+          prefixes: carried,
+          masquerade: opts.snatSubnetRoutes !== false,
+          logger,
+        })
+        : null;
       const peers = new MeshPeers({
         device: agent.device,
         index,
@@ -352,9 +383,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         lookup: opts.lookup,
         chosenEndpoint: (key) =>
           composed?.nat?.routes.endpoint(key) ?? composed?.nat?.paths.chosen(key) ?? null,
+        routesOf: (m) => accepted.routesOf(m),
       });
       // The parts hear each new view through the one list, in its order (compose.ts).
-      const membership = new Membership(view, {
+      membership = new Membership(view, {
         peers,
         policy,
         parts: { viewChanged: (v) => composed?.parts.viewChanged(v) },
@@ -374,6 +406,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         policy,
         membership,
         relay,
+        accepted,
+        router,
         logger,
       });
       composed = c;

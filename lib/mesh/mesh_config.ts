@@ -13,6 +13,7 @@ import type { MeshOptions } from "./mesh_agent.ts";
 import { dnsFromConfig } from "../dns/mesh_dns.ts";
 import { identityFromConfig, servicesFromConfig, underlayFromConfig } from "./options/options.ts";
 import { peersFromConfig } from "./peers/peers.ts";
+import { subnetsFromConfig } from "./subnets/accepted.ts";
 import { StateDir } from "./state/state.ts";
 import { natFromConfig } from "../nat/runtime/mesh_paths.ts";
 
@@ -54,6 +55,7 @@ export function meshOptionsFromConfig(
     ...joinFromConfig(config),
     ...leaderFromConfig(config, deps.role),
     ...peersFromConfig(config),
+    ...subnetsFromConfig(config),
     ...dnsFromConfig(config),
     ...servicesFromConfig(config),
     ...natFromConfig(config),

@@ -13,6 +13,7 @@ import type { LeaderOptions } from "./leader/service.ts";
 import type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
 import type { PeersOptions } from "./peers/peers.ts";
 import type { NodeSyncOptions } from "./sync/node_sync.ts";
+import type { SubnetOptions } from "./subnets/accepted.ts";
 
 /**
  * How a mesh agent starts: one flat object made of sections, each read by the part it
@@ -29,4 +30,5 @@ export interface MeshOptions
     MeshDnsOptions,
     NatOptions,
     LeaseOptions,
-    ServicesOptions {}
+    ServicesOptions,
+    SubnetOptions {}

@@ -62,6 +62,8 @@ export {
 } from "./store/kv_leader_store.ts";
 export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
 export type { PeersOptions } from "./peers/peers.ts";
+export type { SubnetOptions } from "./subnets/accepted.ts";
+export type { ForwardingConfig, HostForwarding, KernelRoutes } from "../routes/forwarding.ts";
 export type { ActivityTiming } from "./peers/activity.ts";
 export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
 export {
@@ -72,6 +74,15 @@ export {
   meshRoleFromConfig,
 } from "./mesh_config.ts";
 export { LeaderError, TOKEN_TTL_RANGE_MS } from "./leader/core.ts";
+export { type NodeRoutes, routeList } from "./leader/routes.ts";
+export {
+  EXIT,
+  MAX_ROUTES,
+  parseApproval,
+  parseApprovals,
+  parseRoute,
+  parseRoutes,
+} from "../routes/prefixes.ts";
 export {
   type JoinRecord,
   type LeaderFile,

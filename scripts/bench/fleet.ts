@@ -14,9 +14,11 @@
  *   joins and 10 leaves a second, 20 s).
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
- *     [--profile DIR] [--hubs K] [--concurrency C]
+ *     [--profile DIR] [--hubs K] [--concurrency C] [--leader-v8-flags FLAG,FLAG]
  *
  * `--concurrency C` sets the joins unanswered at once (default 64).
+ * `--leader-v8-flags` starts the leader with these V8 flags instead of weft's own
+ * (lib/agent/jit.ts; empty: V8's defaults).
  * `--hubs K` puts a policy in force before the joins that lets every member reach the first K
  * members only: views scoped by policy, as an edge fleet's devices see a few servers (without
  * it, every member sees every member).
@@ -62,6 +64,8 @@ export interface FleetBenchOptions {
    * what the leader is offered, not a limit of its own.
    */
   concurrency?: number;
+  /** V8 flags for the leader instead of weft's own (empty: V8's defaults). */
+  leaderV8Flags?: string[];
 }
 
 /** One change's arrival at every member. */
@@ -178,7 +182,12 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       store = etcd.url;
     }
     const inspect = opts.profileDir ? `127.0.0.1:${freeLoopbackPort()}` : undefined;
-    const leader = await startLeader({ store, cidr: opts.cidr, inspect });
+    const leader = await startLeader({
+      store,
+      cidr: opts.cidr,
+      inspect,
+      v8Flags: opts.leaderV8Flags,
+    });
     cleanups.push(() => leader.stop());
     const profiler = inspect ? await LeaderProfiler.connect(inspect, opts.profileDir!) : null;
     if (profiler) cleanups.push(() => profiler.close());
@@ -453,6 +462,7 @@ if (import.meta.main) {
       profileDir: arg("profile") ?? Deno.env.get("FLEET_PROFILE"),
       hubs: arg("hubs") ? Number(arg("hubs")) : undefined,
       concurrency: arg("concurrency") ? Number(arg("concurrency")) : undefined,
+      leaderV8Flags: arg("leader-v8-flags")?.split(",").filter((f) => f !== ""),
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

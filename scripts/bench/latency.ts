@@ -9,7 +9,8 @@
  * median of each step over the pings, from `ping` sending the request to `ping` getting the reply.
  *
  * A variant is `NAME=ENV=VALUE[,ENV=VALUE]` (`--weft spin=WEFT_POLL_SPIN_MS=0.5`): weft with these
- * environment variables. Figures, never assertions.
+ * environment variables. `--weft-v8 NAME=FLAG[,FLAG]` is weft started with these V8 flags instead of
+ * its own (lib/agent/jit.ts; `--weft-v8 v8=` with none: V8's defaults). Figures, never assertions.
  *
  * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
  * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
@@ -18,7 +19,8 @@
  * (10 s, long after the last packet) and while pinged every 50 ms (10 s), from /proc.
  *
  * `deno run -A scripts/bench/latency.ts [--rounds 10] [--count 20] [--interval 0.05] [--warm N]
- *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--no-wg] [--keep]`
+ *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--weft-v8 NAME=FLAGS ...] [--no-wg]
+ *  [--keep]`
  * @module
  */
 
@@ -30,6 +32,8 @@ interface Variant {
   name: string;
   build: Build;
   env: Record<string, string>;
+  /** V8 flags instead of weft's own. */
+  v8Flags?: string[];
   trace?: string;
 }
 
@@ -155,7 +159,7 @@ async function withTunnels<T>(
     return await withTunnel(v.build, [], (t) => {
       restore();
       return withTunnels(variants, fn, [...acc, t]);
-    });
+    }, v.v8Flags);
   } finally {
     restore();
   }
@@ -261,6 +265,13 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       env[kv.slice(0, j)] = kv.slice(j + 1);
     }
     variants.push({ name: `weft ${spec.slice(0, eq)}`, build: weft, env });
+  }
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== "--weft-v8") continue;
+    const spec = args[++i];
+    const eq = spec.indexOf("=");
+    const v8Flags = spec.slice(eq + 1).split(",").filter((f) => f !== "");
+    variants.push({ name: `weft ${spec.slice(0, eq)}`, build: weft, env: {}, v8Flags });
   }
   if (!args.includes("--no-wg")) {
     for (const b of builds) {

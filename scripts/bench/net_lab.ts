@@ -134,12 +134,14 @@ export interface Tunnel {
 /**
  * Builds a lab of two hosts (names carry the lab's random tag, so concurrent runs never meet),
  * starts `build` on both, runs `fn`, and always stops the agents and deletes the namespaces and
- * the temporary folder, even when starting or `fn` fails.
+ * the temporary folder, even when starting or `fn` fails; `v8Flags`: weft with these V8 flags
+ * instead of its own.
  */
 export async function withTunnel<T>(
   build: Build,
   extraWeftArgs: string[],
   fn: (t: Tunnel) => Promise<T>,
+  v8Flags?: readonly string[],
 ): Promise<T> {
   const lab = await Lab.create(["a", "b"]);
   let dir: string | undefined;
@@ -162,7 +164,7 @@ export async function withTunnel<T>(
     const d = dir;
     const start = (s: LabNodeSpec): Promise<LabNode> =>
       build.kind === "weft"
-        ? startWeft(lab, d, s, extraWeftArgs)
+        ? startWeft(lab, d, s, extraWeftArgs, v8Flags)
         : startWireguardGo(lab, d, s, { binary: build.binary });
     const a = await start(spec("a", 1, ka, kb));
     const b = await start(spec("b", 2, kb, ka));

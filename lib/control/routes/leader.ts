@@ -17,6 +17,7 @@ import { HttpError } from "../middleware/errors.ts";
 import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 import { parseDuration } from "../../text/duration.ts";
+import { parseApprovals } from "../../routes/prefixes.ts";
 
 /** What the administration routes use of the mesh agent. */
 export type MeshAdmin = Pick<
@@ -99,12 +100,26 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     if (body.relay !== undefined && typeof body.relay !== "boolean") {
       throw new HttpError(400, "relay must be true or false");
     }
+    // Routes its nodes may carry unapproved, as `weft token create --approve-routes`.
+    let approveRoutes: string[] = [];
+    if (body.approveRoutes !== undefined) {
+      const v = body.approveRoutes;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+        throw new HttpError(400, 'approveRoutes must be a list of prefixes or "exit"');
+      }
+      try {
+        approveRoutes = parseApprovals(v);
+      } catch (e) {
+        throw new HttpError(400, `approveRoutes: ${(e as Error).message}`);
+      }
+    }
     const t = await leader.createToken({
       ttlMs,
       uses,
       labels: labels as Record<string, string>,
       services: services as string[],
       relay: body.relay === true,
+      ...(approveRoutes.length ? { approveRoutes } : {}),
     });
     return c.json({ ...t, expiresAt: new Date(t.expiresAt).toISOString() }, 201);
   });

@@ -58,6 +58,7 @@ import {
   type MeshIdentityOptions,
   meshTcpPort,
   type MeshUnderlayOptions,
+  ownRoutes,
   underlayKind,
 } from "../options/options.ts";
 
@@ -243,6 +244,8 @@ export async function requestJoin(
     time: Date.now(),
     ...(opts.relay ? { relay: true as const } : {}),
   };
+  const routes = ownRoutes(opts);
+  if (routes.length) req.routes = routes;
   const ownTcp = knownTcpPort(opts);
   if (ownTcp !== null) req.tcpPort = ownTcp;
   const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;

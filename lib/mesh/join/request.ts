@@ -36,6 +36,11 @@ export interface JoinRequest {
   /** The joiner's TCP port, when it has TCP and knows the port before it starts. */
   tcpPort?: number;
   /**
+   * The routes the joiner offers to carry (`--advertise-routes`, the default routes as an exit
+   * node), canonical and sorted; used as far as the leader approves them. Older leaders ignore it.
+   */
+  routes?: string[];
+  /**
    * When the joiner made the request (its Unix ms): per key, each new request must be later
    * than the last one accepted, so a captured request cannot be replayed.
    */

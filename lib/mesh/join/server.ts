@@ -34,6 +34,7 @@ import {
 import { JoinGate } from "./gate.ts";
 import type { JoinRequest, JoinResult } from "./request.ts";
 import { StoreError } from "../../store/kv.ts";
+import { validRouteList } from "../../routes/prefixes.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -72,13 +73,15 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
     const endpoints = validEndpoints(raw.endpoints);
     const relay = validRelay(raw.relay);
     const tcpPort = validTcpPort(raw.tcpPort);
+    const routes = raw.routes === undefined ? undefined : validRouteList(raw.routes);
     if (
       typeof raw.publicKey !== "string" || typeof raw.hostname !== "string" ||
       typeof raw.tokenId !== "string" || typeof raw.secret !== "string" ||
       !Number.isSafeInteger(raw.time) || raw.time <= 0 ||
       // The token the MAC was checked with is the token presented.
       tokenIdNumber(raw.tokenId) !== requestTokenId(datagram) ||
-      !labels || !services || !endpoints || relay === null || tcpPort === null
+      !labels || !services || !endpoints || relay === null || tcpPort === null ||
+      routes === null
     ) return null;
     parseKey(raw.publicKey, "joiner key");
     return {
@@ -96,6 +99,7 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
       time: raw.time,
       ...(relay ? { relay } : {}),
       ...(tcpPort !== undefined ? { tcpPort } : {}),
+      ...(routes?.length ? { routes } : {}),
     };
   } catch {
     return null;

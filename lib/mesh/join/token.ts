@@ -73,6 +73,11 @@ export interface StoredToken {
   services?: string[];
   /** Nodes that join with it may relay for others (absent: no). */
   relay?: true;
+  /**
+   * Routes its nodes may carry without a `weft route approve` (prefixes, each covering the
+   * advertised routes inside it, and `exit`), as Tailscale's auto-approvers; absent: none.
+   */
+  approveRoutes?: string[];
   /** True once revoked. */
   revoked: boolean;
 }

@@ -39,6 +39,8 @@ import type { JoinRequest, JoinResult } from "../join/request.ts";
 import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
 import { changedMembers, remember, sameRecord, tokenGrants } from "./records.ts";
 import { type HostRange, hostRange, MemberIndex } from "./member_index.ts";
+import { type NodeRoutes, reassignRoutes, routeList, routesMatter } from "./routes.ts";
+import { EXIT, parseApprovals } from "../../routes/prefixes.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -61,6 +63,8 @@ interface LeaderInit {
   endpoints: string[];
   labels?: Record<string, string>;
   services?: ServiceSpec[];
+  /** The routes the leader itself offers to carry (canonical; need no approval). */
+  routes?: string[];
 }
 
 /** The leader's state. */
@@ -221,6 +225,8 @@ export class LeaderCore {
       endpoints: string[];
       labels?: Record<string, string>;
       services?: ServiceSpec[];
+      /** The routes the leader itself offers to carry (canonical; need no approval). */
+      routes?: string[];
       joinHoldMs?: number;
       /** The change queue's batch gap factor (./changes.ts; 0: none, for tests of races). */
       batchGapFactor?: number;
@@ -384,11 +390,13 @@ export class LeaderCore {
       ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
       role: "leader",
       services: init.services ?? [],
+      ...(init.routes?.length ? { advertisedRoutes: [...init.routes] } : {}),
       joinedAt: Date.now(),
     });
     // A key that left before (a released join) is a member again.
     if (d.left?.[init.publicKey]) delete d.left[init.publicKey];
     touch(init.publicKey);
+    if (init.routes?.length) this.#reassign(d, touch);
     return true;
   }
 
@@ -397,23 +405,33 @@ export class LeaderCore {
     const own = init.labels ? splitLabels(init.labels) : null;
     const labels = own?.granted ?? leader.labels;
     const nodeLabels = own ? own.asserted : leader.nodeLabels ?? {};
+    const routes = init.routes ?? [];
     const changed = JSON.stringify([
       leader.endpoints,
       leader.labels,
       leader.nodeLabels ?? {},
       leader.services,
+      leader.advertisedRoutes ?? [],
     ]) !==
-      JSON.stringify([init.endpoints, labels, nodeLabels, init.services ?? leader.services]);
+      JSON.stringify([
+        init.endpoints,
+        labels,
+        nodeLabels,
+        init.services ?? leader.services,
+        routes,
+      ]);
     if (changed) {
-      const { nodeLabels: _, ...rest } = leader;
+      const { nodeLabels: _, advertisedRoutes: _r, ...rest } = leader;
       this.#idx(d).replace({
         ...rest,
         endpoints: init.endpoints,
         labels,
         ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
         services: init.services ?? leader.services,
+        ...(routes.length ? { advertisedRoutes: [...routes] } : {}),
       });
       touch(leader.publicKey);
+      if (String(routes) !== String(leader.advertisedRoutes ?? [])) this.#reassign(d, touch);
     }
   }
 
@@ -654,15 +672,17 @@ export class LeaderCore {
         // Relaying is the leader's grant; the node's --relay says it is willing.
         ...(req.relay && grants?.relay ? { relay: true as const } : {}),
         ...(req.tcpPort !== undefined ? { tcpPort: req.tcpPort } : {}),
+        ...(req.routes?.length ? { advertisedRoutes: [...req.routes] } : {}),
       };
       member.services = this.#grantedServices(d, member, req.services);
       ix.add(member);
+      if (routesMatter(member)) this.#reassign(d, touch);
       if (token.usesLeft !== null) token.usesLeft--;
       d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
       if (gone) delete d.left![req.publicKey];
       touch(member.publicKey);
       return {
-        result: this.#accepted(member, d),
+        result: this.#accepted(ix.byKey(member.publicKey) ?? member, d),
         write: true,
         // Counted once, for the run committed (another leader's commit first runs it again).
         after: () => {
@@ -692,10 +712,12 @@ export class LeaderCore {
   heardFrom(publicKey: string): Promise<void> {
     // Every hello lands here: members already heard from cost one lookup, no change.
     if (this.#data.joins?.[publicKey]?.heard !== false) return Promise.resolve();
-    return this.#change((d) => {
+    return this.#change((d, touch) => {
       const rec = d.joins?.[publicKey];
       if (!rec || rec.heard) return { result: undefined, write: false };
       d.joins![publicKey] = { ...rec, heard: true };
+      // A router carries routes once it is heard from (its join answer arrived).
+      if (routesMatter(this.#idx(d).byKey(publicKey))) this.#reassign(d, touch);
       return { result: undefined, write: true };
     });
   }
@@ -730,6 +752,7 @@ export class LeaderCore {
         if (m) {
           released.push(m);
           touch(key);
+          if (routesMatter(m)) this.#reassign(d, touch);
         }
         const t = d.tokens.find((x) => x.id === rec.token);
         if (t && t.usesLeft !== null) t.usesLeft++;
@@ -754,6 +777,8 @@ export class LeaderCore {
       lan?: string[];
       relay?: boolean;
       tcpPort?: number | null;
+      /** The routes it offers to carry (canonical, sorted; empty: none). */
+      advertisedRoutes?: string[];
       /** The member is running (it said hello): it is no longer offline. */
       online?: true;
     },
@@ -774,7 +799,9 @@ export class LeaderCore {
         ...(own ? { nodeLabels: own } : {}),
         ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
         ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
+        ...(patch.advertisedRoutes ? { advertisedRoutes: [...patch.advertisedRoutes] } : {}),
       };
+      if (m.advertisedRoutes?.length === 0) delete m.advertisedRoutes;
       // Off is no field, as in records from before relays and TCP. A node relays when it is
       // willing (its --relay) and the leader granted it; the leader always relays.
       if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
@@ -802,6 +829,12 @@ export class LeaderCore {
       if (!m) return { result: false, write: false };
       ix.replace(m);
       touch(m.publicKey);
+      // What a router carries follows what it offers and whether it runs.
+      if (
+        (routesMatter(old) || routesMatter(m)) &&
+        (m.offline !== old!.offline ||
+          String(m.advertisedRoutes) !== String(old!.advertisedRoutes))
+      ) this.#reassign(d, touch);
       return { result: true, write: true };
     });
   }
@@ -820,6 +853,8 @@ export class LeaderCore {
       if (!old || old.role === "leader" || old.offline) return { result: false, write: false };
       ix.replace({ ...old, services: [], offline: true });
       touch(publicKey);
+      // A router stopping on purpose hands its routes to another at once.
+      if (routesMatter(old)) this.#reassign(d, touch);
       return { result: true, write: true };
     });
   }
@@ -916,7 +951,78 @@ export class LeaderCore {
         removedToken: rec?.token ?? "",
       });
       touch(m.publicKey);
+      if (routesMatter(m)) this.#reassign(d, touch);
       return { result: m, write: true };
+    });
+  }
+
+  /**
+   * Approves routes for a node (`weft route approve`: prefixes, each covering the advertised
+   * routes inside it, or `exit`) or revokes approvals (`weft route revoke`: the approvals equal
+   * to or inside the prefix given). Refuses a revocation that leaves the prefix approved by a
+   * wider approval, naming it. Returns the member as it is now.
+   */
+  setRouteApprovals(
+    nameOrAddress: string,
+    change: { approve?: string[]; revoke?: string[] },
+  ): Promise<Member> {
+    let approve: string[];
+    let revoke: string[];
+    try {
+      approve = parseApprovals(change.approve ?? []);
+      revoke = parseApprovals(change.revoke ?? []);
+    } catch (e) {
+      return Promise.reject(new LeaderError((e as Error).message));
+    }
+    return this.#change((d, touch) => {
+      const ix = this.#idx(d);
+      const old = ix.byAddressOrName(nameOrAddress);
+      if (!old) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
+      if (old.role === "leader") {
+        throw new LeaderError("a leader's own routes need no approval");
+      }
+      const before = old.grants?.routes ?? [];
+      let routes = [...new Set([...before, ...approve])];
+      for (const r of revoke) {
+        const gone = routes.filter((a) => a === r || (a !== EXIT && r !== EXIT && inside(a, r)));
+        if (gone.length === 0) {
+          const wider = routes.find((a) => a !== EXIT && r !== EXIT && inside(r, a));
+          throw new LeaderError(
+            wider
+              ? `${r} is approved through ${wider}: revoke ${wider}`
+              : `${r} is not approved for ${old.name}`,
+          );
+        }
+        routes = routes.filter((a) => !gone.includes(a));
+        const wider = routes.find((a) => a !== EXIT && r !== EXIT && inside(r, a));
+        if (wider) throw new LeaderError(`${r} is also approved through ${wider}: revoke ${wider}`);
+      }
+      routes.sort();
+      const grants: MemberGrants = { ...old.grants, routes };
+      if (routes.length === 0) delete grants.routes;
+      const m: Member = { ...old, grants };
+      if (Object.keys(grants).length === 0) delete m.grants;
+      if (String(routes) === String(before)) return { result: old, write: false };
+      ix.replace(m);
+      touch(m.publicKey);
+      this.#reassign(d, touch);
+      return { result: ix.byKey(m.publicKey) ?? m, write: true };
+    });
+  }
+
+  /** Every node's routes (`weft route list`). */
+  routes(): NodeRoutes[] {
+    return routeList(this.#data.members);
+  }
+
+  /** Sets which router carries each route, in a change (see ./routes.ts). */
+  #reassign(d: LeaderFile, touch: Touch): void {
+    const ix = this.#idx(d);
+    // Eligible: running (no bye) and heard from since its join (its answer arrived).
+    const eligible = (m: Member) => !m.offline && d.joins?.[m.publicKey]?.heard !== false;
+    reassignRoutes(d.members, eligible, (m) => {
+      ix.replace(m);
+      touch(m.publicKey);
     });
   }
 
@@ -976,6 +1082,7 @@ export class LeaderCore {
       labels: Record<string, string>;
       services?: string[];
       relay?: boolean;
+      approveRoutes?: string[];
     },
   ): Promise<
     { id: string; secret: string; expiresAt: number }
@@ -995,6 +1102,12 @@ export class LeaderCore {
     if (opts.uses !== null && !(Number.isInteger(opts.uses) && opts.uses > 0)) {
       return Promise.reject(new LeaderError("uses must be a positive integer"));
     }
+    let approveRoutes: string[];
+    try {
+      approveRoutes = parseApprovals(opts.approveRoutes ?? []);
+    } catch (e) {
+      return Promise.reject(new LeaderError(`approve-routes: ${(e as Error).message}`));
+    }
     const { id, secret } = newTokenSecret();
     const now = Date.now();
     const t: StoredToken = {
@@ -1006,6 +1119,7 @@ export class LeaderCore {
       labels: { ...opts.labels },
       ...(services.length ? { services: [...services] } : {}),
       ...(opts.relay ? { relay: true as const } : {}),
+      ...(approveRoutes.length ? { approveRoutes } : {}),
       revoked: false,
     };
     return this.#change((d, touch) => {
@@ -1062,4 +1176,11 @@ export class LeaderCore {
       return { result: undefined, write: true };
     });
   }
+}
+
+/** Whether prefix `a` lies inside prefix `b` (both canonical, neither `exit`). */
+function inside(a: string, b: string): boolean {
+  const x = Cidr.parse(a);
+  const y = Cidr.parse(b);
+  return x.family === y.family && y.bits <= x.bits && y.overlaps(x);
 }

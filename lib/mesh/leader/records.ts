@@ -22,6 +22,9 @@ export function sameRecord(a: Member, b: Member): boolean {
       x.tcpPort ?? 0,
       x.grants ?? {},
       x.offline ?? false,
+      x.advertisedRoutes ?? [],
+      x.routes ?? [],
+      x.exitNode ?? false,
     ]);
   return key(a) === key(b);
 }
@@ -43,8 +46,9 @@ export function tokenGrants(t: StoredToken): MemberGrants | null {
   const g: MemberGrants = {
     ...(t.services?.length ? { services: [...t.services] } : {}),
     ...(t.relay ? { relay: true as const } : {}),
+    ...(t.approveRoutes?.length ? { routes: [...t.approveRoutes] } : {}),
   };
-  return g.services || g.relay ? g : null;
+  return g.services || g.relay || g.routes ? g : null;
 }
 
 /** How many departed keys the leader remembers (removals are rare: the oldest go first). */

@@ -48,6 +48,8 @@ import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { StoreError } from "../../store/kv.ts";
+import { validRouteList } from "../../routes/prefixes.ts";
+import type { NodeRoutes } from "./routes.ts";
 
 /** The leader section of a mesh agent's options. */
 export interface LeaderOptions {
@@ -116,6 +118,11 @@ export interface TokenOptions {
   services?: string[];
   /** Nodes joining with it may relay for others (when started with `--relay`). */
   relay?: boolean;
+  /**
+   * Routes nodes joining with it may carry without a `route approve` (prefixes, and `exit`), as
+   * Tailscale's auto-approvers.
+   */
+  approveRoutes?: string[];
 }
 
 /** What the service works with. */
@@ -382,6 +389,7 @@ export class LeaderService {
       labels: opts.labels ?? {},
       services: opts.services ?? [],
       relay: opts.relay ?? false,
+      approveRoutes: opts.approveRoutes ?? [],
     });
     const u = this.#deps.underlay;
     // Joiners try TCP on their endpoints' port numbers unless told otherwise.
@@ -419,6 +427,29 @@ export class LeaderService {
       relay: m.grants?.relay === true,
     });
     return m;
+  }
+
+  /**
+   * Approves routes for a node or revokes approvals (`weft route approve|revoke`); the member as
+   * it is now. Members start or stop routing through it with the change.
+   */
+  async setRouteApprovals(
+    nameOrAddress: string,
+    change: { approve?: string[]; revoke?: string[] },
+  ): Promise<Member> {
+    const m = await this.#core.setRouteApprovals(nameOrAddress, change);
+    this.#logger.info(change.revoke?.length ? "routes revoked" : "routes approved", {
+      name: m.name,
+      address: m.address,
+      approved: (m.grants?.routes ?? []).join(","),
+      carries: (m.routes ?? []).join(","),
+    });
+    return m;
+  }
+
+  /** Every node's routes: advertised, approved, carried (`weft route list`). */
+  routes(): NodeRoutes[] {
+    return this.#core.routes();
   }
 
   /** Service offers left out of member records because no grant allowed them. */
@@ -660,6 +691,8 @@ export class LeaderService {
     // No field is off (an older node has neither); a malformed one leaves the record's.
     const relay = validRelay(msg.relay);
     const tcpPort = validTcpPort(msg.tcpPort);
+    // No field: no routes offered; a malformed one leaves the record's.
+    const routes = msg.routes === undefined ? [] : validRouteList(msg.routes);
     const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
@@ -671,6 +704,7 @@ export class LeaderService {
       lan,
       ...(relay !== null ? { relay: relay === true } : {}),
       ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
+      ...(routes !== null ? { advertisedRoutes: routes } : {}),
       online: true,
     }).then(() => {
       const fanout = this.#fanout;

@@ -18,6 +18,7 @@ import type { ServiceSpec } from "../../members/member.ts";
 import type { NameLookup } from "../../net/resolve.ts";
 import type { ProtocolTimers } from "../../protocol/constants.ts";
 import type { ServicesOptions } from "../../services/mesh_services.ts";
+import { advertisedRoutes } from "../../routes/prefixes.ts";
 
 /** Who this node is in the mesh. */
 export interface MeshIdentityOptions {
@@ -50,6 +51,13 @@ export interface MeshIdentityOptions {
   labels?: Record<string, string>;
   /** Services this node offers. */
   services?: ServiceSpec[];
+  /**
+   * Subnet routes this node offers to carry for the mesh (canonical: lib/routes/prefixes.ts
+   * `parseRoutes`), TUN mode only; members use them once the leader approves them.
+   */
+  advertiseRoutes?: string[];
+  /** Offer this node as an exit node (TUN mode), once the leader approves it. */
+  advertiseExitNode?: boolean;
   /** The logger. */
   logger?: Logger;
 }
@@ -142,7 +150,16 @@ export function identityFromConfig(
     labels: config.labels,
     // The HTTP backends and checks stay on this node: the record carries the rest.
     services: config.services.map(({ http: _h, httpActions: _a, check: _c, ...spec }) => spec),
+    ...(config.advertiseRoutes.length ? { advertiseRoutes: config.advertiseRoutes } : {}),
+    ...(config.advertiseExitNode ? { advertiseExitNode: true } : {}),
   };
+}
+
+/** What this node advertises as routes: its subnet routes, and the defaults as an exit node. */
+export function ownRoutes(
+  opts: Pick<MeshIdentityOptions, "advertiseRoutes" | "advertiseExitNode">,
+): string[] {
+  return advertisedRoutes(opts.advertiseRoutes ?? [], opts.advertiseExitNode === true);
 }
 
 /**

@@ -80,6 +80,7 @@ export class MeshPeers {
   readonly #logger: Logger;
   readonly #names: PeerNames;
   readonly #chosen: (publicKey: string) => string | null;
+  readonly #routesOf: (m: Member) => readonly string[];
   // What was last set per peer (endpoint, allowed IPs, name), to skip members that did not change.
   readonly #applied = new Map<string, string>();
 
@@ -93,8 +94,11 @@ export class MeshPeers {
     lookup?: NameLookup;
     /** The endpoint a peer's path probes chose, if any: it wins over the view's first one. */
     chosenEndpoint?: (publicKey: string) => string | null;
+    /** The routes this node uses through a member (subnet routes it carries), if any. */
+    routesOf?: (m: Member) => readonly string[];
   }) {
     const device = this.#device = opts.device;
+    this.#routesOf = opts.routesOf ?? (() => []);
     this.#chosen = opts.chosenEndpoint ?? (() => null);
     this.#index = opts.index;
     this.#logger = opts.logger;
@@ -122,7 +126,10 @@ export class MeshPeers {
     });
   }
 
-  /** Makes the device's peers match a view: every other member, with its /32 (and /128). */
+  /**
+   * Makes the device's peers match a view: every other member, with its /32 (and /128) and the
+   * routes used through it.
+   */
   apply(v: MembershipView): void {
     const device = this.#device;
     const me = device.publicKey;
@@ -141,7 +148,11 @@ export class MeshPeers {
       // often a door that only opens from inside).
       const endpoint = this.#chosen(m.publicKey) ??
         (named ? m.endpoints.find(isIpEndpoint) : first);
-      const allowed = [`${m.address}/32`, ...(m.address6 ? [`${m.address6}/128`] : [])];
+      const allowed = [
+        `${m.address}/32`,
+        ...(m.address6 ? [`${m.address6}/128`] : []),
+        ...this.#routesOf(m),
+      ];
       const key = JSON.stringify([endpoint, allowed, named ? first : null]);
       if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) continue;
       const prev = this.#applied.get(m.publicKey);

@@ -30,6 +30,7 @@ import type { Member, MemberGrants, MembershipView } from "../../members/member.
 import type { StoredToken } from "../join/token.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeLanKey } from "./lan_key.ts";
+import { parseApprovals, validRouteList } from "../../routes/prefixes.ts";
 import { leaderJson } from "./leader_json.ts";
 import { applyEntry, parseJournal } from "./leader_journal.ts";
 import { validTcpPort } from "../../members/validate.ts";
@@ -451,13 +452,26 @@ function validMember(m: Member): boolean {
     (m.relay === undefined || m.relay === true) &&
     (m.offline === undefined || m.offline === true) &&
     validTcpPort(m.tcpPort) !== null &&
-    (m.grants === undefined || validGrants(m.grants));
+    (m.grants === undefined || validGrants(m.grants)) &&
+    (m.advertisedRoutes === undefined || validRouteList(m.advertisedRoutes) !== null) &&
+    (m.routes === undefined || validRouteList(m.routes) !== null) &&
+    (m.exitNode === undefined || m.exitNode === true);
 }
 
 function validGrants(g: MemberGrants): boolean {
   return !!g && typeof g === "object" && (g.relay === undefined || g.relay === true) &&
     (g.services === undefined ||
-      (Array.isArray(g.services) && g.services.every((s) => typeof s === "string")));
+      (Array.isArray(g.services) && g.services.every((s) => typeof s === "string"))) &&
+    (g.routes === undefined || validApprovals(g.routes));
+}
+
+function validApprovals(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  try {
+    return parseApprovals(list).length === list.length;
+  } catch {
+    return false;
+  }
 }
 
 function validJoinRecord(r: JoinRecord): boolean {

@@ -122,7 +122,7 @@ export interface NodeSyncDeps {
   usePolicy: (p: VersionedPolicy) => boolean;
   /**
    * What the hellos advertise: endpoints, services and self-asserted labels; whether the node
-   * relays, and its TCP port (null or absent: none).
+   * relays, its TCP port (null or absent: none), and the routes it offers to carry.
    */
   advertise: {
     endpoints: string[];
@@ -130,6 +130,7 @@ export interface NodeSyncDeps {
     labels: Record<string, string>;
     relay?: boolean;
     tcpPort?: number | null;
+    routes?: string[];
   };
   /** This node's LAN candidates, read for every hello (absent: the hellos carry none). */
   lan?: () => string[];
@@ -464,6 +465,7 @@ export class NodeSync {
       ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
       ...(d.advertise.relay ? { relay: true as const } : {}),
       ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
+      ...(d.advertise.routes?.length ? { routes: d.advertise.routes } : {}),
       ...(helloEveryOf(this.#interval) ? { hi: this.#interval } : {}),
       ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
     });

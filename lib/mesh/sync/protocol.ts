@@ -86,6 +86,11 @@ export type ControlMessage =
     /** The node's TCP port; absent when it has no TCP. */
     tcpPort?: number;
     /**
+     * The routes the node offers to carry (canonical prefixes, the default routes for an exit
+     * node); absent: none.
+     */
+    routes?: string[];
+    /**
      * Milliseconds to this node's next hello (its interval): the leader counts a hello missed
      * by it. Absent (an older node): {@link DEFAULT_HELLO_MS}.
      */

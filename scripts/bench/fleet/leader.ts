@@ -6,6 +6,7 @@
  */
 
 import { selfCommand } from "../../../lib/demo/self.ts";
+import { JIT_V8_FLAGS_ARG } from "../../../lib/agent/jit.ts";
 
 /** A free port on 127.0.0.1 (UDP and TCP: the leader takes TCP on its UDP port's number). */
 export function freeLoopbackPort(): number {
@@ -56,10 +57,11 @@ const API_TIMEOUT_MS = 60_000;
 
 /**
  * Starts `weft --leader` on loopback; `store`: its `--store` URL, if any; `inspect`: a
- * `127.0.0.1:PORT` for its V8 inspector (to profile it: ./profile.ts), under `deno run` only.
+ * `127.0.0.1:PORT` for its V8 inspector (to profile it: ./profile.ts), under `deno run` only;
+ * `v8Flags`: these V8 flags instead of weft's own, under `deno run` only.
  */
 export async function startLeader(
-  opts: { store?: string; cidr?: string; inspect?: string } = {},
+  opts: { store?: string; cidr?: string; inspect?: string; v8Flags?: readonly string[] } = {},
 ): Promise<Leader> {
   const dir = await Deno.makeTempDir({ prefix: "weft-fleet-leader-" });
   const port = freeLoopbackPort();
@@ -68,6 +70,11 @@ export async function startLeader(
   if (opts.inspect) {
     if (pre[0] !== "run") throw new Error("profiling the leader needs it run by `deno run`");
     pre.splice(1, 0, `--inspect=${opts.inspect}`);
+  }
+  if (opts.v8Flags) {
+    const at = pre.indexOf(JIT_V8_FLAGS_ARG);
+    if (at < 0) throw new Error("other V8 flags for the leader need it run by `deno run`");
+    pre.splice(at, 1, ...(opts.v8Flags.length ? [`--v8-flags=${opts.v8Flags.join(",")}`] : []));
   }
   const args = [
     ...pre,

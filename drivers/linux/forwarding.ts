@@ -1,0 +1,265 @@
+/**
+ * Forwarding for subnet routers and exit nodes on Linux: the `ip_forward` sysctls, and iptables
+ * rules in chains of weft's own (`WEFT-FWD-<iface>` jumped to from FORWARD, `WEFT-NAT-<iface>`
+ * from POSTROUTING), named after the overlay interface so agents on other interfaces or in other
+ * namespaces never touch each other's rules. Commands run as argument arrays, never through a
+ * shell; the runner and the sysctl files can be replaced for tests.
+ * @module
+ */
+
+import type { ForwardingConfig, HostForwarding } from "../../lib/routes/forwarding.ts";
+import { Cidr } from "../../lib/net/cidr.ts";
+
+/** The outcome of a command run by a {@link CommandRunner}. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd` with `args`; throws `Deno.errors.NotFound` when `cmd` is not installed. */
+export type CommandRunner = (cmd: string, args: string[]) => Promise<CommandResult>;
+
+/** Reads and writes sysctl files (`/proc/sys/...`). */
+export interface SysctlFiles {
+  read(path: string): Promise<string>;
+  write(path: string, value: string): Promise<void>;
+}
+
+/** Options of {@link LinuxForwarding}; both default to the real host. */
+export interface LinuxForwardingOptions {
+  /** Runs iptables and ip6tables; default `Deno.Command`. */
+  run?: CommandRunner;
+  /** The sysctl files; default `Deno.readTextFile` and `Deno.writeTextFile`. */
+  sysctl?: SysctlFiles;
+}
+
+/** The forwarding sysctl of each family. */
+export const FORWARDING_SYSCTLS = {
+  4: "/proc/sys/net/ipv4/ip_forward",
+  6: "/proc/sys/net/ipv6/conf/all/forwarding",
+} as const;
+
+type Family = 4 | 6;
+const FAMILIES: readonly Family[] = [4, 6];
+const TOOL = { 4: "iptables", 6: "ip6tables" } as const;
+/** A bound on repeated `-D` of a jump, in case a runner never fails. */
+const MAX_DUPLICATES = 64;
+
+/** The filter chain of `iface` (at most 24 characters: iptables allows 28). */
+export const filterChain = (iface: string): string => `WEFT-FWD-${iface}`;
+/** The nat chain of `iface`. */
+export const natChain = (iface: string): string => `WEFT-NAT-${iface}`;
+
+/** {@link HostForwarding} with sysctls and iptables; calls are run one at a time. */
+export class LinuxForwarding implements HostForwarding {
+  readonly #run: CommandRunner;
+  readonly #sysctl: SysctlFiles;
+  /** Sysctls this instance turned from 0 to 1, to turn back at close. */
+  readonly #turnedOn = new Set<Family>();
+  /** The interface and families whose rules are installed. */
+  #installed: { iface: string; families: Family[] } | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** A forwarding setup that does nothing until {@link apply}. */
+  constructor(opts: LinuxForwardingOptions = {}) {
+    this.#run = opts.run ?? runCommand;
+    this.#sysctl = opts.sysctl ?? {
+      read: (path) => Deno.readTextFile(path),
+      write: (path, value) => Deno.writeTextFile(path, value),
+    };
+  }
+
+  /** Sets up forwarding for `config`, replacing earlier rules; on failure undoes its changes. */
+  apply(config: ForwardingConfig): Promise<void> {
+    return this.#serial(() => this.#apply(config));
+  }
+
+  /** Removes the rules and restores the sysctls turned on; rules already gone are no error. */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      try {
+        if (this.#installed) await this.#remove(this.#installed.iface, this.#installed.families);
+        this.#installed = null;
+      } finally {
+        await this.#restoreSysctls([...this.#turnedOn]);
+      }
+    });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(fn);
+    this.#queue = p.catch(() => {});
+    return p;
+  }
+
+  async #apply(config: ForwardingConfig): Promise<void> {
+    const { iface, sources, prefixes } = checkConfig(config);
+    const families = FAMILIES.filter((f) => prefixes.some((p) => p.family === f));
+    // Both families, whatever the config: an earlier call or a crashed run may have left either.
+    const stale = new Set([iface, this.#installed?.iface ?? iface]);
+    this.#installed = null;
+    for (const name of stale) await this.#remove(name, FAMILIES);
+    const turned: Family[] = [];
+    try {
+      this.#installed = { iface, families };
+      for (const f of families) {
+        await this.#install(f, iface, sources.filter((s) => s.family === f), prefixes, config);
+      }
+      // Forwarding goes on last, once the firewall is in place. A run that crashed left it on:
+      // then it reads 1 and stays on at close, as nothing tells what it was before that run.
+      for (const f of families) {
+        const path = FORWARDING_SYSCTLS[f];
+        const was = (await this.#sysctl.read(path)).trim();
+        if (was === "1") continue;
+        await this.#sysctl.write(path, "1");
+        if (was === "0" && !this.#turnedOn.has(f)) {
+          turned.push(f);
+          this.#turnedOn.add(f);
+        }
+      }
+    } catch (e) {
+      // Undo, keeping the first error: the one that says what went wrong.
+      this.#installed = null;
+      await this.#remove(iface, FAMILIES).catch(() => {});
+      await this.#restoreSysctls(turned).catch(() => {});
+      throw e;
+    }
+  }
+
+  async #install(
+    f: Family,
+    iface: string,
+    sources: Cidr[],
+    prefixes: Cidr[],
+    config: ForwardingConfig,
+  ): Promise<void> {
+    const fwd = filterChain(iface), nat = natChain(iface);
+    const ipt = (...args: string[]) => this.#must(f, args);
+    await ipt("-N", fwd);
+    // Mesh traffic in; replies out. Enough for a FORWARD policy of DROP (Docker sets one).
+    await ipt("-A", fwd, "-i", iface, "-j", "ACCEPT");
+    await ipt(
+      "-A",
+      fwd,
+      ...["-o", iface, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+    );
+    // The jump goes in last, so packets never meet a half-built chain.
+    await ipt("-I", "FORWARD", "1", "-j", fwd);
+    if (!config.masquerade || sources.length === 0) return;
+    await ipt("-t", "nat", "-N", nat);
+    for (const s of sources) {
+      for (const p of prefixes.filter((p) => p.family === f)) {
+        const dst = p.bits === 0 ? [] : ["-d", p.toString()];
+        // `! -o iface`: traffic between mesh nodes keeps its addresses.
+        await ipt(
+          "-t",
+          "nat",
+          "-A",
+          nat,
+          "-s",
+          s.toString(),
+          ...dst,
+          "!",
+          "-o",
+          iface,
+          "-j",
+          "MASQUERADE",
+        );
+      }
+    }
+    await ipt("-t", "nat", "-I", "POSTROUTING", "1", "-j", nat);
+  }
+
+  /** Deletes the jumps and chains of `iface`; missing ones, or a missing tool, are no error. */
+  async #remove(iface: string, families: readonly Family[]): Promise<void> {
+    for (const f of families) {
+      try {
+        for (
+          const [table, hook, chain] of [
+            ["filter", "FORWARD", filterChain(iface)],
+            ["nat", "POSTROUTING", natChain(iface)],
+          ]
+        ) {
+          // A crashed run may have inserted the jump more than once.
+          for (let i = 0; i < MAX_DUPLICATES; i++) {
+            if ((await this.#ipt(f, ["-t", table, "-D", hook, "-j", chain])).code !== 0) break;
+          }
+          await this.#ipt(f, ["-t", table, "-F", chain]);
+          await this.#ipt(f, ["-t", table, "-X", chain]);
+        }
+      } catch (e) {
+        // Not installed: it cannot have left rules.
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+  }
+
+  async #restoreSysctls(families: Family[]): Promise<void> {
+    const errors: unknown[] = [];
+    for (const f of families) {
+      try {
+        await this.#sysctl.write(FORWARDING_SYSCTLS[f], "0");
+        this.#turnedOn.delete(f);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /** Runs iptables/ip6tables with `-w`, so agents on one host wait for each other's lock. */
+  #ipt(f: Family, args: string[]): Promise<CommandResult> {
+    return this.#run(TOOL[f], ["-w", ...args]);
+  }
+
+  async #must(f: Family, args: string[]): Promise<void> {
+    let r: CommandResult;
+    try {
+      r = await this.#ipt(f, args);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      const what = f === 4 ? "routes" : "IPv6 routes";
+      throw new Error(
+        `forwarding ${what} needs ${TOOL[f]} (to let mesh traffic through the firewall and ` +
+          `masquerade it), but it is not installed: install iptables`,
+      );
+    }
+    if (r.code !== 0) {
+      throw new Error(`${TOOL[f]} -w ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    }
+  }
+}
+
+/** Checks the config once, at the edge; prefixes and sources come back parsed and deduplicated. */
+function checkConfig(c: ForwardingConfig): { iface: string; sources: Cidr[]; prefixes: Cidr[] } {
+  const iface = c.iface;
+  // Linux's rule (1-15 bytes, no `/`, `:` or whitespace, not `.`/`..`), plus no trailing `+`,
+  // which iptables would read as a wildcard over every interface with that prefix.
+  if (
+    typeof iface !== "string" || !/^[^\s/:]+$/.test(iface) || iface === "." || iface === ".." ||
+    new TextEncoder().encode(iface).length > 15 || iface.endsWith("+")
+  ) {
+    throw new Error(`invalid interface name ${JSON.stringify(iface)}`);
+  }
+  const parse = (list: string[], what: string) => {
+    const out = new Map<string, Cidr>();
+    for (const text of list) {
+      const cidr = Cidr.tryParse(text);
+      if (cidr === null) {
+        throw new Error(`invalid ${what} ${JSON.stringify(text)}: expected a CIDR`);
+      }
+      out.set(cidr.toString(), cidr);
+    }
+    return [...out.values()];
+  };
+  return { iface, sources: parse(c.sources, "source"), prefixes: parse(c.prefixes, "prefix") };
+}
+
+/** The default runner: `Deno.Command` with piped output. */
+async function runCommand(cmd: string, args: string[]): Promise<CommandResult> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

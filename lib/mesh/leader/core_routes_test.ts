@@ -1,0 +1,301 @@
+/**
+ * LeaderCore and routes through members: advertised routes from joins and hellos, approvals
+ * (`weft route approve/revoke`, a token's `--approve-routes`), one carrier per prefix with
+ * hand-over and no preemption, and the state on disk.
+ */
+import assert from "node:assert/strict";
+import type { JoinRequest, JoinResult } from "../join/request.ts";
+import { LeaderCore, LeaderError } from "./core.ts";
+import { MemoryStore } from "../store/memory_store.ts";
+import { checkLeaderFile } from "../state/state.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+import type { Member } from "../../members/member.ts";
+
+const LEADER_KEY = generateKeyPair().publicKey;
+const NET = "198.51.100.0/24";
+const HOUR = 3_600_000;
+
+function open(store: MemoryStore, routes?: string[]): Promise<LeaderCore> {
+  return LeaderCore.open(store, {
+    network: "10.77.0.0/24",
+    hostname: "leader",
+    publicKey: LEADER_KEY,
+    endpoints: ["192.0.2.1:51820"],
+    ...(routes ? { routes } : {}),
+  });
+}
+
+function request(
+  token: { id: string; secret: string },
+  hostname: string,
+  opts: Partial<JoinRequest> = {},
+): JoinRequest {
+  return {
+    tokenId: token.id,
+    secret: token.secret,
+    publicKey: generateKeyPair().publicKey,
+    hostname,
+    labels: {},
+    services: [],
+    endpoints: [],
+    time: 1_000,
+    ...opts,
+  };
+}
+
+function accepted(r: JoinResult): Extract<JoinResult, { ok: true }> {
+  assert.ok(r.ok, JSON.stringify(r));
+  return r;
+}
+
+/** A core with routers `a` and `b` (joined in that order) advertising `NET`, not approved. */
+async function twoRouters(
+  store = new MemoryStore(),
+): Promise<{ core: LeaderCore; a: Member; b: Member; store: MemoryStore }> {
+  const core = await open(store);
+  const t = await core.createToken({ ttlMs: HOUR, uses: null, labels: {} });
+  const a = accepted(await core.join(request(t, "a", { routes: [NET] }), null, 1_000)).member;
+  const b = accepted(await core.join(request(t, "b", { routes: [NET] }), null, 2_000)).member;
+  // Both answered: a router carries routes once heard from.
+  await core.heardFrom(a.publicKey);
+  await core.heardFrom(b.publicKey);
+  return { core, a, b, store };
+}
+
+const rec = (core: LeaderCore, name: string) => core.member(name)!;
+
+Deno.test("leader routes: a join's routes are advertised, carried only once approved", async () => {
+  const { core, a } = await twoRouters();
+  assert.deepEqual(a.advertisedRoutes, [NET]);
+  assert.equal(a.routes, undefined);
+  assert.equal(a.exitNode, undefined);
+  const v = core.view().version;
+  const m = await core.setRouteApprovals("a", { approve: [NET] });
+  assert.deepEqual(m.grants?.routes, [NET]);
+  assert.deepEqual(m.routes, [NET], "the member returned is as it is now");
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  assert.ok(core.view().version > v, "the view's version moves");
+  const listed = core.routes().find((n) => n.name === "a")!;
+  assert.deepEqual([listed.primary, listed.standby, listed.pending], [[NET], [], []]);
+  // The same approval again changes nothing.
+  const v2 = core.view().version;
+  await core.setRouteApprovals("a", { approve: [NET] });
+  assert.equal(core.view().version, v2);
+});
+
+Deno.test("leader routes: a second router is standby; it takes over on a bye, keeps it after", async () => {
+  const { core, a, b } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: [NET] });
+  await core.setRouteApprovals(b.address, { approve: [NET] });
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  assert.equal(rec(core, "b").routes, undefined, "standby");
+  assert.deepEqual(core.routes().find((n) => n.name === "b")!.standby, [NET]);
+
+  assert.equal(await core.leave(a.publicKey), true);
+  assert.equal(rec(core, "a").routes, undefined);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+
+  // a runs again: no preemption.
+  assert.equal(await core.updateMember(a.publicKey, { online: true }), true);
+  assert.equal(rec(core, "a").offline, undefined);
+  assert.equal(rec(core, "a").routes, undefined);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+});
+
+Deno.test("leader routes: revoking hands the prefix over; refusals name the reason", async () => {
+  const { core } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: [NET] });
+  await core.setRouteApprovals("b", { approve: ["198.51.0.0/16"] });
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  assert.equal(rec(core, "b").routes, undefined);
+
+  const m = await core.setRouteApprovals("a", { revoke: [NET] });
+  assert.equal(m.grants, undefined, "no grants left: no field");
+  assert.equal(rec(core, "a").routes, undefined);
+  assert.deepEqual(rec(core, "b").routes, [NET], "b's wider approval covers it");
+
+  await assert.rejects(
+    core.setRouteApprovals("b", { revoke: [NET] }),
+    (e) => e instanceof LeaderError && /198\.51\.0\.0\/16/.test(e.message),
+  );
+  await assert.rejects(
+    core.setRouteApprovals("a", { revoke: ["203.0.113.0/24"] }),
+    (e) => e instanceof LeaderError && /not approved for a/.test(e.message),
+  );
+  await assert.rejects(
+    core.setRouteApprovals("a", { revoke: ["exit"] }),
+    (e) => e instanceof LeaderError && /not approved/.test(e.message),
+  );
+  await assert.rejects(
+    core.setRouteApprovals("leader", { approve: [NET] }),
+    (e) => e instanceof LeaderError && /leader's own routes need no approval/.test(e.message),
+  );
+  for (const bad of ["not-a-prefix", "198.51.100.1/24", "0.0.0.0/0", "10.0.0.1"]) {
+    await assert.rejects(
+      core.setRouteApprovals("a", { approve: [bad] }),
+      (e) => e instanceof LeaderError && e.message.includes(bad),
+      bad,
+    );
+  }
+  await assert.rejects(core.setRouteApprovals("nobody", { approve: [NET] }), LeaderError);
+  // Revoking the wider one: nobody carries the prefix.
+  await core.setRouteApprovals("b", { revoke: ["198.51.0.0/16"] });
+  assert.equal(rec(core, "b").routes, undefined);
+  assert.deepEqual(core.routes().find((n) => n.name === "b")!.pending, [NET]);
+});
+
+Deno.test("leader routes: a revocation that leaves the prefix approved by a wider one is refused", async () => {
+  const { core } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: ["198.51.0.0/16", NET] });
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  await assert.rejects(
+    core.setRouteApprovals("a", { revoke: [NET] }),
+    (e) => e instanceof LeaderError && /198\.51\.0\.0\/16/.test(e.message),
+  );
+});
+
+Deno.test("leader routes: a token's approvals hold for its joiners (prefixes and exit)", async () => {
+  const core = await open(new MemoryStore());
+  await assert.rejects(
+    core.createToken({ ttlMs: HOUR, uses: null, labels: {}, approveRoutes: ["nonsense"] }),
+    (e) => e instanceof LeaderError && /approve-routes/.test(e.message),
+  );
+  const t = await core.createToken({
+    ttlMs: HOUR,
+    uses: null,
+    labels: {},
+    approveRoutes: [NET, "exit"],
+  });
+  const x = accepted(
+    await core.join(request(t, "x", { routes: ["0.0.0.0/0", NET, "::/0"] }), null),
+  ).member;
+  assert.deepEqual(x.grants?.routes, [NET, "exit"]);
+  assert.deepEqual(x.routes, [NET], "the join's answer already says what it carries");
+  assert.equal(x.exitNode, true);
+  assert.deepEqual(rec(core, "x").routes, [NET]);
+  assert.equal(rec(core, "x").exitNode, true);
+  // The token's approvals do not cover what it did not approve.
+  const y = accepted(await core.join(request(t, "y", { routes: ["203.0.113.0/24"] }), null));
+  assert.equal(y.member.routes, undefined);
+});
+
+Deno.test("leader routes: a hello with no routes clears them; the standby takes over", async () => {
+  const { core, a } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: [NET] });
+  await core.setRouteApprovals("b", { approve: [NET] });
+  assert.equal(await core.updateMember(a.publicKey, { advertisedRoutes: [] }), true);
+  const now = rec(core, "a");
+  assert.ok(!("advertisedRoutes" in now));
+  assert.ok(!("routes" in now));
+  assert.deepEqual(now.grants?.routes, [NET], "the approval stays");
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+  // Advertised again: a is standby now.
+  await core.updateMember(a.publicKey, { advertisedRoutes: [NET] });
+  assert.deepEqual(rec(core, "a").advertisedRoutes, [NET]);
+  assert.equal(rec(core, "a").routes, undefined);
+});
+
+Deno.test("leader routes: removing the carrier hands its routes over", async () => {
+  const { core } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: [NET] });
+  await core.setRouteApprovals("b", { approve: [NET] });
+  const removed = await core.removeNode("a");
+  assert.deepEqual(removed.routes, [NET]);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+});
+
+Deno.test("leader routes: releasing a carrier never heard from hands its routes over", async () => {
+  const core = await open(new MemoryStore());
+  const t = await core.createToken({ ttlMs: HOUR, uses: null, labels: {}, approveRoutes: [NET] });
+  const lost = accepted(await core.join(request(t, "lost", { routes: [NET] }), null)).member;
+  const b = accepted(await core.join(request(t, "b", { routes: [NET] }), null)).member;
+  assert.deepEqual(lost.routes, [NET]);
+  await core.heardFrom(b.publicKey);
+  const released = await core.releaseUnheard(Date.now() + 2 * HOUR);
+  assert.deepEqual(released.map((m) => m.name), ["lost"]);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+});
+
+Deno.test("leader routes: a router carries only once heard from (its join answer arrived)", async () => {
+  const core = await open(new MemoryStore());
+  const t = await core.createToken({ ttlMs: HOUR, uses: null, labels: {}, approveRoutes: [NET] });
+  const a = accepted(await core.join(request(t, "a", { routes: [NET] }), null, 1_000)).member;
+  const b = accepted(await core.join(request(t, "b", { routes: [NET] }), null, 2_000)).member;
+  await core.heardFrom(b.publicKey);
+  assert.deepEqual(rec(core, "b").routes, [NET], "b was heard from, a not yet");
+  await core.heardFrom(a.publicKey);
+  assert.deepEqual(rec(core, "b").routes, [NET], "no preemption");
+  assert.equal(rec(core, "a").routes, undefined);
+});
+
+Deno.test("leader routes: the leader's own routes are carried without approval", async () => {
+  const core = await open(new MemoryStore(), [NET, "0.0.0.0/0", "::/0"].sort());
+  assert.deepEqual(core.leader.routes, [NET]);
+  assert.equal(core.leader.exitNode, true);
+  // A node advertising the same prefix, approved, is standby behind the leader (joined first).
+  const t = await core.createToken({ ttlMs: HOUR, uses: null, labels: {}, approveRoutes: [NET] });
+  const n = accepted(await core.join(request(t, "n", { routes: [NET] }), null)).member;
+  assert.equal(n.routes, undefined);
+});
+
+Deno.test("leader routes: the state survives reopening and passes the state check", async () => {
+  const store = new MemoryStore();
+  const { core, a } = await twoRouters(store);
+  await core.setRouteApprovals("a", { approve: [NET, "exit"] });
+  await core.setRouteApprovals("b", { approve: [NET] });
+  await core.updateMember(a.publicKey, { advertisedRoutes: ["0.0.0.0/0", NET, "::/0"] });
+  assert.equal(rec(core, "a").exitNode, true);
+  core.close();
+
+  const loaded = (await store.load())!;
+  const checked = checkLeaderFile(JSON.parse(JSON.stringify(loaded.data)), "state");
+  const stored = checked.members.find((m) => m.name === "a")!;
+  assert.deepEqual(stored.advertisedRoutes, ["0.0.0.0/0", NET, "::/0"]);
+  assert.deepEqual(stored.routes, [NET]);
+  assert.equal(stored.exitNode, true);
+  assert.deepEqual(stored.grants?.routes, [NET, "exit"]);
+
+  const again = await open(store);
+  try {
+    assert.deepEqual(rec(again, "a").routes, [NET]);
+    assert.equal(rec(again, "a").exitNode, true);
+    assert.equal(rec(again, "b").routes, undefined);
+    assert.deepEqual(again.routes().map((n) => [n.name, n.primary, n.standby]), [
+      ["a", [NET], []],
+      ["b", [], [NET]],
+    ]);
+  } finally {
+    again.close();
+  }
+});
+
+Deno.test("leader routes: the state check refuses malformed route fields", () => {
+  const base = {
+    name: "a",
+    publicKey: generateKeyPair().publicKey,
+    address: "10.77.0.2",
+    endpoints: [],
+    labels: {},
+    role: "node",
+    services: [],
+    joinedAt: 1,
+  };
+  const file = (m: Record<string, unknown>) => ({
+    format: 1,
+    network: "10.77.0.0/24",
+    version: 1,
+    members: [m],
+    tokens: [],
+  });
+  for (
+    const bad of [
+      { advertisedRoutes: ["198.51.100.1/24"] },
+      { advertisedRoutes: "198.51.100.0/24" },
+      { routes: ["nonsense"] },
+      { exitNode: false },
+      { grants: { routes: ["nonsense"] } },
+    ]
+  ) {
+    assert.throws(() => checkLeaderFile(file({ ...base, ...bad }), "state"), JSON.stringify(bad));
+  }
+});

@@ -1,0 +1,117 @@
+/**
+ * The leader's side of routes through members: which routes a member serves (what it advertises
+ * as far as it is approved), which it carries (one carrier per prefix: lib/routes/primary.ts),
+ * whether it is an exit node, and the list `weft route list` shows. Pure functions over member
+ * records; the core runs them inside its changes.
+ * @module
+ */
+
+import type { Member } from "../../members/member.ts";
+import { assignRoutes } from "../../routes/primary.ts";
+import { approves, EXIT, EXIT_PREFIXES, isExitPrefix } from "../../routes/prefixes.ts";
+
+/**
+ * The subnet routes `m` serves: those it advertises that are approved (a leader's own need no
+ * approval: its operator is the one who approves), default routes left out.
+ */
+export function servedRoutes(m: Member): string[] {
+  const adv = m.advertisedRoutes ?? [];
+  const approved = m.grants?.routes ?? [];
+  return adv.filter((r) => !isExitPrefix(r) && (m.role === "leader" || approves(approved, r)));
+}
+
+/** Whether `m` offers itself as an exit node (both default routes) and may be one. */
+export function servesExit(m: Member): boolean {
+  const adv = m.advertisedRoutes ?? [];
+  return EXIT_PREFIXES.every((p) => adv.includes(p)) &&
+    (m.role === "leader" || (m.grants?.routes ?? []).includes(EXIT));
+}
+
+/** Whether a record takes part in routes at all (so most changes skip the reassignment). */
+export function routesMatter(m: Member | undefined): boolean {
+  return !!m && (m.advertisedRoutes !== undefined || m.routes !== undefined || m.exitNode === true);
+}
+
+/**
+ * Sets every member's `routes` (the prefixes it carries) and `exitNode` from what it serves and
+ * whether it is eligible (`eligible`: online and heard from); calls `replace` with each record
+ * that changed (a new object). Returns how many changed.
+ */
+export function reassignRoutes(
+  members: readonly Member[],
+  eligible: (m: Member) => boolean,
+  replace: (m: Member) => void,
+): number {
+  const routers = members.filter(routesMatter);
+  const carried = assignRoutes(routers.map((m) => ({
+    publicKey: m.publicKey,
+    name: m.name,
+    joinedAt: m.joinedAt,
+    served: servedRoutes(m),
+    carries: m.routes ?? [],
+    eligible: eligible(m),
+  })));
+  let changed = 0;
+  for (const m of routers) {
+    const routes = carried.get(m.publicKey) ?? [];
+    const exit = servesExit(m);
+    if (sameList(routes, m.routes ?? []) && exit === (m.exitNode === true)) continue;
+    const next: Member = { ...m, routes };
+    if (routes.length === 0) delete next.routes;
+    if (exit) next.exitNode = true;
+    else delete next.exitNode;
+    replace(next);
+    changed++;
+  }
+  return changed;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** One node's routes, as `weft route list` shows them. */
+export interface NodeRoutes {
+  /** The node's name. */
+  name: string;
+  /** Its overlay address. */
+  address: string;
+  /** What it advertises (default routes included when it offers an exit). */
+  advertised: string[];
+  /** What the leader approved for it (prefixes and `exit`). */
+  approved: string[];
+  /** The routes it carries now: advertised, approved, and it the primary. */
+  primary: string[];
+  /** Advertised and approved but carried by another node (standby). */
+  standby: string[];
+  /** Advertised but not approved: nobody uses them. */
+  pending: string[];
+  /** It is an approved exit node. */
+  exitNode: boolean;
+  /** It stopped on purpose. */
+  offline: boolean;
+}
+
+/** The routes of every member that advertises or was approved any, by name. */
+export function routeList(members: readonly Member[]): NodeRoutes[] {
+  const out: NodeRoutes[] = [];
+  for (const m of members) {
+    if (!m.advertisedRoutes?.length && !m.grants?.routes?.length) continue;
+    const served = servedRoutes(m);
+    const primary = m.routes ?? [];
+    const exitOk = servesExit(m);
+    const adv = m.advertisedRoutes ?? [];
+    out.push({
+      name: m.name,
+      address: m.address,
+      advertised: adv,
+      approved: m.grants?.routes ?? [],
+      primary,
+      standby: served.filter((r) => !primary.includes(r)),
+      pending: adv.filter((r) => isExitPrefix(r) ? !exitOk : !served.includes(r)),
+      exitNode: m.exitNode === true,
+      offline: m.offline === true,
+    });
+  }
+  return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
