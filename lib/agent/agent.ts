@@ -102,6 +102,11 @@ export interface AgentOptions {
    * main table; default), `off` (no routes), or a table number or name.
    */
   table?: string;
+  /**
+   * The prefixes routed into the TUN in `tun` mode; default every peer's allowed IPs (`weft up`
+   * leaves out default routes, which go through policy routing instead).
+   */
+  routes?: string[];
   /** The firewall mark of the underlay socket (wg's `fwmark`; `linux` underlay only). */
   fwMark?: number;
   /** Force a crypto backend; default the fastest available. */
@@ -561,7 +566,7 @@ export class Agent {
         onError,
         logger,
         addresses: opts.addresses,
-        routes: (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
+        routes: opts.routes ?? (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
         table,
       },
       control: opts.control,

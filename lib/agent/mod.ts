@@ -40,3 +40,4 @@ export {
 } from "./wgquick_agent.ts";
 export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./wgquick_up.ts";
 export { HookError, type HookStage } from "./hooks.ts";
+export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";

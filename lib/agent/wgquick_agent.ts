@@ -85,8 +85,8 @@ const DEFAULT_ROUTE = /\/0$/;
  * Throws {@linkcode ConfigError} naming the first key of `cfg` that cannot be honoured in
  * `ctx`: a key that needs a kernel interface in userspace mode (`Table`, `DNS`, the hooks),
  * `FwMark` without the linux underlay, `DNS` without `resolvconf`, hooks without `bash`,
- * `SaveConfig` without a file, and a default route (`AllowedIPs = 0.0.0.0/0`) with `Table`
- * `auto`, whose policy routing weft does not do.
+ * `SaveConfig` without a file, and a default route (`AllowedIPs = 0.0.0.0/0`) with `Table =
+ * auto` without the linux underlay (its policy routing marks the UDP socket, as `FwMark`).
  *
  * @example
  * ```ts run
@@ -127,6 +127,15 @@ export function checkWgQuickSupport(cfg: WgQuickConfig, ctx: WgQuickRunContext):
       if (cmds.length > 0) refuse(`${key}: hooks run around an interface (%i); this ${noKernel}`);
     }
   }
+  if (ctx.mode === "tun" && table === "auto" && underlay !== "linux") {
+    const route = cfg.peers.flatMap((p) => p.allowedIPs).find((c) => DEFAULT_ROUTE.test(c));
+    if (route !== undefined) {
+      refuse(
+        `Table = auto with AllowedIPs ${route}: the default route's policy routing marks the ` +
+          `UDP socket (SO_MARK), which needs the linux underlay, not ${underlay}`,
+      );
+    }
+  }
   if (it.fwMark !== undefined && underlay !== "linux") {
     refuse(`FwMark: marking the UDP socket (SO_MARK) needs the linux underlay, not ${underlay}`);
   }
@@ -143,17 +152,5 @@ export function checkWgQuickSupport(cfg: WgQuickConfig, ctx: WgQuickRunContext):
   }
   if (it.saveConfig && ctx.file === undefined) {
     refuse("SaveConfig = true: there is no file to write the configuration back to");
-  }
-  if (ctx.mode === "tun" && table === "auto") {
-    for (const p of cfg.peers) {
-      const route = p.allowedIPs.find((c) => DEFAULT_ROUTE.test(c));
-      if (route !== undefined) {
-        refuse(
-          `Table = auto with AllowedIPs ${route}: wg-quick's default-route policy routing ` +
-            "(fwmark rules) is not supported; set Table = off, or a table number and your own " +
-            "ip rules",
-        );
-      }
-    }
   }
 }

@@ -103,11 +103,15 @@ Deno.test("wg-quick keys: refusals name the key and the reason, and the file", (
   }
   const named = refusal("DNS = 10.9.0.53\n", { mode: "userspace", file: "wg0.conf" });
   assert.match(named!.message, /^wg0\.conf: DNS: /);
-  // A default route with Table = auto needs policy routing weft does not do.
+  // A default route with Table = auto takes policy routing, which marks the linux socket.
   for (const route of ["0.0.0.0/0", "::/0"]) {
     const dflt = `[Peer]\nPublicKey = ${PUB_A}\nAllowedIPs = 10.9.0.2/32, ${route}\n`;
     for (const table of ["", "Table = auto\n"]) {
-      assert.match(refusal(table, {}, dflt)!.reason, /^Table = auto with AllowedIPs .*\/0/);
+      assert.equal(refusal(table, {}, dflt), null);
+      assert.match(
+        refusal(table, { underlay: "deno" }, dflt)!.reason,
+        /^Table = auto with AllowedIPs .*\/0: .*linux underlay/,
+      );
     }
   }
   // Userspace mode takes what needs no kernel interface.

@@ -21,6 +21,8 @@ import {
   type WgQuickPeer,
 } from "../config/wgquick.ts";
 import { agentOptionsFromWgQuick, checkWgQuickSupport } from "./wgquick_agent.ts";
+import type { DefaultRouting } from "../routes/forwarding.ts";
+import { firstFreeTable, LinuxDefaultRouting } from "../../drivers/linux/default_route.ts";
 
 /** How to bring up a wg-quick file: the file's own settings plus the agent's run options. */
 export interface WgQuickUpOptions
@@ -36,6 +38,20 @@ export interface WgQuickUpOptions
   mode?: AgentMode;
   /** Overrides the file's `ListenPort`. */
   listenPort?: number;
+  /**
+   * The host's policy routing for default routes (`AllowedIPs = 0.0.0.0/0` with `Table = auto`);
+   * default Linux's (`ip rule`, `ip route`), as wg-quick.
+   */
+  defaultRouting?: DefaultRouting;
+}
+
+/** The families whose default route (`/0`) a peer routes in `cfg`. */
+function defaultFamilies(cfg: WgQuickConfig): (4 | 6)[] {
+  const all = cfg.peers.flatMap((p) => p.allowedIPs);
+  return [
+    ...(all.some((c) => c.trim() === "0.0.0.0/0") ? [4 as const] : []),
+    ...(all.some((c) => c.trim() === "::/0") ? [6 as const] : []),
+  ];
 }
 
 /**
@@ -100,6 +116,7 @@ export class WgQuickUp {
   readonly #opts: WgQuickUpOptions;
   readonly #logger: Logger;
   readonly #dns: InterfaceDns | null;
+  readonly #routing: DefaultRouting | null;
   #down: Promise<void> | null = null;
 
   private constructor(
@@ -107,11 +124,13 @@ export class WgQuickUp {
     opts: WgQuickUpOptions,
     logger: Logger,
     dns: InterfaceDns | null,
+    routing: DefaultRouting | null,
   ) {
     this.agent = agent;
     this.#opts = opts;
     this.#logger = logger;
     this.#dns = dns;
+    this.#routing = routing;
   }
 
   /**
@@ -127,9 +146,21 @@ export class WgQuickUp {
     const it = opts.config.interface;
     checkWgQuickSupport(opts.config, { mode, underlay: opts.underlay, file: opts.file });
     const base = await agentOptionsFromWgQuick(opts.config);
+    // Default routes with Table = auto: wg-quick's policy routing. The routes go into a table of
+    // their own (the first free from 51820, or FwMark's number) that only packets without the
+    // socket's mark look up, so the tunnel's own packets still leave by the underlay.
+    const families = mode === "tun" && (it.table ?? "auto") === "auto"
+      ? defaultFamilies(opts.config)
+      : [];
+    const mark = families.length ? it.fwMark || await firstFreeTable() : it.fwMark ?? 0;
+    const routing = families.length ? opts.defaultRouting ?? new LinuxDefaultRouting() : null;
     await runHooks("PreUp", it.preUp, name, logger);
     const agent = await Agent.start({
       ...base,
+      ...(mark ? { fwMark: mark } : {}),
+      ...(families.length
+        ? { routes: base.peers!.flatMap((p) => p.allowedIps ?? []).filter((c) => !/\/0$/.test(c)) }
+        : {}),
       listenPort: opts.listenPort ?? base.listenPort,
       mode,
       interfaceName: name,
@@ -142,17 +173,22 @@ export class WgQuickUp {
     });
     let dns: InterfaceDns | null = null;
     try {
+      if (routing) {
+        await routing.apply({ iface: name, mark, table: mark, families, keepLocalRoutes: true });
+        logger.info("default route through the tunnel", { interface: name, table: mark });
+      }
       if (it.dns.length + it.dnsSearch.length > 0) {
         dns = await InterfaceDns.set(name, it.dns, it.dnsSearch);
       }
       await runHooks("PostUp", it.postUp, name, logger);
     } catch (e) {
       await dns?.unset().catch((u) => logger.error("dns not removed", { error: String(u) }));
+      await routing?.close().catch((u) => logger.error("rules not removed", { error: String(u) }));
       await agent.close();
       throw e;
     }
     logger.info("interface up", { interface: name });
-    return new WgQuickUp(agent, { ...opts, mode }, logger, dns);
+    return new WgQuickUp(agent, { ...opts, mode }, logger, dns, routing);
   }
 
   /**
@@ -188,6 +224,7 @@ export class WgQuickUp {
         this.#logger.info("config saved", { interface: name, file });
       });
     }
+    if (this.#routing) await step("policy routing removal", () => this.#routing!.close());
     await step("interface removal", () => this.agent.close());
     if (this.#dns) await step("DNS removal", () => this.#dns!.unset());
     await step("PostDown", () => runHooks("PostDown", it.postDown, name, this.#logger));

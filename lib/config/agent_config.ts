@@ -126,13 +126,6 @@ function checkRoutes(config: AgentConfig): void {
     );
   }
   if (!config.userspace) return;
-  if (config.exitNode !== undefined) {
-    const at = locate(config, "exitNode");
-    throw new ConfigError(
-      `${at.name}: routing this host's traffic through an exit node needs TUN mode; drop --userspace`,
-      at.where,
-    );
-  }
   for (const k of ["advertiseRoutes", "advertiseExitNode"] as const) {
     if (config.origin[k].source === "default") continue;
     if (k === "advertiseExitNode" ? !config.advertiseExitNode : !config.advertiseRoutes.length) {

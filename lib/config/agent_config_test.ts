@@ -193,6 +193,9 @@ const FULL = [
   "advertise-exit-node: false", // 61
   "accept-routes: false", // 62
   "snat-subnet-routes: false", // 63
+  "exit-node-allow-lan-access: true", // 64
+  // Refused at the start in userspace mode (the mesh agent says so), not by the file.
+  "exit-node: Gateway", // 65
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -257,6 +260,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.acceptRoutes, false);
     assert.equal(c.snatSubnetRoutes, false);
     assert.equal(c.origin.snatSubnetRoutes.line, 63);
+    assert.equal(c.exitNodeAllowLanAccess, true);
+    assert.equal(c.exitNode, "gateway");
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -817,6 +822,10 @@ Deno.test("routes: advertised from flags (comma lists) and the file, canonical; 
   assert.match(twice.message, /listed twice/);
   const exit = await flagError({ advertiseRoutes: "0.0.0.0/0" });
   assert.match(exit.message, /--advertise-exit-node/);
+  const via = await load(undefined, { exitNode: "Gateway" });
+  assert.equal(via.exitNode, "gateway");
+  const both = await flagError({ exitNode: "gw", advertiseExitNode: true });
+  assert.match(both.message, /--exit-node: an exit node sends its internet traffic out itself/);
   const e = await fileError(["userspace: true", "advertise-routes: [198.51.100.0/24]"]);
   assert.match(e.message, /advertise-routes: carrying traffic for the mesh needs TUN mode/);
   assert.equal(e.line, 2);

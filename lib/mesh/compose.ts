@@ -43,6 +43,7 @@ import { linksParts } from "./sync/links.ts";
 import { ownRoutes } from "./options/options.ts";
 import type { AcceptedRoutes } from "./subnets/accepted.ts";
 import type { SubnetRouter } from "./subnets/router.ts";
+import type { ExitNodeUse } from "./subnets/exit.ts";
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 export type Start =
@@ -108,6 +109,8 @@ export interface MeshContext {
   accepted: AcceptedRoutes;
   /** This node as a router of the routes it advertises; null when it advertises none. */
   router: SubnetRouter | null;
+  /** The exit node this node sends its internet traffic through; null without `--exit-node`. */
+  exit: ExitNodeUse | null;
   /** The logger. */
   logger: Logger;
 }
@@ -130,6 +133,10 @@ export interface MeshComposition {
   dns: MeshDns | null;
   /** This node's link reports, and on the leader the store of every member's latest. */
   links: LinkParts;
+  /** The routes this node uses through routers. */
+  accepted: AcceptedRoutes;
+  /** The exit node in use; null without `--exit-node`. */
+  exit: ExitNodeUse | null;
   /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
   announceServices(list: ServiceSpec[]): Promise<void>;
 }
@@ -233,6 +240,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     // the kernel routes follow the peers' allowed IPs, which the membership set first.
     ctx.router && { name: "subnet router", part: ctx.router },
     { name: "accepted routes", part: ctx.accepted },
+    ctx.exit && { name: "exit node", part: ctx.exit },
     // The join server answers as soon as the agent runs (its datagrams come through the agent's
     // hook, not a start); listed early, it closes after the leader's service it adds members to.
     role.role === "leader" ? { name: "joins", part: role.joins } : null,
@@ -376,6 +384,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     relayService,
     dns,
     links: links.parts,
+    accepted: ctx.accepted,
+    exit: ctx.exit,
     announceServices: (list) => announce(list),
   };
 }

@@ -39,6 +39,8 @@ import { LinuxForwarding } from "../../drivers/linux/forwarding.ts";
 import { LinuxKernelRoutes } from "../../drivers/linux/kernel_routes.ts";
 import { AcceptedRoutes, connectedNetworks } from "./subnets/accepted.ts";
 import { SubnetRouter } from "./subnets/router.ts";
+import { ExitNodeUse } from "./subnets/exit.ts";
+import { LinuxDefaultRouting } from "../../drivers/linux/default_route.ts";
 import {
   abandonState,
   keepState,
@@ -137,10 +139,20 @@ function meshCollectors(
 /** The `services` field of `/status`; on a node, the leader it syncs with and every leader. */
 function meshNodeStatus(
   c: MeshComposition,
-): Pick<NodeStatus, "services" | "leader" | "leaders"> {
+  self: Member | undefined,
+  exitWanted: string | undefined,
+): Pick<NodeStatus, "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode"> {
+  const routes = c.accepted.inUse();
   return {
     services: servicesStatus(c.services.list(), c.leases.leaders()),
     ...(c.role.role === "node" ? c.role.sync.status() : {}),
+    ...(routes.length ? { routes } : {}),
+    ...(self?.advertisedRoutes?.length
+      ? { carries: { advertised: self.advertisedRoutes, carried: self.routes ?? [] } }
+      : {}),
+    ...(exitWanted !== undefined
+      ? { exitNode: { wanted: exitWanted, inUse: c.exit?.inUse ?? null } }
+      : {}),
   };
 }
 
@@ -258,12 +270,19 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     if (carried.length && opts.userspace) {
       throw new Error("carrying routes for the mesh needs TUN mode (the kernel forwards them)");
     }
+    if (opts.exitNode !== undefined && opts.userspace) {
+      throw new Error("routing this host's traffic through an exit node needs TUN mode");
+    }
+    // With an exit node, the underlay socket's packets carry a mark that keeps them out of the
+    // tunnel (policy routing, as wg-quick's): the listen port's number, as the routing table's.
+    const exitMark = opts.exitNode === undefined ? 0 : (opts.listenPort || DEFAULT_LISTEN_PORT);
     const index = new MemberIndex();
     const policy = new PolicyRuntime({ members: view, logger, addresses });
     const relay = makeRelayParts(opts, view);
     // The agent's hooks below read the parts, which need the running agent to be made: until
     // the composition exists they answer as without those parts.
     let composed: MeshComposition | null = null;
+    let membership: Membership | null = null;
     // The channel needs the agent's control stack, and the agent's probe needs the channel: the
     // probe's factory, which the agent calls with its parts, makes it.
     let channel: ControlChannel | undefined;
@@ -277,6 +296,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       mtu: opts.mtu,
       mode: opts.userspace ? "userspace" : "tun",
       interfaceName: opts.interfaceName ?? "weft0",
+      ...(exitMark ? { fwMark: exitMark } : {}),
       crypto: opts.crypto,
       cryptoWorkers: opts.cryptoWorkers,
       timers: opts.timers,
@@ -302,7 +322,13 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       collectors: meshCollectors(policy, () => composed),
       status: () => ({
         ...policy.status(),
-        ...(composed ? meshNodeStatus(composed) : {}),
+        ...(composed
+          ? meshNodeStatus(
+            composed,
+            membership?.view.members.find((m) => m.publicKey === opened.publicKey),
+            opts.exitNode,
+          )
+          : {}),
         // A leader's shared store (etcd) and how it answers: the state directory has no health.
         ...(opts.role === "leader" && opts.store?.health ? { store: storeStatus(opts.store) } : {}),
       }),
@@ -352,7 +378,6 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         opts.activityTiming,
       );
       const iface = opts.interfaceName ?? "weft0";
-      let membership: Membership | null = null;
       const accepted = new AcceptedRoutes({
         self: opened.publicKey,
         accept: opts.acceptRoutes !== false,
@@ -374,6 +399,15 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           logger,
         })
         : null;
+      const exit = opts.exitNode === undefined ? null : new ExitNodeUse({
+        exitNode: opts.exitNode,
+        allowLanAccess: opts.exitNodeAllowLanAccess === true,
+        routing: opts.defaultRouting ?? new LinuxDefaultRouting(),
+        iface,
+        mark: exitMark,
+        view: () => membership?.view ?? view,
+        logger,
+      });
       const peers = new MeshPeers({
         device: agent.device,
         index,
@@ -383,7 +417,9 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         lookup: opts.lookup,
         chosenEndpoint: (key) =>
           composed?.nat?.routes.endpoint(key) ?? composed?.nat?.paths.chosen(key) ?? null,
-        routesOf: (m) => accepted.routesOf(m),
+        routesOf: exit
+          ? (m) => [...accepted.routesOf(m), ...exit.routesOf(m)]
+          : (m) => accepted.routesOf(m),
       });
       // The parts hear each new view through the one list, in its order (compose.ts).
       membership = new Membership(view, {
@@ -408,6 +444,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         relay,
         accepted,
         router,
+        exit,
         logger,
       });
       composed = c;

@@ -245,3 +245,18 @@ Deno.test("mesh agent: a node's close says bye (offline at the leader, services 
     }
   });
 });
+
+Deno.test("mesh agent: carrying routes or using an exit node needs TUN mode, said at the start", async () => {
+  await withDir(async (dir) => {
+    const lp = freePort();
+    const leader = { ...base(dir, "lead", lp), role: "leader" as const };
+    await assert.rejects(
+      MeshAgent.start({ ...leader, exitNode: "gw" }),
+      /exit node needs TUN mode/,
+    );
+    await assert.rejects(
+      MeshAgent.start({ ...leader, advertiseRoutes: ["198.51.100.0/24"] }),
+      /carrying routes for the mesh needs TUN mode/,
+    );
+  });
+});

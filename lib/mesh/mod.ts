@@ -63,7 +63,13 @@ export {
 export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
-export type { ForwardingConfig, HostForwarding, KernelRoutes } from "../routes/forwarding.ts";
+export type {
+  DefaultRouteConfig,
+  DefaultRouting,
+  ForwardingConfig,
+  HostForwarding,
+  KernelRoutes,
+} from "../routes/forwarding.ts";
 export type { ActivityTiming } from "./peers/activity.ts";
 export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
 export {

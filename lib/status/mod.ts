@@ -31,6 +31,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  RouteStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,

@@ -80,6 +80,24 @@ export interface NodeStatus {
   leader?: LeaderInUseStatus;
   /** Every mesh leader this node knows of, from its view (mesh nodes). */
   leaders?: KnownLeaderStatus[];
+  /** The subnet routes this node uses through other members (mesh agents that use any). */
+  routes?: RouteStatus[];
+  /** The routes this node advertises to carry for the mesh (mesh agents that advertise any). */
+  carries?: { advertised: string[]; carried: string[] };
+  /** The exit node this node's internet traffic goes through (with `--exit-node`). */
+  exitNode?: { wanted: string; inUse: { name: string; address: string } | null };
+}
+
+/** A subnet route this node uses, and the member it goes through. */
+export interface RouteStatus {
+  /** The prefix. */
+  prefix: string;
+  /** The router's name. */
+  via: string;
+  /** The router's overlay address. */
+  address: string;
+  /** Whether it is in the kernel's table (TUN mode). */
+  installed: boolean;
 }
 
 /** A leader's shared store in the status document. */

@@ -114,6 +114,26 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       ]
       : []),
     ...leaderLines(n),
+    ...(n.carries
+      ? [
+        `carries    ${n.carries.carried.join(", ") || "nothing yet"} (advertises ${
+          n.carries.advertised.join(", ")
+        })`,
+      ]
+      : []),
+    ...(n.routes ?? []).map((r, i) =>
+      `${i === 0 ? "routes" : ""}`.padEnd(11) +
+      `${r.prefix} via ${r.via} (${r.address})${r.installed ? "" : ", not in the kernel's table"}`
+    ),
+    ...(n.exitNode
+      ? [
+        `exit node  ${
+          n.exitNode.inUse
+            ? `${n.exitNode.inUse.name} (${n.exitNode.inUse.address})`
+            : `${n.exitNode.wanted}: not available, traffic goes out directly`
+        }`,
+      ]
+      : []),
     ...(n.services?.length ? serviceLines(n.services) : []),
     ...(n.store
       ? [

@@ -12,7 +12,7 @@
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { Cidr } from "../../net/cidr.ts";
-import type { HostForwarding, KernelRoutes } from "../../routes/forwarding.ts";
+import type { DefaultRouting, HostForwarding, KernelRoutes } from "../../routes/forwarding.ts";
 
 /** How the accepted routes are kept. */
 export interface AcceptedRoutesOptions {
@@ -190,14 +190,30 @@ export interface SubnetOptions {
   forwarding?: HostForwarding;
   /** The kernel's routes through the overlay interface (default: Linux's `ip route`). */
   kernelRoutes?: KernelRoutes;
+  /**
+   * Send this host's internet traffic through that member (name or overlay address), an
+   * approved exit node (`--exit-node`; TUN mode).
+   */
+  exitNode?: string;
+  /** With an exit node, keep the host's LAN out of the tunnel (`--exit-node-allow-lan-access`). */
+  exitNodeAllowLanAccess?: boolean;
+  /** The host's policy routing for the exit node (default: Linux's `ip rule`/`ip route`). */
+  defaultRouting?: DefaultRouting;
 }
 
 /** The subnet-routes section of a parsed configuration. */
 export function subnetsFromConfig(
-  config: { acceptRoutes: boolean; snatSubnetRoutes: boolean },
+  config: {
+    acceptRoutes: boolean;
+    snatSubnetRoutes: boolean;
+    exitNode?: string;
+    exitNodeAllowLanAccess: boolean;
+  },
 ): SubnetOptions {
   return {
     ...(config.acceptRoutes ? {} : { acceptRoutes: false }),
     ...(config.snatSubnetRoutes ? {} : { snatSubnetRoutes: false }),
+    ...(config.exitNode !== undefined ? { exitNode: config.exitNode } : {}),
+    ...(config.exitNodeAllowLanAccess ? { exitNodeAllowLanAccess: true } : {}),
   };
 }

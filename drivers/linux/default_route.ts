@@ -1,0 +1,254 @@
+/**
+ * The default route through the overlay interface on Linux, as wg-quick sets it up for
+ * `AllowedIPs = 0.0.0.0/0` with `Table = auto`: per family, a default route into the interface
+ * in a table of its own, a rule sending every packet without the agent's mark to that table, and
+ * (with `keepLocalRoutes`) a rule before it that looks up the main table ignoring its default
+ * route, so the LAN and other interfaces stay reachable. For IPv4, `src_valid_mark` is turned on
+ * so reverse-path filtering takes the mark into account.
+ *
+ * The rules sit at priorities of weft's own, derived from the table (see {@link rulePriorities}),
+ * so what a crashed run left is found and removed by exact selector and priority without touching
+ * anyone else's rules. Commands run as argument arrays, never through a shell; the runner and the
+ * sysctl files can be replaced for tests.
+ * @module
+ */
+
+import type { DefaultRouteConfig, DefaultRouting } from "../../lib/routes/forwarding.ts";
+import type { CommandResult, CommandRunner, SysctlFiles } from "./forwarding.ts";
+
+/** Options of {@link LinuxDefaultRouting}; both default to the real host. */
+export interface LinuxDefaultRoutingOptions {
+  /** Runs `ip`; default `Deno.Command`. */
+  run?: CommandRunner;
+  /** The sysctl files; default `Deno.readTextFile` and `Deno.writeTextFile`. */
+  sysctl?: SysctlFiles;
+}
+
+/** The sysctl that lets reverse-path filtering see the mark (IPv4 only). */
+export const SRC_VALID_MARK = "/proc/sys/net/ipv4/conf/all/src_valid_mark";
+
+type Family = 4 | 6;
+const FAMILIES: readonly Family[] = [4, 6];
+const ANY = { 4: "0.0.0.0/0", 6: "::/0" } as const;
+/** A bound on repeated deletes, in case a runner never fails. */
+const MAX_DUPLICATES = 64;
+
+/**
+ * The priorities of weft's rules for `table`: `table` = 5300 + (table % 1000) * 2 for the rule
+ * to the table, `suppress` = one less for the main-table rule before it. The band 5299..7298 lies
+ * between the kernel's local (0) and main (32766) rules, clear of wg-quick's defaults, and is
+ * deterministic, so a restarted agent finds its crashed run's rules. Two agents on one host need
+ * tables that differ modulo 1000.
+ */
+export function rulePriorities(table: number): { table: number; suppress: number } {
+  const p = 5300 + (table % 1000) * 2;
+  return { table: p, suppress: p - 1 };
+}
+
+/** {@link DefaultRouting} with `ip route`, `ip rule` and `src_valid_mark`; calls run in turn. */
+export class LinuxDefaultRouting implements DefaultRouting {
+  readonly #run: CommandRunner;
+  readonly #sysctl: SysctlFiles;
+  /** What `src_valid_mark` read before this instance set it to 1; null if it did not. */
+  #oldMark: string | null = null;
+  /** The config whose routes and rules are installed. */
+  #installed: DefaultRouteConfig | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** A default routing that does nothing until {@link apply}. */
+  constructor(opts: LinuxDefaultRoutingOptions = {}) {
+    this.#run = opts.run ?? runCommand;
+    this.#sysctl = opts.sysctl ?? {
+      read: (path) => Deno.readTextFile(path),
+      write: (path, value) => Deno.writeTextFile(path, value),
+    };
+  }
+
+  /** Sets up the routes and rules of `config`, replacing earlier ones; on failure undoes them. */
+  apply(config: DefaultRouteConfig): Promise<void> {
+    return this.#serial(() => this.#apply(config));
+  }
+
+  /** Removes the routes and rules, restores `src_valid_mark`; things already gone are no error. */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      try {
+        const c = this.#installed;
+        this.#installed = null;
+        if (c) await this.#remove(c.table, c.mark, c.families, c.iface);
+      } finally {
+        await this.#restoreMark();
+      }
+    });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(fn);
+    this.#queue = p.catch(() => {});
+    return p;
+  }
+
+  async #apply(input: DefaultRouteConfig): Promise<void> {
+    const config = checkConfig(input);
+    const { iface, mark, table, families, keepLocalRoutes } = config;
+    // Both families, whatever the config: an earlier call or a crashed run may have left either.
+    const old = this.#installed;
+    this.#installed = null;
+    if (old && (old.table !== table || old.mark !== mark)) {
+      await this.#remove(old.table, old.mark, FAMILIES);
+    }
+    await this.#remove(table, mark, FAMILIES);
+    const hadOldMark = this.#oldMark !== null;
+    try {
+      this.#installed = config;
+      if (families.includes(4)) {
+        // Before the rules, so marked underlay replies pass reverse-path filtering at once.
+        const was = (await this.#sysctl.read(SRC_VALID_MARK)).trim();
+        if (was !== "1") {
+          await this.#sysctl.write(SRC_VALID_MARK, "1");
+          if (!hadOldMark) this.#oldMark = was;
+        }
+      } else {
+        await this.#restoreMark();
+      }
+      const prio = rulePriorities(table);
+      for (const f of families) {
+        await this.#must(f, ["route", "replace", ANY[f], "dev", iface, "table", `${table}`]);
+        // The main-table rule first, so the LAN is never sent into the tunnel, even briefly.
+        if (keepLocalRoutes) await this.#must(f, ["rule", "add", ...suppressRule(prio.suppress)]);
+        await this.#must(f, ["rule", "add", ...tableRule(table, mark, prio.table)]);
+      }
+    } catch (e) {
+      // Undo, keeping the first error: the one that says what went wrong.
+      this.#installed = null;
+      await this.#remove(table, mark, FAMILIES).catch(() => {});
+      if (!hadOldMark) await this.#restoreMark().catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Deletes the rules of `table` and `mark` (each until none is left) and the table's default
+   * routes (only those into `iface` when given); missing ones, or a missing `ip`, are no error.
+   */
+  async #remove(table: number, mark: number, families: readonly Family[], iface?: string) {
+    const prio = rulePriorities(table);
+    const dev = iface === undefined ? [] : ["dev", iface];
+    try {
+      for (const f of families) {
+        for (
+          const args of [
+            ["rule", "del", ...tableRule(table, mark, prio.table)],
+            ["rule", "del", ...suppressRule(prio.suppress)],
+            ["route", "del", ANY[f], ...dev, "table", `${table}`],
+          ]
+        ) {
+          for (let i = 0; i < MAX_DUPLICATES; i++) {
+            if ((await this.#ip(f, args)).code !== 0) break;
+          }
+        }
+      }
+    } catch (e) {
+      // Not installed: it cannot have left rules.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  async #restoreMark(): Promise<void> {
+    if (this.#oldMark === null) return;
+    await this.#sysctl.write(SRC_VALID_MARK, this.#oldMark);
+    this.#oldMark = null;
+  }
+
+  #ip(f: Family, args: string[]): Promise<CommandResult> {
+    return this.#run("ip", [`-${f}`, ...args]);
+  }
+
+  async #must(f: Family, args: string[]): Promise<void> {
+    let r: CommandResult;
+    try {
+      r = await this.#ip(f, args);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new Error(
+        "routing the default route through the mesh needs iproute2 (ip), to add the route and " +
+          "the policy rules, but it is not installed: install iproute2",
+      );
+    }
+    if (r.code !== 0) {
+      throw new Error(`ip -${f} ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    }
+  }
+}
+
+/** The selector of the rule sending unmarked packets to `table`. */
+const tableRule = (
+  table: number,
+  mark: number,
+  priority: number,
+): string[] => ["not", "fwmark", `${mark}`, "table", `${table}`, "priority", `${priority}`];
+
+/** The selector of the rule looking up the main table without its default route. */
+const suppressRule = (
+  priority: number,
+): string[] => ["table", "main", "suppress_prefixlength", "0", "priority", `${priority}`];
+
+/** Checks the config once, at the edge; the families come back deduplicated, in order. */
+function checkConfig(c: DefaultRouteConfig): DefaultRouteConfig {
+  const { iface, mark, table, families, keepLocalRoutes } = c;
+  // Linux's rule: 1-15 bytes, no `/`, `:` or whitespace, not `.` or `..`.
+  if (
+    typeof iface !== "string" || !/^[^\s/:]+$/.test(iface) || iface === "." || iface === ".." ||
+    new TextEncoder().encode(iface).length > 15
+  ) {
+    throw new Error(`invalid interface name ${JSON.stringify(iface)}`);
+  }
+  const u32 = (n: unknown) =>
+    Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 2 ** 32 - 1;
+  if (!u32(mark)) throw new Error(`invalid mark ${mark}: expected an integer 1..0xffffffff`);
+  if (!u32(table) || table === 253 || table === 254 || table === 255) {
+    throw new Error(
+      `invalid routing table ${table}: expected an integer 1..0xffffffff other than 253, 254 ` +
+        `and 255 (default, main, local)`,
+    );
+  }
+  if (
+    !Array.isArray(families) || families.length === 0 ||
+    families.some((f) => f !== 4 && f !== 6)
+  ) {
+    throw new Error(`invalid families ${JSON.stringify(families)}: expected some of [4, 6]`);
+  }
+  if (typeof keepLocalRoutes !== "boolean") throw new Error("keepLocalRoutes must be a boolean");
+  return {
+    iface,
+    mark,
+    table,
+    keepLocalRoutes,
+    families: FAMILIES.filter((f) => families.includes(f)),
+  };
+}
+
+/** The default runner: `Deno.Command` with piped output. */
+async function runCommand(cmd: string, args: string[]): Promise<CommandResult> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * The first routing table from `start` (wg-quick starts at 51820) that holds no IPv4 or IPv6
+ * route: where a default route through a new interface may go, with the same number as its
+ * mark. `run` replaces `ip` in tests.
+ */
+export async function firstFreeTable(
+  start = 51820,
+  run: CommandRunner = runCommand,
+): Promise<number> {
+  for (let t = start; t < start + 1000; t++) {
+    const v4 = await run("ip", ["-4", "route", "show", "table", String(t)]);
+    const v6 = await run("ip", ["-6", "route", "show", "table", String(t)]);
+    if (v4.stdout.trim() === "" && v6.stdout.trim() === "") return t;
+  }
+  throw new Error(`no free routing table from ${start} to ${start + 999}`);
+}

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { ExitNodeUse } from "./exit.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import type { DefaultRouteConfig, DefaultRouting } from "../../routes/forwarding.ts";
+import { nullLogger } from "../../log/logger.ts";
+
+function member(name: string, n: number, o: Partial<Member> = {}): Member {
+  return {
+    name,
+    publicKey: `${name}-key`,
+    address: `10.9.0.${n}`,
+    endpoints: [],
+    labels: {},
+    role: "node",
+    services: [],
+    joinedAt: n,
+    ...o,
+  };
+}
+
+const view = (version: number, members: Member[]): MembershipView => ({
+  network: "10.9.0.0/24",
+  version,
+  members,
+});
+
+class FakeRouting implements DefaultRouting {
+  calls: (DefaultRouteConfig | "close")[] = [];
+  apply(c: DefaultRouteConfig): Promise<void> {
+    this.calls.push(c);
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.calls.push("close");
+    return Promise.resolve();
+  }
+}
+
+Deno.test("exit node: used while approved and online; the host's routing restored when it goes", async () => {
+  const routing = new FakeRouting();
+  let v = view(1, [member("b", 2), member("gw", 3, { advertisedRoutes: ["0.0.0.0/0", "::/0"] })]);
+  const exit = new ExitNodeUse({
+    exitNode: "gw",
+    allowLanAccess: true,
+    routing,
+    iface: "weft0",
+    mark: 51820,
+    view: () => v,
+    logger: nullLogger,
+  });
+  await exit.start();
+  assert.deepEqual(routing.calls, [], "not approved yet: nothing changes");
+  assert.deepEqual(exit.routesOf(v.members[1]), []);
+  assert.equal(exit.inUse, null);
+
+  const approved = member("gw", 3, { exitNode: true });
+  v = view(2, [member("b", 2), approved]);
+  exit.viewChanged(v);
+  assert.deepEqual(exit.routesOf(approved), ["0.0.0.0/0", "::/0"]);
+  assert.deepEqual(exit.routesOf(v.members[0]), []);
+  await exit.start(); // waits for the queue
+  assert.deepEqual(routing.calls, [{
+    iface: "weft0",
+    mark: 51820,
+    table: 51820,
+    families: [4, 6],
+    keepLocalRoutes: true,
+  }]);
+  assert.deepEqual(exit.inUse, { name: "gw", address: "10.9.0.3" });
+
+  // By address too; offline: not used, the routing restored.
+  const off = member("gw", 3, { exitNode: true, offline: true });
+  v = view(3, [member("b", 2), off]);
+  exit.viewChanged(v);
+  assert.deepEqual(exit.routesOf(off), []);
+  await exit.close();
+  assert.deepEqual(routing.calls.slice(1), ["close"], "restored once");
+});
+
+Deno.test("exit node: named by overlay address", () => {
+  const exit = new ExitNodeUse({
+    exitNode: "10.9.0.3",
+    allowLanAccess: false,
+    routing: new FakeRouting(),
+    iface: "weft0",
+    mark: 7,
+    view: () => view(1, []),
+    logger: nullLogger,
+  });
+  assert.deepEqual(exit.routesOf(member("gw", 3, { exitNode: true })), ["0.0.0.0/0", "::/0"]);
+  assert.deepEqual(exit.routesOf(member("other", 4, { exitNode: true })), []);
+});
