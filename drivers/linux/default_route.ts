@@ -82,6 +82,11 @@ export class LinuxDefaultRouting implements DefaultRouting {
     });
   }
 
+  /** Removes the routes and rules of `table` and `mark` a crashed run left, both families. */
+  sweep(table: number, mark: number): Promise<void> {
+    return this.#serial(() => this.#remove(table, mark, FAMILIES));
+  }
+
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.#queue.then(fn);
     this.#queue = p.catch(() => {});

@@ -393,3 +393,25 @@ Deno.test({
     await sh("ip", "link", "del", "underlay0");
   },
 });
+
+Deno.test("sweep: a crashed run's rules and default routes go, for both families", async () => {
+  const calls: string[] = [];
+  const routing = new LinuxDefaultRouting({
+    run: (cmd, args) => {
+      calls.push(`${cmd} ${args.join(" ")}`);
+      return Promise.resolve({ code: 2, stdout: "", stderr: "RTNETLINK answers: No such file" });
+    },
+    sysctl: { read: () => Promise.resolve("0"), write: () => Promise.resolve() },
+  });
+  await routing.sweep(51820, 51820);
+  for (const f of ["-4", "-6"]) {
+    assert.ok(
+      calls.includes(`ip ${f} rule del not fwmark 51820 table 51820 priority 6940`),
+      calls.join("\n"),
+    );
+    assert.ok(
+      calls.includes(`ip ${f} rule del table main suppress_prefixlength 0 priority 6939`),
+      calls.join("\n"),
+    );
+  }
+});

@@ -4,10 +4,18 @@
  * from POSTROUTING), named after the overlay interface so agents on other interfaces or in other
  * namespaces never touch each other's rules. Commands run as argument arrays, never through a
  * shell; the runner and the sysctl files can be replaced for tests.
+ *
+ * Each route (prefix) gets a rule of its own each way in the filter chain, carrying the comment
+ * `weft route <prefix> out` (mesh to route) or `... in` (replies back into the mesh); their
+ * counters, which the kernel keeps, are what {@link LinuxForwarding.counters} reads.
  * @module
  */
 
-import type { ForwardingConfig, HostForwarding } from "../../lib/routes/forwarding.ts";
+import type {
+  ForwardingConfig,
+  HostForwarding,
+  RouteCounters,
+} from "../../lib/routes/forwarding.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 
 /** The outcome of a command run by a {@link CommandRunner}. */
@@ -50,6 +58,9 @@ const MAX_DUPLICATES = 64;
 export const filterChain = (iface: string): string => `WEFT-FWD-${iface}`;
 /** The nat chain of `iface`. */
 export const natChain = (iface: string): string => `WEFT-NAT-${iface}`;
+/** The comment on the filter rule of `prefix` (canonical) in one direction. */
+export const routeComment = (prefix: string, dir: "out" | "in"): string =>
+  `weft route ${prefix} ${dir}`;
 
 /** {@link HostForwarding} with sysctls and iptables; calls are run one at a time. */
 export class LinuxForwarding implements HostForwarding {
@@ -57,8 +68,8 @@ export class LinuxForwarding implements HostForwarding {
   readonly #sysctl: SysctlFiles;
   /** Sysctls this instance turned from 0 to 1, to turn back at close. */
   readonly #turnedOn = new Set<Family>();
-  /** The interface and families whose rules are installed. */
-  #installed: { iface: string; families: Family[] } | null = null;
+  /** The interface, families and prefixes whose rules are installed. */
+  #installed: { iface: string; families: Family[]; prefixes: Cidr[] } | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
   /** A forwarding setup that does nothing until {@link apply}. */
@@ -87,6 +98,52 @@ export class LinuxForwarding implements HostForwarding {
     });
   }
 
+  /** Removes the chains and jumps a crashed run on `iface` left, for both families. */
+  sweep(iface: string): Promise<void> {
+    return this.#serial(() => this.#remove(checkIface(iface), [4, 6]));
+  }
+
+  /**
+   * The counters of each installed prefix, from `iptables -L <chain> -v -x -n` (and ip6tables):
+   * `[]` when nothing is installed. A family whose listing fails (its chain deleted behind our
+   * back, the tool gone) is left out; a line that names no installed prefix is ignored.
+   */
+  counters(): Promise<RouteCounters[]> {
+    return this.#serial(async () => {
+      const installed = this.#installed;
+      if (!installed) return [];
+      const byPrefix = new Map<string, RouteCounters>();
+      for (const f of installed.families) {
+        const list = ["-t", "filter", "-L", filterChain(installed.iface), "-v", "-x", "-n"];
+        let r: CommandResult;
+        try {
+          r = await this.#ipt(f, list);
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) continue;
+          throw e;
+        }
+        if (r.code !== 0) continue;
+        const mine = installed.prefixes.filter((p) => p.family === f).map((p) => p.toString());
+        for (const prefix of mine) {
+          byPrefix.set(prefix, { prefix, outPackets: 0, outBytes: 0, inPackets: 0, inBytes: 0 });
+        }
+        for (const line of parseCounters(r.stdout)) {
+          const c = byPrefix.get(line.prefix);
+          if (!c || !mine.includes(line.prefix)) continue;
+          if (line.dir === "out") {
+            c.outPackets += line.packets;
+            c.outBytes += line.bytes;
+          } else {
+            c.inPackets += line.packets;
+            c.inBytes += line.bytes;
+          }
+        }
+      }
+      // In the order of the config.
+      return installed.prefixes.flatMap((p) => byPrefix.get(p.toString()) ?? []);
+    });
+  }
+
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.#queue.then(fn);
     this.#queue = p.catch(() => {});
@@ -102,7 +159,7 @@ export class LinuxForwarding implements HostForwarding {
     for (const name of stale) await this.#remove(name, FAMILIES);
     const turned: Family[] = [];
     try {
-      this.#installed = { iface, families };
+      this.#installed = { iface, families, prefixes };
       for (const f of families) {
         await this.#install(f, iface, sources.filter((s) => s.family === f), prefixes, config);
       }
@@ -137,13 +194,24 @@ export class LinuxForwarding implements HostForwarding {
     const fwd = filterChain(iface), nat = natChain(iface);
     const ipt = (...args: string[]) => this.#must(f, args);
     await ipt("-N", fwd);
-    // Mesh traffic in; replies out. Enough for a FORWARD policy of DROP (Docker sets one).
+    // Mesh traffic in; replies out. Enough for a FORWARD policy of DROP (Docker sets one). First
+    // a pair of rules per route, whose counters count its traffic: the longest prefix first, so
+    // a packet counts towards the route the kernel's longest match would pick. A default route
+    // (an exit node) has no `-d`/`-s`, matching what the generic pair after them would.
+    const ctstate = ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"];
+    const comment = (p: Cidr, dir: "out" | "in") => {
+      return ["-m", "comment", "--comment", routeComment(p.toString(), dir)];
+    };
+    const mine = prefixes.filter((p) => p.family === f).sort((a, b) => b.bits - a.bits);
+    for (const p of mine) {
+      const net = p.bits === 0 ? [] : [p.toString()];
+      const dst = net.flatMap((n) => ["-d", n]), src = net.flatMap((n) => ["-s", n]);
+      await ipt("-A", fwd, "-i", iface, ...dst, ...comment(p, "out"), "-j", "ACCEPT");
+      await ipt("-A", fwd, "-o", iface, ...src, ...ctstate, ...comment(p, "in"), "-j", "ACCEPT");
+    }
+    // The generic pair, for what no route's rules matched (mesh traffic between routes' peers).
     await ipt("-A", fwd, "-i", iface, "-j", "ACCEPT");
-    await ipt(
-      "-A",
-      fwd,
-      ...["-o", iface, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
-    );
+    await ipt("-A", fwd, "-o", iface, ...ctstate, "-j", "ACCEPT");
     // The jump goes in last, so packets never meet a half-built chain.
     await ipt("-I", "FORWARD", "1", "-j", fwd);
     if (!config.masquerade || sources.length === 0) return;
@@ -231,9 +299,8 @@ export class LinuxForwarding implements HostForwarding {
   }
 }
 
-/** Checks the config once, at the edge; prefixes and sources come back parsed and deduplicated. */
-function checkConfig(c: ForwardingConfig): { iface: string; sources: Cidr[]; prefixes: Cidr[] } {
-  const iface = c.iface;
+/** An interface name as iptables may be given it; throws otherwise. */
+function checkIface(iface: string): string {
   // Linux's rule (1-15 bytes, no `/`, `:` or whitespace, not `.`/`..`), plus no trailing `+`,
   // which iptables would read as a wildcard over every interface with that prefix.
   if (
@@ -242,6 +309,12 @@ function checkConfig(c: ForwardingConfig): { iface: string; sources: Cidr[]; pre
   ) {
     throw new Error(`invalid interface name ${JSON.stringify(iface)}`);
   }
+  return iface;
+}
+
+/** Checks the config once, at the edge; prefixes and sources come back parsed and deduplicated. */
+function checkConfig(c: ForwardingConfig): { iface: string; sources: Cidr[]; prefixes: Cidr[] } {
+  const iface = checkIface(c.iface);
   const parse = (list: string[], what: string) => {
     const out = new Map<string, Cidr>();
     for (const text of list) {
@@ -254,6 +327,31 @@ function checkConfig(c: ForwardingConfig): { iface: string; sources: Cidr[]; pre
     return [...out.values()];
   };
   return { iface, sources: parse(c.sources, "source"), prefixes: parse(c.prefixes, "prefix") };
+}
+
+/** One per-route rule's counters in an `iptables -L -v -x -n` listing. */
+export interface RuleCounters {
+  prefix: string;
+  dir: "out" | "in";
+  packets: number;
+  bytes: number;
+}
+
+/**
+ * The counters of the per-route rules in `iptables -L <chain> -v -x -n` output: the first two
+ * columns, of the lines whose comment is a {@link routeComment}. Other lines (headers, the
+ * generic rules, anything unexpected) are ignored.
+ */
+export function parseCounters(listing: string): RuleCounters[] {
+  const out: RuleCounters[] = [];
+  for (const line of listing.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s.*\/\* weft route (\S+) (out|in) \*\/\s*$/.exec(line);
+    if (!m) continue;
+    const packets = Number(m[1]), bytes = Number(m[2]);
+    if (!Number.isSafeInteger(packets) || !Number.isSafeInteger(bytes)) continue;
+    out.push({ prefix: m[3], dir: m[4] as "out" | "in", packets, bytes });
+  }
+  return out;
 }
 
 /** The default runner: `Deno.Command` with piped output. */

@@ -30,6 +30,8 @@ class FakeHost {
   /** A command whose text matches fails, with this stderr. */
   failOn: RegExp | null = null;
   failWrite: string | null = null;
+  /** What `cmd -L <chain> -v -x -n` prints, by `cmd`, for a chain that exists. */
+  readonly listings = new Map<string, string>();
   readonly sysctls = new Map<string, string>([[V4, "0\n"], [V6, "0\n"]]);
   readonly #tables = new Map<string, Map<string, string[]>>();
 
@@ -64,6 +66,9 @@ class FakeHost {
       rules.length = 0;
     } else if (op === "-X") {
       chains.delete(chain);
+    } else if (op === "-L") {
+      assert.deepEqual(rule, ["-v", "-x", "-n"], text);
+      return { code: 0, stdout: this.listings.get(cmd) ?? "", stderr: "" };
     } else {
       throw new Error(`unexpected ${text}`);
     }
@@ -124,6 +129,21 @@ function cleanup(cmd: string, iface = "weft0"): string[] {
   });
 }
 
+/** The two rules of a route, as the fake records them (the comment's quotes are the shell's). */
+function routeRules(cmd: string, prefix: string, iface = "weft0"): string[] {
+  const def = prefix.endsWith("/0");
+  const ctstate = "-m conntrack --ctstate RELATED,ESTABLISHED";
+  const cmt = (dir: string) => `-m comment --comment weft route ${prefix} ${dir}`;
+  return [
+    `${cmd} -w -A WEFT-FWD-${iface} -i ${iface}${def ? "" : ` -d ${prefix}`} ${
+      cmt("out")
+    } -j ACCEPT`,
+    `${cmd} -w -A WEFT-FWD-${iface} -o ${iface}${def ? "" : ` -s ${prefix}`} ${ctstate} ${
+      cmt("in")
+    } -j ACCEPT`,
+  ];
+}
+
 Deno.test("apply for IPv4 and IPv6 with masquerade: the exact commands, rules and sysctls", async () => {
   const host = new FakeHost();
   await host.forwarding().apply(BOTH);
@@ -132,6 +152,10 @@ Deno.test("apply for IPv4 and IPv6 with masquerade: the exact commands, rules an
     ...cleanup("iptables"),
     ...cleanup("ip6tables"),
     "iptables -w -N WEFT-FWD-weft0",
+    "iptables -w -A WEFT-FWD-weft0 -i weft0 -d 192.168.1.0/24 -m comment --comment weft route 192.168.1.0/24 out -j ACCEPT",
+    `iptables -w -A WEFT-FWD-weft0 -o weft0 -s 192.168.1.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment weft route 192.168.1.0/24 in -j ACCEPT`,
+    "iptables -w -A WEFT-FWD-weft0 -i weft0 -m comment --comment weft route 0.0.0.0/0 out -j ACCEPT",
+    `iptables -w -A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment weft route 0.0.0.0/0 in -j ACCEPT`,
     "iptables -w -A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     `iptables -w -A WEFT-FWD-weft0 -o weft0 ${ctstate}`,
     "iptables -w -I FORWARD 1 -j WEFT-FWD-weft0",
@@ -140,6 +164,7 @@ Deno.test("apply for IPv4 and IPv6 with masquerade: the exact commands, rules an
     "iptables -w -t nat -A WEFT-NAT-weft0 -s 10.96.0.0/16 ! -o weft0 -j MASQUERADE",
     "iptables -w -t nat -I POSTROUTING 1 -j WEFT-NAT-weft0",
     "ip6tables -w -N WEFT-FWD-weft0",
+    ...routeRules("ip6tables", "fd00:1::/64"),
     "ip6tables -w -A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     `ip6tables -w -A WEFT-FWD-weft0 -o weft0 ${ctstate}`,
     "ip6tables -w -I FORWARD 1 -j WEFT-FWD-weft0",
@@ -160,6 +185,7 @@ Deno.test("a second apply replaces: exactly the new rules, none of the dropped f
   assert.deepEqual(host.rules("iptables"), [
     "-A FORWARD -j WEFT-FWD-weft0",
     "-N WEFT-FWD-weft0",
+    ...routeRules("iptables", "172.16.0.0/12").map((r) => r.replace("iptables -w ", "")),
     "-A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     "-A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
   ]);
@@ -173,7 +199,25 @@ Deno.test("a second apply replaces: exactly the new rules, none of the dropped f
   // Without masquerade: no nat chain at all.
   await fwd.apply({ ...next, masquerade: false });
   assert.deepEqual(host.rules("iptables", "nat"), []);
-  assert.equal(host.rules("iptables").length, 4);
+  assert.equal(host.rules("iptables").length, 6);
+});
+
+Deno.test("route rules go longest prefix first, so a packet counts towards its route", async () => {
+  const host = new FakeHost();
+  await host.forwarding().apply({
+    ...BOTH,
+    prefixes: ["0.0.0.0/0", "10.0.0.0/8", "::/0", "10.1.0.0/16"],
+    masquerade: false,
+  });
+  const strip = (rs: string[]) => rs.map((r) => r.replace(/^ip6?tables -w /, ""));
+  assert.deepEqual(host.rules("iptables").slice(2), [
+    ...strip(routeRules("iptables", "10.1.0.0/16")),
+    ...strip(routeRules("iptables", "10.0.0.0/8")),
+    ...strip(routeRules("iptables", "0.0.0.0/0")),
+    "-A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
+    "-A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+  ]);
+  assert.deepEqual(host.rules("ip6tables").slice(2, 4), strip(routeRules("ip6tables", "::/0")));
 });
 
 Deno.test("a restarted agent removes what a crashed run left, duplicate jumps too", async () => {
@@ -240,7 +284,7 @@ Deno.test("a missing iptables or ip6tables is a clear error; ip6tables is only n
   const v4only = new FakeHost();
   v4only.missing.add("ip6tables");
   await v4only.forwarding().apply({ ...BOTH, prefixes: ["10.2.0.0/16"] });
-  assert.equal(v4only.rules("iptables").length, 4);
+  assert.equal(v4only.rules("iptables").length, 6);
   await assert.rejects(
     v4only.forwarding().apply(BOTH),
     /forwarding IPv6 routes needs ip6tables .*install iptables/,
@@ -272,6 +316,78 @@ Deno.test("a failure part way throws the command and stderr and undoes what appl
   assert.deepEqual(ro.rules("iptables"), []);
 });
 
+/** `iptables -L WEFT-FWD-weft0 -v -x -n` after apply(BOTH) and some traffic, as 1.8.9 prints it. */
+const LISTING_V4 = `Chain WEFT-FWD-weft0 (1 references)
+    pkts      bytes target     prot opt in     out     source               destination         
+    1523   127840 ACCEPT     0    --  weft0  *       0.0.0.0/0            192.168.1.0/24       /* weft route 192.168.1.0/24 out */
+    1490  3145728 ACCEPT     0    --  *      weft0   192.168.1.0/24       0.0.0.0/0            ctstate RELATED,ESTABLISHED /* weft route 192.168.1.0/24 in */
+3000000000 5000000000000 ACCEPT     0    --  weft0  *       0.0.0.0/0            0.0.0.0/0            /* weft route 0.0.0.0/0 out */
+2900000001 9007199254740991 ACCEPT     0    --  *      weft0   0.0.0.0/0            0.0.0.0/0            ctstate RELATED,ESTABLISHED /* weft route 0.0.0.0/0 in */
+      12     1008 ACCEPT     0    --  weft0  *       0.0.0.0/0            10.9.0.0/16          /* weft route 10.9.0.0/16 out */
+       7      588 ACCEPT     0    --  weft0  *       0.0.0.0/0            0.0.0.0/0           
+       5      420 ACCEPT     0    --  *      weft0   0.0.0.0/0            0.0.0.0/0            ctstate RELATED,ESTABLISHED
+`;
+/** The same of ip6tables, in the older layout (`all`, an empty opt column). */
+const LISTING_V6 = `Chain WEFT-FWD-weft0 (1 references)
+    pkts      bytes target     prot opt in     out     source               destination         
+      40     4160 ACCEPT     all      weft0  *       ::/0                 fd00:1::/64          /* weft route fd00:1::/64 out */
+      38    31920 ACCEPT     all      *      weft0   fd00:1::/64          ::/0                 ctstate RELATED,ESTABLISHED /* weft route fd00:1::/64 in */
+      99     9999 ACCEPT     all      weft0  *       ::/0                 192.168.1.0/24       /* weft route 192.168.1.0/24 out */
+      xx       yy ACCEPT     all      weft0  *       ::/0                 fd00:1::/64          /* weft route fd00:1::/64 out */
+      1 99999999999999999999 ACCEPT all     weft0  *       ::/0                 fd00:1::/64          /* weft route fd00:1::/64 out */
+       0        0 ACCEPT     all      weft0  *       ::/0                 ::/0                
+`;
+
+Deno.test("counters: parsed from iptables -L -v -x -n, per prefix and direction", async () => {
+  const host = new FakeHost();
+  const fwd = host.forwarding();
+  // Nothing installed: nothing run.
+  assert.deepEqual(await fwd.counters(), []);
+  assert.deepEqual(host.calls, []);
+  await fwd.apply(BOTH);
+  host.listings.set("iptables", LISTING_V4);
+  host.listings.set("ip6tables", LISTING_V6);
+  host.calls.length = 0;
+  // Unattributable lines are ignored: the generic rules, a prefix not installed (in either
+  // family), counts that are not numbers or that exceed 2^53.
+  assert.deepEqual(await fwd.counters(), [
+    {
+      prefix: "192.168.1.0/24",
+      outPackets: 1523,
+      outBytes: 127840,
+      inPackets: 1490,
+      inBytes: 3145728,
+    },
+    {
+      prefix: "0.0.0.0/0",
+      outPackets: 3000000000,
+      outBytes: 5000000000000,
+      inPackets: 2900000001,
+      inBytes: 9007199254740991,
+    },
+    { prefix: "fd00:1::/64", outPackets: 40, outBytes: 4160, inPackets: 38, inBytes: 31920 },
+  ]);
+  assert.deepEqual(host.calls, [
+    "iptables -w -t filter -L WEFT-FWD-weft0 -v -x -n",
+    "ip6tables -w -t filter -L WEFT-FWD-weft0 -v -x -n",
+  ]);
+  // A family with no IPv6 prefixes is not listed; a fresh chain counts zeros.
+  await fwd.apply({ ...BOTH, prefixes: ["10.9.0.0/16"] });
+  host.listings.clear();
+  host.calls.length = 0;
+  assert.deepEqual(await fwd.counters(), [
+    { prefix: "10.9.0.0/16", outPackets: 0, outBytes: 0, inPackets: 0, inBytes: 0 },
+  ]);
+  assert.deepEqual(host.calls, ["iptables -w -t filter -L WEFT-FWD-weft0 -v -x -n"]);
+  // A chain someone deleted leaves its family out; a closed forwarding has nothing.
+  await host.run("iptables", ["-w", "-D", "FORWARD", "-j", "WEFT-FWD-weft0"]);
+  await host.run("iptables", ["-w", "-F", "WEFT-FWD-weft0"]);
+  await host.run("iptables", ["-w", "-X", "WEFT-FWD-weft0"]);
+  assert.deepEqual(await fwd.counters(), []);
+  await fwd.close();
+  assert.deepEqual(await fwd.counters(), []);
+});
+
 Deno.test("bad interface names and CIDRs are refused before any command", async () => {
   const host = new FakeHost();
   const fwd = host.forwarding();
@@ -293,9 +409,15 @@ Deno.test("calls run one at a time, in order", async () => {
   const done: string[] = [];
   const a = fwd.apply(BOTH).then(() => done.push("apply"));
   const b = fwd.apply({ ...BOTH, iface: "bad name" }).catch(() => done.push("refused"));
+  const counted = fwd.counters().then((c) => {
+    done.push("counters");
+    return c;
+  });
   const c = fwd.close().then(() => done.push("close"));
-  await Promise.all([a, b, c]);
-  assert.deepEqual(done, ["apply", "refused", "close"]);
+  await Promise.all([a, b, counted, c]);
+  assert.deepEqual(done, ["apply", "refused", "counters", "close"]);
+  // Run after apply, before close: every prefix there.
+  assert.deepEqual((await counted).map((c) => c.prefix), BOTH.prefixes);
   assert.deepEqual(host.rules("iptables"), []);
   assert.equal(host.sysctls.get(V4), "0");
 });
@@ -347,26 +469,44 @@ Deno.test({
     const fwd = new LinuxForwarding();
     await fwd.apply(BOTH);
     assert.deepEqual(await sysctls(), ["1\n", "1\n"]);
-    const ctstate = "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT";
-    const filter = [
+    const ctstate = "-m conntrack --ctstate RELATED,ESTABLISHED";
+    // As `iptables -S` prints the route rules: `-d`/`-s` before `-i`/`-o`, the comment quoted.
+    const route = (prefix: string) => {
+      const [d, s] = prefix.endsWith("/0") ? ["", ""] : [`-d ${prefix} `, `-s ${prefix} `];
+      const cmt = (dir: string) => `-m comment --comment "weft route ${prefix} ${dir}"`;
+      return [
+        `-A WEFT-FWD-weft0 ${d}-i weft0 ${cmt("out")} -j ACCEPT`,
+        `-A WEFT-FWD-weft0 ${s}-o weft0 ${ctstate} ${cmt("in")} -j ACCEPT`,
+      ];
+    };
+    const filter = (...prefixes: string[]) => [
       "-N WEFT-FWD-weft0",
       "-A FORWARD -j WEFT-FWD-weft0",
+      ...prefixes.flatMap(route),
       "-A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
-      `-A WEFT-FWD-weft0 -o weft0 ${ctstate}`,
+      `-A WEFT-FWD-weft0 -o weft0 ${ctstate} -j ACCEPT`,
     ];
     assert.deepEqual(await ours(), [
-      ...filter,
+      ...filter("192.168.1.0/24", "0.0.0.0/0"),
       "-N WEFT-NAT-weft0",
       "-A POSTROUTING -j WEFT-NAT-weft0",
       "-A WEFT-NAT-weft0 -s 10.96.0.0/16 -d 192.168.1.0/24 ! -o weft0 -j MASQUERADE",
       "-A WEFT-NAT-weft0 -s 10.96.0.0/16 ! -o weft0 -j MASQUERADE",
-      ...filter,
+      ...filter("fd00:1::/64"),
       "-N WEFT-NAT-weft0",
       "-A POSTROUTING -j WEFT-NAT-weft0",
       "-A WEFT-NAT-weft0 -s fd7a::/48 -d fd00:1::/64 ! -o weft0 -j MASQUERADE",
     ]);
+    // The real listing parses: one entry per prefix, with counts (nothing went through: 0).
+    const counted = await fwd.counters();
+    assert.deepEqual(counted.map((c) => c.prefix), BOTH.prefixes);
+    for (const c of counted) {
+      for (const n of [c.outPackets, c.outBytes, c.inPackets, c.inBytes]) {
+        assert.ok(Number.isSafeInteger(n) && n >= 0, JSON.stringify(c));
+      }
+    }
     const only = [
-      ...filter,
+      ...filter("10.50.0.0/16"),
       "-N WEFT-NAT-weft0",
       "-A POSTROUTING -j WEFT-NAT-weft0",
       "-A WEFT-NAT-weft0 -s 10.96.0.0/16 -d 10.50.0.0/16 ! -o weft0 -j MASQUERADE",
@@ -377,12 +517,38 @@ Deno.test({
     const restarted = new LinuxForwarding();
     await restarted.apply({ ...BOTH, prefixes: ["10.50.0.0/16"] });
     assert.deepEqual(await ours(), only);
+    assert.deepEqual((await restarted.counters()).map((c) => c.prefix), ["10.50.0.0/16"]);
     await restarted.close();
     assert.deepEqual(await ours(), []);
+    assert.deepEqual(await restarted.counters(), []);
     // The first instance turned the sysctls on; its close turns them off, rules already gone.
     await fwd.close();
     await fwd.close();
     assert.deepEqual(await sysctls(), ["0\n", "0\n"]);
     assert.deepEqual(await ours(), []);
   },
+});
+
+Deno.test("sweep: a crashed run's chains and jumps go, for both families", async () => {
+  const calls: string[] = [];
+  const fwd = new LinuxForwarding({
+    run: (cmd, args) => {
+      calls.push(`${cmd} ${args.join(" ")}`);
+      return Promise.resolve({
+        code: 1,
+        stdout: "",
+        stderr: "No chain/target/match by that name.",
+      });
+    },
+    sysctl: { read: () => Promise.resolve("0"), write: () => Promise.resolve() },
+  });
+  await fwd.sweep("weft0");
+  for (const tool of ["iptables", "ip6tables"]) {
+    assert.ok(
+      calls.includes(`${tool} -w -t filter -D FORWARD -j WEFT-FWD-weft0`),
+      calls.join("\n"),
+    );
+    assert.ok(calls.includes(`${tool} -w -t nat -X WEFT-NAT-weft0`), calls.join("\n"));
+  }
+  await assert.rejects(() => fwd.sweep("bad name"), /invalid interface name/);
 });

@@ -196,6 +196,7 @@ const FULL = [
   "exit-node-allow-lan-access: true", // 64
   // Refused at the start in userspace mode (the mesh agent says so), not by the file.
   "exit-node: Gateway", // 65
+  "dns-route: [Corp.Example=198.51.100.53, 'lab.=198.51.100.54:5353,2001:db8::53']", // 66
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -262,6 +263,11 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.origin.snatSubnetRoutes.line, 63);
     assert.equal(c.exitNodeAllowLanAccess, true);
     assert.equal(c.exitNode, "gateway");
+    assert.deepEqual(c.dnsRoute, [
+      { domain: "corp.example.", upstreams: ["198.51.100.53:53"] },
+      { domain: "lab.", upstreams: ["198.51.100.54:5353", "[2001:db8::53]:53"] },
+    ]);
+    assert.equal(c.origin.dnsRoute.line, 66);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -826,6 +832,8 @@ Deno.test("routes: advertised from flags (comma lists) and the file, canonical; 
   assert.equal(via.exitNode, "gateway");
   const both = await flagError({ exitNode: "gw", advertiseExitNode: true });
   assert.match(both.message, /--exit-node: an exit node sends its internet traffic out itself/);
+  const dup = await flagError({ dnsRoute: ["corp=198.51.100.53", "Corp.=198.51.100.54"] });
+  assert.match(dup.message, /corp\. is routed twice/);
   const e = await fileError(["userspace: true", "advertise-routes: [198.51.100.0/24]"]);
   assert.match(e.message, /advertise-routes: carrying traffic for the mesh needs TUN mode/);
   assert.equal(e.line, 2);

@@ -11,6 +11,7 @@ import type { BackendName } from "../crypto/types.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import type { LabelPair } from "../members/labels.ts";
 import type { PolicySource } from "./yaml_source.ts";
+import type { DnsRoute } from "../net/dns_route.ts";
 import type {
   CallerLimitSpec,
   HttpBackendSpec,
@@ -136,6 +137,8 @@ export interface AgentConfig {
   natTraversal: boolean;
   /** Interface addresses as candidates and LAN multicast (`--no-lan-discovery`: off). */
   lanDiscovery: boolean;
+  /** Split DNS: domains whose names go to other resolvers. */
+  dnsRoute: DnsRoute[];
   /** Seconds between keepalives to peers; 0 turns them off. */
   persistentKeepalive: number;
   /** Members (names or overlay addresses) kept with a session whatever their traffic. */
@@ -245,6 +248,8 @@ export interface AgentFlags {
   natTraversal?: boolean;
   /** `--no-lan-discovery` (false). */
   lanDiscovery?: boolean;
+  /** `--dns-route <domain=resolver[,resolver]>`, repeatable. */
+  dnsRoute?: string | string[];
   /** `--persistent-keepalive <seconds>`. */
   persistentKeepalive?: number | string;
   /** `--keep-peer <name|address>`, repeatable. */

@@ -31,6 +31,7 @@ import {
   cidr,
   directory,
   dnsLabel,
+  dnsRouteList,
   endpointList,
   hostPort,
   labelMap,
@@ -571,6 +572,21 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     description: "forward queries outside the zone to the system resolvers",
     defaultValue: () => false,
     parse: boolean,
+  },
+  dnsRoute: {
+    flag: "--dns-route",
+    arg: "<domain=resolver[,resolver]>",
+    yaml: "dns-route",
+    repeatable: true,
+    type: "list of DOMAIN=RESOLVER[,RESOLVER]",
+    default: "none",
+    validation:
+      "a DNS name, = and up to 8 IP addresses with an optional port (53); no domain twice",
+    description: "split DNS: names under the domain asked of this node's DNS server go to these " +
+      "resolvers (one behind a subnet router, say), whether or not dns-forward is on",
+    defaultValue: () => [],
+    parse: dnsRouteList,
+    fromFlag: (v) => (Array.isArray(v) ? v : [v]),
   },
   natTraversal: {
     flag: "--no-nat-traversal",

@@ -24,6 +24,7 @@ import { dnsLabelProblem } from "../net/names.ts";
 import { formatHostPort, parseHostPort } from "../net/hostport.ts";
 import { Cidr } from "../net/cidr.ts";
 import { MAX_ROUTES, parseRoute } from "../routes/prefixes.ts";
+import { type DnsRoute, parseDnsRoute } from "../net/dns_route.ts";
 import { formatAddress, parseAddress } from "../net/ip.ts";
 import { type LabelPair, labelPairProblem, MAX_LABELS, parseLabelText } from "../members/labels.ts";
 import {
@@ -76,6 +77,17 @@ export const routeList: Parser<string[]> = (input, ctx) => {
   });
   if (list.length > MAX_ROUTES) fail(input, `at most ${MAX_ROUTES} routes, not ${list.length}`);
   return list.sort();
+};
+
+/** `--dns-route` values: split DNS routes (lib/net/dns_route.ts), no domain twice. */
+export const dnsRouteList: Parser<DnsRoute[]> = (input, ctx) => {
+  const list = listOf(text((s) => parseDnsRoute(s)))(input, ctx);
+  list.forEach((r, i) => {
+    if (list.findIndex((x) => x.domain === r.domain) !== i) {
+      fail(input.kind === "seq" ? input.items[i] : input, `${r.domain} is routed twice`);
+    }
+  });
+  return list;
 };
 
 /** `HOST:PORT` with a port from `minPort`, stored canonical (lowercase, IPv6 in brackets). */

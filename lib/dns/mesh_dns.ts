@@ -10,6 +10,7 @@ import type { AgentConfig } from "../config/agent_config.ts";
 import { type DnsServer, serveDns } from "./server.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Member, MembershipView } from "../members/member.ts";
+import type { DnsRoute } from "../net/dns_route.ts";
 
 /** The DNS section of a mesh agent's options. */
 export interface MeshDnsOptions {
@@ -19,11 +20,21 @@ export interface MeshDnsOptions {
   dnsZone?: string;
   /** Forward names outside the zone to the system's resolvers. */
   dnsForward?: boolean;
+  /**
+   * Split DNS: names under each domain go to its resolvers (often behind a subnet router),
+   * whether or not `dnsForward` is on (`--dns-route`).
+   */
+  dnsRoutes?: DnsRoute[];
 }
 
 /** The DNS section of a parsed configuration. */
 export function dnsFromConfig(config: AgentConfig): MeshDnsOptions {
-  return { dnsPort: config.dnsPort, dnsZone: config.dnsZone, dnsForward: config.dnsForward };
+  return {
+    dnsPort: config.dnsPort,
+    dnsZone: config.dnsZone,
+    dnsForward: config.dnsForward,
+    ...(config.dnsRoute.length ? { dnsRoutes: config.dnsRoute } : {}),
+  };
 }
 
 /** What the DNS server serves from and where. */
@@ -66,6 +77,7 @@ export async function startMeshDns(
       port,
       zone: opts.dnsZone,
       forward: opts.dnsForward ?? false,
+      ...(opts.dnsRoutes?.length ? { routes: opts.dnsRoutes } : {}),
       logger,
       // The DNS sockets follow the underlay: FFI sockets with it, node:dgram without.
       udp: ctx.underlay === "linux" ? "linux" : "node",

@@ -104,6 +104,15 @@ Deno.test("mesh dns: a port that cannot be bound fails the start, naming the cau
 });
 
 Deno.test("mesh dns: the DNS section of a configuration", () => {
-  const config = { dnsPort: 5353, dnsZone: "x.test.", dnsForward: true } as AgentConfig;
-  assert.deepEqual(dnsFromConfig(config), { dnsPort: 5353, dnsZone: "x.test.", dnsForward: true });
+  const config = { dnsPort: 5353, dnsZone: "x.test.", dnsForward: true, dnsRoute: [] };
+  assert.deepEqual(dnsFromConfig(config as unknown as AgentConfig), {
+    dnsPort: 5353,
+    dnsZone: "x.test.",
+    dnsForward: true,
+  });
+  const routes = [{ domain: "corp.", upstreams: ["198.51.100.53:53"] }];
+  assert.deepEqual(
+    dnsFromConfig({ ...config, dnsRoute: routes } as unknown as AgentConfig).dnsRoutes,
+    routes,
+  );
 });

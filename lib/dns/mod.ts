@@ -38,4 +38,5 @@ export {
   type ZoneSource,
 } from "./zone.ts";
 export type { DnsStats } from "./stats.ts";
+export { type DnsRoute, parseDnsRoute } from "../net/dns_route.ts";
 export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "./message.ts";

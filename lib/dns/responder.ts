@@ -6,6 +6,8 @@
 
 import type { Logger } from "../log/logger.ts";
 import type { Forwarder } from "./forward.ts";
+import { canonicalName } from "./names.ts";
+import { dnsRouteFor } from "../net/dns_route.ts";
 import { countAnswer, type DnsStats } from "./stats.ts";
 import {
   CLASSIC_UDP_SIZE,
@@ -29,6 +31,8 @@ export interface ResponderOptions {
   stats: DnsStats;
   /** Where names outside the zone go; without it they are REFUSED. */
   forwarder?: Forwarder | null;
+  /** Split DNS: names under each domain (lowercase, final dot) go to its own forwarder. */
+  routes?: readonly { domain: string; forwarder: Forwarder }[];
   /** The largest UDP response sent and advertised in our OPT; default 4096. */
   maxUdpSize?: number;
   /** Debug events for malformed input and forwarding failures. */
@@ -46,6 +50,7 @@ export class DnsResponder {
   readonly #zone: DnsZone;
   readonly #stats: DnsStats;
   readonly #forwarder: Forwarder | null;
+  readonly #routes: readonly { domain: string; forwarder: Forwarder }[];
   readonly #maxUdp: number;
   readonly #logger: Logger | undefined;
   // One writer for every synchronous answer; its output is copied before the next one.
@@ -56,6 +61,7 @@ export class DnsResponder {
     this.#zone = options.zone;
     this.#stats = options.stats;
     this.#forwarder = options.forwarder ?? null;
+    this.#routes = options.routes ?? [];
     const max = options.maxUdpSize ?? DEFAULT_MAX_UDP;
     this.#maxUdp = Math.max(CLASSIC_UDP_SIZE, Math.min(max, MAX_MESSAGE));
     this.#logger = options.logger;
@@ -147,7 +153,11 @@ export class DnsResponder {
       return this.#encode(reply, tcp, limit);
     }
     if (answer === null) {
-      if (this.forwarding) return this.#forward(query, msg, q, tcp, limit);
+      const routed = this.#routes.length
+        ? dnsRouteFor(this.#routes, `${canonicalName(q.name)}.`)
+        : null;
+      if (routed) return this.#forward(query, msg, q, tcp, limit, routed.forwarder);
+      if (this.forwarding) return this.#forward(query, msg, q, tcp, limit, this.#forwarder!);
       reply.rcode = Rcode.REFUSED;
       return this.#encode(reply, tcp, limit);
     }
@@ -210,12 +220,13 @@ export class DnsResponder {
     q: DnsQuestion,
     tcp: boolean,
     limit: number,
+    forwarder: Forwarder,
   ): Promise<Uint8Array | null> {
     const stats = this.#stats;
     stats.forwarded++;
     const e = msg.edns;
     const variant = `${msg.rd ? "r" : ""}${msg.cd ? "c" : ""}${e ? (e.dnssecOk ? "d" : "e") : ""}`;
-    const result = await this.#forwarder!.forward(query, variant);
+    const result = await forwarder.forward(query, variant);
     const reply = this.#reply(msg.id, msg.opcode, msg.rd, Rcode.SERVFAIL);
     reply.questions = [q];
     if (msg.edns !== null) reply.edns = this.#edns(msg.edns);

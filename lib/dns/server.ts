@@ -26,6 +26,7 @@ import { Poller } from "../../drivers/linux/poller.ts";
 import { EADDRINUSE } from "../../drivers/linux/libc.ts";
 import { DnsZone, type ZoneSource } from "./zone.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
+import type { DnsRoute } from "../net/dns_route.ts";
 
 /** Options of {@linkcode serveDns}. */
 export interface DnsServerOptions {
@@ -42,6 +43,11 @@ export interface DnsServerOptions {
    * of `addr[:port]` upstreams, or off (REFUSED) when absent or false.
    */
   forward?: boolean | string[];
+  /**
+   * Split DNS: names under each domain go to its resolvers, whether or not `forward` is on (a
+   * domain inside the zone is refused at start).
+   */
+  routes?: DnsRoute[];
   /** Record TTL, seconds; default 10. */
   ttl?: number;
   /** The overlay's IPv6 prefix for ip6.arpa (else the /64s of members' IPv6 addresses). */
@@ -283,6 +289,7 @@ class Server implements DnsServer {
   readonly #bound: Bound;
   readonly #responder: DnsResponder;
   readonly #forwarder: Forwarder | null;
+  readonly #routes: { domain: string; forwarder: Forwarder }[];
   readonly #logger: Logger | undefined;
   readonly #idleMs: number;
   readonly #maxTcp: number;
@@ -296,6 +303,7 @@ class Server implements DnsServer {
     stats: DnsStats,
     forwarder: Forwarder | null,
     options: DnsServerOptions,
+    routes: { domain: string; forwarder: Forwarder }[] = [],
   ) {
     this.#bound = bound;
     this.port = bound.port;
@@ -303,6 +311,7 @@ class Server implements DnsServer {
     this.zone = zone;
     this.stats = stats;
     this.#forwarder = forwarder;
+    this.#routes = routes;
     this.upstreams = (forwarder?.upstreams ?? []).map((u) =>
       formatHostPort({ host: u.hostname, port: u.port })
     );
@@ -313,6 +322,7 @@ class Server implements DnsServer {
       zone,
       stats,
       forwarder,
+      routes,
       maxUdpSize: options.maxUdpSize,
       logger: options.logger,
     });
@@ -326,7 +336,9 @@ class Server implements DnsServer {
   /** A datagram from our own forwarding socket: forwarding reached ourselves. */
   #isLoop(hostname: string, port: number): boolean {
     const f = this.#forwarder;
-    if (f === null || !f.ownsPort(port)) return false;
+    const ours = (f !== null && f.ownsPort(port)) ||
+      this.#routes.some((r) => r.forwarder.ownsPort(port));
+    if (!ours) return false;
     return isLoopback(hostname) || this.addresses.some((a) => sameHost(a, hostname));
   }
 
@@ -446,6 +458,7 @@ class Server implements DnsServer {
     const udp = unbind(this.#bound);
     for (const c of this.#conns) closeQuietly(c);
     await this.#forwarder?.close();
+    for (const r of this.#routes) await r.forwarder.close();
     await Promise.allSettled([udp, ...this.#loops]);
   }
 }
@@ -487,7 +500,21 @@ export async function serveDns(options: DnsServerOptions): Promise<DnsServer> {
   const onError = (err: unknown) => options.logger?.error("dns.udp_error", { error: String(err) });
   const bound = await bindWithRetry(options.addresses, port, udp, onError);
   let forwarder: Forwarder | null = null;
+  const routes: { domain: string; forwarder: Forwarder }[] = [];
   try {
+    for (const r of options.routes ?? []) {
+      if (r.domain === `${zone.origin}.` || r.domain.endsWith(`.${zone.origin}.`)) {
+        throw new Error(`DNS route ${r.domain}: it is inside the mesh's zone ${zone.origin}`);
+      }
+      const ups = r.upstreams.map(parseUpstream);
+      if (ups.some((u) => pointsAtUs(u, options.addresses, bound.port))) {
+        throw new Error(`DNS route ${r.domain}: a resolver is this server`);
+      }
+      routes.push({
+        domain: r.domain,
+        forwarder: await Forwarder.open(ups, { timeoutMs: options.forwardTimeoutMs }),
+      });
+    }
     const usable = upstreams.filter((u) => !pointsAtUs(u, options.addresses, bound.port));
     if (usable.length < upstreams.length) {
       options.logger?.warn("dns.forward_loop", {
@@ -499,16 +526,19 @@ export async function serveDns(options: DnsServerOptions): Promise<DnsServer> {
       forwarder = await Forwarder.open(usable, { timeoutMs: options.forwardTimeoutMs });
     }
   } catch (err) {
+    for (const r of routes) await r.forwarder.close();
+    await forwarder?.close();
     await unbind(bound);
     throw err;
   }
-  const server = new Server(bound, zone, stats, forwarder, options);
+  const server = new Server(bound, zone, stats, forwarder, options, routes);
   server.start();
   options.logger?.info("dns listening", {
     addresses: options.addresses.join(","),
     port: bound.port,
     zone: zone.origin,
     upstreams: server.upstreams.join(",") || "none",
+    ...(routes.length ? { routes: routes.map((r) => r.domain).join(",") } : {}),
   });
   return server;
 }

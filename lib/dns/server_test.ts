@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { DEFAULT_DNS_PORT, DnsBindError, type DnsUdp, MAX_TCP_QUERY, serveDns } from "./server.ts";
 import { newDnsStats } from "./stats.ts";
-import { buildQuery, decodeMessage, type DnsMessage, DnsType, Rcode } from "./wire.ts";
+import {
+  buildQuery,
+  decodeMessage,
+  type DnsMessage,
+  DnsType,
+  encodeMessage,
+  Rcode,
+} from "./wire.ts";
 import type { MembershipView } from "../members/member.ts";
 import { member } from "../../tests/fixtures/members.ts";
 
@@ -258,3 +265,76 @@ for (const udp of ["linux", "node"] as DnsUdp[]) {
     },
   });
 }
+
+Deno.test({
+  name: "serveDns: split DNS routes send a domain's names to its own resolver, forwarding off",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // A resolver for example.internal: answers every A question with 198.51.100.77.
+    const upstream = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const upPort = (upstream.addr as Deno.NetAddr).port;
+    const asked: string[] = [];
+    const serving = (async () => {
+      try {
+        for (;;) {
+          const [data, from] = await upstream.receive();
+          const r = decodeMessage(data);
+          if (!r.ok) continue;
+          asked.push(r.message.questions[0].name);
+          const reply = {
+            ...r.message,
+            qr: true,
+            ra: true,
+            answers: [{
+              name: r.message.questions[0].name,
+              type: DnsType.A,
+              class: 1,
+              ttl: 30,
+              data: { kind: "address" as const, address: Uint8Array.of(198, 51, 100, 77) },
+            }],
+          };
+          await upstream.send(encodeMessage(reply), from);
+        }
+      } catch {
+        // closed
+      }
+    })();
+    const source = { view: () => ({ network: "10.0.0.0/24", version: 1, members: [] }) };
+    const s = await serveDns({
+      addresses: ["127.0.0.1"],
+      port: 0,
+      source,
+      routes: [{ domain: "example.internal.", upstreams: [`127.0.0.1:${upPort}`] }],
+    });
+    try {
+      const a = await udpAsk(s.port, buildQuery(7, "DB.Example.Internal", DnsType.A));
+      assert.equal(a.rcode, Rcode.NOERROR);
+      assert.equal(a.id, 7);
+      assert.deepEqual([...(a.answers[0].data as { address: Uint8Array }).address], [
+        198,
+        51,
+        100,
+        77,
+      ]);
+      assert.deepEqual(asked, ["DB.Example.Internal"]);
+      // Outside the routed domain, with forwarding off: refused, the resolver not asked.
+      const other = await udpAsk(s.port, buildQuery(8, "example.com", DnsType.A));
+      assert.equal(other.rcode, Rcode.REFUSED);
+      assert.equal(asked.length, 1);
+    } finally {
+      await s.close();
+      upstream.close();
+      await serving;
+    }
+    await assert.rejects(
+      serveDns({
+        addresses: ["127.0.0.1"],
+        port: 0,
+        source,
+        routes: [{ domain: "db.overlay.local.", upstreams: ["192.0.2.53:53"] }],
+      }),
+      /inside the mesh's zone/,
+    );
+  },
+});

@@ -137,6 +137,8 @@ export interface MeshComposition {
   accepted: AcceptedRoutes;
   /** The exit node in use; null without `--exit-node`. */
   exit: ExitNodeUse | null;
+  /** This node as a router of the routes it advertises; null when it advertises none. */
+  router: SubnetRouter | null;
   /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
   announceServices(list: ServiceSpec[]): Promise<void>;
 }
@@ -386,6 +388,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     links: links.parts,
     accepted: ctx.accepted,
     exit: ctx.exit,
+    router: ctx.router,
     announceServices: (list) => announce(list),
   };
 }

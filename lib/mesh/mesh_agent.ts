@@ -39,6 +39,7 @@ import { LinuxForwarding } from "../../drivers/linux/forwarding.ts";
 import { LinuxKernelRoutes } from "../../drivers/linux/kernel_routes.ts";
 import { AcceptedRoutes, connectedNetworks } from "./subnets/accepted.ts";
 import { SubnetRouter } from "./subnets/router.ts";
+import { routeCollector } from "./subnets/metrics.ts";
 import { ExitNodeUse } from "./subnets/exit.ts";
 import { LinuxDefaultRouting } from "../../drivers/linux/default_route.ts";
 import {
@@ -125,6 +126,7 @@ function meshCollectors(
       return nat?.paths.metrics(routes ? (key) => routes.state(key) : undefined);
     }),
     relayCollector(() => parts()?.nat?.routes.metrics()),
+    routeCollector(() => parts()?.router?.counters()),
     servicesCollector(() => parts()?.services.metrics()),
     leaseCollector(() => {
       const c = parts();
@@ -353,7 +355,13 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           sink: agent.health,
           // A member gone quiet is probed until it says hello again (one that uses another
           // leader is judged so all along).
-          probing: (key, on) => agent.watchPeer(key, { probe: on }),
+          // A router gone quiet hands its routes to a standby at once (HA routes).
+          probing: (key, on) => {
+            agent.watchPeer(key, { probe: on });
+            start.core?.setQuiet(key, on).catch((e) =>
+              logger.warn("handing routes over failed", { error: String(e) })
+            );
+          },
         })
         : null;
       const activity: PeerActivity = new PeerActivity(
@@ -408,6 +416,17 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         view: () => membership?.view ?? view,
         logger,
       });
+      if (!opts.userspace) {
+        // A run that crashed left its forwarding rules and exit-node routing behind: gone
+        // before anything is set up again (and when this run sets up neither).
+        const mark = opts.listenPort || DEFAULT_LISTEN_PORT;
+        await (opts.forwarding ?? new LinuxForwarding()).sweep(iface).catch((e) =>
+          logger.warn("removing old forwarding rules failed", { error: String(e) })
+        );
+        await (opts.defaultRouting ?? new LinuxDefaultRouting()).sweep(mark, mark).catch((e) =>
+          logger.warn("removing old exit-node routing failed", { error: String(e) })
+        );
+      }
       const peers = new MeshPeers({
         device: agent.device,
         index,

@@ -69,6 +69,7 @@ export type {
   ForwardingConfig,
   HostForwarding,
   KernelRoutes,
+  RouteCounters,
 } from "../routes/forwarding.ts";
 export type { ActivityTiming } from "./peers/activity.ts";
 export type { MeshDnsOptions } from "../dns/mesh_dns.ts";

@@ -21,6 +21,20 @@ export interface ForwardingConfig {
   masquerade: boolean;
 }
 
+/** The packets and bytes forwarded through one route (prefix) since its rules were installed. */
+export interface RouteCounters {
+  /** The route's prefix, canonical (`192.168.1.0/24`, `0.0.0.0/0`). */
+  prefix: string;
+  /** mesh -> route */
+  outPackets: number;
+  /** mesh -> route */
+  outBytes: number;
+  /** route -> mesh (replies to connections from the mesh) */
+  inPackets: number;
+  /** route -> mesh (replies to connections from the mesh) */
+  inBytes: number;
+}
+
 /** Forwarding on a host, set up and taken down again. */
 export interface HostForwarding {
   /**
@@ -30,6 +44,16 @@ export interface HostForwarding {
   apply(config: ForwardingConfig): Promise<void>;
   /** Removes every rule `apply` added and turns off the sysctls it turned on. */
   close(): Promise<void>;
+  /**
+   * Removes the rules a run on `iface` that crashed left (a restart without routes to carry);
+   * nothing when there are none.
+   */
+  sweep(iface: string): Promise<void>;
+  /**
+   * The traffic forwarded through each prefix of the last `apply`, in both directions, counted
+   * by the host (firewall rule counters); `[]` when nothing is set up.
+   */
+  counters(): Promise<RouteCounters[]>;
 }
 
 /**
@@ -75,4 +99,9 @@ export interface DefaultRouting {
   apply(config: DefaultRouteConfig): Promise<void>;
   /** Removes every route and rule `apply` added, leaving the host's tables as they were. */
   close(): Promise<void>;
+  /**
+   * Removes the routes and rules of `table` and `mark` that a run that crashed left (a restart
+   * without an exit node); nothing when there are none.
+   */
+  sweep(table: number, mark: number): Promise<void>;
 }

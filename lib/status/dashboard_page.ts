@@ -595,7 +595,8 @@ ${MESH_VIEW_JS}
         ly = -1;
       } else ly = p.sin > 0 ? 48 : -50;
       node.appendChild(svg("text", { "text-anchor": anchor, x: lx, y: ly, "font-weight": 650 },
-        m.name + (m.leader ? " ★" : "")));
+        m.name + (m.leader ? " ★" : "") +
+          (m.routes && m.routes.length ? " ⇄" : "") + (m.exitNode ? " ⇱" : "")));
       node.appendChild(svg("text", { class: "sub", "text-anchor": anchor, x: lx, y: ly + 15 },
         m.address + (m.offline ? " · offline" : stale ? " · stale" : "")));
       node.appendChild(svg("title", {}, m.name + (isSelf ? " (this node)" : " (" + h + ")") +
@@ -622,6 +623,8 @@ ${MESH_VIEW_JS}
     if (!m) return;
     panel.setAttribute("data-node", m.name);
     $("detail-name").textContent = m.name + " · " + m.address + (m.leader ? " · leader" : "") +
+      (m.routes && m.routes.length ? " · routes " + m.routes.join(", ") : "") +
+      (m.exitNode ? " · exit node" : "") +
       (m.offline ? " · offline (stopped on purpose)" : "");
     var rep = $("detail-report");
     rep.setAttribute("data-stale", String(!!(m.report && m.report.stale)));

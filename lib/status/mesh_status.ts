@@ -19,6 +19,10 @@ export interface MeshMemberInput {
   publicKey: string;
   /** It stopped on purpose (said bye); back at its next hello. */
   offline?: true;
+  /** The subnet routes it carries for the mesh. */
+  routes?: string[];
+  /** It is an approved exit node. */
+  exitNode?: true;
 }
 
 /** A member's link report as the mesh view reads it (the leader's link store has these). */
@@ -77,6 +81,10 @@ export interface MeshMemberStatus {
   leader: boolean;
   /** True when it stopped on purpose (said bye): its links are down on every side. */
   offline: boolean;
+  /** The subnet routes it carries for the mesh (a subnet router); empty for none. */
+  routes: string[];
+  /** True for an approved exit node. */
+  exitNode: boolean;
   /** Its report: age in seconds and whether it is stale; null when it never reported. */
   report: { ageSeconds: number; stale: boolean } | null;
   /** Its peers as its report says, sorted by name. */
@@ -144,6 +152,8 @@ export function meshStatus(
       publicKey: m.publicKey,
       leader: m.publicKey === leader,
       offline: m.offline === true,
+      routes: m.routes ?? [],
+      exitNode: m.exitNode === true,
       report: r ? { ageSeconds: Math.round(r.ageMs / 1000), stale: r.stale } : null,
       peers: !full ? [] : sorted.flatMap((p) => {
         const v = views.get(`${m.publicKey}|${p.publicKey}`);

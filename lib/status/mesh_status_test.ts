@@ -140,3 +140,17 @@ Deno.test("mesh view: a member that said bye has its links down at once, whateve
   });
   assert.deepEqual(mesh.members.map((m) => m.offline), [false, false, true, false]);
 });
+
+Deno.test("mesh view: subnet routers and exit nodes are marked", () => {
+  const members = [
+    { ...M[0], routes: ["198.51.100.0/24"] },
+    { ...M[1], exitNode: true as const },
+    M[2],
+  ];
+  const v = meshStatus(members, [], M[0].publicKey);
+  const by = Object.fromEntries(v.members.map((m) => [m.name, m]));
+  assert.deepEqual(by.alpha.routes, ["198.51.100.0/24"]);
+  assert.equal(by.alpha.exitNode, false);
+  assert.equal(by.vm.exitNode, true);
+  assert.deepEqual(by.gamma.routes, []);
+});

@@ -5,7 +5,8 @@
  * (`--advertise-exit-node`), the leader approves it (`weft route approve e exit`), b uses it
  * (`--exit-node e`): b reaches i, i sees e's address (masquerade), b's sessions with the leader
  * and e stay up (its own underlay traffic does not loop into the tunnel), and once b stops its
- * rules and routing tables are as they were. Every bound asserted is a hang guard.
+ * rules and routing tables are as they were, after a clean stop and after a crash and a restart
+ * without the exit node. Every bound asserted is a hang guard.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
@@ -91,6 +92,23 @@ Deno.test({
       await m.stop("b");
       const after = await snapshot();
       assert.equal(after, before, "b's rules and routes after it stopped");
+
+      // Crash-restart: b runs with the exit node again and is killed (no clean-up of its own);
+      // started again without --exit-node, it removes what the dead run left, and its clean stop
+      // leaves the tables as they were.
+      await m.start("b", ["--exit-node", "e"]);
+      assert.ok(
+        await eventually(async () => (await curl()) === "198.18.0.1", HANG_GUARD_MS, 250),
+        "b uses e again",
+      );
+      const p = m.procs.get("b")!;
+      p.child.kill("SIGKILL");
+      await p.child.status;
+      const left = (await lab.exec("b", "ip", "rule", "show")).stdout;
+      assert.match(left, /fwmark 0xca6c lookup 51820/, "the killed run left its rules");
+      await m.start("b", []);
+      await m.stop("b");
+      assert.equal(await snapshot(), before, "b's rules and routes after a crash and a restart");
     } finally {
       await lan?.destroy();
       await m.close();

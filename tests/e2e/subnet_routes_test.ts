@@ -3,15 +3,26 @@
  * LAN (198.51.100.0/24) behind members a and a2 with a host h that runs no weft. a and a2
  * advertise the LAN (`--advertise-routes`); before `weft route approve` b cannot reach h; after
  * it, b pings h and `curl`s it, and h sees a's LAN address (masquerade); `weft route list` names
- * a primary and a2 standby. a stops: the route moves to a2 and b reaches h through it. Every bound
- * asserted is a hang guard.
+ * a primary and a2 standby; b's `--dns-route example.internal=H` answers names of that domain
+ * from h's resolver, through the route. a stops: the route moves to a2 and b reaches h through it. a comes
+ * back as standby; a2 is killed (no bye): the leader stops hearing it and the route moves back to
+ * a. A policy rule denying b the site's prefix stops b's pings to h. Every bound asserted is a
+ * hang guard (the takeover times are printed).
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
-import { type LabProc, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+import {
+  type LabProc,
+  metricsOf,
+  metricValue,
+  startMeshNode,
+  waitUp,
+  weftIn,
+} from "../fixtures/mesh_lab.ts";
 import { SiteLan, whoAmIServer } from "../fixtures/site_lan.ts";
 
-const ignore = !(await canBuildLabs()) || !(await haveCommands("curl", "ping", "iptables"));
+const ignore = !(await canBuildLabs()) ||
+  !(await haveCommands("curl", "ping", "iptables", "dig"));
 
 const OPTS = { cidr: "10.93.0.0/24", ifPrefix: "wr" };
 const SITE = "198.51.100.0/24";
@@ -19,6 +30,7 @@ const H = "198.51.100.10";
 
 interface RouteRow {
   name: string;
+  address: string;
   primary: string[];
   standby: string[];
   pending: string[];
@@ -42,6 +54,16 @@ Deno.test({
       await lan.attach("a2", "198.51.100.2/24");
       await lan.addPlain("h", `${H}/24`);
       const server = lan.spawn("h", Deno.execPath(), ["eval", whoAmIServer(8080)]);
+      // h is also the site's resolver for example.internal (split DNS through the router).
+      lan.spawn("h", Deno.execPath(), [
+        "run",
+        "-A",
+        "--unstable-net",
+        new URL("../fixtures/fake_resolver.ts", import.meta.url).pathname,
+        "53",
+        "example.internal",
+        "198.51.100.20",
+      ]);
       const leader = startMeshNode(lab, { ...OPTS, dir }, "lead", [
         "--leader",
         "--advertise",
@@ -51,7 +73,9 @@ Deno.test({
       await waitUp(lab, "lead", dir, leader);
       const token = (await weft("lead", "token", "create")).stdout.trim();
       for (const h of ["a", "a2", "b"]) {
-        const extra = h === "b" ? [] : ["--advertise-routes", SITE];
+        const extra = h === "b"
+          ? ["--dns-route", `example.internal=${H}`]
+          : ["--advertise-routes", SITE];
         const r = startMeshNode(lab, { ...OPTS, dir }, h, ["--join", token, ...extra]);
         running.set(h, r);
         await waitUp(lab, h, dir, r);
@@ -86,8 +110,44 @@ Deno.test({
       const curl = async () =>
         (await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${H}:8080/`)).stdout.trim();
       assert.equal(await curl(), "198.51.100.1", `h saw another source\n${server.output()}`);
+      // a counts what it forwarded into the route, and the replies.
+      const forwarded = async (dir: string) =>
+        metricValue(await metricsOf(lab, "a"), "weft_route_forwarded_packets_total", {
+          route: SITE,
+          dir,
+        });
+      assert.ok(
+        await eventually(
+          async () => (await forwarded("out")) > 0 && (await forwarded("in")) > 0,
+          HANG_GUARD_MS,
+        ),
+        `a's route counters: ${await forwarded("out")} out, ${await forwarded("in")} in`,
+      );
       const bRoute = (await lab.exec("b", "ip", "route", "show", SITE)).stdout;
       assert.match(bRoute, /dev wrb/, bRoute);
+      // Split DNS: b's DNS server asks the site's resolver for example.internal (forwarding is
+      // off for everything else).
+      const dig = async (name: string) =>
+        (await lab.exec(
+          "b",
+          "dig",
+          "+short",
+          "+tries=1",
+          "+time=3",
+          "@127.0.0.1",
+          "-p",
+          "15353",
+          name,
+          "A",
+        ))
+          .stdout.trim();
+      assert.ok(
+        await eventually(
+          async () => (await dig("db.example.internal")) === "198.51.100.20",
+          HANG_GUARD_MS,
+        ),
+        `split DNS: ${await dig("db.example.internal")}`,
+      );
 
       // a stops: a2 carries the route, b reaches h through it.
       const stoppedAt = Date.now();
@@ -100,6 +160,64 @@ Deno.test({
       console.log(`b reached h through a2 ${Date.now() - stoppedAt} ms after a stopped`);
       const after = Object.fromEntries((await routes()).map((r) => [r.name, r]));
       assert.deepEqual(after.a2.primary, [SITE]);
+
+      // a runs again and stands by (no preemption); a2 dies without a word (SIGKILL): the leader
+      // stops hearing its hellos and hands the route to a.
+      const again = startMeshNode(lab, { ...OPTS, dir }, "a", ["--advertise-routes", SITE]);
+      running.set("a", again);
+      await waitUp(lab, "a", dir, again);
+      assert.ok(
+        await eventually(async () => {
+          const r = Object.fromEntries((await routes()).map((x) => [x.name, x]));
+          return r.a.standby.length === 1 && r.a2.primary.length === 1;
+        }, HANG_GUARD_MS),
+        JSON.stringify(await routes()),
+      );
+      const killedAt = Date.now();
+      running.get("a2")!.child.kill("SIGKILL");
+      await running.get("a2")!.child.status;
+      running.delete("a2");
+      assert.ok(
+        await eventually(async () => (await curl()) === "198.51.100.1", HANG_GUARD_MS, 250),
+        `b does not reach h through a again\n${JSON.stringify(await routes())}`,
+      );
+      console.log(`b reached h through a ${Date.now() - killedAt} ms after a2 was killed`);
+
+      // A policy rule names the site's prefix: b's pings to h stop (dropped and counted at b, by
+      // the rule), what the rule does not name still passes.
+      const policy = `${dir}/policy.yaml`;
+      await Deno.writeTextFile(
+        policy,
+        [
+          "defaults:",
+          "  inbound: allow",
+          "policies:",
+          "  - name: no-site",
+          "    action: deny",
+          "    from: { names: [b] }",
+          `    to: { cidrs: ["${SITE}"] }`,
+          "",
+        ].join("\n"),
+      );
+      const applied = await weft("lead", "policy", "apply", policy);
+      assert.equal(applied.code, 0, applied.stderr);
+      const dropped = async () => {
+        const st = JSON.parse((await weft("b", "status", "--json")).stdout);
+        return st.node.policy?.droppedByRule?.["no-site"] ?? 0;
+      };
+      assert.ok(
+        await eventually(
+          async () => (await ping()).code !== 0 && (await dropped()) > 0,
+          HANG_GUARD_MS,
+        ),
+        `b still reaches h under the policy (dropped ${await dropped()})`,
+      );
+      const aAddr = (await routes()).find((r) => r.name === "a")!;
+      assert.equal(
+        (await lab.exec("b", "ping", "-c", "1", "-W", "2", aAddr.address)).code,
+        0,
+        "b still reaches a itself",
+      );
     } finally {
       for (const r of running.values()) await lab.stop(r.child, 3000).catch(() => {});
       await lan?.destroy();

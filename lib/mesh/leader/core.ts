@@ -103,6 +103,8 @@ export class LeaderCore {
   readonly #parents = new WeakMap<Member[], Member[]>();
   #range: HostRange;
   #shown: { data: LeaderFile; view: MembershipView } | null = null;
+  // Members whose hellos to this leader stopped (its liveness): they carry no routes.
+  readonly #quiet = new Set<string>();
 
   private constructor(
     snapshot: StoreSnapshot,
@@ -1015,11 +1017,29 @@ export class LeaderCore {
     return routeList(this.#data.members);
   }
 
+  /**
+   * Notes that a member's hellos to this leader stopped (`quiet`) or came back: a quiet router
+   * hands the routes it carries to a standby at once (HA routes); back, it stands by (no
+   * preemption). Members using another leader are judged by that one.
+   */
+  setQuiet(publicKey: string, quiet: boolean): Promise<void> {
+    if (quiet === this.#quiet.has(publicKey)) return Promise.resolve();
+    if (quiet) this.#quiet.add(publicKey);
+    else this.#quiet.delete(publicKey);
+    if (!routesMatter(this.memberByKey(publicKey))) return Promise.resolve();
+    return this.#change((d, touch) => {
+      this.#reassign(d, touch);
+      return { result: undefined, write: false };
+    });
+  }
+
   /** Sets which router carries each route, in a change (see ./routes.ts). */
   #reassign(d: LeaderFile, touch: Touch): void {
     const ix = this.#idx(d);
-    // Eligible: running (no bye) and heard from since its join (its answer arrived).
-    const eligible = (m: Member) => !m.offline && d.joins?.[m.publicKey]?.heard !== false;
+    // Eligible: running (no bye), heard from since its join (its answer arrived), and its
+    // hellos to this leader not stopped.
+    const eligible = (m: Member) =>
+      !m.offline && d.joins?.[m.publicKey]?.heard !== false && !this.#quiet.has(m.publicKey);
     reassignRoutes(d.members, eligible, (m) => {
       ix.replace(m);
       touch(m.publicKey);

@@ -299,3 +299,19 @@ Deno.test("leader routes: the state check refuses malformed route fields", () =>
     assert.throws(() => checkLeaderFile(file({ ...base, ...bad }), "state"), JSON.stringify(bad));
   }
 });
+
+Deno.test("leader routes: a router whose hellos stopped hands its routes over; back, it stands by", async () => {
+  const { core, a, b } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: [NET] });
+  await core.setRouteApprovals("b", { approve: [NET] });
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  await core.setQuiet(a.publicKey, true);
+  assert.equal(rec(core, "a").routes, undefined);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+  await core.setQuiet(a.publicKey, false);
+  assert.deepEqual(rec(core, "b").routes, [NET], "no preemption");
+  // Both quiet: the prefix stays where it is.
+  await core.setQuiet(a.publicKey, true);
+  await core.setQuiet(b.publicKey, true);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+});

@@ -1,7 +1,9 @@
 /**
  * Views scoped by policy: with a policy in force, a member's view holds only the members it may
  * reach or be reached by (either direction, any port), every leader and every relay (relaying
- * keeps working), and itself; relays see every member (they carry traffic between any two).
+ * keeps working), and itself; relays see every member (they carry traffic between any two). A
+ * router counts as the prefixes it carries (an exit node as every address): a rule naming hosts
+ * behind it (`to: { cidrs: [...] }`) makes it seen.
  * Without a policy (or one that allows every flow) every member sees every member.
  *
  * Members are put in groups by their signature: which side of which rule their labels, name and
@@ -22,6 +24,7 @@ import type { Member } from "../../members/member.ts";
 import { Cidr } from "../../net/cidr.ts";
 import type { PolicyDocument, PolicyRule, Selector } from "../../policy/schema.ts";
 import { termMatchesMember } from "../../policy/selector.ts";
+import { EXIT_PREFIXES } from "../../routes/prefixes.ts";
 
 /** A group's id: members with the same signature share it. */
 export type GroupId = number;
@@ -69,12 +72,23 @@ function compile(doc: PolicyDocument): Compiled {
 
 function sideMatches(sel: Selector, cidrs: Cidr[], m: Member): boolean {
   for (const t of sel) if (t.kind !== "cidrs" && termMatchesMember(t, m)) return true;
+  if (cidrs.length === 0) return false;
   for (const c of cidrs) {
     if (c.containsText(m.address) || (m.address6 !== undefined && c.containsText(m.address6))) {
       return true;
     }
   }
+  // A router stands for the prefixes it carries (an exit node for every address): a member that
+  // may reach a host behind it must see it.
+  for (const p of carried(m)) {
+    for (const c of cidrs) if (c.family === p.family && c.overlaps(p)) return true;
+  }
   return false;
+}
+
+function carried(m: Member): Cidr[] {
+  const list = [...(m.routes ?? []), ...(m.exitNode ? EXIT_PREFIXES : [])];
+  return list.length ? list.map((p) => Cidr.parse(p)) : [];
 }
 
 /** Whether a rule stops every flow it matches (deny, any protocol, every port). */

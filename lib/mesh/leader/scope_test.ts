@@ -100,6 +100,33 @@ policies:
   assert.equal(seen(s, ops).length, all.length - 1);
 });
 
+Deno.test("scope: a router counts as the prefixes it carries; an exit node as every address", () => {
+  const router = node("router", "10.7.0.8", {}, { routes: ["198.51.100.0/24"] });
+  const exit = node("exit", "10.7.0.9", {}, { exitNode: true });
+  const members = [...all, router, exit];
+  const s = new Scope();
+  s.reset(
+    parsePolicy(`
+policies:
+  - name: ops-site
+    action: allow
+    from: "role=ops"
+    to: { cidrs: [198.51.100.10/32] }
+`),
+    members,
+  );
+  const sees = (viewer: Member) => {
+    const g = s.groupOf(viewer.publicKey)!;
+    return members.filter((m) => m !== viewer && s.sees(g, s.groupOf(m.publicKey)!))
+      .map((m) => m.name);
+  };
+  assert.deepEqual(sees(ops), ["lead", "relay", "router", "exit"]);
+  assert.deepEqual(sees(web1), ["lead", "relay"]);
+  // The route moves away: the router no longer stands for the host.
+  s.place({ ...router, routes: [] });
+  assert.deepEqual(sees(ops).includes("router"), false);
+});
+
 Deno.test("scope: a member whose labels change moves group; an empty group goes", () => {
   const s = new Scope();
   s.reset(parsePolicy(WEB_TO_DB), all);

@@ -34,6 +34,9 @@ class FakeRouting implements DefaultRouting {
     this.calls.push("close");
     return Promise.resolve();
   }
+  sweep(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 Deno.test("exit node: used while approved and online; the host's routing restored when it goes", async () => {

@@ -8,7 +8,7 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import type { HostForwarding } from "../../routes/forwarding.ts";
+import type { HostForwarding, RouteCounters } from "../../routes/forwarding.ts";
 import { isExitPrefix } from "../../routes/prefixes.ts";
 
 /** How the router is set up. */
@@ -31,6 +31,10 @@ export interface SubnetRouterOptions {
 export class SubnetRouter {
   readonly #o: SubnetRouterOptions;
   #started = false;
+  // The forwarded traffic per route as last read (the firewall's counters), and when.
+  #counters: RouteCounters[] = [];
+  #readAt = -Infinity;
+  #reading = false;
 
   /** A router for `opts.prefixes`; nothing changes on the host until {@link start}. */
   constructor(opts: SubnetRouterOptions) {
@@ -57,6 +61,31 @@ export class SubnetRouter {
       routes: o.prefixes.join(","),
       masquerade,
     });
+  }
+
+  /**
+   * The traffic forwarded per route (from the firewall's own counters, so nothing is counted per
+   * packet here), as last read; reading again (off the caller's path) when the last read is more
+   * than a second old: a scrape shows the figures as of the scrape before it at worst.
+   */
+  counters(now = performance.now()): readonly RouteCounters[] {
+    if (this.#started && !this.#reading && now - this.#readAt > 1000) {
+      this.#reading = true;
+      this.#o.forwarding.counters().then((c) => {
+        this.#counters = c;
+        this.#readAt = performance.now();
+      }, (e) => this.#o.logger.debug("reading route counters failed", { error: String(e) }))
+        .finally(() => this.#reading = false);
+    }
+    return this.#counters;
+  }
+
+  /** Reads the counters now (tests, and `weft status`). */
+  async readCounters(): Promise<readonly RouteCounters[]> {
+    if (!this.#started) return [];
+    this.#counters = await this.#o.forwarding.counters();
+    this.#readAt = performance.now();
+    return this.#counters;
   }
 
   /** Turns forwarding off again. */

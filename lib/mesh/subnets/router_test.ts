@@ -20,6 +20,10 @@ function fakeForwarding(
       fake.closed++;
       return Promise.resolve();
     },
+    sweep() {
+      return Promise.resolve();
+    },
+    counters: () => Promise.resolve([]),
   };
   return fake;
 }
