@@ -14,6 +14,7 @@
  */
 
 import type { DefaultRouteConfig, DefaultRouting } from "../../lib/routes/forwarding.ts";
+import { formatAddress, parseAddress } from "../../lib/net/ip.ts";
 import type { CommandResult, CommandRunner, SysctlFiles } from "./forwarding.ts";
 
 /** Options of {@link LinuxDefaultRouting}; both default to the real host. */
@@ -34,16 +35,21 @@ const ANY = { 4: "0.0.0.0/0", 6: "::/0" } as const;
 const MAX_DUPLICATES = 64;
 
 /**
- * The priorities of weft's rules for `table`: `table` = 5300 + (table % 1000) * 2 for the rule
- * to the table, `suppress` = one less for the main-table rule before it. The band 5299..7298 lies
- * between the kernel's local (0) and main (32766) rules, clear of wg-quick's defaults, and is
- * deterministic, so a restarted agent finds its crashed run's rules. Two agents on one host need
- * tables that differ modulo 1000.
+ * The priorities of weft's rules for `table`: `table` = 5300 + (table % 1000) * 3 for the rule
+ * to the table, `suppress` = one less for the main-table rule before it, `exempt` = two less for
+ * the addresses kept on the host's routes. The band 5298..8297 lies between the kernel's local (0)
+ * and main (32766) rules, clear of wg-quick's defaults, and is deterministic, so a restarted agent
+ * finds its crashed run's rules. Two agents on one host need tables that differ modulo 1000.
  */
-export function rulePriorities(table: number): { table: number; suppress: number } {
-  const p = 5300 + (table % 1000) * 2;
-  return { table: p, suppress: p - 1 };
+export function rulePriorities(
+  table: number,
+): { table: number; suppress: number; exempt: number } {
+  const p = 5300 + (table % 1000) * 3;
+  return { table: p, suppress: p - 1, exempt: p - 2 };
 }
+
+/** A bound on the exempted addresses' rules a sweep deletes. */
+const MAX_EXEMPT_RULES = 1024;
 
 /** {@link DefaultRouting} with `ip route`, `ip rule` and `src_valid_mark`; calls run in turn. */
 export class LinuxDefaultRouting implements DefaultRouting {
@@ -121,6 +127,19 @@ export class LinuxDefaultRouting implements DefaultRouting {
         await this.#must(f, ["route", "replace", ANY[f], "dev", iface, "table", `${table}`]);
         // The main-table rule first, so the LAN is never sent into the tunnel, even briefly.
         if (keepLocalRoutes) await this.#must(f, ["rule", "add", ...suppressRule(prio.suppress)]);
+        for (const a of config.exempt ?? []) {
+          if (a.includes(":") !== (f === 6)) continue;
+          await this.#must(f, [
+            "rule",
+            "add",
+            "to",
+            a,
+            "table",
+            "main",
+            "priority",
+            `${prio.exempt}`,
+          ]);
+        }
         await this.#must(f, ["rule", "add", ...tableRule(table, mark, prio.table)]);
       }
     } catch (e) {
@@ -151,6 +170,10 @@ export class LinuxDefaultRouting implements DefaultRouting {
           for (let i = 0; i < MAX_DUPLICATES; i++) {
             if ((await this.#ip(f, args)).code !== 0) break;
           }
+        }
+        // Every rule at the exempt priority is one of ours (the band is weft's).
+        for (let i = 0; i < MAX_EXEMPT_RULES; i++) {
+          if ((await this.#ip(f, ["rule", "del", "priority", `${prio.exempt}`])).code !== 0) break;
         }
       }
     } catch (e) {
@@ -224,12 +247,20 @@ function checkConfig(c: DefaultRouteConfig): DefaultRouteConfig {
     throw new Error(`invalid families ${JSON.stringify(families)}: expected some of [4, 6]`);
   }
   if (typeof keepLocalRoutes !== "boolean") throw new Error("keepLocalRoutes must be a boolean");
+  const exempt = [
+    ...new Set((c.exempt ?? []).map((a) => {
+      const bytes = parseAddress(a);
+      if (bytes === null) throw new Error(`invalid exempt address ${JSON.stringify(a)}`);
+      return formatAddress(bytes);
+    })),
+  ];
   return {
     iface,
     mark,
     table,
     keepLocalRoutes,
     families: FAMILIES.filter((f) => families.includes(f)),
+    ...(exempt.length ? { exempt } : {}),
   };
 }
 

@@ -97,8 +97,8 @@ const CONFIG: DefaultRouteConfig = {
   families: [4, 6],
   keepLocalRoutes: true,
 };
-// 5300 + (51820 % 1000) * 2
-const P = 6940, PS = 6939;
+// 5300 + (51820 % 1000) * 3
+const P = 7760, PS = 7759;
 const TABLE_RULE = `not fwmark 51820 table 51820 priority ${P}`;
 const SUPPRESS_RULE = `table main suppress_prefixlength 0 priority ${PS}`;
 
@@ -109,14 +109,19 @@ function cleanup(f: 4 | 6, table = 51820, mark = 51820): string[] {
     `ip -${f} rule del not fwmark ${mark} table ${table} priority ${p.table}`,
     `ip -${f} rule del table main suppress_prefixlength 0 priority ${p.suppress}`,
     `ip -${f} route del ${f === 4 ? "0.0.0.0/0" : "::/0"} table ${table}`,
+    `ip -${f} rule del priority ${p.exempt}`,
   ];
 }
 
 Deno.test("rule priorities: a fixed band between the local and main rules, from the table", () => {
-  assert.deepEqual(rulePriorities(51820), { table: P, suppress: PS });
-  assert.deepEqual(rulePriorities(1000), { table: 5300, suppress: 5299 });
-  assert.deepEqual(rulePriorities(0xffffffff), { table: 5300 + 295 * 2, suppress: 5889 });
-  assert.deepEqual(rulePriorities(999), { table: 7298, suppress: 7297 });
+  assert.deepEqual(rulePriorities(51820), { table: P, suppress: PS, exempt: P - 2 });
+  assert.deepEqual(rulePriorities(1000), { table: 5300, suppress: 5299, exempt: 5298 });
+  assert.deepEqual(rulePriorities(0xffffffff), {
+    table: 5300 + 295 * 3,
+    suppress: 6184,
+    exempt: 6183,
+  });
+  assert.deepEqual(rulePriorities(999), { table: 8297, suppress: 8296, exempt: 8295 });
 });
 
 Deno.test("apply for IPv4 and IPv6 keeping local routes: the exact commands and sysctl", async () => {
@@ -146,7 +151,7 @@ Deno.test("apply for IPv4 and IPv6 keeping local routes: the exact commands and 
 Deno.test("without keepLocalRoutes there is no suppress rule; IPv6 alone leaves the sysctl", async () => {
   const host = new FakeHost();
   await host.routing().apply({ ...CONFIG, families: [6], keepLocalRoutes: false });
-  assert.deepEqual(host.calls.slice(6), [
+  assert.deepEqual(host.calls.slice(8), [
     "ip -6 route replace ::/0 dev weft0 table 51820",
     `ip -6 rule add ${TABLE_RULE}`,
   ]);
@@ -169,8 +174,8 @@ Deno.test("a second apply replaces: exactly the new set, the old table's rules g
   // Another table, mark and interface, IPv6 only: IPv4's sysctl goes back as it was.
   await r.apply({ ...CONFIG, iface: "weft1", table: 7, mark: 0x10, families: [6] });
   assert.deepEqual(host.state(), [
-    "-6 rule table main suppress_prefixlength 0 priority 5313",
-    "-6 rule not fwmark 16 table 7 priority 5314",
+    "-6 rule table main suppress_prefixlength 0 priority 5320",
+    "-6 rule not fwmark 16 table 7 priority 5321",
     "route -6 7 ::/0 dev weft1",
   ]);
   assert.deepEqual(host.writes, [`${SRC_VALID_MARK}=1`, `${SRC_VALID_MARK}=0`]);
@@ -276,7 +281,7 @@ Deno.test("bad interfaces, marks, tables and families are refused before any com
   assert.deepEqual([host.calls, host.writes], [[], []]);
   await r.apply({ ...CONFIG, iface: "a".repeat(15), mark: 0xffffffff, table: 0xffffffff });
   assert.ok(
-    host.calls.includes("ip -4 rule add not fwmark 4294967295 table 4294967295 priority 5890"),
+    host.calls.includes("ip -4 rule add not fwmark 4294967295 table 4294967295 priority 6185"),
   );
 });
 
@@ -346,7 +351,7 @@ Deno.test({
     const r = new LinuxDefaultRouting();
     await r.apply(config);
 
-    const ours = (s: string) => s.split("\n").filter((l) => /^69[34]\d:/.test(l));
+    const ours = (s: string) => s.split("\n").filter((l) => /^77[56]\d:/.test(l));
     assert.deepEqual(ours(await ip("rule", "show")), [
       `${PS}:\tfrom all lookup main suppress_prefixlength 0`,
       `${P}:\tnot from all fwmark 0xca6c lookup 51820`,
@@ -406,12 +411,28 @@ Deno.test("sweep: a crashed run's rules and default routes go, for both families
   await routing.sweep(51820, 51820);
   for (const f of ["-4", "-6"]) {
     assert.ok(
-      calls.includes(`ip ${f} rule del not fwmark 51820 table 51820 priority 6940`),
+      calls.includes(`ip ${f} rule del not fwmark 51820 table 51820 priority 7760`),
       calls.join("\n"),
     );
     assert.ok(
-      calls.includes(`ip ${f} rule del table main suppress_prefixlength 0 priority 6939`),
+      calls.includes(`ip ${f} rule del table main suppress_prefixlength 0 priority 7759`),
       calls.join("\n"),
     );
   }
+});
+
+Deno.test("exempt addresses stay on the host's routes, ahead of the tunnel's table", async () => {
+  const host = new FakeHost();
+  await host.routing().apply({ ...CONFIG, exempt: ["203.0.113.2", "2001:DB8::2", "203.0.113.2"] });
+  assert.ok(host.calls.includes(`ip -4 rule add to 203.0.113.2 table main priority ${P - 2}`));
+  assert.ok(host.calls.includes(`ip -6 rule add to 2001:db8::2 table main priority ${P - 2}`));
+  assert.equal(
+    host.calls.filter((c) => c.includes("rule add to")).length,
+    2,
+    "each address once, in its family",
+  );
+  await assert.rejects(
+    () => host.routing().apply({ ...CONFIG, exempt: ["leader.example"] }),
+    /invalid exempt address/,
+  );
 });

@@ -88,6 +88,11 @@ export interface DefaultRouteConfig {
   families: readonly (4 | 6)[];
   /** Keep the main table's more specific routes (the LAN) out of the tunnel. */
   keepLocalRoutes: boolean;
+  /**
+   * Underlay addresses kept on the host's own routes whatever the mark: those the agent reaches
+   * over connections it cannot mark (the TCP transport's, to the exit node, leaders and relays).
+   */
+  exempt?: readonly string[];
 }
 
 /** The default route through the tunnel, set up and taken down again. */

@@ -110,6 +110,14 @@ Deno.test({
       const curl = async () =>
         (await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${H}:8080/`)).stdout.trim();
       assert.equal(await curl(), "198.51.100.1", `h saw another source\n${server.output()}`);
+      // a2 is on the site's LAN itself: it does not route the site into the mesh, and says so.
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(running.get("a2")!.output().includes("route not used")),
+          HANG_GUARD_MS,
+        ),
+        running.get("a2")!.output().slice(-2000),
+      );
       // a counts what it forwarded into the route, and the replies.
       const forwarded = async (dir: string) =>
         metricValue(await metricsOf(lab, "a"), "weft_route_forwarded_packets_total", {
@@ -217,6 +225,101 @@ Deno.test({
         (await lab.exec("b", "ping", "-c", "1", "-W", "2", aAddr.address)).code,
         0,
         "b still reaches a itself",
+      );
+    } finally {
+      for (const r of running.values()) await lab.stop(r.child, 3000).catch(() => {});
+      await lan?.destroy();
+      await lab.destroy();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "subnet routes: approved by the token, not masqueraded: the host sees the member's overlay address",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const lab = await Lab.create(["lead", "a", "b"]);
+    let lan: SiteLan | null = null;
+    const dir = await Deno.makeTempDir({ prefix: "weft-routes-nosnat-" });
+    const running = new Map<string, LabProc>();
+    const weft = (host: string, ...args: string[]) => weftIn(lab, host, dir, ...args);
+    try {
+      lan = await SiteLan.create(lab, "site");
+      await lan.attach("a", "198.51.100.1/24");
+      // h routes the mesh back through a: with no masquerade it sees members' own addresses.
+      await lan.addPlain("h", `${H}/24`);
+      await lan.exec("h", "ip", "route", "add", OPTS.cidr, "via", "198.51.100.1");
+      lan.spawn("h", Deno.execPath(), ["eval", whoAmIServer(8080)]);
+      const leader = startMeshNode(lab, { ...OPTS, dir }, "lead", [
+        "--leader",
+        "--advertise",
+        "192.0.2.1:51820",
+      ]);
+      running.set("lead", leader);
+      await waitUp(lab, "lead", dir, leader);
+      const created = await weft("lead", "token", "create", "--approve-routes", SITE);
+      assert.equal(created.code, 0, created.stderr);
+      const token = created.stdout.trim();
+      for (const h of ["a", "b"]) {
+        const extra = h === "a" ? ["--advertise-routes", SITE, "--no-snat-subnet-routes"] : [];
+        const r = startMeshNode(lab, { ...OPTS, dir }, h, ["--join", token, ...extra]);
+        running.set(h, r);
+        await waitUp(lab, h, dir, r);
+      }
+      // Approved by the token (b too, though it advertises nothing): a carries it once heard.
+      const carried = async () =>
+        JSON.parse((await weft("lead", "route", "list", "--json")).stdout)
+          .filter((r: RouteRow) => r.primary.length).map((r: RouteRow) => [r.name, r.primary]);
+      assert.ok(
+        await eventually(
+          async () => JSON.stringify(await carried()) === JSON.stringify([["a", [SITE]]]),
+          HANG_GUARD_MS,
+        ),
+        JSON.stringify(await carried()),
+      );
+      const bAddr = JSON.parse((await weft("lead", "node", "list", "--json")).stdout).nodes
+        .find((n: { name: string }) => n.name === "b").address;
+      const curl = async () =>
+        (await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${H}:8080/`)).stdout.trim();
+      assert.ok(
+        await eventually(async () => (await curl()) === bAddr, HANG_GUARD_MS, 250),
+        `h saw ${await curl()}, not b's overlay address ${bAddr}`,
+      );
+
+      // The router enforces the policy on what it forwards: with a rule denying the site's hosts
+      // flows to b, h's pings to b stop at a (counted there, by the rule), before the tunnel.
+      const hPing = () => lan!.exec("h", "ping", "-c", "1", "-W", "1", bAddr);
+      assert.ok(await eventually(async () => (await hPing()).code === 0, HANG_GUARD_MS), "h -> b");
+      const policy = `${dir}/policy.yaml`;
+      await Deno.writeTextFile(
+        policy,
+        [
+          "defaults:",
+          "  inbound: allow",
+          "policies:",
+          "  - name: site-to-b",
+          "    action: deny",
+          `    from: { cidrs: ["${SITE}"] }`,
+          "    to: { names: [b] }",
+          "",
+        ].join("\n"),
+      );
+      const applied = await weft("lead", "policy", "apply", policy);
+      assert.equal(applied.code, 0, applied.stderr);
+      const droppedAt = async (host: string) => {
+        const st = JSON.parse((await weft(host, "status", "--json")).stdout);
+        return st.node.policy?.droppedByRule?.["site-to-b"] ?? 0;
+      };
+      assert.ok(
+        await eventually(
+          async () => (await hPing()).code !== 0 && (await droppedAt("a")) > 0,
+          HANG_GUARD_MS,
+        ),
+        `h still reaches b, or a did not drop (a dropped ${await droppedAt("a")})`,
       );
     } finally {
       for (const r of running.values()) await lab.stop(r.child, 3000).catch(() => {});

@@ -14,6 +14,8 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { DefaultRouting } from "../../routes/forwarding.ts";
 import { EXIT_PREFIXES } from "../../routes/prefixes.ts";
+import { parseHostPort } from "../../net/hostport.ts";
+import { isIP } from "../../net/ip.ts";
 
 /** How the exit node is used. */
 export interface ExitNodeOptions {
@@ -37,6 +39,8 @@ export interface ExitNodeOptions {
 export class ExitNodeUse {
   readonly #o: ExitNodeOptions;
   #using: string | null = null;
+  // The underlay addresses kept off the tunnel, as last applied (sorted, joined).
+  #exempt = "";
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
   #told = "";
@@ -82,8 +86,10 @@ export class ExitNodeUse {
   viewChanged(v: MembershipView): void {
     const m = v.members.find((x) => this.#usable(x));
     const next = m?.publicKey ?? null;
-    if (next === this.#using) return;
+    const exempt = next === null ? [] : exemptAddresses(v, next);
+    if (next === this.#using && (next === null || exempt.join() === this.#exempt)) return;
     this.#using = next;
+    this.#exempt = exempt.join();
     const o = this.#o;
     this.#queue = this.#queue.then(async () => {
       if (this.#closed) return;
@@ -97,6 +103,7 @@ export class ExitNodeUse {
             table: o.mark,
             families: [4, 6],
             keepLocalRoutes: o.allowLanAccess,
+            exempt,
           });
         }
         const say = next === null ? "none" : next;
@@ -119,4 +126,25 @@ export class ExitNodeUse {
     await this.#queue;
     await this.#o.routing.close();
   }
+}
+
+/**
+ * The underlay addresses of the exit node, the leaders and the relays: the agent may reach them
+ * over TCP (the fallback when UDP does not get through), whose connections carry no mark, so they
+ * stay on the host's own routes rather than enter the tunnel they carry.
+ */
+export function exemptAddresses(v: MembershipView, exitKey: string): string[] {
+  const out = new Set<string>();
+  for (const m of v.members) {
+    if (m.publicKey !== exitKey && m.role !== "leader" && m.relay !== true) continue;
+    for (const ep of m.endpoints) {
+      try {
+        const { host } = parseHostPort(ep);
+        if (isIP(host)) out.add(host);
+      } catch {
+        // A malformed endpoint names no address to keep.
+      }
+    }
+  }
+  return [...out].sort();
 }

@@ -56,11 +56,15 @@ Deno.test("exit node: used while approved and online; the host's routing restore
   assert.deepEqual(exit.routesOf(v.members[1]), []);
   assert.equal(exit.inUse, null);
 
-  const approved = member("gw", 3, { exitNode: true });
-  v = view(2, [member("b", 2), approved]);
+  const approved = member("gw", 3, { exitNode: true, endpoints: ["203.0.113.3:51820"] });
+  const lead = member("lead", 1, {
+    role: "leader",
+    endpoints: ["203.0.113.1:51820", "leader.example:51820"],
+  });
+  v = view(2, [lead, member("b", 2, { endpoints: ["198.51.100.2:51820"] }), approved]);
   exit.viewChanged(v);
   assert.deepEqual(exit.routesOf(approved), ["0.0.0.0/0", "::/0"]);
-  assert.deepEqual(exit.routesOf(v.members[0]), []);
+  assert.deepEqual(exit.routesOf(v.members[1]), []);
   await exit.start(); // waits for the queue
   assert.deepEqual(routing.calls, [{
     iface: "weft0",
@@ -68,6 +72,9 @@ Deno.test("exit node: used while approved and online; the host's routing restore
     table: 51820,
     families: [4, 6],
     keepLocalRoutes: true,
+    // The exit node's and the leader's addresses stay off the tunnel (TCP); names and other
+    // members' addresses do not.
+    exempt: ["203.0.113.1", "203.0.113.3"],
   }]);
   assert.deepEqual(exit.inUse, { name: "gw", address: "10.9.0.3" });
 
