@@ -39,8 +39,14 @@ import type { JoinRequest, JoinResult } from "../join/request.ts";
 import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
 import { changedMembers, remember, sameRecord, tokenGrants } from "./records.ts";
 import { type HostRange, hostRange, MemberIndex } from "./member_index.ts";
-import { type NodeRoutes, reassignRoutes, routeList, routesMatter } from "./routes.ts";
-import { EXIT, parseApprovals } from "../../routes/prefixes.ts";
+import {
+  changedApprovals,
+  type NodeRoutes,
+  reassignRoutes,
+  routeList,
+  routesMatter,
+} from "./routes.ts";
+import { parseApprovals } from "../../routes/prefixes.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -984,22 +990,9 @@ export class LeaderCore {
         throw new LeaderError("a leader's own routes need no approval");
       }
       const before = old.grants?.routes ?? [];
-      let routes = [...new Set([...before, ...approve])];
-      for (const r of revoke) {
-        const gone = routes.filter((a) => a === r || (a !== EXIT && r !== EXIT && inside(a, r)));
-        if (gone.length === 0) {
-          const wider = routes.find((a) => a !== EXIT && r !== EXIT && inside(r, a));
-          throw new LeaderError(
-            wider
-              ? `${r} is approved through ${wider}: revoke ${wider}`
-              : `${r} is not approved for ${old.name}`,
-          );
-        }
-        routes = routes.filter((a) => !gone.includes(a));
-        const wider = routes.find((a) => a !== EXIT && r !== EXIT && inside(r, a));
-        if (wider) throw new LeaderError(`${r} is also approved through ${wider}: revoke ${wider}`);
-      }
-      routes.sort();
+      const next = changedApprovals(before, approve, revoke, old.name);
+      if (typeof next === "string") throw new LeaderError(next);
+      const routes = next;
       const grants: MemberGrants = { ...old.grants, routes };
       if (routes.length === 0) delete grants.routes;
       const m: Member = { ...old, grants };
@@ -1196,11 +1189,4 @@ export class LeaderCore {
       return { result: undefined, write: true };
     });
   }
-}
-
-/** Whether prefix `a` lies inside prefix `b` (both canonical, neither `exit`). */
-function inside(a: string, b: string): boolean {
-  const x = Cidr.parse(a);
-  const y = Cidr.parse(b);
-  return x.family === y.family && y.bits <= x.bits && y.overlaps(x);
 }

@@ -9,6 +9,7 @@
 import type { Member } from "../../members/member.ts";
 import { assignRoutes } from "../../routes/primary.ts";
 import { approves, EXIT, EXIT_PREFIXES, isExitPrefix } from "../../routes/prefixes.ts";
+import { Cidr } from "../../net/cidr.ts";
 
 /**
  * The subnet routes `m` serves: those it advertises that are approved (a leader's own need no
@@ -68,6 +69,41 @@ export function reassignRoutes(
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * A node's approvals after `approve` and `revoke` (canonical, from `parseApprovals`), sorted; or
+ * why the change is refused: a revocation naming nothing approved, or one that leaves the prefix
+ * approved through a wider approval (which it names, so the operator revokes that).
+ */
+export function changedApprovals(
+  before: readonly string[],
+  approve: readonly string[],
+  revoke: readonly string[],
+  node: string,
+): string[] | string {
+  let routes = [...new Set([...before, ...approve])];
+  const covers = (wide: string, narrow: string) =>
+    wide !== EXIT && narrow !== EXIT && inside(narrow, wide);
+  for (const r of revoke) {
+    const gone = routes.filter((a) => a === r || covers(r, a));
+    const wider = routes.find((a) => !gone.includes(a) && covers(a, r));
+    if (gone.length === 0) {
+      return wider
+        ? `${r} is approved through ${wider}: revoke ${wider}`
+        : `${r} is not approved for ${node}`;
+    }
+    if (wider) return `${r} is also approved through ${wider}: revoke ${wider}`;
+    routes = routes.filter((a) => !gone.includes(a));
+  }
+  return routes.sort();
+}
+
+/** Whether prefix `a` lies inside prefix `b` (both canonical, neither `exit`). */
+function inside(a: string, b: string): boolean {
+  const x = Cidr.parse(a);
+  const y = Cidr.parse(b);
+  return x.family === y.family && y.bits <= x.bits && y.overlaps(x);
 }
 
 /** One node's routes, as `weft route list` shows them. */
