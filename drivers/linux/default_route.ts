@@ -88,9 +88,12 @@ export class LinuxDefaultRouting implements DefaultRouting {
     });
   }
 
-  /** Removes the routes and rules of `table` and `mark` a crashed run left, both families. */
-  sweep(table: number, mark: number): Promise<void> {
-    return this.#serial(() => this.#remove(table, mark, FAMILIES));
+  /**
+   * Removes the rules of `table` and `mark` and the default routes into `iface` a crashed run
+   * left, both families (not another tunnel's routes in the same table).
+   */
+  sweep(table: number, mark: number, iface: string): Promise<void> {
+    return this.#serial(() => this.#remove(table, mark, FAMILIES, iface));
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

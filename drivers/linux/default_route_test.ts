@@ -408,7 +408,10 @@ Deno.test("sweep: a crashed run's rules and default routes go, for both families
     },
     sysctl: { read: () => Promise.resolve("0"), write: () => Promise.resolve() },
   });
-  await routing.sweep(51820, 51820);
+  await routing.sweep(51820, 51820, "weft0");
+  // Only the default routes into weft's own interface: wg-quick's in the same table stay.
+  assert.ok(calls.includes("ip -4 route del 0.0.0.0/0 dev weft0 table 51820"), calls.join("\n"));
+  assert.ok(!calls.some((c) => /route del \S+ table/.test(c)), calls.join("\n"));
   for (const f of ["-4", "-6"]) {
     assert.ok(
       calls.includes(`ip ${f} rule del not fwmark 51820 table 51820 priority 7760`),

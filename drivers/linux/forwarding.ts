@@ -152,7 +152,9 @@ export class LinuxForwarding implements HostForwarding {
 
   async #apply(config: ForwardingConfig): Promise<void> {
     const { iface, sources, prefixes } = checkConfig(config);
-    const families = FAMILIES.filter((f) => prefixes.some((p) => p.family === f));
+    const families = FAMILIES.filter((f) =>
+      config.families ? config.families.includes(f) : prefixes.some((p) => p.family === f)
+    );
     // Both families, whatever the config: an earlier call or a crashed run may have left either.
     const stale = new Set([iface, this.#installed?.iface ?? iface]);
     this.#installed = null;
@@ -209,9 +211,11 @@ export class LinuxForwarding implements HostForwarding {
       await ipt("-A", fwd, "-i", iface, ...dst, ...comment(p, "out"), "-j", "ACCEPT");
       await ipt("-A", fwd, "-o", iface, ...src, ...ctstate, ...comment(p, "in"), "-j", "ACCEPT");
     }
-    // The generic pair, for what no route's rules matched (mesh traffic between routes' peers).
-    await ipt("-A", fwd, "-i", iface, "-j", "ACCEPT");
+    // Replies to what the host itself forwarded into the mesh; and nothing else from the mesh: a
+    // member sends only where the leader approved (its allowed IPs), but one that sets its own
+    // must not reach the host's other networks through it.
     await ipt("-A", fwd, "-o", iface, ...ctstate, "-j", "ACCEPT");
+    await ipt("-A", fwd, "-i", iface, "-j", "DROP");
     // The jump goes in last, so packets never meet a half-built chain.
     await ipt("-I", "FORWARD", "1", "-j", fwd);
     if (!config.masquerade || sources.length === 0) return;

@@ -156,8 +156,8 @@ Deno.test("apply for IPv4 and IPv6 with masquerade: the exact commands, rules an
     `iptables -w -A WEFT-FWD-weft0 -o weft0 -s 192.168.1.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment weft route 192.168.1.0/24 in -j ACCEPT`,
     "iptables -w -A WEFT-FWD-weft0 -i weft0 -m comment --comment weft route 0.0.0.0/0 out -j ACCEPT",
     `iptables -w -A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment weft route 0.0.0.0/0 in -j ACCEPT`,
-    "iptables -w -A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     `iptables -w -A WEFT-FWD-weft0 -o weft0 ${ctstate}`,
+    "iptables -w -A WEFT-FWD-weft0 -i weft0 -j DROP",
     "iptables -w -I FORWARD 1 -j WEFT-FWD-weft0",
     "iptables -w -t nat -N WEFT-NAT-weft0",
     "iptables -w -t nat -A WEFT-NAT-weft0 -s 10.96.0.0/16 -d 192.168.1.0/24 ! -o weft0 -j MASQUERADE",
@@ -165,8 +165,8 @@ Deno.test("apply for IPv4 and IPv6 with masquerade: the exact commands, rules an
     "iptables -w -t nat -I POSTROUTING 1 -j WEFT-NAT-weft0",
     "ip6tables -w -N WEFT-FWD-weft0",
     ...routeRules("ip6tables", "fd00:1::/64"),
-    "ip6tables -w -A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     `ip6tables -w -A WEFT-FWD-weft0 -o weft0 ${ctstate}`,
+    "ip6tables -w -A WEFT-FWD-weft0 -i weft0 -j DROP",
     "ip6tables -w -I FORWARD 1 -j WEFT-FWD-weft0",
     "ip6tables -w -t nat -N WEFT-NAT-weft0",
     "ip6tables -w -t nat -A WEFT-NAT-weft0 -s fd7a::/48 -d fd00:1::/64 ! -o weft0 -j MASQUERADE",
@@ -186,8 +186,8 @@ Deno.test("a second apply replaces: exactly the new rules, none of the dropped f
     "-A FORWARD -j WEFT-FWD-weft0",
     "-N WEFT-FWD-weft0",
     ...routeRules("iptables", "172.16.0.0/12").map((r) => r.replace("iptables -w ", "")),
-    "-A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     "-A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A WEFT-FWD-weft0 -i weft0 -j DROP",
   ]);
   assert.deepEqual(host.rules("iptables", "nat"), [
     "-A POSTROUTING -j WEFT-NAT-weft0",
@@ -214,8 +214,8 @@ Deno.test("route rules go longest prefix first, so a packet counts towards its r
     ...strip(routeRules("iptables", "10.1.0.0/16")),
     ...strip(routeRules("iptables", "10.0.0.0/8")),
     ...strip(routeRules("iptables", "0.0.0.0/0")),
-    "-A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
     "-A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A WEFT-FWD-weft0 -i weft0 -j DROP",
   ]);
   assert.deepEqual(host.rules("ip6tables").slice(2, 4), strip(routeRules("ip6tables", "::/0")));
 });
@@ -483,8 +483,8 @@ Deno.test({
       "-N WEFT-FWD-weft0",
       "-A FORWARD -j WEFT-FWD-weft0",
       ...prefixes.flatMap(route),
-      "-A WEFT-FWD-weft0 -i weft0 -j ACCEPT",
       `-A WEFT-FWD-weft0 -o weft0 ${ctstate} -j ACCEPT`,
+      "-A WEFT-FWD-weft0 -i weft0 -j DROP",
     ];
     assert.deepEqual(await ours(), [
       ...filter("192.168.1.0/24", "0.0.0.0/0"),
@@ -551,4 +551,16 @@ Deno.test("sweep: a crashed run's chains and jumps go, for both families", async
     assert.ok(calls.includes(`${tool} -w -t nat -X WEFT-NAT-weft0`), calls.join("\n"));
   }
   await assert.rejects(() => fwd.sweep("bad name"), /invalid interface name/);
+});
+
+Deno.test("families guarded with no prefix approved: the mesh's traffic is dropped, not forwarded", async () => {
+  const host = new FakeHost();
+  await host.forwarding().apply({ ...BOTH, prefixes: [], families: [4], masquerade: true });
+  assert.deepEqual(host.rules("iptables"), [
+    "-A FORWARD -j WEFT-FWD-weft0",
+    "-N WEFT-FWD-weft0",
+    "-A WEFT-FWD-weft0 -o weft0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A WEFT-FWD-weft0 -i weft0 -j DROP",
+  ]);
+  assert.deepEqual(host.rules("ip6tables"), []);
 });

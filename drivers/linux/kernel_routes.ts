@@ -8,12 +8,15 @@
 import type { KernelRoutes } from "../../lib/routes/forwarding.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 
-/** Runs `ip` with `args`; the exit code and stderr. */
-export type IpRunner = (args: string[]) => Promise<{ code: number; stderr: string }>;
+/** Runs `ip` with `args`; the exit code, stdout and stderr. */
+export type IpRunner = (
+  args: string[],
+) => Promise<{ code: number; stderr: string; stdout?: string }>;
 
 const runIp: IpRunner = async (args) => {
-  const out = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
+  const out = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
 };
 
 /** {@link KernelRoutes} on the interface `iface` with `ip route`. */
@@ -33,12 +36,26 @@ export class LinuxKernelRoutes implements KernelRoutes {
     this.#run = opts.run ?? runIp;
   }
 
-  /** Adds (or replaces) the route to `prefix` through the interface. */
+  /**
+   * Adds the route to `prefix` through the interface. A route the host has to the same prefix
+   * already is left as it is (never replaced: removing ours later would lose it) and refused.
+   */
   async add(prefix: string): Promise<void> {
     const { family, text } = checked(prefix);
-    const args = [family, "route", "replace", text, "dev", this.#iface, ...this.#table];
+    const args = [family, "route", "add", text, "dev", this.#iface, ...this.#table];
     const r = await this.#run(args);
-    if (r.code !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr || `exit ${r.code}`}`);
+    if (r.code === 0) return;
+    if (/File exists/.test(r.stderr)) {
+      const show = await this.#run([family, "route", "show", text, ...this.#table]);
+      // Ours already (a view applied twice): nothing to do.
+      if (
+        show.code === 0 && show.stderr === "" && new RegExp(` dev ${this.#iface}( |$)`).test(
+          show.stdout ?? "",
+        )
+      ) return;
+      throw new Error(`the host already routes ${text} elsewhere: left as it is`);
+    }
+    throw new Error(`ip ${args.join(" ")}: ${r.stderr || `exit ${r.code}`}`);
   }
 
   /** Removes the route to `prefix` through the interface; one already gone is no error. */

@@ -41,6 +41,8 @@ interface Followed {
   dueAt: number;
   /** Its messages stopped: it is probed until one comes. */
   quiet: boolean;
+  /** A message of its was heard (since it was followed). */
+  heard: boolean;
 }
 
 /** A message is missed this many intervals after the last one (a late message is no loss). */
@@ -69,7 +71,12 @@ export class HeardLiveness {
    */
   follow(peer: string, everyMs: number): void {
     if (this.#peers.has(peer)) return;
-    this.#peers.set(peer, { everyMs, dueAt: this.#now() + SLACK * everyMs, quiet: false });
+    this.#peers.set(peer, {
+      everyMs,
+      dueAt: this.#now() + SLACK * everyMs,
+      quiet: false,
+      heard: false,
+    });
   }
 
   /** Stops following a peer. */
@@ -96,6 +103,7 @@ export class HeardLiveness {
     if (!f) return;
     if (everyMs !== undefined) f.everyMs = everyMs;
     f.dueAt = this.#now() + SLACK * f.everyMs;
+    f.heard = true;
     this.#sink.recordHeard(peer, rttMs);
     if (f.quiet) {
       f.quiet = false;
@@ -123,6 +131,11 @@ export class HeardLiveness {
       this.#sink.recordMissed(peer);
       this.#probing(peer, true);
     }
+  }
+
+  /** Whether a message of `peer` was heard since it was followed (it uses this receiver). */
+  hasHeard(peer: string): boolean {
+    return this.#peers.get(peer)?.heard === true;
   }
 
   /** Runs the check every `checkMs`. */

@@ -109,3 +109,20 @@ Deno.test("heard: a peer asked for a longer interval is expected at it from then
   assert.deepEqual(log, ["a:missed", "a:probe:true"]);
   assert.equal(live.follows("nobody"), false);
 });
+
+Deno.test("heard: hasHeard tells a peer that talks to this receiver from one followed only", () => {
+  let now = 0;
+  const h = new HeardLiveness({
+    sink: { recordHeard: () => {}, recordMissed: () => {} },
+    probing: () => {},
+    now: () => now,
+  });
+  h.follow("a", 3000);
+  h.follow("b", 3000);
+  h.heard("a");
+  now = 10_000;
+  h.check();
+  assert.equal(h.hasHeard("a"), true);
+  assert.equal(h.hasHeard("b"), false);
+  assert.equal(h.hasHeard("c"), false);
+});

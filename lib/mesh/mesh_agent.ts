@@ -355,9 +355,12 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           sink: agent.health,
           // A member gone quiet is probed until it says hello again (one that uses another
           // leader is judged so all along).
-          // A router gone quiet hands its routes to a standby at once (HA routes).
+          // A router gone quiet hands its routes to a standby at once (HA routes). Only a member
+          // that said hello to this leader counts: one using another leader is that one's to
+          // judge (each leader calling the other's routers quiet would move routes back and forth).
           probing: (key, on) => {
             agent.watchPeer(key, { probe: on });
+            if (on && !heard?.hasHeard(key)) return;
             start.core?.setQuiet(key, on).catch((e) =>
               logger.warn("handing routes over failed", { error: String(e) })
             );
@@ -398,10 +401,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         ? new SubnetRouter({
           forwarding: opts.forwarding ?? new LinuxForwarding(),
           iface,
-          sources: () => {
-            const v = membership?.view ?? view;
-            return [v.network, ...(v.network6 ? [v.network6] : [])];
-          },
+          self: opened.publicKey,
+          view: () => membership?.view ?? view,
           prefixes: carried,
           masquerade: opts.snatSubnetRoutes !== false,
           logger,
@@ -423,9 +424,9 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         await (opts.forwarding ?? new LinuxForwarding()).sweep(iface).catch((e) =>
           logger.warn("removing old forwarding rules failed", { error: String(e) })
         );
-        await (opts.defaultRouting ?? new LinuxDefaultRouting()).sweep(mark, mark).catch((e) =>
-          logger.warn("removing old exit-node routing failed", { error: String(e) })
-        );
+        await (opts.defaultRouting ?? new LinuxDefaultRouting()).sweep(mark, mark, iface).catch((
+          e,
+        ) => logger.warn("removing old exit-node routing failed", { error: String(e) }));
       }
       const peers = new MeshPeers({
         device: agent.device,

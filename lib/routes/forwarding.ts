@@ -19,6 +19,12 @@ export interface ForwardingConfig {
   prefixes: string[];
   /** Masquerade mesh traffic leaving towards `prefixes` (default on: `--no-snat-subnet-routes`). */
   masquerade: boolean;
+  /**
+   * The families guarded (forwarding on, the mesh's traffic to anything but `prefixes` dropped);
+   * default the families of `prefixes`. A router whose routes are not approved yet guards the
+   * families it advertises with no prefix let through.
+   */
+  families?: readonly (4 | 6)[];
 }
 
 /** The packets and bytes forwarded through one route (prefix) since its rules were installed. */
@@ -105,8 +111,9 @@ export interface DefaultRouting {
   /** Removes every route and rule `apply` added, leaving the host's tables as they were. */
   close(): Promise<void>;
   /**
-   * Removes the routes and rules of `table` and `mark` that a run that crashed left (a restart
-   * without an exit node); nothing when there are none.
+   * Removes the rules of `table` and `mark` and the default routes into `iface` that a run that
+   * crashed left (a restart without an exit node); nothing when there are none. Another tunnel's
+   * routes in the same table (wg-quick's 51820) are left alone.
    */
-  sweep(table: number, mark: number): Promise<void>;
+  sweep(table: number, mark: number, iface: string): Promise<void>;
 }

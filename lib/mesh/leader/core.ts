@@ -684,9 +684,10 @@ export class LeaderCore {
       };
       member.services = this.#grantedServices(d, member, req.services);
       ix.add(member);
-      if (routesMatter(member)) this.#reassign(d, touch);
       if (token.usesLeft !== null) token.usesLeft--;
       d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
+      // Not heard from yet: it carries routes from its first hello (heardFrom).
+      if (routesMatter(member)) this.#reassign(d, touch);
       if (gone) delete d.left![req.publicKey];
       touch(member.publicKey);
       return {
@@ -749,6 +750,7 @@ export class LeaderCore {
         if (heard(key)) {
           d.joins![key] = { ...rec, heard: true };
           write = true;
+          if (routesMatter(this.#idx(d).byKey(key))) this.#reassign(d, touch);
           continue;
         }
         if (now < this.#holdUntil(rec)) continue;

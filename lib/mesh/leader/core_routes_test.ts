@@ -170,9 +170,14 @@ Deno.test("leader routes: a token's approvals hold for its joiners (prefixes and
     await core.join(request(t, "x", { routes: ["0.0.0.0/0", NET, "::/0"] }), null),
   ).member;
   assert.deepEqual(x.grants?.routes, [NET, "exit"]);
-  assert.deepEqual(x.routes, [NET], "the join's answer already says what it carries");
-  assert.equal(x.exitNode, true);
+  assert.equal(x.exitNode, undefined, "an exit node once heard from, not at its join");
+  await core.heardFrom(x.publicKey);
   assert.deepEqual(rec(core, "x").routes, [NET]);
+  assert.equal(rec(core, "x").exitNode, true);
+  // Quiet (its hellos stopped): withdrawn as an exit node; heard again: back.
+  await core.setQuiet(x.publicKey, true);
+  assert.equal(rec(core, "x").exitNode, undefined);
+  await core.setQuiet(x.publicKey, false);
   assert.equal(rec(core, "x").exitNode, true);
   // The token's approvals do not cover what it did not approve.
   const y = accepted(await core.join(request(t, "y", { routes: ["203.0.113.0/24"] }), null));
@@ -314,4 +319,16 @@ Deno.test("leader routes: a router whose hellos stopped hands its routes over; b
   await core.setQuiet(a.publicKey, true);
   await core.setQuiet(b.publicKey, true);
   assert.deepEqual(rec(core, "b").routes, [NET]);
+});
+
+Deno.test("leader routes: at most 64 approvals a node", async () => {
+  const { core } = await twoRouters();
+  const many = Array.from({ length: 40 }, (_, i) => `10.${i}.0.0/16`);
+  const more = Array.from({ length: 40 }, (_, i) => `10.${100 + i}.0.0/16`);
+  await core.setRouteApprovals("a", { approve: many });
+  await assert.rejects(
+    core.setRouteApprovals("a", { approve: more }),
+    (e) => e instanceof LeaderError && /at most 64 routes/.test(e.message),
+  );
+  assert.equal(rec(core, "a").grants?.routes?.length, 40);
 });

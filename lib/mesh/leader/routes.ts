@@ -8,7 +8,7 @@
 
 import type { Member } from "../../members/member.ts";
 import { assignRoutes } from "../../routes/primary.ts";
-import { approves, EXIT, EXIT_PREFIXES, isExitPrefix } from "../../routes/prefixes.ts";
+import { approves, EXIT, EXIT_PREFIXES, isExitPrefix, MAX_ROUTES } from "../../routes/prefixes.ts";
 import { Cidr } from "../../net/cidr.ts";
 
 /**
@@ -55,7 +55,8 @@ export function reassignRoutes(
   let changed = 0;
   for (const m of routers) {
     const routes = carried.get(m.publicKey) ?? [];
-    const exit = servesExit(m);
+    // An exit node that stopped or went quiet is withdrawn: its users' traffic goes out directly.
+    const exit = servesExit(m) && eligible(m);
     if (sameList(routes, m.routes ?? []) && exit === (m.exitNode === true)) continue;
     const next: Member = { ...m, routes };
     if (routes.length === 0) delete next.routes;
@@ -95,6 +96,9 @@ export function changedApprovals(
     }
     if (wider) return `${r} is also approved through ${wider}: revoke ${wider}`;
     routes = routes.filter((a) => !gone.includes(a));
+  }
+  if (routes.length > MAX_ROUTES) {
+    return `at most ${MAX_ROUTES} routes may be approved for a node, not ${routes.length}`;
   }
   return routes.sort();
 }

@@ -75,7 +75,9 @@ export class AcceptedRoutes {
 
   /** Brings the kernel's routes in line with a new view. */
   viewChanged(v: MembershipView): void {
-    this.#refresh(v);
+    // The host's networks are read again only where routes are in play (a view change in a
+    // mesh without routes costs nothing more).
+    if (this.#installed.size > 0 || v.members.some((m) => m.routes?.length)) this.#refresh(v);
     const wanted = new Set<string>();
     for (const m of v.members) for (const p of this.routesOf(m)) wanted.add(p);
     const kernel = this.#o.kernel;

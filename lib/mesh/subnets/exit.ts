@@ -115,6 +115,9 @@ export class ExitNodeUse {
             });}
         }
       } catch (e) {
+        // Tried again with the next view: nothing counts as in use until it worked.
+        this.#using = null;
+        this.#exempt = "";
         o.logger.error("routing through the exit node failed", { error: String(e) });
       }
     });

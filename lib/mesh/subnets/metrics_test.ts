@@ -26,7 +26,23 @@ Deno.test("route metrics: a router's forwarded packets and bytes per route, read
   const router = new SubnetRouter({
     forwarding,
     iface: "weft0",
-    sources: () => ["10.9.0.0/24"],
+    self: "ME",
+    view: () => ({
+      network: "10.9.0.0/24",
+      version: 1,
+      members: [{
+        name: "me",
+        publicKey: "ME",
+        address: "10.9.0.2",
+        endpoints: [],
+        labels: {},
+        role: "node",
+        services: [],
+        joinedAt: 1,
+        advertisedRoutes: ["198.51.100.0/24"],
+        grants: { routes: ["198.51.100.0/24"] },
+      }],
+    }),
     prefixes: ["198.51.100.0/24"],
     logger: nullLogger,
   });

@@ -1,15 +1,20 @@
 /**
  * This member as a subnet router or exit node: the host forwards the mesh's packets into the
- * routes it advertises and, unless `--no-snat-subnet-routes`, masquerades them (an exit node's
- * always), so hosts behind it answer its own address. Set up when the agent starts, in TUN mode,
- * whether or not the leader approved the routes yet (approval decides who sends, not whether this
- * host may forward); taken down when it stops. A host that cannot forward stops the start.
+ * routes it carries and, unless `--no-snat-subnet-routes`, masquerades them (an exit node's
+ * always), so hosts behind it answer its own address. Only what the leader approved is let
+ * through (this node's own record in the view: its advertised routes as far as they are approved,
+ * and the internet as an approved exit node); the rest of the mesh's traffic to the host's other
+ * networks is dropped, whatever a member puts in its own allowed IPs. Set up when the agent
+ * starts (TUN mode), followed with each view, taken down when it stops. A host that cannot
+ * forward stops the start.
  * @module
  */
 
 import type { Logger } from "../../log/logger.ts";
+import type { MembershipView } from "../../members/member.ts";
 import type { HostForwarding, RouteCounters } from "../../routes/forwarding.ts";
-import { isExitPrefix } from "../../routes/prefixes.ts";
+import { EXIT_PREFIXES, isExitPrefix } from "../../routes/prefixes.ts";
+import { servedRoutes, servesExit } from "../leader/routes.ts";
 
 /** How the router is set up. */
 export interface SubnetRouterOptions {
@@ -17,8 +22,10 @@ export interface SubnetRouterOptions {
   forwarding: HostForwarding;
   /** The overlay interface. */
   iface: string;
-  /** The mesh's networks, read at start (the view's, known once joined). */
-  sources: () => string[];
+  /** This node's public key (its record in the view says what is approved). */
+  self: string;
+  /** The view held now. */
+  view: () => MembershipView;
   /** The routes this node advertises (canonical; the defaults for an exit node). */
   prefixes: string[];
   /** Masquerade the mesh's traffic into subnet routes (default true). */
@@ -27,10 +34,14 @@ export interface SubnetRouterOptions {
   logger: Logger;
 }
 
-/** Forwarding for the routes this node advertises. See the module docs. */
+/** Forwarding for the routes this node carries. See the module docs. */
 export class SubnetRouter {
   readonly #o: SubnetRouterOptions;
   #started = false;
+  #closed = false;
+  // The prefixes let through, as last applied (joined), and the changes to them, in turn.
+  #applied: string | null = null;
+  #queue: Promise<void> = Promise.resolve();
   // The forwarded traffic per route as last read (the firewall's counters), and when.
   #counters: RouteCounters[] = [];
   #readAt = -Infinity;
@@ -41,25 +52,61 @@ export class SubnetRouter {
     this.#o = opts;
   }
 
-  /** Turns forwarding on; rejects with the host's reason when it cannot. */
-  async start(): Promise<void> {
+  /** The prefixes the leader approved for this node, as `v` says. */
+  #approved(v: MembershipView): string[] {
+    const me = v.members.find((m) => m.publicKey === this.#o.self);
+    if (!me) return [];
+    return [...servedRoutes(me), ...(servesExit(me) ? EXIT_PREFIXES : [])];
+  }
+
+  async #apply(v: MembershipView): Promise<void> {
     const o = this.#o;
+    const approved = this.#approved(v);
+    const key = approved.join();
+    if (key === this.#applied) return;
     const exit = o.prefixes.some(isExitPrefix);
     const masquerade = exit || o.masquerade !== false;
+    const families = [
+      ...(o.prefixes.some((p) => !p.includes(":")) ? [4 as const] : []),
+      ...(o.prefixes.some((p) => p.includes(":")) ? [6 as const] : []),
+    ];
+    await o.forwarding.apply({
+      iface: o.iface,
+      sources: [v.network, ...(v.network6 ? [v.network6] : [])],
+      prefixes: approved,
+      families,
+      masquerade,
+    });
+    this.#applied = key;
+    o.logger.info("forwarding for the mesh", {
+      approved: approved.join(",") || "none yet",
+      advertised: o.prefixes.join(","),
+      masquerade,
+    });
+  }
+
+  /** Turns forwarding on; rejects with the host's reason when it cannot. */
+  async start(): Promise<void> {
     try {
-      await o.forwarding.apply({
-        iface: o.iface,
-        sources: o.sources(),
-        prefixes: o.prefixes,
-        masquerade,
-      });
+      await this.#apply(this.#o.view());
     } catch (e) {
       throw new Error(`cannot carry routes for the mesh: ${(e as Error).message}`, { cause: e });
     }
     this.#started = true;
-    o.logger.info("forwarding for the mesh", {
-      routes: o.prefixes.join(","),
-      masquerade,
+  }
+
+  /** Lets through what a new view approves (approvals granted or withdrawn). */
+  viewChanged(v: MembershipView): void {
+    if (!this.#started || this.#approved(v).join() === this.#applied) return;
+    this.#queue = this.#queue.then(async () => {
+      if (this.#closed) return;
+      try {
+        await this.#apply(v);
+      } catch (e) {
+        this.#o.logger.error("changing what the mesh may reach through this node failed", {
+          error: String(e),
+        });
+      }
     });
   }
 
@@ -90,6 +137,9 @@ export class SubnetRouter {
 
   /** Turns forwarding off again. */
   async close(): Promise<void> {
+    // A change under way finishes first: what it set up is taken down below.
+    await this.#queue;
+    this.#closed = true;
     if (!this.#started) return;
     this.#started = false;
     await this.#o.forwarding.close();

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { SubnetRouter, type SubnetRouterOptions } from "./router.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { member } from "../../../tests/fixtures/members.ts";
 import { nullLogger } from "../../log/logger.ts";
 import type { ForwardingConfig, HostForwarding } from "../../routes/forwarding.ts";
 
@@ -28,42 +30,61 @@ function fakeForwarding(
   return fake;
 }
 
+function view(me: Partial<Member> = {}, version = 1): MembershipView {
+  return {
+    network: "10.96.0.0/16",
+    network6: "fd7a::/48",
+    version,
+    members: [member("me", "10.96.0.2", { publicKey: "ME", ...me })],
+  };
+}
+
 function router(
   forwarding: HostForwarding,
   opts: Partial<SubnetRouterOptions> = {},
+  v: () => MembershipView = () => view({ advertisedRoutes: [NET], grants: { routes: [NET] } }),
 ): SubnetRouter {
   return new SubnetRouter({
     forwarding,
     iface: "weft0",
-    sources: () => ["10.96.0.0/16", "fd7a::/48"],
+    self: "ME",
+    view: v,
     prefixes: [NET],
     logger: nullLogger,
     ...opts,
   });
 }
 
-Deno.test("subnet router: start applies the interface, sources and prefixes, masquerading", async () => {
+Deno.test("subnet router: start lets through what the leader approved, masquerading", async () => {
   const fwd = fakeForwarding();
-  let asked = 0;
-  const r = router(fwd, {
-    sources: () => {
-      asked++;
-      return ["10.96.0.0/16"];
-    },
-  });
+  const r = router(fwd);
   assert.deepEqual(fwd.applied, [], "nothing before start");
-  assert.equal(asked, 0, "the sources are read at start");
   await r.start();
   assert.deepEqual(fwd.applied, [{
     iface: "weft0",
-    sources: ["10.96.0.0/16"],
+    sources: ["10.96.0.0/16", "fd7a::/48"],
     prefixes: [NET],
+    families: [4],
     masquerade: true,
   }]);
   await r.close();
   assert.equal(fwd.closed, 1);
   await r.close();
   assert.equal(fwd.closed, 1, "closed once");
+});
+
+Deno.test("subnet router: nothing let through before the approval; approval and revocation followed", async () => {
+  const fwd = fakeForwarding();
+  let v = view({ advertisedRoutes: [NET] });
+  const r = router(fwd, {}, () => v);
+  await r.start();
+  assert.deepEqual(fwd.applied[0].prefixes, [], "the family guarded, no prefix let through");
+  assert.deepEqual(fwd.applied[0].families, [4]);
+  v = view({ advertisedRoutes: [NET], grants: { routes: [NET] } }, 2);
+  r.viewChanged(v);
+  r.viewChanged(v);
+  await r.close();
+  assert.deepEqual(fwd.applied.map((a) => a.prefixes), [[], [NET]], "applied once per change");
 });
 
 Deno.test("subnet router: masquerade off on request, always on for an exit node", async () => {
@@ -75,12 +96,16 @@ Deno.test("subnet router: masquerade off on request, always on for an exit node"
   await router(on, { masquerade: true }).start();
   assert.equal(on.applied[0].masquerade, true);
 
-  for (const prefixes of [["0.0.0.0/0", "::/0", NET], ["::/0"], ["0.0.0.0/0"]]) {
-    const exit = fakeForwarding();
-    await router(exit, { masquerade: false, prefixes }).start();
-    assert.equal(exit.applied[0].masquerade, true, String(prefixes));
-    assert.deepEqual(exit.applied[0].prefixes, prefixes);
-  }
+  const prefixes = ["0.0.0.0/0", NET, "::/0"];
+  const exit = fakeForwarding();
+  await router(
+    exit,
+    { masquerade: false, prefixes },
+    () => view({ advertisedRoutes: prefixes, grants: { routes: [NET, "exit"] } }),
+  ).start();
+  assert.equal(exit.applied[0].masquerade, true);
+  assert.deepEqual(exit.applied[0].prefixes, [NET, "0.0.0.0/0", "::/0"]);
+  assert.deepEqual(exit.applied[0].families, [4, 6]);
 });
 
 Deno.test("subnet router: a host that cannot forward stops the start; close does nothing then", async () => {
