@@ -15,7 +15,14 @@
 
 import type { DefaultRouteConfig, DefaultRouting } from "../../lib/routes/forwarding.ts";
 import { formatAddress, parseAddress } from "../../lib/net/ip.ts";
-import type { CommandResult, CommandRunner, SysctlFiles } from "./forwarding.ts";
+import {
+  type CommandResult,
+  type CommandRunner,
+  hostSysctls,
+  runCommand,
+  SerialQueue,
+  type SysctlFiles,
+} from "./host_commands.ts";
 
 /** Options of {@link LinuxDefaultRouting}; both default to the real host. */
 export interface LinuxDefaultRoutingOptions {
@@ -59,25 +66,22 @@ export class LinuxDefaultRouting implements DefaultRouting {
   #oldMark: string | null = null;
   /** The config whose routes and rules are installed. */
   #installed: DefaultRouteConfig | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /** A default routing that does nothing until {@link apply}. */
   constructor(opts: LinuxDefaultRoutingOptions = {}) {
     this.#run = opts.run ?? runCommand;
-    this.#sysctl = opts.sysctl ?? {
-      read: (path) => Deno.readTextFile(path),
-      write: (path, value) => Deno.writeTextFile(path, value),
-    };
+    this.#sysctl = opts.sysctl ?? hostSysctls;
   }
 
   /** Sets up the routes and rules of `config`, replacing earlier ones; on failure undoes them. */
   apply(config: DefaultRouteConfig): Promise<void> {
-    return this.#serial(() => this.#apply(config));
+    return this.#queue.run(() => this.#apply(config));
   }
 
   /** Removes the routes and rules, restores `src_valid_mark`; things already gone are no error. */
   close(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       try {
         const c = this.#installed;
         this.#installed = null;
@@ -93,13 +97,7 @@ export class LinuxDefaultRouting implements DefaultRouting {
    * left, both families (not another tunnel's routes in the same table).
    */
   sweep(table: number, mark: number, iface: string): Promise<void> {
-    return this.#serial(() => this.#remove(table, mark, FAMILIES, iface));
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#queue.then(fn);
-    this.#queue = p.catch(() => {});
-    return p;
+    return this.#queue.run(() => this.#remove(table, mark, FAMILIES, iface));
   }
 
   async #apply(input: DefaultRouteConfig): Promise<void> {
@@ -265,14 +263,6 @@ function checkConfig(c: DefaultRouteConfig): DefaultRouteConfig {
     families: FAMILIES.filter((f) => families.includes(f)),
     ...(exempt.length ? { exempt } : {}),
   };
-}
-
-/** The default runner: `Deno.Command` with piped output. */
-async function runCommand(cmd: string, args: string[]): Promise<CommandResult> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 /**

@@ -18,21 +18,16 @@ import type {
 } from "../../lib/routes/forwarding.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
 
-/** The outcome of a command run by a {@link CommandRunner}. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import {
+  type CommandResult,
+  type CommandRunner,
+  hostSysctls,
+  runCommand,
+  SerialQueue,
+  type SysctlFiles,
+} from "./host_commands.ts";
 
-/** Runs `cmd` with `args`; throws `Deno.errors.NotFound` when `cmd` is not installed. */
-export type CommandRunner = (cmd: string, args: string[]) => Promise<CommandResult>;
-
-/** Reads and writes sysctl files (`/proc/sys/...`). */
-export interface SysctlFiles {
-  read(path: string): Promise<string>;
-  write(path: string, value: string): Promise<void>;
-}
+export type { CommandResult, CommandRunner, SysctlFiles };
 
 /** Options of {@link LinuxForwarding}; both default to the real host. */
 export interface LinuxForwardingOptions {
@@ -70,25 +65,22 @@ export class LinuxForwarding implements HostForwarding {
   readonly #turnedOn = new Set<Family>();
   /** The interface, families and prefixes whose rules are installed. */
   #installed: { iface: string; families: Family[]; prefixes: Cidr[] } | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   /** A forwarding setup that does nothing until {@link apply}. */
   constructor(opts: LinuxForwardingOptions = {}) {
     this.#run = opts.run ?? runCommand;
-    this.#sysctl = opts.sysctl ?? {
-      read: (path) => Deno.readTextFile(path),
-      write: (path, value) => Deno.writeTextFile(path, value),
-    };
+    this.#sysctl = opts.sysctl ?? hostSysctls;
   }
 
   /** Sets up forwarding for `config`, replacing earlier rules; on failure undoes its changes. */
   apply(config: ForwardingConfig): Promise<void> {
-    return this.#serial(() => this.#apply(config));
+    return this.#queue.run(() => this.#apply(config));
   }
 
   /** Removes the rules and restores the sysctls turned on; rules already gone are no error. */
   close(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       try {
         if (this.#installed) await this.#remove(this.#installed.iface, this.#installed.families);
         this.#installed = null;
@@ -100,7 +92,7 @@ export class LinuxForwarding implements HostForwarding {
 
   /** Removes the chains and jumps a crashed run on `iface` left, for both families. */
   sweep(iface: string): Promise<void> {
-    return this.#serial(() => this.#remove(checkIface(iface), [4, 6]));
+    return this.#queue.run(() => this.#remove(checkIface(iface), [4, 6]));
   }
 
   /**
@@ -109,7 +101,7 @@ export class LinuxForwarding implements HostForwarding {
    * back, the tool gone) is left out; a line that names no installed prefix is ignored.
    */
   counters(): Promise<RouteCounters[]> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const installed = this.#installed;
       if (!installed) return [];
       const byPrefix = new Map<string, RouteCounters>();
@@ -142,12 +134,6 @@ export class LinuxForwarding implements HostForwarding {
       // In the order of the config.
       return installed.prefixes.flatMap((p) => byPrefix.get(p.toString()) ?? []);
     });
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#queue.then(fn);
-    this.#queue = p.catch(() => {});
-    return p;
   }
 
   async #apply(config: ForwardingConfig): Promise<void> {
@@ -356,12 +342,4 @@ export function parseCounters(listing: string): RuleCounters[] {
     out.push({ prefix: m[3], dir: m[4] as "out" | "in", packets, bytes });
   }
   return out;
-}
-
-/** The default runner: `Deno.Command` with piped output. */
-async function runCommand(cmd: string, args: string[]): Promise<CommandResult> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

@@ -5,28 +5,12 @@
  */
 
 import { findExecutable } from "./commands.ts";
+import { resolvconfRecord, resolvconfText } from "../net/system_dns.ts";
+
+export { resolvconfRecord, resolvconfText };
 
 /** Where Debian's resolvconf keeps its interface order. */
 const INTERFACE_ORDER = "/etc/resolvconf/interface-order";
-
-/**
- * The record name for an interface: with Debian's resolvconf, the first `name*` pattern of its
- * interface-order file prefixes it (`tun.wg0`), so the record sorts with VPNs; else the name.
- */
-export function resolvconfRecord(interfaceName: string, order: string | null): string {
-  for (const line of (order ?? "").split("\n")) {
-    const m = /^([A-Za-z0-9-]+)\*$/.exec(line.trim());
-    if (m) return `${m[1]}.${interfaceName}`;
-  }
-  return interfaceName;
-}
-
-/** The text given to `resolvconf -a`: one `nameserver` line per server, then `search`. */
-export function resolvconfText(servers: readonly string[], search: readonly string[]): string {
-  const lines = servers.map((s) => `nameserver ${s}`);
-  if (search.length > 0) lines.push(`search ${search.join(" ")}`);
-  return lines.join("\n") + "\n";
-}
 
 /** The interface's DNS record, set while the interface is up. */
 export class InterfaceDns {

@@ -140,10 +140,34 @@ function checkRoutes(config: AgentConfig): void {
   }
 }
 
+/** Pointing the host's resolver here needs the DNS server, on the kernel's overlay address. */
+function checkAcceptDns(config: AgentConfig): void {
+  if (!config.acceptDns) return;
+  const at = locate(config, "acceptDns");
+  if (config.userspace) {
+    throw new ConfigError(
+      `${at.name}: the host's resolver can reach weft only through its TUN interface; ` +
+        "drop --userspace",
+      at.where,
+    );
+  }
+  if (config.dnsPort === 0) {
+    throw new ConfigError(`${at.name}: needs the DNS server (dns-port is 0)`, at.where);
+  }
+  if (config.dnsPort === 53) {
+    throw new ConfigError(
+      `${at.name}: serves the host's resolver on port 53 of the overlay address itself; ` +
+        "leave dns-port at another port (default 15353)",
+      at.where,
+    );
+  }
+}
+
 function crossCheck(config: AgentConfig): void {
   checkServiceExtras(config);
   checkStore(config);
   checkRoutes(config);
+  checkAcceptDns(config);
   if (config.cidr6 !== undefined && config.mtu < 1280) {
     // IPv6 requires every link to carry 1280-byte packets (RFC 8200 section 5).
     const at = locate(config, config.origin.mtu.source === "default" ? "cidr6" : "mtu");

@@ -197,6 +197,8 @@ const FULL = [
   // Refused at the start in userspace mode (the mesh agent says so), not by the file.
   "exit-node: Gateway", // 65
   "dns-route: [Corp.Example=198.51.100.53, 'lab.=198.51.100.54:5353,2001:db8::53']", // 66
+  // True is refused in userspace mode (the checks below).
+  "accept-dns: false", // 67
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -268,6 +270,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
       { domain: "lab.", upstreams: ["198.51.100.54:5353", "[2001:db8::53]:53"] },
     ]);
     assert.equal(c.origin.dnsRoute.line, 66);
+    assert.equal(c.acceptDns, false);
+    assert.equal(c.origin.acceptDns.line, 67);
     assert.equal(c.origin.tcpPort.line, 46);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
@@ -832,6 +836,12 @@ Deno.test("routes: advertised from flags (comma lists) and the file, canonical; 
   assert.equal(via.exitNode, "gateway");
   const both = await flagError({ exitNode: "gw", advertiseExitNode: true });
   assert.match(both.message, /--exit-node: an exit node sends its internet traffic out itself/);
+  const noTun = await flagError({ acceptDns: true, userspace: true });
+  assert.match(noTun.message, /--accept-dns: .*TUN interface.*drop --userspace/);
+  const noDns = await flagError({ acceptDns: true, dnsPort: "0" });
+  assert.match(noDns.message, /--accept-dns: needs the DNS server/);
+  const port53 = await flagError({ acceptDns: true, dnsPort: "53" });
+  assert.match(port53.message, /--accept-dns: .*port 53/);
   const dup = await flagError({ dnsRoute: ["corp=198.51.100.53", "Corp.=198.51.100.54"] });
   assert.match(dup.message, /corp\. is routed twice/);
   const e = await fileError(["userspace: true", "advertise-routes: [198.51.100.0/24]"]);

@@ -137,6 +137,8 @@ export interface AgentConfig {
   natTraversal: boolean;
   /** Interface addresses as candidates and LAN multicast (`--no-lan-discovery`: off). */
   lanDiscovery: boolean;
+  /** Point the host's resolver at this node (`--accept-dns`, TUN mode). */
+  acceptDns: boolean;
   /** Split DNS: domains whose names go to other resolvers. */
   dnsRoute: DnsRoute[];
   /** Seconds between keepalives to peers; 0 turns them off. */
@@ -248,6 +250,8 @@ export interface AgentFlags {
   natTraversal?: boolean;
   /** `--no-lan-discovery` (false). */
   lanDiscovery?: boolean;
+  /** `--accept-dns`. */
+  acceptDns?: boolean;
   /** `--dns-route <domain=resolver[,resolver]>`, repeatable. */
   dnsRoute?: string | string[];
   /** `--persistent-keepalive <seconds>`. */

@@ -573,6 +573,18 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: () => false,
     parse: boolean,
   },
+  acceptDns: {
+    flag: "--accept-dns",
+    yaml: "accept-dns",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "point this host's resolver at weft (TUN mode): the mesh's names, short and " +
+      "full, resolve for every program; other names go to the resolvers the host had; put " +
+      "back on exit",
+    defaultValue: () => false,
+    parse: boolean,
+  },
   dnsRoute: {
     flag: "--dns-route",
     arg: "<domain=resolver[,resolver]>",

@@ -1,6 +1,6 @@
 /**
- * The DNS server's `/metrics` family: responses by query type and response code, read from its
- * {@linkcode DnsStats} at scrape time.
+ * The DNS server's `/metrics` families: responses by query type and response code, and queries
+ * forwarded upstream by result, read from its {@linkcode DnsStats} at scrape time.
  * @module
  */
 
@@ -13,12 +13,20 @@ const QUERIES = counter(
   ["type", "rcode"],
 );
 
+const FORWARDED = counter(
+  "weft_dns_forwarded_total",
+  "DNS queries for names outside the zone handed to upstream resolvers (split DNS, dns-forward, " +
+    "accept-dns), by result: answered (any rcode from the upstream) or failed (no upstream " +
+    "answered: SERVFAIL).",
+  ["result"],
+);
+
 /**
  * One series per (type, rcode) pair as the server counts them (keys `"<TYPE>|<RCODE>"`), so a
  * sum counts each answered query once; nothing while `stats` gives undefined (no DNS server).
  */
 export function dnsCollector(
-  stats: () => Pick<DnsStats, "byTypeRcode"> | undefined,
+  stats: () => Pick<DnsStats, "byTypeRcode" | "forwarded" | "forwardFailed"> | undefined,
 ): Collector {
   return (out) => {
     const s = stats();
@@ -30,5 +38,8 @@ export function dnsCollector(
       const rcode = bar < 0 ? "" : key.slice(bar + 1);
       out.sample(QUERIES, { type, rcode }, s.byTypeRcode[key]);
     }
+    out.family(FORWARDED);
+    out.sample(FORWARDED, { result: "answered" }, s.forwarded - s.forwardFailed);
+    out.sample(FORWARDED, { result: "failed" }, s.forwardFailed);
   };
 }

@@ -13,6 +13,7 @@
 
 import type { ControlledAgent, UnderlayKind } from "../agent/agent.ts";
 import { MeshDns } from "../dns/mesh_dns.ts";
+import type { SystemDns } from "../net/system_dns.ts";
 import type { HeardLiveness } from "../health/heard.ts";
 import type { Logger } from "../log/logger.ts";
 import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
@@ -111,6 +112,8 @@ export interface MeshContext {
   router: SubnetRouter | null;
   /** The exit node this node sends its internet traffic through; null without `--exit-node`. */
   exit: ExitNodeUse | null;
+  /** The host's resolver, pointed at this node with `--accept-dns`; null in userspace mode. */
+  systemDns: SystemDns | null;
   /** The logger. */
   logger: Logger;
 }
@@ -211,6 +214,8 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
       underlay: ctx.underlay,
       logger,
       serviceLeader: (s) => leases.leaderMember(s),
+      ...(ctx.systemDns ? { systemDns: ctx.systemDns } : {}),
+      iface: opts.interfaceName ?? "weft0",
       // On the leader, views scoped by policy hold for names: a member asking over the overlay
       // is answered with the members it may see (loopback: every member).
       ...(start.core

@@ -42,6 +42,8 @@ import { SubnetRouter } from "./subnets/router.ts";
 import { routeCollector } from "./subnets/metrics.ts";
 import { ExitNodeUse } from "./subnets/exit.ts";
 import { LinuxDefaultRouting } from "../../drivers/linux/default_route.ts";
+import { LinuxSystemDns } from "../../drivers/linux/system_dns.ts";
+import { SYSTEM_DNS_FILE, SystemDnsFile } from "./state/system_dns_file.ts";
 import {
   abandonState,
   keepState,
@@ -143,8 +145,12 @@ function meshNodeStatus(
   c: MeshComposition,
   self: Member | undefined,
   exitWanted: string | undefined,
-): Pick<NodeStatus, "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode"> {
+): Pick<
+  NodeStatus,
+  "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode" | "systemDns"
+> {
   const routes = c.accepted.inUse();
+  const systemDns = c.dns?.systemDns;
   return {
     services: servicesStatus(c.services.list(), c.leases.leaders()),
     ...(c.role.role === "node" ? c.role.sync.status() : {}),
@@ -155,6 +161,7 @@ function meshNodeStatus(
     ...(exitWanted !== undefined
       ? { exitNode: { wanted: exitWanted, inUse: c.exit?.inUse ?? null } }
       : {}),
+    ...(systemDns ? { systemDns } : {}),
   };
 }
 
@@ -428,6 +435,30 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           e,
         ) => logger.warn("removing old exit-node routing failed", { error: String(e) }));
       }
+      // The host's resolver, pointed here with --accept-dns; what a crashed run changed is put
+      // back first (and when this run does not point it here).
+      const systemDns = opts.userspace ? null : opts.systemDns ?? new LinuxSystemDns({
+        keep: new SystemDnsFile(opened.state.path(SYSTEM_DNS_FILE)),
+      });
+      const leftover = await systemDns?.restore().catch((e) => {
+        // Without the record the host cannot be put back: pointing it here again would lose
+        // what it was, so --accept-dns stops here; without it, the agent runs on.
+        if (opts.acceptDns) {
+          throw new Error(`accept-dns: ${(e instanceof Error ? e.message : String(e))}`, {
+            cause: e,
+          });
+        }
+        logger.error("putting back the host resolver failed", {
+          error: e instanceof Error ? e.message : String(e),
+        });
+        return null;
+      });
+      if (leftover) {
+        logger.warn("put back the host resolver a previous run left pointed at weft", {
+          mode: leftover.mode,
+          ...(leftover.leftAlone ? { leftAlone: leftover.leftAlone } : {}),
+        });
+      }
       const peers = new MeshPeers({
         device: agent.device,
         index,
@@ -465,6 +496,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         accepted,
         router,
         exit,
+        systemDns,
         logger,
       });
       composed = c;

@@ -63,7 +63,7 @@ interface Snapshot {
   drops: Record<string, number>;
   listenerErrors?: Record<string, number>;
   listeners?: Record<string, ListenerStats>;
-  dns?: { byTypeRcode: Record<string, number> };
+  dns?: { byTypeRcode: Record<string, number>; forwarded: number; forwardFailed: number };
   policyDrops?: Record<string, number>;
   joinDrops?: Record<string, number>;
   memberRefusals?: Record<string, number>;
@@ -126,7 +126,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 86;
+const FAMILIES = 87;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -163,7 +163,11 @@ function snapshot(): Snapshot {
     ],
     handshakes: { completed: 7, failed: 2, received: 4 },
     drops,
-    dns: { byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3, "SRV|NOERROR": 1 } },
+    dns: {
+      byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3, "SRV|NOERROR": 1 },
+      forwarded: 7,
+      forwardFailed: 2,
+    },
     policyDrops: { "deny-db": 5, "default": 1 },
     paths: {
       // relay, tcp and direct: reasons the relays bring, rendered as any other.
@@ -324,6 +328,8 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   }
   assert.equal(promValue(doc, "weft_dns_queries_total", { type: "A", rcode: "NOERROR" }), 10);
   assert.equal(promValue(doc, "weft_dns_queries_total", { type: "AAAA", rcode: "NXDOMAIN" }), 3);
+  assert.equal(promValue(doc, "weft_dns_forwarded_total", { result: "answered" }), 5);
+  assert.equal(promValue(doc, "weft_dns_forwarded_total", { result: "failed" }), 2);
   assert.equal(promValue(doc, "weft_policy_drops_total", { rule: "deny-db" }), 5);
   assert.equal(promValue(doc, "weft_path_changes_total", { reason: "punched" }), 3);
   assert.equal(promValue(doc, "weft_path_changes_total", { reason: "failed" }), 2);

@@ -84,6 +84,15 @@ export interface NodeStatus {
   routes?: RouteStatus[];
   /** The routes this node advertises to carry for the mesh (mesh agents that advertise any). */
   carries?: { advertised: string[]; carried: string[] };
+  /** How the host's resolver is pointed at this node (with `--accept-dns`). */
+  systemDns?: {
+    /** `resolved` (systemd-resolved), `resolvconf`, or `file` (/etc/resolv.conf rewritten). */
+    mode: "resolved" | "resolvconf" | "file";
+    /** The address the host asks, on port 53: this node's overlay address. */
+    server: string;
+    /** Where names outside the mesh go: the host's resolvers from before. */
+    upstreams: string[];
+  };
   /** The exit node this node's internet traffic goes through (with `--exit-node`). */
   exitNode?: { wanted: string; inUse: { name: string; address: string } | null };
 }

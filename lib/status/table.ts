@@ -134,6 +134,12 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
         }`,
       ]
       : []),
+    ...(n.systemDns
+      ? [
+        `system dns ${n.systemDns.mode}: the host asks ${n.systemDns.server}:53, other names go ` +
+        `to ${n.systemDns.upstreams.join(", ") || "nowhere (none before)"}`,
+      ]
+      : []),
     ...(n.services?.length ? serviceLines(n.services) : []),
     ...(n.store
       ? [
