@@ -18,6 +18,7 @@ import { ConfigError } from "../mod.ts";
 import { AgentAnswerError } from "../lib/control/mod.ts";
 import { ServiceError } from "../lib/services/mod.ts";
 import { addDemoCommand } from "./demo.ts";
+import { addInstallServiceCommand } from "./install_service.ts";
 import { ArgumentError, UsageError } from "./errors.ts";
 import { addKeyCommands } from "./keys.ts";
 import { addLocalAgentCommands } from "./local.ts";
@@ -45,6 +46,7 @@ function build(): Command {
       addLocalAgentCommands,
       addServiceCommands,
       addStoreCommands,
+      addInstallServiceCommand,
       addDemoCommand,
     ]
   ) add(program);

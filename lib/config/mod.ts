@@ -1,7 +1,7 @@
 /**
  * Configuration: the agent's YAML file, environment and flags merged into one
- * {@link AgentConfig}; wg-quick `.conf` files; and the bounded readers and directory lock the
- * loaders use.
+ * {@link AgentConfig}; wg-quick `.conf` files; the bounded readers and directory lock the
+ * loaders use; and the systemd unit that runs the agent (`weft install-service`).
  *
  * @example The configuration `weft --leader` would run with
  * ```ts run
@@ -56,3 +56,16 @@ export {
   readUpTo,
 } from "./bounded_read.ts";
 export { DirLock, DirLockedError, type DirLockOptions } from "./dir_lock.ts";
+export {
+  DEFAULT_UNIT_BINARY,
+  DEFAULT_UNIT_CONFIG,
+  DEFAULT_UNIT_PATH,
+  DEFAULT_UNIT_STATE_DIR,
+  type InstalledSystemdUnit,
+  installSystemdUnit,
+  type InstallSystemdUnitOptions,
+  runningWeftBinary,
+  systemdUnit,
+  SystemdUnitExistsError,
+  type SystemdUnitOptions,
+} from "./systemd.ts";
