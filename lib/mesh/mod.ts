@@ -72,7 +72,14 @@ export type {
   RouteCounters,
 } from "../routes/forwarding.ts";
 export type { ActivityTiming } from "./peers/activity.ts";
-export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
+export type { MeshDnsOptions, SystemDnsStatus } from "../dns/mesh_dns.ts";
+export type {
+  HostResolvers,
+  SystemDns,
+  SystemDnsMode,
+  SystemDnsRestored,
+  SystemDnsSettings,
+} from "../net/system_dns.ts";
 export {
   type MeshConfigDeps,
   meshControlFromConfig,

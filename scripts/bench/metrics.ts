@@ -121,7 +121,11 @@ export function meshPage(n: number): MetricsRegistry {
   r.register(listenersCollector({ http: newListenerStats(), uapi: newListenerStats() }));
   r.register(tcpCollector(tcp));
   r.register(udpCollector(udp));
-  r.register(dnsCollector(() => ({ byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3 } })));
+  r.register(dnsCollector(() => ({
+    byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3 },
+    forwarded: 4,
+    forwardFailed: 1,
+  })));
   r.register(leaderCollector({
     joinDrops: () => ({ mac: 1, replay: 2 }),
     memberRefusals: () => ({ label: 1, hello: 2 }),
