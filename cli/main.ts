@@ -30,6 +30,7 @@ import { serviceErrorText } from "./service_format.ts";
 import { addServiceCommands } from "./services.ts";
 import { addTokenCommands } from "./token.ts";
 import { addUpCommand } from "./up.ts";
+import { addWireguardCommand } from "./wireguard.ts";
 import { addStoreCommands } from "./store.ts";
 
 /** The whole command line: the root command and every subcommand. */
@@ -38,6 +39,7 @@ function build(): Command {
   for (
     const add of [
       addUpCommand,
+      addWireguardCommand,
       addTokenCommands,
       addNodeCommands,
       addRouteCommands,

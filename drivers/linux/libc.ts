@@ -34,6 +34,8 @@ export interface LibC {
   ioctl_int(fd: number, request: number, arg: number): number;
   /** fcntl(2) with an integer argument. */
   fcntl(fd: number, cmd: number, arg: number): number;
+  /** dup3(2): makes `newfd` refer to what `oldfd` does, closing what it referred to. */
+  dup3(oldfd: number, newfd: number, flags: number): number;
   /** poll(2), run on the calling thread: only for a zero timeout. */
   poll(fds: Uint8Array, nfds: bigint, timeout: number): number;
   /** poll(2), run on a blocking thread; resolves to its result. */
@@ -88,6 +90,7 @@ const SYMBOLS = {
   ioctl: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   ioctl_int: { name: "ioctl", parameters: ["i32", "usize", "usize"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
   poll_async: {
     name: "poll",

@@ -34,6 +34,7 @@ import {
   addressOf,
   EACCES,
   EAGAIN,
+  EBADFD,
   EBUSY,
   EINTR,
   ENOBUFS,
@@ -79,6 +80,12 @@ export interface LinuxTunOptions {
   offloadFlags?: number;
   /** Where the fallback to the plain path is logged (once); default `console.warn`. */
   logger?: Logger;
+  /**
+   * Called once when the interface is deleted under the open fd (`ip link delete`, as
+   * `wg-quick down` does): the kernel detaches the fd, polls report an error and reads and
+   * writes fail with EBADFD. Reading stops then; the TUN still needs closing.
+   */
+  onGone?: () => void;
 }
 
 /** Addresses and routes for {@link LinuxTun.configure}. */
@@ -133,6 +140,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
   readonly #poller: Poller;
   readonly #ownPoller: boolean;
   readonly #onError: (err: unknown) => void;
+  readonly #onGone: (() => void) | undefined;
+  #gone = false;
   readonly #rx = new Uint8Array(new ArrayBuffer(65536));
   #rxView: Uint8Array = this.#rx;
   #sink: PacketSink | null = null;
@@ -164,6 +173,7 @@ export class LinuxTun implements PacketDevice, PollHandler {
     this.#ownPoller = options.poller === undefined;
     this.#poller = options.poller ?? new Poller({ onError: options.onError });
     this.#onError = options.onError ?? ((err) => console.error(`tun ${name}:`, err));
+    this.#onGone = options.onGone;
     if (offload !== 0) {
       const stats = this.stats;
       const off = new TunOffload({
@@ -339,9 +349,25 @@ export class LinuxTun implements PacketDevice, PollHandler {
     if (e === EINTR) return true;
     if (e === EAGAIN) return false;
     this.stats.readErrors++;
-    this.#onError(sysError(`read ${this.name}`, e));
     if (!this.#closed) void this.#poller.remove(this.fd);
+    if (e === EBADFD) this.#interfaceGone();
+    else this.#onError(sysError(`read ${this.name}`, e));
     return false;
+  }
+
+  /** The interface was deleted under us (EBADFD): said once, to `onGone` or as an error. */
+  #interfaceGone(): void {
+    if (this.#gone || this.#closed) return;
+    this.#gone = true;
+    if (this.#onGone === undefined) {
+      this.#onError(new Error(`interface ${this.name} was deleted`));
+      return;
+    }
+    try {
+      this.#onGone();
+    } catch (err) {
+      this.#onError(err);
+    }
   }
 
   /** The offload read loop: each read may hold many packets, all handed over before the next. */
@@ -455,6 +481,10 @@ export class LinuxTun implements PacketDevice, PollHandler {
   }
 
   #writeFailed(e: number): void {
+    if (e === EBADFD) {
+      this.#interfaceGone();
+      return;
+    }
     // A full queue or a malformed packet is a drop, not news.
     if (e !== EAGAIN && e !== ENOBUFS && e !== ENOMEM && e !== 22) {
       this.#onError(sysError(`write ${this.name}`, e));

@@ -56,7 +56,7 @@ Deno.test({
       "weft-unit",
     );
     assert.ok(success, text);
-    assert.match(text, /ok \| 4 passed \| 0 failed/, text);
+    assert.match(text, /ok \| 6 passed \| 0 failed/, text);
   },
 });
 
@@ -130,6 +130,41 @@ Deno.test({
     }
   },
 });
+
+for (const offload of [true, false]) {
+  Deno.test({
+    name:
+      `inside: the interface deleted under the open fd is told once to onGone (offload ${offload})`,
+    ignore: !INSIDE,
+    fn: async () => {
+      const name = uniqueName();
+      let gone!: () => void;
+      const told = new Promise<void>((r) => (gone = r));
+      let calls = 0;
+      const tun = await LinuxTun.open({
+        name,
+        offload,
+        onError: (e) => assert.fail(String(e)),
+        onGone: () => {
+          calls++;
+          gone();
+        },
+      });
+      try {
+        tun.start({ packet() {}, flush() {} });
+        await ip("link", "delete", "dev", name);
+        await told;
+        assert.equal(await linkOf(name), null);
+        // Writes after it fail the same way: not told again, and not an error.
+        tun.write(new Uint8Array(20).fill(0x45, 0, 1));
+        tun.flush();
+        assert.equal(calls, 1);
+      } finally {
+        await tun.close();
+      }
+    },
+  });
+}
 
 for (const offload of [true, false]) {
   Deno.test({

@@ -37,9 +37,9 @@ import {
   type OffloadStats,
   type TransportStats,
 } from "../stats.ts";
-import { libc } from "./libc.ts";
+import { libc, O_CLOEXEC, sysError } from "./libc.ts";
 import { Poller, type PollHandler } from "./poller.ts";
-import { openUdpSocket } from "./udp_socket.ts";
+import { openUdpSocket, setSocketMark } from "./udp_socket.ts";
 import { UdpReceiver } from "./udp_recv.ts";
 import { UdpSender } from "./udp_send.ts";
 
@@ -95,17 +95,16 @@ export type LinuxUdpStats = TransportStats & OffloadStats;
 export class LinuxUdpTransport implements Transport, PollHandler {
   /** Always `udp`. */
   readonly name = "udp";
-  /** The bound local port. */
-  readonly port: number;
   /** 6 for a dual-stack (or IPv6) socket, 4 for an IPv4-only one. */
   readonly family: 4 | 6;
-  /** The socket's firewall mark (SO_MARK); 0 for none. */
-  readonly fwMark: number;
-  /** The socket's fd. */
+  /** The socket's fd (the same number after {@link rebind}). */
   readonly fd: number;
   /** Traffic and error counters, with the GSO/GRO ones. */
   readonly stats: LinuxUdpStats = { ...newTransportStats(), ...newOffloadStats() };
 
+  #port: number;
+  #fwMark: number;
+  readonly #options: LinuxUdpOptions;
   readonly #poller: Poller;
   readonly #ownPoller: boolean;
   readonly #table: EndpointTable;
@@ -126,8 +125,9 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   ) {
     this.fd = fd;
     this.family = family;
-    this.port = port;
-    this.fwMark = options.fwMark ?? 0;
+    this.#port = port;
+    this.#fwMark = options.fwMark ?? 0;
+    this.#options = options;
     this.#gro = offload.gro;
     this.#ownPoller = options.poller === undefined;
     const poller = this.#poller = options.poller ?? new Poller({ onError: options.onError });
@@ -168,6 +168,57 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   static async open(options: LinuxUdpOptions): Promise<LinuxUdpTransport> {
     const s = openUdpSocket(options);
     return new LinuxUdpTransport(s.fd, s.family, s.port, options, s);
+  }
+
+  /** The bound local port. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** The socket's firewall mark (SO_MARK); 0 for none. */
+  get fwMark(): number {
+    return this.#fwMark;
+  }
+
+  /**
+   * Moves the transport to local port `port` (0: one the kernel picks), as `wg set listen-port`
+   * does: a new socket is bound with the same address, buffers, mark and offloads and put in
+   * place of the old one under the same fd (dup3), so the poller, the endpoints and the queues
+   * carry on; what was queued is flushed to the old socket first. When the new one cannot be
+   * bound (the port is taken: EADDRINUSE) it throws and the old socket stays as it was.
+   */
+  rebind(port: number): void {
+    if (this.#closed) throw new Error("udp transport is closed");
+    const next = openUdpSocket({
+      ...this.#options,
+      port,
+      fwMark: this.#fwMark,
+      gro: this.#gro,
+    });
+    const c = libc();
+    try {
+      if (next.family !== this.family) {
+        throw new Error(`the new socket is IPv${next.family}, the old one IPv${this.family}`);
+      }
+      if (next.gro !== this.#gro) throw new Error("the new socket's UDP GRO differs");
+      this.#tx.flush();
+      if (c.dup3(next.fd, this.fd, O_CLOEXEC) < 0) throw sysError("dup3");
+    } finally {
+      c.close(next.fd);
+    }
+    this.#port = next.port;
+    // A poll in flight waits on the old socket: wake it to poll the new one.
+    this.#poller.wake();
+  }
+
+  /**
+   * Sets the firewall mark (SO_MARK) of every datagram sent from now on, as `wg set fwmark`
+   * (0: none); throws, with the mark unchanged, when the kernel refuses it (CAP_NET_ADMIN).
+   */
+  setFwMark(mark: number): void {
+    if (this.#closed) throw new Error("udp transport is closed");
+    setSocketMark(this.fd, mark);
+    this.#fwMark = mark;
   }
 
   /** Whether sends use UDP GSO now (false when forced off, unsupported, or turned off by EIO). */

@@ -70,9 +70,7 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
     throw new Error(`invalid UDP port ${port}`);
   }
   const mark = options.fwMark ?? 0;
-  if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) {
-    throw new Error(`invalid fwmark ${mark} (0 to 0xffffffff)`);
-  }
+  checkMark(mark);
   let words: [number, number, number, number] | null = null;
   if (options.hostname !== undefined) {
     words = parseAddressWords(options.hostname);
@@ -102,13 +100,7 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
       v.setUint16(2, port, false);
       if (words !== null) v.setUint32(4, words[3], false);
     }
-    if (mark !== 0 && !setInt(fd, SOL_SOCKET, SO_MARK, mark | 0)) {
-      const e = errno();
-      const hint = e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
-      throw new Error(
-        `${sysError(`fwmark 0x${mark.toString(16)}: setsockopt SO_MARK`, e).message}${hint}`,
-      );
-    }
+    if (mark !== 0) setSocketMark(fd, mark);
     const nameLen = family === 6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE;
     if (c.bind(fd, name, nameLen) < 0) {
       throw sysError(`bind ${options.hostname ?? (family === 6 ? "[::]" : "0.0.0.0")}:${port}`);
@@ -130,6 +122,25 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
     c.close(fd);
     throw err;
   }
+}
+
+function checkMark(mark: number): void {
+  if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) {
+    throw new Error(`invalid fwmark ${mark} (0 to 0xffffffff)`);
+  }
+}
+
+/**
+ * Sets a socket's firewall mark (SO_MARK; 0 clears it); throws naming the mark when the kernel
+ * refuses (an error with `errno`; EPERM without CAP_NET_ADMIN).
+ */
+export function setSocketMark(fd: number, mark: number): void {
+  checkMark(mark);
+  if (setInt(fd, SOL_SOCKET, SO_MARK, mark | 0)) return;
+  const e = errno();
+  const hint = e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
+  const err = sysError(`fwmark 0x${mark.toString(16)}: setsockopt SO_MARK`, e);
+  throw Object.assign(new Error(`${err.message}${hint}`), { errno: e });
 }
 
 function setInt(fd: number, level: number, name: number, value: number): boolean {

@@ -297,3 +297,78 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "LinuxUdpTransport.rebind: a new port under the same fd, polled at once; a taken one fails",
+  ignore,
+  fn: async () => {
+    const a = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    const b = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    const taken = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    try {
+      const sa = new CollectSink();
+      const sb = new CollectSink();
+      a.start(sa);
+      b.start(sb);
+      const send = (port: number, seq: number) => {
+        a.send(numbered(seq, 100), a.endpoint(`127.0.0.1:${port}`));
+        a.flush();
+      };
+      const first = b.port;
+      send(first, 1);
+      await sb.wait(1);
+      const { fd, gso, gro } = b;
+      // b's poller waits on the old socket now: the rebind must wake it for the new one.
+      b.rebind(0);
+      const second = b.port;
+      assert.notEqual(second, first);
+      assert.deepEqual({ fd: b.fd, gso: b.gso, gro: b.gro }, { fd, gso, gro });
+      send(second, 2);
+      await sb.wait(2);
+      assert.deepEqual(sb.got.map((r) => seqOf(r.data)), [1, 2]);
+      // The old port is free again: the old socket is closed.
+      const again = await LinuxUdpTransport.open({ port: first, hostname: "127.0.0.1" });
+      await again.close();
+      // b sends from its new port.
+      b.send(numbered(3, 100), b.endpoint(`127.0.0.1:${a.port}`));
+      b.flush();
+      await sa.wait(1);
+      assert.equal(sa.got[0].from.port, second);
+      // A port in use: an error with errno EADDRINUSE, and b stays where it was.
+      assert.throws(
+        () => b.rebind(taken.port),
+        (e: Error & { errno?: number }) => /EADDRINUSE/.test(e.message) && e.errno === 98,
+      );
+      assert.equal(b.port, second);
+      send(second, 4);
+      await sb.wait(3);
+      assert.equal(seqOf(sb.got[2].data), 4);
+    } finally {
+      await Promise.all([a.close(), b.close(), taken.close()]);
+    }
+    assert.throws(() => b.rebind(0), /closed/);
+  },
+});
+
+Deno.test({
+  name: "LinuxUdpTransport.setFwMark: set and cleared with CAP_NET_ADMIN, else refused unchanged",
+  ignore,
+  fn: async () => {
+    const t = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    try {
+      assert.equal(t.fwMark, 0);
+      if (Deno.uid() === 0) {
+        t.setFwMark(51820);
+        assert.equal(t.fwMark, 51820);
+        t.setFwMark(0);
+        assert.equal(t.fwMark, 0);
+      } else {
+        assert.throws(() => t.setFwMark(51820), /EPERM/);
+        assert.equal(t.fwMark, 0);
+      }
+      assert.throws(() => t.setFwMark(-1), /invalid fwmark/);
+    } finally {
+      await t.close();
+    }
+  },
+});

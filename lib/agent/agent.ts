@@ -73,9 +73,15 @@ export type AgentMode = "userspace" | "tun";
 
 /** What an agent is started with. */
 export interface AgentOptions {
-  /** Our private key, base64 (as `wg genkey` prints). */
-  privateKey: string;
-  /** Overlay addresses with prefix length, e.g. `["10.9.0.1/24", "fd00::1/64"]`. */
+  /**
+   * Our private key, base64 (as `wg genkey` prints). Absent: none yet, as wireguard-go starts
+   * (set later through the UAPI with `uapiDeviceChanges`); no handshakes happen until then.
+   */
+  privateKey?: string;
+  /**
+   * Overlay addresses with prefix length, e.g. `["10.9.0.1/24", "fd00::1/64"]`. May be empty
+   * in `tun` mode without `control`: the TUN then has none (others add them, as wg-quick does).
+   */
   addresses: string[];
   /** UDP listen port; 0 picks a free one. Default 51820. */
   listenPort?: number;
@@ -144,6 +150,18 @@ export interface AgentOptions {
    * true for `/var/run/wireguard`. Default: on in `tun` mode, off in `userspace` mode.
    */
   uapi?: boolean | string;
+  /**
+   * Let the UAPI's `set` change the private key, listen port (the `linux` underlay rebinds) and
+   * fwmark of the running device, as wireguard-go does (`wg setconf` after start). Default
+   * false: a request may restate them, a change is refused (EOPNOTSUPP).
+   */
+  uapiDeviceChanges?: boolean;
+  /**
+   * Called once when the TUN interface is deleted under the agent (`ip link delete`, as
+   * `wg-quick down` does): its reads fail from then on. The agent keeps running; the owner
+   * decides (`weft wireguard` closes it and exits).
+   */
+  onInterfaceGone?: () => void;
   /**
    * Set aside UDP to this node's overlay address on the control port (51821) and the service
    * port (51823) for an in-process control stack (`agent.control`), as the mesh control plane
@@ -513,7 +531,11 @@ export class Agent {
   static start(opts: AgentOptions): Promise<Agent>;
   static async start(opts: AgentOptions): Promise<Agent> {
     const logger = opts.logger ?? createLogger();
-    if (opts.addresses.length === 0) throw new Error("an agent needs at least one address");
+    const mode = opts.mode ?? "userspace";
+    // The userspace stack and the control stack live at the node's addresses; a TUN need not.
+    if (opts.addresses.length === 0 && ((mode === "userspace" && !opts.packets) || opts.control)) {
+      throw new Error("an agent needs at least one address");
+    }
     const own = opts.addresses.map((a) => Cidr.parse(a));
     const ipv4 = own.find((c) => c.family === 4);
     const ipv6 = own.find((c) => c.family === 6);
@@ -523,7 +545,6 @@ export class Agent {
     };
     let suite: CryptoSuite & { name: string } = selectSuite(opts.crypto);
     const mtu = opts.mtu ?? 1420;
-    const mode = opts.mode ?? "userspace";
     // Crypto workers seal with libsodium: unforced, an agent with workers takes its suite.
     const sodiumSuite = opts.crypto === undefined ? suiteByName("sodium") : null;
     const cryptoWorkers = resolveCryptoWorkers(opts.cryptoWorkers ?? "auto", {
@@ -568,6 +589,7 @@ export class Agent {
         addresses: opts.addresses,
         routes: opts.routes ?? (opts.peers ?? []).flatMap((p) => p.allowedIps ?? []),
         table,
+        onGone: opts.onInterfaceGone,
       },
       control: opts.control,
       wrapTun: trace ? (tun) => trace.wrapPackets(tun) : undefined,
@@ -636,6 +658,7 @@ export class Agent {
             dir: typeof uapi === "string" ? uapi : undefined,
             logger,
             fwmark: plan.fwMark,
+            deviceChanges: opts.uapiDeviceChanges,
             stats: agent.listenerStats.uapi = newListenerStats(),
           }),
         ));

@@ -147,6 +147,8 @@ export class LatencyTrace {
         queued = 0;
       },
       endpoint: (text: string) => inner.endpoint(text),
+      ...(inner.rebind ? { rebind: (port: number) => inner.rebind!(port) } : {}),
+      ...(inner.setFwMark ? { setFwMark: (mark: number) => inner.setFwMark!(mark) } : {}),
       close: async () => {
         await inner.close();
         this.write();

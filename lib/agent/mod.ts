@@ -1,6 +1,8 @@
 /**
  * The agent: one WireGuard-compatible interface (a device, its transports, the userspace stack or
- * a TUN) run from options or from a wg-quick file, with wg-quick's hooks and weft's V8 flags.
+ * a TUN) run from options or from a wg-quick file, with wg-quick's hooks and weft's V8 flags; and
+ * weft as wg-quick's userspace implementation (`weft wireguard`: {@linkcode WireguardInterface},
+ * {@linkcode startInBackground}).
  *
  * @example An agent in userspace mode, and what it says about itself
  * ```ts run
@@ -32,6 +34,21 @@ export {
   type UnderlayKind,
 } from "./agent.ts";
 export { JIT_V8_FLAGS, JIT_V8_FLAGS_ARG } from "./jit.ts";
+export { selfCommand } from "./self.ts";
+export {
+  type BackgroundOptions,
+  checkInterfaceName,
+  READY_ENV,
+  reportFailure,
+  reportReady,
+  startInBackground,
+  type WireguardEnd,
+  WireguardInterface,
+  wireguardLogger,
+  wireguardLogLevel,
+  type WireguardOptions,
+  wireguardWrapper,
+} from "./wireguard.ts";
 export {
   agentOptionsFromWgQuick,
   checkWgQuickSupport,

@@ -21,6 +21,8 @@ export async function openTunDevice(opts: {
   onError?: (e: unknown) => void;
   /** Where the TUN logs that the kernel refused its offloads. */
   logger?: Logger;
+  /** Called once when the interface is deleted under the agent (LinuxTunOptions.onGone). */
+  onGone?: () => void;
 }): Promise<PacketDevice> {
   if (Deno.build.os !== "linux") throw new Error("TUN mode needs Linux; use --userspace");
   const tun = await LinuxTun.open({
@@ -29,6 +31,7 @@ export async function openTunDevice(opts: {
     poller: opts.poller,
     onError: opts.onError,
     logger: opts.logger,
+    onGone: opts.onGone,
   });
   try {
     const table = opts.table ?? "auto";

@@ -49,7 +49,8 @@ export function admitHandshake(
       return false;
     }
   }
-  if (!s.checker.checkMac1(data)) {
+  // Without a private key no MAC1 can be right: it is keyed with our public key.
+  if (!s.hasKey || !s.checker.checkMac1(data)) {
     s.drops.add("mac1");
     return false;
   }

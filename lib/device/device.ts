@@ -18,6 +18,8 @@ import type { DeviceEvent, DeviceOptions, DeviceStats, PacketFilter, PeerConfig 
 import { DeviceState } from "./state.ts";
 import { sendInitiation } from "./initiate.ts";
 import { forgetPeerState } from "./keys.ts";
+import { setPrivateKey } from "./identity.ts";
+import { parseKey } from "../crypto/keys.ts";
 import { allowedIpsOf, removePeer, resetPeer, setKeepalive, setPeer } from "./peers.ts";
 import { AUTHENTIC, FORGED, onDatagram, onTransport } from "./receive.ts";
 import { flushSends, onPlaintext, sendKeepalive } from "./send.ts";
@@ -32,14 +34,20 @@ export type {
   PeerConfig,
 } from "./types.ts";
 
+/** errno.h EOPNOTSUPP, on the errors of changes the device's transport cannot make. */
+const EOPNOTSUPP = 95;
+
+/** An error for a change the transport cannot make, with `errno` EOPNOTSUPP (as `wg` shows it). */
+function unsupported(message: string): Error & { errno: number } {
+  return Object.assign(new Error(message), { errno: EOPNOTSUPP });
+}
+
 /**
  * A WireGuard device. See the module docs. A facade: the state is a DeviceState (state.ts), and
  * each concern is a module of functions over it (peers, send, receive, initiate, handshake,
  * admission, keys, roaming, timers, events).
  */
 export class Device {
-  /** Our static public key, base64. */
-  readonly publicKey: string;
   /** Drop counters by reason. */
   readonly drops: DropCounters;
   readonly #s: DeviceState;
@@ -49,7 +57,6 @@ export class Device {
   constructor(opts: DeviceOptions) {
     const s = new DeviceState(opts);
     this.#s = s;
-    this.publicKey = s.publicKey;
     this.drops = s.drops;
     s.batch?.attach({
       send: (wire, to) => s.transport.send(wire, to),
@@ -57,6 +64,59 @@ export class Device {
         onTransport(s, data, from, authentic ? AUTHENTIC : FORGED),
       lost: (count) => s.drops.add("crypto-error", count),
     });
+  }
+
+  /** Our static public key, base64; `""` while the device has no private key. */
+  get publicKey(): string {
+    return this.#s.publicKey;
+  }
+
+  /** Whether the device has a private key: without one it makes and answers no handshakes. */
+  get hasPrivateKey(): boolean {
+    return this.#s.hasKey;
+  }
+
+  /**
+   * Sets our static private key (base64 or 32 bytes; null or all zeros: none), as
+   * `wg set <if> private-key` does to wireguard-go: a peer with the new public key is removed,
+   * every other peer's sessions and handshake are wiped (the next packet handshakes with the new
+   * key) and peers with a persistent keepalive reach out at once. The same key again changes
+   * nothing. Returns whether it changed.
+   */
+  setPrivateKey(key: string | Uint8Array | null): boolean {
+    const bytes = typeof key === "string" ? parseKey(key, "private key") : key;
+    return setPrivateKey(this.#s, bytes);
+  }
+
+  /**
+   * Moves the underlay to local port `port` (0: any free one), as `wg set <if> listen-port`
+   * does; throws, with the old port still in use, when the transport cannot move (only the Linux
+   * UDP transport can; the error's `errno` is EOPNOTSUPP) or the port cannot be had (EADDRINUSE).
+   */
+  setListenPort(port: number): void {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`invalid listen port ${port}`);
+    }
+    const t = this.#s.transport;
+    if (t.rebind === undefined) {
+      throw unsupported(`the ${t.name} transport cannot change its listen port`);
+    }
+    if (port !== 0 && port === t.port) return;
+    t.rebind(port);
+  }
+
+  /**
+   * Sets the firewall mark (SO_MARK) of the underlay's datagrams (0: none), as
+   * `wg set <if> fwmark` does; throws when the transport has no marks (only the Linux UDP
+   * transport does) or the kernel refuses it (CAP_NET_ADMIN).
+   */
+  setFwMark(mark: number): void {
+    if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) {
+      throw new RangeError(`invalid fwmark ${mark}`);
+    }
+    const t = this.#s.transport;
+    if (t.setFwMark === undefined) throw unsupported(`the ${t.name} transport has no fwmark`);
+    t.setFwMark(mark);
   }
 
   /** Replaces the packet filter (null: everything passes). */
@@ -113,7 +173,10 @@ export class Device {
     return this.#s.transport.port;
   }
 
-  /** A copy of our static private key (all zeros once closed), for `wg show`-style readers. */
+  /**
+   * A copy of our static private key (all zeros while there is none and once closed), for
+   * `wg show`-style readers.
+   */
   privateKeyBytes(): Uint8Array {
     return this.#s.local.privateKey.slice();
   }

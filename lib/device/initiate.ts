@@ -21,7 +21,7 @@ export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): vo
     if (now - peer.lastInitiationSent < s.timers.rekeyTimeout) return;
     peer.timers.handshakeAttempts = 0;
   }
-  if (peer.endpoint === null) return;
+  if (peer.endpoint === null || !s.hasKey) return;
   s.live.add(peer);
   // A first initiation (not a retry) tells whoever listens that a session is wanted: a mesh
   // starts its path probes (and a call-me) for a cold peer on it. Once per REKEY_TIMEOUT at most.

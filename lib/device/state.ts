@@ -42,6 +42,13 @@ export const ENTRY_NONE = 0;
 /** wireguard-go's per-source handshake rate under load. */
 const HANDSHAKE_RATE = { perSecond: 20, burst: 5 };
 
+/** Whether a 32-byte key is all zeros: wg's "no key". */
+export function isZeroKey(key: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < key.length; i++) acc |= key[i];
+  return acc === 0;
+}
+
 /** What a session index stands for: a handshake in flight (no keypair yet) or a session. */
 export interface IndexEntry {
   /** The peer the index was made for. */
@@ -52,11 +59,16 @@ export interface IndexEntry {
 
 /** The device's state, operated on by the concern modules. See the module docs. */
 export class DeviceState {
-  /** Our static public key, base64. */
-  readonly publicKey: string;
+  /** Our static public key, base64; `""` while the device has no private key. */
+  publicKey: string;
+  /** Whether the device has a private key (without one it makes and answers no handshakes). */
+  hasKey: boolean;
   /** Drop counters by reason. */
   readonly drops: DropCounters = new DropCounters();
-  /** Our static keys and the backends the handshake uses. */
+  /**
+   * Our static keys and the backends the handshake uses. Every peer's handshake holds this
+   * object: a new private key is written into its arrays (identity.ts), all zeros while none.
+   */
   readonly local: LocalIdentity;
   /** The crypto backends. */
   readonly suite: CryptoSuite;
@@ -96,8 +108,8 @@ export class DeviceState {
   readonly onForeign: ((data: Uint8Array, from: Endpoint) => void) | undefined;
   /** The packet filter (null: everything passes). */
   filter: PacketFilter | null;
-  /** MAC1 and MAC2 checks and cookie replies. */
-  readonly checker: CookieChecker;
+  /** MAC1 and MAC2 checks and cookie replies (made again for a new private key). */
+  checker: CookieChecker;
   /** Handshake messages with a valid MAC2 per source IP, under load. */
   readonly handshakeLimiter: RateLimiter;
   /** Cookie replies per source IP. */
@@ -152,12 +164,16 @@ export class DeviceState {
   closed = false;
 
   constructor(opts: DeviceOptions) {
-    const priv = typeof opts.privateKey === "string"
+    const priv = opts.privateKey === undefined || opts.privateKey === null
+      ? new Uint8Array(32)
+      : typeof opts.privateKey === "string"
       ? parseKey(opts.privateKey, "private key")
       : opts.privateKey.slice();
-    const pub = publicKeyOf(priv, opts.suite.dh);
+    if (priv.length !== 32) throw new RangeError("a private key has 32 bytes");
+    this.hasKey = !isZeroKey(priv);
+    const pub = this.hasKey ? publicKeyOf(priv, opts.suite.dh) : new Uint8Array(32);
     this.local = { privateKey: priv, publicKey: pub, dh: opts.suite.dh, aead: opts.suite.aead };
-    this.publicKey = encodeKey(pub);
+    this.publicKey = this.hasKey ? encodeKey(pub) : "";
     this.suite = opts.suite;
     this.transport = opts.transport;
     this.packets = opts.packets;

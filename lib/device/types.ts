@@ -27,8 +27,12 @@ export interface PeerConfig {
 
 /** What a device is built from. */
 export interface DeviceOptions {
-  /** Our static private key (base64 or 32 bytes). */
-  privateKey: string | Uint8Array;
+  /**
+   * Our static private key (base64 or 32 bytes). Absent, null or all zeros: none yet, as
+   * wireguard-go starts (`Device.setPrivateKey` sets one later); until then the device makes and
+   * answers no handshakes and its `publicKey` is `""`.
+   */
+  privateKey?: string | Uint8Array | null;
   /** The crypto backends. */
   suite: CryptoSuite;
   /** The underlay transport. */

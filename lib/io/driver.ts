@@ -141,6 +141,17 @@ export interface Transport {
   endpoint(text: string): Endpoint;
   /** Optional: the transport's counters and offloads, by its kind, read at each scrape. */
   driverStats?(): TransportDriverStats;
+  /**
+   * Optional: moves the transport to another local port (0: any), keeping its endpoints, queues
+   * and offloads, as `wg set listen-port` does; throws, leaving the old port in use, when the new
+   * one cannot be had.
+   */
+  rebind?(port: number): void;
+  /**
+   * Optional: the firewall mark of what is sent from now on (Linux SO_MARK, 0: none), as
+   * `wg set fwmark`; throws, leaving the mark as it was, when it cannot be set.
+   */
+  setFwMark?(mark: number): void;
   /** Stops reading and closes the socket; idempotent. */
   close(): Promise<void>;
 }

@@ -65,8 +65,9 @@ export class Peer {
    * When both sides start a handshake at once, each ends up holding both sessions; both settle
    * on the one started by the larger static key, once the other side has shown it holds it by
    * sending on it (a peer that restarted since has only its new one). True when that is the peer.
+   * Worked out again by {@link Peer.localKeyChanged}.
    */
-  readonly winsCrossing: boolean;
+  winsCrossing: boolean;
   /** Unix ms of the last completed handshake, 0 when none. */
   lastHandshakeUnixMs = 0;
   /** Traffic counters. */
@@ -94,6 +95,15 @@ export class Peer {
     this.handshake = new Handshake(publicKey, presharedKey, local);
     this.cookies = new CookieGenerator(publicKey, timers.cookieRefreshTime);
     this.timers = new PeerTimers(timers, persistentKeepaliveSeconds * 1000);
+  }
+
+  /**
+   * Our static key changed (written into `local`'s arrays): the static-static DH is computed
+   * again on next use and the crossing rule follows the new key. The caller wipes the sessions.
+   */
+  localKeyChanged(local: LocalIdentity): void {
+    this.winsCrossing = compareBytes(this.publicKey, local.publicKey) > 0;
+    this.handshake.forgetStaticStatic();
   }
 
   /** Every live session of this peer. */

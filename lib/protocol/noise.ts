@@ -88,6 +88,12 @@ export class Handshake {
     return this.#staticStatic;
   }
 
+  /** Wipes the kept DH(our static, their static): our static key changed. */
+  forgetStaticStatic(): void {
+    this.#staticStatic?.fill(0);
+    this.#staticStatic = null;
+  }
+
   /** Forgets our in-flight initiation and wipes its secrets. */
   clear(): void {
     wipe(this.hash, this.chainKey, this.localEphemeral);

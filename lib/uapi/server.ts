@@ -43,6 +43,13 @@ export interface UapiServerOptions {
   maxRequestBytes?: number;
   /** The underlay socket's firewall mark, reported as `fwmark`; default 0 (none). */
   fwmark?: number;
+  /**
+   * Let `set` change the device's private key, listen port and fwmark, as wireguard-go does
+   * (`wg setconf` on a device that started without them: `weft wireguard`). Default false: a
+   * request may restate them but a change is refused with EOPNOTSUPP (an agent whose key and
+   * port its configuration owns).
+   */
+  deviceChanges?: boolean;
   /** Most connections open at once (default 64); at the cap the oldest waiting one is closed. */
   maxConnections?: number;
   /** Counters of the accept loop to update (created when absent). */
@@ -101,6 +108,75 @@ export function uapiGet(device: Device, fwmark = 0): string {
   }
 }
 
+/**
+ * What the server knows of the device beyond the device itself: the mark its underlay socket
+ * has (kept up to date as `set` changes it), and whether `set` may change key, port and mark.
+ */
+export interface UapiSettings {
+  /** The underlay socket's firewall mark (0: none). */
+  fwmark: number;
+  /** Whether `set` may change the private key, listen port and fwmark. */
+  deviceChanges: boolean;
+}
+
+/** errno.h EIO: the device could not make a change and said no errno. */
+const EIO = 5;
+
+function settingsOf(fwmark: number | UapiSettings): UapiSettings {
+  return typeof fwmark === "number" ? { fwmark, deviceChanges: false } : fwmark;
+}
+
+/**
+ * A device's refusal of a change, as the errno `wg` shows: the error's own (EADDRINUSE for a
+ * port in use, EPERM for a mark without CAP_NET_ADMIN, EOPNOTSUPP where the transport cannot),
+ * else EIO.
+ */
+function changeFailed(what: string, e: unknown): UapiError {
+  const code = (e as { errno?: unknown })?.errno;
+  const errno = typeof code === "number" && Number.isInteger(code) && code > 0 ? code : EIO;
+  return new UapiError(errno, `${what}: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/**
+ * Applies the device lines of a request that may change them: the mark first, then the port
+ * (when it cannot be had the mark is put back, so a refused request changes nothing), then the
+ * key, which cannot fail.
+ */
+function applyDeviceChanges(device: Device, req: UapiSetRequest, settings: UapiSettings): void {
+  const oldMark = settings.fwmark;
+  if (req.fwmark !== undefined && req.fwmark !== oldMark) {
+    try {
+      device.setFwMark(req.fwmark);
+    } catch (e) {
+      throw changeFailed(`fwmark ${req.fwmark}`, e);
+    }
+    settings.fwmark = req.fwmark;
+  }
+  // 0 asks for a new port the kernel picks, as wireguard-go rebinds for it.
+  if (
+    req.listenPort !== undefined && (req.listenPort === 0 || req.listenPort !== device.listenPort)
+  ) {
+    try {
+      device.setListenPort(req.listenPort);
+    } catch (e) {
+      if (settings.fwmark !== oldMark) {
+        try {
+          device.setFwMark(oldMark);
+          settings.fwmark = oldMark;
+        } catch { /* the new mark stays, and is what get reports */ }
+      }
+      throw changeFailed(`listen port ${req.listenPort}`, e);
+    }
+  }
+  if (req.privateKey !== undefined) {
+    try {
+      device.setPrivateKey(req.privateKey);
+    } finally {
+      req.privateKey.fill(0);
+    }
+  }
+}
+
 function checkDeviceChanges(device: Device, req: UapiSetRequest, fwmark: number): void {
   if (req.privateKey !== undefined) {
     const current = device.privateKeyBytes();
@@ -155,10 +231,17 @@ function applyPeerChange(device: Device, change: UapiPeerChange): void {
 
 /**
  * Applies a validated `set` request; throws a UapiError when the device cannot do it. `fwmark`
- * is the device's mark, which a request may restate but not change.
+ * is the device's mark, which a request may restate but not change, or the server's settings
+ * (with `deviceChanges`, key, port and mark are changed, and a new mark is recorded there).
  */
-export function applyUapiSet(device: Device, req: UapiSetRequest, fwmark = 0): void {
-  checkDeviceChanges(device, req, fwmark);
+export function applyUapiSet(
+  device: Device,
+  req: UapiSetRequest,
+  fwmark: number | UapiSettings = 0,
+): void {
+  const settings = settingsOf(fwmark);
+  if (settings.deviceChanges) applyDeviceChanges(device, req, settings);
+  else checkDeviceChanges(device, req, settings.fwmark);
   if (req.replacePeers) {
     for (const p of device.peers()) device.removePeer(p.publicKeyText);
   }
@@ -171,14 +254,16 @@ function errnoOf(e: unknown): number {
 
 /**
  * Answers one whole request: its text up to, not including, the terminating empty line (so
- * `"get=1\n"` or `"set=1\nkey=value\n"`). Never throws.
+ * `"get=1\n"` or `"set=1\nkey=value\n"`). `fwmark`: the device's mark, or the server's
+ * settings (see {@link applyUapiSet}). Never throws.
  */
 export function handleUapiRequest(
   device: Device,
   text: string,
   logger: Logger = nullLogger,
-  fwmark = 0,
+  fwmark: number | UapiSettings = 0,
 ): UapiReply {
+  const settings = settingsOf(fwmark);
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
   const op = lines[0];
@@ -187,12 +272,12 @@ export function handleUapiRequest(
       logger.warn("uapi get refused", { reason: "trailing lines after get=1" });
       return { response: formatErrno(EINVAL), close: false };
     }
-    return { response: uapiGet(device, fwmark), close: false };
+    return { response: uapiGet(device, settings.fwmark), close: false };
   }
   if (op === "set=1") {
     try {
       const req = parseSetRequest(lines.slice(1));
-      applyUapiSet(device, req, fwmark);
+      applyUapiSet(device, req, settings);
       logger.info("uapi set applied", { peers: req.peers.length });
       return { response: formatErrno(0), close: false };
     } catch (e) {
@@ -262,7 +347,7 @@ async function serveConnection(
   device: Device,
   logger: Logger,
   maxRequest: number,
-  fwmark: number,
+  settings: UapiSettings,
 ): Promise<void> {
   const conn = slot.conn;
   const encoder = new TextEncoder();
@@ -277,7 +362,7 @@ async function serveConnection(
       try {
         // end - 1 drops the newline of the empty line that ends the request.
         const text = decoder.decode(buf.subarray(0, end - 1));
-        reply = handleUapiRequest(device, text, logger, fwmark);
+        reply = handleUapiRequest(device, text, logger, settings);
       } catch {
         reply = { response: formatErrno(EINVAL), close: true }; // not UTF-8
       }
@@ -332,6 +417,7 @@ export async function serveUapi(
   if (!Number.isInteger(fwmark) || fwmark < 0 || fwmark > 0xffffffff) {
     throw new RangeError(`fwmark must be an integer from 0 to 0xffffffff, got ${fwmark}`);
   }
+  const settings: UapiSettings = { fwmark, deviceChanges: opts.deviceChanges ?? false };
   await ensureDir(dir);
   const path = `${dir}/${interfaceName}.sock`;
   await clearStaleSocket(path, interfaceName);
@@ -353,7 +439,7 @@ export async function serveUapi(
     stats: opts.stats,
     logger,
     serve: (slot) =>
-      serveConnection(slot, device, logger, maxRequest, fwmark).catch((e) => {
+      serveConnection(slot, device, logger, maxRequest, settings).catch((e) => {
         if (!closed) logger.debug("uapi connection ended", { error: String(e) });
       }),
   });
