@@ -25,6 +25,7 @@ import { addLocalAgentCommands } from "./local.ts";
 import { addNodeCommands } from "./node.ts";
 import { addRouteCommands } from "./route.ts";
 import { addPolicyCommands } from "./policy.ts";
+import { addSegmentCommands } from "./segment.ts";
 import { rootCommand } from "./run.ts";
 import { serviceErrorText } from "./service_format.ts";
 import { addServiceCommands } from "./services.ts";
@@ -44,6 +45,7 @@ function build(): Command {
       addNodeCommands,
       addRouteCommands,
       addPolicyCommands,
+      addSegmentCommands,
       addKeyCommands,
       addLocalAgentCommands,
       addServiceCommands,

@@ -10,6 +10,7 @@ import type { PingResult } from "../agent/agent.ts";
 import type { Member } from "../members/member.ts";
 import type { TokenView } from "../mesh/join/token.ts";
 import type { NodeRoutes } from "../mesh/leader/routes.ts";
+import type { SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
 import type { RequestOptions } from "../services/client.ts";
@@ -219,6 +220,31 @@ export class ControlClient {
   /** The policy in force on this node, with its counters. */
   policy(): Promise<{ version: number; text: string; stats: Record<string, unknown> }> {
     return this.#json("/v1/policy");
+  }
+
+  /**
+   * The segments of the policy in force on this node, each with the members of its view the
+   * segment selects (`weft segment list`), and that policy's version (0: none).
+   */
+  segments(): Promise<{ version: number; segments: SegmentView[] }> {
+    return this.#json("/v1/segments");
+  }
+
+  /**
+   * Adds a Layer 2 segment to the policy (leader; `weft segment create`); the new policy
+   * version. A name or VNI taken is refused with 409, what the policy's validator refuses with
+   * 400 and its message ({@link AgentAnswerError}).
+   */
+  createSegment(spec: SegmentSpec): Promise<{ version: number }> {
+    return this.#json("/v1/segments", spec);
+  }
+
+  /** Removes a segment from the policy (leader; `weft segment delete`); unknown: 404. */
+  async deleteSegment(name: string): Promise<{ version: number }> {
+    const res = await this.#call(`/v1/segments/${encodeURIComponent(name)}`, {
+      method: "DELETE",
+    });
+    return await res.json();
   }
 
   /** Which rule decides a flow, as this node sees it. */

@@ -22,6 +22,7 @@ import { statusRoutes } from "./routes/status.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
 import { leaderRoutes } from "./routes/leader.ts";
 import { subnetRoutes } from "./routes/subnet_routes.ts";
+import { segmentRoutes } from "./routes/segments.ts";
 import { servicesRoutes } from "./routes/services.ts";
 
 /**
@@ -119,6 +120,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
 
   app.route("/v1", leaderRoutes(opts.mesh));
   app.route("/v1", subnetRoutes(opts.mesh));
+  app.route("/v1", segmentRoutes(opts.mesh));
   app.route("/v1", servicesRoutes(opts.mesh, { signal: opts.dashboardSignal }));
   app.route(
     "/",

@@ -26,6 +26,9 @@ import type { PolicyEngine } from "../policy/engine.ts";
 import type { PolicyFilter } from "../policy/filter.ts";
 import { PolicyRuntime } from "../policy/runtime.ts";
 import type { VersionedPolicy } from "../policy/source.ts";
+import { parsePolicy } from "../policy/parse.ts";
+import type { PolicyDocument } from "../policy/schema.ts";
+import { type SegmentSpec, type SegmentView, segmentViews } from "../policy/segment_admin.ts";
 import type { MeshRoutes } from "../relay/runtime/mesh_routes.ts";
 import { makeRelayParts, wrapRelays } from "../relay/runtime/relay_parts.ts";
 import { leaseMetrics } from "../services/lease/metrics.ts";
@@ -190,6 +193,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   readonly #shell: MeshShell;
   readonly #parts: MeshComposition;
   #closed = false;
+  // The policy in force parsed for segments(), by version.
+  #segmentDoc: { version: number; doc: PolicyDocument } | null = null;
   // Until start() returns, the state directory's lock is the start's: a start that fails removes
   // what it made in the directory before it lets the lock go.
   #starting = true;
@@ -641,6 +646,40 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   /** Applies a validated policy (canonical text) at the leader and sends it to every node. */
   async applyPolicy(canonical: string): Promise<number> {
     return await this.#needLeader().setPolicy(canonical);
+  }
+
+  /**
+   * Adds a Layer 2 segment to the policy in force (leader only; `weft segment create`): a new
+   * policy version, stored and sent to every node like {@link MeshAgent.applyPolicy}'s, whose
+   * members each get the bridge `br-<name>`. The whole document is validated again: a name or
+   * VNI another segment has rejects with a `SegmentConflictError`, anything else the policy
+   * refuses (a bad name, VNI, MTU or selector) with its `PolicyError`. Changes at once apply one
+   * after the other, each on top of the one before. The example of `@weft/weft/mesh` makes one.
+   */
+  async createSegment(spec: SegmentSpec): Promise<{ version: number }> {
+    return { version: await this.#needLeader().createSegment(spec) };
+  }
+
+  /**
+   * Removes a segment from the policy in force (leader only; `weft segment delete`), as
+   * {@link MeshAgent.createSegment} adds one; a name the policy does not hold rejects with a
+   * `SegmentNotFoundError`.
+   */
+  async deleteSegment(name: string): Promise<{ version: number }> {
+    return { version: await this.#needLeader().deleteSegment(name) };
+  }
+
+  /**
+   * The segments of the policy in force on this node, each with the members of this node's view
+   * it selects (`weft segment list`, `GET /v1/segments`).
+   */
+  segments(): SegmentView[] {
+    const p = this.policy;
+    if (!p) return [];
+    if (this.#segmentDoc?.version !== p.version) {
+      this.#segmentDoc = { version: p.version, doc: parsePolicy(p.text) };
+    }
+    return segmentViews(this.#segmentDoc.doc, this.view().members);
   }
 
   /**

@@ -36,6 +36,10 @@
  * console.log(node.self?.address, node.self?.labels); // prints: 10.200.0.2 { role: "edge" }
  * const { rtts } = await node.agent.ping("10.200.0.1", { timeoutMs: 5000 }); // through the tunnel
  * console.log(rtts[0] !== null); // prints: true
+ * // A Layer 2 segment of the members labelled role=edge, kept in the policy (`weft segment create`).
+ * const { version } = await leader.createSegment({ name: "lab", vni: 100, select: "role=edge" });
+ * console.log(version, leader.segments().map((s) => [s.name, s.members.map((m) => m.name)]));
+ * // prints: 1 [ [ "lab", [ "edge" ] ] ]
  * await node.close(); // a restart from its state directory needs no token
  * await leader.close();
  * ```

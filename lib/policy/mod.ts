@@ -1,6 +1,7 @@
 /**
  * Network policy: the YAML policy document, its parser and serializer, the engine that decides
- * flows and the packet filter a device runs with it.
+ * flows and the packet filter a device runs with it, and the Layer 2 segments the document
+ * defines (one added or removed, validated whole; the members each one selects).
  *
  * @example Parse a policy and print it back in canonical form
  * ```ts run
@@ -31,9 +32,22 @@ export {
   type PolicyProto,
   type PolicyRule,
   type PortRange,
+  type Segment,
+  type SegmentDriverName,
   type Selector,
   type SelectorTerm,
+  type SelectorWire,
 } from "./schema.ts";
+export {
+  addSegment,
+  removeSegment,
+  SegmentConflictError,
+  type SegmentMember,
+  SegmentNotFoundError,
+  type SegmentSpec,
+  type SegmentView,
+  segmentViews,
+} from "./segment_admin.ts";
 export {
   type ExplainEndpoint,
   type ExplainQuery,

@@ -29,6 +29,8 @@ import type { JoinRecord, LeaderFile } from "../state/state.ts";
 import type { LeaderStore, StoreSnapshot } from "../store/store.ts";
 import { MemoryStore } from "../store/memory_store.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
+import { parsePolicy, serializePolicy } from "../../policy/parse.ts";
+import type { PolicyDocument } from "../../policy/schema.ts";
 import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
 import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../../members/labels.ts";
 import { quote } from "../../text/quote.ts";
@@ -1051,22 +1053,39 @@ export class LeaderCore {
    * text again changes nothing.
    */
   setPolicy(canonical: string): Promise<number> {
+    return this.#change((d, touch) => this.#putPolicy(d, touch, canonical));
+  }
+
+  /**
+   * Edits the policy in force and puts the result in force as {@link setPolicy} does; returns
+   * its version. `edit` gets the document in force (an empty one when there is none) and returns
+   * the new one, or throws (a `PolicyError`, a segment not found) and nothing changes. It runs
+   * in the change queue on the state every change before it left, and again on the newer state
+   * when another leader wrote first: two edits at once both apply, one on top of the other.
+   */
+  editPolicy(edit: (doc: PolicyDocument) => PolicyDocument): Promise<number> {
     return this.#change((d, touch) => {
-      const cur = d.policy;
-      if (cur && cur.text === canonical) return { result: cur.version, write: false };
-      const p = { version: (cur?.version ?? 0) + 1, text: canonical };
-      d.policy = p;
-      // Views are scoped by the policy (fanout.ts): a new one moves the view's version, so a
-      // member holding the old version asks for its view again.
-      touch();
-      return {
-        result: p.version,
-        write: true,
-        after: () => {
-          for (const l of this.#policyListeners) l(p);
-        },
-      };
+      const doc = d.policy ? parsePolicy(d.policy.text) : { defaults: {}, policies: [] };
+      return this.#putPolicy(d, touch, serializePolicy(edit(doc)));
     });
+  }
+
+  /** Makes `canonical` the policy in the copy `d` (a new version unless it is the same text). */
+  #putPolicy(d: LeaderFile, touch: Touch, canonical: string): Edit<number> {
+    const cur = d.policy;
+    if (cur && cur.text === canonical) return { result: cur.version, write: false };
+    const p = { version: (cur?.version ?? 0) + 1, text: canonical };
+    d.policy = p;
+    // Views are scoped by the policy (fanout.ts): a new one moves the view's version, so a
+    // member holding the old version asks for its view again.
+    touch();
+    return {
+      result: p.version,
+      write: true,
+      after: () => {
+        for (const l of this.#policyListeners) l(p);
+      },
+    };
   }
 
   /** The service-leader leases' record, as last persisted (null: none yet). */

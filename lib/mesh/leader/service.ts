@@ -33,6 +33,7 @@ import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
+import { addSegment, removeSegment, type SegmentSpec } from "../../policy/segment_admin.ts";
 import {
   type ControlMessage,
   DEFAULT_HELLO_MS,
@@ -560,6 +561,23 @@ export class LeaderService {
   /** Puts a validated policy (canonical text) in force; the nodes hear of it. */
   async setPolicy(canonical: string): Promise<number> {
     return await this.#core.setPolicy(canonical);
+  }
+
+  /**
+   * Adds a segment to the policy in force (a new policy version, which the nodes hear of);
+   * returns the version. Refusals as `addSegment`'s.
+   */
+  async createSegment(spec: SegmentSpec): Promise<number> {
+    const version = await this.#core.editPolicy((doc) => addSegment(doc, spec));
+    this.#logger.info("segment created", { name: spec.name, vni: spec.vni, policy: version });
+    return version;
+  }
+
+  /** Removes a segment from the policy in force; returns the new version (as createSegment). */
+  async deleteSegment(name: string): Promise<number> {
+    const version = await this.#core.editPolicy((doc) => removeSegment(doc, name));
+    this.#logger.info("segment deleted", { name, policy: version });
+    return version;
   }
 
   /** Replaces the leader's own LAN candidates; resolves once they are in its state. */
