@@ -28,6 +28,7 @@ export const DRIVER_MAY_IMPORT = [
   "lib/text",
   "lib/store",
   "lib/routes",
+  "lib/segments",
 ] as const;
 
 /** Reads the graph of the modules reachable from `entries` with `deno info --json`. */

@@ -14,6 +14,7 @@
 import type { ControlledAgent, UnderlayKind } from "../agent/agent.ts";
 import { MeshDns } from "../dns/mesh_dns.ts";
 import type { SystemDns } from "../net/system_dns.ts";
+import type { MeshSegments } from "./segments/segments.ts";
 import type { HeardLiveness } from "../health/heard.ts";
 import type { Logger } from "../log/logger.ts";
 import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
@@ -114,6 +115,8 @@ export interface MeshContext {
   exit: ExitNodeUse | null;
   /** The host's resolver, pointed at this node with `--accept-dns`; null in userspace mode. */
   systemDns: SystemDns | null;
+  /** The Layer 2 segments the policy puts this member in. */
+  segments: MeshSegments;
   /** The logger. */
   logger: Logger;
 }
@@ -142,6 +145,8 @@ export interface MeshComposition {
   exit: ExitNodeUse | null;
   /** This node as a router of the routes it advertises; null when it advertises none. */
   router: SubnetRouter | null;
+  /** The Layer 2 segments this member is in. */
+  segments: MeshSegments;
   /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
   announceServices(list: ServiceSpec[]): Promise<void>;
 }
@@ -187,6 +192,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
 
   const role = makeRole(ctx, services, leases, () => nat?.paths ?? null);
   let stopByes = () => {};
+  let stopSegments = (): unknown => undefined;
   let stopLeft = () => {};
   const me = agent.device.publicKey;
   const online = (v: MembershipView) => onlineView(v, me);
@@ -248,6 +254,22 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     ctx.router && { name: "subnet router", part: ctx.router },
     { name: "accepted routes", part: ctx.accepted },
     ctx.exit && { name: "exit node", part: ctx.exit },
+    // Segments follow the view (members in and out) and the policy (segments defined), whose
+    // runtime tells them of each new one; their VXLAN goes through the peers set up above.
+    {
+      name: "segments",
+      part: {
+        start: async () => {
+          stopSegments = ctx.policy.onChange(() => ctx.segments.policyChanged());
+          await ctx.segments.start();
+        },
+        viewChanged: () => ctx.segments.viewChanged(),
+        close: async () => {
+          stopSegments();
+          await ctx.segments.close();
+        },
+      },
+    },
     // The join server answers as soon as the agent runs (its datagrams come through the agent's
     // hook, not a start); listed early, it closes after the leader's service it adds members to.
     role.role === "leader" ? { name: "joins", part: role.joins } : null,
@@ -394,6 +416,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
     accepted: ctx.accepted,
     exit: ctx.exit,
     router: ctx.router,
+    segments: ctx.segments,
     announceServices: (list) => announce(list),
   };
 }

@@ -46,6 +46,8 @@ import { routeCollector } from "./subnets/metrics.ts";
 import { ExitNodeUse } from "./subnets/exit.ts";
 import { LinuxDefaultRouting } from "../../drivers/linux/default_route.ts";
 import { LinuxSystemDns } from "../../drivers/linux/system_dns.ts";
+import { LinuxVxlanSegments } from "../../drivers/linux/vxlan.ts";
+import { MeshSegments } from "./segments/segments.ts";
 import { SYSTEM_DNS_FILE, SystemDnsFile } from "./state/system_dns_file.ts";
 import {
   abandonState,
@@ -150,10 +152,11 @@ function meshNodeStatus(
   exitWanted: string | undefined,
 ): Pick<
   NodeStatus,
-  "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode" | "systemDns"
+  "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode" | "systemDns" | "segments"
 > {
   const routes = c.accepted.inUse();
   const systemDns = c.dns?.systemDns;
+  const segments = c.segments.status();
   return {
     services: servicesStatus(c.services.list(), c.leases.leaders()),
     ...(c.role.role === "node" ? c.role.sync.status() : {}),
@@ -165,6 +168,7 @@ function meshNodeStatus(
       ? { exitNode: { wanted: exitWanted, inUse: c.exit?.inUse ?? null } }
       : {}),
     ...(systemDns ? { systemDns } : {}),
+    ...(segments.length ? { segments } : {}),
   };
 }
 
@@ -464,6 +468,15 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           ...(leftover.leftAlone ? { leftAlone: leftover.leftAlone } : {}),
         });
       }
+      // The Layer 2 segments the policy puts this member in (TUN mode: the kernel's bridges).
+      const segments = new MeshSegments({
+        driver: opts.userspace ? null : opts.segmentDriver ?? new LinuxVxlanSegments({ iface }),
+        self: opened.publicKey,
+        mtu: opts.mtu ?? 1420,
+        view: () => membership?.view ?? view,
+        policy: () => policy.engine.policy,
+        logger,
+      });
       const peers = new MeshPeers({
         device: agent.device,
         index,
@@ -502,6 +515,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         router,
         exit,
         systemDns,
+        segments,
         logger,
       });
       composed = c;

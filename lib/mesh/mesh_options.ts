@@ -14,6 +14,7 @@ import type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options
 import type { PeersOptions } from "./peers/peers.ts";
 import type { NodeSyncOptions } from "./sync/node_sync.ts";
 import type { SubnetOptions } from "./subnets/accepted.ts";
+import type { SegmentsOptions } from "./segments/segments.ts";
 
 /**
  * How a mesh agent starts: one flat object made of sections, each read by the part it
@@ -31,4 +32,5 @@ export interface MeshOptions
     NatOptions,
     LeaseOptions,
     ServicesOptions,
-    SubnetOptions {}
+    SubnetOptions,
+    SegmentsOptions {}

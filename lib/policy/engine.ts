@@ -36,6 +36,9 @@ import { termMatchesMember } from "./selector.ts";
 import { policyLabels } from "../members/labels.ts";
 import { AddressTable } from "./addresses.ts";
 
+/** The UDP port of VXLAN (RFC 7348), which segments' frames travel to. */
+export const VXLAN_PORT = 4789;
+
 /** Numeric direction for the packet path: packets this node sends into the tunnel. */
 export const OUTBOUND = 0;
 /** Numeric direction for the packet path: packets arriving from the tunnel for this node. */
@@ -119,6 +122,8 @@ export class CompiledPolicy {
   readonly hits: Float64Array;
   /** How many member addresses the view contributed. */
   readonly addressCount: number;
+  /** Whether the document has Layer 2 segments (their VXLAN is then checked). */
+  readonly segmented: boolean;
 
   readonly #table: AddressTable;
   readonly #words: number;
@@ -136,6 +141,10 @@ export class CompiledPolicy {
   readonly #spec: Int32Array[];
   readonly #anyOff: Int32Array[];
   readonly #anyList: Int32Array[];
+  /** VNI to segment index. */
+  readonly #segOf = new Map<number, number>();
+  /** Per segment, per address id: 1 when that member is in the segment. */
+  readonly #segIn: Uint8Array;
 
   /** Compiles `doc` (null: no policy) against `view` (null: no members). */
   constructor(doc: PolicyDocument | null, view: MembershipView | null, generation = 0) {
@@ -167,6 +176,16 @@ export class CompiledPolicy {
       endpoints.filter((e) => e.family === 6).length,
     );
     endpoints.forEach((e, id) => this.#table.add(e.family, e.words, 0, id));
+
+    const segments = doc?.segments ?? [];
+    this.segmented = segments.length > 0;
+    this.#segIn = new Uint8Array(segments.length * A);
+    segments.forEach((g, i) => {
+      this.#segOf.set(g.vni, i);
+      endpoints.forEach((e, id) => {
+        if (g.select.some((t) => termMatchesMember(t, e.member))) this.#segIn[i * A + id] = 1;
+      });
+    });
 
     this.#proto = Uint8Array.from(rules, (r) => protoNumber(r.proto));
     this.#portOff = new Int32Array(R + 1);
@@ -220,6 +239,19 @@ export class CompiledPolicy {
       this.#anyOff.push(anyOff);
       this.#anyList.push(Int32Array.from(anyList));
     }
+  }
+
+  /**
+   * Whether a VXLAN packet (UDP to {@link VXLAN_PORT}, its VXLAN header at `pkt[off]`) may pass
+   * in `dir`: its VNI is a segment's and the member at the other end (the source inbound, the
+   * destination outbound) is in that segment. Allocation-free.
+   */
+  segmentAllows(pkt: Uint8Array, off: number, f: FlowInfo, dir: number): boolean {
+    if (off + 8 > pkt.length) return false;
+    const seg = this.#segOf.get((pkt[off + 4] << 16) | (pkt[off + 5] << 8) | pkt[off + 6]);
+    if (seg === undefined) return false;
+    const id = this.#table.lookup(f.family, f.addr, dir === INBOUND ? 0 : 4);
+    return id >= 0 && this.#segIn[seg * this.addressCount + id] === 1;
   }
 
   /**

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { PROTO_TCP } from "../net/ip.ts";
+import { PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
 // The hook is the device's: declared where it is called, implemented here.
 import type { PacketFilter } from "../device/device.ts";
 import { Conntrack, type ConntrackOptions, type ConntrackStats } from "./conntrack.ts";
@@ -32,6 +32,7 @@ import {
   INBOUND,
   OUTBOUND,
   PolicyEngine,
+  VXLAN_PORT,
 } from "./engine.ts";
 import {
   FLOW_FRAGMENT,
@@ -104,6 +105,8 @@ export interface PolicyStats {
   related: number;
   /** Later fragments passed. */
   fragments: number;
+  /** VXLAN dropped because its VNI is no segment's or the member at the other end is not in it. */
+  segment: number;
   /** Malformed packets dropped. */
   malformed: number;
   /** Tracked flows stopped because a new policy denies them. */
@@ -129,12 +132,22 @@ const C_RELATED = 9;
 const C_FRAGMENTS = 10;
 const C_MALFORMED = 11;
 const C_STOPPED = 12;
+const C_SEGMENT = 13;
 /**
  * What `#judge` returns for a flow the policy still allows: no rule index (from 0) nor "no rule"
  * code (negative, from -1 down: see `NO_RULE`) can be it.
  */
 const KEPT = Number.MAX_SAFE_INTEGER;
-const C_COUNT = 13;
+const C_COUNT = 14;
+
+/**
+ * Where a UDP datagram's payload starts in `pkt`: after IPv4's header (its length field) or
+ * IPv6's fixed header (a datagram behind extension headers gets a bad offset, so it is dropped
+ * as not a segment's).
+ */
+function udpPayload(pkt: Uint8Array, family: number): number {
+  return (family === 4 ? (pkt[0] & 0x0f) * 4 : pkt[6] === PROTO_UDP ? 40 : pkt.length) + 8;
+}
 
 /** The stateful policy filter (see the module docs). */
 export class PolicyFilter implements PacketFilter {
@@ -189,9 +202,21 @@ export class PolicyFilter implements PacketFilter {
       c[C_PASSED + dir]++;
       return true;
     }
+    const compiled = this.engine.compiled;
+    if (compiled.segmented && f.proto === PROTO_UDP && f.dport === VXLAN_PORT) {
+      // A segment's frames pass between its members whatever the rules say, and only theirs:
+      // VXLAN for a segment from (or to) a member outside it is dropped, so nobody outside a
+      // segment can put frames on its bridges. Not tracked: VXLAN is one datagram a frame.
+      if (compiled.segmentAllows(pkt, udpPayload(pkt, f.family), f, dir)) {
+        c[C_PASSED + dir]++;
+        return true;
+      }
+      c[C_SEGMENT]++;
+      c[C_DROPPED + dir]++;
+      return false;
+    }
     this.#tick();
     const ct = this.conntrack;
-    const compiled = this.engine.compiled;
     if (kind === FLOW_ICMP_ERROR && ct.lookup(this.#inner) >= 0) {
       c[C_RELATED]++;
       c[C_PASSED + dir]++;
@@ -328,6 +353,7 @@ export class PolicyFilter implements PacketFilter {
       established: c[C_ESTABLISHED],
       related: c[C_RELATED],
       fragments: c[C_FRAGMENTS],
+      segment: c[C_SEGMENT],
       malformed: c[C_MALFORMED],
       stoppedFlows: c[C_STOPPED],
       conntrack: this.conntrack.stats(),

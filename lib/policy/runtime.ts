@@ -23,6 +23,7 @@ export function policyDropsByRule(st: PolicyStats): Record<string, number> {
   const drops: Record<string, number> = { ...st.droppedByRule };
   const byDefault = st.droppedByDefault.inbound + st.droppedByDefault.outbound;
   if (byDefault) drops["(default)"] = byDefault;
+  if (st.segment) drops["(segment)"] = st.segment;
   return drops;
 }
 
@@ -48,6 +49,7 @@ export class PolicyRuntime {
   readonly #logger: Logger;
   #policy: VersionedPolicy | null = null;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  readonly #listeners = new Set<() => void>();
 
   /**
    * No policy yet; `members` is the view held at the start, `addresses` this node's overlay
@@ -73,6 +75,22 @@ export class PolicyRuntime {
     return this.#policy;
   }
 
+  /** Calls `fn` after each policy put in force (or removed); returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #changed(): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn();
+      } catch (e) {
+        this.#logger.error("a policy listener failed", { error: String(e) });
+      }
+    }
+  }
+
   /** Starts sweeping the filter's connection table. */
   start(): void {
     this.#sweep ??= setInterval(() => this.filter.sweep(), 10_000);
@@ -86,6 +104,7 @@ export class PolicyRuntime {
     if (!p) {
       this.engine.setPolicy(null);
       this.#policy = null;
+      this.#changed();
       return true;
     }
     try {
@@ -94,6 +113,7 @@ export class PolicyRuntime {
       this.#policy = p;
       this.filter.recheckAll();
       this.#logger.info("policy in force", { version: p.version });
+      this.#changed();
       return true;
     } catch (e) {
       // The leader validated it; a node that cannot parse it keeps the previous one.

@@ -17,9 +17,18 @@
  *     to: "role=app"                    # optional selector, default "*"
  *     proto: tcp                 # optional: tcp | udp | icmp | any (default any)
  *     ports: ["8090-8100", 443]  # optional, only with tcp or udp: destination ports/ranges
+ * segments:                       # optional: Layer 2 segments over the mesh
+ *   - name: blue                  # required, unique: 1-12 of a-z, 0-9, "-" (bridge br-blue)
+ *     vni: 100                    # required, unique: 1-16777215
+ *     select: "site in (a,b)"     # required: the members in it (labels, names, or "*")
+ *     mtu: 1370                   # optional: default the overlay's MTU less VXLAN's 50 bytes
+ *     driver: vxlan               # optional: the data plane (vxlan, the only one so far)
  * ```
  *
- * Top-level keys are `defaults` and `policies`, rule keys those shown; anything else is an error.
+ * Top-level keys are `defaults`, `policies` and `segments`, rule and segment keys those shown;
+ * anything else is an error. A segment is an Ethernet bridge on each member it selects, joined
+ * to the others' by VXLAN inside the tunnels; VXLAN for a segment from a member outside it is
+ * dropped (`lib/segments/`).
  *
  * **Selectors** (`from`, `to`) name the endpoints of a packet: its source and its destination.
  * - `"*"`: any address.
@@ -113,13 +122,44 @@ export interface PolicyDefaults {
   outbound?: PolicyAction;
 }
 
+/** The data planes a segment can run on. */
+export type SegmentDriverName = "vxlan";
+
+/**
+ * A Layer 2 segment: an Ethernet bridge on every member its selector picks, joined to the
+ * others' through the mesh (VXLAN inside the tunnels), isolated from every other segment.
+ */
+export interface Segment {
+  /** Unique name, 1-12 of `a-z0-9-` (the bridge is `br-<name>`). */
+  name: string;
+  /** The VXLAN network identifier, 1-16777215, unique in the document. */
+  vni: number;
+  /** The members in the segment (labels, names; `*` for every member). */
+  select: Selector;
+  /** The segment's MTU; absent: the overlay's less the encapsulation. */
+  mtu?: number;
+  /** The data plane; default `vxlan`. */
+  driver: SegmentDriverName;
+}
+
 /** A validated policy document. */
 export interface PolicyDocument {
   /** Explicit defaults. */
   defaults: PolicyDefaults;
   /** Rules in file order. */
   policies: PolicyRule[];
+  /** Layer 2 segments, absent or empty for none. */
+  segments?: Segment[];
 }
+
+/** Most segments a document may hold. */
+export const MAX_SEGMENTS = 256;
+/** The largest VXLAN network identifier (24 bits). */
+export const MAX_VNI = 0xffffff;
+/** A segment's smallest and largest MTU (IPv4's minimum; a jumbo frame). */
+export const SEGMENT_MTU_RANGE = { min: 576, max: 9000 } as const;
+const SEGMENT_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/;
+const SEGMENT_KEYS = ["name", "vni", "select", "mtu", "driver"];
 
 /** Priority of a rule that gives none. */
 export const DEFAULT_PRIORITY = 1000;
@@ -169,7 +209,7 @@ export function formatPath(path: PolicyPath): string {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const PORT_RE = /^(0|[1-9][0-9]{0,4})$/;
 const RANGE_RE = /^\s*(0|[1-9][0-9]{0,4})\s*-\s*(0|[1-9][0-9]{0,4})\s*$/;
-const ROOT_KEYS = ["defaults", "policies"];
+const ROOT_KEYS = ["defaults", "policies", "segments"];
 const DEFAULT_KEYS = ["inbound", "outbound"];
 const RULE_KEYS = ["name", "description", "action", "priority", "from", "to", "proto", "ports"];
 const SELECTOR_KEYS = ["labels", "names", "cidrs"];
@@ -260,7 +300,71 @@ class Validator {
       seen.set(rule.name, i);
       policies.push(rule);
     }
-    return { defaults, policies };
+    const segments = this.segments(value.segments);
+    return segments.length ? { defaults, policies, segments } : { defaults, policies };
+  }
+
+  segments(list: unknown): Segment[] {
+    if (list === undefined || list === null) return [];
+    if (!Array.isArray(list)) {
+      this.fail(["segments"], `segments must be a list, got ${typeName(list)}`);
+    }
+    if (list.length > MAX_SEGMENTS) {
+      this.fail(["segments"], `${list.length} segments is more than the limit of ${MAX_SEGMENTS}`);
+    }
+    const out: Segment[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const seg = this.segment(list[i], ["segments", i]);
+      const twin = out.findIndex((o) => o.name === seg.name || o.vni === seg.vni);
+      if (twin >= 0) {
+        const what = out[twin].name === seg.name ? `name "${seg.name}"` : `vni ${seg.vni}`;
+        this.fail(["segments", i], `duplicate segment ${what} (first used by segments[${twin}])`);
+      }
+      out.push(seg);
+    }
+    return out;
+  }
+
+  segment(v: unknown, path: PolicyPath): Segment {
+    if (!isMap(v)) return this.fail(path, `a segment is a map, got ${typeName(v)}`);
+    this.checkKeys(v, SEGMENT_KEYS, path, "a segment");
+    const p = (k: string) => [...path, k];
+    if (typeof v.name !== "string" || !SEGMENT_NAME_RE.test(v.name)) {
+      this.fail(
+        v.name === undefined ? path : p("name"),
+        `bad segment name: ${
+          typeName(v.name)
+        } (1-12 of a-z, 0-9 and "-", starting and ending with a letter or digit)`,
+      );
+    }
+    if (typeof v.vni !== "number" || !Number.isInteger(v.vni) || v.vni < 1 || v.vni > MAX_VNI) {
+      this.fail(
+        v.vni === undefined ? path : p("vni"),
+        `bad vni: expected an integer 1-${MAX_VNI}, got ${typeName(v.vni)}`,
+      );
+    }
+    if (v.select === undefined) {
+      this.fail(path, `segment "${v.name}" needs select (the members in it, "*" for every one)`);
+    }
+    const select = this.selector(v.select, p("select"));
+    if (select.some((t) => t.kind === "cidrs")) {
+      this.fail(p("select"), `a segment selects members (labels, names or "*"), not cidrs`);
+    }
+    const seg: Segment = { name: v.name as string, vni: v.vni as number, select, driver: "vxlan" };
+    if (v.mtu !== undefined) {
+      const { min, max } = SEGMENT_MTU_RANGE;
+      if (typeof v.mtu !== "number" || !Number.isInteger(v.mtu) || v.mtu < min || v.mtu > max) {
+        this.fail(p("mtu"), `bad mtu: expected an integer ${min}-${max}, got ${typeName(v.mtu)}`);
+      }
+      seg.mtu = v.mtu;
+    }
+    if (v.driver !== undefined && v.driver !== "vxlan") {
+      this.fail(
+        p("driver"),
+        `bad driver: expected vxlan (the only one so far), got ${typeName(v.driver)}`,
+      );
+    }
+    return seg;
   }
 
   rule(v: unknown, path: PolicyPath): PolicyRule {
@@ -519,6 +623,22 @@ export interface PolicyWire {
   defaults?: PolicyDefaults;
   /** Rules in file order. */
   policies: PolicyRuleWire[];
+  /** Layer 2 segments, if any. */
+  segments?: SegmentWire[];
+}
+
+/** A segment in the wire form. */
+export interface SegmentWire {
+  /** Its name. */
+  name: string;
+  /** Its VNI. */
+  vni: number;
+  /** Its members. */
+  select: SelectorWire;
+  /** Its MTU, when set. */
+  mtu?: number;
+  /** Its data plane. */
+  driver: SegmentDriverName;
 }
 
 function termToWire(t: SelectorTerm): SelectorWire {
@@ -566,6 +686,15 @@ export function policyToWire(doc: PolicyDocument): PolicyWire {
       w.ports = r.ports.map((p) => p.from === p.to ? p.from : `${p.from}-${p.to}`);
     }
     out.policies.push(w);
+  }
+  if (doc.segments?.length) {
+    out.segments = doc.segments.map((g) => ({
+      name: g.name,
+      vni: g.vni,
+      select: selectorToWire(g.select),
+      ...(g.mtu !== undefined ? { mtu: g.mtu } : {}),
+      driver: g.driver,
+    }));
   }
   return out;
 }

@@ -93,6 +93,25 @@ export interface NodeStatus {
     /** Where names outside the mesh go: the host's resolvers from before. */
     upstreams: string[];
   };
+  /** The Layer 2 segments this member is in (the policy's `segments:` that select it). */
+  segments?: {
+    /** The segment's name. */
+    name: string;
+    /** Its VXLAN network identifier. */
+    vni: number;
+    /** Its MTU: what the ports plugged into its bridge should use. */
+    mtu: number;
+    /** The bridge to plug VMs, containers and ports into (`br-<name>`). */
+    bridge: string;
+    /** The data plane (`vxlan`). */
+    driver: string;
+    /** Its members, this one included. */
+    members: { name: string; address: string }[];
+    /** Whether the data plane carries it now. */
+    up: boolean;
+    /** Why not. */
+    error?: string;
+  }[];
   /** The exit node this node's internet traffic goes through (with `--exit-node`). */
   exitNode?: { wanted: string; inUse: { name: string; address: string } | null };
 }

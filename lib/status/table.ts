@@ -140,6 +140,12 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
         `to ${n.systemDns.upstreams.join(", ") || "nowhere (none before)"}`,
       ]
       : []),
+    ...(n.segments ?? []).map((g, i) =>
+      `${i === 0 ? "segments" : ""}`.padEnd(11) +
+      `${g.name} vni ${g.vni} on ${g.bridge}, mtu ${g.mtu}, ${g.members.length} members (${
+        g.members.map((m) => m.name).join(", ")
+      })${g.up ? "" : `: DOWN: ${g.error ?? "?"}`}`
+    ),
     ...(n.services?.length ? serviceLines(n.services) : []),
     ...(n.store
       ? [

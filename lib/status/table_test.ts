@@ -354,3 +354,47 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
   const back = JSON.parse(JSON.stringify(st)).peers[3];
   assert.deepEqual([back.path, back.via, back.transport], ["relay", "aBcD1234", "tcp"]);
 });
+
+Deno.test("the node summary: the host's resolver and the segments, when there are any", () => {
+  const lines = formatStatusTable({
+    node: node({
+      systemDns: { mode: "file", server: "10.0.0.7", upstreams: ["192.0.2.53"] },
+      segments: [
+        {
+          name: "blue",
+          vni: 100,
+          mtu: 1370,
+          bridge: "br-blue",
+          driver: "vxlan",
+          members: [{ name: "a", address: "10.0.0.7" }, { name: "b", address: "10.0.0.8" }],
+          up: true,
+        },
+        {
+          name: "red",
+          vni: 200,
+          mtu: 1370,
+          bridge: "br-red",
+          driver: "vxlan",
+          members: [{ name: "a", address: "10.0.0.7" }],
+          up: false,
+          error: "the kernel has no VXLAN",
+        },
+      ],
+    }),
+    peers: [],
+  }).split("\n");
+  assert.ok(
+    lines.includes(
+      "system dns file: the host asks 10.0.0.7:53, other names go to 192.0.2.53",
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(lines.includes("segments   blue vni 100 on br-blue, mtu 1370, 2 members (a, b)"));
+  assert.ok(
+    lines.includes(
+      "           red vni 200 on br-red, mtu 1370, 1 members (a): DOWN: the kernel has no VXLAN",
+    ),
+  );
+  const none = formatStatusTable({ node: node(), peers: [] });
+  assert.ok(!none.includes("system dns") && !none.includes("segments"));
+});

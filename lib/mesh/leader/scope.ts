@@ -43,6 +43,8 @@ interface Group {
   /** Per rule (in priority order): whether its `from`, and its `to`, match these members. */
   from: boolean[];
   to: boolean[];
+  /** Per segment: whether these members are in it (co-members carry its VXLAN to each other). */
+  segs: boolean[];
   /** The groups (ids) these members see, this one included when they see each other. */
   sees: Set<GroupId>;
 }
@@ -50,6 +52,8 @@ interface Group {
 /** The policy's rules in evaluation order, CIDR terms parsed once, and its defaults. */
 interface Compiled {
   rules: { rule: PolicyRule; from: Cidr[]; to: Cidr[] }[];
+  /** The segments' selectors. */
+  segments: Selector[];
   /** A pair no rule decides may talk (the sender's outbound and the receiver's inbound allow). */
   defaultAllows: boolean;
 }
@@ -67,7 +71,11 @@ function compile(doc: PolicyDocument): Compiled {
     .map(({ rule }) => ({ rule, from: cidrsOf(rule.from), to: cidrsOf(rule.to) }));
   const outbound = doc.defaults.outbound ?? "allow";
   const inbound = doc.defaults.inbound ?? (doc.policies.length > 0 ? "deny" : "allow");
-  return { rules, defaultAllows: outbound === "allow" && inbound === "allow" };
+  return {
+    rules,
+    segments: (doc.segments ?? []).map((g) => g.select),
+    defaultAllows: outbound === "allow" && inbound === "allow",
+  };
 }
 
 function sideMatches(sel: Selector, cidrs: Cidr[], m: Member): boolean {
@@ -190,6 +198,7 @@ export class Scope {
     const isAlways = always(m);
     const from: boolean[] = [];
     const to: boolean[] = [];
+    const segs: boolean[] = [];
     let sig = isAlways ? "A" : "-";
     if (p && !isAlways) {
       for (const r of p.rules) {
@@ -199,10 +208,24 @@ export class Scope {
         to.push(t);
         sig += (f ? 1 : 0) + (t ? 2 : 0);
       }
+      sig += "/";
+      for (const sel of p.segments) {
+        const inSeg = sideMatches(sel, [], m);
+        segs.push(inSeg);
+        sig += inSeg ? 1 : 0;
+      }
     }
     const found = this.#groups.get(sig);
     if (found) return found;
-    const g: Group = { id: this.#next++, size: 0, always: isAlways, from, to, sees: new Set() };
+    const g: Group = {
+      id: this.#next++,
+      size: 0,
+      always: isAlways,
+      from,
+      to,
+      segs,
+      sees: new Set(),
+    };
     this.#groups.set(sig, g);
     this.#byId.set(g.id, g);
     // A new signature: its reach to and from every group there is (once per group, not member).
@@ -221,6 +244,8 @@ export class Scope {
   /** Whether some flow from members of `a` to members of `b` may pass (see the module docs). */
   #reaches(a: Group, b: Group): boolean {
     const p = this.#policy!;
+    // Members of one segment carry its frames to each other, whatever the rules say.
+    for (let i = 0; i < a.segs.length; i++) if (a.segs[i] && b.segs[i]) return true;
     for (let i = 0; i < p.rules.length; i++) {
       if (!a.from[i] || !b.to[i]) continue;
       const r = p.rules[i].rule;

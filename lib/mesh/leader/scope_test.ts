@@ -152,3 +152,22 @@ Deno.test("scope: many members with few signatures make few groups", () => {
   s.reset(parsePolicy(WEB_TO_DB), many);
   assert.equal(s.groupCount, 3);
 });
+
+Deno.test("scope: members of one segment see each other, whatever the rules", () => {
+  const s = new Scope();
+  s.reset(
+    parsePolicy(
+      WEB_TO_DB + `
+segments:
+  - { name: lab, vni: 7, select: "role in (ops,db)" }
+`,
+    ),
+    all,
+  );
+  assert.ok(seen(s, ops).includes("db1") && seen(s, ops).includes("db2"), "ops and db: lab");
+  assert.ok(seen(s, db1).includes("ops"));
+  assert.ok(!seen(s, ops).includes("web1"), "web is in no segment with ops");
+  // Segments alone do not scope the views.
+  s.reset(parsePolicy(`segments:\n  - { name: lab, vni: 7, select: "role=ops" }\n`), all);
+  assert.equal(s.scoped, false);
+});
