@@ -5,6 +5,8 @@
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { formatTable } from "../lib/status/mod.ts";
+import { parseLabel } from "../lib/config/mod.ts";
+import { collect } from "./args.ts";
 import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
@@ -34,14 +36,41 @@ export function addNodeCommands(program: Command): void {
     console.log(formatTable(rows));
   });
   agentOptions(
-    nodeCmd.command("set").description("grant or withdraw relaying for others (on the leader)")
+    nodeCmd.command("set")
+      .description("change what a node was granted: relaying, labels (on the leader)")
       .argument("<name|ip>", "the node's name or overlay address")
       .option("--relay", "the node may relay for others (it relays when started with --relay)")
-      .option("--no-relay", "the node may not relay for others"),
+      .option("--no-relay", "the node may not relay for others")
+      .option("--label <k=v>", "grant a label, or change its value (repeatable)", collect)
+      .option("--remove-label <key>", "withdraw a granted label (repeatable)", collect),
   ).action(async (id, opts) => {
-    if (opts.relay === undefined) throw new UsageError("say --relay or --no-relay");
-    const m = await (await localClient(opts)).setNode(id, { relay: opts.relay });
-    console.log(`${m.name} (${m.address}): ${m.grants?.relay ? "may relay" : "may not relay"}`);
+    const labels: Record<string, string> = {};
+    for (const l of opts.label ?? []) {
+      let p: ReturnType<typeof parseLabel>;
+      try {
+        p = parseLabel(l);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (Object.hasOwn(labels, p.key)) {
+        throw new UsageError(`--label: label ${JSON.stringify(p.key)} is given twice`);
+      }
+      labels[p.key] = p.value;
+    }
+    const remove = opts.removeLabel ?? [];
+    if (opts.relay === undefined && !Object.keys(labels).length && !remove.length) {
+      throw new UsageError("say --relay, --no-relay, --label k=v or --remove-label k");
+    }
+    const m = await (await localClient(opts)).setNode(id, {
+      ...(opts.relay !== undefined ? { relay: opts.relay } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(remove.length ? { removeLabels: remove } : {}),
+    });
+    console.log(
+      `${m.name} (${m.address}): ${m.grants?.relay ? "may relay" : "may not relay"}, labels ${
+        labelsText(m.labels) || "none"
+      }`,
+    );
   });
   agentOptions(
     nodeCmd.command("remove").description("remove a node from the mesh (on the leader)")

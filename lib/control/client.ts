@@ -159,8 +159,14 @@ export class ControlClient {
     return (await res.json()).removed;
   }
 
-  /** Grants or withdraws relaying for others to a node (leader); the node as it is now. */
-  async setNode(id: string, change: { relay: boolean }): Promise<Member> {
+  /**
+   * Changes what a node was granted (leader): relaying for others, labels set or removed; the
+   * node as it is now.
+   */
+  async setNode(
+    id: string,
+    change: { relay?: boolean; labels?: Record<string, string>; removeLabels?: string[] },
+  ): Promise<Member> {
     const res = await this.#call(`/v1/nodes/${encodeURIComponent(id)}`, {
       method: "PATCH",
       headers: { "content-type": "application/json" },

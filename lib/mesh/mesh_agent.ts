@@ -59,7 +59,7 @@ import {
 } from "./boot.ts";
 import { composeMesh, type MeshComposition, type Start } from "./compose.ts";
 import { type CheckedToken, checkJoinToken, JoinError } from "./join/client.ts";
-import { type LeaderCore, LeaderError } from "./leader/core.ts";
+import { type GrantChange, type LeaderCore, LeaderError } from "./leader/core.ts";
 import type { CreatedToken, LeaderService, TokenOptions } from "./leader/service.ts";
 import { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
@@ -641,8 +641,11 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return await this.#needLeader().createToken(opts);
   }
 
-  /** Grants or withdraws relaying for others to a node (leader only; `weft node set`). */
-  async setNodeGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+  /**
+   * Changes what a node was granted (leader only; `weft node set`): relaying for others, labels
+   * set or removed (policies, scoped views and segments follow).
+   */
+  async setNodeGrants(nameOrAddress: string, change: GrantChange): Promise<Member> {
     return await this.#needLeader().setNodeGrants(nameOrAddress, change);
   }
 

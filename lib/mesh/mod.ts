@@ -93,7 +93,7 @@ export {
   meshOptionsFromConfig,
   meshRoleFromConfig,
 } from "./mesh_config.ts";
-export { LeaderError, TOKEN_TTL_RANGE_MS } from "./leader/core.ts";
+export { type GrantChange, LeaderError, TOKEN_TTL_RANGE_MS } from "./leader/core.ts";
 export { type NodeRoutes, routeList } from "./leader/routes.ts";
 export {
   EXIT,

@@ -5,7 +5,8 @@
  * each other across members (ARP through the mesh), red likewise, a blue VM cannot reach a red
  * one; 1,300-byte pings with DF pass; the underlay carries no VXLAN (only WireGuard); a VM
  * migrates (same MAC and address) from c to b and is reached again; crafted VXLAN for red from c
- * (not in red) and from the underlay reaches no bridge, while c's for blue does.
+ * (not in red) and from the underlay reaches no bridge, while c's for blue does; c's blue label
+ * withdrawn, c leaves blue and the others stop sending it blue's frames.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
@@ -138,6 +139,20 @@ Deno.test({
       await sendVxlan(lab, "lead", lab.host("a").ip, 100, "02:00:00:00:0e:02");
       await sendVxlan(lab, "lead", lab.host("a").ip, 100, "02:00:00:00:0e:02");
       assert.equal(await learned(lab, "a", "br-blue", "02:00:00:00:0e:02"), false);
+
+      // c's blue label is withdrawn: c leaves blue (its bridge goes), and a and b stop sending
+      // blue's frames to it, learned entries included.
+      const cAddr = await overlayAddr(lab, "c", iface("c"));
+      const revoked = await weftIn(lab, "lead", dir, "node", "set", "c", "--remove-label", "blue");
+      assert.equal(revoked.code, 0, revoked.stderr);
+      await waitSegments(lab, "c", [], SEG_MTU);
+      assert.notEqual((await lab.exec("c", "ip", "link", "show", "br-blue")).code, 0);
+      for (const host of ["a", "b"]) {
+        await waitSegments(lab, host, ["blue:2", "red:2"], SEG_MTU);
+        const fdb = await lab.run(host, "bridge", "fdb", "show", "dev", "vx-blue");
+        assert.ok(!fdb.includes(`dst ${cAddr} `), `${host} still sends blue to c:\n${fdb}`);
+      }
+      assert.ok(await eventually(() => ping(lab, "vb1", "198.18.0.2", 1, 2), HANG_GUARD_MS));
     } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });

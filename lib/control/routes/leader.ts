@@ -7,7 +7,11 @@
 
 import { Hono } from "npm:hono@^4.13.19";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
-import { TOKEN_TTL_RANGE_MS } from "../../mesh/leader/core.ts";
+import {
+  type GrantChange,
+  grantChangeProblem,
+  TOKEN_TTL_RANGE_MS,
+} from "../../mesh/leader/core.ts";
 import { compilePolicyText } from "../../policy/source.ts";
 import { grantedLabelsProblem } from "../../members/labels.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
@@ -58,15 +62,42 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     const removed = await needLeader().removeNode(c.req.param("id"));
     return c.json({ removed });
   });
-  // What the leader grants a node besides labels: `{"relay": true|false}`.
+  // What the leader grants a node: `{"relay": true|false, "labels": {"k": "v"},
+  // "removeLabels": ["k"]}`, any of them.
   app.patch("/nodes/:id", async (c) => {
     const leader = needLeader();
     const body = await jsonBody(c);
+    const fields = ["relay", "labels", "removeLabels"];
     for (const k of Object.keys(body)) {
-      if (k !== "relay") throw new HttpError(400, `unknown field ${quote(k)} (relay)`);
+      if (!fields.includes(k)) {
+        throw new HttpError(400, `unknown field ${quote(k)} (${fields.join(", ")})`);
+      }
     }
-    if (typeof body.relay !== "boolean") throw new HttpError(400, "relay must be true or false");
-    const node = await leader.setNodeGrants(c.req.param("id"), { relay: body.relay });
+    const change: GrantChange = {};
+    if (body.relay !== undefined) {
+      if (typeof body.relay !== "boolean") throw new HttpError(400, "relay must be true or false");
+      change.relay = body.relay;
+    }
+    if (body.labels !== undefined) {
+      const l = body.labels;
+      if (
+        typeof l !== "object" || l === null || Array.isArray(l) ||
+        Object.values(l).some((v) => typeof v !== "string")
+      ) {
+        throw new HttpError(400, "labels must be an object of strings");
+      }
+      change.labels = l as Record<string, string>;
+    }
+    if (body.removeLabels !== undefined) {
+      const r = body.removeLabels;
+      if (!Array.isArray(r) || r.some((k) => typeof k !== "string") || r.length > 64) {
+        throw new HttpError(400, "removeLabels must be a list of at most 64 label keys");
+      }
+      change.removeLabels = r as string[];
+    }
+    const problem = grantChangeProblem(change);
+    if (problem !== undefined) throw new HttpError(400, problem);
+    const node = await leader.setNodeGrants(c.req.param("id"), change);
     return c.json({ node });
   });
 

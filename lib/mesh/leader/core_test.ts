@@ -746,6 +746,23 @@ Deno.test("relay grants: a node relays only when the leader granted it and it is
   await assert.rejects(core.setGrants("nobody", { relay: true }), /no node/);
   await assert.rejects(core.setGrants("leader", { relay: false }), /always relays/);
   assert.deepEqual(core.listTokens().find((t) => t.id === relaying.id)!.relay, true);
+  // Labels: granted, changed and withdrawn by the leader only; the view moves with them.
+  const v0 = core.view().version;
+  const labelled = await core.setGrants("a", { labels: { site: "x", tier: "1" } });
+  assert.deepEqual(labelled.labels, { site: "x", tier: "1" });
+  assert.ok(core.view().version > v0);
+  const changed = await core.setGrants("a", { labels: { site: "y" }, removeLabels: ["tier"] });
+  assert.deepEqual(changed.labels, { site: "y" });
+  await assert.rejects(
+    core.setGrants("a", { labels: { "node.weft/os": "linux" } }),
+    /reserved/,
+  );
+  await assert.rejects(core.setGrants("a", { removeLabels: ["bad key!"] }), /the key must/);
+  await assert.rejects(core.setGrants("a", {}), /nothing to change/);
+  await assert.rejects(core.setGrants("leader", { labels: { a: "b" } }), /its own/);
+  const many = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v"]));
+  await assert.rejects(core.setGrants("a", { labels: many }), /at most 64 labels/);
+  assert.deepEqual(core.member("a")!.labels, { site: "y" }, "a refused change changes nothing");
 });
 
 Deno.test("membership: lookups by key, address and name follow joins, updates and removals", async () => {

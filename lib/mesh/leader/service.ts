@@ -30,7 +30,7 @@ import {
 } from "../../members/validate.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
-import { DEFAULT_JOIN_HOLD_MS, type LeaderCore } from "./core.ts";
+import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
 import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
 import { addSegment, removeSegment, type SegmentSpec } from "../../policy/segment_admin.ts";
@@ -419,13 +419,17 @@ export class LeaderService {
     return { id: t.id, token, expiresAt: t.expiresAt };
   }
 
-  /** Grants or withdraws relaying for others (`weft node set`); the member as it is now. */
-  async setNodeGrants(nameOrAddress: string, change: { relay?: boolean }): Promise<Member> {
+  /**
+   * Changes what a node was granted: relaying for others, labels (`weft node set`); the member
+   * as it is now.
+   */
+  async setNodeGrants(nameOrAddress: string, change: GrantChange): Promise<Member> {
     const m = await this.#core.setGrants(nameOrAddress, change);
     this.#logger.info("node grants set", {
       name: m.name,
       address: m.address,
       relay: m.grants?.relay === true,
+      labels: Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(","),
     });
     return m;
   }
