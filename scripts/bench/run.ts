@@ -21,6 +21,7 @@ import { runLeaderStoreBench } from "./leader_store.ts";
 import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
 import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
 import { fleetRows, runFleetBench } from "./fleet.ts";
+import { runSegmentsBench } from "./segments.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -146,6 +147,19 @@ console.log("## DNS: queries per second with dnsperf against a 1,000-member zone
 const dns = await runDnsBench();
 if (!dns) console.log("skipped: dnsperf is not installed");
 else console.log(dns);
+
+console.log(
+  "## Layer 2 segments: iperf3 TCP VM to VM through a segment (VXLAN in the tunnel) against the " +
+    "same members' overlay addresses, interleaved, median (root only)",
+);
+{
+  const seg = await runSegmentsBench({ seconds: Number(Deno.env.get("BENCH_SECONDS") ?? 5) });
+  if (!seg) console.log("skipped: needs root, ip netns, iperf3, bridge, iptables");
+  else {
+    console.table(seg.rows);
+    console.log(`segment / overlay: ${seg.ratio}`);
+  }
+}
 
 console.log("## policy filter: per-packet cost with 0 and 1,000 rules");
 console.log(await runPolicyBench());

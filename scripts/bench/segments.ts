@@ -74,6 +74,8 @@ export async function runSegmentsBench(
       const tok = await weftIn(lab, "lead", dir, "token", "create", "--label", "seg=yes");
       const run = startMeshNode(lab, mesh, host, ["--join", tok.stdout.trim()]);
       await waitUp(lab, host, dir, run);
+    }
+    for (const host of ["a", "b"]) {
       await waitSegments(lab, host, ["lab:2"], SEG_MTU);
       const out = await lab.run(
         host,
