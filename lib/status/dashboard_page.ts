@@ -199,13 +199,14 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge[data-health="degraded"] { background: var(--degraded); }
 .badge[data-health="down"] { background: var(--down); }
 .badge[data-health="idle"] { background: var(--idle); }
-#services h2, #log h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
+#services h2, #segments h2, #log h2 { font-size: 14px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); }
 #events { list-style: none; margin: 0; padding: 6px 14px; font-size: 12.5px; max-height: 180px;
   overflow: auto; }
 #events li { padding: 3px 0; color: var(--muted); }
 #events li b { color: var(--fg); }
 .empty { color: var(--muted); padding: 30px; text-align: center; }
-#service-list td { white-space: normal; }
+#service-list td, #segment-list td { white-space: normal; }
+#segment-list td.seg { font-weight: 600; }
 #service-list td.svc { font-weight: 600; }
 .inst { display: inline-flex; align-items: center; gap: 5px; margin: 2px 10px 2px 0;
   font-size: 12.5px; }
@@ -267,6 +268,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
     <h2>Services</h2>
     <table id="service-list">
       <thead><tr><th>Service</th><th>Health</th><th>Instances</th><th>Leader</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section id="segments" class="panel" hidden>
+    <h2>Layer 2 segments</h2>
+    <table id="segment-list">
+      <thead><tr><th>Segment</th><th>VNI</th><th>Bridge</th><th>Members</th><th>State</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>
@@ -739,6 +747,35 @@ ${MESH_VIEW_JS}
     });
   }
 
+  // The segments this node is in (node.segments): shown only when there are some.
+  function renderSegments() {
+    var list = (doc.node || {}).segments;
+    var has = Array.isArray(list) && list.length > 0;
+    $("segments").hidden = !has;
+    if (!has) return;
+    var body = document.querySelector("#segment-list tbody");
+    body.textContent = "";
+    list.forEach(function (g) {
+      var up = g.up === true;
+      var tr = el("tr", { "data-segment": String(g.name), "data-up": String(up) });
+      tr.appendChild(el("td", { class: "seg" }, String(g.name)));
+      tr.appendChild(el("td", { class: "num" }, String(g.vni)));
+      tr.appendChild(el("td", {}, String(g.bridge) + ", mtu " + String(g.mtu)));
+      var mc = el("td");
+      (Array.isArray(g.members) ? g.members : []).forEach(function (m) {
+        mc.appendChild(el("span", { class: "inst", "data-node": String(m.name),
+          "data-health": "up", title: String(m.address) }, String(m.name)));
+      });
+      tr.appendChild(mc);
+      var sc = el("td");
+      sc.appendChild(el("span", { class: "badge", "data-health": up ? "up" : "down" },
+        up ? "up" : "down"));
+      if (!up && g.error) sc.appendChild(document.createTextNode(" " + String(g.error)));
+      tr.appendChild(sc);
+      body.appendChild(tr);
+    });
+  }
+
   function update(d) {
     if (!d || typeof d !== "object" || !Array.isArray(d.peers)) return;
     doc = d;
@@ -749,6 +786,7 @@ ${MESH_VIEW_JS}
     renderGraph();
     renderTable();
     renderServices();
+    renderSegments();
     renderDetail();
     setConn(mode);
   }

@@ -335,3 +335,10 @@ Deno.test("dashboard page: a mesh link shows both sides' views; stale or down is
   const odd = meshLinkView({ a: "a", b: "b", state: "evil", aView: { state: "x" }, bView: 3 });
   assert.deepEqual([odd.state, odd.a, odd.b], ["unknown", "unknown", "none"]);
 });
+
+Deno.test("dashboard page: a hidden segments panel, filled from node.segments", () => {
+  assert.match(markup(), /<section id="segments" class="panel" hidden>/);
+  assert.match(markup(), /<table id="segment-list">[\s\S]*<tbody/);
+  assert.match(script(), /renderSegments\(\);/);
+  for (const a of ['"data-segment"', '"data-up"']) assert.ok(script().includes(a), a);
+});

@@ -9,19 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium } from "npm:playwright-core@^1.65.1";
 import { canBuildLabs, eventually, Lab } from "../fixtures/netns.ts";
 import { type LabProc, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+import { browserIn, hasChromium, type NsBrowser } from "../fixtures/chromium_ns.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const ignore = !hasChromium || !(await canBuildLabs());
+const ignore = !hasChromium() || !(await canBuildLabs());
 
 /**
  * How long a wait for an event (a start, a report, the page) may take before the test calls it
@@ -59,11 +51,10 @@ Deno.test({
   async fn() {
     const lab = await Lab.create(HOSTS);
     const dir = await Deno.makeTempDir({ prefix: "weft-dashns-" });
-    const profile = await Deno.makeTempDir({ prefix: "weft-chromium-profile-" });
     const shots = Deno.env.get("WEFT_SCREENSHOTS") ??
       await Deno.makeTempDir({ prefix: "weft-dashboard-netns-shots-" });
     const running = new Map<string, LabProc>();
-    let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+    let browser: NsBrowser | undefined;
     const opts = {
       dir,
       cidr: "10.93.0.0/24",
@@ -91,28 +82,8 @@ Deno.test({
       }
 
       // The browser runs in the leader's namespace, where its status server listens on loopback.
-      const wrapper = `${profile}-chromium.sh`;
-      await Deno.writeTextFile(
-        wrapper,
-        `#!/bin/sh\nexec ip netns exec ${lab.host("lead").ns} ${CHROMIUM} "$@"\n`,
-      );
-      await Deno.chmod(wrapper, 0o755);
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: wrapper,
-        headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        viewport: { width: 1280, height: 1000 },
-      });
-      const page = await context.newPage();
+      browser = await browserIn(lab.host("lead").ns);
+      const page = await browser.context.newPage();
       const problems: string[] = [];
       page.on("console", (m) => {
         if (m.type() === "error" || m.type() === "warning") problems.push(`console: ${m.text()}`);
@@ -270,11 +241,9 @@ Deno.test({
       for (const [h, p] of running) console.error(`--- ${h} log ---\n${p.output().slice(-3000)}`);
       throw e;
     } finally {
-      await context?.close().catch(() => {});
+      await browser?.close();
       await lab.destroy();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-      await Deno.remove(`${profile}-chromium.sh`).catch(() => {});
     }
   },
 });

@@ -6,12 +6,14 @@
  * one; 1,300-byte pings with DF pass; the underlay carries no VXLAN (only WireGuard); a VM
  * migrates (same MAC and address) from c to b and is reached again; crafted VXLAN for red from c
  * (not in red) and from the underlay reaches no bridge, while c's for blue does; c's blue label
- * withdrawn, c leaves blue and the others stop sending it blue's frames.
+ * withdrawn, c leaves blue and the others stop sending it blue's frames; a's dashboard (Chromium)
+ * lists its segments and their members.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import { startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
 import { plugVm, unplugUnderlay, waitSegments } from "../fixtures/segment_lab.ts";
+import { browserIn, hasChromium } from "../fixtures/chromium_ns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "bridge"));
@@ -153,6 +155,29 @@ Deno.test({
         assert.ok(!fdb.includes(`dst ${cAddr} `), `${host} still sends blue to c:\n${fdb}`);
       }
       assert.ok(await eventually(() => ping(lab, "vb1", "198.18.0.2", 1, 2), HANG_GUARD_MS));
+
+      // a's dashboard shows its segments, their members and state.
+      if (hasChromium()) {
+        const browser = await browserIn(lab.host("a").ns);
+        try {
+          const page = await browser.context.newPage();
+          const errors: string[] = [];
+          page.on("pageerror", (e) => errors.push(e.message));
+          await page.goto("http://127.0.0.1:51880/");
+          await page.waitForSelector('#segments tr[data-segment="blue"][data-up="true"]', {
+            timeout: HANG_GUARD_MS,
+          });
+          const rows = await page.$$eval("#segment-list tbody tr", (els) =>
+            els.map((e) => [
+              e.getAttribute("data-segment"),
+              ...[...e.querySelectorAll(".inst")].map((i) => i.textContent),
+            ]));
+          assert.deepEqual(rows, [["blue", "a", "b"], ["red", "a", "b"]]);
+          assert.deepEqual(errors, []);
+        } finally {
+          await browser.close();
+        }
+      }
     } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });
