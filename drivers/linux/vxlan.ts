@@ -100,7 +100,8 @@ export class LinuxVxlanSegments implements SegmentDriver {
   /** Removes the devices carrying this interface's alias, and the guard chain. */
   sweep(): Promise<void> {
     return this.#queue.run(async () => {
-      const r = await this.#exec("ip", ["-j", "-d", "link", "show"]);
+      const r = await this.#exec("ip", ["-j", "-d", "link", "show"]).catch(() => null);
+      if (r === null) return;
       if (r.code !== 0) return;
       let links: { ifname?: string; ifalias?: string; linkinfo?: { info_kind?: string } }[];
       try {
@@ -114,8 +115,9 @@ export class LinuxVxlanSegments implements SegmentDriver {
         (a.linkinfo?.info_kind === "vxlan" ? 0 : 1) - (b.linkinfo?.info_kind === "vxlan" ? 0 : 1)
       );
       for (const l of ours) await this.#exec("ip", ["link", "del", "dev", l.ifname!]);
+      // A host without iptables had no guard to leave behind (and needs none without segments).
       this.#guarded = true;
-      await this.#unguard();
+      await this.#unguard().catch(() => {});
     });
   }
 

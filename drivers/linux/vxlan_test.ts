@@ -99,3 +99,11 @@ Deno.test("vxlan: a sweep removes the devices carrying this interface's alias", 
     "ip link del dev br-blue",
   ]);
 });
+
+Deno.test("vxlan: a sweep on a host without iptables is no error", async () => {
+  const run = (cmd: string, _args: string[]): Promise<CommandResult> =>
+    cmd === "iptables"
+      ? Promise.reject(new Deno.errors.NotFound("iptables"))
+      : Promise.resolve({ code: 0, stdout: "[]", stderr: "" });
+  await new LinuxVxlanSegments({ iface: "weft0", run }).sweep();
+});
