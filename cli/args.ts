@@ -6,6 +6,8 @@
 
 import { InvalidArgumentError } from "npm:@commander-js/extra-typings@^15.1.0";
 import type { ProtocolTimers } from "../lib/device/mod.ts";
+import { parseLabel } from "../lib/config/mod.ts";
+import { UsageError } from "./errors.ts";
 
 /** A parser of an integer from `min` to `max`. */
 export function intArg(min: number, max: number): (v: string) => number {
@@ -41,4 +43,25 @@ export function timerArg(v: string, prev: Partial<ProtocolTimers> = {}): Partial
 /** A repeatable option: each value added to those before. */
 export function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
+}
+
+/**
+ * The labels of repeated `--label k=v` flags; a key given twice is a mistake, not "the last one
+ * wins" (as the agent's own --label). Throws a UsageError naming the flag.
+ */
+export function labelFlags(list: readonly string[] | undefined): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const l of list ?? []) {
+    let p: ReturnType<typeof parseLabel>;
+    try {
+      p = parseLabel(l);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (Object.hasOwn(labels, p.key)) {
+      throw new UsageError(`--label: label ${JSON.stringify(p.key)} is given twice`);
+    }
+    labels[p.key] = p.value;
+  }
+  return labels;
 }

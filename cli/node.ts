@@ -5,8 +5,7 @@
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { formatTable } from "../lib/status/mod.ts";
-import { parseLabel } from "../lib/config/mod.ts";
-import { collect } from "./args.ts";
+import { collect, labelFlags } from "./args.ts";
 import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
@@ -44,19 +43,7 @@ export function addNodeCommands(program: Command): void {
       .option("--label <k=v>", "grant a label, or change its value (repeatable)", collect)
       .option("--remove-label <key>", "withdraw a granted label (repeatable)", collect),
   ).action(async (id, opts) => {
-    const labels: Record<string, string> = {};
-    for (const l of opts.label ?? []) {
-      let p: ReturnType<typeof parseLabel>;
-      try {
-        p = parseLabel(l);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
-      if (Object.hasOwn(labels, p.key)) {
-        throw new UsageError(`--label: label ${JSON.stringify(p.key)} is given twice`);
-      }
-      labels[p.key] = p.value;
-    }
+    const labels = labelFlags(opts.label);
     const remove = opts.removeLabel ?? [];
     if (opts.relay === undefined && !Object.keys(labels).length && !remove.length) {
       throw new UsageError("say --relay, --no-relay, --label k=v or --remove-label k");

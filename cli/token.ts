@@ -4,10 +4,9 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { parseLabel } from "../lib/config/mod.ts";
 import { grantedServicesProblem, parseApprovals } from "../lib/mesh/mod.ts";
 import { formatTable } from "../lib/status/mod.ts";
-import { collect, intArg } from "./args.ts";
+import { collect, intArg, labelFlags } from "./args.ts";
 import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
@@ -42,20 +41,7 @@ export function addTokenCommands(program: Command): void {
     const services = opts.service ?? [];
     const serviceProblem = grantedServicesProblem(services);
     if (serviceProblem !== undefined) throw new UsageError(`--service: ${serviceProblem}`);
-    const labels: Record<string, string> = {};
-    for (const l of opts.label ?? []) {
-      let p: ReturnType<typeof parseLabel>;
-      try {
-        p = parseLabel(l);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
-      // As the agent's own --label: a key given twice is a mistake, not "the last one wins".
-      if (Object.hasOwn(labels, p.key)) {
-        throw new UsageError(`--label: label ${JSON.stringify(p.key)} is given twice`);
-      }
-      labels[p.key] = p.value;
-    }
+    const labels = labelFlags(opts.label);
     const client = await localClient(opts);
     const t = await client.createToken({
       ttl: opts.ttl,
