@@ -14,7 +14,14 @@ import type { Peer } from "../peer/peer.ts";
 import type { DatagramSink, Endpoint, PacketSink } from "../io/driver.ts";
 import type { DropCounters } from "./drops.ts";
 import type { CryptoBatch } from "./crypto_batch.ts";
-import type { DeviceEvent, DeviceOptions, DeviceStats, PacketFilter, PeerConfig } from "./types.ts";
+import type {
+  DeviceEvent,
+  DeviceOptions,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "./types.ts";
 import { DeviceState } from "./state.ts";
 import { sendInitiation } from "./initiate.ts";
 import { forgetPeerState } from "./keys.ts";
@@ -22,7 +29,7 @@ import { setPrivateKey } from "./identity.ts";
 import { parseKey } from "../crypto/keys.ts";
 import { allowedIpsOf, removePeer, resetPeer, setKeepalive, setPeer } from "./peers.ts";
 import { AUTHENTIC, FORGED, onDatagram, onTransport } from "./receive.ts";
-import { flushSends, onPlaintext, sendKeepalive } from "./send.ts";
+import { flushSends, onPlaintext, sendHeld, sendKeepalive } from "./send.ts";
 import { tick } from "./timers.ts";
 
 export type {
@@ -30,6 +37,7 @@ export type {
   DeviceEvent,
   DeviceOptions,
   DeviceStats,
+  HeldPacketSink,
   PacketFilter,
   PeerConfig,
 } from "./types.ts";
@@ -64,7 +72,14 @@ export class Device {
         onTransport(s, data, from, authentic ? AUTHENTIC : FORGED),
       lost: (count) => s.drops.add("crypto-error", count),
     });
+    s.filter?.attach?.(this.#held);
   }
+
+  /** Where the filter sends the packets it held back (a rate limit's queue). */
+  readonly #held: HeldPacketSink = {
+    send: (pkt) => sendHeld(this.#s, pkt),
+    flush: () => flushSends(this.#s),
+  };
 
   /** Our static public key, base64; `""` while the device has no private key. */
   get publicKey(): string {
@@ -122,6 +137,7 @@ export class Device {
   /** Replaces the packet filter (null: everything passes). */
   setFilter(filter: PacketFilter | null): void {
     this.#s.filter = filter;
+    filter?.attach?.(this.#held);
   }
 
   /** Sends a raw datagram on the underlay (for protocols sharing the port). */

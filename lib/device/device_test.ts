@@ -9,7 +9,7 @@ import {
   publicKeyOf,
 } from "../crypto/keys.ts";
 import { MSG_INITIATION, MSG_TRANSPORT } from "../protocol/constants.ts";
-import type { DeviceEvent } from "./device.ts";
+import type { DeviceEvent, HeldPacketSink, PacketFilter } from "./device.ts";
 
 Deno.test("a packet triggers a handshake and arrives; the reply flows back on the same session", () => {
   const { nodes: [a, b], net } = makeMesh(2);
@@ -476,4 +476,43 @@ Deno.test("resetPeer: a peer that lost its sessions is reached again by a fresh 
   assert.deepEqual(texts(b), ["one", "two"]);
   assert.equal(a.device.peer(b.publicKey)!.counters.initiationsSent, before + 1);
   assert.equal(a.device.resetPeer("nope"), false);
+});
+
+Deno.test("a filter that holds packets back: not a drop; sent later through the device's sink", () => {
+  const sinks: HeldPacketSink[] = [];
+  const held: Uint8Array[] = [];
+  let holdNext = false;
+  const filter: PacketFilter = {
+    outbound: (pkt) => {
+      if (!holdNext) return true;
+      held.push(pkt.slice());
+      return false;
+    },
+    inbound: () => true,
+    held: () => holdNext,
+    attach: (sink) => sinks.push(sink),
+  };
+  const { nodes: [a, b], net } = makeMesh(2, { deviceFor: (i) => i === 0 ? { filter } : {} });
+  assert.equal(sinks.length, 1, "the device attaches its sink");
+  a.packets.inject(udp(a.ip, b.ip, "first"));
+  net.deliver();
+  holdNext = true;
+  a.packets.inject(udp(a.ip, b.ip, "second"));
+  a.packets.inject(udp(a.ip, b.ip, "third"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["first"]);
+  assert.equal(a.device.drops.total(), 0, "held back is not dropped");
+  for (const p of held) sinks[0].send(p);
+  sinks[0].flush();
+  net.deliver();
+  assert.deepEqual(texts(b), ["first", "second", "third"]);
+  // A packet to nowhere is counted as the device counts it.
+  sinks[0].send(udp(a.ip, "10.9.9.9", "lost"));
+  assert.equal(a.device.drops.snapshot()["no-route"], 1);
+  // A filter given later is attached too; one without `held` drops as before.
+  a.device.setFilter({ outbound: () => false, inbound: () => true });
+  a.packets.inject(udp(a.ip, b.ip, "refused"));
+  assert.equal(a.device.drops.snapshot().policy, 1);
+  a.device.setFilter(filter);
+  assert.equal(sinks.length, 2);
 });

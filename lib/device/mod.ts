@@ -44,6 +44,7 @@ export {
   type DeviceEvent,
   type DeviceOptions,
   type DeviceStats,
+  type HeldPacketSink,
   type PacketFilter,
   type PeerConfig,
 } from "./device.ts";

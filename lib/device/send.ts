@@ -41,10 +41,27 @@ export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void
     return;
   }
   if (s.filter !== null && !s.filter.outbound(pkt)) {
-    s.drops.add("policy");
+    // Held back by a rate limit (sent later through sendHeld) is not a drop.
+    if (s.filter.held?.() !== true) s.drops.add("policy");
     return;
   }
   if (!sendTransport(s, peer, pkt, room)) {
+    stage(s, peer, pkt.slice());
+    sendInitiation(s, peer, false);
+  }
+}
+
+/**
+ * A packet the filter held back and now lets go (PacketFilter.attach): routed and sent as
+ * `onPlaintext` would, without the filter; `flushSends` after a run of them.
+ */
+export function sendHeld(s: DeviceState, pkt: Uint8Array): void {
+  const peer = s.routes.lookupDst(pkt);
+  if (!peer) {
+    s.drops.add("no-route");
+    return;
+  }
+  if (!sendTransport(s, peer, pkt, 0)) {
     stage(s, peer, pkt.slice());
     sendInitiation(s, peer, false);
   }

@@ -97,6 +97,28 @@ export interface PacketFilter {
   outbound(pkt: Uint8Array): boolean;
   /** A decrypted packet for this node whose source the peer may use; false drops it. */
   inbound(pkt: Uint8Array): boolean;
+  /**
+   * Asked right after `outbound` returned false: true when the filter kept (copied) the packet
+   * to send later through the sink given to `attach` (a rate limit's queue), so it is not a
+   * drop. Absent: every false is a drop.
+   */
+  held?(): boolean;
+  /**
+   * Called by the device when it takes the filter: where the filter sends the packets it held
+   * back, once their time comes.
+   */
+  attach?(sink: HeldPacketSink): void;
+}
+
+/** Where a filter sends the outgoing packets it held back (see `PacketFilter.attach`). */
+export interface HeldPacketSink {
+  /**
+   * Sends a plaintext packet into the tunnel as one from the host, without the filter (it passed
+   * it already). The bytes are read before it returns.
+   */
+  send(pkt: Uint8Array): void;
+  /** Sends what the sends since the last flush queued (once after a run of them). */
+  flush(): void;
 }
 
 /** Something that happened to a peer, for logs, health and programs. */

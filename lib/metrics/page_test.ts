@@ -23,6 +23,7 @@ import { relayCollector, type RelayMetrics } from "../relay/metrics.ts";
 import { type ServiceMetrics, servicesCollector } from "../services/metrics.ts";
 import { leaseCollector, type LeaseMetrics } from "../services/lease/collector.ts";
 import { policyCollector } from "../policy/metrics.ts";
+import type { RateCounts } from "../policy/qos.ts";
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { HealthState } from "../health/state.ts";
 import { Histogram, type HistogramSnapshot } from "../health/histogram.ts";
@@ -65,6 +66,7 @@ interface Snapshot {
   listeners?: Record<string, ListenerStats>;
   dns?: { byTypeRcode: Record<string, number>; forwarded: number; forwardFailed: number };
   policyDrops?: Record<string, number>;
+  policyRates?: Record<string, RateCounts>;
   joinDrops?: Record<string, number>;
   memberRefusals?: Record<string, number>;
   paths?: PathMetrics;
@@ -121,12 +123,18 @@ function renderPage(s: Snapshot): string {
   r.register(relayCollector(() => s.relay));
   r.register(servicesCollector(() => s.services));
   r.register(leaseCollector(() => s.leases));
-  if (s.policyDrops) r.register(policyCollector(() => s.policyDrops!));
+  if (s.policyDrops) {
+    r.register(
+      policyCollector(() =>
+        s.policyRates ? { drops: s.policyDrops!, rates: s.policyRates } : s.policyDrops!
+      ),
+    );
+  }
   return r.render();
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 87;
+const FAMILIES = 89;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -169,6 +177,16 @@ function snapshot(): Snapshot {
       forwardFailed: 2,
     },
     policyDrops: { "deny-db": 5, "default": 1 },
+    policyRates: {
+      "bulk-20m": {
+        passedBytes: 1_000_000,
+        passedPackets: 800,
+        delayedBytes: 20_000,
+        delayedPackets: 16,
+        droppedBytes: 1420,
+        droppedPackets: 1,
+      },
+    },
     paths: {
       // relay, tcp and direct: reasons the relays bring, rendered as any other.
       changes: { punched: 3, lan: 1, rtt: 0, failed: 2, relay: 5, tcp: 1, direct: 2 },
@@ -331,6 +349,11 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   assert.equal(promValue(doc, "weft_dns_forwarded_total", { result: "answered" }), 5);
   assert.equal(promValue(doc, "weft_dns_forwarded_total", { result: "failed" }), 2);
   assert.equal(promValue(doc, "weft_policy_drops_total", { rule: "deny-db" }), 5);
+  const bulk = (result: string) => ({ rule: "bulk-20m", result });
+  assert.equal(promValue(doc, "weft_policy_rate_bytes_total", bulk("passed")), 1_000_000);
+  assert.equal(promValue(doc, "weft_policy_rate_bytes_total", bulk("delayed")), 20_000);
+  assert.equal(promValue(doc, "weft_policy_rate_bytes_total", bulk("dropped")), 1420);
+  assert.equal(promValue(doc, "weft_policy_rate_packets_total", bulk("dropped")), 1);
   assert.equal(promValue(doc, "weft_path_changes_total", { reason: "punched" }), 3);
   assert.equal(promValue(doc, "weft_path_changes_total", { reason: "failed" }), 2);
   assert.equal(promValue(doc, "weft_path_drops_total", { reason: "not-member" }), 4);

@@ -166,6 +166,7 @@ export class Conntrack {
   readonly #state: Uint8Array;
   readonly #dir: Uint8Array;
   readonly #gen: Int32Array;
+  readonly #rule: Int32Array;
   readonly #expires: Float64Array;
   readonly #prev: Int32Array;
   readonly #next: Int32Array;
@@ -215,6 +216,7 @@ export class Conntrack {
     this.#state = new Uint8Array(max);
     this.#dir = new Uint8Array(max);
     this.#gen = new Int32Array(max);
+    this.#rule = new Int32Array(max);
     this.#expires = new Float64Array(max);
     this.#prev = new Int32Array(max);
     this.#next = new Int32Array(max);
@@ -318,6 +320,20 @@ export class Conntrack {
     this.#gen[e] = g;
   }
 
+  /**
+   * The index of the rule that allowed the flow, in the compiled policy of the entry's
+   * generation (-1: the default allowed it, or no policy), so its later packets, replies
+   * included, are charged to that rule (its rate limit).
+   */
+  rule(e: number): number {
+    return this.#rule[e];
+  }
+
+  /** Records the rule that allows the flow now (-1: the default), with `setGeneration`. */
+  setRule(e: number, r: number): void {
+    this.#rule[e] = r;
+  }
+
   /** Writes the flow's original tuple into `out` (for re-checking against new rules). */
   loadOriginal(e: number, out: FlowInfo): void {
     const base = e * 8;
@@ -395,10 +411,11 @@ export class Conntrack {
   }
 
   /**
-   * Starts tracking a flow first allowed in numeric direction `dir` under engine generation `gen`;
-   * returns its entry. The caller has checked that it is not tracked yet.
+   * Starts tracking a flow first allowed in numeric direction `dir` under engine generation `gen`
+   * by rule index `rule` (-1: by the default); returns its entry. The caller has checked that it
+   * is not tracked yet.
    */
-  insert(f: FlowInfo, dir: number, gen: number): number {
+  insert(f: FlowInfo, dir: number, gen: number, rule = -1): number {
     // The peer is the far end: the source of a flow first allowed inbound, else the destination.
     const slot = this.#peerSlot(f, dir === 1 ? 0 : 4);
     if (this.#perSlot[slot] >= this.maxPerPeer || this.#free === NONE) this.#makeRoom(slot);
@@ -420,6 +437,7 @@ export class Conntrack {
     this.#state[e] = rp === PROTO_TCP && (f.tcpFlags & TCP_FIN) ? ST_FIN_ORIG : 0;
     this.#dir[e] = dir;
     this.#gen[e] = gen;
+    this.#rule[e] = rule;
     this.#slot[e] = slot;
     this.#perSlot[slot]++;
     const b = this.#bucket(f);

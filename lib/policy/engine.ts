@@ -35,6 +35,15 @@ import type {
 import { termMatchesMember } from "./selector.ts";
 import { policyLabels } from "../members/labels.ts";
 import { AddressTable } from "./addresses.ts";
+import {
+  describeQos,
+  effectiveBurst,
+  formatBurst,
+  formatRate,
+  type QosClass,
+  RateBuckets,
+  type RateCounts,
+} from "./qos.ts";
 
 /** The UDP port of VXLAN (RFC 7348), which segments' frames travel to. */
 export const VXLAN_PORT = 4789;
@@ -59,6 +68,13 @@ const PORT_BLOCKS = 65536 >>> PORT_BLOCK_BITS;
 const KEY_ICMP = 2 * PORT_BLOCKS;
 const KEY_OTHER = KEY_ICMP + 1;
 const KEY_COUNT = KEY_OTHER + 1;
+
+/** A rule's class in `CompiledPolicy.qosClass`: none (normal). */
+export const CLASS_NORMAL = 0;
+/** A rule's class in `CompiledPolicy.qosClass`: interactive. */
+export const CLASS_INTERACTIVE = 1;
+/** A rule's class in `CompiledPolicy.qosClass`: bulk. */
+export const CLASS_BULK = 2;
 
 /** Whether a rule can match packets of index key `key` (protocol, and port block for tcp/udp). */
 function ruleCoversKey(rule: PolicyRule, key: number): boolean {
@@ -124,6 +140,12 @@ export class CompiledPolicy {
   readonly addressCount: number;
   /** Whether the document has Layer 2 segments (their VXLAN is then checked). */
   readonly segmented: boolean;
+  /** Whether any rule has a rate (the filter then charges the packets of its flows). */
+  readonly rated: boolean;
+  /** The rules' token buckets and their figures (rate 0: a rule without a rate). */
+  readonly buckets: RateBuckets;
+  /** Each rule's class: {@link CLASS_NORMAL}, {@link CLASS_INTERACTIVE} or {@link CLASS_BULK}. */
+  readonly qosClass: Uint8Array;
 
   readonly #table: AddressTable;
   readonly #words: number;
@@ -165,6 +187,23 @@ export class CompiledPolicy {
       : 0;
     this.defaultAllow[INBOUND] = !this.active || (defaults.inbound ?? "deny") === "allow" ? 1 : 0;
     this.hits = new Float64Array(R);
+    const rates = rules.map((r) => r.qos?.rate ?? 0);
+    this.rated = rates.some((x) => x > 0);
+    this.buckets = new RateBuckets(
+      rates,
+      rules.map((r) =>
+        r.qos?.rate !== undefined ? effectiveBurst({ ...r.qos, rate: r.qos.rate }) : 0
+      ),
+    );
+    this.qosClass = Uint8Array.from(
+      rules,
+      (r) =>
+        r.qos?.class === "interactive"
+          ? CLASS_INTERACTIVE
+          : r.qos?.class === "bulk"
+          ? CLASS_BULK
+          : CLASS_NORMAL,
+    );
 
     const endpoints = collectEndpoints(view);
     const A = endpoints.length;
@@ -457,6 +496,18 @@ export interface ExplainQuery {
   port?: number;
 }
 
+/** A deciding rule's quality of service, as `explain` shows it. */
+export interface ExplainQos {
+  /** The rate limit, e.g. `"20mbit"`. */
+  rate?: string;
+  /** The burst in force, e.g. `"256kb"` (the default's when the rule gives none). */
+  burst?: string;
+  /** True when `burst` is the default of the rate. */
+  burstDefault?: boolean;
+  /** The traffic class. */
+  class?: QosClass;
+}
+
 /** One end of an explained flow. */
 export interface ExplainEndpoint {
   /** The address judged. */
@@ -471,8 +522,14 @@ export interface Explanation {
   allowed: boolean;
   /** What decided. */
   decidedBy: "rule" | "default" | "no-policy" | "established";
-  /** The deciding rule. */
-  rule?: { name: string; action: PolicyAction; priority: number; description?: string };
+  /** The deciding rule (with its quality of service, when it has one). */
+  rule?: {
+    name: string;
+    action: PolicyAction;
+    priority: number;
+    description?: string;
+    qos?: ExplainQos;
+  };
   /** The verdict on the source node (outbound). */
   outbound: PolicyAction;
   /** The verdict on the destination node (inbound). */
@@ -609,6 +666,18 @@ export function explainWith(
     e.summary =
       `${what}: ${rule.action === "allow" ? "allowed" : "denied"} by rule "${rule.name}" ` +
       `(priority ${rule.priority})`;
+    const q = rule.qos;
+    if (q !== undefined) {
+      const shown: ExplainQos = {};
+      if (q.rate !== undefined) {
+        shown.rate = formatRate(q.rate);
+        shown.burst = formatBurst(effectiveBurst({ ...q, rate: q.rate }));
+        if (q.burst === undefined) shown.burstDefault = true;
+      }
+      if (q.class !== undefined) shown.class = q.class;
+      e.rule.qos = shown;
+      e.summary += `; qos: ${describeQos(q)}`;
+    }
   } else if (!compiled.active) {
     e.summary = `${what}: allowed (no policy is set)`;
   } else {
@@ -625,6 +694,18 @@ export function explainWith(
 export function flowLabel(e: Explanation): string {
   const port = e.port === undefined ? "" : `/${e.port}`;
   return `${e.proto}${port} ${e.from.member ?? e.from.address} -> ${e.to.member ?? e.to.address}`;
+}
+
+function addCounts(a: RateCounts | undefined, b: RateCounts): RateCounts {
+  if (a === undefined) return b;
+  return {
+    passedBytes: a.passedBytes + b.passedBytes,
+    passedPackets: a.passedPackets + b.passedPackets,
+    delayedBytes: a.delayedBytes + b.delayedBytes,
+    delayedPackets: a.delayedPackets + b.delayedPackets,
+    droppedBytes: a.droppedBytes + b.droppedBytes,
+    droppedPackets: a.droppedPackets + b.droppedPackets,
+  };
 }
 
 /** Options for a `PolicyEngine`. */
@@ -652,6 +733,7 @@ export class PolicyEngine {
   #generation = 1;
   readonly #allowedTotals = new Map<string, number>();
   readonly #droppedTotals = new Map<string, number>();
+  readonly #rateTotals = new Map<string, RateCounts>();
 
   /** An engine with an optional initial policy and membership. */
   constructor(opts: PolicyEngineOptions = {}) {
@@ -718,9 +800,21 @@ export class PolicyEngine {
     const old = this.#compiled;
     // Counters follow rules by name across reloads, so /metrics series stay monotonic.
     old.rules.forEach((r, i) => {
+      if (old.buckets.rate[i] > 0) {
+        this.#rateTotals.set(
+          r.name,
+          addCounts(this.#rateTotals.get(r.name), old.buckets.counts(i)),
+        );
+      }
       if (old.hits[i] === 0) return;
       const totals = old.allow[i] ? this.#allowedTotals : this.#droppedTotals;
       totals.set(r.name, (totals.get(r.name) ?? 0) + old.hits[i]);
+    });
+    // A rule keeps its bucket's tokens across a reload: no fresh burst for a membership change.
+    const byName = new Map(old.rules.map((r, i) => [r.name, i]));
+    next.rules.forEach((r, i) => {
+      const from = byName.get(r.name);
+      if (from !== undefined) next.buckets.carry(i, old.buckets, from);
     });
     this.#compiled = next;
     this.#generation++;
@@ -746,6 +840,20 @@ export class PolicyEngine {
       t[r.name] = (t[r.name] ?? 0) + c.hits[i];
     });
     return { allowed, dropped };
+  }
+
+  /**
+   * Bytes and packets passed and dropped under each rule's rate, by rule name, over every policy
+   * ever in force (rules with a rate, now or before).
+   */
+  rateCounters(): Record<string, RateCounts> {
+    const out: Record<string, RateCounts> = {};
+    for (const [name, c] of this.#rateTotals) out[name] = { ...c };
+    const c = this.#compiled;
+    c.rules.forEach((r, i) => {
+      if (c.buckets.rate[i] > 0) out[r.name] = addCounts(out[r.name], c.buckets.counts(i));
+    });
+    return out;
   }
 
   /**

@@ -220,6 +220,77 @@ Deno.test("policy engine: explain", () => {
   );
 });
 
+/** The issue's policy with qos on web-to-app (a rate, its default burst) and on ping-app. */
+const QOS_POLICY = ISSUE_POLICY.replace(
+  `ports: ["8090-8100"]`,
+  `ports: ["8090-8100"]\n    qos: { rate: 20mbit, class: bulk }`,
+).replace(`proto: icmp`, `proto: icmp\n    qos: { rate: 1mbit, burst: 64kb, class: interactive }`);
+
+Deno.test("policy engine: explain shows the deciding rule's qos", () => {
+  const engine = new PolicyEngine({ policy: parsePolicy(QOS_POLICY), members: threeNodes() });
+  const a = engine.explain({ from: "web", to: "app", proto: "tcp", port: 8095 });
+  assert.deepEqual(a.rule?.qos, {
+    rate: "20mbit",
+    burst: "250000b",
+    burstDefault: true,
+    class: "bulk",
+  });
+  assert.match(
+    a.summary,
+    /allowed by rule "web-to-app" \(priority 100\); qos: rate 20mbit burst 250000b \(default\) class bulk$/,
+  );
+  const b = engine.explain({ from: "db", to: "app", proto: "icmp" });
+  assert.deepEqual(b.rule?.qos, { rate: "1mbit", burst: "64kb", class: "interactive" });
+  assert.match(b.summary, /qos: rate 1mbit burst 64kb class interactive$/);
+  const c = engine.explain({ from: "app", to: "db", proto: "tcp", port: 5432 });
+  assert.equal(c.rule?.qos, undefined);
+  assert.doesNotMatch(c.summary, /qos/);
+});
+
+Deno.test("policy engine: rate buckets, classes, and their counters across reloads", () => {
+  const engine = new PolicyEngine({ policy: parsePolicy(QOS_POLICY), members: threeNodes() });
+  const c = engine.compiled;
+  const web = c.rules.findIndex((r) => r.name === "web-to-app");
+  const ping = c.rules.findIndex((r) => r.name === "ping-app");
+  const db = c.rules.findIndex((r) => r.name === "app-to-db");
+  assert.equal(c.rated, true);
+  assert.equal(c.buckets.rate[web], 2500, "20 Mbit/s is 2,500 bytes per ms");
+  assert.equal(c.buckets.burst[web], 250_000);
+  assert.equal(c.buckets.burst[ping], 65536);
+  assert.equal(c.buckets.rate[db], 0);
+  assert.deepEqual([c.qosClass[web], c.qosClass[ping], c.qosClass[db]], [2, 1, 0]);
+  const now = new Float64Array([100]);
+  c.buckets.take(web, 200_000, now, false);
+  c.buckets.take(web, 100_000, now, false);
+  assert.deepEqual(engine.rateCounters()["web-to-app"], {
+    passedBytes: 200_000,
+    passedPackets: 1,
+    delayedBytes: 0,
+    delayedPackets: 0,
+    droppedBytes: 100_000,
+    droppedPackets: 1,
+  });
+  // A membership change recompiles: counters stay, and the bucket keeps its tokens (50,000
+  // left), so the reload is no fresh burst.
+  const view = threeNodes(2);
+  view.members.push(member("web2", "10.77.0.4", { role: "web" }));
+  engine.setMembers(view);
+  const d = engine.compiled;
+  assert.notEqual(d, c);
+  const web2 = d.rules.findIndex((r) => r.name === "web-to-app");
+  assert.equal(d.buckets.tokens[web2], 50_000);
+  d.buckets.take(web2, 1000, now, false);
+  const counts = engine.rateCounters();
+  assert.equal(counts["web-to-app"].passedBytes, 201_000);
+  assert.equal(counts["web-to-app"].droppedPackets, 1);
+  assert.equal(counts["ping-app"].passedBytes, 0);
+  assert.ok(!("app-to-db" in counts));
+  // A policy without the rule's rate: its past figures are kept.
+  engine.setPolicy(parsePolicy(ISSUE_POLICY));
+  assert.equal(engine.compiled.rated, false);
+  assert.equal(engine.rateCounters()["web-to-app"].passedBytes, 201_000);
+});
+
 // ---- a randomized cross-check of the indexed matcher against a plain reading of the rules ----
 
 const cidrCache = new Map<string, Cidr>();

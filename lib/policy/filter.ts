@@ -15,13 +15,22 @@
  *   packets are dropped and counted.
  * - Flows are tracked even with no policy, so putting a first policy in force re-checks existing
  *   flows instead of cutting replies.
+ * - Rate limits (a rule's `qos.rate`): each tracked flow remembers the rule that allowed it, and
+ *   every packet this node sends of a flow whose rule has a rate, replies included, takes its
+ *   length from that rule's token bucket (`qos.ts`), at the filter's clock. A packet finding too
+ *   few tokens waits for them in the filter's queue (`pacer.ts`; `outbound` returns false and
+ *   `held` true, and the device's sink gets it when its time comes), up to the rule's queue
+ *   depth; past it, or with no sink attached, it is dropped. Each is counted per rule, in bytes
+ *   and packets. Packets arriving from the tunnel are not charged: their sender was.
  * @module
  */
 
 import { PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
 // The hook is the device's: declared where it is called, implemented here.
-import type { PacketFilter } from "../device/device.ts";
+import type { HeldPacketSink, PacketFilter } from "../device/device.ts";
 import { Conntrack, type ConntrackOptions, type ConntrackStats } from "./conntrack.ts";
+import { type RateCounts, TAKE_PASS, TAKE_WAIT } from "./qos.ts";
+import { Pacer } from "./pacer.ts";
 import {
   type CompiledPolicy,
   explainFlow,
@@ -111,6 +120,14 @@ export interface PolicyStats {
   malformed: number;
   /** Tracked flows stopped because a new policy denies them. */
   stoppedFlows: number;
+  /** Packets dropped by rules' rate limits (also in `dropped.outbound`). */
+  rateDropped: number;
+  /** Packets rules' rate limits held back to send later (counted in `passed.outbound`). */
+  rateDelayed: number;
+  /** Packets held back now. */
+  rateQueued: number;
+  /** Per rule with a rate (now or before), by name: bytes and packets passed and dropped. */
+  rates: Record<string, RateCounts>;
   /** Connection tracking. */
   conntrack: ConntrackStats;
 }
@@ -133,12 +150,14 @@ const C_FRAGMENTS = 10;
 const C_MALFORMED = 11;
 const C_STOPPED = 12;
 const C_SEGMENT = 13;
+const C_RATE = 14;
+const C_DELAYED = 15;
 /**
  * What `#judge` returns for a flow the policy still allows: no rule index (from 0) nor "no rule"
  * code (negative, from -1 down: see `NO_RULE`) can be it.
  */
 const KEPT = Number.MAX_SAFE_INTEGER;
-const C_COUNT = 14;
+const C_COUNT = 16;
 
 /**
  * Where a UDP datagram's payload starts in `pkt`: after IPv4's header (its length field) or
@@ -169,6 +188,12 @@ export class PolicyFilter implements PacketFilter {
   readonly #inner = new FlowInfo();
   readonly #orig = new FlowInfo();
   readonly #c = new Float64Array(C_COUNT);
+  /** The clock's last reading (see `#tick`), for the rate limits' buckets. */
+  readonly #now = new Float64Array(1);
+  /** Packets rate limits hold back. */
+  readonly #pacer: Pacer;
+  /** Whether the last packet `outbound` refused was held back rather than dropped. */
+  #held = false;
 
   /** A filter over `opts.engine` (or a fresh one). */
   constructor(opts: PolicyFilterOptions = {}) {
@@ -176,11 +201,31 @@ export class PolicyFilter implements PacketFilter {
     this.conntrack = new Conntrack(opts.conntrack);
     this.#clock = opts.clock ?? { now: () => performance.now() };
     this.#batchClock = opts.batchClock ?? true;
+    this.#pacer = new Pacer(this.#clock);
   }
 
-  /** Packet leaving this node through the tunnel (plaintext IP). true = pass. */
+  /**
+   * Packet leaving this node through the tunnel (plaintext IP). true = pass; false = drop, or
+   * held back by a rate limit when `held()` says so.
+   */
   outbound(pkt: Uint8Array): boolean {
+    this.#held = false;
     return this.#check(pkt, OUTBOUND);
+  }
+
+  /** Whether the packet `outbound` last refused was held back (sent later), not dropped. */
+  held(): boolean {
+    return this.#held;
+  }
+
+  /** Where packets held back by rate limits are sent once their time comes (the device's). */
+  attach(sink: HeldPacketSink): void {
+    this.#pacer.attach(sink);
+  }
+
+  /** Drops the packets held back and stops their timer. */
+  close(): void {
+    this.#pacer.close();
   }
 
   /** Packet arriving from the tunnel for this node (plaintext IP, source already checked). */
@@ -238,6 +283,9 @@ export class PolicyFilter implements PacketFilter {
             return false;
           }
           ct.update(e, f, reply);
+          if (dir === OUTBOUND && compiled.rated && !this.#charge(compiled, ct.rule(e), pkt)) {
+            return false;
+          }
           c[C_ESTABLISHED]++;
           c[C_PASSED + dir]++;
           return true;
@@ -255,9 +303,35 @@ export class PolicyFilter implements PacketFilter {
     const track = f.ruleProto === RULE_PROTO_ICMP
       ? f.icmpKind === ICMP_KIND_ECHO_REQUEST
       : f.proto !== PROTO_TCP || (f.tcpFlags & TCP_RST) === 0;
-    if (track) ct.insert(f, dir, compiled.generation);
+    if (track) ct.insert(f, dir, compiled.generation, r >= 0 ? r : -1);
+    if (dir === OUTBOUND && compiled.rated && !this.#charge(compiled, r, pkt)) return false;
     c[C_PASSED + dir]++;
     return true;
+  }
+
+  /**
+   * Charges an outgoing packet of a flow allowed by rule `r` (negative: the default) to the
+   * rule's rate limit, if it has one: true when it may leave now; false when it is held back
+   * (`#held`, counted as passed) or dropped (counted).
+   */
+  #charge(compiled: CompiledPolicy, r: number, pkt: Uint8Array): boolean {
+    const b = compiled.buckets;
+    if (r < 0 || b.rate[r] === 0) return true;
+    const pacer = this.#pacer;
+    const len = pkt.length;
+    const got = b.take(r, len, this.#now, pacer.canHold(len));
+    if (got === TAKE_PASS) return true;
+    const c = this.#c;
+    if (got === TAKE_WAIT) {
+      pacer.hold(pkt, b.due);
+      this.#held = true;
+      c[C_DELAYED]++;
+      c[C_PASSED + OUTBOUND]++;
+      return false;
+    }
+    c[C_RATE]++;
+    c[C_DROPPED + OUTBOUND]++;
+    return false;
   }
 
   /** Brings the conntrack clock up to date (see `batchClock`). */
@@ -271,7 +345,9 @@ export class PolicyFilter implements PacketFilter {
         queueMicrotask(this.#expireTime);
       }
     }
-    this.conntrack.setTime(this.#clock.now());
+    const t = this.#clock.now();
+    this.#now[0] = t;
+    this.conntrack.setTime(t);
   }
 
   /**
@@ -305,6 +381,7 @@ export class PolicyFilter implements PacketFilter {
     const r = compiled.match(o);
     if (!compiled.verdict(ct.direction(e), r)) return r;
     ct.setGeneration(e, compiled.generation);
+    ct.setRule(e, r >= 0 ? r : -1);
     return KEPT;
   }
 
@@ -356,6 +433,10 @@ export class PolicyFilter implements PacketFilter {
       segment: c[C_SEGMENT],
       malformed: c[C_MALFORMED],
       stoppedFlows: c[C_STOPPED],
+      rateDropped: c[C_RATE],
+      rateDelayed: c[C_DELAYED],
+      rateQueued: this.#pacer.size,
+      rates: this.engine.rateCounters(),
       conntrack: this.conntrack.stats(),
     };
   }

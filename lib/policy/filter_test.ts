@@ -455,3 +455,142 @@ Deno.test("policy filter: the packet path does not allocate per packet", async (
   assert.ok(await collections("allocating") > 0, "the control did not register any collection");
   assert.equal(await collections("filter"), 0);
 });
+
+/** The issue's policy with an 8 Mbit/s (1,000 bytes a ms) rate on web-to-app, burst 3000 bytes. */
+const RATED = ISSUE_POLICY.replace(
+  `ports: ["8090-8100"]`,
+  `ports: ["8090-8100"]\n    qos: { rate: 8mbit, burst: 3000 }`,
+);
+
+Deno.test("policy filter: a rate limit charges its flows' outgoing packets, replies included", () => {
+  const m = mesh(RATED);
+  assert.deepEqual(tcpSession(m, WEB, APP, 40000, 8090), ALL_DELIVERED);
+  // web sent SYN, ACK (40 each) and 140 bytes of data: 2780 tokens left; app sent the SYN|ACK
+  // and its 140 bytes, charged to app's bucket of the same rule (the flow's replies).
+  const data = () => tcp(WEB, APP, 40000, 8090, ACK, 1200); // 1240 bytes
+  assert.equal(send(m, data()), "delivered");
+  assert.equal(send(m, data()), "delivered");
+  assert.equal(send(m, data()), "dropped at source", "300 tokens left: no filter sink, dropped");
+  assert.equal(m.web.held(), false, "dropped, not held");
+  let web = m.web.stats();
+  assert.deepEqual(web.rates["web-to-app"], {
+    passedBytes: 40 + 40 + 140 + 2480,
+    passedPackets: 5,
+    delayedBytes: 0,
+    delayedPackets: 0,
+    droppedBytes: 1240,
+    droppedPackets: 1,
+  });
+  assert.equal(web.rateDropped, 1);
+  assert.equal(web.dropped.outbound, 1);
+  assert.equal(web.droppedByRule["web-to-app"], undefined, "a rate's drops are not the rule's");
+  // The bucket refills with the clock: 2 ms is 2000 bytes.
+  m.clock.t += 2;
+  assert.equal(send(m, data()), "delivered");
+  assert.equal(send(m, data()), "dropped at source");
+  // app's replies: its own bucket, and what arrives from the tunnel is never charged.
+  const reply = () => tcp(APP, WEB, 8090, 40000, ACK, 1200);
+  assert.equal(send(m, reply()), "delivered");
+  assert.equal(send(m, reply()), "delivered");
+  assert.equal(send(m, reply()), "dropped at source");
+  const app = m.app.stats().rates["web-to-app"];
+  assert.equal(app.passedBytes, 40 + 140 + 2480);
+  assert.equal(app.droppedPackets, 1);
+  // Flows of rules without a rate, and of the defaults, are not charged.
+  for (let i = 0; i < 10; i++) assert.equal(send(m, ping(WEB, APP, 7, true, i)), "delivered");
+  assert.deepEqual(Object.keys(m.web.stats().rates), ["web-to-app"]);
+  // A reload that moves the rule to another index: the flow is charged to it by name still.
+  m.web.engine.setPolicy(parsePolicy(RATED.replace("priority: 300", "priority: 1")));
+  m.clock.t += 100;
+  assert.equal(send(m, data()), "delivered");
+  assert.equal(send(m, data()), "delivered");
+  assert.equal(send(m, data()), "dropped at source");
+  web = m.web.stats();
+  assert.equal(web.rates["web-to-app"].passedPackets, 5 + 1 + 2);
+  assert.equal(web.rates["web-to-app"].droppedPackets, 3);
+  assert.equal(web.rateDropped, 3);
+});
+
+/** A sink that records what a filter lets go, and how often it was flushed. */
+class RecordingSink {
+  sent: Uint8Array[] = [];
+  flushes = 0;
+  send(pkt: Uint8Array): void {
+    this.sent.push(pkt.slice());
+  }
+  flush(): void {
+    this.flushes++;
+  }
+}
+
+/** Waits `ms` of real time (the filter's queue runs on real timers). */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("policy filter: with a sink, a rate limit holds packets back and sends them in order", async () => {
+  const m = mesh(RATED);
+  const sink = new RecordingSink();
+  m.web.attach(sink);
+  try {
+    // A UDP-free, TCP-only rule: a fresh connection's SYN is charged too.
+    assert.equal(send(m, tcp(WEB, APP, 40000, 8090, SYN)), "delivered");
+    const data = (n: number) => {
+      const p = tcp(WEB, APP, 40000, 8090, ACK, 1200);
+      p[p.length - 1] = n;
+      return p;
+    };
+    assert.equal(m.web.outbound(data(1)), true);
+    assert.equal(m.web.outbound(data(2)), true);
+    // 3000 - 40 - 2480 = 480 tokens: the next ones wait for theirs, copied.
+    const third = data(3);
+    assert.equal(m.web.outbound(third), false);
+    assert.equal(m.web.held(), true);
+    third[third.length - 1] = 99; // the sender reuses its buffer at once
+    assert.equal(m.web.outbound(data(4)), false);
+    assert.equal(m.web.held(), true);
+    const small = tcp(WEB, APP, 40000, 8090, ACK, 10);
+    assert.equal(m.web.outbound(small), false);
+    assert.equal(m.web.held(), true);
+    let st = m.web.stats();
+    assert.equal(st.rateQueued, 3);
+    assert.equal(st.rateDelayed, 3);
+    assert.equal(st.rates["web-to-app"].delayedBytes, 1240 + 1240 + 50);
+    assert.equal(st.dropped.outbound, 0);
+    // The filter's clock stands still: the first is due within a millisecond (a timer's
+    // slack) and leaves; the others (due 2 ms on) wait.
+    await sleep(20);
+    assert.deepEqual(sink.sent.map((p) => [p.length, p[p.length - 1]]), [[1240, 3]]);
+    // Their time comes: they leave, in order.
+    m.clock.t += 10;
+    await sleep(20);
+    assert.deepEqual(sink.sent.map((p) => [p.length, p[p.length - 1]]), [
+      [1240, 3],
+      [1240, 4],
+      [50, 0],
+    ]);
+    assert.ok(sink.flushes >= 1);
+    st = m.web.stats();
+    assert.equal(st.rateQueued, 0);
+    // The queue is bounded (100 ms of the rate): past it, packets are dropped.
+    let [passed, held] = [0, 0];
+    for (;;) {
+      if (m.web.outbound(data(5))) passed++;
+      else if (m.web.held()) held++;
+      else break;
+    }
+    // Two pass on the bucket's 3000 bytes (520 left), 81 wait on credit down to -100,000
+    // bytes (100 ms of the rate), the next is dropped.
+    assert.equal(passed, 2);
+    assert.equal(held, 81);
+    st = m.web.stats();
+    assert.equal(st.rateDropped, 1);
+    assert.equal(st.rateQueued, held);
+    // Closing drops what waits.
+    m.web.close();
+    assert.equal(m.web.stats().rateQueued, 0);
+    m.clock.t += 1000;
+    await sleep(20);
+    assert.equal(sink.sent.length, 3);
+  } finally {
+    m.web.close();
+  }
+});

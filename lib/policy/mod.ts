@@ -32,6 +32,8 @@ export {
   type PolicyProto,
   type PolicyRule,
   type PortRange,
+  type QosClass,
+  type RuleQos,
   type Segment,
   type SegmentDriverName,
   type Selector,
@@ -50,6 +52,7 @@ export {
 } from "./segment_admin.ts";
 export {
   type ExplainEndpoint,
+  type ExplainQos,
   type ExplainQuery,
   type ExplainResolved,
   type Explanation,
@@ -65,3 +68,4 @@ export {
   type PolicyStats,
 } from "./filter.ts";
 export type { ConntrackOptions, ConntrackStats, ConntrackTimeouts } from "./conntrack.ts";
+export type { RateCounts } from "./qos.ts";

@@ -172,6 +172,26 @@ const BAD: [string, number, string][] = [
     4,
     "keys must be plain strings",
   ],
+  [
+    "policies:\n  - name: a\n    action: allow\n    qos:\n      rate: 20mbps\n",
+    5,
+    "bad rate",
+  ],
+  [
+    "policies:\n  - name: a\n    action: allow\n    qos: { rate: 1mbit, burst: 10 }\n",
+    4,
+    "a burst is 1500b-64mb",
+  ],
+  [
+    "policies:\n  - name: a\n    action: deny\n    proto: tcp\n    qos:\n      class: bulk\n",
+    5,
+    "qos applies only to allow rules",
+  ],
+  [
+    "policies:\n  - name: a\n    action: allow\n    qos:\n      class: fast\n",
+    5,
+    "bad class",
+  ],
 ];
 
 Deno.test("policy parse: every error is rejected whole and names its line", () => {
@@ -228,9 +248,24 @@ policies:
     from: { labels: { role: [web, api], env: prod } }
     to: "role=db,role=replica"
     proto: icmp
+  - name: shaped
+    action: allow
+    proto: tcp
+    ports: [5202]
+    qos: { rate: 20mbit, burst: 64kb, class: bulk }
+  - name: shaped-default-burst
+    action: allow
+    qos: { rate: 1.5mbit }
+  - name: interactive
+    action: allow
+    proto: tcp
+    ports: [22]
+    qos: { class: interactive }
 `;
   const doc = parsePolicy(text);
   const yaml = serializePolicy(doc);
+  assert.match(yaml, /qos:\n +rate: 20mbit\n +burst: 64kb\n +class: bulk\n/, yaml);
+  assert.match(yaml, /qos:\n +rate: 1500kbit\n/, yaml);
   assert.deepEqual(parsePolicy(yaml), doc, yaml);
   assert.ok(yaml.startsWith("defaults:"), yaml);
   assert.deepEqual(

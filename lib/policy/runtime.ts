@@ -15,6 +15,7 @@ import { formatAddress } from "../net/ip.ts";
 import { PolicyEngine } from "./engine.ts";
 import { PolicyFilter, type PolicyStats } from "./filter.ts";
 import { parsePolicy } from "./parse.ts";
+import type { PolicyFigures } from "./metrics.ts";
 import type { NodeStatus } from "../status/status.ts";
 import type { VersionedPolicy } from "./source.ts";
 
@@ -67,6 +68,8 @@ export class PolicyRuntime {
     this.deviceFilter = {
       outbound: (p) => own.fromSelf(p, p.length) || filter.outbound(p),
       inbound: (p) => own.toSelf(p, p.length) || filter.inbound(p),
+      held: () => filter.held(),
+      attach: (sink) => filter.attach(sink),
     };
   }
 
@@ -137,18 +140,29 @@ export class PolicyRuntime {
         rules: st.rules,
         dropped: st.dropped,
         droppedByRule: policyDropsByRule(st),
+        ...(Object.keys(st.rates).length ? { rates: st.rates } : {}),
       },
     };
   }
 
-  /** Drops per rule, for `/metrics`. */
-  drops(): Record<string, number> {
-    return policyDropsByRule(this.filter.stats());
+  /** What `/metrics` shows of the policy: drops per rule, the rate limits' figures per rule. */
+  figures(): PolicyFigures {
+    const st = this.filter.stats();
+    return { drops: policyDropsByRule(st), rates: st.rates };
   }
 
-  /** Stops the sweep. */
+  /**
+   * The same as {@link PolicyRuntime.figures} (`policyCollector` takes either): drops per rule
+   * with the rate limits' figures.
+   */
+  drops(): PolicyFigures {
+    return this.figures();
+  }
+
+  /** Stops the sweep; drops the packets rate limits hold back. */
   close(): void {
     clearInterval(this.#sweep);
     this.#sweep = undefined;
+    this.filter.close();
   }
 }

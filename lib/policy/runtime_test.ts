@@ -42,7 +42,8 @@ Deno.test("policy runtime: no policy lets everything through; a policy is enforc
     assert.equal(st.version, 4);
     assert.ok(st.rules > 0);
     assert.equal(st.dropped.outbound, 1);
-    assert.deepEqual(rt.drops(), { "deny-db": 1 });
+    assert.deepEqual(rt.drops(), { drops: { "deny-db": 1 }, rates: {} });
+    assert.deepEqual(rt.figures(), rt.drops());
     assert.ok(rt.use(null, threeNodes()));
     assert.equal(versionOf(rt), 0);
     assert.ok(rt.deviceFilter.outbound(tcp(WEB, DB, 40001, 5432, 0x02)));

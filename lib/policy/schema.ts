@@ -17,6 +17,10 @@
  *     to: "role=app"                    # optional selector, default "*"
  *     proto: tcp                 # optional: tcp | udp | icmp | any (default any)
  *     ports: ["8090-8100", 443]  # optional, only with tcp or udp: destination ports/ranges
+ *     qos:                       # optional, allow rules only: quality of service (see below)
+ *       rate: 20mbit             #   a rate limit: bit, kbit, mbit, gbit (1000-based)
+ *       burst: 256kb             #   optional, with rate: b, kb, mb (1024-based)
+ *       class: interactive       #   optional: interactive | bulk
  * segments:                       # optional: Layer 2 segments over the mesh
  *   - name: blue                  # required, unique: 1-12 of a-z, 0-9, "-" (bridge br-blue)
  *     vni: 100                    # required, unique: 1-16777215
@@ -62,6 +66,18 @@
  * WireGuard peer), only this node's default for the direction applies.
  *
  * Replies to allowed flows always pass (connection tracking, see `conntrack.ts`).
+ *
+ * **Quality of service** (`qos`, a key of its own: `priority` is the evaluation order). A rule
+ * with a `rate` gets a token bucket on every node: each packet the node sends into the tunnel
+ * that belongs to a flow the rule allowed (the flow's own packets and its replies leaving this
+ * node) takes its length (the inner IP packet) in tokens. The bucket refills at the rate and
+ * holds `burst` bytes, by default 100 ms of the rate (at least 3000 bytes). A packet finding too
+ * few waits for them (up to 100 ms of the rate of packets per rule: shaping); past that it is
+ * dropped; both counted. Units: `bit`, `kbit`, `mbit`, `gbit` (1000-based, as `tc`) for the
+ * rate, bytes or `b`, `kb`, `mb` (1024-based, as `tc`) for the burst; see `qos.ts`. Packets
+ * arriving from the tunnel are not charged: the sender enforces. `class` marks a rule's flows
+ * interactive or bulk (default: neither). QoS is only on `allow` rules (a deny rule's packets
+ * never flow); a `qos` map needs `rate` or `class`, and `burst` only goes with `rate`.
  * @module
  */
 
@@ -74,8 +90,17 @@ import {
   parseLabelExpression,
 } from "./selector.ts";
 import type { LabelMatch, Selector, SelectorTerm } from "./selector.ts";
+import {
+  parseBurst,
+  parseRate,
+  type QosClass,
+  qosToWire,
+  type RuleQos,
+  type RuleQosWire,
+} from "./qos.ts";
 
 export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "./selector.ts";
+export type { QosClass, RuleQos, RuleQosWire } from "./qos.ts";
 
 /** What a rule does with the packets it matches. */
 export type PolicyAction = "allow" | "deny";
@@ -112,6 +137,8 @@ export interface PolicyRule {
   proto: PolicyProto;
   /** Destination port ranges (tcp/udp only); empty means every port. */
   ports: PortRange[];
+  /** Quality of service (allow rules only): a rate limit, its burst, a class. */
+  qos?: RuleQos;
 }
 
 /** The actions taken when no rule matches; absent means the built-in default. */
@@ -211,7 +238,18 @@ const PORT_RE = /^(0|[1-9][0-9]{0,4})$/;
 const RANGE_RE = /^\s*(0|[1-9][0-9]{0,4})\s*-\s*(0|[1-9][0-9]{0,4})\s*$/;
 const ROOT_KEYS = ["defaults", "policies", "segments"];
 const DEFAULT_KEYS = ["inbound", "outbound"];
-const RULE_KEYS = ["name", "description", "action", "priority", "from", "to", "proto", "ports"];
+const RULE_KEYS = [
+  "name",
+  "description",
+  "action",
+  "priority",
+  "from",
+  "to",
+  "proto",
+  "ports",
+  "qos",
+];
+const QOS_KEYS = ["rate", "burst", "class"];
 const SELECTOR_KEYS = ["labels", "names", "cidrs"];
 
 function typeName(v: unknown): string {
@@ -428,7 +466,57 @@ class Validator {
     const to = v.to === undefined ? [{ kind: "any" as const }] : this.selector(v.to, p("to"));
     const rule: PolicyRule = { name: v.name as string, action, priority, from, to, proto, ports };
     if (description !== undefined) rule.description = description;
+    if (v.qos !== undefined) {
+      if (action !== "allow") {
+        this.fail(p("qos"), `qos applies only to allow rules (rule "${v.name}" denies)`, true);
+      }
+      rule.qos = this.qos(v.qos, p("qos"));
+    }
     return rule;
+  }
+
+  qos(v: unknown, path: PolicyPath): RuleQos {
+    if (!isMap(v)) {
+      return this.fail(
+        path,
+        `qos must be a map with rate, burst or class (e.g. { rate: 20mbit }), got ${typeName(v)}`,
+      );
+    }
+    this.checkKeys(v, QOS_KEYS, path, "qos");
+    const q: RuleQos = {};
+    if (v.rate !== undefined) {
+      try {
+        q.rate = parseRate(v.rate);
+      } catch (e) {
+        this.fail([...path, "rate"], (e as Error).message);
+      }
+    }
+    if (v.burst !== undefined) {
+      if (q.rate === undefined) {
+        this.fail(
+          [...path, "burst"],
+          `burst goes with a rate (qos: { rate: 20mbit, burst: 64kb })`,
+        );
+      }
+      try {
+        q.burst = parseBurst(v.burst);
+      } catch (e) {
+        this.fail([...path, "burst"], (e as Error).message);
+      }
+    }
+    if (v.class !== undefined) {
+      if (v.class !== "interactive" && v.class !== "bulk") {
+        this.fail(
+          [...path, "class"],
+          `bad class: expected interactive or bulk, got ${typeName(v.class)}`,
+        );
+      }
+      q.class = v.class as QosClass;
+    }
+    if (q.rate === undefined && q.class === undefined) {
+      this.fail(path, `qos needs a rate or a class (e.g. { rate: 20mbit } or { class: bulk })`);
+    }
+    return q;
   }
 
   ports(v: unknown, path: PolicyPath): PortRange[] {
@@ -615,6 +703,8 @@ export interface PolicyRuleWire {
   proto: PolicyProto;
   /** Ports as numbers and `"first-last"` strings. */
   ports?: (number | string)[];
+  /** Quality of service, units written out (`"20mbit"`, `"64kb"`). */
+  qos?: RuleQosWire;
 }
 
 /** The JSON-safe form of a document, for distribution with the membership and for YAML output. */
@@ -685,6 +775,7 @@ export function policyToWire(doc: PolicyDocument): PolicyWire {
     if (r.ports.length > 0) {
       w.ports = r.ports.map((p) => p.from === p.to ? p.from : `${p.from}-${p.to}`);
     }
+    if (r.qos !== undefined) w.qos = qosToWire(r.qos);
     out.policies.push(w);
   }
   if (doc.segments?.length) {

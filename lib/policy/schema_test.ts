@@ -246,3 +246,44 @@ Deno.test("policyToWire: map form where it can, expressions otherwise, ports com
     policies: [],
   });
 });
+
+Deno.test("qos: rate, burst and class normalized; the wire form writes units out", () => {
+  const qos = (v: unknown) => validatePolicy({ policies: [rule({ qos: v })] }).policies[0].qos;
+  assert.deepEqual(qos({ rate: "20mbit" }), { rate: 20_000_000 });
+  assert.deepEqual(qos({ rate: "1.5gbit", burst: "64kb", class: "bulk" }), {
+    rate: 1_500_000_000,
+    burst: 65536,
+    class: "bulk",
+  });
+  assert.deepEqual(qos({ class: "interactive" }), { class: "interactive" });
+  assert.deepEqual(qos({ rate: "20mbit", burst: 3000 }), { rate: 20_000_000, burst: 3000 });
+  // No qos: no key at all.
+  assert.ok(!("qos" in validatePolicy({ policies: [rule({})] }).policies[0]));
+  const doc = validatePolicy({
+    policies: [rule({ qos: { rate: "1500kbit", burst: "250000", class: "bulk" } })],
+  });
+  const wire = policyToWire(doc);
+  assert.deepEqual(wire.policies[0].qos, { rate: "1500kbit", burst: "250000b", class: "bulk" });
+  assert.deepEqual(policyFromWire(JSON.parse(JSON.stringify(wire))), doc);
+});
+
+Deno.test("qos: errors name the key and say what is expected", () => {
+  const q = (v: unknown, extra: Record<string, unknown> = {}) => ({
+    policies: [rule({ ...extra, qos: v })],
+  });
+  rejects(q({ rate: "20" }), "policies[0].qos.rate", "bit, kbit, mbit or gbit");
+  rejects(q({ rate: 20 }), "policies[0].qos.rate", "give a unit");
+  rejects(q({ rate: "200gbit" }), "policies[0].qos.rate", "1kbit-100gbit");
+  rejects(q({ rate: "20mbit", burst: "1kb" }), "policies[0].qos.burst", "1500b-64mb");
+  rejects(q({ rate: "20mbit", burst: "2kbit" }), "policies[0].qos.burst", "b, kb or mb");
+  rejects(q({ burst: "64kb" }), "policies[0].qos.burst", "burst goes with a rate");
+  rejects(q({ class: "urgent" }), "policies[0].qos.class", "interactive or bulk");
+  rejects(q({}), "policies[0].qos", "needs a rate or a class");
+  rejects(q("20mbit"), "policies[0].qos", "qos must be a map");
+  rejects(q({ rate: "20mbit", ceil: "30mbit" }), "policies[0].qos.ceil", "unknown key");
+  rejects(
+    q({ rate: "20mbit" }, { action: "deny" }),
+    "policies[0].qos",
+    "only to allow rules",
+  );
+});

@@ -68,6 +68,22 @@ export interface NodeStatus {
     dropped: { outbound: number; inbound: number };
     /** Packets dropped per rule name (`(default)` for the default action). */
     droppedByRule: Record<string, number>;
+    /**
+     * Per rule with a rate limit (`qos.rate`), by name: bytes and packets this node sent under
+     * it at once (passed), after waiting for tokens (delayed), and dropped by it; absent when no
+     * rule has had one.
+     */
+    rates?: Record<
+      string,
+      {
+        passedBytes: number;
+        passedPackets: number;
+        delayedBytes: number;
+        delayedPackets: number;
+        droppedBytes: number;
+        droppedPackets: number;
+      }
+    >;
   };
   /**
    * The services of the mesh as this node sees them (mesh agents): every service a member

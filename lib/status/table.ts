@@ -111,6 +111,11 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
         `policy     v${n.policy.version}, ${n.policy.rules} rules, dropped ${
           Object.entries(n.policy.droppedByRule).map(([k, v]) => `${k}=${v}`).join(" ") || "none"
         }`,
+        ...Object.entries(n.policy.rates ?? {}).map(([rule, r]) =>
+          `rate       ${rule}: passed ${bytes(r.passedBytes)}, delayed ${
+            bytes(r.delayedBytes)
+          }, dropped ${bytes(r.droppedBytes)} (${r.droppedPackets} packets)`
+        ),
       ]
       : []),
     ...leaderLines(n),

@@ -83,6 +83,16 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
         rules: 2,
         dropped: { outbound: 1, inbound: 2 },
         droppedByRule: { "deny-db": 2, "(default)": 1 },
+        rates: {
+          "bulk-20m": {
+            passedBytes: 3 * 1024 * 1024,
+            passedPackets: 2300,
+            delayedBytes: 2048,
+            delayedPackets: 2,
+            droppedBytes: 1420,
+            droppedPackets: 1,
+          },
+        },
       },
     }),
     peers: [],
@@ -91,6 +101,10 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
   // Only non-zero reasons, in the order of the reasons list.
   assert.equal(named[6], "drops      mac1=1 replay=3");
   assert.equal(named[7], "policy     v4, 2 rules, dropped deny-db=2 (default)=1");
+  assert.equal(
+    named[8],
+    "rate       bulk-20m: passed 3.0 MiB, delayed 2.0 KiB, dropped 1.4 KiB (1 packets)",
+  );
   const quiet = formatStatusTable({
     node: node({
       policy: { version: 0, rules: 0, dropped: { outbound: 0, inbound: 0 }, droppedByRule: {} },
