@@ -67,7 +67,7 @@ export {
 export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
-export type { SegmentsOptions, SegmentStatus } from "./segments/segments.ts";
+export type { SegmentsOptions } from "./segments/segments.ts";
 export type { SegmentDriver, SegmentPlan } from "../segments/segments.ts";
 export type {
   DefaultRouteConfig,

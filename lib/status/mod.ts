@@ -32,6 +32,7 @@ export type {
   PathCandidateStatus,
   PeerStatus,
   RouteStatus,
+  SegmentStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,

@@ -110,26 +110,29 @@ export interface NodeStatus {
     upstreams: string[];
   };
   /** The Layer 2 segments this member is in (the policy's `segments:` that select it). */
-  segments?: {
-    /** The segment's name. */
-    name: string;
-    /** Its VXLAN network identifier. */
-    vni: number;
-    /** Its MTU: what the ports plugged into its bridge should use. */
-    mtu: number;
-    /** The bridge to plug VMs, containers and ports into (`br-<name>`). */
-    bridge: string;
-    /** The data plane (`vxlan`). */
-    driver: string;
-    /** Its members, this one included. */
-    members: { name: string; address: string }[];
-    /** Whether the data plane carries it now. */
-    up: boolean;
-    /** Why not. */
-    error?: string;
-  }[];
+  segments?: SegmentStatus[];
   /** The exit node this node's internet traffic goes through (with `--exit-node`). */
   exitNode?: { wanted: string; inUse: { name: string; address: string } | null };
+}
+
+/** A Layer 2 segment this member is in, as `/status` shows it. */
+export interface SegmentStatus {
+  /** The segment's name. */
+  name: string;
+  /** Its VXLAN network identifier. */
+  vni: number;
+  /** Its MTU: what the ports plugged into its bridge should use. */
+  mtu: number;
+  /** The bridge to plug VMs, containers and ports into (`br-<name>`). */
+  bridge: string;
+  /** The data plane (`vxlan`). */
+  driver: string;
+  /** Its members, this one included: name and overlay address. */
+  members: { name: string; address: string }[];
+  /** Whether the data plane carries it now (false: setting it up failed; see `error`). */
+  up: boolean;
+  /** Why it is not up. */
+  error?: string;
 }
 
 /** A subnet route this node uses, and the member it goes through. */

@@ -11,6 +11,7 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { PolicyDocument, Segment } from "../../policy/schema.ts";
 import { termMatchesMember } from "../../policy/selector.ts";
+import type { SegmentStatus } from "../../status/status.ts";
 import {
   bridgeName,
   type SegmentDriver,
@@ -46,26 +47,6 @@ export function planSegments(
     out.push({ name: g.name, vni: g.vni, mtu: segmentMtu(overlayMtu, g.mtu), local, remotes });
   }
   return out;
-}
-
-/** A segment as `/status` shows it on a member. */
-export interface SegmentStatus {
-  /** Its name. */
-  name: string;
-  /** Its VNI. */
-  vni: number;
-  /** The MTU of its bridge. */
-  mtu: number;
-  /** The bridge to plug into. */
-  bridge: string;
-  /** The data plane (`vxlan`). */
-  driver: string;
-  /** The members in it, this one included: name and overlay address. */
-  members: { name: string; address: string }[];
-  /** Whether the data plane carries it now (false: setting it up failed; see `error`). */
-  up: boolean;
-  /** Why it is not up. */
-  error?: string;
 }
 
 /** The segments section of a mesh agent's options. */
