@@ -69,13 +69,6 @@ const KEY_ICMP = 2 * PORT_BLOCKS;
 const KEY_OTHER = KEY_ICMP + 1;
 const KEY_COUNT = KEY_OTHER + 1;
 
-/** A rule's class in `CompiledPolicy.qosClass`: none (normal). */
-export const CLASS_NORMAL = 0;
-/** A rule's class in `CompiledPolicy.qosClass`: interactive. */
-export const CLASS_INTERACTIVE = 1;
-/** A rule's class in `CompiledPolicy.qosClass`: bulk. */
-export const CLASS_BULK = 2;
-
 /** Whether a rule can match packets of index key `key` (protocol, and port block for tcp/udp). */
 function ruleCoversKey(rule: PolicyRule, key: number): boolean {
   const proto = key < PORT_BLOCKS ? "tcp" : key < KEY_ICMP ? "udp" : key === KEY_ICMP ? "icmp" : "";
@@ -144,8 +137,6 @@ export class CompiledPolicy {
   readonly rated: boolean;
   /** The rules' token buckets and their figures (rate 0: a rule without a rate). */
   readonly buckets: RateBuckets;
-  /** Each rule's class: {@link CLASS_NORMAL}, {@link CLASS_INTERACTIVE} or {@link CLASS_BULK}. */
-  readonly qosClass: Uint8Array;
 
   readonly #table: AddressTable;
   readonly #words: number;
@@ -194,15 +185,6 @@ export class CompiledPolicy {
       rules.map((r) =>
         r.qos?.rate !== undefined ? effectiveBurst({ ...r.qos, rate: r.qos.rate }) : 0
       ),
-    );
-    this.qosClass = Uint8Array.from(
-      rules,
-      (r) =>
-        r.qos?.class === "interactive"
-          ? CLASS_INTERACTIVE
-          : r.qos?.class === "bulk"
-          ? CLASS_BULK
-          : CLASS_NORMAL,
     );
 
     const endpoints = collectEndpoints(view);

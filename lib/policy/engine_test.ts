@@ -247,7 +247,7 @@ Deno.test("policy engine: explain shows the deciding rule's qos", () => {
   assert.doesNotMatch(c.summary, /qos/);
 });
 
-Deno.test("policy engine: rate buckets, classes, and their counters across reloads", () => {
+Deno.test("policy engine: rate buckets and their counters across reloads", () => {
   const engine = new PolicyEngine({ policy: parsePolicy(QOS_POLICY), members: threeNodes() });
   const c = engine.compiled;
   const web = c.rules.findIndex((r) => r.name === "web-to-app");
@@ -258,7 +258,6 @@ Deno.test("policy engine: rate buckets, classes, and their counters across reloa
   assert.equal(c.buckets.burst[web], 250_000);
   assert.equal(c.buckets.burst[ping], 65536);
   assert.equal(c.buckets.rate[db], 0);
-  assert.deepEqual([c.qosClass[web], c.qosClass[ping], c.qosClass[db]], [2, 1, 0]);
   const now = new Float64Array([100]);
   c.buckets.take(web, 200_000, now, false);
   c.buckets.take(web, 100_000, now, false);

@@ -16,7 +16,11 @@
  * @module
  */
 
-/** A rule's traffic class: interactive packets go first, bulk ones are dropped first. */
+/**
+ * A rule's traffic class, shown by explanations. It does not change how packets are sent: under a
+ * flood they wait in the kernel's queues (the sender's TUN, the receiver's socket), out of weft's
+ * reach; a rate on the bulk traffic is what keeps interactive packets fast.
+ */
 export type QosClass = "interactive" | "bulk";
 
 /** A rule's quality of service, normalized. */

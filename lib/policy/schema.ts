@@ -76,8 +76,9 @@
  * dropped; both counted. Units: `bit`, `kbit`, `mbit`, `gbit` (1000-based, as `tc`) for the
  * rate, bytes or `b`, `kb`, `mb` (1024-based, as `tc`) for the burst; see `qos.ts`. Packets
  * arriving from the tunnel are not charged: the sender enforces. `class` marks a rule's flows
- * interactive or bulk (default: neither). QoS is only on `allow` rules (a deny rule's packets
- * never flow); a `qos` map needs `rate` or `class`, and `burst` only goes with `rate`.
+ * interactive or bulk (default: neither), shown by explanations; it does not change how packets
+ * are sent (see `qos.ts`). QoS is only on `allow` rules (a deny rule's packets never flow); a
+ * `qos` map needs `rate` or `class`, and `burst` only goes with `rate`.
  * @module
  */
 
