@@ -135,7 +135,10 @@ export class CompiledPolicy {
   readonly segmented: boolean;
   /** Whether any rule has a rate (the filter then charges the packets of its flows). */
   readonly rated: boolean;
-  /** The rules' token buckets and their figures (rate 0: a rule without a rate). */
+  /**
+   * The rules' token buckets and their figures, by rule index (rate 0: a rule without a rate);
+   * none at all (size 0) when no rule has a rate.
+   */
   readonly buckets: RateBuckets;
 
   readonly #table: AddressTable;
@@ -180,11 +183,14 @@ export class CompiledPolicy {
     this.hits = new Float64Array(R);
     const rates = rules.map((r) => r.qos?.rate ?? 0);
     this.rated = rates.some((x) => x > 0);
+    // Without a rate in the document, no buckets (a large policy would carry them for nothing).
     this.buckets = new RateBuckets(
-      rates,
-      rules.map((r) =>
-        r.qos?.rate !== undefined ? effectiveBurst({ ...r.qos, rate: r.qos.rate }) : 0
-      ),
+      this.rated ? rates : [],
+      this.rated
+        ? rules.map((r) =>
+          r.qos?.rate !== undefined ? effectiveBurst({ ...r.qos, rate: r.qos.rate }) : 0
+        )
+        : [],
     );
 
     const endpoints = collectEndpoints(view);

@@ -287,6 +287,7 @@ Deno.test("policy engine: rate buckets and their counters across reloads", () =>
   // A policy without the rule's rate: its past figures are kept.
   engine.setPolicy(parsePolicy(ISSUE_POLICY));
   assert.equal(engine.compiled.rated, false);
+  assert.equal(engine.compiled.buckets.size, 0, "no rate, no buckets");
   assert.equal(engine.rateCounters()["web-to-app"].passedBytes, 201_000);
 });
 

@@ -287,12 +287,12 @@ export class RateBuckets {
    * most this bucket's depth) and refill time.
    */
   carry(r: number, old: RateBuckets, from: number): void {
-    if (this.rate[r] === 0 || old.rate[from] === 0) return;
+    if (!(this.rate[r] > 0) || !(old.rate[from] > 0)) return;
     this.tokens[r] = Math.min(this.burst[r], old.tokens[from]);
     this.last[r] = old.last[from];
   }
 
-  /** Rule `r`'s figures. */
+  /** Rule `r`'s figures (a rule with a rate). */
   counts(r: number): RateCounts {
     return {
       passedBytes: this.passedBytes[r],

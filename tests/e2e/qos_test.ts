@@ -56,7 +56,8 @@ const TOLERANCE = 0.1;
 const SECONDS = 10;
 
 Deno.test({
-  name: "qos: a rule's rate limit holds a TCP flow within 10% of its rate; the other gets the rest",
+  name:
+    "qos: a rule's rate holds a TCP flow within 10% of it, the other gets the rest; a ping under a rated bulk flood stays within 2x idle",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
