@@ -43,13 +43,26 @@ import { openUdpSocket, setSocketMark } from "./udp_socket.ts";
 import { UdpReceiver } from "./udp_recv.ts";
 import { UdpSender } from "./udp_send.ts";
 
+// Each poller waits in a poll(2) on one of Deno's blocking threads, a pool of a few dozen shared
+// by every non-blocking FFI call and file operation: a process with a transport each for more
+// joins or agents than that had the rest wait forever. Transports that bring no poller share
+// this one; it runs while it has fds and stops by itself when the last is removed.
+let shared: Poller | null = null;
+
+function processPoller(): Poller {
+  return shared ??= new Poller({ onError: (err) => console.error("udp poller:", err) });
+}
+
 /** Options of {@link LinuxUdpTransport.open}. */
 export interface LinuxUdpOptions {
   /** The local port; 0 picks an ephemeral one. */
   port: number;
   /** A local IP literal; by default `::` dual-stack, or `0.0.0.0` without IPv6. */
   hostname?: string;
-  /** A poller to share with other fds (e.g. a TUN); by default the transport makes its own. */
+  /**
+   * A poller to share with other fds (e.g. a TUN); by default the process's shared one, so that
+   * any number of transports wait in one blocking thread (Deno's pool of them is small).
+   */
   poller?: Poller;
   /** Datagrams per recvmmsg/sendmmsg call. */
   batch?: number;
@@ -106,7 +119,6 @@ export class LinuxUdpTransport implements Transport, PollHandler {
   #fwMark: number;
   readonly #options: LinuxUdpOptions;
   readonly #poller: Poller;
-  readonly #ownPoller: boolean;
   readonly #table: EndpointTable;
   readonly #onError: (err: unknown) => void;
   readonly #gro: boolean;
@@ -129,8 +141,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#fwMark = options.fwMark ?? 0;
     this.#options = options;
     this.#gro = offload.gro;
-    this.#ownPoller = options.poller === undefined;
-    const poller = this.#poller = options.poller ?? new Poller({ onError: options.onError });
+    const poller = this.#poller = options.poller ?? processPoller();
     const table = this.#table = new EndpointTable(
       options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT,
     );
@@ -323,6 +334,5 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#tx.close();
     await this.#poller.remove(this.fd);
     libc().close(this.fd);
-    if (this.#ownPoller) await this.#poller.close();
   }
 }

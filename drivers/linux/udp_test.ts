@@ -372,3 +372,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "LinuxUdpTransport: a hundred idle transports in one process leave the others receiving",
+  ignore,
+  async fn() {
+    // Each used to wait in a poll of its own on one of Deno's few blocking threads: past a few
+    // dozen idle ones, a transport opened later never heard anything (200 joins in one process).
+    const idle: LinuxUdpTransport[] = [];
+    const a = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const t = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+        t.start(new CollectSink());
+        idle.push(t);
+      }
+      const b = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+      idle.push(b);
+      const sa = new CollectSink();
+      const sb = new CollectSink();
+      a.start(sa);
+      b.start(sb);
+      a.send(numbered(1, 100), a.endpoint(`127.0.0.1:${b.port}`));
+      a.flush();
+      await sb.wait(1);
+      b.send(numbered(2, 100), sb.got[0].from);
+      b.flush();
+      await sa.wait(1);
+      assert.equal(seqOf(sa.got[0].data), 2);
+    } finally {
+      await a.close();
+      for (const t of idle) await t.close();
+    }
+  },
+});
