@@ -34,6 +34,7 @@ import {
 } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
+import { processCollector } from "../metrics/process.ts";
 import { agentEventsCollector, agentInfoCollector } from "./metrics.ts";
 import { deviceDropsCollector, devicePeersCollector } from "../device/metrics.ts";
 import { healthCollector } from "../health/metrics.ts";
@@ -400,6 +401,7 @@ export class Agent {
     };
     const m = this.metrics;
     m.register(agentInfoCollector(agent));
+    m.register(processCollector());
     m.register(devicePeersCollector(device, nameOf));
     m.register(
       healthCollector(

@@ -39,3 +39,10 @@ export {
   type MetricType,
   sampleCounts,
 } from "./registry.ts";
+export {
+  type HeapFigures,
+  heapFigures,
+  processCollector,
+  type ProcessFigures,
+  readProcessFigures,
+} from "./process.ts";

@@ -408,6 +408,16 @@ class Validator {
 
   rule(v: unknown, path: PolicyPath): PolicyRule {
     if (!isMap(v)) return this.fail(path, `a rule is a map, got ${typeName(v)}`);
+    // A rate, burst or traffic class written on the rule itself belongs under its qos key.
+    for (const k of QOS_KEYS) {
+      if (v[k] !== undefined) {
+        this.fail(
+          [...path, k],
+          `${k} goes under the rule's qos key (qos: { ${k}: ${JSON.stringify(v[k])} })`,
+          true,
+        );
+      }
+    }
     this.checkKeys(v, RULE_KEYS, path, "a rule");
     const p = (k: string) => [...path, k];
     if (v.name === undefined) this.fail(path, `a rule needs a name`);
@@ -430,6 +440,12 @@ class Validator {
     }
     let priority = DEFAULT_PRIORITY;
     if (v.priority !== undefined) {
+      if (v.priority === "interactive" || v.priority === "bulk") {
+        this.fail(
+          p("priority"),
+          `priority orders the rules (an integer 0-${MAX_PRIORITY}); a traffic class goes under qos (qos: { class: ${v.priority} })`,
+        );
+      }
       if (
         typeof v.priority !== "number" || !Number.isInteger(v.priority) || v.priority < 0 ||
         v.priority > MAX_PRIORITY

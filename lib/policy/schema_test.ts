@@ -286,4 +286,10 @@ Deno.test("qos: errors name the key and say what is expected", () => {
     "policies[0].qos",
     "only to allow rules",
   );
+  // The shorthand of a rule with its rate, burst or class on the rule itself points to qos.
+  const flat = (extra: Record<string, unknown>) => ({ policies: [rule(extra)] });
+  rejects(flat({ rate: "20mbit" }), "policies[0].rate", 'qos: { rate: "20mbit" }');
+  rejects(flat({ burst: "64kb" }), "policies[0].burst", "goes under the rule's qos key");
+  rejects(flat({ class: "bulk" }), "policies[0].class", 'qos: { class: "bulk" }');
+  rejects(flat({ priority: "interactive" }), "policies[0].priority", "qos: { class: interactive }");
 });

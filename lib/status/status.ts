@@ -8,6 +8,7 @@ import type { Device } from "../device/device.ts";
 import type { DropReason } from "../device/drops.ts";
 import type { HealthState } from "../health/state.ts";
 import type { PeerHealth } from "../health/health.ts";
+import { type ProcessFigures, readProcessFigures } from "../metrics/process.ts";
 
 /** This node, in the status document. */
 export interface NodeStatus {
@@ -33,6 +34,8 @@ export interface NodeStatus {
   version: string;
   /** Seconds since the agent started. */
   uptimeSeconds: number;
+  /** The process: memory, CPU time, file descriptors and the runtime's heap, as `/metrics` has them. */
+  process: ProcessFigures;
   /** Handshake initiations received that authenticated. */
   handshakesReceived: number;
   /** Cookie replies sent because the node was under load. */
@@ -363,6 +366,7 @@ export function buildStatus(
     crypto: { aead: device.aeadName, dh: device.dhName, suite: ctx.crypto },
     version: ctx.version,
     uptimeSeconds: Math.round((now - ctx.startedAt) / 1000),
+    process: readProcessFigures(),
     handshakesReceived: stats.handshakesReceived,
     cookieRepliesSent: stats.cookieRepliesSent,
     drops: stats.drops,

@@ -12,6 +12,19 @@ function ago(seconds: number | null): string {
   return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m ago`;
 }
 
+/** The `process` line: memory, the heap, descriptors and CPU time. */
+function processLine(p: NodeStatus["process"]): string {
+  const fds = p.openFds === null
+    ? ""
+    : `  fds ${p.openFds}${p.maxFds === null ? "" : `/${p.maxFds}`}`;
+  const cpu = p.cpuSeconds === null
+    ? ""
+    : `  cpu ${(p.cpuSeconds.user + p.cpuSeconds.system).toFixed(1)}s`;
+  return `process    rss ${bytes(p.residentBytes)}  heap ${bytes(p.heap.used)} of ${
+    bytes(p.heap.total)
+  }  external ${bytes(p.heap.external)}${fds}${cpu}`;
+}
+
 function bytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -105,6 +118,8 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       ]
       : []),
     `version    ${n.version}  up ${n.uptimeSeconds}s`,
+    // An older agent's document has no process figures.
+    ...(n.process ? [processLine(n.process)] : []),
     `drops      ${drops.length ? drops.join(" ") : "none"}`,
     ...(n.policy
       ? [

@@ -16,6 +16,15 @@ function node(extra: Partial<NodeStatus> = {}): NodeStatus {
     crypto: { aead: "noble", dh: "node", suite: "mixed" },
     version: "1.2.3",
     uptimeSeconds: 42,
+    process: {
+      residentBytes: 50 * 1024 * 1024,
+      virtualBytes: 900 * 1024 * 1024,
+      cpuSeconds: { user: 3, system: 0.5 },
+      openFds: 12,
+      maxFds: 1024,
+      startTimeSeconds: 1_700_000_000,
+      heap: { used: 10 * 1024 * 1024, total: 20 * 1024 * 1024, external: 1024 * 1024, malloced: 0 },
+    },
     handshakesReceived: 0,
     cookieRepliesSent: 0,
     drops: new DropCounters().snapshot(),
@@ -65,6 +74,7 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
       "listening  udp/51820  mode=userspace  interface=weft0  mtu=1420",
       "crypto     aead=noble dh=node",
       "version    1.2.3  up 42s",
+      "process    rss 50.0 MiB  heap 10.0 MiB of 20.0 MiB  external 1.0 MiB  fds 12/1024  cpu 3.5s",
       "drops      none",
       "",
       "no peers",
@@ -99,10 +109,10 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
   }).split("\n");
   assert.equal(named[0], "name       alpha (leader)");
   // Only non-zero reasons, in the order of the reasons list.
-  assert.equal(named[6], "drops      mac1=1 replay=3");
-  assert.equal(named[7], "policy     v4, 2 rules, dropped deny-db=2 (default)=1");
+  assert.equal(named[7], "drops      mac1=1 replay=3");
+  assert.equal(named[8], "policy     v4, 2 rules, dropped deny-db=2 (default)=1");
   assert.equal(
-    named[8],
+    named[9],
     "rate       bulk-20m: passed 3.0 MiB, delayed 2.0 KiB, dropped 1.4 KiB (1 packets)",
   );
   const quiet = formatStatusTable({
@@ -122,6 +132,29 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
     peers: [],
   });
   assert.ok(refused.includes("offloads   tun=none udp-gso=off udp-gro=off"), refused);
+  // Off Linux only the memory and the heap are known; an older agent's document has no line.
+  const bare = formatStatusTable({
+    node: node({
+      process: {
+        ...node().process,
+        virtualBytes: null,
+        cpuSeconds: null,
+        openFds: null,
+        maxFds: null,
+        startTimeSeconds: null,
+      },
+    }),
+    peers: [],
+  });
+  assert.ok(
+    bare.includes("process    rss 50.0 MiB  heap 10.0 MiB of 20.0 MiB  external 1.0 MiB\n"),
+    bare,
+  );
+  const older = { ...node() } as Partial<NodeStatus>;
+  delete older.process;
+  assert.ok(
+    !formatStatusTable({ node: older as NodeStatus, peers: [] }).includes("process"),
+  );
   // A leader on a shared store: one line, its health.
   const store = {
     store: "etcd://192.0.2.1:2379",

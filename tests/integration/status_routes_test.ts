@@ -119,6 +119,20 @@ Deno.test({
       }
       assert.ok(sample(m1.body, "weft_peer_tx_bytes_total", { name: "node-1" }) > tx0);
       assert.equal(sample(m1.body, "weft_build_info", {}), 1);
+      // The process's own figures (the demo's agents run in this process).
+      const rss = sample(m1.body, "process_resident_memory_bytes", {});
+      assert.ok(rss > 10_000_000, `rss ${rss}`);
+      const fds = sample(m1.body, "process_open_fds", {});
+      assert.ok(fds > 3 && fds <= sample(m1.body, "process_max_fds", {}), `fds ${fds}`);
+      const started = sample(m1.body, "process_start_time_seconds", {});
+      // performance.timeOrigin is when this runtime started: within a few seconds of the process.
+      const origin = performance.timeOrigin / 1000;
+      assert.ok(Math.abs(started - origin) < 5, `started ${started}, origin ${origin}`);
+      assert.ok(sample(m1.body, "process_cpu_seconds_total", {}) > 0);
+      const heapUsed = sample(m1.body, "weft_heap_used_bytes", {});
+      assert.ok(heapUsed > 0 && heapUsed <= sample(m1.body, "weft_heap_total_bytes", {}));
+      const proc = JSON.parse((await get("/status")).body).node.process;
+      assert.ok(proc.residentBytes > 10_000_000 && proc.heap.used > 0 && proc.openFds > 3, proc);
 
       // Auth: control routes need the token; status routes on loopback do not.
       assert.equal((await get("/v1/nodes")).status, 401);
