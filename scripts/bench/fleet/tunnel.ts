@@ -45,10 +45,28 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * A handshake with the leader whose DH(our static, the leader's static) is the tunnel's, made
+ * once: a node keeps it per peer too, where the simulator makes a handshake per initiation.
+ */
+class LeaderHandshake extends Handshake {
+  readonly #ss: Uint8Array;
+
+  constructor(leaderKey: Uint8Array, local: LocalIdentity, ss: Uint8Array) {
+    super(leaderKey, ZERO_PSK, local);
+    this.#ss = ss;
+  }
+
+  override get staticStatic(): Uint8Array {
+    return this.#ss;
+  }
+}
+
 /** A member's tunnel to the leader: handshake state and the current session's keys. */
 export class Tunnel {
   readonly local: LocalIdentity;
   readonly #leaderKey: Uint8Array;
+  readonly #staticStatic: Uint8Array;
   // The initiations in flight, newest last: a leader that lags answers an older one, which
   // still makes a session (a device keeps only the newest, and would never get one).
   #pending: Handshake[] = [];
@@ -82,7 +100,8 @@ export class Tunnel {
   ) {
     this.local = { privateKey, publicKey, dh, aead };
     this.#leaderKey = leaderKey;
-    this.#answering = new Handshake(leaderKey, ZERO_PSK, this.local);
+    this.#staticStatic = dh.shared(privateKey, leaderKey);
+    this.#answering = new LeaderHandshake(leaderKey, this.local, this.#staticStatic);
     this.#cookies = new CookieGenerator(leaderKey, DEFAULT_TIMERS.cookieRefreshTime);
   }
 
@@ -100,7 +119,7 @@ export class Tunnel {
   /** A handshake initiation (148 bytes, MACs set) with our index `index`. */
   initiation(index: number): Uint8Array {
     const msg = new Uint8Array(INITIATION_SIZE);
-    const hs = new Handshake(this.#leaderKey, ZERO_PSK, this.local);
+    const hs = new LeaderHandshake(this.#leaderKey, this.local, this.#staticStatic);
     createInitiation(this.local, hs, index, Date.now(), msg);
     this.#pending.push(hs);
     if (this.#pending.length > MAX_PENDING) this.#pending.shift()!.clear();
