@@ -22,6 +22,8 @@ import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
 import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
 import { fleetRows, runFleetBench } from "./fleet.ts";
 import { runSegmentsBench } from "./segments.ts";
+import { printSoak, runSoakBench } from "./soak.ts";
+import { parseSoakArgs } from "./soak_stats.ts";
 
 console.log("## crypto: ChaCha20-Poly1305 seal/open (in place) and X25519, per backend");
 const crypto = await runCryptoBench();
@@ -185,6 +187,26 @@ console.log(
     );
   } catch (e) {
     // A mesh that never settles is a finding, not the end of the other benches' run.
+    console.log(`failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+  }
+}
+
+console.log(
+  "## soak: a leader and members under sustained traffic (TCP direct and relayed, UDP, pings) " +
+    "and churn (a member replaced each minute, a policy reload each 10 s, DNS 1,000/s, service " +
+    "calls 100/s): RSS, heap after a full GC and fds per agent, and their growth from the middle " +
+    "third to the last (root only; `--soak-minutes N`, default 3; `--no-soak` skips it)",
+);
+if (Deno.args.includes("--no-soak")) console.log("skipped: --no-soak");
+else {
+  const at = Deno.args.indexOf("--soak-minutes");
+  try {
+    const soak = await runSoakBench(
+      parseSoakArgs(at >= 0 ? ["--minutes", Deno.args[at + 1]] : [], 3),
+    );
+    if (!soak) console.log("skipped: needs root, ip netns, iptables, iperf3, ping, ss");
+    else printSoak(soak);
+  } catch (e) {
     console.log(`failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
   }
 }
