@@ -142,17 +142,7 @@ async function sampleAll(
   notes: Set<string>,
 ): Promise<void> {
   const got = await Promise.all(STABLE.map(async (host) => {
-    const r = await m.lab.exec(
-      host,
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      PROBE,
-      String(INSPECT_PORT),
-      STATUS,
-    );
+    const r = await runProbe(m, host);
     const s = parseProbe(r.stdout, t);
     if (!s) notes.add(`${host}: a probe failed: ${r.stderr.trim().split("\n").at(-1)}`);
     else if (s.fds === null) s.fds = procFds(m.procs.get(host)!.child.pid);
@@ -165,23 +155,19 @@ async function sampleAll(
   }
 }
 
+/** Runs soak_probe.ts inside `host`'s namespace against its agent's inspector and status. */
+function runProbe(m: SoakMesh, host: string, ...extra: string[]) {
+  const args = [String(INSPECT_PORT), STATUS, ...extra];
+  return m.lab.exec(host, Deno.execPath(), "run", "-A", "--config", CONFIG, PROBE, ...args);
+}
+
 /** A heap snapshot of every stable agent into `dir`, one at a time; the files written. */
 async function snapshotAll(m: SoakMesh, dir: string, t: number): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const files: string[] = [];
   for (const host of STABLE) {
     const file = `${Deno.realPathSync(dir)}/${host}-${t}s.heapsnapshot`;
-    const args = [String(INSPECT_PORT), STATUS, "--snapshot", file];
-    const r = await m.lab.exec(
-      host,
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      PROBE,
-      ...args,
-    );
+    const r = await runProbe(m, host, "--snapshot", file);
     files.push(r.code === 0 ? file : `${host}: failed: ${r.stderr.trim().split("\n").at(-1)}`);
   }
   return files.join(", ");
