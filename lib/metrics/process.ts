@@ -126,6 +126,8 @@ export function heapFigures(): HeapFigures {
   };
 }
 
+let bootTime: number | null | undefined;
+
 /**
  * This process's figures now: `/proc/self` where it is there, else the runtime's own figures.
  *
@@ -139,7 +141,8 @@ export function heapFigures(): HeapFigures {
  */
 export function readProcessFigures(): ProcessFigures {
   const stat = readText("/proc/self/stat");
-  const boot = parseBootTime(readText("/proc/stat") ?? "");
+  // The boot time does not change: /proc/stat (a line per CPU and more) is read once.
+  const boot = bootTime ??= parseBootTime(readText("/proc/stat") ?? "");
   const parsed = stat !== null && boot !== null ? parseProcStat(stat, boot) : null;
   const limits = readText("/proc/self/limits");
   return {

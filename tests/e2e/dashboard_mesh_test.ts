@@ -11,6 +11,11 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  hasChromium as hasChromiumInstalled,
+} from "../fixtures/chromium_ns.ts";
 import { chromium } from "npm:playwright-core@^1.65.1";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
@@ -18,14 +23,7 @@ import { eventually } from "../fixtures/netns.ts";
 import { until, withLab } from "../fixtures/memory_mesh.ts";
 import { type ControlServer, serveControl } from "../../lib/control/server.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
+const hasChromium = hasChromiumInstalled();
 
 /**
  * How long a wait for an event (a start-up, a probe result, the page) may take before the test
@@ -194,16 +192,7 @@ Deno.test({
       context = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
+        args: [...CHROMIUM_ARGS],
         viewport: { width: 1280, height: 900 },
       });
       const page = await context.newPage();

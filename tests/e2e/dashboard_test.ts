@@ -7,19 +7,17 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  hasChromium as hasChromiumInstalled,
+} from "../fixtures/chromium_ns.ts";
 import { chromium, type Page } from "npm:playwright-core@^1.65.1";
 import { Hono } from "npm:hono@^4.13.19";
 import { dashboardRoutes, type DashboardStatus } from "../../lib/status/dashboard.ts";
 import type { HealthState } from "../../lib/health/state.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
+const hasChromium = hasChromiumInstalled();
 
 const KiB = 1024;
 
@@ -178,16 +176,7 @@ Deno.test({
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      args: [...CHROMIUM_ARGS],
       viewport: { width: 1280, height: 900 },
     });
     try {
