@@ -66,27 +66,37 @@ export function splitScheme(text: string): { proto: EndpointProto | undefined; r
   return { proto: scheme, rest: text.slice(sep + 3) };
 }
 
-/** The default number of endpoints a table holds before it starts over. */
-export const DEFAULT_ENDPOINT_LIMIT = 4096;
+/**
+ * The default number of keys in a table's generation: room for the endpoints of a mesh of
+ * 10,000 members in one (see {@link EndpointTable}).
+ */
+export const DEFAULT_ENDPOINT_LIMIT = 16_384;
 
 // A direct-mapped cache in front of the map lets the FFI receive path find an endpoint from raw
 // address words without building a string key.
 const CACHE_SLOTS = 1024;
 
 /**
- * Interns endpoints for one transport. Bounded: when it passes `limit` entries it is cleared (so
- * a flood of spoofed sources cannot grow memory); endpoints handed out before stay valid but a
- * later lookup of the same address yields a new object.
+ * Interns endpoints for one transport. Bounded in two generations of `limit` keys each: when the
+ * current one is full it becomes the old one (the older is dropped) and a new one starts; a
+ * lookup that finds its endpoint in the old generation moves it to the current one, the same
+ * object. So an endpoint looked up again before `limit` other keys are added keeps its identity
+ * however many pass through (a mesh of 10,000 members, or a flood of spoofed sources, which
+ * cannot grow memory past two generations); one unseen for longer may come back as a new object
+ * (equal in value: the device's roaming compares values when the objects differ).
  */
 export class EndpointTable {
   /** The protocol of every endpoint this table makes. */
   readonly proto: EndpointProto;
   readonly #limit: number;
-  readonly #byKey = new Map<string, InternedEndpoint>();
+  /** The current generation. */
+  #byKey = new Map<string, InternedEndpoint>();
+  /** The previous one: what is looked up again is moved to the current one. */
+  #old = new Map<string, InternedEndpoint>();
   readonly #cacheKeys = new Int32Array(CACHE_SLOTS * 5);
   readonly #cacheValues: (InternedEndpoint | undefined)[] = new Array(CACHE_SLOTS);
 
-  /** Makes an empty table of `proto` endpoints that clears itself past `limit` entries. */
+  /** Makes an empty table of `proto` endpoints, `limit` keys a generation. */
   constructor(limit: number = DEFAULT_ENDPOINT_LIMIT, proto: EndpointProto = "udp") {
     this.#limit = limit;
     this.proto = proto;
@@ -94,13 +104,35 @@ export class EndpointTable {
 
   /** The number of keys held (an endpoint may be held under more than one spelling). */
   get size(): number {
-    return this.#byKey.size;
+    return this.#byKey.size + this.#old.size;
   }
 
   /** Forgets every endpoint. */
   clear(): void {
     this.#byKey.clear();
+    this.#old.clear();
     this.#cacheValues.fill(undefined);
+  }
+
+  /** The endpoint held under `key` (moved to the current generation), if any. */
+  #get(key: string): InternedEndpoint | undefined {
+    const hit = this.#byKey.get(key);
+    if (hit !== undefined) return hit;
+    const old = this.#old.get(key);
+    if (old !== undefined) this.#set(key, old);
+    return old;
+  }
+
+  /** Holds `ep` under `key` in the current generation, starting a new one when it is full. */
+  #set(key: string, ep: InternedEndpoint): void {
+    if (this.#byKey.size >= this.#limit) {
+      this.#old = this.#byKey;
+      this.#byKey = new Map();
+      // The receive path's cache answers without coming here: emptied, so that what it holds
+      // is always in one of the two generations (a hit after this comes here first).
+      this.#cacheValues.fill(undefined);
+    }
+    this.#byKey.set(key, ep);
   }
 
   /**
@@ -129,16 +161,15 @@ export class EndpointTable {
    */
   fromText(host: string, port: number): InternedEndpoint {
     const alias = `${host}|${port}`;
-    const hit = this.#byKey.get(alias);
+    const hit = this.#get(alias);
     if (hit !== undefined) return hit;
     const words = parseAddressWords(host);
     if (words === null) throw new Error(`"${host}" is not an IPv4 or IPv6 address`);
     if (port < 0 || port > 65535 || !Number.isInteger(port)) throw new Error(`bad port ${port}`);
     const ep = this.fromWords(words[0], words[1], words[2], words[3], port);
-    if (this.#byKey.size >= this.#limit) this.clear();
-    this.#byKey.set(alias, ep);
-    // A clear above may have dropped the canonical key; keep the pair consistent.
-    this.#byKey.set(`${ep.address}|${port}`, ep);
+    this.#set(alias, ep);
+    // A new generation above may have left the canonical key behind; keep the pair together.
+    this.#set(`${ep.address}|${port}`, ep);
     return ep;
   }
 
@@ -160,11 +191,10 @@ export class EndpointTable {
     }
     const canonical = new InternedEndpoint([w0, w1, w2, w3], port, this.proto);
     const key = `${canonical.address}|${port}`;
-    let ep = this.#byKey.get(key);
+    let ep = this.#get(key);
     if (ep === undefined) {
-      if (this.#byKey.size >= this.#limit) this.clear();
       ep = canonical;
-      this.#byKey.set(key, ep);
+      this.#set(key, ep);
     }
     keys[k] = w0;
     keys[k + 1] = w1;

@@ -35,12 +35,37 @@ Deno.test("EndpointTable interns across spellings and raw words", () => {
   assert.equal(t.adopt({ address: "192.0.2.1", port: 51820, family: 4 }), a);
 });
 
-Deno.test("EndpointTable clears itself past its limit", () => {
+Deno.test("EndpointTable stays bounded under a flood of new endpoints", () => {
   const t = new EndpointTable(100);
-  for (let i = 0; i < 1000; i++) t.fromWords(0, 0, 0xffff, 0xc6336400 + i, 9);
-  assert.ok(t.size <= 100, `size ${t.size}`);
+  for (let i = 0; i < 100_000; i++) t.fromWords(0, 0, 0xffff, 0xc6330000 + i, 9);
+  assert.ok(t.size <= 2 * 100, `size ${t.size}`);
   const x = t.parse("198.51.100.1:9");
   assert.equal(t.fromWords(0, 0, 0xffff, 0xc6336401, 9), x);
+});
+
+Deno.test("EndpointTable: an endpoint in use keeps its identity however many others pass", () => {
+  // Many more endpoints pass than a generation holds, and the peers' are looked up between
+  // them, as a mesh's are: the device detects roaming by identity, and a new object for the
+  // same address would be a false roam.
+  const t = new EndpointTable(1400);
+  const peer = (i: number) => [0, 0, 0xffff, 0xc0000200 + i] as const; // 192.0.2.0/23
+  const peers = Array.from({ length: 600 }, (_, i) => t.fromWords(...peer(i), 51820));
+  for (let round = 0; round < 20; round++) {
+    // 350 new senders (two keys each: their spelling and the canonical one).
+    // Between two lookups of a peer, 700 + 599 keys: fewer than a generation.
+    for (let i = 0; i < 350; i++) {
+      t.fromText(`::ffff:198.51.100.${i & 255}`, 10_000 + round * 350 + i);
+    }
+    for (const [i, ep] of peers.entries()) {
+      assert.equal(t.fromWords(...peer(i), 51820), ep, `peer ${i}, round ${round}`);
+      assert.equal(t.parse(`${ep.address}:51820`), ep);
+    }
+    assert.ok(t.size <= 2800, `size ${t.size}`);
+  }
+  // One not seen for two generations may come back as a new object, with the same value.
+  const gone = t.parse("203.0.113.1:1");
+  for (let i = 0; i < 1000; i++) t.fromText("198.18.0.1", 20_000 + i);
+  assert.equal(String(t.parse("203.0.113.1:1")), String(gone));
 });
 
 Deno.test("a TCP table makes tcp endpoints that print with their scheme", () => {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Endpoint } from "../io/driver.ts";
+import { type Endpoint, sameEndpoint } from "../io/driver.ts";
 import type { Peer } from "../peer/peer.ts";
 import { emit } from "./events.ts";
 import type { DeviceState } from "./state.ts";
@@ -28,6 +28,11 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
   else if (from.proto !== "relay") peer.udpHeardAt[0] = now;
   const was = peer.endpoint;
   if (was === from) return;
+  if (was !== null && sameEndpoint(was, from)) {
+    // The same place as another object (the transport's table let the first one go): no move.
+    peer.endpoint = from;
+    return;
+  }
   if (
     from.proto === "tcp" && was !== null && (was.proto ?? "udp") === "udp" &&
     now - peer.udpHeardAt[0] < UDP_PREFERRED_MS

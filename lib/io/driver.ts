@@ -48,6 +48,15 @@ export interface Endpoint {
   toString(): string;
 }
 
+/**
+ * Whether two endpoints are the same place: the same object (interned ones), or the same
+ * protocol (absent is UDP), address and port.
+ */
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a === b ||
+    ((a.proto ?? "udp") === (b.proto ?? "udp") && a.port === b.port && a.address === b.address);
+}
+
 /** Where a driver hands what it reads. */
 export interface PacketSink {
   /**

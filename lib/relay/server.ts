@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Endpoint } from "../io/driver.ts";
+import { type Endpoint, sameEndpoint } from "../io/driver.ts";
 import { encodeKey } from "../crypto/keys.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
@@ -542,9 +542,4 @@ function positive(name: string, v: number | undefined, dflt: number): number {
     throw new RangeError(`relay: ${name} must be a positive integer, got ${v}`);
   }
   return n;
-}
-
-/** The same underlay endpoint (interned ones are the same object; others compare as text). */
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a === b || (a.proto === b.proto && a.port === b.port && a.address === b.address);
 }
