@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { guardChain, LinuxVxlanSegments } from "./vxlan.ts";
 import type { CommandResult } from "./host_commands.ts";
+import type { SegmentPlan } from "../../lib/segments/segments.ts";
 
 /** Records commands; answers from `replies` (by command-line prefix), else success. */
 class FakeHost {
@@ -14,7 +15,14 @@ class FakeHost {
   };
 }
 
-const BLUE = { name: "blue", vni: 100, mtu: 1370, local: "10.9.0.2", remotes: ["10.9.0.3"] };
+const BLUE: SegmentPlan = {
+  name: "blue",
+  driver: "vxlan",
+  vni: 100,
+  mtu: 1370,
+  local: "10.9.0.2",
+  remotes: ["10.9.0.3"],
+};
 
 Deno.test("vxlan: a segment is a bridge, a VXLAN port on the overlay, flooding entries, a guard", async () => {
   const host = new FakeHost();

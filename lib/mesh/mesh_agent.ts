@@ -470,7 +470,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       }
       // The Layer 2 segments the policy puts this member in (TUN mode: the kernel's bridges).
       const segments = new MeshSegments({
-        driver: opts.userspace ? null : opts.segmentDriver ?? new LinuxVxlanSegments({ iface }),
+        drivers: opts.userspace ? null : opts.segmentDrivers ?? [new LinuxVxlanSegments({ iface })],
         self: opened.publicKey,
         mtu: opts.mtu ?? 1420,
         view: () => membership?.view ?? view,

@@ -69,6 +69,7 @@ export type { PeersOptions } from "./peers/peers.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
 export type { SegmentsOptions } from "./segments/segments.ts";
 export type { SegmentDriver, SegmentPlan } from "../segments/segments.ts";
+export { SEGMENT_DRIVERS } from "../segments/segments.ts";
 export type {
   DefaultRouteConfig,
   DefaultRouting,

@@ -83,6 +83,12 @@
  */
 
 import { Cidr } from "../net/cidr.ts";
+import {
+  DEFAULT_SEGMENT_DRIVER,
+  isSegmentDriverName,
+  SEGMENT_DRIVERS,
+  type SegmentDriverName,
+} from "../segments/segments.ts";
 import { dnsLabelProblem } from "../net/names.ts";
 import {
   formatLabelExpression,
@@ -151,7 +157,7 @@ export interface PolicyDefaults {
 }
 
 /** The data planes a segment can run on. */
-export type SegmentDriverName = "vxlan";
+export type { SegmentDriverName };
 
 /**
  * A Layer 2 segment: an Ethernet bridge on every member its selector picks, joined to the
@@ -389,7 +395,12 @@ class Validator {
     if (select.some((t) => t.kind === "cidrs")) {
       this.fail(p("select"), `a segment selects members (labels, names or "*"), not cidrs`);
     }
-    const seg: Segment = { name: v.name as string, vni: v.vni as number, select, driver: "vxlan" };
+    const seg: Segment = {
+      name: v.name as string,
+      vni: v.vni as number,
+      select,
+      driver: DEFAULT_SEGMENT_DRIVER,
+    };
     if (v.mtu !== undefined) {
       const { min, max } = SEGMENT_MTU_RANGE;
       if (typeof v.mtu !== "number" || !Number.isInteger(v.mtu) || v.mtu < min || v.mtu > max) {
@@ -397,11 +408,16 @@ class Validator {
       }
       seg.mtu = v.mtu;
     }
-    if (v.driver !== undefined && v.driver !== "vxlan") {
-      this.fail(
-        p("driver"),
-        `bad driver: expected vxlan (the only one so far), got ${typeName(v.driver)}`,
-      );
+    if (v.driver !== undefined) {
+      if (!isSegmentDriverName(v.driver)) {
+        this.fail(
+          p("driver"),
+          `bad driver: expected one of ${Object.keys(SEGMENT_DRIVERS).join(", ")}, got ${
+            typeName(v.driver)
+          }`,
+        );
+      }
+      seg.driver = v.driver;
     }
     return seg;
   }

@@ -14,6 +14,7 @@ import { termMatchesMember } from "../../policy/selector.ts";
 import type { SegmentStatus } from "../../status/status.ts";
 import {
   bridgeName,
+  SEGMENT_DRIVERS,
   type SegmentDriver,
   segmentMtu,
   type SegmentPlan,
@@ -44,21 +45,34 @@ export function planSegments(
       .filter((m) => m.publicKey !== self && !m.offline && inSegment(g, m))
       .map((m) => m.address.split("/")[0])
       .sort();
-    out.push({ name: g.name, vni: g.vni, mtu: segmentMtu(overlayMtu, g.mtu), local, remotes });
+    out.push({
+      name: g.name,
+      driver: g.driver,
+      vni: g.vni,
+      mtu: segmentMtu(overlayMtu, g.mtu),
+      local,
+      remotes,
+    });
   }
   return out;
 }
 
 /** The segments section of a mesh agent's options. */
 export interface SegmentsOptions {
-  /** The segments' data plane (default: the kernel's VXLAN and bridges; tests replace it). */
-  segmentDriver?: SegmentDriver;
+  /**
+   * The segments' data planes, one per driver name a policy may give a segment (default: the
+   * kernel's VXLAN and bridges, `vxlan`; tests replace them).
+   */
+  segmentDrivers?: readonly SegmentDriver[];
 }
 
 /** What the part reads. */
 export interface SegmentsDeps {
-  /** The data plane; null in userspace mode (segments are not carried there). */
-  driver: SegmentDriver | null;
+  /**
+   * The data planes by their names; null in userspace mode (segments are not carried there).
+   * A segment whose driver is not among them is an error naming it.
+   */
+  drivers: readonly SegmentDriver[] | null;
   /** This member's public key. */
   self: string;
   /** The overlay interface's MTU. */
@@ -93,7 +107,7 @@ export class MeshSegments {
   async start(): Promise<void> {
     if (this.#closed) return;
     this.#started = true;
-    await this.#d.driver?.sweep();
+    for (const d of this.#d.drivers ?? []) await d.sweep();
     const error = await this.#sync();
     if (error !== null) throw new Error(`segments: ${error}`);
   }
@@ -112,7 +126,7 @@ export class MeshSegments {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#d.driver?.close();
+    for (const d of this.#d.drivers ?? []) await d.close();
   }
 
   /** The segments this member is in, for `/status`. */
@@ -130,7 +144,7 @@ export class MeshSegments {
         vni: p.vni,
         mtu: p.mtu,
         bridge: bridgeName(p.name),
-        driver: this.#d.driver?.name ?? "none",
+        driver: p.driver,
         members,
         up: this.#error === null,
         ...(this.#error !== null ? { error: this.#error } : {}),
@@ -152,8 +166,8 @@ export class MeshSegments {
     // The same plans again: nothing to do, unless the last attempt failed.
     if (key === this.#key && this.#error === null) return null;
     this.#key = key;
-    const driver = this.#d.driver;
-    if (driver === null) {
+    const drivers = this.#d.drivers;
+    if (drivers === null) {
       this.#plans = [];
       if (plans.length && !this.#warnedUserspace) {
         this.#warnedUserspace = true;
@@ -164,12 +178,25 @@ export class MeshSegments {
       return null;
     }
     const before = this.#plans.map((p) => p.name);
-    try {
-      await driver.apply(plans);
-      this.#error = null;
-    } catch (e) {
-      this.#error = e instanceof Error ? e.message : String(e);
+    // Each driver gets its own segments (none: it removes what it carried).
+    const errors: string[] = [];
+    for (const d of drivers) {
+      try {
+        await d.apply(plans.filter((p) => p.driver === d.name));
+      } catch (e) {
+        errors.push(e instanceof Error ? e.message : String(e));
+      }
     }
+    const have = new Set(drivers.map((d) => d.name));
+    for (const p of plans) {
+      if (have.has(p.driver)) continue;
+      errors.push(
+        `segment ${p.name} runs on the ${p.driver} driver, which this node does not have (${
+          have.size ? `it has ${[...have].join(", ")}` : "it has none"
+        }; ${p.driver} needs ${SEGMENT_DRIVERS[p.driver]})`,
+      );
+    }
+    this.#error = errors.length ? errors.join("; ") : null;
     this.#plans = plans;
     const now = plans.map((p) => p.name);
     for (const p of plans) {

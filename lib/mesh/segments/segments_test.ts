@@ -28,8 +28,15 @@ const d = node("d", "10.9.0.5", {});
 Deno.test("segments plan: the segments that select this member, the others in each", () => {
   const plans = planSegments(DOC, view(a, b, c, d), "K-a", 1420);
   assert.deepEqual(plans, [
-    { name: "blue", vni: 100, mtu: 1370, local: "10.9.0.2", remotes: ["10.9.0.3", "10.9.0.4"] },
-    { name: "red", vni: 200, mtu: 1280, local: "10.9.0.2", remotes: ["10.9.0.3"] },
+    {
+      name: "blue",
+      driver: "vxlan",
+      vni: 100,
+      mtu: 1370,
+      local: "10.9.0.2",
+      remotes: ["10.9.0.3", "10.9.0.4"],
+    },
+    { name: "red", driver: "vxlan", vni: 200, mtu: 1280, local: "10.9.0.2", remotes: ["10.9.0.3"] },
   ]);
   assert.deepEqual(planSegments(DOC, view(a, b, c, d), "K-d", 1420), [], "d is in none");
   assert.deepEqual(planSegments(null, view(a, b), "K-a", 1420), []);
@@ -40,7 +47,7 @@ Deno.test("segments plan: the segments that select this member, the others in ea
 
 /** A driver that records what it is asked. */
 class FakeDriver implements SegmentDriver {
-  readonly name = "fake";
+  readonly name = "vxlan";
   applied: SegmentPlan[][] = [];
   fail: string | null = null;
   swept = 0;
@@ -64,7 +71,7 @@ Deno.test("segments part: follows the view and the policy; a failed start is an 
   let v = view(a, b, d);
   let doc: typeof DOC | null = DOC;
   const part = new MeshSegments({
-    driver,
+    drivers: [driver],
     self: "K-a",
     mtu: 1420,
     view: () => v,
@@ -98,7 +105,7 @@ Deno.test("segments part: follows the view and the policy; a failed start is an 
   const broken = new FakeDriver();
   broken.fail = "the kernel has no VXLAN";
   const failing = new MeshSegments({
-    driver: broken,
+    drivers: [broken],
     self: "K-a",
     mtu: 1420,
     view: () => view(a, b),
@@ -106,4 +113,23 @@ Deno.test("segments part: follows the view and the policy; a failed start is an 
     logger: nullLogger,
   });
   await assert.rejects(() => failing.start(), /segments: the kernel has no VXLAN/);
+});
+
+Deno.test("segments part: a segment whose driver this node lacks is an error naming it", async () => {
+  const none = new MeshSegments({
+    drivers: [],
+    self: "K-a",
+    mtu: 1420,
+    view: () => view(a, b),
+    policy: () => DOC,
+    logger: nullLogger,
+  });
+  await assert.rejects(
+    () => none.start(),
+    /segment blue runs on the vxlan driver, which this node does not have \(it has none; vxlan needs the vxlan and bridge kernel modules/,
+  );
+  assert.deepEqual(none.status().map((s) => [s.name, s.driver, s.up]), [
+    ["blue", "vxlan", false],
+    ["red", "vxlan", false],
+  ]);
 });
