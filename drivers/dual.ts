@@ -81,9 +81,9 @@ export class DualTransport implements Transport {
   }
 
   /** Sends on TCP to a `tcp` endpoint, on UDP to any other. */
-  send(data: Uint8Array, to: Endpoint): void {
+  send(data: Uint8Array, to: Endpoint, tos?: number): void {
     if (to.proto === "tcp") this.tcp.send(data, to);
-    else this.udp.send(data, to);
+    else this.udp.send(data, to, tos);
   }
 
   /** Lends a send slot of the side `to` goes to (null when that side lends none). */
@@ -93,10 +93,10 @@ export class DualTransport implements Transport {
   }
 
   /** Queues the slot just reserved on the side `to` goes to. */
-  commit(length: number, to: Endpoint): void {
+  commit(length: number, to: Endpoint, tos?: number): void {
     const side = to.proto === "tcp" ? this.tcp : this.udp;
     if (side.commit === undefined) throw new Error(`${side.name}: commit without reserve`);
-    side.commit(length, to);
+    side.commit(length, to, tos);
   }
 
   /** Flushes both sides. */

@@ -159,8 +159,11 @@ export class MemoryTransport implements Transport {
     this.sink = sink;
   }
 
-  /** Posts a datagram to the network (copied). */
-  send(data: Uint8Array, to: Endpoint): void {
+  /**
+   * Posts a datagram to the network (copied); `_tos` is not carried (the memory network has no
+   * IP headers).
+   */
+  send(data: Uint8Array, to: Endpoint, _tos?: number): void {
     if (!this.closed) this.net.post(this, data, to);
   }
 

@@ -269,8 +269,14 @@ export const SOL_UDP = 17;
 export const UDP_SEGMENT = 103;
 /** SOL_UDP option: receive coalesced datagrams (UDP GRO), with their segment size in a cmsg. */
 export const UDP_GRO = 104;
+/** Socket option level: IPv4 (IPPROTO_IP). */
+export const SOL_IP = 0;
+/** SOL_IP option (and cmsg): the type-of-service byte of what is sent (DSCP and ECN). */
+export const IP_TOS = 1;
 /** Socket option level: IPv6. */
 export const IPPROTO_IPV6 = 41;
+/** IPPROTO_IPV6 option (and cmsg): the traffic class of what is sent (DSCP and ECN). */
+export const IPV6_TCLASS = 67;
 /** IPPROTO_IPV6 option: refuse IPv4-mapped traffic. */
 export const IPV6_V6ONLY = 26;
 /** send/recv flag: do not block. */

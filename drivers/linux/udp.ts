@@ -282,8 +282,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
    * With GSO, a datagram to the endpoint of the last queued message, no longer than that
    * message's first, joins it (until a shorter one ends the run, or the kernel's limits).
    */
-  send(data: Uint8Array, to: Endpoint): void {
-    this.#tx.send(data, to);
+  send(data: Uint8Array, to: Endpoint, tos?: number): void {
+    this.#tx.send(data, to, tos);
   }
 
   /**
@@ -301,8 +301,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
    * Queues the first `length` bytes of the slot {@link reserve} lent, to `to`, as `send` would
    * queue a copy of them. Throws when no slot is lent (none reserved, or forgotten since).
    */
-  commit(length: number, to: Endpoint): void {
-    this.#tx.commit(length, to);
+  commit(length: number, to: Endpoint, tos?: number): void {
+    this.#tx.commit(length, to, tos);
   }
 
   /**

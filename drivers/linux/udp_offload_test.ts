@@ -430,7 +430,7 @@ Deno.test({
       "weft-gso",
     );
     assert.ok(success, text);
-    assert.match(text, /ok \| 3 passed \| 0 failed/, text);
+    assert.match(text, /ok \| 4 passed \| 0 failed/, text);
   },
 });
 
@@ -593,5 +593,105 @@ Deno.test({
         await a.close();
       }
     });
+  },
+});
+
+/** Counters of DSCP rules put on OUTPUT for UDP to `port`: {dscp: [packets, bytes]}. */
+async function dscpCounters(
+  cmd: "iptables" | "ip6tables",
+  port: number,
+  dscps: number[],
+): Promise<() => Promise<Map<number, [number, number]>>> {
+  for (const d of dscps) {
+    await must(
+      cmd,
+      "-A",
+      "OUTPUT",
+      "-p",
+      "udp",
+      "--dport",
+      String(port),
+      "-m",
+      "dscp",
+      "--dscp",
+      String(d),
+    );
+  }
+  return async () => {
+    const out = new Map<number, [number, number]>();
+    for (const line of (await must(cmd, "-L", "OUTPUT", "-v", "-n", "-x")).split("\n")) {
+      const m = /^\s*(\d+)\s+(\d+)\s.*dpt:(\d+) DSCP match 0x([0-9a-f]+)/.exec(line);
+      if (m && Number(m[3]) === port) out.set(parseInt(m[4], 16), [Number(m[1]), Number(m[2])]);
+    }
+    return out;
+  };
+}
+
+Deno.test({
+  name:
+    "inside: datagrams carry the TOS they are sent with (IP_TOS, IPV6_TCLASS), GSO runs and the fallback alike",
+  ignore: !INSIDE,
+  async fn() {
+    const marks = [0, 44, 10]; // DSCPs: none, interactive, bulk (lib/policy/qos.ts)
+    for (
+      const [label, bind, host, cmd, header] of [
+        ["IPv4", "127.0.0.1", "127.0.0.1", "iptables", 28],
+        ["IPv6", "::1", "[::1]", "ip6tables", 48],
+      ] as const
+    ) {
+      for (const gso of [true, false]) {
+        // Dual-stack, as the agent's socket: IPv4 goes IPv4-mapped, and takes IP_TOS.
+        const a = await open(undefined, { gso });
+        const b = await open(bind, { gro: false });
+        try {
+          const read = await dscpCounters(cmd, b.port, marks);
+          const to = a.endpoint(`${host}:${b.port}`);
+          // Runs of equal datagrams to one endpoint, and one alone: a mark that changes starts
+          // a new message.
+          const groups: [number, number][] = [[0, 5], [44, 5], [10, 5], [44, 1], [0, 5]];
+          let seq = 0;
+          for (const [dscp, n] of groups) {
+            for (let i = 0; i < n; i++) a.send(numbered(seq++, 200), to, dscp << 2);
+          }
+          a.flush();
+          await b.sink.wait(seq);
+          assert.deepEqual(b.sink.seqs(), [...Array(seq).keys()], `${label} gso ${gso}`);
+          const got = await read();
+          for (const dscp of marks) {
+            const n = groups.reduce((sum, [d, k]) => sum + (d === dscp ? k : 0), 0);
+            const [, bytes] = got.get(dscp) ?? [0, 0];
+            // Whole runs or their datagrams, counted where the mark put them.
+            assert.ok(
+              bytes >= n * 200 && bytes <= n * (200 + header),
+              `${label} gso ${gso}: DSCP ${dscp} counted ${bytes} bytes for ${n} datagrams`,
+            );
+          }
+          if (gso) assert.ok(a.stats.gsoMessages > 0, "the runs went as GSO sends");
+        } finally {
+          await closeAll(a, b);
+          await sh(cmd, "-F", "OUTPUT");
+        }
+      }
+    }
+    // A run the kernel refuses (too long for the route's MTU) goes again datagram by datagram,
+    // each with the run's mark.
+    await must("ip", "link", "set", "lo", "mtu", "1280");
+    const a = await open("127.0.0.1");
+    const b = await open("127.0.0.1", { gro: false });
+    try {
+      const read = await dscpCounters("iptables", b.port, [0, 44]);
+      const to = a.endpoint(`127.0.0.1:${b.port}`);
+      for (let i = 0; i < 10; i++) a.send(numbered(i, 1400), to, 44 << 2);
+      a.flush();
+      await b.sink.wait(10);
+      assert.ok(a.stats.gsoFallbacks >= 1, "the run was refused");
+      const got = await read();
+      assert.deepEqual(got.get(44), [10, 10 * 1428], "every datagram marked");
+      assert.deepEqual(got.get(0), [0, 0]);
+    } finally {
+      await closeAll(a, b);
+      await sh("iptables", "-F", "OUTPUT");
+      await must("ip", "link", "set", "lo", "mtu", "65536");
+    }
   },
 });

@@ -20,11 +20,15 @@ import {
   EMSGSIZE,
   errno,
   IOVEC_SIZE,
+  IP_TOS,
+  IPPROTO_IPV6,
+  IPV6_TCLASS,
   libc,
   MMSGHDR_SIZE,
   MSG_DONTWAIT,
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
+  SOL_IP,
   SOL_UDP,
   UDP_SEGMENT,
 } from "./libc.ts";
@@ -43,8 +47,17 @@ export const TX_SLOT = 2048;
 const GSO_MAX_SEGMENTS = 64;
 /** The most bytes in one GSO send: the largest UDP payload of an IPv4 datagram. */
 const GSO_MAX_BYTES = 65507;
-/** A send's control space: CMSG_SPACE(sizeof(u16)), for one UDP_SEGMENT cmsg. */
-const TX_CTL = 24;
+/** The control space of a UDP_SEGMENT cmsg: CMSG_SPACE(sizeof(u16)). */
+const SEG_CTL = 24;
+/** The control space of an IP_TOS or IPV6_TCLASS cmsg: CMSG_SPACE(sizeof(int)). */
+const TOS_CTL = 24;
+/**
+ * A message's control space: its UDP_SEGMENT cmsg (a run's), then its TOS cmsg (a marked
+ * message's); msg_control points at the first one it carries.
+ */
+const TX_CTL = SEG_CTL + TOS_CTL;
+/** Added to a slot's TOS (#txTos) when its destination is IPv6: the cmsg is IPV6_TCLASS. */
+const TOS_V6 = 0x100;
 /** Flushes during which a run size the kernel refused for an endpoint is not tried again. */
 const REFUSED_FLUSHES = 1000;
 
@@ -106,6 +119,15 @@ export class UdpSender {
   readonly #txFirst: Uint32Array;
   /** Per message: the endpoint of its run (GSO only). */
   readonly #txEps: (InternedEndpoint | null)[];
+  /**
+   * Per slot: the TOS byte its datagram is sent with (0: the socket's), plus {@link TOS_V6}
+   * when it goes to an IPv6 address (an IPV6_TCLASS cmsg; IPv4, mapped or not, takes IP_TOS).
+   */
+  readonly #txTos: Uint16Array;
+  /** Per message: whether its control data says anything (a run, a TOS). */
+  readonly #txCtlSet: Uint8Array;
+  /** Where the control space starts (an address below 2^53: a number, so no BigInt is made). */
+  readonly #ctlBase: number;
   readonly #scratchName = new Uint8Array(new ArrayBuffer(NAME_SLOT));
   readonly #scratchView = new DataView(this.#scratchName.buffer);
   #txStart = 0;
@@ -117,6 +139,8 @@ export class UdpSender {
   #runEp: InternedEndpoint | null = null;
   /** The segment size of that message (its first datagram's length). */
   #runSize = 0;
+  /** The TOS of that message: a datagram with another one starts a message of its own. */
+  #runTos = 0;
   /**
    * The endpoint and segment size of the last run the kernel refused with EINVAL/EMSGSIZE (a
    * segment too big for the route's MTU): runs to it of that size or more are not tried again for
@@ -155,6 +179,8 @@ export class UdpSender {
     this.#txSegs = new Uint32Array(batch);
     this.#txFirst = new Uint32Array(batch);
     this.#txEps = new Array(batch).fill(null);
+    this.#txTos = new Uint16Array(batch);
+    this.#txCtlSet = new Uint8Array(batch);
     layoutMessages(
       this.#txMsgView,
       batch,
@@ -166,9 +192,11 @@ export class UdpSender {
     );
     this.#txMsgs.copyWithin(batch * MMSGHDR_SIZE, 0, batch * MMSGHDR_SIZE);
     const ctlBase = addressOf(txCtl);
+    this.#ctlBase = Number(ctlBase);
     for (let m = 0; m < batch; m++) {
-      // Message m's control buffer holds one UDP_SEGMENT cmsg, whose size is set per run; the
-      // message points at it always, but says it is there (msg_controllen) only for a run.
+      // Message m's control space holds a UDP_SEGMENT cmsg, whose size is set per run, and a
+      // TOS cmsg, whose value is set per message; the message says which it carries
+      // (msg_control, msg_controllen: #setControl).
       this.#txMsgView.setBigUint64(
         m * MMSGHDR_SIZE + MSG_CONTROL,
         ctlBase + BigInt(m * TX_CTL),
@@ -178,6 +206,8 @@ export class UdpSender {
       this.#txCtlView.setBigUint64(c, BigInt(CMSGHDR_SIZE + 2), true); // cmsg_len: CMSG_LEN(2)
       this.#txCtlView.setInt32(c + 8, SOL_UDP, true);
       this.#txCtlView.setInt32(c + 12, UDP_SEGMENT, true);
+      // cmsg_len: CMSG_LEN(4); its level and type are the destination's (#setControl).
+      this.#txCtlView.setBigUint64(c + SEG_CTL, BigInt(CMSGHDR_SIZE + 4), true);
     }
   }
 
@@ -197,7 +227,7 @@ export class UdpSender {
    * With GSO, a datagram to the endpoint of the last queued message, no longer than that
    * message's first, joins it (until a shorter one ends the run, or the kernel's limits).
    */
-  send(data: Uint8Array, to: Endpoint): void {
+  send(data: Uint8Array, to: Endpoint, tos = 0): void {
     this.#reserved = -1;
     if (this.#closed) {
       this.#stats.sendDrops++;
@@ -219,7 +249,7 @@ export class UdpSender {
       return;
     }
     this.#txData.set(data, this.#txSlots * TX_SLOT);
-    this.#enqueue(len, ep);
+    this.#enqueue(len, ep, tos);
   }
 
   /**
@@ -241,14 +271,14 @@ export class UdpSender {
    * Queues the first `length` bytes of the slot {@link reserve} lent, to `to`, as `send` would
    * queue a copy of them. Throws when no slot is lent (none reserved, or forgotten since).
    */
-  commit(length: number, to: Endpoint): void {
+  commit(length: number, to: Endpoint, tos = 0): void {
     const i = this.#reserved;
     this.#reserved = -1;
     if (i < 0 || i !== this.#txSlots) throw new Error("udp: commit without a reserved slot");
     if (!(length >= 0 && length <= TX_SLOT)) {
       throw new RangeError(`udp: commit of ${length} bytes (a slot holds ${TX_SLOT})`);
     }
-    this.#enqueue(length, to instanceof InternedEndpoint ? to : this.#table.adopt(to));
+    this.#enqueue(length, to instanceof InternedEndpoint ? to : this.#table.adopt(to), tos);
   }
 
   /** True when a queue slot is free, after flushing a full queue if need be. */
@@ -259,22 +289,28 @@ export class UdpSender {
   }
 
   /**
-   * Queues the `len` bytes already in slot #txSlots to `ep`: as a message of its own, or with GSO
-   * as one more datagram of the last message's run.
+   * Queues the `len` bytes already in slot #txSlots to `ep`, marked `tos` (0: unmarked): as a
+   * message of its own, or with GSO as one more datagram of the last message's run (same
+   * endpoint and mark).
    */
-  #enqueue(len: number, ep: InternedEndpoint): void {
+  #enqueue(len: number, ep: InternedEndpoint, tos: number): void {
     const i = this.#txSlots++;
     this.#txIovView.setUint32(i * IOVEC_SIZE + 8, len, true);
+    if (tos !== 0 && ep.family === 6) tos |= TOS_V6;
+    this.#txTos[i] = tos;
     if (!this.#gso) {
       // One message per datagram: message i is slot i, laid out once.
       this.#txCount++;
       this.#txBytes[i] = len;
       this.#txSegs[i] = 1;
+      if (tos !== 0 || this.#txCtlSet[i] !== 0) this.#setControl(i, tos);
       writeSockaddr(this.#txNameView, i * NAME_SLOT, ep, this.#family);
       return;
     }
     const last = this.#txCount - 1;
-    if (ep === this.#runEp && len <= this.#runSize && last >= this.#txStart) {
+    if (
+      ep === this.#runEp && len <= this.#runSize && tos === this.#runTos && last >= this.#txStart
+    ) {
       const segs = this.#txSegs[last];
       const bytes = this.#txBytes[last] + len;
       if (segs < GSO_MAX_SEGMENTS && bytes <= GSO_MAX_BYTES) {
@@ -284,7 +320,7 @@ export class UdpSender {
         this.#txMsgView.setUint32(m + MSG_IOVLEN, segs + 1, true);
         if (segs === 1) {
           this.#txCtlView.setUint16(last * TX_CTL + CMSGHDR_SIZE, this.#runSize, true);
-          this.#txMsgView.setUint32(m + MSG_CONTROLLEN, TX_CTL, true);
+          this.#setControl(last, tos);
         }
         if (len < this.#runSize) this.#runEp = null;
         return;
@@ -292,13 +328,43 @@ export class UdpSender {
     }
     const m = this.#txCount++;
     this.#startMessage(m, i);
+    if (tos !== 0) this.#setControl(m, tos);
     this.#txBytes[m] = len;
     writeSockaddr(this.#txNameView, i * NAME_SLOT, ep, this.#family);
     // An empty datagram starts no run: a segment size of 0 would merge the run into one.
     const refused = ep === this.#refusedEp && len >= this.#refusedSize;
     this.#runEp = len > 0 && !refused ? ep : null;
     this.#runSize = len;
+    this.#runTos = tos;
     this.#txEps[m] = ep;
+  }
+
+  /**
+   * Points message m's control data at what it carries: the UDP_SEGMENT cmsg when it is a run
+   * (its segment size written already), the TOS cmsg when it is marked (`tos` as #txTos keeps
+   * it: IP_TOS, or IPV6_TCLASS with {@link TOS_V6}).
+   */
+  #setControl(m: number, tos: number): void {
+    const run = this.#txSegs[m] > 1;
+    const c = m * TX_CTL;
+    let from = c;
+    let len = 0;
+    if (run) len = SEG_CTL;
+    if (tos !== 0) {
+      const t = c + SEG_CTL;
+      const v6 = (tos & TOS_V6) !== 0;
+      this.#txCtlView.setInt32(t + 8, v6 ? IPPROTO_IPV6 : SOL_IP, true);
+      this.#txCtlView.setInt32(t + 12, v6 ? IPV6_TCLASS : IP_TOS, true);
+      this.#txCtlView.setInt32(t + CMSGHDR_SIZE, tos & 0xff, true);
+      if (!run) from = c + SEG_CTL;
+      len += TOS_CTL;
+    }
+    const at = this.#ctlBase + from;
+    const h = m * MMSGHDR_SIZE + MSG_CONTROL;
+    this.#txMsgView.setUint32(h, at % 0x1_0000_0000, true);
+    this.#txMsgView.setUint32(h + 4, Math.floor(at / 0x1_0000_0000), true);
+    this.#txMsgView.setUint32(m * MMSGHDR_SIZE + MSG_CONTROLLEN, len, true);
+    this.#txCtlSet[m] = len !== 0 ? 1 : 0;
   }
 
   /** Makes message m the one-datagram message of slot i (from the template). */
@@ -306,9 +372,9 @@ export class UdpSender {
     const from = (this.#batch + i) * MMSGHDR_SIZE;
     // msg_name, msg_namelen, msg_iov, msg_iovlen (= 1); msg_control stays message m's own.
     this.#txMsgs.copyWithin(m * MMSGHDR_SIZE, from, from + MSG_CONTROL);
-    this.#txMsgView.setUint32(m * MMSGHDR_SIZE + MSG_CONTROLLEN, 0, true);
     this.#txSegs[m] = 1;
     this.#txFirst[m] = i;
+    if (this.#txCtlSet[m] !== 0) this.#setControl(m, 0);
   }
 
   /** Sends a datagram too big for a queue slot at once, after what is already queued. */
@@ -440,6 +506,8 @@ export class UdpSender {
       this.#startMessage(s, s);
       if (s >= first && s < slots) {
         this.#txBytes[s] = this.#txIovView.getUint32(s * IOVEC_SIZE + 8, true);
+        // Each datagram keeps its run's mark.
+        if (this.#txTos[s] !== 0) this.#setControl(s, this.#txTos[s]);
       }
     }
     this.#txStart = first;

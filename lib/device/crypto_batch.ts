@@ -38,8 +38,8 @@ import { writeCounter, writeU32 } from "../protocol/bytes.ts";
 
 /** Where the batch's results go: the device, attached once. */
 export interface CryptoBatchSinks {
-  /** A sealed transport message to send (`wire` is valid during the call). */
-  send(wire: Uint8Array, to: Endpoint): void;
+  /** A sealed transport message to send marked `tos` (`wire` is valid during the call). */
+  send(wire: Uint8Array, to: Endpoint, tos: number): void;
   /** A received transport message after opening: `authentic` false for a forgery. */
   deliver(data: Uint8Array, from: Endpoint, authentic: boolean): void;
   /** Messages lost because a worker died with them (counted by the device). */
@@ -65,6 +65,8 @@ export class CryptoBatch {
   readonly #half: number;
   readonly #data: Uint8Array;
   readonly #peers: (Endpoint | null)[];
+  /** Per seal entry, the TOS its message is sent with. */
+  readonly #tos: Uint8Array;
   /** Per message slot, the view of its current message. */
   readonly #views: Uint8Array[];
   /** Per message slot, its views by message length (see #messageView). */
@@ -91,6 +93,7 @@ export class CryptoBatch {
     this.#half = half;
     this.#data = pool.data;
     this.#peers = new Array(2 * half).fill(null);
+    this.#tos = new Uint8Array(half);
     this.#views = Array.from(
       { length: 2 * half },
       (_, i) => pool.data.subarray(i * slot, i * slot),
@@ -134,8 +137,9 @@ export class CryptoBatch {
 
   /**
    * Queues a transport message: header (`remoteIndex`, `counter`), then `pkt` zero-padded to
-   * `padded` bytes, to be sealed with `key` and sent to `to` at {@link flushSeals}. False when it
-   * cannot (the caller seals it inline; whatever was queued has gone first).
+   * `padded` bytes, to be sealed with `key` and sent to `to` (marked `tos`) at
+   * {@link flushSeals}. False when it cannot (the caller seals it inline; whatever was queued
+   * has gone first).
    */
   seal(
     key: AeadKey,
@@ -144,6 +148,7 @@ export class CryptoBatch {
     pkt: Uint8Array,
     padded: number,
     to: Endpoint,
+    tos = 0,
   ): boolean {
     if (
       this.#sinks === null || this.pool.failure !== null || !(key instanceof PooledKey) ||
@@ -164,6 +169,7 @@ export class CryptoBatch {
     d.fill(0, body + pkt.length, body + padded);
     this.pool.set(i, OP_SEAL, key, counter, body, padded);
     this.#peers[i] = to;
+    this.#tos[i] = tos;
     this.#messageView(i, TRANSPORT_HEADER_SIZE + padded + TAG_SIZE);
     return true;
   }
@@ -179,7 +185,7 @@ export class CryptoBatch {
     for (let i = 0; i < n; i++) {
       const to = this.#peers[i]!;
       this.#peers[i] = null;
-      if (this.pool.result(i) === RESULT_OK) sinks.send(this.#views[i], to);
+      if (this.pool.result(i) === RESULT_OK) sinks.send(this.#views[i], to, this.#tos[i]);
       else lost++;
     }
     if (lost > 0) sinks.lost(lost);

@@ -176,8 +176,12 @@ Deno.test({
     const batch = await CryptoBatch.start({ workers: 1, mtu: 1420 });
     try {
       const sent: Uint8Array[] = [];
+      const marks: number[] = [];
       batch.attach({
-        send: (wire) => sent.push(wire.slice()),
+        send: (wire, _to, tos) => {
+          sent.push(wire.slice());
+          marks.push(tos);
+        },
         deliver: () => assert.fail("nothing is opened"),
         lost: () => assert.fail("nothing is lost"),
       });
@@ -185,10 +189,12 @@ Deno.test({
       const key = batch.key(raw)!;
       const to = new MemoryNetwork().bind("192.0.2.9", 1).self;
       const pkt = new Uint8Array(100).fill(7);
-      for (let i = 0; i < 10; i++) assert.ok(batch.seal(key, 5, i, pkt, 112, to));
+      // Each message keeps the mark it was queued with.
+      for (let i = 0; i < 10; i++) assert.ok(batch.seal(key, 5, i, pkt, 112, to, i % 2 ? 0xb0 : 0));
       assert.equal(sent.length, 0);
       key.destroy();
       assert.equal(sent.length, 10);
+      assert.deepEqual(marks, [0, 0xb0, 0, 0xb0, 0, 0xb0, 0, 0xb0, 0, 0xb0]);
       const inline = sodium!.aead.key(raw);
       for (const [i, wire] of sent.entries()) {
         const plain = new Uint8Array(112);

@@ -67,7 +67,7 @@ export class Device {
     this.#s = s;
     this.drops = s.drops;
     s.batch?.attach({
-      send: (wire, to) => s.transport.send(wire, to),
+      send: (wire, to, tos) => s.transport.send(wire, to, tos),
       deliver: (data, from, authentic) =>
         onTransport(s, data, from, authentic ? AUTHENTIC : FORGED),
       lost: (count) => s.drops.add("crypto-error", count),
@@ -77,7 +77,7 @@ export class Device {
 
   /** Where the filter sends the packets it held back (a rate limit's queue). */
   readonly #held: HeldPacketSink = {
-    send: (pkt) => sendHeld(this.#s, pkt),
+    send: (pkt, tos) => sendHeld(this.#s, pkt, tos),
     flush: () => flushSends(this.#s),
   };
 

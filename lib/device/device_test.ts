@@ -497,6 +497,36 @@ Deno.test("resetPeer: a peer that lost its sessions is reached again by a fresh 
   assert.equal(a.device.resetPeer("nope"), false);
 });
 
+Deno.test("a filter's mark goes with the packet to the transport; held packets keep theirs", () => {
+  const sinks: HeldPacketSink[] = [];
+  let mark = 0;
+  const filter: PacketFilter = {
+    outbound: () => true,
+    inbound: () => true,
+    tos: () => mark,
+    attach: (sink) => sinks.push(sink),
+  };
+  const { nodes: [a, b], net } = makeMesh(2, { deviceFor: (i) => i === 0 ? { filter } : {} });
+  a.packets.inject(udp(a.ip, b.ip, "first"));
+  net.deliver();
+  // Data from now on (the handshake above was sent unmarked, as keepalives are).
+  const marks: number[] = [];
+  const send = a.transport.send.bind(a.transport);
+  a.transport.send = (d, to, tos) => {
+    marks.push(tos ?? 0);
+    send(d, to, tos);
+  };
+  mark = 0xb0;
+  a.packets.inject(udp(a.ip, b.ip, "interactive"));
+  mark = 0;
+  a.packets.inject(udp(a.ip, b.ip, "plain"));
+  sinks[0].send(udp(a.ip, b.ip, "held"), 0x28);
+  sinks[0].flush();
+  net.deliver();
+  assert.deepEqual(texts(b), ["first", "interactive", "plain", "held"]);
+  assert.deepEqual(marks, [0xb0, 0, 0x28]);
+});
+
 Deno.test("a filter that holds packets back: not a drop; sent later through the device's sink", () => {
   const sinks: HeldPacketSink[] = [];
   const held: Uint8Array[] = [];
@@ -521,12 +551,12 @@ Deno.test("a filter that holds packets back: not a drop; sent later through the 
   net.deliver();
   assert.deepEqual(texts(b), ["first"]);
   assert.equal(a.device.drops.total(), 0, "held back is not dropped");
-  for (const p of held) sinks[0].send(p);
+  for (const p of held) sinks[0].send(p, 0);
   sinks[0].flush();
   net.deliver();
   assert.deepEqual(texts(b), ["first", "second", "third"]);
   // A packet to nowhere is counted as the device counts it.
-  sinks[0].send(udp(a.ip, "10.9.9.9", "lost"));
+  sinks[0].send(udp(a.ip, "10.9.9.9", "lost"), 0);
   assert.equal(a.device.drops.snapshot()["no-route"], 1);
   // A filter given later is attached too; one without `held` drops as before.
   a.device.setFilter({ outbound: () => false, inbound: () => true });

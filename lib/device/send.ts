@@ -40,12 +40,17 @@ export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void
     s.drops.add("oversize");
     return;
   }
-  if (s.filter !== null && !s.filter.outbound(pkt)) {
-    // Held back by a rate limit (sent later through sendHeld) is not a drop.
-    if (s.filter.held?.() !== true) s.drops.add("policy");
-    return;
+  let tos = 0;
+  const filter = s.filter;
+  if (filter !== null) {
+    if (!filter.outbound(pkt)) {
+      // Held back by a rate limit (sent later through sendHeld) is not a drop.
+      if (filter.held?.() !== true) s.drops.add("policy");
+      return;
+    }
+    if (filter.tos !== undefined) tos = filter.tos();
   }
-  if (!sendTransport(s, peer, pkt, room)) {
+  if (!sendTransport(s, peer, pkt, room, tos)) {
     stage(s, peer, pkt.slice());
     sendInitiation(s, peer, false);
   }
@@ -53,15 +58,15 @@ export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void
 
 /**
  * A packet the filter held back and now lets go (PacketFilter.attach): routed and sent as
- * `onPlaintext` would, without the filter; `flushSends` after a run of them.
+ * `onPlaintext` would, without the filter, marked `tos`; `flushSends` after a run of them.
  */
-export function sendHeld(s: DeviceState, pkt: Uint8Array): void {
+export function sendHeld(s: DeviceState, pkt: Uint8Array, tos: number): void {
   const peer = s.routes.lookupDst(pkt);
   if (!peer) {
     s.drops.add("no-route");
     return;
   }
-  if (!sendTransport(s, peer, pkt, 0)) {
+  if (!sendTransport(s, peer, pkt, 0, tos)) {
     stage(s, peer, pkt.slice());
     sendInitiation(s, peer, false);
   }
@@ -92,13 +97,20 @@ function usable(s: DeviceState, kp: Keypair<Peer> | null, now: number): kp is Ke
 }
 
 /**
- * Encrypts and sends `pkt` (empty: a keepalive) on the current session; false if none. When the
+ * Encrypts and sends `pkt` (empty: a keepalive) on the current session, its datagram marked
+ * `tos` (a policy's traffic class; 0: unmarked); false if none. When the
  * transport lends a slot of its send queue (Transport.reserve), the message is built there: the
  * plaintext is sealed straight from where the driver read it, padded in place when `room` bytes
  * after it may be overwritten (else copied into the slot once). Otherwise it is built in `s.out`
  * and copied by `send`.
  */
-export function sendTransport(s: DeviceState, peer: Peer, pkt: Uint8Array, room: number): boolean {
+export function sendTransport(
+  s: DeviceState,
+  peer: Peer,
+  pkt: Uint8Array,
+  room: number,
+  tos = 0,
+): boolean {
   if (--s.timeUses < 0) s.readTime();
   const now = s.time[0];
   const kp = peer.current;
@@ -110,7 +122,7 @@ export function sendTransport(s: DeviceState, peer: Peer, pkt: Uint8Array, room:
   const mtu = s.packets.mtu;
   if (padded > mtu) padded = len > mtu ? len : mtu;
   const total = TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
-  if (s.batch?.seal(kp.send, kp.remoteIndex, counter, pkt, padded, ep)) {
+  if (s.batch?.seal(kp.send, kp.remoteIndex, counter, pkt, padded, ep, tos)) {
     // Sealed and sent with the rest of the batch, at the next flushSends (copied from the
     // pool's shared buffer by `send`: these messages do not use the transport's slots).
     countSent(s, peer, kp, counter, len, total);
@@ -152,8 +164,8 @@ export function sendTransport(s: DeviceState, peer: Peer, pkt: Uint8Array, room:
     internalError(s, "crypto", e);
     return true; // the packet is lost, not waiting: staging it would only fail again
   }
-  if (wire !== null) transport.send(wire, ep);
-  else transport.commit!(total, ep);
+  if (wire !== null) transport.send(wire, ep, tos);
+  else transport.commit!(total, ep, tos);
   countSent(s, peer, kp, counter, len, total);
   return true;
 }

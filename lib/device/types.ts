@@ -104,6 +104,12 @@ export interface PacketFilter {
    */
   held?(): boolean;
   /**
+   * Asked right after `outbound` returned true: the type-of-service byte (DSCP) the packet's
+   * underlay datagram carries, from the traffic class of the rule that allowed its flow; 0 (or
+   * absent): unmarked.
+   */
+  tos?(): number;
+  /**
    * Called by the device when it takes the filter: where the filter sends the packets it held
    * back, once their time comes.
    */
@@ -114,9 +120,10 @@ export interface PacketFilter {
 export interface HeldPacketSink {
   /**
    * Sends a plaintext packet into the tunnel as one from the host, without the filter (it passed
-   * it already). The bytes are read before it returns.
+   * it already), its underlay datagram marked `tos` (0: unmarked). The bytes are read before it
+   * returns.
    */
-  send(pkt: Uint8Array): void;
+  send(pkt: Uint8Array, tos: number): void;
   /** Sends what the sends since the last flush queued (once after a run of them). */
   flush(): void;
 }

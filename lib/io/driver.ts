@@ -120,8 +120,12 @@ export interface Transport {
   readonly port: number;
   /** Starts reading; datagrams go to `sink`. Called once. */
   start(sink: DatagramSink): void;
-  /** Sends one datagram; `data` may be reused after return (copy it if sending later). */
-  send(data: Uint8Array, to: Endpoint): void;
+  /**
+   * Sends one datagram; `data` may be reused after return (copy it if sending later). `tos`:
+   * the type-of-service byte (DSCP) the underlay packet carries (a policy's traffic class);
+   * absent or 0: the socket's. A transport that cannot mark its packets sends them unmarked.
+   */
+  send(data: Uint8Array, to: Endpoint, tos?: number): void;
   /**
    * Optional zero-copy send: a buffer of at least `max` bytes in the send queue, where the next
    * datagram to `to` can be built from its first byte, or null when there is none now (too
@@ -131,10 +135,10 @@ export interface Transport {
    */
   reserve?(max: number, to: Endpoint): Uint8Array | null;
   /**
-   * Queues the first `length` bytes of the buffer just reserved for `to` (the same endpoint), as
-   * `send` would; throws when nothing is reserved (a caller's bug).
+   * Queues the first `length` bytes of the buffer just reserved for `to` (the same endpoint),
+   * marked `tos`, as `send` would; throws when nothing is reserved (a caller's bug).
    */
-  commit?(length: number, to: Endpoint): void;
+  commit?(length: number, to: Endpoint, tos?: number): void;
   /** Sends whatever `send` queued. */
   flush(): void;
   /**

@@ -40,6 +40,7 @@ import {
   effectiveBurst,
   formatBurst,
   formatRate,
+  QOS_CLASS_TOS,
   type QosClass,
   RateBuckets,
   type RateCounts,
@@ -140,6 +141,10 @@ export class CompiledPolicy {
    * none at all (size 0) when no rule has a rate.
    */
   readonly buckets: RateBuckets;
+  /** Whether any rule has a traffic class (the filter then marks its flows' packets). */
+  readonly classed: boolean;
+  /** Per rule, the TOS byte of its class ({@link QOS_CLASS_TOS}; 0: none). */
+  readonly tos: Uint8Array;
 
   readonly #table: AddressTable;
   readonly #words: number;
@@ -192,6 +197,8 @@ export class CompiledPolicy {
         )
         : [],
     );
+    this.tos = Uint8Array.from(rules, (r) => r.qos?.class ? QOS_CLASS_TOS[r.qos.class] : 0);
+    this.classed = this.tos.some((t) => t !== 0);
 
     const endpoints = collectEndpoints(view);
     const A = endpoints.length;

@@ -194,6 +194,8 @@ export class PolicyFilter implements PacketFilter {
   readonly #pacer: Pacer;
   /** Whether the last packet `outbound` refused was held back rather than dropped. */
   #held = false;
+  /** The TOS of the packet `outbound` last passed (its rule's class). */
+  #tos = 0;
 
   /** A filter over `opts.engine` (or a fresh one). */
   constructor(opts: PolicyFilterOptions = {}) {
@@ -210,7 +212,16 @@ export class PolicyFilter implements PacketFilter {
    */
   outbound(pkt: Uint8Array): boolean {
     this.#held = false;
+    this.#tos = 0;
     return this.#check(pkt, OUTBOUND);
+  }
+
+  /**
+   * The TOS byte of the packet `outbound` last passed: its flow's rule's traffic class
+   * (`QOS_CLASS_TOS`), 0 for none.
+   */
+  tos(): number {
+    return this.#tos;
   }
 
   /** Whether the packet `outbound` last refused was held back (sent later), not dropped. */
@@ -283,8 +294,9 @@ export class PolicyFilter implements PacketFilter {
             return false;
           }
           ct.update(e, f, reply);
-          if (dir === OUTBOUND && compiled.rated && !this.#charge(compiled, ct.rule(e), pkt)) {
-            return false;
+          if (dir === OUTBOUND) {
+            if (compiled.rated && !this.#charge(compiled, ct.rule(e), pkt)) return false;
+            if (compiled.classed) this.#mark(compiled, ct.rule(e));
           }
           c[C_ESTABLISHED]++;
           c[C_PASSED + dir]++;
@@ -304,9 +316,17 @@ export class PolicyFilter implements PacketFilter {
       ? f.icmpKind === ICMP_KIND_ECHO_REQUEST
       : f.proto !== PROTO_TCP || (f.tcpFlags & TCP_RST) === 0;
     if (track) ct.insert(f, dir, compiled.generation, r >= 0 ? r : -1);
-    if (dir === OUTBOUND && compiled.rated && !this.#charge(compiled, r, pkt)) return false;
+    if (dir === OUTBOUND) {
+      if (compiled.rated && !this.#charge(compiled, r, pkt)) return false;
+      if (compiled.classed) this.#mark(compiled, r);
+    }
     c[C_PASSED + dir]++;
     return true;
+  }
+
+  /** Marks the packet passing with rule `r`'s class (negative: the default, unmarked). */
+  #mark(compiled: CompiledPolicy, r: number): void {
+    if (r >= 0) this.#tos = compiled.tos[r];
   }
 
   /**
@@ -323,7 +343,7 @@ export class PolicyFilter implements PacketFilter {
     if (got === TAKE_PASS) return true;
     const c = this.#c;
     if (got === TAKE_WAIT) {
-      pacer.hold(pkt, b.due);
+      pacer.hold(pkt, b.due, compiled.classed ? compiled.tos[r] : 0);
       this.#held = true;
       c[C_DELAYED]++;
       c[C_PASSED + OUTBOUND]++;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PolicyEngine } from "./engine.ts";
 import { PolicyFilter } from "./filter.ts";
+import { QOS_CLASS_TOS } from "./qos.ts";
 import { parsePolicy, tryParsePolicy } from "./parse.ts";
 import {
   ACK,
@@ -514,9 +515,11 @@ Deno.test("policy filter: a rate limit charges its flows' outgoing packets, repl
 /** A sink that records what a filter lets go, and how often it was flushed. */
 class RecordingSink {
   sent: Uint8Array[] = [];
+  tos: number[] = [];
   flushes = 0;
-  send(pkt: Uint8Array): void {
+  send(pkt: Uint8Array, tos: number): void {
     this.sent.push(pkt.slice());
+    this.tos.push(tos);
   }
   flush(): void {
     this.flushes++;
@@ -590,6 +593,47 @@ Deno.test("policy filter: with a sink, a rate limit holds packets back and sends
     m.clock.t += 1000;
     await sleep(20);
     assert.equal(sink.sent.length, 3);
+  } finally {
+    m.web.close();
+  }
+});
+
+const CLASSED = ISSUE_POLICY.replace(
+  `ports: ["8090-8100"]`,
+  `ports: ["8090-8100"]\n    qos: { class: bulk, rate: 8mbit, burst: 3000 }`,
+).replace(`    proto: icmp`, `    proto: icmp\n    qos: { class: interactive }`);
+
+Deno.test("policy filter: a rule's class marks its flows' packets both ways, held ones too", async () => {
+  const m = mesh(CLASSED);
+  const sink = new RecordingSink();
+  m.web.attach(sink);
+  const tosAfter = (f: PolicyFilter, pkt: Uint8Array) => {
+    assert.equal(f.outbound(pkt), true);
+    return f.tos();
+  };
+  try {
+    // A ping to app and its reply (app's packet of a flow its inbound side allowed).
+    assert.equal(tosAfter(m.web, ping(WEB, APP, 7, true, 1)), QOS_CLASS_TOS.interactive);
+    assert.equal(m.app.inbound(ping(WEB, APP, 7, true, 1)), true);
+    assert.equal(tosAfter(m.app, ping(APP, WEB, 7, false, 1)), QOS_CLASS_TOS.interactive);
+    // The bulk rule's flow, new and established, and its replies.
+    assert.equal(tosAfter(m.web, tcp(WEB, APP, 40000, 8090, SYN)), QOS_CLASS_TOS.bulk);
+    assert.equal(m.app.inbound(tcp(WEB, APP, 40000, 8090, SYN)), true);
+    assert.equal(tosAfter(m.app, tcp(APP, WEB, 8090, 40000, SYN | ACK)), QOS_CLASS_TOS.bulk);
+    assert.equal(tosAfter(m.web, tcp(WEB, APP, 40000, 8090, ACK, 100)), QOS_CLASS_TOS.bulk);
+    // A flow to outside the mesh, which no rule matches (the default lets it out): none.
+    assert.equal(tosAfter(m.web, udp(WEB, "192.0.2.9", 5000, 53)), 0);
+    // Packets the rate holds back keep their mark until they leave.
+    const big = () => tcp(WEB, APP, 40000, 8090, ACK, 1200);
+    while (m.web.outbound(big())) { /* spend the bucket */ }
+    assert.equal(m.web.held(), true);
+    m.clock.t += 10;
+    await sleep(20);
+    assert.ok(sink.tos.length >= 1);
+    assert.ok(sink.tos.every((t) => t === QOS_CLASS_TOS.bulk), String(sink.tos));
+    // A policy without classes marks nothing, established flows included.
+    m.web.engine.setPolicy(parsePolicy(ISSUE_POLICY));
+    assert.equal(tosAfter(m.web, ping(WEB, APP, 7, true, 2)), 0);
   } finally {
     m.web.close();
   }

@@ -34,6 +34,7 @@ export class Pacer {
   #arena: Uint8Array | null = null;
   readonly #views: (Uint8Array | null)[] = new Array(PACER_SLOTS).fill(null);
   readonly #len = new Int32Array(PACER_SLOTS);
+  readonly #tos = new Uint8Array(PACER_SLOTS);
   readonly #due = new Float64Array(PACER_SLOTS);
   /** Arrival order (a list through #next from #head to #tail); free slots through #next too. */
   readonly #next = new Int32Array(PACER_SLOTS);
@@ -79,15 +80,16 @@ export class Pacer {
   }
 
   /**
-   * Copies `pkt` into the queue, to be sent at `due[0]` (clock ms); the caller checked
-   * `canHold`.
+   * Copies `pkt` into the queue, to be sent at `due[0]` (clock ms) marked `tos`; the caller
+   * checked `canHold`.
    */
-  hold(pkt: Uint8Array, due: Float64Array): void {
+  hold(pkt: Uint8Array, due: Float64Array, tos = 0): void {
     const slot = this.#free;
     this.#free = this.#next[slot];
     this.#arena ??= new Uint8Array(PACER_SLOTS * PACER_SLOT_BYTES);
     this.#arena.set(pkt, slot * PACER_SLOT_BYTES);
     this.#len[slot] = pkt.length;
+    this.#tos[slot] = tos;
     const at = due[0];
     this.#due[slot] = at;
     this.#next[slot] = NONE;
@@ -128,7 +130,7 @@ export class Pacer {
         if (this.#tail === slot) this.#tail = prev;
         this.#count--;
         try {
-          sink.send(this.#view(slot));
+          sink.send(this.#view(slot), this.#tos[slot]);
         } catch {
           // The device counts its own failures; the queue goes on with the next packet.
         }

@@ -17,11 +17,24 @@
  */
 
 /**
- * A rule's traffic class, shown by explanations. It does not change how packets are sent: under a
- * flood they wait in the kernel's queues (the sender's TUN, the receiver's socket), out of weft's
- * reach; a rate on the bulk traffic is what keeps interactive packets fast.
+ * A rule's traffic class: the DSCP its flows' underlay datagrams carry ({@link QOS_CLASS_TOS}),
+ * so that a full send queue below weft (the host's own qdisc on a slow uplink, a router, Wi-Fi)
+ * lets interactive packets leave first and bulk ones last. Inside the tunnel every packet to a
+ * peer is one UDP flow, which a queue can only tell apart by this mark.
  */
 export type QosClass = "interactive" | "bulk";
+
+/**
+ * The type-of-service byte (DSCP << 2) of each class's underlay datagrams, chosen so that the
+ * three common readings agree: interactive is DSCP 44 (VOICE-ADMIT, RFC 5865: the EF kind; the
+ * video access category of Wi-Fi's WMM; band 0, first, of Linux's default pfifo_fast, whose old
+ * TOS bits read it as low delay), bulk is DSCP 10 (AF11, high-throughput data in RFC 4594; WMM's
+ * background category; pfifo_fast's last band, maximize throughput).
+ */
+export const QOS_CLASS_TOS: Readonly<Record<QosClass, number>> = Object.freeze({
+  interactive: 44 << 2,
+  bulk: 10 << 2,
+});
 
 /** A rule's quality of service, normalized. */
 export interface RuleQos {

@@ -65,10 +65,13 @@ export class PolicyRuntime {
     // overlay address and control port (which the control stack takes) or from them are exempt:
     // a member that merely picks the port number as its source meets the policy like anyone.
     const own = new ControlTraffic(ownAddresses(opts.addresses), CONTROL_PORT);
+    // Whether the packet `outbound` last passed was the mesh's own (unmarked, uncharged).
+    let ownLast = false;
     this.deviceFilter = {
-      outbound: (p) => own.fromSelf(p, p.length) || filter.outbound(p),
+      outbound: (p) => (ownLast = own.fromSelf(p, p.length)) || filter.outbound(p),
       inbound: (p) => own.toSelf(p, p.length) || filter.inbound(p),
       held: () => filter.held(),
+      tos: () => ownLast ? 0 : filter.tos(),
       attach: (sink) => filter.attach(sink),
     };
   }

@@ -6,6 +6,7 @@ import { ISSUE_POLICY, tcp, threeNodes, udp } from "../../tests/fixtures/policy_
 import { buildUdpPacket } from "../net/udp.ts";
 import { parseAddress } from "../net/ip.ts";
 import { compilePolicyText } from "./source.ts";
+import { QOS_CLASS_TOS } from "./qos.ts";
 
 const WEB = "10.77.0.1";
 const DB = "10.77.0.3";
@@ -60,6 +61,27 @@ Deno.test("policy runtime: the mesh's control traffic passes any policy", () => 
   assert.ok(rt.deviceFilter.inbound(controlDatagram(DB, WEB)));
   // The policy's own filter would have dropped it: the exemption is the runtime's.
   assert.equal(rt.filter.outbound(controlDatagram(WEB, DB)), false);
+});
+
+Deno.test("policy runtime: a classed flow's mark; the mesh's own traffic goes unmarked", () => {
+  const rt = new PolicyRuntime({ members: threeNodes(), logger: nullLogger, addresses: [WEB] });
+  try {
+    const classed = ISSUE_POLICY.replace(
+      `ports: ["8090-8100"]`,
+      `ports: ["8090-8100"]\n    qos: { class: interactive }`,
+    );
+    rt.use({ version: 1, text: compilePolicyText(classed).canonical }, threeNodes());
+    const f = rt.deviceFilter;
+    assert.ok(f.outbound(tcp(WEB, "10.77.0.2", 40000, 8090, 0x02)));
+    assert.equal(f.tos?.(), QOS_CLASS_TOS.interactive);
+    // The control datagram right after it passes on the exemption, not on the flow's rule.
+    assert.ok(f.outbound(controlDatagram(WEB, DB)));
+    assert.equal(f.tos?.(), 0);
+    assert.ok(f.outbound(tcp(WEB, "10.77.0.2", 40000, 8090, 0x10)));
+    assert.equal(f.tos?.(), QOS_CLASS_TOS.interactive);
+  } finally {
+    rt.close();
+  }
 });
 
 Deno.test("policy runtime: the control port as a source or toward another address meets the policy", () => {

@@ -79,9 +79,9 @@ export class RelayMux implements Transport {
   }
 
   /** Sends to a relay endpoint through the relay side, to any other on the underlay. */
-  send(data: Uint8Array, to: Endpoint): void {
-    if (to.proto === "relay") this.relay.send(data, to);
-    else this.underlay.send(data, to);
+  send(data: Uint8Array, to: Endpoint, tos?: number): void {
+    if (to.proto === "relay") this.relay.send(data, to, tos);
+    else this.underlay.send(data, to, tos);
   }
 
   /** Lends a send slot of the underlay for a direct endpoint; none for a relay one. */
@@ -91,12 +91,12 @@ export class RelayMux implements Transport {
   }
 
   /** Queues the underlay's slot just reserved. */
-  commit(length: number, to: Endpoint): void {
+  commit(length: number, to: Endpoint, tos?: number): void {
     const u = this.underlay;
     if (to.proto === "relay" || u.commit === undefined) {
       throw new Error(`${this.name}: commit without reserve`);
     }
-    u.commit(length, to);
+    u.commit(length, to, tos);
   }
 
   /** Flushes the underlay (the relay side sends through it). */

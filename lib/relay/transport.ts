@@ -58,9 +58,9 @@ export class RelayTransport implements Transport {
   /**
    * Wraps `data` for the peer of relay endpoint `to` and sends it to the relay the client picks
    * for that peer (the fastest that works: not necessarily the one `to` names, so a failed
-   * relay is left at once, before the device roams).
+   * relay is left at once, before the device roams), marked `tos` on the way to the relay.
    */
-  send(data: Uint8Array, to: Endpoint): void {
+  send(data: Uint8Array, to: Endpoint, tos?: number): void {
     if (this.#closed || !isRelayEndpoint(to)) {
       this.stats.sendDrops++;
       return;
@@ -70,7 +70,7 @@ export class RelayTransport implements Transport {
       this.stats.sendDrops++;
       return;
     }
-    this.#underlay.send(w.bytes, w.relayEndpoint);
+    this.#underlay.send(w.bytes, w.relayEndpoint, tos);
     this.stats.sent++;
   }
 
