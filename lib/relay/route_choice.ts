@@ -118,6 +118,11 @@ export class PeerRoute {
   #hadDirect = false;
   /** The current fallback was entered by roaming, not by our move. */
   #roamedOnto = false;
+  /**
+   * When the peer's packets last moved the device onto its direct path by themselves (roaming;
+   * -Infinity: never): that path gets the grace time anew to show it works both ways.
+   */
+  #roamedDirectAt = -Infinity;
 
   /** A peer first seen at `now`. */
   constructor(now: number, timing: Partial<RouteTiming> = {}) {
@@ -151,6 +156,11 @@ export class PeerRoute {
       if (x.current !== "direct" && roamed) {
         this.#fellBackAt = x.now;
         this.#roamedOnto = true;
+      } else if (x.current === "direct" && roamed) {
+        // Its packets come straight: without this, a peer whose path probes go unanswered
+        // (it does not probe) would be sent back to the relay before our answers reach it,
+        // and roam straight again with its next packet, each time.
+        this.#roamedDirectAt = x.now;
       } else if (x.current !== "direct" && this.#fellBackAt === -Infinity) {
         this.#fellBackAt = x.now;
       }
@@ -186,7 +196,8 @@ export class PeerRoute {
     }
     this.#directWorksSince = Infinity;
     const stalled = this.#worked || failing;
-    const unreached = x.direct === null && now - this.#since >= this.#t.graceMs;
+    const unreached = x.direct === null &&
+      now - Math.max(this.#since, this.#roamedDirectAt) >= this.#t.graceMs;
     if (!stalled && !unreached) return NO_MOVE;
     const move = this.#fallback(x);
     if (move === null) return { move: null, wantRelay: x.tcp === null && x.relaysKnown };

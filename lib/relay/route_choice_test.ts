@@ -218,3 +218,23 @@ Deno.test("route: a direct path missing pings is left even while packets still c
     "relay",
   );
 });
+
+Deno.test("route: roamed onto direct by the peer: the grace time anew before the relay again", () => {
+  // A peer whose path probes go unanswered (it does not probe) is on a relay; its packets then
+  // come straight, and the device follows them.
+  const r = new PeerRoute(0);
+  assert.equal(r.decide(inputs({ now: 6_000, relay: RELAY })).move?.to, "relay");
+  assert.deepEqual(r.decide(inputs({ now: 7_000, current: "relay", relay: RELAY })).move, null);
+  // Roamed at 8 s: our answers go straight too; the session has not shown it works yet.
+  assert.deepEqual(r.decide(inputs({ now: 8_000, relay: RELAY })).move, null);
+  assert.deepEqual(r.decide(inputs({ now: 12_000, relay: RELAY })).move, null);
+  // It works: the direct path stays.
+  assert.deepEqual(r.decide(inputs({ now: 12_500, relay: RELAY, works: true })).move, null);
+  assert.deepEqual(r.decide(inputs({ now: 60_000, relay: RELAY, works: true })).move, null);
+  // A roam onto a direct path that never works is left once its grace is over.
+  const s = new PeerRoute(0);
+  assert.equal(s.decide(inputs({ now: 6_000, relay: RELAY })).move?.to, "relay");
+  s.decide(inputs({ now: 7_000, current: "relay", relay: RELAY }));
+  assert.deepEqual(s.decide(inputs({ now: 8_000, relay: RELAY })).move, null);
+  assert.equal(s.decide(inputs({ now: 13_000, relay: RELAY })).move?.to, "relay");
+});
