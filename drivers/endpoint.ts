@@ -93,13 +93,22 @@ export class EndpointTable {
   #byKey = new Map<string, InternedEndpoint>();
   /** The previous one: what is looked up again is moved to the current one. */
   #old = new Map<string, InternedEndpoint>();
+  readonly #counts: { endpointsEvicted?: number } | null;
   readonly #cacheKeys = new Int32Array(CACHE_SLOTS * 5);
   readonly #cacheValues: (InternedEndpoint | undefined)[] = new Array(CACHE_SLOTS);
 
-  /** Makes an empty table of `proto` endpoints, `limit` keys a generation. */
-  constructor(limit: number = DEFAULT_ENDPOINT_LIMIT, proto: EndpointProto = "udp") {
+  /**
+   * Makes an empty table of `proto` endpoints, `limit` keys a generation; the keys it lets go
+   * are counted into `counts.endpointsEvicted`, if given.
+   */
+  constructor(
+    limit: number = DEFAULT_ENDPOINT_LIMIT,
+    proto: EndpointProto = "udp",
+    counts?: { endpointsEvicted?: number },
+  ) {
     this.#limit = limit;
     this.proto = proto;
+    this.#counts = counts ?? null;
   }
 
   /** The number of keys held (an endpoint may be held under more than one spelling). */
@@ -126,6 +135,9 @@ export class EndpointTable {
   /** Holds `ep` under `key` in the current generation, starting a new one when it is full. */
   #set(key: string, ep: InternedEndpoint): void {
     if (this.#byKey.size >= this.#limit) {
+      const c = this.#counts;
+      // The older generation's keys that were not looked up again go now.
+      if (c !== null) c.endpointsEvicted = (c.endpointsEvicted ?? 0) + this.#old.size;
       this.#old = this.#byKey;
       this.#byKey = new Map();
       // The receive path's cache answers without coming here: emptied, so that what it holds

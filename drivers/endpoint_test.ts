@@ -36,9 +36,12 @@ Deno.test("EndpointTable interns across spellings and raw words", () => {
 });
 
 Deno.test("EndpointTable stays bounded under a flood of new endpoints", () => {
-  const t = new EndpointTable(100);
+  const counts = { endpointsEvicted: 0 };
+  const t = new EndpointTable(100, "udp", counts);
   for (let i = 0; i < 100_000; i++) t.fromWords(0, 0, 0xffff, 0xc6330000 + i, 9);
   assert.ok(t.size <= 2 * 100, `size ${t.size}`);
+  // Every key is held or was let go, and counted so.
+  assert.equal(counts.endpointsEvicted + t.size, 100_000);
   const x = t.parse("198.51.100.1:9");
   assert.equal(t.fromWords(0, 0, 0xffff, 0xc6336401, 9), x);
 });

@@ -30,6 +30,7 @@ export function newTransportStats(): TransportStats {
     sendErrors: 0,
     sendDrops: 0,
     recvErrors: 0,
+    endpointsEvicted: 0,
   };
 }
 

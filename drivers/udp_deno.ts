@@ -73,7 +73,11 @@ export class DenoUdpTransport implements Transport {
     this.port = addr.port;
     this.hostname = addr.hostname;
     this.#v4only = !addr.hostname.includes(":");
-    this.#table = new EndpointTable(options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT);
+    this.#table = new EndpointTable(
+      options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT,
+      "udp",
+      this.stats,
+    );
     this.#onError = options.onError ?? ((err) => console.error("udp:", err));
     this.#maxInflight = options.maxInflight ?? 4096;
   }

@@ -61,7 +61,11 @@ export class NodeUdpTransport implements Transport {
     this.port = addr.port;
     this.hostname = addr.address;
     this.#v4only = addr.family === "IPv4";
-    this.#table = new EndpointTable(options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT);
+    this.#table = new EndpointTable(
+      options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT,
+      "udp",
+      this.stats,
+    );
     this.#onError = options.onError ?? ((err) => console.error("udp:", err));
     this.#maxInflight = options.maxInflight ?? 1024;
     // Errors after the bind (the receive side); without a listener node:dgram would throw them.

@@ -144,6 +144,8 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     const poller = this.#poller = options.poller ?? processPoller();
     const table = this.#table = new EndpointTable(
       options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT,
+      "udp",
+      this.stats,
     );
     const onError = this.#onError = options.onError ?? ((err) => console.error("udp:", err));
     const batch = Math.max(1, Math.min(1024, options.batch ?? 64));

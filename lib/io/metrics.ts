@@ -58,6 +58,10 @@ const UDP_OFFLOAD_DATAGRAMS = counter(
   "Datagrams carried in UDP GSO sends and GRO receives, by kind.",
   KIND,
 );
+const UDP_ENDPOINTS_EVICTED = counter(
+  "weft_udp_endpoints_evicted_total",
+  "Source endpoints the UDP underlay's table let go to stay bounded (unseen for a generation).",
+);
 const UDP_GSO_FALLBACKS = counter(
   "weft_udp_gso_fallbacks_total",
   "Batches sent again without GSO.",
@@ -73,6 +77,7 @@ export function udpCollector(u: UdpMetrics): Collector {
     out.sample(UDP_ERRORS, { kind: "send" }, u.sendErrors);
     out.sample(UDP_ERRORS, { kind: "send-queue-full" }, u.sendDrops);
     out.sample(UDP_ERRORS, { kind: "receive" }, u.recvErrors);
+    out.sample(UDP_ENDPOINTS_EVICTED, {}, u.endpointsEvicted ?? 0);
     if (u.gsoMessages === undefined) return;
     out.sample(UDP_OFFLOAD_MESSAGES, { kind: "gso" }, u.gsoMessages);
     out.sample(UDP_OFFLOAD_MESSAGES, { kind: "gro" }, u.groMessages ?? 0);

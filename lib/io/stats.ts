@@ -22,6 +22,11 @@ export interface TransportStats {
   /** Receive calls that failed, and datagrams dropped as truncated. */
   recvErrors: number;
   /**
+   * Endpoint keys the transport's table let go (its bound: a generation of old, unseen
+   * sources dropped when a new one fills); absent where none is kept.
+   */
+  endpointsEvicted?: number;
+  /**
    * Messages sent with UDP GSO: several datagrams to one endpoint in one send, cut apart by the
    * kernel or the NIC (the Linux UDP transport only; absent elsewhere).
    */

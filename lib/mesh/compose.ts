@@ -347,7 +347,16 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
             if (msg.t === "bye") ctx.activity.bye(msg.k, from);
           });
         },
-        viewChanged: (v) => ctx.activity.viewChanged(v),
+        viewChanged: (v) => {
+          ctx.activity.viewChanged(v);
+          // The probe counts follow the view: a member that left leaves no entry behind.
+          const addresses = new Set<string>();
+          for (const m of v.members) {
+            addresses.add(m.address);
+            if (m.address6) addresses.add(m.address6);
+          }
+          channel.prober.retain((a) => addresses.has(a));
+        },
         close: () => {
           stopLeft();
           ctx.activity.close();

@@ -47,6 +47,7 @@ import { ExitNodeUse } from "./subnets/exit.ts";
 import { LinuxDefaultRouting } from "../../drivers/linux/default_route.ts";
 import { LinuxSystemDns } from "../../drivers/linux/system_dns.ts";
 import { LinuxVxlanSegments } from "../../drivers/linux/vxlan.ts";
+import { controlCollector } from "./sync/metrics.ts";
 import { MeshSegments } from "./segments/segments.ts";
 import { SYSTEM_DNS_FILE, SystemDnsFile } from "./state/system_dns_file.ts";
 import {
@@ -109,6 +110,7 @@ interface MeshShell {
 function meshCollectors(
   policy: PolicyRuntime,
   parts: () => MeshComposition | null,
+  channel: () => ControlChannel | undefined,
 ): Collector[] {
   const leader = () => {
     const role = parts()?.role;
@@ -142,6 +144,7 @@ function meshCollectors(
         : undefined;
     }),
     policyCollector(() => policy.drops()),
+    controlCollector(() => channel()?.prober.untracked),
   ];
 }
 
@@ -337,7 +340,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         return (address) => c.prober.probe(address, 2000);
       },
       filter: policy.deviceFilter,
-      collectors: meshCollectors(policy, () => composed),
+      collectors: meshCollectors(policy, () => composed, () => channel),
       status: () => ({
         ...policy.status(),
         ...(composed

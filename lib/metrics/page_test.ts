@@ -23,6 +23,7 @@ import { relayCollector, type RelayMetrics } from "../relay/metrics.ts";
 import { type ServiceMetrics, servicesCollector } from "../services/metrics.ts";
 import { leaseCollector, type LeaseMetrics } from "../services/lease/collector.ts";
 import { policyCollector } from "../policy/metrics.ts";
+import { controlCollector } from "../mesh/sync/metrics.ts";
 import type { RateCounts } from "../policy/qos.ts";
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { HealthState } from "../health/state.ts";
@@ -123,6 +124,7 @@ function renderPage(s: Snapshot): string {
   r.register(relayCollector(() => s.relay));
   r.register(servicesCollector(() => s.services));
   r.register(leaseCollector(() => s.leases));
+  r.register(controlCollector(() => 3));
   if (s.policyDrops) {
     r.register(
       policyCollector(() =>
@@ -134,7 +136,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 89;
+const FAMILIES = 91;
 
 function snapshot(): Snapshot {
   const h = new Histogram();

@@ -1071,7 +1071,10 @@ export class LeaderCore {
    * preemption). Members using another leader are judged by that one.
    */
   setQuiet(publicKey: string, quiet: boolean): Promise<void> {
+    // Members removed since they went quiet leave the set here (it holds quiet members only).
+    for (const k of this.#quiet) if (!this.memberByKey(k)) this.#quiet.delete(k);
     if (quiet === this.#quiet.has(publicKey)) return Promise.resolve();
+    if (quiet && !this.memberByKey(publicKey)) return Promise.resolve();
     if (quiet) this.#quiet.add(publicKey);
     else this.#quiet.delete(publicKey);
     if (!routesMatter(this.memberByKey(publicKey))) return Promise.resolve();

@@ -376,13 +376,18 @@ export class ViewAssembler {
   }
 }
 
+/** The most overlay addresses whose probe packets a {@link Prober} counts. */
+export const PROBER_MAX_ADDRESSES = 16_384;
+
 /** Answers probes on the control port and measures round trips of our own. */
 export class Prober {
   readonly #pending = new Map<number, { at: number; resolve: (rtt: number | null) => void }>();
   // Probe packets per overlay address, both ways: what sessions on demand take off a peer's
   // traffic, so that probing a peer does not keep its session (lib/mesh/peers/activity.ts).
-  // Only peers' addresses reach the control channel: the map is bounded by the view.
+  // A member routing a prefix (a subnet router, an exit node) may send from any address in
+  // it: the map is bounded, and kept to the view's addresses (`retain`).
   readonly #packets = new Map<string, number>();
+  #untracked = 0;
   #next = 1;
 
   constructor(private readonly stack: UserspaceStack) {}
@@ -392,8 +397,26 @@ export class Prober {
     return this.#packets.get(address) ?? 0;
   }
 
+  /**
+   * Probe packets not counted because {@link PROBER_MAX_ADDRESSES} addresses were counted
+   * already (sources outside the view, between two `retain`s).
+   */
+  get untracked(): number {
+    return this.#untracked;
+  }
+
+  /** Forgets the counts of addresses `keep` refuses (members that left the view). */
+  retain(keep: (address: string) => boolean): void {
+    for (const a of this.#packets.keys()) if (!keep(a)) this.#packets.delete(a);
+  }
+
   #count(address: string, n: number): void {
-    this.#packets.set(address, (this.#packets.get(address) ?? 0) + n);
+    const had = this.#packets.get(address);
+    if (had === undefined && this.#packets.size >= PROBER_MAX_ADDRESSES) {
+      this.#untracked += n;
+      return;
+    }
+    this.#packets.set(address, (had ?? 0) + n);
   }
 
   /** Probes an overlay address; resolves with the RTT in ms or null on timeout. */

@@ -5,10 +5,13 @@ import {
   MAX_PACED_HELLO_MS,
   pacedHelloMs,
   parseMessage,
+  Prober,
+  PROBER_MAX_ADDRESSES,
   ViewAssembler,
   viewParts,
 } from "./protocol.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
+import type { UserspaceStack } from "../../../drivers/userspace.ts";
 
 function member(i: number): Member {
   return {
@@ -145,4 +148,27 @@ Deno.test("pacedHelloMs: the default interval up to 3,000 members, then a second
   assert.equal(pacedHelloMs(10_000), 10_000);
   assert.equal(pacedHelloMs(1_000_000), MAX_PACED_HELLO_MS);
   assert.equal(pacedHelloMs(10, 1), 10_000);
+});
+
+Deno.test("prober: probe counts per address stay bounded, follow the view, and count the rest", () => {
+  const sent: string[] = [];
+  const stack = {
+    send: (to: { address: string }) => void sent.push(to.address),
+  } as unknown as UserspaceStack;
+  const p = new Prober(stack);
+  // A member routing a prefix may send from any address in it: past the bound, uncounted.
+  for (let i = 0; i < PROBER_MAX_ADDRESSES + 10; i++) {
+    const from = `fd00::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
+    assert.ok(p.handle({ t: "probe", id: i }, from));
+  }
+  assert.equal(sent.length, PROBER_MAX_ADDRESSES + 10, "every probe is answered");
+  assert.equal(p.untracked, 20, "10 probes and their 10 answers not counted");
+  assert.equal(p.packets("fd00::0:0"), 2);
+  // The view: only its addresses keep their counts; the others' room is free again.
+  p.retain((a) => a === "fd00::0:0");
+  assert.equal(p.packets("fd00::0:0"), 2);
+  assert.equal(p.packets("fd00::0:1"), 0);
+  p.handle({ t: "probe", id: 1 }, "10.0.0.9");
+  assert.equal(p.packets("10.0.0.9"), 2);
+  assert.equal(p.untracked, 20);
 });
