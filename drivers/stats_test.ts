@@ -11,6 +11,7 @@ Deno.test("newTransportStats: every counter zero, a fresh object each call", () 
     sendErrors: 0,
     sendDrops: 0,
     recvErrors: 0,
+    endpointsEvicted: 0,
   });
   s.bytesIn = 5;
   assert.equal(newTransportStats().bytesIn, 0);
