@@ -128,6 +128,7 @@ function meshCollectors(
         return { ...r, store: (r.store ?? 0) + l.joins.storeRefused };
       },
       linkReportDrops: () => parts()?.links.store?.drops(),
+      departedForgotten: () => leader()?.core.departedForgotten,
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;

@@ -119,6 +119,7 @@ function renderPage(s: Snapshot): string {
   r.register(leaderCollector({
     joinDrops: () => s.joinDrops,
     memberRefusals: () => s.memberRefusals,
+    departedForgotten: () => 2,
   }));
   r.register(pathsCollector(() => s.paths));
   r.register(relayCollector(() => s.relay));
@@ -136,7 +137,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 91;
+const FAMILIES = 92;
 
 function snapshot(): Snapshot {
   const h = new Histogram();

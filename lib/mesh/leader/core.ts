@@ -148,6 +148,7 @@ export class LeaderCore {
   #shown: { data: LeaderFile; view: MembershipView } | null = null;
   // Members whose hellos to this leader stopped (its liveness): they carry no routes.
   readonly #quiet = new Set<string>();
+  #forgotten = 0;
 
   private constructor(
     snapshot: StoreSnapshot,
@@ -794,7 +795,9 @@ export class LeaderCore {
         write = true;
         delete d.joins![key];
         // Its request may still be replayed: only a later one may join again.
-        if (rec.time !== undefined) remember(d, key, { time: rec.time, at: now });
+        if (rec.time !== undefined) {
+          this.#forgotten += remember(d, key, { time: rec.time, at: now });
+        }
         const m = this.#idx(d).remove(key);
         if (m) {
           released.push(m);
@@ -1008,7 +1011,7 @@ export class LeaderCore {
       const rec = d.joins?.[m.publicKey];
       delete d.joins![m.publicKey];
       // Removed stays removed: no replay of its request, no rejoin with the token that admitted it.
-      remember(d, m.publicKey, {
+      this.#forgotten += remember(d, m.publicKey, {
         time: rec?.time ?? Date.now(),
         at: Date.now(),
         removedToken: rec?.token ?? "",
@@ -1058,6 +1061,14 @@ export class LeaderCore {
       this.#reassign(d, touch);
       return { result: ix.byKey(m.publicKey) ?? m, write: true };
     });
+  }
+
+  /**
+   * Departed keys this leader forgot to stay within MAX_LEFT (./records.ts): a forgotten key's
+   * old join request could be replayed.
+   */
+  get departedForgotten(): number {
+    return this.#forgotten;
   }
 
   /** Every node's routes (`weft route list`). */

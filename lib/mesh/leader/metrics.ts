@@ -29,13 +29,22 @@ const LINK_REPORT_DROPS = counter(
   ["reason"],
 );
 
+const DEPARTED_FORGOTTEN = counter(
+  "weft_leader_departed_forgotten_total",
+  "Departed keys the leader forgot to stay bounded (4,096 remembered; keys that merely left go " +
+    "before removed ones).",
+);
+
 /** The counts by reason each source gives; a source giving undefined (not the leader) shows none. */
 export function leaderCollector(sources: {
   joinDrops: () => Readonly<Record<string, number>> | undefined;
   memberRefusals: () => Readonly<Record<string, number>> | undefined;
   linkReportDrops?: () => Readonly<Record<string, number>> | undefined;
+  departedForgotten?: () => number | undefined;
 }): Collector {
   return (out) => {
+    const forgotten = sources.departedForgotten?.();
+    if (forgotten !== undefined) out.sample(DEPARTED_FORGOTTEN, {}, forgotten);
     const drops = sources.joinDrops();
     if (drops) sampleCounts(out, JOIN_DROPS, "reason", drops);
     const refusals = sources.memberRefusals();

@@ -54,11 +54,30 @@ export function tokenGrants(t: StoredToken): MemberGrants | null {
 /** How many departed keys the leader remembers (removals are rare: the oldest go first). */
 export const MAX_LEFT = 4096;
 
-/** Remembers a departed key, forgetting the oldest past {@link MAX_LEFT}. */
-export function remember(d: LeaderFile, key: string, rec: LeftRecord): void {
+/**
+ * Remembers a departed key, forgetting the oldest past {@link MAX_LEFT}: among the keys that
+ * merely left (joins released unheard, which a token holder can make many of: the new one itself
+ * when no older one is left), and among the removed ones, which keep a removed node out, only
+ * for another removal. Returns how many it forgot.
+ */
+export function remember(d: LeaderFile, key: string, rec: LeftRecord): number {
   const left = d.left ??= {};
   delete left[key];
   left[key] = rec;
-  const keys = Object.keys(left);
-  for (let i = 0; i < keys.length - MAX_LEFT; i++) delete left[keys[i]];
+  const over = Object.keys(left).length - MAX_LEFT;
+  let forgotten = 0;
+  for (const k of Object.keys(left)) {
+    if (forgotten >= over) return forgotten;
+    if (left[k].removedToken !== undefined) continue;
+    delete left[k];
+    forgotten++;
+  }
+  if (rec.removedToken === undefined) return forgotten;
+  for (const k of Object.keys(left)) {
+    if (forgotten >= over) break;
+    if (k === key) continue;
+    delete left[k];
+    forgotten++;
+  }
+  return forgotten;
 }
