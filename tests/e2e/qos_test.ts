@@ -121,6 +121,34 @@ async function medianRtt(lab: Lab, host: string, to: string, count: number): Pro
   return ms.sort((x, y) => x - y)[Math.floor(ms.length / 2)];
 }
 
+/**
+ * iperf3 TCP from `host` to `to`:`port` for `seconds` over `streams` streams, its JSON report;
+ * `timeout` only guards against a hang.
+ */
+function iperfClient(
+  lab: Lab,
+  host: string,
+  to: string,
+  port: number,
+  seconds: number,
+  streams = 1,
+) {
+  return lab.exec(
+    host,
+    "timeout",
+    String(seconds + 50),
+    "iperf3",
+    "-c",
+    to,
+    "-p",
+    String(port),
+    "-t",
+    String(seconds),
+    ...(streams > 1 ? ["-P", String(streams)] : []),
+    "-J",
+  );
+}
+
 /** Starts a one-shot iperf3 server on `port` in `host` and waits until it listens. */
 async function iperfServer(lab: Lab, host: string, port: number): Promise<void> {
   lab.spawn(host, "iperf3", ["-s", "-1", "-p", String(port)]);
@@ -160,22 +188,11 @@ Deno.test({
       assert.match(explained.stdout, new RegExp(`rule "${RULE}".*qos: rate 20mbit burst `));
 
       for (const port of [5201, 5202]) await iperfServer(lab, "b", port);
-      // Both at once; `timeout` only guards against a hang.
-      const client = (port: number) =>
-        lab.exec(
-          "a",
-          "timeout",
-          String(SECONDS + 50),
-          "iperf3",
-          "-c",
-          b,
-          "-p",
-          String(port),
-          "-t",
-          String(SECONDS),
-          "-J",
-        );
-      const [free, rated] = await Promise.all([client(5201), client(5202)]);
+      // Both at once.
+      const [free, rated] = await Promise.all([
+        iperfClient(lab, "a", b, 5201, SECONDS),
+        iperfClient(lab, "a", b, 5202, SECONDS),
+      ]);
       const end = (r: { code: number; stdout: string; stderr: string }) => {
         assert.equal(r.code, 0, r.stdout + r.stderr);
         return JSON.parse(r.stdout).end;
@@ -231,21 +248,7 @@ Deno.test({
       // A ping under a bulk flood that a rate keeps below the tunnel's capacity.
       const idle = await medianRtt(lab, "a", b, 60);
       await iperfServer(lab, "b", 5203);
-      const flood = lab.exec(
-        "a",
-        "timeout",
-        "60",
-        "iperf3",
-        "-c",
-        b,
-        "-p",
-        "5203",
-        "-t",
-        String(SECONDS),
-        "-P",
-        "4",
-        "-J",
-      );
+      const flood = iperfClient(lab, "a", b, 5203, SECONDS, 4);
       // Once the flood runs at its rate (the rule's bucket is in debt).
       assert.ok(
         await eventually(
@@ -366,21 +369,7 @@ Deno.test({
       // A flood of four TCP streams, pinged once the uplink's queue holds 100 KB of it.
       const underFlood = async () => {
         await iperfServer(lab, "b", 5204);
-        const flood = lab.exec(
-          "a",
-          "timeout",
-          "60",
-          "iperf3",
-          "-c",
-          b,
-          "-p",
-          "5204",
-          "-t",
-          "8",
-          "-P",
-          "4",
-          "-J",
-        );
+        const flood = iperfClient(lab, "a", b, 5204, 8, 4);
         assert.ok(
           await eventually(async () => (await backlog()) > 100_000, HANG_GUARD_MS, 50),
           "the uplink's queue never filled",
