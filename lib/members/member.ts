@@ -90,6 +90,11 @@ export interface Member {
   /** Unix ms when the node joined. */
   joinedAt: number;
   /**
+   * The id of the node's current run (random at each start, from its hellos): a peer that sees
+   * it change knows the node restarted and lost its sessions, whatever else it missed.
+   */
+  run?: string;
+  /**
    * Present while the node is stopped on purpose: it said bye to the leader, which withdrew its
    * services. It stays a member (name, address, key) and is online again at its next hello.
    */

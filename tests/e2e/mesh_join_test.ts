@@ -150,10 +150,39 @@ Deno.test({
       assert.equal(again.address, addr.n2);
       assert.ok(await ping(lab, "n2", addr.n3, 1, 3));
 
+      // A joiner that crashes (no bye) and restarts: n1, which holds a session with its last run,
+      // hears of its new run from the leader and handshakes with it at once, without waiting for
+      // its own unanswered traffic to time out.
+      assert.ok(await ping(lab, "n1", addr.n3, 1, 3));
+      const crashed = running.get("n3")!;
+      crashed.child.kill("SIGKILL");
+      await crashed.child.status;
+      const restartedAt = Date.now();
+      const n3Again = startNode(lab, dir, "n3", []);
+      running.set("n3", n3Again);
+      await waitUp(lab, "n3", dir, n3Again);
+      const n1 = running.get("n1")!;
+      assert.ok(
+        await eventually(
+          () =>
+            Promise.resolve(/fresh handshake replaces.*peer=n3.*why=restarted/.test(n1.output())),
+          HANG_GUARD_MS,
+        ),
+        "n1 replaces its session with n3's last run",
+      );
+      assert.ok(
+        await eventually(async () => {
+          const p = (await statusOf(lab, "n1"))?.peers.find((p) => p.name === "n3");
+          return p?.lastHandshake ? Date.parse(p.lastHandshake) >= restartedAt : false;
+        }, HANG_GUARD_MS),
+        "n1 in session with n3's new run",
+      );
+      assert.ok(await ping(lab, "n1", addr.n3, 1, 3), "n1 -> n3 after its crash");
+
       // The leader is stopped: node-to-node pings continue. n1 may still hold a session with
-      // n2's previous run when the leader's word of n2's restart did not reach it (a bye and the
-      // new run's hello close together): WireGuard's own rekey of unanswered data recovers it
-      // (15 s), so this waits for the answer rather than for the first ping.
+      // n2's previous run if the leader stopped before its word of n2's new run reached n1:
+      // WireGuard's own rekey of unanswered data recovers it (15 s), so this waits for the answer
+      // rather than for the first ping.
       await lab.stop(leader2.child);
       for (const [x, y] of [["n1", "n2"], ["n2", "n3"], ["n3", "n1"], ["n4", "n1"]]) {
         assert.ok(

@@ -831,6 +831,8 @@ export class LeaderCore {
       advertisedRoutes?: string[];
       /** The member is running (it said hello): it is no longer offline. */
       online?: true;
+      /** The id of the run that said hello (absent: an older node; the record keeps its own). */
+      run?: string;
     },
   ): Promise<boolean> {
     const own = patch.nodeLabels
@@ -850,6 +852,7 @@ export class LeaderCore {
         ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
         ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
         ...(patch.advertisedRoutes ? { advertisedRoutes: [...patch.advertisedRoutes] } : {}),
+        ...(patch.run ? { run: patch.run } : {}),
       };
       if (m.advertisedRoutes?.length === 0) delete m.advertisedRoutes;
       // Off is no field, as in records from before relays and TCP. A node relays when it is

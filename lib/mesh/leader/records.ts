@@ -25,6 +25,7 @@ export function sameRecord(a: Member, b: Member): boolean {
       x.advertisedRoutes ?? [],
       x.routes ?? [],
       x.exitNode ?? false,
+      x.run ?? "",
     ]);
   return key(a) === key(b);
 }

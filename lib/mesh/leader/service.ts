@@ -28,6 +28,7 @@ import {
   validServices,
   validTcpPort,
 } from "../../members/validate.ts";
+import { runIdOf } from "../../members/run_id.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
@@ -727,6 +728,8 @@ export class LeaderService {
       ...(relay !== null ? { relay: relay === true } : {}),
       ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
       ...(routes !== null ? { advertisedRoutes: routes } : {}),
+      // A malformed run id is none: the record keeps the one it has.
+      run: runIdOf(msg.r),
       online: true,
     }).then(() => {
       const fanout = this.#fanout;

@@ -458,6 +458,30 @@ Deno.test("leader service: a hello's relay flag and TCP port are kept; none is o
   }
 });
 
+Deno.test("leader service: a hello's run id is kept; a new one is a change, a malformed one or none is not", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const rec = () => h.core.view().members.find((m) => m.name === "n1")!;
+    h.hello(n1.address, { r: "0123456789abcdef" });
+    await until(() => rec().run === "0123456789abcdef");
+    const v = h.core.view().version;
+    h.hello(n1.address, { r: "0123456789abcdef" });
+    h.hello(n1.address, { r: "not a run id" });
+    h.hello(n1.address, {});
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.core.view().version, v);
+    assert.equal(rec().run, "0123456789abcdef");
+    // The node restarted: its new run is in its record, which every member hears of.
+    h.hello(n1.address, { r: "fedcba9876543210" });
+    await until(() => rec().run === "fedcba9876543210");
+    assert.ok(h.core.view().version > v);
+  } finally {
+    h.service.close();
+  }
+});
+
 Deno.test("leader service: the leader's record says it relays and its TCP port; tokens carry a TCP port only when it differs", async () => {
   const same = await harness({ underlay: { listenPort: 51820, tcpPort: 51820 } });
   try {

@@ -64,6 +64,14 @@ export function isKept(m: Member, keep: ReadonlySet<string>): boolean {
     keep.has(m.address) || (m.address6 !== undefined && keep.has(m.address6));
 }
 
+/**
+ * Whether a member's run id changed between two records: it restarted, so sessions held with its
+ * last run are gone on its side, even when this node missed its bye and its offline record.
+ */
+function restarted(before: Member, after: Member): boolean {
+  return after.run !== undefined && before.run !== undefined && after.run !== before.run;
+}
+
 interface Active {
   /** Data packets minus probe packets at the last check. */
   traffic: number;
@@ -125,7 +133,9 @@ export class PeerActivity {
       this.#members.set(m.publicKey, m);
       // It stopped (the leader says so): whatever session we held with it is gone on its side.
       if (m.offline && before && !before.offline) this.left(m.publicKey);
-      else if (!m.offline && before?.offline) this.#returned(m.publicKey);
+      else if (!m.offline && before && (before.offline || restarted(before, m))) {
+        this.#returned(m, before.offline ? "back" : "restarted");
+      }
       const kept = isKept(m, this.#keepList);
       if (kept) {
         this.#kept.add(m.publicKey);
@@ -167,14 +177,19 @@ export class PeerActivity {
   }
 
   /**
-   * A member that stopped is back (its hello reached the leader). A session we hold with it may
-   * be one its previous run made in its last moments (a packet of ours after its bye): a
-   * handshake now replaces it, and costs a rekey if the session is its new run's already.
+   * A member that stopped is back, or restarted (its hello, with a new run id, reached the
+   * leader). A session we hold with it may be its previous run's (made in its last moments, or
+   * one whose bye we missed): a handshake now replaces it, and costs a rekey if the session is
+   * its new run's already.
    */
-  #returned(publicKey: string): void {
-    const p = this.#d.device.peer(publicKey);
+  #returned(m: Member, why: "back" | "restarted"): void {
+    const p = this.#d.device.peer(m.publicKey);
     if (this.#d.wipeStopped === false || !p || (p.current === null && p.next === null)) return;
-    this.#d.device.initiateHandshakeNow(publicKey);
+    this.#d.logger.debug("peer started anew: a fresh handshake replaces the session held", {
+      peer: m.name,
+      why,
+    });
+    this.#d.device.initiateHandshakeNow(m.publicKey);
   }
 
   /** A bye from overlay address `from` naming `publicKey`: {@link left} if it is that member's. */

@@ -193,6 +193,33 @@ Deno.test("activity: a member that stops (its bye, or offline in the view) has i
   }
 });
 
+Deno.test("activity: a member whose run id changes restarted: a session held with it is replaced", () => {
+  const t = setup();
+  const run = (m: Member, r: string | undefined) => ({ ...m, ...(r ? { run: r } : {}) });
+  t.act.start({ ...t.view, members: [t.leader, run(t.a, "1111111111111111"), t.b, t.c] });
+  try {
+    t.d.peers.get("key-a")!.current = {};
+    t.d.peers.get("key-b")!.current = {};
+    // The same run, and b's first run id (it had none): nothing to replace.
+    t.act.viewChanged({
+      ...t.view,
+      version: 2,
+      members: [t.leader, run(t.a, "1111111111111111"), run(t.b, "2222222222222222"), t.c],
+    });
+    assert.deepEqual(t.d.handshakes, []);
+    // a restarted and this node missed its bye and its offline record: a's run says so.
+    t.act.viewChanged({
+      ...t.view,
+      version: 3,
+      members: [t.leader, run(t.a, "3333333333333333"), run(t.b, "2222222222222222"), t.c],
+    });
+    assert.deepEqual(t.d.handshakes, ["key-a"]);
+    assert.deepEqual(t.d.reset, []);
+  } finally {
+    t.act.close();
+  }
+});
+
 Deno.test("activity: a leader keeps the sessions of a member that says bye (it answers on them)", () => {
   const d = fakeDevice(["key-a"]);
   const a = member("a", 2);

@@ -34,6 +34,7 @@ import { parseApprovals, validRouteList } from "../../routes/prefixes.ts";
 import { leaderJson } from "./leader_json.ts";
 import { applyEntry, parseJournal } from "./leader_journal.ts";
 import { validTcpPort } from "../../members/validate.ts";
+import { runIdOf } from "../../members/run_id.ts";
 import { type LeaseRecord, leaseRecordProblem } from "../../services/lease/arbiter.ts";
 
 /** The leader's file. */
@@ -455,7 +456,8 @@ function validMember(m: Member): boolean {
     (m.grants === undefined || validGrants(m.grants)) &&
     (m.advertisedRoutes === undefined || validRouteList(m.advertisedRoutes) !== null) &&
     (m.routes === undefined || validRouteList(m.routes) !== null) &&
-    (m.exitNode === undefined || m.exitNode === true);
+    (m.exitNode === undefined || m.exitNode === true) &&
+    (m.run === undefined || runIdOf(m.run) !== undefined);
 }
 
 function validGrants(g: MemberGrants): boolean {

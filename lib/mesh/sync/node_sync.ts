@@ -35,6 +35,7 @@ import {
 } from "./protocol.ts";
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
 import { MAX_LAN, type Member } from "../../members/member.ts";
+import { newRunId } from "../../members/run_id.ts";
 import type { NodeStatus } from "../../status/status.ts";
 
 /**
@@ -154,6 +155,8 @@ export class NodeSync {
   readonly #configured: number;
   #interval: number;
   readonly #byeWaitMs: number;
+  /** This run's id, in every hello: a new one tells the peers that sessions are gone. */
+  readonly #run = newRunId();
   readonly #removedListeners = new Set<() => void>();
   readonly #paceListeners = new Set<(ms: number) => void>();
   #name: string | undefined;
@@ -468,6 +471,7 @@ export class NodeSync {
       ...(d.advertise.routes?.length ? { routes: d.advertise.routes } : {}),
       ...(helloEveryOf(this.#interval) ? { hi: this.#interval } : {}),
       ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
+      r: this.#run,
     });
   }
 

@@ -5,6 +5,7 @@ import { StateDir } from "../state/state.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { createLogger, type Logger, nullLogger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
+import { runIdOf } from "../../members/run_id.ts";
 import { member } from "../../../tests/fixtures/members.ts";
 import { decodeLanKey, lanKeyId, newLanKey } from "../state/lan_key.ts";
 import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
@@ -116,6 +117,9 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
     h.sync.start({ version: 2, text: "p" });
     assert.deepEqual(h.applied, [[1, true]]);
     assert.equal(h.policy()?.version, 2);
+    // The run id is random at each start, the same in every hello of this run.
+    const run = (h.sent[0]?.[1] as Extract<ControlMessage, { t: "hello" }>).r;
+    assert.equal(runIdOf(run), run);
     assert.deepEqual(h.sent, [[LEADER, {
       t: "hello",
       v: 1,
@@ -124,7 +128,10 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       services: [],
       labels: { "node.weft/x": "1" },
       hi: 60_000,
+      r: run,
     }]]);
+    h.sync.hello();
+    assert.equal((h.sent[1][1] as Extract<ControlMessage, { t: "hello" }>).r, run);
   } finally {
     await h.cleanup();
   }

@@ -100,6 +100,8 @@ export type ControlMessage =
      * leader judges the node's health by its hellos and this, without probing it.
      */
     rtt?: number;
+    /** The node's run id (random at each start): a new one says it restarted. */
+    r?: string;
   }
   /**
    * The leader's answer to a hello whose interval (`hi`) is not the one it paces its members to
