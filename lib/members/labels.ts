@@ -60,12 +60,33 @@ export function ownLabelsProblem(labels: Record<string, string>): string | undef
     "and are not trusted by policies on other keys";
 }
 
-/** The labels policy selectors see: the granted ones and the node's own under the prefix. */
-export function policyLabels(m: Pick<Member, "labels" | "nodeLabels">): Record<string, string> {
+/**
+ * The labels worked out per labels object: a policy compiled against 10,000 members asks for
+ * each member's at every membership change, and records (their label objects with them) are
+ * replaced on a change, never edited, so the answer for an object stays right.
+ */
+const POLICY_LABELS = new WeakMap<object, WeakMap<object, Readonly<Record<string, string>>>>();
+const NO_LABELS: Record<string, string> = Object.freeze({});
+
+/**
+ * The labels policy selectors see: the granted ones and the node's own under the prefix. The
+ * object returned is frozen and may be shared: the same for the same label objects.
+ */
+export function policyLabels(
+  m: Pick<Member, "labels" | "nodeLabels">,
+): Readonly<Record<string, string>> {
+  const granted = m.labels ?? NO_LABELS;
+  const own = m.nodeLabels ?? NO_LABELS;
+  let byOwn = POLICY_LABELS.get(granted);
+  const known = byOwn?.get(own);
+  if (known) return known;
   // Every node re-checks the split, so a record from an older leader cannot blur it.
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m.labels ?? {})) if (!isNodeLabelKey(k)) out[k] = v;
-  for (const [k, v] of Object.entries(m.nodeLabels ?? {})) if (isNodeLabelKey(k)) out[k] = v;
+  for (const [k, v] of Object.entries(granted)) if (!isNodeLabelKey(k)) out[k] = v;
+  for (const [k, v] of Object.entries(own)) if (isNodeLabelKey(k)) out[k] = v;
+  Object.freeze(out);
+  if (!byOwn) POLICY_LABELS.set(granted, byOwn = new WeakMap());
+  byOwn.set(own, out);
   return out;
 }
 

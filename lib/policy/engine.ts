@@ -402,19 +402,43 @@ export class CompiledPolicy {
   }
 }
 
+/**
+ * A member's endpoints (with their canonical text), worked out once per member record: records
+ * are replaced on a change, never edited, and a leader of 10,000 members recompiles its policy at
+ * every membership change.
+ */
+const MEMBER_ENDPOINTS = new WeakMap<Member, readonly { key: string; e: Endpoint }[]>();
+
+function endpointsOf(m: Member): readonly { key: string; e: Endpoint }[] {
+  let list = MEMBER_ENDPOINTS.get(m);
+  if (list) return list;
+  const out: { key: string; e: Endpoint }[] = [];
+  for (const text of [m.address, m.address6]) {
+    if (!text) continue;
+    const bytes = text.includes(":") ? parseAddressV6(text) : parseAddressV4(text);
+    if (!bytes) continue;
+    const e: Endpoint = {
+      family: bytes.length === 4 ? 4 : 6,
+      words: wordsOf(bytes),
+      bytes,
+      member: m,
+    };
+    out.push({ key: formatAddress(bytes), e });
+  }
+  list = out;
+  MEMBER_ENDPOINTS.set(m, list);
+  return list;
+}
+
 function collectEndpoints(view: MembershipView | null): Endpoint[] {
   const out: Endpoint[] = [];
   const seen = new Set<string>();
   for (const m of view?.members ?? []) {
-    for (const text of [m.address, m.address6]) {
-      if (!text) continue;
-      const bytes = text.includes(":") ? parseAddressV6(text) : parseAddressV4(text);
-      if (!bytes) continue;
-      const key = formatAddress(bytes);
+    for (const { key, e } of endpointsOf(m)) {
       // An address claimed twice belongs to the first member that claims it, as in the table.
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push({ family: bytes.length === 4 ? 4 : 6, words: wordsOf(bytes), bytes, member: m });
+      out.push(e);
     }
   }
   return out;
@@ -462,16 +486,19 @@ function buildSide(selectors: Selector[], endpoints: Endpoint[], W: number): Sid
     let bits = memo.get(key);
     if (!bits) {
       bits = new Int32Array(W);
-      const byMember = new Map<Member, boolean>();
-      endpoints.forEach((e, id) => {
-        let hit = byMember.get(e.member);
-        if (hit === undefined) {
-          hit = sel.some((t) => termMatchesMember(t, e.member));
-          byMember.set(e.member, hit);
+      // A member's addresses are adjacent in the list (collectEndpoints): its selector match is
+      // worked out once for them.
+      let last: Member | null = null;
+      let lastHit = false;
+      for (let id = 0; id < endpoints.length; id++) {
+        const e = endpoints[id];
+        if (e.member !== last) {
+          last = e.member;
+          lastHit = sel.some((t) => termMatchesMember(t, e.member));
         }
-        if (!hit) hit = cidrs.some((c) => c.family === e.family && c.contains(e.bytes));
-        if (hit) bits![id >>> 5] |= 1 << (id & 31);
-      });
+        const hit = lastHit || cidrs.some((c) => c.family === e.family && c.contains(e.bytes));
+        if (hit) bits[id >>> 5] |= 1 << (id & 31);
+      }
       memo.set(key, bits);
     }
     side.bits.set(bits, r * W);
@@ -711,11 +738,30 @@ export interface PolicyEngineOptions {
   members?: MembershipView | null;
 }
 
-/** The fields of a member that policies can see; other changes need no recompilation. */
-function membersKey(view: MembershipView | null): string {
-  return JSON.stringify(
-    (view?.members ?? []).map((m) => [m.name, m.address, m.address6 ?? "", policyLabels(m)]),
-  );
+/**
+ * Whether two member lists are the same to policies (names, addresses and labels, in order):
+ * other changes need no recompilation. Records the lists share are the same by identity, so a
+ * change of one member among 10,000 costs a walk of the list, not a copy of it.
+ */
+function samePolicyMembers(a: readonly Member[], b: readonly Member[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (
+      x.name !== y.name || x.address !== y.address || (x.address6 ?? "") !== (y.address6 ?? "") ||
+      !sameLabels(policyLabels(x), policyLabels(y))
+    ) return false;
+  }
+  return true;
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>) {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
 /** The current policy and membership, compiled; hot-reloadable. */
@@ -723,7 +769,8 @@ export class PolicyEngine {
   #policy: PolicyDocument | null;
   #policyKey: string;
   #members: MembershipView | null;
-  #membersKey: string;
+  /** The members compiled against, a copy (a caller may reuse its list). */
+  #compiledMembers: readonly Member[];
   #compiled: CompiledPolicy;
   #generation = 1;
   readonly #allowedTotals = new Map<string, number>();
@@ -735,7 +782,7 @@ export class PolicyEngine {
     this.#policy = opts.policy ?? null;
     this.#policyKey = JSON.stringify(this.#policy);
     this.#members = opts.members ?? null;
-    this.#membersKey = membersKey(this.#members);
+    this.#compiledMembers = [...this.#members?.members ?? []];
     this.#compiled = new CompiledPolicy(this.#policy, this.#members, this.#generation);
   }
 
@@ -780,14 +827,14 @@ export class PolicyEngine {
    * names, addresses or labels changed.
    */
   setMembers(view: MembershipView | null): void {
-    const key = membersKey(view);
-    if (key === this.#membersKey) {
+    const members = view?.members ?? [];
+    if (samePolicyMembers(this.#compiledMembers, members)) {
       this.#members = view;
       return;
     }
     this.#recompile(this.#policy, view);
     this.#members = view;
-    this.#membersKey = key;
+    this.#compiledMembers = [...members];
   }
 
   #recompile(policy: PolicyDocument | null, view: MembershipView | null): void {

@@ -168,6 +168,12 @@ Deno.test("policy engine: membership changes move addresses between selectors", 
   engine.setMembers(relabelled);
   assert.ok(engine.generation > g1);
   assert.equal(judge(engine, tcp(WEB, "10.77.0.9", 1, 8090, 2))[0], "deny-db");
+  // The same view object again with its list edited in place: compared with what was compiled.
+  const g2 = engine.generation;
+  relabelled.members.pop();
+  engine.setMembers(relabelled);
+  assert.ok(engine.generation > g2);
+  assert.equal(judge(engine, tcp(WEB, "10.77.0.9", 1, 8090, 2))[0], "default");
 });
 
 Deno.test("policy engine: counters follow rule names across reloads", () => {
