@@ -1,13 +1,14 @@
 /**
  * Admission of handshake messages under load, as wireguard-go: MAC1 always; past the load
- * threshold, MAC2 (else a cookie reply, bounded per source) and the source IP's handshake rate,
- * all before any DH.
+ * threshold, MAC2 (else a cookie reply, bounded per source) and the source IP's handshake rate
+ * (an IPv6 source's /64's), all before any DH.
  * @module
  */
 
 import { COOKIE_REPLY_SIZE } from "../protocol/constants.ts";
 import { mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
 import type { Endpoint } from "../io/driver.ts";
+import { sourceKey } from "../protocol/ratelimiter.ts";
 import type { DeviceState } from "./state.ts";
 
 /** Counts a handshake message toward load; true while under load (for a second past it). */
@@ -35,16 +36,18 @@ export function admitHandshake(
   // check: a flood of junk is load too.
   const loaded = underLoad(s, now);
   const ip = from.address;
+  // Limited by address, an IPv6 source by its /64; cookies stay bound to the exact source.
+  const key = loaded ? sourceKey(ip) : ip;
   if (loaded) {
     // A source whose budget is spent is dropped before any MAC, whatever it sent: without a
     // cookie (MAC2 zero) it could only get a reply, with one only a DH. Only MAC2-valid
     // messages spend the handshake budget, so nobody can spend another address's.
     if (mac2IsZero(data)) {
-      if (!s.cookieLimiter.wouldAllow(ip)) {
+      if (!s.cookieLimiter.wouldAllow(key)) {
         s.drops.add("cookie-reply-limited");
         return false;
       }
-    } else if (!s.handshakeLimiter.wouldAllow(ip)) {
+    } else if (!s.handshakeLimiter.wouldAllow(key)) {
       s.drops.add("handshake-rate-limited");
       return false;
     }
@@ -59,7 +62,7 @@ export function admitHandshake(
   if (!s.checker.checkMac2(data, src, now)) {
     // Bounded per source, so a flood gets a few replies; a peer sending from its own address
     // still gets its cookie.
-    if (!s.cookieLimiter.allow(ip)) {
+    if (!s.cookieLimiter.allow(key)) {
       s.drops.add("cookie-reply-limited");
       return false;
     }
@@ -70,7 +73,7 @@ export function admitHandshake(
     s.drops.add("cookie-required");
     return false;
   }
-  if (!s.handshakeLimiter.allow(ip)) {
+  if (!s.handshakeLimiter.allow(key)) {
     s.drops.add("handshake-rate-limited");
     return false;
   }

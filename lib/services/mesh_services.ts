@@ -445,7 +445,11 @@ export class MeshServices {
 
   /** The figures for `/metrics`. */
   metrics(): ServiceMetrics {
-    return this.#stats.snapshot({ ...this.#socket.drops(), "pong-limited": this.#pongsLimited });
+    return this.#stats.snapshot({
+      ...this.#socket.drops(),
+      "pong-limited": this.#pongsLimited,
+      "subscriptions-refused": this.#pubsub.strangersRefused,
+    });
   }
 
   /** The state for `/status`. */

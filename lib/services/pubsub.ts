@@ -57,6 +57,12 @@ export interface PublishOptions {
   mode?: PublishMode;
 }
 
+/**
+ * The most announcers that are no member in this node's view held between two ticks: a member
+ * that just joined is one, a flood from made-up addresses many (the rest refused, counted).
+ */
+export const MAX_STRANGER_ANNOUNCERS = 64;
+
 /** What came of a publish. */
 export interface PublishResult {
   /** Subscribers on this node that got the event. */
@@ -128,6 +134,10 @@ export class PubSub {
   #timer: ReturnType<typeof setInterval> | undefined;
   #emptyUntil = 0;
   #closed = false;
+  // Announcements held from addresses that are no member in this node's view, since the tick
+  // (which forgets them), and those refused past the bound.
+  #strangers = 0;
+  #strangersRefused = 0;
   /** The highest local version each member acknowledged holding. */
   readonly #heldBy = new Map<string, number>();
   /** Waits for such acknowledgements ({@link PubSub.#held}). */
@@ -153,6 +163,11 @@ export class PubSub {
     // earlier run of this node had), not now: at the start the device may not have the
     // members as peers yet, and the datagrams would be dropped with no route.
     else this.#emptyUntil = this.#now() + 1.5 * this.#interval;
+  }
+
+  /** Announcements refused from addresses no member holds, past {@link MAX_STRANGER_ANNOUNCERS}. */
+  get strangersRefused(): number {
+    return this.#strangersRefused;
   }
 
   /**
@@ -254,6 +269,13 @@ export class PubSub {
     }
     if (msg.kind === "subscriptions") {
       const known = this.table.hasRemote(from);
+      if (!known && this.#d.nameOf(from) === null) {
+        // No member in this view: one that just joined (its record on its way here), or an
+        // address no member holds (a host behind a subnet router may send from any of a
+        // prefix's). Held until the tick, so many at most: they cannot fill the table.
+        if (this.#strangers >= MAX_STRANGER_ANNOUNCERS) return void this.#strangersRefused++;
+        this.#strangers++;
+      }
       // Acknowledged only when taken: an older version than the one held (a reordered resend, or
       // a node restarted with its clock set back) is not, and acknowledging it would say so.
       if (this.table.setRemote(from, msg.version, msg.entries, this.#now())) {
@@ -320,6 +342,7 @@ export class PubSub {
     const now = this.#now();
     const peers = new Set(this.#d.peers());
     this.table.expire(now - 3 * this.#interval, (a) => peers.has(a));
+    this.#strangers = 0;
     // Members that left: their acknowledgements go too (the map stays as small as the membership).
     for (const a of this.#heldBy.keys()) if (!peers.has(a)) this.#heldBy.delete(a);
     if (this.table.localEntries().length > 0) this.announce([...peers]);

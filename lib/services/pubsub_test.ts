@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ServiceError } from "./errors.ts";
-import { PubSub, type PubSubOptions } from "./pubsub.ts";
+import { MAX_STRANGER_ANNOUNCERS, PubSub, type PubSubOptions } from "./pubsub.ts";
 import { ServiceStats } from "./stats.ts";
 import type { ServiceEvent, Subscription } from "./subscription.ts";
 import { decodeMessage, type ServiceMessage } from "./wire.ts";
@@ -355,6 +355,31 @@ Deno.test("pubsub: acks of non-members are not kept; close ends the waits", asyn
   bus.close();
   const r = await sub.announced;
   assert.deepEqual(r.unacked, ["b"]);
+});
+
+Deno.test("pubsub: announcements from addresses no member holds are held only so many until the tick", () => {
+  const bus = new Bus();
+  const b = bus.add("10.0.0.2", "b");
+  bus.filter = () => false;
+  try {
+    // A flood from made-up addresses (a host behind a subnet router may send from any).
+    for (let i = 0; i < 1000; i++) {
+      b.handle(
+        { kind: "subscriptions", version: 1, entries: [{ pattern: "t" }] },
+        `198.18.${i >> 8}.${i & 255}`,
+      );
+    }
+    assert.equal(b.table.remote().length, MAX_STRANGER_ANNOUNCERS);
+    assert.equal(b.strangersRefused, 1000 - MAX_STRANGER_ANNOUNCERS);
+    // A member's is taken all the same, and a stranger already held may announce again.
+    bus.add("10.0.0.1", "a");
+    b.handle({ kind: "subscriptions", version: 1, entries: [{ pattern: "t" }] }, "10.0.0.1");
+    b.handle({ kind: "subscriptions", version: 2, entries: [] }, "198.18.0.0");
+    assert.equal(b.table.remote().length, MAX_STRANGER_ANNOUNCERS + 1);
+    assert.equal(b.strangersRefused, 1000 - MAX_STRANGER_ANNOUNCERS);
+  } finally {
+    bus.close();
+  }
 });
 
 Deno.test("pubsub: an announcement older than the one held is not acknowledged; a resend is", () => {

@@ -3,7 +3,7 @@
  * token the leader knows and carry that token's mac1 (so junk and requests without a token cost
  * a table lookup); while many requests arrive, it must also carry mac2 keyed by a cookie sent to
  * its source address (so spoofed sources cannot spend DHs); and each source may send only a few
- * requests a second. Everything refused is counted by reason, never logged per datagram.
+ * requests a second (an IPv6 source by its /64). Everything refused is counted by reason, never logged per datagram.
  * @module
  */
 
@@ -11,7 +11,7 @@ import { decodeBase64 } from "../../crypto/base64.ts";
 import { CookieChecker, sourceBytes } from "../../protocol/cookie.ts";
 import { COOKIE_REPLY_SIZE } from "../../protocol/constants.ts";
 import { readU32, writeU32 } from "../../protocol/bytes.ts";
-import { RateLimiter } from "../../protocol/ratelimiter.ts";
+import { RateLimiter, sourceKey } from "../../protocol/ratelimiter.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import {
   checkJoinMac1,
@@ -145,7 +145,8 @@ export class JoinGate {
     // Under load, a request without a cookie can only earn a cookie reply, a few a second per
     // source: past those, a flood of them (replays of one captured request) costs no MAC.
     const noCookie = loaded && mac2IsZero(msg);
-    if (noCookie && !this.#cookieLimiter.allow(from.address)) {
+    const limitKey = sourceKey(from.address);
+    if (noCookie && !this.#cookieLimiter.allow(limitKey)) {
       return this.#refuse("cookie-required");
     }
     if (!checkJoinMac1(msg, key)) return this.#refuse("mac1");
@@ -154,14 +155,14 @@ export class JoinGate {
       if (noCookie || !this.#cookies.checkMac2(msg, source, now)) {
         // The request is dropped either way; the cookie lets a real sender retry at once.
         this.#drops["cookie-required"]++;
-        if (!noCookie && !this.#cookieLimiter.allow(from.address)) return "drop";
+        if (!noCookie && !this.#cookieLimiter.allow(limitKey)) return "drop";
         // WireGuard's cookie reply, with the join's own type and the request id as receiver.
         this.#cookies.createReply(msg, readU32(msg, 4), source, now, this.reply);
         writeU32(this.reply, 0, MSG_JOIN_COOKIE);
         return "cookie";
       }
     }
-    if (!this.#perSource.allow(from.address)) return this.#refuse("rate-limited");
+    if (!this.#perSource.allow(limitKey)) return this.#refuse("rate-limited");
     return "open";
   }
 

@@ -55,6 +55,20 @@ Deno.test("join gate: each source gets a burst, then its rate", () => {
   assert.equal(gate.check(msg, endpoint("192.0.2.9")), "open");
 });
 
+Deno.test("join gate: an IPv6 source is limited by its /64, not per address", () => {
+  const { gate, make } = setup();
+  const msg = make();
+  const v6 = (address: string) => ({ ...endpoint(address), family: 6 as const });
+  // Eight addresses of one /64, each new: one burst between them.
+  const results = Array.from(
+    { length: 8 },
+    (_, i) => gate.check(msg, v6(`2001:db8:0:1::${i + 1}`)),
+  );
+  assert.equal(results.filter((r) => r === "open").length, 5);
+  assert.equal(gate.drops()["rate-limited"], 3);
+  assert.equal(gate.check(msg, v6("2001:db8:0:2::1")), "open", "another /64");
+});
+
 Deno.test("join gate: under load a request needs a cookie for its source address", () => {
   const { gate, make } = setup();
   // Many requests in a second: the gate is under load.

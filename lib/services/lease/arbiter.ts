@@ -345,14 +345,22 @@ export class LeaseArbiter {
   }
 
   #ask(from: string, service: string, n: number): void {
-    // Asking faster than a client renews wins nothing: the excess is not even looked at.
-    if (!this.#askLimit.allow(`${from}\n${service}`)) {
+    const why = this.#refusal(from, service);
+    // No member, nothing told: an address no member holds (a host behind a subnet router may
+    // send from any of a prefix's) gets no answer and no place in the limiter below.
+    if (why === "notMember") {
+      this.stats.refused.notMember++;
+      return;
+    }
+    // Asking faster than a client renews wins nothing: the excess is not even looked at. Keyed
+    // by member and a service it offers, or by member alone when refused, so that asks for
+    // made-up names cannot fill the limiter and have honest renewals refused.
+    if (!this.#askLimit.allow(why === null ? `${from}\n${service}` : from)) {
       this.stats.refused.askRate++;
       return;
     }
     const now = this.#deps.now();
     let lease = this.#leases.get(service);
-    const why = this.#refusal(from, service);
     if (why !== null) {
       this.stats.refused[why]++;
       if (lease) {

@@ -374,6 +374,22 @@ Deno.test("arbiter: a member whose record says the service is unhealthy is neith
   assert.equal(b.arbiter.holder("svc"), null);
 });
 
+Deno.test("arbiter: asks for made-up names, or from made-up addresses, cannot fill the ask limiter", async () => {
+  const b = new Bench();
+  // 20,000 asks, each for a name A does not offer, and as many from addresses no member holds.
+  for (let i = 0; i < 20_000; i++) {
+    b.ask(A, `made-up-${i}`, 1);
+    b.ask(`198.18.${i >> 8}.${i & 255}`, "svc", 1);
+  }
+  assert.equal(b.arbiter.stats.refused.notMember, 20_000);
+  assert.ok(b.arbiter.stats.refused.notOffered <= 4, JSON.stringify(b.arbiter.stats.refused));
+  // B's honest first ask (a key the limiter never saw) is looked at, and granted.
+  b.ask(B, "svc", 1);
+  await settle();
+  assert.equal(b.arbiter.holder("svc")?.holder, B);
+  assert.ok(!b.sent.some((x) => x.to?.startsWith("198.18.")), "nothing told to non-members");
+});
+
 Deno.test("arbiter: a lapsed lease goes to the longest-standing candidate, not the latest or most frequent asker", async () => {
   const b = new Bench();
   b.members.set(C, { name: "c", services: [{ name: "svc" }] });
