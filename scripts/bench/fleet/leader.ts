@@ -230,14 +230,15 @@ export class SimProcess {
       stderr: "piped",
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
-    this.#read();
+    const read = this.#read();
     const dec = new TextDecoder();
     this.#child.stderr.pipeTo(
       new WritableStream({
         write: (c) => void (this.#stderr = (this.#stderr + dec.decode(c)).slice(-16_384)),
       }),
     ).catch(() => {});
-    this.#child.status.then((s) => {
+    // After its output is read to the end: a fatal line written just before the exit says why.
+    Promise.all([this.#child.status, read.catch(() => {})]).then(([s]) => {
       this.#failAll(
         this.#fatal ??
           `the simulator exited (code ${s.code}) with commands unanswered:\n${this.#stderr}`,
