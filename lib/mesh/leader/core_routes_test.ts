@@ -332,3 +332,25 @@ Deno.test("leader routes: at most 64 approvals a node", async () => {
   );
   assert.equal(rec(core, "a").grants?.routes?.length, 40);
 });
+
+Deno.test("leader core: the quiet set holds no more keys than there are members, removed ones swept", async () => {
+  const core = await open(new MemoryStore());
+  const t = await core.createToken({ ttlMs: HOUR, uses: null, labels: {} });
+  const members: Member[] = [];
+  for (let i = 0; i < 20; i++) {
+    members.push(accepted(await core.join(request(t, `n${i}`), null, 1_000 + i)).member);
+  }
+  for (const m of members) await core.setQuiet(m.publicKey, true);
+  assert.equal(core.quietHeld, 20);
+  // Ten quiet members removed, then ten more join and go quiet: the removed ones are swept.
+  for (const m of members.slice(0, 10)) await core.removeNode(m.name);
+  for (let i = 20; i < 30; i++) {
+    const m = accepted(await core.join(request(t, `n${i}`), null, 1_000 + i)).member;
+    await core.setQuiet(m.publicKey, true);
+    assert.ok(core.quietHeld <= core.view().members.length, `${core.quietHeld} held`);
+  }
+  // A member not (or no longer) in the mesh is never taken as quiet.
+  await core.setQuiet(members[0].publicKey, true);
+  assert.ok(core.quietHeld <= core.view().members.length);
+  core.close();
+});
