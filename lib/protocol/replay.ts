@@ -39,6 +39,11 @@ export class ReplayWindow {
     return true;
   }
 
+  /** The highest counter accepted (0 before any). */
+  get highest(): number {
+    return this.#last;
+  }
+
   /** Forgets everything seen. */
   reset(): void {
     this.#ring.fill(0);

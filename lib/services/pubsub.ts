@@ -16,8 +16,9 @@
  * Exactly once per subscriber, in the normal case: each event carries an id (per publisher);
  * a receiving node acknowledges it, the publisher resends it (up to `resends` times, with the
  * wait doubling each time) until acknowledged, and the receiver delivers an id from a publisher
- * once (a bounded set of recent ids), acknowledging duplicates again. An event whose acks were
- * all lost, and that was resent more times than the dedupe set remembers ids, could come twice;
+ * once (a window of ids per member publisher, as WireGuard's counters; a bounded set shared by
+ * addresses no member holds), acknowledging duplicates again. An event resent after its
+ * publisher sent more than the window's ids since, all its acks lost, is dropped as a duplicate;
  * a node that never acknowledges is reported in the publish's result (`unacked`).
  *
  * Modes: `all`, every matching subscriber on every node; `one-per-service`, one subscriber per
@@ -30,6 +31,7 @@
 import { ServiceError } from "./errors.ts";
 import type { ServiceStats } from "./stats.ts";
 import { RecentSet } from "./recent.ts";
+import { ReplayWindow } from "../protocol/replay.ts";
 import {
   type AnnounceResult,
   type ServiceEvent,
@@ -56,6 +58,13 @@ export interface PublishOptions {
   /** Default `all`. */
   mode?: PublishMode;
 }
+
+/**
+ * How far behind a member's highest event id an id is taken for its next run's (a restarted
+ * publisher starts from another random number); nearer, and older than the window, it is a late
+ * resend, dropped as a duplicate.
+ */
+const NEW_RUN_GAP = 2 ** 20;
 
 /**
  * The most announcers that are no member in this node's view held between two ticks: a member
@@ -110,7 +119,10 @@ export interface PubSubOptions {
   ackTimeoutMs?: number;
   /** Resends of an event a node has not acknowledged. Default 3. */
   resends?: number;
-  /** Event ids remembered per node for deduplication (all publishers together). Default 8192. */
+  /**
+   * Event ids remembered for deduplication of publishers that are no member in this node's view
+   * (all of them together; each member has a window of its own). Default 8192.
+   */
   dedupeSize?: number;
   /** Events awaiting acks (per node) at once; a publish beyond is refused. Default 4096. */
   maxInFlight?: number;
@@ -127,6 +139,7 @@ export class PubSub {
   readonly #resends: number;
   readonly #maxInFlight: number;
   readonly #seen: RecentSet;
+  readonly #windows = new Map<string, ReplayWindow>();
   readonly #acks = new Map<string, () => void>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #subs = new Set<Subscription>();
@@ -285,7 +298,7 @@ export class PubSub {
       if (!known && this.table.localEntries().length > 0) this.announce([from]);
       return;
     }
-    if (this.#seen.add(`${from}|${msg.id}`)) {
+    if (this.#fresh(from, msg.id)) {
       this.#deliver(
         {
           topic: msg.topic,
@@ -338,9 +351,25 @@ export class PubSub {
     this.announce();
   }
 
+  /**
+   * Whether an event is new: a member's ids go through its own window (a flood of one member's
+   * events cannot push another's out, so a late resend is still known as one); the ids of
+   * addresses no member holds share one bounded set.
+   */
+  #fresh(from: string, id: number): boolean {
+    if (this.#d.nameOf(from) === null) return this.#seen.add(`${from}|${id}`);
+    let w = this.#windows.get(from);
+    if (!w) this.#windows.set(from, w = new ReplayWindow());
+    // A publisher counts from a random start at each run: far behind what its last run reached,
+    // an id is its new run's, and the window starts over.
+    if (w.highest - id > NEW_RUN_GAP) w.reset();
+    return w.accept(id, Number.MAX_SAFE_INTEGER);
+  }
+
   #tick(): void {
     const now = this.#now();
     const peers = new Set(this.#d.peers());
+    for (const a of this.#windows.keys()) if (!peers.has(a)) this.#windows.delete(a);
     this.table.expire(now - 3 * this.#interval, (a) => peers.has(a));
     this.#strangers = 0;
     // Members that left: their acknowledgements go too (the map stays as small as the membership).

@@ -382,6 +382,43 @@ Deno.test("pubsub: announcements from addresses no member holds are held only so
   }
 });
 
+Deno.test("pubsub: one member's flood of events cannot make another's late resend new; a restarted publisher's are", async () => {
+  const bus = new Bus();
+  bus.add("10.0.0.1", "a");
+  const b = bus.add("10.0.0.2", "b");
+  bus.add("10.0.0.3", "c");
+  bus.filter = () => false;
+  const event = (id: number, topic: string) => ({
+    kind: "event" as const,
+    id,
+    topic,
+    data: null,
+    mode: "all" as const,
+    groups: [],
+    loose: true,
+  });
+  try {
+    const sub = b.subscribe("c/x");
+    const stats = bus.nodes.get("10.0.0.2")!.stats;
+    const duplicates = () => stats.snapshot().eventDrops.duplicate;
+    b.handle(event(5_000_000, "c/x"), "10.0.0.3");
+    // a publishes 20,000 events (more than the shared dedupe set holds) while c's ack is lost.
+    for (let i = 0; i < 20_000; i++) b.handle(event(1_000 + i, "flood"), "10.0.0.1");
+    b.handle(event(5_000_000, "c/x"), "10.0.0.3");
+    assert.equal((await take(sub)).length, 1, "c's resend is known as one");
+    assert.equal(duplicates(), 1);
+    // c restarted: its ids start elsewhere (far below), and are new.
+    b.handle(event(7, "c/x"), "10.0.0.3");
+    b.handle(event(8, "c/x"), "10.0.0.3");
+    b.handle(event(7, "c/x"), "10.0.0.3");
+    assert.equal((await take(sub)).length, 2);
+    assert.equal(duplicates(), 2);
+    sub.close();
+  } finally {
+    bus.close();
+  }
+});
+
 Deno.test("pubsub: an announcement older than the one held is not acknowledged; a resend is", () => {
   const bus = new Bus();
   bus.add("10.0.0.1", "a");
