@@ -31,18 +31,15 @@ import type { HeldPacketSink, PacketFilter } from "../device/device.ts";
 import { Conntrack, type ConntrackOptions, type ConntrackStats } from "./conntrack.ts";
 import { type RateCounts, TAKE_PASS, TAKE_WAIT } from "./qos.ts";
 import { Pacer } from "./pacer.ts";
+import { type CompiledPolicy, INBOUND, OUTBOUND, VXLAN_PORT } from "./compiled.ts";
 import {
-  type CompiledPolicy,
   explainFlow,
   type ExplainQuery,
   explainWith,
   type Explanation,
   flowLabel,
-  INBOUND,
-  OUTBOUND,
-  PolicyEngine,
-  VXLAN_PORT,
-} from "./engine.ts";
+} from "./explain.ts";
+import { PolicyEngine } from "./engine.ts";
 import {
   FLOW_FRAGMENT,
   FLOW_ICMP_ERROR,

@@ -50,15 +50,14 @@ export {
   type SegmentView,
   segmentViews,
 } from "./segment_admin.ts";
-export {
-  type ExplainEndpoint,
-  type ExplainQos,
-  type ExplainQuery,
-  type ExplainResolved,
-  type Explanation,
-  PolicyEngine,
-  type PolicyEngineOptions,
-} from "./engine.ts";
+export type {
+  ExplainEndpoint,
+  ExplainQos,
+  ExplainQuery,
+  ExplainResolved,
+  Explanation,
+} from "./explain.ts";
+export { PolicyEngine, type PolicyEngineOptions } from "./engine.ts";
 export {
   type DirectionCounts,
   type FilterExplanation,
