@@ -24,6 +24,7 @@ import {
 import { overlappingRoute } from "../net/local_routes.ts";
 import { type NodeFile, StateDir } from "./state/state.ts";
 import { FileStore } from "./store/file_store.ts";
+import { newRunId } from "../members/run_id.ts";
 
 /** The default IPv4 mesh network. */
 export const DEFAULT_NETWORK = "10.200.0.0/16";
@@ -66,6 +67,8 @@ export interface NodeStart {
   joinedOver?: "udp" | "tcp";
   /** The leader's endpoint that answered the join (`tcp://host:port` over TCP), with it. */
   joinedVia?: string;
+  /** This run's id (lib/members/run_id.ts): sent with a join, and with every hello. */
+  run: string;
 }
 
 /**
@@ -248,6 +251,7 @@ export async function openNode(
 ): Promise<NodeStart> {
   let node = await opened.state.readNode();
   let joined: Pick<NodeStart, "joinedOver" | "joinedVia"> = {};
+  const run = newRunId();
   // The name a removed node had: without one given, it asks for it again.
   let previousName: string | undefined;
   // The leader sends a removed node the view without it, which it saves: it is no member now.
@@ -268,7 +272,7 @@ export async function openNode(
     if (!checked) {
       throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);
     }
-    const res = await requestJoin(opts, checked, opened.privateKey, logger, previousName);
+    const res = await requestJoin(opts, checked, opened.privateKey, logger, previousName, run);
     joined = { joinedOver: res.joinedOver, joinedVia: res.answeredFrom };
     node = {
       format: 1,
@@ -325,5 +329,5 @@ export async function openNode(
       ? [`${me.address6}/${Cidr.parse(node.view.network6).bits}`]
       : []),
   ];
-  return { node, addresses, ...joined };
+  return { node, addresses, run, ...joined };
 }

@@ -50,7 +50,13 @@ import type { ExitNodeUse } from "./subnets/exit.ts";
 /** Where the agent starts from: the leader's state, or a node's file. */
 export type Start =
   | { core: LeaderCore; node?: undefined; joinedOver?: undefined }
-  | { node: NodeFile; core?: undefined; joinedOver?: "udp" | "tcp" };
+  | {
+    node: NodeFile;
+    core?: undefined;
+    joinedOver?: "udp" | "tcp";
+    /** This run's id (sent with the join, if there was one): the node's hellos carry it. */
+    run?: string;
+  };
 
 /** The parts only the leader has, or only a node. */
 export type RoleParts =
@@ -520,6 +526,7 @@ function makeRole(
     address: agent.addresses[0].split("/")[0],
     leader: node.leader,
     ...(node.name ? { name: node.name } : {}),
+    ...(start.run !== undefined ? { run: start.run } : {}),
     view: () => membership.view,
     applyView: (v, announce) => membership.apply(v, announce),
     policy: () => policy.policy,

@@ -252,12 +252,12 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         const { core, addresses } = await openLeader(opts, opened);
         mesh = await MeshAgent.#compose<O["role"]>(opts, opened, addresses, { core }, logger);
       } else {
-        const { node, addresses, joinedOver } = await openNode(opts, opened, checked, logger);
+        const { node, addresses, joinedOver, run } = await openNode(opts, opened, checked, logger);
         mesh = await MeshAgent.#compose<O["role"]>(
           opts,
           opened,
           addresses,
-          { node, joinedOver },
+          { node, joinedOver, run },
           logger,
         );
       }

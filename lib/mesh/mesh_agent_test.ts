@@ -10,6 +10,7 @@ import { LeaderError } from "./leader/core.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
 import { freePort } from "../../tests/fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
+import { runIdOf } from "../members/run_id.ts";
 
 function base(dir: string, name: string, port: number): MeshOptions {
   return {
@@ -81,6 +82,10 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
         "the leader lists the node",
       );
       assert.ok(seen.includes(2), "membership subscribers hear of the join");
+      // The run id the join carried is in the record, and the node's hellos say the same.
+      const rec = () => leader.view().members.find((m) => m.name === "n1");
+      const run = rec()?.run;
+      assert.equal(runIdOf(run), run);
       // The node reports its link to the leader, which has both sides' views of it.
       assert.ok(
         await eventually(() => {
@@ -112,6 +117,7 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
         ),
         "the leader has the node's service",
       );
+      assert.equal(rec()?.run, run, "the hellos carry the join's run id");
       // Leader-only operations refuse on a node.
       await assert.rejects(() => node!.createToken(), LeaderError);
       await assert.rejects(() => node!.removeNode("lead"), LeaderError);
@@ -119,6 +125,13 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       // Restarted from its state directory alone: same address, no token.
       node = await MeshAgent.start(base(dir, "n1", np));
       assert.equal(node.self?.address, address);
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(rec()?.run !== undefined && rec()?.run !== run),
+          HANG_GUARD_MS,
+        ),
+        "a restart is a new run",
+      );
     } finally {
       await node?.close();
       await leader.close();

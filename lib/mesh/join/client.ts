@@ -218,7 +218,7 @@ type Asked =
  * A refusal is a {@link JoinError}; a refusal of every leader's store a
  * {@link JoinUnavailableError}; no answer in time an Error naming the leaders' endpoints, UDP
  * and TCP. `previousName`: the name this node had (a removed node joining again), asked for
- * instead of its hostname.
+ * instead of its hostname; `run`: this run's id, for the record the join makes.
  */
 export async function requestJoin(
   opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
@@ -226,6 +226,7 @@ export async function requestJoin(
   privateKey: string,
   logger: Logger,
   previousName?: string,
+  run?: string,
 ): Promise<JoinAnswer> {
   const { token } = checked;
   const req: JoinRequest = {
@@ -243,6 +244,7 @@ export async function requestJoin(
     // store) answer the same way.
     time: Date.now(),
     ...(opts.relay ? { relay: true as const } : {}),
+    ...(run !== undefined ? { run } : {}),
   };
   const routes = ownRoutes(opts);
   if (routes.length) req.routes = routes;

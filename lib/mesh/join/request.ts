@@ -41,6 +41,11 @@ export interface JoinRequest {
    */
   routes?: string[];
   /**
+   * The joiner's run id (lib/members/run_id.ts), in its record from the join, so that its first
+   * hello changes nothing. Older leaders ignore it.
+   */
+  run?: string;
+  /**
    * When the joiner made the request (its Unix ms): per key, each new request must be later
    * than the last one accepted, so a captured request cannot be replayed.
    */

@@ -35,6 +35,7 @@ import { JoinGate } from "./gate.ts";
 import type { JoinRequest, JoinResult } from "./request.ts";
 import { StoreError } from "../../store/kv.ts";
 import { validRouteList } from "../../routes/prefixes.ts";
+import { runIdOf } from "../../members/run_id.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -100,6 +101,8 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
       ...(relay ? { relay } : {}),
       ...(tcpPort !== undefined ? { tcpPort } : {}),
       ...(routes?.length ? { routes } : {}),
+      // A malformed one is none: the record gets the run at the node's first hello.
+      ...(runIdOf(raw.run) !== undefined ? { run: raw.run } : {}),
     };
   } catch {
     return null;

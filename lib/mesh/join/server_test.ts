@@ -42,7 +42,12 @@ async function leaderLab(logger = nullLogger) {
     });
   };
   let port = 40000;
-  const join = (token: string, hostname: string, privateKey = generateKeyPair().privateKey) =>
+  const join = (
+    token: string,
+    hostname: string,
+    privateKey = generateKeyPair().privateKey,
+    run?: string,
+  ) =>
     requestJoin(
       {
         role: "node",
@@ -54,6 +59,8 @@ async function leaderLab(logger = nullLogger) {
       checkJoinToken(token, selectSuite().dh),
       privateKey,
       nullLogger,
+      undefined,
+      run,
     );
   const close = async () => {
     server!.close();
@@ -75,6 +82,7 @@ Deno.test("join server: a request with a known token is answered with an allocat
     // Where the leader saw the request come from is the member's first endpoint.
     assert.deepEqual(res.member.endpoints, ["192.0.2.2:40000"]);
     assert.equal(res.member.address, "10.6.0.2");
+    assert.equal(res.member.run, undefined, "no run id asked: none in the record");
     assert.equal(res.leader.name, "lead");
     assert.equal(res.network, "10.6.0.0/24");
     assert.match(lines.join("\n"), /node joined name=n1 address=10\.6\.0\.2/);
@@ -224,6 +232,23 @@ Deno.test("join server: a request is checked field by field against the token it
   assert.equal(parse({ ...good, tcpPort: 65536 }), null);
   assert.equal(parse({ ...good, tcpPort: "443" }), null);
   assert.equal(parseJoinRequest(enc.encode("not json"), datagram), null);
+  // The run id: kept when it is one, left out (not refused) when malformed.
+  assert.deepEqual(parse({ ...good, run: "0123456789abcdef" }), {
+    ...good,
+    run: "0123456789abcdef",
+  });
+  assert.deepEqual(parse({ ...good, run: "not a run" }), good);
+});
+
+Deno.test("join server: the run id a joiner sends is in the record its join makes", async () => {
+  const lab = await leaderLab(nullLogger);
+  try {
+    const res = await lab.join(await lab.newToken(1), "n1", undefined, "0123456789abcdef");
+    assert.equal(res.member.run, "0123456789abcdef");
+    assert.equal(lab.core.view().members.find((m) => m.name === "n1")?.run, "0123456789abcdef");
+  } finally {
+    await lab.close();
+  }
 });
 
 Deno.test("join server: only a UDP source is an observed endpoint", () => {

@@ -719,6 +719,7 @@ export class LeaderCore {
         ...(req.relay && grants?.relay ? { relay: true as const } : {}),
         ...(req.tcpPort !== undefined ? { tcpPort: req.tcpPort } : {}),
         ...(req.routes?.length ? { advertisedRoutes: [...req.routes] } : {}),
+        ...(req.run !== undefined ? { run: req.run } : {}),
       };
       member.services = this.#grantedServices(d, member, req.services);
       ix.add(member);

@@ -91,6 +91,8 @@ export type LeaderInfo = NodeFile["leader"];
 export interface NodeSyncDeps {
   /** The control channel to the leaders. */
   channel: ControlPort;
+  /** This run's id (the one its join, if any, carried); default: a new one. */
+  run?: string;
   /**
    * Probes a leader's overlay address on the control channel: the round trip in ms, or null
    * when no answer came within `timeoutMs`.
@@ -156,7 +158,7 @@ export class NodeSync {
   #interval: number;
   readonly #byeWaitMs: number;
   /** This run's id, in every hello: a new one tells the peers that sessions are gone. */
-  readonly #run = newRunId();
+  readonly #run: string;
   readonly #removedListeners = new Set<() => void>();
   readonly #paceListeners = new Set<(ms: number) => void>();
   #name: string | undefined;
@@ -196,6 +198,7 @@ export class NodeSync {
   /** A stopped sync; `start` begins it. */
   constructor(deps: NodeSyncDeps, opts: NodeSyncOptions = {}) {
     this.#deps = deps;
+    this.#run = deps.run ?? newRunId();
     this.#configured = this.#interval = opts.syncIntervalMs ?? DEFAULT_HELLO_MS;
     this.#byeWaitMs = opts.byeWaitMs ?? 1000;
     this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
