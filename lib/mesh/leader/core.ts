@@ -1082,7 +1082,7 @@ export class LeaderCore {
 
   /**
    * Keys held as quiet: the quiet members, and members removed since they went quiet until the
-   * next sweep (never more than the members).
+   * next sweep (which comes once they outnumber the members).
    * @ignore internal: for tests of the bound
    */
   get quietHeld(): number {
