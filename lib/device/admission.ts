@@ -8,7 +8,7 @@
 import { COOKIE_REPLY_SIZE } from "../protocol/constants.ts";
 import { mac2IsZero, sourceBytes } from "../protocol/cookie.ts";
 import type { Endpoint } from "../io/driver.ts";
-import { sourceKey } from "../protocol/ratelimiter.ts";
+import { sourceKey } from "../net/source_key.ts";
 import type { DeviceState } from "./state.ts";
 
 /** Counts a handshake message toward load; true while under load (for a second past it). */

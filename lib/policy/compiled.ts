@@ -22,7 +22,7 @@
 
 import type { Member, MembershipView } from "../members/member.ts";
 import { Cidr } from "../net/cidr.ts";
-import { formatAddress, parseAddressV4, parseAddressV6, PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
+import { formatAddress, parseAddress, PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
 import { FlowInfo, RULE_PROTO_ICMP } from "./packet.ts";
 import type { Direction, PolicyDocument, PolicyProto, PolicyRule, Selector } from "./schema.ts";
 import { termMatchesMember } from "./selector.ts";
@@ -400,7 +400,7 @@ function endpointsOf(m: Member): readonly { key: string; e: Endpoint }[] {
   const out: { key: string; e: Endpoint }[] = [];
   for (const text of [m.address, m.address6]) {
     if (!text) continue;
-    const bytes = text.includes(":") ? parseAddressV6(text) : parseAddressV4(text);
+    const bytes = parseAddress(text);
     if (!bytes) continue;
     const e: Endpoint = {
       family: bytes.length === 4 ? 4 : 6,

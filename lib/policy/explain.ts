@@ -5,7 +5,7 @@
  */
 
 import type { Member, MembershipView } from "../members/member.ts";
-import { formatAddress, parseAddressV4, parseAddressV6 } from "../net/ip.ts";
+import { formatAddress, parseAddress, parseAddressV4, parseAddressV6 } from "../net/ip.ts";
 import { FlowInfo, ICMP_KIND_ECHO_REQUEST, RULE_PROTO_ICMP, RULE_PROTO_OTHER } from "./packet.ts";
 import type { PolicyAction, PolicyProto } from "./schema.ts";
 import { type CompiledPolicy, INBOUND, OUTBOUND, protoNumber, wordsOf } from "./compiled.ts";
@@ -89,14 +89,14 @@ function resolveEndpoint(
   family?: 4 | 6,
 ): ExplainResolved {
   const t = text.trim();
-  const literal = t.includes(":") ? parseAddressV6(t) : parseAddressV4(t);
+  const literal = parseAddress(t);
   const members = view?.members ?? [];
   if (literal) {
     const addr = formatAddress(literal);
     const member = members.find((m) =>
       [m.address, m.address6].some((a) => {
         if (!a) return false;
-        const b = a.includes(":") ? parseAddressV6(a) : parseAddressV4(a);
+        const b = parseAddress(a);
         return b !== null && formatAddress(b) === addr;
       })
     );

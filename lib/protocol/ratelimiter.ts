@@ -19,37 +19,6 @@ export function refilled(tokens: number, elapsedMs: number, perMs: number, max: 
   return Math.min(max, tokens + elapsedMs * perMs);
 }
 
-/**
- * The key a source address is limited by: an IPv4 address itself, an IPv6 address its /64 (as
- * the kernel's WireGuard keys its limiter). A host commonly holds a whole /64: counted per
- * address it could pass for 2^64 sources, each with a fresh burst, and fill the table.
- * @example
- * ```ts
- * sourceKey("192.0.2.7"); // "192.0.2.7"
- * sourceKey("2001:db8:0:1::7"); // "2001:db8:0:1::/64"
- * sourceKey("::ffff:192.0.2.7"); // "192.0.2.7"
- * ```
- */
-export function sourceKey(address: string): string {
-  if (!address.includes(":")) return address;
-  const zone = address.indexOf("%");
-  const a = (zone < 0 ? address : address.slice(0, zone)).toLowerCase();
-  if (a.startsWith("::ffff:") && a.includes(".")) return a.slice(7);
-  const gap = a.indexOf("::");
-  let groups: string[];
-  if (gap < 0) groups = a.split(":");
-  else {
-    const head = gap === 0 ? [] : a.slice(0, gap).split(":");
-    const tailText = a.slice(gap + 2);
-    const tail = tailText === "" ? [] : tailText.split(":");
-    // A dotted IPv4 tail is two groups.
-    const tailGroups = tail.length + (tail.at(-1)?.includes(".") ? 1 : 0);
-    const zeros = Math.max(0, 8 - head.length - tailGroups);
-    groups = [...head, ...new Array<string>(zeros).fill("0"), ...tail];
-  }
-  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(":")}::/64`;
-}
-
 /** Options of a {@link RateLimiter}. */
 export interface RateLimiterOptions {
   /** Messages a second each source may send in the long run. Default 20. */

@@ -11,7 +11,8 @@ import { decodeBase64 } from "../../crypto/base64.ts";
 import { CookieChecker, sourceBytes } from "../../protocol/cookie.ts";
 import { COOKIE_REPLY_SIZE } from "../../protocol/constants.ts";
 import { readU32, writeU32 } from "../../protocol/bytes.ts";
-import { RateLimiter, sourceKey } from "../../protocol/ratelimiter.ts";
+import { RateLimiter } from "../../protocol/ratelimiter.ts";
+import { sourceKey } from "../../net/source_key.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import {
   checkJoinMac1,
