@@ -16,6 +16,7 @@ import {
   resolvConfText,
   resolvconfText,
   type SavedSystemDns,
+  searchWithZone,
   type SystemDns,
   type SystemDnsKeep,
   type SystemDnsMode,
@@ -89,19 +90,24 @@ export class LinuxSystemDns implements SystemDns {
         case "resolved":
           await this.#keep.save({ mode, iface: settings.iface });
           await this.#resolvectl(["dns", settings.iface, settings.server]);
-          // `~zone` routes the zone's names here; `zone` also makes it a search domain, so
-          // short names (`gamma`) resolve.
-          await this.#resolvectl(["domain", settings.iface, `~${settings.zone}`, settings.zone]);
+          // `~zone` routes the zone's names here, and only as a routing domain: resolved asks
+          // every link's search domains at once and takes the first answer, so a search domain
+          // here would let a member named `vault` win the host's `vault.lab.example`. Short
+          // names of members need the host's own search list (docs/concepts.md).
+          await this.#resolvectl(["domain", settings.iface, `~${settings.zone}`]);
           // Not the default route: every other name keeps going where it went.
           await this.#resolvectl(["default-route", settings.iface, "false"]);
           return;
         case "resolvconf": {
           const order = await readText(this.#order).catch(() => "");
           const record = resolvconfRecord(settings.iface, order || null);
+          // The host's own search domains go first in weft's record, which resolvconf puts
+          // first: the zone after them, so a member's name never captures a name of theirs.
+          const own = parseResolvConfText(await readText(this.#path)).search;
           await this.#keep.save({ mode, iface: settings.iface, record });
           await this.#resolvconf(
             ["-a", record, "-m", "0", "-x"],
-            resolvconfText([settings.server], [settings.zone]),
+            resolvconfText([settings.server], searchWithZone(own, settings.zone)),
           );
           return;
         }

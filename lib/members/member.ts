@@ -40,8 +40,17 @@ export interface Member {
   address: string;
   /** Overlay IPv6 address, if the mesh has one. */
   address6?: string;
-  /** Underlay endpoints where the node can be reached (`host:port`), best first. */
+  /**
+   * Underlay endpoints where the node can be reached (`host:port`), best first: the one the
+   * leader observed, then those the node advertises (claims, unchecked).
+   */
   endpoints: string[];
+  /**
+   * The underlay endpoint (`host:port`) the leader saw the node's join or latest hello come from
+   * over UDP: set by the leader alone, never from what the node says. Absent when the leader saw
+   * none (a hello over TCP or through a relay), and in a leader's own record.
+   */
+  observed?: string;
   /**
    * The node's own interface addresses with its WireGuard port (`host:port`, at most 8): members
    * on the same LAN reach each other there when their public endpoints are one NAT's address.

@@ -436,6 +436,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         mark: exitMark,
         view: () => membership?.view ?? view,
         logger,
+        // The relay carrying the exit node's traffic stays off the tunnel too.
+        ...(opts.natTraversal === false
+          ? {}
+          : { relayOf: (key: string) => composed?.nat?.routes.relayOf(key) ?? null }),
       });
       if (!opts.userspace) {
         // A run that crashed left its forwarding rules and exit-node routing behind: gone

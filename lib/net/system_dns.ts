@@ -139,20 +139,33 @@ export function parseResolvConfText(text: string): ResolvConf {
 export const WRITTEN_HEADER =
   "# written by weft (--accept-dns): the mesh's names and every other name through weft;";
 
+/** glibc before 2.26 reads at most 6 search domains: the zone must be among them. */
+const MAX_SEARCH = 6;
+
+/**
+ * The search list while the host asks weft: the host's own domains first, then the zone (at most
+ * {@link MAX_SEARCH}, the zone always kept). A member's name then never captures a short name
+ * the host's own domains answer: `vault` is `vault.lab.example` when that exists, the member
+ * `vault` only when none of the host's domains has it.
+ */
+export function searchWithZone(own: readonly string[], zone: string): string[] {
+  const norm = (d: string) => d.toLowerCase().replace(/\.$/, "");
+  const z = norm(zone);
+  return [...own.filter((d) => norm(d) !== z).slice(0, MAX_SEARCH - 1), zone];
+}
+
 /**
  * The resolv.conf weft writes in file mode: weft's server alone (it forwards everything outside
- * the zone to the original resolvers), the zone first in the search list so short names
- * resolve, then the original's search domains and options.
+ * the zone to the original resolvers), the original's search domains and then the zone (see
+ * {@link searchWithZone}), and the original's options.
  */
 export function resolvConfText(original: string, settings: SystemDnsSettings): string {
   const was = parseResolvConfText(original);
-  const search = [settings.zone, ...was.search.filter((d) => d !== settings.zone)];
   return [
     WRITTEN_HEADER,
     "# the original comes back when weft stops.",
     `nameserver ${settings.server}`,
-    // glibc reads at most 6 search domains.
-    `search ${search.slice(0, 6).join(" ")}`,
+    `search ${searchWithZone(was.search, settings.zone).join(" ")}`,
     ...was.options,
   ].join("\n") + "\n";
 }

@@ -5,6 +5,7 @@ import {
   managedByResolved,
   parseResolvConfText,
   resolvConfText,
+  searchWithZone,
   upstreamsFrom,
   WRITTEN_HEADER,
 } from "./system_dns.ts";
@@ -23,7 +24,7 @@ Deno.test("resolv.conf: nameservers, the last search line, options; comments ign
   assert.deepEqual(parseResolvConfText(""), { nameservers: [], search: [], options: [] });
 });
 
-Deno.test("resolv.conf written: weft alone, the zone searched first, options kept", () => {
+Deno.test("resolv.conf written: weft alone, the host's domains searched before the zone", () => {
   const text = resolvConfText(
     "nameserver 192.0.2.53\nsearch overlay.local corp.example\noptions ndots:2\n",
     SETTINGS,
@@ -31,11 +32,20 @@ Deno.test("resolv.conf written: weft alone, the zone searched first, options kep
   const lines = text.trimEnd().split("\n");
   assert.equal(lines[0], WRITTEN_HEADER);
   assert.ok(lines.includes("nameserver 10.9.0.7"));
-  assert.ok(lines.includes("search overlay.local corp.example"), "the zone once, first");
+  // The host's own domains first: a member named like a host there does not capture its name.
+  assert.ok(lines.includes("search corp.example overlay.local"), "the zone once, last");
   assert.ok(lines.includes("options ndots:2"));
   assert.equal(lines.filter((l) => l.startsWith("nameserver")).length, 1);
   const many = resolvConfText("search a b c d e f g\n", SETTINGS);
-  assert.match(many, /^search overlay\.local a b c d e$/m, "glibc's six search domains");
+  assert.match(many, /^search a b c d e overlay\.local$/m, "glibc's six, the zone kept");
+});
+
+Deno.test("search list: the host's domains, then the zone (once, whatever its case)", () => {
+  assert.deepEqual(searchWithZone([], "overlay.local"), ["overlay.local"]);
+  assert.deepEqual(
+    searchWithZone(["lab.example", "Overlay.Local.", "corp.example"], "overlay.local"),
+    ["lab.example", "corp.example", "overlay.local"],
+  );
 });
 
 Deno.test("mode: the file says who manages it; other files are rewritten", () => {

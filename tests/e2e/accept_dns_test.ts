@@ -43,7 +43,9 @@ Deno.test({
     try {
       await Deno.mkdir(etc, { recursive: true });
       await Deno.writeTextFile(resolvConf, ORIGINAL);
-      // The upstream: knows only outside.example (and refuses to look further).
+      // The upstream: knows only outside.example (and refuses to look further), and answers
+      // for the host's search domain lab.example (no such name there), as a host's own does: its
+      // domains are searched before the zone, and glibc stops searching at a refusal.
       dnsmasq = lab.spawn("up", "dnsmasq", [
         "--keep-in-foreground",
         "--conf-file=/dev/null",
@@ -53,6 +55,7 @@ Deno.test({
         "--listen-address=192.0.2.3",
         "--user=root",
         "--pid-file=",
+        "--local=/lab.example/",
         `--address=/${OUTSIDE}/${OUTSIDE_ADDR}`,
         "--log-queries",
         "--log-facility=-",
@@ -70,10 +73,10 @@ Deno.test({
       const leadAddr = await resolvedBy(lab, "lead.overlay.local");
       assert.ok(leadAddr?.startsWith("10.95.0."), `lead.overlay.local -> ${leadAddr}`);
 
-      // The file now sends everything to weft on n1's overlay address, the zone searched first.
+      // The file now sends everything to weft on n1's overlay address, the zone searched last.
       const written = await Deno.readTextFile(resolvConf);
       assert.match(written, new RegExp(`^nameserver ${n1Addr.replaceAll(".", "\\.")}$`, "m"));
-      assert.match(written, /^search overlay\.local lab\.example$/m);
+      assert.match(written, /^search lab\.example overlay\.local$/m);
       assert.match(written, /^options edns0 timeout:2$/m);
       assert.doesNotMatch(written, /192\.0\.2\.3/);
 
@@ -120,6 +123,78 @@ Deno.test({
       await waitUp(lab, "n1", dir, n1);
       assert.equal(await Deno.readTextFile(resolvConf), ORIGINAL, "put back by a plain start");
       await stopChild(n1.child, HANG_GUARD_MS);
+      await stopChild(leader.child, HANG_GUARD_MS);
+    } finally {
+      if (dnsmasq) await stopChild(dnsmasq, 2000).catch(() => {});
+      await lab.destroy();
+      await Deno.remove(etc, { recursive: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+const VAULT_HOST_ADDR = "198.51.100.80";
+
+Deno.test({
+  name:
+    "accept-dns: a member named like a host in the host's search domain does not capture its short name",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // The leader is the member named `vault`; the host's own search domain lab.example has a
+    // `vault` too (dnsmasq on `up`, authoritative for lab.example: other names there NXDOMAIN).
+    const lab = await Lab.create(["vault", "n1", "up"]);
+    const dir = await Deno.makeTempDir({ prefix: "weft-acceptdns-vault-" });
+    const etc = `/etc/netns/${lab.host("n1").ns}`;
+    const resolvConf = `${etc}/resolv.conf`;
+    const opts = { dir, cidr: "10.96.0.0/24", ifPrefix: "wv", extra: [] };
+    const iface = `wvn1${lab.tag}`;
+    let dnsmasq: Deno.ChildProcess | undefined;
+    try {
+      await Deno.mkdir(etc, { recursive: true });
+      await Deno.writeTextFile(resolvConf, ORIGINAL);
+      dnsmasq = lab.spawn("up", "dnsmasq", [
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=192.0.2.3",
+        "--user=root",
+        "--pid-file=",
+        "--local=/lab.example/",
+        `--address=/vault.lab.example/${VAULT_HOST_ADDR}`,
+        "--log-queries",
+        "--log-facility=-",
+      ]).child;
+      // The host's own resolver answers its `vault` before weft is there.
+      assert.ok(
+        await eventually(
+          async () => (await resolvedBy(lab, "vault")) === VAULT_HOST_ADDR,
+          HANG_GUARD_MS,
+        ),
+        "dnsmasq answers vault.lab.example",
+      );
+
+      const leader = startMeshNode(lab, opts, "vault", ["--leader"]);
+      await waitUp(lab, "vault", dir, leader);
+      const tok = await weftIn(lab, "vault", dir, "token", "create", "--uses", "1");
+      assert.equal(tok.code, 0, tok.stderr);
+      const n1 = startMeshNode(lab, opts, "n1", ["--join", tok.stdout.trim(), "--accept-dns"]);
+      await waitUp(lab, "n1", dir, n1);
+      const n1Addr = await overlayAddress(lab, iface);
+      const member = await resolvedBy(lab, "vault.overlay.local");
+      assert.ok(member?.startsWith("10.96.0."), `vault.overlay.local -> ${member}`);
+
+      // The short name is the host's vault (its search domain first), the full mesh name the
+      // member, and a short name only the mesh has still resolves (the zone searched after).
+      assert.equal(await resolvedBy(lab, "vault"), VAULT_HOST_ADDR, "the host's vault");
+      assert.equal(await resolvedBy(lab, "vault.lab.example"), VAULT_HOST_ADDR);
+      assert.equal(await resolvedBy(lab, "n1"), n1Addr, "a mesh-only short name");
+
+      await stopChild(n1.child, HANG_GUARD_MS);
+      assert.equal(await Deno.readTextFile(resolvConf), ORIGINAL, "after SIGTERM");
       await stopChild(leader.child, HANG_GUARD_MS);
     } finally {
       if (dnsmasq) await stopChild(dnsmasq, 2000).catch(() => {});

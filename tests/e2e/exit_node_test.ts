@@ -115,3 +115,95 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "exit node: endpoints members claim never become `to ADDR lookup main` on an exit-node user; what the leader saw does",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // e, the exit node, claims an address on b's LAN beside its own; r, a relay member, claims
+    // i's address, which only e reaches: were either kept off b's tunnel, a member would choose
+    // where b's traffic leaves outside its exit node (i's would not arrive at all).
+    const claimedByE = "198.51.100.50";
+    const m = await NatMesh.create(
+      { internet: ["lead", "e", "r"], sites: { home: { nat: "masquerade", hosts: ["b"] } } },
+      { ifPrefix: "wq" },
+    );
+    let lan: SiteLan | null = null;
+    const lab = m.lab;
+    const weft = (host: string, ...args: string[]) => weftIn(lab, host, m.dir, ...args);
+    try {
+      lan = await SiteLan.create(lab, "inet");
+      await lan.attach("e", "198.18.0.1/24");
+      await lan.addPlain("i", `${I}/24`);
+      lan.spawn("i", Deno.execPath(), ["eval", whoAmIServer(8080)]);
+
+      await m.start("e", [
+        "--join",
+        await m.token(1),
+        "--advertise-exit-node",
+        "--advertise",
+        "203.0.113.2:51820",
+        "--advertise",
+        `${claimedByE}:51820`,
+      ]);
+      await m.start("r", [
+        "--join",
+        await m.token(1, "--relay"),
+        "--relay",
+        "--advertise",
+        "203.0.113.3:51820",
+        "--advertise",
+        `${I}:51820`,
+      ]);
+      const approve = await weft("lead", "route", "approve", "e", "exit");
+      assert.equal(approve.code, 0, approve.stderr);
+      // The leader holds both claims (and e approved) before b joins: b's first view has them.
+      type Rec = { name: string; endpoints: string[]; relay?: boolean; exitNode?: boolean };
+      const claimed = async (host: string) => {
+        const nodes = (await nodeList(lab, host, m.dir)) as Rec[] | null;
+        const rec = (n: string) => nodes?.find((x) => x.name === n);
+        return rec("r")?.relay === true && !!rec("r")?.endpoints.includes(`${I}:51820`) &&
+          rec("e")?.exitNode === true && !!rec("e")?.endpoints.includes(`${claimedByE}:51820`);
+      };
+      assert.ok(
+        await eventually(() => claimed("lead"), HANG_GUARD_MS),
+        "the leader has the claims",
+      );
+
+      await m.start("b", ["--join", await m.token(1), "--exit-node", "e"]);
+      await m.settle(["e", "r", "b"]);
+      assert.ok(await eventually(() => claimed("b"), HANG_GUARD_MS), "b has the claims");
+      const curl = async () =>
+        (await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${I}:8080/`)).stdout.trim();
+      assert.ok(
+        await eventually(async () => (await curl()) === "198.18.0.1", HANG_GUARD_MS, 250),
+        `b does not reach i through e; its rules:\n${
+          (await lab.exec("b", "ip", "rule", "show")).stdout
+        }\n${m.procs.get("b")!.output().slice(-2000)}`,
+      );
+
+      const rules = (await lab.exec("b", "ip", "rule", "show")).stdout;
+      console.log(rules.trim());
+      assert.match(rules, /not from all fwmark 0xca6c lookup 51820/, rules);
+      // Kept on the host's routes: the leader, and e where the leader saw it.
+      assert.match(rules, /from all to 203\.0\.113\.1 lookup main/, rules);
+      assert.match(rules, /from all to 203\.0\.113\.2 lookup main/, rules);
+      // Not what e or r claim, nor r, a relay b does not go through.
+      assert.doesNotMatch(rules, /198\.18\.0\.10|198\.51\.100\.50|203\.0\.113\.3/, rules);
+      // So i's address is routed into the tunnel, to e, and not out of b's LAN.
+      const iface = `wqb${lab.tag}`;
+      const route = (await lab.exec("b", "ip", "route", "get", I)).stdout;
+      assert.match(route, new RegExp(`dev ${iface}`), route);
+      assert.equal(await curl(), "198.18.0.1", "i still sees e's address");
+
+      await m.stop("b");
+      assert.doesNotMatch((await lab.exec("b", "ip", "rule", "show")).stdout, /to \S+ lookup main/);
+    } finally {
+      await lan?.destroy();
+      await m.close();
+    }
+  },
+});

@@ -709,6 +709,7 @@ export class LeaderCore {
         address,
         ...(d.network6 ? { address6: this.#v6For(address, d.network6) } : {}),
         endpoints: [...new Set([...(observed ? [observed] : []), ...req.endpoints])],
+        ...(observed ? { observed } : {}),
         labels: { ...token.labels },
         ...(Object.keys(own.asserted).length ? { nodeLabels: own.asserted } : {}),
         role: "node",
@@ -822,6 +823,8 @@ export class LeaderCore {
     publicKey: string,
     patch: {
       endpoints?: string[];
+      /** The endpoint the leader saw the hello come from over UDP; null: none (TCP, relayed). */
+      observed?: string | null;
       services?: ServiceSpec[];
       labels?: Record<string, string>;
       nodeLabels?: Record<string, string>;
@@ -847,6 +850,7 @@ export class LeaderCore {
       const m: Member = {
         ...old,
         ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
+        ...(patch.observed ? { observed: patch.observed } : {}),
         ...(patch.services ? { services: this.#grantedServices(d, old, patch.services) } : {}),
         ...(patch.labels ? { labels: { ...patch.labels } } : {}),
         ...(own ? { nodeLabels: own } : {}),
@@ -861,6 +865,7 @@ export class LeaderCore {
       if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
       else if (patch.relay !== undefined) delete m.relay;
       if (patch.tcpPort === null) delete m.tcpPort;
+      if (patch.observed === null) delete m.observed;
       if (patch.online) delete m.offline;
       if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
       // No LAN candidates is no field: records stay as they were before candidates existed.

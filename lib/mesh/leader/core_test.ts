@@ -320,6 +320,7 @@ Deno.test("leader: an accepted join records the member as asked and as the token
   assert.equal(m.role, "node");
   assert.equal(m.name, "n1");
   assert.deepEqual(m.endpoints, ["203.0.113.5:51820", "198.51.100.1:51820"], "observed first");
+  assert.equal(m.observed, "203.0.113.5:51820", "what the leader saw, apart from the claims");
   assert.deepEqual(m.labels, { env: "prod" }, "granted labels come from the token");
   assert.deepEqual(m.nodeLabels, { "node.weft/zone": "a" });
   assert.deepEqual(m.services, services);

@@ -14,6 +14,7 @@ export function sameRecord(a: Member, b: Member): boolean {
   const key = (x: Member) =>
     JSON.stringify([
       x.endpoints,
+      x.observed ?? "",
       x.services,
       x.labels,
       x.nodeLabels ?? {},

@@ -722,6 +722,8 @@ export class LeaderService {
     this.#pace(member, msg.hi, from);
     core.updateMember(member.publicKey, {
       endpoints,
+      // Kept apart from what the node claims: exit-node users keep only it off the tunnel.
+      observed,
       services,
       nodeLabels: own?.asserted,
       lan,

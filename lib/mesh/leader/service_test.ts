@@ -416,10 +416,18 @@ Deno.test("leader service: only a UDP session is recorded as where a member was 
     h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
     await until(() => rec().endpoints.length > 0);
     assert.deepEqual(rec().endpoints, ["198.51.100.1:51820"], "no ephemeral TCP source");
+    assert.equal(rec().observed, undefined, "the claim is not taken for an observation");
     h.endpoints.set(n1.publicKey, "203.0.113.7:4000");
     h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
     await until(() => rec().endpoints.length === 2);
     assert.deepEqual(rec().endpoints, ["203.0.113.7:4000", "198.51.100.1:51820"]);
+    // Kept apart from the claims: exit-node users keep only it off their tunnel.
+    assert.equal(rec().observed, "203.0.113.7:4000");
+    // Over TCP again: no observation, and the old one is gone with it.
+    h.endpoints.set(n1.publicKey, "tcp://203.0.113.7:40124");
+    h.hello(n1.address, { endpoints: ["198.51.100.1:51820"] });
+    await until(() => rec().endpoints.length === 1);
+    assert.equal(rec().observed, undefined);
   } finally {
     h.service.close();
   }

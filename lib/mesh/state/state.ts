@@ -449,6 +449,7 @@ export function checkLeaderFile(parsed: unknown, file: string): LeaderFile {
 function validMember(m: Member): boolean {
   return !!m && typeof m.name === "string" && typeof m.publicKey === "string" &&
     typeof m.address === "string" && Array.isArray(m.endpoints) && typeof m.labels === "object" &&
+    (m.observed === undefined || typeof m.observed === "string") &&
     (m.lan === undefined || (Array.isArray(m.lan) && m.lan.every((e) => typeof e === "string"))) &&
     (m.relay === undefined || m.relay === true) &&
     (m.offline === undefined || m.offline === true) &&

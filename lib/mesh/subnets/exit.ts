@@ -33,7 +33,17 @@ export interface ExitNodeOptions {
   view: () => MembershipView;
   /** The logger. */
   logger: Logger;
+  /**
+   * The relay (its public key) a peer's packets go through now, null when not relayed
+   * (lib/relay/runtime/mesh_routes.ts `relayOf`); absent: no relays (NAT traversal off).
+   */
+  relayOf?: (publicKey: string) => string | null;
+  /** How often the relay in use is looked at while an exit node is used; default 1 s. */
+  relayCheckMs?: number;
 }
+
+/** How often the relay carrying the exit node's traffic is looked at, by default. */
+const RELAY_CHECK_MS = 1000;
 
 /** The exit node in use, or none. See the module docs. */
 export class ExitNodeUse {
@@ -44,6 +54,7 @@ export class ExitNodeUse {
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
   #told = "";
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   /** Uses `opts.exitNode` once it is there (see {@link start}). */
   constructor(opts: ExitNodeOptions) {
@@ -73,9 +84,21 @@ export class ExitNodeUse {
     return m ? { name: m.name, address: m.address } : null;
   }
 
-  /** Starts using the exit node if it is there. */
+  /**
+   * Starts using the exit node if it is there, and follows the relay its traffic goes through
+   * (a relay's choice is no view change).
+   */
   start(): Promise<void> {
     this.viewChanged(this.#o.view());
+    if (this.#o.relayOf && this.#timer === undefined && !this.#closed) {
+      this.#timer = setInterval(() => this.refresh(), this.#o.relayCheckMs ?? RELAY_CHECK_MS);
+    }
+    return this.#queue;
+  }
+
+  /** Looks again at the addresses kept off the tunnel (the relay in use may have changed). */
+  refresh(): Promise<void> {
+    if (!this.#closed && this.#using !== null) this.viewChanged(this.#o.view());
     return this.#queue;
   }
 
@@ -86,7 +109,7 @@ export class ExitNodeUse {
   viewChanged(v: MembershipView): void {
     const m = v.members.find((x) => this.#usable(x));
     const next = m?.publicKey ?? null;
-    const exempt = next === null ? [] : exemptAddresses(v, next);
+    const exempt = next === null ? [] : exemptAddresses(v, next, this.#o.relayOf?.(next) ?? null);
     if (next === this.#using && (next === null || exempt.join() === this.#exempt)) return;
     this.#using = next;
     this.#exempt = exempt.join();
@@ -126,28 +149,41 @@ export class ExitNodeUse {
   /** Stops using the exit node: the host's routing as it was. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     await this.#queue;
     await this.#o.routing.close();
   }
 }
 
 /**
- * The underlay addresses of the exit node, the leaders and the relays: the agent may reach them
- * over TCP (the fallback when UDP does not get through), whose connections carry no mark, so they
- * stay on the host's own routes rather than enter the tunnel they carry.
+ * The underlay addresses kept on the host's routes while the exit node is used: the agent may
+ * reach them over TCP (the fallback when UDP does not get through), whose connections carry no
+ * mark, so they must not enter the tunnel they carry. Each one becomes `to ADDR lookup main`, a
+ * destination that leaves over this host's own network, outside the tunnel: only addresses the
+ * leaders vouch for, never what a member claims. They are every leader's endpoints (its operator
+ * configured them), the endpoint the leader observed the exit node at, and the one it observed
+ * the relay at that carries the exit node's traffic now (`relay`, its public key), if any. The
+ * endpoints a member advertises, relay or exit node, are its own say: left out.
  */
-export function exemptAddresses(v: MembershipView, exitKey: string): string[] {
+export function exemptAddresses(
+  v: MembershipView,
+  exitKey: string,
+  relay: string | null = null,
+): string[] {
   const out = new Set<string>();
-  for (const m of v.members) {
-    if (m.publicKey !== exitKey && m.role !== "leader" && m.relay !== true) continue;
-    for (const ep of m.endpoints) {
-      try {
-        const { host } = parseHostPort(ep);
-        if (isIP(host)) out.add(host);
-      } catch {
-        // A malformed endpoint names no address to keep.
-      }
+  const add = (ep: string | undefined) => {
+    if (ep === undefined) return;
+    try {
+      const { host } = parseHostPort(ep);
+      if (isIP(host)) out.add(host);
+    } catch {
+      // A malformed endpoint names no address to keep.
     }
+  };
+  for (const m of v.members) {
+    if (m.role === "leader") { for (const ep of m.endpoints) add(ep); }
+    else if (m.publicKey === exitKey || m.publicKey === relay) add(m.observed);
   }
   return [...out].sort();
 }

@@ -192,6 +192,12 @@ export class MeshRoutes {
     return isRelayEndpoint(ep) ? ep.fullText : ep.toString();
   }
 
+  /** The relay (its public key) `publicKey`'s packets go through now; null when not relayed. */
+  relayOf(publicKey: string): string | null {
+    const ep = this.#d.device.peer(publicKey)?.endpoint ?? null;
+    return ep !== null && routeOf(ep) === "relay" ? this.#d.client.relayFor(publicKey) : null;
+  }
+
   /** A peer's route fields for `/status`: path (when not direct), via, transport. */
   peerStatus(publicKey: string): Partial<PeerStatus> {
     const ep = this.#d.device.peer(publicKey)?.endpoint ?? null;

@@ -32,6 +32,11 @@ Deno.test({
       }, 20_000);
       assert.equal(peerOf(n1, n2).via, "leader");
       assert.equal(peerOf(n1, n2).transport, "udp");
+      // The relay in use, as the exit node's user asks it (lib/mesh/subnets/exit.ts); none to the
+      // leader itself, reached directly.
+      const leaderKey = lab.leader.agent.device.publicKey;
+      assert.equal(n1.routes!.relayOf(n2.agent.device.publicKey), leaderKey);
+      assert.equal(n1.routes!.relayOf(leaderKey), null);
       assert.ok(await pings(n2, n1), "n2 pings n1");
       assert.ok(await pings(n1, n2), "n1 pings n2");
       const m = lab.leader.agent.metrics.render();
