@@ -18,7 +18,7 @@
  *
  * Service instances of members whose health is `down` are left out, and a service with no
  * instance left does not exist. A source that scopes its answers by querier (`visibleTo`: the
- * mesh leader with a policy in force) has each query answered only with the members the querier
+ * mesh agent's, lib/dns/scope.ts) has each query answered only with the members the querier
  * may see: the others' names, services and addresses do not exist for it (NXDOMAIN).
  *
  * A member's host name is what the member says, so it never shadows a name the mesh gives: the
