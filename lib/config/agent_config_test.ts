@@ -103,6 +103,7 @@ Deno.test("defaults with no file and no flags", async () => {
   assert.equal(c.dnsPort, 15353);
   assert.equal(c.dnsZone, "overlay.local.");
   assert.equal(c.dnsForward, false);
+  assert.equal(c.dnsForwardMembers, false);
   assert.equal(c.persistentKeepalive, 25);
   assert.equal(c.mtu, 1420);
   assert.equal(c.probeInterval, 5000);
@@ -199,6 +200,7 @@ const FULL = [
   "dns-route: [Corp.Example=198.51.100.53, 'lab.=198.51.100.54:5353,2001:db8::53']", // 66
   // True is refused in userspace mode (the checks below).
   "accept-dns: false", // 67
+  "dns-forward-members: true", // 68
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -239,6 +241,7 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.dnsPort, 0);
     assert.equal(c.dnsZone, "mesh.example.");
     assert.equal(c.dnsForward, true);
+    assert.equal(c.dnsForwardMembers, true);
     assert.equal(c.persistentKeepalive, 0);
     assert.equal(c.mtu, 1380);
     assert.equal(c.probeInterval, 1500);

@@ -133,6 +133,8 @@ export interface AgentConfig {
   dnsZone: string;
   /** Forward queries outside the zone to the system resolvers. */
   dnsForward: boolean;
+  /** Forward for other members' queries too, not only this host's (`--dns-forward-members`). */
+  dnsForwardMembers: boolean;
   /** Probe members' candidate endpoints and take the best path (`--no-nat-traversal`: off). */
   natTraversal: boolean;
   /** Interface addresses as candidates and LAN multicast (`--no-lan-discovery`: off). */
@@ -246,6 +248,8 @@ export interface AgentFlags {
   dnsZone?: string;
   /** `--dns-forward`. */
   dnsForward?: boolean;
+  /** `--dns-forward-members`. */
+  dnsForwardMembers?: boolean;
   /** `--no-nat-traversal` (false). */
   natTraversal?: boolean;
   /** `--no-lan-discovery` (false). */

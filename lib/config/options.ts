@@ -573,6 +573,17 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: () => false,
     parse: boolean,
   },
+  dnsForwardMembers: {
+    flag: "--dns-forward-members",
+    yaml: "dns-forward-members",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "forward names outside the zone (dns-forward, dns-route, accept-dns) for other " +
+      "members' queries too, not only this host's own; off: theirs are refused",
+    defaultValue: () => false,
+    parse: boolean,
+  },
   acceptDns: {
     flag: "--accept-dns",
     yaml: "accept-dns",

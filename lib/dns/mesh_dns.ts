@@ -24,6 +24,11 @@ export interface MeshDnsOptions {
   /** Forward names outside the zone to the system's resolvers. */
   dnsForward?: boolean;
   /**
+   * Forward (`dnsForward`, `dnsRoutes`, `acceptDns`) for other members' queries too, not only
+   * for this host's own (`--dns-forward-members`); default false: theirs are REFUSED.
+   */
+  dnsForwardMembers?: boolean;
+  /**
    * Split DNS: names under each domain go to its resolvers (often behind a subnet router),
    * whether or not `dnsForward` is on (`--dns-route`).
    */
@@ -43,6 +48,7 @@ export function dnsFromConfig(config: AgentConfig): MeshDnsOptions {
     dnsPort: config.dnsPort,
     dnsZone: config.dnsZone,
     dnsForward: config.dnsForward,
+    ...(config.dnsForwardMembers ? { dnsForwardMembers: true } : {}),
     ...(config.dnsRoute.length ? { dnsRoutes: config.dnsRoute } : {}),
     ...(config.acceptDns ? { acceptDns: true } : {}),
   };
@@ -64,8 +70,8 @@ export interface MeshDnsContext {
   serviceLeader?: (service: string) => Member | null;
   /**
    * The members a query from `querier` (its source address) may be answered with, null for
-   * every member: on the mesh leader with a policy in force, a member asking over the overlay
-   * learns only the names of the members it may see.
+   * every member: a querier other than this host learns only the names of the members it may
+   * see (lib/dns/scope.ts).
    */
   visibleTo?: (querier: string) => ((member: Member) => boolean) | null;
   /** Configures the host's resolver, with `acceptDns` (TUN mode). */
@@ -123,6 +129,7 @@ function serverOptions(
   return {
     zone: opts.dnsZone,
     forward: opts.dnsForward ?? false,
+    ...(opts.dnsForwardMembers ? { forwardMembers: true } : {}),
     ...(opts.dnsRoutes?.length ? { routes: opts.dnsRoutes } : {}),
     logger: ctx.logger,
     // The DNS sockets follow the underlay: FFI sockets with it, node:dgram without.

@@ -1,6 +1,6 @@
 /**
- * The DNS server's `/metrics` families: responses by query type and response code, and queries
- * forwarded upstream by result, read from its {@linkcode DnsStats} at scrape time.
+ * The DNS server's `/metrics` families: responses by query type and response code, queries
+ * forwarded upstream by result, and those refused forwarding, read from its {@linkcode DnsStats} at scrape time.
  * @module
  */
 
@@ -21,12 +21,20 @@ const FORWARDED = counter(
   ["result"],
 );
 
+const REFUSED = counter(
+  "weft_dns_forward_refused_total",
+  "DNS queries for names outside the zone refused instead of forwarded: they came from a " +
+    "querier other than this host, and forwarding for members is off (--dns-forward-members).",
+);
+
 /**
  * One series per (type, rcode) pair as the server counts them (keys `"<TYPE>|<RCODE>"`), so a
  * sum counts each answered query once; nothing while `stats` gives undefined (no DNS server).
  */
 export function dnsCollector(
-  stats: () => Pick<DnsStats, "byTypeRcode" | "forwarded" | "forwardFailed"> | undefined,
+  stats: () =>
+    | Pick<DnsStats, "byTypeRcode" | "forwarded" | "forwardFailed" | "forwardRefused">
+    | undefined,
 ): Collector {
   return (out) => {
     const s = stats();
@@ -41,5 +49,7 @@ export function dnsCollector(
     out.family(FORWARDED);
     out.sample(FORWARDED, { result: "answered" }, s.forwarded - s.forwardFailed);
     out.sample(FORWARDED, { result: "failed" }, s.forwardFailed);
+    out.family(REFUSED);
+    out.sample(REFUSED, {}, s.forwardRefused);
   };
 }

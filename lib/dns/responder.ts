@@ -33,6 +33,11 @@ export interface ResponderOptions {
   forwarder?: Forwarder | null;
   /** Split DNS: names under each domain (lowercase, final dot) go to its own forwarder. */
   routes?: readonly { domain: string; forwarder: Forwarder }[];
+  /**
+   * Whether a query from `remoteAddress` may be forwarded (split DNS included); the others are
+   * REFUSED and counted (`forwardRefused`). Absent: every query may.
+   */
+  forwardFor?: (remoteAddress: string | null) => boolean;
   /** The largest UDP response sent and advertised in our OPT; default 4096. */
   maxUdpSize?: number;
   /** Debug events for malformed input and forwarding failures. */
@@ -51,6 +56,7 @@ export class DnsResponder {
   readonly #stats: DnsStats;
   readonly #forwarder: Forwarder | null;
   readonly #routes: readonly { domain: string; forwarder: Forwarder }[];
+  readonly #forwardFor: ((remoteAddress: string | null) => boolean) | null;
   readonly #maxUdp: number;
   readonly #logger: Logger | undefined;
   // One writer for every synchronous answer; its output is copied before the next one.
@@ -62,6 +68,7 @@ export class DnsResponder {
     this.#stats = options.stats;
     this.#forwarder = options.forwarder ?? null;
     this.#routes = options.routes ?? [];
+    this.#forwardFor = options.forwardFor ?? null;
     const max = options.maxUdpSize ?? DEFAULT_MAX_UDP;
     this.#maxUdp = Math.max(CLASSIC_UDP_SIZE, Math.min(max, MAX_MESSAGE));
     this.#logger = options.logger;
@@ -156,8 +163,13 @@ export class DnsResponder {
       const routed = this.#routes.length
         ? dnsRouteFor(this.#routes, `${canonicalName(q.name)}.`)
         : null;
-      if (routed) return this.#forward(query, msg, q, tcp, limit, routed.forwarder);
-      if (this.forwarding) return this.#forward(query, msg, q, tcp, limit, this.#forwarder!);
+      if (routed || this.forwarding) {
+        // Upstreams answer as this host: only queriers it forwards for may reach them.
+        if (this.#forwardFor === null || this.#forwardFor(ctx.remoteAddress ?? null)) {
+          return this.#forward(query, msg, q, tcp, limit, routed?.forwarder ?? this.#forwarder!);
+        }
+        stats.forwardRefused++;
+      }
       reply.rcode = Rcode.REFUSED;
       return this.#encode(reply, tcp, limit);
     }

@@ -277,3 +277,33 @@ Deno.test("malformed input: FORMERR over TCP carries the length prefix; stats ad
     { received: 1, malformed: 1, queries: 0 },
   );
 });
+
+Deno.test("forwarding: only for the queriers forwardFor allows; the others REFUSED and counted", async () => {
+  const answer = encodeMessage({ ...emptyMessage(), id: 1, qr: true });
+  const fwd = new FakeForwarder(() => Promise.resolve({ ok: true, answer, via: "udp" }));
+  const route = new FakeForwarder(() => Promise.resolve({ ok: true, answer, via: "udp" }));
+  const { r, stats } = setup({
+    forwarder: asForwarder(fwd),
+    routes: [{ domain: "corp.example.", forwarder: asForwarder(route) }],
+    forwardFor: (from) => from === "127.0.0.1",
+  });
+  for (const name of ["example.test", "db.corp.example"]) {
+    const out = r.respond(buildQuery(2, name, DnsType.A), false, "10.9.0.2", "10.9.0.4");
+    assert.ok(out instanceof Uint8Array, "answered at once, not forwarded");
+    const m = decodeMessage(out);
+    assert.ok(m.ok);
+    assert.equal(m.message.rcode, Rcode.REFUSED);
+  }
+  assert.equal(stats.forwardRefused, 2);
+  assert.equal(fwd.calls.length + route.calls.length, 0);
+  // The mesh's own names are still answered, and this host's queries still go upstream.
+  const own = r.respond(buildQuery(3, "alpha.overlay.local", DnsType.A), false, null, "10.9.0.4");
+  assert.ok(own instanceof Uint8Array);
+  assert.equal((decodeMessage(own) as { message: DnsMessage }).message.rcode, Rcode.NOERROR);
+  for (const name of ["example.test", "db.corp.example"]) {
+    const out = r.respond(buildQuery(4, name, DnsType.A), false, "127.0.0.1", "127.0.0.1");
+    assert.ok(out instanceof Promise && (await out) !== null, "forwarded");
+  }
+  assert.equal(fwd.calls.length + route.calls.length, 2);
+  assert.equal(stats.forwardRefused, 2);
+});

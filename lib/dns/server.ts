@@ -1,6 +1,7 @@
 /**
  * The mesh DNS server: UDP and TCP listeners on each given address (one port for all), answering
- * the mesh zone and forwarding or refusing everything else. UDP goes through FFI sockets on Linux
+ * the mesh zone and forwarding or refusing everything else (forwarding only for this host's own
+ * queries unless `forwardMembers`). UDP goes through FFI sockets on Linux
  * and `node:dgram` elsewhere: no unstable Deno API either way.
  * @module
  */
@@ -25,6 +26,7 @@ import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { EADDRINUSE } from "../../drivers/linux/libc.ts";
 import { DnsZone, type ZoneSource } from "./zone.ts";
+import { hostAddresses, LocalAddresses } from "./scope.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import type { DnsRoute } from "../net/dns_route.ts";
 
@@ -48,6 +50,12 @@ export interface DnsServerOptions {
    * domain inside the zone is refused at start).
    */
   routes?: DnsRoute[];
+  /**
+   * Forward (split DNS included) for every querier, not only for this host (loopback and its own
+   * addresses): other members, hosts behind routers. Default false: theirs are REFUSED, as
+   * upstreams answer as this host (one on its loopback, say) would answer only it.
+   */
+  forwardMembers?: boolean;
   /** Record TTL, seconds; default 10. */
   ttl?: number;
   /** The overlay's IPv6 prefix for ip6.arpa (else the /64s of members' IPv6 addresses). */
@@ -119,14 +127,6 @@ function sameHost(a: string, b: string): boolean {
   const x = parseAddress(a);
   const y = parseAddress(b);
   return x !== null && y !== null && x.length === y.length && x.every((v, i) => v === y[i]);
-}
-
-function hostAddresses(): string[] {
-  try {
-    return Deno.networkInterfaces().map((i) => i.address);
-  } catch {
-    return []; // without --allow-sys, loopback is all we can rule out
-  }
 }
 
 /** Whether a query to `up` would reach this server itself (the static half of the loop guard). */
@@ -318,11 +318,13 @@ class Server implements DnsServer {
     this.#logger = options.logger;
     this.#idleMs = options.tcpIdleMs ?? 10_000;
     this.#maxTcp = options.maxTcpConnections ?? 128;
+    const local = new LocalAddresses(options.addresses);
     this.#responder = new DnsResponder({
       zone,
       stats,
       forwarder,
       routes,
+      ...(options.forwardMembers ? {} : { forwardFor: (from) => local.has(from) }),
       maxUdpSize: options.maxUdpSize,
       logger: options.logger,
     });

@@ -21,6 +21,11 @@ export interface DnsStats {
   forwarded: number;
   /** Forwarded queries no upstream answered (SERVFAIL to the client). */
   forwardFailed: number;
+  /**
+   * Queries for names outside the zone that would have been forwarded, REFUSED because they came
+   * from a querier this server does not forward for (not this host, forwarding for members off).
+   */
+  forwardRefused: number;
   /** Messages that did not decode (answered FORMERR when the header was readable). */
   malformed: number;
   /** Messages given no answer at all (no header, responses, our own forwarded queries). */
@@ -45,6 +50,7 @@ export function newDnsStats(): DnsStats {
     byTypeRcode: {},
     forwarded: 0,
     forwardFailed: 0,
+    forwardRefused: 0,
     malformed: 0,
     dropped: 0,
     truncated: 0,

@@ -10,6 +10,7 @@ Deno.test("newDnsStats: every counter at zero, a fresh object each time", () => 
     byTypeRcode: {},
     forwarded: 0,
     forwardFailed: 0,
+    forwardRefused: 0,
     malformed: 0,
     dropped: 0,
     truncated: 0,

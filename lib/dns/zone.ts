@@ -18,10 +18,15 @@
  *
  * Service instances of members whose health is `down` are left out, and a service with no
  * instance left does not exist. A source that scopes its answers by querier (`visibleTo`: the
- * mesh leader with a policy in force) has each query answered only with the members the querier
- * may see: the others' names, services and addresses do not exist for it (NXDOMAIN). When names
- * collide the first of apex, `ns`, `leader`, service (`_x._y`), host name, `node-x-y`, service
- * (`x`) wins. ANY gets every record at the name
+ * mesh agent's, lib/dns/scope.ts) has each query answered only with the members the querier
+ * may see: the others' names, services and addresses do not exist for it (NXDOMAIN).
+ *
+ * A member's host name is what the member says, so it never shadows a name the mesh gives: the
+ * first of apex, `ns`, `leader`, service (`_x._y`), `leader.<service>`, `node-x-y`, service (`x`),
+ * host name wins, and a host name that is one of the others (`ns`, `leader`, any `node-<n>-<n>`,
+ * or any service a member advertises, up or not, seen by the querier or not) is no host name at
+ * all: that member is `node-x-y` in its PTR and SRV records (and, without an IPv4 address, has
+ * neither). ANY gets every record at the name
  * (the server listens on loopback and the overlay only, so the amplification concern of
  * RFC 8482 does not apply); AXFR/IXFR are REFUSED.
  * @module
@@ -110,7 +115,10 @@ function visible<T extends { member: Member } | { host: Host }>(list: T[], see: 
 /** A member as the zone serves it, parsed once per membership version. */
 interface Host {
   member: Member;
-  /** `<hostname>.<zone>`, or null when the name is not a valid label. */
+  /**
+   * `<hostname>.<zone>` (`node-<x>-<y>.<zone>` when the mesh uses the host name for something
+   * else), or null when the name is not a valid label.
+   */
   fqdn: string | null;
   v4: Uint8Array | null;
   v6: Uint8Array | null;
@@ -356,17 +364,27 @@ export class DnsZone {
     // Equal addresses share one array, so that answers dedupe them by identity.
     const addrs = new Map<string, Uint8Array>();
     const srvSeen = new Set<string>();
+    const taken = serviceNames(view.members);
 
     for (const m of view.members) {
       const label = typeof m.name === "string" ? m.name.toLowerCase() : "";
-      const hostOk = validLabel(label);
+      const v4 = intern(addrs, v4Of(m));
+      const named = validLabel(label) && !RESERVED.has(label) && !NODE_NAME.test(label) &&
+        !taken.has(label);
+      // A member whose name the mesh uses for something else is known by its node name.
+      const own = named
+        ? label
+        : validLabel(label) && v4 !== null
+        ? `node-${v4[2]}-${v4[3]}`
+        : null;
+      const hostOk = own !== null;
       const host: Host = {
         member: m,
-        fqdn: hostOk ? `${label}.${this.origin}` : null,
-        v4: intern(addrs, v4Of(m)),
+        fqdn: hostOk ? `${own}.${this.origin}` : null,
+        v4,
         v6: intern(addrs, v6Of(m)),
       };
-      if (hostOk) push(idx.hosts, label, host);
+      if (named) push(idx.hosts, label, host);
       if (typeof m.publicKey === "string") idx.byKey.set(m.publicKey, host);
       if (m.role === "leader") idx.leaders.push(host);
       if (host.v4 !== null) push(idx.nodes, `node-${host.v4[2]}-${host.v4[3]}`, host);
@@ -397,12 +415,12 @@ export class DnsZone {
           priority: (spec.priority ?? 10) & 0xffff,
           weight: (spec.weight ?? 1) & 0xffff,
           port: spec.port,
-          texts: txtStrings(label, spec),
+          texts: txtStrings(own, spec),
         };
         const proto = `_${spec.protocol}`;
         const key = `_${svc}.${proto}`;
         // The same service listed twice would make duplicate SRV records.
-        const dupKey = `${key} ${label} ${inst.port} ${inst.priority} ${inst.weight}`;
+        const dupKey = `${key} ${own} ${inst.port} ${inst.priority} ${inst.weight}`;
         if (srvSeen.has(dupKey)) continue;
         srvSeen.add(dupKey);
         push(idx.services, svc, inst);
@@ -459,8 +477,6 @@ export class DnsZone {
       const host = this.#leader(idx, rel.slice(7), see);
       if (host !== null) return { kind: "leader", host };
     }
-    const hosts = visible(idx.hosts.get(rel) ?? [], see);
-    if (hosts.length > 0) return { kind: "hosts", hosts };
     const nodes = visible(idx.nodes.get(rel) ?? [], see);
     if (nodes.length > 0) return { kind: "hosts", hosts: nodes };
     const svc = idx.services.get(rel);
@@ -468,6 +484,9 @@ export class DnsZone {
       const live = this.#healthy(svc, see);
       if (live.length > 0) return { kind: "service", instances: live };
     }
+    // Only names the mesh gives nothing else (#build keeps the others out of `hosts`).
+    const hosts = visible(idx.hosts.get(rel) ?? [], see);
+    if (hosts.length > 0) return { kind: "hosts", hosts };
     // A service with a leader but no instance this node finds up still has `leader.` below it.
     return this.#leader(idx, rel, see) !== null ? { kind: "empty" } : null;
   }
@@ -668,6 +687,22 @@ export class DnsZone {
       out.push(this.#rr(owner, DnsType.TXT, { kind: "txt", texts }));
     }
   }
+}
+
+/** Names of the zone's own that no member's host name may take. */
+const RESERVED = new Set(["ns", "leader"]);
+/** Every `node-<x>-<y>` name, whether a member holds that address now or not. */
+const NODE_NAME = /^node-[0-9]+-[0-9]+$/;
+
+/** Every service name a member advertises (lower case), whatever its health or its members. */
+function serviceNames(members: readonly Member[]): Set<string> {
+  const out = new Set<string>();
+  for (const m of members) {
+    for (const spec of Array.isArray(m.services) ? m.services : []) {
+      if (typeof spec?.name === "string") out.add(spec.name.toLowerCase());
+    }
+  }
+  return out;
 }
 
 /**

@@ -391,3 +391,48 @@ Deno.test("zone: a querier the source scopes is answered only with the members i
   assert.equal(rev("0.200.10.in-addr.arpa"), Rcode.NOERROR);
   assert.equal(from("10.200.3.8", "3.200.10.in-addr.arpa", DnsType.PTR).rcode, Rcode.NOERROR);
 });
+
+Deno.test("zone: a member's host name never shadows a service, a node-x-y name or the zone's own", () => {
+  const members = [
+    member("web1", "10.200.0.1", {
+      role: "leader",
+      services: [{ name: "web", port: 80, protocol: "tcp" }],
+    }),
+    member("db1", "10.200.0.2", { services: [{ name: "db", port: 5432, protocol: "tcp" }] }),
+    // Members naming themselves after a service, another member's node name and a free one.
+    member("web", "10.200.6.6", { services: [{ name: "mail", port: 25, protocol: "tcp" }] }),
+    member("node-0-2", "10.200.6.7"),
+    member("node-9-9", "10.200.6.8"),
+    member("ns", "10.200.6.9"),
+  ];
+  const health = new Map<string, HealthState>();
+  const view = { network: "10.200.0.0/16", version: 1, members } as MembershipView;
+  const zone = new DnsZone({ view: () => view, healthOf: (m) => health.get(m.name) ?? "up" });
+  // The service and the node name answer, whatever order the records come in.
+  assert.deepEqual(values(ask(zone, "web.overlay.local", DnsType.A).answers), ["10.200.0.1"]);
+  assert.deepEqual(values(ask(zone, "node-0-2.overlay.local", DnsType.A).answers), ["10.200.0.2"]);
+  view.members = [...members].reverse();
+  assert.deepEqual(values(ask(zone, "web.overlay.local", DnsType.A).answers), ["10.200.0.1"]);
+  assert.deepEqual(values(ask(zone, "node-0-2.overlay.local", DnsType.A).answers), ["10.200.0.2"]);
+  // A node name no member holds yet, and the zone's own, are no host's either.
+  assert.equal(ask(zone, "node-9-9.overlay.local", DnsType.A).rcode, Rcode.NXDOMAIN);
+  assert.deepEqual(ask(zone, "ns.overlay.local", DnsType.A).answers, []);
+  // The service down: its name still is no host's.
+  health.set("web1", "down");
+  assert.equal(ask(zone, "web.overlay.local", DnsType.A).rcode, Rcode.NXDOMAIN);
+  // Those members are known by their node names: in PTR and as SRV targets.
+  const ptr = (a: string) => values(ask(zone, `${reverseName(parse4(a))}.`, DnsType.PTR).answers);
+  assert.deepEqual(ptr("10.200.6.6"), ["node-6-6.overlay.local"]);
+  assert.deepEqual(ptr("10.200.6.7"), ["node-6-7.overlay.local"]);
+  assert.deepEqual(ptr("10.200.6.9"), ["node-6-9.overlay.local"]);
+  assert.deepEqual(values(ask(zone, "_mail._tcp.overlay.local", DnsType.SRV).answers), [
+    "10 1 25 node-6-6.overlay.local",
+  ]);
+  assert.deepEqual(values(ask(zone, "node-6-6.overlay.local", DnsType.A).answers), ["10.200.6.6"]);
+  // A name nothing else uses stays the member's.
+  assert.deepEqual(values(ask(zone, "db1.overlay.local", DnsType.A).answers), ["10.200.0.2"]);
+});
+
+function parse4(text: string): Uint8Array {
+  return Uint8Array.from(text.split(".").map(Number));
+}

@@ -29,7 +29,7 @@ import { JoinServer } from "./join/server.ts";
 import type { LeaderCore } from "./leader/core.ts";
 import { LeaderService } from "./leader/service.ts";
 import type { Scope } from "./leader/scope.ts";
-import { dnsVisibility } from "./leader/dns_scope.ts";
+import { dnsScope, LocalAddresses } from "../dns/scope.ts";
 import { LinkStore } from "./leader/link_store.ts";
 import type { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
@@ -218,6 +218,7 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
   const relayService = server
     ? new RelayService({ server, device: agent.device, channel, logger })
     : null;
+  const hostAddresses = new LocalAddresses();
   const dns = MeshDns.on(opts)
     ? new MeshDns(opts, {
       agent,
@@ -228,17 +229,19 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
       serviceLeader: (s) => leases.leaderMember(s),
       ...(ctx.systemDns ? { systemDns: ctx.systemDns } : {}),
       iface: opts.interfaceName ?? "weft0",
-      // On the leader, views scoped by policy hold for names: a member asking over the overlay
-      // is answered with the members it may see (loopback: every member).
-      ...(start.core
-        ? {
-          visibleTo: dnsVisibility({
-            view: () => membership.view,
-            scoped: () => role.role === "leader" && (role.service.scope?.scoped ?? false),
-            sees: (a, b) => role.role === "leader" && role.service.sees(a, b),
-          }),
-        }
-        : {}),
+      // Views scoped by policy hold for names: a querier other than this host is answered with
+      // the members it may see. The leader knows every scope; a member only its own, so it
+      // answers others with what every scope holds (lib/dns/scope.ts).
+      visibleTo: dnsScope({
+        view: () => membership.view,
+        self: me,
+        local: (a) => hostAddresses.has(a),
+        judge: () => {
+          if (role.role !== "leader") return "unknown";
+          const service = role.service;
+          return service.scope?.scoped ? (a, b) => service.sees(a, b) : "all";
+        },
+      }),
     })
     : null;
 

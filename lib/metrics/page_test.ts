@@ -65,7 +65,12 @@ interface Snapshot {
   drops: Record<string, number>;
   listenerErrors?: Record<string, number>;
   listeners?: Record<string, ListenerStats>;
-  dns?: { byTypeRcode: Record<string, number>; forwarded: number; forwardFailed: number };
+  dns?: {
+    byTypeRcode: Record<string, number>;
+    forwarded: number;
+    forwardFailed: number;
+    forwardRefused: number;
+  };
   policyDrops?: Record<string, number>;
   policyRates?: Record<string, RateCounts>;
   joinDrops?: Record<string, number>;
@@ -137,7 +142,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 92;
+const FAMILIES = 93;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -178,6 +183,7 @@ function snapshot(): Snapshot {
       byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3, "SRV|NOERROR": 1 },
       forwarded: 7,
       forwardFailed: 2,
+      forwardRefused: 4,
     },
     policyDrops: { "deny-db": 5, "default": 1 },
     policyRates: {
@@ -351,6 +357,7 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   assert.equal(promValue(doc, "weft_dns_queries_total", { type: "AAAA", rcode: "NXDOMAIN" }), 3);
   assert.equal(promValue(doc, "weft_dns_forwarded_total", { result: "answered" }), 5);
   assert.equal(promValue(doc, "weft_dns_forwarded_total", { result: "failed" }), 2);
+  assert.equal(promValue(doc, "weft_dns_forward_refused_total", {}), 4);
   assert.equal(promValue(doc, "weft_policy_drops_total", { rule: "deny-db" }), 5);
   const bulk = (result: string) => ({ rule: "bulk-20m", result });
   assert.equal(promValue(doc, "weft_policy_rate_bytes_total", bulk("passed")), 1_000_000);

@@ -125,6 +125,7 @@ export function meshPage(n: number): MetricsRegistry {
     byTypeRcode: { "A|NOERROR": 10, "AAAA|NXDOMAIN": 3 },
     forwarded: 4,
     forwardFailed: 1,
+    forwardRefused: 2,
   })));
   r.register(leaderCollector({
     joinDrops: () => ({ mac: 1, replay: 2 }),
