@@ -590,9 +590,9 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     type: "boolean",
     default: "false",
     validation: "true or false",
-    description: "point this host's resolver at weft (TUN mode): the mesh's names, short and " +
-      "full, resolve for every program; other names go to the resolvers the host had; put " +
-      "back on exit",
+    description: "point this host's resolver at weft (TUN mode): mesh names for every program " +
+      "(short ones after the host's search domains); others to the host's resolvers; put back " +
+      "on exit",
     defaultValue: () => false,
     parse: boolean,
   },
