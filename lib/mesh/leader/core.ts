@@ -32,13 +32,7 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import { parsePolicy, serializePolicy } from "../../policy/parse.ts";
 import type { PolicyDocument } from "../../policy/schema.ts";
 import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
-import {
-  grantedLabelsProblem,
-  isNodeLabelKey,
-  labelKeyProblem,
-  MAX_LABELS,
-  splitLabels,
-} from "../../members/labels.ts";
+import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../../members/labels.ts";
 import { quote } from "../../text/quote.ts";
 import { dnsLabelProblem } from "../../net/names.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
@@ -55,6 +49,9 @@ import {
   routesMatter,
 } from "./routes.ts";
 import { parseApprovals } from "../../routes/prefixes.ts";
+import { type GrantChange, grantChangeProblem, withGrantChange } from "./grants.ts";
+
+export { type GrantChange, grantChangeProblem } from "./grants.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -79,35 +76,6 @@ interface LeaderInit {
   services?: ServiceSpec[];
   /** The routes the leader itself offers to carry (canonical; need no approval). */
   routes?: string[];
-}
-
-/** A change to what the leader granted a node ({@link LeaderCore.setGrants}). */
-export interface GrantChange {
-  /** Grant (true) or withdraw (false) relaying for others. */
-  relay?: boolean;
-  /** Labels to grant (set or replace). */
-  labels?: Record<string, string>;
-  /** Label keys to withdraw. */
-  removeLabels?: string[];
-}
-
-/** What is wrong with `change`, or undefined. */
-export function grantChangeProblem(change: GrantChange): string | undefined {
-  if (change.labels !== undefined) {
-    const p = grantedLabelsProblem(change.labels);
-    if (p !== undefined) return p;
-  }
-  for (const k of change.removeLabels ?? []) {
-    const p = labelKeyProblem(k);
-    if (p !== undefined) return p;
-  }
-  if (
-    change.relay === undefined && !Object.keys(change.labels ?? {}).length &&
-    !(change.removeLabels ?? []).length
-  ) {
-    return "nothing to change: relay, labels or labels to remove";
-  }
-  return undefined;
 }
 
 /** The leader's state. */
@@ -917,7 +885,8 @@ export class LeaderCore {
    * Changes what the leader granted a node (`weft node set`): relaying for others, and labels
    * (set or removed). A node given relaying relays once it is also willing (`--relay`: its next
    * hello); one that loses it stops at once. Labels change the policies, scoped views and
-   * segments that select the node with the same view. Returns the member as it is now.
+   * segments that select the node with the same view. Every other grant is kept: route
+   * approvals change only through {@link setRouteApprovals}. Returns the member as it is now.
    */
   setGrants(nameOrAddress: string, change: GrantChange): Promise<Member> {
     const problem = grantChangeProblem(change);
@@ -926,30 +895,15 @@ export class LeaderCore {
       const ix = this.#idx(d);
       const old = ix.byAddressOrName(nameOrAddress);
       if (!old) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
-      if (old.role === "leader") {
-        throw new LeaderError(
-          change.relay !== undefined
-            ? "the leader always relays"
-            : "the leader's labels are its own (--label / labels:)",
-        );
-      }
-      const grants: MemberGrants = { ...old.grants };
-      if (change.relay === true) grants.relay = true;
-      if (change.relay === false) delete grants.relay;
-      // Granted labels change here only: the views, scopes, policies and segments follow.
-      const labels = { ...old.labels };
-      for (const k of change.removeLabels ?? []) delete labels[k];
-      Object.assign(labels, change.labels ?? {});
-      if (Object.keys(labels).length > MAX_LABELS) {
-        throw new LeaderError(`a node carries at most ${MAX_LABELS} labels`);
-      }
-      const m: Member = { ...old, labels, grants };
-      if (grants.services === undefined && grants.relay === undefined) delete m.grants;
-      if (!grants.relay) delete m.relay;
+      // Field by field: route approvals and service grants are kept (./grants.ts).
+      const m = withGrantChange(old, change);
+      if (typeof m === "string") throw new LeaderError(m);
       if (JSON.stringify(m) === JSON.stringify(old)) return { result: old, write: false };
       ix.replace(m);
       touch(m.publicKey);
-      return { result: m, write: true };
+      // What it carries is decided again with the change, not at some later hello.
+      if (routesMatter(m)) this.#reassign(d, touch);
+      return { result: ix.byKey(m.publicKey) ?? m, write: true };
     });
   }
 
