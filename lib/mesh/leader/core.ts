@@ -38,6 +38,7 @@ import { dnsLabelProblem } from "../../net/names.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
 import type { LeaseRecord } from "../../services/lease/arbiter.ts";
 import type { JoinRequest, JoinResult } from "../join/request.ts";
+import { joinTimeProblem, NOT_KEY_HOLDER, STALE } from "../join/freshness.ts";
 import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
 import { changedMembers, remember, sameRecord, tokenGrants } from "./records.ts";
 import { type HostRange, hostRange, MemberIndex } from "./member_index.ts";
@@ -55,8 +56,6 @@ export { type GrantChange, grantChangeProblem } from "./grants.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
-
-const STALE = "stale join request (a replay, or this machine's clock went back)";
 
 /** A refused operation with a message for the user. */
 export class LeaderError extends Error {}
@@ -615,9 +614,17 @@ export class LeaderCore {
    * keys that were removed or released). A request older than that is refused as stale; one
    * with the same time is a retransmission and gets the same answer while the key holds its
    * allocation; a key removed with `weft node remove` joins again only with a later request and
-   * a token other than the one it was admitted with.
+   * a token other than the one it was admitted with. A request naming a member's key is a resend
+   * only when `holdsKey` says it comes from that key's holder (its key proof: a member's key is
+   * public), and a time more than 5 minutes ahead of `now` is refused, never kept (it would hold
+   * the key out until then; ../join/freshness.ts).
    */
-  join(req: JoinRequest, observed: string | null, now: number = Date.now()): Promise<JoinResult> {
+  join(
+    req: JoinRequest,
+    observed: string | null,
+    now: number = Date.now(),
+    holdsKey: () => boolean = () => false,
+  ): Promise<JoinResult> {
     return this.#change((d, touch) => {
       const refuse = (error: string): Edit<JoinResult> => ({
         result: { ok: false, error },
@@ -626,11 +633,14 @@ export class LeaderCore {
       const found = d.tokens.find((t) => t.id === req.tokenId);
       if (!found || !secretMatches(found, req.secret)) return refuse("unknown token");
       const token = found;
+      const ahead = joinTimeProblem(req.time, now);
+      if (ahead !== undefined) return refuse(ahead);
       const problem = tokenProblem(token, now);
       const ix = this.#idx(d);
       const existing = ix.byKey(req.publicKey);
       if (existing?.role === "leader") return refuse(problem ?? "that key is a leader's");
       if (existing) {
+        if (!holdsKey()) return refuse(NOT_KEY_HOLDER);
         const rec = d.joins?.[existing.publicKey];
         if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE);
         if (rec?.token === token.id || problem === null) {
