@@ -2,7 +2,8 @@
  * Attacks on the join exchange through the library on loopback: a captured join request
  * replayed from another address after the node was removed, requests without a token's MAC,
  * junk, and requests made with a wrong secret. None may cost the leader a DH, a log line per
- * datagram, a token use or a member.
+ * datagram, a token use or a member. A token holder naming a member's key with a far-future time
+ * cannot lock that key out (issue 44, finding 9).
  */
 import assert from "node:assert/strict";
 import { MeshAgent, type MeshOptions } from "../../lib/mesh/mesh_agent.ts";
@@ -10,6 +11,9 @@ import { createLogger } from "../../lib/log/logger.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { readU32 } from "../../lib/protocol/bytes.ts";
 import { decodeToken, encodeToken } from "../../lib/mesh/join/token.ts";
+import { checkJoinToken } from "../../lib/mesh/join/client.ts";
+import { openJoinResponse, sealJoinRequest } from "../../lib/mesh/join/crypto.ts";
+import { selectSuite } from "../../lib/crypto/select.ts";
 import { freePort } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { promByLabel } from "../fixtures/prom_parse.ts";
@@ -161,6 +165,92 @@ Deno.test({
       assert.equal(leader.leader!.listTokens()[0].usesLeft, 1);
     } finally {
       a.sock.close();
+      await leader.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "attack: a token holder naming a member's key from the far future cannot lock it out",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "weft-lockout-" });
+    const lines: string[] = [];
+    const { mesh: leader, port } = await startLeader(dir, lines);
+    const a = attacker();
+    let node: MeshAgent | null = null;
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: null });
+      node = await MeshAgent.start(nodeOptions(dir, "n1", token));
+      const n1 = node;
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(n1.view().version > 0 && leader.view().members.length === 2),
+          HANG_GUARD_MS,
+        ),
+      );
+      const key = n1.agent.device.publicKey;
+
+      // The token holder names n1's key (in every view) with a time ten years on, from elsewhere.
+      const suite = selectSuite();
+      const checked = checkJoinToken(token, suite.dh);
+      const forged = {
+        tokenId: checked.token.id,
+        secret: checked.token.secret,
+        publicKey: key,
+        hostname: "evil",
+        labels: {},
+        services: [],
+        endpoints: [],
+        time: Date.now() + 10 * 365 * 86_400_000,
+      };
+      const { message, pending } = sealJoinRequest(
+        suite.dh,
+        suite.aead,
+        checked.leaderKey,
+        checked.tokenId,
+        checked.mac1Key,
+        new TextEncoder().encode(JSON.stringify(forged)),
+      );
+      await a.sock.send(message, { transport: "udp", hostname: "127.0.0.1", port });
+      assert.ok(
+        await eventually(() => Promise.resolve(a.got.length > 0), HANG_GUARD_MS, 20),
+        "the forged request was answered",
+      );
+      const opened = openJoinResponse(suite.dh, suite.aead, pending, a.got[0]);
+      const answer = JSON.parse(new TextDecoder().decode(opened!));
+
+      // n1 is removed, and joins again with its own key and a new token.
+      await leader.removeNode("n1");
+      assert.ok(await eventually(() => Promise.resolve(n1.removed), HANG_GUARD_MS));
+      await n1.close();
+      node = null;
+      const again = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const back = await MeshAgent.start(nodeOptions(dir, "n1", again.token)).then(
+        (m) => {
+          node = m;
+          return "joined";
+        },
+        (e) => String(e),
+      );
+      assert.equal(back, "joined", "the real n1 joins again");
+      assert.equal(leader.view().members.find((m) => m.name === "n1")?.publicKey, key);
+
+      // The forged request was refused, and counted.
+      assert.equal(answer.ok, false, JSON.stringify(answer));
+      assert.match(answer.error, /does not prove it comes from that member|from the future/);
+      const drops = joinDrops(leader);
+      assert.equal(
+        (drops["not-key-holder"] ?? 0) + (drops["future"] ?? 0),
+        1,
+        JSON.stringify(drops),
+      );
+      assert.ok(!leader.view().members.some((m) => m.name === "evil"));
+    } finally {
+      a.sock.close();
+      await node?.close();
       await leader.close();
       await Deno.remove(dir, { recursive: true });
     }

@@ -22,7 +22,7 @@ import type { AgentConfig } from "../../config/agent_config.ts";
 import type { Dh } from "../../crypto/types.ts";
 import { selectSuite } from "../../crypto/select.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../../crypto/keys.ts";
-import { decodeBase64 } from "../../crypto/base64.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 import type { Endpoint, Transport } from "../../io/driver.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Member } from "../../members/member.ts";
@@ -35,6 +35,7 @@ import { DualTransport } from "../../../drivers/dual.ts";
 import { TcpTransport } from "../../../drivers/tcp.ts";
 import { formatHostPort } from "../../net/hostport.ts";
 import type { JoinRequest } from "./request.ts";
+import { joinKeyProof } from "./key_proof.ts";
 import {
   type DecodedToken,
   decodeToken,
@@ -276,7 +277,13 @@ export async function requestJoin(
   // One start for the whole join: each leader asked in turn takes the datagrams while it is.
   const receiver: Receiver = { on: null };
   transport.start({ datagram: (data, from) => receiver.on?.(data, from), flush: () => {} });
-  const ask = { transport, receiver, hasTcp: tcp !== null, tokenId: checked.tokenId };
+  const ask = {
+    transport,
+    receiver,
+    hasTcp: tcp !== null,
+    tokenId: checked.tokenId,
+    privateKey: parseKey(privateKey, "private key"),
+  };
   try {
     const unanswered: string[] = [];
     let refusal: string | null = null;
@@ -328,6 +335,7 @@ export async function requestJoin(
     if (refusal !== null) throw new JoinUnavailableError(`join refused: ${refusal}`);
     throw new Error(unanswered.join("; "));
   } finally {
+    ask.privateKey.fill(0);
     await transport.close();
   }
 }
@@ -338,7 +346,13 @@ export async function requestJoin(
  */
 async function askLeader(
   opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
-  ask: { transport: Transport; receiver: Receiver; hasTcp: boolean; tokenId: Uint8Array },
+  ask: {
+    transport: Transport;
+    receiver: Receiver;
+    hasTcp: boolean;
+    tokenId: Uint8Array;
+    privateKey: Uint8Array;
+  },
   checkedLeader: CheckedLeader,
   req: JoinRequest,
   budgetMs: number,
@@ -353,7 +367,16 @@ async function askLeader(
     leaderKey,
     ask.tokenId,
     checkedLeader.mac1Key,
-    enc.encode(JSON.stringify(req)),
+    // With the proof that this node holds the key it names, for this request and this leader.
+    (ephemeral) => {
+      const proof = joinKeyProof(suite.dh, ask.privateKey, leaderKey, {
+        leaderKey,
+        joinerKey: parseKey(req.publicKey, "public key"),
+        ephemeral,
+        time: req.time,
+      });
+      return enc.encode(JSON.stringify(proof ? { ...req, keyProof: encodeBase64(proof) } : req));
+    },
   );
   // Names are looked up now, and again each second while they fail; addresses are used as is.
   const leaderAt = new Map<string, Endpoint | null>();

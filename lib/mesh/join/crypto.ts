@@ -126,6 +126,7 @@ function open(aead: Aead, key: Uint8Array, sealed: Uint8Array, ad: Uint8Array): 
 /**
  * Builds a join request carrying `payload` to the leader with public key `leaderKey`, made with
  * the token whose id is `tokenId` (6 bytes) and whose mac1 key is `mac1Key`. mac2 is left zero.
+ * `payload` may be made from the request's ephemeral public key (what a key proof is bound to).
  */
 export function sealJoinRequest(
   dh: Dh,
@@ -133,7 +134,7 @@ export function sealJoinRequest(
   leaderKey: Uint8Array,
   tokenId: Uint8Array,
   mac1Key: Uint8Array,
-  payload: Uint8Array,
+  payload: Uint8Array | ((ephemeral: Uint8Array) => Uint8Array),
 ): { message: Uint8Array; pending: JoinPending } {
   if (tokenId.length !== TOKEN_ID_SIZE) throw new RangeError("a token id is 6 bytes");
   const requestId = crypto.getRandomValues(new Uint32Array(1))[0];
@@ -143,7 +144,8 @@ export function sealJoinRequest(
   let [ck] = kdf1(PROTOCOL, ePub);
   let k: Uint8Array;
   [ck, k] = kdf2(ck, dh.shared(e, leaderKey));
-  const ct = seal(aead, k, payload, h);
+  const plain = typeof payload === "function" ? payload(ePub) : payload;
+  const ct = seal(aead, k, plain, h);
   h = hash(h, ct);
   const msg = new Uint8Array(REQUEST_HEADER + ct.length + 2 * MAC);
   writeU32(msg, 0, MSG_JOIN_REQUEST);

@@ -35,6 +35,8 @@ export const JOIN_DROP_REASONS = [
   "decrypt",
   "malformed",
   "stale",
+  "future",
+  "not-key-holder",
 ] as const;
 
 /** A reason a join datagram was dropped. */

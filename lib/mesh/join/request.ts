@@ -50,6 +50,11 @@ export interface JoinRequest {
    * than the last one accepted, so a captured request cannot be replayed.
    */
   time: number;
+  /**
+   * Proof that the joiner holds the key it names, for this request (./key_proof.ts; base64):
+   * without it, a request naming a member's key is refused. Older leaders ignore it.
+   */
+  keyProof?: string;
 }
 
 /** A join's outcome. */

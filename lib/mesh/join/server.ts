@@ -4,7 +4,9 @@
  * the leader's state and answered. At most 1,024 are handled at once. A joiner resends its request
  * until it hears: a copy of one being handled is dropped before its DH, and a copy of one answered
  * in the last few seconds from the same source gets the same answer again, from memory. Every drop
- * is counted, and the log lines a token holder can cause are kept within a budget.
+ * is counted, and the log lines a token holder can cause are kept within a budget. A request
+ * naming a member's key is that member's only with its key proof (./key_proof.ts), whose DH is
+ * spent only then.
  * @module
  */
 
@@ -36,6 +38,9 @@ import type { JoinRequest, JoinResult } from "./request.ts";
 import { StoreError } from "../../store/kv.ts";
 import { validRouteList } from "../../routes/prefixes.ts";
 import { runIdOf } from "../../members/run_id.ts";
+import { decodeBase64 } from "../../crypto/base64.ts";
+import { KEY_PROOF_SIZE, keyProofHolds } from "./key_proof.ts";
+import { refusalDrop } from "./freshness.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -75,6 +80,7 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
     const relay = validRelay(raw.relay);
     const tcpPort = validTcpPort(raw.tcpPort);
     const routes = raw.routes === undefined ? undefined : validRouteList(raw.routes);
+    const proof = raw.keyProof === undefined ? undefined : keyProofOf(raw.keyProof);
     if (
       typeof raw.publicKey !== "string" || typeof raw.hostname !== "string" ||
       typeof raw.tokenId !== "string" || typeof raw.secret !== "string" ||
@@ -82,7 +88,7 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
       // The token the MAC was checked with is the token presented.
       tokenIdNumber(raw.tokenId) !== requestTokenId(datagram) ||
       !labels || !services || !endpoints || relay === null || tcpPort === null ||
-      routes === null
+      routes === null || proof === null
     ) return null;
     parseKey(raw.publicKey, "joiner key");
     return {
@@ -101,12 +107,18 @@ export function parseJoinRequest(payload: Uint8Array, datagram: Uint8Array): Joi
       ...(relay ? { relay } : {}),
       ...(tcpPort !== undefined ? { tcpPort } : {}),
       ...(routes?.length ? { routes } : {}),
+      ...(proof !== undefined ? { keyProof: proof } : {}),
       // A malformed one is none: the record gets the run at the node's first hello.
       ...(runIdOf(raw.run) !== undefined ? { run: raw.run } : {}),
     };
   } catch {
     return null;
   }
+}
+
+/** A key proof as the request gives it (base64 of its bytes), or null when it is none. */
+function keyProofOf(v: unknown): string | null {
+  return typeof v === "string" && decodeBase64(v)?.length === KEY_PROOF_SIZE ? v : null;
 }
 
 /** What the join server admits joins to: the leader's bookkeeping (`LeaderCore`). */
@@ -117,8 +129,16 @@ export interface JoinAdmitter {
   onTokens(fn: () => void): () => void;
   /** The member with this public key, if any (looked up per join: an index, not a search). */
   memberByKey(publicKey: string): Member | undefined;
-  /** Admits (or refuses) a join seen from `observed`. */
-  join(req: JoinRequest, observed: string | null): Promise<JoinResult>;
+  /**
+   * Admits (or refuses) a join seen from `observed`, at `now`; `holdsKey` says whether the
+   * request comes from the holder of the key it names (asked only when a member holds it).
+   */
+  join(
+    req: JoinRequest,
+    observed: string | null,
+    now: number,
+    holdsKey: () => boolean,
+  ): Promise<JoinResult>;
 }
 
 /** Serves joins on the leader's WireGuard port. See the module docs. */
@@ -211,7 +231,31 @@ export class JoinServer {
       answer({ ok: false, error: "malformed request" });
       return;
     }
-    this.#join(req, from, answer, id);
+    this.#join(req, from, answer, id, this.#holdsKey(req, data));
+  }
+
+  /**
+   * Whether `req` (in `data`) proves it comes from the holder of the key it names, asked once at
+   * most: only a request naming a member's key needs its DH.
+   */
+  #holdsKey(req: JoinRequest, data: Uint8Array): () => boolean {
+    const ephemeral = data.slice(REQUEST_EPHEMERAL, REQUEST_EPHEMERAL + 32);
+    let holds: boolean | undefined;
+    return () => {
+      if (holds !== undefined) return holds;
+      const proof = req.keyProof === undefined ? null : decodeBase64(req.keyProof);
+      if (proof === null) return holds = false;
+      const device = this.#device;
+      const priv = device.privateKeyBytes();
+      holds = keyProofHolds(device.dhBackend, priv, {
+        leaderKey: parseKey(device.publicKey, "key"),
+        joinerKey: parseKey(req.publicKey, "joiner key"),
+        ephemeral,
+        time: req.time,
+      }, proof);
+      priv.fill(0);
+      return holds;
+    };
   }
 
   #remember(id: string, bytes: Uint8Array, to: string): void {
@@ -221,7 +265,13 @@ export class JoinServer {
     if (answered.size > MAX_RECENT_ANSWERS) answered.delete(answered.keys().next().value!);
   }
 
-  #join(req: JoinRequest, from: Endpoint, answer: (res: unknown) => void, id: string): void {
+  #join(
+    req: JoinRequest,
+    from: Endpoint,
+    answer: (res: unknown) => void,
+    id: string,
+    holdsKey: () => boolean,
+  ): void {
     const observed = observedEndpoint(from);
     const endpoint = from.toString();
     const core = this.#core;
@@ -230,8 +280,9 @@ export class JoinServer {
     const known = core.memberByKey(req.publicKey) !== undefined;
     this.#inFlight++;
     this.#handling.add(id);
-    core.join(req, observed).then((res) => {
-      if (!res.ok && res.error.startsWith("stale")) this.#gate.drop("stale");
+    core.join(req, observed, Date.now(), holdsKey).then((res) => {
+      const drop = res.ok ? null : refusalDrop(res.error);
+      if (drop !== null) this.#gate.drop(drop);
       const suppressed = res.ok && !known ? 0 : this.#log.take();
       if (suppressed !== null) {
         const more = suppressed ? { suppressed } : {};

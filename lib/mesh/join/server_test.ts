@@ -7,6 +7,8 @@ import { MSG_JOIN_REQUEST, sealJoinRequest } from "./crypto.ts";
 import { Agent } from "../../agent/agent.ts";
 import { MemoryNetwork } from "../../../drivers/memory.ts";
 import { generateKeyPair, parseKey } from "../../crypto/keys.ts";
+import { encodeBase64 } from "../../crypto/base64.ts";
+import { joinKeyProof } from "./key_proof.ts";
 import { selectSuite } from "../../crypto/select.ts";
 import { createLogger, nullLogger } from "../../log/logger.ts";
 
@@ -238,6 +240,74 @@ Deno.test("join server: a request is checked field by field against the token it
     run: "0123456789abcdef",
   });
   assert.deepEqual(parse({ ...good, run: "not a run" }), good);
+  // The key proof: 16 bytes in base64 when present.
+  const keyProof = btoa("k".repeat(16));
+  assert.deepEqual(parse({ ...good, keyProof }), { ...good, keyProof });
+  assert.equal(parse({ ...good, keyProof: btoa("k".repeat(15)) }), null);
+  assert.equal(parse({ ...good, keyProof: 16 }), null);
+});
+
+Deno.test("join server: a request naming a member's key is a resend only with its holder's proof", async () => {
+  const lab = await leaderLab();
+  try {
+    const token = await lab.newToken();
+    const holder = generateKeyPair();
+    const joined = await lab.join(token, "n1", holder.privateKey);
+    assert.equal(joined.member.publicKey, holder.publicKey);
+    const suite = selectSuite();
+    const checked = checkJoinToken(token, suite.dh);
+    const from = lab.agent.device.endpoint("192.0.2.9:1000");
+    // A token holder names n1's key: without a proof, with another key's, and from the future.
+    const send = (fields: Record<string, unknown>) => {
+      const req = {
+        tokenId: checked.token.id,
+        secret: checked.token.secret,
+        publicKey: holder.publicKey,
+        hostname: "x",
+        labels: {},
+        services: [],
+        endpoints: [],
+        time: Date.now() + 60_000,
+        ...fields,
+      };
+      const sent = lab.net.sent;
+      const { message } = sealJoinRequest(
+        suite.dh,
+        suite.aead,
+        checked.leaderKey,
+        checked.tokenId,
+        checked.mac1Key,
+        (ephemeral) => {
+          const other = parseKey(generateKeyPair().privateKey, "key");
+          const proof = joinKeyProof(suite.dh, other, checked.leaderKey, {
+            leaderKey: checked.leaderKey,
+            joinerKey: parseKey(holder.publicKey, "key"),
+            ephemeral,
+            time: req.time,
+          })!;
+          return enc.encode(
+            JSON.stringify(
+              fields.keyProof === true ? { ...req, keyProof: encodeBase64(proof) } : req,
+            ),
+          );
+        },
+      );
+      lab.server.handle(message, from);
+      return until(() => lab.net.sent > sent);
+    };
+    const before = JSON.stringify(lab.core.view());
+    await send({});
+    await send({ keyProof: true });
+    assert.equal(lab.server.drops()["not-key-holder"], 2, JSON.stringify(lab.server.drops()));
+    await send({ time: Date.now() + 10 * 365 * 86_400_000 });
+    assert.equal(lab.server.drops()["future"], 1, JSON.stringify(lab.server.drops()));
+    assert.equal(JSON.stringify(lab.core.view()), before, "nothing changed");
+    // The holder's own request again (its answer was lost): answered, the same address.
+    const again = await lab.join(token, "n1", holder.privateKey);
+    assert.equal(again.member.address, joined.member.address);
+  } finally {
+    await lab.close();
+  }
 });
 
 Deno.test("join server: the run id a joiner sends is in the record its join makes", async () => {

@@ -32,18 +32,13 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import { parsePolicy, serializePolicy } from "../../policy/parse.ts";
 import type { PolicyDocument } from "../../policy/schema.ts";
 import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
-import {
-  grantedLabelsProblem,
-  isNodeLabelKey,
-  labelKeyProblem,
-  MAX_LABELS,
-  splitLabels,
-} from "../../members/labels.ts";
+import { grantedLabelsProblem, isNodeLabelKey, splitLabels } from "../../members/labels.ts";
 import { quote } from "../../text/quote.ts";
 import { dnsLabelProblem } from "../../net/names.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
 import type { LeaseRecord } from "../../services/lease/arbiter.ts";
 import type { JoinRequest, JoinResult } from "../join/request.ts";
+import { joinTimeProblem, NOT_KEY_HOLDER, STALE } from "../join/freshness.ts";
 import { ChangeQueue, type Edit, type Touch } from "./changes.ts";
 import { changedMembers, remember, sameRecord, tokenGrants } from "./records.ts";
 import { type HostRange, hostRange, MemberIndex } from "./member_index.ts";
@@ -55,11 +50,12 @@ import {
   routesMatter,
 } from "./routes.ts";
 import { parseApprovals } from "../../routes/prefixes.ts";
+import { type GrantChange, grantChangeProblem, withGrantChange } from "./grants.ts";
+
+export { type GrantChange, grantChangeProblem } from "./grants.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
-
-const STALE = "stale join request (a replay, or this machine's clock went back)";
 
 /** A refused operation with a message for the user. */
 export class LeaderError extends Error {}
@@ -79,35 +75,6 @@ interface LeaderInit {
   services?: ServiceSpec[];
   /** The routes the leader itself offers to carry (canonical; need no approval). */
   routes?: string[];
-}
-
-/** A change to what the leader granted a node ({@link LeaderCore.setGrants}). */
-export interface GrantChange {
-  /** Grant (true) or withdraw (false) relaying for others. */
-  relay?: boolean;
-  /** Labels to grant (set or replace). */
-  labels?: Record<string, string>;
-  /** Label keys to withdraw. */
-  removeLabels?: string[];
-}
-
-/** What is wrong with `change`, or undefined. */
-export function grantChangeProblem(change: GrantChange): string | undefined {
-  if (change.labels !== undefined) {
-    const p = grantedLabelsProblem(change.labels);
-    if (p !== undefined) return p;
-  }
-  for (const k of change.removeLabels ?? []) {
-    const p = labelKeyProblem(k);
-    if (p !== undefined) return p;
-  }
-  if (
-    change.relay === undefined && !Object.keys(change.labels ?? {}).length &&
-    !(change.removeLabels ?? []).length
-  ) {
-    return "nothing to change: relay, labels or labels to remove";
-  }
-  return undefined;
 }
 
 /** The leader's state. */
@@ -647,9 +614,17 @@ export class LeaderCore {
    * keys that were removed or released). A request older than that is refused as stale; one
    * with the same time is a retransmission and gets the same answer while the key holds its
    * allocation; a key removed with `weft node remove` joins again only with a later request and
-   * a token other than the one it was admitted with.
+   * a token other than the one it was admitted with. A request naming a member's key is a resend
+   * only when `holdsKey` says it comes from that key's holder (its key proof: a member's key is
+   * public), and a time more than 5 minutes ahead of `now` is refused, never kept (it would hold
+   * the key out until then; ../join/freshness.ts).
    */
-  join(req: JoinRequest, observed: string | null, now: number = Date.now()): Promise<JoinResult> {
+  join(
+    req: JoinRequest,
+    observed: string | null,
+    now: number = Date.now(),
+    holdsKey: () => boolean = () => false,
+  ): Promise<JoinResult> {
     return this.#change((d, touch) => {
       const refuse = (error: string): Edit<JoinResult> => ({
         result: { ok: false, error },
@@ -658,11 +633,14 @@ export class LeaderCore {
       const found = d.tokens.find((t) => t.id === req.tokenId);
       if (!found || !secretMatches(found, req.secret)) return refuse("unknown token");
       const token = found;
+      const ahead = joinTimeProblem(req.time, now);
+      if (ahead !== undefined) return refuse(ahead);
       const problem = tokenProblem(token, now);
       const ix = this.#idx(d);
       const existing = ix.byKey(req.publicKey);
       if (existing?.role === "leader") return refuse(problem ?? "that key is a leader's");
       if (existing) {
+        if (!holdsKey()) return refuse(NOT_KEY_HOLDER);
         const rec = d.joins?.[existing.publicKey];
         if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE);
         if (rec?.token === token.id || problem === null) {
@@ -922,7 +900,8 @@ export class LeaderCore {
    * Changes what the leader granted a node (`weft node set`): relaying for others, and labels
    * (set or removed). A node given relaying relays once it is also willing (`--relay`: its next
    * hello); one that loses it stops at once. Labels change the policies, scoped views and
-   * segments that select the node with the same view. Returns the member as it is now.
+   * segments that select the node with the same view. Every other grant is kept: route
+   * approvals change only through {@link setRouteApprovals}. Returns the member as it is now.
    */
   setGrants(nameOrAddress: string, change: GrantChange): Promise<Member> {
     const problem = grantChangeProblem(change);
@@ -931,30 +910,15 @@ export class LeaderCore {
       const ix = this.#idx(d);
       const old = ix.byAddressOrName(nameOrAddress);
       if (!old) throw new LeaderNotFoundError(`no node "${nameOrAddress}"`);
-      if (old.role === "leader") {
-        throw new LeaderError(
-          change.relay !== undefined
-            ? "the leader always relays"
-            : "the leader's labels are its own (--label / labels:)",
-        );
-      }
-      const grants: MemberGrants = { ...old.grants };
-      if (change.relay === true) grants.relay = true;
-      if (change.relay === false) delete grants.relay;
-      // Granted labels change here only: the views, scopes, policies and segments follow.
-      const labels = { ...old.labels };
-      for (const k of change.removeLabels ?? []) delete labels[k];
-      Object.assign(labels, change.labels ?? {});
-      if (Object.keys(labels).length > MAX_LABELS) {
-        throw new LeaderError(`a node carries at most ${MAX_LABELS} labels`);
-      }
-      const m: Member = { ...old, labels, grants };
-      if (grants.services === undefined && grants.relay === undefined) delete m.grants;
-      if (!grants.relay) delete m.relay;
+      // Field by field: route approvals and service grants are kept (./grants.ts).
+      const m = withGrantChange(old, change);
+      if (typeof m === "string") throw new LeaderError(m);
       if (JSON.stringify(m) === JSON.stringify(old)) return { result: old, write: false };
       ix.replace(m);
       touch(m.publicKey);
-      return { result: m, write: true };
+      // What it carries is decided again with the change, not at some later hello.
+      if (routesMatter(m)) this.#reassign(d, touch);
+      return { result: ix.byKey(m.publicKey) ?? m, write: true };
     });
   }
 

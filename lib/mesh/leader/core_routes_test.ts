@@ -184,6 +184,57 @@ Deno.test("leader routes: a token's approvals hold for its joiners (prefixes and
   assert.equal(y.member.routes, undefined);
 });
 
+Deno.test("leader routes: weft node set keeps route approvals; revoking still works after it", async () => {
+  const { core, a } = await twoRouters();
+  await core.setRouteApprovals("a", { approve: [NET] });
+  await core.setRouteApprovals("b", { approve: [NET] });
+  // Labels and relaying, granted and withdrawn: the approvals stay, a keeps carrying.
+  await core.setGrants("a", { labels: { site: "x" } });
+  await core.setGrants("a", { relay: true });
+  const m = await core.setGrants("a", { relay: false, removeLabels: ["site"] });
+  assert.deepEqual(m.grants, { routes: [NET] }, "only the relay grant went");
+  assert.deepEqual(rec(core, "a").grants?.routes, [NET]);
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  assert.deepEqual(core.routes().find((n) => n.name === "a")!.approved, [NET]);
+  // The approval is still there to revoke: the prefix goes to b at once, not black-holed.
+  await core.setRouteApprovals("a", { revoke: [NET] });
+  assert.equal(rec(core, "a").routes, undefined);
+  assert.deepEqual(rec(core, "b").routes, [NET]);
+  assert.equal(rec(core, "a").grants, undefined, "no grants left: no field");
+  // A token's approvals and services survive a label change too.
+  const t = await core.createToken({
+    ttlMs: HOUR,
+    uses: null,
+    labels: {},
+    services: ["web"],
+    approveRoutes: ["exit"],
+  });
+  accepted(await core.join(request(t, "x", { routes: ["0.0.0.0/0", "::/0"] }), null));
+  await core.setGrants("x", { labels: { tier: "1" } });
+  assert.deepEqual(rec(core, "x").grants, { services: ["web"], routes: ["exit"] });
+  assert.equal(a.grants, undefined);
+});
+
+Deno.test("leader routes: weft node set decides again what the node carries", async () => {
+  // A state as a leader that lost the approval left it: a still carries the prefix.
+  const store = new MemoryStore();
+  const { core } = await twoRouters(store);
+  await core.setRouteApprovals("a", { approve: [NET] });
+  core.close();
+  const s = (await store.load())!;
+  const a = s.data.members.find((m) => m.name === "a")!;
+  delete a.grants;
+  assert.equal(await store.commit(s.data, s.revision), s.revision + 1);
+  const again = await open(store);
+  try {
+    assert.deepEqual(rec(again, "a").routes, [NET]);
+    await again.setGrants("a", { labels: { site: "x" } });
+    assert.equal(rec(again, "a").routes, undefined, "unapproved: carried no more");
+  } finally {
+    again.close();
+  }
+});
+
 Deno.test("leader routes: a hello with no routes clears them; the standby takes over", async () => {
   const { core, a } = await twoRouters();
   await core.setRouteApprovals("a", { approve: [NET] });

@@ -83,6 +83,9 @@ function request(
   };
 }
 
+/** A join's key proof that holds: the request comes from the key's holder. */
+const HOLDER = () => true;
+
 /** Everything a client could observe of the core, for before/after comparisons. */
 function snapshot(core: LeaderCore) {
   return JSON.stringify({
@@ -97,7 +100,7 @@ Deno.test("a retransmitted join with a one-use token gets the same answer, once 
   const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
   const req = request(token, "n1");
   const first = await core.join(req, "192.0.2.2:51820");
-  const again = await core.join(req, "192.0.2.2:51820");
+  const again = await core.join(req, "192.0.2.2:51820", undefined, HOLDER);
   assert.ok(first.ok && again.ok, JSON.stringify(again));
   assert.equal(again.member.address, first.member.address);
   assert.equal(again.member.name, "n1");
@@ -118,12 +121,22 @@ Deno.test("a key admitted by one token gets its record from another usable token
   const t2 = await core.createToken({ ttlMs: 60_000, uses: 2, labels: {} });
   const req = request(t1, "n1");
   const first = await core.join(req, null);
-  const viaT2 = await core.join({ ...req, tokenId: t2.id, secret: t2.secret }, null);
+  const viaT2 = await core.join(
+    { ...req, tokenId: t2.id, secret: t2.secret },
+    null,
+    undefined,
+    HOLDER,
+  );
   assert.ok(first.ok && viaT2.ok);
   assert.equal(viaT2.member.address, first.member.address);
   assert.equal(core.listTokens().find((t) => t.id === t2.id)!.usesLeft, 2);
   await core.revokeToken(t2.id);
-  const revoked = await core.join({ ...req, tokenId: t2.id, secret: t2.secret }, null);
+  const revoked = await core.join(
+    { ...req, tokenId: t2.id, secret: t2.secret },
+    null,
+    undefined,
+    HOLDER,
+  );
   assert.deepEqual(revoked, { ok: false, error: "token revoked" });
 });
 
@@ -193,7 +206,7 @@ Deno.test("a retransmission while the first write is in flight waits for it: one
     const writes = state.writes;
     state.hold();
     const first = core.join(req, null);
-    const retransmitted = core.join(req, null);
+    const retransmitted = core.join(req, null, undefined, HOLDER);
     const otherKey = core.join(request(token, "n2"), null);
     let answered = false;
     retransmitted.then(() => answered = true);
@@ -238,7 +251,7 @@ Deno.test("an allocation never heard from is released after the hold; the token 
     assert.ok(ghost.ok);
     // Within the hold: kept; the same key retrying gets it back, a new key cannot take the name.
     assert.deepEqual(await core.releaseUnheard(t0 + hold - 1), []);
-    const retry = await core.join(request(token, "ghost", key), null, t0 + 1000);
+    const retry = await core.join(request(token, "ghost", key), null, t0 + 1000, HOLDER);
     assert.ok(retry.ok && retry.member.address === ghost.member.address);
     const t2 = await core.createToken({ ttlMs: 3600_000, uses: 1, labels: {} });
     const taken = await core.join(request(t2, "ghost"), null, t0 + 1000);
@@ -278,7 +291,7 @@ Deno.test("a restarted leader gives unheard nodes a full hold before releasing t
     const core = await open(state, hold);
     const token = await core.createToken({ ttlMs: 3600_000, uses: null, labels: {} });
     const long = Date.now() - 10 * hold;
-    assert.ok((await core.join(request(token, "old"), null, long)).ok);
+    assert.ok((await core.join({ ...request(token, "old"), time: long }, null, long)).ok);
     const restarted = await open(new StateDir(state.dir), hold);
     assert.deepEqual(await restarted.releaseUnheard(Date.now()), [], "the leader was down");
     assert.equal((await restarted.releaseUnheard(Date.now() + hold + 1)).length, 1);
@@ -344,12 +357,57 @@ Deno.test("per key, join requests older than the last accepted one are refused; 
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
   const req = request(token, "n1");
   const first = await core.join(req, null);
-  const same = await core.join(req, null);
-  const newer = await core.join({ ...req, time: req.time + 1000 }, null);
+  const same = await core.join(req, null, undefined, HOLDER);
+  const newer = await core.join({ ...req, time: req.time + 1000 }, null, undefined, HOLDER);
   assert.ok(first.ok && same.ok && newer.ok);
   assert.equal(newer.member.address, first.member.address);
-  const older = await core.join(req, null);
+  const older = await core.join(req, null, undefined, HOLDER);
   assert.ok(!older.ok && /stale/.test(older.error), JSON.stringify(older));
+});
+
+Deno.test("a join naming a member's key that its holder did not make changes nothing; removed, the member joins again", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const req = request(token, "n1");
+  assert.ok((await core.join(req, null)).ok);
+  const before = snapshot(core);
+  // A token holder names n1's key (public in every view) with a later time, and a far later one.
+  for (const time of [req.time + 60_000, req.time + 10 * 365 * 86_400_000]) {
+    const forged = await core.join({ ...req, hostname: "x", time }, "198.51.100.9:4444");
+    assert.ok(!forged.ok, JSON.stringify(forged));
+    assert.match(forged.error, /does not prove it comes from that member|from the future/);
+  }
+  assert.equal(snapshot(core), before, "nothing kept");
+  // n1 is removed; with a new token, its own later request joins again.
+  await core.removeNode("n1");
+  const t2 = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const back = await core.join(
+    { ...req, tokenId: t2.id, secret: t2.secret, time: req.time + 1 },
+    null,
+  );
+  assert.ok(back.ok, JSON.stringify(back));
+});
+
+Deno.test("a join time ahead of the leader's clock is refused and never kept, the holder's too", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const now = Date.now();
+  const far = now + 3_600_000;
+  // A new key from the future: no member, nothing remembered for it.
+  const fresh = request(token, "f1");
+  const early = await core.join({ ...fresh, time: far }, null, now);
+  assert.ok(
+    !early.ok && /^join request from the future: its time is 3600 s ahead/.test(early.error),
+  );
+  assert.ok((await core.join({ ...fresh, time: now }, null, now)).ok, "its real request joins");
+  // The holder's own request from the future is refused too, and its time not kept.
+  const ahead = await core.join({ ...fresh, time: far }, null, now, HOLDER);
+  assert.ok(!ahead.ok && /from the future/.test(ahead.error));
+  const next = await core.join({ ...fresh, time: now + 1 }, null, now, HOLDER);
+  assert.ok(next.ok, JSON.stringify(next));
+  // Within the skew is no refusal.
+  const within = await core.join({ ...request(token, "f2"), time: now + 60_000 }, null, now);
+  assert.ok(within.ok, JSON.stringify(within));
 });
 
 Deno.test("a released allocation's request replayed later is refused; a later request joins", async () => {

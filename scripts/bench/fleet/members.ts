@@ -21,7 +21,7 @@
 
 import type { Aead, Dh } from "../../../lib/crypto/types.ts";
 import { selectSuite } from "../../../lib/crypto/select.ts";
-import { encodeKey } from "../../../lib/crypto/keys.ts";
+import { encodeKey, parseKey } from "../../../lib/crypto/keys.ts";
 import type { Endpoint } from "../../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { Poller } from "../../../drivers/linux/poller.ts";
@@ -36,6 +36,8 @@ import {
   setJoinMac2,
 } from "../../../lib/mesh/join/crypto.ts";
 import type { JoinRequest } from "../../../lib/mesh/join/request.ts";
+import { joinKeyProof } from "../../../lib/mesh/join/key_proof.ts";
+import { encodeBase64 } from "../../../lib/crypto/base64.ts";
 import { readU32 } from "../../../lib/protocol/bytes.ts";
 import {
   MSG_COOKIE_REPLY,
@@ -312,7 +314,17 @@ export class Fleet {
       this.#checked.leaderKey,
       this.#checked.tokenId,
       this.#checked.mac1Key,
-      enc.encode(JSON.stringify(req)),
+      // With its key proof, as a real joiner's: a copy of it handled again (its answer lost)
+      // is then its own resend, not a stranger's request naming its key.
+      (ephemeral) => {
+        const proof = joinKeyProof(this.#dh, m.priv, this.#checked.leaderKey, {
+          leaderKey: this.#checked.leaderKey,
+          joinerKey: parseKey(m.key, "key"),
+          ephemeral,
+          time: req.time,
+        });
+        return enc.encode(JSON.stringify(proof ? { ...req, keyProof: encodeBase64(proof) } : req));
+      },
     );
   }
 
