@@ -54,9 +54,19 @@ export function addRouteCommands(program: Command): void {
           : "withdraw a node's approval for routes (on the leader)",
       )
         .argument("<node>", "the node's name or overlay address")
-        .argument("<cidr|exit...>", "prefixes (covering the advertised routes inside) or exit"),
+        .argument("<cidr|exit...>", "prefixes (covering the advertised routes inside) or exit")
+        .option(
+          "--pre-approve",
+          "approve routes the node does not advertise yet (approve only; refused otherwise)",
+        ),
     ).action(async (node, routes, opts) => {
-      const change = { [verb]: routes.map(approvalArg) };
+      if (opts.preApprove && verb === "revoke") {
+        throw new UsageError("--pre-approve goes with route approve");
+      }
+      const change = {
+        [verb]: routes.map(approvalArg),
+        ...(opts.preApprove ? { preApprove: true } : {}),
+      };
       const m = await (await localClient(opts)).setRoutes(node, change);
       console.log(
         `${m.name} (${m.address}): approved ${list(m.grants?.routes ?? [])}; ` +

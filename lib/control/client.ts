@@ -182,9 +182,12 @@ export class ControlClient {
 
   /**
    * Approves routes for a node or revokes approvals (leader): prefixes, or `exit`; the node as it
-   * is now.
+   * is now. An approval covering nothing the node advertises is refused unless `preApprove`.
    */
-  async setRoutes(id: string, change: { approve?: string[]; revoke?: string[] }): Promise<Member> {
+  async setRoutes(
+    id: string,
+    change: { approve?: string[]; revoke?: string[]; preApprove?: boolean },
+  ): Promise<Member> {
     const path = `/v1/nodes/${encodeURIComponent(id)}/routes`;
     return (await this.#json<{ node: Member }>(path, change)).node;
   }

@@ -61,7 +61,13 @@ Deno.test({
         assert.equal(r.code, 0, r.what);
         return JSON.parse(r.stdout).find((x: { name: string }) => x.name === "n1")?.approved;
       };
-      const approve = await ctl("route", "approve", "n1", SITE);
+      // A userspace node advertises no routes: an approval of nothing is refused, saying so...
+      const idle = await ctl("route", "approve", "n1", SITE);
+      assert.notEqual(idle.code, 0, idle.what);
+      assert.match(idle.what, /n1 advertises no routes: .* would approve none of them/);
+      assert.deepEqual(await approved(), undefined);
+      // ...unless the operator approves it ahead of the advertisement.
+      const approve = await ctl("route", "approve", "--pre-approve", "n1", SITE);
       assert.equal(approve.code, 0, approve.what);
       assert.deepEqual(await approved(), [SITE]);
 

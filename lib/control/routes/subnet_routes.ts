@@ -45,16 +45,22 @@ export function subnetRoutes(mesh: RouteAdmin | undefined): Hono {
     if (m.role !== "leader" || !m.leader) throw new HttpError(409, "this node is not the leader");
     const body = await jsonBody(c);
     for (const k of Object.keys(body)) {
-      if (k !== "approve" && k !== "revoke") {
-        throw new HttpError(400, `unknown field ${quote(k)} (approve, revoke)`);
+      if (k !== "approve" && k !== "revoke" && k !== "preApprove") {
+        throw new HttpError(400, `unknown field ${quote(k)} (approve, revoke, preApprove)`);
       }
     }
+    const preApprove = body.preApprove ?? false;
+    if (typeof preApprove !== "boolean") throw new HttpError(400, "preApprove: want true or false");
     const approve = routeTexts(body, "approve");
     const revoke = routeTexts(body, "revoke");
     if (!approve.length && !revoke.length) {
       throw new HttpError(400, "say which routes to approve or revoke");
     }
-    const node = await m.leader.setRouteApprovals(c.req.param("id"), { approve, revoke });
+    const node = await m.leader.setRouteApprovals(c.req.param("id"), {
+      approve,
+      revoke,
+      preApprove,
+    });
     return c.json({ node });
   });
   answerWrongMethods(app);

@@ -85,11 +85,23 @@ Deno.test("subnet routes: POST approves and revokes at the leader with parsed ap
   assert.equal((await r.json()).node.name, "r");
   assert.deepEqual(m.calls, [{
     id: "r",
-    change: { approve: [NET, "2001:db8::/32", "exit"], revoke: ["203.0.113.0/24"] },
+    change: {
+      approve: [NET, "2001:db8::/32", "exit"],
+      revoke: ["203.0.113.0/24"],
+      preApprove: false,
+    },
   }]);
   // Only one of the two: the other is an empty list.
   await send(app, "POST", "/v1/nodes/10.9.0.2/routes", { revoke: ["exit"] });
-  assert.deepEqual(m.calls[1], { id: "10.9.0.2", change: { approve: [], revoke: ["exit"] } });
+  assert.deepEqual(m.calls[1], {
+    id: "10.9.0.2",
+    change: { approve: [], revoke: ["exit"], preApprove: false },
+  });
+  // Asked for: approvals ahead of the node's advertisement.
+  await send(app, "POST", "/v1/nodes/r/routes", { approve: [NET], preApprove: true });
+  assert.deepEqual(m.calls[2].change, { approve: [NET], revoke: [], preApprove: true });
+  const bad = await send(app, "POST", "/v1/nodes/r/routes", { approve: [NET], preApprove: "yes" });
+  assert.equal(bad.status, 400);
 });
 
 Deno.test("subnet routes: bad bodies are 400 with the reason", async () => {

@@ -48,6 +48,7 @@ import {
   reassignRoutes,
   routeList,
   routesMatter,
+  unadvertisedApproval,
 } from "./routes.ts";
 import { parseApprovals } from "../../routes/prefixes.ts";
 import { type GrantChange, grantChangeProblem, withGrantChange } from "./grants.ts";
@@ -999,11 +1000,12 @@ export class LeaderCore {
    * Approves routes for a node (`weft route approve`: prefixes, each covering the advertised
    * routes inside it, or `exit`) or revokes approvals (`weft route revoke`: the approvals equal
    * to or inside the prefix given). Refuses a revocation that leaves the prefix approved by a
-   * wider approval, naming it. Returns the member as it is now.
+   * wider approval, naming it, and an approval that covers nothing the node advertises unless
+   * `preApprove` (approving ahead of the advertisement). Returns the member as it is now.
    */
   setRouteApprovals(
     nameOrAddress: string,
-    change: { approve?: string[]; revoke?: string[] },
+    change: { approve?: string[]; revoke?: string[]; preApprove?: boolean },
   ): Promise<Member> {
     let approve: string[];
     let revoke: string[];
@@ -1020,6 +1022,8 @@ export class LeaderCore {
       if (old.role === "leader") {
         throw new LeaderError("a leader's own routes need no approval");
       }
+      const idle = unadvertisedApproval(old, approve, change.preApprove === true);
+      if (idle !== null) throw new LeaderError(idle);
       const before = old.grants?.routes ?? [];
       const next = changedApprovals(before, approve, revoke, old.name);
       if (typeof next === "string") throw new LeaderError(next);

@@ -297,7 +297,8 @@ Deno.test("leader routes: the leader's own routes are carried without approval",
 Deno.test("leader routes: the state survives reopening and passes the state check", async () => {
   const store = new MemoryStore();
   const { core, a } = await twoRouters(store);
-  await core.setRouteApprovals("a", { approve: [NET, "exit"] });
+  // exit ahead of a's advertisement of it, below.
+  await core.setRouteApprovals("a", { approve: [NET, "exit"], preApprove: true });
   await core.setRouteApprovals("b", { approve: [NET] });
   await core.updateMember(a.publicKey, { advertisedRoutes: ["0.0.0.0/0", NET, "::/0"] });
   assert.equal(rec(core, "a").exitNode, true);
@@ -376,9 +377,9 @@ Deno.test("leader routes: at most 64 approvals a node", async () => {
   const { core } = await twoRouters();
   const many = Array.from({ length: 40 }, (_, i) => `10.${i}.0.0/16`);
   const more = Array.from({ length: 40 }, (_, i) => `10.${100 + i}.0.0/16`);
-  await core.setRouteApprovals("a", { approve: many });
+  await core.setRouteApprovals("a", { approve: many, preApprove: true });
   await assert.rejects(
-    core.setRouteApprovals("a", { approve: more }),
+    core.setRouteApprovals("a", { approve: more, preApprove: true }),
     (e) => e instanceof LeaderError && /at most 64 routes/.test(e.message),
   );
   assert.equal(rec(core, "a").grants?.routes?.length, 40);
@@ -404,4 +405,42 @@ Deno.test("leader core: the quiet set holds no more keys than there are members,
   await core.setQuiet(members[0].publicKey, true);
   assert.ok(core.quietHeld <= core.view().members.length);
   core.close();
+});
+
+Deno.test("leader routes: an approval covering nothing the node advertises is refused unless pre-approved", async () => {
+  const { core } = await twoRouters();
+  const v = core.view().version;
+  // A typo (198.51.10.0/24 for 198.51.100.0/24) is refused, naming what a advertises.
+  await assert.rejects(
+    core.setRouteApprovals("a", { approve: ["198.51.10.0/24"] }),
+    (e) =>
+      e instanceof LeaderError && e.message.includes("198.51.10.0/24") &&
+      e.message.includes(`a advertises ${NET}`) && e.message.includes("pre-approve"),
+  );
+  await assert.rejects(
+    core.setRouteApprovals("a", { approve: ["exit"] }),
+    (e) => e instanceof LeaderError && /would approve none/.test(e.message),
+    "a offers no exit node",
+  );
+  // One good and one idle approval: the whole change is refused.
+  await assert.rejects(
+    core.setRouteApprovals("a", { approve: [NET, "203.0.113.0/24"] }),
+    (e) => e instanceof LeaderError && e.message.includes("203.0.113.0/24"),
+  );
+  assert.equal(rec(core, "a").grants, undefined);
+  assert.equal(core.view().version, v, "nothing changed");
+  // A wider prefix covering an advertised route is an approval of it.
+  await core.setRouteApprovals("a", { approve: ["198.51.0.0/16"] });
+  assert.deepEqual(rec(core, "a").routes, [NET]);
+  // Asked for, an approval ahead of the advertisement is kept (and not asked about again).
+  const m = await core.setRouteApprovals("b", { approve: ["203.0.113.0/24"], preApprove: true });
+  assert.deepEqual(m.grants?.routes, ["203.0.113.0/24"]);
+  await core.setRouteApprovals("b", { approve: ["203.0.113.0/24", NET] });
+  // A long list of idle approvals is named by its first few.
+  const many = Array.from({ length: 40 }, (_, i) => `10.${i}.0.0/16`);
+  await assert.rejects(
+    core.setRouteApprovals("a", { approve: many }),
+    (e) => e instanceof LeaderError && e.message.includes("and 36 more") && e.message.length < 300,
+  );
+  assert.deepEqual(rec(core, "b").grants?.routes, [NET, "203.0.113.0/24"]);
 });

@@ -103,6 +103,37 @@ export function changedApprovals(
   return routes.sort();
 }
 
+/**
+ * Why approving `approve` (canonical) for `m` is refused, or null: each approval must cover a
+ * route the node advertises (`exit`: both default routes), since an approval of nothing is
+ * most often a typo that leaves the operator's subnet unrouted. `preApprove` (the operator
+ * approving ahead of the node's advertisement) lifts it. Approvals already held are not asked
+ * about again.
+ */
+export function unadvertisedApproval(
+  m: Member,
+  approve: readonly string[],
+  preApprove: boolean,
+): string | null {
+  if (preApprove) return null;
+  const adv = m.advertisedRoutes ?? [];
+  const held = m.grants?.routes ?? [];
+  const idle = approve.filter((a) =>
+    !held.includes(a) &&
+    (a === EXIT
+      ? !EXIT_PREFIXES.every((p) => adv.includes(p))
+      : !adv.some((r) => !isExitPrefix(r) && approves([a], r)))
+  );
+  if (idle.length === 0) return null;
+  const offers = adv.filter((r) => !isExitPrefix(r));
+  if (EXIT_PREFIXES.every((p) => adv.includes(p))) offers.push(EXIT);
+  const named = (xs: readonly string[]) =>
+    xs.length > 4 ? `${xs.slice(0, 4).join(", ")} and ${xs.length - 4} more` : xs.join(", ");
+  return `${m.name} advertises ${offers.length ? named(offers) : "no routes"}: ` +
+    `${named(idle)} would approve none of them (pre-approve to approve ahead of its ` +
+    "advertisement)";
+}
+
 /** Whether prefix `a` lies inside prefix `b` (both canonical, neither `exit`). */
 function inside(a: string, b: string): boolean {
   const x = Cidr.parse(a);

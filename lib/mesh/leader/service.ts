@@ -437,11 +437,12 @@ export class LeaderService {
 
   /**
    * Approves routes for a node or revokes approvals (`weft route approve|revoke`); the member as
-   * it is now. Members start or stop routing through it with the change.
+   * it is now. Members start or stop routing through it with the change. An approval covering
+   * nothing the node advertises is refused unless `preApprove`.
    */
   async setRouteApprovals(
     nameOrAddress: string,
-    change: { approve?: string[]; revoke?: string[] },
+    change: { approve?: string[]; revoke?: string[]; preApprove?: boolean },
   ): Promise<Member> {
     const m = await this.#core.setRouteApprovals(nameOrAddress, change);
     this.#logger.info(change.revoke?.length ? "routes revoked" : "routes approved", {
