@@ -221,18 +221,30 @@ Deno.test({
         '#graph .link[data-peer="bravo"] text.sub',
         { timeout: GUARD_MS },
       );
-      const bravoInfo = await page.$$eval(
-        '#graph .link[data-peer="bravo"] text',
-        (els) => els.map((e) => e.textContent ?? ""),
+      // Both links' labels read in one evaluation inside the page: two reads could straddle an
+      // update and compare rates of two different pairs of updates (a busy machine did).
+      const labels = new Map(
+        await page.$$eval(
+          "#graph .link",
+          (els) =>
+            els.map((e) =>
+              [
+                e.getAttribute("data-peer") ?? "",
+                Array.from(
+                  e.querySelectorAll("text"),
+                  (t) => (t as { textContent: string | null }).textContent ?? "",
+                ),
+              ] as [string, string[]]
+            ),
+        ),
       );
+      const bravoInfo = labels.get("bravo") ?? [];
       assert.match(bravoInfo[0], /0\.84 ms/);
       // Rates are byte deltas over the page's own clock, so their size depends on how promptly
       // updates arrive; their proportions do not. The source moves bravo at 50 KiB/s down and
       // 20 up, charlie at 4 down: the page must show 5:2 and 25:2, from one pair of updates.
       const bravo = rates(bravoInfo[1]);
-      const charlie = rates(
-        (await page.textContent('#graph .link[data-peer="charlie"] text.sub')) ?? "",
-      );
+      const charlie = rates((labels.get("charlie") ?? [])[1] ?? "");
       const near = (x: number, want: number) => Math.abs(x / want - 1) < 0.03;
       assert.ok(near(bravo.rx / bravo.tx, 2.5), `bravo ${bravoInfo[1]}: rx/tx should be 2.5`);
       assert.ok(
