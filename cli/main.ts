@@ -54,7 +54,17 @@ function build(): Command {
       addDemoCommand,
     ]
   ) add(program);
+  hintHelpAfterErrors(program);
   return program;
+}
+
+/**
+ * After a usage error, every command points at its own `--help` in one line: the whole help
+ * (100 lines at the root) after the error buried the error and its "Did you mean".
+ */
+function hintHelpAfterErrors(cmd: Command, path = "weft"): void {
+  cmd.showHelpAfterError(`(${path} --help lists what it takes)`);
+  for (const sub of cmd.commands) hintHelpAfterErrors(sub as Command, `${path} ${sub.name()}`);
 }
 
 /** Runs the CLI on `args`; returns the exit code. */

@@ -17,7 +17,7 @@ import {
   meshRoleFromConfig,
   VERSION,
 } from "../mod.ts";
-import { type DirLock, optionHelp, userSetFlags } from "../lib/config/mod.ts";
+import { type DirLock, type OptionHelp, optionHelp, userSetFlags } from "../lib/config/mod.ts";
 import { meshControlFromConfig, StateDir } from "../lib/mesh/mod.ts";
 import { bindControl, type ControlServer, serveControl } from "../lib/control/mod.ts";
 import { collect } from "./args.ts";
@@ -200,13 +200,12 @@ export function rootCommand(): Command {
     .usage("[options] [command]")
     .argument("[command...]")
     .allowUnknownOption()
-    .showHelpAfterError()
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
   for (const o of optionHelp()) {
     if (!o.flag) continue;
-    const opt = new Option(`${o.flag}${o.arg ? ` ${o.arg}` : ""}`, o.description);
+    const opt = new Option(`${o.flag}${o.arg ? ` ${o.arg}` : ""}`, flagHelp(o));
     if (o.repeatable) opt.argParser(collect);
     program.addOption(opt);
   }
@@ -215,6 +214,17 @@ export function rootCommand(): Command {
     return runMesh(program as unknown as Command);
   });
   return program as unknown as Command;
+}
+
+/**
+ * A flag's line of `--help`: the option's description, said of what the flag does. A `--no-*`
+ * flag turns off what the description says the option does (on by default); a flag with a value
+ * says its default, as the option table does (switches are off unless given).
+ */
+export function flagHelp(o: OptionHelp): string {
+  if (o.flag?.startsWith("--no-")) return `turn off (on by default): ${o.description}`;
+  if (o.arg === undefined || o.default === "none" || o.default === "") return o.description;
+  return `${o.description} (default: ${o.default})`;
 }
 
 /**

@@ -72,6 +72,11 @@ Deno.test("--version and --help exit 0; an unreachable agent is a runtime failur
   const h = await weft(["up", "--help"]);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--userspace/);
+  // The root's help says what a --no-* flag does (turns the option off) and the defaults.
+  const root = (await weft(["--help"])).stdout.replace(/\s+/g, " ");
+  assert.match(root, /--no-accept-routes turn off \(on by default\): route the approved/);
+  assert.match(root, /--listen-port <port> the UDP port for encrypted traffic \(default: 51820\)/);
+  assert.match(root, /--dns-port <port> [^-]*\(default: 15353\)/);
   const st = await weft(["status", "--status-listen", "127.0.0.1:1"]);
   assert.equal(st.code, 1);
   assert.match(st.stderr, /cannot reach the agent/);
@@ -89,10 +94,16 @@ Deno.test("a mistyped command or option at the top level: refused with a suggest
   assert.equal(opt.code, 2);
   assert.match(opt.stderr, /unknown option '--leaderr'/);
   assert.match(opt.stderr, /Did you mean --leader\?/);
+  // One line points at the help; the whole help no longer buries the error.
+  assert.match(opt.stderr, /\(weft --help lists what it takes\)/);
+  assert.doesNotMatch(opt.stderr, /Options:|--listen-port/);
+  assert.ok(opt.stderr.trim().split("\n").length <= 4, opt.stderr);
   // As a subcommand's typo is refused.
   const sub = await weft(["service", "lsit"]);
   assert.equal(sub.code, 2);
   assert.match(sub.stderr, /unknown command 'lsit'\n\(Did you mean list\?\)/);
+  assert.match(sub.stderr, /\(weft service --help lists what it takes\)/);
+  assert.doesNotMatch(sub.stderr, /Commands:/);
   // No word at all still reaches the agent's start, which wants a role.
   const dir = await Deno.makeTempDir();
   try {
