@@ -21,7 +21,7 @@ import { type DirLock, type OptionHelp, optionHelp, userSetFlags } from "../lib/
 import { meshControlFromConfig, StateDir } from "../lib/mesh/mod.ts";
 import { bindControl, type ControlServer, serveControl } from "../lib/control/mod.ts";
 import { collect } from "./args.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError, withUserspaceHint } from "./errors.ts";
 import { untilSignal } from "./process.ts";
 import { openStore } from "./store.ts";
 import { StoreError } from "../drivers/mod.ts";
@@ -84,7 +84,7 @@ async function startMesh(options: MeshOptions): Promise<MeshAgent> {
     if (e instanceof StoreError && options.store) {
       throw new Error(`cannot start the leader: ${options.store.where}: ${e.message}`);
     }
-    throw e;
+    throw withUserspaceHint(e);
   }
 }
 

@@ -10,7 +10,7 @@ import { interfaceNameFromPath, loadWgQuickFile } from "../lib/config/mod.ts";
 import { serveControl } from "../lib/control/mod.ts";
 import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
 import { intArg, timerArg } from "./args.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError, withUserspaceHint } from "./errors.ts";
 import { logFormatOption, loggerFrom, logLevelOption, statusListenOption } from "./options.ts";
 import { untilSignal } from "./process.ts";
 
@@ -72,7 +72,7 @@ export function addUpCommand(program: Command): void {
       } catch (e) {
         // A key the file sets that cannot be honoured here is a configuration error.
         if (e instanceof ConfigError) throw new UsageError(e.message);
-        throw e;
+        throw withUserspaceHint(e);
       }
       let server;
       try {

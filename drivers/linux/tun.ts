@@ -506,13 +506,17 @@ export class LinuxTun implements PacketDevice, PollHandler {
   }
 }
 
+/** Said after a refusal for want of privileges; the error keeps its `errno`. */
+const PERMISSION_HINT = " (needs root or CAP_NET_ADMIN)";
+
 /** Opens `/dev/net/tun`, non-blocking. */
 function openTunFd(): number {
   const fd = libc().open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) {
     const e = errno();
-    const hint = e === EACCES || e === EPERM ? " (needs root or CAP_NET_ADMIN)" : "";
-    throw new Error(`${sysError("open /dev/net/tun", e).message}${hint}`);
+    const err = sysError("open /dev/net/tun", e);
+    if (e === EACCES || e === EPERM) err.message += PERMISSION_HINT;
+    throw err;
   }
   return fd;
 }
@@ -552,7 +556,11 @@ async function attach(fd: number, name: string, extraFlags: number): Promise<num
     if (c.ioctl(fd, TUNSETIFF, ifr) === 0) break;
     const e = errno();
     const kind = await linkKind(name);
-    if (kind === null) throw sysError(`TUNSETIFF ${name}`, e);
+    if (kind === null) {
+      const err = sysError(`TUNSETIFF ${name}`, e);
+      if (e === EPERM) err.message += PERMISSION_HINT; // creating an interface: CAP_NET_ADMIN
+      throw err;
+    }
     if (e === EBUSY) {
       // Another fd holds it: a previous run may still be exiting. Never delete a live device.
       if (attempt < BUSY_RETRIES) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { weft } from "../fixtures/procs.ts";
 import { VERSION } from "../../lib/version.ts";
+import { selfCommand } from "../../lib/demo/self.ts";
 
 async function wgAvailable(): Promise<boolean> {
   try {
@@ -113,4 +114,42 @@ Deno.test("a mistyped command or option at the top level: refused with a suggest
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "a TUN device refused for want of privileges points at --userspace",
+  // As root, the privilege is taken away with setpriv (no CAP_NET_ADMIN, no DAC override).
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const [cmd, ...pre] = selfCommand();
+      const drop = Deno.uid() === 0
+        ? [
+          "setpriv",
+          "--bounding-set",
+          "-net_admin,-dac_override",
+          "--inh-caps",
+          "-net_admin,-dac_override",
+        ]
+        : [];
+      const args = [
+        ...pre,
+        ...["--leader", "--state-dir", `${dir}/s`, "--interface", `wn${dir.slice(-6)}`],
+        ...["--listen-port", "1", "--status-listen", "127.0.0.1:0", "--dns-port", "0"],
+      ];
+      const out = await new Deno.Command(drop[0] ?? cmd, {
+        args: drop.length ? [...drop.slice(1), cmd, ...args] : args,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.notEqual(out.code, 0, stderr);
+      assert.match(stderr, /(EPERM|EACCES).*needs root or CAP_NET_ADMIN/, stderr);
+      assert.match(stderr, /without root, run with --userspace/, stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
