@@ -381,7 +381,7 @@ Deno.test("health: a peer heard from (no probe) is up with the RTT it said; miss
   tracker.setHandshake("a", clock.t);
   tracker.recordHeard("a", 12);
   assert.equal(state(tracker, "a"), "up");
-  assert.match(tracker.get("a")!.reason, /^heard from \(rtt 12 ms, loss 0%\)$/);
+  assert.match(tracker.get("a")!.reason, /^heard from \(median rtt 12 ms, loss 0%\)$/);
   // A hello that said no RTT is an answer all the same: loss stays 0, the RTT figures its own.
   tracker.recordHeard("a", null);
   tracker.recordHeard("a", Number.NaN);

@@ -80,7 +80,7 @@ Deno.test("heard: with the health tracker, a member silent for three intervals' 
     live.check();
   }
   assert.equal(tracker.get("m")?.state, "up");
-  assert.match(tracker.get("m")!.reason, /^heard from \(rtt 0.4 ms, loss 0%\)$/);
+  assert.match(tracker.get("m")!.reason, /^heard from \(median rtt 0.4 ms, loss 0%\)$/);
   clock.t += 4600;
   live.check();
   assert.equal(probed, true);

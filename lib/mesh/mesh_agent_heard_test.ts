@@ -30,7 +30,7 @@ Deno.test({
 
       await until(
         "the leader has n1 up from its hellos, with the RTT n1 measured",
-        () => /^heard from \(rtt [\d.]+ ms, loss/.test(health(leader, n1)?.reason ?? ""),
+        () => /^heard from \(median rtt [\d.]+ ms, loss/.test(health(leader, n1)?.reason ?? ""),
       );
       assert.equal(health(leader, n1)?.state, "up");
       assert.ok(health(leader, n1)!.rttMs.last! >= 0);
@@ -44,7 +44,7 @@ Deno.test({
       assert.equal(n1.agent.probing(key(leader)), false, "no second probe of the leader");
       await until(
         "n1 has the leader up from its sync's probes",
-        () => /^probes answered \(rtt/.test(health(n1, leader)?.reason ?? ""),
+        () => /^probes answered \(median rtt/.test(health(n1, leader)?.reason ?? ""),
       );
 
       // n1 falls silent (no bye): a hello missed has the leader probe it, and the probes lost

@@ -381,7 +381,8 @@ export function buildStatus(
       address: id.address,
       health: h?.state ?? "unknown",
       healthReason: h?.reason ?? "",
-      rttMs: h?.rttMs.avg ?? null,
+      // To the microsecond: more digits than a clock's worth are noise to a reader.
+      rttMs: h?.rttMs.avg == null ? null : Math.round(h.rttMs.avg * 1000) / 1000,
       loss: h?.loss ?? null,
       publicKey: p.publicKeyText,
       endpoint: p.endpoint?.toString() ?? null,
