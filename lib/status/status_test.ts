@@ -94,7 +94,7 @@ Deno.test("peers after a handshake: session, counters, handshake time, names and
     state: "degraded",
     since: 0,
     reason: "loss 20%",
-    rttMs: { last: 3, avg: 2.5004999999, median: 2 },
+    rttMs: { last: 3, avg: 2.5005000001, median: 2 },
     loss: 0.2,
     samples: 5,
     lostInARow: 0,
