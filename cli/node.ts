@@ -1,5 +1,5 @@
 /**
- * `weft node list|set|remove`: the mesh's nodes.
+ * `weft node list|set|remove|free-name`: the mesh's nodes.
  * @module
  */
 
@@ -10,7 +10,7 @@ import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
 
-/** Adds `weft node list|set|remove` to `program`. */
+/** Adds `weft node list|set|remove|free-name` to `program`. */
 export function addNodeCommands(program: Command): void {
   const nodeCmd = program.command("node").description("the mesh's nodes");
   agentOptions(
@@ -65,5 +65,16 @@ export function addNodeCommands(program: Command): void {
   ).action(async (id, opts) => {
     const m = await (await localClient(opts)).removeNode(id);
     console.log(`removed ${m.name} (${m.address})`);
+  });
+  agentOptions(
+    nodeCmd.command("free-name")
+      .description(
+        "let another joiner have a removed node's name before its grace period ends (on the " +
+          "leader)",
+      )
+      .argument("<name>", "the removed node's name"),
+  ).action(async (name, opts) => {
+    await (await localClient(opts)).freeName(name);
+    console.log(`freed ${name}`);
   });
 }

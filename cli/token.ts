@@ -26,6 +26,10 @@ export function addTokenCommands(program: Command): void {
       )
       .option("--relay", "its nodes may relay for others (when started with --relay)")
       .option(
+        "--hostname <name>",
+        "the name its node gets, whatever it asks for (refused when taken or reserved)",
+      )
+      .option(
         "--approve-routes <cidr,...|exit>",
         "routes its nodes may carry without route approve: prefixes (covering the routes " +
           "inside) and exit (repeatable or comma-separated)",
@@ -49,6 +53,7 @@ export function addTokenCommands(program: Command): void {
       labels,
       ...(services.length ? { services } : {}),
       ...(opts.relay ? { relay: true } : {}),
+      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...(approveRoutes.length ? { approveRoutes } : {}),
     });
     console.log(t.token);
@@ -89,11 +94,14 @@ function timeText(ms: unknown): string {
 }
 
 /** What a token grants besides labels, for `weft token list`. */
-function grantsText(t: { services?: string[]; relay?: true; approveRoutes?: string[] }): string {
+function grantsText(
+  t: { services?: string[]; relay?: true; approveRoutes?: string[]; hostname?: string },
+): string {
   const parts = [
     ...(t.services ?? []).map((s) => `service=${s}`),
     ...(t.relay ? ["relay"] : []),
     ...(t.approveRoutes ?? []).map((r) => `route=${r}`),
+    ...(t.hostname !== undefined ? [`name=${t.hostname}`] : []),
   ];
   return parts.length ? parts.join(",") : "-";
 }

@@ -205,9 +205,17 @@ export class ControlClient {
       relay?: boolean;
       /** Routes its nodes may carry without `route approve` (prefixes, `exit`). */
       approveRoutes?: string[];
+      /** The name its node gets, whatever the node asks for. */
+      hostname?: string;
     } = {},
   ): Promise<{ id: string; token: string; expiresAt: string }> {
     return this.#json("/v1/tokens", opts);
+  }
+
+  /** Frees a removed node's name before its grace period ends (leader). */
+  async freeName(name: string): Promise<void> {
+    await (await this.#call(`/v1/names/${encodeURIComponent(name)}`, { method: "DELETE" })).body
+      ?.cancel();
   }
 
   /** Lists join tokens (leader). */

@@ -220,6 +220,7 @@ export async function openLeader(
     services: opts.services,
     routes: ownRoutes(opts),
     joinHoldMs: opts.joinHoldMs,
+    nameHoldMs: opts.nameHoldMs,
   });
   if (opts.network === undefined) {
     try {
@@ -303,6 +304,15 @@ export async function openNode(
       leader: res.leader.name,
       name: res.member.name,
     });
+    // The leader owns names: another member's, a reserved one or a service's gets a suffix, and
+    // a token may pin the name.
+    const asked = previousName ?? opts.hostname;
+    if (res.member.name !== asked) {
+      logger.warn("the leader gave this node another name than it asked for", {
+        asked,
+        name: res.member.name,
+      });
+    }
   } else if (opts.token) {
     // Said at warn: a node removed from the mesh and started again with a new token lands here,
     // and the way out (a fresh join) is not obvious.

@@ -668,6 +668,14 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return await this.#needLeader().removeNode(nameOrAddress);
   }
 
+  /**
+   * Frees a removed node's name before its grace period (24 h by default) ends, so that another
+   * joiner may have it (leader only; `weft node free-name`).
+   */
+  async freeName(name: string): Promise<void> {
+    return await this.#needLeader().freeName(name);
+  }
+
   /** Applies a validated policy (canonical text) at the leader and sends it to every node. */
   async applyPolicy(canonical: string): Promise<number> {
     return await this.#needLeader().setPolicy(canonical);

@@ -1,5 +1,6 @@
 /**
- * Mesh administration, mounted at `/v1`: members (`/v1/nodes`), join tokens (`/v1/tokens`) and
+ * Mesh administration, mounted at `/v1`: members (`/v1/nodes`), removed members' held names
+ * (`/v1/names`), join tokens (`/v1/tokens`) and
  * the network policy (`/v1/policy`, `/v1/policy/test`). Reads work on any mesh node; changes
  * only on the leader (409 elsewhere), and an agent outside a mesh answers 404.
  * @module
@@ -30,6 +31,7 @@ export type MeshAdmin = Pick<
   | "leader"
   | "view"
   | "removeNode"
+  | "freeName"
   | "setNodeGrants"
   | "createToken"
   | "policy"
@@ -61,6 +63,12 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
   app.delete("/nodes/:id", async (c) => {
     const removed = await needLeader().removeNode(c.req.param("id"));
     return c.json({ removed });
+  });
+  // A removed member's name, held from other joiners for a while, freed now.
+  app.delete("/names/:name", async (c) => {
+    const name = c.req.param("name");
+    await needLeader().freeName(name);
+    return c.json({ freed: name });
   });
   // What the leader grants a node: `{"relay": true|false, "labels": {"k": "v"},
   // "removeLabels": ["k"]}`, any of them.
@@ -144,7 +152,12 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
         throw new HttpError(400, `approveRoutes: ${(e as Error).message}`);
       }
     }
+    // The name its node gets, as `weft token create --hostname`; the leader checks it is free.
+    if (body.hostname !== undefined && typeof body.hostname !== "string") {
+      throw new HttpError(400, "hostname must be a string");
+    }
     const t = await leader.createToken({
+      ...(body.hostname !== undefined ? { hostname: body.hostname as string } : {}),
       ttlMs,
       uses,
       labels: labels as Record<string, string>,

@@ -158,6 +158,23 @@ Deno.test("leader routes: tokens grant services and relaying; PATCH /v1/nodes/:i
   assert.equal((await send(app, "PATCH", "/v1/nodes/missing", { relay: true })).status, 404);
 });
 
+Deno.test("leader routes: a token pins its node's name; DELETE /v1/names/:name frees a held one", async () => {
+  const m = fakeMesh("leader");
+  const app = routes(m);
+  const post = (body: unknown) => send(app, "POST", "/v1/tokens", body);
+  assert.equal((await post({ hostname: "bastion", uses: 1 })).status, 201);
+  assert.deepEqual(m.created, [
+    { hostname: "bastion", ttlMs: 86_400_000, uses: 1, labels: {}, services: [], relay: false },
+  ]);
+  assert.equal((await post({ hostname: 7 })).status, 400);
+  assert.equal(m.created.length, 1, "nothing made from a bad request");
+  assert.deepEqual(await answer(await send(app, "DELETE", "/v1/names/held")), [200, {
+    freed: "held",
+  }]);
+  assert.equal((await send(app, "DELETE", "/v1/names/other")).status, 404);
+  assert.equal((await send(routes(fakeMesh("node")), "DELETE", "/v1/names/held")).status, 409);
+});
+
 Deno.test("leader routes: a wrong method gets 405 with Allow", async () => {
   const app = routes(fakeMesh("leader"));
   for (

@@ -289,6 +289,8 @@ export class JoinServer {
         if (res.ok) {
           this.#logger.info("node joined", {
             name: res.member.name,
+            // The leader owns names: one other than asked is said (../leader/names.ts).
+            ...(res.member.name !== req.hostname ? { asked: clip(req.hostname) } : {}),
             address: res.member.address,
             endpoint,
             ...more,

@@ -103,8 +103,12 @@ Deno.test("join server: a refusal is answered (a JoinError at the joiner) and lo
   try {
     const token = await lab.newToken();
     await lab.join(token, "n1");
-    await assert.rejects(lab.join(token, "n1"), /join refused: hostname "n1" is held/);
-    assert.match(lines.join("\n"), /join refused hostname=n1/);
+    await assert.rejects(lab.join(token, "Bad_Name"), /join refused: hostname "Bad_Name" is not/);
+    assert.match(lines.join("\n"), /join refused hostname=Bad_Name/);
+    // A name another member holds is no refusal: the joiner is told the one it got, and the
+    // leader's log says what it asked for.
+    assert.equal((await lab.join(token, "n1")).member.name, "n1-2");
+    assert.match(lines.join("\n"), /node joined name=n1-2 .*asked=n1/);
   } finally {
     await lab.close();
   }

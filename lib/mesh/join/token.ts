@@ -78,6 +78,11 @@ export interface StoredToken {
    * advertised routes inside it, and `exit`), as Tailscale's auto-approvers; absent: none.
    */
   approveRoutes?: string[];
+  /**
+   * The name its node gets (`weft token create --hostname`), whatever the joiner asks for;
+   * absent: the joiner's own, as the leader's naming rules allow (lib/mesh/leader/names.ts).
+   */
+  hostname?: string;
   /** True once revoked. */
   revoked: boolean;
 }

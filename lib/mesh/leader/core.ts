@@ -54,6 +54,13 @@ import { parseApprovals } from "../../routes/prefixes.ts";
 import { type GrantChange, grantChangeProblem, withGrantChange } from "./grants.ts";
 
 export { type GrantChange, grantChangeProblem } from "./grants.ts";
+import {
+  assignName,
+  DEFAULT_NAME_HOLD_MS,
+  heldNames,
+  type NameBook,
+  nameProblem,
+} from "./names.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
 export const TOKEN_TTL_RANGE_MS = { min: 1000, max: 365 * 86_400_000 } as const;
@@ -93,6 +100,8 @@ export class LeaderCore {
   #unwatch: (() => void) | null = null;
   readonly #net: Cidr;
   readonly #holdMs: number;
+  // How long a removed member's name is kept from other joiners (./names.ts).
+  #nameHoldMs = DEFAULT_NAME_HOLD_MS;
   readonly #openedAt: number;
   readonly #changes: ChangeQueue;
   readonly #listeners = new Set<(v: MembershipView) => void>();
@@ -242,12 +251,16 @@ export class LeaderCore {
       /** The routes the leader itself offers to carry (canonical; need no approval). */
       routes?: string[];
       joinHoldMs?: number;
+      /** How long a removed member's name is kept from other joiners, ms (default 24 h). */
+      nameHoldMs?: number;
       /** The change queue's batch gap factor (./changes.ts; 0: none, for tests of races). */
       batchGapFactor?: number;
     },
   ): Promise<LeaderCore> {
     const holdMs = init.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     if (!(holdMs > 0)) throw new LeaderError("the join hold time must be positive");
+    const nameHoldMs = init.nameHoldMs ?? DEFAULT_NAME_HOLD_MS;
+    if (!(nameHoldMs >= 0)) throw new LeaderError("the name hold time must not be negative");
     const store = storeOrNull ?? new MemoryStore();
     const loaded = await store.load();
     if (loaded) {
@@ -269,6 +282,7 @@ export class LeaderCore {
         );
       }
       const core = new LeaderCore(loaded, store, holdMs, init.publicKey, init.batchGapFactor);
+      core.#nameHoldMs = nameHoldMs;
       await core.#change((d, touch) => {
         const added = core.#enter(d, init, touch, store.where);
         // An IPv6 network added later: every member gets its address now.
@@ -317,6 +331,7 @@ export class LeaderCore {
       init.publicKey,
       init.batchGapFactor,
     );
+    core.#nameHoldMs = nameHoldMs;
     // Nobody sees the core before this first write succeeds.
     await core.#change((d, touch) => {
       // Run again on what another leader created meanwhile: this leader joins that mesh.
@@ -657,26 +672,9 @@ export class LeaderCore {
         return refuse("this node was removed: it can join again only with a new token");
       }
       if (problem !== null) return refuse(problem);
-      // A node joining again gets the name it had when no member holds it; else the one it gives.
-      const previous = req.previousName;
-      const name = previous !== undefined && dnsLabelProblem(previous) === undefined &&
-          !ix.byName(previous)
-        ? previous
-        : req.hostname;
-      if (dnsLabelProblem(name) !== undefined) {
-        return refuse(`hostname ${quote(name)} is not a valid DNS label`);
-      }
-      const holder = ix.byName(name);
-      if (holder) {
-        const rec = d.joins?.[holder.publicKey];
-        return refuse(
-          rec && !rec.heard
-            ? `hostname "${name}" is held for a join not yet confirmed, until ${
-              new Date(this.#holdUntil(rec)).toISOString()
-            }`
-            : `hostname "${name}" is already taken`,
-        );
-      }
+      const named = this.#nameFor(d, req, token, now);
+      if ("error" in named) return refuse(named.error);
+      const name = named.name;
       const address = this.#allocate(d);
       if (!address) return refuse(`network ${d.network} is exhausted`);
       // Granted labels come from the token alone; the joiner's own only under node.weft/.
@@ -719,6 +717,55 @@ export class LeaderCore {
         },
       };
     });
+  }
+
+  /**
+   * The name a joiner gets (./names.ts): the one its token pins, or refused; else the one it had
+   * before (a removed node joining again) when it may have it back; else the one it asks for,
+   * suffixed when another claim is on it.
+   */
+  #nameFor(
+    d: LeaderFile,
+    req: JoinRequest,
+    token: StoredToken,
+    now: number,
+  ): { name: string } | { error: string } {
+    const book = this.#nameBook(d, now);
+    if (token.hostname !== undefined) {
+      const p = nameProblem(token.hostname, req.publicKey, book, token.id);
+      return p === undefined
+        ? { name: token.hostname }
+        : { error: `the name this token gives, "${token.hostname}", ${p}` };
+    }
+    const previous = req.previousName;
+    if (previous !== undefined && nameProblem(previous, req.publicKey, book) === undefined) {
+      return { name: previous };
+    }
+    return assignName(req.hostname, req.publicKey, book);
+  }
+
+  /** The claims on names in `d` at `now`, for ./names.ts. */
+  #nameBook(d: LeaderFile, now: number): NameBook {
+    const ix = this.#idx(d);
+    const restricted = this.#restrictedNames(d);
+    let held: Map<string, { key: string; until: number }> | undefined;
+    let pinned: Map<string, string> | undefined;
+    return {
+      holder: (name) => ix.byName(name)?.publicKey,
+      isService: (name) => ix.offersService(name) || restricted.has(name),
+      held: (name) => (held ??= heldNames(d.left, now, this.#nameHoldMs)).get(name),
+      pinnedBy: (name) => {
+        if (!pinned) {
+          pinned = new Map();
+          for (const t of d.tokens) {
+            if (t.hostname !== undefined && tokenProblem(t, now) === null) {
+              pinned.set(t.hostname, t.id);
+            }
+          }
+        }
+        return pinned.get(name);
+      },
+    };
   }
 
   #accepted(member: Member, d: LeaderFile): JoinResult {
@@ -985,14 +1032,34 @@ export class LeaderCore {
       const rec = d.joins?.[m.publicKey];
       delete d.joins![m.publicKey];
       // Removed stays removed: no replay of its request, no rejoin with the token that admitted it.
+      // Its name too, for a while: a rule naming it must not pass to whoever joins next.
       this.#forgotten += remember(d, m.publicKey, {
         time: rec?.time ?? Date.now(),
         at: Date.now(),
         removedToken: rec?.token ?? "",
+        name: m.name,
       });
       touch(m.publicKey);
       if (routesMatter(m)) this.#reassign(d, touch);
       return { result: m, write: true };
+    });
+  }
+
+  /**
+   * Frees a removed member's name before its grace period ends (`weft node free-name`): the next
+   * joiner asking for it may have it. Rejects with {@link LeaderNotFoundError} when no removed
+   * member holds it.
+   */
+  freeName(name: string, now: number = Date.now()): Promise<void> {
+    return this.#change((d) => {
+      const keys = Object.entries(d.left ?? {})
+        .filter(([, r]) => r.name === name && now < r.at + this.#nameHoldMs).map(([k]) => k);
+      if (!keys.length) throw new LeaderNotFoundError(`no removed member's name "${name}" is held`);
+      for (const k of keys) {
+        const { name: _, ...rest } = d.left![k];
+        d.left![k] = rest;
+      }
+      return { result: undefined, write: true };
     });
   }
 
@@ -1172,6 +1239,8 @@ export class LeaderCore {
       services?: string[];
       relay?: boolean;
       approveRoutes?: string[];
+      /** The name its node gets, whatever it asks for (./names.ts). */
+      hostname?: string;
     },
   ): Promise<
     { id: string; secret: string; expiresAt: number }
@@ -1209,9 +1278,19 @@ export class LeaderCore {
       ...(services.length ? { services: [...services] } : {}),
       ...(opts.relay ? { relay: true as const } : {}),
       ...(approveRoutes.length ? { approveRoutes } : {}),
+      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       revoked: false,
     };
     return this.#change((d, touch) => {
+      if (opts.hostname !== undefined) {
+        // A pinned name is never suffixed: one its node could not have is refused now.
+        const book = this.#nameBook(d, now);
+        const p = nameProblem(opts.hostname, "", {
+          ...book,
+          isService: (n) => book.isService(n) || services.includes(n),
+        });
+        if (p !== undefined) throw new LeaderError(`hostname "${opts.hostname}" ${p}`);
+      }
       d.tokens.push(t);
       // A name this token restricts is no longer open: members offering it without a grant
       // lose it now rather than at their next hello.

@@ -28,6 +28,13 @@ function v4Text(n: number): string {
   }.${n % 256}`;
 }
 
+/** The distinct service names `m` offers, lowercase. */
+function serviceNames(m: Member): Set<string> {
+  const names = new Set<string>();
+  for (const s of m.services ?? []) if (typeof s.name === "string") names.add(s.name.toLowerCase());
+  return names;
+}
+
 /** The host addresses of an IPv4 network: its first address and how many there are. */
 export interface HostRange {
   /** The network address (host index 0) as a 32-bit number. */
@@ -52,6 +59,9 @@ export class MemberIndex {
   readonly #byAddress: Map<string, string>;
   readonly #byName: Map<string, string>;
   readonly #leaders: Set<string>;
+  // How many members offer each service name (lowercase, as the DNS zone serves it): a joiner
+  // may not be named as one.
+  readonly #services: Map<string, number>;
   readonly #range: HostRange;
   // Every host index below this one is taken (the lowest free is at or above it).
   #low: number;
@@ -68,6 +78,7 @@ export class MemberIndex {
       this.#byAddress = new Map(from.#byAddress);
       this.#byName = new Map(from.#byName);
       this.#leaders = new Set(from.#leaders);
+      this.#services = new Map(from.#services);
       this.#low = from.#low;
       return;
     }
@@ -75,6 +86,7 @@ export class MemberIndex {
     this.#byAddress = new Map();
     this.#byName = new Map();
     this.#leaders = new Set();
+    this.#services = new Map();
     this.#low = 1;
     list.forEach((m, i) => this.#enter(m, i));
   }
@@ -84,6 +96,9 @@ export class MemberIndex {
     this.#byAddress.set(m.address, m.publicKey);
     this.#byName.set(m.name, m.publicKey);
     if (m.role === "leader") this.#leaders.add(m.publicKey);
+    for (const name of serviceNames(m)) {
+      this.#services.set(name, (this.#services.get(name) ?? 0) + 1);
+    }
   }
 
   #leave(m: Member): void {
@@ -91,6 +106,11 @@ export class MemberIndex {
     if (this.#byAddress.get(m.address) === m.publicKey) this.#byAddress.delete(m.address);
     if (this.#byName.get(m.name) === m.publicKey) this.#byName.delete(m.name);
     this.#leaders.delete(m.publicKey);
+    for (const name of serviceNames(m)) {
+      const n = (this.#services.get(name) ?? 0) - 1;
+      if (n > 0) this.#services.set(name, n);
+      else this.#services.delete(name);
+    }
   }
 
   /** How many members. */
@@ -119,6 +139,11 @@ export class MemberIndex {
   /** The member with this address, else the one with this name (`weft node remove X`). */
   byAddressOrName(addressOrName: string): Member | undefined {
     return this.byAddress(addressOrName) ?? this.byName(addressOrName);
+  }
+
+  /** Whether some member offers a service called `name` (lowercase). */
+  offersService(name: string): boolean {
+    return this.#services.has(name);
   }
 
   /** The public keys of the members with the leader role. */

@@ -64,6 +64,11 @@ export interface LeaderOptions {
    * keeps its name and address, ms. Default 600000 (10 minutes).
    */
   joinHoldMs?: number;
+  /**
+   * Leader: how long a removed node's name is kept from other joiners unless the operator frees
+   * it (`weft node free-name`), ms. Default 86400000 (24 hours).
+   */
+  nameHoldMs?: number;
   /** The leader's network policy from its configuration (validated, canonical text). */
   policyText?: string;
   /**
@@ -125,6 +130,12 @@ export interface TokenOptions {
    * Tailscale's auto-approvers.
    */
   approveRoutes?: string[];
+  /**
+   * The name the node joining with it gets, whatever it asks for (a name another member holds,
+   * a reserved one or a service's is refused); absent: the joiner's own, suffixed (`-2`) when
+   * another claim is on it.
+   */
+  hostname?: string;
 }
 
 /** What the service works with. */
@@ -392,6 +403,7 @@ export class LeaderService {
       services: opts.services ?? [],
       relay: opts.relay ?? false,
       approveRoutes: opts.approveRoutes ?? [],
+      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
     });
     const u = this.#deps.underlay;
     // Joiners try TCP on their endpoints' port numbers unless told otherwise.
@@ -415,6 +427,7 @@ export class LeaderService {
     });
     this.#logger.info("token created", {
       id: t.id,
+      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       expiresAt: new Date(t.expiresAt).toISOString(),
     });
     return { id: t.id, token, expiresAt: t.expiresAt };
@@ -562,6 +575,12 @@ export class LeaderService {
     const m = await this.#core.removeNode(nameOrAddress);
     this.#logger.info("node removed", { name: m.name, address: m.address });
     return m;
+  }
+
+  /** Frees a removed node's name before its grace period ends: another joiner may have it. */
+  async freeName(name: string): Promise<void> {
+    await this.#core.freeName(name);
+    this.#logger.info("name freed", { name });
   }
 
   /** Puts a validated policy (canonical text) in force; the nodes hear of it. */

@@ -77,6 +77,11 @@ export interface LeftRecord {
   at: number;
   /** Set when it was removed: the token that admitted it, which it cannot join with again. */
   removedToken?: string;
+  /**
+   * The name a removed member had: no other joiner gets it until the grace period after `at`
+   * ends (lib/mesh/leader/names.ts), or the operator frees it (`weft node free-name`).
+   */
+  name?: string;
 }
 
 /** How a node joined: the token it used, when, and whether it has been heard from since. */
@@ -484,7 +489,8 @@ function validJoinRecord(r: JoinRecord): boolean {
 
 function validLeftRecord(r: LeftRecord): boolean {
   return !!r && typeof r.time === "number" && typeof r.at === "number" &&
-    (r.removedToken === undefined || typeof r.removedToken === "string");
+    (r.removedToken === undefined || typeof r.removedToken === "string") &&
+    (r.name === undefined || typeof r.name === "string");
 }
 
 /**
