@@ -128,6 +128,17 @@ Deno.test({
       assert.equal(n02.member.name, "node-0-2-2");
       assert.deepEqual(await digA(dnsPort, "node-0-2.overlay.local"), ["10.94.0.2"]);
 
+      // An open service (no grant names it) named like another member is left out of the offer:
+      // services answer before host names, so it would take pg's name.
+      const sh = await join(plain, "sh", ["--service", "pg:80/tcp", "--service", "web:80/tcp"]);
+      const offers = async () =>
+        (await nodes()).find((m) => m.publicKey === sh.member.publicKey)?.services.map((x) =>
+          x.name
+        ).join(",");
+      assert.ok(await eventually(async () => (await offers()) === "web", HANG_GUARD_MS));
+      assert.deepEqual(await digA(dnsPort, "pg.overlay.local"), ["10.94.0.2"]);
+      assert.deepEqual(await digA(dnsPort, "web.overlay.local"), [sh.member.address]);
+
       // A name pinned by a token: a plain joiner asking for it first does not get it; the
       // pinned token's node does, whatever it asks for.
       const pin = await token("--hostname", "bastion", "--uses", "1");

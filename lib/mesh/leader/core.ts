@@ -60,6 +60,7 @@ import {
   heldNames,
   type NameBook,
   nameProblem,
+  openServiceNameProblem,
 } from "./names.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
@@ -978,10 +979,21 @@ export class LeaderCore {
   #grantedServices(d: LeaderFile, m: Member, offered: ServiceSpec[]): ServiceSpec[] {
     if (m.role === "leader" || offered.length === 0) return offered;
     const restricted = this.#restrictedNames(d);
-    if (restricted.size === 0) return offered;
     const mine = m.grants?.services ?? [];
-    // Counted by the callers, once for the run committed (an edit may run again).
-    return offered.filter((s) => !restricted.has(s.name) || mine.includes(s.name));
+    let book: NameBook | undefined;
+    // Counted by the callers, once for the run committed (an edit may run again). An open offer
+    // (no grant names it) may not take a name the zone answers otherwise: services answer
+    // before host names there (./names.ts openServiceNameProblem). One the record holds already
+    // passed that when it came, and no name can be given to it since: not asked again (a hello
+    // repeats its offers).
+    const had = m.services.length ? new Set(m.services.map((s) => s.name)) : null;
+    return offered.filter((s) =>
+      mine.includes(s.name) ||
+      (!restricted.has(s.name) &&
+        (had?.has(s.name) ||
+          openServiceNameProblem(s.name, m.publicKey, book ??= this.#nameBook(d, Date.now())) ===
+            undefined))
+    );
   }
 
   /** The service names some grant mentions (a token's or a member's), for `d`. */
@@ -1008,9 +1020,8 @@ export class LeaderCore {
   ungrantedServices(publicKey: string, offered: ServiceSpec[]): string[] {
     const m = this.memberByKey(publicKey);
     if (!m || m.role === "leader") return [];
-    const restricted = this.#restrictedNames(this.#data);
-    const mine = m.grants?.services ?? [];
-    return offered.map((s) => s.name).filter((n) => restricted.has(n) && !mine.includes(n));
+    const kept = new Set(this.#grantedServices(this.#data, m, offered).map((s) => s.name));
+    return offered.map((s) => s.name).filter((n) => !kept.has(n));
   }
 
   /** Service offers left out of member records because no grant allowed them. */

@@ -179,3 +179,35 @@ Deno.test("names: held names survive the leader's restart; a zero grace period h
   assert.equal(name(await none.join(request(t2, "db1"), null)), "db1");
   none.close();
 });
+
+Deno.test("names: an open service may not take a name the zone answers otherwise", async () => {
+  const core = await open();
+  const t = await plain(core);
+  const svc = (name: string) => ({ name, port: 80, protocol: "tcp" as const });
+  const pg = name(await core.join(request(t, "pg"), null));
+  const pin = await core.createToken({ ttlMs: YEAR, uses: 1, labels: {}, hostname: "bastion" });
+  assert.ok(pin.id);
+  const refusedBefore = core.servicesRefused;
+  // At the join: another member's name, an address name, `leader` and a pinned name are left
+  // out of the offer; the joiner's own name and a free one are kept.
+  const key = generateKeyPair().publicKey;
+  const offers = [pg, "node-0-2", "leader", "bastion", "sh", "web"].map(svc);
+  const sh = await core.join(request(t, "sh", { publicKey: key, services: offers }), null);
+  assert.ok(sh.ok);
+  assert.deepEqual(core.member("sh")!.services.map((s) => s.name), ["sh", "web"]);
+  assert.equal(core.servicesRefused - refusedBefore, 4);
+  assert.deepEqual(core.ungrantedServices(key, offers), [pg, "node-0-2", "leader", "bastion"]);
+  // In a later hello: the same.
+  await core.updateMember(key, { services: [svc("web"), svc(pg)] });
+  assert.deepEqual(core.member("sh")!.services.map((s) => s.name), ["web"]);
+  // A removed member's name, while it is held.
+  const gone = name(await core.join(request(t, "gone"), null));
+  await core.removeNode(gone);
+  await core.updateMember(key, { services: [svc("web"), svc(gone)] });
+  assert.deepEqual(core.member("sh")!.services.map((s) => s.name), ["web"]);
+  // Granted by the operator (a token naming the service), it is the operator's choice.
+  const granted = await plain(core, { services: [pg] });
+  const g = await core.join(request(granted, "g1", { services: [svc(pg)] }), null);
+  assert.ok(g.ok);
+  assert.deepEqual(core.member("g1")!.services.map((s) => s.name), [pg]);
+});

@@ -15,8 +15,8 @@ const JOIN_DROPS = counter(
 const MEMBER_REFUSALS = counter(
   "weft_member_refusals_total",
   "What the leader refused of members' joins and hellos, by reason: label (a label only " +
-    "the leader grants), service (a service offered without a grant), hello (over the " +
-    "hello rate), bye (a bye for another member's key, or over the hello rate), store (a " +
+    "the leader grants), service (a service offered without a grant, or an open one named " +
+    "like a member or a reserved name), hello (over the hello rate), bye (a bye for another member's key, or over the hello rate), store (a " +
     "join, hello or bye whose write the leader's store refused: no quorum, unreachable).",
   ["reason"],
 );
