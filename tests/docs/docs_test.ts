@@ -181,6 +181,34 @@ Deno.test("docs: configuration.md's option table is the code's", () => {
   assert.deepEqual(rows, optionRows());
 });
 
+Deno.test("docs: getting-started.md names the npm packages the code imports", () => {
+  const text = Deno.readTextFileSync(new URL("docs/getting-started.md", ROOT));
+  const sentence = /The npm packages weft uses \(([^)]*)\)/.exec(text.replace(/\s+/g, " "));
+  assert.ok(sentence, "the sentence naming the packages is there");
+  const named = [...sentence[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]).sort();
+  const imported = new Set<string>();
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(new URL(dir, ROOT))) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory && e.name !== "testing") walk(path);
+      else if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
+        const code = Deno.readTextFileSync(new URL(path, ROOT));
+        for (const m of code.matchAll(/"npm:((?:@[^/"@]+\/)?[^/"@]+)@/g)) imported.add(m[1]);
+      }
+    }
+  };
+  for (const dir of ["lib", "cli", "drivers"]) walk(dir);
+  // With what they depend on (deno.lock): an install fetches those too.
+  const lock = JSON.parse(Deno.readTextFileSync(new URL("deno.lock", ROOT))) as {
+    npm: Record<string, { dependencies?: string[] }>;
+  };
+  const deps = new Map(
+    Object.entries(lock.npm).map(([k, v]) => [k.slice(0, k.indexOf("@", 1)), v.dependencies ?? []]),
+  );
+  for (const p of [...imported]) for (const d of deps.get(p) ?? []) imported.add(d);
+  assert.deepEqual(named, [...imported].sort());
+});
+
 /** The command of `deno task start`, with main.ts and the config made absolute. */
 function startCommand(): string {
   const cfg = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))) as {
