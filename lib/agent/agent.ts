@@ -692,12 +692,7 @@ export class Agent {
     this.health.start();
     this.#reconcile = setInterval(() => this.#syncHealth(), 1000);
     this.health.subscribe((e) => {
-      const fields = {
-        peer: e.peer,
-        name: this.#describe(e.peer).name,
-        from: e.from,
-        reason: e.reason,
-      };
+      const fields = { ...this.#peerFields(e.peer), from: e.from, reason: e.reason };
       if (e.to === "up") this.logger.info(`peer ${e.to}`, fields);
       else this.logger.warn(`peer ${e.to}`, fields);
     });
@@ -712,8 +707,19 @@ export class Agent {
     await this.#prober?.stop();
   }
 
+  /**
+   * How a log line names a peer: always its key (`peer`), and its name when it has one (a mesh
+   * member), else its overlay address when it has one; never an empty field.
+   */
+  #peerFields(key: string): { peer: string; name?: string; address?: string } {
+    const id = this.#describe(key);
+    if (id.name) return { peer: key, name: id.name };
+    return id.address ? { peer: key, address: id.address } : { peer: key };
+  }
+
   #logEvent(e: DeviceEvent): void {
-    const { type, ...fields } = e;
+    const { type, peer, ...rest } = e;
+    const fields = { ...this.#peerFields(peer), ...rest };
     if (type === "handshake-complete") this.#handshakeEvents++;
     if (type === "handshake-give-up") this.#failedHandshakes++;
     if (type === "handshake-give-up") this.logger.warn(type, fields);

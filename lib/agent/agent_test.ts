@@ -3,7 +3,7 @@ import { Agent, type AgentOptions, type AgentParts } from "./agent.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import type { PacketDevice, Transport } from "../io/driver.ts";
-import { nullLogger } from "../log/logger.ts";
+import { createLogger, nullLogger } from "../log/logger.ts";
 import { newTcpStats } from "../../drivers/stats.ts";
 import { policyCollector } from "../policy/metrics.ts";
 import { counter, gauge } from "../metrics/registry.ts";
@@ -47,6 +47,23 @@ Deno.test("agent: without collaborators, peers are named by their host address",
     assert.equal(st.peers[0].address, "10.77.0.2");
     assert.equal(agents[0].control, null);
     assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: 2000 })).rtts[0] !== null);
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: log lines name a peer by key and by its name or address, never an empty name", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ format: "json", sink: (line: string) => void lines.push(line) });
+  const agents = await pair({ logger });
+  try {
+    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: 2000 })).rtts[0] !== null);
+    const done = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "handshake-complete");
+    assert.ok(done, lines.join("\n"));
+    assert.equal(done.address, "10.77.0.2");
+    assert.equal(typeof done.peer, "string");
+    assert.ok(!("name" in done), "no empty name field");
+    for (const l of lines) assert.doesNotMatch(l, /"name":""/);
   } finally {
     await closeAll(agents);
   }
