@@ -18,7 +18,7 @@ const EXTRA = ["--log-level", "debug"];
 async function drops(m: NatMesh, host: string): Promise<Record<string, number>> {
   const t = await metricsOf(m.lab, host);
   return Object.fromEntries(
-    ["not-member", "misdirected-pong", "auth", "replay"].map((
+    ["not-member", "misdirected-pong", "inactive", "auth"].map((
       reason,
     ) => [reason, metricValue(t, "weft_path_drops_total", { reason })]),
   );
