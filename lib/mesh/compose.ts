@@ -343,7 +343,9 @@ export function composeMesh(ctx: MeshContext): MeshComposition {
       },
     },
     // Sessions on demand once the paths and routes run (an active peer's paths are probed):
-    // the kept peers become active at its start, the others at their first handshake.
+    // the kept peers become active at its start, the others at their first handshake. After the
+    // paths in the list, so a view reaches them first: an active member back online (a restart
+    // handshakes before its hello) is handed to paths that already have it among the members.
     // A member that stops says bye to those it has a session with: theirs is wiped at once (the
     // leader's offline mark, which does the same, may be late or down).
     {

@@ -30,7 +30,10 @@ export interface ActivityDeps {
   watch: (publicKey: string) => void;
   /** Stops them: the peer is idle. */
   unwatch: (publicKey: string) => void;
-  /** Starts path probing (and call-me) of a peer; absent without NAT traversal. */
+  /**
+   * Starts path probing (and call-me) of a peer; absent without NAT traversal. A no-op for a
+   * member offline in the view: it is asked again when the member is back online.
+   */
   activatePaths?: (publicKey: string) => void;
   /** Stops path probing of a peer. */
   deactivatePaths?: (publicKey: string) => void;
@@ -135,6 +138,10 @@ export class PeerActivity {
       if (m.offline && before && !before.offline) this.left(m.publicKey);
       else if (!m.offline && before && (before.offline || restarted(before, m))) {
         this.#returned(m, before.offline ? "back" : "restarted");
+        // The paths follow the members online (compose.ts hands them this view first): they
+        // dropped an active member that went offline and refused one activated while offline
+        // (a member restarting handshakes before its hello). Asked again, it is probed again.
+        if (before.offline && this.#active.has(m.publicKey)) this.#d.activatePaths?.(m.publicKey);
       }
       const kept = isKept(m, this.#keepList);
       if (kept) {

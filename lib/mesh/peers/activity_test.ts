@@ -258,3 +258,55 @@ Deno.test("activity: a kept member the device has no peer for yet is activated b
     t.act.close();
   }
 });
+
+Deno.test("activity: the paths of a member activated while offline start when it is back online", () => {
+  // The paths as lib/nat/runtime/mesh_paths.ts holds them: they follow the members online
+  // (compose.ts gives them each view before the activity) and ignore an activation for a
+  // member that is not, and drop one that goes offline.
+  const d = fakeDevice(["key-a", "key-b"]);
+  const a = member("a", 2);
+  const b = member("b", 3, { relay: true }); // kept
+  let online = new Set<string>();
+  const paths = new Set<string>();
+  const pathsView = (v: MembershipView) => {
+    online = new Set(v.members.filter((m) => !m.offline).map((m) => m.publicKey));
+    for (const k of paths) if (!online.has(k)) paths.delete(k);
+  };
+  const act = new PeerActivity({
+    device: d.device,
+    logger: createLogger({ level: "error" }),
+    keepalive: 25,
+    watch: () => {},
+    unwatch: () => {},
+    activatePaths: (k) => {
+      if (online.has(k)) paths.add(k);
+    },
+    deactivatePaths: (k) => paths.delete(k),
+    wipeStopped: false, // a leader's
+  });
+  const view = (version: number, members: Member[]) => {
+    const v = { network: "10.9.0.0/24", version, members };
+    pathsView(v);
+    act.viewChanged(v);
+  };
+  pathsView({ network: "10.9.0.0/24", version: 1, members: [a, b] });
+  act.start({ network: "10.9.0.0/24", version: 1, members: [a, b] });
+  try {
+    d.fire({ type: "handshake-complete", peer: "key-a", role: "responder" });
+    assert.deepEqual([...paths].sort(), ["key-a", "key-b"]);
+    // a says bye (offline), b (kept) is marked offline: both lose their paths.
+    act.bye("key-a", a.address);
+    view(2, [{ ...a, offline: true }, { ...b, offline: true }]);
+    assert.deepEqual([...paths], []);
+    assert.equal(act.active("key-b"), true, "kept: still active");
+    // a restarts: its handshake comes before its hello, while it is still offline.
+    d.fire({ type: "handshake-complete", peer: "key-a", role: "responder" });
+    assert.equal(act.active("key-a"), true);
+    assert.deepEqual([...paths], []);
+    // Its hello: both are online again, and their paths are probed again.
+    view(3, [{ ...a, run: "1111111111111111" }, b]);
+    assert.deepEqual([...paths].sort(), ["key-a", "key-b"]);
+  } finally {
+    act.close();
+  }
+});

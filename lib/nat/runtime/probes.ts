@@ -59,7 +59,12 @@ export class PathProbes {
     if (r.type === "ping") {
       // The codec opened it with a member's key: a member that probes us wants a session.
       const st = d.peers.get(r.peerKey) ?? d.wake?.(r.peerKey);
-      if (!st) return false;
+      if (!st) {
+        // A member we hold no session for and could not wake: unanswered, and counted, so a
+        // member left unprobed (its pings never answered) shows.
+        d.drops.inactive++;
+        return false;
+      }
       // A ping captured and sent again (from anywhere) would make us answer and probe there.
       if (st.pings.has(r.txid)) {
         d.drops.replay++;

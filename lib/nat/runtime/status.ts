@@ -11,6 +11,7 @@ import type { PeerStatus } from "../../status/status.ts";
 
 /** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
 export type DropReason =
+  | "inactive"
   | "rate-limited"
   | "replay"
   | "send-error"
@@ -45,6 +46,7 @@ export class PathCounters {
   };
   /** Probes and call-me messages dropped, by reason. */
   readonly drops: Record<DropReason, number> = {
+    "inactive": 0,
     "rate-limited": 0,
     "replay": 0,
     "send-error": 0,
