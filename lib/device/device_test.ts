@@ -565,3 +565,28 @@ Deno.test("a filter that holds packets back: not a drop; sent later through the 
   a.device.setFilter(filter);
   assert.equal(sinks.length, 2);
 });
+
+Deno.test("a packet to a group (multicast, broadcast) is counted apart from no-route", () => {
+  const { nodes: [a, b], net } = makeMesh(2);
+  // What a new interface's kernel sends: MLD and router solicitations to ff02::/16, IGMP.
+  const v6 = new Uint8Array(48);
+  v6[0] = 0x60;
+  v6[6] = 17;
+  v6.set([0xfe, 0x80], 8);
+  v6.set([0xff, 0x02], 24);
+  v6[39] = 2;
+  a.packets.inject(v6);
+  a.packets.inject(udp(a.ip, "224.0.0.22", "igmp-ish"));
+  a.packets.inject(udp(a.ip, "255.255.255.255", "broadcast"));
+  net.deliver();
+  const drops = a.device.drops.snapshot();
+  assert.equal(drops.multicast, 3);
+  assert.equal(drops["no-route"], 0);
+  // A unicast address no peer holds is still no-route.
+  a.packets.inject(udp(a.ip, "10.9.9.9", "lost"));
+  assert.equal(a.device.drops.snapshot()["no-route"], 1);
+  // A peer's address goes through.
+  a.packets.inject(udp(a.ip, b.ip, "ok"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["ok"]);
+});

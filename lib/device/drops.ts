@@ -26,6 +26,7 @@ export const DROP_REASONS = [
   "malformed-ip",
   "source-not-allowed",
   "no-route",
+  "multicast",
   "oversize",
   "staged-overflow",
   "handshake-timeout",

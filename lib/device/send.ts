@@ -33,7 +33,10 @@ export function flushSends(s: DeviceState): void {
 export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void {
   const peer = s.routes.lookupDst(pkt);
   if (!peer) {
-    s.drops.add("no-route");
+    // The host's own chatter to a group (IPv6 router solicitations and MLD reports on a new
+    // interface, IPv4 multicast and broadcast) is no packet for a peer: counted apart, so
+    // no-route says what it means (a unicast destination no peer's allowed IPs hold).
+    s.drops.add(toGroup(pkt) ? "multicast" : "no-route");
     return;
   }
   if (pkt.length > MAX_PACKET) {
@@ -54,6 +57,16 @@ export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void
     stage(s, peer, pkt.slice());
     sendInitiation(s, peer, false);
   }
+}
+
+/** Whether an IP packet's destination is a multicast group or the IPv4 limited broadcast. */
+export function toGroup(pkt: Uint8Array): boolean {
+  const v = pkt.length > 0 ? pkt[0] >> 4 : 0;
+  if (v === 4 && pkt.length >= 20) {
+    return (pkt[16] & 0xf0) === 0xe0 ||
+      (pkt[16] === 255 && pkt[17] === 255 && pkt[18] === 255 && pkt[19] === 255);
+  }
+  return v === 6 && pkt.length >= 40 && pkt[24] === 0xff;
 }
 
 /**
