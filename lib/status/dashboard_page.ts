@@ -28,13 +28,17 @@ export const PATH_VIEW_JS: string = `
     } else if (path === "none") {
       // With relays, none means neither a direct path nor a relay works.
       v.label = v.cell = v.tip = "no path";
+    } else if (path === "idle") {
+      // Sessions on demand: nothing asked for a path yet; not a failure.
+      v.label = v.cell = "idle";
+      v.tip = "idle: no session until there is traffic";
     } else if (path === "direct") {
       var c = (p.candidates || []).filter(function (x) { return x && x.chosen; })[0];
       v.tip = "path direct" + (c ? " to " + c.endpoint + " (" + c.kind + ")" : "");
     } else if (path) {
       v.tip = "path " + path;
     }
-    if (v.tip && transport && path !== "none") v.tip += ", over " + transport;
+    if (v.tip && transport && path !== "none" && path !== "idle") v.tip += ", over " + transport;
     return v;
   }
 `;
@@ -168,6 +172,7 @@ svg .link[data-health="down"] line { stroke-dasharray: 10 8; }
 svg .link[data-health="unknown"] line { stroke-dasharray: 2 8; }
 svg .link[data-health="idle"] line { stroke-dasharray: 1 10; stroke-opacity: 0.5; }
 svg .link[data-path="none"] line { stroke-dasharray: 4 6; stroke-opacity: 0.6; }
+svg .link[data-path="idle"] line { stroke-dasharray: 1 10; stroke-opacity: 0.5; }
 svg .link[data-path="relay"] line { stroke-dasharray: 0 9; stroke-width: 5; }
 svg tspan.via { fill: var(--relay); font-weight: 600; }
 svg tspan.tag { fill: var(--tcp); font-weight: 700; }
@@ -240,7 +245,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
       <span><span class="swatch" style="background:var(--unknown)"></span>unknown</span>
       <span data-legend="none"><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 4px,transparent 4px 10px)"></span>no path</span>
       <span data-legend="relay"><span class="swatch" style="background:radial-gradient(circle,var(--relay) 0 2px,transparent 2.5px) 0 50%/7px 4px repeat-x"></span>relayed (via …)</span>
+      <span data-legend="idle"><span class="swatch" style="background:repeating-linear-gradient(90deg,var(--muted) 0 1px,transparent 1px 8px)"></span>idle (no session until traffic)</span>
       <span data-legend="tcp"><span class="tag">tcp</span>over TCP</span>
+      <span data-legend="router">⇄ routes subnets</span>
+      <span data-legend="exit">⇱ exit node</span>
       <span data-legend="ends" hidden><span class="swatch end-swatch"></span>each side's own view (red: down, or its report is stale)</span>
     </div>
   </section>
@@ -472,7 +480,7 @@ ${MESH_VIEW_JS}
       if (typeof p.rttMs === "number") bits.push(rtt(p.rttMs));
       if (typeof p.loss === "number" && p.loss > 0) bits.push(loss(p.loss) + " loss");
       var info = bits.length ? bits.join(" · ") : h === "down" ? "no answer" : "no RTT yet";
-      if (pv.path === "none") info = pv.label;
+      if (pv.path === "none" || pv.path === "idle") info = pv.label;
       link.appendChild(svg("title", {}, peerName(p) + ": " + h +
         (p.healthReason ? " (" + p.healthReason + ")" : "") +
         "\\nRTT " + rtt(p.rttMs) + ", loss " + loss(p.loss) + pathText(pv) +
@@ -487,7 +495,7 @@ ${MESH_VIEW_JS}
         if (pv.path === "relay") {
           infoText.appendChild(svg("tspan", { class: "via" }, " · " + pv.label));
         }
-        if (pv.tcp && pv.path !== "none") {
+        if (pv.tcp && pv.path !== "none" && pv.path !== "idle") {
           infoText.appendChild(svg("tspan", { class: "tag" }, " · tcp"));
         }
         label.appendChild(infoText);

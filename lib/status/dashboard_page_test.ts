@@ -149,6 +149,15 @@ Deno.test("dashboard page: how direct, relayed, TCP and pathless peers are shown
     "no path",
     "no path",
   ]);
+  // Idle (sessions on demand, no traffic yet) is no failure: said as idle, never "no path".
+  const idle = pathView({ path: "idle", via: null, transport: "tcp" });
+  assert.deepEqual([idle.path, idle.label, idle.cell, idle.tip, idle.tcp], [
+    "idle",
+    "idle",
+    "idle",
+    "idle: no session until there is traffic",
+    true,
+  ]);
   // A plain `weft up` peer has no path fields: nothing is said about its path.
   assert.deepEqual(pathView({}), {
     path: "",
@@ -167,7 +176,9 @@ Deno.test("dashboard page: how direct, relayed, TCP and pathless peers are shown
 Deno.test("dashboard page: relayed and TCP links have a style and a legend entry", () => {
   assert.match(DASHBOARD_HTML, /\.link\[data-path="relay"\] line \{[^}]*stroke-dasharray/);
   assert.match(DASHBOARD_HTML, /\.link\[data-path="none"\] line \{[^}]*stroke-dasharray/);
-  for (const entry of ["none", "relay", "tcp"]) {
+  assert.match(DASHBOARD_HTML, /\.link\[data-path="idle"\] line \{[^}]*stroke-dasharray/);
+  // Every mark the graph draws has its legend entry: the paths, and a member's ⇄ and ⇱.
+  for (const entry of ["none", "idle", "relay", "tcp", "router", "exit"]) {
     assert.match(markup(), new RegExp(`data-legend="${entry}"`), entry);
   }
   assert.match(script(), /"data-transport"/);

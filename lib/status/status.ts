@@ -282,9 +282,9 @@ export interface PeerStatus {
   /**
    * The path to the peer (mesh agents). direct: a direct path (a candidate endpoint answers path
    * probes and the session uses it); relay: through a relay (`via` names it); none: no working
-   * path (mesh agents).
+   * path; idle: none asked for (sessions on demand: no traffic with it yet, or gone quiet).
    */
-  path?: "direct" | "relay" | "none";
+  path?: "direct" | "relay" | "none" | "idle";
   /**
    * The relay's name when `path` is `relay` (its node name, or its key's first 8 chars), else
    * null.

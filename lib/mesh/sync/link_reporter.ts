@@ -56,6 +56,7 @@ export const DEFAULT_LINK_REPORT_TIMING: Readonly<LinkReportTiming> = {
 /** The path a peer's status fields say, as a report names it. */
 export function linkPath(s: Pick<LinkSample, "path" | "transport">): LinkPath {
   if (s.path === "relay" || s.path === "none") return s.path;
+  if (s.path === "idle") return ""; // no session asked for: no path to report
   if (s.path === "direct") return s.transport === "tcp" ? "tcp" : "direct";
   return s.transport === "tcp" ? "tcp" : "";
 }

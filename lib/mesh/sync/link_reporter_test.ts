@@ -32,6 +32,7 @@ Deno.test("link reporter: the path a report names", () => {
   assert.equal(linkPath({ path: "direct", transport: "tcp" }), "tcp");
   assert.equal(linkPath({ path: "relay", transport: "tcp" }), "relay");
   assert.equal(linkPath({ path: "none" }), "none");
+  assert.equal(linkPath({ path: "idle", transport: "tcp" }), "");
   assert.equal(linkPath({}), "");
 });
 

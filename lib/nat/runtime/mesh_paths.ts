@@ -386,8 +386,14 @@ export class MeshPaths {
     return this.#callme.counts;
   }
 
-  /** A peer's path fields for `/status`. */
+  /**
+   * A peer's path fields for `/status`: `idle` for a member not probed now (sessions on demand:
+   * no traffic yet, or gone quiet), which has no path to tell because none was asked for.
+   */
   peerStatus(publicKey: string): Partial<PeerStatus> {
+    if (this.#d.onDemand && this.#members.has(publicKey) && !this.#peers.has(publicKey)) {
+      return { path: "idle", candidates: [], pathChangedAt: null };
+    }
     return peerPathStatus(
       this.#table.get(publicKey),
       this.#peers.get(publicKey)?.changedAt,

@@ -212,7 +212,14 @@ export class MeshRoutes {
         transport: relayEp === null ? null : relayEp.proto === "tcp" ? "tcp" : "udp",
       };
     }
-    if (route === "tcp") return { path: "direct", via: null, transport: "tcp" };
+    // Over TCP the path is direct once a session works on it; before (a leader stopped before
+    // the first handshake) the paths' own word stands.
+    if (route === "tcp") {
+      const hasSession = this.#d.device.peer(publicKey)?.current != null;
+      return hasSession
+        ? { path: "direct", via: null, transport: "tcp" }
+        : { via: null, transport: "tcp" };
+    }
     return { via: null, transport: "udp" };
   }
 

@@ -22,6 +22,7 @@ Deno.test({
       // n1's session on it, though it asked for none).
       await until("n1 knows n2", () => peerOf(n1, n2) !== undefined, 30_000);
       assert.equal(peerOf(n1, n2).health, "idle");
+      assert.equal(peerOf(n1, n2).path, "idle", "no path asked for yet: idle, not none");
       let sentAt = 0;
       await until("n1's packets go through the relay", () => {
         if (Date.now() - sentAt >= 500) {
