@@ -246,6 +246,18 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: () => false,
     parse: boolean,
   },
+  exitNodeFallback: {
+    flag: "--exit-node-fallback",
+    yaml: "exit-node-fallback",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "while the exit node is not there (unknown, not an exit node, not approved, " +
+      "offline), send this host's internet traffic out directly; without it, that traffic is " +
+      "blocked until the exit node is back",
+    defaultValue: () => false,
+    parse: boolean,
+  },
   stateDir: {
     flag: "--state-dir",
     arg: "<dir>",
