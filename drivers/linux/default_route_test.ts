@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { LinuxDefaultRouting, rulePriorities, SRC_VALID_MARK } from "./default_route.ts";
 import type { CommandResult, SysctlFiles } from "./forwarding.ts";
 import type { DefaultRouteConfig } from "../../lib/routes/forwarding.ts";
-import { canBuildLabs, must, runInsideNamespace, sh } from "../../tests/fixtures/netns.ts";
+import {
+  canBuildLabs,
+  eventually,
+  HANG_GUARD_MS,
+  must,
+  runInsideNamespace,
+  sh,
+} from "../../tests/fixtures/netns.ts";
 
 const INSIDE = Deno.env.get("WEFT_DEFROUTE_TEST_NS") !== undefined;
 const CAN_RUN = !INSIDE && (await canBuildLabs());
@@ -398,6 +405,16 @@ Deno.test({
     await ip("addr", "add", "10.96.0.1/16", "dev", "wtest0");
     await ip("link", "set", "wtest0", "up");
 
+    // The kernel adds the IPv6 local and multicast routes of links coming up in its own time (on
+    // a busy machine, after the first snapshot): waited for, so the snapshots compare ours only.
+    const settled = await eventually(async () => {
+      const local = await ip("-6", "route", "show", "table", "local");
+      return local.includes("local 2001:db8:1::2 ") &&
+        ["underlay0", "underlay0p", "wtest0", "wtest0p"].every((d) =>
+          local.includes(`multicast ff00::/8 dev ${d} `)
+        );
+    }, HANG_GUARD_MS);
+    assert.ok(settled, await ip("-6", "route", "show", "table", "local"));
     const snapshot = async () => [
       await ip("rule", "show"),
       await ip("-6", "rule", "show"),
