@@ -4,7 +4,10 @@
  * in a table of its own, a rule sending every packet without the agent's mark to that table, and
  * (with `keepLocalRoutes`) a rule before it that looks up the main table ignoring its default
  * route, so the LAN and other interfaces stay reachable. For IPv4, `src_valid_mark` is turned on
- * so reverse-path filtering takes the mark into account.
+ * so reverse-path filtering takes the mark into account. A `blocked` config puts an `unreachable`
+ * default route in the table instead (an exit node named but not there: fail closed). Applying a
+ * new config over one of the same table, mark and interface changes it in place, the table's
+ * rule kept throughout, so no packet takes the host's own default route in between.
  *
  * The rules sit at priorities of weft's own, derived from the table (see {@link rulePriorities}),
  * so what a crashed run left is found and removed by exact selector and priority without touching
@@ -105,6 +108,9 @@ export class LinuxDefaultRouting implements DefaultRouting {
     const { iface, mark, table, families, keepLocalRoutes } = config;
     // Both families, whatever the config: an earlier call or a crashed run may have left either.
     const old = this.#installed;
+    if (old && old.table === table && old.mark === mark && old.iface === iface) {
+      return await this.#update(old, config);
+    }
     this.#installed = null;
     if (old && (old.table !== table || old.mark !== mark)) {
       await this.#remove(old.table, old.mark, FAMILIES);
@@ -125,31 +131,77 @@ export class LinuxDefaultRouting implements DefaultRouting {
       }
       const prio = rulePriorities(table);
       for (const f of families) {
-        await this.#must(f, ["route", "replace", ANY[f], "dev", iface, "table", `${table}`]);
+        await this.#must(f, ["route", "replace", ...defaultRoute(config, f)]);
         // The main-table rule first, so the LAN is never sent into the tunnel, even briefly.
         if (keepLocalRoutes) await this.#must(f, ["rule", "add", ...suppressRule(prio.suppress)]);
-        for (const a of config.exempt ?? []) {
-          if (a.includes(":") !== (f === 6)) continue;
-          await this.#must(f, [
-            "rule",
-            "add",
-            "to",
-            a,
-            "table",
-            "main",
-            "priority",
-            `${prio.exempt}`,
-          ]);
+        for (const a of exemptOf(config, f)) {
+          await this.#must(f, ["rule", "add", ...exemptRule(a, prio.exempt)]);
         }
         await this.#must(f, ["rule", "add", ...tableRule(table, mark, prio.table)]);
       }
     } catch (e) {
-      // Undo, keeping the first error: the one that says what went wrong.
-      this.#installed = null;
-      await this.#remove(table, mark, FAMILIES).catch(() => {});
-      if (!hadOldMark) await this.#restoreMark().catch(() => {});
+      await this.#undo(config, hadOldMark);
       throw e;
     }
+  }
+
+  /**
+   * Changes `old` into `config` (same table, mark and interface) in place: the default route
+   * replaced (into the tunnel, or unreachable), the rules that differ added before those that
+   * go are deleted, and the table's rule kept while its family stays, so what the default route
+   * carries never leaves by the host's own in between.
+   */
+  async #update(old: DefaultRouteConfig, config: DefaultRouteConfig): Promise<void> {
+    const { table, mark } = config;
+    const prio = rulePriorities(table);
+    const hadOldMark = this.#oldMark !== null;
+    this.#installed = config;
+    try {
+      if (config.families.includes(4)) {
+        const was = (await this.#sysctl.read(SRC_VALID_MARK)).trim();
+        if (was !== "1") {
+          await this.#sysctl.write(SRC_VALID_MARK, "1");
+          if (!hadOldMark) this.#oldMark = was;
+        }
+      }
+      for (const f of FAMILIES) {
+        const was = old.families.includes(f), now = config.families.includes(f);
+        const suppressWas = was && old.keepLocalRoutes, suppressNow = now && config.keepLocalRoutes;
+        const exemptWas = was ? exemptOf(old, f) : [], exemptNow = now ? exemptOf(config, f) : [];
+        if (suppressNow && !suppressWas) {
+          await this.#must(f, ["rule", "add", ...suppressRule(prio.suppress)]);
+        }
+        for (const a of exemptNow) {
+          if (!exemptWas.includes(a)) {
+            await this.#must(f, ["rule", "add", ...exemptRule(a, prio.exempt)]);
+          }
+        }
+        if (now) {
+          await this.#must(f, ["route", "replace", ...defaultRoute(config, f)]);
+          if (!was) await this.#must(f, ["rule", "add", ...tableRule(table, mark, prio.table)]);
+        }
+        for (const a of exemptWas) {
+          if (!exemptNow.includes(a)) {
+            await this.#ip(f, ["rule", "del", ...exemptRule(a, prio.exempt)]);
+          }
+        }
+        if (suppressWas && !suppressNow) {
+          await this.#ip(f, ["rule", "del", ...suppressRule(prio.suppress)]);
+        }
+        if (was && !now) await this.#remove(table, mark, [f], config.iface);
+      }
+      if (!config.families.includes(4)) await this.#restoreMark();
+    } catch (e) {
+      await this.#undo(config, hadOldMark);
+      throw e;
+    }
+  }
+
+  /** After a failed apply: everything of `config` removed, keeping the first error's say. */
+  async #undo(config: DefaultRouteConfig, hadOldMark: boolean): Promise<void> {
+    this.#installed = null;
+    await this.#remove(config.table, config.mark, FAMILIES).catch(() => {});
+    if (!hadOldMark) await this.#restoreMark().catch(() => {});
   }
 
   /**
@@ -166,6 +218,8 @@ export class LinuxDefaultRouting implements DefaultRouting {
             ["rule", "del", ...tableRule(table, mark, prio.table)],
             ["rule", "del", ...suppressRule(prio.suppress)],
             ["route", "del", ANY[f], ...dev, "table", `${table}`],
+            // A blocked run's: no other tunnel puts an unreachable default route in its table.
+            ["route", "del", "unreachable", ANY[f], "table", `${table}`],
           ]
         ) {
           for (let i = 0; i < MAX_DUPLICATES; i++) {
@@ -217,6 +271,24 @@ const tableRule = (
   priority: number,
 ): string[] => ["not", "fwmark", `${mark}`, "table", `${table}`, "priority", `${priority}`];
 
+/** The default route of `config` in family `f`: into the interface, or unreachable. */
+function defaultRoute(config: DefaultRouteConfig, f: Family): string[] {
+  return config.blocked
+    ? ["unreachable", ANY[f], "table", `${config.table}`]
+    : [ANY[f], "dev", config.iface, "table", `${config.table}`];
+}
+
+/** The addresses of `config` kept on the host's routes, of family `f`. */
+function exemptOf(config: DefaultRouteConfig, f: Family): string[] {
+  return (config.exempt ?? []).filter((a) => a.includes(":") === (f === 6));
+}
+
+/** The selector of the rule keeping `address` on the host's routes. */
+const exemptRule = (
+  address: string,
+  priority: number,
+): string[] => ["to", address, "table", "main", "priority", `${priority}`];
+
 /** The selector of the rule looking up the main table without its default route. */
 const suppressRule = (
   priority: number,
@@ -248,6 +320,9 @@ function checkConfig(c: DefaultRouteConfig): DefaultRouteConfig {
     throw new Error(`invalid families ${JSON.stringify(families)}: expected some of [4, 6]`);
   }
   if (typeof keepLocalRoutes !== "boolean") throw new Error("keepLocalRoutes must be a boolean");
+  if (c.blocked !== undefined && typeof c.blocked !== "boolean") {
+    throw new Error("blocked must be a boolean");
+  }
   const exempt = [
     ...new Set((c.exempt ?? []).map((a) => {
       const bytes = parseAddress(a);
@@ -262,6 +337,7 @@ function checkConfig(c: DefaultRouteConfig): DefaultRouteConfig {
     keepLocalRoutes,
     families: FAMILIES.filter((f) => families.includes(f)),
     ...(exempt.length ? { exempt } : {}),
+    ...(c.blocked ? { blocked: true } : {}),
   };
 }
 

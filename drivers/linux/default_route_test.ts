@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { LinuxDefaultRouting, rulePriorities, SRC_VALID_MARK } from "./default_route.ts";
 import type { CommandResult, SysctlFiles } from "./forwarding.ts";
 import type { DefaultRouteConfig } from "../../lib/routes/forwarding.ts";
-import { canBuildLabs, must, runInsideNamespace, sh } from "../../tests/fixtures/netns.ts";
+import {
+  canBuildLabs,
+  eventually,
+  HANG_GUARD_MS,
+  must,
+  runInsideNamespace,
+  sh,
+} from "../../tests/fixtures/netns.ts";
 
 const INSIDE = Deno.env.get("WEFT_DEFROUTE_TEST_NS") !== undefined;
 const CAN_RUN = !INSIDE && (await canBuildLabs());
@@ -44,22 +51,30 @@ class FakeHost {
       const sel = rest.join(" ");
       if (op === "add") rules.push(sel);
       else if (op === "del") {
-        const i = rules.indexOf(sel);
+        // `priority N` alone matches any rule at that priority, as ip's does.
+        const i = /^priority \d+$/.test(sel)
+          ? rules.findIndex((r) => r.endsWith(` ${sel}`))
+          : rules.indexOf(sel);
         if (i < 0) return gone;
         rules.splice(i, 1);
       } else throw new Error(`unexpected ${text}`);
       return ok;
     }
     assert.equal(what, "route", text);
+    // An unreachable route is held as the device "unreachable"; a delete naming the type or a
+    // device matches only that.
+    const unreachable = rest[0] === "unreachable";
+    if (unreachable) rest.shift();
     const dst = rest[0];
     const table = rest[rest.indexOf("table") + 1];
     const key = `${family} ${table} ${dst}`;
     const devAt = rest.indexOf("dev");
+    const want = unreachable ? "unreachable" : devAt >= 0 ? rest[devAt + 1] : undefined;
     if (op === "replace") {
-      this.#routes.set(key, rest[devAt + 1]);
+      this.#routes.set(key, want!);
     } else if (op === "del") {
       const dev = this.#routes.get(key);
-      if (dev === undefined || (devAt >= 0 && rest[devAt + 1] !== dev)) return gone;
+      if (dev === undefined || (want !== undefined && want !== dev)) return gone;
       this.#routes.delete(key);
     } else throw new Error(`unexpected ${text}`);
     return ok;
@@ -109,6 +124,7 @@ function cleanup(f: 4 | 6, table = 51820, mark = 51820): string[] {
     `ip -${f} rule del not fwmark ${mark} table ${table} priority ${p.table}`,
     `ip -${f} rule del table main suppress_prefixlength 0 priority ${p.suppress}`,
     `ip -${f} route del ${f === 4 ? "0.0.0.0/0" : "::/0"} table ${table}`,
+    `ip -${f} route del unreachable ${f === 4 ? "0.0.0.0/0" : "::/0"} table ${table}`,
     `ip -${f} rule del priority ${p.exempt}`,
   ];
 }
@@ -151,7 +167,7 @@ Deno.test("apply for IPv4 and IPv6 keeping local routes: the exact commands and 
 Deno.test("without keepLocalRoutes there is no suppress rule; IPv6 alone leaves the sysctl", async () => {
   const host = new FakeHost();
   await host.routing().apply({ ...CONFIG, families: [6], keepLocalRoutes: false });
-  assert.deepEqual(host.calls.slice(8), [
+  assert.deepEqual(host.calls.slice(10), [
     "ip -6 route replace ::/0 dev weft0 table 51820",
     `ip -6 rule add ${TABLE_RULE}`,
   ]);
@@ -180,6 +196,57 @@ Deno.test("a second apply replaces: exactly the new set, the old table's rules g
   ]);
   assert.deepEqual(host.writes, [`${SRC_VALID_MARK}=1`, `${SRC_VALID_MARK}=0`]);
   await r.close();
+  assert.deepEqual(host.state(), []);
+});
+
+Deno.test("blocked: unreachable default routes; a change in place keeps the table's rule throughout", async () => {
+  const host = new FakeHost();
+  const r = host.routing();
+  const blocked = { ...CONFIG, keepLocalRoutes: true, blocked: true, exempt: ["203.0.113.1"] };
+  await r.apply(blocked);
+  assert.deepEqual(host.state(), [
+    `-4 rule ${SUPPRESS_RULE}`,
+    `-4 rule to 203.0.113.1 table main priority ${P - 2}`,
+    `-4 rule ${TABLE_RULE}`,
+    `-6 rule ${SUPPRESS_RULE}`,
+    `-6 rule ${TABLE_RULE}`,
+    "route -4 51820 0.0.0.0/0 dev unreachable",
+    "route -6 51820 ::/0 dev unreachable",
+  ]);
+  // Into the tunnel (the exit node came), without the LAN and with another exemption: the
+  // default route replaced, the new exemption added before the old one goes, the table's rule
+  // never deleted (no moment when the host's own default route carries the traffic).
+  host.calls.length = 0;
+  await r.apply({ ...CONFIG, keepLocalRoutes: false, exempt: ["203.0.113.2"] });
+  assert.deepEqual(host.calls, [
+    `ip -4 rule add to 203.0.113.2 table main priority ${P - 2}`,
+    "ip -4 route replace 0.0.0.0/0 dev weft0 table 51820",
+    `ip -4 rule del to 203.0.113.1 table main priority ${P - 2}`,
+    `ip -4 rule del ${SUPPRESS_RULE}`,
+    "ip -6 route replace ::/0 dev weft0 table 51820",
+    `ip -6 rule del ${SUPPRESS_RULE}`,
+  ]);
+  assert.deepEqual(host.state(), [
+    `-4 rule ${TABLE_RULE}`,
+    `-4 rule to 203.0.113.2 table main priority ${P - 2}`,
+    `-6 rule ${TABLE_RULE}`,
+    "route -4 51820 0.0.0.0/0 dev weft0",
+    "route -6 51820 ::/0 dev weft0",
+  ]);
+  // Blocked again (the exit node went), IPv4 only: IPv6's rule and route go.
+  await r.apply({ ...blocked, families: [4] });
+  assert.deepEqual(host.state(), [
+    `-4 rule ${TABLE_RULE}`,
+    `-4 rule ${SUPPRESS_RULE}`,
+    `-4 rule to 203.0.113.1 table main priority ${P - 2}`,
+    "route -4 51820 0.0.0.0/0 dev unreachable",
+  ]);
+  assert.ok(!host.calls.includes(`ip -4 rule del ${TABLE_RULE}`));
+  // Close removes the unreachable routes too; so does a sweep of a crashed blocked run.
+  await r.close();
+  assert.deepEqual(host.state(), []);
+  await r.apply(blocked);
+  await host.routing().sweep(51820, 51820, "weft0");
   assert.deepEqual(host.state(), []);
 });
 
@@ -338,6 +405,16 @@ Deno.test({
     await ip("addr", "add", "10.96.0.1/16", "dev", "wtest0");
     await ip("link", "set", "wtest0", "up");
 
+    // The kernel adds the IPv6 local and multicast routes of links coming up in its own time (on
+    // a busy machine, after the first snapshot): waited for, so the snapshots compare ours only.
+    const settled = await eventually(async () => {
+      const local = await ip("-6", "route", "show", "table", "local");
+      return local.includes("local 2001:db8:1::2 ") &&
+        ["underlay0", "underlay0p", "wtest0", "wtest0p"].every((d) =>
+          local.includes(`multicast ff00::/8 dev ${d} `)
+        );
+    }, HANG_GUARD_MS);
+    assert.ok(settled, await ip("-6", "route", "show", "table", "local"));
     const snapshot = async () => [
       await ip("rule", "show"),
       await ip("-6", "rule", "show"),
@@ -391,6 +468,27 @@ Deno.test({
     // Without keepLocalRoutes, even the LAN goes into the tunnel; close leaves it as before.
     await r.apply({ ...config, keepLocalRoutes: false, families: [4] });
     assert.match(await get("198.51.100.7"), /dev wtest0 table 51820/);
+    await r.close();
+    assert.deepEqual(await snapshot(), before);
+    assert.equal(await mark(), markBefore);
+
+    // Blocked (changed in place from the tunnel): the internet is unreachable, both families;
+    // the overlay, the LAN, an exempt address and the agent's marked traffic are not.
+    await r.apply(config);
+    await r.apply({ ...config, blocked: true, exempt: ["203.0.113.9"] });
+    const fails = async (...args: string[]) => {
+      const out = await sh("ip", ...args);
+      return out.code === 0 ? `routed: ${out.stdout}` : out.stderr;
+    };
+    assert.match(await fails("route", "get", "203.0.113.5"), /No route to host/);
+    assert.match(await fails("-6", "route", "get", "2001:db8:ff::5"), /No route to host/);
+    assert.match(await get("203.0.113.5", "mark", "51820"), /dev underlay0/);
+    assert.match(await get("203.0.113.9"), /dev underlay0/);
+    assert.match(await get("10.96.3.4"), /dev wtest0/);
+    assert.match(await get("198.51.100.7"), /dev underlay0/);
+    // Back into the tunnel in place, then closed: as before.
+    await r.apply(config);
+    assert.match(await get("203.0.113.5"), /dev wtest0 table 51820/);
     await r.close();
     assert.deepEqual(await snapshot(), before);
     assert.equal(await mark(), markBefore);

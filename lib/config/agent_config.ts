@@ -125,6 +125,10 @@ function checkRoutes(config: AgentConfig): void {
       at.where,
     );
   }
+  if (config.exitNodeFallback && config.exitNode === undefined) {
+    const at = locate(config, "exitNodeFallback");
+    throw new ConfigError(`${at.name}: a fallback for no exit node: give exit-node`, at.where);
+  }
   if (!config.userspace) return;
   for (const k of ["advertiseRoutes", "advertiseExitNode"] as const) {
     if (config.origin[k].source === "default") continue;

@@ -201,6 +201,7 @@ const FULL = [
   // True is refused in userspace mode (the checks below).
   "accept-dns: false", // 67
   "dns-forward-members: true", // 68
+  "exit-node-fallback: true", // 69
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -268,6 +269,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.origin.snatSubnetRoutes.line, 63);
     assert.equal(c.exitNodeAllowLanAccess, true);
     assert.equal(c.exitNode, "gateway");
+    assert.equal(c.exitNodeFallback, true);
+    assert.equal(c.origin.exitNodeFallback.line, 69);
     assert.deepEqual(c.dnsRoute, [
       { domain: "corp.example.", upstreams: ["198.51.100.53:53"] },
       { domain: "lab.", upstreams: ["198.51.100.54:5353", "[2001:db8::53]:53"] },
@@ -837,6 +840,11 @@ Deno.test("routes: advertised from flags (comma lists) and the file, canonical; 
   assert.match(exit.message, /--advertise-exit-node/);
   const via = await load(undefined, { exitNode: "Gateway" });
   assert.equal(via.exitNode, "gateway");
+  assert.equal(via.exitNodeFallback, false, "blocked while the exit node is away, by default");
+  const fallback = await load(undefined, { exitNode: "gw", exitNodeFallback: true });
+  assert.equal(fallback.exitNodeFallback, true);
+  const alone = await flagError({ exitNodeFallback: true });
+  assert.match(alone.message, /--exit-node-fallback: a fallback for no exit node: give exit-node/);
   const both = await flagError({ exitNode: "gw", advertiseExitNode: true });
   assert.match(both.message, /--exit-node: an exit node sends its internet traffic out itself/);
   const noTun = await flagError({ acceptDns: true, userspace: true });

@@ -81,6 +81,8 @@ export interface AgentConfig {
   exitNode?: string;
   /** With an exit node, keep this host's LAN (its more specific routes) out of the tunnel. */
   exitNodeAllowLanAccess: boolean;
+  /** While the exit node is not there, traffic goes out directly rather than being blocked. */
+  exitNodeFallback: boolean;
   /** The absolute directory for keys and state. */
   stateDir: string;
   /** The leader's shared store, `etcd://HOST:PORT[,...]` (checked by the driver). */
@@ -196,6 +198,8 @@ export interface AgentFlags {
   exitNode?: string;
   /** `--exit-node-allow-lan-access`. */
   exitNodeAllowLanAccess?: boolean;
+  /** `--exit-node-fallback`. */
+  exitNodeFallback?: boolean;
   /** `--state-dir <dir>`. */
   stateDir?: string;
   /** `--store <url>`. */

@@ -231,7 +231,7 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     default: "none",
     validation: "a member's name (a DNS label) or overlay IPv4/IPv6 address",
     description: "send this host's internet traffic (its default routes, IPv4 and IPv6) through " +
-      "that member, an approved exit node (TUN mode); the agent's own traffic stays outside",
+      "that member, an approved exit node (TUN mode); blocked while it is not there",
     defaultValue: none,
     parse: peerRef,
   },
@@ -243,6 +243,17 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     validation: "true or false",
     description: "with an exit node, keep this host's LAN and other more specific routes out " +
       "of the tunnel",
+    defaultValue: () => false,
+    parse: boolean,
+  },
+  exitNodeFallback: {
+    flag: "--exit-node-fallback",
+    yaml: "exit-node-fallback",
+    type: "boolean",
+    default: "false",
+    validation: "true or false",
+    description: "while the exit node is not there (unknown, not an exit node, not approved, " +
+      "offline), this host's internet traffic goes out directly; without it, it is blocked",
     defaultValue: () => false,
     parse: boolean,
   },

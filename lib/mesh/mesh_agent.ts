@@ -153,7 +153,6 @@ function meshCollectors(
 function meshNodeStatus(
   c: MeshComposition,
   self: Member | undefined,
-  exitWanted: string | undefined,
 ): Pick<
   NodeStatus,
   "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode" | "systemDns" | "segments"
@@ -168,9 +167,7 @@ function meshNodeStatus(
     ...(self?.advertisedRoutes?.length
       ? { carries: { advertised: self.advertisedRoutes, carried: self.routes ?? [] } }
       : {}),
-    ...(exitWanted !== undefined
-      ? { exitNode: { wanted: exitWanted, inUse: c.exit?.inUse ?? null } }
-      : {}),
+    ...(c.exit ? { exitNode: c.exit.status } : {}),
     ...(systemDns ? { systemDns } : {}),
     ...(segments.length ? { segments } : {}),
   };
@@ -348,7 +345,6 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           ? meshNodeStatus(
             composed,
             membership?.view.members.find((m) => m.publicKey === opened.publicKey),
-            opts.exitNode,
           )
           : {}),
         // A leader's shared store (etcd) and how it answers: the state directory has no health.
@@ -431,6 +427,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       const exit = opts.exitNode === undefined ? null : new ExitNodeUse({
         exitNode: opts.exitNode,
         allowLanAccess: opts.exitNodeAllowLanAccess === true,
+        fallback: opts.exitNodeFallback === true,
         routing: opts.defaultRouting ?? new LinuxDefaultRouting(),
         iface,
         mark: exitMark,

@@ -95,6 +95,13 @@ export interface DefaultRouteConfig {
   /** Keep the main table's more specific routes (the LAN) out of the tunnel. */
   keepLocalRoutes: boolean;
   /**
+   * The default routes in the table are `unreachable` rather than into `iface`: what the
+   * default route would carry goes nowhere (an exit node named but not there, fail closed);
+   * with `keepLocalRoutes` the main table's more specific routes (the overlay, the LAN) still
+   * answer, and the agent's marked traffic and `exempt` stay on the host's routes.
+   */
+  blocked?: boolean;
+  /**
    * Underlay addresses kept on the host's own routes whatever the mark: those the agent reaches
    * over connections it cannot mark (the TCP transport's, to the exit node, leaders and relays).
    */

@@ -26,6 +26,8 @@
  */
 
 export type {
+  ExitNodeState,
+  ExitNodeStatus,
   KnownLeaderStatus,
   LeaderInUseStatus,
   NodeStatus,

@@ -115,7 +115,46 @@ export interface NodeStatus {
   /** The Layer 2 segments this member is in (the policy's `segments:` that select it). */
   segments?: SegmentStatus[];
   /** The exit node this node's internet traffic goes through (with `--exit-node`). */
-  exitNode?: { wanted: string; inUse: { name: string; address: string } | null };
+  exitNode?: ExitNodeStatus;
+}
+
+/**
+ * Whether the exit node named is used, or why not: `in-use`; `unknown` (no member has that name
+ * or address in this node's view); `not-exit-node` (the member does not advertise an exit
+ * node); `not-approved` (it does, the leader has not approved it); `offline` (approved, but
+ * stopped or not heard from, so the leader withdrew it).
+ */
+export type ExitNodeState = "in-use" | "unknown" | "not-exit-node" | "not-approved" | "offline";
+
+/** The words `weft status` and the agent's log use for each {@link ExitNodeState}. */
+export const EXIT_NODE_STATE_WORDS: Readonly<Record<ExitNodeState, string>> = {
+  "in-use": "in use",
+  unknown: "unknown",
+  "not-exit-node": "not an exit node",
+  "not-approved": "not approved",
+  offline: "offline",
+};
+
+/** The exit node named with `--exit-node`, in the status document. */
+export interface ExitNodeStatus {
+  /** The name or address given. */
+  wanted: string;
+  /** The exit node in use: its name and overlay address; null while it is not. */
+  inUse: { name: string; address: string } | null;
+  /** Whether it is used, or why not. */
+  state: ExitNodeState;
+  /** Why it is not used, in words (`e does not advertise an exit node`); absent while in use. */
+  reason?: string;
+  /**
+   * Where the host's internet traffic goes now: `exit-node` (through it), `blocked` (it is not
+   * there: nothing goes out directly), `direct` (`--exit-node-fallback` while it is not there,
+   * or the routing failed: see `error`).
+   */
+  traffic: "exit-node" | "blocked" | "direct";
+  /** `--exit-node-fallback`: direct while the exit node is not there, rather than blocked. */
+  fallback: boolean;
+  /** Why the host's routing could not be set as the state asks (tried again at the next view). */
+  error?: string;
 }
 
 /** A Layer 2 segment this member is in, as `/status` shows it. */

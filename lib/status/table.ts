@@ -3,7 +3,14 @@
  * @module
  */
 
-import type { KnownLeaderStatus, NodeStatus, PeerStatus, ServiceStatus } from "./status.ts";
+import {
+  EXIT_NODE_STATE_WORDS,
+  type ExitNodeStatus,
+  type KnownLeaderStatus,
+  type NodeStatus,
+  type PeerStatus,
+  type ServiceStatus,
+} from "./status.ts";
 
 function ago(seconds: number | null): string {
   if (seconds === null) return "never";
@@ -68,6 +75,24 @@ function serviceLines(services: ServiceStatus[]): string[] {
  * The leader a node syncs with (`leader: lead-2 (10.9.0.2)  since …`) and, when it knows
  * several, every one with whether it answers.
  */
+/**
+ * The exit node and where the host's traffic goes: `e (10.9.0.3)` in use; else its state, why,
+ * and whether outside traffic is blocked or goes out directly.
+ */
+function exitNodeLine(x: ExitNodeStatus): string {
+  const where = x.traffic === "blocked"
+    ? "outside traffic is blocked"
+    : x.traffic === "direct"
+    ? `traffic goes out directly${x.fallback && !x.error ? " (exit-node-fallback)" : ""}`
+    : "traffic goes through it";
+  const failed = x.error ? `; routing failed: ${x.error}` : "";
+  if (x.inUse && x.traffic === "exit-node") return `${x.inUse.name} (${x.inUse.address})`;
+  // Older agents sent no state: in use or not, nothing more.
+  const state = EXIT_NODE_STATE_WORDS[x.state] ?? "not available";
+  const why = x.reason ? ` (${x.reason})` : "";
+  return `${x.wanted}: ${state}${why}; ${where}${failed}`;
+}
+
 function leaderLines(n: NodeStatus): string[] {
   if (!n.leader) return [];
   const l = n.leader;
@@ -145,15 +170,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       `${i === 0 ? "routes" : ""}`.padEnd(11) +
       `${r.prefix} via ${r.via} (${r.address})${r.installed ? "" : ", not in the kernel's table"}`
     ),
-    ...(n.exitNode
-      ? [
-        `exit node  ${
-          n.exitNode.inUse
-            ? `${n.exitNode.inUse.name} (${n.exitNode.inUse.address})`
-            : `${n.exitNode.wanted}: not available, traffic goes out directly`
-        }`,
-      ]
-      : []),
+    ...(n.exitNode ? [`exit node  ${exitNodeLine(n.exitNode)}`] : []),
     ...(n.systemDns
       ? [
         `system dns ${n.systemDns.mode}: the host asks ${n.systemDns.server}:53, other names go ` +

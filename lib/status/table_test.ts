@@ -445,3 +445,55 @@ Deno.test("the node summary: the host's resolver and the segments, when there ar
   const none = formatStatusTable({ node: node(), peers: [] });
   assert.ok(!none.includes("system dns") && !none.includes("segments"));
 });
+
+Deno.test("the node summary: the exit node, or why not and whether outside traffic is blocked", () => {
+  const line = (exitNode: NodeStatus["exitNode"]) =>
+    formatStatusTable({ node: node({ exitNode }), peers: [] }).split("\n").find((l) =>
+      l.startsWith("exit node")
+    );
+  assert.equal(
+    line({
+      wanted: "e",
+      inUse: { name: "e", address: "10.0.0.5" },
+      state: "in-use",
+      traffic: "exit-node",
+      fallback: false,
+    }),
+    "exit node  e (10.0.0.5)",
+  );
+  assert.equal(
+    line({
+      wanted: "nosuch",
+      inUse: null,
+      state: "unknown",
+      reason: "no member is named or addressed nosuch",
+      traffic: "blocked",
+      fallback: false,
+    }),
+    "exit node  nosuch: unknown (no member is named or addressed nosuch); outside traffic is blocked",
+  );
+  assert.equal(
+    line({
+      wanted: "e",
+      inUse: null,
+      state: "offline",
+      reason: "e is offline",
+      traffic: "direct",
+      fallback: true,
+    }),
+    "exit node  e: offline (e is offline); traffic goes out directly (exit-node-fallback)",
+  );
+  assert.equal(
+    line({
+      wanted: "e",
+      inUse: null,
+      state: "not-approved",
+      reason: "why",
+      traffic: "direct",
+      fallback: false,
+      error: "ip: failed",
+    }),
+    "exit node  e: not approved (why); traffic goes out directly; routing failed: ip: failed",
+  );
+  assert.equal(line(undefined), undefined);
+});

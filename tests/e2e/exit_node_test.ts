@@ -207,3 +207,124 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "exit node: fails closed: outside traffic blocked while the exit node is unknown, not one, not approved or offline; direct only with --exit-node-fallback",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // w: a host on the internet running no weft, answering with the address it sees: the home
+    // router's (203.0.113.101) when b goes out directly, e's (203.0.113.2) through e.
+    const W = "203.0.113.3";
+    const HOME = "203.0.113.101";
+    const m = await NatMesh.create(
+      { internet: ["lead", "e", "w"], sites: { home: { nat: "masquerade", hosts: ["b"] } } },
+      { ifPrefix: "wy" },
+    );
+    const lab = m.lab;
+    const weft = (host: string, ...args: string[]) => weftIn(lab, host, m.dir, ...args);
+    try {
+      lab.spawn("w", Deno.execPath(), ["eval", whoAmIServer(8080)]);
+      const curl = async () => {
+        const r = await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${W}:8080/`);
+        return r.code === 0 ? r.stdout.trim() : `curl exit ${r.code}`;
+      };
+      const exitLine = async () =>
+        (await weft("b", "status")).stdout.split("\n").find((l) => l.startsWith("exit node")) ??
+          "";
+      let seen = "";
+      const waitExit = async (want: RegExp, what: string) => {
+        const ok = await eventually(async () => want.test(seen = await exitLine()), HANG_GUARD_MS);
+        assert.ok(
+          ok,
+          `${what}: b's status says ${JSON.stringify(seen)}\n${m.log("b").slice(-3000)}`,
+        );
+      };
+      // Blocked: w does not answer b (no route: nothing leaves directly), the kernel says the
+      // default routes of both families are unreachable, and b still reaches the leader over the
+      // mesh (its own underlay traffic and the overlay are not blocked).
+      const assertBlocked = async (what: string) => {
+        assert.match(await curl(), /^curl exit/, `${what}: b reached w`);
+        const get4 = await lab.exec("b", "ip", "route", "get", W);
+        assert.match(get4.stderr, /No route to host/, `${what}: ${get4.stdout}${get4.stderr}`);
+        const table6 = (await lab.exec("b", "ip", "-6", "route", "show", "table", "51820")).stdout;
+        assert.match(table6, /^unreachable default/m, `${what}: IPv6: ${table6}`);
+        assert.equal((await lab.exec("b", "ping", "-c", "1", "-W", "2", m.addr.lead)).code, 0);
+        assert.match(m.log("b"), /exit node not usable: outside traffic blocked/);
+      };
+      const snapshot = async () =>
+        [
+          (await lab.exec("b", "ip", "rule", "show")).stdout,
+          (await lab.exec("b", "ip", "-6", "rule", "show")).stdout,
+          (await lab.exec("b", "ip", "route", "show", "table", "all")).stdout,
+          (await lab.exec("b", "ip", "-6", "route", "show", "table", "all")).stdout,
+        ].join("\n---\n").split("\n").filter((l) => !l.includes("fe80:")).join("\n");
+
+      const token = await m.token(2);
+      // e is a member, advertising no exit node yet.
+      await m.start("e", ["--join", token, "--advertise", "203.0.113.2:51820"]);
+      assert.equal(await curl(), HOME, "without weft, b goes out directly through its router");
+      const before = await snapshot();
+
+      // A name no member has.
+      await m.start("b", ["--join", token, "--exit-node", "nosuch"]);
+      await m.settle(["e", "b"]);
+      await waitExit(
+        /^exit node\s+nosuch: unknown \(no member is named or addressed nosuch\); outside traffic is blocked$/,
+        "unknown",
+      );
+      await assertBlocked("unknown");
+      const js = JSON.parse((await weft("b", "status", "--json")).stdout).node.exitNode;
+      assert.deepEqual(
+        [js.state, js.traffic, js.fallback, js.inUse],
+        ["unknown", "blocked", false, null],
+        JSON.stringify(js),
+      );
+      await m.stop("b");
+      assert.equal(await snapshot(), before, "b's rules and routes after it stopped");
+      assert.equal(await curl(), HOME, "the blocking is gone with b");
+
+      // A member that is no exit node, then one not approved, then approved, then stopped.
+      await m.start("b", ["--exit-node", "e"]);
+      await waitExit(/^exit node\s+e: not an exit node \(e does not advertise/, "not an exit node");
+      await assertBlocked("not an exit node");
+      await m.stop("e");
+      await m.start("e", ["--advertise-exit-node", "--advertise", "203.0.113.2:51820"]);
+      await waitExit(
+        /^exit node\s+e: not approved \(.*weft route approve e exit\)/,
+        "not approved",
+      );
+      await assertBlocked("not approved");
+      const approve = await weft("lead", "route", "approve", "e", "exit");
+      assert.equal(approve.code, 0, approve.stderr);
+      await waitExit(/^exit node\s+e \(10\.93\.0\.\d+\)$/, "in use");
+      assert.ok(
+        await eventually(async () => (await curl()) === "203.0.113.2", HANG_GUARD_MS, 250),
+        `b does not reach w through e: ${await curl()}\n${m.log("b").slice(-3000)}`,
+      );
+      await m.stop("e");
+      await waitExit(
+        /^exit node\s+e: offline \(e is offline\); outside traffic is blocked$/,
+        "offline",
+      );
+      await assertBlocked("offline");
+      assert.match(m.log("b"), /exit node not usable: outside traffic blocked.*state="?offline/);
+      await m.stop("b");
+      assert.equal(await snapshot(), before, "b's rules and routes after it stopped, blocked");
+
+      // With the fallback: direct while e is away, and the status says so.
+      await m.start("b", ["--exit-node", "e", "--exit-node-fallback"]);
+      await waitExit(
+        /^exit node\s+e: offline \(e is offline\); traffic goes out directly \(exit-node-fallback\)$/,
+        "fallback",
+      );
+      assert.equal(await curl(), HOME, "fallback: direct");
+      await m.stop("b");
+      assert.equal(await snapshot(), before);
+    } finally {
+      await m.close();
+    }
+  },
+});

@@ -199,6 +199,11 @@ export interface SubnetOptions {
   exitNode?: string;
   /** With an exit node, keep the host's LAN out of the tunnel (`--exit-node-allow-lan-access`). */
   exitNodeAllowLanAccess?: boolean;
+  /**
+   * While the exit node is not there, let the host's traffic out directly rather than blocking
+   * it (`--exit-node-fallback`).
+   */
+  exitNodeFallback?: boolean;
   /** The host's policy routing for the exit node (default: Linux's `ip rule`/`ip route`). */
   defaultRouting?: DefaultRouting;
 }
@@ -210,6 +215,7 @@ export function subnetsFromConfig(
     snatSubnetRoutes: boolean;
     exitNode?: string;
     exitNodeAllowLanAccess: boolean;
+    exitNodeFallback?: boolean;
   },
 ): SubnetOptions {
   return {
@@ -217,5 +223,6 @@ export function subnetsFromConfig(
     ...(config.snatSubnetRoutes ? {} : { snatSubnetRoutes: false }),
     ...(config.exitNode !== undefined ? { exitNode: config.exitNode } : {}),
     ...(config.exitNodeAllowLanAccess ? { exitNodeAllowLanAccess: true } : {}),
+    ...(config.exitNodeFallback ? { exitNodeFallback: true } : {}),
   };
 }

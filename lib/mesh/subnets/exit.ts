@@ -4,18 +4,29 @@
  * default routes ({@link ExitNodeUse.routesOf}, for MeshPeers) and the host's default routes go
  * into the overlay interface through policy routing (lib/routes/forwarding.ts `DefaultRouting`),
  * which leaves the agent's own underlay traffic (its marked UDP socket) on the host's routes, so
- * it cannot loop into the tunnel. When the exit node goes away (stops, is removed, loses its
- * approval) the host's routing is restored at once: traffic goes out directly again rather than
- * into a tunnel that leads nowhere, and the log says so.
+ * it cannot loop into the tunnel.
+ *
+ * Fail closed: from the start, and whenever the exit node is not there (no such member, not an
+ * exit node, not approved, offline: {@link exitNodeState}), the same policy routing holds an
+ * `unreachable` default route instead, so what the default route would carry goes nowhere
+ * rather than out directly; the mesh, the host's more specific routes (its LAN) and the
+ * leaders' endpoints stay reachable. With `--exit-node-fallback` the host's routing is restored
+ * instead while it is away (traffic goes out directly). Each change of state is one log line
+ * saying why, and `/status` says the same ({@link ExitNodeUse.status}).
  * @module
  */
 
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { DefaultRouting } from "../../routes/forwarding.ts";
-import { EXIT_PREFIXES } from "../../routes/prefixes.ts";
+import { EXIT, EXIT_PREFIXES } from "../../routes/prefixes.ts";
 import { parseHostPort } from "../../net/hostport.ts";
 import { isIP } from "../../net/ip.ts";
+import {
+  EXIT_NODE_STATE_WORDS,
+  type ExitNodeState,
+  type ExitNodeStatus,
+} from "../../status/status.ts";
 
 /** How the exit node is used. */
 export interface ExitNodeOptions {
@@ -23,6 +34,11 @@ export interface ExitNodeOptions {
   exitNode: string;
   /** Keep the host's LAN (the main table's more specific routes) out of the tunnel. */
   allowLanAccess: boolean;
+  /**
+   * While the exit node is not there, the host's traffic goes out directly (its own routing)
+   * rather than being blocked (`--exit-node-fallback`); default false: blocked.
+   */
+  fallback?: boolean;
   /** The host's policy routing (drivers/linux/default_route.ts). */
   routing: DefaultRouting;
   /** The overlay interface. */
@@ -45,12 +61,75 @@ export interface ExitNodeOptions {
 /** How often the relay carrying the exit node's traffic is looked at, by default. */
 const RELAY_CHECK_MS = 1000;
 
+/** The exit node named, as a view shows it: whether it may be used and, if not, why. */
+export interface ExitNodeFinding {
+  /** Whether it may be used, or why not. */
+  state: ExitNodeState;
+  /** The member named, if the view holds one. */
+  member?: Member;
+  /** Why it may not be used, in words; absent when it may. */
+  reason?: string;
+}
+
+/** Whether `m` is the member `want` names (its name, or its IPv4 or IPv6 overlay address). */
+function named(m: Member, want: string): boolean {
+  return m.name === want || m.address === want || m.address6 === want;
+}
+
+/** Whether `m` advertises itself as an exit node (both default routes). */
+function advertisesExit(m: Member): boolean {
+  const adv = m.advertisedRoutes ?? [];
+  return EXIT_PREFIXES.every((p) => adv.includes(p));
+}
+
+/**
+ * Whether the member `want` names may serve as the exit node in view `v`, and if not, why:
+ * unknown (no such member), not an exit node (it does not advertise one), not approved (the
+ * leader has not approved what it advertises; a leader needs no approval), offline (approved,
+ * but stopped or not heard from, so the leader withdrew it).
+ */
+export function exitNodeState(v: MembershipView, want: string): ExitNodeFinding {
+  const m = v.members.find((x) => named(x, want));
+  if (!m) {
+    return { state: "unknown", reason: `no member is named or addressed ${want}` };
+  }
+  if (m.exitNode === true && !m.offline) return { state: "in-use", member: m };
+  if (!advertisesExit(m)) {
+    return {
+      state: "not-exit-node",
+      member: m,
+      reason: `${m.name} does not advertise an exit node (--advertise-exit-node)`,
+    };
+  }
+  // As the leader judges it (lib/mesh/leader/routes.ts servesExit).
+  const approved = m.role === "leader" || (m.grants?.routes ?? []).includes(EXIT);
+  if (!approved) {
+    return {
+      state: "not-approved",
+      member: m,
+      reason: `${m.name} advertises an exit node the leader has not approved ` +
+        `(weft route approve ${m.name} exit)`,
+    };
+  }
+  return {
+    state: "offline",
+    member: m,
+    reason: m.offline
+      ? `${m.name} is offline`
+      : `${m.name} is not heard from: the leader withdrew it`,
+  };
+}
+
 /** The exit node in use, or none. See the module docs. */
 export class ExitNodeUse {
   readonly #o: ExitNodeOptions;
   #using: string | null = null;
-  // The underlay addresses kept off the tunnel, as last applied (sorted, joined).
-  #exempt = "";
+  // What was last asked of the routing: the exit node's key, "blocked" or "direct", and the
+  // underlay addresses kept off the tunnel (sorted, joined); "" before the first.
+  #asked = "";
+  #finding: ExitNodeFinding = { state: "unknown" };
+  #traffic: ExitNodeStatus["traffic"] = "direct";
+  #error: string | undefined;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
   #told = "";
@@ -63,9 +142,7 @@ export class ExitNodeUse {
 
   /** Whether `m` is the exit node named and may serve as one now. */
   #usable(m: Member): boolean {
-    const want = this.#o.exitNode;
-    return (m.name === want || m.address === want || m.address6 === want) &&
-      m.exitNode === true && !m.offline;
+    return named(m, this.#o.exitNode) && m.exitNode === true && !m.offline;
   }
 
   /**
@@ -84,9 +161,24 @@ export class ExitNodeUse {
     return m ? { name: m.name, address: m.address } : null;
   }
 
+  /** The exit node's state and where the host's traffic goes, for `/status`. */
+  get status(): ExitNodeStatus {
+    const f = this.#finding;
+    return {
+      wanted: this.#o.exitNode,
+      inUse: this.inUse,
+      state: f.state,
+      ...(f.reason !== undefined ? { reason: f.reason } : {}),
+      traffic: this.#traffic,
+      fallback: this.#o.fallback === true,
+      ...(this.#error !== undefined ? { error: this.#error } : {}),
+    };
+  }
+
   /**
-   * Starts using the exit node if it is there, and follows the relay its traffic goes through
-   * (a relay's choice is no view change).
+   * Starts: blocks the host's outside traffic at once unless the exit node is there (or routes
+   * through it), and follows the relay its traffic goes through (a relay's choice is no view
+   * change).
    */
   start(): Promise<void> {
     this.viewChanged(this.#o.view());
@@ -107,46 +199,80 @@ export class ExitNodeUse {
    * take the view (so its allowed IPs follow at once): see compose.ts.
    */
   viewChanged(v: MembershipView): void {
-    const m = v.members.find((x) => this.#usable(x));
-    const next = m?.publicKey ?? null;
-    const exempt = next === null ? [] : exemptAddresses(v, next, this.#o.relayOf?.(next) ?? null);
-    if (next === this.#using && (next === null || exempt.join() === this.#exempt)) return;
-    this.#using = next;
-    this.#exempt = exempt.join();
+    if (this.#closed) return;
     const o = this.#o;
+    const finding = exitNodeState(v, o.exitNode);
+    const m = finding.state === "in-use" ? finding.member! : undefined;
+    const next = m?.publicKey ?? null;
+    const mode = next !== null ? "exit-node" : o.fallback ? "direct" : "blocked";
+    // Blocked, the leaders' endpoints stay reachable (the agent's unmarked TCP to them).
+    const exempt = mode === "direct"
+      ? []
+      : exemptAddresses(v, next, next === null ? null : o.relayOf?.(next) ?? null);
+    const asked = `${next ?? mode} ${exempt.join()}`;
+    const said = `${finding.state} ${finding.member?.publicKey ?? ""}`;
+    this.#finding = finding;
+    if (asked === this.#asked && said === this.#told) return;
+    const changed = asked !== this.#asked;
+    this.#using = next;
+    this.#asked = asked;
     this.#queue = this.#queue.then(async () => {
       if (this.#closed) return;
       try {
-        if (next === null) {
-          await o.routing.close();
-        } else {
-          await o.routing.apply({
-            iface: o.iface,
-            mark: o.mark,
-            table: o.mark,
-            families: [4, 6],
-            keepLocalRoutes: o.allowLanAccess,
-            exempt,
-          });
+        if (changed) {
+          if (mode === "direct") await o.routing.close();
+          else {
+            await o.routing.apply({
+              iface: o.iface,
+              mark: o.mark,
+              table: o.mark,
+              families: [4, 6],
+              // Blocked, the main table's more specific routes (the mesh, the LAN) still answer:
+              // only what the default route would carry goes nowhere.
+              keepLocalRoutes: mode === "blocked" || o.allowLanAccess,
+              ...(mode === "blocked" ? { blocked: true } : {}),
+              exempt,
+            });
+          }
+          this.#traffic = mode;
+          this.#error = undefined;
         }
-        const say = next === null ? "none" : next;
-        if (say !== this.#told) {
-          this.#told = say;
+        if (said !== this.#told) {
+          this.#told = said;
           if (m) o.logger.info("exit node in use", { name: m.name, address: m.address });
-          else {o.logger.warn("exit node not available: traffic goes out directly", {
-              exitNode: o.exitNode,
-            });}
+          else {
+            o.logger.warn(
+              mode === "blocked"
+                ? "exit node not usable: outside traffic blocked"
+                : "exit node not usable: traffic goes out directly (exit-node-fallback)",
+              {
+                exitNode: o.exitNode,
+                state: EXIT_NODE_STATE_WORDS[finding.state],
+                reason: finding.reason,
+              },
+            );
+          }
         }
       } catch (e) {
-        // Tried again with the next view: nothing counts as in use until it worked.
+        // Tried again with the next view: nothing counts as in use until it worked. The
+        // routing undid what it had set: the host's own routes carry the traffic.
         this.#using = null;
-        this.#exempt = "";
-        o.logger.error("routing through the exit node failed", { error: String(e) });
+        this.#asked = "";
+        this.#traffic = "direct";
+        this.#error = String(e instanceof Error ? e.message : e);
+        o.logger.error(
+          mode === "blocked"
+            ? "blocking outside traffic failed: it goes out directly"
+            : mode === "exit-node"
+            ? "routing through the exit node failed"
+            : "restoring the host's routing failed",
+          { error: this.#error },
+        );
       }
     });
   }
 
-  /** Stops using the exit node: the host's routing as it was. */
+  /** Stops using the exit node: the host's routing as it was (nothing blocked any more). */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
@@ -163,12 +289,13 @@ export class ExitNodeUse {
  * destination that leaves over this host's own network, outside the tunnel: only addresses the
  * leaders vouch for, never what a member claims. They are every leader's endpoints (its operator
  * configured them), the endpoint the leader observed the exit node at, and the one it observed
- * the relay at that carries the exit node's traffic now (`relay`, its public key), if any. The
+ * the relay at that carries the exit node's traffic now (`relay`, its public key), if any; with
+ * no exit node in use (`exitKey` null: outside traffic blocked), the leaders' alone. The
  * endpoints a member advertises, relay or exit node, are its own say: left out.
  */
 export function exemptAddresses(
   v: MembershipView,
-  exitKey: string,
+  exitKey: string | null,
   relay: string | null = null,
 ): string[] {
   const out = new Set<string>();
@@ -183,7 +310,9 @@ export function exemptAddresses(
   };
   for (const m of v.members) {
     if (m.role === "leader") { for (const ep of m.endpoints) add(ep); }
-    else if (m.publicKey === exitKey || m.publicKey === relay) add(m.observed);
+    else if (exitKey !== null && (m.publicKey === exitKey || m.publicKey === relay)) {
+      add(m.observed);
+    }
   }
   return [...out].sort();
 }
