@@ -180,12 +180,17 @@ export class ExitNodeUse {
    * through it), and follows the relay its traffic goes through (a relay's choice is no view
    * change).
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
     this.viewChanged(this.#o.view());
+    await this.#queue;
+    // What the user asked for cannot be set up at all (no routing, no block): the agent stops
+    // with the reason rather than run with the host's traffic going out directly.
+    if (this.#error !== undefined) {
+      throw new Error(`the exit node's routing could not be set up: ${this.#error}`);
+    }
     if (this.#o.relayOf && this.#timer === undefined && !this.#closed) {
       this.#timer = setInterval(() => this.refresh(), this.#o.relayCheckMs ?? RELAY_CHECK_MS);
     }
-    return this.#queue;
   }
 
   /** Looks again at the addresses kept off the tunnel (the relay in use may have changed). */

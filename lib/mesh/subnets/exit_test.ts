@@ -323,9 +323,25 @@ Deno.test("exit node with fallback: direct while it is away, and the status says
   await exit.close();
 });
 
-Deno.test("exit node: a routing failure says so, in the log and the status, and is tried again", async () => {
+Deno.test("exit node: routing that cannot be set up at the start stops the start, naming why", async () => {
   const routing = new FakeRouting();
-  let fail = true;
+  routing.apply = () => Promise.reject(new Error("ip: no such table"));
+  const exit = new ExitNodeUse({
+    exitNode: "e",
+    allowLanAccess: false,
+    routing,
+    iface: "weft0",
+    mark: 51820,
+    view: () => view(1, []),
+    logger: nullLogger,
+  });
+  await assert.rejects(exit.start(), /exit node's routing could not be set up: ip: no such table/);
+  await exit.close();
+});
+
+Deno.test("exit node: a routing failure after the start says so, in the log and the status, and is tried again", async () => {
+  const routing = new FakeRouting();
+  let fail = false;
   routing.apply = (c) => {
     routing.calls.push(c);
     return fail ? Promise.reject(new Error("ip: no such table")) : Promise.resolve();
@@ -342,9 +358,19 @@ Deno.test("exit node: a routing failure says so, in the log and the status, and 
     logger: recordingLogger(lines),
   });
   await exit.start();
+  assert.equal(statusOf(exit).traffic, "blocked");
+  fail = true;
+  // A leader's endpoint to keep off the tunnel: the routing is asked again, and fails.
+  exit.viewChanged(
+    v = view(3, [member("lead", 1, { role: "leader", endpoints: ["192.0.2.1:51820"] })]),
+  );
+  await exit.refresh();
   assert.equal(statusOf(exit).traffic, "direct");
   assert.equal(statusOf(exit).error, "ip: no such table");
-  assert.match(lines[0], /^error blocking outside traffic failed: it goes out directly/);
+  assert.ok(
+    lines.some((l) => /^error blocking outside traffic failed: it goes out directly/.test(l)),
+    lines.join("\n"),
+  );
   fail = false;
   v = view(2, []);
   exit.viewChanged(v);
