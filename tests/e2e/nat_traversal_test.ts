@@ -96,8 +96,10 @@ Deno.test({
         await m.lab.countHairpinFrom("a", ip, { notLengths: probeLengths });
       }
       await m.lab.zeroCounters("a");
-      assert.equal(await m.pings("a1", "a2", 10), 10);
-      assert.equal(await m.pings("a2", "a1", 10), 10);
+      // The pings make the traffic whose way out is counted below; one lost or late on a loaded
+      // machine (9 of 10 in a CI run at load 20-30) says nothing of where the rest went.
+      const sent = [await m.pings("a1", "a2", 10), await m.pings("a2", "a1", 10)];
+      assert.ok(sent.every((n) => n >= 8), `replies a1->a2, a2->a1: ${sent.join(", ")} of 10`);
       const out1 = await m.lab.countFrom("a", a1, { to: "wan", notTo: LEADER_IP });
       const out2 = await m.lab.countFrom("a", a2, { to: "wan", notTo: LEADER_IP });
       const hairpin1 = await m.lab.countHairpinFrom("a", a1, { notLengths: probeLengths });
