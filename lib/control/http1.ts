@@ -115,7 +115,7 @@ function parseHead(bytes: Uint8Array): Head {
     text += String.fromCharCode(...bytes.subarray(i, Math.min(i + 8192, bytes.length - 4)));
   }
   const lines = text.split("\r\n");
-  const m = /^([A-Z]{1,16}) (\/[^ ]*) HTTP\/1\.([01])$/.exec(lines[0]);
+  const m = /^([A-Z]{1,16}) (\/[^ ]*|https?:\/\/[^ \/]+\/[^ ]*) HTTP\/1\.([01])$/.exec(lines[0]);
   if (!m) throw new BadRequest(400, "malformed request line");
   const headers = new Headers();
   for (let i = 1; i < lines.length; i++) {
@@ -276,7 +276,10 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
 
     let url: URL;
     try {
-      url = new URL(base + head.target);
+      // An absolute-form target (what fetch sends through a unix-socket client, as to a proxy):
+      // its path and query only, on this server's origin.
+      const abs = /^https?:\/\//.test(head.target) ? new URL(head.target) : null;
+      url = new URL(base + (abs ? abs.pathname + abs.search : head.target));
     } catch {
       await simpleResponse(conn, 400, "malformed request target").catch(() => {});
       return;

@@ -233,7 +233,8 @@ Deno.test("http1: malformed heads are 400 with a JSON error, and the connection 
   const bad = [
     "get / HTTP/1.1\r\n\r\n",
     "GET / HTTP/2.0\r\n\r\n",
-    "GET http://x/ HTTP/1.1\r\n\r\n",
+    "GET ftp://x/ HTTP/1.1\r\n\r\n",
+    "GET http://x HTTP/1.1\r\n\r\n",
     "GET  / HTTP/1.1\r\n\r\n",
     "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
     "GET / HTTP/1.1\r\n: empty name\r\n\r\n",
