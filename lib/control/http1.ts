@@ -28,6 +28,12 @@ export interface Http1Options {
   writeTimeoutMs?: number;
   /** `host:port` the URLs handed to the handler are based on. */
   origin: string;
+  /**
+   * Take an absolute-form target (`GET http://localhost/status`), as fetch sends it through a
+   * unix-socket client (as to a proxy): its path and query only, on `origin`. Off by default:
+   * a TCP client has no reason to send one, and the Host check reads the `Host` header.
+   */
+  absoluteForm?: boolean;
 }
 
 type Handler = (req: Request) => Response | Promise<Response>;
@@ -276,9 +282,8 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
 
     let url: URL;
     try {
-      // An absolute-form target (what fetch sends through a unix-socket client, as to a proxy):
-      // its path and query only, on this server's origin.
-      const abs = /^https?:\/\//.test(head.target) ? new URL(head.target) : null;
+      const abs = head.target.startsWith("/") ? null : new URL(head.target);
+      if (abs && !opts.absoluteForm) throw new Error("absolute-form target");
       url = new URL(base + (abs ? abs.pathname + abs.search : head.target));
     } catch {
       await simpleResponse(conn, 400, "malformed request target").catch(() => {});

@@ -259,13 +259,16 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
   }
   let token = opts.token;
   const rotateToken = opts.rotateToken;
+  // One rotation at a time: the token in force is always the one the last write left on disk.
+  let rotating: Promise<void> = Promise.resolve();
   const streams = new AbortController();
   const app = controlApp(agent, {
     token: () => token,
     monitorToken: opts.monitorToken,
-    rotateToken: rotateToken && (async () => {
-      token = await rotateToken();
-    }),
+    rotateToken: rotateToken && (() =>
+      rotating = rotating.catch(() => {}).then(async () => {
+        token = await rotateToken();
+      })),
     tokenEverywhere: remote,
     mesh: opts.mesh,
     dashboardSignal: streams.signal,
@@ -297,6 +300,7 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     serve: (slot) =>
       serveHttp1(slot, (req) => app.fetch(req, LOCAL_ENV), {
         origin: "localhost",
+        absoluteForm: true,
         headerTimeoutMs: opts.headerTimeoutMs,
         maxBodyBytes: MAX_BODY_BYTES,
       }),
@@ -331,7 +335,16 @@ function listenSocket(path: string): Deno.UnixListener {
   }
   // The state directory (0700) already keeps others out; the socket's own mode is the second
   // lock, for a directory someone opened up.
-  const listener = Deno.listen({ transport: "unix", path });
+  let listener: Deno.UnixListener;
+  try {
+    listener = Deno.listen({ transport: "unix", path });
+  } catch (e) {
+    // A path over the system's limit (108 bytes on Linux) is the likely one: say which path.
+    throw new Error(
+      `the control socket cannot listen on ${path}: ${e instanceof Error ? e.message : e}`,
+      { cause: e },
+    );
+  }
   try {
     Deno.chmodSync(path, 0o600);
   } catch (e) {
