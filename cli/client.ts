@@ -41,8 +41,9 @@ async function isSocket(path: string): Promise<boolean> {
 /**
  * A client for the local agent, in this order:
  *
- * 1. `--status-listen` given: that address, with the state directory's control token (the user
- *    named the address);
+ * 1. `--status-listen` given: that address, with the control token of the state directory given
+ *    with `--state-dir` (the user named both), or of the default one only when its running agent
+ *    recorded that very address (else the default agent's token would go to another address);
  * 2. the agent's socket, `<state-dir>/weft.sock` (`--state-dir`, or the default one): no token;
  * 3. the address an agent without a socket (an older version) wrote in its state directory, with
  *    the token (the directory is the owner's only, and the agent holds its lock);
@@ -52,7 +53,9 @@ async function isSocket(path: string): Promise<boolean> {
 export async function localClient(opts: AgentOptions): Promise<ControlClient> {
   const state = new StateDir(opts.stateDir ?? defaultStateDir());
   if (opts.statusListen !== undefined) {
-    return new ControlClient(opts.statusListen, await readToken(state.dir));
+    const ours = opts.stateDir !== undefined ||
+      (await state.statusAddress()) === opts.statusListen;
+    return new ControlClient(opts.statusListen, ours ? await readToken(state.dir) : undefined);
   }
   if (await isSocket(state.socketPath)) return ControlClient.overSocket(state.socketPath);
   const written = await state.statusAddress();
