@@ -49,9 +49,14 @@ async function isSocket(path: string): Promise<boolean> {
  *    the token (the directory is the owner's only, and the agent holds its lock);
  * 4. else 127.0.0.1:51880 with no token: whoever listens there gets no credential, and an agent
  *    there answers what needs none (its status).
+ *
+ * `defaultDir` is the state directory when `--state-dir` is not given (the agent's default).
  */
-export async function localClient(opts: AgentOptions): Promise<ControlClient> {
-  const state = new StateDir(opts.stateDir ?? defaultStateDir());
+export async function localClient(
+  opts: AgentOptions,
+  defaultDir: () => string = defaultStateDir,
+): Promise<ControlClient> {
+  const state = new StateDir(opts.stateDir ?? defaultDir());
   if (opts.statusListen !== undefined) {
     const ours = opts.stateDir !== undefined ||
       (await state.statusAddress()) === opts.statusListen;
