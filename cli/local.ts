@@ -4,10 +4,9 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { ControlClient } from "../lib/control/mod.ts";
 import { formatStatusTable } from "../lib/status/mod.ts";
 import { intArg } from "./args.ts";
-import { agentAddress, localClient } from "./client.ts";
+import { localClient } from "./client.ts";
 import { agentOptions } from "./options.ts";
 import { readStdin } from "./process.ts";
 
@@ -17,7 +16,7 @@ export function addLocalAgentCommands(program: Command): void {
     program.command("status").description("show the local agent's status")
       .option("--json", "print the status document as JSON"),
   ).action(async (opts) => {
-    const st = await new ControlClient(await agentAddress(opts)).status();
+    const st = await (await localClient(opts)).status();
     console.log(opts.json ? JSON.stringify(st, null, 2) : formatStatusTable(st));
   });
 
@@ -27,7 +26,7 @@ export function addLocalAgentCommands(program: Command): void {
       .option("-c, --count <n>", "echo requests to send", intArg(1, 100), 3)
       .option("--timeout <ms>", "wait this long for each reply", intArg(1, 60000), 1000),
   ).action(async (address, opts) => {
-    const res = await (await localClient(opts, false)).ping(address, {
+    const res = await (await localClient(opts)).ping(address, {
       count: opts.count,
       timeoutMs: opts.timeout,
     });
@@ -51,7 +50,7 @@ export function addLocalAgentCommands(program: Command): void {
       .option("--from-port <port>", "source port", intArg(1, 65535)),
   ).action(async (address, port, text, opts) => {
     const payload = new TextEncoder().encode(text ?? await readStdin(65_535, "a datagram"));
-    await (await localClient(opts, false)).send(address, port, payload, opts.fromPort);
+    await (await localClient(opts)).send(address, port, payload, opts.fromPort);
   });
 
   agentOptions(
@@ -59,7 +58,7 @@ export function addLocalAgentCommands(program: Command): void {
       .argument("<port>", "UDP port", intArg(1, 65535))
       .option("-n, --count <n>", "stop after this many", intArg(1, 1_000_000)),
   ).action(async (port, opts) => {
-    const client = await localClient(opts, false);
+    const client = await localClient(opts);
     const dec = new TextDecoder();
     // Said on stderr, so that a script knows when to start sending; stdout stays data only.
     const onReady = () => console.error(`listening on port ${port}`);

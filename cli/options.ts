@@ -34,7 +34,7 @@ export const statusListenOption = () =>
 /**
  * A command that talks to the local agent, with `--status-listen` and `--state-dir` added after
  * its own options (so they show last in its help). Neither has a default here: the client finds
- * the agent from what is given (cli/client.ts, `agentAddress`).
+ * the agent from what is given (cli/client.ts, `localClient`).
  */
 export function agentOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   cmd: Command<A, O, G>,
@@ -42,14 +42,15 @@ export function agentOptions<A extends unknown[], O extends OptionValues, G exte
   return cmd.addOption(
     new Option(
       "--status-listen <host:port>",
-      "the agent's HTTP server (default: the address its state directory records, else " +
-        `${DEFAULT_STATUS})`,
+      "the agent's HTTP server, reached over TCP with the control token (default: the agent's " +
+        `socket in its state directory, else the address it wrote there, else ${DEFAULT_STATUS} ` +
+        "with no token)",
     ),
   ).addOption(
     new Option(
       "--state-dir <dir>",
-      "the agent's state directory: its control token and status address (default: the " +
-        "agent's default)",
+      "the agent's state directory: its control socket, token and status address (default: " +
+        "the agent's default)",
     ),
   );
 }

@@ -19,7 +19,12 @@ import {
 } from "../mod.ts";
 import { type DirLock, type OptionHelp, optionHelp, userSetFlags } from "../lib/config/mod.ts";
 import { meshControlFromConfig, StateDir } from "../lib/mesh/mod.ts";
-import { bindControl, type ControlServer, serveControl } from "../lib/control/mod.ts";
+import {
+  bindControl,
+  type BoundControl,
+  type ControlServer,
+  serveControl,
+} from "../lib/control/mod.ts";
 import { collect } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { untilSignal } from "./process.ts";
@@ -89,26 +94,46 @@ async function startMesh(options: MeshOptions): Promise<MeshAgent> {
 }
 
 /**
+ * Whether binding the status address failed because no interface has that address yet: the
+ * node's own overlay address, which exists once the agent has brought its TUN device up.
+ */
+function notYetAssigned(e: unknown): boolean {
+  return e instanceof Error && e.cause instanceof Deno.errors.AddrNotAvailable;
+}
+
+/**
  * Starts the mesh agent and its status server. The status port is bound first, so a taken one
- * fails the start before the agent has written any state.
+ * fails the start before the agent has written any state; an address no interface has yet (the
+ * node's overlay address) is bound once the agent is up, with its TUN device and addresses.
  */
 async function startServing(
   config: AgentConfig,
   options: MeshOptions,
 ): Promise<{ mesh: MeshAgent; server: ControlServer }> {
-  let bound;
+  const listen = { listen: config.statusListen, allowRemote: config.statusAllowRemote };
+  let bound: BoundControl | undefined;
   try {
-    bound = bindControl({ listen: config.statusListen, allowRemote: config.statusAllowRemote });
+    bound = bindControl(listen);
   } catch (e) {
-    options.stateLock?.release();
-    throw e;
+    if (!notYetAssigned(e)) {
+      options.stateLock?.release();
+      throw e;
+    }
   }
   let mesh: MeshAgent;
   try {
     mesh = await startMesh(options);
   } catch (e) {
-    bound.close();
+    bound?.close();
     throw e;
+  }
+  if (!bound) {
+    try {
+      bound = bindControl(listen);
+    } catch (e) {
+      await mesh.close();
+      throw e;
+    }
   }
   // Commands given only --state-dir find this agent by it (cli/client.ts): written before the
   // server answers, so whoever the agent's first answer tells of it finds it there.

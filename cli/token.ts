@@ -1,5 +1,6 @@
 /**
- * `weft token create|list|revoke`: join tokens, on the leader.
+ * `weft token create|list|revoke`: join tokens, on the leader; `weft token rotate-control`: the
+ * agent's own control token.
  * @module
  */
 
@@ -7,11 +8,11 @@ import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { grantedServicesProblem, parseApprovals } from "../lib/mesh/mod.ts";
 import { formatTable } from "../lib/status/mod.ts";
 import { collect, intArg, labelFlags } from "./args.ts";
-import { labelsText, localClient } from "./client.ts";
+import { labelsText, localClient, rotateControlToken } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
 
-/** Adds `weft token create|list|revoke` to `program`. */
+/** Adds `weft token create|list|revoke|rotate-control` to `program`. */
 export function addTokenCommands(program: Command): void {
   const tokenCmd = program.command("token").description("manage join tokens (on the leader)");
   agentOptions(
@@ -85,6 +86,15 @@ export function addTokenCommands(program: Command): void {
     await (await localClient(opts)).revokeToken(id);
     console.log(`revoked ${id}`);
   });
+  tokenCmd.command("rotate-control")
+    .description(
+      "replace the local agent's control token (the old one stops working at once; over its " +
+        "socket, or in its state directory while it is stopped)",
+    )
+    .option("--state-dir <dir>", "the agent's state directory (default: the agent's default)")
+    .action(async (opts) => {
+      console.log(`new control token in ${await rotateControlToken(opts)}`);
+    });
 }
 
 /** A stored time as ISO text; a value no date can hold (an old leader's state) shown as is. */

@@ -6,8 +6,9 @@
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { ConfigError } from "../mod.ts";
 import { WgQuickUp } from "../lib/agent/mod.ts";
-import { interfaceNameFromPath, loadWgQuickFile } from "../lib/config/mod.ts";
-import { serveControl } from "../lib/control/mod.ts";
+import { defaultStateDir, interfaceNameFromPath, loadWgQuickFile } from "../lib/config/mod.ts";
+import { type ControlServer, serveControl } from "../lib/control/mod.ts";
+import { StateDir } from "../lib/mesh/mod.ts";
 import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
 import { intArg, timerArg } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
@@ -31,6 +32,10 @@ export function addUpCommand(program: Command): void {
     )
     .addOption(statusListenOption())
     .option("--no-status", "do not start the HTTP status/control server")
+    .option(
+      "--state-dir <dir>",
+      "where the control socket and token go (default: the agent's default state directory)",
+    )
     .option("--listen-port <port>", "override ListenPort", intArg(0, 65535))
     .addOption(
       new Option("--underlay <kind>", "UDP implementation (default: linux on Linux)")
@@ -54,6 +59,10 @@ export function addUpCommand(program: Command): void {
         }
         throw e;
       }
+      // The control channel's directory, locked first: a second agent on it fails before it
+      // brings anything up.
+      const state = opts.status ? new StateDir(opts.stateDir ?? defaultStateDir()) : undefined;
+      const lock = await state?.lock();
       let up;
       try {
         up = await WgQuickUp.start({
@@ -70,14 +79,16 @@ export function addUpCommand(program: Command): void {
           logger,
         });
       } catch (e) {
+        lock?.release();
         // A key the file sets that cannot be honoured here is a configuration error.
         if (e instanceof ConfigError) throw new UsageError(e.message);
         throw withUserspaceHint(e);
       }
-      let server;
+      let server: ControlServer | undefined;
       try {
-        server = opts.status ? serveControl(up.agent, { listen: opts.statusListen }) : undefined;
+        if (state && lock) server = await serveLocal(up.agent, state, opts.statusListen);
       } catch (e) {
+        lock?.release();
         await up.down();
         throw e;
       }
@@ -85,12 +96,36 @@ export function addUpCommand(program: Command): void {
       let failed: unknown;
       await untilSignal(async () => {
         try {
+          await state?.removeStatusAddress().catch(() => {});
           await server?.close();
         } finally {
           // The down steps all run; what failed among them makes the exit code 1.
           await up.down().catch((e) => failed = e);
+          lock?.release();
         }
       });
       if (failed !== undefined) throw failed;
     });
+}
+
+/**
+ * The control server of `weft up`: on `listen`, every control route needs the token kept in the
+ * state directory, and on its socket (`weft.sock`) the owner needs none; the address is written
+ * there for the commands that find the agent by its directory.
+ */
+async function serveLocal(
+  agent: WgQuickUp["agent"],
+  state: StateDir,
+  listen: string,
+): Promise<ControlServer> {
+  await state.ensure();
+  const server = serveControl(agent, {
+    listen,
+    token: await state.controlToken(),
+    monitorToken: await state.monitorToken(),
+    socket: state.socketPath,
+    rotateToken: () => state.rotateControlToken(),
+  });
+  await state.writeStatusAddress(server.address);
+  return server;
 }

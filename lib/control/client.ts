@@ -75,29 +75,69 @@ export interface ReceivedDatagram {
   data: Uint8Array;
 }
 
+/** Options of a {@linkcode ControlClient}. */
+export interface ControlClientOptions {
+  /**
+   * The agent's unix socket (`<state-dir>/weft.sock`) to talk over instead of TCP: the operating
+   * system lets only its owner connect, so no token is needed (or sent).
+   */
+  socket?: string;
+}
+
 /** Talks to the agent at `address` (`host:port`); the example of `@weft/weft/control` uses one. */
 export class ControlClient {
   readonly #base: string;
   readonly #token?: string;
+  readonly #socket?: string;
+  #http: Deno.HttpClient | null = null;
 
-  /** A client of the agent at `address` (`host:port`), with its control token if it has one. */
-  constructor(address: string, token?: string) {
-    this.#base = `http://${address}`;
-    this.#token = token;
+  /**
+   * A client of the agent at `address` (`host:port`), with its control token if it has one; with
+   * `opts.socket`, of the agent on that unix socket (then `address` and `token` are not used).
+   */
+  constructor(address: string, token?: string, opts: ControlClientOptions = {}) {
+    this.#socket = opts.socket;
+    this.#base = opts.socket === undefined ? `http://${address}` : "http://localhost";
+    // Never sent over the socket: the socket needs none, and a credential goes nowhere it is
+    // not needed.
+    this.#token = opts.socket === undefined ? token : undefined;
+  }
+
+  /** A client of the agent listening on the unix socket at `path` (see {@linkcode ControlClientOptions.socket}). */
+  static overSocket(path: string): ControlClient {
+    return new ControlClient("", undefined, { socket: path });
+  }
+
+  /** Where this client reaches the agent: `unix:<path>` or `http://host:port`. */
+  get target(): string {
+    return this.#socket === undefined ? this.#base : `unix:${this.#socket}`;
+  }
+
+  /** Releases the socket client's connections (nothing to do over TCP); again is a no-op. */
+  close(): void {
+    this.#http?.close();
+    this.#http = null;
   }
 
   async #call(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+    if (this.#socket !== undefined) {
+      this.#http ??= Deno.createHttpClient({ proxy: { transport: "unix", path: this.#socket } });
+    }
     let res: Response;
     try {
-      res = await fetch(this.#base + path, { ...init, headers });
+      res = await fetch(this.#base + path, {
+        ...init,
+        headers,
+        ...(this.#http ? { client: this.#http } : {}),
+      });
     } catch (e) {
       // fetch's own message ("fetch failed") hides the reason in its cause: say both.
       const why = e instanceof Error
         ? e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message
         : String(e);
-      throw new Error(`cannot reach the agent at ${this.#base}: ${why}`);
+      throw new Error(`cannot reach the agent at ${this.target}: ${why}`);
     }
     if (!res.ok) {
       const body = await res.text();
@@ -216,6 +256,15 @@ export class ControlClient {
   async freeName(name: string): Promise<void> {
     await (await this.#call(`/v1/names/${encodeURIComponent(name)}`, { method: "DELETE" })).body
       ?.cancel();
+  }
+
+  /**
+   * Replaces the agent's control token with a new one, written to its `control.token` (the old
+   * one stops working at once). Over the unix socket only: a token that leaked cannot rotate
+   * itself out of its owner's hands.
+   */
+  async rotateControlToken(): Promise<void> {
+    await this.#json<{ rotated: boolean }>("/v1/control/rotate-token", {});
   }
 
   /** Lists join tokens (leader). */

@@ -28,6 +28,12 @@ export interface Http1Options {
   writeTimeoutMs?: number;
   /** `host:port` the URLs handed to the handler are based on. */
   origin: string;
+  /**
+   * Take an absolute-form target (`GET http://localhost/status`), as fetch sends it through a
+   * unix-socket client (as to a proxy): its path and query only, on `origin`. Off by default:
+   * a TCP client has no reason to send one, and the Host check reads the `Host` header.
+   */
+  absoluteForm?: boolean;
 }
 
 type Handler = (req: Request) => Response | Promise<Response>;
@@ -115,7 +121,7 @@ function parseHead(bytes: Uint8Array): Head {
     text += String.fromCharCode(...bytes.subarray(i, Math.min(i + 8192, bytes.length - 4)));
   }
   const lines = text.split("\r\n");
-  const m = /^([A-Z]{1,16}) (\/[^ ]*) HTTP\/1\.([01])$/.exec(lines[0]);
+  const m = /^([A-Z]{1,16}) (\/[^ ]*|https?:\/\/[^ \/]+\/[^ ]*) HTTP\/1\.([01])$/.exec(lines[0]);
   if (!m) throw new BadRequest(400, "malformed request line");
   const headers = new Headers();
   for (let i = 1; i < lines.length; i++) {
@@ -276,7 +282,9 @@ export async function serveHttp1(slot: Slot, handler: Handler, opts: Http1Option
 
     let url: URL;
     try {
-      url = new URL(base + head.target);
+      const abs = head.target.startsWith("/") ? null : new URL(head.target);
+      if (abs && !opts.absoluteForm) throw new Error("absolute-form target");
+      url = new URL(base + (abs ? abs.pathname + abs.search : head.target));
     } catch {
       await simpleResponse(conn, 400, "malformed request target").catch(() => {});
       return;

@@ -229,11 +229,24 @@ Deno.test("http1: a chunked request body is decoded, extensions and trailers ski
   });
 });
 
+Deno.test("http1: an absolute-form target is taken with absoluteForm (the unix socket) only", async () => {
+  const handler = (req: Request) =>
+    new Response(new URL(req.url).pathname + new URL(req.url).search);
+  await serve(handler, { absoluteForm: true }, async ({ client }) => {
+    const res = new Responses(client);
+    await send(client, "GET http://localhost/v1/nodes?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const r = await res.next();
+    assert.deepEqual([r.status, r.body], [200, "/v1/nodes?x=1"]);
+  });
+});
+
 Deno.test("http1: malformed heads are 400 with a JSON error, and the connection ends", async () => {
   const bad = [
     "get / HTTP/1.1\r\n\r\n",
     "GET / HTTP/2.0\r\n\r\n",
     "GET http://x/ HTTP/1.1\r\n\r\n",
+    "GET ftp://x/ HTTP/1.1\r\n\r\n",
+    "GET http://x HTTP/1.1\r\n\r\n",
     "GET  / HTTP/1.1\r\n\r\n",
     "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
     "GET / HTTP/1.1\r\n: empty name\r\n\r\n",

@@ -16,7 +16,9 @@ import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
 import { errorHandler, type ErrorStatus, notFound } from "./middleware/errors.ts";
 import { noReferrer } from "./middleware/referrer.ts";
 import { hostCheck, isLoopback } from "./middleware/host.ts";
-import { tokenAuth } from "./middleware/auth.ts";
+import { isLocal, LOCAL_ENV, tokenAuth, type TokenSource } from "./middleware/auth.ts";
+import { jsonOnly } from "./middleware/content_type.ts";
+import { HttpError } from "./middleware/errors.ts";
 import { limitBody, MAX_BODY_BYTES } from "./middleware/body.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
@@ -47,8 +49,23 @@ export interface ControlServerOptions {
   /** Allow a non-loopback listen address (every route then needs the token). */
   allowRemote?: boolean;
   /** A bearer token that the control routes (`/v1/*`) require: letters, digits, `-._~+/`, then
-   * `=` padding (what an `Authorization: Bearer` header carries; base64 fits). */
+   * `=` padding (what an `Authorization: Bearer` header carries; base64 fits). Without one,
+   * `/v1/*` is served over `socket` only. */
   token?: string;
+  /** A read-only token for `GET /status` and `GET /metrics` (monitoring), refused elsewhere. */
+  monitorToken?: string;
+  /**
+   * A unix socket path (`<state-dir>/weft.sock`) to serve the same routes on, mode 0600: the
+   * operating system lets only its owner connect, so requests over it need no token. The caller
+   * owns its directory (holds the state directory's lock): a socket already there is stale and
+   * removed, anything else there is an error.
+   */
+  socket?: string;
+  /**
+   * Makes and saves a new control token and gives it (`POST /v1/control/rotate-token`, over the
+   * socket only): the old one is refused from then on.
+   */
+  rotateToken?: () => Promise<string>;
   /** The mesh agent, for the token and node routes. */
   mesh?: MeshAgent;
   /** Most connections open at once (default 256); at the cap the oldest idle one is closed. */
@@ -65,6 +82,8 @@ export interface ControlServerOptions {
 export interface ControlServer {
   /** The bound `host:port`. */
   readonly address: string;
+  /** The unix socket's path, when it serves one. */
+  readonly socket?: string;
   /** Its listener's counters (also in the agent's /metrics as `listener="http"`). */
   readonly stats: ListenerStats;
   /** Stops listening. */
@@ -83,8 +102,12 @@ function parseHostPort(text: string): { hostname: string; port: number } {
 /** What the control app serves and how it guards it. */
 export interface ControlAppOptions {
   /** Bearer token for `/v1/*` (and for every route when `tokenEverywhere`); its characters as
-   * {@link ControlServerOptions.token}'s. */
-  token?: string;
+   * {@link ControlServerOptions.token}'s. None: `/v1/*` answers requests over the socket only. */
+  token?: TokenSource;
+  /** The read-only monitoring token (`GET /status`, `GET /metrics`). */
+  monitorToken?: TokenSource;
+  /** Rotates the control token (`POST /v1/control/rotate-token`, over the socket only). */
+  rotateToken?: () => Promise<void>;
   /** Require the token on every route (a non-loopback listener). */
   tokenEverywhere?: boolean;
   /** The mesh agent, for the token and node routes. */
@@ -115,8 +138,25 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   if (opts.allowHost) app.use(hostCheck(opts.allowHost));
   // Here rather than in the sub-apps: a path no route serves is refused too, so a client without
   // the token cannot tell which routes exist.
-  if (opts.token) app.use(opts.tokenEverywhere ? "*" : "/v1/*", tokenAuth({ token: opts.token }));
+  // Always: without a token the control routes answer over the unix socket only (fail closed).
+  app.use(
+    opts.tokenEverywhere ? "*" : "/v1/*",
+    tokenAuth({ token: opts.token, monitorToken: opts.monitorToken }),
+  );
   app.use(limitBody(MAX_BODY_BYTES));
+  // A web page can POST text/plain anywhere unasked; JSON from another origin needs a preflight.
+  app.use("/v1/*", jsonOnly());
+
+  const rotate = opts.rotateToken;
+  app.post("/v1/control/rotate-token", async (c) => {
+    // A token that leaked must not be able to rotate itself out of its owner's hands.
+    if (!isLocal(c)) {
+      throw new HttpError(403, "the control token rotates over the local socket only");
+    }
+    if (!rotate) throw new HttpError(404, "this agent has no control token to rotate");
+    await rotate();
+    return c.json({ rotated: true });
+  });
 
   app.route("/v1", leaderRoutes(opts.mesh));
   app.route("/v1", subnetRoutes(opts.mesh));
@@ -208,9 +248,27 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
     bound.close();
     throw new Error("a non-loopback status listener needs a token");
   }
+  let local: Deno.UnixListener | undefined;
+  if (opts.socket !== undefined) {
+    try {
+      local = listenSocket(opts.socket);
+    } catch (e) {
+      bound.close();
+      throw e;
+    }
+  }
+  let token = opts.token;
+  const rotateToken = opts.rotateToken;
+  // One rotation at a time: the token in force is always the one the last write left on disk.
+  let rotating: Promise<void> = Promise.resolve();
   const streams = new AbortController();
   const app = controlApp(agent, {
-    token: opts.token,
+    token: () => token,
+    monitorToken: opts.monitorToken,
+    rotateToken: rotateToken && (() =>
+      rotating = rotating.catch(() => {}).then(async () => {
+        token = await rotateToken();
+      })),
     tokenEverywhere: remote,
     mesh: opts.mesh,
     dashboardSignal: streams.signal,
@@ -233,13 +291,65 @@ export function serveControl(agent: Agent, opts: ControlServerOptions = {}): Con
         maxBodyBytes: MAX_BODY_BYTES,
       }),
   });
+  // The same app; LOCAL_ENV tells the guards the request came over the owner-only socket.
+  const localGuard = local && guardListener(local, {
+    name: "http",
+    maxConnections: opts.maxConnections ?? 256,
+    stats,
+    logger: opts.logger ?? agent.logger,
+    serve: (slot) =>
+      serveHttp1(slot, (req) => app.fetch(req, LOCAL_ENV), {
+        origin: "localhost",
+        absoluteForm: true,
+        headerTimeoutMs: opts.headerTimeoutMs,
+        maxBodyBytes: MAX_BODY_BYTES,
+      }),
+  });
   return {
     address,
+    socket: local ? opts.socket : undefined,
     stats,
-    close: () => {
+    close: async () => {
       // Open event streams would keep shutdown waiting.
       streams.abort();
-      return guard.close();
+      await Promise.all([guard.close(), localGuard?.close()]);
+      // Deno unlinks a unix listener's path when it closes; this covers runtimes that do not.
+      if (local) await Deno.remove(opts.socket!).catch(() => {});
     },
   };
+}
+
+/**
+ * Listens on a unix socket at `path`, mode 0600. Its directory is the caller's (the agent holds
+ * the state directory's lock), so a socket already there was left by an agent that is gone and
+ * is removed; anything else there is an error and is left alone.
+ */
+function listenSocket(path: string): Deno.UnixListener {
+  try {
+    if (!Deno.lstatSync(path).isSocket) {
+      throw new Error(`${path} exists and is not a socket; not touching it`);
+    }
+    Deno.removeSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  // The state directory (0700) already keeps others out; the socket's own mode is the second
+  // lock, for a directory someone opened up.
+  let listener: Deno.UnixListener;
+  try {
+    listener = Deno.listen({ transport: "unix", path });
+  } catch (e) {
+    // A path over the system's limit (108 bytes on Linux) is the likely one: say which path.
+    throw new Error(
+      `the control socket cannot listen on ${path}: ${e instanceof Error ? e.message : e}`,
+      { cause: e },
+    );
+  }
+  try {
+    Deno.chmodSync(path, 0o600);
+  } catch (e) {
+    listener.close();
+    throw e;
+  }
+  return listener;
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { controlApp, serveControl } from "./server.ts";
+import { ControlClient } from "./client.ts";
+import { LOCAL_ENV } from "./middleware/auth.ts";
 import { fakeAgent, fakeMesh } from "../../tests/fixtures/control.ts";
 
 const TOKEN = "s3cret-token-for-tests";
@@ -60,17 +62,86 @@ Deno.test("control app: a remote listener asks the token everywhere, 404s includ
   await del.body?.cancel();
 });
 
-Deno.test("control app: no token configured, no token asked", async () => {
-  const app = controlApp(fakeAgent().agent, { noDashboard: true });
-  const r = await app.request("/v1/ping", {
+Deno.test("control app: no token configured: /v1 answers over the local socket only", async () => {
+  const fake = fakeAgent();
+  const app = controlApp(fake.agent, { noDashboard: true });
+  const send = {
     method: "POST",
-    body: JSON.stringify({ address: "10.9.0.2" }),
-  });
-  assert.equal(r.status, 200);
-  const nodes = await app.request("/v1/nodes");
+    body: JSON.stringify({ address: "10.9.0.2", port: 7, text: "x" }),
+    headers: { "content-type": "application/json" },
+  };
+  // A page, or any local user, reaching the TCP port: refused, nothing sent.
+  const tcp = await app.request("/v1/send", send);
+  assert.deepEqual([tcp.status, await tcp.json()], [401, {
+    error: "missing or wrong bearer token",
+  }]);
+  assert.equal(fake.sent.length, 0);
+  const local = await app.request("/v1/send", send, LOCAL_ENV);
+  assert.equal(local.status, 200);
+  assert.equal(fake.sent.length, 1);
+  const nodes = await app.request("/v1/nodes", {}, LOCAL_ENV);
   assert.deepEqual([nodes.status, await nodes.json()], [404, {
     error: "this agent is not part of a managed mesh",
   }]);
+});
+
+Deno.test("control app: a POST that is not JSON is 415 and reaches no route", async () => {
+  const fake = fakeAgent();
+  const app = controlApp(fake.agent, { token: TOKEN, noDashboard: true });
+  const body = JSON.stringify({ address: "10.9.0.2", port: 7, text: "x" });
+  for (
+    const type of [
+      undefined,
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/jsonx",
+    ]
+  ) {
+    const headers: Record<string, string> = { ...AUTH };
+    if (type) headers["content-type"] = type;
+    for (const env of [undefined, LOCAL_ENV]) {
+      const r = await app.request("/v1/send", { method: "POST", body, headers }, env);
+      assert.equal(r.status, 415, `${type} ${env ? "over the socket" : "over TCP"}`);
+      await r.body?.cancel();
+    }
+  }
+  assert.equal(fake.sent.length, 0);
+  const ok = await app.request("/v1/send", {
+    method: "POST",
+    body,
+    headers: { ...AUTH, "content-type": "Application/JSON; charset=utf-8" },
+  });
+  assert.equal(ok.status, 200);
+  assert.equal(fake.sent.length, 1);
+});
+
+Deno.test("control app: the token rotates over the local socket only", async () => {
+  let token = TOKEN;
+  let rotations = 0;
+  const app = controlApp(fakeAgent().agent, {
+    token: () => token,
+    rotateToken: () => {
+      rotations++;
+      token = "the-next-token";
+      return Promise.resolve();
+    },
+    noDashboard: true,
+  });
+  const init = {
+    method: "POST",
+    body: "{}",
+    headers: { ...AUTH, "content-type": "application/json" },
+  };
+  const tcp = await app.request("/v1/control/rotate-token", init);
+  assert.equal(tcp.status, 403, "a token holder over TCP cannot rotate it");
+  await tcp.body?.cancel();
+  assert.equal(rotations, 0);
+  const local = await app.request("/v1/control/rotate-token", init, LOCAL_ENV);
+  assert.deepEqual([local.status, await local.json()], [200, { rotated: true }]);
+  const old = await app.request("/v1/nodes", { headers: AUTH });
+  assert.equal(old.status, 401, "the old token is refused at once");
+  await old.body?.cancel();
 });
 
 Deno.test("control app: every answer says Referrer-Policy: no-referrer", async () => {
@@ -128,4 +199,36 @@ Deno.test("serveControl: a remote address needs allowRemote and a token; bad add
   );
   assert.throws(() => serveControl(agent, { listen: "localhost" }), /bad listen address/);
   assert.throws(() => serveControl(agent, { listen: "127.0.0.1:70000" }), /bad listen address/);
+});
+
+Deno.test("serveControl: the unix socket is 0600, serves /v1 without a token, goes at close", async () => {
+  const dir = await Deno.makeTempDir();
+  const fake = fakeAgent();
+  Object.assign(fake.agent, { listenerStats: {} });
+  const socket = `${dir}/weft.sock`;
+  // A stale socket (an agent killed outright) is replaced; a file that is not a socket is not.
+  Deno.listen({ transport: "unix", path: socket }).close();
+  await Deno.writeTextFile(`${dir}/not-a-socket`, "x");
+  assert.throws(
+    () => serveControl(fake.agent, { listen: "127.0.0.1:0", socket: `${dir}/not-a-socket` }),
+    /not a socket/,
+  );
+  const server = serveControl(fake.agent, { listen: "127.0.0.1:0", token: TOKEN, socket });
+  try {
+    assert.equal((await Deno.stat(socket)).mode! & 0o777, 0o600);
+    const local = ControlClient.overSocket(socket);
+    try {
+      assert.equal((await local.ping("10.9.0.2", { count: 1 })).rtts.length, 1);
+      await local.send("10.9.0.2", 7, new TextEncoder().encode("hi"));
+      assert.equal(fake.sent.length, 1);
+      assert.equal((await local.status()).node.name, "me");
+    } finally {
+      local.close();
+    }
+    await assert.rejects(new ControlClient(server.address).ping("10.9.0.2"), /401/);
+  } finally {
+    await server.close();
+  }
+  await assert.rejects(Deno.lstat(socket), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -85,13 +85,23 @@ export interface MeshControlOptions {
   allowRemote: boolean;
   /** The bearer token of `/v1/*`, made and kept in the state directory on first use. */
   token: string;
+  /** The read-only token of `GET /status` and `GET /metrics`, kept there too. */
+  monitorToken: string;
+  /** The control socket in the state directory (`weft.sock`), for the local commands. */
+  socket: string;
+  /** Writes a new control token to the state directory and gives it (`weft token rotate-control`). */
+  rotateToken: () => Promise<string>;
 }
 
 /** The control server's section of a parsed configuration, with the state directory's token. */
 export async function meshControlFromConfig(config: AgentConfig): Promise<MeshControlOptions> {
+  const state = new StateDir(config.stateDir);
   return {
     listen: config.statusListen,
     allowRemote: config.statusAllowRemote,
-    token: await new StateDir(config.stateDir).controlToken(),
+    token: await state.controlToken(),
+    monitorToken: await state.monitorToken(),
+    socket: state.socketPath,
+    rotateToken: () => state.rotateControlToken(),
   };
 }

@@ -136,5 +136,12 @@ Deno.test("mesh config: the control server listens as configured, with the state
     assert.equal(control.listen, "127.0.0.1:51999");
     assert.equal(control.allowRemote, false);
     assert.equal(control.token, await new StateDir(dir).controlToken(), "kept in the state");
+    assert.equal(control.monitorToken, await new StateDir(dir).monitorToken());
+    assert.notEqual(control.monitorToken, control.token);
+    assert.equal(control.socket, `${dir}/weft.sock`);
+    const next = await control.rotateToken();
+    assert.notEqual(next, control.token);
+    assert.equal(await new StateDir(dir).controlToken(), next, "the new one is on disk");
+    assert.equal((await Deno.stat(`${dir}/control.token`)).mode! & 0o777, 0o600);
   });
 });

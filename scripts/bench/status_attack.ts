@@ -103,14 +103,14 @@ if (Deno.args[0] === "--child") {
     const t0 = performance.now();
     const r1 = await fetch(`http://${address}/v1/ping`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
       body: big,
     }).then((r) => r.status, (e) => String(e));
     const after = await rss();
     const deep = new Uint8Array(10 << 20).fill(0x5b);
     const post = fetch(`http://${address}/v1/ping`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
       body: deep,
     }).then((r) => r.status, (e) => String(e));
     const h = await health();

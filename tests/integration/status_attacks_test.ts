@@ -167,7 +167,7 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     withServer(async (s) => {
-      const auth = { authorization: `Bearer ${TOKEN}` };
+      const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
       // 2 MB of a valid object, sized and streamed (chunked).
       const big = JSON.stringify({ address: "10.97.0.9", pad: "x".repeat(2 << 20) });
       const sized = await fetch(`http://${s.address}/v1/ping`, {

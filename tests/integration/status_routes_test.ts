@@ -152,7 +152,7 @@ Deno.test({
       assert.match((await bad.json()).error, /JSON/);
       const badTtl = await fetch(url("/v1/tokens"), {
         method: "POST",
-        headers: auth,
+        headers: { ...auth, "content-type": "application/json" },
         body: JSON.stringify({ ttl: "soon" }),
       });
       assert.equal(badTtl.status, 400);
@@ -167,6 +167,7 @@ Deno.test({
           authorization: `Bearer ${
             (await Deno.readTextFile(`${demo.dir}/node-1/control.token`)).trim()
           }`,
+          "content-type": "application/json",
         },
         body: "{}",
       });

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { confFor, nodes, type Running, startAgent, weft } from "../fixtures/procs.ts";
+import {
+  confFor,
+  nodes,
+  type ProcNode,
+  type Running,
+  startAgent,
+  weft,
+} from "../fixtures/procs.ts";
 import { ControlClient } from "../../lib/control/client.ts";
 import { eventually } from "../fixtures/netns.ts";
 import { encodeKey, generatePresharedKey } from "../../lib/crypto/keys.ts";
@@ -25,6 +32,12 @@ async function withDir(fn: (dir: string, running: Running[]) => Promise<void>): 
   }
 }
 
+/** A client of a `weft up` over TCP, with the control token from its state directory. */
+async function tokenClient(dir: string, n: ProcNode): Promise<ControlClient> {
+  const token = (await Deno.readTextFile(`${dir}/${n.name}.state/control.token`)).trim();
+  return new ControlClient(n.status, token);
+}
+
 Deno.test("two agent processes ping each other and exchange datagrams via the CLI", async () => {
   await withDir(async (dir, running) => {
     const ns = nodes(2);
@@ -39,8 +52,8 @@ Deno.test("two agent processes ping each other and exchange datagrams via the CL
       "2",
       "--timeout",
       String(ECHO_WAIT_MS),
-      "--status-listen",
-      a.status,
+      "--state-dir",
+      `${dir}/${a.name}.state`,
     ]);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
     assert.match(ping.stdout, /2 sent, 2 received/);
@@ -51,15 +64,15 @@ Deno.test("two agent processes ping each other and exchange datagrams via the CL
       "1",
       "--timeout",
       String(ECHO_WAIT_MS),
-      "--status-listen",
-      b.status,
+      "--state-dir",
+      `${dir}/${b.name}.state`,
     ]);
     assert.match(back.stdout, /1 sent, 1 received/);
 
     // `weft recv` on b, `weft send` on a once recv says it listens.
     const [cmd, ...pre] = (await import("../../lib/demo/self.ts")).selfCommand();
     const recv = new Deno.Command(cmd, {
-      args: [...pre, "recv", "7000", "-n", "2", "--status-listen", b.status],
+      args: [...pre, "recv", "7000", "-n", "2", "--state-dir", `${dir}/${b.name}.state`],
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -71,7 +84,14 @@ Deno.test("two agent processes ping each other and exchange datagrams via the CL
       said += value;
     }
     for (const text of ["hello", "world"]) {
-      const s = await weft(["send", b.address, "7000", text, "--status-listen", a.status]);
+      const s = await weft([
+        "send",
+        b.address,
+        "7000",
+        text,
+        "--state-dir",
+        `${dir}/${a.name}.state`,
+      ]);
       assert.equal(s.code, 0, s.stderr);
     }
     const out = new TextDecoder().decode(await new Response(recv.stdout).arrayBuffer());
@@ -81,14 +101,14 @@ Deno.test("two agent processes ping each other and exchange datagrams via the CL
     assert.deepEqual(lines.map((l) => l.split(" ").slice(1).join(" ")), ["hello", "world"]);
     assert.ok(lines.every((l) => l.startsWith(`${a.address}:`)));
 
-    const st = await weft(["status", "--json", "--status-listen", a.status]);
+    const st = await weft(["status", "--json", "--state-dir", `${dir}/${a.name}.state`]);
     const doc = JSON.parse(st.stdout);
     assert.equal(doc.node.publicKey, a.publicKey);
     assert.equal(doc.peers.length, 1);
     assert.equal(doc.peers[0].publicKey, b.publicKey);
     assert.ok(doc.peers[0].rxBytes > 0 && doc.peers[0].txBytes > 0);
     assert.ok(doc.peers[0].lastHandshake);
-    const table = await weft(["status", "--status-listen", a.status]);
+    const table = await weft(["status", "--state-dir", `${dir}/${a.name}.state`]);
     assert.match(table.stdout, /ENDPOINT/);
     assert.match(table.stdout, new RegExp(`127\\.0\\.0\\.1:${b.port}`));
   });
@@ -100,7 +120,7 @@ Deno.test("three agent processes with a preshared key: every pair pings", async 
     const psk = encodeKey(generatePresharedKey());
     for (const n of ns) running.push(await startAgent(dir, n, confFor(n, ns, { psk })));
     for (const x of ns) {
-      const c = new ControlClient(x.status);
+      const c = await tokenClient(dir, x);
       for (const y of ns) {
         if (x === y) continue;
         // Up to three tries: the first waits for a handshake, which a busy machine may lose.
@@ -126,8 +146,8 @@ Deno.test("rekey mid-stream: datagrams at a modest rate are all delivered across
     ];
     for (const n of ns) running.push(await startAgent(dir, n, confFor(n, ns), timers));
     const [a, b] = ns;
-    const ca = new ControlClient(a.status);
-    const cb = new ControlClient(b.status);
+    const ca = await tokenClient(dir, a);
+    const cb = await tokenClient(dir, b);
     const got: string[] = [];
     let ready!: () => void;
     const isReady = new Promise<void>((r) => ready = r);
@@ -172,8 +192,8 @@ Deno.test("a peer configured with the wrong key gets no session", async () => {
       ),
     );
     running.push(await startAgent(dir, b, confFor(b, ns)));
-    const ca = new ControlClient(a.status);
-    const cb = new ControlClient(b.status);
+    const ca = await tokenClient(dir, a);
+    const cb = await tokenClient(dir, b);
     const r1 = await ca.ping(b.address, { count: 2, timeoutMs: 800 });
     const r2 = await cb.ping(a.address, { count: 2, timeoutMs: 800 });
     assert.deepEqual([...r1.rtts, ...r2.rtts], [null, null, null, null]);

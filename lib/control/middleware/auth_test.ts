@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
-import { AUTH_ERROR, tokenAuth } from "./auth.ts";
+import { AUTH_ERROR, LOCAL_ENV, tokenAuth } from "./auth.ts";
 import { errorHandler } from "./errors.ts";
 
 const TOKEN = "s3cret-token+/for_tests==";
@@ -107,4 +107,45 @@ Deno.test("auth: a token no Authorization header could carry is refused at once"
   for (const token of ["", "has space", 'quote"', "é"]) {
     assert.throws(() => tokenAuth({ token }), /control token/, token);
   }
+});
+
+Deno.test("auth: the monitoring token reads /status and /metrics, nothing else", async () => {
+  const MON = "monitor-token-for-tests";
+  const a = new Hono();
+  a.onError(errorHandler());
+  a.use(tokenAuth({ token: TOKEN, monitorToken: () => MON }));
+  a.on(["GET", "POST"], "/*", (c) => c.text("in"));
+  const authorization = `Bearer ${MON}`;
+  for (const path of ["/status", "/metrics"]) {
+    assert.equal((await a.request(path, { headers: { authorization } })).status, 200, path);
+    await refused(await a.request(path, { method: "POST", headers: { authorization } }), path);
+  }
+  for (const path of ["/", "/events", "/peers", "/v1/tokens", "/v1/nodes"]) {
+    await refused(await a.request(path, { headers: { authorization } }), path);
+  }
+  await refused(await a.request("/status?token=" + MON), "monitor token in the query");
+});
+
+Deno.test("auth: a rotated token is the only one that passes; no token refuses all", async () => {
+  let token: string | undefined = TOKEN;
+  const a = new Hono();
+  a.onError(errorHandler());
+  a.use(tokenAuth({ token: () => token }));
+  a.get("/*", (c) => c.text("in"));
+  const get = (t: string) => a.request("/v1/nodes", { headers: { authorization: `Bearer ${t}` } });
+  assert.equal((await get(TOKEN)).status, 200);
+  token = "the-new-one";
+  await refused(await get(TOKEN), "the old token");
+  assert.equal((await get("the-new-one")).status, 200);
+  token = undefined;
+  await refused(await get("the-new-one"), "no token at all");
+});
+
+Deno.test("auth: a request over the unix socket needs no token", async () => {
+  const a = new Hono();
+  a.onError(errorHandler());
+  a.use(tokenAuth({ token: undefined }));
+  a.get("/*", (c) => c.text("in"));
+  assert.equal((await a.request("/v1/nodes", {}, LOCAL_ENV)).status, 200);
+  await refused(await a.request("/v1/nodes"), "over TCP");
 });

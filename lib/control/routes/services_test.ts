@@ -5,11 +5,12 @@
  * away (over a real HTTP connection) closes its subscription.
  */
 import assert from "node:assert/strict";
-import type { Hono } from "npm:hono@^4.13.19";
+import { Hono } from "npm:hono@^4.13.19";
 import { controlApp, serveControl } from "../server.ts";
 import { payloadJson, SERVICE_ERROR_STATUS } from "./services.ts";
 import { servicesStatus as serviceViews } from "../../services/service_status.ts";
 import { ControlClient } from "../client.ts";
+import { LOCAL_ENV } from "../middleware/auth.ts";
 import { ServiceError } from "../../services/errors.ts";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
 import { TEST, until, withLab } from "../../../tests/fixtures/memory_mesh.ts";
@@ -18,7 +19,11 @@ const layer = {
   serviceLayer: { requestTimeoutMs: 1000, announceIntervalMs: 300, ackTimeoutMs: 200 },
 };
 
-const appOf = (m: MeshAgent) => controlApp(m.agent, { mesh: m, noDashboard: true });
+/** The control app as its unix socket serves it (no token: the socket's owner is trusted). */
+const appOf = (m: MeshAgent) => {
+  const inner = controlApp(m.agent, { mesh: m, noDashboard: true });
+  return new Hono().all("*", (c) => inner.fetch(c.req.raw, LOCAL_ENV));
+};
 
 const post = (app: Hono, path: string, body: unknown) =>
   app.request(path, {

@@ -175,7 +175,10 @@ Deno.test("userspace routes in the control app: the token, never as ?token=; Hos
   assert.equal(wrongMethod.status, 405);
   assert.equal(wrongMethod.headers.get("allow"), "POST");
   await wrongMethod.body?.cancel();
-  assert.equal((await post(app, "/v1/send", body, auth)).status, 200);
+  assert.equal(
+    (await post(app, "/v1/send", body, { ...auth, "content-type": "application/json" })).status,
+    200,
+  );
   const rebound = await post(app, "/v1/send", body, { ...auth, host: "rebind.example" });
   assert.equal(rebound.status, 421);
   await rebound.body?.cancel();

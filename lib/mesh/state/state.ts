@@ -6,7 +6,11 @@
  *   the mesh's LAN key, the service-leader leases' fencing tokens;
  * - `node.json` (joined node): its address, the leader in use, the last membership view and the LAN
  *   key, so a restarted node rejoins without a token and keeps talking without the leader;
- * - `control.token`: the bearer token the CLI uses on the local control routes (mode 0600);
+ * - `control.token`: the bearer token of the control routes over TCP (mode 0600), replaced by
+ *   {@link StateDir.rotateControlToken};
+ * - `monitor.token`: a read-only token for `GET /status` and `GET /metrics` (mode 0600);
+ * - `weft.sock`: the running agent's control socket (mode 0600), the local commands' channel: the
+ *   operating system lets only the directory's owner connect, so no token crosses it;
  * - `status.address`: where the running agent's status and control server listens (`host:port`),
  *   written by `weft` once it listens and removed when it stops, so that a command given only the
  *   state directory finds the agent (see {@link StateDir.statusAddress});
@@ -131,6 +135,9 @@ const encoder = new TextEncoder();
 /** The file holding the running agent's status address. */
 export const STATUS_ADDRESS_FILE = "status.address";
 
+/** The running agent's control socket, in its state directory. */
+export const CONTROL_SOCKET = "weft.sock";
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
@@ -139,6 +146,11 @@ async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
+}
+
+/** 24 random bytes in base64: a bearer token. */
+function newSecret(): string {
+  return encodeBase64(crypto.getRandomValues(new Uint8Array(24)));
 }
 
 function check(cond: unknown, file: string, what: string): asserts cond {
@@ -296,15 +308,40 @@ export class StateDir {
   }
 
   /** The control bearer token, made and saved (0600) on first use. */
-  async controlToken(): Promise<string> {
-    const file = this.path("control.token");
+  controlToken(): Promise<string> {
+    return this.#secret("control.token");
+  }
+
+  /** The read-only monitoring token (`/status`, `/metrics`), made and saved (0600) on first use. */
+  monitorToken(): Promise<string> {
+    return this.#secret("monitor.token");
+  }
+
+  /**
+   * Replaces the control token with a new random one, written atomically (0600) before it is
+   * returned: whoever held the old one holds nothing once the agent takes the new one.
+   */
+  async rotateControlToken(): Promise<string> {
+    const t = newSecret();
+    await this.#write("control.token", t + "\n");
+    return t;
+  }
+
+  /** The path of the running agent's control socket ({@link CONTROL_SOCKET}). */
+  get socketPath(): string {
+    return this.path(CONTROL_SOCKET);
+  }
+
+  /** A token file's token, made and saved (0600) when there is none. */
+  async #secret(name: string): Promise<string> {
+    const file = this.path(name);
     if (await exists(file)) {
       const t = (await Deno.readTextFile(file)).trim();
       check(/^[A-Za-z0-9+/=]{20,}$/.test(t), file, "bad token");
       return t;
     }
-    const t = encodeBase64(crypto.getRandomValues(new Uint8Array(24)));
-    await this.#write("control.token", t + "\n");
+    const t = newSecret();
+    await this.#write(name, t + "\n");
     return t;
   }
 
