@@ -29,15 +29,57 @@ export async function readStdin(
 }
 
 /** Runs until SIGINT or SIGTERM, then calls `stop`; rejects when stopping fails (exit 1). */
-export function untilSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let stopping = false;
-    const handler = () => {
-      if (stopping) return;
-      stopping = true;
-      stop().then(resolve, reject);
-    };
-    Deno.addSignalListener("SIGINT", handler);
-    Deno.addSignalListener("SIGTERM", handler);
-  });
+export async function untilSignal(stop: () => Promise<void>): Promise<void> {
+  const signals = new SignalWatch();
+  try {
+    await signals.first;
+    await stop();
+  } finally {
+    signals.close();
+  }
+}
+
+/** What the shell reports for a process a second signal ended (128 + its number). */
+const FORCED_EXIT: Record<Deno.Signal, number> = { SIGINT: 130, SIGTERM: 143 } as Record<
+  Deno.Signal,
+  number
+>;
+
+/**
+ * SIGINT and SIGTERM, watched from a command's first line: a signal while an agent starts is
+ * kept (the start finishes or fails, then the agent stops as a failed start is undone, instead
+ * of the default action killing it half-made: its UAPI socket and state left behind). A second
+ * signal exits at once, with 128 + its number, for a stop that hangs.
+ */
+export class SignalWatch {
+  #got: Deno.Signal | null = null;
+  #wake!: () => void;
+  readonly #handlers: [Deno.Signal, () => void][] = [];
+  /** Resolves at the first signal. */
+  readonly first: Promise<void> = new Promise((resolve) => this.#wake = resolve);
+
+  /** Starts watching; `close` stops it. */
+  constructor() {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const handler = () => {
+        if (this.#got !== null) Deno.exit(FORCED_EXIT[sig]);
+        this.#got = sig;
+        this.#wake();
+      };
+      Deno.addSignalListener(sig, handler);
+      this.#handlers.push([sig, handler]);
+    }
+  }
+
+  /** The first signal that came, or null. */
+  get signalled(): Deno.Signal | null {
+    return this.#got;
+  }
+
+  /** Stops watching (the default actions are back). */
+  close(): void {
+    for (const [sig, handler] of this.#handlers.splice(0)) {
+      Deno.removeSignalListener(sig, handler);
+    }
+  }
 }

@@ -27,7 +27,7 @@ import {
 } from "../lib/control/mod.ts";
 import { collect } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
-import { untilSignal } from "./process.ts";
+import { SignalWatch } from "./process.ts";
 import { openStore } from "./store.ts";
 import { StoreError } from "../drivers/mod.ts";
 
@@ -161,6 +161,16 @@ async function startServing(
  * removes this node (exit code 1), unless `--on-removed wait`.
  */
 async function runMesh(program: Command): Promise<void> {
+  // From the first line: a signal during the start stops the agent once the start is done.
+  const signals = new SignalWatch();
+  try {
+    await runMeshUntil(program, signals);
+  } finally {
+    signals.close();
+  }
+}
+
+async function runMeshUntil(program: Command, signals: SignalWatch): Promise<void> {
   const { config, options, store } = await meshConfig(program);
   let started;
   try {
@@ -201,9 +211,16 @@ async function runMesh(program: Command): Promise<void> {
   mesh.onRemoved(onRemovedEvent);
   // Removed while the status server was starting: said before anyone listened.
   if (mesh.removed) onRemovedEvent();
-  const signalled = untilSignal(stop);
-  const outcome = await Promise.race([signalled.then(() => "signal"), onRemoved.then(() => "")]);
-  if (outcome === "signal") return;
+  if (signals.signalled) {
+    options.logger.info("a signal came during the start: stopping", {
+      signal: signals.signalled,
+    });
+  }
+  const outcome = await Promise.race([
+    signals.first.then(() => "signal"),
+    onRemoved.then(() => ""),
+  ]);
+  if (outcome === "signal") return await stop();
   options.logger.error("removed from the mesh by the leader: stopping (exit code 1)", {});
   await stop();
   Deno.exitCode = 1;

@@ -13,7 +13,7 @@ import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
 import { intArg, timerArg } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { logFormatOption, loggerFrom, logLevelOption, statusListenOption } from "./options.ts";
-import { untilSignal } from "./process.ts";
+import { SignalWatch } from "./process.ts";
 
 /** Adds `weft up` to `program`. */
 export function addUpCommand(program: Command): void {
@@ -47,54 +47,60 @@ export function addUpCommand(program: Command): void {
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .action(async (file, opts) => {
-      const logger = loggerFrom(opts);
-      let config;
-      let name;
+      // From the first line: a signal during the start brings the interface down once it is up.
+      const signals = new SignalWatch();
       try {
-        name = interfaceNameFromPath(file);
-        config = await loadWgQuickFile(file);
-      } catch (e) {
-        if (e instanceof ConfigError || e instanceof Deno.errors.NotFound) {
-          throw new UsageError(e.message);
+        const logger = loggerFrom(opts);
+        let config;
+        let name;
+        try {
+          name = interfaceNameFromPath(file);
+          config = await loadWgQuickFile(file);
+        } catch (e) {
+          if (e instanceof ConfigError || e instanceof Deno.errors.NotFound) {
+            throw new UsageError(e.message);
+          }
+          throw e;
         }
-        throw e;
-      }
-      // The control channel's directory, locked first: a second agent on it fails before it
-      // brings anything up.
-      const state = opts.status ? new StateDir(opts.stateDir ?? defaultStateDir()) : undefined;
-      const lock = await state?.lock();
-      let up;
-      try {
-        up = await WgQuickUp.start({
-          config,
-          file,
-          interfaceName: name,
-          mode: opts.userspace ? "userspace" : "tun",
-          listenPort: opts.listenPort,
-          crypto: opts.crypto as BackendName | undefined,
-          cryptoWorkers: opts.cryptoWorkers,
-          timers: opts.timer,
-          underlay: opts.underlay,
-          uapi: opts.uapi,
-          logger,
-        });
-      } catch (e) {
-        lock?.release();
-        // A key the file sets that cannot be honoured here is a configuration error.
-        if (e instanceof ConfigError) throw new UsageError(e.message);
-        throw withUserspaceHint(e);
-      }
-      let server: ControlServer | undefined;
-      try {
-        if (state && lock) server = await serveLocal(up.agent, state, opts.statusListen);
-      } catch (e) {
-        lock?.release();
-        await up.down();
-        throw e;
-      }
-      if (server) logger.info("status listening", { address: server.address });
-      let failed: unknown;
-      await untilSignal(async () => {
+        // The control channel's directory, locked first: a second agent on it fails before it
+        // brings anything up.
+        const state = opts.status ? new StateDir(opts.stateDir ?? defaultStateDir()) : undefined;
+        const lock = await state?.lock();
+        let up;
+        try {
+          up = await WgQuickUp.start({
+            config,
+            file,
+            interfaceName: name,
+            mode: opts.userspace ? "userspace" : "tun",
+            listenPort: opts.listenPort,
+            crypto: opts.crypto as BackendName | undefined,
+            cryptoWorkers: opts.cryptoWorkers,
+            timers: opts.timer,
+            underlay: opts.underlay,
+            uapi: opts.uapi,
+            logger,
+          });
+        } catch (e) {
+          lock?.release();
+          // A key the file sets that cannot be honoured here is a configuration error.
+          if (e instanceof ConfigError) throw new UsageError(e.message);
+          throw withUserspaceHint(e);
+        }
+        let server: ControlServer | undefined;
+        try {
+          if (state && lock) server = await serveLocal(up.agent, state, opts.statusListen);
+        } catch (e) {
+          lock?.release();
+          await up.down();
+          throw e;
+        }
+        if (server) logger.info("status listening", { address: server.address });
+        if (signals.signalled) {
+          logger.info("a signal came during the start: stopping", { signal: signals.signalled });
+        }
+        await signals.first;
+        let failed: unknown;
         try {
           await state?.removeStatusAddress().catch(() => {});
           await server?.close();
@@ -103,8 +109,10 @@ export function addUpCommand(program: Command): void {
           await up.down().catch((e) => failed = e);
           lock?.release();
         }
-      });
-      if (failed !== undefined) throw failed;
+        if (failed !== undefined) throw failed;
+      } finally {
+        signals.close();
+      }
     });
 }
 
