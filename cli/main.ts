@@ -79,11 +79,17 @@ export async function main(args: string[]): Promise<number> {
       if (e.code === "commander.help") return 0;
       return 2;
     }
-    const msg = e instanceof ServiceError
+    let msg = e instanceof ServiceError
       ? serviceErrorText(e)
       : e instanceof Error
       ? e.message
       : String(e);
+    // The CLI sends a control token only where it is sure of the agent (cli/client.ts): say how
+    // to give it one.
+    if (e instanceof AgentAnswerError && e.status === 401) {
+      msg += " (give the agent's --state-dir: its control token is read from there; on the " +
+        "agent's host, as its owner, the CLI needs no token)";
+    }
     console.error(`weft: ${msg}`);
     // A request the agent refused (4xx: bad input, wrong token) is a refusal like a bad flag; so
     // is a service call the service layer calls malformed. Other service errors (nobody offers
