@@ -1,14 +1,16 @@
 /**
- * `weft policy apply|show|test`: network policies.
+ * `weft policy apply|show|test`: network policies. `apply` sends the file to the leader, which
+ * checks it whole (the text, and against its members: names, tests) and answers every problem;
+ * `test` exits 1 when the flow is denied.
  * @module
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { InputTooLargeError, readTextFileBounded } from "../lib/config/mod.ts";
-import { compilePolicyText } from "../lib/mesh/mod.ts";
-import { MAX_POLICY_BYTES, PolicyError } from "../lib/policy/mod.ts";
+import { MAX_POLICY_BYTES } from "../lib/policy/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";
+import { AgentAnswerError } from "../lib/control/mod.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
 
@@ -17,22 +19,30 @@ export function addPolicyCommands(program: Command): void {
   const policyCmd = program.command("policy").description("network policies");
   agentOptions(
     policyCmd.command("apply").description("validate a policy file and put it in force (leader)")
-      .argument("<file>", "policy YAML (defaults: and policies:)"),
+      .argument("<file>", "policy YAML (defaults:, policies:, segments:, future:, tests:)"),
   ).action(async (file, opts) => {
     let text;
     try {
       text = await readTextFileBounded(file, MAX_POLICY_BYTES);
-      compilePolicyText(text);
     } catch (e) {
-      if (e instanceof PolicyError) throw new UsageError(`${file}: ${e.message}`);
       if (e instanceof InputTooLargeError) {
         throw new UsageError(`${file}: a policy file is at most ${MAX_POLICY_BYTES} bytes`);
       }
       if (e instanceof Deno.errors.NotFound) throw new UsageError(`${file}: no such file`);
       throw e;
     }
-    const v = await (await localClient(opts)).applyPolicy(text);
-    console.log(`policy version ${v} in force`);
+    let applied;
+    try {
+      // The leader checks it whole, against its members too: every problem in one answer.
+      applied = await (await localClient(opts)).applyPolicy(text);
+    } catch (e) {
+      if (e instanceof AgentAnswerError && e.status === 400) {
+        throw new UsageError(`${file}: ${e.detail.replace(/^policy rejected: /, "")}`);
+      }
+      throw e;
+    }
+    for (const w of applied.warnings ?? []) console.error(`warning: ${file}: ${w}`);
+    console.log(`policy version ${applied.version} in force`);
   });
   agentOptions(
     policyCmd.command("show").description("the policy in force on this node, with its counters")
@@ -45,7 +55,9 @@ export function addPolicyCommands(program: Command): void {
     );
   });
   agentOptions(
-    policyCmd.command("test").description("say which rule decides a flow")
+    policyCmd.command("test").description(
+      "say which rule decides a flow (exit code 0 allowed, 1 denied)",
+    )
       .requiredOption("--from <node|ip>", "source node name or address")
       .requiredOption("--to <node|ip>", "destination node name or address")
       .addOption(
@@ -62,7 +74,9 @@ export function addPolicyCommands(program: Command): void {
       proto: opts.proto,
       port: opts.port,
     });
-    if (opts.json) return console.log(JSON.stringify(r, null, 2));
-    console.log(r.summary);
+    if (opts.json) console.log(JSON.stringify(r, null, 2));
+    else console.log(r.summary);
+    // As a check in a script: a denied flow is a failure.
+    if (!r.allowed) Deno.exitCode = 1;
   });
 }

@@ -146,6 +146,11 @@ export class ControlClient {
       try {
         parsed = JSON.parse(body);
         msg = typeof parsed?.error === "string" ? parsed.error : body;
+        // A refusal with several problems (a policy) lists them, one a line.
+        const problems = parsed?.problems;
+        if (Array.isArray(problems) && problems.length > 1) {
+          msg += `:\n${problems.map((p) => `  ${String(p)}`).join("\n")}`;
+        }
       } catch { /* not JSON */ }
       // A failed service call or publish says why with its code: the library's error, as is.
       if (parsed && isServiceErrorCode(parsed.code)) throw serviceErrorOf(parsed, msg);
@@ -278,9 +283,13 @@ export class ControlClient {
       ?.cancel();
   }
 
-  /** Applies a policy file's text at the leader; returns the new policy version. */
-  async applyPolicy(text: string): Promise<number> {
-    return (await this.#json<{ version: number }>("/v1/policy", { text })).version;
+  /**
+   * Applies a policy file's text at the leader; returns the policy version in force and the
+   * leader's warnings (label selectors no member matches). A policy the leader refuses (every
+   * problem listed) rejects with an {@link AgentAnswerError} (400).
+   */
+  applyPolicy(text: string): Promise<{ version: number; warnings: string[] }> {
+    return this.#json("/v1/policy", { text });
   }
 
   /** The policy in force on this node, with its counters. */

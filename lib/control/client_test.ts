@@ -49,7 +49,7 @@ Deno.test("client: each call's method, path and JSON body; the token as a bearer
     app.post("/v1/tokens", (c) => c.json({ id: "t1", token: "secret", expiresAt: "later" }));
     app.get("/v1/tokens", (c) => c.json({ tokens: [{ id: "t1" }] }));
     app.delete("/v1/tokens/:id", (c) => c.body(null, 204));
-    app.post("/v1/policy", (c) => c.json({ version: 7 }));
+    app.post("/v1/policy", (c) => c.json({ version: 7, warnings: [] }));
     app.get("/v1/policy", (c) => c.json({ version: 7, text: "t", stats: {} }));
     app.post(
       "/v1/policy/test",
@@ -69,7 +69,7 @@ Deno.test("client: each call's method, path and JSON body; the token as a bearer
     });
     assert.deepEqual(await c.listTokens(), [{ id: "t1" }]);
     assert.equal(await c.revokeToken("t/1"), undefined);
-    assert.equal(await c.applyPolicy("policies: []"), 7);
+    assert.deepEqual(await c.applyPolicy("policies: []"), { version: 7, warnings: [] });
     assert.equal((await c.policy()).version, 7);
     assert.equal((await c.testPolicy({ from: "a", to: "b", proto: "tcp", port: 1 })).allowed, true);
     assert.equal((await c.status()).node.publicKey, "k");
@@ -123,6 +123,11 @@ Deno.test("client: an error status is an AgentAnswerError with the agent's reaso
     app.get("/v1/nodes", (c) => c.json({ error: "not the leader" }, 409));
     app.get("/v1/tokens", (c) => c.text("plain failure", 500));
     app.get("/status", (c) => c.json({ other: 1 }, 401));
+    app.post(
+      "/v1/policy",
+      (c) =>
+        c.json({ error: "policy rejected: 2 problems", problems: ["line 1: a", "line 2: b"] }, 400),
+    );
   }, async (address) => {
     const c = new ControlClient(address, "tok");
     const check = (status: number, detail: string) => (e: unknown) => {
@@ -136,6 +141,11 @@ Deno.test("client: an error status is an AgentAnswerError with the agent's reaso
     // JSON without an `error` field: the body as it came.
     await assert.rejects(c.status(), check(401, '{"other":1}'));
     await assert.rejects(c.removeNode("x"), check(404, "404 Not Found"));
+    // A refusal with several problems lists them, one a line.
+    await assert.rejects(
+      c.applyPolicy("x"),
+      check(400, "policy rejected: 2 problems:\n  line 1: a\n  line 2: b"),
+    );
   });
 });
 

@@ -25,6 +25,8 @@ import { overlappingRoute } from "../net/local_routes.ts";
 import { type NodeFile, StateDir } from "./state/state.ts";
 import { FileStore } from "./store/file_store.ts";
 import { newRunId } from "../members/run_id.ts";
+import type { MembershipView } from "../members/member.ts";
+import { compileAt, compilePolicyText, type PolicyOrigin } from "../policy/source.ts";
 
 /** The default IPv4 mesh network. */
 export const DEFAULT_NETWORK = "10.200.0.0/16";
@@ -169,12 +171,31 @@ export function localEndpoints(port: number): string[] {
 }
 
 /**
+ * The policy a leader starts with, checked against the members it holds as `weft policy apply`
+ * checks one (a name no member has, a failing test: the start stops); its canonical text.
+ */
+function startPolicy(
+  text: string,
+  origin: PolicyOrigin | undefined,
+  view: MembershipView,
+  logger: Logger,
+): string {
+  const { canonical, warnings } = origin
+    ? compileAt(text, origin, view)
+    : compilePolicyText(text, { view });
+  if (warnings.length) logger.warn("policy warnings", { warnings });
+  return canonical;
+}
+
+/**
  * Opens (or creates) the leader's state. With a TUN its networks must not overlap a local route
- * (a {@link JoinError}); the policy of its configuration is put in force.
+ * (a {@link JoinError}); the policy of its configuration is checked against the members and put
+ * in force.
  */
 export async function openLeader(
   opts: LeaderOptions & MeshIdentityOptions & MeshUnderlayOptions,
   opened: OpenedState,
+  logger: Logger,
 ): Promise<LeaderStart> {
   const network = opts.network ?? DEFAULT_NETWORK;
   const checkRoutes = async (nets: string[]) => {
@@ -230,7 +251,16 @@ export async function openLeader(
       throw e;
     }
   }
-  if (opts.policyText !== undefined) await core.setPolicy(opts.policyText);
+  if (opts.policyText !== undefined) {
+    let canonical: string;
+    try {
+      canonical = startPolicy(opts.policyText, opts.policyOrigin, core.view(), logger);
+    } catch (e) {
+      core.close();
+      throw e;
+    }
+    await core.setPolicy(canonical);
+  }
   const addresses = [
     `${core.leader.address}/${Cidr.parse(core.network).bits}`,
     ...(core.network6 && core.leader.address6

@@ -12,6 +12,8 @@ import { selectSuite } from "../crypto/select.ts";
 import { MeshAgent } from "./mesh_agent.ts";
 import { StateDir } from "./state/state.ts";
 import { compilePolicyText } from "../policy/source.ts";
+import { PolicyError } from "../policy/schema.ts";
+import { ConfigError } from "../config/config_error.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { DirLockedError } from "../config/dir_lock.ts";
@@ -45,6 +47,7 @@ Deno.test("boot: the state directory is made private and keeps its key once save
         advertise: ["192.0.2.1:1"],
       },
       first,
+      nullLogger,
     );
     assert.equal(first.keySaved, true);
     first.lock.release();
@@ -70,6 +73,7 @@ Deno.test("boot: a start that fails removes what it made, never what was there",
         advertise: ["192.0.2.1:1"],
       },
       fresh,
+      nullLogger,
     );
     await abandonState(fresh, nullLogger);
     assert.equal(fresh.lock.held, false);
@@ -129,16 +133,20 @@ Deno.test("boot: a leader's state is opened with its policy and addresses", asyn
   await withDir(async (dir) => {
     const opened = await openState(dir, nullLogger);
     const policyText = compilePolicyText("policies: []\n").canonical;
-    const { core, addresses } = await openLeader({
-      role: "leader",
-      stateDir: dir,
-      hostname: "lead",
-      userspace: true,
-      network: "10.8.0.0/24",
-      network6: "fd08::/64",
-      advertise: ["192.0.2.1:51820"],
-      policyText,
-    }, opened);
+    const { core, addresses } = await openLeader(
+      {
+        role: "leader",
+        stateDir: dir,
+        hostname: "lead",
+        userspace: true,
+        network: "10.8.0.0/24",
+        network6: "fd08::/64",
+        advertise: ["192.0.2.1:51820"],
+        policyText,
+      },
+      opened,
+      nullLogger,
+    );
     assert.deepEqual(addresses, ["10.8.0.1/24", "fd08::1/64"]);
     assert.deepEqual(core.leader.endpoints, ["192.0.2.1:51820"]);
     assert.equal(core.leader.publicKey, opened.publicKey);
@@ -149,12 +157,58 @@ Deno.test("boot: a leader's state is opened with its policy and addresses", asyn
   });
 });
 
+Deno.test("boot: a leader's policy is checked against its members: a name none has stops it", async () => {
+  await withDir(async (dir) => {
+    const opts = {
+      role: "leader" as const,
+      stateDir: dir,
+      hostname: "lead",
+      userspace: true,
+      advertise: ["192.0.2.1:51820"],
+    };
+    const rule = "policies:\n  - name: a\n    action: allow\n    to: { names: [db1] }\n";
+    const opened = await openState(dir, nullLogger);
+    try {
+      // From a configuration file: a ConfigError at that file's line.
+      await assert.rejects(
+        openLeader(
+          { ...opts, policyText: rule, policyOrigin: { file: "weft.yaml", firstLine: 10 } },
+          opened,
+          nullLogger,
+        ),
+        (e) =>
+          e instanceof ConfigError &&
+          e.message.startsWith("weft.yaml, line 13: policy.policies[0].to.names[0]: no member db1"),
+      );
+      // Given as text (the library): the PolicyError, at the text's line.
+      await assert.rejects(
+        openLeader({ ...opts, policyText: rule }, opened, nullLogger),
+        (e) => e instanceof PolicyError && e.line === 4,
+      );
+      // The leader's own name is a member's; a member to come is in future:.
+      const lines: string[] = [];
+      const logger = createLogger({ sink: (l) => lines.push(l) });
+      const good =
+        `future: [db1]\n${rule}  - name: b\n    action: allow\n    from: { names: [Lead] }\n    to: role=db\n`;
+      const { core } = await openLeader({ ...opts, policyText: good }, opened, logger);
+      assert.equal(core.policy()?.version, 1);
+      assert.match(core.policy()!.text, /future:/);
+      const warned = lines.find((l) => l.includes("policy warnings"));
+      assert.ok(warned?.includes("match no member"), lines.join("\n"));
+      core.close();
+    } finally {
+      opened.lock.release();
+    }
+  });
+});
+
 Deno.test("boot: a leader advertises this machine's addresses unless told; default network", async () => {
   await withDir(async (dir) => {
     const opened = await openState(dir, nullLogger);
     const { core, addresses } = await openLeader(
       { role: "leader", stateDir: dir, hostname: "lead", userspace: true, listenPort: 51998 },
       opened,
+      nullLogger,
     );
     assert.equal(core.network, DEFAULT_NETWORK);
     assert.deepEqual(addresses, ["10.200.0.1/16"]);
@@ -241,17 +295,22 @@ Deno.test("boot: a leader on a port the system picks is refused unless it says w
         openLeader(
           { role: "leader", stateDir: dir, hostname: "lead", userspace: true, listenPort: 0 },
           opened,
+          nullLogger,
         ),
         /give it a fixed listen port/,
       );
-      const { core } = await openLeader({
-        role: "leader",
-        stateDir: dir,
-        hostname: "lead",
-        userspace: true,
-        listenPort: 0,
-        advertise: ["192.0.2.1:51820"],
-      }, opened);
+      const { core } = await openLeader(
+        {
+          role: "leader",
+          stateDir: dir,
+          hostname: "lead",
+          userspace: true,
+          listenPort: 0,
+          advertise: ["192.0.2.1:51820"],
+        },
+        opened,
+        nullLogger,
+      );
       assert.deepEqual(core.leader.endpoints, ["192.0.2.1:51820"]);
     } finally {
       opened.lock.release();

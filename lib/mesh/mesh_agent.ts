@@ -61,7 +61,7 @@ import {
 import { composeMesh, type MeshComposition, type Start } from "./compose.ts";
 import { type CheckedToken, checkJoinToken, JoinError } from "./join/client.ts";
 import { type GrantChange, type LeaderCore, LeaderError } from "./leader/core.ts";
-import type { CreatedToken, LeaderService, TokenOptions } from "./leader/service.ts";
+import type { CreatedToken, LeaderService, PolicyApplied, TokenOptions } from "./leader/service.ts";
 import { Membership } from "./membership.ts";
 import type { MeshOptions } from "./mesh_options.ts";
 import { DEFAULT_LISTEN_PORT, meshTcpPort, ownRoutes, underlayKind } from "./options/options.ts";
@@ -246,7 +246,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     let mesh: MeshAgent<O["role"]>;
     try {
       if (opts.role === "leader") {
-        const { core, addresses } = await openLeader(opts, opened);
+        const { core, addresses } = await openLeader(opts, opened, logger);
         mesh = await MeshAgent.#compose<O["role"]>(opts, opened, addresses, { core }, logger);
       } else {
         const { node, addresses, joinedOver, run } = await openNode(opts, opened, checked, logger);
@@ -673,9 +673,16 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return await this.#needLeader().freeName(name);
   }
 
-  /** Applies a validated policy (canonical text) at the leader and sends it to every node. */
-  async applyPolicy(canonical: string): Promise<number> {
-    return await this.#needLeader().setPolicy(canonical);
+  /**
+   * Puts a policy (YAML text, as `weft policy apply` takes it) in force at the leader and sends
+   * it to every node, once it is checked whole against the members: a name a selector gives that
+   * no member has (nor the policy's `future:` list) and a test of its `tests:` that fails refuse
+   * it, with every other problem of the text, in one `PolicyError` (`problems`); the policy in
+   * force stays. Label selectors that match no member are warnings. The same text again changes
+   * nothing (the same version).
+   */
+  async applyPolicy(text: string): Promise<PolicyApplied> {
+    return await this.#needLeader().setPolicy(text);
   }
 
   /**

@@ -71,6 +71,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       dnsZone: "mesh.test.",
       dnsForward: true,
       policyText: undefined,
+      policyOrigin: undefined,
       health: { probeIntervalMs: 3000 },
       serviceHttp: [{ name: "api", url: "http://127.0.0.1:8080" }],
       serviceChecks: [{

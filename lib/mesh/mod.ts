@@ -55,7 +55,7 @@ export {
 } from "./mesh_agent.ts";
 export type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
 export type { JoinClientOptions } from "./join/client.ts";
-export type { CreatedToken, LeaderOptions, TokenOptions } from "./leader/service.ts";
+export type { CreatedToken, LeaderOptions, PolicyApplied, TokenOptions } from "./leader/service.ts";
 export type { NodeSyncOptions } from "./sync/node_sync.ts";
 export type { LeaderStore, StoreHealth, StoreSnapshot } from "./store/store.ts";
 export { MemoryStore } from "./store/memory_store.ts";
@@ -116,7 +116,12 @@ export type { LanDiscoveryOptions } from "../nat/runtime/lan.ts";
 export type { PathTiming } from "../nat/paths.ts";
 export type { InterfaceAddress } from "../nat/candidates.ts";
 export type { AnnounceSocket, LanAnnouncerOptions, LanPeer } from "../nat/announce.ts";
-export { compilePolicyText, policyFromConfig, type VersionedPolicy } from "../policy/source.ts";
+export {
+  compilePolicyText,
+  policyFromConfig,
+  type PolicyOrigin,
+  type VersionedPolicy,
+} from "../policy/source.ts";
 export {
   type DecodedToken,
   decodeToken,

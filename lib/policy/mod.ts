@@ -20,7 +20,14 @@
  * @module
  */
 
-export { MAX_POLICY_BYTES, parsePolicy, serializePolicy } from "./parse.ts";
+export {
+  type CheckedPolicy,
+  checkPolicyText,
+  MAX_POLICY_BYTES,
+  parsePolicy,
+  type PolicyCheckOptions,
+  serializePolicy,
+} from "./parse.ts";
 export {
   type Direction,
   type LabelMatch,
@@ -29,8 +36,10 @@ export {
   type PolicyDefaults,
   type PolicyDocument,
   PolicyError,
+  type PolicyProblem,
   type PolicyProto,
   type PolicyRule,
+  type PolicyTest,
   type PortRange,
   type QosClass,
   type RuleQos,

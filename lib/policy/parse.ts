@@ -20,9 +20,12 @@ import {
   type PolicyDocument,
   PolicyError,
   type PolicyPath,
+  type PolicyProblem,
   policyToWire,
-  validatePolicy,
+  validatePolicyParts,
 } from "./schema.ts";
+import { checkPolicyMembers } from "./check.ts";
+import type { MembershipView } from "../members/member.ts";
 import { aliasBomb, MAX_ALIAS_EXPANSION } from "../config/yaml_aliases.ts";
 
 /** Policy files larger than this are refused before parsing (1 MiB). */
@@ -79,12 +82,63 @@ function toPlain(
   throw new PolicyError(`unsupported YAML node`, "", line);
 }
 
+/** How a policy's text is read and checked. */
+export interface PolicyCheckOptions {
+  /** The line the text starts at in its file (a policy cut out of a larger file). */
+  firstLine?: number;
+  /**
+   * The members to check it against, where it is to be put in force: each name a selector gives
+   * must be a member's or in the document's `future:` list, and its tests must pass.
+   */
+  view?: MembershipView | null;
+}
+
+/** A policy that passed: its document, and its warnings (label selectors no member matches). */
+export interface CheckedPolicy {
+  /** The document. */
+  doc: PolicyDocument;
+  /** Warnings, each with its line: they do not refuse the policy. */
+  warnings: string[];
+}
+
 /**
- * Parses a YAML policy file. Throws `PolicyError` naming the line and the reason for the first
- * problem: YAML syntax, duplicate keys, unknown keys, wrong types, bad actions, protocols, ports,
- * port ranges, CIDRs, selectors, duplicate rule names, ports on a non-tcp/udp rule.
+ * Parses a YAML policy file and, given `view`, checks it against those members. Throws a
+ * `PolicyError` listing every problem with its line: YAML syntax (then nothing else is read),
+ * duplicate keys, unknown keys, wrong types, bad actions, protocols, ports, port ranges, CIDRs,
+ * selectors, duplicate rule names, ports on a non-tcp/udp rule, bad tests; with `view` also names
+ * no member has (nor `future:`) and failing tests.
+ *
+ * @example A typo in a name, and a test that fails, against two members
+ * ```ts run
+ * import { checkPolicyText, PolicyError } from "@weft/weft/policy";
+ *
+ * const node = (name: string, address: string) => ({
+ *   name, address, publicKey: "", endpoints: [], labels: {}, role: "node" as const,
+ *   services: [], joinedAt: 0,
+ * });
+ * const view = {
+ *   network: "10.200.0.0/16", version: 1,
+ *   members: [node("n1", "10.200.0.2"), node("n2", "10.200.0.3")],
+ * };
+ * const policy = [
+ *   "defaults: { inbound: deny }",
+ *   "policies:",
+ *   "  - { name: ssh, action: allow, to: { names: [n9] }, proto: tcp, ports: [22] }",
+ *   "tests:",
+ *   "  - { from: n1, to: n2, port: 22, expect: allow }",
+ * ].join("\n");
+ * try {
+ *   checkPolicyText(policy, { view });
+ * } catch (e) {
+ *   if (e instanceof PolicyError) for (const p of e.problems) console.log(p.line, p.path);
+ *   // prints: 3 policies[0].to.names[0]
+ *   // prints: 5 tests[0]
+ * }
+ * const fixed = policy.replace("n9", "n2");
+ * console.log(checkPolicyText(fixed, { view }).doc.tests?.length); // prints: 1
+ * ```
  */
-export function parsePolicy(text: string, opts: { firstLine?: number } = {}): PolicyDocument {
+export function checkPolicyText(text: string, opts: PolicyCheckOptions = {}): CheckedPolicy {
   if (text.length > MAX_POLICY_BYTES) {
     throw new PolicyError(`policy file is larger than ${MAX_POLICY_BYTES} bytes`);
   }
@@ -93,11 +147,12 @@ export function parsePolicy(text: string, opts: { firstLine?: number } = {}): Po
   // A policy cut out of a larger file reports that file's lines, in errors and their reasons.
   const shift = (opts.firstLine ?? 1) - 1;
   const lineOf = (offset: number) => lc.linePos(offset).line + shift;
-  const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem) {
-    const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    throw new PolicyError(`YAML: ${reason}`, "", lineOf(problem.pos[0]));
-  }
+  const yamlProblems = [...doc.errors, ...doc.warnings].map((problem): PolicyProblem => ({
+    path: "",
+    reason: `YAML: ${problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`,
+    line: lineOf(problem.pos[0]),
+  }));
+  if (yamlProblems.length) throw PolicyError.of(yamlProblems);
   const bomb = aliasBomb(doc.contents, doc);
   if (bomb) {
     throw new PolicyError(
@@ -120,7 +175,24 @@ export function parsePolicy(text: string, opts: { firstLine?: number } = {}): Po
       if (p.length === 0) return plain === null ? undefined : 1;
     }
   };
-  return validatePolicy(plain, locate);
+  const validated = validatePolicyParts(plain, locate);
+  const problems = [...validated.problems];
+  let warnings: string[] = [];
+  if (opts.view) {
+    const found = checkPolicyMembers(validated, opts.view, locate);
+    problems.push(...found.problems);
+    warnings = found.warnings;
+  }
+  if (problems.length) throw PolicyError.of(problems);
+  return { doc: validated.doc, warnings };
+}
+
+/**
+ * Parses a YAML policy file (and checks it against `opts.view`'s members, when given, as
+ * {@link checkPolicyText} does). Throws a `PolicyError` listing every problem with its line.
+ */
+export function parsePolicy(text: string, opts: PolicyCheckOptions = {}): PolicyDocument {
+  return checkPolicyText(text, opts).doc;
 }
 
 /** Like `parsePolicy`, but the error is returned instead of thrown. */

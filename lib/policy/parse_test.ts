@@ -192,6 +192,21 @@ const BAD: [string, number, string][] = [
     5,
     "bad class",
   ],
+  ["future: [ok, bad_name]\n", 1, "bad node name"],
+  ["future: web\n", 1, "future must be a list"],
+  ["tests: {from: a}\n", 1, "tests must be a list"],
+  ["tests:\n  - { from: a, to: b, port: 22 }\n", 2, "a test needs expect"],
+  ["tests:\n  - { from: a, to: b, expect: allow }\n", 2, "a tcp test needs a port"],
+  [
+    "tests:\n  - from: a\n    to: b\n    proto: icmp\n    port: 7\n    expect: deny\n",
+    5,
+    "a port goes only",
+  ],
+  ["tests:\n  - { from: a b, to: b, port: 1, expect: deny }\n", 2, "bad from"],
+  ["tests:\n  - { to: b, port: 1, expect: deny }\n", 2, "a test needs from"],
+  ["tests:\n  - { from: a, to: b, port: 1, expect: maybe }\n", 2, "bad expect"],
+  ["tests:\n  - { from: a, to: b, port: 1, expect: deny, ports: 2 }\n", 2, `unknown key "ports"`],
+  ["tests:\n  - just a flow\n", 2, "a test is a map"],
 ];
 
 Deno.test("policy parse: every error is rejected whole and names its line", () => {
@@ -207,6 +222,71 @@ Deno.test("policy parse: every error is rejected whole and names its line", () =
     assert.ok(err.message.includes(reason), `reason for:\n${text}\n${err.message}`);
     assert.ok(err.message.startsWith(`line ${line}: `), err.message);
   }
+});
+
+Deno.test("policy parse: every problem of a file at once, in line order", () => {
+  const text = [
+    "policies:", //                               1
+    "  - name: a", //                             2
+    "    action: maybe", //                       3
+    "    prority: 5", //                          4
+    "  - name: b", //                             5
+    "    action: allow", //                       6
+    "    proto: tcp", //                          7
+    "    ports: [22, 70000, 9-8]", //             8
+    "    from: [{ names: [ok, bad_name] }, 'role=='] ", // 9
+    "segments:", //                              10
+    "  - { name: Blue, vni: 0, select: '*' }", // 11
+    "tests:", //                                 12
+    "  - { from: a, to: b, expect: allow }", //  13
+    "defaults: { inbound: sometimes }", //       14
+    "",
+  ].join("\n");
+  let err: unknown;
+  try {
+    parsePolicy(text);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof PolicyError);
+  assert.deepEqual(err.problems.map((p) => [p.line, p.path]), [
+    [3, "policies[0].action"],
+    [4, "policies[0].prority"],
+    [8, "policies[1].ports[1]"],
+    [8, "policies[1].ports[2]"],
+    [9, "policies[1].from[0].names[1]"],
+    [9, "policies[1].from[1]"],
+    [11, "segments[0].name"],
+    [11, "segments[0].vni"],
+    [13, "tests[0]"],
+    [14, "defaults.inbound"],
+  ]);
+  // The error itself is the first problem; its message lists them all.
+  assert.equal(err.line, 3);
+  assert.equal(err.path, "policies[0].action");
+  const lines = err.message.split("\n");
+  assert.equal(lines[0], "10 problems:");
+  assert.equal(
+    lines[1],
+    `  line 3: policies[0].action: bad action: expected allow or deny, got the string "maybe"`,
+  );
+  assert.match(
+    lines[4],
+    /^ {2}line 8: policies\[1\]\.ports\[2\]: bad port range "9-8": 9 is after 8$/,
+  );
+  assert.equal(lines.length, 11);
+});
+
+Deno.test("policy parse: every YAML problem at once", () => {
+  let err: unknown;
+  try {
+    parsePolicy("policies:\n  - name: a\n    name: b\n  - name: c\n    name: d\n");
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof PolicyError);
+  assert.deepEqual(err.problems.map((p) => p.line), [3, 5]);
+  assert.ok(err.problems.every((p) => p.reason.startsWith("YAML: ")));
 });
 
 Deno.test("policy parse: tryParsePolicy returns the error", () => {

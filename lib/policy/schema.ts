@@ -27,12 +27,17 @@
  *     select: "site in (a,b)"     # required: the members in it (labels, names, or "*")
  *     mtu: 1370                   # optional: default the overlay's MTU less VXLAN's 50 bytes
  *     driver: vxlan               # optional: the data plane (vxlan, the only one so far)
+ * future: [db3]                   # optional: names selectors may give before those members join
+ * tests:                          # optional: flows that must be allowed or denied
+ *   - { from: web1, to: db1, proto: tcp, port: 5432, expect: allow }  # proto default tcp
+ *   - { from: web1, to: 10.200.0.9, proto: icmp, expect: deny }       # port: tcp/udp only
  * ```
  *
- * Top-level keys are `defaults`, `policies` and `segments`, rule and segment keys those shown;
- * anything else is an error. A segment is an Ethernet bridge on each member it selects, joined
- * to the others' by VXLAN inside the tunnels; VXLAN for a segment from a member outside it is
- * dropped (`lib/segments/`).
+ * Top-level keys are `defaults`, `policies`, `segments`, `future` and `tests`, rule, segment and
+ * test keys those shown; anything else is an error. Every problem of a document is reported,
+ * each with its path and line, not only the first. A segment is an Ethernet bridge on each
+ * member it selects, joined to the others' by VXLAN inside the tunnels; VXLAN for a segment from
+ * a member outside it is dropped (`lib/segments/`).
  *
  * **Selectors** (`from`, `to`) name the endpoints of a packet: its source and its destination.
  * - `"*"`: any address.
@@ -50,6 +55,14 @@
  *
  * Label and name selectors match the overlay addresses (IPv4 and IPv6) of the members they pick;
  * a member joining, leaving or changing labels changes what a rule matches.
+ *
+ * **Against the members** (`check.ts`, where the leader puts a document in force): a name in a
+ * `names` selector (rules and segments) must be a member's or be listed in `future`, else the
+ * document is refused (a typo would silently select nobody); label selectors that match no
+ * member are warnings; each test (`from`, `to` a member name or an address, as `weft policy
+ * test` asks) must get its `expect`ed verdict by the rules and defaults, else the document is
+ * refused. A test naming a `future` member that has not joined is skipped with a warning. A node
+ * reading the document it was sent checks none of this.
  *
  * **Evaluation**: rules are tried in ascending `priority` (ties keep file order); the first rule
  * whose `from` matches the source, `to` the destination, `proto` the protocol and `ports` the
@@ -90,6 +103,7 @@ import {
   type SegmentDriverName,
 } from "../segments/segments.ts";
 import { dnsLabelProblem } from "../net/names.ts";
+import { parseAddress } from "../net/ip.ts";
 import {
   formatLabelExpression,
   labelKeyProblem,
@@ -176,6 +190,23 @@ export interface Segment {
   driver: SegmentDriverName;
 }
 
+/**
+ * A flow a policy file says must be allowed or denied (its `tests:`), as `weft policy test`
+ * asks about one: the leader refuses the file when the flow goes the other way.
+ */
+export interface PolicyTest {
+  /** Source: a member name or an address. */
+  from: string;
+  /** Destination: a member name or an address. */
+  to: string;
+  /** Protocol (default tcp, as `weft policy test`'s). */
+  proto: PolicyProto;
+  /** Destination port (tcp and udp, where it is required). */
+  port?: number;
+  /** The verdict the flow must get. */
+  expect: PolicyAction;
+}
+
 /** A validated policy document. */
 export interface PolicyDocument {
   /** Explicit defaults. */
@@ -184,6 +215,10 @@ export interface PolicyDocument {
   policies: PolicyRule[];
   /** Layer 2 segments, absent or empty for none. */
   segments?: Segment[];
+  /** Node names selectors may name before those members join (lower case), absent for none. */
+  future?: string[];
+  /** Flows that must be allowed or denied, checked where the policy is put in force. */
+  tests?: PolicyTest[];
 }
 
 /** Most segments a document may hold. */
@@ -199,26 +234,72 @@ const SEGMENT_KEYS = ["name", "vni", "select", "mtu", "driver"];
 export const DEFAULT_PRIORITY = 1000;
 /** Highest allowed priority number. */
 export const MAX_PRIORITY = 1_000_000;
-/** Most rules a document may hold. */
+/** Most rules a document may hold (and most names in its `future` list). */
 export const MAX_RULES = 10_000;
+/** Most tests a document may hold. */
+export const MAX_TESTS = 1_000;
 
-/** A policy document that cannot be accepted: where (line, path) and why. */
-export class PolicyError extends Error {
+/** One problem of a policy document: where (line, path) and why. */
+export interface PolicyProblem {
   /** 1-based line in the YAML source, when the document came from text. */
-  readonly line: number | undefined;
-  /** Where in the document, e.g. `policies[2].ports[0]`. */
-  readonly path: string;
+  line?: number;
+  /** Where in the document, e.g. `policies[2].ports[0]` (empty: the whole document). */
+  path: string;
   /** What is wrong. */
+  reason: string;
+}
+
+/** Most problems a `PolicyError`'s message lists; the rest are counted. */
+export const MAX_PROBLEMS_SHOWN = 20;
+
+/** A problem as one line: `line 5: policies[1].action: bad action: ...`. */
+export function formatProblem(p: PolicyProblem): string {
+  const where = [p.line === undefined ? "" : `line ${p.line}`, p.path].filter((s) => s).join(": ");
+  return where ? `${where}: ${p.reason}` : p.reason;
+}
+
+/**
+ * A policy document that cannot be accepted: every problem found in it (`problems`, in file
+ * order), the first one's line, path and reason also on the error itself.
+ */
+export class PolicyError extends Error {
+  /** 1-based line in the YAML source, when the document came from text (the first problem's). */
+  readonly line: number | undefined;
+  /** Where in the document, e.g. `policies[2].ports[0]` (the first problem's). */
+  readonly path: string;
+  /** What is wrong (the first problem). */
   readonly reason: string;
+  /** Every problem, this error's own first; one for an error made from one reason. */
+  readonly problems: readonly PolicyProblem[];
 
   /** An error at `path` (and `line`, if known) for `reason`. */
   constructor(reason: string, path = "", line?: number) {
-    const where = [line === undefined ? "" : `line ${line}`, path].filter((s) => s).join(": ");
-    super(where ? `${where}: ${reason}` : reason);
+    super(formatProblem({ reason, path, line }));
     this.name = "PolicyError";
     this.line = line;
     this.path = path;
     this.reason = reason;
+    this.problems = [{ reason, path, ...(line === undefined ? {} : { line }) }];
+  }
+
+  /**
+   * One error for several problems (at least one): the message lists them one a line (at most
+   * {@link MAX_PROBLEMS_SHOWN}, then how many more), sorted by line.
+   */
+  static of(problems: readonly PolicyProblem[]): PolicyError {
+    const sorted = problems.map((p, i) => ({ p, i })).sort((a, b) =>
+      (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || a.i - b.i
+    ).map((x) => x.p);
+    const [first] = sorted;
+    const e = new PolicyError(first.reason, first.path, first.line);
+    if (sorted.length === 1) return e;
+    const shown = sorted.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `  ${formatProblem(p)}`);
+    if (sorted.length > MAX_PROBLEMS_SHOWN) {
+      shown.push(`  ... and ${sorted.length - MAX_PROBLEMS_SHOWN} more`);
+    }
+    e.message = `${sorted.length} problems:\n${shown.join("\n")}`;
+    (e as { problems: readonly PolicyProblem[] }).problems = sorted;
+    return e;
   }
 }
 
@@ -243,7 +324,8 @@ export function formatPath(path: PolicyPath): string {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const PORT_RE = /^(0|[1-9][0-9]{0,4})$/;
 const RANGE_RE = /^\s*(0|[1-9][0-9]{0,4})\s*-\s*(0|[1-9][0-9]{0,4})\s*$/;
-const ROOT_KEYS = ["defaults", "policies", "segments"];
+const ROOT_KEYS = ["defaults", "future", "policies", "segments", "tests"];
+const TEST_KEYS = ["from", "to", "proto", "port", "expect"];
 const DEFAULT_KEYS = ["inbound", "outbound"];
 const RULE_KEYS = [
   "name",
@@ -272,32 +354,76 @@ function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 }
 
-/** Walks a plain value, failing with the line (when known) and path of the first problem. */
+/** Thrown by `Validator.fail` to leave the part being checked; `guard` catches it. */
+const ABORT = Symbol("abort");
+
+/** Where a selector names members by name, or by labels: checked against the members later. */
+export interface SelectorRefs {
+  /** Each name of a `names` selector (lower case), with its place. */
+  names: { name: string; path: PolicyPath }[];
+  /** Each label term, with its place. */
+  labels: { match: LabelMatch[]; path: PolicyPath }[];
+}
+
+/**
+ * Walks a plain value, noting every problem with its line (when known) and path: a problem in
+ * one part (a rule's field, a rule, a segment, a test) leaves that part and goes on with the next,
+ * so one pass reports them all.
+ */
 class Validator {
   readonly #locate: LineLocator;
+  readonly problems: PolicyProblem[] = [];
+  readonly refs: SelectorRefs = { names: [], labels: [] };
 
   constructor(locate: LineLocator) {
     this.#locate = locate;
   }
 
+  /** Notes a problem and goes on. */
+  note(path: PolicyPath, reason: string, key = false): void {
+    const line = this.#locate(path, key);
+    this.problems.push({ path: formatPath(path), reason, ...(line === undefined ? {} : { line }) });
+  }
+
+  /** Notes a problem and leaves the part being checked (up to the nearest `guard`). */
   fail(path: PolicyPath, reason: string, key = false): never {
-    throw new PolicyError(reason, formatPath(path), this.#locate(path, key));
+    this.note(path, reason, key);
+    throw ABORT;
+  }
+
+  /** `check()`, or `fallback` when it failed (its problem noted). */
+  guard<T>(check: () => T, fallback: T): T {
+    try {
+      return check();
+    } catch (e) {
+      if (e === ABORT) return fallback;
+      throw e;
+    }
   }
 
   line(path: PolicyPath): number | undefined {
     return this.#locate(path, false);
   }
 
-  checkKeys(value: Record<string, unknown>, allowed: string[], path: PolicyPath, what: string) {
+  /** Notes each key of `value` not `allowed`; false when there was one. */
+  checkKeys(
+    value: Record<string, unknown>,
+    allowed: string[],
+    path: PolicyPath,
+    what: string,
+  ): boolean {
+    let known = true;
     for (const k of Object.keys(value)) {
       if (!allowed.includes(k)) {
-        this.fail(
+        this.note(
           [...path, k],
           `unknown key "${k}" in ${what} (expected one of: ${allowed.join(", ")})`,
           true,
         );
+        known = false;
       }
     }
+    return known;
   }
 
   action(v: unknown, path: PolicyPath): PolicyAction {
@@ -309,19 +435,33 @@ class Validator {
     if (value === null || value === undefined) return { defaults: {}, policies: [] };
     if (!isMap(value)) this.fail([], `a policy document is a map, got ${typeName(value)}`);
     this.checkKeys(value, ROOT_KEYS, [], "the document");
+    const defaults = this.guard(() => this.defaults(value.defaults), {});
+    const policies = this.guard(() => this.rules(value.policies), []);
+    const segments = this.guard(() => this.segments(value.segments), []);
+    const future = this.guard(() => this.future(value.future), []);
+    const tests = this.guard(() => this.tests(value.tests), []);
+    const doc: PolicyDocument = { defaults, policies };
+    if (segments.length) doc.segments = segments;
+    if (future.length) doc.future = future;
+    if (tests.length) doc.tests = tests;
+    return doc;
+  }
+
+  defaults(d: unknown): PolicyDefaults {
     const defaults: PolicyDefaults = {};
-    const d = value.defaults;
-    if (d !== undefined && d !== null) {
-      if (!isMap(d)) this.fail(["defaults"], `defaults must be a map, got ${typeName(d)}`);
-      this.checkKeys(d, DEFAULT_KEYS, ["defaults"], "defaults");
-      if (d.inbound !== undefined) {
-        defaults.inbound = this.action(d.inbound, ["defaults", "inbound"]);
-      }
-      if (d.outbound !== undefined) {
-        defaults.outbound = this.action(d.outbound, ["defaults", "outbound"]);
-      }
+    if (d === undefined || d === null) return defaults;
+    if (!isMap(d)) this.fail(["defaults"], `defaults must be a map, got ${typeName(d)}`);
+    this.checkKeys(d, DEFAULT_KEYS, ["defaults"], "defaults");
+    for (const dir of ["inbound", "outbound"] as const) {
+      if (d[dir] === undefined) continue;
+      const action = this.guard(() => this.action(d[dir], ["defaults", dir]), undefined);
+      if (action !== undefined) defaults[dir] = action;
     }
-    const list = value.policies ?? [];
+    return defaults;
+  }
+
+  rules(value: unknown): PolicyRule[] {
+    const list = value ?? [];
     if (!Array.isArray(list)) {
       this.fail(["policies"], `policies must be a list of rules, got ${typeName(list)}`);
     }
@@ -331,22 +471,102 @@ class Validator {
     const seen = new Map<string, number>();
     const policies: PolicyRule[] = [];
     for (let i = 0; i < list.length; i++) {
-      const rule = this.rule(list[i], ["policies", i]);
+      const rule = this.guard(() => this.rule(list[i], ["policies", i]), null);
+      if (rule === null) continue;
       const first = seen.get(rule.name);
       if (first !== undefined) {
         const at = this.line(["policies", first, "name"]);
-        this.fail(
+        this.note(
           ["policies", i, "name"],
           `duplicate rule name "${rule.name}" (first used by policies[${first}]${
             at === undefined ? "" : ` at line ${at}`
           })`,
         );
-      }
-      seen.set(rule.name, i);
+      } else if (typeof rule.name === "string") seen.set(rule.name, i);
       policies.push(rule);
     }
-    const segments = this.segments(value.segments);
-    return segments.length ? { defaults, policies, segments } : { defaults, policies };
+    return policies;
+  }
+
+  future(value: unknown): string[] {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) {
+      this.fail(["future"], `future must be a list of node names, got ${typeName(value)}`);
+    }
+    if (value.length > MAX_RULES) {
+      this.fail(["future"], `${value.length} names is more than the limit of ${MAX_RULES}`);
+    }
+    const out: string[] = [];
+    value.forEach((n, i) => {
+      const name = this.guard(() => this.nodeName(n, ["future", i]), null);
+      if (name !== null && !out.includes(name)) out.push(name);
+    });
+    return out;
+  }
+
+  tests(value: unknown): PolicyTest[] {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) {
+      this.fail(["tests"], `tests must be a list of flows, got ${typeName(value)}`);
+    }
+    if (value.length > MAX_TESTS) {
+      this.fail(["tests"], `${value.length} tests is more than the limit of ${MAX_TESTS}`);
+    }
+    const out: PolicyTest[] = [];
+    value.forEach((t, i) => {
+      const test = this.guard(() => this.test(t, ["tests", i]), null);
+      if (test !== null) out.push(test);
+    });
+    return out;
+  }
+
+  test(v: unknown, path: PolicyPath): PolicyTest {
+    const shape =
+      `a test is a map like { from: web1, to: db1, proto: tcp, port: 5432, expect: allow }`;
+    if (!isMap(v)) return this.fail(path, `${shape}, got ${typeName(v)}`);
+    this.checkKeys(v, TEST_KEYS, path, "a test");
+    const p = (k: string) => [...path, k];
+    const end = (k: "from" | "to"): string => {
+      const x = v[k];
+      if (x === undefined) this.fail(path, `a test needs ${k} (a node name or an address)`);
+      if (
+        typeof x !== "string" ||
+        (parseAddress(x.trim()) === null && dnsLabelProblem(asciiLower(x.trim())) !== undefined)
+      ) {
+        this.fail(p(k), `bad ${k}: expected a node name or an address, got ${typeName(x)}`);
+      }
+      return x.trim();
+    };
+    const from = this.guard(() => end("from"), "");
+    const to = this.guard(() => end("to"), "");
+    let proto: PolicyProto = "tcp";
+    if (v.proto !== undefined) {
+      if (v.proto !== "tcp" && v.proto !== "udp" && v.proto !== "icmp" && v.proto !== "any") {
+        this.note(
+          p("proto"),
+          `bad proto: expected tcp, udp, icmp or any, got ${typeName(v.proto)}`,
+        );
+      } else proto = v.proto;
+    }
+    const test: PolicyTest = { from, to, proto, expect: "allow" };
+    if (proto === "tcp" || proto === "udp") {
+      if (v.port === undefined) this.note(path, `a ${proto} test needs a port`);
+      else if (
+        typeof v.port !== "number" || !Number.isInteger(v.port) || v.port < 1 || v.port > 65535
+      ) {
+        this.note(p("port"), `bad port: expected 1-65535, got ${typeName(v.port)}`);
+      } else test.port = v.port;
+    } else if (v.port !== undefined) {
+      this.note(
+        p("port"),
+        `a port goes only with proto tcp or udp (this test's proto is ${proto})`,
+      );
+    }
+    if (v.expect === undefined) this.note(path, `a test needs expect (allow or deny)`);
+    else if (v.expect !== "allow" && v.expect !== "deny") {
+      this.note(p("expect"), `bad expect: expected allow or deny, got ${typeName(v.expect)}`);
+    } else test.expect = v.expect;
+    return test;
   }
 
   segments(list: unknown): Segment[] {
@@ -358,14 +578,21 @@ class Validator {
       this.fail(["segments"], `${list.length} segments is more than the limit of ${MAX_SEGMENTS}`);
     }
     const out: Segment[] = [];
+    const at: number[] = [];
     for (let i = 0; i < list.length; i++) {
-      const seg = this.segment(list[i], ["segments", i]);
+      const seg = this.guard(() => this.segment(list[i], ["segments", i]), null);
+      if (seg === null) continue;
       const twin = out.findIndex((o) => o.name === seg.name || o.vni === seg.vni);
       if (twin >= 0) {
         const what = out[twin].name === seg.name ? `name "${seg.name}"` : `vni ${seg.vni}`;
-        this.fail(["segments", i], `duplicate segment ${what} (first used by segments[${twin}])`);
+        this.note(
+          ["segments", i],
+          `duplicate segment ${what} (first used by segments[${at[twin]}])`,
+        );
+        continue;
       }
       out.push(seg);
+      at.push(i);
     }
     return out;
   }
@@ -375,7 +602,7 @@ class Validator {
     this.checkKeys(v, SEGMENT_KEYS, path, "a segment");
     const p = (k: string) => [...path, k];
     if (typeof v.name !== "string" || !SEGMENT_NAME_RE.test(v.name)) {
-      this.fail(
+      this.note(
         v.name === undefined ? path : p("name"),
         `bad segment name: ${
           typeName(v.name)
@@ -383,17 +610,19 @@ class Validator {
       );
     }
     if (typeof v.vni !== "number" || !Number.isInteger(v.vni) || v.vni < 1 || v.vni > MAX_VNI) {
-      this.fail(
+      this.note(
         v.vni === undefined ? path : p("vni"),
         `bad vni: expected an integer 1-${MAX_VNI}, got ${typeName(v.vni)}`,
       );
     }
+    let select: Selector = [{ kind: "any" }];
     if (v.select === undefined) {
-      this.fail(path, `segment "${v.name}" needs select (the members in it, "*" for every one)`);
-    }
-    const select = this.selector(v.select, p("select"));
-    if (select.some((t) => t.kind === "cidrs")) {
-      this.fail(p("select"), `a segment selects members (labels, names or "*"), not cidrs`);
+      this.note(path, `segment "${v.name}" needs select (the members in it, "*" for every one)`);
+    } else {
+      select = this.guard(() => this.selector(v.select, p("select")), select);
+      if (select.some((t) => t.kind === "cidrs")) {
+        this.note(p("select"), `a segment selects members (labels, names or "*"), not cidrs`);
+      }
     }
     const seg: Segment = {
       name: v.name as string,
@@ -404,20 +633,18 @@ class Validator {
     if (v.mtu !== undefined) {
       const { min, max } = SEGMENT_MTU_RANGE;
       if (typeof v.mtu !== "number" || !Number.isInteger(v.mtu) || v.mtu < min || v.mtu > max) {
-        this.fail(p("mtu"), `bad mtu: expected an integer ${min}-${max}, got ${typeName(v.mtu)}`);
-      }
-      seg.mtu = v.mtu;
+        this.note(p("mtu"), `bad mtu: expected an integer ${min}-${max}, got ${typeName(v.mtu)}`);
+      } else seg.mtu = v.mtu;
     }
     if (v.driver !== undefined) {
       if (!isSegmentDriverName(v.driver)) {
-        this.fail(
+        this.note(
           p("driver"),
           `bad driver: expected one of ${Object.keys(SEGMENT_DRIVERS).join(", ")}, got ${
             typeName(v.driver)
           }`,
         );
-      }
-      seg.driver = v.driver;
+      } else seg.driver = v.driver;
     }
     return seg;
   }
@@ -427,85 +654,92 @@ class Validator {
     // A rate, burst or traffic class written on the rule itself belongs under its qos key.
     for (const k of QOS_KEYS) {
       if (v[k] !== undefined) {
-        this.fail(
+        this.note(
           [...path, k],
           `${k} goes under the rule's qos key (qos: { ${k}: ${JSON.stringify(v[k])} })`,
           true,
         );
       }
     }
-    this.checkKeys(v, RULE_KEYS, path, "a rule");
+    this.checkKeys(v, [...RULE_KEYS, ...QOS_KEYS], path, "a rule");
     const p = (k: string) => [...path, k];
-    if (v.name === undefined) this.fail(path, `a rule needs a name`);
-    if (typeof v.name !== "string" || !NAME_RE.test(v.name)) {
-      this.fail(
+    if (v.name === undefined) this.note(path, `a rule needs a name`);
+    else if (typeof v.name !== "string" || !NAME_RE.test(v.name)) {
+      this.note(
         p("name"),
         `bad rule name: ${
           typeName(v.name)
         } (letters, digits, "._-", at most 63, starting with a letter or digit)`,
       );
     }
-    if (v.action === undefined) this.fail(path, `rule "${v.name}" needs an action (allow or deny)`);
-    const action = this.action(v.action, p("action"));
+    let action: PolicyAction | undefined;
+    if (v.action === undefined) this.note(path, `rule "${v.name}" needs an action (allow or deny)`);
+    else action = this.guard(() => this.action(v.action, p("action")), undefined);
     let description: string | undefined;
     if (v.description !== undefined) {
       if (typeof v.description !== "string") {
-        this.fail(p("description"), `description must be a string, got ${typeName(v.description)}`);
-      }
-      description = v.description;
+        this.note(p("description"), `description must be a string, got ${typeName(v.description)}`);
+      } else description = v.description;
     }
-    let priority = DEFAULT_PRIORITY;
-    if (v.priority !== undefined) {
-      if (v.priority === "interactive" || v.priority === "bulk") {
-        this.fail(
-          p("priority"),
-          `priority orders the rules (an integer 0-${MAX_PRIORITY}); a traffic class goes under qos (qos: { class: ${v.priority} })`,
-        );
-      }
-      if (
-        typeof v.priority !== "number" || !Number.isInteger(v.priority) || v.priority < 0 ||
-        v.priority > MAX_PRIORITY
-      ) {
-        this.fail(
-          p("priority"),
-          `bad priority: expected an integer 0-${MAX_PRIORITY}, got ${typeName(v.priority)}`,
-        );
-      }
-      priority = v.priority;
-    }
-    let proto: PolicyProto = "any";
+    const priority = v.priority === undefined
+      ? DEFAULT_PRIORITY
+      : this.guard(() => this.priority(v.priority, p("priority")), DEFAULT_PRIORITY);
+    let proto: PolicyProto | undefined = "any";
     if (v.proto !== undefined) {
       if (v.proto !== "tcp" && v.proto !== "udp" && v.proto !== "icmp" && v.proto !== "any") {
-        this.fail(
+        this.note(
           p("proto"),
           `bad proto: expected tcp, udp, icmp or any, got ${typeName(v.proto)}`,
         );
-      }
-      proto = v.proto;
+        proto = undefined; // unknown: the ports are checked alone
+      } else proto = v.proto;
     }
     let ports: PortRange[] = [];
     if (v.ports !== undefined) {
-      if (proto !== "tcp" && proto !== "udp") {
-        this.fail(
+      if (proto !== undefined && proto !== "tcp" && proto !== "udp") {
+        this.note(
           p("ports"),
           `ports apply only to proto tcp or udp (this rule's proto is ${proto}); write one rule per protocol`,
         );
-      }
-      ports = this.ports(v.ports, p("ports"));
+      } else ports = this.guard(() => this.ports(v.ports, p("ports")), []);
     }
+    const any: Selector = [{ kind: "any" }];
     const from = v.from === undefined
-      ? [{ kind: "any" as const }]
-      : this.selector(v.from, p("from"));
-    const to = v.to === undefined ? [{ kind: "any" as const }] : this.selector(v.to, p("to"));
-    const rule: PolicyRule = { name: v.name as string, action, priority, from, to, proto, ports };
+      ? any
+      : this.guard(() => this.selector(v.from, p("from")), any);
+    const to = v.to === undefined ? any : this.guard(() => this.selector(v.to, p("to")), any);
+    const rule: PolicyRule = {
+      name: v.name as string,
+      action: action ?? "deny",
+      priority,
+      from,
+      to,
+      proto: proto ?? "any",
+      ports,
+    };
     if (description !== undefined) rule.description = description;
     if (v.qos !== undefined) {
-      if (action !== "allow") {
-        this.fail(p("qos"), `qos applies only to allow rules (rule "${v.name}" denies)`, true);
+      if (action === "deny") {
+        this.note(p("qos"), `qos applies only to allow rules (rule "${v.name}" denies)`, true);
+      } else {
+        const qos = this.guard(() => this.qos(v.qos, p("qos")), undefined);
+        if (qos !== undefined) rule.qos = qos;
       }
-      rule.qos = this.qos(v.qos, p("qos"));
     }
     return rule;
+  }
+
+  priority(v: unknown, path: PolicyPath): number {
+    if (v === "interactive" || v === "bulk") {
+      this.fail(
+        path,
+        `priority orders the rules (an integer 0-${MAX_PRIORITY}); a traffic class goes under qos (qos: { class: ${v} })`,
+      );
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_PRIORITY) {
+      this.fail(path, `bad priority: expected an integer 0-${MAX_PRIORITY}, got ${typeName(v)}`);
+    }
+    return v;
   }
 
   qos(v: unknown, path: PolicyPath): RuleQos {
@@ -558,7 +792,8 @@ class Validator {
     const out: PortRange[] = [];
     for (let i = 0; i < items.length; i++) {
       const at = Array.isArray(v) ? [...path, i] : path;
-      out.push(this.portRange(items[i], at));
+      const range = this.guard(() => this.portRange(items[i], at), null);
+      if (range !== null) out.push(range);
     }
     return out;
   }
@@ -596,14 +831,14 @@ class Validator {
       if (v.length === 0) this.fail(path, `empty selector list (use "*" for any address)`);
       const out: SelectorTerm[] = [];
       for (let i = 0; i < v.length; i++) {
-        if (Array.isArray(v[i])) this.fail([...path, i], `a selector list cannot nest lists`);
-        out.push(...this.selector(v[i], [...path, i]));
+        if (Array.isArray(v[i])) this.note([...path, i], `a selector list cannot nest lists`);
+        else out.push(...this.guard(() => this.selector(v[i], [...path, i]), []));
       }
       return out.some((t) => t.kind === "any") ? [{ kind: "any" }] : out;
     }
     if (typeof v === "string") {
       if (v.trim() === "*") return [{ kind: "any" }];
-      return [{ kind: "labels", match: this.labelExpression(v, path) }];
+      return [this.labelTerm(this.labelExpression(v, path), path)];
     }
     if (!isMap(v)) {
       return this.fail(
@@ -613,7 +848,8 @@ class Validator {
         }`,
       );
     }
-    this.checkKeys(v, SELECTOR_KEYS, path, "a selector");
+    // The one key says what the selector is: an unknown one leaves nothing to check.
+    if (!this.checkKeys(v, SELECTOR_KEYS, path, "a selector")) throw ABORT;
     const keys = Object.keys(v);
     if (keys.length !== 1) {
       this.fail(
@@ -625,9 +861,15 @@ class Validator {
     }
     const k = keys[0];
     const inner = [...path, k];
-    if (k === "labels") return [{ kind: "labels", match: this.labels(v.labels, inner) }];
+    if (k === "labels") return [this.labelTerm(this.labels(v.labels, inner), inner)];
     if (k === "names") return [{ kind: "names", names: this.names(v.names, inner) }];
     return [{ kind: "cidrs", cidrs: this.cidrs(v.cidrs, inner) }];
+  }
+
+  /** A label term, noted for the check against the members. */
+  labelTerm(match: LabelMatch[], path: PolicyPath): SelectorTerm {
+    this.refs.labels.push({ match, path });
+    return { kind: "labels", match };
   }
 
   labelExpression(text: string, path: PolicyPath): LabelMatch[] {
@@ -676,38 +918,70 @@ class Validator {
     if (!Array.isArray(v) || v.length === 0) {
       return this.fail(path, `names must be a non-empty list of node names, got ${typeName(v)}`);
     }
-    return v.map((n, i) => {
-      // Node names are DNS labels; a selector may write them in any (ASCII) case.
-      if (typeof n !== "string" || dnsLabelProblem(asciiLower(n)) !== undefined) {
-        this.fail([...path, i], `bad node name: ${typeName(n)} (a DNS label)`);
-      }
-      return n.toLowerCase();
+    const out: string[] = [];
+    v.forEach((n, i) => {
+      const name = this.guard(() => this.nodeName(n, [...path, i]), null);
+      if (name === null) return;
+      this.refs.names.push({ name, path: [...path, i] });
+      out.push(name);
     });
+    return out;
+  }
+
+  nodeName(n: unknown, path: PolicyPath): string {
+    // Node names are DNS labels; a selector may write them in any (ASCII) case.
+    if (typeof n !== "string" || dnsLabelProblem(asciiLower(n)) !== undefined) {
+      this.fail(path, `bad node name: ${typeName(n)} (a DNS label)`);
+    }
+    return n.toLowerCase();
   }
 
   cidrs(v: unknown, path: PolicyPath): string[] {
     if (!Array.isArray(v) || v.length === 0) {
       return this.fail(path, `cidrs must be a non-empty list of prefixes, got ${typeName(v)}`);
     }
-    return v.map((c, i) => {
+    const out: string[] = [];
+    v.forEach((c, i) => {
       const at = [...path, i];
-      if (typeof c !== "string") return this.fail(at, `bad CIDR: ${typeName(c)}`);
+      if (typeof c !== "string") return this.note(at, `bad CIDR: ${typeName(c)}`);
       const cidr = Cidr.tryParse(c);
-      if (cidr === null) return this.fail(at, `bad CIDR "${c}"`);
+      if (cidr === null) return this.note(at, `bad CIDR "${c}"`);
       if (cidr.hasHostBits) {
-        this.fail(at, `bad CIDR "${c}": host bits set past /${cidr.bits} (did you mean ${cidr}?)`);
-      }
-      return cidr.toString();
+        this.note(at, `bad CIDR "${c}": host bits set past /${cidr.bits} (did you mean ${cidr}?)`);
+      } else out.push(cidr.toString());
     });
+    return out;
   }
 }
 
 /**
- * Validates a plain value (parsed YAML or the JSON wire form) into a policy document; throws
- * `PolicyError` at the first problem. `locate` maps paths to source lines when known.
+ * A plain value validated as far as it goes: the document (to be used only when there are no
+ * problems), every problem found, and where its selectors name members (for `check.ts`).
+ */
+export interface ValidatedPolicy {
+  /** The document, with the parts that had problems left out or defaulted. */
+  doc: PolicyDocument;
+  /** Every problem, in the order found. */
+  problems: PolicyProblem[];
+  /** The selectors' names and label terms, with their places. */
+  refs: SelectorRefs;
+}
+
+/** Validates a plain value, collecting every problem instead of throwing. */
+export function validatePolicyParts(value: unknown, locate?: LineLocator): ValidatedPolicy {
+  const v = new Validator(locate ?? (() => undefined));
+  const doc = v.guard(() => v.document(value), { defaults: {}, policies: [] });
+  return { doc, problems: v.problems, refs: v.refs };
+}
+
+/**
+ * Validates a plain value (parsed YAML or the JSON wire form) into a policy document; throws a
+ * `PolicyError` listing every problem. `locate` maps paths to source lines when known.
  */
 export function validatePolicy(value: unknown, locate?: LineLocator): PolicyDocument {
-  return new Validator(locate ?? (() => undefined)).document(value);
+  const r = validatePolicyParts(value, locate);
+  if (r.problems.length) throw PolicyError.of(r.problems);
+  return r.doc;
 }
 
 /** The JSON-safe, YAML-shaped form of a selector. */
@@ -744,10 +1018,14 @@ export interface PolicyRuleWire {
 export interface PolicyWire {
   /** Explicit defaults, if any. */
   defaults?: PolicyDefaults;
+  /** Names of members expected to join, if any. */
+  future?: string[];
   /** Rules in file order. */
   policies: PolicyRuleWire[];
   /** Layer 2 segments, if any. */
   segments?: SegmentWire[];
+  /** The file's tests, if any. */
+  tests?: PolicyTest[];
 }
 
 /** A segment in the wire form. */
@@ -792,9 +1070,11 @@ function selectorToWire(s: Selector): SelectorWire {
 export function policyToWire(doc: PolicyDocument): PolicyWire {
   const hasDefaults = doc.defaults.inbound !== undefined || doc.defaults.outbound !== undefined;
   // Defaults first, as people write them.
-  const out: PolicyWire = hasDefaults
-    ? { defaults: { ...doc.defaults }, policies: [] }
-    : { policies: [] };
+  const out: PolicyWire = {
+    ...(hasDefaults ? { defaults: { ...doc.defaults } } : {}),
+    ...(doc.future?.length ? { future: [...doc.future] } : {}),
+    policies: [],
+  };
   for (const r of doc.policies) {
     const w: PolicyRuleWire = {
       name: r.name,
@@ -818,6 +1098,15 @@ export function policyToWire(doc: PolicyDocument): PolicyWire {
       select: selectorToWire(g.select),
       ...(g.mtu !== undefined ? { mtu: g.mtu } : {}),
       driver: g.driver,
+    }));
+  }
+  if (doc.tests?.length) {
+    out.tests = doc.tests.map((t) => ({
+      from: t.from,
+      to: t.to,
+      proto: t.proto,
+      ...(t.port !== undefined ? { port: t.port } : {}),
+      expect: t.expect,
     }));
   }
   return out;

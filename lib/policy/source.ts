@@ -5,10 +5,11 @@
  * @module
  */
 
-import { parsePolicy, serializePolicy } from "./parse.ts";
+import { checkPolicyText, type PolicyCheckOptions, serializePolicy } from "./parse.ts";
 import { PolicyError } from "./schema.ts";
 import type { PolicyDocument } from "./schema.ts";
 import type { PolicySource } from "../config/agent_config.ts";
+import type { MembershipView } from "../members/member.ts";
 import { ConfigError } from "../config/config_error.ts";
 
 /** A policy as distributed: its version and canonical text. */
@@ -20,7 +21,9 @@ export interface VersionedPolicy {
 }
 
 /**
- * Validates policy text; returns the document and its canonical text, or throws PolicyError.
+ * Validates policy text (and checks it against `opts.view`'s members, when given: names no
+ * member has, failing tests); returns the document, its canonical text and the warnings, or
+ * throws a PolicyError listing every problem.
  *
  * @example
  * ```ts run
@@ -39,17 +42,22 @@ export interface VersionedPolicy {
  */
 export function compilePolicyText(
   text: string,
-  opts: { firstLine?: number } = {},
-): { doc: PolicyDocument; canonical: string } {
-  const doc = parsePolicy(text, opts);
-  return { doc, canonical: serializePolicy(doc) };
+  opts: PolicyCheckOptions = {},
+): { doc: PolicyDocument; canonical: string; warnings: string[] } {
+  const { doc, warnings } = checkPolicyText(text, opts);
+  return { doc, canonical: serializePolicy(doc), warnings };
 }
 
-/**
- * The `policy:` section of a configuration file as policy text; errors are ConfigErrors at the
- * file's own line numbers.
- */
-export function policyFromConfig(src: PolicySource): { doc: PolicyDocument; canonical: string } {
+/** Where a policy's text sits in its file: a configuration's `policy:` section. */
+export interface PolicyOrigin {
+  /** The file, when the text came from one. */
+  file?: string;
+  /** The line the policy's text starts at. */
+  firstLine: number;
+}
+
+/** The `policy:` section of a configuration file as policy text of its own, and where it is. */
+export function policySection(src: PolicySource): { text: string; origin: PolicyOrigin } {
   // The mapping's own text, by offset: a flow mapping may share its line with the `policy:` key.
   const [start, end] = src.node.range;
   const at = src.lineCounter.linePos(start);
@@ -58,13 +66,39 @@ export function policyFromConfig(src: PolicySource): { doc: PolicyDocument; cano
     ...lines.filter((l) => l.trim() && !l.trim().startsWith("#")).map((l) => l.search(/\S/)),
   );
   const text = lines.map((l) => l.slice(Math.min(indent, l.search(/\S|$/)))).join("\n");
+  return { text, origin: { file: src.file, firstLine: at.line } };
+}
+
+/**
+ * The `policy:` section of a configuration file as policy text; errors are ConfigErrors at the
+ * file's own line numbers.
+ */
+export function policyFromConfig(src: PolicySource): { doc: PolicyDocument; canonical: string } {
+  const { text, origin } = policySection(src);
+  return compileAt(text, origin);
+}
+
+/**
+ * Policy text as {@link compilePolicyText} compiles it, at `origin` in its file: a PolicyError
+ * becomes a ConfigError at that file's lines, listing every problem.
+ */
+export function compileAt(
+  text: string,
+  origin: PolicyOrigin,
+  view?: MembershipView | null,
+): { doc: PolicyDocument; canonical: string; warnings: string[] } {
   try {
-    return compilePolicyText(text, { firstLine: at.line });
+    return compilePolicyText(text, { firstLine: origin.firstLine, view });
   } catch (e) {
-    if (e instanceof PolicyError) {
-      const where = e.path ? `policy.${e.path}: ` : "policy: ";
-      throw new ConfigError(`${where}${e.reason}`, { file: src.file, line: e.line ?? at.line });
+    if (!(e instanceof PolicyError)) throw e;
+    const where = { file: origin.file, line: e.line ?? origin.firstLine };
+    if (e.problems.length === 1) {
+      throw new ConfigError(`${e.path ? `policy.${e.path}` : "policy"}: ${e.reason}`, where);
     }
-    throw e;
+    // Listed as a PolicyError lists them, with the paths inside the file.
+    const inFile = PolicyError.of(
+      e.problems.map((p) => ({ ...p, path: p.path ? `policy.${p.path}` : "policy" })),
+    );
+    throw new ConfigError(`the policy has ${inFile.message}`, where);
   }
 }

@@ -137,6 +137,26 @@ Deno.test("policy source: errors carry the file's line numbers, the file and the
   assert.match(top.reason, /policy\.rules: unknown key "rules"/);
 });
 
+Deno.test("policy source: every problem of the section, each at the file's line", async () => {
+  const bad = await configError([
+    "leader: true",
+    "policy:",
+    "  policies:",
+    "    - name: a",
+    "      action: maybe",
+    "    - name: b",
+    "      action: allow",
+    "      proto: sctp",
+  ]);
+  assert.equal(bad.line, 5);
+  assert.equal(
+    bad.reason,
+    "the policy has 2 problems:\n" +
+      '  line 5: policy.policies[0].action: bad action: expected allow or deny, got the string "maybe"\n' +
+      '  line 8: policy.policies[1].proto: bad proto: expected tcp, udp, icmp or any, got the string "sctp"',
+  );
+});
+
 Deno.test("policy source: a section after an anchor, deeply indented, at the end of the file", async () => {
   const { result } = await fromFile([
     "leader: true",

@@ -83,8 +83,9 @@ Deno.test({
         sd("leader"),
         "--json",
       ]);
-      assert.equal(t.code, 0, t.stderr);
       const ex = JSON.parse(t.stdout);
+      // The exit code is the answer's verdict: 1 denied, 0 allowed (as a reply, see below).
+      assert.equal(t.code, ex.allowed ? 0 : 1, t.stderr);
       // (The demo's earlier pings left tracked flows, so the answer may add "as a reply"; the
       // rule that decides a new flow is what counts here.)
       assert.equal(ex.rule.name, "no-ping-node2");

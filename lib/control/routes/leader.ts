@@ -13,12 +13,11 @@ import {
   grantChangeProblem,
   TOKEN_TTL_RANGE_MS,
 } from "../../mesh/leader/core.ts";
-import { compilePolicyText } from "../../policy/source.ts";
 import { grantedLabelsProblem } from "../../members/labels.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
-import { PolicyError } from "../../policy/schema.ts";
+import { formatProblem, MAX_PROBLEMS_SHOWN, PolicyError } from "../../policy/schema.ts";
 import { quote } from "../../text/quote.ts";
-import { HttpError } from "../middleware/errors.ts";
+import { clip, HttpError } from "../middleware/errors.ts";
 import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 import { parseDuration } from "../../text/duration.ts";
@@ -184,15 +183,19 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     const leader = needLeader();
     const body = await jsonBody(c);
     const text = stringField(body, "text");
-    let canonical: string;
     try {
-      canonical = compilePolicyText(text).canonical;
+      // Checked whole by the leader against its members: every problem in one answer.
+      const { version, warnings } = await leader.applyPolicy(text);
+      return c.json({ version, warnings: warnings.map(clip) });
     } catch (e) {
-      if (e instanceof PolicyError) throw new HttpError(400, `policy rejected: ${e.message}`);
-      throw e;
+      if (!(e instanceof PolicyError)) throw e;
+      // Every problem, each a line cut short (they may echo the input), at most a screenful.
+      const shown = e.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => clip(formatProblem(p)));
+      const more = e.problems.length - shown.length;
+      const problems = more > 0 ? [...shown, `... and ${more} more`] : shown;
+      const error = e.problems.length === 1 ? shown[0] : `${e.problems.length} problems`;
+      return c.json({ error: `policy rejected: ${error}`, problems }, 400);
     }
-    const version = await leader.applyPolicy(canonical);
-    return c.json({ version });
   });
   app.post("/policy/test", async (c) => {
     const m = needMesh();

@@ -62,7 +62,7 @@ Deno.test("leader routes: members, tokens and policy on the leader", async () =>
     stats: { rules: 0 },
   }]);
   const applied = await send(app, "POST", "/v1/policy", { text: "defaults: { inbound: allow }\n" });
-  assert.deepEqual(await answer(applied), [200, { version: 3 }]);
+  assert.deepEqual(await answer(applied), [200, { version: 3, warnings: ["line 1: a warning"] }]);
   assert.equal(m.applied.length, 1);
   const q = { from: "a", to: "b", proto: "udp", port: 53 };
   assert.deepEqual(await answer(await send(app, "POST", "/v1/policy/test", q)), [200, {
@@ -96,6 +96,27 @@ Deno.test("leader routes: bad input is 400 with the reason", async () => {
   // Input echoed in an error is cut short.
   const long = await send(app, "POST", "/v1/tokens", { ttl: "9".repeat(5000) + "x" });
   assert.ok((await long.json()).error.length <= 201);
+});
+
+Deno.test("leader routes: a refused policy answers every problem, each a line cut short", async () => {
+  const app = routes(fakeMesh("leader"));
+  const one = await send(app, "POST", "/v1/policy", { text: "policies: [{ name: a }]" });
+  assert.deepEqual(await answer(one), [400, {
+    error: 'policy rejected: line 1: policies[0]: rule "a" needs an action (allow or deny)',
+    problems: ['line 1: policies[0]: rule "a" needs an action (allow or deny)'],
+  }]);
+  const rules = Array.from(
+    { length: 30 },
+    (_, i) => `  - { name: r${i}, action: ${"x".repeat(300)} }`,
+  );
+  const many = await send(app, "POST", "/v1/policy", { text: `policies:\n${rules.join("\n")}` });
+  const [status, body] = await answer(many) as [number, { error: string; problems: string[] }];
+  assert.equal(status, 400);
+  assert.equal(body.error, "policy rejected: 30 problems");
+  assert.equal(body.problems.length, 21);
+  assert.match(body.problems[0], /^line 2: policies\[0\]\.action: bad action: .*…$/);
+  assert.ok(body.problems.every((p) => p.length <= 201));
+  assert.equal(body.problems[20], "... and 10 more");
 });
 
 Deno.test("leader routes: changes only on the leader (409), nothing outside a mesh (404)", async () => {

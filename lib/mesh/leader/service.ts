@@ -33,7 +33,13 @@ import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
 import type { LeaderStore } from "../store/store.ts";
-import { policyFromConfig, type VersionedPolicy } from "../../policy/source.ts";
+import {
+  compileAt,
+  compilePolicyText,
+  type PolicyOrigin,
+  policySection,
+  type VersionedPolicy,
+} from "../../policy/source.ts";
 import { addSegment, removeSegment, type SegmentSpec } from "../../policy/segment_admin.ts";
 import {
   type ControlMessage,
@@ -69,8 +75,15 @@ export interface LeaderOptions {
    * it (`weft node free-name`), ms. Default 86400000 (24 hours).
    */
   nameHoldMs?: number;
-  /** The leader's network policy from its configuration (validated, canonical text). */
+  /**
+   * The leader's network policy (YAML text, as `weft policy apply` takes it), put in force at
+   * start once checked against the mesh's members as `weft policy apply` checks it: a name no
+   * member has (nor the policy's `future:` list) or a failing test stops the start (a
+   * `PolicyError`, a `ConfigError` with `policyOrigin`).
+   */
   policyText?: string;
+  /** Where `policyText` is in its file (a configuration's `policy:` section), for its lines. */
+  policyOrigin?: PolicyOrigin;
   /**
    * Where the leader keeps the mesh's state (members, tokens, policy). Default: `leader.json` in
    * its state directory. Leaders given one shared store (etcd, through `KvLeaderStore`) serve
@@ -80,9 +93,9 @@ export interface LeaderOptions {
 }
 
 /**
- * The leader section of a parsed configuration: its networks, and its `policy:` section as
- * canonical text. Only a leader's configuration may hold a policy: a node's is a ConfigError, as
- * is a policy that does not validate (at the file's own line).
+ * The leader section of a parsed configuration: its networks, and its `policy:` section's text
+ * and place. Only a leader's configuration may hold a policy: a node's is a ConfigError, as is a
+ * policy that does not validate (at the file's own line).
  */
 export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
   if (config.store !== undefined && role !== "leader") {
@@ -91,16 +104,31 @@ export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): 
         "directory) takes no store",
     );
   }
-  let policyText: string | undefined;
+  let policy: Pick<LeaderOptions, "policyText" | "policyOrigin"> = {
+    policyText: undefined,
+    policyOrigin: undefined,
+  };
   if (config.policy) {
     if (role !== "leader") {
       throw new ConfigError("a policy section belongs in the leader's configuration");
     }
-    policyText = policyFromConfig(config.policy).canonical;
+    const { text, origin } = policySection(config.policy);
+    // A policy that does not validate stops here, before anything is opened; the members are
+    // checked once the leader's state is (openLeader).
+    compileAt(text, origin);
+    policy = { policyText: text, policyOrigin: origin };
   }
   // A default network is left out: a stored mesh keeps its own (openLeader applies the default).
   const network = config.origin.cidr.source === "default" ? undefined : config.cidr;
-  return { network, network6: config.cidr6, policyText };
+  return { network, network6: config.cidr6, ...policy };
+}
+
+/** A policy put in force: its version, and its warnings (label selectors no member matches). */
+export interface PolicyApplied {
+  /** The version in force. */
+  version: number;
+  /** Warnings, each with its line; they did not stop the policy. */
+  warnings: string[];
 }
 
 /** A token as `createToken` makes it. */
@@ -583,9 +611,15 @@ export class LeaderService {
     this.#logger.info("name freed", { name });
   }
 
-  /** Puts a validated policy (canonical text) in force; the nodes hear of it. */
-  async setPolicy(canonical: string): Promise<number> {
-    return await this.#core.setPolicy(canonical);
+  /**
+   * Puts a policy in force once it is checked whole against the members (a `PolicyError` lists
+   * every problem); the nodes hear of it. The warnings are logged too.
+   */
+  async setPolicy(text: string): Promise<PolicyApplied> {
+    const { canonical, warnings } = compilePolicyText(text, { view: this.#core.view() });
+    const version = await this.#core.setPolicy(canonical);
+    if (warnings.length) this.#logger.warn("policy warnings", { version, warnings });
+    return { version, warnings };
   }
 
   /**

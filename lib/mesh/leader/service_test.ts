@@ -11,6 +11,7 @@ import type { MembershipView } from "../../members/member.ts";
 import { type AgentConfig, loadAgentConfig } from "../../config/agent_config.ts";
 import { ConfigError } from "../../config/config_error.ts";
 import { compilePolicyText } from "../../policy/source.ts";
+import { PolicyError } from "../../policy/schema.ts";
 import type { Device } from "../../device/device.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
@@ -193,7 +194,7 @@ Deno.test("leader service: a new policy is put in force and pushed, then announc
     const n1 = await h.join("n1");
     h.service.start();
     h.sent.length = 0;
-    const version = await h.service.setPolicy("policies: []\n");
+    const { version } = await h.service.setPolicy("policies: []\n");
     assert.equal(h.policies.at(-1)?.version, version);
     // A short policy goes out whole, then the notice: a member that got it asks nothing.
     assert.deepEqual(h.sent, [[n1.address, {
@@ -216,6 +217,40 @@ Deno.test("leader service: a new policy is put in force and pushed, then announc
   }
 });
 
+Deno.test("leader service: a policy naming no member, or failing its tests, changes nothing", async () => {
+  const h = await harness();
+  try {
+    await h.join("n1");
+    await h.join("n2");
+    h.service.start();
+    const rule = (to: string) =>
+      `defaults: { inbound: deny }\npolicies:\n  - name: ssh\n    action: allow\n` +
+      `    from: { names: [n1] }\n    to: { names: [${to}] }\n    proto: tcp\n    ports: [22]\n`;
+    const good = await h.service.setPolicy(rule("n2"));
+    assert.deepEqual(good.warnings, []);
+    await assert.rejects(
+      h.service.setPolicy(rule("n9")),
+      (e) =>
+        e instanceof PolicyError && e.line === 6 &&
+        e.reason.startsWith("no member n9 (did you mean n1?)"),
+    );
+    const failing = rule("n2") + "tests:\n  - { from: n2, to: n1, port: 22, expect: allow }\n";
+    await assert.rejects(h.service.setPolicy(failing), /line 10: tests\[0\]: test fails/);
+    assert.equal(h.core.policy()?.version, good.version);
+    // A member yet to join, named in future:, and labels nobody has (a warning).
+    const later = await h.service.setPolicy(
+      "future: [n9]\npolicies:\n  - name: ssh\n    action: allow\n    from: role=x\n" +
+        "    to: { names: [n9] }\n",
+    );
+    assert.equal(later.version, good.version + 1);
+    assert.deepEqual(later.warnings, [
+      `line 5: policies[0].from: labels "role=x" match no member (yet)`,
+    ]);
+  } finally {
+    h.service.close();
+  }
+});
+
 Deno.test("leader service: a policy too long to push is only announced", async () => {
   const h = await harness();
   try {
@@ -226,7 +261,7 @@ Deno.test("leader service: a policy too long to push is only announced", async (
       { length: 600 },
       (_, i) => `  - name: rule-${i}\n    action: allow\n    from: "*"\n    to: "*"\n`,
     );
-    const version = await h.service.setPolicy(`policies:\n${rules.join("")}`);
+    const { version } = await h.service.setPolicy(`policies:\n${rules.join("")}`);
     assert.deepEqual(h.sent.map(([to, m]) => [to, m.t]), [[n1.address, "changed"]]);
     assert.equal((h.sent[0][1] as { pv?: number }).pv, version);
   } finally {
@@ -321,8 +356,10 @@ Deno.test("leader service: the leader section of a configuration, with its polic
     const section = leaderFromConfig(config, "leader");
     assert.equal(section.network, "10.9.0.0/16");
     assert.equal(section.network6, "fd09::/64");
-    assert.equal(section.policyText, compilePolicyText(section.policyText!).canonical);
-    assert.match(section.policyText!, /name: web/);
+    // The section's own text, at its place in the file (the members are checked at start).
+    assert.ok(section.policyText!.startsWith("policies:\n  - name: web\n"), section.policyText);
+    assert.deepEqual(section.policyOrigin, { file, firstLine: 6 });
+    assert.equal(compilePolicyText(section.policyText!).doc.policies[0].name, "web");
     assert.throws(
       () => leaderFromConfig(config, "node"),
       (e) => e instanceof ConfigError && /a policy section belongs in the leader's/.test(e.message),
@@ -335,6 +372,7 @@ Deno.test("leader service: the leader section of a configuration, with its polic
       network: "10.9.0.0/16",
       network6: undefined,
       policyText: undefined,
+      policyOrigin: undefined,
     });
     // A network nobody gave is left to the stored mesh (or the default, for a new one).
     const defaulted = await loadAgentConfig({ flags: { leader: true } });
