@@ -78,8 +78,10 @@ async function isDirectory(path: string): Promise<boolean> {
 }
 
 /**
- * Starts the mesh agent; a join or leader refusal is a usage error (exit code 2), a store that
- * does not answer a failure naming the store (exit code 1).
+ * Starts the mesh agent; a join refused for what it was given (a `JoinError`: the token, the
+ * flags) or a leader's refusal of its configuration is a usage error (exit code 2); a join refused
+ * for another cause (`JoinUnavailableError`: the leader's state, its store, the clocks) and a
+ * store that does not answer are failures (exit code 1).
  */
 async function startMesh(options: MeshOptions): Promise<MeshAgent> {
   try {

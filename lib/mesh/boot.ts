@@ -11,7 +11,7 @@ import type { DirLock } from "../config/dir_lock.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { Cidr } from "../net/cidr.ts";
-import { type CheckedToken, JoinError, requestJoin } from "./join/client.ts";
+import { type CheckedToken, type JoinAnswer, JoinError, requestJoin } from "./join/client.ts";
 import type { JoinClientOptions } from "./join/client.ts";
 import { LeaderCore } from "./leader/core.ts";
 import type { LeaderOptions } from "./leader/service.ts";
@@ -42,8 +42,8 @@ export interface OpenedState {
   /** Its public key, base64. */
   publicKey: string;
   /**
-   * Whether the key is on disk: a new one is saved only with the first file that needs it (the
-   * leader's state, a node's joined state), so a start that fails before leaves no key behind.
+   * Whether the key is on disk: a new one is saved only with the first thing that needs it (the
+   * leader's state, a node's join request), so a start that fails before leaves no key behind.
    */
   keySaved: boolean;
 }
@@ -303,7 +303,7 @@ export async function openNode(
     if (!checked) {
       throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);
     }
-    const res = await requestJoin(opts, checked, opened.privateKey, logger, previousName, run);
+    const res = await joinAsThisKey(opts, opened, checked, logger, previousName, run);
     joined = { joinedOver: res.joinedOver, joinedVia: res.answeredFrom };
     node = {
       format: 1,
@@ -321,13 +321,8 @@ export async function openNode(
         members: [res.leader, res.member],
       },
     };
-    // The key the leader admitted is saved now, before the state that names it.
-    await saveKey(opened);
+    // Kept from here (joinAsThisKey), like the key, should the rest of the start fail.
     await opened.state.writeNode(node);
-    // The mesh has this node now (its name, its address, its key): a start that fails from here
-    // keeps it, so that the node starts again as itself once the cause is fixed, instead of
-    // leaving its name taken by a key that is gone.
-    keepState(opened);
     logger.info("joined", {
       address: node.address,
       network: res.network,
@@ -370,4 +365,54 @@ export async function openNode(
       : []),
   ];
   return { node, addresses, run, ...joined };
+}
+
+/**
+ * The join, sent as the key of the state directory, which is on disk before the request names
+ * it: the leader may admit the key and its answer never arrive (lost, or the joiner killed
+ * meanwhile), and a start again as that key gets the same member back (a resend, with the key's
+ * proof, is answered with its record and does not use the token again) instead of leaving it an
+ * orphan and taking a second name and address. So a key made at this start is kept once its
+ * request went out, whatever follows (an answer, no answer, another failure), unless a leader
+ * refused the joiner's input (a {@link JoinError}: no leader admitted it, and any would have
+ * answered a resend of the key).
+ */
+async function joinAsThisKey(
+  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  opened: OpenedState,
+  checked: CheckedToken,
+  logger: Logger,
+  previousName: string | undefined,
+  run: string,
+): Promise<JoinAnswer> {
+  const made = !opened.keySaved;
+  let sent = false;
+  let res: JoinAnswer;
+  try {
+    res = await requestJoin(
+      opts,
+      checked,
+      opened.privateKey,
+      logger,
+      previousName,
+      run,
+      async () => {
+        await saveKey(opened);
+        sent = true;
+      },
+    );
+  } catch (e) {
+    if (made && sent && !(e instanceof JoinError)) {
+      keepState(opened);
+      logger.warn("the join failed: this node's key is kept, so that a start again resumes it", {
+        file: opened.state.path("private.key"),
+      });
+    }
+    throw e;
+  }
+  // The mesh has this node now (its name, its address, its key): a start that fails from here
+  // (writing its file, say) keeps what it made, so that the node starts again as itself once the
+  // cause is fixed, instead of leaving its name taken by a key that is gone.
+  keepState(opened);
+  return res;
 }

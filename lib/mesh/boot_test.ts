@@ -7,7 +7,8 @@ import {
   openNode,
   openState,
 } from "./boot.ts";
-import { checkJoinToken, JoinError } from "./join/client.ts";
+import { checkJoinToken, JoinError, JoinUnavailableError } from "./join/client.ts";
+import { MSG_JOIN_REQUEST, MSG_JOIN_RESPONSE } from "./join/crypto.ts";
 import { selectSuite } from "../crypto/select.ts";
 import { MeshAgent } from "./mesh_agent.ts";
 import { StateDir } from "./state/state.ts";
@@ -317,3 +318,187 @@ Deno.test("boot: a leader on a port the system picks is refused unless it says w
     }
   });
 });
+
+Deno.test("boot: the join's key is on disk before its request; a join whose answer was lost resumes as the same member", async () => {
+  await withDir(async (dir) => {
+    // The leader's join answers are lost while `lose` is set; the request's arrival is noted
+    // with whether the joiner's key was on disk by then.
+    let lose = true;
+    const keyOnDisk: boolean[] = [];
+    const net = new MemoryNetwork({
+      route: (from, to, data) => {
+        if (data[0] === MSG_JOIN_REQUEST) {
+          keyOnDisk.push(exists(`${dir}/n1/private.key`));
+        }
+        if (lose && data[0] === MSG_JOIN_RESPONSE) return null;
+        return { from: String(from), to: String(to) };
+      },
+    });
+    const leader = await MeshAgent.start({
+      role: "leader",
+      stateDir: `${dir}/lead`,
+      hostname: "lead",
+      userspace: true,
+      network: "10.8.3.0/24",
+      advertise: ["192.0.2.1:51820"],
+      dnsPort: 0,
+      logger: nullLogger,
+      openTransport: (port) => Promise.resolve(net.bind("192.0.2.1", port)),
+    });
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const lines: string[] = [];
+      const logger = createLogger({ sink: (l) => lines.push(l) });
+      const opts = {
+        role: "node" as const,
+        stateDir: `${dir}/n1`,
+        hostname: "n1",
+        token,
+        // Gives up soon: the answers are lost on purpose, and the test waits for the failure.
+        joinTimeoutMs: 1000,
+        openTransport: (port: number) => Promise.resolve(net.bind("192.0.2.2", port)),
+      };
+      const checked = checkJoinToken(token, selectSuite().dh);
+      const opened = await openState(`${dir}/n1`, logger);
+      await assert.rejects(openNode(opts, opened, checked, logger), /no answer from the leader/);
+      await abandonState(opened, logger);
+      // The leader admitted it; the key was on disk before the first request, and is kept.
+      const admitted = leader.leader.member("n1")!;
+      assert.ok(admitted, "the leader admitted n1");
+      assert.ok(keyOnDisk.length > 0 && keyOnDisk.every((k) => k), JSON.stringify(keyOnDisk));
+      assert.match(lines.join("\n"), /the join failed: this node's key is kept/);
+      assert.equal(await new StateDir(`${dir}/n1`).readNode(), null);
+
+      // Started again (the same command), the answer arrives: the member admitted, as it was.
+      lose = false;
+      const again = await openState(`${dir}/n1`, logger);
+      assert.equal(again.publicKey, admitted.publicKey, "the key the leader admitted");
+      const back = await openNode(opts, again, checked, logger);
+      again.lock.release();
+      assert.equal(back.node.address, admitted.address);
+      assert.equal(back.node.name, "n1");
+      assert.deepEqual(leader.view().members.map((m) => m.name), ["lead", "n1"], "no orphan");
+      assert.equal(leader.leader.listTokens()[0].usesLeft, 0, "the token was used once");
+    } finally {
+      await leader.close();
+    }
+  });
+});
+
+Deno.test("boot: a node whose file cannot be written after its answer keeps its key, and starts again as that member", async () => {
+  await withDir(async (dir) => {
+    // node.json cannot be written while a directory is in its place: put there as the answer
+    // goes by, after the start read the (absent) file.
+    let block = true;
+    const net = new MemoryNetwork({
+      route: (from, to, data) => {
+        if (block && data[0] === MSG_JOIN_RESPONSE) {
+          Deno.mkdirSync(`${dir}/n1/node.json`, { recursive: true });
+        }
+        return { from: String(from), to: String(to) };
+      },
+    });
+    const leader = await MeshAgent.start({
+      role: "leader",
+      stateDir: `${dir}/lead`,
+      hostname: "lead",
+      userspace: true,
+      network: "10.8.5.0/24",
+      advertise: ["192.0.2.1:51820"],
+      dnsPort: 0,
+      logger: nullLogger,
+      openTransport: (port) => Promise.resolve(net.bind("192.0.2.1", port)),
+    });
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000, uses: 1 });
+      const opts = {
+        role: "node" as const,
+        stateDir: `${dir}/n1`,
+        hostname: "n1",
+        token,
+        openTransport: (port: number) => Promise.resolve(net.bind("192.0.2.2", port)),
+      };
+      const checked = checkJoinToken(token, selectSuite().dh);
+      const opened = await openState(`${dir}/n1`, nullLogger);
+      await assert.rejects(openNode(opts, opened, checked, nullLogger));
+      await abandonState(opened, nullLogger);
+      const admitted = leader.leader.member("n1")!;
+      assert.ok(exists(`${dir}/n1/private.key`), "the admitted key is kept");
+      block = false;
+      await Deno.remove(`${dir}/n1/node.json`);
+      const again = await openState(`${dir}/n1`, nullLogger);
+      assert.equal(again.publicKey, admitted.publicKey);
+      const back = await openNode(opts, again, checked, nullLogger);
+      again.lock.release();
+      assert.equal(back.node.address, admitted.address);
+      assert.deepEqual(leader.view().members.map((m) => m.name), ["lead", "n1"]);
+    } finally {
+      await leader.close();
+    }
+  });
+});
+
+Deno.test("boot: a refusal of the joiner's input removes the key it made; another refusal keeps it (exit codes 2 and 1)", async () => {
+  await withDir(async (dir) => {
+    const net = new MemoryNetwork();
+    const leader = await MeshAgent.start({
+      role: "leader",
+      stateDir: `${dir}/lead`,
+      hostname: "lead",
+      userspace: true,
+      // The leader and one node: full after it.
+      network: "10.8.4.0/30",
+      advertise: ["192.0.2.1:51820"],
+      dnsPort: 0,
+      logger: nullLogger,
+      openTransport: (port) => Promise.resolve(net.bind("192.0.2.1", port)),
+    });
+    try {
+      const { token } = await leader.createToken({ ttlMs: 60_000 });
+      const join = async (host: string, ip: string, hostname = host) => {
+        const opened = await openState(`${dir}/${host}`, nullLogger);
+        const opts = {
+          role: "node" as const,
+          stateDir: `${dir}/${host}`,
+          hostname,
+          token,
+          openTransport: (port: number) => Promise.resolve(net.bind(ip, port)),
+        };
+        try {
+          await openNode(opts, opened, checkJoinToken(token, selectSuite().dh), nullLogger);
+          opened.lock.release();
+        } catch (e) {
+          await abandonState(opened, nullLogger);
+          throw e;
+        }
+      };
+      // No DNS label: refused for what it was given (a JoinError: exit 2); nothing is left.
+      await assert.rejects(
+        join("bad", "192.0.2.3", "Bad_Name"),
+        (e) => e instanceof JoinError && /join refused: hostname "Bad_Name"/.test(e.message),
+      );
+      assert.equal(exists(`${dir}/bad`), false);
+      await join("n1", "192.0.2.2");
+      // The network is full: the leader's state, not the joiner's input (exit 1). Its request
+      // went out: the key stays.
+      await assert.rejects(
+        join("n2", "192.0.2.4"),
+        (e) =>
+          e instanceof JoinUnavailableError && !(e instanceof JoinError) &&
+          e.message === "join refused: network 10.8.4.0/30 is exhausted",
+      );
+      assert.ok(exists(`${dir}/n2/private.key`), "the key that was sent is kept");
+    } finally {
+      await leader.close();
+    }
+  });
+});
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

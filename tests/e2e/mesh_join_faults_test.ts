@@ -1,7 +1,9 @@
 /**
  * Joins through the real CLI in namespaces when things go wrong: the leader's first answer is
- * lost on the way (a one-use token must still work), and the leader cannot write its state
- * (nothing may be answered from memory, and a restart must not hand out an address twice).
+ * lost on the way (a one-use token must still work), the leader cannot write its state
+ * (nothing may be answered from memory, and a restart must not hand out an address twice), and
+ * the joiner is killed after the leader admitted it but before any answer arrived (started again,
+ * it is the member admitted, and the leader holds no orphan).
  */
 import assert from "node:assert/strict";
 import {
@@ -139,9 +141,10 @@ Deno.test({
       await lab.run("lead", "chattr", "+i", ...immutable);
       const refused = startNode(lab, dir, "n1", ["--join", token, "--userspace"]);
       const code = await upOrExit(lab, "n1", dir, refused);
+      // The leader's failure, not the joiner's input: exit code 1 (and the key it sent is kept).
       assert.equal(
         code,
-        2,
+        1,
         `n1 must not join while the leader cannot record it:\n${refused.output()}`,
       );
       assert.match(refused.output(), /join refused: the leader could not save the join/);
@@ -172,6 +175,79 @@ Deno.test({
       for (const f of ["leader.json", "leader.journal"]) {
         await sh("chattr", "-i", `${leaderDir}/${f}`);
       }
+      await lab.destroy();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** The members the leader knows, with their keys (`weft node list --json`). */
+async function members(
+  lab: Lab,
+  dir: string,
+): Promise<{ name: string; address: string; publicKey: string }[]> {
+  const r = await weftIn(lab, "lead", dir, "node", "list", "--json");
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).nodes;
+}
+
+Deno.test({
+  name:
+    "a joiner killed before its join's answer arrives starts again as the same member, no orphan",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const lab = await Lab.create(["lead", "jm"]);
+    const dir = await Deno.makeTempDir({ prefix: "weft-joincrash-" });
+    try {
+      const leader = startNode(lab, dir, "lead", ["--leader", ...ADVERTISE]);
+      await waitUp(lab, "lead", dir, leader);
+      // Every join answer is lost: the leader's datagrams of type 0x11 (a join answer) are
+      // dropped, and nothing leaves its TCP port (the joiner tries TCP after 2 s unanswered).
+      const lost = [
+        ["-p", "udp", "--sport", "51820", "-m", "u32", "--u32", "0>>22&0x3C@8=0x11000000"],
+        ["-p", "tcp", "--sport", "51820"],
+      ];
+      for (const rule of lost) {
+        await lab.run("lead", "iptables", "-A", "OUTPUT", ...rule, "-j", "DROP");
+      }
+      const token = await createToken(lab, dir, 1);
+      const first = startNode(lab, dir, "jm", ["--join", token]);
+      // The leader admitted it (its record is on disk before the answer goes)...
+      assert.ok(
+        await eventually(
+          () => Promise.resolve(/node joined.*name=jm/.test(leader.output())),
+          HANG_GUARD_MS,
+        ),
+        `the leader never took the join:\n${leader.output()}\n${first.output()}`,
+      );
+      const admitted = (await members(lab, dir)).find((m) => m.name === "jm")!;
+      assert.ok(admitted, "jm is a member");
+      // ...and the joiner dies before any answer reached it.
+      first.child.kill("SIGKILL");
+      assert.equal((await first.child.status).signal, "SIGKILL", first.output());
+      for (const rule of lost) {
+        await lab.run("lead", "iptables", "-D", "OUTPUT", ...rule, "-j", "DROP");
+      }
+
+      // Started again with the same command: the same member (key, address, name), and the
+      // one-use token was used once.
+      const again = startNode(lab, dir, "jm", ["--join", token]);
+      const code = await upOrExit(lab, "jm", dir, again);
+      assert.equal(code, null, `jm did not come back:\n${again.output()}`);
+      const list = await members(lab, dir);
+      assert.deepEqual(list.map((m) => m.name).sort(), ["jm", "lead"], "no orphan, no jm-2");
+      const jm = list.find((m) => m.name === "jm")!;
+      assert.equal(jm.publicKey, admitted.publicKey, "the key it joined with");
+      assert.equal(jm.address, admitted.address, "the address it was given");
+      const status = JSON.parse((await weftIn(lab, "jm", dir, "status", "--json")).stdout);
+      assert.equal(status.node.publicKey, admitted.publicKey, "jm runs as the member admitted");
+      const tokens = JSON.parse((await weftIn(lab, "lead", dir, "token", "list", "--json")).stdout);
+      assert.equal(tokens[0].usesLeft, 0, "the token was used once");
+      const lead = list.find((m) => m.name === "lead")!.address;
+      assert.ok(await eventually(() => ping(lab, "jm", lead, 1, 2), HANG_GUARD_MS), "jm -> leader");
+    } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });
     }

@@ -1,10 +1,11 @@
 /**
  * A start that fails leaves the state directory as it found it, through the real CLI on
- * loopback: a join with a forged secret (no answer), an expired token, a join nobody answers, a
- * leader whose port is taken (fresh, and restarted from its state), and a node that had joined
- * and cannot start (its identity is kept, byte for byte, and it starts as itself once the port
- * is free). A directory that did not exist does not exist after; one that existed (empty) is
- * still empty.
+ * loopback: an expired token, a leader whose port is taken (fresh, and restarted from its state),
+ * and a node that had joined and cannot start (its identity is kept, byte for byte, and it starts
+ * as itself once the port is free). A directory that did not exist does not exist after; one that
+ * existed (empty) is still empty. A join that went unanswered (a forged secret, nobody there) is
+ * the exception: the key its request named is kept, and only it, since the leader may have
+ * admitted the key and the answer been lost (a start again resumes the join as that key).
  */
 import assert from "node:assert/strict";
 import { freePort, weft } from "../fixtures/procs.ts";
@@ -52,7 +53,8 @@ async function failedStart(args: string[]): Promise<{ code: number; stderr: stri
 const proc = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
-  name: "failed joins (forged secret, expired, unanswered) leave the state directory as found",
+  name:
+    "failed joins: refused (expired) leave the state directory as found, unanswered (forged secret, nobody) only their key",
   ...proc,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "weft-failjoin-" });
@@ -91,8 +93,22 @@ Deno.test({
           /no answer from the leader at 127\.0\.0\.1:\d+ .*after \d+ tries in 15 s/,
         );
       }
-      assert.equal(await snapshot(`${dir}/forged`), null, "the directory and its parent went");
-      assert.deepEqual(await snapshot(`${dir}/existing`), before, "still there, still empty");
+      // What is left is the key the request named (0600), in its directory (0700), and the
+      // start says so.
+      const keyOnly = async (at: string, was: Record<string, string>) => {
+        const now = (await snapshot(at))!;
+        assert.match(now["/private.key"] ?? "", /^file 600 /, JSON.stringify(now));
+        const { "/private.key": _, ...rest } = now;
+        assert.deepEqual(rest, was);
+      };
+      await keyOnly(`${dir}/forged/deep`, { ".": "dir 700" });
+      assert.deepEqual(
+        (await Array.fromAsync(Deno.readDir(`${dir}/forged`))).map((e) => e.name),
+        ["deep"],
+      );
+      await keyOnly(`${dir}/existing`, before!);
+      for (const r of [f, n]) assert.match(r.stderr, /this node's key is kept/);
+      await Deno.remove(`${dir}/existing/private.key`);
 
       // Expired: the leader refuses it (exit 2).
       const list = JSON.parse((await ctl("token", "list", "--json")).stdout) as {

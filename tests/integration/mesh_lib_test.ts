@@ -222,7 +222,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "library: an allocation never heard from is released after the hold; its token use returns",
+  name:
+    "library: an allocation never heard from is released after the hold; its token use, address and name return",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -251,10 +252,12 @@ Deno.test({
       const gone = () => Promise.resolve(!leader.view().members.some((m) => m.name === "ghost"));
       assert.ok(await eventually(gone, HANG_GUARD_MS, 50), "ghost released");
       assert.equal(leader.agent.device.peer(ghost.member.publicKey), undefined);
-      // The one-use token has its use back: a real node joins with it, at the freed address.
-      const n1 = await startNode(dir, "n1", token, { dnsPort: 0 });
+      // The one-use token has its use back: a real node joins with it, at the freed address and
+      // under the freed name.
+      const n1 = await startNode(dir, "ghost", token, { dnsPort: 0 });
       agents.push(n1);
       assert.equal(n1.self!.address, ghost.member.address);
+      assert.equal(n1.self!.name, "ghost");
     }),
 });
 

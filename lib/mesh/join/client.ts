@@ -76,13 +76,19 @@ export function joinFromConfig(config: AgentConfig): JoinClientOptions {
   return { token: config.join };
 }
 
-/** A join the leader refused, or a token that cannot be used: bad input, exit code 2. */
+/**
+ * A join that cannot be made as given: a token that cannot be used, or a leader's refusal of what
+ * the joiner was given (its token: unknown, expired, revoked, used up, the one it was removed
+ * with; its flags: a host name that is no DNS label, a leader's key). Bad input, exit code 2: the
+ * same join again is refused the same way.
+ */
 export class JoinError extends Error {}
 
 /**
- * A join no leader could take because its store refused the write (no quorum, unreachable):
- * not the joiner's fault, so not a {@link JoinError} (exit code 1). Its message is
- * `join refused: <the store's error>`.
+ * A join refused for a cause that is not the joiner's input, so not a {@link JoinError} (exit
+ * code 1): every leader's store refused the write (no quorum, unreachable), or the leader's
+ * state or the clocks (a full network, a request time stale or ahead of the leader's clock, a
+ * leader that could not save the join). Its message is `join refused: <why>`.
  */
 export class JoinUnavailableError extends Error {}
 
@@ -216,10 +222,12 @@ type Asked =
 /**
  * Runs the join exchange from the listen port (and over TCP when UDP goes unanswered, unless
  * this node's TCP is off), asking the token's leaders in turn; resolves with the first answer.
- * A refusal is a {@link JoinError}; a refusal of every leader's store a
- * {@link JoinUnavailableError}; no answer in time an Error naming the leaders' endpoints, UDP
- * and TCP. `previousName`: the name this node had (a removed node joining again), asked for
- * instead of its hostname; `run`: this run's id, for the record the join makes.
+ * A refusal of the joiner's input (the leader says `usage`) is a {@link JoinError}; any other
+ * refusal, and one of every leader's store, a {@link JoinUnavailableError}; no answer in time an
+ * Error naming the leaders' endpoints, UDP and TCP. `previousName`: the name this node had (a removed node joining again), asked for
+ * instead of its hostname; `run`: this run's id, for the record the join makes; `beforeSend`:
+ * awaited once the join's sockets are open, before the first request goes (which names the key:
+ * the caller saves it there).
  */
 export async function requestJoin(
   opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
@@ -228,6 +236,7 @@ export async function requestJoin(
   logger: Logger,
   previousName?: string,
   run?: string,
+  beforeSend?: () => Promise<void>,
 ): Promise<JoinAnswer> {
   const { token } = checked;
   const req: JoinRequest = {
@@ -285,6 +294,7 @@ export async function requestJoin(
     privateKey: parseKey(privateKey, "private key"),
   };
   try {
+    await beforeSend?.();
     const unanswered: string[] = [];
     let refusal: string | null = null;
     for (const [i, leader] of leaders.entries()) {
@@ -314,7 +324,8 @@ export async function requestJoin(
           });
           continue;
         }
-        throw new JoinError(`join refused: ${res.error}`);
+        const why = `join refused: ${res.error}`;
+        throw res.usage === true ? new JoinError(why) : new JoinUnavailableError(why);
       }
       const from = asked.from;
       const joinedOver = from.proto === "tcp" ? "tcp" : "udp";

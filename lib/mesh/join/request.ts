@@ -75,4 +75,11 @@ export type JoinResult =
      * message, and another leader may still take the join.
      */
     store?: true;
+    /**
+     * The refusal is of what the joiner was given: its token (unknown, expired, revoked, used up,
+     * the one it was removed with, its pinned name taken) or its flags (a host name that is no
+     * DNS label, a malformed request, a leader's key). The same join again would be refused the same way: the joiner
+     * exits with code 2. Without it the cause is the leader's state or the clocks (exit code 1).
+     */
+    usage?: true;
   };

@@ -228,7 +228,8 @@ export class JoinServer {
     const req = parseJoinRequest(opened.payload, data);
     if (!req) {
       gate.drop("malformed");
-      answer({ ok: false, error: "malformed request" });
+      // What the joiner announced is at fault (a value its flags could not give): usage.
+      answer({ ok: false, error: "malformed request", usage: true });
       return;
     }
     this.#join(req, from, answer, id, this.#holdsKey(req, data));

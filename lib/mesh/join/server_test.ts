@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { JoinServer, observedEndpoint, parseJoinRequest } from "./server.ts";
-import { checkJoinToken, requestJoin } from "./client.ts";
+import { checkJoinToken, JoinError, requestJoin } from "./client.ts";
 import { LeaderCore } from "../leader/core.ts";
 import { encodeToken } from "./token.ts";
 import { MSG_JOIN_REQUEST, sealJoinRequest } from "./crypto.ts";
@@ -103,8 +103,28 @@ Deno.test("join server: a refusal is answered (a JoinError at the joiner) and lo
   try {
     const token = await lab.newToken();
     await lab.join(token, "n1");
-    await assert.rejects(lab.join(token, "Bad_Name"), /join refused: hostname "Bad_Name" is not/);
+    // Refused for what the joiner was given: a JoinError (exit code 2).
+    await assert.rejects(
+      lab.join(token, "Bad_Name"),
+      (e) => e instanceof JoinError && /join refused: hostname "Bad_Name" is not/.test(e.message),
+    );
     assert.match(lines.join("\n"), /join refused hostname=Bad_Name/);
+    // So is a request announcing what its flags could not give (an endpoint that is none).
+    await assert.rejects(
+      requestJoin(
+        {
+          role: "node",
+          stateDir: "/nonexistent",
+          hostname: "odd",
+          advertise: ["not an endpoint"],
+          openTransport: () => Promise.resolve(lab.net.bind("192.0.2.3", 40000)),
+        },
+        checkJoinToken(token, selectSuite().dh),
+        generateKeyPair().privateKey,
+        nullLogger,
+      ),
+      (e) => e instanceof JoinError && e.message === "join refused: malformed request",
+    );
     // A name another member holds is no refusal: the joiner is told the one it got, and the
     // leader's log says what it asked for.
     assert.equal((await lab.join(token, "n1")).member.name, "n1-2");

@@ -643,23 +643,24 @@ export class LeaderCore {
     holdsKey: () => boolean = () => false,
   ): Promise<JoinResult> {
     return this.#change((d, touch) => {
-      const refuse = (error: string): Edit<JoinResult> => ({
-        result: { ok: false, error },
+      // `usage`: refused for what the joiner was given (../join/request.ts JoinResult).
+      const refuse = (error: string, usage = true): Edit<JoinResult> => ({
+        result: { ok: false, error, ...(usage ? { usage } : {}) },
         write: false,
       });
       const found = d.tokens.find((t) => t.id === req.tokenId);
       if (!found || !secretMatches(found, req.secret)) return refuse("unknown token");
       const token = found;
       const ahead = joinTimeProblem(req.time, now);
-      if (ahead !== undefined) return refuse(ahead);
+      if (ahead !== undefined) return refuse(ahead, false);
       const problem = tokenProblem(token, now);
       const ix = this.#idx(d);
       const existing = ix.byKey(req.publicKey);
       if (existing?.role === "leader") return refuse(problem ?? "that key is a leader's");
       if (existing) {
-        if (!holdsKey()) return refuse(NOT_KEY_HOLDER);
+        if (!holdsKey()) return refuse(NOT_KEY_HOLDER, false);
         const rec = d.joins?.[existing.publicKey];
-        if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE);
+        if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE, false);
         if (rec?.token === token.id || problem === null) {
           const later = rec !== undefined && (rec.time === undefined || req.time > rec.time);
           if (later) d.joins![existing.publicKey] = { ...rec, time: req.time };
@@ -668,7 +669,7 @@ export class LeaderCore {
         return refuse(problem);
       }
       const gone = d.left?.[req.publicKey];
-      if (gone && req.time <= gone.time) return refuse(STALE);
+      if (gone && req.time <= gone.time) return refuse(STALE, false);
       if (gone?.removedToken === req.tokenId) {
         return refuse("this node was removed: it can join again only with a new token");
       }
@@ -677,7 +678,7 @@ export class LeaderCore {
       if ("error" in named) return refuse(named.error);
       const name = named.name;
       const address = this.#allocate(d);
-      if (!address) return refuse(`network ${d.network} is exhausted`);
+      if (!address) return refuse(`network ${d.network} is exhausted`, false);
       // Granted labels come from the token alone; the joiner's own only under node.weft/.
       const own = splitLabels(req.labels);
       const grants = tokenGrants(token);

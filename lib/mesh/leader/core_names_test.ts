@@ -97,6 +97,7 @@ Deno.test("names: a token pins its node's name; other joiners never get it", asy
   assert.deepEqual(second, {
     ok: false,
     error: `the name this token gives, "bastion", is another member's`,
+    usage: true,
   });
   assert.equal(name(await core.join(request(t, "bastion"), null)), "bastion-3");
   // Token creation refuses a name it could not give.

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { JoinRequest } from "../join/request.ts";
+import { STALE } from "../join/freshness.ts";
 import { LeaderCore } from "./core.ts";
 import { type LeaderFile, StateDir } from "../state/state.ts";
 import { FileStore } from "../store/file_store.ts";
@@ -108,11 +109,11 @@ Deno.test("a retransmitted join with a one-use token gets the same answer, once 
   assert.equal(core.listTokens()[0].usesLeft, 0, "one use");
   // Another key with the used-up token is refused and allocates nothing.
   const other = await core.join(request(token, "n2"), null);
-  assert.deepEqual(other, { ok: false, error: "token used up" });
+  assert.deepEqual(other, { ok: false, error: "token used up", usage: true });
   assert.equal(core.view().members.length, 2);
   // The same key with a wrong secret is not answered with its record.
   const forged = await core.join({ ...req, secret: "AAAA" }, null);
-  assert.deepEqual(forged, { ok: false, error: "unknown token" });
+  assert.deepEqual(forged, { ok: false, error: "unknown token", usage: true });
 });
 
 Deno.test("a key admitted by one token gets its record from another usable token, unused", async () => {
@@ -137,7 +138,7 @@ Deno.test("a key admitted by one token gets its record from another usable token
     undefined,
     HOLDER,
   );
-  assert.deepEqual(revoked, { ok: false, error: "token revoked" });
+  assert.deepEqual(revoked, { ok: false, error: "token revoked", usage: true });
 });
 
 Deno.test("a write that fails leaves memory as it was; the restarted leader agrees", async () => {
@@ -217,7 +218,7 @@ Deno.test("a retransmission while the first write is in flight waits for it: one
     const [r1, r2, r3] = await Promise.all([first, retransmitted, otherKey]);
     assert.ok(r1.ok && r2.ok);
     assert.equal(r2.member.address, r1.member.address);
-    assert.deepEqual(r3, { ok: false, error: "token used up" });
+    assert.deepEqual(r3, { ok: false, error: "token used up", usage: true });
     assert.equal(core.view().members.length, 2);
     assert.equal(state.writes, writes + 1, "one join written");
   });
@@ -285,6 +286,75 @@ Deno.test("an allocation never heard from is released after the hold; the token 
     assert.ok(back.ok);
     assert.equal(back.member.address, ghost.member.address);
   });
+});
+
+Deno.test("a joiner started again after a lost answer: its later request, with its key's proof, gets its record; the token is used once", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const t0 = Date.now();
+  const req = request(token, "jm");
+  const first = await core.join({ ...req, time: t0 }, "192.0.2.2:51820", t0);
+  assert.ok(first.ok);
+  // The joiner was killed before the answer came; its next run sends a new request (a later
+  // time, a new run id) as the same key, with its proof.
+  const again = await core.join({ ...req, time: t0 + 5000, run: "r2" }, null, t0 + 5000, HOLDER);
+  assert.ok(again.ok, JSON.stringify(again));
+  assert.deepEqual(again.member, first.member, "the record it was admitted with");
+  assert.equal(core.view().members.length, 2, "no second allocation");
+  assert.equal(core.listTokens()[0].usesLeft, 0, "one use");
+  // Its earlier request (a replay of it) is stale now: not the joiner's input (no usage).
+  const replay = await core.join({ ...req, time: t0 }, null, t0 + 6000, HOLDER);
+  assert.deepEqual(replay, { ok: false, error: STALE });
+});
+
+Deno.test("an unconfirmed join expires: its address and its name go to the next joiner", async () => {
+  await withState(async (state) => {
+    const hold = 60_000;
+    const core = await open(state, hold);
+    const token = await core.createToken({ ttlMs: 3600_000, uses: null, labels: {} });
+    const t0 = Date.now();
+    const orphanKey = generateKeyPair().publicKey;
+    const orphan = await core.join({ ...request(token, "jm", orphanKey), time: t0 }, null, t0);
+    assert.ok(orphan.ok);
+    // Meanwhile another key asking for the name gets it suffixed.
+    const meanwhile = await core.join(request(token, "x"), null, t0);
+    assert.ok(meanwhile.ok && meanwhile.member.name === "x");
+    await core.heardFrom(meanwhile.member.publicKey);
+    assert.deepEqual(
+      (await core.releaseUnheard(t0 + hold + 1)).map((m) => m.name),
+      ["jm"],
+      "never heard from",
+    );
+    // Free again, on disk too: a new key asking for the name gets it, and the address.
+    const restarted = await open(new StateDir(state.dir), hold);
+    const next = await restarted.join(request(token, "jm"), null);
+    assert.ok(next.ok, JSON.stringify(next));
+    assert.equal(next.member.name, "jm", "the name is free");
+    assert.equal(next.member.address, orphan.member.address, "the address is free");
+  });
+});
+
+Deno.test("a refusal says whether the joiner's input is at fault (usage: exit code 2) or not", async () => {
+  const core = await open(null);
+  const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
+  const now = Date.now();
+  const usage = [
+    await core.join({ ...request(token, "a"), secret: "AAAA" }, null),
+    await core.join(request(token, "Bad_Name"), null),
+    await core.join(request(token, "a", LEADER_KEY), null),
+  ];
+  assert.ok((await core.join(request(token, "b"), null)).ok);
+  usage.push(await core.join(request(token, "c"), null));
+  for (const r of usage) assert.ok(!r.ok && r.usage === true, JSON.stringify(r));
+  const key = generateKeyPair().publicKey;
+  const other = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const state = [
+    await core.join({ ...request(other, "d", key), time: now + 3_600_000 }, null, now),
+    await core.join(request(token, "b", core.member("b")!.publicKey), null),
+  ];
+  assert.ok((await core.join({ ...request(other, "d", key), time: now }, null, now)).ok);
+  state.push(await core.join({ ...request(other, "d", key), time: now - 1 }, null, now, HOLDER));
+  for (const r of state) assert.ok(!r.ok && r.usage === undefined, JSON.stringify(r));
 });
 
 Deno.test("a restarted leader gives unheard nodes a full hold before releasing them", async () => {

@@ -225,7 +225,7 @@ Deno.test("several leaders: a second leader's key is added as a leader member wi
   assert.equal(joined.member.address, "10.77.0.3");
   // A leader's key cannot join as a node.
   const r = await a.join({ ...request(token, "x"), publicKey: key2 }, null);
-  assert.deepEqual(r, { ok: false, error: "that key is a leader's" });
+  assert.deepEqual(r, { ok: false, error: "that key is a leader's", usage: true });
   // Restarted with other endpoints: the same member, its endpoints updated.
   b.close();
   const again = await openAs(store, "leader2", key2, ["198.51.100.2:51820"]);
