@@ -17,9 +17,9 @@ export function addDemoCommand(program: Command): void {
     .option("--nodes <n>", "how many agents", intArg(2, 16), 3)
     .option(
       "--base-port <port>",
-      "first UDP port (status ports follow)",
+      "first UDP and TCP port, one per agent (default: 52820, or a next range when taken); " +
+        "status ports are the system's choice",
       intArg(1024, 60000),
-      52820,
     )
     .option("--once", "print the status and pings, then stop")
     .addOption(logLevelOption())

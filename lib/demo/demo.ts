@@ -7,6 +7,7 @@
 
 import { ControlClient } from "../control/client.ts";
 import type { Logger } from "../log/logger.ts";
+import { StateDir } from "../mesh/state/state.ts";
 import { formatStatusTable, formatTable } from "../status/table.ts";
 import { selfCommand } from "./self.ts";
 
@@ -14,7 +15,11 @@ import { selfCommand } from "./self.ts";
 export interface DemoOptions {
   /** How many agents. Default 3. */
   nodes?: number;
-  /** First UDP port; status servers listen from `basePort + 100`. Default 52820. */
+  /**
+   * First UDP (and TCP) port, one per agent from there. Default 52820, and another range when
+   * one of those is taken as the agents bind it. Status servers take ports the system picks
+   * (their addresses are in `Demo.statusAddresses`).
+   */
   basePort?: number;
   /** Where progress goes. */
   logger: Logger;
@@ -32,33 +37,50 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
+/** An agent that exited during its start, with the last lines of its log. */
+class StartFailed extends Error {
+  /** Whether it could not bind a port another process holds. */
+  readonly portTaken: boolean;
+  constructor(name: string, said: string) {
+    super(`agent ${name} exited during start${said ? `: ${said}` : ""}`);
+    this.portTaken = /in use/i.test(said);
+  }
+}
+
 /**
- * Waits for the agent's /healthz; when it exits first, throws with the last lines of its log
- * (`lastWords`: the demo's folder, and so the log, is removed on failure).
+ * Waits until the agent records its status address (it binds a port the system picks, so no
+ * other process can take it between a check and the bind) and answers /healthz there; returns
+ * the address. When it exits first, throws with the last lines of its log (`lastWords`: the
+ * demo's folder, and so the log, is removed on failure).
  */
 async function waitHealthy(
-  address: string,
+  name: string,
+  stateDir: string,
   child: Deno.ChildProcess,
   ms: number,
   lastWords: () => Promise<string>,
-): Promise<void> {
+): Promise<string> {
   const deadline = Date.now() + ms;
   let exited = false;
   child.status.then(() => exited = true);
+  const state = new StateDir(stateDir);
   while (Date.now() < deadline) {
-    if (exited) {
-      const said = await lastWords();
-      throw new Error(`agent for ${address} exited during start${said ? `: ${said}` : ""}`);
+    if (exited) throw new StartFailed(name, await lastWords());
+    const address = await state.statusAddress().catch(() => null);
+    if (address !== null) {
+      try {
+        const res = await fetch(`http://${address}/healthz`);
+        await res.body?.cancel();
+        if (res.ok) return address;
+      } catch { /* not up yet */ }
     }
-    try {
-      const res = await fetch(`http://${address}/healthz`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`agent for ${address} did not come up within ${ms} ms`);
+  throw new Error(`agent ${name} did not come up within ${ms} ms`);
 }
+
+/** Ports the demo needs are held by another process. */
+class PortsTakenError extends Error {}
 
 /**
  * Throws when a port the demo would use is taken (another agent, or an earlier demo): its
@@ -86,7 +108,7 @@ function assertPortsFree(udp: number[], tcp: number[]): void {
       : []),
   ];
   if (busy.length > 0) {
-    throw new Error(
+    throw new PortsTakenError(
       `ports the demo needs are in use (${busy.join(", ")}): stop what holds them, or choose ` +
         "another --base-port",
     );
@@ -102,21 +124,40 @@ async function weftOnce(args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
+/** How many port ranges the demo tries when it chose the range and another process took one. */
+const PORT_RANGE_TRIES = 5;
+
 /** Starts the demo mesh and shows it; call `stop()` to end it. */
 export async function runDemo(opts: DemoOptions): Promise<Demo> {
   const n = opts.nodes ?? 3;
-  const base = opts.basePort ?? 52820;
+  for (let attempt = 0;; attempt++) {
+    // A range the user chose is theirs; the default moves on when a port of it was taken
+    // between the check and the agents' binds (another program, a test beside it).
+    const base = opts.basePort ?? 52820 + 16 * attempt;
+    try {
+      return await startDemo(opts, n, base);
+    } catch (e) {
+      const retry = opts.basePort === undefined && attempt + 1 < PORT_RANGE_TRIES &&
+        (e instanceof StartFailed ? e.portTaken : e instanceof PortsTakenError);
+      if (!retry) throw e;
+      opts.logger.info("demo ports taken: trying the next range", { base, error: String(e) });
+    }
+  }
+}
+
+async function startDemo(opts: DemoOptions, n: number, base: number): Promise<Demo> {
   const print = opts.print ?? ((l: string) => console.log(l));
-  if (n >= 1 && base + 100 + n - 1 <= 65535) {
+  if (n >= 1 && base + n - 1 <= 65535) {
     const ports = Array.from({ length: n }, (_, i) => base + i);
-    assertPortsFree(ports, ports.map((p) => p + 100));
+    // Mesh agents take TCP on their UDP port's number too.
+    assertPortsFree(ports, ports);
   }
   const dir = await Deno.makeTempDir({ prefix: "weft-demo-" });
   const nodes = Array.from({ length: n }, (_, i) => ({
     name: i === 0 ? "leader" : `node-${i}`,
     stateDir: `${dir}/${i === 0 ? "leader" : `node-${i}`}`,
     port: base + i,
-    status: `127.0.0.1:${base + 100 + i}`,
+    status: "",
   }));
   const children: Deno.ChildProcess[] = [];
   const stop = async () => {
@@ -143,7 +184,7 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
         "--listen-port",
         String(node.port),
         "--status-listen",
-        node.status,
+        "127.0.0.1:0",
         "--hostname",
         node.name,
         "--dns-port",
@@ -164,7 +205,7 @@ export async function runDemo(opts: DemoOptions): Promise<Demo> {
       const text = await Deno.readTextFile(logFile).catch(() => "");
       return text.trim().split("\n").slice(-3).join(" | ");
     };
-    await waitHealthy(node.status, child, 20_000, lastWords);
+    node.status = await waitHealthy(node.name, node.stateDir, child, 20_000, lastWords);
   };
   try {
     await spawn(nodes[0], ["--leader", "--advertise", `127.0.0.1:${nodes[0].port}`]);

@@ -33,7 +33,7 @@ Deno.test({
       }).output();
       const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
       assert.ok(out.success, text);
-      assert.match(text, /ok \| 3 passed \| 0 failed/, text);
+      assert.match(text, /ok \| 4 passed \| 0 failed/, text);
       // Nothing of the demos is left behind.
       const left: string[] = [];
       for await (const e of Deno.readDir(tmp)) {
@@ -69,12 +69,11 @@ Deno.test({
   ignore: !CHILD,
   fn: async () => {
     assert.deepEqual(await demoDirs(), []);
-    // The status servers would listen from basePort + 100: past 65535, so the leader refuses
-    // its arguments and exits at once.
-    const { err, lines, printed } = await failingDemo({ basePort: 65500 });
+    // A port past 65535: the leader refuses its arguments and exits at once.
+    const { err, lines, printed } = await failingDemo({ basePort: 65536 });
     assert.ok(err instanceof Error);
     // The log's last words are in the message: the folder holding the log is gone.
-    assert.match(err.message, /^agent for 127\.0\.0\.1:65600 exited during start: .*65600/);
+    assert.match(err.message, /^agent leader exited during start: .*65536/);
     assert.deepEqual(lines, ["demo stopped"]);
     assert.deepEqual(printed, [], "nothing shown for a mesh that never came up");
     assert.deepEqual(await demoDirs(), []);
@@ -97,10 +96,10 @@ Deno.test({
   name: "inside: a port the demo needs in use fails before anything starts, naming it",
   ignore: !CHILD,
   fn: async () => {
-    // Another server on the leader's status port: its /healthz must not pass for the leader's.
+    // Another server on the leader's port (its TCP side): the range the user chose is refused.
     const other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     try {
-      const base = other.addr.port - 100;
+      const base = other.addr.port;
       const { err, lines, printed } = await failingDemo({ basePort: base });
       assert.ok(err instanceof Error);
       // (Another of the ports may happen to be taken too: the one held here must be named.)
@@ -117,5 +116,36 @@ Deno.test({
     } finally {
       other.close();
     }
+  },
+});
+
+Deno.test({
+  name: "inside: the default port range taken, the demo moves to the next one and comes up",
+  ignore: !CHILD,
+  fn: async () => {
+    // The default range's first port held (its TCP side), as another program or test would.
+    let held: Deno.Listener | null = null;
+    try {
+      held = Deno.listen({ hostname: "127.0.0.1", port: 52820 });
+    } catch { /* held already by someone else: the demo must move on all the same */ }
+    const lines: string[] = [];
+    const logger = createLogger({ format: "json", sink: (l) => void lines.push(l) });
+    try {
+      const demo = await runDemo({ nodes: 2, logger, print: () => {} });
+      try {
+        assert.equal(demo.statusAddresses.length, 2);
+        for (const a of demo.statusAddresses) assert.match(a, /^127\.0\.0\.1:\d+$/);
+        const moved = lines.map((l) => JSON.parse(l)).filter((l) =>
+          l.msg === "demo ports taken: trying the next range"
+        );
+        assert.ok(moved.length >= 1, lines.join("\n"));
+        assert.equal(moved[0].base, 52820);
+      } finally {
+        await demo.stop();
+      }
+    } finally {
+      held?.close();
+    }
+    assert.deepEqual(await demoDirs(), []);
   },
 });

@@ -11,7 +11,6 @@
  * const shown: string[] = []; // what `weft demo` prints (default: to stdout)
  * const demo = await runDemo({
  *   nodes: 3,
- *   basePort: 52820,
  *   logger: createLogger({ level: "warn" }),
  *   print: (line) => shown.push(line),
  * });
