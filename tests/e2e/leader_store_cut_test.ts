@@ -73,47 +73,25 @@ Deno.test({
         const join = async (h: string, tok: string) => {
           const p = start(h, ["--join", tok]);
           await waitUp(lab, h, dir, p);
+          return p;
         };
         // n1 joins through l1 and syncs with it; n2 through l2.
-        await join("n1", await token("l1"));
+        const n1 = await join("n1", await token("l1"));
         const atL2 = await token("l2");
         await join("n2", atL2);
         for (const h of ["l1", "l2", "n1", "n2"]) await sees(h, ["l1", "l2", "n1", "n2"]);
         assert.equal(await leaderOf("n1"), "l1");
 
-        // l1 cut from etcd, both ways (a silent link: no reset, the streams just go quiet).
-        const rule = (op: "-A" | "-D") =>
+        // l1 cut from etcd.
+        // A cut from etcd, both ways: a silent link (no reset), the streams just go quiet.
+        const rule = (h: string, op: "-A" | "-D") =>
           Promise.all([
-            lab.run(
-              "l1",
-              "iptables",
-              op,
-              "OUTPUT",
-              "-p",
-              "tcp",
-              "-d",
-              ip("e1"),
-              "--dport",
-              "2379",
-              "-j",
-              "DROP",
-            ),
-            lab.run(
-              "l1",
-              "iptables",
-              op,
-              "INPUT",
-              "-p",
-              "tcp",
-              "-s",
-              ip("e1"),
-              "--sport",
-              "2379",
-              "-j",
-              "DROP",
-            ),
-          ]);
-        await rule("-A");
+            ["OUTPUT", "-d", ip("e1"), "--dport"],
+            ["INPUT", "-s", ip("e1"), "--sport"],
+          ].map(([chain, peer, addr, port]) =>
+            lab.run(h, "iptables", op, chain, "-p", "tcp", peer, addr, port, "2379", "-j", "DROP")
+          ));
+        await rule("l1", "-A");
         const failing = await eventually(
           async () => /^store +etcd:\/\/\S+ FAILING: /m.test(await statusText("l1")),
           HANG_GUARD_MS,
@@ -136,7 +114,7 @@ Deno.test({
         for (const h of ["l2", "n1", "n2", "n3"]) await sees(h, all);
 
         // The rule gone: l1 catches up by itself and says its store answers.
-        await rule("-D");
+        await rule("l1", "-D");
         await sees("l1", all);
         const back = await eventually(
           async () => /^store +etcd:\/\/\S+ ok /m.test(await statusText("l1")),
@@ -145,6 +123,38 @@ Deno.test({
         assert.ok(back, `l1's store answers again:\n${await statusText("l1")}`);
         assert.match(l1.output(), /INFO store answers again store=etcd:/);
         assert.match(await metricsOf(lab, "l1"), /^weft_store_up 1$/m);
+
+        // Both leaders cut off: neither counts as current. n1 stays with l2 (nowhere better to
+        // go), says so once, and keeps its view.
+        // l1 first, and l2 only once l1 knows: n1 has no current leader to move to then.
+        await rule("l1", "-A");
+        const l1Failing = await eventually(
+          async () => /^store +etcd:\/\/\S+ FAILING: /m.test(await statusText("l1")),
+          HANG_GUARD_MS,
+        );
+        assert.ok(l1Failing, await statusText("l1"));
+        await rule("l2", "-A");
+        const bothStale = await eventually(async () => {
+          const leaders = (await statusOf(lab, "n1"))?.node.leaders as
+            | { name: string; storeUnreachable?: boolean }[]
+            | undefined;
+          return leaders?.filter((l) => l.storeUnreachable).length === 2;
+        }, HANG_GUARD_MS);
+        assert.ok(
+          bothStale,
+          `n1 sees both leaders stale: ${JSON.stringify(await statusOf(lab, "n1"))}`,
+        );
+        const said = await eventually(
+          () => Promise.resolve(/no other leader that does answers/.test(n1.output())),
+          HANG_GUARD_MS,
+        );
+        assert.ok(said, n1.output());
+        assert.equal(await leaderOf("n1"), "l2");
+        assert.match(await statusText("n1"), /its store is unreachable/);
+        assert.deepEqual(await names("n1"), [...all].sort());
+        assert.equal(n1.output().match(/now syncing with leader/g)?.length, 1, n1.output());
+        await rule("l1", "-D");
+        await rule("l2", "-D");
       } finally {
         await etcd.destroy();
       }
