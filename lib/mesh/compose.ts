@@ -515,12 +515,17 @@ function makeRole(
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
     }, opts);
     const joins = new JoinServer({ core, device: agent.device, logger });
+    // Cut off from its shared store, a leader's view may be old: its probe answers say so, and
+    // its members move to a leader that reaches the store.
+    const store = opts.store;
+    if (store?.health) channel.prober.answerStale(() => store.health?.().ok === false);
     return { role: "leader", core, service, joins };
   }
   const node = start.node;
   const sync = new NodeSync({
     channel,
     probe: (address, timeoutMs) => channel.prober.probe(address, timeoutMs),
+    stale: (address) => channel.prober.staleAt(address),
     // The leaders are not probed for health besides (../mesh_agent.ts): these are the samples.
     probed: (key, rtt) => {
       if (agent.watching(key) && !agent.probing(key)) agent.health.recordProbe(key, rtt);

@@ -111,6 +111,7 @@ function meshCollectors(
   policy: PolicyRuntime,
   parts: () => MeshComposition | null,
   channel: () => ControlChannel | undefined,
+  store: LeaderStore | undefined,
 ): Collector[] {
   const leader = () => {
     const role = parts()?.role;
@@ -129,6 +130,7 @@ function meshCollectors(
       },
       linkReportDrops: () => parts()?.links.store?.drops(),
       departedForgotten: () => leader()?.core.departedForgotten,
+      storeUp: () => leader() ? store?.health?.().ok : undefined,
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;
@@ -338,7 +340,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         return (address) => c.prober.probe(address, 2000);
       },
       filter: policy.deviceFilter,
-      collectors: meshCollectors(policy, () => composed, () => channel),
+      collectors: meshCollectors(policy, () => composed, () => channel, opts.store),
       status: () => ({
         ...policy.status(),
         ...(composed

@@ -231,6 +231,11 @@ export interface KnownLeaderStatus {
   answers: boolean | null;
   /** It stopped on purpose (the view says so). */
   offline: boolean;
+  /**
+   * Its latest probe answer said its shared store is unreachable, so its view may be old (the
+   * node moves to a leader that reaches the store); absent otherwise.
+   */
+  storeUnreachable?: true;
 }
 
 /** A service, in the status document. */

@@ -97,7 +97,7 @@ function leaderLines(n: NodeStatus): string[] {
   if (!n.leader) return [];
   const l = n.leader;
   const state = (k: KnownLeaderStatus) =>
-    k.inUse
+    (k.inUse
       ? "in use"
       : k.offline
       ? "offline"
@@ -105,7 +105,7 @@ function leaderLines(n: NodeStatus): string[] {
       ? "not probed yet"
       : k.answers
       ? "answers"
-      : "not answering";
+      : "not answering") + (k.storeUnreachable ? ", its store is unreachable" : "");
   const known = n.leaders ?? [];
   return [
     `leader: ${l.name || l.publicKey.slice(0, 10) + "…"} (${l.address})  since ${l.since}`,
@@ -187,7 +187,10 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
     ...(n.store
       ? [
         `store      ${n.store.store} ${n.store.ok ? "ok" : `FAILING: ${n.store.error ?? "?"}`}` +
-        ` (revision ${n.store.revision})`,
+        ` (revision ${n.store.revision})` +
+        (n.store.ok
+          ? ""
+          : ": this leader's view may be old, its members move to one that is current"),
       ]
       : []),
   ].join("\n");

@@ -170,7 +170,8 @@ Deno.test("the node summary: fields in order, optional lines only when there is 
   });
   assert.ok(
     failing.includes(
-      "store      etcd://192.0.2.1:2379 FAILING: the store is unreachable (etcd: x) (revision 7)",
+      "store      etcd://192.0.2.1:2379 FAILING: the store is unreachable (etcd: x) (revision 7)" +
+        ": this leader's view may be old, its members move to one that is current",
     ),
     failing,
   );
@@ -245,7 +246,7 @@ Deno.test("the node summary: the leader a node syncs with and, with several, eve
       leaders: [
         leader("lead-1", 1, { answers: false }),
         leader("lead-2", 2, { inUse: true }),
-        leader("lead-3", 3),
+        leader("lead-3", 3, { storeUnreachable: true }),
         leader("lead-4", 4, { answers: null }),
         leader("lead-5", 5, { offline: true }),
       ],
@@ -256,7 +257,7 @@ Deno.test("the node summary: the leader a node syncs with and, with several, eve
   assert.deepEqual(several.slice(at, at + 2), [
     `leader: lead-2 (10.0.0.2)  since ${since}`,
     "leaders    lead-1 (10.0.0.1, not answering), lead-2 (10.0.0.2, in use), " +
-    "lead-3 (10.0.0.3, answers), lead-4 (10.0.0.4, not probed yet), lead-5 (10.0.0.5, offline)",
+    "lead-3 (10.0.0.3, answers, its store is unreachable), lead-4 (10.0.0.4, not probed yet), lead-5 (10.0.0.5, offline)",
   ]);
   // A leader (or a plain agent) has no leader in use: no line.
   assert.ok(!formatStatusTable({ node: node(), peers: [] }).includes("leader:"));

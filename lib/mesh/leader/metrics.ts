@@ -1,11 +1,11 @@
 /**
  * The mesh leader's `/metrics` families: join datagrams dropped, what it refused of members'
- * joins and hellos, and what it dropped of their link reports. Read from the join server, the
- * leader's service and its link store at scrape time.
+ * joins and hellos, what it dropped of their link reports, and whether its shared store answers.
+ * Read from the join server, the leader's service, its link store and its store at scrape time.
  * @module
  */
 
-import { type Collector, counter, sampleCounts } from "../../metrics/registry.ts";
+import { type Collector, counter, gauge, sampleCounts } from "../../metrics/registry.ts";
 
 const JOIN_DROPS = counter(
   "weft_join_drops_total",
@@ -35,14 +35,24 @@ const DEPARTED_FORGOTTEN = counter(
     "before removed ones).",
 );
 
+const STORE_UP = gauge(
+  "weft_store_up",
+  "1 while the leader's shared store (etcd) answers its calls and probes, 0 while it does not " +
+    "(the leader's view may be old: its members move to a leader that reaches the store). " +
+    "Absent on a leader without a shared store.",
+);
+
 /** The counts by reason each source gives; a source giving undefined (not the leader) shows none. */
 export function leaderCollector(sources: {
   joinDrops: () => Readonly<Record<string, number>> | undefined;
   memberRefusals: () => Readonly<Record<string, number>> | undefined;
   linkReportDrops?: () => Readonly<Record<string, number>> | undefined;
   departedForgotten?: () => number | undefined;
+  storeUp?: () => boolean | undefined;
 }): Collector {
   return (out) => {
+    const up = sources.storeUp?.();
+    if (up !== undefined) out.sample(STORE_UP, {}, up ? 1 : 0);
     const forgotten = sources.departedForgotten?.();
     if (forgotten !== undefined) out.sample(DEPARTED_FORGOTTEN, {}, forgotten);
     const drops = sources.joinDrops();

@@ -5,7 +5,11 @@
  * `alloc/` keys required absent; a watch applies each revision's events to the newest document
  * this store knows. A watch that fails (the store went away, lost quorum, compacted) loads again
  * and watches again by itself, so a leader resumes once the store is back. {@link
- * KvLeaderStore.health} says how the last calls and a light periodic probe went.
+ * KvLeaderStore.health} says how the last calls and a light periodic probe went. When any call
+ * fails (the probe first, when the store is cut off and its watch stream merely goes quiet) the
+ * watches are dropped and retried from a load; when a call succeeds again the retries waiting
+ * go at once: a leader cut off from its store catches up as soon as the store answers, not when
+ * a silent stream's connection happens to resume.
  * @module
  */
 
@@ -29,7 +33,7 @@ export interface KvLeaderStoreOptions {
   retryMs?: number;
   /** The most operations the store takes in one transaction (default 128, etcd's default). */
   maxTxnOps?: number;
-  /** Called when the store starts failing or answers again (for one log line each). */
+  /** Called when the store starts failing and when it answers again (for one log line each). */
   onHealth?: (h: StoreHealth) => void;
 }
 
@@ -66,6 +70,8 @@ export class KvLeaderStore implements LeaderStore {
   #probing = false;
   #closed = false;
   readonly #stops = new Set<() => void>();
+  // Each watch's hooks for the store's health changing: drop its stream, or end its pause.
+  readonly #kicks = new Set<{ failed(): void; back(): void }>();
 
   /** A store of the document in `kv` under `prefix + "state/"`; the probe starts at once. */
   constructor(kv: KvStore, opts: KvLeaderStoreOptions = {}) {
@@ -205,13 +211,26 @@ export class KvLeaderStore implements LeaderStore {
     let current: { cancel(): void } | null = null;
     let reported = from;
     let wake: (() => void) | null = null;
+    // The store failed elsewhere: the stream may only have gone quiet (a cut link), so it is
+    // dropped and the loop loads and watches again once the store answers.
+    let dropped = false;
+    const kick = {
+      failed: () => {
+        if (!current) return;
+        dropped = true;
+        current.cancel();
+      },
+      back: () => wake?.(),
+    };
     const stop = () => {
       stopped = true;
       current?.cancel();
       wake?.();
       this.#stops.delete(stop);
+      this.#kicks.delete(kick);
     };
     this.#stops.add(stop);
+    this.#kicks.add(kick);
     const report = (s: StoreSnapshot | null) => {
       if (stopped || !s || s.revision <= reported) return;
       reported = s.revision;
@@ -256,9 +275,13 @@ export class KvLeaderStore implements LeaderStore {
           retry = this.#retryMs;
           failed = false;
           await w.closed;
-          return; // cancelled
+          current = null;
+          if (!dropped) return; // cancelled
+          dropped = false;
+          failed = true;
         } catch (e) {
           current = null;
+          dropped = false;
           if (stopped) return;
           this.#failed(e);
           failed = true;
@@ -326,6 +349,9 @@ export class KvLeaderStore implements LeaderStore {
       revision: 0,
       since: Date.now(),
     };
+    // The watches waiting to try again try now: what changed meanwhile comes with their load.
+    for (const k of this.#kicks) k.back();
+    this.#onHealth?.(this.health());
   }
 
   #failed(e: unknown): void {
@@ -335,7 +361,9 @@ export class KvLeaderStore implements LeaderStore {
     const was = this.#health.ok;
     const since = was ? Date.now() : this.#health.since;
     this.#health = { store: this.#name, where: this.where, ok: false, error, revision: 0, since };
-    if (was) this.#onHealth?.(this.health());
+    if (!was) return;
+    for (const k of this.#kicks) k.failed();
+    this.#onHealth?.(this.health());
   }
 
   /** One cheap read of `meta`, unless one is under way. */

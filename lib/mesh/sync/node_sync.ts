@@ -18,6 +18,13 @@
  * left after 6 to 9 s (2 to 3 intervals). The other leaders are probed every
  * {@link OTHERS_PROBED_EVERY} hellos, so the status says whether each answers. These probes are
  * also the node's health samples of its leaders (`probed`): nothing else probes them.
+ *
+ * A leader cut off from its shared store answers probes with `stale` (its view may be old: it
+ * misses the members that join through the other leaders). When the leader in use says so, the
+ * other leaders are probed at once, and at the next hello the node moves to one whose latest
+ * answer was current. With none (one leader, or every leader cut off: nowhere better to go) it
+ * stays, keeps its view, and says so once: two stale leaders are never taken as current, and a
+ * node does not go round them.
  * @module
  */
 
@@ -139,6 +146,11 @@ export interface NodeSyncDeps {
   lan?: () => string[];
   /** The LAN key from the node's file (base64), if it holds one. */
   lanKey?: string;
+  /**
+   * Whether the latest probe answer from the leader at `address` said its store is unreachable
+   * (absent: never; leaders that do not say it are current).
+   */
+  stale?: (address: string) => boolean;
   /** Hears of a LAN key from the leader that differs from the one held. */
   onLanKey?: (key: Uint8Array) => void;
   /**
@@ -177,6 +189,10 @@ export class NodeSync {
   #leaderAddresses = new Set<string>();
   // The answer of each leader's latest probe, by key.
   readonly #answers = new Map<string, boolean>();
+  // Whether each leader's latest answer said its store is unreachable, by key.
+  readonly #stale = new Map<string, boolean>();
+  // Said once while the leader in use is stale and no current one is known.
+  #staleSaid = false;
   // The leader in use answered (a probe, any message) since the last hello of the interval.
   #heard = false;
   #missed = 0;
@@ -257,6 +273,7 @@ export class NodeSync {
         inUse: m.publicKey === l.publicKey,
         answers: this.#answers.get(m.publicKey) ?? null,
         offline: m.offline === true,
+        ...(this.#stale.get(m.publicKey) ? { storeUnreachable: true as const } : {}),
       })),
     };
   }
@@ -285,6 +302,7 @@ export class NodeSync {
     } else this.#missed++;
     this.#heard = false;
     if (this.#missed >= MISSED_HELLOS) this.#moveOn();
+    else if (this.#stale.get(this.#leader.publicKey)) this.#leaveStale();
     this.hello();
     this.#probeLeaders(++this.#hellos % OTHERS_PROBED_EVERY === 0);
   }
@@ -361,17 +379,49 @@ export class NodeSync {
         if (m.publicKey !== inUse.publicKey) targets.push(m);
       }
     }
+    this.#probe(targets, timeout);
+  }
+
+  /** Probes each of `targets`, keeping whether it answered and whether it said it is stale. */
+  #probe(targets: { publicKey: string; address: string }[], timeout: number): void {
     for (const { publicKey, address } of targets) {
       this.#deps.probe(address, timeout).then((rtt) => {
         if (this.#closed) return;
         this.#deps.probed?.(publicKey, rtt);
         this.#answers.set(publicKey, rtt !== null);
+        const wasStale = this.#stale.get(publicKey) === true;
+        if (rtt !== null) this.#stale.set(publicKey, this.#deps.stale?.(address) ?? false);
         if (address !== this.#leader.address) return;
         // The next hello carries it: the leader judges this node's health by it.
         this.#leaderRtt = rtt;
         if (rtt !== null) this.#heard = true;
+        if (!this.#stale.get(publicKey)) this.#staleSaid = false;
+        else if (!wasStale) {
+          // Which of the others reach their store is asked now, for the next hello's choice.
+          const others = [...this.#leaders.values()].filter((m) => m.publicKey !== publicKey);
+          this.#probe(others, timeout);
+        }
       }).catch(() => {});
     }
+  }
+
+  /**
+   * The leader in use said its store is unreachable: moves to a leader whose latest answer was
+   * current, if any; else stays (says so once), keeping the view held.
+   */
+  #leaveStale(): void {
+    const old = this.#leader;
+    const next = this.#candidates(old.publicKey)
+      .find((m) => this.#answers.get(m.publicKey) === true && !this.#stale.get(m.publicKey));
+    const name = this.#nameOf(old.publicKey) || old.address;
+    if (next) return this.#use(next, `${name} cannot reach its store (its view may be old)`);
+    if (this.#staleSaid) return;
+    this.#staleSaid = true;
+    this.#deps.logger.warn(
+      "the leader cannot reach its store and no other leader that does answers: staying with " +
+        "it, the view held is kept",
+      { leader: name },
+    );
   }
 
   /** The leader in use stopped answering: moves to the best other leader online, if any. */
@@ -399,6 +449,7 @@ export class NodeSync {
     this.#missed = 0;
     this.#heard = false;
     this.#aloneSaid = false;
+    this.#staleSaid = false;
     this.#deps.logger.info(`now syncing with leader ${m.name}: ${why}`, { address: m.address });
     this.#save();
   }
@@ -413,9 +464,11 @@ export class NodeSync {
     const at = except === null ? -1 : all.findIndex((m) => m.publicKey === except);
     const rotated = [...all.slice(at + 1), ...all.slice(0, Math.max(at, 0))]
       .filter((m) => !m.offline && m.publicKey !== except);
+    // Current answers first, then not probed yet, then answers of a stale view, then silence.
     const rank = (m: Member) => {
       const a = this.#answers.get(m.publicKey);
-      return a === true ? 0 : a === undefined ? 1 : 2;
+      if (a === true) return this.#stale.get(m.publicKey) ? 2 : 0;
+      return a === undefined ? 1 : 3;
     };
     return rotated.sort((a, b) => rank(a) - rank(b));
   }
@@ -430,6 +483,9 @@ export class NodeSync {
     this.#leaderAddresses = new Set([...leaders.values()].map((m) => m.address));
     for (const key of [...this.#answers.keys()]) {
       if (!leaders.has(key)) this.#answers.delete(key);
+    }
+    for (const key of [...this.#stale.keys()]) {
+      if (!leaders.has(key)) this.#stale.delete(key);
     }
     for (const map of [this.#assemblers, this.#policyAssemblers]) {
       for (const address of [...map.keys()]) {

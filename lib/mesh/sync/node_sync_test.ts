@@ -702,3 +702,72 @@ Deno.test("node sync: news told after an answer came is asked for again when its
     await h.cleanup();
   }
 });
+
+/** `p`, or a failure once the hang guard is over: a line that never comes fails the test. */
+function guarded<T>(p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("not within the hang guard")), HANG_GUARD_MS);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("node sync: a leader that says its store is unreachable is left for a current one; with none current the node stays", async () => {
+  const log = logged();
+  const stale = new Set<string>();
+  const h = await harness({
+    start: view(1, [leader, self, leader2, other]),
+    intervalMs: 20,
+    logger: log.logger,
+    nat: { stale: (a) => stale.has(a) },
+  });
+  try {
+    h.sync.start(null);
+    // Current: kept through a few hellos.
+    await eventually(() => Promise.resolve(hellosTo(h.sent, LEADER) >= 3), HANG_GUARD_MS);
+    assert.equal(h.sync.leader.address, LEADER);
+    // Cut off from its store: the others are probed at once and the node moves to lead-2.
+    stale.add(LEADER);
+    const line = await guarded(log.line(/now syncing with leader/));
+    assert.match(line, /now syncing with leader lead-2: lead cannot reach its store/);
+    assert.equal(h.sync.leader.address, LEADER2);
+    assert.deepEqual(
+      h.sync.status().leaders.map((l) => [l.name, l.inUse, l.storeUnreachable ?? false]),
+      [["lead", false, true], ["lead-2", true, false]],
+    );
+    // Both cut off (the store is down for all): neither counts as current, the node stays with
+    // lead-2, says so once, and keeps its view: no going round the leaders.
+    stale.add(LEADER2);
+    await guarded(log.line(/no other leader that does answers/));
+    const before = hellosTo(h.sent, LEADER2);
+    await eventually(
+      () => Promise.resolve(hellosTo(h.sent, LEADER2) >= before + 4 * MISSED_HELLOS),
+      HANG_GUARD_MS,
+    );
+    assert.equal(h.sync.leader.address, LEADER2);
+    assert.equal(log.lines.filter((l) => l.includes("now syncing")).length, 1, log.lines.join());
+    assert.equal(log.lines.filter((l) => l.includes("no other leader that")).length, 1);
+    assert.equal(h.held().version, 1, "the view held is kept");
+    // lead reaches its store again: lead-2 is still stale, the node moves back to lead.
+    stale.delete(LEADER);
+    await eventually(() => Promise.resolve(h.sync.leader.address === LEADER), HANG_GUARD_MS);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: the only leader, cut off from its store, is kept (nowhere else to go), said once", async () => {
+  const log = logged();
+  const h = await harness({ intervalMs: 20, logger: log.logger, nat: { stale: () => true } });
+  try {
+    h.sync.start(null);
+    await guarded(log.line(/cannot reach its store and no other leader/));
+    const before = hellosTo(h.sent, LEADER);
+    await eventually(() => Promise.resolve(hellosTo(h.sent, LEADER) > before + 3), HANG_GUARD_MS);
+    assert.equal(h.sync.leader.address, LEADER);
+    assert.equal(log.lines.filter((l) => l.includes("cannot reach its store")).length, 1);
+    assert.equal(h.sync.status().leaders[0].storeUnreachable, true);
+  } finally {
+    await h.cleanup();
+  }
+});

@@ -138,7 +138,11 @@ export type ControlMessage =
     remove: string[];
   }
   | { t: "probe"; id: number }
-  | { t: "ack"; id: number }
+  /**
+   * A probe's answer. `stale` (a leader only): its shared store is unreachable, so its view
+   * may be old; members move to a leader that reaches the store. Older agents ignore it.
+   */
+  | { t: "ack"; id: number; stale?: true }
   /**
    * A node stopping on purpose tells the leader (`k`: its own key, which the leader checks
    * against the sender's); the leader answers `bye-ok` once every member was told. Older
@@ -302,8 +306,13 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
     case "bye-ok":
       return { t: "bye-ok" };
     case "probe":
+      return Number.isInteger(m.id) ? { t: "probe", id: m.id as number } : null;
     case "ack":
-      return Number.isInteger(m.id) ? m as ControlMessage : null;
+      if (!Number.isInteger(m.id)) return null;
+      return m.stale === true ? { t: "ack", id: m.id as number, stale: true } : {
+        t: "ack",
+        id: m.id as number,
+      };
     case "relay-open":
     case "relay-close":
     case "relay-session":
@@ -381,9 +390,20 @@ export class ViewAssembler {
 /** The most overlay addresses whose probe packets a {@link Prober} counts. */
 export const PROBER_MAX_ADDRESSES = 16_384;
 
-/** Answers probes on the control port and measures round trips of our own. */
+/**
+ * Answers probes on the control port and measures round trips of our own. A leader's answers
+ * say when its store is unreachable ({@link Prober.answerStale}); the prober keeps what each
+ * address's latest answer said ({@link Prober.staleAt}).
+ */
 export class Prober {
-  readonly #pending = new Map<number, { at: number; resolve: (rtt: number | null) => void }>();
+  readonly #pending = new Map<
+    number,
+    { at: number; address: string; resolve: (rtt: number | null) => void }
+  >();
+  // Whether our answers say "stale" now (a leader cut off from its store).
+  #stale: () => boolean = () => false;
+  // The addresses whose latest answer to our probe said "stale" (bounded by the probes sent).
+  readonly #staleAt = new Set<string>();
   // Probe packets per overlay address, both ways: what sessions on demand take off a peer's
   // traffic, so that probing a peer does not keep its session (lib/mesh/peers/activity.ts).
   // A member routing a prefix (a subnet router, an exit node) may send from any address in
@@ -410,6 +430,17 @@ export class Prober {
   /** Forgets the counts of addresses `keep` refuses (members that left the view). */
   retain(keep: (address: string) => boolean): void {
     for (const a of this.#packets.keys()) if (!keep(a)) this.#packets.delete(a);
+    for (const a of this.#staleAt) if (!keep(a)) this.#staleAt.delete(a);
+  }
+
+  /** Has every answer from now on say `stale` while `fn` is true (a leader's store is cut off). */
+  answerStale(fn: () => boolean): void {
+    this.#stale = fn;
+  }
+
+  /** Whether the latest answer from `address` to a probe of ours said `stale`. */
+  staleAt(address: string): boolean {
+    return this.#staleAt.has(address);
   }
 
   #count(address: string, n: number): void {
@@ -431,6 +462,7 @@ export class Prober {
       }, timeoutMs);
       this.#pending.set(id, {
         at: performance.now(),
+        address,
         resolve: (rtt) => {
           clearTimeout(timer);
           resolve(rtt);
@@ -450,7 +482,11 @@ export class Prober {
   handle(msg: ControlMessage, from: string): boolean {
     if (msg.t === "probe") {
       this.#count(from, 2);
-      sendMessage(this.stack, from, { t: "ack", id: msg.id });
+      sendMessage(this.stack, from, {
+        t: "ack",
+        id: msg.id,
+        ...(this.#stale() ? { stale: true } : {}),
+      });
       return true;
     }
     if (msg.t === "ack") {
@@ -458,6 +494,11 @@ export class Prober {
       const p = this.#pending.get(msg.id);
       if (p) {
         this.#pending.delete(msg.id);
+        // Only the address probed speaks for itself (WireGuard authenticated the sender).
+        if (p.address === from) {
+          if (msg.stale === true) this.#staleAt.add(from);
+          else this.#staleAt.delete(from);
+        }
         p.resolve(performance.now() - p.at);
       }
       return true;

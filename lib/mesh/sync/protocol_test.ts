@@ -12,6 +12,7 @@ import {
 } from "./protocol.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { UserspaceStack } from "../../../drivers/userspace.ts";
+import { HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
 
 function member(i: number): Member {
   return {
@@ -171,4 +172,40 @@ Deno.test("prober: probe counts per address stay bounded, follow the view, and c
   p.handle({ t: "probe", id: 1 }, "10.0.0.9");
   assert.equal(p.packets("10.0.0.9"), 2);
   assert.equal(p.untracked, 20);
+});
+
+Deno.test("prober: a leader cut off from its store says stale in its answers; the prober keeps what each said", async () => {
+  const sent: Uint8Array[] = [];
+  const stack = {
+    send: (_to: { address: string }, data: Uint8Array) => void sent.push(data),
+  } as unknown as UserspaceStack;
+  const leader = new Prober(stack);
+  let cut = false;
+  leader.answerStale(() => cut);
+  leader.handle({ t: "probe", id: 1 }, "10.0.0.2");
+  cut = true;
+  leader.handle({ t: "probe", id: 2 }, "10.0.0.2");
+  const answers = sent.map((d) => parseMessage(d));
+  assert.deepEqual(answers, [{ t: "ack", id: 1 }, { t: "ack", id: 2, stale: true }]);
+  // Only `true` counts; anything else is an ack without it (older agents send none).
+  const bytes = new TextEncoder().encode(JSON.stringify({ t: "ack", id: 3, stale: "yes" }));
+  assert.deepEqual(parseMessage(bytes), { t: "ack", id: 3 });
+
+  const node = new Prober(stack);
+  const rtt = node.probe("10.0.0.1", HANG_GUARD_MS);
+  const id = (parseMessage(sent.at(-1)!) as { id: number }).id;
+  // An answer to that probe from another address says nothing of the leader's store.
+  node.handle({ t: "ack", id, stale: true }, "10.0.0.3");
+  assert.notEqual(await rtt, null);
+  assert.equal(node.staleAt("10.0.0.1"), false);
+  assert.equal(node.staleAt("10.0.0.3"), false);
+  const again = node.probe("10.0.0.1", HANG_GUARD_MS);
+  node.handle({ t: "ack", id: id + 1, stale: true }, "10.0.0.1");
+  await again;
+  assert.equal(node.staleAt("10.0.0.1"), true);
+  const current = node.probe("10.0.0.1", HANG_GUARD_MS);
+  node.handle({ t: "ack", id: id + 2 }, "10.0.0.1");
+  await current;
+  assert.equal(node.staleAt("10.0.0.1"), false, "a later answer without it: current again");
+  node.close();
 });
