@@ -465,7 +465,8 @@ async function askLeader(
   const leaderTcp = new Map<string, Endpoint>();
   // What was seen of each endpoint, said when it does not answer; by its TCP endpoint's text.
   const seen = new Map<string, EndpointSeen>();
-  const seenByTcp = new Map<string, EndpointSeen>();
+  // Two endpoints of the token may be one address: both see its dials.
+  const seenByTcp = new Map<string, EndpointSeen[]>();
   // The TCP endpoint of a leader endpoint resolved to `ep`: its address, the token's TCP port.
   const tcpOf = (text: string, ep: Endpoint): Endpoint | undefined => {
     if (!hasTcp) return undefined;
@@ -476,7 +477,7 @@ async function askLeader(
       leaderTcp.set(text, at);
       const e = seen.get(text)!;
       e.tcp = String(at);
-      seenByTcp.set(e.tcp, e);
+      seenByTcp.set(e.tcp, [...seenByTcp.get(e.tcp) ?? [], e]);
     }
     return at;
   };
@@ -535,10 +536,12 @@ async function askLeader(
   try {
     return await new Promise<Asked>((resolve) => {
       ask.receiver.dialed = (to, outcome) => {
-        const e = seenByTcp.get(String(to));
-        if (over || !e) return;
-        e.dial = outcome;
-        e.refusals = outcome === "refused" ? e.refusals + 1 : 0;
+        const those = seenByTcp.get(String(to));
+        if (over || !those) return;
+        for (const e of those) {
+          e.dial = outcome;
+          e.refusals = outcome === "refused" ? e.refusals + 1 : 0;
+        }
         // Every endpoint refused again and again: nothing listens there, and waiting is no use.
         const all = [...seen.values()];
         if (
