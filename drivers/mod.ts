@@ -63,7 +63,7 @@ export type {
   UdpSocket,
   UserspaceStats,
 } from "./userspace.ts";
-export type { TcpDialer } from "./tcp.ts";
+export type { TcpDialer, TcpDialOutcome } from "./tcp.ts";
 export type { DenoUdpOptions } from "./udp_deno.ts";
 export type { LinuxUdpStats } from "./linux/udp.ts";
 export type { PollHandler, PollPhase } from "./linux/poller.ts";

@@ -86,6 +86,30 @@ export interface TcpOptions {
   endpointLimit?: number;
   /** Called with errors thrown by the sink or by sockets; defaults to `console.error`. */
   onError?: (err: unknown) => void;
+  /**
+   * Called with how each dial ended (a joiner says from it what it saw: a refused port, a
+   * connection that never answered, nothing at all).
+   */
+  onDial?: (to: Endpoint, outcome: TcpDialOutcome) => void;
+}
+
+/**
+ * How a dial ended: `connected`; `refused` (a reset: nothing listens on that port); `timeout`
+ * (no answer to the connect in the dial timeout: down, or a firewall drops it); `unreachable`
+ * (no route: the network or host is unreachable); `failed` (any other error).
+ */
+export type TcpDialOutcome = "connected" | "refused" | "timeout" | "unreachable" | "failed";
+
+/** The {@link TcpDialOutcome} of a dial that threw `err` (`aborted`: its timeout fired). */
+function dialOutcome(err: unknown, aborted: boolean): TcpDialOutcome {
+  if (err instanceof Deno.errors.ConnectionRefused) return "refused";
+  if (aborted || err instanceof Deno.errors.TimedOut) return "timeout";
+  if (err instanceof Deno.errors.NetworkUnreachable) return "unreachable";
+  // Deno has no class of its own for EHOSTUNREACH: its message says it.
+  if (err instanceof Error && /host is unreachable|no route to host/i.test(err.message)) {
+    return "unreachable";
+  }
+  return "failed";
 }
 
 // A connection's write buffer starts this small (most are keepalives and handshakes) and goes
@@ -200,6 +224,7 @@ export class TcpTransport implements Transport {
   readonly #now: () => number;
   readonly #dial: TcpDialer;
   readonly #onError: (err: unknown) => void;
+  readonly #onDial: ((to: Endpoint, outcome: TcpDialOutcome) => void) | undefined;
   #sink: DatagramSink | null = null;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #flushScheduled = false;
@@ -242,6 +267,7 @@ export class TcpTransport implements Transport {
       ((o) =>
         Deno.connect({ transport: "tcp", hostname: o.hostname, port: o.port, signal: o.signal }));
     this.#onError = options.onError ?? ((err) => console.error("tcp:", err));
+    this.#onDial = options.onDial;
     const sweep = notNegative("sweepIntervalMs", options.sweepIntervalMs, 5_000);
     if (sweep > 0) {
       const timer = setInterval(() => this.sweep(), sweep);
@@ -470,6 +496,7 @@ export class TcpTransport implements Transport {
         err instanceof Deno.errors.NetworkUnreachable;
       if (!expected) this.#onError(err);
       this.#closeStream(s, "dial-failed");
+      this.#dialed(s.ep, dialOutcome(err, abort.signal.aborted));
       return;
     }
     clearTimeout(timer);
@@ -478,9 +505,18 @@ export class TcpTransport implements Transport {
       conn.close();
       return;
     }
+    this.#dialed(s.ep, "connected");
     this.#attach(s, conn);
     if (this.#sink !== null) this.#startReading(s);
     if (s.outLen > 0) this.#startWrite(s);
+  }
+
+  #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome): void {
+    try {
+      this.#onDial?.(ep, outcome);
+    } catch (err) {
+      this.#onError(err);
+    }
   }
 
   #attach(s: Stream, conn: Deno.TcpConn): void {

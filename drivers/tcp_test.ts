@@ -378,6 +378,62 @@ Deno.test("TcpTransport: a failed dial drops its queued frames, counted, and bac
   }
 });
 
+Deno.test("TcpTransport: how each dial ended is told: connected, refused, timeout, unreachable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const seen: string[] = [];
+  const failWith: Record<string, Error> = {
+    "192.0.2.7": new Deno.errors.NetworkUnreachable("network is unreachable"),
+    "192.0.2.8": new Error("No route to host (os error 113)"),
+    "192.0.2.9": new Error("something else"),
+  };
+  // Loopback dials are real; the documentation addresses fail as the kernel would say.
+  const dial: TcpDialer = (o) =>
+    failWith[o.hostname] !== undefined
+      ? Promise.reject(failWith[o.hostname])
+      : o.hostname === "192.0.2.6"
+      ? new Promise((_, reject) =>
+        o.signal.addEventListener("abort", () => reject(o.signal.reason))
+      )
+      : Deno.connect({ hostname: o.hostname, port: o.port, signal: o.signal });
+  const t = await TcpTransport.open({
+    port: 0,
+    listen: false,
+    dial,
+    dialTimeoutMs: 100,
+    onError: () => {},
+    onDial: (to, outcome) => seen.push(`${to} ${outcome}`),
+  });
+  t.start(new CollectSink());
+  try {
+    const refusedAt = freePort();
+    for (
+      const to of [
+        `127.0.0.1:${listener.addr.port}`,
+        `127.0.0.1:${refusedAt}`,
+        "192.0.2.6:1",
+        "192.0.2.7:1",
+        "192.0.2.8:1",
+        "192.0.2.9:1",
+      ]
+    ) t.send(new Uint8Array([1]), t.endpoint(to));
+    await until(() => seen.length === 6, "every dial to end");
+    assert.deepEqual(
+      seen.sort(),
+      [
+        `tcp://127.0.0.1:${listener.addr.port} connected`,
+        `tcp://127.0.0.1:${refusedAt} refused`,
+        "tcp://192.0.2.6:1 timeout",
+        "tcp://192.0.2.7:1 unreachable",
+        "tcp://192.0.2.8:1 unreachable",
+        "tcp://192.0.2.9:1 failed",
+      ].sort(),
+    );
+  } finally {
+    await t.close();
+    listener.close();
+  }
+});
+
 Deno.test("TcpTransport: frames waiting for a dial are bounded; a hung dial times out", async () => {
   let dials = 0;
   // A dial that hangs until aborted, as one to a silent host does.

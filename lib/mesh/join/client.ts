@@ -14,6 +14,14 @@
  * turn, each for its share of the join's time (at least 4 s), so a leader that is down costs its
  * share and the next answers. A leader whose store refused the join (no quorum, unreachable)
  * is passed over too; when every leader refused so, the join fails with that refusal.
+ *
+ * A leader does not answer a request for a token it does not know (an unauthenticated sender
+ * learns nothing), so a join that gets no answer says what it saw of each endpoint instead
+ * ({@link describeUnanswered}): a TCP port that refused the connection (no weft listens there:
+ * the leader is not running), one that took the connection and never answered (a leader that does
+ * not know the token), or nothing at all (down, or a firewall). UDP alone cannot tell them apart:
+ * an unconnected socket is not told of an ICMP port unreachable. When every endpoint of a leader
+ * refused the connection several times in a row, the join stops asking it at once.
  * @module
  */
 
@@ -32,7 +40,7 @@ import { readU32 } from "../../protocol/bytes.ts";
 import { DenoUdpTransport } from "../../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { DualTransport } from "../../../drivers/dual.ts";
-import { TcpTransport } from "../../../drivers/tcp.ts";
+import { type TcpDialOutcome, TcpTransport } from "../../../drivers/tcp.ts";
 import { formatHostPort } from "../../net/hostport.ts";
 import type { JoinRequest } from "./request.ts";
 import { joinKeyProof } from "./key_proof.ts";
@@ -100,6 +108,9 @@ const dec = new TextDecoder();
 // Join requests resent every 250 ms before resends slow to one a second; from then on (2 s
 // without an answer) they go over TCP as well.
 const FAST_RESENDS = 8;
+// TCP dials refused in a row, on every endpoint of a leader, before the join stops asking it:
+// more than one, as a leader being restarted refuses for a moment (resends are 1 s apart then).
+const REFUSALS_TO_GIVE_UP = 3;
 
 async function openTransport(kind: UnderlayKind, port: number): Promise<Transport> {
   return kind === "linux"
@@ -212,6 +223,62 @@ export function leaderTcpEndpoints(token: Pick<TokenPayload, "endpoints" | "tcpP
 /** Where the datagrams the join's transport receives go: the leader being asked. */
 interface Receiver {
   on: ((data: Uint8Array, from: Endpoint) => void) | null;
+  /** How each TCP dial ended, for the leader being asked. */
+  dialed: ((to: Endpoint, outcome: TcpDialOutcome) => void) | null;
+}
+
+/** What the join saw of one leader endpoint that did not answer it. */
+export interface EndpointSeen {
+  /** The endpoint as the token gives it (`host:port`). */
+  endpoint: string;
+  /** The TCP endpoint the join dialled for it (`tcp://host:port`); absent when TCP was not tried. */
+  tcp?: string;
+  /** How the last dial to `tcp` ended; absent when none ended. */
+  dial?: TcpDialOutcome;
+  /** Dials to `tcp` refused in a row. */
+  refusals: number;
+  /** The leader sent a cookie from it over UDP (it is under load). */
+  cookie: boolean;
+  /** Why its name did not resolve, while it does not. */
+  lookup?: string;
+}
+
+/**
+ * The error of a leader that did not answer a join, saying what was seen of each endpoint: a
+ * TCP port that refused the connection, one that took it and never answered (the likely wrong
+ * token), or no reply at all. `tries` requests in `ms`.
+ */
+export function describeUnanswered(seen: EndpointSeen[], tries: number, ms: number): string {
+  const parts = seen.map((e) => {
+    if (e.lookup !== undefined) return `${e.endpoint} could not be resolved: ${e.lookup}`;
+    if (e.cookie) {
+      return `${e.endpoint} is under load (it sent a cookie) and did not answer the join in time`;
+    }
+    switch (e.dial) {
+      case "connected":
+        return `${e.tcp} took the connection but did not answer the join (a leader does not ` +
+          "answer a token it does not know: one from another mesh, or whose secret changed; " +
+          "check the token)";
+      case "refused":
+        return `${e.tcp} refused the connection` +
+          (e.refusals > 1 ? ` ${e.refusals} times` : "") +
+          " (no weft listens on that TCP port: is the leader running?)";
+      case "unreachable":
+        return `${e.endpoint} is unreachable (no route to it: ${e.tcp} could not be dialled)`;
+      case "failed":
+        return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled`;
+      default:
+        // A dial that timed out, or is still waiting: nothing came back at all.
+        if (e.tcp !== undefined) {
+          return `no reply at all from ${e.endpoint} or ${e.tcp} (down, or a firewall drops it)`;
+        }
+        // UDP alone: a leader that is down and one that ignores the token look the same.
+        return `no reply at all from ${e.endpoint} over udp (a leader that is down, behind a ` +
+          "firewall, or that does not know this token does not answer)";
+    }
+  });
+  return `no answer from the leader: ${parts.join("; ")} (${tries} tries in ` +
+    `${Math.round(ms / 100) / 10} s)`;
 }
 
 /** One leader's answer, or why there is none. */
@@ -223,8 +290,10 @@ type Asked =
  * Runs the join exchange from the listen port (and over TCP when UDP goes unanswered, unless
  * this node's TCP is off), asking the token's leaders in turn; resolves with the first answer.
  * A refusal of the joiner's input (the leader says `usage`) is a {@link JoinError}; any other
- * refusal, and one of every leader's store, a {@link JoinUnavailableError}; no answer in time an
- * Error naming the leaders' endpoints, UDP and TCP. `previousName`: the name this node had (a removed node joining again), asked for
+ * refusal, and one of every leader's store, a {@link JoinUnavailableError}; no answer (in time,
+ * or every endpoint refusing the connection) an Error saying what was seen of each leader's
+ * endpoints ({@link describeUnanswered}; exit code 1, as the leader may be started or the token
+ * fixed). `previousName`: the name this node had (a removed node joining again), asked for
  * instead of its hostname; `run`: this run's id, for the record the join makes; `beforeSend`:
  * awaited once the join's sockets are open, before the first request goes (which names the key:
  * the caller saves it there).
@@ -261,6 +330,8 @@ export async function requestJoin(
   const ownTcp = knownTcpPort(opts);
   if (ownTcp !== null) req.tcpPort = ownTcp;
   const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
+  // The leader being asked takes what the join's transports see while it is.
+  const receiver: Receiver = { on: null, dialed: null };
   const udp = opts.openTransport
     ? await opts.openTransport(port)
     : await openTransport(underlayKind(opts), port);
@@ -271,6 +342,7 @@ export async function requestJoin(
     // Below the resend interval: a dial that failed is tried again at the next resend.
     redialDelayMs: 500,
     onError: (e) => logger.debug("join over tcp", { error: String(e) }),
+    onDial: (to, outcome) => receiver.dialed?.(to, outcome),
   }).catch(async (e) => {
     await udp.close();
     throw e;
@@ -284,7 +356,6 @@ export async function requestJoin(
     : Math.max(Math.min(MIN_LEADER_MS, timeoutMs), timeoutMs / leaders.length);
   const started = performance.now();
   // One start for the whole join: each leader asked in turn takes the datagrams while it is.
-  const receiver: Receiver = { on: null };
   transport.start({ datagram: (data, from) => receiver.on?.(data, from), flush: () => {} });
   const ask = {
     transport,
@@ -392,6 +463,10 @@ async function askLeader(
   // Names are looked up now, and again each second while they fail; addresses are used as is.
   const leaderAt = new Map<string, Endpoint | null>();
   const leaderTcp = new Map<string, Endpoint>();
+  // What was seen of each endpoint, said when it does not answer; by its TCP endpoint's text.
+  const seen = new Map<string, EndpointSeen>();
+  // Two endpoints of the token may be one address: both see its dials.
+  const seenByTcp = new Map<string, EndpointSeen[]>();
   // The TCP endpoint of a leader endpoint resolved to `ep`: its address, the token's TCP port.
   const tcpOf = (text: string, ep: Endpoint): Endpoint | undefined => {
     if (!hasTcp) return undefined;
@@ -400,12 +475,17 @@ async function askLeader(
       const host = ep.family === 6 ? `[${ep.address}]` : ep.address;
       at = transport.endpoint(`tcp://${host}:${leader.tcpPort ?? ep.port}`);
       leaderTcp.set(text, at);
+      const e = seen.get(text)!;
+      e.tcp = String(at);
+      seenByTcp.set(e.tcp, [...seenByTcp.get(e.tcp) ?? [], e]);
     }
     return at;
   };
   for (const e of leader.endpoints) {
-    if (splitEndpoint(e)) leaderAt.set(e, null);
-    else logger.warn("skipping token endpoint", { endpoint: e });
+    if (splitEndpoint(e)) {
+      leaderAt.set(e, null);
+      seen.set(e, { endpoint: e, refusals: 0, cookie: false });
+    } else logger.warn("skipping token endpoint", { endpoint: e });
   }
   const resolver = new EndpointResolver({ lookup: opts.lookup });
   const looking = new Set<string>();
@@ -431,6 +511,7 @@ async function askLeader(
             logger.info("leader endpoint resolved", { name: text, endpoint: list[0] });
           }
           leaderAt.set(text, ep);
+          delete seen.get(text)!.lookup;
           transport.send(message, ep);
           const t = overTcp ? tcpOf(text, ep) : undefined;
           if (t) transport.send(message, t);
@@ -445,11 +526,32 @@ async function askLeader(
           });
         }
         failures.set(text, String(e.message ?? e));
+        if (!leaderAt.get(text)) seen.get(text)!.lookup = String(e.message ?? e);
       }).finally(() => looking.delete(text));
     }
   };
+  const started = performance.now();
+  const unanswered = () =>
+    new Error(describeUnanswered([...seen.values()], tries, performance.now() - started));
   try {
     return await new Promise<Asked>((resolve) => {
+      ask.receiver.dialed = (to, outcome) => {
+        const those = seenByTcp.get(String(to));
+        if (over || !those) return;
+        for (const e of those) {
+          e.dial = outcome;
+          e.refusals = outcome === "refused" ? e.refusals + 1 : 0;
+        }
+        // Every endpoint refused again and again: nothing listens there, and waiting is no use.
+        const all = [...seen.values()];
+        if (
+          outcome === "refused" && [...leaderAt.values()].every((at) => at !== null) &&
+          all.every((s) => !s.cookie && s.refusals >= REFUSALS_TO_GIVE_UP)
+        ) {
+          over = true;
+          resolve({ error: unanswered() });
+        }
+      };
       ask.receiver.on = (data, from) => {
         if (over || data.length < 8) return;
         const type = readU32(data, 0);
@@ -460,6 +562,9 @@ async function askLeader(
           setJoinMac2(message, cookie);
           cookies++;
           if (from.proto !== "tcp") heardOverUdp = true;
+          for (const e of seen.values()) {
+            if (leaderAt.get(e.endpoint) === from || e.tcp === String(from)) e.cookie = true;
+          }
           transport.send(message, from);
           transport.flush();
           return;
@@ -506,21 +611,17 @@ async function askLeader(
         over = true;
         const where = leader.endpoints.join(", ");
         const why = failures.size ? [...failures.values()].join("; ") : "the lookup did not finish";
-        const alsoTcp = overTcp ? ` (udp) or ${leaderTcpEndpoints(leader).join(", ")}` : "";
         resolve({
           error: tries === 0
             ? new Error(`could not resolve the leader's endpoint ${where}: ${why}`)
-            : new Error(
-              `no answer from the leader at ${where}${alsoTcp} after ${tries} tries in ` +
-                `${Math.round(budgetMs / 100) / 10} s (a leader that does not know the token's ` +
-                "secret does not answer)",
-            ),
+            : unanswered(),
         });
       }, budgetMs);
     });
   } finally {
     over = true;
     ask.receiver.on = null;
+    ask.receiver.dialed = null;
     clearTimeout(retry);
     clearTimeout(timeout);
   }

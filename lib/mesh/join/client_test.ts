@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   checkJoinToken,
+  describeUnanswered,
   JoinError,
   joinFromConfig,
   leaderTcpEndpoints,
@@ -69,7 +70,8 @@ Deno.test("join client: no answer from the leader fails after the timeout, namin
     ),
     (e) =>
       !(e instanceof JoinError) &&
-      /no answer from the leader at 192\.0\.2\.1:51820/.test(String(e)),
+      /no answer from the leader: no reply at all from 192\.0\.2\.1:51820 over udp \(a leader that is down, behind a firewall, or that does not know this token does not answer\) \(\d+ tries in 0\.6 s\)/
+        .test(String(e)),
   );
   // Resent four times a second at first: several tries in 600 ms.
   assert.ok(net.sent >= 3, `sent ${net.sent}`);
@@ -186,7 +188,145 @@ Deno.test("join client: where UDP goes unanswered the join goes over TCP, on the
   }
 });
 
-Deno.test("join client: no answer over UDP or TCP names both", async () => {
+Deno.test("join client: a TCP port that refuses every dial ends the join early, saying so", async () => {
+  const udpPort = freeBoth();
+  const net = new MemoryNetwork();
+  const text = token({ endpoints: [`127.0.0.1:${udpPort}`] });
+  await assert.rejects(
+    requestJoin(
+      {
+        role: "node",
+        stateDir: "/nonexistent",
+        hostname: "n1",
+        // Far longer than the join takes: it ends on the third refusal in a row, not on this.
+        joinTimeoutMs: 120_000,
+        tcpPort: 40000,
+        // UDP is lost (no leader on the memory network); TCP goes to loopback, where nothing
+        // listens on the port.
+        openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
+      },
+      checkJoinToken(text, dh),
+      generateKeyPair().privateKey,
+      nullLogger,
+    ),
+    (e) => {
+      assert.ok(!(e instanceof JoinError), String(e));
+      assert.match(
+        String(e),
+        new RegExp(
+          `^Error: no answer from the leader: tcp://127\\.0\\.0\\.1:${udpPort} refused the ` +
+            "connection 3 times \\(no weft listens on that TCP port: is the leader running\\?\\) " +
+            "\\(\\d+ tries in [\\d.]+ s\\)$",
+        ),
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("join client: a TCP port that takes the connection and never answers: check the token", async () => {
+  const udpPort = freeBoth();
+  const tcpPort = freeBoth();
+  // A listener that reads whatever comes and never answers, as a leader that does not know the
+  // token does.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: tcpPort });
+  let accepted = 0;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      conn.readable.pipeTo(new WritableStream()).catch(() => {});
+    }
+  })();
+  const net = new MemoryNetwork();
+  try {
+    await assert.rejects(
+      requestJoin(
+        {
+          role: "node",
+          stateDir: "/nonexistent",
+          hostname: "n1",
+          // Past the 2 s of fast resends, when TCP joins in.
+          joinTimeoutMs: 3200,
+          tcpPort: 40000,
+          openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
+        },
+        checkJoinToken(token({ endpoints: [`127.0.0.1:${udpPort}`], tcpPort }), dh),
+        generateKeyPair().privateKey,
+        nullLogger,
+      ),
+      (e) => {
+        assert.match(
+          String(e),
+          new RegExp(
+            `no answer from the leader: tcp://127\\.0\\.0\\.1:${tcpPort} took the connection ` +
+              "but did not answer the join \\(a leader does not answer a token it does not know: " +
+              "one from another mesh, or whose secret changed; check the token\\) " +
+              "\\(\\d+ tries in 3\\.2 s\\)",
+          ),
+        );
+        return true;
+      },
+    );
+    assert.ok(accepted >= 1);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
+
+Deno.test("join client: what was seen of each endpoint, said", () => {
+  const seen = (over: Partial<Parameters<typeof describeUnanswered>[0][0]>) => ({
+    endpoint: "192.0.2.1:51820",
+    tcp: "tcp://192.0.2.1:51820",
+    refusals: 0,
+    cookie: false,
+    ...over,
+  });
+  assert.equal(
+    describeUnanswered([seen({ dial: "refused", refusals: 1 })], 9, 2000),
+    "no answer from the leader: tcp://192.0.2.1:51820 refused the connection (no weft listens " +
+      "on that TCP port: is the leader running?) (9 tries in 2 s)",
+  );
+  // A dial that timed out and one still waiting: nothing came back at all.
+  for (const dial of ["timeout", undefined] as const) {
+    assert.equal(
+      describeUnanswered([seen({ dial })], 20, 15_000),
+      "no answer from the leader: no reply at all from 192.0.2.1:51820 or " +
+        "tcp://192.0.2.1:51820 (down, or a firewall drops it) (20 tries in 15 s)",
+    );
+  }
+  assert.match(
+    describeUnanswered([seen({ dial: "unreachable" })], 20, 15_000),
+    /: 192\.0\.2\.1:51820 is unreachable \(no route to it: tcp:\/\/192\.0\.2\.1:51820 could not be dialled\)/,
+  );
+  assert.match(
+    describeUnanswered([seen({ dial: "failed" })], 20, 15_000),
+    /: no reply from 192\.0\.2\.1:51820 over udp, and tcp:\/\/192\.0\.2\.1:51820 could not be dialled/,
+  );
+  assert.match(
+    describeUnanswered([seen({ cookie: true, dial: "connected" })], 20, 15_000),
+    /: 192\.0\.2\.1:51820 is under load \(it sent a cookie\)/,
+  );
+  // Each endpoint of a leader, in the token's order; a name that did not resolve says why.
+  assert.equal(
+    describeUnanswered(
+      [
+        seen({ dial: "connected" }),
+        seen({ endpoint: "leader.example:51820", tcp: undefined, lookup: "no such host" }),
+        seen({ endpoint: "198.51.100.1:51820", tcp: undefined }),
+      ],
+      3,
+      1000,
+    ),
+    "no answer from the leader: tcp://192.0.2.1:51820 took the connection but did not answer " +
+      "the join (a leader does not answer a token it does not know: one from another mesh, or " +
+      "whose secret changed; check the token); leader.example:51820 could not be resolved: no " +
+      "such host; no reply at all from 198.51.100.1:51820 over udp (a leader that is down, " +
+      "behind a firewall, or that does not know this token does not answer) (3 tries in 1 s)",
+  );
+});
+
+Deno.test("join client: no answer over UDP, and TCP refused or off", async () => {
   const udpPort = freeBoth();
   const tcpPort = freeBoth();
   const net = new MemoryNetwork();
@@ -206,21 +346,24 @@ Deno.test("join client: no answer over UDP or TCP names both", async () => {
       generateKeyPair().privateKey,
       nullLogger,
     );
+  // Refused on the token's TCP port, though not yet often enough to end the join early.
   await assert.rejects(join(40000), (e) => {
     assert.match(
       String(e),
       new RegExp(
-        `no answer from the leader at 127\\.0\\.0\\.1:${udpPort} \\(udp\\) or ` +
-          `tcp://127\\.0\\.0\\.1:${tcpPort} after \\d+ tries`,
+        `no answer from the leader: tcp://127\\.0\\.0\\.1:${tcpPort} refused the connection ` +
+          "(\\d+ times )?\\(no weft listens",
       ),
     );
     return true;
   });
-  // A node whose TCP is off does not try it.
+  // A node whose TCP is off does not try it: UDP alone cannot tell why.
   await assert.rejects(join(0), (e) => {
     assert.match(
       String(e),
-      new RegExp(`no answer from the leader at 127\\.0\\.0\\.1:${udpPort} after`),
+      new RegExp(
+        `no answer from the leader: no reply at all from 127\\.0\\.0\\.1:${udpPort} over udp`,
+      ),
     );
     assert.doesNotMatch(String(e), /tcp:/);
     return true;
