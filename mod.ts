@@ -41,6 +41,7 @@ export {
   type AgentMode,
   type AgentOptions,
   type MeshDatagram,
+  type PeerPath,
   type PingResult,
   type UnderlayKind,
 } from "./lib/agent/mod.ts";

@@ -7,6 +7,7 @@ import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import { formatStatusTable } from "../lib/status/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";
+import { pongText } from "./ping_text.ts";
 import { agentOptions } from "./options.ts";
 import { readStdin } from "./process.ts";
 
@@ -21,12 +22,14 @@ export function addLocalAgentCommands(program: Command): void {
   });
 
   agentOptions(
-    program.command("ping").description("ping an overlay address through the local agent")
-      .argument("<address>", "overlay IPv4 or IPv6 address")
+    program.command("ping").description(
+      "ping a member (by name) or an overlay address through the local agent, saying the path",
+    )
+      .argument("<target>", "member name (db, db.<zone>) or overlay IPv4 or IPv6 address")
       .option("-c, --count <n>", "echo requests to send", intArg(1, 100), 3)
       .option("--timeout <ms>", "wait this long for each reply", intArg(1, 60000), 1000),
-  ).action(async (address, opts) => {
-    const res = await (await localClient(opts)).ping(address, {
+  ).action(async (target, opts) => {
+    const res = await (await localClient(opts)).ping(target, {
       count: opts.count,
       timeoutMs: opts.timeout,
     });
@@ -35,7 +38,7 @@ export function addLocalAgentCommands(program: Command): void {
       if (rtt === null) console.log(`seq=${i} timeout`);
       else {
         ok++;
-        console.log(`seq=${i} reply from ${address} time=${rtt.toFixed(2)} ms`);
+        console.log(`seq=${i} ${pongText(res.address, res.name, res.paths?.[i] ?? null, rtt)}`);
       }
     }
     console.log(`${res.rtts.length} sent, ${ok} received`);

@@ -66,8 +66,9 @@ export class SplitDevice implements PacketDevice {
   /** Routes a packet from the tunnel to the control stack or the inner device. */
   write(data: Uint8Array): void {
     this.#lent = null;
-    if (this.#ours.toSelf(data, data.length)) this.control.write(data);
-    else this.#inner.write(data);
+    if (this.#ours.toSelf(data, data.length) || this.#pingReply(data, data.length)) {
+      this.control.write(data);
+    } else this.#inner.write(data);
   }
 
   /**
@@ -86,8 +87,15 @@ export class SplitDevice implements PacketDevice {
     const slot = this.#lent;
     this.#lent = null;
     if (slot === null) throw new Error(`${this.name}: commit without a reserved slot`);
-    if (this.#ours.toSelf(slot, length)) this.control.write(slot.slice(0, length));
-    else this.#inner.commit!(length);
+    if (this.#ours.toSelf(slot, length) || this.#pingReply(slot, length)) {
+      this.control.write(slot.slice(0, length));
+    } else this.#inner.commit!(length);
+  }
+
+  // A reply to the control stack's own ping (`weft ping` in TUN mode): looked at only while one
+  // is pending, so the data path pays one comparison per packet otherwise.
+  #pingReply(data: Uint8Array, length: number): boolean {
+    return this.control.pingsPending > 0 && this.control.isPingReply(data, length);
   }
 
   /** Ends a batch of writes on the inner device (the control stack writes at once). */

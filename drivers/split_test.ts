@@ -6,6 +6,7 @@ import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
 import { buildUdpPacket } from "../lib/net/udp.ts";
 import { parseAddress, PROTO_TCP } from "../lib/net/ip.ts";
 import { writeIpHeader } from "../lib/net/packet.ts";
+import { buildIcmpEcho, newIcmpInfo, parseIcmpPacket } from "../lib/net/icmp.ts";
 
 const PORT = 51999;
 
@@ -222,4 +223,58 @@ Deno.test("SplitDevice.driverStats: the inner device's report, null when it keep
     await a.close();
     await b.close();
   }
+});
+
+Deno.test("SplitDevice: the replies to the control stack's own pings go to it, only while pending; the TUN gets the rest", async () => {
+  const inner = new Inner();
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, PORT);
+  const out: Uint8Array[] = [];
+  let got!: () => void;
+  let arrived = new Promise<void>((r) => (got = r));
+  d.start({ packet: (p) => (out.push(p.slice()), got()), flush: () => {} });
+  const icmp = newIcmpInfo();
+  // The reply the peer's kernel sends to an echo request the stack sent.
+  const replyTo = (req: Uint8Array, id?: number) => {
+    const e = parseIcmpPacket(req, undefined, icmp)!;
+    const data = req.subarray(e.dataOffset, e.dataOffset + e.dataLength);
+    return buildIcmpEcho(
+      req.subarray(16, 20),
+      req.subarray(12, 16),
+      false,
+      id ?? e.id,
+      e.seq,
+      data,
+    );
+  };
+  const rtt = d.control.ping("10.0.0.2", { timeoutMs: 60_000 });
+  await arrived;
+  assert.equal(d.control.pingsPending, 1);
+  const request = out[0];
+  const stray = replyTo(request, (parseIcmpPacket(request)!.id + 1) & 0xffff);
+  d.write(stray); // another program's echo id: the kernel's
+  assert.equal(inner.written.length, 1);
+  d.write(replyTo(request));
+  assert.equal(typeof await rtt, "number");
+  assert.equal(inner.written.length, 1, "the reply did not reach the TUN");
+  assert.equal(d.control.pingsPending, 0);
+  // Answered already: nothing pending, so a repeat of it is the kernel's.
+  d.write(replyTo(request));
+  assert.equal(inner.written.length, 2);
+
+  // The same through a slot the TUN lends (reserve/commit).
+  arrived = new Promise<void>((r) => (got = r));
+  const slot = new Uint8Array(1500);
+  const committed: number[] = [];
+  Object.assign(inner, {
+    reserve: () => slot,
+    commit: (length: number) => void committed.push(length),
+  });
+  const second = d.control.ping("10.0.0.2", { timeoutMs: 60_000 });
+  await arrived;
+  const reply = replyTo(out[1]);
+  d.reserve(1500)!.set(reply);
+  d.commit(reply.length);
+  assert.equal(typeof await second, "number");
+  assert.deepEqual(committed, []);
+  await d.close();
 });

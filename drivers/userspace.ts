@@ -451,6 +451,26 @@ export class UserspaceStack implements PacketDevice {
     });
   }
 
+  /** Echo requests of `ping` awaiting their reply (a device in front checks this first). */
+  get pingsPending(): number {
+    return this.#pings.size;
+  }
+
+  /**
+   * Whether `packet` (its first `length` bytes) is the echo reply to one of our pending pings:
+   * to our address, with our echo id and a pending sequence number. A device in front of a TUN
+   * asks this, only while {@link pingsPending}, to take the replies to the control stack's pings
+   * before they reach the kernel, which sent no such request.
+   */
+  isPingReply(packet: Uint8Array, length: number): boolean {
+    const data = length === packet.length ? packet : packet.subarray(0, length);
+    const ip = parseIp(data, this.#ip);
+    if (ip === null || ip.fragment || !this.#isLocal(data, ip.version)) return false;
+    const icmp = parseIcmp(data, ip, this.#icmp, false);
+    return icmp !== null && icmp.echo && !icmp.request && icmp.id === this.#pingId &&
+      this.#pings.has(icmp.seq);
+  }
+
   /** A destination's bytes, parsed once per address (a leader sends to thousands, often). */
   #destination(address: string): Uint8Array {
     let dst = this.#destinations.get(address);

@@ -22,7 +22,7 @@ import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
 import { serveUapi } from "../uapi/server.ts";
 import { Cidr } from "../net/cidr.ts";
-import { formatAddress } from "../net/ip.ts";
+import { formatAddress, parseAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
@@ -244,6 +244,27 @@ export interface PingResult {
   address: string;
   /** Round-trip time in ms per echo request, null where no reply came in time. */
   rtts: (number | null)[];
+  /**
+   * Per echo request, the way to the peer the address is routed to when its reply came (null
+   * where none came, or no peer routes the address).
+   */
+  paths: (PeerPath | null)[];
+}
+
+/** The way to a peer now, as its `/status` entry says it. */
+export interface PeerPath {
+  /** The peer's node name ("" when unknown). */
+  name: string;
+  /** Its base64 public key. */
+  publicKey: string;
+  /** Its underlay endpoint now, null when unknown (for a relayed peer: its relay's route). */
+  endpoint: string | null;
+  /** `direct`, `relay`, `none` or `idle` (mesh agents; absent otherwise). */
+  path?: PeerStatus["path"];
+  /** The relay's name when relayed, else null (mesh agents). */
+  via?: string | null;
+  /** `udp` or `tcp` (null or absent: not said). */
+  transport?: "udp" | "tcp" | null;
 }
 
 /** A datagram received from the mesh. */
@@ -767,19 +788,58 @@ export class Agent {
     return this.stack;
   }
 
-  /** Sends `count` ICMP echo requests through the mesh (userspace mode). */
+  /**
+   * Sends `count` ICMP echo requests through the mesh: from the userspace stack, or in TUN mode
+   * from the control stack (a mesh agent's), whose requests enter the tunnel as the TUN's would
+   * and whose replies are taken before the TUN (drivers/split.ts). Each reply's path is the
+   * peer's at that moment ({@link peerPath}).
+   */
   async ping(
     address: string,
     opts: { count?: number; timeoutMs?: number; intervalMs?: number } = {},
   ): Promise<PingResult> {
-    const stack = this.#needStack();
+    const stack = this.stack ?? this.control;
+    if (!stack) {
+      throw new Error("ping needs userspace mode (--userspace) or a mesh agent in TUN mode");
+    }
     const count = opts.count ?? 1;
     const rtts: (number | null)[] = [];
+    const paths: (PeerPath | null)[] = [];
     for (let i = 0; i < count; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
-      rtts.push(await stack.ping(address, { timeoutMs: opts.timeoutMs ?? 1000 }));
+      const rtt = await stack.ping(address, { timeoutMs: opts.timeoutMs ?? 1000 });
+      rtts.push(rtt);
+      paths.push(rtt === null ? null : this.peerPath(address));
     }
-    return { address, rtts };
+    return { address, rtts, paths };
+  }
+
+  /**
+   * The way to the peer `address` is routed to (the longest of its allowed IPs holding it) as
+   * its status says now, or null when no peer has it. Linear in the peers: for pings, not packets.
+   */
+  peerPath(address: string): PeerPath | null {
+    const target = parseAddress(address);
+    if (target === null) return null;
+    let best: { key: string; bits: number } | null = null;
+    for (const p of this.device.peers()) {
+      for (const text of this.device.allowedIpsOf(p)) {
+        const c = Cidr.tryParse(text);
+        if (c === null || c.address.length !== target.length || !c.contains(target)) continue;
+        if (best === null || c.bits > best.bits) best = { key: p.publicKeyText, bits: c.bits };
+      }
+    }
+    if (best === null) return null;
+    const peer = this.device.peer(best.key);
+    const extra = this.#extraPeer?.(best.key) ?? {};
+    return {
+      name: this.#describe(best.key).name,
+      publicKey: best.key,
+      endpoint: peer?.endpoint?.toString() ?? null,
+      ...(extra.path !== undefined ? { path: extra.path } : {}),
+      ...(extra.via !== undefined ? { via: extra.via } : {}),
+      ...(extra.transport !== undefined ? { transport: extra.transport } : {}),
+    };
   }
 
   /** Sends one UDP datagram to an overlay address (userspace mode). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Agent, type AgentOptions, type AgentParts } from "./agent.ts";
+import type { PeerStatus } from "../status/status.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import type { PacketDevice, Transport } from "../io/driver.ts";
@@ -463,4 +464,62 @@ Deno.test("agent: a late failure (the UAPI socket) closes the transport and the 
   assert.equal(packetsClosed, 1);
   // Its address is free again.
   net.bind("192.0.2.1", 51820);
+});
+
+/** A TUN stand-in: what the tunnel delivers to the host, kept. */
+function fakeTun(): PacketDevice & { written: Uint8Array[] } {
+  const written: Uint8Array[] = [];
+  return {
+    name: "tun-fake",
+    mtu: 1420,
+    written,
+    start: () => {},
+    write: (d) => void written.push(d.slice()),
+    close: () => Promise.resolve(),
+  };
+}
+
+Deno.test("agent: ping from a TUN node goes from the control stack; the replies never reach the TUN; each says the peer's path", async () => {
+  const tun = fakeTun();
+  let route: Partial<PeerStatus> = { path: "direct", via: null, transport: "udp" };
+  const agents = await pair({
+    packets: tun,
+    control: true,
+    peerStatus: () => route,
+  });
+  try {
+    const [a, b] = agents;
+    assert.equal(a.stack, null);
+    const r = await a.ping("10.77.0.2", { count: 2, timeoutMs: 5000, intervalMs: 1 });
+    assert.ok(r.rtts.every((x) => x !== null), JSON.stringify(r));
+    assert.deepEqual(r.paths[0], {
+      name: "",
+      publicKey: b.device.publicKey,
+      endpoint: "192.0.2.2:51820",
+      path: "direct",
+      via: null,
+      transport: "udp",
+    });
+    assert.deepEqual(tun.written, [], "the echo replies were the control stack's");
+    // The path at the reply's time.
+    route = { path: "relay", via: "lead", transport: "tcp" };
+    const relayed = await a.ping("10.77.0.2", { timeoutMs: 5000 });
+    assert.equal(relayed.paths[0]?.path, "relay");
+    assert.equal(relayed.paths[0]?.via, "lead");
+    assert.equal(relayed.paths[0]?.transport, "tcp");
+    // An address no peer routes: no path to say.
+    assert.equal(a.peerPath("10.77.0.9"), null);
+    assert.equal(a.peerPath("not an address"), null);
+  } finally {
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: ping without a userspace or control stack says what it needs", async () => {
+  const agents = await pair({ packets: fakeTun() });
+  try {
+    await assert.rejects(agents[0].ping("10.77.0.2"), /ping needs userspace mode/);
+  } finally {
+    await closeAll(agents);
+  }
 });

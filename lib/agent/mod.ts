@@ -29,6 +29,7 @@ export {
   type MeshDatagram,
   type NodeIdentity,
   type PeerIdentity,
+  type PeerPath,
   type PingResult,
   type ProbeFn,
   type UnderlayKind,

@@ -12,6 +12,7 @@ import type { TokenView } from "../mesh/join/token.ts";
 import type { NodeRoutes } from "../mesh/leader/routes.ts";
 import type { SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
+import { parseAddress } from "../net/ip.ts";
 import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishMode, PublishResult } from "../services/pubsub.ts";
@@ -404,9 +405,16 @@ export class ControlClient {
     return this.#json("/status");
   }
 
-  /** Pings an overlay address from the agent (userspace mode). */
-  ping(address: string, opts: { count?: number; timeoutMs?: number } = {}): Promise<PingResult> {
-    return this.#json("/v1/ping", { address, ...opts });
+  /**
+   * Pings an overlay address, or a member by name (`db`, `db.<zone>`: the agent looks it up in
+   * its view), from the agent; each reply comes with the path to the peer then.
+   */
+  ping(
+    target: string,
+    opts: { count?: number; timeoutMs?: number } = {},
+  ): Promise<PingResult & { name?: string }> {
+    const to = parseAddress(target) === null ? { name: target } : { address: target };
+    return this.#json("/v1/ping", { ...to, ...opts });
   }
 
   /** Sends a datagram from the agent to an overlay address and port. */

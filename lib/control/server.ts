@@ -170,7 +170,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
       mesh: opts.mesh ? () => opts.mesh!.meshStatus() : undefined,
     }),
   );
-  app.route("/v1", userspaceRoutes(agent));
+  app.route("/v1", userspaceRoutes(agent, opts.mesh));
   return app;
 }
 

@@ -1,5 +1,6 @@
 /**
- * The userspace API the CLI uses, mounted at `/v1`: `POST /v1/ping`, `POST /v1/send` and
+ * The userspace API the CLI uses, mounted at `/v1`: `POST /v1/ping` (an address, or a member's
+ * name in a mesh), `POST /v1/send` and
  * `GET /v1/recv` (received datagrams as a stream of NDJSON lines).
  * @module
  */
@@ -12,28 +13,61 @@ import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 import { parseAddress } from "../../net/ip.ts";
 import { quote } from "../../text/quote.ts";
+import type { Member } from "../../members/member.ts";
+import { memberByName } from "../../members/lookup.ts";
+import { DEFAULT_ZONE } from "../../dns/zone.ts";
 
 /** What the userspace routes use of the agent. */
 export type UserspaceApi = Pick<Agent, "ping" | "send" | "listen">;
+
+/** What the ping route uses of a mesh agent: its view and its DNS zone, to look names up. */
+export interface PingNames {
+  /** The membership view this node holds. */
+  view(): { members: readonly Member[] };
+  /** The DNS server, when on (its zone's origin: `name.<zone>` names a member too). */
+  readonly dns: { readonly zone: { readonly origin: string } } | null;
+}
 
 /** Most `/v1/recv` streams open at once. */
 export const MAX_RECV_STREAMS = 64;
 
 /** The userspace routes of an agent, as a Hono app to mount at `/v1`. */
-export function userspaceRoutes(agent: UserspaceApi): Hono {
+export function userspaceRoutes(agent: UserspaceApi, mesh?: PingNames): Hono {
   const app = new Hono();
   let recvStreams = 0;
 
+  // The target is an address, or a member's name looked up in this node's view (`name`).
   app.post("/ping", async (c) => {
     const body = await jsonBody(c);
-    const address = stringField(body, "address");
-    if (parseAddress(address) === null) {
-      throw new HttpError(400, `address must be an IPv4 or IPv6 address, got ${quote(address)}`);
+    let address: string;
+    let name: string | undefined;
+    if (body.name !== undefined) {
+      if (body.address !== undefined) {
+        throw new HttpError(400, "give an address or a name, not both");
+      }
+      const text = stringField(body, "name");
+      if (!mesh) {
+        throw new HttpError(404, `this agent is in no mesh: no member named ${quote(text)}`);
+      }
+      const found = memberByName(
+        mesh.view().members,
+        text,
+        mesh.dns?.zone.origin ?? DEFAULT_ZONE,
+      );
+      if ("problem" in found) throw new HttpError(404, found.problem);
+      address = found.member.address;
+      name = found.member.name;
+    } else {
+      address = stringField(body, "address");
+      if (parseAddress(address) === null) {
+        throw new HttpError(400, `address must be an IPv4 or IPv6 address, got ${quote(address)}`);
+      }
     }
     const count = intField(body, "count", 1, 100, 1);
     const timeoutMs = intField(body, "timeoutMs", 1, 60_000, 1000);
     try {
-      return c.json(await agent.ping(address, { count, timeoutMs }));
+      const res = await agent.ping(address, { count, timeoutMs });
+      return c.json(name === undefined ? res : { ...res, name });
     } catch (e) {
       // An address this node cannot ping from (no address of that family), as /v1/send says.
       throw new HttpError(422, e instanceof Error ? e.message : String(e));

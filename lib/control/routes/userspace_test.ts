@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
-import { MAX_RECV_STREAMS, userspaceRoutes } from "./userspace.ts";
+import { MAX_RECV_STREAMS, type PingNames, userspaceRoutes } from "./userspace.ts";
+import type { Member } from "../../members/member.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { fakeAgent } from "../../../tests/fixtures/control.ts";
@@ -50,6 +51,45 @@ Deno.test("userspace routes: ping passes count and timeout on, with defaults", a
   const from = await post(app, "/v1/ping", { address: "::1" });
   assert.equal(from.status, 422);
   assert.deepEqual(await from.json(), { error: "no IPv6 address to ping ::1 from" });
+});
+
+Deno.test("userspace routes: ping a member by name, looked up in the mesh's view and zone", async () => {
+  const member = { name: "db", publicKey: "db-key=", address: "10.9.0.5" } as Member;
+  let zone: { origin: string } | null = { origin: "corp.example" };
+  const mesh: PingNames = {
+    view: () => ({ members: [member] }),
+    get dns() {
+      return zone && { zone };
+    },
+  };
+  const app = new Hono();
+  app.onError(errorHandler());
+  app.route("/v1", userspaceRoutes(fakeAgent().agent, mesh));
+  const r = await post(app, "/v1/ping", { name: "db.corp.example", count: 2 });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), {
+    address: "10.9.0.5",
+    name: "db",
+    rtts: [1.5, 1.5],
+    opts: { count: 2, timeoutMs: 1000 },
+  });
+  // Without DNS, the default zone's names still name members.
+  zone = null;
+  const dflt = await post(app, "/v1/ping", { name: "DB.overlay.local." });
+  assert.equal((await dflt.json()).address, "10.9.0.5");
+  // An unknown name: 404 naming it (the CLI's exit 2), with the likely one.
+  const typo = await post(app, "/v1/ping", { name: "dv" });
+  assert.equal(typo.status, 404);
+  assert.deepEqual(await typo.json(), { error: 'no member named "dv" (did you mean db?)' });
+  const both = await post(app, "/v1/ping", { name: "db", address: "10.9.0.5" });
+  assert.equal(both.status, 400);
+  assert.deepEqual(await both.json(), { error: "give an address or a name, not both" });
+  const notText = await post(app, "/v1/ping", { name: 5 });
+  assert.equal(notText.status, 400);
+  // An agent in no mesh has no names.
+  const plain = await post(routes(), "/v1/ping", { name: "db" });
+  assert.equal(plain.status, 404);
+  assert.deepEqual(await plain.json(), { error: 'this agent is in no mesh: no member named "db"' });
 });
 
 Deno.test("userspace routes: send as text or base64; bad payloads 400, unroutable 422", async () => {
