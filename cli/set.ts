@@ -21,6 +21,7 @@ function settingsText(s: PrefSettings): string {
   return `labels ${labelsText(s.labels)}\nservices ${services}\n` +
     `advertised routes ${s.advertiseRoutes.join(",") || "-"}\n` +
     `exit node offered ${s.advertiseExitNode ? "yes" : "no"}\n` +
+    `routes accepted ${s.acceptRoutes ? "yes" : "no"}\n` +
     `exit node used ${s.exitNode ?? "-"}${
       s.exitNode === undefined
         ? ""
@@ -61,6 +62,8 @@ export function addSetCommand(program: Command): void {
       .option("--no-exit-node-allow-lan-access", "send the host's LAN through the exit node too")
       .option("--exit-node-fallback", "go out directly while the exit node is not there")
       .option("--no-exit-node-fallback", "block outside traffic while the exit node is not there")
+      .option("--accept-routes", "use the approved routes other members carry")
+      .option("--no-accept-routes", "stop using the routes other members carry")
       .option("--reset", "drop every setting made with weft set: back to the configuration")
       .option("--json", "print JSON"),
   ).action(async (opts) => {
@@ -81,13 +84,15 @@ export function addSetCommand(program: Command): void {
         ? { exitNodeAllowLanAccess: opts.exitNodeAllowLanAccess }
         : {}),
       ...(opts.exitNodeFallback !== undefined ? { exitNodeFallback: opts.exitNodeFallback } : {}),
+      ...(opts.acceptRoutes !== undefined ? { acceptRoutes: opts.acceptRoutes } : {}),
       ...(opts.reset ? { reset: true } : {}),
     };
     if (!Object.keys(wire).length) {
       throw new UsageError(
         "say what to change: --label, --remove-label, --service, --remove-service, " +
           "--advertise-routes, --[no-]advertise-exit-node, --exit-node, " +
-          "--[no-]exit-node-allow-lan-access, --[no-]exit-node-fallback or --reset",
+          "--[no-]exit-node-allow-lan-access, --[no-]exit-node-fallback, --[no-]accept-routes " +
+          "or --reset",
       );
     }
     // The same rules the agent applies, here first: a bad flag is a usage error, nothing sent.

@@ -241,6 +241,7 @@ export class ControlClient {
     exitNode?: string | null;
     exitNodeAllowLanAccess?: boolean;
     exitNodeFallback?: boolean;
+    acceptRoutes?: boolean;
     reset?: boolean;
   }): Promise<{ prefs: Prefs; settings: PrefSettings }> {
     const res = await this.#call("/v1/prefs", {

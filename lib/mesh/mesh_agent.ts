@@ -227,6 +227,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     exitNode: undefined,
     exitNodeAllowLanAccess: false,
     exitNodeFallback: false,
+    acceptRoutes: true,
   };
   #prefs: Prefs = noPrefs();
   #setting: Promise<unknown> = Promise.resolve();
@@ -278,6 +279,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       exitNode: opts.exitNode,
       exitNodeAllowLanAccess: opts.exitNodeAllowLanAccess === true,
       exitNodeFallback: opts.exitNodeFallback === true,
+      acceptRoutes: opts.acceptRoutes !== false,
     };
     let prefs: Prefs;
     let mesh: MeshAgent<O["role"]>;
@@ -455,6 +457,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       const accepted = new AcceptedRoutes({
         self: opened.publicKey,
         accept: opts.acceptRoutes !== false,
+        reroute: () => peers.apply(membership?.view ?? view, true),
         kernel: opts.userspace ? null : opts.kernelRoutes ?? new LinuxKernelRoutes(iface),
         connected: () => connectedNetworks(iface),
         view: () => membership?.view ?? view,
@@ -845,6 +848,9 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       throw e;
     }
     this.#prefs = next;
+    if (before.acceptRoutes !== after.acceptRoutes) {
+      await this.#parts.accepted.setAccept(after.acceptRoutes);
+    }
     if (routesChanged) {
       const role = this.#parts.role;
       if (role.role === "node") role.sync.setRoutes(routes);

@@ -1,7 +1,8 @@
 /**
  * A node's preferences set at runtime (`weft set`, `PATCH /v1/prefs`, `MeshAgent.set`): its own
  * labels (`node.weft/` ones only: granted labels are the leader's), the services it offers, the
- * routes it advertises, whether it offers itself as an exit node, and the exit node it uses. They are kept as changes
+ * routes it advertises, whether it offers itself as an exit node, the exit node it uses and
+ * whether it uses the routes other members carry. They are kept as changes
  * over what the agent was started with (flags and configuration file): labels set and removed,
  * services added and removed, the advertised routes and the exit-node offer replaced. `prefs.json` in the state directory holds
  * them (written atomically before any answer says they are in force) and every start lays them
@@ -61,6 +62,8 @@ export interface Prefs {
   exitNodeAllowLanAccess?: boolean;
   /** Direct rather than blocked while the exit node is not there (absent: as configured). */
   exitNodeFallback?: boolean;
+  /** Use the routes other members carry (absent: as configured). */
+  acceptRoutes?: boolean;
 }
 
 /** One change of the preferences; absent fields change nothing. */
@@ -83,6 +86,8 @@ export interface PrefsChange {
   exitNodeAllowLanAccess?: boolean;
   /** While the exit node is not there, go out directly rather than be blocked, or not. */
   exitNodeFallback?: boolean;
+  /** Use the routes other members carry, or stop. */
+  acceptRoutes?: boolean;
   /** Drop every preference first: back to the configuration. */
   reset?: boolean;
 }
@@ -103,6 +108,8 @@ export interface PrefSettings {
   exitNodeAllowLanAccess: boolean;
   /** Direct while the exit node is not there. */
   exitNodeFallback: boolean;
+  /** It uses the routes other members carry. */
+  acceptRoutes: boolean;
 }
 
 /** No preferences: the configuration as it is. */
@@ -120,6 +127,7 @@ const FILE_KEYS = [
   "exitNode",
   "exitNodeAllowLanAccess",
   "exitNodeFallback",
+  "acceptRoutes",
 ];
 const CHANGE_KEYS = [...FILE_KEYS, "reset"];
 
@@ -256,7 +264,7 @@ export function parsePrefsChange(body: unknown): PrefsChange {
     out.advertiseExitNode = flag(o.advertiseExitNode, "advertiseExitNode");
   }
   if (o.exitNode !== undefined) out.exitNode = exitNodeRef(o.exitNode, "exitNode");
-  for (const k of ["exitNodeAllowLanAccess", "exitNodeFallback"] as const) {
+  for (const k of ["exitNodeAllowLanAccess", "exitNodeFallback", "acceptRoutes"] as const) {
     if (o[k] !== undefined) out[k] = flag(o[k], k);
   }
   if (o.reset !== undefined) out.reset = flag(o.reset, "reset");
@@ -300,6 +308,7 @@ export function mergePrefs(prefs: Prefs, change: PrefsChange): Prefs {
   const exitNode = change.exitNode !== undefined ? change.exitNode : base.exitNode;
   const allowLan = change.exitNodeAllowLanAccess ?? base.exitNodeAllowLanAccess;
   const fallback = change.exitNodeFallback ?? base.exitNodeFallback;
+  const acceptRoutes = change.acceptRoutes ?? base.acceptRoutes;
   return {
     setLabels,
     removeLabels: [...removeLabels].sort(),
@@ -310,6 +319,7 @@ export function mergePrefs(prefs: Prefs, change: PrefsChange): Prefs {
     ...(exitNode !== undefined ? { exitNode } : {}),
     ...(allowLan !== undefined ? { exitNodeAllowLanAccess: allowLan } : {}),
     ...(fallback !== undefined ? { exitNodeFallback: fallback } : {}),
+    ...(acceptRoutes !== undefined ? { acceptRoutes } : {}),
   };
 }
 
@@ -339,6 +349,7 @@ export function layerPrefs(config: PrefSettings, prefs: Prefs): PrefSettings {
     exitNode: prefs.exitNode === undefined ? config.exitNode : prefs.exitNode ?? undefined,
     exitNodeAllowLanAccess: prefs.exitNodeAllowLanAccess ?? config.exitNodeAllowLanAccess,
     exitNodeFallback: prefs.exitNodeFallback ?? config.exitNodeFallback,
+    acceptRoutes: prefs.acceptRoutes ?? config.acceptRoutes,
   };
 }
 
@@ -348,7 +359,7 @@ export function isEmptyPrefs(prefs: Prefs): boolean {
     !prefs.addServices.length && !prefs.removeServices.length &&
     prefs.advertiseRoutes === undefined && prefs.advertiseExitNode === undefined &&
     prefs.exitNode === undefined && prefs.exitNodeAllowLanAccess === undefined &&
-    prefs.exitNodeFallback === undefined;
+    prefs.exitNodeFallback === undefined && prefs.acceptRoutes === undefined;
 }
 
 function serviceText(s: ServiceSpec): string {
@@ -371,6 +382,7 @@ function prefsJson(prefs: Prefs): unknown {
       ? { exitNodeAllowLanAccess: prefs.exitNodeAllowLanAccess }
       : {}),
     ...(prefs.exitNodeFallback !== undefined ? { exitNodeFallback: prefs.exitNodeFallback } : {}),
+    ...(prefs.acceptRoutes !== undefined ? { acceptRoutes: prefs.acceptRoutes } : {}),
   };
 }
 
@@ -410,6 +422,7 @@ function fromFile(o: Record<string, unknown>): Prefs {
     ...(o.exitNodeFallback !== undefined
       ? { exitNodeFallback: flag(o.exitNodeFallback, "exitNodeFallback") }
       : {}),
+    ...(o.acceptRoutes !== undefined ? { acceptRoutes: flag(o.acceptRoutes, "acceptRoutes") } : {}),
   };
 }
 

@@ -22,6 +22,7 @@ const CONFIG: PrefSettings = {
   exitNode: "gw",
   exitNodeAllowLanAccess: false,
   exitNodeFallback: false,
+  acceptRoutes: true,
 };
 
 Deno.test("prefs: a change is parsed once, with the start flags' rules", () => {
@@ -75,6 +76,7 @@ Deno.test("prefs: a change is parsed once, with the start flags' rules", () => {
     [{ exitNode: "not a name" }, /exitNode: "not a name" /],
     [{ exitNode: 3 }, /exitNode: want a member's name or overlay address/],
     [{ exitNodeFallback: 1 }, /exitNodeFallback: want true or false/],
+    [{ acceptRoutes: "no" }, /acceptRoutes: want true or false/],
     [{ services: Array.from({ length: 65 }, (_, i) => `s${i}:80`) }, /at most 64/],
   ];
   for (const [body, why] of refused) {
@@ -105,7 +107,12 @@ Deno.test("prefs: changes merge, a later one wins; laid over the configuration",
     exitNode: "gw",
     exitNodeAllowLanAccess: false,
     exitNodeFallback: false,
+    acceptRoutes: true,
   });
+  assert.equal(
+    layerPrefs(CONFIG, mergePrefs(p, parsePrefsChange({ acceptRoutes: false }))).acceptRoutes,
+    false,
+  );
   // The exit node used: another, none (null wins over the configured one), back to the config.
   const other = mergePrefs(p, parsePrefsChange({ exitNode: "10.9.0.3", exitNodeFallback: true }));
   assert.equal(layerPrefs(CONFIG, other).exitNode, "10.9.0.3");
@@ -161,6 +168,7 @@ Deno.test("prefs: written atomically, read back; none removes the file; a bad fi
         advertiseExitNode: true,
         exitNode: null,
         exitNodeAllowLanAccess: true,
+        acceptRoutes: false,
       }),
     );
     await writePrefs(path, p);

@@ -3,8 +3,9 @@
  * namespace, and a site LAN (198.51.100.0/24) behind member a with a host h that runs no weft: a
  * joined without routes starts offering the site at runtime (no restart), the leader lists it
  * pending, approves it, and b reaches h through a, masqueraded (a's forwarding was set up by the
- * change); a restart of a with its first flags keeps the routes; `--advertise-routes ""` withdraws
- * them and b no longer reaches h. Every bound asserted is a hang guard.
+ * change); b stops using the routes others carry (`--no-accept-routes`) and starts again; a restart
+ * of a with its first flags keeps the routes; `--advertise-routes ""` withdraws them and b no longer
+ * reaches h. Every bound asserted is a hang guard.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
@@ -77,6 +78,21 @@ Deno.test({
       const curl = async () =>
         (await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${H}:8080/`)).stdout.trim();
       assert.equal(await curl(), "198.51.100.1", `h saw another source\n${server.output()}`);
+
+      // b stops using the routes others carry, and starts again.
+      const noAccept = await weft("b", "set", "--no-accept-routes");
+      assert.equal(noAccept.code, 0, noAccept.stderr);
+      assert.match(noAccept.stdout, /routes accepted no/);
+      assert.ok(
+        await eventually(async () => (await ping()).code !== 0, HANG_GUARD_MS),
+        "b still reaches h with --no-accept-routes",
+      );
+      const accept = await weft("b", "set", "--accept-routes");
+      assert.equal(accept.code, 0, accept.stderr);
+      assert.ok(
+        await eventually(async () => (await ping()).code === 0, HANG_GUARD_MS),
+        "b does not reach h again with --accept-routes",
+      );
 
       // A restart with the flags a was started with keeps the routes set at runtime.
       await lab.stop(running.get("a")!.child, 5000);

@@ -20,6 +20,7 @@ const EMPTY: PrefSettings = {
   exitNode: undefined,
   exitNodeAllowLanAccess: false,
   exitNodeFallback: false,
+  acceptRoutes: true,
 };
 
 function fake(): PrefsAdmin & { changes: PrefsChange[] } {
