@@ -29,6 +29,7 @@ import { addSegmentCommands } from "./segment.ts";
 import { rootCommand } from "./run.ts";
 import { serviceErrorText } from "./service_format.ts";
 import { addServiceCommands } from "./services.ts";
+import { addSetCommand } from "./set.ts";
 import { addTokenCommands } from "./token.ts";
 import { addUpCommand } from "./up.ts";
 import { addWireguardCommand } from "./wireguard.ts";
@@ -48,6 +49,7 @@ function build(): Command {
       addSegmentCommands,
       addKeyCommands,
       addLocalAgentCommands,
+      addSetCommand,
       addServiceCommands,
       addStoreCommands,
       addInstallServiceCommand,

@@ -10,6 +10,7 @@ import type { PingResult } from "../agent/agent.ts";
 import type { Member } from "../members/member.ts";
 import type { TokenView } from "../mesh/join/token.ts";
 import type { NodeRoutes } from "../mesh/leader/routes.ts";
+import type { Prefs, PrefSettings } from "../mesh/prefs.ts";
 import type { SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { parseAddress } from "../net/ip.ts";
@@ -219,6 +220,37 @@ export class ControlClient {
       body: JSON.stringify(change),
     });
     return (await res.json()).node;
+  }
+
+  /** This node's preferences set at runtime and the labels and services in force (`weft set`). */
+  prefs(): Promise<{ prefs: Prefs; settings: PrefSettings }> {
+    return this.#json("/v1/prefs");
+  }
+
+  /**
+   * Changes this node's preferences (`weft set`; over the local socket only): own labels set or
+   * removed, services (`web:8080/tcp`) offered or removed, or `reset` to the configuration; the
+   * preferences and what is in force now.
+   */
+  async setPrefs(change: {
+    labels?: Record<string, string>;
+    removeLabels?: string[];
+    services?: string[];
+    removeServices?: string[];
+    advertiseRoutes?: string[];
+    advertiseExitNode?: boolean;
+    exitNode?: string | null;
+    exitNodeAllowLanAccess?: boolean;
+    exitNodeFallback?: boolean;
+    acceptRoutes?: boolean;
+    reset?: boolean;
+  }): Promise<{ prefs: Prefs; settings: PrefSettings }> {
+    const res = await this.#call("/v1/prefs", {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(change),
+    });
+    return await res.json();
   }
 
   /** Every node's routes: advertised, approved, carried (`weft route list`). */

@@ -26,6 +26,7 @@ import { leaderRoutes } from "./routes/leader.ts";
 import { subnetRoutes } from "./routes/subnet_routes.ts";
 import { segmentRoutes } from "./routes/segments.ts";
 import { servicesRoutes } from "./routes/services.ts";
+import { prefsRoutes } from "./routes/prefs.ts";
 
 /**
  * The status of each error the routes throw: a node or token that does not exist is 404, the
@@ -161,6 +162,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.route("/v1", leaderRoutes(opts.mesh));
   app.route("/v1", subnetRoutes(opts.mesh));
   app.route("/v1", segmentRoutes(opts.mesh));
+  app.route("/v1", prefsRoutes(opts.mesh));
   app.route("/v1", servicesRoutes(opts.mesh, { signal: opts.dashboardSignal }));
   app.route(
     "/",

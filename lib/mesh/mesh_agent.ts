@@ -70,6 +70,18 @@ import { PeerActivity } from "./peers/activity.ts";
 import { HeardLiveness } from "../health/heard.ts";
 import { healthWatch } from "./peers/health_watch.ts";
 import type { StateDir } from "./state/state.ts";
+import { ConfigError } from "../config/config_error.ts";
+import {
+  layerPrefs,
+  mergePrefs,
+  noPrefs,
+  type Prefs,
+  PREFS_FILE,
+  type PrefsChange,
+  type PrefSettings,
+  readPrefs,
+  writePrefs,
+} from "./prefs.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
 import type { Prober } from "./sync/protocol.ts";
 import type { Collector } from "../metrics/registry.ts";
@@ -169,7 +181,7 @@ function meshNodeStatus(
     ...(self?.advertisedRoutes?.length
       ? { carries: { advertised: self.advertisedRoutes, carried: self.routes ?? [] } }
       : {}),
-    ...(c.exit ? { exitNode: c.exit.status } : {}),
+    ...(c.exit?.wanted != null ? { exitNode: c.exit.status } : {}),
     ...(systemDns ? { systemDns } : {}),
     ...(segments.length ? { segments } : {}),
   };
@@ -205,6 +217,20 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
   // Until start() returns, the state directory's lock is the start's: a start that fails removes
   // what it made in the directory before it lets the lock go.
   #starting = true;
+  // The labels and services the agent was started with (flags, file), the preferences set at
+  // runtime over them (prefs.ts), and the changes one after the other.
+  #configured: PrefSettings = {
+    labels: {},
+    services: [],
+    advertiseRoutes: [],
+    advertiseExitNode: false,
+    exitNode: undefined,
+    exitNodeAllowLanAccess: false,
+    exitNodeFallback: false,
+    acceptRoutes: true,
+  };
+  #prefs: Prefs = noPrefs();
+  #setting: Promise<unknown> = Promise.resolve();
 
   private constructor(shell: MeshShell) {
     this.#shell = shell;
@@ -245,8 +271,22 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     }
     // The state directory is locked first: a second agent on it stops here.
     const opened = await openState(opts.stateDir, logger, opts.stateLock);
+    const configured: PrefSettings = {
+      labels: opts.labels ?? {},
+      services: opts.services ?? [],
+      advertiseRoutes: opts.advertiseRoutes ?? [],
+      advertiseExitNode: opts.advertiseExitNode ?? false,
+      exitNode: opts.exitNode,
+      exitNodeAllowLanAccess: opts.exitNodeAllowLanAccess === true,
+      exitNodeFallback: opts.exitNodeFallback === true,
+      acceptRoutes: opts.acceptRoutes !== false,
+    };
+    let prefs: Prefs;
     let mesh: MeshAgent<O["role"]>;
     try {
+      // What `weft set` changed at runtime is laid over the configuration (prefs.ts).
+      prefs = await readPrefs(opened.state.path(PREFS_FILE));
+      opts = { ...opts, ...layerPrefs(configured, prefs) };
       if (opts.role === "leader") {
         const { core, addresses } = await openLeader(opts, opened, logger);
         mesh = await MeshAgent.#compose<O["role"]>(opts, opened, addresses, { core }, logger);
@@ -267,6 +307,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       throw e;
     }
     keepState(opened);
+    mesh.#configured = configured;
+    mesh.#prefs = prefs;
     mesh.#starting = false;
     return mesh;
   }
@@ -296,7 +338,12 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     }
     // With an exit node, the underlay socket's packets carry a mark that keeps them out of the
     // tunnel (policy routing, as wg-quick's): the listen port's number, as the routing table's.
-    const exitMark = opts.exitNode === undefined ? 0 : (opts.listenPort || DEFAULT_LISTEN_PORT);
+    // In TUN mode over the Linux underlay always, so that one may be chosen at runtime (a mark
+    // alone changes nothing: only the exit node's rules look at it).
+    const markable = !opts.userspace && underlay === "linux" && !opts.openTransport;
+    const exitMark = opts.exitNode === undefined && !markable
+      ? 0
+      : (opts.listenPort || DEFAULT_LISTEN_PORT);
     const index = new MemberIndex();
     const policy = new PolicyRuntime({ members: view, logger, addresses });
     const relay = makeRelayParts(opts, view);
@@ -410,12 +457,14 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
       const accepted = new AcceptedRoutes({
         self: opened.publicKey,
         accept: opts.acceptRoutes !== false,
+        reroute: () => peers.apply(membership?.view ?? view, true),
         kernel: opts.userspace ? null : opts.kernelRoutes ?? new LinuxKernelRoutes(iface),
         connected: () => connectedNetworks(iface),
         view: () => membership?.view ?? view,
         logger,
       });
-      const router = carried.length
+      // In TUN mode always: with no routes it sets nothing up, and `weft set` may add some.
+      const router = !opts.userspace
         ? new SubnetRouter({
           forwarding: opts.forwarding ?? new LinuxForwarding(),
           iface,
@@ -426,8 +475,8 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
           logger,
         })
         : null;
-      const exit = opts.exitNode === undefined ? null : new ExitNodeUse({
-        exitNode: opts.exitNode,
+      const exit = opts.exitNode === undefined && !markable ? null : new ExitNodeUse({
+        exitNode: opts.exitNode ?? null,
         allowLanAccess: opts.exitNodeAllowLanAccess === true,
         fallback: opts.exitNodeFallback === true,
         routing: opts.defaultRouting ?? new LinuxDefaultRouting(),
@@ -435,6 +484,7 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
         mark: exitMark,
         view: () => membership?.view ?? view,
         logger,
+        reroute: () => peers.apply(membership?.view ?? view, true),
         // The relay carrying the exit node's traffic stays off the tunnel too.
         ...(opts.natTraversal === false
           ? {}
@@ -733,6 +783,99 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     const role = this.#parts.role;
     if (role.role === "leader") await role.service.setServices(list);
     else role.sync.setServices(list);
+  }
+
+  /**
+   * Changes this node's own labels (`node.weft/` ones) and the services it offers at runtime
+   * (`weft set`, `PATCH /v1/prefs`; `parsePrefsChange` parses the API's form): only what the
+   * change names. The preferences are written to `prefs.json` in the state directory before it
+   * resolves, and every later start lays them over its configuration (see `lib/mesh/prefs.ts`
+   * for the precedence; `reset` goes back to the configuration). Each change goes to the leader
+   * at once: a node's next hello is sent now, a leader updates its own record. Changes run one
+   * after the other. Resolves with the labels and services in force; rejects with a
+   * `ConfigError` (too many labels or services) and changes nothing.
+   */
+  set(change: PrefsChange): Promise<PrefSettings> {
+    const run = this.#setting.catch(() => {}).then(() => this.#set(change));
+    this.#setting = run;
+    return run;
+  }
+
+  async #set(change: PrefsChange): Promise<PrefSettings> {
+    const before = layerPrefs(this.#configured, this.#prefs);
+    const next = mergePrefs(this.#prefs, change);
+    const after = layerPrefs(this.#configured, next);
+    const routesBefore = ownRoutes(before);
+    const routes = ownRoutes(after);
+    const routesChanged = String(routesBefore) !== String(routes);
+    const router = this.#parts.router;
+    const exit = this.#parts.exit;
+    const exitWant = (s: PrefSettings) => ({
+      exitNode: s.exitNode ?? null,
+      allowLanAccess: s.exitNodeAllowLanAccess,
+      fallback: s.exitNodeFallback,
+    });
+    const exitChanged = JSON.stringify(exitWant(before)) !== JSON.stringify(exitWant(after));
+    if (exitChanged && !exit) {
+      throw new ConfigError(
+        "choosing an exit node at runtime needs TUN mode and the Linux underlay (restart with " +
+          "--exit-node)",
+      );
+    }
+    if (routesChanged) {
+      if (!router) {
+        throw new ConfigError(
+          "carrying routes for the mesh needs TUN mode (the kernel forwards them)",
+        );
+      }
+      // The host first: what it cannot forward is refused before anything is written or told.
+      await router.setPrefixes(routes);
+    }
+    if (exitChanged) {
+      try {
+        await exit!.set(exitWant(after));
+      } catch (e) {
+        if (routesChanged) await router?.setPrefixes(routesBefore).catch(() => {});
+        throw e;
+      }
+    }
+    try {
+      // On disk before anything says it is in force: a restart keeps what was answered.
+      await writePrefs(this.#shell.state.path(PREFS_FILE), next);
+    } catch (e) {
+      if (routesChanged) await router?.setPrefixes(routesBefore).catch(() => {});
+      if (exitChanged) await exit?.set(exitWant(before)).catch(() => {});
+      throw e;
+    }
+    this.#prefs = next;
+    if (before.acceptRoutes !== after.acceptRoutes) {
+      await this.#parts.accepted.setAccept(after.acceptRoutes);
+    }
+    if (routesChanged) {
+      const role = this.#parts.role;
+      if (role.role === "node") role.sync.setRoutes(routes);
+      else await role.core.updateMember(this.agent.device.publicKey, { advertisedRoutes: routes });
+    }
+    if (JSON.stringify(before.labels) !== JSON.stringify(after.labels)) {
+      const role = this.#parts.role;
+      if (role.role === "node") role.sync.setLabels(after.labels);
+      else {
+        // The leader's own record: its node.weft/ labels (the granted ones are its config's).
+        await role.core.updateMember(this.agent.device.publicKey, { nodeLabels: after.labels });
+      }
+    }
+    if (JSON.stringify(before.services) !== JSON.stringify(after.services)) {
+      await this.setServices(after.services);
+    }
+    return after;
+  }
+
+  /** The preferences set at runtime and the labels and services in force with them. */
+  prefs(): { prefs: Prefs; settings: PrefSettings } {
+    return {
+      prefs: structuredClone(this.#prefs),
+      settings: layerPrefs(this.#configured, this.#prefs),
+    };
   }
 
   /**

@@ -135,3 +135,10 @@ export { NODE_LABEL_PREFIX } from "../members/labels.ts";
 export { grantedServicesProblem, MAX_GRANTED_SERVICES } from "../members/services.ts";
 export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
 export type { NameLookup } from "../net/resolve.ts";
+export {
+  parsePrefsChange,
+  type Prefs,
+  PREFS_FILE,
+  type PrefsChange,
+  type PrefSettings,
+} from "./prefs.ts";

@@ -128,9 +128,10 @@ export class MeshPeers {
 
   /**
    * Makes the device's peers match a view: every other member, with its /32 (and /128) and the
-   * routes used through it.
+   * routes used through it. `again`: every member's record looked at anew, not only those the
+   * view changed (the routes used through them changed: `weft set --exit-node`).
    */
-  apply(v: MembershipView): void {
+  apply(v: MembershipView, again = false): void {
     const device = this.#device;
     const me = device.publicKey;
     let others = 0;
@@ -138,7 +139,7 @@ export class MeshPeers {
       if (m.publicKey === me) continue;
       others++;
       // Deltas keep the record objects of unchanged members: those cost one map lookup.
-      if (this.#index.get(m.publicKey) === m && device.peer(m.publicKey)) continue;
+      if (!again && this.#index.get(m.publicKey) === m && device.peer(m.publicKey)) continue;
       this.#index.set(m);
       // The first endpoint is the best; a name is resolved off this path (meanwhile the first
       // address in the list, if any, serves).

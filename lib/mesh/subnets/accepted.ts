@@ -20,6 +20,11 @@ export interface AcceptedRoutesOptions {
   self: string;
   /** Use other members' routes (default true; `--no-accept-routes`). */
   accept?: boolean;
+  /**
+   * Makes the peers take {@link AcceptedRoutes.routesOf} again (their allowed IPs), after
+   * `accept` changed at runtime; absent: nothing to do.
+   */
+  reroute?: () => void;
   /** The kernel's routes through the overlay interface; null in userspace mode. */
   kernel: KernelRoutes | null;
   /** This host's connected networks (interface prefixes, the overlay interface's left out). */
@@ -55,16 +60,30 @@ export class AcceptedRoutes {
   readonly #installed = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
+  #accept: boolean;
 
   /** Routes kept as `opts` says; {@link start} reads the host's networks. */
   constructor(opts: AcceptedRoutesOptions) {
     this.#o = opts;
+    this.#accept = opts.accept !== false;
     this.#refresh(opts.view());
+  }
+
+  /**
+   * Uses the approved routes other members carry, or stops (`weft set --[no-]accept-routes`):
+   * the peers' allowed IPs and the kernel's routes follow at once.
+   */
+  async setAccept(accept: boolean): Promise<void> {
+    if (accept === this.#accept) return;
+    this.#accept = accept;
+    this.#o.reroute?.();
+    this.viewChanged(this.#o.view());
+    await this.#queue;
   }
 
   /** The prefixes routed through `m` (its allowed IPs beside its own addresses). */
   routesOf(m: Member): readonly string[] {
-    if (!m.routes?.length || this.#o.accept === false || m.publicKey === this.#o.self) return NONE;
+    if (!m.routes?.length || !this.#accept || m.publicKey === this.#o.self) return NONE;
     return m.routes.filter((p) => this.#usable(p, m));
   }
 

@@ -205,3 +205,22 @@ Deno.test("accepted routes: in userspace mode (no kernel) routes are used, nothi
     installed: false,
   }]);
 });
+
+Deno.test("accepted routes: turned off and on at runtime, the peers and the kernel follow", async () => {
+  const a = router("a", 2, [NET]);
+  let rerouted = 0;
+  const { routes, kernel } = setup(view(1, [self, a]), { reroute: () => rerouted++ });
+  routes.start();
+  await routes.settled();
+  assert.deepEqual(kernel.calls, [`add ${NET}`]);
+  await routes.setAccept(false);
+  assert.deepEqual(routes.routesOf(a), []);
+  assert.deepEqual(kernel.calls, [`add ${NET}`, `remove ${NET}`]);
+  assert.equal(rerouted, 1);
+  await routes.setAccept(false);
+  assert.equal(rerouted, 1, "no change, nothing done");
+  await routes.setAccept(true);
+  assert.deepEqual(routes.routesOf(a), [NET]);
+  assert.deepEqual(kernel.calls.at(-1), `add ${NET}`);
+  assert.equal(rerouted, 2);
+});

@@ -13,6 +13,9 @@
  * leaders' endpoints stay reachable. With `--exit-node-fallback` the host's routing is restored
  * instead while it is away (traffic goes out directly). Each change of state is one log line
  * saying why, and `/status` says the same ({@link ExitNodeUse.status}).
+ *
+ * The exit node may be chosen, changed or dropped at runtime (`weft set --exit-node`,
+ * {@link ExitNodeUse.set}): with none, the host's routing is its own again.
  * @module
  */
 
@@ -30,8 +33,11 @@ import {
 
 /** How the exit node is used. */
 export interface ExitNodeOptions {
-  /** The exit node: a member's name or overlay address (canonical, as the config parses it). */
-  exitNode: string;
+  /**
+   * The exit node: a member's name or overlay address (canonical, as the config parses it);
+   * null: none for now (one may be set at runtime).
+   */
+  exitNode: string | null;
   /** Keep the host's LAN (the main table's more specific routes) out of the tunnel. */
   allowLanAccess: boolean;
   /**
@@ -54,9 +60,17 @@ export interface ExitNodeOptions {
    * (lib/relay/runtime/mesh_routes.ts `relayOf`); absent: no relays (NAT traversal off).
    */
   relayOf?: (publicKey: string) => string | null;
+  /**
+   * Makes the peers take {@link ExitNodeUse.routesOf} again (their allowed IPs), after the exit
+   * node changed at runtime; absent: nothing to do.
+   */
+  reroute?: () => void;
   /** How often the relay in use is looked at while an exit node is used; default 1 s. */
   relayCheckMs?: number;
 }
+
+/** What was last asked of the routing with no exit node wanted. */
+const NONE = "none";
 
 /** How often the relay carrying the exit node's traffic is looked at, by default. */
 const RELAY_CHECK_MS = 1000;
@@ -120,9 +134,20 @@ export function exitNodeState(v: MembershipView, want: string): ExitNodeFinding 
   };
 }
 
+/** What is asked of the exit node use: which, and how (see {@link ExitNodeOptions}). */
+export interface ExitNodeWant {
+  /** The exit node's name or overlay address; null: none. */
+  exitNode: string | null;
+  /** Keep the host's LAN out of the tunnel. */
+  allowLanAccess: boolean;
+  /** Direct rather than blocked while it is not there. */
+  fallback: boolean;
+}
+
 /** The exit node in use, or none. See the module docs. */
 export class ExitNodeUse {
   readonly #o: ExitNodeOptions;
+  #w: ExitNodeWant;
   #using: string | null = null;
   // What was last asked of the routing: the exit node's key, "blocked" or "direct", and the
   // underlay addresses kept off the tunnel (sorted, joined); "" before the first.
@@ -138,11 +163,22 @@ export class ExitNodeUse {
   /** Uses `opts.exitNode` once it is there (see {@link start}). */
   constructor(opts: ExitNodeOptions) {
     this.#o = opts;
+    this.#w = {
+      exitNode: opts.exitNode,
+      allowLanAccess: opts.allowLanAccess,
+      fallback: opts.fallback === true,
+    };
+  }
+
+  /** The exit node asked for (name or address), or null for none. */
+  get wanted(): string | null {
+    return this.#w.exitNode;
   }
 
   /** Whether `m` is the exit node named and may serve as one now. */
   #usable(m: Member): boolean {
-    return named(m, this.#o.exitNode) && m.exitNode === true && !m.offline;
+    const want = this.#w.exitNode;
+    return want !== null && named(m, want) && m.exitNode === true && !m.offline;
   }
 
   /**
@@ -165,12 +201,12 @@ export class ExitNodeUse {
   get status(): ExitNodeStatus {
     const f = this.#finding;
     return {
-      wanted: this.#o.exitNode,
+      wanted: this.#w.exitNode ?? "",
       inUse: this.inUse,
       state: f.state,
       ...(f.reason !== undefined ? { reason: f.reason } : {}),
       traffic: this.#traffic,
-      fallback: this.#o.fallback === true,
+      fallback: this.#w.fallback,
       ...(this.#error !== undefined ? { error: this.#error } : {}),
     };
   }
@@ -188,9 +224,47 @@ export class ExitNodeUse {
     if (this.#error !== undefined) {
       throw new Error(`the exit node's routing could not be set up: ${this.#error}`);
     }
-    if (this.#o.relayOf && this.#timer === undefined && !this.#closed) {
+    this.#watchRelay();
+  }
+
+  #watchRelay(): void {
+    if (
+      this.#o.relayOf && this.#timer === undefined && !this.#closed && this.#w.exitNode !== null
+    ) {
       this.#timer = setInterval(() => this.refresh(), this.#o.relayCheckMs ?? RELAY_CHECK_MS);
     }
+  }
+
+  /**
+   * Uses another exit node, or none (`weft set --exit-node`), or the same one otherwise
+   * (`--exit-node-allow-lan-access`, `--exit-node-fallback`): the host's routing follows at
+   * once, failing closed as at start. Rejects with the reason when the routing cannot be set up;
+   * what was asked before is then in force again.
+   */
+  async set(want: ExitNodeWant): Promise<void> {
+    if (this.#closed) return;
+    const before = this.#w;
+    const apply = async (w: ExitNodeWant) => {
+      this.#w = { ...w };
+      // Asked again even when the state is the same: the LAN's routes or the fallback may differ.
+      if (this.#asked !== "" && this.#asked !== NONE) this.#asked = "again";
+      this.#told = "";
+      this.#error = undefined;
+      this.viewChanged(this.#o.view());
+      // The exit node's allowed IPs follow (its default routes), or another's, or none.
+      this.#o.reroute?.();
+      await this.#queue;
+    };
+    await apply(want);
+    if (this.#error !== undefined && want.exitNode !== null) {
+      const error = this.#error;
+      await apply(before);
+      throw new Error(`the exit node's routing could not be set up: ${error}`);
+    }
+    if (want.exitNode === null) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    } else this.#watchRelay();
   }
 
   /** Looks again at the addresses kept off the tunnel (the relay in use may have changed). */
@@ -206,10 +280,31 @@ export class ExitNodeUse {
   viewChanged(v: MembershipView): void {
     if (this.#closed) return;
     const o = this.#o;
-    const finding = exitNodeState(v, o.exitNode);
+    const w = this.#w;
+    if (w.exitNode === null) {
+      // None asked for: the host's routing is its own (what an earlier exit node set up goes).
+      const undo = this.#asked !== "" && this.#asked !== NONE;
+      this.#asked = NONE;
+      this.#using = null;
+      this.#finding = { state: "unknown" };
+      this.#traffic = "direct";
+      if (undo) {
+        this.#queue = this.#queue.then(async () => {
+          try {
+            await o.routing.close();
+            o.logger.info("no exit node: the host's routing is its own again");
+          } catch (e) {
+            this.#error = String(e instanceof Error ? e.message : e);
+            o.logger.error("restoring the host's routing failed", { error: this.#error });
+          }
+        });
+      }
+      return;
+    }
+    const finding = exitNodeState(v, w.exitNode);
     const m = finding.state === "in-use" ? finding.member! : undefined;
     const next = m?.publicKey ?? null;
-    const mode = next !== null ? "exit-node" : o.fallback ? "direct" : "blocked";
+    const mode = next !== null ? "exit-node" : w.fallback ? "direct" : "blocked";
     // Blocked, the leaders' endpoints stay reachable (the agent's unmarked TCP to them).
     const exempt = mode === "direct"
       ? []
@@ -234,7 +329,7 @@ export class ExitNodeUse {
               families: [4, 6],
               // Blocked, the main table's more specific routes (the mesh, the LAN) still answer:
               // only what the default route would carry goes nowhere.
-              keepLocalRoutes: mode === "blocked" || o.allowLanAccess,
+              keepLocalRoutes: mode === "blocked" || w.allowLanAccess,
               ...(mode === "blocked" ? { blocked: true } : {}),
               exempt,
             });
@@ -251,7 +346,7 @@ export class ExitNodeUse {
                 ? "exit node not usable: outside traffic blocked"
                 : "exit node not usable: traffic goes out directly (exit-node-fallback)",
               {
-                exitNode: o.exitNode,
+                exitNode: w.exitNode,
                 state: EXIT_NODE_STATE_WORDS[finding.state],
                 reason: finding.reason,
               },
@@ -283,6 +378,8 @@ export class ExitNodeUse {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#queue;
+    // Never asked anything (none wanted all along): nothing of the host's to put back.
+    if (this.#asked === NONE) return;
     await this.#o.routing.close();
   }
 }

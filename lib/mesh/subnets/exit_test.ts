@@ -25,6 +25,11 @@ const view = (version: number, members: Member[]): MembershipView => ({
   members,
 });
 
+/** The routing's latest apply. */
+function lastCall(r: { calls: (DefaultRouteConfig | "close")[] }): DefaultRouteConfig {
+  return r.calls[r.calls.length - 1] as DefaultRouteConfig;
+}
+
 class FakeRouting implements DefaultRouting {
   calls: (DefaultRouteConfig | "close")[] = [];
   apply(c: DefaultRouteConfig): Promise<void> {
@@ -453,4 +458,78 @@ Deno.test("exit node: what a member claims never stays off the tunnel; what the 
   } finally {
     await exit.close();
   }
+});
+
+Deno.test("exit node: none at start touches nothing; chosen, changed and dropped at runtime", async () => {
+  const routing = new FakeRouting();
+  const gw = member("gw", 3, { exitNode: true, advertisedRoutes: ["0.0.0.0/0", "::/0"] });
+  const v = view(1, [member("b", 2), gw]);
+  let rerouted = 0;
+  const exit = new ExitNodeUse({
+    exitNode: null,
+    allowLanAccess: false,
+    routing,
+    iface: "weft0",
+    mark: 51820,
+    view: () => v,
+    logger: nullLogger,
+    reroute: () => rerouted++,
+  });
+  await exit.start();
+  assert.deepEqual(routing.calls, [], "no exit node: the host's routing untouched");
+  assert.equal(exit.wanted, null);
+  assert.deepEqual(exit.routesOf(gw), []);
+
+  // weft set --exit-node gw: used at once.
+  await exit.set({ exitNode: "gw", allowLanAccess: false, fallback: false });
+  assert.equal(routing.calls.length, 1);
+  assert.equal((routing.calls[0] as DefaultRouteConfig).blocked, undefined);
+  assert.equal((routing.calls[0] as DefaultRouteConfig).keepLocalRoutes, false);
+  assert.deepEqual(exit.routesOf(gw), ["0.0.0.0/0", "::/0"]);
+  assert.equal(rerouted, 1, "the peers take the exit node's default routes at once");
+  assert.equal(statusOf(exit).traffic, "exit-node");
+  // The same exit node, the LAN kept out: applied again.
+  await exit.set({ exitNode: "gw", allowLanAccess: true, fallback: false });
+  assert.equal(lastCall(routing).keepLocalRoutes, true);
+  // One that is not there: blocked (fail closed), as at start.
+  await exit.set({ exitNode: "nope", allowLanAccess: false, fallback: false });
+  assert.equal(lastCall(routing).blocked, true);
+  assert.equal(statusOf(exit).state, "unknown");
+  // None: the host's routing back, and nothing more at close.
+  await exit.set({ exitNode: null, allowLanAccess: false, fallback: false });
+  assert.equal(routing.calls.at(-1), "close");
+  assert.deepEqual(exit.routesOf(gw), []);
+  const calls = routing.calls.length;
+  await exit.close();
+  assert.equal(routing.calls.length, calls);
+});
+
+Deno.test("exit node: routing that cannot be set up at runtime is refused, the one before kept", async () => {
+  const routing = new FakeRouting();
+  const gw = member("gw", 3, { exitNode: true });
+  const v = view(1, [gw]);
+  const exit = new ExitNodeUse({
+    exitNode: "gw",
+    allowLanAccess: false,
+    routing,
+    iface: "weft0",
+    mark: 51820,
+    view: () => v,
+    logger: nullLogger,
+  });
+  await exit.start();
+  let fail = true;
+  routing.apply = (c) => {
+    routing.calls.push(c);
+    return fail ? Promise.reject(new Error("no ip rule")) : Promise.resolve();
+  };
+  await assert.rejects(
+    exit.set({ exitNode: "gw", allowLanAccess: true, fallback: false }),
+    /the exit node's routing could not be set up: no ip rule/,
+  );
+  fail = false;
+  assert.equal(exit.wanted, "gw");
+  await exit.set({ exitNode: "gw", allowLanAccess: false, fallback: false });
+  assert.equal(statusOf(exit).traffic, "exit-node");
+  await exit.close();
 });

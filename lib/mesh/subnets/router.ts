@@ -6,7 +6,8 @@
  * and the internet as an approved exit node); the rest of the mesh's traffic to the host's other
  * networks is dropped, whatever a member puts in its own allowed IPs. Set up when the agent
  * starts (TUN mode), followed with each view, taken down when it stops. A host that cannot
- * forward stops the start.
+ * forward stops the start. The routes advertised may change at runtime (`weft set
+ * --advertise-routes`): with none, nothing is set up on the host (and what was is taken down).
  * @module
  */
 
@@ -26,7 +27,7 @@ export interface SubnetRouterOptions {
   self: string;
   /** The view held now. */
   view: () => MembershipView;
-  /** The routes this node advertises (canonical; the defaults for an exit node). */
+  /** The routes this node advertises (canonical; the defaults for an exit node; may be none). */
   prefixes: string[];
   /** Masquerade the mesh's traffic into subnet routes (default true). */
   masquerade?: boolean;
@@ -39,6 +40,7 @@ export class SubnetRouter {
   readonly #o: SubnetRouterOptions;
   #started = false;
   #closed = false;
+  #prefixes: string[];
   // The prefixes let through, as last applied (joined), and the changes to them, in turn.
   #applied: string | null = null;
   #queue: Promise<void> = Promise.resolve();
@@ -50,6 +52,12 @@ export class SubnetRouter {
   /** A router for `opts.prefixes`; nothing changes on the host until {@link start}. */
   constructor(opts: SubnetRouterOptions) {
     this.#o = opts;
+    this.#prefixes = [...opts.prefixes];
+  }
+
+  /** The routes advertised now. */
+  get prefixes(): readonly string[] {
+    return this.#prefixes;
   }
 
   /** The prefixes the leader approved for this node, as `v` says. */
@@ -61,14 +69,25 @@ export class SubnetRouter {
 
   async #apply(v: MembershipView): Promise<void> {
     const o = this.#o;
+    const prefixes = this.#prefixes;
+    if (!prefixes.length) {
+      // Nothing advertised: nothing on the host (what an earlier set of routes made goes).
+      if (this.#applied !== null) {
+        await o.forwarding.close();
+        this.#applied = null;
+        this.#counters = [];
+        o.logger.info("no longer forwarding for the mesh: no routes advertised");
+      }
+      return;
+    }
     const approved = this.#approved(v);
     const key = approved.join();
     if (key === this.#applied) return;
-    const exit = o.prefixes.some(isExitPrefix);
+    const exit = prefixes.some(isExitPrefix);
     const masquerade = exit || o.masquerade !== false;
     const families = [
-      ...(o.prefixes.some((p) => !p.includes(":")) ? [4 as const] : []),
-      ...(o.prefixes.some((p) => p.includes(":")) ? [6 as const] : []),
+      ...(prefixes.some((p) => !p.includes(":")) ? [4 as const] : []),
+      ...(prefixes.some((p) => p.includes(":")) ? [6 as const] : []),
     ];
     await o.forwarding.apply({
       iface: o.iface,
@@ -80,7 +99,7 @@ export class SubnetRouter {
     this.#applied = key;
     o.logger.info("forwarding for the mesh", {
       approved: approved.join(",") || "none yet",
-      advertised: o.prefixes.join(","),
+      advertised: prefixes.join(","),
       masquerade,
     });
   }
@@ -93,6 +112,33 @@ export class SubnetRouter {
       throw new Error(`cannot carry routes for the mesh: ${(e as Error).message}`, { cause: e });
     }
     this.#started = true;
+  }
+
+  /**
+   * Changes the routes advertised (`weft set`): forwarding follows at once, set up anew for the
+   * new routes' families and masquerading, or taken down with none. Rejects with the host's
+   * reason when it cannot; the routes before are back in force then.
+   */
+  setPrefixes(prefixes: readonly string[]): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (this.#closed) return;
+      const before = this.#prefixes;
+      const applied = this.#applied;
+      this.#prefixes = [...prefixes];
+      // Families or masquerading may change with the same approvals: apply again.
+      if (this.#prefixes.length) this.#applied = null;
+      if (!this.#started) return;
+      try {
+        await this.#apply(this.#o.view());
+      } catch (e) {
+        this.#prefixes = before;
+        this.#applied = applied === null ? null : "";
+        await this.#apply(this.#o.view()).catch(() => {});
+        throw new Error(`cannot carry routes for the mesh: ${(e as Error).message}`, { cause: e });
+      }
+    });
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   /** Lets through what a new view approves (approvals granted or withdrawn). */
@@ -116,7 +162,7 @@ export class SubnetRouter {
    * than a second old: a scrape shows the figures as of the scrape before it at worst.
    */
   counters(now = performance.now()): readonly RouteCounters[] {
-    if (this.#started && !this.#reading && now - this.#readAt > 1000) {
+    if (this.#started && this.#applied !== null && !this.#reading && now - this.#readAt > 1000) {
       this.#reading = true;
       this.#o.forwarding.counters().then((c) => {
         this.#counters = c;
@@ -129,7 +175,7 @@ export class SubnetRouter {
 
   /** Reads the counters now (tests, and `weft status`). */
   async readCounters(): Promise<readonly RouteCounters[]> {
-    if (!this.#started) return [];
+    if (!this.#started || this.#applied === null) return [];
     this.#counters = await this.#o.forwarding.counters();
     this.#readAt = performance.now();
     return this.#counters;
@@ -142,6 +188,8 @@ export class SubnetRouter {
     this.#closed = true;
     if (!this.#started) return;
     this.#started = false;
+    if (this.#applied === null) return;
+    this.#applied = null;
     await this.#o.forwarding.close();
   }
 }

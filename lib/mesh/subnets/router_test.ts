@@ -128,3 +128,45 @@ Deno.test("subnet router: close before start touches nothing", async () => {
   assert.equal(fwd.closed, 0);
   assert.deepEqual(fwd.applied, []);
 });
+
+Deno.test("subnet router: routes advertised at runtime: none sets up nothing, then set up, then down", async () => {
+  const fwd = fakeForwarding();
+  let v = view();
+  const r = router(fwd, { prefixes: [] }, () => v);
+  await r.start();
+  assert.equal(fwd.applied.length, 0, "nothing on the host with no routes");
+  assert.deepEqual(await r.readCounters(), []);
+  // weft set --advertise-routes: set up for the new routes (approved: none yet).
+  await r.setPrefixes([NET]);
+  assert.deepEqual(r.prefixes, [NET]);
+  assert.equal(fwd.applied.length, 1);
+  assert.deepEqual(fwd.applied[0].prefixes, []);
+  assert.deepEqual(fwd.applied[0].families, [4]);
+  // The leader approves: let through.
+  v = view({ advertisedRoutes: [NET], grants: { routes: [NET] } }, 2);
+  r.viewChanged(v);
+  await r.setPrefixes([NET, "2001:db8::/32"]);
+  assert.deepEqual(fwd.applied.at(-1)!.prefixes, [NET]);
+  assert.deepEqual(fwd.applied.at(-1)!.families, [4, 6], "set up again for the new family");
+  // None again: taken down.
+  await r.setPrefixes([]);
+  assert.equal(fwd.closed, 1);
+  await r.close();
+  assert.equal(fwd.closed, 1, "nothing more to take down");
+});
+
+Deno.test("subnet router: routes the host cannot forward are refused, the ones before stay", async () => {
+  let fail: Error | undefined;
+  const fwd = fakeForwarding();
+  const apply = fwd.apply.bind(fwd);
+  fwd.apply = (c) => fail ? (fwd.applied.push(c), Promise.reject(fail)) : apply(c);
+  const r = router(fwd);
+  await r.start();
+  fail = new Error("no iptables");
+  await assert.rejects(r.setPrefixes([NET, "2001:db8::/32"]), /cannot carry routes.*no iptables/);
+  assert.deepEqual(r.prefixes, [NET]);
+  fail = undefined;
+  await r.setPrefixes([NET]);
+  assert.deepEqual(fwd.applied.at(-1)!.families, [4]);
+  await r.close();
+});

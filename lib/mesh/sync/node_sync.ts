@@ -202,6 +202,8 @@ export class NodeSync {
   // Said once while the only leader known does not answer.
   #aloneSaid = false;
   #services: ServiceSpec[];
+  #labels: Record<string, string>;
+  #routes: string[];
   #lanKey: string | undefined;
   #lanKeyId: string | undefined;
   #snapshot: NodeFile | null = null;
@@ -236,6 +238,8 @@ export class NodeSync {
       }
     }
     this.#services = deps.advertise.services;
+    this.#labels = deps.advertise.labels;
+    this.#routes = deps.advertise.routes ?? [];
     const key = decodeLanKey(deps.lanKey);
     if (key) {
       this.#lanKey = deps.lanKey;
@@ -522,12 +526,12 @@ export class NodeSync {
       pv: d.policy()?.version ?? 0,
       endpoints: d.advertise.endpoints,
       services: this.#services,
-      labels: d.advertise.labels,
+      labels: this.#labels,
       ...(d.lan ? { lan: d.lan().slice(0, MAX_LAN) } : {}),
       ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
       ...(d.advertise.relay ? { relay: true as const } : {}),
       ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
-      ...(d.advertise.routes?.length ? { routes: d.advertise.routes } : {}),
+      ...(this.#routes.length ? { routes: this.#routes } : {}),
       ...(helloEveryOf(this.#interval) ? { hi: this.#interval } : {}),
       ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
       r: this.#run,
@@ -542,6 +546,24 @@ export class NodeSync {
   /** Replaces the services this node advertises and tells the leader at once. */
   setServices(services: ServiceSpec[]): void {
     this.#services = services;
+    this.hello();
+  }
+
+  /**
+   * Replaces the labels this node asserts about itself (`node.weft/` ones: the leader drops any
+   * other) and tells the leader at once.
+   */
+  setLabels(labels: Record<string, string>): void {
+    this.#labels = { ...labels };
+    this.hello();
+  }
+
+  /**
+   * Replaces the routes this node offers to carry (the exit node's defaults among them) and tells
+   * the leader at once; none: the hellos carry none, and the leader takes that as none offered.
+   */
+  setRoutes(routes: readonly string[]): void {
+    this.#routes = [...routes];
     this.hello();
   }
 

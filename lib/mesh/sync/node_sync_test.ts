@@ -219,6 +219,33 @@ Deno.test("node sync: a new leader in the view is followed; services are sent at
   }
 });
 
+Deno.test("node sync: own labels and routes set at runtime go in a hello sent at once", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    const labels = { "node.weft/env": "prod" };
+    h.sync.setLabels(labels);
+    labels["node.weft/env"] = "changed after"; // the sync keeps its own copy
+    assert.equal(h.sent.length, 1, "a hello at once");
+    assert.equal(h.sent[0][0], LEADER);
+    const hello = h.sent[0][1] as { t: string; labels: unknown };
+    assert.equal(hello.t, "hello");
+    assert.deepEqual(hello.labels, { "node.weft/env": "prod" });
+    // And in every later hello.
+    h.sync.hello();
+    assert.deepEqual((h.sent[1][1] as { labels: unknown }).labels, { "node.weft/env": "prod" });
+    // Routes likewise; none: the field is left out (the leader takes it as none offered).
+    h.sync.setRoutes(["198.51.100.0/24"]);
+    assert.deepEqual((h.sent[2][1] as { routes: unknown }).routes, ["198.51.100.0/24"]);
+    h.sync.setRoutes([]);
+    assert.equal(h.sent.length, 4);
+    assert.ok(!("routes" in (h.sent[3][1] as object)));
+  } finally {
+    await h.cleanup();
+  }
+});
+
 Deno.test("node sync: once closed, only flush writes the file", async () => {
   const h = await harness();
   try {
