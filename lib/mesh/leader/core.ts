@@ -60,7 +60,6 @@ import {
   heldNames,
   type NameBook,
   nameProblem,
-  openServiceNameProblem,
 } from "./names.ts";
 
 /** The shortest and longest a token may be valid: 1 s to 365 days. */
@@ -983,17 +982,18 @@ export class LeaderCore {
     const mine = m.grants?.services ?? [];
     let book: NameBook | undefined;
     // Counted by the callers, once for the run committed (an edit may run again). An open offer
-    // (no grant names it) may not take a name the zone answers otherwise: services answer
-    // before host names there (./names.ts openServiceNameProblem). One the record holds already
-    // passed that when it came, and no name can be given to it since: not asked again (a hello
-    // repeats its offers).
+    // (no grant names it) may not take a name the zone answers otherwise, as a joiner may not
+    // (services answer before host names there): another member's, a reserved or address name,
+    // a pinned or held one (./names.ts nameProblem; a service's own name is no claim on it). One
+    // the record holds already passed that when it came, and no name can be given to it since:
+    // not asked again (a hello repeats its offers).
     const had = m.services.length ? new Set(m.services.map((s) => s.name)) : null;
+    const open = (name: string) => {
+      book ??= { ...this.#nameBook(d, Date.now()), isService: () => false };
+      return nameProblem(name, m.publicKey, book) === undefined;
+    };
     return offered.filter((s) =>
-      mine.includes(s.name) ||
-      (!restricted.has(s.name) &&
-        (had?.has(s.name) ||
-          openServiceNameProblem(s.name, m.publicKey, book ??= this.#nameBook(d, Date.now())) ===
-            undefined))
+      mine.includes(s.name) || (!restricted.has(s.name) && (had?.has(s.name) || open(s.name)))
     );
   }
 

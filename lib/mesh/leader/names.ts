@@ -97,28 +97,6 @@ export function nameProblem(
   return undefined;
 }
 
-/**
- * Why a member with key `key` may not offer an open service called `name` (one no grant names),
- * or undefined: the mesh's DNS answers a service's name before any host name, so an open offer
- * named like another member, a reserved label, an address name or a name a token pins or a
- * removed member holds would take that name's answers. A service the operator granted is the
- * operator's choice and is not asked about.
- */
-export function openServiceNameProblem(
-  name: string,
-  key: string,
-  book: NameBook,
-): string | undefined {
-  if (RESERVED.has(name)) return "is reserved for the mesh's DNS zone";
-  if (isAddressName(name)) return "has the form of the address names node-<x>-<y>";
-  const holder = book.holder(name);
-  if (holder !== undefined && holder !== key) return "is another member's name";
-  const held = book.held(name);
-  if (held !== undefined && held.key !== key) return "is a removed member's name, still held";
-  if (book.pinnedBy(name) !== undefined) return "is a name a join token pins";
-  return undefined;
-}
-
 /** `name` with the suffix `-n`, cut to fit a 63-character label. */
 export function suffixed(name: string, n: number): string {
   const tail = `-${n}`;
