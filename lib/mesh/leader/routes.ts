@@ -21,11 +21,15 @@ export function servedRoutes(m: Member): string[] {
   return adv.filter((r) => !isExitPrefix(r) && (m.role === "leader" || approves(approved, r)));
 }
 
+/** Whether `m` advertises itself as an exit node (both default routes), approved or not. */
+export function advertisesExit(m: Member): boolean {
+  const adv = m.advertisedRoutes ?? [];
+  return EXIT_PREFIXES.every((p) => adv.includes(p));
+}
+
 /** Whether `m` offers itself as an exit node (both default routes) and may be one. */
 export function servesExit(m: Member): boolean {
-  const adv = m.advertisedRoutes ?? [];
-  return EXIT_PREFIXES.every((p) => adv.includes(p)) &&
-    (m.role === "leader" || (m.grants?.routes ?? []).includes(EXIT));
+  return advertisesExit(m) && (m.role === "leader" || (m.grants?.routes ?? []).includes(EXIT));
 }
 
 /** Whether a record takes part in routes at all (so most changes skip the reassignment). */
@@ -120,13 +124,11 @@ export function unadvertisedApproval(
   const held = m.grants?.routes ?? [];
   const idle = approve.filter((a) =>
     !held.includes(a) &&
-    (a === EXIT
-      ? !EXIT_PREFIXES.every((p) => adv.includes(p))
-      : !adv.some((r) => !isExitPrefix(r) && approves([a], r)))
+    (a === EXIT ? !advertisesExit(m) : !adv.some((r) => !isExitPrefix(r) && approves([a], r)))
   );
   if (idle.length === 0) return null;
   const offers = adv.filter((r) => !isExitPrefix(r));
-  if (EXIT_PREFIXES.every((p) => adv.includes(p))) offers.push(EXIT);
+  if (advertisesExit(m)) offers.push(EXIT);
   const named = (xs: readonly string[]) =>
     xs.length > 4 ? `${xs.slice(0, 4).join(", ")} and ${xs.length - 4} more` : xs.join(", ");
   return `${m.name} advertises ${offers.length ? named(offers) : "no routes"}: ` +

@@ -22,7 +22,8 @@
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { DefaultRouting } from "../../routes/forwarding.ts";
-import { EXIT, EXIT_PREFIXES } from "../../routes/prefixes.ts";
+import { EXIT_PREFIXES } from "../../routes/prefixes.ts";
+import { advertisesExit, servesExit } from "../leader/routes.ts";
 import { parseHostPort } from "../../net/hostport.ts";
 import { isIP } from "../../net/ip.ts";
 import {
@@ -90,12 +91,6 @@ function named(m: Member, want: string): boolean {
   return m.name === want || m.address === want || m.address6 === want;
 }
 
-/** Whether `m` advertises itself as an exit node (both default routes). */
-function advertisesExit(m: Member): boolean {
-  const adv = m.advertisedRoutes ?? [];
-  return EXIT_PREFIXES.every((p) => adv.includes(p));
-}
-
 /**
  * Whether the member `want` names may serve as the exit node in view `v`, and if not, why:
  * unknown (no such member), not an exit node (it does not advertise one), not approved (the
@@ -115,9 +110,8 @@ export function exitNodeState(v: MembershipView, want: string): ExitNodeFinding 
       reason: `${m.name} does not advertise an exit node (--advertise-exit-node)`,
     };
   }
-  // As the leader judges it (lib/mesh/leader/routes.ts servesExit).
-  const approved = m.role === "leader" || (m.grants?.routes ?? []).includes(EXIT);
-  if (!approved) {
+  // Advertised: approved as the leader judges it.
+  if (!servesExit(m)) {
     return {
       state: "not-approved",
       member: m,
