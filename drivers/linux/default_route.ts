@@ -119,16 +119,9 @@ export class LinuxDefaultRouting implements DefaultRouting {
     const hadOldMark = this.#oldMark !== null;
     try {
       this.#installed = config;
-      if (families.includes(4)) {
-        // Before the rules, so marked underlay replies pass reverse-path filtering at once.
-        const was = (await this.#sysctl.read(SRC_VALID_MARK)).trim();
-        if (was !== "1") {
-          await this.#sysctl.write(SRC_VALID_MARK, "1");
-          if (!hadOldMark) this.#oldMark = was;
-        }
-      } else {
-        await this.#restoreMark();
-      }
+      // Before the rules, so marked underlay replies pass reverse-path filtering at once.
+      if (families.includes(4)) await this.#setMark(hadOldMark);
+      else await this.#restoreMark();
       const prio = rulePriorities(table);
       for (const f of families) {
         await this.#must(f, ["route", "replace", ...defaultRoute(config, f)]);
@@ -146,6 +139,17 @@ export class LinuxDefaultRouting implements DefaultRouting {
   }
 
   /**
+   * Sets IPv4's src_valid_mark, keeping the value it had for `#restoreMark` unless one is kept
+   * already (`hadOldMark`).
+   */
+  async #setMark(hadOldMark: boolean): Promise<void> {
+    const was = (await this.#sysctl.read(SRC_VALID_MARK)).trim();
+    if (was === "1") return;
+    await this.#sysctl.write(SRC_VALID_MARK, "1");
+    if (!hadOldMark) this.#oldMark = was;
+  }
+
+  /**
    * Changes `old` into `config` (same table, mark and interface) in place: the default route
    * replaced (into the tunnel, or unreachable), the rules that differ added before those that
    * go are deleted, and the table's rule kept while its family stays, so what the default route
@@ -157,13 +161,7 @@ export class LinuxDefaultRouting implements DefaultRouting {
     const hadOldMark = this.#oldMark !== null;
     this.#installed = config;
     try {
-      if (config.families.includes(4)) {
-        const was = (await this.#sysctl.read(SRC_VALID_MARK)).trim();
-        if (was !== "1") {
-          await this.#sysctl.write(SRC_VALID_MARK, "1");
-          if (!hadOldMark) this.#oldMark = was;
-        }
-      }
+      if (config.families.includes(4)) await this.#setMark(hadOldMark);
       for (const f of FAMILIES) {
         const was = old.families.includes(f), now = config.families.includes(f);
         const suppressWas = was && old.keepLocalRoutes, suppressNow = now && config.keepLocalRoutes;
