@@ -16,6 +16,7 @@ import { CompiledPolicy } from "./compiled.ts";
 import { explainFlow, explainWith } from "./explain.ts";
 import {
   formatPath,
+  formatProblem,
   type LineLocator,
   MAX_PROBLEMS_SHOWN,
   type PolicyPath,
@@ -47,9 +48,6 @@ export function checkPolicyMembers(
     const line = locate(path, false);
     return { path: formatPath(path), reason, ...(line === undefined ? {} : { line }) };
   };
-  const said = (p: PolicyProblem) =>
-    (p.line === undefined ? "" : `line ${p.line}: `) +
-    `${p.path}: ${p.reason}`;
   const known = view.members.map((m) => m.name.toLowerCase());
   const members = new Set(known);
   const future = new Set(v.doc.future ?? []);
@@ -75,7 +73,7 @@ export function checkPolicyMembers(
       any = view.members.some((m) => labelsMatch(match, policyLabels(m)));
       matches.set(text, any);
     }
-    if (!any) warnings.push(said(at(path, `labels "${text}" match no member (yet)`)));
+    if (!any) warnings.push(formatProblem(at(path, `labels "${text}" match no member (yet)`)));
   }
 
   const tests = v.doc.tests ?? [];
@@ -88,7 +86,7 @@ export function checkPolicyMembers(
         future.has(end.toLowerCase())
       );
       if (waiting !== undefined) {
-        warnings.push(said(at(path, `not run: ${waiting} has not joined yet`)));
+        warnings.push(formatProblem(at(path, `not run: ${waiting} has not joined yet`)));
         return;
       }
       let built;

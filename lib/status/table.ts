@@ -72,10 +72,6 @@ function serviceLines(services: ServiceStatus[]): string[] {
 }
 
 /**
- * The leader a node syncs with (`leader: lead-2 (10.9.0.2)  since …`) and, when it knows
- * several, every one with whether it answers.
- */
-/**
  * The exit node and where the host's traffic goes: `e (10.9.0.3)` in use; else its state, why,
  * and whether outside traffic is blocked or goes out directly.
  */
@@ -93,6 +89,10 @@ function exitNodeLine(x: ExitNodeStatus): string {
   return `${x.wanted}: ${state}${why}; ${where}${failed}`;
 }
 
+/**
+ * The leader a node syncs with (`leader: lead-2 (10.9.0.2)  since …`) and, when it knows
+ * several, every one with whether it answers.
+ */
 function leaderLines(n: NodeStatus): string[] {
   if (!n.leader) return [];
   const l = n.leader;
