@@ -815,27 +815,19 @@ export class Agent {
   }
 
   /**
-   * The way to the peer `address` is routed to (the longest of its allowed IPs holding it) as
-   * its status says now, or null when no peer has it. Linear in the peers: for pings, not packets.
+   * The way to the peer `address` is routed to (the longest of its allowed IPs holding it, the
+   * device's own lookup) as its status says now, or null when no peer has it.
    */
   peerPath(address: string): PeerPath | null {
     const target = parseAddress(address);
-    if (target === null) return null;
-    let best: { key: string; bits: number } | null = null;
-    for (const p of this.device.peers()) {
-      for (const text of this.device.allowedIpsOf(p)) {
-        const c = Cidr.tryParse(text);
-        if (c === null || c.address.length !== target.length || !c.contains(target)) continue;
-        if (best === null || c.bits > best.bits) best = { key: p.publicKeyText, bits: c.bits };
-      }
-    }
-    if (best === null) return null;
-    const peer = this.device.peer(best.key);
-    const extra = this.#extraPeer?.(best.key) ?? {};
+    const peer = target === null ? undefined : this.device.peerFor(target);
+    if (peer === undefined) return null;
+    const key = peer.publicKeyText;
+    const extra = this.#extraPeer?.(key) ?? {};
     return {
-      name: this.#describe(best.key).name,
-      publicKey: best.key,
-      endpoint: peer?.endpoint?.toString() ?? null,
+      name: this.#describe(key).name,
+      publicKey: key,
+      endpoint: peer.endpoint?.toString() ?? null,
       ...(extra.path !== undefined ? { path: extra.path } : {}),
       ...(extra.via !== undefined ? { via: extra.via } : {}),
       ...(extra.transport !== undefined ? { transport: extra.transport } : {}),

@@ -316,6 +316,14 @@ export class Device {
     return allowedIpsOf(this.#s, peer);
   }
 
+  /**
+   * The peer an address (4 or 16 bytes) is routed to: the longest of the allowed IPs holding it,
+   * as a packet to it would go; undefined when no peer's do.
+   */
+  peerFor(address: Uint8Array): Peer | undefined {
+    return this.#s.routes.lookup(address, 0, address.length === 4 ? 4 : 6);
+  }
+
   /** Starts a handshake with a peer now (as `wg` does when a packet is queued). */
   initiateHandshake(publicKey: string): void {
     const peer = this.#known(publicKey);
