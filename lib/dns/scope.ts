@@ -16,7 +16,8 @@
 
 import type { Member, MembershipView } from "../members/member.ts";
 import { Cidr } from "../net/cidr.ts";
-import { formatAddress, parseAddress } from "../net/ip.ts";
+import { formatAddressWords, parseAddress, parseAddressWords } from "../net/ip.ts";
+import { isLoopbackHost } from "../net/hostport.ts";
 
 /** Which members a query may be answered with (null: every member). */
 export type Sees = ((member: Member) => boolean) | null;
@@ -42,11 +43,8 @@ export interface DnsScopeDeps {
 /** An address as canonical text (an IPv4-mapped IPv6 address as IPv4); null when not one. */
 export function canonicalAddress(text: string): string | null {
   const slash = text.indexOf("/");
-  const bytes = parseAddress(slash < 0 ? text : text.slice(0, slash));
-  if (bytes === null) return null;
-  const mapped = bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) &&
-    bytes[10] === 0xff && bytes[11] === 0xff;
-  return formatAddress(mapped ? bytes.subarray(12) : bytes);
+  const words = parseAddressWords(slash < 0 ? text : text.slice(0, slash));
+  return words === null ? null : formatAddressWords(words);
 }
 
 /** Who a query came from, by its source address. */
@@ -173,12 +171,9 @@ export class LocalAddresses {
 
   /** Whether `address` (text) is this host's. */
   has(address: string | null): boolean {
-    if (address === null) return false;
-    const bytes = parseAddress(address);
-    if (bytes === null) return false;
-    if (isLoopback(bytes)) return true;
-    const at = canonicalAddress(address)!;
-    if (this.#known.has(at)) return true;
+    const at = address === null ? null : canonicalAddress(address);
+    if (at === null) return false;
+    if (isLoopbackHost(at) || this.#known.has(at)) return true;
     const now = this.#now();
     if (now - this.#readAt < REFRESH_MS) return false;
     this.#readAt = now;
@@ -188,12 +183,4 @@ export class LocalAddresses {
     ]);
     return this.#known.has(at);
   }
-}
-
-function isLoopback(a: Uint8Array): boolean {
-  if (a.length === 4) return a[0] === 127;
-  if (a.subarray(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff) {
-    return a[12] === 127; // IPv4-mapped
-  }
-  return a.every((b, i) => b === (i === 15 ? 1 : 0));
 }
