@@ -369,7 +369,8 @@ export class DnsZone {
     for (const m of view.members) {
       const label = typeof m.name === "string" ? m.name.toLowerCase() : "";
       const v4 = intern(addrs, v4Of(m));
-      const named = validLabel(label) && !RESERVED.has(label) && !NODE_NAME.test(label) &&
+      const named = validLabel(label) && !ZONE_RESERVED_LABELS.has(label) &&
+        !isAddressName(label) &&
         !taken.has(label);
       // A member whose name the mesh uses for something else is known by its node name.
       const own = named
@@ -689,10 +690,24 @@ export class DnsZone {
   }
 }
 
-/** Names of the zone's own that no member's host name may take. */
-const RESERVED = new Set(["ns", "leader"]);
-/** Every `node-<x>-<y>` name, whether a member holds that address now or not. */
-const NODE_NAME = /^node-[0-9]+-[0-9]+$/;
+/**
+ * Labels the zone answers for itself, which no member's host name may take: the apex's name
+ * server, the leaders (`leader.<zone>`, `leader.<service>.<zone>`), and `localhost` (every
+ * resolver's own). The leader gives no member one of these names (lib/mesh/leader/names.ts).
+ */
+export const ZONE_RESERVED_LABELS: ReadonlySet<string> = new Set(["leader", "ns", "localhost"]);
+
+// One IPv4 octet as the zone writes it in `node-<x>-<y>` (decimal, no leading zero).
+const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const ADDRESS_NAME = new RegExp(`^node-${OCTET}-${OCTET}$`);
+
+/**
+ * Whether `label` has the form of the zone's address names, `node-<x>-<y>` (every one, whether
+ * a member holds that address now or not).
+ */
+export function isAddressName(label: string): boolean {
+  return ADDRESS_NAME.test(label);
+}
 
 /** Every service name a member advertises (lower case), whatever its health or its members. */
 function serviceNames(members: readonly Member[]): Set<string> {

@@ -16,17 +16,10 @@
  */
 
 import { dnsLabelProblem } from "../../net/names.ts";
+import { isAddressName, ZONE_RESERVED_LABELS } from "../../dns/zone.ts";
 
 /** How long a removed member's name is kept from other joiners, by default: 24 h. */
 export const DEFAULT_NAME_HOLD_MS = 24 * 3_600_000;
-
-// Labels the mesh's DNS zone answers for itself (lib/dns/zone.ts): the apex's name server and
-// the leaders (`leader.<zone>`, `leader.<service>.<zone>`); `localhost` is every resolver's own.
-const RESERVED = new Set(["leader", "ns", "localhost"]);
-
-// One IPv4 octet as the zone writes it in `node-<x>-<y>` (decimal, no leading zero).
-const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-const ADDRESS_NAME = new RegExp(`^node-${OCTET}-${OCTET}$`);
 
 // How many suffixes a plain joiner's name is tried with before the join is refused (each try is
 // a few map lookups; `node-7` needs 255 to get past the address names).
@@ -52,11 +45,6 @@ export interface NameBook {
   pinnedBy(name: string): string | undefined;
 }
 
-/** Whether `name` has the form of the zone's address names, `node-<x>-<y>`. */
-export function isAddressName(name: string): boolean {
-  return ADDRESS_NAME.test(name);
-}
-
 /**
  * Why `name` can be no member's at all (a phrase), or undefined: not a DNS label, or a label
  * the zone answers for otherwise (reserved, an address name, a service's name).
@@ -67,7 +55,7 @@ export function reservedNameProblem(
 ): string | undefined {
   const bad = dnsLabelProblem(name);
   if (bad !== undefined) return `is not a valid DNS label: it ${bad}`;
-  if (RESERVED.has(name)) return "is reserved for the mesh's DNS zone";
+  if (ZONE_RESERVED_LABELS.has(name)) return "is reserved for the mesh's DNS zone";
   if (isAddressName(name)) return "has the form of the address names node-<x>-<y>";
   if (book.isService(name)) return "is a service's name";
   return undefined;

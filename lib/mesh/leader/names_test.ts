@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import {
   assignName,
   heldNames,
-  isAddressName,
   type NameBook,
   nameProblem,
   reservedNameProblem,
   suffixed,
 } from "./names.ts";
+import { isAddressName } from "../../dns/zone.ts";
 
 /** A book over plain maps. */
 function book(opts: {
