@@ -127,13 +127,7 @@ async function serveLocal(
   listen: string,
 ): Promise<ControlServer> {
   await state.ensure();
-  const server = serveControl(agent, {
-    listen,
-    token: await state.controlToken(),
-    monitorToken: await state.monitorToken(),
-    socket: state.socketPath,
-    rotateToken: () => state.rotateControlToken(),
-  });
+  const server = serveControl(agent, { listen, ...await state.controlServerSecrets() });
   await state.writeStatusAddress(server.address);
   return server;
 }

@@ -95,13 +95,9 @@ export interface MeshControlOptions {
 
 /** The control server's section of a parsed configuration, with the state directory's token. */
 export async function meshControlFromConfig(config: AgentConfig): Promise<MeshControlOptions> {
-  const state = new StateDir(config.stateDir);
   return {
     listen: config.statusListen,
     allowRemote: config.statusAllowRemote,
-    token: await state.controlToken(),
-    monitorToken: await state.monitorToken(),
-    socket: state.socketPath,
-    rotateToken: () => state.rotateControlToken(),
+    ...await new StateDir(config.stateDir).controlServerSecrets(),
   };
 }

@@ -327,6 +327,24 @@ export class StateDir {
     return t;
   }
 
+  /**
+   * What an agent's control server takes from its state directory: the control and monitoring
+   * tokens (made on first use), the socket's path and how to rotate the control token.
+   */
+  async controlServerSecrets(): Promise<{
+    token: string;
+    monitorToken: string;
+    socket: string;
+    rotateToken: () => Promise<string>;
+  }> {
+    return {
+      token: await this.controlToken(),
+      monitorToken: await this.monitorToken(),
+      socket: this.socketPath,
+      rotateToken: () => this.rotateControlToken(),
+    };
+  }
+
   /** The path of the running agent's control socket ({@link CONTROL_SOCKET}). */
   get socketPath(): string {
     return this.path(CONTROL_SOCKET);
