@@ -359,13 +359,19 @@ export const endpointList: Parser<string[]> = (input, ctx) => {
   return list;
 };
 
-/** A member named by its name (a DNS label, lower-cased) or overlay address (normalised). */
-export const peerRef: Parser<string> = text((s) => {
+/**
+ * A member named by its name (a DNS label, lower-cased) or overlay address (normalised), from
+ * its text; throws what is wrong with it.
+ */
+export function peerRefText(s: string): string {
   const v = s.trim();
   const ip = parseAddress(v);
   if (ip !== null) return formatAddress(ip);
   return dnsLabel(v);
-});
+}
+
+/** A member named by its name (a DNS label, lower-cased) or overlay address (normalised). */
+export const peerRef: Parser<string> = text(peerRefText);
 
 /** `--keep-peer` values: names or addresses, none twice. */
 export const peerList: Parser<string[]> = (input, ctx) => {

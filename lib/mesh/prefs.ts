@@ -36,8 +36,7 @@ import {
 } from "../members/services.ts";
 import { quote } from "../text/quote.ts";
 import { MAX_ROUTES, parseRoutes } from "../routes/prefixes.ts";
-import { formatAddress, parseAddress } from "../net/ip.ts";
-import { dnsLabel } from "../config/values.ts";
+import { peerRefText } from "../config/values.ts";
 
 /** The file in the state directory that holds the preferences. */
 export const PREFS_FILE = "prefs.json";
@@ -220,11 +219,8 @@ function routes(v: unknown, path: string): string[] {
 function exitNodeRef(v: unknown, path: string): string | null {
   if (v === null || v === "") return null;
   if (typeof v !== "string") return bad(path, "want a member's name or overlay address");
-  const t = v.trim();
-  const ip = parseAddress(t);
-  if (ip !== null) return formatAddress(ip);
   try {
-    return dnsLabel(t);
+    return peerRefText(v);
   } catch (e) {
     return bad(path, (e as Error).message);
   }
