@@ -319,6 +319,7 @@ export class Device {
   /**
    * The peer an address (4 or 16 bytes) is routed to: the longest of the allowed IPs holding it,
    * as a packet to it would go; undefined when no peer's do.
+   * @ignore internal: peers are the device's own objects
    */
   peerFor(address: Uint8Array): Peer | undefined {
     return this.#s.routes.lookup(address, 0, address.length === 4 ? 4 : 6);
