@@ -111,8 +111,8 @@ export {
   type NodeFile,
   StateDir,
 } from "./state/state.ts";
-export type { NatOptions } from "../nat/runtime/mesh_paths.ts";
-export type { LanDiscoveryOptions } from "../nat/runtime/lan.ts";
+export type { NatOptions } from "./nat/mesh_paths.ts";
+export type { LanDiscoveryOptions } from "./nat/lan.ts";
 export type { PathTiming } from "../nat/paths.ts";
 export type { InterfaceAddress } from "../nat/candidates.ts";
 export type { AnnounceSocket, LanAnnouncerOptions, LanPeer } from "../nat/announce.ts";

@@ -7,9 +7,9 @@
 
 import type { Device } from "../../device/device.ts";
 import type { Endpoint } from "../../io/driver.ts";
-import type { Candidates } from "../candidates.ts";
-import type { PathChange, PathTable } from "../paths.ts";
-import type { PathCrypto } from "../probe.ts";
+import type { Candidates } from "../../nat/candidates.ts";
+import type { PathChange, PathTable } from "../../nat/paths.ts";
+import type { PathCrypto } from "../../nat/probe.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { PeerState } from "./peer.ts";
 import type { DropReason } from "./status.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { member as record } from "../../../tests/fixtures/members.ts";
 import { CallMe, recordCandidates } from "./callme.ts";
-import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
 import type { DropReason } from "./status.ts";
 
 const member: typeof record = (name, address, extra = {}) =>

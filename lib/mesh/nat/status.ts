@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { PathReason, PathTable, PeerPaths } from "../paths.ts";
+import type { PathReason, PathTable, PeerPaths } from "../../nat/paths.ts";
 import type { RouteReason } from "../../relay/route_choice.ts";
-import type { PathMetrics } from "../metrics.ts";
+import type { PathMetrics } from "../../nat/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
 
 /** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
