@@ -43,7 +43,6 @@ export type {
 export type { MeshLinkStatus, MeshLinkView, MeshMemberStatus, MeshStatus } from "./mesh_status.ts";
 export type { ListenerStats } from "../net/conn_guard.ts";
 export type { HistogramSnapshot } from "../health/histogram.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
 export { formatStatusTable, formatTable } from "./table.ts";
 export {
   type HealthEvent,
