@@ -70,8 +70,6 @@ export {
 } from "./lib/config/mod.ts";
 export {
   createLogger,
-  LOG_FORMATS,
-  LOG_LEVELS,
   type LogFields,
   type LogFormat,
   type Logger,
@@ -79,7 +77,5 @@ export {
   type LogLevel,
   type LogSink,
   nullLogger,
-  parseLogFormat,
-  parseLogLevel,
 } from "./lib/log/logger.ts";
 export { VERSION } from "./lib/version.ts";

@@ -44,6 +44,13 @@ Deno.test("layers: the CLI may import the public entries and cli/, nothing deepe
   ]);
   const direct = graph({ "main.ts": ["cli/main.ts", "lib/agent/agent.ts"] });
   assert.deepEqual(cliViolations(direct, entries), ["main.ts imports lib/agent/agent.ts"]);
+  // The CLI's internal entry may reach into the library; the other CLI modules go through it.
+  const internal = graph({
+    "cli/run.ts": ["cli/internal.ts", "lib/mesh/mod.ts"],
+    "cli/internal.ts": ["lib/mesh/state/state.ts"],
+    "cli/up.ts": ["lib/mesh/state/state.ts"],
+  });
+  assert.deepEqual(cliViolations(internal, entries), ["cli/up.ts imports lib/mesh/state/state.ts"]);
 });
 
 Deno.test("layers: a folder counts with its sub-folders: a cycle through a sub-folder is found", () => {

@@ -38,15 +38,9 @@ export { JIT_V8_FLAGS, JIT_V8_FLAGS_ARG } from "./jit.ts";
 export { selfCommand } from "./self.ts";
 export {
   type BackgroundOptions,
-  checkInterfaceName,
-  READY_ENV,
-  reportFailure,
-  reportReady,
   startInBackground,
   type WireguardEnd,
   WireguardInterface,
-  wireguardLogger,
-  wireguardLogLevel,
   type WireguardOptions,
   wireguardWrapper,
 } from "./wireguard.ts";

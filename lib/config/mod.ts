@@ -18,18 +18,11 @@
 export {
   type AgentConfig,
   type AgentFlags,
-  defaultStateDir,
   type LabelPair,
   loadAgentConfig,
   type LoadAgentConfigOptions,
-  type OptionHelp,
-  optionHelp,
-  type OptionKey,
-  parseLabel,
   type PolicySource,
   type SystemInfo,
-  userSetFlags,
-  validateRunMode,
 } from "./agent_config.ts";
 export type {
   ConfiguredService,
@@ -39,7 +32,6 @@ export type {
 } from "./agent_types.ts";
 export { ConfigError } from "./config_error.ts";
 export {
-  interfaceNameFromPath,
   loadWgQuickFile,
   parseWgQuick,
   type ParseWgQuickOptions,
@@ -50,17 +42,6 @@ export {
   type WgQuickPeer,
 } from "./wgquick.ts";
 export {
-  InputTooLargeError,
-  readFileBounded,
-  readTextFileBounded,
-  readUpTo,
-} from "./bounded_read.ts";
-export { DirLock, DirLockedError, type DirLockOptions } from "./dir_lock.ts";
-export {
-  DEFAULT_UNIT_BINARY,
-  DEFAULT_UNIT_CONFIG,
-  DEFAULT_UNIT_PATH,
-  DEFAULT_UNIT_STATE_DIR,
   type InstalledSystemdUnit,
   installSystemdUnit,
   type InstallSystemdUnitOptions,

@@ -35,18 +35,5 @@
  */
 
 export { AgentAnswerError, ControlClient, type ReceivedDatagram } from "./client.ts";
-export { bodyTooLargeText } from "./middleware/body_limit.ts";
-export {
-  bindControl,
-  type BoundControl,
-  type ControlServer,
-  type ControlServerOptions,
-  MAX_BODY_BYTES,
-  serveControl,
-} from "./server.ts";
-export {
-  eventJson,
-  payloadJson,
-  type ServiceLeaderView,
-  type ServiceView,
-} from "./routes/services.ts";
+export { type ControlServer, type ControlServerOptions, serveControl } from "./server.ts";
+export { type ServiceLeaderView, type ServiceView } from "./routes/services.ts";

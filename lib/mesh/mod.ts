@@ -59,12 +59,7 @@ export type { CreatedToken, LeaderOptions, PolicyApplied, TokenOptions } from ".
 export type { NodeSyncOptions } from "./sync/node_sync.ts";
 export type { LeaderStore, StoreHealth, StoreSnapshot } from "./store/store.ts";
 export { MemoryStore } from "./store/memory_store.ts";
-export {
-  DEFAULT_STORE_PREFIX,
-  KvLeaderStore,
-  type KvLeaderStoreOptions,
-} from "./store/kv_leader_store.ts";
-export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
+export { KvLeaderStore, type KvLeaderStoreOptions } from "./store/kv_leader_store.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
 export type { SegmentsOptions } from "./segments/segments.ts";
@@ -87,30 +82,10 @@ export type {
   SystemDnsRestored,
   SystemDnsSettings,
 } from "../net/system_dns.ts";
-export {
-  type MeshConfigDeps,
-  meshControlFromConfig,
-  type MeshControlOptions,
-  meshOptionsFromConfig,
-  meshRoleFromConfig,
-} from "./mesh_config.ts";
+export { type MeshConfigDeps, meshOptionsFromConfig, meshRoleFromConfig } from "./mesh_config.ts";
 export { type GrantChange, LeaderError, TOKEN_TTL_RANGE_MS } from "./leader/core.ts";
 export { type NodeRoutes, routeList } from "./leader/routes.ts";
-export {
-  EXIT,
-  MAX_ROUTES,
-  parseApproval,
-  parseApprovals,
-  parseRoute,
-  parseRoutes,
-} from "../routes/prefixes.ts";
-export {
-  type JoinRecord,
-  type LeaderFile,
-  type LeftRecord,
-  type NodeFile,
-  StateDir,
-} from "./state/state.ts";
+export { EXIT, MAX_ROUTES, parseRoute, parseRoutes } from "../routes/prefixes.ts";
 export type { NatOptions } from "./nat/mesh_paths.ts";
 export type { LanDiscoveryOptions } from "./nat/lan.ts";
 export type { PathTiming } from "../nat/paths.ts";
@@ -131,14 +106,6 @@ export {
   type TokenPayload,
   type TokenView,
 } from "./join/token.ts";
-export { NODE_LABEL_PREFIX } from "../members/labels.ts";
-export { grantedServicesProblem, MAX_GRANTED_SERVICES } from "../members/services.ts";
 export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
 export type { NameLookup } from "../net/resolve.ts";
-export {
-  parsePrefsChange,
-  type Prefs,
-  PREFS_FILE,
-  type PrefsChange,
-  type PrefSettings,
-} from "./prefs.ts";
+export { type Prefs, type PrefsChange, type PrefSettings } from "./prefs.ts";
