@@ -50,3 +50,16 @@ export {
   SystemdUnitExistsError,
   type SystemdUnitOptions,
 } from "./systemd.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export { type ServiceSpec } from "../members/member.ts";
+export {
+  type CallerLimitSpec,
+  type HttpBackendSpec,
+  type ServiceCheckSpec,
+} from "../members/service_backends.ts";
+export { type LogFormat, type LogLevel } from "../log/logger.ts";
+export { type BackendName } from "../crypto/types.ts";
+export { type DnsRoute } from "../net/dns_route.ts";
+export { type OptionKey } from "./agent_types.ts";
+export { type CheckTarget } from "../members/service_backends.ts";

@@ -30,7 +30,12 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { LanPeer } from "../../nat/announce.ts";
 import { type Candidate, Candidates, type InterfaceAddress } from "../../nat/candidates.ts";
-import { DEFAULT_PATH_TIMING, type PathChange, PathTable, type PathTiming } from "../../nat/paths.ts";
+import {
+  DEFAULT_PATH_TIMING,
+  type PathChange,
+  PathTable,
+  type PathTiming,
+} from "../../nat/paths.ts";
 import { PathCrypto } from "../../nat/probe.ts";
 import { formatHostPort, parseHostPort } from "../../net/hostport.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";

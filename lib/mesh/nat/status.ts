@@ -10,7 +10,7 @@ import type { PathMetrics } from "../../nat/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
 
 /** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
-export type DropReason =
+export type NatDropReason =
   | "inactive"
   | "rate-limited"
   | "replay"
@@ -45,7 +45,7 @@ export class PathCounters {
     direct: 0,
   };
   /** Probes and call-me messages dropped, by reason. */
-  readonly drops: Record<DropReason, number> = {
+  readonly drops: Record<NatDropReason, number> = {
     "inactive": 0,
     "rate-limited": 0,
     "replay": 0,
