@@ -88,5 +88,4 @@ export type {
 export { StoreError, type StoreErrorKind } from "../lib/store/kv.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Logger } from "../lib/log/logger.ts";
-export { type LogFields, type LogLevel } from "../lib/log/logger.ts";
+export type { LogFields, Logger, LogLevel } from "../lib/log/logger.ts";

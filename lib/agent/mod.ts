@@ -55,64 +55,80 @@ export { HookError, type HookStage } from "./hooks.ts";
 export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type PacketFilter, type PeerConfig } from "../device/types.ts";
-export { type BackendName } from "../crypto/types.ts";
-export { type ProtocolTimers } from "../protocol/constants.ts";
-export { type Logger } from "../log/logger.ts";
-export { type Endpoint, type PacketDevice, type Transport } from "../io/driver.ts";
-export { type HealthOptions, type HealthTracker, type PeerHealth } from "../health/health.ts";
-export { type Collector, type MetricsRegistry } from "../metrics/registry.ts";
-export { type NodeStatus, type PeerStatus } from "../status/status.ts";
-export { type UserspaceStack } from "../../drivers/userspace.ts";
-export { type Device } from "../device/device.ts";
-export { type ListenerStats } from "../net/conn_guard.ts";
-export { type TcpStats } from "../io/stats.ts";
-export { type WgQuickConfig } from "../config/wgquick.ts";
-export { type DeviceEvent, type DeviceStats, type HeldPacketSink } from "../device/types.ts";
-export { type LogFields, type LogLevel } from "../log/logger.ts";
-export {
-  type DatagramSink,
-  type PacketDriverStats,
-  type PacketSink,
-  type TransportDriverStats,
-} from "../io/driver.ts";
-export { type HealthState } from "../health/state.ts";
-export { type HistogramSnapshot } from "../health/histogram.ts";
-export { type HealthEvent, type HealthListener } from "../health/health.ts";
-export { type MetricSink } from "../metrics/registry.ts";
-export { type ProcessFigures } from "../metrics/process.ts";
-export { type DropCounters, type DropReason } from "../device/drops.ts";
-export {
-  type ExitNodeStatus,
-  type KnownLeaderStatus,
-  type LeaderInUseStatus,
-  type PathCandidateStatus,
-  type RouteStatus,
-  type SegmentStatus,
-  type ServiceStatus,
-  type StoreStatus,
-} from "../status/status.ts";
-export {
-  type DatagramIterator,
-  type PingOptions,
-  type UdpAddress,
-  type UdpSocket,
-  type UserspaceStats,
+export type {
+  Datagram,
+  DatagramIterator,
+  PingOptions,
+  UdpAddress,
+  UdpSocket,
+  UserspaceDropReason,
+  UserspaceStack,
+  UserspaceStats,
 } from "../../drivers/userspace.ts";
-export { type Aead, type Dh } from "../crypto/types.ts";
-export { type TcpSendDrop, type TransportStats } from "../io/stats.ts";
-export { type WgQuickInterface, type WgQuickPeer } from "../config/wgquick.ts";
-export { type DualDriverStats, type TcpDriverStats, type UdpDriverStats } from "../io/driver.ts";
-export { type HistogramFigures, type LabelValues, type MetricFamily } from "../metrics/registry.ts";
-export { type HeapFigures } from "../metrics/process.ts";
+export type {
+  WgQuickConfig,
+  WgQuickEndpoint,
+  WgQuickInterface,
+  WgQuickPeer,
+} from "../config/wgquick.ts";
+export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
-export {
-  type ExitNodeState,
-  type ServiceInstanceStatus,
-  type ServiceLeaderStatus,
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type {
+  HealthEvent,
+  HealthListener,
+  HealthOptions,
+  HealthTracker,
+  PeerHealth,
+} from "../health/health.ts";
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { HealthState } from "../health/state.ts";
+export type {
+  DatagramSink,
+  DualDriverStats,
+  Endpoint,
+  PacketDevice,
+  PacketDriverStats,
+  PacketSink,
+  TcpDriverStats,
+  Transport,
+  TransportDriverStats,
+  UdpDriverStats,
+} from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
+export type {
+  Collector,
+  HistogramFigures,
+  LabelValues,
+  MetricFamily,
+  MetricSink,
+  MetricsRegistry,
+  MetricType,
+} from "../metrics/registry.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";
+export type {
+  ExitNodeState,
+  ExitNodeStatus,
+  KnownLeaderStatus,
+  LeaderInUseStatus,
+  NodeStatus,
+  PathCandidateStatus,
+  PeerStatus,
+  RouteStatus,
+  SegmentStatus,
+  ServiceInstanceStatus,
+  ServiceLeaderStatus,
+  ServiceStatus,
+  StoreStatus,
 } from "../status/status.ts";
-export { type Datagram, type UserspaceDropReason } from "../../drivers/userspace.ts";
-export { type AeadKey } from "../crypto/types.ts";
-export { type WgQuickEndpoint } from "../config/wgquick.ts";
-export { type UdpOffloadStats } from "../io/stats.ts";
-export { type MetricType } from "../metrics/registry.ts";

@@ -1,7 +1,7 @@
 /**
  * Configuration: the agent's YAML file, environment and flags merged into one
- * {@link AgentConfig}; wg-quick `.conf` files; the bounded readers and directory lock the
- * loaders use; and the systemd unit that runs the agent (`weft install-service`).
+ * {@link AgentConfig}; wg-quick `.conf` files; and the systemd unit that runs the agent
+ * (`weft install-service`).
  *
  * @example The configuration `weft --leader` would run with
  * ```ts run
@@ -52,14 +52,14 @@ export {
 } from "./systemd.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type ServiceSpec } from "../members/member.ts";
-export {
-  type CallerLimitSpec,
-  type HttpBackendSpec,
-  type ServiceCheckSpec,
+export type { BackendName } from "../crypto/types.ts";
+export type { LogFormat, LogLevel } from "../log/logger.ts";
+export type { ServiceSpec } from "../members/member.ts";
+export type {
+  CallerLimitSpec,
+  CheckTarget,
+  HttpBackendSpec,
+  ServiceCheckSpec,
 } from "../members/service_backends.ts";
-export { type LogFormat, type LogLevel } from "../log/logger.ts";
-export { type BackendName } from "../crypto/types.ts";
-export { type DnsRoute } from "../net/dns_route.ts";
-export { type OptionKey } from "./agent_types.ts";
-export { type CheckTarget } from "../members/service_backends.ts";
+export type { DnsRoute } from "../net/dns_route.ts";
+export type { OptionKey } from "./agent_types.ts";

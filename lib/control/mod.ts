@@ -1,7 +1,7 @@
 /**
  * The control API of a running agent: the client that drives it over HTTP (what every `weft`
  * command but `up`, `demo` and the key commands uses) and the server that answers, with the
- * JSON forms of service answers and events.
+ * service views its answers carry.
  *
  * @example Serve an agent's control API and drive it: its status, a ping, a service call
  * ```ts run
@@ -39,148 +39,143 @@ export { type ControlServer, type ControlServerOptions, serveControl } from "./s
 export { type ServiceLeaderView, type ServiceView } from "./routes/services.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Member } from "../members/member.ts";
-export { type Prefs, type PrefSettings } from "../mesh/prefs.ts";
-export { type NodeRoutes } from "../mesh/leader/routes.ts";
-export { type TokenView } from "../mesh/join/token.ts";
-export { type SegmentSpec, type SegmentView } from "../policy/segment_admin.ts";
-export { type RequestOptions } from "../services/client.ts";
-export { type PublishMode, type PublishResult } from "../services/pubsub.ts";
-export { type ServiceEvent } from "../services/subscription.ts";
-export { type NodeStatus, type PeerStatus } from "../status/status.ts";
-export { type Agent, type PingResult } from "../agent/agent.ts";
-export { type MeshAgent } from "../mesh/mesh_agent.ts";
-export { type Logger } from "../log/logger.ts";
-export { type BoundControl } from "./server.ts";
-export { type ListenerStats } from "../net/conn_guard.ts";
-export { type MemberGrants, type MembershipView, type ServiceSpec } from "../members/member.ts";
-export { type StoredToken } from "../mesh/join/token.ts";
-export { type SelectorWire } from "../policy/schema.ts";
-export { type Selector } from "../policy/selector.ts";
-export { type SegmentDriverName } from "../segments/segments.ts";
-export { type SegmentMember } from "../policy/segment_admin.ts";
-export { type ProcessFigures } from "../metrics/process.ts";
-export { type DropReason } from "../device/drops.ts";
-export {
-  type ExitNodeStatus,
-  type KnownLeaderStatus,
-  type LeaderInUseStatus,
-  type PathCandidateStatus,
-  type RouteStatus,
-  type SegmentStatus,
-  type ServiceStatus,
-  type StoreStatus,
-} from "../status/status.ts";
-export { type HealthState } from "../health/state.ts";
-export { type ControlledAgent, type MeshDatagram, type PeerPath } from "../agent/agent.ts";
-export { type Device } from "../device/device.ts";
-export { type UserspaceStack } from "../../drivers/userspace.ts";
-export { type HealthTracker, type PeerHealth } from "../health/health.ts";
-export { type MetricsRegistry } from "../metrics/registry.ts";
-export { type TcpStats } from "../io/stats.ts";
-export { type MeshRole } from "../mesh/mesh_agent.ts";
-export { type PolicyEngine } from "../policy/engine.ts";
-export { type PolicyFilter } from "../policy/filter.ts";
-export { type MeshStatus } from "../status/mesh_status.ts";
-export { type DnsServer } from "../dns/server.ts";
-export { type VersionedPolicy } from "../policy/source.ts";
-export {
-  type CreatedToken,
-  type PolicyApplied,
-  type TokenOptions,
-} from "../mesh/leader/service.ts";
-export { type GrantChange } from "../mesh/leader/grants.ts";
-export { type PrefsChange } from "../mesh/prefs.ts";
-export { type MeshServices } from "../services/mesh_services.ts";
-export { type LogFields, type LogLevel } from "../log/logger.ts";
-export { type SelectorTerm } from "../policy/selector.ts";
-export { SEGMENT_DRIVERS } from "../segments/segments.ts";
-export { type HeapFigures } from "../metrics/process.ts";
-export { DROP_REASONS, type DropCounters } from "../device/drops.ts";
-export {
-  type ExitNodeState,
-  type ServiceInstanceStatus,
-  type ServiceLeaderStatus,
-} from "../status/status.ts";
-export {
-  type DeviceEvent,
-  type DeviceStats,
-  type HeldPacketSink,
-  type PacketFilter,
-  type PeerConfig,
-} from "../device/types.ts";
-export { type Endpoint, type PacketDevice, type PacketSink } from "../io/driver.ts";
-export { type Aead, type Dh } from "../crypto/types.ts";
-export { type ProtocolTimers } from "../protocol/constants.ts";
-export {
-  type DatagramIterator,
-  type PingOptions,
-  type UdpAddress,
-  type UdpSocket,
-  type UserspaceStats,
+export type {
+  Datagram,
+  DatagramIterator,
+  PingOptions,
+  UdpAddress,
+  UdpSocket,
+  UserspaceDropReason,
+  UserspaceStack,
+  UserspaceStats,
 } from "../../drivers/userspace.ts";
-export { type HistogramSnapshot } from "../health/histogram.ts";
-export { type HealthEvent, type HealthListener, type HealthOptions } from "../health/health.ts";
-export { type Collector } from "../metrics/registry.ts";
-export { type TcpSendDrop, type TransportStats } from "../io/stats.ts";
-export { type PolicyDocument } from "../policy/schema.ts";
-export { type RateCounts } from "../policy/qos.ts";
-export { type ExplainQuery, type Explanation } from "../policy/explain.ts";
-export { type FilterExplanation, type PolicyStats } from "../policy/filter.ts";
-export { type MeshLinkStatus, type MeshMemberStatus } from "../status/mesh_status.ts";
-export { type DnsZone } from "../dns/zone.ts";
-export { type DnsStats } from "../dns/stats.ts";
-export { type ProvidedService, type ServiceActions } from "../services/local.ts";
-export { type HttpBackendSpec, type ServiceCheckSpec } from "../members/service_backends.ts";
-export { type HttpBackendOptions } from "../services/http_backend.ts";
-export { type PublishOptions } from "../services/pubsub.ts";
-export { type SubscribeOptions, type Subscription } from "../services/subscription.ts";
-export {
-  type LeaseStats,
-  type ServiceLeader,
-  type ServiceLeaderChange,
-  type ServiceLease,
-} from "../services/lease/runtime.ts";
-export { type ServiceInstance } from "../services/instances.ts";
-export { type ServicesStatus, type ServiceSummary } from "../services/mesh_services.ts";
-export { type ServiceMetrics } from "../services/metrics.ts";
-export { type LabelMatch } from "../policy/selector.ts";
-export { type PacketDriverStats } from "../io/driver.ts";
-export { type AeadKey, type BackendName } from "../crypto/types.ts";
-export { type Datagram, type UserspaceDropReason } from "../../drivers/userspace.ts";
-export { type MetricSink } from "../metrics/registry.ts";
-export {
-  type PolicyAction,
-  type PolicyDefaults,
-  type PolicyProto,
-  type PolicyRule,
-  type PolicyTest,
-  type Segment,
+export type { Agent, ControlledAgent, MeshDatagram, PeerPath, PingResult } from "../agent/agent.ts";
+export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
+export { DROP_REASONS } from "../device/drops.ts";
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "../dns/message.ts";
+export type { DnsServer } from "../dns/server.ts";
+export type { DnsStats } from "../dns/stats.ts";
+export type { DnsZone, QueryContext, ZoneAnswer } from "../dns/zone.ts";
+export type {
+  HealthEvent,
+  HealthListener,
+  HealthOptions,
+  HealthTracker,
+  PeerHealth,
+} from "../health/health.ts";
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { HealthState } from "../health/state.ts";
+export type { Endpoint, PacketDevice, PacketDriverStats, PacketSink } from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats } from "../io/stats.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+export type {
+  CheckTarget,
+  HttpBackendSpec,
+  ServiceCheckSpec,
+} from "../members/service_backends.ts";
+export type { StoredToken, TokenView } from "../mesh/join/token.ts";
+export type { GrantChange } from "../mesh/leader/grants.ts";
+export type { NodeRoutes } from "../mesh/leader/routes.ts";
+export type { CreatedToken, PolicyApplied, TokenOptions } from "../mesh/leader/service.ts";
+export type { MeshAgent, MeshRole } from "../mesh/mesh_agent.ts";
+export type { Prefs, PrefsChange, PrefSettings } from "../mesh/prefs.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
+export type {
+  Collector,
+  HistogramFigures,
+  LabelValues,
+  MetricFamily,
+  MetricSink,
+  MetricsRegistry,
+  MetricType,
+} from "../metrics/registry.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { ConntrackStats } from "../policy/conntrack.ts";
+export type { PolicyEngine } from "../policy/engine.ts";
+export type { ExplainEndpoint, ExplainQos, ExplainQuery, Explanation } from "../policy/explain.ts";
+export type {
+  DirectionCounts,
+  FilterExplanation,
+  PolicyFilter,
+  PolicyStats,
+} from "../policy/filter.ts";
+export type { QosClass, RateCounts, RuleQos } from "../policy/qos.ts";
+export type {
+  PolicyAction,
+  PolicyDefaults,
+  PolicyDocument,
+  PolicyProto,
+  PolicyRule,
+  PolicyTest,
+  PortRange,
+  Segment,
+  SelectorWire,
 } from "../policy/schema.ts";
-export { type ExplainEndpoint, type ExplainQos } from "../policy/explain.ts";
-export { type DirectionCounts } from "../policy/filter.ts";
-export { type ConntrackStats } from "../policy/conntrack.ts";
-export { type MeshLinkView } from "../status/mesh_status.ts";
-export { type DnsQuestion } from "../dns/message.ts";
-export { type QueryContext, type ZoneAnswer } from "../dns/zone.ts";
-export { type ActionSpec } from "../services/local.ts";
-export { type CheckTarget } from "../members/service_backends.ts";
-export { type TopicPattern } from "../services/topics.ts";
-export { type AnnounceResult } from "../services/subscription.ts";
-export { type LeaseClientStats } from "../services/lease/client.ts";
-export { type ArbiterStats } from "../services/lease/arbiter.ts";
-export { type OutOfRotation } from "../services/instances.ts";
-export { type SubscriptionEntry } from "../services/wire.ts";
-export { type RemoteSubscriptions } from "../services/subscription_table.ts";
-export { type ServiceCallSeries } from "../services/metrics.ts";
-export { type LabelOp } from "../policy/selector.ts";
-export { type HistogramFigures, type LabelValues, type MetricFamily } from "../metrics/registry.ts";
-export { type PortRange } from "../policy/schema.ts";
-export { type QosClass, type RuleQos } from "../policy/qos.ts";
-export { type ResourceRecord } from "../dns/message.ts";
-export { type ActionHandler } from "../services/local.ts";
-export { type LeaseRefusal } from "../services/lease/arbiter.ts";
-export { type MetricType } from "../metrics/registry.ts";
-export { type RecordData } from "../dns/message.ts";
-export { type CallContext } from "../services/local.ts";
-export { type SoaData } from "../dns/message.ts";
+export type { SegmentMember, SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
+export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "../policy/selector.ts";
+export type { VersionedPolicy } from "../policy/source.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";
+export type { SegmentDriverName } from "../segments/segments.ts";
+export { SEGMENT_DRIVERS } from "../segments/segments.ts";
+export type { RequestOptions } from "../services/client.ts";
+export type { HttpBackendOptions } from "../services/http_backend.ts";
+export type { OutOfRotation, ServiceInstance } from "../services/instances.ts";
+export type { ArbiterStats, LeaseRefusal } from "../services/lease/arbiter.ts";
+export type { LeaseClientStats } from "../services/lease/client.ts";
+export type {
+  LeaseStats,
+  ServiceLeader,
+  ServiceLeaderChange,
+  ServiceLease,
+} from "../services/lease/runtime.ts";
+export type {
+  ActionHandler,
+  ActionSpec,
+  CallContext,
+  ProvidedService,
+  ServiceActions,
+} from "../services/local.ts";
+export type { MeshServices, ServicesStatus, ServiceSummary } from "../services/mesh_services.ts";
+export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
+export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
+export type {
+  AnnounceResult,
+  ServiceEvent,
+  SubscribeOptions,
+  Subscription,
+} from "../services/subscription.ts";
+export type { RemoteSubscriptions } from "../services/subscription_table.ts";
+export type { TopicPattern } from "../services/topics.ts";
+export type { SubscriptionEntry } from "../services/wire.ts";
+export type {
+  MeshLinkStatus,
+  MeshLinkView,
+  MeshMemberStatus,
+  MeshStatus,
+} from "../status/mesh_status.ts";
+export type {
+  ExitNodeState,
+  ExitNodeStatus,
+  KnownLeaderStatus,
+  LeaderInUseStatus,
+  NodeStatus,
+  PathCandidateStatus,
+  PeerStatus,
+  RouteStatus,
+  SegmentStatus,
+  ServiceInstanceStatus,
+  ServiceLeaderStatus,
+  ServiceStatus,
+  StoreStatus,
+} from "../status/status.ts";
+export type { BoundControl } from "./server.ts";

@@ -25,5 +25,4 @@
 export { type Demo, type DemoOptions, runDemo } from "./demo.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Logger } from "../log/logger.ts";
-export { type LogFields, type LogLevel } from "../log/logger.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";

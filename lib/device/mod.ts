@@ -54,9 +54,12 @@ export { DROP_REASONS, type DropCounters, type DropReason } from "./drops.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "../protocol/constants.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Aead, type CryptoSuite, type Dh } from "../crypto/types.ts";
-export { type PacketDriverStats, type TransportDriverStats } from "../io/driver.ts";
-export { type AeadKey, type BackendName } from "../crypto/types.ts";
-export { type DualDriverStats, type TcpDriverStats, type UdpDriverStats } from "../io/driver.ts";
-export { type TcpStats, type TransportStats, type UdpOffloadStats } from "../io/stats.ts";
-export { type TcpSendDrop } from "../io/stats.ts";
+export type { Aead, AeadKey, BackendName, CryptoSuite, Dh } from "../crypto/types.ts";
+export type {
+  DualDriverStats,
+  PacketDriverStats,
+  TcpDriverStats,
+  TransportDriverStats,
+  UdpDriverStats,
+} from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";

@@ -42,9 +42,7 @@ export { type DnsRoute, parseDnsRoute } from "../net/dns_route.ts";
 export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "./message.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Logger } from "../log/logger.ts";
-export { type ListenerStats } from "../net/conn_guard.ts";
-export { type Member, type MembershipView } from "../members/member.ts";
-export { type HealthState } from "../health/state.ts";
-export { type LogFields, type LogLevel } from "../log/logger.ts";
-export { type MemberGrants, type ServiceSpec } from "../members/member.ts";
+export type { HealthState } from "../health/state.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";

@@ -111,173 +111,184 @@ export type { NameLookup } from "../net/resolve.ts";
 export { type Prefs, type PrefsChange, type PrefSettings } from "./prefs.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type ControlledAgent } from "../agent/agent.ts";
-export { type PolicyEngine } from "../policy/engine.ts";
-export { type PolicyFilter } from "../policy/filter.ts";
-export { type MeshStatus } from "../status/mesh_status.ts";
-export { type DnsServer } from "../dns/server.ts";
-export { type SegmentSpec, type SegmentView } from "../policy/segment_admin.ts";
-export { type MeshServices, type ServicesOptions } from "../services/mesh_services.ts";
-export { type LeaseOptions } from "../services/lease/runtime.ts";
-export { type DirLock } from "../config/dir_lock.ts";
-export { type Logger } from "../log/logger.ts";
-export { type BackendName } from "../crypto/types.ts";
-export { type ProtocolTimers } from "../protocol/constants.ts";
-export { type UnderlayKind } from "../agent/underlay.ts";
-export { type Transport } from "../io/driver.ts";
-export { type HealthOptions } from "../health/health.ts";
-export { type LeaderFile } from "./state/state.ts";
-export { type KvStore } from "../store/kv.ts";
-export { type SegmentDriverName } from "../segments/segments.ts";
-export { type DnsRoute } from "../net/dns_route.ts";
-export { type AgentConfig } from "../config/agent_types.ts";
-export { type PolicyCheckOptions } from "../policy/parse.ts";
-export { type PolicyDocument } from "../policy/schema.ts";
-export { type PolicySource } from "../config/yaml_source.ts";
-export { type Agent } from "../agent/agent.ts";
-export { type UserspaceStack } from "../../drivers/userspace.ts";
-export { type RateCounts } from "../policy/qos.ts";
-export { type ExplainQuery, type Explanation } from "../policy/explain.ts";
-export { type HeldPacketSink, type PacketFilter } from "../device/types.ts";
-export { type FilterExplanation, type PolicyStats } from "../policy/filter.ts";
-export { type MeshLinkStatus, type MeshMemberStatus } from "../status/mesh_status.ts";
-export { type DnsZone } from "../dns/zone.ts";
-export { type DnsStats } from "../dns/stats.ts";
-export { type ListenerStats } from "../net/conn_guard.ts";
-export {
-  type PolicyDefaults,
-  type PolicyRule,
-  type PolicyTest,
-  type Segment,
-  type SelectorWire,
-} from "../policy/schema.ts";
-export { type Selector } from "../policy/selector.ts";
-export { type SegmentMember } from "../policy/segment_admin.ts";
-export {
-  type CallerLimitSpec,
-  type HttpBackendSpec,
-  type ServiceCheckSpec,
-} from "../members/service_backends.ts";
-export { type CallerLimitOptions } from "../services/caller_limits.ts";
-export {
-  type ServiceLayerOptions,
-  type ServicesStatus,
-  type ServiceSummary,
-} from "../services/mesh_services.ts";
-export { type ProvidedService, type ServiceActions } from "../services/local.ts";
-export { type HttpBackendOptions } from "../services/http_backend.ts";
-export { type RequestOptions } from "../services/client.ts";
-export { type PublishOptions, type PublishResult } from "../services/pubsub.ts";
-export { type SubscribeOptions, type Subscription } from "../services/subscription.ts";
-export {
-  type LeaseStats,
-  type ServiceLeader,
-  type ServiceLeaderChange,
-  type ServiceLease,
-} from "../services/lease/runtime.ts";
-export { type ServiceInstance } from "../services/instances.ts";
-export { type ServiceMetrics } from "../services/metrics.ts";
-export { type LeaseTiming } from "../services/lease/protocol.ts";
-export { type LogFields, type LogFormat, type LogLevel } from "../log/logger.ts";
-export { type DatagramSink, type Endpoint, type TransportDriverStats } from "../io/driver.ts";
-export { type JoinRecord, type LeftRecord } from "./state/state.ts";
-export { type LeaseRecord } from "../services/lease/book.ts";
-export {
-  type Answer,
-  type KeySpec,
-  type KeyValue,
-  type Lease,
-  type RangeAnswer,
-  type Txn,
-  type TxnAnswer,
-  type Watch,
-  type WatchEvent,
-} from "../store/kv.ts";
-export {
-  type ConfiguredService,
-  type OptionOrigins,
-  type ServiceCheckEntry,
-} from "../config/agent_types.ts";
-export { type Device } from "../device/device.ts";
-export { type HealthTracker, type PeerHealth } from "../health/health.ts";
-export { type MetricsRegistry } from "../metrics/registry.ts";
-export { type TcpStats } from "../io/stats.ts";
-export { type NodeStatus, type PeerStatus } from "../status/status.ts";
-export { type MeshDatagram, type PeerPath, type PingResult } from "../agent/agent.ts";
-export {
-  type DualDriverStats,
-  type PacketDevice,
-  type PacketSink,
-  type TcpDriverStats,
-  type UdpDriverStats,
-} from "../io/driver.ts";
-export {
-  type DatagramIterator,
-  type PingOptions,
-  type UdpAddress,
-  type UdpSocket,
-  type UserspaceStats,
+export type {
+  Datagram,
+  DatagramIterator,
+  PingOptions,
+  UdpAddress,
+  UdpSocket,
+  UserspaceDropReason,
+  UserspaceStack,
+  UserspaceStats,
 } from "../../drivers/userspace.ts";
-export { type PolicyAction, type PolicyProto, type PortRange } from "../policy/schema.ts";
-export { type ExplainEndpoint, type ExplainQos } from "../policy/explain.ts";
-export { type DirectionCounts } from "../policy/filter.ts";
-export { type ConntrackStats } from "../policy/conntrack.ts";
-export { type HealthState } from "../health/state.ts";
-export { type MeshLinkView } from "../status/mesh_status.ts";
-export { type DnsQuestion } from "../dns/message.ts";
-export { type QueryContext, type ZoneAnswer } from "../dns/zone.ts";
-export { type RuleQos } from "../policy/qos.ts";
-export { type SelectorTerm } from "../policy/selector.ts";
-export { type CheckTarget } from "../members/service_backends.ts";
-export { type SubscriptionEntry } from "../services/wire.ts";
-export { type RemoteSubscriptions } from "../services/subscription_table.ts";
-export { type ActionSpec } from "../services/local.ts";
-export { type PublishMode } from "../services/pubsub.ts";
-export { type AnnounceResult, type ServiceEvent } from "../services/subscription.ts";
-export { type TopicPattern } from "../services/topics.ts";
-export { type LeaseClientStats } from "../services/lease/client.ts";
-export { type ArbiterStats } from "../services/lease/arbiter.ts";
-export { type OutOfRotation } from "../services/instances.ts";
-export { type ServiceCallSeries } from "../services/metrics.ts";
-export { type Compare, type TxnOp, type TxnResult } from "../store/kv.ts";
-export { type OptionKey, type OptionOrigin } from "../config/agent_types.ts";
-export { type DropCounters, type DropReason } from "../device/drops.ts";
-export { type Aead, type Dh } from "../crypto/types.ts";
-export { type DeviceEvent, type DeviceStats, type PeerConfig } from "../device/types.ts";
-export { type HistogramSnapshot } from "../health/histogram.ts";
-export { type HealthEvent, type HealthListener } from "../health/health.ts";
-export { type Collector } from "../metrics/registry.ts";
-export { type TcpSendDrop, type TransportStats, type UdpOffloadStats } from "../io/stats.ts";
-export { type ProcessFigures } from "../metrics/process.ts";
-export {
-  type ExitNodeStatus,
-  type KnownLeaderStatus,
-  type LeaderInUseStatus,
-  type PathCandidateStatus,
-  type RouteStatus,
-  type SegmentStatus,
-  type ServiceStatus,
-  type StoreStatus,
-} from "../status/status.ts";
-export { type PacketDriverStats } from "../io/driver.ts";
-export { type Datagram, type UserspaceDropReason } from "../../drivers/userspace.ts";
-export { type QosClass } from "../policy/qos.ts";
-export { type ResourceRecord } from "../dns/message.ts";
-export { type LabelMatch } from "../policy/selector.ts";
-export { type ActionHandler } from "../services/local.ts";
-export { type LeaseRefusal } from "../services/lease/arbiter.ts";
+export type { Agent, ControlledAgent, MeshDatagram, PeerPath, PingResult } from "../agent/agent.ts";
+export type { UnderlayKind } from "../agent/underlay.ts";
+export type {
+  AgentConfig,
+  ConfiguredService,
+  OptionKey,
+  OptionOrigin,
+  OptionOrigins,
+  ServiceCheckEntry,
+} from "../config/agent_types.ts";
+export type { DirLock } from "../config/dir_lock.ts";
+export type { PolicySource } from "../config/yaml_source.ts";
+export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
-export { type AeadKey } from "../crypto/types.ts";
-export { type MetricSink } from "../metrics/registry.ts";
-export { type HeapFigures } from "../metrics/process.ts";
-export {
-  type ExitNodeState,
-  type ServiceInstanceStatus,
-  type ServiceLeaderStatus,
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "../dns/message.ts";
+export type { DnsServer } from "../dns/server.ts";
+export type { DnsStats } from "../dns/stats.ts";
+export type { DnsZone, QueryContext, ZoneAnswer } from "../dns/zone.ts";
+export type {
+  HealthEvent,
+  HealthListener,
+  HealthOptions,
+  HealthTracker,
+  PeerHealth,
+} from "../health/health.ts";
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { HealthState } from "../health/state.ts";
+export type {
+  DatagramSink,
+  DualDriverStats,
+  Endpoint,
+  PacketDevice,
+  PacketDriverStats,
+  PacketSink,
+  TcpDriverStats,
+  Transport,
+  TransportDriverStats,
+  UdpDriverStats,
+} from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
+export type { LogFields, LogFormat, Logger, LogLevel } from "../log/logger.ts";
+export type {
+  CallerLimitSpec,
+  CheckTarget,
+  HttpBackendSpec,
+  ServiceCheckSpec,
+} from "../members/service_backends.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
+export type {
+  Collector,
+  HistogramFigures,
+  LabelValues,
+  MetricFamily,
+  MetricSink,
+  MetricsRegistry,
+  MetricType,
+} from "../metrics/registry.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { DnsRoute } from "../net/dns_route.ts";
+export type { ConntrackStats } from "../policy/conntrack.ts";
+export type { PolicyEngine } from "../policy/engine.ts";
+export type { ExplainEndpoint, ExplainQos, ExplainQuery, Explanation } from "../policy/explain.ts";
+export type {
+  DirectionCounts,
+  FilterExplanation,
+  PolicyFilter,
+  PolicyStats,
+} from "../policy/filter.ts";
+export type { PolicyCheckOptions } from "../policy/parse.ts";
+export type { QosClass, RateCounts, RuleQos } from "../policy/qos.ts";
+export type {
+  PolicyAction,
+  PolicyDefaults,
+  PolicyDocument,
+  PolicyProto,
+  PolicyRule,
+  PolicyTest,
+  PortRange,
+  Segment,
+  SelectorWire,
+} from "../policy/schema.ts";
+export type { SegmentMember, SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
+export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "../policy/selector.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";
+export type { SegmentDriverName } from "../segments/segments.ts";
+export type { CallerLimitOptions } from "../services/caller_limits.ts";
+export type { RequestOptions } from "../services/client.ts";
+export type { HttpBackendOptions } from "../services/http_backend.ts";
+export type { OutOfRotation, ServiceInstance } from "../services/instances.ts";
+export type { ArbiterStats, LeaseRefusal } from "../services/lease/arbiter.ts";
+export type { LeaseRecord } from "../services/lease/book.ts";
+export type { LeaseClientStats } from "../services/lease/client.ts";
+export type { LeaseTiming } from "../services/lease/protocol.ts";
+export type {
+  LeaseOptions,
+  LeaseStats,
+  ServiceLeader,
+  ServiceLeaderChange,
+  ServiceLease,
+} from "../services/lease/runtime.ts";
+export type {
+  ActionHandler,
+  ActionSpec,
+  CallContext,
+  ProvidedService,
+  ServiceActions,
+} from "../services/local.ts";
+export type {
+  MeshServices,
+  ServiceLayerOptions,
+  ServicesOptions,
+  ServicesStatus,
+  ServiceSummary,
+} from "../services/mesh_services.ts";
+export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
+export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
+export type {
+  AnnounceResult,
+  ServiceEvent,
+  SubscribeOptions,
+  Subscription,
+} from "../services/subscription.ts";
+export type { RemoteSubscriptions } from "../services/subscription_table.ts";
+export type { TopicPattern } from "../services/topics.ts";
+export type { SubscriptionEntry } from "../services/wire.ts";
+export type {
+  MeshLinkStatus,
+  MeshLinkView,
+  MeshMemberStatus,
+  MeshStatus,
+} from "../status/mesh_status.ts";
+export type {
+  ExitNodeState,
+  ExitNodeStatus,
+  KnownLeaderStatus,
+  LeaderInUseStatus,
+  NodeStatus,
+  PathCandidateStatus,
+  PeerStatus,
+  RouteStatus,
+  SegmentStatus,
+  ServiceInstanceStatus,
+  ServiceLeaderStatus,
+  ServiceStatus,
+  StoreStatus,
 } from "../status/status.ts";
-export { type RecordData } from "../dns/message.ts";
-export { type LabelOp } from "../policy/selector.ts";
-export { type CallContext } from "../services/local.ts";
-export { type HistogramFigures, type LabelValues, type MetricFamily } from "../metrics/registry.ts";
-export { type SoaData } from "../dns/message.ts";
-export { type MetricType } from "../metrics/registry.ts";
+export type {
+  Answer,
+  Compare,
+  KeySpec,
+  KeyValue,
+  KvStore,
+  Lease,
+  RangeAnswer,
+  Txn,
+  TxnAnswer,
+  TxnOp,
+  TxnResult,
+  Watch,
+  WatchEvent,
+} from "../store/kv.ts";
+export type { JoinRecord, LeaderFile, LeftRecord } from "./state/state.ts";

@@ -79,7 +79,6 @@ export type { ConntrackOptions, ConntrackStats, ConntrackTimeouts } from "./conn
 export type { RateCounts } from "./qos.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Member, type MembershipView } from "../members/member.ts";
+export type { HeldPacketSink, PacketFilter } from "../device/types.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
 export { SEGMENT_DRIVERS } from "../segments/segments.ts";
-export { type HeldPacketSink, type PacketFilter } from "../device/types.ts";
-export { type MemberGrants, type ServiceSpec } from "../members/member.ts";

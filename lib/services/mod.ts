@@ -112,7 +112,5 @@ export type { LeaseClientStats } from "./lease/client.ts";
 export { SERVICES_PORT } from "../members/ports.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type MembershipView, type ServiceSpec } from "../members/member.ts";
-export { type HistogramSnapshot } from "../health/histogram.ts";
-export { type Member } from "../members/member.ts";
-export { type MemberGrants } from "../members/member.ts";
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";

@@ -54,7 +54,6 @@ export {
 } from "../health/health.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type ProcessFigures } from "../metrics/process.ts";
-export { type HeapFigures } from "../metrics/process.ts";
-export { type DropReason } from "../device/drops.ts";
+export type { DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";

@@ -36,21 +36,18 @@
 export { DEFAULT_UAPI_DIR, serveUapi, type UapiServer, type UapiServerOptions } from "./server.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export { type Logger } from "../log/logger.ts";
-export { type ListenerStats } from "../net/conn_guard.ts";
-export { type Device } from "../device/device.ts";
-export { type LogFields, type LogLevel } from "../log/logger.ts";
-export { type DropCounters } from "../device/drops.ts";
-export {
-  type DeviceEvent,
-  type DeviceStats,
-  type PacketFilter,
-  type PeerConfig,
-} from "../device/types.ts";
-export { type Endpoint } from "../io/driver.ts";
-export { type Aead, type Dh } from "../crypto/types.ts";
-export { type ProtocolTimers } from "../protocol/constants.ts";
-export { type HeldPacketSink } from "../device/types.ts";
-export { type AeadKey, type BackendName } from "../crypto/types.ts";
-export { type DropReason } from "../device/drops.ts";
+export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type { Endpoint } from "../io/driver.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";
