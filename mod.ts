@@ -108,7 +108,7 @@ export type {
 export type { DirLock } from "./lib/config/dir_lock.ts";
 export type { SystemInfo } from "./lib/config/system.ts";
 export type { PolicySource } from "./lib/config/yaml_source.ts";
-export type { Aead, AeadKey, BackendName, Dh } from "./lib/crypto/types.ts";
+export type { BackendName, Dh } from "./lib/crypto/types.ts";
 export type { Device } from "./lib/device/device.ts";
 export type { DropCounters, DropReason } from "./lib/device/drops.ts";
 export { DROP_REASONS } from "./lib/device/drops.ts";

@@ -71,7 +71,7 @@ export type {
   WgQuickInterface,
   WgQuickPeer,
 } from "../config/wgquick.ts";
-export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
+export type { BackendName } from "../crypto/types.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";

@@ -50,7 +50,6 @@ export type {
   UserspaceStats,
 } from "../../drivers/userspace.ts";
 export type { Agent, ControlledAgent, MeshDatagram, PeerPath, PingResult } from "../agent/agent.ts";
-export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";

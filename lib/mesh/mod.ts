@@ -133,7 +133,7 @@ export type {
 } from "../config/agent_types.ts";
 export type { DirLock } from "../config/dir_lock.ts";
 export type { PolicySource } from "../config/yaml_source.ts";
-export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
+export type { BackendName } from "../crypto/types.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";

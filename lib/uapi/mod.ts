@@ -36,7 +36,6 @@
 export { DEFAULT_UAPI_DIR, serveUapi, type UapiServer, type UapiServerOptions } from "./server.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export type { Aead, AeadKey, BackendName, Dh } from "../crypto/types.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
