@@ -7,11 +7,10 @@
  * @module
  */
 
-import { defaultStateDir, DirLockedError } from "../lib/config/mod.ts";
 import { ControlClient } from "../lib/control/mod.ts";
-import { StateDir } from "../lib/mesh/mod.ts";
 import { UsageError } from "./errors.ts";
 import { DEFAULT_STATUS } from "./options.ts";
+import { defaultStateDir, DirLockedError, StateDir } from "./internal.ts";
 
 /** The options every command that talks to the agent takes (see `agentOptions`). */
 export interface AgentOptions {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { StateDir } from "../lib/mesh/mod.ts";
 import { localClient } from "./client.ts";
+import { StateDir } from "./internal.ts";
 
 /** A TCP server that records each request's Authorization header and answers an empty list. */
 function recorder(): { address: string; seen: (string | null)[]; close: () => Promise<void> } {

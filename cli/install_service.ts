@@ -5,14 +5,13 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
+import { installSystemdUnit, SystemdUnitExistsError } from "../lib/config/mod.ts";
 import {
   DEFAULT_UNIT_BINARY,
   DEFAULT_UNIT_CONFIG,
   DEFAULT_UNIT_PATH,
   DEFAULT_UNIT_STATE_DIR,
-  installSystemdUnit,
-  SystemdUnitExistsError,
-} from "../lib/config/mod.ts";
+} from "./internal.ts";
 
 /** Adds `weft install-service` to `program`. */
 export function addInstallServiceCommand(program: Command): void {

@@ -6,13 +6,13 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { InputTooLargeError, readTextFileBounded } from "../lib/config/mod.ts";
 import { MAX_POLICY_BYTES } from "../lib/policy/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";
 import { AgentAnswerError } from "../lib/control/mod.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
+import { InputTooLargeError, readTextFileBounded } from "./internal.ts";
 
 /** Adds `weft policy apply|show|test` to `program`. */
 export function addPolicyCommands(program: Command): void {

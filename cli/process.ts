@@ -4,8 +4,8 @@
  * @module
  */
 
-import { InputTooLargeError, readUpTo } from "../lib/config/mod.ts";
 import { UsageError } from "./errors.ts";
+import { InputTooLargeError, readUpTo } from "./internal.ts";
 
 /**
  * Standard input as text, refused past `max` bytes (`< /dev/zero` must not fill memory): by

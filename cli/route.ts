@@ -4,11 +4,11 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { parseApproval } from "../lib/mesh/mod.ts";
 import { formatTable } from "../lib/status/mod.ts";
 import { localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
+import { parseApproval } from "./internal.ts";
 
 /** The approval argument checked before anything is asked: a prefix, or `exit`. */
 function approvalArg(text: string): string {

@@ -17,19 +17,22 @@ import {
   meshRoleFromConfig,
   VERSION,
 } from "../mod.ts";
-import { type DirLock, type OptionHelp, optionHelp, userSetFlags } from "../lib/config/mod.ts";
-import { meshControlFromConfig, StateDir } from "../lib/mesh/mod.ts";
-import {
-  bindControl,
-  type BoundControl,
-  type ControlServer,
-  serveControl,
-} from "../lib/control/mod.ts";
+import { type ControlServer, serveControl } from "../lib/control/mod.ts";
 import { collect } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { SignalWatch } from "./process.ts";
 import { openStore } from "./store.ts";
 import { StoreError } from "../drivers/mod.ts";
+import {
+  bindControl,
+  type BoundControl,
+  type DirLock,
+  meshControlFromConfig,
+  type OptionHelp,
+  optionHelp,
+  StateDir,
+  userSetFlags,
+} from "./internal.ts";
 
 /**
  * The configuration and the mesh agent's options from it; bad input is a usage error. With

@@ -10,12 +10,11 @@ import { formatTable } from "../lib/status/mod.ts";
 import type { PublishResult, ServiceError } from "../lib/services/mod.ts";
 import {
   type ControlClient,
-  eventJson,
-  payloadJson,
   type ServiceLeaderView,
   type ServiceView,
 } from "../lib/control/mod.ts";
 import { ArgumentError } from "./errors.ts";
+import { eventJson, payloadJson } from "./internal.ts";
 
 /**
  * `weft call`'s params: the JSON text given, or null without one; an {@link ArgumentError}

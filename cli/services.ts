@@ -5,7 +5,6 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { bodyTooLargeText, MAX_BODY_BYTES } from "../lib/control/mod.ts";
 import { ServiceError } from "../lib/services/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";
@@ -20,6 +19,7 @@ import {
   printEvents,
   publishData,
 } from "./service_format.ts";
+import { bodyTooLargeText, MAX_BODY_BYTES } from "./internal.ts";
 
 /** Adds `weft call|publish|subscribe` and `weft service list|leader` to `program`. */
 export function addServiceCommands(program: Command): void {

@@ -5,12 +5,12 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { grantedServicesProblem, parseApprovals } from "../lib/mesh/mod.ts";
 import { formatTable } from "../lib/status/mod.ts";
 import { collect, intArg, labelFlags } from "./args.ts";
 import { labelsText, localClient, rotateControlToken } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
+import { grantedServicesProblem, parseApprovals } from "./internal.ts";
 
 /** Adds `weft token create|list|revoke|rotate-control` to `program`. */
 export function addTokenCommands(program: Command): void {

@@ -6,14 +6,14 @@
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { ConfigError } from "../mod.ts";
 import { WgQuickUp } from "../lib/agent/mod.ts";
-import { defaultStateDir, interfaceNameFromPath, loadWgQuickFile } from "../lib/config/mod.ts";
+import { loadWgQuickFile } from "../lib/config/mod.ts";
 import { type ControlServer, serveControl } from "../lib/control/mod.ts";
-import { StateDir } from "../lib/mesh/mod.ts";
 import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
 import { intArg, timerArg } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { logFormatOption, loggerFrom, logLevelOption, statusListenOption } from "./options.ts";
 import { SignalWatch } from "./process.ts";
+import { defaultStateDir, interfaceNameFromPath, StateDir } from "./internal.ts";
 
 /** Adds `weft up` to `program`. */
 export function addUpCommand(program: Command): void {

@@ -8,17 +8,19 @@
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
 import {
-  checkInterfaceName,
-  reportFailure,
-  reportReady,
   selfCommand,
   startInBackground,
   WireguardInterface,
-  wireguardLogger,
-  wireguardLogLevel,
   wireguardWrapper,
 } from "../lib/agent/mod.ts";
 import { UsageError } from "./errors.ts";
+import {
+  checkInterfaceName,
+  reportFailure,
+  reportReady,
+  wireguardLogger,
+  wireguardLogLevel,
+} from "./internal.ts";
 
 /** What `LOG_LEVEL` and `WG_PROCESS_FOREGROUND` say, read once (no --allow-env: unset). */
 function env(name: string): string | undefined {

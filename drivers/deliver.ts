@@ -6,8 +6,8 @@
  */
 
 import type { DatagramSink } from "../lib/io/driver.ts";
-import type { EndpointTable, InternedEndpoint } from "./endpoint.ts";
-import type { TransportStats } from "./stats.ts";
+import type { EndpointTable, InternedEndpoint } from "./shared/endpoint.ts";
+import type { TransportStats } from "./shared/stats.ts";
 
 /** Hands `data` from `host:port` to `sink` and flushes; counts it, or the bad source, in `stats`. */
 export function deliverDatagram(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { deliverDatagram } from "./deliver.ts";
-import { EndpointTable } from "./endpoint.ts";
-import { newTransportStats } from "./stats.ts";
+import { EndpointTable } from "./shared/endpoint.ts";
+import { newTransportStats } from "./shared/stats.ts";
 import type { DatagramSink, Endpoint } from "../lib/io/driver.ts";
 
 class Sink implements DatagramSink {

@@ -6,7 +6,7 @@
  */
 
 import type { DatagramSink, DualDriverStats, Endpoint, Transport } from "../lib/io/driver.ts";
-import { splitScheme } from "./endpoint.ts";
+import { splitScheme } from "./shared/endpoint.ts";
 import { type TcpOptions, TcpTransport } from "./tcp.ts";
 import { DenoUdpTransport } from "./udp_deno.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import type { DatagramSink, Endpoint, Transport } from "../lib/io/driver.ts";
-import { EndpointTable } from "./endpoint.ts";
+import { EndpointTable } from "./shared/endpoint.ts";
 
 /** Knobs of a memory network. */
 export interface MemoryNetworkOptions {

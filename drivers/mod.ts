@@ -57,10 +57,10 @@ export type {
 export type {
   Datagram,
   DatagramIterator,
-  DropReason as UserspaceDropReason,
   PingOptions,
   UdpAddress,
   UdpSocket,
+  UserspaceDropReason,
   UserspaceStats,
 } from "./userspace.ts";
 export type { TcpDialer, TcpDialOutcome } from "./tcp.ts";
@@ -86,3 +86,6 @@ export type {
   WatchEvent as StoreWatchEvent,
 } from "../lib/store/kv.ts";
 export { StoreError, type StoreErrorKind } from "../lib/store/kv.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { LogFields, Logger, LogLevel } from "../lib/log/logger.ts";

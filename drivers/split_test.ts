@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SplitDevice } from "./split.ts";
-import { newDeviceStats } from "./stats.ts";
+import { newDeviceStats } from "./shared/stats.ts";
 import { ControlTraffic } from "../lib/net/control_traffic.ts";
 import type { PacketDevice, PacketSink } from "../lib/io/driver.ts";
 import { buildUdpPacket } from "../lib/net/udp.ts";

@@ -32,8 +32,8 @@
  */
 
 import type { DatagramSink, Endpoint, TcpDriverStats, Transport } from "../lib/io/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
-import { newTcpStats, type TcpSendDrop, type TcpStats } from "./stats.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./shared/endpoint.ts";
+import { newTcpStats, type TcpSendDrop, type TcpStats } from "./shared/stats.ts";
 
 /** Bytes of the length prefix in front of every frame. */
 export const TCP_FRAME_HEADER = 2;

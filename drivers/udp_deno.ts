@@ -6,8 +6,8 @@
  */
 
 import type { DatagramSink, Endpoint, Transport, UdpDriverStats } from "../lib/io/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./endpoint.ts";
-import { newTransportStats, type TransportStats } from "./stats.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./shared/endpoint.ts";
+import { newTransportStats, type TransportStats } from "./shared/stats.ts";
 import { deliverDatagram } from "./deliver.ts";
 
 /** Options of {@link DenoUdpTransport.open}. */

@@ -8,8 +8,8 @@
 
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { DatagramSink, Endpoint, Transport, UdpDriverStats } from "../lib/io/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "./endpoint.ts";
-import { newTransportStats, type TransportStats } from "./stats.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "./shared/endpoint.ts";
+import { newTransportStats, type TransportStats } from "./shared/stats.ts";
 import { deliverDatagram } from "./deliver.ts";
 
 export type { RemoteInfo, Socket } from "node:dgram";

@@ -71,7 +71,7 @@ export interface Datagram {
 }
 
 /** Why the stack dropped an incoming packet. */
-export type DropReason =
+export type UserspaceDropReason =
   | "not-for-us"
   | "malformed"
   | "no-listener"
@@ -107,7 +107,7 @@ export interface UserspaceStats {
   /** Exceptions thrown by datagram callbacks (reported through `onError`). */
   listenerErrors: number;
   /** Dropped packets by reason. */
-  drops: Record<DropReason, number>;
+  drops: Record<UserspaceDropReason, number>;
 }
 
 /** How to build a `UserspaceStack`. */
@@ -162,7 +162,7 @@ interface PendingPing {
 
 type Receiver = (data: Uint8Array, from: UdpAddress) => void;
 
-function newDrops(): Record<DropReason, number> {
+function newDrops(): Record<UserspaceDropReason, number> {
   return {
     "not-for-us": 0,
     "malformed": 0,
@@ -496,7 +496,7 @@ export class UserspaceStack implements PacketDevice {
     return this.#v6 !== null && bytesEqual(packet, V6_DST_OFFSET, this.#v6, 0, 16);
   }
 
-  #drop(reason: DropReason): void {
+  #drop(reason: UserspaceDropReason): void {
     this.stats.drops[reason]++;
   }
 

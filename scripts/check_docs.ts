@@ -1,8 +1,9 @@
 /**
- * The documentation check: runs `deno doc --lint` on every entry deno.json exports, together, as
- * JSR documents the package (a type one entry uses may be exported by another), and fails on any
- * problem: an export without JSDoc, a public type that refers to one no entry exports, a missing
- * explicit return type. Then checks the examples: every TypeScript block of the Markdown docs
+ * The documentation check: runs `deno doc --lint` on every entry deno.json exports, each alone
+ * (an entry must document itself: a type it refers to is one it exports, since a reader who
+ * imports only `@weft/weft/dns` sees only that entry), and fails on any problem: an export
+ * without JSDoc, a public type that refers to one the entry does not export, a missing explicit
+ * return type. Then checks the examples: every TypeScript block of the Markdown docs
  * (README.md, CONTRIBUTING.md, docs/*.md) is marked `ts run` (a complete program, which
  * tests/docs/docs_test.ts runs) or `ts check: <reason>` (why it cannot run there), and so is
  * every JSDoc example JSR shows (of the entries' module docs and of every symbol they export,
@@ -38,7 +39,7 @@ export interface DocLint {
   report: string;
 }
 
-/** Runs `deno doc --lint` on `entries` (paths relative to `root`) together. */
+/** Runs `deno doc --lint` on `entries` (paths relative to `root`) together; one entry: alone. */
 export async function lintDocs(root: string, entries: readonly string[]): Promise<DocLint> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["doc", "--lint", ...entries],
@@ -51,6 +52,28 @@ export async function lintDocs(root: string, entries: readonly string[]): Promis
   const problems = [...report.matchAll(/^error\[[a-z-]+\]/gm)].length;
   if (!out.success && problems === 0) throw new Error(`deno doc --lint failed:\n${report}`);
   return { problems, report };
+}
+
+/** What `deno doc --lint` said of one entry linted alone. */
+export interface EntryLint extends DocLint {
+  /** The entry, as deno.json exports it. */
+  entry: string;
+}
+
+/** Runs `deno doc --lint` on each of `entries` alone, a few at a time. */
+export async function lintEachAlone(
+  root: string,
+  entries: readonly string[],
+): Promise<EntryLint[]> {
+  const out: EntryLint[] = [];
+  const queue = [...entries];
+  const worker = async () => {
+    for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
+      out.push({ entry: e, ...await lintDocs(root, [e]) });
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return out.sort((a, b) => entries.indexOf(a.entry) - entries.indexOf(b.entry));
 }
 
 /**
@@ -231,10 +254,14 @@ export function unmarkedJsdocExamples(examples: readonly Block[]): string[] {
 if (import.meta.main) {
   const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
   const entries = await exportPaths(root);
-  const { problems, report } = await lintDocs(root, entries);
+  const linted = await lintEachAlone(root, entries);
+  const problems = linted.reduce((n, l) => n + l.problems, 0);
   if (problems > 0) {
-    console.error(report);
-    console.error(`docs: ${problems} problems in the ${entries.length} exported entries`);
+    for (const l of linted) if (l.problems > 0) console.error(l.report);
+    for (const l of linted) if (l.problems > 0) console.error(`${l.entry}: ${l.problems} problems`);
+    console.error(
+      `docs: ${problems} problems in the ${entries.length} exported entries, each alone`,
+    );
     Deno.exit(1);
   }
   const unmarked = unmarkedExamples(root);
@@ -266,7 +293,7 @@ if (import.meta.main) {
     Deno.exit(1);
   }
   console.error(
-    `docs: the ${entries.length} exported entries pass deno doc --lint; their ${examples.length} ` +
+    `docs: the ${entries.length} exported entries pass deno doc --lint, each alone; their ${examples.length} ` +
       `JSDoc examples and the program blocks of the ${docs.length} Markdown files type-check`,
   );
 }

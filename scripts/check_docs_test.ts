@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { exportPaths, jsdocExamples, lintDocs, unmarkedJsdocExamples } from "./check_docs.ts";
+import {
+  exportPaths,
+  jsdocExamples,
+  lintDocs,
+  lintEachAlone,
+  unmarkedJsdocExamples,
+} from "./check_docs.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -26,11 +32,35 @@ Deno.test("docs: an undocumented export and a private type are found", async () 
   }
 });
 
-Deno.test("docs: every entry the package exports passes deno doc --lint", async () => {
+Deno.test("docs: a type another entry exports is a problem for the entry linted alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/types.ts`,
+      "/** A type. */\nexport interface T {\n  /** A. */\n  a: number;\n}\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/a.ts`,
+      '/** A. @module */\nimport type { T } from "./types.ts";\n' +
+        "/** Refers to T, which only b exports. */\nexport function f(): T { return { a: 1 }; }\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/b.ts`,
+      '/** B. @module */\nexport type { T } from "./types.ts";\n',
+    );
+    assert.equal((await lintDocs(dir, ["./a.ts", "./b.ts"])).problems, 0);
+    const alone = await lintEachAlone(dir, ["./a.ts", "./b.ts"]);
+    assert.deepEqual(alone.map((l) => [l.entry, l.problems]), [["./a.ts", 1], ["./b.ts", 0]]);
+    assert.match(alone[0].report, /private-type-ref/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("docs: every entry the package exports passes deno doc --lint alone", async () => {
   const entries = await exportPaths(root);
   assert.ok(entries.includes("./mod.ts") && entries.length > 5, entries.join(" "));
-  const { problems, report } = await lintDocs(root, entries);
-  assert.equal(problems, 0, report);
+  for (const l of await lintEachAlone(root, entries)) assert.equal(l.problems, 0, l.report);
 });
 
 Deno.test("docs: the JSDoc examples of an entry and of what it re-exports are found, each once", async () => {

@@ -1,15 +1,19 @@
 /**
  * The layering check: reads the module graph from `deno info --json` and fails when files, or
- * the folders they live in, import each other in a cycle, when a module under `drivers/`
+ * the folders they live in, import each other in a cycle (a folder counted with its sub-folders,
+ * as a package with its sub-packages: `lib/mesh` and `lib/nat` are in a cycle when
+ * `lib/nat/runtime` imports `lib/mesh/sync` and `lib/mesh` imports `lib/nat`), when a sub-folder
+ * imports the files of a folder it is in (an arrow up: a folder's sub-folders are its parts,
+ * below its own files; `testing/` folders excepted), when a module under `drivers/`
  * imports a part of `lib/` above the bottom layer its drivers implement, or when the command line
  * (`cli/` and `main.ts`) imports the library other than through its public entries (the files
- * deno.json exports). Run by `deno task check` and by its own test; `--graph` prints which folder
+ * deno.json exports) and its internal entry (`cli/internal.ts`). Run by `deno task check` and by its own test; `--graph` prints which folder
  * imports which.
  *
  * @example
  * ```sh
  * deno run -A scripts/check_layers.ts          # exit 1 and the cycles, if any
- * deno run -A scripts/check_layers.ts --graph  # the folder graph, bottom layer first
+ * deno run -A scripts/check_layers.ts --graph  # the folder tree, each level bottom layer first
  * ```
  * @module
  */
@@ -65,19 +69,13 @@ export async function readGraph(root: string, entries: string[]): Promise<Module
   return graph;
 }
 
-/**
- * The folder a file belongs to for layering: its directory (`lib/dns`, `drivers/linux`). An entry
- * point is a node of its own: a file at the root (`mod.ts`, `main.ts`) and a folder's `mod.ts`,
- * which gathers the public part of its folder and the folders under it (`drivers/mod.ts`
- * re-exports `drivers/linux`, which imports `drivers`).
- */
+/** The folder a file is in (`lib/dns`, `drivers/linux`); a file at the root is its own node. */
 export function folderOf(file: string): string {
   const i = file.lastIndexOf("/");
-  if (i < 0 || file.slice(i + 1) === "mod.ts") return file;
-  return file.slice(0, i);
+  return i < 0 ? file : file.slice(0, i);
 }
 
-/** The folder graph: which folder imports which (self-imports left out). */
+/** The folder graph: which folder imports which (self-imports left out), each folder alone. */
 export function folderGraph(graph: ModuleGraph): ModuleGraph {
   const out: ModuleGraph = new Map();
   for (const [from, deps] of graph) {
@@ -86,6 +84,78 @@ export function folderGraph(graph: ModuleGraph): ModuleGraph {
     out.set(f, set);
     for (const d of deps) if (folderOf(d) !== f) set.add(folderOf(d));
   }
+  return out;
+}
+
+/**
+ * Folders that only hold others: the root and `lib/`. Their sub-folders (`lib/dns`, `drivers`,
+ * `cli`) are the top of the tree, side by side, and each of their own files (`mod.ts`,
+ * `lib/version.ts`) is a node of its own.
+ */
+export const CONTAINERS: ReadonlySet<string> = new Set(["", "lib"]);
+
+/** The folders `file` is in, outermost first, containers left out: `lib/mesh`, `lib/mesh/nat`. */
+function foldersOf(file: string): string[] {
+  const parts = file.split("/").slice(0, -1);
+  const out: string[] = [];
+  for (let i = 1; i <= parts.length; i++) {
+    const f = parts.slice(0, i).join("/");
+    if (!CONTAINERS.has(f)) out.push(f);
+  }
+  return out;
+}
+
+/** The folder tree's graph and the imports that point up it. */
+export interface TreeGraph {
+  /**
+   * The edges between the nodes of each level of the tree: `lib/mesh/**` is `lib/mesh` with its
+   * sub-folders, `lib/mesh/*` the files of `lib/mesh` itself. At the top the folders under the
+   * containers and the containers' files; inside a folder its own files and its sub-folders.
+   */
+  graph: ModuleGraph;
+  /** For each edge (`from -> to`), the file imports that make it. */
+  imports: Map<string, string[]>;
+  /** Imports from a sub-folder into the files of a folder it is in: arrows up the tree. */
+  up: string[];
+}
+
+/** Whether `folder` is a `testing/` folder: test fixtures, which may import what they fake. */
+function isTesting(folder: string): boolean {
+  return folder === "testing" || folder.endsWith("/testing");
+}
+
+/**
+ * The graph of the folder tree: a folder counts with its sub-folders, as a package with its
+ * sub-packages. Each import lands at the level of the innermost folder holding both ends: from
+ * the node there holding the importer to the one holding the imported file. A cycle at any level
+ * is a cycle of folders; an import from a sub-folder into its own folder's files is an arrow up
+ * (a folder's sub-folders are its parts, below its own files), except from a `testing/` folder.
+ */
+export function treeGraph(graph: ModuleGraph): TreeGraph {
+  const out: TreeGraph = { graph: new Map(), imports: new Map(), up: [] };
+  for (const [from, deps] of graph) {
+    for (const to of deps) {
+      const fa = foldersOf(from);
+      const fb = foldersOf(to);
+      let k = 0;
+      while (k < fa.length && k < fb.length && fa[k] === fb[k]) k++;
+      if (k > 0 && k === fa.length && k === fb.length) continue; // one folder's own files
+      const node = (file: string, chain: string[]) =>
+        k < chain.length ? `${chain[k]}/**` : k > 0 ? `${chain[k - 1]}/*` : file;
+      const x = node(from, fa);
+      const y = node(to, fb);
+      if (x === y) continue;
+      if (k > 0 && k === fb.length && !isTesting(fa[fa.length - 1])) {
+        out.up.push(`${from} imports ${to}`);
+      }
+      const set = out.graph.get(x) ?? new Set<string>();
+      out.graph.set(x, set);
+      set.add(y);
+      const key = `${x} -> ${y}`;
+      out.imports.set(key, [...out.imports.get(key) ?? [], `${from} imports ${to}`]);
+    }
+  }
+  out.up.sort();
   return out;
 }
 
@@ -157,15 +227,20 @@ function isCli(file: string): boolean {
   return file === "main.ts" || file.startsWith("cli/");
 }
 
+/** The command line's internal entry: what it needs of the library beyond the public entries. */
+export const CLI_INTERNAL = "cli/internal.ts";
+
 /**
  * Imports from the command line (`main.ts`, `cli/`) of project modules other than `cli/` and the
  * public `entries` (the files deno.json exports, as `mod.ts`, `lib/mesh/mod.ts`): the CLI uses the
- * library as any program does.
+ * library as any program does, and what only it needs (the state directory's files, flag
+ * parsing) through its own internal entry, {@link CLI_INTERNAL}, the one CLI module that may
+ * import any module of the library.
  */
 export function cliViolations(graph: ModuleGraph, entries: readonly string[]): string[] {
   const out: string[] = [];
   for (const [from, deps] of graph) {
-    if (!isCli(from)) continue;
+    if (!isCli(from) || from === CLI_INTERNAL) continue;
     for (const d of deps) {
       if (isCli(d) || entries.includes(d)) continue;
       out.push(`${from} imports ${d}`);
@@ -183,6 +258,35 @@ export async function exportedEntries(root: string): Promise<string[]> {
     ? [config.exports]
     : Object.values(config.exports ?? {});
   return exports.map((e) => e.replace(/^\.\//, ""));
+}
+
+/**
+ * The tree graph split by level: the top (`""`) and each folder with sub-folders, each level's
+ * nodes with the edges between them (every node a key). The top first, then folders by name.
+ */
+export function levels(tree: ModuleGraph): Map<string, ModuleGraph> {
+  const levelOf = (node: string): string => {
+    if (node.endsWith("/*")) return node.slice(0, -2);
+    if (!node.endsWith("/**")) return "";
+    const chain = foldersOf(`${node.slice(0, -3)}/x.ts`);
+    return chain.length > 1 ? chain[chain.length - 2] : "";
+  };
+  const out = new Map<string, ModuleGraph>();
+  const add = (node: string) => {
+    const at = levelOf(node);
+    const level = out.get(at) ?? new Map<string, Set<string>>();
+    out.set(at, level);
+    if (!level.has(node)) level.set(node, new Set());
+    return level.get(node)!;
+  };
+  for (const [from, deps] of tree) {
+    const set = add(from);
+    for (const d of deps) {
+      add(d);
+      set.add(d);
+    }
+  }
+  return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** Folders in layers, bottom first: each imports only folders of the layers below it. */
@@ -236,10 +340,19 @@ export async function checkLayers(root: string): Promise<string[]> {
   const graph = await projectGraph(root);
   const problems: string[] = [];
   for (const c of cycles(graph)) problems.push(`file cycle: ${c.join(" <-> ")}`);
-  for (const c of cycles(folderGraph(graph))) problems.push(`folder cycle: ${c.join(" <-> ")}`);
+  const tree = treeGraph(graph);
+  for (const c of cycles(tree.graph)) {
+    problems.push(`folder cycle: ${c.join(" <-> ")}`);
+    for (const x of c) {
+      for (const y of c) {
+        for (const i of tree.imports.get(`${x} -> ${y}`) ?? []) problems.push(`  ${i}`);
+      }
+    }
+  }
+  for (const u of tree.up) problems.push(`arrow up the folder tree: ${u}`);
   for (const v of driverViolations(graph)) problems.push(`driver above its layer: ${v}`);
   for (const v of cliViolations(graph, await exportedEntries(root))) {
-    problems.push(`cli past the public entries: ${v}`);
+    problems.push(`cli past the entries (public, or ${CLI_INTERNAL}): ${v}`);
   }
   return problems;
 }
@@ -247,19 +360,22 @@ export async function checkLayers(root: string): Promise<string[]> {
 if (import.meta.main) {
   const root = resolve(fromFileUrl(new URL("..", import.meta.url)));
   if (Deno.args.includes("--graph")) {
-    const folders = folderGraph(await projectGraph(root));
-    layers(folders).forEach((layer, i) => {
-      for (const f of layer) {
-        const deps = [...folders.get(f)!].sort().join(", ");
-        console.log(`L${i}  ${f}${deps ? `  -> ${deps}` : ""}`);
-      }
+    const tree = treeGraph(await projectGraph(root)).graph;
+    levels(tree).forEach((level, at) => {
+      console.log(at === "" ? "the top:" : `inside ${at}:`);
+      layers(level).forEach((layer, i) => {
+        for (const f of layer) {
+          const deps = [...level.get(f)!].sort().join(", ");
+          console.log(`  L${i}  ${f}${deps ? `  -> ${deps}` : ""}`);
+        }
+      });
     });
   }
   const problems = await checkLayers(root);
   for (const p of problems) console.error(p);
   if (problems.length) Deno.exit(1);
   console.error(
-    "layers: no import cycles between files or folders; drivers are leaves; " +
-      "the CLI uses the public entries only",
+    "layers: no import cycles between files or folders (a folder counted with its sub-folders), " +
+      "no arrow up the folder tree; drivers are leaves; the CLI uses the entries only",
   );
 }

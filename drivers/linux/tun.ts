@@ -15,7 +15,7 @@
 import type { PacketDevice, PacketSink, TunDriverStats } from "../../lib/io/driver.ts";
 import type { Logger } from "../../lib/log/logger.ts";
 import { Cidr } from "../../lib/net/cidr.ts";
-import { type DeviceStats, newDeviceStats } from "../stats.ts";
+import { type DeviceStats, newDeviceStats } from "../shared/stats.ts";
 import { TunOffload } from "./tun_offload.ts";
 import type { TunOffloadStats } from "../../lib/io/stats.ts";
 import {

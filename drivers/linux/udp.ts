@@ -30,13 +30,13 @@
  */
 
 import type { DatagramSink, Endpoint, Transport, UdpDriverStats } from "../../lib/io/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "../endpoint.ts";
+import { DEFAULT_ENDPOINT_LIMIT, EndpointTable } from "../shared/endpoint.ts";
 import {
   newOffloadStats,
   newTransportStats,
   type OffloadStats,
   type TransportStats,
-} from "../stats.ts";
+} from "../shared/stats.ts";
 import { libc, O_CLOEXEC, sysError } from "./libc.ts";
 import { Poller, type PollHandler } from "./poller.ts";
 import { openUdpSocket, setSocketMark } from "./udp_socket.ts";

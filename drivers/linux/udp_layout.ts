@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { InternedEndpoint } from "../endpoint.ts";
+import type { InternedEndpoint } from "../shared/endpoint.ts";
 import { addressOf, AF_INET, AF_INET6, IOVEC_SIZE, MMSGHDR_SIZE } from "./libc.ts";
 
 /** Sockaddr slots are spaced to keep every one 8-byte aligned. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { layoutMessages, MSG_IOVLEN, MSG_NAMELEN, NAME_SLOT, writeSockaddr } from "./udp_layout.ts";
-import { EndpointTable } from "../endpoint.ts";
+import { EndpointTable } from "../shared/endpoint.ts";
 import { addressOf, AF_INET, AF_INET6, IOVEC_SIZE, MMSGHDR_SIZE } from "./libc.ts";
 
 const ignore = Deno.build.os !== "linux";

@@ -7,8 +7,8 @@
  */
 
 import type { DatagramSink } from "../../lib/io/driver.ts";
-import type { EndpointTable, InternedEndpoint } from "../endpoint.ts";
-import type { OffloadStats, TransportStats } from "../stats.ts";
+import type { EndpointTable, InternedEndpoint } from "../shared/endpoint.ts";
+import type { OffloadStats, TransportStats } from "../shared/stats.ts";
 import {
   addressOf,
   AF_INET,

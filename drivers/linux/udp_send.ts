@@ -7,8 +7,8 @@
  */
 
 import type { Endpoint } from "../../lib/io/driver.ts";
-import { type EndpointTable, InternedEndpoint } from "../endpoint.ts";
-import type { OffloadStats, TransportStats } from "../stats.ts";
+import { type EndpointTable, InternedEndpoint } from "../shared/endpoint.ts";
+import type { OffloadStats, TransportStats } from "../shared/stats.ts";
 import {
   addressOf,
   CMSGHDR_SIZE,

@@ -5,7 +5,7 @@ import { MemoryNetwork } from "../../drivers/memory.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import type { PacketDevice, Transport } from "../io/driver.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
-import { newTcpStats } from "../../drivers/stats.ts";
+import { newTcpStats } from "../../drivers/shared/stats.ts";
 import { policyCollector } from "../policy/metrics.ts";
 import { counter, gauge } from "../metrics/registry.ts";
 import { tcpCollector } from "../io/metrics.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { offloadsOf, tcpSide, tunMetricsOf, udpSide } from "./driver_figures.ts";
 import type { TunDriverStats, UdpDriverStats } from "../io/driver.ts";
-import { newDeviceStats, newTcpStats, newTransportStats } from "../../drivers/stats.ts";
+import { newDeviceStats, newTcpStats, newTransportStats } from "../../drivers/shared/stats.ts";
 
 const deno: UdpDriverStats = { kind: "udp", counters: newTransportStats(), offloads: null };
 const linux: UdpDriverStats = {

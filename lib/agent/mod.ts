@@ -38,15 +38,9 @@ export { JIT_V8_FLAGS, JIT_V8_FLAGS_ARG } from "./jit.ts";
 export { selfCommand } from "./self.ts";
 export {
   type BackgroundOptions,
-  checkInterfaceName,
-  READY_ENV,
-  reportFailure,
-  reportReady,
   startInBackground,
   type WireguardEnd,
   WireguardInterface,
-  wireguardLogger,
-  wireguardLogLevel,
   type WireguardOptions,
   wireguardWrapper,
 } from "./wireguard.ts";
@@ -59,3 +53,82 @@ export {
 export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./wgquick_up.ts";
 export { HookError, type HookStage } from "./hooks.ts";
 export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type {
+  Datagram,
+  DatagramIterator,
+  PingOptions,
+  UdpAddress,
+  UdpSocket,
+  UserspaceDropReason,
+  UserspaceStack,
+  UserspaceStats,
+} from "../../drivers/userspace.ts";
+export type {
+  WgQuickConfig,
+  WgQuickEndpoint,
+  WgQuickInterface,
+  WgQuickPeer,
+} from "../config/wgquick.ts";
+export type { BackendName } from "../crypto/types.ts";
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
+export { DROP_REASONS } from "../device/drops.ts";
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type {
+  HealthEvent,
+  HealthListener,
+  HealthOptions,
+  HealthTracker,
+  PeerHealth,
+} from "../health/health.ts";
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { HealthState } from "../health/state.ts";
+export type {
+  DatagramSink,
+  DualDriverStats,
+  Endpoint,
+  PacketDevice,
+  PacketDriverStats,
+  PacketSink,
+  TcpDriverStats,
+  Transport,
+  TransportDriverStats,
+  UdpDriverStats,
+} from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
+export type {
+  Collector,
+  HistogramFigures,
+  LabelValues,
+  MetricFamily,
+  MetricSink,
+  MetricsRegistry,
+  MetricType,
+} from "../metrics/registry.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";
+export type {
+  ExitNodeState,
+  ExitNodeStatus,
+  KnownLeaderStatus,
+  LeaderInUseStatus,
+  NodeStatus,
+  PathCandidateStatus,
+  PeerStatus,
+  RouteStatus,
+  SegmentStatus,
+  ServiceInstanceStatus,
+  ServiceLeaderStatus,
+  ServiceStatus,
+  StoreStatus,
+} from "../status/status.ts";

@@ -23,3 +23,6 @@
  */
 
 export { type Demo, type DemoOptions, runDemo } from "./demo.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";

@@ -161,7 +161,10 @@ export class Device {
     return this.#s.suite.dh.name;
   }
 
-  /** The handshake key-agreement implementation (for protocols that share the static key). */
+  /**
+   * The handshake key-agreement implementation (for protocols that share the static key).
+   * @ignore internal: the mesh's join and NAT probes prove the same key with it
+   */
   get dhBackend(): Dh {
     return this.#s.suite.dh;
   }
@@ -174,7 +177,10 @@ export class Device {
     return this.#s.batch;
   }
 
-  /** The AEAD implementation. */
+  /**
+   * The AEAD implementation.
+   * @ignore internal: the mesh's join server seals with the device's own
+   */
   get aeadBackend(): Aead {
     return this.#s.suite.aead;
   }

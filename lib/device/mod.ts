@@ -52,3 +52,14 @@ export type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from
 export { type Clock, ManualClock, systemClock } from "./clock.ts";
 export { DROP_REASONS, type DropCounters, type DropReason } from "./drops.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "../protocol/constants.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { Aead, AeadKey, BackendName, CryptoSuite, Dh } from "../crypto/types.ts";
+export type {
+  DualDriverStats,
+  PacketDriverStats,
+  TcpDriverStats,
+  TransportDriverStats,
+  UdpDriverStats,
+} from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";

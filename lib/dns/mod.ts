@@ -40,3 +40,9 @@ export {
 export type { DnsStats } from "./stats.ts";
 export { type DnsRoute, parseDnsRoute } from "../net/dns_route.ts";
 export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "./message.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { HealthState } from "../health/state.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";

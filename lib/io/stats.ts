@@ -1,7 +1,7 @@
 /**
  * The counters drivers keep, as types: what a driver reports through its interface
  * (lib/io/driver.ts) and status and metrics read. The drivers make and fill them
- * (drivers/stats.ts has the zeroed ones).
+ * (drivers/shared/stats.ts has the zeroed ones).
  * @module
  */
 

@@ -15,7 +15,7 @@ import { identityFromConfig, servicesFromConfig, underlayFromConfig } from "./op
 import { peersFromConfig } from "./peers/peers.ts";
 import { subnetsFromConfig } from "./subnets/accepted.ts";
 import { StateDir } from "./state/state.ts";
-import { natFromConfig } from "../nat/runtime/mesh_paths.ts";
+import { natFromConfig } from "./nat/mesh_paths.ts";
 
 /** What the configuration does not say. */
 export interface MeshConfigDeps {

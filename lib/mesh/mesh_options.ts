@@ -5,7 +5,7 @@
  */
 
 import type { MeshDnsOptions } from "../dns/mesh_dns.ts";
-import type { NatOptions } from "../nat/runtime/mesh_paths.ts";
+import type { NatOptions } from "./nat/mesh_paths.ts";
 import type { LeaseOptions } from "../services/lease/runtime.ts";
 import type { ServicesOptions } from "../services/mesh_services.ts";
 import type { JoinClientOptions } from "./join/client.ts";

@@ -59,12 +59,7 @@ export type { CreatedToken, LeaderOptions, PolicyApplied, TokenOptions } from ".
 export type { NodeSyncOptions } from "./sync/node_sync.ts";
 export type { LeaderStore, StoreHealth, StoreSnapshot } from "./store/store.ts";
 export { MemoryStore } from "./store/memory_store.ts";
-export {
-  DEFAULT_STORE_PREFIX,
-  KvLeaderStore,
-  type KvLeaderStoreOptions,
-} from "./store/kv_leader_store.ts";
-export { type MigrateResult, migrateToStore } from "./store/migrate.ts";
+export { KvLeaderStore, type KvLeaderStoreOptions } from "./store/kv_leader_store.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
 export type { SegmentsOptions } from "./segments/segments.ts";
@@ -87,32 +82,12 @@ export type {
   SystemDnsRestored,
   SystemDnsSettings,
 } from "../net/system_dns.ts";
-export {
-  type MeshConfigDeps,
-  meshControlFromConfig,
-  type MeshControlOptions,
-  meshOptionsFromConfig,
-  meshRoleFromConfig,
-} from "./mesh_config.ts";
+export { type MeshConfigDeps, meshOptionsFromConfig, meshRoleFromConfig } from "./mesh_config.ts";
 export { type GrantChange, LeaderError, TOKEN_TTL_RANGE_MS } from "./leader/core.ts";
 export { type NodeRoutes, routeList } from "./leader/routes.ts";
-export {
-  EXIT,
-  MAX_ROUTES,
-  parseApproval,
-  parseApprovals,
-  parseRoute,
-  parseRoutes,
-} from "../routes/prefixes.ts";
-export {
-  type JoinRecord,
-  type LeaderFile,
-  type LeftRecord,
-  type NodeFile,
-  StateDir,
-} from "./state/state.ts";
-export type { NatOptions } from "../nat/runtime/mesh_paths.ts";
-export type { LanDiscoveryOptions } from "../nat/runtime/lan.ts";
+export { EXIT, MAX_ROUTES, parseRoute, parseRoutes } from "../routes/prefixes.ts";
+export type { NatOptions } from "./nat/mesh_paths.ts";
+export type { LanDiscoveryOptions } from "./nat/lan.ts";
 export type { PathTiming } from "../nat/paths.ts";
 export type { InterfaceAddress } from "../nat/candidates.ts";
 export type { AnnounceSocket, LanAnnouncerOptions, LanPeer } from "../nat/announce.ts";
@@ -131,14 +106,189 @@ export {
   type TokenPayload,
   type TokenView,
 } from "./join/token.ts";
-export { NODE_LABEL_PREFIX } from "../members/labels.ts";
-export { grantedServicesProblem, MAX_GRANTED_SERVICES } from "../members/services.ts";
 export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
 export type { NameLookup } from "../net/resolve.ts";
-export {
-  parsePrefsChange,
-  type Prefs,
-  PREFS_FILE,
-  type PrefsChange,
-  type PrefSettings,
-} from "./prefs.ts";
+export { type Prefs, type PrefsChange, type PrefSettings } from "./prefs.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type {
+  Datagram,
+  DatagramIterator,
+  PingOptions,
+  UdpAddress,
+  UdpSocket,
+  UserspaceDropReason,
+  UserspaceStack,
+  UserspaceStats,
+} from "../../drivers/userspace.ts";
+export type { Agent, ControlledAgent, MeshDatagram, PeerPath, PingResult } from "../agent/agent.ts";
+export type { UnderlayKind } from "../agent/underlay.ts";
+export type {
+  AgentConfig,
+  ConfiguredService,
+  OptionKey,
+  OptionOrigin,
+  OptionOrigins,
+  ServiceCheckEntry,
+} from "../config/agent_types.ts";
+export type { DirLock } from "../config/dir_lock.ts";
+export type { PolicySource } from "../config/yaml_source.ts";
+export type { BackendName } from "../crypto/types.ts";
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
+export { DROP_REASONS } from "../device/drops.ts";
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "../dns/message.ts";
+export type { DnsServer } from "../dns/server.ts";
+export type { DnsStats } from "../dns/stats.ts";
+export type { DnsZone, QueryContext, ZoneAnswer } from "../dns/zone.ts";
+export type {
+  HealthEvent,
+  HealthListener,
+  HealthOptions,
+  HealthTracker,
+  PeerHealth,
+} from "../health/health.ts";
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { HealthState } from "../health/state.ts";
+export type {
+  DatagramSink,
+  DualDriverStats,
+  Endpoint,
+  PacketDevice,
+  PacketDriverStats,
+  PacketSink,
+  TcpDriverStats,
+  Transport,
+  TransportDriverStats,
+  UdpDriverStats,
+} from "../io/driver.ts";
+export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
+export type { LogFields, LogFormat, Logger, LogLevel } from "../log/logger.ts";
+export type {
+  CallerLimitSpec,
+  CheckTarget,
+  HttpBackendSpec,
+  ServiceCheckSpec,
+} from "../members/service_backends.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
+export type {
+  Collector,
+  HistogramFigures,
+  LabelValues,
+  MetricFamily,
+  MetricSink,
+  MetricsRegistry,
+  MetricType,
+} from "../metrics/registry.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { DnsRoute } from "../net/dns_route.ts";
+export type { ConntrackStats } from "../policy/conntrack.ts";
+export type { PolicyEngine } from "../policy/engine.ts";
+export type { ExplainEndpoint, ExplainQos, ExplainQuery, Explanation } from "../policy/explain.ts";
+export type {
+  DirectionCounts,
+  FilterExplanation,
+  PolicyFilter,
+  PolicyStats,
+} from "../policy/filter.ts";
+export type { PolicyCheckOptions } from "../policy/parse.ts";
+export type { QosClass, RateCounts, RuleQos } from "../policy/qos.ts";
+export type {
+  PolicyAction,
+  PolicyDefaults,
+  PolicyDocument,
+  PolicyProto,
+  PolicyRule,
+  PolicyTest,
+  PortRange,
+  Segment,
+  SelectorWire,
+} from "../policy/schema.ts";
+export type { SegmentMember, SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
+export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "../policy/selector.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";
+export type { SegmentDriverName } from "../segments/segments.ts";
+export type { CallerLimitOptions } from "../services/caller_limits.ts";
+export type { RequestOptions } from "../services/client.ts";
+export type { HttpBackendOptions } from "../services/http_backend.ts";
+export type { OutOfRotation, ServiceInstance } from "../services/instances.ts";
+export type { ArbiterStats, LeaseRefusal } from "../services/lease/arbiter.ts";
+export type { LeaseRecord } from "../services/lease/book.ts";
+export type { LeaseClientStats } from "../services/lease/client.ts";
+export type { LeaseTiming } from "../services/lease/protocol.ts";
+export type {
+  LeaseOptions,
+  LeaseStats,
+  ServiceLeader,
+  ServiceLeaderChange,
+  ServiceLease,
+} from "../services/lease/runtime.ts";
+export type {
+  ActionHandler,
+  ActionSpec,
+  CallContext,
+  ProvidedService,
+  ServiceActions,
+} from "../services/local.ts";
+export type {
+  MeshServices,
+  ServiceLayerOptions,
+  ServicesOptions,
+  ServicesStatus,
+  ServiceSummary,
+} from "../services/mesh_services.ts";
+export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
+export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
+export type {
+  AnnounceResult,
+  ServiceEvent,
+  SubscribeOptions,
+  Subscription,
+} from "../services/subscription.ts";
+export type { RemoteSubscriptions } from "../services/subscription_table.ts";
+export type { TopicPattern } from "../services/topics.ts";
+export type { SubscriptionEntry } from "../services/wire.ts";
+export type {
+  MeshLinkStatus,
+  MeshLinkView,
+  MeshMemberStatus,
+  MeshStatus,
+} from "../status/mesh_status.ts";
+export type {
+  ExitNodeState,
+  ExitNodeStatus,
+  KnownLeaderStatus,
+  LeaderInUseStatus,
+  NodeStatus,
+  PathCandidateStatus,
+  PeerStatus,
+  RouteStatus,
+  SegmentStatus,
+  ServiceInstanceStatus,
+  ServiceLeaderStatus,
+  ServiceStatus,
+  StoreStatus,
+} from "../status/status.ts";
+export type {
+  Answer,
+  Compare,
+  KeySpec,
+  KeyValue,
+  KvStore,
+  Lease,
+  RangeAnswer,
+  Txn,
+  TxnAnswer,
+  TxnOp,
+  TxnResult,
+  Watch,
+  WatchEvent,
+} from "../store/kv.ts";
+export type { JoinRecord, LeaderFile, LeftRecord } from "./state/state.ts";

@@ -1,7 +1,7 @@
 /**
  * lib/nat is the NAT machinery below the mesh: it keeps to the bottom folders (crypto,
  * protocol, net, text, log, io, and the metrics registry lib/metrics), so its runtime
- * (lib/nat/runtime/, which the mesh composes) builds on it and the agent and the device never
+ * (lib/mesh/nat/, which the mesh composes) builds on it and the agent and the device never
  * depend on it. scripts/check_layers.ts checks cycles; this checks the floor.
  */
 import assert from "node:assert/strict";

@@ -77,3 +77,8 @@ export {
 } from "./filter.ts";
 export type { ConntrackOptions, ConntrackStats, ConntrackTimeouts } from "./conntrack.ts";
 export type { RateCounts } from "./qos.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { HeldPacketSink, PacketFilter } from "../device/types.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+export { SEGMENT_DRIVERS } from "../segments/segments.ts";

@@ -17,7 +17,7 @@ import { encodeKey, equalBytes } from "../crypto/keys.ts";
 import type { Clock } from "../device/clock.ts";
 import { Device } from "../device/device.ts";
 import type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "../io/driver.ts";
-import { EndpointTable } from "../../drivers/endpoint.ts";
+import { EndpointTable } from "../../drivers/shared/endpoint.ts";
 import { COOKIE_REPLY_SIZE, DEFAULT_TIMERS, INITIATION_SIZE, RESPONSE_SIZE } from "./constants.ts";
 import { CookieChecker, CookieGenerator, sourceBytes } from "./cookie.ts";
 import {

@@ -81,6 +81,7 @@ export {
 } from "./subscription.ts";
 export type { RemoteSubscriptions } from "./subscription_table.ts";
 export type { SubscriptionEntry } from "./wire.ts";
+export type { ServiceCallSeries, ServiceMetrics } from "./metrics.ts";
 export { patternProblem, TopicPattern, topicProblem } from "./topics.ts";
 export type {
   ActionHandler,
@@ -109,3 +110,7 @@ export { DEFAULT_LEASE_TIMING, type LeaseTiming } from "./lease/protocol.ts";
 export type { ArbiterStats, LeaseRecord, LeaseRefusal } from "./lease/arbiter.ts";
 export type { LeaseClientStats } from "./lease/client.ts";
 export { SERVICES_PORT } from "../members/ports.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";

@@ -43,7 +43,6 @@ export type {
 export type { MeshLinkStatus, MeshLinkView, MeshMemberStatus, MeshStatus } from "./mesh_status.ts";
 export type { ListenerStats } from "../net/conn_guard.ts";
 export type { HistogramSnapshot } from "../health/histogram.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
 export { formatStatusTable, formatTable } from "./table.ts";
 export {
   type HealthEvent,
@@ -53,3 +52,8 @@ export {
   HealthTracker,
   type PeerHealth,
 } from "../health/health.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { DropReason } from "../device/drops.ts";
+export { DROP_REASONS } from "../device/drops.ts";
+export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";

@@ -34,3 +34,19 @@
  */
 
 export { DEFAULT_UAPI_DIR, serveUapi, type UapiServer, type UapiServerOptions } from "./server.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { Device } from "../device/device.ts";
+export type { DropCounters, DropReason } from "../device/drops.ts";
+export { DROP_REASONS } from "../device/drops.ts";
+export type {
+  DeviceEvent,
+  DeviceStats,
+  HeldPacketSink,
+  PacketFilter,
+  PeerConfig,
+} from "../device/types.ts";
+export type { Endpoint } from "../io/driver.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { ListenerStats } from "../net/conn_guard.ts";
+export type { ProtocolTimers } from "../protocol/constants.ts";

@@ -17,7 +17,7 @@ import type { Transport } from "../../lib/io/driver.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { TcpTransport } from "../../drivers/tcp.ts";
-import type { TransportStats } from "../../drivers/stats.ts";
+import type { TransportStats } from "../../drivers/shared/stats.ts";
 
 type Kind = "udp" | "tcp" | "udp-linux";
 type Measured = Transport & { stats: TransportStats };

@@ -19,7 +19,7 @@
 import type { Transport } from "../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
-import type { TransportStats } from "../../drivers/stats.ts";
+import type { TransportStats } from "../../drivers/shared/stats.ts";
 
 const seconds = Number(Deno.args[0] ?? 3);
 const size = Number(Deno.args[1] ?? 1420);

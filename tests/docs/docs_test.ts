@@ -24,7 +24,7 @@
  * The configuration reference's option table is checked against the options the code defines.
  */
 import assert from "node:assert/strict";
-import { optionHelp } from "../../lib/config/mod.ts";
+import { optionHelp } from "../../lib/config/agent_config.ts";
 import {
   type Block,
   checkExamples,

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { freePort, startMeshAgent, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { MAX_BODY_BYTES } from "../../lib/control/mod.ts";
-import { DirLock } from "../../lib/config/mod.ts";
+import { MAX_BODY_BYTES } from "../../lib/control/server.ts";
+import { DirLock } from "../../lib/config/dir_lock.ts";
 
 Deno.test({
   name: "agent commands: --state-dir alone finds the agent; --status-listen wins; both on each",

@@ -260,7 +260,7 @@ Deno.test("activity: a kept member the device has no peer for yet is activated b
 });
 
 Deno.test("activity: the paths of a member activated while offline start when it is back online", () => {
-  // The paths as lib/nat/runtime/mesh_paths.ts holds them: they follow the members online
+  // The paths as lib/mesh/nat/mesh_paths.ts holds them: they follow the members online
   // (compose.ts gives them each view before the activity) and ignore an activation for a
   // member that is not, and drop one that goes offline.
   const d = fakeDevice(["key-a", "key-b"]);

@@ -58,7 +58,7 @@ export interface ExitNodeOptions {
   logger: Logger;
   /**
    * The relay (its public key) a peer's packets go through now, null when not relayed
-   * (lib/relay/runtime/mesh_routes.ts `relayOf`); absent: no relays (NAT traversal off).
+   * (lib/mesh/relay/mesh_routes.ts `relayOf`); absent: no relays (NAT traversal off).
    */
   relayOf?: (publicKey: string) => string | null;
   /**

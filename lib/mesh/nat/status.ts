@@ -4,13 +4,13 @@
  * @module
  */
 
-import type { PathReason, PathTable, PeerPaths } from "../paths.ts";
+import type { PathReason, PathTable, PeerPaths } from "../../nat/paths.ts";
 import type { RouteReason } from "../../relay/route_choice.ts";
-import type { PathMetrics } from "../metrics.ts";
+import type { PathMetrics } from "../../nat/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
 
 /** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
-export type DropReason =
+export type NatDropReason =
   | "inactive"
   | "rate-limited"
   | "replay"
@@ -45,7 +45,7 @@ export class PathCounters {
     direct: 0,
   };
   /** Probes and call-me messages dropped, by reason. */
-  readonly drops: Record<DropReason, number> = {
+  readonly drops: Record<NatDropReason, number> = {
     "inactive": 0,
     "rate-limited": 0,
     "replay": 0,

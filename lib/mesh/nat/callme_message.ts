@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { Candidate, CandidateKind } from "../candidates.ts";
+import type { Candidate, CandidateKind } from "../../nat/candidates.ts";
 import { validEndpoints } from "../../members/validate.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
-import type { WireCandidate } from "../../mesh/sync/protocol.ts";
+import type { WireCandidate } from "../sync/protocol.ts";
 
 /** At most this many candidates travel in one call-me (the size of a node's own list). */
 export const MAX_CALLME_CANDIDATES = 16;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_PATH_TIMING, PathTable } from "../paths.ts";
+import { DEFAULT_PATH_TIMING, PathTable } from "../../nat/paths.ts";
 import { PathCounters, pathMetrics, peerPathStatus } from "./status.ts";
 
 Deno.test("nat_status: an unknown peer has no path", () => {

@@ -13,9 +13,9 @@ import type { Device } from "../../device/device.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { MembershipView } from "../../members/member.ts";
-import type { RelayOutgoing, RelayServer } from "../server.ts";
-import type { ControlPort } from "../../mesh/sync/control_channel.ts";
-import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { RelayOutgoing, RelayServer } from "../../relay/server.ts";
+import type { ControlPort } from "../sync/control_channel.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
 
 /** How often endpoints are refreshed and idle sessions swept. */
 const TICK_MS = 1_000;

@@ -5,8 +5,8 @@
  */
 
 import type { Member } from "../../members/member.ts";
-import type { Candidate } from "../candidates.ts";
-import type { PeerCandidateKind } from "../paths.ts";
+import type { Candidate } from "../../nat/candidates.ts";
+import type { PeerCandidateKind } from "../../nat/paths.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
 import { SessionWatch } from "./session_watch.ts";
 

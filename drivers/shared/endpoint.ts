@@ -9,9 +9,9 @@
  * @module
  */
 
-import type { Endpoint } from "../lib/io/driver.ts";
-import { formatAddressWords, isMappedV4, parseAddressWords } from "../lib/net/ip.ts";
-import { parseHostPort } from "../lib/net/hostport.ts";
+import type { Endpoint } from "../../lib/io/driver.ts";
+import { formatAddressWords, isMappedV4, parseAddressWords } from "../../lib/net/ip.ts";
+import { parseHostPort } from "../../lib/net/hostport.ts";
 
 /** An endpoint made by an {@link EndpointTable}; carries the address as four 32-bit words. */
 export class InternedEndpoint implements Endpoint {

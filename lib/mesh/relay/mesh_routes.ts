@@ -1,7 +1,7 @@
 /**
  * Which way each peer's packets go when a direct UDP path is not enough, and the member's side
  * of relaying. Per peer, {@link PeerRoute} (lib/relay/route_choice.ts) decides from what the
- * paths (lib/nat/runtime/mesh_paths.ts) and the session say; this module moves the device's
+ * paths (lib/mesh/nat/mesh_paths.ts) and the session say; this module moves the device's
  * peer accordingly: onto a relay's virtual endpoint (`relay://<relay>/<peer>`, wrapped by the relay transport), onto TCP
  * (`tcp://host:port`, for relays and the leader, which listen on TCP), or back to the direct path.
  *
@@ -21,21 +21,21 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { formatHostPort, parseHostPort } from "../../net/hostport.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
-import type { RelayClient } from "../client.ts";
-import { isRelayEndpoint } from "../endpoint.ts";
-import type { RelayServerStats } from "../server.ts";
-import type { RelayMetrics } from "../metrics.ts";
+import type { RelayClient } from "../../relay/client.ts";
+import { isRelayEndpoint } from "../../relay/endpoint.ts";
+import type { RelayServerStats } from "../../relay/server.ts";
+import type { RelayMetrics } from "../../relay/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
-import type { ControlPort } from "../../mesh/sync/control_channel.ts";
-import type { MeshPaths } from "../../nat/runtime/mesh_paths.ts";
+import type { ControlPort } from "../sync/control_channel.ts";
+import type { MeshPaths } from "../nat/mesh_paths.ts";
 import {
   PeerRoute,
   type Route,
   type RouteMove,
   routeOf,
   type RouteTiming,
-} from "../route_choice.ts";
-import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+} from "../../relay/route_choice.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
 
 /** How often the routes are looked at. */
 const TICK_MS = 500;

@@ -7,11 +7,11 @@
 
 import type { Transport } from "../../io/driver.ts";
 import type { MembershipView } from "../../members/member.ts";
-import { RelayClient } from "../client.ts";
-import { RelayMux } from "../mux.ts";
-import { RelayServer } from "../server.ts";
-import { RelayTransport } from "../transport.ts";
-import { RELAY_HEADER_SIZE } from "../wire.ts";
+import { RelayClient } from "../../relay/client.ts";
+import { RelayMux } from "../../relay/mux.ts";
+import { RelayServer } from "../../relay/server.ts";
+import { RelayTransport } from "../../relay/transport.ts";
+import { RELAY_HEADER_SIZE } from "../../relay/wire.ts";
 
 /** The relay client, and the server when this node relays. */
 export interface RelayParts {

@@ -8,7 +8,7 @@ import type {
   TcpStats,
   TransportStats,
   UdpOffloadStats as OffloadStats,
-} from "../lib/io/stats.ts";
+} from "../../lib/io/stats.ts";
 
 // The types live with the driver interfaces (lib/io), which may not import drivers; these names
 // stay for the drivers and their importers.
@@ -18,7 +18,7 @@ export type {
   TcpStats,
   TransportStats,
   UdpOffloadStats as OffloadStats,
-} from "../lib/io/stats.ts";
+} from "../../lib/io/stats.ts";
 
 /** A zeroed {@link TransportStats}. */
 export function newTransportStats(): TransportStats {

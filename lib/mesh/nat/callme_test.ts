@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { member as record } from "../../../tests/fixtures/members.ts";
 import { CallMe, recordCandidates } from "./callme.ts";
-import type { ControlMessage } from "../../mesh/sync/protocol.ts";
-import type { DropReason } from "./status.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
+import type { NatDropReason } from "./status.ts";
 
 const member: typeof record = (name, address, extra = {}) =>
   record(name, address, { publicKey: `${name}-key`, ...extra });
@@ -14,7 +14,7 @@ Deno.test("call-me: the leader passes on the caller's record's candidates, never
   });
   const n2 = member("n2", "10.88.0.3");
   const sent: [string, ControlMessage][] = [];
-  const drops = new Proxy({}, { get: () => 0, set: () => true }) as Record<DropReason, number>;
+  const drops = new Proxy({}, { get: () => 0, set: () => true }) as Record<NatDropReason, number>;
   const c = new CallMe({
     role: "leader",
     channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },
@@ -46,7 +46,7 @@ Deno.test("call-me: the leader passes on the caller's record's candidates, never
 Deno.test("call-me: a node takes one from any of the mesh's leaders, from no other member", () => {
   const peer = member("peer", "10.88.0.3", { endpoints: ["203.0.113.3:51820"] });
   const drops = { "callme-not-leader": 0, "callme-not-member": 0, "callme-malformed": 0 } as Record<
-    DropReason,
+    NatDropReason,
     number
   >;
   const called: string[] = [];
@@ -82,7 +82,7 @@ Deno.test("call-me: a leader takes one that another leader sends or passes on, f
   const other = member("lead2", "10.88.0.9", { role: "leader", endpoints: ["203.0.113.9:51820"] });
   const peer = member("peer", "10.88.0.3", { endpoints: ["203.0.113.3:51820"] });
   const drops = { "callme-not-leader": 0, "callme-not-member": 0, "callme-malformed": 0 } as Record<
-    DropReason,
+    NatDropReason,
     number
   >;
   const called: string[] = [];
@@ -118,7 +118,7 @@ Deno.test("call-me: the leader passes none on between members whose views do not
   const n2 = member("n2", "10.88.0.3");
   const n3 = member("n3", "10.88.0.4");
   const sent: [string, ControlMessage][] = [];
-  const drops = { "callme-not-member": 0, "callme-malformed": 0 } as Record<DropReason, number>;
+  const drops = { "callme-not-member": 0, "callme-malformed": 0 } as Record<NatDropReason, number>;
   const c = new CallMe({
     role: "leader",
     channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },

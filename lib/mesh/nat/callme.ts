@@ -9,15 +9,15 @@
  */
 
 import type { Member } from "../../members/member.ts";
-import type { Candidate } from "../candidates.ts";
-import type { PeerPaths } from "../paths.ts";
+import type { Candidate } from "../../nat/candidates.ts";
+import type { PeerPaths } from "../../nat/paths.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import { CALLME_INTERVAL_MS, fromWire, MAX_CALLME_CANDIDATES, toWire } from "./callme_message.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
-import type { ControlPort } from "../../mesh/sync/control_channel.ts";
+import type { ControlPort } from "../sync/control_channel.ts";
 import type { PeerState } from "./peer.ts";
-import type { DropReason } from "./status.ts";
-import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { NatDropReason } from "./status.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
 
 /** What the call-me exchange works with. */
 export interface CallMeDeps {
@@ -44,7 +44,7 @@ export interface CallMeDeps {
   /** This node's candidates now: what a call-me carries. */
   candidates: () => readonly Candidate[];
   /** Where refused call-me messages are counted. */
-  drops: Record<DropReason, number>;
+  drops: Record<NatDropReason, number>;
   /** A peer calls: it punches towards us now. False when it is no peer (nothing counted). */
   calledBy: (key: string, c: Candidate[]) => boolean;
 }

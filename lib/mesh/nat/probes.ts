@@ -7,12 +7,12 @@
 
 import type { Device } from "../../device/device.ts";
 import type { Endpoint } from "../../io/driver.ts";
-import type { Candidates } from "../candidates.ts";
-import type { PathChange, PathTable } from "../paths.ts";
-import type { PathCrypto } from "../probe.ts";
+import type { Candidates } from "../../nat/candidates.ts";
+import type { PathChange, PathTable } from "../../nat/paths.ts";
+import type { PathCrypto } from "../../nat/probe.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { PeerState } from "./peer.ts";
-import type { DropReason } from "./status.ts";
+import type { NatDropReason } from "./status.ts";
 
 /** How many of a peer's last pings are remembered to refuse replays of them. */
 const RECENT_PINGS = 64;
@@ -30,7 +30,7 @@ export interface PathProbesDeps {
   /** The peers' states by public key. */
   peers: ReadonlyMap<string, PeerState>;
   /** Where dropped probes are counted. */
-  drops: Record<DropReason, number>;
+  drops: Record<NatDropReason, number>;
   /** Takes a path change a pong made. */
   apply: (key: string, change: PathChange | null) => void;
   /**

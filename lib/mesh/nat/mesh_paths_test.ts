@@ -5,9 +5,9 @@
  * discovery with the leader down.
  */
 import assert from "node:assert/strict";
-import { MeshAgent, type MeshOptions } from "../../mesh/mesh_agent.ts";
-import { sendMessage } from "../../mesh/sync/protocol.ts";
-import { MSG_PATH_PING, PathCrypto } from "../probe.ts";
+import { MeshAgent, type MeshOptions } from "../mesh_agent.ts";
+import { sendMessage } from "../sync/protocol.ts";
+import { MSG_PATH_PING, PathCrypto } from "../../nat/probe.ts";
 import { generateKeyPair, parseKey } from "../../crypto/keys.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { selectSuite } from "../../crypto/select.ts";

@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import { LanAnnouncer, type LanAnnouncerOptions, type LanPeer } from "../announce.ts";
+import { LanAnnouncer, type LanAnnouncerOptions, type LanPeer } from "../../nat/announce.ts";
 import { decodeBase64 } from "../../crypto/base64.ts";
 
 /** The LAN discovery options of a mesh agent's NAT section. */

@@ -28,24 +28,29 @@ import type { Endpoint } from "../../io/driver.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
-import type { LanPeer } from "../announce.ts";
-import { type Candidate, Candidates, type InterfaceAddress } from "../candidates.ts";
-import { DEFAULT_PATH_TIMING, type PathChange, PathTable, type PathTiming } from "../paths.ts";
-import { PathCrypto } from "../probe.ts";
+import type { LanPeer } from "../../nat/announce.ts";
+import { type Candidate, Candidates, type InterfaceAddress } from "../../nat/candidates.ts";
+import {
+  DEFAULT_PATH_TIMING,
+  type PathChange,
+  PathTable,
+  type PathTiming,
+} from "../../nat/paths.ts";
+import { PathCrypto } from "../../nat/probe.ts";
 import { formatHostPort, parseHostPort } from "../../net/hostport.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
 import { parseKey } from "../../crypto/keys.ts";
 import { Cidr } from "../../net/cidr.ts";
-import type { PathMetrics } from "../metrics.ts";
+import type { PathMetrics } from "../../nat/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
-import type { ControlPort } from "../../mesh/sync/control_channel.ts";
+import type { ControlPort } from "../sync/control_channel.ts";
 import { MAX_LAN } from "../../members/member.ts";
 import { CallMe } from "./callme.ts";
 import { LanDiscovery, type LanDiscoveryOptions } from "./lan.ts";
 import { candidatesOf, newPeerState, type PeerState } from "./peer.ts";
 import { PathProbes } from "./probes.ts";
 import { PathCounters, pathMetrics, peerPathStatus } from "./status.ts";
-import type { ControlMessage } from "../../mesh/sync/protocol.ts";
+import type { ControlMessage } from "../sync/protocol.ts";
 import type { AgentConfig } from "../../config/agent_types.ts";
 import { routeOf, type RouteReason } from "../../relay/route_choice.ts";
 
