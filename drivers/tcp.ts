@@ -35,10 +35,20 @@ import type { DatagramSink, Endpoint, TcpDriverStats, Transport } from "../lib/i
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./shared/endpoint.ts";
 import { newTcpStats, type TcpSendDrop, type TcpStats } from "./shared/stats.ts";
 
-/** Bytes of the length prefix in front of every frame. */
-export const TCP_FRAME_HEADER = 2;
-/** The largest frame the 2-byte length prefix can announce. */
-export const TCP_MAX_FRAME = 65535;
+import {
+  dialOutcome,
+  EMPTY,
+  INITIAL_OUT,
+  isHangup,
+  READ_SIZE,
+  SHRINK_ABOVE,
+  Stream,
+  TCP_FRAME_HEADER,
+  TCP_MAX_FRAME,
+  type TcpDialOutcome,
+} from "./tcp_stream.ts";
+
+export { TCP_FRAME_HEADER, TCP_MAX_FRAME, type TcpDialOutcome } from "./tcp_stream.ts";
 
 /** Opens a TCP connection: `Deno.connect` by default; tests pass a stand-in. */
 export type TcpDialer = (
@@ -93,90 +103,8 @@ export interface TcpOptions {
   onDial?: (to: Endpoint, outcome: TcpDialOutcome) => void;
 }
 
-/**
- * How a dial ended: `connected`; `refused` (a reset: nothing listens on that port); `timeout`
- * (no answer to the connect in the dial timeout: down, or a firewall drops it); `unreachable`
- * (no route: the network or host is unreachable); `failed` (any other error).
- */
-export type TcpDialOutcome = "connected" | "refused" | "timeout" | "unreachable" | "failed";
-
-/** The {@link TcpDialOutcome} of a dial that threw `err` (`aborted`: its timeout fired). */
-function dialOutcome(err: unknown, aborted: boolean): TcpDialOutcome {
-  if (err instanceof Deno.errors.ConnectionRefused) return "refused";
-  if (aborted || err instanceof Deno.errors.TimedOut) return "timeout";
-  if (err instanceof Deno.errors.NetworkUnreachable) return "unreachable";
-  // Deno has no class of its own for EHOSTUNREACH: its message says it.
-  if (err instanceof Error && /host is unreachable|no route to host/i.test(err.message)) {
-    return "unreachable";
-  }
-  return "failed";
-}
-
-// A connection's write buffer starts this small (most are keepalives and handshakes) and goes
-// back to it when a burst that grew it has been written.
-const INITIAL_OUT = 4096;
-const SHRINK_ABOVE = 65536;
-// Reads go into a buffer of this size, grown only while a larger frame is arriving.
-const READ_SIZE = 16384;
 // Back off after this many accept errors in a row (e.g. out of file descriptors).
 const ERROR_BURST = 100;
-const EMPTY = new Uint8Array(0);
-
-/** One connection, open or being dialled, and its write queue. */
-class Stream {
-  /** The remote endpoint, and the `from` of every frame read from it. */
-  readonly ep: InternedEndpoint;
-  /** The key in the transport's map (the endpoint's text). */
-  readonly key: string;
-  /** True for a connection the peer opened. */
-  readonly accepted: boolean;
-  /** When it was accepted or dialled. */
-  readonly opened: number;
-  /** Null while dialling. */
-  conn: Deno.TcpConn | null = null;
-  /** Aborts the dial in progress. */
-  dialAbort: AbortController | null = null;
-  /** The last frame in or out. */
-  lastActive: number;
-  /**
-   * The device authenticated a message that came on it (dialled ones are ours from the start):
-   * until then the frames it sends count for nothing, and at the cap it goes first.
-   */
-  authenticated: boolean;
-  /** Frames read. */
-  framesIn = 0;
-  /** Frames queued and not yet handed to a write: prefix and payload, back to back. */
-  out: Uint8Array = EMPTY;
-  outLen = 0;
-  outFrames = 0;
-  outBytes = 0;
-  /** The buffer of the last finished write, reused for the next batch. */
-  spare: Uint8Array | null = null;
-  /** Bytes handed to the write in progress. */
-  inflight = 0;
-  writing = false;
-  dirty = false;
-  closed = false;
-
-  constructor(ep: InternedEndpoint, accepted: boolean, now: number) {
-    this.ep = ep;
-    this.key = ep.toString();
-    this.accepted = accepted;
-    this.opened = now;
-    this.lastActive = now;
-    this.authenticated = !accepted;
-  }
-}
-
-/** Errors that only mean the peer or we closed the connection: counted, never reported. */
-function isHangup(err: unknown): boolean {
-  return err instanceof Deno.errors.ConnectionReset ||
-    err instanceof Deno.errors.BrokenPipe ||
-    err instanceof Deno.errors.ConnectionAborted ||
-    err instanceof Deno.errors.BadResource ||
-    err instanceof Deno.errors.Interrupted ||
-    err instanceof Deno.errors.NotConnected;
-}
 
 /** A positive integer option, or its default. */
 function positive(name: string, value: number | undefined, fallback: number): number {

@@ -39,9 +39,19 @@ const FAIL: Record<DnsParseError, Failure> = {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** A name read from a compression pointer's target on: its text, wire bytes and pointers. */
+interface KnownName {
+  readonly text: string;
+  readonly wire: number;
+  readonly hops: number;
+}
+
 /** A cursor over a message: every read checks the bounds and throws a Failure past them. */
 class Reader {
   pos = 0;
+  // The names read from pointer targets, by target: a message whose many names point at one
+  // name builds its text once (made at the first pointer, so a plain query allocates nothing).
+  #known: Map<number, KnownName> | null = null;
   constructor(readonly buf: Uint8Array) {}
 
   need(n: number): void {
@@ -79,6 +89,11 @@ class Reader {
     let hops = 0;
     let wire = 1;
     let out = "";
+    // The first pointer followed without a known name there, and the walk's state at it.
+    let first = -1;
+    let outAt = 0;
+    let wireAt = 0;
+    let hopsAt = 0;
     for (;;) {
       if (pos >= buf.length) throw FAIL.truncated;
       const len = buf[pos];
@@ -93,6 +108,25 @@ class Reader {
         if (end < 0) end = pos + 2;
         if (target < HEADER_SIZE || target >= low) throw FAIL["bad-pointer"];
         if (++hops > MAX_POINTER_HOPS) throw FAIL["pointer-loop"];
+        // The walk from a target always reads the same bytes: a name read from there before is
+        // the same text. Within both limits only; past one, walking finds the same error as ever.
+        const known = this.#known === null ? undefined : this.#usable(target, wire, hops);
+        if (known !== undefined) {
+          out = out.length === 0
+            ? known.text
+            : known.text.length === 0
+            ? out
+            : `${out}.${known.text}`;
+          wire += known.wire - 1;
+          hops += known.hops;
+          break;
+        }
+        if (first < 0) {
+          first = target;
+          outAt = out.length;
+          wireAt = wire;
+          hopsAt = hops;
+        }
         pos = target;
         low = target;
         continue;
@@ -106,8 +140,29 @@ class Reader {
       out += labelText(buf, pos + 1, len);
       pos += 1 + len;
     }
+    if (first >= 0) {
+      this.#remember(
+        first,
+        outAt === 0 ? out : out.slice(outAt + 1),
+        wire - wireAt + 1,
+        hops - hopsAt,
+      );
+    }
     this.pos = end;
     return out;
+  }
+
+  // The name known at `target`, if the name being read stays within both limits with it.
+  #usable(target: number, wire: number, hops: number): KnownName | undefined {
+    const known = this.#known!.get(target);
+    if (known === undefined) return undefined;
+    return wire + known.wire - 1 <= MAX_NAME_WIRE && hops + known.hops <= MAX_POINTER_HOPS
+      ? known
+      : undefined;
+  }
+
+  #remember(target: number, text: string, wire: number, hops: number): void {
+    (this.#known ??= new Map()).set(target, { text, wire, hops });
   }
 }
 

@@ -203,3 +203,83 @@ Deno.test("readQuestion: the first question even when the rest would not decode"
     null,
   );
 });
+
+/** A header with 16-bit counts. */
+function header16(qd: number, an = 0): number[] {
+  return [0x12, 0x34, 0x81, 0x00, qd >> 8, qd & 255, an >> 8, an & 255, 0, 0, 0, 0];
+}
+
+/** A record of type A (4 bytes of data) owned by the name `owner` (wire bytes). */
+function aRecord(owner: number[]): number[] {
+  return [...owner, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1];
+}
+
+Deno.test("names read again through a pointer are the names written out, wherever it lands", () => {
+  // Question "www.example.test" at 12; "example.test" starts at 16, "test" at 24.
+  const q = [
+    3,
+    ...[..."www"].map((c) => c.charCodeAt(0)),
+    7,
+    ...[..."example"].map((c) => c.charCodeAt(0)),
+    4,
+    ...[..."test"].map((c) => c.charCodeAt(0)),
+    0,
+    0,
+    1,
+    0,
+    1,
+  ];
+  const owners = [
+    [0xc0, 12], // the whole question name
+    [0xc0, 12], // again: the name known from the first pointer
+    [0xc0, 16], // its middle
+    [0xc0, 16],
+    [2, 0x61, 0x62, 0xc0, 16], // a label, then a pointer to a known name
+    [2, 0x63, 0x64, 0xc0, 24], // a label, then a pointer to a name not known yet
+    [0xc0, 24], // known from there on, without the label before it
+    [1, 0x2e, 0xc0, 12], // a label that needs an escape, then the question
+  ];
+  const m = decoded([...header16(1, owners.length), ...q, ...owners.flatMap(aRecord)]);
+  assert.deepEqual(m.answers.map((r) => r.name), [
+    "www.example.test",
+    "www.example.test",
+    "example.test",
+    "example.test",
+    "ab.example.test",
+    "cd.test",
+    "test",
+    "\\..www.example.test",
+  ]);
+});
+
+Deno.test("a name known from a pointer still counts against 255 bytes and 64 pointers", () => {
+  // A question of 253 wire bytes: through a pointer it fits, with 2 bytes more, not 3.
+  const label = [62, ...Array(62).fill(0x61)];
+  const q = [...label, ...label, ...label, ...label, 0, 0, 1, 0, 1];
+  const fits = [...header16(1, 2), ...q, ...aRecord([0xc0, 12]), ...aRecord([0xc0, 12])];
+  const ok = decodeMessage(Uint8Array.from(fits));
+  assert.ok(ok.ok && ok.message.answers[1].name.length === 4 * 62 + 3);
+  const plus = (extra: number[]) =>
+    decodeMessage(
+      Uint8Array.from([...header16(1, 2), ...q, ...aRecord([0xc0, 12]), ...aRecord(extra)]),
+    );
+  const at255 = plus([1, 0x62, 0xc0, 12]);
+  assert.ok(at255.ok, "255 bytes is a name");
+  const at256 = plus([2, 0x62, 0x63, 0xc0, 12]);
+  assert.equal(at256.ok ? "ok" : at256.error, "name-too-long");
+  // Names each one label and a pointer to the one before: the 64th takes 64 pointers, the 65th
+  // one too many, though the names before it are known.
+  const chain = (n: number) => {
+    const b = [...header16(n + 1), 1, 0x61, 0, 0, 1, 0, 1];
+    for (let i = 1, prev = 12; i <= n; i++) {
+      const at = b.length;
+      b.push(1, 0x61, 0xc0 | (prev >> 8), prev & 255, 0, 1, 0, 1);
+      prev = at;
+    }
+    return decodeMessage(Uint8Array.from(b));
+  };
+  const at64 = chain(64);
+  assert.ok(at64.ok && at64.message.questions[64].name === Array(65).fill("a").join("."));
+  const at65 = chain(65);
+  assert.equal(at65.ok ? "ok" : at65.error, "pointer-loop");
+});

@@ -1,5 +1,14 @@
 /**
  * Suggestions for mistyped names (options, keys): the known name a word most likely meant.
+ *
+ * Why not the npm package `didyoumean2`, or `leven` or `fastest-levenshtein` for the distance
+ * (measured by scripts/bench/libs.ts, in `deno task bench`; 2026-11-26, 2 CPUs at load 12): of 208 typos of the
+ * configuration keys (a letter dropped, doubled, two swapped, camelCase, snake_case) this finds
+ * 203 and didyoumean2 all (the five: swaps in keys of 4 or 5 letters, two edits, more than so
+ * short a word is allowed); but didyoumean2 also suggests a key for 6 of 16 unrelated words
+ * (`verbose`: `advertise`, `help-me`: `keep-peer`), this for none, and a wrong hint is worse than
+ * none. The distance libraries are 7 and 44 times as fast; this runs once per mistyped name, on
+ * the way to an error. Minified, 0.5 KB against 7 KB for didyoumean2 and its three dependencies.
  * @module
  */
 

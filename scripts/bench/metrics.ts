@@ -45,11 +45,20 @@ function rtts(seed: number): HistogramSnapshot {
   return h.snapshot();
 }
 
-/** A registry with every collector over fixed figures of a mesh of `n` peers. */
-export function meshPage(n: number): MetricsRegistry {
+/**
+ * A registry with every collector over fixed figures of a mesh of `n` peers (`r`: the registry
+ * to register them with, by default a new one; scripts/bench/libs.ts passes a recorder).
+ */
+export function meshPage<R extends Pick<MetricsRegistry, "register"> = MetricsRegistry>(
+  n: number,
+  r: R = new MetricsRegistry() as unknown as R,
+): R {
   const states = ["up", "degraded", "down", "unknown"] as const;
   const peers = Array.from({ length: n }, (_, i) => ({
-    publicKeyText: encodeBase64(Uint8Array.from({ length: 32 }, (_, j) => (i * 7 + j) & 255)),
+    // The first byte tells peers 256 apart: no two peers share a key (a series) at any size.
+    publicKeyText: encodeBase64(
+      Uint8Array.from({ length: 32 }, (_, j) => j === 0 ? i >> 8 : (i * 7 + j) & 255),
+    ),
     lastHandshakeUnixMs: 1_700_000_000_000 + i * 1234,
     counters: { rxBytes: 1e6 * i, txBytes: 9e5 * i, rxPackets: 1e3 * i, txPackets: 990 * i },
   }));
@@ -112,7 +121,6 @@ export function meshPage(n: number): MetricsRegistry {
     groMessages: 5,
     groSegments: 70,
   };
-  const r = new MetricsRegistry();
   r.register(agentInfoCollector(agent));
   r.register(devicePeersCollector(device, nameOf));
   r.register(healthCollector(health, () => peers.map((p) => p.publicKeyText), nameOf));

@@ -17,6 +17,7 @@ import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
+import { printLibs, runLibsBench } from "./libs.ts";
 import { runLeaderStoreBench } from "./leader_store.ts";
 import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
 import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
@@ -168,6 +169,12 @@ console.log(await runPolicyBench());
 
 console.log("## /metrics: one render of a mesh page (every collector), 50 and 500 peers");
 console.table([runMetricsBench(50), runMetricsBench(500, 200)]);
+
+console.log(
+  "## hand-written parts against npm libraries: DNS codec / dns-packet, /metrics / prom-client, " +
+    "did-you-mean / didyoumean2, leven, fastest-levenshtein (scripts/bench/libs.ts)",
+);
+printLibs(await runLibsBench());
 
 console.log(
   "## a member with many known peers: idle CPU and RSS of one member knowing 20 members and " +

@@ -5,12 +5,10 @@ import {
   type LineLocator,
   MAX_PRIORITY,
   MAX_RULES,
-  type PolicyDocument,
   PolicyError,
-  policyFromWire,
-  policyToWire,
-  validatePolicy,
-} from "./schema.ts";
+} from "./model.ts";
+import { validatePolicy } from "./validate.ts";
+import { policyFromWire, policyToWire } from "./wire.ts";
 
 function rejects(value: unknown, path: string, reason: RegExp | string, locate?: LineLocator) {
   let err: unknown;
@@ -27,28 +25,6 @@ function rejects(value: unknown, path: string, reason: RegExp | string, locate?:
 }
 
 const rule = (extra: Record<string, unknown>) => ({ name: "r", action: "allow", ...extra });
-
-Deno.test("PolicyError: message from line, path and reason; fields kept", () => {
-  const e = new PolicyError("bad thing", "policies[1].to", 7);
-  assert.equal(e.message, "line 7: policies[1].to: bad thing");
-  assert.deepEqual([e.name, e.line, e.path, e.reason], [
-    "PolicyError",
-    7,
-    "policies[1].to",
-    "bad thing",
-  ]);
-  assert.ok(e instanceof Error);
-  assert.equal(new PolicyError("x", "a").message, "a: x");
-  assert.equal(new PolicyError("x", "", 3).message, "line 3: x");
-  assert.equal(new PolicyError("x").message, "x");
-});
-
-Deno.test("formatPath: keys dotted, indices in brackets", () => {
-  assert.equal(formatPath([]), "");
-  assert.equal(formatPath(["policies", 2, "from", "labels"]), "policies[2].from.labels");
-  assert.equal(formatPath(["defaults"]), "defaults");
-  assert.equal(formatPath([0, "a"]), "[0].a");
-});
 
 Deno.test("empty documents: null, undefined, {} and empty lists are no policy", () => {
   for (const v of [null, undefined, {}, { policies: [] }, { policies: null, defaults: null }]) {
@@ -201,50 +177,6 @@ Deno.test("the locator is asked for the failing path, as a key for unknown keys"
   );
   assert.equal(dup.line, 42);
   assert.deepEqual(asked, [["policies[0].name", false], ["policies[1].name", false]]);
-});
-
-Deno.test("policyToWire: map form where it can, expressions otherwise, ports compacted", () => {
-  const doc: PolicyDocument = validatePolicy({
-    policies: [
-      rule({
-        name: "a",
-        description: "d",
-        from: { labels: { role: ["web", "api"], env: "prod" } },
-        to: "role!=db,!canary",
-        proto: "tcp",
-        ports: [22, "1000-2000"],
-      }),
-      rule({
-        name: "b",
-        from: [{ names: ["n1"] }, { cidrs: ["10.0.0.0/8"] }],
-        to: "role=a,role=b",
-      }),
-    ],
-  });
-  const wire = policyToWire(doc);
-  assert.ok(!("defaults" in wire));
-  assert.deepEqual(wire.policies[0], {
-    name: "a",
-    action: "allow",
-    priority: DEFAULT_PRIORITY,
-    from: { labels: { role: ["web", "api"], env: "prod" } },
-    to: { labels: "role!=db,!canary" },
-    proto: "tcp",
-    description: "d",
-    ports: [22, "1000-2000"],
-  });
-  assert.deepEqual(wire.policies[1].from, [{ names: ["n1"] }, { cidrs: ["10.0.0.0/8"] }]);
-  assert.deepEqual(wire.policies[1].to, { labels: "role=a,role=b" });
-  assert.ok(!("ports" in wire.policies[1]));
-  // A repeated key cannot be a map: it stays an expression and means the same.
-  assert.deepEqual(policyFromWire(JSON.parse(JSON.stringify(wire))), doc);
-  // The wire form owns its arrays: changing it leaves the document alone.
-  (wire.policies[1].from as { names: string[] }[])[0].names.push("zz");
-  assert.deepEqual((doc.policies[1].from[0] as { names: string[] }).names, ["n1"]);
-  assert.deepEqual(policyToWire(validatePolicy({ defaults: { outbound: "deny" } })), {
-    defaults: { outbound: "deny" },
-    policies: [],
-  });
 });
 
 Deno.test("qos: rate, burst and class normalized; the wire form writes units out", () => {

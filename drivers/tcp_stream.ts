@@ -1,0 +1,99 @@
+/**
+ * One connection of the TCP transport (`tcp.ts`): its state and double-buffered write queue of
+ * length-prefixed frames, the sizes its buffers keep, and how a dial's or a socket's error reads.
+ * @module
+ */
+
+import type { InternedEndpoint } from "./endpoint.ts";
+
+/** Bytes of the length prefix in front of every frame. */
+export const TCP_FRAME_HEADER = 2;
+/** The largest frame the 2-byte length prefix can announce. */
+export const TCP_MAX_FRAME = 65535;
+
+/**
+ * How a dial ended: `connected`; `refused` (a reset: nothing listens on that port); `timeout`
+ * (no answer to the connect in the dial timeout: down, or a firewall drops it); `unreachable`
+ * (no route: the network or host is unreachable); `failed` (any other error).
+ */
+export type TcpDialOutcome = "connected" | "refused" | "timeout" | "unreachable" | "failed";
+
+/** The {@link TcpDialOutcome} of a dial that threw `err` (`aborted`: its timeout fired). */
+export function dialOutcome(err: unknown, aborted: boolean): TcpDialOutcome {
+  if (err instanceof Deno.errors.ConnectionRefused) return "refused";
+  if (aborted || err instanceof Deno.errors.TimedOut) return "timeout";
+  if (err instanceof Deno.errors.NetworkUnreachable) return "unreachable";
+  // Deno has no class of its own for EHOSTUNREACH: its message says it.
+  if (err instanceof Error && /host is unreachable|no route to host/i.test(err.message)) {
+    return "unreachable";
+  }
+  return "failed";
+}
+
+/**
+ * A connection's write buffer starts this small (most are keepalives and handshakes) and goes
+ * back to it when a burst that grew it has been written.
+ */
+export const INITIAL_OUT = 4096;
+/** A write buffer larger than this is let go once its burst has been written. */
+export const SHRINK_ABOVE = 65536;
+/** Reads go into a buffer of this size, grown only while a larger frame is arriving. */
+export const READ_SIZE = 16384;
+/** An empty buffer: the write queue of a connection with nothing queued. */
+export const EMPTY = new Uint8Array(0);
+
+/** One connection, open or being dialled, and its write queue. */
+export class Stream {
+  /** The remote endpoint, and the `from` of every frame read from it. */
+  readonly ep: InternedEndpoint;
+  /** The key in the transport's map (the endpoint's text). */
+  readonly key: string;
+  /** True for a connection the peer opened. */
+  readonly accepted: boolean;
+  /** When it was accepted or dialled. */
+  readonly opened: number;
+  /** Null while dialling. */
+  conn: Deno.TcpConn | null = null;
+  /** Aborts the dial in progress. */
+  dialAbort: AbortController | null = null;
+  /** The last frame in or out. */
+  lastActive: number;
+  /**
+   * The device authenticated a message that came on it (dialled ones are ours from the start):
+   * until then the frames it sends count for nothing, and at the cap it goes first.
+   */
+  authenticated: boolean;
+  /** Frames read. */
+  framesIn = 0;
+  /** Frames queued and not yet handed to a write: prefix and payload, back to back. */
+  out: Uint8Array = EMPTY;
+  outLen = 0;
+  outFrames = 0;
+  outBytes = 0;
+  /** The buffer of the last finished write, reused for the next batch. */
+  spare: Uint8Array | null = null;
+  /** Bytes handed to the write in progress. */
+  inflight = 0;
+  writing = false;
+  dirty = false;
+  closed = false;
+
+  constructor(ep: InternedEndpoint, accepted: boolean, now: number) {
+    this.ep = ep;
+    this.key = ep.toString();
+    this.accepted = accepted;
+    this.opened = now;
+    this.lastActive = now;
+    this.authenticated = !accepted;
+  }
+}
+
+/** Errors that only mean the peer or we closed the connection: counted, never reported. */
+export function isHangup(err: unknown): boolean {
+  return err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.BrokenPipe ||
+    err instanceof Deno.errors.ConnectionAborted ||
+    err instanceof Deno.errors.BadResource ||
+    err instanceof Deno.errors.Interrupted ||
+    err instanceof Deno.errors.NotConnected;
+}
