@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { exists } from "./files.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
-/** Runs `fn` in a fresh temporary folder, removed afterwards even on failure. */
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-exists-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const inTempDir = tempDirs("weft-exists-");
 
 Deno.test("exists: a file and a folder are there, a missing name is not", () =>
   inTempDir(async (dir) => {
