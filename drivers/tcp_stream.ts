@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { InternedEndpoint } from "./endpoint.ts";
+import type { InternedEndpoint } from "./shared/endpoint.ts";
 
 /** Bytes of the length prefix in front of every frame. */
 export const TCP_FRAME_HEADER = 2;

@@ -7,7 +7,7 @@ import {
   TCP_FRAME_HEADER,
   TCP_MAX_FRAME,
 } from "./tcp_stream.ts";
-import { EndpointTable } from "./endpoint.ts";
+import { EndpointTable } from "./shared/endpoint.ts";
 
 Deno.test("tcp stream: the frame prefix is 2 bytes, so no frame is over 65,535", () => {
   assert.equal(TCP_FRAME_HEADER, 2);

@@ -80,6 +80,12 @@ const NO_QUORUM_CODES = new Set([14, 4, 1]);
 /** A failure to connect to one endpoint (as opposed to an answer). */
 class ConnectError extends Error {}
 
+/** An endpoint's answer that it has no leader: the failover tries the next one. */
+class NoLeader {
+  /** Which endpoint, and what it said. */
+  constructor(readonly detail: string) {}
+}
+
 /** etcd through its JSON gateway (see the module docs). */
 export class EtcdStore implements KvStore {
   readonly #bases: string[];
@@ -246,9 +252,56 @@ export class EtcdStore implements KvStore {
   }
 
   /** One unary call with its deadline, failing over as the module docs say. */
-  async #call(path: string, body: unknown): Promise<Record<string, unknown>> {
+  #call(path: string, body: unknown): Promise<Record<string, unknown>> {
     const deadline = AbortSignal.timeout(this.#timeoutMs);
     const signal = AbortSignal.any([deadline, this.#closing.signal]);
+    return this.#failover(path, body, signal, deadline, async (res, at) => {
+      let answer: Record<string, unknown>;
+      try {
+        answer = obj(JSON.parse(await this.#readBounded(res)), "the answer");
+      } catch (e) {
+        if (e instanceof StoreError) throw e;
+        throw this.#timedOut(deadline, e, `no whole answer from ${this.#names[at]}`);
+      }
+      const failure = answerError(res, answer);
+      if (failure === undefined) return answer;
+      if (failure.kind === "no-quorum" && /no leader/.test(failure.detail)) {
+        // This member is cut off; another may still have a leader.
+        return new NoLeader(`${this.#names[at]}: ${failure.detail}`);
+      }
+      this.#current = at;
+      throw failure;
+    });
+  }
+
+  /** Opens a streamed call on the first endpoint that takes the connection. */
+  #open(path: string, body: unknown, signal: AbortSignal): Promise<Response> {
+    return this.#failover(path, body, signal, signal, async (res, at) => {
+      if (res.ok && res.body !== null) return res;
+      const text = await this.#readBounded(res).catch(() => "");
+      let answer: Record<string, unknown> = {};
+      try {
+        answer = obj(JSON.parse(text), "the answer");
+      } catch { /* the status says enough */ }
+      throw answerError(res, answer) ??
+        new StoreError("request", "etcd", `HTTP ${res.status} from ${this.#names[at]}`);
+    });
+  }
+
+  /**
+   * The failover both kinds of call share: the endpoints in turn from the current one, passing
+   * over one that refuses the connection; `take` reads the first response, and what it gives
+   * makes that endpoint the current one, or (a {@link NoLeader}) moves on to the next. Every
+   * endpoint refused: unreachable; one answered without a leader: no quorum. `timer` is the
+   * signal whose firing makes an error a timeout.
+   */
+  async #failover<T>(
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+    timer: AbortSignal,
+    take: (res: Response, at: number) => Promise<T | NoLeader>,
+  ): Promise<T> {
     let noLeader = "";
     let lastConnect = "";
     for (let tried = 0; tried < this.#bases.length; tried++) {
@@ -261,58 +314,17 @@ export class EtcdStore implements KvStore {
           lastConnect = e.message;
           continue;
         }
-        throw this.#timedOut(deadline, e, `no answer from ${this.#names[at]}`);
+        throw this.#timedOut(timer, e, `no answer from ${this.#names[at]}`);
       }
-      let answer: Record<string, unknown>;
-      try {
-        answer = obj(JSON.parse(await this.#readBounded(res)), "the answer");
-      } catch (e) {
-        if (e instanceof StoreError) throw e;
-        throw this.#timedOut(deadline, e, `no whole answer from ${this.#names[at]}`);
-      }
-      const failure = answerError(res, answer);
-      if (failure === undefined) {
-        this.#current = at;
-        return answer;
-      }
-      if (failure.kind === "no-quorum" && /no leader/.test(failure.detail)) {
-        noLeader = `${this.#names[at]}: ${failure.detail}`;
-        continue; // this member is cut off; another may still have a leader
+      const taken = await take(res, at);
+      if (taken instanceof NoLeader) {
+        noLeader = taken.detail;
+        continue;
       }
       this.#current = at;
-      throw failure;
+      return taken;
     }
     if (noLeader) throw new StoreError("no-quorum", "etcd", noLeader);
-    throw new StoreError("unreachable", "etcd", lastConnect);
-  }
-
-  /** Opens a streamed call on the first endpoint that takes the connection. */
-  async #open(path: string, body: unknown, signal: AbortSignal): Promise<Response> {
-    let lastConnect = "";
-    for (let tried = 0; tried < this.#bases.length; tried++) {
-      const at = (this.#current + tried) % this.#bases.length;
-      let res: Response;
-      try {
-        res = await this.#attempt(at, path, body, signal);
-      } catch (e) {
-        if (e instanceof ConnectError) {
-          lastConnect = e.message;
-          continue;
-        }
-        throw this.#timedOut(signal, e, `no answer from ${this.#names[at]}`);
-      }
-      if (!res.ok || res.body === null) {
-        const text = await this.#readBounded(res).catch(() => "");
-        let answer: Record<string, unknown> = {};
-        try {
-          answer = obj(JSON.parse(text), "the answer");
-        } catch { /* the status says enough */ }
-        throw answerError(res, answer) ??
-          new StoreError("request", "etcd", `HTTP ${res.status} from ${this.#names[at]}`);
-      }
-      this.#current = at;
-      return res;
-    }
     throw new StoreError("unreachable", "etcd", lastConnect);
   }
 

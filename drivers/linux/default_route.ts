@@ -21,19 +21,13 @@ import { formatAddress, parseAddress } from "../../lib/net/ip.ts";
 import {
   type CommandResult,
   type CommandRunner,
-  hostSysctls,
+  type HostCommandOptions,
+  HostCommands,
   runCommand,
-  SerialQueue,
-  type SysctlFiles,
 } from "./host_commands.ts";
 
-/** Options of {@link LinuxDefaultRouting}; both default to the real host. */
-export interface LinuxDefaultRoutingOptions {
-  /** Runs `ip`; default `Deno.Command`. */
-  run?: CommandRunner;
-  /** The sysctl files; default `Deno.readTextFile` and `Deno.writeTextFile`. */
-  sysctl?: SysctlFiles;
-}
+/** Options of {@link LinuxDefaultRouting} (`run` runs `ip`); both default to the real host. */
+export type LinuxDefaultRoutingOptions = HostCommandOptions;
 
 /** The sysctl that lets reverse-path filtering see the mark (IPv4 only). */
 export const SRC_VALID_MARK = "/proc/sys/net/ipv4/conf/all/src_valid_mark";
@@ -63,28 +57,25 @@ const MAX_EXEMPT_RULES = 1024;
 
 /** {@link DefaultRouting} with `ip route`, `ip rule` and `src_valid_mark`; calls run in turn. */
 export class LinuxDefaultRouting implements DefaultRouting {
-  readonly #run: CommandRunner;
-  readonly #sysctl: SysctlFiles;
+  readonly #host: HostCommands;
   /** What `src_valid_mark` read before this instance set it to 1; null if it did not. */
   #oldMark: string | null = null;
   /** The config whose routes and rules are installed. */
   #installed: DefaultRouteConfig | null = null;
-  readonly #queue = new SerialQueue();
 
   /** A default routing that does nothing until {@link apply}. */
   constructor(opts: LinuxDefaultRoutingOptions = {}) {
-    this.#run = opts.run ?? runCommand;
-    this.#sysctl = opts.sysctl ?? hostSysctls;
+    this.#host = new HostCommands(opts);
   }
 
   /** Sets up the routes and rules of `config`, replacing earlier ones; on failure undoes them. */
   apply(config: DefaultRouteConfig): Promise<void> {
-    return this.#queue.run(() => this.#apply(config));
+    return this.#host.serial(() => this.#apply(config));
   }
 
   /** Removes the routes and rules, restores `src_valid_mark`; things already gone are no error. */
   close(): Promise<void> {
-    return this.#queue.run(async () => {
+    return this.#host.serial(async () => {
       try {
         const c = this.#installed;
         this.#installed = null;
@@ -100,7 +91,7 @@ export class LinuxDefaultRouting implements DefaultRouting {
    * left, both families (not another tunnel's routes in the same table).
    */
   sweep(table: number, mark: number, iface: string): Promise<void> {
-    return this.#queue.run(() => this.#remove(table, mark, FAMILIES, iface));
+    return this.#host.serial(() => this.#remove(table, mark, FAMILIES, iface));
   }
 
   async #apply(input: DefaultRouteConfig): Promise<void> {
@@ -143,9 +134,9 @@ export class LinuxDefaultRouting implements DefaultRouting {
    * already (`hadOldMark`).
    */
   async #setMark(hadOldMark: boolean): Promise<void> {
-    const was = (await this.#sysctl.read(SRC_VALID_MARK)).trim();
+    const was = (await this.#host.sysctl.read(SRC_VALID_MARK)).trim();
     if (was === "1") return;
-    await this.#sysctl.write(SRC_VALID_MARK, "1");
+    await this.#host.sysctl.write(SRC_VALID_MARK, "1");
     if (!hadOldMark) this.#oldMark = was;
   }
 
@@ -237,28 +228,21 @@ export class LinuxDefaultRouting implements DefaultRouting {
 
   async #restoreMark(): Promise<void> {
     if (this.#oldMark === null) return;
-    await this.#sysctl.write(SRC_VALID_MARK, this.#oldMark);
+    await this.#host.sysctl.write(SRC_VALID_MARK, this.#oldMark);
     this.#oldMark = null;
   }
 
   #ip(f: Family, args: string[]): Promise<CommandResult> {
-    return this.#run("ip", [`-${f}`, ...args]);
+    return this.#host.run("ip", [`-${f}`, ...args]);
   }
 
-  async #must(f: Family, args: string[]): Promise<void> {
-    let r: CommandResult;
-    try {
-      r = await this.#ip(f, args);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      throw new Error(
-        "routing the default route through the mesh needs iproute2 (ip), to add the route and " +
-          "the policy rules, but it is not installed: install iproute2",
-      );
-    }
-    if (r.code !== 0) {
-      throw new Error(`ip -${f} ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
-    }
+  #must(f: Family, args: string[]): Promise<void> {
+    return this.#host.must(
+      "ip",
+      [`-${f}`, ...args],
+      "routing the default route through the mesh needs iproute2 (ip), to add the route and " +
+        "the policy rules, but it is not installed: install iproute2",
+    );
   }
 }
 

@@ -21,21 +21,15 @@ import { Cidr } from "../../lib/net/cidr.ts";
 import {
   type CommandResult,
   type CommandRunner,
-  hostSysctls,
-  runCommand,
-  SerialQueue,
+  type HostCommandOptions,
+  HostCommands,
   type SysctlFiles,
 } from "./host_commands.ts";
 
 export type { CommandResult, CommandRunner, SysctlFiles };
 
-/** Options of {@link LinuxForwarding}; both default to the real host. */
-export interface LinuxForwardingOptions {
-  /** Runs iptables and ip6tables; default `Deno.Command`. */
-  run?: CommandRunner;
-  /** The sysctl files; default `Deno.readTextFile` and `Deno.writeTextFile`. */
-  sysctl?: SysctlFiles;
-}
+/** Options of {@link LinuxForwarding} (`run` runs iptables and ip6tables); both default to the real host. */
+export type LinuxForwardingOptions = HostCommandOptions;
 
 /** The forwarding sysctl of each family. */
 export const FORWARDING_SYSCTLS = {
@@ -59,28 +53,25 @@ export const routeComment = (prefix: string, dir: "out" | "in"): string =>
 
 /** {@link HostForwarding} with sysctls and iptables; calls are run one at a time. */
 export class LinuxForwarding implements HostForwarding {
-  readonly #run: CommandRunner;
-  readonly #sysctl: SysctlFiles;
+  readonly #host: HostCommands;
   /** Sysctls this instance turned from 0 to 1, to turn back at close. */
   readonly #turnedOn = new Set<Family>();
   /** The interface, families and prefixes whose rules are installed. */
   #installed: { iface: string; families: Family[]; prefixes: Cidr[] } | null = null;
-  readonly #queue = new SerialQueue();
 
   /** A forwarding setup that does nothing until {@link apply}. */
   constructor(opts: LinuxForwardingOptions = {}) {
-    this.#run = opts.run ?? runCommand;
-    this.#sysctl = opts.sysctl ?? hostSysctls;
+    this.#host = new HostCommands(opts);
   }
 
   /** Sets up forwarding for `config`, replacing earlier rules; on failure undoes its changes. */
   apply(config: ForwardingConfig): Promise<void> {
-    return this.#queue.run(() => this.#apply(config));
+    return this.#host.serial(() => this.#apply(config));
   }
 
   /** Removes the rules and restores the sysctls turned on; rules already gone are no error. */
   close(): Promise<void> {
-    return this.#queue.run(async () => {
+    return this.#host.serial(async () => {
       try {
         if (this.#installed) await this.#remove(this.#installed.iface, this.#installed.families);
         this.#installed = null;
@@ -92,7 +83,7 @@ export class LinuxForwarding implements HostForwarding {
 
   /** Removes the chains and jumps a crashed run on `iface` left, for both families. */
   sweep(iface: string): Promise<void> {
-    return this.#queue.run(() => this.#remove(checkIface(iface), [4, 6]));
+    return this.#host.serial(() => this.#remove(checkIface(iface), [4, 6]));
   }
 
   /**
@@ -101,7 +92,7 @@ export class LinuxForwarding implements HostForwarding {
    * back, the tool gone) is left out; a line that names no installed prefix is ignored.
    */
   counters(): Promise<RouteCounters[]> {
-    return this.#queue.run(async () => {
+    return this.#host.serial(async () => {
       const installed = this.#installed;
       if (!installed) return [];
       const byPrefix = new Map<string, RouteCounters>();
@@ -155,9 +146,9 @@ export class LinuxForwarding implements HostForwarding {
       // then it reads 1 and stays on at close, as nothing tells what it was before that run.
       for (const f of families) {
         const path = FORWARDING_SYSCTLS[f];
-        const was = (await this.#sysctl.read(path)).trim();
+        const was = (await this.#host.sysctl.read(path)).trim();
         if (was === "1") continue;
-        await this.#sysctl.write(path, "1");
+        await this.#host.sysctl.write(path, "1");
         if (was === "0" && !this.#turnedOn.has(f)) {
           turned.push(f);
           this.#turnedOn.add(f);
@@ -257,7 +248,7 @@ export class LinuxForwarding implements HostForwarding {
     const errors: unknown[] = [];
     for (const f of families) {
       try {
-        await this.#sysctl.write(FORWARDING_SYSCTLS[f], "0");
+        await this.#host.sysctl.write(FORWARDING_SYSCTLS[f], "0");
         this.#turnedOn.delete(f);
       } catch (e) {
         errors.push(e);
@@ -268,24 +259,16 @@ export class LinuxForwarding implements HostForwarding {
 
   /** Runs iptables/ip6tables with `-w`, so agents on one host wait for each other's lock. */
   #ipt(f: Family, args: string[]): Promise<CommandResult> {
-    return this.#run(TOOL[f], ["-w", ...args]);
+    return this.#host.run(TOOL[f], ["-w", ...args]);
   }
 
-  async #must(f: Family, args: string[]): Promise<void> {
-    let r: CommandResult;
-    try {
-      r = await this.#ipt(f, args);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      const what = f === 4 ? "routes" : "IPv6 routes";
-      throw new Error(
-        `forwarding ${what} needs ${TOOL[f]} (to let mesh traffic through the firewall and ` +
-          `masquerade it), but it is not installed: install iptables`,
-      );
-    }
-    if (r.code !== 0) {
-      throw new Error(`${TOOL[f]} -w ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
-    }
+  #must(f: Family, args: string[]): Promise<void> {
+    return this.#host.must(
+      TOOL[f],
+      ["-w", ...args],
+      `forwarding ${f === 4 ? "routes" : "IPv6 routes"} needs ${TOOL[f]} (to let mesh traffic ` +
+        `through the firewall and masquerade it), but it is not installed: install iptables`,
+    );
   }
 }
 

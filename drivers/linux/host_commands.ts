@@ -1,7 +1,8 @@
 /**
  * The host's programs and files as the Linux drivers use them (iptables, `ip`, resolvectl,
  * resolvconf, sysctls): a runner that takes argument arrays, never a shell, and a queue that
- * runs a driver's calls one at a time. Both can be replaced in tests.
+ * runs a driver's calls one at a time. Both can be replaced in tests. {@link HostCommands} puts
+ * them together for the drivers that apply host state (the default route, forwarding).
  * @module
  */
 
@@ -66,5 +67,54 @@ export class SerialQueue {
     const p = this.#queue.then(fn);
     this.#queue = p.catch(() => {});
     return p;
+  }
+}
+
+/** Where a {@link HostCommands} runs things; both default to the real host. */
+export interface HostCommandOptions {
+  /** Runs the host's programs; default `Deno.Command`. */
+  run?: CommandRunner;
+  /** The sysctl files; default `Deno.readTextFile` and `Deno.writeTextFile`. */
+  sysctl?: SysctlFiles;
+}
+
+/**
+ * A driver's way to the host: its runner and sysctl files, one queue so its calls never
+ * interleave, and {@link must} for a command that has to succeed.
+ */
+export class HostCommands {
+  /** Runs a program (throws `Deno.errors.NotFound` when it is not installed). */
+  readonly run: CommandRunner;
+  /** The sysctl files. */
+  readonly sysctl: SysctlFiles;
+  readonly #queue = new SerialQueue();
+
+  /** The real host's, or what `opts` gives. */
+  constructor(opts: HostCommandOptions = {}) {
+    this.run = opts.run ?? runCommand;
+    this.sysctl = opts.sysctl ?? hostSysctls;
+  }
+
+  /** Runs `fn` once every earlier call has settled (see {@link SerialQueue}). */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#queue.run(fn);
+  }
+
+  /**
+   * Runs `cmd` with `args`, which must succeed: when `cmd` is not installed the error is
+   * `missing` (what needs it, and what to install); when it fails, the command and its standard
+   * error (or exit code).
+   */
+  async must(cmd: string, args: string[], missing: string): Promise<void> {
+    let r: CommandResult;
+    try {
+      r = await this.run(cmd, args);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new Error(missing);
+    }
+    if (r.code !== 0) {
+      throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    }
   }
 }

@@ -24,6 +24,7 @@ import {
   type SystemDnsSettings,
 } from "../../lib/net/system_dns.ts";
 import { Buffer } from "node:buffer";
+import { exists } from "../../lib/io/files.ts";
 import {
   type CommandResult,
   type CommandRunner,
@@ -76,7 +77,8 @@ export class LinuxSystemDns implements SystemDns {
       const text = await readText(this.#path);
       const mode = chooseSystemDnsMode({
         text,
-        resolved: this.#find("resolvectl") !== null && await exists(this.#runtime),
+        resolved: this.#find("resolvectl") !== null &&
+          (await exists(this.#runtime).catch(() => false)),
         resolvconf: this.#find("resolvconf") !== null,
       });
       return { mode, nameservers: parseResolvConfText(text).nameservers };
@@ -201,15 +203,6 @@ function firstLine(text: string): string {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readBytes(path: string): Promise<Uint8Array> {

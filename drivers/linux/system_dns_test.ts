@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { LinuxSystemDns } from "./system_dns.ts";
 import type { CommandResult } from "./host_commands.ts";
 import type { SavedSystemDns, SystemDnsKeep } from "../../lib/net/system_dns.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const SETTINGS = { iface: "weft0", server: "10.9.0.7", zone: "overlay.local" };
 
@@ -31,14 +32,7 @@ class FakeHost {
   };
 }
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = tempDirs("weft-system-dns-");
 
 Deno.test("file mode: rewritten in place, put back byte for byte, saved before the change", () =>
   withDir(async (dir) => {

@@ -10,18 +10,12 @@ import assert from "node:assert/strict";
 import { HookError, type HookStage, runHooks } from "./hooks.ts";
 import { findExecutable } from "./commands.ts";
 import { createLogger, nullLogger } from "../log/logger.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const CHILD = Deno.env.get("WEFT_HOOKS_TEST_CHILD") !== undefined;
 const HAVE_BASH = findExecutable("bash") !== null;
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-hooks-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = tempDirs("weft-hooks-");
 
 /** The HookError a stage throws (fails the test if it does not). */
 async function hookError(stage: HookStage, commands: string[]): Promise<HookError> {

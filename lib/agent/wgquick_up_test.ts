@@ -16,6 +16,7 @@ import { generateKeyPair } from "../crypto/keys.ts";
 import { nullLogger } from "../log/logger.ts";
 import { haveCommands } from "../../tests/fixtures/netns.ts";
 import { runInsideNamespace } from "../../tests/fixtures/netns.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const INSIDE = Deno.env.get("WEFT_WGQUICK_UP_TEST_NS") !== undefined;
 const CAN_RUN_TUN = Deno.build.os === "linux" && Deno.uid() === 0 && !INSIDE &&
@@ -29,14 +30,7 @@ function confText(extra = "", address = "10.71.0.1/24"): string {
     `[Peer]\nPublicKey = ${PEER.publicKey}\nAllowedIPs = 10.71.0.2/32\n`;
 }
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-wgquick-up-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = tempDirs("weft-wgquick-up-");
 
 /** Starts `text` (written to `file`) in userspace mode on a free port. */
 async function startUserspace(text: string, file: string): Promise<WgQuickUp> {

@@ -1,16 +1,10 @@
 import assert from "node:assert/strict";
 import { JsonFileError, readJsonFile, writeFileAtomic } from "./atomic.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const ATOMIC_URL = new URL("./atomic.ts", import.meta.url).href;
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-atomic-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTempDir = tempDirs("weft-atomic-");
 
 async function names(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -1,16 +1,10 @@
 import assert from "node:assert/strict";
 import { DirLock, DirLockedError, LOCK_LIST_READS, lockHeld } from "./dir_lock.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const LOCK_URL = new URL("./dir_lock.ts", import.meta.url).href;
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-lock-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTempDir = tempDirs("weft-lock-");
 
 /**
  * Another process holding the lock on `dir`: it says `locked` once it holds it, releases it on

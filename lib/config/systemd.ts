@@ -15,6 +15,7 @@ import { basename, dirname, isAbsolute, normalize, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic.ts";
 import { InputTooLargeError, readTextFileBounded } from "./bounded_read.ts";
 import { ConfigError } from "./config_error.ts";
+import { exists } from "../io/files.ts";
 
 /** Where `weft install-service` writes the unit by default. */
 export const DEFAULT_UNIT_PATH = "/etc/systemd/system/weft.service";
@@ -242,7 +243,8 @@ export async function installSystemdUnit(
     text,
     unit,
     binaryExecutable: await isExecutable(binary),
-    configExists: await exists(unit.config),
+    // A path it may not look at counts as missing: this is only a warning, never a refusal.
+    configExists: await exists(unit.config).catch(() => false),
   };
   if (options.dryRun) return { ...result, outcome: "dry-run" };
   const existing = await readExisting(path);
@@ -263,7 +265,7 @@ async function readExisting(path: string): Promise<string | null> {
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       // Checked here rather than left to the write, whose error would name its temporary file.
-      if (!(await exists(dirname(path)))) {
+      if (!(await exists(dirname(path)).catch(() => false))) {
         throw new Error(`cannot write ${path}: ${dirname(path)} does not exist`);
       }
       return null;
@@ -311,15 +313,6 @@ function stateDirectoryName(dir: string): string | null {
   if (!/^[A-Za-z0-9._@+%-]+(\/[A-Za-z0-9._@+%-]+)*$/.test(m[1])) return null;
   if (m[1].split("/").some((p) => p === "." || p === "..")) return null;
   return m[1];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function isExecutable(path: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import {
   systemdUnit,
   SystemdUnitExistsError,
 } from "./systemd.ts";
+import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const COMMITTED = new URL("../../packaging/systemd/weft.service", import.meta.url);
 
@@ -30,14 +31,7 @@ function settings(text: string): Record<string, Record<string, string[]>> {
   return out;
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTempDir = tempDirs("weft-unit-");
 
 Deno.test("systemd unit: packaging/systemd/weft.service is the unit with the defaults", async () => {
   assert.equal(

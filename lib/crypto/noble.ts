@@ -8,7 +8,7 @@ import { chacha20poly1305 } from "npm:@noble/ciphers@^2.4.0/chacha.js";
 import { x25519 } from "npm:@noble/curves@^2.4.0/ed25519.js";
 import type { Dh } from "./types.ts";
 import { assertKey32, clamp, isZero, lowOrderError } from "./bytes.ts";
-import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";
+import { CounterNonceKey, type ExplicitNonceAead, type ExplicitNonceKey } from "./nonce.ts";
 
 const TAG = 16;
 
@@ -18,21 +18,13 @@ const TAG = 16;
  * XORs in place; decrypt computes the tag over the ciphertext before it writes anything. So no
  * scratch buffer is needed and a forged packet leaves `src` untouched.
  */
-class NobleKey implements ExplicitNonceKey {
+class NobleKey extends CounterNonceKey {
   readonly #key: Uint8Array;
-  readonly #nonce = new NonceBuffer();
 
   constructor(raw: Uint8Array) {
+    super();
     assertKey32(raw);
     this.#key = raw.slice();
-  }
-
-  seal(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
-    this.sealWithNonce(this.#nonce.set(counter), src, dst, ad);
-  }
-
-  open(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
-    return this.openWithNonce(this.#nonce.set(counter), src, dst, ad);
   }
 
   sealWithNonce(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {

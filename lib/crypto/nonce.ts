@@ -36,6 +36,42 @@ export interface ExplicitNonceKey extends AeadKey {
   openWithNonce(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean;
 }
 
+/**
+ * What every backend's key shares: `seal` and `open` write the counter into one nonce buffer the
+ * key reuses (no nonce made per packet) and hand it to the backend's own
+ * `sealWithNonce`/`openWithNonce`, so each backend writes only those two and `destroy`.
+ */
+export abstract class CounterNonceKey implements ExplicitNonceKey {
+  readonly #nonce = new NonceBuffer();
+
+  /** {@link AeadKey.seal}: `sealWithNonce` with the counter's nonce. */
+  seal(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
+    this.sealWithNonce(this.#nonce.set(counter), src, dst, ad);
+  }
+
+  /** {@link AeadKey.open}: `openWithNonce` with the counter's nonce. */
+  open(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
+    return this.openWithNonce(this.#nonce.set(counter), src, dst, ad);
+  }
+
+  /** {@link ExplicitNonceKey.sealWithNonce}, as the backend does it. */
+  abstract sealWithNonce(
+    nonce: Uint8Array,
+    src: Uint8Array,
+    dst: Uint8Array,
+    ad?: Uint8Array,
+  ): void;
+  /** {@link ExplicitNonceKey.openWithNonce}, as the backend does it. */
+  abstract openWithNonce(
+    nonce: Uint8Array,
+    src: Uint8Array,
+    dst: Uint8Array,
+    ad?: Uint8Array,
+  ): boolean;
+  /** {@link AeadKey.destroy}, as the backend does it. */
+  abstract destroy(): void;
+}
+
 /** An Aead whose keys are {@link ExplicitNonceKey}s. */
 export interface ExplicitNonceAead extends Aead {
   /** Binds a 32-byte key (copied). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NonceBuffer } from "./nonce.ts";
+import { CounterNonceKey, NonceBuffer } from "./nonce.ts";
 import { seededRandom } from "../../tests/fixtures/prng.ts";
 
 /** The nonce as WireGuard defines it: 4 zero bytes, then the counter as u64 little-endian. */
@@ -36,4 +36,24 @@ Deno.test("nonce: one buffer reused; every counter overwrites the last one whole
     assert.deepEqual(n.bytes, reference(c), `counter ${c}`);
   }
   assert.notEqual(new NonceBuffer().bytes, n.bytes, "each NonceBuffer has its own bytes");
+});
+
+Deno.test("nonce: a CounterNonceKey seals and opens with its counter's nonce", () => {
+  const seen: Uint8Array[] = [];
+  class Spy extends CounterNonceKey {
+    sealWithNonce(nonce: Uint8Array): void {
+      seen.push(nonce.slice());
+    }
+    openWithNonce(nonce: Uint8Array): boolean {
+      seen.push(nonce.slice());
+      return nonce[4] === 9;
+    }
+    destroy(): void {}
+  }
+  const k = new Spy();
+  const b = new Uint8Array(16);
+  k.seal(2 ** 32 + 5, b, b);
+  assert.equal(k.open(9, b, b), true, "open answers what openWithNonce does");
+  assert.equal(k.open(10, b, b), false);
+  assert.deepEqual(seen, [reference(2 ** 32 + 5), reference(9), reference(10)]);
 });

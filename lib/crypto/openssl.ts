@@ -12,7 +12,7 @@
 
 import type { Dh } from "./types.ts";
 import { assertKey32, clamp, equalBytes, isZero, lowOrderError } from "./bytes.ts";
-import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";
+import { CounterNonceKey, type ExplicitNonceAead } from "./nonce.ts";
 import { u64 } from "../io/u64.ts";
 import { openFirstLibrary } from "./ffi_open.ts";
 
@@ -79,17 +79,17 @@ const orphans = new FinalizationRegistry<{ lib: Lib; enc: Ptr; dec: Ptr }>((h) =
 });
 
 /** A ChaCha20-Poly1305 key held in two OpenSSL cipher contexts (OpenSSL wipes them when freed). */
-class OpensslKey implements ExplicitNonceKey {
+class OpensslKey extends CounterNonceKey {
   readonly #lib: Lib;
   #enc: Ptr | null;
   #dec: Ptr | null;
-  readonly #nonce = new NonceBuffer();
   /** EVP's int out-length argument (written, never read). */
   readonly #outl = new Int32Array(1);
   /** The tag, copied between here and the packet: a view of it would allocate per call. */
   readonly #tag = new Uint8Array(TAG);
 
   constructor(lib: Lib, raw: Uint8Array) {
+    super();
     assertKey32(raw);
     this.#lib = lib;
     const cipher = lib.EVP_chacha20_poly1305();
@@ -108,14 +108,6 @@ class OpensslKey implements ExplicitNonceKey {
     this.#enc = enc;
     this.#dec = dec;
     orphans.register(this, { lib, enc, dec }, this);
-  }
-
-  seal(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
-    this.sealWithNonce(this.#nonce.set(counter), src, dst, ad);
-  }
-
-  open(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
-    return this.openWithNonce(this.#nonce.set(counter), src, dst, ad);
   }
 
   sealWithNonce(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {

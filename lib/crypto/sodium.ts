@@ -7,7 +7,7 @@
 
 import type { Dh } from "./types.ts";
 import { assertKey32, clamp, isZero, lowOrderError } from "./bytes.ts";
-import { type ExplicitNonceAead, type ExplicitNonceKey, NonceBuffer } from "./nonce.ts";
+import { CounterNonceKey, type ExplicitNonceAead, type ExplicitNonceKey } from "./nonce.ts";
 import { u64 } from "../io/u64.ts";
 import { openFirstLibrary } from "./ffi_open.ts";
 
@@ -120,23 +120,15 @@ function candidates(): string[] {
  * that the caller owns and shares (the crypto worker pool's key table, lib/crypto/worker_pool.ts),
  * wiped by {@link SodiumKey.destroy} either way.
  */
-class SodiumKey implements ExplicitNonceKey {
+class SodiumKey extends CounterNonceKey {
   readonly #lib: Lib;
   readonly #key: Uint8Array;
-  readonly #nonce = new NonceBuffer();
 
   constructor(lib: Lib, store: Uint8Array) {
+    super();
     assertKey32(store);
     this.#lib = lib;
     this.#key = store;
-  }
-
-  seal(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
-    this.sealWithNonce(this.#nonce.set(counter), src, dst, ad);
-  }
-
-  open(counter: number, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
-    return this.openWithNonce(this.#nonce.set(counter), src, dst, ad);
   }
 
   sealWithNonce(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { ReasonCounter } from "../metrics/reasons.ts";
+
 /** Every reason the device drops a packet. */
 export const DROP_REASONS = [
   "short",
@@ -37,35 +39,9 @@ export const DROP_REASONS = [
 export type DropReason = typeof DROP_REASONS[number];
 
 /** Counters by drop reason. */
-export class DropCounters {
-  readonly #counts: Record<DropReason, number>;
-
+export class DropCounters extends ReasonCounter<DropReason> {
+  /** Every reason at zero. */
   constructor() {
-    this.#counts = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<
-      DropReason,
-      number
-    >;
-  }
-
-  /** Counts `n` drops for `reason`. */
-  add(reason: DropReason, n = 1): void {
-    this.#counts[reason] += n;
-  }
-
-  /** The count for one reason. */
-  get(reason: DropReason): number {
-    return this.#counts[reason];
-  }
-
-  /** All drops. */
-  total(): number {
-    let t = 0;
-    for (const r of DROP_REASONS) t += this.#counts[r];
-    return t;
-  }
-
-  /** A copy of every counter. */
-  snapshot(): Record<DropReason, number> {
-    return { ...this.#counts };
+    super(DROP_REASONS);
   }
 }

@@ -39,6 +39,7 @@ export {
   type MetricType,
   sampleCounts,
 } from "./registry.ts";
+export { ReasonCounter } from "./reasons.ts";
 export {
   type HeapFigures,
   heapFigures,

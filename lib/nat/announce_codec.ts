@@ -22,6 +22,7 @@ import { encodeBase64 } from "../crypto/base64.ts";
 import { equalBytes } from "../crypto/bytes.ts";
 import { xeddsaSign, xeddsaVerify } from "../crypto/xeddsa.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
+import { ReasonCounter } from "../metrics/reasons.ts";
 
 /** The first 8 bytes of every announcement. */
 export const ANNOUNCE_MAGIC = "weftLAN1";
@@ -61,16 +62,20 @@ export interface SignedAnnouncement extends Announcement {
 }
 
 /** Why an announcement was not accepted. */
-export type AnnounceDropReason =
-  | "short"
-  | "magic"
-  | "version"
-  | "mac"
-  | "stale"
-  | "replay"
-  | "self"
-  | "signature"
-  | "rate";
+export const ANNOUNCE_DROP_REASONS = [
+  "short",
+  "magic",
+  "version",
+  "mac",
+  "stale",
+  "replay",
+  "self",
+  "signature",
+  "rate",
+] as const;
+
+/** Why an announcement was not accepted. */
+export type AnnounceDropReason = typeof ANNOUNCE_DROP_REASONS[number];
 
 /** A refused announcement. */
 export interface AnnounceDrop {
@@ -160,18 +165,12 @@ export interface AnnounceFilterOptions {
  * address: a signature check costs a scalar multiplication). Drops are counted by reason.
  */
 export class AnnounceFilter {
-  /** Announcements refused, by reason. */
-  readonly drops: Record<AnnounceDropReason, number> = {
-    short: 0,
-    magic: 0,
-    version: 0,
-    mac: 0,
-    stale: 0,
-    replay: 0,
-    self: 0,
-    signature: 0,
-    rate: 0,
-  };
+  readonly #drops = new ReasonCounter(ANNOUNCE_DROP_REASONS);
+
+  /** Announcements refused, by reason (a copy). */
+  get drops(): Record<AnnounceDropReason, number> {
+    return this.#drops.snapshot();
+  }
 
   #key: Uint8Array;
   readonly #self: string | null;
@@ -220,7 +219,7 @@ export class AnnounceFilter {
   }
 
   #drop(reason: AnnounceDropReason): AnnounceDrop {
-    this.drops[reason]++;
+    this.#drops.add(reason);
     return { drop: reason };
   }
 }

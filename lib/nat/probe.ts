@@ -24,6 +24,7 @@ import { hash, hmac } from "../crypto/blake2s.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { xchachaOpen, xchachaSeal } from "../crypto/xchacha.ts";
 import { readU32, writeU32 } from "../protocol/bytes.ts";
+import { ReasonCounter } from "../metrics/reasons.ts";
 import { formatAddressV4, formatAddressV6, parseAddress } from "../net/ip.ts";
 
 /** Message type of a path ping (after weft's join messages, 0x10-0x12). */
@@ -58,7 +59,10 @@ export interface XAead {
 export const defaultXAead: XAead = { seal: xchachaSeal, open: xchachaOpen };
 
 /** Why a datagram was dropped by {@link PathCrypto.open}. */
-export type ProbeDropReason = "short" | "unknown-type" | "not-member" | "auth";
+export const PROBE_DROP_REASONS = ["short", "unknown-type", "not-member", "auth"] as const;
+
+/** Why a datagram was dropped by {@link PathCrypto.open}. */
+export type ProbeDropReason = typeof PROBE_DROP_REASONS[number];
 
 /** An address and port as the ponger saw them (IPv6 without brackets). */
 export interface ObservedAddress {
@@ -209,13 +213,7 @@ function sameKey(k: Uint8Array, b: Uint8Array, off = 0): boolean {
  * key carries a forged tag.
  */
 export class PathCrypto {
-  /** Datagrams dropped by {@link open}, by reason. */
-  readonly drops: Record<ProbeDropReason, number> = {
-    "short": 0,
-    "unknown-type": 0,
-    "not-member": 0,
-    "auth": 0,
-  };
+  readonly #drops = new ReasonCounter(PROBE_DROP_REASONS);
 
   readonly #dh: Dh;
   readonly #aead: XAead;
@@ -246,6 +244,11 @@ export class PathCrypto {
   /** This node's public key. */
   get publicKey(): Uint8Array {
     return this.#public.slice();
+  }
+
+  /** Datagrams dropped by {@link open}, by reason (a copy). */
+  get drops(): Record<ProbeDropReason, number> {
+    return this.#drops.snapshot();
   }
 
   /** X25519 computations made: one per member key, until it is forgotten. */
@@ -319,7 +322,7 @@ export class PathCrypto {
   }
 
   #drop(reason: ProbeDropReason): ProbeDrop {
-    this.drops[reason]++;
+    this.#drops.add(reason);
     return DROPS[reason];
   }
 

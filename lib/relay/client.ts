@@ -24,6 +24,7 @@ import {
   sealRelay,
 } from "./wire.ts";
 import { readU32 } from "../protocol/bytes.ts";
+import { ReasonCounter } from "../metrics/reasons.ts";
 
 /** Why the client dropped a packet, going out or coming in. */
 export const RELAY_CLIENT_DROPS = [
@@ -202,14 +203,8 @@ export class RelayClient {
   #unwrappedPackets = 0;
   #unwrappedBytes = 0;
   #switches = 0;
-  readonly #drops = Object.fromEntries(RELAY_CLIENT_DROPS.map((r) => [r, 0])) as Record<
-    RelayClientDrop,
-    number
-  >;
-  readonly #refusals = Object.fromEntries(RELAY_GRANT_REFUSALS.map((r) => [r, 0])) as Record<
-    RelayGrantRefusal,
-    number
-  >;
+  readonly #drops = new ReasonCounter(RELAY_CLIENT_DROPS);
+  readonly #refusals = new ReasonCounter(RELAY_GRANT_REFUSALS);
 
   /** A client with no relays. */
   constructor(opts: RelayClientOptions) {
@@ -382,12 +377,12 @@ export class RelayClient {
     const p = this.#peers.get(peerKey);
     const s = p === undefined ? null : this.#choose(p);
     if (s === null) {
-      this.#drops["no-session"]++;
+      this.#drops.add("no-session");
       return null;
     }
     const total = RELAY_HEADER_SIZE + inner.length;
     if (total > this.#out.length) {
-      this.#drops["too-large"]++;
+      this.#drops.add("too-large");
       return null;
     }
     sealRelay(s.sendId, s.sendMac, inner, this.#out);
@@ -482,18 +477,18 @@ export class RelayClient {
       wrapped: { packets: this.#wrappedPackets, bytes: this.#wrappedBytes },
       unwrapped: { packets: this.#unwrappedPackets, bytes: this.#unwrappedBytes },
       switches: this.#switches,
-      drops: { ...this.#drops },
-      refusals: { ...this.#refusals },
+      drops: this.#drops.snapshot(),
+      refusals: this.#refusals.snapshot(),
     };
   }
 
   #drop(reason: RelayClientDrop): RelayClientDrop {
-    this.#drops[reason]++;
+    this.#drops.add(reason);
     return reason;
   }
 
   #refuse(reason: RelayGrantRefusal): RelayGrantRefusal {
-    this.#refusals[reason]++;
+    this.#refusals.add(reason);
     return reason;
   }
 

@@ -18,6 +18,7 @@ import { type Endpoint, sameEndpoint } from "../io/driver.ts";
 import { encodeKey } from "../crypto/keys.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
+import { ReasonCounter } from "../metrics/reasons.ts";
 import { checkRate, DEFAULT_RELAY_RATE, type RelayRate, TokenBucket } from "./bucket.ts";
 import { RelayMacKey } from "./mac.ts";
 import type { RelayClosed, RelayNotice, RelayRequest, RelaySession } from "./messages.ts";
@@ -229,14 +230,8 @@ export class RelayServer {
   #outPackets = 0;
   #outBytes = 0;
   #macChecks = 0;
-  readonly #drops = Object.fromEntries(RELAY_DROP_REASONS.map((r) => [r, 0])) as Record<
-    RelayDropReason,
-    number
-  >;
-  readonly #refusals = Object.fromEntries(RELAY_REFUSALS.map((r) => [r, 0])) as Record<
-    RelayRefusal,
-    number
-  >;
+  readonly #drops = new ReasonCounter(RELAY_DROP_REASONS);
+  readonly #refusals = new ReasonCounter(RELAY_REFUSALS);
 
   /** A relay with no sessions. Throws a RangeError on a limit that is not a positive number. */
   constructor(opts: RelayServerOptions) {
@@ -283,14 +278,14 @@ export class RelayServer {
   open(from: string, to: string): RelayResult {
     const refused = this.#check(from, to);
     if (refused !== null) {
-      this.#refusals[refused]++;
+      this.#refusals.add(refused);
       return { refused, send: [] };
     }
     let pair = this.#pairs.get(pairName(from, to));
     if (pair === undefined) {
       const full = this.#checkRoom(from, to);
       if (full !== null) {
-        this.#refusals[full]++;
+        this.#refusals.add(full);
         return { refused: full, send: [] };
       }
       pair = this.#create(from, to);
@@ -406,8 +401,8 @@ export class RelayServer {
       received: { packets: this.#inPackets, bytes: this.#inBytes },
       forwarded: { packets: this.#outPackets, bytes: this.#outBytes },
       macChecks: this.#macChecks,
-      drops: { ...this.#drops },
-      refusals: { ...this.#refusals },
+      drops: this.#drops.snapshot(),
+      refusals: this.#refusals.snapshot(),
     };
   }
 
@@ -423,7 +418,7 @@ export class RelayServer {
   }
 
   #drop(reason: RelayDropReason): RelayDropReason {
-    this.#drops[reason]++;
+    this.#drops.add(reason);
     return reason;
   }
 

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { ReasonCounter } from "../metrics/reasons.ts";
+
 /** The largest datagram sent by default, bytes: below any overlay MTU with IPv6 headers. */
 export const MAX_DATAGRAM = 1200;
 /** The largest message by default, bytes (1 MiB). */
@@ -68,13 +70,17 @@ export function splitMessage(
 }
 
 /** Why a datagram was not (or not yet) a message. */
-export type FragmentDrop =
-  | "malformed"
-  | "too-large"
-  | "duplicate"
-  | "evicted"
-  | "expired"
-  | "memory";
+export const FRAGMENT_DROPS = [
+  "malformed",
+  "too-large",
+  "duplicate",
+  "evicted",
+  "expired",
+  "memory",
+] as const;
+
+/** Why a datagram was not (or not yet) a message. */
+export type FragmentDrop = typeof FRAGMENT_DROPS[number];
 
 /** The bounds of a {@link Reassembler}. */
 export interface ReassemblyLimits {
@@ -115,14 +121,7 @@ const DONE_KEPT = 64;
 /** Puts fragments back together; see the module docs. */
 export class Reassembler {
   /** Datagrams dropped, and reassemblies given up, by reason. */
-  readonly drops: Record<FragmentDrop, number> = {
-    malformed: 0,
-    "too-large": 0,
-    duplicate: 0,
-    evicted: 0,
-    expired: 0,
-    memory: 0,
-  };
+  readonly drops: ReasonCounter<FragmentDrop> = new ReasonCounter(FRAGMENT_DROPS);
   readonly #maxMessage: number;
   readonly #maxPer: number;
   readonly #maxTotal: number;
@@ -265,11 +264,11 @@ export class Reassembler {
     s.open.delete(id);
     this.#held -= a.bytes;
     s.held -= a.bytes;
-    if (reason !== null) this.drops[reason]++;
+    if (reason !== null) this.drops.add(reason);
   }
 
   #drop(reason: FragmentDrop): null {
-    this.drops[reason]++;
+    this.drops.add(reason);
     return null;
   }
 }

@@ -14,6 +14,7 @@
 
 import type { Logger } from "../log/logger.ts";
 import { LogBudget } from "../log/budget.ts";
+import { ReasonCounter } from "../metrics/reasons.ts";
 import { SERVICES_PORT } from "../members/ports.ts";
 import { ServiceError } from "./errors.ts";
 import {
@@ -37,15 +38,18 @@ export interface DatagramStack {
   send(to: { address: string; port: number }, data: Uint8Array, fromPort?: number): void;
 }
 
-/** Why the socket dropped something: reassembly's reasons, and its own. */
-export type SocketDrop =
-  | FragmentDrop
+/** Why the socket itself dropped something (reassembly's reasons aside). */
+const OWN_DROPS = [
   /** Reassembled, but not a well-formed message. */
-  | "undecodable"
+  "undecodable",
   /** A datagram the stack would not send. */
-  | "send-failed"
+  "send-failed",
   /** The message handler threw. */
-  | "handler-error";
+  "handler-error",
+] as const;
+
+/** Why the socket dropped something: reassembly's reasons, and its own. */
+export type SocketDrop = FragmentDrop | typeof OWN_DROPS[number];
 
 /** The bounds of a {@link ServiceSocket}. */
 export interface ServiceSocketOptions {
@@ -79,11 +83,7 @@ export class ServiceSocket {
   readonly #port: number;
   readonly #maxDatagram: number;
   readonly #reassembler: Reassembler;
-  readonly #own: Record<"undecodable" | "send-failed" | "handler-error", number> = {
-    undecodable: 0,
-    "send-failed": 0,
-    "handler-error": 0,
-  };
+  readonly #own = new ReasonCounter(OWN_DROPS);
   readonly #logger: Logger | undefined;
   readonly #logBudget = new LogBudget();
   readonly #handler: (msg: ServiceMessage, from: string) => void;
@@ -116,7 +116,7 @@ export class ServiceSocket {
 
   /** Drops by reason (reassembly's and the socket's own). */
   drops(): Record<SocketDrop, number> {
-    return { ...this.#reassembler.drops, ...this.#own };
+    return { ...this.#reassembler.drops.snapshot(), ...this.#own.snapshot() };
   }
 
   /** Bytes held by reassemblies under way. */
@@ -159,7 +159,7 @@ export class ServiceSocket {
         this.#stack.send(to, datagrams[i], this.#port);
         this.counts.sentBytes += datagrams[i].length;
       } catch (e) {
-        this.#own["send-failed"]++;
+        this.#own.add("send-failed");
         this.#log("service datagram not sent", { to: address, error: String(e) });
         return;
       }
@@ -174,14 +174,14 @@ export class ServiceSocket {
     if (bytes === null) return;
     const msg = decodeMessage(bytes);
     if (msg === null) {
-      this.#own.undecodable++;
+      this.#own.add("undecodable");
       return;
     }
     this.counts.received++;
     try {
       this.#handler(msg, from);
     } catch (e) {
-      this.#own["handler-error"]++;
+      this.#own.add("handler-error");
       this.#log("service message handler failed", { from, kind: msg.kind, error: String(e) });
     }
   }

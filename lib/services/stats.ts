@@ -10,6 +10,7 @@
 
 import { Histogram, PROBE_RTT_BUCKETS } from "../health/histogram.ts";
 import type { ServiceCallSeries, ServiceMetrics } from "./metrics.ts";
+import { ReasonCounter } from "../metrics/reasons.ts";
 
 /** Latency bounds, seconds: the probe RTT bounds (in-process calls up to slow WAN links), then
  * room for slow backends. */
@@ -19,7 +20,10 @@ export const SERVICE_LATENCY_BUCKETS: readonly number[] = [...PROBE_RTT_BUCKETS,
 export const MAX_SERIES = 256;
 
 /** Why an event was dropped. */
-export type EventDrop = "slow-subscriber" | "unacked" | "duplicate";
+export const EVENT_DROPS = ["slow-subscriber", "unacked", "duplicate"] as const;
+
+/** Why an event was dropped. */
+export type EventDrop = typeof EVENT_DROPS[number];
 
 class Series {
   readonly #map = new Map<string, { s: string; a: string; o: string; h: Histogram }>();
@@ -57,11 +61,7 @@ export class ServiceStats {
   readonly #calls = new Series();
   readonly #served = new Series();
   readonly #events = { published: 0, sent: 0, delivered: 0 };
-  readonly #eventDrops: Record<EventDrop, number> = {
-    "slow-subscriber": 0,
-    unacked: 0,
-    duplicate: 0,
-  };
+  readonly #eventDrops = new ReasonCounter(EVENT_DROPS);
 
   /** A call this node made ended with `outcome` (`ok` or an error code) after `seconds`. */
   call(service: string, action: string, outcome: string, seconds: number): void {
@@ -80,7 +80,7 @@ export class ServiceStats {
 
   /** Counts an event dropped for `reason`. */
   eventDrop(reason: EventDrop, n = 1): void {
-    this.#eventDrops[reason] += n;
+    this.#eventDrops.add(reason, n);
   }
 
   /** The figures now, with the socket's drops. */
@@ -89,7 +89,7 @@ export class ServiceStats {
       calls: this.#calls.list(),
       served: this.#served.list(),
       events: { ...this.#events },
-      eventDrops: { ...this.#eventDrops },
+      eventDrops: this.#eventDrops.snapshot(),
       drops: { ...drops },
     };
   }

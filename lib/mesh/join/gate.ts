@@ -12,6 +12,7 @@ import { CookieChecker, sourceBytes } from "../../protocol/cookie.ts";
 import { COOKIE_REPLY_SIZE } from "../../protocol/constants.ts";
 import { readU32, writeU32 } from "../../protocol/bytes.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
+import { ReasonCounter } from "../../metrics/reasons.ts";
 import { sourceKey } from "../../net/source_key.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import {
@@ -79,7 +80,7 @@ export class JoinGate {
   #windowStart = -Infinity;
   #windowCount = 0;
   #underLoadUntil = -Infinity;
-  readonly #drops: Record<JoinDropReason, number>;
+  readonly #drops = new ReasonCounter(JOIN_DROP_REASONS);
   /** The last cookie reply made (valid until the next call of {@link check}). */
   readonly reply: Uint8Array = new Uint8Array(COOKIE_REPLY_SIZE);
 
@@ -98,10 +99,6 @@ export class JoinGate {
       burst: 5,
       now: this.#now,
     });
-    this.#drops = Object.fromEntries(JOIN_DROP_REASONS.map((r) => [r, 0])) as Record<
-      JoinDropReason,
-      number
-    >;
   }
 
   /** Sets the tokens whose requests are admitted (id and stored secret hash). */
@@ -117,12 +114,12 @@ export class JoinGate {
 
   /** Counts a drop decided after the gate (decrypt, malformed, stale, busy). */
   drop(reason: JoinDropReason): void {
-    this.#drops[reason]++;
+    this.#drops.add(reason);
   }
 
   /** A copy of the drop counters. */
   drops(): Record<JoinDropReason, number> {
-    return { ...this.#drops };
+    return this.#drops.snapshot();
   }
 
   /** True while mac2 is demanded. */
@@ -157,7 +154,7 @@ export class JoinGate {
       const source = sourceBytes(from.address, from.port);
       if (noCookie || !this.#cookies.checkMac2(msg, source, now)) {
         // The request is dropped either way; the cookie lets a real sender retry at once.
-        this.#drops["cookie-required"]++;
+        this.#drops.add("cookie-required");
         if (!noCookie && !this.#cookieLimiter.allow(limitKey)) return "drop";
         // WireGuard's cookie reply, with the join's own type and the request id as receiver.
         this.#cookies.createReply(msg, readU32(msg, 4), source, now, this.reply);
@@ -170,7 +167,7 @@ export class JoinGate {
   }
 
   #refuse(reason: JoinDropReason): JoinVerdict {
-    this.#drops[reason]++;
+    this.#drops.add(reason);
     return "drop";
   }
 }

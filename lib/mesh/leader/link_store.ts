@@ -11,17 +11,22 @@
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
+import { ReasonCounter } from "../../metrics/reasons.ts";
 import type { LinksMessage, WireLink } from "../sync/links.ts";
 import { MAX_LINK_PARTS } from "../sync/links.ts";
 
 /** Why a report, a part or a link of one was dropped. */
-export type LinkDropReason =
+export const LINK_DROP_REASONS = [
   /** The sender is not a member. */
-  | "not-member"
+  "not-member",
   /** A link about a key that is not a member (or about the sender itself). */
-  | "bad-peer"
+  "bad-peer",
   /** Parts over the sender's rate. */
-  | "rate";
+  "rate",
+] as const;
+
+/** Why a report, a part or a link of one was dropped. */
+export type LinkDropReason = typeof LINK_DROP_REASONS[number];
 
 /** A member's latest report, as the store hands it out. */
 export interface LinkReport {
@@ -66,7 +71,7 @@ export class LinkStore {
   readonly #staleMs: number;
   readonly #reports = new Map<string, { at: number; links: WireLink[] }>();
   readonly #pending = new Map<string, Pending>();
-  readonly #drops: Record<LinkDropReason, number> = { "not-member": 0, "bad-peer": 0, rate: 0 };
+  readonly #drops = new ReasonCounter(LINK_DROP_REASONS);
   readonly #limit: RateLimiter;
   readonly #log = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
 
@@ -80,7 +85,7 @@ export class LinkStore {
 
   /** What was dropped so far, by reason. */
   drops(): Record<LinkDropReason, number> {
-    return { ...this.#drops };
+    return this.#drops.snapshot();
   }
 
   /** Members with a report held (the leader's own included). */
@@ -161,7 +166,7 @@ export class LinkStore {
   }
 
   #drop(reason: LinkDropReason, who: string, n = 1): void {
-    this.#drops[reason] += n;
+    this.#drops.add(reason, n);
     if (this.#deps.logger && this.#log.allow(`${reason}|${who}`)) {
       this.#deps.logger.warn("link report dropped", { reason, from: who, dropped: n });
     }

@@ -17,6 +17,7 @@ import { isIpEndpoint } from "../../net/resolve.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
 import type { PeerState } from "./peer.ts";
 import type { NatDropReason } from "./status.ts";
+import type { ReasonCounter } from "../../metrics/reasons.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
 
 /** What the call-me exchange works with. */
@@ -44,7 +45,7 @@ export interface CallMeDeps {
   /** This node's candidates now: what a call-me carries. */
   candidates: () => readonly Candidate[];
   /** Where refused call-me messages are counted. */
-  drops: Record<NatDropReason, number>;
+  drops: ReasonCounter<NatDropReason>;
   /** A peer calls: it punches towards us now. False when it is no peer (nothing counted). */
   calledBy: (key: string, c: Candidate[]) => boolean;
 }
@@ -116,7 +117,7 @@ export class CallMe {
     const d = this.#d;
     // Only the leader says who called: a node's call-me names the peer to call.
     if (typeof msg.to !== "string" || msg.from !== undefined) {
-      d.drops["callme-malformed"]++;
+      d.drops.add("callme-malformed");
       return;
     }
     let sender: Member | undefined;
@@ -127,16 +128,16 @@ export class CallMe {
       // Passing it on would tell each of the other (its key, its endpoints).
       (target && d.mayCall && !d.mayCall(sender.publicKey, target.publicKey))
     ) {
-      d.drops["callme-not-member"]++;
+      d.drops.add("callme-not-member");
       return;
     }
     if (fromWire(msg.c) === null) {
-      d.drops["callme-malformed"]++;
+      d.drops.add("callme-malformed");
       return;
     }
     const c = recordCandidates(sender);
     if (!this.#relayLimit.allow(`${sender.publicKey}>${msg.to}`)) {
-      d.drops["callme-rate-limited"]++;
+      d.drops.add("callme-rate-limited");
       return;
     }
     if (target) {
@@ -148,16 +149,16 @@ export class CallMe {
   #fromLeader(msg: Extract<ControlMessage, { t: "callme" }>, from: string): void {
     const d = this.#d;
     if (from !== d.leaderAddress() && !d.isLeader?.(from)) {
-      d.drops["callme-not-leader"]++;
+      d.drops.add("callme-not-leader");
       return;
     }
     if (typeof msg.from !== "string" || !d.members.has(msg.from)) {
-      d.drops["callme-not-member"]++;
+      d.drops.add("callme-not-member");
       return;
     }
     const c = fromWire(msg.c);
     if (c === null) {
-      d.drops["callme-malformed"]++;
+      d.drops.add("callme-malformed");
       return;
     }
     this.#take(msg.from, c);

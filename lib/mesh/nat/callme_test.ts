@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { member as record } from "../../../tests/fixtures/members.ts";
 import { CallMe, recordCandidates } from "./callme.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
-import type { NatDropReason } from "./status.ts";
+import { PATH_DROP_REASONS } from "./status.ts";
+import { ReasonCounter } from "../../metrics/reasons.ts";
 
 const member: typeof record = (name, address, extra = {}) =>
   record(name, address, { publicKey: `${name}-key`, ...extra });
@@ -14,7 +15,7 @@ Deno.test("call-me: the leader passes on the caller's record's candidates, never
   });
   const n2 = member("n2", "10.88.0.3");
   const sent: [string, ControlMessage][] = [];
-  const drops = new Proxy({}, { get: () => 0, set: () => true }) as Record<NatDropReason, number>;
+  const drops = new ReasonCounter(PATH_DROP_REASONS);
   const c = new CallMe({
     role: "leader",
     channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },
@@ -45,10 +46,7 @@ Deno.test("call-me: the leader passes on the caller's record's candidates, never
 
 Deno.test("call-me: a node takes one from any of the mesh's leaders, from no other member", () => {
   const peer = member("peer", "10.88.0.3", { endpoints: ["203.0.113.3:51820"] });
-  const drops = { "callme-not-leader": 0, "callme-not-member": 0, "callme-malformed": 0 } as Record<
-    NatDropReason,
-    number
-  >;
+  const drops = new ReasonCounter(PATH_DROP_REASONS);
   const called: string[] = [];
   const leaders = new Set(["10.88.0.1", "10.88.0.9"]);
   const c = new CallMe({
@@ -74,17 +72,14 @@ Deno.test("call-me: a node takes one from any of the mesh's leaders, from no oth
   // A member that is no leader cannot make this node punch anywhere.
   c.handle(msg, peer.address);
   assert.equal(called.length, 2);
-  assert.equal(drops["callme-not-leader"], 1);
+  assert.equal(drops.get("callme-not-leader"), 1);
   assert.equal(c.counts.received, 2);
 });
 
 Deno.test("call-me: a leader takes one that another leader sends or passes on, from no node", () => {
   const other = member("lead2", "10.88.0.9", { role: "leader", endpoints: ["203.0.113.9:51820"] });
   const peer = member("peer", "10.88.0.3", { endpoints: ["203.0.113.3:51820"] });
-  const drops = { "callme-not-leader": 0, "callme-not-member": 0, "callme-malformed": 0 } as Record<
-    NatDropReason,
-    number
-  >;
+  const drops = new ReasonCounter(PATH_DROP_REASONS);
   const called: string[] = [];
   const sent: [string, ControlMessage][] = [];
   const c = new CallMe({
@@ -109,7 +104,7 @@ Deno.test("call-me: a leader takes one that another leader sends or passes on, f
   // A node naming a caller is no leader: dropped, nothing relayed.
   c.handle({ t: "callme", from: other.publicKey, c: c1 }, peer.address);
   assert.equal(called.length, 2);
-  assert.equal(drops["callme-not-leader"], 1);
+  assert.equal(drops.get("callme-not-leader"), 1);
   assert.equal(sent.length, 0);
 });
 
@@ -118,7 +113,7 @@ Deno.test("call-me: the leader passes none on between members whose views do not
   const n2 = member("n2", "10.88.0.3");
   const n3 = member("n3", "10.88.0.4");
   const sent: [string, ControlMessage][] = [];
-  const drops = { "callme-not-member": 0, "callme-malformed": 0 } as Record<NatDropReason, number>;
+  const drops = new ReasonCounter(PATH_DROP_REASONS);
   const c = new CallMe({
     role: "leader",
     channel: { send: (to, msg) => sent.push([to, msg]), listen: () => () => {} },
@@ -134,7 +129,7 @@ Deno.test("call-me: the leader passes none on between members whose views do not
   const c1 = [{ k: "lan" as const, e: "192.0.2.3:1" }];
   c.handle({ t: "callme", to: n2.publicKey, c: c1 }, n1.address);
   assert.equal(sent.length, 0, "n2 learns nothing of n1");
-  assert.equal(drops["callme-not-member"], 1);
+  assert.equal(drops.get("callme-not-member"), 1);
   c.handle({ t: "callme", to: n3.publicKey, c: c1 }, n1.address);
   assert.deepEqual(sent.map(([to]) => to), [n3.address]);
 });

@@ -452,7 +452,7 @@ export class MeshPaths {
 
   /** Counts a change of route (relay, tcp, back to direct) with the path changes. */
   routeChanged(publicKey: string, reason: RouteReason): void {
-    this.#counters.changes[reason]++;
+    this.#counters.changes.add(reason);
     const st = this.#peers.get(publicKey);
     if (st) st.changedAt = Date.now();
   }
@@ -561,7 +561,7 @@ export class MeshPaths {
   #apply(key: string, change: PathChange | null): void {
     const st = this.#peers.get(key);
     if (change === null || !st) return;
-    this.#counters.changes[change.reason]++;
+    this.#counters.changes.add(change.reason);
     st.changedAt = Date.now();
     const name = this.#members.get(key)?.name ?? "";
     if (change.to === null) {

@@ -83,12 +83,7 @@ Deno.test({
   name: "nat paths: members behind two NATs punch through to each other's public address",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
-      await lab.startLeader();
-      const n1 = await lab.start("n1", "198.51.100.10", KEEP_N2);
-      const n2 = await lab.start("n2", "198.51.101.20", KEEP_N1);
-      await until("direct both ways", () => direct(n1, n2) && direct(n2, n1));
+      const [n1, n2] = await lab.directPair();
       assert.equal(peerOf(n1, n2).endpoint, "203.0.113.2:51820");
       assert.equal(peerOf(n2, n1).endpoint, "203.0.113.1:51820");
       assert.ok(await pings(n1, n2));
@@ -106,12 +101,7 @@ Deno.test({
   name: "nat paths: after a NAT rebinding the path table follows the device's roaming at once",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
-      await lab.startLeader();
-      const n1 = await lab.start("n1", "198.51.100.10", KEEP_N2);
-      const n2 = await lab.start("n2", "198.51.101.20", KEEP_N1);
-      await until("direct both ways", () => direct(n1, n2) && direct(n2, n1));
+      const [n1, n2] = await lab.directPair();
       assert.equal(peerOf(n1, n2).endpoint, "203.0.113.2:51820");
       // b's router forgets its mappings and gives n2 a new public port.
       lab.nats.flush("b", { newPorts: true });
@@ -147,11 +137,9 @@ Deno.test({
   name: "nat paths: behind symmetric NATs there is no direct path; it says so once, nothing flaps",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      lab.twoSites("symmetric");
       await lab.startLeader();
-      const n1 = await lab.start("n1", "198.51.100.10");
-      const n2 = await lab.start("n2", "198.51.101.20");
+      const [n1, n2] = await lab.startPair();
       await until("direct with the leader", () => direct(n1, lab.leader) && direct(n2, lab.leader));
       // Sessions on demand: n1's first packet to n2 starts the punching (and the call-me).
       assert.equal(n1.paths!.activeCount, 1, "only the leader's paths are probed before traffic");
@@ -177,12 +165,7 @@ Deno.test({
   name: "nat paths: a call-me from the leader makes the peer punch; forged ones change nothing",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
-      await lab.startLeader();
-      const n1 = await lab.start("n1", "198.51.100.10", KEEP_N2);
-      const n2 = await lab.start("n2", "198.51.101.20", KEEP_N1);
-      await until("direct both ways", () => direct(n1, n2) && direct(n2, n1));
+      const [n1, n2] = await lab.directPair();
       // Past the punching (1 s here): pings to n1 are rare now.
       await new Promise((r) => setTimeout(r, 1_500));
       let fromN2 = 0;

@@ -13,6 +13,7 @@ import type { PathCrypto } from "../../nat/probe.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { PeerState } from "./peer.ts";
 import type { NatDropReason } from "./status.ts";
+import type { ReasonCounter } from "../../metrics/reasons.ts";
 
 /** How many of a peer's last pings are remembered to refuse replays of them. */
 const RECENT_PINGS = 64;
@@ -30,7 +31,7 @@ export interface PathProbesDeps {
   /** The peers' states by public key. */
   peers: ReadonlyMap<string, PeerState>;
   /** Where dropped probes are counted. */
-  drops: Record<NatDropReason, number>;
+  drops: ReasonCounter<NatDropReason>;
   /** Takes a path change a pong made. */
   apply: (key: string, change: PathChange | null) => void;
   /**
@@ -62,16 +63,16 @@ export class PathProbes {
       if (!st) {
         // A member we hold no session for and could not wake: unanswered, and counted, so a
         // member left unprobed (its pings never answered) shows.
-        d.drops.inactive++;
+        d.drops.add("inactive");
         return false;
       }
       // A ping captured and sent again (from anywhere) would make us answer and probe there.
       if (st.pings.has(r.txid)) {
-        d.drops.replay++;
+        d.drops.add("replay");
         return false;
       }
       if (!this.#pongLimit.allow(r.peerKey)) {
-        d.drops["rate-limited"]++;
+        d.drops.add("rate-limited");
         return false;
       }
       st.pings.add(r.txid);
@@ -114,7 +115,7 @@ export class PathProbes {
     try {
       to = d.device.endpoint(endpoint);
     } catch {
-      d.drops["send-error"]++;
+      d.drops.add("send-error");
       return;
     }
     this.#send(ping.bytes, to);
@@ -124,7 +125,7 @@ export class PathProbes {
     try {
       this.#d.device.sendDatagram(bytes, to);
     } catch {
-      this.#d.drops["send-error"]++; // an unreachable family or a closing socket: the next round
+      this.#d.drops.add("send-error"); // an unreachable family or a closing socket: the next round
     }
   }
 }

@@ -8,17 +8,22 @@ import type { PathReason, PathTable, PeerPaths } from "../../nat/paths.ts";
 import type { RouteReason } from "../../relay/route_choice.ts";
 import type { PathMetrics } from "../../nat/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
+import { ReasonCounter } from "../../metrics/reasons.ts";
 
 /** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
-export type NatDropReason =
-  | "inactive"
-  | "rate-limited"
-  | "replay"
-  | "send-error"
-  | "callme-not-leader"
-  | "callme-not-member"
-  | "callme-malformed"
-  | "callme-rate-limited";
+export const PATH_DROP_REASONS = [
+  "inactive",
+  "rate-limited",
+  "replay",
+  "send-error",
+  "callme-not-leader",
+  "callme-not-member",
+  "callme-malformed",
+  "callme-rate-limited",
+] as const;
+
+/** Why a probe or a call-me was dropped (beyond the probe codec's own reasons). */
+export type NatDropReason = typeof PATH_DROP_REASONS[number];
 
 const REASONS: readonly (PathReason | RouteReason)[] = [
   "punched",
@@ -34,27 +39,9 @@ const REASONS: readonly (PathReason | RouteReason)[] = [
 /** The counters of path changes (by reason) and of drops (by reason), shared by the parts. */
 export class PathCounters {
   /** Path changes by reason: the direct path's (the probes'), and the fallbacks' (the routes'). */
-  readonly changes: Record<PathReason | RouteReason, number> = {
-    punched: 0,
-    lan: 0,
-    rtt: 0,
-    failed: 0,
-    roamed: 0,
-    relay: 0,
-    tcp: 0,
-    direct: 0,
-  };
+  readonly changes: ReasonCounter<PathReason | RouteReason> = new ReasonCounter(REASONS);
   /** Probes and call-me messages dropped, by reason. */
-  readonly drops: Record<NatDropReason, number> = {
-    "inactive": 0,
-    "rate-limited": 0,
-    "replay": 0,
-    "send-error": 0,
-    "callme-not-leader": 0,
-    "callme-not-member": 0,
-    "callme-malformed": 0,
-    "callme-rate-limited": 0,
-  };
+  readonly drops: ReasonCounter<NatDropReason> = new ReasonCounter(PATH_DROP_REASONS);
 }
 
 /** A peer's path fields for `/status` from its table entry and its last change (Unix ms). */
@@ -97,10 +84,10 @@ export function pathMetrics(
     states[state] = (states[state] ?? 0) + 1;
   }
   return {
-    changes: Object.fromEntries(REASONS.map((r) => [r, counters.changes[r]])),
+    changes: counters.changes.snapshot(),
     drops: {
       ...probeDrops,
-      ...counters.drops,
+      ...counters.drops.snapshot(),
       "stale-pong": stale,
       "misdirected-pong": misdirected,
     },

@@ -29,8 +29,8 @@ Deno.test("nat_status: metrics count changes, drops and states; announce drops w
   const table = new PathTable(DEFAULT_PATH_TIMING);
   table.peer("a");
   const counters = new PathCounters();
-  counters.changes.lan = 2;
-  counters.drops["callme-malformed"] = 1;
+  counters.changes.add("lan", 2);
+  counters.drops.add("callme-malformed");
   const m = pathMetrics(table, counters, { auth: 3 }, null);
   assert.deepEqual(m.changes, {
     punched: 0,

@@ -12,11 +12,9 @@ Deno.test({
   name: "mesh routes: members behind symmetric NATs go through the leader's relay",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      lab.twoSites("symmetric");
       await lab.startLeader();
-      const n1 = await lab.start("n1", "198.51.100.10");
-      const n2 = await lab.start("n2", "198.51.101.20");
+      const [n1, n2] = await lab.startPair();
       // Sessions on demand: n2 is idle on n1 until n1 sends; its first packets start the
       // session, the punching fails, and the relay carries it (n2 takes the relay's grant of
       // n1's session on it, though it asked for none).
@@ -63,8 +61,7 @@ Deno.test({
   name: "mesh routes: a blocked direct path goes through the relay, and back once it opens",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "cone");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "cone");
+      lab.twoSites("cone");
       // Nothing passes between the two sites: only the leader reaches both.
       const unblock = lab.nats.block((from, to) =>
         (from.startsWith("198.51.100.") && to.startsWith("203.0.113.2:")) ||
@@ -72,8 +69,7 @@ Deno.test({
       );
       await lab.startLeader();
       // They keep each other: a session, and its route, from the start without traffic.
-      const n1 = await lab.start("n1", "198.51.100.10", { keepPeers: ["n2"] });
-      const n2 = await lab.start("n2", "198.51.101.20", { keepPeers: ["n1"] });
+      const [n1, n2] = await lab.startPair({ keep: true });
       await until("relayed", () => peerOf(n1, n2)?.path === "relay", 20_000);
       assert.ok(await pings(n1, n2), "n1 pings n2 through the relay");
       unblock();
@@ -100,16 +96,14 @@ Deno.test({
   name: "mesh routes: with two relays, the pairs of one that stops move to the other",
   fn: () =>
     withLab(async (lab) => {
-      lab.nats.site("a", "198.51.100.", "203.0.113.1", "symmetric");
-      lab.nats.site("b", "198.51.101.", "203.0.113.2", "symmetric");
+      lab.twoSites("symmetric");
       await lab.startLeader();
       const r2 = await lab.start("r2", "192.0.2.5", {
         relay: true,
         advertise: ["192.0.2.5:51820"],
       });
       // They keep each other: a session, and its route, from the start without traffic.
-      const n1 = await lab.start("n1", "198.51.100.10", { keepPeers: ["n2"] });
-      const n2 = await lab.start("n2", "198.51.101.20", { keepPeers: ["n1"] });
+      const [n1, n2] = await lab.startPair({ keep: true });
       await until("n1 knows both relays", () =>
         parsePrometheus(n1.agent.metrics.render()).families.has("weft_relay_sessions") &&
         (n1.view().members.find((m) =>

@@ -40,6 +40,7 @@ import { applyEntry, parseJournal } from "./leader_journal.ts";
 import { validTcpPort } from "../../members/validate.ts";
 import { runIdOf } from "../../members/run_id.ts";
 import { type LeaseRecord, leaseRecordProblem } from "../../services/lease/arbiter.ts";
+import { exists } from "../../io/files.ts";
 
 /** The leader's file. */
 export interface LeaderFile {
@@ -138,15 +139,8 @@ export const STATUS_ADDRESS_FILE = "status.address";
 /** The running agent's control socket, in its state directory. */
 export const CONTROL_SOCKET = "weft.sock";
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
+/** The state directory's names are asked about themselves (lstat): a dangling link is there. */
+const LSTAT = { link: true } as const;
 
 /** 24 random bytes in base64: a bearer token. */
 function newSecret(): string {
@@ -198,7 +192,7 @@ export class StateDir {
   /** Makes the directory (0700) and its missing parents, recording the ones it made. */
   async #makeDir(): Promise<void> {
     const missing: string[] = [];
-    for (let d = resolve(this.dir); !(await exists(d)); d = dirname(d)) {
+    for (let d = resolve(this.dir); !(await exists(d, LSTAT)); d = dirname(d)) {
       missing.push(d);
       if (dirname(d) === d) break;
     }
@@ -256,7 +250,7 @@ export class StateDir {
   async #noteCreated(file: string): Promise<void> {
     // Held across the await: `keepCreated` may end the recording meanwhile.
     const created = this.#created;
-    if (created && !created.files.includes(file) && !(await exists(file))) {
+    if (created && !created.files.includes(file) && !(await exists(file, LSTAT))) {
       created.files.push(file);
     }
   }
@@ -290,7 +284,7 @@ export class StateDir {
    */
   async privateKey(): Promise<{ key: string; saved: boolean }> {
     const file = this.path("private.key");
-    if (await exists(file)) {
+    if (await exists(file, LSTAT)) {
       const text = (await Deno.readTextFile(file)).trim();
       try {
         parseKey(text, "private key");
@@ -353,7 +347,7 @@ export class StateDir {
   /** A token file's token, made and saved (0600) when there is none. */
   async #secret(name: string): Promise<string> {
     const file = this.path(name);
-    if (await exists(file)) {
+    if (await exists(file, LSTAT)) {
       const t = (await Deno.readTextFile(file)).trim();
       check(/^[A-Za-z0-9+/=]{20,}$/.test(t), file, "bad token");
       return t;
@@ -400,12 +394,12 @@ export class StateDir {
   async readLeader(): Promise<LeaderFile | null> {
     const file = this.path("leader.json");
     const journal = this.path(LEADER_JOURNAL);
-    if (!(await exists(file))) {
-      check(!(await exists(journal)), journal, "a journal without leader.json");
+    if (!(await exists(file, LSTAT))) {
+      check(!(await exists(journal, LSTAT)), journal, "a journal without leader.json");
       return null;
     }
     const d = checkLeaderFile(await readJsonFile(file), file);
-    if (!(await exists(journal))) return d;
+    if (!(await exists(journal, LSTAT))) return d;
     for (const e of parseJournal(await Deno.readTextFile(journal), journal)) applyEntry(d, e);
     return checkLeaderFile(d, journal);
   }
@@ -430,7 +424,7 @@ export class StateDir {
   /** The node file, or null when there is none. */
   async readNode(): Promise<NodeFile | null> {
     const file = this.path("node.json");
-    if (!(await exists(file))) return null;
+    if (!(await exists(file, LSTAT))) return null;
     const o = await readJsonFile(file) as NodeFile;
     check(o && o.format === 1, file, "unknown format");
     check(typeof o.address === "string", file, "address");

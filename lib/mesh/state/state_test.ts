@@ -7,15 +7,9 @@ import { newLanKey } from "./lan_key.ts";
 import { type LeaderFile, type NodeFile, SerialWriter, StateDir } from "./state.ts";
 import { parseKey } from "../../crypto/keys.ts";
 import type { Member } from "../../members/member.ts";
+import { tempDirs } from "../../../tests/fixtures/temp_dir.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-state-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = tempDirs("weft-state-test-");
 
 const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
 
