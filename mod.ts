@@ -111,6 +111,7 @@ export type { PolicySource } from "./lib/config/yaml_source.ts";
 export type { BackendName, Dh } from "./lib/crypto/types.ts";
 export type { Device } from "./lib/device/device.ts";
 export type { DropCounters, DropReason } from "./lib/device/drops.ts";
+export type { ReasonCounter } from "./lib/metrics/reasons.ts";
 export { DROP_REASONS } from "./lib/device/drops.ts";
 export type {
   DeviceEvent,

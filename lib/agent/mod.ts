@@ -74,6 +74,7 @@ export type {
 export type { BackendName } from "../crypto/types.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
+export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DROP_REASONS } from "../device/drops.ts";
 export type {
   DeviceEvent,

@@ -52,6 +52,7 @@ export type {
 export type { Agent, ControlledAgent, MeshDatagram, PeerPath, PingResult } from "../agent/agent.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
+export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DROP_REASONS } from "../device/drops.ts";
 export type {
   DeviceEvent,

@@ -51,6 +51,7 @@ export {
 export type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "../io/driver.ts";
 export { type Clock, ManualClock, systemClock } from "./clock.ts";
 export { DROP_REASONS, type DropCounters, type DropReason } from "./drops.ts";
+export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "../protocol/constants.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.

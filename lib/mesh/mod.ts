@@ -136,6 +136,7 @@ export type { PolicySource } from "../config/yaml_source.ts";
 export type { BackendName } from "../crypto/types.ts";
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
+export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DROP_REASONS } from "../device/drops.ts";
 export type {
   DeviceEvent,

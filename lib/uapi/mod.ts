@@ -38,6 +38,7 @@ export { DEFAULT_UAPI_DIR, serveUapi, type UapiServer, type UapiServerOptions } 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { Device } from "../device/device.ts";
 export type { DropCounters, DropReason } from "../device/drops.ts";
+export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DROP_REASONS } from "../device/drops.ts";
 export type {
   DeviceEvent,
