@@ -24,13 +24,13 @@ import { dnsScope, LocalAddresses } from "../dns/scope.ts";
 import { HeardLiveness } from "../health/heard.ts";
 import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
 import { PolicyRuntime } from "../policy/runtime.ts";
-import { makeRelayParts } from "../relay/runtime/relay_parts.ts";
+import { makeRelayParts, type RelayParts } from "../relay/runtime/relay_parts.ts";
 import { RelayService } from "../relay/runtime/relay_service.ts";
 import { MeshServices } from "../services/mesh_services.ts";
 import { startMeshAgent } from "./agent_part.ts";
 import type { OpenedState } from "./boot.ts";
 import type { MeshComposition, NatParts, RoleParts, Running, Start } from "./composition.ts";
-import { makeHostParts } from "./host_parts.ts";
+import { type HostParts, makeHostParts } from "./host_parts.ts";
 import { Membership } from "./membership.ts";
 import { makeLinks, makeNat } from "./nat_parts.ts";
 import { type NamedPart, PartList } from "./part.ts";
@@ -193,11 +193,11 @@ export async function composeMesh(mesh: ResolvedMesh, boot: Boot): Promise<MeshC
 interface Made {
   boot: Boot;
   policy: PolicyRuntime;
-  relay: ReturnType<typeof makeRelayParts>;
+  relay: RelayParts;
   heard: HeardLiveness | null;
   activity: PeerActivity;
   peers: MeshPeers;
-  host: Awaited<ReturnType<typeof makeHostParts>>;
+  host: HostParts;
 }
 
 /** Makes the parts that follow the view and lists every part in start order. */
