@@ -4,18 +4,21 @@
  * @module
  */
 
-import type { BackendName, CryptoSuite } from "../crypto/types.ts";
+import type { CryptoSuite } from "../crypto/types.ts";
 import { selectSuite, suiteByName } from "../crypto/select.ts";
-import {
-  Device,
-  type DeviceErrorSource,
-  type DeviceEvent,
-  type PacketFilter,
-  type PeerConfig,
-} from "../device/device.ts";
-import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
+import type {
+  AgentMode,
+  AgentOptions,
+  MeshDatagram,
+  NodeIdentity,
+  PeerIdentity,
+  PeerPath,
+  PingResult,
+  ProbeFn,
+} from "./agent_options.ts";
+import { Device, type DeviceErrorSource, type DeviceEvent } from "../device/device.ts";
+import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { TcpStats } from "../io/stats.ts";
-import type { ProtocolTimers } from "../protocol/constants.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
@@ -26,23 +29,13 @@ import { formatAddress, parseAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
-import {
-  type HealthOptions,
-  HealthTracker,
-  idleHealth,
-  type PeerHealth,
-} from "../health/health.ts";
+import { HealthTracker, idleHealth, type PeerHealth } from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
-import { processCollector } from "../metrics/process.ts";
-import { agentEventsCollector, agentInfoCollector } from "./metrics.ts";
-import { deviceDropsCollector, devicePeersCollector } from "../device/metrics.ts";
-import { healthCollector } from "../health/metrics.ts";
-import { listenersCollector } from "../net/listener_metrics.ts";
-import { tcpCollector, tunCollector, udpCollector } from "../io/metrics.ts";
+import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
-import { openUnderlay, planUnderlay, raiseFileLimitOnce, type UnderlayKind } from "./underlay.ts";
-import { offloadsOf, tcpSide, tunMetricsOf, udpSide } from "./driver_figures.ts";
+import { openUnderlay, planUnderlay, raiseFileLimitOnce } from "./underlay.ts";
+import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 
@@ -69,213 +62,23 @@ function pollLingerMs(): number {
 
 export type { UnderlayKind } from "./underlay.ts";
 
-/** How an agent's plaintext side is provided. */
-export type AgentMode = "userspace" | "tun";
-
-/** What an agent is started with. */
-export interface AgentOptions {
-  /**
-   * Our private key, base64 (as `wg genkey` prints). Absent: none yet, as wireguard-go starts
-   * (set later through the UAPI with `uapiDeviceChanges`); no handshakes happen until then.
-   */
-  privateKey?: string;
-  /**
-   * Overlay addresses with prefix length, e.g. `["10.9.0.1/24", "fd00::1/64"]`. May be empty
-   * in `tun` mode without `control`: the TUN then has none (others add them, as wg-quick does).
-   */
-  addresses: string[];
-  /** UDP listen port; 0 picks a free one. Default 51820. */
-  listenPort?: number;
-  /** Address to bind the underlay socket to. Default: all. */
-  listenHost?: string;
-  /**
-   * Also carry WireGuard messages on TCP (drivers/tcp.ts), for networks that let no UDP
-   * through: a port number to listen on, or `"same"` for the UDP port's number, whatever UDP got
-   * (with `listenPort` 0, a number free for both). Undefined or 0: UDP only, the default, since
-   * WireGuard peers speak no TCP. A TCP port that cannot be had fails the start, naming it.
-   * With a `transport` given, TCP is added beside it. The TCP socket gets no `fwMark`.
-   */
-  tcpPort?: number | "same";
-  /** The peers. */
-  peers?: PeerConfig[];
-  /** MTU of the overlay. Default 1420. */
-  mtu?: number;
-  /** `userspace` (no TUN, no root) or `tun`. Default `userspace`. */
-  mode?: AgentMode;
-  /** TUN interface name in `tun` mode. Default `weft0`. */
-  interfaceName?: string;
-  /**
-   * Where the peers' allowed IPs are routed in `tun` mode, as wg-quick's `Table`: `auto` (the
-   * main table; default), `off` (no routes), or a table number or name.
-   */
-  table?: string;
-  /**
-   * The prefixes routed into the TUN in `tun` mode; default every peer's allowed IPs (`weft up`
-   * leaves out default routes, which go through policy routing instead).
-   */
-  routes?: string[];
-  /** The firewall mark of the underlay socket (wg's `fwmark`; `linux` underlay only). */
-  fwMark?: number;
-  /** Force a crypto backend; default the fastest available. */
-  crypto?: BackendName;
-  /**
-   * Worker threads that seal and open transport messages a batch at a time (0: all on the main
-   * thread; a number above 0 needs the sodium backend, and workers asked for that cannot start
-   * fail the start). Default `auto`: 2 in `tun` mode with libsodium on 4 cores or more, else 0
-   * (lib/agent/crypto_workers.ts).
-   */
-  cryptoWorkers?: number | "auto";
-  /** Protocol timer overrides in ms (tests use short ones). */
-  timers?: Partial<ProtocolTimers>;
-  /** Handshakes per second past which cookies are demanded. */
-  underLoadThreshold?: number;
-  /** The logger. Default: info level, text, stderr. */
-  logger?: Logger;
-  /** A ready transport, instead of opening UDP (tests, other transports). */
-  transport?: Transport;
-  /**
-   * Wraps the transport opened (or given) before the device starts on it (the mesh puts it in a
-   * relay mux). The agent owns and closes what this returns, which closes what it wraps.
-   */
-  wrapTransport?: (transport: Transport) => Transport;
-  /** A ready packet device, instead of the userspace stack or a TUN. */
-  packets?: PacketDevice;
-  /**
-   * The UDP implementation: `linux` (FFI sockets with recvmmsg/sendmmsg, sharing one poll loop
-   * with the TUN) or `deno` (`Deno.listenDatagram`, which needs `--unstable-net`). Default:
-   * `linux` on Linux, else `deno`.
-   */
-  underlay?: UnderlayKind;
-  /**
-   * Serve the WireGuard UAPI (`wg show`/`wg set`) on `<dir>/<interface>.sock`: a directory, or
-   * true for `/var/run/wireguard`. Default: on in `tun` mode, off in `userspace` mode.
-   */
-  uapi?: boolean | string;
-  /**
-   * Let the UAPI's `set` change the private key, listen port (the `linux` underlay rebinds) and
-   * fwmark of the running device, as wireguard-go does (`wg setconf` after start). Default
-   * false: a request may restate them, a change is refused (EOPNOTSUPP).
-   */
-  uapiDeviceChanges?: boolean;
-  /**
-   * Called once when the TUN interface is deleted under the agent (`ip link delete`, as
-   * `wg-quick down` does): its reads fail from then on. The agent keeps running; the owner
-   * decides (`weft wireguard` closes it and exits).
-   */
-  onInterfaceGone?: () => void;
-  /**
-   * Set aside UDP to this node's overlay address on the control port (51821) and the service
-   * port (51823) for an in-process control stack (`agent.control`), as the mesh control plane
-   * and service layer need.
-   */
-  control?: boolean;
-  /** Receives underlay datagrams that are not WireGuard messages (the join exchange). */
-  onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
-  /** Health thresholds and probe interval. */
-  health?: HealthOptions;
-  /**
-   * Which peers get health tracking and probes: `all` the device's (default), or `watched`
-   * only those {@link Agent.watchPeer} names (sessions on demand: the others are `idle`).
-   */
-  healthScope?: "all" | "watched";
-  /** How this node is named in `/status`. Default: no name, role `peer`. */
-  identity?: NodeIdentity;
-  /**
-   * How a peer is named and where it is probed. Default: no name, and the peer's first host
-   * allowed IP (a /32 or /128).
-   */
-  describePeer?: (publicKey: string) => PeerIdentity;
-  /**
-   * Makes the health probe, once the agent's parts exist (a probe over the control stack needs
-   * it); null turns probes off. Default: ICMP echo through the userspace stack (none with a TUN).
-   */
-  probe?: ((parts: AgentParts) => ProbeFn) | null;
-  /** Decides which plaintext packets leave and enter the tunnel (a network policy). */
-  filter?: PacketFilter;
-  /**
-   * Collectors for `/metrics` that layers above the agent own (DNS, policy, join drops),
-   * registered after the agent's own; more can be registered later on {@linkcode Agent.metrics}.
-   */
-  collectors?: readonly Collector[];
-  /** Node fields for `/status` that layers above the agent own (the policy). */
-  status?: () => Partial<NodeStatus>;
-  /** Peer fields for `/status` that layers above the agent own (a mesh peer's path). */
-  peerStatus?: (publicKey: string) => Partial<PeerStatus>;
-}
+export type {
+  AgentMode,
+  AgentOptions,
+  AgentParts,
+  MeshDatagram,
+  NodeIdentity,
+  PeerIdentity,
+  PeerPath,
+  PingResult,
+  ProbeFn,
+} from "./agent_options.ts";
 
 /** What an agent started with `control: true` is: its control stack is always there. */
 export type ControlledAgent = Agent & {
   /** The control-port stack. */
   readonly control: UserspaceStack;
 };
-
-/** How this node is named in `/status`. */
-export interface NodeIdentity {
-  /** Node name ("" when unknown). */
-  name: string;
-  /** `leader`, `node`, or `peer` outside a managed mesh. */
-  role: string;
-}
-
-/** Probes a peer at an overlay address: the round trip in ms, or null when no answer came. */
-export type ProbeFn = (address: string) => Promise<number | null>;
-
-/** The parts of a starting agent that the collaborators it is given may need. */
-export interface AgentParts {
-  /** The WireGuard device. */
-  readonly device: Device;
-  /** The userspace stack, in userspace mode. */
-  readonly stack: UserspaceStack | null;
-  /** The control-port stack, with `control: true`. */
-  readonly control: UserspaceStack | null;
-}
-
-/** How the agent names a peer in status, metrics and the dashboard. */
-export interface PeerIdentity {
-  /** Node name ("" when unknown). */
-  name: string;
-  /** Overlay address to probe and show (no prefix). */
-  address: string;
-}
-
-/** A ping's outcome. */
-export interface PingResult {
-  /** The address pinged. */
-  address: string;
-  /** Round-trip time in ms per echo request, null where no reply came in time. */
-  rtts: (number | null)[];
-  /**
-   * Per echo request, the way to the peer the address is routed to when its reply came (null
-   * where none came, or no peer routes the address).
-   */
-  paths: (PeerPath | null)[];
-}
-
-/** The way to a peer now, as its `/status` entry says it. */
-export interface PeerPath {
-  /** The peer's node name ("" when unknown). */
-  name: string;
-  /** Its base64 public key. */
-  publicKey: string;
-  /** Its underlay endpoint now, null when unknown (for a relayed peer: its relay's route). */
-  endpoint: string | null;
-  /** `direct`, `relay`, `none` or `idle` (mesh agents; absent otherwise). */
-  path?: PeerStatus["path"];
-  /** The relay's name when relayed, else null (mesh agents). */
-  via?: string | null;
-  /** `udp` or `tcp` (null or absent: not said). */
-  transport?: "udp" | "tcp" | null;
-}
-
-/** A datagram received from the mesh. */
-export interface MeshDatagram {
-  /** The sender's overlay address. */
-  address: string;
-  /** The sender's port. */
-  port: number;
-  /** The payload. */
-  data: Uint8Array;
-}
 
 /**
  * The device's error handler: errors are counted on every occurrence (status, metrics) and logged
@@ -403,54 +206,31 @@ export class Agent {
   // The agent's own /metrics families (device, health, listeners, transports), then the owner's.
   #registerCollectors(extra: readonly Collector[]): void {
     const device = this.device;
-    const nameOf = (key: string) => this.#describe(key).name;
-    const agent = {
-      version: VERSION,
-      crypto: this.#suiteName,
-      uptimeSeconds: () => (Date.now() - this.#startedAt) / 1000,
-      handshakes: () => ({
-        completed: this.#handshakeEvents,
-        failed: this.#failedHandshakes + device.stats.drops["handshake-invalid"],
-        received: device.stats.handshakesReceived,
-      }),
-      listenerErrors: () => ({
-        device: device.stats.listenerErrors,
-        health: this.health.listenerErrors,
-        ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
-        ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
-      }),
-    };
-    const m = this.metrics;
-    m.register(agentInfoCollector(agent));
-    m.register(processCollector());
-    m.register(devicePeersCollector(device, nameOf));
-    m.register(
-      healthCollector(
-        {
-          // An idle peer has a state, and no figures (no histogram of probes it never had).
-          get: (key) => {
-            const h = this.peerHealth(key);
-            return h?.state === "idle" ? { state: h.state, rttMs: h.rttMs, loss: null } : h;
-          },
-        },
-        () => device.peers().map((p) => p.publicKeyText),
-        nameOf,
-      ),
-    );
-    m.register(agentEventsCollector(agent));
-    m.register(deviceDropsCollector(device));
-    m.register(listenersCollector(this.listenerStats));
-    // The drivers' counters are live objects: taken once here, read at each scrape.
-    const underlay = this.#underlay.driverStats?.();
-    const tcp = tcpSide(underlay);
-    if (tcp) m.register(tcpCollector(tcp.counters));
-    const udp = udpSide(underlay);
-    if (udp) m.register(udpCollector(udp.counters));
-    const packets = this.#packets;
-    if (packets.driverStats?.()) {
-      m.register(tunCollector(() => tunMetricsOf(packets.driverStats?.() ?? null).tun));
-    }
-    for (const c of extra) m.register(c);
+    const own = agentCollectors({
+      device,
+      nameOf: (key) => this.#describe(key).name,
+      figures: {
+        version: VERSION,
+        crypto: this.#suiteName,
+        uptimeSeconds: () => (Date.now() - this.#startedAt) / 1000,
+        handshakes: () => ({
+          completed: this.#handshakeEvents,
+          failed: this.#failedHandshakes + device.stats.drops["handshake-invalid"],
+          received: device.stats.handshakesReceived,
+        }),
+        listenerErrors: () => ({
+          device: device.stats.listenerErrors,
+          health: this.health.listenerErrors,
+          ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
+          ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
+        }),
+      },
+      peerHealth: (key) => this.peerHealth(key),
+      listenerStats: this.listenerStats,
+      underlay: this.#underlay,
+      packets: this.#packets,
+    });
+    for (const c of [...own, ...extra]) this.metrics.register(c);
   }
 
   /**

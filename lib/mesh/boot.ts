@@ -11,16 +11,15 @@ import type { DirLock } from "../config/dir_lock.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../crypto/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { Cidr } from "../net/cidr.ts";
-import { type CheckedToken, type JoinAnswer, JoinError, requestJoin } from "./join/client.ts";
-import type { JoinClientOptions } from "./join/client.ts";
-import { LeaderCore } from "./leader/core.ts";
-import type { LeaderOptions } from "./leader/service.ts";
 import {
-  DEFAULT_LISTEN_PORT,
-  type MeshIdentityOptions,
-  type MeshUnderlayOptions,
-  ownRoutes,
-} from "./options/options.ts";
+  type CheckedToken,
+  type JoinAnswer,
+  JoinError,
+  type JoinSection,
+  requestJoin,
+} from "./join/client.ts";
+import { LeaderCore } from "./leader/core.ts";
+import type { ResolvedMesh } from "./resolve.ts";
 import { overlappingRoute } from "../net/local_routes.ts";
 import { type NodeFile, StateDir } from "./state/state.ts";
 import { FileStore } from "./store/file_store.ts";
@@ -193,15 +192,17 @@ function startPolicy(
  * in force.
  */
 export async function openLeader(
-  opts: LeaderOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  mesh: ResolvedMesh,
   opened: OpenedState,
   logger: Logger,
 ): Promise<LeaderStart> {
+  const { leader: opts, identity, agent } = mesh;
+  const stateDir = mesh.state.dir;
   const network = opts.network ?? DEFAULT_NETWORK;
   const checkRoutes = async (nets: string[]) => {
-    if (opts.userspace) return;
+    if (agent.userspace) return;
     for (const net of nets) {
-      const clash = await overlappingRoute(net, opts.interfaceName ?? "weft0");
+      const clash = await overlappingRoute(net, agent.iface);
       if (clash) throw new JoinError(`network ${net} overlaps a local route: ${clash}`);
     }
   };
@@ -209,8 +210,8 @@ export async function openLeader(
   if (opts.network !== undefined) {
     await checkRoutes([network, ...(opts.network6 ? [opts.network6] : [])]);
   }
-  const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
-  if (port === 0 && !opts.advertise?.length) {
+  const port = agent.listenPort;
+  if (port === 0 && !identity.advertise.length) {
     // The leader's endpoints go into its tokens before its socket is bound: a port picked by the
     // system would not be known yet, and would change at every restart.
     throw new JoinError(
@@ -218,13 +219,13 @@ export async function openLeader(
         "endpoints to advertise",
     );
   }
-  const advertise = opts.advertise?.length ? opts.advertise : localEndpoints(port);
+  const advertise = identity.advertise.length ? identity.advertise : localEndpoints(port);
   // A directory that holds a mesh of its own would be ignored beside a shared store, and that
   // mesh's nodes lost to it: it is moved into the store first.
   if (opts.store && await opened.state.readLeader()) {
     throw new Error(
-      `${opts.stateDir} holds a mesh of its own (leader.json), not in ${opts.store.where}: ` +
-        `move it there first (weft store migrate --from ${opts.stateDir} --to <store>), or give ` +
+      `${stateDir} holds a mesh of its own (leader.json), not in ${opts.store.where}: ` +
+        `move it there first (weft store migrate --from ${stateDir} --to <store>), or give ` +
         "this leader another state directory",
     );
   }
@@ -234,12 +235,12 @@ export async function openLeader(
     network,
     keepStoredNetwork: opts.network === undefined,
     network6: opts.network6,
-    hostname: opts.hostname,
+    hostname: identity.hostname,
     publicKey: opened.publicKey,
     endpoints: advertise,
-    labels: opts.labels,
-    services: opts.services,
-    routes: ownRoutes(opts),
+    labels: identity.labels,
+    services: identity.services,
+    routes: identity.routes,
     joinHoldMs: opts.joinHoldMs,
     nameHoldMs: opts.nameHoldMs,
   });
@@ -275,11 +276,13 @@ export async function openLeader(
  * {@link JoinError}), whose answer is saved before anything else happens.
  */
 export async function openNode(
-  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  mesh: ResolvedMesh,
   opened: OpenedState,
   checked: CheckedToken | null,
   logger: Logger,
 ): Promise<NodeStart> {
+  const { identity, join } = mesh;
+  const stateDir = mesh.state.dir;
   let node = await opened.state.readNode();
   let joined: Pick<NodeStart, "joinedOver" | "joinedVia"> = {};
   const run = newRunId();
@@ -289,21 +292,21 @@ export async function openNode(
   if (node && !node.view.members.some((m) => m.address === node!.address)) {
     if (!checked) {
       throw new JoinError(
-        `this node was removed from the mesh (${opts.stateDir}/node.json): join again with a ` +
+        `this node was removed from the mesh (${stateDir}/node.json): join again with a ` +
           "new token (--join <token>)",
       );
     }
     logger.warn("this node was removed from the mesh: joining again with the token given", {});
-    if (opts.hostnameIsDefault && node.name !== undefined && node.name !== opts.hostname) {
+    if (identity.hostnameIsDefault && node.name !== undefined && node.name !== identity.hostname) {
       previousName = node.name;
     }
     node = null;
   }
   if (!node) {
     if (!checked) {
-      throw new JoinError(`${opts.stateDir} holds no joined node: give a token with --join`);
+      throw new JoinError(`${stateDir} holds no joined node: give a token with --join`);
     }
-    const res = await joinAsThisKey(opts, opened, checked, logger, previousName, run);
+    const res = await joinAsThisKey(join, opened, checked, logger, previousName, run);
     joined = { joinedOver: res.joinedOver, joinedVia: res.answeredFrom };
     node = {
       format: 1,
@@ -331,20 +334,20 @@ export async function openNode(
     });
     // The leader owns names: another member's, a reserved one or a service's gets a suffix, and
     // a token may pin the name.
-    const asked = previousName ?? opts.hostname;
+    const asked = previousName ?? identity.hostname;
     if (res.member.name !== asked) {
       logger.warn("the leader gave this node another name than it asked for", {
         asked,
         name: res.member.name,
       });
     }
-  } else if (opts.token) {
+  } else if (join.token) {
     // Said at warn: a node removed from the mesh and started again with a new token lands here,
     // and the way out (a fresh join) is not obvious.
     logger.warn(
       "already joined; the token is not needed and was not used (to join again, for instance " +
         "after weft node remove, move node.json out of the state directory first)",
-      { address: node.address, stateDir: opts.stateDir },
+      { address: node.address, stateDir: stateDir },
     );
   }
   const address = node.address;
@@ -353,7 +356,7 @@ export async function openNode(
   // replaced) every peer would refuse its handshakes, silently. Said, as the leader says it.
   if (me !== undefined && me.publicKey !== opened.publicKey) {
     throw new Error(
-      `this node's key does not match its stored state: ${opts.stateDir}/private.key is not the ` +
+      `this node's key does not match its stored state: ${stateDir}/private.key is not the ` +
         "key it joined with (lost or replaced); put the old key back, or move node.json away " +
         "and join again with a new token",
     );
@@ -378,7 +381,7 @@ export async function openNode(
  * answered a resend of the key).
  */
 async function joinAsThisKey(
-  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  opts: JoinSection,
   opened: OpenedState,
   checked: CheckedToken,
   logger: Logger,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { resolveMesh } from "./resolve.ts";
 import {
   abandonState,
   DEFAULT_NETWORK,
@@ -40,13 +41,13 @@ Deno.test("boot: the state directory is made private and keeps its key once save
     assert.equal(first.keySaved, false);
     await assert.rejects(Deno.lstat(`${dir}/private.key`), Deno.errors.NotFound);
     await openLeader(
-      {
+      resolveMesh({
         role: "leader",
         stateDir: dir,
         hostname: "lead",
         userspace: true,
         advertise: ["192.0.2.1:1"],
-      },
+      }),
       first,
       nullLogger,
     );
@@ -66,13 +67,13 @@ Deno.test("boot: a start that fails removes what it made, never what was there",
     // Made by this start (with a parent), then abandoned: gone.
     const fresh = await openState(`${dir}/a/b`, nullLogger);
     await openLeader(
-      {
+      resolveMesh({
         role: "leader",
         stateDir: `${dir}/a/b`,
         hostname: "l",
         userspace: true,
         advertise: ["192.0.2.1:1"],
-      },
+      }),
       fresh,
       nullLogger,
     );
@@ -85,7 +86,12 @@ Deno.test("boot: a start that fails removes what it made, never what was there",
     await Deno.writeTextFile(`${node}/keep`, "mine");
     const opened = await openState(node, nullLogger);
     await assert.rejects(
-      openNode({ role: "node", stateDir: node, hostname: "n" }, opened, null, nullLogger),
+      openNode(
+        resolveMesh({ role: "node", stateDir: node, hostname: "n" }),
+        opened,
+        null,
+        nullLogger,
+      ),
       JoinError,
     );
     await abandonState(opened, nullLogger);
@@ -135,7 +141,7 @@ Deno.test("boot: a leader's state is opened with its policy and addresses", asyn
     const opened = await openState(dir, nullLogger);
     const policyText = compilePolicyText("policies: []\n").canonical;
     const { core, addresses } = await openLeader(
-      {
+      resolveMesh({
         role: "leader",
         stateDir: dir,
         hostname: "lead",
@@ -144,7 +150,7 @@ Deno.test("boot: a leader's state is opened with its policy and addresses", asyn
         network6: "fd08::/64",
         advertise: ["192.0.2.1:51820"],
         policyText,
-      },
+      }),
       opened,
       nullLogger,
     );
@@ -173,7 +179,11 @@ Deno.test("boot: a leader's policy is checked against its members: a name none h
       // From a configuration file: a ConfigError at that file's line.
       await assert.rejects(
         openLeader(
-          { ...opts, policyText: rule, policyOrigin: { file: "weft.yaml", firstLine: 10 } },
+          resolveMesh({
+            ...opts,
+            policyText: rule,
+            policyOrigin: { file: "weft.yaml", firstLine: 10 },
+          }),
           opened,
           nullLogger,
         ),
@@ -183,7 +193,7 @@ Deno.test("boot: a leader's policy is checked against its members: a name none h
       );
       // Given as text (the library): the PolicyError, at the text's line.
       await assert.rejects(
-        openLeader({ ...opts, policyText: rule }, opened, nullLogger),
+        openLeader(resolveMesh({ ...opts, policyText: rule }), opened, nullLogger),
         (e) => e instanceof PolicyError && e.line === 4,
       );
       // The leader's own name is a member's; a member to come is in future:.
@@ -191,7 +201,7 @@ Deno.test("boot: a leader's policy is checked against its members: a name none h
       const logger = createLogger({ sink: (l) => lines.push(l) });
       const good =
         `future: [db1]\n${rule}  - name: b\n    action: allow\n    from: { names: [Lead] }\n    to: role=db\n`;
-      const { core } = await openLeader({ ...opts, policyText: good }, opened, logger);
+      const { core } = await openLeader(resolveMesh({ ...opts, policyText: good }), opened, logger);
       assert.equal(core.policy()?.version, 1);
       assert.match(core.policy()!.text, /future:/);
       const warned = lines.find((l) => l.includes("policy warnings"));
@@ -207,7 +217,13 @@ Deno.test("boot: a leader advertises this machine's addresses unless told; defau
   await withDir(async (dir) => {
     const opened = await openState(dir, nullLogger);
     const { core, addresses } = await openLeader(
-      { role: "leader", stateDir: dir, hostname: "lead", userspace: true, listenPort: 51998 },
+      resolveMesh({
+        role: "leader",
+        stateDir: dir,
+        hostname: "lead",
+        userspace: true,
+        listenPort: 51998,
+      }),
       opened,
       nullLogger,
     );
@@ -222,7 +238,12 @@ Deno.test("boot: a node without its file or a token is told to join", async () =
   await withDir(async (dir) => {
     const opened = await openState(dir, nullLogger);
     await assert.rejects(
-      openNode({ role: "node", stateDir: dir, hostname: "n1" }, opened, null, nullLogger),
+      openNode(
+        resolveMesh({ role: "node", stateDir: dir, hostname: "n1" }),
+        opened,
+        null,
+        nullLogger,
+      ),
       (e) =>
         e instanceof JoinError && /holds no joined node: give a token with --join/.test(e.message),
     );
@@ -258,7 +279,7 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
         openTransport: (port: number) => Promise.resolve(net.bind("192.0.2.2", port)),
       };
       const checked = checkJoinToken(token, selectSuite().dh);
-      const first = await openNode(opts, opened, checked, logger);
+      const first = await openNode(resolveMesh(opts), opened, checked, logger);
       assert.deepEqual(first.addresses, ["10.8.1.2/24", "fd08:1::2/64"]);
       assert.equal(first.joinedOver, "udp");
       assert.equal(first.joinedVia, "192.0.2.1:51820");
@@ -266,7 +287,7 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
       assert.deepEqual(first.node.view.members.map((m) => m.name), ["lead", "n1"]);
       assert.deepEqual(await new StateDir(`${dir}/n1`).readNode(), first.node);
       assert.match(lines.join("\n"), /joined address=10\.8\.1\.2/);
-      const again = await openNode(opts, opened, checked, logger);
+      const again = await openNode(resolveMesh(opts), opened, checked, logger);
       assert.deepEqual(again.node, first.node);
       assert.equal(again.joinedOver, undefined, "no join this time");
       assert.match(lines.join("\n"), /already joined; the token is not needed/);
@@ -276,7 +297,7 @@ Deno.test("boot: a node joins once, saves the answer, and restarts from its file
       const rekeyed = await openState(`${dir}/n1`, logger);
       try {
         await assert.rejects(
-          () => openNode(opts, rekeyed, checked, logger),
+          () => openNode(resolveMesh(opts), rekeyed, checked, logger),
           /this node's key does not match its stored state: .*n1\/private\.key is not the key it joined with/,
         );
       } finally {
@@ -294,21 +315,27 @@ Deno.test("boot: a leader on a port the system picks is refused unless it says w
     try {
       await assert.rejects(
         openLeader(
-          { role: "leader", stateDir: dir, hostname: "lead", userspace: true, listenPort: 0 },
+          resolveMesh({
+            role: "leader",
+            stateDir: dir,
+            hostname: "lead",
+            userspace: true,
+            listenPort: 0,
+          }),
           opened,
           nullLogger,
         ),
         /give it a fixed listen port/,
       );
       const { core } = await openLeader(
-        {
+        resolveMesh({
           role: "leader",
           stateDir: dir,
           hostname: "lead",
           userspace: true,
           listenPort: 0,
           advertise: ["192.0.2.1:51820"],
-        },
+        }),
         opened,
         nullLogger,
       );
@@ -360,7 +387,10 @@ Deno.test("boot: the join's key is on disk before its request; a join whose answ
       };
       const checked = checkJoinToken(token, selectSuite().dh);
       const opened = await openState(`${dir}/n1`, logger);
-      await assert.rejects(openNode(opts, opened, checked, logger), /no answer from the leader/);
+      await assert.rejects(
+        openNode(resolveMesh(opts), opened, checked, logger),
+        /no answer from the leader/,
+      );
       await abandonState(opened, logger);
       // The leader admitted it; the key was on disk before the first request, and is kept.
       const admitted = leader.leader.member("n1")!;
@@ -373,7 +403,7 @@ Deno.test("boot: the join's key is on disk before its request; a join whose answ
       lose = false;
       const again = await openState(`${dir}/n1`, logger);
       assert.equal(again.publicKey, admitted.publicKey, "the key the leader admitted");
-      const back = await openNode(opts, again, checked, logger);
+      const back = await openNode(resolveMesh(opts), again, checked, logger);
       again.lock.release();
       assert.equal(back.node.address, admitted.address);
       assert.equal(back.node.name, "n1");
@@ -420,7 +450,7 @@ Deno.test("boot: a node whose file cannot be written after its answer keeps its 
       };
       const checked = checkJoinToken(token, selectSuite().dh);
       const opened = await openState(`${dir}/n1`, nullLogger);
-      await assert.rejects(openNode(opts, opened, checked, nullLogger));
+      await assert.rejects(openNode(resolveMesh(opts), opened, checked, nullLogger));
       await abandonState(opened, nullLogger);
       const admitted = leader.leader.member("n1")!;
       assert.ok(exists(`${dir}/n1/private.key`), "the admitted key is kept");
@@ -428,7 +458,7 @@ Deno.test("boot: a node whose file cannot be written after its answer keeps its 
       await Deno.remove(`${dir}/n1/node.json`);
       const again = await openState(`${dir}/n1`, nullLogger);
       assert.equal(again.publicKey, admitted.publicKey);
-      const back = await openNode(opts, again, checked, nullLogger);
+      const back = await openNode(resolveMesh(opts), again, checked, nullLogger);
       again.lock.release();
       assert.equal(back.node.address, admitted.address);
       assert.deepEqual(leader.view().members.map((m) => m.name), ["lead", "n1"]);
@@ -465,7 +495,12 @@ Deno.test("boot: a refusal of the joiner's input removes the key it made; anothe
           openTransport: (port: number) => Promise.resolve(net.bind(ip, port)),
         };
         try {
-          await openNode(opts, opened, checkJoinToken(token, selectSuite().dh), nullLogger);
+          await openNode(
+            resolveMesh(opts),
+            opened,
+            checkJoinToken(token, selectSuite().dh),
+            nullLogger,
+          );
           opened.lock.release();
         } catch (e) {
           await abandonState(opened, nullLogger);

@@ -6,6 +6,7 @@
  * tested in tests/integration; the cores alone in leader/shared_store_test.ts.
  */
 import assert from "node:assert/strict";
+import { resolveMesh } from "./resolve.ts";
 import { JoinError, MeshAgent, type MeshOptions } from "./mesh_agent.ts";
 import { MemoryNetwork } from "../../drivers/memory.ts";
 import { MemoryStore } from "./store/memory_store.ts";
@@ -200,14 +201,14 @@ Deno.test("several leaders: concurrent joins at both leaders get distinct addres
     };
     const join = (token: string, i: number) =>
       requestJoin(
-        {
+        resolveMesh({
           role: "node",
           stateDir: `${lab.dir}/n${i}`,
           hostname: `n${i}`,
           listenPort: PORT,
           joinTimeoutMs: 20_000,
           openTransport: (port) => Promise.resolve(lab.net.bind(`198.18.0.${i + 1}`, port)),
-        },
+        }).join,
         checkJoinToken(token, suite.dh),
         generateKeyPair().privateKey,
         nullLogger,

@@ -1,6 +1,7 @@
 /**
- * How a mesh agent starts: one flat object made of the sections each part reads. Its own module
- * so the agent and its composition root (compose.ts) share it without importing each other.
+ * How a mesh agent starts: one flat object made of the sections each part reads. It is read in
+ * one place, `resolve.ts`, which hands each part its section; its own module so the agent and
+ * the resolver share it without importing each other.
  * @module
  */
 

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { resolveMesh } from "../../lib/mesh/resolve.ts";
 import { freePort, type Running, startMeshAgent, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { hasEtcd, startEtcd } from "../fixtures/etcd.ts";
@@ -86,14 +87,14 @@ Deno.test({
       const suite = selectSuite();
       const join = (text: string, i: number) =>
         requestJoin(
-          {
+          resolveMesh({
             role: "node",
             stateDir: `${dir}/n${i}`,
             hostname: `n${i}`,
             userspace: true,
             listenPort: 0,
             joinTimeoutMs: HANG_GUARD_MS,
-          },
+          }).join,
           checkJoinToken(text, suite.dh),
           generateKeyPair().privateKey,
           nullLogger,

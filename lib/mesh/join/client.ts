@@ -27,15 +27,20 @@
 
 import type { UnderlayKind } from "../../agent/agent.ts";
 import type { AgentConfig } from "../../config/agent_config.ts";
-import type { Dh } from "../../crypto/types.ts";
+import type { BackendName, Dh } from "../../crypto/types.ts";
 import { selectSuite } from "../../crypto/select.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../../crypto/keys.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 import type { Endpoint, Transport } from "../../io/driver.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { Member } from "../../members/member.ts";
+import type { Member, ServiceSpec } from "../../members/member.ts";
 import { Cidr } from "../../net/cidr.ts";
-import { EndpointResolver, isIpEndpoint, splitEndpoint } from "../../net/resolve.ts";
+import {
+  EndpointResolver,
+  isIpEndpoint,
+  type NameLookup,
+  splitEndpoint,
+} from "../../net/resolve.ts";
 import { readU32 } from "../../protocol/bytes.ts";
 import { DenoUdpTransport } from "../../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
@@ -61,15 +66,43 @@ import {
   setJoinMac2,
   tokenIdNumber,
 } from "./crypto.ts";
-import {
-  DEFAULT_LISTEN_PORT,
-  knownTcpPort,
-  type MeshIdentityOptions,
-  meshTcpPort,
-  type MeshUnderlayOptions,
-  ownRoutes,
-  underlayKind,
-} from "../options/options.ts";
+
+/**
+ * The join's section of a mesh agent's resolved options (lib/mesh/resolve.ts): what the request
+ * says of this node, and how it goes out.
+ */
+export interface JoinSection {
+  /** The token, when this start may join. */
+  token?: string;
+  /** The name asked for. */
+  hostname: string;
+  /** This node's own labels (`node.weft/` ones). */
+  labels: Record<string, string>;
+  /** The services it offers. */
+  services: ServiceSpec[];
+  /** The endpoints it advertises (none: the leader takes what it sees). */
+  advertise: string[];
+  /** It offers to relay (the token must grant it). */
+  relay: boolean;
+  /** The routes it advertises. */
+  routes: string[];
+  /** Its TCP port, when known before its agent opens it; null: none said. */
+  tcpPort: number | null;
+  /** The join may go over TCP where UDP goes unanswered (the node has TCP). */
+  dialTcp: boolean;
+  /** The UDP port the join is sent from (its agent's). */
+  listenPort: number;
+  /** The UDP implementation. */
+  underlay: UnderlayKind;
+  /** Opens the underlay transport (simulations); default UDP of `underlay`. */
+  openTransport?: (port: number) => Promise<Transport>;
+  /** How long the whole join may take, ms. */
+  timeoutMs: number;
+  /** A crypto backend forced. */
+  crypto?: BackendName;
+  /** How names in the token's endpoints are looked up. */
+  lookup?: NameLookup;
+}
 
 /** The join section of a mesh agent's options. */
 export interface JoinClientOptions {
@@ -299,7 +332,7 @@ type Asked =
  * the caller saves it there).
  */
 export async function requestJoin(
-  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  opts: JoinSection,
   checked: CheckedToken,
   privateKey: string,
   logger: Logger,
@@ -316,27 +349,25 @@ export async function requestJoin(
     ),
     hostname: opts.hostname,
     ...(previousName !== undefined ? { previousName } : {}),
-    labels: opts.labels ?? {},
-    services: opts.services ?? [],
-    endpoints: opts.advertise ?? [],
+    labels: opts.labels,
+    services: opts.services,
+    endpoints: opts.advertise,
     // Made once: every resend, to every leader, is the same request, which the leaders (one
     // store) answer the same way.
     time: Date.now(),
     ...(opts.relay ? { relay: true as const } : {}),
     ...(run !== undefined ? { run } : {}),
   };
-  const routes = ownRoutes(opts);
-  if (routes.length) req.routes = routes;
-  const ownTcp = knownTcpPort(opts);
-  if (ownTcp !== null) req.tcpPort = ownTcp;
-  const port = opts.listenPort ?? DEFAULT_LISTEN_PORT;
+  if (opts.routes.length) req.routes = [...opts.routes];
+  if (opts.tcpPort !== null) req.tcpPort = opts.tcpPort;
+  const port = opts.listenPort;
   // The leader being asked takes what the join's transports see while it is.
   const receiver: Receiver = { on: null, dialed: null };
   const udp = opts.openTransport
     ? await opts.openTransport(port)
-    : await openTransport(underlayKind(opts), port);
+    : await openTransport(opts.underlay, port);
   // Only dials: the node's own TCP port must be free for its agent once the join is over.
-  const tcp = meshTcpPort(opts) === 0 ? null : await TcpTransport.open({
+  const tcp = !opts.dialTcp ? null : await TcpTransport.open({
     port: 0,
     listen: false,
     // Below the resend interval: a dial that failed is tried again at the next resend.
@@ -348,7 +379,7 @@ export async function requestJoin(
     throw e;
   });
   const transport: Transport = tcp ? new DualTransport(udp, tcp) : udp;
-  const timeoutMs = opts.joinTimeoutMs ?? 15_000;
+  const timeoutMs = opts.timeoutMs;
   const leaders = checked.leaders;
   // Each leader's share of the join's time; one leader has it all, as before several.
   const shareMs = leaders.length === 1
@@ -427,7 +458,7 @@ export async function requestJoin(
  * over. Resolves with its (sealed-to-us, opened) answer or with the error that says why not.
  */
 async function askLeader(
-  opts: JoinClientOptions & MeshIdentityOptions & MeshUnderlayOptions,
+  opts: JoinSection,
   ask: {
     transport: Transport;
     receiver: Receiver;

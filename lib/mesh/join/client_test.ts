@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { resolveMesh } from "../resolve.ts";
 import {
   checkJoinToken,
   describeUnanswered,
@@ -57,13 +58,13 @@ Deno.test("join client: no answer from the leader fails after the timeout, namin
   const net = new MemoryNetwork();
   await assert.rejects(
     requestJoin(
-      {
+      resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
         joinTimeoutMs: 600,
         openTransport: () => Promise.resolve(net.bind("192.0.2.2", 51820)),
-      },
+      }).join,
       checkJoinToken(token(), dh),
       generateKeyPair().privateKey,
       nullLogger,
@@ -82,14 +83,14 @@ Deno.test("join client: a leader name that never resolves fails with the lookup'
   const lookup: NameLookup = () => Promise.reject(new Error("no such host"));
   await assert.rejects(
     requestJoin(
-      {
+      resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
         joinTimeoutMs: 500,
         lookup,
         openTransport: () => Promise.resolve(net.bind("192.0.2.2", 51820)),
-      },
+      }).join,
       checkJoinToken(token({ endpoints: ["leader.invalid:51820"] }), dh),
       generateKeyPair().privateKey,
       nullLogger,
@@ -153,14 +154,14 @@ Deno.test("join client: where UDP goes unanswered the join goes over TCP, on the
     // UDP to a memory network where no leader is: every request over it is lost.
     const net = new MemoryNetwork();
     const res = await requestJoin(
-      {
+      resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
         relay: true,
         tcpPort: 44444,
         openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
-      },
+      }).join,
       checkJoinToken(token, dh),
       generateKeyPair().privateKey,
       createLogger({ sink: (l) => lines.push(l) }),
@@ -194,7 +195,7 @@ Deno.test("join client: a TCP port that refuses every dial ends the join early, 
   const text = token({ endpoints: [`127.0.0.1:${udpPort}`] });
   await assert.rejects(
     requestJoin(
-      {
+      resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
@@ -204,7 +205,7 @@ Deno.test("join client: a TCP port that refuses every dial ends the join early, 
         // UDP is lost (no leader on the memory network); TCP goes to loopback, where nothing
         // listens on the port.
         openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
-      },
+      }).join,
       checkJoinToken(text, dh),
       generateKeyPair().privateKey,
       nullLogger,
@@ -241,7 +242,7 @@ Deno.test("join client: a TCP port that takes the connection and never answers: 
   try {
     await assert.rejects(
       requestJoin(
-        {
+        resolveMesh({
           role: "node",
           stateDir: "/nonexistent",
           hostname: "n1",
@@ -249,7 +250,7 @@ Deno.test("join client: a TCP port that takes the connection and never answers: 
           joinTimeoutMs: 3200,
           tcpPort: 40000,
           openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
-        },
+        }).join,
         checkJoinToken(token({ endpoints: [`127.0.0.1:${udpPort}`], tcpPort }), dh),
         generateKeyPair().privateKey,
         nullLogger,
@@ -333,7 +334,7 @@ Deno.test("join client: no answer over UDP, and TCP refused or off", async () =>
   const text = token({ endpoints: [`127.0.0.1:${udpPort}`], tcpPort });
   const join = (tcp: number | undefined) =>
     requestJoin(
-      {
+      resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
@@ -341,7 +342,7 @@ Deno.test("join client: no answer over UDP, and TCP refused or off", async () =>
         joinTimeoutMs: 3200,
         tcpPort: tcp,
         openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
-      },
+      }).join,
       checkJoinToken(text, dh),
       generateKeyPair().privateKey,
       nullLogger,

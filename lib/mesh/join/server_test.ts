@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { resolveMesh } from "../resolve.ts";
 import { JoinServer, observedEndpoint, parseJoinRequest } from "./server.ts";
 import { checkJoinToken, JoinError, requestJoin } from "./client.ts";
 import { LeaderCore } from "../leader/core.ts";
@@ -51,13 +52,13 @@ async function leaderLab(logger = nullLogger) {
     run?: string,
   ) =>
     requestJoin(
-      {
+      resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname,
         joinTimeoutMs: 1500,
         openTransport: () => Promise.resolve(net.bind("192.0.2.2", port++)),
-      },
+      }).join,
       checkJoinToken(token, selectSuite().dh),
       privateKey,
       nullLogger,
@@ -112,13 +113,13 @@ Deno.test("join server: a refusal is answered (a JoinError at the joiner) and lo
     // So is a request announcing what its flags could not give (an endpoint that is none).
     await assert.rejects(
       requestJoin(
-        {
+        resolveMesh({
           role: "node",
           stateDir: "/nonexistent",
           hostname: "odd",
           advertise: ["not an endpoint"],
           openTransport: () => Promise.resolve(lab.net.bind("192.0.2.3", 40000)),
-        },
+        }).join,
         checkJoinToken(token, selectSuite().dh),
         generateKeyPair().privateKey,
         nullLogger,
