@@ -4,8 +4,18 @@
  * release of unheard allocations are tested in core_writes_test.ts.
  */
 import assert from "node:assert/strict";
-import type { JoinRequest, JoinResult } from "../join/request.ts";
+import type { JoinRequest } from "../join/request.ts";
 import { LeaderCore, LeaderError, TOKEN_TTL_RANGE_MS } from "./core.ts";
+import {
+  accepted,
+  type CoreOptions,
+  HOLDER,
+  joinRequest as request,
+  LEADER_KEY,
+  observable,
+  openCore,
+  refused,
+} from "./testing/cores.ts";
 import { decodeLanKey } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { StateDir } from "../state/state.ts";
@@ -15,28 +25,10 @@ import { MAX_LAN, type MembershipView } from "../../members/member.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { dnsLabelProblem } from "../../net/names.ts";
 
-const LEADER_KEY = generateKeyPair().publicKey;
 const MINUTE = 60_000;
 
-function open(
-  opts: {
-    network?: string;
-    keepStoredNetwork?: boolean;
-    network6?: string;
-    labels?: Record<string, string>;
-  } = {},
-  state: StateDir | null = null,
-): Promise<LeaderCore> {
-  return LeaderCore.open(state && new FileStore(state), {
-    network: opts.network ?? "10.77.0.0/24",
-    keepStoredNetwork: opts.keepStoredNetwork,
-    network6: opts.network6,
-    hostname: "leader",
-    publicKey: LEADER_KEY,
-    endpoints: ["192.0.2.1:51820"],
-    labels: opts.labels,
-  });
-}
+const open = (opts: CoreOptions = {}, state: StateDir | null = null): Promise<LeaderCore> =>
+  openCore(state && new FileStore(state), opts);
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "weft-leader-test-" });
@@ -45,42 +37,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function request(
-  token: { id: string; secret: string },
-  hostname: string,
-  opts: Partial<JoinRequest> = {},
-): JoinRequest {
-  return {
-    tokenId: token.id,
-    secret: token.secret,
-    publicKey: generateKeyPair().publicKey,
-    hostname,
-    labels: {},
-    services: [],
-    endpoints: [],
-    time: 1_000,
-    ...opts,
-  };
-}
-
-/** A join's key proof that holds: the request comes from the key's holder. */
-const HOLDER = () => true;
-
-function accepted(r: JoinResult): Extract<JoinResult, { ok: true }> {
-  assert.ok(r.ok, JSON.stringify(r));
-  return r;
-}
-
-function refused(r: JoinResult, error: RegExp): void {
-  assert.ok(!r.ok, `accepted: ${JSON.stringify(r)}`);
-  assert.match(r.error, error);
-}
-
-/** Everything a client can observe, for "nothing changed" checks. */
-function snapshot(core: LeaderCore): string {
-  return JSON.stringify({ view: core.view(), tokens: core.listTokens(), policy: core.policy() });
 }
 
 const unlimited = (core: LeaderCore, labels: Record<string, string> = {}) =>
@@ -243,9 +199,9 @@ Deno.test("leader: a full network refuses joiners and allocates neither broadcas
     got.push(accepted(await core.join(request(token, `n${i}`), null)).member.address);
   }
   assert.deepEqual(got, ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
-  const before = snapshot(core);
+  const before = observable(core);
   refused(await core.join(request(token, "n5"), null), /^network 10\.9\.0\.0\/29 is exhausted$/);
-  assert.equal(snapshot(core), before, "a refusal changes nothing");
+  assert.equal(observable(core), before, "a refusal changes nothing");
   // A removal makes room again.
   await core.removeNode("n2");
   assert.equal(accepted(await core.join(request(token, "n5"), null)).member.address, "10.9.0.4");
@@ -444,7 +400,7 @@ Deno.test("leader: refusals change nothing: no member, no version, no token use"
   accepted(await core.join(request(t, "member", { publicKey: key, time: 5_000 }), null));
   const revoked = await core.createToken({ ttlMs: 60 * MINUTE, uses: 5, labels: {} });
   await core.revokeToken(revoked.id);
-  const before = snapshot(core);
+  const before = observable(core);
   const cases: [JoinRequest, RegExp][] = [
     [request(t, "x"), /exhausted/],
     // Its name is taken: it would get a suffix, but no address is left.
@@ -462,7 +418,7 @@ Deno.test("leader: refusals change nothing: no member, no version, no token use"
   for (const [req, error] of cases) {
     refused(await core.join(req, "192.0.2.50:1", undefined, HOLDER), error);
   }
-  assert.equal(snapshot(core), before);
+  assert.equal(observable(core), before);
 });
 
 Deno.test("membership: the version moves by one per member change, and only then", async () => {
