@@ -15,6 +15,7 @@ import { hostRange, MemberIndex } from "../member_index.ts";
 import { newMesh } from "../mesh_edits.ts";
 import { DEFAULT_NAME_HOLD_MS } from "../names.ts";
 import { restrictedNames } from "../service_edits.ts";
+import { addToken, newToken, type TokenRequest } from "../token_edits.ts";
 
 /** The founding leader's key in every {@link plainDocument}. */
 export const DOC_LEADER_KEY = generateKeyPair().publicKey;
@@ -112,4 +113,15 @@ export function nodeRecord(name: string, address: string, extra: Partial<Member>
     joinedAt: 0,
     ...extra,
   };
+}
+
+/** Adds a token made at `now` to `d` (./token_edits.ts); its id and secret, for joins. */
+export function addPlainToken(
+  ctx: EditContext,
+  d: LeaderFile,
+  req: Partial<TokenRequest> = {},
+  now = 0,
+): { id: string; secret: string; expiresAt: number } {
+  const made = newToken({ ttlMs: 3_600_000, uses: null, labels: {}, ...req }, now);
+  return apply(d, (d, touch) => addToken(ctx, d, touch, made, now)).result;
 }
