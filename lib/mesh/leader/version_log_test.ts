@@ -1,5 +1,6 @@
 /** VersionLog: the keys touched since a version, and null once the log no longer reaches back. */
 import assert from "node:assert/strict";
+import type { Member } from "../../members/member.ts";
 import { VERSION_LOG_MAX, VersionLog } from "./version_log.ts";
 
 const sorted = (s: Set<string> | null) => s && [...s].sort();
@@ -33,4 +34,17 @@ Deno.test("version log: keeps the last VERSION_LOG_MAX versions", () => {
   const oldest = last - VERSION_LOG_MAX + 1;
   assert.equal(log.keysSince(oldest - 2, last), null);
   assert.equal(log.keysSince(oldest - 1, last)?.size, VERSION_LOG_MAX);
+});
+
+Deno.test("version log: changes since a version are copies to upsert and keys to remove", () => {
+  const log = new VersionLog();
+  log.add([{ version: 2, keys: ["a", "b"] }, { version: 3, keys: ["c"] }]);
+  const a = { name: "a", publicKey: "a" } as Member;
+  const held = new Map([["a", a]]);
+  const changes = log.changesSince(1, 3, (k) => held.get(k))!;
+  assert.deepEqual(changes.upsert, [a]);
+  assert.notEqual(changes.upsert[0], a, "a copy");
+  assert.deepEqual(changes.remove.sort(), ["b", "c"]);
+  assert.deepEqual(log.changesSince(3, 3, (k) => held.get(k)), { upsert: [], remove: [] });
+  assert.equal(log.changesSince(0, 3, (k) => held.get(k)), null);
 });
