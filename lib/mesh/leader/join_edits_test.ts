@@ -6,6 +6,10 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import type { JoinRequest } from "../join/request.ts";
+import type { LeaderFile } from "../state/state.ts";
+import { revokeToken } from "./token_edits.ts";
+import { removeMember } from "./member_edits.ts";
+import type { PlainContext } from "./testing/documents.ts";
 import { heardFrom, join, releaseUnheard } from "./join_edits.ts";
 import { accepted, HOLDER, joinRequest, refused } from "./testing/cores.ts";
 import {
@@ -118,4 +122,101 @@ Deno.test("join edits: heard from once is no change the second time", () => {
   assert.equal(d.joins![a.member.publicKey].heard, true);
   assert.equal(apply(d, (d, touch) => heardFrom(ctx, d, touch, a.member.publicKey)).write, false);
   assert.equal(apply(d, (d, touch) => heardFrom(ctx, d, touch, "nobody")).write, false);
+});
+
+const MINUTE = 60_000;
+
+/** Runs a join of `req` on `d` at `now`; its answer. */
+const joinAt = (
+  ctx: PlainContext,
+  d: LeaderFile,
+  req: JoinRequest,
+  now = 0,
+  holdsKey = NO_HOLDER,
+) => apply(d, (d, touch) => join(ctx, d, touch, req, null, now, holdsKey)).result;
+
+/** Removes the member `name` from `d`. */
+const remove = (ctx: PlainContext, d: LeaderFile, name: string) =>
+  apply(d, (d, touch) => removeMember(ctx, d, touch, name, 0));
+
+Deno.test("join edits: joiners get the lowest free host address; freed addresses are reused first", () => {
+  const ctx = plainContext();
+  const d = plainDocument();
+  const token = addPlainToken(ctx, d);
+  const addr = (name: string) => accepted(joinAt(ctx, d, joinRequest(token, name))).member;
+  assert.equal(addr("a").address, "10.77.0.2");
+  assert.equal(addr("b").address, "10.77.0.3");
+  assert.equal(addr("c").address, "10.77.0.4");
+  assert.equal(addr("d").address, "10.77.0.5");
+  remove(ctx, d, "b");
+  remove(ctx, d, "10.77.0.4"); // by address
+  assert.equal(addr("e").address, "10.77.0.3");
+  assert.equal(addr("f").address, "10.77.0.4");
+  assert.equal(addr("g").address, "10.77.0.6");
+  const addresses = d.members.map((m) => m.address);
+  assert.equal(new Set(addresses).size, addresses.length, "no address twice");
+});
+
+Deno.test("join edits: a full network refuses joiners and allocates neither broadcast nor network address", () => {
+  const ctx = plainContext();
+  const d = plainDocument("10.9.0.0/29"); // 6 hosts: .1 to .6
+  const token = addPlainToken(ctx, d);
+  const got: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    got.push(accepted(joinAt(ctx, d, joinRequest(token, `n${i}`))).member.address);
+  }
+  assert.deepEqual(got, ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
+  const before = JSON.stringify(d);
+  refused(joinAt(ctx, d, joinRequest(token, "n5")), /^network 10\.9\.0\.0\/29 is exhausted$/);
+  assert.equal(JSON.stringify(d), before, "a refusal changes nothing");
+  // A removal makes room again.
+  remove(ctx, d, "n2");
+  assert.equal(accepted(joinAt(ctx, d, joinRequest(token, "n5"))).member.address, "10.9.0.4");
+});
+
+Deno.test("join edits: a token for n uses admits n keys; an unlimited one any number", () => {
+  const ctx = plainContext();
+  const d = plainDocument();
+  const two = addPlainToken(ctx, d, { uses: 2 });
+  const usesLeft = () => d.tokens.find((t) => t.id === two.id)!.usesLeft;
+  accepted(joinAt(ctx, d, joinRequest(two, "a")));
+  assert.equal(usesLeft(), 1);
+  accepted(joinAt(ctx, d, joinRequest(two, "b")));
+  assert.equal(usesLeft(), 0);
+  refused(joinAt(ctx, d, joinRequest(two, "c")), /^token used up$/);
+  assert.equal(usesLeft(), 0);
+  const any = addPlainToken(ctx, d);
+  for (let i = 0; i < 10; i++) accepted(joinAt(ctx, d, joinRequest(any, `u${i}`)));
+  assert.equal(d.tokens.find((t) => t.id === any.id)!.usesLeft, null);
+});
+
+Deno.test("join edits: revoked, expired and unknown tokens refuse new joiners", () => {
+  const ctx = plainContext();
+  const d = plainDocument();
+  const t = addPlainToken(ctx, d, { ttlMs: 10 * MINUTE });
+  // Expiry is checked against the join's `now`.
+  refused(joinAt(ctx, d, joinRequest(t, "late"), t.expiresAt), /^token expired$/);
+  refused(joinAt(ctx, d, joinRequest(t, "late"), t.expiresAt + 1), /^token expired$/);
+  accepted(joinAt(ctx, d, joinRequest(t, "early"), t.expiresAt - 1));
+  refused(
+    joinAt(ctx, d, joinRequest({ id: "000000000000", secret: t.secret }, "x")),
+    /^unknown token$/,
+  );
+  refused(joinAt(ctx, d, joinRequest({ id: t.id, secret: "AAAA" }, "x")), /^unknown token$/);
+  revokeToken(d, t.id);
+  refused(joinAt(ctx, d, joinRequest(t, "after"), t.expiresAt - 1), /^token revoked$/);
+  assert.deepEqual(d.members.map((m) => m.name), ["leader", "early"]);
+});
+
+Deno.test("join edits: a member presenting the token that admitted it is answered after it expired", () => {
+  const ctx = plainContext();
+  const d = plainDocument();
+  const t = addPlainToken(ctx, d, { ttlMs: MINUTE, uses: 1 });
+  const req = joinRequest(t, "n1");
+  const first = accepted(joinAt(ctx, d, req, t.expiresAt - 10));
+  const again = accepted(joinAt(ctx, d, req, t.expiresAt + MINUTE, HOLDER));
+  assert.equal(again.member.address, first.member.address);
+  assert.equal(d.members.length, 2);
+  // A new key with it is refused (expired comes before used up).
+  refused(joinAt(ctx, d, joinRequest(t, "n2"), t.expiresAt + MINUTE), /^token expired$/);
 });
