@@ -50,7 +50,7 @@ export { type GrantChange, grantChangeProblem } from "./grants.ts";
 export { LeaderError, LeaderNotFoundError } from "./errors.ts";
 export { TOKEN_TTL_RANGE_MS, type TokenRequest } from "./token_edits.ts";
 export type { MemberUpdate } from "./member_edits.ts";
-export type { LeaderInit, MeshInit } from "./mesh_edits.ts";
+export type { MeshInit } from "./mesh_edits.ts";
 
 /** How long a node that was answered but never heard from keeps its allocation, by default. */
 export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
