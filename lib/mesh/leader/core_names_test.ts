@@ -4,8 +4,9 @@
  * member's name is held for a grace period unless the operator frees it.
  */
 import assert from "node:assert/strict";
-import type { JoinRequest, JoinResult } from "../join/request.ts";
+import type { JoinResult } from "../join/request.ts";
 import { LeaderCore, LeaderError, LeaderNotFoundError } from "./core.ts";
+import { joinRequest as request } from "./testing/cores.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { MemoryStore } from "../store/memory_store.ts";
 
@@ -20,24 +21,6 @@ function open(store = new MemoryStore(), nameHoldMs?: number): Promise<LeaderCor
     endpoints: ["192.0.2.1:51820"],
     ...(nameHoldMs !== undefined ? { nameHoldMs } : {}),
   });
-}
-
-function request(
-  token: { id: string; secret: string },
-  hostname: string,
-  opts: Partial<JoinRequest> = {},
-): JoinRequest {
-  return {
-    tokenId: token.id,
-    secret: token.secret,
-    publicKey: generateKeyPair().publicKey,
-    hostname,
-    labels: {},
-    services: [],
-    endpoints: [],
-    time: 1_000,
-    ...opts,
-  };
 }
 
 function name(r: JoinResult): string {

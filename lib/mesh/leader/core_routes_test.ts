@@ -4,49 +4,18 @@
  * hand-over and no preemption, and the state on disk.
  */
 import assert from "node:assert/strict";
-import type { JoinRequest, JoinResult } from "../join/request.ts";
-import { LeaderCore, LeaderError } from "./core.ts";
+import { type LeaderCore, LeaderError } from "./core.ts";
+import { accepted, joinRequest as request, openCore } from "./testing/cores.ts";
 import { MemoryStore } from "../store/memory_store.ts";
 import { checkLeaderFile } from "../state/state.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import type { Member } from "../../members/member.ts";
 
-const LEADER_KEY = generateKeyPair().publicKey;
 const NET = "198.51.100.0/24";
 const HOUR = 3_600_000;
 
-function open(store: MemoryStore, routes?: string[]): Promise<LeaderCore> {
-  return LeaderCore.open(store, {
-    network: "10.77.0.0/24",
-    hostname: "leader",
-    publicKey: LEADER_KEY,
-    endpoints: ["192.0.2.1:51820"],
-    ...(routes ? { routes } : {}),
-  });
-}
-
-function request(
-  token: { id: string; secret: string },
-  hostname: string,
-  opts: Partial<JoinRequest> = {},
-): JoinRequest {
-  return {
-    tokenId: token.id,
-    secret: token.secret,
-    publicKey: generateKeyPair().publicKey,
-    hostname,
-    labels: {},
-    services: [],
-    endpoints: [],
-    time: 1_000,
-    ...opts,
-  };
-}
-
-function accepted(r: JoinResult): Extract<JoinResult, { ok: true }> {
-  assert.ok(r.ok, JSON.stringify(r));
-  return r;
-}
+const open = (store: MemoryStore, routes?: string[]): Promise<LeaderCore> =>
+  openCore(store, routes ? { routes } : {});
 
 /** A core with routers `a` and `b` (joined in that order) advertising `NET`, not approved. */
 async function twoRouters(

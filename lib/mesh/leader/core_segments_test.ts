@@ -4,9 +4,9 @@
  * result is canonical policy text with a new version.
  */
 import assert from "node:assert/strict";
-import { LeaderCore } from "./core.ts";
+import type { LeaderCore } from "./core.ts";
+import { openCore } from "./testing/cores.ts";
 import { MemoryStore } from "../store/memory_store.ts";
-import { generateKeyPair } from "../../crypto/keys.ts";
 import { parsePolicy, serializePolicy } from "../../policy/parse.ts";
 import {
   addSegment,
@@ -16,17 +16,7 @@ import {
 } from "../../policy/segment_admin.ts";
 import { PolicyError } from "../../policy/schema.ts";
 
-const LEADER_KEY = generateKeyPair().publicKey;
-
-function open(store: MemoryStore): Promise<LeaderCore> {
-  return LeaderCore.open(store, {
-    network: "10.77.0.0/24",
-    hostname: "leader",
-    publicKey: LEADER_KEY,
-    endpoints: ["192.0.2.1:51820"],
-    batchGapFactor: 0,
-  });
-}
+const open = (store: MemoryStore): Promise<LeaderCore> => openCore(store, { batchGapFactor: 0 });
 
 const segmentNames = (core: LeaderCore) =>
   (parsePolicy(core.policy()!.text).segments ?? []).map((s) => s.name).sort();

@@ -4,8 +4,18 @@
  * release of unheard allocations are tested in core_writes_test.ts.
  */
 import assert from "node:assert/strict";
-import type { JoinRequest, JoinResult } from "../join/request.ts";
+import type { JoinRequest } from "../join/request.ts";
 import { LeaderCore, LeaderError, TOKEN_TTL_RANGE_MS } from "./core.ts";
+import {
+  accepted,
+  type CoreOptions,
+  HOLDER,
+  joinRequest as request,
+  LEADER_KEY,
+  observable,
+  openCore,
+  refused,
+} from "./testing/cores.ts";
 import { decodeLanKey } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { StateDir } from "../state/state.ts";
@@ -15,28 +25,10 @@ import { MAX_LAN, type MembershipView } from "../../members/member.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { dnsLabelProblem } from "../../net/names.ts";
 
-const LEADER_KEY = generateKeyPair().publicKey;
 const MINUTE = 60_000;
 
-function open(
-  opts: {
-    network?: string;
-    keepStoredNetwork?: boolean;
-    network6?: string;
-    labels?: Record<string, string>;
-  } = {},
-  state: StateDir | null = null,
-): Promise<LeaderCore> {
-  return LeaderCore.open(state && new FileStore(state), {
-    network: opts.network ?? "10.77.0.0/24",
-    keepStoredNetwork: opts.keepStoredNetwork,
-    network6: opts.network6,
-    hostname: "leader",
-    publicKey: LEADER_KEY,
-    endpoints: ["192.0.2.1:51820"],
-    labels: opts.labels,
-  });
-}
+const open = (opts: CoreOptions = {}, state: StateDir | null = null): Promise<LeaderCore> =>
+  openCore(state && new FileStore(state), opts);
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "weft-leader-test-" });
@@ -45,42 +37,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function request(
-  token: { id: string; secret: string },
-  hostname: string,
-  opts: Partial<JoinRequest> = {},
-): JoinRequest {
-  return {
-    tokenId: token.id,
-    secret: token.secret,
-    publicKey: generateKeyPair().publicKey,
-    hostname,
-    labels: {},
-    services: [],
-    endpoints: [],
-    time: 1_000,
-    ...opts,
-  };
-}
-
-/** A join's key proof that holds: the request comes from the key's holder. */
-const HOLDER = () => true;
-
-function accepted(r: JoinResult): Extract<JoinResult, { ok: true }> {
-  assert.ok(r.ok, JSON.stringify(r));
-  return r;
-}
-
-function refused(r: JoinResult, error: RegExp): void {
-  assert.ok(!r.ok, `accepted: ${JSON.stringify(r)}`);
-  assert.match(r.error, error);
-}
-
-/** Everything a client can observe, for "nothing changed" checks. */
-function snapshot(core: LeaderCore): string {
-  return JSON.stringify({ view: core.view(), tokens: core.listTokens(), policy: core.policy() });
 }
 
 const unlimited = (core: LeaderCore, labels: Record<string, string> = {}) =>
@@ -218,39 +174,6 @@ Deno.test("leader: the LAN key is made once and kept; state from before it gets 
   });
 });
 
-Deno.test("leader: joiners get the lowest free host address; freed addresses are reused first", async () => {
-  const core = await open();
-  const token = await unlimited(core);
-  const addr = async (name: string) => accepted(await core.join(request(token, name), null)).member;
-  assert.equal((await addr("a")).address, "10.77.0.2");
-  assert.equal((await addr("b")).address, "10.77.0.3");
-  assert.equal((await addr("c")).address, "10.77.0.4");
-  assert.equal((await addr("d")).address, "10.77.0.5");
-  await core.removeNode("b");
-  await core.removeNode("10.77.0.4"); // by address
-  assert.equal((await addr("e")).address, "10.77.0.3");
-  assert.equal((await addr("f")).address, "10.77.0.4");
-  assert.equal((await addr("g")).address, "10.77.0.6");
-  const addresses = core.view().members.map((m) => m.address);
-  assert.equal(new Set(addresses).size, addresses.length, "no address twice");
-});
-
-Deno.test("leader: a full network refuses joiners and allocates neither broadcast nor network address", async () => {
-  const core = await open({ network: "10.9.0.0/29" }); // 6 hosts: .1 to .6
-  const token = await unlimited(core);
-  const got: string[] = [];
-  for (let i = 0; i < 5; i++) {
-    got.push(accepted(await core.join(request(token, `n${i}`), null)).member.address);
-  }
-  assert.deepEqual(got, ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
-  const before = snapshot(core);
-  refused(await core.join(request(token, "n5"), null), /^network 10\.9\.0\.0\/29 is exhausted$/);
-  assert.equal(snapshot(core), before, "a refusal changes nothing");
-  // A removal makes room again.
-  await core.removeNode("n2");
-  assert.equal(accepted(await core.join(request(token, "n5"), null)).member.address, "10.9.0.4");
-});
-
 Deno.test("leader: a joiner's hostname must be a DNS label; one another member holds gets a suffix", async () => {
   const core = await open();
   const token = await unlimited(core);
@@ -379,64 +302,6 @@ Deno.test("tokens: create gives id, secret and expiry; list and keys never show 
   assert.equal(core.view().version, 1, "tokens are not membership");
 });
 
-Deno.test("tokens: uses must be a positive integer or null (unlimited)", async () => {
-  const core = await open();
-  for (const uses of [0, -1, 1.5, NaN, Infinity]) {
-    await assert.rejects(
-      core.createToken({ ttlMs: MINUTE, uses, labels: {} }),
-      /uses must be a positive integer/,
-      String(uses),
-    );
-  }
-  assert.deepEqual(core.listTokens(), []);
-});
-
-Deno.test("tokens: a token for n uses admits n keys; an unlimited one any number", async () => {
-  const core = await open();
-  const two = await core.createToken({ ttlMs: MINUTE * 60, uses: 2, labels: {} });
-  const usesLeft = () => core.listTokens().find((t) => t.id === two.id)!.usesLeft;
-  accepted(await core.join(request(two, "a"), null));
-  assert.equal(usesLeft(), 1);
-  accepted(await core.join(request(two, "b"), null));
-  assert.equal(usesLeft(), 0);
-  refused(await core.join(request(two, "c"), null), /^token used up$/);
-  assert.equal(usesLeft(), 0);
-  const any = await unlimited(core);
-  for (let i = 0; i < 10; i++) accepted(await core.join(request(any, `u${i}`), null));
-  assert.equal(core.listTokens().find((t) => t.id === any.id)!.usesLeft, null);
-});
-
-Deno.test("tokens: revoked, expired and unknown tokens refuse new joiners", async () => {
-  const core = await open();
-  const t = await core.createToken({ ttlMs: 10 * MINUTE, uses: null, labels: {} });
-  // Expiry is checked against the join's `now`.
-  refused(await core.join(request(t, "late"), null, t.expiresAt), /^token expired$/);
-  refused(await core.join(request(t, "late"), null, t.expiresAt + 1), /^token expired$/);
-  accepted(await core.join(request(t, "early"), null, t.expiresAt - 1));
-  refused(
-    await core.join(request({ id: "000000000000", secret: t.secret }, "x"), null),
-    /^unknown token$/,
-  );
-  refused(await core.join(request({ id: t.id, secret: "AAAA" }, "x"), null), /^unknown token$/);
-  await core.revokeToken(t.id);
-  assert.equal(core.listTokens()[0].revoked, true);
-  refused(await core.join(request(t, "after"), null, t.expiresAt - 1), /^token revoked$/);
-  await assert.rejects(core.revokeToken("nope"), LeaderError, 'no token "nope"');
-  assert.deepEqual(core.view().members.map((m) => m.name), ["leader", "early"]);
-});
-
-Deno.test("tokens: a member presenting the token that admitted it is answered after it expired", async () => {
-  const core = await open();
-  const t = await core.createToken({ ttlMs: MINUTE, uses: 1, labels: {} });
-  const req = request(t, "n1");
-  const first = accepted(await core.join(req, null, t.expiresAt - 10));
-  const again = accepted(await core.join(req, null, t.expiresAt + MINUTE, HOLDER));
-  assert.equal(again.member.address, first.member.address);
-  assert.equal(core.view().members.length, 2);
-  // A new key with it is refused (expired comes before used up).
-  refused(await core.join(request(t, "n2"), null, t.expiresAt + MINUTE), /^token expired$/);
-});
-
 Deno.test("leader: refusals change nothing: no member, no version, no token use", async () => {
   const core = await open({ network: "10.5.0.0/30" });
   const t = await core.createToken({ ttlMs: 60 * MINUTE, uses: 5, labels: {} });
@@ -444,7 +309,7 @@ Deno.test("leader: refusals change nothing: no member, no version, no token use"
   accepted(await core.join(request(t, "member", { publicKey: key, time: 5_000 }), null));
   const revoked = await core.createToken({ ttlMs: 60 * MINUTE, uses: 5, labels: {} });
   await core.revokeToken(revoked.id);
-  const before = snapshot(core);
+  const before = observable(core);
   const cases: [JoinRequest, RegExp][] = [
     [request(t, "x"), /exhausted/],
     // Its name is taken: it would get a suffix, but no address is left.
@@ -462,7 +327,7 @@ Deno.test("leader: refusals change nothing: no member, no version, no token use"
   for (const [req, error] of cases) {
     refused(await core.join(req, "192.0.2.50:1", undefined, HOLDER), error);
   }
-  assert.equal(snapshot(core), before);
+  assert.equal(observable(core), before);
 });
 
 Deno.test("membership: the version moves by one per member change, and only then", async () => {

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import type { JoinRequest } from "../join/request.ts";
 import { STALE } from "../join/freshness.ts";
-import { LeaderCore } from "./core.ts";
+import type { LeaderCore } from "./core.ts";
+import { HOLDER, joinRequest, LEADER_KEY, observable, openCore } from "./testing/cores.ts";
 import { type LeaderFile, StateDir } from "../state/state.ts";
 import { FileStore } from "../store/file_store.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -55,46 +56,15 @@ async function withState(fn: (state: TestState) => Promise<void>): Promise<void>
   }
 }
 
-const LEADER_KEY = generateKeyPair().publicKey;
+const open = (state: StateDir | null, joinHoldMs?: number): Promise<LeaderCore> =>
+  openCore(state && new FileStore(state), { joinHoldMs });
 
-function open(state: StateDir | null, joinHoldMs?: number): Promise<LeaderCore> {
-  return LeaderCore.open(state && new FileStore(state), {
-    network: "10.77.0.0/24",
-    hostname: "leader",
-    publicKey: LEADER_KEY,
-    endpoints: ["192.0.2.1:51820"],
-    joinHoldMs,
-  });
-}
-
-function request(
+/** A join request sent now, from `publicKey`. */
+const request = (
   token: { id: string; secret: string },
   hostname: string,
   publicKey = generateKeyPair().publicKey,
-): JoinRequest {
-  return {
-    tokenId: token.id,
-    secret: token.secret,
-    publicKey,
-    hostname,
-    labels: {},
-    services: [],
-    endpoints: [],
-    time: Date.now(),
-  };
-}
-
-/** A join's key proof that holds: the request comes from the key's holder. */
-const HOLDER = () => true;
-
-/** Everything a client could observe of the core, for before/after comparisons. */
-function snapshot(core: LeaderCore) {
-  return JSON.stringify({
-    view: core.view(),
-    tokens: core.listTokens(),
-    policy: core.policy(),
-  });
-}
+): JoinRequest => joinRequest(token, hostname, { publicKey, time: Date.now() });
 
 Deno.test("a retransmitted join with a one-use token gets the same answer, once allocated", async () => {
   const core = await open(null);
@@ -145,14 +115,14 @@ Deno.test("a write that fails leaves memory as it was; the restarted leader agre
   await withState(async (state) => {
     const core = await open(state);
     const token = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
-    const before = snapshot(core);
+    const before = observable(core);
     state.fail = true;
     const req = request(token, "n1");
     await assert.rejects(core.join(req, null), /read-only/);
-    assert.equal(snapshot(core), before, "nothing allocated in memory");
+    assert.equal(observable(core), before, "nothing allocated in memory");
     // The retransmission is not answered from memory either.
     await assert.rejects(core.join(req, null), /read-only/);
-    assert.equal(snapshot(core), before);
+    assert.equal(observable(core), before);
 
     // Every other change behaves the same.
     await assert.rejects(core.createToken({ ttlMs: 1000, uses: null, labels: {} }), /read-only/);
@@ -162,7 +132,7 @@ Deno.test("a write that fails leaves memory as it was; the restarted leader agre
       core.updateMember(LEADER_KEY, { endpoints: ["192.0.2.9:1"] }),
       /read-only/,
     );
-    assert.equal(snapshot(core), before, "no change survived a failed write");
+    assert.equal(observable(core), before, "no change survived a failed write");
 
     // The disk is back: the join succeeds and takes the first free address.
     state.fail = false;
@@ -385,7 +355,7 @@ Deno.test("a burst of joins is written together; a failed write rejects the whol
     const onDisk = (await state.readLeader())!;
     assert.equal(onDisk.members.length, 21);
 
-    const before = snapshot(core);
+    const before = observable(core);
     state.hold();
     const first = core.join(request(token, "c0"), null);
     const batch = [1, 2, 3].map((i) => core.join(request(token, `c${i}`), null));
@@ -393,7 +363,7 @@ Deno.test("a burst of joins is written together; a failed write rejects the whol
     state.release();
     await assert.rejects(first);
     for (const b of batch) await assert.rejects(b);
-    assert.equal(snapshot(core), before);
+    assert.equal(observable(core), before);
   });
 });
 
@@ -442,14 +412,14 @@ Deno.test("a join naming a member's key that its holder did not make changes not
   const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
   const req = request(token, "n1");
   assert.ok((await core.join(req, null)).ok);
-  const before = snapshot(core);
+  const before = observable(core);
   // A token holder names n1's key (public in every view) with a later time, and a far later one.
   for (const time of [req.time + 60_000, req.time + 10 * 365 * 86_400_000]) {
     const forged = await core.join({ ...req, hostname: "x", time }, "198.51.100.9:4444");
     assert.ok(!forged.ok, JSON.stringify(forged));
     assert.match(forged.error, /does not prove it comes from that member|from the future/);
   }
-  assert.equal(snapshot(core), before, "nothing kept");
+  assert.equal(observable(core), before, "nothing kept");
   // n1 is removed; with a new token, its own later request joins again.
   await core.removeNode("n1");
   const t2 = await core.createToken({ ttlMs: 60_000, uses: 1, labels: {} });
@@ -509,7 +479,7 @@ Deno.test("a joiner's labels never become granted ones; only node.weft/ ones are
 
 Deno.test("tokens: a ttl out of range or bad labels are refused and nothing is saved", async () => {
   const core = await open(null);
-  const before = snapshot(core);
+  const before = observable(core);
   for (const ttlMs of [99999999999 * 86_400_000, 0, -1, NaN, Infinity, 366 * 86_400_000]) {
     await assert.rejects(core.createToken({ ttlMs, uses: null, labels: {} }), /ttl must be/);
   }
@@ -527,5 +497,5 @@ Deno.test("tokens: a ttl out of range or bad labels are refused and nothing is s
       JSON.stringify(labels).slice(0, 60),
     );
   }
-  assert.equal(snapshot(core), before);
+  assert.equal(observable(core), before);
 });

@@ -203,3 +203,38 @@ export class MemberIndex {
     return null;
   }
 }
+
+/**
+ * The index of each list of members (a state's, or a copy's being edited), made once per list:
+ * a copy's forks the index of the list it was copied from (told by {@link copied}), else it is
+ * built. Lists nothing holds any more are dropped with their index.
+ */
+export class MemberIndexes {
+  readonly #indexes = new WeakMap<Member[], MemberIndex>();
+  readonly #parents = new WeakMap<Member[], Member[]>();
+  readonly #range: HostRange;
+
+  /** Indexes of lists whose addresses are allocated in `range`. */
+  constructor(range: HostRange) {
+    this.#range = range;
+  }
+
+  /** Notes that `to` is a copy of `from`: its index forks from `from`'s. */
+  copied(from: Member[], to: Member[]): void {
+    this.#parents.set(to, from);
+  }
+
+  /** The index of `list`. */
+  of(list: Member[]): MemberIndex {
+    let ix = this.#indexes.get(list);
+    if (ix) return ix;
+    const parent = this.#parents.get(list);
+    const from = parent && this.#indexes.get(parent);
+    ix = new MemberIndex(list, this.#range, from);
+    this.#indexes.set(list, ix);
+    // The link has served: kept, it would hold the parent list alive, whose own link holds its
+    // parent, and so on (every state since the start, with its index).
+    this.#parents.delete(list);
+    return ix;
+  }
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { hostRange, MemberIndex } from "./member_index.ts";
+import { hostRange, MemberIndex, MemberIndexes } from "./member_index.ts";
 import type { Member } from "../../members/member.ts";
 
 function member(name: string, address: string, role: "leader" | "node" = "node"): Member {
@@ -88,4 +88,23 @@ Deno.test("member index: a fork is the copy's own: changes to it leave the paren
   agrees(parent, ["b"]);
   assert.equal(parent.byAddress("10.1.0.2")?.name, "a");
   assert.equal(parent.lowestFree(), "10.1.0.3");
+});
+
+Deno.test("member indexes: one index a list; a copy's forks its parent's and agrees with it", () => {
+  const ixs = new MemberIndexes(RANGE);
+  const list = [member("l", "10.1.0.1", "leader"), member("a", "10.1.0.2")];
+  const ix = ixs.of(list);
+  assert.equal(ixs.of(list), ix, "made once per list");
+  const copy = [...list];
+  ixs.copied(list, copy);
+  const fork = ixs.of(copy);
+  assert.notEqual(fork, ix);
+  fork.add(member("b", fork.lowestFree()!));
+  agrees(fork);
+  agrees(ix, ["b"]);
+  assert.equal(copy.length, 3);
+  assert.equal(list.length, 2, "the parent's list is not changed by its copy's index");
+  // A list never said to be a copy gets an index of its own, built.
+  const other = [...list];
+  agrees(ixs.of(other));
 });

@@ -40,7 +40,7 @@ import {
   policySection,
   type VersionedPolicy,
 } from "../../policy/source.ts";
-import { addSegment, removeSegment, type SegmentSpec } from "../../policy/segment_admin.ts";
+import type { SegmentSpec } from "../../policy/segment_admin.ts";
 import {
   type ControlMessage,
   DEFAULT_HELLO_MS,
@@ -51,7 +51,7 @@ import {
 import { AnswerPacer } from "./answers.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
-import { encodeToken, type TokenLeader } from "../join/token.ts";
+import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
 import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
@@ -131,40 +131,7 @@ export interface PolicyApplied {
   warnings: string[];
 }
 
-/** A token as `createToken` makes it. */
-export interface CreatedToken {
-  /** Its id (for `token revoke`). */
-  id: string;
-  /** The token text a node joins with. */
-  token: string;
-  /** Unix ms when it expires. */
-  expiresAt: number;
-}
-
-/** What a new join token grants and allows. */
-export interface TokenOptions {
-  /** How long it is valid, ms (default 24 h). */
-  ttlMs?: number;
-  /** How many joins it allows (null or absent: unlimited). */
-  uses?: number | null;
-  /** Labels granted to nodes joining with it. */
-  labels?: Record<string, string>;
-  /** Service names nodes joining with it may offer (a name any grant lists is closed to others). */
-  services?: string[];
-  /** Nodes joining with it may relay for others (when started with `--relay`). */
-  relay?: boolean;
-  /**
-   * Routes nodes joining with it may carry without a `route approve` (prefixes, and `exit`), as
-   * Tailscale's auto-approvers.
-   */
-  approveRoutes?: string[];
-  /**
-   * The name the node joining with it gets, whatever it asks for (a name another member holds,
-   * a reserved one or a service's is refused); absent: the joiner's own, suffixed (`-2`) when
-   * another claim is on it.
-   */
-  hostname?: string;
-}
+export type { CreatedToken, TokenOptions } from "./token_text.ts";
 
 /** What the service works with. */
 export interface LeaderServiceDeps {
@@ -221,16 +188,6 @@ export const HELLO_RATE = { perSecond: 1, burst: 5 };
  * stops pushing to it.
  */
 export const USER_WINDOW_MS = 30_000;
-
-/** Another leader as a token names it: its TCP port only when not its endpoints' port. */
-function tokenLeader(m: Member): TokenLeader {
-  const port = Number(m.endpoints[0]?.slice(m.endpoints[0].lastIndexOf(":") + 1));
-  return {
-    key: m.publicKey,
-    endpoints: m.endpoints,
-    ...(m.tcpPort !== undefined && m.tcpPort !== port ? { tcpPort: m.tcpPort } : {}),
-  };
-}
 
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
@@ -424,35 +381,8 @@ export class LeaderService {
    */
   async createToken(opts: TokenOptions = {}): Promise<CreatedToken> {
     const core = this.#core;
-    const t = await core.createToken({
-      ttlMs: opts.ttlMs ?? 24 * 3600_000,
-      uses: opts.uses ?? null,
-      labels: opts.labels ?? {},
-      services: opts.services ?? [],
-      relay: opts.relay ?? false,
-      approveRoutes: opts.approveRoutes ?? [],
-      ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
-    });
-    const u = this.#deps.underlay;
-    // Joiners try TCP on their endpoints' port numbers unless told otherwise.
-    const tcpPort = u?.tcpPort && u.tcpPort !== u.listenPort ? { tcpPort: u.tcpPort } : {};
-    const token = encodeToken({
-      leaderKey: this.#device.publicKey,
-      endpoints: core.leader.endpoints,
-      network: core.network,
-      id: t.id,
-      secret: t.secret,
-      ...tcpPort,
-      // This leader, then every other leader online, so the token joins through any of them.
-      leaders: [
-        core.leader,
-        ...core.leaders()
-          .filter((m) =>
-            m.publicKey !== this.#device.publicKey && !m.offline && m.endpoints.length
-          ),
-      ]
-        .map(tokenLeader),
-    });
+    const t = await core.createToken(tokenRequest(opts));
+    const token = tokenText(t, core.leader, core.leaders(), core.network, this.#deps.underlay);
     this.#logger.info("token created", {
       id: t.id,
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
@@ -627,14 +557,14 @@ export class LeaderService {
    * returns the version. Refusals as `addSegment`'s.
    */
   async createSegment(spec: SegmentSpec): Promise<number> {
-    const version = await this.#core.editPolicy((doc) => addSegment(doc, spec));
+    const version = await this.#core.createSegment(spec);
     this.#logger.info("segment created", { name: spec.name, vni: spec.vni, policy: version });
     return version;
   }
 
   /** Removes a segment from the policy in force; returns the new version (as createSegment). */
   async deleteSegment(name: string): Promise<number> {
-    const version = await this.#core.editPolicy((doc) => removeSegment(doc, name));
+    const version = await this.#core.deleteSegment(name);
     this.#logger.info("segment deleted", { name, policy: version });
     return version;
   }
