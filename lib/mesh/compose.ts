@@ -227,6 +227,8 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     configured: mesh.identity.services,
     logger,
     leases,
+    // Who may call this node's services: the policy in force, as the leader sent it.
+    callRules: () => policy.engine.policy?.calls,
   }, mesh.services);
   // A failing check gives the leadership up at once, not when the lease runs out.
   services.onHealth((name, healthy) => leases.setHealth(name, healthy));

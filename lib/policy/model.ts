@@ -6,7 +6,7 @@
  */
 
 import type { SegmentDriverName } from "../segments/segments.ts";
-import type { Selector } from "./selector.ts";
+import type { Selector, SelectorTerm } from "./selector.ts";
 import type { RuleQos } from "./qos.ts";
 
 export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "./selector.ts";
@@ -96,6 +96,36 @@ export interface PolicyTest {
   expect: PolicyAction;
 }
 
+/**
+ * Who a call rule's `from` picks, each term a way to name members: any member, by granted
+ * labels, by name, or by a service the member offers (as its member record announces it).
+ * Addresses (cidrs) have no place here: a call is made by a member, never by an address.
+ */
+export type CallerTerm =
+  | Exclude<SelectorTerm, { kind: "cidrs" }>
+  | { kind: "services"; services: string[] };
+
+/**
+ * One rule of who may call which service and action (the document's `calls`), checked by the
+ * callee against the caller's WireGuard identity; see `calls.ts`.
+ */
+export interface CallRule {
+  /** Unique among the call rules, named in refusals, counters and explanations. */
+  name: string;
+  /** Free text. */
+  description?: string;
+  /** Allow or deny. */
+  action: PolicyAction;
+  /** Lower is tried first. */
+  priority: number;
+  /** The callers it covers: any of the terms (never empty). */
+  from: CallerTerm[];
+  /** The service called, or `*` for every one. */
+  service: string;
+  /** The actions it covers; empty means every action of the service. */
+  actions: string[];
+}
+
 /** A validated policy document. */
 export interface PolicyDocument {
   /** Explicit defaults. */
@@ -108,6 +138,8 @@ export interface PolicyDocument {
   future?: string[];
   /** Flows that must be allowed or denied, checked where the policy is put in force. */
   tests?: PolicyTest[];
+  /** Who may call which service and action, absent for none (every call is let through). */
+  calls?: CallRule[];
 }
 
 /** Most segments a document may hold. */

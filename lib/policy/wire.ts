@@ -8,6 +8,8 @@ import type { SegmentDriverName } from "../segments/segments.ts";
 import { formatLabelExpression, type Selector, type SelectorTerm } from "./selector.ts";
 import { qosToWire, type RuleQosWire } from "./qos.ts";
 import type {
+  CallerTerm,
+  CallRule,
   PolicyAction,
   PolicyDefaults,
   PolicyDocument,
@@ -58,6 +60,29 @@ export interface PolicyWire {
   segments?: SegmentWire[];
   /** The file's tests, if any. */
   tests?: PolicyTest[];
+  /** Who may call which service, if said. */
+  calls?: CallRuleWire[];
+}
+
+/** A call rule's `from` in the wire form: a selector, which may also name services. */
+export type CallerWire = SelectorWire | { services: string[] } | CallerWire[];
+
+/** The JSON-safe, YAML-shaped form of a call rule. */
+export interface CallRuleWire {
+  /** Rule name. */
+  name: string;
+  /** Free text. */
+  description?: string;
+  /** Allow or deny. */
+  action: PolicyAction;
+  /** Lower is tried first. */
+  priority: number;
+  /** The callers. */
+  from: CallerWire;
+  /** The service, or `*`. */
+  service: string;
+  /** The actions, absent for every one. */
+  actions?: string[];
 }
 
 /** A segment in the wire form. */
@@ -96,6 +121,22 @@ function termToWire(t: SelectorTerm): SelectorWire {
 
 function selectorToWire(s: Selector): SelectorWire {
   return s.length === 1 ? termToWire(s[0]) : s.map(termToWire);
+}
+
+function callerToWire(t: CallerTerm): CallerWire {
+  return t.kind === "services" ? { services: [...t.services] } : termToWire(t);
+}
+
+function callRuleToWire(r: CallRule): CallRuleWire {
+  return {
+    name: r.name,
+    ...(r.description !== undefined ? { description: r.description } : {}),
+    action: r.action,
+    priority: r.priority,
+    from: r.from.length === 1 ? callerToWire(r.from[0]) : r.from.map(callerToWire),
+    service: r.service,
+    ...(r.actions.length ? { actions: [...r.actions] } : {}),
+  };
 }
 
 /** The JSON-safe form of a document; `policyFromWire` (or YAML parsing) reads it back. */
@@ -141,6 +182,7 @@ export function policyToWire(doc: PolicyDocument): PolicyWire {
       expect: t.expect,
     }));
   }
+  if (doc.calls?.length) out.calls = doc.calls.map(callRuleToWire);
   return out;
 }
 

@@ -266,6 +266,8 @@ export class ServiceClient {
           ...(answer.status !== undefined ? { status: answer.status } : {}),
         });
         if (answer.code === "bad-request" || answer.code === "too-large") throw last;
+        // The callee's policy refused this caller: another instance holds the same policy.
+        if (answer.code === "forbidden") throw last;
         const safe = answer.code === "no-instance" || answer.code === "rate-limited";
         const idempotent = opts.idempotent === true || this.#learned.get(key) === true;
         if (!safe && !idempotent) throw last;

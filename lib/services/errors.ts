@@ -17,7 +17,9 @@ export type ServiceErrorCode =
   /** The instance refused the call: this caller sends too many, or too many at once. */
   | "rate-limited"
   /** The call itself is wrong: a bad path or action, or params that cannot be sent. */
-  | "bad-request";
+  | "bad-request"
+  /** The policy's call rules do not let this caller call this service and action. */
+  | "forbidden";
 
 /** Every code, for checks of values from the wire. */
 export const SERVICE_ERROR_CODES: readonly ServiceErrorCode[] = [
@@ -27,6 +29,7 @@ export const SERVICE_ERROR_CODES: readonly ServiceErrorCode[] = [
   "too-large",
   "rate-limited",
   "bad-request",
+  "forbidden",
 ];
 
 /** True when `v` is one of {@link SERVICE_ERROR_CODES}. */

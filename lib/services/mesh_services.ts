@@ -21,6 +21,8 @@ import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { MAX_SERVICES } from "../members/services.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 import { announcedServices } from "./announce.ts";
+import { CallAuthorizer } from "./authorize.ts";
+import type { CallRule } from "../policy/model.ts";
 import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
 import { type RequestOptions, ServiceClient } from "./client.ts";
 import { type ServiceCheckSpec, ServiceHealthCheck } from "./health_check.ts";
@@ -111,6 +113,11 @@ export interface MeshServicesDeps {
   logger: Logger;
   /** The service-leader leases; without them no service has a known leader. */
   leases?: ServiceLeases;
+  /**
+   * The call rules of the policy in force (its `calls`), read at each call this node serves;
+   * without them (or while they are undefined) every call is let through.
+   */
+  callRules?: () => readonly CallRule[] | undefined;
 }
 
 /** A service as `list()` shows it. */
@@ -154,6 +161,7 @@ export class MeshServices {
   readonly #local = new LocalServices();
   readonly #socket: ServiceSocket;
   readonly #server: ServiceServer;
+  readonly #authorizer: CallAuthorizer;
   readonly #client: ServiceClient;
   readonly #pubsub: PubSub;
   readonly #checks = new Map<string, ServiceHealthCheck>();
@@ -175,6 +183,11 @@ export class MeshServices {
     const o = opts.serviceLayer ?? {};
     this.#configured = deps.configured.map((s) => ({ ...s }));
     this.#announced = announcedServices(this.#configured, [], this.#failing);
+    this.#authorizer = new CallAuthorizer({
+      rules: () => deps.callRules?.(),
+      member: (a) => this.#member(a),
+      self: () => deps.view().members.find((m) => m.publicKey === deps.publicKey),
+    });
     this.#server = new ServiceServer({
       local: this.#local,
       limits: new CallerLimits({ ...o.callers, ...opts.serviceCallerLimit }),
@@ -182,6 +195,7 @@ export class MeshServices {
       send: (to, msg) => this.#socket.send(to, msg),
       nameOf: (a) => this.#member(a)?.name ?? null,
       healthy: (s) => !this.#failing.has(s),
+      authorize: (caller, s, a) => this.#authorizer.check(caller, s, a),
       self: this.#selfName(),
     });
     this.#client = new ServiceClient({
@@ -445,11 +459,14 @@ export class MeshServices {
 
   /** The figures for `/metrics`. */
   metrics(): ServiceMetrics {
-    return this.#stats.snapshot({
-      ...this.#socket.drops(),
-      "pong-limited": this.#pongsLimited,
-      "subscriptions-refused": this.#pubsub.strangersRefused,
-    });
+    return {
+      ...this.#stats.snapshot({
+        ...this.#socket.drops(),
+        "pong-limited": this.#pongsLimited,
+        "subscriptions-refused": this.#pubsub.strangersRefused,
+      }),
+      denied: this.#authorizer.denied(),
+    };
   }
 
   /** The state for `/status`. */

@@ -32,6 +32,8 @@ export interface ServiceMetrics {
   eventDrops: Record<string, number>;
   /** Service messages dropped on the wire, by reason. */
   drops: Record<string, number>;
+  /** Calls this node refused by the policy's call rules, by service and rule. */
+  denied?: { service: string; rule: string; count: number }[];
 }
 
 const CALL = ["service", "action", "outcome"] as const;
@@ -67,6 +69,14 @@ const DROPS = counter(
   ["reason"],
 );
 
+// Calls refused by the policy (authorize.ts): a family of its own, beside the served ones.
+const DENIED = counter(
+  "weft_service_calls_denied_total",
+  "Service calls this node refused by the policy's call rules, by service and the rule that " +
+    "refused them ((default) when no rule matched).",
+  ["service", "rule"],
+);
+
 /** The service figures `services` gives; nothing while it gives undefined (no service layer). */
 export function servicesCollector(services: () => ServiceMetrics | undefined): Collector {
   return (out) => {
@@ -84,5 +94,9 @@ export function servicesCollector(services: () => ServiceMetrics | undefined): C
     out.sample(DELIVERED, {}, s.events.delivered);
     sampleCounts(out, EVENTS_DROPPED, "reason", s.eventDrops);
     sampleCounts(out, DROPS, "reason", s.drops);
+    out.family(DENIED);
+    for (const { service, rule, count } of s.denied ?? []) {
+      out.sample(DENIED, { service, rule }, count);
+    }
   };
 }

@@ -16,6 +16,7 @@ import { ServiceError } from "./errors.ts";
 import type { CallerLimits } from "./caller_limits.ts";
 import type { CallContext, LocalServices, ResolvedAction } from "./local.ts";
 import type { ServiceStats } from "./stats.ts";
+import type { CallVerdict } from "../policy/calls.ts";
 import { type Answer, type RequestMessage, type ResponseMessage, valueProblem } from "./wire.ts";
 
 /** What the server works with. */
@@ -32,6 +33,11 @@ export interface ServiceServerDeps {
   nameOf: (address: string) => string | null;
   /** Whether a service provided here passes its health check (default: every one does). */
   healthy?: (service: string) => boolean;
+  /**
+   * The policy's verdict on a call from `caller` (an overlay address; null for this node), made
+   * before the action is looked up (see authorize.ts); without it every call is let through.
+   */
+  authorize?: (caller: string | null, service: string, action: string) => CallVerdict;
   /** This node's name, for error messages. */
   self?: string;
   /** The clock, ms. */
@@ -114,6 +120,13 @@ export class ServiceServer {
     if (this.#d.healthy && !this.#d.healthy(req.service)) {
       return refuse("no-instance", `service ${req.service}${where} is failing its health check`);
     }
+    const denied = this.#denied(from, req.service, req.action, where);
+    if (denied !== null) {
+      // Counted under the action only when the service has it: names are the caller's to make up.
+      const named = service.action(req.action) !== undefined ? req.action : "unknown";
+      this.#d.stats.served(req.service, named, "forbidden", 0);
+      return reply(denied);
+    }
     const action = service.action(req.action);
     if (action === undefined) {
       const names = service.actionNames();
@@ -194,6 +207,8 @@ export class ServiceServer {
         idempotent: false,
       };
     }
+    const denied = this.#denied(null, service, actionName, "");
+    if (denied !== null) return denied;
     const action = s.action(actionName);
     if (action === undefined) {
       const names = s.actionNames();
@@ -227,6 +242,18 @@ export class ServiceServer {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The refusal of a call the policy does not let `caller` make, or null when it may. */
+  #denied(caller: string | null, service: string, action: string, where: string): Answer | null {
+    const v = this.#d.authorize?.(caller, service, action);
+    if (v === undefined || v.allowed) return null;
+    return {
+      ok: false,
+      code: "forbidden",
+      message: `call to ${service}/${action} refused${where}: ${v.reason}`,
+      idempotent: false,
+    };
   }
 
   /** Aborts the handlers running and forgets every answer. */

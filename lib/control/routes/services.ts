@@ -40,6 +40,7 @@ export const SERVICE_ERROR_STATUS: { readonly [C in ServiceErrorCode]: Contentfu
   "too-large": 413,
   "rate-limited": 429,
   "bad-request": 400,
+  "forbidden": 403,
 };
 
 /** Most `/v1/services/subscribe` streams open at once. */
