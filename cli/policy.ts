@@ -1,7 +1,7 @@
 /**
  * `weft policy apply|show|test`: network policies. `apply` sends the file to the leader, which
  * checks it whole (the text, and against its members: names, tests) and answers every problem;
- * `test` exits 1 when the flow is denied.
+ * `test` explains a flow, or with `--call` a service call, and exits 1 when it is denied.
  * @module
  */
 
@@ -56,10 +56,11 @@ export function addPolicyCommands(program: Command): void {
   });
   agentOptions(
     policyCmd.command("test").description(
-      "say which rule decides a flow (exit code 0 allowed, 1 denied)",
+      "say which rule decides a flow, or a service call (exit code 0 allowed, 1 denied)",
     )
-      .requiredOption("--from <node|ip>", "source node name or address")
-      .requiredOption("--to <node|ip>", "destination node name or address")
+      .requiredOption("--from <node|ip>", "source node name or address (the caller, with --call)")
+      .option("--to <node|ip>", "destination node name or address (required without --call)")
+      .option("--call <service/action>", "explain a call of this service's action from --from")
       .addOption(
         new Option("--proto <proto>", "protocol").choices(["tcp", "udp", "icmp", "any"]).default(
           "tcp",
@@ -68,6 +69,17 @@ export function addPolicyCommands(program: Command): void {
       .option("--port <port>", "destination port", intArg(0, 65535))
       .option("--json", "print JSON"),
   ).action(async (opts) => {
+    if (opts.call !== undefined) {
+      if (opts.to !== undefined || opts.port !== undefined) {
+        throw new UsageError("--call explains a service call: give --from and --call only");
+      }
+      const r = await (await localClient(opts)).testCall({ from: opts.from, call: opts.call });
+      if (opts.json) console.log(JSON.stringify(r, null, 2));
+      else console.log(r.summary);
+      if (!r.allowed) Deno.exitCode = 1;
+      return;
+    }
+    if (opts.to === undefined) throw new UsageError("--to is required (or --call)");
     const r = await (await localClient(opts)).testPolicy({
       from: opts.from,
       to: opts.to,

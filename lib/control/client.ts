@@ -12,6 +12,7 @@ import type { TokenView } from "../mesh/join/token.ts";
 import type { NodeRoutes } from "../mesh/leader/routes.ts";
 import type { Prefs, PrefSettings } from "../mesh/prefs.ts";
 import type { SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
+import type { CallExplanation, CallQuery } from "../policy/calls.ts";
 import { decodeBase64, encodeBase64 } from "../crypto/base64.ts";
 import { parseAddress } from "../net/ip.ts";
 import { isServiceErrorCode, ServiceError } from "../services/errors.ts";
@@ -359,6 +360,14 @@ export class ControlClient {
   testPolicy(
     q: { from: string; to: string; proto: string; port?: number },
   ): Promise<{ allowed: boolean; decidedBy: string; rule?: { name: string }; summary: string }> {
+    return this.#json("/v1/policy/test", q);
+  }
+
+  /**
+   * Whether the policy's call rules let a member call `service/action`, and which rule decides
+   * (`weft policy test --call`), as every callee decides it.
+   */
+  testCall(q: CallQuery): Promise<CallExplanation> {
     return this.#json("/v1/policy/test", q);
   }
 

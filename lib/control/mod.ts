@@ -102,6 +102,7 @@ export type {
 export type { ListenerStats } from "../net/conn_guard.ts";
 export type { ConntrackStats } from "../policy/conntrack.ts";
 export type { PolicyEngine } from "../policy/engine.ts";
+export type { CallExplanation, CallQuery } from "../policy/calls.ts";
 export type { ExplainEndpoint, ExplainQos, ExplainQuery, Explanation } from "../policy/explain.ts";
 export type {
   DirectionCounts,
@@ -111,6 +112,8 @@ export type {
 } from "../policy/filter.ts";
 export type { QosClass, RateCounts, RuleQos } from "../policy/qos.ts";
 export type {
+  CallerTerm,
+  CallRule,
   PolicyAction,
   PolicyDefaults,
   PolicyDocument,

@@ -29,6 +29,8 @@ export {
   serializePolicy,
 } from "./parse.ts";
 export {
+  type CallerTerm,
+  type CallRule,
   type Direction,
   type LabelMatch,
   type LabelOp,
@@ -66,6 +68,14 @@ export type {
   ExplainResolved,
   Explanation,
 } from "./explain.ts";
+export {
+  CALL_DEFAULT_RULE,
+  type CallExplanation,
+  type CallQuery,
+  type CallVerdict,
+  decideCall,
+  explainCall,
+} from "./calls.ts";
 export { PolicyEngine, type PolicyEngineOptions } from "./engine.ts";
 export {
   type DirectionCounts,

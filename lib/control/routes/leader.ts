@@ -16,6 +16,7 @@ import {
 import { grantedLabelsProblem } from "../../members/labels.ts";
 import { grantedServicesProblem } from "../../members/services.ts";
 import { formatProblem, MAX_PROBLEMS_SHOWN, PolicyError } from "../../policy/schema.ts";
+import { explainCall } from "../../policy/calls.ts";
 import { quote } from "../../text/quote.ts";
 import { clip, HttpError } from "../middleware/errors.ts";
 import { intField, jsonBody, stringField } from "../middleware/body.ts";
@@ -200,6 +201,19 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
   app.post("/policy/test", async (c) => {
     const m = needMesh();
     const body = await jsonBody(c);
+    if (body.call !== undefined) {
+      // A service call (`weft policy test --call`): the call rules' verdict, as a callee gives it.
+      const { engine } = m.policyFilter;
+      try {
+        return c.json(explainCall(engine.policy, engine.members, {
+          from: stringField(body, "from"),
+          call: stringField(body, "call"),
+        }));
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        throw new HttpError(400, e instanceof Error ? e.message : String(e));
+      }
+    }
     const proto = body.proto ?? "tcp";
     if (!["tcp", "udp", "icmp", "any"].includes(proto as string)) {
       throw new HttpError(400, "proto must be tcp, udp, icmp or any");
