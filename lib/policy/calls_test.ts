@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type { Member } from "../members/member.ts";
-import { CALL_DEFAULT_RULE, callerTermMatches, decideCall } from "./calls.ts";
+import { CALL_DEFAULT_RULE, callerTermMatches, decideCall, explainCall } from "./calls.ts";
 import { type CallerTerm, PolicyError } from "./model.ts";
-import { parsePolicy } from "./parse.ts";
+import { checkPolicyText, parsePolicy } from "./parse.ts";
 import { validatePolicy } from "./validate.ts";
 import { policyFromWire, policyToWire } from "./wire.ts";
 
@@ -145,4 +145,45 @@ Deno.test("call rules: every problem is reported with its place", () => {
     ]
   ) assert.match(reasons, re);
   assert.throws(() => validatePolicy({ calls: "x" }), /calls must be a list/);
+});
+
+Deno.test("call rules: a name no member has is refused, as in the network rules", () => {
+  const view = { network: "10.200.0.0/24", version: 1, members: [member("n1"), member("n2")] };
+  assert.throws(
+    () =>
+      checkPolicyText(
+        "calls:\n  - { name: a, action: allow, from: { names: [n9] }, service: billing }\n",
+        { view },
+      ),
+    /line 2: calls\[0\]\.from\.names\[0\]: no member n9/,
+  );
+});
+
+Deno.test("call rules: explainCall names the rule, the default, or an open service", () => {
+  const doc = parsePolicy(POLICY);
+  const view = {
+    network: "10.200.0.0/24",
+    version: 1,
+    members: [member("web1", { role: "web" }), member("db1")],
+  };
+  const ok = explainCall(doc, view, { from: "WEB1", call: "billing/charge" });
+  assert.deepEqual(ok, {
+    allowed: true,
+    decidedBy: "rule",
+    rule: { name: "web-bills", action: "allow", priority: 1000 },
+    from: { member: "web1" },
+    service: "billing",
+    action: "charge",
+    summary: "web1 calling billing/charge: allowed by call rule web-bills (priority 1000)",
+  });
+  const no = explainCall(doc, view, { from: "db1", call: "billing/charge" });
+  assert.equal(no.decidedBy, "default");
+  assert.equal(no.allowed, false);
+  // An address no member has is judged as no member.
+  const stranger = explainCall(doc, view, { from: "192.0.2.7", call: "billing/refund" });
+  assert.deepEqual(stranger.from, { address: "192.0.2.7" });
+  assert.equal(stranger.rule?.name, "no-refunds");
+  assert.equal(explainCall(null, view, { from: "db1", call: "x/y" }).decidedBy, "open");
+  assert.throws(() => explainCall(doc, view, { from: "nobody", call: "a/b" }), /neither/);
+  assert.throws(() => explainCall(doc, view, { from: "db1", call: "billing" }), /bad call/);
 });

@@ -32,10 +32,17 @@
  * tests:                          # optional: flows that must be allowed or denied
  *   - { from: web1, to: db1, proto: tcp, port: 5432, expect: allow }  # proto default tcp
  *   - { from: web1, to: 10.200.0.9, proto: icmp, expect: deny }       # port: tcp/udp only
+ * calls:                          # optional: who may call which service and action
+ *   - name: web-bills             # required, unique among the call rules
+ *     action: allow               # required: allow | deny
+ *     priority: 100               # optional, as a rule's (default 1000)
+ *     from: "role=web"            # optional selector of members (default "*"), see below
+ *     service: billing            # required: a service name, or "*" for every one
+ *     actions: [charge, refund]   # optional: default every action
  * ```
  *
- * Top-level keys are `defaults`, `policies`, `segments`, `future` and `tests`, rule, segment and
- * test keys those shown; anything else is an error. Every problem of a document is reported,
+ * Top-level keys are `defaults`, `policies`, `segments`, `future`, `tests` and `calls`, rule,
+ * segment, test and call rule keys those shown; anything else is an error. Every problem of a document is reported,
  * each with its path and line, not only the first. A segment is an Ethernet bridge on each
  * member it selects, joined to the others' by VXLAN inside the tunnels; VXLAN for a segment from
  * a member outside it is dropped (`lib/segments/`).
@@ -78,6 +85,14 @@
  * reach the same verdict: a node does not send what its peer would drop, and a flow stopped by a
  * reload cannot be revived from its other end. With a non-member end (a routed subnet, a plain
  * WireGuard peer), only this node's default for the direction applies.
+ *
+ * **Call rules** (`calls`, see `calls.ts`) are not about packets: the callee of a service call
+ * decides each call by them, the caller being the member its WireGuard identity (the overlay
+ * source address) makes it. A call rule's `from` is a selector of members: `"*"`, labels, names,
+ * `{ services: [audit] }` (the members offering a service), or a list of those; never cidrs.
+ * The first rule by priority whose `from`, `service` and `actions` match decides; when none
+ * does, a service some rule names (every one, with a `*` rule) is closed and the call refused,
+ * a service no rule names is open. A document without `calls` changes no call.
  *
  * Replies to allowed flows always pass (connection tracking, see `conntrack.ts`).
  *

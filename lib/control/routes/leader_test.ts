@@ -71,6 +71,38 @@ Deno.test("leader routes: members, tokens and policy on the leader", async () =>
   }]);
 });
 
+Deno.test("leader routes: policy/test explains a service call by the call rules", async () => {
+  const app = routes(fakeMesh("leader"));
+  const [status, body] = await answer(
+    await send(app, "POST", "/v1/policy/test", { from: "web1", call: "billing/charge" }),
+  );
+  assert.equal(status, 200);
+  assert.deepEqual(body, {
+    allowed: true,
+    decidedBy: "rule",
+    rule: { name: "web-bills", action: "allow", priority: 1000 },
+    from: { member: "web1" },
+    service: "billing",
+    action: "charge",
+    summary: "web1 calling billing/charge: allowed by call rule web-bills (priority 1000)",
+  });
+  const denied = await answer(
+    await send(app, "POST", "/v1/policy/test", { from: "db1", call: "billing/charge" }),
+  );
+  assert.equal((denied[1] as { allowed: boolean }).allowed, false);
+  for (
+    const [q, error] of [
+      [{ from: "db1", call: "billing" }, /bad call "billing": expected service\/action/],
+      [{ from: "nobody", call: "billing/charge" }, /neither an IP address nor a member/],
+      [{ from: "db1", call: 5 }, /call must be a non-empty string/],
+    ] as const
+  ) {
+    const r = await send(app, "POST", "/v1/policy/test", q);
+    assert.equal(r.status, 400, JSON.stringify(q));
+    assert.match((await r.json()).error, error);
+  }
+});
+
 Deno.test("leader routes: bad input is 400 with the reason", async () => {
   const app = routes(fakeMesh("leader"));
   for (

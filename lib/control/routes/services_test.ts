@@ -62,6 +62,7 @@ Deno.test("service errors: each code has its status", () => {
     "too-large": 413,
     "rate-limited": 429,
     "bad-request": 400,
+    "forbidden": 403,
   });
   assert.equal(payloadJson({ b: new Uint8Array([1, 2, 3]) }), '{"b":{"base64":"AQID"}}');
 });
