@@ -216,6 +216,8 @@ export type {
 } from "./lib/policy/filter.ts";
 export type { QosClass, RateCounts, RuleQos } from "./lib/policy/qos.ts";
 export type {
+  CallerTerm,
+  CallRule,
   PolicyAction,
   PolicyDefaults,
   PolicyDocument,

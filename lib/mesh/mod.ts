@@ -202,6 +202,8 @@ export type {
 export type { PolicyCheckOptions } from "../policy/parse.ts";
 export type { QosClass, RateCounts, RuleQos } from "../policy/qos.ts";
 export type {
+  CallerTerm,
+  CallRule,
   PolicyAction,
   PolicyDefaults,
   PolicyDocument,
