@@ -8,7 +8,7 @@
  */
 
 import type { Member } from "../members/member.ts";
-import { type CallVerdict, decideCall } from "../policy/calls.ts";
+import { CALL_DEFAULT_RULE, type CallVerdict, decideCall } from "../policy/calls.ts";
 import type { CallRule } from "../policy/model.ts";
 
 /** What the authorizer reads, each at the time of a call. */
@@ -57,7 +57,7 @@ export class CallAuthorizer {
     if (!v.allowed) {
       let byRule = this.#denied.get(service);
       if (byRule === undefined) this.#denied.set(service, byRule = new Map());
-      const rule = v.rule ?? "(default)";
+      const rule = v.rule ?? CALL_DEFAULT_RULE;
       byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
     }
     return v;
