@@ -39,6 +39,6 @@ export { grantedServicesProblem } from "../lib/members/services.ts";
 export { meshControlFromConfig } from "../lib/mesh/mesh_config.ts";
 export { parsePrefsChange } from "../lib/mesh/prefs.ts";
 export { StateDir } from "../lib/mesh/state/state.ts";
-export { DEFAULT_STORE_PREFIX } from "../lib/mesh/store/kv_leader_store.ts";
+export { DEFAULT_STORE_PREFIX, KvLeaderStore } from "../lib/mesh/store/kv_leader_store.ts";
 export { migrateToStore } from "../lib/mesh/store/migrate.ts";
 export { parseApproval, parseApprovals } from "../lib/routes/prefixes.ts";

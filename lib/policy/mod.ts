@@ -77,6 +77,7 @@ export {
 } from "./filter.ts";
 export type { ConntrackOptions, ConntrackStats, ConntrackTimeouts } from "./conntrack.ts";
 export type { RateCounts } from "./qos.ts";
+export { compilePolicyText, type PolicyOrigin, type VersionedPolicy } from "./source.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { HeldPacketSink, PacketFilter } from "../device/types.ts";

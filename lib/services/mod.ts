@@ -113,4 +113,4 @@ export { SERVICES_PORT } from "../members/ports.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { HistogramSnapshot } from "../health/histogram.ts";
-export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+export type { ServiceSpec } from "../members/member.ts";

@@ -4,8 +4,8 @@
  *
  * @example A running agent's status as `weft status` prints it
  * ```ts run
- * import { Agent, generateKeyPair } from "@weft/weft";
- * import { ControlClient, serveControl } from "@weft/weft/control";
+ * import { Agent, generateKeyPair, serveControl } from "@weft/weft";
+ * import { ControlClient } from "@weft/weft/control";
  * import { formatStatusTable } from "@weft/weft/status";
  *
  * const agent = await Agent.start({
