@@ -42,3 +42,6 @@ export { StateDir } from "../lib/mesh/state/state.ts";
 export { DEFAULT_STORE_PREFIX, KvLeaderStore } from "../lib/mesh/store/kv_leader_store.ts";
 export { migrateToStore } from "../lib/mesh/store/migrate.ts";
 export { parseApproval, parseApprovals } from "../lib/routes/prefixes.ts";
+export { EtcdStore, type EtcdTls } from "../drivers/etcd/store.ts";
+export { parseEtcdUrl } from "../drivers/etcd/url.ts";
+export { StoreError } from "../lib/store/kv.ts";

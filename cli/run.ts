@@ -22,7 +22,6 @@ import { collect } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { SignalWatch } from "./process.ts";
 import { openStore } from "./store.ts";
-import { StoreError } from "../drivers/mod.ts";
 import {
   bindControl,
   type BoundControl,
@@ -31,6 +30,7 @@ import {
   type OptionHelp,
   optionHelp,
   StateDir,
+  StoreError,
   userSetFlags,
 } from "./internal.ts";
 

@@ -6,13 +6,15 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { EtcdStore, type EtcdTls, parseEtcdUrl } from "../drivers/mod.ts";
 import type { Logger } from "../mod.ts";
 import { UsageError } from "./errors.ts";
 import {
   DEFAULT_STORE_PREFIX,
+  EtcdStore,
+  type EtcdTls,
   KvLeaderStore,
   migrateToStore,
+  parseEtcdUrl,
   readTextFileBounded,
 } from "./internal.ts";
 

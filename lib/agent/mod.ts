@@ -45,9 +45,8 @@ export {
   type WgQuickAgentOptions,
   type WgQuickRunContext,
 } from "./wgquick_agent.ts";
-export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./wgquick_up.ts";
+export { WgQuickUp, type WgQuickUpOptions } from "./wgquick_up.ts";
 export { HookError, type HookStage } from "./hooks.ts";
-export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type {
@@ -57,22 +56,13 @@ export type {
   WgQuickPeer,
 } from "../config/wgquick.ts";
 export type { BackendName } from "../crypto/types.ts";
-export type { Device } from "../device/device.ts";
-export type { DropCounters, DropReason } from "../device/drops.ts";
+export type { DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
-export type {
-  DeviceEvent,
-  DeviceStats,
-  HeldPacketSink,
-  PacketFilter,
-  PeerConfig,
-} from "../device/types.ts";
+export type { DeviceEvent, PeerConfig } from "../device/types.ts";
 export type { HealthEvent, HealthListener } from "../health/health.ts";
 export type { HealthState } from "../health/state.ts";
-export type { Endpoint } from "../io/driver.ts";
 export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
 export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
-export type { ReasonCounter } from "../metrics/reasons.ts";
 export type {
   Collector,
   HistogramFigures,
@@ -81,7 +71,7 @@ export type {
   MetricSink,
   MetricType,
 } from "../metrics/registry.ts";
-export type { ProtocolTimers } from "../protocol/constants.ts";
+export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";
 export type {
   ExitNodeState,
   ExitNodeStatus,
