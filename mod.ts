@@ -117,7 +117,6 @@ export type {
   OptionOrigins,
   ServiceCheckEntry,
 } from "./lib/config/agent_types.ts";
-export type { SystemInfo } from "./lib/config/system.ts";
 export type { PolicySource } from "./lib/config/yaml_source.ts";
 export type { BackendName, Dh } from "./lib/crypto/types.ts";
 export type { DropReason } from "./lib/device/drops.ts";
