@@ -17,12 +17,11 @@ import {
   meshRoleFromConfig,
   VERSION,
 } from "../mod.ts";
-import { type ControlServer, serveControl } from "../lib/control/mod.ts";
+import { type ControlServer, serveControl } from "../mod.ts";
 import { collect } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { SignalWatch } from "./process.ts";
 import { openStore } from "./store.ts";
-import { StoreError } from "../drivers/mod.ts";
 import {
   bindControl,
   type BoundControl,
@@ -31,6 +30,7 @@ import {
   type OptionHelp,
   optionHelp,
   StateDir,
+  StoreError,
   userSetFlags,
 } from "./internal.ts";
 
@@ -147,11 +147,7 @@ async function startServing(
     options.logger?.warn("cannot record the status address", { error: String(e) })
   );
   try {
-    const server = serveControl(mesh.agent, {
-      ...(await meshControlFromConfig(config)),
-      mesh,
-      bound,
-    });
+    const server = serveControl(mesh, { ...(await meshControlFromConfig(config)), bound });
     return { mesh, server };
   } catch (e) {
     bound.close();

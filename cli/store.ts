@@ -6,11 +6,17 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { EtcdStore, type EtcdTls, parseEtcdUrl } from "../drivers/mod.ts";
-import { KvLeaderStore } from "../lib/mesh/mod.ts";
 import type { Logger } from "../mod.ts";
 import { UsageError } from "./errors.ts";
-import { DEFAULT_STORE_PREFIX, migrateToStore, readTextFileBounded } from "./internal.ts";
+import {
+  DEFAULT_STORE_PREFIX,
+  EtcdStore,
+  type EtcdTls,
+  KvLeaderStore,
+  migrateToStore,
+  parseEtcdUrl,
+  readTextFileBounded,
+} from "./internal.ts";
 
 /** The largest PEM file read (a chain of a few certificates). */
 const MAX_PEM_BYTES = 256 * 1024;

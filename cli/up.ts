@@ -7,7 +7,7 @@ import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import { ConfigError } from "../mod.ts";
 import { WgQuickUp } from "../lib/agent/mod.ts";
 import { loadWgQuickFile } from "../lib/config/mod.ts";
-import { type ControlServer, serveControl } from "../lib/control/mod.ts";
+import { type ControlServer, serveControl } from "../mod.ts";
 import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
 import { intArg, timerArg } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";

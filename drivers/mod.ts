@@ -1,8 +1,7 @@
 /**
  * The drivers: transports that carry the device's UDP (Deno's sockets, Linux's own with
  * offloads, TCP, both at once, in memory for tests) and packet devices (the in-process userspace
- * stack, a Linux TUN), a key-value store on etcd (for several leaders), with the interfaces they
- * implement.
+ * stack, a Linux TUN), with the interfaces they implement.
  *
  * @example Two transports on an in-memory network
  * ```ts run
@@ -67,25 +66,6 @@ export type { TcpDialer, TcpDialOutcome } from "./tcp.ts";
 export type { DenoUdpOptions } from "./udp_deno.ts";
 export type { LinuxUdpStats } from "./linux/udp.ts";
 export type { PollHandler, PollPhase } from "./linux/poller.ts";
-export { type EtcdOptions, EtcdStore, type EtcdTls } from "./etcd/store.ts";
-export { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from "./etcd/url.ts";
-export type { HostPort } from "../lib/net/hostport.ts";
-export type {
-  Answer as StoreAnswer,
-  Compare as StoreCompare,
-  KeySpec,
-  KeyValue,
-  KvStore,
-  Lease as StoreLease,
-  RangeAnswer,
-  Txn,
-  TxnAnswer,
-  TxnOp,
-  TxnResult,
-  Watch as StoreWatch,
-  WatchEvent as StoreWatchEvent,
-} from "../lib/store/kv.ts";
-export { StoreError, type StoreErrorKind } from "../lib/store/kv.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { LogFields, Logger, LogLevel } from "../lib/log/logger.ts";

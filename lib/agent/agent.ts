@@ -29,7 +29,12 @@ import { formatAddress, parseAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openPacketSide } from "./packet_side.ts";
 import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
-import { HealthTracker, idleHealth, type PeerHealth } from "../health/health.ts";
+import {
+  type HealthListener,
+  HealthTracker,
+  idleHealth,
+  type PeerHealth,
+} from "../health/health.ts";
 import { HealthProber } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
@@ -117,23 +122,41 @@ interface Built {
 
 /** A running agent: see the examples of `@weft/weft` (two agents) and `@weft/weft/agent`. */
 export class Agent {
-  /** The WireGuard device. */
+  /**
+   * The WireGuard device.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   readonly device: Device;
-  /** The userspace stack, in userspace mode. */
+  /**
+   * The userspace stack, in userspace mode.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   readonly stack: UserspaceStack | null;
   /** The logger. */
   readonly logger: Logger;
-  /** The control-port stack, when started with `control: true`. */
+  /**
+   * The control-port stack, when started with `control: true`.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   readonly control: UserspaceStack | null;
-  /** Per-peer health (handshake age and probes); subscribe for transitions. */
+  /**
+   * Per-peer health (handshake age and probes); subscribe for transitions.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   readonly health: HealthTracker;
-  /** Counters of the listeners serving this agent (`http`, `uapi`, `dns_tcp`), for /metrics. */
+  /**
+   * Counters of the listeners serving this agent (`http`, `uapi`, `dns_tcp`), for /metrics.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   readonly listenerStats: Record<string, ListenerStats> = {};
   /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
   readonly tcpPort: number | null;
   /** The underlay before any wrapping: its drivers report their counters and offloads. */
   readonly #underlay: Transport;
-  /** What `/metrics` shows: the agent's collectors, then its owner's; register more here. */
+  /**
+   * What `/metrics` shows: the agent's collectors, then its owner's; register more here.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   readonly metrics: MetricsRegistry = new MetricsRegistry();
   readonly #identity: NodeIdentity;
   readonly #extraStatus: () => Partial<NodeStatus>;
@@ -237,6 +260,7 @@ export class Agent {
    * Starts health tracking and probes of a peer (`watched` scope; a no-op in `all` scope, where
    * every peer is followed). With `probe: false` the peer is tracked but not probed: its samples
    * come from elsewhere (a leader hears its members' hellos: ../health/heard.ts).
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   watchPeer(publicKey: string, opts: { probe?: boolean } = {}): void {
     if (!this.#watched || this.#healthStopped) return;
@@ -253,7 +277,10 @@ export class Agent {
     if (peer) this.#syncPeer(publicKey, peer.lastHandshakeUnixMs);
   }
 
-  /** Stops following a peer's health (`watched` scope): it is `idle` from now on. */
+  /**
+   * Stops following a peer's health (`watched` scope): it is `idle` from now on.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   unwatchPeer(publicKey: string): void {
     if (!this.#watched?.delete(publicKey)) return;
     this.#unprobed.delete(publicKey);
@@ -262,12 +289,18 @@ export class Agent {
     this.#probed.delete(publicKey);
   }
 
-  /** Whether a peer is probed now (followed, and not with its samples from elsewhere). */
+  /**
+   * Whether a peer is probed now (followed, and not with its samples from elsewhere).
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   probing(publicKey: string): boolean {
     return this.#probed.has(publicKey);
   }
 
-  /** Whether a peer's health is followed (always, in `all` scope). */
+  /**
+   * Whether a peer's health is followed (always, in `all` scope).
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   watching(publicKey: string): boolean {
     return this.#watched === null || this.#watched.has(publicKey);
   }
@@ -275,6 +308,7 @@ export class Agent {
   /**
    * A peer's health: the tracker's, or for a peer not watched (sessions on demand) `idle`, since
    * the node neither keeps a session with it nor probes it. Undefined for an unknown peer.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   peerHealth(publicKey: string): PeerHealth | undefined {
     const h = this.health.get(publicKey);
@@ -529,7 +563,10 @@ export class Agent {
     } else this.logger.info(type, fields);
   }
 
-  /** The TCP side's counters (connections, frames, drops), or null without TCP. */
+  /**
+   * The TCP side's counters (connections, frames, drops), or null without TCP.
+   * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
+   */
   tcpStats(): TcpStats | null {
     return tcpSide(this.#underlay.driverStats?.())?.counters ?? null;
   }
@@ -624,6 +661,28 @@ export class Agent {
     return this.#needStack().listen(port, (data, from) => {
       onDatagram({ address: from.address, port: from.port, data: data.slice() });
     });
+  }
+
+  /**
+   * Calls `fn` on each of the device's peer events (a handshake done or given up, a key
+   * rotated, an endpoint roamed); returns the function that stops it.
+   */
+  onEvent(fn: (e: DeviceEvent) => void): () => void {
+    return this.device.onEvent(fn);
+  }
+
+  /** Calls `fn` on each change of a peer's health (up, degraded, down); returns the stop. */
+  onHealth(fn: HealthListener): () => void {
+    return this.health.subscribe(fn);
+  }
+
+  /**
+   * Adds a collector to the agent's `/metrics` page: a function that writes samples (families
+   * made with `counter`, `gauge`, `histogram` of `@weft/weft/metrics`) at each scrape. Returns
+   * the function that removes it.
+   */
+  addCollector(collector: Collector): () => void {
+    return this.metrics.register(collector);
   }
 
   /** Stops everything and wipes the keys. */

@@ -72,20 +72,33 @@ export interface AgentOptions {
    * (lib/agent/crypto_workers.ts).
    */
   cryptoWorkers?: number | "auto";
-  /** Protocol timer overrides in ms (tests use short ones). */
+  /**
+   * Protocol timer overrides in ms (tests use short ones).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   timers?: Partial<ProtocolTimers>;
-  /** Handshakes per second past which cookies are demanded. */
+  /**
+   * Handshakes per second past which cookies are demanded.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   underLoadThreshold?: number;
   /** The logger. Default: info level, text, stderr. */
   logger?: Logger;
-  /** A ready transport, instead of opening UDP (tests, other transports). */
+  /**
+   * A ready transport, instead of opening UDP (tests, other transports).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   transport?: Transport;
   /**
    * Wraps the transport opened (or given) before the device starts on it (the mesh puts it in a
    * relay mux). The agent owns and closes what this returns, which closes what it wraps.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   wrapTransport?: (transport: Transport) => Transport;
-  /** A ready packet device, instead of the userspace stack or a TUN. */
+  /**
+   * A ready packet device, instead of the userspace stack or a TUN.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   packets?: PacketDevice;
   /**
    * The UDP implementation: `linux` (FFI sockets with recvmmsg/sendmmsg, sharing one poll loop
@@ -102,51 +115,76 @@ export interface AgentOptions {
    * Let the UAPI's `set` change the private key, listen port (the `linux` underlay rebinds) and
    * fwmark of the running device, as wireguard-go does (`wg setconf` after start). Default
    * false: a request may restate them, a change is refused (EOPNOTSUPP).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   uapiDeviceChanges?: boolean;
   /**
    * Called once when the TUN interface is deleted under the agent (`ip link delete`, as
    * `wg-quick down` does): its reads fail from then on. The agent keeps running; the owner
    * decides (`weft wireguard` closes it and exits).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   onInterfaceGone?: () => void;
   /**
    * Set aside UDP to this node's overlay address on the control port (51821) and the service
    * port (51823) for an in-process control stack (`agent.control`), as the mesh control plane
    * and service layer need.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   control?: boolean;
-  /** Receives underlay datagrams that are not WireGuard messages (the join exchange). */
+  /**
+   * Receives underlay datagrams that are not WireGuard messages (the join exchange).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
-  /** Health thresholds and probe interval. */
+  /**
+   * Health thresholds and probe interval.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   health?: HealthOptions;
   /**
    * Which peers get health tracking and probes: `all` the device's (default), or `watched`
    * only those `Agent.watchPeer` names (sessions on demand: the others are `idle`).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   healthScope?: "all" | "watched";
-  /** How this node is named in `/status`. Default: no name, role `peer`. */
+  /**
+   * How this node is named in `/status`. Default: no name, role `peer`.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   identity?: NodeIdentity;
   /**
    * How a peer is named and where it is probed. Default: no name, and the peer's first host
    * allowed IP (a /32 or /128).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   describePeer?: (publicKey: string) => PeerIdentity;
   /**
    * Makes the health probe, once the agent's parts exist (a probe over the control stack needs
    * it); null turns probes off. Default: ICMP echo through the userspace stack (none with a TUN).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   probe?: ((parts: AgentParts) => ProbeFn) | null;
-  /** Decides which plaintext packets leave and enter the tunnel (a network policy). */
+  /**
+   * Decides which plaintext packets leave and enter the tunnel (a network policy).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   filter?: PacketFilter;
   /**
    * Collectors for `/metrics` that layers above the agent own (DNS, policy, join drops),
    * registered after the agent's own; more can be registered later on `Agent.metrics`.
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
   collectors?: readonly Collector[];
-  /** Node fields for `/status` that layers above the agent own (the policy). */
+  /**
+   * Node fields for `/status` that layers above the agent own (the policy).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   status?: () => Partial<NodeStatus>;
-  /** Peer fields for `/status` that layers above the agent own (a mesh peer's path). */
+  /**
+   * Peer fields for `/status` that layers above the agent own (a mesh peer's path).
+   * @ignore internal: a hook of the layers above the agent (the mesh, tests)
+   */
   peerStatus?: (publicKey: string) => Partial<PeerStatus>;
 }
 

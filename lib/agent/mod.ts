@@ -24,14 +24,9 @@ export {
   Agent,
   type AgentMode,
   type AgentOptions,
-  type AgentParts,
-  type ControlledAgent,
   type MeshDatagram,
-  type NodeIdentity,
-  type PeerIdentity,
   type PeerPath,
   type PingResult,
-  type ProbeFn,
   type UnderlayKind,
 } from "./agent.ts";
 export { JIT_V8_FLAGS, JIT_V8_FLAGS_ARG } from "./jit.ts";
@@ -50,21 +45,10 @@ export {
   type WgQuickAgentOptions,
   type WgQuickRunContext,
 } from "./wgquick_agent.ts";
-export { runningWgQuickConfig, WgQuickUp, type WgQuickUpOptions } from "./wgquick_up.ts";
+export { WgQuickUp, type WgQuickUpOptions } from "./wgquick_up.ts";
 export { HookError, type HookStage } from "./hooks.ts";
-export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export type {
-  Datagram,
-  DatagramIterator,
-  PingOptions,
-  UdpAddress,
-  UdpSocket,
-  UserspaceDropReason,
-  UserspaceStack,
-  UserspaceStats,
-} from "../../drivers/userspace.ts";
 export type {
   WgQuickConfig,
   WgQuickEndpoint,
@@ -72,39 +56,11 @@ export type {
   WgQuickPeer,
 } from "../config/wgquick.ts";
 export type { BackendName } from "../crypto/types.ts";
-export type { Device } from "../device/device.ts";
-export type { DropCounters, DropReason } from "../device/drops.ts";
-export type { ReasonCounter } from "../metrics/reasons.ts";
+export type { DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
-export type {
-  DeviceEvent,
-  DeviceStats,
-  HeldPacketSink,
-  PacketFilter,
-  PeerConfig,
-} from "../device/types.ts";
-export type {
-  HealthEvent,
-  HealthListener,
-  HealthOptions,
-  HealthTracker,
-  PeerHealth,
-} from "../health/health.ts";
-export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { DeviceEvent, PeerConfig } from "../device/types.ts";
+export type { HealthEvent, HealthListener } from "../health/health.ts";
 export type { HealthState } from "../health/state.ts";
-export type {
-  DatagramSink,
-  DualDriverStats,
-  Endpoint,
-  PacketDevice,
-  PacketDriverStats,
-  PacketSink,
-  TcpDriverStats,
-  Transport,
-  TransportDriverStats,
-  UdpDriverStats,
-} from "../io/driver.ts";
-export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
 export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
 export type { HeapFigures, ProcessFigures } from "../metrics/process.ts";
 export type {
@@ -113,11 +69,9 @@ export type {
   LabelValues,
   MetricFamily,
   MetricSink,
-  MetricsRegistry,
   MetricType,
 } from "../metrics/registry.ts";
-export type { ListenerStats } from "../net/conn_guard.ts";
-export type { ProtocolTimers } from "../protocol/constants.ts";
+export type { DefaultRouteConfig, DefaultRouting } from "../routes/forwarding.ts";
 export type {
   ExitNodeState,
   ExitNodeStatus,

@@ -42,7 +42,10 @@ export interface LoadAgentConfigOptions {
   flags?: AgentFlags;
   /** The YAML file to read; defaults to `flags.config`; no file when both are absent. */
   configPath?: string;
-  /** Overrides for the machine facts used by defaults (for tests). */
+  /**
+   * Overrides for the machine facts used by defaults (for tests).
+   * @ignore internal: tests' machine facts
+   */
   system?: Partial<SystemInfo>;
 }
 

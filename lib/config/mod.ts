@@ -22,7 +22,6 @@ export {
   loadAgentConfig,
   type LoadAgentConfigOptions,
   type PolicySource,
-  type SystemInfo,
 } from "./agent_config.ts";
 export type {
   ConfiguredService,

@@ -43,8 +43,8 @@ function utf8Length(s: string): number {
  *
  * @example A request with the wrong token
  * ```ts run
- * import { Agent, generateKeyPair } from "@weft/weft";
- * import { AgentAnswerError, ControlClient, serveControl } from "@weft/weft/control";
+ * import { Agent, generateKeyPair, serveControl } from "@weft/weft";
+ * import { AgentAnswerError, ControlClient } from "@weft/weft/control";
  * const agent = await Agent.start({
  *   privateKey: generateKeyPair().privateKey,
  *   addresses: ["10.9.0.1/24"],

@@ -7,7 +7,7 @@
 
 import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../agent/agent.ts";
-import type { MeshAgent } from "../mesh/mesh_agent.ts";
+import { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LeaderError, LeaderNotFoundError } from "../mesh/leader/core.ts";
 import { StoreError } from "../store/kv.ts";
 import { guardListener, type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
@@ -67,15 +67,24 @@ export interface ControlServerOptions {
    * socket only): the old one is refused from then on.
    */
   rotateToken?: () => Promise<string>;
-  /** The mesh agent, for the token and node routes. */
+  /**
+   * The mesh agent, for the token and node routes.
+   * @ignore internal: a program passes its `MeshAgent` to {@linkcode serveControl} instead
+   */
   mesh?: MeshAgent;
   /** Most connections open at once (default 256); at the cap the oldest idle one is closed. */
   maxConnections?: number;
   /** Ms allowed for a request head, and for an idle keep-alive connection (default 10000). */
   headerTimeoutMs?: number;
-  /** Where accept errors are logged. */
+  /**
+   * Where accept errors are logged.
+   * @ignore internal: the agent's logger by default
+   */
   logger?: Logger;
-  /** A listener bound earlier by {@linkcode bindControl} (then `listen` is not read again). */
+  /**
+   * A listener bound earlier by {@linkcode bindControl} (then `listen` is not read again).
+   * @ignore internal: the CLI binds before its agent starts
+   */
   bound?: BoundControl;
 }
 
@@ -85,7 +94,10 @@ export interface ControlServer {
   readonly address: string;
   /** The unix socket's path, when it serves one. */
   readonly socket?: string;
-  /** Its listener's counters (also in the agent's /metrics as `listener="http"`). */
+  /**
+   * Its listener's counters (also in the agent's /metrics as `listener="http"`).
+   * @ignore internal: for tests
+   */
   readonly stats: ListenerStats;
   /** Stops listening. */
   close(): Promise<void>;
@@ -236,14 +248,22 @@ export function bindControl(
 }
 
 /**
- * Starts the control server of an agent; throws, naming the address, when it cannot listen.
+ * Starts the control server of an agent, what `weft status`, `weft ping` and the other commands
+ * (and `@weft/weft/control`'s `ControlClient`) talk to: an `Agent`'s status, ping and userspace API, and
+ * for a `MeshAgent` also its mesh administration and services. Throws, naming the address, when
+ * it cannot listen. The example of `@weft/weft` serves a mesh agent's.
  *
  * Not `Deno.serve`: it accepts on its own, with no connection cap or request-head deadline, and
  * a failed accept (out of descriptors) rejects uncaught and ends the whole agent. Here our own
  * accept loop ({@linkcode guardListener}) counts failed accepts and caps connections, and a small
  * HTTP/1.1 layer ({@linkcode serveHttp1}) bounds heads, bodies and idle time.
  */
-export function serveControl(agent: Agent, opts: ControlServerOptions = {}): ControlServer {
+export function serveControl(
+  target: Agent | MeshAgent,
+  options: ControlServerOptions = {},
+): ControlServer {
+  const agent = target instanceof MeshAgent ? target.agent : target;
+  const opts = target instanceof MeshAgent ? { ...options, mesh: target } : options;
   const bound = opts.bound ?? bindControl(opts);
   const { listener, remote, listenHost } = bound;
   if (remote && !opts.token) {

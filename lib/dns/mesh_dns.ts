@@ -38,7 +38,10 @@ export interface MeshDnsOptions {
    * overlay address, names outside the zone forwarded to the host's own resolvers.
    */
   acceptDns?: boolean;
-  /** The host's resolver configurator (default: Linux's, from the state directory; tests replace it). */
+  /**
+   * The host's resolver configurator (default: Linux's, from the state directory; tests replace it).
+   * @ignore internal: tests' stand-in for the host's resolver
+   */
   systemDns?: SystemDns;
 }
 

@@ -12,12 +12,14 @@
  * @module
  */
 
-import type { ControlledAgent } from "../agent/agent.ts";
+import type { ControlledAgent, PingResult } from "../agent/agent.ts";
 import { ConfigError } from "../config/config_error.ts";
 import type { DirLock } from "../config/dir_lock.ts";
 import { selectSuite } from "../crypto/select.ts";
 import type { DnsServer } from "../dns/server.ts";
+import type { HealthListener } from "../health/health.ts";
 import { createLogger } from "../log/logger.ts";
+import type { Collector } from "../metrics/registry.ts";
 import { ownLabelsProblem } from "../members/labels.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import type { MeshPaths } from "./nat/mesh_paths.ts";
@@ -30,6 +32,7 @@ import type { VersionedPolicy } from "../policy/source.ts";
 import type { MeshRoutes } from "./relay/mesh_routes.ts";
 import type { MeshServices } from "../services/mesh_services.ts";
 import { type MeshStatus, meshStatus } from "../status/mesh_status.ts";
+import type { NodeStatus, PeerStatus } from "../status/status.ts";
 import { abandonState, keepState, openLeader, openNode, openState } from "./boot.ts";
 import { type Boot, composeMesh, type MeshComposition } from "./compose.ts";
 import { type CheckedToken, checkJoinToken, JoinError } from "./join/client.ts";
@@ -72,7 +75,10 @@ interface MeshShell {
 
 /** A running mesh agent; the example of `@weft/weft/mesh` starts a leader and a node. */
 export class MeshAgent<R extends MeshRole = MeshRole> {
-  /** The agent (device, drivers, userspace API). */
+  /**
+   * The agent (device, drivers, userspace API).
+   * @ignore internal: for the control server, the CLI and tests
+   */
   readonly agent: ControlledAgent;
   /** `leader` or `node`. */
   readonly role: R;
@@ -88,9 +94,15 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
    * @ignore internal: for the control routes and tests
    */
   readonly prober: Prober;
-  /** The network policy engine (rules compiled against the membership). */
+  /**
+   * The network policy engine (rules compiled against the membership).
+   * @ignore internal: for the control server, the CLI and tests
+   */
   readonly policyEngine: PolicyEngine;
-  /** The stateful filter enforcing it on this node's tunnel. */
+  /**
+   * The stateful filter enforcing it on this node's tunnel.
+   * @ignore internal: for the control server, the CLI and tests
+   */
   readonly policyFilter: PolicyFilter;
   readonly #shell: MeshShell;
   readonly #parts: MeshComposition;
@@ -235,12 +247,48 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return meshStatus(this.view().members, store.reports(), this.agent.device.publicKey);
   }
 
-  /** The DNS server, when on. */
+  /** This node and its peers (their paths, health and traffic), as `weft status` shows them. */
+  status(): { node: NodeStatus; peers: PeerStatus[] } {
+    return this.agent.status();
+  }
+
+  /**
+   * Sends `count` ICMP echo requests through the tunnel to a member's overlay address (`weft
+   * ping`), in userspace and TUN mode alike; each reply's round trip and the path it took (null
+   * for none in `timeoutMs`). The first may wait for a handshake.
+   */
+  async ping(
+    address: string,
+    opts: { count?: number; timeoutMs?: number; intervalMs?: number } = {},
+  ): Promise<PingResult> {
+    return await this.agent.ping(address, opts);
+  }
+
+  /** Calls `fn` on each change of a member's health (up, degraded, down); returns the stop. */
+  onHealth(fn: HealthListener): () => void {
+    return this.agent.onHealth(fn);
+  }
+
+  /**
+   * Adds a collector to this agent's `/metrics` page (see `Agent.addCollector`); returns the
+   * function that removes it.
+   */
+  addCollector(collector: Collector): () => void {
+    return this.agent.addCollector(collector);
+  }
+
+  /**
+   * The DNS server, when on.
+   * @ignore internal: for the control server, the CLI and tests
+   */
   get dns(): DnsServer | null {
     return this.#parts.dns?.server ?? null;
   }
 
-  /** The parts' names in start order (close runs in reverse); see compose.ts. */
+  /**
+   * The parts' names in start order (close runs in reverse); see compose.ts.
+   * @ignore internal: for the control server, the CLI and tests
+   */
   get partNames(): string[] {
     return this.#parts.parts.names;
   }
@@ -282,7 +330,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return this.#parts.membership.subscribe(fn);
   }
 
-  /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
+  /**
+   * Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped.
+   * @ignore internal: for the control server, the CLI and tests
+   */
   get labelsDropped(): number {
     const role = this.#parts.role;
     return role.role === "leader" ? role.service.labelsDropped : 0;
@@ -311,7 +362,10 @@ export class MeshAgent<R extends MeshRole = MeshRole> {
     return await this.#needLeader().setNodeGrants(nameOrAddress, change);
   }
 
-  /** Service offers the leader left out of member records for want of a grant (leader only). */
+  /**
+   * Service offers the leader left out of member records for want of a grant (leader only).
+   * @ignore internal: for the control server, the CLI and tests
+   */
   get servicesRefused(): number {
     const role = this.#parts.role;
     return role.role === "leader" ? role.service.servicesRefused : 0;

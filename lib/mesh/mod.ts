@@ -34,7 +34,7 @@
  * });
  * console.log(node.view().members.map((m) => m.name)); // prints: [ "hub", "edge" ]
  * console.log(node.self?.address, node.self?.labels); // prints: 10.200.0.2 { role: "edge" }
- * const { rtts } = await node.agent.ping("10.200.0.1", { timeoutMs: 5000 }); // through the tunnel
+ * const { rtts } = await node.ping("10.200.0.1", { timeoutMs: 5000 }); // through the tunnel
  * console.log(rtts[0] !== null); // prints: true
  * // A Layer 2 segment of the members labelled role=edge, kept in the policy (`weft segment create`).
  * const { version } = await leader.createSegment({ name: "lab", vni: 100, select: "role=edge" });
@@ -53,127 +53,21 @@ export {
   type MeshOptions,
   type MeshRole,
 } from "./mesh_agent.ts";
-export type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
-export type { JoinClientOptions } from "./join/client.ts";
-export type { CreatedToken, LeaderOptions, PolicyApplied, TokenOptions } from "./leader/service.ts";
-export type { NodeSyncOptions } from "./sync/node_sync.ts";
-export type { LeaderStore, StoreHealth, StoreSnapshot } from "./store/store.ts";
-export { MemoryStore } from "./store/memory_store.ts";
-export { KvLeaderStore, type KvLeaderStoreOptions } from "./store/kv_leader_store.ts";
-export type { PeersOptions } from "./peers/peers.ts";
-export type { SubnetOptions } from "./subnets/accepted.ts";
-export type { SegmentsOptions } from "./segments/segments.ts";
-export type { SegmentDriver, SegmentPlan } from "../segments/segments.ts";
-export { SEGMENT_DRIVERS } from "../segments/segments.ts";
-export type {
-  DefaultRouteConfig,
-  DefaultRouting,
-  ForwardingConfig,
-  HostForwarding,
-  KernelRoutes,
-  RouteCounters,
-} from "../routes/forwarding.ts";
-export type { ActivityTiming } from "./peers/activity.ts";
-export type { MeshDnsOptions, SystemDnsStatus } from "../dns/mesh_dns.ts";
-export type {
-  HostResolvers,
-  SystemDns,
-  SystemDnsMode,
-  SystemDnsRestored,
-  SystemDnsSettings,
-} from "../net/system_dns.ts";
-export { type MeshConfigDeps, meshOptionsFromConfig, meshRoleFromConfig } from "./mesh_config.ts";
-export { type GrantChange, LeaderError, TOKEN_TTL_RANGE_MS } from "./leader/core.ts";
-export { type NodeRoutes, routeList } from "./leader/routes.ts";
+export { LeaderError } from "./leader/core.ts";
 export { EXIT, MAX_ROUTES, parseRoute, parseRoutes } from "../routes/prefixes.ts";
-export type { NatOptions } from "./nat/mesh_paths.ts";
-export type { LanDiscoveryOptions } from "./nat/lan.ts";
-export type { PathTiming } from "../nat/paths.ts";
-export type { InterfaceAddress } from "../nat/candidates.ts";
-export type { AnnounceSocket, LanAnnouncerOptions, LanPeer } from "../nat/announce.ts";
-export {
-  compilePolicyText,
-  policyFromConfig,
-  type PolicyOrigin,
-  type VersionedPolicy,
-} from "../policy/source.ts";
-export {
-  type DecodedToken,
-  decodeToken,
-  encodeToken,
-  type StoredToken,
-  type TokenLeader,
-  type TokenPayload,
-  type TokenView,
-} from "./join/token.ts";
-export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
-export type { NameLookup } from "../net/resolve.ts";
-export { type Prefs, type PrefsChange, type PrefSettings } from "./prefs.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
-export type {
-  Datagram,
-  DatagramIterator,
-  PingOptions,
-  UdpAddress,
-  UdpSocket,
-  UserspaceDropReason,
-  UserspaceStack,
-  UserspaceStats,
-} from "../../drivers/userspace.ts";
-export type { Agent, ControlledAgent, MeshDatagram, PeerPath, PingResult } from "../agent/agent.ts";
+export type { PeerPath, PingResult } from "../agent/agent_options.ts";
 export type { UnderlayKind } from "../agent/underlay.ts";
-export type {
-  AgentConfig,
-  ConfiguredService,
-  OptionKey,
-  OptionOrigin,
-  OptionOrigins,
-  ServiceCheckEntry,
-} from "../config/agent_types.ts";
-export type { DirLock } from "../config/dir_lock.ts";
-export type { PolicySource } from "../config/yaml_source.ts";
 export type { BackendName } from "../crypto/types.ts";
-export type { Device } from "../device/device.ts";
-export type { DropCounters, DropReason } from "../device/drops.ts";
-export type { ReasonCounter } from "../metrics/reasons.ts";
+export type { DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
-export type {
-  DeviceEvent,
-  DeviceStats,
-  HeldPacketSink,
-  PacketFilter,
-  PeerConfig,
-} from "../device/types.ts";
-export type { DnsQuestion, RecordData, ResourceRecord, SoaData } from "../dns/message.ts";
-export type { DnsServer } from "../dns/server.ts";
-export type { DnsStats } from "../dns/stats.ts";
-export type { DnsZone, QueryContext, ZoneAnswer } from "../dns/zone.ts";
-export type {
-  HealthEvent,
-  HealthListener,
-  HealthOptions,
-  HealthTracker,
-  PeerHealth,
-} from "../health/health.ts";
-export type { HistogramSnapshot } from "../health/histogram.ts";
+export type { MeshDnsOptions } from "../dns/mesh_dns.ts";
+export type { HealthEvent, HealthListener } from "../health/health.ts";
 export type { HealthState } from "../health/state.ts";
+export type { LogFields, Logger, LogLevel } from "../log/logger.ts";
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
 export type {
-  DatagramSink,
-  DualDriverStats,
-  Endpoint,
-  PacketDevice,
-  PacketDriverStats,
-  PacketSink,
-  TcpDriverStats,
-  Transport,
-  TransportDriverStats,
-  UdpDriverStats,
-} from "../io/driver.ts";
-export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
-export type { LogFields, LogFormat, Logger, LogLevel } from "../log/logger.ts";
-export type {
-  CallerLimitSpec,
   CheckTarget,
   HttpBackendSpec,
   ServiceCheckSpec,
@@ -185,50 +79,22 @@ export type {
   LabelValues,
   MetricFamily,
   MetricSink,
-  MetricsRegistry,
   MetricType,
 } from "../metrics/registry.ts";
-export type { ListenerStats } from "../net/conn_guard.ts";
 export type { DnsRoute } from "../net/dns_route.ts";
-export type { ConntrackStats } from "../policy/conntrack.ts";
-export type { PolicyEngine } from "../policy/engine.ts";
-export type { ExplainEndpoint, ExplainQos, ExplainQuery, Explanation } from "../policy/explain.ts";
-export type {
-  DirectionCounts,
-  FilterExplanation,
-  PolicyFilter,
-  PolicyStats,
-} from "../policy/filter.ts";
-export type { PolicyCheckOptions } from "../policy/parse.ts";
-export type { QosClass, RateCounts, RuleQos } from "../policy/qos.ts";
-export type {
-  CallerTerm,
-  CallRule,
-  PolicyAction,
-  PolicyDefaults,
-  PolicyDocument,
-  PolicyProto,
-  PolicyRule,
-  PolicyTest,
-  PortRange,
-  Segment,
-  SelectorWire,
-} from "../policy/schema.ts";
 export type { SegmentMember, SegmentSpec, SegmentView } from "../policy/segment_admin.ts";
 export type { LabelMatch, LabelOp, Selector, SelectorTerm } from "../policy/selector.ts";
-export type { ProtocolTimers } from "../protocol/constants.ts";
+export type { VersionedPolicy } from "../policy/source.ts";
+export type { SelectorWire } from "../policy/wire.ts";
 export type { SegmentDriverName } from "../segments/segments.ts";
+export { SEGMENT_DRIVERS } from "../segments/segments.ts";
 export type { CallerLimitOptions } from "../services/caller_limits.ts";
 export type { RequestOptions } from "../services/client.ts";
 export type { HttpBackendOptions } from "../services/http_backend.ts";
 export type { OutOfRotation, ServiceInstance } from "../services/instances.ts";
-export type { ArbiterStats, LeaseRefusal } from "../services/lease/arbiter.ts";
-export type { LeaseRecord } from "../services/lease/book.ts";
-export type { LeaseClientStats } from "../services/lease/client.ts";
 export type { LeaseTiming } from "../services/lease/protocol.ts";
 export type {
   LeaseOptions,
-  LeaseStats,
   ServiceLeader,
   ServiceLeaderChange,
   ServiceLease,
@@ -244,10 +110,8 @@ export type {
   MeshServices,
   ServiceLayerOptions,
   ServicesOptions,
-  ServicesStatus,
   ServiceSummary,
 } from "../services/mesh_services.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
 export type {
   AnnounceResult,
@@ -255,9 +119,7 @@ export type {
   SubscribeOptions,
   Subscription,
 } from "../services/subscription.ts";
-export type { RemoteSubscriptions } from "../services/subscription_table.ts";
 export type { TopicPattern } from "../services/topics.ts";
-export type { SubscriptionEntry } from "../services/wire.ts";
 export type {
   MeshLinkStatus,
   MeshLinkView,
@@ -279,19 +141,15 @@ export type {
   ServiceStatus,
   StoreStatus,
 } from "../status/status.ts";
-export type {
-  Answer,
-  Compare,
-  KeySpec,
-  KeyValue,
-  KvStore,
-  Lease,
-  RangeAnswer,
-  Txn,
-  TxnAnswer,
-  TxnOp,
-  TxnResult,
-  Watch,
-  WatchEvent,
-} from "../store/kv.ts";
-export type { JoinRecord, LeaderFile, LeftRecord } from "./state/state.ts";
+export type { JoinClientOptions } from "./join/client.ts";
+export type { GrantChange } from "./leader/grants.ts";
+export type { LeaderOptions, PolicyApplied } from "./leader/service.ts";
+export type { CreatedToken, TokenOptions } from "./leader/token_text.ts";
+export type { LanDiscoveryOptions } from "./nat/lan.ts";
+export type { NatOptions } from "./nat/mesh_paths.ts";
+export type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
+export type { PeersOptions } from "./peers/peers.ts";
+export type { Prefs, PrefsChange, PrefSettings } from "./prefs.ts";
+export type { SegmentsOptions } from "./segments/segments.ts";
+export type { SubnetOptions } from "./subnets/accepted.ts";
+export type { NodeSyncOptions } from "./sync/node_sync.ts";

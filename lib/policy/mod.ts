@@ -1,7 +1,8 @@
 /**
- * Network policy: the YAML policy document, its parser and serializer, the engine that decides
- * flows and the packet filter a device runs with it, and the Layer 2 segments the document
- * defines (one added or removed, validated whole; the members each one selects).
+ * Network policy: the YAML policy document, its parser and serializer, its checks against the
+ * members (what the leader runs before it puts one in force), and the Layer 2 segments the
+ * document defines (one added or removed, validated whole; the members each one selects). The
+ * engine that decides flows and the packet filter a node runs are the mesh agent's own.
  *
  * @example Parse a policy and print it back in canonical form
  * ```ts run
@@ -61,13 +62,11 @@ export {
   type SegmentView,
   segmentViews,
 } from "./segment_admin.ts";
-export type {
-  ExplainEndpoint,
-  ExplainQos,
-  ExplainQuery,
-  ExplainResolved,
-  Explanation,
-} from "./explain.ts";
+export { compilePolicyText, type PolicyOrigin, type VersionedPolicy } from "./source.ts";
+
+// The types the exports above refer to, so that this entry documents (and lints) alone.
+export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
+export { SEGMENT_DRIVERS } from "../segments/segments.ts";
 export {
   CALL_DEFAULT_RULE,
   type CallExplanation,
@@ -76,19 +75,3 @@ export {
   decideCall,
   explainCall,
 } from "./calls.ts";
-export { PolicyEngine, type PolicyEngineOptions } from "./engine.ts";
-export {
-  type DirectionCounts,
-  type FilterExplanation,
-  type MonotonicClock,
-  PolicyFilter,
-  type PolicyFilterOptions,
-  type PolicyStats,
-} from "./filter.ts";
-export type { ConntrackOptions, ConntrackStats, ConntrackTimeouts } from "./conntrack.ts";
-export type { RateCounts } from "./qos.ts";
-
-// The types the exports above refer to, so that this entry documents (and lints) alone.
-export type { HeldPacketSink, PacketFilter } from "../device/types.ts";
-export type { Member, MemberGrants, MembershipView, ServiceSpec } from "../members/member.ts";
-export { SEGMENT_DRIVERS } from "../segments/segments.ts";

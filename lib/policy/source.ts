@@ -27,8 +27,7 @@ export interface VersionedPolicy {
  *
  * @example
  * ```ts run
- * import { compilePolicyText } from "@weft/weft/mesh";
- * import { PolicyError } from "@weft/weft/policy";
+ * import { compilePolicyText, PolicyError } from "@weft/weft/policy";
  * const ssh = "policies:\n  - name: ssh\n    action: allow\n    proto: tcp\n    ports: [22]\n";
  * const { canonical } = compilePolicyText(ssh); // the defaults written out
  * console.log(canonical.includes('from: "*"')); // prints: true

@@ -245,7 +245,10 @@ export class MeshServices {
     for (const { service, check } of opts.serviceChecks ?? []) this.check(service, check);
   }
 
-  /** Starts the announcements of subscriptions, the health checks and the pings of suspects. */
+  /**
+   * Starts the announcements of subscriptions, the health checks and the pings of suspects.
+   * @ignore internal: the mesh agent runs the service layer
+   */
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
@@ -255,7 +258,10 @@ export class MeshServices {
     for (const c of this.#checks.values()) c.start();
   }
 
-  /** The services to announce now (configured, provided, failing; see announce.ts). */
+  /**
+   * The services to announce now (configured, provided, failing; see announce.ts).
+   * @ignore internal: the mesh agent runs the service layer
+   */
   announced(): ServiceSpec[] {
     return this.#announced.map((s) => ({ ...s }));
   }
@@ -263,6 +269,7 @@ export class MeshServices {
   /**
    * Replaces the configured services (`setServices`); returns the services to announce now,
    * which the caller puts in the member record (so it can wait for that).
+   * @ignore internal: the mesh agent runs the service layer
    */
   configure(services: ServiceSpec[]): ServiceSpec[] {
     this.#configured = services.map((s) => ({ ...s }));
@@ -392,7 +399,10 @@ export class MeshServices {
     this.#d.leases?.setHealth(name, healthy);
   }
 
-  /** The service-leader lease counters (the arbiter's on the leader). */
+  /**
+   * The service-leader lease counters (the arbiter's on the leader).
+   * @ignore internal: the mesh agent runs the service layer
+   */
   leaseStats(): LeaseStats | null {
     return this.#d.leases?.stats() ?? null;
   }
@@ -424,6 +434,7 @@ export class MeshServices {
    * A member said it is stopping (its bye, to its peers): its instances leave this node's
    * rotation now, before the leader's change arrives (or when the leader is down), and come back
    * when it answers again. The caller checked the sender's key against the member's.
+   * @ignore internal: the mesh agent runs the service layer
    */
   memberLeft(address: string): void {
     this.#client.markGone(address);
@@ -457,7 +468,10 @@ export class MeshServices {
     });
   }
 
-  /** The figures for `/metrics`. */
+  /**
+   * The figures for `/metrics`.
+   * @ignore internal: the mesh agent runs the service layer
+   */
   metrics(): ServiceMetrics {
     return {
       ...this.#stats.snapshot({
@@ -469,7 +483,10 @@ export class MeshServices {
     };
   }
 
-  /** The state for `/status`. */
+  /**
+   * The state for `/status`.
+   * @ignore internal: the mesh agent runs the service layer
+   */
   status(): ServicesStatus {
     return {
       provided: this.#local.names(),
@@ -480,7 +497,10 @@ export class MeshServices {
     };
   }
 
-  /** Takes a new view: members that joined hear of this node's subscriptions. */
+  /**
+   * Takes a new view: members that joined hear of this node's subscriptions.
+   * @ignore internal: the mesh agent runs the service layer
+   */
   viewChanged(before: MembershipView, after: MembershipView): void {
     const old = new Set(before.members.map((m) => m.address));
     const joined = after.members
@@ -489,7 +509,10 @@ export class MeshServices {
     this.#pubsub.membersJoined(joined);
   }
 
-  /** Stops everything: subscriptions end, handlers are aborted, the port is unbound. */
+  /**
+   * Stops everything: subscriptions end, handlers are aborted, the port is unbound.
+   * @ignore internal: the mesh agent runs the service layer
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

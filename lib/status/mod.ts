@@ -4,8 +4,8 @@
  *
  * @example A running agent's status as `weft status` prints it
  * ```ts run
- * import { Agent, generateKeyPair } from "@weft/weft";
- * import { ControlClient, serveControl } from "@weft/weft/control";
+ * import { Agent, generateKeyPair, serveControl } from "@weft/weft";
+ * import { ControlClient } from "@weft/weft/control";
  * import { formatStatusTable } from "@weft/weft/status";
  *
  * const agent = await Agent.start({
@@ -41,17 +41,9 @@ export type {
   StoreStatus,
 } from "./status.ts";
 export type { MeshLinkStatus, MeshLinkView, MeshMemberStatus, MeshStatus } from "./mesh_status.ts";
-export type { ListenerStats } from "../net/conn_guard.ts";
-export type { HistogramSnapshot } from "../health/histogram.ts";
 export { formatStatusTable, formatTable } from "./table.ts";
-export {
-  type HealthEvent,
-  type HealthListener,
-  type HealthOptions,
-  type HealthState,
-  HealthTracker,
-  type PeerHealth,
-} from "../health/health.ts";
+export type { HealthEvent, HealthListener } from "../health/health.ts";
+export type { HealthState } from "../health/state.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { DropReason } from "../device/drops.ts";

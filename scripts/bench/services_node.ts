@@ -16,7 +16,7 @@
  */
 
 import { createLogger, MeshAgent } from "../../mod.ts";
-import { serveControl } from "../../lib/control/mod.ts";
+import { serveControl } from "../../mod.ts";
 import { percentile } from "./net_measure.ts";
 
 /** A request figure: one path at one concurrency. */

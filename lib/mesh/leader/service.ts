@@ -82,12 +82,16 @@ export interface LeaderOptions {
    * `PolicyError`, a `ConfigError` with `policyOrigin`).
    */
   policyText?: string;
-  /** Where `policyText` is in its file (a configuration's `policy:` section), for its lines. */
+  /**
+   * Where `policyText` is in its file (a configuration's `policy:` section), for its lines.
+   * @ignore internal: the CLI's (a configuration's policy file, the etcd store) and tests'
+   */
   policyOrigin?: PolicyOrigin;
   /**
    * Where the leader keeps the mesh's state (members, tokens, policy). Default: `leader.json` in
    * its state directory. Leaders given one shared store (etcd, through `KvLeaderStore`) serve
    * one mesh together; the leader's own key stays in its state directory.
+   * @ignore internal: the CLI's (a configuration's policy file, the etcd store) and tests'
    */
   store?: LeaderStore;
 }

@@ -13,7 +13,10 @@ import { decodeBase64 } from "../../crypto/base64.ts";
 export interface LanDiscoveryOptions {
   /** Find members on the same LAN by multicast announcements (default true; needs natTraversal). */
   lanDiscovery?: boolean;
-  /** Where LAN announcements go and how (tests: another port, a fake socket). */
+  /**
+   * Where LAN announcements go and how (tests: another port, a fake socket).
+   * @ignore internal: tests' announcement socket and timing
+   */
   lanAnnounce?: Partial<
     Pick<
       LanAnnouncerOptions,

@@ -83,9 +83,15 @@ export interface NatOptions extends LanDiscoveryOptions {
    * where others see it.
    */
   lanCandidates?: boolean;
-  /** Lists this machine's interface addresses; default `Deno.networkInterfaces` (simulations). */
+  /**
+   * Lists this machine's interface addresses; default `Deno.networkInterfaces` (simulations).
+   * @ignore internal: tests' timing and interfaces
+   */
   interfaces?: () => InterfaceAddress[];
-  /** Overrides of the path schedule (tests). */
+  /**
+   * Overrides of the path schedule (tests).
+   * @ignore internal: tests' timing and interfaces
+   */
   pathTiming?: Partial<PathTiming>;
 }
 

@@ -31,6 +31,7 @@ export interface MeshIdentityOptions {
    * directory before the start), which the agent takes over: it releases it when it closes or
    * fails to start. Default: the agent locks the directory itself before it reads or writes
    * anything there; another agent holding it fails the start with a `DirLockedError`.
+   * @ignore internal: the CLI's and tests' hooks
    */
   stateLock?: DirLock;
   /** This node's name, unique in the mesh. */
@@ -39,6 +40,7 @@ export interface MeshIdentityOptions {
    * `hostname` is only a default (the machine's name; none was given): a node joining again
    * after its removal asks for the name it had, which its state directory remembers, and gets
    * it when no other member holds it.
+   * @ignore internal: the CLI's and tests' hooks
    */
   hostnameIsDefault?: boolean;
   /** Endpoints to advertise (`host:port`); default: this machine's addresses. */
@@ -93,19 +95,29 @@ export interface MeshUnderlayOptions {
   crypto?: BackendName;
   /** Worker threads sealing and opening packets (Agent's `cryptoWorkers`). */
   cryptoWorkers?: number | "auto";
-  /** Protocol timer overrides. */
+  /**
+   * Protocol timer overrides.
+   * @ignore internal: the CLI's and tests' hooks
+   */
   timers?: Partial<ProtocolTimers>;
   /** UDP implementation. */
   underlay?: UnderlayKind;
-  /** Opens the underlay transport on a port (simulations use a memory network). */
+  /**
+   * Opens the underlay transport on a port (simulations use a memory network).
+   * @ignore internal: the CLI's and tests' hooks
+   */
   openTransport?: (port: number) => Promise<Transport>;
-  /** Health thresholds and the probe interval (defaults as in `HealthOptions`). */
+  /**
+   * Health thresholds and the probe interval (defaults as in `HealthOptions`).
+   * @ignore internal: the CLI's and tests' hooks
+   */
   health?: HealthOptions;
   /** Probe peers for health (default true); simulations of large meshes turn it off. */
   probes?: boolean;
   /**
    * How names in endpoints (`leader.example.com:51820`) are looked up; default the system
    * resolver (getaddrinfo, so /etc/hosts counts).
+   * @ignore internal: the CLI's and tests' hooks
    */
   lookup?: NameLookup;
 }

@@ -26,7 +26,10 @@ export interface PeersOptions {
    * first packet exchanged until they are idle (lib/mesh/peers/activity.ts).
    */
   keepPeers?: string[];
-  /** Overrides of when an active peer goes idle and how often that is checked (tests). */
+  /**
+   * Overrides of when an active peer goes idle and how often that is checked (tests).
+   * @ignore internal: tests' timing
+   */
   activityTiming?: Partial<ActivityTiming>;
 }
 

@@ -62,6 +62,7 @@ export interface SegmentsOptions {
   /**
    * The segments' data planes, one per driver name a policy may give a segment (default: the
    * kernel's VXLAN and bridges, `vxlan`; tests replace them).
+   * @ignore internal: tests' stand-in for the host's bridges
    */
   segmentDrivers?: readonly SegmentDriver[];
 }

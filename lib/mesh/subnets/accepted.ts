@@ -207,9 +207,15 @@ export interface SubnetOptions {
    * route back to the mesh through this node).
    */
   snatSubnetRoutes?: boolean;
-  /** The host's forwarding for the routes this node carries (default: Linux's; tests replace it). */
+  /**
+   * The host's forwarding for the routes this node carries (default: Linux's; tests replace it).
+   * @ignore internal: tests' stand-ins for the host's routing
+   */
   forwarding?: HostForwarding;
-  /** The kernel's routes through the overlay interface (default: Linux's `ip route`). */
+  /**
+   * The kernel's routes through the overlay interface (default: Linux's `ip route`).
+   * @ignore internal: tests' stand-ins for the host's routing
+   */
   kernelRoutes?: KernelRoutes;
   /**
    * Send this host's internet traffic through that member (name or overlay address), an
@@ -223,7 +229,10 @@ export interface SubnetOptions {
    * it (`--exit-node-fallback`).
    */
   exitNodeFallback?: boolean;
-  /** The host's policy routing for the exit node (default: Linux's `ip rule`/`ip route`). */
+  /**
+   * The host's policy routing for the exit node (default: Linux's `ip rule`/`ip route`).
+   * @ignore internal: tests' stand-ins for the host's routing
+   */
   defaultRouting?: DefaultRouting;
 }
 
