@@ -23,6 +23,8 @@ import type { ServiceMetrics } from "./metrics.ts";
 import { announcedServices } from "./announce.ts";
 import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
 import { type RequestOptions, ServiceClient } from "./client.ts";
+import type { Ejection, OutliersOptions } from "./outliers.ts";
+import type { RetryBudgetOptions } from "./retry_budget.ts";
 import { type ServiceCheckSpec, ServiceHealthCheck } from "./health_check.ts";
 import {
   type HttpBackendOptions,
@@ -72,6 +74,10 @@ export interface ServiceLayerOptions {
   announceIntervalMs?: number;
   /** The first wait for an event's ack, ms. Default 500. */
   ackTimeoutMs?: number;
+  /** Outlier ejection of instances that fail calls (outliers.ts; defaults: 5 in a row, 30 s). */
+  outliers?: Omit<OutliersOptions, "now">;
+  /** Each service's retry budget (retry_budget.ts; defaults: 20% of calls + 10 per 10 s). */
+  retryBudget?: Omit<RetryBudgetOptions, "now">;
 }
 
 /** The service section of a mesh agent's options. */
@@ -135,6 +141,8 @@ export interface ServicesStatus {
   remoteSubscriptions: RemoteSubscriptions[];
   /** Instances that let a call time out and have not answered since (overlay addresses). */
   suspects: string[];
+  /** Instances this node's calls ejected, or probe back now (this node's own: address `""`). */
+  ejected: Ejection[];
   /** Bytes held by reassemblies under way. */
   reassemblyBytes: number;
 }
@@ -196,6 +204,8 @@ export class MeshServices {
       timeoutMs: o.requestTimeoutMs,
       retries: o.retries,
       pingIntervalMs: o.pingIntervalMs,
+      ...(o.outliers ? { outliers: o.outliers } : {}),
+      ...(o.retryBudget ? { retryBudget: o.retryBudget } : {}),
     });
     this.#pubsub = new PubSub({
       self: () => deps.address,
@@ -426,6 +436,7 @@ export class MeshServices {
       self: this.#d.publicKey,
       peerHealth: this.#d.peerHealth,
       unanswered: (a) => this.#client.isSuspect(a),
+      ejected: (a) => this.#client.isEjected(service, a),
     });
   }
 
@@ -459,6 +470,7 @@ export class MeshServices {
       subscriptions: this.#pubsub.table.localEntries(),
       remoteSubscriptions: this.#pubsub.table.remote(),
       suspects: this.#client.suspects(),
+      ejected: this.#client.ejections(),
       reassemblyBytes: this.#socket.heldBytes,
     };
   }
