@@ -377,12 +377,18 @@ Deno.test("client: an instance failing every call is ejected; idempotent calls a
 });
 
 Deno.test("client: a local instance failing every call is ejected; calls go remote", async () => {
-  let t0 = 0;
-  const t = setup({ "10.0.0.2": echoFrom("remote") }, { local: fail(), now: () => t0 });
+  let local = 0;
+  const t = setup({ "10.0.0.2": echoFrom("remote") }, {
+    local: (req) => {
+      local++;
+      return fail()(req);
+    },
+  });
   for (let i = 0; i < 8; i++) {
     assert.deepEqual(await t.client.request("echo/say", i), { from: "remote", params: i });
   }
   // Five local failures retried remotely, then the remote instance straight away.
+  assert.equal(local, 5);
   assert.equal(t.sent.length, 8);
   assert.deepEqual(t.client.ejections().map((e) => e.address), [""]);
 });
