@@ -270,6 +270,9 @@ export type {
   ServiceSummary,
 } from "./lib/services/mesh_services.ts";
 export type { ServiceCallSeries, ServiceMetrics } from "./lib/services/metrics.ts";
+export type { Ejection, OutliersOptions } from "./lib/services/outliers.ts";
+export type { RetryBudgetOptions } from "./lib/services/retry_budget.ts";
+export type { ResilienceMetrics } from "./lib/services/resilience_stats.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "./lib/services/pubsub.ts";
 export type {
   AnnounceResult,

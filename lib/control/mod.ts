@@ -130,6 +130,9 @@ export { SEGMENT_DRIVERS } from "../segments/segments.ts";
 export type { RequestOptions } from "../services/client.ts";
 export type { HttpBackendOptions } from "../services/http_backend.ts";
 export type { OutOfRotation, ServiceInstance } from "../services/instances.ts";
+export type { Ejection, OutliersOptions } from "../services/outliers.ts";
+export type { RetryBudgetOptions } from "../services/retry_budget.ts";
+export type { ResilienceMetrics } from "../services/resilience_stats.ts";
 export type { ArbiterStats, LeaseRefusal } from "../services/lease/arbiter.ts";
 export type { LeaseClientStats } from "../services/lease/client.ts";
 export type {

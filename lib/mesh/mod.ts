@@ -246,6 +246,9 @@ export type {
   ServiceSummary,
 } from "../services/mesh_services.ts";
 export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
+export type { Ejection, OutliersOptions } from "../services/outliers.ts";
+export type { RetryBudgetOptions } from "../services/retry_budget.ts";
+export type { ResilienceMetrics } from "../services/resilience_stats.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
 export type {
   AnnounceResult,

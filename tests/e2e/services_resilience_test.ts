@@ -18,7 +18,6 @@ import {
   type LabProc,
   metricsOf,
   metricValue,
-  nodeList,
   startMeshNode,
   waitUp,
   weftIn,
