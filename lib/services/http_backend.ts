@@ -50,7 +50,7 @@ export function httpBackendService(
   const url = backendUrl(spec.url, (why) => new Error(`service ${spec.name}: ${why}`));
   const p = serviceNameProblem(spec.name);
   if (p !== undefined) throw new Error(`bad service name ${JSON.stringify(spec.name)}: ${p}`);
-  const idem = opts.idempotent ?? false;
+  const idem = opts.idempotent ?? spec.idempotent ?? false;
   const allowed = spec.actions ? new Set(spec.actions) : null;
   const call = (action: string) => (params: unknown, ctx: CallContext) =>
     callBackend(url, action, params, ctx, opts);

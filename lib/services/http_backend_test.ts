@@ -91,6 +91,12 @@ Deno.test("http backend: action x is POST <base>/x with JSON params; the JSON an
     const echo = svc.action("echo")!;
     assert.equal(echo.idempotent, true);
     assert.equal(svc.action("fail")!.idempotent, false);
+    // Marked in the spec (`--service-http api=URL,idempotent=get`) as well.
+    const marked = httpBackendService({ name: "api", url: b.url, idempotent: ["get"] });
+    assert.deepEqual([marked.action("get")!.idempotent, marked.action("put")!.idempotent], [
+      true,
+      false,
+    ]);
     assert.equal(svc.action("../x"), undefined);
     assert.deepEqual(await echo.handler({ a: [1, "two"] }, ctx()), { echo: { a: [1, "two"] } });
     assert.deepEqual(b.seen[0], {
