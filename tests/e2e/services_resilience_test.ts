@@ -4,7 +4,8 @@
  * every request with a 500 (its port takes connections, so its health check passes and it stays
  * in DNS and in every node's list: only the calls find it bad).
  *
- * - From n3 (no instance of its own): 20 idempotent calls all succeed (those that went to
+ * - From n3 (no instance of its own): 20 calls of an action the offer marks idempotent
+ *   (`--service-http echo=URL,idempotent=x`) all succeed (those that went to
  *   n1 first were retried on n2); n1 is ejected, as `weft service list`, `/status` and `/metrics`
  *   say; then 10 calls that may not be retried (no retries, not idempotent) all succeed: none
  *   goes to n1 during its back-off.
@@ -58,7 +59,8 @@ Deno.test({
           "--service",
           "echo:8080/tcp",
           "--service-http",
-          "echo=http://127.0.0.1:8080",
+          // Action x is marked safe to run twice in the offer: callers may retry it elsewhere.
+          "echo=http://127.0.0.1:8080,idempotent=x",
           "--service-check",
           "echo=tcp://127.0.0.1:8080",
         ];
@@ -85,10 +87,9 @@ Deno.test({
       assert.deepEqual(local.lines, Array.from({ length: 10 }, () => ({ node: "n2" })));
       assert.equal(bad.output().split("\n").filter((l) => l === "request").length, 0);
 
-      // From n3: idempotent calls all succeed; n1 fails some and is ejected.
-      const idem = await callsFrom(lab, "n3", `${dir}/n3`, 20, "echo/x", {
-        idempotent: true,
-      });
+      // From n3: calls of the idempotent action all succeed (the caller does not say it is:
+      // the instances' answers do); n1 fails some and is ejected.
+      const idem = await callsFrom(lab, "n3", `${dir}/n3`, 20, "echo/x");
       console.log(`20 idempotent calls from n3: ${JSON.stringify(idem.lines)}`);
       assert.deepEqual(idem.lines, Array.from({ length: 20 }, () => ({ node: "n2" })));
       const hits = () => bad.output().split("\n").filter((l) => l === "request").length;
