@@ -30,11 +30,10 @@
 
 import { ServiceError } from "./errors.ts";
 import type { OutOfRotation, ServiceInstance } from "./instances.ts";
-import type { Ejection } from "./outliers.ts";
 import type { ServiceStats } from "./stats.ts";
 import { Suspects } from "./suspects.ts";
 import { balance, type Candidate } from "./balancer.ts";
-import { Outliers, type OutliersOptions } from "./outliers.ts";
+import { type Ejection, Outliers, type OutliersOptions } from "./outliers.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import {
   actionNameProblem,
