@@ -216,3 +216,5 @@ export type {
   ServiceStatus,
   StoreStatus,
 } from "./lib/status/status.ts";
+export type { OutliersOptions } from "./lib/services/outliers.ts";
+export type { RetryBudgetOptions } from "./lib/services/retry_budget.ts";

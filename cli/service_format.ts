@@ -78,6 +78,8 @@ function health(i: ServiceView["instances"][number]): string {
   if (i.healthy) return "healthy";
   if (i.reason === "node-down") return "down";
   if (i.reason === "check-failing") return "failing";
+  // This node's calls failed on it repeatedly: out for a back-off, then probed back.
+  if (i.reason === "ejected") return "ejected";
   // This node's calls find it silent (a call timed out, no answer since).
   return i.reason === "unanswered" ? "unanswered" : "unhealthy";
 }

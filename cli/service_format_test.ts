@@ -78,6 +78,14 @@ Deno.test("service CLI: the service table and the leader line", () => {
           healthy: false,
           reason: "unanswered",
         },
+        {
+          node: "e",
+          address: "10.0.0.6",
+          local: false,
+          rpc: true,
+          healthy: false,
+          reason: "ejected",
+        },
       ],
       leader,
     },
@@ -86,9 +94,9 @@ Deno.test("service CLI: the service table and the leader line", () => {
   assert.equal(
     text,
     [
-      "SERVICE  INSTANCES                                            LEADER",
-      "echo     a* (healthy), b (down), c (failing), d (unanswered)  a (10.0.0.2)",
-      "web      -                                                    -",
+      "SERVICE  INSTANCES                                                         LEADER",
+      "echo     a* (healthy), b (down), c (failing), d (unanswered), e (ejected)  a (10.0.0.2)",
+      "web      -                                                                 -",
     ].join("\n"),
   );
   assert.equal(formatLeader(leader), "a 10.0.0.2");

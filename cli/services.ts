@@ -28,6 +28,11 @@ export function addServiceCommands(program: Command): void {
       .argument("<service/action>", "what to call, as in auth/login")
       .argument("[json]", "the params as JSON, - to read them from stdin (default: none)")
       .option("--timeout <ms>", "wait this long for each attempt", intArg(1, 600_000))
+      .option(
+        "--deadline <ms>",
+        "the whole call's deadline, retries included (default: timeout × (retries + 1))",
+        intArg(1, 600_000),
+      )
       .option("--retries <n>", "further attempts allowed", intArg(0, 16))
       .option("--idempotent", "safe to run twice: a timeout or failure may be retried elsewhere"),
   ).action(async (path, json, opts) => {
@@ -45,6 +50,7 @@ export function addServiceCommands(program: Command): void {
     const client = await localClient(opts);
     const result = await client.call(path, params, {
       ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...(opts.deadline !== undefined ? { deadlineMs: opts.deadline } : {}),
       ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
       ...(opts.idempotent ? { idempotent: true } : {}),
     });

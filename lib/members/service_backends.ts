@@ -22,16 +22,20 @@ export interface HttpBackendSpec {
   url: string;
   /** The only actions callers may call (absent: any action name). */
   actions?: string[];
+  /** The actions safe to run twice, which callers may retry elsewhere (`true`: all). */
+  idempotent?: string[] | true;
 }
 
 /** Action names as the service layer takes them (1 to 64 of `A-Z a-z 0-9 _ . -`, not `.`/`..`). */
 const ACTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
- * Parses `NAME=URL[,actions=A|B...]` (`api=http://127.0.0.1:8080,actions=get|put`): a service
- * name, an http or https URL without query, fragment, credentials or comma, and optionally the
- * only actions callers may call (any other is refused before a request is made). Throws an
- * Error naming the text and what is wrong.
+ * Parses `NAME=URL[,actions=A|B...][,idempotent=A|B...]`
+ * (`api=http://127.0.0.1:8080,actions=get|put,idempotent=get`): a service name, an http or
+ * https URL without query, fragment, credentials or comma, optionally the only actions callers
+ * may call (any other is refused before a request is made), and the actions safe to run twice
+ * (`idempotent=*`: all), which callers then retry elsewhere after a timeout or failure. Throws
+ * an Error naming the text and what is wrong.
  *
  * @example
  * ```ts run
@@ -52,15 +56,22 @@ export function parseServiceHttp(text: string): HttpBackendSpec {
   for (const o of opts) {
     const at = o.indexOf("=");
     const key = o.slice(0, at < 0 ? o.length : at).trim();
-    if (key !== "actions" || at < 0) throw bad(`unknown option ${quote(o.trim())} (actions=A|B)`);
-    if (spec.actions) throw bad("actions is given twice");
-    const list = o.slice(at + 1).split("|").map((a) => a.trim());
+    if ((key !== "actions" && key !== "idempotent") || at < 0) {
+      throw bad(`unknown option ${quote(o.trim())} (actions=A|B, idempotent=A|B)`);
+    }
+    if (spec[key]) throw bad(`${key} is given twice`);
+    const value = o.slice(at + 1).trim();
+    if (key === "idempotent" && value === "*") {
+      spec.idempotent = true;
+      continue;
+    }
+    const list = value.split("|").map((a) => a.trim());
     for (const a of list) {
       if (!ACTION_NAME.test(a) || a === "." || a === "..") {
         throw bad(`bad action name ${quote(a)} (1 to 64 of A-Z a-z 0-9 _ . -)`);
       }
     }
-    spec.actions = [...new Set(list)];
+    spec[key] = [...new Set(list)];
   }
   return spec;
 }

@@ -78,5 +78,14 @@ Deno.test("parseServiceHttp: an action list after the URL; bad ones refused", ()
   assert.throws(() => parseServiceHttp("api=http://h:1,actions="), /bad action name/);
   assert.throws(() => parseServiceHttp("api=http://h:1,actions=a|b c"), /bad action name/);
   assert.throws(() => parseServiceHttp("api=http://h:1,actions=a,actions=b"), /twice/);
+  assert.deepEqual(parseServiceHttp("api=http://h:1,actions=get|put,idempotent=get"), {
+    name: "api",
+    url: "http://h:1",
+    actions: ["get", "put"],
+    idempotent: ["get"],
+  });
+  assert.deepEqual(parseServiceHttp("api=http://h:1,idempotent=*").idempotent, true);
+  assert.throws(() => parseServiceHttp("api=http://h:1,idempotent=a,idempotent=b"), /twice/);
+  assert.throws(() => parseServiceHttp("api=http://h:1,idempotent=a b"), /bad action name/);
   assert.throws(() => parseServiceHttp("api=http://h:1,verbs=a"), /unknown option/);
 });

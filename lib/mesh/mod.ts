@@ -153,3 +153,5 @@ export type { Prefs, PrefsChange, PrefSettings } from "./prefs.ts";
 export type { SegmentsOptions } from "./segments/segments.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
 export type { NodeSyncOptions } from "./sync/node_sync.ts";
+export type { OutliersOptions } from "../services/outliers.ts";
+export type { RetryBudgetOptions } from "../services/retry_budget.ts";

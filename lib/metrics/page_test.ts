@@ -608,6 +608,34 @@ Deno.test("metrics: service calls and events", async () => {
   }
 });
 
+Deno.test("metrics: service ejections, retries and retry budget refusals", async () => {
+  const text = renderPage({
+    ...snapshot(),
+    services: {
+      calls: [],
+      served: [],
+      events: { published: 0, sent: 0, delivered: 0 },
+      eventDrops: {},
+      drops: {},
+      resilience: {
+        ejections: { echo: 2 },
+        retries: { echo: 7, db: 1 },
+        budgetRefusals: { echo: 3 },
+      },
+    },
+  });
+  const doc = parsePrometheus(text);
+  const v = (name: string, service: string) => promValue(doc, name, { service });
+  assert.equal(v("weft_service_ejections_total", "echo"), 2);
+  assert.equal(v("weft_service_retries_total", "echo"), 7);
+  assert.equal(v("weft_service_retries_total", "db"), 1);
+  assert.equal(v("weft_service_retry_budget_refusals_total", "echo"), 3);
+  if (hasPromtool) {
+    const r = await promtoolCheck(text);
+    assert.equal(r.code, 0, r.out);
+  }
+});
+
 Deno.test("metrics: service-leader leases, on a node and on the arbiter", async () => {
   const node = renderPage({
     ...snapshot(),

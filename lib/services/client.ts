@@ -2,20 +2,29 @@
  * Calling services: `request("svc/action", params)` goes to an instance of the service and
  * resolves with its answer, or rejects with a {@link ServiceError}.
  *
- * Which instance: this node's own, when it provides the service and it is healthy; otherwise the
- * healthy remote instances in turn (round-robin, one step per call). An instance that did not
- * answer in time is suspect (suspects.ts): out of the rotation, tried only after every other
- * instance, until it answers again, a call or the liveness ping {@link ServiceClient.tick} sends
- * suspects about every second. So calls move off a node that stopped at the first timeout, long
- * before its peers' health says it is down, and come back to it once it answers.
+ * Which instance (balancer.ts): this node's own, when it provides the service, is healthy and
+ * not ejected; otherwise the healthy remote instances with the fewest of this node's calls still
+ * waiting (equal counts in turn). An instance that did not answer in time is suspect
+ * (suspects.ts): out of the rotation, tried only after every other instance, until it answers
+ * again, a call or the liveness ping {@link ServiceClient.tick} sends suspects about every second.
+ * So calls move off a node that stopped at the first timeout, long before its peers' health says
+ * it is down, and come back to it once it answers. An instance that fails calls repeatedly (five
+ * `timeout` or `remote-error` in a row) is ejected (outliers.ts): out of the rotation for a
+ * back-off (30 s, doubling up to 5 min), then probed back with one call.
  *
  * Retries (`retries`, default 2): a refusal that says the action did not run (`no-instance`: the
- * node does not provide it, or its check fails; `rate-limited`) is always retried on the next
+ * node does not provide it, or its check fails; `rate-limited`) is retried on the next
  * instance; a `timeout` or `remote-error` only when the action is idempotent, as the caller
  * says (`idempotent: true`) or as the instance's answers have said. `bad-request` and
- * `too-large` are final. Every attempt carries the call's id, so an instance asked twice answers
- * from its cache instead of running the action again, and a late answer to an earlier attempt
- * is taken. `timeoutMs` (default 5000) is per attempt.
+ * `too-large` are final. Every retry but those after `no-instance` is taken from the service's
+ * retry budget (retry_budget.ts: 20% of the calls of the last 10 s, plus 10): past it, the call
+ * fails with its last error instead of adding load to failing instances. Every attempt carries
+ * the call's id, so an instance asked twice answers from its cache instead of running the action
+ * again, and a late answer to an earlier attempt is taken.
+ *
+ * Deadlines: `timeoutMs` (default 5000) bounds each attempt, `deadlineMs` (default `timeoutMs` ×
+ * (retries + 1)) the whole call. Each attempt tells the callee the time left (`ttlMs`, the
+ * smaller of the two), and the callee aborts the handler's signal past it and sends no answer.
  * @module
  */
 
@@ -23,6 +32,9 @@ import { ServiceError } from "./errors.ts";
 import type { OutOfRotation, ServiceInstance } from "./instances.ts";
 import type { ServiceStats } from "./stats.ts";
 import { Suspects } from "./suspects.ts";
+import { balance, type Candidate } from "./balancer.ts";
+import { type Ejection, Outliers, type OutliersOptions } from "./outliers.ts";
+import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import {
   actionNameProblem,
   type Answer,
@@ -39,6 +51,8 @@ import { serviceNameProblem } from "../members/services.ts";
 export interface RequestOptions {
   /** How long each attempt waits for an answer, ms. Default 5000. */
   timeoutMs?: number;
+  /** How long the whole call may take, retries included, ms. Default `timeoutMs` × (retries + 1). */
+  deadlineMs?: number;
   /** Further attempts allowed (see the module docs for when). Default 2. */
   retries?: number;
   /** The action is safe to run twice: timeouts and remote errors may be retried elsewhere. */
@@ -75,6 +89,10 @@ export interface ServiceClientOptions {
   pingIntervalMs?: number;
   /** Most suspects tracked. Default 256. */
   maxSuspects?: number;
+  /** Outlier ejection (outliers.ts defaults). */
+  outliers?: Omit<OutliersOptions, "now">;
+  /** Each service's retry budget (retry_budget.ts defaults). */
+  retryBudget?: Omit<RetryBudgetOptions, "now">;
 }
 
 interface Pending {
@@ -85,11 +103,16 @@ interface Pending {
 type Target = { local: true } | { local: false; instance: ServiceInstance };
 
 const MAX_LEARNED = 1024;
+/** Most services with a retry budget at once (past it, the budgets start over). */
+const MAX_BUDGETS = 1024;
+/** The outlier table's key of this node's own instance. */
+const SELF = "";
 
 const OUT_WHY: Record<OutOfRotation, string> = {
   "node-down": "is down",
   "check-failing": "fails its health check",
   unanswered: "does not answer",
+  ejected: "failed its recent calls (ejected)",
 };
 
 /**
@@ -134,6 +157,11 @@ export class ServiceClient {
   readonly #turns = new Map<string, number>();
   readonly #suspects: Suspects;
   readonly #learned = new Map<string, boolean>();
+  readonly #outliers: Outliers;
+  readonly #budgets = new Map<string, RetryBudget>();
+  readonly #budgetOpts: Omit<RetryBudgetOptions, "now">;
+  /** This node's calls still waiting, by instance address. */
+  readonly #outstanding = new Map<string, number>();
   // Random start: ids from before a restart are unlikely to meet an instance's cache.
   #nextId = Math.floor(Math.random() * 2 ** 40);
   /** Answers that matched no call (late after the call ended, or from elsewhere). */
@@ -150,6 +178,10 @@ export class ServiceClient {
       pingIntervalMs: opts.pingIntervalMs,
       max: opts.maxSuspects,
     });
+    this.#outliers = new Outliers({ ...opts.outliers, now: this.#now });
+    this.#budgetOpts = opts.retryBudget ?? {};
+    // Checked now, not at the first call.
+    new RetryBudget({ ...this.#budgetOpts, now: this.#now });
   }
 
   /** Calls `path` (`service/action`) with `params`; see the module docs. */
@@ -189,7 +221,10 @@ export class ServiceClient {
   /** Pings the suspects that are due (about once a second each); forgets former members. */
   tick(): void {
     const isMember = this.#d.isMember;
-    if (isMember) this.#suspects.retain(isMember);
+    if (isMember) {
+      this.#suspects.retain(isMember);
+      this.#outliers.retain(isMember);
+    }
     const ping = this.#d.ping;
     if (ping === undefined) return;
     for (const p of this.#suspects.due()) ping(p.address, p.id);
@@ -213,6 +248,16 @@ export class ServiceClient {
     return this.#suspects.list();
   }
 
+  /** Whether the instance of `service` at this overlay address is ejected now (outliers.ts). */
+  isEjected(service: string, address: string): boolean {
+    return this.#outliers.state(service, address) === "ejected";
+  }
+
+  /** The instances ejected or probing now (this node's own as address `""`). */
+  ejections(): Ejection[] {
+    return this.#outliers.list();
+  }
+
   async #call(service: string, action: string, params: unknown, opts: RequestOptions) {
     const timeoutMs = opts.timeoutMs ?? this.#timeout;
     const retries = opts.retries ?? this.#retries;
@@ -222,6 +267,11 @@ export class ServiceClient {
     if (!(Number.isInteger(retries) && retries >= 0 && retries <= 16)) {
       throw new ServiceError("bad-request", "retries must be 0 to 16");
     }
+    const deadlineMs = opts.deadlineMs ?? Math.min(MAX_TTL_MS, timeoutMs * (retries + 1));
+    if (!(Number.isInteger(deadlineMs) && deadlineMs >= 1 && deadlineMs <= MAX_TTL_MS)) {
+      throw new ServiceError("bad-request", `deadlineMs must be 1 to ${MAX_TTL_MS}`);
+    }
+    const deadline = this.#now() + deadlineMs;
     const problem = valueProblem(params);
     if (problem !== undefined) {
       throw new ServiceError("bad-request", `the params cannot be sent: ${problem}`, {
@@ -242,6 +292,8 @@ export class ServiceClient {
     const key = `${service}/${action}`;
     const turn = this.#turns.get(service) ?? 0;
     this.#turns.set(service, turn + 1);
+    const budget = this.#budget(service);
+    budget.call();
     const tried = new Set<string>();
     const pending: Pending = { addresses: new Set(), resolve: () => {} };
     this.#pending.set(id, pending);
@@ -250,11 +302,27 @@ export class ServiceClient {
       for (let attempt = 0; attempt <= retries; attempt++) {
         // After every instance said it does not provide the service, asking again is no use.
         const again = last?.code !== "no-instance";
+        const left = Math.ceil(deadline - this.#now());
+        // The call's deadline passed: no attempt would have time to answer.
+        if (last !== null && left < 1) break;
         const target = this.#pick(service, turn, tried, again);
         if (target === null) break;
+        if (last !== null) {
+          // Instances that said they do not provide it did not run it: no load was added.
+          if (last.code !== "no-instance" && !budget.tryRetry()) {
+            this.#d.stats.resilience.budgetRefused(service);
+            throw last;
+          }
+          this.#d.stats.resilience.retry(service);
+        }
+        const attemptReq = { ...req, ttlMs: Math.max(1, Math.min(timeoutMs, left)) };
+        const address = target.local ? SELF : target.instance.address;
+        this.#outliers.sent(service, address);
         const answer = target.local
-          ? await this.#local(req)
-          : await this.#remote(req, target.instance, pending);
+          ? await this.#local(attemptReq)
+          : await this.#remote(attemptReq, target.instance, pending);
+        // A late answer to an earlier attempt says how that instance did.
+        this.#judge(service, "from" in answer ? answer.from as string : address, answer);
         // What instances say of the action is remembered: a later timeout may then be retried.
         if (!("unheard" in answer)) this.#learn(key, answer.idempotent);
         if (answer.ok) return answer.result;
@@ -278,25 +346,52 @@ export class ServiceClient {
     throw last ?? this.#noInstance(service, action);
   }
 
-  /** The next instance to try: this node's first, then the healthy remote ones in turn. */
-  #pick(service: string, turn: number, tried: Set<string>, again: boolean): Target | null {
-    const order: Target[] = [];
-    if (this.#d.localReady(service)) order.push({ local: true });
-    // Suspects are out of the rotation (their instances may say so: `unanswered`), but still
-    // tried once every other instance was: better a call that may time out than none.
-    const remote = this.#d.instances(service).filter((i) =>
-      i.rpc && !i.local && (i.healthy || i.reason === "unanswered")
-    );
-    const fresh: ServiceInstance[] = [];
-    const suspect: ServiceInstance[] = [];
-    for (const i of remote) (this.#suspects.has(i.address) ? suspect : fresh).push(i);
-    const rotate = (list: ServiceInstance[]) => {
-      const k = list.length ? turn % list.length : 0;
-      return [...list.slice(k), ...list.slice(0, k)];
-    };
-    for (const i of [...rotate(fresh), ...rotate(suspect)]) {
-      order.push({ local: false, instance: i });
+  /** Counts the attempt's outcome against the instance (outliers.ts). */
+  #judge(service: string, address: string, answer: Answer): void {
+    if (answer.ok) return this.#outliers.succeeded(service, address);
+    if (answer.code === "timeout" || answer.code === "remote-error") {
+      if (this.#outliers.failed(service, address)) this.#d.stats.resilience.ejected(service);
+    } else {
+      this.#outliers.neutral(service, address);
     }
+  }
+
+  /** The retry budget of `service`. */
+  #budget(service: string): RetryBudget {
+    let b = this.#budgets.get(service);
+    if (b === undefined) {
+      if (this.#budgets.size >= MAX_BUDGETS) this.#budgets.clear();
+      b = new RetryBudget({ ...this.#budgetOpts, now: this.#now });
+      this.#budgets.set(service, b);
+    }
+    return b;
+  }
+
+  /** The next instance to try, in the balancer's order (balancer.ts). */
+  #pick(service: string, turn: number, tried: Set<string>, again: boolean): Target | null {
+    const candidates: Candidate<Target>[] = [];
+    if (this.#d.localReady(service)) {
+      candidates.push({
+        value: { local: true },
+        local: true,
+        available: this.#outliers.available(service, SELF),
+        outstanding: 0,
+      });
+    }
+    // Suspects and ejected instances are out of the rotation (their instances say so:
+    // `unanswered`, `ejected`), but still tried once every other instance was: better a call
+    // that may fail than none.
+    for (const i of this.#d.instances(service)) {
+      if (!i.rpc || i.local) continue;
+      if (!(i.healthy || i.reason === "unanswered" || i.reason === "ejected")) continue;
+      candidates.push({
+        value: { local: false, instance: i },
+        local: false,
+        available: !this.#suspects.has(i.address) && this.#outliers.available(service, i.address),
+        outstanding: this.#outstanding.get(i.address) ?? 0,
+      });
+    }
+    const order = balance(candidates, turn);
     if (order.length === 0) return null;
     const keyOf = (t: Target) => (t.local ? "" : t.instance.address);
     const next = order.find((t) => !tried.has(keyOf(t)));
@@ -332,7 +427,14 @@ export class ServiceClient {
     inst: ServiceInstance,
     p: Pending,
   ): Promise<Answer | (Answer & { unheard: true })> {
-    return new Promise((resolve) => {
+    const address = inst.address;
+    this.#outstanding.set(address, (this.#outstanding.get(address) ?? 0) + 1);
+    const done = () => {
+      const n = (this.#outstanding.get(address) ?? 1) - 1;
+      if (n > 0) this.#outstanding.set(address, n);
+      else this.#outstanding.delete(address);
+    };
+    return new Promise<Answer | (Answer & { unheard: true })>((resolve) => {
       const timer = setTimeout(() => {
         this.#suspects.mark(inst.address);
         resolve({
@@ -361,7 +463,7 @@ export class ServiceClient {
           unheard: true,
         });
       }
-    });
+    }).finally(done);
   }
 
   #learn(key: string, idempotent: boolean): void {

@@ -345,3 +345,104 @@ Deno.test("client: a member that said bye gets no call, not even a first one to 
   t.client.handlePong(pings[0].id, "10.0.0.2");
   assert.equal(t.client.isSuspect("10.0.0.2"), false);
 });
+
+const fail = (idempotent = true): Behaviour => () => ({
+  ok: false,
+  code: "remote-error",
+  message: "boom",
+  idempotent,
+});
+
+Deno.test("client: an instance failing every call is ejected; idempotent calls all succeed", async () => {
+  let t0 = 0;
+  const t = setup({ "10.0.0.2": fail(), "10.0.0.3": echoFrom("good") }, { now: () => t0 });
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(await t.client.request("echo/say", i), { from: "good", params: i });
+  }
+  // Five failures in a row (every other call went there first), then none.
+  assert.equal(t.sent.filter((s) => s.to === "10.0.0.2").length, 5);
+  assert.deepEqual(t.client.ejections().map((e) => [e.address, e.state, e.remainingMs]), [
+    ["10.0.0.2", "ejected", 30_000],
+  ]);
+  assert.equal(t.client.isEjected("echo", "10.0.0.2"), true);
+  const r = t.stats.snapshot().resilience!;
+  assert.deepEqual([r.ejections, r.retries, r.budgetRefusals], [{ echo: 1 }, { echo: 5 }, {}]);
+  // After the back-off one call probes it; it still fails: out again, for twice as long.
+  t0 += 30_000;
+  for (let i = 0; i < 4; i++) await t.client.request("echo/say", i);
+  assert.equal(t.sent.filter((s) => s.to === "10.0.0.2").length, 6);
+  assert.deepEqual(t.client.ejections().map((e) => [e.state, e.remainingMs, e.ejections]), [
+    ["ejected", 60_000, 2],
+  ]);
+});
+
+Deno.test("client: a local instance failing every call is ejected; calls go remote", async () => {
+  let local = 0;
+  const t = setup({ "10.0.0.2": echoFrom("remote") }, {
+    local: (req) => {
+      local++;
+      return fail()(req);
+    },
+  });
+  for (let i = 0; i < 8; i++) {
+    assert.deepEqual(await t.client.request("echo/say", i), { from: "remote", params: i });
+  }
+  // Five local failures retried remotely, then the remote instance straight away.
+  assert.equal(local, 5);
+  assert.equal(t.sent.length, 8);
+  assert.deepEqual(t.client.ejections().map((e) => e.address), [""]);
+});
+
+Deno.test("client: the call's deadline bounds its attempts, and each tells the time left", async () => {
+  let t0 = 0;
+  const t = setup({
+    // Each attempt waits 30 ms (the clock moves as the timeout will), then times out.
+    "10.0.0.2": () => {
+      t0 += 30;
+      return "drop";
+    },
+    "10.0.0.3": () => {
+      t0 += 30;
+      return "drop";
+    },
+  }, { now: () => t0 });
+  await rejects(
+    t.client.request("echo/say", null, { idempotent: true, timeoutMs: 30, deadlineMs: 45 }),
+    "timeout",
+  );
+  // Two attempts of the three allowed: the second with the 15 ms left, then no time was left.
+  assert.deepEqual(t.sent.map((s) => s.req.ttlMs), [30, 15]);
+  await rejects(t.client.request("echo/say", null, { deadlineMs: 0 }), "bad-request", /deadline/);
+});
+
+Deno.test("client: retries past the budget are refused and counted", async () => {
+  const t = setup({ "10.0.0.2": fail(), "10.0.0.3": fail() }, {
+    client: { retryBudget: { ratio: 0, minPerWindow: 2 }, outliers: { consecutive: 100 } },
+  });
+  await rejects(t.client.request("echo/say"), "remote-error");
+  assert.equal(t.sent.length, 3, "the first call: two retries");
+  await rejects(t.client.request("echo/say"), "remote-error");
+  assert.equal(t.sent.length, 4, "the second: none, the budget is spent");
+  const r = t.stats.snapshot().resilience!;
+  assert.deepEqual([r.retries, r.budgetRefusals], [{ echo: 2 }, { echo: 1 }]);
+});
+
+Deno.test("client: calls go to the remote instance with the fewest calls waiting", async () => {
+  const held: RequestMessage[] = [];
+  const t = setup({
+    "10.0.0.2": (req) => {
+      held.push(req);
+      return "drop";
+    },
+    "10.0.0.3": echoFrom("b"),
+  }, { client: { timeoutMs: 5000 } });
+  const first = t.client.request("echo/say", 1);
+  assert.deepEqual(t.sent.map((s) => s.to), ["10.0.0.2"]);
+  // Round-robin would send the third call to the first instance again: it still holds one.
+  for (let i = 2; i <= 4; i++) {
+    assert.deepEqual(await t.client.request("echo/say", i), { from: "b", params: i });
+  }
+  assert.deepEqual(t.sent.map((s) => s.to), ["10.0.0.2", "10.0.0.3", "10.0.0.3", "10.0.0.3"]);
+  t.client.handleResponse({ kind: "response", id: held[0].id, ...ok("a") }, "10.0.0.2");
+  assert.equal(await first, "a");
+});

@@ -11,7 +11,8 @@
  * Every request carries who called, as the mesh knows it: `Weft-Caller-Address` (the caller's
  * overlay address, which its WireGuard key vouches for) and `Weft-Caller-Name` (its node name),
  * set by the agent (a caller sends only params, never headers); a call made on this node has
- * neither. With an action list (`actions=get|put`) any other action is refused as `bad-request`
+ * neither. `Weft-Deadline-Ms` says how long the caller still waits, ms: past it the request is
+ * aborted and any answer dropped, so the backend may stop its work then. With an action list (`actions=get|put`) any other action is refused as `bad-request`
  * before a request is made.
  *
  * The option text `NAME=URL[,actions=A|B]` (`api=http://127.0.0.1:8080,actions=get|put`), as a
@@ -49,7 +50,7 @@ export function httpBackendService(
   const url = backendUrl(spec.url, (why) => new Error(`service ${spec.name}: ${why}`));
   const p = serviceNameProblem(spec.name);
   if (p !== undefined) throw new Error(`bad service name ${JSON.stringify(spec.name)}: ${p}`);
-  const idem = opts.idempotent ?? false;
+  const idem = opts.idempotent ?? spec.idempotent ?? false;
   const allowed = spec.actions ? new Set(spec.actions) : null;
   const call = (action: string) => (params: unknown, ctx: CallContext) =>
     callBackend(url, action, params, ctx, opts);
@@ -115,6 +116,11 @@ async function callBackend(
           accept: "application/json",
           ...(ctx.callerAddress ? { "weft-caller-address": ctx.callerAddress } : {}),
           ...(ctx.callerName ? { "weft-caller-name": ctx.callerName } : {}),
+          // The time the caller still waits (as gRPC's grpc-timeout): the backend may stop
+          // work past it, since its answer would be dropped.
+          "weft-deadline-ms": String(
+            Math.max(0, Math.min(timeoutMs, Math.floor(ctx.deadline - performance.now()))),
+          ),
         },
         body,
         signal: own.signal,

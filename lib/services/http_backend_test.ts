@@ -6,7 +6,7 @@ import type { CallContext } from "./local.ts";
 /** A real HTTP server on loopback with the routes the tests need; `hang` never answers. */
 function backend() {
   const hung: (() => void)[] = [];
-  const callers: { address: string | null; name: string | null }[] = [];
+  const callers: { address: string | null; name: string | null; deadline: string | null }[] = [];
   const seen: { path: string; type: string | null; body: string }[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
@@ -15,6 +15,7 @@ function backend() {
     callers.push({
       address: req.headers.get("weft-caller-address"),
       name: req.headers.get("weft-caller-name"),
+      deadline: req.headers.get("weft-deadline-ms"),
     });
     entry.body = await req.text();
     switch (path) {
@@ -90,6 +91,12 @@ Deno.test("http backend: action x is POST <base>/x with JSON params; the JSON an
     const echo = svc.action("echo")!;
     assert.equal(echo.idempotent, true);
     assert.equal(svc.action("fail")!.idempotent, false);
+    // Marked in the spec (`--service-http api=URL,idempotent=get`) as well.
+    const marked = httpBackendService({ name: "api", url: b.url, idempotent: ["get"] });
+    assert.deepEqual([marked.action("get")!.idempotent, marked.action("put")!.idempotent], [
+      true,
+      false,
+    ]);
     assert.equal(svc.action("../x"), undefined);
     assert.deepEqual(await echo.handler({ a: [1, "two"] }, ctx()), { echo: { a: [1, "two"] } });
     assert.deepEqual(b.seen[0], {
@@ -98,6 +105,9 @@ Deno.test("http backend: action x is POST <base>/x with JSON params; the JSON an
       body: '{"a":[1,"two"]}',
     });
     assert.equal(await svc.action("empty")!.handler(null, ctx()), null);
+    // The time the caller still waits goes along, so the backend can stop past it.
+    const left = Number(b.callers[0].deadline);
+    assert.ok(Number.isInteger(left) && left > 0 && left <= 5000, String(left));
   } finally {
     await b.close();
   }
@@ -173,10 +183,10 @@ Deno.test("http backend: only the actions listed are callable; the caller is nam
     const from: CallContext = { ...ctx(), callerAddress: "10.200.0.7", callerName: "n7" };
     assert.deepEqual(await svc.action("echo")!.handler(1, from), { echo: 1 });
     assert.deepEqual(b.seen.map((s) => s.path), ["/v1/echo"]);
-    assert.deepEqual(b.callers, [{ address: "10.200.0.7", name: "n7" }]);
+    assert.deepEqual(b.callers.map((c) => [c.address, c.name]), [["10.200.0.7", "n7"]]);
     // A call made on this node names nobody.
     await svc.action("echo")!.handler(2, ctx());
-    assert.deepEqual(b.callers[1], { address: null, name: null });
+    assert.deepEqual([b.callers[1].address, b.callers[1].name], [null, null]);
   } finally {
     await b.close();
   }

@@ -3,7 +3,8 @@
  * each with whether calls may go to it. An instance is out of rotation while its node is down
  * (this node's health of that peer), while its node says its health check of the service
  * fails (`healthy: false` in the record), or while this node's calls find it silent (it let a
- * call time out and has not answered since: `unanswered`, see suspects.ts).
+ * call time out and has not answered since: `unanswered`, see suspects.ts), or while this node's
+ * calls to it failed repeatedly (`ejected`, for a back-off: see outliers.ts).
  * @module
  */
 
@@ -11,7 +12,7 @@ import type { HealthState } from "../health/state.ts";
 import type { MembershipView, ServiceSpec } from "../members/member.ts";
 
 /** Why an instance is out of rotation. */
-export type OutOfRotation = "node-down" | "check-failing" | "unanswered";
+export type OutOfRotation = "node-down" | "check-failing" | "unanswered" | "ejected";
 
 /** One member offering a service. */
 export interface ServiceInstance {
@@ -43,6 +44,8 @@ export interface InstanceContext {
   peerHealth: (publicKey: string) => HealthState | undefined;
   /** Whether this node's calls find the member at this overlay address silent (default: none). */
   unanswered?: (address: string) => boolean;
+  /** Whether this node's calls ejected the member at this overlay address (default: none). */
+  ejected?: (address: string) => boolean;
 }
 
 /** Every member offering `service`, sorted by node name. */
@@ -62,12 +65,16 @@ export function serviceInstances(
     const failing = specs.some((s) => s.healthy === false);
     const down = !local && ctx.peerHealth(m.publicKey) === "down";
     const silent = !local && ctx.unanswered?.(m.address) === true;
+    // This node's own is ejected under the address "" (its calls to itself go no network way).
+    const ejected = ctx.ejected?.(local ? "" : m.address) === true;
     const reason: OutOfRotation | undefined = down
       ? "node-down"
       : failing
       ? "check-failing"
       : silent
       ? "unanswered"
+      : ejected
+      ? "ejected"
       : undefined;
     out.push({
       service,

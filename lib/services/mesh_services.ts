@@ -25,6 +25,8 @@ import { CallAuthorizer } from "./authorize.ts";
 import type { CallRule } from "../policy/model.ts";
 import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
 import { type RequestOptions, ServiceClient } from "./client.ts";
+import type { Ejection, OutliersOptions } from "./outliers.ts";
+import type { RetryBudgetOptions } from "./retry_budget.ts";
 import { type ServiceCheckSpec, ServiceHealthCheck } from "./health_check.ts";
 import {
   type HttpBackendOptions,
@@ -74,6 +76,10 @@ export interface ServiceLayerOptions {
   announceIntervalMs?: number;
   /** The first wait for an event's ack, ms. Default 500. */
   ackTimeoutMs?: number;
+  /** Outlier ejection of instances that fail calls (outliers.ts; defaults: 5 in a row, 30 s). */
+  outliers?: Omit<OutliersOptions, "now">;
+  /** Each service's retry budget (retry_budget.ts; defaults: 20% of calls + 10 per 10 s). */
+  retryBudget?: Omit<RetryBudgetOptions, "now">;
 }
 
 /** The service section of a mesh agent's options. */
@@ -142,6 +148,8 @@ export interface ServicesStatus {
   remoteSubscriptions: RemoteSubscriptions[];
   /** Instances that let a call time out and have not answered since (overlay addresses). */
   suspects: string[];
+  /** Instances this node's calls ejected, or probe back now (this node's own: address `""`). */
+  ejected: Ejection[];
   /** Bytes held by reassemblies under way. */
   reassemblyBytes: number;
 }
@@ -210,6 +218,8 @@ export class MeshServices {
       timeoutMs: o.requestTimeoutMs,
       retries: o.retries,
       pingIntervalMs: o.pingIntervalMs,
+      ...(o.outliers ? { outliers: o.outliers } : {}),
+      ...(o.retryBudget ? { retryBudget: o.retryBudget } : {}),
     });
     this.#pubsub = new PubSub({
       self: () => deps.address,
@@ -451,6 +461,7 @@ export class MeshServices {
       self: this.#d.publicKey,
       peerHealth: this.#d.peerHealth,
       unanswered: (a) => this.#client.isSuspect(a),
+      ejected: (a) => this.#client.isEjected(service, a),
     });
   }
 
@@ -493,6 +504,7 @@ export class MeshServices {
       subscriptions: this.#pubsub.table.localEntries(),
       remoteSubscriptions: this.#pubsub.table.remote(),
       suspects: this.#client.suspects(),
+      ejected: this.#client.ejections(),
       reassemblyBytes: this.#socket.heldBytes,
     };
   }

@@ -5,8 +5,15 @@
  * @module
  */
 
-import { type Collector, counter, histogram, sampleCounts } from "../metrics/registry.ts";
+import {
+  type Collector,
+  counter,
+  histogram,
+  type MetricSink,
+  sampleCounts,
+} from "../metrics/registry.ts";
 import type { HistogramSnapshot } from "../health/histogram.ts";
+import type { ResilienceMetrics } from "./resilience_stats.ts";
 
 /** One series of service calls: a service, an action, an outcome and the calls' latencies. */
 export interface ServiceCallSeries {
@@ -34,6 +41,8 @@ export interface ServiceMetrics {
   drops: Record<string, number>;
   /** Calls this node refused by the policy's call rules, by service and rule. */
   denied?: { service: string; rule: string; count: number }[];
+  /** Ejections, retries and retry budget refusals by service (absent: none counted). */
+  resilience?: ResilienceMetrics;
 }
 
 const CALL = ["service", "action", "outcome"] as const;
@@ -98,5 +107,29 @@ export function servicesCollector(services: () => ServiceMetrics | undefined): C
     for (const { service, rule, count } of s.denied ?? []) {
       out.sample(DENIED, { service, rule }, count);
     }
+    if (s.resilience) resilienceSamples(out, s.resilience);
   };
+}
+
+// Calls surviving bad instances (issue 48): ejections, retries, budget refusals.
+const EJECTIONS = counter(
+  "weft_service_ejections_total",
+  "Instances this node's calls took out of the rotation for failing repeatedly, by service.",
+  ["service"],
+);
+const RETRIES = counter(
+  "weft_service_retries_total",
+  "Retries this node's calls made (attempts after the first), by service.",
+  ["service"],
+);
+const BUDGET_REFUSALS = counter(
+  "weft_service_retry_budget_refusals_total",
+  "Retries the retry budget refused (the call failed with its last error), by service.",
+  ["service"],
+);
+
+function resilienceSamples(out: MetricSink, r: ResilienceMetrics): void {
+  sampleCounts(out, EJECTIONS, "service", r.ejections);
+  sampleCounts(out, RETRIES, "service", r.retries);
+  sampleCounts(out, BUDGET_REFUSALS, "service", r.budgetRefusals);
 }

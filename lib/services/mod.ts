@@ -87,6 +87,9 @@ export type {
   ServiceActions,
 } from "./local.ts";
 export type { OutOfRotation, ServiceInstance } from "./instances.ts";
+export type { Ejection, OutliersOptions } from "./outliers.ts";
+export type { RetryBudgetOptions } from "./retry_budget.ts";
+export type { ResilienceMetrics } from "./resilience_stats.ts";
 export { type HttpBackendOptions, type HttpBackendSpec, parseServiceHttp } from "./http_backend.ts";
 export { type CheckTarget, parseServiceCheck, type ServiceCheckSpec } from "./health_check.ts";
 export {

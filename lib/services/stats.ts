@@ -11,6 +11,7 @@
 import { Histogram, PROBE_RTT_BUCKETS } from "../health/histogram.ts";
 import type { ServiceCallSeries, ServiceMetrics } from "./metrics.ts";
 import { ReasonCounter } from "../metrics/reasons.ts";
+import { ResilienceStats } from "./resilience_stats.ts";
 
 /** Latency bounds, seconds: the probe RTT bounds (in-process calls up to slow WAN links), then
  * room for slow backends. */
@@ -62,6 +63,8 @@ export class ServiceStats {
   readonly #served = new Series();
   readonly #events = { published: 0, sent: 0, delivered: 0 };
   readonly #eventDrops = new ReasonCounter(EVENT_DROPS);
+  /** Ejections, retries and retry budget refusals (resilience_stats.ts). */
+  readonly resilience: ResilienceStats = new ResilienceStats();
 
   /** A call this node made ended with `outcome` (`ok` or an error code) after `seconds`. */
   call(service: string, action: string, outcome: string, seconds: number): void {
@@ -91,6 +94,7 @@ export class ServiceStats {
       events: { ...this.#events },
       eventDrops: this.#eventDrops.snapshot(),
       drops: { ...drops },
+      resilience: this.resilience.snapshot(),
     };
   }
 }

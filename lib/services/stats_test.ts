@@ -40,3 +40,20 @@ Deno.test("stats: the number of series is capped; the rest count as other", () =
   const other = snap.served.find((c) => c.service === "other")!;
   assert.equal(other.histogram.count, 50);
 });
+
+Deno.test("stats: ejections, retries and budget refusals by service, capped", () => {
+  const s = new ServiceStats();
+  s.resilience.ejected("echo");
+  s.resilience.retry("echo");
+  s.resilience.retry("echo");
+  s.resilience.budgetRefused("db");
+  assert.deepEqual(s.snapshot().resilience, {
+    ejections: { echo: 1 },
+    retries: { echo: 2 },
+    budgetRefusals: { db: 1 },
+  });
+  for (let i = 0; i < MAX_SERIES + 5; i++) s.resilience.retry(`svc${i}`);
+  const retries = s.snapshot().resilience!.retries;
+  assert.equal(Object.keys(retries).length, MAX_SERIES + 1);
+  assert.equal(retries.other, 6);
+});

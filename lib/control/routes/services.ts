@@ -103,11 +103,15 @@ export function servicesRoutes(
     const timeoutMs = body.timeoutMs === undefined
       ? undefined
       : intField(body, "timeoutMs", 1, MAX_TTL_MS);
+    const deadlineMs = body.deadlineMs === undefined
+      ? undefined
+      : intField(body, "deadlineMs", 1, MAX_TTL_MS);
     const retries = body.retries === undefined ? undefined : intField(body, "retries", 0, 16);
     const idempotent = boolField(body, "idempotent");
     try {
       const result = await m.services.request(path, body.params ?? null, {
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(deadlineMs !== undefined ? { deadlineMs } : {}),
         ...(retries !== undefined ? { retries } : {}),
         ...(idempotent !== undefined ? { idempotent } : {}),
       });

@@ -65,6 +65,8 @@ export function serviceView(s: ServiceDoc): ServiceView {
       ? "node down"
       : i.reason === "check-failing"
       ? "check failing"
+      : i.reason === "ejected"
+      ? "ejected: failed calls"
       : String(i.reason || "unhealthy");
     return {
       node: String(i.node || "?"),

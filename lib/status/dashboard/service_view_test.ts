@@ -18,12 +18,13 @@ Deno.test("dashboard service view: how a service, its instances and its leader a
       inst("n1", "10.0.0.1", true, { local: true }),
       inst("n2", "10.0.0.2", false, { reason: "check-failing" }),
       inst("n3", "10.0.0.3", false, { reason: "node-down", rpc: false }),
+      inst("n4", "10.0.0.4", false, { reason: "ejected" }),
     ],
     leader: { node: "n1", address: "10.0.0.1", token: 4, expiresAt: "2030-01-01T00:00:00.000Z" },
   });
   assert.deepEqual(
     [echo.name, echo.healthy, echo.total, echo.state, echo.summary, echo.leader, echo.leaderText],
-    ["echo", 1, 3, "degraded", "1/3 healthy", "n1", "n1 · token 4"],
+    ["echo", 1, 4, "degraded", "1/4 healthy", "n1", "n1 · token 4"],
   );
   assert.equal(
     echo.leaderTip,
@@ -33,6 +34,7 @@ Deno.test("dashboard service view: how a service, its instances and its leader a
     ["n1", "up", "", true, true],
     ["n2", "down", "check failing", false, false],
     ["n3", "down", "node down", false, false],
+    ["n4", "down", "ejected: failed calls", false, false],
   ]);
   assert.equal(echo.instances[0].tip, "n1 10.0.0.1 (this node), healthy, leader");
   assert.equal(echo.instances[2].tip, "n3 10.0.0.3, node down, DNS only (answers no calls)");
