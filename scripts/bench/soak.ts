@@ -37,7 +37,10 @@
  * old generation, which V8 collects only once it has grown by half over what is live, its memory
  * reducer silent while allocation stays high. The agent now collects it itself at a step of
  * 4 MiB (lib/agent/heap_trim.ts, `--expose-gc` among weft's V8 flags), so a member's heap stays
- * within its live heap + 4 MiB (or an eighth of it) and its RSS levels off.
+ * within its live heap + 4 MiB (or an eighth of it) and its RSS levels off. After the change,
+ * 20 minutes (`--minutes 20`, 2026-11-26, docs/performance.md): RSS from the middle third to the
+ * last +1.4% (da), -0.3% (db), +1.5% (sa), +2.3% (sb), the leader +1.5%; the live heaps +2-4%
+ * (35.7-38.3 MiB, the inspector's few MiB among them); no ping lost beside the direct TCP.
  *
  *   deno run -A scripts/bench/soak.ts [--minutes 60] [--rate 300M] [--relay-rate 50M]
  *     [--udp-rate 20M] [--sample SECONDS] [--snapshots DIR] [--json]
