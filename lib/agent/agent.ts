@@ -43,6 +43,7 @@ import { openUnderlay, planUnderlay, raiseFileLimitOnce } from "./underlay.ts";
 import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
+import { startHeapTrim } from "./heap_trim.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -166,6 +167,8 @@ export class Agent {
   readonly #probe: ProbeFn | null;
   readonly #describe: (publicKey: string) => PeerIdentity;
   #reconcile: ReturnType<typeof setInterval> | undefined;
+  /** Stops this agent's share of the process's heap trim (lib/agent/heap_trim.ts). */
+  #stopTrim: () => void = () => {};
   #handshakeEvents = 0;
   readonly #probeInterval: number;
   #failedHandshakes = 0;
@@ -526,6 +529,7 @@ export class Agent {
     this.#syncHealth();
     this.health.start();
     this.#reconcile = setInterval(() => this.#syncHealth(), 1000);
+    this.#stopTrim = startHeapTrim();
     this.health.subscribe((e) => {
       const fields = { ...this.#peerFields(e.peer), from: e.from, reason: e.reason };
       if (e.to === "up") this.logger.info(`peer ${e.to}`, fields);
@@ -538,6 +542,7 @@ export class Agent {
     if (this.#healthStopped) return;
     this.#healthStopped = true;
     clearInterval(this.#reconcile);
+    this.#stopTrim();
     this.health.close();
     await this.#prober?.stop();
   }

@@ -27,6 +27,11 @@
  * 526 MiB for 25 % more. The data path allocates almost nothing per packet and did not move
  * (docs/performance.md, "A fleet on one leader").
  *
+ * V8 lets a busy member's old generation fill with the garbage its data path promotes (about
+ * 2 MiB a minute at 300 Mbit/s) up to that half before it collects, its memory reducer idle
+ * while allocation stays high: `--expose-gc` lets the agent collect it itself at a bounded step
+ * (lib/agent/heap_trim.ts, the soak's figures there and in scripts/bench/soak.ts).
+ *
  * They go on the command line: `deno task start`/`demo`, `deno task install` (into the `weft`
  * command it writes) and `deno task compile` (baked into the binary) pass them, as does every
  * weft a weft starts ({@link ../demo/self.ts}); a program embedding weft passes
@@ -48,6 +53,9 @@ export const JIT_V8_FLAGS: readonly string[] = [
   "--max-semi-space-size=2",
   // A full collection once the old generation grew by half, not by V8's up to fourfold.
   "--heap-growing-percent=50",
+  // V8's `gc`, for the agent's heap trim (lib/agent/heap_trim.ts): the garbage a busy data path
+  // promotes is collected at a bounded step, not only at the half.
+  "--expose-gc",
 ];
 
 /**

@@ -2,12 +2,17 @@
  * The soak benchmark's memory probe, run inside an agent's namespace (the agent runs with
  * `--inspect=127.0.0.1:PORT`, its namespace's loopback):
  *
- *   deno run -A scripts/bench/soak_probe.ts <inspector port> <status host:port>
+ *   deno run -A scripts/bench/soak_probe.ts <inspector port> <status host:port> [--no-gc]
  *
  * asks the agent's V8 inspector for a full GC (`HeapProfiler.collectGarbage`), then for
  * `Deno.memoryUsage()` (`Runtime.evaluate`), reads `process_open_fds` from its `/metrics`, and
  * prints one JSON line: `{"rss", "heapUsed", "heapTotal", "external", "fds"}` (bytes; `fds` null
  * when /metrics did not answer). Exits 1 with a message when the inspector does not answer.
+ *
+ * With `--no-gc` it reads the same figures as the agent runs, without the GC: what its RSS is
+ * between V8's own collections. A forced full GC also resets V8's sizing (the old generation's
+ * limit is set anew from what is live), so a soak that forced one every sample measured an agent
+ * that never ran as it does unobserved (scripts/bench/soak.ts).
  *
  * With `--snapshot FILE` after those, it writes a heap snapshot of the agent to FILE instead
  * (Chrome DevTools opens it; compare two in its Memory tab) and prints `{"snapshot": FILE}`.
@@ -92,7 +97,7 @@ async function fds(status: string): Promise<number | null> {
 if (import.meta.main) {
   const [port, status, flag, file] = Deno.args;
   if (!port || !status) {
-    console.error("usage: soak_probe.ts <inspector port> <status host:port>");
+    console.error("usage: soak_probe.ts <inspector port> <status host:port> [--no-gc]");
     Deno.exit(2);
   }
   const deadline = flag === "--snapshot" ? 6 * DEADLINE_MS : DEADLINE_MS;
@@ -108,7 +113,7 @@ if (import.meta.main) {
       console.log(JSON.stringify({ snapshot: file }));
       Deno.exit(0);
     }
-    await s.send("HeapProfiler.collectGarbage");
+    if (flag !== "--no-gc") await s.send("HeapProfiler.collectGarbage");
     const r = await s.send("Runtime.evaluate", {
       expression: "JSON.stringify(Deno.memoryUsage())",
       returnByValue: true,
