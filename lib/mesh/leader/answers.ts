@@ -7,6 +7,14 @@
  * answer joins a queue sent a slice per turn (a few milliseconds' worth), in order of arrival,
  * and a member with an answer under way is not sent another until that one is out: its next
  * hello, after it, asks for what changed meanwhile (a delta). Small answers (deltas) go at once.
+ *
+ * Pushes (a change told to every member served, a datagram or a few each) are bulk traffic too:
+ * at 10,000 members one push is 10,000 datagrams to seal, which held the loop for a few hundred
+ * milliseconds, twenty times a second during a burst of joins, while `weft node list`, `/status`,
+ * byes and hellos waited behind it. So a push joins a queue of its own, drained ahead of the whole
+ * views in the same paced turns, and the caller does not make the next push before this one is
+ * out ({@link AnswerPacer.whenPushed}): pushes coalesce to the rate the leader can seal them, and
+ * every turn leaves the loop to the API, the byes and the hellos between slices.
  * @module
  */
 
@@ -34,6 +42,11 @@ export class AnswerPacer {
   readonly #turnMs: number;
   // By member key, in order of arrival (a Map iterates in insertion order).
   readonly #queue = new Map<string, Pending>();
+  // Pushed datagrams (address, bytes, address, bytes...), sent before the answers; `#pushNext`
+  // is the next address's index.
+  #pushed: (string | Uint8Array)[] = [];
+  #pushNext = 0;
+  readonly #whenPushed: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Answers not sent because one to the same member was under way. */
@@ -56,6 +69,32 @@ export class AnswerPacer {
   /** Members with an answer under way. */
   get pending(): number {
     return this.#queue.size;
+  }
+
+  /** Datagrams of pushes not sent yet. */
+  get pushing(): number {
+    return (this.#pushed.length - this.#pushNext) / 2;
+  }
+
+  /**
+   * Queues a push: `sends` (address, bytes, address, bytes...), sent in order ahead of whole
+   * views, a slice per turn.
+   */
+  push(sends: (string | Uint8Array)[]): void {
+    if (this.#closed || sends.length === 0) return;
+    if (this.#pushNext === this.#pushed.length) {
+      this.#pushed = sends;
+      this.#pushNext = 0;
+    } else {
+      for (const x of sends) this.#pushed.push(x);
+    }
+    this.#schedule();
+  }
+
+  /** Calls `fn` once every push queued is sent (now, when none is). */
+  whenPushed(fn: () => void): void {
+    if (this.pushing === 0) return fn();
+    this.#whenPushed.push(fn);
   }
 
   /** Whether member `key` has an answer under way. */
@@ -89,6 +128,9 @@ export class AnswerPacer {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#queue.clear();
+    this.#pushed = [];
+    this.#pushNext = 0;
+    this.#whenPushed.length = 0;
   }
 
   #schedule(): void {
@@ -99,7 +141,19 @@ export class AnswerPacer {
     this.#timer = undefined;
     let budget = this.#slice;
     const until = performance.now() + this.#turnMs;
+    const pushed = this.#pushed;
+    while (budget > 0 && this.#pushNext < pushed.length) {
+      this.#send(pushed[this.#pushNext] as string, pushed[this.#pushNext + 1] as Uint8Array);
+      this.#pushNext += 2;
+      if (--budget % 16 === 0 && performance.now() > until) budget = 0;
+    }
+    if (this.#pushNext >= pushed.length && pushed.length > 0) {
+      this.#pushed = [];
+      this.#pushNext = 0;
+      for (const fn of this.#whenPushed.splice(0)) fn();
+    }
     for (const [key, p] of this.#queue) {
+      if (budget === 0) break;
       while (budget > 0 && p.next < p.parts.length) {
         this.#send(p.address, p.parts[p.next++]);
         // The clock is read every 16 datagrams: a turn ends once its time is spent.
@@ -108,6 +162,6 @@ export class AnswerPacer {
       if (p.next >= p.parts.length) this.#queue.delete(key);
       if (budget === 0) break;
     }
-    if (this.#queue.size > 0) this.#schedule();
+    if (this.#queue.size > 0 || this.pushing > 0) this.#schedule();
   };
 }

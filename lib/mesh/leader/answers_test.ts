@@ -64,3 +64,39 @@ Deno.test("answers: a member that left is forgotten; after close nothing is sent
   pacer.answer("k4", "a4", parts(1, "v"));
   assert.deepEqual(sent, ["a2", "a2", "a2"]);
 });
+
+Deno.test("answers: a push goes a slice per turn ahead of whole views; whenPushed waits for it", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 3,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(3, "v"));
+    const sends: (string | Uint8Array)[] = [];
+    for (const [to, b] of [["m1", "p0"], ["m2", "p1"], ["m3", "p2"], ["m4", "p3"]]) {
+      sends.push(to, new TextEncoder().encode(b));
+    }
+    pacer.push(sends);
+    assert.equal(pacer.pushing, 4);
+    let out = -1;
+    pacer.whenPushed(() => out = sent.length);
+    // Nothing in this turn: the caller's turn (an API request, a bye) is not held by the push.
+    assert.deepEqual(sent, []);
+    await turn();
+    assert.deepEqual(sent, ["m1:p0", "m2:p1", "m3:p2"]);
+    assert.equal(out, -1);
+    await turn();
+    // The push is out before the whole view's parts, and whenPushed heard of it then.
+    assert.deepEqual(sent.slice(3), ["m4:p3", "a1:v0", "a1:v1"]);
+    assert.equal(out, 4);
+    assert.equal(pacer.pushing, 0);
+    let now = false;
+    pacer.whenPushed(() => now = true);
+    assert.equal(now, true, "no push queued: at once");
+    while (pacer.pending > 0) await turn();
+    assert.deepEqual(sent.slice(6), ["a1:v2"]);
+  } finally {
+    pacer.close();
+  }
+});
