@@ -216,6 +216,19 @@ export interface LeaderServiceDeps {
 export const HELLO_RATE = { perSecond: 1, burst: 5 };
 
 /**
+ * Snapshot windows one member may ask for: a whole view of 10,000 members is some 20 windows,
+ * fetched as fast as they arrive, so twenty a second with a burst of forty; more are refused and
+ * counted (the member asks again).
+ */
+export const FETCH_RATE = { perSecond: 20, burst: 40 };
+
+/** The snapshot a hello says its node assembles (`sv`, `sp`), when both are counts. */
+function snapshotOf(sv: unknown, sp: unknown): { v: number; part: number } | null {
+  const ok = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  return ok(sv) && ok(sp) ? { v: sv as number, part: sp as number } : null;
+}
+
+/**
  * How long a member counts as using this leader after its last hello: a node says hello every
  * 3 s, so a few missed; past it, the member moved to another leader (or is gone) and this one
  * stops pushing to it.
@@ -254,6 +267,8 @@ export class LeaderService {
   readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   readonly #helloLimit: RateLimiter;
   #hellosRefused = 0;
+  readonly #fetchLimit: RateLimiter;
+  #fetchesRefused = 0;
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -279,6 +294,11 @@ export class LeaderService {
     this.#deps = deps;
     this.#helloLimit = new RateLimiter({
       ...HELLO_RATE,
+      maxEntries: 16_384,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    this.#fetchLimit = new RateLimiter({
+      ...FETCH_RATE,
       maxEntries: 16_384,
       ...(deps.now ? { now: deps.now } : {}),
     });
@@ -320,26 +340,41 @@ export class LeaderService {
       const notice = fanout.policyNotice(p);
       const parts = fanout.policyParts(p);
       const pushed = parts.length <= PUSH_PARTS_MAX ? parts : [];
+      const sends: (string | Uint8Array)[] = [];
       for (const m of this.#served(core.view())) {
-        for (const part of pushed) send(m.address, part);
-        send(m.address, notice);
+        for (const part of pushed) sends.push(m.address, part);
+        sends.push(m.address, notice);
       }
+      this.#answers.push(sends);
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
     // The version each group was last told, by the push below.
     const toldAt = new Map<GroupId, number>();
+    // A push waits for the one before it to be out (answers.ts): changes meanwhile go together.
+    let waiting = false;
     const push = () => {
+      clearTimeout(notify);
       notify = undefined;
+      if (this.#answers.pushing > 0) {
+        if (!waiting) {
+          waiting = true;
+          this.#answers.whenPushed(() => {
+            waiting = false;
+            push();
+          });
+        }
+        return;
+      }
       const now = core.view();
       fanout.update(now);
       // Each group hears its own delta (small ones with the notice: nodes that hold the version
-      // it was last told apply them at once), encoded once; the others pull as usual.
-      fanout.push(this.#served(now), toldAt, send);
+      // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
+      // the others pull as usual.
+      const sends: (string | Uint8Array)[] = [];
+      fanout.push(this.#served(now), toldAt, (to, bytes) => sends.push(to, bytes));
+      this.#answers.push(sends);
     };
-    this.#pushNow = () => {
-      clearTimeout(notify);
-      push();
-    };
+    this.#pushNow = push;
     let shown = core.view();
     // A view whose applying waits (below); views are applied in order, the latest winning.
     let deferred: MembershipView | null = null;
@@ -511,6 +546,7 @@ export class LeaderService {
       label: this.labelsDropped,
       service: this.servicesRefused,
       hello: this.#hellosRefused,
+      fetch: this.#fetchesRefused,
       bye: this.#byesRefused,
       store: this.#storeRefused,
     };
@@ -675,6 +711,7 @@ export class LeaderService {
 
   #onMessage(msg: ControlMessage, from: string): void {
     if (msg.t === "bye") return this.#onBye(msg.k, from);
+    if (msg.t === "fetch") return this.#onFetch(msg, from);
     if (msg.t !== "hello") return;
     const member = this.#core.member(from);
     // Another leader's record is its own to write (from its store), never from a hello.
@@ -735,6 +772,21 @@ export class LeaderService {
       }
       this.#channel.send(from, { t: "bye-ok" });
     }).catch((e) => this.#writeFailed("recording a bye", e));
+  }
+
+  /**
+   * A member's ask for the next window of the snapshot it assembles (or the window it lost):
+   * checked against the sender (its group's snapshot only) and held to {@link FETCH_RATE}; no
+   * write, and paced with the other answers (one under way per member).
+   */
+  #onFetch(msg: Extract<ControlMessage, { t: "fetch" }>, from: string): void {
+    const member = this.#core.member(from);
+    const fanout = this.#fanout;
+    if (!member || member.role === "leader" || !fanout) return;
+    if (!this.#fetchLimit.allow(member.publicKey)) return void this.#fetchesRefused++;
+    if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
+    const parts = fanout.fetch(member.publicKey, msg.h, { v: msg.v, part: msg.part });
+    this.#answers.answer(member.publicKey, from, parts);
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -798,7 +850,11 @@ export class LeaderService {
       // scope started over, its whole scoped view: encoded once per group and version, paced,
       // and not again while one is under way (its next hello after it asks for a delta).
       if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
-      const parts = fanout.answer(member.publicKey, msg.v);
+      // A node that fetches views in windows: the snapshot it is assembling goes on from the
+      // part it lacks, or it gets a delta, or a window of a shared snapshot.
+      const parts = msg.fw === true
+        ? fanout.fetch(member.publicKey, msg.v, snapshotOf(msg.sv, msg.sp))
+        : fanout.answer(member.publicKey, msg.v);
       this.#answers.answer(member.publicKey, from, parts);
     }).catch((e) => this.#writeFailed("a member update", e));
   }

@@ -7,7 +7,7 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeToken } from "../join/token.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { createLogger, nullLogger } from "../../log/logger.ts";
-import type { MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
 import { type AgentConfig, loadAgentConfig } from "../../config/agent_config.ts";
 import { ConfigError } from "../../config/config_error.ts";
 import { compilePolicyText } from "../../policy/source.ts";
@@ -31,6 +31,8 @@ async function harness(
     store?: MemoryStore;
     hellosPerSecond?: number;
     paced?: (key: string, everyMs: number) => void;
+    /** Hears each datagram encoded once for many members as it is sent (after recording it). */
+    onSendEncoded?: (to: string, msg: ControlMessage) => void;
   } = {},
 ) {
   const core = await LeaderCore.open(opts.store ?? null, {
@@ -66,7 +68,11 @@ async function harness(
     channel: {
       send: (to, msg) => sent.push([to, msg]),
       // Bytes encoded once for many members: recorded as the message they hold.
-      sendEncoded: (to, bytes) => sent.push([to, parseMessage(bytes)!]),
+      sendEncoded: (to, bytes) => {
+        const msg = parseMessage(bytes)!;
+        sent.push([to, msg]);
+        opts.onSendEncoded?.(to, msg);
+      },
       listen: (h) => {
         handler = h;
         return () => {};
@@ -853,6 +859,63 @@ Deno.test("leader service: past its hello rate a leader paces its members; a sma
     await until(() => paces(h).length >= 1);
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(paces(h), [[n1.address, 3000]]);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the API and byes are answered while a change streams to every member", async () => {
+  let gone = "";
+  let onFirst: (() => void) | null = null;
+  // The deltas that tell of the removal below, sent so far.
+  let told = 0;
+  const h = await harness({
+    // The clock held: every member that said hello is served.
+    now: () => 0,
+    onSendEncoded: (_, msg) => {
+      if (msg.t !== "delta" || !msg.remove.includes(gone)) return;
+      told++;
+      // Sealing and sending a datagram takes time (here, a stand-in of 0.2 ms each): what the
+      // leader does for 10,000 members takes long enough for the API to notice.
+      const end = performance.now() + 0.2;
+      while (performance.now() < end) { /* busy */ }
+      const f = onFirst;
+      onFirst = null;
+      f?.();
+    },
+  });
+  try {
+    h.service.start();
+    const nodes: Member[] = [];
+    for (let i = 0; i < 200; i++) nodes.push(await h.join(`n${i}`));
+    // Each says hello and gets its view: the leader serves it (pushes it the changes).
+    for (const n of nodes) h.hello(n.address);
+    const viewed = new Set<string>();
+    await until(() => {
+      for (const [to, m] of h.sent) if (m.t === "view") viewed.add(to);
+      return viewed.size === nodes.length;
+    }, 10_000);
+    assert.equal(viewed.size, nodes.length);
+    gone = nodes[199].publicKey;
+    const first = new Promise<void>((r) => onFirst = r);
+    const leaving = nodes[0];
+    const removed = h.service.removeNode("n199");
+    await first;
+    // While the change goes out: a token (the API) and a bye are answered.
+    const atStart = told;
+    await h.service.createToken({ ttlMs: 60_000 });
+    const atToken = told;
+    h.bye(leaving.address, leaving.publicKey);
+    await until(() => h.sent.some(([to, m]) => to === leaving.address && m.t === "bye-ok"));
+    const atBye = told;
+    assert.ok(
+      atToken - atStart < 100 && atBye < 199,
+      `the token after ${atToken} of 199 deltas, the bye's answer after ${atBye}`,
+    );
+    await removed;
+    // And every member is told all the same.
+    await until(() => told >= 199, 10_000);
+    assert.equal(told, 199);
   } finally {
     h.service.close();
   }
