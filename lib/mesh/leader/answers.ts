@@ -40,7 +40,9 @@ export class AnswerPacer {
   readonly #slice: number;
   readonly #small: number;
   readonly #turnMs: number;
-  // By member key, in order of arrival (a Map iterates in insertion order).
+  // By member key, in order of arrival (a Map iterates in insertion order): the answers that go
+  // on with a snapshot a member is fetching, then the others.
+  readonly #next = new Map<string, Pending>();
   readonly #queue = new Map<string, Pending>();
   // Pushed datagrams (address, bytes, address, bytes...), sent before the answers; `#pushNext`
   // is the next address's index.
@@ -68,7 +70,7 @@ export class AnswerPacer {
 
   /** Members with an answer under way. */
   get pending(): number {
-    return this.#queue.size;
+    return this.#queue.size + this.#next.size;
   }
 
   /** Datagrams of pushes not sent yet. */
@@ -99,13 +101,18 @@ export class AnswerPacer {
 
   /** Whether member `key` has an answer under way. */
   busy(key: string): boolean {
-    return this.#queue.has(key);
+    return this.#queue.has(key) || this.#next.has(key);
   }
 
-  /** Answers member `key` at `address` with `parts` (nothing when it has an answer under way). */
-  answer(key: string, address: string, parts: Uint8Array[]): void {
+  /**
+   * Answers member `key` at `address` with `parts` (nothing when it has an answer under way).
+   * `goesOn`: the next window of a snapshot the member is fetching, sent ahead of answers that
+   * start one, so members finish the views they started (while the leader keeps their snapshot)
+   * rather than all crawling through theirs together.
+   */
+  answer(key: string, address: string, parts: Uint8Array[], goesOn = false): void {
     if (this.#closed || parts.length === 0) return;
-    if (this.#queue.has(key)) {
+    if (this.busy(key)) {
       this.skipped++;
       return;
     }
@@ -113,13 +120,14 @@ export class AnswerPacer {
       for (const p of parts) this.#send(address, p);
       return;
     }
-    this.#queue.set(key, { address, parts, next: 0 });
+    (goesOn ? this.#next : this.#queue).set(key, { address, parts, next: 0 });
     this.#schedule();
   }
 
   /** Forgets member `key`'s answer under way (it left). */
   forget(key: string): void {
     this.#queue.delete(key);
+    this.#next.delete(key);
   }
 
   /** Stops; what is queued is dropped. */
@@ -128,6 +136,7 @@ export class AnswerPacer {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#queue.clear();
+    this.#next.clear();
     this.#pushed = [];
     this.#pushNext = 0;
     this.#whenPushed.length = 0;
@@ -152,16 +161,18 @@ export class AnswerPacer {
       this.#pushNext = 0;
       for (const fn of this.#whenPushed.splice(0)) fn();
     }
-    for (const [key, p] of this.#queue) {
-      if (budget === 0) break;
-      while (budget > 0 && p.next < p.parts.length) {
-        this.#send(p.address, p.parts[p.next++]);
-        // The clock is read every 16 datagrams: a turn ends once its time is spent.
-        if (--budget % 16 === 0 && performance.now() > until) budget = 0;
+    for (const queue of [this.#next, this.#queue]) {
+      for (const [key, p] of queue) {
+        if (budget === 0) break;
+        while (budget > 0 && p.next < p.parts.length) {
+          this.#send(p.address, p.parts[p.next++]);
+          // The clock is read every 16 datagrams: a turn ends once its time is spent.
+          if (--budget % 16 === 0 && performance.now() > until) budget = 0;
+        }
+        if (p.next >= p.parts.length) queue.delete(key);
+        if (budget === 0) break;
       }
-      if (p.next >= p.parts.length) this.#queue.delete(key);
-      if (budget === 0) break;
     }
-    if (this.#queue.size > 0 || this.pushing > 0) this.#schedule();
+    if (this.pending > 0 || this.pushing > 0) this.#schedule();
   };
 }

@@ -100,3 +100,20 @@ Deno.test("answers: a push goes a slice per turn ahead of whole views; whenPushe
     pacer.close();
   }
 });
+
+Deno.test("answers: the next window of a snapshot a member is fetching goes ahead of views that start one", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 2,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(2, "v"));
+    pacer.answer("k2", "a2", parts(2, "w"), true);
+    assert.equal(pacer.busy("k2"), true);
+    while (pacer.pending > 0) await turn();
+    assert.deepEqual(sent, ["a2:w0", "a2:w1", "a1:v0", "a1:v1"]);
+  } finally {
+    pacer.close();
+  }
+});

@@ -45,8 +45,14 @@ export const PUSH_PARTS_MAX = 32;
 /** Log entries kept per group; a member further behind gets its whole view. */
 export const GROUP_LOG_MAX = 4096;
 
-/** Snapshots kept per group while members fetch them. */
-export const SNAPSHOT_KEEP = 4;
+/**
+ * Snapshots kept per group: the newest, and older ones while members fetched them in the last
+ * {@link SNAPSHOT_IDLE_MS} (a member fetching one that is gone starts over with the newest).
+ */
+export const SNAPSHOT_KEEP = 8;
+
+/** How long a snapshot nobody fetches is kept, ms. */
+export const SNAPSHOT_IDLE_MS = 10_000;
 
 /** How long a group's snapshot is given to members whose view is whole again, ms. */
 export const SNAPSHOT_REUSE_MS = 1000;
@@ -54,8 +60,9 @@ export const SNAPSHOT_REUSE_MS = 1000;
 /** A group's whole view at one version, encoded once: its parts, the member's own last. */
 interface Snapshot {
   version: number;
-  /** Monotonic ms when it was made. */
+  /** Monotonic ms when it was made, and when a member last fetched it. */
   at: number;
+  used: number;
   /** The shared parts (each says `parts` = these plus the member's own). */
   parts: Uint8Array[];
   /** The member's own part, its `members` set per member. */
@@ -396,7 +403,10 @@ export class Fanout {
     const g = this.#scope.groupOf(key);
     if (g === undefined) return [];
     const kept = snap ? this.#snapshots.get(g)?.find((s) => s.version === snap.v) : undefined;
-    if (kept && snap) return this.#window(kept, key, snap.part);
+    if (kept && snap) {
+      kept.used = this.#now();
+      return this.#window(kept, key, snap.part);
+    }
     if (held >= this.#version) return [];
     const delta = this.#deltaAnswer(g, key, held);
     if (delta) {
@@ -404,6 +414,12 @@ export class Fanout {
       return this.#finish(delta, key, held);
     }
     return this.#window(this.#snapshot(g), key, 0);
+  }
+
+  /** Whether the snapshot at version `v` of member `key`'s group is kept (a fetch goes on). */
+  keeps(key: string, v: number): boolean {
+    const g = this.#scope.groupOf(key);
+    return g !== undefined && (this.#snapshots.get(g)?.some((s) => s.version === v) ?? false);
   }
 
   /** The parts of `s` from `part` to the end of its window, the member's own part last. */
@@ -435,7 +451,10 @@ export class Fanout {
     if (
       newest && (newest.version === this.#version ||
         (t - newest.at < SNAPSHOT_REUSE_MS && log !== undefined && newest.version >= log.fullSince))
-    ) return newest;
+    ) {
+      newest.used = t;
+      return newest;
+    }
     const members = [...this.#members.values()].filter((m) => {
       const mg = this.#scope.groupOf(m.publicKey);
       return mg !== undefined && this.#scope.sees(g, mg);
@@ -445,11 +464,15 @@ export class Fanout {
     const s: Snapshot = {
       version: this.#version,
       at: t,
+      used: t,
       parts: msgs.map((m) => this.#encode({ ...m, parts: n })),
       self: { ...msgs[0], part: n - 1, parts: n, members: [] },
     };
     list.push(s);
-    if (list.length > SNAPSHOT_KEEP) list.splice(0, list.length - SNAPSHOT_KEEP);
+    // The older ones nobody fetched lately go, and the oldest past the most kept.
+    const kept = list.filter((x) => x === s || t - x.used < SNAPSHOT_IDLE_MS);
+    kept.splice(0, Math.max(0, kept.length - SNAPSHOT_KEEP));
+    this.#snapshots.set(g, kept);
     return s;
   }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Fanout, SNAPSHOT_KEEP, SNAPSHOT_REUSE_MS } from "./fanout.ts";
+import { Fanout, SNAPSHOT_IDLE_MS, SNAPSHOT_KEEP, SNAPSHOT_REUSE_MS } from "./fanout.ts";
 import { LeaderCore } from "./core.ts";
 import { type ControlMessage, parseMessage, ViewAssembler } from "../sync/protocol.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -418,4 +418,27 @@ Deno.test("fanout: a member that falls behind a snapshot no longer kept starts o
   }
   assert.equal(slow.view.version, m.core.view().version);
   assert.equal(records(slow.view.members), records(m.core.view().members));
+});
+
+Deno.test("fanout: a snapshot a member is fetching is kept; one nobody fetched for a while goes", async () => {
+  let clock = 0;
+  const m = await mesh({ now: () => clock, window: WINDOW });
+  const members: Member[] = [];
+  for (let i = 0; i < 60; i++) members.push(await m.join(`n${i}`));
+  const [busy, idle] = [new Node(members[0].publicKey), new Node(members[1].publicKey)];
+  busy.take(m.fanout.fetch(busy.key, 0));
+  clock += SNAPSHOT_REUSE_MS + 1;
+  await m.join("x0");
+  idle.take(m.fanout.fetch(idle.key, 0));
+  const [kept, gone] = [busy.snapshot()!, idle.snapshot()!];
+  assert.notEqual(kept.v, gone.v);
+  // The busy member goes on fetching; the other stops. Later snapshots are made meanwhile.
+  for (let i = 1; i < 4; i++) {
+    clock += SNAPSHOT_IDLE_MS / 2;
+    busy.take(m.fanout.fetch(busy.key, busy.view.version, busy.snapshot()));
+    await m.join(`x${i}`);
+    new Node(members[2 + i].publicKey).take(m.fanout.fetch(members[2 + i].publicKey, 0));
+  }
+  assert.equal(m.fanout.keeps(busy.key, kept.v), true);
+  assert.equal(m.fanout.keeps(idle.key, gone.v), false);
 });

@@ -785,8 +785,9 @@ export class LeaderService {
     if (!member || member.role === "leader" || !fanout) return;
     if (!this.#fetchLimit.allow(member.publicKey)) return void this.#fetchesRefused++;
     if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
+    const goesOn = fanout.keeps(member.publicKey, msg.v);
     const parts = fanout.fetch(member.publicKey, msg.h, { v: msg.v, part: msg.part });
-    this.#answers.answer(member.publicKey, from, parts);
+    this.#answers.answer(member.publicKey, from, parts, goesOn);
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -852,10 +853,12 @@ export class LeaderService {
       if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
       // A node that fetches views in windows: the snapshot it is assembling goes on from the
       // part it lacks, or it gets a delta, or a window of a shared snapshot.
+      const snap = msg.fw === true ? snapshotOf(msg.sv, msg.sp) : null;
+      const goesOn = snap !== null && fanout.keeps(member.publicKey, snap.v);
       const parts = msg.fw === true
-        ? fanout.fetch(member.publicKey, msg.v, snapshotOf(msg.sv, msg.sp))
+        ? fanout.fetch(member.publicKey, msg.v, snap)
         : fanout.answer(member.publicKey, msg.v);
-      this.#answers.answer(member.publicKey, from, parts);
+      this.#answers.answer(member.publicKey, from, parts, goesOn);
     }).catch((e) => this.#writeFailed("a member update", e));
   }
 
