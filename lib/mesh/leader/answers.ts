@@ -12,7 +12,8 @@
  * at 10,000 members one push is 10,000 datagrams to seal, which held the loop for a few hundred
  * milliseconds, twenty times a second during a burst of joins, while `weft node list`, `/status`,
  * byes and hellos waited behind it. So a push joins a queue of its own, drained ahead of the whole
- * views in the same paced turns, and the caller does not make the next push before this one is
+ * views in the same paced turns (half of each turn while answers wait: a leader slower than its
+ * changes pushes back to back), and the caller does not make the next push before this one is
  * out ({@link AnswerPacer.whenPushed}): pushes coalesce to the rate the leader can seal them, and
  * every turn leaves the loop to the API, the byes and the hellos between slices.
  * @module
@@ -149,13 +150,21 @@ export class AnswerPacer {
   readonly #run = (): void => {
     this.#timer = undefined;
     let budget = this.#slice;
-    const until = performance.now() + this.#turnMs;
+    const start = performance.now();
+    const until = start + this.#turnMs;
     const pushed = this.#pushed;
-    while (budget > 0 && this.#pushNext < pushed.length) {
+    // Pushes come first, but with answers waiting they get half the turn: back-to-back pushes
+    // (a leader slower than its changes) would otherwise starve every whole view.
+    const waiting = this.pending > 0;
+    let pushBudget = waiting ? Math.ceil(budget / 2) : budget;
+    const pushUntil = waiting ? start + this.#turnMs / 2 : until;
+    while (pushBudget > 0 && this.#pushNext < pushed.length) {
       this.#send(pushed[this.#pushNext] as string, pushed[this.#pushNext + 1] as Uint8Array);
       this.#pushNext += 2;
-      if (--budget % 16 === 0 && performance.now() > until) budget = 0;
+      budget--;
+      if (--pushBudget % 16 === 0 && performance.now() > pushUntil) pushBudget = 0;
     }
+    if (!waiting && performance.now() > until) budget = 0;
     if (this.#pushNext >= pushed.length && pushed.length > 0) {
       this.#pushed = [];
       this.#pushNext = 0;

@@ -84,12 +84,13 @@ Deno.test("answers: a push goes a slice per turn ahead of whole views; whenPushe
     // Nothing in this turn: the caller's turn (an API request, a bye) is not held by the push.
     assert.deepEqual(sent, []);
     await turn();
-    assert.deepEqual(sent, ["m1:p0", "m2:p1", "m3:p2"]);
+    // The push first, half the turn (a view waits), then the view.
+    assert.deepEqual(sent, ["m1:p0", "m2:p1", "a1:v0"]);
     assert.equal(out, -1);
     await turn();
-    // The push is out before the whole view's parts, and whenPushed heard of it then.
-    assert.deepEqual(sent.slice(3), ["m4:p3", "a1:v0", "a1:v1"]);
-    assert.equal(out, 4);
+    // The push is out, and whenPushed heard of it then.
+    assert.deepEqual(sent.slice(3), ["m3:p2", "m4:p3", "a1:v1"]);
+    assert.equal(out, 5);
     assert.equal(pacer.pushing, 0);
     let now = false;
     pacer.whenPushed(() => now = true);
@@ -113,6 +114,29 @@ Deno.test("answers: the next window of a snapshot a member is fetching goes ahea
     assert.equal(pacer.busy("k2"), true);
     while (pacer.pending > 0) await turn();
     assert.deepEqual(sent, ["a2:w0", "a2:w1", "a1:v0", "a1:v1"]);
+  } finally {
+    pacer.close();
+  }
+});
+
+Deno.test("answers: with answers waiting, a push gets half of each turn", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 4,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(4, "v"));
+    const sends: (string | Uint8Array)[] = [];
+    for (let i = 0; i < 6; i++) sends.push(`m${i}`, new TextEncoder().encode(`p${i}`));
+    pacer.push(sends);
+    await turn();
+    assert.deepEqual(sent, ["m0:p0", "m1:p1", "a1:v0", "a1:v1"]);
+    await turn();
+    assert.deepEqual(sent.slice(4), ["m2:p2", "m3:p3", "a1:v2", "a1:v3"]);
+    await turn();
+    // Nothing waits: the push has the whole turn.
+    assert.deepEqual(sent.slice(8), ["m4:p4", "m5:p5"]);
   } finally {
     pacer.close();
   }
