@@ -416,6 +416,32 @@ export class Fanout {
     return this.#window(this.#snapshot(g), key, 0);
   }
 
+  /**
+   * Whether member `key`, holding version `held`, needs a whole view (a snapshot): no delta
+   * brings it to the current version.
+   */
+  needsView(key: string, held: number): boolean {
+    const g = this.#scope.groupOf(key);
+    if (g === undefined || held >= this.#version) return false;
+    const log = this.#logs.get(g);
+    return !log || held < log.fullSince || (this.#movedAt.get(key) ?? 0) > held;
+  }
+
+  /** The version of the newest snapshot of member `key`'s group, if any. */
+  newestSnapshot(key: string): number | null {
+    const g = this.#scope.groupOf(key);
+    return (g === undefined ? undefined : this.#snapshots.get(g)?.at(-1)?.version) ?? null;
+  }
+
+  /** Whether the window of snapshot `v` from `part` is its last (or the snapshot is gone). */
+  lastWindow(key: string, v: number, part: number): boolean {
+    const g = this.#scope.groupOf(key);
+    const s = g === undefined ? undefined : this.#snapshots.get(g)?.find((x) => x.version === v);
+    if (!s) return true;
+    const n = s.parts.length + 1;
+    return (Math.floor(Math.min(part, n - 1) / this.#windowParts) + 1) * this.#windowParts >= n;
+  }
+
   /** Whether the snapshot at version `v` of member `key`'s group is kept (a fetch goes on). */
   keeps(key: string, v: number): boolean {
     const g = this.#scope.groupOf(key);

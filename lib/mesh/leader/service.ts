@@ -222,6 +222,16 @@ export const HELLO_RATE = { perSecond: 1, burst: 5 };
  */
 export const FETCH_RATE = { perSecond: 20, burst: 40 };
 
+/**
+ * Members fetching a snapshot at once: the others wait their turn (in order). With every joiner
+ * of a burst fetching, each one's next window waited for every other's, none finished before its
+ * snapshot was dropped, and at 10,000 members almost no view came whole.
+ */
+export const FETCHING_MAX = 64;
+
+/** A member fetching a snapshot that asked nothing for this long gives its place up, ms. */
+export const FETCH_IDLE_MS = 5_000;
+
 /** The snapshot a hello says its node assembles (`sv`, `sp`), when both are counts. */
 function snapshotOf(sv: unknown, sp: unknown): { v: number; part: number } | null {
   const ok = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
@@ -269,6 +279,10 @@ export class LeaderService {
   #hellosRefused = 0;
   readonly #fetchLimit: RateLimiter;
   #fetchesRefused = 0;
+  // Members fetching a snapshot (by key: when they last asked), and those waiting to start one
+  // (by key, in order: the address and version their hello came from).
+  readonly #fetching = new Map<string, number>();
+  readonly #waiting = new Map<string, { from: string; held: number }>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -393,6 +407,8 @@ export class LeaderService {
         this.#users.delete(m.publicKey);
         this.#paced.delete(m.publicKey);
         this.#answers.forget(m.publicKey);
+        this.#fetching.delete(m.publicKey);
+        this.#waiting.delete(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
@@ -420,6 +436,9 @@ export class LeaderService {
       Math.min(this.#holdMs / 2, 30_000),
     );
     this.#stops.push(() => clearInterval(release));
+    // Places of members that stopped fetching free up for those in line.
+    const admit = setInterval(() => this.#admit(), 1000);
+    this.#stops.push(() => clearInterval(admit));
     this.#channel.listen((msg, from) => this.#onMessage(msg, from));
     const underlay = this.#deps.underlay;
     if (underlay) {
@@ -693,6 +712,8 @@ export class LeaderService {
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
     this.#deferred.clear();
+    this.#fetching.clear();
+    this.#waiting.clear();
   }
 
   #releaseUnheard(): void {
@@ -786,8 +807,51 @@ export class LeaderService {
     if (!this.#fetchLimit.allow(member.publicKey)) return void this.#fetchesRefused++;
     if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
     const goesOn = fanout.keeps(member.publicKey, msg.v);
-    const parts = fanout.fetch(member.publicKey, msg.h, { v: msg.v, part: msg.part });
-    this.#answers.answer(member.publicKey, from, parts, goesOn);
+    const key = member.publicKey;
+    if (!goesOn && fanout.needsView(key, msg.h)) return this.#startView(key, from, msg.h);
+    if (goesOn && fanout.lastWindow(key, msg.v, msg.part)) this.#fetched(key);
+    else if (goesOn) this.#fetching.set(key, this.#now());
+    const parts = fanout.fetch(key, msg.h, { v: msg.v, part: msg.part });
+    this.#answers.answer(key, from, parts, goesOn);
+  }
+
+  /**
+   * Starts member `key`'s snapshot (its first window) when fewer than {@link FETCHING_MAX} are
+   * fetching one, else puts it in line: it starts when a place frees.
+   */
+  #startView(key: string, from: string, held: number): void {
+    const t = this.#now();
+    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
+    if (!this.#fetching.has(key) && this.#fetching.size >= FETCHING_MAX) {
+      // Its place in line is kept (a Map keeps a key's place when it is set again).
+      this.#waiting.set(key, { from, held });
+      return;
+    }
+    const fanout = this.#fanout!;
+    const parts = fanout.fetch(key, held);
+    const v = fanout.newestSnapshot(key);
+    // A snapshot of one window is whole at once: no place taken.
+    if (v !== null && !fanout.lastWindow(key, v, 0)) this.#fetching.set(key, t);
+    this.#answers.answer(key, from, parts);
+  }
+
+  /** Member `key` has its snapshot's last window: its place goes to the next in line. */
+  #fetched(key: string): void {
+    this.#fetching.delete(key);
+    this.#admit();
+  }
+
+  /** Starts the snapshots of members in line while places are free. */
+  #admit(): void {
+    const t = this.#now();
+    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
+    for (const [key, w] of this.#waiting) {
+      if (this.#fetching.size >= FETCHING_MAX) break;
+      this.#waiting.delete(key);
+      if (this.#core.memberByKey(key) && !this.#answers.busy(key)) {
+        this.#startView(key, w.from, w.held);
+      }
+    }
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -855,6 +919,11 @@ export class LeaderService {
       // part it lacks, or it gets a delta, or a window of a shared snapshot.
       const snap = msg.fw === true ? snapshotOf(msg.sv, msg.sp) : null;
       const goesOn = snap !== null && fanout.keeps(member.publicKey, snap.v);
+      const key = member.publicKey;
+      if (msg.fw === true && !goesOn && fanout.needsView(key, msg.v)) {
+        return this.#startView(key, from, msg.v);
+      }
+      if (goesOn) this.#fetching.set(key, this.#now());
       const parts = msg.fw === true
         ? fanout.fetch(member.publicKey, msg.v, snap)
         : fanout.answer(member.publicKey, msg.v);
