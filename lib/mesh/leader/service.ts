@@ -282,6 +282,8 @@ export class LeaderService {
   // Members fetching a snapshot (by key: when they last asked), and those waiting to start one
   // (by key, in order: the address and version their hello came from).
   readonly #fetching = new Map<string, number>();
+  // Called once the next push made is out (the answers to byes whose change it carries).
+  readonly #afterPush: (() => void)[] = [];
   readonly #waiting = new Map<string, { from: string; held: number }>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
@@ -387,6 +389,7 @@ export class LeaderService {
       const sends: (string | Uint8Array)[] = [];
       fanout.push(this.#served(now), toldAt, (to, bytes) => sends.push(to, bytes));
       this.#answers.push(sends);
+      for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
     };
     this.#pushNow = push;
     let shown = core.view();
@@ -714,6 +717,7 @@ export class LeaderService {
     this.#deferred.clear();
     this.#fetching.clear();
     this.#waiting.clear();
+    this.#afterPush.length = 0;
   }
 
   #releaseUnheard(): void {
@@ -789,7 +793,10 @@ export class LeaderService {
           address: member.address,
         });
         this.#deps.memberLeft?.(member.publicKey);
-        this.#pushNow();
+        // Answered once the push that tells every member is out (paced, ahead of whole views):
+        // a member without a session to it learns it only from the leader.
+        this.#afterPush.push(() => this.#channel.send(from, { t: "bye-ok" }));
+        return this.#pushNow();
       }
       this.#channel.send(from, { t: "bye-ok" });
     }).catch((e) => this.#writeFailed("recording a bye", e));
