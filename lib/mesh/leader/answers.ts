@@ -7,6 +7,15 @@
  * answer joins a queue sent a slice per turn (a few milliseconds' worth), in order of arrival,
  * and a member with an answer under way is not sent another until that one is out: its next
  * hello, after it, asks for what changed meanwhile (a delta). Small answers (deltas) go at once.
+ *
+ * Pushes (a change told to every member served, a datagram or a few each) are bulk traffic too:
+ * at 10,000 members one push is 10,000 datagrams to seal, which held the loop for a few hundred
+ * milliseconds, twenty times a second during a burst of joins, while `weft node list`, `/status`,
+ * byes and hellos waited behind it. So a push joins a queue of its own, drained ahead of the whole
+ * views in the same paced turns (half of each turn while answers wait: a leader slower than its
+ * changes pushes back to back), and the caller does not make the next push before this one is
+ * out ({@link AnswerPacer.whenPushed}): pushes coalesce to the rate the leader can seal them, and
+ * every turn leaves the loop to the API, the byes and the hellos between slices.
  * @module
  */
 
@@ -32,8 +41,15 @@ export class AnswerPacer {
   readonly #slice: number;
   readonly #small: number;
   readonly #turnMs: number;
-  // By member key, in order of arrival (a Map iterates in insertion order).
+  // By member key, in order of arrival (a Map iterates in insertion order): the answers that go
+  // on with a snapshot a member is fetching, then the others.
+  readonly #next = new Map<string, Pending>();
   readonly #queue = new Map<string, Pending>();
+  // Pushed datagrams (address, bytes, address, bytes...), sent before the answers; `#pushNext`
+  // is the next address's index.
+  #pushed: (string | Uint8Array)[] = [];
+  #pushNext = 0;
+  readonly #whenPushed: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Answers not sent because one to the same member was under way. */
@@ -55,18 +71,49 @@ export class AnswerPacer {
 
   /** Members with an answer under way. */
   get pending(): number {
-    return this.#queue.size;
+    return this.#queue.size + this.#next.size;
+  }
+
+  /** Datagrams of pushes not sent yet. */
+  get pushing(): number {
+    return (this.#pushed.length - this.#pushNext) / 2;
+  }
+
+  /**
+   * Queues a push: `sends` (address, bytes, address, bytes...), sent in order ahead of whole
+   * views, a slice per turn.
+   */
+  push(sends: (string | Uint8Array)[]): void {
+    if (this.#closed || sends.length === 0) return;
+    if (this.#pushNext === this.#pushed.length) {
+      this.#pushed = sends;
+      this.#pushNext = 0;
+    } else {
+      for (const x of sends) this.#pushed.push(x);
+    }
+    this.#schedule();
+  }
+
+  /** Calls `fn` once every push queued is sent (now, when none is). */
+  whenPushed(fn: () => void): void {
+    if (this.pushing === 0) return fn();
+    this.#whenPushed.push(fn);
   }
 
   /** Whether member `key` has an answer under way. */
   busy(key: string): boolean {
-    return this.#queue.has(key);
+    return this.#queue.has(key) || this.#next.has(key);
   }
 
-  /** Answers member `key` at `address` with `parts` (nothing when it has an answer under way). */
-  answer(key: string, address: string, parts: Uint8Array[]): void {
+  /**
+   * Answers member `key` at `address` with `parts` (nothing when it has an answer under way).
+   * `goesOn`: the next window of a snapshot the member is fetching, sent ahead of answers that
+   * start one, so members finish the views they started (while the leader keeps their snapshot)
+   * rather than all crawling through theirs together.
+   */
+  answer(key: string, address: string, parts: Uint8Array[], goesOn = false): void {
     if (this.#closed || parts.length === 0) return;
-    if (this.#queue.has(key)) {
+    if (this.busy(key)) {
       this.skipped++;
       return;
     }
@@ -74,13 +121,14 @@ export class AnswerPacer {
       for (const p of parts) this.#send(address, p);
       return;
     }
-    this.#queue.set(key, { address, parts, next: 0 });
+    (goesOn ? this.#next : this.#queue).set(key, { address, parts, next: 0 });
     this.#schedule();
   }
 
   /** Forgets member `key`'s answer under way (it left). */
   forget(key: string): void {
     this.#queue.delete(key);
+    this.#next.delete(key);
   }
 
   /** Stops; what is queued is dropped. */
@@ -89,6 +137,10 @@ export class AnswerPacer {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#queue.clear();
+    this.#next.clear();
+    this.#pushed = [];
+    this.#pushNext = 0;
+    this.#whenPushed.length = 0;
   }
 
   #schedule(): void {
@@ -98,16 +150,38 @@ export class AnswerPacer {
   readonly #run = (): void => {
     this.#timer = undefined;
     let budget = this.#slice;
-    const until = performance.now() + this.#turnMs;
-    for (const [key, p] of this.#queue) {
-      while (budget > 0 && p.next < p.parts.length) {
-        this.#send(p.address, p.parts[p.next++]);
-        // The clock is read every 16 datagrams: a turn ends once its time is spent.
-        if (--budget % 16 === 0 && performance.now() > until) budget = 0;
-      }
-      if (p.next >= p.parts.length) this.#queue.delete(key);
-      if (budget === 0) break;
+    const start = performance.now();
+    const until = start + this.#turnMs;
+    const pushed = this.#pushed;
+    // Pushes come first, but with answers waiting they get half the turn: back-to-back pushes
+    // (a leader slower than its changes) would otherwise starve every whole view.
+    const waiting = this.pending > 0;
+    let pushBudget = waiting ? Math.ceil(budget / 2) : budget;
+    const pushUntil = waiting ? start + this.#turnMs / 2 : until;
+    while (pushBudget > 0 && this.#pushNext < pushed.length) {
+      this.#send(pushed[this.#pushNext] as string, pushed[this.#pushNext + 1] as Uint8Array);
+      this.#pushNext += 2;
+      budget--;
+      if (--pushBudget % 16 === 0 && performance.now() > pushUntil) pushBudget = 0;
     }
-    if (this.#queue.size > 0) this.#schedule();
+    if (!waiting && performance.now() > until) budget = 0;
+    if (this.#pushNext >= pushed.length && pushed.length > 0) {
+      this.#pushed = [];
+      this.#pushNext = 0;
+      for (const fn of this.#whenPushed.splice(0)) fn();
+    }
+    for (const queue of [this.#next, this.#queue]) {
+      for (const [key, p] of queue) {
+        if (budget === 0) break;
+        while (budget > 0 && p.next < p.parts.length) {
+          this.#send(p.address, p.parts[p.next++]);
+          // The clock is read every 16 datagrams: a turn ends once its time is spent.
+          if (--budget % 16 === 0 && performance.now() > until) budget = 0;
+        }
+        if (p.next >= p.parts.length) queue.delete(key);
+        if (budget === 0) break;
+      }
+    }
+    if (this.pending > 0 || this.pushing > 0) this.#schedule();
   };
 }

@@ -64,3 +64,80 @@ Deno.test("answers: a member that left is forgotten; after close nothing is sent
   pacer.answer("k4", "a4", parts(1, "v"));
   assert.deepEqual(sent, ["a2", "a2", "a2"]);
 });
+
+Deno.test("answers: a push goes a slice per turn ahead of whole views; whenPushed waits for it", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 3,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(3, "v"));
+    const sends: (string | Uint8Array)[] = [];
+    for (const [to, b] of [["m1", "p0"], ["m2", "p1"], ["m3", "p2"], ["m4", "p3"]]) {
+      sends.push(to, new TextEncoder().encode(b));
+    }
+    pacer.push(sends);
+    assert.equal(pacer.pushing, 4);
+    let out = -1;
+    pacer.whenPushed(() => out = sent.length);
+    // Nothing in this turn: the caller's turn (an API request, a bye) is not held by the push.
+    assert.deepEqual(sent, []);
+    await turn();
+    // The push first, half the turn (a view waits), then the view.
+    assert.deepEqual(sent, ["m1:p0", "m2:p1", "a1:v0"]);
+    assert.equal(out, -1);
+    await turn();
+    // The push is out, and whenPushed heard of it then.
+    assert.deepEqual(sent.slice(3), ["m3:p2", "m4:p3", "a1:v1"]);
+    assert.equal(out, 5);
+    assert.equal(pacer.pushing, 0);
+    let now = false;
+    pacer.whenPushed(() => now = true);
+    assert.equal(now, true, "no push queued: at once");
+    while (pacer.pending > 0) await turn();
+    assert.deepEqual(sent.slice(6), ["a1:v2"]);
+  } finally {
+    pacer.close();
+  }
+});
+
+Deno.test("answers: the next window of a snapshot a member is fetching goes ahead of views that start one", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 2,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(2, "v"));
+    pacer.answer("k2", "a2", parts(2, "w"), true);
+    assert.equal(pacer.busy("k2"), true);
+    while (pacer.pending > 0) await turn();
+    assert.deepEqual(sent, ["a2:w0", "a2:w1", "a1:v0", "a1:v1"]);
+  } finally {
+    pacer.close();
+  }
+});
+
+Deno.test("answers: with answers waiting, a push gets half of each turn", async () => {
+  const sent: string[] = [];
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 4,
+    small: 1,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(4, "v"));
+    const sends: (string | Uint8Array)[] = [];
+    for (let i = 0; i < 6; i++) sends.push(`m${i}`, new TextEncoder().encode(`p${i}`));
+    pacer.push(sends);
+    await turn();
+    assert.deepEqual(sent, ["m0:p0", "m1:p1", "a1:v0", "a1:v1"]);
+    await turn();
+    assert.deepEqual(sent.slice(4), ["m2:p2", "m3:p3", "a1:v2", "a1:v3"]);
+    await turn();
+    // Nothing waits: the push has the whole turn.
+    assert.deepEqual(sent.slice(8), ["m4:p4", "m5:p5"]);
+  } finally {
+    pacer.close();
+  }
+});

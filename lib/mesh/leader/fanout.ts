@@ -11,6 +11,14 @@
  * view. Answers are cached per (group, from) until the next version, so hellos from many members
  * at one version cost one encoding. Each member's own record is in its view even where its
  * group does not see itself (a part of its own, the only per-member encoding).
+ *
+ * Members that fetch views in windows (their hellos say `fw`) get whole views as shared,
+ * versioned snapshots: a group's snapshot is encoded once and kept ({@link SNAPSHOT_KEEP} a
+ * group) while members fetch it a window at a time at their own pace, then a delta from its
+ * version. A snapshot is reused for {@link SNAPSHOT_REUSE_MS} (a burst of joins, one version
+ * each, would otherwise encode the whole view once per join); its last part is each member's own
+ * record (a member that joined after it is in its view). A member that asks for a snapshot no
+ * longer kept starts over with the newest (resync).
  * @module
  */
 
@@ -22,6 +30,7 @@ import {
   deltaParts,
   encodeMessage,
   policyParts,
+  SNAPSHOT_WINDOW,
   viewParts,
 } from "../sync/protocol.ts";
 import { type GroupId, Scope } from "./scope.ts";
@@ -35,6 +44,30 @@ export const PUSH_PARTS_MAX = 32;
 
 /** Log entries kept per group; a member further behind gets its whole view. */
 export const GROUP_LOG_MAX = 4096;
+
+/**
+ * Snapshots kept per group: the newest, and older ones while members fetched them in the last
+ * {@link SNAPSHOT_IDLE_MS} (a member fetching one that is gone starts over with the newest).
+ */
+export const SNAPSHOT_KEEP = 8;
+
+/** How long a snapshot nobody fetches is kept, ms. */
+export const SNAPSHOT_IDLE_MS = 10_000;
+
+/** How long a group's snapshot is given to members whose view is whole again, ms. */
+export const SNAPSHOT_REUSE_MS = 1000;
+
+/** A group's whole view at one version, encoded once: its parts, the member's own last. */
+interface Snapshot {
+  version: number;
+  /** Monotonic ms when it was made, and when a member last fetched it. */
+  at: number;
+  used: number;
+  /** The shared parts (each says `parts` = these plus the member's own). */
+  parts: Uint8Array[];
+  /** The member's own part, its `members` set per member. */
+  self: Extract<ControlMessage, { t: "view" }>;
+}
 
 /** What the fan-out reads of the leader's state. */
 export interface FanoutSource {
@@ -91,13 +124,26 @@ export class Fanout {
   readonly #held = new Map<string, number>();
   /** Encodings made (messages turned into bytes), for tests and metrics. */
   encodings = 0;
+  // Each group's snapshots, oldest first.
+  readonly #snapshots = new Map<GroupId, Snapshot[]>();
 
   readonly #logMax: number;
+  readonly #now: () => number;
+  readonly #windowParts: number;
 
-  /** A fan-out over `src`, holding its current view; `logMax`: entries kept per group. */
-  constructor(src: FanoutSource, opts: { logMax?: number } = {}) {
+  /**
+   * A fan-out over `src`, holding its current view; `logMax`: entries kept per group; `now`:
+   * monotonic ms (default `performance.now`); `window`: a snapshot's parts sent at once (default
+   * the protocol's {@link SNAPSHOT_WINDOW}, which nodes expect).
+   */
+  constructor(
+    src: FanoutSource,
+    opts: { logMax?: number; now?: () => number; window?: number } = {},
+  ) {
     this.#src = src;
+    this.#windowParts = opts.window ?? SNAPSHOT_WINDOW;
     this.#logMax = opts.logMax ?? GROUP_LOG_MAX;
+    this.#now = opts.now ?? (() => performance.now());
     this.#rebuild(src.view());
     this.#reset = -1;
   }
@@ -154,7 +200,10 @@ export class Fanout {
       if (!groupsBefore.has(g)) this.#logs.set(g, { fullSince: v, entries: [] });
     }
     for (const g of groupsBefore) {
-      if (!this.#logs.has(g) || !groups.includes(g)) this.#logs.delete(g);
+      if (!this.#logs.has(g) || !groups.includes(g)) {
+        this.#logs.delete(g);
+        this.#snapshots.delete(g);
+      }
     }
     const entries = new Map<GroupId, Map<string, boolean>>();
     for (const t of touched) {
@@ -250,6 +299,7 @@ export class Fanout {
       if (!scope.seesOwn(scope.groupOf(k)!)) this.#changedAt.set(k, v);
     }
     this.#logs.clear();
+    this.#snapshots.clear();
     for (const g of scope.groups()) {
       const olds = [...(was.get(g) ?? [])];
       if (olds.length === 0) {
@@ -299,6 +349,7 @@ export class Fanout {
     }
     this.#scope.reset(doc, view.members);
     this.#logs.clear();
+    this.#snapshots.clear();
     for (const g of this.#scope.groups()) {
       this.#logs.set(g, { fullSince: view.version, entries: [] });
     }
@@ -340,6 +391,122 @@ export class Fanout {
     const parts = this.#finish(delta ?? this.#viewAnswer(g), key, from);
     this.#held.set(key, this.#version);
     return parts;
+  }
+
+  /**
+   * What a member that fetches views in windows is sent: holding version `held`, and assembling
+   * snapshot `snap` (its version, the first part it lacks) if any. The window of that snapshot
+   * from that part while it is kept; else a delta from `held`, or the first window of the group's
+   * newest snapshot (made now if none is recent). Empty when it holds the current version.
+   */
+  fetch(key: string, held: number, snap: { v: number; part: number } | null = null): Uint8Array[] {
+    const g = this.#scope.groupOf(key);
+    if (g === undefined) return [];
+    const kept = snap ? this.#snapshots.get(g)?.find((s) => s.version === snap.v) : undefined;
+    if (kept && snap) {
+      kept.used = this.#now();
+      return this.#window(kept, key, snap.part);
+    }
+    if (held >= this.#version) return [];
+    const delta = this.#deltaAnswer(g, key, held);
+    if (delta) {
+      this.#held.set(key, this.#version);
+      return this.#finish(delta, key, held);
+    }
+    return this.#window(this.#snapshot(g), key, 0);
+  }
+
+  /**
+   * Whether member `key`, holding version `held`, needs a whole view (a snapshot): no delta
+   * brings it to the current version.
+   */
+  needsView(key: string, held: number): boolean {
+    const g = this.#scope.groupOf(key);
+    if (g === undefined || held >= this.#version) return false;
+    const log = this.#logs.get(g);
+    return !log || held < log.fullSince || (this.#movedAt.get(key) ?? 0) > held;
+  }
+
+  /** The version of the newest snapshot of member `key`'s group, if any. */
+  newestSnapshot(key: string): number | null {
+    const g = this.#scope.groupOf(key);
+    return (g === undefined ? undefined : this.#snapshots.get(g)?.at(-1)?.version) ?? null;
+  }
+
+  /** Whether the window of snapshot `v` from `part` is its last (or the snapshot is gone). */
+  lastWindow(key: string, v: number, part: number): boolean {
+    const g = this.#scope.groupOf(key);
+    const s = g === undefined ? undefined : this.#snapshots.get(g)?.find((x) => x.version === v);
+    if (!s) return true;
+    const n = s.parts.length + 1;
+    return (Math.floor(Math.min(part, n - 1) / this.#windowParts) + 1) * this.#windowParts >= n;
+  }
+
+  /** Whether the snapshot at version `v` of member `key`'s group is kept (a fetch goes on). */
+  keeps(key: string, v: number): boolean {
+    const g = this.#scope.groupOf(key);
+    return g !== undefined && (this.#snapshots.get(g)?.some((s) => s.version === v) ?? false);
+  }
+
+  /** The parts of `s` from `part` to the end of its window, the member's own part last. */
+  #window(s: Snapshot, key: string, part: number): Uint8Array[] {
+    const n = s.parts.length + 1;
+    const first = Math.max(0, Math.min(part, n - 1));
+    const end = Math.min(n, (Math.floor(first / this.#windowParts) + 1) * this.#windowParts);
+    const out = s.parts.slice(first, Math.min(end, n - 1));
+    if (end === n) {
+      const own = this.#members.get(key);
+      out.push(this.#encode({ ...s.self, members: own ? [own] : [] }));
+      // An older snapshot (shared by a burst of joins): the notice after it has the member
+      // ask for what changed since.
+      if (s.version < this.#version) out.push(this.#notice());
+    }
+    return out;
+  }
+
+  /**
+   * The group's newest snapshot when recent and deltas from it can still be made; else one made
+   * now (the oldest dropped past {@link SNAPSHOT_KEEP}).
+   */
+  #snapshot(g: GroupId): Snapshot {
+    let list = this.#snapshots.get(g);
+    if (!list) this.#snapshots.set(g, list = []);
+    const log = this.#logs.get(g);
+    const newest = list.at(-1);
+    const t = this.#now();
+    if (
+      newest && (newest.version === this.#version ||
+        (t - newest.at < SNAPSHOT_REUSE_MS && log !== undefined && newest.version >= log.fullSince))
+    ) {
+      newest.used = t;
+      return newest;
+    }
+    const members = [...this.#members.values()].filter((m) => {
+      const mg = this.#scope.groupOf(m.publicKey);
+      return mg !== undefined && this.#scope.sees(g, mg);
+    });
+    const msgs = viewParts(this.#viewNow(members)) as Extract<ControlMessage, { t: "view" }>[];
+    const n = msgs.length + 1;
+    const s: Snapshot = {
+      version: this.#version,
+      at: t,
+      used: t,
+      parts: msgs.map((m) => this.#encode({ ...m, parts: n })),
+      self: { ...msgs[0], part: n - 1, parts: n, members: [] },
+    };
+    list.push(s);
+    // The older ones nobody fetched lately go, and the oldest past the most kept.
+    const kept = list.filter((x) => x === s || t - x.used < SNAPSHOT_IDLE_MS);
+    kept.splice(0, Math.max(0, kept.length - SNAPSHOT_KEEP));
+    this.#snapshots.set(g, kept);
+    return s;
+  }
+
+  /** Snapshots kept, over every group (for tests and metrics). */
+  get snapshots(): number {
+    let n = 0;
+    for (const list of this.#snapshots.values()) n += list.length;
+    return n;
   }
 
   /**

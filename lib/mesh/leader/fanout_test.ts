@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Fanout } from "./fanout.ts";
+import { Fanout, SNAPSHOT_IDLE_MS, SNAPSHOT_KEEP, SNAPSHOT_REUSE_MS } from "./fanout.ts";
 import { LeaderCore } from "./core.ts";
 import { type ControlMessage, parseMessage, ViewAssembler } from "../sync/protocol.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -7,9 +7,11 @@ import type { Member, MembershipView } from "../../members/member.ts";
 import { compilePolicyText } from "../../policy/source.ts";
 
 /** A leader's state in memory, its fan-out following it, and members joined with labels. */
-async function mesh(opts: { logMax?: number } = {}) {
+async function mesh(
+  opts: { logMax?: number; now?: () => number; network?: string; window?: number } = {},
+) {
   const core = await LeaderCore.open(null, {
-    network: "10.6.0.0/24",
+    network: opts.network ?? "10.6.0.0/24",
     hostname: "lead",
     publicKey: generateKeyPair().publicKey,
     endpoints: ["192.0.2.1:51820"],
@@ -57,6 +59,12 @@ class Node {
 
   names(): string[] {
     return this.view.members.map((m) => m.name).sort();
+  }
+
+  /** The snapshot being assembled, as the node's hello and fetch say it. */
+  snapshot(): { v: number; part: number } | null {
+    const s = this.#assembler.snapshot();
+    return s ? { v: s.v, part: s.next } : null;
   }
 }
 
@@ -340,4 +348,97 @@ Deno.test("fanout: a member answered between pushes is pushed what changed since
     assert.equal(n.view.version, m.core.view().version);
     assert.deepEqual(n.names(), ["a", "b", "c", "d", "e", "lead"]);
   }
+});
+
+// A small window (the protocol's is 128 parts): a mesh of 100 makes a view of several.
+const WINDOW = 4;
+
+Deno.test("fanout: a whole view is a shared snapshot fetched a window at a time, then a delta", async () => {
+  let clock = 0;
+  const m = await mesh({ now: () => clock, window: WINDOW });
+  const members: Member[] = [];
+  for (let i = 0; i < 100; i++) members.push(await m.join(`n${i}`));
+  const [a, b] = [new Node(members[0].publicKey), new Node(members[1].publicKey)];
+  const first = m.fanout.fetch(a.key, 0);
+  assert.equal(first.length, WINDOW, "one window, not the whole view");
+  const before = m.fanout.encodings;
+  const again = m.fanout.fetch(b.key, 0);
+  // The same bytes for every member of the group: no encoding for the second.
+  assert.equal(m.fanout.encodings, before);
+  assert.ok(again.every((bytes, i) => bytes === first[i]));
+  a.take(first);
+  const snap = a.snapshot()!;
+  assert.deepEqual(snap, { v: m.core.view().version, part: WINDOW });
+  // A change meanwhile: the snapshot is still the one fetched, its delta follows.
+  clock += 10;
+  const late = await m.join("late");
+  let windows = 1;
+  for (let s = a.snapshot(); s; s = a.snapshot()) {
+    a.take(m.fanout.fetch(a.key, a.view.version, s));
+    windows++;
+  }
+  assert.ok(windows >= 3, `${windows} windows`);
+  assert.equal(a.view.version, snap.v);
+  assert.ok(!a.names().includes("late"));
+  // Its last part ended with the notice of the newer version; a hello from it gets the delta.
+  assert.equal(a.got.at(-1), "changed");
+  a.got.length = 0;
+  a.take(m.fanout.fetch(a.key, a.view.version));
+  assert.deepEqual(a.got, ["delta"]);
+  assert.equal(records(a.view.members), records(m.core.view().members));
+  assert.ok(a.names().includes(late.name));
+});
+
+Deno.test("fanout: a member that falls behind a snapshot no longer kept starts over with the newest (resync)", async () => {
+  let clock = 0;
+  const m = await mesh({ now: () => clock, window: WINDOW });
+  const members: Member[] = [];
+  for (let i = 0; i < 100; i++) members.push(await m.join(`n${i}`));
+  const slow = new Node(members[0].publicKey);
+  slow.take(m.fanout.fetch(slow.key, 0));
+  const old = slow.snapshot()!;
+  // The fleet moves on: each new snapshot made past the reuse time, more than are kept.
+  for (let i = 0; i <= SNAPSHOT_KEEP; i++) {
+    clock += SNAPSHOT_REUSE_MS + 1;
+    await m.join(`x${i}`);
+    const other = new Node(members[1 + i].publicKey);
+    other.take(m.fanout.fetch(other.key, 0));
+    assert.equal(other.snapshot()!.v, m.core.view().version);
+  }
+  assert.equal(m.fanout.snapshots, SNAPSHOT_KEEP);
+  // The slow member asks for its next window of the snapshot gone: the newest, from part 0.
+  const parts = m.fanout.fetch(slow.key, slow.view.version, old);
+  const msg = parseMessage(parts[0]) as Extract<ControlMessage, { t: "view" }>;
+  assert.equal(msg.part, 0);
+  assert.equal(msg.v, m.core.view().version);
+  slow.take(parts);
+  assert.equal(slow.snapshot()!.v, m.core.view().version, "it assembles the newest now");
+  for (let s = slow.snapshot(); s; s = slow.snapshot()) {
+    slow.take(m.fanout.fetch(slow.key, slow.view.version, s));
+  }
+  assert.equal(slow.view.version, m.core.view().version);
+  assert.equal(records(slow.view.members), records(m.core.view().members));
+});
+
+Deno.test("fanout: a snapshot a member is fetching is kept; one nobody fetched for a while goes", async () => {
+  let clock = 0;
+  const m = await mesh({ now: () => clock, window: WINDOW });
+  const members: Member[] = [];
+  for (let i = 0; i < 60; i++) members.push(await m.join(`n${i}`));
+  const [busy, idle] = [new Node(members[0].publicKey), new Node(members[1].publicKey)];
+  busy.take(m.fanout.fetch(busy.key, 0));
+  clock += SNAPSHOT_REUSE_MS + 1;
+  await m.join("x0");
+  idle.take(m.fanout.fetch(idle.key, 0));
+  const [kept, gone] = [busy.snapshot()!, idle.snapshot()!];
+  assert.notEqual(kept.v, gone.v);
+  // The busy member goes on fetching; the other stops. Later snapshots are made meanwhile.
+  for (let i = 1; i < 4; i++) {
+    clock += SNAPSHOT_IDLE_MS / 2;
+    busy.take(m.fanout.fetch(busy.key, busy.view.version, busy.snapshot()));
+    await m.join(`x${i}`);
+    new Node(members[2 + i].publicKey).take(m.fanout.fetch(members[2 + i].publicKey, 0));
+  }
+  assert.equal(m.fanout.keeps(busy.key, kept.v), true);
+  assert.equal(m.fanout.keeps(idle.key, gone.v), false);
 });

@@ -187,6 +187,29 @@ export interface LeaderServiceDeps {
 export const HELLO_RATE = { perSecond: 1, burst: 5 };
 
 /**
+ * Snapshot windows one member may ask for: a whole view of 10,000 members is some 20 windows,
+ * fetched as fast as they arrive, so twenty a second with a burst of forty; more are refused and
+ * counted (the member asks again).
+ */
+export const FETCH_RATE = { perSecond: 20, burst: 40 };
+
+/**
+ * Members fetching a snapshot at once: the others wait their turn (in order). With every joiner
+ * of a burst fetching, each one's next window waited for every other's, none finished before its
+ * snapshot was dropped, and at 10,000 members almost no view came whole.
+ */
+export const FETCHING_MAX = 64;
+
+/** A member fetching a snapshot that asked nothing for this long gives its place up, ms. */
+export const FETCH_IDLE_MS = 5_000;
+
+/** The snapshot a hello says its node assembles (`sv`, `sp`), when both are counts. */
+function snapshotOf(sv: unknown, sp: unknown): { v: number; part: number } | null {
+  const ok = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  return ok(sv) && ok(sp) ? { v: sv as number, part: sp as number } : null;
+}
+
+/**
  * How long a member counts as using this leader after its last hello: a node says hello every
  * 3 s, so a few missed; past it, the member moved to another leader (or is gone) and this one
  * stops pushing to it.
@@ -215,6 +238,14 @@ export class LeaderService {
   readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   readonly #helloLimit: RateLimiter;
   #hellosRefused = 0;
+  readonly #fetchLimit: RateLimiter;
+  #fetchesRefused = 0;
+  // Members fetching a snapshot (by key: when they last asked), and those waiting to start one
+  // (by key, in order: the address and version their hello came from).
+  readonly #fetching = new Map<string, number>();
+  // Called once the next push made is out (the answers to byes whose change it carries).
+  readonly #afterPush: (() => void)[] = [];
+  readonly #waiting = new Map<string, { from: string; held: number }>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -240,6 +271,11 @@ export class LeaderService {
     this.#deps = deps;
     this.#helloLimit = new RateLimiter({
       ...HELLO_RATE,
+      maxEntries: 16_384,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    this.#fetchLimit = new RateLimiter({
+      ...FETCH_RATE,
       maxEntries: 16_384,
       ...(deps.now ? { now: deps.now } : {}),
     });
@@ -281,26 +317,42 @@ export class LeaderService {
       const notice = fanout.policyNotice(p);
       const parts = fanout.policyParts(p);
       const pushed = parts.length <= PUSH_PARTS_MAX ? parts : [];
+      const sends: (string | Uint8Array)[] = [];
       for (const m of this.#served(core.view())) {
-        for (const part of pushed) send(m.address, part);
-        send(m.address, notice);
+        for (const part of pushed) sends.push(m.address, part);
+        sends.push(m.address, notice);
       }
+      this.#answers.push(sends);
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
     // The version each group was last told, by the push below.
     const toldAt = new Map<GroupId, number>();
+    // A push waits for the one before it to be out (answers.ts): changes meanwhile go together.
+    let waiting = false;
     const push = () => {
+      clearTimeout(notify);
       notify = undefined;
+      if (this.#answers.pushing > 0) {
+        if (!waiting) {
+          waiting = true;
+          this.#answers.whenPushed(() => {
+            waiting = false;
+            push();
+          });
+        }
+        return;
+      }
       const now = core.view();
       fanout.update(now);
       // Each group hears its own delta (small ones with the notice: nodes that hold the version
-      // it was last told apply them at once), encoded once; the others pull as usual.
-      fanout.push(this.#served(now), toldAt, send);
+      // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
+      // the others pull as usual.
+      const sends: (string | Uint8Array)[] = [];
+      fanout.push(this.#served(now), toldAt, (to, bytes) => sends.push(to, bytes));
+      this.#answers.push(sends);
+      for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
     };
-    this.#pushNow = () => {
-      clearTimeout(notify);
-      push();
-    };
+    this.#pushNow = push;
     let shown = core.view();
     // A view whose applying waits (below); views are applied in order, the latest winning.
     let deferred: MembershipView | null = null;
@@ -319,6 +371,8 @@ export class LeaderService {
         this.#users.delete(m.publicKey);
         this.#paced.delete(m.publicKey);
         this.#answers.forget(m.publicKey);
+        this.#fetching.delete(m.publicKey);
+        this.#waiting.delete(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
@@ -346,6 +400,9 @@ export class LeaderService {
       Math.min(this.#holdMs / 2, 30_000),
     );
     this.#stops.push(() => clearInterval(release));
+    // Places of members that stopped fetching free up for those in line.
+    const admit = setInterval(() => this.#admit(), 1000);
+    this.#stops.push(() => clearInterval(admit));
     this.#channel.listen((msg, from) => this.#onMessage(msg, from));
     const underlay = this.#deps.underlay;
     if (underlay) {
@@ -445,6 +502,7 @@ export class LeaderService {
       label: this.labelsDropped,
       service: this.servicesRefused,
       hello: this.#hellosRefused,
+      fetch: this.#fetchesRefused,
       bye: this.#byesRefused,
       store: this.#storeRefused,
     };
@@ -591,6 +649,9 @@ export class LeaderService {
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
     this.#deferred.clear();
+    this.#fetching.clear();
+    this.#waiting.clear();
+    this.#afterPush.length = 0;
   }
 
   #releaseUnheard(): void {
@@ -609,6 +670,7 @@ export class LeaderService {
 
   #onMessage(msg: ControlMessage, from: string): void {
     if (msg.t === "bye") return this.#onBye(msg.k, from);
+    if (msg.t === "fetch") return this.#onFetch(msg, from);
     if (msg.t !== "hello") return;
     const member = this.#core.member(from);
     // Another leader's record is its own to write (from its store), never from a hello.
@@ -665,10 +727,72 @@ export class LeaderService {
           address: member.address,
         });
         this.#deps.memberLeft?.(member.publicKey);
-        this.#pushNow();
+        // Answered once the push that tells every member is out (paced, ahead of whole views):
+        // a member without a session to it learns it only from the leader.
+        this.#afterPush.push(() => this.#channel.send(from, { t: "bye-ok" }));
+        return this.#pushNow();
       }
       this.#channel.send(from, { t: "bye-ok" });
     }).catch((e) => this.#writeFailed("recording a bye", e));
+  }
+
+  /**
+   * A member's ask for the next window of the snapshot it assembles (or the window it lost):
+   * checked against the sender (its group's snapshot only) and held to {@link FETCH_RATE}; no
+   * write, and paced with the other answers (one under way per member).
+   */
+  #onFetch(msg: Extract<ControlMessage, { t: "fetch" }>, from: string): void {
+    const member = this.#core.member(from);
+    const fanout = this.#fanout;
+    if (!member || member.role === "leader" || !fanout) return;
+    if (!this.#fetchLimit.allow(member.publicKey)) return void this.#fetchesRefused++;
+    if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
+    const goesOn = fanout.keeps(member.publicKey, msg.v);
+    const key = member.publicKey;
+    if (!goesOn && fanout.needsView(key, msg.h)) return this.#startView(key, from, msg.h);
+    if (goesOn && fanout.lastWindow(key, msg.v, msg.part)) this.#fetched(key);
+    else if (goesOn) this.#fetching.set(key, this.#now());
+    const parts = fanout.fetch(key, msg.h, { v: msg.v, part: msg.part });
+    this.#answers.answer(key, from, parts, goesOn);
+  }
+
+  /**
+   * Starts member `key`'s snapshot (its first window) when fewer than {@link FETCHING_MAX} are
+   * fetching one, else puts it in line: it starts when a place frees.
+   */
+  #startView(key: string, from: string, held: number): void {
+    const t = this.#now();
+    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
+    if (!this.#fetching.has(key) && this.#fetching.size >= FETCHING_MAX) {
+      // Its place in line is kept (a Map keeps a key's place when it is set again).
+      this.#waiting.set(key, { from, held });
+      return;
+    }
+    const fanout = this.#fanout!;
+    const parts = fanout.fetch(key, held);
+    const v = fanout.newestSnapshot(key);
+    // A snapshot of one window is whole at once: no place taken.
+    if (v !== null && !fanout.lastWindow(key, v, 0)) this.#fetching.set(key, t);
+    this.#answers.answer(key, from, parts);
+  }
+
+  /** Member `key` has its snapshot's last window: its place goes to the next in line. */
+  #fetched(key: string): void {
+    this.#fetching.delete(key);
+    this.#admit();
+  }
+
+  /** Starts the snapshots of members in line while places are free. */
+  #admit(): void {
+    const t = this.#now();
+    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
+    for (const [key, w] of this.#waiting) {
+      if (this.#fetching.size >= FETCHING_MAX) break;
+      this.#waiting.delete(key);
+      if (this.#core.memberByKey(key) && !this.#answers.busy(key)) {
+        this.#startView(key, w.from, w.held);
+      }
+    }
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -732,8 +856,19 @@ export class LeaderService {
       // scope started over, its whole scoped view: encoded once per group and version, paced,
       // and not again while one is under way (its next hello after it asks for a delta).
       if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
-      const parts = fanout.answer(member.publicKey, msg.v);
-      this.#answers.answer(member.publicKey, from, parts);
+      // A node that fetches views in windows: the snapshot it is assembling goes on from the
+      // part it lacks, or it gets a delta, or a window of a shared snapshot.
+      const snap = msg.fw === true ? snapshotOf(msg.sv, msg.sp) : null;
+      const goesOn = snap !== null && fanout.keeps(member.publicKey, snap.v);
+      const key = member.publicKey;
+      if (msg.fw === true && !goesOn && fanout.needsView(key, msg.v)) {
+        return this.#startView(key, from, msg.v);
+      }
+      if (goesOn) this.#fetching.set(key, this.#now());
+      const parts = msg.fw === true
+        ? fanout.fetch(member.publicKey, msg.v, snap)
+        : fanout.answer(member.publicKey, msg.v);
+      this.#answers.answer(member.publicKey, from, parts, goesOn);
     }).catch((e) => this.#writeFailed("a member update", e));
   }
 

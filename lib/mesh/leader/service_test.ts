@@ -7,7 +7,7 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeToken } from "../join/token.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { createLogger, nullLogger } from "../../log/logger.ts";
-import type { MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
 import { type AgentConfig, loadAgentConfig } from "../../config/agent_config.ts";
 import { ConfigError } from "../../config/config_error.ts";
 import { compilePolicyText } from "../../policy/source.ts";
@@ -31,6 +31,8 @@ async function harness(
     store?: MemoryStore;
     hellosPerSecond?: number;
     paced?: (key: string, everyMs: number) => void;
+    /** Hears each datagram encoded once for many members as it is sent (after recording it). */
+    onSendEncoded?: (to: string, msg: ControlMessage) => void;
   } = {},
 ) {
   const core = await LeaderCore.open(opts.store ?? null, {
@@ -66,7 +68,11 @@ async function harness(
     channel: {
       send: (to, msg) => sent.push([to, msg]),
       // Bytes encoded once for many members: recorded as the message they hold.
-      sendEncoded: (to, bytes) => sent.push([to, parseMessage(bytes)!]),
+      sendEncoded: (to, bytes) => {
+        const msg = parseMessage(bytes)!;
+        sent.push([to, msg]);
+        opts.onSendEncoded?.(to, msg);
+      },
       listen: (h) => {
         handler = h;
         return () => {};
@@ -196,7 +202,9 @@ Deno.test("leader service: a new policy is put in force and pushed, then announc
     h.sent.length = 0;
     const { version } = await h.service.setPolicy("policies: []\n");
     assert.equal(h.policies.at(-1)?.version, version);
-    // A short policy goes out whole, then the notice: a member that got it asks nothing.
+    // A short policy goes out whole, then the notice: a member that got it asks nothing (sent
+    // paced, as every push: not in the turn of the change).
+    await until(() => h.sent.length >= 2);
     assert.deepEqual(h.sent, [[n1.address, {
       t: "policy",
       pv: version,
@@ -262,6 +270,7 @@ Deno.test("leader service: a policy too long to push is only announced", async (
       (_, i) => `  - name: rule-${i}\n    action: allow\n    from: "*"\n    to: "*"\n`,
     );
     const { version } = await h.service.setPolicy(`policies:\n${rules.join("")}`);
+    await until(() => h.sent.length > 0);
     assert.deepEqual(h.sent.map(([to, m]) => [to, m.t]), [[n1.address, "changed"]]);
     assert.equal((h.sent[0][1] as { pv?: number }).pv, version);
   } finally {
@@ -646,7 +655,8 @@ Deno.test("leader service: a bye marks the member offline, withdraws its service
     assert.equal(rec.address, n1.address, "it keeps its address");
     assert.equal(h.core.view().version, before + 1);
     assert.deepEqual(left, [n1.publicKey]);
-    // Every member heard of it before the answer went out: n2 got the change first.
+    // Every member heard of it before the answer went out: n2 got the change first (the push is
+    // paced, and the answer waits for it).
     const okAt = h.sent.findIndex(([to, m]) => to === n1.address && m.t === "bye-ok");
     const toN2 = h.sent.findIndex(([to, m]) => to === n2.address && m.t === "delta");
     assert.ok(toN2 >= 0 && toN2 < okAt, JSON.stringify(h.sent));
@@ -850,6 +860,56 @@ Deno.test("leader service: past its hello rate a leader paces its members; a sma
     await until(() => paces(h).length >= 1);
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(paces(h), [[n1.address, 3000]]);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the API is answered while a change streams to every member", async () => {
+  let gone = "";
+  let onFirst: (() => void) | null = null;
+  // The deltas that tell of the removal below, sent so far.
+  let told = 0;
+  const h = await harness({
+    // The clock held: every member that said hello is served.
+    now: () => 0,
+    onSendEncoded: (_, msg) => {
+      if (msg.t !== "delta" || !msg.remove.includes(gone)) return;
+      told++;
+      // Sealing and sending a datagram takes time (here, a stand-in of 0.2 ms each): what the
+      // leader does for 10,000 members takes long enough for the API to notice.
+      const end = performance.now() + 0.2;
+      while (performance.now() < end) { /* busy */ }
+      const f = onFirst;
+      onFirst = null;
+      f?.();
+    },
+  });
+  try {
+    h.service.start();
+    const nodes: Member[] = [];
+    for (let i = 0; i < 200; i++) nodes.push(await h.join(`n${i}`));
+    // Each says hello and gets its view: the leader serves it (pushes it the changes).
+    for (const n of nodes) h.hello(n.address);
+    const viewed = new Set<string>();
+    await until(() => {
+      for (const [to, m] of h.sent) if (m.t === "view") viewed.add(to);
+      return viewed.size === nodes.length;
+    }, 10_000);
+    assert.equal(viewed.size, nodes.length);
+    gone = nodes[199].publicKey;
+    const first = new Promise<void>((r) => onFirst = r);
+    const removed = h.service.removeNode("n199");
+    await first;
+    // While the change goes out: a token (the API) is made and answered.
+    const atStart = told;
+    await h.service.createToken({ ttlMs: 60_000 });
+    const atToken = told;
+    assert.ok(atToken - atStart < 100, `the token after ${atToken} of 199 deltas`);
+    await removed;
+    // And every member is told all the same.
+    await until(() => told >= 199, 10_000);
+    assert.equal(told, 199);
   } finally {
     h.service.close();
   }

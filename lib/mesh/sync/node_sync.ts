@@ -38,6 +38,7 @@ import {
   DEFAULT_HELLO_MS,
   helloEveryOf,
   PolicyAssembler,
+  SNAPSHOT_WINDOW,
   ViewAssembler,
 } from "./protocol.ts";
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
@@ -210,6 +211,11 @@ export class NodeSync {
   #timer: ReturnType<typeof setInterval> | undefined;
   // News asked for and not yet held: the versions, the tries so far, the timer of the next.
   #ask: Ask | null = null;
+  // A snapshot's window asked for and not all come: asked again from the part lacking.
+  #fetchTimer: ReturnType<typeof setTimeout> | undefined;
+  #fetchTries = 0;
+  // The highest version heard of while a snapshot came (0: none).
+  #newsDuring = 0;
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -520,6 +526,7 @@ export class NodeSync {
     // Nor from a removed node: the leader no longer has its peer.
     if (this.#closed || this.#removed) return;
     const d = this.#deps;
+    const snap = this.#snapshotInProgress();
     d.channel.send(this.#leader.address, {
       t: "hello",
       v: d.view().version,
@@ -535,7 +542,46 @@ export class NodeSync {
       ...(helloEveryOf(this.#interval) ? { hi: this.#interval } : {}),
       ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
       r: this.#run,
+      fw: true,
+      ...(snap ? { sv: snap.v, sp: snap.next } : {}),
     });
+  }
+
+  /** The snapshot being assembled from the leader in use, if any. */
+  #snapshotInProgress(): ReturnType<ViewAssembler["snapshot"]> {
+    return this.#assemblers.get(this.#leader.address)?.snapshot() ?? null;
+  }
+
+  /**
+   * After a part of a snapshot: asks for the next window once every part below the highest held
+   * came and that is a window's end; and again from the part lacking while parts stop coming
+   * ({@link ASK_AGAIN_MS}, doubled, {@link ASK_TRIES} times; then the hellos say where it is).
+   */
+  #fetchOn(from: string): void {
+    clearTimeout(this.#fetchTimer);
+    this.#fetchTimer = undefined;
+    const snap = this.#snapshotInProgress();
+    if (!snap || from !== this.#leader.address || this.#closed || this.#removed) return;
+    const fetch = (part: number) =>
+      this.#deps.channel.send(this.#leader.address, {
+        t: "fetch",
+        h: this.#deps.view().version,
+        v: snap.v,
+        part,
+      });
+    if (snap.next === snap.high && snap.high % SNAPSHOT_WINDOW === 0 && snap.high < snap.parts) {
+      this.#fetchTries = 0;
+      fetch(snap.high);
+    }
+    const again = () => {
+      this.#fetchTimer = undefined;
+      const now = this.#snapshotInProgress();
+      if (!now || now.v !== snap.v || this.#closed || this.#removed) return;
+      if (++this.#fetchTries > ASK_TRIES) return;
+      fetch(now.next);
+      this.#fetchTimer = setTimeout(again, ASK_AGAIN_MS * 2 ** this.#fetchTries);
+    };
+    this.#fetchTimer = setTimeout(again, ASK_AGAIN_MS * (0.5 + Math.random()));
   }
 
   /** The LAN key held (base64), if any. */
@@ -579,6 +625,7 @@ export class NodeSync {
   async #leave(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    clearTimeout(this.#fetchTimer);
     clearTimeout(this.#ask?.timer);
     this.#ask = null;
     if (!this.#started || this.#removed) return;
@@ -637,6 +684,11 @@ export class NodeSync {
     const pv = d.policy()?.version ?? 0;
     // News of a higher version (from any leader) is asked of the leader in use.
     if (msg.t === "changed" && (msg.v > view.version || (msg.pv ?? 0) > pv)) {
+      // Not while a snapshot comes (a hello would have it sent again): asked once it is whole.
+      if ((msg.pv ?? 0) <= pv && this.#snapshotInProgress()) {
+        this.#newsDuring = Math.max(this.#newsDuring, msg.v);
+        return;
+      }
       this.#askFor(msg.v, msg.pv ?? 0);
     }
     if (msg.t === "pace" && from === this.#leader.address) this.#pace(msg.hi);
@@ -654,13 +706,24 @@ export class NodeSync {
       if (p && p.version > pv && d.usePolicy(p)) this.#save();
     }
     if (msg.t === "delta" && msg.from !== view.version) {
-      if (msg.part === 0 && msg.v > view.version) this.#askFor(msg.v, 0);
+      // Not while a snapshot comes: its delta is asked for once it is whole.
+      if (msg.part === 0 && msg.v > view.version) {
+        if (!this.#snapshotInProgress()) this.#askFor(msg.v, 0);
+        else this.#newsDuring = Math.max(this.#newsDuring, msg.v);
+      }
       return;
     }
     if (msg.t === "view" || msg.t === "delta") {
-      const v = this.#assembler(this.#assemblers, from, ViewAssembler).add(msg, view);
+      const a = this.#assembler(this.#assemblers, from, ViewAssembler);
+      const v = a.add(msg, view);
+      this.#fetchOn(from);
       // A leader behind the others (its store's news on the way) may send an older view.
-      if (v && v.version > view.version) this.#onView(v);
+      if (v && v.version > view.version) {
+        this.#onView(v);
+        // News that came while the snapshot did (older than the leader's version): asked now.
+        if (this.#newsDuring > v.version) this.#askFor(this.#newsDuring, 0);
+        this.#newsDuring = 0;
+      }
     }
   }
 

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { MISSED_HELLOS, NodeSync, type NodeSyncDeps } from "./node_sync.ts";
-import { type ControlMessage, deltaParts, policyParts, viewParts } from "./protocol.ts";
+import {
+  type ControlMessage,
+  deltaParts,
+  policyParts,
+  SNAPSHOT_WINDOW,
+  viewParts,
+} from "./protocol.ts";
 import { StateDir } from "../state/state.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { createLogger, type Logger, nullLogger } from "../../log/logger.ts";
@@ -129,6 +135,7 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       labels: { "node.weft/x": "1" },
       hi: 60_000,
       r: run,
+      fw: true,
     }]]);
     h.sync.hello();
     assert.equal((h.sent[1][1] as Extract<ControlMessage, { t: "hello" }>).r, run);
@@ -794,6 +801,76 @@ Deno.test("node sync: the only leader, cut off from its store, is kept (nowhere 
     assert.equal(h.sync.leader.address, LEADER);
     assert.equal(log.lines.filter((l) => l.includes("cannot reach its store")).length, 1);
     assert.equal(h.sync.status().leaders[0].storeUnreachable, true);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+/** A leader's snapshot of `count` members at `version`, its own part last (as fanout.ts sends). */
+function snapshot(version: number, count: number): ControlMessage[] {
+  const others = Array.from(
+    { length: count },
+    (_, i) => member(`m${i}`, `10.3.${1 + (i >> 8)}.${i & 255}`, { publicKey: `K-${i}` }),
+  );
+  const parts = viewParts(view(version, [leader, ...others])) as Extract<
+    ControlMessage,
+    { t: "view" }
+  >[];
+  const n = parts.length + 1;
+  return [
+    ...parts.map((p) => ({ ...p, parts: n })),
+    { ...parts[0], part: n - 1, parts: n, members: [self] },
+  ];
+}
+
+Deno.test("node sync: a snapshot comes a window at a time; a lost part is asked for again; a snapshot the leader dropped starts over (resync)", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    const fetches = () =>
+      h.sent.filter(([to, m]) => to === LEADER && m.t === "fetch").map(([, m]) =>
+        m as Extract<ControlMessage, { t: "fetch" }>
+      );
+    const s5 = snapshot(5, 2500);
+    assert.ok(s5.length > 2 * SNAPSHOT_WINDOW, `${s5.length} parts`);
+    // The first window, one part lost: no next window asked for while it lacks.
+    for (const p of s5.slice(0, SNAPSHOT_WINDOW)) {
+      if ((p as { part: number }).part !== 7) h.deliver(p);
+    }
+    assert.deepEqual(fetches(), []);
+    // News meanwhile is not asked for (a hello would have the snapshot sent again).
+    h.deliver({ t: "changed", v: 9 });
+    assert.deepEqual(h.hellos(), []);
+    // Parts stop coming: the one lacking is asked for.
+    await eventually(() => Promise.resolve(fetches().length > 0), HANG_GUARD_MS);
+    assert.deepEqual(fetches()[0], { t: "fetch", h: 1, v: 5, part: 7 });
+    // It comes: the window is whole, the next is asked for at once.
+    h.deliver(s5[7]);
+    assert.deepEqual(fetches().at(-1), { t: "fetch", h: 1, v: 5, part: SNAPSHOT_WINDOW });
+    // Its hellos say where the snapshot stands.
+    h.sync.hello();
+    const hello = h.hellos().at(-1)!;
+    assert.deepEqual([hello.fw, hello.sv, hello.sp], [true, 5, SNAPSHOT_WINDOW]);
+    // The leader no longer keeps snapshot 5: it sends its newest from part 0, which the node
+    // assembles instead, a window at a time.
+    const s8 = snapshot(8, 2500);
+    let asked = fetches().length;
+    for (const p of s8) {
+      h.deliver(p);
+      const part = (p as { part: number }).part;
+      if ((part + 1) % SNAPSHOT_WINDOW === 0 && part + 1 < s8.length) {
+        assert.deepEqual(fetches().at(-1), { t: "fetch", h: 1, v: 8, part: part + 1 });
+        assert.equal(fetches().length, ++asked);
+      }
+    }
+    assert.equal(h.held().version, 8);
+    assert.equal(h.held().members.length, 2502);
+    assert.equal(h.held().members.filter((m) => m.publicKey === "K-me").length, 1);
+    assert.equal(h.sync.removed, false);
+    // The news heard while it came is asked for now.
+    assert.equal(h.hellos().at(-1)!.v, 8);
+    assert.equal(h.hellos().at(-1)!.sv, undefined);
   } finally {
     await h.cleanup();
   }

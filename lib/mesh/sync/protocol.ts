@@ -102,7 +102,21 @@ export type ControlMessage =
     rtt?: number;
     /** The node's run id (random at each start): a new one says it restarted. */
     r?: string;
+    /**
+     * Present when the node fetches whole views in windows ({@link SNAPSHOT_WINDOW} parts, then
+     * a `fetch` for the next): the leader sends it the first window of a snapshot, not all of it.
+     */
+    fw?: true;
+    /** The snapshot the node is assembling (its version) and the first part it lacks. */
+    sv?: number;
+    sp?: number;
   }
+  /**
+   * A node's ask for the parts of snapshot `v` (a whole view, in windows) from `part` on; it
+   * holds version `h`. A leader that no longer keeps that snapshot answers as a hello from
+   * version `h` (a delta, or the first window of its newest snapshot: the node starts over).
+   */
+  | { t: "fetch"; h: number; v: number; part: number }
   /**
    * The leader's answer to a hello whose interval (`hi`) is not the one it paces its members to
    * ({@link pacedHelloMs}): hellos every `hi` ms from now on (never more often than the node's
@@ -160,6 +174,14 @@ export type ControlMessage =
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const PART_BYTES = 1100;
+
+/**
+ * The parts of a snapshot a leader sends at once, windows aligned to multiples of it: a node that
+ * holds every part below a window's end asks for the next window (`fetch`), and one that lost a
+ * part asks again from it, so a lost datagram costs at most a window, not the whole view (at
+ * 10,000 members a view is some 2,500 datagrams, and sent whole it seldom all arrived).
+ */
+export const SNAPSHOT_WINDOW = 128;
 
 function group(members: Member[], extra = 0): Member[][] {
   const groups: Member[][] = [[]];
@@ -271,6 +293,10 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
         : null;
     case "changed":
       return count(m.v) && optionalCount(m.pv) ? m as ControlMessage : null;
+    case "fetch":
+      return count(m.h) && count(m.v) && count(m.part) && (m.part as number) < 100_000
+        ? { t: "fetch", h: m.h as number, v: m.v as number, part: m.part as number }
+        : null;
     case "view":
       return Number.isInteger(m.v) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
           (m.parts as number) > 0 && (m.parts as number) < 100_000 && Array.isArray(m.members) &&
@@ -347,11 +373,18 @@ export function sendEncoded(stack: UserspaceStack, address: string, bytes: Uint8
 
 /**
  * Reassembles views and deltas from their parts and applies them to the view held; returns the
- * new view once complete, or null (incomplete, or a delta from another version than ours).
+ * new view once complete, or null (incomplete, or a delta from another version than ours). A
+ * view's members are taken once each, the last part's record winning (a snapshot's own part
+ * repeats the node's record).
  */
 export class ViewAssembler {
   #key = "";
   #parts: (Extract<ControlMessage, { t: "view" | "delta" }> | undefined)[] = [];
+  #left = 0;
+  // The first part missing, and one past the highest part held.
+  #low = 0;
+  #high = 0;
+  #v = 0;
 
   /** Adds a part; `current` is the view held now. */
   add(
@@ -363,27 +396,50 @@ export class ViewAssembler {
     if (key !== this.#key) {
       this.#key = key;
       this.#parts = new Array(msg.parts).fill(undefined);
+      this.#left = msg.parts;
+      this.#low = this.#high = 0;
+      this.#v = msg.v;
     }
     if (msg.part < 0 || msg.part >= msg.parts) return null;
+    if (this.#parts[msg.part] === undefined) this.#left--;
     this.#parts[msg.part] = msg;
-    if (this.#parts.some((p) => p === undefined)) return null;
+    this.#high = Math.max(this.#high, msg.part + 1);
+    while (this.#low < this.#parts.length && this.#parts[this.#low] !== undefined) this.#low++;
+    if (this.#left > 0) return null;
     const parts = this.#parts as Extract<ControlMessage, { t: "view" | "delta" }>[];
     this.#key = "";
     this.#parts = [];
-    const incoming = parts.flatMap((p) => p.members);
+    const byKey = msg.t === "view"
+      ? new Map<string, Member>()
+      : new Map(current.members.map((m) => [m.publicKey, m]));
+    if (msg.t === "delta") {
+      for (const p of parts) for (const k of p.t === "delta" ? p.remove : []) byKey.delete(k);
+    }
+    for (const p of parts) for (const m of p.members) byKey.set(m.publicKey, m);
     if (msg.t === "view") {
       return {
         network: msg.network,
         ...(msg.network6 ? { network6: msg.network6 } : {}),
         version: msg.v,
-        members: incoming,
+        members: [...byKey.values()],
       };
     }
-    const remove = new Set(parts.flatMap((p) => (p.t === "delta" ? p.remove : [])));
-    const byKey = new Map(current.members.map((m) => [m.publicKey, m]));
-    for (const k of remove) byKey.delete(k);
-    for (const m of incoming) byKey.set(m.publicKey, m);
     return { ...current, network: msg.network, version: msg.v, members: [...byKey.values()] };
+  }
+
+  /**
+   * The whole view being assembled, if any: its version, its parts, the first part missing
+   * (`next`) and one past the highest part held (`high`).
+   */
+  snapshot(): { v: number; parts: number; next: number; high: number } | null {
+    if (!this.#key.startsWith("view|")) return null;
+    return { v: this.#v, parts: this.#parts.length, next: this.#low, high: this.#high };
+  }
+
+  /** Forgets the parts held (the leader started another snapshot, or the node moved on). */
+  reset(): void {
+    this.#key = "";
+    this.#parts = [];
   }
 }
 

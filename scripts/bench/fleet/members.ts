@@ -49,6 +49,7 @@ import {
   type ControlMessage,
   DEFAULT_HELLO_MS,
   parseMessage,
+  SNAPSHOT_WINDOW,
 } from "../../../lib/mesh/sync/protocol.ts";
 import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/node_sync.ts";
 import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
@@ -93,12 +94,23 @@ interface Assembly {
   left: number;
   own: boolean;
   removed: boolean;
+  /** The first part missing, and one past the highest part held. */
+  low: number;
+  high: number;
 }
 
 /** `held` when it reassembles `key`, else a fresh assembly of `parts` parts for it. */
 function assembly(held: Assembly | null, key: string, parts: number): Assembly {
   if (held && held.key === key) return held;
-  return { key, got: new Uint8Array(parts), left: parts, own: false, removed: false };
+  return {
+    key,
+    got: new Uint8Array(parts),
+    left: parts,
+    own: false,
+    removed: false,
+    low: 0,
+    high: 0,
+  };
 }
 
 /** One simulated member. */
@@ -125,6 +137,13 @@ class Member {
   pv = 0;
   lk: string | undefined;
   view: Assembly | null = null;
+  /** The snapshot (a whole view, in windows) being assembled: its version (0: none). */
+  snapV = 0;
+  /** Monotonic ms to ask again for the window lacking (0: none), and the tries so far. */
+  fetchAt = 0;
+  fetchTries = 0;
+  /** The highest version heard of while a snapshot came. */
+  newsDuring = 0;
   policy: Assembly | null = null;
   /** `[version, time, ...]` while a change is watched. */
   history: number[] | null = null;
@@ -372,6 +391,11 @@ export class Fleet {
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
   }
 
+  /** Asks for the parts of the snapshot being assembled from `part` on. */
+  #fetch(m: Member, part: number): void {
+    this.#send(m, { t: "fetch", h: m.version, v: m.snapV, part });
+  }
+
   /** Says hello for news, and again while it does not come (as lib/mesh/sync/node_sync.ts). */
   #askFor(m: Member, v: number, pv: number): void {
     this.#hello(m);
@@ -394,6 +418,9 @@ export class Fleet {
       services: [],
       labels: {},
       ...(m.lk ? { lk: m.lk } : {}),
+      // As a node does: whole views in windows, and where its snapshot stands.
+      fw: true,
+      ...(m.snapV > 0 && m.view ? { sv: m.snapV, sp: m.view.low } : {}),
     });
     // As a node does: every hello goes with a probe of the leader.
     this.#send(m, { t: "probe", id: m.probeId++ });
@@ -563,7 +590,11 @@ export class Fleet {
         m.helloEvery = Math.max(DEFAULT_HELLO_MS, msg.hi);
         return;
       case "changed":
-        if (msg.v > m.version || (msg.pv ?? 0) > m.pv) this.#askFor(m, msg.v, msg.pv ?? 0);
+        if (msg.v > m.version || (msg.pv ?? 0) > m.pv) {
+          // As a node: not while a snapshot comes; asked once it is whole.
+          if ((msg.pv ?? 0) <= m.pv && m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
+          else this.#askFor(m, msg.v, msg.pv ?? 0);
+        }
         return;
       case "lankey": {
         let id = this.#lanKeys.get(msg.k);
@@ -586,7 +617,10 @@ export class Fleet {
       case "view":
       case "delta":
         if (msg.t === "delta" && msg.from !== m.version) {
-          if (msg.part === 0 && msg.v > m.version) this.#askFor(m, msg.v, 0);
+          if (msg.part === 0 && msg.v > m.version) {
+            if (m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
+            else this.#askFor(m, msg.v, 0);
+          }
           return;
         }
         return this.#onView(m, msg);
@@ -612,6 +646,8 @@ export class Fleet {
     const a = m.view = assembly(m.view, key, msg.parts);
     if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
     a.got[msg.part] = 1;
+    a.high = Math.max(a.high, msg.part + 1);
+    while (a.low < msg.parts && a.got[a.low]) a.low++;
     for (const r of msg.members) {
       if (r.publicKey === m.key) a.own = true;
       const mv = this.#move;
@@ -620,10 +656,25 @@ export class Fleet {
       }
     }
     if (msg.t === "delta" && msg.remove.includes(m.key)) a.removed = true;
-    if (--a.left > 0) return;
+    if (--a.left > 0) {
+      // As a node: a snapshot's next window once this one is whole; again while parts lack.
+      m.snapV = msg.t === "view" ? msg.v : 0;
+      if (m.snapV > 0) {
+        if (a.low === a.high && a.high % SNAPSHOT_WINDOW === 0) {
+          m.fetchTries = 0;
+          this.#fetch(m, a.high);
+        }
+        m.fetchAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
+      }
+      return;
+    }
     m.view = null;
+    m.snapV = 0;
+    m.fetchAt = 0;
     if (msg.v <= m.version) return;
     m.version = msg.v;
+    if (m.newsDuring > m.version) this.#askFor(m, m.newsDuring, 0);
+    m.newsDuring = 0;
     m.history?.push(msg.v, now());
     if (m.viewAt === 0) m.viewAt = now();
     if ((msg.t === "view" && !a.own) || a.removed) {
@@ -692,6 +743,13 @@ export class Fleet {
       if (t >= m.nextHelloAt) {
         m.nextHelloAt = t + m.helloEvery;
         this.#hello(m);
+      }
+      if (m.fetchAt !== 0 && t >= m.fetchAt) {
+        if (m.snapV === 0 || !m.view || ++m.fetchTries > ASK_TRIES) m.fetchAt = 0;
+        else {
+          this.#fetch(m, m.view.low);
+          m.fetchAt = t + ASK_AGAIN_MS * 2 ** m.fetchTries;
+        }
       }
       if (m.askAt !== 0 && t >= m.askAt) {
         const moved = m.version > m.askFromV || m.pv > m.askFromPv;
