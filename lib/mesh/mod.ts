@@ -245,7 +245,7 @@ export type {
   ServicesStatus,
   ServiceSummary,
 } from "../services/mesh_services.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
+export type { ServiceCallSeries, ServiceMetrics, ServiceWireFigures } from "../services/metrics.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
 export type {
   AnnounceResult,

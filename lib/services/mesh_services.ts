@@ -55,7 +55,7 @@ export type ServiceLeases = Pick<
 
 /** Tuning of the service layer; every field has a default. */
 export interface ServiceLayerOptions {
-  /** The largest request, answer or event, bytes. Default 1 MiB. */
+  /** The largest request, answer or event, bytes. Default 16 MiB (events: 1 MiB). */
   maxMessageBytes?: number;
   /** Limits per caller on this node's services. */
   callers?: CallerLimitOptions;
@@ -445,11 +445,12 @@ export class MeshServices {
 
   /** The figures for `/metrics`. */
   metrics(): ServiceMetrics {
-    return this.#stats.snapshot({
+    const figures = this.#stats.snapshot({
       ...this.#socket.drops(),
       "pong-limited": this.#pongsLimited,
       "subscriptions-refused": this.#pubsub.strangersRefused,
     });
+    return { ...figures, wire: this.#socket.wire() };
   }
 
   /** The state for `/status`. */

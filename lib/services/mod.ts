@@ -81,7 +81,7 @@ export {
 } from "./subscription.ts";
 export type { RemoteSubscriptions } from "./subscription_table.ts";
 export type { SubscriptionEntry } from "./wire.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "./metrics.ts";
+export type { ServiceCallSeries, ServiceMetrics, ServiceWireFigures } from "./metrics.ts";
 export { patternProblem, TopicPattern, topicProblem } from "./topics.ts";
 export type {
   ActionHandler,

@@ -37,6 +37,7 @@ import {
   DEFAULT_COMPRESS_MIN_BYTES,
   isCompressed,
 } from "./compression.ts";
+import type { ServiceWireFigures } from "./metrics.ts";
 import { FEATURE_COMPRESSION, OWN_FEATURES, PeerFeatures } from "./peer_features.ts";
 
 /** What the socket needs of a stack (the agent's `UserspaceStack` is one). */
@@ -166,6 +167,25 @@ export class ServiceSocket {
   /** Drops by reason (reassembly's and the socket's own). */
   drops(): Record<SocketDrop, number> {
     return { ...this.#reassembler.drops.snapshot(), ...this.#own.snapshot() };
+  }
+
+  /** The bytes on the wire and what compression did, for `/metrics`. */
+  wire(): ServiceWireFigures {
+    const c = this.counts;
+    return {
+      sentBytes: c.sentBytes,
+      receivedBytes: c.receivedBytes,
+      compressedSent: {
+        messages: c.compressedSent,
+        plainBytes: c.compressedSentPlain,
+        deflatedBytes: c.compressedSentDeflated,
+      },
+      compressedReceived: {
+        messages: c.compressedReceived,
+        plainBytes: c.compressedReceivedPlain,
+        deflatedBytes: c.compressedReceivedDeflated,
+      },
+    };
   }
 
   /** Bytes held by reassemblies under way. */
