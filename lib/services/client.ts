@@ -16,6 +16,9 @@
  * `too-large` are final. Every attempt carries the call's id, so an instance asked twice answers
  * from its cache instead of running the action again, and a late answer to an earlier attempt
  * is taken. `timeoutMs` (default 5000) is per attempt.
+ *
+ * Backpressure: the bytes of requests in flight to one instance are bounded (inflight.ts); an
+ * attempt that would pass the bound waits, within its timeout, for earlier calls to end.
  * @module
  */
 
@@ -23,6 +26,7 @@ import { ServiceError } from "./errors.ts";
 import type { OutOfRotation, ServiceInstance } from "./instances.ts";
 import type { ServiceStats } from "./stats.ts";
 import { Suspects } from "./suspects.ts";
+import { InflightBytes, type InflightOptions } from "./inflight.ts";
 import {
   actionNameProblem,
   type Answer,
@@ -75,6 +79,8 @@ export interface ServiceClientOptions {
   pingIntervalMs?: number;
   /** Most suspects tracked. Default 256. */
   maxSuspects?: number;
+  /** The bound on bytes in flight to one instance (backpressure). */
+  inflight?: InflightOptions;
 }
 
 interface Pending {
@@ -134,6 +140,8 @@ export class ServiceClient {
   readonly #turns = new Map<string, number>();
   readonly #suspects: Suspects;
   readonly #learned = new Map<string, boolean>();
+  /** Bytes of requests in flight per instance, and the calls that waited for them. */
+  readonly inflight: InflightBytes;
   // Random start: ids from before a restart are unlikely to meet an instance's cache.
   #nextId = Math.floor(Math.random() * 2 ** 40);
   /** Answers that matched no call (late after the call ended, or from elsewhere). */
@@ -145,6 +153,7 @@ export class ServiceClient {
     this.#now = deps.now ?? (() => performance.now());
     this.#timeout = opts.timeoutMs ?? 5000;
     this.#retries = opts.retries ?? 2;
+    this.inflight = new InflightBytes(opts.inflight);
     this.#suspects = new Suspects({
       now: this.#now,
       pingIntervalMs: opts.pingIntervalMs,
@@ -324,8 +333,38 @@ export class ServiceClient {
     return await this.#d.callLocal(req.service, req.action, copy.params, req.ttlMs);
   }
 
+  /** As {@link #send}, once the request's bytes fit the instance's window (backpressure). */
+  async #remote(
+    req: RequestMessage,
+    inst: ServiceInstance,
+    p: Pending,
+  ): Promise<Answer | (Answer & { unheard: true })> {
+    const started = this.#now();
+    const bytes = encodeMessage(req).length;
+    const release = await this.inflight.acquire(inst.address, bytes, req.ttlMs);
+    if (typeof release === "string") {
+      const full = release === "queue-full";
+      return {
+        ok: false,
+        code: full ? "rate-limited" : "timeout",
+        message: full
+          ? `too many calls waiting for ${inst.node}`
+          : `no room within ${req.ttlMs} ms: ${this.inflight.inFlight(inst.address)} bytes ` +
+            `in flight to ${inst.node}, at most ${this.inflight.maxBytes}`,
+        idempotent: false,
+        unheard: true,
+      };
+    }
+    const left = Math.max(1, Math.round(req.ttlMs - (this.#now() - started)));
+    try {
+      return await this.#send(left === req.ttlMs ? req : { ...req, ttlMs: left }, inst, p);
+    } finally {
+      release();
+    }
+  }
+
   /** The instance's answer, or one made up here (`unheard`: a timeout, a send that failed). */
-  #remote(
+  #send(
     req: RequestMessage,
     inst: ServiceInstance,
     p: Pending,
