@@ -20,6 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { MAX_SERVICES } from "../members/services.ts";
 import type { ServiceMetrics } from "./metrics.ts";
+import type { ServiceCallsStatus } from "../status/status.ts";
 import { announcedServices } from "./announce.ts";
 import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
 import { type RequestOptions, ServiceClient } from "./client.ts";
@@ -123,6 +124,8 @@ export interface ServiceSummary {
   localHealthy?: boolean | null;
   /** Its instances as this node sees them. */
   instances: ServiceInstance[];
+  /** The calls this node made of it; absent before the first. */
+  calls?: ServiceCallsStatus;
 }
 
 /** The service layer's state, for `/status`. */
@@ -432,13 +435,16 @@ export class MeshServices {
   /** Every service known (announced by a member, or provided here), with its instances. */
   list(): ServiceSummary[] {
     const names = new Set([...serviceNames(this.#d.view()), ...this.#local.names()]);
+    const calls = this.#stats.callsByService();
     return [...names].sort().map((name) => {
       const check = this.#checks.get(name);
+      const made = calls.get(name);
       return {
         name,
         local: this.#local.get(name) !== undefined,
         ...(check ? { localHealthy: check.healthy } : {}),
         instances: this.instances(name),
+        ...(made ? { calls: made } : {}),
       };
     });
   }

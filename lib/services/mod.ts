@@ -82,6 +82,7 @@ export {
 export type { RemoteSubscriptions } from "./subscription_table.ts";
 export type { SubscriptionEntry } from "./wire.ts";
 export type { ServiceCallSeries, ServiceMetrics, ServiceWireFigures } from "./metrics.ts";
+export type { ServiceCallsStatus } from "../status/status.ts";
 export { patternProblem, TopicPattern, topicProblem } from "./topics.ts";
 export type {
   ActionHandler,
