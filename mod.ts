@@ -269,7 +269,11 @@ export type {
   ServicesStatus,
   ServiceSummary,
 } from "./lib/services/mesh_services.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "./lib/services/metrics.ts";
+export type {
+  ServiceCallSeries,
+  ServiceMetrics,
+  ServiceWireFigures,
+} from "./lib/services/metrics.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "./lib/services/pubsub.ts";
 export type {
   AnnounceResult,

@@ -146,7 +146,11 @@ export type {
   ServiceActions,
 } from "../services/local.ts";
 export type { MeshServices, ServicesStatus, ServiceSummary } from "../services/mesh_services.ts";
-export type { ServiceCallSeries, ServiceMetrics } from "../services/metrics.ts";
+export type {
+  ServiceCallSeries,
+  ServiceMetrics,
+  ServiceWireFigures,
+} from "../services/metrics.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
 export type {
   AnnounceResult,
@@ -173,6 +177,7 @@ export type {
   PeerStatus,
   RouteStatus,
   SegmentStatus,
+  ServiceCallsStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,

@@ -348,17 +348,17 @@ Deno.test("client: a member that said bye gets no call, not even a first one to 
 
 Deno.test("client: a slow instance slows its callers: requests past the in-flight window wait, unsent", async () => {
   const held: (() => void)[] = [];
-  let client!: ServiceClient;
+  const box: { client?: ServiceClient } = {};
   const t = setup({
     "10.0.0.1": (req) => {
       // Answers only when the test says: a slow callee.
       held.push(() =>
-        client.handleResponse({ kind: "response", id: req.id, ...ok(req.params) }, "10.0.0.1")
+        box.client!.handleResponse({ kind: "response", id: req.id, ...ok(req.params) }, "10.0.0.1")
       );
       return "drop";
     },
   }, { client: { timeoutMs: 10_000, inflight: { maxBytes: 400 } } });
-  client = t.client;
+  const client = box.client = t.client;
   const p = "p".repeat(150);
   const calls = [1, 2, 3, 4].map((i) => client.request("echo/x", `${i}${p}`));
   await new Promise((r) => setTimeout(r, 0));

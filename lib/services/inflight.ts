@@ -1,6 +1,7 @@
 /**
  * Backpressure on calls: the bytes of requests a caller has sent to one instance and not yet had
- * answered are bounded (a window, 32 MiB by default). A call that would pass the window waits,
+ * answered are bounded (a window, 4 MiB by default: fragments are not resent, and many large
+ * messages at once lose more of them). A call that would pass the window waits,
  * first come first served, until earlier calls to that instance end; a slow instance so slows
  * its callers rather than growing queues of sent requests at the callee (or of fragments on the
  * caller's way out). A request larger than the window goes alone, once nothing else is in
@@ -12,7 +13,7 @@
 
 /** The bounds of an {@link InflightBytes}. */
 export interface InflightOptions {
-  /** Bytes in flight to one instance. Default 32 MiB. */
+  /** Bytes in flight to one instance. Default 4 MiB. */
   maxBytes?: number;
   /** Calls waiting for one instance. Default 1024. */
   maxWaiting?: number;
@@ -43,7 +44,7 @@ export class InflightBytes {
 
   /** A window per instance of the given bounds. */
   constructor(opts: InflightOptions = {}) {
-    this.maxBytes = opts.maxBytes ?? 32 << 20;
+    this.maxBytes = opts.maxBytes ?? 4 << 20;
     this.#maxWaiting = opts.maxWaiting ?? 1024;
   }
 
