@@ -146,11 +146,7 @@ export type {
   ServiceActions,
 } from "../services/local.ts";
 export type { MeshServices, ServicesStatus, ServiceSummary } from "../services/mesh_services.ts";
-export type {
-  ServiceCallSeries,
-  ServiceMetrics,
-  ServiceWireFigures,
-} from "../services/metrics.ts";
+export type { ServiceCallSeries, ServiceMetrics, ServiceWireFigures } from "../services/metrics.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
 export type {
   AnnounceResult,
