@@ -274,6 +274,7 @@ export type {
   ServiceMetrics,
   ServiceWireFigures,
 } from "./lib/services/metrics.ts";
+export type { InflightOptions } from "./lib/services/inflight.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "./lib/services/pubsub.ts";
 export type {
   AnnounceResult,

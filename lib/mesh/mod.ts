@@ -246,6 +246,7 @@ export type {
   ServiceSummary,
 } from "../services/mesh_services.ts";
 export type { ServiceCallSeries, ServiceMetrics, ServiceWireFigures } from "../services/metrics.ts";
+export type { InflightOptions } from "../services/inflight.ts";
 export type { PublishMode, PublishOptions, PublishResult } from "../services/pubsub.ts";
 export type {
   AnnounceResult,

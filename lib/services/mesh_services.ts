@@ -20,6 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { MAX_SERVICES } from "../members/services.ts";
 import type { ServiceMetrics } from "./metrics.ts";
+import type { InflightOptions } from "./inflight.ts";
 import type { ServiceCallsStatus } from "../status/status.ts";
 import { announcedServices } from "./announce.ts";
 import { type CallerLimitOptions, CallerLimits } from "./caller_limits.ts";
@@ -60,6 +61,8 @@ export interface ServiceLayerOptions {
   maxMessageBytes?: number;
   /** Limits per caller on this node's services. */
   callers?: CallerLimitOptions;
+  /** The bound on bytes of requests in flight to one instance (backpressure; inflight.ts). */
+  inflight?: InflightOptions;
   /** Default per-attempt timeout of calls, ms. Default 5000. */
   requestTimeoutMs?: number;
   /** Default retries of calls. Default 2. */
@@ -199,6 +202,7 @@ export class MeshServices {
       timeoutMs: o.requestTimeoutMs,
       retries: o.retries,
       pingIntervalMs: o.pingIntervalMs,
+      inflight: o.inflight,
     });
     this.#pubsub = new PubSub({
       self: () => deps.address,

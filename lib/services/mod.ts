@@ -83,6 +83,7 @@ export type { RemoteSubscriptions } from "./subscription_table.ts";
 export type { SubscriptionEntry } from "./wire.ts";
 export type { ServiceCallSeries, ServiceMetrics, ServiceWireFigures } from "./metrics.ts";
 export type { ServiceCallsStatus } from "../status/status.ts";
+export type { InflightOptions } from "./inflight.ts";
 export { patternProblem, TopicPattern, topicProblem } from "./topics.ts";
 export type {
   ActionHandler,
