@@ -211,6 +211,7 @@ export type {
   PeerStatus,
   RouteStatus,
   SegmentStatus,
+  ServiceCallsStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,
@@ -218,3 +219,4 @@ export type {
 } from "./lib/status/status.ts";
 export type { OutliersOptions } from "./lib/services/outliers.ts";
 export type { RetryBudgetOptions } from "./lib/services/retry_budget.ts";
+export type { InflightOptions } from "./lib/services/inflight.ts";

@@ -33,7 +33,12 @@ export {
 export { interfaceNameFromPath } from "../lib/config/wgquick.ts";
 export { bodyTooLargeText } from "../lib/control/middleware/body_limit.ts";
 export { eventJson, payloadJson } from "../lib/control/routes/services.ts";
-export { bindControl, type BoundControl, MAX_BODY_BYTES } from "../lib/control/server.ts";
+export {
+  bindControl,
+  type BoundControl,
+  MAX_BODY_BYTES,
+  MAX_CALL_BODY_BYTES,
+} from "../lib/control/server.ts";
 export { LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from "../lib/log/logger.ts";
 export { grantedServicesProblem } from "../lib/members/services.ts";
 export { meshControlFromConfig } from "../lib/mesh/mesh_config.ts";

@@ -19,7 +19,7 @@ import {
   printEvents,
   publishData,
 } from "./service_format.ts";
-import { bodyTooLargeText, MAX_BODY_BYTES } from "./internal.ts";
+import { bodyTooLargeText, MAX_CALL_BODY_BYTES } from "./internal.ts";
 
 /** Adds `weft call|publish|subscribe` and `weft service list|leader` to `program`. */
 export function addServiceCommands(program: Command): void {
@@ -41,9 +41,9 @@ export function addServiceCommands(program: Command): void {
     const params = parseJsonArgument(
       json === "-"
         ? await readStdin(
-          MAX_BODY_BYTES,
+          MAX_CALL_BODY_BYTES,
           "the params",
-          () => new ServiceError("too-large", bodyTooLargeText()),
+          () => new ServiceError("too-large", bodyTooLargeText(MAX_CALL_BODY_BYTES)),
         )
         : json,
     );

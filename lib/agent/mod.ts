@@ -82,6 +82,7 @@ export type {
   PeerStatus,
   RouteStatus,
   SegmentStatus,
+  ServiceCallsStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,

@@ -20,7 +20,7 @@ import type { RequestOptions } from "../services/client.ts";
 import type { PublishMode, PublishResult } from "../services/pubsub.ts";
 import type { ServiceEvent } from "../services/subscription.ts";
 import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
-import { bodyTooLargeText, MAX_BODY_BYTES } from "./middleware/body_limit.ts";
+import { bodyTooLargeText, MAX_BODY_BYTES, MAX_CALL_BODY_BYTES } from "./middleware/body_limit.ts";
 
 /** The UTF-8 length of a string, without encoding it. */
 function utf8Length(s: string): number {
@@ -168,7 +168,8 @@ export class ControlClient {
    */
   async #serviceJson<T>(path: string, body: unknown): Promise<T> {
     const text = JSON.stringify(body);
-    if (utf8Length(text) > MAX_BODY_BYTES) throw new ServiceError("too-large", bodyTooLargeText());
+    const max = path === "/v1/services/call" ? MAX_CALL_BODY_BYTES : MAX_BODY_BYTES;
+    if (utf8Length(text) > max) throw new ServiceError("too-large", bodyTooLargeText(max));
     try {
       return await this.#post<T>(path, text);
     } catch (e) {

@@ -67,6 +67,7 @@ export type {
   PeerStatus,
   RouteStatus,
   SegmentStatus,
+  ServiceCallsStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,

@@ -19,7 +19,7 @@ import { hostCheck, isLoopback } from "./middleware/host.ts";
 import { isLocal, LOCAL_ENV, tokenAuth, type TokenSource } from "./middleware/auth.ts";
 import { jsonOnly } from "./middleware/content_type.ts";
 import { HttpError } from "./middleware/errors.ts";
-import { limitBody, MAX_BODY_BYTES } from "./middleware/body.ts";
+import { limitBodies, MAX_CALL_BODY_BYTES } from "./middleware/body.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
 import { leaderRoutes } from "./routes/leader.ts";
@@ -41,7 +41,7 @@ export const CONTROL_ERROR_STATUS: readonly ErrorStatus[] = [
   [StoreError, 503],
 ];
 
-export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./middleware/body.ts";
+export { MAX_BODY_BYTES, MAX_CALL_BODY_BYTES, MAX_JSON_DEPTH } from "./middleware/body.ts";
 
 /** Options of the control server. */
 export interface ControlServerOptions {
@@ -156,7 +156,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
     opts.tokenEverywhere ? "*" : "/v1/*",
     tokenAuth({ token: opts.token, monitorToken: opts.monitorToken }),
   );
-  app.use(limitBody(MAX_BODY_BYTES));
+  app.use(limitBodies());
   // A web page can POST text/plain anywhere unasked; JSON from another origin needs a preflight.
   app.use("/v1/*", jsonOnly());
 
@@ -310,7 +310,8 @@ export function serveControl(
       serveHttp1(slot, app.fetch, {
         origin: address,
         headerTimeoutMs: opts.headerTimeoutMs,
-        maxBodyBytes: MAX_BODY_BYTES,
+        // The largest body any route takes; limitBodies holds each route to its own.
+        maxBodyBytes: MAX_CALL_BODY_BYTES,
       }),
   });
   // The same app; LOCAL_ENV tells the guards the request came over the owner-only socket.
@@ -324,7 +325,8 @@ export function serveControl(
         origin: "localhost",
         absoluteForm: true,
         headerTimeoutMs: opts.headerTimeoutMs,
-        maxBodyBytes: MAX_BODY_BYTES,
+        // The largest body any route takes; limitBodies holds each route to its own.
+        maxBodyBytes: MAX_CALL_BODY_BYTES,
       }),
   });
   return {

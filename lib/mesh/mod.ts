@@ -136,6 +136,7 @@ export type {
   PeerStatus,
   RouteStatus,
   SegmentStatus,
+  ServiceCallsStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,
@@ -155,3 +156,4 @@ export type { SubnetOptions } from "./subnets/accepted.ts";
 export type { NodeSyncOptions } from "./sync/node_sync.ts";
 export type { OutliersOptions } from "../services/outliers.ts";
 export type { RetryBudgetOptions } from "../services/retry_budget.ts";
+export type { InflightOptions } from "../services/inflight.ts";

@@ -142,7 +142,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 93;
+const FAMILIES = 96;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -290,6 +290,12 @@ function fullSnapshot(): Snapshot {
       events: { published: 1, sent: 2, delivered: 3 },
       eventDrops: { unacked: 1 },
       drops: { malformed: 1 },
+      wire: {
+        sentBytes: 1000,
+        receivedBytes: 2000,
+        compressedSent: { messages: 1, plainBytes: 10_000, deflatedBytes: 900 },
+        compressedReceived: { messages: 0, plainBytes: 0, deflatedBytes: 0 },
+      },
     },
     leases: {
       leaders: [{ service: "echo", node: "n1" }],
@@ -585,13 +591,24 @@ Deno.test("metrics: service calls and events", async () => {
       served: [{ service: "auth", action: "login", outcome: "timeout", histogram: h.snapshot() }],
       events: { published: 4, sent: 6, delivered: 9 },
       eventDrops: { "slow-subscriber": 2, unacked: 1 },
-      drops: { malformed: 3 },
+      drops: { malformed: 3, "inflate-too-large": 1 },
+      wire: {
+        sentBytes: 1000,
+        receivedBytes: 2000,
+        compressedSent: { messages: 1, plainBytes: 10_000, deflatedBytes: 900 },
+        compressedReceived: { messages: 2, plainBytes: 30_000, deflatedBytes: 1_500 },
+      },
     },
   });
   const doc = parsePrometheus(text);
   const v = (name: string, labels: Record<string, string> = {}) => promValue(doc, name, labels);
   const call = { service: "echo", action: "say", outcome: "ok" };
   assert.equal(v("weft_service_request_duration_seconds_count", call), 2);
+  assert.equal(v("weft_service_wire_bytes_total", { direction: "received" }), 2000);
+  assert.equal(v("weft_service_compressed_messages_total", { direction: "received" }), 2);
+  const deflated = { direction: "sent", form: "deflated" };
+  assert.equal(v("weft_service_compressed_bytes_total", deflated), 900);
+  assert.equal(v("weft_service_drops_total", { reason: "inflate-too-large" }), 1);
   assert.equal(v("weft_service_request_duration_seconds_bucket", { ...call, le: "0.001" }), 1);
   assert.equal(
     v("weft_service_served_duration_seconds_count", { service: "auth", outcome: "timeout" }),

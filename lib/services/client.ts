@@ -25,6 +25,9 @@
  * Deadlines: `timeoutMs` (default 5000) bounds each attempt, `deadlineMs` (default `timeoutMs` ×
  * (retries + 1)) the whole call. Each attempt tells the callee the time left (`ttlMs`, the
  * smaller of the two), and the callee aborts the handler's signal past it and sends no answer.
+ *
+ * Backpressure: the bytes of requests in flight to one instance are bounded (inflight.ts); an
+ * attempt that would pass the bound waits, within its timeout, for earlier calls to end.
  * @module
  */
 
@@ -35,6 +38,7 @@ import { Suspects } from "./suspects.ts";
 import { balance, type Candidate } from "./balancer.ts";
 import { type Ejection, Outliers, type OutliersOptions } from "./outliers.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+import { InflightBytes, type InflightOptions } from "./inflight.ts";
 import {
   actionNameProblem,
   type Answer,
@@ -93,6 +97,8 @@ export interface ServiceClientOptions {
   outliers?: Omit<OutliersOptions, "now">;
   /** Each service's retry budget (retry_budget.ts defaults). */
   retryBudget?: Omit<RetryBudgetOptions, "now">;
+  /** The bound on bytes in flight to one instance (backpressure). */
+  inflight?: InflightOptions;
 }
 
 interface Pending {
@@ -162,6 +168,8 @@ export class ServiceClient {
   readonly #budgetOpts: Omit<RetryBudgetOptions, "now">;
   /** This node's calls still waiting, by instance address. */
   readonly #outstanding = new Map<string, number>();
+  /** Bytes of requests in flight per instance, and the calls that waited for them. */
+  readonly inflight: InflightBytes;
   // Random start: ids from before a restart are unlikely to meet an instance's cache.
   #nextId = Math.floor(Math.random() * 2 ** 40);
   /** Answers that matched no call (late after the call ended, or from elsewhere). */
@@ -173,6 +181,7 @@ export class ServiceClient {
     this.#now = deps.now ?? (() => performance.now());
     this.#timeout = opts.timeoutMs ?? 5000;
     this.#retries = opts.retries ?? 2;
+    this.inflight = new InflightBytes(opts.inflight);
     this.#suspects = new Suspects({
       now: this.#now,
       pingIntervalMs: opts.pingIntervalMs,
@@ -421,8 +430,38 @@ export class ServiceClient {
     return await this.#d.callLocal(req.service, req.action, copy.params, req.ttlMs);
   }
 
+  /** As {@link #send}, once the request's bytes fit the instance's window (backpressure). */
+  async #remote(
+    req: RequestMessage,
+    inst: ServiceInstance,
+    p: Pending,
+  ): Promise<Answer | (Answer & { unheard: true })> {
+    const started = this.#now();
+    const bytes = encodeMessage(req).length;
+    const release = await this.inflight.acquire(inst.address, bytes, req.ttlMs);
+    if (typeof release === "string") {
+      const full = release === "queue-full";
+      return {
+        ok: false,
+        code: full ? "rate-limited" : "timeout",
+        message: full
+          ? `too many calls waiting for ${inst.node}`
+          : `no room within ${req.ttlMs} ms: ${this.inflight.inFlight(inst.address)} bytes ` +
+            `in flight to ${inst.node}, at most ${this.inflight.maxBytes}`,
+        idempotent: false,
+        unheard: true,
+      };
+    }
+    const left = Math.max(1, Math.round(req.ttlMs - (this.#now() - started)));
+    try {
+      return await this.#send(left === req.ttlMs ? req : { ...req, ttlMs: left }, inst, p);
+    } finally {
+      release();
+    }
+  }
+
   /** The instance's answer, or one made up here (`unheard`: a timeout, a send that failed). */
-  #remote(
+  #send(
     req: RequestMessage,
     inst: ServiceInstance,
     p: Pending,

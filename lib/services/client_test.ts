@@ -446,3 +446,33 @@ Deno.test("client: calls go to the remote instance with the fewest calls waiting
   t.client.handleResponse({ kind: "response", id: held[0].id, ...ok("a") }, "10.0.0.2");
   assert.equal(await first, "a");
 });
+
+Deno.test("client: a slow instance slows its callers: requests past the in-flight window wait, unsent", async () => {
+  const held: (() => void)[] = [];
+  const box: { client?: ServiceClient } = {};
+  const t = setup({
+    "10.0.0.1": (req) => {
+      // Answers only when the test says: a slow callee.
+      held.push(() =>
+        box.client!.handleResponse({ kind: "response", id: req.id, ...ok(req.params) }, "10.0.0.1")
+      );
+      return "drop";
+    },
+  }, { client: { timeoutMs: 10_000, inflight: { maxBytes: 400 } } });
+  const client = box.client = t.client;
+  const p = "p".repeat(150);
+  const calls = [1, 2, 3, 4].map((i) => client.request("echo/x", `${i}${p}`));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(t.sent.length, 2, "two requests of ~180 bytes fill the 400-byte window");
+  assert.equal(client.inflight.waiting("10.0.0.1"), 2);
+  held.shift()!();
+  assert.equal((await calls[0] as string)[0], "1");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(t.sent.length, 3, "one ended, one more went");
+  while (held.length > 0) {
+    held.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.deepEqual((await Promise.all(calls)).map((r) => (r as string)[0]), ["1", "2", "3", "4"]);
+  assert.equal(client.inflight.inFlight("10.0.0.1"), 0);
+});

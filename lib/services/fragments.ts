@@ -16,8 +16,8 @@ import { ReasonCounter } from "../metrics/reasons.ts";
 
 /** The largest datagram sent by default, bytes: below any overlay MTU with IPv6 headers. */
 export const MAX_DATAGRAM = 1200;
-/** The largest message by default, bytes (1 MiB). */
-export const DEFAULT_MAX_MESSAGE = 1 << 20;
+/** The largest message by default, bytes (16 MiB: a 10 MiB request or answer fits). */
+export const DEFAULT_MAX_MESSAGE = 16 << 20;
 /** The header of a whole message's datagram. */
 export const WHOLE_HEADER = 2;
 /** The header of a fragment. */
@@ -84,11 +84,14 @@ export type FragmentDrop = typeof FRAGMENT_DROPS[number];
 
 /** The bounds of a {@link Reassembler}. */
 export interface ReassemblyLimits {
-  /** The largest message put back together, bytes. Default 1 MiB. */
+  /** The largest message put back together, bytes. Default 16 MiB. */
   maxMessageBytes?: number;
   /** Messages reassembled at once per sender; a new one evicts the oldest. Default 4. */
   maxPerSender?: number;
-  /** Bytes held across all senders; fragments beyond are dropped. Default 8 MiB. */
+  /**
+   * Bytes held across all senders; fragments beyond are dropped. Default 8 MiB or four of the
+   * largest messages, whichever is more.
+   */
   maxTotalBytes?: number;
   /**
    * Bytes one sender may hold, its fair share (fragments beyond are dropped, `memory`). Default
@@ -138,7 +141,7 @@ export class Reassembler {
   constructor(limits: ReassemblyLimits = {}, now: () => number = () => performance.now()) {
     this.#maxMessage = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
     this.#maxPer = limits.maxPerSender ?? 4;
-    this.#maxTotal = limits.maxTotalBytes ?? 8 << 20;
+    this.#maxTotal = limits.maxTotalBytes ?? Math.max(8 << 20, 4 * this.#maxMessage);
     this.#maxPerSenderBytes = Math.max(
       limits.maxBytesPerSender ?? Math.floor(this.#maxTotal / 4),
       this.#maxMessage,

@@ -20,6 +20,8 @@ import type { Logger } from "../log/logger.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
 import { MAX_SERVICES } from "../members/services.ts";
 import type { ServiceMetrics } from "./metrics.ts";
+import type { InflightOptions } from "./inflight.ts";
+import type { ServiceCallsStatus } from "../status/status.ts";
 import { announcedServices } from "./announce.ts";
 import { CallAuthorizer } from "./authorize.ts";
 import type { CallRule } from "../policy/model.ts";
@@ -59,10 +61,12 @@ export type ServiceLeases = Pick<
 
 /** Tuning of the service layer; every field has a default. */
 export interface ServiceLayerOptions {
-  /** The largest request, answer or event, bytes. Default 1 MiB. */
+  /** The largest request, answer or event, bytes. Default 16 MiB (events: 1 MiB). */
   maxMessageBytes?: number;
   /** Limits per caller on this node's services. */
   callers?: CallerLimitOptions;
+  /** The bound on bytes of requests in flight to one instance (backpressure; inflight.ts). */
+  inflight?: InflightOptions;
   /** Default per-attempt timeout of calls, ms. Default 5000. */
   requestTimeoutMs?: number;
   /** Default retries of calls. Default 2. */
@@ -136,6 +140,8 @@ export interface ServiceSummary {
   localHealthy?: boolean | null;
   /** Its instances as this node sees them. */
   instances: ServiceInstance[];
+  /** The calls this node made of it; absent before the first. */
+  calls?: ServiceCallsStatus;
 }
 
 /** The service layer's state, for `/status`. */
@@ -220,6 +226,7 @@ export class MeshServices {
       pingIntervalMs: o.pingIntervalMs,
       ...(o.outliers ? { outliers: o.outliers } : {}),
       ...(o.retryBudget ? { retryBudget: o.retryBudget } : {}),
+      inflight: o.inflight,
     });
     this.#pubsub = new PubSub({
       self: () => deps.address,
@@ -468,13 +475,16 @@ export class MeshServices {
   /** Every service known (announced by a member, or provided here), with its instances. */
   list(): ServiceSummary[] {
     const names = new Set([...serviceNames(this.#d.view()), ...this.#local.names()]);
+    const calls = this.#stats.callsByService();
     return [...names].sort().map((name) => {
       const check = this.#checks.get(name);
+      const made = calls.get(name);
       return {
         name,
         local: this.#local.get(name) !== undefined,
         ...(check ? { localHealthy: check.healthy } : {}),
         instances: this.instances(name),
+        ...(made ? { calls: made } : {}),
       };
     });
   }
@@ -484,14 +494,12 @@ export class MeshServices {
    * @ignore internal: the mesh agent runs the service layer
    */
   metrics(): ServiceMetrics {
-    return {
-      ...this.#stats.snapshot({
-        ...this.#socket.drops(),
-        "pong-limited": this.#pongsLimited,
-        "subscriptions-refused": this.#pubsub.strangersRefused,
-      }),
-      denied: this.#authorizer.denied(),
-    };
+    const figures = this.#stats.snapshot({
+      ...this.#socket.drops(),
+      "pong-limited": this.#pongsLimited,
+      "subscriptions-refused": this.#pubsub.strangersRefused,
+    });
+    return { ...figures, denied: this.#authorizer.denied(), wire: this.#socket.wire() };
   }
 
   /**

@@ -43,6 +43,20 @@ export interface ServiceMetrics {
   denied?: { service: string; rule: string; count: number }[];
   /** Ejections, retries and retry budget refusals by service (absent: none counted). */
   resilience?: ResilienceMetrics;
+  /** Bytes on the wire and what compression did (absent: not measured). */
+  wire?: ServiceWireFigures;
+}
+
+/** The service socket's bytes on the wire, and the messages that went deflated. */
+export interface ServiceWireFigures {
+  /** Bytes of service datagrams sent and received. */
+  sentBytes: number;
+  /** Bytes of service datagrams received. */
+  receivedBytes: number;
+  /** Messages sent deflated, their bytes before and after deflating. */
+  compressedSent: { messages: number; plainBytes: number; deflatedBytes: number };
+  /** Messages received deflated, their bytes before and after inflating. */
+  compressedReceived: { messages: number; plainBytes: number; deflatedBytes: number };
 }
 
 const CALL = ["service", "action", "outcome"] as const;
@@ -85,6 +99,22 @@ const DENIED = counter(
     "refused them ((default) when no rule matched).",
   ["service", "rule"],
 );
+const WIRE_BYTES = counter(
+  "weft_service_wire_bytes_total",
+  "Bytes of service datagrams (fragments and headers included), by direction (sent, received).",
+  ["direction"],
+);
+const COMPRESSED = counter(
+  "weft_service_compressed_messages_total",
+  "Service messages that crossed the wire deflated, by direction.",
+  ["direction"],
+);
+const COMPRESSED_BYTES = counter(
+  "weft_service_compressed_bytes_total",
+  "Bytes of the service messages that crossed the wire deflated, by direction and form: plain " +
+    "(the message itself) and deflated (what crossed the wire).",
+  ["direction", "form"],
+);
 
 /** The service figures `services` gives; nothing while it gives undefined (no service layer). */
 export function servicesCollector(services: () => ServiceMetrics | undefined): Collector {
@@ -108,6 +138,20 @@ export function servicesCollector(services: () => ServiceMetrics | undefined): C
       out.sample(DENIED, { service, rule }, count);
     }
     if (s.resilience) resilienceSamples(out, s.resilience);
+    const w = s.wire;
+    if (w === undefined) return;
+    out.sample(WIRE_BYTES, { direction: "sent" }, w.sentBytes);
+    out.sample(WIRE_BYTES, { direction: "received" }, w.receivedBytes);
+    for (
+      const [direction, c] of [["sent", w.compressedSent], [
+        "received",
+        w.compressedReceived,
+      ]] as const
+    ) {
+      out.sample(COMPRESSED, { direction }, c.messages);
+      out.sample(COMPRESSED_BYTES, { direction, form: "plain" }, c.plainBytes);
+      out.sample(COMPRESSED_BYTES, { direction, form: "deflated" }, c.deflatedBytes);
+    }
   };
 }
 

@@ -109,3 +109,5 @@ export { SERVICES_PORT } from "../members/ports.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { ServiceSpec } from "../members/member.ts";
+export type { InflightOptions } from "./inflight.ts";
+export type { ServiceCallsStatus } from "../status/status.ts";

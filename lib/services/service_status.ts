@@ -31,6 +31,7 @@ export function servicesStatus(
       ...(i.reason ? { reason: i.reason } : {}),
     })),
     leader: null,
+    ...(s.calls ? { calls: s.calls } : {}),
   }));
   const listed = new Set(list.map((s) => s.name));
   for (const l of leaders) {

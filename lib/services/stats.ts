@@ -12,6 +12,7 @@ import { Histogram, PROBE_RTT_BUCKETS } from "../health/histogram.ts";
 import type { ServiceCallSeries, ServiceMetrics } from "./metrics.ts";
 import { ReasonCounter } from "../metrics/reasons.ts";
 import { ResilienceStats } from "./resilience_stats.ts";
+import type { ServiceCallsStatus } from "../status/status.ts";
 
 /** Latency bounds, seconds: the probe RTT bounds (in-process calls up to slow WAN links), then
  * room for slow backends. */
@@ -84,6 +85,22 @@ export class ServiceStats {
   /** Counts an event dropped for `reason`. */
   eventDrop(reason: EventDrop, n = 1): void {
     this.#eventDrops.add(reason, n);
+  }
+
+  /** The calls this node made, by service, all actions and outcomes together (`/status`). */
+  callsByService(): Map<string, ServiceCallsStatus> {
+    const out = new Map<string, ServiceCallsStatus>();
+    for (const { service, outcome, histogram: h } of this.#calls.list()) {
+      let c = out.get(service);
+      if (c === undefined) {
+        c = { count: 0, errors: 0, le: h.buckets, buckets: h.counts.map(() => 0) };
+        out.set(service, c);
+      }
+      c.count += h.count;
+      if (outcome !== "ok") c.errors += h.count;
+      for (let i = 0; i < h.counts.length; i++) c.buckets[i] += h.counts[i];
+    }
+    return out;
   }
 
   /** The figures now, with the socket's drops. */

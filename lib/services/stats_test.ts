@@ -57,3 +57,18 @@ Deno.test("stats: ejections, retries and budget refusals by service, capped", ()
   assert.equal(Object.keys(retries).length, MAX_SERIES + 1);
   assert.equal(retries.other, 6);
 });
+
+Deno.test("stats: calls made, by service: all actions and outcomes together, errors apart", () => {
+  const s = new ServiceStats();
+  s.call("echo", "a", "ok", 0.002);
+  s.call("echo", "b", "ok", 0.2);
+  s.call("echo", "a", "timeout", 5);
+  s.call("auth", "x", "ok", 0.001);
+  const by = s.callsByService();
+  const echo = by.get("echo")!;
+  assert.equal(echo.count, 3);
+  assert.equal(echo.errors, 1);
+  assert.equal(echo.buckets.at(-1), 3);
+  assert.equal(echo.buckets[echo.le.findIndex((b) => b >= 0.002)], 1);
+  assert.equal(by.get("auth")!.count, 1);
+});

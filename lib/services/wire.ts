@@ -13,6 +13,12 @@
  * | ping | `[6, id]` |
  * | pong | `[7, id]` |
  * | subscriptions ack | `[8, version]` |
+ * | hello | `[9, id, flags]` |
+ * | hello answer | `[10, id, flags]` |
+ *
+ * A hello tells the receiver what the sender's service layer takes beyond this base (flags, see
+ * peer_features.ts: compressed messages) and asks for the receiver's; the answer carries them.
+ * A node that predates hellos drops them, and is then taken to take nothing more.
  *
  * A ping asks whether the receiver's service layer is alive (a caller pings the instances that
  * let its calls time out); the pong answers it with the same id.
@@ -131,8 +137,22 @@ export type LivenessMessage =
   | { /** The question. */ kind: "ping"; /** Its id. */ id: number }
   | { /** The answer. */ kind: "pong"; /** The ping's id. */ id: number };
 
+/** What a service layer takes beyond the base protocol (peer_features.ts), asked or answered. */
+export type HelloMessage =
+  | {
+    /** The question. */ kind: "hello"; /** Its id. */
+    id: number; /** The sender's flags. */
+    flags: number;
+  }
+  | {
+    /** The answer. */ kind: "hello-ack"; /** The question's id. */
+    id: number;
+    /** The sender's flags. */ flags: number;
+  };
+
 /** Any message of the service layer. */
 export type ServiceMessage =
+  | HelloMessage
   | RequestMessage
   | ResponseMessage
   | EventMessage
@@ -204,8 +224,8 @@ export function valueProblem(v: unknown, path = "", depth = 0): string | undefin
 export const MAX_MESSAGE_DEPTH = MAX_VALUE_DEPTH + 8;
 /** The most items an array or map in a message may hold (entries, for a map). */
 export const MAX_CONTAINER_ITEMS = 65_536;
-/** The longest string or byte string in a message, in bytes: a whole message's limit. */
-export const MAX_STRING_BYTES = 1 << 20;
+/** The longest string or byte string in a message, in bytes: a whole message's limit (16 MiB). */
+export const MAX_STRING_BYTES = 16 << 20;
 
 const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_MESSAGE_DEPTH });
 // Extensions are refused (maxExtLength 0): only plain data comes out. The decoder has no depth
@@ -227,6 +247,8 @@ const KIND = {
   ping: 6,
   pong: 7,
   "subscriptions-ack": 8,
+  hello: 9,
+  "hello-ack": 10,
 } as const;
 const MODES: readonly WireMode[] = ["all", "one-per-service"];
 
@@ -255,6 +277,9 @@ function wireOf(m: ServiceMessage): unknown[] {
       return [KIND[m.kind], m.id];
     case "subscriptions-ack":
       return [KIND["subscriptions-ack"], m.version];
+    case "hello":
+    case "hello-ack":
+      return [KIND[m.kind], m.id, m.flags];
   }
 }
 
@@ -313,6 +338,12 @@ export function decodeMessage(bytes: Uint8Array): ServiceMessage | null {
       return a.length === 2 ? { kind: "pong", id } : null;
     case KIND["subscriptions-ack"]:
       return a.length === 2 ? { kind: "subscriptions-ack", version: id } : null;
+    case KIND.hello:
+    case KIND["hello-ack"]:
+      if (a.length !== 3 || !uint(a[2]) || a[2] > 0xffff_ffff) return null;
+      return a[0] === KIND.hello
+        ? { kind: "hello", id, flags: a[2] }
+        : { kind: "hello-ack", id, flags: a[2] };
   }
   return null;
 }

@@ -246,3 +246,12 @@ Deno.test("decodeMessage: arrays, maps and strings over the limits are refused; 
   lie.set([0xdd, 0xff, 0xff, 0xff, 0xff], at);
   assert.equal(decodeMessage(lie), null);
 });
+
+Deno.test("wire: hellos carry flags both ways; bad flags are refused", () => {
+  for (const kind of ["hello", "hello-ack"] as const) {
+    const m = { kind, id: 3, flags: 1 };
+    assert.deepEqual(decodeMessage(encodeMessage(m)), m);
+  }
+  assert.equal(decodeMessage(new Uint8Array([0x93, 9, 1, 0xff])), null);
+  assert.equal(decodeMessage(new Uint8Array([0x92, 9, 1])), null);
+});

@@ -35,6 +35,7 @@ export type {
   PeerStatus,
   RouteStatus,
   SegmentStatus,
+  ServiceCallsStatus,
   ServiceInstanceStatus,
   ServiceLeaderStatus,
   ServiceStatus,

@@ -253,6 +253,23 @@ export interface ServiceStatus {
   instances: ServiceInstanceStatus[];
   /** Its leader as this node knows it, null when none is known. */
   leader: ServiceLeaderStatus | null;
+  /** The calls this node made of it since it started; absent before the first. */
+  calls?: ServiceCallsStatus;
+}
+
+/**
+ * Calls this node made of a service, all actions together, as counters (a reader takes rates and
+ * quantiles from the difference between two readings, as Prometheus does).
+ */
+export interface ServiceCallsStatus {
+  /** Calls ended. */
+  count: number;
+  /** Of those, calls that failed (any outcome but ok). */
+  errors: number;
+  /** Latency bounds, seconds, ascending (the `+Inf` bucket is `count`). */
+  le: readonly number[];
+  /** Cumulative counts, one per bound: calls that took at most that long. */
+  buckets: number[];
 }
 
 /** One member offering a service, in the status document. */

@@ -13,7 +13,9 @@
  *   agent's HTTP call to the backend on its loopback), against the same calls straight over HTTP
  *   from `cli` to the same backend at `srv`'s overlay address (through both TUNs and the
  *   tunnel), same payload, interleaved, `--rounds` times (the rate: median of the rounds; p50
- *   and p99: over every call);
+ *   and p99: over every call); and, beside them, the same calls of a service `cli` provides
+ *   itself (`local`: the client's own node, no tunnel). Each payload size in turn (`--payload`,
+ *   default 100 bytes and 1 MiB of base64 filler: messages of 8 KiB and more go deflated);
  * - `s1`, `s2`, `s3`: embedded agents that each subscribe `--subs` times to `bench/*`; `cli`
  *   publishes `--events` events (mode `all`, `--window` in flight) and every node reports when
  *   each of its subscribers got them all: the fan-out rate is deliveries a second, from the
@@ -22,7 +24,7 @@
  * Figures and ratios, never assertions.
  *
  *   deno run -A --unstable-net scripts/bench/services.ts [--seconds 2] [--rounds 5]
- *     [--concurrency 1,16] [--payload 100] [--events 2000] [--window 32] [--subs 4]
+ *     [--concurrency 1,16] [--payload 100,1048576] [--events 2000] [--window 32] [--subs 4]
  * @module
  */
 
@@ -48,8 +50,8 @@ export interface ServicesBenchOptions {
   rounds?: number;
   /** Callers at once (default [1, 16]). */
   concurrency?: number[];
-  /** Filler bytes per call (default 100). */
-  payloadBytes?: number;
+  /** Filler bytes per call, each size measured in turn (default 100 and 1 MiB). */
+  payloads?: number[];
   /** Events to publish (default 2000). */
   events?: number;
   /** Publishes in flight (default 32). */
@@ -60,7 +62,9 @@ export interface ServicesBenchOptions {
 
 /** One path at one concurrency: rate the median over the rounds, latencies of all calls. */
 export interface ServicesCallRow {
-  /** `mesh` (mesh.services.request) or `http` (POST through the tunnel). */
+  /** Filler bytes per call. */
+  payloadBytes: number;
+  /** `mesh` (to the provider), `local` (a service of the caller's node) or `http` (POST). */
   path: string;
   /** Callers at once. */
   concurrency: number;
@@ -76,8 +80,10 @@ export interface ServicesCallRow {
   errors: number;
 }
 
-/** Mesh against HTTP at one concurrency. */
+/** Mesh against HTTP at one concurrency and payload. */
 export interface ServicesRatio {
+  /** Filler bytes per call. */
+  payloadBytes: number;
   /** Callers at once. */
   concurrency: number;
   /** Mesh calls a second over HTTP calls a second. */
@@ -162,7 +168,7 @@ export async function runServicesBench(
     seconds: opts.seconds ?? 2,
     rounds: opts.rounds ?? 5,
     concurrency: opts.concurrency ?? [1, 16],
-    payloadBytes: opts.payloadBytes ?? 100,
+    payloads: opts.payloads ?? [100, 1 << 20],
     events: opts.events ?? 2000,
     window: opts.window ?? 32,
     subs: opts.subs ?? 4,
@@ -223,7 +229,7 @@ export async function runServicesBench(
         seconds: o.seconds,
         concurrency: o.concurrency,
         rounds: o.rounds,
-        payloadBytes: o.payloadBytes,
+        payloads: o.payloads,
         events: o.events,
         window: o.window,
         subscribers,
@@ -236,7 +242,9 @@ export async function runServicesBench(
     };
 
     const notes: string[] = [
-      `payload ${o.payloadBytes} B of filler, ${o.seconds} s per measurement, ${o.rounds} ` +
+      `payloads ${
+        o.payloads.join(", ")
+      } B of base64 filler, ${o.seconds} s per measurement, ${o.rounds} ` +
       "round(s) interleaved; the mesh path adds the provider agent's (weft --join ... " +
       `--service-http, --service-caller-limit ${CALLER_LIMIT}) HTTP call to its backend ` +
       "on loopback",
@@ -296,40 +304,52 @@ export function callRows(
 ): { rows: ServicesCallRow[]; ratios: ServicesRatio[]; errors: string[] } {
   const rows: ServicesCallRow[] = [];
   const errors: string[] = [];
-  for (const path of ["mesh", "http"] as const) {
-    for (const c of concurrency) {
-      const runs = calls.filter((r) => r.path === path && r.concurrency === c);
-      const lat = runs.flatMap((r) => r.latMs);
-      let failed = 0;
-      const byKind = new Map<string, number>();
-      for (const r of runs) {
-        for (const [e, n] of Object.entries(r.errors)) {
-          failed += n;
-          byKind.set(e, (byKind.get(e) ?? 0) + n);
+  const payloads = [...new Set(calls.map((r) => r.payloadBytes))];
+  const paths = (["mesh", "local", "http"] as const).filter((p) => calls.some((r) => r.path === p));
+  for (const bytes of payloads) {
+    for (const path of paths) {
+      for (const c of concurrency) {
+        const runs = calls.filter((r) =>
+          r.path === path && r.concurrency === c && r.payloadBytes === bytes
+        );
+        const lat = runs.flatMap((r) => r.latMs);
+        let failed = 0;
+        const byKind = new Map<string, number>();
+        for (const r of runs) {
+          for (const [e, n] of Object.entries(r.errors)) {
+            failed += n;
+            byKind.set(e, (byKind.get(e) ?? 0) + n);
+          }
         }
+        for (const [e, n] of byKind) errors.push(`${path} x${c} ${bytes} B: ${n} × ${e}`);
+        rows.push({
+          payloadBytes: bytes,
+          path,
+          concurrency: c,
+          rps: Math.round(median(runs.map((r) => r.rps))),
+          p50Ms: round2(percentile(lat, 50)),
+          p99Ms: round2(percentile(lat, 99)),
+          calls: runs.reduce((s, r) => s + r.calls, 0),
+          errors: failed,
+        });
       }
-      for (const [e, n] of byKind) errors.push(`${path} x${c}: ${n} × ${e}`);
-      rows.push({
-        path,
-        concurrency: c,
-        rps: Math.round(median(runs.map((r) => r.rps))),
-        p50Ms: round2(percentile(lat, 50)),
-        p99Ms: round2(percentile(lat, 99)),
-        calls: runs.reduce((s, r) => s + r.calls, 0),
-        errors: failed,
-      });
     }
   }
-  const ratios = concurrency.map((c): ServicesRatio => {
-    const m = rows.find((r) => r.path === "mesh" && r.concurrency === c)!;
-    const h = rows.find((r) => r.path === "http" && r.concurrency === c)!;
-    return {
-      concurrency: c,
-      rps: round2(m.rps / h.rps),
-      p50: round2(m.p50Ms / h.p50Ms),
-      p99: round2(m.p99Ms / h.p99Ms),
-    };
-  });
+  const ratios = payloads.flatMap((bytes) =>
+    concurrency.map((c): ServicesRatio => {
+      const row = (path: string) =>
+        rows.find((r) => r.path === path && r.concurrency === c && r.payloadBytes === bytes)!;
+      const m = row("mesh");
+      const h = row("http");
+      return {
+        payloadBytes: bytes,
+        concurrency: c,
+        rps: round2(m.rps / h.rps),
+        p50: round2(m.p50Ms / h.p50Ms),
+        p99: round2(m.p99Ms / h.p99Ms),
+      };
+    })
+  );
   return { rows, ratios, errors };
 }
 
@@ -361,7 +381,7 @@ if (import.meta.main) {
     seconds: num("seconds"),
     rounds: num("rounds"),
     concurrency: flag("concurrency")?.split(",").map(Number),
-    payloadBytes: num("payload"),
+    payloads: flag("payload")?.split(",").map(Number),
     events: num("events"),
     window: num("window"),
     subs: num("subs"),

@@ -19,12 +19,17 @@ import { createLogger, MeshAgent } from "../../mod.ts";
 import { serveControl } from "../../mod.ts";
 import { percentile } from "./net_measure.ts";
 
-/** A request figure: one path at one concurrency. */
+/** A request figure: one path at one concurrency and payload. */
 export interface CallFigures {
-  /** `mesh` (mesh.services.request) or `http` (POST through the tunnel). */
-  path: "mesh" | "http";
+  /**
+   * `mesh` (mesh.services.request to the provider, through the tunnel), `local` (the same to a
+   * service provided on the caller's own node) or `http` (POST through the tunnel).
+   */
+  path: CallPath;
   /** Callers at once. */
   concurrency: number;
+  /** Bytes of filler in each call's params. */
+  payloadBytes: number;
   /** Calls answered. */
   calls: number;
   /** Calls that failed, by error (code or message). */
@@ -34,6 +39,9 @@ export interface CallFigures {
   /** The answered calls' latencies, ms (rounded to µs). */
   latMs: number[];
 }
+
+/** The ways a call is made. */
+export type CallPath = "mesh" | "local" | "http";
 
 /** What the caller measured of publishing. */
 export interface PublishFigures {
@@ -65,8 +73,8 @@ export interface CallPlan {
   concurrency: number[];
   /** Measurement rounds (each path at each concurrency per round, interleaved). */
   rounds: number;
-  /** Bytes of filler in each call's params. */
-  payloadBytes: number;
+  /** Bytes of filler in each call's params: each size measured in turn. */
+  payloads: number[];
   /** Events to publish (0: no publish phase). */
   events: number;
   /** Publishes in flight at once. */
@@ -116,10 +124,11 @@ async function waitFor(what: string, cond: () => boolean): Promise<void> {
  * calls a second and their latencies, failures by error code (or message).
  */
 export async function measure(
-  path: "mesh" | "http",
+  path: CallPath,
   call: (i: number) => Promise<void>,
   concurrency: number,
   seconds: number,
+  payloadBytes = 0,
 ): Promise<CallFigures> {
   const lat: number[] = [];
   const errors: Record<string, number> = {};
@@ -143,6 +152,7 @@ export async function measure(
   return {
     path,
     concurrency,
+    payloadBytes,
     calls: lat.length,
     errors,
     rps: lat.length / elapsed,
@@ -175,37 +185,54 @@ async function runCalls(
   await waitFor(`${plan.service} on ${plan.provider}`, callable);
   const provider = mesh.view().members.find((m) => m.name === plan.provider)!;
   const url = `http://${provider.address}:${plan.backendPort}/echo`;
-  const filler = "x".repeat(plan.payloadBytes);
-  const params = (i: number) => ({ i, filler });
-  const viaMesh = async (i: number) => {
-    const r = await mesh.services.request(`${plan.service}/echo`, params(i), {
-      timeoutMs: 5000,
-      retries: 0,
-    });
-    if ((r as { i?: number }).i !== i) throw new Error("wrong answer");
-  };
-  const viaHttp = async (i: number) => {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(params(i)),
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`HTTP ${res.status}`);
-    }
-    if (((await res.json()) as { i?: number }).i !== i) throw new Error("wrong answer");
-  };
-  const ping = await pingMs(provider.address);
-  // Warm both paths (sessions, connections, JIT) before anything is measured.
-  await measure("mesh", viaMesh, 4, 1);
-  await measure("http", viaHttp, 4, 1);
+  // A service on this node too: `local` calls it (the same client, no tunnel).
+  mesh.services.provide("here", { echo: (p) => p });
   const out: CallFigures[] = [];
-  for (let r = 0; r < plan.rounds; r++) {
-    for (const c of plan.concurrency) {
-      out.push(await measure("mesh", viaMesh, c, plan.seconds));
-      out.push(await measure("http", viaHttp, c, plan.seconds));
+  const ping = await pingMs(provider.address);
+  for (const bytes of plan.payloads) {
+    // Filler as data usually is: base64 of random bytes (deflating saves about a quarter).
+    const random = new Uint8Array(Math.ceil(bytes * 3 / 4));
+    for (let i = 0; i < random.length; i += 65536) {
+      crypto.getRandomValues(random.subarray(i, i + 65536));
+    }
+    const filler = btoa(Array.from(random, (b) => String.fromCharCode(b)).join("")).slice(
+      0,
+      bytes,
+    );
+    const params = (i: number) => ({ i, filler });
+    const timeoutMs = 5000 + Math.ceil(bytes / 1024) * 20;
+    const viaService = (service: string) => async (i: number) => {
+      const r = await mesh.services.request(`${service}/echo`, params(i), {
+        timeoutMs,
+        retries: 0,
+      });
+      if ((r as { i?: number }).i !== i) throw new Error("wrong answer");
+    };
+    const viaMesh = viaService(plan.service);
+    const viaLocal = viaService("here");
+    const viaHttp = async (i: number) => {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(params(i)),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`HTTP ${res.status}`);
+      }
+      if (((await res.json()) as { i?: number }).i !== i) throw new Error("wrong answer");
+    };
+    // Warm every path (sessions, connections, JIT) before anything is measured.
+    await measure("mesh", viaMesh, 4, 1);
+    await measure("local", viaLocal, 4, 1);
+    await measure("http", viaHttp, 4, 1);
+    for (let r = 0; r < plan.rounds; r++) {
+      for (const c of plan.concurrency) {
+        out.push(await measure("mesh", viaMesh, c, plan.seconds, bytes));
+        out.push(await measure("local", viaLocal, c, plan.seconds, bytes));
+        out.push(await measure("http", viaHttp, c, plan.seconds, bytes));
+      }
     }
   }
   return { calls: out, pingMs: ping };

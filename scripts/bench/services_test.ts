@@ -4,7 +4,7 @@ import { type CallFigures, measure } from "./services_node.ts";
 
 /** A round's figures: `n` calls, latencies base, base+1, ... ms. */
 const fig = (
-  path: "mesh" | "http",
+  path: "mesh" | "local" | "http",
   concurrency: number,
   rps: number,
   base: number,
@@ -13,6 +13,7 @@ const fig = (
 ): CallFigures => ({
   path,
   concurrency,
+  payloadBytes: 100,
   calls: n,
   errors,
   rps,
@@ -29,18 +30,30 @@ Deno.test("services bench: rates are medians of rounds, latencies over every cal
     fig("http", 1, 150, 1, 100), // 1..100
     fig("mesh", 16, 1000, 101, 100, { timeout: 1, "no-instance": 4 }),
     fig("http", 16, 1000, 1, 100),
+    { ...fig("mesh", 1, 10, 1, 10), payloadBytes: 1 << 20 },
+    { ...fig("local", 1, 20, 1, 10), payloadBytes: 1 << 20 },
+    { ...fig("http", 1, 20, 1, 10), payloadBytes: 1 << 20 },
   ], [1, 16]);
-  assert.deepEqual(rows, [
+  const small = rows.filter((r) => r.payloadBytes === 100).map(({ payloadBytes: _, ...r }) => r);
+  assert.deepEqual(small, [
     { path: "mesh", concurrency: 1, rps: 200, p50Ms: 50, p99Ms: 99, calls: 100, errors: 0 },
     { path: "mesh", concurrency: 16, rps: 900, p50Ms: 100, p99Ms: 198, calls: 200, errors: 7 },
+    { path: "local", concurrency: 1, rps: NaN, p50Ms: NaN, p99Ms: NaN, calls: 0, errors: 0 },
+    { path: "local", concurrency: 16, rps: NaN, p50Ms: NaN, p99Ms: NaN, calls: 0, errors: 0 },
     { path: "http", concurrency: 1, rps: 100, p50Ms: 100, p99Ms: 198, calls: 200, errors: 0 },
     { path: "http", concurrency: 16, rps: 1000, p50Ms: 50, p99Ms: 99, calls: 200, errors: 0 },
   ]);
-  assert.deepEqual(ratios, [
-    { concurrency: 1, rps: 2, p50: 0.5, p99: 0.5 },
-    { concurrency: 16, rps: 0.9, p50: 2, p99: 2 },
+  const big = rows.filter((r) => r.payloadBytes === 1 << 20 && r.concurrency === 1);
+  assert.deepEqual(big.map((r) => [r.path, r.rps]), [["mesh", 10], ["local", 20], ["http", 20]]);
+  assert.deepEqual(ratios.filter((r) => r.payloadBytes === 100), [
+    { payloadBytes: 100, concurrency: 1, rps: 2, p50: 0.5, p99: 0.5 },
+    { payloadBytes: 100, concurrency: 16, rps: 0.9, p50: 2, p99: 2 },
   ]);
-  assert.deepEqual(errors, ["mesh x16: 3 × timeout", "mesh x16: 4 × no-instance"]);
+  assert.equal(ratios.find((r) => r.payloadBytes === 1 << 20 && r.concurrency === 1)!.rps, 0.5);
+  assert.deepEqual(errors, [
+    "mesh x16 100 B: 3 × timeout",
+    "mesh x16 100 B: 4 × no-instance",
+  ]);
 });
 
 Deno.test("services bench: a measurement counts answers and failures by code", async () => {

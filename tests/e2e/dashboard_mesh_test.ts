@@ -405,6 +405,31 @@ Deno.test({
         );
         await page.screenshot({ path: `${shots}/1-services.png`, fullPage: true });
 
+        // Calls this node makes of echo (n2 has no action "nope": those fail): the panel shows
+        // their rate, errors a second and p99, from one status document to the next.
+        let calling = true;
+        const calls = (async () => {
+          while (calling) {
+            await lab.leader.services.request("echo/say", 1).catch(() => {});
+            await lab.leader.services.request("echo/nope", null, { retries: 0 }).catch(() => {});
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        })();
+        const cell = (what: string) => `#services tr[data-service="echo"] td[data-calls="${what}"]`;
+        const moving = (t: string | null) => t !== null && !/^(–|0\/s)$/.test(t);
+        const shown = await eventually(
+          async () =>
+            moving(await page.textContent(cell("rate"))) &&
+            moving(await page.textContent(cell("errors"))),
+          GUARD_MS,
+        );
+        calling = false;
+        await calls;
+        assert.ok(shown, (await page.textContent('#services tr[data-service="echo"]'))!);
+        assert.match((await page.textContent(cell("rate")))!, /^[\d.]+\/s$/);
+        assert.match((await page.textContent(cell("p99")))!, /^≤ [\d.]+ ms$/);
+        await page.screenshot({ path: `${shots}/1b-service-calls.png`, fullPage: true });
+
         // The leader's instance fails its check (a closed port): it turns unhealthy on the page
         // and the other instance takes the lead.
         const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });

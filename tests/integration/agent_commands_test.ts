@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { freePort, startMeshAgent, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
-import { MAX_BODY_BYTES } from "../../lib/control/server.ts";
+import { MAX_CALL_BODY_BYTES } from "../../lib/control/server.ts";
 import { DirLock } from "../../lib/config/dir_lock.ts";
 
 Deno.test({
@@ -92,13 +92,13 @@ Deno.test({
       const params = (n: number) => JSON.stringify("p".repeat(n - envelope));
       const at = await weft(
         ["call", "nosuch/x", "-", "--state-dir", state],
-        params(MAX_BODY_BYTES),
+        params(MAX_CALL_BODY_BYTES),
       );
       assert.equal(at.code, 1, at.stderr);
       assert.doesNotMatch(at.stderr, /too-large/, "a request of the limit's size is taken");
       const over = await weft(
         ["call", "nosuch/x", "-", "--state-dir", state],
-        params(MAX_BODY_BYTES + 1),
+        params(MAX_CALL_BODY_BYTES + 1),
       );
       const agentSays = await fetch(`http://${status}/v1/services/call`, {
         method: "POST",
@@ -106,7 +106,10 @@ Deno.test({
           authorization: `Bearer ${(await Deno.readTextFile(`${state}/control.token`)).trim()}`,
           "content-type": "application/json",
         },
-        body: JSON.stringify({ path: "nosuch/x", params: JSON.parse(params(MAX_BODY_BYTES + 1)) }),
+        body: JSON.stringify({
+          path: "nosuch/x",
+          params: JSON.parse(params(MAX_CALL_BODY_BYTES + 1)),
+        }),
       });
       assert.equal(agentSays.status, 413);
       const { error } = await agentSays.json();

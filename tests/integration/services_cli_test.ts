@@ -30,13 +30,13 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "weft-svc-cli-" });
-    // The backend: say echoes, big answers 2 MB.
+    // The backend: say echoes, big answers 17 MB (over the 16 MiB limit of a message).
     const backend = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       async (req) => {
         const action = new URL(req.url).pathname.slice(1);
         const params = await req.json();
-        if (action === "big") return Response.json("x".repeat(2_000_000));
+        if (action === "big") return Response.json("x".repeat(17_000_000));
         return Response.json({ echoed: params, action });
       },
     );
@@ -159,14 +159,14 @@ Deno.test({
       assert.equal(held.length, 1);
       const big = await onLeader("call", "echo/big");
       assert.equal(big.code, 1);
-      assert.match(big.stderr, /too-large: the backend's answer is \d+ bytes, over 1048576/);
+      assert.match(big.stderr, /too-large: the backend's answer is \d+ bytes, over 16777216/);
       const tooBig = await weft(
         ["call", "echo/say", "-", "--status-listen", lstatus, "--state-dir", `${dir}/leader`],
-        JSON.stringify("y".repeat(1_100_000)),
+        JSON.stringify("y".repeat(17_000_000)),
       );
-      // Refused as the agent refuses such a request (agent_commands_test.ts: the boundary).
+      // Within the API's limit (agent_commands_test.ts: that boundary), over the message's.
       assert.equal(tooBig.code, 1);
-      assert.match(tooBig.stderr, /^weft: too-large: request body over 1048576 bytes$/m);
+      assert.match(tooBig.stderr, /^weft: too-large: .*over the limit of 16777216/m);
       // Nothing stuck: the next call is answered.
       const after = await onLeader("call", "echo/say", "2");
       assert.equal(after.code, 0, after.stderr);

@@ -8,9 +8,9 @@ import type { Context, MiddlewareHandler } from "npm:hono@^4.13.19";
 import { bodyLimit } from "npm:hono@^4.13.19/body-limit";
 import { HttpError } from "./errors.ts";
 
-import { bodyTooLargeText, MAX_BODY_BYTES } from "./body_limit.ts";
+import { bodyTooLargeText, MAX_BODY_BYTES, MAX_CALL_BODY_BYTES } from "./body_limit.ts";
 
-export { MAX_BODY_BYTES } from "./body_limit.ts";
+export { MAX_BODY_BYTES, MAX_CALL_BODY_BYTES } from "./body_limit.ts";
 /** JSON nested deeper than this is refused before it is parsed. */
 export const MAX_JSON_DEPTH = 32;
 
@@ -20,6 +20,16 @@ export function limitBody(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
     maxSize: maxBytes,
     onError: (c) => c.json({ error: bodyTooLargeText(maxBytes) }, 413),
   });
+}
+
+/**
+ * {@link limitBody} at {@link MAX_CALL_BODY_BYTES} for a service call, at {@link MAX_BODY_BYTES}
+ * for every other request.
+ */
+export function limitBodies(): MiddlewareHandler {
+  const small = limitBody(MAX_BODY_BYTES);
+  const call = limitBody(MAX_CALL_BODY_BYTES);
+  return (c, next) => (c.req.path === "/v1/services/call" ? call : small)(c, next);
 }
 
 /** The deepest nesting of arrays and objects in JSON text (strings skipped), stopping past max. */

@@ -339,7 +339,7 @@ Deno.test({
           (e) => e instanceof ServiceError && e.code === "no-instance",
         );
         await assert.rejects(
-          client.call("echo/say", "x".repeat(1_100_000)),
+          client.call("echo/say", "x".repeat(33 << 20)),
           (e) => e instanceof ServiceError && e.code === "too-large",
         );
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { CallRates } from "./service_calls.ts";
 import { $, el } from "./dom.ts";
 import { peerName, shortKey } from "./format.ts";
 import { renderGraph } from "./graph.ts";
@@ -18,7 +19,7 @@ import {
   renderTable,
 } from "./panels.ts";
 import { Rates } from "./rates.ts";
-import type { HealthEvent, StatusDoc } from "./types.ts";
+import type { HealthEvent, ServiceDoc, StatusDoc } from "./types.ts";
 
 const POLL_MS = 2000;
 // A remote listener wants the token on every request; the page was opened with ?token=,
@@ -31,6 +32,7 @@ const STALE_MS = 7000;
 type Mode = "connecting" | "live" | "polling" | "offline";
 
 const rates = new Rates();
+const callRates = new CallRates();
 const names = new Map<string | undefined, string>();
 let doc: StatusDoc | null = null;
 let lastUpdate = 0;
@@ -56,10 +58,12 @@ function update(d: unknown): void {
   lastUpdate = Date.now();
   next.peers.forEach((p) => names.set(p.publicKey, peerName(p)));
   rates.update(next.peers, performance.now());
+  const services = (next.node || {}).services;
+  if (Array.isArray(services)) callRates.update(services as ServiceDoc[], performance.now());
   renderHeader(next);
   drawGraph(next);
   renderTable(next, rates);
-  renderServices(next);
+  renderServices(next, callRates);
   renderSegments(next);
   renderDetail(next, selected);
   setConn(mode);

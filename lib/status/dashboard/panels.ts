@@ -6,6 +6,7 @@
  * @module
  */
 
+import { callCells, type CallRates } from "./service_calls.ts";
 import { $, el, query } from "./dom.ts";
 import {
   ago,
@@ -146,7 +147,7 @@ export function renderTable(doc: StatusDoc, rates: Rates): void {
  * The Services panel. Mesh agents list their services (maybe none); other agents have no such
  * field: no panel.
  */
-export function renderServices(doc: StatusDoc): void {
+export function renderServices(doc: StatusDoc, calls: CallRates): void {
   const list = (doc.node || {}).services;
   $("services").hidden = !Array.isArray(list);
   if (!Array.isArray(list)) return;
@@ -154,7 +155,7 @@ export function renderServices(doc: StatusDoc): void {
   body.textContent = "";
   if (list.length === 0) {
     const tr0 = el("tr");
-    tr0.appendChild(el("td", { colspan: 4, class: "empty" }, "no services in the mesh"));
+    tr0.appendChild(el("td", { colspan: 7, class: "empty" }, "no services in the mesh"));
     body.appendChild(tr0);
   }
   for (const s of list as ServiceDoc[]) {
@@ -184,6 +185,10 @@ export function renderServices(doc: StatusDoc): void {
     if (v.instances.length === 0) ic.textContent = "–";
     tr.appendChild(ic);
     tr.appendChild(el("td", { class: "leader", title: v.leaderTip }, v.leaderText));
+    const [rate, errors, p99] = callCells(calls.get(v.name));
+    tr.appendChild(el("td", { class: "num", "data-calls": "rate" }, rate));
+    tr.appendChild(el("td", { class: "num", "data-calls": "errors" }, errors));
+    tr.appendChild(el("td", { class: "num", "data-calls": "p99" }, p99));
     body.appendChild(tr);
   }
 }

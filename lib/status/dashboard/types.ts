@@ -92,6 +92,8 @@ export interface ServiceDoc {
   leader?: unknown;
   /** Offered on this node. */
   local?: unknown;
+  /** The calls this node made of it, as counters (`count`, `errors`, `le`, `buckets`). */
+  calls?: unknown;
 }
 
 /** A `node.segments` entry. */
