@@ -28,33 +28,6 @@ Deno.test("policy segments: parsed, defaulted, written back the same", () => {
   assert.equal(parsePolicy("policies: []\n").segments, undefined, "no segments, no key");
 });
 
-Deno.test("policy segments: every mistake is named with its line", () => {
-  const bad: [string, RegExp][] = [
-    ["segments:\n  - { name: Blue, vni: 1, select: '*' }\n", /line 2: .*bad segment name/],
-    ["segments:\n  - { name: a-very-long-name, vni: 1, select: '*' }\n", /bad segment name/],
-    [
-      "segments:\n  - { name: b, vni: 0, select: '*' }\n",
-      /bad vni: expected an integer 1-16777215/,
-    ],
-    ["segments:\n  - { name: b, vni: 16777216, select: '*' }\n", /bad vni/],
-    ["segments:\n  - { name: b, vni: 1 }\n", /segment "b" needs select/],
-    ["segments:\n  - { name: b, vni: 1, select: { cidrs: [10.0.0.0/8] } }\n", /not cidrs/],
-    ["segments:\n  - { name: b, vni: 1, select: '*', mtu: 100 }\n", /bad mtu/],
-    ["segments:\n  - { name: b, vni: 1, select: '*', driver: geneve }\n", /bad driver/],
-    ["segments:\n  - { name: b, vni: 1, select: '*', rate: 1 }\n", /unknown key "rate"/],
-    [
-      "segments:\n  - { name: b, vni: 1, select: '*' }\n  - { name: b, vni: 2, select: '*' }\n",
-      /line 3: segments\[1\]: duplicate segment name "b"/,
-    ],
-    [
-      "segments:\n  - { name: b, vni: 1, select: '*' }\n  - { name: c, vni: 1, select: '*' }\n",
-      /duplicate segment vni 1/,
-    ],
-    ["segments: blue\n", /segments must be a list/],
-  ];
-  for (const [text, re] of bad) assert.throws(() => parsePolicy(text), re, text);
-});
-
 /** A VXLAN datagram from `src` to `dst`:4789 for `vni`. */
 function vxlan(src: string, dst: string, vni: number): Uint8Array {
   const p = udp(src, dst, 40000, 4789);

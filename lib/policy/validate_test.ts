@@ -98,49 +98,6 @@ Deno.test("ports: numbers, numeric strings, ranges with spaces, a bare value", (
   );
 });
 
-Deno.test("selectors: every form normalized; '*' anywhere in a list means any", () => {
-  const sel = (v: unknown) => validatePolicy({ policies: [rule({ from: v })] }).policies[0].from;
-  assert.deepEqual(sel(" * "), [{ kind: "any" }]);
-  assert.deepEqual(sel(["role=web", "*"]), [{ kind: "any" }]);
-  assert.deepEqual(sel({ names: ["Web1", "db-2"] }), [{ kind: "names", names: ["web1", "db-2"] }]);
-  assert.deepEqual(sel({ cidrs: ["10.1.0.0/16", "10.9.9.9", "FD00::/8"] }), [
-    { kind: "cidrs", cidrs: ["10.1.0.0/16", "10.9.9.9/32", "fd00::/8"] },
-  ]);
-  // Map form: a string is "=", a list is "in" (duplicates dropped).
-  assert.deepEqual(sel({ labels: { role: "web", env: ["prod", "dev", "prod"] } }), [{
-    kind: "labels",
-    match: [
-      { key: "role", op: "=", values: ["web"] },
-      { key: "env", op: "in", values: ["prod", "dev"] },
-    ],
-  }]);
-  // Alternatives keep their order.
-  const alt = sel([{ names: ["a"] }, "role=x"]);
-  assert.deepEqual(alt.map((t) => t.kind), ["names", "labels"]);
-});
-
-Deno.test("selector errors carry the path to the bad part", () => {
-  rejects({ policies: [rule({ to: [[]] })] }, "policies[0].to[0]", "cannot nest");
-  rejects(
-    { policies: [rule({ to: { names: ["ok", 5] } })] },
-    "policies[0].to.names[1]",
-    "bad node name",
-  );
-  rejects({ policies: [rule({ to: { cidrs: [null] } })] }, "policies[0].to.cidrs[0]", "bad CIDR");
-  rejects(
-    { policies: [rule({ to: { labels: { "bad key!": "x" } } })] },
-    "policies[0].to.labels.bad key!",
-    /./,
-  );
-  rejects(
-    { policies: [rule({ to: { labels: { k: [] } } })] },
-    "policies[0].to.labels.k",
-    "non-empty list",
-  );
-  rejects({ policies: [rule({ to: { labels: 3 } })] }, "policies[0].to.labels", "labels must be");
-  rejects({ policies: [rule({ to: {} })] }, "policies[0].to", "exactly one");
-});
-
 Deno.test("document limits and rule names", () => {
   const many = Array.from({ length: MAX_RULES + 1 }, (_, i) => rule({ name: `r${i}` }));
   rejects({ policies: many }, "policies", `limit of ${MAX_RULES}`);
