@@ -513,8 +513,8 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     type: "list of NAME=URL[,actions=A|B]",
     default: "none",
     validation: "a service name and an http(s) base URL without query, credentials or comma, " +
-      "then optionally the only actions callers may call; once per service; in the file: " +
-      "http: in a services entry",
+      "optionally the only actions callers may call (actions=a|b) and those safe to retry " +
+      "(idempotent=a|b, * all); once per service; in the file: http: in a services entry",
     description: "a service whose actions an HTTP server answers (action x: POST <url>/x, JSON)",
     defaultValue: () => [],
     parse: serviceHttpList,

@@ -142,7 +142,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 96;
+const FAMILIES = 100;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -296,6 +296,8 @@ function fullSnapshot(): Snapshot {
         compressedSent: { messages: 1, plainBytes: 10_000, deflatedBytes: 900 },
         compressedReceived: { messages: 0, plainBytes: 0, deflatedBytes: 0 },
       },
+      denied: [{ service: "echo", rule: "web-only", count: 1 }],
+      resilience: { ejections: { echo: 1 }, retries: { echo: 2 }, budgetRefusals: { echo: 1 } },
     },
     leases: {
       leaders: [{ service: "echo", node: "n1" }],

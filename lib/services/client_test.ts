@@ -437,6 +437,8 @@ Deno.test("client: calls go to the remote instance with the fewest calls waiting
     "10.0.0.3": echoFrom("b"),
   }, { client: { timeoutMs: 5000 } });
   const first = t.client.request("echo/say", 1);
+  // Sent once the in-flight window lets it go (inflight.ts): a turn later.
+  await new Promise((r) => setTimeout(r, 0));
   assert.deepEqual(t.sent.map((s) => s.to), ["10.0.0.2"]);
   // Round-robin would send the third call to the first instance again: it still holds one.
   for (let i = 2; i <= 4; i++) {
