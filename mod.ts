@@ -173,6 +173,9 @@ export type { ActivityTiming } from "./lib/mesh/peers/activity.ts";
 export type { PeersOptions } from "./lib/mesh/peers/peers.ts";
 export type { Prefs, PrefsChange, PrefSettings } from "./lib/mesh/prefs.ts";
 export type { SegmentsOptions } from "./lib/mesh/segments/segments.ts";
+export type { PluginsOptions } from "./lib/mesh/plugins/plugins.ts";
+export type { PluginTiming } from "./lib/mesh/plugins/host.ts";
+export type { PluginPermission, PluginPermissions, PluginSpec } from "./lib/config/plugins.ts";
 export type { JoinRecord, LeaderFile, LeftRecord } from "./lib/mesh/state/state.ts";
 export type { LeaderStore, StoreHealth, StoreSnapshot } from "./lib/mesh/store/store.ts";
 export type { SubnetOptions } from "./lib/mesh/subnets/accepted.ts";
@@ -294,6 +297,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PluginStatus,
   RouteStatus,
   SegmentStatus,
   ServiceInstanceStatus,

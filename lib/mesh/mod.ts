@@ -63,6 +63,16 @@ export { KvLeaderStore, type KvLeaderStoreOptions } from "./store/kv_leader_stor
 export type { PeersOptions } from "./peers/peers.ts";
 export type { SubnetOptions } from "./subnets/accepted.ts";
 export type { SegmentsOptions } from "./segments/segments.ts";
+export type { PluginsOptions } from "./plugins/plugins.ts";
+export type { Plugin, PluginMesh, PluginServices, PluginSubscription } from "./plugins/api.ts";
+export { DEFAULT_PLUGIN_TIMING, type PluginTiming } from "./plugins/host.ts";
+export {
+  PLUGIN_PERMISSIONS,
+  type PluginPermission,
+  type PluginPermissions,
+  type PluginSpec,
+} from "../config/plugins.ts";
+export type { PluginStatus } from "../status/status.ts";
 export type { SegmentDriver, SegmentPlan } from "../segments/segments.ts";
 export { SEGMENT_DRIVERS } from "../segments/segments.ts";
 export type {
