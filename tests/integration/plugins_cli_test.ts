@@ -219,7 +219,10 @@ Deno.test({
       const crash = await onLeader("call", "thrower/crash");
       assert.equal(crash.code, 0, crash.stderr);
       assert.ok(
-        await eventually(async () => (await plugins()).get("thrower")?.state === "failed", 30_000),
+        await eventually(
+          async () => (await plugins()).get("thrower")?.state === "failed",
+          HANG_GUARD_MS,
+        ),
         logs(),
       );
       const thrower = (await plugins()).get("thrower")!;
@@ -242,7 +245,10 @@ Deno.test({
       assert.match(spin.stderr, /timeout/);
       assert.equal((await onLeader("call", "greeter/last")).code, 0, "n1 answers meanwhile");
       assert.ok(
-        await eventually(async () => (await plugins()).get("hanger")?.state === "failed", 30_000),
+        await eventually(
+          async () => (await plugins()).get("hanger")?.state === "failed",
+          HANG_GUARD_MS,
+        ),
         logs(),
       );
       assert.match((await plugins()).get("hanger")?.error ?? "", /no answer to a ping/);

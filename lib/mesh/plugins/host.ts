@@ -33,19 +33,19 @@ import {
 
 /** The timing of a plugin's supervision; every field has a default. */
 export interface PluginTiming {
-  /** How long its default export may take to return, ms. Default 10000. */
+  /** How long its default export may take to return, ms. Default 30000. */
   startMs: number;
   /** How often it is pinged, ms. Default 1000. */
   pingIntervalMs: number;
-  /** How long a ping may go unanswered before it counts as hung, ms. Default 5000. */
+  /** How long a ping may go unanswered before it counts as hung, ms. Default 10000. */
   pingTimeoutMs: number;
 }
 
 /** The defaults of {@link PluginTiming}. */
 export const DEFAULT_PLUGIN_TIMING: PluginTiming = {
-  startMs: 10_000,
+  startMs: 30_000,
   pingIntervalMs: 1_000,
-  pingTimeoutMs: 5_000,
+  pingTimeoutMs: 10_000,
 };
 
 /** Requests and publishes of one plugin waiting for their outcome at once, at most. */
