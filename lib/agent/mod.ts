@@ -126,6 +126,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PluginStatus,
   RouteStatus,
   SegmentStatus,
   ServiceInstanceStatus,
