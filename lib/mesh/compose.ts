@@ -7,7 +7,8 @@
  * The parts, in start order: the control channel, the peers, the policy, the subnet router, the
  * accepted routes, the exit node, the segments, the join server (leader), the service layer, the
  * paths, the relay members, the relay service, the routes, the sessions on demand (activity), the
- * leases, the leader's service or the node's sync, the link reports, DNS, the plugins. Before them the agent
+ * leases, the leader's service or the node's sync, the link reports, DNS, the plugins (when any
+ * are named). Before them the agent
  * itself starts (agent_part.ts), with what it needs from its start: the members' names, the
  * policy's filter, the relays under its transport.
  *
@@ -479,7 +480,7 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     // every part runs (what they provide is announced through the leader's service or the
     // sync); they close first, their services withdrawn while the layer still runs. A plugin
     // that cannot start stops the start.
-    { name: "plugins", part: plugins },
+    mesh.plugins.plugins?.length ? { name: "plugins", part: plugins } : null,
   ];
   return {
     parts: new PartList(list.filter((p) => p !== null), logger),
