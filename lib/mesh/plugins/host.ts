@@ -166,6 +166,7 @@ export class PluginHost {
     } catch (e) {
       throw new Error(`${where}: cannot read the module: ${e instanceof Error ? e.message : e}`);
     }
+    if (this.#state !== "starting") throw new Error(`${where}: stopped while starting`);
     let worker: Worker;
     try {
       worker = new Worker(this.#d.workerUrl ?? new URL("./worker.ts", import.meta.url), {
@@ -210,7 +211,11 @@ export class PluginHost {
   close(): void {
     if (this.#state === "failed" || this.#state === "stopped") return;
     this.#state = "stopped";
-    this.#stop(new Error(`plugin ${this.name} stopped`));
+    const why = new Error(`plugin ${this.name} stopped`);
+    // Closed while starting (the agent's start failed elsewhere): the start ends with it.
+    this.#started?.reject(why);
+    this.#started = null;
+    this.#stop(why);
   }
 
   /** Pings the plugin, and fails it when the last ping went unanswered too long. */

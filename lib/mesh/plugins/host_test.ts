@@ -253,6 +253,24 @@ Deno.test("plugin host: a plugin that cannot start says why", async (t) => {
   }
 });
 
+Deno.test("plugin host: closed while its start waits, the start ends", async () => {
+  await withPlugin(
+    `export default ({ services }) => {
+      services.provide("x", { a: () => 1 });
+      return new Promise(() => {});
+    };`,
+    async (host, layer) => {
+      const starting = host.start();
+      await until("the plugin runs", () => layer.provided.has("x"));
+      host.close();
+      await assert.rejects(starting, /stopped/);
+      assert.equal(host.status().state, "stopped");
+      assert.deepEqual(layer.closed, ["x"]);
+    },
+    { start: false },
+  );
+});
+
 Deno.test("plugin host: the worker gets only what is granted, and its own module", () => {
   const p = workerPermissions({ path: "/p/a.ts", permissions: { net: ["x:1"], read: ["/d"] } });
   assert.deepEqual(p, {
