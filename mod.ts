@@ -209,6 +209,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PluginStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,
@@ -220,3 +221,6 @@ export type {
 export type { OutliersOptions } from "./lib/services/outliers.ts";
 export type { RetryBudgetOptions } from "./lib/services/retry_budget.ts";
 export type { InflightOptions } from "./lib/services/inflight.ts";
+export type { PluginsOptions } from "./lib/mesh/plugins/plugins.ts";
+export type { PluginPermission, PluginPermissions, PluginSpec } from "./lib/config/plugins.ts";
+export type { PluginTiming } from "./lib/mesh/plugins/host.ts";

@@ -24,15 +24,19 @@ export const RELEASE_TARGETS: readonly string[] = [
 
 /**
  * The flags every build uses; they match the release workflow. A Worker's entry is not bundled
- * unless named (deno compile's docs, "Workers"): the crypto workers' is. The V8 flags are baked
+ * unless named (deno compile's docs, "Workers"): the crypto workers' and the plugins' are; plugins'
+ * workers hold only the permissions granted them (`--unstable-worker-options`). The V8 flags are baked
  * into the binary (lib/agent/jit.ts says why).
  */
 export const COMPILE_FLAGS: readonly string[] = [
   "--allow-all",
   "--unstable-net",
   "--unstable-ffi",
+  "--unstable-worker-options",
   "--include",
   "lib/crypto/pool_worker.ts",
+  "--include",
+  "lib/mesh/plugins/worker.ts",
   JIT_V8_FLAGS_ARG,
 ];
 

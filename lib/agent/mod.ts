@@ -80,6 +80,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PluginStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

@@ -16,7 +16,8 @@ function isFile(path: string): boolean {
 
 /**
  * The argv prefix that starts `weft` again: `[deno, "run", "-A", "--unstable-net", <V8 flags>,
- * <main.ts>]` under `deno run` (main.ts of this copy of weft, a path or a URL; with
+ * <main.ts>]` under `deno run` (main.ts of this copy of weft, a path or a URL, the latter with
+ * `--unstable-worker-options` too, which the deno.json gives a file; with
  * `--config <its deno.json>` after `run` when main.ts is a file with a deno.json beside it, so
  * that a process started from another directory, as `weft wireguard` starts its background
  * process, resolves its imports with the same configuration and lock file), `[<binary>]` in a
@@ -35,7 +36,15 @@ export function selfCommand(): string[] {
   if (/(^|[\\/])deno(\.exe)?$/.test(exe)) {
     const main = new URL("../../main.ts", import.meta.url);
     if (main.protocol !== "file:") {
-      return [exe, "run", "-A", "--unstable-net", JIT_V8_FLAGS_ARG, main.href];
+      return [
+        exe,
+        "run",
+        "-A",
+        "--unstable-net",
+        "--unstable-worker-options",
+        JIT_V8_FLAGS_ARG,
+        main.href,
+      ];
     }
     const path = decodeURIComponent(main.pathname);
     const config = decodeURIComponent(new URL("../../deno.json", import.meta.url).pathname);

@@ -202,6 +202,7 @@ const FULL = [
   "accept-dns: false", // 67
   "dns-forward-members: true", // 68
   "exit-node-fallback: true", // 69
+  "plugins: [hello.ts, {path: p/audit.ts, permissions: {read: [p], net: [api.example:443]}}]", // 70
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -271,6 +272,14 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.exitNode, "gateway");
     assert.equal(c.exitNodeFallback, true);
     assert.equal(c.origin.exitNodeFallback.line, 69);
+    assert.deepEqual(c.plugins, [
+      { path: join(dir, "hello.ts"), permissions: {} },
+      {
+        path: join(dir, "p/audit.ts"),
+        permissions: { read: [join(dir, "p")], net: ["api.example:443"] },
+      },
+    ]);
+    assert.equal(c.origin.plugins.line, 70);
     assert.deepEqual(c.dnsRoute, [
       { domain: "corp.example.", upstreams: ["198.51.100.53:53"] },
       { domain: "lab.", upstreams: ["198.51.100.54:5353", "[2001:db8::53]:53"] },

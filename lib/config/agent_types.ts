@@ -31,6 +31,20 @@ export interface ConfiguredService extends ServiceSpec {
   check?: ServiceCheckSpec;
 }
 
+/** One permission's name: a Deno permission, `run` and `ffi` left out. */
+export type PluginPermission = "net" | "read" | "write" | "env" | "sys" | "import";
+
+/** What a plugin is granted: absent, nothing of that kind. */
+export type PluginPermissions = { [K in PluginPermission]?: true | string[] };
+
+/** A plugin to run: the module and its permissions. */
+export interface PluginSpec {
+  /** The module's absolute path. */
+  path: string;
+  /** What it may do beyond reading its own module; default nothing. */
+  permissions: PluginPermissions;
+}
+
 /** A health check of one service (`--service-check NAME=TARGET,...`). */
 export interface ServiceCheckEntry {
   /** The service checked. */
@@ -129,6 +143,8 @@ export interface AgentConfig {
   serviceChecks: ServiceCheckEntry[];
   /** What each caller may ask of this node's services (`--service-caller-limit`). */
   serviceCallerLimit: CallerLimitSpec;
+  /** Plugins to run, each with the permissions granted to it (`--plugin`, `plugins:`). */
+  plugins: PluginSpec[];
   /** The overlay DNS server's UDP port; 0 turns it off. */
   dnsPort: number;
   /** The overlay DNS zone, lowercase, ending with a dot. */
@@ -246,6 +262,8 @@ export interface AgentFlags {
   serviceCheck?: string | string[];
   /** `--service-caller-limit <rate[,burst=n][,concurrent=n]>`. */
   serviceCallerLimit?: string;
+  /** `--plugin <file>`, repeatable. */
+  plugin?: string | string[];
   /** `--dns-port <port>`. */
   dnsPort?: number | string;
   /** `--dns-zone <zone>`. */

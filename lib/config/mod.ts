@@ -31,6 +31,13 @@ export type {
 } from "./agent_types.ts";
 export { ConfigError } from "./config_error.ts";
 export {
+  MAX_PLUGINS,
+  PLUGIN_PERMISSIONS,
+  type PluginPermission,
+  type PluginPermissions,
+  type PluginSpec,
+} from "./plugins.ts";
+export {
   loadWgQuickFile,
   parseWgQuick,
   type ParseWgQuickOptions,

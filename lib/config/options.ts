@@ -45,6 +45,7 @@ import {
   servicesFromFlag,
 } from "./values.ts";
 import { policyFromNode, type YamlSource } from "./yaml_source.ts";
+import { pluginList } from "./plugins.ts";
 import { defaultStateDir, type SystemInfo } from "./system.ts";
 import { quote } from "../text/quote.ts";
 import { dnsZoneProblem, interfaceNameProblem, sanitizeHostname } from "../net/names.ts";
@@ -546,6 +547,23 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     description: "what each calling node may ask of this node's services (over: rate-limited)",
     defaultValue: () => ({ ...DEFAULT_CALLER_LIMIT }),
     parse: callerLimitSetting,
+  },
+  plugins: {
+    flag: "--plugin",
+    arg: "<file>",
+    attribute: "plugin",
+    yaml: "plugins",
+    repeatable: true,
+    type: "list of FILE or {path, permissions}",
+    default: "none",
+    validation: "a TypeScript or JavaScript module, at most 16; permissions a mapping of net, " +
+      "read, write, env, sys, import, each true or a list (run and ffi are refused); the flag " +
+      "grants none",
+    description: "a plugin: a module run in a worker with only the permissions granted, offering " +
+      "services and following topics through the services API",
+    defaultValue: () => [],
+    parse: pluginList,
+    fromFlag: (v) => (Array.isArray(v) ? v : [v]),
   },
   dnsPort: {
     flag: "--dns-port",

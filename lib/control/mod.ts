@@ -65,6 +65,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PluginStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

@@ -176,13 +176,23 @@ function meshNodeStatus(
   self: Member | undefined,
 ): Pick<
   NodeStatus,
-  "services" | "leader" | "leaders" | "routes" | "carries" | "exitNode" | "systemDns" | "segments"
+  | "services"
+  | "plugins"
+  | "leader"
+  | "leaders"
+  | "routes"
+  | "carries"
+  | "exitNode"
+  | "systemDns"
+  | "segments"
 > {
   const routes = c.accepted.inUse();
   const systemDns = c.dns?.systemDns;
   const segments = c.segments.status();
+  const plugins = c.plugins.status();
   return {
     services: servicesStatus(c.services.list(), c.leases.leaders()),
+    ...(plugins.length ? { plugins } : {}),
     ...(c.role.role === "node" ? c.role.sync.status() : {}),
     ...(routes.length ? { routes } : {}),
     ...(self?.advertisedRoutes?.length

@@ -7,7 +7,8 @@
  * The parts, in start order: the control channel, the peers, the policy, the subnet router, the
  * accepted routes, the exit node, the segments, the join server (leader), the service layer, the
  * paths, the relay members, the relay service, the routes, the sessions on demand (activity), the
- * leases, the leader's service or the node's sync, the link reports, DNS. Before them the agent
+ * leases, the leader's service or the node's sync, the link reports, DNS, the plugins (when any
+ * are named). Before them the agent
  * itself starts (agent_part.ts), with what it needs from its start: the members' names, the
  * policy's filter, the relays under its transport.
  *
@@ -40,6 +41,7 @@ import { MemberIndex, MeshPeers } from "./peers/peers.ts";
 import type { ResolvedMesh } from "./resolve.ts";
 import { makeLeases, makeRole } from "./role_parts.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
+import { Plugins } from "./plugins/plugins.ts";
 
 export type { LinkParts, MeshComposition, NatParts, RoleParts, Start } from "./composition.ts";
 
@@ -232,6 +234,7 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
   }, mesh.services);
   // A failing check gives the leadership up at once, not when the lease runs out.
   services.onHealth((name, healthy) => leases.setHealth(name, healthy));
+  const plugins = new Plugins(mesh.plugins, { services, logger });
 
   const role: RoleParts = makeRole(mesh, run, {
     start,
@@ -473,8 +476,13 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
         close: () => links.close(),
       },
     },
-    // Last: it answers from the view, the peers' health and the service leaders.
+    // It answers from the view, the peers' health and the service leaders.
     dns && { name: "dns", part: dns },
+    // Last: the plugins use the service layer as a program embedding the agent would, once
+    // every part runs (what they provide is announced through the leader's service or the
+    // sync); they close first, their services withdrawn while the layer still runs. A plugin
+    // that cannot start stops the start.
+    mesh.plugins.plugins?.length ? { name: "plugins", part: plugins } : null,
   ];
   return {
     parts: new PartList(list.filter((p) => p !== null), logger),
@@ -488,6 +496,7 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     nat,
     relayService,
     dns,
+    plugins,
     links: links.parts,
     ...host,
     announceServices: (list) => announce(list),

@@ -29,6 +29,7 @@ import type { SubnetRouter } from "./subnets/router.ts";
 import type { ControlChannel } from "./sync/control_channel.ts";
 import type { LinkReporter } from "./sync/link_reporter.ts";
 import type { NodeSync } from "./sync/node_sync.ts";
+import type { Plugins } from "./plugins/plugins.ts";
 
 /** Where the agent starts from: the leader's state, or a node's file. */
 export type Start =
@@ -90,6 +91,8 @@ export interface MeshComposition {
   relayService: RelayService | null;
   /** The DNS server, unless DNS is off. */
   dns: MeshDns | null;
+  /** The plugins (none unless named). */
+  plugins: Plugins;
   /** This node's link reports, and on the leader the store of every member's latest. */
   links: LinkParts;
   /** The routes this node uses through routers. */

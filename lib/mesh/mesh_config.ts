@@ -59,6 +59,7 @@ export function meshOptionsFromConfig(
     ...dnsFromConfig(config),
     ...servicesFromConfig(config),
     ...natFromConfig(config),
+    ...(config.plugins.length ? { plugins: config.plugins } : {}),
   };
 }
 

@@ -14,12 +14,13 @@ import type { LeaderOptions } from "./leader/service.ts";
 import type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
 import type { PeersOptions } from "./peers/peers.ts";
 import type { NodeSyncOptions } from "./sync/node_sync.ts";
+import type { PluginsOptions } from "./plugins/plugins.ts";
 import type { SubnetOptions } from "./subnets/accepted.ts";
 import type { SegmentsOptions } from "./segments/segments.ts";
 
 /**
  * How a mesh agent starts: one flat object made of sections, each read by the part it
- * configures (identity, underlay, join, leader, sync, peers, DNS).
+ * configures (identity, underlay, join, leader, sync, peers, DNS, services, plugins).
  */
 export interface MeshOptions
   extends
@@ -34,4 +35,5 @@ export interface MeshOptions
     LeaseOptions,
     ServicesOptions,
     SubnetOptions,
-    SegmentsOptions {}
+    SegmentsOptions,
+    PluginsOptions {}

@@ -54,6 +54,16 @@ export {
   type MeshRole,
 } from "./mesh_agent.ts";
 export { LeaderError } from "./leader/core.ts";
+export type { Plugin, PluginMesh, PluginServices, PluginSubscription } from "./plugins/api.ts";
+export type { PluginsOptions } from "./plugins/plugins.ts";
+export { DEFAULT_PLUGIN_TIMING, type PluginTiming } from "./plugins/host.ts";
+export {
+  PLUGIN_PERMISSIONS,
+  type PluginPermission,
+  type PluginPermissions,
+  type PluginSpec,
+} from "../config/plugins.ts";
+export type { PluginStatus } from "../status/status.ts";
 export { EXIT, MAX_ROUTES, parseRoute, parseRoutes } from "../routes/prefixes.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.

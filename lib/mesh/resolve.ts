@@ -30,6 +30,7 @@ import { knownTcpPort, meshTcpPort, ownRoutes, underlayKind } from "./options/op
 import type { ActivityTiming } from "./peers/activity.ts";
 import type { PrefSettings } from "./prefs.ts";
 import type { SegmentsOptions } from "./segments/segments.ts";
+import type { PluginsOptions } from "./plugins/plugins.ts";
 import type { DefaultRouting, HostForwarding, KernelRoutes } from "../routes/forwarding.ts";
 import type { NodeSyncOptions } from "./sync/node_sync.ts";
 import type { SystemDns } from "../net/system_dns.ts";
@@ -165,6 +166,8 @@ export interface ResolvedMesh {
   services: ServicesOptions;
   /** The service leaders' leases. */
   leases: LeaseOptions;
+  /** The plugins. */
+  plugins: PluginsOptions;
 }
 
 // The sections handed on whole, as their part declares them: each key list must name every
@@ -204,6 +207,7 @@ const SERVICES_KEYS: Keys<ServicesOptions> = {
   serviceLayer: true,
 };
 const LEASE_KEYS: Keys<LeaseOptions> = { leaseTiming: true };
+const PLUGIN_KEYS: Keys<PluginsOptions> = { plugins: true, pluginTiming: true };
 
 type Keys<T> = { [K in keyof Required<T>]: true };
 
@@ -339,5 +343,6 @@ export function resolveMesh(
     },
     services: pick(opts, SERVICES_KEYS),
     leases: pick(opts, LEASE_KEYS),
+    plugins: pick(opts, PLUGIN_KEYS),
   };
 }

@@ -168,6 +168,8 @@ const HOW: Record<keyof MeshOptions, "computed" | "passed"> = {
   kernelRoutes: "passed",
   defaultRouting: "passed",
   segmentDrivers: "passed",
+  plugins: "passed",
+  pluginTiming: "passed",
 };
 
 Deno.test("resolve: every option handed on reaches a part's section", () => {

@@ -33,6 +33,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PluginStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

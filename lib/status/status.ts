@@ -10,6 +10,29 @@ import type { HealthState } from "../health/state.ts";
 import type { PeerHealth } from "../health/health.ts";
 import { type ProcessFigures, readProcessFigures } from "../metrics/process.ts";
 
+/** A plugin as `/status` shows it. */
+export interface PluginStatus {
+  /** Its name (the module's file name without the extension). */
+  name: string;
+  /** The module. */
+  path: string;
+  /** `starting`, `running`, `failed` (it threw, hung, flooded or exited: stopped and its
+   * services withdrawn) or `stopped` (the agent is closing). */
+  state: "starting" | "running" | "failed" | "stopped";
+  /** The services it provides now. */
+  offers: string[];
+  /** Its subscriptions now. */
+  subscriptions: number;
+  /** Calls of its services answered, and of those how many failed or went unanswered. */
+  calls: number;
+  /** Calls of its services that failed (its handler threw, or no answer in time). */
+  callErrors: number;
+  /** How many times it failed (0 or 1: a failed plugin stays stopped until the agent restarts). */
+  failures: number;
+  /** Why it failed. */
+  error?: string;
+}
+
 /** This node, in the status document. */
 export interface NodeStatus {
   /** Node name in the mesh ("" outside a managed mesh). */
@@ -93,6 +116,8 @@ export interface NodeStatus {
    * announces or this node provides, sorted by name, with its instances and its leader.
    */
   services?: ServiceStatus[];
+  /** The plugins this agent runs (`--plugin`), when it runs any. */
+  plugins?: PluginStatus[];
   /** The shared store a leader keeps the mesh's state in (etcd), and how it answers. */
   store?: StoreStatus;
   /** The mesh leader this node syncs with now (mesh nodes; a leader has none). */

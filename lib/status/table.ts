@@ -9,6 +9,7 @@ import {
   type KnownLeaderStatus,
   type NodeStatus,
   type PeerStatus,
+  type PluginStatus,
   type ServiceStatus,
 } from "./status.ts";
 
@@ -69,6 +70,18 @@ function serviceLines(services: ServiceStatus[]): string[] {
     return `${i === 0 ? "services" : ""}`.padEnd(11) +
       `${s.name.padEnd(width)}  ${healthy}/${s.instances.length} healthy  ${leader}${here}`;
   });
+}
+
+/**
+ * A plugin: `greeter running, offers greeter, 1 subscription, 12 calls (1 failed)`, or
+ * `thrower FAILED: uncaught: Error: boom` and what it had.
+ */
+function pluginLine(p: PluginStatus): string {
+  const offers = p.offers.length ? `offers ${p.offers.join(", ")}` : "offers nothing";
+  const subs = `${p.subscriptions} subscription${p.subscriptions === 1 ? "" : "s"}`;
+  const calls = `${p.calls} calls${p.callErrors ? ` (${p.callErrors} failed)` : ""}`;
+  const state = p.state === "failed" ? `FAILED: ${p.error ?? "?"}` : p.state;
+  return `${p.name} ${state}, ${offers}, ${subs}, ${calls}`;
 }
 
 /**
@@ -184,6 +197,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       })${g.up ? "" : `: DOWN: ${g.error ?? "?"}`}`
     ),
     ...(n.services?.length ? serviceLines(n.services) : []),
+    ...(n.plugins ?? []).map((p, i) => `${i === 0 ? "plugins" : ""}`.padEnd(11) + pluginLine(p)),
     ...(n.store
       ? [
         `store      ${n.store.store} ${n.store.ok ? "ok" : `FAILING: ${n.store.error ?? "?"}`}` +
