@@ -15,8 +15,6 @@
  * @module
  */
 
-import type { AgentConfig } from "../../config/agent_config.ts";
-import { ConfigError } from "../../config/config_error.ts";
 import type { Device } from "../../device/device.ts";
 import type { Logger } from "../../log/logger.ts";
 import { splitLabels } from "../../members/labels.ts";
@@ -32,14 +30,7 @@ import { runIdOf } from "../../members/run_id.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
-import type { LeaderStore } from "../store/store.ts";
-import {
-  compileAt,
-  compilePolicyText,
-  type PolicyOrigin,
-  policySection,
-  type VersionedPolicy,
-} from "../../policy/source.ts";
+import { compilePolicyText, type VersionedPolicy } from "../../policy/source.ts";
 import type { SegmentSpec } from "../../policy/segment_admin.ts";
 import {
   type ControlMessage,
@@ -49,6 +40,7 @@ import {
   pacedHelloMs,
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
+import { SnapshotFetches } from "./snapshot_fetches.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
@@ -59,83 +51,13 @@ import { StoreError } from "../../store/kv.ts";
 import { validRouteList } from "../../routes/prefixes.ts";
 import type { NodeRoutes } from "./routes.ts";
 
-/** The leader section of a mesh agent's options. */
-export interface LeaderOptions {
-  /** The mesh network (leader). Default `10.200.0.0/16`. */
-  network?: string;
-  /** An IPv6 mesh network (leader), allocated alongside the IPv4 one. */
-  network6?: string;
-  /**
-   * Leader: how long a node that was answered but never heard from (no hello, no handshake)
-   * keeps its name and address, ms. Default 600000 (10 minutes).
-   */
-  joinHoldMs?: number;
-  /**
-   * Leader: how long a removed node's name is kept from other joiners unless the operator frees
-   * it (`weft node free-name`), ms. Default 86400000 (24 hours).
-   */
-  nameHoldMs?: number;
-  /**
-   * The leader's network policy (YAML text, as `weft policy apply` takes it), put in force at
-   * start once checked against the mesh's members as `weft policy apply` checks it: a name no
-   * member has (nor the policy's `future:` list) or a failing test stops the start (a
-   * `PolicyError`, a `ConfigError` with `policyOrigin`).
-   */
-  policyText?: string;
-  /**
-   * Where `policyText` is in its file (a configuration's `policy:` section), for its lines.
-   * @ignore internal: the CLI's (a configuration's policy file, the etcd store) and tests'
-   */
-  policyOrigin?: PolicyOrigin;
-  /**
-   * Where the leader keeps the mesh's state (members, tokens, policy). Default: `leader.json` in
-   * its state directory. Leaders given one shared store (etcd, through `KvLeaderStore`) serve
-   * one mesh together; the leader's own key stays in its state directory.
-   * @ignore internal: the CLI's (a configuration's policy file, the etcd store) and tests'
-   */
-  store?: LeaderStore;
-}
+import type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
 
-/**
- * The leader section of a parsed configuration: its networks, and its `policy:` section's text
- * and place. Only a leader's configuration may hold a policy: a node's is a ConfigError, as is a
- * policy that does not validate (at the file's own line).
- */
-export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
-  if (config.store !== undefined && role !== "leader") {
-    throw new ConfigError(
-      "--store: only a leader keeps the mesh's state: a node (--join, or a node's state " +
-        "directory) takes no store",
-    );
-  }
-  let policy: Pick<LeaderOptions, "policyText" | "policyOrigin"> = {
-    policyText: undefined,
-    policyOrigin: undefined,
-  };
-  if (config.policy) {
-    if (role !== "leader") {
-      throw new ConfigError("a policy section belongs in the leader's configuration");
-    }
-    const { text, origin } = policySection(config.policy);
-    // A policy that does not validate stops here, before anything is opened; the members are
-    // checked once the leader's state is (openLeader).
-    compileAt(text, origin);
-    policy = { policyText: text, policyOrigin: origin };
-  }
-  // A default network is left out: a stored mesh keeps its own (openLeader applies the default).
-  const network = config.origin.cidr.source === "default" ? undefined : config.cidr;
-  return { network, network6: config.cidr6, ...policy };
-}
-
-/** A policy put in force: its version, and its warnings (label selectors no member matches). */
-export interface PolicyApplied {
-  /** The version in force. */
-  version: number;
-  /** Warnings, each with its line; they did not stop the policy. */
-  warnings: string[];
-}
+export { leaderFromConfig } from "./leader_options.ts";
+export type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
 
 export type { CreatedToken, TokenOptions } from "./token_text.ts";
+export { FETCH_IDLE_MS, FETCH_RATE, FETCHING_MAX } from "./snapshot_fetches.ts";
 
 /** What the service works with. */
 export interface LeaderServiceDeps {
@@ -187,29 +109,6 @@ export interface LeaderServiceDeps {
 export const HELLO_RATE = { perSecond: 1, burst: 5 };
 
 /**
- * Snapshot windows one member may ask for: a whole view of 10,000 members is some 20 windows,
- * fetched as fast as they arrive, so twenty a second with a burst of forty; more are refused and
- * counted (the member asks again).
- */
-export const FETCH_RATE = { perSecond: 20, burst: 40 };
-
-/**
- * Members fetching a snapshot at once: the others wait their turn (in order). With every joiner
- * of a burst fetching, each one's next window waited for every other's, none finished before its
- * snapshot was dropped, and at 10,000 members almost no view came whole.
- */
-export const FETCHING_MAX = 64;
-
-/** A member fetching a snapshot that asked nothing for this long gives its place up, ms. */
-export const FETCH_IDLE_MS = 5_000;
-
-/** The snapshot a hello says its node assembles (`sv`, `sp`), when both are counts. */
-function snapshotOf(sv: unknown, sp: unknown): { v: number; part: number } | null {
-  const ok = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-  return ok(sv) && ok(sp) ? { v: sv as number, part: sp as number } : null;
-}
-
-/**
  * How long a member counts as using this leader after its last hello: a node says hello every
  * 3 s, so a few missed; past it, the member moved to another leader (or is gone) and this one
  * stops pushing to it.
@@ -238,14 +137,10 @@ export class LeaderService {
   readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   readonly #helloLimit: RateLimiter;
   #hellosRefused = 0;
-  readonly #fetchLimit: RateLimiter;
-  #fetchesRefused = 0;
-  // Members fetching a snapshot (by key: when they last asked), and those waiting to start one
-  // (by key, in order: the address and version their hello came from).
-  readonly #fetching = new Map<string, number>();
+  // Members fetching their view in windows, and those in line to.
+  readonly #fetches: SnapshotFetches;
   // Called once the next push made is out (the answers to byes whose change it carries).
   readonly #afterPush: (() => void)[] = [];
-  readonly #waiting = new Map<string, { from: string; held: number }>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -274,11 +169,6 @@ export class LeaderService {
       maxEntries: 16_384,
       ...(deps.now ? { now: deps.now } : {}),
     });
-    this.#fetchLimit = new RateLimiter({
-      ...FETCH_RATE,
-      maxEntries: 16_384,
-      ...(deps.now ? { now: deps.now } : {}),
-    });
     this.#now = deps.now ?? (() => performance.now());
     this.#core = deps.core;
     const key = deps.core.lanKey;
@@ -289,6 +179,12 @@ export class LeaderService {
     this.#logger = deps.logger;
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes));
+    this.#fetches = new SnapshotFetches({
+      core: deps.core,
+      fanout: () => this.#fanout,
+      answers: this.#answers,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
   }
 
   /** Applies the leader's view and policy, then follows their changes and serves hellos. */
@@ -371,8 +267,7 @@ export class LeaderService {
         this.#users.delete(m.publicKey);
         this.#paced.delete(m.publicKey);
         this.#answers.forget(m.publicKey);
-        this.#fetching.delete(m.publicKey);
-        this.#waiting.delete(m.publicKey);
+        this.#fetches.forget(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
@@ -401,7 +296,7 @@ export class LeaderService {
     );
     this.#stops.push(() => clearInterval(release));
     // Places of members that stopped fetching free up for those in line.
-    const admit = setInterval(() => this.#admit(), 1000);
+    const admit = setInterval(() => this.#fetches.admit(), 1000);
     this.#stops.push(() => clearInterval(admit));
     this.#channel.listen((msg, from) => this.#onMessage(msg, from));
     const underlay = this.#deps.underlay;
@@ -502,7 +397,7 @@ export class LeaderService {
       label: this.labelsDropped,
       service: this.servicesRefused,
       hello: this.#hellosRefused,
-      fetch: this.#fetchesRefused,
+      fetch: this.#fetches.refused,
       bye: this.#byesRefused,
       store: this.#storeRefused,
     };
@@ -649,8 +544,7 @@ export class LeaderService {
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
     this.#deferred.clear();
-    this.#fetching.clear();
-    this.#waiting.clear();
+    this.#fetches.clear();
     this.#afterPush.length = 0;
   }
 
@@ -736,63 +630,11 @@ export class LeaderService {
     }).catch((e) => this.#writeFailed("recording a bye", e));
   }
 
-  /**
-   * A member's ask for the next window of the snapshot it assembles (or the window it lost):
-   * checked against the sender (its group's snapshot only) and held to {@link FETCH_RATE}; no
-   * write, and paced with the other answers (one under way per member).
-   */
+  /** A member's ask for a window of its snapshot: checked against the sender (snapshot_fetches.ts). */
   #onFetch(msg: Extract<ControlMessage, { t: "fetch" }>, from: string): void {
     const member = this.#core.member(from);
-    const fanout = this.#fanout;
-    if (!member || member.role === "leader" || !fanout) return;
-    if (!this.#fetchLimit.allow(member.publicKey)) return void this.#fetchesRefused++;
-    if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
-    const goesOn = fanout.keeps(member.publicKey, msg.v);
-    const key = member.publicKey;
-    if (!goesOn && fanout.needsView(key, msg.h)) return this.#startView(key, from, msg.h);
-    if (goesOn && fanout.lastWindow(key, msg.v, msg.part)) this.#fetched(key);
-    else if (goesOn) this.#fetching.set(key, this.#now());
-    const parts = fanout.fetch(key, msg.h, { v: msg.v, part: msg.part });
-    this.#answers.answer(key, from, parts, goesOn);
-  }
-
-  /**
-   * Starts member `key`'s snapshot (its first window) when fewer than {@link FETCHING_MAX} are
-   * fetching one, else puts it in line: it starts when a place frees.
-   */
-  #startView(key: string, from: string, held: number): void {
-    const t = this.#now();
-    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
-    if (!this.#fetching.has(key) && this.#fetching.size >= FETCHING_MAX) {
-      // Its place in line is kept (a Map keeps a key's place when it is set again).
-      this.#waiting.set(key, { from, held });
-      return;
-    }
-    const fanout = this.#fanout!;
-    const parts = fanout.fetch(key, held);
-    const v = fanout.newestSnapshot(key);
-    // A snapshot of one window is whole at once: no place taken.
-    if (v !== null && !fanout.lastWindow(key, v, 0)) this.#fetching.set(key, t);
-    this.#answers.answer(key, from, parts);
-  }
-
-  /** Member `key` has its snapshot's last window: its place goes to the next in line. */
-  #fetched(key: string): void {
-    this.#fetching.delete(key);
-    this.#admit();
-  }
-
-  /** Starts the snapshots of members in line while places are free. */
-  #admit(): void {
-    const t = this.#now();
-    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
-    for (const [key, w] of this.#waiting) {
-      if (this.#fetching.size >= FETCHING_MAX) break;
-      this.#waiting.delete(key);
-      if (this.#core.memberByKey(key) && !this.#answers.busy(key)) {
-        this.#startView(key, w.from, w.held);
-      }
-    }
+    if (!member || member.role === "leader" || !this.#fanout) return;
+    this.#fetches.fetch(member.publicKey, from, msg);
   }
 
   /** Takes the deferred hellos the rate allows now; waits again for the others. */
@@ -852,23 +694,8 @@ export class LeaderService {
       if (policy && msg.pv !== policy.version) {
         for (const part of fanout.policyParts(policy)) this.#channel.sendEncoded(from, part);
       }
-      // A node a little behind gets what changed in its scope; one far behind, new, or whose
-      // scope started over, its whole scoped view: encoded once per group and version, paced,
-      // and not again while one is under way (its next hello after it asks for a delta).
-      if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
-      // A node that fetches views in windows: the snapshot it is assembling goes on from the
-      // part it lacks, or it gets a delta, or a window of a shared snapshot.
-      const snap = msg.fw === true ? snapshotOf(msg.sv, msg.sp) : null;
-      const goesOn = snap !== null && fanout.keeps(member.publicKey, snap.v);
-      const key = member.publicKey;
-      if (msg.fw === true && !goesOn && fanout.needsView(key, msg.v)) {
-        return this.#startView(key, from, msg.v);
-      }
-      if (goesOn) this.#fetching.set(key, this.#now());
-      const parts = msg.fw === true
-        ? fanout.fetch(member.publicKey, msg.v, snap)
-        : fanout.answer(member.publicKey, msg.v);
-      this.#answers.answer(member.publicKey, from, parts, goesOn);
+      // What it lacks: a delta, its whole scoped view, or the next window of its snapshot.
+      this.#fetches.hello(member.publicKey, from, msg);
     }).catch((e) => this.#writeFailed("a member update", e));
   }
 
