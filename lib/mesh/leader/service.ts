@@ -8,7 +8,7 @@
  * members that see the same members, not once per member.
  *
  * A mesh may have several leaders on one shared store. Each answers hellos from any member and
- * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
+ * remembers which members use it (said hello lately: users.ts); it pushes changes,
  * its own and those its store's watch brings from the other leaders, to those members only (a
  * member that joined is pushed to once it said hello). A write its store refuses (no quorum,
  * unreachable) is dropped and counted (`store`), logged once a minute.
@@ -37,10 +37,10 @@ import {
   DEFAULT_HELLO_MS,
   helloEveryOf,
   helloRttOf,
-  pacedHelloMs,
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
 import { SnapshotFetches } from "./snapshot_fetches.ts";
+import { LeaderUsers } from "./users.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
@@ -58,6 +58,7 @@ export type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
 
 export type { CreatedToken, TokenOptions } from "./token_text.ts";
 export { FETCH_IDLE_MS, FETCH_RATE, FETCHING_MAX } from "./snapshot_fetches.ts";
+export { USER_WINDOW_MS } from "./users.ts";
 
 /** What the service works with. */
 export interface LeaderServiceDeps {
@@ -108,13 +109,6 @@ export interface LeaderServiceDeps {
  */
 export const HELLO_RATE = { perSecond: 1, burst: 5 };
 
-/**
- * How long a member counts as using this leader after its last hello: a node says hello every
- * 3 s, so a few missed; past it, the member moved to another leader (or is gone) and this one
- * stops pushing to it.
- */
-export const USER_WINDOW_MS = 30_000;
-
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
   readonly #core: LeaderCore;
@@ -145,10 +139,8 @@ export class LeaderService {
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
   readonly #storeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4 });
-  // When each member (by key) last said hello to this leader, in monotonic ms.
-  readonly #users = new Map<string, number>();
-  // The hello interval each member was last asked for (members paced: a large fleet).
-  readonly #paced = new Map<string, number>();
+  // The members that use this leader, and the hello interval each was asked for.
+  readonly #users: LeaderUsers;
   readonly #now: () => number;
   // One log line per member a minute for byes it may not send.
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
@@ -179,6 +171,13 @@ export class LeaderService {
     this.#logger = deps.logger;
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes));
+    this.#users = new LeaderUsers({
+      size: () => deps.core.size,
+      hellosPerSecond: deps.hellosPerSecond,
+      now: this.#now,
+      askPace: (to, hi) => this.#channel.send(to, { t: "pace", hi }),
+      ...(deps.paced ? { paced: deps.paced } : {}),
+    });
     this.#fetches = new SnapshotFetches({
       core: deps.core,
       fanout: () => this.#fanout,
@@ -197,8 +196,7 @@ export class LeaderService {
     // A single leader just started does not know its users yet: the online members count as
     // users until a hello interval shows who they are (with other leaders, they use those).
     if (!started.members.some((m) => m.role === "leader" && m.publicKey !== me)) {
-      const t = this.#now();
-      for (const m of started.members) if (!m.offline) this.#users.set(m.publicKey, t);
+      this.#users.seed(started.members);
     }
     const fanout = this.#fanout = new Fanout(core);
     const send = (to: string, bytes: Uint8Array) => this.#channel.sendEncoded(to, bytes);
@@ -214,7 +212,7 @@ export class LeaderService {
       const parts = fanout.policyParts(p);
       const pushed = parts.length <= PUSH_PARTS_MAX ? parts : [];
       const sends: (string | Uint8Array)[] = [];
-      for (const m of this.#served(core.view())) {
+      for (const m of this.#users.served(core.view())) {
         for (const part of pushed) sends.push(m.address, part);
         sends.push(m.address, notice);
       }
@@ -244,7 +242,7 @@ export class LeaderService {
       // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
       // the others pull as usual.
       const sends: (string | Uint8Array)[] = [];
-      fanout.push(this.#served(now), toldAt, (to, bytes) => sends.push(to, bytes));
+      fanout.push(this.#users.served(now), toldAt, (to, bytes) => sends.push(to, bytes));
       this.#answers.push(sends);
       for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
     };
@@ -264,8 +262,7 @@ export class LeaderService {
       let told = false;
       for (const m of this.#gone(shown, v)) {
         if (m.publicKey === me) continue;
-        this.#users.delete(m.publicKey);
-        this.#paced.delete(m.publicKey);
+        this.#users.forget(m.publicKey);
         this.#answers.forget(m.publicKey);
         this.#fetches.forget(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
@@ -404,20 +401,6 @@ export class LeaderService {
   }
 
   /**
-   * The members this leader pushes changes to: those that use it (said hello lately), online and
-   * not leaders (they follow the store). A member that joined but has not said hello yet is not
-   * pushed to (it has no session yet: a push would have the leader start a handshake with every
-   * joiner; its first hello gets its view), nor one that went offline or silent (a push would
-   * retry handshakes with a member that is gone). See `start` for a leader just started.
-   */
-  #served(v: MembershipView): Member[] {
-    const since = this.#now() - this.#userWindow();
-    return v.members.filter((m) =>
-      m.role !== "leader" && !m.offline && (this.#users.get(m.publicKey) ?? -Infinity) >= since
-    );
-  }
-
-  /**
    * Whether member `viewer` may know of member `seen` (by keys): views scoped by policy. Before
    * `start`, every member may.
    */
@@ -435,36 +418,12 @@ export class LeaderService {
 
   /** Whether the member with `publicKey` uses this leader (said hello lately). */
   serves(publicKey: string): boolean {
-    return (this.#users.get(publicKey) ?? -Infinity) >= this.#now() - this.#userWindow();
+    return this.#users.serves(publicKey);
   }
 
-  /** The hello interval this leader asks of its members now, ms ({@link pacedHelloMs}). */
+  /** The hello interval this leader asks of its members now, ms (for the fleet's size: users.ts). */
   helloInterval(): number {
-    return pacedHelloMs(this.#core.size, this.#deps.hellosPerSecond);
-  }
-
-  // A member counts as a user for a few hello intervals after its last hello.
-  #userWindow(): number {
-    return Math.max(USER_WINDOW_MS, 3 * this.helloInterval());
-  }
-
-  /**
-   * Asks a member for the hello interval of the fleet's size when its hello says another: one
-   * slower than it should be is told each hello (it may have restarted), one faster (the fleet
-   * shrank) once. A node that does not say its interval cannot be paced.
-   */
-  #pace(member: Member, hi: unknown, from: string): void {
-    const said = helloEveryOf(hi);
-    if (said === undefined) return;
-    const want = this.helloInterval();
-    if (said === want) return;
-    const told = this.#paced.get(member.publicKey);
-    // A small fleet does not pace: members keep their own interval, unless told otherwise before.
-    if (said < want ? want === DEFAULT_HELLO_MS && told === undefined : told === want) return;
-    this.#paced.set(member.publicKey, want);
-    this.#channel.send(from, { t: "pace", hi: want });
-    // Its next hello comes an interval from now, not the one its last hello said.
-    this.#deps.paced?.(member.publicKey, Math.max(said, want));
+    return this.#users.helloInterval();
   }
 
   /**
@@ -570,8 +529,7 @@ export class LeaderService {
     // Another leader's record is its own to write (from its store), never from a hello.
     if (!member || member.role === "leader") return;
     // It uses this leader now: changes are pushed to it (held to the members: bounded).
-    this.#users.delete(member.publicKey);
-    this.#users.set(member.publicKey, this.#now());
+    this.#users.heard(member.publicKey);
     this.#deps.heard?.(
       member.publicKey,
       helloEveryOf(msg.hi) ?? DEFAULT_HELLO_MS,
@@ -673,7 +631,7 @@ export class LeaderService {
     const endpoints = [...(observed ? [observed] : []), ...advertised];
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
-    this.#pace(member, msg.hi, from);
+    this.#users.pace(member, msg.hi, from);
     core.updateMember(member.publicKey, {
       endpoints,
       // Kept apart from what the node claims: exit-node users keep only it off the tunnel.
