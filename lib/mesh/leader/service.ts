@@ -41,6 +41,7 @@ import {
 import { AnswerPacer } from "./answers.ts";
 import { SnapshotFetches } from "./snapshot_fetches.ts";
 import { LeaderUsers } from "./users.ts";
+import { HelloRate } from "./hello_rate.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
@@ -59,6 +60,7 @@ export type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
 export type { CreatedToken, TokenOptions } from "./token_text.ts";
 export { FETCH_IDLE_MS, FETCH_RATE, FETCHING_MAX } from "./snapshot_fetches.ts";
 export { USER_WINDOW_MS } from "./users.ts";
+export { HELLO_RATE } from "./hello_rate.ts";
 
 /** What the service works with. */
 export interface LeaderServiceDeps {
@@ -102,13 +104,6 @@ export interface LeaderServiceDeps {
   paced?: (publicKey: string, everyMs: number) => void;
 }
 
-/**
- * Hellos one member may send: a node says hello every 3 s and when it sees it is behind, so a
- * second's worth with a burst of five is plenty; each accepted hello may change its record (a
- * state write and a view version pushed to every member), so more is refused and counted.
- */
-export const HELLO_RATE = { perSecond: 1, burst: 5 };
-
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
   readonly #core: LeaderCore;
@@ -129,8 +124,8 @@ export class LeaderService {
   // One log line per member a minute for labels it claimed and may not set.
   readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
-  readonly #helloLimit: RateLimiter;
-  #hellosRefused = 0;
+  // Each member's hellos (and byes) held to the hellos' rate.
+  readonly #helloRate: HelloRate;
   // Members fetching their view in windows, and those in line to.
   readonly #fetches: SnapshotFetches;
   // Called once the next push made is out (the answers to byes whose change it carries).
@@ -146,21 +141,14 @@ export class LeaderService {
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   // Sends the pending change notice now rather than at its timer (set by `start`).
   #pushNow: () => void = () => {};
-  // The latest hello of each member over the rate, taken when the rate allows (one per member).
-  readonly #deferred = new Map<
-    string,
-    { msg: Extract<ControlMessage, { t: "hello" }>; from: string }
-  >();
-  #deferredTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** A stopped service; `start` begins it. */
   constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
     this.#deps = deps;
-    this.#helloLimit = new RateLimiter({
-      ...HELLO_RATE,
-      maxEntries: 16_384,
-      ...(deps.now ? { now: deps.now } : {}),
-    });
+    this.#helloRate = new HelloRate((key, msg, from) => {
+      const member = this.#core.member(from);
+      if (member && member.publicKey === key) this.#onHello(msg, member, from);
+    }, deps.now);
     this.#now = deps.now ?? (() => performance.now());
     this.#core = deps.core;
     const key = deps.core.lanKey;
@@ -393,7 +381,7 @@ export class LeaderService {
     return {
       label: this.labelsDropped,
       service: this.servicesRefused,
-      hello: this.#hellosRefused,
+      hello: this.#helloRate.refused,
       fetch: this.#fetches.refused,
       bye: this.#byesRefused,
       store: this.#storeRefused,
@@ -500,9 +488,7 @@ export class LeaderService {
     this.#pushNow = () => {};
     for (const stop of this.#stops.splice(0)) stop();
     this.#answers.close();
-    clearTimeout(this.#deferredTimer);
-    this.#deferredTimer = undefined;
-    this.#deferred.clear();
+    this.#helloRate.close();
     this.#fetches.clear();
     this.#afterPush.length = 0;
   }
@@ -535,15 +521,8 @@ export class LeaderService {
       helloEveryOf(msg.hi) ?? DEFAULT_HELLO_MS,
       helloRttOf(msg.rtt),
     );
-    if (!this.#helloLimit.allow(member.publicKey)) {
-      // Over the rate: only the member's latest hello is kept, and taken when the rate allows,
-      // so a burst costs one change and the node still gets what it said hello for.
-      this.#hellosRefused++;
-      this.#deferred.set(member.publicKey, { msg, from });
-      this.#deferredTimer ??= setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
-      return;
-    }
-    this.#onHello(msg, member, from);
+    // Over the rate, only the member's latest hello is kept, and taken when the rate allows.
+    if (this.#helloRate.hello(member.publicKey, msg, from)) this.#onHello(msg, member, from);
   }
 
   /**
@@ -565,13 +544,9 @@ export class LeaderService {
       }
       return;
     }
-    if (!this.#helloLimit.allow(member.publicKey)) {
-      // Not answered: the node asks again (a few times) or goes without the answer.
-      this.#byesRefused++;
-      return;
-    }
-    // A hello held back by the rate is older than the bye: it must not bring the node back.
-    this.#deferred.delete(member.publicKey);
+    // Within the rate (a hello held back, older than the bye, is dropped), or not answered: the
+    // node asks again (a few times) or goes without the answer.
+    if (!this.#helloRate.bye(member.publicKey)) return void this.#byesRefused++;
     this.#core.leave(member.publicKey).then((changed) => {
       if (changed) {
         this.#logger.info("node left: offline until it says hello again", {
@@ -593,20 +568,6 @@ export class LeaderService {
     const member = this.#core.member(from);
     if (!member || member.role === "leader" || !this.#fanout) return;
     this.#fetches.fetch(member.publicKey, from, msg);
-  }
-
-  /** Takes the deferred hellos the rate allows now; waits again for the others. */
-  #takeDeferred(): void {
-    this.#deferredTimer = undefined;
-    for (const [key, { msg, from }] of this.#deferred) {
-      if (!this.#helloLimit.allow(key)) continue;
-      this.#deferred.delete(key);
-      const member = this.#core.member(from);
-      if (member && member.publicKey === key) this.#onHello(msg, member, from);
-    }
-    if (this.#deferred.size > 0) {
-      this.#deferredTimer = setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
-    }
   }
 
   #onHello(msg: Extract<ControlMessage, { t: "hello" }>, member: Member, from: string): void {
