@@ -17,16 +17,7 @@
 
 import type { Device } from "../../device/device.ts";
 import type { Logger } from "../../log/logger.ts";
-import { splitLabels } from "../../members/labels.ts";
 import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
-import {
-  validEndpoints,
-  validLabels,
-  validRelay,
-  validServices,
-  validTcpPort,
-} from "../../members/validate.ts";
-import { runIdOf } from "../../members/run_id.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
@@ -41,7 +32,8 @@ import {
 import { AnswerPacer } from "./answers.ts";
 import { SnapshotFetches } from "./snapshot_fetches.ts";
 import { LeaderUsers } from "./users.ts";
-import { HelloRate } from "./hello_rate.ts";
+import { type Hello, HelloRate } from "./hello_rate.ts";
+import { HelloRefusals, helloUpdate } from "./hello_update.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
@@ -49,7 +41,6 @@ import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { StoreError } from "../../store/kv.ts";
-import { validRouteList } from "../../routes/prefixes.ts";
 import type { NodeRoutes } from "./routes.ts";
 
 import type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
@@ -120,10 +111,8 @@ export class LeaderService {
   // The LAN key as sent to nodes whose hello names another (or none), and its id.
   readonly #lanKey: string;
   readonly #lanKeyId: string;
-  #labelsDropped = 0;
-  // One log line per member a minute for labels it claimed and may not set.
-  readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
-  readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
+  // What hellos claimed that no grant allows: counted, logged once a minute per member.
+  readonly #refused: HelloRefusals;
   // Each member's hellos (and byes) held to the hellos' rate.
   readonly #helloRate: HelloRate;
   // Members fetching their view in windows, and those in line to.
@@ -157,6 +146,7 @@ export class LeaderService {
     this.#device = deps.device;
     this.#channel = deps.channel;
     this.#logger = deps.logger;
+    this.#refused = new HelloRefusals(deps.logger);
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes));
     this.#users = new LeaderUsers({
@@ -313,7 +303,7 @@ export class LeaderService {
 
   /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
   get labelsDropped(): number {
-    return this.#labelsDropped + this.#core.labelsDropped;
+    return this.#refused.labelsDropped + this.#core.labelsDropped;
   }
 
   /**
@@ -570,43 +560,22 @@ export class LeaderService {
     this.#fetches.fetch(member.publicKey, from, msg);
   }
 
-  #onHello(msg: Extract<ControlMessage, { t: "hello" }>, member: Member, from: string): void {
+  #onHello(msg: Hello, member: Member, from: string): void {
     const core = this.#core;
     const peer = this.#device.peer(member.publicKey);
     const observed = peer?.endpoint ? observedEndpoint(peer.endpoint) : null;
     // A hello with malformed fields still counts as a hello; its fields are ignored.
-    const advertised = validEndpoints(msg.endpoints) ?? [];
-    const services = validServices(msg.services) ?? undefined;
-    const labels = msg.labels === undefined ? null : validLabels(msg.labels);
-    const own = labels ? splitLabels(labels) : null;
-    if (own) this.#dropGranted(member, Object.keys(own.granted));
-    if (services) this.#refuseServices(member, core.ungrantedServices(member.publicKey, services));
-    // LAN candidates are held to --advertise's rules too; a hello without the field (an older
-    // node) leaves the record's as they are.
-    const lan = msg.lan === undefined ? undefined : validEndpoints(msg.lan) ?? undefined;
-    // No field is off (an older node has neither); a malformed one leaves the record's.
-    const relay = validRelay(msg.relay);
-    const tcpPort = validTcpPort(msg.tcpPort);
-    // No field: no routes offered; a malformed one leaves the record's.
-    const routes = msg.routes === undefined ? [] : validRouteList(msg.routes);
-    const endpoints = [...(observed ? [observed] : []), ...advertised];
+    const { update, claimed } = helloUpdate(msg, observed);
+    this.#refused.labels(member, claimed);
+    const services = update.services;
+    if (services) {
+      const names = core.ungrantedServices(member.publicKey, services);
+      this.#refused.services(member, names, core.servicesRefused);
+    }
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
     this.#users.pace(member, msg.hi, from);
-    core.updateMember(member.publicKey, {
-      endpoints,
-      // Kept apart from what the node claims: exit-node users keep only it off the tunnel.
-      observed,
-      services,
-      nodeLabels: own?.asserted,
-      lan,
-      ...(relay !== null ? { relay: relay === true } : {}),
-      ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
-      ...(routes !== null ? { advertisedRoutes: routes } : {}),
-      // A malformed run id is none: the record keeps the one it has.
-      run: runIdOf(msg.r),
-      online: true,
-    }).then(() => {
+    core.updateMember(member.publicKey, update).then(() => {
       const fanout = this.#fanout;
       if (!fanout) return;
       const policy = core.policy();
@@ -616,27 +585,5 @@ export class LeaderService {
       // What it lacks: a delta, its whole scoped view, or the next window of its snapshot.
       this.#fetches.hello(member.publicKey, from, msg);
     }).catch((e) => this.#writeFailed("a member update", e));
-  }
-
-  /** Logs (once a minute per node) service names a node offers that no grant allows it. */
-  #refuseServices(member: Member, names: string[]): void {
-    if (names.length === 0 || !this.#serviceLog.allow(member.publicKey)) return;
-    this.#logger.warn("services a node offers without a grant were left out", {
-      name: member.name,
-      services: names.slice(0, 8).join(","),
-      refused: this.#core.servicesRefused,
-    });
-  }
-
-  /** Counts (and logs, rate-limited) labels a node claimed that only the leader may grant. */
-  #dropGranted(member: Member, keys: string[]): void {
-    if (keys.length === 0) return;
-    this.#labelsDropped += keys.length;
-    if (!this.#labelLog.allow(member.publicKey)) return;
-    this.#logger.warn("labels a node claimed for itself were dropped", {
-      name: member.name,
-      keys: keys.slice(0, 8).join(","),
-      dropped: this.#labelsDropped,
-    });
   }
 }
