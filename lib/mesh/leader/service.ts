@@ -8,47 +8,32 @@
  * members that see the same members, not once per member.
  *
  * A mesh may have several leaders on one shared store. Each answers hellos from any member and
- * remembers which members use it (said hello within {@link USER_WINDOW_MS}); it pushes changes,
+ * remembers which members use it (said hello lately: users.ts); it pushes changes,
  * its own and those its store's watch brings from the other leaders, to those members only (a
  * member that joined is pushed to once it said hello). A write its store refuses (no quorum,
  * unreachable) is dropped and counted (`store`), logged once a minute.
  * @module
  */
 
-import type { AgentConfig } from "../../config/agent_config.ts";
-import { ConfigError } from "../../config/config_error.ts";
 import type { Device } from "../../device/device.ts";
 import type { Logger } from "../../log/logger.ts";
-import { splitLabels } from "../../members/labels.ts";
 import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
-import {
-  validEndpoints,
-  validLabels,
-  validRelay,
-  validServices,
-  validTcpPort,
-} from "../../members/validate.ts";
-import { runIdOf } from "../../members/run_id.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
-import type { LeaderStore } from "../store/store.ts";
-import {
-  compileAt,
-  compilePolicyText,
-  type PolicyOrigin,
-  policySection,
-  type VersionedPolicy,
-} from "../../policy/source.ts";
+import { compilePolicyText, type VersionedPolicy } from "../../policy/source.ts";
 import type { SegmentSpec } from "../../policy/segment_admin.ts";
 import {
   type ControlMessage,
   DEFAULT_HELLO_MS,
   helloEveryOf,
   helloRttOf,
-  pacedHelloMs,
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
+import { SnapshotFetches } from "./snapshot_fetches.ts";
+import { LeaderUsers } from "./users.ts";
+import { type Hello, HelloRate } from "./hello_rate.ts";
+import { HelloRefusals, helloUpdate } from "./hello_update.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
@@ -56,86 +41,17 @@ import { observedEndpoint } from "../join/server.ts";
 import { lanKeyId } from "../state/lan_key.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import { StoreError } from "../../store/kv.ts";
-import { validRouteList } from "../../routes/prefixes.ts";
 import type { NodeRoutes } from "./routes.ts";
 
-/** The leader section of a mesh agent's options. */
-export interface LeaderOptions {
-  /** The mesh network (leader). Default `10.200.0.0/16`. */
-  network?: string;
-  /** An IPv6 mesh network (leader), allocated alongside the IPv4 one. */
-  network6?: string;
-  /**
-   * Leader: how long a node that was answered but never heard from (no hello, no handshake)
-   * keeps its name and address, ms. Default 600000 (10 minutes).
-   */
-  joinHoldMs?: number;
-  /**
-   * Leader: how long a removed node's name is kept from other joiners unless the operator frees
-   * it (`weft node free-name`), ms. Default 86400000 (24 hours).
-   */
-  nameHoldMs?: number;
-  /**
-   * The leader's network policy (YAML text, as `weft policy apply` takes it), put in force at
-   * start once checked against the mesh's members as `weft policy apply` checks it: a name no
-   * member has (nor the policy's `future:` list) or a failing test stops the start (a
-   * `PolicyError`, a `ConfigError` with `policyOrigin`).
-   */
-  policyText?: string;
-  /**
-   * Where `policyText` is in its file (a configuration's `policy:` section), for its lines.
-   * @ignore internal: the CLI's (a configuration's policy file, the etcd store) and tests'
-   */
-  policyOrigin?: PolicyOrigin;
-  /**
-   * Where the leader keeps the mesh's state (members, tokens, policy). Default: `leader.json` in
-   * its state directory. Leaders given one shared store (etcd, through `KvLeaderStore`) serve
-   * one mesh together; the leader's own key stays in its state directory.
-   * @ignore internal: the CLI's (a configuration's policy file, the etcd store) and tests'
-   */
-  store?: LeaderStore;
-}
+import type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
 
-/**
- * The leader section of a parsed configuration: its networks, and its `policy:` section's text
- * and place. Only a leader's configuration may hold a policy: a node's is a ConfigError, as is a
- * policy that does not validate (at the file's own line).
- */
-export function leaderFromConfig(config: AgentConfig, role: "leader" | "node"): LeaderOptions {
-  if (config.store !== undefined && role !== "leader") {
-    throw new ConfigError(
-      "--store: only a leader keeps the mesh's state: a node (--join, or a node's state " +
-        "directory) takes no store",
-    );
-  }
-  let policy: Pick<LeaderOptions, "policyText" | "policyOrigin"> = {
-    policyText: undefined,
-    policyOrigin: undefined,
-  };
-  if (config.policy) {
-    if (role !== "leader") {
-      throw new ConfigError("a policy section belongs in the leader's configuration");
-    }
-    const { text, origin } = policySection(config.policy);
-    // A policy that does not validate stops here, before anything is opened; the members are
-    // checked once the leader's state is (openLeader).
-    compileAt(text, origin);
-    policy = { policyText: text, policyOrigin: origin };
-  }
-  // A default network is left out: a stored mesh keeps its own (openLeader applies the default).
-  const network = config.origin.cidr.source === "default" ? undefined : config.cidr;
-  return { network, network6: config.cidr6, ...policy };
-}
-
-/** A policy put in force: its version, and its warnings (label selectors no member matches). */
-export interface PolicyApplied {
-  /** The version in force. */
-  version: number;
-  /** Warnings, each with its line; they did not stop the policy. */
-  warnings: string[];
-}
+export { leaderFromConfig } from "./leader_options.ts";
+export type { LeaderOptions, PolicyApplied } from "./leader_options.ts";
 
 export type { CreatedToken, TokenOptions } from "./token_text.ts";
+export { FETCH_IDLE_MS, FETCH_RATE, FETCHING_MAX } from "./snapshot_fetches.ts";
+export { USER_WINDOW_MS } from "./users.ts";
+export { HELLO_RATE } from "./hello_rate.ts";
 
 /** What the service works with. */
 export interface LeaderServiceDeps {
@@ -179,43 +95,6 @@ export interface LeaderServiceDeps {
   paced?: (publicKey: string, everyMs: number) => void;
 }
 
-/**
- * Hellos one member may send: a node says hello every 3 s and when it sees it is behind, so a
- * second's worth with a burst of five is plenty; each accepted hello may change its record (a
- * state write and a view version pushed to every member), so more is refused and counted.
- */
-export const HELLO_RATE = { perSecond: 1, burst: 5 };
-
-/**
- * Snapshot windows one member may ask for: a whole view of 10,000 members is some 20 windows,
- * fetched as fast as they arrive, so twenty a second with a burst of forty; more are refused and
- * counted (the member asks again).
- */
-export const FETCH_RATE = { perSecond: 20, burst: 40 };
-
-/**
- * Members fetching a snapshot at once: the others wait their turn (in order). With every joiner
- * of a burst fetching, each one's next window waited for every other's, none finished before its
- * snapshot was dropped, and at 10,000 members almost no view came whole.
- */
-export const FETCHING_MAX = 64;
-
-/** A member fetching a snapshot that asked nothing for this long gives its place up, ms. */
-export const FETCH_IDLE_MS = 5_000;
-
-/** The snapshot a hello says its node assembles (`sv`, `sp`), when both are counts. */
-function snapshotOf(sv: unknown, sp: unknown): { v: number; part: number } | null {
-  const ok = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-  return ok(sv) && ok(sp) ? { v: sv as number, part: sp as number } : null;
-}
-
-/**
- * How long a member counts as using this leader after its last hello: a node says hello every
- * 3 s, so a few missed; past it, the member moved to another leader (or is gone) and this one
- * stops pushing to it.
- */
-export const USER_WINDOW_MS = 30_000;
-
 /** Serves the nodes from the leader. See the module docs. */
 export class LeaderService {
   readonly #core: LeaderCore;
@@ -232,53 +111,33 @@ export class LeaderService {
   // The LAN key as sent to nodes whose hello names another (or none), and its id.
   readonly #lanKey: string;
   readonly #lanKeyId: string;
-  #labelsDropped = 0;
-  // One log line per member a minute for labels it claimed and may not set.
-  readonly #labelLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
-  readonly #serviceLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
-  readonly #helloLimit: RateLimiter;
-  #hellosRefused = 0;
-  readonly #fetchLimit: RateLimiter;
-  #fetchesRefused = 0;
-  // Members fetching a snapshot (by key: when they last asked), and those waiting to start one
-  // (by key, in order: the address and version their hello came from).
-  readonly #fetching = new Map<string, number>();
+  // What hellos claimed that no grant allows: counted, logged once a minute per member.
+  readonly #refused: HelloRefusals;
+  // Each member's hellos (and byes) held to the hellos' rate.
+  readonly #helloRate: HelloRate;
+  // Members fetching their view in windows, and those in line to.
+  readonly #fetches: SnapshotFetches;
   // Called once the next push made is out (the answers to byes whose change it carries).
   readonly #afterPush: (() => void)[] = [];
-  readonly #waiting = new Map<string, { from: string; held: number }>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
   readonly #storeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4 });
-  // When each member (by key) last said hello to this leader, in monotonic ms.
-  readonly #users = new Map<string, number>();
-  // The hello interval each member was last asked for (members paced: a large fleet).
-  readonly #paced = new Map<string, number>();
+  // The members that use this leader, and the hello interval each was asked for.
+  readonly #users: LeaderUsers;
   readonly #now: () => number;
   // One log line per member a minute for byes it may not send.
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   // Sends the pending change notice now rather than at its timer (set by `start`).
   #pushNow: () => void = () => {};
-  // The latest hello of each member over the rate, taken when the rate allows (one per member).
-  readonly #deferred = new Map<
-    string,
-    { msg: Extract<ControlMessage, { t: "hello" }>; from: string }
-  >();
-  #deferredTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** A stopped service; `start` begins it. */
   constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
     this.#deps = deps;
-    this.#helloLimit = new RateLimiter({
-      ...HELLO_RATE,
-      maxEntries: 16_384,
-      ...(deps.now ? { now: deps.now } : {}),
-    });
-    this.#fetchLimit = new RateLimiter({
-      ...FETCH_RATE,
-      maxEntries: 16_384,
-      ...(deps.now ? { now: deps.now } : {}),
-    });
+    this.#helloRate = new HelloRate((key, msg, from) => {
+      const member = this.#core.member(from);
+      if (member && member.publicKey === key) this.#onHello(msg, member, from);
+    }, deps.now);
     this.#now = deps.now ?? (() => performance.now());
     this.#core = deps.core;
     const key = deps.core.lanKey;
@@ -287,8 +146,22 @@ export class LeaderService {
     this.#device = deps.device;
     this.#channel = deps.channel;
     this.#logger = deps.logger;
+    this.#refused = new HelloRefusals(deps.logger);
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes));
+    this.#users = new LeaderUsers({
+      size: () => deps.core.size,
+      hellosPerSecond: deps.hellosPerSecond,
+      now: this.#now,
+      askPace: (to, hi) => this.#channel.send(to, { t: "pace", hi }),
+      ...(deps.paced ? { paced: deps.paced } : {}),
+    });
+    this.#fetches = new SnapshotFetches({
+      core: deps.core,
+      fanout: () => this.#fanout,
+      answers: this.#answers,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
   }
 
   /** Applies the leader's view and policy, then follows their changes and serves hellos. */
@@ -301,8 +174,7 @@ export class LeaderService {
     // A single leader just started does not know its users yet: the online members count as
     // users until a hello interval shows who they are (with other leaders, they use those).
     if (!started.members.some((m) => m.role === "leader" && m.publicKey !== me)) {
-      const t = this.#now();
-      for (const m of started.members) if (!m.offline) this.#users.set(m.publicKey, t);
+      this.#users.seed(started.members);
     }
     const fanout = this.#fanout = new Fanout(core);
     const send = (to: string, bytes: Uint8Array) => this.#channel.sendEncoded(to, bytes);
@@ -318,7 +190,7 @@ export class LeaderService {
       const parts = fanout.policyParts(p);
       const pushed = parts.length <= PUSH_PARTS_MAX ? parts : [];
       const sends: (string | Uint8Array)[] = [];
-      for (const m of this.#served(core.view())) {
+      for (const m of this.#users.served(core.view())) {
         for (const part of pushed) sends.push(m.address, part);
         sends.push(m.address, notice);
       }
@@ -348,7 +220,7 @@ export class LeaderService {
       // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
       // the others pull as usual.
       const sends: (string | Uint8Array)[] = [];
-      fanout.push(this.#served(now), toldAt, (to, bytes) => sends.push(to, bytes));
+      fanout.push(this.#users.served(now), toldAt, (to, bytes) => sends.push(to, bytes));
       this.#answers.push(sends);
       for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
     };
@@ -368,11 +240,9 @@ export class LeaderService {
       let told = false;
       for (const m of this.#gone(shown, v)) {
         if (m.publicKey === me) continue;
-        this.#users.delete(m.publicKey);
-        this.#paced.delete(m.publicKey);
+        this.#users.forget(m.publicKey);
         this.#answers.forget(m.publicKey);
-        this.#fetching.delete(m.publicKey);
-        this.#waiting.delete(m.publicKey);
+        this.#fetches.forget(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
@@ -401,7 +271,7 @@ export class LeaderService {
     );
     this.#stops.push(() => clearInterval(release));
     // Places of members that stopped fetching free up for those in line.
-    const admit = setInterval(() => this.#admit(), 1000);
+    const admit = setInterval(() => this.#fetches.admit(), 1000);
     this.#stops.push(() => clearInterval(admit));
     this.#channel.listen((msg, from) => this.#onMessage(msg, from));
     const underlay = this.#deps.underlay;
@@ -433,7 +303,7 @@ export class LeaderService {
 
   /** Labels that nodes claimed outside `node.weft/` (in a join or a hello), dropped. */
   get labelsDropped(): number {
-    return this.#labelsDropped + this.#core.labelsDropped;
+    return this.#refused.labelsDropped + this.#core.labelsDropped;
   }
 
   /**
@@ -501,25 +371,11 @@ export class LeaderService {
     return {
       label: this.labelsDropped,
       service: this.servicesRefused,
-      hello: this.#hellosRefused,
-      fetch: this.#fetchesRefused,
+      hello: this.#helloRate.refused,
+      fetch: this.#fetches.refused,
       bye: this.#byesRefused,
       store: this.#storeRefused,
     };
-  }
-
-  /**
-   * The members this leader pushes changes to: those that use it (said hello lately), online and
-   * not leaders (they follow the store). A member that joined but has not said hello yet is not
-   * pushed to (it has no session yet: a push would have the leader start a handshake with every
-   * joiner; its first hello gets its view), nor one that went offline or silent (a push would
-   * retry handshakes with a member that is gone). See `start` for a leader just started.
-   */
-  #served(v: MembershipView): Member[] {
-    const since = this.#now() - this.#userWindow();
-    return v.members.filter((m) =>
-      m.role !== "leader" && !m.offline && (this.#users.get(m.publicKey) ?? -Infinity) >= since
-    );
   }
 
   /**
@@ -540,36 +396,12 @@ export class LeaderService {
 
   /** Whether the member with `publicKey` uses this leader (said hello lately). */
   serves(publicKey: string): boolean {
-    return (this.#users.get(publicKey) ?? -Infinity) >= this.#now() - this.#userWindow();
+    return this.#users.serves(publicKey);
   }
 
-  /** The hello interval this leader asks of its members now, ms ({@link pacedHelloMs}). */
+  /** The hello interval this leader asks of its members now, ms (for the fleet's size: users.ts). */
   helloInterval(): number {
-    return pacedHelloMs(this.#core.size, this.#deps.hellosPerSecond);
-  }
-
-  // A member counts as a user for a few hello intervals after its last hello.
-  #userWindow(): number {
-    return Math.max(USER_WINDOW_MS, 3 * this.helloInterval());
-  }
-
-  /**
-   * Asks a member for the hello interval of the fleet's size when its hello says another: one
-   * slower than it should be is told each hello (it may have restarted), one faster (the fleet
-   * shrank) once. A node that does not say its interval cannot be paced.
-   */
-  #pace(member: Member, hi: unknown, from: string): void {
-    const said = helloEveryOf(hi);
-    if (said === undefined) return;
-    const want = this.helloInterval();
-    if (said === want) return;
-    const told = this.#paced.get(member.publicKey);
-    // A small fleet does not pace: members keep their own interval, unless told otherwise before.
-    if (said < want ? want === DEFAULT_HELLO_MS && told === undefined : told === want) return;
-    this.#paced.set(member.publicKey, want);
-    this.#channel.send(from, { t: "pace", hi: want });
-    // Its next hello comes an interval from now, not the one its last hello said.
-    this.#deps.paced?.(member.publicKey, Math.max(said, want));
+    return this.#users.helloInterval();
   }
 
   /**
@@ -646,11 +478,8 @@ export class LeaderService {
     this.#pushNow = () => {};
     for (const stop of this.#stops.splice(0)) stop();
     this.#answers.close();
-    clearTimeout(this.#deferredTimer);
-    this.#deferredTimer = undefined;
-    this.#deferred.clear();
-    this.#fetching.clear();
-    this.#waiting.clear();
+    this.#helloRate.close();
+    this.#fetches.clear();
     this.#afterPush.length = 0;
   }
 
@@ -676,22 +505,14 @@ export class LeaderService {
     // Another leader's record is its own to write (from its store), never from a hello.
     if (!member || member.role === "leader") return;
     // It uses this leader now: changes are pushed to it (held to the members: bounded).
-    this.#users.delete(member.publicKey);
-    this.#users.set(member.publicKey, this.#now());
+    this.#users.heard(member.publicKey);
     this.#deps.heard?.(
       member.publicKey,
       helloEveryOf(msg.hi) ?? DEFAULT_HELLO_MS,
       helloRttOf(msg.rtt),
     );
-    if (!this.#helloLimit.allow(member.publicKey)) {
-      // Over the rate: only the member's latest hello is kept, and taken when the rate allows,
-      // so a burst costs one change and the node still gets what it said hello for.
-      this.#hellosRefused++;
-      this.#deferred.set(member.publicKey, { msg, from });
-      this.#deferredTimer ??= setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
-      return;
-    }
-    this.#onHello(msg, member, from);
+    // Over the rate, only the member's latest hello is kept, and taken when the rate allows.
+    if (this.#helloRate.hello(member.publicKey, msg, from)) this.#onHello(msg, member, from);
   }
 
   /**
@@ -713,13 +534,9 @@ export class LeaderService {
       }
       return;
     }
-    if (!this.#helloLimit.allow(member.publicKey)) {
-      // Not answered: the node asks again (a few times) or goes without the answer.
-      this.#byesRefused++;
-      return;
-    }
-    // A hello held back by the rate is older than the bye: it must not bring the node back.
-    this.#deferred.delete(member.publicKey);
+    // Within the rate (a hello held back, older than the bye, is dropped), or not answered: the
+    // node asks again (a few times) or goes without the answer.
+    if (!this.#helloRate.bye(member.publicKey)) return void this.#byesRefused++;
     this.#core.leave(member.publicKey).then((changed) => {
       if (changed) {
         this.#logger.info("node left: offline until it says hello again", {
@@ -736,161 +553,37 @@ export class LeaderService {
     }).catch((e) => this.#writeFailed("recording a bye", e));
   }
 
-  /**
-   * A member's ask for the next window of the snapshot it assembles (or the window it lost):
-   * checked against the sender (its group's snapshot only) and held to {@link FETCH_RATE}; no
-   * write, and paced with the other answers (one under way per member).
-   */
+  /** A member's ask for a window of its snapshot: checked against the sender (snapshot_fetches.ts). */
   #onFetch(msg: Extract<ControlMessage, { t: "fetch" }>, from: string): void {
     const member = this.#core.member(from);
-    const fanout = this.#fanout;
-    if (!member || member.role === "leader" || !fanout) return;
-    if (!this.#fetchLimit.allow(member.publicKey)) return void this.#fetchesRefused++;
-    if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
-    const goesOn = fanout.keeps(member.publicKey, msg.v);
-    const key = member.publicKey;
-    if (!goesOn && fanout.needsView(key, msg.h)) return this.#startView(key, from, msg.h);
-    if (goesOn && fanout.lastWindow(key, msg.v, msg.part)) this.#fetched(key);
-    else if (goesOn) this.#fetching.set(key, this.#now());
-    const parts = fanout.fetch(key, msg.h, { v: msg.v, part: msg.part });
-    this.#answers.answer(key, from, parts, goesOn);
+    if (!member || member.role === "leader" || !this.#fanout) return;
+    this.#fetches.fetch(member.publicKey, from, msg);
   }
 
-  /**
-   * Starts member `key`'s snapshot (its first window) when fewer than {@link FETCHING_MAX} are
-   * fetching one, else puts it in line: it starts when a place frees.
-   */
-  #startView(key: string, from: string, held: number): void {
-    const t = this.#now();
-    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
-    if (!this.#fetching.has(key) && this.#fetching.size >= FETCHING_MAX) {
-      // Its place in line is kept (a Map keeps a key's place when it is set again).
-      this.#waiting.set(key, { from, held });
-      return;
-    }
-    const fanout = this.#fanout!;
-    const parts = fanout.fetch(key, held);
-    const v = fanout.newestSnapshot(key);
-    // A snapshot of one window is whole at once: no place taken.
-    if (v !== null && !fanout.lastWindow(key, v, 0)) this.#fetching.set(key, t);
-    this.#answers.answer(key, from, parts);
-  }
-
-  /** Member `key` has its snapshot's last window: its place goes to the next in line. */
-  #fetched(key: string): void {
-    this.#fetching.delete(key);
-    this.#admit();
-  }
-
-  /** Starts the snapshots of members in line while places are free. */
-  #admit(): void {
-    const t = this.#now();
-    for (const [k, at] of this.#fetching) if (t - at > FETCH_IDLE_MS) this.#fetching.delete(k);
-    for (const [key, w] of this.#waiting) {
-      if (this.#fetching.size >= FETCHING_MAX) break;
-      this.#waiting.delete(key);
-      if (this.#core.memberByKey(key) && !this.#answers.busy(key)) {
-        this.#startView(key, w.from, w.held);
-      }
-    }
-  }
-
-  /** Takes the deferred hellos the rate allows now; waits again for the others. */
-  #takeDeferred(): void {
-    this.#deferredTimer = undefined;
-    for (const [key, { msg, from }] of this.#deferred) {
-      if (!this.#helloLimit.allow(key)) continue;
-      this.#deferred.delete(key);
-      const member = this.#core.member(from);
-      if (member && member.publicKey === key) this.#onHello(msg, member, from);
-    }
-    if (this.#deferred.size > 0) {
-      this.#deferredTimer = setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);
-    }
-  }
-
-  #onHello(msg: Extract<ControlMessage, { t: "hello" }>, member: Member, from: string): void {
+  #onHello(msg: Hello, member: Member, from: string): void {
     const core = this.#core;
     const peer = this.#device.peer(member.publicKey);
     const observed = peer?.endpoint ? observedEndpoint(peer.endpoint) : null;
     // A hello with malformed fields still counts as a hello; its fields are ignored.
-    const advertised = validEndpoints(msg.endpoints) ?? [];
-    const services = validServices(msg.services) ?? undefined;
-    const labels = msg.labels === undefined ? null : validLabels(msg.labels);
-    const own = labels ? splitLabels(labels) : null;
-    if (own) this.#dropGranted(member, Object.keys(own.granted));
-    if (services) this.#refuseServices(member, core.ungrantedServices(member.publicKey, services));
-    // LAN candidates are held to --advertise's rules too; a hello without the field (an older
-    // node) leaves the record's as they are.
-    const lan = msg.lan === undefined ? undefined : validEndpoints(msg.lan) ?? undefined;
-    // No field is off (an older node has neither); a malformed one leaves the record's.
-    const relay = validRelay(msg.relay);
-    const tcpPort = validTcpPort(msg.tcpPort);
-    // No field: no routes offered; a malformed one leaves the record's.
-    const routes = msg.routes === undefined ? [] : validRouteList(msg.routes);
-    const endpoints = [...(observed ? [observed] : []), ...advertised];
+    const { update, claimed } = helloUpdate(msg, observed);
+    this.#refused.labels(member, claimed);
+    const services = update.services;
+    if (services) {
+      const names = core.ungrantedServices(member.publicKey, services);
+      this.#refused.services(member, names, core.servicesRefused);
+    }
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
-    this.#pace(member, msg.hi, from);
-    core.updateMember(member.publicKey, {
-      endpoints,
-      // Kept apart from what the node claims: exit-node users keep only it off the tunnel.
-      observed,
-      services,
-      nodeLabels: own?.asserted,
-      lan,
-      ...(relay !== null ? { relay: relay === true } : {}),
-      ...(tcpPort !== null ? { tcpPort: tcpPort ?? null } : {}),
-      ...(routes !== null ? { advertisedRoutes: routes } : {}),
-      // A malformed run id is none: the record keeps the one it has.
-      run: runIdOf(msg.r),
-      online: true,
-    }).then(() => {
+    this.#users.pace(member, msg.hi, from);
+    core.updateMember(member.publicKey, update).then(() => {
       const fanout = this.#fanout;
       if (!fanout) return;
       const policy = core.policy();
       if (policy && msg.pv !== policy.version) {
         for (const part of fanout.policyParts(policy)) this.#channel.sendEncoded(from, part);
       }
-      // A node a little behind gets what changed in its scope; one far behind, new, or whose
-      // scope started over, its whole scoped view: encoded once per group and version, paced,
-      // and not again while one is under way (its next hello after it asks for a delta).
-      if (this.#answers.busy(member.publicKey)) return void this.#answers.skipped++;
-      // A node that fetches views in windows: the snapshot it is assembling goes on from the
-      // part it lacks, or it gets a delta, or a window of a shared snapshot.
-      const snap = msg.fw === true ? snapshotOf(msg.sv, msg.sp) : null;
-      const goesOn = snap !== null && fanout.keeps(member.publicKey, snap.v);
-      const key = member.publicKey;
-      if (msg.fw === true && !goesOn && fanout.needsView(key, msg.v)) {
-        return this.#startView(key, from, msg.v);
-      }
-      if (goesOn) this.#fetching.set(key, this.#now());
-      const parts = msg.fw === true
-        ? fanout.fetch(member.publicKey, msg.v, snap)
-        : fanout.answer(member.publicKey, msg.v);
-      this.#answers.answer(member.publicKey, from, parts, goesOn);
+      // What it lacks: a delta, its whole scoped view, or the next window of its snapshot.
+      this.#fetches.hello(member.publicKey, from, msg);
     }).catch((e) => this.#writeFailed("a member update", e));
-  }
-
-  /** Logs (once a minute per node) service names a node offers that no grant allows it. */
-  #refuseServices(member: Member, names: string[]): void {
-    if (names.length === 0 || !this.#serviceLog.allow(member.publicKey)) return;
-    this.#logger.warn("services a node offers without a grant were left out", {
-      name: member.name,
-      services: names.slice(0, 8).join(","),
-      refused: this.#core.servicesRefused,
-    });
-  }
-
-  /** Counts (and logs, rate-limited) labels a node claimed that only the leader may grant. */
-  #dropGranted(member: Member, keys: string[]): void {
-    if (keys.length === 0) return;
-    this.#labelsDropped += keys.length;
-    if (!this.#labelLog.allow(member.publicKey)) return;
-    this.#logger.warn("labels a node claimed for itself were dropped", {
-      name: member.name,
-      keys: keys.slice(0, 8).join(","),
-      dropped: this.#labelsDropped,
-    });
   }
 }
