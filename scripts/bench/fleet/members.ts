@@ -21,8 +21,7 @@
 
 import type { Aead, Dh } from "../../../lib/crypto/types.ts";
 import { selectSuite } from "../../../lib/crypto/select.ts";
-import { encodeKey, parseKey } from "../../../lib/crypto/keys.ts";
-import type { Endpoint } from "../../../lib/io/driver.ts";
+import { encodeKey } from "../../../lib/crypto/keys.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { Poller } from "../../../drivers/linux/poller.ts";
 import { type CheckedToken, checkJoinToken } from "../../../lib/mesh/join/client.ts";
@@ -32,12 +31,8 @@ import {
   MSG_JOIN_RESPONSE,
   openJoinCookie,
   openJoinResponse,
-  sealJoinRequest,
   setJoinMac2,
 } from "../../../lib/mesh/join/crypto.ts";
-import type { JoinRequest } from "../../../lib/mesh/join/request.ts";
-import { joinKeyProof } from "../../../lib/mesh/join/key_proof.ts";
-import { encodeBase64 } from "../../../lib/crypto/base64.ts";
 import { readU32 } from "../../../lib/protocol/bytes.ts";
 import {
   MSG_COOKIE_REPLY,
@@ -45,20 +40,22 @@ import {
   MSG_RESPONSE,
   MSG_TRANSPORT,
 } from "../../../lib/protocol/constants.ts";
-import {
-  type ControlMessage,
-  DEFAULT_HELLO_MS,
-  parseMessage,
-  SNAPSHOT_WINDOW,
-} from "../../../lib/mesh/sync/protocol.ts";
-import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/node_sync.ts";
-import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
+import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { Tunnel } from "./tunnel.ts";
+import { Member, type MemberState, now, type Sock } from "./member.ts";
+import {
+  askAgain,
+  hello,
+  onControl,
+  report,
+  type SyncLink,
+  type WatchedMove,
+} from "./member_sync.ts";
+import { type Reach, reachOf } from "./stats.ts";
+import { sealMemberRequest } from "./join_request.ts";
 
-/** Unix ms with fractions, comparable across processes of this machine. */
-export function now(): number {
-  return performance.timeOrigin + performance.now();
-}
+export { type MemberState, now } from "./member.ts";
+export { percentile, type Reach } from "./stats.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -70,108 +67,6 @@ const HELLO_TICKS = 30;
 const LINK_REPORT_MS = 5000;
 const REKEY_MS = 100_000;
 const HANDSHAKE_RESEND_MS = 5_000;
-
-type View = Extract<ControlMessage, { t: "view" | "delta" }>;
-type Policy = Extract<ControlMessage, { t: "policy" }>;
-
-/** Where a member stands. */
-export type MemberState = "new" | "joining" | "handshaking" | "up" | "removed" | "leaving" | "left";
-
-/** A UDP socket of the pool, bound to one loopback address. */
-interface Sock {
-  t: LinuxUdpTransport;
-  address: string;
-  leader: Endpoint;
-  dirty: boolean;
-  /** The members sending from it (the leader's initiations are tried on each). */
-  members: Set<Member>;
-}
-
-/** Parts of a view, delta or policy being reassembled by one member. */
-interface Assembly {
-  key: string;
-  got: Uint8Array;
-  left: number;
-  own: boolean;
-  removed: boolean;
-  /** The first part missing, and one past the highest part held. */
-  low: number;
-  high: number;
-}
-
-/** `held` when it reassembles `key`, else a fresh assembly of `parts` parts for it. */
-function assembly(held: Assembly | null, key: string, parts: number): Assembly {
-  if (held && held.key === key) return held;
-  return {
-    key,
-    got: new Uint8Array(parts),
-    left: parts,
-    own: false,
-    removed: false,
-    low: 0,
-    high: 0,
-  };
-}
-
-/** One simulated member. */
-class Member {
-  state: MemberState = "new";
-  readonly name: string;
-  readonly key: string;
-  readonly tunnel: Tunnel;
-  sock: Sock;
-  address = "";
-  /** The first join request, sealed when the member was made (null once used). */
-  request: { message: Uint8Array; pending: JoinPending } | null = null;
-  join: {
-    message: Uint8Array;
-    pending: JoinPending;
-    tries: number;
-    sentAt: number;
-    startedAt: number;
-  } | null = null;
-  joinedAt = 0;
-  upAt = 0;
-  viewAt = 0;
-  version = 0;
-  pv = 0;
-  lk: string | undefined;
-  view: Assembly | null = null;
-  /** The snapshot (a whole view, in windows) being assembled: its version (0: none). */
-  snapV = 0;
-  /** Monotonic ms to ask again for the window lacking (0: none), and the tries so far. */
-  fetchAt = 0;
-  fetchTries = 0;
-  /** The highest version heard of while a snapshot came. */
-  newsDuring = 0;
-  policy: Assembly | null = null;
-  /** `[version, time, ...]` while a change is watched. */
-  history: number[] | null = null;
-  policyHistory: number[] | null = null;
-  leaveDone: (() => void) | null = null;
-  probeId = 1;
-  reports = 0;
-  /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */
-  helloEvery = DEFAULT_HELLO_MS;
-  /** Monotonic ms of the next hello, and of the next link report. */
-  nextHelloAt = 0;
-  nextReportAt = 0;
-  /** News asked for and not held yet (as a node asks again): versions, tries, next ask (0: none). */
-  askV = 0;
-  askPv = 0;
-  askTries = 0;
-  askAt = 0;
-  askFromV = 0;
-  askFromPv = 0;
-  prevIndex = 0;
-
-  constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
-    this.name = `f${i}`;
-    this.key = encodeKey(pub);
-    this.tunnel = t;
-    this.sock = s;
-  }
-}
 
 /** Options of a {@link Fleet}. */
 export interface FleetOptions {
@@ -192,31 +87,6 @@ export interface FleetOptions {
   /** Hears a progress line now and then (joins answered, sessions, views). */
   onProgress?: (line: string) => void;
 }
-
-/** What a change's arrival at every member looked like. */
-export interface Reach {
-  /** The version waited for. */
-  target: number;
-  /** Members that had to hold it. */
-  members: number;
-  /** Milliseconds from the change to each member holding it: p50, p99, max. */
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  /** Bytes the members received from the leader in that time. */
-  bytes: number;
-  /** Datagrams likewise. */
-  datagrams: number;
-  /** Members watched that stopped being up meanwhile (removed, gone): 0 unless expected. */
-  lost: number;
-}
-
-/** The p-th percentile (0..1) of sorted numbers. */
-export function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}
-
 /** The simulated members. See the module docs. */
 export class Fleet {
   readonly #opts: FleetOptions;
@@ -248,7 +118,9 @@ export class Fleet {
   /** Counters of what was dropped or refused, by kind. */
   readonly drops: Record<string, number> = {};
   /** A watched endpoint move: the member, its new address, and the version that carried it. */
-  #move: { key: string; address: string; version: number } | null = null;
+  #move: WatchedMove | null = null;
+  // How the members' sync messages go out.
+  readonly #link: SyncLink = { send: (m, msg) => this.#send(m, msg) };
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -316,35 +188,7 @@ export class Fleet {
   }
 
   #sealRequest(m: Member): { message: Uint8Array; pending: JoinPending } {
-    const t = this.#checked.token;
-    const req: JoinRequest = {
-      tokenId: t.id,
-      secret: t.secret,
-      publicKey: m.key,
-      hostname: m.name,
-      labels: {},
-      services: [],
-      endpoints: [],
-      time: Date.now(),
-    };
-    return sealJoinRequest(
-      this.#dh,
-      this.#aead,
-      this.#checked.leaderKey,
-      this.#checked.tokenId,
-      this.#checked.mac1Key,
-      // With its key proof, as a real joiner's: a copy of it handled again (its answer lost)
-      // is then its own resend, not a stranger's request naming its key.
-      (ephemeral) => {
-        const proof = joinKeyProof(this.#dh, m.priv, this.#checked.leaderKey, {
-          leaderKey: this.#checked.leaderKey,
-          joinerKey: parseKey(m.key, "key"),
-          ephemeral,
-          time: req.time,
-        });
-        return enc.encode(JSON.stringify(proof ? { ...req, keyProof: encodeBase64(proof) } : req));
-      },
-    );
+    return sealMemberRequest(this.#dh, this.#aead, this.#checked, m);
   }
 
   /** Joins unanswered now. */
@@ -391,50 +235,8 @@ export class Fleet {
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
   }
 
-  /** Asks for the parts of the snapshot being assembled from `part` on. */
-  #fetch(m: Member, part: number): void {
-    this.#send(m, { t: "fetch", h: m.version, v: m.snapV, part });
-  }
-
-  /** Says hello for news, and again while it does not come (as lib/mesh/sync/node_sync.ts). */
-  #askFor(m: Member, v: number, pv: number): void {
-    this.#hello(m);
-    m.askV = Math.max(m.askV, v);
-    m.askPv = Math.max(m.askPv, pv);
-    m.askFromV = m.version;
-    m.askFromPv = m.pv;
-    if (m.askAt !== 0) return;
-    m.askTries = 0;
-    m.askAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
-  }
-
   #hello(m: Member): void {
-    this.#send(m, {
-      t: "hello",
-      v: m.version,
-      pv: m.pv,
-      hi: m.helloEvery,
-      endpoints: [],
-      services: [],
-      labels: {},
-      ...(m.lk ? { lk: m.lk } : {}),
-      // As a node does: whole views in windows, and where its snapshot stands.
-      fw: true,
-      ...(m.snapV > 0 && m.view ? { sv: m.snapV, sp: m.view.low } : {}),
-    });
-    // As a node does: every hello goes with a probe of the leader.
-    this.#send(m, { t: "probe", id: m.probeId++ });
-  }
-
-  /** A link report, as a node sends one every 5 s: its link to the leader, up, direct. */
-  #report(m: Member): void {
-    this.#send(m, {
-      t: "links",
-      n: ++m.reports,
-      part: 0,
-      parts: 1,
-      l: [{ k: this.#leaderKeyText, s: "up", r: 0.2, p: "direct", i: 40, o: 40 }],
-    });
+    hello(this.#link, m);
   }
 
   // ---- joining ----
@@ -582,105 +384,7 @@ export class Fleet {
   #onControl(m: Member, payload: Uint8Array): void {
     const msg = this.#parse(payload);
     if (!msg) return this.#count("control-malformed");
-    switch (msg.t) {
-      case "probe":
-        return this.#send(m, { t: "ack", id: msg.id });
-      case "pace":
-        // As a node: never faster than its own interval.
-        m.helloEvery = Math.max(DEFAULT_HELLO_MS, msg.hi);
-        return;
-      case "changed":
-        if (msg.v > m.version || (msg.pv ?? 0) > m.pv) {
-          // As a node: not while a snapshot comes; asked once it is whole.
-          if ((msg.pv ?? 0) <= m.pv && m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
-          else this.#askFor(m, msg.v, msg.pv ?? 0);
-        }
-        return;
-      case "lankey": {
-        let id = this.#lanKeys.get(msg.k);
-        if (id === undefined) {
-          const key = decodeLanKey(msg.k);
-          id = key ? lanKeyId(key) : "";
-          this.#lanKeys.set(msg.k, id);
-        }
-        if (id) m.lk = id;
-        return;
-      }
-      case "bye-ok":
-        if (m.state === "leaving") {
-          m.state = "left";
-          m.leaveDone?.();
-        }
-        return;
-      case "policy":
-        return this.#onPolicy(m, msg);
-      case "view":
-      case "delta":
-        if (msg.t === "delta" && msg.from !== m.version) {
-          if (msg.part === 0 && msg.v > m.version) {
-            if (m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
-            else this.#askFor(m, msg.v, 0);
-          }
-          return;
-        }
-        return this.#onView(m, msg);
-      default:
-        return;
-    }
-  }
-
-  #onPolicy(m: Member, msg: Policy): void {
-    const key = `${msg.pv}|${msg.parts}`;
-    const a = m.policy = assembly(m.policy, key, msg.parts);
-    if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
-    a.got[msg.part] = 1;
-    if (--a.left > 0) return;
-    m.policy = null;
-    if (msg.pv <= m.pv) return;
-    m.pv = msg.pv;
-    m.policyHistory?.push(msg.pv, now());
-  }
-
-  #onView(m: Member, msg: View): void {
-    const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
-    const a = m.view = assembly(m.view, key, msg.parts);
-    if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
-    a.got[msg.part] = 1;
-    a.high = Math.max(a.high, msg.part + 1);
-    while (a.low < msg.parts && a.got[a.low]) a.low++;
-    for (const r of msg.members) {
-      if (r.publicKey === m.key) a.own = true;
-      const mv = this.#move;
-      if (mv && mv.version === 0 && r.publicKey === mv.key) {
-        if (r.endpoints?.some((e) => e.startsWith(`${mv.address}:`))) mv.version = msg.v;
-      }
-    }
-    if (msg.t === "delta" && msg.remove.includes(m.key)) a.removed = true;
-    if (--a.left > 0) {
-      // As a node: a snapshot's next window once this one is whole; again while parts lack.
-      m.snapV = msg.t === "view" ? msg.v : 0;
-      if (m.snapV > 0) {
-        if (a.low === a.high && a.high % SNAPSHOT_WINDOW === 0) {
-          m.fetchTries = 0;
-          this.#fetch(m, a.high);
-        }
-        m.fetchAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
-      }
-      return;
-    }
-    m.view = null;
-    m.snapV = 0;
-    m.fetchAt = 0;
-    if (msg.v <= m.version) return;
-    m.version = msg.v;
-    if (m.newsDuring > m.version) this.#askFor(m, m.newsDuring, 0);
-    m.newsDuring = 0;
-    m.history?.push(msg.v, now());
-    if (m.viewAt === 0) m.viewAt = now();
-    if ((msg.t === "view" && !a.own) || a.removed) {
-      m.state = "removed";
-      m.tunnel.close();
-    }
+    onControl(this.#link, m, msg, this.#move, this.#lanKeys);
   }
 
   // ---- timers ----
@@ -744,25 +448,10 @@ export class Fleet {
         m.nextHelloAt = t + m.helloEvery;
         this.#hello(m);
       }
-      if (m.fetchAt !== 0 && t >= m.fetchAt) {
-        if (m.snapV === 0 || !m.view || ++m.fetchTries > ASK_TRIES) m.fetchAt = 0;
-        else {
-          this.#fetch(m, m.view.low);
-          m.fetchAt = t + ASK_AGAIN_MS * 2 ** m.fetchTries;
-        }
-      }
-      if (m.askAt !== 0 && t >= m.askAt) {
-        const moved = m.version > m.askFromV || m.pv > m.askFromPv;
-        if (moved || (m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
-          m.askAt = 0;
-        } else {
-          this.#hello(m);
-          m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
-        }
-      }
+      askAgain(this.#link, m, t);
       if (t >= m.nextReportAt) {
         m.nextReportAt = t + Math.max(LINK_REPORT_MS, m.helloEvery);
-        this.#report(m);
+        report(this.#link, m, this.#leaderKeyText);
       }
     }
     const silence = this.#opts.silenceMs ?? 20_000;
@@ -851,37 +540,10 @@ export class Fleet {
     await this.until(() => watched.every((m) => m.state !== "up" || held(m)), `version ${want}`);
     const bytes = this.bytesIn - since.bytes;
     const datagrams = this.datagramsIn - since.datagrams;
-    const times: number[] = [];
-    let lost = 0;
-    for (const m of watched) {
-      if (m.state !== "up") {
-        lost++;
-        continue;
-      }
-      const h = (opts.policy ? m.policyHistory : m.history) ?? [];
-      let at = since.at;
-      for (let k = 0; k < h.length; k += 2) {
-        if (h[k] >= want) {
-          at = h[k + 1];
-          break;
-        }
-      }
-      times.push(Math.max(0, at - since.at));
-    }
+    const reach = reachOf(watched, want, since.at, { bytes, datagrams }, opts.policy ?? false);
     for (const m of this.members) m.history = m.policyHistory = null;
     this.#move = null;
-    times.sort((a, b) => a - b);
-    const r = (x: number) => Math.round(x * 10) / 10;
-    return {
-      target: want,
-      members: times.length,
-      p50Ms: r(percentile(times, 0.5)),
-      p99Ms: r(percentile(times, 0.99)),
-      maxMs: r(times.at(-1) ?? NaN),
-      bytes,
-      datagrams,
-      lost,
-    };
+    return reach;
   }
 
   /** Moves member `i` to a socket on a new address and says hello from it; returns the address. */

@@ -1,0 +1,121 @@
+/** One simulated member of the fleet bench: its keys, tunnel, socket and where its sync stands. */
+
+import type { Endpoint } from "../../../lib/io/driver.ts";
+import type { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
+import { encodeKey } from "../../../lib/crypto/keys.ts";
+import type { JoinPending } from "../../../lib/mesh/join/crypto.ts";
+import { DEFAULT_HELLO_MS } from "../../../lib/mesh/sync/protocol.ts";
+import type { Tunnel } from "./tunnel.ts";
+
+/** Unix ms with fractions, comparable across processes of this machine. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Where a member stands. */
+export type MemberState = "new" | "joining" | "handshaking" | "up" | "removed" | "leaving" | "left";
+
+/** A UDP socket of the pool, bound to one loopback address. */
+export interface Sock {
+  /** The socket. */
+  t: LinuxUdpTransport;
+  /** The loopback address it is bound to. */
+  address: string;
+  /** The leader, as this socket sends to it. */
+  leader: Endpoint;
+  /** Whether it has datagrams queued to flush. */
+  dirty: boolean;
+  /** The members sending from it (the leader's initiations are tried on each). */
+  members: Set<Member>;
+}
+
+/** Parts of a view, delta or policy being reassembled by one member. */
+export interface Assembly {
+  /** What is reassembled (kind, versions, parts). */
+  key: string;
+  /** 1 per part held. */
+  got: Uint8Array;
+  /** Parts still lacking. */
+  left: number;
+  /** Whether a part named this member. */
+  own: boolean;
+  /** Whether a part removed this member. */
+  removed: boolean;
+  /** The first part missing, and one past the highest part held. */
+  low: number;
+  high: number;
+}
+
+/** `held` when it reassembles `key`, else a fresh assembly of `parts` parts for it. */
+export function assembly(held: Assembly | null, key: string, parts: number): Assembly {
+  if (held && held.key === key) return held;
+  return {
+    key,
+    got: new Uint8Array(parts),
+    left: parts,
+    own: false,
+    removed: false,
+    low: 0,
+    high: 0,
+  };
+}
+
+/** One simulated member. */
+export class Member {
+  state: MemberState = "new";
+  readonly name: string;
+  readonly key: string;
+  readonly tunnel: Tunnel;
+  sock: Sock;
+  address = "";
+  /** The first join request, sealed when the member was made (null once used). */
+  request: { message: Uint8Array; pending: JoinPending } | null = null;
+  join: {
+    message: Uint8Array;
+    pending: JoinPending;
+    tries: number;
+    sentAt: number;
+    startedAt: number;
+  } | null = null;
+  joinedAt = 0;
+  upAt = 0;
+  viewAt = 0;
+  version = 0;
+  pv = 0;
+  lk: string | undefined;
+  view: Assembly | null = null;
+  /** The snapshot (a whole view, in windows) being assembled: its version (0: none). */
+  snapV = 0;
+  /** Monotonic ms to ask again for the window lacking (0: none), and the tries so far. */
+  fetchAt = 0;
+  fetchTries = 0;
+  /** The highest version heard of while a snapshot came. */
+  newsDuring = 0;
+  policy: Assembly | null = null;
+  /** `[version, time, ...]` while a change is watched. */
+  history: number[] | null = null;
+  policyHistory: number[] | null = null;
+  leaveDone: (() => void) | null = null;
+  probeId = 1;
+  reports = 0;
+  /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */
+  helloEvery = DEFAULT_HELLO_MS;
+  /** Monotonic ms of the next hello, and of the next link report. */
+  nextHelloAt = 0;
+  nextReportAt = 0;
+  /** News asked for and not held yet (as a node asks again): versions, tries, next ask (0: none). */
+  askV = 0;
+  askPv = 0;
+  askTries = 0;
+  askAt = 0;
+  askFromV = 0;
+  askFromPv = 0;
+  prevIndex = 0;
+
+  constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
+    this.name = `f${i}`;
+    this.key = encodeKey(pub);
+    this.tunnel = t;
+    this.sock = s;
+  }
+}

@@ -1,0 +1,216 @@
+/** A simulated member's membership sync: hellos, asking again for news, views and policies in parts, snapshot windows. */
+
+import {
+  type ControlMessage,
+  DEFAULT_HELLO_MS,
+  SNAPSHOT_WINDOW,
+} from "../../../lib/mesh/sync/protocol.ts";
+import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
+import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/node_sync.ts";
+import { assembly, type Member, now } from "./member.ts";
+
+type View = Extract<ControlMessage, { t: "view" | "delta" }>;
+type Policy = Extract<ControlMessage, { t: "policy" }>;
+
+/** How a member's sync messages reach the leader. */
+export interface SyncLink {
+  /** Seals `msg` in `m`'s session and sends it (nothing without a session). */
+  send(m: Member, msg: ControlMessage): void;
+}
+
+/** A watched endpoint move: the member, its new address, and the version that carried it. */
+export interface WatchedMove {
+  /** The moved member's key. */
+  key: string;
+  /** Its new address. */
+  address: string;
+  /** The first version naming it there (0: not seen yet). */
+  version: number;
+}
+
+/** Says hello (with a probe of the leader, as a node does). */
+export function hello(link: SyncLink, m: Member): void {
+  link.send(m, {
+    t: "hello",
+    v: m.version,
+    pv: m.pv,
+    hi: m.helloEvery,
+    endpoints: [],
+    services: [],
+    labels: {},
+    ...(m.lk ? { lk: m.lk } : {}),
+    // As a node does: whole views in windows, and where its snapshot stands.
+    fw: true,
+    ...(m.snapV > 0 && m.view ? { sv: m.snapV, sp: m.view.low } : {}),
+  });
+  // As a node does: every hello goes with a probe of the leader.
+  link.send(m, { t: "probe", id: m.probeId++ });
+}
+
+/**
+ * A link report, as a node sends one every 5 s: its link to the leader (`leaderKey`, base64),
+ * up, direct.
+ */
+export function report(link: SyncLink, m: Member, leaderKey: string): void {
+  link.send(m, {
+    t: "links",
+    n: ++m.reports,
+    part: 0,
+    parts: 1,
+    l: [{ k: leaderKey, s: "up", r: 0.2, p: "direct", i: 40, o: 40 }],
+  });
+}
+
+/** Asks for the parts of the snapshot being assembled from `part` on. */
+export function fetchWindow(link: SyncLink, m: Member, part: number): void {
+  link.send(m, { t: "fetch", h: m.version, v: m.snapV, part });
+}
+
+/** Says hello for news, and again while it does not come (as lib/mesh/sync/node_sync.ts). */
+export function askFor(link: SyncLink, m: Member, v: number, pv: number): void {
+  hello(link, m);
+  m.askV = Math.max(m.askV, v);
+  m.askPv = Math.max(m.askPv, pv);
+  m.askFromV = m.version;
+  m.askFromPv = m.pv;
+  if (m.askAt !== 0) return;
+  m.askTries = 0;
+  m.askAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
+}
+
+/** Takes a policy part; a whole policy newer than the one held becomes `m`'s. */
+export function onPolicy(m: Member, msg: Policy): void {
+  const key = `${msg.pv}|${msg.parts}`;
+  const a = m.policy = assembly(m.policy, key, msg.parts);
+  if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
+  a.got[msg.part] = 1;
+  if (--a.left > 0) return;
+  m.policy = null;
+  if (msg.pv <= m.pv) return;
+  m.pv = msg.pv;
+  m.policyHistory?.push(msg.pv, now());
+}
+
+/**
+ * Takes a view or delta part; once whole, and newer than the version held, it becomes
+ * `m`'s version. Notes in `move` the first version that carries the watched move.
+ */
+export function onView(link: SyncLink, m: Member, msg: View, move: WatchedMove | null): void {
+  const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
+  const a = m.view = assembly(m.view, key, msg.parts);
+  if (msg.part < 0 || msg.part >= msg.parts || a.got[msg.part]) return;
+  a.got[msg.part] = 1;
+  a.high = Math.max(a.high, msg.part + 1);
+  while (a.low < msg.parts && a.got[a.low]) a.low++;
+  for (const r of msg.members) {
+    if (r.publicKey === m.key) a.own = true;
+    const mv = move;
+    if (mv && mv.version === 0 && r.publicKey === mv.key) {
+      if (r.endpoints?.some((e) => e.startsWith(`${mv.address}:`))) mv.version = msg.v;
+    }
+  }
+  if (msg.t === "delta" && msg.remove.includes(m.key)) a.removed = true;
+  if (--a.left > 0) {
+    // As a node: a snapshot's next window once this one is whole; again while parts lack.
+    m.snapV = msg.t === "view" ? msg.v : 0;
+    if (m.snapV > 0) {
+      if (a.low === a.high && a.high % SNAPSHOT_WINDOW === 0) {
+        m.fetchTries = 0;
+        fetchWindow(link, m, a.high);
+      }
+      m.fetchAt = performance.now() + ASK_AGAIN_MS * (0.5 + Math.random());
+    }
+    return;
+  }
+  m.view = null;
+  m.snapV = 0;
+  m.fetchAt = 0;
+  if (msg.v <= m.version) return;
+  m.version = msg.v;
+  if (m.newsDuring > m.version) askFor(link, m, m.newsDuring, 0);
+  m.newsDuring = 0;
+  m.history?.push(msg.v, now());
+  if (m.viewAt === 0) m.viewAt = now();
+  if ((msg.t === "view" && !a.own) || a.removed) {
+    m.state = "removed";
+    m.tunnel.close();
+  }
+}
+
+/** Asks again, at time `t` (monotonic ms), for a snapshot window or news that did not come. */
+export function askAgain(link: SyncLink, m: Member, t: number): void {
+  if (m.fetchAt !== 0 && t >= m.fetchAt) {
+    if (m.snapV === 0 || !m.view || ++m.fetchTries > ASK_TRIES) m.fetchAt = 0;
+    else {
+      fetchWindow(link, m, m.view.low);
+      m.fetchAt = t + ASK_AGAIN_MS * 2 ** m.fetchTries;
+    }
+  }
+  if (m.askAt !== 0 && t >= m.askAt) {
+    const moved = m.version > m.askFromV || m.pv > m.askFromPv;
+    if (moved || (m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
+      m.askAt = 0;
+    } else {
+      hello(link, m);
+      m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
+    }
+  }
+}
+
+/**
+ * Takes a control message from the leader to `m`, as a node's sync does. `lanKeyIds` caches
+ * the id of each LAN key text heard (the same for every member).
+ */
+export function onControl(
+  link: SyncLink,
+  m: Member,
+  msg: ControlMessage,
+  move: WatchedMove | null,
+  lanKeyIds: Map<string, string>,
+): void {
+  switch (msg.t) {
+    case "probe":
+      return link.send(m, { t: "ack", id: msg.id });
+    case "pace":
+      // As a node: never faster than its own interval.
+      m.helloEvery = Math.max(DEFAULT_HELLO_MS, msg.hi);
+      return;
+    case "changed":
+      if (msg.v > m.version || (msg.pv ?? 0) > m.pv) {
+        // As a node: not while a snapshot comes; asked once it is whole.
+        if ((msg.pv ?? 0) <= m.pv && m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
+        else askFor(link, m, msg.v, msg.pv ?? 0);
+      }
+      return;
+    case "lankey": {
+      let id = lanKeyIds.get(msg.k);
+      if (id === undefined) {
+        const key = decodeLanKey(msg.k);
+        id = key ? lanKeyId(key) : "";
+        lanKeyIds.set(msg.k, id);
+      }
+      if (id) m.lk = id;
+      return;
+    }
+    case "bye-ok":
+      if (m.state === "leaving") {
+        m.state = "left";
+        m.leaveDone?.();
+      }
+      return;
+    case "policy":
+      return onPolicy(m, msg);
+    case "view":
+    case "delta":
+      if (msg.t === "delta" && msg.from !== m.version) {
+        if (msg.part === 0 && msg.v > m.version) {
+          if (m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
+          else askFor(link, m, msg.v, 0);
+        }
+        return;
+      }
+      return onView(link, m, msg, move);
+    default:
+      return;
+  }
+}
