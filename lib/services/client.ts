@@ -166,8 +166,6 @@ export class ServiceClient {
   readonly #outliers: Outliers;
   readonly #budgets = new Map<string, RetryBudget>();
   readonly #budgetOpts: Omit<RetryBudgetOptions, "now">;
-  /** This node's calls still waiting, by instance address. */
-  readonly #outstanding = new Map<string, number>();
   /** Bytes of requests in flight per instance, and the calls that waited for them. */
   readonly inflight: InflightBytes;
   // Random start: ids from before a restart are unlikely to meet an instance's cache.
@@ -397,7 +395,7 @@ export class ServiceClient {
         value: { local: false, instance: i },
         local: false,
         available: !this.#suspects.has(i.address) && this.#outliers.available(service, i.address),
-        outstanding: this.#outstanding.get(i.address) ?? 0,
+        outstanding: this.inflight.calls(i.address),
       });
     }
     const order = balance(candidates, turn);
@@ -466,13 +464,6 @@ export class ServiceClient {
     inst: ServiceInstance,
     p: Pending,
   ): Promise<Answer | (Answer & { unheard: true })> {
-    const address = inst.address;
-    this.#outstanding.set(address, (this.#outstanding.get(address) ?? 0) + 1);
-    const done = () => {
-      const n = (this.#outstanding.get(address) ?? 1) - 1;
-      if (n > 0) this.#outstanding.set(address, n);
-      else this.#outstanding.delete(address);
-    };
     return new Promise<Answer | (Answer & { unheard: true })>((resolve) => {
       const timer = setTimeout(() => {
         this.#suspects.mark(inst.address);
@@ -502,7 +493,7 @@ export class ServiceClient {
           unheard: true,
         });
       }
-    }).finally(done);
+    });
   }
 
   #learn(key: string, idempotent: boolean): void {

@@ -30,6 +30,8 @@ interface Waiter {
 
 interface Lane {
   held: number;
+  /** Calls holding part of the window: those sent and not yet ended. */
+  calls: number;
   readonly queue: Waiter[];
 }
 
@@ -55,7 +57,7 @@ export class InflightBytes {
   acquire(key: string, bytes: number, waitMs: number): Promise<(() => void) | InflightRefusal> {
     let lane = this.#lanes.get(key);
     if (lane === undefined) {
-      lane = { held: 0, queue: [] };
+      lane = { held: 0, calls: 0, queue: [] };
       this.#lanes.set(key, lane);
     }
     if (lane.queue.length === 0 && this.#fits(lane, bytes)) {
@@ -87,6 +89,11 @@ export class InflightBytes {
     return this.#lanes.get(key)?.held ?? 0;
   }
 
+  /** Calls holding part of `key`'s window now: sent and not yet ended. */
+  calls(key: string): number {
+    return this.#lanes.get(key)?.calls ?? 0;
+  }
+
   /** Calls waiting for `key` now. */
   waiting(key: string): number {
     return this.#lanes.get(key)?.queue.length ?? 0;
@@ -98,11 +105,13 @@ export class InflightBytes {
 
   #take(key: string, lane: Lane, bytes: number): () => void {
     lane.held += bytes;
+    lane.calls++;
     let done = false;
     return () => {
       if (done) return;
       done = true;
       lane.held -= bytes;
+      lane.calls--;
       this.#admit(key, lane);
     };
   }
