@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { DatagramSink, DualDriverStats, Endpoint, Transport } from "../lib/io/driver.ts";
+import {
+  type DatagramSink,
+  type DualDriverStats,
+  type Endpoint,
+  isStreamEndpoint,
+  type Transport,
+} from "../lib/io/driver.ts";
 import { splitScheme } from "./shared/endpoint.ts";
 import { type TcpOptions, TcpTransport } from "./tcp.ts";
 import { DenoUdpTransport } from "./udp_deno.ts";
@@ -80,21 +86,21 @@ export class DualTransport implements Transport {
     this.tcp.start(sink);
   }
 
-  /** Sends on TCP to a `tcp` endpoint, on UDP to any other. */
+  /** Sends on TCP to a `tcp`, `ws` or `wss` endpoint, on UDP to any other. */
   send(data: Uint8Array, to: Endpoint, tos?: number): void {
-    if (to.proto === "tcp") this.tcp.send(data, to);
+    if (isStreamEndpoint(to)) this.tcp.send(data, to);
     else this.udp.send(data, to, tos);
   }
 
   /** Lends a send slot of the side `to` goes to (null when that side lends none). */
   reserve(max: number, to: Endpoint): Uint8Array | null {
-    const side = to.proto === "tcp" ? this.tcp : this.udp;
+    const side = isStreamEndpoint(to) ? this.tcp : this.udp;
     return side.reserve === undefined ? null : side.reserve(max, to);
   }
 
   /** Queues the slot just reserved on the side `to` goes to. */
   commit(length: number, to: Endpoint, tos?: number): void {
-    const side = to.proto === "tcp" ? this.tcp : this.udp;
+    const side = isStreamEndpoint(to) ? this.tcp : this.udp;
     if (side.commit === undefined) throw new Error(`${side.name}: commit without reserve`);
     side.commit(length, to, tos);
   }
@@ -119,9 +125,14 @@ export class DualTransport implements Transport {
     };
   }
 
-  /** `tcp://host:port` gives a TCP endpoint; `host:port` or `udp://host:port` a UDP one. */
+  /**
+   * `tcp://host:port` gives a TCP endpoint (`ws://`, `wss://` a WebSocket one of the TCP side);
+   * `host:port` or `udp://host:port` a UDP one.
+   */
   endpoint(text: string): Endpoint {
     const { proto, rest } = splitScheme(text);
+    // The TCP side serves WebSockets too: `ws://` and `wss://` are its, scheme and all.
+    if (proto === "ws" || proto === "wss") return this.tcp.endpoint(text);
     return proto === "tcp" ? this.tcp.endpoint(rest) : this.udp.endpoint(rest);
   }
 

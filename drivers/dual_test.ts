@@ -112,9 +112,10 @@ Deno.test("DualTransport: plain endpoints (no proto) are UDP; close closes both 
   d.send(new Uint8Array(1), { address: "192.0.2.1", port: 7, family: 4 });
   d.send(new Uint8Array(1), { address: "192.0.2.1", port: 7, family: 4, proto: "udp" });
   d.send(new Uint8Array(1), { address: "192.0.2.1", port: 7, family: 4, proto: "tcp" });
+  d.send(new Uint8Array(1), { address: "192.0.2.1", port: 7, family: 4, proto: "ws" });
   d.flush();
   assert.deepEqual(udp.sent, ["- 192.0.2.1:7", "udp 192.0.2.1:7"]);
-  assert.deepEqual(tcp.sent, ["tcp 192.0.2.1:7"]);
+  assert.deepEqual(tcp.sent, ["tcp 192.0.2.1:7", "ws 192.0.2.1:7"]);
   assert.equal(udp.flushes, 1);
   assert.equal(tcp.flushes, 1);
   // Each side gets the text without the scheme, which picked it.
@@ -122,7 +123,10 @@ Deno.test("DualTransport: plain endpoints (no proto) are UDP; close closes both 
   assert.equal(d.endpoint("tcp://192.0.2.1:7").proto, "tcp");
   assert.equal(d.endpoint("udp://192.0.2.1:7").address, "192.0.2.1:7");
   assert.equal(d.endpoint("192.0.2.1:7").address, "192.0.2.1:7");
-  assert.throws(() => d.endpoint("ws://192.0.2.1:7"), /unknown scheme/);
+  // A WebSocket is the TCP side's, its scheme kept (the side tells ws from tcp by it).
+  assert.equal(d.endpoint("ws://192.0.2.1:7").address, "ws://192.0.2.1:7");
+  assert.equal(d.endpoint("wss://192.0.2.1:7").address, "wss://192.0.2.1:7");
+  assert.throws(() => d.endpoint("http://192.0.2.1:7"), /unknown scheme/);
   const p = d.close();
   assert.equal(d.close(), p);
   await p;

@@ -28,12 +28,40 @@
  * connection we dialled that is the peer's listening port; for one we accepted it is the peer's
  * source port, so a reply reuses that connection, but once it is closed a send there dials a port
  * nobody listens on (refused, counted as `dial-failed`): it is the dialling side that reconnects.
+ *
+ * WebSocket: the listener also serves WebSockets on its port, told apart by the first bytes of a
+ * connection (`GET ` starts an HTTP request, which no length-prefixed stream does; see
+ * `tcp_ws.ts`), and over TLS on a port of its own when given a certificate (`tls`). Their
+ * endpoints are `ws://host:port` and `wss://host:port`; a send to one dials a WebSocket. One
+ * binary message carries one frame, without the length prefix. They share the connections, caps,
+ * timeouts and counters above, and have their own in `stats.websocket`.
  * @module
  */
 
 import type { DatagramSink, Endpoint, TcpDriverStats, Transport } from "../lib/io/driver.ts";
-import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./shared/endpoint.ts";
-import { newTcpStats, type TcpSendDrop, type TcpStats } from "./shared/stats.ts";
+import {
+  DEFAULT_ENDPOINT_LIMIT,
+  type EndpointProto,
+  EndpointTable,
+  type InternedEndpoint,
+  splitScheme,
+} from "./shared/endpoint.ts";
+import {
+  newTcpStats,
+  newWsStats,
+  type TcpSendDrop,
+  type TcpStats,
+  type WsStats,
+} from "./shared/stats.ts";
+import { askUpgrade, serveUpgrade, WS_CLIENT, type WsLoopHost, wsReadLoop } from "./tcp_ws.ts";
+import {
+  MaskSource,
+  startsWithGet,
+  writeWsFrame,
+  WS_MAX_HEADER,
+  WS_OP,
+  wsHeaderSize,
+} from "./ws_frame.ts";
 
 import {
   dialOutcome,
@@ -49,6 +77,26 @@ import {
 } from "./tcp_stream.ts";
 
 export { TCP_FRAME_HEADER, TCP_MAX_FRAME, type TcpDialOutcome } from "./tcp_stream.ts";
+
+/**
+ * Opens a TLS connection for a `wss` endpoint: `Deno.connectTls` (the system's roots, or
+ * `caCerts`) by default.
+ */
+export type TlsDialer = (
+  options: { hostname: string; port: number; signal: AbortSignal },
+) => Promise<Deno.Conn>;
+
+/** A certificate and key (PEM) to serve `wss` with, on a port of its own. */
+export interface WsTlsOptions {
+  /** The port (0 picks one; 443 where the network lets out HTTPS only). */
+  port: number;
+  /** The local address; by default the TCP listener's. */
+  hostname?: string;
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** Its private key, PEM. */
+  key: string;
+}
 
 /** Opens a TCP connection: `Deno.connect` by default; tests pass a stand-in. */
 export type TcpDialer = (
@@ -92,6 +140,12 @@ export interface TcpOptions {
   now?: () => number;
   /** Opens outgoing connections; default `Deno.connect`. */
   dial?: TcpDialer;
+  /** Serves `wss` too, on its own port, with this certificate (see {@link WsTlsOptions}). */
+  tls?: WsTlsOptions;
+  /** Opens `wss` connections; default `Deno.connectTls` with {@link caCerts}. */
+  dialTls?: TlsDialer;
+  /** CA certificates (PEM) `wss` servers are checked against instead of the system's roots. */
+  caCerts?: string[];
   /** How many endpoints to intern before starting over. */
   endpointLimit?: number;
   /** Called with errors thrown by the sink or by sockets; defaults to `console.error`. */
@@ -129,10 +183,18 @@ export class TcpTransport implements Transport {
   /** The listening address (`::` for dual-stack; empty for a transport that only dials). */
   readonly hostname: string;
   /** Traffic, drop and connection counters. */
-  readonly stats: TcpStats = newTcpStats();
+  readonly stats: TcpStats & { websocket: WsStats } = { ...newTcpStats(), websocket: newWsStats() };
+  /** The `wss` port (0 when there is no TLS listener). */
+  readonly tlsPort: number;
 
   readonly #listener: Deno.TcpListener | null;
+  readonly #tlsListener: Deno.TlsListener | null;
   readonly #table: EndpointTable;
+  readonly #wsTable: EndpointTable;
+  readonly #wssTable: EndpointTable;
+  readonly #dialTls: TlsDialer;
+  readonly #masks = new MaskSource();
+  readonly #wsHost: WsLoopHost;
   readonly #streams = new Map<string, Stream>();
   readonly #failedAt = new Map<string, number>();
   readonly #dirty: Stream[] = [];
@@ -159,12 +221,21 @@ export class TcpTransport implements Transport {
   #closing: Promise<void> | null = null;
   #closed = false;
 
-  private constructor(listener: Deno.TcpListener | null, options: TcpOptions) {
+  private constructor(
+    listener: Deno.TcpListener | null,
+    tlsListener: Deno.TlsListener | null,
+    options: TcpOptions,
+  ) {
     this.#listener = listener;
+    this.#tlsListener = tlsListener;
     const addr = listener?.addr;
     this.port = addr?.port ?? 0;
     this.hostname = addr?.hostname ?? "";
-    this.#table = new EndpointTable(options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT, "tcp");
+    this.tlsPort = tlsListener?.addr.port ?? 0;
+    const limit = options.endpointLimit ?? DEFAULT_ENDPOINT_LIMIT;
+    this.#table = new EndpointTable(limit, "tcp");
+    this.#wsTable = new EndpointTable(limit, "ws");
+    this.#wssTable = new EndpointTable(limit, "wss");
     this.#maxFrame = positive("maxFrame", options.maxFrame, TCP_MAX_FRAME);
     if (this.#maxFrame > TCP_MAX_FRAME) {
       throw new Error(`tcp: maxFrame is at most ${TCP_MAX_FRAME}`);
@@ -182,7 +253,7 @@ export class TcpTransport implements Transport {
     this.#maxDialQueue = positive("maxDialQueue", options.maxDialQueue, 64);
     this.#maxQueued = positive("maxQueuedBytes", options.maxQueuedBytes, 256 * 1024);
     // A cap below one frame would drop every large frame without a word.
-    if (this.#maxQueued < this.#maxFrame + TCP_FRAME_HEADER) {
+    if (this.#maxQueued < this.#maxFrame + WS_MAX_HEADER) {
       throw new Error("tcp: maxQueuedBytes must hold at least one frame of maxFrame bytes");
     }
     this.#maxTotalQueued = positive(
@@ -196,6 +267,10 @@ export class TcpTransport implements Transport {
         Deno.connect({ transport: "tcp", hostname: o.hostname, port: o.port, signal: o.signal }));
     this.#onError = options.onError ?? ((err) => console.error("tcp:", err));
     this.#onDial = options.onDial;
+    const caCerts = options.caCerts;
+    this.#dialTls = options.dialTls ??
+      ((o) => Deno.connectTls({ hostname: o.hostname, port: o.port, caCerts }));
+    this.#wsHost = this.#makeWsHost();
     const sweep = notNegative("sweepIntervalMs", options.sweepIntervalMs, 5_000);
     if (sweep > 0) {
       const timer = setInterval(() => this.sweep(), sweep);
@@ -212,7 +287,7 @@ export class TcpTransport implements Transport {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new Error(`invalid TCP port ${port}`);
     }
-    if (options.listen === false) return new TcpTransport(null, options);
+    if (options.listen === false) return new TcpTransport(null, null, options);
     let listener: Deno.TcpListener;
     if (hostname !== undefined) {
       listener = Deno.listen({ transport: "tcp", hostname, port });
@@ -227,11 +302,23 @@ export class TcpTransport implements Transport {
         listener = Deno.listen({ transport: "tcp", hostname: "0.0.0.0", port });
       }
     }
+    let tlsListener: Deno.TlsListener | null = null;
     try {
-      return new TcpTransport(listener, options);
+      const tls = options.tls;
+      if (tls !== undefined) {
+        tlsListener = Deno.listenTls({
+          transport: "tcp",
+          hostname: tls.hostname ?? listener.addr.hostname,
+          port: tls.port,
+          cert: tls.cert,
+          key: tls.key,
+        });
+      }
+      return new TcpTransport(listener, tlsListener, options);
     } catch (err) {
-      // Bad options: the port must not stay taken.
+      // Bad options: the ports must not stay taken.
       listener.close();
+      tlsListener?.close();
       throw err;
     }
   }
@@ -246,7 +333,8 @@ export class TcpTransport implements Transport {
     if (this.#sink !== null) throw new Error("tcp transport already started");
     if (this.#closed) throw new Error("tcp transport is closed");
     this.#sink = sink;
-    if (this.#listener !== null) this.#track(this.#acceptLoop(this.#listener));
+    if (this.#listener !== null) this.#track(this.#acceptLoop(this.#listener, false));
+    if (this.#tlsListener !== null) this.#track(this.#acceptLoop(this.#tlsListener, true));
     // Connections dialled before start have waited for a sink to read into.
     for (const s of this.#streams.values()) if (s.conn !== null) this.#startReading(s);
   }
@@ -262,7 +350,7 @@ export class TcpTransport implements Transport {
       this.stats.sendErrors++;
       return this.#drop("bad-size");
     }
-    const ep = this.#table.adopt(to);
+    const ep = this.#tableOf(to.proto).adopt(to);
     let s = this.#streams.get(ep.toString());
     if (s === undefined) {
       const dialled = this.#startDial(ep);
@@ -274,8 +362,14 @@ export class TcpTransport implements Transport {
     this.#enqueue(s, data);
   }
 
-  #enqueue(s: Stream, data: Uint8Array): void {
-    const need = data.length + TCP_FRAME_HEADER;
+  /** The table of a protocol's endpoints: `ws`, `wss`, else TCP (any endpoint is a TCP one). */
+  #tableOf(proto: string | undefined): EndpointTable {
+    return proto === "ws" ? this.#wsTable : proto === "wss" ? this.#wssTable : this.#table;
+  }
+
+  #enqueue(s: Stream, data: Uint8Array, opcode: number = WS_OP.binary): void {
+    const need = data.length +
+      (s.ws === 0 ? TCP_FRAME_HEADER : wsHeaderSize(data.length, s.ws === WS_CLIENT));
     const stats = this.stats;
     if (
       s.outLen + s.inflight + need > this.#maxQueued ||
@@ -292,12 +386,20 @@ export class TcpTransport implements Transport {
       grown.set(out.subarray(0, at));
       s.out = out = grown;
     }
-    out[at] = data.length >>> 8;
-    out[at + 1] = data.length & 0xff;
-    out.set(data, at + TCP_FRAME_HEADER);
+    if (s.ws === 0) {
+      out[at] = data.length >>> 8;
+      out[at + 1] = data.length & 0xff;
+      out.set(data, at + TCP_FRAME_HEADER);
+    } else {
+      const masks = s.ws === WS_CLIENT ? this.#masks : null;
+      writeWsFrame(out, at, opcode, data, masks?.pool ?? null, masks?.take() ?? 0);
+    }
     s.outLen = at + need;
-    s.outFrames++;
-    s.outBytes += data.length;
+    // A control frame (a pong) is written with the frames but is none of them.
+    if (opcode === WS_OP.binary) {
+      s.outFrames++;
+      s.outBytes += data.length;
+    }
     stats.queuedBytes += need;
     s.lastActive = this.#now();
     if (!s.dirty) {
@@ -346,7 +448,7 @@ export class TcpTransport implements Transport {
 
   async #write(
     s: Stream,
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     buf: Uint8Array,
     frames: number,
     bytes: number,
@@ -408,9 +510,11 @@ export class TcpTransport implements Transport {
 
   async #dialTask(s: Stream, abort: AbortController): Promise<void> {
     const timer = setTimeout(() => abort.abort(), this.#dialTimeout);
-    let conn: Deno.TcpConn;
+    let conn: Deno.Conn;
     try {
-      conn = await this.#dial({ hostname: s.ep.address, port: s.ep.port, signal: abort.signal });
+      conn = s.ws === 0
+        ? await this.#dial({ hostname: s.ep.address, port: s.ep.port, signal: abort.signal })
+        : await this.#dialWs(s, abort.signal);
     } catch (err) {
       clearTimeout(timer);
       s.dialAbort = null;
@@ -439,6 +543,36 @@ export class TcpTransport implements Transport {
     if (s.outLen > 0) this.#startWrite(s);
   }
 
+  /**
+   * Dials a WebSocket: TCP (or TLS for `wss`), then the Upgrade, all within the dial timeout.
+   * Resolves with the connection, whose bytes read past the answer are kept on the stream.
+   */
+  async #dialWs(s: Stream, signal: AbortSignal): Promise<Deno.Conn> {
+    const o = { hostname: s.ep.address, port: s.ep.port, signal };
+    const conn = s.ep.proto === "wss" ? await this.#dialTls(o) : await this.#dial(o);
+    // The timeout closes the connection under a handshake that hangs.
+    const stop = () => conn.close();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      const host = s.ep.family === 6
+        ? `[${s.ep.address}]:${s.ep.port}`
+        : `${s.ep.address}:${s.ep.port}`;
+      s.wsInitial = await askUpgrade(conn, host);
+      this.stats.websocket.dials++;
+      return conn;
+    } catch (err) {
+      if (!signal.aborted) {
+        try {
+          conn.close();
+        } catch { /* closed already */ }
+      }
+      this.stats.websocket.dialFailures++;
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
   #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome): void {
     try {
       this.#onDial?.(ep, outcome);
@@ -447,21 +581,22 @@ export class TcpTransport implements Transport {
     }
   }
 
-  #attach(s: Stream, conn: Deno.TcpConn): void {
+  #attach(s: Stream, conn: Deno.Conn): void {
     s.conn = conn;
     s.lastActive = this.#now();
     try {
       // We batch frames ourselves; Nagle would only add delay to handshakes and keepalives.
-      conn.setNoDelay(true);
+      // (A TLS connection has no such switch of its own.)
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     } catch {
       // A connection that died already fails on its first read or write.
     }
   }
 
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+  async #acceptLoop(listener: Deno.TcpListener | Deno.TlsListener, tls: boolean): Promise<void> {
     let errorsInRow = 0;
     while (!this.#closed) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (err) {
@@ -480,15 +615,16 @@ export class TcpTransport implements Transport {
         conn.close();
         return;
       }
-      this.#accepted(conn);
+      this.#accepted(conn, tls);
     }
   }
 
-  #accepted(conn: Deno.TcpConn): void {
-    const addr = conn.remoteAddr;
+  #accepted(conn: Deno.Conn, tls: boolean): void {
+    const addr = conn.remoteAddr as Deno.NetAddr;
     let ep: InternedEndpoint;
     try {
-      ep = this.#table.fromText(addr.hostname, addr.port);
+      // A TLS connection is a WebSocket from the start; a plain one may become one (#sniff).
+      ep = (tls ? this.#wssTable : this.#table).fromText(addr.hostname, addr.port);
     } catch (err) {
       this.stats.recvErrors++;
       this.#onError(err);
@@ -518,6 +654,7 @@ export class TcpTransport implements Transport {
   #add(s: Stream): void {
     this.#streams.set(s.key, s);
     this.stats.connections = this.#streams.size;
+    if (s.ws !== 0) this.stats.websocket.connections++;
   }
 
   /**
@@ -560,14 +697,92 @@ export class TcpTransport implements Transport {
   }
 
   #startReading(s: Stream): void {
-    this.#track(this.#readLoop(s, s.conn!, this.#sink!));
+    const conn = s.conn!;
+    if (s.ws === 0) this.#track(this.#readLoop(s, conn, this.#sink!));
+    else if (s.accepted) this.#track(this.#serveWs(s, conn, new Uint8Array(READ_SIZE), 0));
+    else this.#track(this.#readWs(s, conn, s.wsInitial));
   }
 
-  async #readLoop(s: Stream, conn: Deno.TcpConn, sink: DatagramSink): Promise<void> {
+  /** Reads an upgraded WebSocket connection until it ends, then closes it. */
+  async #readWs(s: Stream, conn: Deno.Conn, initial: Uint8Array): Promise<void> {
+    s.wsInitial = EMPTY;
+    await wsReadLoop(s, conn, this.#sink!, initial, this.#wsHost, READ_SIZE);
+    this.#closeStream(s);
+  }
+
+  /**
+   * Serves the Upgrade on an accepted connection whose first bytes are in `buf`, then reads it.
+   * The stream is keyed as a WebSocket from here on (`ws://`, or `wss://` from the TLS port).
+   */
+  async #serveWs(s: Stream, conn: Deno.Conn, buf: Uint8Array, filled: number): Promise<void> {
+    let initial: Uint8Array | null = null;
+    try {
+      initial = await serveUpgrade(conn, buf, filled, this.stats.websocket);
+    } catch (err) {
+      // A client that hangs up or fails the TLS handshake (its alert reads as InvalidData) is
+      // counted: anyone can cause it, so it is not logged.
+      if (!s.closed) {
+        this.stats.websocket.refused++;
+        if (!isHangup(err) && !(err instanceof Deno.errors.InvalidData)) this.#onError(err);
+      }
+    }
+    if (initial === null || s.closed) return this.#closeStream(s);
+    let ws = s;
+    if (s.ws === 0) {
+      // Nothing was read as a frame from the TCP endpoint, so none was answered there: the
+      // connection changes its key without closing.
+      ws = new Stream(this.#wsTable.adopt(s.ep), true, s.opened);
+      ws.conn = conn;
+      this.#forget(s);
+      const old = this.#streams.get(ws.key);
+      if (old !== undefined) this.#closeStream(old);
+      this.#pendingFrom(ws.ep.address, 1);
+      this.#add(ws);
+    }
+    await this.#readWs(ws, conn, initial);
+  }
+
+  /** Takes a stream out of the map without closing its connection (it lives on as another). */
+  #forget(s: Stream): void {
+    s.closed = true;
+    if (!s.authenticated) this.#pendingFrom(s.ep.address, -1);
+    if (this.#streams.get(s.key) === s) this.#streams.delete(s.key);
+    this.stats.connections = this.#streams.size;
+  }
+
+  /** What the WebSocket read loop uses of the transport. */
+  #makeWsHost(): WsLoopHost {
+    return {
+      stats: this.stats,
+      maxFrame: this.#maxFrame,
+      now: this.#now,
+      onError: (err) => this.#onError(err),
+      isHangup,
+      control: (s, opcode, payload) => {
+        if (!s.closed) this.#enqueue(s, payload, opcode);
+      },
+      sayClose: async (s, conn, payload) => {
+        if (s.writing || s.closed) return;
+        const masked = s.ws === WS_CLIENT;
+        const frame = new Uint8Array(wsHeaderSize(payload.length, masked) + payload.length);
+        const masks = masked ? this.#masks : null;
+        writeWsFrame(frame, 0, WS_OP.close, payload, masks?.pool ?? null, masks?.take() ?? 0);
+        s.writing = true;
+        try {
+          await conn.write(frame);
+        } catch { /* it is going anyway */ }
+        s.writing = false;
+      },
+    };
+  }
+
+  async #readLoop(s: Stream, conn: Deno.Conn, sink: DatagramSink): Promise<void> {
     const stats = this.stats;
     const maxFrame = this.#maxFrame;
     let buf = new Uint8Array(READ_SIZE);
     let filled = 0;
+    // An accepted connection's first bytes say whether it is a WebSocket (see tcp_ws.ts).
+    let sniff = s.accepted;
     try {
       while (!s.closed) {
         const n = await conn.read(filled === 0 ? buf : buf.subarray(filled));
@@ -577,6 +792,13 @@ export class TcpTransport implements Transport {
         }
         if (s.closed) break;
         filled += n;
+        if (sniff) {
+          const get = startsWithGet(buf, filled);
+          if (get === null) continue;
+          sniff = false;
+          // The read loop ends here without closing: the connection is served as a WebSocket.
+          if (get) return await this.#serveWs(s, conn, buf, filled);
+        }
         let off = 0;
         let delivered = 0;
         while (filled - off >= TCP_FRAME_HEADER) {
@@ -649,6 +871,7 @@ export class TcpTransport implements Transport {
   #closeStream(s: Stream, reason: TcpSendDrop = "conn-lost"): void {
     if (s.closed) return;
     s.closed = true;
+    if (s.ws !== 0) this.stats.websocket.connections--;
     if (!s.authenticated) this.#pendingFrom(s.ep.address, -1);
     if (this.#streams.get(s.key) === s) this.#streams.delete(s.key);
     this.stats.connections = this.#streams.size;
@@ -709,9 +932,13 @@ export class TcpTransport implements Transport {
     return { kind: "tcp", counters: this.stats };
   }
 
-  /** Parses `tcp://host:port` or `host:port` (IP literals, IPv6 in brackets); throws on bad input. */
+  /**
+   * Parses `tcp://host:port`, `ws://host:port`, `wss://host:port` or `host:port` (a TCP one; IP
+   * literals, IPv6 in brackets); throws on bad input.
+   */
   endpoint(text: string): Endpoint {
-    return this.#table.parse(text);
+    const proto: EndpointProto | undefined = splitScheme(text).proto;
+    return this.#tableOf(proto).parse(text);
   }
 
   /** Closes the listener and every connection, and waits for their loops; idempotent. */
@@ -719,10 +946,12 @@ export class TcpTransport implements Transport {
     if (this.#closing === null) {
       this.#closed = true;
       if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
-      try {
-        this.#listener?.close();
-      } catch (err) {
-        if (!(err instanceof Deno.errors.BadResource)) this.#onError(err);
+      for (const l of [this.#listener, this.#tlsListener]) {
+        try {
+          l?.close();
+        } catch (err) {
+          if (!(err instanceof Deno.errors.BadResource)) this.#onError(err);
+        }
       }
       for (const s of [...this.#streams.values()]) this.#closeStream(s, "closed");
       this.#dirty.length = 0;

@@ -52,8 +52,15 @@ export class Stream {
   readonly accepted: boolean;
   /** When it was accepted or dialled. */
   readonly opened: number;
-  /** Null while dialling. */
-  conn: Deno.TcpConn | null = null;
+  /** Null while dialling (a TLS one for `wss`). */
+  conn: Deno.Conn | null = null;
+  /**
+   * 0 for the length-prefixed stream; for a WebSocket (`ws`, `wss` endpoints) 1 when we serve
+   * it, 2 when we dialled it (we mask what we send). See `tcp_ws.ts`.
+   */
+  readonly ws: 0 | 1 | 2;
+  /** A dialled WebSocket's bytes read past the server's answer, for its read loop to start with. */
+  wsInitial: Uint8Array = EMPTY;
   /** Aborts the dial in progress. */
   dialAbort: AbortController | null = null;
   /** The last frame in or out. */
@@ -85,6 +92,7 @@ export class Stream {
     this.opened = now;
     this.lastActive = now;
     this.authenticated = !accepted;
+    this.ws = ep.proto === "tcp" ? 0 : accepted ? 1 : 2;
   }
 }
 

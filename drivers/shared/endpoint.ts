@@ -39,31 +39,33 @@ export class InternedEndpoint implements Endpoint {
     this.proto = proto;
     this.address = formatAddressWords(this.words);
     const hostPort = this.family === 4 ? `${this.address}:${port}` : `[${this.address}]:${port}`;
-    this.#text = proto === "tcp" ? `tcp://${hostPort}` : hostPort;
+    this.#text = proto === "udp" ? hostPort : `${proto}://${hostPort}`;
     Object.freeze(this);
   }
 
-  /** `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP. */
+  /** `address:port`, with brackets around IPv6 addresses; `tcp://` (`ws://`, `wss://`) in front. */
   toString(): string {
     return this.#text;
   }
 }
 
-/** The underlay protocol of an endpoint. */
-export type EndpointProto = "udp" | "tcp";
+/** The underlay protocol of an endpoint (`ws`, `wss`: a WebSocket served by the TCP transport). */
+export type EndpointProto = "udp" | "tcp" | "ws" | "wss";
+
+const SCHEMES: ReadonlySet<string> = new Set(["udp", "tcp", "ws", "wss"]);
 
 /**
- * Splits an optional `udp://` or `tcp://` prefix (any case) off endpoint text; without one the
+ * Splits an optional `udp://`, `tcp://`, `ws://` or `wss://` prefix (any case) off endpoint text; without one the
  * protocol is undefined and the caller picks its own.
  */
 export function splitScheme(text: string): { proto: EndpointProto | undefined; rest: string } {
   const sep = text.indexOf("://");
   if (sep < 0) return { proto: undefined, rest: text };
   const scheme = text.slice(0, sep).toLowerCase();
-  if (scheme !== "udp" && scheme !== "tcp") {
+  if (!SCHEMES.has(scheme)) {
     throw new Error(`invalid endpoint "${text}": unknown scheme "${text.slice(0, sep)}"`);
   }
-  return { proto: scheme, rest: text.slice(sep + 3) };
+  return { proto: scheme as EndpointProto, rest: text.slice(sep + 3) };
 }
 
 /**

@@ -90,7 +90,14 @@ Deno.test("a TCP table makes tcp endpoints that print with their scheme", () => 
   assert.equal(String(tcp.fromText("::ffff:10.0.0.1", 7)), "tcp://10.0.0.1:7");
   assert.throws(() => udp.parse("tcp://192.0.2.1:1"), /carries udp/);
   assert.throws(() => tcp.parse("udp://192.0.2.1:1"), /carries tcp/);
-  assert.throws(() => tcp.parse("ws://192.0.2.1:1"), /unknown scheme/);
+  assert.throws(() => tcp.parse("ws://192.0.2.1:1"), /carries tcp/);
+  assert.throws(() => tcp.parse("http://192.0.2.1:1"), /unknown scheme/);
+  const ws = new EndpointTable(16, "ws");
+  assert.equal(String(ws.parse("WS://192.0.2.1:80")), "ws://192.0.2.1:80");
+  assert.equal(
+    String(new EndpointTable(16, "wss").fromText("::ffff:10.0.0.1", 443)),
+    "wss://10.0.0.1:443",
+  );
   assert.throws(() => tcp.parse("tcp://"), /invalid endpoint/);
 });
 

@@ -8,6 +8,7 @@ import type {
   TcpStats,
   TransportStats,
   UdpOffloadStats as OffloadStats,
+  WsStats,
 } from "../../lib/io/stats.ts";
 
 // The types live with the driver interfaces (lib/io), which may not import drivers; these names
@@ -18,6 +19,7 @@ export type {
   TcpStats,
   TransportStats,
   UdpOffloadStats as OffloadStats,
+  WsStats,
 } from "../../lib/io/stats.ts";
 
 /** A zeroed {@link TransportStats}. */
@@ -62,6 +64,21 @@ export function newTcpStats(): TcpStats {
     evicted: 0,
     refusedPerAddress: 0,
     queuedBytes: 0,
+    websocket: newWsStats(),
+  };
+}
+
+/** A zeroed {@link WsStats}. */
+export function newWsStats(): WsStats {
+  return {
+    upgrades: 0,
+    refused: 0,
+    dials: 0,
+    dialFailures: 0,
+    connections: 0,
+    badFrames: 0,
+    pings: 0,
+    closes: 0,
   };
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Endpoint, sameEndpoint } from "../io/driver.ts";
+import { type Endpoint, isStreamEndpoint, sameEndpoint } from "../io/driver.ts";
 import type { Peer } from "../peer/peer.ts";
 import { emit } from "./events.ts";
 import type { DeviceState } from "./state.ts";
@@ -24,7 +24,7 @@ export const UDP_PREFERRED_MS = 2_000;
 export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): void {
   // A stream transport keeps the connections that carry authenticated messages (one compare
   // for the datagrams of UDP).
-  if (from.proto === "tcp") s.transport.authenticated?.(from);
+  if (isStreamEndpoint(from)) s.transport.authenticated?.(from);
   else if (from.proto !== "relay") peer.udpHeardAt[0] = now;
   const was = peer.endpoint;
   if (was === from) return;
@@ -34,7 +34,7 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
     return;
   }
   if (
-    from.proto === "tcp" && was !== null && (was.proto ?? "udp") === "udp" &&
+    isStreamEndpoint(from) && was !== null && (was.proto ?? "udp") === "udp" &&
     now - peer.udpHeardAt[0] < UDP_PREFERRED_MS
   ) return;
   peer.endpoint = from;

@@ -34,18 +34,25 @@ export interface Endpoint {
   /** 4 or 6. */
   readonly family: 4 | 6;
   /**
-   * The underlay protocol: `tcp` for a framed stream (drivers/tcp.ts), `udp` or absent for a
-   * datagram. Absence means UDP so that endpoints made before TCP existed keep their meaning.
+   * The underlay protocol: `tcp` for a framed stream (drivers/tcp.ts), `ws` and `wss` for a
+   * WebSocket (plain or in TLS) served by that transport, `udp` or absent for a datagram. Absence means UDP so that endpoints made before TCP existed keep their meaning.
    * `relay` is a virtual endpoint (lib/relay/endpoint.ts): a peer reached through a relay, whose
    * `address` names the relay and the peer rather than an IP, and whose `port` is 0; only a
    * relay transport can send to it.
    */
-  readonly proto?: "udp" | "tcp" | "relay";
+  readonly proto?: "udp" | "tcp" | "ws" | "wss" | "relay";
   /**
-   * `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP;
+   * `address:port`, with brackets around IPv6 addresses; `tcp://` in front for TCP (`ws://`,
+   * `wss://` for a WebSocket);
    * `relay://<relay>/<peer>` (short key ids) for a relay endpoint.
    */
   toString(): string;
+}
+
+/** Whether `ep` is carried on a stream (TCP, or a WebSocket on TCP) rather than as datagrams. */
+export function isStreamEndpoint(ep: Endpoint): boolean {
+  const p = ep.proto;
+  return p === "tcp" || p === "ws" || p === "wss";
 }
 
 /**
@@ -144,7 +151,8 @@ export interface Transport {
   /**
    * The device authenticated a message that came from `from` (a handshake or data from a
    * peer): a stream transport counts the connection it came on as a peer's, which a flood of
-   * unauthenticated connections cannot push out. Called for `tcp` endpoints only.
+   * unauthenticated connections cannot push out. Called for stream endpoints only
+   * (`tcp`, `ws`, `wss`).
    */
   authenticated?(from: Endpoint): void;
   /**

@@ -90,6 +90,31 @@ export interface TcpStats extends TransportStats {
   refusedPerAddress: number;
   /** Bytes queued for writing now, over all connections. */
   queuedBytes: number;
+  /**
+   * The WebSocket connections among them (served on the same port, told apart by their first
+   * bytes; see drivers/ws_frame.ts); absent from a transport that has none.
+   */
+  websocket?: WsStats;
+}
+
+/** Counters of the WebSocket connections of a TCP transport (their frames count in its own). */
+export interface WsStats {
+  /** Upgrades served (accepted connections that became WebSockets). */
+  upgrades: number;
+  /** Requests refused (not an upgrade weft serves: 400, 404 or 405), or a head too long. */
+  refused: number;
+  /** WebSocket dials whose handshake succeeded. */
+  dials: number;
+  /** WebSocket dials whose handshake failed (the server refused or did not answer one). */
+  dialFailures: number;
+  /** WebSocket connections open now (also counted in `connections`). */
+  connections: number;
+  /** Connections closed for a frame that breaks the protocol (text, fragments, bad mask...). */
+  badFrames: number;
+  /** Pings answered. */
+  pings: number;
+  /** Close frames received. */
+  closes: number;
 }
 
 /** Counters of a packet device. */

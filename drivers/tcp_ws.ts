@@ -1,0 +1,261 @@
+/**
+ * The WebSocket side of the TCP transport (`tcp.ts`): the Upgrade handshake on an accepted or a
+ * dialled connection, and the read loop of an upgraded one, which hands the transport's sink one
+ * frame per binary message, answers pings, and closes (counted in {@link WsStats}) on anything
+ * else. The transport keeps the connection as it keeps a TCP one: the same map, caps, timeouts
+ * and write queue (whose frames `tcp.ts` heads with a WebSocket header instead of a length).
+ *
+ * Telling the two apart: the listener reads the first bytes of an accepted connection. `GET `
+ * (0x47 0x45 0x54 0x20) starts an HTTP request; the length-prefixed stream can never start so,
+ * because the first frame would be 0x4745 = 17,733 bytes long with a payload starting `T ` (0x54
+ * 0x20), and every frame this transport carries starts with a little-endian message type whose
+ * first byte is not 0x54: WireGuard's 1 to 4 (lib/protocol/constants.ts), the join's 0x10 to
+ * 0x12 (lib/mesh/join/crypto.ts) and the relay's 0x15 and 0x16 (lib/relay/wire.ts). So all four
+ * bytes are compared, not the first alone: a first frame is mostly a handshake initiation (148
+ * bytes) or a join or relay message, but a data message sent on a new connection may be 17,733
+ * bytes long where the MTU is past 17,000, and it still starts with type 4, not `T`.
+ * @module
+ */
+
+import type { DatagramSink } from "../lib/io/driver.ts";
+import type { TcpStats, WsStats } from "./shared/stats.ts";
+import type { Stream } from "./tcp_stream.ts";
+import {
+  checkUpgradeResponse,
+  errorResponse,
+  headEnd,
+  parseUpgradeRequest,
+  parseWsFrame,
+  upgradeRequest,
+  upgradeResponse,
+  WS_MAX_HEAD,
+  WS_OP,
+  wsAccept,
+  type WsFrame,
+  wsKey,
+} from "./ws_frame.ts";
+
+/** A WebSocket connection's role: 1 the server (reads masked frames), 2 the client (masks). */
+export const WS_SERVER = 1;
+/** See {@link WS_SERVER}. */
+export const WS_CLIENT = 2;
+
+/** Pings answered at once before the rate of one a second applies. */
+export const PING_BURST = 8;
+
+/** Writes all of `bytes`. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/**
+ * Reads into `buf` (already holding `filled` bytes) until an HTTP head ends; the buffer, the
+ * bytes held and where the head ends, or null when the peer closed or the head is too long.
+ */
+async function readHead(
+  conn: Deno.Conn,
+  buf: Uint8Array,
+  filled: number,
+): Promise<{ buf: Uint8Array; filled: number; end: number } | null> {
+  let end = headEnd(buf, filled);
+  while (end < 0) {
+    if (filled >= WS_MAX_HEAD) return null;
+    if (filled === buf.length) {
+      const grown = new Uint8Array(Math.min(WS_MAX_HEAD, buf.length * 2));
+      grown.set(buf.subarray(0, filled));
+      buf = grown;
+    }
+    const n = await conn.read(buf.subarray(filled));
+    if (n === null) return null;
+    filled += n;
+    end = headEnd(buf, Math.min(filled, WS_MAX_HEAD));
+  }
+  return { buf, filled, end };
+}
+
+/** The bytes after a head (frames sent right behind it), copied out; empty when none. */
+function rest(buf: Uint8Array, end: number, filled: number): Uint8Array {
+  return buf.slice(end, filled);
+}
+
+/**
+ * Serves the Upgrade on an accepted connection whose first `filled` bytes of `buf` are read.
+ * Resolves with the bytes that followed the request, or null after answering a refusal (the
+ * caller closes the connection); counts either way.
+ */
+export async function serveUpgrade(
+  conn: Deno.Conn,
+  buf: Uint8Array,
+  filled: number,
+  stats: WsStats,
+): Promise<Uint8Array | null> {
+  const head = await readHead(conn, buf, filled);
+  if (head === null) {
+    stats.refused++;
+    return null;
+  }
+  const req = parseUpgradeRequest(head.buf.subarray(0, head.end));
+  if (!req.ok) {
+    stats.refused++;
+    await writeAll(conn, errorResponse(req.status)).catch(() => {});
+    return null;
+  }
+  await writeAll(conn, upgradeResponse(await wsAccept(req.key)));
+  stats.upgrades++;
+  return rest(head.buf, head.end, head.filled);
+}
+
+/**
+ * Asks for the Upgrade on a dialled connection (`host`: the `Host` header). Resolves with the
+ * bytes that followed the answer; throws with what the server said when it did not upgrade.
+ */
+export async function askUpgrade(conn: Deno.Conn, host: string): Promise<Uint8Array> {
+  const key = wsKey();
+  const [accept] = await Promise.all([wsAccept(key), writeAll(conn, upgradeRequest(host, key))]);
+  const head = await readHead(conn, new Uint8Array(1024), 0);
+  if (head === null) throw new Error("websocket: no answer to the upgrade");
+  const why = checkUpgradeResponse(head.buf.subarray(0, head.end), accept);
+  if (why !== null) throw new Error(`websocket: ${why}`);
+  return rest(head.buf, head.end, head.filled);
+}
+
+/** What the read loop needs of the transport. */
+export interface WsLoopHost {
+  /** The transport's counters (frames count as its datagrams). */
+  readonly stats: TcpStats & { websocket: WsStats };
+  /** The largest frame payload. */
+  readonly maxFrame: number;
+  /** The clock. */
+  now(): number;
+  /** Reports an error that is not a hangup. */
+  onError(err: unknown): void;
+  /** Queues a control frame (a pong) on the connection. */
+  control(s: Stream, opcode: number, payload: Uint8Array): void;
+  /** Writes a close frame with `payload` now unless a write is in progress (best effort). */
+  sayClose(s: Stream, conn: Deno.Conn, payload: Uint8Array): Promise<void>;
+  /** Whether an error only says the connection went. */
+  isHangup(err: unknown): boolean;
+}
+
+/**
+ * Reads frames from an upgraded connection until it ends or breaks the protocol; delivers each
+ * binary message to `sink` (one `flush()` per read). Starts with `initial`, the bytes read with
+ * the handshake. Returns when the caller should close the connection.
+ */
+export async function wsReadLoop(
+  s: Stream,
+  conn: Deno.Conn,
+  sink: DatagramSink,
+  initial: Uint8Array,
+  host: WsLoopHost,
+  readSize: number,
+): Promise<void> {
+  const stats = host.stats;
+  const ws = stats.websocket;
+  // A client reads the server's unmasked frames; a server, the client's masked ones.
+  const masked = s.ws === WS_SERVER;
+  const frame: WsFrame = { opcode: 0, start: 0, end: 0 };
+  let buf = new Uint8Array(Math.max(readSize, initial.length));
+  buf.set(initial);
+  let filled = initial.length;
+  let first = filled > 0;
+  // Pings answered: a burst, then one a second (RFC 6455 lets either side ping; a peer that
+  // makes us write pongs as fast as it sends pings is closed).
+  let pingTokens = PING_BURST;
+  let pingRefill = host.now();
+  try {
+    while (!s.closed) {
+      if (!first) {
+        const n = await conn.read(filled === 0 ? buf : buf.subarray(filled));
+        if (n === null) {
+          if (filled > 0) stats.truncated++;
+          return;
+        }
+        if (s.closed) return;
+        filled += n;
+      }
+      first = false;
+      let off = 0;
+      let delivered = 0;
+      // The whole size of the frame in progress when the loop stops for more bytes (0: unknown).
+      let needed = 0;
+      for (;;) {
+        const got = parseWsFrame(buf, off, filled, host.maxFrame, masked, frame);
+        if (got === "need") {
+          needed = frame.end;
+          break;
+        }
+        if (got !== "frame") {
+          // Not a stream this transport speaks: no later byte can be trusted as a frame start.
+          ws.badFrames++;
+          stats.badFrames++;
+          stats.recvErrors++;
+          return;
+        }
+        off = frame.end;
+        const payload = buf.subarray(frame.start, frame.end);
+        if (frame.opcode === WS_OP.binary) {
+          delivered++;
+          stats.datagramsIn++;
+          stats.bytesIn += payload.length;
+          try {
+            sink.datagram(payload, s.ep);
+          } catch (err) {
+            host.onError(err);
+          }
+          if (s.closed) return;
+        } else if (frame.opcode === WS_OP.ping) {
+          // Pings count for no activity: a peer that only pings is closed at the idle timeout.
+          const now = host.now();
+          pingTokens = Math.min(PING_BURST, pingTokens + (now - pingRefill) / 1000);
+          pingRefill = now;
+          if (pingTokens < 1) {
+            ws.badFrames++;
+            stats.recvErrors++;
+            return;
+          }
+          pingTokens--;
+          ws.pings++;
+          host.control(s, WS_OP.pong, payload);
+        } else if (frame.opcode === WS_OP.close) {
+          // RFC 6455 section 5.5.1: answer with a close (its status echoed), then the TCP close.
+          ws.closes++;
+          await host.sayClose(s, conn, payload.subarray(0, Math.min(2, payload.length)));
+          return;
+        }
+        // A pong (unasked, or to a ping we never send) is ignored.
+      }
+      if (delivered > 0) {
+        s.framesIn += delivered;
+        s.lastActive = host.now();
+        try {
+          sink.flush();
+        } catch (err) {
+          host.onError(err);
+        }
+      }
+      if (s.closed) return;
+      if (off > 0) {
+        buf.copyWithin(0, off, filled);
+        filled -= off;
+      }
+      // A frame larger than the buffer: grow to hold it whole (bounded by the frame limit).
+      if (needed > buf.length) {
+        const grown = new Uint8Array(needed);
+        grown.set(buf.subarray(0, filled));
+        buf = grown;
+      } else if (filled === 0 && buf.length > readSize) {
+        buf = new Uint8Array(readSize);
+      }
+    }
+  } catch (err) {
+    if (!s.closed) {
+      if (filled > 0) stats.truncated++;
+      if (!host.isHangup(err)) {
+        stats.recvErrors++;
+        host.onError(err);
+      }
+    }
+  }
+}
