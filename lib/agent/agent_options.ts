@@ -242,8 +242,10 @@ export interface PeerPath {
   path?: PeerStatus["path"];
   /** The relay's name when relayed, else null (mesh agents). */
   via?: string | null;
-  /** `udp` or `tcp` (null or absent: not said). */
-  transport?: "udp" | "tcp" | null;
+  /** `udp`, `tcp` or `websocket` (null or absent: not said). */
+  transport?: "udp" | "tcp" | "websocket" | null;
+  /** Through an HTTP proxy (absent: not said). */
+  proxied?: boolean;
 }
 
 /** A datagram received from the mesh. */

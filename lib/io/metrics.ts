@@ -25,6 +25,7 @@ export type TcpMetrics =
     | "bytesIn"
     | "datagramsOut"
     | "bytesOut"
+    | "websocket"
   >
   & { drops: Record<string, number> };
 
@@ -125,6 +126,23 @@ const TCP_SEND_DROPS = counter(
   ["reason"],
 );
 
+const WS_CONNECTIONS = gauge(
+  "weft_websocket_connections",
+  "WebSocket connections open now on the TCP underlay (also in weft_tcp_connections).",
+);
+const WS_HANDSHAKES = counter(
+  "weft_websocket_handshakes_total",
+  "WebSocket handshakes on the TCP underlay, by result: upgraded (served), refused (a bad " +
+    "request answered 400/404/405, or a failed TLS handshake), dialled, dial-failed.",
+  ["result"],
+);
+const WS_FRAMES = counter(
+  "weft_websocket_control_total",
+  "WebSocket frames that carry no datagram, by kind: ping (answered), close, bad (a frame that " +
+    "breaks the protocol, or a ping flood: the connection was closed).",
+  KIND,
+);
+
 /** The TCP transport's counters (a `TcpStats`, passed straight in). */
 export function tcpCollector(t: TcpMetrics): Collector {
   return (out) => {
@@ -140,6 +158,17 @@ export function tcpCollector(t: TcpMetrics): Collector {
     out.sample(TCP_BYTES, { dir: "in" }, t.bytesIn);
     out.sample(TCP_BYTES, { dir: "out" }, t.bytesOut);
     sampleCounts(out, TCP_SEND_DROPS, "reason", t.drops);
+    const ws = t.websocket;
+    if (ws !== undefined) {
+      out.sample(WS_CONNECTIONS, {}, ws.connections);
+      out.sample(WS_HANDSHAKES, { result: "upgraded" }, ws.upgrades);
+      out.sample(WS_HANDSHAKES, { result: "refused" }, ws.refused);
+      out.sample(WS_HANDSHAKES, { result: "dialled" }, ws.dials);
+      out.sample(WS_HANDSHAKES, { result: "dial-failed" }, ws.dialFailures);
+      out.sample(WS_FRAMES, { kind: "ping" }, ws.pings);
+      out.sample(WS_FRAMES, { kind: "close" }, ws.closes);
+      out.sample(WS_FRAMES, { kind: "bad" }, ws.badFrames);
+    }
   };
 }
 

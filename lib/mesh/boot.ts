@@ -65,7 +65,7 @@ export interface NodeStart {
    * How this start's join reached the leader: `udp`, or `tcp` where UDP went unanswered (the
    * leader's peer is best started on TCP at once); absent when the node started from its file.
    */
-  joinedOver?: "udp" | "tcp";
+  joinedOver?: "udp" | "tcp" | "websocket";
   /** The leader's endpoint that answered the join (`tcp://host:port` over TCP), with it. */
   joinedVia?: string;
   /** This run's id (lib/members/run_id.ts): sent with a join, and with every hello. */

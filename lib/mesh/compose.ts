@@ -387,9 +387,10 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
       name: "routes",
       part: {
         start: () => {
-          // The join got through only over TCP: the leader is reached that way from the start.
-          if (start.joinedOver === "tcp" && start.node) {
-            nat.routes.startOnTcp(start.node.leader.publicKey);
+          // The join got through only over TCP (or its WebSocket): the leader is reached that
+          // way from the start.
+          if ((start.joinedOver === "tcp" || start.joinedOver === "websocket") && start.node) {
+            nat.routes.startOnTcp(start.node.leader.publicKey, start.joinedOver);
           }
           nat.routes.start(online(membership.view));
         },

@@ -37,7 +37,7 @@ export type Start =
   | {
     node: NodeFile;
     core?: undefined;
-    joinedOver?: "udp" | "tcp";
+    joinedOver?: "udp" | "tcp" | "websocket";
     /** This run's id (sent with the join, if there was one): the node's hellos carry it. */
     run?: string;
   };

@@ -56,9 +56,9 @@ export interface RelayMetrics {
   server?: RelayServerFigures;
   /** This node's figures as a user of relays. */
   client: RelayClientFigures;
-  /** Moves of a peer to a fallback, by where to: relay, tcp. */
+  /** Moves of a peer to a fallback, by where to: relay, tcp, websocket. */
   fallbacks: Record<string, number>;
-  /** Peers by route now: direct, relay, tcp, none. */
+  /** Peers by route now: direct, relay, tcp, websocket, none. */
   routes: Record<string, number>;
 }
 
@@ -116,12 +116,12 @@ const CLIENT_BYTES = counter(
 const SWITCHES = counter("weft_relay_switches_total", "Moves of a peer from one relay to another.");
 const FALLBACKS = counter(
   "weft_fallbacks_total",
-  "Moves of a peer to a fallback, by where to (relay, tcp).",
+  "Moves of a peer to a fallback, by where to (relay, tcp, websocket).",
   ["to"],
 );
 const ROUTES = gauge(
   "weft_routes",
-  "Peers by the route their packets take now: direct, relay, tcp or none.",
+  "Peers by the route their packets take now: direct, relay, tcp, websocket or none.",
   ["route"],
 );
 

@@ -1,7 +1,8 @@
 /**
  * Which way a member's packets to one peer go when the direct UDP path is not enough: direct
  * UDP first, then through a relay (over UDP, or TCP when that is all the relay link has), then
- * TCP straight to the peer (for relays and the leader, which listen on TCP). Pure: every call
+ * TCP straight to the peer (for relays and the leader, which listen on TCP), and last a WebSocket
+ * to the same port (for networks that let out nothing but HTTP). Pure: every call
  * takes `now` (ms) and what the paths, the session and the relays say, and answers with the move
  * to make, if any; the caller moves the device's peer.
  *
@@ -14,25 +15,49 @@
  * stalls again (up to `maxHoldMs`), so a path that answers probes but not traffic (a small-packet
  * only path, a flaky link) does not flap; it is reset once a direct path has worked for
  * `settleMs`.
+ *
+ * WebSocket: TCP that does not work (no session `graceMs` after it was entered, or one that
+ * worked stalls), with no relay session to go to, moves to the peer's WebSocket (`ws`, on the
+ * TCP port); from there TCP is tried again after the hold (the same hold, doubled each time TCP
+ * fails again), so a network that lets framed TCP out again is used once more; a direct pong
+ * moves back to direct as from any fallback.
  * @module
  */
 
 import type { Endpoint } from "../io/driver.ts";
 
 /** Where a peer's packets go. */
-export type Route = "direct" | "relay" | "tcp";
+export type Route = "direct" | "relay" | "tcp" | "websocket";
 
-/** The route a device endpoint is on: a relay's virtual endpoint, TCP, or else direct UDP. */
+/**
+ * The route a device endpoint is on: a relay's virtual endpoint, TCP, a WebSocket (`ws`, `wss`),
+ * or else direct UDP.
+ */
 export function routeOf(ep: Endpoint): Route {
-  return ep.proto === "relay" ? "relay" : ep.proto === "tcp" ? "tcp" : "direct";
+  const p = ep.proto;
+  return p === "relay"
+    ? "relay"
+    : p === "tcp"
+    ? "tcp"
+    : p === "ws" || p === "wss"
+    ? "websocket"
+    : "direct";
+}
+
+/** The underlay transport a device endpoint's packets take: a WebSocket, TCP, or else UDP. */
+export function transportOf(ep: Endpoint): "udp" | "tcp" | "websocket" {
+  const p = ep.proto;
+  return p === "tcp" ? "tcp" : p === "ws" || p === "wss" ? "websocket" : "udp";
 }
 
 /** Why a peer's route changed. */
 export type RouteReason =
   /** To a relay: no direct path. */
   | "relay"
-  /** To TCP: no UDP path. */
+  /** To TCP: no UDP path (or, from a WebSocket, to try TCP again). */
   | "tcp"
+  /** To a WebSocket: TCP does not get through. */
+  | "websocket"
   /** Back to a direct UDP path that answers again. */
   | "direct";
 
@@ -51,6 +76,11 @@ export interface RouteInputs {
   works: boolean;
   /** The peer's TCP endpoint (`tcp://host:port`) when it listens on TCP and relays; else null. */
   tcp: string | null;
+  /**
+   * The peer's WebSocket endpoint (`ws://host:port`, the TCP port) when it has a TCP one; else
+   * null or absent.
+   */
+  ws?: string | null;
   /** The relayed endpoint when a relay granted a session with the peer; else null. */
   relay: string | null;
   /** Relays could be asked (some relay other than the peer and this node is known). */
@@ -110,6 +140,10 @@ export class PeerRoute {
   #hold: number;
   /** The route of the last decision, to notice the device moving by itself (roaming). */
   #route: Route | null = null;
+  /** When the route was last entered. */
+  #enteredAt = -Infinity;
+  /** A move from a WebSocket back to TCP was made, and TCP has not settled since. */
+  #triedTcpAgain = false;
   /** The session worked since the route was last entered. */
   #worked = false;
   /** When the current direct route started working (for the hold's reset). */
@@ -147,7 +181,7 @@ export class PeerRoute {
       // The device moved by itself (or this is the first look): the peer's packets came
       // another way, and ours follow.
       const roamed = this.#route !== null;
-      this.#enter(x.current);
+      this.#enter(x.current, x.now);
       // Roamed onto a fallback: only a pong after now says the direct path works (one from
       // when it last worked would move back at once, onto a path that may have failed the
       // peer, and the peer, roaming after our packets, would flap between the two). No hold:
@@ -167,13 +201,14 @@ export class PeerRoute {
     }
     if (x.works) this.#worked = true;
     const d = x.current === "direct" ? this.#fromDirect(x) : this.#fromFallback(x);
-    if (d.move !== null) this.#enter(d.move.to);
+    if (d.move !== null) this.#enter(d.move.to, x.now);
     return d;
   }
 
   /** A route entered, by our move or by roaming: the session has to prove itself anew. */
-  #enter(route: Route): void {
+  #enter(route: Route, now: number): void {
     this.#route = route;
+    this.#enteredAt = now;
     this.#worked = false;
     this.#directWorksSince = Infinity;
     this.#hadDirect = false;
@@ -226,6 +261,24 @@ export class PeerRoute {
     if (x.current === "tcp" && this.#worked && !x.works && x.relay !== null) {
       // TCP to the peer stalled, and a relay has a session: try it.
       return { move: { to: "relay", endpoint: x.relay, reason: "relay" }, wantRelay: true };
+    }
+    const ws = x.ws ?? null;
+    if (
+      x.current === "tcp" && ws !== null && !x.works && x.relay === null &&
+      (this.#worked || now - this.#enteredAt >= this.#t.graceMs)
+    ) {
+      // Framed TCP does not get through (a firewall that lets out HTTP only): a WebSocket.
+      if (this.#triedTcpAgain) this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
+      this.#fellBackAt = now;
+      return { move: { to: "websocket", endpoint: ws, reason: "websocket" }, wantRelay };
+    }
+    if (x.current === "websocket" && x.tcp !== null && now - this.#fellBackAt >= this.#hold) {
+      // Up again: TCP gets its chance after the hold; it comes back here if it still fails.
+      this.#triedTcpAgain = true;
+      return { move: { to: "tcp", endpoint: x.tcp, reason: "tcp" }, wantRelay };
+    }
+    if (x.current === "tcp" && x.works && now - this.#enteredAt >= this.#t.settleMs) {
+      this.#triedTcpAgain = false;
     }
     return { move: null, wantRelay };
   }

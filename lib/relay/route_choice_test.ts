@@ -238,3 +238,65 @@ Deno.test("route: roamed onto direct by the peer: the grace time anew before the
   assert.deepEqual(s.decide(inputs({ now: 8_000, relay: RELAY })).move, null);
   assert.equal(s.decide(inputs({ now: 13_000, relay: RELAY })).move?.to, "relay");
 });
+
+const WS = "ws://203.0.113.1:51820";
+
+Deno.test("route: TCP that never works moves to the WebSocket after the grace time", () => {
+  const r = new PeerRoute(0);
+  // No direct path: TCP first (before any WebSocket).
+  assert.equal(r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS })).move?.to, "tcp");
+  // TCP gets no session (a firewall that lets out HTTP only): its grace time, then WebSocket.
+  assert.equal(r.decide(inputs({ now: 7_000, current: "tcp", tcp: TCP, ws: WS })).move, null);
+  const d = r.decide(inputs({ now: 10_000, current: "tcp", tcp: TCP, ws: WS }));
+  assert.deepEqual(d.move, { to: "websocket", endpoint: WS, reason: "websocket" });
+  // A working TCP session is never left for a WebSocket.
+  const q = new PeerRoute(0);
+  q.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
+  for (let t = 5_500; t < 30_000; t += 500) {
+    assert.equal(
+      q.decide(inputs({ now: t, current: "tcp", works: true, tcp: TCP, ws: WS })).move,
+      null,
+    );
+  }
+  // A relay session comes before a WebSocket (relayed UDP, then TCP, then WebSocket).
+  const p = new PeerRoute(0);
+  p.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
+  p.decide(inputs({ now: 5_500, current: "tcp", works: true, tcp: TCP, ws: WS }));
+  const s = p.decide(
+    inputs({ now: 9_000, current: "tcp", works: false, tcp: TCP, ws: WS, relay: RELAY }),
+  );
+  assert.equal(s.move?.to, "relay");
+});
+
+Deno.test("route: from the WebSocket, TCP again after the hold, the hold doubling while TCP fails", () => {
+  const r = new PeerRoute(0);
+  r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
+  let now = 10_000;
+  assert.equal(r.decide(inputs({ now, current: "tcp", tcp: TCP, ws: WS })).move?.to, "websocket");
+  const holds: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    // Works on the WebSocket until the hold is over, then TCP is tried again.
+    const left = now;
+    let back = null;
+    while (back === null) {
+      now += 100;
+      back = r.decide(inputs({ now, current: "websocket", works: true, tcp: TCP, ws: WS })).move;
+    }
+    assert.deepEqual(back, { to: "tcp", endpoint: TCP, reason: "tcp" });
+    holds.push(now - left);
+    // TCP still does not get through: back to the WebSocket once its grace time is over.
+    let again = null;
+    while (again === null) {
+      now += 100;
+      again = r.decide(inputs({ now, current: "tcp", tcp: TCP, ws: WS })).move;
+    }
+    assert.equal(again.to, "websocket");
+  }
+  assert.deepEqual(holds, [2_000, 4_000, 8_000, 16_000]);
+  // A direct pong after the fallback moves straight back up to direct (after the hold, which
+  // TCP's failures doubled to 32 s: the one hold of the peer's fallbacks).
+  const direct = { endpoint: UDP, lastPongAt: now + 50 };
+  now += 32_000;
+  const up = r.decide(inputs({ now, current: "websocket", works: true, direct, tcp: TCP, ws: WS }));
+  assert.equal(up.move?.to, "direct");
+});

@@ -377,10 +377,12 @@ export interface PeerStatus {
    */
   via?: string | null;
   /**
-   * The underlay protocol this peer's packets use now: udp or tcp (for a relayed peer: to the
-   * relay). Absent or null where the agent does not say (udp is the default).
+   * The underlay protocol this peer's packets use now: udp, tcp or websocket (for a relayed
+   * peer: to the relay). Absent or null where the agent does not say (udp is the default).
    */
-  transport?: "udp" | "tcp" | null;
+  transport?: "udp" | "tcp" | "websocket" | null;
+  /** The connection goes through an HTTP proxy (`HTTPS_PROXY`); false or absent when not. */
+  proxied?: boolean;
   /** The peer's candidate endpoints as the path probes know them (mesh agents). */
   candidates?: PathCandidateStatus[];
   /** ISO time the path last changed, null when it never did (mesh agents). */

@@ -45,12 +45,14 @@ function bytes(n: number): string {
 }
 
 /**
- * `direct (lan)`, `direct/tcp`, `relay:alpha`, `relay:alpha/tcp`, `none`: the path, the relay it
- * goes through, the transport when it is not the default udp, and the kind of a direct endpoint.
+ * `direct (lan)`, `direct/tcp`, `direct/websocket`, `relay:alpha`, `relay:alpha/tcp`, `none`:
+ * the path, the relay it goes through, the transport when it is not the default udp (`+proxy`
+ * through an HTTP proxy), and the kind of a direct endpoint.
  */
 function pathCell(p: PeerStatus): string {
   if (p.path === undefined) return "-";
-  const tcp = p.transport === "tcp" ? "/tcp" : "";
+  const proxy = p.proxied === true ? "+proxy" : "";
+  const tcp = p.transport === "tcp" || p.transport === "websocket" ? `/${p.transport}${proxy}` : "";
   if (p.path === "relay") return `relay${p.via ? `:${p.via}` : ""}${tcp}`;
   if (p.path !== "direct") return p.path;
   const chosen = p.candidates?.find((c) => c.chosen);

@@ -386,6 +386,15 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
       peer({ name: "r-tcp", path: "relay", via: "aBcD1234", transport: "tcp", candidates: [] }),
       peer({ name: "r-anon", path: "relay", via: null, transport: null, candidates: [] }),
       peer({ name: "gone", path: "none", via: null, transport: null, candidates: [] }),
+      peer({ name: "d-ws", path: "direct", transport: "websocket", candidates: [] }),
+      peer({
+        name: "r-wsp",
+        path: "relay",
+        via: "alpha",
+        transport: "websocket",
+        proxied: true,
+        candidates: [],
+      }),
     ],
   };
   const rows = formatStatusTable(st).split("\n\n")[1].split("\n").map((l) => l.split(/\s{2,}/));
@@ -397,6 +406,8 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
     "r-tcp relay:aBcD1234/tcp",
     "r-anon relay",
     "gone none",
+    "d-ws direct/websocket",
+    "r-wsp relay:alpha/websocket+proxy",
   ]);
   // `weft status --json` prints the document itself: the raw fields, not the cell text.
   const back = JSON.parse(JSON.stringify(st)).peers[3];

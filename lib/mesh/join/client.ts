@@ -8,7 +8,10 @@
  * too once the fast resends (2 s) have gone unanswered: framed on a connection to each of the
  * leader's endpoints (`tcp://host:port`, the port the token's `tcpPort` or else the endpoint's),
  * dialled from an ephemeral port so the node's own TCP port stays free for its agent. The leader
- * answers on that connection; the answer says which way it came (`joinedOver`).
+ * answers on that connection; the answer says which way it came (`joinedOver`). Where framed TCP
+ * does not get through either (a network that lets out HTTP only), the request goes as a
+ * WebSocket message too, to `ws://` on the same port, once TCP has gone unanswered for two more
+ * resends (about 4 s into the join).
  *
  * A token names every leader of the mesh (the one that made it first): the join asks them in
  * turn, each for its share of the join's time (at least 4 s), so a leader that is down costs its
@@ -31,7 +34,7 @@ import type { BackendName, Dh } from "../../crypto/types.ts";
 import { selectSuite } from "../../crypto/select.ts";
 import { encodeKey, parseKey, publicKeyOf } from "../../crypto/keys.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
-import type { Endpoint, Transport } from "../../io/driver.ts";
+import { type Endpoint, isStreamEndpoint, type Transport } from "../../io/driver.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Member, ServiceSpec } from "../../members/member.ts";
 import { Cidr } from "../../net/cidr.ts";
@@ -141,6 +144,8 @@ const dec = new TextDecoder();
 // Join requests resent every 250 ms before resends slow to one a second; from then on (2 s
 // without an answer) they go over TCP as well.
 const FAST_RESENDS = 8;
+// Resends over TCP without an answer before the WebSocket joins in.
+const TCP_RESENDS_BEFORE_WS = 2;
 // TCP dials refused in a row, on every endpoint of a leader, before the join stops asking it:
 // more than one, as a leader being restarted refuses for a moment (resends are 1 s apart then).
 const REFUSALS_TO_GIVE_UP = 3;
@@ -236,7 +241,7 @@ export interface JoinAnswer {
   /** The membership version. */
   version: number;
   /** How the answer came: over UDP, or over TCP where UDP went unanswered. */
-  joinedOver: "udp" | "tcp";
+  joinedOver: "udp" | "tcp" | "websocket";
   /** The leader's endpoint that answered (`tcp://host:port` over TCP). */
   answeredFrom: string;
   /** The public key of the leader that answered (the token's leaders are asked in turn). */
@@ -430,13 +435,19 @@ export async function requestJoin(
         throw res.usage === true ? new JoinError(why) : new JoinUnavailableError(why);
       }
       const from = asked.from;
-      const joinedOver = from.proto === "tcp" ? "tcp" : "udp";
+      const joinedOver = from.proto === "tcp"
+        ? "tcp"
+        : from.proto === "ws" || from.proto === "wss"
+        ? "websocket"
+        : "udp";
       logger.debug("join answered", {
         ms: Math.round(performance.now() - started),
         tries: asked.tries,
         cookies: asked.cookies,
       });
-      if (joinedOver === "tcp") logger.info("joined over tcp", { leader: String(from) });
+      if (joinedOver !== "udp") {
+        logger.info(`joined over ${joinedOver}`, { leader: String(from) });
+      }
       if (i > 0) {
         logger.info("joined through another leader", {
           leader: res.leader?.name,
@@ -494,6 +505,7 @@ async function askLeader(
   // Names are looked up now, and again each second while they fail; addresses are used as is.
   const leaderAt = new Map<string, Endpoint | null>();
   const leaderTcp = new Map<string, Endpoint>();
+  const leaderWs = new Map<string, Endpoint>();
   // What was seen of each endpoint, said when it does not answer; by its TCP endpoint's text.
   const seen = new Map<string, EndpointSeen>();
   // Two endpoints of the token may be one address: both see its dials.
@@ -509,6 +521,17 @@ async function askLeader(
       const e = seen.get(text)!;
       e.tcp = String(at);
       seenByTcp.set(e.tcp, [...seenByTcp.get(e.tcp) ?? [], e]);
+    }
+    return at;
+  };
+  // The WebSocket on that TCP port: for networks that let out HTTP only.
+  const wsOf = (text: string, ep: Endpoint): Endpoint | undefined => {
+    if (!hasTcp) return undefined;
+    let at = leaderWs.get(text);
+    if (!at) {
+      const host = ep.family === 6 ? `[${ep.address}]` : ep.address;
+      at = transport.endpoint(`ws://${host}:${leader.tcpPort ?? ep.port}`);
+      leaderWs.set(text, at);
     }
     return at;
   };
@@ -529,6 +552,8 @@ async function askLeader(
   // TCP joins in once UDP has gone unanswered for the fast resends; a cookie over UDP means
   // the leader hears us there.
   let overTcp = false;
+  let overWs = false;
+  let tcpResends = 0;
   let heardOverUdp = false;
   const lookUp = () => {
     for (const [text, at] of leaderAt) {
@@ -546,6 +571,8 @@ async function askLeader(
           transport.send(message, ep);
           const t = overTcp ? tcpOf(text, ep) : undefined;
           if (t) transport.send(message, t);
+          const w = overWs ? wsOf(text, ep) : undefined;
+          if (w) transport.send(message, w);
           transport.flush();
           tries++;
         }
@@ -592,7 +619,7 @@ async function askLeader(
           if (!cookie) return;
           setJoinMac2(message, cookie);
           cookies++;
-          if (from.proto !== "tcp") heardOverUdp = true;
+          if (!isStreamEndpoint(from)) heardOverUdp = true;
           for (const e of seen.values()) {
             if (leaderAt.get(e.endpoint) === from || e.tcp === String(from)) e.cookie = true;
           }
@@ -616,6 +643,8 @@ async function askLeader(
           transport.send(message, t);
           const overT = overTcp ? tcpOf(text, t) : undefined;
           if (overT) transport.send(message, overT);
+          const overW = overWs ? wsOf(text, t) : undefined;
+          if (overW) transport.send(message, overW);
           sent = true;
         }
         transport.flush();
@@ -631,6 +660,11 @@ async function askLeader(
             overTcp = true;
             logger.debug("no answer over udp; trying tcp too", {
               endpoints: leaderTcpEndpoints(leader).join(","),
+            });
+          } else if (overTcp && !overWs && ++tcpResends > TCP_RESENDS_BEFORE_WS) {
+            overWs = true;
+            logger.debug("no answer over tcp; trying a websocket too", {
+              endpoints: leaderTcpEndpoints(leader).map((e) => e.replace("tcp:", "ws:")).join(","),
             });
           }
           send();

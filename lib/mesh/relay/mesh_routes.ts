@@ -34,6 +34,7 @@ import {
   type RouteMove,
   routeOf,
   type RouteTiming,
+  transportOf,
 } from "../../relay/route_choice.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
 
@@ -105,12 +106,12 @@ export class MeshRoutes {
   readonly #keyOf = new Map<string, string>();
   readonly #peers = new Map<string, PeerEntry>();
   readonly #relays = new Map<string, RelayEntry>();
-  readonly #fallbacks: Record<string, number> = { relay: 0, tcp: 0 };
+  readonly #fallbacks: Record<string, number> = { relay: 0, tcp: 0, websocket: 0 };
   readonly #budget = new LogBudget({ burst: 50, intervalMs: 1000 });
   readonly #stops: (() => void)[] = [];
   /** Grants from an address that is no relay's. */
   notRelay = 0;
-  #tcpFirst: string | null = null;
+  #tcpFirst: { key: string; to: "tcp" | "websocket" } | null = null;
   #closed = false;
 
   /** Routes for `deps.device`'s peers; nothing runs before {@link start}. */
@@ -121,10 +122,11 @@ export class MeshRoutes {
 
   /**
    * Starts on TCP to `publicKey` (the leader, when the join got through only over TCP), rather
-   * than waiting for the direct path to be found missing.
+   * than waiting for the direct path to be found missing; on its WebSocket with `websocket`
+   * (the join got through only that way).
    */
-  startOnTcp(publicKey: string): void {
-    this.#tcpFirst = publicKey;
+  startOnTcp(publicKey: string, to: "tcp" | "websocket" = "tcp"): void {
+    this.#tcpFirst = { key: publicKey, to };
   }
 
   /** Takes `view`, and follows the control channel, the device's events and the clock. */
@@ -135,7 +137,7 @@ export class MeshRoutes {
     this.#stops.push(d.device.onEvent((e) => this.#onEvent(e)));
     const t = setInterval(() => this.#tick(), TICK_MS);
     this.#stops.push(() => clearInterval(t));
-    if (this.#tcpFirst !== null) this.#toTcpNow(this.#tcpFirst);
+    if (this.#tcpFirst !== null) this.#toTcpNow(this.#tcpFirst.key, this.#tcpFirst.to);
   }
 
   /** Takes a new view: the peers, and which of them relay. */
@@ -209,18 +211,20 @@ export class MeshRoutes {
       return {
         path: "relay",
         via: relay === null ? null : this.#members.get(relay)?.name || relay.slice(0, 8),
-        transport: relayEp === null ? null : relayEp.proto === "tcp" ? "tcp" : "udp",
+        transport: relayEp === null ? null : transportOf(relayEp),
+        proxied: false,
       };
     }
     // Over TCP the path is direct once a session works on it; before (a leader stopped before
     // the first handshake) the paths' own word stands.
-    if (route === "tcp") {
+    if (route === "tcp" || route === "websocket") {
       const hasSession = this.#d.device.peer(publicKey)?.current != null;
+      const transport = transportOf(ep);
       return hasSession
-        ? { path: "direct", via: null, transport: "tcp" }
-        : { via: null, transport: "tcp" };
+        ? { path: "direct", via: null, transport, proxied: false }
+        : { via: null, transport, proxied: false };
     }
-    return { via: null, transport: "udp" };
+    return { via: null, transport: "udp", proxied: false };
   }
 
   /** A peer's route for the metrics' path states: `relay`, or null (the direct path's). */
@@ -232,7 +236,7 @@ export class MeshRoutes {
   /** The figures `/metrics` shows. */
   metrics(): RelayMetrics {
     const c = this.#d.client.stats;
-    const routes: Record<string, number> = { direct: 0, relay: 0, tcp: 0, none: 0 };
+    const routes: Record<string, number> = { direct: 0, relay: 0, tcp: 0, websocket: 0, none: 0 };
     for (const key of this.#peers.keys()) {
       const ep = this.#d.device.peer(key)?.endpoint ?? null;
       routes[ep === null ? "none" : routeOf(ep)]++;
@@ -356,6 +360,7 @@ export class MeshRoutes {
     }
     const relayKey = d.client.relayFor(key);
     const tcp = this.#tcpOf(m);
+    const ws = this.#tcpOf(m, "ws");
     const relaysKnown = this.#relaysFor(key).length > 0;
     const decision = p.route.decide({
       now,
@@ -363,6 +368,7 @@ export class MeshRoutes {
       direct: info.direct,
       works: info.works,
       tcp,
+      ws,
       relay: relayKey === null ? null : d.client.endpoint(relayKey, key).fullText,
       relaysKnown,
     });
@@ -414,14 +420,14 @@ export class MeshRoutes {
     if (!works) d.device.initiateHandshakeNow(key);
   }
 
-  /** Moves a peer onto TCP at once (see {@link startOnTcp}). */
-  #toTcpNow(key: string): void {
+  /** Moves a peer onto TCP (or its WebSocket) at once (see {@link startOnTcp}). */
+  #toTcpNow(key: string, to: "tcp" | "websocket"): void {
     const m = this.#members.get(key);
     const p = this.#peers.get(key);
-    const tcp = m ? this.#tcpOf(m) : null;
-    if (!p || tcp === null) return;
+    const at = m ? this.#tcpOf(m, to === "tcp" ? "tcp" : "ws") : null;
+    if (!p || at === null) return;
     p.route.fellBack(performance.now());
-    this.#move(key, { to: "tcp", endpoint: tcp, reason: "tcp" }, false);
+    this.#move(key, { to, endpoint: at, reason: to }, false);
   }
 
   /** Asks the relays for sessions with `key`, no more often than the retry times. */
@@ -445,13 +451,16 @@ export class MeshRoutes {
     return [...this.#relays.keys()].filter((r) => r !== key);
   }
 
-  /** `tcp://host:port` of a relaying member that listens on TCP at an address we know. */
-  #tcpOf(m: Member): string | null {
+  /**
+   * `tcp://host:port` of a relaying member that listens on TCP at an address we know; with
+   * `ws`, `ws://host:port`, the WebSocket it serves on the same port.
+   */
+  #tcpOf(m: Member, scheme: "tcp" | "ws" = "tcp"): string | null {
     if (!isRelay(m) || m.tcpPort === undefined) return null;
     for (const e of m.endpoints) {
       if (!isIpEndpoint(e)) continue;
       try {
-        return `tcp://${formatHostPort({ host: parseHostPort(e).host, port: m.tcpPort })}`;
+        return `${scheme}://${formatHostPort({ host: parseHostPort(e).host, port: m.tcpPort })}`;
       } catch {
         continue;
       }

@@ -147,7 +147,7 @@ function renderStar({ doc, rates }: GraphInput): void {
         infoText.appendChild(svg("tspan", { class: "via" }, " · " + pv.label));
       }
       if (pv.tcp && pv.path !== "none" && pv.path !== "idle") {
-        infoText.appendChild(svg("tspan", { class: "tag" }, " · tcp"));
+        infoText.appendChild(svg("tspan", { class: "tag" }, " · " + pv.transport));
       }
       label.appendChild(infoText);
       label.appendChild(

@@ -124,7 +124,7 @@ export function renderTable(doc: StatusDoc, rates: Rates): void {
     const pv = pathView(p);
     tr.appendChild(el("td", { "data-path": pv.path, "data-via": pv.via, title: pv.tip }, pv.cell));
     const tc = el("td", { "data-transport": pv.transport });
-    if (pv.tcp) tc.appendChild(el("span", { class: "tag" }, "tcp"));
+    if (pv.tcp) tc.appendChild(el("span", { class: "tag" }, pv.transport));
     else tc.textContent = pv.transport || "–";
     tr.appendChild(tc);
     const hc = el("td");

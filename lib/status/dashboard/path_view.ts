@@ -13,9 +13,9 @@ export interface PathView {
   path: string;
   /** The relay's name when relayed. */
   via: string;
-  /** Tagged "tcp" (udp is the default, not marked). */
+  /** Tagged with its transport: "tcp" or "websocket" (udp is the default, not marked). */
   tcp: boolean;
-  /** `udp`, `tcp`, or empty when unknown. */
+  /** `udp`, `tcp`, `websocket`, or empty when unknown. */
   transport: string;
   /** Beside the RTT on the link. */
   label: string;
@@ -28,11 +28,13 @@ export interface PathView {
 /** How the peer's path is shown. */
 export function pathView(p: PeerDoc): PathView {
   const path = typeof p.path === "string" ? p.path : "";
-  const transport = p.transport === "tcp" || p.transport === "udp" ? p.transport : "";
+  const transport = p.transport === "tcp" || p.transport === "udp" || p.transport === "websocket"
+    ? p.transport
+    : "";
   const v: PathView = {
     path,
     via: "",
-    tcp: transport === "tcp",
+    tcp: transport === "tcp" || transport === "websocket",
     transport,
     label: "",
     cell: path || "–",

@@ -60,3 +60,12 @@ Deno.test("dashboard path view: how direct, relayed, TCP and pathless peers are 
   assert.equal(pathView({ path: "mystery" }).tip, "path mystery");
   assert.equal(pathView({ path: "direct", transport: "quic" }).transport, "");
 });
+
+Deno.test("path view: a WebSocket path is tagged websocket, like TCP", () => {
+  const v = pathView({ path: "relay", via: "lead", transport: "websocket" });
+  assert.deepEqual([v.tcp, v.transport, v.tip], [
+    true,
+    "websocket",
+    "path relay, via lead, over websocket",
+  ]);
+});
