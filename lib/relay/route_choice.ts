@@ -19,8 +19,10 @@
  * WebSocket: TCP that does not work (no session `graceMs` after it was entered, or one that
  * worked stalls), with no relay session to go to, moves to the peer's WebSocket (`ws`, on the
  * TCP port); from there TCP is tried again after the hold (the same hold, doubled each time TCP
- * fails again), so a network that lets framed TCP out again is used once more; a direct pong
- * moves back to direct as from any fallback.
+ * fails again), so a network that lets framed TCP out again is used once more. Such a trial
+ * forces a handshake over TCP (the caller initiates one on every move back to TCP) and goes back
+ * to the WebSocket when none completed in `trialMs`, so a TCP that still does not get through
+ * costs that long, not the grace time. A direct pong moves back to direct as from any fallback.
  * @module
  */
 
@@ -81,6 +83,8 @@ export interface RouteInputs {
    * null or absent.
    */
   ws?: string | null;
+  /** When (monotonic ms) the last handshake with the peer completed; absent when none did. */
+  handshakeAt?: number;
   /** The relayed endpoint when a relay granted a session with the peer; else null. */
   relay: string | null;
   /** Relays could be asked (some relay other than the peer and this node is known). */
@@ -117,6 +121,11 @@ export interface RouteTiming {
   settleMs: number;
   /** Pings missed in a row on the direct path that make it failed. */
   missesToLeave: number;
+  /**
+   * How long TCP tried again from a WebSocket has to complete a handshake (forced by the move)
+   * before the WebSocket is taken back.
+   */
+  trialMs: number;
 }
 
 /** The timing described in the module docs. */
@@ -126,6 +135,7 @@ export const DEFAULT_ROUTE_TIMING: Readonly<RouteTiming> = Object.freeze({
   maxHoldMs: 300_000,
   settleMs: 60_000,
   missesToLeave: 2,
+  trialMs: 2_000,
 });
 
 const NO_MOVE: RouteDecision = Object.freeze({ move: null, wantRelay: false });
@@ -181,6 +191,10 @@ export class PeerRoute {
       // The device moved by itself (or this is the first look): the peer's packets came
       // another way, and ours follow.
       const roamed = this.#route !== null;
+      if (roamed && this.#route === "tcp" && x.current === "websocket" && this.#triedTcpAgain) {
+        // The peer's packets still come on the WebSocket during a trial of TCP: it failed.
+        this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
+      }
       this.#enter(x.current, x.now);
       // Roamed onto a fallback: only a pong after now says the direct path works (one from
       // when it last worked would move back at once, onto a path that may have failed the
@@ -263,6 +277,15 @@ export class PeerRoute {
       return { move: { to: "relay", endpoint: x.relay, reason: "relay" }, wantRelay: true };
     }
     const ws = x.ws ?? null;
+    if (
+      x.current === "tcp" && ws !== null && this.#triedTcpAgain &&
+      (x.handshakeAt ?? -Infinity) < this.#enteredAt && now - this.#enteredAt >= this.#t.trialMs
+    ) {
+      // The trial of TCP got no handshake through: back to the WebSocket, and a longer hold.
+      this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
+      this.#fellBackAt = now;
+      return { move: { to: "websocket", endpoint: ws, reason: "websocket" }, wantRelay };
+    }
     if (
       x.current === "tcp" && ws !== null && !x.works && x.relay === null &&
       (this.#worked || now - this.#enteredAt >= this.#t.graceMs)

@@ -300,3 +300,31 @@ Deno.test("route: from the WebSocket, TCP again after the hold, the hold doublin
   const up = r.decide(inputs({ now, current: "websocket", works: true, direct, tcp: TCP, ws: WS }));
   assert.equal(up.move?.to, "direct");
 });
+
+Deno.test("route: a trial of TCP from the WebSocket lasts until a handshake, or trialMs", () => {
+  const onWs = () => {
+    const r = new PeerRoute(0);
+    r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
+    r.decide(inputs({ now: 10_000, current: "tcp", tcp: TCP, ws: WS }));
+    const back = r.decide(
+      inputs({ now: 12_000, current: "websocket", works: true, tcp: TCP, ws: WS }),
+    );
+    assert.equal(back.move?.to, "tcp");
+    return r;
+  };
+  // No handshake over TCP in the trial: back to the WebSocket after 2 s, not the grace time.
+  const r = onWs();
+  const on = { current: "tcp" as const, works: true, tcp: TCP, ws: WS, handshakeAt: 11_000 };
+  assert.equal(r.decide(inputs({ now: 13_900, ...on })).move, null);
+  assert.equal(r.decide(inputs({ now: 14_000, ...on })).move?.to, "websocket");
+  // A handshake completed over TCP in the trial: TCP stays.
+  const q = onWs();
+  for (let t = 12_100; t < 40_000; t += 500) {
+    assert.equal(q.decide(inputs({ now: t, ...on, handshakeAt: 12_050 })).move, null);
+  }
+  // The peer's packets roam the trial back onto the WebSocket: the hold doubles all the same.
+  const p = onWs();
+  assert.equal(p.holdMs, 2_000);
+  p.decide(inputs({ now: 12_500, current: "websocket", works: true, tcp: TCP, ws: WS }));
+  assert.equal(p.holdMs, 4_000);
+});

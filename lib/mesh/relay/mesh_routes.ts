@@ -112,6 +112,7 @@ export class MeshRoutes {
   /** Grants from an address that is no relay's. */
   notRelay = 0;
   #tcpFirst: { key: string; to: "tcp" | "websocket" } | null = null;
+  #started = false;
   #closed = false;
 
   /** Routes for `deps.device`'s peers; nothing runs before {@link start}. */
@@ -137,7 +138,8 @@ export class MeshRoutes {
     this.#stops.push(d.device.onEvent((e) => this.#onEvent(e)));
     const t = setInterval(() => this.#tick(), TICK_MS);
     this.#stops.push(() => clearInterval(t));
-    if (this.#tcpFirst !== null) this.#toTcpNow(this.#tcpFirst.key, this.#tcpFirst.to);
+    this.#started = true;
+    this.#startOnTcp();
   }
 
   /** Takes a new view: the peers, and which of them relay. */
@@ -182,6 +184,14 @@ export class MeshRoutes {
       this.#d.client.closePeer(key);
       if (this.#relays.delete(key)) this.#d.client.removeRelay(key);
     }
+    // A joiner's first view may come after its start: the leader it joined is in it now.
+    if (this.#started) this.#startOnTcp();
+  }
+
+  /** Moves the peer {@link startOnTcp} named once it is known; then forgets it. */
+  #startOnTcp(): void {
+    const first = this.#tcpFirst;
+    if (first !== null && this.#toTcpNow(first.key, first.to)) this.#tcpFirst = null;
   }
 
   /**
@@ -362,6 +372,7 @@ export class MeshRoutes {
     const tcp = this.#tcpOf(m);
     const ws = this.#tcpOf(m, "ws");
     const relaysKnown = this.#relaysFor(key).length > 0;
+    const handshook = peer.lastHandshakeUnixMs;
     const decision = p.route.decide({
       now,
       current,
@@ -369,10 +380,14 @@ export class MeshRoutes {
       works: info.works,
       tcp,
       ws,
+      // The device keeps wall-clock time; the choice, monotonic.
+      ...(handshook > 0 ? { handshakeAt: now - (Date.now() - handshook) } : {}),
       relay: relayKey === null ? null : d.client.endpoint(relayKey, key).fullText,
       relaysKnown,
     });
-    if (decision.move !== null) this.#move(key, decision.move, info.works);
+    // Back up from a WebSocket to TCP: a handshake at once tells whether TCP gets through.
+    const trial = decision.move?.to === "tcp" && current === "websocket";
+    if (decision.move !== null) this.#move(key, decision.move, info.works && !trial);
     if (decision.wantRelay) this.#open(key, p, now);
     const on = decision.move?.to ?? current;
     const tx = peer.counters.txPackets;
@@ -421,13 +436,14 @@ export class MeshRoutes {
   }
 
   /** Moves a peer onto TCP (or its WebSocket) at once (see {@link startOnTcp}). */
-  #toTcpNow(key: string, to: "tcp" | "websocket"): void {
+  #toTcpNow(key: string, to: "tcp" | "websocket"): boolean {
     const m = this.#members.get(key);
     const p = this.#peers.get(key);
     const at = m ? this.#tcpOf(m, to === "tcp" ? "tcp" : "ws") : null;
-    if (!p || at === null) return;
+    if (!p || at === null || !this.#d.device.peer(key)) return false;
     p.route.fellBack(performance.now());
     this.#move(key, { to, endpoint: at, reason: to }, false);
+    return true;
   }
 
   /** Asks the relays for sessions with `key`, no more often than the retry times. */

@@ -1,0 +1,107 @@
+/**
+ * Issue 49's WebSocket transport, through the real CLI in TUN mode in the NAT lab: a member whose
+ * site firewall lets out no UDP and, of TCP, only streams that look like HTTP (a u32 match on the
+ * site router drops every TCP segment to the internet whose payload starts with a byte under
+ * 0x40: the length prefix of framed TCP does, `GET ` and WebSocket frame headers (0x82, 0x88...)
+ * do not). The leader is started as every other test starts it, the token made as always: the
+ * member joins over the leader's TCP port as a WebSocket, reaches the leader and, through the
+ * leader's relay, another member, and its status and /metrics say websocket. Then the HTTP-only
+ * rule is lifted (UDP still blocked): the member moves back up to framed TCP by itself.
+ */
+import assert from "node:assert/strict";
+import { canBuildLabs, haveCommands } from "../fixtures/netns.ts";
+import { LEADER, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { metricsOf, metricValue, pathCell, type PeerView } from "../fixtures/mesh_lab.ts";
+
+const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "ping", "curl"));
+const CIDR = "10.95.0.0/24";
+
+// Framed TCP (and anything else that is not HTTP-ish) to the internet is dropped: the first
+// payload byte of a segment, past the IP and TCP headers, under 0x40.
+const HTTP_ONLY = [
+  "FORWARD",
+  "-i",
+  "lan",
+  "-p",
+  "tcp",
+  "--dport",
+  String(WG_PORT),
+  "-m",
+  "u32",
+  "--u32",
+  "0>>22&0x3C@12>>26&0x3C@0>>24=0:0x3F",
+  "-j",
+  "DROP",
+];
+
+/** Packets the HTTP-only rule dropped at `site`'s router. */
+async function dropped(m: NatMesh, site: string): Promise<number> {
+  const out = await m.lab.run(site, "iptables", "-L", "FORWARD", "-v", "-x", "-n");
+  const line = out.split("\n").find((l) => l.includes("u32") && l.includes("DROP"));
+  return line ? Number(line.trim().split(/\s+/)[0]) : 0;
+}
+
+const onWs = (v: PeerView) => v.transport === "websocket";
+
+Deno.test({
+  name: "a member behind an HTTP-only firewall joins and reaches the mesh over a WebSocket",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: {
+        a: { nat: "masquerade", hosts: ["a1"] },
+        b: { nat: "masquerade", hosts: ["b1"] },
+      },
+    }, { ifPrefix: "wf", cidr: CIDR });
+    try {
+      await m.lab.blockUdp("a", true);
+      await m.lab.run("a", "iptables", "-I", ...HTTP_ONLY);
+      await m.join(["a1", "b1"]);
+      assert.match(m.log("a1"), /joined over websocket/, m.log("a1"));
+      // Framed TCP was tried, and the firewall dropped it: the WebSocket is a fallback, not a
+      // first choice.
+      assert.ok(await dropped(m, "a") > 0, "the firewall dropped framed TCP");
+      const reply = await m.firstReply("a1", LEADER);
+      assert.notEqual(reply, null, m.log("a1").slice(-6000));
+      const v = await m.waitPeer("a1", LEADER, onWs, "over websocket");
+      assert.equal(v.path, "direct");
+      assert.match(String(v.endpoint), /^ws:\/\/203\.0\.113\.1:51820$/);
+      assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over a WebSocket");
+      // The leader sees a1 on a WebSocket too.
+      await m.waitPeer(LEADER, "a1", onWs, "over websocket on the leader's side");
+      // b1 through the leader's relay; a1's side of it is the WebSocket.
+      const toB = await m.firstReply("a1", "b1");
+      assert.notEqual(toB, null, `a1's first ping reaches b1\n${m.log("a1").slice(-6000)}`);
+      await m.waitPeer(
+        "a1",
+        "b1",
+        (v) => v.path === "relay" && v.via === LEADER && v.transport === "websocket",
+        "relayed over websocket",
+      );
+      assert.ok(await m.pings("a1", "b1", 5) >= 3, "a1 pings b1 through the relay");
+      assert.ok(await m.pings("b1", "a1", 5) >= 3, "b1 pings a1 through the relay");
+      // /metrics on both ends: a1 dialled WebSockets, the leader upgraded them.
+      const mine = await metricsOf(m.lab, "a1");
+      assert.ok(metricValue(mine, "weft_websocket_handshakes_total", { result: "dialled" }) > 0);
+      assert.ok(metricValue(mine, "weft_fallbacks_total", { to: "websocket" }) >= 1, mine);
+      const lead = await metricsOf(m.lab, LEADER);
+      assert.ok(metricValue(lead, "weft_websocket_handshakes_total", { result: "upgraded" }) > 0);
+      assert.ok(metricValue(lead, "weft_websocket_connections") >= 1, lead);
+      // The table `weft status` prints says so too.
+      assert.equal(await pathCell(m.lab, "a1", LEADER), "direct/websocket");
+
+      // Framed TCP gets through again (UDP still does not): a1 moves back up to TCP.
+      await m.lab.run("a", "iptables", "-D", ...HTTP_ONLY);
+      await m.waitPeer("a1", LEADER, (v) => v.transport === "tcp", "back on tcp");
+      assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over TCP");
+    } finally {
+      // How a1's path to the leader went (figures for the note, not asserted).
+      const moves = m.log("a1").split("\n").filter((l) => /path changed|joined over/.test(l));
+      console.log(moves.join("\n"));
+      await m.close();
+    }
+  },
+});
