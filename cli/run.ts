@@ -29,6 +29,7 @@ import {
   meshControlFromConfig,
   type OptionHelp,
   optionHelp,
+  readTextFileBounded,
   StateDir,
   StoreError,
   userSetFlags,
@@ -47,7 +48,10 @@ async function meshConfig(program: Command) {
     if (!config.leader && !config.join && await isDirectory(config.stateDir)) {
       stateLock = await new StateDir(config.stateDir).lock();
     }
-    const options = meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) });
+    const options = {
+      ...meshOptionsFromConfig(config, { role: await meshRoleFromConfig(config) }),
+      ...await webSocketTls(config),
+    };
     // A leader with --store keeps the mesh's state there (its key stays in its state directory).
     const store = config.store === undefined ? undefined : await openStore({
       store: config.store,
@@ -70,6 +74,33 @@ async function meshConfig(program: Command) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+// A certificate chain or a CA bundle; far more is not a PEM file anyone meant.
+const MAX_PEM_BYTES = 256 * 1024;
+
+/** The wss certificate and key, and the CAs for wss dials, read from their files (PEM). */
+async function webSocketTls(config: AgentConfig): Promise<{
+  webSocketTls?: { cert: string; key: string; port: number };
+  webSocketCaCerts?: string[];
+}> {
+  const pem = async (flag: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return await readTextFileBounded(path, MAX_PEM_BYTES);
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot read ${path}: ${(e as Error).message}`);
+    }
+  };
+  const cert = await pem("--ws-tls-cert", config.wsTlsCert);
+  const key = await pem("--ws-tls-key", config.wsTlsKey);
+  const ca = await pem("--ws-ca", config.wsCa);
+  return {
+    ...(cert !== undefined && key !== undefined
+      ? { webSocketTls: { cert, key, port: config.wsTlsPort } }
+      : {}),
+    ...(ca !== undefined ? { webSocketCaCerts: [ca] } : {}),
+  };
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -43,6 +43,14 @@ export interface AgentOptions {
    * With a `transport` given, TCP is added beside it. The TCP socket gets no `fwMark`.
    */
   tcpPort?: number | "same";
+  /**
+   * Serve WebSockets over TLS too (`wss`, for browsers and HTTPS-only networks), on a port of
+   * their own, with this certificate and key (PEM); needs `tcpPort`. Plain WebSockets are served
+   * on the TCP port whatever this says.
+   */
+  webSocketTls?: { cert: string; key: string; port: number };
+  /** CA certificates (PEM) that `wss://` endpoints are checked against, instead of the system's. */
+  webSocketCaCerts?: string[];
   /** The peers. */
   peers?: PeerConfig[];
   /** MTU of the overlay. Default 1420. */

@@ -29,6 +29,10 @@ export interface UnderlayPlan {
   tcpPort: number | "same";
   /** The underlay socket's firewall mark; 0 for none. */
   fwMark: number;
+  /** `wss` on the TCP side: see AgentOptions.webSocketTls. */
+  webSocketTls?: { cert: string; key: string; port: number };
+  /** See AgentOptions.webSocketCaCerts. */
+  webSocketCaCerts?: string[];
 }
 
 /** The agent's options that {@link planUnderlay} reads. */
@@ -43,6 +47,10 @@ export interface UnderlayRequest {
   fwMark?: number;
   /** See AgentOptions.underlay. */
   underlay?: UnderlayKind;
+  /** See AgentOptions.webSocketTls. */
+  webSocketTls?: { cert: string; key: string; port: number };
+  /** See AgentOptions.webSocketCaCerts. */
+  webSocketCaCerts?: string[];
   /** See AgentOptions.transport. */
   transport?: Transport;
 }
@@ -81,12 +89,17 @@ export function planUnderlay(o: UnderlayRequest): UnderlayPlan {
   if (fwMark !== 0 && (kind !== "linux" || o.transport)) {
     throw new Error("fwmark needs the linux underlay (SO_MARK on its socket)");
   }
+  if (o.webSocketTls && (o.tcpPort === undefined || o.tcpPort === 0)) {
+    throw new Error("webSocketTls needs tcpPort (WebSockets are served by the TCP transport)");
+  }
   return {
     kind,
     port: o.listenPort ?? 51820,
     hostname: o.listenHost,
     tcpPort: checkTcpPort(o.tcpPort),
     fwMark,
+    ...(o.webSocketTls ? { webSocketTls: o.webSocketTls } : {}),
+    ...(o.webSocketCaCerts ? { webSocketCaCerts: o.webSocketCaCerts } : {}),
   };
 }
 
@@ -161,7 +174,14 @@ export function raiseFileLimitOnce(logger: Logger): void {
 async function openDual(
   given: Transport | undefined,
   openUdp: (port: number, hostname: string | undefined) => Promise<Transport>,
-  o: { port: number; hostname?: string; tcpPort: number | "same"; onError: (e: unknown) => void },
+  o: {
+    port: number;
+    hostname?: string;
+    tcpPort: number | "same";
+    onError: (e: unknown) => void;
+    webSocketTls?: { cert: string; key: string; port: number };
+    webSocketCaCerts?: string[];
+  },
 ): Promise<DualTransport> {
   let handed = false;
   let udpFailed = false;
@@ -184,7 +204,11 @@ async function openDual(
       hostname: o.hostname,
       tcpPort: fixed,
       openUdp: udp,
-      tcp: { onError: o.onError },
+      tcp: {
+        onError: o.onError,
+        ...(o.webSocketTls ? { tls: o.webSocketTls } : {}),
+        ...(o.webSocketCaCerts ? { caCerts: o.webSocketCaCerts } : {}),
+      },
     });
   } catch (e) {
     // The UDP side's own error names its port already.

@@ -119,6 +119,22 @@ function checkStore(config: AgentConfig): void {
   }
 }
 
+/** wss: a certificate with its key, on the TCP transport (which serves the WebSockets). */
+function checkWebSocketTls(config: AgentConfig): void {
+  if ((config.wsTlsCert === undefined) !== (config.wsTlsKey === undefined)) {
+    const at = locate(config, config.wsTlsCert === undefined ? "wsTlsKey" : "wsTlsCert");
+    throw new ConfigError(`${at.name}: ws-tls-cert and ws-tls-key go together`, at.where);
+  }
+  if (config.wsTlsCert === undefined && config.origin.wsTlsPort.source !== "default") {
+    const at = locate(config, "wsTlsPort");
+    throw new ConfigError(`${at.name} needs ws-tls-cert and ws-tls-key`, at.where);
+  }
+  if (config.wsTlsCert !== undefined && config.tcpPort === 0) {
+    const at = locate(config, "wsTlsCert");
+    throw new ConfigError(`${at.name} needs the TCP transport (tcp-port is 0)`, at.where);
+  }
+}
+
 /** Carrying routes for others forwards through the kernel: TUN mode only. */
 function checkRoutes(config: AgentConfig): void {
   if (config.exitNode !== undefined && config.advertiseExitNode) {
@@ -173,6 +189,7 @@ function checkAcceptDns(config: AgentConfig): void {
 function crossCheck(config: AgentConfig): void {
   checkServiceExtras(config);
   checkStore(config);
+  checkWebSocketTls(config);
   checkRoutes(config);
   checkAcceptDns(config);
   if (config.cidr6 !== undefined && config.mtu < 1280) {

@@ -79,6 +79,14 @@ export interface AgentConfig {
   listenPort: number;
   /** The TCP port for WireGuard traffic; undefined: the UDP port's number; 0: no TCP. */
   tcpPort?: number;
+  /** The certificate (PEM file) wss is served with; with `wsTlsKey`. */
+  wsTlsCert?: string;
+  /** Its private key (PEM file). */
+  wsTlsKey?: string;
+  /** The port wss is served on (443 by default). */
+  wsTlsPort: number;
+  /** CA certificates (PEM file) `wss://` endpoints are checked against. */
+  wsCa?: string;
   /** Relay traffic for members without a direct path (the leader always does). */
   relay: boolean;
   /** What a relay forwards for each member, in Mbit/s. */
@@ -198,6 +206,14 @@ export interface AgentFlags {
   listenPort?: number | string;
   /** `--tcp-port <port>`: a number, or its decimal text. */
   tcpPort?: number | string;
+  /** `--ws-tls-cert <file>`. */
+  wsTlsCert?: string;
+  /** `--ws-tls-key <file>`. */
+  wsTlsKey?: string;
+  /** `--ws-tls-port <port>`: a number, or its decimal text. */
+  wsTlsPort?: number | string;
+  /** `--ws-ca <file>`. */
+  wsCa?: string;
   /** `--relay`. */
   relay?: boolean;
   /** `--relay-rate <Mbit/s>`: a number, or its decimal text. */

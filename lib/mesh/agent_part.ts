@@ -69,6 +69,8 @@ export async function startMeshAgent(
     addresses: hooks.addresses,
     listenPort: opts.listenPort,
     tcpPort: opts.tcpPort,
+    ...(opts.webSocketTls ? { webSocketTls: opts.webSocketTls } : {}),
+    ...(opts.webSocketCaCerts ? { webSocketCaCerts: opts.webSocketCaCerts } : {}),
     mtu: opts.mtu,
     mode: opts.userspace ? "userspace" : "tun",
     interfaceName: opts.iface,

@@ -59,6 +59,10 @@ export interface AgentSection {
   listenPort: number;
   /** The TCP port as `Agent.start` takes it: 0 for none, `"same"` for UDP's. */
   tcpPort: number | "same";
+  /** `wss` beside the TCP port (MeshUnderlayOptions.webSocketTls). */
+  webSocketTls?: { cert: string; key: string; port: number };
+  /** CAs for `wss://` dials (MeshUnderlayOptions.webSocketCaCerts). */
+  webSocketCaCerts?: string[];
   /** The UDP implementation. */
   underlay: UnderlayKind;
   /** No TUN: the userspace stack. */
@@ -276,6 +280,8 @@ export function resolveMesh(
     agent: {
       listenPort,
       tcpPort,
+      ...(opts.webSocketTls ? { webSocketTls: opts.webSocketTls } : {}),
+      ...(opts.webSocketCaCerts ? { webSocketCaCerts: opts.webSocketCaCerts } : {}),
       underlay,
       userspace,
       iface: opts.interfaceName ?? "weft0",

@@ -112,6 +112,8 @@ const HOW: Record<keyof MeshOptions, "computed" | "passed"> = {
   advertiseExitNode: "computed",
   listenPort: "computed",
   tcpPort: "computed",
+  webSocketTls: "passed",
+  webSocketCaCerts: "passed",
   relay: "computed",
   interfaceName: "computed",
   userspace: "computed",

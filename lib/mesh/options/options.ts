@@ -75,6 +75,13 @@ export interface MeshUnderlayOptions {
    */
   tcpPort?: number;
   /**
+   * Serve WebSockets over TLS (`wss`) on `port` with this certificate and key (PEM), beside the
+   * plain ones on the TCP port: for browsers on HTTPS pages and networks that let out HTTPS only.
+   */
+  webSocketTls?: { cert: string; key: string; port: number };
+  /** CA certificates (PEM) that `wss://` endpoints are checked against, instead of the system's. */
+  webSocketCaCerts?: string[];
+  /**
    * This member relays traffic for members without a direct path (its record says `relay`).
    * The leader always does, whatever this says.
    */
