@@ -52,6 +52,7 @@ export type {
   TransportStats,
   TunOffloadStats,
   UdpOffloadStats,
+  WsStats,
 } from "../lib/io/stats.ts";
 export type {
   Datagram,
@@ -62,7 +63,7 @@ export type {
   UserspaceDropReason,
   UserspaceStats,
 } from "./userspace.ts";
-export type { TcpDialer, TcpDialOutcome } from "./tcp.ts";
+export type { TcpDialer, TcpDialOutcome, TlsDialer, WsTlsOptions } from "./tcp.ts";
 export type { DenoUdpOptions } from "./udp_deno.ts";
 export type { LinuxUdpStats } from "./linux/udp.ts";
 export type { PollHandler, PollPhase } from "./linux/poller.ts";

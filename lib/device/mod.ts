@@ -63,4 +63,10 @@ export type {
   TransportDriverStats,
   UdpDriverStats,
 } from "../io/driver.ts";
-export type { TcpSendDrop, TcpStats, TransportStats, UdpOffloadStats } from "../io/stats.ts";
+export type {
+  TcpSendDrop,
+  TcpStats,
+  TransportStats,
+  UdpOffloadStats,
+  WsStats,
+} from "../io/stats.ts";
