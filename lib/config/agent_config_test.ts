@@ -203,6 +203,10 @@ const FULL = [
   "dns-forward-members: true", // 68
   "exit-node-fallback: true", // 69
   "plugins: [hello.ts, {path: p/audit.ts, permissions: {read: [p], net: [api.example:443]}}]", // 70
+  "ws-tls-cert: pki/wss.pem", // 71
+  "ws-tls-key: pki/wss-key.pem", // 72
+  "ws-tls-port: 8443", // 73
+  "ws-ca: pki/ws-ca.pem", // 74
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -280,6 +284,11 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
       },
     ]);
     assert.equal(c.origin.plugins.line, 70);
+    assert.equal(c.wsTlsCert, join(dir, "pki/wss.pem"), "relative to the file's directory");
+    assert.equal(c.wsTlsKey, join(dir, "pki/wss-key.pem"));
+    assert.equal(c.wsTlsPort, 8443);
+    assert.equal(c.wsCa, join(dir, "pki/ws-ca.pem"));
+    assert.equal(c.origin.wsCa.line, 74);
     assert.deepEqual(c.dnsRoute, [
       { domain: "corp.example.", upstreams: ["198.51.100.53:53"] },
       { domain: "lab.", upstreams: ["198.51.100.54:5353", "[2001:db8::53]:53"] },
