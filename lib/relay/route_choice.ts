@@ -18,11 +18,12 @@
  *
  * WebSocket: TCP that does not work (no session `graceMs` after it was entered, or one that
  * worked stalls), with no relay session to go to, moves to the peer's WebSocket (`ws`, on the
- * TCP port); from there TCP is tried again after the hold (the same hold, doubled each time TCP
- * fails again), so a network that lets framed TCP out again is used once more. Such a trial
- * forces a handshake over TCP (the caller initiates one on every move back to TCP) and goes back
- * to the WebSocket when none completed in `trialMs`, so a TCP that still does not get through
- * costs that long, not the grace time. A direct pong moves back to direct as from any fallback.
+ * TCP port). From there TCP is probed, not moved to: after the hold, and then after twice as long
+ * each time (up to `maxHoldMs`), the decision asks for a handshake sent over TCP (`probe`) while
+ * the traffic stays on the WebSocket; when TCP gets through, the peer's answer comes over TCP and
+ * the device roams onto it, so a network that lets framed TCP out again is used once more, and one
+ * that still does not costs a handshake message, not an outage. A direct pong moves back to direct
+ * as from any fallback.
  * @module
  */
 
@@ -83,8 +84,6 @@ export interface RouteInputs {
    * null or absent.
    */
   ws?: string | null;
-  /** When (monotonic ms) the last handshake with the peer completed; absent when none did. */
-  handshakeAt?: number;
   /** The relayed endpoint when a relay granted a session with the peer; else null. */
   relay: string | null;
   /** Relays could be asked (some relay other than the peer and this node is known). */
@@ -107,6 +106,11 @@ export interface RouteDecision {
   move: RouteMove | null;
   /** Sessions with the peer should be asked of the relays (none is held yet, or one may be needed). */
   wantRelay: boolean;
+  /**
+   * Send a handshake to this endpoint (the peer's TCP one) without moving the traffic: on a
+   * WebSocket, whether framed TCP gets through again. Absent: none.
+   */
+  probe?: string;
 }
 
 /** The timing of the choice, in ms. */
@@ -121,11 +125,6 @@ export interface RouteTiming {
   settleMs: number;
   /** Pings missed in a row on the direct path that make it failed. */
   missesToLeave: number;
-  /**
-   * How long TCP tried again from a WebSocket has to complete a handshake (forced by the move)
-   * before the WebSocket is taken back.
-   */
-  trialMs: number;
 }
 
 /** The timing described in the module docs. */
@@ -135,7 +134,6 @@ export const DEFAULT_ROUTE_TIMING: Readonly<RouteTiming> = Object.freeze({
   maxHoldMs: 300_000,
   settleMs: 60_000,
   missesToLeave: 2,
-  trialMs: 2_000,
 });
 
 const NO_MOVE: RouteDecision = Object.freeze({ move: null, wantRelay: false });
@@ -152,8 +150,9 @@ export class PeerRoute {
   #route: Route | null = null;
   /** When the route was last entered. */
   #enteredAt = -Infinity;
-  /** A move from a WebSocket back to TCP was made, and TCP has not settled since. */
-  #triedTcpAgain = false;
+  /** When TCP was last probed from the WebSocket, and the wait before the next probe. */
+  #probedAt = -Infinity;
+  #probeHold: number;
   /** The session worked since the route was last entered. */
   #worked = false;
   /** When the current direct route started working (for the hold's reset). */
@@ -173,6 +172,7 @@ export class PeerRoute {
     this.#t = { ...DEFAULT_ROUTE_TIMING, ...timing };
     this.#since = now;
     this.#hold = this.#t.holdMs;
+    this.#probeHold = this.#t.holdMs;
   }
 
   /** The hold now before a move back to direct. */
@@ -191,10 +191,6 @@ export class PeerRoute {
       // The device moved by itself (or this is the first look): the peer's packets came
       // another way, and ours follow.
       const roamed = this.#route !== null;
-      if (roamed && this.#route === "tcp" && x.current === "websocket" && this.#triedTcpAgain) {
-        // The peer's packets still come on the WebSocket during a trial of TCP: it failed.
-        this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
-      }
       this.#enter(x.current, x.now);
       // Roamed onto a fallback: only a pong after now says the direct path works (one from
       // when it last worked would move back at once, onto a path that may have failed the
@@ -278,30 +274,23 @@ export class PeerRoute {
     }
     const ws = x.ws ?? null;
     if (
-      x.current === "tcp" && ws !== null && this.#triedTcpAgain &&
-      (x.handshakeAt ?? -Infinity) < this.#enteredAt && now - this.#enteredAt >= this.#t.trialMs
-    ) {
-      // The trial of TCP got no handshake through: back to the WebSocket, and a longer hold.
-      this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
-      this.#fellBackAt = now;
-      return { move: { to: "websocket", endpoint: ws, reason: "websocket" }, wantRelay };
-    }
-    if (
       x.current === "tcp" && ws !== null && !x.works && x.relay === null &&
       (this.#worked || now - this.#enteredAt >= this.#t.graceMs)
     ) {
       // Framed TCP does not get through (a firewall that lets out HTTP only): a WebSocket.
-      if (this.#triedTcpAgain) this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
       this.#fellBackAt = now;
+      this.#probedAt = now;
+      this.#probeHold = this.#t.holdMs;
       return { move: { to: "websocket", endpoint: ws, reason: "websocket" }, wantRelay };
     }
-    if (x.current === "websocket" && x.tcp !== null && now - this.#fellBackAt >= this.#hold) {
-      // Up again: TCP gets its chance after the hold; it comes back here if it still fails.
-      this.#triedTcpAgain = true;
-      return { move: { to: "tcp", endpoint: x.tcp, reason: "tcp" }, wantRelay };
-    }
-    if (x.current === "tcp" && x.works && now - this.#enteredAt >= this.#t.settleMs) {
-      this.#triedTcpAgain = false;
+    if (x.current === "websocket" && x.tcp !== null) {
+      // Up again once TCP answers: a handshake over it, the traffic left where it works.
+      if (this.#probedAt === -Infinity) this.#probedAt = this.#fellBackAt;
+      if (now - this.#probedAt >= this.#probeHold) {
+        this.#probedAt = now;
+        this.#probeHold = Math.min(this.#probeHold * 2, this.#t.maxHoldMs);
+        return { move: null, wantRelay, probe: x.tcp };
+      }
     }
     return { move: null, wantRelay };
   }

@@ -268,63 +268,43 @@ Deno.test("route: TCP that never works moves to the WebSocket after the grace ti
   assert.equal(s.move?.to, "relay");
 });
 
-Deno.test("route: from the WebSocket, TCP again after the hold, the hold doubling while TCP fails", () => {
+Deno.test("route: on the WebSocket, TCP is probed at doubling intervals, the traffic left", () => {
   const r = new PeerRoute(0);
   r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
-  let now = 10_000;
-  assert.equal(r.decide(inputs({ now, current: "tcp", tcp: TCP, ws: WS })).move?.to, "websocket");
-  const holds: number[] = [];
-  for (let round = 0; round < 4; round++) {
-    // Works on the WebSocket until the hold is over, then TCP is tried again.
-    const left = now;
-    let back = null;
-    while (back === null) {
-      now += 100;
-      back = r.decide(inputs({ now, current: "websocket", works: true, tcp: TCP, ws: WS })).move;
+  assert.equal(
+    r.decide(inputs({ now: 10_000, current: "tcp", tcp: TCP, ws: WS })).move?.to,
+    "websocket",
+  );
+  const probes: number[] = [];
+  for (let now = 10_100; now < 80_000; now += 100) {
+    const d = r.decide(inputs({ now, current: "websocket", works: true, tcp: TCP, ws: WS }));
+    assert.equal(d.move, null, "the traffic stays on the WebSocket");
+    if (d.probe !== undefined) {
+      assert.equal(d.probe, TCP);
+      probes.push(now - 10_000);
     }
-    assert.deepEqual(back, { to: "tcp", endpoint: TCP, reason: "tcp" });
-    holds.push(now - left);
-    // TCP still does not get through: back to the WebSocket once its grace time is over.
-    let again = null;
-    while (again === null) {
-      now += 100;
-      again = r.decide(inputs({ now, current: "tcp", tcp: TCP, ws: WS })).move;
-    }
-    assert.equal(again.to, "websocket");
   }
-  assert.deepEqual(holds, [2_000, 4_000, 8_000, 16_000]);
-  // A direct pong after the fallback moves straight back up to direct (after the hold, which
-  // TCP's failures doubled to 32 s: the one hold of the peer's fallbacks).
-  const direct = { endpoint: UDP, lastPongAt: now + 50 };
-  now += 32_000;
-  const up = r.decide(inputs({ now, current: "websocket", works: true, direct, tcp: TCP, ws: WS }));
-  assert.equal(up.move?.to, "direct");
+  // 2 s after the fallback, then 4, 8, 16 and 32 s after each probe.
+  assert.deepEqual(probes, [2_000, 6_000, 14_000, 30_000, 62_000]);
 });
 
-Deno.test("route: a trial of TCP from the WebSocket lasts until a handshake, or trialMs", () => {
-  const onWs = () => {
-    const r = new PeerRoute(0);
-    r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
-    r.decide(inputs({ now: 10_000, current: "tcp", tcp: TCP, ws: WS }));
-    const back = r.decide(
-      inputs({ now: 12_000, current: "websocket", works: true, tcp: TCP, ws: WS }),
-    );
-    assert.equal(back.move?.to, "tcp");
-    return r;
-  };
-  // No handshake over TCP in the trial: back to the WebSocket after 2 s, not the grace time.
-  const r = onWs();
-  const on = { current: "tcp" as const, works: true, tcp: TCP, ws: WS, handshakeAt: 11_000 };
-  assert.equal(r.decide(inputs({ now: 13_900, ...on })).move, null);
-  assert.equal(r.decide(inputs({ now: 14_000, ...on })).move?.to, "websocket");
-  // A handshake completed over TCP in the trial: TCP stays.
-  const q = onWs();
-  for (let t = 12_100; t < 40_000; t += 500) {
-    assert.equal(q.decide(inputs({ now: t, ...on, handshakeAt: 12_050 })).move, null);
+Deno.test("route: a probe that gets through: the peer roams onto TCP and stays there", () => {
+  const r = new PeerRoute(0);
+  r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
+  r.decide(inputs({ now: 10_000, current: "tcp", tcp: TCP, ws: WS }));
+  assert.ok(
+    r.decide(inputs({ now: 12_000, current: "websocket", works: true, tcp: TCP, ws: WS })).probe,
+  );
+  // The handshake's answer came over TCP: the device is on TCP, and the session works there.
+  for (let now = 12_100; now < 60_000; now += 500) {
+    const d = r.decide(inputs({ now, current: "tcp", works: true, tcp: TCP, ws: WS }));
+    assert.equal(d.move, null);
+    assert.equal(d.probe, undefined);
   }
-  // The peer's packets roam the trial back onto the WebSocket: the hold doubles all the same.
-  const p = onWs();
-  assert.equal(p.holdMs, 2_000);
-  p.decide(inputs({ now: 12_500, current: "websocket", works: true, tcp: TCP, ws: WS }));
-  assert.equal(p.holdMs, 4_000);
+  // A direct pong after the fallback moves straight back up to direct, after the hold.
+  const direct = { endpoint: UDP, lastPongAt: 60_500 };
+  const up = r.decide(
+    inputs({ now: 61_000, current: "tcp", works: true, direct, tcp: TCP, ws: WS }),
+  );
+  assert.equal(up.move?.to, "direct");
 });

@@ -67,6 +67,9 @@ Deno.test({
       const reply = await m.firstReply("a1", LEADER);
       assert.notEqual(reply, null, m.log("a1").slice(-6000));
       const v = await m.waitPeer("a1", LEADER, onWs, "over websocket");
+      // It starts on the WebSocket it joined over, not on UDP or TCP that it would find failing.
+      const first = m.log("a1").split("\n").find((l) => /path changed peer=lead /.test(l));
+      assert.match(first ?? "", /endpoint=ws:\/\/203\.0\.113\.1:51820 .*reason=websocket/);
       assert.equal(v.path, "direct");
       assert.match(String(v.endpoint), /^ws:\/\/203\.0\.113\.1:51820$/);
       assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over a WebSocket");

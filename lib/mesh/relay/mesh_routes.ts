@@ -372,7 +372,6 @@ export class MeshRoutes {
     const tcp = this.#tcpOf(m);
     const ws = this.#tcpOf(m, "ws");
     const relaysKnown = this.#relaysFor(key).length > 0;
-    const handshook = peer.lastHandshakeUnixMs;
     const decision = p.route.decide({
       now,
       current,
@@ -380,14 +379,11 @@ export class MeshRoutes {
       works: info.works,
       tcp,
       ws,
-      // The device keeps wall-clock time; the choice, monotonic.
-      ...(handshook > 0 ? { handshakeAt: now - (Date.now() - handshook) } : {}),
       relay: relayKey === null ? null : d.client.endpoint(relayKey, key).fullText,
       relaysKnown,
     });
-    // Back up from a WebSocket to TCP: a handshake at once tells whether TCP gets through.
-    const trial = decision.move?.to === "tcp" && current === "websocket";
-    if (decision.move !== null) this.#move(key, decision.move, info.works && !trial);
+    if (decision.move !== null) this.#move(key, decision.move, info.works);
+    if (decision.probe !== undefined) this.#probeTcp(key, decision.probe);
     if (decision.wantRelay) this.#open(key, p, now);
     const on = decision.move?.to ?? current;
     const tx = peer.counters.txPackets;
@@ -433,6 +429,29 @@ export class MeshRoutes {
     });
     // Without a working session the last initiation went where nothing answers.
     if (!works) d.device.initiateHandshakeNow(key);
+  }
+
+  /**
+   * Sends a handshake initiation to `text` (the peer's TCP endpoint) and leaves the peer where it
+   * is: if TCP gets through, the answer comes over it and the device roams there by itself.
+   */
+  #probeTcp(key: string, text: string): void {
+    const d = this.#d;
+    const p = d.device.peer(key);
+    if (!p) return;
+    let ep: Endpoint;
+    try {
+      ep = d.device.endpoint(text);
+    } catch {
+      return;
+    }
+    const was = p.endpoint;
+    p.endpoint = ep;
+    try {
+      d.device.initiateHandshakeNow(key);
+    } finally {
+      p.endpoint = was;
+    }
   }
 
   /** Moves a peer onto TCP (or its WebSocket) at once (see {@link startOnTcp}). */
