@@ -1,7 +1,7 @@
 /**
  * The drivers: transports that carry the device's UDP (Deno's sockets, Linux's own with
-^ * offloads, TCP, both at once, a WebSocket to a leader, in memory for tests) and packet devices (the in-process userspace
- * stack, a Linux TUN), with the interfaces they implement.
+ * offloads, TCP, both at once, a WebSocket to a leader, in memory for tests) and packet devices
+ * (the in-process userspace stack, a Linux TUN), with the interfaces they implement.
  *
  * @example Two transports on an in-memory network
  * ```ts run
