@@ -33,7 +33,6 @@ import { RelayClient } from "../relay/client.ts";
 import { RelayMux } from "../relay/mux.ts";
 import { RelayTransport } from "../relay/transport.ts";
 import { PolicyRuntime } from "../policy/runtime.ts";
-import type { NodeFile } from "../mesh/state/state.ts";
 import {
   type CheckedToken,
   checkJoinToken,
@@ -270,13 +269,12 @@ function startNode(
     logger,
     callRules: () => policy.engine.policy?.calls,
   });
-  // The node's file stays in the page's memory: a reload joins again.
-  let saved: NodeFile | null = null;
   const sync = new NodeSync({
     channel,
     probe: (address, timeoutMs) => channel.prober.probe(address, timeoutMs),
     stale: (address) => channel.prober.staleAt(address),
-    state: { writeNode: (file) => Promise.resolve(void (saved = file)) },
+    // No node file: a page keeps nothing across a reload, which joins again (docs/browser.md).
+    state: { writeNode: () => Promise.resolve() },
     logger,
     publicKey: keys.publicKey,
     address: self.address,
@@ -299,7 +297,6 @@ function startNode(
   services.start();
   routes.start(view);
   sync.start(null);
-  void saved;
 
   let closing: Promise<void> | null = null;
   const node: BrowserNode = {

@@ -155,8 +155,9 @@ export class RelayRoutes {
     if (msg.t !== "relay-session") return;
     if (refused === "not-asked") {
       // A member opened a session to reach this node: asking back makes the grant ours.
-      this.#want(msg.peer);
-      this.#open(msg.peer, performance.now());
+      const now = performance.now();
+      this.#wanted.set(msg.peer, now);
+      this.#open(msg.peer, now);
     } else if (refused !== null) {
       d.logger.debug("relay grant refused", { reason: refused });
     } else {
