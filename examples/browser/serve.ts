@@ -7,9 +7,9 @@
  * ```
  *
  * and open http://127.0.0.1:8080/. `--hostname` (default 127.0.0.1), `--bundle PATH` (default
- * dist/weft.browser.js). Only the two files are served; anything else is a 404. A page served
- * over HTTP may open `ws://` only from `localhost`-like origins in some browsers' policies, and a
- * page served over HTTPS only `wss://`: serve it the way the leader's WebSocket is served.
+ * dist/weft.browser.js). Only the two files are served; anything else is a 404. Plain HTTP, for
+ * trying it out: a page served over HTTPS (behind a proxy that terminates TLS) may open only
+ * `wss://` WebSockets.
  * @module
  */
 
