@@ -40,6 +40,7 @@ import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { openUnderlay, planUnderlay, raiseFileLimitOnce } from "./underlay.ts";
+import type { ProxyConnector } from "../../drivers/proxy_connect.ts";
 import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
@@ -117,6 +118,8 @@ interface Built {
   /** The underlay before wrapping (see Underlay.base). */
   underlay: Transport;
   tcpPort: number | null;
+  /** What dials TCP through the HTTP proxy; null without one. */
+  proxy: ProxyConnector | null;
   suiteName: string;
   logger: Logger;
 }
@@ -152,6 +155,11 @@ export class Agent {
   readonly listenerStats: Record<string, ListenerStats> = {};
   /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
   readonly tcpPort: number | null;
+  /**
+   * What dials the TCP side through the HTTP proxy (`proxy`), with its counters; null without.
+   * @ignore internal: read by the status and metrics of the layers above
+   */
+  readonly proxy: ProxyConnector | null;
   /** The underlay before any wrapping: its drivers report their counters and offloads. */
   readonly #underlay: Transport;
   /**
@@ -191,6 +199,7 @@ export class Agent {
     this.device = device;
     this.#underlay = built.underlay;
     this.tcpPort = built.tcpPort;
+    this.proxy = built.proxy;
     this.#packets = built.packets;
     this.stack = stack;
     this.control = control;
@@ -478,6 +487,7 @@ export class Agent {
       control: side.control,
       underlay: underlay.base,
       tcpPort: underlay.tcpPort,
+      proxy: underlay.proxy,
       suiteName: suite.name,
       logger,
     });
@@ -513,6 +523,7 @@ export class Agent {
       publicKey: device.publicKey,
       listenPort: device.listenPort,
       ...(underlay.tcpPort !== null ? { tcpPort: underlay.tcpPort } : {}),
+      ...(underlay.proxy !== null ? { proxy: underlay.proxy.label } : {}),
       mode,
       underlay: plan.kind,
       crypto: suite.name,

@@ -46,6 +46,9 @@ import { DenoUdpTransport } from "../../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { DualTransport } from "../../../drivers/dual.ts";
 import { type TcpDialOutcome, TcpTransport } from "../../../drivers/tcp.ts";
+import { ProxyError } from "../../../drivers/proxy_connect.ts";
+import type { ProxySetting } from "../../net/proxy.ts";
+import { proxyConnector } from "../../agent/proxy.ts";
 import { formatHostPort } from "../../net/hostport.ts";
 import type { JoinRequest } from "./request.ts";
 import { joinKeyProof } from "./key_proof.ts";
@@ -90,6 +93,8 @@ export interface JoinSection {
   tcpPort: number | null;
   /** The join may go over TCP where UDP goes unanswered (the node has TCP). */
   dialTcp: boolean;
+  /** The HTTP proxy TCP dials go through; null or absent: none. */
+  proxy?: ProxySetting | null;
   /** The UDP port the join is sent from (its agent's). */
   listenPort: number;
   /** The UDP implementation. */
@@ -257,7 +262,7 @@ export function leaderTcpEndpoints(token: Pick<TokenPayload, "endpoints" | "tcpP
 interface Receiver {
   on: ((data: Uint8Array, from: Endpoint) => void) | null;
   /** How each TCP dial ended, for the leader being asked. */
-  dialed: ((to: Endpoint, outcome: TcpDialOutcome) => void) | null;
+  dialed: ((to: Endpoint, outcome: TcpDialOutcome, error?: unknown) => void) | null;
 }
 
 /** What the join saw of one leader endpoint that did not answer it. */
@@ -268,8 +273,10 @@ export interface EndpointSeen {
   tcp?: string;
   /** How the last dial to `tcp` ended; absent when none ended. */
   dial?: TcpDialOutcome;
-  /** Dials to `tcp` refused in a row. */
+  /** Dials to `tcp` refused in a row (by the port, or by the proxy dialled through). */
   refusals: number;
+  /** What the HTTP proxy said of the last dial to `tcp`, when it failed there. */
+  proxy?: string;
   /** The leader sent a cookie from it over UDP (it is under load). */
   cookie: boolean;
   /** Why its name did not resolve, while it does not. */
@@ -286,6 +293,10 @@ export function describeUnanswered(seen: EndpointSeen[], tries: number, ms: numb
     if (e.lookup !== undefined) return `${e.endpoint} could not be resolved: ${e.lookup}`;
     if (e.cookie) {
       return `${e.endpoint} is under load (it sent a cookie) and did not answer the join in time`;
+    }
+    if (e.proxy !== undefined) {
+      return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled through ` +
+        `the proxy: ${e.proxy}` + (e.refusals > 1 ? ` (${e.refusals} times)` : "");
     }
     switch (e.dial) {
       case "connected":
@@ -367,13 +378,17 @@ export async function requestJoin(
     ? await opts.openTransport(port)
     : await openTransport(opts.underlay, port);
   // Only dials: the node's own TCP port must be free for its agent once the join is over.
+  const proxy = opts.dialTcp && opts.proxy ? proxyConnector(opts.proxy) : null;
   const tcp = !opts.dialTcp ? null : await TcpTransport.open({
     port: 0,
     listen: false,
     // Below the resend interval: a dial that failed is tried again at the next resend.
     redialDelayMs: 500,
     onError: (e) => logger.debug("join over tcp", { error: String(e) }),
-    onDial: (to, outcome) => receiver.dialed?.(to, outcome),
+    onDial: (to, outcome, error) => receiver.dialed?.(to, outcome, error),
+    ...(proxy
+      ? { dial: (o: { hostname: string; port: number; signal: AbortSignal }) => proxy.dial(o) }
+      : {}),
   }).catch(async (e) => {
     await udp.close();
     throw e;
@@ -566,17 +581,24 @@ async function askLeader(
     new Error(describeUnanswered([...seen.values()], tries, performance.now() - started));
   try {
     return await new Promise<Asked>((resolve) => {
-      ask.receiver.dialed = (to, outcome) => {
+      ask.receiver.dialed = (to, outcome, error) => {
         const those = seenByTcp.get(String(to));
         if (over || !those) return;
+        // A proxy that cannot be reached or will not open the tunnel refuses as a port does
+        // (one that is slow to answer only times out).
+        const proxied = error instanceof ProxyError ? error : null;
+        const refused = outcome === "refused" ||
+          (proxied !== null && proxied.reason !== "timeout");
         for (const e of those) {
           e.dial = outcome;
-          e.refusals = outcome === "refused" ? e.refusals + 1 : 0;
+          e.refusals = refused ? e.refusals + 1 : 0;
+          if (proxied) e.proxy = proxied.message;
+          else delete e.proxy;
         }
         // Every endpoint refused again and again: nothing listens there, and waiting is no use.
         const all = [...seen.values()];
         if (
-          outcome === "refused" && [...leaderAt.values()].every((at) => at !== null) &&
+          refused && [...leaderAt.values()].every((at) => at !== null) &&
           all.every((s) => !s.cookie && s.refusals >= REFUSALS_TO_GIVE_UP)
         ) {
           over = true;
