@@ -16,7 +16,7 @@
 export type ProxyFailure =
   /** The proxy itself could not be connected to. */
   | "unreachable"
-  /** It answered 407: credentials missing or wrong. */
+  /** It answered 407 (or 401): credentials missing or wrong. */
   | "auth"
   /** It answered another status than 2xx (403, 502, ...). */
   | "denied"
@@ -237,13 +237,15 @@ export class ProxyConnector {
         return conn;
       }
       const line = head.slice(0, head.indexOf("\r\n")).replace(/^HTTP\/1\.[01] /, "");
-      const hint = status === 407
+      // 407 is the status for this; some proxies (tinyproxy) answer wrong credentials with 401.
+      const auth = status === 407 || status === 401;
+      const hint = auth
         ? this.#o.authorization === undefined
           ? " (it wants credentials: http://user:password@host:port)"
           : " (it did not take the credentials given)"
         : "";
       throw this.#fail(
-        status === 407 ? "auth" : "denied",
+        auth ? "auth" : "denied",
         `proxy ${proxy} refused CONNECT to ${target}: ${line}${hint}`,
         { status },
       );

@@ -124,6 +124,21 @@ Deno.test("CONNECT refused: 407 and 403 are typed errors naming proxy, target an
     e = await failure(c.dial({ hostname: "203.0.113.1", port: 51820 }));
     assert.equal(e.reason, "denied");
     assert.equal(e.message, `proxy ${label} refused CONNECT to 203.0.113.1:51820: 403 Forbidden`);
+    // Credentials the proxy does not take: 407 again, or 401 from some (tinyproxy).
+    status = "401 Unauthorized";
+    const withAuth = new ProxyConnector({
+      host: "127.0.0.1",
+      port: proxy.port,
+      label,
+      authorization: "Basic d2VmdDpub3Bl",
+    });
+    e = await failure(withAuth.dial({ hostname: "203.0.113.1", port: 51820 }));
+    assert.equal(e.reason, "auth");
+    assert.equal(
+      e.message,
+      `proxy ${label} refused CONNECT to 203.0.113.1:51820: 401 Unauthorized ` +
+        "(it did not take the credentials given)",
+    );
     assert.equal(c.stats.failures.auth, 1);
     assert.equal(c.stats.failures.denied, 1);
     assert.equal(c.stats.connects, 0);

@@ -264,6 +264,7 @@ export class Agent {
       listenerStats: this.listenerStats,
       underlay: this.#underlay,
       packets: this.#packets,
+      ...(this.proxy ? { proxy: this.proxy.stats } : {}),
     });
     for (const c of [...own, ...extra]) this.metrics.register(c);
   }

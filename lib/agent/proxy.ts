@@ -7,7 +7,9 @@
  */
 
 import { bypassesProxy, proxyAuthorization, proxyLabel, type ProxySetting } from "../net/proxy.ts";
-import { ProxyConnector } from "../../drivers/proxy_connect.ts";
+import { ProxyConnector, type ProxyStats } from "../../drivers/proxy_connect.ts";
+import { type Collector, counter, sampleCounts } from "../metrics/registry.ts";
+import type { Endpoint } from "../io/driver.ts";
 
 /** A CONNECT dialer for `setting`: its proxy, credentials and `NO_PROXY` list. */
 export function proxyConnector(setting: ProxySetting): ProxyConnector {
@@ -22,4 +24,35 @@ export function proxyConnector(setting: ProxySetting): ProxyConnector {
       ? { bypass: (host: string, port: number) => bypassesProxy(bypass, host, port) }
       : {}),
   });
+}
+
+/**
+ * For status: the proxy's label when the connection to a TCP endpoint was dialled through
+ * `connector`, else null.
+ */
+export function proxiedVia(connector: ProxyConnector): (ep: Endpoint) => string | null {
+  return (ep) => connector.proxied(ep.address, ep.port) ? connector.label : null;
+}
+
+const PROXY_CONNECTS = counter(
+  "weft_proxy_connects_total",
+  "Tunnels the HTTP proxy opened for TCP dials (CONNECT answered 2xx).",
+);
+const PROXY_FAILURES = counter(
+  "weft_proxy_failures_total",
+  "TCP dials through the HTTP proxy that failed, by reason.",
+  ["reason"],
+);
+const PROXY_BYPASSED = counter(
+  "weft_proxy_bypassed_total",
+  "TCP dials that went straight to their target, not through the proxy (NO_PROXY).",
+);
+
+/** `/metrics` families of the proxy's counters (read live at each scrape). */
+export function proxyCollector(stats: ProxyStats): Collector {
+  return (out) => {
+    out.sample(PROXY_CONNECTS, {}, stats.connects);
+    sampleCounts(out, PROXY_FAILURES, "reason", stats.failures);
+    out.sample(PROXY_BYPASSED, {}, stats.bypassed);
+  };
 }
