@@ -166,8 +166,7 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     default: "https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY from the environment",
     validation: "http://[user:password@]host[:port] (port 1080 when left out), or none",
     description: "the HTTP proxy TCP connections go through (CONNECT), where UDP does not get " +
-      "out; hosts in no_proxy or NO_PROXY are reached directly; none: no proxy, whatever the " +
-      "environment says",
+      "out; hosts in NO_PROXY are reached directly; none: no proxy, whatever the environment says",
     defaultValue: (sys) => {
       try {
         return sys.env ? proxyFromEnv(sys.env) : null;

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { Cidr } from "./cidr.ts";
+import { Cidr, maskBytes } from "./cidr.ts";
 import { parseAddress } from "./ip.ts";
 import { formatHostPort } from "./hostport.ts";
 
@@ -40,10 +40,14 @@ export interface ProxyUrl {
   password?: string;
 }
 
-/** One entry of a `NO_PROXY` list. */
+/**
+ * One entry of a `NO_PROXY` list: every host; the addresses of a network (`network`, 4 or 16
+ * bytes with the host bits cleared, and its prefix length); a domain name and the names under it.
+ * With `port`, only that port.
+ */
 export type NoProxyRule =
   | { kind: "all" }
-  | { kind: "cidr"; cidr: Cidr; port?: number }
+  | { kind: "cidr"; network: Uint8Array; bits: number; port?: number }
   | { kind: "domain"; name: string; port?: number };
 
 /** A proxy and the hosts reached without it. */
@@ -195,7 +199,8 @@ export function parseNoProxy(text: string): NoProxyRule[] {
       /^[0-9a-f:.]*:[0-9a-f:.]*(\/[0-9]+)?$/.test(host);
     if (ipLike) {
       try {
-        out.push({ kind: "cidr", cidr: Cidr.parse(host), ...withPort });
+        const c = Cidr.parse(host);
+        out.push({ kind: "cidr", network: c.network, bits: c.bits, ...withPort });
       } catch (e) {
         throw new Error(`NO_PROXY entry ${JSON.stringify(raw.trim())}: ${(e as Error).message}`);
       }
@@ -218,9 +223,7 @@ export function bypassesProxy(rules: readonly NoProxyRule[], host: string, port:
     if (r.kind === "all") return true;
     if (r.port !== undefined && r.port !== port) continue;
     if (r.kind === "cidr") {
-      if (
-        address !== null && address.length === r.cidr.address.length && r.cidr.contains(address)
-      ) {
+      if (address !== null && address.length === r.network.length && inNetwork(address, r)) {
         return true;
       }
     } else if (address === null && (h === r.name || h.endsWith(`.${r.name}`))) {
@@ -228,6 +231,12 @@ export function bypassesProxy(rules: readonly NoProxyRule[], host: string, port:
     }
   }
   return false;
+}
+
+/** Whether `address` (as long as the rule's network) is in the rule's network. */
+function inNetwork(address: Uint8Array, r: { network: Uint8Array; bits: number }): boolean {
+  const masked = maskBytes(address.slice(), r.bits);
+  return masked.every((b, i) => b === r.network[i]);
 }
 
 /** The first of `names` set to a non-empty value, with its name. */
