@@ -20,9 +20,8 @@ export function proxyConnector(setting: ProxySetting): ProxyConnector {
     port: url.port,
     label: proxyLabel(url),
     ...(authorization !== undefined ? { authorization } : {}),
-    ...(bypass.length
-      ? { bypass: (host: string, port: number) => bypassesProxy(bypass, host, port) }
-      : {}),
+    // Also with no NO_PROXY: this host's loopback is never proxied.
+    bypass: (host: string, port: number) => bypassesProxy(bypass, host, port),
   });
 }
 

@@ -19,12 +19,14 @@
  *   addresses in it; any other entry is a domain name matching itself and every name under it,
  *   with or without a leading dot (curl; Go matches only the names under it with a dot); an entry
  *   may end in `:port` (`[v6]:port` for IPv6), then it matches that port only. Case is ignored.
+ *   This host's loopback (`localhost`, 127.0.0.0/8, ::1) is never proxied (Go's rule; curl
+ *   would send it to the proxy, which cannot reach it).
  * @module
  */
 
 import { Cidr, maskBytes } from "./cidr.ts";
 import { parseAddress } from "./ip.ts";
-import { formatHostPort } from "./hostport.ts";
+import { formatHostPort, isLoopbackHost } from "./hostport.ts";
 
 /** A proxy to dial through, parsed from its URL. */
 export interface ProxyUrl {
@@ -215,9 +217,13 @@ export function parseNoProxy(text: string): NoProxyRule[] {
   return out;
 }
 
-/** Whether `host:port` is reached without the proxy under `rules`. */
+/**
+ * Whether `host:port` is reached without the proxy under `rules`. This host's own loopback
+ * (`localhost`, 127.0.0.0/8, ::1) always is, as in Go: the proxy could not reach it.
+ */
 export function bypassesProxy(rules: readonly NoProxyRule[], host: string, port: number): boolean {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+  if (isLoopbackHost(h)) return true;
   const address = parseAddress(h);
   for (const r of rules) {
     if (r.kind === "all") return true;

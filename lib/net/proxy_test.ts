@@ -108,6 +108,11 @@ Deno.test("NO_PROXY: names with and without a dot, *, IPs, CIDRs, ports", () => 
   assert.ok(bypassesProxy(parseNoProxy("*"), "anything", 1));
   assert.ok(bypassesProxy(parseNoProxy(" * "), "203.0.113.1", 1));
   assert.deepEqual(parseNoProxy(""), []);
+  // This host's loopback never goes through the proxy, whatever the list says.
+  for (const h of ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost", "LocalHost."]) {
+    assert.ok(bypassesProxy([], h, 51820), h);
+  }
+  assert.ok(!bypassesProxy([], "128.0.0.1", 51820));
   assert.throws(() => parseNoProxy("10.0.0.0/33"), /NO_PROXY entry "10.0.0.0\/33".*33/);
   assert.throws(() => parseNoProxy("a/b"), /not a name or an address/);
 });
