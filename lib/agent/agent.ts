@@ -665,6 +665,7 @@ export class Agent {
       ...(extra.path !== undefined ? { path: extra.path } : {}),
       ...(extra.via !== undefined ? { via: extra.via } : {}),
       ...(extra.transport !== undefined ? { transport: extra.transport } : {}),
+      ...(extra.proxy !== undefined ? { proxy: extra.proxy } : {}),
     };
   }
 

@@ -250,6 +250,8 @@ export interface PeerPath {
   via?: string | null;
   /** `udp` or `tcp` (null or absent: not said). */
   transport?: "udp" | "tcp" | null;
+  /** The HTTP proxy (`http://host:port`) that TCP connection went through; absent: none. */
+  proxy?: string;
 }
 
 /** A datagram received from the mesh. */

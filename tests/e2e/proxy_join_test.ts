@@ -20,6 +20,7 @@ import {
   peerView,
   startMeshNode,
   waitUp,
+  weftIn,
 } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "tinyproxy", "curl"));
@@ -156,6 +157,13 @@ Deno.test({
       assert.equal(leadRaw.proxy, PROXY);
       const m2 = await peerView(m.lab, "p1", "m2") as unknown as Record<string, unknown>;
       assert.deepEqual([m2.path, m2.via, m2.transport, m2.proxied], ["relay", LEADER, "tcp", true]);
+      // weft ping says it too.
+      const ping = await weftIn(m.lab, "p1", m.dir, "ping", "m2", "-c", "1", "--timeout", "5000");
+      assert.match(
+        ping.stdout,
+        new RegExp(`pong from m2 \\(.*\\) via relay ${LEADER} over tcp through ${PROXY} in `),
+        ping.stdout + ping.stderr,
+      );
       const metrics = await metricsOf(m.lab, "p1");
       assert.ok(metricValue(metrics, "weft_proxy_connects_total") >= 1, metrics);
       assert.equal(metricValue(metrics, "weft_proxy_failures_total"), 0, metrics);
