@@ -20,6 +20,7 @@ import { Device, type DeviceErrorSource, type DeviceEvent } from "../device/devi
 import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { TcpStats } from "../io/stats.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
+import { LogBudget } from "../log/budget.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
@@ -447,10 +448,21 @@ export class Agent {
     });
     const packets = side.packets;
     drivers.defer(closer(packets));
+    // A proxy that goes away fails every redial: said within a budget, all counted in /metrics.
+    const proxyBudget = new LogBudget();
     const underlay = await openUnderlay(plan, {
       given: opts.transport,
       poller,
       onError,
+      onProxyError: (e) => {
+        const left = proxyBudget.take();
+        if (left === null) return;
+        logger.warn("tcp dial through the proxy failed", {
+          reason: e.reason,
+          error: e.message,
+          ...(left ? { suppressed: String(left) } : {}),
+        });
+      },
       wrapUdp: trace ? (udp) => trace.wrapTransport(udp) : undefined,
       wrap: opts.wrapTransport,
     });

@@ -10,12 +10,12 @@ import type { Logger } from "../log/logger.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { DualTransport } from "../../drivers/dual.ts";
-import type { TcpDialer } from "../../drivers/tcp.ts";
+import type { TcpDialer, TcpOptions } from "../../drivers/tcp.ts";
 import type { Poller } from "../../drivers/linux/poller.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 import { closeQuietly } from "./rollback.ts";
 import type { ProxySetting } from "../net/proxy.ts";
-import type { ProxyConnector } from "../../drivers/proxy_connect.ts";
+import { type ProxyConnector, ProxyError } from "../../drivers/proxy_connect.ts";
 import { proxyConnector } from "./proxy.ts";
 
 /** Which UDP implementation carries the underlay. */
@@ -66,6 +66,8 @@ export interface UnderlayParts {
   poller?: Poller;
   /** Gets the drivers' errors. */
   onError: (e: unknown) => void;
+  /** Gets each TCP dial the HTTP proxy refused or could not carry (counted there too). */
+  onProxyError?: (e: ProxyError) => void;
   /** Wraps each UDP socket opened (the latency trace). */
   wrapUdp?: (udp: Transport) => Transport;
   /** Wraps the whole underlay (AgentOptions.wrapTransport); what it returns closes the rest. */
@@ -139,6 +141,9 @@ export async function openUnderlay(plan: UnderlayPlan, parts: UnderlayParts): Pr
       ...plan,
       onError: parts.onError,
       dial: proxy ? (o) => proxy.dial(o) : undefined,
+      onDial: (_to, _outcome, err) => {
+        if (err instanceof ProxyError) parts.onProxyError?.(err);
+      },
     });
     tcpPort = dual.tcp.port;
     base = dual;
@@ -184,6 +189,7 @@ async function openDual(
     tcpPort: number | "same";
     onError: (e: unknown) => void;
     dial?: TcpDialer;
+    onDial?: TcpOptions["onDial"];
   },
 ): Promise<DualTransport> {
   let handed = false;
@@ -207,7 +213,10 @@ async function openDual(
       hostname: o.hostname,
       tcpPort: fixed,
       openUdp: udp,
-      tcp: { onError: o.onError, ...(o.dial ? { dial: o.dial } : {}) },
+      tcp: {
+        onError: o.onError,
+        ...(o.dial ? { dial: o.dial, onDial: o.onDial } : {}),
+      },
     });
   } catch (e) {
     // The UDP side's own error names its port already.

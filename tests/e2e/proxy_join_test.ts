@@ -229,6 +229,21 @@ Deno.test({
         ),
         gone,
       );
+      // p1, running, lost its tunnel with the proxy: its redials fail, said in its log (within a
+      // budget) and counted.
+      const said = await eventually(
+        () =>
+          Promise.resolve(
+            /WARN tcp dial through the proxy failed reason=unreachable/.test(m.log("p1")),
+          ),
+        HANG_GUARD_MS,
+      );
+      assert.ok(said, m.log("p1"));
+      const failed = await metricsOf(m.lab, "p1");
+      assert.ok(
+        metricValue(failed, "weft_proxy_failures_total", { reason: "unreachable" }) >= 1,
+        failed,
+      );
     } finally {
       await m.close();
       await Deno.remove(pdir, { recursive: true }).catch(() => {});
