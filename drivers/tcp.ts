@@ -34,6 +34,7 @@
 import type { DatagramSink, Endpoint, TcpDriverStats, Transport } from "../lib/io/driver.ts";
 import { DEFAULT_ENDPOINT_LIMIT, EndpointTable, type InternedEndpoint } from "./shared/endpoint.ts";
 import { newTcpStats, type TcpSendDrop, type TcpStats } from "./shared/stats.ts";
+import { ProxyError } from "./proxy_connect.ts";
 
 import {
   dialOutcome,
@@ -50,7 +51,10 @@ import {
 
 export { TCP_FRAME_HEADER, TCP_MAX_FRAME, type TcpDialOutcome } from "./tcp_stream.ts";
 
-/** Opens a TCP connection: `Deno.connect` by default; tests pass a stand-in. */
+/**
+ * Opens a TCP connection: `Deno.connect` by default; a proxy's CONNECT (drivers/proxy_connect.ts),
+ * tests a stand-in.
+ */
 export type TcpDialer = (
   options: { hostname: string; port: number; signal: AbortSignal },
 ) => Promise<Deno.TcpConn>;
@@ -98,9 +102,10 @@ export interface TcpOptions {
   onError?: (err: unknown) => void;
   /**
    * Called with how each dial ended (a joiner says from it what it saw: a refused port, a
-   * connection that never answered, nothing at all).
+   * connection that never answered, nothing at all), with the dial's error when it failed (a
+   * proxy's refusal: drivers/proxy_connect.ts).
    */
-  onDial?: (to: Endpoint, outcome: TcpDialOutcome) => void;
+  onDial?: (to: Endpoint, outcome: TcpDialOutcome, error?: unknown) => void;
 }
 
 // Back off after this many accept errors in a row (e.g. out of file descriptors).
@@ -152,7 +157,7 @@ export class TcpTransport implements Transport {
   readonly #now: () => number;
   readonly #dial: TcpDialer;
   readonly #onError: (err: unknown) => void;
-  readonly #onDial: ((to: Endpoint, outcome: TcpDialOutcome) => void) | undefined;
+  readonly #onDial: ((to: Endpoint, outcome: TcpDialOutcome, error?: unknown) => void) | undefined;
   #sink: DatagramSink | null = null;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #flushScheduled = false;
@@ -419,12 +424,13 @@ export class TcpTransport implements Transport {
       this.stats.dialFailures++;
       if (this.#failedAt.size >= this.#maxConnections) this.#failedAt.clear();
       this.#failedAt.set(s.key, this.#now());
+      // A proxy's refusal is counted by the proxy's dialer and said through onDial.
       const expected = isHangup(err) || err instanceof Deno.errors.ConnectionRefused ||
         err instanceof Deno.errors.TimedOut || abort.signal.aborted ||
-        err instanceof Deno.errors.NetworkUnreachable;
+        err instanceof Deno.errors.NetworkUnreachable || err instanceof ProxyError;
       if (!expected) this.#onError(err);
       this.#closeStream(s, "dial-failed");
-      this.#dialed(s.ep, dialOutcome(err, abort.signal.aborted));
+      this.#dialed(s.ep, dialOutcome(err, abort.signal.aborted), err);
       return;
     }
     clearTimeout(timer);
@@ -439,9 +445,9 @@ export class TcpTransport implements Transport {
     if (s.outLen > 0) this.#startWrite(s);
   }
 
-  #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome): void {
+  #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome, err?: unknown): void {
     try {
-      this.#onDial?.(ep, outcome);
+      this.#onDial?.(ep, outcome, err);
     } catch (err) {
       this.#onError(err);
     }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ProxySetting } from "../net/proxy.ts";
 import type { BackendName } from "../crypto/types.ts";
 import type { Device, PacketFilter, PeerConfig } from "../device/device.ts";
 import type { HealthOptions } from "../health/health.ts";
@@ -43,6 +44,11 @@ export interface AgentOptions {
    * With a `transport` given, TCP is added beside it. The TCP socket gets no `fwMark`.
    */
   tcpPort?: number | "same";
+  /**
+   * The HTTP proxy the TCP side dials through (CONNECT; lib/net/proxy.ts parses it, with its
+   * `NO_PROXY` list). Undefined or null: dial directly.
+   */
+  proxy?: ProxySetting | null;
   /** The peers. */
   peers?: PeerConfig[];
   /** MTU of the overlay. Default 1420. */
@@ -244,6 +250,8 @@ export interface PeerPath {
   via?: string | null;
   /** `udp` or `tcp` (null or absent: not said). */
   transport?: "udp" | "tcp" | null;
+  /** The HTTP proxy (`http://host:port`) that TCP connection went through; absent: none. */
+  proxy?: string;
 }
 
 /** A datagram received from the mesh. */

@@ -10,9 +10,13 @@ import type { Logger } from "../log/logger.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { DualTransport } from "../../drivers/dual.ts";
+import type { TcpDialer, TcpOptions } from "../../drivers/tcp.ts";
 import type { Poller } from "../../drivers/linux/poller.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 import { closeQuietly } from "./rollback.ts";
+import type { ProxySetting } from "../net/proxy.ts";
+import { type ProxyConnector, ProxyError } from "../../drivers/proxy_connect.ts";
+import { proxyConnector } from "./proxy.ts";
 
 /** Which UDP implementation carries the underlay. */
 export type UnderlayKind = "linux" | "deno";
@@ -29,6 +33,8 @@ export interface UnderlayPlan {
   tcpPort: number | "same";
   /** The underlay socket's firewall mark; 0 for none. */
   fwMark: number;
+  /** The HTTP proxy TCP dials go through; null: none. */
+  proxy: ProxySetting | null;
 }
 
 /** The agent's options that {@link planUnderlay} reads. */
@@ -45,6 +51,8 @@ export interface UnderlayRequest {
   underlay?: UnderlayKind;
   /** See AgentOptions.transport. */
   transport?: Transport;
+  /** See AgentOptions.proxy. */
+  proxy?: ProxySetting | null;
 }
 
 /** The parts {@link openUnderlay} opens with. */
@@ -58,6 +66,8 @@ export interface UnderlayParts {
   poller?: Poller;
   /** Gets the drivers' errors. */
   onError: (e: unknown) => void;
+  /** Gets each TCP dial the HTTP proxy refused or could not carry (counted there too). */
+  onProxyError?: (e: ProxyError) => void;
   /** Wraps each UDP socket opened (the latency trace). */
   wrapUdp?: (udp: Transport) => Transport;
   /** Wraps the whole underlay (AgentOptions.wrapTransport); what it returns closes the rest. */
@@ -72,6 +82,8 @@ export interface Underlay {
   base: Transport;
   /** The TCP port WireGuard messages are also taken on, or null without TCP. */
   tcpPort: number | null;
+  /** What dials the TCP side's connections through the HTTP proxy; null without one. */
+  proxy: ProxyConnector | null;
 }
 
 /** Checks the underlay options and fills in the defaults; throws naming what is wrong. */
@@ -87,6 +99,7 @@ export function planUnderlay(o: UnderlayRequest): UnderlayPlan {
     hostname: o.listenHost,
     tcpPort: checkTcpPort(o.tcpPort),
     fwMark,
+    proxy: o.proxy ?? null,
   };
 }
 
@@ -119,17 +132,26 @@ export async function openUnderlay(plan: UnderlayPlan, parts: UnderlayParts): Pr
   };
   let base: Transport;
   let tcpPort: number | null = null;
+  // Without TCP there is nothing to dial through a proxy.
+  const proxy = plan.proxy !== null && plan.tcpPort !== 0 ? proxyConnector(plan.proxy) : null;
   if (plan.tcpPort === 0) {
     base = parts.given ?? await openUdp(plan.port, plan.hostname);
   } else {
-    const dual = await openDual(parts.given, openUdp, { ...plan, onError: parts.onError });
+    const dual = await openDual(parts.given, openUdp, {
+      ...plan,
+      onError: parts.onError,
+      dial: proxy ? (o) => proxy.dial(o) : undefined,
+      onDial: (_to, _outcome, err) => {
+        if (err instanceof ProxyError) parts.onProxyError?.(err);
+      },
+    });
     tcpPort = dual.tcp.port;
     base = dual;
   }
   if (base !== parts.given) stack.defer(closeQuietly(base));
   const transport = parts.wrap ? parts.wrap(base) : base;
   stack.move();
-  return { transport, base, tcpPort };
+  return { transport, base, tcpPort, proxy };
 }
 
 let fileLimitRaised = false;
@@ -161,7 +183,14 @@ export function raiseFileLimitOnce(logger: Logger): void {
 async function openDual(
   given: Transport | undefined,
   openUdp: (port: number, hostname: string | undefined) => Promise<Transport>,
-  o: { port: number; hostname?: string; tcpPort: number | "same"; onError: (e: unknown) => void },
+  o: {
+    port: number;
+    hostname?: string;
+    tcpPort: number | "same";
+    onError: (e: unknown) => void;
+    dial?: TcpDialer;
+    onDial?: TcpOptions["onDial"];
+  },
 ): Promise<DualTransport> {
   let handed = false;
   let udpFailed = false;
@@ -184,7 +213,10 @@ async function openDual(
       hostname: o.hostname,
       tcpPort: fixed,
       openUdp: udp,
-      tcp: { onError: o.onError },
+      tcp: {
+        onError: o.onError,
+        ...(o.dial ? { dial: o.dial, onDial: o.onDial } : {}),
+      },
     });
   } catch (e) {
     // The UDP side's own error names its port already.

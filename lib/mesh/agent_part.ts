@@ -69,6 +69,7 @@ export async function startMeshAgent(
     addresses: hooks.addresses,
     listenPort: opts.listenPort,
     tcpPort: opts.tcpPort,
+    proxy: opts.proxy,
     mtu: opts.mtu,
     mode: opts.userspace ? "userspace" : "tun",
     interfaceName: opts.iface,

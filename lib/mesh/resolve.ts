@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ProxySetting } from "../net/proxy.ts";
 import type { UnderlayKind } from "../agent/agent.ts";
 import type { DirLock } from "../config/dir_lock.ts";
 import type { BackendName } from "../crypto/types.ts";
@@ -59,6 +60,8 @@ export interface AgentSection {
   listenPort: number;
   /** The TCP port as `Agent.start` takes it: 0 for none, `"same"` for UDP's. */
   tcpPort: number | "same";
+  /** The HTTP proxy TCP dials go through; null: none. */
+  proxy: ProxySetting | null;
   /** The UDP implementation. */
   underlay: UnderlayKind;
   /** No TUN: the userspace stack. */
@@ -276,6 +279,7 @@ export function resolveMesh(
     agent: {
       listenPort,
       tcpPort,
+      proxy: opts.proxy ?? null,
       underlay,
       userspace,
       iface: opts.interfaceName ?? "weft0",
@@ -298,6 +302,7 @@ export function resolveMesh(
       routes,
       tcpPort: knownTcpPort(opts),
       dialTcp: tcpPort !== 0,
+      proxy: opts.proxy ?? null,
       listenPort,
       underlay,
       ...(opts.openTransport ? { openTransport: opts.openTransport } : {}),

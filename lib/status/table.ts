@@ -46,11 +46,12 @@ function bytes(n: number): string {
 
 /**
  * `direct (lan)`, `direct/tcp`, `relay:alpha`, `relay:alpha/tcp`, `none`: the path, the relay it
- * goes through, the transport when it is not the default udp, and the kind of a direct endpoint.
+ * goes through, the transport when it is not the default udp (`/tcp+proxy` through an HTTP
+ * proxy), and the kind of a direct endpoint.
  */
 function pathCell(p: PeerStatus): string {
   if (p.path === undefined) return "-";
-  const tcp = p.transport === "tcp" ? "/tcp" : "";
+  const tcp = p.transport === "tcp" ? (p.proxied ? "/tcp+proxy" : "/tcp") : "";
   if (p.path === "relay") return `relay${p.via ? `:${p.via}` : ""}${tcp}`;
   if (p.path !== "direct") return p.path;
   const chosen = p.candidates?.find((c) => c.chosen);

@@ -386,6 +386,15 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
       peer({ name: "r-tcp", path: "relay", via: "aBcD1234", transport: "tcp", candidates: [] }),
       peer({ name: "r-anon", path: "relay", via: null, transport: null, candidates: [] }),
       peer({ name: "gone", path: "none", via: null, transport: null, candidates: [] }),
+      peer({
+        name: "r-proxy",
+        path: "relay",
+        via: "lead",
+        transport: "tcp",
+        proxied: true,
+        proxy: "http://198.51.100.1:3128",
+        candidates: [],
+      }),
     ],
   };
   const rows = formatStatusTable(st).split("\n\n")[1].split("\n").map((l) => l.split(/\s{2,}/));
@@ -397,6 +406,7 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
     "r-tcp relay:aBcD1234/tcp",
     "r-anon relay",
     "gone none",
+    "r-proxy relay:lead/tcp+proxy",
   ]);
   // `weft status --json` prints the document itself: the raw fields, not the cell text.
   const back = JSON.parse(JSON.stringify(st)).peers[3];

@@ -16,12 +16,16 @@ import { DenoUdpTransport } from "../../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { DualTransport } from "../../../drivers/dual.ts";
 import { TcpTransport } from "../../../drivers/tcp.ts";
+import { ProxyError } from "../../../drivers/proxy_connect.ts";
+import type { ProxySetting } from "../../net/proxy.ts";
+import { proxyConnector } from "../../agent/proxy.ts";
 import {
   type CheckedToken,
   type JoinAnswer,
   type JoinExchangeOptions,
   joinOver,
   newJoinReceiver,
+  type ProxyRefusal,
 } from "./exchange.ts";
 
 export {
@@ -34,6 +38,7 @@ export {
   JoinError,
   JoinUnavailableError,
   leaderTcpEndpoints,
+  type ProxyRefusal,
 } from "./exchange.ts";
 
 /**
@@ -45,6 +50,8 @@ export interface JoinSection extends Omit<JoinExchangeOptions, "suite"> {
   token?: string;
   /** The join may go over TCP where UDP goes unanswered (the node has TCP). */
   dialTcp: boolean;
+  /** The HTTP proxy TCP dials go through; null or absent: none. */
+  proxy?: ProxySetting | null;
   /** The UDP port the join is sent from (its agent's). */
   listenPort: number;
   /** The UDP implementation. */
@@ -102,13 +109,17 @@ export async function requestJoin(
     ? await opts.openTransport(port)
     : await openTransport(opts.underlay, port);
   // Only dials: the node's own TCP port must be free for its agent once the join is over.
+  const proxy = opts.dialTcp && opts.proxy ? proxyConnector(opts.proxy) : null;
   const tcp = !opts.dialTcp ? null : await TcpTransport.open({
     port: 0,
     listen: false,
     // Below the resend interval: a dial that failed is tried again at the next resend.
     redialDelayMs: 500,
     onError: (e) => logger.debug("join over tcp", { error: String(e) }),
-    onDial: (to, outcome) => receiver.dialed?.(to, outcome),
+    onDial: (to, outcome, error) => receiver.dialed?.(to, outcome, proxyRefusal(error)),
+    ...(proxy
+      ? { dial: (o: { hostname: string; port: number; signal: AbortSignal }) => proxy.dial(o) }
+      : {}),
   }).catch(async (e) => {
     await udp.close();
     throw e;
@@ -117,4 +128,13 @@ export async function requestJoin(
   const link = { transport, hasTcp: tcp !== null, receiver };
   const exchange = { ...opts, suite: selectSuite(opts.crypto) };
   return await joinOver(exchange, checked, privateKey, logger, link, previousName, run, beforeSend);
+}
+
+/**
+ * A dial's failure at the HTTP proxy as the exchange sees it: a proxy that cannot be reached or
+ * will not open the tunnel refuses as a port does (one that is slow to answer only times out).
+ */
+function proxyRefusal(error: unknown): ProxyRefusal | undefined {
+  if (!(error instanceof ProxyError)) return undefined;
+  return { message: error.message, refused: error.reason !== "timeout" };
 }

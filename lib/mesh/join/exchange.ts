@@ -89,8 +89,19 @@ export interface JoinExchangeOptions {
 export interface JoinReceiver {
   /** Each datagram received. */
   on: ((data: Uint8Array, from: Endpoint) => void) | null;
-  /** How each TCP dial ended, for the leader being asked. */
-  dialed: ((to: Endpoint, outcome: TcpDialOutcome) => void) | null;
+  /**
+   * How each TCP dial ended, for the leader being asked; `proxy` when it failed at the HTTP proxy
+   * dialled through (what the proxy said, and whether that refuses as a closed port does).
+   */
+  dialed: ((to: Endpoint, outcome: TcpDialOutcome, proxy?: ProxyRefusal) => void) | null;
+}
+
+/** A TCP dial that failed at the HTTP proxy it went through. */
+export interface ProxyRefusal {
+  /** What the proxy said (no credentials). */
+  message: string;
+  /** It refuses as a closed port does (unreachable, denied); false: it only timed out. */
+  refused: boolean;
 }
 
 /** What the join goes over: its transport (not started yet), and where what it hears goes. */
@@ -245,8 +256,10 @@ export interface EndpointSeen {
   tcp?: string;
   /** How the last dial to `tcp` ended; absent when none ended. */
   dial?: TcpDialOutcome;
-  /** Dials to `tcp` refused in a row. */
+  /** Dials to `tcp` refused in a row (by the port, or by the proxy dialled through). */
   refusals: number;
+  /** What the HTTP proxy said of the last dial to `tcp`, when it failed there. */
+  proxy?: string;
   /** The leader sent a cookie from it over UDP (it is under load). */
   cookie: boolean;
   /** Why its name did not resolve, while it does not. */
@@ -263,6 +276,10 @@ export function describeUnanswered(seen: EndpointSeen[], tries: number, ms: numb
     if (e.lookup !== undefined) return `${e.endpoint} could not be resolved: ${e.lookup}`;
     if (e.cookie) {
       return `${e.endpoint} is under load (it sent a cookie) and did not answer the join in time`;
+    }
+    if (e.proxy !== undefined) {
+      return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled through ` +
+        `the proxy: ${e.proxy}` + (e.refusals > 1 ? ` (${e.refusals} times)` : "");
     }
     switch (e.dial) {
       case "connected":
@@ -525,17 +542,20 @@ async function askLeader(
     new Error(describeUnanswered([...seen.values()], tries, performance.now() - started));
   try {
     return await new Promise<Asked>((resolve) => {
-      ask.receiver.dialed = (to, outcome) => {
+      ask.receiver.dialed = (to, outcome, proxy) => {
         const those = seenByTcp.get(String(to));
         if (over || !those) return;
+        const refused = outcome === "refused" || proxy?.refused === true;
         for (const e of those) {
           e.dial = outcome;
-          e.refusals = outcome === "refused" ? e.refusals + 1 : 0;
+          e.refusals = refused ? e.refusals + 1 : 0;
+          if (proxy) e.proxy = proxy.message;
+          else delete e.proxy;
         }
         // Every endpoint refused again and again: nothing listens there, and waiting is no use.
         const all = [...seen.values()];
         if (
-          outcome === "refused" && [...leaderAt.values()].every((at) => at !== null) &&
+          refused && [...leaderAt.values()].every((at) => at !== null) &&
           all.every((s) => !s.cookie && s.refusals >= REFUSALS_TO_GIVE_UP)
         ) {
           over = true;

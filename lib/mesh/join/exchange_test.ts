@@ -94,6 +94,15 @@ Deno.test("join exchange: what was seen of each endpoint, said", () => {
     describeUnanswered([seen({ cookie: true, dial: "connected" })], 20, 15_000),
     /: 192\.0\.2\.1:51820 is under load \(it sent a cookie\)/,
   );
+  // Dialled through an HTTP proxy that said no: what the proxy said.
+  const proxySaid = "proxy http://198.51.100.9:3128 refused CONNECT to 192.0.2.1:51820: " +
+    "403 Forbidden";
+  assert.equal(
+    describeUnanswered([seen({ dial: "failed", refusals: 3, proxy: proxySaid })], 11, 4000),
+    "no answer from the leader: no reply from 192.0.2.1:51820 over udp, and " +
+      `tcp://192.0.2.1:51820 could not be dialled through the proxy: ${proxySaid} (3 times) ` +
+      "(11 tries in 4 s)",
+  );
   // Each endpoint of a leader, in the token's order; a name that did not resolve says why.
   assert.equal(
     describeUnanswered(

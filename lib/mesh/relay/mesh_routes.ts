@@ -78,6 +78,11 @@ export interface MeshRoutesDeps {
    * active, so that its route is decided and our own request makes the grant ours.
    */
   wake?: (publicKey: string) => void;
+  /**
+   * The HTTP proxy (its label, no credentials) a TCP endpoint's connection was dialled through;
+   * null when it was not (lib/agent/proxy.ts). Absent: no proxy.
+   */
+  proxiedVia?: (ep: Endpoint) => string | null;
 }
 
 interface PeerEntry {
@@ -210,6 +215,7 @@ export class MeshRoutes {
         path: "relay",
         via: relay === null ? null : this.#members.get(relay)?.name || relay.slice(0, 8),
         transport: relayEp === null ? null : relayEp.proto === "tcp" ? "tcp" : "udp",
+        ...this.#proxied(relayEp),
       };
     }
     // Over TCP the path is direct once a session works on it; before (a leader stopped before
@@ -217,10 +223,17 @@ export class MeshRoutes {
     if (route === "tcp") {
       const hasSession = this.#d.device.peer(publicKey)?.current != null;
       return hasSession
-        ? { path: "direct", via: null, transport: "tcp" }
-        : { via: null, transport: "tcp" };
+        ? { path: "direct", via: null, transport: "tcp", ...this.#proxied(ep) }
+        : { via: null, transport: "tcp", ...this.#proxied(ep) };
     }
     return { via: null, transport: "udp" };
+  }
+
+  /** `proxied` and `proxy` for a TCP endpoint dialled through the HTTP proxy; else nothing. */
+  #proxied(ep: Endpoint | null): Partial<PeerStatus> {
+    if (ep === null || ep.proto !== "tcp" || !this.#d.proxiedVia) return {};
+    const proxy = this.#d.proxiedVia(ep);
+    return proxy === null ? {} : { proxied: true, proxy };
   }
 
   /** A peer's route for the metrics' path states: `relay`, or null (the direct path's). */
