@@ -75,7 +75,17 @@ export {
   type PingResult,
   type UnderlayKind,
 } from "./lib/agent/mod.ts";
-export { JoinError, LeaderError, MeshAgent, type MeshOptions } from "./lib/mesh/mod.ts";
+export {
+  type EnvReader,
+  JoinError,
+  LeaderError,
+  MeshAgent,
+  type MeshOptions,
+  type NoProxyRule,
+  proxyFromEnv,
+  type ProxySetting,
+  type ProxyUrl,
+} from "./lib/mesh/mod.ts";
 export { meshOptionsFromConfig, meshRoleFromConfig } from "./lib/mesh/mesh_config.ts";
 export {
   encodeKey,

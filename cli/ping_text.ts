@@ -8,7 +8,8 @@ import type { PeerPath } from "../mod.ts";
 
 /**
  * One reply's line: `pong from db (10.200.0.5) via direct 192.0.2.7:51820 in 1.2 ms`,
- * `... via relay lead in 3.4 ms`, `... over tcp`. `name` is the member's name when known (the
+ * `... via relay lead in 3.4 ms`, `... over tcp` (`through http://proxy:3128` where an HTTP
+ * proxy carries it). `name` is the member's name when known (the
  * one pinged, else the peer's); without a path (no peer routes the address) the route is left out.
  */
 export function pongText(
@@ -25,6 +26,7 @@ export function pongText(
       text += ` via direct ${path.endpoint}`;
     } else if (path.path !== undefined) text += ` (path ${path.path})`;
     if (path.transport === "tcp") text += " over tcp";
+    if (path.transport === "tcp" && path.proxy !== undefined) text += ` through ${path.proxy}`;
   }
   return `${text} in ${formatRtt(rttMs)} ms`;
 }

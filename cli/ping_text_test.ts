@@ -32,6 +32,15 @@ Deno.test("pongText: who answered, the path then (direct and where, the relay, T
     pongText(at, "db", peer({ path: "relay", via: "r2", transport: "tcp" }), 2),
     "pong from db (10.200.0.5) via relay r2 over tcp in 2.00 ms",
   );
+  assert.equal(
+    pongText(
+      at,
+      "db",
+      peer({ path: "relay", via: "lead", transport: "tcp", proxy: "http://198.51.100.9:3128" }),
+      9,
+    ),
+    "pong from db (10.200.0.5) via relay lead over tcp through http://198.51.100.9:3128 in 9.00 ms",
+  );
   // A plain agent says no path: the endpoint it sent to is the direct one.
   assert.equal(
     pongText(at, undefined, peer({ name: "" }), 0.5),

@@ -1,7 +1,7 @@
 /**
  * The drivers: transports that carry the device's UDP (Deno's sockets, Linux's own with
- * offloads, TCP, both at once, in memory for tests) and packet devices (the in-process userspace
- * stack, a Linux TUN), with the interfaces they implement.
+ * offloads, TCP, both at once, a WebSocket to a leader, in memory for tests) and packet devices
+ * (the in-process userspace stack, a Linux TUN), with the interfaces they implement.
  *
  * @example Two transports on an in-memory network
  * ```ts run
@@ -45,6 +45,18 @@ export { type LinuxUdpOptions, LinuxUdpTransport } from "./linux/udp.ts";
 export { LinuxTun, type LinuxTunOptions, type TunConfig } from "./linux/tun.ts";
 export { Poller, type PollerOptions } from "./linux/poller.ts";
 export { MemoryNetwork, MemoryTransport } from "./memory.ts";
+export {
+  WEBSOCKET_DROPS,
+  WEBSOCKET_MAX_MESSAGE,
+  WEBSOCKET_PATH,
+  WEBSOCKET_PROTOCOL,
+  type WebSocketConstructor,
+  type WebSocketDrop,
+  type WebSocketStats,
+  WebSocketTransport,
+  type WebSocketTransportOptions,
+  webSocketUrl,
+} from "./websocket.ts";
 export type {
   PacketDeviceStats,
   TcpSendDrop,

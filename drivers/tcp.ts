@@ -62,6 +62,7 @@ import {
   WS_OP,
   wsHeaderSize,
 } from "./ws_frame.ts";
+import { ProxyError } from "./proxy_connect.ts";
 
 import {
   dialOutcome,
@@ -79,8 +80,8 @@ import {
 export { TCP_FRAME_HEADER, TCP_MAX_FRAME, type TcpDialOutcome } from "./tcp_stream.ts";
 
 /**
- * Opens a TLS connection for a `wss` endpoint: `Deno.connectTls` (the system's roots, or
- * `caCerts`) by default.
+ * Opens a TLS connection for a `wss` endpoint. By default: the TCP dial (through the proxy, if
+ * any), then `Deno.startTls` on it, checked against the system's roots or `caCerts`.
  */
 export type TlsDialer = (
   options: { hostname: string; port: number; signal: AbortSignal },
@@ -98,7 +99,10 @@ export interface WsTlsOptions {
   key: string;
 }
 
-/** Opens a TCP connection: `Deno.connect` by default; tests pass a stand-in. */
+/**
+ * Opens a TCP connection: `Deno.connect` by default; a proxy's CONNECT (drivers/proxy_connect.ts),
+ * tests a stand-in.
+ */
 export type TcpDialer = (
   options: { hostname: string; port: number; signal: AbortSignal },
 ) => Promise<Deno.TcpConn>;
@@ -152,9 +156,10 @@ export interface TcpOptions {
   onError?: (err: unknown) => void;
   /**
    * Called with how each dial ended (a joiner says from it what it saw: a refused port, a
-   * connection that never answered, nothing at all).
+   * connection that never answered, nothing at all), with the dial's error when it failed (a
+   * proxy's refusal: drivers/proxy_connect.ts).
    */
-  onDial?: (to: Endpoint, outcome: TcpDialOutcome) => void;
+  onDial?: (to: Endpoint, outcome: TcpDialOutcome, error?: unknown) => void;
 }
 
 // Back off after this many accept errors in a row (e.g. out of file descriptors).
@@ -214,7 +219,7 @@ export class TcpTransport implements Transport {
   readonly #now: () => number;
   readonly #dial: TcpDialer;
   readonly #onError: (err: unknown) => void;
-  readonly #onDial: ((to: Endpoint, outcome: TcpDialOutcome) => void) | undefined;
+  readonly #onDial: ((to: Endpoint, outcome: TcpDialOutcome, error?: unknown) => void) | undefined;
   #sink: DatagramSink | null = null;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #flushScheduled = false;
@@ -269,7 +274,7 @@ export class TcpTransport implements Transport {
     this.#onDial = options.onDial;
     const caCerts = options.caCerts;
     this.#dialTls = options.dialTls ??
-      ((o) => Deno.connectTls({ hostname: o.hostname, port: o.port, caCerts }));
+      (async (o) => Deno.startTls(await this.#dial(o), { hostname: o.hostname, caCerts }));
     this.#wsHost = this.#makeWsHost();
     const sweep = notNegative("sweepIntervalMs", options.sweepIntervalMs, 5_000);
     if (sweep > 0) {
@@ -523,12 +528,13 @@ export class TcpTransport implements Transport {
       this.stats.dialFailures++;
       if (this.#failedAt.size >= this.#maxConnections) this.#failedAt.clear();
       this.#failedAt.set(s.key, this.#now());
+      // A proxy's refusal is counted by the proxy's dialer and said through onDial.
       const expected = isHangup(err) || err instanceof Deno.errors.ConnectionRefused ||
         err instanceof Deno.errors.TimedOut || abort.signal.aborted ||
-        err instanceof Deno.errors.NetworkUnreachable;
+        err instanceof Deno.errors.NetworkUnreachable || err instanceof ProxyError;
       if (!expected) this.#onError(err);
       this.#closeStream(s, "dial-failed");
-      this.#dialed(s.ep, dialOutcome(err, abort.signal.aborted));
+      this.#dialed(s.ep, dialOutcome(err, abort.signal.aborted), err);
       return;
     }
     clearTimeout(timer);
@@ -573,9 +579,9 @@ export class TcpTransport implements Transport {
     }
   }
 
-  #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome): void {
+  #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome, err?: unknown): void {
     try {
-      this.#onDial?.(ep, outcome);
+      this.#onDial?.(ep, outcome, err);
     } catch (err) {
       this.#onError(err);
     }

@@ -20,6 +20,7 @@ import { Device, type DeviceErrorSource, type DeviceEvent } from "../device/devi
 import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { TcpStats } from "../io/stats.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
+import { LogBudget } from "../log/budget.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
@@ -40,6 +41,7 @@ import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
 import { openUnderlay, planUnderlay, raiseFileLimitOnce } from "./underlay.ts";
+import type { ProxyConnector } from "../../drivers/proxy_connect.ts";
 import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
@@ -117,6 +119,8 @@ interface Built {
   /** The underlay before wrapping (see Underlay.base). */
   underlay: Transport;
   tcpPort: number | null;
+  /** What dials TCP through the HTTP proxy; null without one. */
+  proxy: ProxyConnector | null;
   suiteName: string;
   logger: Logger;
 }
@@ -152,6 +156,11 @@ export class Agent {
   readonly listenerStats: Record<string, ListenerStats> = {};
   /** The TCP port WireGuard messages are also taken on, or null without TCP (`tcpPort`). */
   readonly tcpPort: number | null;
+  /**
+   * What dials the TCP side through the HTTP proxy (`proxy`), with its counters; null without.
+   * @ignore internal: read by the status and metrics of the layers above
+   */
+  readonly proxy: ProxyConnector | null;
   /** The underlay before any wrapping: its drivers report their counters and offloads. */
   readonly #underlay: Transport;
   /**
@@ -191,6 +200,7 @@ export class Agent {
     this.device = device;
     this.#underlay = built.underlay;
     this.tcpPort = built.tcpPort;
+    this.proxy = built.proxy;
     this.#packets = built.packets;
     this.stack = stack;
     this.control = control;
@@ -255,6 +265,7 @@ export class Agent {
       listenerStats: this.listenerStats,
       underlay: this.#underlay,
       packets: this.#packets,
+      ...(this.proxy ? { proxy: this.proxy.stats } : {}),
     });
     for (const c of [...own, ...extra]) this.metrics.register(c);
   }
@@ -437,10 +448,21 @@ export class Agent {
     });
     const packets = side.packets;
     drivers.defer(closer(packets));
+    // A proxy that goes away fails every redial: said within a budget, all counted in /metrics.
+    const proxyBudget = new LogBudget();
     const underlay = await openUnderlay(plan, {
       given: opts.transport,
       poller,
       onError,
+      onProxyError: (e) => {
+        const left = proxyBudget.take();
+        if (left === null) return;
+        logger.warn("tcp dial through the proxy failed", {
+          reason: e.reason,
+          error: e.message,
+          ...(left ? { suppressed: String(left) } : {}),
+        });
+      },
       wrapUdp: trace ? (udp) => trace.wrapTransport(udp) : undefined,
       wrap: opts.wrapTransport,
     });
@@ -478,6 +500,7 @@ export class Agent {
       control: side.control,
       underlay: underlay.base,
       tcpPort: underlay.tcpPort,
+      proxy: underlay.proxy,
       suiteName: suite.name,
       logger,
     });
@@ -513,6 +536,7 @@ export class Agent {
       publicKey: device.publicKey,
       listenPort: device.listenPort,
       ...(underlay.tcpPort !== null ? { tcpPort: underlay.tcpPort } : {}),
+      ...(underlay.proxy !== null ? { proxy: underlay.proxy.label } : {}),
       mode,
       underlay: plan.kind,
       crypto: suite.name,
@@ -653,6 +677,7 @@ export class Agent {
       ...(extra.path !== undefined ? { path: extra.path } : {}),
       ...(extra.via !== undefined ? { via: extra.via } : {}),
       ...(extra.transport !== undefined ? { transport: extra.transport } : {}),
+      ...(extra.proxy !== undefined ? { proxy: extra.proxy } : {}),
     };
   }
 

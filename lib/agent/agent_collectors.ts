@@ -1,7 +1,7 @@
 /**
  * The agent's own `/metrics` collectors, in the order `/metrics` shows them: build info, the
  * process, the device's peers, their health, the agent's events, the device's drops, the
- * listeners, and the drivers' counters (TCP, UDP, TUN) when the drivers keep them.
+ * listeners, and the drivers' counters (TCP, UDP, TUN, the HTTP proxy) when the drivers keep them.
  * @module
  */
 
@@ -16,6 +16,8 @@ import type { Collector } from "../metrics/registry.ts";
 import type { ListenerStats } from "../net/conn_guard.ts";
 import { listenersCollector } from "../net/listener_metrics.ts";
 import { tcpSide, tunMetricsOf, udpSide } from "./driver_figures.ts";
+import { proxyCollector } from "./proxy.ts";
+import type { ProxyStats } from "../../drivers/proxy_connect.ts";
 import { agentEventsCollector, type AgentFigures, agentInfoCollector } from "./metrics.ts";
 
 /** What the collectors read of an agent. */
@@ -34,6 +36,8 @@ export interface AgentSources {
   underlay: Transport;
   /** The packet side. */
   packets: PacketDevice;
+  /** The HTTP proxy's counters, when TCP dials go through one. */
+  proxy?: ProxyStats;
 }
 
 /** The agent's own collectors. */
@@ -64,6 +68,7 @@ export function agentCollectors(a: AgentSources): Collector[] {
   if (tcp) out.push(tcpCollector(tcp.counters));
   const udp = udpSide(underlay);
   if (udp) out.push(udpCollector(udp.counters));
+  if (a.proxy) out.push(proxyCollector(a.proxy));
   if (packets.driverStats?.()) {
     out.push(tunCollector(() => tunMetricsOf(packets.driverStats?.() ?? null).tun));
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ProxySetting } from "../net/proxy.ts";
 import type { BackendName } from "../crypto/types.ts";
 import type { Device, PacketFilter, PeerConfig } from "../device/device.ts";
 import type { HealthOptions } from "../health/health.ts";
@@ -51,6 +52,11 @@ export interface AgentOptions {
   webSocketTls?: { cert: string; key: string; port: number };
   /** CA certificates (PEM) that `wss://` endpoints are checked against, instead of the system's. */
   webSocketCaCerts?: string[];
+  /**
+   * The HTTP proxy the TCP side dials through (CONNECT; lib/net/proxy.ts parses it, with its
+   * `NO_PROXY` list). Undefined or null: dial directly.
+   */
+  proxy?: ProxySetting | null;
   /** The peers. */
   peers?: PeerConfig[];
   /** MTU of the overlay. Default 1420. */
@@ -252,8 +258,8 @@ export interface PeerPath {
   via?: string | null;
   /** `udp`, `tcp` or `websocket` (null or absent: not said). */
   transport?: "udp" | "tcp" | "websocket" | null;
-  /** Through an HTTP proxy (absent: not said). */
-  proxied?: boolean;
+  /** The HTTP proxy (`http://host:port`) that TCP connection went through; absent: none. */
+  proxy?: string;
 }
 
 /** A datagram received from the mesh. */

@@ -56,6 +56,7 @@ export type {
   WgQuickPeer,
 } from "../config/wgquick.ts";
 export type { BackendName } from "../crypto/types.ts";
+export type { NoProxyRule, ProxySetting, ProxyUrl } from "../net/proxy.ts";
 export type { DropReason } from "../device/drops.ts";
 export { DROP_REASONS } from "../device/drops.ts";
 export type { DeviceEvent, PeerConfig } from "../device/types.ts";

@@ -10,9 +10,13 @@ import type { Logger } from "../log/logger.ts";
 import { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { DualTransport } from "../../drivers/dual.ts";
+import type { TcpDialer, TcpOptions } from "../../drivers/tcp.ts";
 import type { Poller } from "../../drivers/linux/poller.ts";
 import { raiseFileLimit } from "../../drivers/linux/rlimit.ts";
 import { closeQuietly } from "./rollback.ts";
+import type { ProxySetting } from "../net/proxy.ts";
+import { type ProxyConnector, ProxyError } from "../../drivers/proxy_connect.ts";
+import { proxyConnector } from "./proxy.ts";
 
 /** Which UDP implementation carries the underlay. */
 export type UnderlayKind = "linux" | "deno";
@@ -33,6 +37,8 @@ export interface UnderlayPlan {
   webSocketTls?: { cert: string; key: string; port: number };
   /** See AgentOptions.webSocketCaCerts. */
   webSocketCaCerts?: string[];
+  /** The HTTP proxy TCP dials go through; null: none. */
+  proxy: ProxySetting | null;
 }
 
 /** The agent's options that {@link planUnderlay} reads. */
@@ -53,6 +59,8 @@ export interface UnderlayRequest {
   webSocketCaCerts?: string[];
   /** See AgentOptions.transport. */
   transport?: Transport;
+  /** See AgentOptions.proxy. */
+  proxy?: ProxySetting | null;
 }
 
 /** The parts {@link openUnderlay} opens with. */
@@ -66,6 +74,8 @@ export interface UnderlayParts {
   poller?: Poller;
   /** Gets the drivers' errors. */
   onError: (e: unknown) => void;
+  /** Gets each TCP dial the HTTP proxy refused or could not carry (counted there too). */
+  onProxyError?: (e: ProxyError) => void;
   /** Wraps each UDP socket opened (the latency trace). */
   wrapUdp?: (udp: Transport) => Transport;
   /** Wraps the whole underlay (AgentOptions.wrapTransport); what it returns closes the rest. */
@@ -80,6 +90,8 @@ export interface Underlay {
   base: Transport;
   /** The TCP port WireGuard messages are also taken on, or null without TCP. */
   tcpPort: number | null;
+  /** What dials the TCP side's connections through the HTTP proxy; null without one. */
+  proxy: ProxyConnector | null;
 }
 
 /** Checks the underlay options and fills in the defaults; throws naming what is wrong. */
@@ -100,6 +112,7 @@ export function planUnderlay(o: UnderlayRequest): UnderlayPlan {
     fwMark,
     ...(o.webSocketTls ? { webSocketTls: o.webSocketTls } : {}),
     ...(o.webSocketCaCerts ? { webSocketCaCerts: o.webSocketCaCerts } : {}),
+    proxy: o.proxy ?? null,
   };
 }
 
@@ -132,17 +145,26 @@ export async function openUnderlay(plan: UnderlayPlan, parts: UnderlayParts): Pr
   };
   let base: Transport;
   let tcpPort: number | null = null;
+  // Without TCP there is nothing to dial through a proxy.
+  const proxy = plan.proxy !== null && plan.tcpPort !== 0 ? proxyConnector(plan.proxy) : null;
   if (plan.tcpPort === 0) {
     base = parts.given ?? await openUdp(plan.port, plan.hostname);
   } else {
-    const dual = await openDual(parts.given, openUdp, { ...plan, onError: parts.onError });
+    const dual = await openDual(parts.given, openUdp, {
+      ...plan,
+      onError: parts.onError,
+      dial: proxy ? (o) => proxy.dial(o) : undefined,
+      onDial: (_to, _outcome, err) => {
+        if (err instanceof ProxyError) parts.onProxyError?.(err);
+      },
+    });
     tcpPort = dual.tcp.port;
     base = dual;
   }
   if (base !== parts.given) stack.defer(closeQuietly(base));
   const transport = parts.wrap ? parts.wrap(base) : base;
   stack.move();
-  return { transport, base, tcpPort };
+  return { transport, base, tcpPort, proxy };
 }
 
 let fileLimitRaised = false;
@@ -181,6 +203,8 @@ async function openDual(
     onError: (e: unknown) => void;
     webSocketTls?: { cert: string; key: string; port: number };
     webSocketCaCerts?: string[];
+    dial?: TcpDialer;
+    onDial?: TcpOptions["onDial"];
   },
 ): Promise<DualTransport> {
   let handed = false;
@@ -208,6 +232,7 @@ async function openDual(
         onError: o.onError,
         ...(o.webSocketTls ? { tls: o.webSocketTls } : {}),
         ...(o.webSocketCaCerts ? { caCerts: o.webSocketCaCerts } : {}),
+        ...(o.dial ? { dial: o.dial, onDial: o.onDial } : {}),
       },
     });
   } catch (e) {

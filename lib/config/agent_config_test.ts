@@ -203,10 +203,11 @@ const FULL = [
   "dns-forward-members: true", // 68
   "exit-node-fallback: true", // 69
   "plugins: [hello.ts, {path: p/audit.ts, permissions: {read: [p], net: [api.example:443]}}]", // 70
-  "ws-tls-cert: pki/wss.pem", // 71
-  "ws-tls-key: pki/wss-key.pem", // 72
-  "ws-tls-port: 8443", // 73
-  "ws-ca: pki/ws-ca.pem", // 74
+  "proxy: http://Proxy.Example:3128", // 71
+  "ws-tls-cert: pki/wss.pem", // 72
+  "ws-tls-key: pki/wss-key.pem", // 73
+  "ws-tls-port: 8443", // 74
+  "ws-ca: pki/ws-ca.pem", // 75
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -288,7 +289,7 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.wsTlsKey, join(dir, "pki/wss-key.pem"));
     assert.equal(c.wsTlsPort, 8443);
     assert.equal(c.wsCa, join(dir, "pki/ws-ca.pem"));
-    assert.equal(c.origin.wsCa.line, 74);
+    assert.equal(c.origin.wsCa.line, 75);
     assert.deepEqual(c.dnsRoute, [
       { domain: "corp.example.", upstreams: ["198.51.100.53:53"] },
       { domain: "lab.", upstreams: ["198.51.100.54:5353", "[2001:db8::53]:53"] },
@@ -297,6 +298,12 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.acceptDns, false);
     assert.equal(c.origin.acceptDns.line, 67);
     assert.equal(c.origin.tcpPort.line, 46);
+    assert.deepEqual(c.proxy, {
+      url: { scheme: "http", host: "proxy.example", port: 3128 },
+      bypass: [],
+      from: "proxy",
+    });
+    assert.equal(c.origin.proxy.line, 71);
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
     assert.equal(c.origin.lanDiscovery.line, 52);
@@ -541,6 +548,39 @@ Deno.test("invalid values in the file are rejected with their line", async () =>
     assert.equal(e.line, line, lines.join(" / "));
     assert.match(e.reason, re, lines.join(" / "));
   }
+});
+
+Deno.test("proxy: the environment by default, the option over it, none over both", async () => {
+  const env = (vars: Record<string, string>) => ({ ...SYS, env: (n: string) => vars[n] });
+  // No environment, no option: no proxy.
+  assert.equal((await load(undefined, {})).proxy, null);
+  const c = await load(undefined, {}, env({ HTTPS_PROXY: "http://u%20x:p%40ss@192.0.2.1:3128" }));
+  assert.deepEqual(c.proxy, {
+    url: { scheme: "http", host: "192.0.2.1", port: 3128, username: "u x", password: "p@ss" },
+    bypass: [],
+    from: "HTTPS_PROXY",
+  });
+  assert.equal(c.origin.proxy.source, "default");
+  // The option wins over the environment, and NO_PROXY still applies to it (curl does so too).
+  const vars = { https_proxy: "env:1", NO_PROXY: "10.0.0.0/8" };
+  const flag = (await load(undefined, { proxy: "http://flag:8080" }, env(vars))).proxy!;
+  assert.deepEqual([flag.url.host, flag.url.port, flag.from], ["flag", 8080, "proxy"]);
+  assert.equal(flag.bypass.length, 1);
+  assert.equal((await load(undefined, { proxy: "NONE" }, env(vars))).proxy, null);
+  await withFile(["proxy: none"], async (path) => {
+    assert.equal((await load(path, {}, env(vars))).proxy, null);
+  });
+  // A bad variable stops the start, naming it and the way out; a bad option names the option.
+  await assert.rejects(
+    () => load(undefined, {}, env({ ALL_PROXY: "socks5h://127.0.0.1:9050" })),
+    /^ConfigError: ALL_PROXY: socks5h:\/\/ proxies are not supported.*--proxy none/,
+  );
+  const bad = await load(undefined, { proxy: "none" }, env({ ALL_PROXY: "socks5h://h:1" }));
+  assert.equal(bad.proxy, null, "--proxy none: the environment is not read");
+  await assert.rejects(
+    () => load(undefined, { proxy: "http://user:secret@h:0" }),
+    (e: Error) => /^--proxy: the proxy's port "0"/.test(e.message) && !e.message.includes("secret"),
+  );
 });
 
 Deno.test("invalid flag values name the flag", async () => {

@@ -12,6 +12,7 @@ import type { ServiceSpec } from "../members/member.ts";
 import type { LabelPair } from "../members/labels.ts";
 import type { PolicySource } from "./yaml_source.ts";
 import type { DnsRoute } from "../net/dns_route.ts";
+import type { ProxySetting } from "../net/proxy.ts";
 import type {
   CallerLimitSpec,
   HttpBackendSpec,
@@ -87,6 +88,11 @@ export interface AgentConfig {
   wsTlsPort: number;
   /** CA certificates (PEM file) `wss://` endpoints are checked against. */
   wsCa?: string;
+  /**
+   * The HTTP proxy TCP dials go through (`--proxy`, else `HTTPS_PROXY` and the like), with the
+   * `NO_PROXY` list; null: none (`--proxy none`, or no variable set).
+   */
+  proxy: ProxySetting | null;
   /** Relay traffic for members without a direct path (the leader always does). */
   relay: boolean;
   /** What a relay forwards for each member, in Mbit/s. */
@@ -214,6 +220,8 @@ export interface AgentFlags {
   wsTlsPort?: number | string;
   /** `--ws-ca <file>`. */
   wsCa?: string;
+  /** `--proxy <url|none>`. */
+  proxy?: string;
   /** `--relay`. */
   relay?: boolean;
   /** `--relay-rate <Mbit/s>`: a number, or its decimal text. */

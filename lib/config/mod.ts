@@ -30,6 +30,7 @@ export type {
   ServiceCheckEntry,
 } from "./agent_types.ts";
 export { ConfigError } from "./config_error.ts";
+export type { NoProxyRule, ProxySetting, ProxyUrl } from "../net/proxy.ts";
 export {
   MAX_PLUGINS,
   PLUGIN_PERMISSIONS,

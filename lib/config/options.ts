@@ -48,6 +48,8 @@ import { policyFromNode, type YamlSource } from "./yaml_source.ts";
 import { pluginList } from "./plugins.ts";
 import { defaultStateDir, type SystemInfo } from "./system.ts";
 import { quote } from "../text/quote.ts";
+import { noProxyFromEnv, parseProxyUrl, proxyFromEnv } from "../net/proxy.ts";
+import { ConfigError } from "./config_error.ts";
 import { dnsZoneProblem, interfaceNameProblem, sanitizeHostname } from "../net/names.ts";
 import { DEFAULT_LISTEN_PORT } from "../members/ports.ts";
 import { parseLogFormat, parseLogLevel } from "../log/logger.ts";
@@ -200,6 +202,28 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     description: "the CA certificates wss:// endpoints are checked against (a private CA)",
     defaultValue: none,
     parse: directory,
+  },
+  proxy: {
+    flag: "--proxy",
+    arg: "<url|none>",
+    yaml: "proxy",
+    type: "URL or none",
+    default: "https_proxy, HTTPS_PROXY, all_proxy or ALL_PROXY from the environment",
+    validation: "http://[user:password@]host[:port] (port 1080 when left out), or none",
+    description: "the HTTP proxy TCP connections go through (CONNECT), where UDP does not get " +
+      "out; hosts in NO_PROXY are reached directly; none: no proxy, whatever the environment says",
+    defaultValue: (sys) => {
+      try {
+        return sys.env ? proxyFromEnv(sys.env) : null;
+      } catch (e) {
+        throw new ConfigError((e as Error).message);
+      }
+    },
+    parse: text((s, _input, ctx) => {
+      if (s.trim().toLowerCase() === "none") return null;
+      const url = parseProxyUrl(s);
+      return { url, bypass: ctx.sys.env ? noProxyFromEnv(ctx.sys.env) : [], from: "proxy" };
+    }),
   },
   relay: {
     flag: "--relay",

@@ -19,6 +19,11 @@ export interface SystemInfo {
   hostname: string;
   /** The working directory, against which relative paths from flags are resolved. */
   cwd: string;
+  /**
+   * Reads an environment variable (`HTTPS_PROXY`, `NO_PROXY`: lib/net/proxy.ts); absent: no
+   * environment at all (tests).
+   */
+  env?: (name: string) => string | undefined;
 }
 
 function tryOr<T>(f: () => T, fallback: T): T {
@@ -49,6 +54,8 @@ export function liveSystem(over: Partial<SystemInfo>): SystemInfo {
     get cwd() {
       return over.cwd ?? tryOr(() => Deno.cwd(), "/");
     },
+    // Without --allow-env a variable reads as unset, as it would be without the permission.
+    env: "env" in over ? over.env : (name) => tryOr(() => Deno.env.get(name), undefined),
   };
 }
 

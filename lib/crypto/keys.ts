@@ -4,9 +4,9 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import type { Dh } from "./types.ts";
 import { clamp } from "./bytes.ts";
+import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { nobleDh } from "./noble.ts";
 
 export { equalBytes } from "./bytes.ts";
@@ -24,7 +24,7 @@ export function encodeKey(key: Uint8Array): string {
       `a key must be 32 bytes, got ${key instanceof Uint8Array ? key.length : typeof key}`,
     );
   }
-  return Buffer.from(key.buffer, key.byteOffset, 32).toString("base64");
+  return encodeBase64(key);
 }
 
 /**
@@ -44,7 +44,8 @@ export function parseKey(text: string, what: string): Uint8Array {
       }), ${hint}`,
     );
   }
-  return new Uint8Array(Buffer.from(t, "base64"));
+  // KEY_RE admits only canonical base64 of 32 bytes: it decodes.
+  return decodeBase64(t)!;
 }
 
 /** The wg command that prints a key of the kind `what` names (`peer public key`: wg pubkey). */

@@ -71,6 +71,7 @@ export async function startMeshAgent(
     tcpPort: opts.tcpPort,
     ...(opts.webSocketTls ? { webSocketTls: opts.webSocketTls } : {}),
     ...(opts.webSocketCaCerts ? { webSocketCaCerts: opts.webSocketCaCerts } : {}),
+    proxy: opts.proxy,
     mtu: opts.mtu,
     mode: opts.userspace ? "userspace" : "tun",
     interfaceName: opts.iface,

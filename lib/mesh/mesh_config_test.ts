@@ -45,7 +45,10 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         relayRate: "800",
         natTraversal: false,
         lanDiscovery: false,
+        proxy: "http://u:p@198.51.100.1:3128",
       },
+      // The environment as the loader sees it: NO_PROXY applies to the option's proxy too.
+      system: { env: (name) => name === "NO_PROXY" ? "192.0.2.0/24" : undefined },
     });
     assert.deepEqual(meshOptionsFromConfig(config, { role: "node", logger: nullLogger }), {
       role: "node",
@@ -55,6 +58,11 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       network6: "fd11::/64",
       listenPort: 51111,
       tcpPort: 443,
+      proxy: {
+        url: { scheme: "http", host: "198.51.100.1", port: 3128, username: "u", password: "p" },
+        bypass: [{ kind: "cidr", network: new Uint8Array([192, 0, 2, 0]), bits: 24 }],
+        from: "proxy",
+      },
       relay: true,
       relayRateMbps: 800,
       interfaceName: "weft9",

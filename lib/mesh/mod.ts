@@ -65,6 +65,16 @@ export {
 } from "../config/plugins.ts";
 export type { PluginStatus } from "../status/status.ts";
 export { EXIT, MAX_ROUTES, parseRoute, parseRoutes } from "../routes/prefixes.ts";
+export {
+  bypassesProxy,
+  type EnvReader,
+  type NoProxyRule,
+  parseNoProxy,
+  parseProxyUrl,
+  proxyFromEnv,
+  type ProxySetting,
+  type ProxyUrl,
+} from "../net/proxy.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { PeerPath, PingResult } from "../agent/agent_options.ts";

@@ -8,6 +8,7 @@
 import type { MembershipView } from "../members/member.ts";
 import { MeshPaths, type NatOptions } from "./nat/mesh_paths.ts";
 import { MeshRoutes } from "./relay/mesh_routes.ts";
+import { proxiedVia } from "../agent/proxy.ts";
 import type { RelayParts } from "./relay/relay_parts.ts";
 import type { LinkParts, NatParts, RoleParts, Running, Start } from "./composition.ts";
 import { LinkStore } from "./leader/link_store.ts";
@@ -84,6 +85,7 @@ export function makeNat(
     ...(server ? { serverStats: () => server.stats } : {}),
     // Sessions on demand: a member that opened a relay session to us is made active.
     wake: (key) => ctx.activity.wake(key),
+    ...(agent.proxy ? { proxiedVia: proxiedVia(agent.proxy) } : {}),
   });
   return { paths, routes };
 }

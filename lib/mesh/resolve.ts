@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ProxySetting } from "../net/proxy.ts";
 import type { UnderlayKind } from "../agent/agent.ts";
 import type { DirLock } from "../config/dir_lock.ts";
 import type { BackendName } from "../crypto/types.ts";
@@ -63,6 +64,8 @@ export interface AgentSection {
   webSocketTls?: { cert: string; key: string; port: number };
   /** CAs for `wss://` dials (MeshUnderlayOptions.webSocketCaCerts). */
   webSocketCaCerts?: string[];
+  /** The HTTP proxy TCP dials go through; null: none. */
+  proxy: ProxySetting | null;
   /** The UDP implementation. */
   underlay: UnderlayKind;
   /** No TUN: the userspace stack. */
@@ -282,6 +285,7 @@ export function resolveMesh(
       tcpPort,
       ...(opts.webSocketTls ? { webSocketTls: opts.webSocketTls } : {}),
       ...(opts.webSocketCaCerts ? { webSocketCaCerts: opts.webSocketCaCerts } : {}),
+      proxy: opts.proxy ?? null,
       underlay,
       userspace,
       iface: opts.interfaceName ?? "weft0",
@@ -304,6 +308,7 @@ export function resolveMesh(
       routes,
       tcpPort: knownTcpPort(opts),
       dialTcp: tcpPort !== 0,
+      proxy: opts.proxy ?? null,
       listenPort,
       underlay,
       ...(opts.openTransport ? { openTransport: opts.openTransport } : {}),

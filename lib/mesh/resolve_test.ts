@@ -63,6 +63,19 @@ Deno.test("resolve: the TCP port as the agent takes it and as the join says it",
   assert.equal(fixed.join.tcpPort, 443);
 });
 
+Deno.test("resolve: the proxy goes to both the agent and the join, none by default", () => {
+  assert.equal(resolveMesh(base).agent.proxy, null);
+  assert.equal(resolveMesh(base).join.proxy, null);
+  const proxy = {
+    url: { scheme: "http" as const, host: "198.51.100.1", port: 3128 },
+    bypass: [],
+    from: "HTTPS_PROXY",
+  };
+  const m = resolveMesh({ ...base, proxy });
+  assert.equal(m.agent.proxy, proxy);
+  assert.equal(m.join.proxy, proxy);
+});
+
 Deno.test("resolve: the exit node's mark, and what needs TUN mode is refused", () => {
   // TUN over the Linux underlay: marked always, so one may be chosen at runtime.
   const tun = resolveMesh({ ...base, underlay: "linux", listenPort: 40000 });
@@ -114,6 +127,7 @@ const HOW: Record<keyof MeshOptions, "computed" | "passed"> = {
   tcpPort: "computed",
   webSocketTls: "passed",
   webSocketCaCerts: "passed",
+  proxy: "computed",
   relay: "computed",
   interfaceName: "computed",
   userspace: "computed",

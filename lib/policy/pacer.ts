@@ -13,6 +13,7 @@
  */
 
 import type { HeldPacketSink } from "../device/device.ts";
+import { unrefTimer } from "../io/timers.ts";
 
 /** Most packets held at once, across every rule. */
 export const PACER_SLOTS = 1024;
@@ -106,7 +107,7 @@ export class Pacer {
     const wait = at - this.#clock.now();
     const timer = setTimeout(this.#fire, wait > 0 ? wait : 0);
     // A held packet does not keep the process alive.
-    Deno.unrefTimer(timer);
+    unrefTimer(timer);
     this.#timer = timer;
   }
 

@@ -12,6 +12,7 @@
  */
 
 import type { CheckTarget, ServiceCheckSpec } from "../members/service_backends.ts";
+import { tcpConnects } from "../io/tcp_probe.ts";
 
 // The text form lives with the other rules for services (lib/members), where the configuration
 // reads it too.
@@ -27,25 +28,7 @@ export type CheckProbe = (timeoutMs: number) => Promise<boolean>;
 /** The probe for a target: a TCP connect, or an HTTP GET whose status is 2xx or 3xx. */
 export function probeFor(target: CheckTarget): CheckProbe {
   if (target.kind === "tcp") {
-    return async (timeoutMs) => {
-      const connecting = Deno.connect({ hostname: target.host, port: target.port });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs));
-      try {
-        const conn = await Promise.race([connecting, late]);
-        if (conn === null) {
-          // Closed if it still comes.
-          connecting.then((c) => c.close(), () => {});
-          return false;
-        }
-        conn.close();
-        return true;
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
-    };
+    return (timeoutMs) => tcpConnects(target.host, target.port, timeoutMs);
   }
   return async (timeoutMs) => {
     const ctl = new AbortController();

@@ -39,6 +39,7 @@ import {
 } from "./compression.ts";
 import type { ServiceWireFigures } from "./metrics.ts";
 import { FEATURE_COMPRESSION, OWN_FEATURES, PeerFeatures } from "./peer_features.ts";
+import { unrefTimer } from "../io/timers.ts";
 
 /** What the socket needs of a stack (the agent's `UserspaceStack` is one). */
 export interface DatagramStack {
@@ -161,7 +162,7 @@ export class ServiceSocket {
     this.#bound = stack.listen(this.#port, (data, from) => this.#receive(data, from.address));
     const every = Math.max(100, (limits.timeoutMs ?? 5000) / 2);
     this.#sweeper = setInterval(() => this.#reassembler.sweep(), every);
-    Deno.unrefTimer(this.#sweeper);
+    unrefTimer(this.#sweeper);
   }
 
   /** Drops by reason (reassembly's and the socket's own). */

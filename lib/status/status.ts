@@ -381,8 +381,13 @@ export interface PeerStatus {
    * peer: to the relay). Absent or null where the agent does not say (udp is the default).
    */
   transport?: "udp" | "tcp" | "websocket" | null;
-  /** The connection goes through an HTTP proxy (`HTTPS_PROXY`); false or absent when not. */
+  /**
+   * True when that TCP connection (to the peer, or to its relay) was dialled through the HTTP
+   * proxy (`proxy`); absent otherwise.
+   */
   proxied?: boolean;
+  /** The proxy it went through, `http://host:port` (never its credentials), with `proxied`. */
+  proxy?: string;
   /** The peer's candidate endpoints as the path probes know them (mesh agents). */
   candidates?: PathCandidateStatus[];
   /** ISO time the path last changed, null when it never did (mesh agents). */

@@ -46,8 +46,8 @@ function bytes(n: number): string {
 
 /**
  * `direct (lan)`, `direct/tcp`, `direct/websocket`, `relay:alpha`, `relay:alpha/tcp`, `none`:
- * the path, the relay it goes through, the transport when it is not the default udp (`+proxy`
- * through an HTTP proxy), and the kind of a direct endpoint.
+ * the path, the relay it goes through, the transport when it is not the default udp
+ * (`/tcp+proxy` through an HTTP proxy), and the kind of a direct endpoint.
  */
 function pathCell(p: PeerStatus): string {
   if (p.path === undefined) return "-";

@@ -395,6 +395,15 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
         proxied: true,
         candidates: [],
       }),
+      peer({
+        name: "r-proxy",
+        path: "relay",
+        via: "lead",
+        transport: "tcp",
+        proxied: true,
+        proxy: "http://198.51.100.1:3128",
+        candidates: [],
+      }),
     ],
   };
   const rows = formatStatusTable(st).split("\n\n")[1].split("\n").map((l) => l.split(/\s{2,}/));
@@ -408,6 +417,7 @@ Deno.test("the peer table: relayed and TCP paths, udp not printed; --json keeps 
     "gone none",
     "d-ws direct/websocket",
     "r-wsp relay:alpha/websocket+proxy",
+    "r-proxy relay:lead/tcp+proxy",
   ]);
   // `weft status --json` prints the document itself: the raw fields, not the cell text.
   const back = JSON.parse(JSON.stringify(st)).peers[3];

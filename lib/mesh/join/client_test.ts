@@ -1,17 +1,10 @@
 import assert from "node:assert/strict";
 import { resolveMesh } from "../resolve.ts";
-import {
-  checkJoinToken,
-  describeUnanswered,
-  JoinError,
-  joinFromConfig,
-  leaderTcpEndpoints,
-  requestJoin,
-} from "./client.ts";
+import { checkJoinToken, JoinError, joinFromConfig, requestJoin } from "./client.ts";
 import { MeshAgent } from "../mesh_agent.ts";
 import { encodeToken } from "./token.ts";
 import { MemoryNetwork } from "../../../drivers/memory.ts";
-import { encodeKey, generateKeyPair } from "../../crypto/keys.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
 import { selectSuite } from "../../crypto/select.ts";
 import { createLogger, nullLogger } from "../../log/logger.ts";
 import type { AgentConfig } from "../../config/agent_config.ts";
@@ -30,29 +23,6 @@ function token(extra: Partial<Parameters<typeof encodeToken>[0]> = {}): string {
     ...extra,
   });
 }
-
-Deno.test("join client: a usable token is checked and its request parts derived", () => {
-  const checked = checkJoinToken(token(), dh);
-  assert.equal(checked.token.network, "10.7.0.0/24");
-  assert.equal(encodeKey(checked.leaderKey), leader.publicKey);
-  assert.deepEqual([...checked.tokenId], [0x01, 0x23, 0x45, 0x67, 0x89, 0xab]);
-  assert.equal(checked.mac1Key.length, 32);
-});
-
-Deno.test("join client: a token that cannot be used is a JoinError saying why", () => {
-  const refused = (text: string, why: RegExp) =>
-    assert.throws(
-      () => checkJoinToken(text, dh),
-      (e) => e instanceof JoinError && why.test(e.message),
-    );
-  refused("weft1_nonsense", /./);
-  refused("not a token", /not a weft join token/);
-  // A low-order point: every shared secret with it would be zero.
-  refused(token({ leaderKey: encodeKey(new Uint8Array(32)) }), /unusable join token/);
-  refused(token({ id: "zz" }), /bad id or secret/);
-  refused(token({ network: "nonsense" }), /bad network/);
-  refused(token({ endpoints: ["no port here"] }), /no usable leader endpoint/);
-});
 
 Deno.test("join client: no answer from the leader fails after the timeout, naming it", async () => {
   const net = new MemoryNetwork();
@@ -120,16 +90,6 @@ function freeBoth(): number {
     }
   }
 }
-
-Deno.test("join client: the leader's TCP endpoints: the token's TCP port, else each endpoint's", () => {
-  const t = checkJoinToken(token({ endpoints: ["192.0.2.1:51820", "[2001:db8::1]:4000"] }), dh);
-  assert.deepEqual(leaderTcpEndpoints(t.token), [
-    "tcp://192.0.2.1:51820",
-    "tcp://[2001:db8::1]:4000",
-  ]);
-  const other = checkJoinToken(token({ endpoints: ["leader.example:51820"], tcpPort: 443 }), dh);
-  assert.deepEqual(leaderTcpEndpoints(other.token), ["tcp://leader.example:443"]);
-});
 
 Deno.test("join client: where UDP goes unanswered the join goes over TCP, on the token's TCP port", async () => {
   const dir = await Deno.makeTempDir({ prefix: "weft-join-tcp-" });
@@ -273,58 +233,6 @@ Deno.test("join client: a TCP port that takes the connection and never answers: 
     listener.close();
     await serving.catch(() => {});
   }
-});
-
-Deno.test("join client: what was seen of each endpoint, said", () => {
-  const seen = (over: Partial<Parameters<typeof describeUnanswered>[0][0]>) => ({
-    endpoint: "192.0.2.1:51820",
-    tcp: "tcp://192.0.2.1:51820",
-    refusals: 0,
-    cookie: false,
-    ...over,
-  });
-  assert.equal(
-    describeUnanswered([seen({ dial: "refused", refusals: 1 })], 9, 2000),
-    "no answer from the leader: tcp://192.0.2.1:51820 refused the connection (no weft listens " +
-      "on that TCP port: is the leader running?) (9 tries in 2 s)",
-  );
-  // A dial that timed out and one still waiting: nothing came back at all.
-  for (const dial of ["timeout", undefined] as const) {
-    assert.equal(
-      describeUnanswered([seen({ dial })], 20, 15_000),
-      "no answer from the leader: no reply at all from 192.0.2.1:51820 or " +
-        "tcp://192.0.2.1:51820 (down, or a firewall drops it) (20 tries in 15 s)",
-    );
-  }
-  assert.match(
-    describeUnanswered([seen({ dial: "unreachable" })], 20, 15_000),
-    /: 192\.0\.2\.1:51820 is unreachable \(no route to it: tcp:\/\/192\.0\.2\.1:51820 could not be dialled\)/,
-  );
-  assert.match(
-    describeUnanswered([seen({ dial: "failed" })], 20, 15_000),
-    /: no reply from 192\.0\.2\.1:51820 over udp, and tcp:\/\/192\.0\.2\.1:51820 could not be dialled/,
-  );
-  assert.match(
-    describeUnanswered([seen({ cookie: true, dial: "connected" })], 20, 15_000),
-    /: 192\.0\.2\.1:51820 is under load \(it sent a cookie\)/,
-  );
-  // Each endpoint of a leader, in the token's order; a name that did not resolve says why.
-  assert.equal(
-    describeUnanswered(
-      [
-        seen({ dial: "connected" }),
-        seen({ endpoint: "leader.example:51820", tcp: undefined, lookup: "no such host" }),
-        seen({ endpoint: "198.51.100.1:51820", tcp: undefined }),
-      ],
-      3,
-      1000,
-    ),
-    "no answer from the leader: tcp://192.0.2.1:51820 took the connection but did not answer " +
-      "the join (a leader does not answer a token it does not know: one from another mesh, or " +
-      "whose secret changed; check the token); leader.example:51820 could not be resolved: no " +
-      "such host; no reply at all from 198.51.100.1:51820 over udp (a leader that is down, " +
-      "behind a firewall, or that does not know this token does not answer) (3 tries in 1 s)",
-  );
 });
 
 Deno.test("join client: no answer over UDP, and TCP refused or off", async () => {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ProxySetting } from "../../net/proxy.ts";
 import type { UnderlayKind } from "../../agent/agent.ts";
 import type { AgentConfig } from "../../config/agent_config.ts";
 import type { DirLock } from "../../config/dir_lock.ts";
@@ -81,6 +82,12 @@ export interface MeshUnderlayOptions {
   webSocketTls?: { cert: string; key: string; port: number };
   /** CA certificates (PEM) that `wss://` endpoints are checked against, instead of the system's. */
   webSocketCaCerts?: string[];
+  /**
+   * The HTTP proxy TCP dials go through (the join's and the agent's), with its `NO_PROXY` list:
+   * parse it with lib/net/proxy.ts (`proxyFromEnv`, `parseProxyUrl`). Default: none; the
+   * command line reads `HTTPS_PROXY` and the like into it, a program embedding the mesh decides.
+   */
+  proxy?: ProxySetting | null;
   /**
    * This member relays traffic for members without a direct path (its record says `relay`).
    * The leader always does, whatever this says.
@@ -214,6 +221,7 @@ export function underlayFromConfig(config: AgentConfig): MeshUnderlayOptions {
   return {
     listenPort: config.listenPort,
     tcpPort: config.tcpPort,
+    proxy: config.proxy,
     relay: config.relay,
     relayRateMbps: config.relayRate,
     interfaceName: config.interface,

@@ -30,6 +30,8 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
       relay: true,
       relayRate: "800",
     },
+    // An environment naming a proxy: the underlay section carries it.
+    system: { env: (name) => name === "HTTPS_PROXY" ? "http://198.51.100.1:3128" : undefined },
   });
   assert.deepEqual(identityFromConfig(config), {
     stateDir: "/tmp/weft-options-test",
@@ -41,6 +43,11 @@ Deno.test("options: the identity and underlay sections of a parsed configuration
   assert.deepEqual(underlayFromConfig(config), {
     listenPort: 51000,
     tcpPort: 443,
+    proxy: {
+      url: { scheme: "http", host: "198.51.100.1", port: 3128 },
+      bypass: [],
+      from: "HTTPS_PROXY",
+    },
     relay: true,
     relayRateMbps: 800,
     interfaceName: "weft7",

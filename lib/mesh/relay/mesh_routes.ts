@@ -15,7 +15,7 @@
  */
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
-import type { Endpoint } from "../../io/driver.ts";
+import { type Endpoint, isStreamEndpoint } from "../../io/driver.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
@@ -79,6 +79,11 @@ export interface MeshRoutesDeps {
    * active, so that its route is decided and our own request makes the grant ours.
    */
   wake?: (publicKey: string) => void;
+  /**
+   * The HTTP proxy (its label, no credentials) a TCP endpoint's connection was dialled through;
+   * null when it was not (lib/agent/proxy.ts). Absent: no proxy.
+   */
+  proxiedVia?: (ep: Endpoint) => string | null;
 }
 
 interface PeerEntry {
@@ -222,7 +227,7 @@ export class MeshRoutes {
         path: "relay",
         via: relay === null ? null : this.#members.get(relay)?.name || relay.slice(0, 8),
         transport: relayEp === null ? null : transportOf(relayEp),
-        proxied: false,
+        ...this.#proxied(relayEp),
       };
     }
     // Over TCP the path is direct once a session works on it; before (a leader stopped before
@@ -231,10 +236,20 @@ export class MeshRoutes {
       const hasSession = this.#d.device.peer(publicKey)?.current != null;
       const transport = transportOf(ep);
       return hasSession
-        ? { path: "direct", via: null, transport, proxied: false }
-        : { via: null, transport, proxied: false };
+        ? { path: "direct", via: null, transport, ...this.#proxied(ep) }
+        : { via: null, transport, ...this.#proxied(ep) };
     }
-    return { via: null, transport: "udp", proxied: false };
+    return { via: null, transport: "udp" };
+  }
+
+  /**
+   * `proxied` and `proxy` for a TCP (or WebSocket) endpoint dialled through the HTTP proxy; else
+   * nothing.
+   */
+  #proxied(ep: Endpoint | null): Partial<PeerStatus> {
+    if (ep === null || !isStreamEndpoint(ep) || !this.#d.proxiedVia) return {};
+    const proxy = this.#d.proxiedVia(ep);
+    return proxy === null ? {} : { proxied: true, proxy };
   }
 
   /** A peer's route for the metrics' path states: `relay`, or null (the direct path's). */

@@ -32,7 +32,8 @@ import type { Logger } from "../../log/logger.ts";
 import type { MembershipView, ServiceSpec } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
-import { type NodeFile, SerialWriter, type StateDir } from "../state/state.ts";
+import type { NodeFile, StateDir } from "../state/state.ts";
+import { SerialWriter } from "../state/serial_writer.ts";
 import {
   type ControlMessage,
   DEFAULT_HELLO_MS,
@@ -111,8 +112,8 @@ export interface NodeSyncDeps {
    * leader's health samples rather than probing it again. Absent: not told.
    */
   probed?: (publicKey: string, rttMs: number | null) => void;
-  /** Where `node.json` is written. */
-  state: StateDir;
+  /** Where `node.json` is written (a browser node keeps it in memory). */
+  state: Pick<StateDir, "writeNode">;
   /** The logger. */
   logger: Logger;
   /** This node's public key. */
