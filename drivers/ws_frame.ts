@@ -241,8 +241,17 @@ export function writeWsFrame(
   out[p++] = k1;
   out[p++] = k2;
   out[p++] = k3;
-  const key = [k0, k1, k2, k3];
-  for (let i = 0; i < len; i++) out[p + i] = payload[i] ^ key[i & 3];
+  // Four bytes a turn (the key's phase never changes), then the tail.
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    out[p + i] = payload[i] ^ k0;
+    out[p + i + 1] = payload[i + 1] ^ k1;
+    out[p + i + 2] = payload[i + 2] ^ k2;
+    out[p + i + 3] = payload[i + 3] ^ k3;
+  }
+  if (i < len) out[p + i] = payload[i] ^ k0;
+  if (i + 1 < len) out[p + i + 1] = payload[i + 1] ^ k1;
+  if (i + 2 < len) out[p + i + 2] = payload[i + 2] ^ k2;
   return p + len - at;
 }
 
@@ -350,8 +359,9 @@ export function parseWsFrame(
       buf[i + 2] ^= k2;
       buf[i + 3] ^= k3;
     }
-    const key = [k0, k1, k2, k3];
-    for (let j = 0; i < end; i++, j++) buf[i] ^= key[j];
+    if (i < end) buf[i] ^= k0;
+    if (i + 1 < end) buf[i + 1] ^= k1;
+    if (i + 2 < end) buf[i + 2] ^= k2;
   }
   out.opcode = opcode;
   out.start = start;

@@ -1,44 +1,65 @@
 /**
  * Issue 49's WebSocket transport, through the real CLI in TUN mode in the NAT lab: a member whose
- * site firewall lets out no UDP and, of TCP, only streams that look like HTTP (a u32 match on the
- * site router drops every TCP segment to the internet whose payload starts with a byte under
- * 0x40: the length prefix of framed TCP does, `GET ` and WebSocket frame headers (0x82, 0x88...)
- * do not). The leader is started as every other test starts it, the token made as always: the
- * member joins over the leader's TCP port as a WebSocket, reaches the leader and, through the
- * leader's relay, another member, and its status and /metrics say websocket. Then the HTTP-only
- * rule is lifted (UDP still blocked): the member moves back up to framed TCP by itself.
+ * site firewall lets out no UDP and, of TCP to the leader's port, only connections that start as
+ * HTTP (the site router marks a connection whose first payload starts `GET` and passes it, and
+ * drops every other segment with a payload: framed TCP never gets a byte through). The leader is
+ * started as every other test starts it, the token made as always: the member joins over the
+ * leader's TCP port as a WebSocket, reaches the leader and, through the leader's relay, another
+ * member, and its status and /metrics say websocket. Then the HTTP-only rules are lifted (UDP
+ * still blocked): the member moves back up to framed TCP by itself; then UDP is let out, and it
+ * moves to UDP. iperf3 to the leader on each (figures for the note, not asserted).
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, haveCommands } from "../fixtures/netns.ts";
+import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { LEADER, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
 import { metricsOf, metricValue, pathCell, type PeerView } from "../fixtures/mesh_lab.ts";
 
-const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "ping", "curl"));
+const ignore = !(await canBuildLabs()) ||
+  !(await haveCommands("iptables", "ping", "curl", "iperf3"));
 const CIDR = "10.95.0.0/24";
 
-// Framed TCP (and anything else that is not HTTP-ish) to the internet is dropped: the first
-// payload byte of a segment, past the IP and TCP headers, under 0x40.
+// To the leader's TCP port, only connections that start as HTTP: their first payload starts
+// `GET` (u32: past the IP and TCP headers, the first three bytes), and the connection is marked
+// and passed from then on; a segment with any payload on an unmarked connection is dropped.
+const TO_LEADER = ["FORWARD", "-i", "lan", "-p", "tcp", "--dport", String(WG_PORT)];
+const PAYLOAD = "0>>22&0x3C@12>>26&0x3C";
 const HTTP_ONLY = [
-  "FORWARD",
-  "-i",
-  "lan",
-  "-p",
-  "tcp",
-  "--dport",
-  String(WG_PORT),
-  "-m",
-  "u32",
-  "--u32",
-  "0>>22&0x3C@12>>26&0x3C@0>>24=0:0x3F",
-  "-j",
-  "DROP",
+  [...TO_LEADER, "-m", "connmark", "--mark", "0x49", "-j", "ACCEPT"],
+  [...TO_LEADER, "-m", "u32", "--u32", `${PAYLOAD}@0>>8=0x474554`, "-j", "CONNMARK"]
+    .concat(["--set-mark", "0x49"]),
+  [...TO_LEADER, "-m", "u32", "--u32", `${PAYLOAD}@0>>8=0x474554`, "-j", "ACCEPT"],
+  [...TO_LEADER, "-m", "u32", "--u32", `${PAYLOAD}@0>>24=0:0xFF`, "-j", "DROP"],
 ];
 
-/** Packets the HTTP-only rule dropped at `site`'s router. */
+/** Puts the HTTP-only rules on `site`'s router (on) or takes them off. */
+async function httpOnly(m: NatMesh, site: string, on: boolean): Promise<void> {
+  // Inserted from the last, so they end up in order at the top of the chain.
+  for (const rule of on ? [...HTTP_ONLY].reverse() : HTTP_ONLY) {
+    await m.lab.run(site, "iptables", on ? "-I" : "-D", ...rule);
+  }
+}
+
+/** Packets the HTTP-only rules dropped at `site`'s router. */
 async function dropped(m: NatMesh, site: string): Promise<number> {
   const out = await m.lab.run(site, "iptables", "-L", "FORWARD", "-v", "-x", "-n");
   const line = out.split("\n").find((l) => l.includes("u32") && l.includes("DROP"));
   return line ? Number(line.trim().split(/\s+/)[0]) : 0;
+}
+
+/** iperf3 (TCP, 3 s) from `from` to `to` through the mesh: Mbit/s received. */
+async function iperf(m: NatMesh, from: string, to: string): Promise<number> {
+  const server = m.lab.spawn(to, "iperf3", ["-s", "-1"]);
+  try {
+    await eventually(
+      async () => (await m.lab.exec(to, "ss", "-ltn")).stdout.includes(":5201"),
+      HANG_GUARD_MS,
+    );
+    const r = await m.lab.exec(from, "iperf3", "-c", m.addr[to], "-t", "3", "-J");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    return Math.round(JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e6);
+  } finally {
+    await m.lab.stop(server.child);
+  }
 }
 
 const onWs = (v: PeerView) => v.transport === "websocket";
@@ -58,7 +79,7 @@ Deno.test({
     }, { ifPrefix: "wf", cidr: CIDR });
     try {
       await m.lab.blockUdp("a", true);
-      await m.lab.run("a", "iptables", "-I", ...HTTP_ONLY);
+      await httpOnly(m, "a", true);
       await m.join(["a1", "b1"]);
       assert.match(m.log("a1"), /joined over websocket/, m.log("a1"));
       // Framed TCP was tried, and the firewall dropped it: the WebSocket is a fallback, not a
@@ -96,10 +117,22 @@ Deno.test({
       // The table `weft status` prints says so too.
       assert.equal(await pathCell(m.lab, "a1", LEADER), "direct/websocket");
 
+      const overWs = await iperf(m, "a1", LEADER);
+
       // Framed TCP gets through again (UDP still does not): a1 moves back up to TCP.
-      await m.lab.run("a", "iptables", "-D", ...HTTP_ONLY);
+      await httpOnly(m, "a", false);
       await m.waitPeer("a1", LEADER, (v) => v.transport === "tcp", "back on tcp");
       assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over TCP");
+      const overTcp = await iperf(m, "a1", LEADER);
+      // And UDP: up to the direct path.
+      await m.lab.blockUdp("a", false);
+      await m.waitPeer("a1", LEADER, (v) => v.transport === "udp", "on udp");
+      const overUdp = await iperf(m, "a1", LEADER);
+      console.log(
+        `iperf3 a1→leader, same run: websocket ${overWs} Mbit/s, tcp ${overTcp} Mbit/s, ` +
+          `udp ${overUdp} Mbit/s`,
+      );
+      assert.ok(overWs > 0 && overTcp > 0 && overUdp > 0);
     } finally {
       // How a1's path to the leader went (figures for the note, not asserted).
       const moves = m.log("a1").split("\n").filter((l) => /path changed|joined over/.test(l));
