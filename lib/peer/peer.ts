@@ -70,6 +70,12 @@ export class Peer {
   winsCrossing: boolean;
   /** Unix ms of the last completed handshake, 0 when none. */
   lastHandshakeUnixMs = 0;
+  /**
+   * Data passes only on sessions made with a tagged preshared key (Keypair.presharedKeyTag):
+   * a mesh member that requires post-quantum keys (`--require-pq`). Datagrams to the device's
+   * exempt ports pass regardless: the key exchange itself.
+   */
+  requireTagged = false;
   /** Traffic counters. */
   readonly counters: PeerCounters = {
     rxBytes: 0,
