@@ -54,6 +54,7 @@ export const PQ_FAILURE_REASONS = [
   "rate-limited",
   "kem-error",
   "handshake-failed",
+  "peer-lost-keys",
 ] as const;
 
 /** A reason of {@link PQ_FAILURE_REASONS}. */

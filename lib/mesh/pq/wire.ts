@@ -16,8 +16,7 @@
  * @module
  */
 
-/** The UDP port of the exchange on overlay addresses (the control stack's, beside 51821/51823). */
-export const PQ_PORT = 51824;
+export { PQ_PORT } from "../../members/ports.ts";
 
 /** ML-KEM-768's encapsulation key size. */
 export const EK_BYTES = 1184;
