@@ -81,6 +81,7 @@ export type {
   PathCandidateStatus,
   PeerStatus,
   PluginStatus,
+  PqPeerStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,
