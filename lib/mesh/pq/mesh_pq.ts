@@ -386,7 +386,9 @@ export class MeshPq {
     if ((this.#logged.get(id) ?? -Infinity) > now - 60_000) return;
     if (this.#logged.size > 4096) this.#logged.clear();
     this.#logged.set(id, now);
-    this.#d.logger.info("pq exchange", { peer: e.key, failure: why });
+    // A member without pq (or an older weft) is no incident: its pair is shown classical.
+    const quiet = why === "no-answer" || why === "stale";
+    this.#d.logger[quiet ? "debug" : "info"]("pq exchange failed", { peer: e.key, reason: why });
   }
 
   #now(): number {
