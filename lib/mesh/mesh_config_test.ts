@@ -45,6 +45,8 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         relayRate: "800",
         natTraversal: false,
         lanDiscovery: false,
+        requirePq: true,
+        pqRotate: "20s",
       },
     });
     assert.deepEqual(meshOptionsFromConfig(config, { role: "node", logger: nullLogger }), {
@@ -81,6 +83,9 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       serviceCallerLimit: { ratePerSecond: 900, burst: 1800, maxConcurrent: 8 },
       natTraversal: false,
       lanDiscovery: false,
+      pq: true,
+      requirePq: true,
+      pqRotateMs: 20_000,
       lanCandidates: false,
       logger: nullLogger,
     });
