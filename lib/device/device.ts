@@ -272,7 +272,10 @@ export class Device {
     return () => listeners.delete(listener);
   }
 
-  /** Adds a peer, or updates the one with the same public key. Returns its base64 key. */
+  /**
+   * Adds a peer, or updates the one with the same public key (an update without a preshared
+   * key keeps the ones held, with their tags). Returns its base64 key.
+   */
   setPeer(cfg: PeerConfig): string {
     return setPeer(this.#s, cfg);
   }
