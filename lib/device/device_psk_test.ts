@@ -31,6 +31,8 @@ Deno.test("without the other key held, the same switch in flight gets no session
   net.deliver();
   assert.deepEqual(texts(b), []);
   assert.equal(a.device.drops.get("handshake-invalid"), 1);
+  // Counted for the peer too: it answered, with a key a does not hold.
+  assert.equal(a.device.peer(b.publicKey)!.counters.rejectedResponses, 1);
 });
 
 Deno.test("a view's update of the peer keeps its preshared keys; the UAPI's own key replaces them", () => {

@@ -31,6 +31,11 @@ export interface PeerCounters {
   handshakes: number;
   /** Handshake initiations sent. */
   initiationsSent: number;
+  /**
+   * Responses to our initiations that came from the peer's index but did not authenticate:
+   * the peer answered with a key we do not hold (a preshared key it lost in a restart).
+   */
+  rejectedResponses: number;
 }
 
 /** A peer of a device. */
@@ -86,6 +91,7 @@ export class Peer {
     txData: 0,
     handshakes: 0,
     initiationsSent: 0,
+    rejectedResponses: 0,
   };
 
   constructor(

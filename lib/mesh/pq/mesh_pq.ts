@@ -57,10 +57,12 @@ export const DEFAULT_PQ_ROTATE_MS = 110_000;
 export const PQ_EXEMPT_PORTS: readonly number[] = [PQ_PORT, CONTROL_PORT];
 
 /**
- * Handshake attempts (initiations sent, and seconds in which the peer's initiations came)
- * without one completing, after which a pair's keys are given up for none.
+ * Signs that the other side no longer holds the pair's keys, without a handshake completing in
+ * between (responses of its that did not authenticate, and ticks in which initiations of its
+ * came in), after which the pair goes back to none. A side that does not answer at all (gone,
+ * or cut off) gives no sign: its keys stay for when it is back.
  */
-export const FAILED_HANDSHAKES_RESET = 4;
+export const FAILED_HANDSHAKES_RESET = 2;
 
 /** How long after a key is made a session without one is still no sign of lost keys, ms. */
 export const LOST_KEY_GRACE_MS = 2000;
@@ -97,9 +99,9 @@ interface Entry {
   /** The device's peer the keys were installed into (re-installed when it is another). */
   peer: Peer | undefined;
   slots: { cur: KeySlot; alt: KeySlot | null };
-  /** Handshakes completed, initiations sent, and failed attempts since the last handshake. */
+  /** Handshakes completed, responses rejected, and failed attempts since the last handshake. */
   handshakes: number;
-  initiations: number;
+  rejected: number;
   consumedAt: number;
   attempts: number;
 }
@@ -170,7 +172,7 @@ export class MeshPq {
           peer: undefined,
           slots: { cur: { key: new Uint8Array(32), rotation: 0, at: now }, alt: null },
           handshakes: 0,
-          initiations: 0,
+          rejected: 0,
           consumedAt: -Infinity,
           attempts: 0,
           pair: null as unknown as PqPair,
@@ -311,7 +313,8 @@ export class MeshPq {
     e.peer = peer;
     if (!peer) return;
     e.handshakes = peer.counters.handshakes;
-    e.initiations = peer.counters.initiationsSent;
+    e.rejected = peer.counters.rejectedResponses;
+    e.consumedAt = peer.handshake.lastInitiationConsumed;
     e.attempts = 0;
     if (e.pair.current.rotation !== 0) this.#install(e);
     if (this.#o.requirePq) this.#d.device.requireTaggedSessions(e.key, true, PQ_EXEMPT_PORTS);
@@ -328,21 +331,22 @@ export class MeshPq {
 
   /**
    * Handshakes that fail with the keys held: the other side lost them (it restarted without a
-   * bye). Counted from our initiations and the seconds the peer's came in, since the last one
-   * that completed; past {@link FAILED_HANDSHAKES_RESET}, the pair goes back to none.
+   * bye). Counted from its responses we could not open and the ticks its initiations came in
+   * (ours answered, and it tries again), since the last handshake that completed; at
+   * {@link FAILED_HANDSHAKES_RESET}, the pair goes back to none.
    */
   #watch(e: Entry, peer: Peer, now: number): void {
     const c = peer.counters;
     if (c.handshakes !== e.handshakes) {
       e.handshakes = c.handshakes;
-      e.initiations = c.initiationsSent;
+      e.rejected = c.rejectedResponses;
       e.consumedAt = peer.handshake.lastInitiationConsumed;
       e.attempts = 0;
       return;
     }
-    if (c.initiationsSent !== e.initiations) {
-      e.attempts += c.initiationsSent - e.initiations;
-      e.initiations = c.initiationsSent;
+    if (c.rejectedResponses !== e.rejected) {
+      e.attempts += c.rejectedResponses - e.rejected;
+      e.rejected = c.rejectedResponses;
     }
     const consumed = peer.handshake.lastInitiationConsumed;
     if (consumed !== e.consumedAt) {

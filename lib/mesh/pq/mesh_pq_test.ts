@@ -209,3 +209,22 @@ Deno.test("handshakes that fail with the keys held: given up after a few attempt
   assert.ok(zero(psk(a, b)));
   pqs[0].close();
 });
+
+Deno.test("a member that does not answer at all keeps the pair's keys for when it is back", () => {
+  const { nodes: [a, b], net, pqs, round, clock } = pqPair();
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  round();
+  const key = psk(a, b).slice();
+  // b is cut off: a's initiations go unanswered, again and again.
+  b.device.removePeer(a.publicKey);
+  for (let i = 0; i < 10; i++) {
+    clock.advance(6000);
+    a.device.initiateHandshakeNow(b.publicKey);
+    net.deliver();
+    pqs[0].tick();
+  }
+  assert.ok(same(psk(a, b), key));
+  assert.equal(pqs[0].metrics().failures["handshake-failed"], 0);
+  for (const p of pqs) p.close();
+});

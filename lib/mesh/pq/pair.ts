@@ -173,19 +173,20 @@ export class PqPair {
   }
 
   /**
-   * Back to the base key (the peer restarted, or no handshake works with the keys held): a
-   * rotation starts at the next tick with a session.
+   * Back to the base key (the peer restarted, or no handshake works with the keys held): it
+   * answers handshakes from now, and the key held until now is the one tried second, in case
+   * the other side still has it after all; a rotation starts at the next tick with a session.
    */
   reset(now: number): void {
     this.#dropPending();
     this.#wipe(this.#alternate);
-    if (this.#current.rotation !== 0) this.#wipe(this.#current);
+    const held = this.#current.rotation !== 0 ? this.#current : null;
     this.#current = { key: ZERO, rotation: 0, at: now };
-    this.#alternate = null;
+    this.#alternate = held;
     this.#answered = null;
     this.#peerSid = -1;
     this.#nextAt = 0;
-    this.#d.install(this.#current, null);
+    this.#d.install(this.#current, this.#alternate);
   }
 
   /** Wipes every key and the offer in flight (the pair is gone). */

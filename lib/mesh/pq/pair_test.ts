@@ -244,20 +244,23 @@ Deno.test("messages for the other role, of another run or naming an unknown key 
   assert.equal(b.alternate, null);
 });
 
-Deno.test("a reset goes back to the base key and rotates again at once", () => {
+Deno.test("a reset goes back to the base key, keeps the one held second, rotates at once", () => {
   const p = makePair();
   const [a, b] = p.sides;
   a.tick(0, true);
   p.deliver();
-  const held = b.current.key;
+  const held = b.current.key.slice();
   b.reset(10);
-  assert.ok(zero(held), "the key given up is wiped");
-  assert.ok(zero(p.installed[1].cur) && p.installed[1].alt === null);
+  assert.ok(zero(p.installed[1].cur));
+  assert.ok(same(p.installed[1].alt!, held), "the key held is tried second");
+  assert.ok(p.handshakesWork(), "a still holds it: handshakes work both ways");
   a.reset(10);
+  assert.ok(p.handshakesWork());
   a.tick(11, true);
   p.deliver(11);
   assert.ok(same(p.installed[0].cur, p.installed[1].cur));
   assert.ok(!zero(p.installed[0].cur));
+  assert.ok(zero(held) === false && !same(p.installed[0].cur, held));
   assert.deepEqual(p.failures, []);
 });
 
