@@ -6,7 +6,8 @@
  * through each one's UAPI socket shows the same non-zero preshared key on both sides of a pair,
  * then another, while a ping runs across the rotations with at most one reply missing. n2 has
  * `--require-pq` and n3 `--no-pq`: n2 carries no traffic with n3 (dropped as pq-required, while
- * the control channel still works: n3 stays in n2's view), and does with n1.
+ * the control channel still works: n3 stays in n2's view), and does with n1. n1 killed and
+ * started again (no bye: it lost its keys, n2 has them) makes a new key with n2, and n2 reaches it.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
@@ -165,6 +166,26 @@ Deno.test({
       assert.ok(await ping(lab, "n3", addr.n1, 2, 3), "n3 -> n1");
       const table = await weftIn(lab, "n2", dir, "status");
       assert.match(table.stdout, /PQ/);
+
+      // n1 is killed (no bye: its keys are gone, n2 still holds the pair's) and started again:
+      // the pair makes a new key, and n2, which carries nothing without one, reaches n1 again.
+      const before = await agreed("n1", "n2", new Set());
+      procs[1].child.kill("SIGKILL");
+      await procs[1].child.status;
+      const again = startMeshNode(lab, o, "n1", ["--pq-rotate", "5s"]);
+      procs[1] = again;
+      await waitUp(lab, "n1", dir, again);
+      assert.ok(
+        await eventually(() => ping(lab, "n2", addr.n1, 1, 1), HANG_GUARD_MS),
+        "n2 reaches the restarted n1 (on a new post-quantum key)",
+      );
+      assert.ok(
+        await eventually(
+          async () => (await agreed("n1", "n2", new Set(before ? [before] : []))) !== null,
+          HANG_GUARD_MS,
+        ),
+        "n1 and n2 agree on a new key after the restart",
+      );
     } finally {
       await lab.destroy();
       await Deno.remove(dir, { recursive: true });
