@@ -151,6 +151,7 @@ export type { MeshRole } from "./lib/mesh/mesh_agent.ts";
 export type { MeshConfigDeps } from "./lib/mesh/mesh_config.ts";
 export type { LanDiscoveryOptions } from "./lib/mesh/nat/lan.ts";
 export type { NatOptions } from "./lib/mesh/nat/mesh_paths.ts";
+export type { PqOptions } from "./lib/mesh/pq/mesh_pq.ts";
 export type { MeshIdentityOptions, MeshUnderlayOptions } from "./lib/mesh/options/options.ts";
 export type { PeersOptions } from "./lib/mesh/peers/peers.ts";
 export type { Prefs, PrefsChange, PrefSettings } from "./lib/mesh/prefs.ts";
@@ -220,6 +221,7 @@ export type {
   PathCandidateStatus,
   PeerStatus,
   PluginStatus,
+  PqPeerStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

@@ -22,7 +22,7 @@ export class SplitDevice implements PacketDevice {
   #lent: Uint8Array | null = null;
 
   /**
-   * Sets aside UDP to `ports` (one, or two); `onError` gets the exceptions of the control
+   * Sets aside UDP to `ports` (one to three); `onError` gets the exceptions of the control
    * stack's datagram listeners.
    */
   constructor(

@@ -87,20 +87,23 @@ Deno.test("SplitDevice.write: UDP to our address on the control port goes to the
   assert.equal(got.length, 2);
 });
 
-Deno.test("SplitDevice.write: two ports are set aside; the others still go inside", () => {
+Deno.test("SplitDevice.write: three ports are set aside; the others still go inside", () => {
   const inner = new Inner();
-  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, [PORT, PORT + 2]);
+  const d = new SplitDevice(inner, { ipv4: "10.0.0.1" }, [PORT, PORT + 2, PORT + 3]);
   const got: number[] = [];
-  d.control.listen(PORT, () => got.push(PORT));
-  d.control.listen(PORT + 2, () => got.push(PORT + 2));
+  for (const p of [PORT, PORT + 2, PORT + 3]) d.control.listen(p, () => got.push(p));
   d.write(udp("10.0.0.2", "10.0.0.1", 4000, PORT));
   d.write(udp("10.0.0.2", "10.0.0.1", 4000, PORT + 2));
+  d.write(udp("10.0.0.2", "10.0.0.1", 4000, PORT + 3));
   const other = udp("10.0.0.2", "10.0.0.1", 4000, PORT + 1);
   d.write(other);
-  assert.deepEqual(got, [PORT, PORT + 2]);
+  assert.deepEqual(got, [PORT, PORT + 2, PORT + 3]);
   assert.deepEqual(inner.written, [other]);
   assert.throws(() => new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, []), RangeError);
-  assert.throws(() => new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, [1, 2, 3]), RangeError);
+  assert.throws(
+    () => new SplitDevice(new Inner(), { ipv4: "10.0.0.1" }, [1, 2, 3, 4]),
+    RangeError,
+  );
 });
 
 Deno.test("SplitDevice.flush: ends the inner device's batch, when it has one", () => {

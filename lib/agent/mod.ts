@@ -82,6 +82,7 @@ export type {
   PathCandidateStatus,
   PeerStatus,
   PluginStatus,
+  PqPeerStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

@@ -8,7 +8,7 @@ import type { PacketDevice } from "../io/driver.ts";
 import type { Logger } from "../log/logger.ts";
 import { SplitDevice } from "../../drivers/split.ts";
 import { UserspaceStack } from "../../drivers/userspace.ts";
-import { CONTROL_PORT, SERVICES_PORT } from "../members/ports.ts";
+import { CONTROL_PORT, PQ_PORT, SERVICES_PORT } from "../members/ports.ts";
 import { openTunDevice } from "./tun_mode.ts";
 import { closeQuietly } from "./rollback.ts";
 
@@ -61,11 +61,12 @@ export async function openPacketSide(o: PacketSideOptions): Promise<PacketSide> 
   }
   let control: UserspaceStack | null = null;
   if (o.control) {
-    // The service layer (lib/services) shares the control stack, on its own port.
+    // The service layer (lib/services) and the post-quantum exchange (lib/mesh/pq) share the
+    // control stack, each on its own port.
     const split = new SplitDevice(
       packets,
       o.own,
-      [CONTROL_PORT, SERVICES_PORT],
+      [CONTROL_PORT, SERVICES_PORT, PQ_PORT],
       firstOnly(o.logger, "control stack error"),
     );
     packets = split;

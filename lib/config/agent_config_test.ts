@@ -208,6 +208,9 @@ const FULL = [
   "ws-tls-key: pki/wss-key.pem", // 73
   "ws-tls-port: 8443", // 74
   "ws-ca: pki/ws-ca.pem", // 75
+  "pq: true", // 76
+  "require-pq: true", // 77
+  "pq-rotate: 30s", // 78
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -307,6 +310,10 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.natTraversal, false);
     assert.equal(c.lanDiscovery, false);
     assert.equal(c.origin.lanDiscovery.line, 52);
+    assert.equal(c.pq, true);
+    assert.equal(c.requirePq, true);
+    assert.equal(c.pqRotate, 30_000);
+    assert.equal(c.origin.pqRotate.line, 78);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
     assert.equal(c.origin.listenPort.file, path);
@@ -850,6 +857,25 @@ Deno.test("userSetFlags keeps only options the user set (real commander)", async
   assert.equal(c.listenPort, 1234);
   assert.equal(c.logLevel, "info");
   assert.deepEqual(c.labels, { a: "b", c: "d" });
+});
+
+Deno.test("--no-pq, --require-pq, --pq-rotate: flags, defaults and bounds", async () => {
+  const def = await load(undefined, {});
+  assert.equal(def.pq, true);
+  assert.equal(def.requirePq, false);
+  assert.equal(def.pqRotate, 110_000);
+  const c = await load(undefined, { pq: false, requirePq: true, pqRotate: "5s" });
+  assert.equal(c.pq, false);
+  assert.equal(c.requirePq, true);
+  assert.equal(c.pqRotate, 5000);
+  assert.deepEqual(c.origin.pq, { source: "flag", flag: "--no-pq" });
+  // A rotation every 2 minutes at least: longer is refused, as is less than a second.
+  for (const v of ["3m", "500ms"]) {
+    await assert.rejects(
+      load(undefined, { pqRotate: v }),
+      (e) => e instanceof ConfigError && /pq-rotate/.test(e.message),
+    );
+  }
 });
 
 Deno.test("--no-lan-discovery and --no-nat-traversal: off by flag or file, on by default", async () => {

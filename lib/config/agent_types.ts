@@ -171,6 +171,12 @@ export interface AgentConfig {
   natTraversal: boolean;
   /** Interface addresses as candidates and LAN multicast (`--no-lan-discovery`: off). */
   lanDiscovery: boolean;
+  /** Post-quantum preshared keys with the other members (`--no-pq`: off). */
+  pq: boolean;
+  /** Carry no data with a member before a post-quantum session (`--require-pq`). */
+  requirePq: boolean;
+  /** Milliseconds between rotations of each pair's post-quantum key. */
+  pqRotate: number;
   /** Point the host's resolver at this node (`--accept-dns`, TUN mode). */
   acceptDns: boolean;
   /** Split DNS: domains whose names go to other resolvers. */
@@ -300,6 +306,12 @@ export interface AgentFlags {
   natTraversal?: boolean;
   /** `--no-lan-discovery` (false). */
   lanDiscovery?: boolean;
+  /** `--no-pq` (false). */
+  pq?: boolean;
+  /** `--require-pq`. */
+  requirePq?: boolean;
+  /** `--pq-rotate <duration>`. */
+  pqRotate?: number | string;
   /** `--accept-dns`. */
   acceptDns?: boolean;
   /** `--dns-route <domain=resolver[,resolver]>`, repeatable. */

@@ -731,6 +731,42 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     defaultValue: () => true,
     parse: boolean,
   },
+  pq: {
+    flag: "--no-pq",
+    yaml: "pq",
+    type: "boolean",
+    default: "true",
+    validation: "true or false (the flag sets false)",
+    description: "post-quantum preshared keys with the other weft members: an ML-KEM-768 " +
+      "exchange through each pair's tunnel, rotated every pq-rotate; off: classical sessions " +
+      "(plain WireGuard peers are never affected)",
+    defaultValue: () => true,
+    parse: boolean,
+  },
+  requirePq: {
+    flag: "--require-pq",
+    yaml: "require-pq",
+    type: "boolean",
+    default: "false",
+    validation: "true or false; needs pq",
+    description: "carry no traffic with a member until the session with it has a post-quantum " +
+      "preshared key (the first seconds of a pair, a member without pq: refused); weft's own " +
+      "control messages still pass",
+    defaultValue: () => false,
+    parse: boolean,
+  },
+  pqRotate: {
+    flag: "--pq-rotate",
+    arg: "<duration>",
+    yaml: "pq-rotate",
+    type: "duration",
+    default: "110s",
+    validation: "1s to 120s, as 5s or 2m; a bare number is seconds",
+    description: "how often each pair of members makes a new post-quantum preshared key " +
+      "(before WireGuard's rekey at 120 s)",
+    defaultValue: () => 110_000,
+    parse: duration(1000, 120_000),
+  },
   persistentKeepalive: {
     flag: "--persistent-keepalive",
     arg: "<seconds>",

@@ -66,6 +66,7 @@ export type {
   PathCandidateStatus,
   PeerStatus,
   PluginStatus,
+  PqPeerStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

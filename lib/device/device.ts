@@ -27,7 +27,14 @@ import { sendInitiation } from "./initiate.ts";
 import { forgetPeerState } from "./keys.ts";
 import { setPrivateKey } from "./identity.ts";
 import { parseKey } from "../crypto/keys.ts";
-import { allowedIpsOf, removePeer, resetPeer, setKeepalive, setPeer } from "./peers.ts";
+import {
+  allowedIpsOf,
+  removePeer,
+  resetPeer,
+  setKeepalive,
+  setPeer,
+  setPresharedKeys,
+} from "./peers.ts";
 import { AUTHENTIC, FORGED, onDatagram, onTransport } from "./receive.ts";
 import { flushSends, onPlaintext, sendHeld, sendKeepalive } from "./send.ts";
 import { tick } from "./timers.ts";
@@ -265,7 +272,10 @@ export class Device {
     return () => listeners.delete(listener);
   }
 
-  /** Adds a peer, or updates the one with the same public key. Returns its base64 key. */
+  /**
+   * Adds a peer, or updates the one with the same public key (an update without a preshared
+   * key keeps the ones held, with their tags). Returns its base64 key.
+   */
   setPeer(cfg: PeerConfig): string {
     return setPeer(this.#s, cfg);
   }
@@ -348,6 +358,37 @@ export class Device {
     peer.lastInitiationSent = -Infinity;
     sendInitiation(this.#s, peer, false);
     flushSends(this.#s);
+  }
+
+  /**
+   * Sets the preshared keys of a peer's next handshakes, with the caller's tags for them (a
+   * session made with a key carries its tag: Keypair.presharedKeyTag; 0 means untagged): as
+   * responder and first as initiator `current`, then `alternate` (null: none) when a response
+   * does not open under `current` (a switch of keys in flight). The sessions held stay. The
+   * keys are copied. False when there is no such peer.
+   */
+  setPresharedKeys(
+    publicKey: string,
+    current: { key: Uint8Array; tag: number },
+    alternate: { key: Uint8Array; tag: number } | null,
+  ): boolean {
+    const peer = this.#s.peers.get(publicKey);
+    if (!peer) return false;
+    setPresharedKeys(peer, current, alternate);
+    return true;
+  }
+
+  /**
+   * Makes data to and from a peer pass only on sessions made with a tagged preshared key (on),
+   * or on any (off); UDP datagrams to `exemptPorts` (device-wide: the last list given) pass
+   * either way. The rest is dropped as `pq-required`. False when there is no such peer.
+   */
+  requireTaggedSessions(publicKey: string, on: boolean, exemptPorts: readonly number[]): boolean {
+    const peer = this.#s.peers.get(publicKey);
+    if (!peer) return false;
+    this.#s.exemptPorts = exemptPorts.slice();
+    peer.requireTagged = on;
+    return true;
   }
 
   /** Fires whatever timers are due. Called every `tickMs`, or by tests. */

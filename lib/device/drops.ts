@@ -33,6 +33,7 @@ export const DROP_REASONS = [
   "staged-overflow",
   "handshake-timeout",
   "policy",
+  "pq-required",
 ] as const;
 
 /** A reason the device drops a packet. */

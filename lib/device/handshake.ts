@@ -85,6 +85,7 @@ export function onResponse(s: DeviceState, data: Uint8Array, from: Endpoint): vo
   const keys = consumeResponse(s.local, peer.handshake, data);
   if (!keys) {
     s.drops.add("handshake-invalid");
+    peer.counters.rejectedResponses++;
     return;
   }
   const now = s.clock.now();

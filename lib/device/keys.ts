@@ -53,6 +53,7 @@ export function installKeys(s: DeviceState, peer: Peer, keys: SessionKeys, now: 
     now,
     peer,
   );
+  kp.presharedKeyTag = keys.presharedKeyTag;
   s.indices.set(kp.localIndex, { peer, keypair: kp });
   if (keys.isInitiator) rotateInitiated(s, peer, kp);
   else {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { encodeKey, parseKey } from "../crypto/keys.ts";
+import { encodeKey, equalBytes, parseKey } from "../crypto/keys.ts";
 import { noPresharedKey } from "../protocol/noise.ts";
 import { Cidr } from "../net/cidr.ts";
 import { Peer } from "../peer/peer.ts";
@@ -21,7 +21,7 @@ export function setPeer(s: DeviceState, cfg: PeerConfig): string {
   const key = encodeKey(pub);
   if (key === s.publicKey) throw new Error("a peer cannot have the device's own public key");
   const psk = cfg.presharedKey === undefined
-    ? noPresharedKey()
+    ? null
     : typeof cfg.presharedKey === "string"
     ? parseKey(cfg.presharedKey, "preshared key")
     : cfg.presharedKey.slice();
@@ -36,10 +36,15 @@ export function setPeer(s: DeviceState, cfg: PeerConfig): string {
 
   let peer = s.peers.get(key);
   if (!peer) {
-    peer = new Peer(pub, psk, s.local, s.timers, keepalive);
+    peer = new Peer(pub, psk ?? noPresharedKey(), s.local, s.timers, keepalive);
     s.peers.set(key, peer);
   } else {
-    peer.handshake.presharedKey = psk;
+    // No key given keeps the one held (a mesh's view changes the peer's routes, not its key);
+    // the same key given (the UAPI repeats the one held) keeps its tags; another replaces both.
+    const hs = peer.handshake;
+    if (psk !== null && !equalBytes(psk, hs.presharedKey)) {
+      setPresharedKeys(peer, { key: psk, tag: 0 }, null);
+    }
     peer.timers.persistentKeepaliveMs = keepalive * 1000;
   }
   if (endpoint) peer.endpoint = endpoint;
@@ -90,6 +95,27 @@ export function resetPeer(s: DeviceState, publicKey: string): boolean {
     s.live.add(peer);
   }
   return true;
+}
+
+/**
+ * Installs a peer's preshared keys (copies; the ones replaced are wiped unless the caller's
+ * or the shared zero key). See Device.setPresharedKeys.
+ */
+export function setPresharedKeys(
+  peer: Peer,
+  current: { key: Uint8Array; tag: number },
+  alternate: { key: Uint8Array; tag: number } | null,
+): void {
+  if (current.key.length !== 32 || (alternate && alternate.key.length !== 32)) {
+    throw new RangeError("a preshared key has 32 bytes");
+  }
+  const hs = peer.handshake;
+  const old = [hs.presharedKey, hs.alternatePresharedKey];
+  hs.presharedKey = current.key.slice();
+  hs.presharedKeyTag = current.tag;
+  hs.alternatePresharedKey = alternate ? alternate.key.slice() : null;
+  hs.alternatePresharedKeyTag = alternate ? alternate.tag : 0;
+  for (const k of old) k?.fill(0);
 }
 
 /** Removes a peer and wipes its sessions; false when there was no such peer. */

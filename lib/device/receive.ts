@@ -24,7 +24,7 @@ import { onCookieReply, onInitiation, onResponse } from "./handshake.ts";
 import { sendInitiation } from "./initiate.ts";
 import { confirmNext, takeWinner, winsOver } from "./keys.ts";
 import { roam } from "./roaming.ts";
-import { sendStaged } from "./send.ts";
+import { heldBack, sendStaged } from "./send.ts";
 import type { DeviceState } from "./state.ts";
 
 /** onTransport's `opened`: not opened yet, or opened by the crypto batch and authentic or not. */
@@ -142,6 +142,10 @@ export function onTransport(
   peer.timers.dataReceived(now);
   const ipLen = checkSource(s, peer, plain);
   if (ipLen <= 0) return;
+  if (peer.requireTagged && heldBack(s, kp, plain)) {
+    s.drops.add("pq-required");
+    return;
+  }
   if (lent !== null) {
     if (s.filter !== null && !s.filter.inbound(s.lent.get(lent, 0, ipLen))) {
       s.drops.add("policy");

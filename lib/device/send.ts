@@ -43,6 +43,12 @@ export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void
     s.drops.add("oversize");
     return;
   }
+  if (peer.requireTagged && heldBack(s, peer.current, pkt)) {
+    s.drops.add("pq-required");
+    // No session at all: one is made for the exempt traffic that waits for it.
+    if (peer.current === null) sendInitiation(s, peer, false);
+    return;
+  }
   let tos = 0;
   const filter = s.filter;
   if (filter !== null) {
@@ -57,6 +63,28 @@ export function onPlaintext(s: DeviceState, pkt: Uint8Array, room: number): void
     stage(s, peer, pkt.slice());
     sendInitiation(s, peer, false);
   }
+}
+
+/**
+ * Whether a packet of a peer that requires tagged sessions is held back: `kp` (the session it
+ * goes or came on) is none or untagged, and the packet is no UDP datagram to an exempt port.
+ * Reads the header in place: no allocation.
+ */
+export function heldBack(
+  s: DeviceState,
+  kp: Keypair<Peer> | null,
+  pkt: Uint8Array,
+): boolean {
+  if (kp !== null && kp.presharedKeyTag !== 0) return false;
+  const v = pkt.length > 0 ? pkt[0] >> 4 : 0;
+  let at = -1;
+  if (v === 4 && pkt.length >= 20 && pkt[9] === 17) at = (pkt[0] & 0x0f) * 4 + 2;
+  else if (v === 6 && pkt.length >= 48 && pkt[6] === 17) at = 42;
+  if (at < 0 || at + 2 > pkt.length) return true;
+  const port = (pkt[at] << 8) | pkt[at + 1];
+  const exempt = s.exemptPorts;
+  for (let i = 0; i < exempt.length; i++) if (exempt[i] === port) return false;
+  return true;
 }
 
 /** Whether an IP packet's destination is a multicast group or the IPv4 limited broadcast. */
@@ -77,6 +105,10 @@ export function sendHeld(s: DeviceState, pkt: Uint8Array, tos: number): void {
   const peer = s.routes.lookupDst(pkt);
   if (!peer) {
     s.drops.add("no-route");
+    return;
+  }
+  if (peer.requireTagged && heldBack(s, peer.current, pkt)) {
+    s.drops.add("pq-required");
     return;
   }
   if (!sendTransport(s, peer, pkt, 0, tos)) {

@@ -108,6 +108,11 @@ export class DeviceState {
   readonly onForeign: ((data: Uint8Array, from: Endpoint) => void) | undefined;
   /** The packet filter (null: everything passes). */
   filter: PacketFilter | null;
+  /**
+   * UDP ports whose datagrams pass between us and a peer that requires tagged sessions before
+   * its session is one (Peer.requireTagged): the exchange that makes the key must flow.
+   */
+  exemptPorts: readonly number[] = [];
   /** MAC1 and MAC2 checks and cookie replies (made again for a new private key). */
   checker: CookieChecker;
   /** Handshake messages with a valid MAC2 per source IP, under load. */

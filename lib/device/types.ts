@@ -15,7 +15,7 @@ import type { CryptoBatch } from "./crypto_batch.ts";
 export interface PeerConfig {
   /** The peer's public key (base64 or 32 bytes). */
   publicKey: string | Uint8Array;
-  /** Optional preshared key (base64 or 32 bytes). */
+  /** Optional preshared key (base64 or 32 bytes); absent on an update keeps the one held. */
   presharedKey?: string | Uint8Array;
   /** `host:port` of the peer on the underlay, if known (IP literals; resolve names first). */
   endpoint?: string;

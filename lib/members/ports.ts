@@ -16,3 +16,9 @@ export const DEFAULT_LISTEN_PORT = 51820;
  * addresses. Not 51822, which LAN discovery uses on the underlay.
  */
 export const SERVICES_PORT = 51823;
+
+/**
+ * The UDP port of the post-quantum key exchange between members (lib/mesh/pq) on overlay
+ * addresses.
+ */
+export const PQ_PORT = 51824;

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { pqCollector } from "./pq/metrics.ts";
 import { Agent, type ControlledAgent } from "../agent/agent.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { dnsCollector } from "../dns/metrics.ts";
@@ -115,6 +116,7 @@ export async function startMeshAgent(
     peerStatus: (key) => ({
       ...parts()?.nat?.paths.peerStatus(key),
       ...parts()?.nat?.routes.peerStatus(key),
+      ...parts()?.pq.peerStatus(key),
     }),
     // Path probes go to the paths; only the leader serves joins; a node drops the rest.
     onForeignDatagram: (data, from) => {
@@ -170,6 +172,7 @@ function meshCollectors(
     }),
     policyCollector(() => policy.drops()),
     controlCollector(() => channel()?.prober.untracked),
+    pqCollector(() => parts()?.pq.metrics()),
   ];
 }
 

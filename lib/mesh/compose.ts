@@ -4,7 +4,8 @@
  * order. {@link PartList} (part.ts) drives the list: start in order, the membership's new views
  * to the started parts in order, close in reverse.
  *
- * The parts, in start order: the control channel, the peers, the policy, the subnet router, the
+ * The parts, in start order: the control channel, the peers, the policy, the post-quantum keys,
+ * the subnet router, the
  * accepted routes, the exit node, the segments, the join server (leader), the service layer, the
  * paths, the relay members, the relay service, the routes, the sessions on demand (activity), the
  * leases, the leader's service or the node's sync, the link reports, DNS, the plugins (when any
@@ -42,6 +43,7 @@ import type { ResolvedMesh } from "./resolve.ts";
 import { makeLeases, makeRole } from "./role_parts.ts";
 import { ControlChannel } from "./sync/control_channel.ts";
 import { Plugins } from "./plugins/plugins.ts";
+import { MeshPq } from "./pq/mesh_pq.ts";
 
 export type { LinkParts, MeshComposition, NatParts, RoleParts, Start } from "./composition.ts";
 
@@ -301,6 +303,8 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     : null;
 
   const links = makeLinks(run, role, nat, activity);
+  const pq = new MeshPq({ device: agent.device, stack: agent.control, logger }, mesh.pq);
+  let stopPqByes = () => {};
 
   // The start order. Each entry says why it stands where it does; close runs bottom-up, and a
   // new view reaches the started parts top-down (the peers and the policy get it before, from
@@ -313,6 +317,26 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     // (membership.ts); the policy's filter is in the agent from its start, its sweep starts here.
     { name: "peers", part: peers },
     { name: "policy", part: policy },
+    // The post-quantum keys follow the device's peers, which the membership set just before;
+    // a member's bye (it stops and loses its keys) starts its pair again from none.
+    {
+      name: "pq",
+      part: {
+        start: () => {
+          pq.start(membership.view);
+          stopPqByes = channel.listen((msg, from) => {
+            if (msg.t !== "bye") return;
+            const m = membership.view.members.find((x) => x.address === from);
+            if (m && m.publicKey === msg.k) pq.bye(msg.k);
+          });
+        },
+        viewChanged: (v) => pq.viewChanged(v),
+        close: () => {
+          stopPqByes();
+          pq.close();
+        },
+      },
+    },
     // Forwarding for the routes this node carries is on before anyone is told to send them;
     // the kernel routes follow the peers' allowed IPs, which the membership set first.
     host.router && { name: "subnet router", part: host.router },
@@ -499,6 +523,7 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     dns,
     plugins,
     links: links.parts,
+    pq,
     ...host,
     announceServices: (list) => announce(list),
   };

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { MeshPq } from "./pq/mesh_pq.ts";
 import type { ControlledAgent } from "../agent/agent.ts";
 import type { MeshDns } from "../dns/mesh_dns.ts";
 import type { Logger } from "../log/logger.ts";
@@ -103,6 +104,8 @@ export interface MeshComposition {
   router: SubnetRouter | null;
   /** The Layer 2 segments this member is in. */
   segments: MeshSegments;
+  /** The post-quantum preshared keys with the other members. */
+  pq: MeshPq;
   /** Puts `list` in this node's member record: at the leader, or in the hellos to it. */
   announceServices(list: ServiceSpec[]): Promise<void>;
 }

@@ -58,7 +58,7 @@ Deno.test("mesh agent: a leader and a node compose into one mesh, and the node r
       assert.equal(node.role, "node");
       assert.equal(node.leader, null, "a node holds no leader state");
       // The parts in start order (compose.ts); the leader's own parts only on the leader.
-      const shared = ["channel", "peers", "policy", "accepted routes", "segments"];
+      const shared = ["channel", "peers", "policy", "pq", "accepted routes", "segments"];
       const following = [
         "services",
         "paths",

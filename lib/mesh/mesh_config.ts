@@ -16,6 +16,7 @@ import { peersFromConfig } from "./peers/peers.ts";
 import { subnetsFromConfig } from "./subnets/accepted.ts";
 import { StateDir } from "./state/state.ts";
 import { natFromConfig } from "./nat/mesh_paths.ts";
+import { pqFromConfig } from "./pq/mesh_pq.ts";
 
 /** What the configuration does not say. */
 export interface MeshConfigDeps {
@@ -59,6 +60,7 @@ export function meshOptionsFromConfig(
     ...dnsFromConfig(config),
     ...servicesFromConfig(config),
     ...natFromConfig(config),
+    ...pqFromConfig(config),
     ...(config.plugins.length ? { plugins: config.plugins } : {}),
   };
 }

@@ -46,6 +46,8 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         natTraversal: false,
         lanDiscovery: false,
         proxy: "http://u:p@198.51.100.1:3128",
+        requirePq: true,
+        pqRotate: "20s",
       },
       // The environment as the loader sees it: NO_PROXY applies to the option's proxy too.
       system: { env: (name) => name === "NO_PROXY" ? "192.0.2.0/24" : undefined },
@@ -89,6 +91,9 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       serviceCallerLimit: { ratePerSecond: 900, burst: 1800, maxConcurrent: 8 },
       natTraversal: false,
       lanDiscovery: false,
+      pq: true,
+      requirePq: true,
+      pqRotateMs: 20_000,
       lanCandidates: false,
       logger: nullLogger,
     });

@@ -17,10 +17,12 @@ import type { NodeSyncOptions } from "./sync/node_sync.ts";
 import type { PluginsOptions } from "./plugins/plugins.ts";
 import type { SubnetOptions } from "./subnets/accepted.ts";
 import type { SegmentsOptions } from "./segments/segments.ts";
+import type { PqOptions } from "./pq/mesh_pq.ts";
 
 /**
  * How a mesh agent starts: one flat object made of sections, each read by the part it
- * configures (identity, underlay, join, leader, sync, peers, DNS, services, plugins).
+ * configures (identity, underlay, join, leader, sync, peers, DNS, services, plugins,
+ * post-quantum keys).
  */
 export interface MeshOptions
   extends
@@ -36,4 +38,5 @@ export interface MeshOptions
     ServicesOptions,
     SubnetOptions,
     SegmentsOptions,
-    PluginsOptions {}
+    PluginsOptions,
+    PqOptions {}

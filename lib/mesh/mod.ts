@@ -154,6 +154,7 @@ export type {
   NodeStatus,
   PathCandidateStatus,
   PeerStatus,
+  PqPeerStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,
@@ -168,6 +169,7 @@ export type { LeaderOptions, PolicyApplied } from "./leader/service.ts";
 export type { CreatedToken, TokenOptions } from "./leader/token_text.ts";
 export type { LanDiscoveryOptions } from "./nat/lan.ts";
 export type { NatOptions } from "./nat/mesh_paths.ts";
+export type { PqOptions } from "./pq/mesh_pq.ts";
 export type { MeshIdentityOptions, MeshUnderlayOptions } from "./options/options.ts";
 export type { PeersOptions } from "./peers/peers.ts";
 export type { Prefs, PrefsChange, PrefSettings } from "./prefs.ts";

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "../log/logger.ts";
 import type { ServiceSpec } from "../members/member.ts";
 import { DEFAULT_LISTEN_PORT } from "../members/ports.ts";
 import type { NatOptions } from "./nat/mesh_paths.ts";
+import type { PqOptions } from "./pq/mesh_pq.ts";
 import type { NameLookup } from "../net/resolve.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import type { RelayPartsOptions } from "./relay/relay_parts.ts";
@@ -175,6 +176,8 @@ export interface ResolvedMesh {
   leases: LeaseOptions;
   /** The plugins. */
   plugins: PluginsOptions;
+  /** The post-quantum preshared keys. */
+  pq: PqOptions;
 }
 
 // The sections handed on whole, as their part declares them: each key list must name every
@@ -215,6 +218,7 @@ const SERVICES_KEYS: Keys<ServicesOptions> = {
 };
 const LEASE_KEYS: Keys<LeaseOptions> = { leaseTiming: true };
 const PLUGIN_KEYS: Keys<PluginsOptions> = { plugins: true, pluginTiming: true };
+const PQ_KEYS: Keys<PqOptions> = { pq: true, requirePq: true, pqRotateMs: true };
 
 type Keys<T> = { [K in keyof Required<T>]: true };
 
@@ -355,5 +359,6 @@ export function resolveMesh(
     services: pick(opts, SERVICES_KEYS),
     leases: pick(opts, LEASE_KEYS),
     plugins: pick(opts, PLUGIN_KEYS),
+    pq: pick(opts, PQ_KEYS),
   };
 }

@@ -186,6 +186,9 @@ const HOW: Record<keyof MeshOptions, "computed" | "passed"> = {
   segmentDrivers: "passed",
   plugins: "passed",
   pluginTiming: "passed",
+  pq: "passed",
+  requirePq: "passed",
+  pqRotateMs: "passed",
 };
 
 Deno.test("resolve: every option handed on reaches a part's section", () => {

@@ -12,12 +12,13 @@ import { parseAddress } from "./ip.ts";
 export class ControlTraffic {
   readonly #v4: Uint8Array | null;
   readonly #v6: Uint8Array | null;
-  // At most two ports, in fields: one compare each per packet and no loop.
+  // At most three ports, in fields: one compare each per packet and no loop.
   readonly #port: number;
   readonly #port2: number;
+  readonly #port3: number;
 
   /**
-   * The node's overlay addresses (without prefix length) and its control ports (one or two).
+   * The node's overlay addresses (without prefix length) and its control ports (one to three).
    * @example
    * ```ts
    * const own = new ControlTraffic({ ipv4: "10.200.0.2" }, 51821);
@@ -26,9 +27,12 @@ export class ControlTraffic {
    */
   constructor(addresses: { ipv4?: string; ipv6?: string }, ports: number | readonly number[]) {
     const list = typeof ports === "number" ? [ports] : ports;
-    if (list.length < 1 || list.length > 2) throw new RangeError("one or two ports are set aside");
+    if (list.length < 1 || list.length > 3) {
+      throw new RangeError("one to three ports are set aside");
+    }
     this.#port = list[0];
     this.#port2 = list.length > 1 ? list[1] : list[0];
+    this.#port3 = list.length > 2 ? list[2] : list[0];
     this.#v4 = addresses.ipv4 ? parseAddress(addresses.ipv4) : null;
     this.#v6 = addresses.ipv6 ? parseAddress(addresses.ipv6) : null;
     if (addresses.ipv4 && this.#v4?.length !== 4) {
@@ -76,6 +80,6 @@ export class ControlTraffic {
   }
 
   #ours(port: number): boolean {
-    return port === this.#port || port === this.#port2;
+    return port === this.#port || port === this.#port2 || port === this.#port3;
   }
 }

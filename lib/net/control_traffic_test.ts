@@ -69,6 +69,11 @@ Deno.test("ControlTraffic: short packets, options, a family without an address, 
   assert.equal(v4only.toSelf(udp("fd00::2", "fd00::1", 1, PORT), 49), false);
   const second = udp("10.0.0.2", "10.0.0.1", 1, PORT + 5);
   assert.equal(v4only.toSelf(second, second.length), true);
+  const three = new ControlTraffic({ ipv4: "10.0.0.1" }, [PORT, PORT + 5, PORT + 7]);
+  const third = udp("10.0.0.2", "10.0.0.1", 1, PORT + 7);
+  assert.equal(three.toSelf(third, third.length), true);
+  assert.equal(three.toSelf(second, second.length), true);
   assert.throws(() => new ControlTraffic({}, []), RangeError);
+  assert.throws(() => new ControlTraffic({}, [1, 2, 3, 4]), RangeError);
   assert.throws(() => new ControlTraffic({ ipv4: "fd00::1" }, PORT), RangeError);
 });

@@ -34,6 +34,8 @@ export class Keypair<P = unknown> {
   readonly created: number;
   /** The peer the session belongs to. */
   readonly peer: P;
+  /** The tag of the preshared key its handshake used (0: untagged, or none). */
+  presharedKeyTag = 0;
 
   /** A session of `peer` with its keys, indices, role and creation time. */
   constructor(

@@ -31,6 +31,11 @@ export interface PeerCounters {
   handshakes: number;
   /** Handshake initiations sent. */
   initiationsSent: number;
+  /**
+   * Responses to our initiations that came from the peer's index but did not authenticate:
+   * the peer answered with a key we do not hold (a preshared key it lost in a restart).
+   */
+  rejectedResponses: number;
 }
 
 /** A peer of a device. */
@@ -70,6 +75,12 @@ export class Peer {
   winsCrossing: boolean;
   /** Unix ms of the last completed handshake, 0 when none. */
   lastHandshakeUnixMs = 0;
+  /**
+   * Data passes only on sessions made with a tagged preshared key (Keypair.presharedKeyTag):
+   * a mesh member that requires post-quantum keys (`--require-pq`). Datagrams to the device's
+   * exempt ports pass regardless: the key exchange itself.
+   */
+  requireTagged = false;
   /** Traffic counters. */
   readonly counters: PeerCounters = {
     rxBytes: 0,
@@ -80,6 +91,7 @@ export class Peer {
     txData: 0,
     handshakes: 0,
     initiationsSent: 0,
+    rejectedResponses: 0,
   };
 
   constructor(

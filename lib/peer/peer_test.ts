@@ -48,6 +48,7 @@ Deno.test("a new peer: its key as text, no sessions, no endpoint, zero counters"
     txData: 0,
     handshakes: 0,
     initiationsSent: 0,
+    rejectedResponses: 0,
   });
   assert.equal(peerWith(keyOf(2), keyOf(1)).timers.persistentKeepaliveMs, 0);
 });

@@ -8,7 +8,7 @@
 import type { PacketFilter } from "../device/device.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MembershipView } from "../members/member.ts";
-import { CONTROL_PORT } from "../members/ports.ts";
+import { CONTROL_PORT, PQ_PORT } from "../members/ports.ts";
 import { ControlTraffic } from "../net/control_traffic.ts";
 import { Cidr } from "../net/cidr.ts";
 import { formatAddress } from "../net/ip.ts";
@@ -64,7 +64,9 @@ export class PolicyRuntime {
     // from the membership (and from the fix for a bad policy). Only datagrams to this node's
     // overlay address and control port (which the control stack takes) or from them are exempt:
     // a member that merely picks the port number as its source meets the policy like anyone.
-    const own = new ControlTraffic(ownAddresses(opts.addresses), CONTROL_PORT);
+    // The post-quantum exchange is weft's own as the control channel is: a policy that lets
+    // two members talk on some ports only must not leave their sessions without its keys.
+    const own = new ControlTraffic(ownAddresses(opts.addresses), [CONTROL_PORT, PQ_PORT]);
     // Whether the packet `outbound` last passed was the mesh's own (unmarked, uncharged).
     let ownLast = false;
     this.deviceFilter = {

@@ -65,6 +65,16 @@ export class Handshake {
   lastTimestamp: Uint8Array = NO_TIMESTAMP;
   /** Monotonic time (ms) the last initiation from this peer was accepted (flood protection). */
   lastInitiationConsumed = -Infinity;
+  /** The caller's name for `presharedKey` (0: none given); a session made with it carries it. */
+  presharedKeyTag = 0;
+  /**
+   * A second preshared key an initiator accepts a response under when the first fails (null:
+   * none): while two peers switch keys, the responder may still use the other one, and the
+   * handshake then completes on the second try instead of failing (at most two tries).
+   */
+  alternatePresharedKey: Uint8Array | null = null;
+  /** The caller's name for `alternatePresharedKey`. */
+  alternatePresharedKeyTag = 0;
   #staticStatic: Uint8Array | null = null;
   readonly #local: LocalIdentity;
 
@@ -115,6 +125,8 @@ export interface SessionKeys {
   remoteIndex: number;
   /** True when we initiated (only the initiator rekeys on time). */
   isInitiator: boolean;
+  /** The tag of the preshared key the handshake used (Handshake.presharedKeyTag). */
+  presharedKeyTag: number;
 }
 
 function sealField(
@@ -337,6 +349,7 @@ export function createResponse(
     localIndex,
     remoteIndex: init.remoteIndex,
     isInitiator: false,
+    presharedKeyTag: hs.presharedKeyTag,
   };
   wipe(c, h);
   return keys;
@@ -354,31 +367,58 @@ export function consumeResponse(
   if (msg.length !== RESPONSE_SIZE || hs.stage !== "initiation-created") return null;
   if (readU32(msg, Response.receiver) !== hs.localIndex) return null;
   const ePub = msg.subarray(Response.ephemeral, Response.ephemeral + 32);
-  let h = hash(hs.hash, ePub);
+  const h = hash(hs.hash, ePub);
   let [c] = kdf1(hs.chainKey, ePub);
   const ee = sharedOrNull(local.dh, hs.localEphemeral, ePub);
   const se = sharedOrNull(local.dh, local.privateKey, ePub);
   if (!ee || !se) return null;
   [c] = kdf1(c, ee);
   [c] = kdf1(c, se);
-  const [c2, t, k] = kdf3(c, hs.presharedKey);
-  c = c2;
-  h = hash(h, t);
+  wipe(ee, se);
   const emptyField = msg.subarray(Response.empty, Response.empty + Response.emptySize);
-  if (!openField(local.aead, k, emptyField, EMPTY, h)) return null;
-  wipe(ee, se, t, k);
+  // The preshared key is mixed in last: everything before it is shared by both tries.
+  let tag = hs.presharedKeyTag;
+  let done = mixPresharedKey(local, c, h, hs.presharedKey, emptyField);
+  const alt = hs.alternatePresharedKey;
+  if (done === null && alt !== null) {
+    tag = hs.alternatePresharedKeyTag;
+    done = mixPresharedKey(local, c, h, alt, emptyField);
+  }
+  wipe(c, h);
+  if (done === null) return null;
 
-  const [send, receive] = kdf2(c, EMPTY);
+  const [send, receive] = kdf2(done, EMPTY);
   const keys: SessionKeys = {
     send,
     receive,
     localIndex: hs.localIndex,
     remoteIndex: readU32(msg, Response.sender),
     isInitiator: true,
+    presharedKeyTag: tag,
   };
-  wipe(c, h);
+  wipe(done);
   hs.clear();
   return keys;
+}
+
+/**
+ * The response's last step under one preshared key: the chaining key after it when the empty
+ * field opens, else null (what it derived wiped either way). `c` and `h` are left as they were.
+ */
+function mixPresharedKey(
+  local: LocalIdentity,
+  c: Uint8Array,
+  h: Uint8Array,
+  psk: Uint8Array,
+  emptyField: Uint8Array,
+): Uint8Array | null {
+  const [c2, t, k] = kdf3(c, psk);
+  const h2 = hash(h, t);
+  const ok = openField(local.aead, k, emptyField, EMPTY, h2);
+  wipe(t, k, h2);
+  if (ok) return c2;
+  wipe(c2);
+  return null;
 }
 
 /** A 32-byte all-zero key: what "no preshared key" means. */

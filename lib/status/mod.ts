@@ -34,6 +34,7 @@ export type {
   PathCandidateStatus,
   PeerStatus,
   PluginStatus,
+  PqPeerStatus,
   RouteStatus,
   SegmentStatus,
   ServiceCallsStatus,

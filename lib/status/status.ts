@@ -392,6 +392,27 @@ export interface PeerStatus {
   candidates?: PathCandidateStatus[];
   /** ISO time the path last changed, null when it never did (mesh agents). */
   pathChangedAt?: string | null;
+  /** The post-quantum preshared key with this member (mesh agents). */
+  pq?: PqPeerStatus;
+}
+
+/**
+ * A pair's post-quantum preshared key, in the status document. `state`: pq (the session in use
+ * was made with one), exchanging (a key is being made or was made and the session is not on it
+ * yet), waiting (the other member initiates the exchange and has not), unanswered (the other
+ * member did not answer: older weft, or pq off there), off (pq off here).
+ */
+export interface PqPeerStatus {
+  /** Whether the session in use was made with a post-quantum preshared key. */
+  session: boolean;
+  /** See the interface docs. */
+  state: "pq" | "exchanging" | "waiting" | "unanswered" | "off";
+  /** Seconds since the key held was made; null before the first. */
+  keyAgeSeconds: number | null;
+  /** Rotations completed with this member since this agent started. */
+  rotations: number;
+  /** Whether data with this member waits for a post-quantum session (`--require-pq`). */
+  required: boolean;
 }
 
 /** One candidate endpoint of a peer, in the status document. */

@@ -20,6 +20,16 @@ function ago(seconds: number | null): string {
   return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m ago`;
 }
 
+/**
+ * A peer's PQ cell: `yes` and the key's age when the session in use was made with a
+ * post-quantum key, else `no` and why (`held`: data waits for one, `--require-pq`).
+ */
+function pqCell(q: PeerStatus["pq"]): string {
+  if (!q) return "-";
+  if (q.session) return `yes ${q.keyAgeSeconds ?? 0}s`;
+  return `no (${q.required && q.state !== "off" ? "held, " : ""}${q.state})`;
+}
+
 /** The `process` line: memory, the heap, descriptors and CPU time. */
 function processLine(p: NodeStatus["process"]): string {
   const fds = p.openFds === null
@@ -213,6 +223,8 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
   if (st.peers.length === 0) return `${head}\n\nno peers`;
   // PATH only where paths are probed (mesh agents): `weft up` peers have none.
   const paths = st.peers.some((p) => p.path !== undefined);
+  // PQ only for members (post-quantum keys are made between weft members alone).
+  const pq = st.peers.some((p) => p.pq !== undefined);
   const rows = [[
     "PEER",
     "ADDRESS",
@@ -222,6 +234,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
     "RTT",
     "LOSS",
     "HANDSHAKE",
+    ...(pq ? ["PQ"] : []),
     "RX",
     "TX",
   ]];
@@ -235,6 +248,7 @@ export function formatStatusTable(st: { node: NodeStatus; peers: PeerStatus[] })
       p.rttMs === null ? "-" : `${p.rttMs.toFixed(1)} ms`,
       p.loss === null ? "-" : `${Math.round(p.loss * 100)}%`,
       ago(p.lastHandshakeAgeSeconds),
+      ...(pq ? [pqCell(p.pq)] : []),
       bytes(p.rxBytes),
       bytes(p.txBytes),
     ]);

@@ -519,3 +519,29 @@ Deno.test("the node summary: the exit node, or why not and whether outside traff
   );
   assert.equal(line(undefined), undefined);
 });
+
+Deno.test("the peer table: a PQ column for members, the key's age or why there is none", () => {
+  const pq = (o: Partial<NonNullable<PeerStatus["pq"]>>) => ({
+    session: false,
+    state: "waiting" as const,
+    keyAgeSeconds: null,
+    rotations: 0,
+    required: false,
+    ...o,
+  });
+  const text = formatStatusTable({
+    node: node(),
+    peers: [
+      peer({ name: "a", pq: pq({ session: true, state: "pq", keyAgeSeconds: 12, rotations: 3 }) }),
+      peer({ name: "b", pq: pq({ required: true }) }),
+      peer({ name: "c", pq: pq({ state: "off", required: true }) }),
+    ],
+  });
+  const rows = text.split("\n\n")[1].split("\n").map((l) => l.split(/\s{2,}/));
+  const at = rows[0].indexOf("PQ");
+  assert.ok(at > rows[0].indexOf("HANDSHAKE"), rows[0].join(" "));
+  assert.deepEqual(rows.slice(1).map((r) => r[at]), ["yes 12s", "no (held, waiting)", "no (off)"]);
+  // weft up's peers (no members): no column.
+  const plain = formatStatusTable({ node: node(), peers: [peer({ name: "p" })] });
+  assert.ok(!plain.includes("PQ"), plain);
+});

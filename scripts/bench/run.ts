@@ -9,6 +9,7 @@ import { runDatapathBench } from "./datapath.ts";
 import { runCryptoWorkersBench } from "./crypto_workers.ts";
 import { runCryptoWorkersNetBench } from "./crypto_workers_net.ts";
 import { runHandshakeBench } from "./handshake.ts";
+import { runPqBench } from "./pq.ts";
 import { printNetBench, runNetBench } from "./net.ts";
 import { runMeshBench } from "./mesh.ts";
 import { runDnsBench } from "./dns.ts";
@@ -52,6 +53,12 @@ else console.table(workers);
 
 console.log("## handshakes: complete Noise_IKpsk2 handshakes per second, per backend");
 console.table(runHandshakeBench());
+
+console.log(
+  "## post-quantum keys: CPU of one ML-KEM-768 rotation, and of one member's rotations with " +
+    "1,000 members at the default interval (compare: a member's idle CPU, docs/performance.md)",
+);
+console.table(runPqBench());
 
 console.log(
   "## network lab: weft against each wireguard-go (WG_GO=path:...): iperf3 TCP and UDP, ping " +

@@ -9,6 +9,23 @@ import type { Health, PeerDoc } from "./types.ts";
 
 const HEALTH: readonly Health[] = ["up", "degraded", "down", "unknown", "idle"];
 
+/**
+ * A peer's post-quantum cell: `yes` and the key's age when its session was made with a
+ * post-quantum key, else `no` and why (`held` when data waits for one); `–` for a peer that
+ * has none (not a member).
+ */
+export function pqCell(p: PeerDoc): { text: string; pq: "yes" | "no" | "" } {
+  const q = p.pq;
+  if (!q || typeof q !== "object") return { text: "–", pq: "" };
+  if (q.session === true) {
+    const age = typeof q.keyAgeSeconds === "number" ? ` ${Math.floor(q.keyAgeSeconds)}s` : "";
+    return { text: `yes${age}`, pq: "yes" };
+  }
+  const state = typeof q.state === "string" ? q.state : "?";
+  const held = q.required === true && state !== "off" ? "held, " : "";
+  return { text: `no (${held}${state})`, pq: "no" };
+}
+
 /** Whether `x` is a health the page draws (and so a class and colour it may use). */
 export function isHealth(x: unknown): x is Health {
   return typeof x === "string" && (HEALTH as readonly string[]).includes(x);

@@ -8,6 +8,7 @@ import {
   loss,
   peerAddress,
   peerName,
+  pqCell,
   rate,
   rtt,
   sortedPeers,
@@ -67,4 +68,21 @@ Deno.test("dashboard format: a peer's name, address and health, from what the do
     ["a", "b", "c"],
   );
   assert.deepEqual(sortedPeers(undefined), []);
+});
+
+Deno.test("pqCell: yes with the key's age, no with why, – for a peer that is no member", () => {
+  assert.deepEqual(pqCell({ pq: { session: true, state: "pq", keyAgeSeconds: 12.7 } }), {
+    text: "yes 12s",
+    pq: "yes",
+  });
+  assert.deepEqual(pqCell({ pq: { session: false, state: "waiting", required: true } }), {
+    text: "no (held, waiting)",
+    pq: "no",
+  });
+  assert.deepEqual(
+    pqCell({ pq: { session: false, state: "off", required: false } }).text,
+    "no (off)",
+  );
+  assert.deepEqual(pqCell({}), { text: "–", pq: "" });
+  assert.deepEqual(pqCell({ pq: null }).text, "–");
 });

@@ -16,6 +16,7 @@ import {
   loss,
   peerAddress,
   peerName,
+  pqCell,
   rate,
   rtt,
   shortKey,
@@ -111,7 +112,7 @@ export function renderTable(doc: StatusDoc, rates: Rates): void {
   const peers = sortedPeers(doc.peers);
   if (peers.length === 0) {
     const tr0 = el("tr");
-    tr0.appendChild(el("td", { colspan: 13, class: "empty" }, "no peers"));
+    tr0.appendChild(el("td", { colspan: 14, class: "empty" }, "no peers"));
     body.appendChild(tr0);
   }
   for (const p of peers) {
@@ -139,6 +140,8 @@ export function renderTable(doc: StatusDoc, rates: Rates): void {
     tr.appendChild(el("td", { class: "num" }, bytes(p.rxBytes)));
     tr.appendChild(el("td", { class: "num" }, bytes(p.txBytes)));
     tr.appendChild(el("td", {}, ago(p.lastHandshakeAgeSeconds)));
+    const q = pqCell(p);
+    tr.appendChild(el("td", { "data-pq": q.pq }, q.text));
     body.appendChild(tr);
   }
 }

@@ -52,6 +52,8 @@ export interface PeerDoc {
   transport?: unknown;
   /** Candidate endpoints (mesh peers). */
   candidates?: (CandidateDoc | null)[];
+  /** The pair's post-quantum preshared key (mesh peers). */
+  pq?: { session?: unknown; state?: unknown; keyAgeSeconds?: unknown; required?: unknown } | null;
 }
 
 /** One instance of a service. */

@@ -1,0 +1,230 @@
+import assert from "node:assert/strict";
+import { makeMesh, type TestNode, texts, udp } from "../../../tests/fixtures/mesh.ts";
+import type { UserspaceStack } from "../../../drivers/userspace.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import { createLogger } from "../../log/logger.ts";
+import { FAILED_HANDSHAKES_RESET, LOST_KEY_GRACE_MS, MeshPq, type PqOptions } from "./mesh_pq.ts";
+import { PQ_PORT } from "./wire.ts";
+
+/** Two members' devices (makeMesh) with a MeshPq each; their exchange handed across directly. */
+function pqPair(opts: PqOptions = {}, optsB: PqOptions = opts) {
+  const { nodes, clock, net } = makeMesh(2);
+  const inbox: { to: number; data: Uint8Array; from: string }[] = [];
+  const stack = (i: number) =>
+    ({
+      listen: (port: number) => {
+        assert.equal(port, PQ_PORT);
+        return {
+          port,
+          send: (to: { address: string }, data: Uint8Array) =>
+            inbox.push({
+              to: nodes.findIndex((n) => n.ip === to.address),
+              data,
+              from: nodes[i].ip,
+            }),
+          close: () => {},
+        };
+      },
+    }) as unknown as UserspaceStack;
+  const view: MembershipView = {
+    network: "10.0.0.0/24",
+    version: 1,
+    members: nodes.map((n, i) =>
+      ({ name: `n${i}`, publicKey: n.publicKey, address: n.ip, endpoints: [] }) as unknown as Member
+    ),
+  };
+  const make = (i: number) =>
+    new MeshPq({
+      device: nodes[i].device,
+      stack: stack(i),
+      logger: createLogger({ level: "error" }),
+      now: () => clock.now(),
+      tickMs: 0,
+    }, { pqRotateMs: 5000, ...(i === 0 ? opts : optsB) });
+  const pqs = nodes.map((_, i) => make(i));
+  for (const p of pqs) p.start(view);
+  /** Node i's part made again (its agent restarted): the old one must be closed. */
+  const restart = (i: number) => {
+    pqs[i] = make(i);
+    pqs[i].start(view);
+  };
+  const deliver = () => {
+    while (inbox.length > 0) {
+      const m = inbox.shift()!;
+      pqs[m.to].receive(m.data, m.from);
+      net.deliver();
+    }
+    net.deliver();
+  };
+  const round = (ms = 1000) => {
+    clock.advance(ms);
+    for (const n of nodes) n.device.tick();
+    for (const p of pqs) p.tick();
+    net.deliver();
+    deliver();
+  };
+  return { nodes, clock, net, pqs, inbox, deliver, round, restart };
+}
+
+const psk = (a: TestNode, b: TestNode) => a.device.peer(b.publicKey)!.handshake.presharedKey;
+const zero = (k: Uint8Array) => k.every((x) => x === 0);
+const same = (a: Uint8Array, b: Uint8Array) => a.every((x, i) => x === b[i]);
+
+Deno.test("two members: a session, then the same post-quantum key on both, and a session on it", () => {
+  const { nodes: [a, b], net, pqs, round } = pqPair();
+  // No session, no exchange.
+  round();
+  assert.ok(zero(psk(a, b)) && zero(psk(b, a)));
+  a.packets.inject(udp(a.ip, b.ip, "hello"));
+  net.deliver();
+  round();
+  assert.ok(!zero(psk(a, b)));
+  assert.ok(same(psk(a, b), psk(b, a)));
+  // The responder's handshake after the confirmation: the session in use carries the key.
+  for (const [x, y] of [[a, b], [b, a]]) {
+    const st = pqs[x === a ? 0 : 1].peerStatus(y.publicKey)!.pq;
+    assert.equal(st.session, true, JSON.stringify(st));
+    assert.equal(st.state, "pq");
+    assert.equal(st.rotations, 1);
+  }
+  assert.equal(pqs[0].metrics().rotations + pqs[1].metrics().rotations, 2);
+  assert.deepEqual(pqs[0].metrics().peers, { pq: 1, classical: 0 });
+  // The next rotation: another key, the session still carries traffic.
+  const before = psk(a, b).slice();
+  for (let i = 0; i < 6; i++) round();
+  assert.ok(!same(psk(a, b), before));
+  assert.ok(same(psk(a, b), psk(b, a)));
+  a.packets.inject(udp(a.ip, b.ip, "after"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["hello", "after"]);
+  for (const p of pqs) p.close();
+});
+
+Deno.test("a member's malformed message and a stranger's are counted drops, nothing changes", () => {
+  const { nodes: [a, b], pqs, net, round } = pqPair();
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  round();
+  const key = psk(b, a).slice();
+  pqs[1].receive(new Uint8Array([1, 9, 0, 0]), a.ip);
+  pqs[1].receive(new Uint8Array(1200), a.ip);
+  pqs[1].receive(new Uint8Array([1, 1, 0, 0, 0, 1, 0, 0, 0, 1]), "10.0.0.77");
+  const f = pqs[1].metrics().failures;
+  assert.equal(f.malformed, 2);
+  assert.equal(f["not-member"], 1);
+  assert.ok(same(psk(b, a), key));
+  for (const p of pqs) p.close();
+});
+
+Deno.test("a member without pq: offers go unanswered, the pair stays classical and shows it", () => {
+  const { nodes: [a, b], pqs, net, round } = pqPair({}, { pq: false });
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  for (let i = 0; i < 40; i++) round();
+  assert.ok(zero(psk(a, b)) && zero(psk(b, a)));
+  const [initiator, responder] = pqs[0].peerStatus(b.publicKey)!.pq.state === "off"
+    ? [pqs[1], pqs[0]]
+    : [pqs[0], pqs[1]];
+  assert.equal(responder.enabled, false);
+  const st = initiator.peerStatus(responder === pqs[0] ? a.publicKey : b.publicKey)!.pq;
+  assert.equal(st.session, false);
+  // The smaller key initiates: unanswered when that is the side with pq on, else waiting.
+  assert.ok(st.state === "unanswered" || st.state === "waiting", st.state);
+  for (const p of pqs) p.close();
+});
+
+Deno.test("--require-pq: data waits for the post-quantum session, then flows", () => {
+  const { nodes: [a, b], net, pqs, round } = pqPair({ requirePq: true }, {});
+  a.packets.inject(udp(a.ip, b.ip, "early"));
+  net.deliver();
+  assert.equal(a.device.drops.get("pq-required"), 1);
+  assert.deepEqual(texts(b), []);
+  assert.equal(pqs[0].peerStatus(b.publicKey)!.pq.required, true);
+  // The exchange itself flows on the classical session the refused packet started.
+  round();
+  round();
+  a.packets.inject(udp(a.ip, b.ip, "late"));
+  net.deliver();
+  assert.deepEqual(texts(b), ["late"]);
+  assert.throws(
+    () =>
+      new MeshPq({
+        device: a.device,
+        stack: {} as UserspaceStack,
+        logger: createLogger({ level: "error" }),
+      }, { pq: false, requirePq: true }),
+    /require-pq needs pq/,
+  );
+  for (const p of pqs) p.close();
+});
+
+Deno.test("a member that lost its keys (a restart without bye): both start again from none", () => {
+  const { nodes: [a, b], net, pqs, round, clock, restart } = pqPair();
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  round();
+  assert.ok(!zero(psk(a, b)));
+  // b "restarts": its keys for a are gone, as its sessions.
+  pqs[1].close();
+  b.device.setPresharedKeys(a.publicKey, { key: new Uint8Array(32), tag: 0 }, null);
+  b.device.resetPeer(a.publicKey);
+  clock.advance(LOST_KEY_GRACE_MS + 1000);
+  // a's next handshake gets through on its alternate, the base key (a classical session)...
+  a.device.initiateHandshakeNow(b.publicKey);
+  net.deliver();
+  b.packets.inject(udp(b.ip, a.ip, "from the restarted"));
+  net.deliver();
+  assert.deepEqual(texts(a), ["from the restarted"]);
+  assert.equal(a.device.peer(b.publicKey)!.current!.presharedKeyTag, 0);
+  // ...which tells a that b lost its keys: a gives them up too.
+  pqs[0].tick();
+  const who = pqs[0].metrics().failures;
+  assert.equal(who["peer-lost-keys"] + who["handshake-failed"], 1);
+  // b's new run: a key again, on both sides.
+  restart(1);
+  for (let i = 0; i < 3; i++) round();
+  assert.ok(!zero(psk(a, b)));
+  assert.ok(same(psk(a, b), psk(b, a)));
+  for (const p of pqs) p.close();
+});
+
+Deno.test("handshakes that fail with the keys held: given up after a few attempts", () => {
+  const { nodes: [a, b], net, pqs, round, clock } = pqPair();
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  round();
+  for (let i = 0; i < 6; i++) round(); // a second rotation: neither side's alternate is none
+  assert.ok(!zero(psk(a, b)));
+  pqs[1].close();
+  b.device.setPresharedKeys(a.publicKey, { key: new Uint8Array(32).fill(7), tag: 0 }, null);
+  b.device.resetPeer(a.publicKey);
+  a.device.resetPeer(b.publicKey);
+  for (let i = 0; i < FAILED_HANDSHAKES_RESET; i++) {
+    clock.advance(6000);
+    a.device.initiateHandshakeNow(b.publicKey);
+    net.deliver();
+    pqs[0].tick();
+  }
+  assert.equal(pqs[0].metrics().failures["handshake-failed"], 1);
+  assert.ok(zero(psk(a, b)));
+  pqs[0].close();
+});
+
+Deno.test("a member that does not answer at all keeps the pair's keys for when it is back", () => {
+  const { nodes: [a, b], net, pqs, round, clock } = pqPair();
+  a.packets.inject(udp(a.ip, b.ip, "x"));
+  net.deliver();
+  round();
+  const key = psk(a, b).slice();
+  // b is cut off: a's initiations go unanswered, again and again.
+  b.device.removePeer(a.publicKey);
+  for (let i = 0; i < 10; i++) {
+    clock.advance(6000);
+    a.device.initiateHandshakeNow(b.publicKey);
+    net.deliver();
+    pqs[0].tick();
+  }
+  assert.ok(same(psk(a, b), key));
+  assert.equal(pqs[0].metrics().failures["handshake-failed"], 0);
+  for (const p of pqs) p.close();
+});
