@@ -543,6 +543,7 @@ export class NodeSync {
       ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
       r: this.#run,
       fw: true,
+      fz: true,
       ...(snap ? { sv: snap.v, sp: snap.next } : {}),
     });
   }

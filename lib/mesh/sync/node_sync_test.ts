@@ -136,6 +136,7 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       hi: 60_000,
       r: run,
       fw: true,
+      fz: true,
     }]]);
     h.sync.hello();
     assert.equal((h.sent[1][1] as Extract<ControlMessage, { t: "hello" }>).r, run);
