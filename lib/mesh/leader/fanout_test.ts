@@ -450,7 +450,7 @@ function isPacked(bytes: Uint8Array): boolean {
 }
 
 Deno.test("fanout: a member that takes packed parts fetches its snapshot in under a third of the datagrams, the same view", async () => {
-  let clock = 0;
+  const clock = 0;
   const m = await mesh({ now: () => clock, network: "10.6.0.0/16" });
   const members: Member[] = [];
   for (let i = 0; i < 300; i++) members.push(await m.join(`n${i}`));
