@@ -187,11 +187,12 @@ export class Fanout {
 
   /**
    * Whether member `key` takes packed parts (its latest hello said `fz`): its views and deltas
-   * are sent so from now on.
+   * are sent so from now on. The caller checked it is a member (its record may not be here
+   * yet: its first hello can come before the change that adds it); it goes when removed.
    */
   packs(key: string, yes: boolean): void {
-    if (!yes) this.#packs.delete(key);
-    else if (this.#members.has(key)) this.#packs.add(key);
+    if (yes) this.#packs.add(key);
+    else this.#packs.delete(key);
   }
 
   /** Takes the leader's view after a change (the store's, or a member's). */
