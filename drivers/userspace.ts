@@ -46,8 +46,12 @@ import {
 export const DEFAULT_MTU = 1420;
 /** Packets queued before `start` beyond this are dropped; after it, a full queue is sent at once. */
 const MAX_OUT_QUEUE = 4096;
-/** Buffers of sent datagrams kept for the next ones. */
-const MAX_SPARE = 1024;
+/**
+ * Buffers of sent datagrams kept for the next ones: as many as a turn may queue, so a leader
+ * telling its members (2,048 datagrams a turn, lib/mesh/leader/answers.ts) makes no new buffer
+ * once warm. A stack keeps only what one turn used (a member, a few).
+ */
+const MAX_SPARE = MAX_OUT_QUEUE;
 /** Destination addresses `send` keeps parsed. */
 const MAX_DESTINATIONS = 65_536;
 /** Datagrams buffered per `listenIterator` beyond this are dropped. */

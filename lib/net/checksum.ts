@@ -177,7 +177,11 @@ export function l4ChecksumV4(
   offset: number,
   length: number,
 ): number {
-  return finish(sum16(packet, offset, length, pseudoHeaderSumV4(packet, 0, protocol, length)));
+  // Word loads (checksumAdd): a leader checksums every datagram it tells its members, and the
+  // byte loop was a tenth of its time telling a full mesh.
+  return finish(
+    checksumAdd(packet, offset, length, pseudoHeaderSumV4(packet, 0, protocol, length)),
+  );
 }
 
 /**
@@ -190,5 +194,7 @@ export function l4ChecksumV6(
   offset: number,
   length: number,
 ): number {
-  return finish(sum16(packet, offset, length, pseudoHeaderSumV6(packet, 0, nextHeader, length)));
+  return finish(
+    checksumAdd(packet, offset, length, pseudoHeaderSumV6(packet, 0, nextHeader, length)),
+  );
 }

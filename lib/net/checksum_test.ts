@@ -262,3 +262,22 @@ Deno.test("checksum: ipv4HeaderChecksum at an offset ignores the stored field an
     assert.equal(finish(refSum(pkt, at, ihl)), 0);
   }
 });
+
+Deno.test("checksum: l4ChecksumV4 and l4ChecksumV6 (word loads) equal the byte-loop reference exactly, at every alignment", () => {
+  const ref = (p: Uint8Array, pseudo: [number, number], extra: number, off: number, n: number) => {
+    let s = refSum(p, pseudo[0], pseudo[1]) + extra + refSum(p, off, n);
+    while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+    return ~s & 0xffff;
+  };
+  const buf = random(2000 + 8);
+  for (let shift = 0; shift < 8; shift++) {
+    const p = buf.subarray(shift);
+    for (const n of [8, 9, 31, 32, 33, 100, 1171, 1172, 1372, 1392]) {
+      assert.equal(l4ChecksumV4(p, PROTO_UDP, 20, n), ref(p, [12, 8], PROTO_UDP + n, 20, n));
+      assert.equal(
+        l4ChecksumV6(p, PROTO_UDP, 40, n),
+        ref(p, [8, 32], PROTO_UDP + (n >>> 16) + (n & 0xffff), 40, n),
+      );
+    }
+  }
+});

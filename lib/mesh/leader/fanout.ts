@@ -19,6 +19,11 @@
  * each, would otherwise encode the whole view once per join); its last part is each member's own
  * record (a member that joined after it is in its view). A member that asks for a snapshot no
  * longer kept starts over with the newest (resync).
+ *
+ * Members whose hellos say they take packed parts (`fz`, lib/mesh/sync/packed.ts) get views and
+ * deltas as records deflated once per group and version and cut into datagrams: a quarter to a
+ * third of the datagrams of JSON parts, which is most of what telling a full mesh costs the
+ * leader (each datagram sealed and written). Each encoding is made when first asked for.
  * @module
  */
 
@@ -33,6 +38,7 @@ import {
   SNAPSHOT_WINDOW,
   viewParts,
 } from "../sync/protocol.ts";
+import { packBody, type PackedHead, packedParts } from "../sync/packed.ts";
 import { type GroupId, Scope } from "./scope.ts";
 
 /**
@@ -57,16 +63,24 @@ export const SNAPSHOT_IDLE_MS = 10_000;
 /** How long a group's snapshot is given to members whose view is whole again, ms. */
 export const SNAPSHOT_REUSE_MS = 1000;
 
-/** A group's whole view at one version, encoded once: its parts, the member's own last. */
+/** A snapshot in one encoding: its shared parts, and the member's own part last. */
+interface SnapshotForm {
+  /** The shared parts (each says `parts` = these plus the member's own). */
+  parts: Uint8Array[];
+  /** The member's own part, its `members` set per member. */
+  self: Extract<ControlMessage, { t: "view" }>;
+}
+
+/** A group's whole view at one version, encoded once in each encoding asked for. */
 interface Snapshot {
   version: number;
   /** Monotonic ms when it was made, and when a member last fetched it. */
   at: number;
   used: number;
-  /** The shared parts (each says `parts` = these plus the member's own). */
-  parts: Uint8Array[];
-  /** The member's own part, its `members` set per member. */
-  self: Extract<ControlMessage, { t: "view" }>;
+  /** The view it holds (its encodings are made from it when first asked for). */
+  view: MembershipView;
+  plain: SnapshotForm | null;
+  packed: SnapshotForm | null;
 }
 
 /** What the fan-out reads of the leader's state. */
@@ -98,6 +112,12 @@ interface Answer {
   self: ControlMessage | null;
 }
 
+/** A change's records, before they are encoded. */
+interface DeltaBody {
+  upsert: Member[];
+  remove: string[];
+}
+
 /** Keeps the members' scoped views and encodes what they are told. See the module docs. */
 export class Fanout {
   readonly #src: FanoutSource;
@@ -126,6 +146,8 @@ export class Fanout {
   encodings = 0;
   // Each group's snapshots, oldest first.
   readonly #snapshots = new Map<GroupId, Snapshot[]>();
+  // The members that take packed parts (their latest hello said so).
+  readonly #packs = new Set<string>();
 
   readonly #logMax: number;
   readonly #now: () => number;
@@ -163,6 +185,16 @@ export class Fanout {
     return this.#scope;
   }
 
+  /**
+   * Whether member `key` takes packed parts (its latest hello said `fz`): its views and deltas
+   * are sent so from now on. The caller checked it is a member (its record may not be here
+   * yet: its first hello can come before the change that adds it); it goes when removed.
+   */
+  packs(key: string, yes: boolean): void {
+    if (yes) this.#packs.add(key);
+    else this.#packs.delete(key);
+  }
+
   /** Takes the leader's view after a change (the store's, or a member's). */
   update(view: MembershipView): void {
     if (view.version === this.#version) return;
@@ -186,6 +218,7 @@ export class Fanout {
       this.#members.delete(key);
       this.#movedAt.delete(key);
       this.#changedAt.delete(key);
+      this.#packs.delete(key);
     }
     for (const m of changes.upsert) {
       const saw = this.#seers(this.#scope.groupOf(m.publicKey));
@@ -277,6 +310,7 @@ export class Fanout {
       this.#members.delete(k);
       this.#movedAt.delete(k);
       this.#changedAt.delete(k);
+      this.#packs.delete(k);
     }
     for (const m of changes.upsert) {
       this.#members.set(m.publicKey, m);
@@ -339,6 +373,7 @@ export class Fanout {
     this.#movedAt.clear();
     this.#changedAt.clear();
     for (const m of view.members) this.#members.set(m.publicKey, m);
+    for (const k of this.#packs) if (!this.#members.has(k)) this.#packs.delete(k);
     let doc = null;
     try {
       doc = p ? parsePolicy(p.text) : null;
@@ -387,7 +422,7 @@ export class Fanout {
     if (from >= this.#version) return [];
     const g = this.#scope.groupOf(key);
     if (g === undefined) return [];
-    const delta = this.#deltaAnswer(g, key, from);
+    const delta = this.#deltaAnswer(g, key, from, this.#packs.has(key));
     const parts = this.#finish(delta ?? this.#viewAnswer(g), key, from);
     this.#held.set(key, this.#version);
     return parts;
@@ -408,7 +443,7 @@ export class Fanout {
       return this.#window(kept, key, snap.part);
     }
     if (held >= this.#version) return [];
-    const delta = this.#deltaAnswer(g, key, held);
+    const delta = this.#deltaAnswer(g, key, held, this.#packs.has(key));
     if (delta) {
       this.#held.set(key, this.#version);
       return this.#finish(delta, key, held);
@@ -438,7 +473,7 @@ export class Fanout {
     const g = this.#scope.groupOf(key);
     const s = g === undefined ? undefined : this.#snapshots.get(g)?.find((x) => x.version === v);
     if (!s) return true;
-    const n = s.parts.length + 1;
+    const n = this.#form(s, this.#packs.has(key)).parts.length + 1;
     return (Math.floor(Math.min(part, n - 1) / this.#windowParts) + 1) * this.#windowParts >= n;
   }
 
@@ -450,13 +485,14 @@ export class Fanout {
 
   /** The parts of `s` from `part` to the end of its window, the member's own part last. */
   #window(s: Snapshot, key: string, part: number): Uint8Array[] {
-    const n = s.parts.length + 1;
+    const form = this.#form(s, this.#packs.has(key));
+    const n = form.parts.length + 1;
     const first = Math.max(0, Math.min(part, n - 1));
     const end = Math.min(n, (Math.floor(first / this.#windowParts) + 1) * this.#windowParts);
-    const out = s.parts.slice(first, Math.min(end, n - 1));
+    const out = form.parts.slice(first, Math.min(end, n - 1));
     if (end === n) {
       const own = this.#members.get(key);
-      out.push(this.#encode({ ...s.self, members: own ? [own] : [] }));
+      out.push(this.#encode({ ...form.self, members: own ? [own] : [] }));
       // An older snapshot (shared by a burst of joins): the notice after it has the member
       // ask for what changed since.
       if (s.version < this.#version) out.push(this.#notice());
@@ -485,14 +521,13 @@ export class Fanout {
       const mg = this.#scope.groupOf(m.publicKey);
       return mg !== undefined && this.#scope.sees(g, mg);
     });
-    const msgs = viewParts(this.#viewNow(members)) as Extract<ControlMessage, { t: "view" }>[];
-    const n = msgs.length + 1;
     const s: Snapshot = {
       version: this.#version,
       at: t,
       used: t,
-      parts: msgs.map((m) => this.#encode({ ...m, parts: n })),
-      self: { ...msgs[0], part: n - 1, parts: n, members: [] },
+      view: this.#viewNow(members),
+      plain: null,
+      packed: null,
     };
     list.push(s);
     // The older ones nobody fetched lately go, and the oldest past the most kept.
@@ -500,6 +535,38 @@ export class Fanout {
     kept.splice(0, Math.max(0, kept.length - SNAPSHOT_KEEP));
     this.#snapshots.set(g, kept);
     return s;
+  }
+
+  /** Snapshot `s` in JSON parts or packed ones, encoded at the first ask. */
+  #form(s: Snapshot, packed: boolean): SnapshotForm {
+    if (packed) {
+      if (s.packed) return s.packed;
+      const chunks = packBody({ members: s.view.members, remove: [] });
+      const n = chunks.length + 1;
+      const parts = packedParts(this.#head("view", s.view), chunks, 1);
+      this.encodings += parts.length;
+      const { network, network6, version: v } = s.view;
+      const self = { t: "view" as const, v, network, ...(network6 ? { network6 } : {}) };
+      return s.packed = { parts, self: { ...self, part: n - 1, parts: n, members: [] } };
+    }
+    if (s.plain) return s.plain;
+    const msgs = viewParts(s.view) as Extract<ControlMessage, { t: "view" }>[];
+    const n = msgs.length + 1;
+    return s.plain = {
+      parts: msgs.map((m) => this.#encode({ ...m, parts: n })),
+      self: { ...msgs[0], part: n - 1, parts: n, members: [] },
+    };
+  }
+
+  /** The header of a packed view or delta (from version `from`) of `view`. */
+  #head(t: "view" | "delta", view: MembershipView, from?: number): PackedHead {
+    return {
+      t,
+      v: view.version,
+      ...(t === "delta" ? { from } : {}),
+      network: view.network,
+      ...(t === "view" && view.network6 ? { network6: view.network6 } : {}),
+    };
   }
 
   /** Snapshots kept, over every group (for tests and metrics). */
@@ -536,13 +603,24 @@ export class Fanout {
       if (from >= this.#version) continue;
       if (from >= log.fullSince && !log.entries.some((e) => e.version > from)) continue;
       told.set(g, this.#version);
-      const groupDelta = from >= log.fullSince ? this.#deltaAnswer(g, null, from) : null;
+      // The group's delta in each encoding, made when a member first needs it.
+      const deltas = new Map<boolean, Answer | null>();
+      const groupDelta = (packed: boolean): Answer | null => {
+        if (!deltas.has(packed)) {
+          deltas.set(
+            packed,
+            from >= log.fullSince ? this.#deltaAnswer(g, null, from, packed) : null,
+          );
+        }
+        return deltas.get(packed)!;
+      };
       for (const m of list) {
         // A member answered since holds a later version than its group was told.
         const held = this.#held.get(m.publicKey) ?? -1;
         const mine = held > from ? held : from;
         if (mine >= this.#version) continue;
-        const a = mine === from ? groupDelta : this.#deltaAnswer(g, null, mine);
+        const packed = this.#packs.has(m.publicKey);
+        const a = mine === from ? groupDelta(packed) : this.#deltaAnswer(g, null, mine, packed);
         // A member that changed group asks for its own (whole) view.
         const own = a === null || (this.#movedAt.get(m.publicKey) ?? 0) > mine;
         const bytes = own || a.parts.length > PUSH_PARTS_MAX
@@ -597,14 +675,29 @@ export class Fanout {
     return encodeMessage(msg);
   }
 
-  /** The group's delta from `from`, cached; null when its log does not reach back that far. */
-  #deltaAnswer(g: GroupId, key: string | null, from: number): Answer | null {
+  /**
+   * The group's delta from `from` (packed or in JSON parts), cached; null when its log does not
+   * reach back that far.
+   */
+  #deltaAnswer(g: GroupId, key: string | null, from: number, packed = false): Answer | null {
     const log = this.#logs.get(g);
     if (!log || from < log.fullSince || from > this.#version) return null;
     if (key !== null && (this.#movedAt.get(key) ?? 0) > from) return null;
-    const id = `${g}|${from}`;
+    const id = `${g}|${from}${packed ? "|z" : ""}`;
     const hit = this.#cache.get(id);
     if (hit) return hit;
+    const body = this.#deltaBody(log, from);
+    const answer = packed ? this.#packedDelta(g, from, body) : this.#withSelf(
+      g,
+      deltaParts(from, this.#viewNow([]), body),
+      true,
+    );
+    this.#cache.set(id, answer);
+    return answer;
+  }
+
+  /** The records and removals of the group's log since `from`, merged. */
+  #deltaBody(log: GroupLog, from: number): DeltaBody {
     const merged = new Map<string, boolean>();
     for (const e of log.entries) {
       if (e.version <= from) continue;
@@ -617,11 +710,28 @@ export class Fanout {
       if (up && m) upsert.push(m);
       else if (!up) remove.push(k);
     }
-    const view = this.#viewNow([]);
-    const msgs = deltaParts(from, view, { upsert, remove });
-    const answer = this.#withSelf(g, msgs, true);
-    this.#cache.set(id, answer);
-    return answer;
+    return { upsert, remove };
+  }
+
+  /**
+   * A group's delta as packed parts, deflated once; where the group does not see itself, each
+   * member's own record goes in one more part (plain JSON, filled per member), and `bare` are
+   * the parts without it.
+   */
+  #packedDelta(g: GroupId, from: number, body: DeltaBody): Answer {
+    const head = this.#head("delta", this.#viewNow([]), from);
+    const chunks = packBody({ members: body.upsert, remove: body.remove });
+    const n = chunks.length;
+    if (this.#scope.seesOwn(g)) {
+      this.encodings += n;
+      return { parts: packedParts(head, chunks), bare: null, self: null };
+    }
+    this.encodings += 2 * n;
+    return {
+      parts: packedParts(head, chunks, 1),
+      bare: packedParts(head, chunks),
+      self: { ...head, part: n, parts: n + 1, members: [], remove: [] } as ControlMessage,
+    };
   }
 
   /** The group's whole view (without same-group members it may not see), cached. */

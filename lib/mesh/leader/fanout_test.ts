@@ -442,3 +442,91 @@ Deno.test("fanout: a snapshot a member is fetching is kept; one nobody fetched f
   assert.equal(m.fanout.keeps(busy.key, kept.v), true);
   assert.equal(m.fanout.keeps(idle.key, gone.v), false);
 });
+
+/** Whether `bytes` is a packed part (lib/mesh/sync/packed.ts). */
+function isPacked(bytes: Uint8Array): boolean {
+  const msg = parseMessage(bytes);
+  return (msg?.t === "view" || msg?.t === "delta") && msg.z !== undefined;
+}
+
+Deno.test("fanout: a member that takes packed parts fetches its snapshot in under a third of the datagrams, the same view", async () => {
+  const clock = 0;
+  const m = await mesh({ now: () => clock, network: "10.6.0.0/16" });
+  const members: Member[] = [];
+  for (let i = 0; i < 300; i++) members.push(await m.join(`n${i}`));
+  const [plain, packed] = [new Node(members[0].publicKey), new Node(members[1].publicKey)];
+  m.fanout.packs(packed.key, true);
+  const fetchAll = (n: Node) => {
+    let datagrams = 0;
+    let parts = m.fanout.fetch(n.key, 0);
+    for (;;) {
+      datagrams += parts.length;
+      n.take(parts);
+      const s = n.snapshot();
+      if (!s) return datagrams;
+      parts = m.fanout.fetch(n.key, n.view.version, s);
+    }
+  };
+  const [a, b] = [fetchAll(plain), fetchAll(packed)];
+  assert.ok(b * 3 < a, `${b} packed datagrams, ${a} JSON`);
+  for (const n of [plain, packed]) {
+    assert.equal(n.view.version, m.core.view().version);
+    assert.equal(records(n.view.members), records(m.core.view().members));
+  }
+  // A member whose hello no longer says so (a restart into an older agent) gets JSON again.
+  m.fanout.packs(packed.key, false);
+  assert.ok(!m.fanout.fetch(packed.key, 0).some(isPacked));
+});
+
+Deno.test("fanout: one push tells packed and JSON members, each encoding made once for the group", async () => {
+  const m = await mesh();
+  const members: Member[] = [];
+  for (let i = 0; i < 6; i++) members.push(await m.join(`n${i}`));
+  const nodes = new Map(members.map((x) => [x.address, new Node(x.publicKey)]));
+  for (const n of nodes.values()) n.take(m.fanout.answer(n.key, 0));
+  for (const x of members.slice(0, 3)) m.fanout.packs(x.publicKey, true);
+  const told = new Map();
+  await m.join("late");
+  await m.core.updateMember(members[5].publicKey, { endpoints: ["198.51.100.5:5"] });
+  const before = m.fanout.encodings;
+  const sent: [string, Uint8Array][] = [];
+  m.fanout.push(members, told, (to, b) => sent.push([to, b]));
+  // One packed part and one JSON part, each made once for every member of the group.
+  assert.equal(m.fanout.encodings - before, 2);
+  assert.equal(new Set(sent.map(([, b]) => b)).size, 2);
+  for (const [to, b] of sent) {
+    const i = members.findIndex((x) => x.address === to);
+    assert.equal(isPacked(b), i < 3, `member ${i}`);
+    nodes.get(to)!.take([b]);
+  }
+  for (const n of nodes.values()) {
+    assert.equal(n.view.version, m.core.view().version);
+    assert.equal(records(n.view.members), records(m.core.view().members));
+  }
+});
+
+Deno.test("fanout: packed deltas carry each member's own record in a part of its own where its group does not see itself", async () => {
+  const m = await mesh();
+  const web1 = await m.join("web1", { role: "web" });
+  const web2 = await m.join("web2", { role: "web" });
+  const db = await m.join("db", { role: "db" });
+  await m.policy(WEB_TO_DB);
+  const nodes = [web1, web2, db].map((x) => new Node(x.publicKey));
+  for (const n of nodes) m.fanout.packs(n.key, true);
+  for (const n of nodes) n.take(m.fanout.answer(n.key, 0));
+  assert.deepEqual(nodes[0].names(), ["db", "lead", "web1"]);
+  // web1 and db change: web1 is told db's record (packed) and its own (a plain part of its
+  // own); web2 gets db's only, the parts shared with web1 but for the own part.
+  await m.core.updateMember(web1.publicKey, { endpoints: ["198.51.100.2:2"] });
+  await m.core.updateMember(db.publicKey, { endpoints: ["198.51.100.4:4"] });
+  const [p1, p2] = [0, 1].map((i) => m.fanout.answer(nodes[i].key, nodes[i].view.version));
+  assert.deepEqual(p1.map(isPacked), [true, false]);
+  assert.deepEqual(p2.map(isPacked), [true]);
+  nodes[0].take(p1);
+  nodes[1].take(p2);
+  const ep = (n: Node, name: string) => n.view.members.find((x) => x.name === name)?.endpoints;
+  assert.deepEqual(ep(nodes[0], "web1"), ["198.51.100.2:2"]);
+  assert.deepEqual(ep(nodes[0], "db"), ["198.51.100.4:4"]);
+  assert.deepEqual(nodes[1].names(), ["db", "lead", "web2"]);
+  assert.deepEqual(ep(nodes[1], "db"), ["198.51.100.4:4"]);
+});

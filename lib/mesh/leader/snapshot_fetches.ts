@@ -85,6 +85,8 @@ export class SnapshotFetches {
   hello(key: string, from: string, msg: Extract<ControlMessage, { t: "hello" }>): void {
     const fanout = this.#deps.fanout();
     if (!fanout) return;
+    // What it takes (packed parts or JSON ones) is what its latest hello says.
+    fanout.packs(key, msg.fz === true);
     if (this.#answers.busy(key)) return void this.#answers.skipped++;
     // A node that fetches views in windows: the snapshot it is assembling goes on from the
     // part it lacks, or it gets a delta, or a window of a shared snapshot.

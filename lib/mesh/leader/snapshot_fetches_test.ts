@@ -7,6 +7,9 @@ import { FETCH_IDLE_MS, FETCH_RATE, FETCHING_MAX, SnapshotFetches } from "./snap
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+// What each member's latest hello said it takes (packed parts or not).
+const packed = new Map<string, boolean>();
+
 // A fan-out whose snapshots (version 7) are three windows long, for every member.
 const fanout = {
   keeps: (_key: string, v: number) => v === 7,
@@ -17,6 +20,7 @@ const fanout = {
     enc.encode(`${key}:${snap?.part ?? 0}`),
   ],
   answer: (key: string) => [enc.encode(`${key}:delta`)],
+  packs: (key: string, yes: boolean) => packed.set(key, yes),
 } as unknown as Fanout;
 
 function setup(members: Set<string>) {
@@ -78,5 +82,20 @@ Deno.test("snapshot fetches: places idle past FETCH_IDLE_MS free up; fetches pas
     assert.equal(sent.length - before, FETCH_RATE.burst);
   } finally {
     answers.close();
+  }
+});
+
+Deno.test("snapshot fetches: what a member takes (packed parts or JSON ones) is what its latest hello says", () => {
+  const { fetches, answers } = setup(new Set(["a", "b"]));
+  packed.clear();
+  try {
+    fetches.hello("a", "a-a", { ...hello, fz: true });
+    fetches.hello("b", "a-b", hello);
+    assert.deepEqual([...packed], [["a", true], ["b", false]]);
+    fetches.hello("a", "a-a", hello);
+    assert.equal(packed.get("a"), false);
+  } finally {
+    answers.close();
+    packed.clear();
   }
 });

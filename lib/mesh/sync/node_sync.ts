@@ -544,6 +544,7 @@ export class NodeSync {
       ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
       r: this.#run,
       fw: true,
+      fz: true,
       ...(snap ? { sv: snap.v, sp: snap.next } : {}),
     });
   }
@@ -716,7 +717,17 @@ export class NodeSync {
     }
     if (msg.t === "view" || msg.t === "delta") {
       const a = this.#assembler(this.#assemblers, from, ViewAssembler);
+      const malformed = a.malformed;
       const v = a.add(msg, view);
+      if (a.malformed > malformed) {
+        // Only a leader sends views (checked above): a body that does not unpack is its fault or
+        // the path's; the view held stays, and the next hello asks again.
+        d.logger.warn("a view from the leader did not unpack: dropped", {
+          from,
+          version: msg.v,
+          dropped: a.malformed,
+        });
+      }
       this.#fetchOn(from);
       // A leader behind the others (its store's news on the way) may send an older view.
       if (v && v.version > view.version) {

@@ -3,10 +3,12 @@ import { MISSED_HELLOS, NodeSync, type NodeSyncDeps } from "./node_sync.ts";
 import {
   type ControlMessage,
   deltaParts,
+  parseMessage,
   policyParts,
   SNAPSHOT_WINDOW,
   viewParts,
 } from "./protocol.ts";
+import { packBody, packedParts } from "./packed.ts";
 import { StateDir } from "../state/state.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { createLogger, type Logger, nullLogger } from "../../log/logger.ts";
@@ -136,6 +138,7 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       hi: 60_000,
       r: run,
       fw: true,
+      fz: true,
     }]]);
     h.sync.hello();
     assert.equal((h.sent[1][1] as Extract<ControlMessage, { t: "hello" }>).r, run);
@@ -871,6 +874,30 @@ Deno.test("node sync: a snapshot comes a window at a time; a lost part is asked 
     // The news heard while it came is asked for now.
     assert.equal(h.hellos().at(-1)!.v, 8);
     assert.equal(h.hellos().at(-1)!.sv, undefined);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a packed view from the leader applies; one that does not unpack is dropped and said, the view held kept", async () => {
+  const log = logged();
+  const h = await harness({ logger: log.logger });
+  try {
+    h.sync.start(null);
+    const head = { t: "view" as const, v: 3, network: "10.3.0.0/24" };
+    const packed = (chunks: Uint8Array[]) => packedParts(head, chunks).map((b) => parseMessage(b)!);
+    for (const msg of packed(packBody({ members: [leader, self, other], remove: [] }, 100))) {
+      h.deliver(msg);
+    }
+    assert.equal(h.held().version, 3);
+    assert.deepEqual(h.held().members.map((m) => m.name), ["lead", "me", "o"]);
+    // A body cut short (a forged or broken chunk): nothing applied, one line.
+    const good = packBody({ members: [leader, self], remove: [] });
+    for (const msg of packed([good[0].slice(0, 8)]).map((m) => ({ ...m, v: 4 }))) h.deliver(msg);
+    assert.equal(h.held().version, 3);
+    const said = log.lines.filter((l) => /did not unpack/.test(l));
+    assert.equal(said.length, 1);
+    assert.match(said[0], /version=4/);
   } finally {
     await h.cleanup();
   }

@@ -14,6 +14,7 @@ import type { Member, MembershipView, ServiceSpec } from "../../members/member.t
 import { type RelayMessage, validateRelayMessage } from "../../relay/messages.ts";
 import { type LeaseMessage, parseLeaseMessage } from "../../services/lease/protocol.ts";
 import { type LinksMessage, parseLinksMessage } from "./links.ts";
+import { PACKED, unpackBody, unpackPart } from "./packed.ts";
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -110,6 +111,11 @@ export type ControlMessage =
     /** The snapshot the node is assembling (its version) and the first part it lacks. */
     sv?: number;
     sp?: number;
+    /**
+     * Present when the node takes packed views and deltas (./packed.ts: records deflated once
+     * and cut into chunks, a quarter to a third of the datagrams): the leader sends them to it.
+     */
+    fz?: true;
   }
   /**
    * A node's ask for the parts of snapshot `v` (a whole view, in windows) from `part` on; it
@@ -140,6 +146,8 @@ export type ControlMessage =
     part: number;
     parts: number;
     members: Member[];
+    /** A packed part's chunk (./packed.ts): its records come with the whole view. */
+    z?: Uint8Array;
   }
   | {
     t: "delta";
@@ -150,6 +158,8 @@ export type ControlMessage =
     parts: number;
     members: Member[];
     remove: string[];
+    /** A packed part's chunk (./packed.ts): its records and removals come with the whole delta. */
+    z?: Uint8Array;
   }
   | { t: "probe"; id: number }
   /**
@@ -274,9 +284,37 @@ export const MAX_CONTROL_BYTES = 65_535;
 const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 const optionalCount = (v: unknown): boolean => v === undefined || count(v);
 
+const viewHead = (m: Record<string, unknown>): boolean =>
+  Number.isInteger(m.v) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
+  (m.parts as number) > 0 && (m.parts as number) < 100_000 && typeof m.network === "string";
+
+/** A packed part (./packed.ts) as a view or delta message carrying its chunk; null if malformed. */
+function parsePacked(data: Uint8Array): ControlMessage | null {
+  const p = unpackPart(data);
+  if (!p) return null;
+  const h = p.head;
+  if (!viewHead(h) || (h.network6 !== undefined && typeof h.network6 !== "string")) return null;
+  const head = {
+    v: h.v as number,
+    network: h.network as string,
+    part: h.part as number,
+    parts: h.parts as number,
+    members: [],
+    z: p.chunk,
+  };
+  if (h.t === "view") {
+    return { t: "view", ...head, ...(h.network6 ? { network6: h.network6 as string } : {}) };
+  }
+  if (h.t === "delta" && Number.isInteger(h.from)) {
+    return { t: "delta", from: h.from as number, ...head, remove: [] };
+  }
+  return null;
+}
+
 /** Parses a control message; null for anything malformed. */
 export function parseMessage(data: Uint8Array): ControlMessage | null {
   if (data.length > MAX_CONTROL_BYTES) return null;
+  if (data[0] === PACKED) return parsePacked(data);
   let o: unknown;
   try {
     o = JSON.parse(dec.decode(data));
@@ -298,16 +336,13 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
         ? { t: "fetch", h: m.h as number, v: m.v as number, part: m.part as number }
         : null;
     case "view":
-      return Number.isInteger(m.v) && Number.isInteger(m.part) && Number.isInteger(m.parts) &&
-          (m.parts as number) > 0 && (m.parts as number) < 100_000 && Array.isArray(m.members) &&
-          typeof m.network === "string"
+      // A chunk comes only in a packed part.
+      return viewHead(m) && Array.isArray(m.members) && m.z === undefined
         ? m as ControlMessage
         : null;
     case "delta":
-      return Number.isInteger(m.v) && Number.isInteger(m.from) && Number.isInteger(m.part) &&
-          Number.isInteger(m.parts) && (m.parts as number) > 0 &&
-          (m.parts as number) < 100_000 && Array.isArray(m.members) &&
-          Array.isArray(m.remove) && typeof m.network === "string"
+      return viewHead(m) && Number.isInteger(m.from) && Array.isArray(m.members) &&
+          Array.isArray(m.remove) && m.z === undefined
         ? m as ControlMessage
         : null;
     case "policy":
@@ -385,6 +420,8 @@ export class ViewAssembler {
   #low = 0;
   #high = 0;
   #v = 0;
+  /** Views and deltas dropped whole because their packed body did not unpack (./packed.ts). */
+  malformed = 0;
 
   /** Adds a part; `current` is the view held now. */
   add(
@@ -409,12 +446,22 @@ export class ViewAssembler {
     const parts = this.#parts as Extract<ControlMessage, { t: "view" | "delta" }>[];
     this.#key = "";
     this.#parts = [];
+    // Packed parts' chunks, in part order, make one body: taken before the plain parts (a
+    // member's own record, in a part of its own, comes last and wins).
+    const chunks = parts.filter((p) => p.z !== undefined).map((p) => p.z!);
+    const body = chunks.length > 0 ? unpackBody(chunks) : { members: [], remove: [] };
+    if (!body) {
+      this.malformed++;
+      return null;
+    }
     const byKey = msg.t === "view"
       ? new Map<string, Member>()
       : new Map(current.members.map((m) => [m.publicKey, m]));
     if (msg.t === "delta") {
+      for (const k of body.remove) byKey.delete(k);
       for (const p of parts) for (const k of p.t === "delta" ? p.remove : []) byKey.delete(k);
     }
+    for (const m of body.members) byKey.set(m.publicKey, m);
     for (const p of parts) for (const m of p.members) byKey.set(m.publicKey, m);
     if (msg.t === "view") {
       return {

@@ -4,7 +4,7 @@ import type { Endpoint } from "../../../lib/io/driver.ts";
 import type { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { encodeKey } from "../../../lib/crypto/keys.ts";
 import type { JoinPending } from "../../../lib/mesh/join/crypto.ts";
-import { DEFAULT_HELLO_MS } from "../../../lib/mesh/sync/protocol.ts";
+import { type ControlMessage, DEFAULT_HELLO_MS } from "../../../lib/mesh/sync/protocol.ts";
 import type { Tunnel } from "./tunnel.ts";
 
 /** Unix ms with fractions, comparable across processes of this machine. */
@@ -44,6 +44,8 @@ export interface Assembly {
   /** The first part missing, and one past the highest part held. */
   low: number;
   high: number;
+  /** Packed parts held (lib/mesh/sync/packed.ts), by part: their body comes once all are. */
+  packed: Map<number, Extract<ControlMessage, { t: "view" | "delta" }>> | null;
 }
 
 /** `held` when it reassembles `key`, else a fresh assembly of `parts` parts for it. */
@@ -57,6 +59,7 @@ export function assembly(held: Assembly | null, key: string, parts: number): Ass
     removed: false,
     low: 0,
     high: 0,
+    packed: null,
   };
 }
 

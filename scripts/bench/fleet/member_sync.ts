@@ -7,7 +7,8 @@ import {
 } from "../../../lib/mesh/sync/protocol.ts";
 import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
 import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/node_sync.ts";
-import { assembly, type Member, now } from "./member.ts";
+import { type PackedBody, unpackBody } from "../../../lib/mesh/sync/packed.ts";
+import { type Assembly, assembly, type Member, now } from "./member.ts";
 
 type View = Extract<ControlMessage, { t: "view" | "delta" }>;
 type Policy = Extract<ControlMessage, { t: "policy" }>;
@@ -39,8 +40,9 @@ export function hello(link: SyncLink, m: Member): void {
     services: [],
     labels: {},
     ...(m.lk ? { lk: m.lk } : {}),
-    // As a node does: whole views in windows, and where its snapshot stands.
+    // As a node does: whole views in windows, packed, and where its snapshot stands.
     fw: true,
+    fz: true,
     ...(m.snapV > 0 && m.view ? { sv: m.snapV, sp: m.view.low } : {}),
   });
   // As a node does: every hello goes with a probe of the leader.
@@ -91,6 +93,43 @@ export function onPolicy(m: Member, msg: Policy): void {
   m.policyHistory?.push(msg.pv, now());
 }
 
+// The bodies of packed parts, unpacked once for every member: a part is one object for all of
+// them (members.ts parses each once), so the ids of a body's parts name it.
+const partIds = new WeakMap<object, number>();
+let nextPartId = 1;
+const bodies = new Map<string, PackedBody | null>();
+
+/** The body of packed `parts` (in part order), unpacked at its first member. */
+function bodyOf(parts: View[]): PackedBody | null {
+  const ids = parts.map((p) => {
+    let id = partIds.get(p);
+    if (id === undefined) partIds.set(p, id = nextPartId++);
+    return id;
+  });
+  const key = ids.join(",");
+  let body = bodies.get(key);
+  if (body === undefined) {
+    body = unpackBody(parts.map((p) => p.z!));
+    if (bodies.size >= 64) bodies.clear();
+    bodies.set(key, body);
+  }
+  return body;
+}
+
+/** Notes what record `r` (in version `v`) says: this member's own, or the watched move. */
+function takeRecord(
+  a: Assembly,
+  m: Member,
+  r: { publicKey: string; endpoints?: string[] },
+  v: number,
+  move: WatchedMove | null,
+): void {
+  if (r.publicKey === m.key) a.own = true;
+  if (move && move.version === 0 && r.publicKey === move.key) {
+    if (r.endpoints?.some((e) => e.startsWith(`${move.address}:`))) move.version = v;
+  }
+}
+
 /**
  * Takes a view or delta part; once whole, and newer than the version held, it becomes
  * `m`'s version. Notes in `move` the first version that carries the watched move.
@@ -102,13 +141,8 @@ export function onView(link: SyncLink, m: Member, msg: View, move: WatchedMove |
   a.got[msg.part] = 1;
   a.high = Math.max(a.high, msg.part + 1);
   while (a.low < msg.parts && a.got[a.low]) a.low++;
-  for (const r of msg.members) {
-    if (r.publicKey === m.key) a.own = true;
-    const mv = move;
-    if (mv && mv.version === 0 && r.publicKey === mv.key) {
-      if (r.endpoints?.some((e) => e.startsWith(`${mv.address}:`))) mv.version = msg.v;
-    }
-  }
+  if (msg.z !== undefined) (a.packed ??= new Map()).set(msg.part, msg);
+  for (const r of msg.members) takeRecord(a, m, r, msg.v, move);
   if (msg.t === "delta" && msg.remove.includes(m.key)) a.removed = true;
   if (--a.left > 0) {
     // As a node: a snapshot's next window once this one is whole; again while parts lack.
@@ -125,6 +159,13 @@ export function onView(link: SyncLink, m: Member, msg: View, move: WatchedMove |
   m.view = null;
   m.snapV = 0;
   m.fetchAt = 0;
+  if (a.packed) {
+    // As a node: the packed parts' body, once all came (a body that does not unpack: lost).
+    const body = bodyOf([...a.packed.keys()].sort((x, y) => x - y).map((k) => a.packed!.get(k)!));
+    if (!body) return;
+    for (const r of body.members) takeRecord(a, m, r, msg.v, move);
+    if (body.remove.includes(m.key)) a.removed = true;
+  }
   if (msg.v <= m.version) return;
   m.version = msg.v;
   if (m.newsDuring > m.version) askFor(link, m, m.newsDuring, 0);

@@ -41,6 +41,7 @@ import {
   MSG_TRANSPORT,
 } from "../../../lib/protocol/constants.ts";
 import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
+import { PACKED } from "../../../lib/mesh/sync/packed.ts";
 import { Tunnel } from "./tunnel.ts";
 import { Member, type MemberState, now, type Sock } from "./member.ts";
 import {
@@ -59,6 +60,19 @@ export { percentile, type Reach } from "./stats.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** A 53-bit hash of `b` (cyrb53): packed parts are cached by it. */
+function hash53(b: Uint8Array): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < b.length; i++) {
+    h1 = Math.imul(h1 ^ b[i], 2654435761);
+    h2 = Math.imul(h2 ^ b[i], 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
 const TICK_MS = 100;
 /** Each member is checked (session age, view) every 3 s: the members spread over these ticks. */
 const HELLO_TICKS = 30;
@@ -370,8 +384,11 @@ export class Fleet {
   }
 
   #parse(payload: Uint8Array): ControlMessage | null {
-    // A view's parts are the same bytes for every member: parsed once.
-    const text = dec.decode(payload);
+    // A view's parts are the same bytes for every member: parsed once (a packed part, binary,
+    // by a hash of its bytes; the body of the parts is then unpacked once too: member_sync.ts).
+    const text = payload[0] === PACKED
+      ? `z${payload.length}|${hash53(payload)}`
+      : dec.decode(payload);
     let msg = this.#cache.get(text);
     if (msg === undefined) {
       msg = parseMessage(payload);

@@ -1,0 +1,133 @@
+/**
+ * Packed view and delta parts: a group's records (a whole view's, or a delta's upserts and
+ * removals) as JSON deflated once and cut into datagram-sized chunks, for nodes whose hello says
+ * they take them (`fz`). A member record is some 230 bytes of JSON, about 5 a datagram; deflated,
+ * some 55 to 75 (keys and the fields' names repeat), so a full mesh's views and pushes take a
+ * quarter to a third of the datagrams, and a leader's cost per datagram (sealing, the UDP write,
+ * the inner checksum) is most of what it spends telling its members.
+ *
+ * A packed part is one datagram: the byte {@link PACKED} (a JSON message starts with `{`), the
+ * header's length (2 bytes, big-endian), the header (JSON: `t`, `v`, `from` for a delta,
+ * `network`, `network6`, `part`, `parts`) and its chunk of the deflated body. The chunks of a
+ * view's parts, in part order, make one raw deflate stream of `{"members":[...],"remove":[...]}`;
+ * parts without a chunk (a member's own record, in a part of its own) are plain JSON messages.
+ * @module
+ */
+
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import type { Member } from "../../members/member.ts";
+
+/** The first byte of a packed part (a JSON message starts with `{`, 0x7b). */
+export const PACKED = 0x01;
+
+/** Deflated bytes a packed part carries, at most: with its header, one datagram under the MTU. */
+export const PACKED_CHUNK = 1200;
+
+/** The largest body a packed view inflates to (about 300,000 records); larger: malformed. */
+export const MAX_PACKED_BODY = 64 * 1024 * 1024;
+
+/** The header of a packed part. */
+export interface PackedHead {
+  t: "view" | "delta";
+  v: number;
+  /** A delta's base version. */
+  from?: number;
+  network: string;
+  network6?: string;
+}
+
+/** What a packed view or delta carries: records to take, keys to drop (a delta's). */
+export interface PackedBody {
+  members: Member[];
+  remove: string[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Deflates `body` once and cuts it into chunks of at most `chunk` bytes (at least one chunk). */
+export function packBody(body: PackedBody, chunk = PACKED_CHUNK): Uint8Array[] {
+  const z = deflateRawSync(enc.encode(JSON.stringify(body)));
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < z.length; i += chunk) out.push(z.subarray(i, i + chunk));
+  if (out.length === 0) out.push(new Uint8Array(0));
+  return out;
+}
+
+/** One packed part's datagram: `head` with `part` of `parts`, and its chunk. */
+export function packedPart(
+  head: PackedHead,
+  part: number,
+  parts: number,
+  chunk: Uint8Array,
+): Uint8Array {
+  const h = enc.encode(JSON.stringify({ ...head, part, parts }));
+  const out = new Uint8Array(3 + h.length + chunk.length);
+  out[0] = PACKED;
+  out[1] = h.length >> 8;
+  out[2] = h.length & 0xff;
+  out.set(h, 3);
+  out.set(chunk, 3 + h.length);
+  return out;
+}
+
+/**
+ * The datagrams of `chunks` (from {@link packBody}) under `head`, parts 0 to `chunks.length - 1`
+ * of `chunks.length + extra` (`extra`: plain parts that follow, a member's own record).
+ */
+export function packedParts(head: PackedHead, chunks: Uint8Array[], extra = 0): Uint8Array[] {
+  const n = chunks.length + extra;
+  return chunks.map((c, i) => packedPart(head, i, n, c));
+}
+
+/**
+ * A packed part's header (as parsed JSON, unchecked: the caller checks it as any message) and
+ * its chunk (a copy: the datagram's buffer may be reused); null when it is not one.
+ */
+export function unpackPart(
+  data: Uint8Array,
+): { head: Record<string, unknown>; chunk: Uint8Array } | null {
+  if (data.length < 3 || data[0] !== PACKED) return null;
+  const len = (data[1] << 8) | data[2];
+  if (3 + len > data.length) return null;
+  let head: unknown;
+  try {
+    head = JSON.parse(dec.decode(data.subarray(3, 3 + len)));
+  } catch {
+    return null;
+  }
+  if (typeof head !== "object" || head === null || Array.isArray(head)) return null;
+  return { head: head as Record<string, unknown>, chunk: data.slice(3 + len) };
+}
+
+/**
+ * The body of a packed view or delta from its chunks in part order; null when they do not
+ * inflate (a lost or forged chunk, a truncated stream), inflate past {@link MAX_PACKED_BODY}, or
+ * are not a body (records as objects with a string key, removals as strings).
+ */
+export function unpackBody(chunks: Uint8Array[], max = MAX_PACKED_BODY): PackedBody | null {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const z = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    z.set(c, at);
+    at += c.length;
+  }
+  let o: unknown;
+  try {
+    o = JSON.parse(dec.decode(inflateRawSync(z, { maxOutputLength: max })));
+  } catch {
+    return null;
+  }
+  if (typeof o !== "object" || o === null) return null;
+  const b = o as Record<string, unknown>;
+  const members = b.members;
+  const remove = b.remove ?? [];
+  if (!Array.isArray(members) || !Array.isArray(remove)) return null;
+  for (const m of members) {
+    if (typeof m !== "object" || m === null || typeof m.publicKey !== "string") return null;
+  }
+  if (!remove.every((k) => typeof k === "string")) return null;
+  return { members: members as Member[], remove: remove as string[] };
+}
