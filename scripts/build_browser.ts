@@ -44,6 +44,8 @@ export const PLATFORM_SWAPS: Readonly<Record<string, string>> = {
   "node:crypto": "lib/browser/platform/node_crypto.ts",
   // The system resolver: a page looks no name up.
   "node:dns/promises": "lib/browser/platform/node_dns.ts",
+  // node:zlib's raw DEFLATE for the leader's packed views: fflate instead.
+  "node:zlib": "lib/browser/platform/node_zlib.ts",
 };
 
 /** The import map that makes the swaps, for the repository at `root`. */
