@@ -88,6 +88,18 @@ interface Entry {
  */
 export const LINGER_SLICE_MS = 5;
 
+/**
+ * While its fds keep it busy, the poller hands the event loop a turn in which it waits for its
+ * own I/O at least this often (ms). Deno's event loop takes its sockets' readiness (TCP: the HTTP
+ * API, DNS, the TCP underlay) only when it waits, or every 61 turns: a poller that never waits
+ * (a `setImmediate` turn, or a poll on the helper thread that returns at once) left a leader's
+ * API unanswered for one to two seconds while its members' datagrams kept it busy. A timer's turn
+ * makes the loop wait (up to a millisecond when it has nothing to do), so where the loop's epoll
+ * is known it is taken only when that epoll has something ready: a data path with no other I/O
+ * pays nothing.
+ */
+export const LOOP_IO_TURN_MS = 50;
+
 /** Back off this long after a failed poll(), so a persistent failure cannot spin. */
 const POLL_FAILURE_DELAY_MS = 10;
 
@@ -115,6 +127,11 @@ export class Poller {
   #wakeFd = -1;
   #inPoll = false;
   #idleWaiters: (() => void)[] = [];
+  /** performance.now() when the event loop last waited for its own I/O (see LOOP_IO_TURN_MS). */
+  #loopWaitedAt = 0;
+  /** One pollfd: the event loop's epoll fd, to ask whether it has I/O ready. */
+  readonly #loopPoll = new Uint8Array(new ArrayBuffer(POLLFD_SIZE));
+  readonly #loopPollView = new DataView(this.#loopPoll.buffer);
   #loop: Promise<void> | null = null;
 
   /** Makes a poller; nothing runs until an fd is added. */
@@ -190,6 +207,11 @@ export class Poller {
         if (!this.#anyReady()) break;
       }
       if (this.#entries.length === 0) break;
+      // Busy for a while without the event loop waiting, and it has I/O: a turn in which it waits.
+      if (performance.now() - this.#loopWaitedAt >= LOOP_IO_TURN_MS && this.#loopHasIo()) {
+        await this.#loopTurn();
+      }
+      if (this.#entries.length === 0) break;
       // Right after traffic, wait here: one wake-up per packet instead of two (see lingerMs).
       if (this.#lingering()) {
         // First a turn of the event loop, cheap (no thread involved): the promise reactions the
@@ -201,7 +223,7 @@ export class Poller {
         // Ours ready: serve them; nothing (the slice ended): another turn, then wait again.
         if (woke !== "loop") continue;
         // The event loop's epoll is ready: a full turn of the loop, in which it waits for its
-        // I/O, with the zero-timeout poll below.
+        // I/O, with the zero-timeout poll below (most times: LOOP_IO_TURN_MS bounds the others).
       }
       const n = this.#fill();
       this.#inPoll = true;
@@ -216,6 +238,8 @@ export class Poller {
       }
       this.#onPoll?.("wake", ready);
       this.#inPoll = false;
+      // A wait with no timeout: the event loop waited with it (for its own I/O too).
+      if (timeout < 0) this.#loopWaitedAt = performance.now();
       const waiters = this.#idleWaiters;
       if (waiters.length > 0) {
         this.#idleWaiters = [];
@@ -232,6 +256,22 @@ export class Poller {
     c.close(this.#wakeFd);
     this.#wakeFd = -1;
     this.#loop = null;
+  }
+
+  /** Whether the event loop's epoll has I/O ready (true when it is not known). */
+  #loopHasIo(): boolean {
+    if (this.#loopFd < 0) return true;
+    const v = this.#loopPollView;
+    v.setInt32(0, this.#loopFd, true);
+    v.setInt16(4, POLLIN, true);
+    v.setInt16(6, 0, true);
+    return libc().poll(this.#loopPoll, 1n, 0) !== 0;
+  }
+
+  /** A turn of the event loop in which it waits for its own I/O: a timer's (see LOOP_IO_TURN_MS). */
+  async #loopTurn(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#loopWaitedAt = performance.now();
   }
 
   /** Whether to wait on the JS thread: traffic was recent and the event loop's epoll is known. */

@@ -470,3 +470,70 @@ function figures(what: string, phases: PollPhase[]): void {
     `${what}: ${count("wait-here")} waits on the JS thread, ${count("wait")} on the helper`,
   );
 }
+
+/**
+ * TCP round trips (a listener and a client of this process, both on the event loop's own I/O)
+ * while a handler keeps the poller busy: each of its rounds takes `roundMs` of the thread and
+ * leaves its fd ready (its budget spent), so the poller never waits. Returns the rounds served
+ * until `trips` round trips were done.
+ */
+async function roundsForTcpTrips(lingerMs: number, roundMs: number, trips: number) {
+  const poller = new Poller({ lingerMs });
+  const efd = eventFd();
+  libc().write(efd, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
+  let rounds = 0;
+  poller.add(efd, {
+    wantsWrite: false,
+    onWritable() {},
+    onReadable() {
+      rounds++;
+      const end = performance.now() + roundMs;
+      while (performance.now() < end) { /* a busy round: a leader's backlog of hellos */ }
+      return true; // more to read: no wait before the next round
+    },
+  });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    // Busy first: the poller's own start may have let the loop wait.
+    await until(() => rounds >= 3, "the poller's first rounds");
+    const first = rounds;
+    const accepted = listener.accept();
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const server = await accepted;
+    try {
+      const buf = new Uint8Array(1);
+      for (let i = 0; i < trips; i++) {
+        await client.write(Uint8Array.of(i));
+        assert.equal(await server.read(buf), 1);
+        await server.write(buf);
+        assert.equal(await client.read(buf), 1);
+        assert.equal(buf[0], i);
+      }
+    } finally {
+      client.close();
+      server.close();
+    }
+    return rounds - first;
+  } finally {
+    listener.close();
+    await poller.close();
+    libc().close(efd);
+  }
+}
+
+for (const lingerMs of [0, 600_000]) {
+  Deno.test({
+    name: `a busy poller still gives the event loop turns for its own sockets (linger ${lingerMs})`,
+    ignore: !linux,
+    fn: async () => {
+      // Deno's event loop takes its sockets' readiness when it waits, or every 61 turns: a
+      // poller that never let it wait (lingering: setImmediate turns) held each step of a TCP
+      // exchange for some 61 of its rounds (5 round trips: 172 rounds of 20 ms). Now the loop
+      // waits at least every LOOP_IO_TURN_MS, here every third round: the whole exchange takes
+      // fewer rounds than one step took.
+      const rounds = await roundsForTcpTrips(lingerMs, 20, 5);
+      console.log(`5 TCP round trips beside a busy poller: ${rounds} rounds of 20 ms`);
+      assert.ok(rounds < 61, `${rounds} rounds of the poller for 5 TCP round trips`);
+    },
+  });
+}

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { leaderFromConfig, LeaderService } from "./service.ts";
 import type { JoinRequest } from "../join/request.ts";
 import { LeaderCore } from "./core.ts";
-import { type ControlMessage, parseMessage } from "../sync/protocol.ts";
+import {
+  type ControlMessage,
+  parseMessage,
+  SNAPSHOT_WINDOW,
+  ViewAssembler,
+} from "../sync/protocol.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeToken } from "../join/token.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -111,7 +116,8 @@ async function harness(
   const hello = (from: string, msg: Partial<Extract<ControlMessage, { t: "hello" }>> = {}) =>
     handler!({ t: "hello", v: 0, endpoints: [], lk, ...msg }, from);
   const bye = (from: string, k: string) => handler!({ t: "bye", k }, from);
-  return { core, service, sent, applied, policies, endpoints, join, hello, bye };
+  const fetch = (from: string, msg: Extract<ControlMessage, { t: "fetch" }>) => handler!(msg, from);
+  return { core, service, sent, applied, policies, endpoints, join, hello, bye, fetch };
 }
 
 async function until(cond: () => boolean, ms = 2000): Promise<void> {
@@ -910,6 +916,83 @@ Deno.test("leader service: the API is answered while a change streams to every m
     // And every member is told all the same.
     await until(() => told >= 199, 10_000);
     assert.equal(told, 199);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: the API is answered while members' whole views stream", async () => {
+  // View parts sent so far; each takes a stand-in of 0.2 ms to seal and send, as a leader of
+  // thousands takes (a whole view of 10,000 members is some 1,700 parts).
+  let parts = 0;
+  let onFirst: (() => void) | null = null;
+  const h = await harness({
+    now: () => 0,
+    onSendEncoded: (_, msg) => {
+      if (msg.t !== "view") return;
+      parts++;
+      const end = performance.now() + 0.2;
+      while (performance.now() < end) { /* busy */ }
+      const f = onFirst;
+      onFirst = null;
+      f?.();
+    },
+  });
+  try {
+    h.service.start();
+    const nodes: { m: Member; asm: ViewAssembler; view: MembershipView | null; asked: number }[] =
+      [];
+    for (let i = 0; i < 80; i++) {
+      nodes.push({ m: await h.join(`n${i}`), asm: new ViewAssembler(), view: null, asked: 0 });
+    }
+    const whole = () => nodes.filter((n) => n.view?.version === h.core.view().version).length;
+    // Each node takes what it was sent and asks for its next window once it holds one whole
+    // (as node_sync.ts does).
+    let read = 0;
+    const byAddress = new Map(nodes.map((n) => [n.m.address, n]));
+    const step = () => {
+      for (const [to, msg] of h.sent.slice(read)) {
+        const n = byAddress.get(to);
+        if (!n || msg.t !== "view") continue;
+        const v = n.asm.add(msg, n.view ?? { network: "", version: 0, members: [] });
+        if (v) n.view = v;
+      }
+      read = h.sent.length;
+      for (const n of nodes) {
+        const s = n.asm.snapshot();
+        if (s && s.next % SNAPSHOT_WINDOW === 0 && s.next > n.asked) {
+          n.asked = s.next;
+          h.fetch(n.m.address, { t: "fetch", h: n.view?.version ?? 0, v: s.v, part: s.next });
+        }
+      }
+    };
+    const first = new Promise<void>((r) => onFirst = r);
+    // Every member says hello at once, each lacking its whole view (of 81 members: several
+    // windows each, 80 of them in flight).
+    for (const n of nodes) h.hello(n.m.address, { fw: true });
+    let streaming = true;
+    const streamed = (async () => {
+      while (whole() < nodes.length) {
+        await new Promise((r) => setTimeout(r, 0));
+        step();
+      }
+      streaming = false;
+    })();
+    await first;
+    // While the views stream, the API: a token made (a write, through the change queue) and
+    // the node list read.
+    await h.service.createToken({ ttlMs: 60_000 });
+    const listed = h.core.view().members.length;
+    const atToken = { parts, whole: whole(), streaming };
+    assert.equal(listed, nodes.length + 1);
+    assert.ok(atToken.streaming, "the views were still streaming");
+    assert.ok(atToken.whole < nodes.length, `answered with ${atToken.whole} views whole`);
+    await streamed;
+    // And every member holds the whole view all the same.
+    assert.equal(whole(), nodes.length);
+    // The answer came before the last view part went out.
+    console.log(`the token answered after ${atToken.parts} of ${parts} view parts`);
+    assert.ok(atToken.parts < parts, `the token answered after ${atToken.parts} of ${parts} parts`);
   } finally {
     h.service.close();
   }

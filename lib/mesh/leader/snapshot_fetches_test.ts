@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { AnswerPacer } from "./answers.ts";
-import type { ControlMessage } from "../sync/protocol.ts";
-import type { Fanout } from "./fanout.ts";
+import { type ControlMessage, parseMessage, ViewAssembler } from "../sync/protocol.ts";
+import { Fanout } from "./fanout.ts";
+import { LeaderCore } from "./core.ts";
+import { generateKeyPair } from "../../crypto/keys.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
 import { FETCH_IDLE_MS, FETCH_RATE, FETCHING_MAX, SnapshotFetches } from "./snapshot_fetches.ts";
 
 const enc = new TextEncoder();
@@ -97,5 +100,102 @@ Deno.test("snapshot fetches: what a member takes (packed parts or JSON ones) is 
   } finally {
     answers.close();
     packed.clear();
+  }
+});
+
+Deno.test("snapshot fetches: more than FETCHING_MAX members fetch whole views at once; those past it wait, then are served; none is lost", async () => {
+  const WINDOW = 4;
+  const core = await LeaderCore.open(null, {
+    network: "10.7.0.0/24",
+    hostname: "lead",
+    publicKey: generateKeyPair().publicKey,
+    endpoints: ["192.0.2.1:51820"],
+  });
+  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
+  const members: Member[] = [];
+  for (let i = 0; i < FETCHING_MAX + 6; i++) {
+    const res = await core.join({
+      tokenId: token.id,
+      secret: token.secret,
+      publicKey: generateKeyPair().publicKey,
+      hostname: `n${i}`,
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    }, null);
+    if (!res.ok) throw new Error(res.error);
+    members.push(res.member);
+  }
+  const fan = new Fanout(core, { window: WINDOW });
+  // What each member got; datagrams sent so far, and when each member's first came.
+  const inbox = new Map<string, Uint8Array[]>();
+  const first = new Map<string, number>();
+  let sent = 0;
+  const answers = new AnswerPacer((to, bytes) => {
+    if (!first.has(to)) first.set(to, sent);
+    sent++;
+    inbox.get(to)!.push(bytes);
+  });
+  const fetches = new SnapshotFetches({ core, fanout: () => fan, answers, now: () => 0 });
+  const nodes = members.map((m) => ({
+    m,
+    asm: new ViewAssembler(),
+    view: null as MembershipView | null,
+    asked: 0,
+    // Datagrams sent when it asked for its last window (its place then goes to the next).
+    last: Infinity,
+  }));
+  const held = (n: (typeof nodes)[number]) => n.view?.version ?? 0;
+  try {
+    for (const n of nodes) inbox.set(n.m.address, []);
+    // Every member says hello at once, each lacking its whole view.
+    for (const n of nodes) {
+      fetches.hello(n.m.publicKey, n.m.address, { t: "hello", v: 0, endpoints: [], fw: true });
+    }
+    // Each answer is sent paced: a node takes the parts that came, and asks for the next window
+    // once it holds one whole (as node_sync.ts does).
+    for (let turn = 0; turn < 1000 && nodes.some((n) => held(n) < core.view().version); turn++) {
+      await new Promise((r) => setTimeout(r, 0));
+      for (const n of nodes) {
+        for (const bytes of inbox.get(n.m.address)!.splice(0)) {
+          const msg = parseMessage(bytes) as ControlMessage;
+          if (msg.t !== "view") continue;
+          const v = n.asm.add(msg, n.view ?? { network: "", version: 0, members: [] });
+          if (v) n.view = v;
+        }
+        const s = n.asm.snapshot();
+        if (s && s.next % WINDOW === 0 && s.next > n.asked && !answers.busy(n.m.publicKey)) {
+          n.asked = s.next;
+          if (s.next + WINDOW >= s.parts) n.last = sent;
+          fetches.fetch(n.m.publicKey, n.m.address, {
+            t: "fetch",
+            h: held(n),
+            v: s.v,
+            part: s.next,
+          });
+        }
+      }
+    }
+    // The first FETCHING_MAX started at once; each one past them only once as many members as
+    // were ahead of it in line, and one more, had asked for their last windows (places freed).
+    for (const [i, n] of nodes.entries()) {
+      const at = first.get(n.m.address);
+      assert.ok(at !== undefined, `${n.m.name} was never served`);
+      if (i < FETCHING_MAX) {
+        assert.ok(at < FETCHING_MAX * WINDOW, `${n.m.name} started at once`);
+        continue;
+      }
+      const freed = nodes.filter((o) => o.last <= at).length;
+      assert.ok(freed >= i - FETCHING_MAX + 1, `${n.m.name} started with ${freed} places freed`);
+    }
+    // None is lost: every member holds the whole view.
+    const all = JSON.stringify(core.view().members.map((m) => m.publicKey).sort());
+    for (const n of nodes) {
+      assert.equal(held(n), core.view().version, n.m.name);
+      assert.equal(JSON.stringify(n.view!.members.map((m) => m.publicKey).sort()), all, n.m.name);
+    }
+  } finally {
+    answers.close();
   }
 });
