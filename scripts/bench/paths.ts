@@ -10,9 +10,9 @@
  *   UDP rows, so the rows differ only by the route;
  * - then `db`'s site lets out only TCP that starts as HTTP (tests/fixtures/http_only.ts): `db`
  *   goes over a WebSocket to the leader (issue 49), on the same port;
- * - `px`, on a site that lets out nothing but TCP to an HTTP proxy (tinyproxy, on the internet:
- *   `prox`), joined with `HTTPS_PROXY`: over TCP through the proxy to the leader. Without
- *   tinyproxy that row is left out, saying so.
+ * - `px`, beside `da`, of whose packets the site lets out only TCP to an HTTP proxy (tinyproxy,
+ *   on the internet: `prox`), joined with `HTTPS_PROXY`: over TCP through the proxy to the
+ *   leader. Without tinyproxy that row is left out, saying so.
  *
  * For each pair, once the `/status` of both ends (and the leader's view of `db`) shows the
  * expected path and transport, and has for 3 s: ping RTT idle (median of 20, 0.2 s apart),
@@ -343,7 +343,11 @@ async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
     if (first !== null) {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       if ((await look()) === first) return;
-    } else await new Promise((r) => setTimeout(r, 500));
+    } else {
+      // Sessions are made on demand: a pair with no traffic yet is idle, so a ping asks for one.
+      await m.lab.exec(p.from, "ping", "-n", "-c", "1", "-W", "1", m.addr[p.to]);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
   const seen = p.views.map((v, i) =>
     `${v.host} sees ${v.peer}: want ${v.what}, got ${describe(last[i] ?? null)}`
@@ -357,7 +361,9 @@ async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
 
 function describe(v: PeerView | null): string {
   if (v === null) return "?";
-  return `${v.path ?? "?"}${v.via ? `:${v.via}` : ""}/${v.transport ?? "?"}`;
+  return `${v.path ?? "?"}${v.via ? `:${v.via}` : ""}/${v.transport ?? "?"}${
+    v.proxied ? "+proxy" : ""
+  }`;
 }
 
 /** iperf3 from `from` to `to`, with pings from `from` during it; the row. */
@@ -499,11 +505,11 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
   const m = await NatMesh.create({
     internet: [LEADER, ...(withProxy ? ["prox"] : [])],
     sites: {
-      a: { nat: "masquerade", hosts: ["da"] },
+      // px beside da: the lab has four sites, and px's rules name its address alone.
+      a: { nat: "masquerade", hosts: ["da", ...(withProxy ? ["px"] : [])] },
       b: { nat: "masquerade", hosts: ["db"] },
       c: { nat: "random-fully", hosts: ["sa"] },
       d: { nat: "random-fully", hosts: ["sb"] },
-      ...(withProxy ? { e: { nat: "masquerade" as const, hosts: ["px"] } } : {}),
     },
   }, opts);
   const curl = await haveCommands("curl");
@@ -516,12 +522,13 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
   try {
     await m.join(["da", "db", "sa", "sb"]);
     if (withProxy) {
-      // Site e lets out TCP to the proxy and nothing else; px joins with HTTPS_PROXY alone.
+      // Of px's packets the site lets out only TCP to the proxy; px joins with HTTPS_PROXY alone.
       const prox = m.lab.host("prox").ip;
-      await m.lab.run("e", "iptables", "-I", "FORWARD", "1", "-i", "lan", "-j", "DROP");
+      const pxIp = m.lab.host("px").ip;
+      await m.lab.run("a", "iptables", "-I", "FORWARD", "1", "-i", "lan", "-s", pxIp, "-j", "DROP");
       await m.lab.run(
-        "e",
-        ...["iptables", "-I", "FORWARD", "1", "-i", "lan", "-d", prox, "-p", "tcp"],
+        "a",
+        ...["iptables", "-I", "FORWARD", "1", "-i", "lan", "-s", pxIp, "-d", prox, "-p", "tcp"],
         ...["--dport", String(PROXY_PORT), "-j", "ACCEPT"],
       );
       await Deno.chmod(pdir, 0o777);
