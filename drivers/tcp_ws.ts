@@ -106,17 +106,22 @@ export async function serveUpgrade(
   return rest(head.buf, head.end, head.filled);
 }
 
+/** A dialled WebSocket whose server did not upgrade it: the message says what it answered. */
+export class UpgradeRefused extends Error {
+  override name = "UpgradeRefused";
+}
+
 /**
  * Asks for the Upgrade on a dialled connection (`host`: the `Host` header). Resolves with the
- * bytes that followed the answer; throws with what the server said when it did not upgrade.
+ * bytes that followed the answer; throws {@link UpgradeRefused} when the server did not upgrade.
  */
 export async function askUpgrade(conn: Deno.Conn, host: string): Promise<Uint8Array> {
   const key = wsKey();
   const [accept] = await Promise.all([wsAccept(key), writeAll(conn, upgradeRequest(host, key))]);
   const head = await readHead(conn, new Uint8Array(1024), 0);
-  if (head === null) throw new Error("websocket: no answer to the upgrade");
+  if (head === null) throw new UpgradeRefused("websocket: no answer to the upgrade");
   const why = checkUpgradeResponse(head.buf.subarray(0, head.end), accept);
-  if (why !== null) throw new Error(`websocket: ${why}`);
+  if (why !== null) throw new UpgradeRefused(`websocket: ${why}`);
   return rest(head.buf, head.end, head.filled);
 }
 

@@ -7,7 +7,12 @@
  * - `sa`, `sb` behind `--random-fully` NATs: no direct path, relayed by the leader over UDP;
  * - then `db`'s site drops all UDP (`blockUdp`): `db` goes over TCP to the leader, which relays
  *   to `da` (TCP, relayed), and to the leader itself (TCP, direct). The same two hosts as the
- *   UDP rows, so the rows differ only by the route.
+ *   UDP rows, so the rows differ only by the route;
+ * - then `db`'s site lets out only TCP that starts as HTTP (tests/fixtures/http_only.ts): `db`
+ *   goes over a WebSocket to the leader (issue 49), on the same port;
+ * - `px`, beside `da`, of whose packets the site lets out only TCP to an HTTP proxy (tinyproxy,
+ *   on the internet: `prox`), joined with `HTTPS_PROXY`: over TCP through the proxy to the
+ *   leader. Without tinyproxy that row is left out, saying so.
  *
  * For each pair, once the `/status` of both ends (and the leader's view of `db`) shows the
  * expected path and transport, and has for 3 s: ping RTT idle (median of 20, 0.2 s apart),
@@ -31,7 +36,15 @@
 
 import { canBuildLabs, eventually, haveCommands } from "../../tests/fixtures/netns.ts";
 import { LEADER, NatMesh } from "../../tests/fixtures/nat_mesh.ts";
-import { metricsOf, type PeerView, peerView } from "../../tests/fixtures/mesh_lab.ts";
+import {
+  type LabProc,
+  metricsOf,
+  type PeerView,
+  peerView,
+  startMeshNode,
+} from "../../tests/fixtures/mesh_lab.ts";
+import { httpOnly } from "../../tests/fixtures/http_only.ts";
+import { startTinyproxy } from "../../tests/fixtures/tinyproxy.ts";
 import { DEFAULT_RELAY_RATE } from "../../lib/relay/bucket.ts";
 
 /** One pair's figures. */
@@ -174,6 +187,35 @@ const TCP_PAIRS: Pair[] = [
   },
 ];
 
+/** Measured once `db`'s site lets out only TCP that starts as HTTP (UDP still blocked). */
+const WS_PAIRS: Pair[] = [
+  {
+    route: "WebSocket, direct (HTTP only → leader)",
+    from: "db",
+    to: LEADER,
+    views: [
+      view("db", LEADER, direct("websocket"), "direct/websocket"),
+      view(LEADER, "db", direct("websocket"), "direct/websocket"),
+    ],
+  },
+];
+
+/** `px` behind the proxy: any time (its site never changes). */
+const PROXY_PAIRS: Pair[] = [
+  {
+    route: "TCP through an HTTP proxy (proxy only → leader)",
+    from: "px",
+    to: LEADER,
+    views: [
+      view("px", LEADER, (v) => direct("tcp")(v) && v.proxied === true, "direct/tcp+proxy"),
+      view(LEADER, "px", direct("tcp"), "direct/tcp"),
+    ],
+  },
+];
+
+/** The proxy's port on `prox`. */
+const PROXY_PORT = 8888;
+
 /** How long a route may take to come up (punching, relay grants, the TCP fallback). */
 const ROUTE_WAIT_MS = 120_000;
 /** How long a route must hold still before it is measured. */
@@ -301,7 +343,11 @@ async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
     if (first !== null) {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       if ((await look()) === first) return;
-    } else await new Promise((r) => setTimeout(r, 500));
+    } else {
+      // Sessions are made on demand: a pair with no traffic yet is idle, so a ping asks for one.
+      await m.lab.exec(p.from, "ping", "-n", "-c", "1", "-W", "1", m.addr[p.to]);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
   const seen = p.views.map((v, i) =>
     `${v.host} sees ${v.peer}: want ${v.what}, got ${describe(last[i] ?? null)}`
@@ -315,7 +361,9 @@ async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
 
 function describe(v: PeerView | null): string {
   if (v === null) return "?";
-  return `${v.path ?? "?"}${v.via ? `:${v.via}` : ""}/${v.transport ?? "?"}`;
+  return `${v.path ?? "?"}${v.via ? `:${v.via}` : ""}/${v.transport ?? "?"}${
+    v.proxied ? "+proxy" : ""
+  }`;
 }
 
 /** iperf3 from `from` to `to`, with pings from `from` during it; the row. */
@@ -452,35 +500,73 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
   ) {
     return null;
   }
+  const withProxy = await haveCommands("tinyproxy");
+  const opts = { ifPrefix: "pb", cidr: "10.95.0.0/24" };
   const m = await NatMesh.create({
-    internet: [LEADER],
+    internet: [LEADER, ...(withProxy ? ["prox"] : [])],
     sites: {
-      a: { nat: "masquerade", hosts: ["da"] },
+      // px beside da: the lab has four sites, and px's rules name its address alone.
+      a: { nat: "masquerade", hosts: ["da", ...(withProxy ? ["px"] : [])] },
       b: { nat: "masquerade", hosts: ["db"] },
       c: { nat: "random-fully", hosts: ["sa"] },
       d: { nat: "random-fully", hosts: ["sb"] },
     },
-  }, { ifPrefix: "pb", cidr: "10.95.0.0/24" });
+  }, opts);
   const curl = await haveCommands("curl");
-  const pairs = [...UDP_PAIRS, ...TCP_PAIRS];
+  const pairs = [...UDP_PAIRS, ...TCP_PAIRS, ...WS_PAIRS, ...(withProxy ? PROXY_PAIRS : [])];
   const runs: PathsBenchRow[][] = pairs.map(() => []);
+  const at = (list: Pair[]) => pairs.indexOf(list[0]);
+  let proxy: LabProc | null = null;
+  // tinyproxy runs as nobody: its log goes into a folder it may write.
+  const pdir = await Deno.makeTempDir({ prefix: "weft-paths-proxy-" });
   try {
     await m.join(["da", "db", "sa", "sb"]);
+    if (withProxy) {
+      // Of px's packets the site lets out only TCP to the proxy; px joins with HTTPS_PROXY alone.
+      const prox = m.lab.host("prox").ip;
+      const pxIp = m.lab.host("px").ip;
+      await m.lab.run("a", "iptables", "-I", "FORWARD", "1", "-i", "lan", "-s", pxIp, "-j", "DROP");
+      await m.lab.run(
+        "a",
+        ...["iptables", "-I", "FORWARD", "1", "-i", "lan", "-s", pxIp, "-d", prox, "-p", "tcp"],
+        ...["--dport", String(PROXY_PORT), "-j", "ACCEPT"],
+      );
+      await Deno.chmod(pdir, 0o777);
+      proxy = await startTinyproxy(m, { host: "prox", ip: prox, port: PROXY_PORT, dir: pdir });
+      const px = startMeshNode(m.lab, { dir: m.dir, ...opts }, "px", [
+        "--join",
+        await m.token(1),
+      ], { HTTPS_PROXY: `http://${prox}:${PROXY_PORT}` });
+      m.procs.set("px", px);
+      await m.settle(["px"]);
+    }
     for (let r = 0; r < rounds; r++) {
       // Back to UDP: `db` returns to its direct paths (waitRoute waits for them).
-      if (r > 0) await m.lab.blockUdp("b", false);
+      if (r > 0) {
+        await httpOnly(m, "b", false);
+        await m.lab.blockUdp("b", false);
+      }
       for (const [i, p] of UDP_PAIRS.entries()) runs[i].push(await measure(m, p, seconds, curl));
       await m.lab.blockUdp("b", true);
       for (const [i, p] of TCP_PAIRS.entries()) {
-        runs[UDP_PAIRS.length + i].push(await measure(m, p, seconds, curl));
+        runs[at(TCP_PAIRS) + i].push(await measure(m, p, seconds, curl));
+      }
+      await httpOnly(m, "b", true);
+      for (const [i, p] of WS_PAIRS.entries()) {
+        runs[at(WS_PAIRS) + i].push(await measure(m, p, seconds, curl));
+      }
+      for (const [i, p] of (withProxy ? PROXY_PAIRS : []).entries()) {
+        runs[at(PROXY_PAIRS) + i].push(await measure(m, p, seconds, curl));
       }
     }
   } finally {
+    if (proxy) await m.lab.stop(proxy.child).catch(() => {});
     await m.close();
+    await Deno.remove(pdir, { recursive: true }).catch(() => {});
   }
-  // Direct UDP first, then relayed UDP, the TCP routes, and UDP to the leader last (the
-  // baseline of TCP to the leader).
-  const order = [0, 1, 3, 4, 2];
+  // Direct UDP first, then relayed UDP, the TCP routes, UDP to the leader (the baseline of TCP
+  // to the leader), then the WebSocket and the proxy to the leader.
+  const order = [0, 1, 3, 4, 2, ...pairs.keys()].filter((i, k, all) => all.indexOf(i) === k);
   const rows = order.map((i) => combine(runs[i]));
   const base = rows[0];
   const ratios = rows.map((r) => ({
@@ -491,6 +577,7 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
     loadedP95: round(r.loadedP95Ms / base.loadedP95Ms),
   }));
   const notes: string[] = [];
+  if (!withProxy) notes.push("no tinyproxy here: the row through an HTTP proxy is left out");
   if (rows.some((r) => r.dropReasons.includes("relay server:rate"))) {
     const mbit = DEFAULT_RELAY_RATE.bytesPerSecond * 8 / 1e6;
     notes.push(

@@ -88,7 +88,10 @@ const nat = await runNatBench(runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20);
 if (!nat) console.log("skipped: needs root, ip netns, iptables, conntrack, ping");
 else console.table(nat);
 
-console.log("## NAT lab: direct UDP, relayed UDP and TCP between two members (root only)");
+console.log(
+  "## NAT lab: direct UDP, relayed UDP, TCP, WebSocket and TCP through an HTTP proxy between " +
+    "two members (root only)",
+);
 // `deno task bench --rounds N`: every route N times, interleaved, medians (default 1).
 const roundsAt = Deno.args.indexOf("--rounds");
 const paths = await runPathsBench(

@@ -8,10 +8,12 @@
  * the leader as a relay: the page has nothing but its socket), subscribes to `news/*`, and shows
  * the event `tun` publishes (`weft publish`).
  *
- * The leader's WebSocket is served by tests/fixtures/ws_bridge.ts, a TEST-ONLY STAND-IN run in
- * the leader's namespace in front of its TCP transport, until the leader serves it itself (issue
- * 49 item 1). To switch to the real server: drop the bridge and set {@link wsUrl} to the leader's
- * TCP port (`ws://<leader>:51820`).
+ * The WebSocket is the leader's own, on its TCP transport's port (drivers/tcp_ws.ts), and the
+ * leader's `weft status --json` says the page's path is carried over `websocket`. The relay the
+ * issue's proof names is the leader here, not another granted relay: a page's one socket carries
+ * both its join (answered by the leader alone) and all its traffic, and the browser node takes
+ * relay grants from the leader only (lib/browser/relay_routes.ts), so a page cannot use another
+ * relay's WebSocket today.
  */
 
 import assert from "node:assert/strict";
@@ -27,14 +29,10 @@ const ignore = !hasChromium() || !(await canBuildLabs());
 /** A hang guard for each awaited event (a start, a join, an answer), generous for a busy box. */
 const GUARD_MS = 120_000;
 const ROOT = new URL("../..", import.meta.url).pathname;
-const BRIDGE = new URL("../fixtures/ws_bridge.ts", import.meta.url).pathname;
 const SERVE = new URL("../../examples/browser/serve.ts", import.meta.url).pathname;
-/** The stand-in's port in the leader's namespace. */
-const BRIDGE_PORT = 8443;
-
-/** The WebSocket the page joins through: the stand-in now, the leader's TCP port once served. */
+/** The WebSocket the page joins through: the leader's TCP transport's port, which serves it. */
 function wsUrl(leaderIp: string): string {
-  return `ws://${leaderIp}:${BRIDGE_PORT}`;
+  return `ws://${leaderIp}:51820`;
 }
 
 Deno.test({
@@ -74,19 +72,14 @@ Deno.test({
       procs.push(tun);
       await waitUp(lab, "tun", dir, tun);
 
-      // The stand-in for the leader's WebSocket, in the leader's namespace.
-      const bridge = denoIn(lab, "lead", BRIDGE, "51820", "0.0.0.0", String(BRIDGE_PORT));
-      procs.push(bridge);
       // The page and the bundle, served in the page's namespace.
       const web = denoIn(lab, "web", SERVE, "--port", "8080", "--bundle", bundle);
       procs.push(web);
-      for (const [what, p, text] of [["bridge", bridge, "listening"], ["page", web, "serving"]]) {
-        const up = await eventually(
-          () => Promise.resolve((p as LabProc).output().includes(text as string)),
-          GUARD_MS,
-        );
-        assert.ok(up, `${what}: ${(p as LabProc).output()}`);
-      }
+      const up = await eventually(
+        () => Promise.resolve(web.output().includes("serving")),
+        GUARD_MS,
+      );
+      assert.ok(up, `page: ${web.output()}`);
 
       browser = await browserIn(lab.host("web").ns);
       const page = await browser.context.newPage();
@@ -158,6 +151,14 @@ Deno.test({
         action: "say",
         params: { n: 7 },
       });
+
+      // The leader's status: the page is reached directly, over its WebSocket, no proxy.
+      const st = await weftIn(lab, "lead", dir, "status", "--json");
+      assert.equal(st.code, 0, st.stderr);
+      const pagePeer = JSON.parse(st.stdout).peers.find((p: { name: string }) => p.name === "page");
+      assert.equal(pagePeer?.path, "direct", JSON.stringify(pagePeer));
+      assert.equal(pagePeer?.transport, "websocket", JSON.stringify(pagePeer));
+      assert.equal(pagePeer?.proxied, undefined, JSON.stringify(pagePeer));
 
       // Subscribe on the page; tun publishes until the page shows the event.
       await page.fill("#pattern", "news/*");

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { startTinyproxy } from "../fixtures/tinyproxy.ts";
 import {
   type LabProc,
   metricsOf,
@@ -34,36 +35,15 @@ const PROXY = `http://${PROXY_IP}:${PROXY_PORT}`;
 const PASSWORD = "s3cr3tw0rd";
 const ENCODED = "s%33cr3tw0rd";
 
-/** tinyproxy's configuration: CONNECT to the WireGuard port only, from the lab's internet. */
-function tinyproxyConf(log: string, auth: boolean): string {
-  return [
-    `Port ${PROXY_PORT}`,
-    `Listen ${PROXY_IP}`,
-    "Timeout 600",
-    `LogFile "${log}"`,
-    "LogLevel Connect",
-    "MaxClients 50",
-    "Allow 203.0.113.0/24",
-    `ConnectPort ${WG_PORT}`,
-    "User nobody",
-    "Group nogroup",
-    ...(auth ? [`BasicAuth weft ${PASSWORD}`] : []),
-    "",
-  ].join("\n");
-}
-
-/** Runs tinyproxy on the proxy host and waits until it listens. */
-async function startProxy(m: NatMesh, dir: string, auth: boolean): Promise<LabProc> {
-  const conf = join(dir, auth ? "auth.conf" : "open.conf");
-  await Deno.writeTextFile(conf, tinyproxyConf(join(dir, "tinyproxy.log"), auth));
-  await Deno.chmod(conf, 0o644);
-  const p = m.lab.spawn("prox", "tinyproxy", ["-d", "-c", conf]);
-  const up = await eventually(async () => {
-    const r = await m.lab.exec("prox", "ss", "-Htln", `sport = :${PROXY_PORT}`);
-    return r.stdout.trim() !== "";
-  }, HANG_GUARD_MS);
-  assert.ok(up, `tinyproxy did not listen:\n${p.output()}`);
-  return p;
+/** Runs tinyproxy on the proxy host (with BasicAuth when `auth`) and waits until it listens. */
+function startProxy(m: NatMesh, dir: string, auth: boolean): Promise<LabProc> {
+  return startTinyproxy(m, {
+    host: "prox",
+    ip: PROXY_IP,
+    port: PROXY_PORT,
+    dir,
+    ...(auth ? { password: PASSWORD } : {}),
+  });
 }
 
 /** Starts a joining node with `env`; keeps it in the mesh's processes. */

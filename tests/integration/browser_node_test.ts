@@ -7,25 +7,23 @@
  * leader as a relay: its only way out is the socket), receives an event n1 publishes to a topic
  * it subscribed to, and publishes one that a subscriber on n1 receives; closed, it leaves.
  *
- * The WebSocket is served by tests/fixtures/ws_bridge.ts, a TEST-ONLY STAND-IN for the leader's
- * own WebSocket transport (issue 49 item 1): to use the real server, give the nodes
- * `ws://127.0.0.1:${lport}` (the leader's TCP port) instead of `bridge.url` ({@link WS_URL}).
+ * The WebSocket is the leader's own, served on its TCP transport's port (drivers/tcp_ws.ts); the
+ * leader's `weft status --json` then says each page's path is carried over `websocket`.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, HOST_AGENT_FLAGS, weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { loopbackArgs, spawnWeft, untilServing, type WeftAgent } from "../fixtures/weft_agent.ts";
-import { startWsBridge } from "../fixtures/ws_bridge.ts";
 import * as fromSources from "../../lib/browser/mod.ts";
 import { buildBrowser, platformReferences } from "../../scripts/build_browser.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 
 const [CMD, ...PRE] = selfCommand();
 
-/** Where the nodes' WebSocket is: the stand-in bridge now; the leader's TCP port once served. */
-function WS_URL(bridge: { url: string }, _leaderTcpPort: number): string {
-  return bridge.url;
+/** Where the nodes' WebSocket is: the leader's TCP port, which serves it too. */
+function WS_URL(leaderTcpPort: number): string {
+  return `ws://127.0.0.1:${leaderTcpPort}`;
 }
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -58,7 +56,6 @@ Deno.test({
     const onLeader = (...a: string[]) =>
       weft([...a, "--status-listen", leader.status, "--state-dir", `${dir}/leader`]);
     let n1: WeftAgent | null = null;
-    const bridge = startWsBridge(lport);
     const nodes: fromSources.BrowserNode[] = [];
     let sub: Deno.ChildProcess | null = null;
     try {
@@ -112,13 +109,13 @@ Deno.test({
       for (const [i, lib] of [fromSources, fromBundle].entries()) {
         const node = await lib.joinMesh({
           token,
-          url: WS_URL(bridge, lport),
+          url: WS_URL(lport),
           hostname: `page${i}`,
           syncIntervalMs: 1000,
         });
         nodes.push(node);
         assert.match(node.address, /^10\.214\.0\.\d+$/);
-        assert.equal(node.status().via, bridge.url);
+        assert.equal(node.status().via, WS_URL(lport));
 
         // echo is on n1 only: the call goes to n1 through the leader (the page's one way out).
         let answer: unknown = null;
@@ -164,13 +161,22 @@ Deno.test({
         assert.deepEqual(got.data, { i });
         assert.equal(got.publisher, node.name);
       }
-      // Both sockets went through the bridge: one for each join, one for each node.
-      assert.equal(bridge.accepted(), 4);
-
-      // The leader lists the pages; closed, each says bye and is offline.
+      // The leader lists the pages, each reached over its WebSocket (status's transport, and the
+      // table's path); closed, each says bye and is offline.
       const listed = await onLeader("status", "--json");
-      const names = JSON.parse(listed.stdout).peers.map((p: { name: string }) => p.name);
-      for (const n of nodes) assert.ok(names.includes(n.name), `${n.name} in ${names}`);
+      type Peer = { name: string; path: string; transport?: string; proxied?: boolean };
+      const peers: Peer[] = JSON.parse(listed.stdout).peers;
+      for (const n of nodes) {
+        const p = peers.find((x) => x.name === n.name);
+        assert.ok(p, `${n.name} in ${peers.map((x) => x.name)}`);
+        assert.equal(p.path, "direct", JSON.stringify(p));
+        assert.equal(p.transport, "websocket", JSON.stringify(p));
+        assert.equal(p.proxied, undefined, JSON.stringify(p));
+      }
+      const table = (await onLeader("status")).stdout;
+      for (const n of nodes) {
+        assert.match(table, new RegExp(`^${n.name}\\s.*direct/websocket`, "m"), table);
+      }
       for (const n of nodes.splice(0)) await n.close();
       sub.kill("SIGTERM");
       await sub.status;
@@ -182,7 +188,6 @@ Deno.test({
         sub.kill("SIGTERM");
         await sub.status;
       }
-      await bridge.close();
       for (const a of agents) await a.stop();
       await backend.shutdown();
       await Deno.remove(dir, { recursive: true });

@@ -51,7 +51,8 @@ Deno.test({
       const token = created.stdout.trim();
 
       // Its secret changed (as a token from another mesh would be): the leader takes the
-      // connection and, not knowing the token, answers nothing.
+      // connection, and then the WebSocket the join goes on to, and, not knowing the token,
+      // answers nothing on either.
       const forged = encodeToken({
         ...decodeToken(token),
         secret: encodeBase64(new Uint8Array(32).fill(7)),
@@ -63,7 +64,8 @@ Deno.test({
         new RegExp(
           `no answer from the leader: tcp://127\\.0\\.0\\.1:${port} took the connection but did ` +
             "not answer the join \\(a leader does not answer a token it does not know: one from " +
-            "another mesh, or whose secret changed; check the token\\) \\(\\d+ tries in 15 s\\)",
+            "another mesh, or whose secret changed; check the token\\), and over websocket " +
+            `ws://127\\.0\\.0\\.1:${port} upgraded but did not answer either \\(\\d+ tries in 15 s\\)`,
         ),
       );
 

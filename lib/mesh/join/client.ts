@@ -17,6 +17,7 @@ import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { DualTransport } from "../../../drivers/dual.ts";
 import { TcpTransport } from "../../../drivers/tcp.ts";
 import { ProxyError } from "../../../drivers/proxy_connect.ts";
+import { UpgradeRefused } from "../../../drivers/tcp_ws.ts";
 import type { ProxySetting } from "../../net/proxy.ts";
 import { proxyConnector } from "../../agent/proxy.ts";
 import {
@@ -116,7 +117,13 @@ export async function requestJoin(
     // Below the resend interval: a dial that failed is tried again at the next resend.
     redialDelayMs: 500,
     onError: (e) => logger.debug("join over tcp", { error: String(e) }),
-    onDial: (to, outcome, error) => receiver.dialed?.(to, outcome, proxyRefusal(error)),
+    onDial: (to, outcome, error) =>
+      receiver.dialed?.(
+        to,
+        outcome,
+        proxyRefusal(error),
+        error instanceof UpgradeRefused ? error.message : undefined,
+      ),
     ...(proxy
       ? { dial: (o: { hostname: string; port: number; signal: AbortSignal }) => proxy.dial(o) }
       : {}),

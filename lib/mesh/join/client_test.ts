@@ -235,6 +235,52 @@ Deno.test("join client: a TCP port that takes the connection and never answers: 
   }
 });
 
+Deno.test("join client: a web server on the TCP port: the WebSocket tried there says what it answered", async () => {
+  const udpPort = freeBoth();
+  const tcpPort = freeBoth();
+  // Not a weft: an HTTP server, which takes the framed TCP and answers GET /weft/ws with a 404.
+  let asked = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: tcpPort, onListen: () => {} }, (r) => {
+    if (new URL(r.url).pathname === "/weft/ws") asked++;
+    return new Response("not here", { status: 404 });
+  });
+  const net = new MemoryNetwork();
+  try {
+    await assert.rejects(
+      requestJoin(
+        resolveMesh({
+          role: "node",
+          stateDir: "/nonexistent",
+          hostname: "n1",
+          // Past the 2 s of fast resends (TCP joins in), then three more (the WebSocket).
+          joinTimeoutMs: 7000,
+          tcpPort: 40000,
+          openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
+        }).join,
+        checkJoinToken(token({ endpoints: [`127.0.0.1:${udpPort}`], tcpPort }), dh),
+        generateKeyPair().privateKey,
+        nullLogger,
+      ),
+      (e) => {
+        assert.match(
+          String(e),
+          new RegExp(
+            `no answer from the leader: tcp://127\\.0\\.0\\.1:${tcpPort} took the connection ` +
+              "but did not answer the join \\(.*check the token\\), and over websocket " +
+              `ws://127\\.0\\.0\\.1:${tcpPort} could not be opened: the server did not upgrade ` +
+              "\\(answered 404 Not Found\\): no weft serves a WebSocket there \\(check the " +
+              "token's TCP port\\) \\(\\d+ tries in 7 s\\)$",
+          ),
+        );
+        return true;
+      },
+    );
+    assert.ok(asked >= 1, "the WebSocket was asked for");
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("join client: no answer over UDP, and TCP refused or off", async () => {
   const udpPort = freeBoth();
   const tcpPort = freeBoth();

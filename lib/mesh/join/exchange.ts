@@ -93,10 +93,13 @@ export interface JoinReceiver {
   /** Each datagram received. */
   on: ((data: Uint8Array, from: Endpoint) => void) | null;
   /**
-   * How each TCP dial ended, for the leader being asked; `proxy` when it failed at the HTTP proxy
-   * dialled through (what the proxy said, and whether that refuses as a closed port does).
+   * How each TCP or WebSocket dial ended, for the leader being asked; `proxy` when it failed at
+   * the HTTP proxy dialled through (what the proxy said, and whether that refuses as a closed port
+   * does); `upgrade` when a WebSocket's server answered but did not upgrade (what it answered).
    */
-  dialed: ((to: Endpoint, outcome: TcpDialOutcome, proxy?: ProxyRefusal) => void) | null;
+  dialed:
+    | ((to: Endpoint, outcome: TcpDialOutcome, proxy?: ProxyRefusal, upgrade?: string) => void)
+    | null;
 }
 
 /** A TCP dial that failed at the HTTP proxy it went through. */
@@ -265,6 +268,12 @@ export interface EndpointSeen {
   refusals: number;
   /** What the HTTP proxy said of the last dial to `tcp`, when it failed there. */
   proxy?: string;
+  /** The WebSocket the join dialled for it (`ws://host:port`); absent when none was tried. */
+  ws?: string;
+  /** How the last dial to `ws` ended; absent when none ended. */
+  wsDial?: TcpDialOutcome;
+  /** Why the last dial to `ws` failed: what the proxy or the server (not upgrading) said. */
+  wsWhy?: string;
   /** The leader sent a cookie from it over UDP (it is under load). */
   cookie: boolean;
   /** Why its name did not resolve, while it does not. */
@@ -274,7 +283,8 @@ export interface EndpointSeen {
 /**
  * The error of a leader that did not answer a join, saying what was seen of each endpoint: a
  * TCP port that refused the connection, one that took it and never answered (the likely wrong
- * token), or no reply at all. `tries` requests in `ms`.
+ * token), or no reply at all; and, when the join went on to a WebSocket there, how that went.
+ * `tries` requests in `ms`.
  */
 export function describeUnanswered(seen: EndpointSeen[], tries: number, ms: number): string {
   const parts = seen.map((e) => {
@@ -282,35 +292,62 @@ export function describeUnanswered(seen: EndpointSeen[], tries: number, ms: numb
     if (e.cookie) {
       return `${e.endpoint} is under load (it sent a cookie) and did not answer the join in time`;
     }
-    if (e.proxy !== undefined) {
-      return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled through ` +
-        `the proxy: ${e.proxy}` + (e.refusals > 1 ? ` (${e.refusals} times)` : "");
-    }
-    switch (e.dial) {
-      case "connected":
-        return `${e.tcp} took the connection but did not answer the join (a leader does not ` +
-          "answer a token it does not know: one from another mesh, or whose secret changed; " +
-          "check the token)";
-      case "refused":
-        return `${e.tcp} refused the connection` +
-          (e.refusals > 1 ? ` ${e.refusals} times` : "") +
-          " (no weft listens on that TCP port: is the leader running?)";
-      case "unreachable":
-        return `${e.endpoint} is unreachable (no route to it: ${e.tcp} could not be dialled)`;
-      case "failed":
-        return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled`;
-      default:
-        // A dial that timed out, or is still waiting: nothing came back at all.
-        if (e.tcp !== undefined) {
-          return `no reply at all from ${e.endpoint} or ${e.tcp} (down, or a firewall drops it)`;
-        }
-        // UDP alone: a leader that is down and one that ignores the token look the same.
-        return `no reply at all from ${e.endpoint} over udp (a leader that is down, behind a ` +
-          "firewall, or that does not know this token does not answer)";
-    }
+    const tcp = overTcpSaid(e);
+    return e.ws === undefined ? tcp : `${tcp}, and over websocket ${overWsSaid(e.ws, e)}`;
   });
   return `no answer from the leader: ${parts.join("; ")} (${tries} tries in ` +
     `${Math.round(ms / 100) / 10} s)`;
+}
+
+/** What was seen of an endpoint over UDP and TCP. */
+function overTcpSaid(e: EndpointSeen): string {
+  if (e.proxy !== undefined) {
+    return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled through ` +
+      `the proxy: ${e.proxy}` + (e.refusals > 1 ? ` (${e.refusals} times)` : "");
+  }
+  switch (e.dial) {
+    case "connected":
+      return `${e.tcp} took the connection but did not answer the join (a leader does not ` +
+        "answer a token it does not know: one from another mesh, or whose secret changed; " +
+        "check the token)";
+    case "refused":
+      return `${e.tcp} refused the connection` +
+        (e.refusals > 1 ? ` ${e.refusals} times` : "") +
+        " (no weft listens on that TCP port: is the leader running?)";
+    case "unreachable":
+      return `${e.endpoint} is unreachable (no route to it: ${e.tcp} could not be dialled)`;
+    case "failed":
+      return `no reply from ${e.endpoint} over udp, and ${e.tcp} could not be dialled`;
+    default:
+      // A dial that timed out, or is still waiting: nothing came back at all.
+      if (e.tcp !== undefined) {
+        return `no reply at all from ${e.endpoint} or ${e.tcp} (down, or a firewall drops it)`;
+      }
+      // UDP alone: a leader that is down and one that ignores the token look the same.
+      return `no reply at all from ${e.endpoint} over udp (a leader that is down, behind a ` +
+        "firewall, or that does not know this token does not answer)";
+  }
+}
+
+/** What was seen of the WebSocket `ws` an endpoint was dialled at. */
+function overWsSaid(ws: string, e: EndpointSeen): string {
+  // The proxy said the same of both: once is enough.
+  if (e.wsWhy !== undefined && e.wsWhy === e.proxy) {
+    return `${ws} could not be dialled through the proxy either`;
+  }
+  switch (e.wsDial) {
+    case "connected":
+      return `${ws} upgraded but did not answer either`;
+    case "refused":
+      return `${ws} was refused too` + (e.wsWhy !== undefined ? `: ${e.wsWhy}` : "");
+    case "unreachable":
+      return `${ws} was unreachable too`;
+    case "failed":
+      // What the proxy said, or the server's answer when it did not upgrade.
+      return `${ws} could not be opened` + (e.wsWhy !== undefined ? `: ${e.wsWhy}` : "");
+    default:
+      return `no reply from ${ws} either` + (e.wsWhy !== undefined ? ` (${e.wsWhy})` : "");
+  }
 }
 
 /** One leader's answer, or why there is none. */
@@ -486,6 +523,7 @@ async function askLeader(
   const seen = new Map<string, EndpointSeen>();
   // Two endpoints of the token may be one address: both see its dials.
   const seenByTcp = new Map<string, EndpointSeen[]>();
+  const seenByWs = new Map<string, EndpointSeen[]>();
   // The TCP endpoint of a leader endpoint resolved to `ep`: its address, the token's TCP port.
   const tcpOf = (text: string, ep: Endpoint): Endpoint | undefined => {
     if (!hasTcp) return undefined;
@@ -508,6 +546,9 @@ async function askLeader(
       const host = ep.family === 6 ? `[${ep.address}]` : ep.address;
       at = transport.endpoint(`ws://${host}:${leader.tcpPort ?? ep.port}`);
       leaderWs.set(text, at);
+      const e = seen.get(text)!;
+      e.ws = String(at);
+      seenByWs.set(e.ws, [...seenByWs.get(e.ws) ?? [], e]);
     }
     return at;
   };
@@ -569,7 +610,17 @@ async function askLeader(
     new Error(describeUnanswered([...seen.values()], tries, performance.now() - started));
   try {
     return await new Promise<Asked>((resolve) => {
-      ask.receiver.dialed = (to, outcome, proxy) => {
+      ask.receiver.dialed = (to, outcome, proxy, upgrade) => {
+        // A WebSocket's dial is said beside its TCP one, and ends nothing early.
+        for (const e of over ? [] : seenByWs.get(String(to)) ?? []) {
+          e.wsDial = outcome;
+          const why = proxy?.message ?? (upgrade === undefined ? undefined : (
+            `the server did not upgrade (${upgrade.replace(/^websocket: /, "")}): no weft ` +
+            "serves a WebSocket there (check the token's TCP port)"
+          ));
+          if (why !== undefined) e.wsWhy = why;
+          else delete e.wsWhy;
+        }
         const those = seenByTcp.get(String(to));
         if (over || !those) return;
         const refused = outcome === "refused" || proxy?.refused === true;

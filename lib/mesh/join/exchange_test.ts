@@ -103,6 +103,38 @@ Deno.test("join exchange: what was seen of each endpoint, said", () => {
       `tcp://192.0.2.1:51820 could not be dialled through the proxy: ${proxySaid} (3 times) ` +
       "(11 tries in 4 s)",
   );
+  // Where the join went on to the WebSocket on that port: how that went, too.
+  const ws = "ws://192.0.2.1:51820";
+  assert.equal(
+    describeUnanswered([seen({ dial: "timeout", ws })], 20, 15_000),
+    "no answer from the leader: no reply at all from 192.0.2.1:51820 or " +
+      "tcp://192.0.2.1:51820 (down, or a firewall drops it), and over websocket no reply from " +
+      "ws://192.0.2.1:51820 either (20 tries in 15 s)",
+  );
+  assert.match(
+    describeUnanswered([seen({ dial: "connected", ws, wsDial: "connected" })], 20, 15_000),
+    /check the token\), and over websocket ws:\/\/192\.0\.2\.1:51820 upgraded but did not answer either \(/,
+  );
+  assert.match(
+    describeUnanswered([seen({ dial: "refused", refusals: 2, ws, wsDial: "refused" })], 6, 5000),
+    /refused the connection 2 times \(no weft listens on that TCP port: is the leader running\?\), and over websocket ws:\/\/192\.0\.2\.1:51820 was refused too \(6 tries/,
+  );
+  assert.match(
+    describeUnanswered(
+      [seen({ dial: "connected", ws, wsDial: "failed", wsWhy: "the server did not upgrade" })],
+      6,
+      5000,
+    ),
+    /and over websocket ws:\/\/192\.0\.2\.1:51820 could not be opened: the server did not upgrade \(6 tries/,
+  );
+  assert.match(
+    describeUnanswered(
+      [seen({ dial: "failed", proxy: proxySaid, ws, wsDial: "failed", wsWhy: proxySaid })],
+      6,
+      5000,
+    ),
+    /403 Forbidden, and over websocket ws:\/\/192\.0\.2\.1:51820 could not be dialled through the proxy either \(6 tries/,
+  );
   // Each endpoint of a leader, in the token's order; a name that did not resolve says why.
   assert.equal(
     describeUnanswered(

@@ -117,6 +117,7 @@ function renderStar({ doc, rates }: GraphInput): void {
       "data-path": pv.path,
       "data-via": pv.via,
       "data-transport": pv.transport,
+      "data-proxied": String(pv.proxied),
     });
     link.appendChild(svg("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: colour }));
     const bits = [];
@@ -148,6 +149,7 @@ function renderStar({ doc, rates }: GraphInput): void {
       }
       if (pv.tcp && pv.path !== "none" && pv.path !== "idle") {
         infoText.appendChild(svg("tspan", { class: "tag" }, " · " + pv.transport));
+        if (pv.proxied) infoText.appendChild(svg("tspan", { class: "tag" }, " via proxy"));
       }
       label.appendChild(infoText);
       label.appendChild(

@@ -124,9 +124,12 @@ export function renderTable(doc: StatusDoc, rates: Rates): void {
     tr.appendChild(el("td", {}, p.endpoint || "–"));
     const pv = pathView(p);
     tr.appendChild(el("td", { "data-path": pv.path, "data-via": pv.via, title: pv.tip }, pv.cell));
-    const tc = el("td", { "data-transport": pv.transport });
+    const tc = el("td", { "data-transport": pv.transport, "data-proxied": String(pv.proxied) });
     if (pv.tcp) tc.appendChild(el("span", { class: "tag" }, pv.transport));
     else tc.textContent = pv.transport || "–";
+    if (pv.proxied) {
+      tc.appendChild(el("span", { class: "tag proxy", title: pv.proxy }, "via proxy"));
+    }
     tr.appendChild(tc);
     const hc = el("td");
     hc.appendChild(

@@ -17,6 +17,10 @@ export interface PathView {
   tcp: boolean;
   /** `udp`, `tcp`, `websocket`, or empty when unknown. */
   transport: string;
+  /** The TCP or WebSocket path goes through an HTTP proxy: tagged `via proxy`. */
+  proxied: boolean;
+  /** The proxy (`http://host:port`, never its credentials) when named; else empty. */
+  proxy: string;
   /** Beside the RTT on the link. */
   label: string;
   /** The table's Path column. */
@@ -36,6 +40,9 @@ export function pathView(p: PeerDoc): PathView {
     via: "",
     tcp: transport === "tcp" || transport === "websocket",
     transport,
+    // Only a stream goes through a proxy; a flag on anything else is not believed.
+    proxied: p.proxied === true && (transport === "tcp" || transport === "websocket"),
+    proxy: "",
     label: "",
     cell: path || "–",
     tip: "",
@@ -58,6 +65,10 @@ export function pathView(p: PeerDoc): PathView {
   } else if (path) {
     v.tip = "path " + path;
   }
-  if (v.tip && transport && path !== "none" && path !== "idle") v.tip += ", over " + transport;
+  if (v.proxied && typeof p.proxy === "string") v.proxy = p.proxy;
+  if (v.tip && transport && path !== "none" && path !== "idle") {
+    v.tip += ", over " + transport +
+      (v.proxied ? " via proxy" + (v.proxy ? " " + v.proxy : "") : "");
+  }
   return v;
 }

@@ -13,6 +13,8 @@ Deno.test("dashboard path view: how direct, relayed, TCP and pathless peers are 
     via: "",
     tcp: false,
     transport: "udp",
+    proxied: false,
+    proxy: "",
     label: "",
     cell: "direct",
     tip: "path direct to 192.168.1.5:51820 (lan), over udp",
@@ -52,6 +54,8 @@ Deno.test("dashboard path view: how direct, relayed, TCP and pathless peers are 
     via: "",
     tcp: false,
     transport: "",
+    proxied: false,
+    proxy: "",
     label: "",
     cell: "–",
     tip: "",
@@ -68,4 +72,39 @@ Deno.test("path view: a WebSocket path is tagged websocket, like TCP", () => {
     "websocket",
     "path relay, via lead, over websocket",
   ]);
+});
+
+Deno.test("path view: a path through an HTTP proxy is tagged via proxy, the proxy in the tooltip", () => {
+  const tcp = pathView({
+    path: "direct",
+    transport: "tcp",
+    proxied: true,
+    proxy: "http://198.51.100.9:3128",
+    candidates: [],
+  });
+  assert.deepEqual([tcp.tcp, tcp.transport, tcp.proxied, tcp.proxy, tcp.tip], [
+    true,
+    "tcp",
+    true,
+    "http://198.51.100.9:3128",
+    "path direct, over tcp via proxy http://198.51.100.9:3128",
+  ]);
+  const ws = pathView({ path: "relay", via: "lead", transport: "websocket", proxied: true });
+  assert.deepEqual([ws.proxied, ws.proxy, ws.tip], [
+    true,
+    "",
+    "path relay, via lead, over websocket via proxy",
+  ]);
+  // Not proxied, or a flag on a transport no proxy carries (udp), or not a boolean: no tag.
+  for (
+    const p of [
+      { path: "direct", transport: "tcp" },
+      { path: "direct", transport: "udp", proxied: true, proxy: "http://198.51.100.9:3128" },
+      { path: "direct", transport: "tcp", proxied: "yes" },
+    ]
+  ) {
+    const v = pathView(p);
+    assert.deepEqual([v.proxied, v.proxy], [false, ""], JSON.stringify(p));
+    assert.doesNotMatch(v.tip, /proxy/);
+  }
 });

@@ -48,8 +48,12 @@ export interface PeerDoc {
   path?: unknown;
   /** The relay's name when relayed. */
   via?: unknown;
-  /** `udp` or `tcp`. */
+  /** `udp`, `tcp` or `websocket`. */
   transport?: unknown;
+  /** The TCP or WebSocket path goes through an HTTP proxy. */
+  proxied?: unknown;
+  /** That proxy, `http://host:port`. */
+  proxy?: unknown;
   /** Candidate endpoints (mesh peers). */
   candidates?: (CandidateDoc | null)[];
   /** The pair's post-quantum preshared key (mesh peers). */
