@@ -15,7 +15,8 @@
  * *while* iperf3 runs (median, p95, loss): head-of-line blocking, since on TCP the pings queue
  * behind the bulk stream on one connection. The iperf3 rows over the TCP transport are TCP over
  * TCP. Also the drops the agents' TCP underlay and relays counted (and why), the CPU seconds all
- * agents (and the leader) spent during the transfer, and whether the pair's path moved while
+ * agents (and the leader) spent during the transfer, the leader's (on a relayed row, the relay's)
+ * and the two ends' CPU seconds per GB received, and whether the pair's path moved while
  * measured (its `pathChangedAt`, and the sender's log lines about the receiver).
  * Figures, never assertions; ratios are against direct UDP.
  *
