@@ -1090,8 +1090,8 @@ Deno.test("what the CLI refuses, the wire refuses: labels, services, endpoints",
   assert.deepEqual(validEndpoints(c.advertise), c.advertise);
 });
 
-Deno.test("config: --relay-rate is a whole number of Mbit/s, 160 by default", async () => {
-  assert.equal((await load(undefined, {})).relayRate, 160);
+Deno.test("config: --relay-rate is a whole number of Mbit/s, 10,000 by default", async () => {
+  assert.equal((await load(undefined, {})).relayRate, 10_000);
   assert.equal((await load(undefined, { relayRate: "800" })).relayRate, 800);
   await assert.rejects(() => load(undefined, { relayRate: "0" }), /relay-rate/);
 });

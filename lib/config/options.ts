@@ -241,10 +241,11 @@ export const OPTIONS: { readonly [K in OptionKey]: OptionSpec<AgentConfig[K]> } 
     arg: "<Mbit/s>",
     yaml: "relay-rate",
     type: "integer",
-    default: "160",
+    default: "10000",
     validation: "1 to 100000",
-    description: "what a relay forwards for each member at most, in Mbit/s",
-    defaultValue: () => 160,
+    description: "what a relay forwards for each member at most, in Mbit/s (members share a busy " +
+      "relay fairly whatever this is)",
+    defaultValue: () => 10_000,
     parse: integer(1, 100_000),
   },
   advertiseRoutes: {

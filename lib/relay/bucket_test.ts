@@ -34,9 +34,9 @@ Deno.test("relay bucket: the largest packet always fits the burst, however low t
   assert.ok(!b.take(1468, 0));
 });
 
-Deno.test("relay bucket: defaults are 20 MB/s and 20,000 packets/s; bad rates are refused", () => {
-  assert.equal(DEFAULT_RELAY_RATE.bytesPerSecond, 20_000_000);
-  assert.equal(DEFAULT_RELAY_RATE.packetsPerSecond, 20_000);
+Deno.test("relay bucket: defaults are 10,000 Mbit/s and 1,250,000 packets/s; bad rates are refused", () => {
+  assert.equal(DEFAULT_RELAY_RATE.bytesPerSecond, 1_250_000_000);
+  assert.equal(DEFAULT_RELAY_RATE.packetsPerSecond, 1_250_000);
   for (const bad of [0, -1, NaN, Infinity]) {
     assert.throws(
       () => new TokenBucket({ ...DEFAULT_RELAY_RATE, bytesPerSecond: bad }, 0),
@@ -48,4 +48,12 @@ Deno.test("relay bucket: defaults are 20 MB/s and 20,000 packets/s; bad rates ar
     );
     assert.throws(() => new TokenBucket({ ...DEFAULT_RELAY_RATE, burstMs: bad }, 0), RangeError);
   }
+});
+
+Deno.test("relay bucket: allows spends nothing; take spends what allows saw", () => {
+  const b = new TokenBucket({ bytesPerSecond: 1000, packetsPerSecond: 10, burstMs: 1000 }, 0);
+  for (let i = 0; i < 5; i++) assert.ok(b.allows(1000, 0));
+  assert.ok(b.take(1000, 0));
+  assert.ok(!b.allows(1, 0), "the burst is spent");
+  assert.ok(b.allows(500, 500), "half a second brings back 500 bytes");
 });

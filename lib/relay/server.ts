@@ -20,6 +20,7 @@ import { readU32 } from "../protocol/bytes.ts";
 import { RateLimiter } from "../protocol/ratelimiter.ts";
 import { ReasonCounter } from "../metrics/reasons.ts";
 import { checkRate, DEFAULT_RELAY_RATE, type RelayRate, TokenBucket } from "./bucket.ts";
+import { type FairSender, FairShare } from "./fair_share.ts";
 import { RelayMacKey } from "./mac.ts";
 import type { RelayClosed, RelayNotice, RelayRequest, RelaySession } from "./messages.ts";
 import {
@@ -48,8 +49,13 @@ export const RELAY_DROP_REASONS = [
   "source",
   /** The MAC is wrong. */
   "mac",
-  /** The sending member is over its rate. */
+  /** The sending member is over its rate (`--relay-rate`), checked before the MAC. */
   "rate",
+  /**
+   * The relay is saturated and the sending member over its fair share of it
+   * (lib/relay/fair_share.ts), checked before the MAC.
+   */
+  "share",
   /** The relay knows no underlay endpoint for the receiving member. */
   "no-endpoint",
 ] as const;
@@ -96,6 +102,11 @@ export interface RelayServerOptions {
   maxSessions?: number;
   /** Each member's rate (as sender); unset fields take {@link DEFAULT_RELAY_RATE}'s. */
   rate?: Partial<RelayRate>;
+  /**
+   * The CPU the relay's process spent so far, in milliseconds: how the fair share tells that
+   * the relay is saturated (lib/relay/fair_share.ts). Absent: it never holds a member.
+   */
+  cpuMs?: () => number;
   /**
    * The longest relay packet forwarded. Default 1,468: a WireGuard message of the default
    * 1,420-byte MTU (1,452 bytes) and the 16-byte header; pass 16 + MTU + 32 for another MTU.
@@ -163,9 +174,11 @@ export interface RelayServerStats {
   drops: Record<RelayDropReason, number>;
   /** Opens refused, by reason. */
   refusals: Record<RelayRefusal, number>;
+  /** Epochs of 100 ms the relay was saturated with several members sending. */
+  saturatedEpochs: number;
 }
 
-interface MemberState {
+interface MemberState extends FairSender {
   key: string;
   /** Sessions this member is part of. */
   sessions: number;
@@ -216,6 +229,7 @@ export class RelayServer {
   readonly #rate: RelayRate;
   readonly #maxPacket: number;
   readonly #opens: RateLimiter;
+  readonly #fair: FairShare;
   readonly #members = new Map<string, MemberState>();
   /** Endpoints given for members that hold no session yet. */
   readonly #endpoints = new Map<string, Endpoint>();
@@ -251,6 +265,7 @@ export class RelayServer {
     }
     this.#rate = { ...DEFAULT_RELAY_RATE, ...opts.rate };
     checkRate(this.#rate);
+    this.#fair = new FairShare(this.#now(), opts.cpuMs ?? null);
     this.#opens = new RateLimiter({
       perSecond: opts.openRate?.perSecond ?? 10,
       burst: opts.openRate?.burst ?? 20,
@@ -354,11 +369,18 @@ export class RelayServer {
     // its rate: a replay from anywhere else would use it up (a member that moved is followed as
     // soon as its WireGuard session roams, which only fresh packets make it do).
     if (src.given === null || !sameEndpoint(src.given, from)) return this.#drop("source");
+    const len = data.length;
+    // Rate and share first: a packet over them costs the relay a lookup, not a MAC, which is
+    // what frees a saturated relay for the others. They are spent only once the MAC is right,
+    // so forged packets cost the member nothing.
+    if (!src.bucket.allows(len, now)) return this.#drop("rate");
+    if (!this.#fair.allows(src, len, now)) return this.#drop("share");
     this.#macChecks++;
     if (!openRelay(data, dir.mac)) return this.#drop("mac");
-    if (!src.bucket.take(data.length, now)) return this.#drop("rate");
     const to = dir.to.given;
     if (to === null) return this.#drop("no-endpoint");
+    src.bucket.take(len, now);
+    this.#fair.pass(src, len);
     pair.lastActive = now;
     dir.packets++;
     dir.bytes += data.length;
@@ -403,6 +425,7 @@ export class RelayServer {
       macChecks: this.#macChecks,
       drops: this.#drops.snapshot(),
       refusals: this.#refusals.snapshot(),
+      saturatedEpochs: this.#fair.saturatedEpochs,
     };
   }
 
@@ -445,6 +468,9 @@ export class RelayServer {
         sessions: 0,
         bucket: new TokenBucket(this.#rate, this.#now(), this.#maxPacket),
         given: this.#endpoints.get(key) ?? null,
+        fairEpoch: 0,
+        offered: 0,
+        passed: 0,
       };
       this.#members.set(key, m);
     }

@@ -400,3 +400,62 @@ Deno.test("relay server: a random source that repeats itself is caught, not loop
   const { server } = setup({ random: (b) => b.fill(7) });
   assert.throws(() => server.open(A, B), /repeating session ids/);
 });
+
+Deno.test("relay server: a packet over the member's rate costs no MAC, and a forged one no rate", () => {
+  const { server, clock } = setup({
+    rate: { packetsPerSecond: 1e6, bytesPerSecond: 146_800, burstMs: 1000 },
+  });
+  const g = open(server, A, B);
+  const big = packet(g[A].send, inner(1452)); // 1,468 bytes: 100 fit the burst
+  const forged = big.slice();
+  forged[forged.length - 1] ^= 1;
+  for (let i = 0; i < 50; i++) assert.equal(server.forward(forged.slice(), EA), "mac");
+  let passed = 0;
+  for (let i = 0; i < 300; i++) if (server.forward(big.slice(), EA) === null) passed++;
+  assert.equal(passed, 100, "the forged packets spent none of A's rate");
+  assert.equal(server.stats.drops.rate, 200);
+  assert.equal(server.stats.macChecks, 150, "the 200 over the rate were dropped before the MAC");
+  clock.t += 10;
+  assert.equal(server.forward(big.slice(), EA), null, "10 ms bring back one packet's bytes");
+});
+
+Deno.test("relay server: a saturated relay holds the heaviest sender to a fair share", () => {
+  let cpu = 0;
+  const { server, sent, clock } = setup({ cpuMs: () => cpu });
+  const ab = open(server, A, B);
+  const cd = open(server, C, D);
+  const flood = packet(ab[A].send, inner(1000));
+  const light = packet(cd[C].send, inner(1000));
+  let aPassed = 0;
+  let cPassed = 0;
+  // Two seconds in 1 ms steps, the relay a full core busy: A sends 20 packets a millisecond, C 2.
+  for (let ms = 0; ms < 2000; ms++) {
+    clock.t += 1;
+    cpu += 1;
+    for (let i = 0; i < 20; i++) if (server.forward(flood.slice(), EA) === null) aPassed++;
+    for (let i = 0; i < 2; i++) if (server.forward(light.slice(), EC) === null) cPassed++;
+  }
+  assert.equal(cPassed, 4000, "every one of C's packets");
+  assert.ok(aPassed < 40_000 * 0.8, `A held (${aPassed} of 40,000)`);
+  assert.equal(server.stats.drops.share, 40_000 - aPassed);
+  assert.equal(server.stats.drops.rate, 0);
+  assert.ok(server.stats.saturatedEpochs >= 19);
+  assert.equal(server.stats.macChecks, aPassed + cPassed, "held packets cost no MAC");
+  assert.equal(sent.length, aPassed + cPassed);
+});
+
+Deno.test("relay server: one member alone is never held, however busy the relay", () => {
+  let cpu = 0;
+  const { server, clock } = setup({ cpuMs: () => cpu });
+  const ab = open(server, A, B);
+  const flood = packet(ab[A].send, inner(1452));
+  let passed = 0;
+  // 30 packets a millisecond (about 350 Mbit/s) for a second, well over the old 160 Mbit/s.
+  for (let ms = 0; ms < 1000; ms++) {
+    clock.t += 1;
+    cpu += 1;
+    for (let i = 0; i < 30; i++) if (server.forward(flood.slice(), EA) === null) passed++;
+  }
+  assert.equal(passed, 30_000);
+  assert.deepEqual(Object.values(server.stats.drops).reduce((a, b) => a + b, 0), 0);
+});

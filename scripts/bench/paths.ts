@@ -20,7 +20,8 @@
  * *while* iperf3 runs (median, p95, loss): head-of-line blocking, since on TCP the pings queue
  * behind the bulk stream on one connection. The iperf3 rows over the TCP transport are TCP over
  * TCP. Also the drops the agents' TCP underlay and relays counted (and why), the CPU seconds all
- * agents (and the leader) spent during the transfer, and whether the pair's path moved while
+ * agents (and the leader) spent during the transfer, the leader's (on a relayed row, the relay's)
+ * and the two ends' CPU seconds per GB received, and whether the pair's path moved while
  * measured (its `pathChangedAt`, and the sender's log lines about the receiver).
  * Figures, never assertions; ratios are against direct UDP.
  *
@@ -79,6 +80,10 @@ export interface PathsBenchRow {
   agentCpuS: number;
   /** Of which the leader's (the relay, and the TCP end). */
   leaderCpuS: number;
+  /** The leader's CPU seconds per GB received (on a relayed row: the relay's cost). */
+  leaderCpuPerGb: number;
+  /** The sender's and the receiver's CPU seconds per GB received, averaged: one end's cost. */
+  endCpuPerGb: number;
 }
 
 /** A row's figures against direct UDP's. */
@@ -253,8 +258,8 @@ function agentTicks(m: NatMesh): number {
   return t;
 }
 
-function leaderTicks(m: NatMesh): number {
-  const p = m.procs.get(LEADER);
+function hostTicks(m: NatMesh, host: string): number {
+  const p = m.procs.get(host);
   return p ? cpuTicks(p.child.pid) : 0;
 }
 
@@ -339,6 +344,8 @@ async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
   };
   const deadline = Date.now() + ROUTE_WAIT_MS;
   while (Date.now() < deadline) {
+    // Sessions are on demand: a pair with no traffic stays idle, so each look follows a ping.
+    await m.lab.exec(p.from, "ping", "-n", "-c", "1", "-W", "1", m.addr[p.to]);
     const first = await look();
     if (first !== null) {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -387,6 +394,8 @@ async function measure(
   let loaded: { rtts: number[]; sent: number } = { rtts: [], sent: 0 };
   let cpu = 0;
   let leaderCpu = 0;
+  let endCpu = 0;
+  let bytes = NaN;
   let d0: Map<string, number> | null = null;
   let d1: Map<string, number> | null = null;
   try {
@@ -397,7 +406,8 @@ async function measure(
     );
     d0 = await drops(m, curl);
     const t0 = agentTicks(m);
-    const l0 = leaderTicks(m);
+    const l0 = hostTicks(m, LEADER);
+    const e0 = hostTicks(m, p.from) + hostTicks(m, p.to);
     const client = m.lab.exec(
       p.from,
       "iperf3",
@@ -415,11 +425,13 @@ async function measure(
     loaded = await pingTimes(m, p.from, p.to, count);
     const r = await client;
     cpu = (agentTicks(m) - t0) / 100;
-    leaderCpu = (leaderTicks(m) - l0) / 100;
+    leaderCpu = (hostTicks(m, LEADER) - l0) / 100;
+    endCpu = (hostTicks(m, p.from) + hostTicks(m, p.to) - e0) / 100;
     d1 = await drops(m, curl);
     try {
       const j = JSON.parse(r.stdout);
       bps = j.end?.sum_received?.bits_per_second ?? NaN;
+      bytes = j.end?.sum_received?.bytes ?? NaN;
       retransmits = j.end?.sum_sent?.retransmits ?? NaN;
       if (j.error) console.error(`${p.route}: iperf3: ${j.error}`);
     } catch {
@@ -460,6 +472,8 @@ async function measure(
     dropReasons: [...tcp.reasons, ...relay.reasons].join(", "),
     agentCpuS: round(cpu),
     leaderCpuS: round(leaderCpu),
+    leaderCpuPerGb: round(leaderCpu / (bytes / 1e9), 1),
+    endCpuPerGb: round(endCpu / 2 / (bytes / 1e9), 1),
   };
 }
 
@@ -484,6 +498,8 @@ function combine(runs: PathsBenchRow[]): PathsBenchRow {
       .join(", "),
     agentCpuS: mid((r) => r.agentCpuS),
     leaderCpuS: mid((r) => r.leaderCpuS),
+    leaderCpuPerGb: mid((r) => r.leaderCpuPerGb, 1),
+    endCpuPerGb: mid((r) => r.endCpuPerGb, 1),
   };
 }
 
@@ -584,6 +600,12 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
       `the relayed rows run into the relay's rate per sending member (${mbit} Mbit/s, ` +
         `${DEFAULT_RELAY_RATE.packetsPerSecond} packets/s: lib/relay/bucket.ts), which drops ` +
         `rather than queues: their throughput is that limit, and their loaded RTT stays low`,
+    );
+  }
+  if (rows.some((r) => r.dropReasons.includes("relay server:share"))) {
+    notes.push(
+      "the relay was saturated with several members sending and held the heaviest to its fair " +
+        "share (relay server:share: lib/relay/fair_share.ts)",
     );
   }
   if (rows.some((r) => r.dropReasons.includes("tcp:queue-full"))) {

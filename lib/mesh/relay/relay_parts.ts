@@ -56,9 +56,28 @@ export function makeRelayParts(opts: RelayPartsOptions, view: MembershipView): R
     // A WireGuard message of a full MTU-sized packet, in the relay header.
     maxPacket: RELAY_HEADER_SIZE + mtu + 32,
     ...(opts.relayRateMbps === undefined ? {} : { rate: relayRate(opts.relayRateMbps) }),
+    ...(processCpuMs === null ? {} : { cpuMs: processCpuMs }),
   });
   return parts;
 }
+
+/** `Deno.cpuUsage` (microseconds of user and system CPU), which Deno's types do not list yet. */
+type CpuUsage = () => { user: number; system: number };
+
+/**
+ * The CPU this process spent so far, ms: how the relay tells it is saturated; null where the
+ * runtime cannot tell (then the relay never holds a member to a share).
+ */
+const processCpuMs: (() => number) | null = (() => {
+  const usage = typeof Deno === "undefined"
+    ? undefined
+    : (Deno as unknown as { cpuUsage?: CpuUsage }).cpuUsage;
+  if (typeof usage !== "function") return null;
+  return () => {
+    const u = usage();
+    return (u.user + u.system) / 1000;
+  };
+})();
 
 /** The agent's transport with relaying on top: see lib/relay/mux.ts. */
 export function wrapRelays(underlay: Transport, relay: RelayParts): Transport {
