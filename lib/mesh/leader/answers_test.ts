@@ -141,3 +141,32 @@ Deno.test("answers: with answers waiting, a push gets half of each turn", async 
     pacer.close();
   }
 });
+
+Deno.test("answers: while an answer waits for the pushes (a bye's), they take whole turns and views none", async () => {
+  const sent: string[] = [];
+  let urgent = true;
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 4,
+    small: 1,
+    urgent: () => urgent,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(8, "v"));
+    const sends: (string | Uint8Array)[] = [];
+    for (let i = 0; i < 6; i++) sends.push(`m${i}`, new TextEncoder().encode(`p${i}`));
+    pacer.push(sends);
+    let told = false;
+    pacer.whenPushed(() => {
+      told = true;
+      urgent = false;
+    });
+    await turn();
+    assert.deepEqual(sent, ["m0:p0", "m1:p1", "m2:p2", "m3:p3"]);
+    await turn();
+    // The push is out within the turn: the rest of it goes to the views.
+    assert.deepEqual(sent.slice(4), ["m4:p4", "m5:p5", "a1:v0", "a1:v1"]);
+    assert.equal(told, true);
+  } finally {
+    pacer.close();
+  }
+});
