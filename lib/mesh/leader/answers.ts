@@ -47,6 +47,9 @@ export interface AnswerPacerOptions {
   urgent?: () => boolean;
 }
 
+/** How many turns' worth a turn is while an answer waits for the pushes (a bye's). */
+export const URGENT_TURNS = 4;
+
 interface Pending {
   address: string;
   parts: Uint8Array[];
@@ -166,14 +169,16 @@ export class AnswerPacer {
 
   readonly #run = (): void => {
     this.#timer = undefined;
-    let budget = this.#slice;
-    const start = performance.now();
-    const until = start + this.#turnMs;
     const pushed = this.#pushed;
     // Pushes come first, but with answers waiting they get half the turn: back-to-back pushes
     // (a leader slower than its changes) would otherwise starve every whole view. While a bye's
-    // answer waits for them, they get the whole turn, and the views none of it until they are out.
+    // answer waits for them, they get the whole turn, and the views none of it until they are out;
+    // and the turn is URGENT_TURNS times as long: each turn waits for the poller's round between
+    // (hundreds of ms under load), and a push is a few datagrams a member.
     const urgent = this.#pushNext < pushed.length && this.#urgent();
+    let budget = urgent ? this.#slice * URGENT_TURNS : this.#slice;
+    const start = performance.now();
+    const until = start + (urgent ? this.#turnMs * URGENT_TURNS : this.#turnMs);
     const waiting = this.pending > 0 && !urgent;
     let pushBudget = waiting ? Math.ceil(budget / 2) : budget;
     const pushUntil = waiting ? start + this.#turnMs / 2 : until;
