@@ -130,5 +130,5 @@ export function removePeer(s: DeviceState, publicKey: string): boolean {
 
 /** The prefixes routed to a peer. */
 export function allowedIpsOf(s: DeviceState, peer: Peer): string[] {
-  return s.routes.entries(peer).map((c) => c.toString());
+  return s.routes.texts(peer);
 }

@@ -252,3 +252,22 @@ Deno.test("allowed ips: 1,000 random prefixes agree with brute force", () => {
     assert.equal(table.lookup(randomAddress(4), 0, 4), undefined);
   }
 });
+
+Deno.test("allowed ips: texts are the entries' canonical text, in their order", () => {
+  const table = new AllowedIps<string>();
+  table.insert(Cidr.parse("10.1.2.3/32"), "one");
+  table.insert(Cidr.parse("0.0.0.0/0"), "zero");
+  table.insert(Cidr.parse("192.0.2.77/24"), "net");
+  table.insert(Cidr.parse("fd00::1/128"), "six");
+  table.insert(Cidr.parse("10.9.0.0/16"), "both");
+  table.insert(Cidr.parse("fd00:9::/64"), "both");
+  table.insert(Cidr.parse("10.8.0.0/16"), "both");
+  for (const v of ["one", "zero", "net", "six", "both", "none"]) {
+    assert.deepEqual(table.texts(v), table.entries(v).map((c) => c.toString()), v);
+  }
+  assert.deepEqual(table.texts("one"), ["10.1.2.3/32"]);
+  assert.deepEqual(table.texts("net"), ["192.0.2.0/24"]);
+  assert.deepEqual(table.texts("zero"), ["0.0.0.0/0"]);
+  assert.deepEqual(table.texts("both"), ["10.8.0.0/16", "10.9.0.0/16", "fd00:9::/64"]);
+  assert.deepEqual(table.texts("none"), []);
+});

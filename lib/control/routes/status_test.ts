@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
-import { LARGE_STATUS_PEERS, LARGE_STATUS_REUSE_MS, statusRoutes } from "./status.ts";
+import {
+  LARGE_STATUS_PEERS,
+  LARGE_STATUS_REUSE_MS,
+  LARGE_STATUS_STALE_MS,
+  statusRoutes,
+} from "./status.ts";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { fakeAgent, PEER_KEY } from "../../../tests/fixtures/control.ts";
@@ -126,7 +131,7 @@ Deno.test("status routes in the control app: token, ?token= and Host as the serv
   signal.abort();
 });
 
-Deno.test("status routes: a large /status is built once a second, a small one every time", async () => {
+Deno.test("status routes: a large /status is built once a second, ahead of the request while polled; a small one every time", async () => {
   let builds = 0;
   let peers = 2;
   const agent = {
@@ -151,5 +156,14 @@ Deno.test("status routes: a large /status is built once a second, a small one ev
   assert.equal(await get(), "build3");
   assert.equal(await get(), "build3");
   await new Promise((r) => setTimeout(r, LARGE_STATUS_REUSE_MS + 50));
+  // Older than a second: served all the same, and the next built in a later turn.
+  assert.equal(await get(), "build3");
+  assert.equal(await get(), "build3");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(builds, 4);
   assert.equal(await get(), "build4");
+  // Past LARGE_STATUS_STALE_MS one is built while the request waits.
+  await new Promise((r) => setTimeout(r, LARGE_STATUS_STALE_MS + 50));
+  assert.equal(await get(), "build5");
+  assert.equal(builds, 5);
 });

@@ -16,6 +16,12 @@
  * changes pushes back to back), and the caller does not make the next push before this one is
  * out ({@link AnswerPacer.whenPushed}): pushes coalesce to the rate the leader can seal them, and
  * every turn leaves the loop to the API, the byes and the hellos between slices.
+ *
+ * A bye is answered once the push that tells every member is out, and the node waits for that
+ * answer a second at most: while one waits ({@link AnswerPacerOptions.urgent}), pushes take whole
+ * turns and no view part goes out until they are (views otherwise take half of each turn, and at
+ * 10,000 members a push spread over half turns between the poller's rounds outlasted the node's
+ * second: 25 to 61 byes of 200 unanswered during the fleet bench's churn).
  * @module
  */
 
@@ -29,6 +35,21 @@ export const ANSWER_SLICE = 2048;
 /** Milliseconds spent sending per turn, at most (as much again goes to sealing them). */
 export const ANSWER_TURN_MS = 8;
 
+/** Options of {@link AnswerPacer}. */
+export interface AnswerPacerOptions {
+  /** Datagrams a turn at most (default {@link ANSWER_SLICE}). */
+  slice?: number;
+  /** Answers of at most this many datagrams are sent at once (default {@link SMALL_ANSWER}). */
+  small?: number;
+  /** Milliseconds a turn at most (default {@link ANSWER_TURN_MS}). */
+  turnMs?: number;
+  /** Whether an answer waits for the pushes (a bye's): pushes then take whole turns. */
+  urgent?: () => boolean;
+}
+
+/** How many turns' worth a turn is while an answer waits for the pushes (a bye's). */
+export const URGENT_TURNS = 4;
+
 interface Pending {
   address: string;
   parts: Uint8Array[];
@@ -41,6 +62,7 @@ export class AnswerPacer {
   readonly #slice: number;
   readonly #small: number;
   readonly #turnMs: number;
+  readonly #urgent: () => boolean;
   // By member key, in order of arrival (a Map iterates in insertion order): the answers that go
   // on with a snapshot a member is fetching, then the others.
   readonly #next = new Map<string, Pending>();
@@ -59,14 +81,12 @@ export class AnswerPacer {
    * A pacer over `send`; `slice`: datagrams a turn at most, `turnMs`: milliseconds a turn at
    * most, `small`: answers of at most this many datagrams are sent at once.
    */
-  constructor(
-    send: AnswerSend,
-    opts: { slice?: number; small?: number; turnMs?: number } = {},
-  ) {
+  constructor(send: AnswerSend, opts: AnswerPacerOptions = {}) {
     this.#send = send;
     this.#slice = opts.slice ?? ANSWER_SLICE;
     this.#small = opts.small ?? SMALL_ANSWER;
     this.#turnMs = opts.turnMs ?? ANSWER_TURN_MS;
+    this.#urgent = opts.urgent ?? (() => false);
   }
 
   /** Members with an answer under way. */
@@ -149,13 +169,17 @@ export class AnswerPacer {
 
   readonly #run = (): void => {
     this.#timer = undefined;
-    let budget = this.#slice;
-    const start = performance.now();
-    const until = start + this.#turnMs;
     const pushed = this.#pushed;
     // Pushes come first, but with answers waiting they get half the turn: back-to-back pushes
-    // (a leader slower than its changes) would otherwise starve every whole view.
-    const waiting = this.pending > 0;
+    // (a leader slower than its changes) would otherwise starve every whole view. While a bye's
+    // answer waits for them, they get the whole turn, and the views none of it until they are out;
+    // and the turn is URGENT_TURNS times as long: each turn waits for the poller's round between
+    // (hundreds of ms under load), and a push is a few datagrams a member.
+    const urgent = this.#pushNext < pushed.length && this.#urgent();
+    let budget = urgent ? this.#slice * URGENT_TURNS : this.#slice;
+    const start = performance.now();
+    const until = start + (urgent ? this.#turnMs * URGENT_TURNS : this.#turnMs);
+    const waiting = this.pending > 0 && !urgent;
     let pushBudget = waiting ? Math.ceil(budget / 2) : budget;
     const pushUntil = waiting ? start + this.#turnMs / 2 : until;
     while (pushBudget > 0 && this.#pushNext < pushed.length) {
@@ -165,6 +189,7 @@ export class AnswerPacer {
       if (--pushBudget % 16 === 0 && performance.now() > pushUntil) pushBudget = 0;
     }
     if (!waiting && performance.now() > until) budget = 0;
+    if (urgent && this.#pushNext < pushed.length) budget = 0;
     if (this.#pushNext >= pushed.length && pushed.length > 0) {
       this.#pushed = [];
       this.#pushNext = 0;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AnswerPacer } from "./answers.ts";
+import { AnswerPacer, URGENT_TURNS } from "./answers.ts";
 
 const parts = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => new TextEncoder().encode(`${tag}${i}`));
@@ -137,6 +137,42 @@ Deno.test("answers: with answers waiting, a push gets half of each turn", async 
     await turn();
     // Nothing waits: the push has the whole turn.
     assert.deepEqual(sent.slice(8), ["m4:p4", "m5:p5"]);
+  } finally {
+    pacer.close();
+  }
+});
+
+Deno.test("answers: while an answer waits for the pushes (a bye's), they take whole, longer turns and views none", async () => {
+  const sent: string[] = [];
+  let urgent = true;
+  const pacer = new AnswerPacer((to, b) => sent.push(`${to}:${new TextDecoder().decode(b)}`), {
+    slice: 4,
+    small: 1,
+    urgent: () => urgent,
+  });
+  try {
+    pacer.answer("k1", "a1", parts(8, "v"));
+    const sends: (string | Uint8Array)[] = [];
+    for (let i = 0; i < 20; i++) sends.push(`m${i}`, new TextEncoder().encode(`p${i}`));
+    pacer.push(sends);
+    let told = false;
+    pacer.whenPushed(() => {
+      told = true;
+      urgent = false;
+    });
+    const pushedTo = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `m${from + i}:p${from + i}`);
+    await turn();
+    // A turn URGENT_TURNS times as long (16 datagrams), all of it the push's.
+    assert.equal(URGENT_TURNS, 4);
+    assert.deepEqual(sent, pushedTo(0, 16));
+    await turn();
+    // The push is out within the turn, then the answer that waited; the rest goes to the views.
+    assert.deepEqual(sent.slice(16), [
+      ...pushedTo(16, 20),
+      ...parts(8, "v").map((_, i) => `a1:v${i}`),
+    ]);
+    assert.equal(told, true);
   } finally {
     pacer.close();
   }

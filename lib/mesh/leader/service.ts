@@ -119,6 +119,9 @@ export class LeaderService {
   readonly #fetches: SnapshotFetches;
   // Called once the next push made is out (the answers to byes whose change it carries).
   readonly #afterPush: (() => void)[] = [];
+  // Members whose bye is being written or waits for its push: their byes meanwhile (the node
+  // asks again every third of a second) wait for that answer rather than each add an edit.
+  readonly #leaving = new Set<string>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -148,7 +151,10 @@ export class LeaderService {
     this.#logger = deps.logger;
     this.#refused = new HelloRefusals(deps.logger);
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
-    this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes));
+    this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes), {
+      // A bye's answer waits for the push: pushes go ahead of views until it is out.
+      urgent: () => this.#leaving.size > 0,
+    });
     this.#users = new LeaderUsers({
       size: () => deps.core.size,
       hellosPerSecond: deps.hellosPerSecond,
@@ -481,6 +487,7 @@ export class LeaderService {
     this.#helloRate.close();
     this.#fetches.clear();
     this.#afterPush.length = 0;
+    this.#leaving.clear();
   }
 
   #releaseUnheard(): void {
@@ -537,20 +544,30 @@ export class LeaderService {
     // Within the rate (a hello held back, older than the bye, is dropped), or not answered: the
     // node asks again (a few times) or goes without the answer.
     if (!this.#helloRate.bye(member.publicKey)) return void this.#byesRefused++;
-    this.#core.leave(member.publicKey).then((changed) => {
+    // Its bye under way already: answered when that one is.
+    if (this.#leaving.has(key)) return;
+    this.#leaving.add(key);
+    const answer = () => {
+      if (!this.#leaving.delete(key)) return;
+      this.#channel.send(from, { t: "bye-ok" });
+    };
+    this.#core.leave(key).then((changed) => {
       if (changed) {
         this.#logger.info("node left: offline until it says hello again", {
           name: member.name,
           address: member.address,
         });
-        this.#deps.memberLeft?.(member.publicKey);
-        // Answered once the push that tells every member is out (paced, ahead of whole views):
-        // a member without a session to it learns it only from the leader.
-        this.#afterPush.push(() => this.#channel.send(from, { t: "bye-ok" }));
+        this.#deps.memberLeft?.(key);
+        // Answered once the push that tells every member is out (ahead of whole views while
+        // it waits): a member without a session to it learns it only from the leader.
+        this.#afterPush.push(answer);
         return this.#pushNow();
       }
-      this.#channel.send(from, { t: "bye-ok" });
-    }).catch((e) => this.#writeFailed("recording a bye", e));
+      answer();
+    }).catch((e) => {
+      this.#leaving.delete(key);
+      this.#writeFailed("recording a bye", e);
+    });
   }
 
   /** A member's ask for a window of its snapshot: checked against the sender (snapshot_fetches.ts). */

@@ -997,3 +997,62 @@ Deno.test("leader service: the API is answered while members' whole views stream
     h.service.close();
   }
 });
+
+Deno.test("leader service: a bye's push goes out whole ahead of queued view parts, then the bye is answered; its retries meanwhile add nothing", async () => {
+  let onFirstView: (() => void) | null = null;
+  const h = await harness({
+    now: () => 0,
+    onSendEncoded: (_, msg) => {
+      if (msg.t !== "view" && msg.t !== "delta" && msg.t !== "changed") return;
+      // Sealing and sending a datagram takes time (a stand-in of 0.2 ms each, as a leader of
+      // thousands takes): a push to 200 members spans several of the pacer's turns.
+      const end = performance.now() + 0.2;
+      while (performance.now() < end) { /* busy */ }
+      if (msg.t !== "view") return;
+      const f = onFirstView;
+      onFirstView = null;
+      f?.();
+    },
+  });
+  try {
+    h.service.start();
+    const nodes: Member[] = [];
+    for (let i = 0; i < 200; i++) nodes.push(await h.join(`n${i}`));
+    // Each says hello and gets its view: the leader serves it (pushes it the changes).
+    for (const n of nodes) h.hello(n.address);
+    const viewed = new Set<string>();
+    await until(() => {
+      for (const [to, m] of h.sent) if (m.t === "view") viewed.add(to);
+      return viewed.size === nodes.length;
+    }, 20_000);
+    assert.equal(viewed.size, nodes.length);
+    h.sent.length = 0;
+    // Sixty members lose their view and ask for it whole: their parts queue, paced.
+    const first = new Promise<void>((r) => onFirstView = r);
+    for (const n of nodes.slice(100, 160)) h.hello(n.address, { fw: true });
+    await first;
+    const leaver = nodes[0];
+    h.bye(leaver.address, leaver.publicKey);
+    // Its node asks again (as it does every third of a second without an answer).
+    h.bye(leaver.address, leaver.publicKey);
+    await until(() => h.sent.some(([, m]) => m.t === "bye-ok"), 20_000);
+    const okAt = h.sent.findIndex(([to, m]) => to === leaver.address && m.t === "bye-ok");
+    assert.ok(okAt >= 0, "the bye was answered");
+    // The push that tells of it: from its first datagram to the answer, no view part went out.
+    const pushAt = h.sent.findIndex(([, m]) =>
+      m.t === "delta" && m.members.some((x) => x.publicKey === leaver.publicKey && x.offline)
+    );
+    assert.ok(pushAt >= 0 && pushAt < okAt, "every member was told before the answer");
+    const between = h.sent.slice(pushAt, okAt).filter(([, m]) => m.t === "view").length;
+    const told = h.sent.slice(pushAt, okAt).filter(([, m]) => m.t === "delta").length;
+    assert.equal(between, 0, `${between} view parts went out among the push's ${told} datagrams`);
+    // The views were still streaming: parts went out after the answer.
+    await until(() => h.sent.slice(okAt).some(([, m]) => m.t === "view"), 20_000);
+    assert.ok(h.sent.slice(okAt).some(([, m]) => m.t === "view"), "views streamed on after it");
+    // One answer: the second bye waited for the first's.
+    assert.equal(h.sent.filter(([, m]) => m.t === "bye-ok").length, 1);
+    assert.equal(h.core.member(leaver.name)!.offline, true);
+  } finally {
+    h.service.close();
+  }
+});
