@@ -350,6 +350,8 @@ export class Agent {
       this.#prober = new HealthProber({
         probe,
         onResult: (k, rtt) => this.health.recordProbe(k, rtt),
+        // A probe that waited for a handshake timed the session's setup, not the path.
+        generation: (k) => this.device.peer(k)?.counters.handshakes ?? 0,
         intervalMs: this.#probeInterval,
       });
       this.#prober.start();
