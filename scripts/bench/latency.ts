@@ -15,12 +15,14 @@
  * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
  * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
  *
+ * `--raw FILE` writes every RTT with its variant, round and seq as JSON.
+ *
  * `--cpu` also measures both agents' CPU time and context switches (wake-ups) per second, idle
  * (10 s, long after the last packet) and while pinged every 50 ms (10 s), from /proc.
  *
  * `deno run -A scripts/bench/latency.ts [--rounds 10] [--count 20] [--interval 0.05] [--warm N]
  *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--weft-v8 NAME=FLAGS ...] [--no-wg]
- *  [--keep]`
+ *  [--keep] [--raw FILE]`
  * @module
  */
 
@@ -288,6 +290,9 @@ export async function runLatencyBench(args: string[]): Promise<void> {
   for (const n of notes) console.error(`latency: ${n}`);
   console.error(`latency: ${variants.map((v) => v.name).join(", ")}: ${rounds} rounds of ${count}`);
   const rtts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  // The first ping of each round comes after the tunnel sat idle while the others were pinged.
+  const firsts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  const raw: { v: string; round: number; seq: number; rtt: number }[] = [];
   const traced = new Map<string, TracedRun[]>();
   try {
     await withTunnels(variants, async (tunnels) => {
@@ -318,6 +323,9 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           );
           const got = parseRtts(out.stdout);
           rtts.get(v.name)!.push(...got.values());
+          for (const [seq, rtt] of got) raw.push({ v: v.name, round: r, seq, rtt });
+          const first = got.get(1);
+          if (first !== undefined) firsts.get(v.name)!.push(first);
           if (v.trace) {
             // Seqs restart with each run: the trace's pings are matched to runs by send time.
             const list = traced.get(v.name) ?? [];
@@ -388,6 +396,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
     if (!args.includes("--keep")) await Deno.remove(dir, { recursive: true });
     else console.error(`latency: traces kept in ${dir}`);
   }
+  const rawAt = args.indexOf("--raw");
+  if (rawAt >= 0) await Deno.writeTextFile(args[rawAt + 1], JSON.stringify(raw));
   const base = median(rtts.get("weft")!);
   console.log(
     `idle-tunnel ping RTT, ms: ${rounds} interleaved rounds of ${count} pings every ${interval} s`,
@@ -399,7 +409,10 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       "median": Number(median(xs).toFixed(3)),
       "p10": Number(percentile(xs, 10).toFixed(3)),
       "p90": Number(percentile(xs, 90).toFixed(3)),
+      "p99": Number(percentile(xs, 99).toFixed(3)),
       "÷ weft": Number((median(xs) / base).toFixed(2)),
+      "first after idle: median": Number(median(firsts.get(v.name)!).toFixed(3)),
+      "first: max": Number(Math.max(...firsts.get(v.name)!).toFixed(3)),
       replies: xs.length,
     };
   }));
@@ -416,6 +429,7 @@ interface TracedRun {
 function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: TracedRun[]): void {
   const perStep: number[][] = [...STEPS, "", ""].map(() => []);
   const totals: number[] = [];
+  const each: number[][] = [];
   let used = 0;
   let pings = 0;
   for (const e of a) {
@@ -429,13 +443,19 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
     used++;
     s.forEach((d, i) => perStep[i].push(d));
     totals.push(rtt * 1000);
+    each.push(s);
   }
+  // Where the tail's time goes: each step's median over the slowest tenth of the pings.
+  const p90 = percentile(totals, 90);
+  const slow = each.filter((_, i) => totals[i] >= p90);
   console.log(`${name}: where a ping's round trip goes (µs, over ${used} of ${pings} pings)`);
   console.table(STEPS.map((label, i) => ({
     step: label,
     median: Math.round(median(perStep[i])),
     p10: Math.round(percentile(perStep[i], 10)),
     p90: Math.round(percentile(perStep[i], 90)),
+    "slowest 10%: median": Math.round(median(slow.map((x) => x[i]))),
+    "slowest 10%: max": Math.round(Math.max(...slow.map((x) => x[i]))),
   })));
   const sumMed = perStep.slice(0, STEPS.length).reduce((s, xs) => s + median(xs), 0);
   console.log(

@@ -7,7 +7,9 @@
  * - `sa`, `sb` behind `--random-fully` NATs: no direct path, relayed by the leader over UDP;
  * - then `db`'s site drops all UDP (`blockUdp`): `db` goes over TCP to the leader, which relays
  *   to `da` (TCP, relayed), and to the leader itself (TCP, direct). The same two hosts as the
- *   UDP rows, so the rows differ only by the route.
+ *   UDP rows, so the rows differ only by the route;
+ * - then `db`'s site passes only HTTP to the leader's TCP port (tests/fixtures/http_only.ts) and
+ *   `db` restarts: it comes back over a WebSocket (relayed to `da`, and to the leader itself).
  *
  * For each pair, once the `/status` of both ends (and the leader's view of `db`) shows the
  * expected path and transport, and has for 3 s: ping RTT idle (median of 20, 0.2 s apart),
@@ -33,6 +35,7 @@ import { canBuildLabs, eventually, haveCommands } from "../../tests/fixtures/net
 import { LEADER, NatMesh } from "../../tests/fixtures/nat_mesh.ts";
 import { metricsOf, type PeerView, peerView } from "../../tests/fixtures/mesh_lab.ts";
 import { DEFAULT_RELAY_RATE } from "../../lib/relay/bucket.ts";
+import { httpOnly } from "../../tests/fixtures/http_only.ts";
 
 /** One pair's figures. */
 export interface PathsBenchRow {
@@ -50,6 +53,8 @@ export interface PathsBenchRow {
   retransmits: number;
   /** Median ping RTT, idle, ms. */
   rttMs: number;
+  /** 90th percentile ping RTT, idle, ms. */
+  rttP90Ms: number;
   /** Median ping RTT while iperf3 runs, ms. */
   loadedRttMs: number;
   /** 95th percentile ping RTT while iperf3 runs, ms. */
@@ -66,6 +71,8 @@ export interface PathsBenchRow {
   agentCpuS: number;
   /** Of which the leader's (the relay, and the TCP end). */
   leaderCpuS: number;
+  /** Every agent's CPU seconds per GB iperf3 received (the relay's included). */
+  cpuPerGB: number;
 }
 
 /** A row's figures against direct UDP's. */
@@ -170,6 +177,32 @@ const TCP_PAIRS: Pair[] = [
     views: [
       view("db", LEADER, direct("tcp"), "direct/tcp"),
       view(LEADER, "db", direct("tcp"), "direct/tcp"),
+    ],
+  },
+];
+
+/**
+ * Measured once `db`'s site also passes, of TCP to the leader, only connections that start as
+ * HTTP (tests/fixtures/http_only.ts) and `db` restarted: it comes back over a WebSocket.
+ */
+const WS_PAIRS: Pair[] = [
+  {
+    route: "WebSocket, relayed (HTTP only → NAT)",
+    from: "db",
+    to: "da",
+    views: [
+      view("db", "da", relayed("websocket"), "relay:lead/websocket"),
+      view("da", "db", relayed(null), "relay:lead"),
+      view(LEADER, "db", direct("websocket"), "direct/websocket"),
+    ],
+  },
+  {
+    route: "WebSocket, direct (HTTP only → leader)",
+    from: "db",
+    to: LEADER,
+    views: [
+      view("db", LEADER, direct("websocket"), "direct/websocket"),
+      view(LEADER, "db", direct("websocket"), "direct/websocket"),
     ],
   },
 ];
@@ -335,6 +368,7 @@ async function measure(
 
   const server = m.lab.spawn(p.to, "iperf3", ["-s", "-1"]);
   let bps = NaN;
+  let bytes = NaN;
   let retransmits = NaN;
   let loaded: { rtts: number[]; sent: number } = { rtts: [], sent: 0 };
   let cpu = 0;
@@ -372,6 +406,7 @@ async function measure(
     try {
       const j = JSON.parse(r.stdout);
       bps = j.end?.sum_received?.bits_per_second ?? NaN;
+      bytes = j.end?.sum_received?.bytes ?? NaN;
       retransmits = j.end?.sum_sent?.retransmits ?? NaN;
       if (j.error) console.error(`${p.route}: iperf3: ${j.error}`);
     } catch {
@@ -404,6 +439,7 @@ async function measure(
     mbps: round(bps / 1e6, 0),
     retransmits,
     rttMs: round(median(idle.rtts)),
+    rttP90Ms: round(percentile(idle.rtts, 90)),
     loadedRttMs: round(median(loaded.rtts)),
     loadedP95Ms: round(percentile(loaded.rtts, 95)),
     loadedLossPct: loaded.sent ? round(100 * (1 - loaded.rtts.length / loaded.sent), 0) : NaN,
@@ -412,6 +448,7 @@ async function measure(
     dropReasons: [...tcp.reasons, ...relay.reasons].join(", "),
     agentCpuS: round(cpu),
     leaderCpuS: round(leaderCpu),
+    cpuPerGB: round(cpu / (bytes / 1e9), 1),
   };
 }
 
@@ -427,6 +464,7 @@ function combine(runs: PathsBenchRow[]): PathsBenchRow {
     mbps: mid((r) => r.mbps, 0),
     retransmits: mid((r) => r.retransmits, 0),
     rttMs: mid((r) => r.rttMs),
+    rttP90Ms: mid((r) => r.rttP90Ms),
     loadedRttMs: mid((r) => r.loadedRttMs),
     loadedP95Ms: mid((r) => r.loadedP95Ms),
     loadedLossPct: mid((r) => r.loadedLossPct, 0),
@@ -436,6 +474,7 @@ function combine(runs: PathsBenchRow[]): PathsBenchRow {
       .join(", "),
     agentCpuS: mid((r) => r.agentCpuS),
     leaderCpuS: mid((r) => r.leaderCpuS),
+    cpuPerGB: mid((r) => r.cpuPerGB, 1),
   };
 }
 
@@ -462,26 +501,42 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
     },
   }, { ifPrefix: "pb", cidr: "10.95.0.0/24" });
   const curl = await haveCommands("curl");
-  const pairs = [...UDP_PAIRS, ...TCP_PAIRS];
+  const pairs = [...UDP_PAIRS, ...TCP_PAIRS, ...WS_PAIRS];
   const runs: PathsBenchRow[][] = pairs.map(() => []);
+  const notes: string[] = [];
+  const wsAt = UDP_PAIRS.length + TCP_PAIRS.length;
   try {
     await m.join(["da", "db", "sa", "sb"]);
     for (let r = 0; r < rounds; r++) {
       // Back to UDP: `db` returns to its direct paths (waitRoute waits for them).
-      if (r > 0) await m.lab.blockUdp("b", false);
+      if (r > 0) {
+        await httpOnly(m.lab, "b", false);
+        await m.lab.blockUdp("b", false);
+      }
       for (const [i, p] of UDP_PAIRS.entries()) runs[i].push(await measure(m, p, seconds, curl));
       await m.lab.blockUdp("b", true);
       for (const [i, p] of TCP_PAIRS.entries()) {
         runs[UDP_PAIRS.length + i].push(await measure(m, p, seconds, curl));
       }
+      await httpOnly(m.lab, "b", true);
+      try {
+        // A node falls back to the WebSocket when it starts (as it joins): db starts anew.
+        await m.restart("db");
+        for (const [i, p] of WS_PAIRS.entries()) {
+          runs[wsAt + i].push(await measure(m, p, seconds, curl));
+        }
+      } catch (e) {
+        // The WebSocket rows missing must not take the others' figures with them.
+        notes.push(`WebSocket routes not measured: ${String(e).split("\n")[0]}`);
+      }
     }
   } finally {
     await m.close();
   }
-  // Direct UDP first, then relayed UDP, the TCP routes, and UDP to the leader last (the
-  // baseline of TCP to the leader).
-  const order = [0, 1, 3, 4, 2];
-  const rows = order.map((i) => combine(runs[i]));
+  // Direct UDP first, then relayed UDP, the TCP routes, the WebSocket routes, and UDP to the
+  // leader last (the baseline of TCP to the leader).
+  const order = [0, 1, 3, 4, 5, 6, 2];
+  const rows = order.filter((i) => runs[i].length > 0).map((i) => combine(runs[i]));
   const base = rows[0];
   const ratios = rows.map((r) => ({
     route: r.route,
@@ -490,7 +545,6 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
     loadedRtt: round(r.loadedRttMs / base.loadedRttMs),
     loadedP95: round(r.loadedP95Ms / base.loadedP95Ms),
   }));
-  const notes: string[] = [];
   if (rows.some((r) => r.dropReasons.includes("relay server:rate"))) {
     const mbit = DEFAULT_RELAY_RATE.bytesPerSecond * 8 / 1e6;
     notes.push(

@@ -16,6 +16,7 @@ import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
+import { SUMMARY_NOTE, summaryTable } from "./summary.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { printLibs, runLibsBench } from "./libs.ts";
@@ -88,7 +89,9 @@ const nat = await runNatBench(runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 20);
 if (!nat) console.log("skipped: needs root, ip netns, iptables, conntrack, ping");
 else console.table(nat);
 
-console.log("## NAT lab: direct UDP, relayed UDP and TCP between two members (root only)");
+console.log(
+  "## NAT lab: direct UDP, relayed UDP, TCP and WebSocket between two members (root only)",
+);
 // `deno task bench --rounds N`: every route N times, interleaved, medians (default 1).
 const roundsAt = Deno.args.indexOf("--rounds");
 const paths = await runPathsBench(
@@ -102,6 +105,13 @@ else {
   console.table(paths.ratios);
   for (const n of paths.notes) console.log(`note: ${n}`);
 }
+
+console.log(
+  "## summary: direct UDP, relayed UDP, TCP and WebSocket beside weft and each wireguard-go " +
+    "(the two labs above; root only)",
+);
+console.table(summaryTable(net, paths));
+console.log(SUMMARY_NOTE);
 
 console.log(
   "## services: mesh.services.request against plain HTTP through the tunnel (one caller, 16 callers), " +

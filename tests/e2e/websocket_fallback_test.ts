@@ -11,32 +11,17 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
+import { httpOnly as httpOnlyRules } from "../fixtures/http_only.ts";
 import { metricsOf, metricValue, pathCell, type PeerView } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) ||
   !(await haveCommands("iptables", "ping", "curl", "iperf3"));
 const CIDR = "10.95.0.0/24";
 
-// To the leader's TCP port, only connections that start as HTTP: their first payload starts
-// `GET` (u32: past the IP and TCP headers, the first three bytes), and the connection is marked
-// and passed from then on; a segment with any payload on an unmarked connection is dropped.
-const TO_LEADER = ["FORWARD", "-i", "lan", "-p", "tcp", "--dport", String(WG_PORT)];
-const PAYLOAD = "0>>22&0x3C@12>>26&0x3C";
-const HTTP_ONLY = [
-  [...TO_LEADER, "-m", "connmark", "--mark", "0x49", "-j", "ACCEPT"],
-  [...TO_LEADER, "-m", "u32", "--u32", `${PAYLOAD}@0>>8=0x474554`, "-j", "CONNMARK"]
-    .concat(["--set-mark", "0x49"]),
-  [...TO_LEADER, "-m", "u32", "--u32", `${PAYLOAD}@0>>8=0x474554`, "-j", "ACCEPT"],
-  [...TO_LEADER, "-m", "u32", "--u32", `${PAYLOAD}@0>>24=0:0xFF`, "-j", "DROP"],
-];
-
-/** Puts the HTTP-only rules on `site`'s router (on) or takes them off. */
-async function httpOnly(m: NatMesh, site: string, on: boolean): Promise<void> {
-  // Inserted from the last, so they end up in order at the top of the chain.
-  for (const rule of on ? [...HTTP_ONLY].reverse() : HTTP_ONLY) {
-    await m.lab.run(site, "iptables", on ? "-I" : "-D", ...rule);
-  }
+/** Puts the HTTP-only rules (tests/fixtures/http_only.ts) on `site`'s router, or takes them off. */
+function httpOnly(m: NatMesh, site: string, on: boolean): Promise<void> {
+  return httpOnlyRules(m.lab, site, on);
 }
 
 /** Packets the HTTP-only rules dropped at `site`'s router. */
