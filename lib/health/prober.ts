@@ -32,11 +32,12 @@ export interface ProberOptions {
    */
   onResult: (peer: string, rttMs: number | null) => void;
   /**
-   * The peer's session generation (its handshakes so far). A probe during which it moved was
-   * answered only once a session was made, through a relay perhaps chosen meanwhile: its time is
-   * the setup's (hundreds of ms) rather than the path's, so it counts as answered with no RTT.
+   * The peer's session and path as one value (its handshakes so far and its endpoint), compared
+   * with `!==`. A probe during which it changed was answered only once a session was made or a
+   * path (a relay's, say) chosen: its time is the setup's (hundreds of ms) rather than the
+   * path's, so it counts as answered with no RTT.
    */
-  generation?: (peer: string) => number;
+  generation?: (peer: string) => unknown;
   /** Mean gap between the starts of two probes of one peer, ms (default 5000). */
   intervalMs?: number;
   /** Each gap is `intervalMs × (1 ± jitter)`, 0..1 (default 0.1). */
@@ -63,7 +64,7 @@ export class HealthProber {
   readonly #probe: (address: string) => Promise<number | null>;
   readonly #onResult: (peer: string, rttMs: number | null) => void;
   readonly #onError: ((peer: string, error: unknown) => void) | undefined;
-  readonly #generation: ((peer: string) => number) | undefined;
+  readonly #generation: ((peer: string) => unknown) | undefined;
   readonly #interval: number;
   readonly #jitter: number;
   readonly #random: () => number;
