@@ -334,7 +334,11 @@ async function waitRoute(m: NatMesh, p: Pair): Promise<void> {
     if (first !== null) {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       if ((await look()) === first) return;
-    } else await new Promise((r) => setTimeout(r, 500));
+    } else {
+      // Sessions on demand: a pair without traffic stays idle (no session); a ping wakes it.
+      await m.lab.exec(p.from, "ping", "-c", "1", "-W", "1", m.addr[p.to]);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
   const seen = p.views.map((v, i) =>
     `${v.host} sees ${v.peer}: want ${v.what}, got ${describe(last[i] ?? null)}`
