@@ -167,42 +167,56 @@ async function withTunnels<T>(
   }
 }
 
-/** Per thread of a process: CPU time (ms, from schedstat: precise) and context switches. */
-function threadsOf(pid: number): Map<string, { cpuMs: number; switches: number }> {
-  const out = new Map<string, { cpuMs: number; switches: number }>();
+/** One thread's figures: CPU time and time runnable but waiting for a CPU (ms), switches. */
+interface ThreadFigures {
+  cpuMs: number;
+  waitMs: number;
+  switches: number;
+}
+
+/**
+ * Per thread of a process: CPU time and run-queue wait (ms, from schedstat: precise) and context
+ * switches.
+ */
+function threadsOf(pid: number): Map<string, ThreadFigures> {
+  const out = new Map<string, ThreadFigures>();
   for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
       const base = `/proc/${pid}/task/${e.name}`;
-      const cpuMs = Number(Deno.readTextFileSync(`${base}/schedstat`).split(" ")[0]) / 1e6;
+      const sched = Deno.readTextFileSync(`${base}/schedstat`).split(" ");
+      const cpuMs = Number(sched[0]) / 1e6;
+      const waitMs = Number(sched[1]) / 1e6;
       let switches = 0;
       const status = Deno.readTextFileSync(`${base}/status`);
       for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) {
         switches += Number(m[1]);
       }
-      out.set(`${pid}/${e.name}`, { cpuMs, switches });
+      out.set(`${pid}/${e.name}`, { cpuMs, waitMs, switches });
     } catch { /* the thread ended while listed */ }
   }
   return out;
 }
 
 /** A snapshot of several processes' threads. */
-function snapshot(pids: number[]): Map<string, { cpuMs: number; switches: number }> {
+function snapshot(pids: number[]): Map<string, ThreadFigures> {
   return new Map(pids.flatMap((p) => [...threadsOf(p)]));
 }
 
 /** What the threads did between two snapshots (a thread born meanwhile counts from zero). */
 function delta(
-  before: Map<string, { cpuMs: number; switches: number }>,
-  after: Map<string, { cpuMs: number; switches: number }>,
-): { cpuMs: number; switches: number } {
+  before: Map<string, ThreadFigures>,
+  after: Map<string, ThreadFigures>,
+): ThreadFigures {
   let cpuMs = 0;
+  let waitMs = 0;
   let switches = 0;
   for (const [tid, a] of after) {
     const b = before.get(tid);
     cpuMs += a.cpuMs - (b?.cpuMs ?? 0);
+    waitMs += a.waitMs - (b?.waitMs ?? 0);
     switches += a.switches - (b?.switches ?? 0);
   }
-  return { cpuMs, switches };
+  return { cpuMs, waitMs, switches };
 }
 
 /** What both agents of each tunnel spent per second while `during` ran (or idle `seconds`). */
@@ -210,10 +224,11 @@ async function measureCpu(
   tunnels: Tunnel[],
   seconds: number,
   during?: (t: Tunnel) => Promise<unknown>,
-): Promise<{ cpuMsPerS: number; switchesPerS: number }[]> {
+): Promise<{ cpuMsPerS: number; waitMsPerS: number; switchesPerS: number }[]> {
   const pids = tunnels.map((t) => [t.a.child.pid, t.b.child.pid]);
-  const per = (d: { cpuMs: number; switches: number }, s: number) => ({
+  const per = (d: ThreadFigures, s: number) => ({
     cpuMsPerS: d.cpuMs / s,
+    waitMsPerS: d.waitMs / s,
     switchesPerS: d.switches / s,
   });
   if (!during) {
@@ -223,7 +238,7 @@ async function measureCpu(
     const s = (performance.now() - t0) / 1000;
     return pids.map((ps, i) => per(delta(before[i], snapshot(ps)), s));
   }
-  const out: { cpuMsPerS: number; switchesPerS: number }[] = [];
+  const out: { cpuMsPerS: number; waitMsPerS: number; switchesPerS: number }[] = [];
   for (const [i, t] of tunnels.entries()) {
     const before = snapshot(pids[i]);
     const t0 = performance.now();
@@ -380,6 +395,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           "idle: switches/s": Number(idle[i].switchesPerS.toFixed(1)),
           "ping every 50 ms: CPU ms/s": Number(pinging[i].cpuMsPerS.toFixed(2)),
           "pinging: switches/s": Number(pinging[i].switchesPerS.toFixed(1)),
+          // Runnable but not running: the time the machine's load made the agents' threads wait.
+          "pinging: run-queue wait ms/s": Number(pinging[i].waitMsPerS.toFixed(2)),
         })));
       }
       // Stop the traced agents so they write their traces.
