@@ -192,8 +192,22 @@ const TCP_PAIRS: Pair[] = [
   },
 ];
 
-/** Measured once `db`'s site lets out only TCP that starts as HTTP (UDP still blocked). */
+/**
+ * Measured once `db`'s site lets out only TCP that starts as HTTP (UDP still blocked). The leader
+ * first: `db` leaves its TCP for the WebSocket when its own traffic to the leader stalls (no
+ * restart), and the relay to `da` then rides that WebSocket. Pinging `da` first would go through
+ * the relay link alone, which leaves `db`'s idle peer the leader on TCP.
+ */
 const WS_PAIRS: Pair[] = [
+  {
+    route: "WebSocket, direct (HTTP only → leader)",
+    from: "db",
+    to: LEADER,
+    views: [
+      view("db", LEADER, direct("websocket"), "direct/websocket"),
+      view(LEADER, "db", direct("websocket"), "direct/websocket"),
+    ],
+  },
   {
     route: "WebSocket, relayed (HTTP only → NAT)",
     from: "db",
@@ -201,15 +215,6 @@ const WS_PAIRS: Pair[] = [
     views: [
       view("db", "da", relayed("websocket"), "relay:lead/websocket"),
       view("da", "db", relayed(null), "relay:lead"),
-      view(LEADER, "db", direct("websocket"), "direct/websocket"),
-    ],
-  },
-  {
-    route: "WebSocket, direct (HTTP only → leader)",
-    from: "db",
-    to: LEADER,
-    views: [
-      view("db", LEADER, direct("websocket"), "direct/websocket"),
       view(LEADER, "db", direct("websocket"), "direct/websocket"),
     ],
   },
