@@ -350,6 +350,11 @@ export class Agent {
       this.#prober = new HealthProber({
         probe,
         onResult: (k, rtt) => this.health.recordProbe(k, rtt),
+        // A probe that waited for a handshake or a new path timed the setup, not the path.
+        generation: (k) => {
+          const p = this.device.peer(k);
+          return p ? `${p.counters.handshakes} ${p.endpoint}` : "";
+        },
         intervalMs: this.#probeInterval,
       });
       this.#prober.start();

@@ -212,6 +212,54 @@ Deno.test("agent: the probe factory gets the agent's parts; null turns probes of
   }
 });
 
+Deno.test("agent: a probe that waited for the handshake is no RTT: status shows the path's, not the setup's", async () => {
+  // Handshake initiations held back SETUP_MS, as a relayed path's first one is while the relay
+  // route comes up: the first probe waits for that session; its time is the setup's.
+  const SETUP_MS = 1500;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const agents = await pair({
+    health: { probeIntervalMs: 50 },
+    wrapTransport: (t) => ({
+      name: t.name,
+      get port() {
+        return t.port;
+      },
+      start: (sink) => t.start(sink),
+      send: (data, to) => {
+        if (data[0] !== 1) return t.send(data, to);
+        const copy = data.slice();
+        const id = setTimeout(() => {
+          timers.delete(id);
+          t.send(copy, to);
+          t.flush();
+        }, SETUP_MS);
+        timers.add(id);
+      },
+      flush: () => t.flush(),
+      endpoint: (text) => t.endpoint(text),
+      close: () => t.close(),
+    }),
+  });
+  try {
+    const key = agents[0].device.peers()[0].publicKeyText;
+    // Three answered probes with an RTT, whatever the first one did.
+    const rtts = () => agents[0].health.get(key)?.rttHistogram.count ?? 0;
+    while (rtts() < 3) await new Promise((r) => setTimeout(r, 20));
+    const h = agents[0].health.get(key)!;
+    const shown = agents[0].status().peers[0].rttMs;
+    // A loopback path's RTT is far below a tenth of the setup's wait (~0.4 ms here).
+    assert.ok(
+      shown !== null && shown < SETUP_MS / 10,
+      `status rttMs ${shown}: ${JSON.stringify(h)}`,
+    );
+    assert.ok(h.rttMs.avg! < SETUP_MS / 10, `avg ${h.rttMs.avg}`);
+    assert.equal(h.probesLost, 0);
+  } finally {
+    for (const id of timers) clearTimeout(id);
+    await closeAll(agents);
+  }
+});
+
 Deno.test("agent: a probe factory that throws fails the start and leaves nothing open", async () => {
   const net = new MemoryNetwork();
   await assert.rejects(

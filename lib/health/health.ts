@@ -274,9 +274,12 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     if (unixMs > e.lastHandshake) e.lastHandshake = unixMs;
   }
 
-  /** Records a probe result (RTT in ms, null when lost) and re-evaluates the peer. */
+  /**
+   * Records a probe result (RTT in ms, null when lost, NaN when answered but not timed: it
+   * waited for the session's setup) and re-evaluates the peer.
+   */
   recordProbe(peer: string, rttMs: number | null): void {
-    this.#take(peer, validRtt(rttMs) ? rttMs : null);
+    this.#take(peer, validRtt(rttMs) ? rttMs : Number.isNaN(rttMs) ? NaN : null);
   }
 
   /**

@@ -414,3 +414,13 @@ Deno.test("health: a peer heard from with no RTT is never degraded by RTT, only 
   assert.equal(state(tracker, "a"), "degraded");
   assert.match(tracker.get("a")!.reason, /loss 30% > 20%/);
 });
+
+Deno.test("health: a probe answered with no RTT (NaN: it waited for a handshake) is answered, not lost, and out of the RTT figures", () => {
+  const tracker = new HealthTracker({ now: () => 0 });
+  tracker.recordProbe("a", Number.NaN);
+  tracker.recordProbe("a", 1.3);
+  tracker.recordProbe("a", null);
+  const h = tracker.get("a")!;
+  assert.deepEqual([h.probesLost, h.samples, h.rttMs.avg, h.rttMs.last], [1, 3, 1.3, 1.3]);
+  assert.equal(h.rttHistogram.count, 1);
+});

@@ -26,8 +26,18 @@ export const systemProberClock: ProberClock = {
 export interface ProberOptions {
   /** Sends one probe to an overlay address; resolves to the RTT in ms, or null when lost. */
   probe: (address: string) => Promise<number | null>;
-  /** Receives every result (the health tracker's `recordProbe`). */
+  /**
+   * Receives every result (the health tracker's `recordProbe`): the RTT in ms, null when lost,
+   * NaN when answered but not timed (the peer's session was set up while the probe waited).
+   */
   onResult: (peer: string, rttMs: number | null) => void;
+  /**
+   * The peer's session and path as one value (its handshakes so far and its endpoint), compared
+   * with `!==`. A probe during which it changed was answered only once a session was made or a
+   * path (a relay's, say) chosen: its time is the setup's (hundreds of ms) rather than the
+   * path's, so it counts as answered with no RTT.
+   */
+  generation?: (peer: string) => unknown;
   /** Mean gap between the starts of two probes of one peer, ms (default 5000). */
   intervalMs?: number;
   /** Each gap is `intervalMs × (1 ± jitter)`, 0..1 (default 0.1). */
@@ -54,6 +64,7 @@ export class HealthProber {
   readonly #probe: (address: string) => Promise<number | null>;
   readonly #onResult: (peer: string, rttMs: number | null) => void;
   readonly #onError: ((peer: string, error: unknown) => void) | undefined;
+  readonly #generation: ((peer: string) => unknown) | undefined;
   readonly #interval: number;
   readonly #jitter: number;
   readonly #random: () => number;
@@ -66,6 +77,7 @@ export class HealthProber {
     this.#probe = opts.probe;
     this.#onResult = opts.onResult;
     this.#onError = opts.onError;
+    this.#generation = opts.generation;
     this.#interval = opts.intervalMs ?? 5000;
     this.#jitter = opts.jitter ?? 0.1;
     this.#random = opts.random ?? Math.random;
@@ -162,6 +174,7 @@ export class HealthProber {
     if (!this.#running || t.removed || t.inFlight) return;
     const started = this.#clock.now();
     const gap = this.#gap();
+    const generation = this.#generation?.(t.peer);
     const run = new Promise<number | null>((resolve) => resolve(this.#probe(t.address)))
       .then(
         (rtt) => (typeof rtt === "number" && Number.isFinite(rtt) && rtt >= 0 ? rtt : null),
@@ -170,9 +183,13 @@ export class HealthProber {
           return null;
         },
       );
-    t.inFlight = run.then((rtt) => {
+    t.inFlight = run.then((answered) => {
       t.inFlight = null;
       if (!this.#running || t.removed) return;
+      const rtt = answered !== null && generation !== undefined &&
+          this.#generation!(t.peer) !== generation
+        ? NaN
+        : answered;
       try {
         this.#onResult(t.peer, rtt);
       } catch (e) {

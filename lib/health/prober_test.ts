@@ -264,3 +264,36 @@ Deno.test("prober: real timers, short interval", async () => {
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(seen.length, n, "nothing after stop");
 });
+
+Deno.test("prober: a probe across a new session (its generation moved) is answered with no RTT", async () => {
+  const clock = new FakeClock();
+  const fp = fakeProbe(clock, () => "hang");
+  let generation = 0;
+  const results: (number | null)[] = [];
+  const prober = new HealthProber({
+    probe: fp.probe,
+    onResult: (_, rtt) => results.push(rtt),
+    generation: () => generation,
+    intervalMs: 100,
+    random: () => 0,
+    clock,
+  });
+  prober.add("p", "10.0.0.2");
+  prober.start();
+  await clock.advance(0);
+  assert.equal(fp.calls.length, 1);
+  generation++; // the handshake the probe waited for
+  fp.calls[0].resolve(480);
+  await clock.advance(100);
+  assert.equal(fp.calls.length, 2);
+  fp.calls[1].resolve(1.3); // same session: timed
+  await clock.advance(100);
+  generation++;
+  fp.calls[2].resolve(null); // lost stays lost
+  await settle();
+  await prober.stop();
+  assert.equal(results.length, 3);
+  assert.ok(Number.isNaN(results[0]));
+  assert.equal(results[1], 1.3);
+  assert.equal(results[2], null);
+});

@@ -15,12 +15,14 @@
  * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
  * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
  *
+ * `--raw FILE` writes every RTT with its variant, round and seq as JSON.
+ *
  * `--cpu` also measures both agents' CPU time and context switches (wake-ups) per second, idle
  * (10 s, long after the last packet) and while pinged every 50 ms (10 s), from /proc.
  *
  * `deno run -A scripts/bench/latency.ts [--rounds 10] [--count 20] [--interval 0.05] [--warm N]
  *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--weft-v8 NAME=FLAGS ...] [--no-wg]
- *  [--keep]`
+ *  [--keep] [--raw FILE]`
  * @module
  */
 
@@ -165,42 +167,56 @@ async function withTunnels<T>(
   }
 }
 
-/** Per thread of a process: CPU time (ms, from schedstat: precise) and context switches. */
-function threadsOf(pid: number): Map<string, { cpuMs: number; switches: number }> {
-  const out = new Map<string, { cpuMs: number; switches: number }>();
+/** One thread's figures: CPU time and time runnable but waiting for a CPU (ms), switches. */
+interface ThreadFigures {
+  cpuMs: number;
+  waitMs: number;
+  switches: number;
+}
+
+/**
+ * Per thread of a process: CPU time and run-queue wait (ms, from schedstat: precise) and context
+ * switches.
+ */
+function threadsOf(pid: number): Map<string, ThreadFigures> {
+  const out = new Map<string, ThreadFigures>();
   for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
       const base = `/proc/${pid}/task/${e.name}`;
-      const cpuMs = Number(Deno.readTextFileSync(`${base}/schedstat`).split(" ")[0]) / 1e6;
+      const sched = Deno.readTextFileSync(`${base}/schedstat`).split(" ");
+      const cpuMs = Number(sched[0]) / 1e6;
+      const waitMs = Number(sched[1]) / 1e6;
       let switches = 0;
       const status = Deno.readTextFileSync(`${base}/status`);
       for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) {
         switches += Number(m[1]);
       }
-      out.set(`${pid}/${e.name}`, { cpuMs, switches });
+      out.set(`${pid}/${e.name}`, { cpuMs, waitMs, switches });
     } catch { /* the thread ended while listed */ }
   }
   return out;
 }
 
 /** A snapshot of several processes' threads. */
-function snapshot(pids: number[]): Map<string, { cpuMs: number; switches: number }> {
+function snapshot(pids: number[]): Map<string, ThreadFigures> {
   return new Map(pids.flatMap((p) => [...threadsOf(p)]));
 }
 
 /** What the threads did between two snapshots (a thread born meanwhile counts from zero). */
 function delta(
-  before: Map<string, { cpuMs: number; switches: number }>,
-  after: Map<string, { cpuMs: number; switches: number }>,
-): { cpuMs: number; switches: number } {
+  before: Map<string, ThreadFigures>,
+  after: Map<string, ThreadFigures>,
+): ThreadFigures {
   let cpuMs = 0;
+  let waitMs = 0;
   let switches = 0;
   for (const [tid, a] of after) {
     const b = before.get(tid);
     cpuMs += a.cpuMs - (b?.cpuMs ?? 0);
+    waitMs += a.waitMs - (b?.waitMs ?? 0);
     switches += a.switches - (b?.switches ?? 0);
   }
-  return { cpuMs, switches };
+  return { cpuMs, waitMs, switches };
 }
 
 /** What both agents of each tunnel spent per second while `during` ran (or idle `seconds`). */
@@ -208,10 +224,11 @@ async function measureCpu(
   tunnels: Tunnel[],
   seconds: number,
   during?: (t: Tunnel) => Promise<unknown>,
-): Promise<{ cpuMsPerS: number; switchesPerS: number }[]> {
+): Promise<{ cpuMsPerS: number; waitMsPerS: number; switchesPerS: number }[]> {
   const pids = tunnels.map((t) => [t.a.child.pid, t.b.child.pid]);
-  const per = (d: { cpuMs: number; switches: number }, s: number) => ({
+  const per = (d: ThreadFigures, s: number) => ({
     cpuMsPerS: d.cpuMs / s,
+    waitMsPerS: d.waitMs / s,
     switchesPerS: d.switches / s,
   });
   if (!during) {
@@ -221,7 +238,7 @@ async function measureCpu(
     const s = (performance.now() - t0) / 1000;
     return pids.map((ps, i) => per(delta(before[i], snapshot(ps)), s));
   }
-  const out: { cpuMsPerS: number; switchesPerS: number }[] = [];
+  const out: { cpuMsPerS: number; waitMsPerS: number; switchesPerS: number }[] = [];
   for (const [i, t] of tunnels.entries()) {
     const before = snapshot(pids[i]);
     const t0 = performance.now();
@@ -288,6 +305,9 @@ export async function runLatencyBench(args: string[]): Promise<void> {
   for (const n of notes) console.error(`latency: ${n}`);
   console.error(`latency: ${variants.map((v) => v.name).join(", ")}: ${rounds} rounds of ${count}`);
   const rtts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  // The first ping of each round comes after the tunnel sat idle while the others were pinged.
+  const firsts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  const raw: { v: string; round: number; seq: number; rtt: number }[] = [];
   const traced = new Map<string, TracedRun[]>();
   try {
     await withTunnels(variants, async (tunnels) => {
@@ -318,6 +338,9 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           );
           const got = parseRtts(out.stdout);
           rtts.get(v.name)!.push(...got.values());
+          for (const [seq, rtt] of got) raw.push({ v: v.name, round: r, seq, rtt });
+          const first = got.get(1);
+          if (first !== undefined) firsts.get(v.name)!.push(first);
           if (v.trace) {
             // Seqs restart with each run: the trace's pings are matched to runs by send time.
             const list = traced.get(v.name) ?? [];
@@ -372,6 +395,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           "idle: switches/s": Number(idle[i].switchesPerS.toFixed(1)),
           "ping every 50 ms: CPU ms/s": Number(pinging[i].cpuMsPerS.toFixed(2)),
           "pinging: switches/s": Number(pinging[i].switchesPerS.toFixed(1)),
+          // Runnable but not running: the time the machine's load made the agents' threads wait.
+          "pinging: run-queue wait ms/s": Number(pinging[i].waitMsPerS.toFixed(2)),
         })));
       }
       // Stop the traced agents so they write their traces.
@@ -388,6 +413,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
     if (!args.includes("--keep")) await Deno.remove(dir, { recursive: true });
     else console.error(`latency: traces kept in ${dir}`);
   }
+  const rawAt = args.indexOf("--raw");
+  if (rawAt >= 0) await Deno.writeTextFile(args[rawAt + 1], JSON.stringify(raw));
   const base = median(rtts.get("weft")!);
   console.log(
     `idle-tunnel ping RTT, ms: ${rounds} interleaved rounds of ${count} pings every ${interval} s`,
@@ -399,7 +426,10 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       "median": Number(median(xs).toFixed(3)),
       "p10": Number(percentile(xs, 10).toFixed(3)),
       "p90": Number(percentile(xs, 90).toFixed(3)),
+      "p99": Number(percentile(xs, 99).toFixed(3)),
       "÷ weft": Number((median(xs) / base).toFixed(2)),
+      "first after idle: median": Number(median(firsts.get(v.name)!).toFixed(3)),
+      "first: max": Number(Math.max(...firsts.get(v.name)!).toFixed(3)),
       replies: xs.length,
     };
   }));
@@ -416,6 +446,7 @@ interface TracedRun {
 function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: TracedRun[]): void {
   const perStep: number[][] = [...STEPS, "", ""].map(() => []);
   const totals: number[] = [];
+  const each: number[][] = [];
   let used = 0;
   let pings = 0;
   for (const e of a) {
@@ -429,13 +460,19 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
     used++;
     s.forEach((d, i) => perStep[i].push(d));
     totals.push(rtt * 1000);
+    each.push(s);
   }
+  // Where the tail's time goes: each step's median over the slowest tenth of the pings.
+  const p90 = percentile(totals, 90);
+  const slow = each.filter((_, i) => totals[i] >= p90);
   console.log(`${name}: where a ping's round trip goes (µs, over ${used} of ${pings} pings)`);
   console.table(STEPS.map((label, i) => ({
     step: label,
     median: Math.round(median(perStep[i])),
     p10: Math.round(percentile(perStep[i], 10)),
     p90: Math.round(percentile(perStep[i], 90)),
+    "slowest 10%: median": Math.round(median(slow.map((x) => x[i]))),
+    "slowest 10%: max": Math.round(Math.max(...slow.map((x) => x[i]))),
   })));
   const sumMed = perStep.slice(0, STEPS.length).reduce((s, xs) => s + median(xs), 0);
   console.log(

@@ -46,8 +46,10 @@ export const MEASURES = [
   ["udp3g", "UDP at 3G: received Mbit/s", "higher"],
   ["udp3gLoss", "UDP at 3G: loss %", "lower"],
   ["rtt", "ping RTT median, fresh tunnel, ms", "lower"],
+  ["rttP90", "ping RTT p90, fresh tunnel, ms", "lower"],
   ["rttP99", "ping RTT p99, fresh tunnel, ms", "lower"],
   ["rttWarm", "ping RTT median after the transfers, ms", "lower"],
+  ["rttWarmP90", "ping RTT p90 after the transfers, ms", "lower"],
   ["rttWarmP99", "ping RTT p99 after the transfers, ms", "lower"],
   ["cpuPerGB", "agents' CPU-s per GB (TCP 1)", "lower"],
   ["rssMiB", "agent peak RSS, MiB", "lower"],
@@ -198,8 +200,10 @@ async function measureTunnel(
       udp3g: med(udp3, (r) => mbps(r.recvBps)),
       udp3gLoss: med(udp3, (r) => r.lossPct),
       rtt: ping.medianMs,
+      rttP90: ping.p90Ms,
       rttP99: ping.p99Ms,
       rttWarm: warm.medianMs,
+      rttWarmP90: warm.p90Ms,
       rttWarmP99: warm.p99Ms,
       cpuPerGB: agentCpu / (bytes / 1e9),
       // Read last: the peak over every measure above.
@@ -213,7 +217,7 @@ async function measureTunnel(
 
 /** Rounds a figure for the table by what it is. */
 function fmt(key: MeasureKey, v: number): number {
-  const digits = key === "rtt" || key === "rttP99" || key === "rttWarm" || key === "rttWarmP99"
+  const digits = key.startsWith("rtt")
     ? 3
     : key === "udp1gLoss" || key === "udp3gLoss"
     ? 2

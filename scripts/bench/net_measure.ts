@@ -202,6 +202,7 @@ export class CpuMeter {
 /** Ping RTTs, ms. */
 export interface PingStats {
   medianMs: number;
+  p90Ms: number;
   p99Ms: number;
   replies: number;
 }
@@ -227,7 +228,12 @@ export async function pingStats(
     address,
   );
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  return { medianMs: median(rtts), p99Ms: percentile(rtts, 99), replies: rtts.length };
+  return {
+    medianMs: median(rtts),
+    p90Ms: percentile(rtts, 90),
+    p99Ms: percentile(rtts, 99),
+    replies: rtts.length,
+  };
 }
 
 /** What one iperf3 run gives. */

@@ -16,6 +16,7 @@ import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
+import { SUMMARY_NOTE, summaryTable } from "./summary.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { printLibs, runLibsBench } from "./libs.ts";
@@ -105,6 +106,13 @@ else {
   console.table(paths.ratios);
   for (const n of paths.notes) console.log(`note: ${n}`);
 }
+
+console.log(
+  "## summary: direct UDP, relayed UDP, TCP, WebSocket and the HTTP proxy beside weft and each " +
+    "wireguard-go (the two labs above; root only)",
+);
+console.table(summaryTable(net, paths));
+console.log(SUMMARY_NOTE);
 
 console.log(
   "## services: mesh.services.request against plain HTTP through the tunnel (one caller, 16 callers), " +
