@@ -19,6 +19,7 @@ import {
 } from "../mod.ts";
 import { type ControlServer, serveControl } from "../mod.ts";
 import { collect } from "./args.ts";
+import { readPemFlag } from "./pem.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { SignalWatch } from "./process.ts";
 import { openStore } from "./store.ts";
@@ -29,7 +30,6 @@ import {
   meshControlFromConfig,
   type OptionHelp,
   optionHelp,
-  readTextFileBounded,
   StateDir,
   StoreError,
   userSetFlags,
@@ -76,25 +76,14 @@ async function meshConfig(program: Command) {
   }
 }
 
-// A certificate chain or a CA bundle; far more is not a PEM file anyone meant.
-const MAX_PEM_BYTES = 256 * 1024;
-
 /** The wss certificate and key, and the CAs for wss dials, read from their files (PEM). */
 async function webSocketTls(config: AgentConfig): Promise<{
   webSocketTls?: { cert: string; key: string; port: number };
   webSocketCaCerts?: string[];
 }> {
-  const pem = async (flag: string, path: string | undefined) => {
-    if (path === undefined) return undefined;
-    try {
-      return await readTextFileBounded(path, MAX_PEM_BYTES);
-    } catch (e) {
-      throw new UsageError(`${flag}: cannot read ${path}: ${(e as Error).message}`);
-    }
-  };
-  const cert = await pem("--ws-tls-cert", config.wsTlsCert);
-  const key = await pem("--ws-tls-key", config.wsTlsKey);
-  const ca = await pem("--ws-ca", config.wsCa);
+  const cert = await readPemFlag("--ws-tls-cert", config.wsTlsCert);
+  const key = await readPemFlag("--ws-tls-key", config.wsTlsKey);
+  const ca = await readPemFlag("--ws-ca", config.wsCa);
   return {
     ...(cert !== undefined && key !== undefined
       ? { webSocketTls: { cert, key, port: config.wsTlsPort } }

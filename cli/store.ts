@@ -7,6 +7,7 @@
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import type { Logger } from "../mod.ts";
+import { readPemFlag } from "./pem.ts";
 import { UsageError } from "./errors.ts";
 import {
   DEFAULT_STORE_PREFIX,
@@ -15,11 +16,7 @@ import {
   KvLeaderStore,
   migrateToStore,
   parseEtcdUrl,
-  readTextFileBounded,
 } from "./internal.ts";
-
-/** The largest PEM file read (a chain of a few certificates). */
-const MAX_PEM_BYTES = 256 * 1024;
 
 /** How long closing waits for the store's watches to end, ms. */
 const CLOSE_WAIT_MS = 2000;
@@ -55,17 +52,9 @@ export async function openStore(flags: StoreFlags, logger?: Logger): Promise<Ope
   } catch (e) {
     throw new UsageError(`--store: ${(e as Error).message}`);
   }
-  const pem = async (flag: string, path: string | undefined) => {
-    if (path === undefined) return undefined;
-    try {
-      return await readTextFileBounded(path, MAX_PEM_BYTES);
-    } catch (e) {
-      throw new UsageError(`${flag}: cannot read ${path}: ${(e as Error).message}`);
-    }
-  };
-  const ca = await pem("--store-ca", flags.storeCa);
-  const cert = await pem("--store-cert", flags.storeCert);
-  const key = await pem("--store-key", flags.storeKey);
+  const ca = await readPemFlag("--store-ca", flags.storeCa);
+  const cert = await readPemFlag("--store-cert", flags.storeCert);
+  const key = await readPemFlag("--store-key", flags.storeKey);
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError("--store-cert and --store-key go together");
   }
