@@ -63,6 +63,9 @@ export class DenoUdpTransport implements Transport {
   readonly #maxInflight: number;
   readonly #free: SendSlot[] = [];
   #slots = 0;
+  // Sends Deno has not completed: each holds the socket open until it settles.
+  #sending = 0;
+  #drained: (() => void) | null = null;
   #loop: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
   #closed = false;
@@ -164,6 +167,7 @@ export class DenoUdpTransport implements Transport {
       this.#netAddrs.set(ep, addr);
     }
     if (data.length > SLOT_SIZE) {
+      this.#sending++;
       this.#conn.send(data.slice(), addr).then(this.#countSent, this.#countFailed);
       return;
     }
@@ -174,19 +178,26 @@ export class DenoUdpTransport implements Transport {
     }
     slot.buf.set(data);
     if (slot.view.length !== data.length) slot.view = slot.buf.subarray(0, data.length);
+    this.#sending++;
     this.#conn.send(slot.view, addr).then(slot.done, slot.fail);
   }
 
   #countSent = (n: number): void => {
+    this.#settled();
     this.stats.datagramsOut++;
     this.stats.bytesOut += n;
   };
 
   #countFailed = (err: unknown): void => {
+    this.#settled();
     if (this.#closed) return;
     this.stats.sendErrors++;
     if (!(err instanceof Deno.errors.ConnectionRefused)) this.#onError(err);
   };
+
+  #settled(): void {
+    if (--this.#sending === 0 && this.#drained !== null) this.#drained();
+  }
 
   #takeSlot(): SendSlot | null {
     const slot = this.#free.pop();
@@ -222,7 +233,10 @@ export class DenoUdpTransport implements Transport {
     return this.#table.parse(text);
   }
 
-  /** Closes the socket and waits for the receive loop to end; idempotent. */
+  /**
+   * Closes the socket and waits for the receive loop and every send in flight to end, so the port
+   * is free when it resolves (Deno closes the socket only once no operation holds it); idempotent.
+   */
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closed = true;
@@ -231,7 +245,10 @@ export class DenoUdpTransport implements Transport {
       } catch (err) {
         if (!(err instanceof Deno.errors.BadResource)) this.#onError(err);
       }
-      this.#closing = this.#loop ?? Promise.resolve();
+      const sends = this.#sending === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => this.#drained = resolve);
+      this.#closing = Promise.all([this.#loop, sends]).then(() => {});
     }
     return this.#closing;
   }

@@ -159,6 +159,19 @@ Deno.test("DenoUdpTransport: close ends the loop and is idempotent", async () =>
   await again.close();
 });
 
+Deno.test("DenoUdpTransport: the port is free once close resolves, even with sends in flight", async () => {
+  // Deno keeps the socket open while an operation holds it: close waits for the sends too.
+  for (let round = 0; round < 20; round++) {
+    const t = await DenoUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+    t.start(new CollectSink());
+    const to = t.endpoint("127.0.0.1:9");
+    for (let i = 0; i < 50; i++) t.send(new Uint8Array(100), to);
+    await t.close();
+    const again = await DenoUdpTransport.open({ port: t.port, hostname: "127.0.0.1" });
+    await again.close();
+  }
+});
+
 Deno.test("DenoUdpTransport: the endpoint table is bounded and stays consistent", async () => {
   const t = await DenoUdpTransport.open({ port: 0, endpointLimit: 64 });
   try {

@@ -323,11 +323,14 @@ export class ServiceClient {
           this.#d.stats.resilience.retry(service);
         }
         const attemptReq = { ...req, ttlMs: Math.max(1, Math.min(timeoutMs, left)) };
+        // A timeout names the caller's own figure: the call's on the first attempt (the callee is
+        // told the few ms less that are left), what was left on a retry.
+        const shownMs = attempt === 0 ? timeoutMs : attemptReq.ttlMs;
         const address = target.local ? SELF : target.instance.address;
         this.#outliers.sent(service, address);
         const answer = target.local
           ? await this.#local(attemptReq)
-          : await this.#remote(attemptReq, target.instance, pending);
+          : await this.#remote(attemptReq, target.instance, pending, shownMs);
         // A late answer to an earlier attempt says how that instance did.
         this.#judge(service, "from" in answer ? answer.from as string : address, answer);
         // What instances say of the action is remembered: a later timeout may then be retried.
@@ -433,6 +436,7 @@ export class ServiceClient {
     req: RequestMessage,
     inst: ServiceInstance,
     p: Pending,
+    shownMs: number,
   ): Promise<Answer | (Answer & { unheard: true })> {
     const started = this.#now();
     const bytes = encodeMessage(req).length;
@@ -444,7 +448,7 @@ export class ServiceClient {
         code: full ? "rate-limited" : "timeout",
         message: full
           ? `too many calls waiting for ${inst.node}`
-          : `no room within ${req.ttlMs} ms: ${this.inflight.inFlight(inst.address)} bytes ` +
+          : `no room within ${shownMs} ms: ${this.inflight.inFlight(inst.address)} bytes ` +
             `in flight to ${inst.node}, at most ${this.inflight.maxBytes}`,
         idempotent: false,
         unheard: true,
@@ -452,7 +456,7 @@ export class ServiceClient {
     }
     const left = Math.max(1, Math.round(req.ttlMs - (this.#now() - started)));
     try {
-      return await this.#send(left === req.ttlMs ? req : { ...req, ttlMs: left }, inst, p);
+      return await this.#send(left === req.ttlMs ? req : { ...req, ttlMs: left }, inst, p, shownMs);
     } finally {
       release();
     }
@@ -463,6 +467,7 @@ export class ServiceClient {
     req: RequestMessage,
     inst: ServiceInstance,
     p: Pending,
+    shownMs: number,
   ): Promise<Answer | (Answer & { unheard: true })> {
     return new Promise<Answer | (Answer & { unheard: true })>((resolve) => {
       const timer = setTimeout(() => {
@@ -470,7 +475,7 @@ export class ServiceClient {
         resolve({
           ok: false,
           code: "timeout",
-          message: `no answer from ${inst.node} within ${req.ttlMs} ms`,
+          message: `no answer from ${inst.node} within ${shownMs} ms`,
           idempotent: false,
           unheard: true,
         });

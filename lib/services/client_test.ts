@@ -119,6 +119,15 @@ Deno.test("client: instances out of rotation, or not answering calls, are skippe
   assert.ok(t.sent.every((s) => s.to === "10.0.0.3"));
 });
 
+Deno.test("client: a timeout names the caller's timeout, though the callee is told what is left", async () => {
+  // A clock that moves on each read: time passes between the call and its send.
+  let clock = 0;
+  const t = setup({ "10.0.0.2": () => "drop" }, { now: () => (clock += 4) });
+  await rejects(t.client.request("echo/say", 1), "timeout", /no answer from n1 within 30 ms$/);
+  assert.equal(t.sent.length, 1);
+  assert.ok(t.sent[0].req.ttlMs < 30, `the callee was told ${t.sent[0].req.ttlMs} ms`);
+});
+
 Deno.test("client: a timeout is retried elsewhere only for an idempotent action", async () => {
   const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": echoFrom("b") });
   // The rotation starts at the dead one for the first call.
