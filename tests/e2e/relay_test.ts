@@ -317,6 +317,15 @@ Deno.test({
         const n: number = (drops[reason] ?? 0) - (before?.[reason] ?? 0);
         assert.equal(n, 0, `the relay dropped ${n} of one pair's packets for ${reason}`);
       }
+      // Both members and the relay are this version: the session's MAC is the head-and-tag form
+      // (the WireGuard header and tag, not the whole message), and none was dropped for its form.
+      const text = await metricsOf(m.lab, LEADER);
+      const headTag = Number(
+        text.match(/^weft_relay_forwarded_head_tag_packets_total (\S+)/m)?.[1] ?? 0,
+      );
+      console.log(`leader's relay forwarded ${headTag} packets with the head-and-tag MAC`);
+      assert.ok(headTag > 0, "the relayed pair's packets carry the head-and-tag MAC");
+      assert.equal(drops.form ?? 0, 0, JSON.stringify(drops));
     } finally {
       await m.close();
     }
