@@ -13,6 +13,11 @@
  * key block is computed once per key, every message starts from a copy of it in module scratch
  * arrays, and message words are read from the caller's buffer. It is also faster: about 400,000
  * MACs of a 1,452-byte message per CPU-second here (Deno 2, x86_64), against noble's 50,000.
+ *
+ * The head-and-tag form ({@link RelayMacKey.signHeadTag}) MACs `id || u32le(len) || header ||
+ * tag` of a WireGuard data message, 40 bytes in one block whatever the message's length (about
+ * 0.3 µs of CPU against 2.5 for the whole of a 1,452-byte message here); lib/relay/wire.ts says
+ * when it is used and why it is enough.
  * @module
  */
 
