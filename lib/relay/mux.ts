@@ -2,9 +2,10 @@
  * The transport a relaying-capable device runs on: the node's own underlay transport and a
  * {@link RelayTransport} side by side. Sends go by endpoint (`relay://` ones to the relay
  * transport, the rest to the underlay); datagrams from the underlay go by type: relay-to-member
- * packets (0x16, 0x18) are unwrapped by the relay transport, member-to-relay ones (0x15, 0x17) go to the
- * relay server when this node is one (else they are counted and dropped), and everything else
- * (WireGuard, the join exchange) goes to the device as before.
+ * packets (0x16, 0x18) are unwrapped by the relay transport, member-to-relay ones (0x15, 0x17) go
+ * to the relay server when this node is one (else they are counted and dropped), and everything
+ * else (WireGuard, the join exchange) goes to the device as before. A send slot lent for a relay
+ * endpoint is the underlay's, past the relay header.
  * @module
  */
 
