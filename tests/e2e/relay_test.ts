@@ -14,7 +14,11 @@ import { metricsOf, pathCell, type PeerView, peerView } from "../fixtures/mesh_l
 import type { NatLab } from "../fixtures/nat_lab.ts";
 import { PING_SIZE, PONG_SIZE } from "../../lib/nat/probe.ts";
 import { decodeBase64, encodeBase64 } from "../../lib/crypto/base64.ts";
-import { MSG_RELAY_TO_RELAY, RELAY_HEADER_SIZE } from "../../lib/relay/wire.ts";
+import {
+  MSG_RELAY_TO_RELAY,
+  MSG_RELAY_TO_RELAY_HT,
+  RELAY_HEADER_SIZE,
+} from "../../lib/relay/wire.ts";
 import { DEFAULT_RELAY_RATE } from "../../lib/relay/bucket.ts";
 
 const ignore = !(await canBuildLabs()) ||
@@ -466,7 +470,8 @@ Deno.test({
       const b1 = m.lab.host("b1").ip;
       const evil = m.lab.host("evil").ip;
       await m.lab.floodInternet();
-      // evil watches the internet for member-to-relay packets.
+      // evil watches the internet for member-to-relay packets, of either MAC form (the pair
+      // moves to the header-and-tag one once both members asked for it).
       const tap = m.lab.spawn("evil", Deno.execPath(), [
         "run",
         "-A",
@@ -474,6 +479,7 @@ Deno.test({
         "capture",
         "120",
         String(MSG_RELAY_TO_RELAY),
+        String(MSG_RELAY_TO_RELAY_HT),
       ]);
       await joinRelayed(m);
       const toRelay = (c: Captured) =>
