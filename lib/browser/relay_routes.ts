@@ -136,7 +136,8 @@ export class RelayRoutes {
     this.#asked.set(key, now);
     // The client takes the relay's grant only after this ask.
     this.#d.client.asked(this.#d.leader, key);
-    this.#d.channel.send(address, { t: "relay-open", to: key });
+    // `ht`: this member signs and checks the head-and-tag MAC form (lib/relay/wire.ts).
+    this.#d.channel.send(address, { t: "relay-open", to: key, ht: true });
   }
 
   #want(key: string): void {

@@ -98,7 +98,7 @@ Deno.test("relay routes: a handshake with a member asks the leader for a session
   try {
     t.event({ type: "handshake-initiated", peer: B });
     t.event({ type: "handshake-initiated", peer: B });
-    assert.deepEqual(t.sent, [{ to: "10.9.0.1", msg: { t: "relay-open", to: B } }]);
+    assert.deepEqual(t.sent, [{ to: "10.9.0.1", msg: { t: "relay-open", to: B, ht: true } }]);
     // The leader's own handshakes ask nothing.
     t.event({ type: "handshake-initiated", peer: LEADER });
     assert.equal(t.sent.length, 1);
@@ -128,7 +128,7 @@ Deno.test("relay routes: a session a member opened to reach this node is asked b
   try {
     t.hear(grant(B, 9), "10.9.0.1");
     assert.equal(t.client.hasSession(B), false, "not asked: not taken");
-    assert.deepEqual(t.sent, [{ to: "10.9.0.1", msg: { t: "relay-open", to: B } }]);
+    assert.deepEqual(t.sent, [{ to: "10.9.0.1", msg: { t: "relay-open", to: B, ht: true } }]);
     t.hear(grant(B, 9), "10.9.0.1");
     assert.equal(t.client.hasSession(B), true);
   } finally {
@@ -158,7 +158,7 @@ Deno.test("relay routes: a new session with the leader (it restarted) asks again
     t.event({ type: "handshake-complete", peer: B, role: "initiator" });
     t.sent.length = 0;
     t.event({ type: "handshake-complete", peer: LEADER, role: "initiator" });
-    assert.deepEqual(t.sent, [{ to: "10.9.0.1", msg: { t: "relay-open", to: B } }]);
+    assert.deepEqual(t.sent, [{ to: "10.9.0.1", msg: { t: "relay-open", to: B, ht: true } }]);
   } finally {
     t.routes.close();
   }

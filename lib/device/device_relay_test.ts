@@ -23,7 +23,7 @@ import {
   type RelayRequest,
 } from "../relay/messages.ts";
 import type { RelayOutgoing } from "../relay/server.ts";
-import { MSG_RELAY_TO_RELAY } from "../relay/wire.ts";
+import { MSG_RELAY_TO_RELAY, MSG_RELAY_TO_RELAY_HT } from "../relay/wire.ts";
 
 /** A memory network with a firewall: datagrams between blocked address pairs are refused. */
 class Firewall extends MemoryNetwork {
@@ -346,3 +346,68 @@ function indexOf(hay: Uint8Array, needle: Uint8Array): number {
   }
   return -1;
 }
+
+Deno.test("relay end to end: head-and-tag MACs; a payload changed on the way is refused by WireGuard", () => {
+  const clock = new ManualClock();
+  const net = new Firewall({ manual: true });
+  const a = node(net, clock, "A", "10.0.0.1", "192.0.2.1");
+  const b = node(net, clock, "B", "10.0.0.2", "192.0.2.2");
+  const r = node(net, clock, "R", "10.0.0.100", "192.0.2.100");
+  const members = new Set([a.key, b.key, r.key]);
+  const { server } = makeRelay(r, clock, () => members);
+  // An on-path attacker before the relay: flips a ciphertext byte of A's data messages (between
+  // the inner header and the tag, which the head-and-tag MAC leaves to WireGuard) while on.
+  let tamper = false;
+  let tampered = 0;
+  r.mux.setRelayHandler((data, from) => {
+    if (tamper && data[0] === MSG_RELAY_TO_RELAY_HT && data[16] === 4 && data.length > 16 + 48) {
+      data[16 + 20] ^= 0x01;
+      tampered++;
+    }
+    server.forward(data, from);
+  });
+  try {
+    for (const n of [a, b]) {
+      n.client.setRelay(r.key, n.underlay.endpoint("192.0.2.100:51820"));
+      server.setEndpoint(n.key, r.underlay.endpoint(`${n.underlay.address}:51820`));
+    }
+    // Both ask with `ht`, as this version's members do: the grants offer the form.
+    server.handle(request({ t: "relay-open", to: b.key, ht: true }), a.key);
+    control(
+      [a, b],
+      r.key,
+      server.handle(request({ t: "relay-open", to: a.key, ht: true }), b.key).send,
+    );
+    a.device.setPeer({
+      publicKey: b.key,
+      endpoint: `relay://${shortId(r.key)}/${shortId(b.key)}`,
+      allowedIps: [`${b.ip}/32`],
+    });
+    b.device.setPeer({ publicKey: a.key, allowedIps: [`${a.ip}/32`] });
+    for (const n of [a, b, r]) n.device.start();
+    a.packets.inject(udp(a.ip, b.ip, "hello through R"));
+    net.deliver();
+    b.packets.inject(udp(b.ip, a.ip, "and back"));
+    net.deliver();
+    assert.deepEqual(texts(b), ["hello through R"]);
+    assert.deepEqual(texts(a), ["and back"]);
+    assert.ok(server.stats.headTag >= 2, `${server.stats.headTag} head-and-tag packets`);
+
+    tamper = true;
+    const forwarded = server.stats.forwarded.packets;
+    const decrypt = b.device.stats.drops.decrypt ?? 0;
+    a.packets.inject(udp(a.ip, b.ip, "changed on the way"));
+    net.deliver();
+    assert.equal(tampered, 1);
+    // The relay cannot tell (no more than carrying it one hop), and B's WireGuard refuses it.
+    assert.equal(server.stats.forwarded.packets, forwarded + 1);
+    assert.equal(b.device.stats.drops.decrypt, decrypt + 1);
+    assert.deepEqual(texts(b), ["hello through R"]);
+    tamper = false;
+    a.packets.inject(udp(a.ip, b.ip, "untouched"));
+    net.deliver();
+    assert.deepEqual(texts(b), ["hello through R", "untouched"]);
+  } finally {
+    for (const n of [a, b, r]) n.device.close();
+  }
+});

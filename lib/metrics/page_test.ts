@@ -142,7 +142,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 100;
+const FAMILIES = 101;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -211,6 +211,7 @@ function snapshot(): Snapshot {
         expired: 2,
         received: { packets: 5000, bytes: 6_400_000 },
         forwarded: { packets: 4990, bytes: 6_387_200 },
+        headTag: 4000,
         drops: { "not-member": 4, "unknown-session": 3, mac: 2, rate: 1, "too-large": 0 },
         refusals: { "not-member": 1, self: 2, rate: 0, "too-many": 3 },
       },
@@ -398,6 +399,7 @@ Deno.test("metrics: relay, fallback and route figures", () => {
   assert.equal(v("weft_relay_received_bytes_total"), 6_400_000);
   assert.equal(v("weft_relay_forwarded_packets_total"), 4990);
   assert.equal(v("weft_relay_forwarded_bytes_total"), 6_387_200);
+  assert.equal(v("weft_relay_forwarded_head_tag_packets_total"), 4000);
   assert.equal(v("weft_relay_drops_total", { side: "server", reason: "unknown-session" }), 3);
   assert.equal(v("weft_relay_drops_total", { side: "server", reason: "too-large" }), 0);
   assert.equal(v("weft_relay_drops_total", { side: "client", reason: "mac" }), 5);

@@ -16,14 +16,14 @@ import { RelayMacKey } from "./mac.ts";
 import type { RelayClosed, RelayNotice, RelaySession } from "./messages.ts";
 import { type RelayEndpoint, RelayEndpointTable } from "./endpoint.ts";
 import {
-  MSG_RELAY_FROM_RELAY,
+  isFromRelay,
   openRelay,
   RELAY_HEADER_SIZE,
   RELAY_MIN_INNER,
   relayId,
   sealRelay,
+  sealRelayInPlace,
 } from "./wire.ts";
-import { readU32 } from "../protocol/bytes.ts";
 import { ReasonCounter } from "../metrics/reasons.ts";
 
 /** Why the client dropped a packet, going out or coming in. */
@@ -151,6 +151,8 @@ interface Session {
   peer: string;
   sendId: number;
   sendMac: RelayMacKey;
+  /** The relay's grant offers the head-and-tag MAC form on our direction: we sign in it. */
+  sendHeadTag: boolean;
   recvId: number;
   recvMac: RelayMacKey;
   lastActive: number;
@@ -196,6 +198,8 @@ export class RelayClient {
   readonly #outViews = new Map<number, Uint8Array>();
   readonly #innerViews = new WeakMap<Uint8Array, Uint8Array>();
   readonly #wrapped = new WrapResult();
+  /** The session {@link reserve} picked, until {@link sealReserved}. */
+  #reserved: Session | null = null;
   readonly #unwrapped = new UnwrapResult();
   #gen = 1;
   #wrappedPackets = 0;
@@ -320,6 +324,7 @@ export class RelayClient {
       peer: msg.peer,
       sendId: msg.send.id,
       sendMac: macKey(msg.send.key),
+      sendHeadTag: msg.send.ht === true,
       recvId: msg.recv.id,
       recvMac: macKey(msg.recv.key),
       lastActive: this.#now(),
@@ -385,7 +390,7 @@ export class RelayClient {
       this.#drops.add("too-large");
       return null;
     }
-    sealRelay(s.sendId, s.sendMac, inner, this.#out);
+    sealRelay(s.sendId, s.sendMac, inner, this.#out, s.sendHeadTag);
     s.lastActive = this.#now();
     this.#wrappedPackets++;
     this.#wrappedBytes += total;
@@ -397,13 +402,49 @@ export class RelayClient {
   }
 
   /**
+   * The relay endpoint a message of `innerLen` bytes for `peerKey` would go to now (the chosen
+   * session's relay), for a caller that builds the message in place, 16 bytes into a buffer of
+   * its own (a send slot of the underlay), and then calls {@link sealReserved}. Null when there
+   * is no usable session or it would not fit: the caller then goes through {@link wrap}, which
+   * counts the drop.
+   */
+  reserve(peerKey: string, innerLen: number): Endpoint | null {
+    this.#reserved = null;
+    if (RELAY_HEADER_SIZE + innerLen > this.#out.length) return null;
+    const p = this.#peers.get(peerKey);
+    const s = p === undefined ? null : this.#choose(p);
+    if (s === null) return null;
+    this.#reserved = s;
+    return s.relay.endpoint;
+  }
+
+  /**
+   * Writes the relay header and MAC of the session {@link reserve} picked into `buf`, whose
+   * bytes from 16 on hold the inner message of `innerLen` bytes; returns the packet's length.
+   * Throws when nothing is reserved (a caller's bug).
+   */
+  sealReserved(buf: Uint8Array, innerLen: number): number {
+    const s = this.#reserved;
+    this.#reserved = null;
+    if (s === null) throw new Error("relay client: sealReserved without reserve");
+    const total = sealRelayInPlace(s.sendId, s.sendMac, buf, innerLen, s.sendHeadTag);
+    s.lastActive = this.#now();
+    this.#wrappedPackets++;
+    this.#wrappedBytes += total;
+    return total;
+  }
+
+  /**
    * Unwraps a relay-to-member packet from the underlay (`from`, the relay's address, is not
    * trusted: the MAC is what counts). Returns the inner message with its peer and virtual
-   * endpoint (a reused object, its `inner` a view into `data`), or why it was dropped.
+   * endpoint (a reused object, its `inner` a view into `data`), or why it was dropped. Either
+   * MAC form is taken on any session, whatever its grant said: the key is the session's either
+   * way, the relay decides which form it forwards, and a grant that moved a session to the
+   * head-and-tag form may have reached the peer before us.
    */
   unwrap(data: Uint8Array, _from: Endpoint): Unwrapped | RelayClientDrop {
     if (
-      data.length < RELAY_HEADER_SIZE + RELAY_MIN_INNER || readU32(data, 0) !== MSG_RELAY_FROM_RELAY
+      data.length < RELAY_HEADER_SIZE + RELAY_MIN_INNER || !isFromRelay(data)
     ) {
       return this.#drop("malformed");
     }

@@ -3,9 +3,15 @@ import type { Endpoint } from "../io/driver.ts";
 import { RelayClient, type RelayClientOptions } from "./client.ts";
 import { RelayServer } from "./server.ts";
 import type { RelaySession } from "./messages.ts";
-import { MSG_RELAY_TO_RELAY, relayId, relayType } from "./wire.ts";
+import {
+  MSG_RELAY_FROM_RELAY,
+  MSG_RELAY_TO_RELAY,
+  MSG_RELAY_TO_RELAY_HT,
+  relayId,
+  relayType,
+} from "./wire.ts";
 import { shortId } from "./endpoint.ts";
-import { ep, inner, newKey, sessionFor } from "../../tests/fixtures/relay.ts";
+import { dataMessage, ep, inner, newKey, sessionFor } from "../../tests/fixtures/relay.ts";
 
 const A = newKey();
 const B = newKey();
@@ -365,4 +371,83 @@ Deno.test("relay client: a peer that leaves takes its virtual endpoints along", 
   a.closePeer(B);
   assert.notEqual(a.endpoint(R1, B), before, "a new object once it left");
   assert.equal(a.onSession(sessionFor(r1.server.open(A, B).send, A), R1), "not-asked");
+});
+
+/** A and B both ask `r` with `ht`; both clients take the grants (the second open's). */
+function grantHeadTag(r: ReturnType<typeof relay>, a: RelayClient, b: RelayClient) {
+  r.server.open(A, B, true);
+  const res = r.server.open(B, A, true);
+  assert.equal(a.onSession(sessionFor(res.send, A), r.key), null);
+  assert.equal(b.onSession(sessionFor(res.send, B), r.key), null);
+}
+
+Deno.test("relay client: a grant offering the head-and-tag form is used; B opens it", () => {
+  const r = relay(R1);
+  const { c: a } = client(A);
+  const { c: b } = client(B);
+  grantHeadTag(r, a, b);
+  const msg = dataMessage(1452, 5);
+  const w = a.wrap(B, msg)!;
+  assert.equal(relayType(w.bytes), MSG_RELAY_TO_RELAY_HT);
+  assert.equal(r.server.forward(w.bytes.slice(), EA), null);
+  const u = b.unwrap(r.sent[0].data, ER1);
+  assert.ok(typeof u !== "string", String(u));
+  assert.deepEqual(u.inner, msg);
+  // A header or tag byte changed on the way: B's check fails too (not only the relay's).
+  const bad = r.sent[0].data.slice();
+  bad[bad.length - 3] ^= 1;
+  assert.equal(b.unwrap(bad, ER1), "mac");
+  assert.equal(b.stats.drops.mac, 1);
+});
+
+Deno.test("relay client: a grant without `ht` (an older relay or peer) keeps the whole form", () => {
+  const r = relay(R1);
+  const { c: a } = client(A);
+  const { c: b } = client(B);
+  // As from an older relay: it does not know `ht` and leaves it out of every grant.
+  grant(r, a, b);
+  const w = a.wrap(B, dataMessage(800))!;
+  assert.equal(relayType(w.bytes), MSG_RELAY_TO_RELAY);
+  assert.equal(r.server.forward(w.bytes.slice(), EA), null);
+  // What an older receiver checks for: type 0x16 exactly.
+  assert.equal(relayType(r.sent[0].data), MSG_RELAY_FROM_RELAY);
+  assert.ok(typeof b.unwrap(r.sent[0].data, ER1) !== "string");
+});
+
+Deno.test("relay client: either form is taken on any session (a grant may reach the peer first)", () => {
+  const r = relay(R1);
+  const { c: a } = client(A);
+  const { c: b } = client(B);
+  grant(r, a, b); // no `ht`: B holds the whole-form grant
+  // Both ask again with `ht`: the session moves to the head-and-tag form, and A takes the new
+  // grant before B does.
+  r.server.open(A, B, true);
+  const res = r.server.open(B, A, true);
+  assert.equal(sessionFor(res.send, A).send.ht, true);
+  assert.equal(a.onSession(sessionFor(res.send, A), R1), null);
+  const w = a.wrap(B, dataMessage(300))!;
+  assert.equal(relayType(w.bytes), MSG_RELAY_TO_RELAY_HT);
+  assert.equal(r.server.forward(w.bytes.slice(), EA), null);
+  assert.ok(typeof b.unwrap(r.sent[0].data, ER1) !== "string", "B still on its older grant");
+});
+
+Deno.test("relay client: reserve and sealReserved build in place what wrap builds", () => {
+  for (const ht of [false, true]) {
+    const r = relay(R1);
+    const { c: a } = client(A);
+    const { c: b } = client(B);
+    if (ht) grantHeadTag(r, a, b);
+    else grant(r, a, b);
+    const msg = dataMessage(1000, 9);
+    const wrapped = a.wrap(B, msg)!.bytes.slice();
+    assert.equal(a.reserve(B, msg.length), ER1);
+    const slot = new Uint8Array(2048);
+    slot.set(msg, 16);
+    assert.equal(a.sealReserved(slot, msg.length), wrapped.length);
+    assert.deepEqual(slot.subarray(0, wrapped.length), wrapped);
+    assert.deepEqual(a.stats.wrapped, { packets: 2, bytes: 2 * wrapped.length });
+    assert.throws(() => a.sealReserved(slot, msg.length), /without reserve/);
+    assert.equal(a.reserve(C, 100), null, "no session with C");
+    assert.equal(a.reserve(B, 70_000), null, "too large");
+  }
 });

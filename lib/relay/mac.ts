@@ -13,6 +13,11 @@
  * key block is computed once per key, every message starts from a copy of it in module scratch
  * arrays, and message words are read from the caller's buffer. It is also faster: about 400,000
  * MACs of a 1,452-byte message per CPU-second here (Deno 2, x86_64), against noble's 50,000.
+ *
+ * The head-and-tag form ({@link RelayMacKey.signHeadTag}) MACs `id || u32le(len) || header ||
+ * tag` of a WireGuard data message, 40 bytes in one block whatever the message's length (about
+ * 0.3 µs of CPU against 2.5 for the whole of a 1,452-byte message here); lib/relay/wire.ts says
+ * when it is used and why it is enough.
  * @module
  */
 
@@ -20,6 +25,10 @@
 export const RELAY_MAC_SIZE = 8;
 /** Bytes of a relay MAC key. */
 export const RELAY_KEY_SIZE = 32;
+/** The shortest span the head-and-tag form takes: a 16-byte header and a 16-byte tag. */
+export const HEAD_TAG_MIN = 32;
+/** Bytes the head-and-tag form MACs: the id, the length, the header and the tag. */
+const HEAD_TAG_BYTES = 40;
 
 const IV = Int32Array.of(
   0x6a09e667,
@@ -1091,6 +1100,25 @@ function run(keyed: Int32Array, id: number, data: Uint8Array, off: number, len: 
 }
 
 /**
+ * Runs the MAC of `id || u32le(len) || data[off, off + 16) || data[off + len - 16, off + len)`
+ * (40 bytes: one block) under the state `keyed`, leaving it in `H`.
+ */
+function runHeadTag(keyed: Int32Array, id: number, data: Uint8Array, off: number, len: number) {
+  if (len < HEAD_TAG_MIN) throw new RangeError(`relay mac: ${len} bytes hold no header and tag`);
+  H.set(keyed);
+  M[0] = id;
+  M[1] = len;
+  for (let j = 0, q = off; j < 4; j++, q += 4) {
+    M[2 + j] = data[q] | (data[q + 1] << 8) | (data[q + 2] << 16) | (data[q + 3] << 24);
+  }
+  for (let j = 0, q = off + len - 16; j < 4; j++, q += 4) {
+    M[6 + j] = data[q] | (data[q + 1] << 8) | (data[q + 2] << 16) | (data[q + 3] << 24);
+  }
+  M.fill(0, 10);
+  compress(H, 64 + HEAD_TAG_BYTES, true);
+}
+
+/**
  * A relay session key, ready to sign and check packets. Keeps only the BLAKE2s state after the
  * key block, not the key itself.
  */
@@ -1150,6 +1178,53 @@ export class RelayMacKey {
     tagOff: number,
   ): boolean {
     run(this.#keyed, id, data, off, len);
+    const a = tag[tagOff] | (tag[tagOff + 1] << 8) | (tag[tagOff + 2] << 16) |
+      (tag[tagOff + 3] << 24);
+    const b = tag[tagOff + 4] | (tag[tagOff + 5] << 8) | (tag[tagOff + 6] << 16) |
+      (tag[tagOff + 7] << 24);
+    return ((a ^ H[0]) | (b ^ H[1])) === 0;
+  }
+
+  /**
+   * Writes the MAC of the head-and-tag form of a WireGuard data message to
+   * `out[outOff, outOff + 8)`: `id || u32le(len) || data[off, off + 16) || data[off + len - 16,
+   * off + len)`, the message's 16-byte header (type, receiver, counter) and its 16-byte AEAD tag
+   * with its length (lib/relay/wire.ts says why that is enough). One 64-byte block, whatever the
+   * length: a full-size message costs one compression instead of 23. `len` must be at least 32.
+   */
+  signHeadTag(
+    id: number,
+    data: Uint8Array,
+    off: number,
+    len: number,
+    out: Uint8Array,
+    outOff: number,
+  ): void {
+    runHeadTag(this.#keyed, id, data, off, len);
+    const a = H[0], b = H[1];
+    out[outOff] = a;
+    out[outOff + 1] = a >>> 8;
+    out[outOff + 2] = a >>> 16;
+    out[outOff + 3] = a >>> 24;
+    out[outOff + 4] = b;
+    out[outOff + 5] = b >>> 8;
+    out[outOff + 6] = b >>> 16;
+    out[outOff + 7] = b >>> 24;
+  }
+
+  /**
+   * True when `tag[tagOff, tagOff + 8)` is the head-and-tag MAC of `data[off, off + len)` (see
+   * {@link signHeadTag}); the comparison takes the same time wherever the first difference is.
+   */
+  verifyHeadTag(
+    id: number,
+    data: Uint8Array,
+    off: number,
+    len: number,
+    tag: Uint8Array,
+    tagOff: number,
+  ): boolean {
+    runHeadTag(this.#keyed, id, data, off, len);
     const a = tag[tagOff] | (tag[tagOff + 1] << 8) | (tag[tagOff + 2] << 16) |
       (tag[tagOff + 3] << 24);
     const b = tag[tagOff + 4] | (tag[tagOff + 5] << 8) | (tag[tagOff + 6] << 16) |

@@ -105,3 +105,58 @@ Deno.test("relay mac: keys of the wrong size are refused", () => {
   assert.throws(() => new RelayMacKey(new Uint8Array(33)), /32 bytes/);
   assert.throws(() => new RelayMacKey("k".repeat(32) as unknown as Uint8Array), /32 bytes/);
 });
+
+/** The reference of the head-and-tag form: keyed BLAKE2s-64 of `id || len || head16 || tag16`. */
+function headTagReference(key: Uint8Array, id: number, msg: Uint8Array): Uint8Array {
+  const m = new Uint8Array(40);
+  const v = new DataView(m.buffer);
+  v.setUint32(0, id, true);
+  v.setUint32(4, msg.length, true);
+  m.set(msg.subarray(0, 16), 8);
+  m.set(msg.subarray(msg.length - 16), 24);
+  return blake2s(m, { key, dkLen: 8 });
+}
+
+Deno.test("relay mac: the head-and-tag form equals keyed BLAKE2s-64 of id || len || head || tag", () => {
+  for (const len of [32, 33, 47, 48, 64, 100, 1452, 65535]) {
+    const key = random(32);
+    const k = new RelayMacKey(key);
+    const id = (rnd() * 2 ** 32) >>> 0;
+    const buf = random(len + 11);
+    const out = new Uint8Array(8 + 3);
+    k.signHeadTag(id, buf, 5, len, out, 3);
+    const want = headTagReference(key, id, buf.subarray(5, 5 + len));
+    assert.deepEqual(out.subarray(3), want, `length ${len}`);
+    assert.ok(k.verifyHeadTag(id, buf, 5, len, want, 0), `verify at length ${len}`);
+    // Not the whole form's MAC of the same bytes.
+    const whole = new Uint8Array(8);
+    k.sign(id, buf, 5, len, whole, 0);
+    assert.notDeepEqual(whole, want);
+  }
+  assert.throws(() => new RelayMacKey(random(32)).signHeadTag(1, random(40), 0, 31, random(8), 0));
+});
+
+Deno.test("relay mac: the head-and-tag form covers the id, the length, the header and the tag only", () => {
+  const k = new RelayMacKey(random(32));
+  const msg = random(1452);
+  const id = 0x2345678;
+  const tag = new Uint8Array(8);
+  k.signHeadTag(id, msg, 0, msg.length, tag, 0);
+  for (const i of [0, 3, 4, 8, 15, 1436, 1440, 1451]) {
+    const m = msg.slice();
+    m[i] ^= 1;
+    assert.ok(!k.verifyHeadTag(id, m, 0, m.length, tag, 0), `byte ${i} of the header or tag`);
+  }
+  // The payload between them is WireGuard's to authenticate: changing it keeps the MAC.
+  const body = msg.slice();
+  body[16] ^= 1;
+  body[800] ^= 0xff;
+  body[1435] ^= 0x80;
+  assert.ok(k.verifyHeadTag(id, body, 0, body.length, tag, 0));
+  // Cut short, keeping header and tag: the length is in the MAC.
+  const cut = new Uint8Array(1000);
+  cut.set(msg.subarray(0, 16));
+  cut.set(msg.subarray(1436), 984);
+  assert.ok(!k.verifyHeadTag(id, cut, 0, cut.length, tag, 0));
+  assert.ok(!k.verifyHeadTag(id + 1, msg, 0, msg.length, tag, 0), "another id");
+});

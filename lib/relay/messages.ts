@@ -3,11 +3,15 @@
  * (JSON objects with a `t` field, as the other control messages): WireGuard authenticates them,
  * and the sender is the member whose overlay address they come from.
  *
- * - member → relay: `{t: "relay-open", to}` asks for a session with member `to`;
+ * - member → relay: `{t: "relay-open", to, ht?: true}` asks for a session with member `to`
+ *   (`ht`: this member signs and checks the head-and-tag MAC form, lib/relay/wire.ts);
  *   `{t: "relay-close", to}` ends it.
- * - relay → member: `{t: "relay-session", peer, send: {id, key}, recv: {id, key}}` grants one:
- *   `send` is what this member signs its packets to `peer` with, `recv` what `peer`'s packets to
- *   it carry (the peer gets the mirror image); `{t: "relay-closed", peer}` says it ended.
+ * - relay → member: `{t: "relay-session", peer, send: {id, key, ht?}, recv: {id, key, ht?}}`
+ *   grants one: `send` is what this member signs its packets to `peer` with, `recv` what
+ *   `peer`'s packets to it carry (the peer gets the mirror image); `ht: true` on a direction
+ *   says the relay takes the head-and-tag form on it (both members asked with `ht`). A member or
+ *   relay that does not know `ht` leaves it out, and the whole-message form stays: versions mix.
+ *   `{t: "relay-closed", peer}` says it ended.
  *
  * Keys (`to`, `peer`) are members' public keys as WireGuard base64; session keys are 32 bytes in
  * the same base64; ids are 32-bit unsigned, never 0. Values from the wire are checked strictly
@@ -23,6 +27,8 @@ export interface RelayGrant {
   id: number;
   /** The 32-byte MAC key, base64. */
   key: string;
+  /** The relay takes the head-and-tag MAC form on this direction (absent: whole messages only). */
+  ht?: true;
 }
 
 /** A member asking a relay for a session with member `to`. */
@@ -31,6 +37,8 @@ export interface RelayOpen {
   t: "relay-open";
   /** The other member's public key. */
   to: string;
+  /** This member signs and checks the head-and-tag MAC form (absent: whole messages only). */
+  ht?: true;
 }
 
 /** A member ending its session with member `to`. */
@@ -106,7 +114,8 @@ export function isSessionId(v: unknown): v is number {
 function grant(v: unknown): RelayGrant | null {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
   const g = v as Record<string, unknown>;
-  return isSessionId(g.id) && isKeyText(g.key) ? { id: g.id, key: g.key } : null;
+  if (!isSessionId(g.id) || !isKeyText(g.key)) return null;
+  return g.ht === true ? { id: g.id, key: g.key, ht: true } : { id: g.id, key: g.key };
 }
 
 /**
@@ -119,6 +128,8 @@ export function validateRelayMessage(o: unknown): RelayMessage | null {
   const m = o as Record<string, unknown>;
   switch (m.t) {
     case "relay-open":
+      if (!isKeyText(m.to)) return null;
+      return m.ht === true ? { t: m.t, to: m.to, ht: true } : { t: m.t, to: m.to };
     case "relay-close":
       return isKeyText(m.to) ? { t: m.t, to: m.to } : null;
     case "relay-closed":

@@ -126,3 +126,30 @@ Deno.test("relay messages: decoding refuses non-JSON, bad UTF-8 and oversized in
     to: A,
   });
 });
+
+Deno.test("relay messages: `ht` (the head-and-tag MAC form) is kept only as true", () => {
+  assert.deepEqual(validateRelayMessage({ t: "relay-open", to: A, ht: true }), {
+    t: "relay-open",
+    to: A,
+    ht: true,
+  });
+  for (const ht of [false, 1, "true", null]) {
+    assert.deepEqual(validateRelayMessage({ t: "relay-open", to: A, ht }), {
+      t: "relay-open",
+      to: A,
+    });
+  }
+  const m = validateRelayMessage({
+    t: "relay-session",
+    peer: B,
+    send: { id: 1, key: K1, ht: true },
+    recv: { id: 2, key: K2, ht: "yes" },
+  });
+  assert.deepEqual(m, {
+    t: "relay-session",
+    peer: B,
+    send: { id: 1, key: K1, ht: true },
+    recv: { id: 2, key: K2 },
+  });
+  assert.deepEqual(decodeRelayMessage(encodeRelayMessage(m!)), m);
+});

@@ -28,6 +28,8 @@ export interface RelayServerFigures {
   received: TrafficFigures;
   /** Data packets passed on to the other member. */
   forwarded: TrafficFigures;
+  /** Of them, those with the head-and-tag MAC (lib/relay/wire.ts); absent: none. */
+  headTag?: number;
   /** Packets dropped, by reason (`not-member`, `unknown-session`, `mac`, `rate`, ...). */
   drops: Record<string, number>;
   /** Session requests refused, by reason (`not-member`, `self`, `rate`, `too-many`, ...). */
@@ -92,6 +94,11 @@ const FORWARDED_BYTES = counter(
   "weft_relay_forwarded_bytes_total",
   "Bytes of the data packets this relay passed on.",
 );
+const FORWARDED_HEAD_TAG = counter(
+  "weft_relay_forwarded_head_tag_packets_total",
+  "Of the data packets this relay passed on, those whose MAC covers the WireGuard header and " +
+    "tag (both members of their session take that form), not the whole message.",
+);
 const DROPS = counter(
   "weft_relay_drops_total",
   "Relayed packets dropped, by side (server: as the relay; client: as a user) and reason.",
@@ -143,6 +150,7 @@ export function relayCollector(relay: () => RelayMetrics | undefined): Collector
       out.sample(RECEIVED_BYTES, {}, srv.received.bytes);
       out.sample(FORWARDED_PACKETS, {}, srv.forwarded.packets);
       out.sample(FORWARDED_BYTES, {}, srv.forwarded.bytes);
+      out.sample(FORWARDED_HEAD_TAG, {}, srv.headTag ?? 0);
     }
     if (srv) sampleCounts(out, DROPS, "reason", srv.drops, { side: "server" });
     sampleCounts(out, DROPS, "reason", cli.drops, { side: "client" });

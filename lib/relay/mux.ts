@@ -2,22 +2,22 @@
  * The transport a relaying-capable device runs on: the node's own underlay transport and a
  * {@link RelayTransport} side by side. Sends go by endpoint (`relay://` ones to the relay
  * transport, the rest to the underlay); datagrams from the underlay go by type: relay-to-member
- * packets (0x16) are unwrapped by the relay transport, member-to-relay packets (0x15) go to the
- * relay server when this node is one (else they are counted and dropped), and everything else
- * (WireGuard, the join exchange) goes to the device as before.
+ * packets (0x16, 0x18) are unwrapped by the relay transport, member-to-relay ones (0x15, 0x17) go
+ * to the relay server when this node is one (else they are counted and dropped), and everything
+ * else (WireGuard, the join exchange) goes to the device as before. A send slot lent for a relay
+ * endpoint is the underlay's, past the relay header.
  * @module
  */
 
 import type { DatagramSink, Endpoint, Transport } from "../io/driver.ts";
-import { readU32 } from "../protocol/bytes.ts";
 import { RELAY_SCHEME } from "./endpoint.ts";
 import type { RelayTransport } from "./transport.ts";
-import { MSG_RELAY_FROM_RELAY, MSG_RELAY_TO_RELAY } from "./wire.ts";
+import { isFromRelay, isToRelay } from "./wire.ts";
 
 /** Options of a {@link RelayMux}. */
 export interface RelayMuxOptions {
   /**
-   * Gets member-to-relay packets (type 0x15) when this node relays: typically
+   * Gets member-to-relay packets (types 0x15 and 0x17) when this node relays: typically
    * `(data, from) => server.forward(data, from)`. `data` is only valid during the call.
    */
   onToRelay?: (data: Uint8Array, from: Endpoint) => void;
@@ -64,10 +64,9 @@ export class RelayMux implements Transport {
     this.relay.start(sink);
     this.underlay.start({
       datagram: (data, from) => {
-        const type = data.length >= 4 ? readU32(data, 0) : 0;
-        if (type === MSG_RELAY_FROM_RELAY) {
+        if (isFromRelay(data)) {
           this.relay.deliver(data, from);
-        } else if (type === MSG_RELAY_TO_RELAY) {
+        } else if (isToRelay(data)) {
           if (this.#onToRelay !== undefined) this.#onToRelay(data, from);
           else this.stats.notRelaying++;
         } else {
@@ -84,18 +83,21 @@ export class RelayMux implements Transport {
     else this.underlay.send(data, to, tos);
   }
 
-  /** Lends a send slot of the underlay for a direct endpoint; none for a relay one. */
+  /**
+   * Lends a send slot of the underlay: for a direct endpoint the slot itself, for a relay one
+   * its part after the relay header (the relay side writes the header on commit).
+   */
   reserve(max: number, to: Endpoint): Uint8Array | null {
+    if (to.proto === "relay") return this.relay.reserve(max, to);
     const u = this.underlay;
-    return to.proto === "relay" || u.reserve === undefined ? null : u.reserve(max, to);
+    return u.reserve === undefined ? null : u.reserve(max, to);
   }
 
-  /** Queues the underlay's slot just reserved. */
+  /** Queues the slot just reserved, on the side that lent it. */
   commit(length: number, to: Endpoint, tos?: number): void {
+    if (to.proto === "relay") return this.relay.commit(length, to, tos);
     const u = this.underlay;
-    if (to.proto === "relay" || u.commit === undefined) {
-      throw new Error(`${this.name}: commit without reserve`);
-    }
+    if (u.commit === undefined) throw new Error(`${this.name}: commit without reserve`);
     u.commit(length, to, tos);
   }
 

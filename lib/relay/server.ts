@@ -22,9 +22,16 @@ import { ReasonCounter } from "../metrics/reasons.ts";
 import { checkRate, DEFAULT_RELAY_RATE, type RelayRate, TokenBucket } from "./bucket.ts";
 import { type FairSender, FairShare } from "./fair_share.ts";
 import { RelayMacKey } from "./mac.ts";
-import type { RelayClosed, RelayNotice, RelayRequest, RelaySession } from "./messages.ts";
+import type {
+  RelayClosed,
+  RelayGrant,
+  RelayNotice,
+  RelayRequest,
+  RelaySession,
+} from "./messages.ts";
 import {
-  MSG_RELAY_TO_RELAY,
+  isHeadTag,
+  isToRelay,
   openRelay,
   RELAY_HEADER_SIZE,
   RELAY_ID_OFFSET,
@@ -49,6 +56,11 @@ export const RELAY_DROP_REASONS = [
   "source",
   /** The MAC is wrong. */
   "mac",
+  /**
+   * A head-and-tag MAC on a session whose grant did not offer it (a member of this pair did not
+   * ask with `ht`), dropped before its MAC is checked.
+   */
+  "form",
   /** The sending member is over its rate (`--relay-rate`), checked before the MAC. */
   "rate",
   /**
@@ -170,6 +182,8 @@ export interface RelayServerStats {
   forwarded: Traffic;
   /** MACs computed (each costs a pass over the packet: drops before it are cheap). */
   macChecks: number;
+  /** Of the packets forwarded, those in the head-and-tag MAC form. */
+  headTag: number;
   /** Packets dropped, by reason. */
   drops: Record<RelayDropReason, number>;
   /** Opens refused, by reason. */
@@ -189,6 +203,8 @@ interface MemberState extends FairSender {
    * and is never learnt.
    */
   given: Endpoint | null;
+  /** Its last `relay-open` said it takes the head-and-tag MAC form (`ht`). */
+  headTag: boolean;
 }
 
 interface Direction {
@@ -199,6 +215,11 @@ interface Direction {
   from: MemberState;
   to: MemberState;
   pair: Pair;
+  /**
+   * The head-and-tag MAC form is taken (both members asked with `ht`). The whole form always
+   * is: it is the stronger, and a member that has not taken the latest grant still sends it.
+   */
+  headTag: boolean;
   packets: number;
   bytes: number;
 }
@@ -244,6 +265,7 @@ export class RelayServer {
   #outPackets = 0;
   #outBytes = 0;
   #macChecks = 0;
+  #headTag = 0;
   readonly #drops = new ReasonCounter(RELAY_DROP_REASONS);
   readonly #refusals = new ReasonCounter(RELAY_REFUSALS);
 
@@ -280,7 +302,7 @@ export class RelayServer {
 
   /** Handles a setup request from member `from` (as the tunnel it came through says). */
   handle(msg: RelayRequest, from: string): RelayResult {
-    if (msg.t === "relay-open") return this.open(from, msg.to);
+    if (msg.t === "relay-open") return this.open(from, msg.to, msg.ht === true);
     return { refused: null, send: this.close(from, msg.to) };
   }
 
@@ -288,14 +310,17 @@ export class RelayServer {
    * Member `from` asks for a session with member `to`. Granted: both get a `relay-session`
    * (mirror images). Asked again while open: the same session is granted again, to both, and
    * its idle time starts over (a member that restarted gets its keys back). Refused: nothing
-   * to send, and the reason is counted.
+   * to send, and the reason is counted. `headTag`: `from` takes the head-and-tag MAC form; a
+   * session offers it (in both grants, both directions) once both members asked with it, and
+   * the grants then sent to both say so (same ids and keys: nothing in flight is lost).
    */
-  open(from: string, to: string): RelayResult {
+  open(from: string, to: string, headTag = false): RelayResult {
     const refused = this.#check(from, to);
     if (refused !== null) {
       this.#refusals.add(refused);
       return { refused, send: [] };
     }
+    this.#member(from).headTag = headTag;
     let pair = this.#pairs.get(pairName(from, to));
     if (pair === undefined) {
       const full = this.#checkRoom(from, to);
@@ -306,6 +331,7 @@ export class RelayServer {
       pair = this.#create(from, to);
     }
     pair.lastActive = this.#now();
+    pair.ab.headTag = pair.ba.headTag = pair.a.headTag && pair.b.headTag;
     return { refused: null, send: [this.#grant(pair.a, pair), this.#grant(pair.b, pair)] };
   }
 
@@ -354,13 +380,13 @@ export class RelayServer {
     this.#inPackets++;
     this.#inBytes += data.length;
     if (data.length > this.#maxPacket) return this.#drop("too-large");
-    if (
-      data.length < RELAY_HEADER_SIZE + RELAY_MIN_INNER || readU32(data, 0) !== MSG_RELAY_TO_RELAY
-    ) {
+    if (data.length < RELAY_HEADER_SIZE + RELAY_MIN_INNER || !isToRelay(data)) {
       return this.#drop("malformed");
     }
     const dir = this.#byId.get(readU32(data, RELAY_ID_OFFSET));
     if (dir === undefined) return this.#drop("unknown-session");
+    const headTag = isHeadTag(data);
+    if (headTag && !dir.headTag) return this.#drop("form");
     const now = this.#now();
     const pair = dir.pair;
     if (now - pair.lastActive >= this.#idleMs) return this.#drop("expired");
@@ -386,6 +412,7 @@ export class RelayServer {
     dir.bytes += data.length;
     this.#outPackets++;
     this.#outBytes += data.length;
+    if (headTag) this.#headTag++;
     toFromRelay(data);
     this.#send(data, to);
     return null;
@@ -423,6 +450,7 @@ export class RelayServer {
       received: { packets: this.#inPackets, bytes: this.#inBytes },
       forwarded: { packets: this.#outPackets, bytes: this.#outBytes },
       macChecks: this.#macChecks,
+      headTag: this.#headTag,
       drops: this.#drops.snapshot(),
       refusals: this.#refusals.snapshot(),
       saturatedEpochs: this.#fair.saturatedEpochs,
@@ -468,6 +496,7 @@ export class RelayServer {
         sessions: 0,
         bucket: new TokenBucket(this.#rate, this.#now(), this.#maxPacket),
         given: this.#endpoints.get(key) ?? null,
+        headTag: false,
         fairEpoch: 0,
         offered: 0,
         passed: 0,
@@ -500,6 +529,7 @@ export class RelayServer {
       from,
       to,
       pair,
+      headTag: false,
       packets: 0,
       bytes: 0,
     };
@@ -529,8 +559,8 @@ export class RelayServer {
     const msg: RelaySession = {
       t: "relay-session",
       peer: (m === pair.a ? pair.b : pair.a).key,
-      send: { id: send.id, key: send.keyText },
-      recv: { id: recv.id, key: recv.keyText },
+      send: grantOf(send),
+      recv: grantOf(recv),
     };
     return { to: m.key, msg };
   }
@@ -545,6 +575,11 @@ export class RelayServer {
     pair.a.sessions--;
     pair.b.sessions--;
   }
+}
+
+/** A direction as its grant says it. */
+function grantOf(d: Direction): RelayGrant {
+  return d.headTag ? { id: d.id, key: d.keyText, ht: true } : { id: d.id, key: d.keyText };
 }
 
 /** The map key of the unordered pair {a, b}. */

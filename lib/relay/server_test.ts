@@ -4,9 +4,23 @@ import { parseKey } from "../crypto/keys.ts";
 import { RelayMacKey } from "./mac.ts";
 import { validateRelayMessage } from "./messages.ts";
 import { RelayServer, type RelayServerOptions } from "./server.ts";
-import { MSG_RELAY_FROM_RELAY, openRelay, relayId, relayType } from "./wire.ts";
+import {
+  MSG_RELAY_FROM_RELAY,
+  MSG_RELAY_FROM_RELAY_HT,
+  openRelay,
+  relayId,
+  relayType,
+} from "./wire.ts";
 import { RelayEndpointTable } from "./endpoint.ts";
-import { ep, inner, newKey, notices, packet, sessionFor } from "../../tests/fixtures/relay.ts";
+import {
+  dataMessage,
+  ep,
+  inner,
+  newKey,
+  notices,
+  packet,
+  sessionFor,
+} from "../../tests/fixtures/relay.ts";
 import { seededRandom } from "../../tests/fixtures/prng.ts";
 
 const A = newKey();
@@ -108,8 +122,10 @@ Deno.test("relay server: every bit flipped anywhere in a packet stops it", () =>
   }
   assert.equal(sent.length, 0);
   const d = server.stats.drops;
-  // Type bytes: malformed; id bytes: an id never handed out; the rest: the MAC.
-  assert.equal(d.malformed, 32);
+  // Type bytes: malformed, but for 0x15 -> 0x17, the head-and-tag type this session was not
+  // granted; id bytes: an id never handed out; the rest: the MAC.
+  assert.equal(d.malformed, 31);
+  assert.equal(d.form, 1);
   assert.equal(d["unknown-session"], 32);
   assert.equal(d.mac, (good.length - 8) * 8);
   assert.equal(server.forward(good, EA), null, "the untouched packet still goes");
@@ -458,4 +474,87 @@ Deno.test("relay server: one member alone is never held, however busy the relay"
   }
   assert.equal(passed, 30_000);
   assert.deepEqual(Object.values(server.stats.drops).reduce((a, b) => a + b, 0), 0);
+});
+
+Deno.test("relay server: the head-and-tag MAC form is granted once both members ask with it", () => {
+  const { server, sent } = setup();
+  // A asks first: B has not said it takes the form, so the grants do not offer it.
+  let res = server.open(A, B, true);
+  assert.equal(sessionFor(res.send, A).send.ht, undefined);
+  assert.equal(sessionFor(res.send, B).recv.ht, undefined);
+  // B asks too: the same session, now offered the form both ways, in both grants.
+  res = server.open(B, A, true);
+  const a = sessionFor(res.send, A);
+  const b = sessionFor(res.send, B);
+  assert.deepEqual([a.send.ht, a.recv.ht, b.send.ht, b.recv.ht], [true, true, true, true]);
+  assert.equal(a.send.id, b.recv.id);
+  const msg = dataMessage(1452, 7);
+  assert.equal(server.forward(packet(a.send, msg), EA), null);
+  assert.equal(relayType(sent[0].data), MSG_RELAY_FROM_RELAY_HT);
+  assert.ok(openRelay(sent[0].data, new RelayMacKey(parseKey(b.recv.key, "k"))));
+  // A member that has not taken the new grant yet still sends the whole form: it goes too.
+  assert.equal(server.forward(packet(b.send, dataMessage(92), false), EB), null);
+  assert.equal(relayType(sent[1].data), MSG_RELAY_FROM_RELAY);
+  assert.equal(server.stats.headTag, 1);
+  assert.equal(server.stats.forwarded.packets, 2);
+});
+
+Deno.test("relay server: a mixed pair keeps the whole form; a head-and-tag packet there is dropped", () => {
+  const { server, sent } = setup();
+  // C takes the form, D (an older version) asks without it.
+  server.open(C, D, true);
+  const res = server.open(D, C);
+  const c = sessionFor(res.send, C);
+  const d = sessionFor(res.send, D);
+  assert.deepEqual([c.send.ht, c.recv.ht, d.send.ht, d.recv.ht], [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  // What D can read: the whole form, type 0x16.
+  assert.equal(server.forward(packet(c.send, dataMessage(600)), EC), null);
+  assert.equal(relayType(sent[0].data), MSG_RELAY_FROM_RELAY);
+  // Forced into the head-and-tag form anyway: dropped before its MAC, counted.
+  const checks = server.stats.macChecks;
+  assert.equal(server.forward(packet(c.send, dataMessage(600), true), EC), "form");
+  assert.equal(server.stats.macChecks, checks);
+  assert.equal(server.stats.drops.form, 1);
+  // A pair that had the form and one member asks again without it (it restarted as an older
+  // version): the form is withdrawn in the grants to both.
+  server.open(A, B, true);
+  server.open(B, A, true);
+  const again = server.open(B, A);
+  assert.equal(sessionFor(again.send, A).send.ht, undefined);
+  assert.equal(
+    server.forward(packet(sessionFor(again.send, A).send, dataMessage(), true), EA),
+    "form",
+  );
+});
+
+Deno.test("relay server: a forged tag is dropped and counted; a forged payload is the receiver's to refuse", () => {
+  const { server, sent } = setup();
+  server.open(A, B, true);
+  const g = sessionFor(server.open(B, A, true).send, A);
+  const good = packet(g.send, dataMessage(1452, 3));
+  // Any bit of the inner message's header or AEAD tag: the relay's MAC fails.
+  let forged = 0;
+  for (
+    const i of [16, 16 + 4, 16 + 8, 16 + 15, good.length - 16, good.length - 8, good.length - 1]
+  ) {
+    for (let bit = 0; bit < 8; bit++) {
+      const p = good.slice();
+      p[i] ^= 1 << bit;
+      assert.equal(server.forward(p, EA), "mac", `byte ${i} bit ${bit}`);
+      forged++;
+    }
+  }
+  assert.equal(server.stats.drops.mac, forged);
+  assert.equal(sent.length, 0);
+  // The ciphertext between them is not covered: it is carried, and the receiver's WireGuard
+  // refuses it (lib/device/device_relay_test.ts): no more than the attacker dropping it.
+  const body = good.slice();
+  body[16 + 600] ^= 0xff;
+  assert.equal(server.forward(body, EA), null);
+  assert.equal(sent.length, 1);
 });

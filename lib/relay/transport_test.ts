@@ -131,3 +131,52 @@ Deno.test("relay transport: parses relay:// text through its client; closing lea
   assert.equal(a.underlay.sent.length, 0, "closed: nothing sent");
   assert.equal(a.transport.deliver(inner(), ER), false);
 });
+
+/** An underlay that lends one send slot, as the Linux UDP transport does. */
+class SlotUnderlay extends FakeUnderlay {
+  readonly slot = new Uint8Array(2048);
+  reserved: Endpoint | null = null;
+  committed: { length: number; to: Endpoint; tos?: number }[] = [];
+  reserve(max: number, to: Endpoint): Uint8Array | null {
+    if (max > this.slot.length) return null;
+    this.reserved = to;
+    return this.slot;
+  }
+  commit(length: number, to: Endpoint, tos?: number): void {
+    if (this.reserved !== to) throw new Error("commit without reserve");
+    this.reserved = null;
+    this.committed.push({ length, to, tos });
+    this.sent.push({ data: this.slot.slice(0, length), to });
+  }
+}
+
+Deno.test("relay transport: reserve lends the slot past the relay header; commit seals it in place", () => {
+  const { a, b, server, relayed } = setup();
+  const underlay = new SlotUnderlay();
+  const t = new RelayTransport(a.client, underlay);
+  const to = a.client.endpoint(R, B);
+  const msg = inner(1452, 4);
+  const lent = t.reserve(msg.length, to)!;
+  assert.ok(lent);
+  assert.equal(lent.buffer, underlay.slot.buffer);
+  assert.equal(lent.byteOffset, 16, "the device builds its message after the relay header");
+  assert.equal(t.reserve(msg.length, to), lent, "the same view for the same slot");
+  lent.set(msg);
+  t.commit(msg.length, to, 0x20);
+  assert.deepEqual(underlay.committed, [{ length: 1468, to: ER, tos: 0x20 }]);
+  assert.equal(t.stats.sent, 1);
+  // What went out is what `send` would have sent.
+  a.transport.send(msg, to);
+  assert.deepEqual(underlay.sent[0].data, a.underlay.sent[0].data);
+  assert.equal(server.forward(underlay.sent[0].data, EA), null);
+  assert.ok(b.transport.deliver(relayed[0].data, ER));
+  assert.deepEqual(b.sink.got[0].data, msg);
+  // No session, not a relay endpoint, or committing what was not reserved.
+  assert.equal(t.reserve(100, a.client.endpoint(R, newKey())), null);
+  assert.equal(t.reserve(100, EB), null);
+  assert.throws(() => t.commit(100, to), /without reserve/);
+  // A reservation not committed is forgotten by a send or a flush.
+  t.reserve(100, to);
+  t.flush();
+  assert.throws(() => t.commit(100, to), /without reserve/);
+});

@@ -1,13 +1,19 @@
 import assert from "node:assert/strict";
 import { RelayMacKey } from "./mac.ts";
 import {
+  isFromRelay,
+  isHeadTag,
+  isToRelay,
   MSG_RELAY_FROM_RELAY,
+  MSG_RELAY_FROM_RELAY_HT,
   MSG_RELAY_TO_RELAY,
+  MSG_RELAY_TO_RELAY_HT,
   openRelay,
   RELAY_HEADER_SIZE,
   relayId,
   relayType,
   sealRelay,
+  sealRelayInPlace,
   toFromRelay,
 } from "./wire.ts";
 
@@ -63,7 +69,7 @@ Deno.test("relay wire: relayType refuses short packets, reserved bytes and other
   const p = sealed();
   assert.equal(relayType(p.subarray(0, 47)), 0, "shorter than header + keepalive");
   assert.equal(relayType(p.subarray(0, 48)), MSG_RELAY_TO_RELAY);
-  for (const t of [1, 2, 3, 4, 0x10, 0x14, 0x17, 0x115]) {
+  for (const t of [1, 2, 3, 4, 0x10, 0x14, 0x19, 0x115, 0x1500]) {
     const q = p.slice();
     new DataView(q.buffer).setUint32(0, t, true);
     assert.equal(relayType(q), 0, `type ${t}`);
@@ -77,4 +83,77 @@ Deno.test("relay wire: the relay's rewrite changes only the type; the MAC holds 
   assert.equal(relayType(p), MSG_RELAY_FROM_RELAY);
   assert.deepEqual(p.subarray(4), before.subarray(4));
   assert.ok(openRelay(p, key), "the receiver holds the same id and key as the sender");
+});
+
+/** A WireGuard transport data message of `n` bytes (type 4), its other bytes random. */
+function dataMessage(n: number): Uint8Array<ArrayBuffer> {
+  const m = crypto.getRandomValues(new Uint8Array(n));
+  m.set([4, 0, 0, 0]);
+  return m;
+}
+
+Deno.test("relay wire: head-and-tag packets are types 0x17 and 0x18 and MAC a data message's header and tag", () => {
+  const msg = dataMessage(1452);
+  const p = new Uint8Array(16 + msg.length);
+  assert.equal(sealRelay(9, key, msg, p, true), p.length);
+  assert.equal(relayType(p), MSG_RELAY_TO_RELAY_HT);
+  assert.ok(isToRelay(p) && isHeadTag(p) && !isFromRelay(p));
+  assert.ok(openRelay(p, key));
+  // The ciphertext between header and tag is not the relay's to check: it opens.
+  const body = p.slice();
+  body[16 + 700] ^= 0x40;
+  assert.ok(openRelay(body, key));
+  // The inner header, the tag, the id: each stops it.
+  for (const i of [4, 16, 16 + 4, 16 + 8, 16 + 15, p.length - 16, p.length - 1]) {
+    const q = p.slice();
+    q[i] ^= 1;
+    assert.ok(!openRelay(q, key), `byte ${i}`);
+  }
+  // The relay's rewrite keeps the form; the receiver's check holds.
+  toFromRelay(p);
+  assert.equal(relayType(p), MSG_RELAY_FROM_RELAY_HT);
+  assert.ok(isFromRelay(p) && isHeadTag(p));
+  assert.ok(openRelay(p, key));
+});
+
+Deno.test("relay wire: the two forms never stand for each other", () => {
+  const msg = dataMessage(200);
+  const whole = sealed(3, msg);
+  const ht = new Uint8Array(whole.length);
+  sealRelay(3, key, msg, ht, true);
+  // The same packet with the other type fails: each form's MAC is of other bytes.
+  const a = whole.slice();
+  a[0] = MSG_RELAY_TO_RELAY_HT;
+  assert.ok(!openRelay(a, key));
+  const b = ht.slice();
+  b[0] = MSG_RELAY_TO_RELAY;
+  assert.ok(!openRelay(b, key));
+});
+
+Deno.test("relay wire: handshakes and cookies keep the whole-message MAC in the head-and-tag form", () => {
+  for (const [type, n] of [[1, 148], [2, 92], [3, 64]]) {
+    const msg = crypto.getRandomValues(new Uint8Array(n));
+    msg.set([type, 0, 0, 0]);
+    const p = new Uint8Array(16 + n);
+    sealRelay(11, key, msg, p, true);
+    assert.equal(relayType(p), MSG_RELAY_TO_RELAY_HT);
+    assert.ok(openRelay(p, key));
+    for (const i of [16 + 20, 16 + n / 2, 16 + n - 17]) {
+      const q = p.slice();
+      q[i] ^= 1;
+      assert.ok(!openRelay(q, key), `type ${type} byte ${i}: the whole message is covered`);
+    }
+  }
+});
+
+Deno.test("relay wire: sealing in place builds the same packet as sealing a copy", () => {
+  const msg = dataMessage(600);
+  for (const ht of [false, true]) {
+    const copy = new Uint8Array(16 + msg.length);
+    sealRelay(21, key, msg, copy, ht);
+    const place = new Uint8Array(2048);
+    place.set(msg, 16);
+    assert.equal(sealRelayInPlace(21, key, place, msg.length, ht), copy.length);
+    assert.deepEqual(place.subarray(0, copy.length), copy);
+  }
 });

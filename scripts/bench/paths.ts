@@ -526,19 +526,34 @@ function combine(runs: PathsBenchRow[]): PathsBenchRow {
 }
 
 /**
+ * The groups of routes, in the order the lab runs them: udp (direct, relayed, to the leader),
+ * tcp (UDP blocked), ws (HTTP only) and proxy.
+ */
+export const PATH_GROUPS = ["udp", "tcp", "ws", "proxy"] as const;
+
+/** A group of routes. */
+export type PathGroup = typeof PATH_GROUPS[number];
+
+/**
  * Every route in one lab, `rounds` times (interleaved: the UDP routes, `db`'s site blocked, the
  * TCP routes, unblocked, ...; with more than one round, each figure is the median of the
  * rounds'); null when this machine cannot build the lab (root, ip netns, iptables, conntrack,
- * ping, iperf3, ss).
+ * ping, iperf3, ss). `groups`: only those routes (the lab's later steps are left out).
  */
-export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBenchResult | null> {
+export async function runPathsBench(
+  seconds = 8,
+  rounds = 1,
+  groups: readonly PathGroup[] = PATH_GROUPS,
+): Promise<PathsBenchResult | null> {
   if (
     !(await canBuildLabs()) ||
     !(await haveCommands("ping", "iptables", "conntrack", "iperf3", "ss"))
   ) {
     return null;
   }
-  const withProxy = await haveCommands("tinyproxy");
+  const withProxy = groups.includes("proxy") && await haveCommands("tinyproxy");
+  const withTcp = groups.includes("tcp");
+  const withWs = groups.includes("ws");
   const opts = { ifPrefix: "pb", cidr: "10.95.0.0/24" };
   const m = await NatMesh.create({
     internet: [LEADER, ...(withProxy ? ["prox"] : [])],
@@ -551,7 +566,7 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
     },
   }, opts);
   const curl = await haveCommands("curl");
-  const pairs = [...UDP_PAIRS, ...TCP_PAIRS, ...WS_PAIRS, ...(withProxy ? PROXY_PAIRS : [])];
+  const pairs = [...UDP_PAIRS, ...TCP_PAIRS, ...WS_PAIRS, ...PROXY_PAIRS];
   const runs: PathsBenchRow[][] = pairs.map(() => []);
   const at = (list: Pair[]) => pairs.indexOf(list[0]);
   const notes: string[] = [];
@@ -586,14 +601,17 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
         await m.lab.blockUdp("b", false);
       }
       for (const [i, p] of UDP_PAIRS.entries()) runs[i].push(await measure(m, p, seconds, curl));
+      if (!withTcp && !withWs && !withProxy) continue;
       await m.lab.blockUdp("b", true);
       for (const [i, p] of TCP_PAIRS.entries()) {
-        runs[at(TCP_PAIRS) + i].push(await measure(m, p, seconds, curl));
+        if (withTcp) runs[at(TCP_PAIRS) + i].push(await measure(m, p, seconds, curl));
       }
+      if (!withWs && !withProxy) continue;
       await httpOnly(m, "b", true);
       // A route that never came up must not take the others' figures with them.
       for (const [list, what] of [[WS_PAIRS, "WebSocket"], [PROXY_PAIRS, "proxy"]] as const) {
         if (list === PROXY_PAIRS && !withProxy) continue;
+        if (list === WS_PAIRS && !withWs) continue;
         try {
           for (const [i, p] of list.entries()) {
             runs[at(list) + i].push(await measure(m, p, seconds, curl));
@@ -621,7 +639,9 @@ export async function runPathsBench(seconds = 8, rounds = 1): Promise<PathsBench
     loadedRtt: round(r.loadedRttMs / base.loadedRttMs),
     loadedP95: round(r.loadedP95Ms / base.loadedP95Ms),
   }));
-  if (!withProxy) notes.push("no tinyproxy here: the row through an HTTP proxy is left out");
+  if (!withProxy && groups.includes("proxy")) {
+    notes.push("no tinyproxy here: the row through an HTTP proxy is left out");
+  }
   if (rows.some((r) => r.dropReasons.includes("relay server:rate"))) {
     const mbit = DEFAULT_RELAY_RATE.bytesPerSecond * 8 / 1e6;
     notes.push(
@@ -653,6 +673,13 @@ if (import.meta.main) {
   };
   const seconds = arg("--seconds", Number(Deno.env.get("BENCH_SECONDS") ?? 8));
   const rounds = arg("--rounds", 1);
+  // `--routes udp,tcp`: only those groups (udp: direct, relayed and to the leader; tcp; ws; proxy).
+  const ri = Deno.args.indexOf("--routes");
+  const groups = ri >= 0 ? Deno.args[ri + 1].split(",") : [...PATH_GROUPS];
+  if (!groups.every((g): g is PathGroup => (PATH_GROUPS as readonly string[]).includes(g))) {
+    console.error(`--routes takes some of ${PATH_GROUPS.join(",")}`);
+    Deno.exit(2);
+  }
   if (!Number.isInteger(seconds) || seconds < 3) {
     console.error("--seconds takes an integer of 3 or more");
     Deno.exit(2);
@@ -661,7 +688,7 @@ if (import.meta.main) {
     console.error("--rounds takes a positive integer");
     Deno.exit(2);
   }
-  const res = await runPathsBench(seconds, rounds);
+  const res = await runPathsBench(seconds, rounds, groups);
   if (!res) console.log("skipped: needs root, ip netns, iptables, conntrack, ping, iperf3, ss");
   else {
     console.table(res.rows);

@@ -14,7 +14,11 @@ import { metricsOf, pathCell, type PeerView, peerView } from "../fixtures/mesh_l
 import type { NatLab } from "../fixtures/nat_lab.ts";
 import { PING_SIZE, PONG_SIZE } from "../../lib/nat/probe.ts";
 import { decodeBase64, encodeBase64 } from "../../lib/crypto/base64.ts";
-import { MSG_RELAY_TO_RELAY, RELAY_HEADER_SIZE } from "../../lib/relay/wire.ts";
+import {
+  MSG_RELAY_TO_RELAY,
+  MSG_RELAY_TO_RELAY_HT,
+  RELAY_HEADER_SIZE,
+} from "../../lib/relay/wire.ts";
 import { DEFAULT_RELAY_RATE } from "../../lib/relay/bucket.ts";
 
 const ignore = !(await canBuildLabs()) ||
@@ -317,6 +321,15 @@ Deno.test({
         const n: number = (drops[reason] ?? 0) - (before?.[reason] ?? 0);
         assert.equal(n, 0, `the relay dropped ${n} of one pair's packets for ${reason}`);
       }
+      // Both members and the relay are this version: the session's MAC is the head-and-tag form
+      // (the WireGuard header and tag, not the whole message), and none was dropped for its form.
+      const text = await metricsOf(m.lab, LEADER);
+      const headTag = Number(
+        text.match(/^weft_relay_forwarded_head_tag_packets_total (\S+)/m)?.[1] ?? 0,
+      );
+      console.log(`leader's relay forwarded ${headTag} packets with the head-and-tag MAC`);
+      assert.ok(headTag > 0, "the relayed pair's packets carry the head-and-tag MAC");
+      assert.equal(drops.form ?? 0, 0, JSON.stringify(drops));
     } finally {
       await m.close();
     }
@@ -457,7 +470,8 @@ Deno.test({
       const b1 = m.lab.host("b1").ip;
       const evil = m.lab.host("evil").ip;
       await m.lab.floodInternet();
-      // evil watches the internet for member-to-relay packets.
+      // evil watches the internet for member-to-relay packets, of either MAC form (the pair
+      // moves to the header-and-tag one once both members asked for it).
       const tap = m.lab.spawn("evil", Deno.execPath(), [
         "run",
         "-A",
@@ -465,6 +479,7 @@ Deno.test({
         "capture",
         "120",
         String(MSG_RELAY_TO_RELAY),
+        String(MSG_RELAY_TO_RELAY_HT),
       ]);
       await joinRelayed(m);
       const toRelay = (c: Captured) =>

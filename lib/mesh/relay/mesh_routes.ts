@@ -277,6 +277,7 @@ export class MeshRoutes {
             expired: s.expired,
             received: s.received,
             forwarded: s.forwarded,
+            headTag: s.headTag,
             drops: { ...s.drops },
             refusals: { ...s.refusals },
           },
@@ -493,7 +494,8 @@ export class MeshRoutes {
     if (address === undefined || !this.#members.has(peer)) return;
     // The client takes the relay's grant only after this ask.
     this.#d.client.asked(relay, peer);
-    this.#d.channel.send(address, { t: "relay-open", to: peer });
+    // `ht`: this member signs and checks the head-and-tag MAC form (lib/relay/wire.ts).
+    this.#d.channel.send(address, { t: "relay-open", to: peer, ht: true });
   }
 
   /** The relays that could relay to `key`: every one but itself. */
