@@ -19,16 +19,12 @@ import type { Device, DeviceEvent } from "../device/device.ts";
 import type { Endpoint } from "../io/driver.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MembershipView } from "../members/member.ts";
-import type { RelayClient } from "../relay/client.ts";
+import { type RelayClient, SESSION_REFRESH_MS, SESSION_RETRY_MS } from "../relay/client.ts";
 import type { ControlPort } from "../mesh/sync/control_channel.ts";
 import type { ControlMessage } from "../mesh/sync/protocol.ts";
 
 /** How often sessions are looked at. */
 const TICK_MS = 1_000;
-/** A session is asked for again this often while none is held... */
-const OPEN_RETRY_MS = 2_000;
-/** ...and this often while one is in use. */
-const OPEN_REFRESH_MS = 10_000;
 /** A peer counts as in use this long after its last handshake started or completed. */
 const IN_USE_MS = 180_000;
 
@@ -124,7 +120,7 @@ export class RelayRoutes {
         this.#wanted.delete(key);
         continue;
       }
-      const every = d.client.hasSession(key) ? OPEN_REFRESH_MS : OPEN_RETRY_MS;
+      const every = d.client.hasSession(key) ? SESSION_REFRESH_MS : SESSION_RETRY_MS;
       if (now - (this.#asked.get(key) ?? -Infinity) >= every) this.#open(key, now);
     }
   }

@@ -60,6 +60,11 @@ export const RELAY_GRANT_REFUSALS = [
 /** Why the client refused a grant. */
 export type RelayGrantRefusal = typeof RELAY_GRANT_REFUSALS[number];
 
+/** A session is asked of a relay again this often while none is held (ms). */
+export const SESSION_RETRY_MS = 2_000;
+/** ...and this often while one is held or some relay has not granted one yet (a grant is renewed). */
+export const SESSION_REFRESH_MS = 10_000;
+
 /** What a client is built from. */
 export interface RelayClientOptions {
   /** Monotonic milliseconds. */

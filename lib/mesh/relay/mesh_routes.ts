@@ -21,7 +21,7 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { formatHostPort, parseHostPort } from "../../net/hostport.ts";
 import { isIpEndpoint } from "../../net/resolve.ts";
-import type { RelayClient } from "../../relay/client.ts";
+import { type RelayClient, SESSION_REFRESH_MS, SESSION_RETRY_MS } from "../../relay/client.ts";
 import { isRelayEndpoint } from "../../relay/endpoint.ts";
 import type { RelayServerStats } from "../../relay/server.ts";
 import type { RelayMetrics } from "../../relay/metrics.ts";
@@ -48,10 +48,6 @@ const PROBE_EVERY_MS = 5_000;
  * network may let the peer's packets in and ours not out).
  */
 const WATCH_EVERY_MS = 1_000;
-/** Sessions are asked for again this often while none is held... */
-const OPEN_RETRY_MS = 2_000;
-/** ...and this often while some relay still has not granted one. */
-const OPEN_REFRESH_MS = 10_000;
 /** The RTT a relay reached over TCP counts as, so one reached over UDP is preferred. */
 const TCP_RTT_MS = 1_000;
 /** The RTT a relay counts as before its direct path has one. */
@@ -483,7 +479,7 @@ export class MeshRoutes {
 
   /** Asks the relays for sessions with `key`, no more often than the retry times. */
   #open(key: string, p: PeerEntry, now: number): void {
-    const every = this.#d.client.hasSession(key) ? OPEN_REFRESH_MS : OPEN_RETRY_MS;
+    const every = this.#d.client.hasSession(key) ? SESSION_REFRESH_MS : SESSION_RETRY_MS;
     if (now - p.openedAt < every) return;
     p.openedAt = now;
     for (const relay of this.#relaysFor(key)) this.#sendOpen(relay, key);
