@@ -5,10 +5,9 @@
  *
  * A new policy is compiled at once (a document that does not compile leaves the one in force); a
  * membership change is compiled when a decision next needs the rules. Compiling costs the size of
- * the mesh, and a leader applies a view for every batch of joins while the packets it judges are
- * few (its own control traffic passes unjudged): compiled per view, its 10,000 members cost it
- * some 10 ms a batch for rules nothing read. Every decision still reads rules compiled against
- * the latest view.
+ * the mesh (some 10 ms at 10,000 members), and a leader applies a view for every batch of joins,
+ * often with no packet judged in between (its own control traffic passes unjudged): a burst of
+ * views costs one compilation. Every decision still reads rules compiled against the latest view.
  * @module
  */
 
