@@ -177,6 +177,51 @@ Deno.test("policy engine: membership changes move addresses between selectors", 
   assert.equal(judge(engine, tcp(WEB, "10.77.0.9", 1, 8090, 2))[0], "default");
 });
 
+Deno.test("policy engine: a burst of membership changes is compiled once, when a decision needs it", () => {
+  // A leader applies a view per batch of joins; its rules were compiled for each although no
+  // packet read them. Every member record here counts the reads of its name: compiling the
+  // `names` selector reads each member's once.
+  let reads = 0;
+  const counted = (m: Member): Member =>
+    new Proxy(m, {
+      get(t, k, r) {
+        if (k === "name") reads++;
+        return Reflect.get(t, k, r);
+      },
+    });
+  const hubs = "future: [hub]\npolicies:\n  - name: to-hub\n    action: allow\n" +
+    '    from: "*"\n    to: { names: [hub] }\n';
+  const members = [counted(member("hub", "10.77.1.1", {}))];
+  for (let i = 2; i < 202; i++) members.push(counted(member(`d${i}`, `10.77.1.${i}`, {})));
+  const view = (version: number): MembershipView => ({
+    network: "10.77.0.0/16",
+    version,
+    members: [...members],
+  });
+  const engine = new PolicyEngine({ policy: parsePolicy(hubs), members: view(1) });
+  const g0 = engine.generation;
+  reads = 0;
+  // 50 joins, a view each, and no packet between them.
+  for (let i = 0; i < 50; i++) {
+    members.push(counted(member(`j${i}`, `10.77.2.${i + 1}`, {})));
+    engine.setMembers(view(2 + i));
+  }
+  assert.ok(engine.generation > g0, "the generation says the rules may have changed");
+  const g1 = engine.generation;
+  // The first decision after them is made against the latest view: the last joiner reaches the
+  // hub, and no other member (the defaults deny what no rule allows).
+  assert.equal(judge(engine, tcp("10.77.2.50", "10.77.1.1", 1, 80, 2))[0], "to-hub");
+  assert.equal(judge(engine, tcp("10.77.2.50", "10.77.1.1", 1, 80, 2))[2], true);
+  assert.equal(judge(engine, tcp("10.77.2.50", "10.77.1.2", 1, 80, 2))[2], false);
+  assert.equal(engine.generation, g1, "compiled with the generation it announced");
+  // One compilation of 251 members, not one per view (some 11,000 reads).
+  assert.ok(reads <= 2 * members.length, `${reads} reads of members' names for 50 views`);
+  // Nothing changed since: the next decisions compile nothing.
+  reads = 0;
+  judge(engine, tcp("10.77.2.1", "10.77.1.1", 1, 80, 2));
+  assert.equal(reads, 0);
+});
+
 Deno.test("policy engine: counters follow rule names across reloads", () => {
   const engine = new PolicyEngine({ policy: parsePolicy(ISSUE_POLICY), members: threeNodes() });
   engine.compiled.hits[engine.compiled.rules.findIndex((r) => r.name === "deny-db")] += 3;

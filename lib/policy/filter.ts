@@ -426,7 +426,8 @@ export class PolicyFilter implements PacketFilter {
   /** The filter's figures (a fresh plain object). */
   stats(): PolicyStats {
     const c = this.#c;
-    const compiled = this.engine.compiled;
+    // Its rules and defaults are the policy's: a membership change need not be compiled for them.
+    const compiled = this.engine.lastCompiled;
     const byRule = this.engine.ruleCounters();
     return {
       active: compiled.active,

@@ -209,8 +209,12 @@ async function runOne(members: number, kind: "memory" | "file"): Promise<LeaderC
 export interface LeaderAgentRow {
   /** Members. */
   members: number;
+  /** Members every member may reach under the policy (0: none, whole views). */
+  hubs: number;
   /** Joins per second at this size (500 asked of the leader's state at once). */
   joinsPerSecond: number;
+  /** The leader's CPU-ms a join at this size (the process's, over those 500 joins). */
+  cpuMsPerJoin: number;
   /** Milliseconds for one member's endpoint change to be committed and applied by the leader. */
   changeMs: number;
   /** Milliseconds for `GET /v1/nodes`. */
@@ -226,11 +230,28 @@ export interface LeaderAgentRow {
 }
 
 /**
+ * The fleet bench's policy with `hubs` (scripts/bench/fleet.ts): every member may reach the
+ * first `hubs` members only (named before they join), so each member's view is a few records.
+ */
+export function hubsPolicy(hubs: number): string {
+  const names = Array.from({ length: hubs }, (_, i) => `n${i}`).join(", ");
+  return `future: [${names}]\npolicies:\n  - name: fleet-hubs\n    action: allow\n` +
+    `    from: "*"\n    to: { names: [${names}] }\n`;
+}
+
+/** The process's CPU-ms so far (user and system). */
+function cpuMs(): number {
+  const u = (Deno as unknown as { cpuUsage(): { user: number; system: number } }).cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
  * A real leader agent (userspace, the memory network, state in its state directory) given
  * `members` members through its state's joins (no joiner processes: the leader's side alone),
- * then one change, `GET /v1/nodes` and `GET /status`. Probes and NAT traversal are off.
+ * then one change, `GET /v1/nodes` and `GET /status`. Probes and NAT traversal are off. With
+ * `hubs`, the fleet bench's policy ({@link hubsPolicy}) is in force before the joins.
  */
-async function runAgent(members: number): Promise<LeaderAgentRow> {
+async function runAgent(members: number, hubs = 0): Promise<LeaderAgentRow> {
   const dir = await Deno.makeTempDir({ prefix: "weft-leader-agent-bench-" });
   const net = new MemoryNetwork();
   const mesh = await MeshAgent.start({
@@ -250,6 +271,7 @@ async function runAgent(members: number): Promise<LeaderAgentRow> {
   });
   try {
     const core = mesh.leader!;
+    if (hubs > 0) await mesh.applyPolicy(hubsPolicy(hubs));
     const token = await core.createToken({ ttlMs: 3_600_000, uses: null, labels: {} });
     let n = 0;
     const join = (): Promise<unknown> => {
@@ -272,8 +294,10 @@ async function runAgent(members: number): Promise<LeaderAgentRow> {
       await Promise.all(Array.from({ length: Math.min(wave, members - wave - core.size) }, join));
     }
     let t0 = performance.now();
+    const c0 = cpuMs();
     await Promise.all(Array.from({ length: members - core.size }, join));
     const joinsPerSecond = Math.round(wave / ((performance.now() - t0) / 1000));
+    const cpuMsPerJoin = (cpuMs() - c0) / wave;
     const someone = core.view().members[members >> 1];
     await new Promise((r) => setTimeout(r, 200));
     t0 = performance.now();
@@ -302,7 +326,9 @@ async function runAgent(members: number): Promise<LeaderAgentRow> {
     warm.sort((a, b) => a - b);
     return {
       members,
+      hubs,
       joinsPerSecond,
+      cpuMsPerJoin: Math.round(cpuMsPerJoin * 100) / 100,
       changeMs: Math.round(changeMs * 10) / 10,
       nodeListMs: Math.round(nodeListMs * 10) / 10,
       statusMs: Math.round(statusMs * 10) / 10,
@@ -319,9 +345,10 @@ async function runAgent(members: number): Promise<LeaderAgentRow> {
 /** Runs a whole leader agent at every size. */
 export async function runLeaderAgentBench(
   sizes: number[] = [1000, 3000, 10000],
+  hubs = 0,
 ): Promise<LeaderAgentRow[]> {
   const rows: LeaderAgentRow[] = [];
-  for (const n of sizes) rows.push(await runAgent(n));
+  for (const n of sizes) rows.push(await runAgent(n, hubs));
   return rows;
 }
 
@@ -336,10 +363,14 @@ export async function runLeaderCoreBench(
 }
 
 if (import.meta.main) {
-  // `leader_core.ts [--agent|--core] [N ...]`: both parts by default, at 1k, 3k and 10k.
-  const only = Deno.args.find((a) => a.startsWith("--"));
-  const numbers = Deno.args.filter((a) => !a.startsWith("--")).map(Number);
+  // `leader_core.ts [--agent|--core] [--hubs K] [N ...]`: both parts by default, at 1k, 3k and
+  // 10k; `--hubs K` scopes the agent's views as the fleet bench's `--hubs` does.
+  const h = Deno.args.indexOf("--hubs");
+  const hubs = h >= 0 ? Number(Deno.args[h + 1]) : 0;
+  const args = Deno.args.filter((_, i) => h < 0 || (i !== h && i !== h + 1));
+  const only = args.find((a) => a.startsWith("--"));
+  const numbers = args.filter((a) => !a.startsWith("--")).map(Number);
   const sizes = numbers.length ? numbers : undefined;
   if (only !== "--agent") console.table(await runLeaderCoreBench(sizes));
-  if (only !== "--core") console.table(await runLeaderAgentBench(sizes));
+  if (only !== "--core") console.table(await runLeaderAgentBench(sizes, hubs));
 }
