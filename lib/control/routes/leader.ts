@@ -8,6 +8,7 @@
 
 import { Hono } from "npm:hono@^4.13.19";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
+import { recordJson } from "../../mesh/state/leader_json.ts";
 import {
   type GrantChange,
   grantChangeProblem,
@@ -53,12 +54,13 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
   };
 
   app.get("/nodes", (c) => {
-    const m = needMesh();
-    return c.json({
-      version: m.view().version,
-      network: m.view().network,
-      nodes: m.view().members,
-    });
+    const view = needMesh().view();
+    // Each record's JSON is made once (records are replaced, never edited) and shared with the
+    // leader's store writes: at 10,000 members the list is a join of cached texts, not the 10
+    // to 55 ms of serialising every record at each request while the leader is busiest.
+    const head = JSON.stringify({ version: view.version, network: view.network }).slice(0, -1);
+    const nodes = view.members.map(recordJson).join(",");
+    return c.body(`${head},"nodes":[${nodes}]}`, 200, { "content-type": "application/json" });
   });
   app.delete("/nodes/:id", async (c) => {
     const removed = await needLeader().removeNode(c.req.param("id"));
