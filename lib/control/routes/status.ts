@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Hono } from "npm:hono@^4.13.19";
+import { type Context, Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../../agent/agent.ts";
 import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { dashboardRoutes } from "../../status/dashboard.ts";
@@ -68,30 +68,29 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   // leader's loop on a quiet machine (the peers' status, then the mesh view, then the text), some
   // 7 MB, and three times that under load: a request that finds the document older than a second
   // (younger than LARGE_STATUS_STALE_MS) is served it, and the next one is built in later turns,
-  // a slice at a time (status_body.ts), then gzipped the same way for the clients that accept it
-  // (fetch, `weft status`, browsers): the newest gzip built is served to them.
+  // a slice at a time (status_body.ts), and gzipped the same way for the clients that accept it
+  // (fetch, `weft status`, browsers); the two are served from then on. A request that finds the
+  // document past LARGE_STATUS_STALE_MS while the next is being built waits for it rather than
+  // building one more at once (on a busy leader the turns are far apart: 7 MB built at once there
+  // held the loop, and went out uncompressed, waiting for the socket to drain several times).
   type Bytes = Uint8Array<ArrayBuffer>;
   type Built = { at: number; body: Bytes; gzip: Bytes | null };
   let reuse: Built | null = null;
-  let gzipped: Built | null = null;
-  let rebuilding = false;
+  let rebuilding: Promise<void> | null = null;
   const enc = new TextEncoder();
-  const keep = (built: Built, large: boolean) => {
-    reuse = large ? built : null;
-    if (!large) return;
-    gzipInSlices(built.body).then((gzip) => {
-      built.gzip = gzip;
-      if (gzipped === null || gzipped.at < built.at) gzipped = built;
-    }).catch(() => {/* served uncompressed */});
-  };
   const build = (): Bytes => {
     const at = performance.now();
     const doc = status();
     const body = enc.encode(JSON.stringify(doc));
-    keep({ at, body, gzip: null }, doc.peers.length > LARGE_STATUS_PEERS);
+    const built: Built = { at, body, gzip: null };
+    reuse = doc.peers.length > LARGE_STATUS_PEERS ? built : null;
+    if (reuse !== null) {
+      gzipInSlices(body).then((gzip) => built.gzip = gzip).catch(() => {/* served plain */});
+    }
     return body;
   };
   const rebuild = async () => {
+    await turn();
     const at = performance.now();
     const doc = agent.statusInSlices
       ? await agent.statusInSlices(turn, BODY_SLICE_MS)
@@ -99,31 +98,33 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     await turn();
     const mesh = opts.mesh?.() ?? null;
     await turn();
-    const text = await statusJsonInSlices(doc, mesh);
-    keep({ at, body: enc.encode(text), gzip: null }, doc.peers.length > LARGE_STATUS_PEERS);
+    const body = enc.encode(await statusJsonInSlices(doc, mesh));
+    if (doc.peers.length <= LARGE_STATUS_PEERS) return void (reuse = null);
+    reuse = { at, body, gzip: await gzipInSlices(body) };
   };
   const json = { "content-type": "application/json" };
-  app.get("/status", (c) => {
-    const age = reuse === null ? Infinity : performance.now() - reuse.at;
-    if (reuse === null || age >= LARGE_STATUS_STALE_MS) return c.body(build(), 200, json);
-    if (age >= LARGE_STATUS_REUSE_MS && !rebuilding) {
-      rebuilding = true;
-      setTimeout(() => {
-        rebuild().catch(() => {
-          // The agent is going (or failed to say its status): the next request builds it.
-          reuse = null;
-        }).finally(() => rebuilding = false);
-      }, 0);
-    }
+  const serve = (c: Context, built: Built) => {
     const vary = { ...json, vary: "accept-encoding" };
-    const gz = gzipped as Built | null;
-    if (
-      gz?.gzip && performance.now() - gz.at < LARGE_STATUS_STALE_MS &&
-      acceptsGzip(c.req.header("accept-encoding") ?? null)
-    ) {
-      return c.body(gz.gzip, 200, { ...vary, "content-encoding": "gzip" });
+    if (built.gzip !== null && acceptsGzip(c.req.header("accept-encoding") ?? null)) {
+      return c.body(built.gzip, 200, { ...vary, "content-encoding": "gzip" });
     }
-    return c.body(reuse.body, 200, vary);
+    return c.body(built.body, 200, vary);
+  };
+  app.get("/status", async (c) => {
+    const age = () => reuse === null ? Infinity : performance.now() - reuse.at;
+    if (rebuilding !== null && age() >= LARGE_STATUS_STALE_MS) {
+      // The newest there is once it is done, however long its slices took.
+      await rebuilding;
+      if (reuse !== null) return serve(c, reuse);
+    }
+    if (reuse === null || age() >= LARGE_STATUS_STALE_MS) return c.body(build(), 200, json);
+    if (age() >= LARGE_STATUS_REUSE_MS && rebuilding === null) {
+      rebuilding = rebuild().catch(() => {
+        // The agent is going (or failed to say its status): the next request builds it.
+        reuse = null;
+      }).finally(() => rebuilding = null);
+    }
+    return serve(c, reuse);
   });
   app.get("/peers", (c) => c.json(agent.status().peers));
   app.get("/peers/:key", (c) => {
