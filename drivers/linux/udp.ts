@@ -267,11 +267,14 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#poller.add(this.fd, this);
   }
 
-  /** Reads batches until EAGAIN or the round budget; called by the poller. */
-  onReadable(): boolean {
+  /**
+   * Reads batches until EAGAIN, the round budget, or `yieldNow` says the event loop is owed a
+   * turn; called by the poller.
+   */
+  onReadable(yieldNow?: () => boolean): boolean {
     const sink = this.#sink;
     if (sink === null || this.#closed) return false;
-    return this.#rx.read(sink);
+    return this.#rx.read(sink, yieldNow);
   }
 
   /** Flushes what waited for the socket to become writable; called by the poller. */

@@ -168,9 +168,10 @@ export class UdpReceiver {
 
   /**
    * Reads batches into `sink` until EAGAIN or the round budget: true when the budget ran out
-   * with more to read (a poller's `onReadable`).
+   * with more to read (a poller's `onReadable`). `yieldNow`, asked after each batch, ends the
+   * round early (true: more to read) when the event loop is owed a turn (poller.ts).
    */
-  read(sink: DatagramSink): boolean {
+  read(sink: DatagramSink, yieldNow?: () => boolean): boolean {
     const c = libc();
     const stats = this.#stats;
     const msgs = this.#rxMsgView;
@@ -253,6 +254,7 @@ export class UdpReceiver {
       }
       if (this.#isClosed()) return false;
       if (n < count) return false;
+      if (yieldNow?.()) return true;
     }
     return true;
   }

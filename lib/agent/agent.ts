@@ -29,7 +29,13 @@ import { Cidr } from "../net/cidr.ts";
 import { formatAddress, parseAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openPacketSide } from "./packet_side.ts";
-import { buildStatus, type NodeStatus, type PeerStatus } from "../status/status.ts";
+import {
+  buildStatus,
+  buildStatusInSlices,
+  type NodeStatus,
+  type PeerStatus,
+  type StatusContext,
+} from "../status/status.ts";
 import {
   type HealthListener,
   HealthTracker,
@@ -612,7 +618,22 @@ export class Agent {
 
   /** The node and its peers, as `/status` serves it. */
   status(): { node: NodeStatus; peers: PeerStatus[] } {
-    return buildStatus(this.device, {
+    return buildStatus(this.device, this.#statusContext());
+  }
+
+  /**
+   * As {@link status}, the peers a slice of `sliceMs` at a time with `pause` (a turn of the
+   * event loop) between: a document of thousands of peers without holding the loop for it.
+   */
+  statusInSlices(
+    pause: () => Promise<void>,
+    sliceMs: number,
+  ): Promise<{ node: NodeStatus; peers: PeerStatus[] }> {
+    return buildStatusInSlices(this.device, this.#statusContext(), pause, sliceMs);
+  }
+
+  #statusContext(): StatusContext {
+    return {
       mode: this.#mode,
       addresses: this.#addresses,
       interfaceName: this.#packets.name,
@@ -631,7 +652,7 @@ export class Agent {
         return { ...(offloads ? { offloads } : {}), ...this.#extraStatus() };
       },
       extraPeer: this.#extraPeer,
-    });
+    };
   }
 
   #needStack(): UserspaceStack {

@@ -3,6 +3,7 @@ import { controlApp, serveControl } from "./server.ts";
 import { ControlClient } from "./client.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { fakeAgent, fakeMesh } from "../../tests/fixtures/control.ts";
+import { LARGE_STATUS_PEERS } from "./routes/status.ts";
 
 const TOKEN = "s3cret-token-for-tests";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -231,4 +232,59 @@ Deno.test("serveControl: the unix socket is 0600, serves /v1 without a token, go
   }
   await assert.rejects(Deno.lstat(socket), Deno.errors.NotFound);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("serveControl: a leader's large /status reaches `weft status`'s client gzipped, decoded", async () => {
+  const fake = fakeAgent();
+  const peers = Array.from(
+    { length: LARGE_STATUS_PEERS + 1 },
+    (_, i) => ({ name: `n${i}`, publicKey: `key-${i}`, endpoint: `192.0.2.1:${i}`, health: "up" }),
+  );
+  Object.assign(fake.agent, { listenerStats: {}, status: () => ({ node: { name: "me" }, peers }) });
+  const server = serveControl(fake.agent, { listen: "127.0.0.1:0", token: TOKEN });
+  // A TCP relay between the client and the server that counts the bytes of the answers.
+  const relay = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let down = 0;
+  const conns: Deno.Conn[] = [];
+  const relaying = (async () => {
+    for await (const conn of relay) {
+      const up = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: Number(server.address.split(":")[1]),
+      });
+      conns.push(conn, up);
+      conn.readable.pipeTo(up.writable).catch(() => {});
+      up.readable.pipeThrough(
+        new TransformStream({
+          transform: (chunk, c) => {
+            down += chunk.length;
+            c.enqueue(chunk);
+          },
+        }),
+      ).pipeTo(conn.writable).catch(() => {});
+    }
+  })();
+  const client = new ControlClient(`127.0.0.1:${relay.addr.port}`, TOKEN);
+  try {
+    const plain = JSON.stringify({ node: { name: "me" }, peers }).length;
+    // The first answer is built as asked (plain); its gzip is made in later turns.
+    let bytes = Infinity;
+    for (let i = 0; i < 100 && bytes > plain / 2; i++) {
+      const before = down;
+      const doc = await client.status();
+      assert.deepEqual(doc.peers, peers);
+      bytes = down - before;
+    }
+    assert.ok(bytes < plain / 2, `an answer of ${bytes} bytes for ${plain} bytes of JSON`);
+  } finally {
+    client.close();
+    relay.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed by the other side */ }
+    }
+    await relaying.catch(() => {});
+    await server.close();
+  }
 });

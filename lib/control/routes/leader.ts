@@ -8,6 +8,9 @@
 
 import { Hono } from "npm:hono@^4.13.19";
 import type { MeshAgent } from "../../mesh/mesh_agent.ts";
+import { recordJson } from "../../mesh/state/leader_json.ts";
+import { gzipSync } from "node:zlib";
+import { acceptsGzip } from "./status_body.ts";
 import {
   type GrantChange,
   grantChangeProblem,
@@ -23,6 +26,9 @@ import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
 import { parseDuration } from "../../text/duration.ts";
 import { parseApprovals } from "../../routes/prefixes.ts";
+
+/** A node list longer than this (characters of JSON) goes gzipped to clients that accept it. */
+export const GZIP_NODES_OVER = 256 * 1024;
 
 /** What the administration routes use of the mesh agent. */
 export type MeshAdmin = Pick<
@@ -52,13 +58,25 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     return m;
   };
 
+  // The node list of each view, gzipped once for the clients that accept it (fetch, browsers,
+  // `weft node list`): at 10,000 members it is 2.8 MB, which a busy leader wrote in several waits
+  // for the socket to drain (300 to 560 ms); gzipped, 0.9 MB in one write, for 6 to 30 ms once.
+  const zipped = new WeakMap<object, Uint8Array<ArrayBuffer>>();
   app.get("/nodes", (c) => {
-    const m = needMesh();
-    return c.json({
-      version: m.view().version,
-      network: m.view().network,
-      nodes: m.view().members,
-    });
+    const view = needMesh().view();
+    const json = { "content-type": "application/json", vary: "accept-encoding" };
+    const gzip = acceptsGzip(c.req.header("accept-encoding") ?? null);
+    const cached = gzip ? zipped.get(view) : undefined;
+    if (cached) return c.body(cached, 200, { ...json, "content-encoding": "gzip" });
+    // Each record's JSON is made once (records are replaced, never edited) and shared with the
+    // leader's store writes: at 10,000 members the list is a join of cached texts, not the 10
+    // to 55 ms of serialising every record at each request while the leader is busiest.
+    const head = JSON.stringify({ version: view.version, network: view.network }).slice(0, -1);
+    const text = `${head},"nodes":[${view.members.map(recordJson).join(",")}]}`;
+    if (!gzip || text.length < GZIP_NODES_OVER) return c.body(text, 200, json);
+    const body = new Uint8Array(gzipSync(new TextEncoder().encode(text), { level: 1 }));
+    zipped.set(view, body);
+    return c.body(body, 200, { ...json, "content-encoding": "gzip" });
   });
   app.delete("/nodes/:id", async (c) => {
     const removed = await needLeader().removeNode(c.req.param("id"));

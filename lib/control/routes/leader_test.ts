@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
-import { leaderRoutes } from "./leader.ts";
+import { GZIP_NODES_OVER, leaderRoutes } from "./leader.ts";
+import { gunzipSync } from "node:zlib";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { CONTROL_ERROR_STATUS, controlApp } from "../server.ts";
 import { fakeAgent, fakeMesh } from "../../../tests/fixtures/control.ts";
@@ -282,4 +283,39 @@ Deno.test("leader routes in the control app: the token, never as ?token=; Host",
   const rebound = await app.request("/v1/nodes", { headers: { ...auth, host: "evil.example" } });
   assert.equal(rebound.status, 421);
   await rebound.body?.cancel();
+});
+
+Deno.test("leader routes: a large node list goes gzipped to a client that accepts it", async () => {
+  const m = fakeMesh("leader");
+  const members = Array.from({ length: 3000 }, (_, i) => ({
+    name: `n${i}`,
+    address: `10.9.${i >> 8}.${i & 255}`,
+    publicKey: `key-${i}`,
+    endpoints: [`192.0.2.1:${i}`],
+  }));
+  const view = { version: 7, network: "10.9.0.0/16", members };
+  Object.assign(m.mesh, { view: () => view });
+  const app = routes(m);
+  const get = (encoding?: string) =>
+    app.request("/v1/nodes", { headers: encoding ? { "accept-encoding": encoding } : {} });
+  const plain = await (await get()).text();
+  assert.ok(plain.length > GZIP_NODES_OVER);
+  assert.deepEqual(JSON.parse(plain), { version: 7, network: "10.9.0.0/16", nodes: members });
+  for (let i = 0; i < 2; i++) {
+    const res = await get("gzip, br");
+    assert.equal(res.headers.get("content-encoding"), "gzip");
+    assert.equal(res.headers.get("vary"), "accept-encoding");
+    const zipped = new Uint8Array(await res.arrayBuffer());
+    assert.ok(zipped.length < plain.length / 2, `${zipped.length} of ${plain.length} bytes`);
+    assert.equal(new TextDecoder().decode(gunzipSync(zipped)), plain);
+  }
+  const refused = await get("gzip;q=0");
+  assert.equal(refused.headers.get("content-encoding"), null);
+  assert.equal(await refused.text(), plain);
+  // A short list goes as it is.
+  const small = await routes(fakeMesh("leader")).request("/v1/nodes", {
+    headers: { "accept-encoding": "gzip" },
+  });
+  assert.equal(small.headers.get("content-encoding"), null);
+  assert.deepEqual((await small.json()).nodes, [{ name: "me" }]);
 });

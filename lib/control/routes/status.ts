@@ -4,13 +4,20 @@
  * @module
  */
 
-import { Hono } from "npm:hono@^4.13.19";
+import { type Context, Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../../agent/agent.ts";
 import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { dashboardRoutes } from "../../status/dashboard.ts";
 import type { MeshStatus } from "../../status/mesh_status.ts";
 import { HttpError } from "../middleware/errors.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
+import {
+  acceptsGzip,
+  BODY_SLICE_MS,
+  gzipInSlices,
+  statusJsonInSlices,
+  turn,
+} from "./status_body.ts";
 
 /** Peers past which `/status` is served again (for up to LARGE_STATUS_REUSE_MS) once built. */
 export const LARGE_STATUS_PEERS = 1000;
@@ -23,8 +30,13 @@ export const LARGE_STATUS_REUSE_MS = 1000;
  */
 export const LARGE_STATUS_STALE_MS = 3000;
 
-/** What the status routes read of the agent. */
-export type StatusSource = Pick<Agent, "status" | "metrics" | "health">;
+/**
+ * What the status routes read of the agent; `statusInSlices`, where there, builds a large
+ * document without holding the event loop.
+ */
+export type StatusSource =
+  & Pick<Agent, "status" | "metrics" | "health">
+  & Partial<Pick<Agent, "statusInSlices">>;
 
 /** Options of {@link statusRoutes}. */
 export interface StatusRoutesOptions {
@@ -54,34 +66,65 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   // second: a dashboard or script polling it would otherwise keep the leader busy writing it.
   // And not while a request waits, if it can: at 10,000 members the build is 50 to 150 ms of the
   // leader's loop on a quiet machine (the peers' status, then the mesh view, then the text), some
-  // 7 MB, and three times that under load (a `/status` p50 of 580 ms and p99 of 1.8 s during the
-  // fleet bench's churn against the node list's 231 and 500): a request that finds the document
-  // older than a second (younger than LARGE_STATUS_STALE_MS) is served it, and the next one is
-  // built in a later turn.
-  let reuse: { at: number; body: string } | null = null;
-  let rebuild: ReturnType<typeof setTimeout> | undefined;
-  const build = (): string => {
+  // 7 MB, and three times that under load: a request that finds the document older than a second
+  // (younger than LARGE_STATUS_STALE_MS) is served it, and the next one is built in later turns,
+  // a slice at a time (status_body.ts), and gzipped the same way for the clients that accept it
+  // (fetch, `weft status`, browsers); the two are served from then on. A request that finds the
+  // document past LARGE_STATUS_STALE_MS while the next is being built waits for it rather than
+  // building one more at once (on a busy leader the turns are far apart: 7 MB built at once there
+  // held the loop, and went out uncompressed, waiting for the socket to drain several times).
+  type Bytes = Uint8Array<ArrayBuffer>;
+  type Built = { at: number; body: Bytes; gzip: Bytes | null };
+  let reuse: Built | null = null;
+  let rebuilding: Promise<void> | null = null;
+  const enc = new TextEncoder();
+  const build = (): Bytes => {
+    const at = performance.now();
     const doc = status();
-    const body = JSON.stringify(doc);
-    reuse = doc.peers.length > LARGE_STATUS_PEERS ? { at: performance.now(), body } : null;
+    const body = enc.encode(JSON.stringify(doc));
+    const built: Built = { at, body, gzip: null };
+    reuse = doc.peers.length > LARGE_STATUS_PEERS ? built : null;
+    if (reuse !== null) {
+      gzipInSlices(body).then((gzip) => built.gzip = gzip).catch(() => {/* served plain */});
+    }
     return body;
   };
+  const rebuild = async () => {
+    await turn();
+    const at = performance.now();
+    const doc = agent.statusInSlices
+      ? await agent.statusInSlices(turn, BODY_SLICE_MS)
+      : agent.status();
+    await turn();
+    const mesh = opts.mesh?.() ?? null;
+    await turn();
+    const body = enc.encode(await statusJsonInSlices(doc, mesh));
+    if (doc.peers.length <= LARGE_STATUS_PEERS) return void (reuse = null);
+    reuse = { at, body, gzip: await gzipInSlices(body) };
+  };
   const json = { "content-type": "application/json" };
-  app.get("/status", (c) => {
-    const age = reuse === null ? Infinity : performance.now() - reuse.at;
-    if (reuse === null || age >= LARGE_STATUS_STALE_MS) return c.body(build(), 200, json);
-    if (age >= LARGE_STATUS_REUSE_MS) {
-      rebuild ??= setTimeout(() => {
-        rebuild = undefined;
-        try {
-          build();
-        } catch {
-          // The agent is going (or failed to say its status): the next request builds it.
-          reuse = null;
-        }
-      }, 0);
+  const serve = (c: Context, built: Built) => {
+    const vary = { ...json, vary: "accept-encoding" };
+    if (built.gzip !== null && acceptsGzip(c.req.header("accept-encoding") ?? null)) {
+      return c.body(built.gzip, 200, { ...vary, "content-encoding": "gzip" });
     }
-    return c.body(reuse.body, 200, json);
+    return c.body(built.body, 200, vary);
+  };
+  app.get("/status", async (c) => {
+    const age = () => reuse === null ? Infinity : performance.now() - reuse.at;
+    if (rebuilding !== null && age() >= LARGE_STATUS_STALE_MS) {
+      // The newest there is once it is done, however long its slices took.
+      await rebuilding;
+      if (reuse !== null) return serve(c, reuse);
+    }
+    if (reuse === null || age() >= LARGE_STATUS_STALE_MS) return c.body(build(), 200, json);
+    if (age() >= LARGE_STATUS_REUSE_MS && rebuilding === null) {
+      rebuilding = rebuild().catch(() => {
+        // The agent is going (or failed to say its status): the next request builds it.
+        reuse = null;
+      }).finally(() => rebuilding = null);
+    }
+    return serve(c, reuse);
   });
   app.get("/peers", (c) => c.json(agent.status().peers));
   app.get("/peers/:key", (c) => {

@@ -10,6 +10,7 @@ import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { fakeAgent, PEER_KEY } from "../../../tests/fixtures/control.ts";
 import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
+import { gunzipSync } from "node:zlib";
 
 const TOKEN = "s3cret-token-for-tests";
 
@@ -159,11 +160,72 @@ Deno.test("status routes: a large /status is built once a second, ahead of the r
   // Older than a second: served all the same, and the next built in a later turn.
   assert.equal(await get(), "build3");
   assert.equal(await get(), "build3");
-  await new Promise((r) => setTimeout(r, 0));
+  // Built over a few turns (status_body.ts), once however often it is asked for meanwhile.
+  let name = "build3";
+  for (let i = 0; i < 100 && name === "build3"; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    name = await get();
+  }
+  assert.equal(name, "build4");
   assert.equal(builds, 4);
-  assert.equal(await get(), "build4");
   // Past LARGE_STATUS_STALE_MS one is built while the request waits.
   await new Promise((r) => setTimeout(r, LARGE_STATUS_STALE_MS + 50));
   assert.equal(await get(), "build5");
   assert.equal(builds, 5);
+});
+
+Deno.test("status routes: a large /status goes gzipped to a client that accepts it, built a slice of peers at a time", async () => {
+  let slices = 0;
+  let builds = 0;
+  const peers = Array.from(
+    { length: LARGE_STATUS_PEERS + 1 },
+    (_, i) => ({ publicKey: `key-${i}`, endpoint: `192.0.2.1:${i}`, health: "up" }),
+  );
+  const doc = () => ({ node: { name: `build${++builds}` }, peers });
+  const agent = {
+    ...fakeAgent().agent,
+    status: doc,
+    // The sliced build: each pause is a turn of the event loop the route hands it.
+    statusInSlices: async (pause: () => Promise<void>) => {
+      await pause();
+      slices++;
+      return doc();
+    },
+  } as unknown as Parameters<typeof statusRoutes>[0];
+  const app = new Hono().route(
+    "/",
+    statusRoutes(agent, { mesh: () => ({ members: [] }) as never }),
+  );
+  const get = (encoding?: string) =>
+    app.request("/status", { headers: encoding ? { "accept-encoding": encoding } : {} });
+  const plain = await (await get()).text();
+  assert.deepEqual(JSON.parse(plain).peers, peers);
+  // The gzip is made in later turns: until then the plain body, then the gzip, the same text.
+  let res = await get("gzip, br");
+  for (let i = 0; i < 200 && res.headers.get("content-encoding") !== "gzip"; i++) {
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 0));
+    res = await get("gzip, br");
+  }
+  assert.equal(res.headers.get("content-encoding"), "gzip");
+  assert.equal(res.headers.get("vary"), "accept-encoding");
+  const zipped = new Uint8Array(await res.arrayBuffer());
+  assert.ok(zipped.length < plain.length / 2, `${zipped.length} bytes gzipped of ${plain.length}`);
+  assert.equal(new TextDecoder().decode(gunzipSync(zipped)), plain);
+  // Not to a client that does not ask for it, or refuses it.
+  for (const encoding of [undefined, "identity", "gzip;q=0", "br"]) {
+    const r = await get(encoding);
+    assert.equal(r.headers.get("content-encoding"), null, String(encoding));
+    assert.equal(await r.text(), plain);
+  }
+  // Past a second the next is built with the agent's sliced build, in later turns.
+  await new Promise((r) => setTimeout(r, LARGE_STATUS_REUSE_MS + 50));
+  await (await get()).body?.cancel();
+  let name = "build1";
+  for (let i = 0; i < 200 && name === "build1"; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    name = JSON.parse(await (await get()).text()).node.name;
+  }
+  assert.equal(name, "build2");
+  assert.equal(slices, 1);
 });
