@@ -64,3 +64,56 @@ Deno.test("change queue: the gap after a slow batch is bounded", async () => {
   await Promise.all([change(), change()]);
   assert.deepEqual(waits, [MAX_BATCH_GAP_MS]);
 });
+
+Deno.test("change queue: an urgent change (a bye) ends the gap; the changes waiting go in its batch", async () => {
+  let t = 1000;
+  const sleeps: number[] = [];
+  const batches: number[] = [];
+  let inBatch = 0;
+  let data = { version: 0, members: [], tokens: [], joins: {}, left: {} } as unknown as LeaderFile;
+  let slept: () => void = () => {};
+  const sleeping = new Promise<void>((r) => slept = r);
+  const q = new ChangeQueue({
+    current: () => data,
+    revision: () => 0,
+    write: async () => {
+      batches.push(inBatch);
+      inBatch = 0;
+      t += 10;
+      await Promise.resolve();
+      return 0;
+    },
+    reload: () => Promise.resolve(),
+    commit: (d) => data = d,
+    clock: {
+      now: () => t,
+      // The gap passes only when something ends it: the clock never moves by itself.
+      sleep: (ms, signal) =>
+        new Promise<void>((r) => {
+          sleeps.push(ms);
+          signal.addEventListener("abort", () => r(), { once: true });
+          slept();
+        }),
+    },
+  });
+  const change = (urgent = false) =>
+    q.change((d, touch) => {
+      inBatch++;
+      touch();
+      return { result: d.version, write: true };
+    }, { urgent });
+  await change();
+  // A change right after the first batch waits the gap (three times its 10 ms)...
+  const waiting = change();
+  await sleeping;
+  assert.deepEqual(sleeps, [10 * BATCH_GAP_FACTOR]);
+  // ...until a bye comes: both go at once, in order, in one batch.
+  assert.deepEqual(await Promise.all([waiting, change(true)]), [2, 3]);
+  assert.deepEqual(batches, [1, 2]);
+  // The gap after that batch is as usual: a plain change waits it again.
+  const after = change();
+  assert.deepEqual(sleeps, [30, 30]);
+  const bye = change(true);
+  assert.deepEqual(await Promise.all([after, bye]), [4, 5]);
+  assert.deepEqual(batches, [1, 2, 2]);
+});
