@@ -15,7 +15,6 @@ interface Pending {
   edit: (d: LeaderFile, touch: Touch) => Edit<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-  urgent: boolean;
 }
 
 /** What an edit of the state copy produced. */
@@ -60,16 +59,6 @@ export const BATCH_GAP_FACTOR = 3;
 /** The longest a change waits for the gap after the batch before it, ms. */
 export const MAX_BATCH_GAP_MS = 250;
 
-/**
- * Whether a change ends the batch gap ({@link BATCH_GAP_FACTOR}): an urgent change (a node's
- * bye, whose answer the node waits for a second at most) does not wait for it, and the changes
- * waiting with it go in its batch; the gap after that batch is as usual.
- */
-export interface ChangeOptions {
-  /** Ends the gap: the next batch starts once the one under way is written. */
-  urgent?: boolean;
-}
-
 /** How many times a batch runs again on a newer state before it gives up (other writers). */
 export const MAX_ATTEMPTS = 64;
 
@@ -93,11 +82,8 @@ export interface ChangeQueueOptions {
   maxBatch?: number;
   /** The batch gap's factor (default {@link BATCH_GAP_FACTOR}; 0: each batch at once). */
   gapFactor?: number;
-  /**
-   * Monotonic ms, and a wait of `ms` that ends early when `signal` aborts (defaults:
-   * `performance.now` and a timer).
-   */
-  clock?: { now(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
+  /** Monotonic ms, and a wait of `ms` (defaults: `performance.now` and a timer). */
+  clock?: { now(): number; sleep(ms: number): Promise<void> };
   /** Runs before and after each edit (for what a caller caches of the state it edits). */
   eachEdit?(): void;
   /** Tells the core that a batch's copy `to` was made of `from` (it forks its indexes). */
@@ -110,14 +96,7 @@ export interface ChangeQueueOptions {
 
 const systemClock = {
   now: () => performance.now(),
-  sleep: (ms: number, signal: AbortSignal) =>
-    new Promise<void>((r) => {
-      const timer = setTimeout(r, ms);
-      signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        r();
-      }, { once: true });
-    }),
+  sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
 };
 
 /** Applies edits of the leader's state one after the other, written in batches. */
@@ -128,9 +107,6 @@ export class ChangeQueue {
   #writing = false;
   // Monotonic ms before which the next batch does not start (BATCH_GAP_FACTOR).
   #nextAt = 0;
-  // Urgent changes waiting, and what ends the gap under way when one comes.
-  #urgent = 0;
-  #endGap: AbortController | null = null;
 
   /** A queue over the state `opts` reads and writes. */
   constructor(opts: ChangeQueueOptions) {
@@ -150,17 +126,11 @@ export class ChangeQueue {
    * burst of joins costs a few writes, not one each); a write that fails rejects every change
    * it carried and leaves memory exactly as it was, so no answer depends on state that is not
    * in the store. An edit throws only before it changes anything, and reads nothing but `d`:
-   * when another leader commits first, it runs again on the newer state. An urgent change does
-   * not wait for the gap between batches ({@link ChangeOptions}).
+   * when another leader commits first, it runs again on the newer state.
    */
-  change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>, opts: ChangeOptions = {}): Promise<T> {
-    const urgent = opts.urgent === true;
+  change<T>(edit: (d: LeaderFile, touch: Touch) => Edit<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject, urgent });
-      if (urgent) {
-        this.#urgent++;
-        this.#endGap?.abort();
-      }
+      this.#pending.push({ edit, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#writing) void this.#drain();
     });
   }
@@ -170,13 +140,8 @@ export class ChangeQueue {
     const clock = this.#opts.clock ?? systemClock;
     while (this.#pending.length) {
       const wait = this.#nextAt - clock.now();
-      if (wait > 0 && this.#urgent === 0) {
-        const end = this.#endGap = new AbortController();
-        await clock.sleep(wait, end.signal);
-        this.#endGap = null;
-      }
+      if (wait > 0) await clock.sleep(wait);
       const batch = this.#pending.splice(0, this.#opts.maxBatch ?? this.#pending.length);
-      for (const p of batch) if (p.urgent) this.#urgent--;
       this.#opts.between?.();
       const started = clock.now();
       await this.#run(batch);

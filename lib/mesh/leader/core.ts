@@ -421,17 +421,12 @@ export class LeaderCore {
 
   /**
    * Marks a node that stops on purpose (its bye) offline until its next hello: its services
-   * are withdrawn, its record stays. Whether the record changed. Urgent in the change queue
-   * (./changes.ts): the node waits for its answer a second at most, and the gap between
-   * batches is up to a quarter of that.
+   * are withdrawn, its record stays. Whether the record changed.
    */
   leave(publicKey: string): Promise<boolean> {
     const now = this.memberByKey(publicKey);
     if (!now || now.role === "leader" || now.offline) return Promise.resolve(false);
-    return this.#changes.change(
-      (d, touch) => members.leave(this.#ctx, d, touch, publicKey),
-      { urgent: true },
-    );
+    return this.#edit(members.leave, publicKey);
   }
 
   /**
