@@ -155,9 +155,8 @@ function check(cond: unknown, file: string, what: string): asserts cond {
 export class StateDir {
   // What this instance created, until {@link keepCreated}: directories deepest first, files.
   #created: { dirs: string[]; files: string[] } | null = { dirs: [], files: [] };
-  // The leader's journal, open for appends once written to, and its size in bytes.
+  // The leader's journal, open for appends once written to.
   #journal: Deno.FsFile | null = null;
-  #journalBytes = 0;
 
   /** The state directory at `dir` (nothing is read or made yet). */
   constructor(readonly dir: string) {}
@@ -413,17 +412,13 @@ export class StateDir {
     if (!this.#journal) {
       const file = this.path(LEADER_JOURNAL);
       await this.#noteCreated(file);
-      const f = await Deno.open(file, { append: true, create: true, mode: 0o600 });
-      this.#journalBytes = (await f.stat()).size;
-      this.#journal = f;
+      this.#journal = await Deno.open(file, { append: true, create: true, mode: 0o600 });
     }
     const f = this.#journal;
     const bytes = encoder.encode(line);
     for (let done = 0; done < bytes.length;) done += await f.write(bytes.subarray(done));
     await f.syncData();
-    // Counted, not asked of the file: each await is a wait for the leader's busy event loop,
-    // and the bye's answer and every change's waits for this one.
-    return this.#journalBytes += bytes.length;
+    return (await f.stat()).size;
   }
 
   /** The node file, or null when there is none. */
