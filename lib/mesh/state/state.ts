@@ -155,9 +155,8 @@ function check(cond: unknown, file: string, what: string): asserts cond {
 export class StateDir {
   // What this instance created, until {@link keepCreated}: directories deepest first, files.
   #created: { dirs: string[]; files: string[] } | null = { dirs: [], files: [] };
-  // The leader's journal, open for appends once written to, and its size in bytes.
+  // The leader's journal, open for appends once written to.
   #journal: Deno.FsFile | null = null;
-  #journalBytes = 0;
 
   /** The state directory at `dir` (nothing is read or made yet). */
   constructor(readonly dir: string) {}
@@ -413,21 +412,13 @@ export class StateDir {
     if (!this.#journal) {
       const file = this.path(LEADER_JOURNAL);
       await this.#noteCreated(file);
-      const f = await Deno.open(file, { append: true, create: true, mode: 0o600 });
-      this.#journalBytes = (await f.stat()).size;
-      this.#journal = f;
+      this.#journal = await Deno.open(file, { append: true, create: true, mode: 0o600 });
     }
     const f = this.#journal;
     const bytes = encoder.encode(line);
-    // Written and synced in this turn: on a busy leader each await of a file operation waited
-    // for the event loop to come round (a poller round, hundreds of ms under load), and every
-    // change waits for its batch's write, a bye's answer among them; the batch's time sets the
-    // gap before the next one (./changes.ts). A journal line is a few KiB: fdatasync took 4 ms
-    // (p50; 8 ms p90) on the bench's machine under a load of 20.
-    for (let done = 0; done < bytes.length;) done += f.writeSync(bytes.subarray(done));
-    f.syncDataSync();
-    // Counted, not asked of the file (another wait).
-    return this.#journalBytes += bytes.length;
+    for (let done = 0; done < bytes.length;) done += await f.write(bytes.subarray(done));
+    await f.syncData();
+    return (await f.stat()).size;
   }
 
   /** The node file, or null when there is none. */
