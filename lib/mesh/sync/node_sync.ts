@@ -88,9 +88,27 @@ export interface NodeSyncOptions {
   syncIntervalMs?: number;
   /**
    * How long a stopping node waits for the leader to answer its bye, ms (the bye is sent three
-   * times in that time). Default 1000; a leader that is gone costs a stop no more.
+   * times in that time). Default {@link byeWaitFor} the members it knows: a second, longer in a
+   * mesh of more than 5,000; a leader that is gone costs a stop no more.
    */
   byeWaitMs?: number;
+}
+
+/** How long a stopping node waits for its bye's answer at least, ms. */
+export const BYE_WAIT_MS = 1000;
+/** How long a stopping node waits for its bye's answer at most, ms. */
+export const BYE_WAIT_MAX_MS = 5000;
+
+/**
+ * How long a stopping node in a mesh of `members` waits for the leader's answer to its bye by
+ * default, ms: the longer of a second and a fifth of a millisecond a member (2 s at 10,000), at
+ * most {@link BYE_WAIT_MAX_MS}. The leader answers once it has told every member,
+ * a datagram or a few each, behind the push under way: at 10,000 members that takes longer than
+ * a second on a busy leader, and a node gone before its members were told leaves callers that
+ * had no session to it waiting for their handshakes to time out.
+ */
+export function byeWaitFor(members: number): number {
+  return Math.min(BYE_WAIT_MAX_MS, Math.max(BYE_WAIT_MS, Math.ceil(members / 5)));
 }
 
 /** The leader as a node knows it. */
@@ -170,7 +188,8 @@ export class NodeSync {
   // members (a large fleet), never shorter.
   readonly #configured: number;
   #interval: number;
-  readonly #byeWaitMs: number;
+  // The bye's wait configured (undefined: byeWaitFor the members known at the stop).
+  readonly #byeWaitMs: number | undefined;
   /** This run's id, in every hello: a new one tells the peers that sessions are gone. */
   readonly #run: string;
   readonly #removedListeners = new Set<() => void>();
@@ -225,7 +244,7 @@ export class NodeSync {
     this.#deps = deps;
     this.#run = deps.run ?? newRunId();
     this.#configured = this.#interval = opts.syncIntervalMs ?? DEFAULT_HELLO_MS;
-    this.#byeWaitMs = opts.byeWaitMs ?? 1000;
+    this.#byeWaitMs = opts.byeWaitMs;
     this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
     this.#leader = deps.leader;
     this.#knowLeaders(deps.view());
@@ -617,8 +636,8 @@ export class NodeSync {
 
   /**
    * Stops the hellos and, when the sync ran and this node is still a member, says bye to the
-   * leader: up to three times within `byeWaitMs` until it answers (it has told every member by
-   * then), never longer. From now on only `flush` writes the file.
+   * leader: up to three times within `byeWaitMs` ({@link byeWaitFor} by default) until it
+   * answers (it has told every member by then), never longer. From now on only `flush` writes the file.
    */
   close(): Promise<void> {
     return this.#closing ??= this.#leave();
@@ -645,12 +664,13 @@ export class NodeSync {
       }
     }
     const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
+    const waitMs = this.#byeWaitMs ?? byeWaitFor(d.view().members.length);
     const tries = 3;
     for (let i = 0; i < tries; i++) {
       d.channel.send(this.#leader.address, bye);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waited = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), this.#byeWaitMs / tries);
+        timer = setTimeout(() => resolve(false), waitMs / tries);
       });
       const ok = await Promise.race([answered.then(() => true), waited]);
       clearTimeout(timer);

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { MISSED_HELLOS, NodeSync, type NodeSyncDeps } from "./node_sync.ts";
+import {
+  BYE_WAIT_MAX_MS,
+  BYE_WAIT_MS,
+  byeWaitFor,
+  MISSED_HELLOS,
+  NodeSync,
+  type NodeSyncDeps,
+} from "./node_sync.ts";
 import {
   type ControlMessage,
   deltaParts,
@@ -401,6 +408,16 @@ Deno.test("node sync: a leader that does not answer the bye costs the stop its s
   } finally {
     await never.cleanup();
   }
+});
+
+Deno.test("node sync: a stopping node waits for its bye's answer a second, longer in a mesh of more than 5,000", () => {
+  // The leader answers once every member was told: a datagram or a few each, after the push
+  // under way, which takes longer than a second at 10,000 members.
+  assert.equal(byeWaitFor(1), BYE_WAIT_MS);
+  assert.equal(byeWaitFor(3000), BYE_WAIT_MS);
+  assert.equal(byeWaitFor(5000), BYE_WAIT_MS);
+  assert.equal(byeWaitFor(10_000), 2000);
+  assert.equal(byeWaitFor(1_000_000), BYE_WAIT_MAX_MS);
 });
 
 Deno.test("node sync: a view from the leader without this node is its removal: said once, no more hellos, no bye", async () => {

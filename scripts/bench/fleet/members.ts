@@ -42,6 +42,7 @@ import {
 } from "../../../lib/protocol/constants.ts";
 import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { PACKED } from "../../../lib/mesh/sync/packed.ts";
+import { byeWaitFor } from "../../../lib/mesh/sync/node_sync.ts";
 import { Tunnel } from "./tunnel.ts";
 import { Member, type MemberState, now, type Sock } from "./member.ts";
 import {
@@ -577,15 +578,19 @@ export class Fleet {
     return sock.address;
   }
 
-  /** Member `i` leaves: bye up to three times in a second until the leader answers. */
+  /**
+   * Member `i` leaves: bye up to three times until the leader answers, within the wait a node
+   * in a mesh this size gives it (a second; 2 s at 10,000: lib/mesh/sync/node_sync.ts).
+   */
   async leave(i: number): Promise<boolean> {
     const m = this.members[i];
     if (m.state !== "up") return false;
     m.state = "leaving";
     const answered = new Promise<void>((r) => m.leaveDone = r);
+    const waitMs = byeWaitFor(this.members.length);
     for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {
       this.#send(m, { t: "bye", k: m.key });
-      await Promise.race([answered, sleep(333)]);
+      await Promise.race([answered, sleep(waitMs / 3)]);
     }
     const ok = (m.state as MemberState) === "left";
     m.state = "left";
