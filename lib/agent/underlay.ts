@@ -126,6 +126,13 @@ function checkTcpPort(v: number | "same" | undefined): number | "same" {
 }
 
 /**
+ * The agent's UDP send queue, in datagrams: four whole GSO runs of MTU-sized datagrams (45 each)
+ * between flushes, so a TSO read from the TUN is sent in runs of nearly 45 rather than about 30
+ * (drivers/linux/udp.ts `sendBatch`); 512 KiB of slots, once per agent.
+ */
+const AGENT_SEND_BATCH = 256;
+
+/**
  * Opens the underlay `plan` describes (UDP, or UDP and TCP) and wraps it. When anything here
  * fails, what was opened is closed again.
  */
@@ -139,6 +146,7 @@ export async function openUnderlay(plan: UnderlayPlan, parts: UnderlayParts): Pr
         poller: parts.poller,
         onError: parts.onError,
         fwMark: plan.fwMark,
+        sendBatch: AGENT_SEND_BATCH,
       })
       : await DenoUdpTransport.open({ port, hostname });
     return parts.wrapUdp ? parts.wrapUdp(udp) : udp;
