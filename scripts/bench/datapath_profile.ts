@@ -149,16 +149,15 @@ async function measure(t: Tunnel, name: string): Promise<void> {
   for (const p of tools) p.kill("SIGINT");
   const counts = new Map<string, string>();
   for (const [k, p] of tools.entries()) {
-    if (p.stderr === null) {
+    const side = statSides[k - (tools.length - statSides.length)];
+    if (side === undefined) {
       await p.status;
       continue;
     }
     const out = new TextDecoder().decode((await p.output()).stderr);
-    const side = statSides[k - (tools.length - statSides.length)];
     const rows = out.split("\n").map((l) => l.split(",")).filter((f) =>
       f.length > 3 && f[0] !== "0"
-    )
-      .map((f) => `${f[2].replace(/^(raw_)?syscalls:sys_enter_?/, "") || "all"} ${f[0]}`);
+    ).map((f) => `${f[2].replace(/^(raw_)?syscalls:sys_enter_?/, "") || "all"} ${f[0]}`);
     counts.set(side, rows.join(", "));
   }
   const t1 = { a: threads(pids.a), b: threads(pids.b) };
