@@ -6,10 +6,11 @@
  * `--syscalls` the system calls by kind (`perf stat` on the kernel's syscall tracepoints), and
  * with `--perf DIR` a `perf record` of both agents (V8 started with `--perf-basic-prof`, so
  * JavaScript frames have names; `perf report -i DIR/weft-a.data --sort dso`). `--wg-go PATH`
- * measures that wireguard-go build the same way after weft (no driver counters).
+ * measures that wireguard-go build the same way after weft (no driver counters). `--link-mtu N`
+ * sets both tunnel interfaces' MTU once they are up (the lab's is 1420).
  *
  * `deno run -A scripts/bench/datapath_profile.ts [--seconds 10] [--perf DIR] [--syscalls]
- *  [--wg-go PATH] [weft up flags...]`
+ *  [--wg-go PATH] [--link-mtu N] [weft up flags...]`
  * @module
  */
 
@@ -54,6 +55,7 @@ const seconds = Number(take("--seconds") ?? 10);
 const perfDir = take("--perf");
 const syscalls = flag("--syscalls");
 const wgGo = take("--wg-go");
+const linkMtu = take("--link-mtu");
 
 interface ThreadTimes {
   name: string;
@@ -103,6 +105,12 @@ for (const build of chosen) {
 
 async function measure(t: Tunnel, name: string): Promise<void> {
   const { lab, a, b } = t;
+  if (linkMtu !== undefined) {
+    // The tunnel interfaces' MTU, set under the agents (TCP's segment size follows it).
+    for (const n of [a, b]) {
+      await lab.run(n.spec.host, "ip", "link", "set", n.spec.iface, "mtu", linkMtu);
+    }
+  }
   // Warm the path (V8's tier-up, the handshake) before measuring.
   await iperf3(lab, "b", "a", t.target, { seconds: 2 });
   const pids = { a: a.child.pid, b: b.child.pid };
