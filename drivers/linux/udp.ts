@@ -69,8 +69,9 @@ export interface LinuxUdpOptions {
   /**
    * Datagrams the send queue holds, so the most per sendmmsg; `batch` by default. With GSO, a
    * queue of 64 flushed as a full one holds one whole run of 45 MTU-sized datagrams and a part
-   * of the next (a TSO read from a TUN is about 47 of them), so its runs average about 30; room
-   * for several whole runs makes each run, each skb the kernel carries, nearly 45.
+   * of the next (a TSO read from a TUN is about 47 of them), so its runs average about 30; with
+   * room for several whole runs a run ends only where the sender flushes (35 on average under
+   * iperf3 in the network lab: docs/performance.md).
    */
   sendBatch?: number;
   /** The largest datagram received; longer ones are dropped. */

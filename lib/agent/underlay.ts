@@ -126,9 +126,9 @@ function checkTcpPort(v: number | "same" | undefined): number | "same" {
 }
 
 /**
- * The agent's UDP send queue, in datagrams: four whole GSO runs of MTU-sized datagrams (45 each)
- * between flushes, so a TSO read from the TUN is sent in runs of nearly 45 rather than about 30
- * (drivers/linux/udp.ts `sendBatch`); 512 KiB of slots, once per agent.
+ * The agent's UDP send queue, in datagrams: room for five whole GSO runs of MTU-sized datagrams
+ * (45 each), so the queue filling no longer cuts a TSO read's run short (drivers/linux/udp.ts
+ * `sendBatch`: runs of 35 on average against 30); 512 KiB of slots, once per agent.
  */
 const AGENT_SEND_BATCH = 256;
 
