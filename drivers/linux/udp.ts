@@ -64,8 +64,16 @@ export interface LinuxUdpOptions {
    * any number of transports wait in one blocking thread (Deno's pool of them is small).
    */
   poller?: Poller;
-  /** Datagrams per recvmmsg/sendmmsg call. */
+  /** Datagrams per recvmmsg/sendmmsg call (64 by default). */
   batch?: number;
+  /**
+   * Datagrams the send queue holds, so the most per sendmmsg; `batch` by default. With GSO, a
+   * queue of 64 flushed as a full one holds one whole run of 45 MTU-sized datagrams and a part
+   * of the next (a TSO read from a TUN is about 47 of them), so its runs average about 30; with
+   * room for several whole runs a run ends only where the sender flushes (35 on average under
+   * iperf3 in the network lab: docs/performance.md).
+   */
+  sendBatch?: number;
   /** The largest datagram received; longer ones are dropped. */
   maxDatagram?: number;
   /** Kernel socket buffer sizes to ask for, in bytes (0 keeps the system default). */
@@ -165,7 +173,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#tx = new UdpSender({
       fd,
       family,
-      batch,
+      batch: Math.max(1, Math.min(1024, options.sendBatch ?? batch)),
       gso: offload.gso,
       gsoFaults: options.gsoFaults,
       stats,

@@ -134,6 +134,28 @@ for (const [label, bind, host] of [["IPv4", "127.0.0.1", "127.0.0.1"], ["IPv6", 
 }
 
 Deno.test({
+  name: "GSO: a send queue of sendBatch holds whole runs: 135 MTU-sized datagrams go as 3",
+  ignore: noGso,
+  async fn() {
+    // The agent's case: the receive batch stays 64, the send queue is larger, so runs of 45
+    // (the 65,507-byte cap) are not cut where a queue of 64 would have been flushed.
+    const a = await open("127.0.0.1", { sendBatch: 256 });
+    const b = await open("127.0.0.1", { gro: false });
+    try {
+      const to = a.endpoint(`127.0.0.1:${b.port}`);
+      for (let i = 0; i < 135; i++) a.send(numbered(i, 1452), to);
+      a.flush();
+      await b.sink.wait(135);
+      assert.equal(a.stats.gsoSegments, 135);
+      assert.equal(a.stats.gsoMessages, 3, "three runs of 45, no queue flush between");
+      assert.deepEqual(b.sink.seqs(), [...Array(135).keys()]);
+    } finally {
+      await closeAll(a, b);
+    }
+  },
+});
+
+Deno.test({
   name: "GSO: runs stop at 64 datagrams and at 65,507 bytes",
   ignore: noGso,
   async fn() {
