@@ -860,9 +860,9 @@ export class TcpTransport implements Transport {
         // A frame in progress needs room for all of it.
         const need = filled >= TCP_FRAME_HEADER ? TCP_FRAME_HEADER + ((buf[0] << 8) | buf[1]) : 0;
         let size = buf.length;
-        if (full && size < READ_BULK) {
+        if (full && size < READ_BULK && s.authenticated) {
           // The sender is ahead of us: read more per turn, so the device gets larger batches
-          // and a busy stream costs fewer reads (the bytes wait in our buffer, not the kernel's).
+          // and a busy stream costs fewer reads. Only a peer's: junk keeps a small buffer.
           size = READ_BULK;
           smallReads = 0;
         } else if (n >= READ_SIZE) {
