@@ -37,8 +37,15 @@ export function dialOutcome(err: unknown, aborted: boolean): TcpDialOutcome {
 export const INITIAL_OUT = 4096;
 /** A write buffer larger than this is let go once its burst has been written. */
 export const SHRINK_ABOVE = 65536;
-/** Reads go into a buffer of this size, grown only while a larger frame is arriving. */
+/** Reads go into a buffer of this size, grown while a larger frame is arriving or in bulk. */
 export const READ_SIZE = 16384;
+/**
+ * A connection whose read filled its buffer reads into one of this size from then on (about a
+ * device batch of full-size frames), until {@link SHRINK_AFTER_READS} small reads in a row.
+ */
+export const READ_BULK = 131072;
+/** Reads in a row of under {@link READ_SIZE} bytes after which a bulk buffer is let go. */
+export const SHRINK_AFTER_READS = 64;
 /** An empty buffer: the write queue of a connection with nothing queued. */
 export const EMPTY = new Uint8Array(0);
 

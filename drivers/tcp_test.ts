@@ -290,6 +290,46 @@ Deno.test("TcpTransport: garbage and a peer closing mid-frame crash nothing", as
   }
 });
 
+Deno.test("TcpTransport: a burst of 1,000 full-size frames is queued whole, none dropped, and read in order", async () => {
+  // What a device's batches of a bulk flow add up to before one write finishes: a queue of a
+  // few batches dropped most of it, and each drop was a resend of the TCP tunnelled inside.
+  const a = await TcpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const b = await TcpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  try {
+    const sb = new CollectSink();
+    a.start(new CollectSink());
+    b.start(sb);
+    const to = a.endpoint(`127.0.0.1:${b.port}`);
+    // The connection is up (frames waiting for a dial have a cap of their own).
+    a.send(new Uint8Array([1]), to);
+    await sb.wait(1, 10_000);
+    const n = 1000;
+    const buf = new Uint8Array(1420);
+    // Two batches: the second queued while the first is being written.
+    for (let i = 0; i < n; i++) {
+      if (i === n / 2) a.flush();
+      buf.fill(i & 0xff);
+      buf[0] = i >> 8;
+      a.send(buf, to);
+    }
+    a.flush();
+    const full = a.stats.drops["queue-full"];
+    assert.equal(full, 0, `queue-full drops: ${full}`);
+    assert.equal(a.stats.sendDrops, 0);
+    await sb.wait(n + 1, 10_000);
+    assert.equal(sb.got.length, n + 1);
+    for (let i = 0; i < n; i++) {
+      const d = sb.got[i + 1].data;
+      assert.ok(d.length === 1420 && d[0] === i >> 8 && d[1] === (i & 0xff), `frame ${i}`);
+    }
+    assert.equal(a.stats.datagramsOut, n + 1);
+    assert.equal(a.stats.queuedBytes, 0);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("TcpTransport: a peer that never reads gets a bounded queue and counted drops", async () => {
   // A listener that accepts and never reads: the kernel's buffers fill, then ours.
   const sinkhole = Deno.listen({ hostname: "127.0.0.1", port: 0 });
