@@ -46,6 +46,7 @@ import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
+import { lowerV8WorkersOnce } from "./v8_workers.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -426,7 +427,10 @@ export class Agent {
     const drivers = stack.use(new AsyncDisposableStack());
     if (opts.transport) drivers.defer(closer(opts.transport));
     if (opts.packets) drivers.defer(closer(opts.packets));
-    if (plan.kind === "linux") raiseFileLimitOnce(logger);
+    if (plan.kind === "linux") {
+      raiseFileLimitOnce(logger);
+      lowerV8WorkersOnce(logger);
+    }
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();
     const poller = plan.kind === "linux"

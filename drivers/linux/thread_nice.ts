@@ -1,0 +1,74 @@
+/**
+ * Lowers the scheduling priority (raises the nice value) of this process's own threads by name:
+ * the agent gives V8's platform workers (`V8 DefaultWorker`, which compile optimised code and
+ * help the collector) a lower priority than its JavaScript thread, which carries the packets.
+ *
+ * Why: on a busy machine a worker the JS thread wakes (a function to optimise, posted as a packet
+ * passes) preempted that same JS thread mid-packet and held the core for 0.3 to 3 ms, the time one
+ * TurboFan job takes: `perf sched` of idle pings (scripts/bench/latency.ts `--sched`) found the
+ * agents' own workers on the CPU in a quarter of the pings and behind most of the slowest tenth
+ * (docs/performance.md, "Latency: the tail of an idle tunnel"). At a higher nice value the kernel
+ * runs them when a core is free, or for a small share beside the JS thread, and they no longer
+ * preempt it on waking. Only the process's own threads change, and only downwards: no privilege
+ * is needed, nothing of the machine's changes.
+ * @module
+ */
+
+import { errno, libc } from "./libc.ts";
+
+/** setpriority(2): `who` is a process, or on Linux a thread id. */
+const PRIO_PROCESS = 0;
+
+/** What {@link niceOwnThreads} did. */
+export interface NicedThreads {
+  /** Thread ids set to the nice value (or found there already). */
+  niced: number[];
+  /** Threads whose priority could not be set, with errno. */
+  failed: { tid: number; errno: number }[];
+}
+
+/** This process's threads: id and name (`comm`, at most 15 characters). */
+export function ownThreads(): { tid: number; name: string }[] {
+  const out: { tid: number; name: string }[] = [];
+  for (const e of Deno.readDirSync("/proc/self/task")) {
+    try {
+      const name = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trim();
+      out.push({ tid: Number(e.name), name });
+    } catch { /* the thread ended while listed */ }
+  }
+  return out;
+}
+
+/** A thread's nice value, or null when it cannot be read. */
+export function threadNice(tid: number): number | null {
+  try {
+    // /proc/<tid>/stat: the 19th field, after the name in parentheses (which may hold spaces).
+    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[16]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Sets the nice value of every thread of this process whose name `match`es to `nice` (1 to 19),
+ * unless it is there or lower in priority already: a thread is never raised.
+ */
+export function niceOwnThreads(match: (name: string) => boolean, nice: number): NicedThreads {
+  if (!Number.isInteger(nice) || nice < 1 || nice > 19) {
+    throw new RangeError(`a nice value is 1 to 19, got ${nice}`);
+  }
+  const out: NicedThreads = { niced: [], failed: [] };
+  for (const { tid, name } of ownThreads()) {
+    if (!match(name)) continue;
+    const now = threadNice(tid);
+    if (now !== null && now >= nice) {
+      out.niced.push(tid);
+      continue;
+    }
+    if (libc().setpriority(PRIO_PROCESS, tid, nice) === 0) out.niced.push(tid);
+    else out.failed.push({ tid, errno: errno() });
+  }
+  return out;
+}
