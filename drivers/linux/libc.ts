@@ -82,6 +82,8 @@ export interface LibC {
   setpriority(which: number, who: number, prio: number): number;
   /** getpriority(2); the nice value (check errno on -1), as {@link LibC.setpriority}. */
   getpriority(which: number, who: number): number;
+  /** sched_setscheduler(2) of one thread; `param` is a `struct sched_param` (one i32). */
+  sched_setscheduler(tid: number, policy: number, param: Uint8Array): number;
 }
 
 const SYMBOLS = {
@@ -119,6 +121,7 @@ const SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   getpriority: { parameters: ["i32", "u32"], result: "i32" },
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 

@@ -39,16 +39,44 @@ export function ownThreads(): { tid: number; name: string }[] {
   return out;
 }
 
-/** A thread's nice value, or null when it cannot be read. */
-export function threadNice(tid: number): number | null {
+/** Field `n` (from 1, as proc(5) counts) of a thread's /proc stat line, or null. */
+function statField(tid: number, n: number): number | null {
   try {
-    // /proc/<tid>/stat: the 19th field, after the name in parentheses (which may hold spaces).
+    // The fields after the name in parentheses (which may hold spaces) start at the 3rd.
     const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[16]);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n - 3]);
   } catch {
     return null;
   }
+}
+
+/** A thread's nice value, or null when it cannot be read. */
+export function threadNice(tid: number): number | null {
+  return statField(tid, 19);
+}
+
+/** sched(7): the policy that runs a thread only when nothing else wants the core. */
+export const SCHED_IDLE = 5;
+
+/** A thread's scheduling policy (0: the normal one, {@link SCHED_IDLE}...), or null. */
+export function threadPolicy(tid: number): number | null {
+  return statField(tid, 41);
+}
+
+/**
+ * Puts every thread of this process whose name `match`es under `SCHED_IDLE`: it runs only when a
+ * core has nothing else to run, and any normal thread that wakes preempts it at once. Lowering a
+ * thread's own policy needs no privilege.
+ */
+export function idleOwnThreads(match: (name: string) => boolean): NicedThreads {
+  const out: NicedThreads = { niced: [], failed: [] };
+  const param = new Uint8Array(4); // sched_priority 0
+  for (const { tid, name } of ownThreads()) {
+    if (!match(name)) continue;
+    if (libc().sched_setscheduler(tid, SCHED_IDLE, param) === 0) out.niced.push(tid);
+    else out.failed.push({ tid, errno: errno() });
+  }
+  return out;
 }
 
 /**

@@ -3,12 +3,14 @@
  * value of V8's worker threads (`V8 DefaultWorker`: optimising compiles, the collector's helpers)
  * to {@link DEFAULT_V8_WORKER_NICE}, so a job the JavaScript thread posts as a packet passes no
  * longer preempts that thread mid-packet (drivers/linux/thread_nice.ts says why, with the
- * measurement). `WEFT_V8_WORKER_NICE` overrides it (0: leave them alone), for measurements.
+ * measurement). `WEFT_V8_WORKER_NICE` overrides it (0: leave them alone; `idle`: `SCHED_IDLE`,
+ * so they run only on an otherwise idle core and a waking JS thread always preempts them), for
+ * measurements.
  * @module
  */
 
 import type { Logger } from "../log/logger.ts";
-import { niceOwnThreads } from "../../drivers/linux/thread_nice.ts";
+import { idleOwnThreads, niceOwnThreads } from "../../drivers/linux/thread_nice.ts";
 
 /** The nice value given to V8's workers (the JS thread keeps the process's, usually 0). */
 export const DEFAULT_V8_WORKER_NICE = 10;
@@ -18,14 +20,15 @@ export function isV8Worker(name: string): boolean {
   return name.startsWith("V8 DefaultWork");
 }
 
-/** The nice value asked for: `WEFT_V8_WORKER_NICE` (0 to 19) or the default. */
-export function v8WorkerNice(): number {
+/** The nice value asked for: `WEFT_V8_WORKER_NICE` (0 to 19, or `idle`) or the default. */
+export function v8WorkerNice(): number | "idle" {
   let text: string | undefined;
   try {
     text = Deno.env.get("WEFT_V8_WORKER_NICE");
   } catch {
     return DEFAULT_V8_WORKER_NICE; // no --allow-env
   }
+  if (text === "idle") return "idle";
   const n = Number(text);
   return text === undefined || text === "" || !Number.isInteger(n) || n < 0 || n > 19
     ? DEFAULT_V8_WORKER_NICE
@@ -41,7 +44,7 @@ export function lowerV8WorkersOnce(logger: Logger): void {
   const nice = v8WorkerNice();
   if (nice === 0) return;
   try {
-    const r = niceOwnThreads(isV8Worker, nice);
+    const r = nice === "idle" ? idleOwnThreads(isV8Worker) : niceOwnThreads(isV8Worker, nice);
     logger.debug("V8 workers' priority lowered", {
       nice,
       threads: r.niced.length,

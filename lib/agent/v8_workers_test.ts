@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { DEFAULT_V8_WORKER_NICE, isV8Worker, v8WorkerNice } from "./v8_workers.ts";
+import { SCHED_IDLE } from "../../drivers/linux/thread_nice.ts";
 
 const CHILD = new URL("../../tests/fixtures/v8_workers_child.ts", import.meta.url).pathname;
 
 interface Thread {
   name: string;
   nice: number | null;
+  policy: number | null;
   main: boolean;
 }
 
@@ -39,6 +41,18 @@ Deno.test({
   fn: async () => {
     const threads = await childThreads({ WEFT_V8_WORKER_NICE: "0" });
     for (const t of threads) assert.equal(t.nice, 0, t.name);
+  },
+});
+
+Deno.test({
+  name: "v8 workers: WEFT_V8_WORKER_NICE=idle puts them under SCHED_IDLE, the JS thread not",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "idle" });
+    assert.ok(threads.some((t) => isV8Worker(t.name)));
+    for (const t of threads) {
+      assert.equal(t.policy, isV8Worker(t.name) ? SCHED_IDLE : 0, t.name);
+    }
   },
 });
 
