@@ -4,7 +4,7 @@
  * help the collector) a lower priority than its JavaScript thread, which carries the packets.
  *
  * Why: on a busy machine a worker the JS thread wakes (a function to optimise, posted as a packet
- * passes) preempted that same JS thread mid-packet and held the core for 0.3 to 3 ms, the time one
+ * passes) preempted that same JS thread mid-packet and held the core for 0.2 to 1.7 ms, the time one
  * TurboFan job takes: `perf sched` of idle pings (scripts/bench/latency.ts `--sched`) found the
  * agents' own workers on the CPU in a quarter of the pings and behind most of the slowest tenth
  * (docs/performance.md, "Latency: the tail of an idle tunnel"). At a higher nice value the kernel
