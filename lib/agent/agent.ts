@@ -427,10 +427,9 @@ export class Agent {
     const drivers = stack.use(new AsyncDisposableStack());
     if (opts.transport) drivers.defer(closer(opts.transport));
     if (opts.packets) drivers.defer(closer(opts.packets));
-    if (plan.kind === "linux") {
-      raiseFileLimitOnce(logger);
-      lowerV8WorkersOnce(logger);
-    }
+    if (plan.kind === "linux") raiseFileLimitOnce(logger);
+    // On Linux whatever the underlay: the JS thread carries the packets either way.
+    lowerV8WorkersOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();
     const poller = plan.kind === "linux"
