@@ -1,26 +1,27 @@
 /**
- * V8's platform workers below the data path: once per process, an agent on Linux raises the nice
- * value of V8's worker threads (`V8 DefaultWorker`: optimising compiles, the collector's helpers)
- * to {@link DEFAULT_V8_WORKER_NICE}, so a job the JavaScript thread posts as a packet passes no
- * longer preempts that thread mid-packet (drivers/linux/thread_nice.ts says why, with the
- * measurement). `WEFT_V8_WORKER_NICE` overrides it (0: leave them alone; `idle`: `SCHED_IDLE`,
- * so they run only on an otherwise idle core and a waking JS thread always preempts them), for
- * measurements.
+ * V8's platform workers below the data path: once per process, an agent on Linux puts V8's worker
+ * threads (`V8 DefaultWorker`: optimising compiles, the collector's helpers) under `SCHED_IDLE`
+ * ({@link DEFAULT_V8_WORKER_NICE}): they run only on a core with nothing else to run, and the
+ * JavaScript thread, waking for a packet, always preempts them rather than waiting behind a
+ * compile it posted (drivers/linux/thread_nice.ts says why). Measured in interleaved rounds
+ * (docs/performance.md, "Latency: the tail of an idle tunnel"): a fresh tunnel's ping p90 0.99 ms
+ * against 3.6 to 5.3 with the workers at nice 0 or 10. `WEFT_V8_WORKER_NICE` overrides it (1 to
+ * 19: that nice value; 0: leave them alone), for measurements.
  * @module
  */
 
 import type { Logger } from "../log/logger.ts";
 import { idleOwnThreads, niceOwnThreads } from "../../drivers/linux/thread_nice.ts";
 
-/** The nice value given to V8's workers (the JS thread keeps the process's, usually 0). */
-export const DEFAULT_V8_WORKER_NICE = 10;
+/** What V8's workers get by default: `SCHED_IDLE` (the JS thread keeps the process's priority). */
+export const DEFAULT_V8_WORKER_NICE: number | "idle" = "idle";
 
 /** Whether a thread name is one of V8's platform workers (`comm` cuts names at 15 characters). */
 export function isV8Worker(name: string): boolean {
   return name.startsWith("V8 DefaultWork");
 }
 
-/** The nice value asked for: `WEFT_V8_WORKER_NICE` (0 to 19, or `idle`) or the default. */
+/** What is asked for: `WEFT_V8_WORKER_NICE` (a nice value 0 to 19, or `idle`) or the default. */
 export function v8WorkerNice(): number | "idle" {
   let text: string | undefined;
   try {

@@ -22,16 +22,31 @@ async function childThreads(env: Record<string, string> = {}): Promise<Thread[]>
 }
 
 Deno.test({
-  name: "v8 workers: an agent runs V8's workers below its JavaScript thread, which keeps its own",
+  name: "v8 workers: an agent puts V8's workers under SCHED_IDLE, its JavaScript thread not",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const threads = await childThreads({ WEFT_V8_WORKER_NICE: "" });
     const workers = threads.filter((t) => isV8Worker(t.name));
     assert.ok(workers.length > 0, `V8's workers are named as expected: ${JSON.stringify(threads)}`);
-    for (const w of workers) assert.equal(w.nice, DEFAULT_V8_WORKER_NICE, JSON.stringify(threads));
+    for (const t of threads) {
+      assert.equal(t.policy, isV8Worker(t.name) ? SCHED_IDLE : 0, JSON.stringify(threads));
+      assert.equal(t.nice, 0, t.name);
+    }
     const main = threads.find((t) => t.main)!;
-    assert.equal(main.nice, 0, "the JS thread carries the packets at the process's priority");
-    for (const t of threads.filter((t) => !isV8Worker(t.name))) assert.equal(t.nice, 0, t.name);
+    assert.equal(main.policy, 0, "the JS thread carries the packets at the process's priority");
+  },
+});
+
+Deno.test({
+  name: "v8 workers: WEFT_V8_WORKER_NICE=10 sets that nice value instead, the JS thread's stays",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "10" });
+    assert.ok(threads.some((t) => isV8Worker(t.name)));
+    for (const t of threads) {
+      assert.equal(t.nice, isV8Worker(t.name) ? 10 : 0, t.name);
+      assert.equal(t.policy, 0, t.name);
+    }
   },
 });
 
@@ -40,7 +55,7 @@ Deno.test({
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const threads = await childThreads({ WEFT_V8_WORKER_NICE: "0" });
-    for (const t of threads) assert.equal(t.nice, 0, t.name);
+    for (const t of threads) assert.deepEqual([t.nice, t.policy], [0, 0], t.name);
   },
 });
 
@@ -60,7 +75,15 @@ Deno.test("v8 workers: the nice value asked for, else the default", () => {
   const saved = Deno.env.get("WEFT_V8_WORKER_NICE");
   try {
     for (
-      const [text, want] of [["19", 19], ["0", 0], ["", 10], ["20", 10], ["-1", 10], ["x", 10]]
+      const [text, want] of [
+        ["19", 19],
+        ["0", 0],
+        ["idle", "idle"],
+        ["", "idle"],
+        ["20", "idle"],
+        ["-1", "idle"],
+        ["x", "idle"],
+      ]
     ) {
       Deno.env.set("WEFT_V8_WORKER_NICE", String(text));
       assert.equal(v8WorkerNice(), want, String(text));
