@@ -436,7 +436,7 @@ export class Agent {
     const poller = plan.kind === "linux"
       ? new Poller({ onError, onPoll: trace?.onPoll, lingerMs: pollLingerMs() })
       : undefined;
-    // Before the drivers open: V8 compiles the per-packet code now, not in the first pings.
+    // Asked for (WEFT_WARM_UP=1), before the drivers open: V8 compiles the per-packet code now.
     await warmDataPathOnce(suite, mtu, poller, logger);
     const side = await openPacketSide({
       given: opts.packets,

@@ -4,8 +4,8 @@
  * ({@link DEFAULT_V8_WORKER_NICE}): they run only on a core with nothing else to run, and the
  * JavaScript thread, waking for a packet, always preempts them rather than waiting behind a
  * compile it posted (drivers/linux/thread_nice.ts says why). Measured in interleaved rounds
- * (docs/performance.md, "Latency: the tail of an idle tunnel"): a fresh tunnel's ping p90 0.99 ms
- * against 3.6 to 5.3 with the workers at nice 0 or 10. `WEFT_V8_WORKER_NICE` overrides it (1 to
+ * (docs/performance.md, "Latency: the tail of an idle tunnel"), two runs: the ping p90 0.84 to
+ * 1.06 ms against 1.30 to 1.55 with the workers left alone (and 1.32 to 1.41 at nice 10). `WEFT_V8_WORKER_NICE` overrides it (1 to
  * 19: that nice value; 0: leave them alone), for measurements.
  * @module
  */

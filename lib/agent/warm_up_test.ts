@@ -10,6 +10,7 @@ async function child(
   mode: string,
   v8Flags: string[] = [],
   stderr: string[] = [],
+  warmUp = "1",
 ): Promise<unknown> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -19,7 +20,7 @@ async function child(
       CHILD,
       mode,
     ],
-    env: { WEFT_WARM_UP: "" },
+    env: { WEFT_WARM_UP: warmUp },
     stderr: "piped",
   }).output();
   const text = new TextDecoder().decode(out.stdout);
@@ -31,7 +32,7 @@ async function child(
 }
 
 Deno.test({
-  name: "warm-up: an agent warms its data path before its first packet, and it sends nothing",
+  name: "warm-up: asked for, an agent warms its data path before its first packet, sending nothing",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const r = await child("agent") as {
@@ -50,6 +51,17 @@ Deno.test({
     // The throwaway pair's packets went neither through the agent's transport nor to its peer.
     assert.equal(r.sends, 0);
     assert.deepEqual(r.peer, { txPackets: 0, txBytes: 0, rxBytes: 0 });
+  },
+});
+
+Deno.test({
+  name: "warm-up: not asked for, an agent starts without it",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const r = await child("agent", [], [], "") as { events: { event: string }[] };
+    const names = r.events.map((e) => e.event);
+    assert.ok(names.includes("agent started"), names.join(", "));
+    assert.ok(!names.includes("data path warmed"), names.join(", "));
   },
 });
 
@@ -77,14 +89,17 @@ Deno.test("warm-up: over the memory network, every round trip carried", async ()
   assert.ok(w.rounds > 0 && w.rounds <= WARM_UP_ROUNDS, JSON.stringify(w));
 });
 
-Deno.test("warm-up: WEFT_WARM_UP=0 turns it off, anything else leaves it on", () => {
+Deno.test("warm-up: WEFT_WARM_UP=1 turns it on, anything else leaves it off", () => {
   const saved = Deno.env.get("WEFT_WARM_UP");
   try {
-    for (const [text, on] of [["0", false], ["1", true], ["", true]] as const) {
+    for (const [text, on] of [["0", false], ["1", true], ["", false], ["yes", false]] as const) {
       Deno.env.set("WEFT_WARM_UP", text);
       assert.equal(warmUpEnabled(), on, text);
     }
   } finally {
     saved === undefined ? Deno.env.delete("WEFT_WARM_UP") : Deno.env.set("WEFT_WARM_UP", saved);
   }
+  Deno.env.delete("WEFT_WARM_UP");
+  assert.equal(warmUpEnabled(), false, "off by default");
+  if (saved !== undefined) Deno.env.set("WEFT_WARM_UP", saved);
 });
