@@ -78,6 +78,12 @@ export interface LibC {
   setrlimit(resource: number, rlim: Uint8Array): number;
   /** clock_gettime(2); `ts` is a timespec (two i64: seconds, nanoseconds). */
   clock_gettime(clock: number, ts: Uint8Array): number;
+  /** setpriority(2); on Linux `PRIO_PROCESS` with a thread id sets that one thread's nice value. */
+  setpriority(which: number, who: number, prio: number): number;
+  /** getpriority(2); the nice value (check errno on -1), as {@link LibC.setpriority}. */
+  getpriority(which: number, who: number): number;
+  /** sched_setscheduler(2) of one thread; `param` is a `struct sched_param` (one i32). */
+  sched_setscheduler(tid: number, policy: number, param: Uint8Array): number;
 }
 
 const SYMBOLS = {
@@ -113,6 +119,9 @@ const SYMBOLS = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
+  getpriority: { parameters: ["i32", "u32"], result: "i32" },
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 

@@ -52,6 +52,8 @@ import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
+import { lowerV8WorkersOnce } from "./v8_workers.ts";
+import { warmDataPathOnce } from "./warm_up.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -433,11 +435,15 @@ export class Agent {
     if (opts.transport) drivers.defer(closer(opts.transport));
     if (opts.packets) drivers.defer(closer(opts.packets));
     if (plan.kind === "linux") raiseFileLimitOnce(logger);
+    // On Linux whatever the underlay: the JS thread carries the packets either way.
+    lowerV8WorkersOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();
     const poller = plan.kind === "linux"
       ? new Poller({ onError, onPoll: trace?.onPoll, lingerMs: pollLingerMs() })
       : undefined;
+    // Asked for (WEFT_WARM_UP=1), before the drivers open: V8 compiles the per-packet code now.
+    await warmDataPathOnce(suite, mtu, poller, logger);
     const side = await openPacketSide({
       given: opts.packets,
       mode,

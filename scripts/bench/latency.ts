@@ -20,15 +20,20 @@
  * `--cpu` also measures both agents' CPU time and context switches (wake-ups) per second, idle
  * (10 s, long after the last packet) and while pinged every 50 ms (10 s), from /proc.
  *
+ * `--sched` records the scheduler's events through the rounds (`perf record`, system-wide) and
+ * prints, per implementation, how long its agents' threads waited for a CPU inside each ping
+ * (scripts/bench/sched_wait.ts): over all pings and over the slowest tenth.
+ *
  * `deno run -A scripts/bench/latency.ts [--rounds 10] [--count 20] [--interval 0.05] [--warm N]
  *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--weft-v8 NAME=FLAGS ...] [--no-wg]
- *  [--keep] [--raw FILE]`
+ *  [--keep] [--raw FILE] [--sched]`
  * @module
  */
 
 import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
 import { type Build, findBuilds, type Tunnel, withTunnel } from "./net_lab.ts";
 import { CpuMeter, iperf3, median, percentile } from "./net_measure.ts";
+import { analyzeSched, type PingSched } from "./sched_wait.ts";
 
 interface Variant {
   name: string;
@@ -320,6 +325,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           await t.lab.exec("a", "ping", "-q", "-c", String(warm), "-i", "0", "-W", "2", t.target);
         }
       }
+      const sched = args.includes("--sched") ? await startSched(`${dir}/sched.data`) : null;
+      if (sched) console.error(`latency: scheduler's events in ${dir}/sched.data`);
       for (let r = 0; r < rounds; r++) {
         for (const [i, t] of tunnels.entries()) {
           const v = variants[i];
@@ -348,6 +355,13 @@ export async function runLatencyBench(args: string[]): Promise<void> {
             traced.set(v.name, list);
           }
         }
+      }
+      if (sched) {
+        const agents = tunnels.map((t, i) => ({
+          name: variants[i].name,
+          pids: [t.a.child.pid, t.b.child.pid],
+        }));
+        printSched(await sched.stop(agents));
       }
       const tcpRuns = opt("--tcp", 0);
       if (tcpRuns > 0) {
@@ -433,6 +447,108 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       replies: xs.length,
     };
   }));
+}
+
+/** Starts `perf record` of the scheduler's switches and wake-ups, machine-wide. */
+async function startSched(file: string) {
+  const perf = new Deno.Command("perf", {
+    args: [
+      "record",
+      "-q",
+      "-k",
+      "1",
+      "-a",
+      "-e",
+      "sched:sched_switch",
+      "-e",
+      "sched:sched_wakeup",
+      "-e",
+      "sched:sched_wakeup_new",
+      "-o",
+      file,
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  // perf needs a moment before its events flow.
+  await new Promise((r) => setTimeout(r, 1500));
+  return {
+    async stop(agents: { name: string; pids: number[] }[]): Promise<PingSched[]> {
+      const tids = new Map<number, number>();
+      for (const a of agents) {
+        for (const pid of a.pids) {
+          for (const e of Deno.readDirSync(`/proc/${pid}/task`)) tids.set(Number(e.name), pid);
+        }
+      }
+      perf.kill("SIGINT");
+      await perf.status;
+      const script = new Deno.Command("perf", {
+        args: ["script", "-i", file, "-F", "comm,pid,tid,cpu,time,event,trace", "--ns"],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const out = await analyzeSched(linesOf(script.stdout), agents, tids);
+      await script.status;
+      return out;
+    },
+  };
+}
+
+/** A byte stream's lines. */
+async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop()!;
+    yield* parts;
+  }
+  if (rest) yield rest;
+}
+
+/** Per implementation: its agents' run-queue wait inside each ping, all and the slowest tenth. */
+function printSched(pings: PingSched[]): void {
+  const names = [...new Set(pings.map((p) => p.tunnel))];
+  console.log("inside each ping (scheduler's events): the agents' threads, ms");
+  console.table(names.flatMap((name) => {
+    const all = pings.filter((p) => p.tunnel === name);
+    const p90 = percentile(all.map((p) => p.spanMs), 90);
+    const rows = [["all", all], ["slowest 10%", all.filter((p) => p.spanMs >= p90)]] as const;
+    return rows.map(([which, xs]) => {
+      const held = new Map<string, number>();
+      for (const p of xs) {
+        if (p.longestWaitMs >= 0.2) held.set(p.heldBy, (held.get(p.heldBy) ?? 0) + 1);
+      }
+      return {
+        implementation: name,
+        pings: `${which} (${xs.length})`,
+        "span median": Number(median(xs.map((p) => p.spanMs)).toFixed(3)),
+        "run median": Number(median(xs.map((p) => p.runMs)).toFixed(3)),
+        "wait median": Number(median(xs.map((p) => p.waitMs)).toFixed(3)),
+        "wait p90": Number(percentile(xs.map((p) => p.waitMs), 90).toFixed(3)),
+        "longest wait ≥ 0.2": xs.filter((p) => p.longestWaitMs >= 0.2).length,
+        "of them preempted": xs.filter((p) => p.longestWaitMs >= 0.2 && p.longestKind === "preempt")
+          .length,
+        "wake-ups median": median(xs.map((p) => p.wakeups)),
+        "CPU held by": [...held].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, n]) =>
+          `${c} ${n}`
+        ).join(", "),
+      };
+    });
+  }));
+  const threads = new Map<string, Map<string, number>>();
+  for (const p of pings) {
+    const m = threads.get(p.tunnel) ?? new Map<string, number>();
+    for (const t of p.threads) m.set(t, (m.get(t) ?? 0) + 1);
+    threads.set(p.tunnel, m);
+  }
+  for (const [name, m] of threads) {
+    const n = pings.filter((p) => p.tunnel === name).length;
+    console.log(
+      `${name}: threads that ran inside a ping (share of pings): ${
+        [...m].sort((a, b) => b[1] - a[1]).map(([c, k]) => `${c} ${(k / n).toFixed(2)}`).join(", ")
+      }`,
+    );
+  }
 }
 
 /** One traced ping run: when it ran (wall clock, µs) and the RTT of each seq. */

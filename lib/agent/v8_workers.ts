@@ -1,0 +1,57 @@
+/**
+ * V8's platform workers below the data path: once per process, an agent on Linux puts V8's worker
+ * threads (`V8 DefaultWorker`: optimising compiles, the collector's helpers) under `SCHED_IDLE`
+ * ({@link DEFAULT_V8_WORKER_NICE}): they run only on a core with nothing else to run, and the
+ * JavaScript thread, waking for a packet, always preempts them rather than waiting behind a
+ * compile it posted (drivers/linux/thread_nice.ts says why). Measured in interleaved rounds
+ * (docs/performance.md, "Latency: the tail of an idle tunnel"), two runs: the ping p90 0.84 to
+ * 1.06 ms against 1.30 to 1.55 with the workers left alone (and 1.32 to 1.41 at nice 10). `WEFT_V8_WORKER_NICE` overrides it (1 to
+ * 19: that nice value; 0: leave them alone), for measurements.
+ * @module
+ */
+
+import type { Logger } from "../log/logger.ts";
+import { idleOwnThreads, niceOwnThreads } from "../../drivers/linux/thread_nice.ts";
+
+/** What V8's workers get by default: `SCHED_IDLE` (the JS thread keeps the process's priority). */
+export const DEFAULT_V8_WORKER_NICE: number | "idle" = "idle";
+
+/** Whether a thread name is one of V8's platform workers (`comm` cuts names at 15 characters). */
+export function isV8Worker(name: string): boolean {
+  return name.startsWith("V8 DefaultWork");
+}
+
+/** What is asked for: `WEFT_V8_WORKER_NICE` (a nice value 0 to 19, or `idle`) or the default. */
+export function v8WorkerNice(): number | "idle" {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("WEFT_V8_WORKER_NICE");
+  } catch {
+    return DEFAULT_V8_WORKER_NICE; // no --allow-env
+  }
+  if (text === "idle") return "idle";
+  const n = Number(text);
+  return text === undefined || text === "" || !Number.isInteger(n) || n < 0 || n > 19
+    ? DEFAULT_V8_WORKER_NICE
+    : n;
+}
+
+let done = false;
+
+/** Lowers V8's workers' priority once per process (Linux only); logs what it did at debug. */
+export function lowerV8WorkersOnce(logger: Logger): void {
+  if (done || Deno.build.os !== "linux") return;
+  done = true;
+  const nice = v8WorkerNice();
+  if (nice === 0) return;
+  try {
+    const r = nice === "idle" ? idleOwnThreads(isV8Worker) : niceOwnThreads(isV8Worker, nice);
+    logger.debug("V8 workers' priority lowered", {
+      nice,
+      threads: r.niced.length,
+      ...(r.failed.length ? { failed: r.failed.map((f) => `${f.tid}:${f.errno}`).join(" ") } : {}),
+    });
+  } catch (e) {
+    logger.debug("V8 workers' priority not lowered", { error: String(e) });
+  }
+}

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { DEFAULT_V8_WORKER_NICE, isV8Worker, v8WorkerNice } from "./v8_workers.ts";
+import { SCHED_IDLE } from "../../drivers/linux/thread_nice.ts";
+
+const CHILD = new URL("../../tests/fixtures/v8_workers_child.ts", import.meta.url).pathname;
+
+interface Thread {
+  name: string;
+  nice: number | null;
+  policy: number | null;
+  main: boolean;
+}
+
+async function childThreads(env: Record<string, string> = {}): Promise<Thread[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CHILD],
+    env,
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0, "the child ran");
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+}
+
+Deno.test({
+  name: "v8 workers: an agent puts V8's workers under SCHED_IDLE, its JavaScript thread not",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "" });
+    const workers = threads.filter((t) => isV8Worker(t.name));
+    assert.ok(workers.length > 0, `V8's workers are named as expected: ${JSON.stringify(threads)}`);
+    for (const t of threads) {
+      assert.equal(t.policy, isV8Worker(t.name) ? SCHED_IDLE : 0, JSON.stringify(threads));
+      assert.equal(t.nice, 0, t.name);
+    }
+    const main = threads.find((t) => t.main)!;
+    assert.equal(main.policy, 0, "the JS thread carries the packets at the process's priority");
+  },
+});
+
+Deno.test({
+  name: "v8 workers: WEFT_V8_WORKER_NICE=10 sets that nice value instead, the JS thread's stays",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "10" });
+    assert.ok(threads.some((t) => isV8Worker(t.name)));
+    for (const t of threads) {
+      assert.equal(t.nice, isV8Worker(t.name) ? 10 : 0, t.name);
+      assert.equal(t.policy, 0, t.name);
+    }
+  },
+});
+
+Deno.test({
+  name: "v8 workers: WEFT_V8_WORKER_NICE=0 leaves them alone",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "0" });
+    for (const t of threads) assert.deepEqual([t.nice, t.policy], [0, 0], t.name);
+  },
+});
+
+Deno.test({
+  name: "v8 workers: WEFT_V8_WORKER_NICE=idle puts them under SCHED_IDLE, the JS thread not",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "idle" });
+    assert.ok(threads.some((t) => isV8Worker(t.name)));
+    for (const t of threads) {
+      assert.equal(t.policy, isV8Worker(t.name) ? SCHED_IDLE : 0, t.name);
+    }
+  },
+});
+
+Deno.test("v8 workers: the nice value asked for, else the default", () => {
+  const saved = Deno.env.get("WEFT_V8_WORKER_NICE");
+  try {
+    for (
+      const [text, want] of [
+        ["19", 19],
+        ["0", 0],
+        ["idle", "idle"],
+        ["", "idle"],
+        ["20", "idle"],
+        ["-1", "idle"],
+        ["x", "idle"],
+      ]
+    ) {
+      Deno.env.set("WEFT_V8_WORKER_NICE", String(text));
+      assert.equal(v8WorkerNice(), want, String(text));
+    }
+    Deno.env.delete("WEFT_V8_WORKER_NICE");
+    assert.equal(v8WorkerNice(), DEFAULT_V8_WORKER_NICE);
+  } finally {
+    saved === undefined
+      ? Deno.env.delete("WEFT_V8_WORKER_NICE")
+      : Deno.env.set("WEFT_V8_WORKER_NICE", saved);
+  }
+});
+
+Deno.test("v8 workers: V8's worker names, not Deno's or the profiler's", () => {
+  assert.ok(isV8Worker("V8 DefaultWorke"));
+  for (const n of ["deno", "tokio-runtime-w", "v8:ProfEvntProc", "worker-1"]) {
+    assert.ok(!isV8Worker(n), n);
+  }
+});
