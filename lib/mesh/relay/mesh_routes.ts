@@ -11,6 +11,14 @@
  * first fails); the relay client sends on the fastest that works. A relay whose own session
  * stalls is marked failed, and its peers move to another at once; when the session with a relay
  * starts anew (it restarted), its sessions are asked for again.
+ *
+ * A relay reached over a stream (TCP, a WebSocket) may carry nothing but relayed packets, which
+ * its own session's counters do not see, and pings cannot watch it as they watch UDP: so relayed
+ * traffic that went out with nothing back from the relay (its own packets, a handshake, or the
+ * relayed peers' through it) is followed by a handshake to the relay (at most one each
+ * {@link STALL_MS}), and one left unanswered that long counts as the relay's session stalled:
+ * marked failed, and its own route chosen anew (TCP that stopped getting through moves to the
+ * WebSocket).
  * @module
  */
 
@@ -28,6 +36,7 @@ import type { RelayMetrics } from "../../relay/metrics.ts";
 import type { PeerStatus } from "../../status/status.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
 import type { MeshPaths } from "../nat/mesh_paths.ts";
+import { STALL_MS } from "../nat/session_watch.ts";
 import {
   PeerRoute,
   type Route,
@@ -80,7 +89,25 @@ export interface MeshRoutesDeps {
    * null when it was not (lib/agent/proxy.ts). Absent: no proxy.
    */
   proxiedVia?: (ep: Endpoint) => string | null;
+  /** The clock and the timer of the looks (tests); default `performance.now` and `setInterval`. */
+  clock?: RoutesClock;
 }
+
+/** Monotonic ms, and a timer calling `fn` every `ms` that the returned function stops. */
+export interface RoutesClock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Calls `fn` every `ms` until the returned function is called. */
+  every(fn: () => void, ms: number): () => void;
+}
+
+const SYSTEM_CLOCK: RoutesClock = {
+  now: () => performance.now(),
+  every: (fn, ms) => {
+    const t = setInterval(fn, ms);
+    return () => clearInterval(t);
+  },
+};
 
 interface PeerEntry {
   route: PeerRoute;
@@ -97,12 +124,21 @@ interface RelayEntry {
   worked: boolean;
   failed: boolean;
   probedAt: number;
+  /** Packets received from the relay and from the peers relayed through it, at the last look. */
+  rx: number;
+  /** Since when relayed traffic went out with nothing back from the relay; Infinity: not so. */
+  quietSince: number;
+  /** When the first handshake of this quiet time was sent; Infinity: none yet. */
+  askedAt: number;
+  /** When the last handshake asking the relay for an answer was sent. */
+  nudgedAt: number;
 }
 
 /** The routes of a member's peers; see the module docs. */
 export class MeshRoutes {
   readonly #d: MeshRoutesDeps;
   readonly #me: string;
+  readonly #clock: RoutesClock;
   readonly #members = new Map<string, Member>();
   readonly #keyOf = new Map<string, string>();
   readonly #peers = new Map<string, PeerEntry>();
@@ -120,6 +156,7 @@ export class MeshRoutes {
   constructor(deps: MeshRoutesDeps) {
     this.#d = deps;
     this.#me = deps.device.publicKey;
+    this.#clock = deps.clock ?? SYSTEM_CLOCK;
   }
 
   /**
@@ -137,8 +174,7 @@ export class MeshRoutes {
     const d = this.#d;
     this.#stops.push(d.channel.listen((msg, from) => this.#onControl(msg, from)));
     this.#stops.push(d.device.onEvent((e) => this.#onEvent(e)));
-    const t = setInterval(() => this.#tick(), TICK_MS);
-    this.#stops.push(() => clearInterval(t));
+    this.#stops.push(this.#clock.every(() => this.#tick(), TICK_MS));
     this.#started = true;
     this.#startOnTcp();
   }
@@ -146,7 +182,7 @@ export class MeshRoutes {
   /** Takes a new view: the peers, and which of them relay. */
   viewChanged(v: MembershipView): void {
     if (this.#closed) return;
-    const now = performance.now();
+    const now = this.#clock.now();
     const present = new Set<string>();
     this.#keyOf.clear();
     for (const m of v.members) {
@@ -171,6 +207,10 @@ export class MeshRoutes {
             worked: false,
             failed: false,
             probedAt: -Infinity,
+            rx: 0,
+            quietSince: Infinity,
+            askedAt: Infinity,
+            nudgedAt: -Infinity,
           });
           this.#d.client.setRelay(m.publicKey, null);
         }
@@ -303,20 +343,26 @@ export class MeshRoutes {
 
   #tick(): void {
     if (this.#closed) return;
-    const now = performance.now();
+    const now = this.#clock.now();
     // Relays that carry traffic now are pinged often, so one that stops is left within seconds.
     const busy = new Set<string>();
+    // What came back through each relay: the relayed peers' packets received.
+    const relayedRx = new Map<string, number>();
     // The members whose paths are probed only (sessions on demand): an idle one has no route to
     // decide, and the tick must not grow with the members known.
     for (const key of this.#d.paths.activeKeys()) {
       const p = this.#peers.get(key);
       if (!p) continue;
       const peer = this.#d.device.peer(key);
-      if (peer?.endpoint?.proto !== "relay" || peer.counters.txPackets === p.tx) continue;
+      if (peer?.endpoint?.proto !== "relay") continue;
       const relay = this.#d.client.relayFor(key);
-      if (relay !== null) busy.add(relay);
+      if (relay === null) continue;
+      relayedRx.set(relay, (relayedRx.get(relay) ?? 0) + peer.counters.rxPackets);
+      if (peer.counters.txPackets !== p.tx) busy.add(relay);
     }
-    for (const [key, r] of this.#relays) this.#watchRelay(key, r, busy.has(key), now);
+    for (const [key, r] of this.#relays) {
+      this.#watchRelay(key, r, busy.has(key), relayedRx.get(key) ?? 0, now);
+    }
     for (const gone of this.#d.client.sweep()) {
       this.#d.logger.debug("relay session idle", { relay: gone.relay, peer: gone.peer });
     }
@@ -326,14 +372,33 @@ export class MeshRoutes {
     }
   }
 
-  /** Keeps the client told of a relay's endpoint, RTT and failure. */
-  #watchRelay(key: string, r: RelayEntry, busy: boolean, now: number): void {
+  /**
+   * Keeps the client told of a relay's endpoint, RTT and failure; `rx` is what came back through
+   * it (see {@link #stalled}).
+   */
+  #watchRelay(key: string, r: RelayEntry, busy: boolean, rx: number, now: number): void {
     const client = this.#d.client;
-    const ep = this.#d.device.peer(key)?.endpoint ?? null;
+    const peer = this.#d.device.peer(key);
+    const ep = peer?.endpoint ?? null;
     const text = ep?.toString() ?? "";
     if (text !== r.endpoint) {
       r.endpoint = text;
+      r.quietSince = r.askedAt = Infinity;
       client.setRelay(key, ep !== null && routeOf(ep) !== "relay" ? ep : null);
+    }
+    rx += peer?.counters.rxPackets ?? 0;
+    if (rx !== r.rx) {
+      r.rx = rx;
+      r.quietSince = r.askedAt = Infinity;
+    } else if (busy && ep !== null && isStreamEndpoint(ep) && r.quietSince === Infinity) {
+      r.quietSince = now;
+    }
+    if (r.quietSince !== Infinity && now - r.nudgedAt >= STALL_MS) {
+      // Relayed packets say nothing of the relay's session, and a stream has no pings: a
+      // handshake is what the relay answers, over the same stream when it still gets through.
+      r.nudgedAt = now;
+      r.askedAt = Math.min(r.askedAt, now);
+      this.#d.device.initiateHandshakeNow(key);
     }
     const info = this.#d.paths.info(key);
     if (info === null || ep === null) return;
@@ -344,7 +409,7 @@ export class MeshRoutes {
     }
     // Reached over UDP, missed pings say it is gone before the session's counters can.
     const missing = udp && info.direct !== null && info.direct.misses >= 2;
-    if (info.works && !missing) {
+    if (info.works && !missing && !this.#stalled(key, now)) {
       r.worked = true;
       r.failed = false;
       const rtt = routeOf(ep) === "tcp"
@@ -359,6 +424,16 @@ export class MeshRoutes {
       client.relayFailed(key);
       this.#say("warn", "relay not answering", { relay: this.#members.get(key)?.name ?? key });
     }
+  }
+
+  /**
+   * Relayed traffic to relay `key` went out over a stream with nothing back from it, not even
+   * the answer to a handshake sent {@link STALL_MS} ago: its session counts as stalled whatever
+   * its own counters say.
+   */
+  #stalled(key: string, now: number): boolean {
+    const r = this.#relays.get(key);
+    return r !== undefined && now - r.askedAt >= STALL_MS;
   }
 
   #route(key: string, p: PeerEntry, now: number): void {
@@ -384,17 +459,18 @@ export class MeshRoutes {
     const tcp = this.#tcpOf(m);
     const ws = this.#tcpOf(m, "ws");
     const relaysKnown = this.#relaysFor(key).length > 0;
+    const works = info.works && !this.#stalled(key, now);
     const decision = p.route.decide({
       now,
       current,
       direct: info.direct,
-      works: info.works,
+      works,
       tcp,
       ws,
       relay: relayKey === null ? null : d.client.endpoint(relayKey, key).fullText,
       relaysKnown,
     });
-    if (decision.move !== null) this.#move(key, decision.move, info.works);
+    if (decision.move !== null) this.#move(key, decision.move, works);
     if (decision.probe !== undefined) this.#probeTcp(key, decision.probe);
     if (decision.wantRelay) this.#open(key, p, now);
     const on = decision.move?.to ?? current;
@@ -472,7 +548,7 @@ export class MeshRoutes {
     const p = this.#peers.get(key);
     const at = m ? this.#tcpOf(m, to === "tcp" ? "tcp" : "ws") : null;
     if (!p || at === null || !this.#d.device.peer(key)) return false;
-    p.route.fellBack(performance.now());
+    p.route.fellBack(this.#clock.now());
     this.#move(key, { to, endpoint: at, reason: to }, false);
     return true;
   }
@@ -535,12 +611,16 @@ export class MeshRoutes {
     } else if (msg.t === "relay-session") {
       // Use it now rather than at the next tick.
       const p = this.#peers.get(msg.peer);
-      if (p) this.#route(msg.peer, p, performance.now());
+      if (p) this.#route(msg.peer, p, this.#clock.now());
     }
   }
 
   #onEvent(e: DeviceEvent): void {
-    if (this.#closed || e.type !== "handshake-complete" || !this.#relays.has(e.peer)) return;
+    if (this.#closed || e.type !== "handshake-complete") return;
+    const r = this.#relays.get(e.peer);
+    if (r === undefined) return;
+    // The relay answered: what went out through it was not lost on the way there.
+    r.quietSince = r.askedAt = Infinity;
     // A new session with a relay may be a relay that restarted and lost its sessions: ask again
     // for those in use (a relay grants an open session again unchanged).
     const relayPeer = e.peer;

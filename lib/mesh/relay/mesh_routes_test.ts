@@ -1,9 +1,18 @@
 /**
  * Routes with in-process mesh agents on a memory internet with NAT routers
  * (tests/fixtures/memory_mesh.ts): members behind symmetric NATs talk through the leader's
- * relay, and move back to a direct path when one opens.
+ * relay, and move back to a direct path when one opens. Then, on a fake clock with a fake
+ * device and paths: a relay reached over TCP that carries only relayed traffic is watched.
  */
 import assert from "node:assert/strict";
+import type { Device, DeviceEvent } from "../../device/device.ts";
+import type { Endpoint } from "../../io/driver.ts";
+import { createLogger } from "../../log/logger.ts";
+import type { Member, MembershipView } from "../../members/member.ts";
+import type { RelayClient } from "../../relay/client.ts";
+import type { ControlPort } from "../sync/control_channel.ts";
+import type { MeshPaths } from "../nat/mesh_paths.ts";
+import { MeshRoutes } from "./mesh_routes.ts";
 import { parsePrometheus, promByLabel, promMaybe } from "../../../tests/fixtures/prom_parse.ts";
 import { peerOf, pings, TEST, until, withLab } from "../../../tests/fixtures/memory_mesh.ts";
 
@@ -138,4 +147,162 @@ Deno.test({
       assert.ok(await pings(n1, n2), "n1 pings n2 through the other relay");
       console.log(`moved from ${via} to ${other} in ${Math.round(performance.now() - t0)} ms`);
     }),
+});
+
+// ---- a relay over TCP carrying only relayed traffic (fake clock, device, paths, client) ----
+
+const ME = "MEMEMEMEMEMEMEMEMEMEMEMEMEMEMEMEMEMEMEMEMEM=";
+const LEADER = "LEADERLEADERLEADERLEADERLEADERLEADERLEADER=";
+const N2 = "N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N2N=";
+
+function fakeEndpoint(text: string): Endpoint & { fullText: string } {
+  const m = /^(?:(tcp|ws|relay):\/\/)?([^:/]+)(?::(\d+))?/.exec(text)!;
+  const proto = (m[1] ?? "udp") as Endpoint["proto"];
+  return {
+    address: m[2],
+    port: Number(m[3] ?? 0),
+    family: 4,
+    proto,
+    fullText: text,
+    toString: () => text,
+  };
+}
+
+function member(name: string, publicKey: string, address: string, extra: Partial<Member>): Member {
+  return { name, publicKey, address, endpoints: [], labels: {}, ...extra } as Member;
+}
+
+/**
+ * A member on TCP to the leader, relaying through it to n2 only: the leader's own session
+ * carries nothing. `answer` says what the leader does: nothing over TCP (the site's firewall
+ * dropped the flow, and lets only HTTP through: its WebSocket answers), answer handshakes, or
+ * forward n2's replies.
+ */
+function relayedOnly(answer: "tcp-dropped" | "handshakes" | "replies") {
+  let now = 0;
+  let tick = () => {};
+  const peers = new Map<string, {
+    endpoint: Endpoint | null;
+    counters: { rxPackets: number; txPackets: number; txBytes: number };
+    current: object | null;
+  }>();
+  const counters = () => ({ rxPackets: 0, txPackets: 0, txBytes: 0 });
+  peers.set(LEADER, { endpoint: null, counters: counters(), current: {} });
+  const relayed = fakeEndpoint(`relay://LEADER/N2`);
+  peers.set(N2, { endpoint: relayed, counters: counters(), current: {} });
+  const listeners: ((e: DeviceEvent) => void)[] = [];
+  const pending: DeviceEvent[] = [];
+  const handshakes: string[] = [];
+  const device = {
+    publicKey: ME,
+    peer: (k: string) => peers.get(k),
+    onEvent: (fn: (e: DeviceEvent) => void) => {
+      listeners.push(fn);
+      return () => {};
+    },
+    endpoint: fakeEndpoint,
+    initiateHandshakeNow: (k: string) => {
+      handshakes.push(k);
+      // A leader that answers does so over the same connection, by the next look.
+      const ws = peers.get(LEADER)!.endpoint?.proto === "ws";
+      if ((answer === "handshakes" || ws) && k === LEADER) {
+        pending.push({ type: "handshake-complete", peer: LEADER, role: "initiator" });
+      }
+    },
+  } as unknown as Device;
+  // The leader's own session looks fine: nothing was sent on it, so nothing went unanswered.
+  const paths = {
+    activeKeys: () => [LEADER, N2][Symbol.iterator](),
+    info: (k: string) => ({ direct: null, works: k === LEADER, since: 0 }),
+    probeSoon: () => {},
+    routeChanged: () => {},
+  } as unknown as MeshPaths;
+  const failed: string[] = [];
+  const client = {
+    setRelay: () => {},
+    removeRelay: () => {},
+    setRtt: () => {},
+    relayFailed: (k: string) => failed.push(k),
+    relayFor: (k: string) => k === N2 ? LEADER : null,
+    endpoint: () => relayed,
+    hasSession: () => true,
+    asked: () => true,
+    sweep: () => [],
+    closePeer: () => [],
+  } as unknown as RelayClient;
+  const channel = { listen: () => () => {}, send: () => {} } as unknown as ControlPort;
+  const routes = new MeshRoutes({
+    device,
+    paths,
+    client,
+    channel,
+    logger: createLogger({ level: "error" }),
+    clock: {
+      now: () => now,
+      every: (fn) => {
+        tick = fn;
+        return () => {};
+      },
+    },
+  });
+  const view: MembershipView = {
+    network: "100.64.0.0/10",
+    version: 1,
+    members: [
+      member("me", ME, "100.64.0.2", {}),
+      member("leader", LEADER, "100.64.0.1", {
+        role: "leader",
+        tcpPort: 51821,
+        endpoints: ["203.0.113.1:51820"],
+      }),
+      member("n2", N2, "100.64.0.3", {}),
+    ],
+  };
+  routes.startOnTcp(LEADER);
+  routes.start(view);
+  /** Runs `ms` of looks, n2's packets going out through the leader all along. */
+  const run = (ms: number) => {
+    for (let t = 0; t < ms; t += 500) {
+      const n2 = peers.get(N2)!.counters;
+      n2.txPackets += 10;
+      n2.txBytes += 10 * 1_200;
+      if (answer === "replies") n2.rxPackets += 10;
+      for (const e of pending.splice(0)) for (const fn of listeners) fn(e);
+      now += 500;
+      tick();
+    }
+  };
+  const leaderAt = () => peers.get(LEADER)!.endpoint?.toString() ?? "";
+  return { routes, run, leaderAt, failed, handshakes };
+}
+
+Deno.test("mesh routes: relayed traffic only, over TCP the leader stopped answering: to its WebSocket", () => {
+  const f = relayedOnly("tcp-dropped");
+  assert.equal(f.leaderAt(), "tcp://203.0.113.1:51821");
+  // The handshake asking the leader for an answer goes at once and is given 6 s.
+  f.run(8_000);
+  assert.equal(f.leaderAt(), "ws://203.0.113.1:51821", "the leader's route left the stalled TCP");
+  assert.deepEqual(f.failed, [LEADER], "the relay was marked failed once");
+  f.routes.close();
+});
+
+Deno.test("mesh routes: relayed traffic only, the leader answers its handshakes: TCP stays", () => {
+  const f = relayedOnly("handshakes");
+  f.run(30_000);
+  assert.equal(f.leaderAt(), "tcp://203.0.113.1:51821");
+  assert.deepEqual(f.failed, []);
+  // n2 never answers: the leader is asked for an answer, but at most once each 6 s (the move's
+  // handshake first, then one each 6 s of the 30).
+  assert.ok(f.handshakes.length >= 3 && f.handshakes.length <= 6, f.handshakes.join());
+  f.routes.close();
+});
+
+Deno.test("mesh routes: relayed traffic answered through the relay: TCP stays, no handshake", () => {
+  const f = relayedOnly("replies");
+  f.run(30_000);
+  assert.equal(f.leaderAt(), "tcp://203.0.113.1:51821");
+  assert.deepEqual(f.failed, []);
+  // The startOnTcp move's handshake only: replies through the relay say it works.
+  assert.deepEqual(f.handshakes, [LEADER]);
+  f.routes.close();
 });
