@@ -30,6 +30,7 @@ import { formatAddress, parseAddress } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import { openPacketSide } from "./packet_side.ts";
 import {
+  buildPeerStatus,
   buildStatus,
   buildStatusInSlices,
   type NodeStatus,
@@ -625,6 +626,11 @@ export class Agent {
   /** The node and its peers, as `/status` serves it. */
   status(): { node: NodeStatus; peers: PeerStatus[] } {
     return buildStatus(this.device, this.#statusContext());
+  }
+
+  /** One peer's status as `/status` lists it, or null when there is no such peer. */
+  peerStatus(publicKey: string): PeerStatus | null {
+    return buildPeerStatus(this.device, this.#statusContext(), publicKey);
   }
 
   /**

@@ -85,6 +85,11 @@ export interface DashboardOptions {
   /** Most event streams open at once (default 64); more get 503, so that streams, which never
    * end on their own, cannot take every connection the server allows. */
   maxStreams?: number;
+  /**
+   * The JSON text of a status document when already made (a large one, shared by every stream),
+   * so that each stream does not write it again; undefined: written here, for each stream.
+   */
+  statusJson?: (doc: DashboardStatus) => Uint8Array | undefined;
 }
 
 const enc = new TextEncoder();
@@ -92,6 +97,16 @@ const enc = new TextEncoder();
 function sseFrame(event: string, data: unknown): Uint8Array {
   // JSON.stringify escapes line feeds, so the payload is always one `data:` line.
   return enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+// The same frame around JSON text already written (JSON has no raw line feeds either).
+function sseFrameOf(event: string, json: Uint8Array): Uint8Array {
+  const head = enc.encode(`event: ${event}\ndata: `);
+  const frame = new Uint8Array(head.length + json.length + 2);
+  frame.set(head);
+  frame.set(json, head.length);
+  frame.set([10, 10], head.length + json.length);
+  return frame;
 }
 
 // Fans one change source out to every open stream; an async iterable is read once, here.
@@ -135,6 +150,16 @@ export function dashboardRoutes(
   const subscribe = fanOut(events, signal);
   const maxStreams = opts.maxStreams ?? 64;
   let streams = 0;
+  // The last status event made of a text given, for every stream that reads the same one (a
+  // large agent's, kept a second: megabytes written once, not once per stream). A document
+  // alone is written for each stream: its getter may hand out one object it changes in place.
+  let last: { json: Uint8Array; frame: Uint8Array } | null = null;
+  const statusFrame = (doc: DashboardStatus): Uint8Array => {
+    const json = opts.statusJson?.(doc);
+    if (json === undefined) return sseFrame("status", doc);
+    if (last?.json !== json) last = { json, frame: sseFrameOf("status", json) };
+    return last.frame;
+  };
   const app = new Hono();
 
   app.get("/", (c) =>
@@ -184,7 +209,7 @@ export function dashboardRoutes(
                 send(sseFrame("problem", { error: e instanceof Error ? e.message : String(e) }));
                 continue;
               }
-              send(sseFrame("status", doc));
+              send(statusFrame(doc));
             } while (again && !closed);
           } finally {
             busy = false;

@@ -264,3 +264,26 @@ Deno.test("dashboard: aborting the signal ends open streams so the server can sh
   const late = await app.request("/events");
   assert.equal(await new SseReader(late.body!).next(), null);
 });
+
+Deno.test("dashboard: a status text given is sent as it is to every stream, not written for each", async () => {
+  const { doc } = fakeStatus();
+  let written = 0;
+  // Counts each JSON.stringify of the document (a large one: megabytes, tens of ms each).
+  const counted = { ...doc, toJSON: () => (written++, doc) };
+  const text = new TextEncoder().encode(JSON.stringify(doc));
+  const signal = new AbortController();
+  const app = dashboardRoutes(() => counted, undefined, {
+    intervalMs: 3_600_000,
+    signal: signal.signal,
+    statusJson: (d) => d === counted ? text : undefined,
+  });
+  const readers: SseReader[] = [];
+  for (let i = 0; i < 4; i++) {
+    const sse = new SseReader((await app.request("/events")).body!);
+    assert.deepEqual(await sse.nextOf("status"), doc);
+    readers.push(sse);
+  }
+  assert.equal(written, 0, "the document is never written again");
+  signal.abort();
+  for (const sse of readers) assert.equal(await sse.next(), null);
+});

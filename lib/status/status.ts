@@ -473,6 +473,19 @@ export function buildStatus(
   };
 }
 
+/**
+ * One peer's status, as {@link buildStatus} makes it, or null when the device has no such peer:
+ * a lookup, not a document of every peer (55 to 69 ms of a 10,000-member leader's loop).
+ */
+export function buildPeerStatus(
+  device: Device,
+  ctx: StatusContext,
+  publicKey: string,
+): PeerStatus | null {
+  const p = device.peer(publicKey);
+  return p === undefined ? null : peerStatusOf(device, ctx, p, Date.now());
+}
+
 /** Peers whose status is made between two looks at the clock (statusInSlices). */
 const SLICE_PEERS = 64;
 

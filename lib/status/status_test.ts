@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildStatus, type StatusContext } from "./status.ts";
+import { buildPeerStatus, buildStatus, type StatusContext } from "./status.ts";
 import { makeMesh, udp } from "../../tests/fixtures/mesh.ts";
 import type { PeerHealth } from "../health/health.ts";
 import { Histogram } from "../health/histogram.ts";
@@ -185,4 +185,19 @@ Deno.test("peers: a relayed peer's via and transport pass through, and survive J
   assert.equal(back.path, "relay");
   assert.equal(back.via, "alpha");
   assert.equal(back.transport, "tcp");
+});
+
+Deno.test("one peer's status is its entry in the document, made without the other peers'", () => {
+  const { nodes: [a, b, c] } = makeMesh(3);
+  let described = 0;
+  const ctx = context({
+    describe: (key) => (described++, { name: key === b.publicKey ? "b" : "c", address: "" }),
+  });
+  const doc = buildStatus(a.device, ctx);
+  described = 0;
+  const one = buildPeerStatus(a.device, ctx, b.publicKey);
+  assert.equal(described, 1, "only the one peer's record is made");
+  assert.deepEqual(one, doc.peers.find((p) => p.publicKey === b.publicKey));
+  assert.equal(buildPeerStatus(a.device, ctx, c.publicKey)?.name, "c");
+  assert.equal(buildPeerStatus(a.device, ctx, "bm8gc3VjaCBwZWVy"), null);
 });

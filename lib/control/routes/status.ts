@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Context, Hono } from "npm:hono@^4.13.19";
+import { Hono } from "npm:hono@^4.13.19";
 import type { Agent } from "../../agent/agent.ts";
 import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { dashboardRoutes } from "../../status/dashboard.ts";
@@ -15,7 +15,8 @@ import {
   acceptsGzip,
   BODY_SLICE_MS,
   gzipInSlices,
-  statusJsonInSlices,
+  peersJsonInSlices,
+  statusBodyOf,
   turn,
 } from "./status_body.ts";
 
@@ -35,7 +36,7 @@ export const LARGE_STATUS_STALE_MS = 3000;
  * document without holding the event loop.
  */
 export type StatusSource =
-  & Pick<Agent, "status" | "metrics" | "health">
+  & Pick<Agent, "status" | "peerStatus" | "metrics" | "health">
   & Partial<Pick<Agent, "statusInSlices">>;
 
 /** Options of {@link statusRoutes}. */
@@ -57,11 +58,9 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     (c) => c.body(agent.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }),
   );
   // The status document, with the mesh view where there is one (the mesh leader).
-  const status = () => {
-    const doc = agent.status();
-    const mesh = opts.mesh?.() ?? null;
-    return mesh ? { ...doc, mesh } : doc;
-  };
+  type Doc = ReturnType<Agent["status"]> & { mesh?: MeshStatus };
+  const withMesh = (doc: ReturnType<Agent["status"]>, mesh: MeshStatus | null): Doc =>
+    mesh ? { ...doc, mesh } : doc;
   // A large document (a leader of thousands of members: megabytes) is built at most once a
   // second: a dashboard or script polling it would otherwise keep the leader busy writing it.
   // And not while a request waits, if it can: at 10,000 members the build is 50 to 150 ms of the
@@ -73,21 +72,41 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   // document past LARGE_STATUS_STALE_MS while the next is being built waits for it rather than
   // building one more at once (on a busy leader the turns are far apart: 7 MB built at once there
   // held the loop, and went out uncompressed, waiting for the socket to drain several times).
+  // `/peers` and the dashboard's event streams read the same document (one build a period,
+  // however many clients), its text made once for all of them.
   type Bytes = Uint8Array<ArrayBuffer>;
-  type Built = { at: number; body: Bytes; gzip: Bytes | null };
+  type Built = {
+    at: number;
+    doc: Doc;
+    body: Bytes | null;
+    gzip: Bytes | null;
+    peers: Bytes | null;
+  };
   let reuse: Built | null = null;
   let rebuilding: Promise<void> | null = null;
   const enc = new TextEncoder();
-  const build = (): Bytes => {
+  // The texts, made when first asked for: the whole and its peers' part at once for the document
+  // kept (one writing a period for `/status`, `/peers` and the dashboards), else what is asked.
+  const bodyOf = (b: Built): Bytes => {
+    if (b.body !== null) return b.body;
+    const text = statusBodyOf(b.doc.node, JSON.stringify(b.doc.peers), b.doc.mesh ?? null);
+    if (b === reuse) b.peers = text.peers;
+    return b.body = text.body;
+  };
+  const peersOf = (b: Built): Bytes => {
+    if (b.peers !== null) return b.peers;
+    if (b === reuse) bodyOf(b);
+    return b.peers ??= enc.encode(JSON.stringify(b.doc.peers));
+  };
+  const build = (): Built => {
     const at = performance.now();
-    const doc = status();
-    const body = enc.encode(JSON.stringify(doc));
-    const built: Built = { at, body, gzip: null };
+    const doc = withMesh(agent.status(), opts.mesh?.() ?? null);
+    const built: Built = { at, doc, body: null, gzip: null, peers: null };
     reuse = doc.peers.length > LARGE_STATUS_PEERS ? built : null;
     if (reuse !== null) {
-      gzipInSlices(body).then((gzip) => built.gzip = gzip).catch(() => {/* served plain */});
+      gzipInSlices(bodyOf(built)).then((gzip) => built.gzip = gzip).catch(() => {/* plain */});
     }
-    return body;
+    return built;
   };
   const rebuild = async () => {
     await turn();
@@ -98,35 +117,39 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     await turn();
     const mesh = opts.mesh?.() ?? null;
     await turn();
-    const body = enc.encode(await statusJsonInSlices(doc, mesh));
+    const { body, peers } = statusBodyOf(doc.node, await peersJsonInSlices(doc.peers), mesh);
     if (doc.peers.length <= LARGE_STATUS_PEERS) return void (reuse = null);
-    reuse = { at, body, gzip: await gzipInSlices(body) };
+    const gzip = await gzipInSlices(body);
+    reuse = { at, doc: withMesh(doc, mesh), body, gzip, peers };
   };
-  const json = { "content-type": "application/json" };
-  const serve = (c: Context, built: Built) => {
-    const vary = { ...json, vary: "accept-encoding" };
-    if (built.gzip !== null && acceptsGzip(c.req.header("accept-encoding") ?? null)) {
-      return c.body(built.gzip, 200, { ...vary, "content-encoding": "gzip" });
-    }
-    return c.body(built.body, 200, vary);
-  };
-  app.get("/status", async (c) => {
+  // The document to answer with now: the large one kept, or one built now.
+  const current = async (): Promise<Built> => {
     const age = () => reuse === null ? Infinity : performance.now() - reuse.at;
     if (rebuilding !== null && age() >= LARGE_STATUS_STALE_MS) {
       // The newest there is once it is done, however long its slices took.
       await rebuilding;
-      if (reuse !== null) return serve(c, reuse);
+      if (reuse !== null) return reuse;
     }
-    if (reuse === null || age() >= LARGE_STATUS_STALE_MS) return c.body(build(), 200, json);
+    if (reuse === null || age() >= LARGE_STATUS_STALE_MS) return build();
     if (age() >= LARGE_STATUS_REUSE_MS && rebuilding === null) {
       rebuilding = rebuild().catch(() => {
         // The agent is going (or failed to say its status): the next request builds it.
         reuse = null;
       }).finally(() => rebuilding = null);
     }
-    return serve(c, reuse);
+    return reuse;
+  };
+  const json = { "content-type": "application/json" };
+  app.get("/status", async (c) => {
+    const built = await current();
+    if (built !== reuse) return c.body(bodyOf(built), 200, json);
+    const vary = { ...json, vary: "accept-encoding" };
+    if (built.gzip !== null && acceptsGzip(c.req.header("accept-encoding") ?? null)) {
+      return c.body(built.gzip, 200, { ...vary, "content-encoding": "gzip" });
+    }
+    return c.body(bodyOf(built), 200, vary);
   });
-  app.get("/peers", (c) => c.json(agent.status().peers));
+  app.get("/peers", async (c) => c.body(peersOf(await current()), 200, json));
   app.get("/peers/:key", (c) => {
     let key: string;
     try {
@@ -137,15 +160,28 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     } catch {
       throw new HttpError(400, "the peer key is not valid percent-encoding");
     }
-    const peer = agent.status().peers.find((p) => p.publicKey === key);
+    // One peer's record, not every peer's (the whole document is tens of ms at 10,000).
+    const peer = agent.peerStatus(key);
     if (!peer) throw new HttpError(404, "no such peer");
     return c.json(peer);
   });
+  // The dashboard's streams share the document and its text (a status event is `data: <body>`).
+  const builtOf = new WeakMap<object, Built>();
+  const dashboardStatus = async () => {
+    const built = await current();
+    builtOf.set(built.doc, built);
+    return built.doc;
+  };
+  const statusJson = (doc: object) => {
+    const built = builtOf.get(doc);
+    return built === undefined ? undefined : bodyOf(built);
+  };
   if (opts.dashboard ?? true) {
     app.route(
       "/",
-      dashboardRoutes(status, (fn) => agent.health.subscribe(fn), {
+      dashboardRoutes(dashboardStatus, (fn) => agent.health.subscribe(fn), {
         signal: opts.dashboardSignal,
+        statusJson,
       }),
     );
   }

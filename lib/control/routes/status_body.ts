@@ -28,19 +28,14 @@ export function turn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/**
- * The JSON text of `{node, peers, mesh}` (as `JSON.stringify` writes it; `mesh` left out when
- * null), the peers stringified `sliceMs` at a time with `pause` between.
- */
-export async function statusJsonInSlices(
-  doc: { node: unknown; peers: readonly unknown[] },
-  mesh: unknown,
+/** The JSON text of `peers` (as `JSON.stringify` writes it), `sliceMs` at a time. */
+export async function peersJsonInSlices(
+  peers: readonly unknown[],
   pause: () => Promise<void> = turn,
   sliceMs = BODY_SLICE_MS,
 ): Promise<string> {
   const parts: string[] = [];
   let until = performance.now() + sliceMs;
-  const peers = doc.peers;
   for (let i = 0; i < peers.length; i++) {
     if (i % JSON_SLICE_PEERS === 0 && i > 0 && performance.now() >= until) {
       await pause();
@@ -48,8 +43,29 @@ export async function statusJsonInSlices(
     }
     parts.push(JSON.stringify(peers[i]));
   }
-  const tail = mesh === null || mesh === undefined ? "" : `,"mesh":${JSON.stringify(mesh)}`;
-  return `{"node":${JSON.stringify(doc.node)},"peers":[${parts.join(",")}]${tail}}`;
+  return `[${parts.join(",")}]`;
+}
+
+/**
+ * The UTF-8 JSON text of `{node, peers, mesh}` given the peers' own text (`mesh` left out when
+ * null), and the peers' part of it (a view of the same bytes: `/peers` serves it as it is).
+ */
+export function statusBodyOf(
+  node: unknown,
+  peersJson: string,
+  mesh: unknown,
+): { body: Uint8Array<ArrayBuffer>; peers: Uint8Array<ArrayBuffer> } {
+  const enc = new TextEncoder();
+  const head = enc.encode(`{"node":${JSON.stringify(node)},"peers":`);
+  const list = enc.encode(peersJson);
+  const tail = enc.encode(
+    mesh === null || mesh === undefined ? "}" : `,"mesh":${JSON.stringify(mesh)}}`,
+  );
+  const body = new Uint8Array(head.length + list.length + tail.length);
+  body.set(head);
+  body.set(list, head.length);
+  body.set(tail, head.length + list.length);
+  return { body, peers: body.subarray(head.length, head.length + list.length) };
 }
 
 /** `bytes` gzipped, `sliceMs` of compressing at a time with `pause` between. */

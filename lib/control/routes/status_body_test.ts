@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { acceptsGzip, gzipInSlices, statusJsonInSlices } from "./status_body.ts";
+import { acceptsGzip, gzipInSlices, peersJsonInSlices, statusBodyOf } from "./status_body.ts";
 
 const doc = {
   node: { name: "leader", drops: { a: 1 } },
@@ -16,15 +16,20 @@ const mesh = { members: [{ name: "n1" }], links: [] };
 Deno.test("status body: the JSON made a slice of peers at a time is JSON.stringify's", async () => {
   let pauses = 0;
   const pause = () => (pauses++, Promise.resolve());
+  const dec = new TextDecoder();
   // No time between looks at the clock: a pause after every slice of peers.
-  const text = await statusJsonInSlices(doc, mesh, pause, 0);
-  assert.equal(text, JSON.stringify({ ...doc, mesh }));
+  const list = await peersJsonInSlices(doc.peers, pause, 0);
+  assert.equal(list, JSON.stringify(doc.peers));
   assert.ok(pauses >= 10, `${pauses} pauses for 1,000 peers`);
-  assert.equal(await statusJsonInSlices(doc, null, pause, 0), JSON.stringify(doc));
-  assert.equal(
-    await statusJsonInSlices({ node: {}, peers: [] }, null),
-    JSON.stringify({ node: {}, peers: [] }),
-  );
+  const { body, peers } = statusBodyOf(doc.node, list, mesh);
+  assert.equal(dec.decode(body), JSON.stringify({ ...doc, mesh }));
+  // The peers' part (served by `/peers`) is their JSON, in the same bytes.
+  assert.equal(dec.decode(peers), JSON.stringify(doc.peers));
+  assert.equal(peers.buffer, body.buffer);
+  assert.equal(dec.decode(statusBodyOf(doc.node, list, null).body), JSON.stringify(doc));
+  const none = statusBodyOf({}, await peersJsonInSlices([]), null);
+  assert.equal(dec.decode(none.body), JSON.stringify({ node: {}, peers: [] }));
+  assert.equal(dec.decode(none.peers), "[]");
 });
 
 Deno.test("status body: gzipped a slice at a time, the gzip of the whole", async () => {

@@ -227,5 +227,71 @@ Deno.test("status routes: a large /status goes gzipped to a client that accepts 
     name = JSON.parse(await (await get()).text()).node.name;
   }
   assert.equal(name, "build2");
+  // `/peers` serves the peers' part of the same text, not building again.
+  assert.deepEqual(await (await app.request("/peers")).json(), peers);
   assert.equal(slices, 1);
+  assert.equal(builds, 2);
+});
+
+/** The data of the first `status` event on a dashboard stream. */
+async function firstStatusEvent(body: ReadableStream<Uint8Array>): Promise<unknown> {
+  const reader = body.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const m = /(?:^|\n)event: status\ndata: (.*)\n\n/.exec(buf);
+    if (m) {
+      await reader.cancel();
+      return JSON.parse(m[1]);
+    }
+    const r = await reader.read();
+    if (r.done) throw new Error("the stream ended before a status event");
+    buf += dec.decode(r.value, { stream: true });
+  }
+}
+
+Deno.test("status routes: dashboard streams and /peers of a large agent share one build", async () => {
+  let builds = 0;
+  const peers = Array.from(
+    { length: LARGE_STATUS_PEERS + 1 },
+    (_, i) => ({ publicKey: `key-${i}`, endpoint: null, rxBytes: i, txBytes: 0 }),
+  );
+  const agent = {
+    ...fakeAgent().agent,
+    status: () => ({ node: { publicKey: "me", name: `build${++builds}` }, peers }),
+  } as unknown as Parameters<typeof statusRoutes>[0];
+  const signal = new AbortController();
+  const mesh = { members: [] } as never;
+  const app = new Hono().route(
+    "/",
+    statusRoutes(agent, { dashboardSignal: signal.signal, mesh: () => mesh }),
+  );
+  const expected = { node: { publicKey: "me", name: "build1" }, peers, mesh };
+  // Five dashboards and five scripts, one after the other (each would have built it on main).
+  for (let i = 0; i < 5; i++) {
+    const res = await app.request("/events");
+    assert.deepEqual(await firstStatusEvent(res.body!), expected, `dashboard ${i}`);
+    const list = await app.request("/peers");
+    assert.equal(list.headers.get("content-type"), "application/json");
+    assert.deepEqual(await list.json(), peers, `/peers ${i}`);
+  }
+  assert.equal(builds, 1);
+  assert.deepEqual(await (await app.request("/status")).json(), expected);
+  assert.equal(builds, 1);
+  signal.abort();
+});
+
+Deno.test("status routes: /peers/:key looks the one peer up, not building every peer's record", async () => {
+  let builds = 0;
+  const { agent: fake } = fakeAgent();
+  const agent = {
+    ...fake,
+    status: () => (builds++, fake.status()),
+  } as unknown as Parameters<typeof statusRoutes>[0];
+  const app = new Hono().route("/", statusRoutes(agent, { dashboard: false }));
+  const url = PEER_KEY.replaceAll("+", "-").replaceAll("/", "_");
+  const one = await app.request(`/peers/${url}`);
+  assert.equal(one.status, 200);
+  assert.deepEqual(await one.json(), fake.status().peers[0]);
+  assert.equal(builds, 0);
 });
