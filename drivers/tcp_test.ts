@@ -740,3 +740,89 @@ Deno.test("TcpTransport: at the cap, connections with junk only go before member
   });
   await membersSurviveJunk(t, 100, () => t.stats.evicted >= 68);
 });
+
+/**
+ * Runs batches through a connection whose writes wait for the test: each round queues `perBatch`
+ * frames (numbered), advances the clock by `waitMs` and lets the write in progress finish, so
+ * each batch's head has waited `waitMs` when its write starts. Returns the numbers received, the
+ * first number of each batch and the transport's `queue-delay` drops.
+ */
+async function stalledRounds(
+  rounds: number,
+  perBatch: number,
+  waitMs: number,
+): Promise<{ got: number[]; heads: number[]; drops: number; full: number; queued: number }> {
+  const clock = manualClock();
+  const gates: (() => void)[] = [];
+  let writes = 0;
+  // Every write waits until the test opens its gate.
+  const dial: TcpDialer = async (o) => {
+    const conn = await Deno.connect({ hostname: o.hostname, port: o.port, signal: o.signal });
+    const write = conn.write.bind(conn);
+    conn.write = (p: Uint8Array) => {
+      writes++;
+      return new Promise<number>((resolve, reject) =>
+        gates.push(() => write(p).then(resolve, reject))
+      );
+    };
+    return conn;
+  };
+  const a = await TcpTransport.open({
+    port: 0,
+    listen: false,
+    dial,
+    now: clock.now,
+    sweepIntervalMs: 0,
+  });
+  const b = await TcpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const sb = new CollectSink();
+  a.start(new CollectSink());
+  b.start(sb);
+  const to = a.endpoint(`127.0.0.1:${b.port}`);
+  const heads: number[] = [];
+  let n = 0;
+  const sendBatch = () => {
+    heads.push(n);
+    for (let i = 0; i < perBatch; i++, n++) a.send(new Uint8Array([n >>> 8, n & 0xff, 0]), to);
+    a.flush();
+  };
+  try {
+    sendBatch();
+    await until(() => writes === 1, "the first write to start");
+    for (let r = 0; r < rounds; r++) {
+      // Queued behind the write in progress, then left waiting.
+      sendBatch();
+      clock.advance(waitMs);
+      gates.shift()!();
+      await until(() => writes === r + 2, `write ${r + 2} to start`);
+    }
+    const drops = a.stats.drops["queue-delay"];
+    // The rest goes out as written.
+    gates.shift()!();
+    await sb.wait(n - drops);
+    const got = sb.got.map((d) => (d.data[0] << 8) | d.data[1]);
+    return { got, heads, drops, full: a.stats.drops["queue-full"], queued: a.stats.queuedBytes };
+  } finally {
+    while (gates.length > 0) gates.shift()!();
+    await a.close();
+    await b.close();
+  }
+}
+
+Deno.test("TcpTransport: a standing write queue is dropped at its head (queue-delay), a burst is not", async () => {
+  // Each batch waits 40 ms (past the 5 ms target) behind a stalled write: after the 100 ms
+  // interval the oldest frames go, counted, and only frames at a batch's head.
+  const standing = await stalledRounds(12, 10, 40);
+  assert.ok(standing.drops > 0, "a standing queue is dropped from");
+  assert.equal(standing.full, 0);
+  assert.equal(standing.queued, 0);
+  assert.equal(standing.got.length, 13 * 10 - standing.drops);
+  const got = new Set(standing.got);
+  const missing = [...Array(130).keys()].filter((i) => !got.has(i));
+  assert.equal(missing.length, standing.drops);
+  for (const m of missing) assert.ok(standing.heads.includes(m), `frame ${m} is a batch's head`);
+  // The same batches draining within the target, for longer than the interval: nothing dropped.
+  const burst = await stalledRounds(60, 10, 3);
+  assert.equal(burst.drops, 0);
+  assert.equal(burst.got.length, 61 * 10);
+});
