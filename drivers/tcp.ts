@@ -69,7 +69,6 @@ import {
   EMPTY,
   INITIAL_OUT,
   isHangup,
-  queuedPayload,
   READ_BULK,
   READ_SIZE,
   SHRINK_ABOVE,
@@ -414,9 +413,7 @@ export class TcpTransport implements Transport {
       s.outBytes += data.length;
     }
     stats.queuedBytes += need;
-    const now = this.#now();
-    if (at === 0) s.outSince = now;
-    s.lastActive = now;
+    s.lastActive = this.#now();
     if (!s.dirty) {
       s.dirty = true;
       this.#dirty.push(s);
@@ -447,11 +444,10 @@ export class TcpTransport implements Transport {
   }
 
   #startWrite(s: Stream): void {
-    const head = this.#dropStanding(s);
-    const buf = s.out.subarray(head, s.outLen);
+    const buf = s.out.subarray(0, s.outLen);
     const frames = s.outFrames;
     const bytes = s.outBytes;
-    s.inflight = buf.length;
+    s.inflight = s.outLen;
     // Double buffering: new frames go to the other buffer while this one is being written.
     s.out = s.spare ?? EMPTY;
     s.spare = null;
@@ -460,30 +456,6 @@ export class TcpTransport implements Transport {
     s.outBytes = 0;
     s.writing = true;
     this.#track(this.#write(s, s.conn!, buf, frames, bytes));
-  }
-
-  /**
-   * Drops frames at the head of a connection's queue while CoDel says it stands past the target
-   * delay (`tcp_codel.ts`); the offset of the first frame kept. The queue is timed per batch: its
-   * head's wait is that of the first frame queued since the last write started.
-   */
-  #dropStanding(s: Stream): number {
-    const now = this.#now();
-    const sojourn = now - s.outSince;
-    const out = s.out;
-    const header = s.ws === 0 ? TCP_FRAME_HEADER : 0;
-    let at = 0;
-    while (s.delay.drop(now, sojourn, s.outFrames <= 1)) {
-      const len = queuedPayload(out, at, s.ws);
-      if (len < 0) break;
-      const size = len + (header || wsHeaderSize(len, s.ws === WS_CLIENT));
-      at += size;
-      s.outFrames--;
-      s.outBytes -= len;
-      this.stats.queuedBytes -= size;
-      this.#drop("queue-delay");
-    }
-    return at;
   }
 
   async #write(
@@ -517,7 +489,6 @@ export class TcpTransport implements Transport {
     stats.datagramsOut += frames;
     stats.bytesOut += bytes;
     if (s.closed) return;
-    if (s.outLen === 0) s.delay.idle();
     if (s.outLen === 0 && buf.buffer.byteLength > SHRINK_ABOVE) {
       // The burst is over: do not hold its buffers on a connection that may idle for minutes.
       if (s.out.length > SHRINK_ABOVE) s.out = EMPTY;

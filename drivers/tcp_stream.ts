@@ -5,7 +5,6 @@
  */
 
 import type { InternedEndpoint } from "./shared/endpoint.ts";
-import { QueueDelay } from "./tcp_codel.ts";
 
 /** Bytes of the length prefix in front of every frame. */
 export const TCP_FRAME_HEADER = 2;
@@ -85,10 +84,6 @@ export class Stream {
   outLen = 0;
   outFrames = 0;
   outBytes = 0;
-  /** When the first frame now in {@link out} was queued: the wait of the queue's head. */
-  outSince = 0;
-  /** The write queue's CoDel state: drops at the head while it stands past the target delay. */
-  readonly delay = new QueueDelay();
   /** The buffer of the last finished write, reused for the next batch. */
   spare: Uint8Array | null = null;
   /** Bytes handed to the write in progress. */
@@ -106,18 +101,6 @@ export class Stream {
     this.authenticated = !accepted;
     this.ws = ep.proto === "tcp" ? 0 : accepted ? 1 : 2;
   }
-}
-
-/**
- * The payload length of the frame at `at` of a connection's write queue (`ws` as
- * {@link Stream.ws}), or -1 for a WebSocket control frame (a pong: never dropped).
- */
-export function queuedPayload(out: Uint8Array, at: number, ws: 0 | 1 | 2): number {
-  if (ws === 0) return (out[at] << 8) | out[at + 1];
-  // Binary frames only: opcode 2, FIN set (every frame written here is whole).
-  if ((out[at] & 0x0f) !== 2) return -1;
-  const len7 = out[at + 1] & 0x7f;
-  return len7 === 126 ? (out[at + 2] << 8) | out[at + 3] : len7;
 }
 
 /** Errors that only mean the peer or we closed the connection: counted, never reported. */

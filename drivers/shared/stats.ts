@@ -47,7 +47,6 @@ export function newTcpStats(): TcpStats {
     ...newTransportStats(),
     drops: {
       "queue-full": 0,
-      "queue-delay": 0,
       "dial-queue": 0,
       "dial-failed": 0,
       "dial-backoff": 0,

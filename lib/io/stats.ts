@@ -53,11 +53,6 @@ export type UdpOffloadStats = Required<
 export type TcpSendDrop =
   /** The connection's write queue (or all connections' together) was at its byte cap. */
   | "queue-full"
-  /**
-   * The oldest frame on the connection's write queue had waited past the target delay for an
-   * interval: dropped at the queue's head (CoDel) so the tunnelled TCP backs off early.
-   */
-  | "queue-delay"
   /** Too many frames were already waiting for the connection being dialled. */
   | "dial-queue"
   /** The dial failed or timed out; the frames waiting for it went with it. */
