@@ -450,10 +450,13 @@ export class MeshServices {
   /**
    * A member said it is stopping (its bye, to its peers): its instances leave this node's
    * rotation now, before the leader's change arrives (or when the leader is down), and come back
-   * when it answers again. The caller checked the sender's key against the member's.
+   * when it answers again. The caller checked the sender's key against the member's. A member
+   * that announces no service is in no rotation: it is not marked, or it would be pinged every
+   * second for as long as it stays a member (every bye of a churning fleet, on every peer).
    * @ignore internal: the mesh agent runs the service layer
    */
   memberLeft(address: string): void {
+    if (!this.#member(address)?.services.length) return;
     this.#client.markGone(address);
   }
 

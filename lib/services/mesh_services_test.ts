@@ -281,3 +281,30 @@ Deno.test("mesh services: serviceCallerLimit sets the per-caller limit (over ser
     await f.close();
   }
 });
+
+Deno.test("mesh services: a bye from a member with no service sends it no pings; one with a service is pinged", async () => {
+  const f = new Fixture();
+  try {
+    const a = f.add("a", "10.7.0.1");
+    // Two members that stop (their byes): one announces nothing, one a service.
+    f.add("plain", "10.7.0.5");
+    f.add("svc", "10.7.0.6", {}, [{ name: "echo", port: 8080, protocol: "tcp" }]);
+    f.nodes.get("plain")!.close();
+    f.nodes.get("svc")!.close();
+    const pings = new Map<string, number>([["10.7.0.5", 0], ["10.7.0.6", 0]]);
+    const probes = [...pings.keys()].map((address) =>
+      new ServiceSocket(f.lan.stack(address), (msg) => {
+        if (msg.kind === "ping") pings.set(address, pings.get(address)! + 1);
+      }, {})
+    );
+    // The serviceless one first: were it suspect, its ping would go out first in the same tick.
+    a.memberLeft("10.7.0.5");
+    a.memberLeft("10.7.0.6");
+    await until(() => pings.get("10.7.0.6")! > 0);
+    assert.equal(pings.get("10.7.0.5"), 0, "no ping to a member in no rotation");
+    assert.deepEqual(a.status().suspects, ["10.7.0.6"]);
+    for (const p of probes) p.close();
+  } finally {
+    await f.close();
+  }
+});
