@@ -1118,6 +1118,28 @@ function runHeadTag(keyed: Int32Array, id: number, data: Uint8Array, off: number
   compress(H, 64 + HEAD_TAG_BYTES, true);
 }
 
+/** Writes the first 8 bytes of the hash state (the MAC just computed) to `out[outOff, outOff + 8)`. */
+function writeMac(out: Uint8Array, outOff: number): void {
+  const a = H[0], b = H[1];
+  out[outOff] = a;
+  out[outOff + 1] = a >>> 8;
+  out[outOff + 2] = a >>> 16;
+  out[outOff + 3] = a >>> 24;
+  out[outOff + 4] = b;
+  out[outOff + 5] = b >>> 8;
+  out[outOff + 6] = b >>> 16;
+  out[outOff + 7] = b >>> 24;
+}
+
+/** Whether `tag[tagOff, tagOff + 8)` is the MAC just computed, in the same time wherever it differs. */
+function macIs(tag: Uint8Array, tagOff: number): boolean {
+  const a = tag[tagOff] | (tag[tagOff + 1] << 8) | (tag[tagOff + 2] << 16) |
+    (tag[tagOff + 3] << 24);
+  const b = tag[tagOff + 4] | (tag[tagOff + 5] << 8) | (tag[tagOff + 6] << 16) |
+    (tag[tagOff + 7] << 24);
+  return ((a ^ H[0]) | (b ^ H[1])) === 0;
+}
+
 /**
  * A relay session key, ready to sign and check packets. Keeps only the BLAKE2s state after the
  * key block, not the key itself.
@@ -1154,15 +1176,7 @@ export class RelayMacKey {
     outOff: number,
   ): void {
     run(this.#keyed, id, data, off, len);
-    const a = H[0], b = H[1];
-    out[outOff] = a;
-    out[outOff + 1] = a >>> 8;
-    out[outOff + 2] = a >>> 16;
-    out[outOff + 3] = a >>> 24;
-    out[outOff + 4] = b;
-    out[outOff + 5] = b >>> 8;
-    out[outOff + 6] = b >>> 16;
-    out[outOff + 7] = b >>> 24;
+    writeMac(out, outOff);
   }
 
   /**
@@ -1178,11 +1192,7 @@ export class RelayMacKey {
     tagOff: number,
   ): boolean {
     run(this.#keyed, id, data, off, len);
-    const a = tag[tagOff] | (tag[tagOff + 1] << 8) | (tag[tagOff + 2] << 16) |
-      (tag[tagOff + 3] << 24);
-    const b = tag[tagOff + 4] | (tag[tagOff + 5] << 8) | (tag[tagOff + 6] << 16) |
-      (tag[tagOff + 7] << 24);
-    return ((a ^ H[0]) | (b ^ H[1])) === 0;
+    return macIs(tag, tagOff);
   }
 
   /**
@@ -1201,15 +1211,7 @@ export class RelayMacKey {
     outOff: number,
   ): void {
     runHeadTag(this.#keyed, id, data, off, len);
-    const a = H[0], b = H[1];
-    out[outOff] = a;
-    out[outOff + 1] = a >>> 8;
-    out[outOff + 2] = a >>> 16;
-    out[outOff + 3] = a >>> 24;
-    out[outOff + 4] = b;
-    out[outOff + 5] = b >>> 8;
-    out[outOff + 6] = b >>> 16;
-    out[outOff + 7] = b >>> 24;
+    writeMac(out, outOff);
   }
 
   /**
@@ -1225,11 +1227,7 @@ export class RelayMacKey {
     tagOff: number,
   ): boolean {
     runHeadTag(this.#keyed, id, data, off, len);
-    const a = tag[tagOff] | (tag[tagOff + 1] << 8) | (tag[tagOff + 2] << 16) |
-      (tag[tagOff + 3] << 24);
-    const b = tag[tagOff + 4] | (tag[tagOff + 5] << 8) | (tag[tagOff + 6] << 16) |
-      (tag[tagOff + 7] << 24);
-    return ((a ^ H[0]) | (b ^ H[1])) === 0;
+    return macIs(tag, tagOff);
   }
 
   /** Overwrites the key state; the key must not be used afterwards. */
