@@ -125,6 +125,25 @@ async function until(cond: () => boolean, ms = 2000): Promise<void> {
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
 }
 
+/** `count` members join, each says hello, and the test waits until every one was sent its view. */
+async function joinedAndViewed(
+  h: Awaited<ReturnType<typeof harness>>,
+  count: number,
+  ms: number,
+): Promise<Member[]> {
+  const nodes: Member[] = [];
+  for (let i = 0; i < count; i++) nodes.push(await h.join(`n${i}`));
+  // Each says hello and gets its view: the leader serves it (pushes it the changes).
+  for (const n of nodes) h.hello(n.address);
+  const viewed = new Set<string>();
+  await until(() => {
+    for (const [to, m] of h.sent) if (m.t === "view") viewed.add(to);
+    return viewed.size === nodes.length;
+  }, ms);
+  assert.equal(viewed.size, nodes.length);
+  return nodes;
+}
+
 Deno.test("leader service: start applies the leader's view and policy", async () => {
   const h = await harness();
   try {
@@ -893,16 +912,7 @@ Deno.test("leader service: the API is answered while a change streams to every m
   });
   try {
     h.service.start();
-    const nodes: Member[] = [];
-    for (let i = 0; i < 200; i++) nodes.push(await h.join(`n${i}`));
-    // Each says hello and gets its view: the leader serves it (pushes it the changes).
-    for (const n of nodes) h.hello(n.address);
-    const viewed = new Set<string>();
-    await until(() => {
-      for (const [to, m] of h.sent) if (m.t === "view") viewed.add(to);
-      return viewed.size === nodes.length;
-    }, 10_000);
-    assert.equal(viewed.size, nodes.length);
+    const nodes = await joinedAndViewed(h, 200, 10_000);
     gone = nodes[199].publicKey;
     const first = new Promise<void>((r) => onFirst = r);
     const removed = h.service.removeNode("n199");
@@ -1016,16 +1026,7 @@ Deno.test("leader service: a bye's push goes out whole ahead of queued view part
   });
   try {
     h.service.start();
-    const nodes: Member[] = [];
-    for (let i = 0; i < 200; i++) nodes.push(await h.join(`n${i}`));
-    // Each says hello and gets its view: the leader serves it (pushes it the changes).
-    for (const n of nodes) h.hello(n.address);
-    const viewed = new Set<string>();
-    await until(() => {
-      for (const [to, m] of h.sent) if (m.t === "view") viewed.add(to);
-      return viewed.size === nodes.length;
-    }, 20_000);
-    assert.equal(viewed.size, nodes.length);
+    const nodes = await joinedAndViewed(h, 200, 20_000);
     h.sent.length = 0;
     // Sixty members lose their view and ask for it whole: their parts queue, paced.
     const first = new Promise<void>((r) => onFirstView = r);
