@@ -75,7 +75,8 @@ export type {
   UserspaceDropReason,
   UserspaceStats,
 } from "./userspace.ts";
-export type { TcpDialer, TcpDialOutcome, TlsDialer, WsTlsOptions } from "./tcp.ts";
+export type { TcpDialer, TcpDialOutcome } from "./tcp.ts";
+export type { TlsDialer, WsTlsOptions } from "./tcp_ws.ts";
 export type { DenoUdpOptions } from "./udp_deno.ts";
 export type { LinuxUdpStats } from "./linux/udp.ts";
 export type { PollHandler, PollPhase } from "./linux/poller.ts";

@@ -53,7 +53,18 @@ import {
   type TcpStats,
   type WsStats,
 } from "./shared/stats.ts";
-import { askUpgrade, serveUpgrade, WS_CLIENT, type WsLoopHost, wsReadLoop } from "./tcp_ws.ts";
+import {
+  defaultTlsDialer,
+  dialWs,
+  listenWss,
+  serveUpgrade,
+  type TlsDialer,
+  WS_CLIENT,
+  type WsLoopHost,
+  wsLoopHost,
+  wsReadLoop,
+  type WsTlsOptions,
+} from "./tcp_ws.ts";
 import {
   MaskSource,
   startsWithGet,
@@ -80,26 +91,6 @@ import {
 } from "./tcp_stream.ts";
 
 export { TCP_FRAME_HEADER, TCP_MAX_FRAME, type TcpDialOutcome } from "./tcp_stream.ts";
-
-/**
- * Opens a TLS connection for a `wss` endpoint. By default: the TCP dial (through the proxy, if
- * any), then `Deno.startTls` on it, checked against the system's roots or `caCerts`.
- */
-export type TlsDialer = (
-  options: { hostname: string; port: number; signal: AbortSignal },
-) => Promise<Deno.Conn>;
-
-/** A certificate and key (PEM) to serve `wss` with, on a port of its own. */
-export interface WsTlsOptions {
-  /** The port (0 picks one; 443 where the network lets out HTTPS only). */
-  port: number;
-  /** The local address; by default the TCP listener's. */
-  hostname?: string;
-  /** The certificate chain, PEM. */
-  cert: string;
-  /** Its private key, PEM. */
-  key: string;
-}
 
 /**
  * Opens a TCP connection: `Deno.connect` by default; a proxy's CONNECT (drivers/proxy_connect.ts),
@@ -279,10 +270,18 @@ export class TcpTransport implements Transport {
         Deno.connect({ transport: "tcp", hostname: o.hostname, port: o.port, signal: o.signal }));
     this.#onError = options.onError ?? ((err) => console.error("tcp:", err));
     this.#onDial = options.onDial;
-    const caCerts = options.caCerts;
-    this.#dialTls = options.dialTls ??
-      (async (o) => Deno.startTls(await this.#dial(o), { hostname: o.hostname, caCerts }));
-    this.#wsHost = this.#makeWsHost();
+    this.#dialTls = options.dialTls ?? defaultTlsDialer(this.#dial, options.caCerts);
+    this.#wsHost = wsLoopHost({
+      stats: this.stats,
+      maxFrame: this.#maxFrame,
+      now: this.#now,
+      onError: (err) => this.#onError(err),
+      isHangup,
+      masks: this.#masks,
+      control: (s, opcode, payload) => {
+        if (!s.closed) this.#enqueue(s, payload, opcode);
+      },
+    });
     const sweep = notNegative("sweepIntervalMs", options.sweepIntervalMs, 5_000);
     if (sweep > 0) {
       const timer = setInterval(() => this.sweep(), sweep);
@@ -316,16 +315,7 @@ export class TcpTransport implements Transport {
     }
     let tlsListener: Deno.TlsListener | null = null;
     try {
-      const tls = options.tls;
-      if (tls !== undefined) {
-        tlsListener = Deno.listenTls({
-          transport: "tcp",
-          hostname: tls.hostname ?? listener.addr.hostname,
-          port: tls.port,
-          cert: tls.cert,
-          key: tls.key,
-        });
-      }
+      if (options.tls !== undefined) tlsListener = listenWss(options.tls, listener.addr.hostname);
       return new TcpTransport(listener, tlsListener, options);
     } catch (err) {
       // Bad options: the ports must not stay taken.
@@ -526,7 +516,12 @@ export class TcpTransport implements Transport {
     try {
       conn = s.ws === 0
         ? await this.#dial({ hostname: s.ep.address, port: s.ep.port, signal: abort.signal })
-        : await this.#dialWs(s, abort.signal);
+        : await dialWs(
+          s,
+          abort.signal,
+          s.ep.proto === "wss" ? this.#dialTls : this.#dial,
+          this.stats.websocket,
+        );
     } catch (err) {
       clearTimeout(timer);
       s.dialAbort = null;
@@ -554,36 +549,6 @@ export class TcpTransport implements Transport {
     this.#attach(s, conn);
     if (this.#sink !== null) this.#startReading(s);
     if (s.outLen > 0) this.#startWrite(s);
-  }
-
-  /**
-   * Dials a WebSocket: TCP (or TLS for `wss`), then the Upgrade, all within the dial timeout.
-   * Resolves with the connection, whose bytes read past the answer are kept on the stream.
-   */
-  async #dialWs(s: Stream, signal: AbortSignal): Promise<Deno.Conn> {
-    const o = { hostname: s.ep.address, port: s.ep.port, signal };
-    const conn = s.ep.proto === "wss" ? await this.#dialTls(o) : await this.#dial(o);
-    // The timeout closes the connection under a handshake that hangs.
-    const stop = () => conn.close();
-    signal.addEventListener("abort", stop, { once: true });
-    try {
-      const host = s.ep.family === 6
-        ? `[${s.ep.address}]:${s.ep.port}`
-        : `${s.ep.address}:${s.ep.port}`;
-      s.wsInitial = await askUpgrade(conn, host);
-      this.stats.websocket.dials++;
-      return conn;
-    } catch (err) {
-      if (!signal.aborted) {
-        try {
-          conn.close();
-        } catch { /* closed already */ }
-      }
-      this.stats.websocket.dialFailures++;
-      throw err;
-    } finally {
-      signal.removeEventListener("abort", stop);
-    }
   }
 
   #dialed(ep: InternedEndpoint, outcome: TcpDialOutcome, err?: unknown): void {
@@ -761,32 +726,6 @@ export class TcpTransport implements Transport {
     if (!s.authenticated) this.#pendingFrom(s.ep.address, -1);
     if (this.#streams.get(s.key) === s) this.#streams.delete(s.key);
     this.stats.connections = this.#streams.size;
-  }
-
-  /** What the WebSocket read loop uses of the transport. */
-  #makeWsHost(): WsLoopHost {
-    return {
-      stats: this.stats,
-      maxFrame: this.#maxFrame,
-      now: this.#now,
-      onError: (err) => this.#onError(err),
-      isHangup,
-      control: (s, opcode, payload) => {
-        if (!s.closed) this.#enqueue(s, payload, opcode);
-      },
-      sayClose: async (s, conn, payload) => {
-        if (s.writing || s.closed) return;
-        const masked = s.ws === WS_CLIENT;
-        const frame = new Uint8Array(wsHeaderSize(payload.length, masked) + payload.length);
-        const masks = masked ? this.#masks : null;
-        writeWsFrame(frame, 0, WS_OP.close, payload, masks?.pool ?? null, masks?.take() ?? 0);
-        s.writing = true;
-        try {
-          await conn.write(frame);
-        } catch { /* it is going anyway */ }
-        s.writing = false;
-      },
-    };
   }
 
   async #readLoop(s: Stream, conn: Deno.Conn, sink: DatagramSink): Promise<void> {

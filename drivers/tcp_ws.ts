@@ -1,8 +1,8 @@
 /**
- * The WebSocket side of the TCP transport (`tcp.ts`): the Upgrade handshake on an accepted or a
- * dialled connection, and the read loop of an upgraded one, which hands the transport's sink one
- * frame per binary message, answers pings, and closes (counted in {@link WsStats}) on anything
- * else. The transport keeps the connection as it keeps a TCP one: the same map, caps, timeouts
+ * The WebSocket side of the TCP transport (`tcp.ts`): its `wss` options (the TLS listener and
+ * dialer), the dial of a WebSocket, the Upgrade handshake on an accepted or a dialled connection,
+ * and the read loop of an upgraded one, which hands the transport's sink one frame per binary
+ * message, answers pings, and closes (counted in {@link WsStats}) on anything else. The transport keeps the connection as it keeps a TCP one: the same map, caps, timeouts
  * and write queue (whose frames `tcp.ts` heads with a WebSocket header instead of a length).
  *
  * Telling the two apart: the listener reads the first bytes of an accepted connection. `GET `
@@ -24,16 +24,39 @@ import {
   checkUpgradeResponse,
   errorResponse,
   headEnd,
+  type MaskSource,
   parseUpgradeRequest,
   parseWsFrame,
   upgradeRequest,
   upgradeResponse,
+  writeWsFrame,
   WS_MAX_HEAD,
   WS_OP,
   wsAccept,
   type WsFrame,
+  wsHeaderSize,
   wsKey,
 } from "./ws_frame.ts";
+
+/**
+ * Opens a TLS connection for a `wss` endpoint. By default: the TCP dial (through the proxy, if
+ * any), then `Deno.startTls` on it, checked against the system's roots or `caCerts`.
+ */
+export type TlsDialer = (
+  options: { hostname: string; port: number; signal: AbortSignal },
+) => Promise<Deno.Conn>;
+
+/** A certificate and key (PEM) to serve `wss` with, on a port of its own. */
+export interface WsTlsOptions {
+  /** The port (0 picks one; 443 where the network lets out HTTPS only). */
+  port: number;
+  /** The local address; by default the TCP listener's. */
+  hostname?: string;
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** Its private key, PEM. */
+  key: string;
+}
 
 /** A WebSocket connection's role: 1 the server (reads masked frames), 2 the client (masks). */
 export const WS_SERVER = 1;
@@ -125,6 +148,61 @@ export async function askUpgrade(conn: Deno.Conn, host: string): Promise<Uint8Ar
   return rest(head.buf, head.end, head.filled);
 }
 
+/** The default {@link TlsDialer}: `dial` (through the proxy, if any), then `Deno.startTls` on it. */
+export function defaultTlsDialer(
+  dial: (options: { hostname: string; port: number; signal: AbortSignal }) => Promise<Deno.TcpConn>,
+  caCerts: string[] | undefined,
+): TlsDialer {
+  return async (o) => Deno.startTls(await dial(o), { hostname: o.hostname, caCerts });
+}
+
+/** Listens for `wss` as `tls` says (on `hostname`, the TCP listener's, unless it names one). */
+export function listenWss(tls: WsTlsOptions, hostname: string): Deno.TlsListener {
+  return Deno.listenTls({
+    transport: "tcp",
+    hostname: tls.hostname ?? hostname,
+    port: tls.port,
+    cert: tls.cert,
+    key: tls.key,
+  });
+}
+
+/**
+ * Dials the WebSocket of stream `s`: `dial` (TCP, or TLS for `wss`), then the Upgrade, all within
+ * the dial timeout whose `signal` closes the connection. Resolves with the connection; its bytes
+ * read past the answer are kept in `s.wsInitial`. Counts the dial in `stats` either way.
+ */
+export async function dialWs(
+  s: Stream,
+  signal: AbortSignal,
+  dial: (options: { hostname: string; port: number; signal: AbortSignal }) => Promise<Deno.Conn>,
+  stats: WsStats,
+): Promise<Deno.Conn> {
+  const o = { hostname: s.ep.address, port: s.ep.port, signal };
+  const conn = await dial(o);
+  // The timeout closes the connection under a handshake that hangs.
+  const stop = () => conn.close();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    const host = s.ep.family === 6
+      ? `[${s.ep.address}]:${s.ep.port}`
+      : `${s.ep.address}:${s.ep.port}`;
+    s.wsInitial = await askUpgrade(conn, host);
+    stats.dials++;
+    return conn;
+  } catch (err) {
+    if (!signal.aborted) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    stats.dialFailures++;
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
+}
+
 /** What the read loop needs of the transport. */
 export interface WsLoopHost {
   /** The transport's counters (frames count as its datagrams). */
@@ -141,6 +219,32 @@ export interface WsLoopHost {
   sayClose(s: Stream, conn: Deno.Conn, payload: Uint8Array): Promise<void>;
   /** Whether an error only says the connection went. */
   isHangup(err: unknown): boolean;
+}
+
+/**
+ * The {@link WsLoopHost} of a transport given its parts: a close frame is written at once unless
+ * a write is in progress (masked with `masks` on a connection we dialled), a pong is queued
+ * through `control`.
+ */
+export function wsLoopHost(
+  parts: Omit<WsLoopHost, "sayClose"> & { readonly masks: MaskSource },
+): WsLoopHost {
+  const { masks, ...host } = parts;
+  return {
+    ...host,
+    sayClose: async (s, conn, payload) => {
+      if (s.writing || s.closed) return;
+      const masked = s.ws === WS_CLIENT;
+      const frame = new Uint8Array(wsHeaderSize(payload.length, masked) + payload.length);
+      const m = masked ? masks : null;
+      writeWsFrame(frame, 0, WS_OP.close, payload, m?.pool ?? null, m?.take() ?? 0);
+      s.writing = true;
+      try {
+        await conn.write(frame);
+      } catch { /* it is going anyway */ }
+      s.writing = false;
+    },
+  };
 }
 
 /**

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { TcpTransport } from "./tcp.ts";
+import { wsLoopHost } from "./tcp_ws.ts";
+import { Stream } from "./tcp_stream.ts";
+import { EndpointTable } from "./shared/endpoint.ts";
+import { newTcpStats, newWsStats } from "./shared/stats.ts";
 import { CollectSink } from "./testing/collect_sink.ts";
 import { makeCerts } from "./testing/certs.ts";
 import {
@@ -396,4 +400,37 @@ Deno.test("TcpTransport: wss with a certificate; a client checks it against the 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled WebSocket, never over a write", async () => {
+  const written: Uint8Array[] = [];
+  const conn = {
+    write: (b: Uint8Array) => {
+      written.push(b.slice());
+      return Promise.resolve(b.length);
+    },
+  } as unknown as Deno.Conn;
+  const host = wsLoopHost({
+    stats: { ...newTcpStats(), websocket: newWsStats() },
+    maxFrame: 65535,
+    now: () => 0,
+    onError: (err) => assert.fail(String(err)),
+    isHangup: () => false,
+    masks: new MaskSource(),
+    control: () => {},
+  });
+  const dialled = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:1"), false, 0);
+  const served = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:2"), true, 0);
+  const f: WsFrame = { opcode: 0, start: 0, end: 0 };
+  await host.sayClose(dialled, conn, Uint8Array.of(0x03, 0xe8));
+  assert.equal(parseWsFrame(written[0], 0, written[0].length, 125, true, f), "frame");
+  assert.equal(f.opcode, WS_OP.close);
+  assert.deepEqual([...written[0].subarray(f.start, f.end)], [0x03, 0xe8]);
+  await host.sayClose(served, conn, Uint8Array.of(0x03, 0xe8));
+  assert.equal(parseWsFrame(written[1], 0, written[1].length, 125, false, f), "frame");
+  assert.deepEqual([...written[1].subarray(f.start, f.end)], [0x03, 0xe8]);
+  served.writing = true;
+  await host.sayClose(served, conn, Uint8Array.of(0x03, 0xe8));
+  assert.equal(written.length, 2, "no close frame in the middle of a write");
+  assert.equal(served.writing, true);
 });
