@@ -45,6 +45,7 @@ import {
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
 import { MAX_LAN, type Member } from "../../members/member.ts";
 import { newRunId } from "../../members/run_id.ts";
+import { byeWaitFor, sayBye } from "./bye.ts";
 import type { NodeStatus } from "../../status/status.ts";
 
 /**
@@ -92,23 +93,6 @@ export interface NodeSyncOptions {
    * mesh of more than 5,000; a leader that is gone costs a stop no more.
    */
   byeWaitMs?: number;
-}
-
-/** How long a stopping node waits for its bye's answer at least, ms. */
-export const BYE_WAIT_MS = 1000;
-/** How long a stopping node waits for its bye's answer at most, ms. */
-export const BYE_WAIT_MAX_MS = 5000;
-
-/**
- * How long a stopping node in a mesh of `members` waits for the leader's answer to its bye by
- * default, ms: the longer of a second and a fifth of a millisecond a member (2 s at 10,000), at
- * most {@link BYE_WAIT_MAX_MS}. The leader answers once it has told every member,
- * a datagram or a few each, behind the push under way: at 10,000 members that takes longer than
- * a second on a busy leader, and a node gone before its members were told leaves callers that
- * had no session to it waiting for their handshakes to time out.
- */
-export function byeWaitFor(members: number): number {
-  return Math.min(BYE_WAIT_MAX_MS, Math.max(BYE_WAIT_MS, Math.ceil(members / 5)));
 }
 
 /** The leader as a node knows it. */
@@ -650,41 +634,10 @@ export class NodeSync {
     clearTimeout(this.#ask?.timer);
     this.#ask = null;
     if (!this.#started || this.#removed) return;
-    const d = this.#deps;
-    const bye = { t: "bye" as const, k: d.publicKey };
-    // The other members with a session hear it first, once each: their calls stop coming and
-    // their sessions are wiped even before the leader's change arrives, and when the leader is
-    // down. The leader's answer is waited for.
-    for (const m of d.view().members) {
-      if (
-        m.publicKey !== d.publicKey && m.address !== this.#leader.address && !m.offline &&
-        (d.inSession?.(m.publicKey) ?? true)
-      ) {
-        d.channel.send(m.address, bye);
-      }
-    }
     const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
-    const waitMs = this.#byeWaitMs ?? byeWaitFor(d.view().members.length);
-    const tries = 3;
-    for (let i = 0; i < tries; i++) {
-      d.channel.send(this.#leader.address, bye);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const waited = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), waitMs / tries);
-      });
-      const ok = await Promise.race([answered.then(() => true), waited]);
-      clearTimeout(timer);
-      if (ok) {
-        d.logger.info("left the mesh: the leader took this node out of rotation", {});
-        return;
-      }
-    }
+    const waitMs = this.#byeWaitMs ?? byeWaitFor(this.#deps.view().members.length);
+    await sayBye(this.#deps, this.#leader.address, answered, waitMs);
     this.#byeAnswered = null;
-    d.logger.warn(
-      "the leader did not answer this node's bye (down, or an older version): its peers were " +
-        "told directly; the leader lists it as running until its health says otherwise",
-      { leader: this.#leader.address },
-    );
   }
 
   /** The last write of the node's file, when anything changed since the start. */
