@@ -689,24 +689,6 @@ Deno.test("node sync: news asked for and not come is asked for again, until it c
   }
 });
 
-Deno.test("node sync: news told after an answer came is asked for again when its answer is lost", async () => {
-  const h = await harness();
-  try {
-    h.sync.start(null);
-    h.sent.length = 0;
-    const hellos = () => h.hellos().length;
-    h.deliver({ t: "changed", v: 2 });
-    for (const part of viewParts(view(2))) h.deliver(part);
-    // A second change while the first round of asking runs: its answer never comes.
-    h.deliver({ t: "changed", v: 3 });
-    assert.equal(hellos(), 2);
-    await eventually(() => Promise.resolve(hellos() >= 3), HANG_GUARD_MS);
-    assert.equal(h.held().version, 2);
-  } finally {
-    await h.cleanup();
-  }
-});
-
 /** `p`, or a failure once the hang guard is over: a line that never comes fails the test. */
 function guarded<T>(p: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
