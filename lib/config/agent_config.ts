@@ -3,7 +3,8 @@
  * file, lays the command-line flags over it, fills in defaults and checks options against each
  * other, returning an {@link AgentConfig}.
  *
- * The parts: `options.ts` declares every option (flag, YAML key, type, default, help, parser);
+ * The parts: `options.ts` declares every option (flag, YAML key, type, default, help, parser;
+ * the rows of each area in `options_*.ts`, what a row says in `option_spec.ts`);
  * `combinators.ts` and `values.ts` are the parsers values go through; `yaml_source.ts` reads the
  * file with line positions and bounds; `merge.ts` says how file, flags and defaults combine;
  * `help.ts` renders the table; `agent_types.ts` declares the shapes this module re-exports.
@@ -13,7 +14,8 @@
 import { ConfigError } from "./config_error.ts";
 import type { AgentConfig, AgentFlags, OptionKey, OptionOrigins } from "./agent_types.ts";
 import type { Where } from "./input.ts";
-import { OPTIONS, type OptionSpec } from "./options.ts";
+import { OPTIONS } from "./options.ts";
+import type { OptionSpec } from "./option_spec.ts";
 import { applyDefaults, applyFlags, readFileOptions, type Values } from "./merge.ts";
 import { liveSystem, type SystemInfo } from "./system.ts";
 import { isLoopbackHost, parseHostPort } from "../net/hostport.ts";

@@ -45,6 +45,8 @@ import {
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
 import { MAX_LAN, type Member } from "../../members/member.ts";
 import { newRunId } from "../../members/run_id.ts";
+import { byeWaitFor, sayBye } from "./bye.ts";
+import { ASK_AGAIN_MS, ASK_TRIES, AskAgain } from "./ask_again.ts";
 import type { NodeStatus } from "../../status/status.ts";
 
 /**
@@ -56,31 +58,8 @@ export const MISSED_HELLOS = 2;
 /** The leaders not in use are probed once every this many hellos. */
 export const OTHERS_PROBED_EVERY = 10;
 
-/**
- * How long a node waits for news it asked for (a hello after a notice) before it asks again, ms:
- * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while nothing at
- * all came since the latest ask. A hello or its answer lost (a leader's socket overflows when a
- * change has every member ask at once) costs a second or two, not a whole hello interval (10 s
- * and more in a large fleet).
- */
-export const ASK_AGAIN_MS = 1000;
-
-/** How many times a node asks again for news it was told of and did not get. */
-export const ASK_TRIES = 4;
-
 /** The longest a probe of a leader waits for its answer, ms (less when hellos are closer). */
 const PROBE_TIMEOUT_MS = 2000;
-
-/** News a node asked for and does not hold yet: the versions, tries so far, the next one's timer. */
-interface Ask {
-  v: number;
-  pv: number;
-  /** The versions held when the node asked: any answer moves one of them. */
-  fromV: number;
-  fromPv: number;
-  tries: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
 
 /** The sync section of a mesh agent's options. */
 export interface NodeSyncOptions {
@@ -92,23 +71,6 @@ export interface NodeSyncOptions {
    * mesh of more than 5,000; a leader that is gone costs a stop no more.
    */
   byeWaitMs?: number;
-}
-
-/** How long a stopping node waits for its bye's answer at least, ms. */
-export const BYE_WAIT_MS = 1000;
-/** How long a stopping node waits for its bye's answer at most, ms. */
-export const BYE_WAIT_MAX_MS = 5000;
-
-/**
- * How long a stopping node in a mesh of `members` waits for the leader's answer to its bye by
- * default, ms: the longer of a second and a fifth of a millisecond a member (2 s at 10,000), at
- * most {@link BYE_WAIT_MAX_MS}. The leader answers once it has told every member,
- * a datagram or a few each, behind the push under way: at 10,000 members that takes longer than
- * a second on a busy leader, and a node gone before its members were told leaves callers that
- * had no session to it waiting for their handshakes to time out.
- */
-export function byeWaitFor(members: number): number {
-  return Math.min(BYE_WAIT_MAX_MS, Math.max(BYE_WAIT_MS, Math.ceil(members / 5)));
 }
 
 /** The leader as a node knows it. */
@@ -229,8 +191,8 @@ export class NodeSync {
   #lanKeyId: string | undefined;
   #snapshot: NodeFile | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
-  // News asked for and not yet held: the versions, the tries so far, the timer of the next.
-  #ask: Ask | null = null;
+  // News asked for and not yet held, asked for again while it does not come.
+  readonly #news: AskAgain;
   // A snapshot's window asked for and not all come: asked again from the part lacking.
   #fetchTimer: ReturnType<typeof setTimeout> | undefined;
   #fetchTries = 0;
@@ -271,6 +233,12 @@ export class NodeSync {
       this.#lanKey = deps.lanKey;
       this.#lanKeyId = lanKeyId(key);
     }
+    this.#news = new AskAgain({
+      hello: () => this.hello(),
+      version: () => deps.view().version,
+      policyVersion: () => deps.policy()?.version ?? 0,
+      live: () => !this.#closed && !this.#removed,
+    });
     this.#writer = new SerialWriter(() =>
       this.#snapshot ? deps.state.writeNode(this.#snapshot) : Promise.resolve()
     );
@@ -363,40 +331,6 @@ export class NodeSync {
   /** The milliseconds between this node's hellos now. */
   get helloIntervalMs(): number {
     return this.#interval;
-  }
-
-  /** Says hello for news of view `v` and policy `pv`, and again while they do not come. */
-  #askFor(v: number, pv: number): void {
-    this.hello();
-    const ask = this.#ask;
-    const fromV = this.#deps.view().version;
-    const fromPv = this.#deps.policy()?.version ?? 0;
-    if (ask) {
-      // Asked again now: what counts as an answer is what comes after this hello.
-      ask.v = Math.max(ask.v, v);
-      ask.pv = Math.max(ask.pv, pv);
-      ask.fromV = fromV;
-      ask.fromPv = fromPv;
-      return;
-    }
-    const next = (a: Ask) => {
-      const ms = ASK_AGAIN_MS * 2 ** a.tries * (0.5 + Math.random());
-      a.timer = setTimeout(() => {
-        if (this.#ask !== a || this.#closed || this.#removed) return;
-        const held = this.#deps.view().version;
-        const heldPv = this.#deps.policy()?.version ?? 0;
-        // Something came (the leader answers; while changes stream in, the next notice asks
-        // anew), all came, or it was asked often enough: the asking ends.
-        const moved = held > a.fromV || heldPv > a.fromPv;
-        if (moved || (held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
-          this.#ask = null;
-          return;
-        }
-        this.hello();
-        next(a);
-      }, ms);
-    };
-    next(this.#ask = { v, pv, fromV, fromPv, tries: 0, timer: undefined });
   }
 
   /** Probes the leader in use and, with `all`, every other leader known too. */
@@ -647,44 +581,12 @@ export class NodeSync {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     clearTimeout(this.#fetchTimer);
-    clearTimeout(this.#ask?.timer);
-    this.#ask = null;
+    this.#news.stop();
     if (!this.#started || this.#removed) return;
-    const d = this.#deps;
-    const bye = { t: "bye" as const, k: d.publicKey };
-    // The other members with a session hear it first, once each: their calls stop coming and
-    // their sessions are wiped even before the leader's change arrives, and when the leader is
-    // down. The leader's answer is waited for.
-    for (const m of d.view().members) {
-      if (
-        m.publicKey !== d.publicKey && m.address !== this.#leader.address && !m.offline &&
-        (d.inSession?.(m.publicKey) ?? true)
-      ) {
-        d.channel.send(m.address, bye);
-      }
-    }
     const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
-    const waitMs = this.#byeWaitMs ?? byeWaitFor(d.view().members.length);
-    const tries = 3;
-    for (let i = 0; i < tries; i++) {
-      d.channel.send(this.#leader.address, bye);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const waited = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), waitMs / tries);
-      });
-      const ok = await Promise.race([answered.then(() => true), waited]);
-      clearTimeout(timer);
-      if (ok) {
-        d.logger.info("left the mesh: the leader took this node out of rotation", {});
-        return;
-      }
-    }
+    const waitMs = this.#byeWaitMs ?? byeWaitFor(this.#deps.view().members.length);
+    await sayBye(this.#deps, this.#leader.address, answered, waitMs);
     this.#byeAnswered = null;
-    d.logger.warn(
-      "the leader did not answer this node's bye (down, or an older version): its peers were " +
-        "told directly; the leader lists it as running until its health says otherwise",
-      { leader: this.#leader.address },
-    );
   }
 
   /** The last write of the node's file, when anything changed since the start. */
@@ -711,7 +613,7 @@ export class NodeSync {
         this.#newsDuring = Math.max(this.#newsDuring, msg.v);
         return;
       }
-      this.#askFor(msg.v, msg.pv ?? 0);
+      this.#news.askFor(msg.v, msg.pv ?? 0);
     }
     if (msg.t === "pace" && from === this.#leader.address) this.#pace(msg.hi);
     if (msg.t === "lankey") {
@@ -730,7 +632,7 @@ export class NodeSync {
     if (msg.t === "delta" && msg.from !== view.version) {
       // Not while a snapshot comes: its delta is asked for once it is whole.
       if (msg.part === 0 && msg.v > view.version) {
-        if (!this.#snapshotInProgress()) this.#askFor(msg.v, 0);
+        if (!this.#snapshotInProgress()) this.#news.askFor(msg.v, 0);
         else this.#newsDuring = Math.max(this.#newsDuring, msg.v);
       }
       return;
@@ -753,7 +655,7 @@ export class NodeSync {
       if (v && v.version > view.version) {
         this.#onView(v);
         // News that came while the snapshot did (older than the leader's version): asked now.
-        if (this.#newsDuring > v.version) this.#askFor(this.#newsDuring, 0);
+        if (this.#newsDuring > v.version) this.#news.askFor(this.#newsDuring, 0);
         this.#newsDuring = 0;
       }
     }

@@ -6,7 +6,7 @@ import {
   SNAPSHOT_WINDOW,
 } from "../../../lib/mesh/sync/protocol.ts";
 import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
-import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/node_sync.ts";
+import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/ask_again.ts";
 import { type PackedBody, unpackBody } from "../../../lib/mesh/sync/packed.ts";
 import { type Assembly, assembly, type Member, now } from "./member.ts";
 
@@ -68,7 +68,7 @@ export function fetchWindow(link: SyncLink, m: Member, part: number): void {
   link.send(m, { t: "fetch", h: m.version, v: m.snapV, part });
 }
 
-/** Says hello for news, and again while it does not come (as lib/mesh/sync/node_sync.ts). */
+/** Says hello for news, and again while it does not come (as lib/mesh/sync/ask_again.ts). */
 export function askFor(link: SyncLink, m: Member, v: number, pv: number): void {
   hello(link, m);
   m.askV = Math.max(m.askV, v);

@@ -42,7 +42,7 @@ import {
 } from "../../../lib/protocol/constants.ts";
 import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { PACKED } from "../../../lib/mesh/sync/packed.ts";
-import { byeWaitFor } from "../../../lib/mesh/sync/node_sync.ts";
+import { byeWaitFor } from "../../../lib/mesh/sync/bye.ts";
 import { Tunnel } from "./tunnel.ts";
 import { Member, type MemberState, now, type Sock } from "./member.ts";
 import {
@@ -580,7 +580,7 @@ export class Fleet {
 
   /**
    * Member `i` leaves: bye up to three times until the leader answers, within the wait a node
-   * in a mesh this size gives it (a second; 2 s at 10,000: lib/mesh/sync/node_sync.ts).
+   * in a mesh this size gives it (a second; 2 s at 10,000: lib/mesh/sync/bye.ts).
    */
   async leave(i: number): Promise<boolean> {
     const m = this.members[i];

@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { ASK_TRIES, AskAgain } from "./ask_again.ts";
+import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
+
+/** Asking over counted hellos; the versions held and whether it may go on are set by the test. */
+function harness(againMs = 1) {
+  const s = { hellos: 0, v: 1, pv: 0, live: true };
+  const ask = new AskAgain({
+    hello: () => s.hellos++,
+    version: () => s.v,
+    policyVersion: () => s.pv,
+    live: () => s.live,
+    againMs,
+  });
+  return { s, ask };
+}
+
+Deno.test("ask again: news told after an answer came is asked for again when its answer is lost", async () => {
+  // The first wait a real node has: the answer of the first ask comes well within it.
+  const { s, ask } = harness(1000);
+  try {
+    ask.askFor(2, 0);
+    s.v = 2;
+    // A second change while the first round of asking runs: its answer never comes.
+    ask.askFor(3, 0);
+    assert.equal(s.hellos, 2);
+    await eventually(() => Promise.resolve(s.hellos >= 3), HANG_GUARD_MS);
+    assert.equal(s.v, 2);
+  } finally {
+    ask.stop();
+  }
+});
+
+Deno.test("ask again: asked at most ASK_TRIES times more while nothing comes, then it ends", async () => {
+  const { s, ask } = harness();
+  ask.askFor(2, 0);
+  assert.equal(s.hellos, 1);
+  assert.ok(ask.asking);
+  assert.ok(await eventually(() => Promise.resolve(!ask.asking), HANG_GUARD_MS, 5));
+  assert.equal(s.hellos, 1 + ASK_TRIES);
+});
+
+Deno.test("ask again: what comes (view or policy) ends the asking; so does stopping", async () => {
+  for (const came of ["view", "policy", "stop"] as const) {
+    const { s, ask } = harness();
+    ask.askFor(2, 3);
+    if (came === "view") s.v = 2;
+    if (came === "policy") s.pv = 3;
+    if (came === "stop") ask.stop();
+    assert.ok(await eventually(() => Promise.resolve(!ask.asking), HANG_GUARD_MS, 5), came);
+    assert.equal(s.hellos, 1, came);
+  }
+});
