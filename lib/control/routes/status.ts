@@ -73,7 +73,8 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   // building one more at once (on a busy leader the turns are far apart: 7 MB built at once there
   // held the loop, and went out uncompressed, waiting for the socket to drain several times).
   // `/peers` and the dashboard's event streams read the same document (one build a period,
-  // however many clients), its text made once for all of them.
+  // however many clients), its text made once for all of them; `/peers` of a large document
+  // (some 6 MB at 10,000) goes gzipped too, compressed in slices once a document when first asked.
   type Bytes = Uint8Array<ArrayBuffer>;
   type Built = {
     at: number;
@@ -81,6 +82,7 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     body: Bytes | null;
     gzip: Bytes | null;
     peers: Bytes | null;
+    peersGzip: Promise<Bytes> | null;
   };
   let reuse: Built | null = null;
   let rebuilding: Promise<void> | null = null;
@@ -101,7 +103,7 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   const build = (): Built => {
     const at = performance.now();
     const doc = withMesh(agent.status(), opts.mesh?.() ?? null);
-    const built: Built = { at, doc, body: null, gzip: null, peers: null };
+    const built: Built = { at, doc, body: null, gzip: null, peers: null, peersGzip: null };
     reuse = doc.peers.length > LARGE_STATUS_PEERS ? built : null;
     if (reuse !== null) {
       gzipInSlices(bodyOf(built)).then((gzip) => built.gzip = gzip).catch(() => {/* plain */});
@@ -120,7 +122,7 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     const { body, peers } = statusBodyOf(doc.node, await peersJsonInSlices(doc.peers), mesh);
     if (doc.peers.length <= LARGE_STATUS_PEERS) return void (reuse = null);
     const gzip = await gzipInSlices(body);
-    reuse = { at, doc: withMesh(doc, mesh), body, gzip, peers };
+    reuse = { at, doc: withMesh(doc, mesh), body, gzip, peers, peersGzip: null };
   };
   // The document to answer with now: the large one kept, or one built now.
   const current = async (): Promise<Built> => {
@@ -149,7 +151,16 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     }
     return c.body(bodyOf(built), 200, vary);
   });
-  app.get("/peers", async (c) => c.body(peersOf(await current()), 200, json));
+  app.get("/peers", async (c) => {
+    const built = await current();
+    if (built !== reuse) return c.body(peersOf(built), 200, json);
+    const vary = { ...json, vary: "accept-encoding" };
+    if (acceptsGzip(c.req.header("accept-encoding") ?? null)) {
+      const gzip = await (built.peersGzip ??= gzipInSlices(peersOf(built))).catch(() => null);
+      if (gzip !== null) return c.body(gzip, 200, { ...vary, "content-encoding": "gzip" });
+    }
+    return c.body(peersOf(built), 200, vary);
+  });
   app.get("/peers/:key", (c) => {
     let key: string;
     try {
