@@ -86,6 +86,8 @@ export function makeNat(
     // Sessions on demand: a member that opened a relay session to us is made active.
     wake: (key) => ctx.activity.wake(key),
     ...(agent.proxy ? { proxiedVia: proxiedVia(agent.proxy) } : {}),
+    // Round trips through the tunnel: they see a stream stalled one way (mesh_routes.ts).
+    probesLost: (key) => agent.health.get(key)?.lostInARow ?? 0,
   });
   return { paths, routes };
 }

@@ -525,6 +525,10 @@ export class MeshServices {
    * @ignore internal: the mesh agent runs the service layer
    */
   viewChanged(before: MembershipView, after: MembershipView): void {
+    // With no subscription there is nothing to tell: not a set of every member's address for
+    // nothing at each change (a leader of thousands has many changes, and most nodes subscribe
+    // to nothing).
+    if (!this.#pubsub.tellsJoined) return;
     const old = new Set(before.members.map((m) => m.address));
     const joined = after.members
       .filter((m) => !old.has(m.address) && m.publicKey !== this.#d.publicKey)

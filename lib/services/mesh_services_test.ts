@@ -308,3 +308,33 @@ Deno.test("mesh services: a bye from a member with no service sends it no pings;
     await f.close();
   }
 });
+
+Deno.test("mesh services: a view change reads no member's address while this node subscribes to nothing", async () => {
+  const f = new Fixture();
+  try {
+    const a = f.add("a", "10.7.0.1");
+    // Views of 1,000 members whose addresses count their reads.
+    let reads = 0;
+    const viewOf = (n: number, version: number): MembershipView => ({
+      network: "10.7.0.0/16",
+      version,
+      members: Array.from({ length: n }, (_, i) => {
+        const m = member(`m${i}`, `10.7.${i >> 8}.${i & 255}`, { publicKey: `m${i}` });
+        const address = m.address;
+        return Object.defineProperty(m, "address", {
+          get: () => (reads++, address),
+          enumerable: true,
+        });
+      }),
+    });
+    a.viewChanged(viewOf(1000, 1), viewOf(1001, 2));
+    assert.equal(reads, 0, "no subscription: nobody to tell who joined");
+    // With a subscription, who joined is worked out (and told).
+    const sub = a.subscribe("status/*");
+    a.viewChanged(viewOf(1000, 3), viewOf(1001, 4));
+    assert.ok(reads >= 2001, `${reads} reads`);
+    sub.close();
+  } finally {
+    await f.close();
+  }
+});

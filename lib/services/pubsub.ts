@@ -327,9 +327,17 @@ export class PubSub {
     for (const a of to) this.#sendTo(a, bytes);
   }
 
+  /**
+   * Whether members that join are to be told of this node's subscriptions ({@link membersJoined}
+   * does nothing otherwise, so its caller need not work out who joined).
+   */
+  get tellsJoined(): boolean {
+    return this.table.hasLocal;
+  }
+
   /** Tells members that just joined this node's subscriptions. */
   membersJoined(addresses: string[]): void {
-    if (addresses.length && this.table.localEntries().length > 0) this.announce(addresses);
+    if (addresses.length && this.tellsJoined) this.announce(addresses);
   }
 
   /** Ends every subscription and stops; publishes awaiting acks end unacknowledged. */

@@ -78,6 +78,11 @@ export class SubscriptionTable {
     return true;
   }
 
+  /** Whether this node subscribes to anything (what {@link localEntries} would list, cheaply). */
+  get hasLocal(): boolean {
+    return this.#local.size > 0;
+  }
+
   /** The local subscriptions' distinct pattern and group pairs. */
   localEntries(): SubscriptionEntry[] {
     const out = new Map<string, SubscriptionEntry>();

@@ -142,6 +142,8 @@ export interface FleetBenchResult {
   };
   /** The simulator's own cost (it must not be the bottleneck). */
   simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
+  /** The machine's 1-minute load average when the run started and when it ended. */
+  load: { start: number; end: number };
 }
 
 /**
@@ -170,6 +172,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
   const n = opts.members;
   if (!Number.isInteger(n) || n < 2) throw new Error("--members must be an integer of 2 or more");
   const say = opts.progress ?? (() => {});
+  const loadStart = Deno.loadavg()[0];
   const churnSeconds = opts.churnSeconds ?? 20;
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
@@ -416,6 +419,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         rssMiB: simStats.rssMiB,
         drops: simStats.drops,
       },
+      load: { start: loadStart, end: Deno.loadavg()[0] },
     };
   } finally {
     active.delete(cleanup);
@@ -430,6 +434,7 @@ export function fleetRows(r: FleetBenchResult): Record<string, string | number>[
     members: r.members,
     store: r.store,
     hubs: r.hubs,
+    "in flight": r.concurrency,
     "joins/s": r.joinsPerSecond,
     "all joined s": r.joinSeconds,
     "remove p50/p99/max ms": `${c.remove.p50Ms}/${c.remove.p99Ms}/${c.remove.maxMs}`,
@@ -440,7 +445,46 @@ export function fleetRows(r: FleetBenchResult): Record<string, string | number>[
     "leader RSS MiB": r.leaderPeakRssMiB,
     "node list p50/p99 ms": `${r.nodeListP50Ms}/${r.nodeListP99Ms}`,
     "status p50/p99 ms": `${r.statusP50Ms}/${r.statusP99Ms}`,
+    // Figures taken on a busy machine are not comparable with a quiet one's: say which it was.
+    "load 1m start→end": `${r.load.start.toFixed(2)}→${r.load.end.toFixed(2)}`,
   }];
+}
+
+/** The scoped fleet of issue 47's targets: views scoped to this many hubs... */
+export const SCOPED_HUBS = 10;
+/** ...with this many joins in flight. */
+export const SCOPED_CONCURRENCY = 1024;
+
+/**
+ * The fleet runs of `deno task bench`: at each size (`sizes`, the `FLEET_SIZES` text `n,n,...`;
+ * default 1,000 and 3,000, and 10,000 with `fleet10k`), a full mesh with the generator's defaults
+ * (no policy, 64 joins in flight), then a scoped fleet (`--hubs 10 --concurrency 1024`). `hubs`
+ * (the `FLEET_HUBS` text) sets the scoped fleet's hubs; `0` leaves the scoped runs out.
+ */
+export function fleetPlan(
+  opts: { sizes?: string; hubs?: string; fleet10k?: boolean } = {},
+): FleetBenchOptions[] {
+  const sizes = opts.sizes === undefined
+    ? [1000, 3000, ...(opts.fleet10k ? [10_000] : [])]
+    : opts.sizes.split(",").map((t) => Number(t.trim()));
+  for (const n of sizes) {
+    if (!Number.isInteger(n) || n < 2) {
+      throw new Error(
+        `FLEET_SIZES: ${JSON.stringify(opts.sizes)}: sizes are integers of 2 or more`,
+      );
+    }
+  }
+  const hubs = opts.hubs === undefined ? SCOPED_HUBS : Number(opts.hubs);
+  if (opts.hubs?.trim() === "" || !Number.isInteger(hubs) || hubs < 0) {
+    throw new Error(`FLEET_HUBS: ${JSON.stringify(opts.hubs)}: an integer of 0 or more`);
+  }
+  return sizes.flatMap((members) => [
+    { members },
+    // A scoped fleet needs at least two members beyond its hubs (runFleetBench's check).
+    ...(hubs > 0 && hubs <= members - 2
+      ? [{ members, hubs, concurrency: SCOPED_CONCURRENCY }]
+      : []),
+  ]);
 }
 
 if (import.meta.main) {

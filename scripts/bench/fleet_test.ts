@@ -4,7 +4,7 @@
  * reached every member, the leader's figures read), not how fast: figures are for the bench.
  */
 import assert from "node:assert/strict";
-import { runFleetBench } from "./fleet.ts";
+import { fleetPlan, fleetRows, runFleetBench } from "./fleet.ts";
 import { SimProcess, startLeader } from "./fleet/leader.ts";
 
 Deno.test({
@@ -93,5 +93,53 @@ Deno.test({
     } finally {
       await sim.stop();
     }
+  },
+});
+
+Deno.test("fleet bench: deno task bench runs each size as a full mesh and as a scoped fleet", () => {
+  const full = (members: number) => ({ members });
+  const scoped = (members: number, hubs = 10) => ({ members, hubs, concurrency: 1024 });
+  assert.deepEqual(fleetPlan(), [full(1000), scoped(1000), full(3000), scoped(3000)]);
+  assert.deepEqual(fleetPlan({ fleet10k: true }).slice(4), [full(10_000), scoped(10_000)]);
+  assert.deepEqual(fleetPlan({ sizes: "300, 1000" }), [
+    full(300),
+    scoped(300),
+    full(1000),
+    scoped(1000),
+  ]);
+  assert.deepEqual(fleetPlan({ sizes: "300", hubs: "4" }), [full(300), scoped(300, 4)]);
+  // FLEET_HUBS=0: full meshes only; a fleet too small for its hubs gets no scoped run.
+  assert.deepEqual(fleetPlan({ sizes: "300,1000", hubs: "0" }), [full(300), full(1000)]);
+  assert.deepEqual(fleetPlan({ sizes: "11" }), [full(11)]);
+  for (const sizes of ["", "1000,x", "1", "1e3.5", "-5"]) {
+    assert.throws(() => fleetPlan({ sizes }), /FLEET_SIZES: .*integers of 2 or more/, sizes);
+  }
+  for (const hubs of ["", "x", "-1", "2.5"]) {
+    assert.throws(() => fleetPlan({ hubs }), /FLEET_HUBS: .*an integer of 0 or more/, hubs);
+  }
+});
+
+Deno.test({
+  name: "fleet bench: a scoped fleet's row says its hubs, joins in flight and the load average",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const r = await runFleetBench({
+      members: 20,
+      sockets: 4,
+      churnSeconds: 1,
+      hubs: 3,
+      concurrency: 1024,
+    });
+    assert.equal(r.hubs, 3);
+    assert.equal(r.concurrency, 1024);
+    // Every member but the removed hub heard each change.
+    assert.equal(r.changes.remove.members, 19);
+    assert.equal(r.changes.policy.members, 19);
+    for (const l of [r.load.start, r.load.end]) assert.ok(Number.isFinite(l) && l >= 0, String(l));
+    const [row] = fleetRows(r);
+    assert.equal(row.hubs, 3);
+    assert.equal(row["in flight"], 1024);
+    assert.match(String(row["load 1m start→end"]), /^\d+\.\d\d→\d+\.\d\d$/);
   },
 });

@@ -23,7 +23,7 @@ import { printLibs, runLibsBench } from "./libs.ts";
 import { runLeaderStoreBench } from "./leader_store.ts";
 import { runLeaderAgentBench, runLeaderCoreBench } from "./leader_core.ts";
 import { printMemberScale, runMemberScaleBench } from "./member_scale.ts";
-import { fleetRows, runFleetBench } from "./fleet.ts";
+import { fleetPlan, fleetRows, runFleetBench } from "./fleet.ts";
 import { runSegmentsBench } from "./segments.ts";
 import { printSoak, runSoakBench } from "./soak.ts";
 import { parseSoakArgs } from "./soak_stats.ts";
@@ -152,15 +152,22 @@ console.table(
 console.log(
   "## a fleet on one leader: a weft --leader process and N simulated members in another " +
     "process (real join, WireGuard and sync), N = 1,000 and 3,000 (`--fleet-10k`: 10,000 too; " +
-    "FLEET_SIZES=n,n,... to choose)",
+    "FLEET_SIZES=n,n,... to choose), each a full mesh (no policy, 64 joins in flight) and a " +
+    "scoped fleet (--hubs 10 --concurrency 1024; FLEET_HUBS=K for K hubs, 0 for none); the " +
+    "machine's load average beside each row",
 );
-const fleetSizes = Deno.env.get("FLEET_SIZES")?.split(",").map(Number) ??
-  [1000, 3000, ...(Deno.args.includes("--fleet-10k") ? [10_000] : [])];
-for (const members of fleetSizes) {
+for (
+  const run of fleetPlan({
+    sizes: Deno.env.get("FLEET_SIZES"),
+    hubs: Deno.env.get("FLEET_HUBS"),
+    fleet10k: Deno.args.includes("--fleet-10k"),
+  })
+) {
+  const kind = run.hubs ? `scoped to ${run.hubs} hubs` : "full mesh";
   try {
-    console.table(fleetRows(await runFleetBench({ members })));
+    console.table(fleetRows(await runFleetBench(run)));
   } catch (e) {
-    console.log(`N=${members}: failed: ${(e as Error).message.split("\n")[0]}`);
+    console.log(`N=${run.members}, ${kind}: failed: ${(e as Error).message.split("\n")[0]}`);
   }
 }
 

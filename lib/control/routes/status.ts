@@ -58,7 +58,16 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     }
     return c.body(cache.body(built), 200, vary);
   });
-  app.get("/peers", async (c) => c.body(cache.peers(await cache.current()), 200, json));
+  app.get("/peers", async (c) => {
+    const built = await cache.current();
+    if (!cache.isKept(built)) return c.body(cache.peers(built), 200, json);
+    const vary = { ...json, vary: "accept-encoding" };
+    if (acceptsGzip(c.req.header("accept-encoding") ?? null)) {
+      const gzip = await cache.peersGzip(built);
+      if (gzip !== null) return c.body(gzip, 200, { ...vary, "content-encoding": "gzip" });
+    }
+    return c.body(cache.peers(built), 200, vary);
+  });
   app.get("/peers/:key", (c) => {
     let key: string;
     try {

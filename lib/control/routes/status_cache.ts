@@ -12,7 +12,8 @@
  * building one more at once (on a busy leader the turns are far apart: 7 MB built at once there
  * held the loop, and went out uncompressed, waiting for the socket to drain several times).
  * `/peers` and the dashboard's event streams read the same document (one build a period, however
- * many clients), its text made once for all of them.
+ * many clients), its text made once for all of them; `/peers` of a large document (some 6 MB at
+ * 10,000) goes gzipped too, compressed in slices once a document when first asked.
  * @module
  */
 
@@ -59,6 +60,8 @@ export interface BuiltStatus {
   gzip: Bytes | null;
   /** The peers' part of its text, once made. */
   peers: Bytes | null;
+  /** The peers' part gzipped, once asked for (only a kept document's). */
+  peersGzip: Promise<Bytes> | null;
 }
 
 const withMesh = (doc: ReturnType<Agent["status"]>, mesh: MeshStatus | null): StatusDoc =>
@@ -107,6 +110,11 @@ export class StatusCache {
     return b.peers ??= this.#enc.encode(JSON.stringify(b.doc.peers));
   }
 
+  /** The peers' part gzipped, compressed in slices once a document (null if that failed). */
+  peersGzip(b: BuiltStatus): Promise<Bytes | null> {
+    return (b.peersGzip ??= gzipInSlices(this.peers(b))).catch(() => null);
+  }
+
   /** The document to answer with now: the large one kept, or one built now. */
   async current(): Promise<BuiltStatus> {
     const age = () => this.#reuse === null ? Infinity : this.#now() - this.#reuse.at;
@@ -128,7 +136,7 @@ export class StatusCache {
   #build(): BuiltStatus {
     const at = this.#now();
     const doc = withMesh(this.#agent.status(), this.#mesh?.() ?? null);
-    const built: BuiltStatus = { at, doc, body: null, gzip: null, peers: null };
+    const built: BuiltStatus = { at, doc, body: null, gzip: null, peers: null, peersGzip: null };
     this.#reuse = doc.peers.length > LARGE_STATUS_PEERS ? built : null;
     if (this.#reuse !== null) {
       gzipInSlices(this.body(built)).then((gzip) => built.gzip = gzip).catch(() => {/* plain */});
@@ -149,6 +157,6 @@ export class StatusCache {
     const { body, peers } = statusBodyOf(doc.node, await peersJsonInSlices(doc.peers), mesh);
     if (doc.peers.length <= LARGE_STATUS_PEERS) return void (this.#reuse = null);
     const gzip = await gzipInSlices(body);
-    this.#reuse = { at, doc: withMesh(doc, mesh), body, gzip, peers };
+    this.#reuse = { at, doc: withMesh(doc, mesh), body, gzip, peers, peersGzip: null };
   }
 }

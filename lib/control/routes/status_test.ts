@@ -233,6 +233,45 @@ Deno.test("status routes: a large /status goes gzipped to a client that accepts 
   assert.equal(builds, 2);
 });
 
+Deno.test("status routes: a large /peers goes gzipped to a client that accepts it, a small one plain", async () => {
+  const peersOf = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ publicKey: `key-${i}`, endpoint: `192.0.2.1:${i}` }));
+  const appOf = (peers: object[]) => {
+    const agent = {
+      ...fakeAgent().agent,
+      status: () => ({ node: { name: "me" }, peers }),
+    } as unknown as Parameters<typeof statusRoutes>[0];
+    return new Hono().route("/", statusRoutes(agent));
+  };
+  const large = peersOf(LARGE_STATUS_PEERS + 1);
+  const app = appOf(large);
+  const get = (encoding?: string) =>
+    app.request("/peers", { headers: encoding ? { "accept-encoding": encoding } : {} });
+  const plain = await (await get()).text();
+  assert.deepEqual(JSON.parse(plain), large);
+  const res = await get("gzip, deflate, br");
+  assert.equal(res.headers.get("content-encoding"), "gzip");
+  assert.equal(res.headers.get("vary"), "accept-encoding");
+  const zipped = new Uint8Array(await res.arrayBuffer());
+  assert.ok(zipped.length < plain.length / 2, `${zipped.length} bytes gzipped of ${plain.length}`);
+  assert.equal(new TextDecoder().decode(gunzipSync(zipped)), plain);
+  // Compressed once for the document: the next client gets the same bytes.
+  const again = new Uint8Array(await (await get("gzip")).arrayBuffer());
+  assert.deepEqual(again, zipped);
+  // Not to a client that does not ask for it, or refuses it.
+  for (const encoding of [undefined, "identity", "gzip;q=0", "br"]) {
+    const r = await get(encoding);
+    assert.equal(r.headers.get("content-encoding"), null, String(encoding));
+    assert.equal(await r.text(), plain);
+  }
+  // A small list is plain whatever the client takes (not worth the compressing).
+  const small = await appOf(peersOf(3)).request("/peers", {
+    headers: { "accept-encoding": "gzip" },
+  });
+  assert.equal(small.headers.get("content-encoding"), null);
+  assert.deepEqual(await small.json(), peersOf(3));
+});
+
 /** The data of the first `status` event on a dashboard stream. */
 async function firstStatusEvent(body: ReadableStream<Uint8Array>): Promise<unknown> {
   const reader = body.getReader();

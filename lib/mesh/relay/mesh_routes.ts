@@ -18,7 +18,10 @@
  * relayed peers' through it) is followed by a handshake to the relay (at most one each
  * {@link STALL_MS}), and one left unanswered that long counts as the relay's session stalled:
  * marked failed, and its own route chosen anew (TCP that stopped getting through moves to the
- * WebSocket).
+ * WebSocket). A stream can also stall one way only (a site that starts dropping framed TCP going
+ * out still lets the peer's packets in, so nothing looks quiet): a peer on a stream whose health
+ * probes, round trips through the tunnel, go unanswered {@link STREAM_PROBES_LOST} times in a row
+ * counts as not working either.
  * @module
  */
 
@@ -91,7 +94,19 @@ export interface MeshRoutesDeps {
   proxiedVia?: (ep: Endpoint) => string | null;
   /** The clock and the timer of the looks (tests); default `performance.now` and `setInterval`. */
   clock?: RoutesClock;
+  /**
+   * The in-tunnel health probes to a peer lost in a row now (lib/health): each is a round trip,
+   * so they see a stream that stalled one way, which the peer's packets still coming in hide from
+   * the session's counters. Absent: none lost.
+   */
+  probesLost?: (publicKey: string) => number;
 }
+
+/**
+ * Health probes lost in a row that make a peer reached over a stream count as not working (the
+ * health tracker's own count for down).
+ */
+export const STREAM_PROBES_LOST = 3;
 
 /** Monotonic ms, and a timer calling `fn` every `ms` that the returned function stops. */
 export interface RoutesClock {
@@ -409,7 +424,7 @@ export class MeshRoutes {
     }
     // Reached over UDP, missed pings say it is gone before the session's counters can.
     const missing = udp && info.direct !== null && info.direct.misses >= 2;
-    if (info.works && !missing && !this.#stalled(key, now)) {
+    if (info.works && !missing && !this.#stalled(key, now) && !this.#streamLost(key)) {
       r.worked = true;
       r.failed = false;
       const rtt = routeOf(ep) === "tcp"
@@ -436,6 +451,17 @@ export class MeshRoutes {
     return r !== undefined && now - r.askedAt >= STALL_MS;
   }
 
+  /**
+   * The peer is reached over a stream and its health probes went unanswered
+   * {@link STREAM_PROBES_LOST} times in a row: the stream does not get our packets there, whatever
+   * comes back on it (a site that starts dropping framed TCP going out still lets the peer's in).
+   */
+  #streamLost(key: string): boolean {
+    const ep = this.#d.device.peer(key)?.endpoint ?? null;
+    return ep !== null && isStreamEndpoint(ep) &&
+      (this.#d.probesLost?.(key) ?? 0) >= STREAM_PROBES_LOST;
+  }
+
   #route(key: string, p: PeerEntry, now: number): void {
     const d = this.#d;
     const info = d.paths.info(key);
@@ -459,7 +485,7 @@ export class MeshRoutes {
     const tcp = this.#tcpOf(m);
     const ws = this.#tcpOf(m, "ws");
     const relaysKnown = this.#relaysFor(key).length > 0;
-    const works = info.works && !this.#stalled(key, now);
+    const works = info.works && !this.#stalled(key, now) && !this.#streamLost(key);
     const decision = p.route.decide({
       now,
       current,

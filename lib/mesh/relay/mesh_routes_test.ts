@@ -175,10 +175,11 @@ function member(name: string, publicKey: string, address: string, extra: Partial
 /**
  * A member on TCP to the leader, relaying through it to n2 only: the leader's own session
  * carries nothing. `answer` says what the leader does: nothing over TCP (the site's firewall
- * dropped the flow, and lets only HTTP through: its WebSocket answers), answer handshakes, or
- * forward n2's replies.
+ * dropped the flow, and lets only HTTP through: its WebSocket answers), the same one way only
+ * (the leader's and n2's own packets still come in, the health probes to the leader go
+ * unanswered), answer handshakes, or forward n2's replies.
  */
-function relayedOnly(answer: "tcp-dropped" | "handshakes" | "replies") {
+function relayedOnly(answer: "tcp-dropped" | "tcp-one-way" | "handshakes" | "replies") {
   let now = 0;
   let tick = () => {};
   const peers = new Map<string, {
@@ -231,7 +232,10 @@ function relayedOnly(answer: "tcp-dropped" | "handshakes" | "replies") {
     closePeer: () => [],
   } as unknown as RelayClient;
   const channel = { listen: () => () => {}, send: () => {} } as unknown as ControlPort;
+  // Health probes to the leader lost in a row: one each 2 s while TCP is stalled one way.
+  let lost = 0;
   const routes = new MeshRoutes({
+    probesLost: (k) => k === LEADER ? lost : 0,
     device,
     paths,
     client,
@@ -267,6 +271,13 @@ function relayedOnly(answer: "tcp-dropped" | "handshakes" | "replies") {
       n2.txPackets += 10;
       n2.txBytes += 10 * 1_200;
       if (answer === "replies") n2.rxPackets += 10;
+      if (answer === "tcp-one-way") {
+        // Ours to the leader are dropped; the leader's and n2's own packets still come in.
+        peers.get(LEADER)!.counters.rxPackets += 1;
+        n2.rxPackets += 1;
+        const ws = peers.get(LEADER)!.endpoint?.proto === "ws";
+        if (t % 2_000 === 0) lost = ws ? 0 : lost + 1;
+      }
       for (const e of pending.splice(0)) for (const fn of listeners) fn(e);
       now += 500;
       tick();
@@ -283,6 +294,18 @@ Deno.test("mesh routes: relayed traffic only, over TCP the leader stopped answer
   f.run(8_000);
   assert.equal(f.leaderAt(), "ws://203.0.113.1:51821", "the leader's route left the stalled TCP");
   assert.deepEqual(f.failed, [LEADER], "the relay was marked failed once");
+  f.routes.close();
+});
+
+Deno.test("mesh routes: over TCP stalled one way (packets still come in), probes lost: to its WebSocket", () => {
+  const f = relayedOnly("tcp-one-way");
+  f.run(4_000);
+  assert.equal(f.leaderAt(), "tcp://203.0.113.1:51821", "two probes lost: not yet");
+  f.run(4_000);
+  assert.equal(f.leaderAt(), "ws://203.0.113.1:51821", "the leader's route left the stalled TCP");
+  assert.deepEqual(f.failed, [LEADER], "the relay was marked failed once");
+  f.run(10_000);
+  assert.equal(f.leaderAt(), "ws://203.0.113.1:51821", "and stays on the WebSocket");
   f.routes.close();
 });
 
