@@ -1,5 +1,5 @@
 /**
- * The one's complement sum of a range of 32-bit words in WebAssembly SIMD, for buffers that are a
+ * The one's complement sum of a range of 32-bit words in WebAssembly SIMD, for buffers in a
  * WebAssembly memory ({@link simdChecksumBuffer}): 16 bytes a step, about a quarter of the CPU of
  * the JavaScript word loop, where the TUN offload paths spend their checksums (every segment cut
  * from a TSO read, every segment checked before coalescing). `checksumAdd` (./checksum.ts) uses
@@ -79,38 +79,72 @@ const MODULE = new Uint8Array([
   ...section(10, [1, ...leb(BODY.length), ...BODY]),
 ]);
 
-/** The sum of `n` bytes (a multiple of 16) from byte `p` of one memory, folded to 16 bits. */
+/** The sum of `n` bytes (a multiple of 16) from byte `p` of the pool, folded to 16 bits. */
 export type SimdSum = (p: number, n: number) => number;
 
-let compiled: WebAssembly.Module | null | undefined;
-/** Each SIMD buffer's sum; a buffer's entry goes with it. */
-const sums = new WeakMap<ArrayBufferLike, SimdSum>();
+/**
+ * The pool's size: every SIMD buffer of a process is a range of one WebAssembly memory with one
+ * instance, so `checksumAdd` always calls the same function (a call site that sees two wasm
+ * functions goes through V8's generic wrapper, which allocates on every call). An agent's TUN
+ * arena at MTU 1,420 is under half a megabyte; pages the arenas never touch take no memory.
+ */
+const POOL_BYTES = 16 << 20;
+/** Ranges are handed out in multiples of this (a cache line). */
+const ALIGN = 64;
 
-function module(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    compiled = LITTLE_ENDIAN && typeof WebAssembly === "object" && WebAssembly.validate(MODULE)
-      ? new WebAssembly.Module(MODULE)
-      : null;
+interface Pool {
+  buffer: ArrayBufferLike;
+  sum: SimdSum;
+  /** The ranges in use, by start. */
+  used: { start: number; end: number }[];
+}
+
+let pool: Pool | null | undefined;
+/** Returns a buffer's range to the pool once the buffer is gone. */
+const release = new FinalizationRegistry<{ start: number; end: number }>((range) => {
+  if (pool) pool.used.splice(pool.used.indexOf(range), 1);
+});
+
+function thePool(): Pool | null {
+  if (pool === undefined) {
+    pool = null;
+    if (LITTLE_ENDIAN && typeof WebAssembly === "object" && WebAssembly.validate(MODULE)) {
+      const pages = POOL_BYTES / 65536;
+      const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE), { m: { mem } });
+      pool = { buffer: mem.buffer, sum: instance.exports.sum as SimdSum, used: [] };
+    }
   }
-  return compiled;
+  return pool ?? null;
 }
 
 /**
- * A zeroed buffer of `bytes` (rounded up to 64 KiB) whose checksums `checksumAdd` computes in
- * SIMD: a WebAssembly memory that never grows, so its bytes stay where they are (FFI calls may
- * keep its address). A plain buffer where WebAssembly SIMD is not available.
+ * A zeroed buffer of `bytes` whose checksums `checksumAdd` computes in SIMD: a range of the
+ * process's one WebAssembly memory, which never grows, so its bytes stay where they are (FFI calls
+ * may keep its address); the range goes back to the pool when the buffer is collected. A plain
+ * buffer where WebAssembly SIMD is not available or the pool has no room.
  */
 export function simdChecksumBuffer(bytes: number): Uint8Array {
-  const mod = module();
-  if (mod === null) return new Uint8Array(bytes);
-  const pages = Math.max(1, Math.ceil(bytes / 65536));
-  const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  const instance = new WebAssembly.Instance(mod, { m: { mem } });
-  sums.set(mem.buffer, instance.exports.sum as SimdSum);
-  return new Uint8Array(mem.buffer, 0, bytes);
+  const p = thePool();
+  if (p === null) return new Uint8Array(bytes);
+  const size = Math.ceil(Math.max(bytes, 1) / ALIGN) * ALIGN;
+  // First fit between the ranges in use.
+  let at = 0;
+  let i = 0;
+  for (; i < p.used.length; i++) {
+    if (p.used[i].start - at >= size) break;
+    at = p.used[i].end;
+  }
+  if (i === p.used.length && POOL_BYTES - at < size) return new Uint8Array(bytes);
+  const range = { start: at, end: at + size };
+  p.used.splice(i, 0, range);
+  const view = new Uint8Array(p.buffer, at, bytes);
+  view.fill(0); // a range may have been another buffer's
+  release.register(view, range);
+  return view;
 }
 
-/** The SIMD sum of `buffer` when it came from {@link simdChecksumBuffer}, else null. */
+/** The SIMD sum when `buffer` is the pool's (a {@link simdChecksumBuffer}'s), else null. */
 export function simdSumOf(buffer: ArrayBufferLike): SimdSum | null {
-  return sums.get(buffer) ?? null;
+  return pool && pool.buffer === buffer ? pool.sum : null;
 }

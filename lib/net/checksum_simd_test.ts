@@ -14,18 +14,25 @@ function fillRandom(b: Uint8Array): Uint8Array {
   return b;
 }
 
-Deno.test("checksum_simd: a SIMD buffer is a WebAssembly memory with its own sum, zeroed", () => {
+Deno.test("checksum_simd: SIMD buffers are zeroed ranges of one WebAssembly memory, apart", () => {
   const buf = simdChecksumBuffer(100_000);
   assert.equal(buf.length, 100_000);
   assert.ok(buf.buffer.byteLength >= 100_000 && buf.buffer.byteLength % 65536 === 0);
   assert.notEqual(simdSumOf(buf.buffer), null, "this runtime has WebAssembly SIMD");
   assert.equal(simdSumOf(new ArrayBuffer(64)), null, "a plain buffer has none");
   assert.ok(buf.every((b) => b === 0));
-  // Two buffers, two memories: a sum reads its own.
   const other = simdChecksumBuffer(64);
+  assert.equal(other.buffer, buf.buffer, "one memory, so one function sums them all");
+  assert.ok(
+    other.byteOffset >= buf.byteOffset + buf.length || other.byteOffset + 64 <= buf.byteOffset,
+    "the ranges do not overlap",
+  );
   other.fill(0xff);
   assert.equal(checksumAdd(buf, 0, 64), 0);
   assert.equal(checksumAdd(other, 0, 64), 0xffff);
+  const huge = simdChecksumBuffer(64 << 20);
+  assert.equal(simdSumOf(huge.buffer), null, "past the pool's room: a plain buffer");
+  assert.equal(huge.length, 64 << 20);
 });
 
 Deno.test("checksum_simd: checksumAdd over a SIMD buffer equals the byte loop at every alignment and length", () => {
@@ -52,6 +59,7 @@ Deno.test("checksum_simd: checksumAdd over a SIMD buffer equals the byte loop at
 
 Deno.test("checksum_simd: all-ones and all-zero ranges fold as the JavaScript loop does", () => {
   const buf = simdChecksumBuffer(1 << 20);
+  assert.notEqual(simdSumOf(buf.buffer), null);
   assert.equal(checksumAdd(buf, 0, 65536), 0);
   buf.fill(0xff);
   assert.equal(checksumAdd(buf, 0, 65536), 0xffff);
