@@ -118,7 +118,8 @@ interface Pool {
 let pool: Pool | null | undefined;
 /** Returns a buffer's range to the pool once the buffer is gone. */
 const release = new FinalizationRegistry<{ start: number; end: number }>((range) => {
-  if (pool) pool.used.splice(pool.used.indexOf(range), 1);
+  const i = pool ? pool.used.indexOf(range) : -1;
+  if (i >= 0) pool!.used.splice(i, 1);
 });
 
 function thePool(): Pool | null {
