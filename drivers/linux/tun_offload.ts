@@ -22,6 +22,7 @@ import type { PacketSink } from "../../lib/io/driver.ts";
 import type { TunOffloadStats } from "../../lib/io/stats.ts";
 import { ROLE_HEAD, ROLE_SINGLE, TcpCoalescer } from "./gro_coalesce.ts";
 import { completeChecksum, GsoSplitter, MAX_IP_PACKET } from "./gso_split.ts";
+import { simdChecksumBuffer } from "../../lib/net/checksum.ts";
 import {
   decodeVnetHeader,
   GSO_ECN,
@@ -135,7 +136,8 @@ export class TunOffload {
     const ringBase = this.#outOffset + align8(RX_SIZE);
     const jumboBase = ringBase + ring * ringSlot;
     const queueBase = jumboBase + align8(MAX_IP_PACKET);
-    this.arena = new Uint8Array(new ArrayBuffer(queueBase + queue * this.#queueSlot));
+    // A WebAssembly memory: the checksums of cutting and coalescing run in SIMD there.
+    this.arena = simdChecksumBuffer(queueBase + queue * this.#queueSlot);
     this.#ringOffs = new Int32Array(ring);
     this.#ringLens = new Int32Array(ring);
     this.#ringViews = [];

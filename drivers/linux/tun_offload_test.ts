@@ -11,6 +11,7 @@ import {
   VNET_HDR_LEN,
 } from "./vnet.ts";
 import type { PacketSink } from "../../lib/io/driver.ts";
+import { simdSumOf } from "../../lib/net/checksum_simd.ts";
 import { buildPacket, checksumsValid, randomBytes, refPseudo } from "../testing/ip_packets.ts";
 
 const MTU = 1420;
@@ -342,4 +343,14 @@ Deno.test("writes: a reservation not committed is dropped by reserve, write and 
   off.commit(udp(30).length);
   off.flush();
   assert.deepEqual(emitted.at(-1)!.packet, udp(30));
+});
+
+Deno.test("tun offload: the arena is a SIMD checksum buffer, so cutting and coalescing sum in SIMD", () => {
+  const a = setup().off;
+  const b = setup().off;
+  assert.notEqual(simdSumOf(a.arena.buffer), null, "the arena is in the SIMD pool");
+  assert.equal(a.arena.buffer, b.arena.buffer, "one memory for every arena: one call target");
+  const overlap = a.arena.byteOffset < b.arena.byteOffset + b.arena.length &&
+    b.arena.byteOffset < a.arena.byteOffset + a.arena.length;
+  assert.ok(!overlap, "two arenas never share bytes");
 });

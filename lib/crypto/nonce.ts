@@ -12,11 +12,20 @@ const TWO32 = 0x1_0000_0000;
 /** A reusable nonce buffer plus a writer that fills in a counter without allocating. */
 export class NonceBuffer {
   /** The 12 nonce bytes; the first four stay zero for WireGuard. */
-  readonly bytes: Uint8Array = new Uint8Array(12);
-  readonly #view: DataView = new DataView(this.bytes.buffer);
+  readonly bytes: Uint8Array;
+  readonly #view: DataView;
+
+  /** Over `bytes` (12 of them, zero), or 12 bytes of its own. */
+  constructor(bytes: Uint8Array = new Uint8Array(12)) {
+    if (bytes.length !== 12) throw new RangeError("a nonce buffer is 12 bytes");
+    this.bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, 12);
+  }
 
   /** Writes `counter` (0 ≤ counter ≤ 2^53 - 1) as little-endian 64 bits at offset 4. */
   set(counter: number): Uint8Array {
+    // The first four too: bytes shared with a key's explicit-nonce calls may hold others.
+    this.#view.setUint32(0, 0, true);
     // `>>> 0` keeps the low 32 bits even above 2^32, where bitwise ops would otherwise truncate.
     this.#view.setUint32(4, counter >>> 0, true);
     this.#view.setUint32(8, Math.floor(counter / TWO32), true);

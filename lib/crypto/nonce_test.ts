@@ -57,3 +57,14 @@ Deno.test("nonce: a CounterNonceKey seals and opens with its counter's nonce", (
   assert.equal(k.open(10, b, b), false);
   assert.deepEqual(seen, [reference(2 ** 32 + 5), reference(9), reference(10)]);
 });
+
+Deno.test("nonce: a NonceBuffer over given bytes writes all twelve there and nowhere else", () => {
+  const backing = new Uint8Array(32).fill(0xaa);
+  const n = new NonceBuffer(backing.subarray(8, 20));
+  assert.equal(n.bytes.buffer, backing.buffer, "the given bytes, not a copy");
+  assert.equal(n.set(0x0102_0304), n.bytes);
+  assert.deepEqual(backing.subarray(8, 20), reference(0x0102_0304), "the first four zeroed too");
+  assert.ok(backing.subarray(0, 8).every((b) => b === 0xaa), "nothing before");
+  assert.ok(backing.subarray(20).every((b) => b === 0xaa), "nothing after");
+  assert.throws(() => new NonceBuffer(new Uint8Array(11)), RangeError);
+});

@@ -135,6 +135,30 @@ Deno.test("openssl: seals and opens like libsodium for every length to 1500, in 
   b.destroy();
 });
 
+Deno.test("openssl: explicit nonces and counters share the key's nonce memory without mixing", () => {
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const a = openssl!.aead.key(raw);
+  const b = sodium!.aead.key(raw);
+  const pt = crypto.getRandomValues(new Uint8Array(1420));
+  const ours = new Uint8Array(1436);
+  const theirs = new Uint8Array(1436);
+  // An explicit nonce whose first four bytes are not WireGuard's zeros, then the counter form:
+  // the counter's nonce must not keep them.
+  const explicit = Uint8Array.of(7, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47);
+  a.sealWithNonce(explicit, pt, ours);
+  b.sealWithNonce(explicit, pt, theirs);
+  assert.deepEqual(ours, theirs, "explicit");
+  a.seal(9, pt, ours);
+  b.seal(9, pt, theirs);
+  assert.deepEqual(ours, theirs, "counter after an explicit nonce");
+  assert.ok(a.openWithNonce(explicit, theirs, new Uint8Array(1420)) === false, "not that nonce");
+  const out = new Uint8Array(1420);
+  assert.ok(a.open(9, theirs, out), "counter after an explicit open");
+  assert.deepEqual(out, pt);
+  a.destroy();
+  b.destroy();
+});
+
 Deno.test("openssl: X25519 agrees with libsodium", () => {
   for (let i = 0; i < 20; i++) {
     const x = openssl!.dh.generatePrivate();
