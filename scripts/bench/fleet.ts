@@ -15,8 +15,12 @@
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
  *     [--profile DIR] [--hubs K] [--concurrency C] [--leader-v8-flags FLAG,FLAG]
+ *     [--leader-env NAME=VALUE,NAME=VALUE]
  *
  * `--concurrency C` sets the joins unanswered at once (default 64).
+ * `--leader-env` starts the leader with these environment variables too (the simulator and
+ * this process without them): `DENO_TOKIO_EVENT_INTERVAL=N`, say, for how often its event loop
+ * takes its sockets' readiness while busy (docs/performance.md, "Where a request waits at 10,000").
  * `--leader-v8-flags` starts the leader with these V8 flags instead of weft's own
  * (lib/agent/jit.ts; empty: V8's defaults).
  * `--hubs K` puts a policy in force before the joins that lets every member reach the first K
@@ -66,6 +70,8 @@ export interface FleetBenchOptions {
   concurrency?: number;
   /** V8 flags for the leader instead of weft's own (empty: V8's defaults). */
   leaderV8Flags?: string[];
+  /** Environment variables for the leader alone. */
+  leaderEnv?: Record<string, string>;
 }
 
 /** One change's arrival at every member. */
@@ -193,6 +199,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       cidr: opts.cidr,
       inspect,
       v8Flags: opts.leaderV8Flags,
+      env: opts.leaderEnv,
     });
     cleanups.push(() => leader.stop());
     const profiler = inspect ? await LeaderProfiler.connect(inspect, opts.profileDir!) : null;
@@ -493,6 +500,17 @@ if (import.meta.main) {
     return i >= 0 ? Deno.args[i + 1] : undefined;
   };
   const json = Deno.args.includes("--json");
+  // `NAME=VALUE,NAME=VALUE`, each NAME a shell-style name.
+  const leaderEnvArg = (text: string | undefined): Record<string, string> | undefined => {
+    if (text === undefined) return undefined;
+    const env: Record<string, string> = {};
+    for (const item of text.split(",").filter((x) => x !== "")) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(item);
+      if (!m) throw new Error(`--leader-env: want NAME=VALUE, not "${item}"`);
+      env[m[1]] = m[2];
+    }
+    return env;
+  };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
       for (const c of active) await c();
@@ -510,6 +528,7 @@ if (import.meta.main) {
       hubs: arg("hubs") ? Number(arg("hubs")) : undefined,
       concurrency: arg("concurrency") ? Number(arg("concurrency")) : undefined,
       leaderV8Flags: arg("leader-v8-flags")?.split(",").filter((f) => f !== ""),
+      leaderEnv: leaderEnvArg(arg("leader-env")),
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

@@ -50,10 +50,11 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   const cache = new StatusCache(agent, opts.mesh);
   const json = { "content-type": "application/json" };
   app.get("/status", async (c) => {
-    const built = await cache.current();
+    const gzip = acceptsGzip(c.req.header("accept-encoding") ?? null);
+    const built = await cache.current(gzip);
     if (!cache.isKept(built)) return c.body(cache.body(built), 200, json);
     const vary = { ...json, vary: "accept-encoding" };
-    if (built.gzip !== null && acceptsGzip(c.req.header("accept-encoding") ?? null)) {
+    if (built.gzip !== null && gzip) {
       return c.body(built.gzip, 200, { ...vary, "content-encoding": "gzip" });
     }
     return c.body(cache.body(built), 200, vary);

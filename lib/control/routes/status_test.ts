@@ -272,6 +272,42 @@ Deno.test("status routes: a large /peers goes gzipped to a client that accepts i
   assert.deepEqual(await small.json(), peersOf(3));
 });
 
+Deno.test("status routes: a large /status built while a gzip client waits goes to it gzipped at once", async () => {
+  let builds = 0;
+  const peers = Array.from(
+    { length: LARGE_STATUS_PEERS + 1 },
+    (_, i) => ({ publicKey: `key-${i}`, endpoint: `192.0.2.1:${i}`, health: "up" }),
+  );
+  const agent = {
+    ...fakeAgent().agent,
+    status: () => ({ node: { name: `build${++builds}` }, peers }),
+  } as unknown as Parameters<typeof statusRoutes>[0];
+  const app = new Hono().route("/", statusRoutes(agent));
+  const get = (encoding?: string) =>
+    app.request("/status", { headers: encoding ? { "accept-encoding": encoding } : {} });
+  // The first request has it built while it waits: gzipped for it, not the whole text plain
+  // (several writes of megabytes, each waiting for the socket, on a busy leader).
+  const res = await get("gzip, br");
+  assert.equal(res.headers.get("content-encoding"), "gzip", "the first answer is gzipped");
+  assert.equal(res.headers.get("vary"), "accept-encoding");
+  const text = new TextDecoder().decode(gunzipSync(new Uint8Array(await res.arrayBuffer())));
+  assert.equal(JSON.parse(text).node.name, "build1");
+  // The same document, plain, to a client that does not take gzip; no second build.
+  const plain = await get();
+  assert.equal(plain.headers.get("content-encoding"), null);
+  assert.equal(await plain.text(), text);
+  assert.equal(builds, 1);
+  // Past LARGE_STATUS_STALE_MS with no build under way: built while the request waits, gzipped.
+  await new Promise((r) => setTimeout(r, LARGE_STATUS_STALE_MS + 50));
+  const again = await get("gzip");
+  assert.equal(again.headers.get("content-encoding"), "gzip");
+  const next = JSON.parse(
+    new TextDecoder().decode(gunzipSync(new Uint8Array(await again.arrayBuffer()))),
+  );
+  assert.equal(next.node.name, "build2");
+  assert.equal(builds, 2);
+});
+
 /** The data of the first `status` event on a dashboard stream. */
 async function firstStatusEvent(body: ReadableStream<Uint8Array>): Promise<unknown> {
   const reader = body.getReader();

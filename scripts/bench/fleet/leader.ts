@@ -58,10 +58,17 @@ const API_TIMEOUT_MS = 60_000;
 /**
  * Starts `weft --leader` on loopback; `store`: its `--store` URL, if any; `inspect`: a
  * `127.0.0.1:PORT` for its V8 inspector (to profile it: ./profile.ts), under `deno run` only;
- * `v8Flags`: these V8 flags instead of weft's own, under `deno run` only.
+ * `v8Flags`: these V8 flags instead of weft's own, under `deno run` only; `env`: environment
+ * variables for it alone (added to this process's).
  */
 export async function startLeader(
-  opts: { store?: string; cidr?: string; inspect?: string; v8Flags?: readonly string[] } = {},
+  opts: {
+    store?: string;
+    cidr?: string;
+    inspect?: string;
+    v8Flags?: readonly string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Leader> {
   const dir = await Deno.makeTempDir({ prefix: "weft-fleet-leader-" });
   const port = freeLoopbackPort();
@@ -100,6 +107,7 @@ export async function startLeader(
   ];
   const child = new Deno.Command(cmd, {
     args,
+    ...(opts.env ? { env: opts.env } : {}),
     stdin: "null",
     stdout: "null",
     stderr: "piped",
