@@ -195,13 +195,16 @@ export class PathsProfile {
       let u = 0, s = 0;
       const rows: string[] = [];
       for (const [tid, x] of t1.get(h)!) {
-        const y = a.get(tid) ?? { utime: 0, stime: 0 };
+        const y = a.get(tid) ?? { utime: 0, stime: 0, voluntary: 0, involuntary: 0 };
         const du = (x.utime - y.utime) / HZ, ds = (x.stime - y.stime) / HZ;
         u += du;
         s += ds;
         if (du + ds > 0) {
+          const waits = ((x.voluntary - y.voluntary) / gb).toFixed(0);
+          const preempted = ((x.involuntary - y.involuntary) / gb).toFixed(0);
           rows.push(
-            `    ${x.name} (${tid}): user ${(du / gb).toFixed(2)} sys ${(ds / gb).toFixed(2)}`,
+            `    ${x.name} (${tid}): user ${(du / gb).toFixed(2)} sys ${(ds / gb).toFixed(2)}, ` +
+              `switches per GB: ${waits} waits, ${preempted} preempted`,
           );
         }
       }
