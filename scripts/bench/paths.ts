@@ -32,8 +32,9 @@
  *   deno run -A --unstable-net scripts/bench/paths.ts [--seconds S] [--rounds N]
  *
  * `PATHS_BENCH_PROFILE=DIR` writes each row's profile there (scripts/bench/paths_profile.ts:
- * per-thread CPU per GB, batch and relay counters, the namespaces' UDP drops; with
- * `PATHS_BENCH_PERF=1` a `perf record` of each agent).
+ * per-thread CPU per GB and context switches, batch and relay counters, the namespaces' UDP
+ * drops, the machine's idle time, the inner TCP's window; with `PATHS_BENCH_PERF=1` a
+ * `perf record` of each agent).
  *
  * `PATHS_BENCH_DEBUG=1` prints the sender's view of the receiver before and after each pair, and
  * both ends' log lines about paths, relays and TCP while it was measured.
@@ -421,6 +422,7 @@ async function measure(
   let endCpu = 0;
   let d0: Map<string, number> | null = null;
   let d1: Map<string, number> | null = null;
+  let profile: PathsProfile | null = null;
   try {
     await eventually(
       async () => (await m.lab.exec(p.to, "ss", "-ltn")).stdout.includes(":5201 "),
@@ -430,7 +432,7 @@ async function measure(
     d0 = await drops(m, curl);
     const hosts = [...new Set([p.from, p.to, LEADER])];
     const sites = hosts.map((h) => m.lab.host(h).site).filter((x): x is string => x !== null);
-    const profile = await PathsProfile.start(m, p.route, hosts, [...hosts, ...sites]);
+    profile = await PathsProfile.start(m, p.route, hosts, [...hosts, ...sites]);
     const t0 = agentTicks(m);
     const l0 = hostTicks(m, LEADER);
     const e0 = hostTicks(m, p.from) + hostTicks(m, p.to);
@@ -459,13 +461,14 @@ async function measure(
       const j = JSON.parse(r.stdout);
       bps = j.end?.sum_received?.bits_per_second ?? NaN;
       bytes = j.end?.sum_received?.bytes ?? NaN;
-      await profile?.write(bytes);
       retransmits = j.end?.sum_sent?.retransmits ?? NaN;
       if (j.error) console.error(`${p.route}: iperf3: ${j.error}`);
     } catch {
       console.error(`${p.route}: iperf3 failed (${r.code}): ${r.stdout}${r.stderr}`);
     }
+    await profile?.write(bytes);
   } finally {
+    await profile?.stop();
     await m.lab.stop(server.child);
   }
   const after = await peerView(m.lab, p.from, p.to);

@@ -170,10 +170,11 @@ export class PathsProfile {
 
   /** Ends the profile, as the transfer ends (its bytes come later: {@link write}). */
   async stop(): Promise<void> {
+    if (this.#stopped) return;
     this.#stopped = true;
-    await this.#sampling;
     for (const h of this.#hosts) this.#t1.set(h, threadTimes(this.#m.procs.get(h)!.child.pid));
     this.#s1 = machineTicks();
+    await this.#sampling;
     for (const p of this.#perf) {
       try {
         p.kill("SIGINT");
