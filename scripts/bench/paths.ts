@@ -31,6 +31,11 @@
  *
  *   deno run -A --unstable-net scripts/bench/paths.ts [--seconds S] [--rounds N]
  *
+ * `PATHS_BENCH_PROFILE=DIR` writes each row's profile there (scripts/bench/paths_profile.ts:
+ * per-thread CPU per GB and context switches, batch and relay counters, the namespaces' UDP
+ * drops, the machine's idle time, the inner TCP's window; with `PATHS_BENCH_PERF=1` a
+ * `perf record` of each agent).
+ *
  * `PATHS_BENCH_DEBUG=1` prints the sender's view of the receiver before and after each pair, and
  * both ends' log lines about paths, relays and TCP while it was measured.
  * @module
@@ -48,6 +53,7 @@ import {
 import { httpOnly } from "../../tests/fixtures/http_only.ts";
 import { startTinyproxy } from "../../tests/fixtures/tinyproxy.ts";
 import { DEFAULT_RELAY_RATE } from "../../lib/relay/bucket.ts";
+import { PathsProfile } from "./paths_profile.ts";
 
 /** One pair's figures. */
 export interface PathsBenchRow {
@@ -416,6 +422,7 @@ async function measure(
   let endCpu = 0;
   let d0: Map<string, number> | null = null;
   let d1: Map<string, number> | null = null;
+  let profile: PathsProfile | null = null;
   try {
     await eventually(
       async () => (await m.lab.exec(p.to, "ss", "-ltn")).stdout.includes(":5201 "),
@@ -423,6 +430,9 @@ async function measure(
       100,
     );
     d0 = await drops(m, curl);
+    const hosts = [...new Set([p.from, p.to, LEADER])];
+    const sites = hosts.map((h) => m.lab.host(h).site).filter((x): x is string => x !== null);
+    profile = await PathsProfile.start(m, p.route, hosts, [...hosts, ...sites]);
     const t0 = agentTicks(m);
     const l0 = hostTicks(m, LEADER);
     const e0 = hostTicks(m, p.from) + hostTicks(m, p.to);
@@ -442,6 +452,7 @@ async function measure(
     const count = Math.max(5, Math.floor((seconds - 1.5) / 0.2));
     loaded = await pingTimes(m, p.from, p.to, count);
     const r = await client;
+    await profile?.stop();
     cpu = (agentTicks(m) - t0) / 100;
     leaderCpu = (hostTicks(m, LEADER) - l0) / 100;
     endCpu = (hostTicks(m, p.from) + hostTicks(m, p.to) - e0) / 100;
@@ -455,7 +466,9 @@ async function measure(
     } catch {
       console.error(`${p.route}: iperf3 failed (${r.code}): ${r.stdout}${r.stderr}`);
     }
+    await profile?.write(bytes);
   } finally {
+    await profile?.stop();
     await m.lab.stop(server.child);
   }
   const after = await peerView(m.lab, p.from, p.to);
