@@ -84,11 +84,6 @@ export interface LibC {
   getpriority(which: number, who: number): number;
   /** sched_setscheduler(2) of one thread; `param` is a `struct sched_param` (one i32). */
   sched_setscheduler(tid: number, policy: number, param: Uint8Array): number;
-  /**
-   * syscall(2) with a thread id, a buffer and two integers: sched_setattr(2) and sched_getattr(2),
-   * which glibc does not wrap (drivers/linux/thread_slice.ts).
-   */
-  syscall_attr(nr: number, tid: number, attr: Uint8Array, size: number, flags: number): number;
 }
 
 const SYMBOLS = {
@@ -127,11 +122,6 @@ const SYMBOLS = {
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   getpriority: { parameters: ["i32", "u32"], result: "i32" },
   sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
-  syscall_attr: {
-    name: "syscall",
-    parameters: ["i64", "i32", "buffer", "u32", "u32"],
-    result: "i32",
-  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 

@@ -54,7 +54,6 @@ import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
-import { shortenJsSliceOnce } from "./js_slice.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -438,7 +437,6 @@ export class Agent {
     if (plan.kind === "linux") raiseFileLimitOnce(logger);
     // On Linux whatever the underlay: the JS thread carries the packets either way.
     lowerV8WorkersOnce(logger);
-    shortenJsSliceOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();
     const poller = plan.kind === "linux"
