@@ -54,7 +54,6 @@ import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
-import { warmDataPathOnce } from "./warm_up.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -443,8 +442,6 @@ export class Agent {
     const poller = plan.kind === "linux"
       ? new Poller({ onError, onPoll: trace?.onPoll, lingerMs: pollLingerMs() })
       : undefined;
-    // Asked for (WEFT_WARM_UP=1), before the drivers open: V8 compiles the per-packet code now.
-    await warmDataPathOnce(suite, mtu, poller, logger);
     const side = await openPacketSide({
       given: opts.packets,
       mode,

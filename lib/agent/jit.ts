@@ -8,7 +8,9 @@
  * code unoptimised, each step 2 to 4 times slower (`scripts/bench/latency.ts --trace`): on this
  * machine a fresh tunnel answered pings in 0.61 ms against wireguard-go's 0.36 ms, and in 0.33 ms
  * with these thresholds (docs/performance.md, "Latency: V8's tier-up"); TCP throughput and CPU per GB did not move. The cost
- * is about 10 MB more memory at start (more code compiled early).
+ * is about 10 MB more memory at start (more code compiled early). Every function is compiled to
+ * Sparkplug's baseline code when first compiled, not after (docs/performance.md, "Latency: the
+ * tail of an idle tunnel").
  *
  * V8 grows its young generation (its semi-spaces) well beyond this once a burst of
  * allocation (a 10,000-member view arriving, thousands of joins) asks for it, and keeps it
@@ -49,6 +51,11 @@ export const JIT_V8_FLAGS: readonly string[] = [
   "--minimum-invocations-after-ic-update=2",
   // Loops (the poll loop) optimised on the stack sooner.
   "--invocation-count-for-osr=20",
+  // A function's first compile is Sparkplug's baseline code, made there and then on the JS thread,
+  // instead of bytecode interpreted until a compile job on V8's workers (under SCHED_IDLE: run
+  // only when a core is free, lib/agent/v8_workers.ts) gets a core: on a loaded machine a fresh
+  // tunnel's first pings ran interpreted for seconds. About 3 MB more resident.
+  "--always-sparkplug",
   // Semi-spaces of 2 MiB at most: the young generation a burst grows stays small.
   "--max-semi-space-size=2",
   // A full collection once the old generation grew by half, not by V8's up to fourfold.
