@@ -253,6 +253,15 @@ async function measureCpu(
   return out;
 }
 
+/**
+ * The order the variants are pinged in round `round`: each round starts one later, so none is
+ * always the first pinged after the tunnels came up (a fresh tunnel's first round is its slowest,
+ * and the later ones' compile jobs had the others' pings to finish in) or after the same neighbour.
+ */
+export function roundOrder(n: number, round: number): number[] {
+  return Array.from({ length: n }, (_, k) => (k + round) % n);
+}
+
 export function parseRtts(out: string): Map<number, number> {
   const m = new Map<number, number>();
   for (const x of out.matchAll(/icmp_seq=(\d+) .*time=([\d.]+) ms/g)) {
@@ -328,7 +337,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       const sched = args.includes("--sched") ? await startSched(`${dir}/sched.data`) : null;
       if (sched) console.error(`latency: scheduler's events in ${dir}/sched.data`);
       for (let r = 0; r < rounds; r++) {
-        for (const [i, t] of tunnels.entries()) {
+        for (const i of roundOrder(tunnels.length, r)) {
+          const t = tunnels[i];
           const v = variants[i];
           const fromUs = Date.now() * 1000;
           const out = await t.lab.exec(

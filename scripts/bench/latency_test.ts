@@ -3,7 +3,7 @@
  * agents into the steps of its round trip, and reading ping's output. Figures never asserted.
  */
 import assert from "node:assert/strict";
-import { parseRtts, pingSteps, STEPS, type TraceEvent } from "./latency.ts";
+import { parseRtts, pingSteps, roundOrder, STEPS, type TraceEvent } from "./latency.ts";
 
 const ev = (k: string, t: number, a = 0, b = 0, c = 0): TraceEvent => ({ k, t, a, b, c });
 
@@ -59,4 +59,10 @@ Deno.test("parseRtts: seq → RTT from ping's lines", () => {
   const out = "64 bytes from 10.79.0.2: icmp_seq=1 ttl=64 time=0.512 ms\n" +
     "64 bytes from 10.79.0.2: icmp_seq=3 ttl=64 time=1.03 ms\n";
   assert.deepEqual([...parseRtts(out)], [[1, 0.512], [3, 1.03]]);
+});
+
+Deno.test("roundOrder: every variant once a round, each first in turn", () => {
+  const rounds = [0, 1, 2, 3].map((r) => roundOrder(3, r));
+  for (const order of rounds) assert.deepEqual([...order].sort(), [0, 1, 2]);
+  assert.deepEqual(rounds.map((o) => o[0]), [0, 1, 2, 0]);
 });
