@@ -144,7 +144,11 @@ Deno.test({
       const t = await m.firstReply("a1", "a2");
       assert.ok(t !== null, `no reply without the leader\n${m.log("a1").slice(-6000)}`);
       console.log(`leader down, restarted: up in ${ms(up)}, first reply ${ms(t)} later`);
-      assert.equal(await m.pings("a2", "a1", 3), 3, "a2 -> a1");
+      // Replies both ways: waited for (a ping may be lost while the path the first reply took is
+      // still being settled on a busy machine), three answered of three in one round.
+      const allAnswered = (from: string, to: string) =>
+        eventually(async () => (await m.pings(from, to, 3)) === 3, HANG_GUARD_MS);
+      assert.ok(await allAnswered("a2", "a1"), "a2 -> a1");
       await m.waitPeer("a1", "a2", directVia(`${a2}:${WG_PORT}`), `direct via ${a2}`);
       await m.waitPeer("a2", "a1", directVia(`${a1}:${WG_PORT}`), `direct via ${a1}`);
 
@@ -158,7 +162,7 @@ Deno.test({
       const t2 = await m.firstReply("a1", "a2");
       assert.ok(t2 !== null, `no reply after renumbering\n${m.log("a1").slice(-6000)}`);
       console.log(`leader down, both renumbered and restarted: first reply ${ms(t2)} after up`);
-      assert.equal(await m.pings("a2", "a1", 3), 3, "a2 -> a1 renumbered");
+      assert.ok(await allAnswered("a2", "a1"), "a2 -> a1 renumbered");
       const v1 = await m.waitPeer("a1", "a2", directVia(`198.51.100.21:${WG_PORT}`), "direct");
       const v2 = await m.waitPeer("a2", "a1", directVia(`198.51.100.20:${WG_PORT}`), "direct");
       const kinds = (v: PeerView) => v.candidates?.filter((c) => c.chosen).map((c) => c.kind);
