@@ -17,6 +17,7 @@
 import { canBuildLabs } from "../../tests/fixtures/netns.ts";
 import { findBuilds, type Tunnel, withTunnel } from "./net_lab.ts";
 import { iperf3 } from "./net_measure.ts";
+import { threadTimes } from "./thread_times.ts";
 import { JIT_V8_FLAGS } from "../../lib/agent/jit.ts";
 
 const HZ = 100;
@@ -57,26 +58,6 @@ const syscalls = flag("--syscalls");
 const wgGo = take("--wg-go");
 const linkMtu = take("--link-mtu");
 
-interface ThreadTimes {
-  name: string;
-  utime: number;
-  stime: number;
-}
-
-function threads(pid: number): Map<number, ThreadTimes> {
-  const out = new Map<number, ThreadTimes>();
-  for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      const s = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
-      const close = s.lastIndexOf(")");
-      const name = s.slice(s.indexOf("(") + 1, close);
-      const f = s.slice(close + 2).split(" ");
-      out.set(Number(e.name), { name, utime: Number(f[11]), stime: Number(f[12]) });
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
 async function metrics(
   lab: { exec: (h: string, ...c: string[]) => Promise<{ stdout: string }> },
   host: string,
@@ -115,7 +96,7 @@ async function measure(t: Tunnel, name: string): Promise<void> {
   await iperf3(lab, "b", "a", t.target, { seconds: 2 });
   const pids = { a: a.child.pid, b: b.child.pid };
   const m0 = { a: await metrics(lab, "a"), b: await metrics(lab, "b") };
-  const t0 = { a: threads(pids.a), b: threads(pids.b) };
+  const t0 = { a: threadTimes(pids.a), b: threadTimes(pids.b) };
   const tools: Deno.ChildProcess[] = [];
   const statSides: string[] = [];
   if (perfDir) {
@@ -168,7 +149,7 @@ async function measure(t: Tunnel, name: string): Promise<void> {
     ).map((f) => `${f[2].replace(/^(raw_)?syscalls:sys_enter_?/, "") || "all"} ${f[0]}`);
     counts.set(side, rows.join(", "));
   }
-  const t1 = { a: threads(pids.a), b: threads(pids.b) };
+  const t1 = { a: threadTimes(pids.a), b: threadTimes(pids.b) };
   const m1 = { a: await metrics(lab, "a"), b: await metrics(lab, "b") };
   const gb = run.recvBytes / 1e9;
   console.log(
