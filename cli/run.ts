@@ -167,7 +167,20 @@ async function startServing(
     options.logger?.warn("cannot record the status address", { error: String(e) })
   );
   try {
-    const server = serveControl(mesh, { ...(await meshControlFromConfig(config)), bound });
+    // The leader's loop is the one kept busy by its members (views, pushes, byes): its API is
+    // served from a worker thread that reads requests however long the loop's turns are.
+    const apiWorker = mesh.role === "leader";
+    const server = serveControl(mesh, {
+      ...(await meshControlFromConfig(config)),
+      bound,
+      apiWorker,
+    });
+    try {
+      await server.ready;
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
     return { mesh, server };
   } catch (e) {
     bound.close();
