@@ -72,6 +72,7 @@ function fetchWhileBlocked(url: string, headers: Record<string, string>) {
   // The main thread runs nothing until the client says it has its answer: no turn of the event
   // loop, no timer, no socket read. 20 s is a failure bound, not an expected time.
   const woke = Atomics.wait(new Int32Array(flag), 0, 0, 20_000);
+  if (woke !== "ok") client.terminate();
   return { woke, answer, client };
 }
 
