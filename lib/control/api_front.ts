@@ -13,6 +13,7 @@ import type { ListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
 import type { StatusCache } from "./routes/status_cache.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
+import { BodyTooLargeError } from "./http1.ts";
 import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_messages.ts";
 
 /** How often a hot body asked for is checked for a newer one, ms. */
@@ -58,6 +59,13 @@ export interface ApiWorker {
 
 const copy = (b: Uint8Array): ArrayBuffer => b.slice().buffer as ArrayBuffer;
 
+/** The worker's BodyTooLargeError again, with its message (errors do not cross threads whole). */
+function tooLarge(message: string): BodyTooLargeError {
+  const e = new BodyTooLargeError(0);
+  e.message = message;
+  return e;
+}
+
 /** Starts the API worker; see the module doc. */
 export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   const worker = new Worker(new URL("./api_worker.ts", import.meta.url), { type: "module" });
@@ -85,10 +93,12 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     const buf = copy(new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength));
     send({ t: "body", route: "nodes", gzip: buf }, [buf]);
   };
-  const postStatus = async () => {
+  // `ask`: as a request would (a stale document is rebuilt); else only what the cache holds.
+  const postStatus = async (ask: boolean) => {
     const cache = opts.status;
     if (!cache) return;
-    const built = await cache.current(true);
+    const built = ask ? await cache.current(true) : cache.kept();
+    if (built === null) return;
     // A small document is built per request, on the main thread as before.
     const gzip = cache.isKept(built) ? built.gzip : null;
     if (gzip === null) {
@@ -106,28 +116,31 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     posted.delete(route);
     wantedUntil.delete(route);
   };
-  const publish = async () => {
+  const publish = async (ask = false) => {
     const now = performance.now();
     for (const [route, until] of wantedUntil) if (now >= until) drop(route);
     if (wantedUntil.has("nodes")) postNodes(false);
-    if (wantedUntil.has("status")) await postStatus();
+    if (wantedUntil.has("status")) await postStatus(ask);
     if (wantedUntil.size === 0 && timer !== undefined) {
       clearInterval(timer);
       timer = undefined;
     }
   };
-  const publishing = () => {
-    publish().catch((e) => opts.logger.warn("api worker: a hot body failed", { error: String(e) }));
+  const publishing = (ask = false) => {
+    publish(ask).catch((e) =>
+      opts.logger.warn("api worker: a hot body failed", { error: String(e) })
+    );
   };
 
   const serve = async (m: Extract<FromWorker, { t: "request" }>) => {
     let res: Response;
     try {
-      const req = new Request(m.url, {
-        method: m.method,
-        headers: m.headers,
-        body: m.body,
+      const failed = m.bodyError;
+      const body = failed === undefined ? m.body : new ReadableStream<Uint8Array>({
+        start: (c) =>
+          c.error(failed.tooLarge ? tooLarge(failed.message) : new Error(failed.message)),
       });
+      const req = new Request(m.url, { method: m.method, headers: m.headers, body });
       res = await opts.fetch(req, m.local ? LOCAL_ENV : undefined);
     } catch (e) {
       send({ t: "end", id: m.id, error: e instanceof Error ? e.message : String(e) });
@@ -174,7 +187,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
       case "want":
         wantedUntil.set(m.route, performance.now() + WANTED_FOR_MS);
         timer ??= setInterval(publishing, PUBLISH_EVERY_MS);
-        return publishing();
+        return publishing(m.route === "status");
       case "stats":
         return void Object.assign(opts.stats, m.stats);
       case "log":
@@ -202,7 +215,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
       for (const route of ["nodes", "status"] as const) {
         wantedUntil.set(route, performance.now() + WANTED_FOR_MS);
       }
-      await publish();
+      await publish(true);
       const n = ++syncs;
       await new Promise<void>((r) => {
         synced.set(n, r);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { serveControl } from "./server.ts";
+import { MAX_CALL_BODY_BYTES, serveControl } from "./server.ts";
 import { fakeAgent, fakeMesh } from "../../tests/fixtures/control.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LARGE_STATUS_PEERS } from "./routes/status.ts";
@@ -146,6 +146,30 @@ Deno.test("api worker: the hot routes refuse what the control app refuses", asyn
     // Forwarded routes keep the app's answers.
     assert.deepEqual(await at("/v1/tokens", {}), [401, { error: "missing or wrong bearer token" }]);
     assert.equal((await at("/v1/tokens", AUTH))[0], 200);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("api worker: a forwarded body over the limit is the app's 413", async () => {
+  const server = await serve();
+  try {
+    // Chunked, so the limit is met while reading, in the worker, not from a Content-Length.
+    const big = new Uint8Array(MAX_CALL_BODY_BYTES + 1).fill(120);
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < big.length; i += 65536) c.enqueue(big.subarray(i, i + 65536));
+        c.close();
+      },
+    });
+    const r = await fetch(`http://${server.address}/v1/ping`, {
+      method: "POST",
+      body,
+      headers: { ...AUTH, "content-type": "application/json" },
+    });
+    assert.deepEqual([r.status, await r.json()], [413, {
+      error: `request body over ${MAX_CALL_BODY_BYTES} bytes`,
+    }]);
   } finally {
     await server.close();
   }

@@ -66,6 +66,8 @@ export type FromWorker =
     readonly url: string;
     readonly headers: [string, string][];
     readonly body: ArrayBuffer | null;
+    /** Reading the body failed: over the limit (`tooLarge`) or cut short. */
+    readonly bodyError?: { readonly tooLarge: boolean; readonly message: string };
     readonly local: boolean;
   }
   | { readonly t: "cancel"; readonly id: number }

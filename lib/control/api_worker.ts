@@ -14,7 +14,7 @@
 import { Hono } from "npm:hono@^4.13.19";
 import { type GuardedListener, guardListener, newListenerStats } from "../net/conn_guard.ts";
 import type { LogFields, Logger, LogLevel } from "../log/logger.ts";
-import { serveHttp1 } from "./http1.ts";
+import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
 import { errorHandler } from "./middleware/errors.ts";
 import { loopbackNames } from "./middleware/host.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
@@ -68,7 +68,15 @@ const guards: GuardedListener[] = [];
 /** Sends a request to the main thread's app; its answer comes back as messages. */
 async function forward(req: Request, local: boolean): Promise<Response> {
   const id = nextId++;
-  const body = req.body === null ? null : await req.arrayBuffer();
+  let body: ArrayBuffer | null = null;
+  let bodyError: { tooLarge: boolean; message: string } | undefined;
+  try {
+    body = req.body === null ? null : await req.arrayBuffer();
+  } catch (e) {
+    // The app answers it as it would have on its own thread (413 for a body over the limit).
+    const err = e instanceof Error ? e : new Error(String(e));
+    bodyError = { tooLarge: err instanceof BodyTooLargeError, message: err.message };
+  }
   return await new Promise<Response>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     post({
@@ -78,6 +86,7 @@ async function forward(req: Request, local: boolean): Promise<Response> {
       url: req.url,
       headers: [...req.headers],
       body,
+      bodyError,
       local,
     }, body ? [body] : []);
   });
