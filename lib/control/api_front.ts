@@ -98,10 +98,9 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     const cache = opts.status;
     if (!cache) return;
     const built = ask ? await cache.current(true) : cache.kept();
-    if (built === null) return;
     // A small document is built per request, on the main thread as before.
-    const gzip = cache.isKept(built) ? built.gzip : null;
-    if (gzip === null) {
+    const gzip = built !== null && cache.isKept(built) ? built.gzip : null;
+    if (built === null || gzip === null) {
       if (posted.get("status")) send({ t: "body", route: "status", gzip: null });
       posted.set("status", null);
       return;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MAX_CALL_BODY_BYTES, serveControl } from "./server.ts";
 import { fakeAgent, fakeMesh } from "../../tests/fixtures/control.ts";
+import { ControlClient } from "./client.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LARGE_STATUS_PEERS } from "./routes/status.ts";
 
@@ -173,4 +174,52 @@ Deno.test("api worker: a forwarded body over the limit is the app's 413", async 
   } finally {
     await server.close();
   }
+});
+
+Deno.test("api worker: the socket is 0600 and local; a rotated token is the worker's at once", async () => {
+  const dir = await Deno.makeTempDir();
+  const socket = `${dir}/weft.sock`;
+  const fake = fakeAgent();
+  Object.assign(fake.agent, { listenerStats: {} });
+  const NEW = "the-new-token";
+  const server = serveControl(fake.agent, {
+    listen: "127.0.0.1:0",
+    token: TOKEN,
+    socket,
+    mesh: leaderMesh(),
+    rotateToken: () => Promise.resolve(NEW),
+    apiWorker: true,
+  });
+  try {
+    await server.ready;
+    assert.equal((await Deno.stat(socket)).mode! & 0o777, 0o600);
+    const local = ControlClient.overSocket(socket);
+    try {
+      // Over the socket: no token, and the leader's node list.
+      assert.equal((await local.status()).node.name, "me");
+      await local.rotateControlToken();
+    } finally {
+      local.close();
+    }
+    const first = await fetch(`http://${server.address}/v1/nodes`, {
+      headers: { authorization: `Bearer ${NEW}` },
+    });
+    assert.equal(first.status, 200);
+    await first.body?.cancel();
+    await server.flush?.();
+    // From the worker's body now: the old token refused, the new one taken.
+    const old = await fetch(`http://${server.address}/v1/nodes`, { headers: AUTH });
+    assert.deepEqual([old.status, await old.json()], [401, {
+      error: "missing or wrong bearer token",
+    }]);
+    const now = await fetch(`http://${server.address}/v1/nodes`, {
+      headers: { authorization: `Bearer ${NEW}` },
+    });
+    assert.equal(now.status, 200);
+    assert.equal((await now.json()).nodes.length, 2);
+  } finally {
+    await server.close();
+  }
+  await assert.rejects(Deno.lstat(socket), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
 });

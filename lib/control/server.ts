@@ -396,7 +396,9 @@ function serveFromWorker(
   const stats = newListenerStats();
   agent.listenerStats.http = stats;
   const addr = bound.listener.addr;
-  // The worker binds it again: a listener cannot move between threads.
+  // The worker binds it again: a listener cannot move between threads. Another program that
+  // takes the port in between fails the worker's bind, and so the start (`ready` rejects), as a
+  // port taken before the start does.
   bound.close();
   const front = startApiWorker({
     fetch: (req, env) => app.fetch(req, env as object | undefined),
