@@ -1,9 +1,9 @@
 /**
  * The main thread's side of the API worker (api_worker.ts says why there is one): starts it on
  * the control server's addresses, answers the requests it forwards with the control app, and
- * keeps the hot reads' bodies posted to it while they are asked for — the node list of each view
- * (gzipped, checked every {@link PUBLISH_EVERY_MS}) and each large `/status` document the status
- * cache keeps. A write forwarded (any method but GET and HEAD) has the node list posted again
+ * keeps the hot reads' bodies posted to it while they are asked for — the node list of a newer
+ * view (gzipped) at most every {@link NODES_EVERY_MS} and only when asked since the last, and each
+ * large `/status` document the status cache keeps. A write forwarded (any method but GET and HEAD) has the node list posted again
  * before its answer: messages keep their order, so a read after the answer sees the write.
  * @module
  */
@@ -18,6 +18,11 @@ import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_message
 
 /** How often a hot body asked for is checked for a newer one, ms. */
 export const PUBLISH_EVERY_MS = 250;
+/**
+ * The node list is made again at most this often, ms: at 10,000 members a list and its gzip are
+ * 30 to 100 ms of the leader's loop, and during churn the view changes at every batch.
+ */
+export const NODES_EVERY_MS = 1000;
 /** A hot body is kept posted this long after it was last asked for, ms. */
 export const WANTED_FOR_MS = 30_000;
 
@@ -84,10 +89,16 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   let onClosed!: () => void;
   const closed = new Promise<void>((r) => onClosed = r);
 
+  // A node-list request came since the last list was made; when that was.
+  let nodesAsked = false;
+  let nodesAt = -Infinity;
   const postNodes = (force: boolean) => {
     if (!opts.nodes) return;
     const view = opts.nodes.view();
-    if (!force && posted.get("nodes") === view) return;
+    if (!force && (posted.get("nodes") === view || !nodesAsked)) return;
+    if (!force && performance.now() - nodesAt < NODES_EVERY_MS) return;
+    nodesAsked = false;
+    nodesAt = performance.now();
     const gz = gzipSync(new TextEncoder().encode(opts.nodes.text(view)), { level: 1 });
     posted.set("nodes", view);
     const buf = copy(new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength));
@@ -185,6 +196,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
         return void answers.get(m.id)?.cancel().catch(() => {});
       case "want":
         wantedUntil.set(m.route, performance.now() + WANTED_FOR_MS);
+        if (m.route === "nodes") nodesAsked = true;
         timer ??= setInterval(publishing, PUBLISH_EVERY_MS);
         return publishing(m.route === "status");
       case "stats":
@@ -214,6 +226,8 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
       for (const route of ["nodes", "status"] as const) {
         wantedUntil.set(route, performance.now() + WANTED_FOR_MS);
       }
+      nodesAsked = true;
+      nodesAt = -Infinity;
       await publish(true);
       const n = ++syncs;
       await new Promise<void>((r) => {

@@ -25,8 +25,11 @@ import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_message
 
 /** How often the listeners' counters go to the main thread (when they changed), ms. */
 const STATS_EVERY_MS = 1000;
-/** A hot route's body is asked for again at most this often, ms. */
-const WANT_EVERY_MS = 1000;
+/**
+ * A hot route's body is asked for again at most this often, ms: the node list's often enough for
+ * the main thread to know a request came since its last one, `/status` as often as it is rebuilt.
+ */
+const WANT_EVERY_MS: Readonly<Record<HotRoute, number>> = { nodes: 250, status: 1000 };
 /** Answers with no body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
@@ -94,7 +97,7 @@ async function forward(req: Request, local: boolean): Promise<Response> {
 
 function want(route: HotRoute): void {
   const now = performance.now();
-  if (now - (wantedAt.get(route) ?? -Infinity) < WANT_EVERY_MS) return;
+  if (now - (wantedAt.get(route) ?? -Infinity) < WANT_EVERY_MS[route]) return;
   wantedAt.set(route, now);
   post({ t: "want", route });
 }
