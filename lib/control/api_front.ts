@@ -11,7 +11,7 @@
 import { gzipSync } from "node:zlib";
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
-import type { StatusCache } from "./routes/status_cache.ts";
+import { LARGE_STATUS_REUSE_MS, type StatusCache } from "./routes/status_cache.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { BodyTooLargeError } from "./http1.ts";
 import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_messages.ts";
@@ -23,6 +23,15 @@ export const PUBLISH_EVERY_MS = 250;
  * 30 to 100 ms of the leader's loop, and during churn the view changes at every batch.
  */
 export const NODES_EVERY_MS = 1000;
+/**
+ * A hot body is made again no sooner than this many times what the last one took (the node list:
+ * its build; `/status`: from the ask to the document), so that on a starved leader the clients,
+ * answered at once, do not have it spend every turn it gets on their bodies: answered slowly, as
+ * before, they asked less often.
+ */
+export const BUILD_SPACING = 4;
+/** The longest wait {@link BUILD_SPACING} makes, ms (a client is then told of changes this late). */
+export const MAX_BUILD_GAP_MS = 10_000;
 /** A hot body is kept posted this long after it was last asked for, ms. */
 export const WANTED_FOR_MS = 30_000;
 
@@ -71,6 +80,11 @@ function tooLarge(message: string): BodyTooLargeError {
   return e;
 }
 
+/** The wait before the next build of a body whose last build took `took` ms. */
+function spaced(least: number, took: number): number {
+  return Math.min(MAX_BUILD_GAP_MS, Math.max(least, BUILD_SPACING * took));
+}
+
 /** Starts the API worker; see the module doc. */
 export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   const worker = new Worker(new URL("./api_worker.ts", import.meta.url), { type: "module" });
@@ -92,14 +106,19 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   // A node-list request came since the last list was made; when that was.
   let nodesAsked = false;
   let nodesAt = -Infinity;
+  let nodesGap = NODES_EVERY_MS;
+  // When /status was last asked for as a request would, and the wait before the next such ask.
+  let statusAskAt = -Infinity;
+  let statusGap = LARGE_STATUS_REUSE_MS;
   const postNodes = (force: boolean) => {
     if (!opts.nodes) return;
     const view = opts.nodes.view();
     if (!force && (posted.get("nodes") === view || !nodesAsked)) return;
-    if (!force && performance.now() - nodesAt < NODES_EVERY_MS) return;
+    if (!force && performance.now() - nodesAt < nodesGap) return;
     nodesAsked = false;
     nodesAt = performance.now();
     const gz = gzipSync(new TextEncoder().encode(opts.nodes.text(view)), { level: 1 });
+    nodesGap = spaced(NODES_EVERY_MS, performance.now() - nodesAt);
     posted.set("nodes", view);
     const buf = copy(new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength));
     send({ t: "body", route: "nodes", gzip: buf }, [buf]);
@@ -108,7 +127,9 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   const postStatus = async (ask: boolean) => {
     const cache = opts.status;
     if (!cache) return;
-    const built = ask ? await cache.current(true) : cache.kept();
+    const asking = ask && performance.now() - statusAskAt >= statusGap;
+    if (asking) statusAskAt = performance.now();
+    const built = asking ? await cache.current(true) : cache.kept();
     // A small document is built per request, on the main thread as before.
     const gzip = built !== null && cache.isKept(built) ? built.gzip : null;
     if (built === null || gzip === null) {
@@ -117,6 +138,8 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
       return;
     }
     if (posted.get("status") === built) return;
+    // A new document: most likely the one the last ask started (a rebuild in slices).
+    statusGap = spaced(LARGE_STATUS_REUSE_MS, performance.now() - statusAskAt);
     posted.set("status", built);
     const buf = copy(gzip);
     send({ t: "body", route: "status", gzip: buf }, [buf]);
@@ -227,7 +250,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
         wantedUntil.set(route, performance.now() + WANTED_FOR_MS);
       }
       nodesAsked = true;
-      nodesAt = -Infinity;
+      nodesAt = statusAskAt = -Infinity;
       await publish(true);
       const n = ++syncs;
       await new Promise<void>((r) => {
