@@ -169,7 +169,8 @@ async function startServing(
   try {
     // The leader's loop is the one kept busy by its members (views, pushes, byes): its API is
     // served from a worker thread that reads requests however long the loop's turns are.
-    const apiWorker = mesh.role === "leader";
+    // `WEFT_API_WORKER=0` keeps it on the main thread (to compare, or where a thread costs more).
+    const apiWorker = mesh.role === "leader" && Deno.env.get("WEFT_API_WORKER") !== "0";
     const server = serveControl(mesh, {
       ...(await meshControlFromConfig(config)),
       bound,
