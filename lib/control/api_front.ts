@@ -2,8 +2,9 @@
  * The main thread's side of the API worker (api_worker.ts says why there is one): starts it on
  * the control server's addresses, answers the requests it forwards with the control app, and
  * keeps the hot reads' bodies posted to it while they are asked for — the node list of a newer
- * view (gzipped) at most every {@link NODES_EVERY_MS} and only when asked since the last, and each
- * large `/status` document the status cache keeps. A write forwarded (any method but GET and HEAD) has the node list posted again
+ * view (gzipped) at most every {@link NODES_EVERY_MS} and only when asked since the last (a list of
+ * an older view taken back within {@link PUBLISH_EVERY_MS}), and each large `/status` document the
+ * status cache keeps. A write forwarded (any method but GET and HEAD) has the node list posted again
  * before its answer: messages keep their order, so a read after the answer sees the write.
  * @module
  */
@@ -17,7 +18,7 @@ import { BodyTooLargeError } from "./http1.ts";
 import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_messages.ts";
 
 /** How often a hot body asked for is checked for a newer one, ms. */
-export const PUBLISH_EVERY_MS = 250;
+export const PUBLISH_EVERY_MS = 100;
 /**
  * The node list is made again at most this often, ms: at 10,000 members a list and its gzip are
  * 30 to 100 ms of the leader's loop, and during churn the view changes at every batch.
@@ -152,7 +153,16 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   const publish = async (ask = false) => {
     const now = performance.now();
     for (const [route, until] of wantedUntil) if (now >= until) drop(route);
-    if (wantedUntil.has("nodes")) postNodes(false);
+    if (wantedUntil.has("nodes")) {
+      // A list of an older view is taken back at once (the next request goes to the app, which
+      // reads the view in force): a member that joined or left is in the next answer.
+      const listed = posted.get("nodes");
+      if (listed && opts.nodes && listed !== opts.nodes.view()) {
+        send({ t: "body", route: "nodes", gzip: null });
+        posted.set("nodes", null);
+      }
+      postNodes(false);
+    }
     if (wantedUntil.has("status")) await postStatus(ask);
     if (wantedUntil.size === 0 && timer !== undefined) {
       clearInterval(timer);

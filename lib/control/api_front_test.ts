@@ -9,7 +9,7 @@ const TOKEN = "s3cret-token-for-tests";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 /** A leader whose view loses a member when it is removed (a new view object each version). */
-function leaderMesh() {
+function leaderMesh(joined?: { add?: (name: string) => void }) {
   const base = fakeMesh("leader").mesh;
   let view = { version: 4, network: "10.9.0.0/24", members: [{ name: "me" }, { name: "n1" }] };
   const mesh = {
@@ -24,6 +24,10 @@ function leaderMesh() {
       return Promise.resolve({ name: id });
     },
   } as unknown as MeshAgent;
+  if (joined) {
+    joined.add = (name) =>
+      view = { ...view, version: view.version + 1, members: [...view.members, { name }] };
+  }
   return mesh;
 }
 
@@ -42,7 +46,7 @@ async function statusWithHost(
   return Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
 }
 
-async function serve() {
+async function serve(joined?: { add?: (name: string) => void }) {
   const fake = fakeAgent();
   // A status of more peers than LARGE_STATUS_PEERS: the document the cache keeps.
   const peers = Array.from(
@@ -53,7 +57,7 @@ async function serve() {
   const server = serveControl(fake.agent, {
     listen: "127.0.0.1:0",
     token: TOKEN,
-    mesh: leaderMesh(),
+    mesh: leaderMesh(joined),
     apiWorker: true,
   });
   await server.ready;
@@ -222,4 +226,23 @@ Deno.test("api worker: the socket is 0600 and local; a rotated token is the work
   }
   await assert.rejects(Deno.lstat(socket), Deno.errors.NotFound);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("api worker: a view changed by a member (not through the API) is in the next answer", async () => {
+  const joined: { add?: (name: string) => void } = {};
+  const server = await serve(joined);
+  try {
+    const names = async () => {
+      const r = await fetch(`http://${server.address}/v1/nodes`, { headers: AUTH });
+      return (await r.json()).nodes.map((n: { name: string }) => n.name);
+    };
+    assert.deepEqual(await names(), ["me", "n1"]);
+    await server.flush?.();
+    joined.add!("n2");
+    // The next check of the view (what flush runs) takes the old list back.
+    await server.flush?.();
+    assert.deepEqual(await names(), ["me", "n1", "n2"]);
+  } finally {
+    await server.close();
+  }
 });
