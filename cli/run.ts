@@ -167,7 +167,21 @@ async function startServing(
     options.logger?.warn("cannot record the status address", { error: String(e) })
   );
   try {
-    const server = serveControl(mesh, { ...(await meshControlFromConfig(config)), bound });
+    // The leader's loop is the one kept busy by its members (views, pushes, byes): its API is
+    // served from a worker thread that reads requests however long the loop's turns are.
+    // `WEFT_API_WORKER=0` keeps it on the main thread (to compare, or where a thread costs more).
+    const apiWorker = mesh.role === "leader" && Deno.env.get("WEFT_API_WORKER") !== "0";
+    const server = serveControl(mesh, {
+      ...(await meshControlFromConfig(config)),
+      bound,
+      apiWorker,
+    });
+    try {
+      await server.ready;
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
     return { mesh, server };
   } catch (e) {
     bound.close();

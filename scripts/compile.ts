@@ -24,7 +24,7 @@ export const RELEASE_TARGETS: readonly string[] = [
 
 /**
  * The flags every build uses; they match the release workflow. A Worker's entry is not bundled
- * unless named (deno compile's docs, "Workers"): the crypto workers' and the plugins' are; plugins'
+ * unless named (deno compile's docs, "Workers"): the crypto workers', the control API's and the plugins' are; plugins'
  * workers hold only the permissions granted them (`--unstable-worker-options`). The V8 flags are baked
  * into the binary (lib/agent/jit.ts says why).
  */
@@ -37,6 +37,8 @@ export const COMPILE_FLAGS: readonly string[] = [
   "lib/crypto/pool_worker.ts",
   "--include",
   "lib/mesh/plugins/worker.ts",
+  "--include",
+  "lib/control/api_worker.ts",
   JIT_V8_FLAGS_ARG,
 ];
 

@@ -14,15 +14,18 @@ import { guardListener, type ListenerStats, newListenerStats } from "../net/conn
 import type { Logger } from "../log/logger.ts";
 import { BodyTooLargeError, serveHttp1 } from "./http1.ts";
 import { errorHandler, type ErrorStatus, notFound } from "./middleware/errors.ts";
-import { noReferrer } from "./middleware/referrer.ts";
-import { hostCheck, isLoopback } from "./middleware/host.ts";
-import { isLocal, LOCAL_ENV, tokenAuth, type TokenSource } from "./middleware/auth.ts";
+import { isLoopback, loopbackNames } from "./middleware/host.ts";
+import { isLocal, LOCAL_ENV, type TokenSource } from "./middleware/auth.ts";
+import { useGuards } from "./middleware/guards.ts";
+import { listenSocket } from "./socket.ts";
 import { jsonOnly } from "./middleware/content_type.ts";
 import { HttpError } from "./middleware/errors.ts";
 import { limitBodies, MAX_CALL_BODY_BYTES } from "./middleware/body.ts";
 import { statusRoutes } from "./routes/status.ts";
+import { StatusCache } from "./routes/status_cache.ts";
+import { startApiWorker } from "./api_front.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
-import { leaderRoutes } from "./routes/leader.ts";
+import { leaderRoutes, nodesJson } from "./routes/leader.ts";
 import { subnetRoutes } from "./routes/subnet_routes.ts";
 import { segmentRoutes } from "./routes/segments.ts";
 import { servicesRoutes } from "./routes/services.ts";
@@ -86,6 +89,13 @@ export interface ControlServerOptions {
    * @ignore internal: the CLI binds before its agent starts
    */
   bound?: BoundControl;
+  /**
+   * Serve from a Worker thread (api_worker.ts): it owns the listeners, answers `GET /v1/nodes`
+   * and a large `GET /status` from bodies this thread prepares, and forwards every other request
+   * here. For a busy leader, whose loop takes a request's readiness late; await
+   * {@link ControlServer.ready} before relying on it.
+   */
+  apiWorker?: boolean;
 }
 
 /** A running control server. */
@@ -99,6 +109,13 @@ export interface ControlServer {
    * @ignore internal: for tests
    */
   readonly stats: ListenerStats;
+  /** Settles once it listens (at once but with `apiWorker`); rejects if it cannot. */
+  readonly ready: Promise<void>;
+  /**
+   * Posts the API worker its hot bodies now and waits until it has them.
+   * @ignore internal: for tests
+   */
+  flush?(): Promise<void>;
   /** Stops listening. */
   close(): Promise<void>;
 }
@@ -135,6 +152,8 @@ export interface ControlAppOptions {
    * status). Absent: any host (a remote listener, where every route needs the token).
    */
   allowHost?: (host: string) => boolean;
+  /** The `/status` document's cache, when the caller shares it (the API worker's bodies). */
+  statusCache?: StatusCache;
 }
 
 /**
@@ -147,15 +166,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
   app.onError(errorHandler(CONTROL_ERROR_STATUS));
   app.notFound(notFound);
 
-  app.use(noReferrer());
-  if (opts.allowHost) app.use(hostCheck(opts.allowHost));
-  // Here rather than in the sub-apps: a path no route serves is refused too, so a client without
-  // the token cannot tell which routes exist.
-  // Always: without a token the control routes answer over the unix socket only (fail closed).
-  app.use(
-    opts.tokenEverywhere ? "*" : "/v1/*",
-    tokenAuth({ token: opts.token, monitorToken: opts.monitorToken }),
-  );
+  useGuards(app, opts);
   app.use(limitBodies());
   // A web page can POST text/plain anywhere unasked; JSON from another origin needs a preflight.
   app.use("/v1/*", jsonOnly());
@@ -182,6 +193,7 @@ export function controlApp(agent: Agent, opts: ControlAppOptions = {}): Hono {
       dashboard: opts.dashboardSignal !== undefined || !opts.noDashboard,
       dashboardSignal: opts.dashboardSignal,
       mesh: opts.mesh ? () => opts.mesh!.meshStatus() : undefined,
+      cache: opts.statusCache,
     }),
   );
   app.route("/v1", userspaceRoutes(agent, opts.mesh));
@@ -270,6 +282,7 @@ export function serveControl(
     bound.close();
     throw new Error("a non-loopback status listener needs a token");
   }
+  if (opts.apiWorker) return serveFromWorker(agent, opts, bound);
   let local: Deno.UnixListener | undefined;
   if (opts.socket !== undefined) {
     try {
@@ -296,7 +309,7 @@ export function serveControl(
     dashboardSignal: streams.signal,
     // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
     // so with --status-allow-remote, which only allows a listener that is not loopback.
-    allowHost: remote ? undefined : (h) => h === listenHost || isLoopback(h) || h === "[::1]",
+    allowHost: remote ? undefined : loopbackNames(listenHost),
   });
   const address = bound.address;
   const stats = newListenerStats();
@@ -333,6 +346,7 @@ export function serveControl(
     address,
     socket: local ? opts.socket : undefined,
     stats,
+    ready: Promise.resolve(),
     close: async () => {
       // Open event streams would keep shutdown waiting.
       streams.abort();
@@ -344,36 +358,78 @@ export function serveControl(
 }
 
 /**
- * Listens on a unix socket at `path`, mode 0600. Its directory is the caller's (the agent holds
- * the state directory's lock), so a socket already there was left by an agent that is gone and
- * is removed; anything else there is an error and is left alone.
+ * {@link serveControl} with `apiWorker`: the listeners move to the API worker (this thread's is
+ * closed and the worker binds the same address), which serves the hot reads and forwards the rest
+ * to the same app as here.
  */
-function listenSocket(path: string): Deno.UnixListener {
-  try {
-    if (!Deno.lstatSync(path).isSocket) {
-      throw new Error(`${path} exists and is not a socket; not touching it`);
-    }
-    Deno.removeSync(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+function serveFromWorker(
+  agent: Agent,
+  opts: ControlServerOptions,
+  bound: BoundControl,
+): ControlServer {
+  const { remote, listenHost } = bound;
+  if (remote && !opts.token) {
+    bound.close();
+    throw new Error("a non-loopback status listener needs a token");
   }
-  // The state directory (0700) already keeps others out; the socket's own mode is the second
-  // lock, for a directory someone opened up.
-  let listener: Deno.UnixListener;
-  try {
-    listener = Deno.listen({ transport: "unix", path });
-  } catch (e) {
-    // A path over the system's limit (108 bytes on Linux) is the likely one: say which path.
-    throw new Error(
-      `the control socket cannot listen on ${path}: ${e instanceof Error ? e.message : e}`,
-      { cause: e },
-    );
-  }
-  try {
-    Deno.chmodSync(path, 0o600);
-  } catch (e) {
-    listener.close();
-    throw e;
-  }
-  return listener;
+  let token = opts.token;
+  const rotateToken = opts.rotateToken;
+  let rotating: Promise<void> = Promise.resolve();
+  const streams = new AbortController();
+  const mesh = opts.mesh;
+  const statusCache = new StatusCache(agent, mesh ? () => mesh.meshStatus() : undefined);
+  const app = controlApp(agent, {
+    token: () => token,
+    monitorToken: opts.monitorToken,
+    rotateToken: rotateToken && (() =>
+      rotating = rotating.catch(() => {}).then(async () => {
+        token = await rotateToken();
+        // Before the rotation's answer: the worker refuses the old token from then on too.
+        front.setToken(token);
+      })),
+    tokenEverywhere: remote,
+    mesh,
+    dashboardSignal: streams.signal,
+    allowHost: remote ? undefined : loopbackNames(listenHost),
+    statusCache,
+  });
+  const stats = newListenerStats();
+  agent.listenerStats.http = stats;
+  const addr = bound.listener.addr;
+  // The worker binds it again: a listener cannot move between threads. Another program that
+  // takes the port in between fails the worker's bind, and so the start (`ready` rejects), as a
+  // port taken before the start does.
+  bound.close();
+  const front = startApiWorker({
+    fetch: (req, env) => app.fetch(req, env as object | undefined),
+    listen: {
+      hostname: addr.hostname,
+      port: addr.port,
+      origin: bound.address,
+      socket: opts.socket,
+      remote,
+      listenHost,
+      token,
+      monitorToken: opts.monitorToken,
+      maxConnections: opts.maxConnections ?? 256,
+      headerTimeoutMs: opts.headerTimeoutMs,
+      maxBodyBytes: MAX_CALL_BODY_BYTES,
+    },
+    nodes: mesh &&
+      { view: () => mesh.view(), text: (v) => nodesJson(v as ReturnType<MeshAgent["view"]>) },
+    status: statusCache,
+    stats,
+    logger: opts.logger ?? agent.logger,
+  });
+  return {
+    address: bound.address,
+    socket: opts.socket,
+    stats,
+    ready: front.ready,
+    flush: () => front.flush(),
+    close: async () => {
+      streams.abort();
+      await front.close();
+    },
+  };
 }

@@ -40,3 +40,12 @@ export function hostCheck(allowHost: (host: string) => boolean): MiddlewareHandl
     await next();
   };
 }
+
+/**
+ * The host names a loopback listener on `listenHost` (lower case, no brackets) answers to: its
+ * own, and any loopback name. A listener that is not loopback checks no host (every route there
+ * needs the token).
+ */
+export function loopbackNames(listenHost: string): (host: string) => boolean {
+  return (h) => h === listenHost || isLoopback(h) || h === "[::1]";
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
-import { hostCheck, hostOfHeader, isLoopback } from "./host.ts";
+import { hostCheck, hostOfHeader, isLoopback, loopbackNames } from "./host.ts";
 
 function app(): Hono {
   const a = new Hono();
@@ -55,4 +55,12 @@ Deno.test("host: isLoopback", () => {
   for (
     const h of ["0.0.0.0", "10.0.0.1", "localhost.example", "::", "127.0.0.1.evil.example", "127.x"]
   ) assert.ok(!isLoopback(h), h);
+});
+
+Deno.test("loopbackNames: the listen host and loopback names, nothing else", () => {
+  const allow = loopbackNames("127.0.0.2");
+  for (const h of ["127.0.0.2", "127.0.0.1", "localhost", "::1", "[::1]"]) assert.ok(allow(h), h);
+  for (const h of ["evil.example", "127.0.0.1.rebind.example", "192.0.2.1"]) {
+    assert.ok(!allow(h), h);
+  }
 });

@@ -30,6 +30,17 @@ import { parseApprovals } from "../../routes/prefixes.ts";
 /** A node list longer than this (characters of JSON) goes gzipped to clients that accept it. */
 export const GZIP_NODES_OVER = 256 * 1024;
 
+/**
+ * The node list's JSON (`GET /v1/nodes`) of a view. Each record's JSON is made once (records are
+ * replaced, never edited) and shared with the leader's store writes: at 10,000 members the list
+ * is a join of cached texts, not the 10 to 55 ms of serialising every record at each request
+ * while the leader is busiest.
+ */
+export function nodesJson(view: ReturnType<MeshAgent["view"]>): string {
+  const head = JSON.stringify({ version: view.version, network: view.network }).slice(0, -1);
+  return `${head},"nodes":[${view.members.map(recordJson).join(",")}]}`;
+}
+
 /** What the administration routes use of the mesh agent. */
 export type MeshAdmin = Pick<
   MeshAgent,
@@ -68,11 +79,7 @@ export function leaderRoutes(mesh: MeshAdmin | undefined): Hono {
     const gzip = acceptsGzip(c.req.header("accept-encoding") ?? null);
     const cached = gzip ? zipped.get(view) : undefined;
     if (cached) return c.body(cached, 200, { ...json, "content-encoding": "gzip" });
-    // Each record's JSON is made once (records are replaced, never edited) and shared with the
-    // leader's store writes: at 10,000 members the list is a join of cached texts, not the 10
-    // to 55 ms of serialising every record at each request while the leader is busiest.
-    const head = JSON.stringify({ version: view.version, network: view.network }).slice(0, -1);
-    const text = `${head},"nodes":[${view.members.map(recordJson).join(",")}]}`;
+    const text = nodesJson(view);
     if (!gzip || text.length < GZIP_NODES_OVER) return c.body(text, 200, json);
     const body = new Uint8Array(gzipSync(new TextEncoder().encode(text), { level: 1 }));
     zipped.set(view, body);

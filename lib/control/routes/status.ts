@@ -36,6 +36,8 @@ export interface StatusRoutesOptions {
   dashboardSignal?: AbortSignal;
   /** The mesh view (a mesh leader's; null elsewhere): `/status` and the dashboard get `mesh`. */
   mesh?: () => MeshStatus | null;
+  /** The document's cache, when the caller shares it (the API worker's bodies); else one of its own. */
+  cache?: StatusCache;
 }
 
 /** The status routes of an agent, as a Hono app to mount at `/`. */
@@ -47,7 +49,7 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
     (c) => c.body(agent.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }),
   );
   // The document, kept while large (status_cache.ts says when it is built).
-  const cache = new StatusCache(agent, opts.mesh);
+  const cache = opts.cache ?? new StatusCache(agent, opts.mesh);
   const json = { "content-type": "application/json" };
   app.get("/status", async (c) => {
     const gzip = acceptsGzip(c.req.header("accept-encoding") ?? null);

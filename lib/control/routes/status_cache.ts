@@ -93,6 +93,11 @@ export class StatusCache {
     return b === this.#reuse;
   }
 
+  /** The large document kept, if any, as it is (nothing built). */
+  kept(): BuiltStatus | null {
+    return this.#reuse;
+  }
+
   /**
    * The document's text, made when first asked for: the whole and its peers' part at once for
    * the document kept (one writing a period for `/status`, `/peers` and the dashboards).
