@@ -277,7 +277,7 @@ export function serveControl(
   const agent = target instanceof MeshAgent ? target.agent : target;
   const opts = target instanceof MeshAgent ? { ...options, mesh: target } : options;
   const bound = opts.bound ?? bindControl(opts);
-  const { listener, remote, listenHost } = bound;
+  const { listener, remote } = bound;
   if (remote && !opts.token) {
     bound.close();
     throw new Error("a non-loopback status listener needs a token");
@@ -292,25 +292,7 @@ export function serveControl(
       throw e;
     }
   }
-  let token = opts.token;
-  const rotateToken = opts.rotateToken;
-  // One rotation at a time: the token in force is always the one the last write left on disk.
-  let rotating: Promise<void> = Promise.resolve();
-  const streams = new AbortController();
-  const app = controlApp(agent, {
-    token: () => token,
-    monitorToken: opts.monitorToken,
-    rotateToken: rotateToken && (() =>
-      rotating = rotating.catch(() => {}).then(async () => {
-        token = await rotateToken();
-      })),
-    tokenEverywhere: remote,
-    mesh: opts.mesh,
-    dashboardSignal: streams.signal,
-    // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
-    // so with --status-allow-remote, which only allows a listener that is not loopback.
-    allowHost: remote ? undefined : loopbackNames(listenHost),
-  });
+  const { app, streams } = guardedApp(agent, opts, bound);
   const address = bound.address;
   const stats = newListenerStats();
   agent.listenerStats.http = stats;
@@ -358,6 +340,40 @@ export function serveControl(
 }
 
 /**
+ * The control app over `bound`'s listener, with its token (rotated one at a time) and the host
+ * check a loopback listener needs; `rotated` is told each new token before the rotation answers.
+ */
+function guardedApp(
+  agent: Agent,
+  opts: ControlServerOptions,
+  bound: BoundControl,
+  extra: { statusCache?: StatusCache; rotated?: (token: string | undefined) => void } = {},
+): { app: Hono; streams: AbortController } {
+  let token = opts.token;
+  const rotateToken = opts.rotateToken;
+  // One rotation at a time: the token in force is always the one the last write left on disk.
+  let rotating: Promise<void> = Promise.resolve();
+  const streams = new AbortController();
+  const app = controlApp(agent, {
+    token: () => token,
+    monitorToken: opts.monitorToken,
+    rotateToken: rotateToken && (() =>
+      rotating = rotating.catch(() => {}).then(async () => {
+        token = await rotateToken();
+        extra.rotated?.(token);
+      })),
+    tokenEverywhere: bound.remote,
+    mesh: opts.mesh,
+    dashboardSignal: streams.signal,
+    // A loopback listener answers to loopback names only: a DNS-rebound name is refused. It stays
+    // so with --status-allow-remote, which only allows a listener that is not loopback.
+    allowHost: bound.remote ? undefined : loopbackNames(bound.listenHost),
+    statusCache: extra.statusCache,
+  });
+  return { app, streams };
+}
+
+/**
  * {@link serveControl} with `apiWorker`: the listeners move to the API worker (this thread's is
  * closed and the worker binds the same address), which serves the hot reads and forwards the rest
  * to the same app as here.
@@ -368,30 +384,12 @@ function serveFromWorker(
   bound: BoundControl,
 ): ControlServer {
   const { remote, listenHost } = bound;
-  if (remote && !opts.token) {
-    bound.close();
-    throw new Error("a non-loopback status listener needs a token");
-  }
-  let token = opts.token;
-  const rotateToken = opts.rotateToken;
-  let rotating: Promise<void> = Promise.resolve();
-  const streams = new AbortController();
   const mesh = opts.mesh;
   const statusCache = new StatusCache(agent, mesh ? () => mesh.meshStatus() : undefined);
-  const app = controlApp(agent, {
-    token: () => token,
-    monitorToken: opts.monitorToken,
-    rotateToken: rotateToken && (() =>
-      rotating = rotating.catch(() => {}).then(async () => {
-        token = await rotateToken();
-        // Before the rotation's answer: the worker refuses the old token from then on too.
-        front.setToken(token);
-      })),
-    tokenEverywhere: remote,
-    mesh,
-    dashboardSignal: streams.signal,
-    allowHost: remote ? undefined : loopbackNames(listenHost),
+  const { app, streams } = guardedApp(agent, opts, bound, {
     statusCache,
+    // Before the rotation's answer: the worker refuses the old token from then on too.
+    rotated: (token) => front.setToken(token),
   });
   const stats = newListenerStats();
   agent.listenerStats.http = stats;
@@ -409,7 +407,7 @@ function serveFromWorker(
       socket: opts.socket,
       remote,
       listenHost,
-      token,
+      token: opts.token,
       monitorToken: opts.monitorToken,
       maxConnections: opts.maxConnections ?? 256,
       headerTimeoutMs: opts.headerTimeoutMs,
