@@ -443,7 +443,12 @@ Deno.test({
       await m.lab.stop(loop.child, 1000);
       await m.waitPeer("a1", "b1", relayedByLeader, "relayed by the leader over UDP");
       await m.waitPeer("b1", "a1", relayedByLeader, "relayed by the leader over UDP");
-      assert.equal(await pings(m, "b1", "a1", 5), 5, "b1 -> a1 after the restarts");
+      // Five of five in one round, waited for: just after the restarts a ping or two may still be
+      // lost while the members' relay sessions are asked anew (seen on a loaded machine).
+      assert.ok(
+        await eventually(async () => (await pings(m, "b1", "a1", 5)) === 5, HANG_GUARD_MS),
+        "b1 -> a1 after the restarts",
+      );
     } finally {
       await m.close();
     }
