@@ -169,9 +169,9 @@ async function startServing(
   try {
     // The leader's loop is the one kept busy by its members (views, pushes, byes): with
     // `WEFT_API_WORKER=1` its API is served from a worker thread that reads requests however long
-    // the loop's turns are. Not the default yet: with it a leader that restarts under relayed
-    // traffic loses some of the relayed packets after it is back (tests/e2e/relay_test.ts, the
-    // relay restarts: 3 of 5 pings), not understood.
+    // the loop's turns are. Not the default yet: with it a second leader started on the same
+    // state was refused for its status port ("Address already in use") before it could name the
+    // state's own mesh (tests/integration/etcd_leader_test.ts, store migrate), not yet understood.
     const apiWorker = mesh.role === "leader" && Deno.env.get("WEFT_API_WORKER") === "1";
     const server = serveControl(mesh, {
       ...(await meshControlFromConfig(config)),
