@@ -63,6 +63,11 @@ export class BatchClock {
 
   /** Monotonic milliseconds: this task's reading (taken now if it has none yet). */
   readonly now = (): number => {
+    // `update`'s reuse inline: the relay calls this per packet (about 1 ns a call less).
+    if (this.#uses > 0) {
+      this.#uses--;
+      return this.time[0];
+    }
     this.update();
     return this.time[0];
   };
