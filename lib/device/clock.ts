@@ -4,10 +4,10 @@
  * @module
  */
 
+import type { MonotonicClock } from "../io/clock.ts";
+
 /** The device's view of time. */
-export interface Clock {
-  /** Monotonic milliseconds, for timers and ages. */
-  now(): number;
+export interface Clock extends MonotonicClock {
   /** Unix milliseconds, for TAI64N timestamps and "last handshake" times. */
   wallNow(): number;
 }

@@ -50,6 +50,7 @@ export {
 } from "./device.ts";
 export type { DatagramSink, Endpoint, PacketDevice, PacketSink, Transport } from "../io/driver.ts";
 export { type Clock, ManualClock, systemClock } from "./clock.ts";
+export type { MonotonicClock } from "../io/clock.ts";
 export { DROP_REASONS, type DropCounters, type DropReason } from "./drops.ts";
 export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "../protocol/constants.ts";

@@ -83,8 +83,8 @@ export function onTransport(
     s.drops.add("bad-counter");
     return;
   }
-  if (--s.timeUses < 0) s.readTime();
-  const now = s.time[0];
+  s.packetClock.update();
+  const now = s.packetClock.time[0];
   if (now - kp.created >= s.timers.rejectAfterTime) {
     s.drops.add("expired-session");
     return;

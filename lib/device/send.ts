@@ -156,8 +156,8 @@ export function sendTransport(
   room: number,
   tos = 0,
 ): boolean {
-  if (--s.timeUses < 0) s.readTime();
-  const now = s.time[0];
+  s.packetClock.update();
+  const now = s.packetClock.time[0];
   const kp = peer.current;
   const ep = peer.endpoint;
   if (!usable(s, kp, now) || ep === null) return false;
@@ -217,7 +217,7 @@ export function sendTransport(
 
 /**
  * The counters and timers of a transport message sent (or queued to be), and the rekey. The
- * time is read from `s.time` here, not passed in: a double passed to a call is a heap number.
+ * time is read from `s.packetClock` here, not passed in: a double passed to a call is a heap number.
  */
 function countSent(
   s: DeviceState,
@@ -227,7 +227,7 @@ function countSent(
   len: number,
   total: number,
 ): void {
-  const now = s.time[0];
+  const now = s.packetClock.time[0];
   peer.counters.txBytes += total;
   peer.counters.txPackets++;
   peer.timers.anyAuthenticatedPacketSent();

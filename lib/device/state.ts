@@ -28,6 +28,7 @@ import type { Keypair } from "../peer/keypair.ts";
 import type { Peer } from "../peer/peer.ts";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
+import { BatchClock } from "../io/batch_clock.ts";
 import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
 import { DropCounters } from "./drops.ts";
 import { LentViewCache, OpenViewCache, SealViewCache } from "./views.ts";
@@ -81,21 +82,10 @@ export class DeviceState {
   /** Where time comes from. */
   readonly clock: Clock;
   /**
-   * The packet paths' time (see DeviceOptions.clock): the last clock reading, in a typed array
-   * so that reading it makes no heap number, and how many more packets may use it.
+   * The packet paths' time (see DeviceOptions.clock): the system clock read once per event-loop
+   * task, an injected one for every packet.
    */
-  readonly time: Float64Array = new Float64Array(1);
-  /** How many more packets may use `time` before the clock is read again. */
-  timeUses = 0;
-  /** Whether `time` is reused within an event-loop task (the system clock) or not (injected). */
-  readonly timeBatched: boolean;
-  /** Whether the microtask ending `time`'s reuse is queued. */
-  timeExpiryQueued = false;
-  /** Ends `time`'s reuse at the end of the task (made once: queued by readTime). */
-  readonly expireTime: () => void = () => {
-    this.timeUses = 0;
-    this.timeExpiryQueued = false;
-  };
+  readonly packetClock: BatchClock;
   /** How often timers are checked, in ms (0: by `tick` calls only). */
   readonly tickMs: number;
   /** Handshake messages per second past which MAC2 is demanded. */
@@ -184,7 +174,9 @@ export class DeviceState {
     this.packets = opts.packets;
     this.timers = resolveTimers(opts.timers);
     this.clock = opts.clock ?? systemClock;
-    this.timeBatched = opts.clock === undefined;
+    this.packetClock = new BatchClock(() => this.clock.now(), {
+      batched: opts.clock === undefined,
+    });
     this.tickMs = opts.tickMs ?? 100;
     this.underLoadThreshold = opts.underLoadThreshold ?? 1000;
     this.maxStaged = opts.maxStaged ?? 128;
@@ -209,19 +201,5 @@ export class DeviceState {
     this.onError = opts.onError;
     this.batch = opts.cryptoBatch ?? null;
     this.outViews = new SealViewCache(this.out, TRANSPORT_HEADER_SIZE, TAG_SIZE);
-  }
-
-  /** Reads the clock for the packet paths (see `time`). */
-  readTime(): void {
-    this.time[0] = this.clock.now();
-    if (!this.timeBatched) {
-      this.timeUses = 0;
-      return;
-    }
-    this.timeUses = 1024;
-    if (!this.timeExpiryQueued) {
-      this.timeExpiryQueued = true;
-      queueMicrotask(this.expireTime);
-    }
   }
 }

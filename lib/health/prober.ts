@@ -5,10 +5,10 @@
  * @module
  */
 
+import type { MonotonicClock } from "../io/clock.ts";
+
 /** Timers the prober uses; injectable so tests run hours of probing in milliseconds. */
-export interface ProberClock {
-  /** Monotonic ms. */
-  now(): number;
+export interface ProberClock extends MonotonicClock {
   /** Calls `fn` after `ms`; returns a handle for `clearTimeout`. */
   setTimeout(fn: () => void, ms: number): unknown;
   /** Cancels a `setTimeout`. */

@@ -39,3 +39,26 @@ Deno.test("batch clock: the default reads performance.now", () => {
   const t = new BatchClock().now();
   assert.ok(t >= before && t <= performance.now());
 });
+
+Deno.test("batch clock: update says when it read, and time holds the reading", async () => {
+  const { c, read } = counting();
+  const clock = new BatchClock(read);
+  assert.equal(clock.update(), true);
+  assert.equal(clock.time[0], 100);
+  assert.equal(clock.update(), false);
+  assert.equal(clock.time[0], 100);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(clock.update(), true);
+  assert.equal(clock.time[0], 101);
+  assert.equal(c.reads, 2);
+});
+
+Deno.test("batch clock: unbatched, every call reads (a test's clock moved mid-task)", () => {
+  const { c, read } = counting();
+  const clock = new BatchClock(read, { batched: false });
+  assert.equal(clock.now(), 100);
+  assert.equal(clock.now(), 101);
+  assert.equal(clock.update(), true);
+  assert.equal(clock.time[0], 102);
+  assert.equal(c.reads, 3);
+});

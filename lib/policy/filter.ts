@@ -26,6 +26,8 @@
  */
 
 import { PROTO_TCP, PROTO_UDP } from "../net/ip.ts";
+import { type MonotonicClock, monotonicClock } from "../io/clock.ts";
+import { BatchClock } from "../io/batch_clock.ts";
 // The hook is the device's: declared where it is called, implemented here.
 import type { HeldPacketSink, PacketFilter } from "../device/device.ts";
 import { Conntrack, type ConntrackOptions, type ConntrackStats } from "./conntrack.ts";
@@ -55,10 +57,7 @@ import {
 } from "./packet.ts";
 
 /** A monotonic millisecond clock (the device's `Clock` fits). */
-export interface MonotonicClock {
-  /** Milliseconds, never going back. */
-  now(): number;
-}
+export type { MonotonicClock };
 
 /** How a `PolicyFilter` is built. */
 export interface PolicyFilterOptions {
@@ -175,18 +174,12 @@ export class PolicyFilter implements PacketFilter {
    */
   readonly conntrack: Conntrack;
   readonly #clock: MonotonicClock;
-  readonly #batchClock: boolean;
-  #timeValid = false;
-  #timeUses = 0;
-  readonly #expireTime = (): void => {
-    this.#timeValid = false;
-  };
+  /** The packets' clock (see `batchClock`); its `time` is the rate limits' too. */
+  readonly #time: BatchClock;
   readonly #flow = new FlowInfo();
   readonly #inner = new FlowInfo();
   readonly #orig = new FlowInfo();
   readonly #c = new Float64Array(C_COUNT);
-  /** The clock's last reading (see `#tick`), for the rate limits' buckets. */
-  readonly #now = new Float64Array(1);
   /** Packets rate limits hold back. */
   readonly #pacer: Pacer;
   /** Whether the last packet `outbound` refused was held back rather than dropped. */
@@ -198,8 +191,9 @@ export class PolicyFilter implements PacketFilter {
   constructor(opts: PolicyFilterOptions = {}) {
     this.engine = opts.engine ?? new PolicyEngine();
     this.conntrack = new Conntrack(opts.conntrack);
-    this.#clock = opts.clock ?? { now: () => performance.now() };
-    this.#batchClock = opts.batchClock ?? true;
+    this.#clock = opts.clock ?? monotonicClock;
+    const clock = this.#clock;
+    this.#time = new BatchClock(() => clock.now(), { batched: opts.batchClock ?? true });
     this.#pacer = new Pacer(this.#clock);
   }
 
@@ -336,7 +330,7 @@ export class PolicyFilter implements PacketFilter {
     if (r < 0 || b.rate[r] === 0) return true;
     const pacer = this.#pacer;
     const len = pkt.length;
-    const got = b.take(r, len, this.#now, pacer.canHold(len));
+    const got = b.take(r, len, this.#time.time, pacer.canHold(len));
     if (got === TAKE_PASS) return true;
     const c = this.#c;
     if (got === TAKE_WAIT) {
@@ -353,18 +347,8 @@ export class PolicyFilter implements PacketFilter {
 
   /** Brings the conntrack clock up to date (see `batchClock`). */
   #tick(): void {
-    if (this.#batchClock) {
-      if (this.#timeValid && ++this.#timeUses < 1024) return;
-      this.#timeUses = 0;
-      if (!this.#timeValid) {
-        this.#timeValid = true;
-        // Runs once the current task (the batch) is done, so the next batch reads afresh.
-        queueMicrotask(this.#expireTime);
-      }
-    }
-    const t = this.#clock.now();
-    this.#now[0] = t;
-    this.conntrack.setTime(t);
+    const time = this.#time;
+    if (time.update()) this.conntrack.setTime(time.time[0]);
   }
 
   /**

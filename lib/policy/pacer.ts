@@ -14,6 +14,7 @@
 
 import type { HeldPacketSink } from "../device/device.ts";
 import { unrefTimer } from "../io/timers.ts";
+import type { MonotonicClock } from "../io/clock.ts";
 
 /** Most packets held at once, across every rule. */
 export const PACER_SLOTS = 1024;
@@ -23,14 +24,9 @@ export const PACER_SLOT_BYTES = 2048;
 const SLACK_MS = 1;
 const NONE = -1;
 
-/** A monotonic millisecond clock. */
-interface Clock {
-  now(): number;
-}
-
 /** The held packets of a filter (see the module docs). */
 export class Pacer {
-  readonly #clock: Clock;
+  readonly #clock: MonotonicClock;
   #sink: HeldPacketSink | null = null;
   #arena: Uint8Array | null = null;
   readonly #views: (Uint8Array | null)[] = new Array(PACER_SLOTS).fill(null);
@@ -55,7 +51,7 @@ export class Pacer {
   };
 
   /** An empty queue reading `clock`. */
-  constructor(clock: Clock) {
+  constructor(clock: MonotonicClock) {
     this.#clock = clock;
     for (let i = 0; i < PACER_SLOTS; i++) this.#next[i] = i + 1 < PACER_SLOTS ? i + 1 : NONE;
   }

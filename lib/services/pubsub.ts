@@ -171,7 +171,7 @@ export class PubSub {
   /** Announces now and every interval; forgets silent nodes. */
   start(): void {
     this.#timer = setInterval(() => this.#tick(), this.#interval);
-    if (this.table.localEntries().length > 0) this.announce();
+    if (this.table.hasLocal) this.announce();
     // With nothing subscribed, "none" goes out at the first tick (so others forget what an
     // earlier run of this node had), not now: at the start the device may not have the
     // members as peers yet, and the datagrams would be dropped with no route.
@@ -295,7 +295,7 @@ export class PubSub {
         this.#sendTo(from, encodeMessage({ kind: "subscriptions-ack", version: msg.version }));
       }
       // A node we did not know of: it may not know us either.
-      if (!known && this.table.localEntries().length > 0) this.announce([from]);
+      if (!known && this.table.hasLocal) this.announce([from]);
       return;
     }
     if (this.#fresh(from, msg.id)) {
@@ -355,7 +355,7 @@ export class PubSub {
   #changed(): void {
     if (this.#closed) return;
     // After the last subscription ends, "none" is announced for a while, so others forget.
-    if (this.table.localEntries().length === 0) this.#emptyUntil = this.#now() + 3 * this.#interval;
+    if (!this.table.hasLocal) this.#emptyUntil = this.#now() + 3 * this.#interval;
     this.announce();
   }
 
@@ -382,7 +382,7 @@ export class PubSub {
     this.#strangers = 0;
     // Members that left: their acknowledgements go too (the map stays as small as the membership).
     for (const a of this.#heldBy.keys()) if (!peers.has(a)) this.#heldBy.delete(a);
-    if (this.table.localEntries().length > 0) this.announce([...peers]);
+    if (this.table.hasLocal) this.announce([...peers]);
     else if (now < this.#emptyUntil) {
       const inSession = this.#d.inSession;
       this.announce(inSession ? [...peers].filter(inSession) : [...peers]);

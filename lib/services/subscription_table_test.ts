@@ -29,6 +29,22 @@ Deno.test("table: local entries are distinct pairs; the version moves only when 
   assert.equal(t.localCount, 1);
 });
 
+Deno.test("table: hasLocal says whether localEntries lists anything, as entries come and go", () => {
+  const t = new SubscriptionTable();
+  const agree = () => assert.equal(t.hasLocal, t.localEntries().length > 0);
+  assert.equal(t.hasLocal, false);
+  const a = sub(t, "status/*");
+  const b = sub(t, "status/*");
+  assert.equal(t.hasLocal, true);
+  agree();
+  a.close();
+  assert.equal(t.hasLocal, true, "the twin still subscribes");
+  agree();
+  b.close();
+  assert.equal(t.hasLocal, false);
+  agree();
+});
+
 Deno.test("table: too many distinct entries are refused", () => {
   const t = new SubscriptionTable();
   for (let i = 0; i < MAX_SUBSCRIPTION_ENTRIES; i++) sub(t, `t${i}`);

@@ -27,6 +27,7 @@
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
 import { type Endpoint, isStreamEndpoint } from "../../io/driver.ts";
+import type { MonotonicClock } from "../../io/clock.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
@@ -109,9 +110,7 @@ export interface MeshRoutesDeps {
 export const STREAM_PROBES_LOST = 3;
 
 /** Monotonic ms, and a timer calling `fn` every `ms` that the returned function stops. */
-export interface RoutesClock {
-  /** Monotonic milliseconds. */
-  now(): number;
+export interface RoutesClock extends MonotonicClock {
   /** Calls `fn` every `ms` until the returned function is called. */
   every(fn: () => void, ms: number): () => void;
 }

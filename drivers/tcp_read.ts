@@ -1,0 +1,187 @@
+/**
+ * The TCP transport's reads (`tcp.ts`): one loop per connection cutting the length-prefixed
+ * stream into frames for the sink (one `flush()` per read), a buffer that grows for a bulk
+ * sender and shrinks when it goes quiet, and the hand-over of an accepted connection whose first
+ * bytes are `GET ` to the WebSocket server (tcp_ws.ts). A frame of length 0 or past `maxFrame`
+ * closes its connection, counted; the transport lives on.
+ * @module
+ */
+
+import { serveUpgrade, type WsLoopHost, wsReadLoop } from "./tcp_ws.ts";
+import { startsWithGet } from "./ws_frame.ts";
+import {
+  EMPTY,
+  isHangup,
+  READ_BULK,
+  READ_SIZE,
+  SHRINK_AFTER_READS,
+  Stream,
+  TCP_FRAME_HEADER,
+} from "./tcp_stream.ts";
+import type { TcpConns } from "./tcp_conns.ts";
+
+/** The read loops of a transport's connections; see the module docs. */
+export class TcpReader {
+  readonly #conns: TcpConns;
+  readonly #wsHost: WsLoopHost;
+
+  /** Reads the connections of `conns`, WebSockets through `wsHost`. */
+  constructor(conns: TcpConns, wsHost: WsLoopHost) {
+    this.#conns = conns;
+    this.#wsHost = wsHost;
+  }
+
+  /** Starts reading `s` (connected, the transport started) until it ends, then closes it. */
+  start(s: Stream): void {
+    const conn = s.conn!;
+    const conns = this.#conns;
+    if (s.ws === 0) conns.track(this.#readLoop(s, conn, conns.sink!));
+    else if (s.accepted) conns.track(this.#serveWs(s, conn, new Uint8Array(READ_SIZE), 0));
+    else conns.track(this.#readWs(s, conn, s.wsInitial));
+  }
+
+  /** Reads an upgraded WebSocket connection until it ends, then closes it. */
+  async #readWs(s: Stream, conn: Deno.Conn, initial: Uint8Array): Promise<void> {
+    s.wsInitial = EMPTY;
+    await wsReadLoop(s, conn, this.#conns.sink!, initial, this.#wsHost, READ_SIZE);
+    this.#conns.close(s);
+  }
+
+  /**
+   * Serves the Upgrade on an accepted connection whose first bytes are in `buf`, then reads it.
+   * The stream is keyed as a WebSocket from here on (`ws://`, or `wss://` from the TLS port).
+   */
+  async #serveWs(s: Stream, conn: Deno.Conn, buf: Uint8Array, filled: number): Promise<void> {
+    const conns = this.#conns;
+    let initial: Uint8Array | null = null;
+    try {
+      initial = await serveUpgrade(conn, buf, filled, conns.stats.websocket);
+    } catch (err) {
+      // A client that hangs up or fails the TLS handshake (its alert reads as InvalidData) is
+      // counted: anyone can cause it, so it is not logged.
+      if (!s.closed) {
+        conns.stats.websocket.refused++;
+        if (!isHangup(err) && !(err instanceof Deno.errors.InvalidData)) {
+          conns.settings.onError(err);
+        }
+      }
+    }
+    if (initial === null || s.closed) return conns.close(s);
+    let ws = s;
+    if (s.ws === 0) {
+      // Nothing was read as a frame from the TCP endpoint, so none was answered there: the
+      // connection changes its key without closing.
+      ws = new Stream(conns.wsTable.adopt(s.ep), true, s.opened);
+      ws.conn = conn;
+      conns.forget(s);
+      const old = conns.streams.get(ws.key);
+      if (old !== undefined) conns.close(old);
+      conns.pendingFrom(ws.ep.address, 1);
+      conns.add(ws);
+    }
+    await this.#readWs(ws, conn, initial);
+  }
+
+  async #readLoop(s: Stream, conn: Deno.Conn, sink: NonNullable<TcpConns["sink"]>): Promise<void> {
+    const conns = this.#conns;
+    const stats = conns.stats;
+    const { maxFrame, now, onError } = conns.settings;
+    let buf = new Uint8Array(READ_SIZE);
+    let filled = 0;
+    // Reads in a row that a READ_SIZE buffer would have held.
+    let smallReads = 0;
+    // An accepted connection's first bytes say whether it is a WebSocket (see tcp_ws.ts).
+    let sniff = s.accepted;
+    try {
+      while (!s.closed) {
+        const n = await conn.read(filled === 0 ? buf : buf.subarray(filled));
+        if (n === null) {
+          if (filled > 0) stats.truncated++;
+          break;
+        }
+        if (s.closed) break;
+        const full = filled + n === buf.length;
+        filled += n;
+        if (sniff) {
+          const get = startsWithGet(buf, filled);
+          if (get === null) continue;
+          sniff = false;
+          // The read loop ends here without closing: the connection is served as a WebSocket.
+          if (get) return await this.#serveWs(s, conn, buf, filled);
+        }
+        let off = 0;
+        let delivered = 0;
+        while (filled - off >= TCP_FRAME_HEADER) {
+          const len = (buf[off] << 8) | buf[off + 1];
+          if (len === 0 || len > maxFrame) {
+            // Not a frame we would send: the stream is out of step or not ours. Nothing after
+            // this point can be trusted to be a frame boundary, so the connection goes.
+            stats.badFrames++;
+            stats.recvErrors++;
+            filled = 0;
+            conns.close(s);
+            break;
+          }
+          const end = off + TCP_FRAME_HEADER + len;
+          if (end > filled) break;
+          const frame = buf.subarray(off + TCP_FRAME_HEADER, end);
+          off = end;
+          delivered++;
+          stats.datagramsIn++;
+          stats.bytesIn += len;
+          try {
+            sink.datagram(frame, s.ep);
+          } catch (err) {
+            onError(err);
+          }
+          // The sink may have closed the transport; what is left is not delivered.
+          if (s.closed) break;
+        }
+        if (delivered > 0) {
+          s.framesIn += delivered;
+          s.lastActive = now();
+          try {
+            sink.flush();
+          } catch (err) {
+            onError(err);
+          }
+        }
+        if (s.closed) break;
+        if (off > 0) {
+          buf.copyWithin(0, off, filled);
+          filled -= off;
+        }
+        // A frame in progress needs room for all of it.
+        const need = filled >= TCP_FRAME_HEADER ? TCP_FRAME_HEADER + ((buf[0] << 8) | buf[1]) : 0;
+        let size = buf.length;
+        if (full && size < READ_BULK && s.authenticated) {
+          // The sender is ahead of us: read more per turn, so the device gets larger batches
+          // and a busy stream costs fewer reads. Only a peer's: junk keeps a small buffer.
+          size = READ_BULK;
+          smallReads = 0;
+        } else if (n >= READ_SIZE) {
+          smallReads = 0;
+        } else if (size > READ_SIZE && ++smallReads >= SHRINK_AFTER_READS) {
+          // The stream has gone quiet: an idle connection holds no more than a small buffer.
+          size = READ_SIZE;
+          smallReads = 0;
+        }
+        if (need > size) size = need;
+        if (size !== buf.length && filled <= size) {
+          const next = new Uint8Array(size);
+          next.set(buf.subarray(0, filled));
+          buf = next;
+        }
+      }
+    } catch (err) {
+      if (!s.closed) {
+        if (filled > 0) stats.truncated++;
+        if (!isHangup(err)) {
+          stats.recvErrors++;
+          onError(err);
+        }
+      }
+    }
+    conns.close(s);
+  }
+}
