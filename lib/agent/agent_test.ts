@@ -300,7 +300,8 @@ Deno.test("agent: one stalled probe does not hold status rttMs for the window: i
     const key = agents[0].device.peers()[0].publicKeyText;
     // The stalled probe answered (the histogram's largest bucket holds it) and two after it.
     const h = () => agents[0].health.get(key)!;
-    while ((h().rttHistogram.count ?? 0) < 4) await new Promise((r) => setTimeout(r, 20));
+    const timed = () => agents[0].health.get(key)?.rttHistogram.count ?? 0;
+    while (timed() < 4) await new Promise((r) => setTimeout(r, 20));
     assert.ok(h().samples >= 4 && h().probesLost === 0, JSON.stringify(h()));
     assert.ok(h().rttMs.avg! > STALL_MS / 10, `the stall was timed: avg ${h().rttMs.avg}`);
     const shown = agents[0].status().peers[0].rttMs;
