@@ -13,7 +13,10 @@ import { relayCollector } from "../relay/metrics.ts";
 import { parsePrometheus, promByLabel, promValue } from "../../tests/fixtures/prom_parse.ts";
 
 /** Two userspace agents, 10.77.0.1 and .2, on a memory underlay; `extra` goes to the first. */
-async function pair(extra: Partial<AgentOptions> = {}): Promise<[Agent, Agent]> {
+async function pair(
+  extra: Partial<AgentOptions> = {},
+  extraSecond: Partial<AgentOptions> = {},
+): Promise<[Agent, Agent]> {
   const net = new MemoryNetwork();
   const a = generateKeyPair(), b = generateKeyPair();
   const first = await Agent.start({
@@ -30,6 +33,7 @@ async function pair(extra: Partial<AgentOptions> = {}): Promise<[Agent, Agent]> 
     transport: net.bind("192.0.2.2", 51820),
     peers: [{ publicKey: a.publicKey, endpoint: "192.0.2.1:51820", allowedIps: ["10.77.0.1/32"] }],
     logger: nullLogger,
+    ...extraSecond,
   });
   return [first, second];
 }
@@ -254,6 +258,57 @@ Deno.test("agent: a probe that waited for the handshake is no RTT: status shows 
     );
     assert.ok(h.rttMs.avg! < SETUP_MS / 10, `avg ${h.rttMs.avg}`);
     assert.equal(h.probesLost, 0);
+  } finally {
+    for (const id of timers) clearTimeout(id);
+    await closeAll(agents);
+  }
+});
+
+Deno.test("agent: one stalled probe does not hold status rttMs for the window: it is the median", async () => {
+  // One echo request held STALL_MS after the session is up (no handshake, no new endpoint: a
+  // loaded host's or a fresh agent's stall), the probes before and after it on time. A relayed
+  // peer's rttMs stayed at 6-18 ms for a whole window (10 probes, ~50 s) after one 35 ms probe
+  // while ping said 1 ms; one slow probe is no trend (the health verdict takes the median too).
+  const STALL_MS = 1200;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  let data = 0;
+  const agents = await pair({
+    health: { probeIntervalMs: 50 },
+    wrapTransport: (t) => ({
+      name: t.name,
+      get port() {
+        return t.port;
+      },
+      start: (sink) => t.start(sink),
+      send: (bytes, to) => {
+        // A transport data message longer than a keepalive (32 bytes): a probe's echo request.
+        if (bytes[0] !== 4 || bytes.length <= 32 || ++data !== 2) return t.send(bytes, to);
+        const copy = bytes.slice();
+        const id = setTimeout(() => {
+          timers.delete(id);
+          t.send(copy, to);
+          t.flush();
+        }, STALL_MS);
+        timers.add(id);
+      },
+      flush: () => t.flush(),
+      endpoint: (text) => t.endpoint(text),
+      close: () => t.close(),
+    }),
+  }, { probe: null }); // the other end sends no probes: every data message counted is ours
+  try {
+    const key = agents[0].device.peers()[0].publicKeyText;
+    // The stalled probe answered (the histogram's largest bucket holds it) and two after it.
+    const h = () => agents[0].health.get(key)!;
+    const timed = () => agents[0].health.get(key)?.rttHistogram.count ?? 0;
+    while (timed() < 4) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(h().samples >= 4 && h().probesLost === 0, JSON.stringify(h()));
+    assert.ok(h().rttMs.avg! > STALL_MS / 10, `the stall was timed: avg ${h().rttMs.avg}`);
+    const shown = agents[0].status().peers[0].rttMs;
+    assert.ok(
+      shown !== null && shown < STALL_MS / 10,
+      `status rttMs ${shown} (median ${h().rttMs.median}, mean ${h().rttMs.avg})`,
+    );
   } finally {
     for (const id of timers) clearTimeout(id);
     await closeAll(agents);

@@ -508,7 +508,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     }
     if (why.length > 0) return { state: "degraded", reason: why.join(", ") };
     if (f.answered > 0) {
-      // The statistic is named: /status's rttMs beside it is the mean of every sample.
+      // The statistic is named: /metrics's RTT gauge is the mean of every sample.
       const figures = `${rtt === null ? "" : `${o.rttStatistic} rtt ${ms(rtt)}, `}loss ${
         pct(f.loss ?? 0)
       }`;

@@ -129,7 +129,7 @@ export function makeLinks(
         return [{
           publicKey: key,
           health: h?.state ?? "unknown",
-          rttMs: h?.rttMs.avg ?? null,
+          rttMs: h?.rttMs.median ?? null,
           ...nat?.paths.peerStatus(key),
           ...nat?.routes.peerStatus(key),
           rxBytes: p.counters.rxBytes,

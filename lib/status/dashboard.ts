@@ -47,7 +47,7 @@ export interface DashboardStatus {
     health?: HealthState;
     /** Why the peer has that health. */
     healthReason?: string;
-    /** Mean probe RTT, ms. */
+    /** Median probe RTT over the health window, ms. */
     rttMs?: number | null;
     /** Probe loss, 0..1. */
     loss?: number | null;

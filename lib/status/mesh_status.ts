@@ -41,7 +41,7 @@ export interface MeshReportInput {
 export interface MeshLinkView {
   /** The health state this side reports. */
   state: HealthState;
-  /** Mean probe RTT, ms; null when unmeasured. */
+  /** Median probe RTT over the health window, ms; null when unmeasured. */
   rttMs: number | null;
   /** `direct`, `relay`, `tcp`, `none`, or "" when the side does not say. */
   path: string;

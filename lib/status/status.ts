@@ -337,7 +337,7 @@ export interface PeerStatus {
   health: HealthState;
   /** Why it has that health. */
   healthReason: string;
-  /** Mean probe RTT over the health window, ms; null when unmeasured. */
+  /** Median probe RTT over the health window, ms; null when unmeasured. */
   rttMs: number | null;
   /** Probe loss over the health window, 0..1; null when unmeasured. */
   loss: number | null;
@@ -552,8 +552,10 @@ function peerStatusOf(
     address: id.address,
     health: h?.state ?? "unknown",
     healthReason: h?.reason ?? "",
-    // To the microsecond: more digits than a clock's worth are noise to a reader.
-    rttMs: h?.rttMs.avg == null ? null : Math.round(h.rttMs.avg * 1000) / 1000,
+    // The median of the window, as the health verdict takes: one stalled probe (a loaded host, a
+    // fresh agent) held a mean at 10 times the path's for 10 probes. To the microsecond: more
+    // digits than a clock's worth are noise to a reader.
+    rttMs: h?.rttMs.median == null ? null : Math.round(h.rttMs.median * 1000) / 1000,
     loss: h?.loss ?? null,
     publicKey: p.publicKeyText,
     endpoint: p.endpoint?.toString() ?? null,

@@ -10,7 +10,11 @@
  *
  * A variant is `NAME=ENV=VALUE[,ENV=VALUE]` (`--weft spin=WEFT_POLL_SPIN_MS=0.5`): weft with these
  * environment variables. `--weft-v8 NAME=FLAG[,FLAG]` is weft started with these V8 flags instead of
- * its own (lib/agent/jit.ts; `--weft-v8 v8=` with none: V8's defaults). Figures, never assertions.
+ * its own (lib/agent/jit.ts; `--weft-v8 v8=` with none: V8's defaults); `NAME=+FLAG[,FLAG]` with
+ * its own and these after them (the later wins). Figures, never assertions.
+ *
+ * Besides the whole run's percentiles it prints the fresh tunnel's p90 (the first two rounds: a
+ * fresh agent's code still compiling) and the p90 after them, nearest rank.
  *
  * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
  * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
@@ -34,6 +38,7 @@ import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
 import { type Build, findBuilds, type Tunnel, withTunnel } from "./net_lab.ts";
 import { CpuMeter, iperf3, median, percentile } from "./net_measure.ts";
 import { analyzeSched, type PingSched } from "./sched_wait.ts";
+import { JIT_V8_FLAGS } from "../../lib/agent/jit.ts";
 
 interface Variant {
   name: string;
@@ -262,6 +267,17 @@ export function roundOrder(n: number, round: number): number[] {
   return Array.from({ length: n }, (_, k) => (k + round) % n);
 }
 
+/** A `--weft-v8` value's flags: these alone, or after weft's own when it starts with `+`. */
+export function v8FlagsOf(value: string): string[] {
+  const more = value.startsWith("+");
+  const flags = (more ? value.slice(1) : value).split(",").filter((f) => f !== "");
+  return more ? [...JIT_V8_FLAGS, ...flags] : flags;
+}
+
+/** The rounds counted as the fresh tunnel's: its agents' code is still being compiled then. */
+export const FRESH_ROUNDS = 2;
+
+/** Parses `ping`'s replies: the RTT (ms) of each seq. */
 export function parseRtts(out: string): Map<number, number> {
   const m = new Map<number, number>();
   for (const x of out.matchAll(/icmp_seq=(\d+) .*time=([\d.]+) ms/g)) {
@@ -301,7 +317,7 @@ export async function runLatencyBench(args: string[]): Promise<void> {
     if (args[i] !== "--weft-v8") continue;
     const spec = args[++i];
     const eq = spec.indexOf("=");
-    const v8Flags = spec.slice(eq + 1).split(",").filter((f) => f !== "");
+    const v8Flags = v8FlagsOf(spec.slice(eq + 1));
     variants.push({ name: `weft ${spec.slice(0, eq)}`, build: weft, env: {}, v8Flags });
   }
   if (!args.includes("--no-wg")) {
@@ -321,6 +337,9 @@ export async function runLatencyBench(args: string[]): Promise<void> {
   const rtts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   // The first ping of each round comes after the tunnel sat idle while the others were pinged.
   const firsts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  // The fresh tunnel's pings (its first rounds) and the rest, apart.
+  const fresh = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  const later = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const raw: { v: string; round: number; seq: number; rtt: number }[] = [];
   const traced = new Map<string, TracedRun[]>();
   try {
@@ -355,6 +374,7 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           );
           const got = parseRtts(out.stdout);
           rtts.get(v.name)!.push(...got.values());
+          (r < FRESH_ROUNDS ? fresh : later).get(v.name)!.push(...got.values());
           for (const [seq, rtt] of got) raw.push({ v: v.name, round: r, seq, rtt });
           const first = got.get(1);
           if (first !== undefined) firsts.get(v.name)!.push(first);
@@ -451,6 +471,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       "p10": Number(percentile(xs, 10).toFixed(3)),
       "p90": Number(percentile(xs, 90).toFixed(3)),
       "p99": Number(percentile(xs, 99).toFixed(3)),
+      "fresh p90": Number(percentile(fresh.get(v.name)!, 90).toFixed(3)),
+      "p90 after": Number(percentile(later.get(v.name)!, 90).toFixed(3)),
       "÷ weft": Number((median(xs) / base).toFixed(2)),
       "first after idle: median": Number(median(firsts.get(v.name)!).toFixed(3)),
       "first: max": Number(Math.max(...firsts.get(v.name)!).toFixed(3)),

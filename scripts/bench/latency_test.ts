@@ -3,7 +3,8 @@
  * agents into the steps of its round trip, and reading ping's output. Figures never asserted.
  */
 import assert from "node:assert/strict";
-import { parseRtts, pingSteps, roundOrder, STEPS, type TraceEvent } from "./latency.ts";
+import { parseRtts, pingSteps, roundOrder, STEPS, type TraceEvent, v8FlagsOf } from "./latency.ts";
+import { JIT_V8_FLAGS } from "../../lib/agent/jit.ts";
 
 const ev = (k: string, t: number, a = 0, b = 0, c = 0): TraceEvent => ({ k, t, a, b, c });
 
@@ -65,4 +66,10 @@ Deno.test("roundOrder: every variant once a round, each first in turn", () => {
   const rounds = [0, 1, 2, 3].map((r) => roundOrder(3, r));
   for (const order of rounds) assert.deepEqual([...order].sort(), [0, 1, 2]);
   assert.deepEqual(rounds.map((o) => o[0]), [0, 1, 2, 0]);
+});
+
+Deno.test("v8FlagsOf: flags alone, or after weft's own with +", () => {
+  assert.deepEqual(v8FlagsOf("--a,--b=2"), ["--a", "--b=2"]);
+  assert.deepEqual(v8FlagsOf(""), []);
+  assert.deepEqual(v8FlagsOf("+--no-maglev"), [...JIT_V8_FLAGS, "--no-maglev"]);
 });

@@ -15,7 +15,7 @@ export interface LinkSample {
   publicKey: string;
   /** Its health state. */
   health: HealthState;
-  /** Mean probe RTT, ms. */
+  /** Median probe RTT over the health window, ms. */
   rttMs: number | null;
   /** `direct`, `relay`, `none`; absent where the node does not say. */
   path?: string;

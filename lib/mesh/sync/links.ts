@@ -3,7 +3,7 @@
  * are, so that the leader can show the whole mesh (`/status`'s `mesh`, the dashboard). Sent
  * inside the tunnel on the control channel, member → leader only:
  * `{t: "links", n, part, parts, l}`, report number `n` in datagram-sized parts, each link in `l`
- * as `{k, s, r, p, i, o}`: the peer's public key, its health state, the mean probe RTT in ms
+ * as `{k, s, r, p, i, o}`: the peer's public key, its health state, the median probe RTT in ms
  * (null when unmeasured), the path (`direct`, `relay`, `tcp`, `none`, or "" when the node does
  * not say), and the bytes per second received from and sent to it.
  *
@@ -23,7 +23,7 @@ export interface WireLink {
   k: string;
   /** Its health state as this node's health tracker says. */
   s: HealthState;
-  /** Mean probe RTT, ms; null when unmeasured. */
+  /** Median probe RTT over the health window, ms; null when unmeasured. */
   r: number | null;
   /** The path. */
   p: LinkPath;
