@@ -4,9 +4,10 @@
  * the two stitched together; here it sealed a 1420-byte packet in about 1.3 CPU-µs through FFI
  * against libsodium's 1.8 (docs/performance.md, "Crypto backends"), the data path's largest single cost.
  *
- * Each key owns two cipher contexts (seal and open) keyed once; a packet then costs four calls
- * (nonce, data, final, tag) into preallocated buffers, so seal and open allocate nothing. The
- * nonce, the tag and EVP's out-length live in memory of the key's own whose address is taken once
+ * Each key owns two cipher contexts (seal and open) keyed once; a sealed packet then costs four
+ * calls (nonce, data, final, get the tag), an opened one three (nonce and expected tag together
+ * through EVP_DecryptInit_ex2's OSSL_PARAM list, data, final), into preallocated buffers, so seal
+ * and open allocate nothing. The nonce, the tag and EVP's out-length live in memory of the key's own whose address is taken once
  * and passed as a pointer: Deno turns each `buffer` argument into an address on every call
  * (15-20 ns apiece here, a tenth of a seal with seven of them), a pointer argument costs next to
  * nothing. Only the packet's two ranges go as buffers. Loading is lazy and optional: without
@@ -21,9 +22,19 @@ import { u64 } from "../io/u64.ts";
 import { openFirstLibrary } from "./ffi_open.ts";
 
 const TAG = 16;
-/** EVP_CTRL_AEAD_GET_TAG and EVP_CTRL_AEAD_SET_TAG (openssl/evp.h). */
-const CTRL_GET_TAG = 0x10;
-const CTRL_SET_TAG = 0x11;
+/**
+ * An OSSL_PARAM (openssl/core.h) on a 64-bit target: key pointer, unsigned data type (padded to
+ * 8), data pointer, data size, return size.
+ */
+const PARAM_BYTES = 40;
+/** OSSL_PARAM_OCTET_STRING (openssl/core.h). */
+const PARAM_OCTET_STRING = 5;
+/**
+ * OSSL_CIPHER_PARAM_AEAD_TAG's name, NUL-terminated, in memory that lives as long as the module
+ * (an ArrayBuffer's bytes never move), for the params every key points at.
+ */
+const TAG_PARAM_NAME = new Uint8Array(new ArrayBuffer(4));
+TAG_PARAM_NAME.set([0x74, 0x61, 0x67, 0]); // "tag"
 /** EVP_PKEY_X25519, which is NID_X25519 (openssl/obj_mac.h). */
 const PKEY_X25519 = 1034;
 
@@ -53,7 +64,6 @@ const SYMBOLS = {
   EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   // Checks the tag: 1 when authentic.
   EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
   // The per-packet calls again, with the key's own scratch memory (nonce, out-length, tag) passed
   // as pointers taken once (see the module docs); the packet's ranges stay buffers.
   sealIv: {
@@ -61,8 +71,9 @@ const SYMBOLS = {
     parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
-  openIv: {
-    name: "EVP_DecryptInit_ex",
+  // (ctx, cipher, key, iv, params): the nonce and the expected tag (an OSSL_PARAM) in one call.
+  openIvTag: {
+    name: "EVP_DecryptInit_ex2",
     parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
@@ -76,6 +87,19 @@ const SYMBOLS = {
     parameters: ["pointer", "buffer", "pointer", "buffer", "i32"],
     result: "i32",
   },
+  // (ctx, out, in, inl): this cipher's update without EVP_*Update's wrapper; answers inl on
+  // success, -1 on a failure.
+  cipherData: {
+    name: "EVP_Cipher",
+    parameters: ["pointer", "buffer", "buffer", "u32"],
+    result: "i32",
+  },
+  // (ctx, params): the tag after the final, into the key's tag memory through its OSSL_PARAM list.
+  getParams: {
+    name: "EVP_CIPHER_CTX_get_params",
+    parameters: ["pointer", "pointer"],
+    result: "i32",
+  },
   sealFinal: {
     name: "EVP_EncryptFinal_ex",
     parameters: ["pointer", "pointer", "pointer"],
@@ -84,11 +108,6 @@ const SYMBOLS = {
   openFinal: {
     name: "EVP_DecryptFinal_ex",
     parameters: ["pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  tagCtrl: {
-    name: "EVP_CIPHER_CTX_ctrl",
-    parameters: ["pointer", "i32", "i32", "pointer"],
     result: "i32",
   },
   EVP_PKEY_new_raw_private_key: {
@@ -133,9 +152,15 @@ class OpensslKey extends CounterNonceKey {
   readonly #tag = new Uint8Array(new ArrayBuffer(TAG));
   /** EVP's int out-length argument (written, never read). */
   readonly #outl = new Uint8Array(new ArrayBuffer(4));
+  /**
+   * An OSSL_PARAM list, {"tag", octets, #tag, 16} then the terminator, so that opening sets the
+   * nonce and the expected tag in one call (EVP_DecryptInit_ex2) instead of two.
+   */
+  readonly #params = new Uint8Array(new ArrayBuffer(2 * PARAM_BYTES));
   readonly #noncePtr: Ptr;
   readonly #tagPtr: Ptr;
   readonly #outlPtr: Ptr;
+  readonly #paramsPtr: Ptr;
 
   constructor(lib: Lib, raw: Uint8Array) {
     super();
@@ -144,6 +169,8 @@ class OpensslKey extends CounterNonceKey {
     this.#noncePtr = addressOf(this.#nonce.bytes);
     this.#tagPtr = addressOf(this.#tag);
     this.#outlPtr = addressOf(this.#outl);
+    this.#paramsPtr = addressOf(this.#params);
+    tagParam(this.#params, this.#tagPtr);
     const cipher = lib.EVP_chacha20_poly1305();
     const enc = lib.EVP_CIPHER_CTX_new();
     const dec = lib.EVP_CIPHER_CTX_new();
@@ -213,10 +240,10 @@ class OpensslKey extends CounterNonceKey {
     // In place (dst and src the same bytes) or disjoint: EVP allows both.
     if (n > 0) {
       calls++;
-      ok += lib.sealData(ctx, dst, outl, src, n);
+      if (lib.cipherData(ctx, dst, src, n) === n) ok++;
     }
     ok += lib.sealFinal(ctx, tagPtr, outl);
-    ok += lib.tagCtrl(ctx, CTRL_GET_TAG, TAG, tagPtr);
+    ok += lib.getParams(ctx, this.#paramsPtr);
     if (ok !== calls) {
       dst.fill(0);
       lib.ERR_clear_error();
@@ -238,9 +265,8 @@ class OpensslKey extends CounterNonceKey {
     // Copied first: opened in place, the plaintext overwrites the ciphertext, not the tag.
     for (let i = 0; i < TAG; i++) tag[i] = src[n + i];
     // A failing call before the final check is a fault (thrown), not a forgery (false).
-    let calls = 2;
-    let ok = lib.openIv(ctx, null, null, null, this.#noncePtr);
-    ok += lib.tagCtrl(ctx, CTRL_SET_TAG, TAG, tagPtr);
+    let calls = 1;
+    let ok = lib.openIvTag(ctx, null, null, this.#noncePtr, this.#paramsPtr);
     if (ad !== undefined && ad.length > 0) {
       calls++;
       ok += lib.openData(ctx, null, outl, ad, ad.length);
@@ -248,7 +274,7 @@ class OpensslKey extends CounterNonceKey {
     // EVP reads `n` bytes from the start of `src` (its tag follows them, unread here).
     if (n > 0) {
       calls++;
-      ok += lib.openData(ctx, dst, outl, src, n);
+      if (lib.cipherData(ctx, dst, src, n) === n) ok++;
     }
     if (ok !== calls) {
       dst.fill(0);
@@ -268,6 +294,18 @@ class OpensslKey extends CounterNonceKey {
     this.#enc = this.#dec = null;
     orphans.unregister(this);
   }
+}
+
+/** Writes into `params` (zeroed, 80 bytes) the list {"tag", octets, `tag`, 16}, {NULL}. */
+function tagParam(params: Uint8Array, tag: Ptr): void {
+  if (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
+    throw new Error("OpenSSL: OSSL_PARAM laid out for 64-bit targets only");
+  }
+  const v = new DataView(params.buffer, params.byteOffset, params.byteLength);
+  v.setBigUint64(0, BigInt(Deno.UnsafePointer.value(addressOf(TAG_PARAM_NAME))), true);
+  v.setUint32(8, PARAM_OCTET_STRING, true);
+  v.setBigUint64(16, BigInt(Deno.UnsafePointer.value(tag)), true);
+  v.setBigUint64(24, BigInt(TAG), true);
 }
 
 /** The address of `bytes` (not empty), for a pointer argument; `bytes` must outlive its use. */
@@ -411,8 +449,9 @@ export function loadOpenssl(): { aead: ExplicitNonceAead; dh: Dh } | null {
 /**
  * Whether the library computes what weft needs: a libcrypto 3 may load and still refuse
  * ChaCha20-Poly1305 or X25519 (a FIPS-only configuration, `default_properties = fips=yes`), and
- * would then fail every session. Checked once at load: the tag of RFC 8439 §2.8.2's AEAD vector
- * and RFC 7748 §6.1's public key of Alice.
+ * would then fail every session. Checked once at load: the tag of RFC 8439 §2.8.2's AEAD vector,
+ * that vector opened back and once with its tag altered (refused), and RFC 7748 §6.1's public
+ * key of Alice.
  */
 function answersKnownVectors(b: { aead: ExplicitNonceAead; dh: Dh }): boolean {
   const key = new Uint8Array(32).map((_, i) => 0x80 + i);
@@ -423,20 +462,25 @@ function answersKnownVectors(b: { aead: ExplicitNonceAead; dh: Dh }): boolean {
   const out = new Uint8Array(pt.length + TAG);
   try {
     const k = b.aead.key(key);
+    const nonce = hexBytes("070000004041424344454647");
+    const ad = hexBytes("50515253c0c1c2c3c4c5c6c7");
+    let opens: boolean;
     try {
-      k.sealWithNonce(
-        hexBytes("070000004041424344454647"),
-        pt,
-        out,
-        hexBytes("50515253c0c1c2c3c4c5c6c7"),
-      );
+      k.sealWithNonce(nonce, pt, out, ad);
+      // Opening passes the tag as an OSSL_PARAM: a library that ignored it would open forgeries.
+      const back = new Uint8Array(pt.length);
+      const forged = out.slice();
+      forged[pt.length] ^= 1;
+      opens = k.openWithNonce(nonce, out, back, ad) && equalBytes(back, pt) &&
+        !k.openWithNonce(nonce, forged, back, ad);
     } finally {
       k.destroy();
     }
     const alice = b.dh.publicKey(
       hexBytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"),
     );
-    return equalBytes(out.subarray(pt.length), hexBytes("1ae10b594f09e26a7e902ecbd0600691")) &&
+    return opens &&
+      equalBytes(out.subarray(pt.length), hexBytes("1ae10b594f09e26a7e902ecbd0600691")) &&
       equalBytes(
         alice,
         hexBytes("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),

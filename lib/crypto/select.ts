@@ -81,7 +81,7 @@ export function suiteByName(name: BackendName): (CryptoSuite & { name: string })
  * The suite to use. With `force`, exactly that backend for both AEAD and DH (throws when it is
  * unknown or cannot load here); without, the fastest available AEAD and the fastest available
  * DH, named "aead+dh" when they differ. Unforced with both OpenSSL and libsodium here, the AEAD is
- * OpenSSL's for messages of `SPLIT_AT` (512) bytes and more and libsodium's below (lib/crypto/split.ts).
+ * OpenSSL's for messages of `SPLIT_AT` (128) bytes and more and libsodium's below (lib/crypto/split.ts).
  */
 export function selectSuite(force?: BackendName): CryptoSuite & { name: string } {
   if (force !== undefined) {

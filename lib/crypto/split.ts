@@ -2,15 +2,22 @@
  * One ChaCha20-Poly1305 key on two backends: short messages sealed and opened with one, long
  * ones with the other. Both compute the same function, so which one handled a message is
  * invisible on the wire. weft pairs libsodium (one FFI call per message: cheapest for short
- * ones) with OpenSSL (four calls, but faster per byte): measured here, libsodium seals and opens
- * a 64-byte message in 0.85 CPU-µs against OpenSSL's 1.27, and a 1420-byte one in 3.6 against 2.9.
+ * ones) with OpenSSL (three or four calls, but faster per byte): measured here, libsodium seals
+ * and opens a 64-byte message in 0.85 CPU-µs against OpenSSL's 1.27, and a 1420-byte one in 3.6
+ * against 2.9.
  * @module
  */
 
 import type { ExplicitNonceAead, ExplicitNonceKey } from "./nonce.ts";
 
-/** Messages (plaintext bytes) shorter than this go to the short-message backend. */
-export const SPLIT_AT = 512;
+/**
+ * Messages (plaintext bytes) shorter than this go to the short-message backend. Where OpenSSL
+ * (three or four calls, AVX-512) overtakes libsodium (one call, AVX2) on this kind of machine:
+ * seal + open at 112 bytes 1.28 CPU-µs against libsodium's 1.16, at 128 0.93 against 1.14, and at
+ * every size measured from there to 496 (144, 208, 272, 304, 400, 464) OpenSSL's was lower, by up
+ * to 31% (docs/performance.md, "Fewer calls a message").
+ */
+export const SPLIT_AT = 128;
 
 class SplitKey implements ExplicitNonceKey {
   readonly #short: ExplicitNonceKey;
