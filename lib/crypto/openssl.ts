@@ -52,20 +52,8 @@ const SYMBOLS = {
     parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
     result: "i32",
   },
-  // (ctx, out, &outl, in, inl): out NULL feeds associated data.
-  EVP_EncryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_DecryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  // Checks the tag: 1 when authentic.
-  EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  // The per-packet calls again, with the key's own scratch memory (nonce, out-length, tag) passed
-  // as pointers taken once (see the module docs); the packet's ranges stay buffers.
+  // The per-packet calls, with the key's own scratch memory (nonce, out-length, tag) passed as
+  // pointers taken once (see the module docs); the packet's ranges stay buffers.
   sealIv: {
     name: "EVP_EncryptInit_ex",
     parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
@@ -77,6 +65,7 @@ const SYMBOLS = {
     parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
+  // (ctx, out, &outl, in, inl): out NULL feeds associated data.
   sealData: {
     name: "EVP_EncryptUpdate",
     parameters: ["pointer", "buffer", "pointer", "buffer", "i32"],
@@ -105,6 +94,7 @@ const SYMBOLS = {
     parameters: ["pointer", "pointer", "pointer"],
     result: "i32",
   },
+  // Checks the tag: 1 when authentic.
   openFinal: {
     name: "EVP_DecryptFinal_ex",
     parameters: ["pointer", "pointer", "pointer"],
