@@ -449,6 +449,13 @@ Deno.test({
         await eventually(async () => (await pings(m, "b1", "a1", 5)) === 5, HANG_GUARD_MS),
         "b1 -> a1 after the restarts",
       );
+      // The restarted relay learns each member's endpoint anew from its first handshake: it
+      // takes the member's relayed packets from there at once, never dropping them as coming
+      // from elsewhere than the member's endpoint (it did for up to a second, until its next
+      // refresh, while both members' views already said relayed).
+      const drops = await relayDrops(m);
+      console.log(`restarted relay's drops: ${JSON.stringify(drops)}`);
+      assert.equal(drops?.source ?? 0, 0, `relayed packets dropped as from elsewhere`);
     } finally {
       await m.close();
     }
