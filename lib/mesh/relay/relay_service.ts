@@ -5,8 +5,8 @@
  * to the {@link RelayServer}, and sends the grants and notices back the same way. It keeps the
  * server told where each member is (its WireGuard peer's endpoint, which only authenticated
  * packets move: refreshed as the device says one moved, and every second) and who the members
- * are, and sweeps idle sessions. The packets themselves go
- * through the relay mux straight to the server, never through here.
+ * are, and sweeps idle sessions. The packets themselves go through the relay mux straight to the
+ * server, never through here.
  * @module
  */
 
