@@ -449,6 +449,11 @@ Deno.test({
         await eventually(async () => (await pings(m, "b1", "a1", 5)) === 5, HANG_GUARD_MS),
         "b1 -> a1 after the restarts",
       );
+      // The restarted relay takes a member's endpoint as soon as the device roams it
+      // (lib/mesh/relay/relay_service_test.ts), where it waited up to a second, dropping the
+      // member's relayed packets as `source`. Printed, not asserted: some runs still count a few,
+      // their cause not traced (docs/performance.md, "The relay's MAC without V8's builtins").
+      console.log(`restarted relay's drops: ${JSON.stringify(await relayDrops(m))}`);
     } finally {
       await m.close();
     }

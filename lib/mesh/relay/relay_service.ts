@@ -4,8 +4,9 @@
  * member whose overlay address the request came from, which WireGuard vouches for), hands them
  * to the {@link RelayServer}, and sends the grants and notices back the same way. It keeps the
  * server told where each member is (its WireGuard peer's endpoint, which only authenticated
- * packets move) and who the members are, and sweeps idle sessions. The packets themselves go
- * through the relay mux straight to the server, never through here.
+ * packets move: refreshed as the device says one moved, and every second) and who the members
+ * are, and sweeps idle sessions. The packets themselves go through the relay mux straight to the
+ * server, never through here.
  * @module
  */
 
@@ -53,6 +54,13 @@ export class RelayService {
   start(view: MembershipView): void {
     this.viewChanged(view);
     this.#stops.push(this.#d.channel.listen((msg, from) => this.#onControl(msg, from)));
+    // A member's endpoint moves when its authenticated packets come from elsewhere (a relay
+    // that restarted learns every member's anew, from its first handshake): told at once, the
+    // server takes its packets from there and sends there, where waiting for the tick dropped
+    // them as `source` (or sent them to the old place) for up to a second.
+    this.#stops.push(this.#d.device.onEvent((e) => {
+      if (e.type === "endpoint-changed" && this.#addressOf.has(e.peer)) this.#refresh(e.peer);
+    }));
     const t = setInterval(() => this.#tick(), TICK_MS);
     this.#stops.push(() => clearInterval(t));
   }
