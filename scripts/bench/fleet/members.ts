@@ -372,6 +372,7 @@ export class Fleet {
     this.#count("initiation-from-leader");
     for (const m of sock.members) {
       if (m.state !== "up" && m.state !== "handshaking") continue;
+      if (!m.tunnel.isFor(data)) continue;
       const index = this.#nextIndex++;
       const next = m.tunnel.nextIndex;
       const res = m.tunnel.answer(data, index);
