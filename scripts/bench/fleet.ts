@@ -136,6 +136,16 @@ export interface FleetBenchResult {
     joined: number;
     left: number;
     byesAnswered: number;
+    /**
+     * When the leader's answers to the byes came (from each member's first bye, answers after
+     * the member gave up included), the byes answered only after the member gave up, and those
+     * never answered within 10 s after that.
+     */
+    byeAnswerP50Ms: number;
+    byeAnswerP99Ms: number;
+    byeAnswerMaxMs: number;
+    byesLate: number;
+    byesNeverAnswered: number;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
     nodeListSamples: number;
@@ -146,6 +156,11 @@ export interface FleetBenchResult {
     apiErrors: number;
     apiFirstError?: string;
   };
+  /**
+   * The leader's counts of what it refused and dropped at the end (its `/metrics`:
+   * `weft_member_refusals_total`, `weft_drops_total`, ... by name and labels, the non-zero).
+   */
+  leaderDrops: Record<string, number>;
   /** The simulator's own cost (it must not be the bottleneck). */
   simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
   /** The machine's 1-minute load average when the run started and when it ended. */
@@ -376,8 +391,20 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const churned = await churn.catch((e) => {
       churnError = (e as Error).message.split("\n")[0];
       say(`churn failed: ${churnError}`);
-      return { seconds: NaN, joinsStarted: NaN, joined: NaN, left: NaN, byesAnswered: NaN };
+      return {
+        seconds: NaN,
+        joinsStarted: NaN,
+        joined: NaN,
+        left: NaN,
+        byesAnswered: NaN,
+        byeAnswerP50Ms: NaN,
+        byeAnswerP99Ms: NaN,
+        byeAnswerMaxMs: NaN,
+        byesLate: NaN,
+        byesNeverAnswered: NaN,
+      };
     });
+    const leaderDrops = await leaderCounts(leader.text("/metrics")).catch(() => ({}));
     await profiler?.end();
     await simProfiler?.end();
     const simStats = churnError ? { cpuSeconds: NaN, rssMiB: NaN, drops: {} } : await call("stats");
@@ -414,6 +441,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         joined: churned.joined,
         left: churned.left,
         byesAnswered: churned.byesAnswered,
+        byeAnswerP50Ms: churned.byeAnswerP50Ms,
+        byeAnswerP99Ms: churned.byeAnswerP99Ms,
+        byeAnswerMaxMs: churned.byeAnswerMaxMs,
+        byesLate: churned.byesLate,
+        byesNeverAnswered: churned.byesNeverAnswered,
         ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
         apiTimeouts: timeouts,
@@ -421,6 +453,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         ...(firstError ? { apiFirstError: firstError } : {}),
         statusSamples: status.length,
       },
+      leaderDrops,
       simulator: {
         cpuSeconds: simStats.cpuSeconds,
         rssMiB: simStats.rssMiB,
@@ -432,6 +465,19 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     active.delete(cleanup);
     await cleanup();
   }
+}
+
+/**
+ * The non-zero samples of the leader's drop and refusal counters in a `/metrics` text, by name
+ * and labels (`weft_member_refusals_total{reason="bye"}`).
+ */
+export async function leaderCounts(text: Promise<string>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of (await text).split("\n")) {
+    const m = /^(weft_\w*(?:drops|refusals|dropped)\w*(?:\{[^}]*\})?) (\d+(?:\.\d+)?)$/.exec(line);
+    if (m && Number(m[2]) > 0) out[m[1]] = Number(m[2]);
+  }
+  return out;
 }
 
 /** The result as table rows, for `deno task bench` and the plain output. */

@@ -4,7 +4,7 @@
  * reached every member, the leader's figures read), not how fast: figures are for the bench.
  */
 import assert from "node:assert/strict";
-import { fleetPlan, fleetRows, runFleetBench } from "./fleet.ts";
+import { fleetPlan, fleetRows, leaderCounts, runFleetBench } from "./fleet.ts";
 import { SimProcess, startLeader } from "./fleet/leader.ts";
 
 Deno.test({
@@ -55,6 +55,11 @@ Deno.test({
     assert.ok(r.churn.joinsStarted > 0 && r.churn.joinsStarted <= 50, JSON.stringify(r.churn));
     assert.equal(r.churn.joined, r.churn.joinsStarted, JSON.stringify(r.churn));
     assert.equal(r.churn.left, 10);
+    // Each bye's answer is timed, and one never answered is told from one answered late.
+    assert.equal(r.churn.byesNeverAnswered, 10 - r.churn.byesAnswered - r.churn.byesLate);
+    assert.ok(r.churn.byesAnswered > 0 && r.churn.byeAnswerP50Ms > 0, JSON.stringify(r.churn));
+    assert.ok(r.churn.byeAnswerP50Ms <= r.churn.byeAnswerMaxMs, JSON.stringify(r.churn));
+    assert.equal(typeof r.leaderDrops, "object");
     assert.ok(r.churn.nodeListSamples > 0 && r.churn.statusSamples > 0);
     assert.ok(r.nodeListP99Ms > 0 && r.statusP99Ms > 0);
     assert.ok(r.simulator.cpuSeconds > 0);
@@ -142,4 +147,20 @@ Deno.test({
     assert.equal(row["in flight"], 1024);
     assert.match(String(row["load 1m start→end"]), /^\d+\.\d\d→\d+\.\d\d$/);
   },
+});
+
+Deno.test("fleet bench: the leader's drop and refusal counts are read from its /metrics, the non-zero", async () => {
+  const text = [
+    "# HELP weft_member_refusals_total What the leader refused.",
+    'weft_member_refusals_total{reason="bye"} 3',
+    'weft_member_refusals_total{reason="hello"} 0',
+    'weft_drops_total{reason="no-session"} 12',
+    "weft_join_drops_total 2",
+    "weft_peer_rx_bytes_total 999",
+  ].join("\n");
+  assert.deepEqual(await leaderCounts(Promise.resolve(text)), {
+    'weft_member_refusals_total{reason="bye"}': 3,
+    'weft_drops_total{reason="no-session"}': 12,
+    "weft_join_drops_total": 2,
+  });
 });

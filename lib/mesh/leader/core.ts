@@ -136,6 +136,7 @@ export class LeaderCore {
         if (revision < this.#revision) return;
         this.#data = d;
         this.#revision = revision;
+        this.#indexes.committed(d.members);
         this.#logged(log);
       },
     });

@@ -108,3 +108,49 @@ Deno.test("member indexes: one index a list; a copy's forks its parent's and agr
   const other = [...list];
   agrees(ixs.of(other));
 });
+
+Deno.test("member indexes: a fork holds what its copy changed, and takes its parent's maps once it is the state", () => {
+  const ixs = new MemberIndexes(hostRange("10.2.0.0/16"));
+  const list = [member("lead", "10.2.0.1", "leader")];
+  for (let i = 2; i < 1002; i++) list.push(member(`n${i}`, `10.2.${i >> 8}.${i & 255}`));
+  const parent = ixs.of(list);
+  // A batch of changes on a copy, as the change queue makes them.
+  const copy = [...list];
+  ixs.copied(list, copy);
+  const fork = ixs.of(copy);
+  fork.add(member("new", fork.lowestFree()!));
+  fork.replace({ ...copy[4], name: "renamed" }); // n5
+  // Three entries for the member added, four for the one renamed (its key, address and new
+  // name, its old name gone): not three maps of a thousand.
+  assert.equal(fork.ownEntries, 7);
+  agrees(fork, ["n5"]);
+  // While the copy is written, the state's index answers for the state.
+  agrees(parent, ["new", "renamed"]);
+  assert.equal(parent.lowestFree(), "10.2.3.234");
+  // The copy is the state now: its index is whole, the parent's (read again) built anew.
+  ixs.committed(copy);
+  assert.equal(fork.ownEntries, null);
+  agrees(fork, ["n5"]);
+  agrees(parent, ["new", "renamed"]);
+  // The next batches fork from it in turn, a removal among them.
+  let state = copy;
+  for (let round = 0; round < 3; round++) {
+    const next = [...state];
+    ixs.copied(state, next);
+    const ix = ixs.of(next);
+    ix.add(member(`r${round}`, ix.lowestFree()!));
+    assert.equal(ix.ownEntries, 3);
+    // A removal moves the later members' positions down (rare: a node removed).
+    if (round === 1) ix.remove("key-n7");
+    ixs.committed(next);
+    agrees(ix, round >= 1 ? ["n7"] : []);
+    state = next;
+  }
+  assert.equal(ixs.of(state).byName("r2")?.address, "10.2.0.7", "the address n7 freed");
+  // A commit whose edits never read the index: the copy's is made from the parent's maps.
+  const quiet = [...state];
+  ixs.copied(state, quiet);
+  ixs.committed(quiet);
+  agrees(ixs.of(quiet));
+  agrees(ixs.of(state));
+});

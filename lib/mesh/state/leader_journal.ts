@@ -57,22 +57,7 @@ export interface JournalEntry {
 /** The line of what changed from `prev` to `next` (both documents the leader committed). */
 export function journalLine(prev: JournaledDoc, next: JournaledDoc): string {
   const parts: string[] = [];
-  // Members by key: new or replaced records, and the keys no longer there.
-  const before = new Map<string, Member>();
-  for (const m of prev.members) before.set(m.publicKey, m);
-  const changed: string[] = [];
-  let kept = 0;
-  for (const m of next.members) {
-    const old = before.get(m.publicKey);
-    if (old !== undefined) kept++;
-    if (old !== m) changed.push(recordJson(m));
-  }
-  if (changed.length) parts.push(`"m":[${changed.join(",")}]`);
-  if (kept < before.size) {
-    const now = new Set(next.members.map((m) => m.publicKey));
-    const gone = [...before.keys()].filter((k) => !now.has(k));
-    parts.push(`"mx":${JSON.stringify(gone)}`);
-  }
+  memberParts(parts, prev.members, next.members);
   keyedParts(parts, "j", prev.joins, next.joins);
   keyedParts(parts, "l", prev.left, next.left);
   const fields: string[] = [];
@@ -90,6 +75,42 @@ export function journalLine(prev: JournaledDoc, next: JournaledDoc): string {
   if (fields.length) parts.push(`"f":{${fields.join(",")}}`);
   if (unset.length) parts.push(`"fx":${JSON.stringify(unset)}`);
   return `{${parts.join(",")}}\n`;
+}
+
+/**
+ * The member records of `next` that are new or replaced, and the keys of `prev` gone. The leader
+ * edits its list in place (records replaced where they are, joins appended, a removal moving the
+ * later ones down), so the lists are walked side by side while their keys agree: a commit of a
+ * few joins costs a pass of comparisons, not a map of every member (10,000 entries for each
+ * batch, straight into V8's old generation). Past the first place the keys differ, by key.
+ */
+function memberParts(parts: string[], prev: Member[], next: Member[]): void {
+  const changed: string[] = [];
+  let i = 0;
+  const same = Math.min(prev.length, next.length);
+  for (; i < same && prev[i].publicKey === next[i].publicKey; i++) {
+    if (prev[i] !== next[i]) changed.push(recordJson(next[i]));
+  }
+  let gone: string[] = [];
+  if (i === prev.length) {
+    for (let j = i; j < next.length; j++) changed.push(recordJson(next[j]));
+  } else {
+    const before = new Map<string, Member>();
+    for (let j = i; j < prev.length; j++) before.set(prev[j].publicKey, prev[j]);
+    let kept = 0;
+    for (let j = i; j < next.length; j++) {
+      const old = before.get(next[j].publicKey);
+      if (old !== undefined) kept++;
+      if (old !== next[j]) changed.push(recordJson(next[j]));
+    }
+    if (kept < before.size) {
+      const now = new Set<string>();
+      for (let j = i; j < next.length; j++) now.add(next[j].publicKey);
+      gone = [...before.keys()].filter((k) => !now.has(k));
+    }
+  }
+  if (changed.length) parts.push(`"m":[${changed.join(",")}]`);
+  if (gone.length) parts.push(`"mx":${JSON.stringify(gone)}`);
 }
 
 function isKeyed(k: string): k is Keyed {

@@ -99,6 +99,9 @@ export class Member {
   history: number[] | null = null;
   policyHistory: number[] | null = null;
   leaveDone: (() => void) | null = null;
+  /** When its first bye went (performance.now()), and when the leader's answer came, if it did. */
+  byeAt = 0;
+  byeOkAt = 0;
   probeId = 1;
   reports = 0;
   /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */

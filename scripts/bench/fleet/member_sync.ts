@@ -234,6 +234,8 @@ export function onControl(
       return;
     }
     case "bye-ok":
+      // Answers after the member gave up count too: late, not lost.
+      if (m.byeAt > 0 && m.byeOkAt === 0) m.byeOkAt = performance.now();
       if (m.state === "leaving") {
         m.state = "left";
         m.leaveDone?.();

@@ -372,6 +372,7 @@ export class Fleet {
     this.#count("initiation-from-leader");
     for (const m of sock.members) {
       if (m.state !== "up" && m.state !== "handshaking") continue;
+      if (!m.tunnel.isFor(data)) continue;
       const index = this.#nextIndex++;
       const next = m.tunnel.nextIndex;
       const res = m.tunnel.answer(data, index);
@@ -588,13 +589,16 @@ export class Fleet {
     m.state = "leaving";
     const answered = new Promise<void>((r) => m.leaveDone = r);
     const waitMs = byeWaitFor(this.members.length);
+    m.byeAt = performance.now();
     for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {
       this.#send(m, { t: "bye", k: m.key });
       await Promise.race([answered, sleep(waitMs / 3)]);
     }
     const ok = (m.state as MemberState) === "left";
     m.state = "left";
-    m.tunnel.close();
+    // Unanswered: the tunnel stays a while, so an answer that comes late is seen (late, not lost).
+    if (ok) m.tunnel.close();
+    else setTimeout(() => m.tunnel.close(), LATE_BYE_MS);
     return ok;
   }
 
@@ -605,6 +609,9 @@ export class Fleet {
     for (const m of this.members) m.tunnel.close();
   }
 }
+
+/** How long a member whose bye went unanswered still listens for a late answer, ms. */
+export const LATE_BYE_MS = 10_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

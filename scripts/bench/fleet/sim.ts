@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Fleet, now, percentile } from "./members.ts";
+import { Fleet, LATE_BYE_MS, now, percentile } from "./members.ts";
 
 let fleet: Fleet | null = null;
 const enc = new TextEncoder();
@@ -118,7 +118,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         live: f.live().length,
         bytesIn: f.bytesIn,
         datagramsIn: f.datagramsIn,
-        drops: f.drops,
+        drops: { ...f.drops, ...socketDrops() },
         rssMiB: Math.round(Deno.memoryUsage().rss / 1048576),
       };
     }
@@ -129,6 +129,26 @@ async function handle(c: any): Promise<Record<string, unknown>> {
     default:
       throw new Error(`unknown command ${JSON.stringify(c.cmd)}`);
   }
+}
+
+/**
+ * Datagrams the kernel dropped at this process's UDP sockets (their receive queues full), as
+ * `socket-full` when any: what the leader sent that no member saw.
+ */
+function socketDrops(): Record<string, number> {
+  const mine = new Set<string>();
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/self/fd/${e.name}`));
+      if (m) mine.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  let drops = 0;
+  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (mine.has(f[9])) drops += Number(f.at(-1)) || 0;
+  }
+  return drops > 0 ? { "socket-full": drops } : {};
 }
 
 /**
@@ -171,7 +191,21 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     return joined.every((m) => m.viewAt > 0);
   }, "the churn's joins");
   const answered = (await Promise.all(leaves)).filter(Boolean).length;
+  // Byes unanswered in the member's wait: did their answers come late, or never?
+  const leftMembers = leavers.slice(0, leaves.length);
+  const lateUntil = performance.now() + LATE_BYE_MS;
+  await f.until(
+    () => performance.now() > lateUntil || leftMembers.every((m) => m.byeOkAt > 0),
+    "late byes",
+  );
+  const byeMs = leftMembers.filter((m) => m.byeOkAt > 0).map((m) => m.byeOkAt - m.byeAt)
+    .sort((a, b) => a - b);
   return {
+    byeAnswerP50Ms: round(percentile(byeMs, 0.5), 1),
+    byeAnswerP99Ms: round(percentile(byeMs, 0.99), 1),
+    byeAnswerMaxMs: round(byeMs.at(-1) ?? NaN, 1),
+    byesLate: byeMs.length - answered,
+    byesNeverAnswered: leftMembers.length - byeMs.length,
     seconds: round((now() - t0) / 1000, 2),
     joinsStarted: joined.length,
     joined: joined.filter((m) => m.viewAt > 0).length,

@@ -15,7 +15,7 @@ import {
   Handshake,
   type LocalIdentity,
 } from "../../../lib/protocol/noise.ts";
-import { CookieGenerator } from "../../../lib/protocol/cookie.ts";
+import { CookieChecker, CookieGenerator } from "../../../lib/protocol/cookie.ts";
 import {
   DEFAULT_TIMERS,
   INITIATION_SIZE,
@@ -157,6 +157,19 @@ export class Tunnel {
     this.sessionIndex = keys.localIndex;
     this.sessionAt = performance.now();
     return true;
+  }
+
+  // Checks the MAC1 of handshakes to this member: keyed by its public key, a hash, not a DH.
+  #mac1: CookieChecker | null = null;
+
+  /**
+   * Whether a handshake initiation is to this member (its MAC1 is keyed by our public key): the
+   * leader's rekeys come to a socket many members share, and a DH for each of them to find the
+   * one it is for starved the simulator once runs outlasted the sessions (a loaded machine).
+   */
+  isFor(msg: Uint8Array): boolean {
+    this.#mac1 ??= new CookieChecker(this.local.publicKey, 120_000);
+    return this.#mac1.checkMac1(msg);
   }
 
   /**

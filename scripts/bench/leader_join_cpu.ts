@@ -1,0 +1,96 @@
+/**
+ * The leader's own CPU a join at N members, in one process: a LeaderCore (file store in a temporary
+ * state directory) and its LeaderService over a fake channel and device, filled to N - 2,000
+ * members, then 2,000 joins with 64 in flight as the fleet bench's generator offers them. What
+ * grows from 1,000 to 10,000 here is per-batch work over every member (the fleet bench's leader
+ * adds the datagrams, which a join in a full mesh must cost). Prints one JSON line.
+ *
+ *   deno run -A --v8-flags=<weft's, lib/agent/jit.ts> scripts/bench/leader_join_cpu.ts N [TREE]
+ *
+ * `TREE`: another checkout's root to measure (a tree before a change), by default this one's.
+ * @module
+ */
+
+import type { LeaderCore } from "../../lib/mesh/leader/core.ts";
+
+const n = Number(Deno.args[0] ?? "10000");
+if (!Number.isInteger(n) || n < 2001) throw new Error("N: an integer above 2,000");
+const tree = Deno.args[1] ?? new URL("../..", import.meta.url).pathname;
+const measured = 2000;
+
+const { LeaderCore: Core } = await import(`${tree}/lib/mesh/leader/core.ts`);
+const { LeaderService } = await import(`${tree}/lib/mesh/leader/service.ts`);
+const { FileStore } = await import(`${tree}/lib/mesh/store/file_store.ts`);
+const { StateDir } = await import(`${tree}/lib/mesh/state/state.ts`);
+const { nullLogger } = await import(`${tree}/lib/log/logger.ts`);
+const { encodeBase64 } = await import(`${tree}/lib/crypto/base64.ts`);
+
+const key = () => encodeBase64(crypto.getRandomValues(new Uint8Array(32)));
+/** This process's CPU so far, ms (user and system, /proc). */
+const cpuMs = () => {
+  const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+
+const dir = await Deno.makeTempDir({ prefix: "weft-leader-join-cpu-" });
+try {
+  const state = new StateDir(dir);
+  await state.ensure();
+  const leaderKey = key();
+  const core: LeaderCore = await Core.open(new FileStore(state), {
+    network: "10.0.0.0/16",
+    hostname: "leader",
+    publicKey: leaderKey,
+    endpoints: ["192.0.2.1:51820"],
+  });
+  const service = new LeaderService({
+    core,
+    device: { publicKey: leaderKey, peer: () => undefined },
+    channel: { send: () => {}, sendEncoded: () => {}, listen: () => () => {} },
+    logger: nullLogger,
+    applyView: () => {},
+    usePolicy: () => {},
+  });
+  service.start();
+  const token = await core.createToken({ ttlMs: 3_600_000, uses: null, labels: {} });
+  let i = 0;
+  const join = () => {
+    const k = i++;
+    return core.join({
+      tokenId: token.id,
+      secret: token.secret,
+      publicKey: key(),
+      hostname: `n${k}`,
+      labels: {},
+      services: [],
+      endpoints: [`198.51.100.${k % 250 + 1}:${10000 + (k % 50000)}`],
+      time: Date.now(),
+    }, null);
+  };
+  // `count` joins, `inFlight` unanswered at once.
+  const joins = async (count: number, inFlight: number) => {
+    let started = 0;
+    const one = async () => {
+      while (started < count) {
+        started++;
+        await join();
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, one));
+  };
+  await joins(n - measured, 512);
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  await joins(measured, 64);
+  console.log(JSON.stringify({
+    members: n,
+    cpuMsPerJoin: (cpuMs() - c0) / measured,
+    wallMsPerJoin: Math.round((performance.now() - t0) / measured * 100) / 100,
+    heapMiB: Math.round(Deno.memoryUsage().heapUsed / 2 ** 20),
+    load: Deno.loadavg()[0],
+  }));
+  service.close();
+  core.close();
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
