@@ -167,12 +167,10 @@ async function startServing(
     options.logger?.warn("cannot record the status address", { error: String(e) })
   );
   try {
-    // The leader's loop is the one kept busy by its members (views, pushes, byes): with
-    // `WEFT_API_WORKER=1` its API is served from a worker thread that reads requests however long
-    // the loop's turns are. Not the default yet: with it a second leader started on the same
-    // state was refused for its status port ("Address already in use") before it could name the
-    // state's own mesh (tests/integration/etcd_leader_test.ts, store migrate), not yet understood.
-    const apiWorker = mesh.role === "leader" && Deno.env.get("WEFT_API_WORKER") === "1";
+    // The leader's loop is the one kept busy by its members (views, pushes, byes): its API is
+    // served from a worker thread that reads requests however long the loop's turns are.
+    // `WEFT_API_WORKER=0` serves it from the main thread, as other agents do.
+    const apiWorker = mesh.role === "leader" && Deno.env.get("WEFT_API_WORKER") !== "0";
     const server = serveControl(mesh, {
       ...(await meshControlFromConfig(config)),
       bound,

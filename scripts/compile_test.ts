@@ -15,6 +15,46 @@ Deno.test("compile: the release workflow compiles with the same flags", async ()
   for (const flag of COMPILE_FLAGS) assert.ok(words.includes(flag), `release.yml lacks ${flag}`);
 });
 
+/** The modules a file of the program starts as Workers: `new URL("./x.ts", import.meta.url)`. */
+async function workerEntries(): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: URL): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const at = new URL(e.name + (e.isDirectory ? "/" : ""), dir);
+      if (e.isDirectory) {
+        if (e.name !== "testing") await walk(at);
+        continue;
+      }
+      if (!e.name.endsWith(".ts") || e.name.endsWith("_test.ts")) continue;
+      const text = await Deno.readTextFile(at);
+      if (!text.includes("new Worker(")) continue;
+      for (const m of text.matchAll(/new URL\("(\.\.?\/[^"]+\.ts)", import\.meta\.url\)/g)) {
+        found.push(new URL(m[1], at).href.slice(root.href.length));
+      }
+    }
+  };
+  for (const top of ["lib/", "cli/"]) await walk(new URL(top, root));
+  return found.sort();
+}
+
+Deno.test("compile: every Worker the program starts is in the binary (--include)", async () => {
+  const entries = await workerEntries();
+  // The three known ones at least: a pattern that stopped matching would pass an empty list.
+  for (
+    const known of [
+      "lib/control/api_worker.ts",
+      "lib/crypto/pool_worker.ts",
+      "lib/mesh/plugins/worker.ts",
+    ]
+  ) {
+    assert.ok(entries.includes(known), `${known} not found among ${entries}`);
+  }
+  const included = COMPILE_FLAGS.flatMap((f, i) => COMPILE_FLAGS[i - 1] === "--include" ? [f] : []);
+  for (const entry of entries) {
+    assert.ok(included.includes(entry), `deno compile would leave out the worker ${entry}`);
+  }
+});
+
 Deno.test("compile: deno task start, demo and install run weft with its V8 flags", async () => {
   const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks;
   for (const name of ["start", "demo", "install"]) {

@@ -246,3 +246,46 @@ Deno.test("api worker: a view changed by a member (not through the API) is in th
     await server.close();
   }
 });
+
+Deno.test("api worker: a port taken before the worker binds it fails the start with the main thread's message", async () => {
+  const fake = fakeAgent();
+  Object.assign(fake.agent, { listenerStats: {} });
+  // The port checked free by bindControl and taken in between: its listener is not let go.
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${taken.addr.port}`;
+  try {
+    const server = serveControl(fake.agent, {
+      bound: { listener: taken, remote: false, listenHost: "127.0.0.1", address, close: () => {} },
+      mesh: leaderMesh(),
+      apiWorker: true,
+    });
+    await assert.rejects(
+      server.ready,
+      new RegExp(`^Error: the status server cannot listen on ${address}: Address already in use`),
+    );
+    await server.close();
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("api worker: a control socket it cannot take fails the start as on the main thread, and a file there stays", async () => {
+  const dir = await Deno.makeTempDir();
+  const fake = fakeAgent();
+  Object.assign(fake.agent, { listenerStats: {} });
+  const path = `${dir}/weft.sock`;
+  await Deno.writeTextFile(path, "x");
+  const opts = { listen: "127.0.0.1:0", socket: path, mesh: leaderMesh() };
+  let mainThread = "";
+  try {
+    serveControl(fake.agent, opts);
+  } catch (e) {
+    mainThread = String(e);
+  }
+  assert.match(mainThread, /not a socket; not touching it/);
+  const server = serveControl(fake.agent, { ...opts, apiWorker: true });
+  await assert.rejects(server.ready, (e) => String(e) === mainThread);
+  await server.close();
+  assert.equal(await Deno.readTextFile(path), "x");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -20,7 +20,7 @@ import { loopbackNames } from "./middleware/host.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { useGuards } from "./middleware/guards.ts";
 import { acceptsGzip } from "./routes/status_body.ts";
-import { listenSocket } from "./socket.ts";
+import { listenSocket, listenTcp } from "./socket.ts";
 import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_messages.ts";
 
 /** How often the listeners' counters go to the main thread (when they changed), ms. */
@@ -67,6 +67,8 @@ let token: string | undefined;
 const bodies = new Map<HotRoute, Uint8Array<ArrayBuffer>>();
 const wantedAt = new Map<HotRoute, number>();
 const guards: GuardedListener[] = [];
+/** The unix socket this worker bound (removed at close; Deno unlinks it too, other runtimes not). */
+let socketPath: string | undefined;
 
 /** Sends a request to the main thread's app; its answer comes back as messages. */
 async function forward(req: Request, local: boolean): Promise<Response> {
@@ -154,7 +156,8 @@ function start(listen: WorkerListen): void {
   });
   let tcp: Deno.TcpListener | undefined;
   try {
-    tcp = Deno.listen({ transport: "tcp", hostname: listen.hostname, port: listen.port });
+    // The messages the main thread's bind gives (socket.ts): a start fails the same either way.
+    tcp = listenTcp(listen.hostname, listen.port, listen.origin);
     guards.push(guardListener(tcp, {
       name: "http",
       maxConnections: listen.maxConnections,
@@ -164,6 +167,8 @@ function start(listen: WorkerListen): void {
     }));
     if (listen.socket !== undefined) {
       const unix = listenSocket(listen.socket);
+      // Ours to remove at close from now on; before, whatever is there is not ours.
+      socketPath = listen.socket;
       guards.push(guardListener(unix, {
         name: "http",
         maxConnections: listen.maxConnections,
@@ -236,14 +241,10 @@ function answer(m: ToWorker): void {
       return post({ t: "synced", n: m.n });
     case "close":
       void Promise.all(guards.map((g) => g.close())).then(() => {
-        if (listenSocketPath !== undefined) return Deno.remove(listenSocketPath).catch(() => {});
+        if (socketPath !== undefined) return Deno.remove(socketPath).catch(() => {});
       }).then(() => post({ t: "closed" }));
       return;
   }
 }
 
-let listenSocketPath: string | undefined;
-scope.onmessage = (e: MessageEvent<ToWorker>) => {
-  if (e.data.t === "listen") listenSocketPath = e.data.listen.socket;
-  answer(e.data);
-};
+scope.onmessage = (e: MessageEvent<ToWorker>) => answer(e.data);

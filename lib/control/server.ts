@@ -17,7 +17,7 @@ import { errorHandler, type ErrorStatus, notFound } from "./middleware/errors.ts
 import { isLoopback, loopbackNames } from "./middleware/host.ts";
 import { isLocal, LOCAL_ENV, type TokenSource } from "./middleware/auth.ts";
 import { useGuards } from "./middleware/guards.ts";
-import { listenSocket } from "./socket.ts";
+import { listenSocket, listenTcp } from "./socket.ts";
 import { jsonOnly } from "./middleware/content_type.ts";
 import { HttpError } from "./middleware/errors.ts";
 import { limitBodies, MAX_CALL_BODY_BYTES } from "./middleware/body.ts";
@@ -232,17 +232,11 @@ export function bindControl(
     }
   }
   const listenHost = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ transport: "tcp", hostname: hostname.replace(/^\[|\]$/g, ""), port });
-  } catch (e) {
-    throw new Error(
-      `the status server cannot listen on ${opts.listen ?? "127.0.0.1:51880"}: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
-      { cause: e },
-    );
-  }
+  const listener = listenTcp(
+    hostname.replace(/^\[|\]$/g, ""),
+    port,
+    opts.listen ?? "127.0.0.1:51880",
+  );
   const addr = listener.addr;
   return {
     listener,

@@ -1,8 +1,24 @@
 /**
- * The agent's unix control socket (`<state-dir>/weft.sock`, mode 0600), bound by whichever thread
- * serves it (the main thread's control server or the API worker).
+ * The control server's listeners, bound by whichever thread serves them (the main thread's control
+ * server or the API worker), so that either fails with the same message: the status address and
+ * the agent's unix control socket (`<state-dir>/weft.sock`, mode 0600).
  * @module
  */
+
+/**
+ * Listens on TCP `hostname:port`; when it cannot, throws naming `shown` (the address as the user
+ * gave it), the system's error as its cause.
+ */
+export function listenTcp(hostname: string, port: number, shown: string): Deno.TcpListener {
+  try {
+    return Deno.listen({ transport: "tcp", hostname, port });
+  } catch (e) {
+    throw new Error(
+      `the status server cannot listen on ${shown}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
+  }
+}
 
 /**
  * Listens on a unix socket at `path`, mode 0600. Its directory is the caller's (the agent holds

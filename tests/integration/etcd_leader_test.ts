@@ -256,7 +256,13 @@ etcdTest(
         await leader.stop();
         running.splice(running.indexOf(leader), 1);
         // Started on etcd before the migration: refused, the mesh in its directory is not lost.
-        const early = await weft([...leaderArgs(dir, port, ["--store", cluster.url])]);
+        // Its own status port, not the default: 51880 is in Linux's ephemeral range (32768 and
+        // up), where any loopback connection of another test may hold it as its source port.
+        const early = await weft([
+          ...leaderArgs(dir, port, ["--store", cluster.url]),
+          "--status-listen",
+          `127.0.0.1:${freePort("tcp")}`,
+        ]);
         assert.equal(early.code, 1, early.stderr);
         assert.match(early.stderr, /holds a mesh of its own \(leader\.json\).*weft store migrate/);
         const moved = await weft([
