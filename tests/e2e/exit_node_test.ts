@@ -199,7 +199,11 @@ Deno.test({
       assert.match(route, new RegExp(`dev ${iface}`), route);
       assert.equal(await curl(), "198.18.0.1", "i still sees e's address");
 
+      // A clean stop, waited for (not cut short by a kill): everything it set up is undone,
+      // the rules kept for the addresses the leader saw included.
       await m.stop("b");
+      const exited = await m.procs.get("b")!.child.status;
+      assert.ok(exited.signal === null, `b was killed (${exited.signal}), not stopped`);
       assert.doesNotMatch((await lab.exec("b", "ip", "rule", "show")).stdout, /to \S+ lookup main/);
     } finally {
       await lan?.destroy();
