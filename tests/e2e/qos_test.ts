@@ -120,9 +120,14 @@ async function applyPolicy(
   }
 }
 
-/** The median RTT (ms) of `count` pings from `host` to `to`, 50 ms apart; 90% must answer. */
+/**
+ * The median RTT (ms) of `count` pings from `host` to `to`, 50 ms apart; 90% must answer. `-w`
+ * waits for the replies (up to the hang guard): without it ping gives up twice the largest RTT
+ * after its last request, so replies a starved machine delays past that would count as lost.
+ */
 async function medianRtt(lab: Lab, host: string, to: string, count: number): Promise<number> {
-  const r = await lab.exec(host, "ping", "-c", String(count), "-i", "0.05", to);
+  const wait = String(HANG_GUARD_MS / 1000);
+  const r = await lab.exec(host, "ping", "-c", String(count), "-i", "0.05", "-w", wait, to);
   const ms = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   assert.ok(ms.length >= count * 0.9, r.stdout + r.stderr);
   return ms.sort((x, y) => x - y)[Math.floor(ms.length / 2)];
