@@ -11,13 +11,25 @@ import type { Endpoint } from "../io/driver.ts";
 import { sourceKey } from "../net/source_key.ts";
 import type { DeviceState } from "./state.ts";
 
+/**
+ * The load is measured over a tenth of a second (a tenth of the threshold per window), so the
+ * messages that pass before the switch are at most a tenth of the threshold, like wireguard-go's
+ * queue of 1024 that is under load from 128 waiting. A one-second window let a whole threshold's
+ * worth through at every onset, and onsets recur when the load lapses: after any second in which
+ * the agent itself, starved of CPU, handled too few messages (its stall is when the backlog is
+ * deepest) and then read that backlog as though there were no load.
+ */
+const LOAD_WINDOW_MS = 100;
+
 /** Counts a handshake message toward load; true while under load (for a second past it). */
 function underLoad(s: DeviceState, now: number): boolean {
-  if (now - s.hsWindowStart >= 1000) {
+  if (now - s.hsWindowStart >= LOAD_WINDOW_MS) {
     s.hsWindowStart = now;
     s.hsCount = 0;
   }
-  if (++s.hsCount > s.underLoadThreshold) s.underLoadUntil = now + 1000;
+  if (++s.hsCount > s.underLoadThreshold * LOAD_WINDOW_MS / 1000) {
+    s.underLoadUntil = now + 1000;
+  }
   return now < s.underLoadUntil;
 }
 

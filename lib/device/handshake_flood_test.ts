@@ -89,6 +89,23 @@ Deno.test("flood: MAC1-valid initiations without MAC2 get a bounded number of co
   assert.equal(d.get("handshake-invalid"), 0);
 });
 
+Deno.test("flood: at its onset, and again after the load lapsed (a stalled agent), a tenth of the threshold reaches the DH", () => {
+  const { b, net, clock, attacker } = underAttack(1000);
+  const d = b.device.drops;
+  // 1000 MAC1-valid initiations at once (no cookie: MAC2 zero), as a backlog arrives: past the
+  // first 100 (a tenth of 1000 a second, over a tenth of a second) weft is under load.
+  attacker.send(1000, clock);
+  net.deliver();
+  assert.equal(d.get("handshake-invalid"), 100, "the DHs before the switch");
+  assert.equal(b.device.stats.cookieRepliesSent, 5);
+  // Nothing for over a second (the agent starved of CPU, or the attacker paused): the load
+  // lapses, and the backlog that follows is no more than a new onset.
+  clock.advance(1500);
+  attacker.send(1000, clock);
+  net.deliver();
+  assert.equal(d.get("handshake-invalid"), 200, "a tenth of the threshold again, no more");
+});
+
 Deno.test("flood: under load, MAC2-valid initiations are rate limited per source before the DH", () => {
   // Only b is under load, from the attacker's junk (over 1000 handshake messages a second).
   const { nodes: [a], b, net, clock, attacker } = underAttack(1000);

@@ -143,9 +143,9 @@ export class DeviceState {
   readonly batch: CryptoBatch | null;
   /** The buffer handshake messages and cookie replies are built in (sent at once). */
   readonly hsOut: Uint8Array = new Uint8Array(INITIATION_SIZE);
-  /** When the current second of handshake counting began. */
+  /** When the current window of handshake counting began (admission.ts). */
   hsWindowStart = 0;
-  /** Handshake messages seen in that second. */
+  /** Handshake messages seen in that window. */
   hsCount = 0;
   /** Until when we are under load. */
   underLoadUntil = 0;

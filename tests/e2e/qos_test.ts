@@ -3,12 +3,15 @@
  * members a and b (TUN mode); a policy with an allow-all rule and a rule for a→b tcp/5202 with
  * `qos: { rate: 20mbit }`; two iperf3 flows from a to b at once, to 5201 (unrated) and 5202
  * (rated), 10 s each. The rated one's received rate never exceeds 20 Mbit/s + 10% (and comes
- * within 10% below at moderate load: a figure, printed), the other gets more; a's /metrics
- * counts the bytes the rate sent at once, held back (shaped) and dropped for the rule, and `/status` shows them; `weft policy test`
- * shows the rule's qos. Then pings pass a bulk flood (iperf3 to 5203, a rule with
- * `rate: 100mbit`, below what the tunnel carries here), their RTT printed against idle: the flood's
- * queue is then the rate's, inside weft, which the ping passes (an unrated flood queues in the
- * receiver's socket buffer, where nothing can pass it). The waits are for events.
+ * within 10% below at moderate load: a figure, printed); measured against what the tunnel carried
+ * in the same run, neither flow is starved (the rated one gets a quarter of its share, half the
+ * total up to its rate; the unrated one half of the rest); a's /metrics counts the bytes the rate
+ * sent at once, held back (shaped) and dropped for the rule, and `/status` shows them; `weft policy
+ * test` shows the rule's qos. Then pings pass a bulk flood (iperf3 to 5203, a rule with `rate:
+ * 100mbit`, or half of what the unrated flow got if less: below what the tunnel carries), their
+ * RTT printed against idle: the flood's queue is then the rate's, inside weft, which the ping
+ * passes (an unrated flood queues in the receiver's socket buffer, where nothing can pass it). The
+ * waits are for events.
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
@@ -24,9 +27,13 @@ import {
 const ignore = !(await canBuildLabs()) || !(await haveCommands("iperf3", "ss", "curl", "ping"));
 
 const RULE = "a-to-b-5202";
-/** A bulk flood's rate: below what the tunnel carries on a busy 2-core machine (0.5-1.5 Gbit/s). */
+/**
+ * A bulk flood's rate: below what the tunnel carries on a busy 2-core machine (0.5-1.5 Gbit/s);
+ * lowered to half of what the unrated flow got when a starved machine carries less.
+ */
 const BULK_MBIT = 100;
-const POLICY = `policies:
+const policy = (bulkMbit: number) =>
+  `policies:
   - name: ${RULE}
     action: allow
     priority: 10
@@ -40,7 +47,7 @@ const POLICY = `policies:
     priority: 20
     proto: tcp
     ports: [5203]
-    qos: { rate: ${BULK_MBIT}mbit, class: bulk }
+    qos: { rate: ${bulkMbit}mbit, class: bulk }
   - name: pings
     action: allow
     priority: 30
@@ -113,9 +120,14 @@ async function applyPolicy(
   }
 }
 
-/** The median RTT (ms) of `count` pings from `host` to `to`, 50 ms apart; 90% must answer. */
+/**
+ * The median RTT (ms) of `count` pings from `host` to `to`, 50 ms apart; 90% must answer. `-w`
+ * waits for the replies (up to the hang guard): without it ping gives up twice the largest RTT
+ * after its last request, so replies a starved machine delays past that would count as lost.
+ */
 async function medianRtt(lab: Lab, host: string, to: string, count: number): Promise<number> {
-  const r = await lab.exec(host, "ping", "-c", String(count), "-i", "0.05", to);
+  const wait = String(HANG_GUARD_MS / 1000);
+  const r = await lab.exec(host, "ping", "-c", String(count), "-i", "0.05", "-w", wait, to);
   const ms = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   assert.ok(ms.length >= count * 0.9, r.stdout + r.stderr);
   return ms.sort((x, y) => x - y)[Math.floor(ms.length / 2)];
@@ -170,7 +182,7 @@ Deno.test({
   fn: async () => {
     const { lab, dir, weft, b } = await qosMesh("10.95.0.0/24", "wq");
     try {
-      await applyPolicy(weft, dir, POLICY);
+      await applyPolicy(weft, dir, policy(BULK_MBIT));
       const explained = await weft(
         "a",
         "policy",
@@ -215,26 +227,40 @@ Deno.test({
       // The limit holds: never more than the rate (load can only lower a flow's rate, so this
       // bound does not move with the machine). How close TCP comes to the rate from below
       // depends on the CPU it gets; on a busy 2-core machine it is a figure (printed above, and
-      // within 10% at moderate load: docs/performance.md), not an assertion: only a flow
-      // starved by the limiter itself (under half its rate) fails here.
+      // within 10% at moderate load: docs/performance.md), not an assertion.
       assert.ok(
         q.received <= RATE_MBIT * (1 + TOLERANCE),
         `the rated flow got ${q.received.toFixed(2)} Mbit/s, more than ${RATE_MBIT} + ${
           TOLERANCE * 100
         }%`,
       );
+      // Neither flow is starved, measured against what the tunnel carried in this same run
+      // (both flows at once, so on the same machine at the same load): the rated one is owed
+      // half of it up to its rate, the unrated one the rest. On a starved machine both shares
+      // shrink together. TCP through a rate with late timers (a loaded machine) falls well
+      // under it (10 of 20 Mbit/s at load 17, the unrated flow at 110), so the rated flow must
+      // get a quarter of its share: a rate taken 8x too low (bytes for bits) or a flow starved
+      // by the rule still fails whenever the tunnel carries more than twice the rate. The
+      // unrated flow must get half of its share (nothing holds it back).
+      const total = q.received + f.received;
+      const ratedShare = Math.min(RATE_MBIT, total / 2);
+      const freeShare = total - ratedShare;
+      const figures = `rated ${q.received.toFixed(2)}, unrated ${f.received.toFixed(2)} Mbit/s`;
       assert.ok(
-        q.received >= RATE_MBIT / 2,
-        `the rated flow got ${q.received.toFixed(2)} Mbit/s, under half of ${RATE_MBIT}`,
+        q.received >= ratedShare / 4,
+        `the rated flow got under a quarter of its share (${ratedShare.toFixed(2)}): ${figures}`,
       );
       assert.ok(
-        f.received > RATE_MBIT,
-        `the unrated flow got ${f.received.toFixed(2)} Mbit/s, less than the rated one's rate`,
+        f.received >= freeShare / 2,
+        `the unrated flow got under half of its share (${freeShare.toFixed(2)}): ${figures}`,
       );
       // What went at once and what waited for tokens; drops come only when the queue overflows,
       // which TCP mostly avoids (its losses would show as retransmits).
       assert.ok(passed > 0, "a counts the bytes sent at once under the rate");
-      assert.ok(delayed > 0, "a counts the bytes the rate held back");
+      // The rate holds bytes back once the flow comes near it (a starved machine may carry
+      // less: then nothing waits).
+      const nearRate = q.received >= RATE_MBIT * 0.9;
+      assert.ok(delayed > 0 || !nearRate, "a counts the bytes the rate held back");
       assert.match(
         m,
         new RegExp(`weft_policy_rate_bytes_total\\{rule="${RULE}",result="dropped"\\} `),
@@ -243,9 +269,15 @@ Deno.test({
       const received = end(rated).sum_received.bytes;
       assert.ok(passed + delayed >= received, `${passed} + ${delayed} < ${received} bytes`);
       const st = JSON.parse((await weft("a", "status", "--json")).stdout);
-      assert.ok(st.node.policy.rates?.[RULE]?.delayedPackets > 0, JSON.stringify(st.node.policy));
+      assert.ok(
+        st.node.policy.rates?.[RULE]?.delayedPackets > 0 || !nearRate,
+        JSON.stringify(st.node.policy),
+      );
 
-      // A ping under a bulk flood that a rate keeps below the tunnel's capacity.
+      // A ping under a bulk flood that a rate keeps below the tunnel's capacity: as measured
+      // by the unrated flow in this run.
+      const bulk = Math.max(1, Math.min(BULK_MBIT, Math.floor(f.received / 2)));
+      if (bulk !== BULK_MBIT) await applyPolicy(weft, dir, policy(bulk));
       const idle = await medianRtt(lab, "a", b, 60);
       await iperfServer(lab, "b", 5203);
       const flood = iperfClient(lab, "a", b, 5203, SECONDS, 4);
@@ -268,7 +300,7 @@ Deno.test({
       const flooded = end(await flood).sum_received.bits_per_second / 1e6;
       console.log(
         `  ping a->b median RTT: idle ${idle} ms, under a ${flooded.toFixed(0)} Mbit/s bulk ` +
-          `flood (rate ${BULK_MBIT}mbit) ${busy} ms`,
+          `flood (rate ${bulk}mbit) ${busy} ms`,
       );
       // The RTT's ratio is a figure of a busy machine (1.0-1.8x measured, 4-13x without the
       // rate: docs/performance.md), printed above; what is asserted is that the pings pass the
