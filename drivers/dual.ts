@@ -105,6 +105,12 @@ export class DualTransport implements Transport {
     side.commit(length, to, tos);
   }
 
+  /** Sends a run at once on the UDP side (the stream side takes none: false). */
+  sendRun(data: Uint8Array, length: number, size: number, to: Endpoint): boolean {
+    if (isStreamEndpoint(to) || this.udp.sendRun === undefined) return false;
+    return this.udp.sendRun(data, length, size, to);
+  }
+
   /** Flushes both sides. */
   flush(): void {
     this.udp.flush();

@@ -318,6 +318,11 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     this.#tx.commit(length, to, tos);
   }
 
+  /** Sends a run of datagrams from the caller's buffer at once: see {@link UdpSender.sendRun}. */
+  sendRun(data: Uint8Array, length: number, size: number, to: Endpoint): boolean {
+    return this.#tx.sendRun(data, length, size, to);
+  }
+
   /**
    * Sends the queue with one sendmmsg (more only after a partial send or an error); on EAGAIN
    * keeps the rest and waits for writability.

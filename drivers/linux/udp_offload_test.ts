@@ -183,6 +183,74 @@ Deno.test({
   },
 });
 
+/** `lengths` numbered datagrams laid end to end in one buffer, from `first`, at `offset`. */
+function laidOut(first: number, lengths: number[], offset = 0): Uint8Array {
+  const buf = new Uint8Array(offset + lengths.reduce((n, l) => n + l, 0));
+  let off = offset;
+  for (const [i, l] of lengths.entries()) {
+    buf.set(numbered(first + i, l), off);
+    off += l;
+  }
+  return buf.subarray(offset, offset + 1);
+}
+
+Deno.test({
+  name: "GSO: sendRun sends a run laid out in the caller's buffer as one message, after the queue",
+  ignore: noGso,
+  async fn() {
+    const a = await open("127.0.0.1");
+    const b = await open("127.0.0.1", { gro: false });
+    try {
+      const to = a.endpoint(`127.0.0.1:${b.port}`);
+      a.send(numbered(0, 200), to);
+      a.send(numbered(1, 300), to);
+      // 10 of 1,000 bytes and a last of 400, starting 7 bytes into the buffer (a receive's view).
+      const lengths = [...Array(10).fill(1000), 400];
+      const data = laidOut(2, lengths, 7);
+      assert.equal(a.sendRun(data, 10_400, 1000, to), true);
+      data.fill(0xee); // sent before the return: the buffer is the caller's again
+      await b.sink.wait(13);
+      assert.deepEqual(b.sink.seqs(), [...Array(13).keys()], "the queue first, then the run");
+      const expect: [number, number][] = [
+        [0, 200],
+        [1, 300],
+        ...lengths.map((l, i): [number, number] => [i + 2, l]),
+      ];
+      assertIntact(b.sink, new Map(expect));
+      assert.equal(a.stats.gsoMessages, 1, "the run, one message");
+      assert.equal(a.stats.gsoSegments, 11);
+      assert.equal(a.stats.datagramsOut, 13);
+      // Longer than one GSO send may be: refused, nothing sent.
+      assert.equal(a.sendRun(data, 65 * 1000, 1000, to), false);
+      assert.equal(a.stats.datagramsOut, 13);
+    } finally {
+      await closeAll(a, b);
+    }
+  },
+});
+
+Deno.test({
+  name: "GSO: a sendRun the kernel refuses goes datagram by datagram, counted as a fallback",
+  ignore: noGso,
+  async fn() {
+    const a = await open("127.0.0.1", { gsoFaults: [EINVAL] });
+    const b = await open("127.0.0.1", { gro: false });
+    try {
+      const to = a.endpoint(`127.0.0.1:${b.port}`);
+      const lengths = [...Array(5).fill(800), 100];
+      assert.equal(a.sendRun(laidOut(0, lengths), 4100, 800, to), true);
+      await b.sink.wait(6);
+      assert.deepEqual(b.sink.seqs(), [...Array(6).keys()]);
+      assertIntact(b.sink, new Map(lengths.map((l, i) => [i, l])));
+      assert.equal(a.stats.gsoFallbacks, 1);
+      assert.equal(a.stats.gsoMessages, 0);
+      assert.equal(a.stats.datagramsOut, 6);
+    } finally {
+      await closeAll(a, b);
+    }
+  },
+});
+
 /**
  * One flush to two endpoints, as [endpoint, count, length] steps. The GSO messages it makes
  * (runs of 2 or more): b 5×800; c 3×800; b 2×800 + 400 (the short one ends the run); b 3×900;

@@ -37,6 +37,7 @@ import {
   MSG_CONTROL,
   MSG_CONTROLLEN,
   MSG_IOVLEN,
+  MSG_NAMELEN,
   NAME_SLOT,
   writeSockaddr,
 } from "./udp_layout.ts";
@@ -149,6 +150,16 @@ export class UdpSender {
   #refusedEp: InternedEndpoint | null = null;
   #refusedSize = 0;
   #refusedFlushes = 0;
+  // sendRun's scratch: up to GSO_MAX_SEGMENTS messages to one sockaddr, each one iovec pointing
+  // into the caller's buffer; message 0 alone carries a control (the run's UDP_SEGMENT).
+  readonly #extMsgs = new Uint8Array(new ArrayBuffer(GSO_MAX_SEGMENTS * MMSGHDR_SIZE));
+  readonly #extMsgView = new DataView(this.#extMsgs.buffer);
+  readonly #extIovView = new DataView(new ArrayBuffer(GSO_MAX_SEGMENTS * IOVEC_SIZE));
+  readonly #extNameView = new DataView(new ArrayBuffer(NAME_SLOT));
+  readonly #extCtlView = new DataView(new ArrayBuffer(SEG_CTL));
+  /** The buffer sendRun last sent from, and its address. */
+  #extBuffer: ArrayBufferLike | null = null;
+  #extBase = 0;
 
   /** Allocates and lays out the queue, once. */
   constructor(options: UdpSenderOptions) {
@@ -191,6 +202,7 @@ export class UdpSender {
       this.#nameLen,
     );
     this.#txMsgs.copyWithin(batch * MMSGHDR_SIZE, 0, batch * MMSGHDR_SIZE);
+    this.#layoutExt();
     const ctlBase = addressOf(txCtl);
     this.#ctlBase = Number(ctlBase);
     for (let m = 0; m < batch; m++) {
@@ -209,6 +221,24 @@ export class UdpSender {
       // cmsg_len: CMSG_LEN(4); its level and type are the destination's (#setControl).
       this.#txCtlView.setBigUint64(c + SEG_CTL, BigInt(CMSGHDR_SIZE + 4), true);
     }
+  }
+
+  /** Points sendRun's scratch messages at their sockaddr, iovecs and control, once. */
+  #layoutExt(): void {
+    const name = addressOf(this.#extNameView.buffer as ArrayBuffer);
+    const iovs = addressOf(this.#extIovView.buffer as ArrayBuffer);
+    const ctl = addressOf(this.#extCtlView.buffer as ArrayBuffer);
+    for (let m = 0; m < GSO_MAX_SEGMENTS; m++) {
+      const h = m * MMSGHDR_SIZE;
+      this.#extMsgView.setBigUint64(h, name, true);
+      this.#extMsgView.setUint32(h + MSG_NAMELEN, this.#nameLen, true);
+      this.#extMsgView.setBigUint64(h + 16, iovs + BigInt(m * IOVEC_SIZE), true);
+      this.#extMsgView.setBigUint64(h + MSG_IOVLEN, 1n, true);
+      this.#extMsgView.setBigUint64(h + MSG_CONTROL, ctl, true);
+    }
+    this.#extCtlView.setBigUint64(0, BigInt(CMSGHDR_SIZE + 2), true); // cmsg_len: CMSG_LEN(2)
+    this.#extCtlView.setInt32(8, SOL_UDP, true);
+    this.#extCtlView.setInt32(12, UDP_SEGMENT, true);
   }
 
   /** Whether sends use UDP GSO now (false when unsupported, or turned off by EIO). */
@@ -279,6 +309,118 @@ export class UdpSender {
       throw new RangeError(`udp: commit of ${length} bytes (a slot holds ${TX_SLOT})`);
     }
     this.#enqueue(length, to instanceof InternedEndpoint ? to : this.#table.adopt(to), tos);
+  }
+
+  /**
+   * Sends a run of datagrams laid end to end in a caller's buffer, without copying them: the
+   * `length` bytes of `data`'s buffer from `data`'s first byte (past `data`'s own end), cut every
+   * `size` bytes (the last may be shorter), all to `to`, after what is queued. With GSO they go
+   * as one message the kernel cuts (a run the kernel refuses: one message each, counted as a
+   * fallback); without, one message each in one sendmmsg. Sent before the return, so the buffer
+   * may be reused then; what the socket cannot take now is dropped (counted), as a full queue
+   * would drop it. The buffer must come from an ArrayBuffer (its address is taken once per
+   * buffer). False, with nothing sent, when the transport is closed, `to` cannot be reached from
+   * this socket, or the run is longer than a GSO send may be: send each datagram instead.
+   */
+  sendRun(data: Uint8Array, length: number, size: number, to: Endpoint): boolean {
+    this.#reserved = -1;
+    const segs = size > 0 ? Math.ceil(length / size) : 0;
+    if (
+      this.#closed || segs < 1 || segs > GSO_MAX_SEGMENTS || length > GSO_MAX_BYTES ||
+      (this.#family === 4 && to.family === 6)
+    ) return false;
+    const ep = to instanceof InternedEndpoint ? to : this.#table.adopt(to);
+    // What was queued before goes first: the run is sent now, not at the next flush.
+    this.flush();
+    const buffer = data.buffer;
+    if (buffer !== this.#extBuffer) {
+      this.#extBuffer = buffer;
+      this.#extBase = Number(addressOf(buffer as ArrayBuffer));
+    }
+    const base = this.#extBase + data.byteOffset;
+    writeSockaddr(this.#extNameView, 0, ep, this.#family);
+    const gso = this.#gso && segs > 1 && !(ep === this.#refusedEp && size >= this.#refusedSize);
+    if (gso) {
+      this.#extMessage(0, base, length, size);
+      if (this.#sendExt(1, segs, length, ep)) return true;
+    }
+    for (let s = 0; s < segs; s++) {
+      const off = s * size;
+      this.#extMessage(s, base + off, length - off < size ? length - off : size, 0);
+    }
+    this.#sendExt(segs, segs, length, ep);
+    return true;
+  }
+
+  /** Scratch message m of {@link sendRun}: `len` bytes at address `at`, a run of `size` (0: none). */
+  #extMessage(m: number, at: number, len: number, size: number): void {
+    const v = this.#extIovView;
+    v.setUint32(m * IOVEC_SIZE, at % 0x1_0000_0000, true);
+    v.setUint32(m * IOVEC_SIZE + 4, Math.floor(at / 0x1_0000_0000), true);
+    v.setUint32(m * IOVEC_SIZE + 8, len, true);
+    const h = m * MMSGHDR_SIZE;
+    this.#extMsgView.setUint32(h + MSG_CONTROLLEN, size > 0 ? SEG_CTL : 0, true);
+    if (size > 0) this.#extCtlView.setUint16(CMSGHDR_SIZE, size, true);
+  }
+
+  /**
+   * Sends {@link sendRun}'s first `count` scratch messages (`segs` datagrams, `bytes` in all) to
+   * `ep`. False only for a GSO message whose segmentation the kernel refused (nothing sent).
+   */
+  #sendExt(count: number, segs: number, bytes: number, ep: InternedEndpoint): boolean {
+    const stats = this.#stats;
+    const gso = count === 1 && segs > 1;
+    const c = libc();
+    let start = 0;
+    let sent = 0;
+    while (start < count) {
+      const msgs = start === 0 ? this.#extMsgs : this.#extMsgs.subarray(start * MMSGHDR_SIZE);
+      const fault = gso && this.#gsoFaults !== null && this.#gsoFaults.length > 0;
+      const n = fault ? -1 : c.sendmmsg(this.#fd, msgs, count - start, MSG_DONTWAIT);
+      if (n > 0) {
+        start += n;
+        sent += n;
+        continue;
+      }
+      const e = fault ? this.#gsoFaults!.shift()! : errno();
+      if (e === EINTR) continue;
+      if (gso && (e === EIO || e === EINVAL || e === EMSGSIZE)) {
+        stats.gsoFallbacks++;
+        if (e === EIO) this.#gso = false;
+        else {
+          this.#refusedEp = ep;
+          this.#refusedSize = this.#extCtlView.getUint16(CMSGHDR_SIZE, true);
+          this.#refusedFlushes = REFUSED_FLUSHES;
+        }
+        return false;
+      }
+      if (e !== EAGAIN && !gso) {
+        // This datagram was refused (unreachable, bad address): skip just it.
+        stats.sendErrors++;
+        start++;
+        continue;
+      }
+      // The socket is full: the rest is dropped, as a full queue would drop it.
+      const left = gso ? segs : count - start;
+      if (e === EAGAIN) stats.sendDrops += left;
+      else stats.sendErrors += left;
+      break;
+    }
+    if (gso) {
+      if (sent === 0) return true;
+      stats.gsoMessages++;
+      stats.gsoSegments += segs;
+      stats.datagramsOut += segs;
+      stats.bytesOut += bytes;
+      return true;
+    }
+    for (let m = 0; m < count; m++) {
+      // Only the ones sent: the first `sent` fully, skipped ones are counted above.
+      if (m >= sent) break;
+      stats.datagramsOut++;
+      stats.bytesOut += this.#extIovView.getUint32(m * IOVEC_SIZE + 8, true);
+    }
+    return true;
   }
 
   /** True when a queue slot is free, after flushing a full queue if need be. */

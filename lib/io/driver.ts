@@ -146,6 +146,13 @@ export interface Transport {
    * marked `tos`, as `send` would; throws when nothing is reserved (a caller's bug).
    */
   commit?(length: number, to: Endpoint, tos?: number): void;
+  /**
+   * Optional: sends a run of datagrams laid end to end in one buffer, to `to`, at once and
+   * without a copy (one UDP GSO send where the socket takes it): the `length` bytes of `data`'s
+   * buffer from `data`'s first byte, cut every `size` bytes (the last may be shorter). False when
+   * it sent nothing (closed, unreachable from here, too long for one send): send each instead.
+   */
+  sendRun?(data: Uint8Array, length: number, size: number, to: Endpoint): boolean;
   /** Sends whatever `send` queued. */
   flush(): void;
   /**

@@ -40,6 +40,7 @@ export class RelayMux implements Transport {
   /** The counters. */
   readonly stats: RelayMuxStats = { notRelaying: 0 };
   #onToRelay: ((data: Uint8Array, from: Endpoint) => void) | undefined;
+  #onBatchEnd: (() => void) | undefined;
 
   /** Joins `underlay` and `relay` (which should relay through `underlay`). */
   constructor(underlay: Transport, relay: RelayTransport, opts: RelayMuxOptions = {}) {
@@ -49,9 +50,17 @@ export class RelayMux implements Transport {
     this.#onToRelay = opts.onToRelay;
   }
 
-  /** Starts or stops handing member-to-relay packets to a relay server (undefined: stop). */
-  setRelayHandler(onToRelay: ((data: Uint8Array, from: Endpoint) => void) | undefined): void {
+  /**
+   * Starts or stops handing member-to-relay packets to a relay server (undefined: stop);
+   * `onBatchEnd` is called at the end of each batch the underlay hands in, before the device's
+   * flush (the server sends the run it holds: `RelayServer.flush`).
+   */
+  setRelayHandler(
+    onToRelay: ((data: Uint8Array, from: Endpoint) => void) | undefined,
+    onBatchEnd?: () => void,
+  ): void {
     this.#onToRelay = onToRelay;
+    this.#onBatchEnd = onToRelay === undefined ? undefined : onBatchEnd;
   }
 
   /** The underlay's port. */
@@ -73,7 +82,10 @@ export class RelayMux implements Transport {
           sink.datagram(data, from);
         }
       },
-      flush: () => sink.flush(),
+      flush: () => {
+        this.#onBatchEnd?.();
+        sink.flush();
+      },
     });
   }
 

@@ -100,6 +100,14 @@ export interface RelayServerOptions {
   now: () => number;
   /** Sends a relay-to-member packet on the underlay; `data` is only valid during the call. */
   send: (data: Uint8Array, to: Endpoint) => void;
+  /**
+   * Sends, at once, a run of relay-to-member packets laid end to end in one receive buffer, all
+   * to `to`: `length` bytes from `data`'s first byte, cut every `size` (the underlay's
+   * `Transport.sendRun`; false: nothing sent). Given, packets forwarded one after another from
+   * one UDP receive (as a GRO batch arrives: equal sizes, contiguous) to one member are held
+   * until they stop lining up or {@link RelayServer.flush}, then go as one send, uncopied.
+   */
+  sendRun?: (data: Uint8Array, length: number, size: number, to: Endpoint) => boolean;
   /** True when `key` (base64) is a member of the mesh now. */
   isMember: (key: string) => boolean;
   /** The relay's own public key: nobody gets a session with it (it is reached directly). */
@@ -234,6 +242,10 @@ interface Pair {
 }
 
 const MAX_ID_TRIES = 64;
+/** The most packets in one held run: a UDP GSO send takes 64 segments. */
+const RUN_MAX_PACKETS = 64;
+/** The most bytes in one held run: the largest UDP payload of an IPv4 datagram. */
+const RUN_MAX_BYTES = 65507;
 /** Session ids are drawn from 30 bits; see #freshId. */
 const ID_MASK = 0x3fffffff;
 
@@ -241,6 +253,18 @@ const ID_MASK = 0x3fffffff;
 export class RelayServer {
   readonly #now: () => number;
   readonly #send: (data: Uint8Array, to: Endpoint) => void;
+  #sendRun:
+    | ((data: Uint8Array, length: number, size: number, to: Endpoint) => boolean)
+    | undefined;
+  /**
+   * The run held (see `sendRun`): its first packet (a view of the receive buffer, valid until
+   * the receive batch ends), destination, bytes, packet size and count; null for none.
+   */
+  #runFirst: Uint8Array | null = null;
+  #runTo: Endpoint | null = null;
+  #runBytes = 0;
+  #runSize = 0;
+  #runCount = 0;
   readonly #isMember: (key: string) => boolean;
   readonly #selfKey: string | undefined;
   readonly #random: (bytes: Uint8Array) => void;
@@ -273,6 +297,7 @@ export class RelayServer {
   constructor(opts: RelayServerOptions) {
     this.#now = opts.now;
     this.#send = opts.send;
+    this.#sendRun = opts.sendRun;
     this.#isMember = opts.isMember;
     this.#selfKey = opts.selfKey;
     this.#random = opts.random ?? ((b) => crypto.getRandomValues(b));
@@ -414,8 +439,75 @@ export class RelayServer {
     this.#outBytes += data.length;
     if (headTag) this.#headTag++;
     toFromRelay(data);
-    this.#send(data, to);
+    this.#out(data, to, from);
     return null;
+  }
+
+  /**
+   * Starts (or with undefined stops) sending runs as the `sendRun` option does: for an
+   * underlay known only after the relay is made. A run held goes first.
+   */
+  setSendRun(
+    sendRun:
+      | ((data: Uint8Array, length: number, size: number, to: Endpoint) => boolean)
+      | undefined,
+  ): void {
+    this.flush();
+    this.#sendRun = sendRun;
+  }
+
+  /**
+   * Sends the run held, if any (see `sendRun`). The caller calls it at the end of each batch of
+   * received packets, before the buffer they were read into is reused.
+   */
+  flush(): void {
+    const first = this.#runFirst;
+    if (first === null) return;
+    const to = this.#runTo!;
+    this.#runFirst = this.#runTo = null;
+    if (this.#runCount === 1) {
+      this.#send(first, to);
+      return;
+    }
+    if (this.#sendRun!(first, this.#runBytes, this.#runSize, to)) return;
+    // Not taken as a run (the underlay closed or cannot reach `to`): one by one, as before.
+    const buf = new Uint8Array(first.buffer, first.byteOffset, this.#runBytes);
+    for (let off = 0; off < this.#runBytes; off += this.#runSize) {
+      this.#send(buf.subarray(off, Math.min(off + this.#runSize, this.#runBytes)), to);
+    }
+  }
+
+  /**
+   * Sends one forwarded packet: it joins the run held when it lies right after it in the same
+   * buffer, goes to the same endpoint and is no longer than its packets (all full so far);
+   * otherwise the run held goes and this one starts the next. Only UDP to UDP: a stream's
+   * frames are not kept in a buffer until the batch ends.
+   */
+  #out(data: Uint8Array, to: Endpoint, from: Endpoint): void {
+    if (
+      this.#sendRun === undefined || (from.proto ?? "udp") !== "udp" ||
+      (to.proto ?? "udp") !== "udp"
+    ) {
+      this.#send(data, to);
+      return;
+    }
+    const len = data.length;
+    const first = this.#runFirst;
+    if (
+      first !== null && to === this.#runTo && data.buffer === first.buffer &&
+      data.byteOffset === first.byteOffset + this.#runBytes && len <= this.#runSize &&
+      this.#runBytes === this.#runCount * this.#runSize && this.#runCount < RUN_MAX_PACKETS &&
+      this.#runBytes + len <= RUN_MAX_BYTES
+    ) {
+      this.#runBytes += len;
+      this.#runCount++;
+      return;
+    }
+    this.flush();
+    this.#runFirst = data;
+    this.#runTo = to;
+    this.#runBytes = this.#runSize = len;
+    this.#runCount = 1;
   }
 
   /**

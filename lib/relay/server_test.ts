@@ -558,3 +558,113 @@ Deno.test("relay server: a forged tag is dropped and counted; a forged payload i
   assert.equal(server.forward(body, EA), null);
   assert.equal(sent.length, 1);
 });
+
+/** A setup whose server sends runs: what `sendRun` and `send` got, in order. */
+function runSetup() {
+  const order: { kind: "run" | "one"; packets: Uint8Array[]; to: Endpoint; size: number }[] = [];
+  const t = setup();
+  const server = new RelayServer({
+    now: () => t.clock.t,
+    send: (data, to) => order.push({ kind: "one", packets: [data.slice()], to, size: data.length }),
+    sendRun: (data, length, size, to) => {
+      const all = new Uint8Array(data.buffer, data.byteOffset, length);
+      const packets = [];
+      for (let off = 0; off < length; off += size) {
+        packets.push(all.slice(off, Math.min(off + size, length)));
+      }
+      order.push({ kind: "run", packets, to, size });
+      return true;
+    },
+    isMember: (k) => t.members.has(k),
+    selfKey: R,
+  });
+  for (const [k, e] of [[A, EA], [B, EB], [C, EC], [D, ED]] as const) server.setEndpoint(k, e);
+  return { server, order };
+}
+
+/** Packets laid end to end in one buffer, as a GRO receive hands them: views of it. */
+function batch(packets: Uint8Array[]): Uint8Array[] {
+  const buf = new Uint8Array(packets.reduce((n, p) => n + p.length, 0));
+  const views = [];
+  let off = 0;
+  for (const p of packets) {
+    buf.set(p, off);
+    views.push(buf.subarray(off, off + p.length));
+    off += p.length;
+  }
+  return views;
+}
+
+Deno.test("relay server: one member's batch goes out as one run; a bad packet in it is dropped and counted, the rest go", () => {
+  const { server, order } = runSetup();
+  const g = open(server, A, B);
+  const msgs = Array.from({ length: 10 }, (_, i) => inner(1452, i));
+  const packets = msgs.map((m) => packet(g[A].send, m));
+  packets.push(packet(g[A].send, inner(300, 10))); // a GRO batch's last may be shorter
+  packets[4][20] ^= 1; // a bit flipped inside: the MAC fails
+  const views = batch(packets);
+  for (const v of views.slice(0, 4)) server.forward(v, EA);
+  assert.equal(order.length, 0, "held while they line up");
+  for (const v of views.slice(4)) server.forward(v, EA);
+  assert.equal(order.length, 1, "the run before the bad packet went when the next did not join");
+  server.flush();
+  assert.deepEqual(order.map((o) => [o.kind, o.packets.length]), [["run", 4], ["run", 6]]);
+  const key = new RelayMacKey(parseKey(g[B].recv.key, "k"));
+  const got = order.flatMap((o) => o.packets);
+  for (const p of got) assert.ok(openRelay(p, key), "each packet rewritten for B");
+  assert.deepEqual(
+    got.map((p) => p.subarray(16)),
+    [...msgs.slice(0, 4), ...msgs.slice(5), inner(300, 10)],
+  );
+  for (const o of order) assert.equal(o.to, EB);
+  assert.equal(order[1].size, 1468);
+  const s = server.stats;
+  assert.equal(s.drops.mac, 1, "one counted drop");
+  assert.equal(s.forwarded.packets, 10);
+  server.flush();
+  assert.equal(order.length, 2, "nothing held after a flush");
+});
+
+Deno.test("relay server: packets of one receive to different members, or not lined up, go one by one", () => {
+  const { server, order } = runSetup();
+  const ab = open(server, A, B);
+  const cd = open(server, C, D);
+  // One buffer, alternating sessions: every neighbour goes elsewhere.
+  const views = batch([0, 1, 2, 3].map((i) => packet((i % 2 ? cd[C] : ab[A]).send, inner(800, i))));
+  for (const [i, v] of views.entries()) server.forward(v, i % 2 ? EC : EA);
+  server.flush();
+  assert.deepEqual(order.map((o) => [o.kind, o.to]), [["one", EB], ["one", ED], ["one", EB], [
+    "one",
+    ED,
+  ]]);
+  // A longer packet after a shorter one, and separate buffers: runs end there.
+  order.length = 0;
+  const [small, big] = batch([
+    packet(ab[A].send, inner(500, 0)),
+    packet(ab[A].send, inner(800, 1)),
+  ]);
+  server.forward(small, EA);
+  server.forward(big, EA);
+  server.forward(packet(ab[A].send, inner(800, 2)), EA);
+  server.forward(packet(ab[A].send, inner(800, 3)), EA);
+  server.flush();
+  assert.deepEqual(order.map((o) => o.kind), ["one", "one", "one", "one"]);
+  assert.equal(server.stats.forwarded.packets, 8);
+});
+
+Deno.test("relay server: without sendRun, or for a stream endpoint, each packet is sent at once", () => {
+  const { server, sent } = setup();
+  const g = open(server, A, B);
+  for (const v of batch([0, 1, 2].map((i) => packet(g[A].send, inner(800, i))))) {
+    server.forward(v, EA);
+  }
+  assert.equal(sent.length, 3, "no run held");
+  const r = runSetup();
+  const h = open(r.server, A, B);
+  const tcpA = { ...EA, proto: "tcp" as const };
+  r.server.setEndpoint(A, tcpA);
+  for (const v of batch([0, 1].map((i) => packet(h[A].send, inner(800, i))))) {
+    r.server.forward(v, tcpA);
+  }
+  assert.deepEqual(r.order.map((o) => o.kind), ["one", "one"], "a stream's packets are not held");
+});

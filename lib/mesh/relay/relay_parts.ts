@@ -87,7 +87,13 @@ export function wrapRelays(underlay: Transport, relay: RelayParts): Transport {
   relay.underlay = underlay;
   const mux = new RelayMux(underlay, new RelayTransport(relay.client, underlay));
   const server = relay.server;
-  if (server) mux.setRelayHandler((data, from) => server.forward(data, from));
+  if (server) {
+    // A GRO batch of one member's packets goes back out as one GSO send, from where it was read.
+    if (underlay.sendRun !== undefined) {
+      server.setSendRun((data, length, size, to) => underlay.sendRun!(data, length, size, to));
+    }
+    mux.setRelayHandler((data, from) => server.forward(data, from), () => server.flush());
+  }
   return mux;
 }
 
