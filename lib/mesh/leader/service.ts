@@ -117,11 +117,13 @@ export class LeaderService {
   readonly #helloRate: HelloRate;
   // Members fetching their view in windows, and those in line to.
   readonly #fetches: SnapshotFetches;
-  // Called once the next push made is out (the answers to byes whose change it carries).
+  // Called once the next push made is out (the ends of byes' pushes).
   readonly #afterPush: (() => void)[] = [];
-  // Members whose bye is being written or waits for its push: their byes meanwhile (the node
-  // asks again every third of a second) wait for that answer rather than each add an edit.
+  // Members whose bye is being written: their byes meanwhile (the node asks again every third
+  // of a second) wait for that answer rather than each add an edit.
   readonly #leaving = new Set<string>();
+  // Byes answered whose push (telling every member) is not out yet: pushes go ahead of views.
+  #byesUnpushed = 0;
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -152,8 +154,8 @@ export class LeaderService {
     this.#refused = new HelloRefusals(deps.logger);
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes), {
-      // A bye's answer waits for the push: pushes go ahead of views until it is out.
-      urgent: () => this.#leaving.size > 0,
+      // A bye's change goes to every member ahead of views: from its bye until its push is out.
+      urgent: () => this.#leaving.size > 0 || this.#byesUnpushed > 0,
     });
     this.#users = new LeaderUsers({
       size: () => deps.core.size,
@@ -488,6 +490,7 @@ export class LeaderService {
     this.#fetches.clear();
     this.#afterPush.length = 0;
     this.#leaving.clear();
+    this.#byesUnpushed = 0;
   }
 
   #releaseUnheard(): void {
@@ -526,7 +529,8 @@ export class LeaderService {
    * A member stopping on purpose: checked against the sender (the overlay address WireGuard
    * authenticated says which member sent it, and a member says bye only for itself) and held to
    * the hellos' rate (a bye and a hello in turns would each change the record), then marked
-   * offline, its leases released, every member told at once, and only then answered.
+   * offline and its leases released, answered once that is written, and every member told at
+   * once (ahead of whole views).
    */
   #onBye(key: string, from: string): void {
     const member = this.#core.member(from);
@@ -558,9 +562,15 @@ export class LeaderService {
           address: member.address,
         });
         this.#deps.memberLeft?.(key);
-        // Answered once the push that tells every member is out (ahead of whole views while
-        // it waits): a member without a session to it learns it only from the leader.
-        this.#afterPush.push(answer);
+        // Answered now that its change is written (the answer depends on nothing else): at
+        // 10,000 members the push to every member, behind the one under way, took seconds and
+        // the node gave up waiting. The push follows, ahead of whole views until it is out:
+        // a member without a session to it learns it only from the leader.
+        answer();
+        this.#byesUnpushed++;
+        this.#afterPush.push(() => {
+          if (this.#byesUnpushed > 0) this.#byesUnpushed--;
+        });
         return this.#pushNow();
       }
       answer();

@@ -659,7 +659,7 @@ Deno.test("leader service: every hello, over the rate too, says the member lives
   }
 });
 
-Deno.test("leader service: a bye marks the member offline, withdraws its services, tells every member, then answers", async () => {
+Deno.test("leader service: a bye marks the member offline, withdraws its services, answers once written, then tells every member", async () => {
   const left: string[] = [];
   const h = await harness({ memberLeft: (k) => left.push(k) });
   try {
@@ -680,11 +680,11 @@ Deno.test("leader service: a bye marks the member offline, withdraws its service
     assert.equal(rec.address, n1.address, "it keeps its address");
     assert.equal(h.core.view().version, before + 1);
     assert.deepEqual(left, [n1.publicKey]);
-    // Every member heard of it before the answer went out: n2 got the change first (the push is
-    // paced, and the answer waits for it).
+    // Every member hears of it after the answer (the push follows the write).
     const okAt = h.sent.findIndex(([to, m]) => to === n1.address && m.t === "bye-ok");
+    await until(() => h.sent.some(([to, m]) => to === n2.address && m.t === "delta"));
     const toN2 = h.sent.findIndex(([to, m]) => to === n2.address && m.t === "delta");
-    assert.ok(toN2 >= 0 && toN2 < okAt, JSON.stringify(h.sent));
+    assert.ok(toN2 > okAt, JSON.stringify(h.sent));
     const delta = h.sent[toN2][1] as Extract<ControlMessage, { t: "delta" }>;
     assert.equal(delta.members.find((m) => m.publicKey === n1.publicKey)?.offline, true);
     // A second bye (its answer lost) is answered again, and changes nothing.
@@ -1008,7 +1008,7 @@ Deno.test("leader service: the API is answered while members' whole views stream
   }
 });
 
-Deno.test("leader service: a bye's push goes out whole ahead of queued view parts, then the bye is answered; its retries meanwhile add nothing", async () => {
+Deno.test("leader service: a bye behind queued view parts is answered once written, its push then goes out whole ahead of the views; its retries add nothing", async () => {
   let onFirstView: (() => void) | null = null;
   const h = await harness({
     now: () => 0,
@@ -1039,17 +1039,23 @@ Deno.test("leader service: a bye's push goes out whole ahead of queued view part
     await until(() => h.sent.some(([, m]) => m.t === "bye-ok"), 20_000);
     const okAt = h.sent.findIndex(([to, m]) => to === leaver.address && m.t === "bye-ok");
     assert.ok(okAt >= 0, "the bye was answered");
-    // The push that tells of it: from its first datagram to the answer, no view part went out.
-    const pushAt = h.sent.findIndex(([, m]) =>
-      m.t === "delta" && m.members.some((x) => x.publicKey === leaver.publicKey && x.offline)
-    );
-    assert.ok(pushAt >= 0 && pushAt < okAt, "every member was told before the answer");
-    const between = h.sent.slice(pushAt, okAt).filter(([, m]) => m.t === "view").length;
-    const told = h.sent.slice(pushAt, okAt).filter(([, m]) => m.t === "delta").length;
-    assert.equal(between, 0, `${between} view parts went out among the push's ${told} datagrams`);
-    // The views were still streaming: parts went out after the answer.
-    await until(() => h.sent.slice(okAt).some(([, m]) => m.t === "view"), 20_000);
-    assert.ok(h.sent.slice(okAt).some(([, m]) => m.t === "view"), "views streamed on after it");
+    assert.equal(h.core.member(leaver.name)!.offline, true, "written before the answer");
+    // The push that tells of it, to the 199 others: it waited for nothing but the write, not
+    // for that push (nor the views queued ahead of it).
+    const tellsOfIt = (m: ControlMessage) =>
+      m.t === "delta" && m.members.some((x) => x.publicKey === leaver.publicKey && x.offline);
+    const told = () => h.sent.filter(([, m]) => tellsOfIt(m)).length;
+    assert.ok(told() < 199, `answered after ${told()} of 199 members were told`);
+    await until(() => told() === 199, 20_000);
+    const pushAt = h.sent.findIndex(([, m]) => tellsOfIt(m));
+    assert.ok(pushAt > okAt, "the push follows the answer");
+    const pushEnd = h.sent.findLastIndex(([, m]) => tellsOfIt(m));
+    // From its first datagram to its last, no view part went out: the push went ahead.
+    const between = h.sent.slice(pushAt, pushEnd).filter(([, m]) => m.t === "view").length;
+    assert.equal(between, 0, `${between} view parts went out among the push's datagrams`);
+    // The views were still streaming: parts went out after the push.
+    await until(() => h.sent.slice(pushEnd).some(([, m]) => m.t === "view"), 20_000);
+    assert.ok(h.sent.slice(pushEnd).some(([, m]) => m.t === "view"), "views streamed on after it");
     // One answer: the second bye waited for the first's.
     assert.equal(h.sent.filter(([, m]) => m.t === "bye-ok").length, 1);
     assert.equal(h.core.member(leaver.name)!.offline, true);
