@@ -17,11 +17,11 @@
  * out ({@link AnswerPacer.whenPushed}): pushes coalesce to the rate the leader can seal them, and
  * every turn leaves the loop to the API, the byes and the hellos between slices.
  *
- * A bye is answered once the push that tells every member is out, and the node waits for that
- * answer a second at most: while one waits ({@link AnswerPacerOptions.urgent}), pushes take whole
- * turns and no view part goes out until they are (views otherwise take half of each turn, and at
- * 10,000 members a push spread over half turns between the poller's rounds outlasted the node's
- * second: 25 to 61 byes of 200 unanswered during the fleet bench's churn).
+ * A bye is answered once its change is written; the push that tells every member follows: while
+ * one is under way ({@link AnswerPacerOptions.urgent}), pushes take whole turns and no view part
+ * goes out until they are (views otherwise take half of each turn, and at 10,000 members a push
+ * spread over half turns between the poller's rounds took seconds, while members without a
+ * session to the node that left still called it).
  * @module
  */
 
@@ -43,11 +43,11 @@ export interface AnswerPacerOptions {
   small?: number;
   /** Milliseconds a turn at most (default {@link ANSWER_TURN_MS}). */
   turnMs?: number;
-  /** Whether an answer waits for the pushes (a bye's): pushes then take whole turns. */
+  /** Whether a bye's change waits to be pushed: pushes then take whole turns. */
   urgent?: () => boolean;
 }
 
-/** How many turns' worth a turn is while an answer waits for the pushes (a bye's). */
+/** How many turns' worth a turn is while a bye's change waits to be pushed. */
 export const URGENT_TURNS = 4;
 
 interface Pending {

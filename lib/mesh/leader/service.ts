@@ -20,6 +20,7 @@ import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
+import { byeWaitFor } from "../sync/bye.ts";
 import { DEFAULT_JOIN_HOLD_MS, type GrantChange, type LeaderCore } from "./core.ts";
 import { compilePolicyText, type VersionedPolicy } from "../../policy/source.ts";
 import type { SegmentSpec } from "../../policy/segment_admin.ts";
@@ -93,6 +94,22 @@ export interface LeaderServiceDeps {
   hellosPerSecond?: number;
   /** A member was asked for hellos every `everyMs` from now on (its liveness expects them so). */
   paced?: (publicKey: string, everyMs: number) => void;
+  /**
+   * How long after its bye arrived a member's written bye waits for the push that tells every
+   * member before it is answered anyway, ms, by the mesh's size (default {@link byeAnswerWithin}).
+   */
+  byeAnswerMs?: (members: number) => number;
+}
+
+/**
+ * How long after a bye arrived the leader answers it once written even if the push that tells
+ * every member is not out yet, ms: half the node's wait ({@link byeWaitFor}). In a small mesh the
+ * push is out long before (the node goes once every member knows); at 10,000 members the push
+ * under way and its own take seconds on a busy leader, and an answer after the node gave up
+ * tells it nothing.
+ */
+export function byeAnswerWithin(members: number): number {
+  return byeWaitFor(members) / 2;
 }
 
 /** Serves the nodes from the leader. See the module docs. */
@@ -122,6 +139,10 @@ export class LeaderService {
   // Members whose bye is being written or waits for its push: their byes meanwhile (the node
   // asks again every third of a second) wait for that answer rather than each add an edit.
   readonly #leaving = new Set<string>();
+  // Byes written whose push (telling every member) is not out yet: pushes go ahead of views.
+  #byesUnpushed = 0;
+  // The timers that answer written byes whose push is late.
+  readonly #byeTimers = new Set<ReturnType<typeof setTimeout>>();
   #byesRefused = 0;
   // Member writes (hellos, byes) the store refused, and one log line a minute about them.
   #storeRefused = 0;
@@ -129,6 +150,7 @@ export class LeaderService {
   // The members that use this leader, and the hello interval each was asked for.
   readonly #users: LeaderUsers;
   readonly #now: () => number;
+  readonly #byeAnswerMs: (members: number) => number;
   // One log line per member a minute for byes it may not send.
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   // Sends the pending change notice now rather than at its timer (set by `start`).
@@ -142,6 +164,7 @@ export class LeaderService {
       if (member && member.publicKey === key) this.#onHello(msg, member, from);
     }, deps.now);
     this.#now = deps.now ?? (() => performance.now());
+    this.#byeAnswerMs = deps.byeAnswerMs ?? byeAnswerWithin;
     this.#core = deps.core;
     const key = deps.core.lanKey;
     this.#lanKey = encodeBase64(key);
@@ -152,8 +175,9 @@ export class LeaderService {
     this.#refused = new HelloRefusals(deps.logger);
     this.#holdMs = opts.joinHoldMs ?? DEFAULT_JOIN_HOLD_MS;
     this.#answers = new AnswerPacer((to, bytes) => this.#channel.sendEncoded(to, bytes), {
-      // A bye's answer waits for the push: pushes go ahead of views until it is out.
-      urgent: () => this.#leaving.size > 0,
+      // A bye's change goes to every member ahead of views: from its bye until its push is out
+      // (answered or not).
+      urgent: () => this.#leaving.size > 0 || this.#byesUnpushed > 0,
     });
     this.#users = new LeaderUsers({
       size: () => deps.core.size,
@@ -488,6 +512,9 @@ export class LeaderService {
     this.#fetches.clear();
     this.#afterPush.length = 0;
     this.#leaving.clear();
+    this.#byesUnpushed = 0;
+    for (const t of this.#byeTimers) clearTimeout(t);
+    this.#byeTimers.clear();
   }
 
   #releaseUnheard(): void {
@@ -526,7 +553,8 @@ export class LeaderService {
    * A member stopping on purpose: checked against the sender (the overlay address WireGuard
    * authenticated says which member sent it, and a member says bye only for itself) and held to
    * the hellos' rate (a bye and a hello in turns would each change the record), then marked
-   * offline, its leases released, every member told at once, and only then answered.
+   * offline and its leases released, every member told at once (ahead of whole views), and
+   * answered once they are, or once written when that push is late (`byeAnswerMs`).
    */
   #onBye(key: string, from: string): void {
     const member = this.#core.member(from);
@@ -547,6 +575,7 @@ export class LeaderService {
     // Its bye under way already: answered when that one is.
     if (this.#leaving.has(key)) return;
     this.#leaving.add(key);
+    const arrived = this.#now();
     const answer = () => {
       if (!this.#leaving.delete(key)) return;
       this.#channel.send(from, { t: "bye-ok" });
@@ -559,8 +588,22 @@ export class LeaderService {
         });
         this.#deps.memberLeft?.(key);
         // Answered once the push that tells every member is out (ahead of whole views while
-        // it waits): a member without a session to it learns it only from the leader.
-        this.#afterPush.push(answer);
+        // it waits): a member without a session to it learns it only from the leader. But at
+        // 10,000 members that push, behind the one under way, took seconds and the node gave up
+        // waiting: past `byeAnswerMs` from its arrival, the written change is answer enough.
+        this.#byesUnpushed++;
+        const left = this.#byeAnswerMs(this.#core.size) - (this.#now() - arrived);
+        const timer = setTimeout(() => {
+          this.#byeTimers.delete(timer);
+          answer();
+        }, Math.max(0, left));
+        this.#byeTimers.add(timer);
+        this.#afterPush.push(() => {
+          if (this.#byesUnpushed > 0) this.#byesUnpushed--;
+          clearTimeout(timer);
+          this.#byeTimers.delete(timer);
+          answer();
+        });
         return this.#pushNow();
       }
       answer();

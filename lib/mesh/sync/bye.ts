@@ -1,6 +1,6 @@
 /**
  * A stopping node's bye: once to every other member online it holds a session with, and to the
- * leader in use up to three times within the wait until it answers (it has told every member by
+ * leader in use up to three times within the wait until it answers (its change is written by
  * then), never longer; and how long that wait is by default, by the mesh's size.
  * @module
  */
@@ -17,10 +17,9 @@ export const BYE_WAIT_MAX_MS = 5000;
 /**
  * How long a stopping node in a mesh of `members` waits for the leader's answer to its bye by
  * default, ms: the longer of a second and a fifth of a millisecond a member (2 s at 10,000), at
- * most {@link BYE_WAIT_MAX_MS}. The leader answers once it has told every member,
- * a datagram or a few each, behind the push under way: at 10,000 members that takes longer than
- * a second on a busy leader, and a node gone before its members were told leaves callers that
- * had no session to it waiting for their handshakes to time out.
+ * most {@link BYE_WAIT_MAX_MS}. The leader answers once the node's change is written, in its next
+ * batch of changes, and tells every member after; a batch on a busy leader of 10,000 takes longer
+ * than a second.
  */
 export function byeWaitFor(members: number): number {
   return Math.min(BYE_WAIT_MAX_MS, Math.max(BYE_WAIT_MS, Math.ceil(members / 5)));

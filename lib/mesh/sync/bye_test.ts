@@ -29,8 +29,8 @@ function harness(members: Member[], inSession?: ByeDeps["inSession"]) {
 }
 
 Deno.test("bye: a stopping node waits for its bye's answer a second, longer in a mesh of more than 5,000", () => {
-  // The leader answers once every member was told: a datagram or a few each, after the push
-  // under way, which takes longer than a second at 10,000 members.
+  // The leader answers once the node's change is written, in its next batch, which takes longer
+  // than a second on a busy leader of 10,000 members.
   assert.equal(byeWaitFor(1), BYE_WAIT_MS);
   assert.equal(byeWaitFor(3000), BYE_WAIT_MS);
   assert.equal(byeWaitFor(5000), BYE_WAIT_MS);

@@ -571,7 +571,7 @@ export class NodeSync {
   /**
    * Stops the hellos and, when the sync ran and this node is still a member, says bye to the
    * leader: up to three times within `byeWaitMs` ({@link byeWaitFor} by default) until it
-   * answers (it has told every member by then), never longer. From now on only `flush` writes the file.
+   * answers (its change is written by then), never longer. From now on only `flush` writes the file.
    */
   close(): Promise<void> {
     return this.#closing ??= this.#leave();
