@@ -36,7 +36,33 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
   if (
     isStreamEndpoint(from) && was !== null && (was.proto ?? "udp") === "udp" &&
     now - peer.udpHeardAt[0] < UDP_PREFERRED_MS
-  ) return;
-  peer.endpoint = from;
+  ) {
+    peer.otherEndpoint = from;
+    return;
+  }
+  moveEndpoint(peer, from);
   emit(s, { type: "endpoint-changed", peer: peer.publicKeyText, endpoint: from.toString() });
+}
+
+/**
+ * True when `from` is `peer`'s endpoint or its {@link Peer.otherEndpoint}: a place the peer
+ * sends from now, or did just before (a relay takes a member's relayed packets from there:
+ * lib/relay/server.ts), though where we send to it is the endpoint alone.
+ */
+export function heardFrom(peer: Peer, from: Endpoint): boolean {
+  const ep = peer.endpoint;
+  const other = peer.otherEndpoint;
+  return (ep !== null && sameEndpoint(ep, from)) || (other !== null && sameEndpoint(other, from));
+}
+
+/**
+ * Points `peer` at `to` (a roam, or a route chosen for it), keeping the place it left as its
+ * {@link Peer.otherEndpoint}: still one the peer may send from for a while (packets in flight, or
+ * a peer that moves its own sending later than its handshake, or not at all when only we moved).
+ */
+export function moveEndpoint(peer: Peer, to: Endpoint): void {
+  const was = peer.endpoint;
+  if (was === to) return;
+  if (was !== null && was.proto !== "relay") peer.otherEndpoint = was;
+  peer.endpoint = to;
 }

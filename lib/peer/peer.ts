@@ -62,6 +62,11 @@ export class Peer {
    * a time stored per packet would cost a heap number each.
    */
   readonly udpHeardAt: Float64Array = new Float64Array([-Infinity]);
+  /**
+   * The other place the peer is known to send from (see device/roaming.ts): the endpoint it
+   * last roamed away from, or where an authenticated packet came from that did not move it.
+   */
+  otherEndpoint: Endpoint | null = null;
   /** Packets waiting for a session. */
   staged: Uint8Array[] = [];
   /** Monotonic ms of the last initiation sent (rate limit). */

@@ -50,8 +50,9 @@ export const RELAY_DROP_REASONS = [
   /** The session went idle past `idleMs` and waits for the sweep. */
   "expired",
   /**
-   * It came from elsewhere than the sender's WireGuard endpoint: a captured packet replayed (a
-   * relay packet has no counter), dropped before its MAC is checked or its rate charged.
+   * It came from elsewhere than where the sender's authenticated WireGuard packets come from
+   * (its endpoint, or the place it just roamed from): a captured packet replayed (a relay packet
+   * has no counter), dropped before its MAC is checked or its rate charged.
    */
   "source",
   /** The MAC is wrong. */
@@ -274,6 +275,7 @@ export class RelayServer {
   readonly #rate: RelayRate;
   readonly #maxPacket: number;
   readonly #opens: RateLimiter;
+  #heard: (key: string, from: Endpoint) => boolean = () => false;
   readonly #fair: FairShare;
   readonly #members = new Map<string, MemberState>();
   /** Endpoints given for members that hold no session yet. */
@@ -383,6 +385,17 @@ export class RelayServer {
     else this.#endpoints.set(key, ep);
   }
 
+  /**
+   * Takes the relay's second word on where a member sends from: `heard(key, from)` is true when
+   * member `key`'s authenticated WireGuard packets come from `from` (or did just before: its
+   * peer's endpoint or the place it last roamed from, lib/device/roaming.ts `heardFrom`). A
+   * relayed packet from there is taken though the relay's copy of the member's endpoint (where
+   * it sends to it) is elsewhere. Unset: only that endpoint.
+   */
+  setHeard(heard: (key: string, from: Endpoint) => boolean): void {
+    this.#heard = heard;
+  }
+
   /** Member `key` left the mesh: its sessions end and the other members are told. */
   removeMember(key: string): RelayOutgoing[] {
     const out: RelayOutgoing[] = [];
@@ -416,10 +429,16 @@ export class RelayServer {
     const pair = dir.pair;
     if (now - pair.lastActive >= this.#idleMs) return this.#drop("expired");
     const src = dir.from;
-    // Only the sender's own endpoint, as its authenticated WireGuard packets placed it, may spend
-    // its rate: a replay from anywhere else would use it up (a member that moved is followed as
-    // soon as its WireGuard session roams, which only fresh packets make it do).
-    if (src.given === null || !sameEndpoint(src.given, from)) return this.#drop("source");
+    // Only a place the sender's authenticated WireGuard packets came from may spend its rate: a
+    // replay from anywhere else would use it up (a member that moved is followed as soon as its
+    // WireGuard session roams, which only fresh packets make it do). Its endpoint first (one
+    // compare), else the device's word: a member sends its relayed packets the way it reaches
+    // the relay, which after a restart or a fallback to TCP need not be where the relay sends.
+    if (
+      (src.given === null || !sameEndpoint(src.given, from)) && !this.#heard(src.key, from)
+    ) {
+      return this.#drop("source");
+    }
     const len = data.length;
     // Rate and share first: a packet over them costs the relay a lookup, not a MAC, which is
     // what frees a saturated relay for the others. They are spent only once the MAC is right,

@@ -24,6 +24,7 @@
  */
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
+import { moveEndpoint } from "../../device/roaming.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -590,7 +591,8 @@ export class MeshPaths {
     const p = device.peer(key);
     if (!p) return;
     try {
-      p.endpoint = device.endpoint(change.to);
+      // The place left stays one the peer may send from (lib/device/roaming.ts).
+      moveEndpoint(p, device.endpoint(change.to));
     } catch {
       return;
     }

@@ -26,6 +26,7 @@
  */
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
+import { moveEndpoint } from "../../device/roaming.ts";
 import { type Endpoint, isStreamEndpoint } from "../../io/driver.ts";
 import type { MonotonicClock } from "../../io/clock.ts";
 import { LogBudget } from "../../log/budget.ts";
@@ -529,7 +530,8 @@ export class MeshRoutes {
       return;
     }
     const from = p.endpoint?.toString() ?? "";
-    p.endpoint = ep;
+    // The place left stays one the peer may send from (a relay takes its relayed packets there).
+    moveEndpoint(p, ep);
     const entry = this.#peers.get(key);
     if (entry) entry.seen = move.to;
     if (move.to !== "direct") this.#fallbacks[move.to]++;

@@ -11,6 +11,7 @@
  */
 
 import type { Device } from "../../device/device.ts";
+import { heardFrom } from "../../device/roaming.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { MembershipView } from "../../members/member.ts";
@@ -53,6 +54,14 @@ export class RelayService {
   /** Takes `view`'s members and starts listening and sweeping. */
   start(view: MembershipView): void {
     this.viewChanged(view);
+    // A member sends its relayed packets the way it reaches us, which its own route choice
+    // picks: after a restart or a fallback that may be TCP while we send to it over UDP (or the
+    // other way), and its packets from there are as much its own.
+    const device = this.#d.device;
+    this.#d.server.setHeard((key, from) => {
+      const peer = device.peer(key);
+      return peer !== undefined && heardFrom(peer, from);
+    });
     this.#stops.push(this.#d.channel.listen((msg, from) => this.#onControl(msg, from)));
     // A member's endpoint moves when its authenticated packets come from elsewhere (a relay
     // that restarted learns every member's anew, from its first handshake): told at once, the

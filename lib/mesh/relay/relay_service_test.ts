@@ -1,11 +1,15 @@
 /**
  * The relay service keeps the relay told where each member is: a member whose endpoint moved
  * (the device roamed it on an authenticated packet) is relayed from its new endpoint at once,
- * not only after the next refresh tick.
+ * not only after the next refresh tick; a member that reaches the relay another way than the
+ * relay sends to it (over TCP while the relay sends over UDP) is relayed from there too.
  */
 import assert from "node:assert/strict";
 import type { Device } from "../../device/device.ts";
 import type { DeviceEvent } from "../../device/types.ts";
+import { moveEndpoint, roam } from "../../device/roaming.ts";
+import type { DeviceState } from "../../device/state.ts";
+import type { Peer } from "../../peer/peer.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import { nullLogger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
@@ -15,23 +19,47 @@ import type { ControlPort } from "../sync/control_channel.ts";
 import { RelayService } from "./relay_service.ts";
 import { dataMessage, ep, newKey, packet } from "../../../tests/fixtures/relay.ts";
 
+/** The part of a peer that roaming and the service touch. */
+interface FakePeer {
+  publicKeyText: string;
+  endpoint: Endpoint | null;
+  udpHeardAt: Float64Array;
+  otherEndpoint: Endpoint | null;
+}
+
 /** A device with only what the service reads: the peers' endpoints and the event listeners. */
 class FakeDevice {
   readonly publicKey = newKey();
-  readonly endpoints = new Map<string, Endpoint | null>();
+  readonly peers = new Map<string, FakePeer>();
   readonly listeners = new Set<(e: DeviceEvent) => void>();
-  peer(key: string): { endpoint: Endpoint | null } | undefined {
-    return this.endpoints.has(key) ? { endpoint: this.endpoints.get(key)! } : undefined;
+  /** The state the real roaming works on: a transport with nothing to keep, the listeners. */
+  readonly #state = { transport: {}, listeners: this.listeners } as unknown as DeviceState;
+  peer(key: string): FakePeer | undefined {
+    return this.peers.get(key);
   }
   onEvent(l: (e: DeviceEvent) => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
   }
-  /** The peer's authenticated packets came from `to`: the device roams it and says so. */
-  roam(key: string, to: Endpoint): void {
-    this.endpoints.set(key, to);
-    for (const l of this.listeners) l({ type: "endpoint-changed", peer: key, endpoint: `${to}` });
+  /** A peer at `endpoint`, as a handshake over it at `now` leaves it. */
+  add(key: string, endpoint: Endpoint, now = 0): void {
+    this.peers.set(key, {
+      publicKeyText: key,
+      endpoint: null,
+      udpHeardAt: new Float64Array([-Infinity]),
+      otherEndpoint: null,
+    });
+    this.roam(key, endpoint, now);
   }
+  /** The peer's authenticated packet came from `from` at `now`: the device's own roaming. */
+  roam(key: string, from: Endpoint, now = 0): void {
+    roam(this.#state, this.peers.get(key)! as unknown as Peer, from, now);
+  }
+}
+
+/** A TCP endpoint: the connection a member dialled, as the relay's stream transport names it. */
+function tcp(address: string, port: number): Endpoint {
+  return { address, port, family: 4, proto: "tcp", toString: () => `tcp://${address}:${port}` };
 }
 
 /** A control channel that records what is sent and lets the test deliver requests. */
@@ -58,8 +86,8 @@ Deno.test("relay service: a member that moved is relayed from its new endpoint a
   const A = newKey();
   const B = newKey();
   const device = new FakeDevice();
-  device.endpoints.set(A, ep("198.51.100.1:51820"));
-  device.endpoints.set(B, ep("198.51.100.2:51820"));
+  device.add(A, ep("198.51.100.1:51820"));
+  device.add(B, ep("198.51.100.2:51820"));
   const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
   const channel = new FakeChannel();
   const service = new RelayService({
@@ -86,6 +114,84 @@ Deno.test("relay service: a member that moved is relayed from its new endpoint a
     device.roam(A, moved);
     assert.equal(server.forward(packet(send, dataMessage()), moved), null, "forwarded from there");
     assert.equal(server.stats.drops.source, 0);
+  } finally {
+    service.close();
+  }
+});
+
+/** A relay service for members A and B at their UDP endpoints, A holding a session with B. */
+function relayed(device: FakeDevice, A: string, B: string) {
+  const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
+  const channel = new FakeChannel();
+  const service = new RelayService({
+    server,
+    device: device as unknown as Device,
+    channel,
+    logger: nullLogger,
+  });
+  service.start({
+    network: "10.0.0.0/24",
+    version: 1,
+    members: [member(A, "10.0.0.1"), member(B, "10.0.0.2")],
+  });
+  channel.deliver({ t: "relay-open", to: B }, "10.0.0.1");
+  const grant = channel.sent.find((s) => s.to === "10.0.0.1")?.msg;
+  assert.ok(grant?.t === "relay-session", "A got a session");
+  return { server, service, send: grant.send };
+}
+
+Deno.test("relay service: a member that reaches the relay over TCP is relayed from there", () => {
+  const A = newKey();
+  const B = newKey();
+  const device = new FakeDevice();
+  const udp = ep("198.51.100.1:51820");
+  device.add(A, udp, 0);
+  device.add(B, ep("198.51.100.2:51820"), 0);
+  const { server, service, send } = relayed(device, A, B);
+  try {
+    // The relay restarted: A's route to it fell back to TCP meanwhile, and A's handshake comes
+    // over TCP just after its UDP packets. The device keeps sending to A over UDP (heard there
+    // within UDP_PREFERRED_MS), but A sends its relayed packets the way it reaches the relay.
+    const conn = tcp("198.51.100.1", 40_000);
+    device.roam(A, conn, 500);
+    assert.equal(device.peer(A)!.endpoint, udp, "the relay still sends to A over UDP");
+    assert.equal(server.forward(packet(send, dataMessage()), conn), null, "forwarded from TCP");
+    assert.equal(server.forward(packet(send, dataMessage()), udp), null, "and from UDP");
+    // Later A's packets come over TCP only (the device follows them there), and then the route
+    // choice moves the device's peer back to UDP by itself (no event), while A keeps sending
+    // over TCP: its relayed packets from TCP still pass.
+    device.roam(A, conn, 5_000);
+    assert.equal(device.peer(A)!.endpoint, conn);
+    moveEndpoint(device.peer(A)! as unknown as Peer, udp);
+    assert.equal(server.forward(packet(send, dataMessage()), conn), null, "TCP, sent to over UDP");
+    assert.equal(server.stats.drops.source, 0, JSON.stringify(server.stats.drops));
+    // A replay from anywhere else is still dropped: another TCP connection, another UDP port.
+    assert.equal(
+      server.forward(packet(send, dataMessage()), tcp("198.51.100.9", 40_000)),
+      "source",
+    );
+    assert.equal(server.forward(packet(send, dataMessage()), ep("198.51.100.1:9")), "source");
+    assert.equal(server.stats.drops.source, 2);
+  } finally {
+    service.close();
+  }
+});
+
+Deno.test("relay service: only the endpoint and the place last left count", () => {
+  const A = newKey();
+  const B = newKey();
+  const device = new FakeDevice();
+  device.add(A, ep("198.51.100.1:51820"), 0);
+  device.add(B, ep("198.51.100.2:51820"), 0);
+  const { server, service, send } = relayed(device, A, B);
+  try {
+    const first = tcp("198.51.100.1", 40_000);
+    const second = tcp("198.51.100.1", 40_001);
+    device.roam(A, first, 10_000);
+    device.roam(A, second, 10_100);
+    assert.equal(server.forward(packet(send, dataMessage()), second), null, "the endpoint");
+    assert.equal(server.forward(packet(send, dataMessage()), first), null, "the place just left");
+    assert.equal(server.forward(packet(send, dataMessage()), ep("198.51.100.1:51820")), "source");
   } finally {
     service.close();
   }
