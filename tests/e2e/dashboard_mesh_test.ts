@@ -272,17 +272,21 @@ Deno.test({
       await page.waitForSelector('#graph .link[data-peer="node-2"][data-health="down"]', {
         timeout: GUARD_MS,
       });
-      assert.equal(
-        await page.getAttribute('#graph .link[data-peer="node-1"]', "data-health"),
-        "up",
-        "the running joiner stays up",
+      // The running joiner is not marked down. On a loaded machine its probes' RTT may pass the
+      // degraded threshold (250 ms: seen at load 30 on loopback), which is what the page then
+      // rightly shows; down is what a running node must never be.
+      const alive = /^(up|degraded)$/;
+      assert.match(
+        (await page.getAttribute('#graph .link[data-peer="node-1"]', "data-health")) ?? "",
+        alive,
+        "the running joiner stays up (or degraded by a slow probe), never down",
       );
       // (A hello lost to a busy machine earlier may have made it degraded on the way.)
       assert.match(
         (await page.textContent("#events"))!,
         /node-2\s+(up|degraded) → down\s+\(not heard from in 3 intervals/,
       );
-      assert.match((await page.textContent("#summary"))!, /1 up.*1 down/);
+      assert.match((await page.textContent("#summary"))!, /^1 (up|degraded)\s*1 down$/);
       assert.equal(node1.exited, false);
       await page.screenshot({ path: `${shots}/2-node-down.png` });
 
@@ -292,7 +296,9 @@ Deno.test({
         "#peers tbody tr",
         (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-health")}`),
       );
-      assert.deepEqual(rows, ["node-1:up", "node-2:down"]);
+      assert.equal(rows.length, 2, rows.join(", "));
+      assert.match(rows[0], /^node-1:(up|degraded)$/, rows.join(", "));
+      assert.equal(rows[1], "node-2:down");
       await page.screenshot({ path: `${shots}/3-table.png`, fullPage: true });
       await page.click("#show-graph");
 
