@@ -19,7 +19,7 @@ import {
 import { chromium } from "npm:playwright-core@^1.65.1";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
-import { eventually } from "../fixtures/netns.ts";
+import { eventually, START_GUARD_MS } from "../fixtures/netns.ts";
 import { until, withLab } from "../fixtures/memory_mesh.ts";
 import { type ControlServer, serveControl } from "../../lib/control/server.ts";
 
@@ -85,7 +85,7 @@ async function startNode(
     } catch {
       return false;
     }
-  }, GUARD_MS);
+  }, START_GUARD_MS);
   if (!up || proc.exited) throw new Error(`${name} did not start:\n${log}`);
   return proc;
 }
@@ -160,12 +160,18 @@ Deno.test({
         startNode(dir, "node-1", statuses[1], ports[1], [
           "--join",
           token,
+          // A starved leader (load 47) left a join unanswered for its default 15 s.
+          "--join-timeout",
+          `${START_GUARD_MS / 1000}s`,
           "--keep-peer",
           "node-2",
         ], procs),
         startNode(dir, "node-2", statuses[2], ports[2], [
           "--join",
           token,
+          // A starved leader (load 47) left a join unanswered for its default 15 s.
+          "--join-timeout",
+          `${START_GUARD_MS / 1000}s`,
           "--keep-peer",
           "node-1",
         ], procs),
