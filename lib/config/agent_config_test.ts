@@ -211,6 +211,7 @@ const FULL = [
   "pq: true", // 76
   "require-pq: true", // 77
   "pq-rotate: 30s", // 78
+  "join-timeout: 5m", // 79
 ];
 
 Deno.test("YAML: every key is read, normalised and located", async () => {
@@ -314,6 +315,8 @@ Deno.test("YAML: every key is read, normalised and located", async () => {
     assert.equal(c.requirePq, true);
     assert.equal(c.pqRotate, 30_000);
     assert.equal(c.origin.pqRotate.line, 78);
+    assert.equal(c.joinTimeout, 300_000);
+    assert.equal(c.origin.joinTimeout.line, 79);
     assert.ok(c.policy);
     assert.equal(c.origin.listenPort.source, "file");
     assert.equal(c.origin.listenPort.file, path);
@@ -874,6 +877,25 @@ Deno.test("--no-pq, --require-pq, --pq-rotate: flags, defaults and bounds", asyn
     await assert.rejects(
       load(undefined, { pqRotate: v }),
       (e) => e instanceof ConfigError && /pq-rotate/.test(e.message),
+    );
+  }
+});
+
+Deno.test("--join-timeout: 15 s by default, a duration from a flag or the file, bounded", async () => {
+  assert.equal((await load(undefined, {})).joinTimeout, 15_000);
+  assert.equal((await load(undefined, { joinTimeout: "10m" })).joinTimeout, 600_000);
+  assert.equal((await load(undefined, { joinTimeout: "90" })).joinTimeout, 90_000);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/weft.yaml`, "join-timeout: 2m\n");
+    assert.equal((await load(`${dir}/weft.yaml`, {})).joinTimeout, 120_000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  for (const v of ["500ms", "25h", "soon"]) {
+    await assert.rejects(
+      load(undefined, { joinTimeout: v }),
+      (e) => e instanceof ConfigError && /join-timeout/.test(e.message),
     );
   }
 });

@@ -72,6 +72,8 @@ export interface AgentConfig {
   leader: boolean;
   /** Join the mesh with this token (`--join`); non-empty, its shape is checked by the caller. */
   join?: string;
+  /** How long a join keeps asking before it fails, ms (`--join-timeout`). */
+  joinTimeout: number;
   /** The overlay IPv4 network, canonical (`10.200.0.0/16`). */
   cidr: string;
   /** The overlay IPv6 network, canonical, when the mesh has one. */
@@ -210,6 +212,8 @@ export interface AgentFlags {
   leader?: boolean;
   /** `--join <token>`. */
   join?: string;
+  /** `--join-timeout <duration>`. */
+  joinTimeout?: number | string;
   /** `--cidr <cidr>`. */
   cidr?: string;
   /** `--cidr6 <cidr>`. */

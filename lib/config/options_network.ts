@@ -6,7 +6,7 @@
  */
 
 import { none, type OptionRows } from "./option_spec.ts";
-import { boolean, integer, text } from "./combinators.ts";
+import { boolean, duration, integer, text } from "./combinators.ts";
 import { cidr, directory, peerRef, routeList } from "./values.ts";
 import { noProxyFromEnv, parseProxyUrl, proxyFromEnv } from "../net/proxy.ts";
 import { ConfigError } from "./config_error.ts";
@@ -16,6 +16,7 @@ import { DEFAULT_LISTEN_PORT } from "../members/ports.ts";
 export const NETWORK_OPTIONS: OptionRows<
   | "leader"
   | "join"
+  | "joinTimeout"
   | "cidr"
   | "cidr6"
   | "listenPort"
@@ -58,6 +59,18 @@ export const NETWORK_OPTIONS: OptionRows<
       if (s.trim() === "") throw new Error("the token is empty");
       return s.trim();
     }),
+  },
+  joinTimeout: {
+    flag: "--join-timeout",
+    arg: "<duration>",
+    yaml: "join-timeout",
+    type: "duration",
+    default: "15s",
+    validation: "1s to 24h, as 90s or 10m; a bare number is seconds",
+    description: "how long a fresh node's join keeps asking the leader before it fails (exit " +
+      "code 1): longer for a leader that may be slow or not started yet",
+    defaultValue: () => 15_000,
+    parse: duration(1000, 86_400_000),
   },
   cidr: {
     flag: "--cidr",

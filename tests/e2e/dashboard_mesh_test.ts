@@ -19,7 +19,7 @@ import {
 import { chromium } from "npm:playwright-core@^1.65.1";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { freePort, weft } from "../fixtures/procs.ts";
-import { eventually } from "../fixtures/netns.ts";
+import { eventually, START_GUARD_MS } from "../fixtures/netns.ts";
 import { until, withLab } from "../fixtures/memory_mesh.ts";
 import { type ControlServer, serveControl } from "../../lib/control/server.ts";
 
@@ -31,6 +31,12 @@ const hasChromium = hasChromiumInstalled();
  * on an idle one. What the test checks is the page's content and the reason it gives.
  */
 const GUARD_MS = 90_000;
+
+/**
+ * A running node's health as a loaded machine may show it: up, or degraded when its probes come
+ * back slow or late (load 30: median RTT 252 ms > 250 ms; load 56: loss 40%), never down.
+ */
+const ALIVE = /^(up|degraded)$/;
 
 interface Proc {
   name: string;
@@ -85,7 +91,7 @@ async function startNode(
     } catch {
       return false;
     }
-  }, GUARD_MS);
+  }, START_GUARD_MS);
   if (!up || proc.exited) throw new Error(`${name} did not start:\n${log}`);
   return proc;
 }
@@ -160,12 +166,18 @@ Deno.test({
         startNode(dir, "node-1", statuses[1], ports[1], [
           "--join",
           token,
+          // A starved leader (load 47) left a join unanswered for its default 15 s.
+          "--join-timeout",
+          `${START_GUARD_MS / 1000}s`,
           "--keep-peer",
           "node-2",
         ], procs),
         startNode(dir, "node-2", statuses[2], ports[2], [
           "--join",
           token,
+          // A starved leader (load 47) left a join unanswered for its default 15 s.
+          "--join-timeout",
+          `${START_GUARD_MS / 1000}s`,
           "--keep-peer",
           "node-1",
         ], procs),
@@ -181,7 +193,7 @@ Deno.test({
           const ps = await peers();
           // Up from answered probes, not only from the join's handshake: the links then show RTTs.
           return ps.length === 2 &&
-            ps.every((p) => p.health === "up" && p.name !== "" && p.rttMs !== null);
+            ps.every((p) => ALIVE.test(p.health) && p.name !== "" && p.rttMs !== null);
         },
         GUARD_MS,
         500,
@@ -213,11 +225,12 @@ Deno.test({
 
       await page.goto(base);
       // The leader's page draws the whole mesh: its two links and the joiners' own, each link
-      // up as both its sides report it.
+      // up (or degraded: ALIVE) as both its sides report it.
       await page.waitForFunction(
         (sel) =>
           (globalThis as unknown as { document: Doc }).document.querySelectorAll(sel).length === 3,
-        '#graph .link[data-health="up"][data-a-state="up"][data-b-state="up"]',
+        ["health", "a-state", "b-state"].map((a) => `:is([data-${a}="up"],[data-${a}="degraded"])`)
+          .reduce((sel, s) => sel + s, "#graph .link"),
         { timeout: GUARD_MS },
       );
       const nodes = await page.$$eval(
@@ -229,7 +242,11 @@ Deno.test({
         "#graph .link",
         (els) => els.map((e) => `${e.getAttribute("data-link")}:${e.getAttribute("data-health")}`),
       );
-      assert.deepEqual(links, ["leader|node-1:up", "leader|node-2:up", "node-1|node-2:up"]);
+      assert.deepEqual(links.map((l) => l.replace(/:degraded$/, ":up")), [
+        "leader|node-1:up",
+        "leader|node-2:up",
+        "node-1|node-2:up",
+      ]);
       // The leader's own links name the peer, as the star did.
       const own = await page.$$eval(
         "#graph .link[data-peer]",
@@ -253,7 +270,7 @@ Deno.test({
         { timeout: GUARD_MS, polling: 500 },
       );
       assert.equal(await page.textContent("#conn"), "live", "server-sent events are in use");
-      assert.match((await page.textContent("#summary"))!, /2 up/);
+      assert.match((await page.textContent("#summary"))!, /^(2 up|1 up\s*1 degraded|2 degraded)$/);
       await page.screenshot({ path: `${shots}/1-mesh-up.png` });
 
       // node-2 dies (SIGKILL: it says no bye; a clean stop is tests/e2e/dashboard_netns_test.ts's):
@@ -272,17 +289,20 @@ Deno.test({
       await page.waitForSelector('#graph .link[data-peer="node-2"][data-health="down"]', {
         timeout: GUARD_MS,
       });
-      assert.equal(
-        await page.getAttribute('#graph .link[data-peer="node-1"]', "data-health"),
-        "up",
-        "the running joiner stays up",
+      // The running joiner is not marked down. On a loaded machine its probes' RTT may pass the
+      // degraded threshold (250 ms: seen at load 30 on loopback), which is what the page then
+      // rightly shows; down is what a running node must never be.
+      assert.match(
+        (await page.getAttribute('#graph .link[data-peer="node-1"]', "data-health")) ?? "",
+        ALIVE,
+        "the running joiner stays up (or degraded by a slow probe), never down",
       );
       // (A hello lost to a busy machine earlier may have made it degraded on the way.)
       assert.match(
         (await page.textContent("#events"))!,
         /node-2\s+(up|degraded) → down\s+\(not heard from in 3 intervals/,
       );
-      assert.match((await page.textContent("#summary"))!, /1 up.*1 down/);
+      assert.match((await page.textContent("#summary"))!, /^1 (up|degraded)\s*1 down$/);
       assert.equal(node1.exited, false);
       await page.screenshot({ path: `${shots}/2-node-down.png` });
 
@@ -292,7 +312,9 @@ Deno.test({
         "#peers tbody tr",
         (els) => els.map((e) => `${e.getAttribute("data-peer")}:${e.getAttribute("data-health")}`),
       );
-      assert.deepEqual(rows, ["node-1:up", "node-2:down"]);
+      assert.equal(rows.length, 2, rows.join(", "));
+      assert.match(rows[0], /^node-1:(up|degraded)$/, rows.join(", "));
+      assert.equal(rows[1], "node-2:down");
       await page.screenshot({ path: `${shots}/3-table.png`, fullPage: true });
       await page.click("#show-graph");
 

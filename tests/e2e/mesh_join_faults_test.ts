@@ -13,6 +13,7 @@ import {
   haveCommands,
   Lab,
   sh,
+  START_GUARD_MS,
 } from "../fixtures/netns.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 import {
@@ -47,7 +48,7 @@ async function upOrExit(lab: Lab, host: string, dir: string, run: LabProc): Prom
   run.child.status.then((s) => code = s.code);
   const settled = await eventually(
     async () => code !== null || (await nodeList(lab, host, dir)) !== null,
-    30_000,
+    START_GUARD_MS,
   );
   assert.ok(settled, `${host} neither came up nor exited:\n${run.output()}`);
   return code;

@@ -129,7 +129,13 @@ Deno.test({
       ]);
       await waitUp(lab, "lead", dir, leader);
       const token = (await weftIn(lab, "lead", dir, "token", "create")).stdout.trim();
-      const n1 = startMeshNode(lab, opts, "n1", ["--join", token, "--userspace"]);
+      const n1 = startMeshNode(lab, opts, "n1", [
+        "--join",
+        token,
+        "--userspace",
+        "--join-timeout",
+        "15s",
+      ]);
       const status = await n1.child.status;
       assert.equal(status.code, 1, n1.output());
       assert.match(

@@ -15,6 +15,7 @@ import {
   haveCommands,
   Lab,
   sh,
+  START_GUARD_MS,
 } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
 import { CONTROL_PORT } from "../../lib/members/ports.ts";
@@ -172,9 +173,12 @@ class PolicyLab {
 
   /** Starts the weft agent of `host` (leader on web) with the test's flags. */
   startAgent(host: Host, args: string[]): Proc {
+    const joins = args.includes("--join");
     const p = this.start(host, CMD, [
       ...PRE,
       ...args,
+      // A join keeps asking as long as a start may take (a starved leader answers late).
+      ...(joins ? ["--join-timeout", `${START_GUARD_MS / 1000}s`] : []),
       "--state-dir",
       `${this.dir}/${host}`,
       "--hostname",
@@ -219,7 +223,7 @@ class PolicyLab {
     const p = this.agents.get(host)!;
     const ok = await eventually(
       async () => p.exited() || (await this.nodes(host)) !== null,
-      45_000,
+      START_GUARD_MS,
     );
     if (!ok || p.exited()) throw new Error(`${host} did not start:\n${p.output()}`);
   }

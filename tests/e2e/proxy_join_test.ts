@@ -46,11 +46,21 @@ function startProxy(m: NatMesh, dir: string, auth: boolean): Promise<LabProc> {
   });
 }
 
-/** Starts a joining node with `env`; keeps it in the mesh's processes. */
-function startJoin(m: NatMesh, host: string, token: string, env: Record<string, string>): LabProc {
+/**
+ * Starts a joining node with `env`; keeps it in the mesh's processes. `extra` flags: a join that
+ * must fail keeps the default join timeout (15 s), under the guard its caller waits with.
+ */
+function startJoin(
+  m: NatMesh,
+  host: string,
+  token: string,
+  env: Record<string, string>,
+  extra: string[] = [],
+): LabProc {
   const p = startMeshNode(m.lab, { dir: m.dir, cidr: CIDR, ifPrefix: IF_PREFIX }, host, [
     "--join",
     token,
+    ...extra,
   ], env);
   m.procs.set(host, p);
   return p;
@@ -78,7 +88,7 @@ async function failedJoin(
   token: string,
   env: Record<string, string>,
 ): Promise<string> {
-  const p = startJoin(m, host, token, env);
+  const p = startJoin(m, host, token, env, ["--join-timeout", "15s"]);
   const guard = setTimeout(() => m.lab.stop(p.child), HANG_GUARD_MS);
   const status = await p.child.status;
   clearTimeout(guard);

@@ -3,7 +3,7 @@
  * secret was changed (the leader runs, takes the TCP connection and, not knowing the token, does
  * not answer: check the token), and a token whose leader is stopped (its TCP port refuses the
  * connection: the join says so after three refusals in a row, without waiting out its 15 s).
- * Both exit with code 1.
+ * Both exit with code 1. `--join-timeout` sets how long the join keeps asking.
  */
 import assert from "node:assert/strict";
 import { freePort, weft } from "../fixtures/procs.ts";
@@ -16,10 +16,12 @@ async function failedJoin(
   token: string,
   stateDir: string,
   name: string,
+  extra: string[] = [],
 ): Promise<{ code: number; stderr: string }> {
   const r = await weft([
     "--join",
     token,
+    ...extra,
     ...loopbackArgs(stateDir, name),
     "--status-listen",
     `127.0.0.1:${freePort("tcp")}`,
@@ -68,6 +70,12 @@ Deno.test({
             `ws://127\\.0\\.0\\.1:${port} upgraded but did not answer either \\(\\d+ tries in 15 s\\)`,
         ),
       );
+
+      // `--join-timeout` sets how long the join keeps asking (a user whose leader may be slow
+      // or not started yet gives it longer; shorter here, to keep the test quick).
+      const short = await failedJoin(forged, `${dir}/short`, "f2", ["--join-timeout", "4s"]);
+      assert.equal(short.code, 1, short.stderr);
+      assert.match(short.stderr, /no answer from the leader: .* \(\d+ tries in 4 s\)/);
 
       // The leader stopped: nothing listens on its port, and the join says so without waiting
       // out its time (it ends on the third refusal in a row).

@@ -73,7 +73,7 @@ export interface JoinClientOptions {
 
 /** The join section of a parsed configuration. */
 export function joinFromConfig(config: AgentConfig): JoinClientOptions {
-  return { token: config.join };
+  return { token: config.join, joinTimeoutMs: config.joinTimeout };
 }
 
 async function openTransport(kind: UnderlayKind, port: number): Promise<Transport> {

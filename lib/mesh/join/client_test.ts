@@ -71,8 +71,14 @@ Deno.test("join client: a leader name that never resolves fails with the lookup'
 });
 
 Deno.test("join client: the join section of a configuration is its token", () => {
-  assert.deepEqual(joinFromConfig({ join: "weft1_x" } as AgentConfig), { token: "weft1_x" });
-  assert.deepEqual(joinFromConfig({} as AgentConfig), { token: undefined });
+  assert.deepEqual(
+    joinFromConfig({ join: "weft1_x", joinTimeout: 90_000 } as AgentConfig),
+    { token: "weft1_x", joinTimeoutMs: 90_000 },
+  );
+  assert.deepEqual(joinFromConfig({} as AgentConfig), {
+    token: undefined,
+    joinTimeoutMs: undefined,
+  });
 });
 
 /** A loopback port free for both UDP and TCP now. */
