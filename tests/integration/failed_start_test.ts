@@ -165,17 +165,18 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "weft-failleader-" });
     const port = freePort();
-    const squat = () => Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port });
+    // Held across both failed starts: once let go, another process may take the port before a
+    // second bind (seen in a CI run).
+    let squatter: Deno.DatagramConn | null = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "0.0.0.0",
+      port,
+    });
     try {
       const busy = async (state: string) => {
-        const squatter = squat();
-        try {
-          const r = await failedStart(["--leader", ...loopbackArgs(state, "boss", port)]);
-          assert.equal(r.code, 1, r.stderr);
-          assert.match(r.stderr, new RegExp(`${port}.*(in use|EADDRINUSE)`, "i"));
-        } finally {
-          squatter.close();
-        }
+        const r = await failedStart(["--leader", ...loopbackArgs(state, "boss", port)]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`${port}.*(in use|EADDRINUSE)`, "i"));
       };
       // Fresh: a directory it made goes; one that existed stays empty.
       await busy(`${dir}/fresh`);
@@ -186,6 +187,8 @@ Deno.test({
       await busy(`${dir}/empty`);
       assert.deepEqual(await snapshot(`${dir}/empty`), empty);
 
+      squatter.close();
+      squatter = null;
       // Restarted: its state (key, members, tokens) is untouched.
       const leader = spawnWeft(["--leader", ...loopbackArgs(`${dir}/leader`, "boss", port)]);
       try {
@@ -204,9 +207,11 @@ Deno.test({
       }
       const saved = await snapshot(`${dir}/leader`);
       assert.ok(saved?.["/leader.json"] && saved["/private.key"], JSON.stringify(saved));
+      squatter = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port });
       await busy(`${dir}/leader`);
       assert.deepEqual(await snapshot(`${dir}/leader`), saved, "unchanged, byte for byte");
     } finally {
+      squatter?.close();
       await Deno.remove(dir, { recursive: true });
     }
   },
