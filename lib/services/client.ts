@@ -20,7 +20,8 @@
  * retry budget (retry_budget.ts: 20% of the calls of the last 10 s, plus 10): past it, the call
  * fails with its last error instead of adding load to failing instances. Every attempt carries
  * the call's id, so an instance asked twice answers from its cache instead of running the action
- * again, and a late answer to an earlier attempt is taken.
+ * again, and a late success of an earlier attempt is taken (a late failure is counted against its
+ * instance, but the attempt waiting on another goes on).
  *
  * Deadlines: `timeoutMs` (default 5000) bounds each attempt, `deadlineMs` (default `timeoutMs` ×
  * (retries + 1)) the whole call. Each attempt tells the callee the time left (`ttlMs`, the
