@@ -20,7 +20,8 @@
  * retry budget (retry_budget.ts: 20% of the calls of the last 10 s, plus 10): past it, the call
  * fails with its last error instead of adding load to failing instances. Every attempt carries
  * the call's id, so an instance asked twice answers from its cache instead of running the action
- * again, and a late answer to an earlier attempt is taken.
+ * again, and a late success of an earlier attempt is taken (a late failure is counted against its
+ * instance, but the attempt waiting on another goes on).
  *
  * Deadlines: `timeoutMs` (default 5000) bounds each attempt, `deadlineMs` (default `timeoutMs` ×
  * (retries + 1)) the whole call. Each attempt tells the callee the time left (`ttlMs`, the
@@ -103,7 +104,11 @@ export interface ServiceClientOptions {
 
 interface Pending {
   readonly addresses: Set<string>;
+  /** The instance the attempt now waiting was sent to (`""`: this node's own). */
+  current: string;
   resolve: (a: Answer & { from: string }) => void;
+  /** Takes a failure answered to an earlier attempt: counted, but the call goes on. */
+  earlier: (a: Answer & { from: string }) => void;
 }
 
 type Target = { local: true } | { local: false; instance: ServiceInstance };
@@ -217,6 +222,9 @@ export class ServiceClient {
       this.strays++;
       return;
     }
+    // An earlier attempt's success ends the call; its failure must not end the attempt now
+    // waiting on another instance, which may still succeed (the earlier one was only slow).
+    if (!msg.ok && from !== p.current) return p.earlier({ ...msg, from });
     p.resolve({ ...msg, from });
   }
 
@@ -302,7 +310,15 @@ export class ServiceClient {
     const budget = this.#budget(service);
     budget.call();
     const tried = new Set<string>();
-    const pending: Pending = { addresses: new Set(), resolve: () => {} };
+    const pending: Pending = {
+      addresses: new Set(),
+      current: "",
+      resolve: () => {},
+      earlier: (a) => {
+        this.#judge(service, a.from, a);
+        this.#learn(key, a.idempotent);
+      },
+    };
     this.#pending.set(id, pending);
     let last: ServiceError | null = null;
     try {
@@ -327,6 +343,7 @@ export class ServiceClient {
         // told the few ms less that are left), what was left on a retry.
         const shownMs = attempt === 0 ? timeoutMs : attemptReq.ttlMs;
         const address = target.local ? SELF : target.instance.address;
+        pending.current = address;
         this.#outliers.sent(service, address);
         const answer = target.local
           ? await this.#local(attemptReq)

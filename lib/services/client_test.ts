@@ -328,6 +328,35 @@ Deno.test("client: no instance, bad paths and params, too large: clear errors", 
   assert.deepEqual(outcomes, ["bad-request", "bad-request", "no-instance"]);
 });
 
+Deno.test("client: a late failure of an earlier attempt does not end the attempt on another instance", async () => {
+  // n1 answers its failure after the call moved on to n2 (n1 slow on a loaded box): the call
+  // waits for n2's answer, and the failure still counts against n1.
+  const t = setup({ "10.0.0.2": () => "drop", "10.0.0.3": () => "drop" }, {
+    client: { timeoutMs: 200 },
+  });
+  const p = t.client.request("echo/say", null, { idempotent: true, retries: 1 })
+    .catch((e: ServiceError) => `${e.code} from ${e.instance}: ${e.message}`);
+  while (t.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+  const [first, second] = t.sent;
+  assert.deepEqual([first.to, second.to], ["10.0.0.2", "10.0.0.3"]);
+  t.client.handleResponse({
+    kind: "response",
+    id: first.req.id,
+    ok: false,
+    code: "remote-error",
+    message: "backend answered 500",
+    idempotent: true,
+  }, first.to);
+  await new Promise((r) => setTimeout(r, 5));
+  t.client.handleResponse(
+    { kind: "response", id: second.req.id, ok: true, result: "b", idempotent: true },
+    second.to,
+  );
+  assert.equal(await p, "b");
+  assert.equal(t.sent.length, 2);
+  assert.equal(t.client.strays, 0);
+});
+
 Deno.test("client: an action an instance said is idempotent is retried after a timeout", async () => {
   let dead = false;
   const t = setup({

@@ -82,14 +82,17 @@ Deno.test({
         );
       }
 
+      // Each attempt's timeout is the hang guard, not a bound: on a loaded box an instance may
+      // take seconds to answer, and a timed-out attempt would move the call to the failing n1.
+      const slack = { timeoutMs: HANG_GUARD_MS };
       // Local first: n2's own instance answers every call, none goes to n1 (which would fail).
-      const local = await callsFrom(lab, "n2", `${dir}/n2`, 10, "echo/x", { retries: 0 });
+      const local = await callsFrom(lab, "n2", `${dir}/n2`, 10, "echo/x", { ...slack, retries: 0 });
       assert.deepEqual(local.lines, Array.from({ length: 10 }, () => ({ node: "n2" })));
       assert.equal(bad.output().split("\n").filter((l) => l === "request").length, 0);
 
       // From n3: calls of the idempotent action all succeed (the caller does not say it is:
       // the instances' answers do); n1 fails some and is ejected.
-      const idem = await callsFrom(lab, "n3", `${dir}/n3`, 20, "echo/x");
+      const idem = await callsFrom(lab, "n3", `${dir}/n3`, 20, "echo/x", slack);
       console.log(`20 idempotent calls from n3: ${JSON.stringify(idem.lines)}`);
       assert.deepEqual(idem.lines, Array.from({ length: 20 }, () => ({ node: "n2" })));
       const hits = () => bad.output().split("\n").filter((l) => l === "request").length;
@@ -109,7 +112,10 @@ Deno.test({
       );
 
       // Out of the rotation: calls that may not be retried all succeed, none reaches n1.
-      const strict = await callsFrom(lab, "n3", `${dir}/n3`, 10, "echo/x", { retries: 0 });
+      const strict = await callsFrom(lab, "n3", `${dir}/n3`, 10, "echo/x", {
+        ...slack,
+        retries: 0,
+      });
       assert.deepEqual(strict.lines, Array.from({ length: 10 }, () => ({ node: "n2" })));
       assert.equal(hits(), afterIdem, "no request reached n1 while ejected");
 
