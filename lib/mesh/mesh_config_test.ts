@@ -48,6 +48,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
         proxy: "http://u:p@198.51.100.1:3128",
         requirePq: true,
         pqRotate: "20s",
+        joinTimeout: "2m",
       },
       // The environment as the loader sees it: NO_PROXY applies to the option's proxy too.
       system: { env: (name) => name === "NO_PROXY" ? "192.0.2.0/24" : undefined },
@@ -68,6 +69,7 @@ Deno.test("mesh config: every option reaches the mesh agent's options", async ()
       relay: true,
       relayRateMbps: 800,
       interfaceName: "weft9",
+      joinTimeoutMs: 120_000,
       userspace: true,
       hostname: "beta",
       advertise: ["192.0.2.9:51111"],
