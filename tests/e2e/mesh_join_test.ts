@@ -148,7 +148,7 @@ Deno.test({
       await waitUp(lab, "n2", dir, n2);
       const again = (await nodeList(lab, "n2", dir))!.find((m) => m.name === "n2")!;
       assert.equal(again.address, addr.n2);
-      assert.ok(await ping(lab, "n2", addr.n3, 1, 3));
+      assert.ok(await eventually(() => ping(lab, "n2", addr.n3, 1, 3), HANG_GUARD_MS));
 
       // A joiner that crashes (no bye) and restarts: n1, which holds a session with its last run,
       // hears of its new run from the leader and handshakes with it at once, without waiting for
