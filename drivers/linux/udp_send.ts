@@ -385,13 +385,7 @@ export class UdpSender {
       const e = fault ? this.#gsoFaults!.shift()! : errno();
       if (e === EINTR) continue;
       if (gso && (e === EIO || e === EINVAL || e === EMSGSIZE)) {
-        stats.gsoFallbacks++;
-        if (e === EIO) this.#gso = false;
-        else {
-          this.#refusedEp = ep;
-          this.#refusedSize = this.#extCtlView.getUint16(CMSGHDR_SIZE, true);
-          this.#refusedFlushes = REFUSED_FLUSHES;
-        }
+        this.#gsoRefused(e, ep, this.#extCtlView.getUint16(CMSGHDR_SIZE, true));
         return false;
       }
       if (e !== EAGAIN && !gso) {
@@ -597,16 +591,11 @@ export class UdpSender {
         // The kernel would not segment this run: send it datagram by datagram. EIO: the route
         // cannot take GSO (IPsec; on older kernels, a device without checksum offload), so GSO
         // goes off for good. EINVAL/EMSGSIZE: a segment too big for the route's MTU.
-        stats.gsoFallbacks++;
-        if (e === EIO) this.#gso = false;
-        else {
-          this.#refusedEp = this.#txEps[start];
-          this.#refusedSize = this.#txIovView.getUint32(
-            this.#txFirst[start] * IOVEC_SIZE + 8,
-            true,
-          );
-          this.#refusedFlushes = REFUSED_FLUSHES;
-        }
+        this.#gsoRefused(
+          e,
+          this.#txEps[start],
+          this.#txIovView.getUint32(this.#txFirst[start] * IOVEC_SIZE + 8, true),
+        );
         this.#unpack(start);
         continue;
       }
@@ -619,6 +608,20 @@ export class UdpSender {
     this.#txSlots = 0;
     this.#runEp = null;
     if (this.#refusedEp !== null && --this.#refusedFlushes <= 0) this.#refusedEp = null;
+  }
+
+  /**
+   * The kernel would not segment a run of `size`-byte datagrams to `ep` (errno `e`): counted; EIO
+   * turns GSO off for good, else runs of that size to `ep` go unsegmented for a few flushes.
+   */
+  #gsoRefused(e: number, ep: InternedEndpoint | null, size: number): void {
+    this.#stats.gsoFallbacks++;
+    if (e === EIO) this.#gso = false;
+    else {
+      this.#refusedEp = ep;
+      this.#refusedSize = size;
+      this.#refusedFlushes = REFUSED_FLUSHES;
+    }
   }
 
   /** The datagrams in messages [start, #txCount). */
