@@ -37,8 +37,9 @@
  * timeouts and counters above, and have their own in `stats.websocket`.
  *
  * The parts, each a module of its own: the options (tcp_options.ts), the connection table
- * (tcp_conns.ts), one connection (tcp_stream.ts), writes (tcp_write.ts), reads (tcp_read.ts),
- * dials (tcp_dial.ts), the listener (tcp_listen.ts) and WebSockets (tcp_ws.ts, ws_frame.ts).
+ * (tcp_conns.ts), one connection (tcp_stream.ts), writes (tcp_write.ts), reads (tcp_read.ts, into
+ * a frame_buffer.ts), dials (tcp_dial.ts), the listener (tcp_listen.ts) and WebSockets (tcp_ws.ts,
+ * ws_frame.ts).
  * @module
  */
 

@@ -18,7 +18,7 @@ import {
 } from "./shared/stats.ts";
 import { MaskSource } from "./ws_frame.ts";
 import type { TcpSettings } from "./tcp_options.ts";
-import { EMPTY, type Stream } from "./tcp_stream.ts";
+import { EMPTY, SHRINK_ABOVE, type Stream } from "./tcp_stream.ts";
 
 /** The connections of one transport and what they share; see the module docs. */
 export class TcpConns {
@@ -173,7 +173,8 @@ export class TcpConns {
 
   /**
    * Closes connections idle past the idle timeout, and accepted ones that have sent no frame in
-   * the silent timeout.
+   * the silent timeout; lets go of the large write buffers of those that wrote nothing since the
+   * last sweep.
    */
   sweep(now: number): void {
     const { idleTimeout, silentTimeout } = this.settings;
@@ -185,7 +186,14 @@ export class TcpConns {
       if (idle || silent) {
         this.stats.idleClosed++;
         this.close(s);
+        continue;
       }
+      // Nothing written since the last sweep: the write buffers a burst grew are let go.
+      if (!s.wrote && !s.writing) {
+        if (s.spare !== null && s.spare.length > SHRINK_ABOVE) s.spare = null;
+        if (s.outLen === 0 && s.out.length > SHRINK_ABOVE) s.out = EMPTY;
+      }
+      s.wrote = false;
     }
   }
 

@@ -1,23 +1,17 @@
 /**
  * The TCP transport's reads (`tcp.ts`): one loop per connection cutting the length-prefixed
- * stream into frames for the sink (one `flush()` per read), a buffer that grows for a bulk
- * sender and shrinks when it goes quiet, and the hand-over of an accepted connection whose first
- * bytes are `GET ` to the WebSocket server (tcp_ws.ts). A frame of length 0 or past `maxFrame`
+ * stream into frames for the sink (one `flush()` per read, each frame handed on from the slot
+ * in front of the read buffer: frame_buffer.ts), a buffer that grows for a bulk sender and
+ * shrinks when it goes quiet, and the hand-over of an accepted connection whose first bytes are
+ * `GET ` to the WebSocket server (tcp_ws.ts). A frame of length 0 or past `maxFrame`
  * closes its connection, counted; the transport lives on.
  * @module
  */
 
 import { serveUpgrade, type WsLoopHost, wsReadLoop } from "./tcp_ws.ts";
 import { startsWithGet } from "./ws_frame.ts";
-import {
-  EMPTY,
-  isHangup,
-  READ_BULK,
-  READ_SIZE,
-  SHRINK_AFTER_READS,
-  Stream,
-  TCP_FRAME_HEADER,
-} from "./tcp_stream.ts";
+import { FrameBuffer } from "./frame_buffer.ts";
+import { EMPTY, isHangup, READ_SIZE, Stream, TCP_FRAME_HEADER } from "./tcp_stream.ts";
 import type { TcpConns } from "./tcp_conns.ts";
 
 /** The read loops of a transport's connections; see the module docs. */
@@ -86,10 +80,10 @@ export class TcpReader {
     const conns = this.#conns;
     const stats = conns.stats;
     const { maxFrame, now, onError } = conns.settings;
-    let buf = new Uint8Array(READ_SIZE);
+    // Frames go to the sink from the slot in front of the read area (see frame_buffer.ts).
+    const rb = new FrameBuffer(READ_SIZE);
+    let buf = rb.area;
     let filled = 0;
-    // Reads in a row that a READ_SIZE buffer would have held.
-    let smallReads = 0;
     // An accepted connection's first bytes say whether it is a WebSocket (see tcp_ws.ts).
     let sniff = s.accepted;
     try {
@@ -124,7 +118,7 @@ export class TcpReader {
           }
           const end = off + TCP_FRAME_HEADER + len;
           if (end > filled) break;
-          const frame = buf.subarray(off + TCP_FRAME_HEADER, end);
+          const frame = rb.frame(off + TCP_FRAME_HEADER, len);
           off = end;
           delivered++;
           stats.datagramsIn++;
@@ -153,25 +147,8 @@ export class TcpReader {
         }
         // A frame in progress needs room for all of it.
         const need = filled >= TCP_FRAME_HEADER ? TCP_FRAME_HEADER + ((buf[0] << 8) | buf[1]) : 0;
-        let size = buf.length;
-        if (full && size < READ_BULK && s.authenticated) {
-          // The sender is ahead of us: read more per turn, so the device gets larger batches
-          // and a busy stream costs fewer reads. Only a peer's: junk keeps a small buffer.
-          size = READ_BULK;
-          smallReads = 0;
-        } else if (n >= READ_SIZE) {
-          smallReads = 0;
-        } else if (size > READ_SIZE && ++smallReads >= SHRINK_AFTER_READS) {
-          // The stream has gone quiet: an idle connection holds no more than a small buffer.
-          size = READ_SIZE;
-          smallReads = 0;
-        }
-        if (need > size) size = need;
-        if (size !== buf.length && filled <= size) {
-          const next = new Uint8Array(size);
-          next.set(buf.subarray(0, filled));
-          buf = next;
-        }
+        rb.fit(n, full, filled, need, s.authenticated);
+        buf = rb.area;
       }
     } catch (err) {
       if (!s.closed) {

@@ -37,6 +37,10 @@ export function dialOutcome(err: unknown, aborted: boolean): TcpDialOutcome {
 export const INITIAL_OUT = 4096;
 /** A write buffer larger than this is let go once its burst has been written. */
 export const SHRINK_ABOVE = 65536;
+/** A write of fewer bytes than this is a small one: no bulk sender's batch. */
+export const SMALL_WRITE = 4096;
+/** Small writes in a row after which a connection's buffers larger than {@link SHRINK_ABOVE} go. */
+export const SHRINK_AFTER_WRITES = 64;
 /** Reads go into a buffer of this size, grown while a larger frame is arriving or in bulk. */
 export const READ_SIZE = 16384;
 /**
@@ -86,6 +90,10 @@ export class Stream {
   outBytes = 0;
   /** The buffer of the last finished write, reused for the next batch. */
   spare: Uint8Array | null = null;
+  /** Writes in a row of under {@link SMALL_WRITE} bytes (see {@link SHRINK_AFTER_WRITES}). */
+  smallWrites = 0;
+  /** A write finished since the last sweep: a connection without one lets its buffers go. */
+  wrote = false;
   /** Bytes handed to the write in progress. */
   inflight = 0;
   writing = false;

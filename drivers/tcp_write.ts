@@ -1,7 +1,8 @@
 /**
  * The TCP transport's writes (`tcp.ts`): frames queued per connection (a length prefix, or a
  * WebSocket header, then the payload, back to back), one write per connection per flush, and
- * double buffering (new frames go to the spare buffer while one is being written). A queue past
+ * double buffering (new frames go to the spare buffer while one is being written; both kept while
+ * the connection sends in bulk, let go once it has gone quiet). A queue past
  * its connection's or the transport's byte cap drops and counts; nothing waits.
  * @module
  */
@@ -13,6 +14,8 @@ import {
   INITIAL_OUT,
   isHangup,
   SHRINK_ABOVE,
+  SHRINK_AFTER_WRITES,
+  SMALL_WRITE,
   type Stream,
   TCP_FRAME_HEADER,
 } from "./tcp_stream.ts";
@@ -148,8 +151,18 @@ export class TcpWriter {
     stats.datagramsOut += frames;
     stats.bytesOut += bytes;
     if (s.closed) return;
-    if (s.outLen === 0 && buf.buffer.byteLength > SHRINK_ABOVE) {
+    s.wrote = true;
+    // A bulk sender's batches come back to back, each written before the next is queued: the
+    // buffers stay while it sends (made afresh, a 64 KiB batch cost a buffer grown from 4 KiB
+    // to 128 KiB, zeroed and copied at each step, per write). They go after a run of small
+    // writes, and from a connection that wrote nothing between two sweeps (TcpConns.sweep).
+    if (buf.length >= SMALL_WRITE) s.smallWrites = 0;
+    if (
+      buf.buffer.byteLength > SHRINK_ABOVE && ++s.smallWrites >= SHRINK_AFTER_WRITES &&
+      s.outLen === 0
+    ) {
       // The burst is over: do not hold its buffers on a connection that may idle for minutes.
+      s.smallWrites = 0;
       if (s.out.length > SHRINK_ABOVE) s.out = EMPTY;
     } else {
       s.spare = new Uint8Array(buf.buffer as ArrayBuffer);

@@ -67,3 +67,29 @@ Deno.test("tcp write: a write that fails closes the connection and drops its fra
   );
   assert.equal(conns.stats.queuedBytes, 0);
 });
+
+Deno.test("tcp write: a bulk sender's batches are written from two buffers kept, let go once it is quiet", async () => {
+  const { conns, s, conn, writer } = setup();
+  const buffers: ArrayBufferLike[] = [];
+  const write = conn.write.bind(conn);
+  conn.write = (data: Uint8Array) => {
+    buffers.push(data.buffer);
+    return write(data);
+  };
+  // Batches of a TUN read's worth of full-size frames (a 64 KiB TSO segment cut at an MSS of
+  // 1,368: 48 frames of 1,452 bytes), each written before the next is queued, as a bulk
+  // sender's are.
+  for (let batch = 0; batch < 6; batch++) {
+    for (let i = 0; i < 48; i++) writer.enqueue(s, new Uint8Array(1452).fill(batch));
+    writer.flush();
+    await conns.settle();
+  }
+  assert.equal(buffers.length, 6);
+  assert.equal(conn.written[5][2], 5);
+  // Made afresh per batch, each would be a new buffer grown from 4 KiB and copied at each step.
+  assert.equal(new Set(buffers).size, 2, "the two buffers are reused");
+  conns.sweep(0);
+  assert.ok(s.spare !== null && s.spare.length > 65536, "a sweep right after writes keeps them");
+  conns.sweep(0);
+  assert.deepEqual([s.spare, s.out.length], [null, 0], "a sweep with no write since lets them go");
+});

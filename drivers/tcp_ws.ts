@@ -20,6 +20,7 @@
 import type { DatagramSink } from "../lib/io/driver.ts";
 import type { TcpStats, WsStats } from "./shared/stats.ts";
 import type { Stream } from "./tcp_stream.ts";
+import { FrameBuffer } from "./frame_buffer.ts";
 import {
   checkUpgradeResponse,
   errorResponse,
@@ -250,7 +251,8 @@ export function wsLoopHost(
 /**
  * Reads frames from an upgraded connection until it ends or breaks the protocol; delivers each
  * binary message to `sink` (one `flush()` per read). Starts with `initial`, the bytes read with
- * the handshake. Returns when the caller should close the connection.
+ * the handshake, in a read area of `readSize` bytes, sized as it goes (frame_buffer.ts: larger
+ * for a peer that sends in bulk). Returns when the caller should close the connection.
  */
 export async function wsReadLoop(
   s: Stream,
@@ -265,7 +267,9 @@ export async function wsReadLoop(
   // A client reads the server's unmasked frames; a server, the client's masked ones.
   const masked = s.ws === WS_SERVER;
   const frame: WsFrame = { opcode: 0, start: 0, end: 0 };
-  let buf = new Uint8Array(Math.max(readSize, initial.length));
+  // Messages go to the sink from the slot in front of the read area (see frame_buffer.ts).
+  const rb = new FrameBuffer(Math.max(readSize, initial.length));
+  let buf = rb.area;
   buf.set(initial);
   let filled = initial.length;
   let first = filled > 0;
@@ -275,16 +279,19 @@ export async function wsReadLoop(
   let pingRefill = host.now();
   try {
     while (!s.closed) {
+      let n = filled;
       if (!first) {
-        const n = await conn.read(filled === 0 ? buf : buf.subarray(filled));
-        if (n === null) {
+        const got = await conn.read(filled === 0 ? buf : buf.subarray(filled));
+        if (got === null) {
           if (filled > 0) stats.truncated++;
           return;
         }
         if (s.closed) return;
+        n = got;
         filled += n;
       }
       first = false;
+      const full = filled === buf.length;
       let off = 0;
       let delivered = 0;
       // The whole size of the frame in progress when the loop stops for more bytes (0: unknown).
@@ -303,18 +310,21 @@ export async function wsReadLoop(
           return;
         }
         off = frame.end;
-        const payload = buf.subarray(frame.start, frame.end);
         if (frame.opcode === WS_OP.binary) {
+          const len = frame.end - frame.start;
           delivered++;
           stats.datagramsIn++;
-          stats.bytesIn += payload.length;
+          stats.bytesIn += len;
           try {
-            sink.datagram(payload, s.ep);
+            sink.datagram(rb.frame(frame.start, len), s.ep);
           } catch (err) {
             host.onError(err);
           }
           if (s.closed) return;
-        } else if (frame.opcode === WS_OP.ping) {
+          continue;
+        }
+        const payload = buf.subarray(frame.start, frame.end);
+        if (frame.opcode === WS_OP.ping) {
           // Pings count for no activity: a peer that only pings is closed at the idle timeout.
           const now = host.now();
           pingTokens = Math.min(PING_BURST, pingTokens + (now - pingRefill) / 1000);
@@ -349,14 +359,10 @@ export async function wsReadLoop(
         buf.copyWithin(0, off, filled);
         filled -= off;
       }
-      // A frame larger than the buffer: grow to hold it whole (bounded by the frame limit).
-      if (needed > buf.length) {
-        const grown = new Uint8Array(needed);
-        grown.set(buf.subarray(0, filled));
-        buf = grown;
-      } else if (filled === 0 && buf.length > readSize) {
-        buf = new Uint8Array(readSize);
-      }
+      // Larger for a bulk sender, back when it goes quiet, and a frame larger than the area
+      // gets room for all of it (bounded by the frame limit), as for length-prefixed frames.
+      rb.fit(n, full, filled, needed, s.authenticated);
+      buf = rb.area;
     }
   } catch (err) {
     if (!s.closed) {

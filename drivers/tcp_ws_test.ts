@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TcpTransport } from "./tcp.ts";
-import { wsLoopHost } from "./tcp_ws.ts";
+import { wsLoopHost, wsReadLoop } from "./tcp_ws.ts";
+import { ScriptConn } from "./testing/script_conn.ts";
 import { Stream } from "./tcp_stream.ts";
 import { EndpointTable } from "./shared/endpoint.ts";
 import { newTcpStats, newWsStats } from "./shared/stats.ts";
@@ -433,4 +434,87 @@ Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled Web
   await host.sayClose(served, conn, Uint8Array.of(0x03, 0xe8));
   assert.equal(written.length, 2, "no close frame in the middle of a write");
   assert.equal(served.writing, true);
+});
+
+Deno.test("wsReadLoop: messages of one length reach the sink in one view object, wherever they lay in a read", async () => {
+  const host = wsLoopHost({
+    stats: { ...newTcpStats(), websocket: newWsStats() },
+    maxFrame: 65535,
+    now: () => 0,
+    onError: (err) => assert.fail(String(err)),
+    isHangup: () => false,
+    masks: new MaskSource(),
+    control: () => {},
+  });
+  const sizes = [1452, 96, 1452, 1452, 96, 4000];
+  const stream = new Uint8Array(sizes.reduce((n, len) => n + wsHeaderSize(len, false) + len, 0));
+  let at = 0;
+  for (const [i, len] of sizes.entries()) {
+    at += writeWsFrame(stream, at, WS_OP.binary, new Uint8Array(len).fill(i + 1), null);
+  }
+  const views: Uint8Array[] = [];
+  const copies: number[][] = [];
+  let flushes = 0;
+  const sink = {
+    datagram: (data: Uint8Array) => {
+      views.push(data);
+      copies.push([...data]);
+    },
+    flush: () => flushes++,
+  };
+  // A dialled WebSocket reads the server's unmasked frames; the first bytes came with the answer.
+  const dialled = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:1"), false, 0);
+  const conn = new ScriptConn([
+    stream.subarray(100, 1700),
+    stream.subarray(1700, 3200),
+    stream.subarray(3200),
+  ]);
+  await wsReadLoop(dialled, conn.asConn(), sink, stream.subarray(0, 100), host, 16384);
+  assert.deepEqual(copies.map((c) => [c.length, c[0], c[c.length - 1]]), [
+    [1452, 1, 1],
+    [96, 2, 2],
+    [1452, 3, 3],
+    [1452, 4, 4],
+    [96, 5, 5],
+    [4000, 6, 6],
+  ]);
+  const [a, b, c, d, e] = views;
+  // On a view of each message where it lies, every one is a new object: the device then makes
+  // and keeps fresh views of each (lib/device/views.ts), per packet.
+  assert.ok(a === c && c === d, "full-size messages share one view");
+  assert.ok(b === e, "short messages share one view");
+  assert.equal(flushes, 3);
+});
+
+Deno.test("wsReadLoop: a peer's WebSocket that fills the read area is read in bulk after", async () => {
+  const host = wsLoopHost({
+    stats: { ...newTcpStats(), websocket: newWsStats() },
+    maxFrame: 65535,
+    now: () => 0,
+    onError: (err) => assert.fail(String(err)),
+    isHangup: () => false,
+    masks: new MaskSource(),
+    control: () => {},
+  });
+  const one = wsHeaderSize(1452, false) + 1452;
+  const stream = new Uint8Array(80 * one);
+  for (let i = 0; i < 80; i++) {
+    writeWsFrame(stream, i * one, WS_OP.binary, new Uint8Array(1452).fill(i), null);
+  }
+  let got = 0;
+  const sink = { datagram: () => got++, flush: () => {} };
+  const dialled = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:1"), false, 0);
+  const conn = new ScriptConn([stream]);
+  const room: number[] = [];
+  const read = conn.read.bind(conn);
+  conn.read = (buf: Uint8Array) => {
+    room.push(buf.length);
+    return read(buf);
+  };
+  await wsReadLoop(dialled, conn.asConn(), sink, new Uint8Array(0), host, 16384);
+  assert.equal(got, 80);
+  // A 16 KiB area throughout would take eight reads for this; in bulk, the second takes the rest.
+  assert.equal(room[0], 16384);
+  assert.ok(room[1] > 100_000, `the second read had room for ${room[1]} bytes`);
+  assert.equal(room.length, 3, "two reads and the end of the stream");
 });
