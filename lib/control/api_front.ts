@@ -2,28 +2,47 @@
  * The main thread's side of the API worker (api_worker.ts says why there is one): starts it on
  * the control server's addresses, answers the requests it forwards with the control app, and
  * keeps the hot reads' bodies posted to it while they are asked for — the node list of a newer
- * view (gzipped) at most every {@link NODES_EVERY_MS} and only when asked since the last (a list of
- * an older view taken back within {@link PUBLISH_EVERY_MS}), and each large `/status` document the
- * status cache keeps. A write forwarded (any method but GET and HEAD) has the node list posted again
- * before its answer: messages keep their order, so a read after the answer sees the write.
+ * view (gzipped) at most every {@link NODES_EVERY_MS} and only when asked since the last, and each
+ * large `/status` document the status cache keeps. A list of an older view is taken back within
+ * {@link PUBLISH_EVERY_MS}, but one of more than {@link LAGGING_NODES_OVER} members: that one the
+ * worker serves while the leader's view in force was its view at most {@link NODES_MAX_AGE_MS} ago
+ * (each check that finds it still the view in force tells the worker so), saying how long ago in
+ * its answer's `weft-view-age-ms`; older, the request goes to the control app, which answers with
+ * the view in force. During churn, when the view changes at every batch, the requests are thus
+ * answered by the worker at once, not each by a list made on a leader's loop busy with the joins.
+ * A write forwarded (any method but GET and HEAD) has the node list posted again before its
+ * answer: messages keep their order, so a read after the answer sees the write.
  * @module
  */
 
-import { gzipSync } from "node:zlib";
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
 import { LARGE_STATUS_REUSE_MS, type StatusCache } from "./routes/status_cache.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { BodyTooLargeError } from "./http1.ts";
-import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_messages.ts";
+import {
+  type FromWorker,
+  type HotRoute,
+  sharedNow,
+  type ToWorker,
+  type WorkerListen,
+} from "./api_messages.ts";
 
 /** How often a hot body asked for is checked for a newer one, ms. */
 export const PUBLISH_EVERY_MS = 100;
 /**
  * The node list is made again at most this often, ms: at 10,000 members a list and its gzip are
- * 30 to 100 ms of the leader's loop, and during churn the view changes at every batch.
+ * 30 to 100 ms of the leader's loop, and during churn the view changes at every batch. Half of
+ * {@link NODES_MAX_AGE_MS}, so that a large list is made again before it is too old to serve.
  */
-export const NODES_EVERY_MS = 1000;
+export const NODES_EVERY_MS = 500;
+/**
+ * Members past which the node list is served behind the view in force (up to
+ * {@link NODES_MAX_AGE_MS}); a smaller list is cheap enough to make for the request.
+ */
+export const LAGGING_NODES_OVER = 1000;
+/** How far behind the view in force a large node list is served at most, ms. */
+export const NODES_MAX_AGE_MS = 1000;
 /**
  * A hot body is made again no sooner than this many times what the last one took (the node list:
  * its build; `/status`: from the ask to the document), so that on a starved leader the clients,
@@ -36,12 +55,14 @@ export const MAX_BUILD_GAP_MS = 10_000;
 /** A hot body is kept posted this long after it was last asked for, ms. */
 export const WANTED_FOR_MS = 30_000;
 
-/** The node list's text of the view in force, and the view it was made from. */
+/** The node list of the view in force, and the view it was made from. */
 export interface NodesSource {
   /** The view in force (a new object each version). */
   view(): object;
-  /** Its node list's JSON. */
-  text(view: object): string;
+  /** Its members. */
+  members(view: object): number;
+  /** Its node list's JSON gzipped (the same bytes the control app answers with, made once). */
+  gzip(view: object): Uint8Array;
 }
 
 /** Options of {@link startApiWorker}. */
@@ -58,6 +79,8 @@ export interface ApiWorkerOptions {
   stats: ListenerStats;
   /** Where the worker's log lines go. */
   logger: Logger;
+  /** {@link NODES_MAX_AGE_MS} (tests). */
+  nodesMaxAgeMs?: number;
 }
 
 /** The running API worker. */
@@ -111,6 +134,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
   // When /status was last asked for as a request would, and the wait before the next such ask.
   let statusAskAt = -Infinity;
   let statusGap = LARGE_STATUS_REUSE_MS;
+  const maxAgeMs = opts.nodesMaxAgeMs ?? NODES_MAX_AGE_MS;
   const postNodes = (force: boolean) => {
     if (!opts.nodes) return;
     const view = opts.nodes.view();
@@ -118,11 +142,15 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     if (!force && performance.now() - nodesAt < nodesGap) return;
     nodesAsked = false;
     nodesAt = performance.now();
-    const gz = gzipSync(new TextEncoder().encode(opts.nodes.text(view)), { level: 1 });
+    // Read before the build: the list is this view's, which was in force then.
+    const at = sharedNow();
+    const gz = opts.nodes.gzip(view);
     nodesGap = spaced(NODES_EVERY_MS, performance.now() - nodesAt);
     posted.set("nodes", view);
-    const buf = copy(new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength));
-    send({ t: "body", route: "nodes", gzip: buf }, [buf]);
+    // A copy: the bytes stay the control app's too (one a view; 0.9 MB at 10,000 members).
+    const buf = copy(gz);
+    const lag = opts.nodes.members(view) > LAGGING_NODES_OVER ? maxAgeMs : undefined;
+    send({ t: "body", route: "nodes", gzip: buf, at, maxAgeMs: lag }, [buf]);
   };
   // `ask`: as a request would (a stale document is rebuilt); else only what the cache holds.
   const postStatus = async (ask: boolean) => {
@@ -154,12 +182,18 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     const now = performance.now();
     for (const [route, until] of wantedUntil) if (now >= until) drop(route);
     if (wantedUntil.has("nodes")) {
-      // A list of an older view is taken back at once (the next request goes to the app, which
-      // reads the view in force): a member that joined or left is in the next answer.
       const listed = posted.get("nodes");
-      if (listed && opts.nodes && listed !== opts.nodes.view()) {
-        send({ t: "body", route: "nodes", gzip: null });
-        posted.set("nodes", null);
+      if (listed && opts.nodes) {
+        if (listed === opts.nodes.view()) {
+          // Still the view in force: the worker may count the list's age from now.
+          send({ t: "current", route: "nodes", at: sharedNow() });
+        } else if (opts.nodes.members(listed) <= LAGGING_NODES_OVER) {
+          // A small list of an older view is taken back at once (the next request goes to the
+          // app, which reads the view in force): a member that joined or left is in the next
+          // answer. A large one the worker serves until it is too old (the module doc).
+          send({ t: "body", route: "nodes", gzip: null });
+          posted.set("nodes", null);
+        }
       }
       postNodes(false);
     }

@@ -1,11 +1,14 @@
 /**
  * The messages between the control server's main thread and its API worker (api_front.ts,
- * api_worker.ts): plain data only, bodies as transferred ArrayBuffers.
+ * api_worker.ts): plain data only, bodies as transferred ArrayBuffers; the clock both read.
  * @module
  */
 
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { LogFields, LogLevel } from "../log/logger.ts";
+
+/** A clock both threads read alike (a worker's `performance.now()` starts at its own origin), ms. */
+export const sharedNow = (): number => performance.timeOrigin + performance.now();
 
 /** The read-only routes the worker answers from bodies the main thread prepared. */
 export type HotRoute = "nodes" | "status";
@@ -40,8 +43,20 @@ export interface WorkerListen {
 export type ToWorker =
   | { readonly t: "listen"; readonly listen: WorkerListen }
   | { readonly t: "token"; readonly token: string | undefined }
-  /** A hot route's body, gzipped; null: none (forward the requests). */
-  | { readonly t: "body"; readonly route: HotRoute; readonly gzip: ArrayBuffer | null }
+  /**
+   * A hot route's body, gzipped; null: none (forward the requests). `at`: when its content was
+   * what the leader holds (sharedNow); `maxAgeMs`: served while that was at most this long ago
+   * (else until taken back).
+   */
+  | {
+    readonly t: "body";
+    readonly route: HotRoute;
+    readonly gzip: ArrayBuffer | null;
+    readonly at?: number;
+    readonly maxAgeMs?: number;
+  }
+  /** The route's body is still what the leader holds, at `at` (sharedNow). */
+  | { readonly t: "current"; readonly route: HotRoute; readonly at: number }
   /** A forwarded request's answer head; its body follows in chunks. */
   | {
     readonly t: "head";

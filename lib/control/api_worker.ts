@@ -21,7 +21,14 @@ import { LOCAL_ENV } from "./middleware/auth.ts";
 import { useGuards } from "./middleware/guards.ts";
 import { acceptsGzip } from "./routes/status_body.ts";
 import { listenSocket, listenTcp } from "./socket.ts";
-import type { FromWorker, HotRoute, ToWorker, WorkerListen } from "./api_messages.ts";
+import {
+  type FromWorker,
+  type HotRoute,
+  sharedNow,
+  type ToWorker,
+  type WorkerListen,
+} from "./api_messages.ts";
+import { VIEW_AGE_HEADER } from "./routes/view_age.ts";
 
 /** How often the listeners' counters go to the main thread (when they changed), ms. */
 const STATS_EVERY_MS = 1000;
@@ -64,7 +71,13 @@ interface Pending {
 const pending = new Map<number, Pending>();
 let nextId = 1;
 let token: string | undefined;
-const bodies = new Map<HotRoute, Uint8Array<ArrayBuffer>>();
+/** A body posted: `at`, when it was last what the leader holds; `maxAgeMs`, see ToWorker. */
+interface Body {
+  readonly gzip: Uint8Array<ArrayBuffer>;
+  at: number;
+  readonly maxAgeMs?: number;
+}
+const bodies = new Map<HotRoute, Body>();
 const wantedAt = new Map<HotRoute, number>();
 const guards: GuardedListener[] = [];
 /** The unix socket this worker bound (removed at close; Deno unlinks it too, other runtimes not). */
@@ -116,18 +129,23 @@ function hotApp(listen: WorkerListen): Hono {
   });
   const serve = (route: HotRoute) => (c: { req: { raw: Request }; env?: unknown }) => {
     want(route);
-    const gzip = bodies.get(route);
-    if (gzip === undefined || !acceptsGzip(c.req.raw.headers.get("accept-encoding"))) {
+    const body = bodies.get(route);
+    // How long ago it was what the leader holds (a node list's: the view in force then).
+    const age = body === undefined ? 0 : Math.max(0, Math.round(sharedNow() - body.at));
+    if (
+      body === undefined || (body.maxAgeMs !== undefined && age > body.maxAgeMs) ||
+      !acceptsGzip(c.req.raw.headers.get("accept-encoding"))
+    ) {
       return forward(c.req.raw, (c.env as { local?: true } | undefined)?.local === true);
     }
-    return new Response(gzip, {
-      headers: {
-        "content-type": "application/json",
-        "content-encoding": "gzip",
-        vary: "accept-encoding",
-        "referrer-policy": "no-referrer",
-      },
-    });
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "content-encoding": "gzip",
+      vary: "accept-encoding",
+      "referrer-policy": "no-referrer",
+    };
+    if (route === "nodes") headers[VIEW_AGE_HEADER] = String(age);
+    return new Response(body.gzip, { headers });
   };
   app.get("/v1/nodes", serve("nodes"));
   app.get("/status", serve("status"));
@@ -201,8 +219,16 @@ function answer(m: ToWorker): void {
       return;
     case "body":
       if (m.gzip === null) bodies.delete(m.route);
-      else bodies.set(m.route, new Uint8Array(m.gzip));
+      else {
+        const at = m.at ?? sharedNow();
+        bodies.set(m.route, { gzip: new Uint8Array(m.gzip), at, maxAgeMs: m.maxAgeMs });
+      }
       return;
+    case "current": {
+      const body = bodies.get(m.route);
+      if (body !== undefined && m.at > body.at) body.at = m.at;
+      return;
+    }
     case "head": {
       const p = pending.get(m.id);
       if (!p) return;

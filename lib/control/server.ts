@@ -25,7 +25,7 @@ import { statusRoutes } from "./routes/status.ts";
 import { StatusCache } from "./routes/status_cache.ts";
 import { startApiWorker } from "./api_front.ts";
 import { userspaceRoutes } from "./routes/userspace.ts";
-import { leaderRoutes, nodesJson } from "./routes/leader.ts";
+import { leaderRoutes, nodesGzip } from "./routes/leader.ts";
 import { subnetRoutes } from "./routes/subnet_routes.ts";
 import { segmentRoutes } from "./routes/segments.ts";
 import { servicesRoutes } from "./routes/services.ts";
@@ -407,8 +407,11 @@ function serveFromWorker(
       headerTimeoutMs: opts.headerTimeoutMs,
       maxBodyBytes: MAX_CALL_BODY_BYTES,
     },
-    nodes: mesh &&
-      { view: () => mesh.view(), text: (v) => nodesJson(v as ReturnType<MeshAgent["view"]>) },
+    nodes: mesh && {
+      view: () => mesh.view(),
+      members: (v) => (v as ReturnType<MeshAgent["view"]>).members.length,
+      gzip: (v) => nodesGzip(v as ReturnType<MeshAgent["view"]>),
+    },
     status: statusCache,
     stats,
     logger: opts.logger ?? agent.logger,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "npm:hono@^4.13.19";
 import { GZIP_NODES_OVER, leaderRoutes } from "./leader.ts";
+import { VIEW_AGE_HEADER } from "./view_age.ts";
 import { gunzipSync } from "node:zlib";
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { CONTROL_ERROR_STATUS, controlApp } from "../server.ts";
@@ -288,7 +289,8 @@ Deno.test("leader routes in the control app: the token, never as ?token=; Host",
 Deno.test("leader routes: a large node list goes gzipped to a client that accepts it", async () => {
   const m = fakeMesh("leader");
   const members = Array.from({ length: 3000 }, (_, i) => ({
-    name: `n${i}`,
+    // Some of more than a byte a character: the gzipped bytes are the same UTF-8.
+    name: i % 500 === 0 ? `n${i}-ünï✓` : `n${i}`,
     address: `10.9.${i >> 8}.${i & 255}`,
     publicKey: `key-${i}`,
     endpoints: [`192.0.2.1:${i}`],
@@ -305,6 +307,8 @@ Deno.test("leader routes: a large node list goes gzipped to a client that accept
     const res = await get("gzip, br");
     assert.equal(res.headers.get("content-encoding"), "gzip");
     assert.equal(res.headers.get("vary"), "accept-encoding");
+    // The view in force: no older than now.
+    assert.equal(res.headers.get(VIEW_AGE_HEADER), "0");
     const zipped = new Uint8Array(await res.arrayBuffer());
     assert.ok(zipped.length < plain.length / 2, `${zipped.length} of ${plain.length} bytes`);
     assert.equal(new TextDecoder().decode(gunzipSync(zipped)), plain);

@@ -24,7 +24,8 @@ scope.onmessage = async (ev) => {
   const done = new Int32Array(flag);
   try {
     const r = await fetch(url, { headers });
-    scope.postMessage({ status: r.status, text: await r.text() });
+    const got = Object.fromEntries(r.headers);
+    scope.postMessage({ status: r.status, headers: got, text: await r.text() });
   } catch (e) {
     scope.postMessage({ error: String(e) });
   }
