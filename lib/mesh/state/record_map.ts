@@ -10,7 +10,7 @@
  * are written into its parent's map, which it takes over, and the parent keeps the values those
  * keys had (it becomes a fork of the settled map, undoing its changes), so a map once made reads
  * the same for good, whoever still holds it, at a cost of what changed. Older maps point at newer
- * ones, never back: a map nothing holds any more is collected. A whole map that others read
+ * ones, never back: a map nothing holds any more is collected. A map that others read
  * through (forked, or settled) is never edited in place: an edit of it throws.
  *
  * Its JSON is a plain object of the records, as the document on disk and in a store has it.
@@ -27,8 +27,8 @@ export class RecordMap<V extends object> {
   #own: Map<string, V | typeof GONE> = new Map();
   #base: RecordMap<V> | null = null;
   #size: number;
-  // A whole map others read through (a fork of it, or a map it took over from): edited only in a
-  // fork, or they would see the edit.
+  // A map others read through (forked, or a whole map taken over from an older one): edited only
+  // in a fork, or they would see the edit.
   #shared = false;
 
   /** A whole map of `entries`. */
@@ -82,6 +82,7 @@ export class RecordMap<V extends object> {
       this.#size = this.#map.size;
       return;
     }
+    this.#unshared();
     if (!this.has(key)) this.#size++;
     this.#own.set(key, value);
   }
@@ -94,6 +95,7 @@ export class RecordMap<V extends object> {
       this.#size = this.#map.size;
       return had;
     }
+    this.#unshared();
     if (!this.has(key)) return false;
     this.#own.set(key, GONE);
     this.#size--;

@@ -68,6 +68,7 @@ Deno.test("record map: a settled fork takes the whole map over; the maps before 
   const h = g.fork();
   h.set("f", r(6));
   assert.throws(() => g.set("f", r(6)), /edited in a fork/, "forked: read through");
+  assert.throws(() => f.set("f", r(6)), /edited in a fork/, "an older map: read through");
   assert.equal(m.get("f"), undefined);
   assert.deepEqual(whole(h), { ...gWas, f: 6 });
   // A map nothing reads through is edited in place.
