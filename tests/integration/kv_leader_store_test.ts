@@ -12,6 +12,7 @@ import { StoreError } from "../../lib/store/kv.ts";
 import { KvLeaderStore } from "../../lib/mesh/store/kv_leader_store.ts";
 import type { StoreSnapshot } from "../../lib/mesh/store/store.ts";
 import type { LeaderFile } from "../../lib/mesh/state/state.ts";
+import { RecordMap } from "../../lib/mesh/state/record_map.ts";
 import type { Member } from "../../lib/members/member.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import { LeaderCore } from "../../lib/mesh/leader/core.ts";
@@ -44,12 +45,14 @@ function firstDoc(): LeaderFile {
     version: 1,
     members: [member("leader", "10.77.0.1", "leader")],
     tokens: [],
-    joins: {},
+    joins: new RecordMap(),
   };
 }
 
 function withMember(d: LeaderFile, m: Member): LeaderFile {
-  const next = structuredClone(d);
+  // structuredClone does not copy a RecordMap's entries: the join records are shared (each
+  // record is replaced, never edited).
+  const next = { ...structuredClone({ ...d, joins: undefined }), joins: new RecordMap(d.joins) };
   next.members.push(m);
   next.version++;
   return next;

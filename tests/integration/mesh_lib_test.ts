@@ -275,7 +275,7 @@ Deno.test({
       const key = n1.agent.device.publicKey;
       const heard = async () => {
         const file = await new StateDir(`${dir}/leader`).readLeader();
-        return file?.joins?.[key]?.heard === true;
+        return file?.joins.get(key)?.heard === true;
       };
       assert.ok(await eventually(heard, HANG_GUARD_MS, 50), "n1 heard from");
     }),

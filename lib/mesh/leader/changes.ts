@@ -27,14 +27,17 @@ export interface Edit<T> {
   after?: () => void;
 }
 
-/** A copy of the state an edit may change: the lists and maps it edits are copied. */
+/**
+ * A copy of the state an edit may change: the lists and maps it edits are copied, the join
+ * records (one a member) forked, costing what the batch changes (../state/record_map.ts).
+ */
 function copyState(d: LeaderFile): LeaderFile {
   // Member records are replaced, never edited, so the copy shares them; tokens are edited.
   return {
     ...d,
     members: [...d.members],
     tokens: d.tokens.map((t) => ({ ...t })),
-    joins: { ...d.joins },
+    joins: d.joins.fork(),
     left: { ...d.left },
   };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BATCH_GAP_FACTOR, ChangeQueue, MAX_BATCH_GAP_MS } from "./changes.ts";
-import type { LeaderFile } from "../state/state.ts";
+import type { JoinRecord, LeaderFile } from "../state/state.ts";
+import { RecordMap } from "../state/record_map.ts";
 
 /**
  * A queue on a hand-moved clock: a write takes `writeMs` of it; the waits the queue asks for are
@@ -10,7 +11,13 @@ function setup(writeMs: number) {
   let t = 1000;
   const waits: number[] = [];
   const batches: number[] = [];
-  let data = { version: 0, members: [], tokens: [], joins: {}, left: {} } as unknown as LeaderFile;
+  let data = {
+    version: 0,
+    members: [],
+    tokens: [],
+    joins: new RecordMap(),
+    left: {},
+  } as unknown as LeaderFile;
   let pendingInBatch = 0;
   const q = new ChangeQueue({
     current: () => data,
@@ -63,4 +70,51 @@ Deno.test("change queue: the gap after a slow batch is bounded", async () => {
   await change();
   await Promise.all([change(), change()]);
   assert.deepEqual(waits, [MAX_BATCH_GAP_MS]);
+});
+
+Deno.test("change queue: a batch's copy holds the join records it changed over the state's, which it leaves as they were", async () => {
+  const record = (i: number): JoinRecord => ({ token: "t", at: i, heard: true, time: i });
+  const joins = new RecordMap<JoinRecord>();
+  for (let i = 0; i < 1000; i++) joins.set(`k${i}`, record(i));
+  let data = { version: 0, members: [], tokens: [], joins, left: {} } as unknown as LeaderFile;
+  const written: number[] = [];
+  const q = new ChangeQueue({
+    current: () => data,
+    revision: () => 0,
+    // Each write sees what its copy holds of its own: the records its batch changed.
+    write: (d) => {
+      written.push(d.joins.ownEntries ?? d.joins.size);
+      return Promise.resolve(0);
+    },
+    reload: () => Promise.resolve(),
+    commit: (d) => {
+      data = d;
+      d.joins.settle();
+    },
+  });
+  const before = data;
+  await Promise.all([
+    q.change((d, touch) => {
+      d.joins.set("new", record(2000));
+      d.joins.delete("k5");
+      touch("new", "k5");
+      return { result: undefined, write: true };
+    }),
+    q.change((d) => {
+      d.joins.set("k7", { ...d.joins.get("k7")!, heard: false });
+      return { result: undefined, write: true };
+    }),
+  ]);
+  assert.deepEqual(written, [2, 1], "two batches' copies, holding 2 and 1 records of their own");
+  assert.equal(data.joins.size, 1000);
+  assert.equal(data.joins.get("new")?.at, 2000);
+  assert.equal(data.joins.get("k5"), undefined);
+  assert.equal(data.joins.get("k7")?.heard, false);
+  // The state before the batches reads as it did.
+  assert.equal(before.joins.size, 1000);
+  assert.equal(before.joins.get("new"), undefined);
+  assert.equal(before.joins.get("k5")?.at, 5);
+  assert.equal(before.joins.get("k7")?.heard, true);
+  const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`);
+  assert.deepEqual(new Set(before.joins.keys()), new Set(keys));
 });

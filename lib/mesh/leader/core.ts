@@ -137,6 +137,7 @@ export class LeaderCore {
         this.#data = d;
         this.#revision = revision;
         this.#indexes.committed(d.members);
+        d.joins.settle();
         this.#logged(log);
       },
     });
@@ -381,7 +382,7 @@ export class LeaderCore {
   /** Notes that a member was heard from (a hello): its allocation is kept for good. */
   heardFrom(publicKey: string): Promise<void> {
     // Every hello lands here: members already heard from cost one lookup, no change.
-    if (this.#data.joins?.[publicKey]?.heard !== false) return Promise.resolve();
+    if (this.#data.joins.get(publicKey)?.heard !== false) return Promise.resolve();
     return this.#edit(joins.heardFrom, publicKey);
   }
 
@@ -393,8 +394,10 @@ export class LeaderCore {
     now: number = Date.now(),
     heard: (publicKey: string) => boolean = () => false,
   ): Promise<Member[]> {
-    if (!Object.values(this.#data.joins ?? {}).some((r) => !r.heard)) return Promise.resolve([]);
-    return this.#edit(joins.releaseUnheard, now, heard);
+    for (const r of this.#data.joins.values()) {
+      if (!r.heard) return this.#edit(joins.releaseUnheard, now, heard);
+    }
+    return Promise.resolve([]);
   }
 
   /**

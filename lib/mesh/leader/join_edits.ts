@@ -76,11 +76,11 @@ export function join(
   if (existing?.role === "leader") return refuse(problem ?? "that key is a leader's");
   if (existing) {
     if (!holdsKey()) return refuse(NOT_KEY_HOLDER, false);
-    const rec = d.joins?.[existing.publicKey];
+    const rec = d.joins.get(existing.publicKey);
     if (rec?.time !== undefined && req.time < rec.time) return refuse(STALE, false);
     if (rec?.token === token.id || problem === null) {
       const later = rec !== undefined && (rec.time === undefined || req.time > rec.time);
-      if (later) d.joins![existing.publicKey] = { ...rec, time: req.time };
+      if (later) d.joins.set(existing.publicKey, { ...rec, time: req.time });
       return { result: accepted(ctx, d, existing), write: later };
     }
     return refuse(problem);
@@ -121,7 +121,7 @@ export function join(
   member.services = grantedServices(ctx, d, member, req.services);
   ix.add(member);
   if (token.usesLeft !== null) token.usesLeft--;
-  d.joins![member.publicKey] = { token: token.id, at: now, heard: false, time: req.time };
+  d.joins.set(member.publicKey, { token: token.id, at: now, heard: false, time: req.time });
   // Not heard from yet: it carries routes from its first hello (heardFrom).
   if (routesMatter(member)) reassign(ctx, d, touch);
   if (gone) delete d.left![req.publicKey];
@@ -144,9 +144,9 @@ export function heardFrom(
   touch: Touch,
   publicKey: string,
 ): Edit<void> {
-  const rec = d.joins?.[publicKey];
+  const rec = d.joins.get(publicKey);
   if (!rec || rec.heard) return { result: undefined, write: false };
-  d.joins![publicKey] = { ...rec, heard: true };
+  d.joins.set(publicKey, { ...rec, heard: true });
   // A router carries routes once it is heard from (its join answer arrived).
   if (routesMatter(ctx.index(d).byKey(publicKey))) reassign(ctx, d, touch);
   return { result: undefined, write: true };
@@ -172,17 +172,17 @@ export function releaseUnheard(
 ): Edit<Member[]> {
   const released: Member[] = [];
   let write = false;
-  for (const [key, rec] of Object.entries(d.joins ?? {})) {
+  for (const [key, rec] of [...d.joins]) {
     if (rec.heard) continue;
     if (heard(key)) {
-      d.joins![key] = { ...rec, heard: true };
+      d.joins.set(key, { ...rec, heard: true });
       write = true;
       if (routesMatter(ctx.index(d).byKey(key))) reassign(ctx, d, touch);
       continue;
     }
     if (now < holdUntil(ctx, rec)) continue;
     write = true;
-    delete d.joins![key];
+    d.joins.delete(key);
     // Its request may still be replayed: only a later one may join again.
     if (rec.time !== undefined) {
       ctx.counts.forgotten += remember(d, key, { time: rec.time, at: now });

@@ -38,7 +38,12 @@ Deno.test("join edits: joiners get the lowest free address, the token's grants, 
   assert.deepEqual(r.touched, [req.publicKey]);
   assert.equal(a.version, d.version);
   assert.equal(d.tokens[0].usesLeft, 1);
-  assert.deepEqual(d.joins![req.publicKey], { token: t.id, at: 2_000, heard: false, time: 1_000 });
+  assert.deepEqual(d.joins.get(req.publicKey)!, {
+    token: t.id,
+    at: 2_000,
+    heard: false,
+    time: 1_000,
+  });
   assert.equal(ctx.counts.labelsDropped, 1, "the joiner's own `role` label, dropped");
   const b = apply(d, (d, t2) => join(ctx, d, t2, joinRequest(t, "a"), null, 2_000, NO_HOLDER));
   assert.deepEqual([accepted(b.result).member.address, accepted(b.result).member.name], [
@@ -88,7 +93,7 @@ Deno.test("join edits: a retransmission gets the same answer, from the key's hol
   // A later request is kept, so an earlier one is stale from then on.
   const later = { ...req, time: 2_000 };
   assert.equal(apply(d, (d, touch) => join(ctx, d, touch, later, null, 0, HOLDER)).write, true);
-  assert.equal(d.joins![req.publicKey].time, 2_000);
+  assert.equal(d.joins.get(req.publicKey)!.time, 2_000);
   refused(join(ctx, d, () => {}, req, null, 0, HOLDER).result, /^stale join request/);
 });
 
@@ -106,8 +111,8 @@ Deno.test("join edits: unheard allocations are released after the hold, the toke
   const r = apply(d, (d, touch) => releaseUnheard(ctx, d, touch, 1_100, heard));
   assert.deepEqual(r.result.map((m) => m.name), ["a"]);
   assert.deepEqual(r.touched, [a.member.publicKey]);
-  assert.equal(d.joins![b.member.publicKey].heard, true);
-  assert.equal(d.joins![a.member.publicKey], undefined);
+  assert.equal(d.joins.get(b.member.publicKey)!.heard, true);
+  assert.equal(d.joins.get(a.member.publicKey), undefined);
   assert.equal(d.tokens[0].usesLeft, 1);
   // Its request may still be replayed: only a later one joins again.
   assert.equal(d.left?.[a.member.publicKey]?.time, 1_000);
@@ -119,7 +124,7 @@ Deno.test("join edits: heard from once is no change the second time", () => {
   const t = addPlainToken(ctx, d);
   const a = accepted(join(ctx, d, () => {}, joinRequest(t, "a"), null, 0, NO_HOLDER).result);
   assert.equal(apply(d, (d, touch) => heardFrom(ctx, d, touch, a.member.publicKey)).write, true);
-  assert.equal(d.joins![a.member.publicKey].heard, true);
+  assert.equal(d.joins.get(a.member.publicKey)!.heard, true);
   assert.equal(apply(d, (d, touch) => heardFrom(ctx, d, touch, a.member.publicKey)).write, false);
   assert.equal(apply(d, (d, touch) => heardFrom(ctx, d, touch, "nobody")).write, false);
 });

@@ -154,8 +154,8 @@ export function removeMember(
     throw new LeaderError("a leader cannot remove itself: remove it at another leader");
   }
   ix.remove(m.publicKey);
-  const rec = d.joins?.[m.publicKey];
-  delete d.joins![m.publicKey];
+  const rec = d.joins.get(m.publicKey);
+  d.joins.delete(m.publicKey);
   // Removed stays removed: no replay of its request, no rejoin with the token that admitted it.
   // Its name too, for a while: a rule naming it must not pass to whoever joins next.
   ctx.counts.forgotten += remember(d, m.publicKey, {

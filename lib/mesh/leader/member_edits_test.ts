@@ -86,11 +86,11 @@ Deno.test("member edits: a bye withdraws the services and marks the node offline
 
 Deno.test("member edits: a removal remembers the key and its name; never this leader", () => {
   const { ctx, d, n } = withNode();
-  d.joins![n.publicKey] = { token: "t1", at: 0, heard: true, time: 1_500 };
+  d.joins.set(n.publicKey, { token: "t1", at: 0, heard: true, time: 1_500 });
   const r = apply(d, (d, touch) => removeMember(ctx, d, touch, "10.77.0.2", 9_000));
   assert.equal(r.result.name, "n1");
   assert.equal(ctx.index(d).byKey(n.publicKey), undefined);
-  assert.equal(d.joins![n.publicKey], undefined);
+  assert.equal(d.joins.get(n.publicKey), undefined);
   assert.deepEqual(d.left![n.publicKey], {
     time: 1_500,
     at: 9_000,

@@ -13,6 +13,7 @@ import type { Member, ServiceSpec } from "../../members/member.ts";
 import { splitLabels } from "../../members/labels.ts";
 import { quote } from "../../text/quote.ts";
 import { newLanKey } from "../state/lan_key.ts";
+import { RecordMap } from "../state/record_map.ts";
 import type { LeaderFile } from "../state/state.ts";
 import type { LeaderStore } from "../store/store.ts";
 import type { Edit, Touch } from "./changes.ts";
@@ -100,7 +101,7 @@ export function newMesh(init: MeshInit, now: number): LeaderFile {
     version: 1,
     members: [leader],
     tokens: [],
-    joins: {},
+    joins: new RecordMap(),
     lanKey: newLanKey(),
   };
 }

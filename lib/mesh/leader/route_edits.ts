@@ -30,7 +30,7 @@ export function reassign(ctx: EditContext, d: LeaderFile, touch: Touch): void {
   // Eligible: running (no bye), heard from since its join (its answer arrived), and its
   // hellos to this leader not stopped.
   const eligible = (m: Member) =>
-    !m.offline && d.joins?.[m.publicKey]?.heard !== false && !ctx.quiet.has(m.publicKey);
+    !m.offline && d.joins.get(m.publicKey)?.heard !== false && !ctx.quiet.has(m.publicKey);
   reassignRoutes(d.members, eligible, (m) => {
     ix.replace(m);
     touch(m.publicKey);

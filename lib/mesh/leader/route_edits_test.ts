@@ -18,7 +18,7 @@ function twoRouters() {
   const b = nodeRecord("b", "10.77.0.3", { advertisedRoutes: [NET] });
   for (const m of [a, b]) {
     ctx.index(d).add(m);
-    d.joins![m.publicKey] = { token: "t", at: 0, heard: true };
+    d.joins.set(m.publicKey, { token: "t", at: 0, heard: true });
   }
   const approve = (name: string, change: { approve?: string[]; revoke?: string[] }) =>
     apply(d, (d, touch) => setRouteApprovals(ctx, d, touch, name, parseApprovalChange(change)));

@@ -20,9 +20,20 @@
 
 import type { Member } from "../../members/member.ts";
 import { recordJson } from "./leader_json.ts";
+import type { RecordMap } from "./record_map.ts";
 
 /** What the journal reads of the leader's document (./state.ts's `LeaderFile`). */
 export interface JournaledDoc {
+  /** Every member. */
+  members: Member[];
+  /** Join records by key. */
+  joins: RecordMap<object>;
+  /** Departure records by key. */
+  left?: Record<string, object>;
+}
+
+/** What a line is applied to: the document as read, its records in plain objects. */
+export interface ReadDoc {
   /** Every member. */
   members: Member[];
   /** Join records by key. */
@@ -58,7 +69,7 @@ export interface JournalEntry {
 export function journalLine(prev: JournaledDoc, next: JournaledDoc): string {
   const parts: string[] = [];
   memberParts(parts, prev.members, next.members);
-  keyedParts(parts, "j", prev.joins, next.joins);
+  joinParts(parts, prev.joins, next.joins);
   keyedParts(parts, "l", prev.left, next.left);
   const fields: string[] = [];
   const unset: string[] = [];
@@ -113,14 +124,39 @@ function memberParts(parts: string[], prev: Member[], next: Member[]): void {
   if (gone.length) parts.push(`"mx":${JSON.stringify(gone)}`);
 }
 
+/**
+ * The join records of `next` that are new or replaced, and those gone. A batch's copy forks its
+ * map from the state's (./record_map.ts), so its own entries are what changed: a commit costs
+ * what it changed, not two passes over every member's record. Other maps are compared whole.
+ */
+function joinParts(parts: string[], prev: RecordMap<object>, next: RecordMap<object>): void {
+  if (prev === next) return;
+  const changes = next.changesFrom(prev);
+  const set: string[] = [];
+  let gone: string[] = [];
+  if (changes) {
+    for (const [k, v] of changes.set) set.push(`${JSON.stringify(k)}:${recordJson(v)}`);
+    gone = changes.removed;
+  } else {
+    for (const [k, v] of next) {
+      if (prev.get(k) !== v) set.push(`${JSON.stringify(k)}:${recordJson(v)}`);
+    }
+    if (next.size !== prev.size || set.length) {
+      for (const k of prev.keys()) if (!next.has(k)) gone.push(k);
+    }
+  }
+  if (set.length) parts.push(`"j":{${set.join(",")}}`);
+  if (gone.length) parts.push(`"jx":${JSON.stringify(gone)}`);
+}
+
 function isKeyed(k: string): k is Keyed {
   return k === "members" || k === "joins" || k === "left";
 }
 
-// The records of one keyed map (joins, departures) that are new or replaced, and those gone.
+// The records of the departures' map that are new or replaced, and those gone.
 function keyedParts(
   parts: string[],
-  tag: "j" | "l",
+  tag: "l",
   prev: Record<string, object> | undefined,
   next: Record<string, object> | undefined,
 ): void {
@@ -144,7 +180,7 @@ function keyedParts(
 }
 
 /** Applies one line's change to a document being read (edited in place). */
-export function applyEntry(d: JournaledDoc, e: JournalEntry): void {
+export function applyEntry(d: ReadDoc, e: JournalEntry): void {
   if (e.m || e.mx) {
     const byKey = new Map(d.members.map((m) => [m.publicKey, m]));
     for (const k of e.mx ?? []) byKey.delete(k);
@@ -159,7 +195,7 @@ export function applyEntry(d: JournaledDoc, e: JournalEntry): void {
 }
 
 function applyKeyed(
-  d: JournaledDoc,
+  d: ReadDoc,
   field: "joins" | "left",
   set: Record<string, unknown> | undefined,
   gone: string[] | undefined,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { applyEntry, journalLine, parseJournal } from "./leader_journal.ts";
 import { type LeaderFile, StateDir } from "./state.ts";
+import { RecordMap } from "./record_map.ts";
 import { member } from "../../../tests/fixtures/members.ts";
 import { FileStore } from "../store/file_store.ts";
 
@@ -11,7 +12,7 @@ function doc(): LeaderFile {
     version: 1,
     members: [member("lead", "10.9.0.1", { publicKey: "K0", role: "leader" })],
     tokens: [],
-    joins: {},
+    joins: new RecordMap(),
     left: {},
   };
 }
@@ -22,7 +23,7 @@ function next(d: LeaderFile, edit: (c: LeaderFile) => void): LeaderFile {
     ...d,
     members: [...d.members],
     tokens: d.tokens.map((t) => ({ ...t })),
-    joins: { ...d.joins },
+    joins: d.joins.fork(),
     left: { ...d.left },
   };
   edit(c);
@@ -41,18 +42,17 @@ function history(): LeaderFile[] {
       if (kind <= 2 || c.members.length < 3) {
         const key = `K${i}`;
         c.members.push(member(`n${i}`, `10.9.${i >> 8}.${i & 255}`, { publicKey: key }));
-        c.joins![key] = { token: "t", at: i, heard: false, time: i };
+        c.joins.set(key, { token: "t", at: i, heard: false, time: i });
         delete c.left![key];
       } else if (kind === 3) {
         const j = 1 + random(c.members.length - 1);
         const m = c.members[j];
         c.members[j] = { ...m, endpoints: [`198.51.100.${i & 255}:51820`] };
-        if (c.joins![m.publicKey]) {
-          c.joins![m.publicKey] = { ...c.joins![m.publicKey], heard: true };
-        }
+        const rec = c.joins.get(m.publicKey);
+        if (rec) c.joins.set(m.publicKey, { ...rec, heard: true });
       } else if (kind === 4) {
         const [gone] = c.members.splice(1 + random(c.members.length - 1), 1);
-        delete c.joins![gone.publicKey];
+        c.joins.delete(gone.publicKey);
         c.left![gone.publicKey] = { time: i, at: i };
       } else if (kind === 5) {
         c.tokens.push({ id: `t${i}`, usesLeft: 3 } as unknown as LeaderFile["tokens"][0]);
@@ -97,6 +97,37 @@ Deno.test("leader journal: lines the document already holds change nothing when 
   const keys = (d: LeaderFile) => d.members.map((m) => JSON.stringify(m)).sort();
   assert.deepEqual(keys(replayed), keys(json(h.at(-1)!)));
   assert.deepEqual({ ...replayed, members: [] }, { ...json(h.at(-1)!), members: [] });
+});
+
+Deno.test("leader journal: a commit's line reads only the join records its copy changed; other maps are compared whole", () => {
+  const base = doc();
+  for (let i = 1; i <= 1000; i++) {
+    base.members.push(member(`n${i}`, `10.9.${i >> 8}.${i & 255}`, { publicKey: `K${i}` }));
+    base.joins.set(`K${i}`, { token: "t", at: i, heard: false, time: i });
+  }
+  const c = next(base, (c) => {
+    c.joins.set("K5", { ...c.joins.get("K5")!, heard: true });
+    c.joins.delete("K6");
+    c.members.splice(6, 1);
+  });
+  // Listing the records whole would throw: the line comes from the copy's own entries.
+  const listed = () => {
+    throw new Error("listed whole");
+  };
+  const prevJoins = base.joins as unknown as Record<string, unknown>;
+  for (const k of ["entries", "keys", "values"]) prevJoins[k] = listed;
+  const line = journalLine(base, c);
+  assert.deepEqual(JSON.parse(line), {
+    mx: ["K6"],
+    j: { K5: { token: "t", at: 5, heard: true, time: 5 } },
+    jx: ["K6"],
+    // The copy's token list is a new one (tokens are edited in place): written whole.
+    f: { tokens: [] },
+  });
+  for (const k of ["entries", "keys", "values"]) delete prevJoins[k];
+  // Maps not forked one from the other (a commit after another store's): the same line.
+  const other = { ...c, joins: new RecordMap(c.joins) };
+  assert.deepEqual(JSON.parse(journalLine(base, other)), JSON.parse(line));
 });
 
 Deno.test("leader journal: a torn last line is dropped, a bad line before it is corruption", () => {

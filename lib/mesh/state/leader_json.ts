@@ -8,6 +8,8 @@
  * @module
  */
 
+import { RecordMap } from "./record_map.ts";
+
 const texts = new WeakMap<object, string>();
 
 /** A record's JSON, made once per record object (records are replaced, never edited). */
@@ -68,7 +70,11 @@ export function leaderJson(d: object): string {
     } else if ((k === "joins" || k === "left") && v !== null && typeof v === "object") {
       const ids: string[] = [];
       const records: object[] = [];
-      for (const [id, r] of Object.entries(v as Record<string, object>)) {
+      // Join records are a RecordMap in memory (./record_map.ts), departures a plain object.
+      const all = v instanceof RecordMap
+        ? v.entries()
+        : Object.entries(v as Record<string, object>);
+      for (const [id, r] of all) {
         if (r === undefined) continue;
         ids.push(id);
         records.push(r);

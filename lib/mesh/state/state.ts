@@ -41,6 +41,7 @@ import { validTcpPort } from "../../members/validate.ts";
 import { runIdOf } from "../../members/run_id.ts";
 import { type LeaseRecord, leaseRecordProblem } from "../../services/lease/arbiter.ts";
 import { exists } from "../../io/files.ts";
+import { RecordMap } from "./record_map.ts";
 
 /** The leader's file. */
 export interface LeaderFile {
@@ -58,8 +59,12 @@ export interface LeaderFile {
   tokens: StoredToken[];
   /** The network policy in force, if any. */
   policy?: VersionedPolicy;
-  /** How each node joined, by public key (members from before this record existed have none). */
-  joins?: Record<string, JoinRecord>;
+  /**
+   * How each node joined, by public key (members from before this record existed have none): a
+   * plain object on disk and in a store, a {@link RecordMap} in memory (a batch's copy of the
+   * state costs what it changes).
+   */
+  joins: RecordMap<JoinRecord>;
   /** Keys that were removed or released, by public key: replays of their requests are refused. */
   left?: Record<string, LeftRecord>;
   /**
@@ -398,10 +403,12 @@ export class StateDir {
       check(!(await exists(journal, LSTAT)), journal, "a journal without leader.json");
       return null;
     }
-    const d = checkLeaderFile(await readJsonFile(file), file);
-    if (!(await exists(journal, LSTAT))) return d;
+    const d = await readJsonFile(file);
+    checkLeaderJson(d, file);
+    if (!(await exists(journal, LSTAT))) return leaderFileOf(d);
     for (const e of parseJournal(await Deno.readTextFile(journal), journal)) applyEntry(d, e);
-    return checkLeaderFile(d, journal);
+    checkLeaderJson(d, journal);
+    return leaderFileOf(d);
   }
 
   /**
@@ -467,12 +474,26 @@ export class StateDir {
   }
 }
 
+/** The leader's document as JSON has it (on disk, in a store): its records in plain objects. */
+type LeaderJson = Omit<LeaderFile, "joins"> & { joins?: Record<string, JoinRecord> };
+
 /**
  * Checks a parsed leader document (from `leader.json` or a store): the document, or an error
  * naming `file` (or the store) and what is wrong, never a silent reset.
  */
 export function checkLeaderFile(parsed: unknown, file: string): LeaderFile {
-  const o = parsed as LeaderFile;
+  checkLeaderJson(parsed, file);
+  return leaderFileOf(parsed);
+}
+
+/** The document in memory of a checked one as JSON has it (its records in a {@link RecordMap}). */
+function leaderFileOf(o: LeaderJson): LeaderFile {
+  return { ...o, joins: RecordMap.of(o.joins ?? {}) };
+}
+
+/** Checks a parsed leader document as {@link checkLeaderFile} does, without taking it in. */
+function checkLeaderJson(parsed: unknown, file: string): asserts parsed is LeaderJson {
+  const o = parsed as LeaderJson;
   check(o && o.format === 1, file, "unknown format");
   check(typeof o.network === "string", file, "network");
   check(Number.isInteger(o.version), file, "version");
@@ -497,7 +518,6 @@ export function checkLeaderFile(parsed: unknown, file: string): LeaderFile {
     const p = leaseRecordProblem(o.leases);
     check(p === undefined, file, `leases: ${p}`);
   }
-  return o;
 }
 
 function validMember(m: Member): boolean {

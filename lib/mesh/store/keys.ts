@@ -32,7 +32,7 @@ export function toKeys(d: LeaderFile): KeyValues {
     put(`alloc/${m.address}`, m.publicKey);
   }
   for (const t of d.tokens) put(`tokens/${t.id}`, t);
-  for (const [k, r] of Object.entries(d.joins ?? {})) kv.set(`joins/${k}`, recordJson(r));
+  for (const [k, r] of d.joins) kv.set(`joins/${k}`, recordJson(r));
   for (const [k, r] of Object.entries(d.left ?? {})) kv.set(`left/${k}`, recordJson(r));
   if (d.policy) put("policy", d.policy);
   if (d.leases) put("leases", d.leases);

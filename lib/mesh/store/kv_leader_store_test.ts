@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { LeaderFile } from "../state/state.ts";
+import { RecordMap } from "../state/record_map.ts";
 import { newLanKey } from "../state/lan_key.ts";
 import { KvLeaderStore } from "./kv_leader_store.ts";
 import type { StoreHealth, StoreSnapshot } from "./store.ts";
@@ -28,7 +29,7 @@ function doc(names: string[]): LeaderFile {
       joinedAt: 1,
     })),
     tokens: [],
-    joins: {},
+    joins: new RecordMap(),
     lanKey: newLanKey(),
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LeaderFile } from "../state/state.ts";
+import { checkLeaderFile, type LeaderFile } from "../state/state.ts";
 import { leaderJson } from "../state/leader_json.ts";
 import type { LeaderStore, StoreSnapshot } from "./store.ts";
 
@@ -18,7 +18,7 @@ function snapshot(text: string, revision: number): StoreSnapshot {
   return {
     revision,
     get data(): LeaderFile {
-      return data ??= JSON.parse(text) as LeaderFile;
+      return data ??= checkLeaderFile(JSON.parse(text), "the state in memory");
     },
   };
 }
