@@ -33,6 +33,7 @@ export {
   type HistogramFigures,
   type LabelValues,
   MetricFamily,
+  METRICS_CHUNK_BYTES,
   METRICS_CONTENT_TYPE,
   type MetricSink,
   MetricsRegistry,

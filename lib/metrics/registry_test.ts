@@ -6,6 +6,8 @@ import {
   formatValue,
   gauge,
   histogram,
+  MetricFamily,
+  type MetricSink,
   MetricsRegistry,
   sampleCounts,
 } from "./registry.ts";
@@ -102,4 +104,97 @@ Deno.test("metrics registry: HELP and TYPE once per family, whichever collectors
   const wrong = new MetricsRegistry();
   wrong.register((out) => out.sample(lat, { op: "x" }, 1));
   assert.throws(() => wrong.render(), /is a histogram/);
+});
+
+/** The page as the registry rendered it as one string (one scrape's sink, kept here to compare). */
+function referencePage(collectors: ((out: MetricSink) => void)[]): string {
+  const families = new Map<string, { family: MetricFamily<string>; lines: string }>();
+  const entry = (f: MetricFamily<string>) => {
+    let e = families.get(f.name);
+    if (e === undefined) families.set(f.name, e = { family: f, lines: "" });
+    return e;
+  };
+  const sink: MetricSink = {
+    family: (...fs) => fs.forEach(entry),
+    sample: (f, labels, v) => {
+      entry(f as MetricFamily<string>).lines += `${f.name}${f.labelText(labels)} ${
+        formatValue(v)
+      }\n`;
+    },
+    histogram: (f, labels, h) => {
+      const e = entry(f as MetricFamily<string>);
+      h.buckets.forEach((b, i) => {
+        e.lines += `${f.name}_bucket${f.labelText(labels, formatValue(b))} ${h.counts[i]}\n`;
+      });
+      e.lines += `${f.name}_bucket${f.labelText(labels, "+Inf")} ${h.count}\n`;
+      e.lines += `${f.name}_sum${f.labelText(labels)} ${formatValue(h.sum)}\n`;
+      e.lines += `${f.name}_count${f.labelText(labels)} ${h.count}\n`;
+    },
+  };
+  for (const c of collectors) c(sink);
+  let out = "";
+  for (const { family, lines } of families.values()) out += family.head + lines;
+  return out;
+}
+
+Deno.test("metrics registry: the page comes in chunks of a bound whose bytes are the page", () => {
+  // Families written interleaved, peer by peer, with labels of 2-, 3- and 4-byte characters, so
+  // runs cross blocks and characters cross chunks.
+  const rx = counter("t_rx_bytes_total", "Bytes in.", ["peer", "name"]);
+  const up = gauge("t_up", "Up.", ["peer", "name"]);
+  const rtt = histogram("t_rtt_seconds", "RTT.", ["peer"]);
+  const idle = gauge("t_idle", "Never written.");
+  const h = new Histogram();
+  for (let i = 0; i < 30; i++) h.observe(i / 1000);
+  const figures = h.snapshot();
+  const peers = Array.from({ length: 3000 }, (_, i) => ({
+    peer: `peer-${i}-${"é日🙂".repeat(i % 4)}`,
+    name: `n"${i}\\\n`,
+  }));
+  const collectors = [
+    (out: MetricSink) => {
+      out.family(idle);
+      for (const [i, { peer, name }] of peers.entries()) {
+        out.sample(rx, { peer, name }, i * 1e6);
+        out.sample(up, { peer, name }, i % 2);
+        out.histogram(rtt, { peer }, figures);
+      }
+    },
+    (out: MetricSink) => out.sample(up, { peer: "late", name: "x" }, NaN),
+  ];
+  const r = new MetricsRegistry();
+  for (const c of collectors) r.register(c);
+  const want = new TextEncoder().encode(referencePage(collectors));
+  assert.ok(want.length > 1024 * 1024, `a page of ${want.length} bytes`);
+  for (const size of [5, 4096, 65536]) {
+    const chunks = [...r.renderChunks(size)];
+    chunks.slice(0, -1).forEach((c) => assert.equal(c.length, size));
+    assert.ok(chunks.at(-1)!.length <= size && chunks.at(-1)!.length > 0);
+    const got = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) got.set(c, at), at += c.length;
+    assert.equal(got.length, want.length, `chunks of ${size}`);
+    assert.ok(got.every((b, i) => b === want[i]), `chunks of ${size}`);
+  }
+  assert.equal(r.render(), new TextDecoder().decode(want));
+  assert.deepEqual([...new MetricsRegistry().renderChunks()], []);
+  assert.throws(() => r.renderChunks(0), RangeError);
+});
+
+Deno.test("metrics registry: the stream carries the page chunk by chunk", async () => {
+  const g = gauge("t_g", "G.", ["i"]);
+  const r = new MetricsRegistry();
+  r.register((out) => {
+    for (let i = 0; i < 5000; i++) out.sample(g, { i: String(i) }, i);
+  });
+  const sizes: number[] = [];
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of r.renderStream(1000)) {
+    sizes.push(chunk.length);
+    text += decoder.decode(chunk, { stream: true });
+  }
+  assert.ok(sizes.length > 50 && sizes.slice(0, -1).every((n) => n === 1000), String(sizes));
+  assert.equal(text, r.render());
+  assert.match(text, /^t_g\{i="4999"\} 4999$/m);
 });

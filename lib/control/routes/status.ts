@@ -46,7 +46,8 @@ export function statusRoutes(agent: StatusSource, opts: StatusRoutesOptions = {}
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get(
     "/metrics",
-    (c) => c.body(agent.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }),
+    // A stream of chunks: the page (tens of MiB at 10,000 peers) is never one string or one buffer.
+    (c) => c.body(agent.metrics.renderStream(), 200, { "content-type": METRICS_CONTENT_TYPE }),
   );
   // The document, kept while large (status_cache.ts says when it is built).
   const cache = opts.cache ?? new StatusCache(agent, opts.mesh);

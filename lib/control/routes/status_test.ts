@@ -9,7 +9,7 @@ import {
 import { errorHandler, notFound } from "../middleware/errors.ts";
 import { controlApp } from "../server.ts";
 import { fakeAgent, PEER_KEY } from "../../../tests/fixtures/control.ts";
-import { METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
+import { gauge, METRICS_CHUNK_BYTES, METRICS_CONTENT_TYPE } from "../../metrics/registry.ts";
 import { gunzipSync } from "node:zlib";
 
 const TOKEN = "s3cret-token-for-tests";
@@ -33,6 +33,28 @@ Deno.test("status routes: /status, /peers, /healthz and /metrics", async () => {
   const metrics = await app.request("/metrics");
   assert.equal(metrics.headers.get("content-type"), METRICS_CONTENT_TYPE);
   assert.match(await metrics.text(), /^weft_build_info\{.*version="0\.0\.0-test".*\} 1$/m);
+});
+
+Deno.test("status routes: /metrics comes as a stream of chunks, never the page at once", async () => {
+  const { agent } = fakeAgent();
+  const g = gauge("t_peer_bytes", "Bytes.", ["peer"]);
+  agent.metrics.register((out) => {
+    for (let i = 0; i < 20_000; i++) out.sample(g, { peer: `peer-${i}` }, i);
+  });
+  const app = new Hono().route("/", statusRoutes(agent));
+  const res = await app.request("/metrics");
+  const reader = res.body!.getReader();
+  const sizes: number[] = [];
+  let text = "";
+  const decoder = new TextDecoder();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    sizes.push(r.value.length);
+    text += decoder.decode(r.value, { stream: true });
+  }
+  assert.ok(sizes.length > 1, `one body of ${sizes[0]} bytes`);
+  assert.ok(sizes.every((n) => n <= METRICS_CHUNK_BYTES), String(sizes));
+  assert.equal(text, agent.metrics.render());
+  assert.match(text, /^t_peer_bytes\{peer="peer-19999"\} 19999$/m);
 });
 
 Deno.test("status routes: one peer by base64url or percent-encoded key; 404, 400", async () => {
