@@ -1,0 +1,73 @@
+/**
+ * A running member whose site stops letting out UDP and framed TCP at once (it blocks UDP and
+ * lets out only TCP that starts as HTTP: tests/fixtures/http_only.ts), through the real CLI in
+ * TUN mode in the NAT lab, as scripts/bench/paths.ts's `--routes ws` does: a1 reaches the leader
+ * over UDP; then nothing a1 sends gets out but a WebSocket, while the leader, not having heard
+ * a1 anywhere else, still sends to a1's UDP address, and those packets still get in (the NAT's
+ * mapping is alive). a1 leaves UDP for TCP, and the leader's packets roam it back onto UDP, again
+ * and again: each return must not start TCP's grace anew, or a1 never reaches its WebSocket. Once
+ * a1 sends on it, the leader follows (a peer's endpoint is where its last authenticated packet
+ * came from, whatever the transport): both sides say websocket and pings go both ways.
+ */
+import assert from "node:assert/strict";
+import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
+import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
+import { httpOnly } from "../fixtures/http_only.ts";
+import { type PeerView, peerView } from "../fixtures/mesh_lab.ts";
+
+const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "ping"));
+
+const on = (t: string) => (v: PeerView) => v.path === "direct" && v.transport === t && v.hasSession;
+
+/**
+ * Waits until `a1` and the leader both see each other on `transport`, pinging the leader once
+ * before each look (sessions are on demand, as the bench pings); throws with both views and logs.
+ */
+async function waitBoth(m: NatMesh, transport: string): Promise<void> {
+  let seen: (PeerView | null)[] = [];
+  const ok = await eventually(async () => {
+    await m.lab.exec("a1", "ping", "-n", "-c", "1", "-W", "1", m.addr[LEADER]);
+    seen = [await peerView(m.lab, "a1", LEADER), await peerView(m.lab, LEADER, "a1")];
+    return seen.every((v) => v !== null && on(transport)(v));
+  }, HANG_GUARD_MS);
+  if (!ok) {
+    const say = (v: PeerView | null) => `${v?.path}/${v?.transport} ${v?.endpoint}`;
+    throw new Error(
+      `not both on ${transport}: a1 sees the leader ${say(seen[0])}, the leader sees a1 ${
+        say(seen[1])
+      }\n--- a1 log ---\n${m.log("a1").slice(-5000)}\n--- leader log ---\n${
+        m.log(LEADER).slice(-5000)
+      }`,
+    );
+  }
+}
+
+Deno.test({
+  name: "a member whose UDP and framed TCP stop getting out together moves to its WebSocket",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
+    }, { ifPrefix: "wt", cidr: "10.95.9.0/24" });
+    try {
+      await m.join(["a1"]);
+      await waitBoth(m, "udp");
+      // From now on only a WebSocket gets out of a1's site; what comes in still comes in.
+      await m.lab.blockUdp("a", true);
+      await httpOnly(m, "a", true);
+      await waitBoth(m, "websocket");
+      const lead = await peerView(m.lab, LEADER, "a1");
+      assert.match(String(lead?.endpoint), /^ws:\/\//);
+      assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over its WebSocket");
+      assert.ok(await m.pings(LEADER, "a1", 5) >= 3, "the leader pings a1 over the WebSocket");
+    } finally {
+      const moves = (h: string) =>
+        m.log(h).split("\n").filter((l) => /path changed|joined over/.test(l)).join("\n");
+      console.log(`a1:\n${moves("a1")}\nleader:\n${moves(LEADER)}`);
+      await m.close();
+    }
+  },
+});
