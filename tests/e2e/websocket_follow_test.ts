@@ -15,7 +15,7 @@ import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
 import { httpOnly } from "../fixtures/http_only.ts";
 import { type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 
-const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "ping"));
+const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "ping", "conntrack"));
 
 const on = (t: string) => (v: PeerView) => v.path === "direct" && v.transport === t && v.hasSession;
 
@@ -62,6 +62,44 @@ Deno.test({
       const lead = await peerView(m.lab, LEADER, "a1");
       assert.match(String(lead?.endpoint), /^ws:\/\//);
       assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over its WebSocket");
+      assert.ok(await m.pings(LEADER, "a1", 5) >= 3, "the leader pings a1 over the WebSocket");
+    } finally {
+      const moves = (h: string) =>
+        m.log(h).split("\n").filter((l) => /path changed|joined over/.test(l)).join("\n");
+      console.log(`a1:\n${moves("a1")}\nleader:\n${moves(LEADER)}`);
+      await m.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a member whose TCP and old WebSocket stall together dials a fresh WebSocket",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // a1 joins behind the HTTP-only site, over a WebSocket; the site then lets framed TCP out
+    // again and a1 moves up to TCP, leaving its WebSocket. The site's firewall then forgets
+    // its connections (as a firewall restarted) and turns HTTP-only again:
+    // the TCP connection and the WebSocket left before both stall, with no FIN or RST. a1 must
+    // get to the leader on a WebSocket of its own again, and the leader follow it there.
+    const m = await NatMesh.create({
+      internet: [LEADER],
+      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
+    }, { ifPrefix: "wu", cidr: "10.95.10.0/24" });
+    try {
+      await m.lab.blockUdp("a", true);
+      await httpOnly(m, "a", true);
+      await m.join(["a1"]);
+      assert.match(m.log("a1"), /joined over websocket/, m.log("a1"));
+      await waitBoth(m, "websocket");
+      await httpOnly(m, "a", false);
+      await waitBoth(m, "tcp");
+      // The firewall forgets its connections (and which of them started as HTTP).
+      await m.lab.run("a", "conntrack", "-D", "-p", "tcp", "--dport", "51820");
+      await httpOnly(m, "a", true);
+      await waitBoth(m, "websocket");
+      assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over a WebSocket");
       assert.ok(await m.pings(LEADER, "a1", 5) >= 3, "the leader pings a1 over the WebSocket");
     } finally {
       const moves = (h: string) =>
