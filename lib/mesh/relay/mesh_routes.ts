@@ -395,12 +395,7 @@ export class MeshRoutes {
     const client = this.#d.client;
     const peer = this.#d.device.peer(key);
     const ep = peer?.endpoint ?? null;
-    const text = ep?.toString() ?? "";
-    if (text !== r.endpoint) {
-      r.endpoint = text;
-      r.quietSince = r.askedAt = Infinity;
-      client.setRelay(key, ep !== null && routeOf(ep) !== "relay" ? ep : null);
-    }
+    this.#relayFollows(key);
     rx += peer?.counters.rxPackets ?? 0;
     if (rx !== r.rx) {
       r.rx = rx;
@@ -439,6 +434,22 @@ export class MeshRoutes {
       client.relayFailed(key);
       this.#say("warn", "relay not answering", { relay: this.#members.get(key)?.name ?? key });
     }
+  }
+
+  /**
+   * The relay client sends to relay `key` the way the device does now: at once after a move or a
+   * roam (a connection left is closed, and relayed packets sent there would dial it anew, from a
+   * place the relay does not take them from), and at each look.
+   */
+  #relayFollows(key: string): void {
+    const r = this.#relays.get(key);
+    if (r === undefined) return;
+    const ep = this.#d.device.peer(key)?.endpoint ?? null;
+    const text = ep?.toString() ?? "";
+    if (text === r.endpoint) return;
+    r.endpoint = text;
+    r.quietSince = r.askedAt = Infinity;
+    this.#d.client.setRelay(key, ep !== null && routeOf(ep) !== "relay" ? ep : null);
   }
 
   /**
@@ -535,6 +546,7 @@ export class MeshRoutes {
     moveEndpoint(p, ep);
     // A stream left is closed: one that stopped getting through, kept, would bring the peer's
     // packets still coming in on it, and the device would roam back onto it.
+    this.#relayFollows(key);
     if (left !== null && left !== ep && !sameEndpoint(left, ep)) d.device.release(left);
     const entry = this.#peers.get(key);
     if (entry) entry.seen = move.to;
@@ -670,6 +682,7 @@ export class MeshRoutes {
    * {@link #move} closes one (the device keeps the place left as `otherEndpoint`).
    */
   #roamedOff(key: string): void {
+    this.#relayFollows(key);
     const p = this.#d.device.peer(key);
     const left = p?.otherEndpoint ?? null;
     const ep = p?.endpoint ?? null;
