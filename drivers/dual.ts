@@ -122,6 +122,11 @@ export class DualTransport implements Transport {
     this.tcp.authenticated?.(from);
   }
 
+  /** Closes the stream connection the device left (see {@link Transport.release}). */
+  release(ep: Endpoint): void {
+    if (isStreamEndpoint(ep)) this.tcp.release?.(ep);
+  }
+
   /** Each side's report. */
   driverStats(): DualDriverStats {
     return {

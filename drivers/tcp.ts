@@ -198,6 +198,17 @@ export class TcpTransport implements Transport {
   }
 
   /**
+   * The device left `ep` for another place of the same peer (see {@link Transport.release}): its
+   * connection is closed, what was queued on it dropped as `conn-lost`.
+   */
+  release(ep: Endpoint): void {
+    const conns = this.#conns;
+    const s = conns.streams.get(conns.tableOf(ep.proto).adopt(ep).toString());
+    if (s === undefined || s.closed) return;
+    conns.close(s);
+  }
+
+  /**
    * Closes connections idle past the idle timeout, and accepted ones that have sent no frame in
    * the silent timeout. Runs every `sweepIntervalMs`; tests with a manual clock call it.
    */

@@ -11,7 +11,12 @@
 import type { Aead, Dh } from "../crypto/types.ts";
 import type { ProtocolTimers } from "../protocol/constants.ts";
 import type { Peer } from "../peer/peer.ts";
-import type { DatagramSink, Endpoint, PacketSink } from "../io/driver.ts";
+import {
+  type DatagramSink,
+  type Endpoint,
+  isStreamEndpoint,
+  type PacketSink,
+} from "../io/driver.ts";
 import type { DropCounters } from "./drops.ts";
 import type { CryptoBatch } from "./crypto_batch.ts";
 import type {
@@ -151,6 +156,14 @@ export class Device {
   sendDatagram(data: Uint8Array, to: Endpoint): void {
     this.#s.transport.send(data, to);
     flushSends(this.#s);
+  }
+
+  /**
+   * The connection to `ep`, a stream endpoint a peer was moved off (its route chose another
+   * way), is closed (see Transport.release); nothing for other endpoints.
+   */
+  release(ep: Endpoint): void {
+    if (isStreamEndpoint(ep)) this.#s.transport.release?.(ep);
   }
 
   /** Parses `ip:port` into the transport's endpoint. */

@@ -163,6 +163,15 @@ export interface Transport {
    */
   authenticated?(from: Endpoint): void;
   /**
+   * Optional: the device left `ep`, a stream endpoint (`tcp`, `ws`, `wss`), for another place of
+   * the same peer (it roamed, or its route moved it): a stream transport closes that connection,
+   * dropping what is queued on it. A connection left is one the peer no longer reads from, or
+   * one that stopped getting through (a site that starts dropping it, often without a FIN or RST
+   * either way): kept, the peer's packets that still came in on it would pull the device back
+   * onto a path that does not get out. The side that dialled it dials again when it needs it.
+   */
+  release?(ep: Endpoint): void;
+  /**
    * Turns `host:port` text (IPv6 in brackets; `tcp://host:port` where the transport carries TCP)
    * into an interned endpoint; throws on bad input.
    */

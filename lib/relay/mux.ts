@@ -123,6 +123,11 @@ export class RelayMux implements Transport {
     this.underlay.authenticated?.(from);
   }
 
+  /** Passes the device's word on to the underlay (stream endpoints are its). */
+  release(ep: Endpoint): void {
+    this.underlay.release?.(ep);
+  }
+
   /** `relay://...` text gives a relay endpoint; anything else the underlay's. */
   endpoint(text: string): Endpoint {
     return text.toLowerCase().startsWith(RELAY_SCHEME)

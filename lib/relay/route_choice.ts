@@ -18,7 +18,12 @@
  *
  * WebSocket: TCP that does not work (no session `graceMs` after it was entered, or one that
  * worked stalls), with no relay session to go to, moves to the peer's WebSocket (`ws`, on the
- * TCP port). From there TCP is probed, not moved to: after the hold, and then after twice as long
+ * TCP port). The grace counts from when TCP was first entered without working since, not from
+ * the last entry: while the peer still sends on the path we left (it has not heard us since),
+ * its packets roam the device back there, and each return would otherwise start the grace
+ * anew, so a member whose UDP and framed TCP stop getting out together would never reach the
+ * WebSocket. Once TCP has failed that long, a fallback from direct goes straight to the
+ * WebSocket. From there TCP is probed, not moved to: after the hold, and then after twice as long
  * each time (up to `maxHoldMs`), the decision asks for a handshake sent over TCP (`probe`) while
  * the traffic stays on the WebSocket; when TCP gets through, the peer's answer comes over TCP and
  * the device roams onto it, so a network that lets framed TCP out again is used once more, and one
@@ -159,6 +164,11 @@ export class PeerRoute {
   #directWorksSince = Infinity;
   /** The probes had a direct path since the route was last entered. */
   #hadDirect = false;
+  /**
+   * When TCP was first entered without working since (Infinity: it works, or was not tried
+   * since a direct path came back by our move or worked for `settleMs`).
+   */
+  #tcpFailingSince = Infinity;
   /** The current fallback was entered by roaming, not by our move. */
   #roamedOnto = false;
   /**
@@ -210,8 +220,19 @@ export class PeerRoute {
       }
     }
     if (x.works) this.#worked = true;
+    if (x.current === "tcp") {
+      if (x.works) this.#tcpFailingSince = Infinity;
+      else if (this.#tcpFailingSince === Infinity) this.#tcpFailingSince = x.now;
+    }
     const d = x.current === "direct" ? this.#fromDirect(x) : this.#fromFallback(x);
-    if (d.move !== null) this.#enter(d.move.to, x.now);
+    if (d.move !== null) {
+      this.#enter(d.move.to, x.now);
+      // Back up to a direct path that answers: TCP gets its grace again next time.
+      if (d.move.to === "direct") this.#tcpFailingSince = Infinity;
+      else if (d.move.to === "tcp" && this.#tcpFailingSince === Infinity) {
+        this.#tcpFailingSince = x.now;
+      }
+    }
     return d;
   }
 
@@ -236,7 +257,10 @@ export class PeerRoute {
     const failing = given || misses >= this.#t.missesToLeave + (x.works ? 1 : 0);
     if (x.works && !failing) {
       if (this.#directWorksSince === Infinity) this.#directWorksSince = now;
-      if (now - this.#directWorksSince >= this.#t.settleMs) this.#hold = this.#t.holdMs;
+      if (now - this.#directWorksSince >= this.#t.settleMs) {
+        this.#hold = this.#t.holdMs;
+        this.#tcpFailingSince = Infinity;
+      }
       return NO_MOVE;
     }
     this.#directWorksSince = Infinity;
@@ -244,7 +268,7 @@ export class PeerRoute {
     const unreached = x.direct === null &&
       now - Math.max(this.#since, this.#roamedDirectAt) >= this.#t.graceMs;
     if (!stalled && !unreached) return NO_MOVE;
-    const move = this.#fallback(x);
+    const move = this.#fallback(x, now);
     if (move === null) return { move: null, wantRelay: x.tcp === null && x.relaysKnown };
     // A direct path that came back and stalled again waits longer before it is trusted again.
     if (stalled && this.#fellBackAt > -Infinity) {
@@ -275,7 +299,7 @@ export class PeerRoute {
     const ws = x.ws ?? null;
     if (
       x.current === "tcp" && ws !== null && !x.works && x.relay === null &&
-      (this.#worked || now - this.#enteredAt >= this.#t.graceMs)
+      (this.#worked || this.#tcpFailing(now))
     ) {
       // Framed TCP does not get through (a firewall that lets out HTTP only): a WebSocket.
       this.#fellBackAt = now;
@@ -295,8 +319,22 @@ export class PeerRoute {
     return { move: null, wantRelay };
   }
 
-  /** The fallback to take: TCP to the peer when it has it, else a relay. */
-  #fallback(x: RouteInputs): RouteMove | null {
+  /** TCP has not worked for the grace time since it was first entered (see the module docs). */
+  #tcpFailing(now: number): boolean {
+    return now - this.#tcpFailingSince >= this.#t.graceMs;
+  }
+
+  /**
+   * The fallback to take: TCP to the peer when it has it (its WebSocket when TCP has been
+   * failing), else a relay.
+   */
+  #fallback(x: RouteInputs, now: number): RouteMove | null {
+    const ws = x.ws ?? null;
+    if (x.tcp !== null && ws !== null && x.relay === null && this.#tcpFailing(now)) {
+      this.#probedAt = now;
+      this.#probeHold = this.#t.holdMs;
+      return { to: "websocket", endpoint: ws, reason: "websocket" };
+    }
     if (x.tcp !== null) return { to: "tcp", endpoint: x.tcp, reason: "tcp" };
     if (x.relay !== null) return { to: "relay", endpoint: x.relay, reason: "relay" };
     return null;

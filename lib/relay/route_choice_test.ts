@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PeerRoute, type RouteInputs } from "./route_choice.ts";
+import { PeerRoute, type Route, type RouteInputs } from "./route_choice.ts";
 
 const RELAY = "relay://AAAAAAAA/BBBBBBBB";
 const TCP = "tcp://203.0.113.1:51820";
@@ -266,6 +266,31 @@ Deno.test("route: TCP that never works moves to the WebSocket after the grace ti
     inputs({ now: 9_000, current: "tcp", works: false, tcp: TCP, ws: WS, relay: RELAY }),
   );
   assert.equal(s.move?.to, "relay");
+});
+
+Deno.test("route: roamed back and forth between a dead direct path and TCP: the WebSocket still", () => {
+  // UDP and framed TCP stop getting out together; the peer, not having heard us since, still
+  // sends on the direct path, so its packets roam the device back there every 2 s, and the
+  // direct path is left for TCP again each time.
+  const r = new PeerRoute(0);
+  const direct = { endpoint: UDP, lastPongAt: 1_000 };
+  assert.equal(r.decide(inputs({ now: 1_000, works: true, direct, tcp: TCP, ws: WS })).move, null);
+  const gone = { ...direct, misses: 3 };
+  assert.equal(
+    r.decide(inputs({ now: 10_000, direct: gone, tcp: TCP, ws: WS })).move?.to,
+    "tcp",
+    "TCP first: it was not tried yet",
+  );
+  let on = "tcp" as Route;
+  let wsAt = -1;
+  for (let now = 10_500; now <= 60_000 && wsAt < 0; now += 500) {
+    // Every 2 s the peer's packets roam the device back onto the direct path.
+    const current: Route = now % 2_000 === 0 ? "direct" : on;
+    const d = r.decide(inputs({ now, current, direct: gone, tcp: TCP, ws: WS }));
+    on = d.move?.to ?? current;
+    if (on === "websocket") wsAt = now;
+  }
+  assert.ok(wsAt > 0 && wsAt <= 16_000, `on the WebSocket at ${wsAt} ms`);
 });
 
 Deno.test("route: on the WebSocket, TCP is probed at doubling intervals, the traffic left", () => {

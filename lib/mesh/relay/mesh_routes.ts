@@ -27,7 +27,7 @@
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
 import { moveEndpoint } from "../../device/roaming.ts";
-import { type Endpoint, isStreamEndpoint } from "../../io/driver.ts";
+import { type Endpoint, isStreamEndpoint, sameEndpoint } from "../../io/driver.ts";
 import type { MonotonicClock } from "../../io/clock.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -395,12 +395,7 @@ export class MeshRoutes {
     const client = this.#d.client;
     const peer = this.#d.device.peer(key);
     const ep = peer?.endpoint ?? null;
-    const text = ep?.toString() ?? "";
-    if (text !== r.endpoint) {
-      r.endpoint = text;
-      r.quietSince = r.askedAt = Infinity;
-      client.setRelay(key, ep !== null && routeOf(ep) !== "relay" ? ep : null);
-    }
+    this.#relayFollows(key);
     rx += peer?.counters.rxPackets ?? 0;
     if (rx !== r.rx) {
       r.rx = rx;
@@ -439,6 +434,22 @@ export class MeshRoutes {
       client.relayFailed(key);
       this.#say("warn", "relay not answering", { relay: this.#members.get(key)?.name ?? key });
     }
+  }
+
+  /**
+   * The relay client sends to relay `key` the way the device does now: at once after a move or a
+   * roam (a connection left is closed, and relayed packets sent there would dial it anew, from a
+   * place the relay does not take them from), and at each look.
+   */
+  #relayFollows(key: string): void {
+    const r = this.#relays.get(key);
+    if (r === undefined) return;
+    const ep = this.#d.device.peer(key)?.endpoint ?? null;
+    const text = ep?.toString() ?? "";
+    if (text === r.endpoint) return;
+    r.endpoint = text;
+    r.quietSince = r.askedAt = Infinity;
+    this.#d.client.setRelay(key, ep !== null && routeOf(ep) !== "relay" ? ep : null);
   }
 
   /**
@@ -529,9 +540,14 @@ export class MeshRoutes {
     } catch {
       return;
     }
-    const from = p.endpoint?.toString() ?? "";
+    const left = p.endpoint;
+    const from = left?.toString() ?? "";
     // The place left stays one the peer may send from (a relay takes its relayed packets there).
     moveEndpoint(p, ep);
+    // A stream left is closed: one that stopped getting through, kept, would bring the peer's
+    // packets still coming in on it, and the device would roam back onto it.
+    this.#relayFollows(key);
+    if (left !== null && left !== ep && !sameEndpoint(left, ep)) d.device.release(left);
     const entry = this.#peers.get(key);
     if (entry) entry.seen = move.to;
     if (move.to !== "direct") this.#fallbacks[move.to]++;
@@ -643,7 +659,9 @@ export class MeshRoutes {
   }
 
   #onEvent(e: DeviceEvent): void {
-    if (this.#closed || e.type !== "handshake-complete") return;
+    if (this.#closed) return;
+    if (e.type === "endpoint-changed") return this.#roamedOff(e.peer);
+    if (e.type !== "handshake-complete") return;
     const r = this.#relays.get(e.peer);
     if (r === undefined) return;
     // The relay answered: what went out through it was not lost on the way there.
@@ -656,6 +674,20 @@ export class MeshRoutes {
       if (key !== relayPeer && ep !== null && routeOf(ep) === "relay") {
         this.#sendOpen(relayPeer, key);
       }
+    }
+  }
+
+  /**
+   * The device roamed `key` (its packets came from elsewhere): a stream it left is closed, as
+   * {@link #move} closes one (the device keeps the place left as `otherEndpoint`).
+   */
+  #roamedOff(key: string): void {
+    this.#relayFollows(key);
+    const p = this.#d.device.peer(key);
+    const left = p?.otherEndpoint ?? null;
+    const ep = p?.endpoint ?? null;
+    if (left !== null && ep !== null && isStreamEndpoint(left) && !sameEndpoint(left, ep)) {
+      this.#d.device.release(left);
     }
   }
 

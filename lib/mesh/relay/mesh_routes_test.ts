@@ -194,8 +194,10 @@ function relayedOnly(answer: "tcp-dropped" | "tcp-one-way" | "handshakes" | "rep
   const listeners: ((e: DeviceEvent) => void)[] = [];
   const pending: DeviceEvent[] = [];
   const handshakes: string[] = [];
+  const released: string[] = [];
   const device = {
     publicKey: ME,
+    release: (ep: Endpoint) => released.push(ep.toString()),
     peer: (k: string) => peers.get(k),
     onEvent: (fn: (e: DeviceEvent) => void) => {
       listeners.push(fn);
@@ -284,7 +286,7 @@ function relayedOnly(answer: "tcp-dropped" | "tcp-one-way" | "handshakes" | "rep
     }
   };
   const leaderAt = () => peers.get(LEADER)!.endpoint?.toString() ?? "";
-  return { routes, run, leaderAt, failed, handshakes };
+  return { routes, run, leaderAt, failed, handshakes, released };
 }
 
 Deno.test("mesh routes: relayed traffic only, over TCP the leader stopped answering: to its WebSocket", () => {
@@ -301,8 +303,11 @@ Deno.test("mesh routes: over TCP stalled one way (packets still come in), probes
   const f = relayedOnly("tcp-one-way");
   f.run(4_000);
   assert.equal(f.leaderAt(), "tcp://203.0.113.1:51821", "two probes lost: not yet");
+  assert.deepEqual(f.released, []);
   f.run(4_000);
   assert.equal(f.leaderAt(), "ws://203.0.113.1:51821", "the leader's route left the stalled TCP");
+  // Its connection is closed: the leader's packets still coming in on it would roam us back.
+  assert.deepEqual(f.released, ["tcp://203.0.113.1:51821"]);
   assert.deepEqual(f.failed, [LEADER], "the relay was marked failed once");
   f.run(10_000);
   assert.equal(f.leaderAt(), "ws://203.0.113.1:51821", "and stays on the WebSocket");
