@@ -26,26 +26,31 @@ function token(extra: Partial<Parameters<typeof encodeToken>[0]> = {}): string {
 
 Deno.test("join client: no answer from the leader fails after the timeout, naming it", async () => {
   const net = new MemoryNetwork();
+  let said = "";
   await assert.rejects(
     requestJoin(
       resolveMesh({
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
-        joinTimeoutMs: 600,
+        joinTimeoutMs: 1200,
         openTransport: () => Promise.resolve(net.bind("192.0.2.2", 51820)),
       }).join,
       checkJoinToken(token(), dh),
       generateKeyPair().privateKey,
       nullLogger,
     ),
-    (e) =>
-      !(e instanceof JoinError) &&
-      /no answer from the leader: no reply at all from 192\.0\.2\.1:51820 over udp \(a leader that is down, behind a firewall, or that does not know this token does not answer\) \(\d+ tries in 0\.6 s\)/
-        .test(String(e)),
+    (e) => {
+      said = String(e);
+      return !(e instanceof JoinError) &&
+        /no answer from the leader: no reply at all from 192\.0\.2\.1:51820 over udp \(a leader that is down, behind a firewall, or that does not know this token does not answer\) \(\d+ tries in \d+(\.\d)? s\)/
+          .test(said);
+    },
   );
-  // Resent four times a second at first: several tries in 600 ms.
-  assert.ok(net.sent >= 3, `sent ${net.sent}`);
+  // Resent while it waits (four times a second at first; a starved test box fires timers late, so
+  // only "more than once"), and the message counts the tries it made.
+  assert.ok(net.sent >= 2, `sent ${net.sent}`);
+  assert.match(said, new RegExp(`\\(${net.sent} tries in `));
 });
 
 Deno.test("join client: a leader name that never resolves fails with the lookup's cause", async () => {
