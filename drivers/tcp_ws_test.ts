@@ -403,15 +403,9 @@ Deno.test("TcpTransport: wss with a certificate; a client checks it against the 
   }
 });
 
-Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled WebSocket, never over a write", async () => {
-  const written: Uint8Array[] = [];
-  const conn = {
-    write: (b: Uint8Array) => {
-      written.push(b.slice());
-      return Promise.resolve(b.length);
-    },
-  } as unknown as Deno.Conn;
-  const host = wsLoopHost({
+/** A loop host with fresh counters, frames up to 65,535 bytes, no clock and no control. */
+function testLoopHost() {
+  return wsLoopHost({
     stats: { ...newTcpStats(), websocket: newWsStats() },
     maxFrame: 65535,
     now: () => 0,
@@ -420,6 +414,17 @@ Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled Web
     masks: new MaskSource(),
     control: () => {},
   });
+}
+
+Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled WebSocket, never over a write", async () => {
+  const written: Uint8Array[] = [];
+  const conn = {
+    write: (b: Uint8Array) => {
+      written.push(b.slice());
+      return Promise.resolve(b.length);
+    },
+  } as unknown as Deno.Conn;
+  const host = testLoopHost();
   const dialled = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:1"), false, 0);
   const served = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:2"), true, 0);
   const f: WsFrame = { opcode: 0, start: 0, end: 0 };
@@ -437,15 +442,7 @@ Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled Web
 });
 
 Deno.test("wsReadLoop: messages of one length reach the sink in one view object, wherever they lay in a read", async () => {
-  const host = wsLoopHost({
-    stats: { ...newTcpStats(), websocket: newWsStats() },
-    maxFrame: 65535,
-    now: () => 0,
-    onError: (err) => assert.fail(String(err)),
-    isHangup: () => false,
-    masks: new MaskSource(),
-    control: () => {},
-  });
+  const host = testLoopHost();
   const sizes = [1452, 96, 1452, 1452, 96, 4000];
   const stream = new Uint8Array(sizes.reduce((n, len) => n + wsHeaderSize(len, false) + len, 0));
   let at = 0;
@@ -487,15 +484,7 @@ Deno.test("wsReadLoop: messages of one length reach the sink in one view object,
 });
 
 Deno.test("wsReadLoop: a peer's WebSocket that fills the read area is read in bulk after", async () => {
-  const host = wsLoopHost({
-    stats: { ...newTcpStats(), websocket: newWsStats() },
-    maxFrame: 65535,
-    now: () => 0,
-    onError: (err) => assert.fail(String(err)),
-    isHangup: () => false,
-    masks: new MaskSource(),
-    control: () => {},
-  });
+  const host = testLoopHost();
   const one = wsHeaderSize(1452, false) + 1452;
   const stream = new Uint8Array(80 * one);
   for (let i = 0; i < 80; i++) {
