@@ -10,6 +10,11 @@ import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
 
+/** How old a node list's view is, for people: `420 ms`, `1.2 s`. */
+function viewAgeText(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 /** Adds `weft node list|set|remove|free-name` to `program`. */
 export function addNodeCommands(program: Command): void {
   const nodeCmd = program.command("node").description("the mesh's nodes");
@@ -33,6 +38,9 @@ export function addNodeCommands(program: Command): void {
       ]);
     }
     console.log(formatTable(rows));
+    // A leader serves a large list up to a second behind its view while members come and go:
+    // said apart from the table (stdout stays the list), and only when it is behind.
+    if (res.viewAgeMs > 0) console.error(`(view ${viewAgeText(res.viewAgeMs)} old)`);
   });
   agentOptions(
     nodeCmd.command("set")

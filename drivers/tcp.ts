@@ -199,13 +199,13 @@ export class TcpTransport implements Transport {
 
   /**
    * The device left `ep` for another place of the same peer (see {@link Transport.release}): its
-   * connection is closed, what was queued on it dropped as `conn-lost`.
+   * connection is closed, what was queued or being written on it dropped as `released`.
    */
   release(ep: Endpoint): void {
     const conns = this.#conns;
     const s = conns.streams.get(conns.tableOf(ep.proto).adopt(ep).toString());
     if (s === undefined || s.closed) return;
-    conns.close(s);
+    conns.close(s, "released");
   }
 
   /**

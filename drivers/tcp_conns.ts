@@ -118,7 +118,7 @@ export class TcpConns {
     }
     if (oldest !== null) {
       this.stats.evicted++;
-      this.close(oldest);
+      this.close(oldest, "evicted");
     }
   }
 
@@ -130,10 +130,15 @@ export class TcpConns {
     this.stats.connections = this.streams.size;
   }
 
-  /** Closes one connection; frames still queued on it are dropped with `reason`. */
+  /**
+   * Closes one connection; frames still queued on it, and those of a write in flight when it
+   * fails (tcp_write.ts), are dropped with `reason`: `conn-lost` for a connection that failed,
+   * else what closed it on purpose.
+   */
   close(s: Stream, reason: TcpSendDrop = "conn-lost"): void {
     if (s.closed) return;
     s.closed = true;
+    s.closedAs = reason;
     if (s.ws !== 0) this.stats.websocket.connections--;
     if (!s.authenticated) this.pendingFrom(s.ep.address, -1);
     if (this.streams.get(s.key) === s) this.streams.delete(s.key);

@@ -34,6 +34,21 @@ Deno.test("tcp conns: at the cap the idlest unauthenticated connection goes firs
   assert.deepEqual([junkNew.s.closed, c.stats.evicted, c.stats.connections], [false, 2, 2]);
 });
 
+Deno.test("tcp conns: frames queued on a connection evicted at the cap count as evicted, not conn-lost", () => {
+  const c = conns({ maxConnections: 2 });
+  const old = stream(c, "192.0.2.1", 1, false, 100);
+  stream(c, "192.0.2.2", 2, false, 200);
+  old.s.outFrames = 4;
+  old.s.outLen = 40;
+  c.stats.queuedBytes = 40;
+  c.makeRoom();
+  assert.equal(old.s.closed, true);
+  assert.deepEqual(
+    [c.stats.drops.evicted, c.stats.drops["conn-lost"], c.stats.sendDrops, c.stats.queuedBytes],
+    [4, 0, 4, 0],
+  );
+});
+
 Deno.test("tcp conns: the per-address count of unauthenticated connections comes and goes", () => {
   const c = conns();
   const a = stream(c, "192.0.2.7", 1, true, 0);

@@ -5,6 +5,7 @@
  */
 
 import type { InternedEndpoint } from "./shared/endpoint.ts";
+import type { TcpSendDrop } from "./shared/stats.ts";
 
 /** Bytes of the length prefix in front of every frame. */
 export const TCP_FRAME_HEADER = 2;
@@ -99,6 +100,11 @@ export class Stream {
   writing = false;
   dirty = false;
   closed = false;
+  /**
+   * Why it was closed (TcpConns.close): the reason a write in flight then counts its frames
+   * under when it fails.
+   */
+  closedAs: TcpSendDrop = "conn-lost";
 
   constructor(ep: InternedEndpoint, accepted: boolean, now: number) {
     this.ep = ep;

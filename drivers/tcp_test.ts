@@ -386,6 +386,49 @@ Deno.test("TcpTransport: a peer that never reads gets a bounded queue and counte
   }
 });
 
+Deno.test("TcpTransport.release: frames queued or being written on the connection left count as released, not conn-lost", async () => {
+  // A peer that never reads: a write stays in flight once the kernel's buffers are full.
+  const sinkhole = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const acceptLoop = (async () => {
+    try {
+      for await (const c of sinkhole) accepted.push(c);
+    } catch { /* closed */ }
+  })();
+  const t = await TcpTransport.open({ port: 0, hostname: "127.0.0.1", maxQueuedBytes: 256 * 1024 });
+  t.start(new CollectSink());
+  try {
+    const to = t.endpoint(`127.0.0.1:${sinkhole.addr.port}`);
+    const buf = new Uint8Array(1420);
+    let sent = 0;
+    // Until a write is still in flight a turn of the event loop after its flush.
+    for (let round = 0; t.stats.queuedBytes === 0; round++) {
+      assert.ok(round < 10_000, "the peer's buffers never filled");
+      for (let i = 0; i < 100; i++, sent++) t.send(buf, to);
+      t.flush();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    // More behind it, not flushed: queued on the connection.
+    for (let i = 0; i < 10; i++, sent++) t.send(buf, to);
+    const before = { ...t.stats.drops };
+    // The device left this endpoint for another place of the same peer.
+    t.release(to);
+    assert.equal(t.connections, 0);
+    await until(() => t.stats.queuedBytes === 0, "the write in flight to end");
+    const d = t.stats.drops;
+    assert.equal(d["conn-lost"], 0, `conn-lost ${d["conn-lost"]}: released on purpose`);
+    assert.ok(d.released >= 10, `released ${d.released}`);
+    assert.deepEqual({ ...d, released: 0 }, { ...before, released: 0 }, "no other reason moved");
+    // Every frame sent is accounted for: written, or dropped with its reason.
+    assert.equal(t.stats.datagramsOut + t.stats.sendDrops, sent);
+  } finally {
+    await t.close();
+    sinkhole.close();
+    await acceptLoop;
+    for (const c of accepted) c.close();
+  }
+});
+
 Deno.test("TcpTransport: a failed dial drops its queued frames, counted, and backs off", async () => {
   const clock = manualClock();
   const t = await TcpTransport.open({

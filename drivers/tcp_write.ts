@@ -135,7 +135,9 @@ export class TcpWriter {
       s.writing = false;
       s.inflight = 0;
       stats.queuedBytes -= buf.length;
-      conns.drop(conns.closed ? "closed" : "conn-lost", frames);
+      // Closed under the write (released, evicted, the transport closing): counted as what
+      // closed it; else the write itself failed.
+      conns.drop(s.closed ? s.closedAs : conns.closed ? "closed" : "conn-lost", frames);
       if (!s.closed) {
         if (!isHangup(err)) {
           stats.sendErrors++;

@@ -5,20 +5,34 @@
  * message whole up to a socket that asked for GRO (and cuts it for one that did not), so both
  * the grouping and the splitting run for real there. The rest needs root: the test makes a
  * network namespace and re-runs this file inside it with WEFT_UDP_OFFLOAD_NS set, where the
- * "inside:" tests lower the loopback MTU (so the kernel refuses GSO runs) and build a veth pair to
+ * "inside:" tests lower the loopback MTU (so the kernel refuses GSO runs), build a veth pair to
  * a second namespace of their own, with the far end in a child process
- * (tests/fixtures/udp_offload_peer.ts). Every namespace is deleted afterwards.
+ * (tests/fixtures/udp_offload_peer.ts), and fill a socket's send buffer for real (datagrams held
+ * by a slow tbf on a veth: sends meet EAGAIN). Every namespace is deleted afterwards.
  */
 import assert from "node:assert/strict";
 import type { DatagramSink, Endpoint } from "../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "./udp.ts";
-import { EINVAL, EIO } from "./libc.ts";
+import {
+  EAGAIN,
+  EINVAL,
+  EIO,
+  errno,
+  libc,
+  MSG_DONTWAIT,
+  SO_SNDBUFFORCE,
+  SOCKADDR_IN6_SIZE,
+  SOCKADDR_IN_SIZE,
+  SOL_SOCKET,
+} from "./libc.ts";
+import { NAME_SLOT, writeSockaddr } from "./udp_layout.ts";
+import type { InternedEndpoint } from "../shared/endpoint.ts";
 import { haveCommands, must, runInsideNamespace, sh } from "../../tests/fixtures/netns.ts";
 import { isIntact, PER_ROUND, sendRounds } from "../../tests/fixtures/udp_offload_peer.ts";
 
 const LINUX = Deno.build.os === "linux";
 const INSIDE = Deno.env.get("WEFT_UDP_OFFLOAD_NS") !== undefined;
-const CAN_RUN_NS = LINUX && Deno.uid() === 0 && !INSIDE && (await haveCommands("ip"));
+const CAN_RUN_NS = LINUX && Deno.uid() === 0 && !INSIDE && (await haveCommands("ip", "tc"));
 
 /** What the kernel offers (probed the way the transport does: by asking for it). */
 const offload = await (async () => {
@@ -45,6 +59,15 @@ class CollectSink implements DatagramSink {
     const deadline = Date.now() + ms;
     while (this.got.length < n) {
       if (Date.now() > deadline) throw new Error(`timed out with ${this.got.length}/${n}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Waits until datagram `seq` came (everything sent before it on one path came first). */
+  async until(seq: number, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.got.some((r) => seqOf(r.data) === seq)) {
+      if (Date.now() > deadline) throw new Error(`timed out without ${seq}: got ${this.seqs()}`);
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -520,7 +543,7 @@ Deno.test({
       "weft-gso",
     );
     assert.ok(success, text);
-    assert.match(text, /ok \| 4 passed \| 0 failed/, text);
+    assert.match(text, /ok \| 6 passed \| 0 failed/, text);
   },
 });
 
@@ -563,6 +586,142 @@ Deno.test({
       await closeAll(a, b);
       await must("ip", "link", "set", "lo", "mtu", "65536");
     }
+  },
+});
+
+/**
+ * Runs `fn` with a route that holds what is sent on it: 198.51.100.2 over a veth whose tbf lets
+ * 8 kbit/s through. Datagrams waiting there are still charged to the socket that sent them, so
+ * its send buffer fills and sends meet EAGAIN, as on a slow uplink. The veth goes afterwards.
+ */
+async function withHoldingRoute(fn: (dead: string) => Promise<void>): Promise<void> {
+  await must("ip", "link", "add", "f8hold0", "type", "veth", "peer", "name", "f8hold1");
+  try {
+    await must("ip", "addr", "add", "198.51.100.1/24", "dev", "f8hold0");
+    await must("ip", "link", "set", "f8hold0", "up");
+    await must("ip", "link", "set", "f8hold1", "up");
+    const lladdr = "02:00:00:00:00:02";
+    await must("ip", "neigh", "replace", "198.51.100.2", "lladdr", lladdr, "dev", "f8hold0");
+    await must(
+      "tc",
+      ...["qdisc", "add", "dev", "f8hold0", "root", "tbf", "rate", "8kbit", "burst", "2000"],
+      ...["limit", "10000000"],
+    );
+    await fn("198.51.100.2:9");
+  } finally {
+    await sh("ip", "link", "del", "f8hold0");
+  }
+}
+
+/** Sets the socket's send buffer (SO_SNDBUFFORCE): a larger one makes a full socket writable. */
+function setSendBuffer(t: LinuxUdpTransport, bytes: number): void {
+  const v = new Uint8Array(new Int32Array([bytes]).buffer);
+  assert.equal(libc().setsockopt(t.fd, SOL_SOCKET, SO_SNDBUFFORCE, v, 4), 0, "SO_SNDBUFFORCE");
+}
+
+/** Sends 1,000-byte datagrams to `dead` with sendto, around the queue, until the socket is full. */
+function fillSocket(t: LinuxUdpTransport, dead: Endpoint): void {
+  const name = new Uint8Array(NAME_SLOT);
+  writeSockaddr(new DataView(name.buffer), 0, dead as InternedEndpoint, t.family);
+  const nameLen = t.family === 6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE;
+  const filler = new Uint8Array(1000);
+  for (let i = 0; i < 100_000; i++) {
+    if (libc().sendto(t.fd, filler, filler.length, MSG_DONTWAIT, name, nameLen) < 0) {
+      assert.equal(errno(), EAGAIN);
+      return;
+    }
+  }
+  assert.fail("the send buffer never filled");
+}
+
+/** Sends a run as the relay server does: by sendRun, or datagram by datagram when it says false. */
+function sendRunOrEach(
+  t: LinuxUdpTransport,
+  run: Uint8Array,
+  length: number,
+  size: number,
+  to: Endpoint,
+): boolean {
+  if (t.sendRun(run, length, size, to)) return true;
+  const buf = new Uint8Array(run.buffer, run.byteOffset, length);
+  for (let off = 0; off < length; off += size) {
+    t.send(buf.subarray(off, Math.min(off + size, length)), to);
+  }
+  return false;
+}
+
+Deno.test({
+  name: "inside: a sendRun does not overtake a queue that waits for the socket to become writable",
+  ignore: !INSIDE,
+  async fn() {
+    await withHoldingRoute(async (deadText) => {
+      for (const gso of [true, false]) {
+        const a = await open(undefined, { gso, socketBuffer: 65536 });
+        const b = await open("127.0.0.1", { gro: false });
+        try {
+          const to = a.endpoint(`127.0.0.1:${b.port}`);
+          const dead = a.endpoint(deadText);
+          // Through the queue until a flush meets EAGAIN: the queue then waits for writability.
+          const filler = new Uint8Array(1000);
+          for (let i = 0; !a.wantsWrite; i++) {
+            assert.ok(i < 100_000, "the send buffer never filled");
+            a.send(filler, dead);
+            a.flush();
+          }
+          for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
+          // The socket can take more now, but the poller has not said so yet (no await since):
+          // the queue still waits, and what is queued must go first.
+          setSendBuffer(a, 8 << 20);
+          const taken = sendRunOrEach(a, laidOut(3, [1000, 1000, 1000, 1000]), 4000, 1000, to);
+          a.send(numbered(7, 1000), to);
+          a.flush();
+          await b.sink.wait(8);
+          assert.deepEqual(
+            b.sink.seqs(),
+            [...Array(8).keys()],
+            `gso ${gso}: the queue, then the run`,
+          );
+          assert.equal(taken, false, "while the queue waits, sendRun sends nothing");
+          assert.equal(a.stats.sendDrops, 0);
+        } finally {
+          await closeAll(a, b);
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "inside: a sendRun that meets a full socket waits in the queue, in order, and is not lost",
+  ignore: !INSIDE,
+  async fn() {
+    await withHoldingRoute(async (deadText) => {
+      for (const gso of [true, false]) {
+        const a = await open(undefined, { gso, socketBuffer: 65536 });
+        const b = await open("127.0.0.1", { gro: false });
+        try {
+          const to = a.endpoint(`127.0.0.1:${b.port}`);
+          // The socket full, the queue empty and not waiting: the run's own send meets EAGAIN.
+          fillSocket(a, a.endpoint(deadText));
+          assert.equal(a.wantsWrite, false);
+          const lengths = [1000, 1000, 1000, 1000, 400];
+          sendRunOrEach(a, laidOut(0, lengths), 4400, 1000, to);
+          a.send(numbered(5, 100), to);
+          a.flush();
+          setSendBuffer(a, 8 << 20);
+          await b.sink.until(5);
+          assert.deepEqual(
+            b.sink.seqs(),
+            [...Array(6).keys()],
+            `gso ${gso}: the run, then the rest`,
+          );
+          assertIntact(b.sink, new Map([...lengths, 100].map((l, i) => [i, l])));
+          assert.equal(a.stats.sendDrops, 0, `gso ${gso}: nothing dropped`);
+        } finally {
+          await closeAll(a, b);
+        }
+      }
+    });
   },
 });
 

@@ -317,10 +317,13 @@ export class UdpSender {
    * `size` bytes (the last may be shorter), all to `to`, after what is queued. With GSO they go
    * as one message the kernel cuts (a run the kernel refuses: one message each, counted as a
    * fallback); without, one message each in one sendmmsg. Sent before the return, so the buffer
-   * may be reused then; what the socket cannot take now is dropped (counted), as a full queue
-   * would drop it. The buffer must come from an ArrayBuffer (its address is taken once per
-   * buffer). False, with nothing sent, when the transport is closed, `to` cannot be reached from
-   * this socket, or the run is longer than a GSO send may be: send each datagram instead.
+   * may be reused then. What a full socket (EAGAIN) does not take is copied into the queue, where
+   * it waits for writability as queued datagrams do (what the queue cannot hold, or a datagram
+   * larger than a slot, is dropped and counted, as `send` would). The buffer must come from an
+   * ArrayBuffer (its address is taken once per buffer). False, with nothing sent, when the
+   * queue waits for the socket to become writable (the run would overtake it), the transport is
+   * closed, `to` cannot be reached from this socket, or the run is longer than a GSO send may be:
+   * send each datagram instead (they queue behind what waits).
    */
   sendRun(data: Uint8Array, length: number, size: number, to: Endpoint): boolean {
     this.#reserved = -1;
@@ -329,9 +332,11 @@ export class UdpSender {
       this.#closed || segs < 1 || segs > GSO_MAX_SEGMENTS || length > GSO_MAX_BYTES ||
       (this.#family === 4 && to.family === 6)
     ) return false;
-    const ep = to instanceof InternedEndpoint ? to : this.#table.adopt(to);
-    // What was queued before goes first: the run is sent now, not at the next flush.
+    // What was queued before goes first: the run is sent now, not at the next flush. A queue
+    // that still waits for writability would be overtaken: the caller queues the run instead.
     this.flush();
+    if (this.wantsWrite) return false;
+    const ep = to instanceof InternedEndpoint ? to : this.#table.adopt(to);
     const buffer = data.buffer;
     if (buffer !== this.#extBuffer) {
       this.#extBuffer = buffer;
@@ -340,16 +345,55 @@ export class UdpSender {
     const base = this.#extBase + data.byteOffset;
     writeSockaddr(this.#extNameView, 0, ep, this.#family);
     const gso = this.#gso && segs > 1 && !(ep === this.#refusedEp && size >= this.#refusedSize);
+    let sent = -1;
     if (gso) {
       this.#extMessage(0, base, length, size);
-      if (this.#sendExt(1, segs, length, ep)) return true;
+      sent = this.#sendExt(1, segs, length, ep);
     }
-    for (let s = 0; s < segs; s++) {
-      const off = s * size;
-      this.#extMessage(s, base + off, length - off < size ? length - off : size, 0);
+    if (sent < 0) {
+      // Without GSO, or a run the kernel refused to segment (nothing of it sent): one by one.
+      for (let s = 0; s < segs; s++) {
+        const off = s * size;
+        this.#extMessage(s, base + off, length - off < size ? length - off : size, 0);
+      }
+      sent = this.#sendExt(segs, segs, length, ep);
     }
-    this.#sendExt(segs, segs, length, ep);
+    if (sent < segs) this.#queueRest(data, length, size, sent, ep);
     return true;
+  }
+
+  /**
+   * The socket was full (EAGAIN) when {@link sendRun} had sent the run's first `from` datagrams:
+   * the rest is copied into the queue (empty: sendRun flushed it) and waits for writability,
+   * as a flush that meets EAGAIN keeps its rest, so nothing sent later overtakes it. What the
+   * queue cannot hold (or a datagram larger than a slot) is dropped and counted, as `send` would
+   * drop it; when nothing polls the socket (not started, or closing), all of it is.
+   */
+  #queueRest(
+    data: Uint8Array,
+    length: number,
+    size: number,
+    from: number,
+    ep: InternedEndpoint,
+  ): void {
+    const segs = Math.ceil(length / size);
+    if (!this.#polled()) {
+      this.#stats.sendDrops += segs - from;
+      return;
+    }
+    const run = new Uint8Array(data.buffer, data.byteOffset, length);
+    for (let s = from; s < segs; s++) {
+      const off = s * size;
+      const len = length - off < size ? length - off : size;
+      if (len > TX_SLOT || this.#txSlots >= this.#batch) {
+        this.#stats.sendDrops++;
+        continue;
+      }
+      this.#txData.set(run.subarray(off, off + len), this.#txSlots * TX_SLOT);
+      this.#enqueue(len, ep, 0);
+    }
+    this.wantsWrite = true;
+    this.#wake();
   }
 
   /** Scratch message m of {@link sendRun}: `len` bytes at address `at`, a run of `size` (0: none). */
@@ -365,56 +409,53 @@ export class UdpSender {
 
   /**
    * Sends {@link sendRun}'s first `count` scratch messages (`segs` datagrams, `bytes` in all) to
-   * `ep`. False only for a GSO message whose segmentation the kernel refused (nothing sent).
+   * `ep`: one GSO message (`count` 1), or one message a datagram. Returns how many of the run's
+   * datagrams were handled (sent, or refused one by one and counted as errors) before the
+   * socket was full (EAGAIN): `segs` when none is left; -1 for a GSO message whose segmentation
+   * the kernel refused (nothing sent).
    */
-  #sendExt(count: number, segs: number, bytes: number, ep: InternedEndpoint): boolean {
+  #sendExt(count: number, segs: number, bytes: number, ep: InternedEndpoint): number {
     const stats = this.#stats;
     const gso = count === 1 && segs > 1;
     const c = libc();
     let start = 0;
-    let sent = 0;
     while (start < count) {
       const msgs = start === 0 ? this.#extMsgs : this.#extMsgs.subarray(start * MMSGHDR_SIZE);
       const fault = gso && this.#gsoFaults !== null && this.#gsoFaults.length > 0;
       const n = fault ? -1 : c.sendmmsg(this.#fd, msgs, count - start, MSG_DONTWAIT);
       if (n > 0) {
+        if (gso) {
+          stats.gsoMessages++;
+          stats.gsoSegments += segs;
+          stats.datagramsOut += segs;
+          stats.bytesOut += bytes;
+          return segs;
+        }
+        for (let m = start; m < start + n; m++) {
+          stats.datagramsOut++;
+          stats.bytesOut += this.#extIovView.getUint32(m * IOVEC_SIZE + 8, true);
+        }
         start += n;
-        sent += n;
         continue;
       }
       const e = fault ? this.#gsoFaults!.shift()! : errno();
       if (e === EINTR) continue;
       if (gso && (e === EIO || e === EINVAL || e === EMSGSIZE)) {
         this.#gsoRefused(e, ep, this.#extCtlView.getUint16(CMSGHDR_SIZE, true));
-        return false;
+        return -1;
       }
-      if (e !== EAGAIN && !gso) {
-        // This datagram was refused (unreachable, bad address): skip just it.
-        stats.sendErrors++;
-        start++;
-        continue;
+      // The socket is full: the rest is left to the caller (sendRun queues it).
+      if (e === EAGAIN) return gso ? 0 : start;
+      if (gso) {
+        // Refused whole (unreachable, bad address): every datagram of it.
+        stats.sendErrors += segs;
+        return segs;
       }
-      // The socket is full: the rest is dropped, as a full queue would drop it.
-      const left = gso ? segs : count - start;
-      if (e === EAGAIN) stats.sendDrops += left;
-      else stats.sendErrors += left;
-      break;
+      // This datagram was refused (unreachable, bad address): skip just it.
+      stats.sendErrors++;
+      start++;
     }
-    if (gso) {
-      if (sent === 0) return true;
-      stats.gsoMessages++;
-      stats.gsoSegments += segs;
-      stats.datagramsOut += segs;
-      stats.bytesOut += bytes;
-      return true;
-    }
-    for (let m = 0; m < count; m++) {
-      // Only the ones sent: the first `sent` fully, skipped ones are counted above.
-      if (m >= sent) break;
-      stats.datagramsOut++;
-      stats.bytesOut += this.#extIovView.getUint32(m * IOVEC_SIZE + 8, true);
-    }
-    return true;
+    return segs;
   }
 
   /** True when a queue slot is free, after flushing a full queue if need be. */

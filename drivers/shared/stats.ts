@@ -51,6 +51,8 @@ export function newTcpStats(): TcpStats {
       "dial-failed": 0,
       "dial-backoff": 0,
       "conn-lost": 0,
+      "released": 0,
+      "evicted": 0,
       "bad-size": 0,
       "closed": 0,
     },

@@ -21,6 +21,7 @@ import type { PublishMode, PublishResult } from "../services/pubsub.ts";
 import type { ServiceEvent } from "../services/subscription.ts";
 import type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
 import { bodyTooLargeText, MAX_BODY_BYTES, MAX_CALL_BODY_BYTES } from "./middleware/body_limit.ts";
+import { VIEW_AGE_HEADER } from "./routes/view_age.ts";
 
 /** The UTF-8 length of a string, without encoding it. */
 function utf8Length(s: string): number {
@@ -76,6 +77,29 @@ export interface ReceivedDatagram {
   port: number;
   /** Payload. */
   data: Uint8Array;
+}
+
+/** The node list `GET /v1/nodes` answers (`weft node list`). */
+export interface NodeList {
+  /** The view's version. */
+  version: number;
+  /** The overlay network (CIDR). */
+  network: string;
+  /** The members. */
+  nodes: Member[];
+  /**
+   * How far behind the view in force the list may be, ms: the answer's `Weft-View-Age-Ms` (0
+   * when the agent does not say). A leader serves a list of more than 1,000 members up to a
+   * second behind while its view changes (docs/http-api.md); any other answer is the view in
+   * force (0).
+   */
+  viewAgeMs: number;
+}
+
+/** `Weft-View-Age-Ms` as a number of ms: 0 when absent or not a count. */
+function viewAgeOf(header: string | null): number {
+  if (header === null || !/^\d{1,15}$/.test(header.trim())) return 0;
+  return Number(header.trim());
 }
 
 /** Options of a {@linkcode ControlClient}. */
@@ -197,9 +221,14 @@ export class ControlClient {
     return await res.json() as T;
   }
 
-  /** The mesh's members as this node knows them. */
-  nodes(): Promise<{ version: number; network: string; nodes: Member[] }> {
-    return this.#json("/v1/nodes");
+  /**
+   * The mesh's members as this node knows them, and how far behind the view in force the list
+   * may be ({@linkcode NodeList.viewAgeMs}).
+   */
+  async nodes(): Promise<NodeList> {
+    const res = await this.#call("/v1/nodes");
+    const list = await res.json() as Omit<NodeList, "viewAgeMs">;
+    return { ...list, viewAgeMs: viewAgeOf(res.headers.get(VIEW_AGE_HEADER)) };
   }
 
   /** Removes a node by name or overlay address (leader). */

@@ -60,7 +60,13 @@ Deno.test("client: each call's method, path and JSON body; the token as a bearer
     app.post("/v1/send", (c) => c.json({ sent: true }));
   }, async (address, seen) => {
     const c = new ControlClient(address, "tok");
-    assert.deepEqual(await c.nodes(), { version: 3, network: "10.0.0.0/24", nodes: [] });
+    // No Weft-View-Age-Ms: the view in force.
+    assert.deepEqual(await c.nodes(), {
+      version: 3,
+      network: "10.0.0.0/24",
+      nodes: [],
+      viewAgeMs: 0,
+    });
     assert.deepEqual(await c.removeNode("a b/c"), { name: "a b/c" });
     assert.deepEqual(await c.createToken({ ttl: "1h", uses: 2, labels: { r: "w" } }), {
       id: "t1",
@@ -105,6 +111,24 @@ Deno.test("client: each call's method, path and JSON body; the token as a bearer
         fromPort: 1234,
       },
     ]);
+  });
+});
+
+Deno.test("client: nodes() gives the list's Weft-View-Age-Ms as viewAgeMs, 0 when it is not a count", async () => {
+  let age: string | null = null;
+  await withApp((app) => {
+    app.get("/v1/nodes", (c) => {
+      if (age !== null) c.header("Weft-View-Age-Ms", age);
+      return c.json({ version: 7, network: "10.0.0.0/24", nodes: [] });
+    });
+  }, async (address) => {
+    const c = new ControlClient(address, "t");
+    const got: number[] = [];
+    for (const a of ["420", "0", "1000", "-5", "1e3", "soon", null]) {
+      age = a;
+      got.push((await c.nodes()).viewAgeMs);
+    }
+    assert.deepEqual(got, [420, 0, 1000, 0, 0, 0, 0]);
   });
 });
 

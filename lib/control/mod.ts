@@ -34,7 +34,7 @@
  * @module
  */
 
-export { AgentAnswerError, ControlClient, type ReceivedDatagram } from "./client.ts";
+export { AgentAnswerError, ControlClient, type NodeList, type ReceivedDatagram } from "./client.ts";
 export { type ServiceLeaderView, type ServiceView } from "./routes/services.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.

@@ -150,7 +150,10 @@ export interface Transport {
    * Optional: sends a run of datagrams laid end to end in one buffer, to `to`, at once and
    * without a copy (one UDP GSO send where the socket takes it): the `length` bytes of `data`'s
    * buffer from `data`'s first byte, cut every `size` bytes (the last may be shorter). False when
-   * it sent nothing (closed, unreachable from here, too long for one send): send each instead.
+   * it sent nothing (closed, unreachable from here, too long for one send, or datagrams queued
+   * before still wait for the socket to become writable, which the run must not overtake): send
+   * each instead, with `send`. A run the socket cannot take at once is not lost: what it did not
+   * send waits with the queued datagrams.
    */
   sendRun?(data: Uint8Array, length: number, size: number, to: Endpoint): boolean;
   /** Sends whatever `send` queued. */

@@ -59,8 +59,18 @@ export type TcpSendDrop =
   | "dial-failed"
   /** The endpoint failed a dial moments ago and is not redialled yet. */
   | "dial-backoff"
-  /** The connection closed (peer, error, idle, eviction) with the frame still queued. */
+  /**
+   * The connection failed with the frame still queued or being written: closed by the peer, an
+   * error, or its idle timeout (nothing came or went), or never vouched for by the device.
+   */
   | "conn-lost"
+  /**
+   * The transport closed the connection on purpose with the frame still queued or being
+   * written: the device left it for another place of the same peer (`Transport.release`).
+   */
+  | "released"
+  /** As `released`, for a connection closed to make room at the connection cap. */
+  | "evicted"
   /** Empty, or longer than the largest frame. */
   | "bad-size"
   /** The transport is closed. */

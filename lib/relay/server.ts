@@ -489,7 +489,8 @@ export class RelayServer {
       return;
     }
     if (this.#sendRun!(first, this.#runBytes, this.#runSize, to)) return;
-    // Not taken as a run (the underlay closed or cannot reach `to`): one by one, as before.
+    // Not taken as a run (the underlay closed, cannot reach `to`, or its queue waits for the
+    // socket): one by one, queued behind what waits.
     const buf = new Uint8Array(first.buffer, first.byteOffset, this.#runBytes);
     for (let off = 0; off < this.#runBytes; off += this.#runSize) {
       this.#send(buf.subarray(off, Math.min(off + this.#runSize, this.#runBytes)), to);

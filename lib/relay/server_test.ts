@@ -559,14 +559,18 @@ Deno.test("relay server: a forged tag is dropped and counted; a forged payload i
   assert.equal(sent.length, 1);
 });
 
-/** A setup whose server sends runs: what `sendRun` and `send` got, in order. */
-function runSetup() {
+/**
+ * A setup whose server sends runs: what `sendRun` and `send` got, in order. `takes` says whether
+ * the underlay takes a run (false: as a UDP socket whose queue waits for writability).
+ */
+function runSetup(takes = () => true) {
   const order: { kind: "run" | "one"; packets: Uint8Array[]; to: Endpoint; size: number }[] = [];
   const t = setup();
   const server = new RelayServer({
     now: () => t.clock.t,
     send: (data, to) => order.push({ kind: "one", packets: [data.slice()], to, size: data.length }),
     sendRun: (data, length, size, to) => {
+      if (!takes()) return false;
       const all = new Uint8Array(data.buffer, data.byteOffset, length);
       const packets = [];
       for (let off = 0; off < length; off += size) {
@@ -623,6 +627,23 @@ Deno.test("relay server: one member's batch goes out as one run; a bad packet in
   assert.equal(s.forwarded.packets, 10);
   server.flush();
   assert.equal(order.length, 2, "nothing held after a flush");
+});
+
+Deno.test("relay server: a run the underlay does not take goes packet by packet, in order", () => {
+  let takes = false;
+  const { server, order } = runSetup(() => takes);
+  const g = open(server, A, B);
+  const msgs = Array.from({ length: 5 }, (_, i) => inner(1000, i));
+  for (const v of batch(msgs.map((m) => packet(g[A].send, m)))) server.forward(v, EA);
+  server.flush();
+  assert.deepEqual(order.map((o) => o.kind), ["one", "one", "one", "one", "one"]);
+  assert.deepEqual(order.map((o) => o.packets[0].subarray(16)), msgs);
+  for (const o of order) assert.equal(o.to, EB);
+  // Taken again: the next batch goes as one run.
+  takes = true;
+  for (const v of batch(msgs.map((m) => packet(g[A].send, m)))) server.forward(v, EA);
+  server.flush();
+  assert.deepEqual(order.slice(5).map((o) => [o.kind, o.packets.length]), [["run", 5]]);
 });
 
 Deno.test("relay server: packets of one receive to different members, or not lined up, go one by one", () => {
