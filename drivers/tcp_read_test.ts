@@ -7,6 +7,7 @@ import { wsLoopHost } from "./tcp_ws.ts";
 import { isHangup } from "./tcp_stream.ts";
 import { CollectSink } from "./testing/collect_sink.ts";
 import { frames, ScriptConn } from "./testing/script_conn.ts";
+import { assertSameViews, SameViewSink, viewPayloads } from "./testing/view_sink.ts";
 
 /** Reads `chunks` on a dialled (or accepted) connection to the end; the sink and counters. */
 async function read(chunks: (Uint8Array | Error)[], accepted = false) {
@@ -87,20 +88,6 @@ Deno.test("tcp read: an accepted connection that starts with GET is served as a 
   );
 });
 
-/** A sink that keeps the very objects it is handed (and a copy of each, taken during the call). */
-class SameViewSink {
-  readonly views: Uint8Array[] = [];
-  readonly copies: number[][] = [];
-  flushes = 0;
-  datagram(data: Uint8Array): void {
-    this.views.push(data);
-    this.copies.push([...data]);
-  }
-  flush(): void {
-    this.flushes++;
-  }
-}
-
 Deno.test("tcp read: frames of one length reach the sink in one view object, wherever they lay in a read", async () => {
   const conns = new TcpConns(
     tcpSettings({ port: 0, maxFrame: 5000, onError: (e) => assert.fail(String(e)) }),
@@ -117,10 +104,9 @@ Deno.test("tcp read: frames of one length reach the sink in one view object, whe
   const sink = new SameViewSink();
   conns.sink = sink;
   const s = new Stream(conns.table.fromText("192.0.2.1", 51820), false, 0);
-  const p = (n: number, fill: number) => new Uint8Array(n).fill(fill);
   // A bulk stream's frames sit at shifting offsets: a short frame moves the ones after it, and
   // a read may end inside a frame. A jumbo frame (past the slot) is handed on where it lies.
-  const bytes = frames(p(1452, 1), p(96, 2), p(1452, 3), p(1452, 4), p(96, 5), p(4000, 6));
+  const bytes = frames(...viewPayloads());
   const conn = new ScriptConn([
     bytes.subarray(0, 1600),
     bytes.subarray(1600, 3100),
@@ -130,18 +116,5 @@ Deno.test("tcp read: frames of one length reach the sink in one view object, whe
   conns.add(s);
   new TcpReader(conns, host).start(s);
   await conns.settle();
-  assert.deepEqual(sink.copies.map((c) => [c.length, c[0], c[c.length - 1]]), [
-    [1452, 1, 1],
-    [96, 2, 2],
-    [1452, 3, 3],
-    [1452, 4, 4],
-    [96, 5, 5],
-    [4000, 6, 6],
-  ]);
-  const [a, b, c, d, e] = sink.views;
-  // On a view of each frame where it lies, every one is a new object: the device then makes
-  // and keeps fresh views of each message (lib/device/views.ts), per packet.
-  assert.ok(a === c && c === d, "full-size frames share one view");
-  assert.ok(b === e, "short frames share one view");
-  assert.equal(sink.flushes, 3);
+  assertSameViews(sink, 3, "frames");
 });

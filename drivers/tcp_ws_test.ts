@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { TcpTransport } from "./tcp.ts";
 import { wsLoopHost, wsReadLoop } from "./tcp_ws.ts";
-import { ScriptConn } from "./testing/script_conn.ts";
+import { ScriptConn, wsFrames } from "./testing/script_conn.ts";
+import { assertSameViews, SameViewSink, viewPayloads } from "./testing/view_sink.ts";
 import { Stream } from "./tcp_stream.ts";
 import { EndpointTable } from "./shared/endpoint.ts";
 import { newTcpStats, newWsStats } from "./shared/stats.ts";
@@ -443,22 +444,8 @@ Deno.test("wsLoopHost: a close frame is written at once, masked on a dialled Web
 
 Deno.test("wsReadLoop: messages of one length reach the sink in one view object, wherever they lay in a read", async () => {
   const host = testLoopHost();
-  const sizes = [1452, 96, 1452, 1452, 96, 4000];
-  const stream = new Uint8Array(sizes.reduce((n, len) => n + wsHeaderSize(len, false) + len, 0));
-  let at = 0;
-  for (const [i, len] of sizes.entries()) {
-    at += writeWsFrame(stream, at, WS_OP.binary, new Uint8Array(len).fill(i + 1), null);
-  }
-  const views: Uint8Array[] = [];
-  const copies: number[][] = [];
-  let flushes = 0;
-  const sink = {
-    datagram: (data: Uint8Array) => {
-      views.push(data);
-      copies.push([...data]);
-    },
-    flush: () => flushes++,
-  };
+  const stream = wsFrames(...viewPayloads());
+  const sink = new SameViewSink();
   // A dialled WebSocket reads the server's unmasked frames; the first bytes came with the answer.
   const dialled = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:1"), false, 0);
   const conn = new ScriptConn([
@@ -467,29 +454,12 @@ Deno.test("wsReadLoop: messages of one length reach the sink in one view object,
     stream.subarray(3200),
   ]);
   await wsReadLoop(dialled, conn.asConn(), sink, stream.subarray(0, 100), host, 16384);
-  assert.deepEqual(copies.map((c) => [c.length, c[0], c[c.length - 1]]), [
-    [1452, 1, 1],
-    [96, 2, 2],
-    [1452, 3, 3],
-    [1452, 4, 4],
-    [96, 5, 5],
-    [4000, 6, 6],
-  ]);
-  const [a, b, c, d, e] = views;
-  // On a view of each message where it lies, every one is a new object: the device then makes
-  // and keeps fresh views of each (lib/device/views.ts), per packet.
-  assert.ok(a === c && c === d, "full-size messages share one view");
-  assert.ok(b === e, "short messages share one view");
-  assert.equal(flushes, 3);
+  assertSameViews(sink, 3, "messages");
 });
 
 Deno.test("wsReadLoop: a peer's WebSocket that fills the read area is read in bulk after", async () => {
   const host = testLoopHost();
-  const one = wsHeaderSize(1452, false) + 1452;
-  const stream = new Uint8Array(80 * one);
-  for (let i = 0; i < 80; i++) {
-    writeWsFrame(stream, i * one, WS_OP.binary, new Uint8Array(1452).fill(i), null);
-  }
+  const stream = wsFrames(...Array.from({ length: 80 }, (_, i) => new Uint8Array(1452).fill(i)));
   let got = 0;
   const sink = { datagram: () => got++, flush: () => {} };
   const dialled = new Stream(new EndpointTable(16, "ws").parse("ws://127.0.0.1:1"), false, 0);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { writeWsFrame, WS_OP, wsHeaderSize } from "../ws_frame.ts";
+
 /** A scripted connection; see the module docs. */
 export class ScriptConn {
   /** What was written, one entry per write call. */
@@ -62,5 +64,15 @@ export function frames(...payloads: Uint8Array[]): Uint8Array {
     out.set(p, at + 2);
     at += 2 + p.length;
   }
+  return out;
+}
+
+/** `payload`s as unmasked binary WebSocket messages (as a server sends them), back to back. */
+export function wsFrames(...payloads: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(
+    payloads.reduce((n, p) => n + wsHeaderSize(p.length, false) + p.length, 0),
+  );
+  let at = 0;
+  for (const p of payloads) at += writeWsFrame(out, at, WS_OP.binary, p, null);
   return out;
 }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { LEADER, LEADER_IP, masqueradeMesh, type NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
 import { nodeList, startMeshNode, waitUp } from "../fixtures/mesh_lab.ts";
 import type { Member } from "../../lib/members/member.ts";
 
@@ -24,10 +24,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1", "a2"] } },
-    }, { ifPrefix: "tj", cidr: CIDR });
+    const m = await masqueradeMesh({ a: ["a1", "a2"] }, { ifPrefix: "tj", cidr: CIDR });
     try {
       await m.lab.blockUdp("a", true);
       const later = await m.token(1);

@@ -8,7 +8,14 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, haveCommands } from "../fixtures/netns.ts";
-import { directVia, LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import {
+  directVia,
+  LEADER,
+  LEADER_IP,
+  masqueradeMesh,
+  type NatMesh,
+  WG_PORT,
+} from "../fixtures/nat_mesh.ts";
 import { metricsOf, metricValue, peerView } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "conntrack"));
@@ -31,13 +38,10 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async () => {
-      const m = await NatMesh.create({
-        internet: [LEADER],
-        sites: {
-          a: { nat: "masquerade", hosts: ["a1"] },
-          b: { nat: "masquerade", hosts: ["b1"] },
-        },
-      }, { ifPrefix: signal === "SIGTERM" ? "r4" : "r5", extra: EXTRA });
+      const m = await masqueradeMesh({ a: ["a1"], b: ["b1"] }, {
+        ifPrefix: signal === "SIGTERM" ? "r4" : "r5",
+        extra: EXTRA,
+      });
       try {
         const ra = m.lab.router("a");
         const rb = m.lab.router("b");

@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { directVia, LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import {
+  directVia,
+  LEADER,
+  LEADER_IP,
+  masqueradeMesh,
+  NatMesh,
+  WG_PORT,
+} from "../fixtures/nat_mesh.ts";
 import { metricsOf, metricValue, pathCell, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 import { PathCrypto, PING_SIZE, PONG_SIZE } from "../../lib/nat/probe.ts";
 import { nobleDh } from "../../lib/crypto/noble.ts";
@@ -38,10 +45,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] }, b: { nat: "masquerade", hosts: ["b1"] } },
-    }, { ifPrefix: "n1", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1"], b: ["b1"] }, { ifPrefix: "n1", extra: EXTRA });
     try {
       const ra = m.lab.router("a");
       const rb = m.lab.router("b");
@@ -76,10 +80,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1", "a2"] } },
-    }, { ifPrefix: "n2", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1", "a2"] }, { ifPrefix: "n2", extra: EXTRA });
     try {
       const a1 = m.lab.host("a1").ip;
       const a2 = m.lab.host("a2").ip;
@@ -127,10 +128,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1", "a2"] } },
-    }, { ifPrefix: "n3", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1", "a2"] }, { ifPrefix: "n3", extra: EXTRA });
     try {
       const a1 = m.lab.host("a1").ip;
       const a2 = m.lab.host("a2").ip;
@@ -179,10 +177,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] }, b: { nat: "masquerade", hosts: ["b1"] } },
-    }, { ifPrefix: "n4", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1"], b: ["b1"] }, { ifPrefix: "n4", extra: EXTRA });
     try {
       const ra = m.lab.router("a");
       const rb = m.lab.router("b");
@@ -235,10 +230,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER, "pub"],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
-    }, { ifPrefix: "n5", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1"] }, { ifPrefix: "n5", extra: EXTRA }, ["pub"]);
     try {
       const ra = m.lab.router("a");
       const pub = m.lab.host("pub").ip;
@@ -387,10 +379,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER, "pub", "evil"],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
-    }, { ifPrefix: "n7", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1"] }, { ifPrefix: "n7", extra: EXTRA }, [
+      "pub",
+      "evil",
+    ]);
     try {
       const pub = m.lab.host("pub").ip;
       const evil = m.lab.host("evil").ip;
@@ -549,10 +541,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1", "a2", "mal"] } },
-    }, { ifPrefix: "n8", extra: EXTRA });
+    const m = await masqueradeMesh({ a: ["a1", "a2", "mal"] }, { ifPrefix: "n8", extra: EXTRA });
     try {
       const a1 = m.lab.host("a1").ip;
       const a2 = m.lab.host("a2").ip;

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
+import { LEADER, masqueradeMesh, type NatMesh } from "../fixtures/nat_mesh.ts";
 import { httpOnly } from "../fixtures/http_only.ts";
 import { type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 
@@ -42,16 +42,20 @@ async function waitBoth(m: NatMesh, transport: string): Promise<void> {
   }
 }
 
+/** Prints a1's and the leader's log lines of path changes and joins. */
+function printMoves(m: NatMesh): void {
+  const moves = (h: string) =>
+    m.log(h).split("\n").filter((l) => /path changed|joined over/.test(l)).join("\n");
+  console.log(`a1:\n${moves("a1")}\nleader:\n${moves(LEADER)}`);
+}
+
 Deno.test({
   name: "a member whose UDP and framed TCP stop getting out together moves to its WebSocket",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
-    }, { ifPrefix: "wt", cidr: "10.95.9.0/24" });
+    const m = await masqueradeMesh({ a: ["a1"] }, { ifPrefix: "wt", cidr: "10.95.9.0/24" });
     try {
       await m.join(["a1"]);
       await waitBoth(m, "udp");
@@ -64,9 +68,7 @@ Deno.test({
       assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over its WebSocket");
       assert.ok(await m.pings(LEADER, "a1", 5) >= 3, "the leader pings a1 over the WebSocket");
     } finally {
-      const moves = (h: string) =>
-        m.log(h).split("\n").filter((l) => /path changed|joined over/.test(l)).join("\n");
-      console.log(`a1:\n${moves("a1")}\nleader:\n${moves(LEADER)}`);
+      printMoves(m);
       await m.close();
     }
   },
@@ -83,10 +85,7 @@ Deno.test({
     // its connections (as a firewall restarted) and turns HTTP-only again:
     // the TCP connection and the WebSocket left before both stall, with no FIN or RST. a1 must
     // get to the leader on a WebSocket of its own again, and the leader follow it there.
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: { a: { nat: "masquerade", hosts: ["a1"] } },
-    }, { ifPrefix: "wu", cidr: "10.95.10.0/24" });
+    const m = await masqueradeMesh({ a: ["a1"] }, { ifPrefix: "wu", cidr: "10.95.10.0/24" });
     try {
       await m.lab.blockUdp("a", true);
       await httpOnly(m, "a", true);
@@ -102,9 +101,7 @@ Deno.test({
       assert.ok(await m.pings("a1", LEADER, 5) >= 3, "a1 pings the leader over a WebSocket");
       assert.ok(await m.pings(LEADER, "a1", 5) >= 3, "the leader pings a1 over the WebSocket");
     } finally {
-      const moves = (h: string) =>
-        m.log(h).split("\n").filter((l) => /path changed|joined over/.test(l)).join("\n");
-      console.log(`a1:\n${moves("a1")}\nleader:\n${moves(LEADER)}`);
+      printMoves(m);
       await m.close();
     }
   },
