@@ -15,8 +15,9 @@
  *
  * A socket that closes is opened again at the next send, no sooner than `redialDelayMs` after the
  * last try; what is sent while it opens waits (at most `maxDialQueue` messages), and what would
- * push the socket's buffered bytes past `maxBufferedBytes` is dropped and counted: `send` never
- * waits and memory stays bounded. WireGuard's own retries cover what is lost.
+ * push the socket's buffered bytes past `maxBufferedBytes` is dropped and counted, as is what
+ * still waits when the transport is closed: `send` never waits and memory stays bounded.
+ * WireGuard's own retries cover what is lost.
  * @module
  */
 
@@ -37,10 +38,12 @@ export const WEBSOCKET_DROPS = [
   "buffer-full",
   /** Larger than {@link WEBSOCKET_MAX_MESSAGE}, or empty. */
   "bad-size",
-  /** Sent in the pause after a socket that failed, or after close. */
+  /** Waiting for a socket that failed to open, or sent in the pause after a socket that failed. */
   "not-connected",
   /** A text message, or an empty one, from the far end. */
   "bad-message",
+  /** The transport is closed: waiting for the socket when it closed, or sent after. */
+  "closed",
 ] as const;
 
 /** One of {@link WEBSOCKET_DROPS}. */
@@ -204,7 +207,7 @@ export class WebSocketTransport implements Transport {
   /** Sends `data` as one binary message (waiting for the socket while it opens). */
   send(data: Uint8Array, _to: Endpoint): void {
     if (data.length === 0 || data.length > WEBSOCKET_MAX_MESSAGE) return this.#drop("bad-size");
-    if (this.#closed) return this.#drop("not-connected");
+    if (this.#closed) return this.#drop("closed");
     let ws = this.#ws;
     if (ws === null || ws.readyState > 1) {
       if (performance.now() - this.#triedAt < this.#redialDelayMs) {
@@ -228,10 +231,12 @@ export class WebSocketTransport implements Transport {
     return this.remote;
   }
 
-  /** Closes the socket; idempotent. */
+  /** Closes the socket (what waits for it to open is dropped, counted as `closed`); idempotent. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    // What waited for the socket to open goes with it, counted as every transport counts it.
+    this.stats.drops.closed += this.#queue.length;
     this.#queue = [];
     const ws = this.#ws;
     this.#ws = null;

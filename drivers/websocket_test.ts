@@ -182,7 +182,30 @@ Deno.test("websocket transport: what waits for the socket is bounded; after clos
     await t.close();
     await t.close();
     t.send(Uint8Array.of(9), t.remote);
-    assert.equal(t.stats.drops["not-connected"], 1);
+    assert.equal(t.stats.drops.closed, 1);
+    assert.equal(t.stats.drops["not-connected"], 0);
+  } finally {
+    await t.close();
+    await srv.close();
+  }
+});
+
+Deno.test("websocket transport: what waits for the socket when the transport closes is counted as closed", async () => {
+  const srv = server();
+  const t = await WebSocketTransport.open({ url: srv.url, redialDelayMs: 0 });
+  try {
+    t.start(sink());
+    const closed = new Promise<void>((r) => srv.sockets[0].onclose = () => r());
+    srv.sockets[0].close();
+    await closed;
+    while (t.connected) await new Promise((r) => setTimeout(r, 10));
+    // Sent while the new socket opens: they wait for it, then the transport closes.
+    for (let i = 0; i < 3; i++) t.send(Uint8Array.of(i), t.remote);
+    await t.close();
+    const { drops } = t.stats;
+    assert.equal(drops.closed, 3, `drops ${JSON.stringify(drops)}`);
+    assert.equal(Object.values(drops).reduce((n, d) => n + d, 0), 3, "counted once");
+    assert.equal(t.stats.sent, 0);
   } finally {
     await t.close();
     await srv.close();

@@ -26,6 +26,7 @@ import {
   SOL_SOCKET,
 } from "./libc.ts";
 import { NAME_SLOT, writeSockaddr } from "./udp_layout.ts";
+import { TX_SLOT } from "./udp_send.ts";
 import type { InternedEndpoint } from "../shared/endpoint.ts";
 import { haveCommands, must, runInsideNamespace, sh } from "../../tests/fixtures/netns.ts";
 import { isIntact, PER_ROUND, sendRounds } from "../../tests/fixtures/udp_offload_peer.ts";
@@ -543,7 +544,7 @@ Deno.test({
       "weft-gso",
     );
     assert.ok(success, text);
-    assert.match(text, /ok \| 6 passed \| 0 failed/, text);
+    assert.match(text, /ok \| 7 passed \| 0 failed/, text);
   },
 });
 
@@ -683,6 +684,53 @@ Deno.test({
           );
           assert.equal(taken, false, "while the queue waits, sendRun sends nothing");
           assert.equal(a.stats.sendDrops, 0);
+        } finally {
+          await closeAll(a, b);
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "inside: a datagram too large for a queue slot does not overtake a queue that waits for " +
+    "the socket to become writable: dropped and counted",
+  ignore: !INSIDE,
+  async fn() {
+    await withHoldingRoute(async (deadText) => {
+      for (const gso of [true, false]) {
+        const a = await open(undefined, { gso, socketBuffer: 65536 });
+        const b = await open("127.0.0.1", { gro: false });
+        try {
+          const to = a.endpoint(`127.0.0.1:${b.port}`);
+          const dead = a.endpoint(deadText);
+          // Through the queue until a flush meets EAGAIN: the queue then waits for writability.
+          const filler = new Uint8Array(1000);
+          for (let i = 0; !a.wantsWrite; i++) {
+            assert.ok(i < 100_000, "the send buffer never filled");
+            a.send(filler, dead);
+            a.flush();
+          }
+          for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
+          // The socket can take more now, but the poller has not said so yet (no await since):
+          // the queue still waits, so the large datagram (no slot to wait in) must not go now.
+          setSendBuffer(a, 8 << 20);
+          const drops = a.stats.sendDrops;
+          a.send(numbered(3, TX_SLOT + 1000), to);
+          a.send(numbered(4, 1000), to);
+          a.flush();
+          await b.sink.until(4);
+          assert.deepEqual(b.sink.seqs(), [0, 1, 2, 4], `gso ${gso}: the queue, in order`);
+          assert.equal(a.stats.sendDrops - drops, 1, `gso ${gso}: the large datagram counted`);
+          // With the queue sent, a large datagram goes again, after what was queued.
+          a.send(numbered(5, 1000), to);
+          a.send(numbered(6, TX_SLOT + 1000), to);
+          await b.sink.until(6);
+          assert.deepEqual(b.sink.seqs(), [0, 1, 2, 4, 5, 6], `gso ${gso}: then the rest`);
+          assertIntact(
+            b.sink,
+            new Map([[0, 1000], [1, 1000], [2, 1000], [4, 1000], [5, 1000], [6, TX_SLOT + 1000]]),
+          );
         } finally {
           await closeAll(a, b);
         }

@@ -42,7 +42,10 @@ import {
   writeSockaddr,
 } from "./udp_layout.ts";
 
-/** Queued sends are copied into slots of this size; larger datagrams go out with sendto. */
+/**
+ * Queued sends are copied into slots of this size; larger datagrams go out with sendto (dropped,
+ * counted, while the queue waits for writability: they would overtake it).
+ */
 export const TX_SLOT = 2048;
 /** The most datagrams in one GSO send (UDP_MAX_SEGMENTS: 64 on every kernel with GSO). */
 const GSO_MAX_SEGMENTS = 64;
@@ -554,9 +557,18 @@ export class UdpSender {
     if (this.#txCtlSet[m] !== 0) this.#setControl(m, 0);
   }
 
-  /** Sends a datagram too big for a queue slot at once, after what is already queued. */
+  /**
+   * Sends a datagram too big for a queue slot at once, after what is already queued. While the
+   * queue waits for the socket to become writable it is dropped and counted, as a full socket
+   * drops it: sent now, it would overtake what waits, and it has no slot to wait in (holding it
+   * would take a copy, memory outside the slots).
+   */
   #sendNow(data: Uint8Array, ep: InternedEndpoint): void {
     this.flush();
+    if (this.wantsWrite) {
+      this.#stats.sendDrops++;
+      return;
+    }
     writeSockaddr(this.#scratchView, 0, ep, this.#family);
     const n = libc().sendto(
       this.#fd,

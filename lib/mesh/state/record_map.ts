@@ -135,14 +135,8 @@ export class RecordMap<V extends object> {
   /** The whole map: a settled one's own, else one made (a fork is rarely listed whole). */
   #whole(): Map<string, V> {
     if (this.#map !== null) return this.#map;
-    const forks: RecordMap<V>[] = [];
-    // deno-lint-ignore no-this-alias
-    let m: RecordMap<V> = this;
-    while (m.#map === null) {
-      forks.push(m);
-      m = m.#base!;
-    }
-    const whole = new Map(m.#map);
+    const forks = this.#forks();
+    const whole = new Map(forks[forks.length - 1].#base!.#map!);
     for (let i = forks.length - 1; i >= 0; i--) {
       for (const [k, v] of forks[i].#own) {
         if (v === GONE) whole.delete(k);
@@ -185,6 +179,13 @@ export class RecordMap<V extends object> {
    */
   settle(): void {
     if (this.#map !== null) return;
+    const forks = this.#forks();
+    // From the fork nearest the whole map up to this one, each takes the map over in turn.
+    for (let i = forks.length - 1; i >= 0; i--) forks[i].#takeOver();
+  }
+
+  /** The forks from this map down to the whole map under them, this first (none: a whole map). */
+  #forks(): RecordMap<V>[] {
     const forks: RecordMap<V>[] = [];
     // deno-lint-ignore no-this-alias
     let m: RecordMap<V> = this;
@@ -192,8 +193,7 @@ export class RecordMap<V extends object> {
       forks.push(m);
       m = m.#base!;
     }
-    // From the fork nearest the whole map up to this one, each takes the map over in turn.
-    for (let i = forks.length - 1; i >= 0; i--) forks[i].#takeOver();
+    return forks;
   }
 
   /** Takes the whole map over from the map under this fork, which keeps what it held. */
