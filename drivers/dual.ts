@@ -122,7 +122,10 @@ export class DualTransport implements Transport {
     this.tcp.authenticated?.(from);
   }
 
-  /** Closes the stream connection the device left (see {@link Transport.release}). */
+  /**
+   * Closes the stream connection the device left when we dialled it (see
+   * {@link Transport.release}).
+   */
   release(ep: Endpoint): void {
     if (isStreamEndpoint(ep)) this.tcp.release?.(ep);
   }

@@ -198,13 +198,17 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * The device left `ep` for another place of the same peer (see {@link Transport.release}): its
-   * connection is closed, what was queued or being written on it dropped as `released`.
+   * The device left `ep` for another place of the same peer (see {@link Transport.release}): a
+   * connection we dialled is closed, what was queued or being written on it dropped as
+   * `released`. One the peer dialled is left open: only our sending moved, the peer may still
+   * send on it (its own route chose it), and closed it would be dialled anew from another port,
+   * whose first frames a relay takes for a stranger's; the peer closes it when it leaves it, or
+   * the idle sweep does.
    */
   release(ep: Endpoint): void {
     const conns = this.#conns;
     const s = conns.streams.get(conns.tableOf(ep.proto).adopt(ep).toString());
-    if (s === undefined || s.closed) return;
+    if (s === undefined || s.closed || s.accepted) return;
     conns.close(s, "released");
   }
 

@@ -643,6 +643,50 @@ Deno.test("TcpTransport: idle and silent connections time out", async () => {
   }
 });
 
+Deno.test("TcpTransport: release closes a connection we dialled; one the peer dialled stays open", async () => {
+  const a = await TcpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const b = await TcpTransport.open({ port: 0, hostname: "127.0.0.1" });
+  try {
+    const sa = new CollectSink();
+    const sb = new CollectSink();
+    a.start(sa);
+    b.start(sb);
+    const toB = a.endpoint(`127.0.0.1:${b.port}`);
+    a.send(new Uint8Array([1]), toB);
+    a.flush();
+    await sb.wait(1);
+    const fromA = sb.got[0].from;
+    b.authenticated(fromA);
+    // b's sending moved off a's connection (a's route, not b's, chose it): a still sends on it,
+    // on the same connection, and b's replies there still reach a.
+    b.release(fromA);
+    assert.equal(b.connections, 1, "the connection a dialled is still open at b");
+    a.send(new Uint8Array([2]), toB);
+    a.flush();
+    await sb.wait(2);
+    assert.equal(sb.got[1].from, fromA, "the same connection");
+    b.send(new Uint8Array([3]), fromA);
+    b.flush();
+    await sa.wait(1);
+    assert.equal(a.stats.dials, 1);
+    assert.equal(b.connections, 1);
+    assert.equal(b.stats.accepts, 1);
+    // a leaves its own connection: it is closed, and b sees it go.
+    a.release(toB);
+    assert.equal(a.connections, 0);
+    await until(() => b.connections === 0, "b to see the close");
+    // A send there dials anew.
+    a.send(new Uint8Array([4]), toB);
+    a.flush();
+    await sb.wait(3);
+    assert.equal(a.stats.dials, 2);
+    assert.notEqual(sb.got[2].from, fromA, "a new connection, from another port");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("TcpTransport: close is idempotent; sends after it are counted", async () => {
   const t = await TcpTransport.open({ port: 0, hostname: "127.0.0.1" });
   t.start(new CollectSink());

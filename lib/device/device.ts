@@ -160,7 +160,8 @@ export class Device {
 
   /**
    * The connection to `ep`, a stream endpoint a peer was moved off (its route chose another
-   * way), is closed (see Transport.release); nothing for other endpoints.
+   * way), is closed when this side dialled it (see Transport.release); nothing for other
+   * endpoints.
    */
   release(ep: Endpoint): void {
     if (isStreamEndpoint(ep)) this.#s.transport.release?.(ep);

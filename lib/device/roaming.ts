@@ -37,7 +37,7 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
     isStreamEndpoint(from) && was !== null && (was.proto ?? "udp") === "udp" &&
     now - peer.udpHeardAt[0] < UDP_PREFERRED_MS
   ) {
-    peer.otherEndpoint = from;
+    setOther(peer, from);
     return;
   }
   moveEndpoint(peer, from);
@@ -45,14 +45,43 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
 }
 
 /**
- * True when `from` is `peer`'s endpoint or its {@link Peer.otherEndpoint}: a place the peer
- * sends from now, or did just before (a relay takes a member's relayed packets from there:
- * lib/relay/server.ts), though where we send to it is the endpoint alone.
+ * True when `from` is `peer`'s endpoint, its {@link Peer.otherEndpoint} or one of its
+ * {@link Peer.earlierEndpoints}: a place the peer sends from now, or did lately (a relay takes a
+ * member's relayed packets from there: lib/relay/server.ts), though where we send to it is the
+ * endpoint alone. More than one place: a member that relays over its WebSocket while its handshake
+ * over TCP (a probe) moves the relay's endpoint there, after the relay's own route had moved it to
+ * UDP, still sends its data on the WebSocket until the answer reaches it.
  */
 export function heardFrom(peer: Peer, from: Endpoint): boolean {
   const ep = peer.endpoint;
   const other = peer.otherEndpoint;
-  return (ep !== null && sameEndpoint(ep, from)) || (other !== null && sameEndpoint(other, from));
+  if ((ep !== null && sameEndpoint(ep, from)) || (other !== null && sameEndpoint(other, from))) {
+    return true;
+  }
+  const earlier = peer.earlierEndpoints;
+  for (let i = 0; i < earlier.length; i++) {
+    const e = earlier[i];
+    if (e !== null && sameEndpoint(e, from)) return true;
+  }
+  return false;
+}
+
+/**
+ * Makes `to` the peer's {@link Peer.otherEndpoint}; the one it held goes to
+ * {@link Peer.earlierEndpoints} (unless there already), replacing the oldest. Called for every
+ * packet of a stream while UDP is preferred: the same place again returns at the first compare.
+ */
+function setOther(peer: Peer, to: Endpoint): void {
+  const was = peer.otherEndpoint;
+  peer.otherEndpoint = to;
+  if (was === null || sameEndpoint(was, to)) return;
+  const earlier = peer.earlierEndpoints;
+  for (let i = 0; i < earlier.length; i++) {
+    const e = earlier[i];
+    if (e !== null && sameEndpoint(e, was)) return;
+  }
+  earlier[peer.earlierNext] = was;
+  peer.earlierNext = (peer.earlierNext + 1) % earlier.length;
 }
 
 /**
@@ -63,6 +92,6 @@ export function heardFrom(peer: Peer, from: Endpoint): boolean {
 export function moveEndpoint(peer: Peer, to: Endpoint): void {
   const was = peer.endpoint;
   if (was === to) return;
-  if (was !== null && was.proto !== "relay") peer.otherEndpoint = was;
+  if (was !== null && was.proto !== "relay") setOther(peer, was);
   peer.endpoint = to;
 }

@@ -167,11 +167,15 @@ export interface Transport {
   authenticated?(from: Endpoint): void;
   /**
    * Optional: the device left `ep`, a stream endpoint (`tcp`, `ws`, `wss`), for another place of
-   * the same peer (it roamed, or its route moved it): a stream transport closes that connection,
-   * dropping what is queued on it. A connection left is one the peer no longer reads from, or
-   * one that stopped getting through (a site that starts dropping it, often without a FIN or RST
-   * either way): kept, the peer's packets that still came in on it would pull the device back
-   * onto a path that does not get out. The side that dialled it dials again when it needs it.
+   * the same peer (it roamed, or its route moved it): a stream transport closes that connection
+   * when this side dialled it, dropping what is queued on it. A connection left is one the peer
+   * no longer reads from, or one that stopped getting through (a site that starts dropping it,
+   * often without a FIN or RST either way): kept, the peer's packets that still came in on it
+   * would pull the device back onto a path that does not get out. The side that dialled it dials
+   * again when it needs it. A connection the peer dialled stays open: the peer's route chose it
+   * and the peer may still send on it (only our sending moved); closed, it would be dialled
+   * anew from another port, whose first packets a relay does not take (lib/relay/server.ts
+   * `source`). The peer closes it when it leaves it.
    */
   release?(ep: Endpoint): void;
   /**

@@ -67,6 +67,14 @@ export class Peer {
    * last roamed away from, or where an authenticated packet came from that did not move it.
    */
   otherEndpoint: Endpoint | null = null;
+  /**
+   * Places the peer sent from before {@link Peer.otherEndpoint}, the oldest replaced (see
+   * device/roaming.ts `heardFrom`): a peer may keep sending from one a while after newer places
+   * were heard (its data on a connection while a handshake came on another).
+   */
+  readonly earlierEndpoints: (Endpoint | null)[] = [null, null, null, null];
+  /** The slot of {@link Peer.earlierEndpoints} the next place goes to. */
+  earlierNext = 0;
   /** Packets waiting for a session. */
   staged: Uint8Array[] = [];
   /** Monotonic ms of the last initiation sent (rate limit). */

@@ -51,8 +51,8 @@ export const RELAY_DROP_REASONS = [
   "expired",
   /**
    * It came from elsewhere than where the sender's authenticated WireGuard packets come from
-   * (its endpoint, or the place it just roamed from): a captured packet replayed (a relay packet
-   * has no counter), dropped before its MAC is checked or its rate charged.
+   * (its endpoint, or the few places they came from before): a captured packet replayed (a relay
+   * packet has no counter), dropped before its MAC is checked or its rate charged.
    */
   "source",
   /** The MAC is wrong. */
@@ -387,8 +387,8 @@ export class RelayServer {
 
   /**
    * Takes the relay's second word on where a member sends from: `heard(key, from)` is true when
-   * member `key`'s authenticated WireGuard packets come from `from` (or did just before: its
-   * peer's endpoint or the place it last roamed from, lib/device/roaming.ts `heardFrom`). A
+   * member `key`'s authenticated WireGuard packets come from `from` (or did lately: its peer's
+   * endpoint or the last few places it left, lib/device/roaming.ts `heardFrom`). A
    * relayed packet from there is taken though the relay's copy of the member's endpoint (where
    * it sends to it) is elsewhere. Unset: only that endpoint.
    */

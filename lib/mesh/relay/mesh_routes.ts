@@ -544,8 +544,9 @@ export class MeshRoutes {
     const from = left?.toString() ?? "";
     // The place left stays one the peer may send from (a relay takes its relayed packets there).
     moveEndpoint(p, ep);
-    // A stream left is closed: one that stopped getting through, kept, would bring the peer's
-    // packets still coming in on it, and the device would roam back onto it.
+    // A stream left is closed when we dialled it: one that stopped getting through, kept, would
+    // bring the peer's packets still coming in on it, and the device would roam back onto it.
+    // One the peer dialled stays (Transport.release): its route, not ours, chose it.
     this.#relayFollows(key);
     if (left !== null && left !== ep && !sameEndpoint(left, ep)) d.device.release(left);
     const entry = this.#peers.get(key);
@@ -678,8 +679,8 @@ export class MeshRoutes {
   }
 
   /**
-   * The device roamed `key` (its packets came from elsewhere): a stream it left is closed, as
-   * {@link #move} closes one (the device keeps the place left as `otherEndpoint`).
+   * The device roamed `key` (its packets came from elsewhere): a stream it left is closed if we
+   * dialled it, as {@link #move} closes one (the device keeps the place left as `otherEndpoint`).
    */
   #roamedOff(key: string): void {
     this.#relayFollows(key);

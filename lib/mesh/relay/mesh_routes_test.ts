@@ -184,13 +184,25 @@ function relayedOnly(answer: "tcp-dropped" | "tcp-one-way" | "handshakes" | "rep
   let tick = () => {};
   const peers = new Map<string, {
     endpoint: Endpoint | null;
+    otherEndpoint: Endpoint | null;
+    earlierEndpoints: (Endpoint | null)[];
+    earlierNext: number;
     counters: { rxPackets: number; txPackets: number; txBytes: number };
     current: object | null;
   }>();
   const counters = () => ({ rxPackets: 0, txPackets: 0, txBytes: 0 });
-  peers.set(LEADER, { endpoint: null, counters: counters(), current: {} });
+  /** A peer at `endpoint` with the places roaming keeps (lib/peer/peer.ts). */
+  const peer = (endpoint: Endpoint | null) => ({
+    endpoint,
+    otherEndpoint: null,
+    earlierEndpoints: [null, null, null, null],
+    earlierNext: 0,
+    counters: counters(),
+    current: {},
+  });
+  peers.set(LEADER, peer(null));
   const relayed = fakeEndpoint(`relay://LEADER/N2`);
-  peers.set(N2, { endpoint: relayed, counters: counters(), current: {} });
+  peers.set(N2, peer(relayed));
   const listeners: ((e: DeviceEvent) => void)[] = [];
   const pending: DeviceEvent[] = [];
   const handshakes: string[] = [];

@@ -25,6 +25,8 @@ interface FakePeer {
   endpoint: Endpoint | null;
   udpHeardAt: Float64Array;
   otherEndpoint: Endpoint | null;
+  earlierEndpoints: (Endpoint | null)[];
+  earlierNext: number;
 }
 
 /** A device with only what the service reads: the peers' endpoints and the event listeners. */
@@ -48,6 +50,8 @@ class FakeDevice {
       endpoint: null,
       udpHeardAt: new Float64Array([-Infinity]),
       otherEndpoint: null,
+      earlierEndpoints: [null, null, null, null],
+      earlierNext: 0,
     });
     this.roam(key, endpoint, now);
   }
@@ -60,6 +64,11 @@ class FakeDevice {
 /** A TCP endpoint: the connection a member dialled, as the relay's stream transport names it. */
 function tcp(address: string, port: number): Endpoint {
   return { address, port, family: 4, proto: "tcp", toString: () => `tcp://${address}:${port}` };
+}
+
+/** A WebSocket endpoint: one a member dialled, as the relay's stream transport names it. */
+function wsEp(address: string, port: number): Endpoint {
+  return { address, port, family: 4, proto: "ws", toString: () => `ws://${address}:${port}` };
 }
 
 /** A control channel that records what is sent and lets the test deliver requests. */
@@ -177,21 +186,58 @@ Deno.test("relay service: a member that reaches the relay over TCP is relayed fr
   }
 });
 
-Deno.test("relay service: only the endpoint and the place last left count", () => {
+Deno.test("relay service: a member relaying over its WebSocket while its TCP probe moved the relay is relayed from there", () => {
   const A = newKey();
   const B = newKey();
   const device = new FakeDevice();
-  device.add(A, ep("198.51.100.1:51820"), 0);
+  const udp = ep("198.51.100.1:51820");
+  device.add(A, udp, 0);
   device.add(B, ep("198.51.100.2:51820"), 0);
   const { server, service, send } = relayed(device, A, B);
   try {
-    const first = tcp("198.51.100.1", 40_000);
-    const second = tcp("198.51.100.1", 40_001);
-    device.roam(A, first, 10_000);
-    device.roam(A, second, 10_100);
-    assert.equal(server.forward(packet(send, dataMessage()), second), null, "the endpoint");
-    assert.equal(server.forward(packet(send, dataMessage()), first), null, "the place just left");
-    assert.equal(server.forward(packet(send, dataMessage()), ep("198.51.100.1:51820")), "source");
+    // After a restart A's route to the relay is its WebSocket: its packets move the relay there.
+    const ws = wsEp("198.51.100.1", 40_000);
+    device.roam(A, ws, 10_000);
+    // The relay's own route moves its sending back to A's UDP (a direct pong), and A's
+    // handshake over TCP (a probe from the WebSocket) moves the relay's endpoint there, while
+    // A's data still comes on the WebSocket until the answer reaches it.
+    moveEndpoint(device.peer(A)! as unknown as Peer, udp);
+    const probe = tcp("198.51.100.1", 40_001);
+    device.roam(A, probe, 10_500);
+    assert.equal(device.peer(A)!.endpoint, probe);
+    assert.equal(
+      server.forward(packet(send, dataMessage()), ws),
+      null,
+      "forwarded from the WebSocket",
+    );
+    assert.equal(server.forward(packet(send, dataMessage()), probe), null, "and from TCP");
+    assert.equal(server.forward(packet(send, dataMessage()), udp), null, "and from UDP");
+    assert.equal(server.stats.drops.source, 0, JSON.stringify(server.stats.drops));
+  } finally {
+    service.close();
+  }
+});
+
+Deno.test("relay service: only the places the member sent from lately count, six at most", () => {
+  const A = newKey();
+  const B = newKey();
+  const device = new FakeDevice();
+  const first = ep("198.51.100.1:51820");
+  device.add(A, first, 0);
+  device.add(B, ep("198.51.100.2:51820"), 0);
+  const { server, service, send } = relayed(device, A, B);
+  try {
+    const conns = [1, 2, 3, 4, 5, 6].map((i) => tcp("198.51.100.1", 40_000 + i));
+    for (const [i, c] of conns.entries()) device.roam(A, c, 10_000 + 100 * i);
+    // The endpoint, the place last left and the four before it.
+    for (const c of conns) assert.equal(server.forward(packet(send, dataMessage()), c), null);
+    // The seventh place back no longer counts, nor a place A never sent from.
+    assert.equal(server.forward(packet(send, dataMessage()), first), "source");
+    assert.equal(
+      server.forward(packet(send, dataMessage()), tcp("198.51.100.1", 39_999)),
+      "source",
+    );
+    assert.equal(server.stats.drops.source, 2);
   } finally {
     service.close();
   }
