@@ -54,7 +54,7 @@ import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
-import { warmDataPathOnce, warmUpAllowedByEnv } from "./warm_up.ts";
+import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -443,8 +443,6 @@ export class Agent {
     const poller = plan.kind === "linux"
       ? new Poller({ onError, onPoll: trace?.onPoll, lingerMs: pollLingerMs() })
       : undefined;
-    // Before the drivers open and the device exists: V8 compiles the per-packet code now.
-    if (opts.warmUp !== false && warmUpAllowedByEnv()) await warmDataPathOnce(suite, mtu, logger);
     const side = await openPacketSide({
       given: opts.packets,
       mode,
@@ -493,6 +491,11 @@ export class Agent {
       typeof opts.cryptoWorkers === "number",
     );
     if (cryptoBatch) drivers.defer(() => cryptoBatch.close());
+    // Before the device exists: V8 compiles the per-packet code now, on twins of these drivers.
+    const twins = opts.warmUp !== false && warmUpAllowedByEnv()
+      ? warmDriversOf(packets, transport)
+      : null;
+    if (twins !== null) await warmDataPathOnce(suite, twins, logger);
     const device = new Device({
       privateKey: opts.privateKey,
       suite,

@@ -1,32 +1,41 @@
 /**
  * The data path warmed at start: once per process, before the agent's device carries a packet, a
- * pair of throwaway devices with the agent's crypto suite, joined over an in-memory network,
- * hand each other ping-sized packets through the real per-packet code (a handshake, then request
- * and reply: route, seal, send; receive, open, replay and source checks, the TUN's offload write
- * queue), so that V8 compiles that code then rather than during a fresh tunnel's first pings.
+ * pair of throwaway devices with the agent's crypto suite hand each other ping-sized packets
+ * through the real per-packet code (a handshake, then request and reply: the TUN's read, route,
+ * seal, sendmmsg; recvmmsg, open, replay and source checks, the TUN's write), so that V8 compiles
+ * that code then rather than during a fresh tunnel's first pings.
  *
  * Why: V8 compiles a function with its optimising tiers only once it has run a few times (weft's
  * thresholds: lib/agent/jit.ts), on worker threads that get a core only when one is free
  * (lib/agent/v8_workers.ts). Without a warm-up a fresh tunnel's first pings ran baseline code and
  * waited on those compiles (docs/performance.md, "Latency: the tail of an idle tunnel").
  *
- * Nothing leaves the process and nothing touches the agent's own device: the pair's transports
- * are memory (drivers/memory.ts), their packet devices count what they are given, both devices
- * are closed after, and the agent's device, peers, counters and drivers are made after it.
+ * The pair's drivers are twins of the agent's, of the same classes: a {@link LinuxTun} over one
+ * end of a Unix socket pair (the warm-up plays the host on the other end) and a
+ * {@link LinuxUdpTransport} on 127.0.0.1. Twins of other classes would teach V8 calls the agent
+ * never makes: measured, a warm-up over memory drivers left the device's code slower for good
+ * (the calls into the drivers compiled for the warm-up's classes, then thrown away and compiled
+ * again for the agent's), so with other drivers (userspace, a wrapped transport) there is none.
+ * The pair's datagrams go from one loopback socket of this process to the other; the agent's own
+ * device, drivers, peers and counters are made or touched only after it.
+ *
  * Bounded: {@link WARM_UP_ROUNDS} round trips or {@link WARM_UP_BUDGET_MS} of the JS thread's
  * time, whichever comes first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
  * @module
  */
 
 import type { CryptoSuite } from "../crypto/types.ts";
-import type { PacketDevice, PacketSink } from "../io/driver.ts";
+import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { Logger } from "../log/logger.ts";
 import { Device } from "../device/device.ts";
 import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
 import { writeIcmpEcho } from "../net/icmp.ts";
-import { MemoryNetwork } from "../../drivers/memory.ts";
-import { TunOffload } from "../../drivers/linux/tun_offload.ts";
+import { LinuxTun } from "../../drivers/linux/tun.ts";
+import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { Poller } from "../../drivers/linux/poller.ts";
+import { libc } from "../../drivers/linux/libc.ts";
 import { encodeVnetHeader, GSO_NONE, VNET_HDR_LEN } from "../../drivers/linux/vnet.ts";
+import { AGENT_SEND_BATCH } from "./underlay.ts";
 
 /** Round trips at most (a request and its reply each). */
 export const WARM_UP_ROUNDS = 400;
@@ -52,66 +61,43 @@ export interface WarmUp {
   cpuMs: number;
 }
 
+/** The agent's drivers, when the warm-up can make twins of them. */
+export interface WarmDrivers {
+  /** The agent's TUN. */
+  tun: LinuxTun;
+  /** The agent's UDP transport. */
+  udp: LinuxUdpTransport;
+}
+
 /**
- * The TUN's offload paths (the code a TUN with offloads runs: reads cut and handed over, writes
- * queued in lent slots, coalesced and flushed) with the kernel left out: reads are played by the
- * warm-up, writes are counted.
+ * The agent's drivers as {@link WarmDrivers} when they are a {@link LinuxTun} and a
+ * {@link LinuxUdpTransport} themselves (not wrapped); null otherwise: no warm-up then.
  */
-class WarmPackets implements PacketDevice {
-  readonly name = "warm-up";
-  readonly mtu: number;
-  readonly off: TunOffload;
-  /** IP packets "written" to the host. */
-  written = 0;
-  #sink: PacketSink | null = null;
+export function warmDriversOf(packets: PacketDevice, transport: Transport): WarmDrivers | null {
+  return packets instanceof LinuxTun && transport instanceof LinuxUdpTransport
+    ? { tun: packets, udp: transport }
+    : null;
+}
 
-  constructor(mtu: number) {
-    this.mtu = mtu;
-    this.off = new TunOffload({
-      mtu,
-      emit: (_at, len) => len,
-      onWritten: (packets) => (this.written += packets),
-    });
-  }
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
 
-  start(sink: PacketSink): void {
-    this.#sink = sink;
+/** A non-blocking Unix socket pair keeping message bounds, as a TUN does: [twin's, host's]. */
+function socketPair(): [number, number] {
+  const sv = new Int32Array(2);
+  const flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
+  if (libc().socketpair(AF_UNIX, flags, 0, new Uint8Array(sv.buffer)) !== 0) {
+    throw new Error("socketpair failed");
   }
-
-  /** Plays a read of one packet (a complete checksum, as a ping's) and the end of the batch. */
-  read(pkt: Uint8Array): void {
-    const a = this.off.arena;
-    encodeVnetHeader(a, 0, 0, GSO_NONE, 0, 0, 0, 0);
-    a.set(pkt, VNET_HDR_LEN);
-    this.off.handleRead(VNET_HDR_LEN + pkt.length, this.#sink!);
-    this.#sink!.flush();
-  }
-
-  write(data: Uint8Array): void {
-    this.off.write(data);
-  }
-
-  flush(): void {
-    this.off.flush();
-  }
-
-  reserve(max: number): Uint8Array | null {
-    return this.off.reserve(max);
-  }
-
-  commit(length: number): void {
-    this.off.commit(length);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+  return [sv[0], sv[1]];
 }
 
 const A = new Uint8Array([198, 18, 0, 1]);
 const B = new Uint8Array([198, 18, 0, 2]);
 
-/** A throwaway pair of devices joined by a memory network. */
+/** A throwaway pair of devices on twins of the agent's drivers. */
 interface Pair {
   /** Hands one ping-sized packet from one end to the other; false when it did not arrive. */
   one(aToB: boolean, seq: number): boolean;
@@ -120,58 +106,100 @@ interface Pair {
   close(): Promise<void>;
 }
 
-function openPair(suite: CryptoSuite, mtu: number): Pair {
-  const net = new MemoryNetwork({ manual: true });
-  const ta = net.bind("198.18.0.1", 51820);
-  const tb = net.bind("198.18.0.2", 51820);
-  const pa = new WarmPackets(mtu);
-  const pb = new WarmPackets(mtu);
-  const ka = generatePrivateKey();
-  const kb = generatePrivateKey();
-  const a = new Device({ privateKey: ka, suite, transport: ta, packets: pa, tickMs: 0 });
-  const b = new Device({ privateKey: kb, suite, transport: tb, packets: pb, tickMs: 0 });
-  let handshakes = 0;
-  a.onEvent((e) => {
-    if (e.type === "handshake-complete") handshakes++;
-  });
-  a.setPeer({
-    publicKey: encodeKey(publicKeyOf(kb)),
-    endpoint: "198.18.0.2:51820",
-    allowedIps: ["198.18.0.2/32"],
-  });
-  b.setPeer({
-    publicKey: encodeKey(publicKeyOf(ka)),
-    endpoint: "198.18.0.1:51820",
-    allowedIps: ["198.18.0.1/32"],
-  });
-  a.start();
-  b.start();
-  // A ping's size (56 bytes of data).
-  const buf = new Uint8Array(128);
-  const data = new Uint8Array(56);
-  return {
-    one(aToB, seq) {
-      const [from, to] = aToB ? [pa, pb] : [pb, pa];
-      const want = to.written + 1;
-      from.read(
-        buf.subarray(0, writeIcmpEcho(buf, aToB ? A : B, aToB ? B : A, aToB, 0x5746, seq, data)),
-      );
-      // The handshake takes a few trips the first time; after that one delivery does.
-      for (let i = 0; i < 8 && to.written < want; i++) net.deliver();
-      return to.written >= want;
-    },
-    counts() {
-      const peers = [...a.peers(), ...b.peers()];
-      return {
-        sealed: peers.reduce((n, p) => n + p.counters.txPackets, 0),
-        opened: peers.reduce((n, p) => n + p.counters.rxPackets, 0),
-        handshakes,
-      };
-    },
-    async close() {
-      await Promise.allSettled([a.close(), b.close()]);
-    },
+async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<Pair> {
+  const c = libc();
+  const hosts: number[] = [];
+  const closers: (() => Promise<void> | void)[] = [() => hosts.forEach((fd) => c.close(fd))];
+  const close = async () => {
+    for (const f of closers.reverse()) await Promise.resolve(f()).catch(() => {});
   };
+  try {
+    const udpOptions = {
+      port: 0,
+      hostname: "127.0.0.1",
+      poller,
+      onError: () => {},
+      sendBatch: AGENT_SEND_BATCH,
+    };
+    const ta = await LinuxUdpTransport.open(udpOptions);
+    closers.push(() => ta.close());
+    const tb = await LinuxUdpTransport.open(udpOptions);
+    closers.push(() => tb.close());
+    const [fa, ha] = socketPair();
+    hosts.push(ha);
+    const pa = LinuxTun.twin(drivers.tun, fa, poller);
+    closers.push(() => pa.close());
+    const [fb, hb] = socketPair();
+    hosts.push(hb);
+    const pb = LinuxTun.twin(drivers.tun, fb, poller);
+    closers.push(() => pb.close());
+    const ka = generatePrivateKey();
+    const kb = generatePrivateKey();
+    const onError = () => {};
+    const a = new Device({ privateKey: ka, suite, transport: ta, packets: pa, tickMs: 0, onError });
+    const b = new Device({ privateKey: kb, suite, transport: tb, packets: pb, tickMs: 0, onError });
+    // The devices close their drivers.
+    closers.splice(1, closers.length - 1, () => a.close(), () => b.close());
+    let handshakes = 0;
+    a.onEvent((e) => {
+      if (e.type === "handshake-complete") handshakes++;
+    });
+    a.setPeer({
+      publicKey: encodeKey(publicKeyOf(kb)),
+      endpoint: `127.0.0.1:${tb.port}`,
+      allowedIps: ["198.18.0.2/32"],
+    });
+    b.setPeer({
+      publicKey: encodeKey(publicKeyOf(ka)),
+      endpoint: `127.0.0.1:${ta.port}`,
+      allowedIps: ["198.18.0.1/32"],
+    });
+    a.start();
+    b.start();
+    // A ping's size (56 bytes of data), behind the virtio header when the TUN has offloads.
+    const vnet = drivers.tun.offload !== 0 ? VNET_HDR_LEN : 0;
+    const frame = new Uint8Array(vnet + 128);
+    if (vnet > 0) encodeVnetHeader(frame, 0, 0, GSO_NONE, 0, 0, 0, 0);
+    const data = new Uint8Array(56);
+    const rx = new Uint8Array(vnet + drivers.tun.mtu);
+    return {
+      one(aToB, seq) {
+        const [host, to, fromTun, fromUdp, toUdp] = aToB
+          ? [ha, hb, pa, ta, tb]
+          : [hb, ha, pb, tb, ta];
+        const n = writeIcmpEcho(
+          frame.subarray(vnet),
+          aToB ? A : B,
+          aToB ? B : A,
+          aToB,
+          0x5746,
+          seq,
+          data,
+        );
+        if (c.write(host, frame, BigInt(vnet + n)) !== vnet + n) return false;
+        fromTun.onReadable();
+        // The handshake takes a few trips the first time; after that one does.
+        for (let i = 0; i < 8; i++) {
+          toUdp.onReadable();
+          fromUdp.onReadable();
+          if (c.read(to, rx, BigInt(rx.length)) > 0) return true;
+        }
+        return false;
+      },
+      counts() {
+        const peers = [...a.peers(), ...b.peers()];
+        return {
+          sealed: peers.reduce((n, p) => n + p.counters.txPackets, 0),
+          opened: peers.reduce((n, p) => n + p.counters.rxPackets, 0),
+          handshakes,
+        };
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }
 
 /** `Deno.cpuUsage` (µs of user and system CPU), which Deno's types do not list yet. */
@@ -184,11 +212,20 @@ function cpuNowMs(): number {
 }
 
 /**
- * Runs the warm-up with `suite` (the agent's) and the overlay's `mtu`, bounded by
- * {@link WARM_UP_ROUNDS} and {@link WARM_UP_BUDGET_MS}. Throws only when the throwaway pair
- * does not carry a packet.
+ * Runs the warm-up with `suite` (the agent's) over twins of `drivers` (the agent's), bounded by
+ * {@link WARM_UP_ROUNDS} and {@link WARM_UP_BUDGET_MS}; the twins have a poller of their own,
+ * closed with them. Throws when the throwaway pair cannot be made or does not carry a packet.
  */
-export async function warmDataPath(suite: CryptoSuite, mtu = 1420): Promise<WarmUp> {
+export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Promise<WarmUp> {
+  const poller = new Poller({ onError: () => {} });
+  try {
+    return await warmOn(suite, drivers, poller);
+  } finally {
+    await poller.close();
+  }
+}
+
+async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<WarmUp> {
   const cpu0 = cpuNowMs();
   const total = { sealed: 0, opened: 0, handshakes: 0 };
   const add = (c: ReturnType<Pair["counts"]>) => {
@@ -200,14 +237,14 @@ export async function warmDataPath(suite: CryptoSuite, mtu = 1420): Promise<Warm
   // field ever changed, and closing (flags set, sessions dropped) changes some. Changed only
   // after the code was optimised, they would throw that code away (a deoptimisation, then the
   // compile again in the first real pings); changed first, the compiles do not count on them.
-  const first = openPair(suite, mtu);
+  const first = await openPair(suite, drivers, poller);
   try {
     if (!first.one(true, 0)) throw new Error("the warm-up pair did not carry a packet");
     add(first.counts());
   } finally {
     await first.close();
   }
-  const pair = openPair(suite, mtu);
+  const pair = await openPair(suite, drivers, poller);
   try {
     if (!pair.one(true, 0)) throw new Error("the warm-up pair did not carry a packet");
     let rounds = 0;
@@ -258,11 +295,11 @@ let done: Promise<WarmUp | null> | null = null;
  */
 export function warmDataPathOnce(
   suite: CryptoSuite,
-  mtu: number,
+  drivers: WarmDrivers,
   logger: Logger,
 ): Promise<WarmUp | null> {
   if (done !== null) return done;
-  return done = warmDataPath(suite, mtu).then(
+  return done = warmDataPath(suite, drivers).then(
     (w) => {
       logger.debug("data path warmed", { ...w });
       return w;
