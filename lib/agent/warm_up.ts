@@ -19,8 +19,8 @@
  * The pair's datagrams go from one loopback socket of this process to the other; the agent's own
  * device, drivers, peers and counters are made or touched only after it.
  *
- * Bounded: {@link WARM_UP_ROUNDS} round trips or {@link WARM_UP_BUDGET_MS} of the JS thread's
- * time, whichever comes first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
+ * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's time
+ * or {@link WARM_UP_WALL_MS} from its start (no batch begins after), whichever comes first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
  * @module
  */
 
@@ -41,6 +41,8 @@ import { AGENT_SEND_BATCH } from "./underlay.ts";
 export const WARM_UP_ROUNDS = 400;
 /** Time budget of the rounds on the JS thread, ms (the pauses between batches excluded). */
 export const WARM_UP_BUDGET_MS = 40;
+/** No batch of rounds but the first begins this long (ms) after the warm-up began. */
+export const WARM_UP_WALL_MS = 150;
 /** Batches of rounds, with a pause after each: V8's workers finish and install their compiles. */
 const BATCHES = 4;
 const PAUSE_MS = 5;
@@ -57,6 +59,8 @@ export interface WarmUp {
   handshakes: number;
   /** Time the JS thread spent running packets (pauses excluded), ms. */
   ms: number;
+  /** Wall time from start to end (pauses included), ms. */
+  wallMs: number;
   /** The process's CPU time from start to end (pauses and V8's workers included), ms; -1 unknown. */
   cpuMs: number;
 }
@@ -227,6 +231,7 @@ export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Pr
 
 async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<WarmUp> {
   const cpu0 = cpuNowMs();
+  const wall0 = performance.now();
   const total = { sealed: 0, opened: 0, handshakes: 0 };
   const add = (c: ReturnType<Pair["counts"]>) => {
     total.sealed += c.sealed;
@@ -250,7 +255,12 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
     let rounds = 0;
     let ms = 0;
     const perBatch = Math.ceil(WARM_UP_ROUNDS / BATCHES);
-    for (let batch = 0; batch < BATCHES && ms < WARM_UP_BUDGET_MS; batch++) {
+    for (
+      let batch = 0;
+      batch < BATCHES && ms < WARM_UP_BUDGET_MS &&
+      (batch === 0 || performance.now() - wall0 < WARM_UP_WALL_MS);
+      batch++
+    ) {
       const t0 = performance.now();
       for (let i = 0; i < perBatch; i++) {
         const seq = (rounds + 1) & 0xffff;
@@ -270,6 +280,7 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
       rounds,
       ...total,
       ms: Math.round(ms * 10) / 10,
+      wallMs: Math.round((performance.now() - wall0) * 10) / 10,
       cpuMs: cpu0 < 0 || cpu1 < 0 ? -1 : Math.round((cpu1 - cpu0) * 10) / 10,
     };
   } finally {
