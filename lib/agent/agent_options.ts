@@ -87,12 +87,14 @@ export interface AgentOptions {
    */
   cryptoWorkers?: number | "auto";
   /**
-   * Warm the data path at start (default true): once per process, before the device carries a
-   * packet, a throwaway pair of devices over an in-memory network carries up to 400 ping-sized
-   * round trips through the real per-packet code (at most 40 ms of the JS thread), so that V8
-   * compiles it then rather than in a fresh tunnel's first pings. Nothing is sent on a socket
-   * and the agent's device is not touched. `false` skips it (as does `WEFT_WARM_UP=0`): an
-   * embedding program that starts many agents or wants the quickest start.
+   * Warm the data path at start (default true): once per process, before the device exists, a
+   * throwaway pair of devices on twins of the agent's drivers carries up to 400 ping-sized round
+   * trips through the real per-packet code (at most 40 ms of the JS thread), so that V8 compiles
+   * it then rather than in a fresh tunnel's first pings. Only with a TUN and the Linux UDP
+   * underlay, unwrapped (twins of other drivers would teach V8 calls the agent never makes); the
+   * twins are a TUN driver on a Unix socket pair and a UDP socket on 127.0.0.1, and the agent's
+   * own device, peers and counters see none of it. `false` skips it (as does `WEFT_WARM_UP=0`):
+   * an embedding program that wants the quickest start.
    */
   warmUp?: boolean;
   /**

@@ -81,7 +81,6 @@ export async function startMeshAgent(
     ...(opts.exitMark ? { fwMark: opts.exitMark } : {}),
     crypto: opts.crypto,
     cryptoWorkers: opts.cryptoWorkers,
-    warmUp: opts.warmUp,
     timers: opts.timers,
     logger,
     underlay: opts.underlay,

@@ -79,8 +79,6 @@ export interface AgentSection {
   crypto?: BackendName;
   /** Worker threads sealing and opening. */
   cryptoWorkers?: number | "auto";
-  /** Warm the data path at start (Agent's `warmUp`). */
-  warmUp?: boolean;
   /** Protocol timer overrides. */
   timers?: Partial<ProtocolTimers>;
   /** Opens the underlay transport on a port (simulations). */
@@ -298,7 +296,6 @@ export function resolveMesh(
       mtu: opts.mtu ?? 1420,
       crypto: opts.crypto,
       cryptoWorkers: opts.cryptoWorkers,
-      warmUp: opts.warmUp,
       timers: opts.timers,
       ...(opts.openTransport ? { openTransport: opts.openTransport } : {}),
       health: opts.health,

@@ -151,7 +151,6 @@ const HOW: Record<keyof MeshOptions, "computed" | "passed"> = {
   relayRateMbps: "passed",
   crypto: "passed",
   cryptoWorkers: "passed",
-  warmUp: "passed",
   timers: "passed",
   openTransport: "passed",
   health: "passed",

@@ -110,11 +110,6 @@ export interface MeshUnderlayOptions {
   /** Worker threads sealing and opening packets (Agent's `cryptoWorkers`). */
   cryptoWorkers?: number | "auto";
   /**
-   * Warm the data path at start, before the first packet (Agent's `warmUp`; default true):
-   * `false` for the quickest start, e.g. many nodes in one process.
-   */
-  warmUp?: boolean;
-  /**
    * Protocol timer overrides.
    * @ignore internal: the CLI's and tests' hooks
    */
