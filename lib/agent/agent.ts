@@ -436,8 +436,6 @@ export class Agent {
     if (opts.transport) drivers.defer(closer(opts.transport));
     if (opts.packets) drivers.defer(closer(opts.packets));
     if (plan.kind === "linux") raiseFileLimitOnce(logger);
-    // On Linux whatever the underlay: the JS thread carries the packets either way.
-    lowerV8WorkersOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();
     const poller = plan.kind === "linux"
@@ -496,6 +494,9 @@ export class Agent {
       ? warmDriversOf(packets, transport)
       : null;
     if (twins !== null) await warmDataPathOnce(suite, twins, logger);
+    // On Linux whatever the underlay: the JS thread carries the packets either way. After the
+    // warm-up, whose compiles should finish while it pauses, not wait for an idle core.
+    lowerV8WorkersOnce(logger);
     const device = new Device({
       privateKey: opts.privateKey,
       suite,
