@@ -197,13 +197,10 @@ export class LinuxTun implements PacketDevice, PollHandler {
    * twins on one end of a socket pair). `fd` must be non-blocking; {@link close} closes it.
    */
   static twin(tun: LinuxTun, fd: number, poller: Poller): LinuxTun {
-    return new LinuxTun(
-      fd,
-      `${tun.name}-twin`,
-      tun.mtu,
-      { poller, onError: () => {} },
-      tun.offload,
-    );
+    // Fields of the same kinds as `tun`'s (a function where it has one), as V8 tracks them.
+    const onGone = tun.#onGone === undefined ? undefined : () => {};
+    const options = { poller, onError: () => {}, onGone };
+    return new LinuxTun(fd, `${tun.name}-twin`, tun.mtu, options, tun.offload);
   }
 
   /** The offloads in force by name (`tso4`, `uso6`, ...); empty on the plain path. */

@@ -120,7 +120,9 @@ async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller
   try {
     const udpOptions = {
       port: 0,
-      hostname: "127.0.0.1",
+      // Loopback on a socket of the agent's family (dual-stack: IPv4 mapped, as its peers'),
+      // so the same address code runs.
+      hostname: drivers.udp.family === 6 ? "::ffff:127.0.0.1" : "127.0.0.1",
       poller,
       onError: () => {},
       sendBatch: AGENT_SEND_BATCH,
