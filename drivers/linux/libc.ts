@@ -42,6 +42,8 @@ export interface LibC {
   poll_async(fds: Uint8Array, nfds: bigint, timeout: number): Promise<number>;
   /** socket(2). */
   socket(domain: number, type: number, protocol: number): number;
+  /** socketpair(2): the two fds are written to `sv` (two i32). */
+  socketpair(domain: number, type: number, protocol: number, sv: Uint8Array): number;
   /** bind(2). */
   bind(fd: number, addr: Uint8Array, addrlen: number): number;
   /** setsockopt(2). */
@@ -105,6 +107,7 @@ const SYMBOLS = {
     nonblocking: true,
   },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },

@@ -191,6 +191,18 @@ export class LinuxTun implements PacketDevice, PollHandler {
     }
   }
 
+  /**
+   * A twin of `tun` over `fd` instead of a TUN: the same class, MTU and offloads, so the same
+   * code reads and writes it, with no interface (lib/agent/warm_up.ts runs the data path over
+   * twins on one end of a socket pair). `fd` must be non-blocking; {@link close} closes it.
+   */
+  static twin(tun: LinuxTun, fd: number, poller: Poller): LinuxTun {
+    // Fields of the same kinds as `tun`'s (a function where it has one), as V8 tracks them.
+    const onGone = tun.#onGone === undefined ? undefined : () => {};
+    const options = { poller, onError: () => {}, onGone };
+    return new LinuxTun(fd, `${tun.name}-twin`, tun.mtu, options, tun.offload);
+  }
+
   /** The offloads in force by name (`tso4`, `uso6`, ...); empty on the plain path. */
   get offloadNames(): string[] {
     return namesOfOffloads(this.offload);

@@ -54,6 +54,7 @@ import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
+import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.ts";
 
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
@@ -435,8 +436,6 @@ export class Agent {
     if (opts.transport) drivers.defer(closer(opts.transport));
     if (opts.packets) drivers.defer(closer(opts.packets));
     if (plan.kind === "linux") raiseFileLimitOnce(logger);
-    // On Linux whatever the underlay: the JS thread carries the packets either way.
-    lowerV8WorkersOnce(logger);
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();
     const poller = plan.kind === "linux"
@@ -490,6 +489,14 @@ export class Agent {
       typeof opts.cryptoWorkers === "number",
     );
     if (cryptoBatch) drivers.defer(() => cryptoBatch.close());
+    // Before the device exists: V8 compiles the per-packet code now, on twins of these drivers.
+    const twins = opts.warmUp !== false && warmUpAllowedByEnv()
+      ? warmDriversOf(packets, transport)
+      : null;
+    if (twins !== null) await warmDataPathOnce(suite, twins, logger);
+    // On Linux whatever the underlay: the JS thread carries the packets either way. After the
+    // warm-up, whose compiles should finish while it pauses, not wait for an idle core.
+    lowerV8WorkersOnce(logger);
     const device = new Device({
       privateKey: opts.privateKey,
       suite,

@@ -130,7 +130,7 @@ function checkTcpPort(v: number | "same" | undefined): number | "same" {
  * (45 each), so the queue filling no longer cuts a TSO read's run short (drivers/linux/udp.ts
  * `sendBatch`: runs of 35 on average against 30); 512 KiB of slots, once per agent.
  */
-const AGENT_SEND_BATCH = 256;
+export const AGENT_SEND_BATCH = 256;
 
 /**
  * Opens the underlay `plan` describes (UDP, or UDP and TCP) and wraps it. When anything here

@@ -1,0 +1,344 @@
+/**
+ * The data path warmed at start: once per process, before the agent's device carries a packet, a
+ * pair of throwaway devices with the agent's crypto suite hand each other ping-sized packets
+ * through the real per-packet code (a handshake, then request and reply: the TUN's read, route,
+ * seal, sendmmsg; recvmmsg, open, replay and source checks, the TUN's write), so that V8 compiles
+ * that code then rather than during a fresh tunnel's first pings.
+ *
+ * Why: V8 compiles a function with its optimising tiers only once it has run a few times (weft's
+ * thresholds: lib/agent/jit.ts), on worker threads that get a core only when one is free
+ * (lib/agent/v8_workers.ts). Without a warm-up a fresh tunnel's first pings ran baseline code and
+ * waited on those compiles (docs/performance.md, "Latency: the tail of an idle tunnel").
+ *
+ * The pair's drivers are twins of the agent's, of the same classes: a {@link LinuxTun} over one
+ * end of a Unix socket pair (the warm-up plays the host on the other end) and a
+ * {@link LinuxUdpTransport} on 127.0.0.1. Twins of other classes would teach V8 calls the agent
+ * never makes: measured, a warm-up over memory drivers left the device's code slower for good
+ * (the calls into the drivers compiled for the warm-up's classes, then thrown away and compiled
+ * again for the agent's), so with other drivers (userspace, a wrapped transport) there is none.
+ * The pair's datagrams go from one loopback socket of this process to the other; the agent's own
+ * device, drivers, peers and counters are made or touched only after it.
+ *
+ * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's time
+ * or {@link WARM_UP_WALL_MS} from its start (no batch begins after), whichever comes first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
+ * @module
+ */
+
+import type { CryptoSuite } from "../crypto/types.ts";
+import type { PacketDevice, Transport } from "../io/driver.ts";
+import type { Logger } from "../log/logger.ts";
+import { Device } from "../device/device.ts";
+import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
+import { writeIcmpEcho } from "../net/icmp.ts";
+import { LinuxTun } from "../../drivers/linux/tun.ts";
+import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { Poller } from "../../drivers/linux/poller.ts";
+import { libc } from "../../drivers/linux/libc.ts";
+import { encodeVnetHeader, GSO_NONE, VNET_HDR_LEN } from "../../drivers/linux/vnet.ts";
+import { AGENT_SEND_BATCH } from "./underlay.ts";
+
+/** Round trips at most (a request and its reply each). */
+export const WARM_UP_ROUNDS = 400;
+/** Time budget of the rounds on the JS thread, ms (the pauses between batches excluded). */
+export const WARM_UP_BUDGET_MS = 40;
+/** No batch of rounds but the first begins this long (ms) after the warm-up began. */
+export const WARM_UP_WALL_MS = 150;
+/** Batches of rounds, with a pause after each: V8's workers finish and install their compiles. */
+const BATCHES = 4;
+const PAUSE_MS = 5;
+
+/** What {@link warmDataPath} did. */
+export interface WarmUp {
+  /** Round trips completed (each: a packet sealed, sent, opened and written, both ways). */
+  rounds: number;
+  /** Transport messages the pair sealed (keepalives included). */
+  sealed: number;
+  /** Transport messages the pair opened and accepted. */
+  opened: number;
+  /** Handshakes the pair completed (one a pair). */
+  handshakes: number;
+  /** Time the JS thread spent running packets (pauses excluded), ms. */
+  ms: number;
+  /** Wall time from start to end (pauses included), ms. */
+  wallMs: number;
+  /** The full collection after it, ms; absent without V8's `gc` (`--expose-gc`). */
+  gcMs?: number;
+  /** The process's CPU time from start to end (pauses and V8's workers included), ms; -1 unknown. */
+  cpuMs: number;
+}
+
+/** The agent's drivers, when the warm-up can make twins of them. */
+export interface WarmDrivers {
+  /** The agent's TUN. */
+  tun: LinuxTun;
+  /** The agent's UDP transport. */
+  udp: LinuxUdpTransport;
+}
+
+/**
+ * The agent's drivers as {@link WarmDrivers} when they are a {@link LinuxTun} and a
+ * {@link LinuxUdpTransport} themselves (not wrapped); null otherwise: no warm-up then.
+ */
+export function warmDriversOf(packets: PacketDevice, transport: Transport): WarmDrivers | null {
+  return packets instanceof LinuxTun && transport instanceof LinuxUdpTransport
+    ? { tun: packets, udp: transport }
+    : null;
+}
+
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+
+/** A non-blocking Unix socket pair keeping message bounds, as a TUN does: [twin's, host's]. */
+function socketPair(): [number, number] {
+  const sv = new Int32Array(2);
+  const flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
+  if (libc().socketpair(AF_UNIX, flags, 0, new Uint8Array(sv.buffer)) !== 0) {
+    throw new Error("socketpair failed");
+  }
+  return [sv[0], sv[1]];
+}
+
+const A = new Uint8Array([198, 18, 0, 1]);
+const B = new Uint8Array([198, 18, 0, 2]);
+
+/** A throwaway pair of devices on twins of the agent's drivers. */
+interface Pair {
+  /** Hands one ping-sized packet from one end to the other; false when it did not arrive. */
+  one(aToB: boolean, seq: number): boolean;
+  /** Messages sealed and opened, handshakes completed, so far. */
+  counts(): { sealed: number; opened: number; handshakes: number };
+  close(): Promise<void>;
+}
+
+async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<Pair> {
+  const c = libc();
+  const hosts: number[] = [];
+  const closers: (() => Promise<void> | void)[] = [() => hosts.forEach((fd) => c.close(fd))];
+  const close = async () => {
+    for (const f of closers.reverse()) await Promise.resolve(f()).catch(() => {});
+  };
+  try {
+    const udpOptions = {
+      port: 0,
+      // Loopback on a socket of the agent's family (dual-stack: IPv4 mapped, as its peers'),
+      // so the same address code runs.
+      hostname: drivers.udp.family === 6 ? "::ffff:127.0.0.1" : "127.0.0.1",
+      poller,
+      onError: () => {},
+      sendBatch: AGENT_SEND_BATCH,
+    };
+    const ta = await LinuxUdpTransport.open(udpOptions);
+    closers.push(() => ta.close());
+    const tb = await LinuxUdpTransport.open(udpOptions);
+    closers.push(() => tb.close());
+    const [fa, ha] = socketPair();
+    hosts.push(ha);
+    const pa = LinuxTun.twin(drivers.tun, fa, poller);
+    closers.push(() => pa.close());
+    const [fb, hb] = socketPair();
+    hosts.push(hb);
+    const pb = LinuxTun.twin(drivers.tun, fb, poller);
+    closers.push(() => pb.close());
+    const ka = generatePrivateKey();
+    const kb = generatePrivateKey();
+    const onError = () => {};
+    const a = new Device({ privateKey: ka, suite, transport: ta, packets: pa, tickMs: 0, onError });
+    const b = new Device({ privateKey: kb, suite, transport: tb, packets: pb, tickMs: 0, onError });
+    // The devices close their drivers.
+    closers.splice(1, closers.length - 1, () => a.close(), () => b.close());
+    let handshakes = 0;
+    a.onEvent((e) => {
+      if (e.type === "handshake-complete") handshakes++;
+    });
+    a.setPeer({
+      publicKey: encodeKey(publicKeyOf(kb)),
+      endpoint: `127.0.0.1:${tb.port}`,
+      allowedIps: ["198.18.0.2/32"],
+    });
+    b.setPeer({
+      publicKey: encodeKey(publicKeyOf(ka)),
+      endpoint: `127.0.0.1:${ta.port}`,
+      allowedIps: ["198.18.0.1/32"],
+    });
+    a.start();
+    b.start();
+    // A ping's size (56 bytes of data), behind the virtio header when the TUN has offloads.
+    const vnet = drivers.tun.offload !== 0 ? VNET_HDR_LEN : 0;
+    const frame = new Uint8Array(vnet + 128);
+    if (vnet > 0) encodeVnetHeader(frame, 0, 0, GSO_NONE, 0, 0, 0, 0);
+    const data = new Uint8Array(56);
+    const rx = new Uint8Array(vnet + drivers.tun.mtu);
+    return {
+      one(aToB, seq) {
+        const [host, to, fromTun, fromUdp, toUdp] = aToB
+          ? [ha, hb, pa, ta, tb]
+          : [hb, ha, pb, tb, ta];
+        const n = writeIcmpEcho(
+          frame.subarray(vnet),
+          aToB ? A : B,
+          aToB ? B : A,
+          aToB,
+          0x5746,
+          seq,
+          data,
+        );
+        if (c.write(host, frame, BigInt(vnet + n)) !== vnet + n) return false;
+        fromTun.onReadable();
+        // The handshake takes a few trips the first time; after that one does.
+        for (let i = 0; i < 8; i++) {
+          toUdp.onReadable();
+          fromUdp.onReadable();
+          if (c.read(to, rx, BigInt(rx.length)) > 0) return true;
+        }
+        return false;
+      },
+      counts() {
+        const peers = [...a.peers(), ...b.peers()];
+        return {
+          sealed: peers.reduce((n, p) => n + p.counters.txPackets, 0),
+          opened: peers.reduce((n, p) => n + p.counters.rxPackets, 0),
+          handshakes,
+        };
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** `Deno.cpuUsage` (µs of user and system CPU), which Deno's types do not list yet. */
+function cpuNowMs(): number {
+  const usage = (Deno as unknown as { cpuUsage?: () => { user: number; system: number } })
+    .cpuUsage;
+  if (typeof usage !== "function") return -1;
+  const u = usage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * Runs the warm-up with `suite` (the agent's) over twins of `drivers` (the agent's), bounded by
+ * {@link WARM_UP_ROUNDS} and {@link WARM_UP_BUDGET_MS}; the twins have a poller of their own,
+ * closed with them. Throws when the throwaway pair cannot be made or does not carry a packet.
+ */
+export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Promise<WarmUp> {
+  const poller = new Poller({ onError: () => {} });
+  let w: WarmUp;
+  try {
+    w = await warmOn(suite, drivers, poller);
+  } finally {
+    await poller.close();
+  }
+  // The pair's garbage (its sockets' and TUN twins' buffers, sessions, devices) collected now,
+  // before the first packet, rather than by a collection in the middle of the first pings. V8's
+  // `gc` is there with weft's flags (`--expose-gc`, lib/agent/jit.ts); without it, V8 decides.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc === "function") {
+    const t0 = performance.now();
+    gc();
+    w.gcMs = Math.round((performance.now() - t0) * 10) / 10;
+  }
+  return w;
+}
+
+async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<WarmUp> {
+  const cpu0 = cpuNowMs();
+  const wall0 = performance.now();
+  const total = { sealed: 0, opened: 0, handshakes: 0 };
+  const add = (c: ReturnType<Pair["counts"]>) => {
+    total.sealed += c.sealed;
+    total.opened += c.opened;
+    total.handshakes += c.handshakes;
+  };
+  // A first pair carries a few packets both ways and is closed before the rounds: V8 tracks
+  // the type and whether it ever changed of each object field, and packets and closing (flags
+  // set, sessions dropped) change some (a replay window's highest counter becomes a double once
+  // it moves). Changed only after the code was optimised, or seen first by the agent's own
+  // objects, they would throw that code away (a deoptimisation, then the compile again in the
+  // first real pings); changed first, the compiles do not count on them.
+  const first = await openPair(suite, drivers, poller);
+  try {
+    for (let seq = 0; seq < 4; seq++) {
+      if (!first.one(true, seq) || !first.one(false, seq)) {
+        throw new Error("the warm-up pair did not carry a packet");
+      }
+    }
+    add(first.counts());
+  } finally {
+    await first.close();
+  }
+  const pair = await openPair(suite, drivers, poller);
+  try {
+    if (!pair.one(true, 0)) throw new Error("the warm-up pair did not carry a packet");
+    let rounds = 0;
+    let ms = 0;
+    const perBatch = Math.ceil(WARM_UP_ROUNDS / BATCHES);
+    for (
+      let batch = 0;
+      batch < BATCHES && ms < WARM_UP_BUDGET_MS &&
+      (batch === 0 || performance.now() - wall0 < WARM_UP_WALL_MS);
+      batch++
+    ) {
+      const t0 = performance.now();
+      for (let i = 0; i < perBatch; i++) {
+        const seq = (rounds + 1) & 0xffff;
+        if (!pair.one(true, seq) || !pair.one(false, seq)) {
+          throw new Error(`the warm-up pair lost a packet after ${rounds} round trips`);
+        }
+        rounds++;
+        if ((i & 15) === 15 && performance.now() - t0 + ms >= WARM_UP_BUDGET_MS) break;
+      }
+      ms += performance.now() - t0;
+      // V8's workers finish the compiles these rounds asked for; the next rounds install them.
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+    }
+    add(pair.counts());
+    const cpu1 = cpuNowMs();
+    return {
+      rounds,
+      ...total,
+      ms: Math.round(ms * 10) / 10,
+      wallMs: Math.round((performance.now() - wall0) * 10) / 10,
+      cpuMs: cpu0 < 0 || cpu1 < 0 ? -1 : Math.round((cpu1 - cpu0) * 10) / 10,
+    };
+  } finally {
+    await pair.close();
+  }
+}
+
+/** Whether `WEFT_WARM_UP` leaves the warm-up on: anything but `0` does (unset included). */
+export function warmUpAllowedByEnv(): boolean {
+  try {
+    return Deno.env.get("WEFT_WARM_UP") !== "0";
+  } catch {
+    return true; // no --allow-env: the default
+  }
+}
+
+let done: Promise<WarmUp | null> | null = null;
+
+/**
+ * Warms the data path once per process (the code is the process's, whatever the device; later
+ * calls get the first's result); null when it failed (logged at debug: the agent runs as it
+ * would without it).
+ */
+export function warmDataPathOnce(
+  suite: CryptoSuite,
+  drivers: WarmDrivers,
+  logger: Logger,
+): Promise<WarmUp | null> {
+  if (done !== null) return done;
+  return done = warmDataPath(suite, drivers).then(
+    (w) => {
+      logger.debug("data path warmed", { ...w });
+      return w;
+    },
+    (e) => {
+      logger.debug("data path not warmed", { error: String(e) });
+      return null;
+    },
+  );
+}
