@@ -15,9 +15,11 @@
  * the old generation grew further first, and the pages it freed stayed resident. A leader of
  * 10,000 members in churn held some 200 MiB of RSS that was neither its heap nor malloc's
  * (`scripts/bench/fleet.ts --members 10000`: peak RSS 1,109 to 1,196 MiB on a quiet machine);
- * with its workers at their own priority that went, and the heap's peak was lower
- * (docs/performance.md, "The leader's memory in churn"). A leader's data path is its relay's,
- * which a member's ping tail does not depend on as its own tunnel's does.
+ * with its workers at their own priority that went, and the heap's peak was lower (733 to 802
+ * MiB). The price is their share of the cores: in interleaved runs on a busy machine the joins
+ * were mostly slower, at more CPU a join (docs/performance.md, "The leader's memory in churn").
+ * A leader's data path is its relay's, which a member's ping tail does not depend on as its own
+ * tunnel's does.
  * @module
  */
 
