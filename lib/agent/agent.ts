@@ -436,7 +436,7 @@ export class Agent {
     if (opts.packets) drivers.defer(closer(opts.packets));
     if (plan.kind === "linux") raiseFileLimitOnce(logger);
     // On Linux whatever the underlay: the JS thread carries the packets either way. A mesh
-    // leader's are left alone: they collect the garbage of its changes (v8_workers.ts).
+    // leader's only to nice 10: they collect the garbage of its changes (v8_workers.ts).
     lowerV8WorkersOnce(logger, opts.identity?.role === "leader");
     const onError = (e: unknown) => logger.error("driver error", { error: String(e) });
     const trace = latencyTraceFromEnv();

@@ -8,18 +8,18 @@
  * 1.06 ms against 1.30 to 1.55 with the workers left alone (and 1.32 to 1.41 at nice 10). `WEFT_V8_WORKER_NICE` overrides it (1 to
  * 19: that nice value; 0: leave them alone), for measurements.
  *
- * A mesh leader's are left alone ({@link LEADER_V8_WORKER_NICE}): those threads also mark, sweep
+ * A mesh leader's get nice {@link LEADER_V8_WORKER_NICE} instead: those threads also mark, sweep
  * and give back the pages of V8's old generation, and a leader of thousands makes garbage at every
  * change (a new view each batch of joins). Under `SCHED_IDLE` on a busy machine (the leader's own
  * JS thread and API worker, the members beside it) they rarely ran: a collection finished late, so
  * the old generation grew further first, and the pages it freed stayed resident. A leader of
  * 10,000 members in churn held some 200 MiB of RSS that was neither its heap nor malloc's
- * (`scripts/bench/fleet.ts --members 10000`: peak RSS 1,109 to 1,196 MiB on a quiet machine);
- * with its workers at their own priority that went, and the heap's peak was lower (733 to 802
- * MiB). The price is their share of the cores: in interleaved runs on a busy machine the joins
- * were mostly slower, at more CPU a join (docs/performance.md, "The leader's memory in churn").
- * A leader's data path is its relay's, which a member's ping tail does not depend on as its own
- * tunnel's does.
+ * (`scripts/bench/fleet.ts --members 10000`: peak RSS 969 to 1,219 MiB in interleaved runs). At
+ * nice 10 it peaked at 764 to 873 MiB, at their own priority (0) at 733 to 802 but with the joins
+ * slower and more CPU a join, the workers taking their share of the cores from the JS thread; at
+ * nice 10 the JS thread still gets most of a contended core (docs/performance.md, "The leader's
+ * memory in churn"). A leader's data path is its relay's, which a member's ping tail does not
+ * depend on as its own tunnel's does.
  * @module
  */
 
@@ -29,8 +29,8 @@ import { idleOwnThreads, niceOwnThreads } from "../../drivers/linux/thread_nice.
 /** What V8's workers get by default: `SCHED_IDLE` (the JS thread keeps the process's priority). */
 export const DEFAULT_V8_WORKER_NICE: number | "idle" = "idle";
 
-/** What a mesh leader's V8 workers get by default: their own priority (the module doc says why). */
-export const LEADER_V8_WORKER_NICE: number | "idle" = 0;
+/** What a mesh leader's V8 workers get by default: nice 10 (the module doc says why). */
+export const LEADER_V8_WORKER_NICE: number | "idle" = 10;
 
 /** Whether a thread name is one of V8's platform workers (`comm` cuts names at 15 characters). */
 export function isV8Worker(name: string): boolean {
