@@ -495,8 +495,9 @@ export class Agent {
       : null;
     if (twins !== null) await warmDataPathOnce(suite, twins, logger);
     // On Linux whatever the underlay: the JS thread carries the packets either way. After the
-    // warm-up, whose compiles should finish while it pauses, not wait for an idle core.
-    lowerV8WorkersOnce(logger);
+    // warm-up, whose compiles should finish while it pauses, not wait for an idle core. A mesh
+    // leader's only to nice 10: they collect the garbage of its changes (v8_workers.ts).
+    lowerV8WorkersOnce(logger, opts.identity?.role === "leader");
     const device = new Device({
       privateKey: opts.privateKey,
       suite,

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { DEFAULT_V8_WORKER_NICE, isV8Worker, v8WorkerNice } from "./v8_workers.ts";
+import {
+  DEFAULT_V8_WORKER_NICE,
+  isV8Worker,
+  LEADER_V8_WORKER_NICE,
+  v8WorkerNice,
+} from "./v8_workers.ts";
 import { SCHED_IDLE } from "../../drivers/linux/thread_nice.ts";
 
 const CHILD = new URL("../../tests/fixtures/v8_workers_child.ts", import.meta.url).pathname;
@@ -11,9 +16,9 @@ interface Thread {
   main: boolean;
 }
 
-async function childThreads(env: Record<string, string> = {}): Promise<Thread[]> {
+async function childThreads(env: Record<string, string> = {}, leader = false): Promise<Thread[]> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CHILD],
+    args: ["run", "-A", CHILD, ...(leader ? ["leader"] : [])],
     env,
     stderr: "inherit",
   }).output();
@@ -34,6 +39,34 @@ Deno.test({
     }
     const main = threads.find((t) => t.main)!;
     assert.equal(main.policy, 0, "the JS thread carries the packets at the process's priority");
+  },
+});
+
+Deno.test({
+  name: "v8 workers: a mesh leader's agent sets V8's workers to nice 10, not SCHED_IDLE",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "" }, true);
+    assert.ok(threads.some((t) => isV8Worker(t.name)), JSON.stringify(threads));
+    for (const t of threads) {
+      assert.deepEqual(
+        [t.nice, t.policy],
+        [isV8Worker(t.name) ? LEADER_V8_WORKER_NICE : 0, 0],
+        `${t.name}: ${JSON.stringify(threads)}`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "v8 workers: WEFT_V8_WORKER_NICE=idle puts a leader's under SCHED_IDLE too",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const threads = await childThreads({ WEFT_V8_WORKER_NICE: "idle" }, true);
+    assert.ok(threads.some((t) => isV8Worker(t.name)));
+    for (const t of threads) {
+      assert.equal(t.policy, isV8Worker(t.name) ? SCHED_IDLE : 0, t.name);
+    }
   },
 });
 
@@ -88,8 +121,14 @@ Deno.test("v8 workers: the nice value asked for, else the default", () => {
       Deno.env.set("WEFT_V8_WORKER_NICE", String(text));
       assert.equal(v8WorkerNice(), want, String(text));
     }
+    Deno.env.set("WEFT_V8_WORKER_NICE", "");
+    assert.equal(v8WorkerNice(true), LEADER_V8_WORKER_NICE, "a leader's default");
+    Deno.env.set("WEFT_V8_WORKER_NICE", "idle");
+    assert.equal(v8WorkerNice(true), "idle", "a leader's, asked for");
     Deno.env.delete("WEFT_V8_WORKER_NICE");
     assert.equal(v8WorkerNice(), DEFAULT_V8_WORKER_NICE);
+    assert.equal(v8WorkerNice(true), LEADER_V8_WORKER_NICE);
+    assert.notEqual(LEADER_V8_WORKER_NICE, DEFAULT_V8_WORKER_NICE);
   } finally {
     saved === undefined
       ? Deno.env.delete("WEFT_V8_WORKER_NICE")
