@@ -6,16 +6,27 @@
  * adds the datagrams, which a join in a full mesh must cost). Prints one JSON line.
  *
  *   deno run -A --v8-flags=<weft's, lib/agent/jit.ts> scripts/bench/leader_join_cpu.ts N [TREE]
+ *     [--store kv|etcd]
  *
  * `TREE`: another checkout's root to measure (a tree before a change), by default this one's.
+ * `--store kv` keeps the state in a key-value store in this process (lib/store/memory_kv.ts,
+ * etcd's semantics) through the store etcd has (lib/mesh/store/kv_leader_store.ts): its
+ * transactions are bounded (30 changes a commit), so a commit's own work shows; `--store etcd`
+ * in a real etcd started for the run (tests/fixtures/etcd.ts). The JSON line then says the
+ * commits made during the measured joins.
  * @module
  */
 
 import type { LeaderCore } from "../../lib/mesh/leader/core.ts";
+import type { LeaderStore } from "../../lib/mesh/store/store.ts";
 
-const n = Number(Deno.args[0] ?? "10000");
+const flag = Deno.args.indexOf("--store");
+const storeKind = flag < 0 ? "file" : Deno.args[flag + 1];
+if (!["file", "kv", "etcd"].includes(storeKind)) throw new Error("--store: kv or etcd");
+const args = flag < 0 ? Deno.args : Deno.args.filter((_, i) => i !== flag && i !== flag + 1);
+const n = Number(args[0] ?? "10000");
 if (!Number.isInteger(n) || n < 2001) throw new Error("N: an integer above 2,000");
-const tree = Deno.args[1] ?? new URL("../..", import.meta.url).pathname;
+const tree = args[1] ?? new URL("../..", import.meta.url).pathname;
 const measured = 2000;
 
 const { LeaderCore: Core } = await import(`${tree}/lib/mesh/leader/core.ts`);
@@ -32,12 +43,29 @@ const cpuMs = () => {
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 
+const { KvLeaderStore } = await import(`${tree}/lib/mesh/store/kv_leader_store.ts`);
+const { MemoryKv } = await import(`${tree}/lib/store/memory_kv.ts`);
+const { EtcdStore } = await import(`${tree}/drivers/etcd/store.ts`);
+const { parseEtcdUrl } = await import(`${tree}/drivers/etcd/url.ts`);
+const { startEtcd } = await import(`${tree}/tests/fixtures/etcd.ts`);
+
 const dir = await Deno.makeTempDir({ prefix: "weft-leader-join-cpu-" });
+const etcd = storeKind === "etcd" ? await startEtcd() : null;
+const etcdKv = etcd ? new EtcdStore({ url: parseEtcdUrl(etcd.url) }) : null;
 try {
   const state = new StateDir(dir);
   await state.ensure();
   const leaderKey = key();
-  const core: LeaderCore = await Core.open(new FileStore(state), {
+  const store: LeaderStore = storeKind === "file"
+    ? new FileStore(state)
+    : new KvLeaderStore(etcdKv ?? new MemoryKv(), { probeMs: 0 });
+  let commits = 0;
+  const commit = store.commit.bind(store);
+  store.commit = (d, base) => {
+    commits++;
+    return commit(d, base);
+  };
+  const core: LeaderCore = await Core.open(store, {
     network: "10.0.0.0/16",
     hostname: "leader",
     publicKey: leaderKey,
@@ -79,11 +107,14 @@ try {
     await Promise.all(Array.from({ length: inFlight }, one));
   };
   await joins(n - measured, 512);
+  const commits0 = commits;
   const c0 = cpuMs();
   const t0 = performance.now();
   await joins(measured, 64);
   console.log(JSON.stringify({
     members: n,
+    store: storeKind,
+    commits: commits - commits0,
     cpuMsPerJoin: (cpuMs() - c0) / measured,
     wallMsPerJoin: Math.round((performance.now() - t0) / measured * 100) / 100,
     heapMiB: Math.round(Deno.memoryUsage().heapUsed / 2 ** 20),
@@ -91,6 +122,9 @@ try {
   }));
   service.close();
   core.close();
+  store.close?.();
 } finally {
+  await etcdKv?.close();
+  await etcd?.destroy();
   await Deno.remove(dir, { recursive: true });
 }

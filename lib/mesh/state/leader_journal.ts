@@ -20,6 +20,7 @@
 
 import type { Member } from "../../members/member.ts";
 import { recordJson } from "./leader_json.ts";
+import { keyedChanges, memberChanges } from "./doc_changes.ts";
 import type { RecordMap } from "./record_map.ts";
 
 /** What the journal reads of the leader's document (./state.ts's `LeaderFile`). */
@@ -88,40 +89,11 @@ export function journalLine(prev: JournaledDoc, next: JournaledDoc): string {
   return `{${parts.join(",")}}\n`;
 }
 
-/**
- * The member records of `next` that are new or replaced, and the keys of `prev` gone. The leader
- * edits its list in place (records replaced where they are, joins appended, a removal moving the
- * later ones down), so the lists are walked side by side while their keys agree: a commit of a
- * few joins costs a pass of comparisons, not a map of every member (10,000 entries for each
- * batch, straight into V8's old generation). Past the first place the keys differ, by key.
- */
+/** The member records of `next` that are new or replaced, and the keys of `prev` gone. */
 function memberParts(parts: string[], prev: Member[], next: Member[]): void {
-  const changed: string[] = [];
-  let i = 0;
-  const same = Math.min(prev.length, next.length);
-  for (; i < same && prev[i].publicKey === next[i].publicKey; i++) {
-    if (prev[i] !== next[i]) changed.push(recordJson(next[i]));
-  }
-  let gone: string[] = [];
-  if (i === prev.length) {
-    for (let j = i; j < next.length; j++) changed.push(recordJson(next[j]));
-  } else {
-    const before = new Map<string, Member>();
-    for (let j = i; j < prev.length; j++) before.set(prev[j].publicKey, prev[j]);
-    let kept = 0;
-    for (let j = i; j < next.length; j++) {
-      const old = before.get(next[j].publicKey);
-      if (old !== undefined) kept++;
-      if (old !== next[j]) changed.push(recordJson(next[j]));
-    }
-    if (kept < before.size) {
-      const now = new Set<string>();
-      for (let j = i; j < next.length; j++) now.add(next[j].publicKey);
-      gone = [...before.keys()].filter((k) => !now.has(k));
-    }
-  }
-  if (changed.length) parts.push(`"m":[${changed.join(",")}]`);
-  if (gone.length) parts.push(`"mx":${JSON.stringify(gone)}`);
+  const { set, gone } = memberChanges(prev, next);
+  if (set.length) parts.push(`"m":[${set.map((s) => recordJson(s.now)).join(",")}]`);
+  if (gone.length) parts.push(`"mx":${JSON.stringify(gone.map((m) => m.publicKey))}`);
 }
 
 /**
@@ -160,23 +132,13 @@ function keyedParts(
   prev: Record<string, object> | undefined,
   next: Record<string, object> | undefined,
 ): void {
-  if (prev === next) return;
-  const set: string[] = [];
-  let kept = 0;
-  let prevSize = 0;
-  for (const _ in prev ?? {}) prevSize++;
-  for (const k in next ?? {}) {
-    const v = next![k];
-    if (v === undefined) continue;
-    const old = prev?.[k];
-    if (old !== undefined) kept++;
-    if (old !== v) set.push(`${JSON.stringify(k)}:${recordJson(v)}`);
+  const { set, removed } = keyedChanges(prev, next);
+  if (set.length) {
+    parts.push(
+      `"${tag}":{${set.map(([k, v]) => `${JSON.stringify(k)}:${recordJson(v)}`).join(",")}}`,
+    );
   }
-  if (set.length) parts.push(`"${tag}":{${set.join(",")}}`);
-  if (kept < prevSize) {
-    const gone = Object.keys(prev!).filter((k) => next?.[k] === undefined);
-    if (gone.length) parts.push(`"${tag}x":${JSON.stringify(gone)}`);
-  }
+  if (removed.length) parts.push(`"${tag}x":${JSON.stringify(removed)}`);
 }
 
 /** Applies one line's change to a document being read (edited in place). */

@@ -4,11 +4,16 @@
  * policy, the leases and the LAN key (docs/design/leader-store.md). A commit writes only the keys
  * that changed, and two leaders' commits that claim one address write one `alloc/` key. Keys are
  * relative to the store's prefix; values are JSON.
+ *
+ * The keys a commit changes come from what its batch changed ({@link keyChanges}): turning the
+ * whole document into keys and comparing them with the store's ({@link toKeys}, {@link diffKeys})
+ * cost 15 ms a commit at 10,000 members, for a batch of a few joins.
  * @module
  */
 
 import { checkLeaderFile, type LeaderFile } from "../state/state.ts";
 import { recordJson } from "../state/leader_json.ts";
+import { keyedChanges, memberChanges } from "../state/doc_changes.ts";
 
 /** The document's keys and their values (JSON), in the order the document lists them. */
 export type KeyValues = Map<string, string>;
@@ -16,16 +21,21 @@ export type KeyValues = Map<string, string>;
 /** The key of the network, IPv6 network and membership version. */
 export const META_KEY = "meta";
 
-/** The document as keys: members, tokens and records in their order, each list's key prefix. */
-export function toKeys(d: LeaderFile): KeyValues {
-  const kv: KeyValues = new Map();
-  const put = (k: string, v: unknown) => kv.set(k, JSON.stringify(v));
-  put(META_KEY, {
+/** The value of {@link META_KEY}: the network, IPv6 network and membership version. */
+export function metaValue(d: LeaderFile): string {
+  return JSON.stringify({
     format: d.format,
     network: d.network,
     ...(d.network6 ? { network6: d.network6 } : {}),
     version: d.version,
   });
+}
+
+/** The document as keys: members, tokens and records in their order, each list's key prefix. */
+export function toKeys(d: LeaderFile): KeyValues {
+  const kv: KeyValues = new Map();
+  const put = (k: string, v: unknown) => kv.set(k, JSON.stringify(v));
+  kv.set(META_KEY, metaValue(d));
   // Records are replaced, never edited: each one's text is made once (leader_json.ts).
   for (const m of d.members) {
     kv.set(`members/${m.publicKey}`, recordJson(m));
@@ -107,4 +117,74 @@ export function diffKeys(before: KeyValues, after: KeyValues): KeyChanges {
     if (old === undefined) created.push(k);
   }
   return { put, created, delete: [...before.keys()].filter((k) => !after.has(k)) };
+}
+
+/**
+ * The keys that differ between `prev`'s keys (`keys`, as the store holds them) and `next`'s,
+ * from what changed: what {@link diffKeys} gives for `keys` and `toKeys(next)`, at a cost of what
+ * the batch changed. `next` must be a batch's copy of `prev` (lib/mesh/leader/changes.ts): its
+ * lists copied, its records replaced and never edited, its join records a fork of `prev`'s
+ * (../state/record_map.ts); and neither document edited in place since `keys` were `prev`'s.
+ * Null when `next`'s join records are not a fork of `prev`'s (not a copy of it: compare whole).
+ *
+ * The member and departure lists are walked by identity (a pass of comparisons), the join
+ * records are the fork's own, the tokens (a few, copied by each batch) and the other fields are
+ * compared as text.
+ */
+export function keyChanges(prev: LeaderFile, next: LeaderFile, keys: KeyValues): KeyChanges | null {
+  const joins = next.joins.changesFrom(prev.joins);
+  if (joins === null) return null;
+  // Each key the change may touch, with its value after (null: gone). What is gone is listed
+  // first: a key freed and taken again in one batch (an address) ends with the value taken.
+  const after = new Map<string, string | null>();
+  const members = memberChanges(prev.members, next.members);
+  for (const m of members.gone) {
+    after.set(`members/${m.publicKey}`, null);
+    after.set(`alloc/${m.address}`, null);
+  }
+  for (const { was, now } of members.set) {
+    if (was !== undefined && was.address !== now.address) after.set(`alloc/${was.address}`, null);
+  }
+  const tokenIds = new Set(next.tokens.map((t) => t.id));
+  for (const t of prev.tokens) if (!tokenIds.has(t.id)) after.set(`tokens/${t.id}`, null);
+  for (const k of joins.removed) after.set(`joins/${k}`, null);
+  const left = keyedChanges(prev.left, next.left);
+  for (const k of left.removed) after.set(`left/${k}`, null);
+  after.set(META_KEY, metaValue(next));
+  for (const { now } of members.set) {
+    after.set(`members/${now.publicKey}`, recordJson(now));
+    after.set(`alloc/${now.address}`, JSON.stringify(now.publicKey));
+  }
+  for (const t of next.tokens) after.set(`tokens/${t.id}`, JSON.stringify(t));
+  for (const [k, r] of joins.set) after.set(`joins/${k}`, recordJson(r));
+  for (const [k, r] of left.set) after.set(`left/${k}`, recordJson(r));
+  if (next.policy !== prev.policy) {
+    after.set("policy", next.policy ? JSON.stringify(next.policy) : null);
+  }
+  if (next.leases !== prev.leases) {
+    after.set("leases", next.leases ? JSON.stringify(next.leases) : null);
+  }
+  after.set("lan-key", next.lanKey !== undefined ? JSON.stringify(next.lanKey) : null);
+  const put: [string, string][] = [];
+  const created: string[] = [];
+  const gone: string[] = [];
+  for (const [k, v] of after) {
+    const old = keys.get(k);
+    if (v === null) {
+      if (old !== undefined) gone.push(k);
+    } else if (old !== v) {
+      put.push([k, v]);
+      if (old === undefined) created.push(k);
+    }
+  }
+  return { put, created, delete: gone };
+}
+
+/**
+ * Makes `keys` the keys after `changes` (in place): a key put keeps its place, a new one goes
+ * last, as a store lists keys by creation.
+ */
+export function applyKeyChanges(keys: KeyValues, changes: KeyChanges): void {
+  for (const k of changes.delete) keys.delete(k);
+  for (const [k, v] of changes.put) keys.set(k, v);
 }

@@ -1,11 +1,24 @@
-/** The leader's document as keys: round trip, what a change writes, and corrupt keys refused. */
+/**
+ * The leader's document as keys: round trip, what a change writes, corrupt keys refused, and a
+ * batch's key changes from what it changed equal to the whole documents compared.
+ */
 import assert from "node:assert/strict";
 import type { LeaderFile } from "../state/state.ts";
 import { RecordMap } from "../state/record_map.ts";
 import { newLanKey } from "../state/lan_key.ts";
 import type { Member } from "../../members/member.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
-import { diffKeys, fromKeys, toKeys } from "./keys.ts";
+import {
+  applyKeyChanges,
+  diffKeys,
+  fromKeys,
+  type KeyChanges,
+  keyChanges,
+  type KeyValues,
+  toKeys,
+} from "./keys.ts";
+import { BatchMaker, firstLeaderDoc } from "../../../tests/fixtures/leader_batches.ts";
+import { seededRandom } from "../../../tests/fixtures/prng.ts";
 
 function member(name: string, key: string, address: string, role: Member["role"]): Member {
   return {
@@ -103,4 +116,57 @@ Deno.test("keys: corrupt or inconsistent keys are an error naming the store, nev
   bad((kv) => kv.set("alloc/10.77.0.9", JSON.stringify("nobody")), /has no member/);
   bad((kv) => kv.set("members/x", JSON.stringify({ name: 1 })), /members/);
   bad((kv) => kv.set("surprise", "1"), /unknown key surprise/);
+});
+
+/** A commit's changes in one order (a transaction's operations have none). */
+function sorted(c: KeyChanges) {
+  return {
+    put: [...c.put].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+    created: [...c.created].sort(),
+    delete: [...c.delete].sort(),
+  };
+}
+
+const entries = (kv: KeyValues) => [...kv].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+
+Deno.test("keys: a batch's key changes are what comparing the whole documents gives, step after step", () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const maker = new BatchMaker(seededRandom(seed));
+    let prev = firstLeaderDoc();
+    // The store's keys, kept up to date in place as a store's cache is.
+    const keys = toKeys(prev);
+    for (let step = 0; step < 300; step++) {
+      const next = maker.batch(prev);
+      const whole = diffKeys(toKeys(prev), toKeys(next));
+      const changes = keyChanges(prev, next, keys);
+      assert.ok(changes, "a batch's copy is compared record by record");
+      assert.deepEqual(sorted(changes), sorted(whole), `seed ${seed}, step ${step}`);
+      applyKeyChanges(keys, changes);
+      assert.deepEqual(entries(keys), entries(toKeys(next)), `seed ${seed}, step ${step}`);
+      // Once committed the copy is the state (the core settles its join records).
+      next.joins.settle();
+      prev = next;
+    }
+    // The keys kept in place read back as the document. Its members' order is the keys' (a key
+    // put again keeps its place, as in a store, where a member who left and joined again in one
+    // batch keeps its first creation); the document lists such a member last.
+    const byKey = (d: LeaderFile) => {
+      const o = json(d);
+      o.members.sort((a: Member, b: Member) => a.publicKey < b.publicKey ? -1 : 1);
+      return o;
+    };
+    assert.deepEqual(byKey(fromKeys(keys, "etcd")), byKey(prev));
+  }
+});
+
+Deno.test("keys: a document that is not a batch's copy of the one before is compared whole", () => {
+  const maker = new BatchMaker(seededRandom(9));
+  const prev = maker.batch(firstLeaderDoc());
+  prev.joins.settle();
+  const next = maker.batch(prev);
+  // Join records copied rather than forked (another store's, a document read again): no fork.
+  const copied = { ...next, joins: new RecordMap(next.joins) };
+  assert.equal(keyChanges(prev, copied, toKeys(prev)), null);
+  // The same document committed again, its records edited in place: not a copy either.
+  assert.equal(keyChanges(prev, prev, toKeys(prev)), null);
 });

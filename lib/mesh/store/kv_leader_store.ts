@@ -16,7 +16,17 @@
 import type { LeaderFile } from "../state/state.ts";
 import type { LeaderStore, StoreHealth, StoreSnapshot } from "./store.ts";
 import { type KvStore, StoreError, type TxnOp, type WatchEvent } from "../../store/kv.ts";
-import { diffKeys, fromKeys, type KeyValues, META_KEY, toKeys } from "./keys.ts";
+import {
+  applyKeyChanges,
+  diffKeys,
+  fromKeys,
+  type KeyChanges,
+  keyChanges,
+  type KeyValues,
+  META_KEY,
+  metaValue,
+  toKeys,
+} from "./keys.ts";
 
 /** The prefix of weft's keys when none is given. */
 export const DEFAULT_STORE_PREFIX = "/weft/";
@@ -41,6 +51,20 @@ export interface KvLeaderStoreOptions {
 interface Cached {
   keys: KeyValues;
   revision: number;
+  /**
+   * The document at `revision` as the leader holds it (the one it committed, or this store
+   * reported), when known: a batch's copy of it is compared with it record by record (a commit
+   * costs what it changed), never the whole document turned into keys again.
+   */
+  doc: LeaderFile | null;
+}
+
+/** A commit under way: the keys it writes (null: deletes), to know it when the watch brings it. */
+interface Pending {
+  base: number;
+  writes: Map<string, string | null>;
+  changes: KeyChanges;
+  doc: LeaderFile;
 }
 
 const MAX_RETRY_MS = 2000;
@@ -65,6 +89,7 @@ export class KvLeaderStore implements LeaderStore {
   readonly maxChangesPerCommit: number;
   readonly #onHealth: ((h: StoreHealth) => void) | undefined;
   #cache: Cached | null = null;
+  #pending: Pending | null = null;
   #health: StoreHealth;
   #probe: ReturnType<typeof setInterval> | undefined;
   #probing = false;
@@ -123,27 +148,47 @@ export class KvLeaderStore implements LeaderStore {
       return null;
     }
     const data = fromKeys(keys, this.where);
-    if (!this.#cache || revision >= this.#cache.revision) this.#cache = { keys, revision };
+    // The caller takes this document in (a leader after a lost commit): its next commit is a
+    // copy of it.
+    if (!this.#cache || revision >= this.#cache.revision) {
+      this.#cache = { keys, revision, doc: data };
+    }
     return { data, revision };
   }
 
   /**
    * One transaction: the keys that differ from the document at `base` and `meta`, if `meta` is
    * still at `base` and every new address is free. A `base` older than the newest document this
-   * store knows cannot win: null at once.
+   * store knows cannot win: null at once. When `next` is a batch's copy of the document at
+   * `base` ({@link keyChanges}) the keys come from what the batch changed, and the store's keys
+   * are updated in place once it wins; otherwise the whole document is compared.
    */
   async commit(next: LeaderFile, base: number): Promise<number | null> {
     const cache = this.#cache;
     if ((cache?.revision ?? 0) !== base) return null;
-    const after = toKeys(next);
-    const changes = diffKeys(cache?.keys ?? new Map(), after);
-    const ops: TxnOp[] = [];
-    for (const [k, v] of changes.put) ops.push({ type: "put", key: this.#root + k, value: v });
-    // Every commit writes meta, so its mod revision is the document's revision.
-    if (!changes.put.some(([k]) => k === META_KEY)) {
-      ops.push({ type: "put", key: this.#root + META_KEY, value: after.get(META_KEY)! });
+    let after: KeyValues | null = null;
+    let changes = cache?.doc ? keyChanges(cache.doc, next, cache.keys) : null;
+    if (changes === null) {
+      after = toKeys(next);
+      changes = diffKeys(cache?.keys ?? new Map(), after);
     }
-    for (const k of changes.delete) ops.push({ type: "delete", key: this.#root + k });
+    const ops: TxnOp[] = [];
+    const writes = new Map<string, string | null>();
+    for (const [k, v] of changes.put) {
+      ops.push({ type: "put", key: this.#root + k, value: v });
+      writes.set(k, v);
+    }
+    // Every commit writes meta, so its mod revision is the document's revision.
+    if (!writes.has(META_KEY)) {
+      const meta = metaValue(next);
+      changes.put.push([META_KEY, meta]);
+      ops.push({ type: "put", key: this.#root + META_KEY, value: meta });
+      writes.set(META_KEY, meta);
+    }
+    for (const k of changes.delete) {
+      ops.push({ type: "delete", key: this.#root + k });
+      writes.set(k, null);
+    }
     if (ops.length > this.#maxOps) {
       // Only a whole document written into an empty prefix (a migration) is this large.
       if (cache !== null || base !== 0) {
@@ -154,8 +199,10 @@ export class KvLeaderStore implements LeaderStore {
             "transaction takes",
         );
       }
-      return await this.#commitLarge(ops, after);
+      return await this.#commitLarge(ops, after ?? toKeys(next), next);
     }
+    const pending: Pending = { base, writes, changes, doc: next };
+    this.#pending ??= pending;
     const a = await this.#call(() =>
       this.#store.txn({
         compare: [
@@ -169,12 +216,38 @@ export class KvLeaderStore implements LeaderStore {
         ],
         then: ops,
       })
-    );
+    ).finally(() => {
+      if (this.#pending === pending) this.#pending = null;
+    });
     if (!a.succeeded) return null;
-    if (!this.#cache || a.revision > this.#cache.revision) {
-      this.#cache = { keys: after, revision: a.revision };
-    }
+    this.#won(base, a.revision, changes, after, next);
     return a.revision;
+  }
+
+  /**
+   * Makes the cache the document `next` committed at `revision` on `base`, with the keys that
+   * changed (`after`: all of them, when the whole document was compared), unless the cache knows
+   * a later one already (the watch brought it).
+   */
+  #won(
+    base: number,
+    revision: number,
+    changes: KeyChanges,
+    after: KeyValues | null,
+    next: LeaderFile,
+  ): void {
+    const c = this.#cache;
+    if (c && c.revision === base) {
+      if (after) c.keys = after;
+      else applyKeyChanges(c.keys, changes);
+      c.revision = revision;
+      c.doc = next;
+    } else if (c && c.revision === revision) {
+      // The watch brought this commit first: the leader holds `next`, the same document.
+      c.doc = next;
+    } else if (!c || revision > c.revision) {
+      this.#cache = { keys: after ?? toKeys(next), revision, doc: next };
+    }
   }
 
   /**
@@ -182,7 +255,7 @@ export class KvLeaderStore implements LeaderStore {
    * requires that no document exists yet, and a reader sees no document until `meta` is there.
    * The prefix must not be used by a leader meanwhile (a migration checks it is empty first).
    */
-  async #commitLarge(ops: TxnOp[], after: KeyValues): Promise<number | null> {
+  async #commitLarge(ops: TxnOp[], after: KeyValues, next: LeaderFile): Promise<number | null> {
     const metaKey = this.#root + META_KEY;
     const noDocument = { key: metaKey, target: "create" as const, op: "=" as const, value: 0 };
     const rest = ops.filter((o) => o.type !== "put" || o.key !== metaKey);
@@ -196,7 +269,7 @@ export class KvLeaderStore implements LeaderStore {
     const a = await this.#call(() => this.#store.txn({ compare: [noDocument], then: [meta] }));
     if (!a.succeeded) return null;
     if (!this.#cache || a.revision > this.#cache.revision) {
-      this.#cache = { keys: after, revision: a.revision };
+      this.#cache = { keys: after, revision: a.revision, doc: next };
     }
     return a.revision;
   }
@@ -303,29 +376,56 @@ export class KvLeaderStore implements LeaderStore {
 
   /**
    * Applies watched events to the cached document, revision by revision, skipping revisions it
-   * already has; the document after them, or null when nothing was new.
+   * already has; the document after them, or null when nothing was new. The events of this
+   * store's commit under way (they may come before its answer) are its document: not parsed
+   * again from every key.
    */
   #apply(events: WatchEvent[]): StoreSnapshot | null {
     const cache = this.#cache;
     if (!cache) return null;
     // Events come in revision order; those at or below the cache's revision are in it already.
     const base = cache.revision;
-    let changed = false;
-    for (const e of events) {
-      if (e.kv.modRevision <= base) continue;
+    const fresh = events.filter((e) => e.kv.modRevision > base);
+    if (fresh.length === 0) return null;
+    const revision = fresh[fresh.length - 1].kv.modRevision;
+    const own = this.#pending;
+    if (own && own.base === base && this.#isCommit(fresh, own.writes)) {
+      applyKeyChanges(cache.keys, own.changes);
+      cache.revision = revision;
+      cache.doc = own.doc;
+      return { data: own.doc, revision };
+    }
+    for (const e of fresh) {
       const k = e.kv.key.slice(this.#root.length);
       if (e.type === "delete") cache.keys.delete(k);
       else cache.keys.set(k, e.kv.value);
-      cache.revision = Math.max(cache.revision, e.kv.modRevision);
-      changed = true;
     }
-    if (!changed) return null;
+    cache.revision = revision;
+    cache.doc = null;
     try {
-      return { data: fromKeys(cache.keys, this.where), revision: cache.revision };
+      const data = fromKeys(cache.keys, this.where);
+      cache.doc = data;
+      return { data, revision };
     } catch (e) {
       this.#failed(e);
       return null;
     }
+  }
+
+  /**
+   * Whether `events` are one revision that writes exactly `writes` (a transaction names a key
+   * once, so as many events as writes, each the same): then the document after them is the one
+   * that commit wrote, whoever wrote it.
+   */
+  #isCommit(events: WatchEvent[], writes: Map<string, string | null>): boolean {
+    if (events.length !== writes.size) return false;
+    const revision = events[0].kv.modRevision;
+    for (const e of events) {
+      if (e.kv.modRevision !== revision) return false;
+      const w = writes.get(e.kv.key.slice(this.#root.length));
+      if (e.type === "delete" ? w !== null : w !== e.kv.value) return false;
+    }
+    return true;
   }
 
   /** Runs a call of the key-value store, keeping its outcome for health. */

@@ -10,7 +10,11 @@ import { newLanKey } from "../state/lan_key.ts";
 import { KvLeaderStore } from "./kv_leader_store.ts";
 import type { StoreHealth, StoreSnapshot } from "./store.ts";
 import { MemoryKv } from "../../store/memory_kv.ts";
-import { type KvStore, StoreError } from "../../store/kv.ts";
+import { type KvStore, StoreError, type Txn } from "../../store/kv.ts";
+import type { Member } from "../../members/member.ts";
+import { diffKeys, META_KEY, toKeys } from "./keys.ts";
+import { batchCopy, BatchMaker, firstLeaderDoc } from "../../../tests/fixtures/leader_batches.ts";
+import { seededRandom } from "../../../tests/fixtures/prng.ts";
 import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
 
 function doc(names: string[]): LeaderFile {
@@ -110,6 +114,247 @@ Deno.test("kv leader store: cut from the store it says so, and catches up once t
   } finally {
     stop();
     cutOff.close();
+    other.close();
+    await kv.close();
+  }
+});
+
+/** `kv` with every transaction recorded. */
+function recorded(kv: MemoryKv): { store: KvStore; txns: Txn[] } {
+  const txns: Txn[] = [];
+  const store: KvStore = {
+    get: (k) => kv.get(k),
+    range: (p, l) => kv.range(p, l),
+    put: (k, v, l) => kv.put(k, v, l),
+    delete: (s) => kv.delete(s),
+    txn: (t) => {
+      txns.push(t);
+      return kv.txn(t);
+    },
+    watch: (spec, from, onEvents) => kv.watch(spec, from, onEvents),
+    grant: (t) => kv.grant(t),
+    keepAlive: (id) => kv.keepAlive(id),
+    revoke: (id) => kv.revoke(id),
+    close: () => kv.close(),
+  };
+  return { store, txns };
+}
+
+const ROOT = "/weft/state/";
+
+/** The document's keys in the store, in key order. */
+async function stored(kv: KvStore): Promise<[string, string][]> {
+  const a = await kv.range(ROOT);
+  return a.kvs.map((kv) => [kv.key.slice(ROOT.length), kv.value]);
+}
+
+const byName = ([a]: [string, unknown], [b]: [string, unknown]) => a < b ? -1 : a > b ? 1 : 0;
+
+/** What the whole documents compared make a commit send: its operations and compares. */
+function wholeTxn(prev: LeaderFile, next: LeaderFile, base: number) {
+  const d = diffKeys(toKeys(prev), toKeys(next));
+  const put = new Map(d.put);
+  put.set(META_KEY, toKeys(next).get(META_KEY)!);
+  return {
+    put: [...put].sort(byName),
+    delete: [...d.delete].sort(),
+    compare: [
+      `mod ${META_KEY} ${base}`,
+      ...d.created.filter((k) => k.startsWith("alloc/")).map((k) => `create ${k} 0`),
+    ].sort(),
+  };
+}
+
+/** A sent transaction in the same shape. */
+function sentTxn(t: Txn) {
+  const key = (k: string) => k.slice(ROOT.length);
+  return {
+    put: t.then.flatMap((o) => o.type === "put" ? [[key(o.key), o.value] as [string, string]] : [])
+      .sort(byName),
+    delete: t.then.flatMap((o) => o.type === "delete" ? [key(o.key)] : []).sort(),
+    compare: t.compare.map((c) => `${c.target} ${key(c.key)} ${c.value}`).sort(),
+  };
+}
+
+Deno.test("kv leader store: a batch's commit sends what comparing the whole documents sends, with another leader committing and commits lost", async () => {
+  const kv = new MemoryKv();
+  const mine = recorded(kv);
+  const store = new KvLeaderStore(mine.store, { probeMs: 0 });
+  const other = new KvLeaderStore(kv, { probeMs: 0 });
+  const rnd = seededRandom(47);
+  const maker = new BatchMaker(rnd);
+  // What the watch brought last (a box: the callback sets it).
+  const watched: { s: StoreSnapshot | null } = { s: null };
+  let stop = () => {};
+  try {
+    let state = firstLeaderDoc();
+    let revision = (await store.commit(state, 0))!;
+    stop = store.watch(revision, (s) => watched.s = s);
+    let lost = 0;
+    let foreign = 0;
+    for (let step = 0; step < 400; step++) {
+      const r = rnd();
+      if (r < 0.15) {
+        // Another leader commits a batch of the newest document: the watch brings it.
+        const s = (await other.load())!;
+        const theirs = maker.batch(s.data);
+        if ((await other.commit(theirs, s.revision)) !== null) foreign++;
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      const w = watched.s;
+      if (r > 0.9 && w && w.revision > revision) {
+        // Took in what the watch brought, as the core does between batches.
+        state = w.data;
+        revision = w.revision;
+      }
+      const next = maker.batch(state);
+      const sent = mine.txns.length;
+      const committed = await store.commit(next, revision);
+      if (committed === null) {
+        lost++;
+        // Lost (or known stale): the store is loaded and the batch runs on what it holds.
+        const s = (await store.load())!;
+        state = s.data;
+        revision = s.revision;
+        continue;
+      }
+      assert.equal(mine.txns.length, sent + 1, "one transaction a commit");
+      assert.deepEqual(sentTxn(mine.txns[sent]), wholeTxn(state, next, revision), `step ${step}`);
+      next.joins.settle();
+      state = next;
+      revision = committed;
+      assert.deepEqual(await stored(kv), [...toKeys(state)].sort(byName), `step ${step}`);
+    }
+    assert.ok(lost > 10 && foreign > 10, `${lost} commits lost, ${foreign} by the other leader`);
+    // A leader of the previous release (the whole document) reads the same document.
+    const read = (await other.load())!;
+    const sort = (d: LeaderFile) => {
+      const o = JSON.parse(JSON.stringify(d));
+      o.members.sort((a: Member, b: Member) => a.publicKey < b.publicKey ? -1 : 1);
+      return o;
+    };
+    assert.deepEqual(sort(read.data), sort(state));
+  } finally {
+    stop();
+    store.close();
+    other.close();
+    await kv.close();
+  }
+});
+
+Deno.test("kv leader store: a commit that loses changes nothing the store knows; the batch on the newer document wins", async () => {
+  const kv = new MemoryKv();
+  const mine = recorded(kv);
+  const a = new KvLeaderStore(mine.store, { probeMs: 0 });
+  const b = new KvLeaderStore(kv, { probeMs: 0 });
+  try {
+    const maker = new BatchMaker(seededRandom(3));
+    const r1 = (await a.commit(firstLeaderDoc(), 0))!;
+    const doc1 = (await b.load())!.data;
+    const held = (await a.load())!.data;
+    const r2 = (await b.commit(maker.batch(doc1), r1))!;
+    assert.ok(r2 > r1);
+    // Without a watch, `a` still knows r1: its commit goes to the store and loses.
+    const first = maker.batch(held);
+    first.members.push({ ...first.members[0], name: "x", publicKey: "x=", address: "10.77.9.9" });
+    assert.equal(await a.commit(first, r1), null);
+    assert.equal(mine.txns.length, 2);
+    // It changed nothing known: a batch on the same base goes to the store (and loses again),
+    // its keys compared with r1's, not with the lost commit's (which added x).
+    const second = maker.batch(held);
+    assert.equal(await a.commit(second, r1), null);
+    assert.equal(mine.txns.length, 3);
+    assert.deepEqual(sentTxn(mine.txns[2]), wholeTxn(held, second, r1));
+    const s = (await a.load())!;
+    assert.equal(s.revision, r2);
+    const next = maker.batch(s.data);
+    next.members.push({ ...next.members[0], name: "y", publicKey: "y=", address: "10.77.9.10" });
+    const r3 = (await a.commit(next, r2))!;
+    assert.deepEqual(sentTxn(mine.txns[3]), wholeTxn(s.data, next, r2));
+    assert.ok(sentTxn(mine.txns[3]).compare.includes("create alloc/10.77.9.10 0"));
+    assert.deepEqual(await stored(kv), [...toKeys(next)].sort(byName));
+    assert.equal((await b.load())!.revision, r3);
+  } finally {
+    a.close();
+    b.close();
+    await kv.close();
+  }
+});
+
+Deno.test("kv leader store: a batch's commit reads only what the batch changed, not every member and join record", async () => {
+  const kv = new MemoryKv();
+  const store = new KvLeaderStore(kv, { probeMs: 0 });
+  try {
+    const doc = firstLeaderDoc();
+    // Each member's address counts its reads: the whole document turned into keys reads them all.
+    let reads = 0;
+    for (let i = 1; i <= 1000; i++) {
+      const m: Member = { ...doc.members[0], name: `n${i}`, publicKey: `K${i}=`, role: "node" };
+      const address = `10.77.${i >> 8}.${(i & 255) + 2}`;
+      Object.defineProperty(m, "address", {
+        enumerable: true,
+        get: () => {
+          reads++;
+          return address;
+        },
+      });
+      doc.members.push(m);
+      doc.joins.set(`K${i}=`, { token: "t", at: i, heard: false, time: i });
+    }
+    const r1 = (await store.commit(doc, 0))!;
+    doc.joins.settle();
+    const next = batchCopy(doc);
+    next.members.push({ ...doc.members[0], name: "new", publicKey: "new=", address: "10.77.9.1" });
+    next.joins.set("new=", { token: "t", at: 1001, heard: false, time: 1001 });
+    next.joins.set("K5=", { token: "t", at: 5, heard: true, time: 1001 });
+    next.version++;
+    // Listing the join records whole would throw: the commit reads the fork's own entries.
+    const joins = next.joins as unknown as Record<string | symbol, unknown>;
+    const listed = () => {
+      throw new Error("listed whole");
+    };
+    for (const k of ["entries", "keys", "values", Symbol.iterator]) joins[k] = listed;
+    reads = 0;
+    const r2 = await store.commit(next, r1);
+    assert.equal(reads, 0, "no unchanged member's address read");
+    for (const k of ["entries", "keys", "values", Symbol.iterator]) delete joins[k];
+    assert.ok(r2 !== null && r2 > r1);
+    assert.deepEqual(await stored(kv), [...toKeys(next)].sort(byName));
+  } finally {
+    store.close();
+    await kv.close();
+  }
+});
+
+Deno.test("kv leader store: its own commit comes back through the watch as the document it committed, another's read from the keys", async () => {
+  const kv = new MemoryKv();
+  const store = new KvLeaderStore(kv, { probeMs: 0 });
+  const other = new KvLeaderStore(kv, { probeMs: 0 });
+  const seen: StoreSnapshot[] = [];
+  let stop = () => {};
+  try {
+    const first = firstLeaderDoc();
+    const r1 = (await store.commit(first, 0))!;
+    stop = store.watch(r1, (s) => seen.push(s));
+    const next = batchCopy(first);
+    next.members.push({ ...first.members[0], name: "b", publicKey: "b=", address: "10.77.9.2" });
+    const r2 = (await store.commit(next, r1))!;
+    assert.ok(await eventually(() => Promise.resolve(seen.length === 1), HANG_GUARD_MS));
+    assert.equal(seen[0].revision, r2);
+    // The watch brought it before the transaction's answer (the memory store's order): not
+    // parsed again from every key.
+    assert.equal(seen[0].data, next);
+    // Another leader's commit is read from the keys.
+    const theirs = batchCopy((await other.load())!.data);
+    theirs.members.push({ ...first.members[0], name: "c", publicKey: "c=", address: "10.77.9.3" });
+    const r3 = (await other.commit(theirs, r2))!;
+    assert.ok(await eventually(() => Promise.resolve(seen.length === 2), HANG_GUARD_MS));
+    assert.equal(seen[1].revision, r3);
+    assert.notEqual(seen[1].data, theirs);
+    assert.deepEqual(seen[1].data.members.map((m) => m.name), ["leader", "b", "c"]);
+  } finally {
+    stop();
+    store.close();
     other.close();
     await kv.close();
   }

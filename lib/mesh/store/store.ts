@@ -12,7 +12,11 @@ import type { KvStore } from "../../store/kv.ts";
 
 /** The leader's document as a store holds it, at a revision. */
 export interface StoreSnapshot {
-  /** The document (the caller's own copy: the store keeps none of its objects). */
+  /**
+   * The document. Neither the store nor the caller edits it in place (a change edits a copy, as
+   * the leader's change queue does): a shared store compares the next commit, a copy of it, with
+   * it record by record.
+   */
   data: LeaderFile;
   /** The store's revision of it: higher for every later commit, by any writer. */
   revision: number;
@@ -42,13 +46,15 @@ export interface LeaderStore {
   /**
    * Writes `next` if the store is still at revision `base` (0: holds no document): the new
    * revision, or null when another writer committed first (nothing was written; load again).
-   * A rejection (disk, quorum) means nothing was written either.
+   * A rejection (disk, quorum) means nothing was written either. `next` is not edited once given
+   * (the next commit is a copy of it): a store may compare that commit with it record by record.
    */
   commit(next: LeaderFile, base: number): Promise<number | null>;
   /**
    * Calls `onChange` with every document committed after revision `from`, in order (a store may
    * skip to the newest when several arrive together); returns what stops it. The caller's own
-   * commits come too, at revisions it already has.
+   * commits come too, at revisions it already has (a shared store may give the very document
+   * committed).
    */
   watch(from: number, onChange: (s: StoreSnapshot) => void): () => void;
   /**
