@@ -635,6 +635,16 @@ function fillSocket(t: LinuxUdpTransport, dead: Endpoint): void {
   assert.fail("the send buffer never filled");
 }
 
+/** Sends through `t`'s queue to `dead` until a flush meets EAGAIN: the queue then waits. */
+function fillQueue(t: LinuxUdpTransport, dead: Endpoint): void {
+  const filler = new Uint8Array(1000);
+  for (let i = 0; !t.wantsWrite; i++) {
+    assert.ok(i < 100_000, "the send buffer never filled");
+    t.send(filler, dead);
+    t.flush();
+  }
+}
+
 /** Sends a run as the relay server does: by sendRun, or datagram by datagram when it says false. */
 function sendRunOrEach(
   t: LinuxUdpTransport,
@@ -662,13 +672,7 @@ Deno.test({
         try {
           const to = a.endpoint(`127.0.0.1:${b.port}`);
           const dead = a.endpoint(deadText);
-          // Through the queue until a flush meets EAGAIN: the queue then waits for writability.
-          const filler = new Uint8Array(1000);
-          for (let i = 0; !a.wantsWrite; i++) {
-            assert.ok(i < 100_000, "the send buffer never filled");
-            a.send(filler, dead);
-            a.flush();
-          }
+          fillQueue(a, dead);
           for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
           // The socket can take more now, but the poller has not said so yet (no await since):
           // the queue still waits, and what is queued must go first.
@@ -704,13 +708,7 @@ Deno.test({
         try {
           const to = a.endpoint(`127.0.0.1:${b.port}`);
           const dead = a.endpoint(deadText);
-          // Through the queue until a flush meets EAGAIN: the queue then waits for writability.
-          const filler = new Uint8Array(1000);
-          for (let i = 0; !a.wantsWrite; i++) {
-            assert.ok(i < 100_000, "the send buffer never filled");
-            a.send(filler, dead);
-            a.flush();
-          }
+          fillQueue(a, dead);
           for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
           // The socket can take more now, but the poller has not said so yet (no await since):
           // the queue still waits, so the large datagram (no slot to wait in) must not go now.
