@@ -51,11 +51,14 @@ export interface VersionEntry {
 }
 
 /**
- * After a batch that took `t` ms (copying the state and its indexes, the edits, the write, the
- * view applied and pushed: much of it grows with the mesh, whatever the batch holds), the next
- * one starts no sooner than `t × BATCH_GAP_FACTOR` ms later: under a stream of changes (joins,
- * hellos) the batches grow, so that cost stays a small share of the leader's time, while a change
- * after a quiet spell runs at once.
+ * After a batch whose own work took `t` ms (copying the state and its indexes, the edits, the
+ * write, the view applied and pushed: much of it grows with the mesh, whatever the batch holds),
+ * the next one starts no sooner than `t × BATCH_GAP_FACTOR` ms later: under a stream of changes
+ * (joins, hellos) the batches grow, so that cost stays a small share of the leader's time, while
+ * a change after a quiet spell runs at once. The time the batch awaits its write's answer (etcd's
+ * round trip, a sync to disk) is not its work: the leader does other work meanwhile, and with a
+ * shared store, whose commits carry a bounded number of changes, counting it would hold the joins
+ * to a few batches a second.
  */
 export const BATCH_GAP_FACTOR = 3;
 
@@ -64,6 +67,12 @@ export const MAX_BATCH_GAP_MS = 250;
 
 /** How many times a batch runs again on a newer state before it gives up (other writers). */
 export const MAX_ATTEMPTS = 64;
+
+/** Monotonic ms, and a wait. */
+interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
 
 /** What the queue reads, writes and tells: passed in by the core. */
 export interface ChangeQueueOptions {
@@ -86,7 +95,7 @@ export interface ChangeQueueOptions {
   /** The batch gap's factor (default {@link BATCH_GAP_FACTOR}; 0: each batch at once). */
   gapFactor?: number;
   /** Monotonic ms, and a wait of `ms` (defaults: `performance.now` and a timer). */
-  clock?: { now(): number; sleep(ms: number): Promise<void> };
+  clock?: Clock;
   /** Runs before and after each edit (for what a caller caches of the state it edits). */
   eachEdit?(): void;
   /** Tells the core that a batch's copy `to` was made of `from` (it forks its indexes). */
@@ -97,7 +106,7 @@ export interface ChangeQueueOptions {
   commit(d: LeaderFile, log: VersionEntry[], revision: number): void;
 }
 
-const systemClock = {
+const systemClock: Clock = {
   now: () => performance.now(),
   sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
 };
@@ -147,10 +156,11 @@ export class ChangeQueue {
       const batch = this.#pending.splice(0, this.#opts.maxBatch ?? this.#pending.length);
       this.#opts.between?.();
       const started = clock.now();
-      await this.#run(batch);
+      const awaited = await this.#run(batch, clock);
       const ended = clock.now();
       const factor = this.#opts.gapFactor ?? BATCH_GAP_FACTOR;
-      this.#nextAt = ended + Math.min(MAX_BATCH_GAP_MS, (ended - started) * factor);
+      const work = ended - started - awaited;
+      this.#nextAt = ended + Math.min(MAX_BATCH_GAP_MS, work * factor);
     }
     this.#writing = false;
     this.#opts.between?.();
@@ -159,9 +169,11 @@ export class ChangeQueue {
   /**
    * Runs a batch's edits on a copy of the state and commits it; another writer's commit first
    * (a shared store) loads the newer state and runs the edits again on it, so what is committed
-   * was computed from what the store held. Only the committed run's results are told.
+   * was computed from what the store held. Only the committed run's results are told. Returns
+   * the ms spent awaiting the writes' answers (from each call's return to its answer).
    */
-  async #run(batch: Pending[]): Promise<void> {
+  async #run(batch: Pending[], clock: Clock): Promise<number> {
+    let awaited = 0;
     for (let attempt = 1;; attempt++) {
       const base = this.#opts.revision();
       const current = this.#opts.current();
@@ -188,7 +200,10 @@ export class ChangeQueue {
       let revision = base;
       if (write || log.length) {
         try {
-          const committed = await this.#opts.write(d, base);
+          // What the store does before its call returns (its diff of the copy) is the batch's.
+          const answer = this.#opts.write(d, base);
+          const sent = clock.now();
+          const committed = await answer.finally(() => awaited += clock.now() - sent);
           if (committed === null) {
             if (attempt >= MAX_ATTEMPTS) {
               throw new Error(`the store changed under ${attempt} attempts in a row: try again`);
@@ -199,7 +214,7 @@ export class ChangeQueue {
           revision = committed;
         } catch (e) {
           for (const o of outcomes) o.p.reject(o.error ?? e);
-          return;
+          return awaited;
         }
       }
       this.#opts.commit(d, log, revision);
@@ -209,7 +224,7 @@ export class ChangeQueue {
           o.p.resolve(o.out.result);
         } else o.p.reject(o.error);
       }
-      return;
+      return awaited;
     }
   }
 }

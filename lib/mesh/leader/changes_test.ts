@@ -72,6 +72,54 @@ Deno.test("change queue: the gap after a slow batch is bounded", async () => {
   assert.deepEqual(waits, [MAX_BATCH_GAP_MS]);
 });
 
+Deno.test("change queue: the gap counts a batch's own work, not the time its write awaits the store", async () => {
+  // Each edit takes 1 ms and the store 2 ms before its call returns (its diff of the copy); then
+  // its answer takes 500 ms to come (etcd's round trip), during which the leader does other work.
+  let t = 1000;
+  const waits: number[] = [];
+  let data = {
+    version: 0,
+    members: [],
+    tokens: [],
+    joins: new RecordMap(),
+    left: {},
+  } as unknown as LeaderFile;
+  const q = new ChangeQueue({
+    current: () => data,
+    revision: () => 0,
+    write: async () => {
+      t += 2;
+      await Promise.resolve();
+      t += 500;
+      return 0;
+    },
+    reload: () => Promise.resolve(),
+    commit: (d) => data = d,
+    clock: {
+      now: () => t,
+      sleep: (ms) => {
+        waits.push(ms);
+        t += ms;
+        return Promise.resolve();
+      },
+    },
+  });
+  const change = () =>
+    q.change((d, touch) => {
+      t += 1;
+      touch();
+      return { result: d.version, write: true };
+    });
+  await change();
+  await Promise.all([change(), change()]);
+  // The first batch's own work: one edit and the store's 2 ms; the next batch waits three times that.
+  assert.deepEqual(
+    waits,
+    [3 * BATCH_GAP_FACTOR],
+    "the gap after a batch whose write awaited 500 ms",
+  );
+});
+
 Deno.test("change queue: a batch's copy holds the join records it changed over the state's, which it leaves as they were", async () => {
   const record = (i: number): JoinRecord => ({ token: "t", at: i, heard: true, time: i });
   const joins = new RecordMap<JoinRecord>();
