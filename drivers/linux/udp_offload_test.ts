@@ -645,6 +645,17 @@ function fillQueue(t: LinuxUdpTransport, dead: Endpoint): void {
   }
 }
 
+/**
+ * Makes `a`'s queue wait for its full socket with datagrams 0 to 2 (1,000 bytes, to `to`) in it,
+ * then lets the socket take more without the poller having said so (no await since): the queue
+ * still waits.
+ */
+function waitingQueue(a: LinuxUdpTransport, dead: Endpoint, to: Endpoint): void {
+  fillQueue(a, dead);
+  for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
+  setSendBuffer(a, 8 << 20);
+}
+
 /** A sender and a receiver for the tests of a send queue that waits for a full socket. */
 interface HeldPair {
   /** Whether `a` sends runs with GSO. */
@@ -696,11 +707,8 @@ Deno.test({
   ignore: !INSIDE,
   async fn() {
     await withHeldPair(async ({ gso, a, b, to, dead }) => {
-      fillQueue(a, dead);
-      for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
-      // The socket can take more now, but the poller has not said so yet (no await since):
-      // the queue still waits, and what is queued must go first.
-      setSendBuffer(a, 8 << 20);
+      waitingQueue(a, dead, to);
+      // What is queued must go first.
       const taken = sendRunOrEach(a, laidOut(3, [1000, 1000, 1000, 1000]), 4000, 1000, to);
       a.send(numbered(7, 1000), to);
       a.flush();
@@ -722,11 +730,8 @@ Deno.test({
   ignore: !INSIDE,
   async fn() {
     await withHeldPair(async ({ gso, a, b, to, dead }) => {
-      fillQueue(a, dead);
-      for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
-      // The socket can take more now, but the poller has not said so yet (no await since):
-      // the queue still waits, so the large datagram (no slot to wait in) must not go now.
-      setSendBuffer(a, 8 << 20);
+      waitingQueue(a, dead, to);
+      // The large datagram (no slot to wait in) must not go now.
       const drops = a.stats.sendDrops;
       a.send(numbered(3, TX_SLOT + 1000), to);
       a.send(numbered(4, 1000), to);
