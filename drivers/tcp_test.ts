@@ -330,15 +330,28 @@ Deno.test("TcpTransport: a burst of 1,000 full-size frames is queued whole, none
   }
 });
 
-Deno.test("TcpTransport: a peer that never reads gets a bounded queue and counted drops", async () => {
-  // A listener that accepts and never reads: the kernel's buffers fill, then ours.
-  const sinkhole = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/** A listener on loopback that accepts connections and never reads from them. */
+function neverReads(): { port: number; close: () => Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted: Deno.Conn[] = [];
   const acceptLoop = (async () => {
     try {
-      for await (const c of sinkhole) accepted.push(c);
+      for await (const c of listener) accepted.push(c);
     } catch { /* closed */ }
   })();
+  return {
+    port: listener.addr.port,
+    close: async () => {
+      listener.close();
+      await acceptLoop;
+      for (const c of accepted) c.close();
+    },
+  };
+}
+
+Deno.test("TcpTransport: a peer that never reads gets a bounded queue and counted drops", async () => {
+  // A listener that accepts and never reads: the kernel's buffers fill, then ours.
+  const sinkhole = neverReads();
   const cap = 64 * 1024;
   const t = await TcpTransport.open({
     port: 0,
@@ -348,7 +361,7 @@ Deno.test("TcpTransport: a peer that never reads gets a bounded queue and counte
   });
   t.start(new CollectSink());
   try {
-    const to = t.endpoint(`127.0.0.1:${sinkhole.addr.port}`);
+    const to = t.endpoint(`127.0.0.1:${sinkhole.port}`);
     const buf = new Uint8Array(1420);
     let maxQueued = 0;
     const mem = () => {
@@ -380,25 +393,17 @@ Deno.test("TcpTransport: a peer that never reads gets a bounded queue and counte
     assert.equal(t.stats.queuedBytes, 0);
   } finally {
     await t.close();
-    sinkhole.close();
-    await acceptLoop;
-    for (const c of accepted) c.close();
+    await sinkhole.close();
   }
 });
 
 Deno.test("TcpTransport.release: frames queued or being written on the connection left count as released, not conn-lost", async () => {
   // A peer that never reads: a write stays in flight once the kernel's buffers are full.
-  const sinkhole = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted: Deno.Conn[] = [];
-  const acceptLoop = (async () => {
-    try {
-      for await (const c of sinkhole) accepted.push(c);
-    } catch { /* closed */ }
-  })();
+  const sinkhole = neverReads();
   const t = await TcpTransport.open({ port: 0, hostname: "127.0.0.1", maxQueuedBytes: 256 * 1024 });
   t.start(new CollectSink());
   try {
-    const to = t.endpoint(`127.0.0.1:${sinkhole.addr.port}`);
+    const to = t.endpoint(`127.0.0.1:${sinkhole.port}`);
     const buf = new Uint8Array(1420);
     let sent = 0;
     // Until a write is still in flight a turn of the event loop after its flush.
@@ -423,9 +428,7 @@ Deno.test("TcpTransport.release: frames queued or being written on the connectio
     assert.equal(t.stats.datagramsOut + t.stats.sendDrops, sent);
   } finally {
     await t.close();
-    sinkhole.close();
-    await acceptLoop;
-    for (const c of accepted) c.close();
+    await sinkhole.close();
   }
 });
 

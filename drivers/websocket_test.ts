@@ -76,6 +76,22 @@ function sink() {
   };
 }
 
+/**
+ * The server closes its first socket; resolves once the transport has heard of it too (its close
+ * event), so that the next send finds it closed.
+ */
+async function closeFromServer(
+  srv: ReturnType<typeof server>,
+  t: WebSocketTransport,
+  code?: number,
+  reason?: string,
+): Promise<void> {
+  const closed = new Promise<void>((r) => srv.sockets[0].onclose = () => r());
+  srv.sockets[0].close(code, reason);
+  await closed;
+  while (t.connected) await new Promise((r) => setTimeout(r, 10));
+}
+
 Deno.test("webSocketUrl: ws and wss only; the weft path unless one is given", () => {
   assert.equal(webSocketUrl("ws://192.0.2.1:51820").href, `ws://192.0.2.1:51820${WEBSOCKET_PATH}`);
   assert.equal(webSocketUrl("wss://hub.example:443/custom").pathname, "/custom");
@@ -147,11 +163,7 @@ Deno.test("websocket transport: a closed socket is opened again at the next send
   });
   try {
     t.start(sink());
-    const closed = new Promise<void>((r) => srv.sockets[0].onclose = () => r());
-    srv.sockets[0].close(1001, "going away");
-    await closed;
-    // The client hears of it too (its close event) before the next send finds it closed.
-    while (t.connected) await new Promise((r) => setTimeout(r, 10));
+    await closeFromServer(srv, t, 1001, "going away");
     // Sent while the new socket opens: they wait for it, in order.
     t.send(Uint8Array.of(1), t.remote);
     t.send(Uint8Array.of(2), t.remote);
@@ -171,10 +183,7 @@ Deno.test("websocket transport: what waits for the socket is bounded; after clos
   const t = await WebSocketTransport.open({ url: srv.url, redialDelayMs: 0, maxDialQueue: 2 });
   try {
     t.start(sink());
-    const closed = new Promise<void>((r) => srv.sockets[0].onclose = () => r());
-    srv.sockets[0].close();
-    await closed;
-    while (t.connected) await new Promise((r) => setTimeout(r, 10));
+    await closeFromServer(srv, t);
     for (let i = 0; i < 5; i++) t.send(Uint8Array.of(i), t.remote);
     assert.equal(t.stats.drops["queue-full"], 3);
     await srv.until(2);
@@ -195,10 +204,7 @@ Deno.test("websocket transport: what waits for the socket when the transport clo
   const t = await WebSocketTransport.open({ url: srv.url, redialDelayMs: 0 });
   try {
     t.start(sink());
-    const closed = new Promise<void>((r) => srv.sockets[0].onclose = () => r());
-    srv.sockets[0].close();
-    await closed;
-    while (t.connected) await new Promise((r) => setTimeout(r, 10));
+    await closeFromServer(srv, t);
     // Sent while the new socket opens: they wait for it, then the transport closes.
     for (let i = 0; i < 3; i++) t.send(Uint8Array.of(i), t.remote);
     await t.close();

@@ -645,6 +645,47 @@ function fillQueue(t: LinuxUdpTransport, dead: Endpoint): void {
   }
 }
 
+/**
+ * Makes `a`'s queue wait for its full socket with datagrams 0 to 2 (1,000 bytes, to `to`) in it,
+ * then lets the socket take more without the poller having said so (no await since): the queue
+ * still waits.
+ */
+function waitingQueue(a: LinuxUdpTransport, dead: Endpoint, to: Endpoint): void {
+  fillQueue(a, dead);
+  for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
+  setSendBuffer(a, 8 << 20);
+}
+
+/** A sender and a receiver for the tests of a send queue that waits for a full socket. */
+interface HeldPair {
+  /** Whether `a` sends runs with GSO. */
+  gso: boolean;
+  /** The sender, with a 64 KiB send buffer that the held route fills. */
+  a: Opened;
+  /** The receiver on loopback, GRO off, collecting what reaches it. */
+  b: Opened;
+  /** `b` as `a` reaches it. */
+  to: Endpoint;
+  /** The held route's address as `a` names it: what is sent there fills `a`'s socket. */
+  dead: Endpoint;
+}
+
+/** Runs `fn` over the held route on a fresh pair, once with GSO and once without; both closed. */
+async function withHeldPair(fn: (p: HeldPair) => Promise<void>): Promise<void> {
+  await withHoldingRoute(async (deadText) => {
+    for (const gso of [true, false]) {
+      const a = await open(undefined, { gso, socketBuffer: 65536 });
+      const b = await open("127.0.0.1", { gro: false });
+      try {
+        const to = a.endpoint(`127.0.0.1:${b.port}`);
+        await fn({ gso, a, b, to, dead: a.endpoint(deadText) });
+      } finally {
+        await closeAll(a, b);
+      }
+    }
+  });
+}
+
 /** Sends a run as the relay server does: by sendRun, or datagram by datagram when it says false. */
 function sendRunOrEach(
   t: LinuxUdpTransport,
@@ -665,33 +706,20 @@ Deno.test({
   name: "inside: a sendRun does not overtake a queue that waits for the socket to become writable",
   ignore: !INSIDE,
   async fn() {
-    await withHoldingRoute(async (deadText) => {
-      for (const gso of [true, false]) {
-        const a = await open(undefined, { gso, socketBuffer: 65536 });
-        const b = await open("127.0.0.1", { gro: false });
-        try {
-          const to = a.endpoint(`127.0.0.1:${b.port}`);
-          const dead = a.endpoint(deadText);
-          fillQueue(a, dead);
-          for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
-          // The socket can take more now, but the poller has not said so yet (no await since):
-          // the queue still waits, and what is queued must go first.
-          setSendBuffer(a, 8 << 20);
-          const taken = sendRunOrEach(a, laidOut(3, [1000, 1000, 1000, 1000]), 4000, 1000, to);
-          a.send(numbered(7, 1000), to);
-          a.flush();
-          await b.sink.wait(8);
-          assert.deepEqual(
-            b.sink.seqs(),
-            [...Array(8).keys()],
-            `gso ${gso}: the queue, then the run`,
-          );
-          assert.equal(taken, false, "while the queue waits, sendRun sends nothing");
-          assert.equal(a.stats.sendDrops, 0);
-        } finally {
-          await closeAll(a, b);
-        }
-      }
+    await withHeldPair(async ({ gso, a, b, to, dead }) => {
+      waitingQueue(a, dead, to);
+      // What is queued must go first.
+      const taken = sendRunOrEach(a, laidOut(3, [1000, 1000, 1000, 1000]), 4000, 1000, to);
+      a.send(numbered(7, 1000), to);
+      a.flush();
+      await b.sink.wait(8);
+      assert.deepEqual(
+        b.sink.seqs(),
+        [...Array(8).keys()],
+        `gso ${gso}: the queue, then the run`,
+      );
+      assert.equal(taken, false, "while the queue waits, sendRun sends nothing");
+      assert.equal(a.stats.sendDrops, 0);
     });
   },
 });
@@ -701,38 +729,25 @@ Deno.test({
     "the socket to become writable: dropped and counted",
   ignore: !INSIDE,
   async fn() {
-    await withHoldingRoute(async (deadText) => {
-      for (const gso of [true, false]) {
-        const a = await open(undefined, { gso, socketBuffer: 65536 });
-        const b = await open("127.0.0.1", { gro: false });
-        try {
-          const to = a.endpoint(`127.0.0.1:${b.port}`);
-          const dead = a.endpoint(deadText);
-          fillQueue(a, dead);
-          for (let seq = 0; seq < 3; seq++) a.send(numbered(seq, 1000), to);
-          // The socket can take more now, but the poller has not said so yet (no await since):
-          // the queue still waits, so the large datagram (no slot to wait in) must not go now.
-          setSendBuffer(a, 8 << 20);
-          const drops = a.stats.sendDrops;
-          a.send(numbered(3, TX_SLOT + 1000), to);
-          a.send(numbered(4, 1000), to);
-          a.flush();
-          await b.sink.until(4);
-          assert.deepEqual(b.sink.seqs(), [0, 1, 2, 4], `gso ${gso}: the queue, in order`);
-          assert.equal(a.stats.sendDrops - drops, 1, `gso ${gso}: the large datagram counted`);
-          // With the queue sent, a large datagram goes again, after what was queued.
-          a.send(numbered(5, 1000), to);
-          a.send(numbered(6, TX_SLOT + 1000), to);
-          await b.sink.until(6);
-          assert.deepEqual(b.sink.seqs(), [0, 1, 2, 4, 5, 6], `gso ${gso}: then the rest`);
-          assertIntact(
-            b.sink,
-            new Map([[0, 1000], [1, 1000], [2, 1000], [4, 1000], [5, 1000], [6, TX_SLOT + 1000]]),
-          );
-        } finally {
-          await closeAll(a, b);
-        }
-      }
+    await withHeldPair(async ({ gso, a, b, to, dead }) => {
+      waitingQueue(a, dead, to);
+      // The large datagram (no slot to wait in) must not go now.
+      const drops = a.stats.sendDrops;
+      a.send(numbered(3, TX_SLOT + 1000), to);
+      a.send(numbered(4, 1000), to);
+      a.flush();
+      await b.sink.until(4);
+      assert.deepEqual(b.sink.seqs(), [0, 1, 2, 4], `gso ${gso}: the queue, in order`);
+      assert.equal(a.stats.sendDrops - drops, 1, `gso ${gso}: the large datagram counted`);
+      // With the queue sent, a large datagram goes again, after what was queued.
+      a.send(numbered(5, 1000), to);
+      a.send(numbered(6, TX_SLOT + 1000), to);
+      await b.sink.until(6);
+      assert.deepEqual(b.sink.seqs(), [0, 1, 2, 4, 5, 6], `gso ${gso}: then the rest`);
+      assertIntact(
+        b.sink,
+        new Map([[0, 1000], [1, 1000], [2, 1000], [4, 1000], [5, 1000], [6, TX_SLOT + 1000]]),
+      );
     });
   },
 });
@@ -741,32 +756,23 @@ Deno.test({
   name: "inside: a sendRun that meets a full socket waits in the queue, in order, and is not lost",
   ignore: !INSIDE,
   async fn() {
-    await withHoldingRoute(async (deadText) => {
-      for (const gso of [true, false]) {
-        const a = await open(undefined, { gso, socketBuffer: 65536 });
-        const b = await open("127.0.0.1", { gro: false });
-        try {
-          const to = a.endpoint(`127.0.0.1:${b.port}`);
-          // The socket full, the queue empty and not waiting: the run's own send meets EAGAIN.
-          fillSocket(a, a.endpoint(deadText));
-          assert.equal(a.wantsWrite, false);
-          const lengths = [1000, 1000, 1000, 1000, 400];
-          sendRunOrEach(a, laidOut(0, lengths), 4400, 1000, to);
-          a.send(numbered(5, 100), to);
-          a.flush();
-          setSendBuffer(a, 8 << 20);
-          await b.sink.until(5);
-          assert.deepEqual(
-            b.sink.seqs(),
-            [...Array(6).keys()],
-            `gso ${gso}: the run, then the rest`,
-          );
-          assertIntact(b.sink, new Map([...lengths, 100].map((l, i) => [i, l])));
-          assert.equal(a.stats.sendDrops, 0, `gso ${gso}: nothing dropped`);
-        } finally {
-          await closeAll(a, b);
-        }
-      }
+    await withHeldPair(async ({ gso, a, b, to, dead }) => {
+      // The socket full, the queue empty and not waiting: the run's own send meets EAGAIN.
+      fillSocket(a, dead);
+      assert.equal(a.wantsWrite, false);
+      const lengths = [1000, 1000, 1000, 1000, 400];
+      sendRunOrEach(a, laidOut(0, lengths), 4400, 1000, to);
+      a.send(numbered(5, 100), to);
+      a.flush();
+      setSendBuffer(a, 8 << 20);
+      await b.sink.until(5);
+      assert.deepEqual(
+        b.sink.seqs(),
+        [...Array(6).keys()],
+        `gso ${gso}: the run, then the rest`,
+      );
+      assertIntact(b.sink, new Map([...lengths, 100].map((l, i) => [i, l])));
+      assert.equal(a.stats.sendDrops, 0, `gso ${gso}: nothing dropped`);
     });
   },
 });

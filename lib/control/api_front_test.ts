@@ -1,17 +1,11 @@
 import assert from "node:assert/strict";
 import { MAX_CALL_BODY_BYTES, serveControl } from "./server.ts";
 import { fakeAgent, fakeMesh } from "../../tests/fixtures/control.ts";
+import { aCheck, loneApiWorker } from "../../tests/fixtures/api_worker.ts";
 import { ControlClient } from "./client.ts";
 import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LARGE_STATUS_PEERS } from "./routes/status.ts";
-import { gzipSync } from "node:zlib";
-import {
-  type ApiWorker,
-  LAGGING_NODES_OVER,
-  PUBLISH_EVERY_MS,
-  startApiWorker,
-} from "./api_front.ts";
-import { newListenerStats } from "../net/conn_guard.ts";
+import { LAGGING_NODES_OVER, PUBLISH_EVERY_MS } from "./api_front.ts";
 import { VIEW_AGE_HEADER } from "./routes/view_age.ts";
 
 const TOKEN = "s3cret-token-for-tests";
@@ -324,41 +318,14 @@ type View = ReturnType<typeof viewOf>;
  * node list allowed `maxAgeMs` behind it.
  */
 async function frontOf(holder: { view: View }, maxAgeMs: number) {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const text = (v: object) => JSON.stringify(v);
-  const fake = fakeAgent();
-  const front: ApiWorker = startApiWorker({
-    fetch: () =>
-      new Response(text(holder.view), {
-        headers: { "content-type": "application/json", [VIEW_AGE_HEADER]: "0" },
-      }),
-    listen: {
-      hostname: "127.0.0.1",
-      port,
-      origin: `127.0.0.1:${port}`,
-      remote: false,
-      listenHost: "127.0.0.1",
-      token: TOKEN,
-      maxConnections: 16,
-      maxBodyBytes: 1 << 20,
-    },
-    nodes: {
-      view: () => holder.view,
-      members: (v) => (v as View).members.length,
-      gzip: (v) => new Uint8Array(gzipSync(text(v))),
-    },
-    stats: newListenerStats(),
-    logger: fake.agent.logger,
-    nodesMaxAgeMs: maxAgeMs,
+  const { front, port } = await loneApiWorker({
+    view: () => holder.view,
+    members: (v) => v.members.length,
+    token: TOKEN,
+    maxAgeMs,
   });
-  await front.ready;
   return { front, url: `http://127.0.0.1:${port}/v1/nodes` };
 }
-
-/** Until one more of the main thread's checks of the hot bodies has run (timers fire in order). */
-const aCheck = () => new Promise((r) => setTimeout(r, 2 * PUBLISH_EVERY_MS));
 
 Deno.test("api worker: a large node list behind the view in force is served by the worker, its age said", async () => {
   const holder = { view: viewOf(1, LAGGING_NODES_OVER + 1) };

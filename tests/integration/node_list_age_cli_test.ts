@@ -7,17 +7,9 @@
  * minute behind (a leader: a second) so that a CLI process starting slowly still gets one.
  */
 import assert from "node:assert/strict";
-import { gzipSync } from "node:zlib";
-import {
-  type ApiWorker,
-  LAGGING_NODES_OVER,
-  PUBLISH_EVERY_MS,
-  startApiWorker,
-} from "../../lib/control/api_front.ts";
-import { VIEW_AGE_HEADER } from "../../lib/control/routes/view_age.ts";
+import { LAGGING_NODES_OVER, PUBLISH_EVERY_MS } from "../../lib/control/api_front.ts";
 import { StateDir } from "../../lib/mesh/state/state.ts";
-import { newListenerStats } from "../../lib/net/conn_guard.ts";
-import { fakeAgent } from "../fixtures/control.ts";
+import { aCheck, loneApiWorker } from "../fixtures/api_worker.ts";
 import { weft } from "../fixtures/procs.ts";
 
 const proc = { sanitizeOps: false, sanitizeResources: false };
@@ -41,39 +33,14 @@ type List = ReturnType<typeof listOf>;
 
 /** The API worker on a free port, its app answering with the view in force (age 0). */
 async function workerOf(holder: { list: List }, token: string) {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const front: ApiWorker = startApiWorker({
-    fetch: () =>
-      new Response(JSON.stringify(holder.list), {
-        headers: { "content-type": "application/json", [VIEW_AGE_HEADER]: "0" },
-      }),
-    listen: {
-      hostname: "127.0.0.1",
-      port,
-      origin: `127.0.0.1:${port}`,
-      remote: false,
-      listenHost: "127.0.0.1",
-      token,
-      maxConnections: 16,
-      maxBodyBytes: 1 << 20,
-    },
-    nodes: {
-      view: () => holder.list,
-      members: (v) => (v as List).nodes.length,
-      gzip: (v) => new Uint8Array(gzipSync(JSON.stringify(v))),
-    },
-    stats: newListenerStats(),
-    logger: fakeAgent().agent.logger,
-    nodesMaxAgeMs: 60_000,
+  const { front, port } = await loneApiWorker({
+    view: () => holder.list,
+    members: (v) => v.nodes.length,
+    token,
+    maxAgeMs: 60_000,
   });
-  await front.ready;
   return { front, address: `127.0.0.1:${port}` };
 }
-
-/** Until one more of the main thread's checks of the hot bodies has run (timers fire in order). */
-const aCheck = () => new Promise((r) => setTimeout(r, 2 * PUBLISH_EVERY_MS));
 
 Deno.test({
   name: "weft node list says how far behind the view in force a leader's list is",

@@ -31,7 +31,7 @@ export interface Edit<T> {
  * A copy of the state an edit may change: the lists and maps it edits are copied, the join
  * records (one a member) forked, costing what the batch changes (../state/record_map.ts).
  */
-function copyState(d: LeaderFile): LeaderFile {
+export function copyState(d: LeaderFile): LeaderFile {
   // Member records are replaced, never edited, so the copy shares them; tokens are edited.
   return {
     ...d,

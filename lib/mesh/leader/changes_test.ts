@@ -4,10 +4,12 @@ import type { JoinRecord, LeaderFile } from "../state/state.ts";
 import { RecordMap } from "../state/record_map.ts";
 
 /**
- * A queue on a hand-moved clock: a write takes `writeMs` of it; the waits the queue asks for are
- * recorded and pass at once (the clock moves by them).
+ * A queue on a hand-moved clock: an edit takes `editMs` of it, a write `writeMs` before its call
+ * returns and `answerMs` more before its promise settles (the store's answer, during which the
+ * leader does other work); the waits the queue asks for are recorded and pass at once (the clock
+ * moves by them).
  */
-function setup(writeMs: number) {
+function setup(writeMs: number, { editMs = 0, answerMs = 0 } = {}) {
   let t = 1000;
   const waits: number[] = [];
   const batches: number[] = [];
@@ -27,6 +29,7 @@ function setup(writeMs: number) {
       pendingInBatch = 0;
       t += writeMs;
       await Promise.resolve();
+      t += answerMs;
       return 0;
     },
     reload: () => Promise.resolve(),
@@ -43,6 +46,7 @@ function setup(writeMs: number) {
   const change = () =>
     q.change((d, touch) => {
       pendingInBatch++;
+      t += editMs;
       touch();
       return { result: d.version, write: true };
     });
@@ -75,41 +79,7 @@ Deno.test("change queue: the gap after a slow batch is bounded", async () => {
 Deno.test("change queue: the gap counts a batch's own work, not the time its write awaits the store", async () => {
   // Each edit takes 1 ms and the store 2 ms before its call returns (its diff of the copy); then
   // its answer takes 500 ms to come (etcd's round trip), during which the leader does other work.
-  let t = 1000;
-  const waits: number[] = [];
-  let data = {
-    version: 0,
-    members: [],
-    tokens: [],
-    joins: new RecordMap(),
-    left: {},
-  } as unknown as LeaderFile;
-  const q = new ChangeQueue({
-    current: () => data,
-    revision: () => 0,
-    write: async () => {
-      t += 2;
-      await Promise.resolve();
-      t += 500;
-      return 0;
-    },
-    reload: () => Promise.resolve(),
-    commit: (d) => data = d,
-    clock: {
-      now: () => t,
-      sleep: (ms) => {
-        waits.push(ms);
-        t += ms;
-        return Promise.resolve();
-      },
-    },
-  });
-  const change = () =>
-    q.change((d, touch) => {
-      t += 1;
-      touch();
-      return { result: d.version, write: true };
-    });
+  const { waits, change } = setup(2, { editMs: 1, answerMs: 500 });
   await change();
   await Promise.all([change(), change()]);
   // The first batch's own work: one edit and the store's 2 ms; the next batch waits three times that.

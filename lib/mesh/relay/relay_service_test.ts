@@ -12,7 +12,7 @@ import type { DeviceState } from "../../device/state.ts";
 import type { Peer } from "../../peer/peer.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import { nullLogger } from "../../log/logger.ts";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { Member } from "../../members/member.ts";
 import { RelayServer } from "../../relay/server.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
@@ -91,45 +91,16 @@ function member(publicKey: string, address: string): Member {
   return { publicKey, address, name: address, endpoints: [] } as unknown as Member;
 }
 
-Deno.test("relay service: a member that moved is relayed from its new endpoint at once", () => {
+/**
+ * A relay service for new members A (at `aAt`) and B (at 198.51.100.2:51820) of a fake device,
+ * each heard there at time 0, A holding a session with B.
+ */
+function relayed(aAt: Endpoint) {
   const A = newKey();
   const B = newKey();
   const device = new FakeDevice();
-  device.add(A, ep("198.51.100.1:51820"));
-  device.add(B, ep("198.51.100.2:51820"));
-  const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
-  const channel = new FakeChannel();
-  const service = new RelayService({
-    server,
-    device: device as unknown as Device,
-    channel,
-    logger: nullLogger,
-  });
-  const view: MembershipView = {
-    network: "10.0.0.0/24",
-    version: 1,
-    members: [member(A, "10.0.0.1"), member(B, "10.0.0.2")],
-  };
-  service.start(view);
-  try {
-    channel.deliver({ t: "relay-open", to: B }, "10.0.0.1");
-    const grant = channel.sent.find((s) => s.to === "10.0.0.1")?.msg;
-    assert.ok(grant?.t === "relay-session", "A got a session");
-    const send = grant.send;
-    assert.equal(server.forward(packet(send, dataMessage()), ep("198.51.100.1:51820")), null);
-    // A's NAT gave it another port (or the relay restarted and learnt it anew): its next
-    // handshake moves its WireGuard peer, and its relayed packets come from there.
-    const moved = ep("198.51.100.1:40000");
-    device.roam(A, moved);
-    assert.equal(server.forward(packet(send, dataMessage()), moved), null, "forwarded from there");
-    assert.equal(server.stats.drops.source, 0);
-  } finally {
-    service.close();
-  }
-});
-
-/** A relay service for members A and B at their UDP endpoints, A holding a session with B. */
-function relayed(device: FakeDevice, A: string, B: string) {
+  device.add(A, aAt, 0);
+  device.add(B, ep("198.51.100.2:51820"), 0);
   const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
   const channel = new FakeChannel();
   const service = new RelayService({
@@ -146,17 +117,27 @@ function relayed(device: FakeDevice, A: string, B: string) {
   channel.deliver({ t: "relay-open", to: B }, "10.0.0.1");
   const grant = channel.sent.find((s) => s.to === "10.0.0.1")?.msg;
   assert.ok(grant?.t === "relay-session", "A got a session");
-  return { server, service, send: grant.send };
+  return { A, device, server, service, send: grant.send };
 }
 
+Deno.test("relay service: a member that moved is relayed from its new endpoint at once", () => {
+  const { A, device, server, service, send } = relayed(ep("198.51.100.1:51820"));
+  try {
+    assert.equal(server.forward(packet(send, dataMessage()), ep("198.51.100.1:51820")), null);
+    // A's NAT gave it another port (or the relay restarted and learnt it anew): its next
+    // handshake moves its WireGuard peer, and its relayed packets come from there.
+    const moved = ep("198.51.100.1:40000");
+    device.roam(A, moved);
+    assert.equal(server.forward(packet(send, dataMessage()), moved), null, "forwarded from there");
+    assert.equal(server.stats.drops.source, 0);
+  } finally {
+    service.close();
+  }
+});
+
 Deno.test("relay service: a member that reaches the relay over TCP is relayed from there", () => {
-  const A = newKey();
-  const B = newKey();
-  const device = new FakeDevice();
   const udp = ep("198.51.100.1:51820");
-  device.add(A, udp, 0);
-  device.add(B, ep("198.51.100.2:51820"), 0);
-  const { server, service, send } = relayed(device, A, B);
+  const { A, device, server, service, send } = relayed(udp);
   try {
     // The relay restarted: A's route to it fell back to TCP meanwhile, and A's handshake comes
     // over TCP just after its UDP packets. The device keeps sending to A over UDP (heard there
@@ -187,13 +168,8 @@ Deno.test("relay service: a member that reaches the relay over TCP is relayed fr
 });
 
 Deno.test("relay service: a member relaying over its WebSocket while its TCP probe moved the relay is relayed from there", () => {
-  const A = newKey();
-  const B = newKey();
-  const device = new FakeDevice();
   const udp = ep("198.51.100.1:51820");
-  device.add(A, udp, 0);
-  device.add(B, ep("198.51.100.2:51820"), 0);
-  const { server, service, send } = relayed(device, A, B);
+  const { A, device, server, service, send } = relayed(udp);
   try {
     // After a restart A's route to the relay is its WebSocket: its packets move the relay there.
     const ws = wsEp("198.51.100.1", 40_000);
@@ -219,13 +195,8 @@ Deno.test("relay service: a member relaying over its WebSocket while its TCP pro
 });
 
 Deno.test("relay service: only the places the member sent from lately count, six at most", () => {
-  const A = newKey();
-  const B = newKey();
-  const device = new FakeDevice();
   const first = ep("198.51.100.1:51820");
-  device.add(A, first, 0);
-  device.add(B, ep("198.51.100.2:51820"), 0);
-  const { server, service, send } = relayed(device, A, B);
+  const { A, device, server, service, send } = relayed(first);
   try {
     const conns = [1, 2, 3, 4, 5, 6].map((i) => tcp("198.51.100.1", 40_000 + i));
     for (const [i, c] of conns.entries()) device.roam(A, c, 10_000 + 100 * i);
