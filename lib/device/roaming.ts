@@ -94,4 +94,5 @@ export function moveEndpoint(peer: Peer, to: Endpoint): void {
   if (was === to) return;
   if (was !== null && was.proto !== "relay") setOther(peer, was);
   peer.endpoint = to;
+  if (was === null || !sameEndpoint(was, to)) peer.endpointMoves++;
 }
