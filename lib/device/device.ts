@@ -42,6 +42,7 @@ import {
 } from "./peers.ts";
 import { AUTHENTIC, FORGED, onDatagram, onTransport } from "./receive.ts";
 import { flushSends, onPlaintext, sendHeld, sendKeepalive } from "./send.ts";
+import { heardOverUdp } from "./roaming.ts";
 import { tick } from "./timers.ts";
 
 export type {
@@ -372,6 +373,21 @@ export class Device {
     peer.lastInitiationSent = -Infinity;
     sendInitiation(this.#s, peer, false);
     flushSends(this.#s);
+  }
+
+  /**
+   * The caller moved a peer back onto a UDP path its authenticated pong came from (a route that
+   * leaves a stream or a relay): its packets still coming over the stream do not move it back for
+   * a while (lib/device/roaming.ts `heardOverUdp`), and a keepalive goes now (a handshake when
+   * no session is usable), so the peer's roaming brings its own sending to UDP too rather than
+   * its next packet on the stream bringing ours back there.
+   */
+  backOnUdp(publicKey: string): void {
+    const s = this.#s;
+    const peer = this.#known(publicKey);
+    heardOverUdp(peer, s.clock.now());
+    sendKeepalive(s, peer);
+    flushSends(s);
   }
 
   /**

@@ -9,7 +9,7 @@ import { RecordingPackets, udp } from "../../tests/fixtures/mesh.ts";
 import { TcpTransport } from "../../drivers/tcp.ts";
 import { DualTransport } from "../../drivers/dual.ts";
 import { ManualClock } from "./clock.ts";
-import { UDP_PREFERRED_MS } from "./roaming.ts";
+import { moveEndpoint, UDP_PREFERRED_MS } from "./roaming.ts";
 import type { DenoUdpTransport } from "../../drivers/udp_deno.ts";
 
 interface Node {
@@ -176,6 +176,40 @@ Deno.test("roaming: a peer heard over UDP keeps its UDP endpoint against TCP unt
     });
     await send("over udp again", rx() + 1);
     assert.equal(proto(), "udp");
+  } finally {
+    await a.device.close();
+    await b.device.close();
+  }
+});
+
+Deno.test("roaming: a peer moved back onto UDP by its route brings the peer along and stays there", async () => {
+  const ta = await DualTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const tb = await DualTransport.open({ port: 0, hostname: "127.0.0.1" });
+  const a = node(ta, "10.0.0.1");
+  const clock = new ManualClock();
+  const b = node(tb, "10.0.0.2", clock);
+  try {
+    // a reaches b over TCP (its fallback); b has only ever heard it there.
+    pair(a, b, `tcp://127.0.0.1:${tb.port}`);
+    a.packets.inject(udp(a.ip, b.ip, "over tcp"));
+    await until(() => texts(b).length === 1, "b to get the packet");
+    const pa = b.device.peer(a.publicKey)!;
+    const pb = a.device.peer(b.publicKey)!;
+    assert.equal(pa.endpoint?.proto, "tcp");
+    // b's route moves a back onto UDP (a pong of a's came from there).
+    const moved = pa.endpointMoves;
+    moveEndpoint(pa, b.device.endpoint(`127.0.0.1:${ta.port}`));
+    assert.equal(pa.endpointMoves, moved + 1);
+    b.device.backOnUdp(a.publicKey);
+    // Its keepalive over UDP moves a's sending there too (a's roaming follows it).
+    await until(() => (pb.endpoint?.proto ?? "udp") === "udp", "a to follow b onto UDP");
+    // A packet of a's still on TCP (sent before it followed) does not take b back there.
+    const rx = pa.counters.rxPackets;
+    pb.endpoint = a.device.endpoint(`tcp://127.0.0.1:${tb.port}`);
+    a.packets.inject(udp(a.ip, b.ip, "in flight on tcp"));
+    await until(() => pa.counters.rxPackets > rx, "b to get the packet in flight");
+    assert.equal(pa.endpoint?.proto ?? "udp", "udp");
+    assert.equal(pa.endpointMoves, moved + 1, "moved once, by the route");
   } finally {
     await a.device.close();
     await b.device.close();

@@ -45,6 +45,15 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
 }
 
 /**
+ * The caller moved `peer` back onto UDP because an authenticated answer of the peer's came from
+ * there (a path probe's pong): that counts as heard over UDP at `now`, so its packets still in
+ * flight over the stream it sent on do not move it straight back (see {@link UDP_PREFERRED_MS}).
+ */
+export function heardOverUdp(peer: Peer, now: number): void {
+  if (peer.udpHeardAt[0] < now) peer.udpHeardAt[0] = now;
+}
+
+/**
  * True when `from` is `peer`'s endpoint, its {@link Peer.otherEndpoint} or one of its
  * {@link Peer.earlierEndpoints}: a place the peer sends from now, or did lately (a relay takes a
  * member's relayed packets from there: lib/relay/server.ts), though where we send to it is the
@@ -94,4 +103,5 @@ export function moveEndpoint(peer: Peer, to: Endpoint): void {
   if (was === to) return;
   if (was !== null && was.proto !== "relay") setOther(peer, was);
   peer.endpoint = to;
+  if (was === null || !sameEndpoint(was, to)) peer.endpointMoves++;
 }

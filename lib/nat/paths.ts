@@ -166,6 +166,11 @@ interface Stat {
   addedAt: number;
   lastPingAt: number;
   lastPongAt: number;
+  /**
+   * When the newest ping answered so far was sent: one sent before it and never answered is
+   * not missed "in a row" (the pings sent while a peer restarted time out after its first pong).
+   */
+  answeredPingAt: number;
   rtt: number;
   misses: number;
 }
@@ -351,7 +356,7 @@ export class PeerPaths {
     if (this.#pending.size > MAX_PENDING) {
       const [oldest, p] = this.#pending.entries().next().value!;
       this.#pending.delete(oldest);
-      this.#miss(p.endpoint);
+      this.#miss(p.endpoint, p.at);
     }
     return true;
   }
@@ -384,6 +389,7 @@ export class PeerPaths {
     s.rtt = Number.isNaN(s.rtt) ? rtt : s.rtt + this.#t.rttAlpha * (rtt - s.rtt);
     s.misses = 0;
     s.lastPongAt = now;
+    s.answeredPingAt = Math.max(s.answeredPingAt, p.at);
     return this.#evaluate(now);
   }
 
@@ -405,6 +411,7 @@ export class PeerPaths {
       addedAt: now,
       lastPingAt: -Infinity,
       lastPongAt: -Infinity,
+      answeredPingAt: -Infinity,
       rtt: NaN,
       misses: 0,
     });
@@ -415,13 +422,14 @@ export class PeerPaths {
     for (const [txid, p] of this.#pending) {
       if (now - p.at < this.#t.pongTimeoutMs) continue;
       this.#pending.delete(txid);
-      this.#miss(p.endpoint);
+      this.#miss(p.endpoint, p.at);
     }
   }
 
-  #miss(endpoint: string): void {
+  /** A ping to `endpoint` sent at `at` went unanswered: missed, unless a later one was answered. */
+  #miss(endpoint: string, at: number): void {
     const s = this.#stats.get(endpoint);
-    if (s !== undefined) s.misses++;
+    if (s !== undefined && at > s.answeredPingAt) s.misses++;
   }
 
   #interval(s: Stat, now: number): number {

@@ -210,6 +210,26 @@ Deno.test("paths: a chosen path silent for 3 intervals fails even with no pings 
   assert.equal(p.expire(1e9), null, "one transition to none");
 });
 
+Deno.test("paths: pings sent before the one a pong answers are not missed when they time out", () => {
+  // The peer restarted: the pings sent while it was down are still in flight when the first one
+  // sent after its return is answered; timing out later, they say nothing of the path now.
+  const a = "203.0.113.1:51820";
+  const p = peer([[a, "observed"]]);
+  p.sent(a, "up", 0);
+  assert.equal(p.pong("up", 10)?.reason, "punched");
+  for (let i = 0; i < 8; i++) p.sent(a, `down${i}`, 1_000 + 250 * i);
+  assert.equal(p.pong("down7", 2_760), null, "the last ping before the return is answered");
+  for (let t = 3_000; t <= 8_000; t += 250) {
+    assert.equal(p.expire(t), null, `no change at ${t}`);
+  }
+  const s = () => p.stats(8_000).find((x) => x.endpoint === a)!;
+  assert.deepEqual([p.chosen, s().misses, s().confirmed], [a, 0, true]);
+  // A ping sent after the answered one and never answered is a miss.
+  p.sent(a, "after", 8_000);
+  p.expire(8_000 + T.pongTimeoutMs);
+  assert.equal(s().misses, 1);
+});
+
 Deno.test("paths: a chosen endpoint the peer withdraws fails over", () => {
   const a = "198.51.100.1:41641";
   const b = "203.0.113.9:51820";

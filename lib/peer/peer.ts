@@ -75,6 +75,8 @@ export class Peer {
   readonly earlierEndpoints: (Endpoint | null)[] = [null, null, null, null];
   /** The slot of {@link Peer.earlierEndpoints} the next place goes to. */
   earlierNext = 0;
+  /** Times the endpoint moved to another place: roams, and moves of routes and paths. */
+  endpointMoves = 0;
   /** Packets waiting for a session. */
   staged: Uint8Array[] = [];
   /** Monotonic ms of the last initiation sent (rate limit). */

@@ -26,8 +26,9 @@
  * WebSocket. From there TCP is probed, not moved to: after the hold, and then after twice as long
  * each time (up to `maxHoldMs`), the decision asks for a handshake sent over TCP (`probe`) while
  * the traffic stays on the WebSocket; when TCP gets through, the peer's answer comes over TCP and
- * the device roams onto it, so a network that lets framed TCP out again is used once more, and one
- * that still does not costs a handshake message, not an outage. A direct pong moves back to direct
+ * the device roams onto it (TCP has its grace anew then: that answer was a round trip over it), so
+ * a network that lets framed TCP out again is used once more, and one that still does not costs a
+ * handshake message, not an outage. A direct pong moves back to direct
  * as from any fallback.
  * @module
  */
@@ -200,8 +201,16 @@ export class PeerRoute {
     if (x.current !== this.#route) {
       // The device moved by itself (or this is the first look): the peer's packets came
       // another way, and ours follow.
-      const roamed = this.#route !== null;
+      const was = this.#route;
+      const roamed = was !== null;
       this.#enter(x.current, x.now);
+      // From the WebSocket onto TCP: only the answer to a handshake we sent over TCP (a probe)
+      // comes over a TCP connection there, so framed TCP gets through both ways again and has
+      // its grace anew (else the session, not yet seen working on it, sent it straight back to
+      // the WebSocket, over a connection dialled anew).
+      if (roamed && was === "websocket" && x.current === "tcp") {
+        this.#tcpFailingSince = Infinity;
+      }
       // Roamed onto a fallback: only a pong after now says the direct path works (one from
       // when it last worked would move back at once, onto a path that may have failed the
       // peer, and the peer, roaming after our packets, would flap between the two). No hold:

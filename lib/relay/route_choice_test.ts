@@ -333,3 +333,22 @@ Deno.test("route: a probe that gets through: the peer roams onto TCP and stays t
   );
   assert.equal(up.move?.to, "direct");
 });
+
+Deno.test("route: a probe answered over TCP before the session is seen working there: TCP kept", () => {
+  // The relay restarted: TCP failed while it was down, then a probe from the WebSocket got
+  // through and its answer roamed the device onto TCP; the session's counters have not yet seen
+  // data answered there. TCP gets its grace anew rather than a move back to the WebSocket.
+  const r = new PeerRoute(0);
+  r.decide(inputs({ now: 5_000, tcp: TCP, ws: WS }));
+  r.decide(inputs({ now: 10_000, current: "tcp", tcp: TCP, ws: WS }));
+  assert.ok(r.decide(inputs({ now: 12_000, current: "websocket", tcp: TCP, ws: WS })).probe);
+  const moves: string[] = [];
+  for (let now = 12_100; now < 17_000; now += 100) {
+    const d = r.decide(inputs({ now, current: "tcp", works: false, tcp: TCP, ws: WS }));
+    if (d.move !== null) moves.push(`${now}: ${d.move.to}`);
+  }
+  assert.deepEqual(moves, []);
+  // Still no session on TCP after its grace: the WebSocket again.
+  const d = r.decide(inputs({ now: 17_200, current: "tcp", works: false, tcp: TCP, ws: WS }));
+  assert.equal(d.move?.to, "websocket");
+});

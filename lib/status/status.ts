@@ -366,6 +366,11 @@ export interface PeerStatus {
   /** Persistent keepalive interval in seconds, 0 when off. */
   persistentKeepalive: number;
   /**
+   * Times the peer's endpoint moved to another place (roams, and moves of the paths and
+   * routes); absent from older agents.
+   */
+  endpointMoves?: number;
+  /**
    * The path to the peer (mesh agents). direct: a direct path (a candidate endpoint answers path
    * probes and the session uses it); relay: through a relay (`via` names it); none: no working
    * path; idle: none asked for (sessions on demand: no traffic with it yet, or gone quiet).
@@ -571,6 +576,7 @@ function peerStatusOf(
     txPackets: p.counters.txPackets,
     handshakes: p.counters.handshakes,
     persistentKeepalive: p.timers.persistentKeepaliveMs / 1000,
+    endpointMoves: p.endpointMoves,
     ...ctx.extraPeer?.(p.publicKeyText),
   };
 }

@@ -81,6 +81,7 @@ Deno.test("peers before any traffic: unknown health, no session, no handshake", 
     txPackets: 0,
     handshakes: 0,
     persistentKeepalive: 0,
+    endpointMoves: 0,
   });
 });
 

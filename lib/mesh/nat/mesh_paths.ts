@@ -590,6 +590,7 @@ export class MeshPaths {
     const device = this.#d.device;
     const p = device.peer(key);
     if (!p) return;
+    const left = p.endpoint;
     try {
       // The place left stays one the peer may send from (lib/device/roaming.ts).
       moveEndpoint(p, device.endpoint(change.to));
@@ -602,6 +603,10 @@ export class MeshPaths {
     if (!st.session.works && now - st.handshakeAt >= HANDSHAKE_EVERY_MS) {
       st.handshakeAt = now;
       device.initiateHandshakeNow(key);
+    } else if (st.session.works && left !== null && !isDirectEndpoint(left)) {
+      // Taken off a relay or a stream by a path that answers: the peer is brought along (see
+      // lib/mesh/relay/mesh_routes.ts, which moves back to direct the same way).
+      device.backOnUdp(key);
     }
   }
 

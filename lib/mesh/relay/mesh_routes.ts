@@ -561,6 +561,11 @@ export class MeshRoutes {
     });
     // Without a working session the last initiation went where nothing answers.
     if (!works) d.device.initiateHandshakeNow(key);
+    // Back on UDP (a pong came from there) with a working session: a keepalive now brings the
+    // peer's sending along (its roaming follows it), where its next packet on the stream it chose
+    // would bring ours back onto that stream, and the two would move every look (a relay that
+    // restarted, on each of its members).
+    else if (move.to === "direct") d.device.backOnUdp(key);
   }
 
   /**

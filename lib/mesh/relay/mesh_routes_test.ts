@@ -346,3 +346,80 @@ Deno.test("mesh routes: relayed traffic answered through the relay: TCP stays, n
   assert.deepEqual(f.handshakes, [LEADER]);
   f.routes.close();
 });
+
+Deno.test("mesh routes: the leader back on UDP for a member that roamed it onto its stream sends a keepalive there", () => {
+  // A leader that restarted: a member's handshake came over its WebSocket and the device roamed
+  // there; a pong then comes from the member's UDP place. The route moves back to UDP, and the
+  // keepalive it sends there brings the member's sending along (its roaming follows it), where
+  // the member's next packet on its WebSocket would move the leader back at once.
+  let now = 0;
+  let tick = () => {};
+  const MEMBER = "MEMBER";
+  const ws = fakeEndpoint("ws://203.0.113.101:40000");
+  const peer = {
+    endpoint: ws as Endpoint,
+    otherEndpoint: null,
+    earlierEndpoints: [null, null, null, null],
+    earlierNext: 0,
+    endpointMoves: 0,
+    counters: { rxPackets: 0, txPackets: 0, txBytes: 0 },
+    current: {},
+  };
+  const calls: string[] = [];
+  const device = {
+    publicKey: ME,
+    // The member dialled its WebSocket: the transport keeps it (Transport.release).
+    release: () => {},
+    peer: (k: string) => k === MEMBER ? peer : undefined,
+    onEvent: () => () => {},
+    endpoint: fakeEndpoint,
+    initiateHandshakeNow: (k: string) => calls.push(`handshake ${k}`),
+    backOnUdp: (k: string) => calls.push(`keepalive ${k} to ${peer.endpoint}`),
+  } as unknown as Device;
+  let lastPongAt = -Infinity;
+  const paths = {
+    activeKeys: () => [MEMBER][Symbol.iterator](),
+    info: () => ({
+      direct: { endpoint: "203.0.113.101:51820", lastPongAt, rttMs: 1, misses: 0 },
+      works: true,
+      since: 0,
+    }),
+    probeSoon: () => {},
+    routeChanged: () => {},
+  } as unknown as MeshPaths;
+  const client = {
+    setRelay: () => {},
+    removeRelay: () => {},
+    relayFor: () => null,
+    sweep: () => [],
+  } as unknown as RelayClient;
+  const routes = new MeshRoutes({
+    device,
+    paths,
+    client,
+    channel: { listen: () => () => {}, send: () => {} } as unknown as ControlPort,
+    logger: createLogger({ level: "error" }),
+    clock: {
+      now: () => now,
+      every: (fn) => {
+        tick = fn;
+        return () => {};
+      },
+    },
+  });
+  routes.start({
+    network: "100.64.0.0/10",
+    version: 1,
+    members: [
+      member("leader", ME, "100.64.0.1", { role: "leader", tcpPort: 51821 }),
+      member("m", MEMBER, "100.64.0.2", { endpoints: ["203.0.113.101:51820"] }),
+    ],
+  });
+  for (; now <= 2_000; now += 500) {
+    // The member's pong comes after the roam was seen.
+    if (now === 1_000) lastPongAt = 900;
+    tick();
+  }
+  assert.equal(peer.endpoint.toString(), "203.0.113.101:51820");
+  assert.deepEqual(calls, ["keepalive MEMBER to 203.0.113.101:51820"]);
+});
