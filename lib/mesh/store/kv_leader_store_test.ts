@@ -13,7 +13,12 @@ import { MemoryKv } from "../../store/memory_kv.ts";
 import { type KvStore, StoreError, type Txn } from "../../store/kv.ts";
 import type { Member } from "../../members/member.ts";
 import { diffKeys, META_KEY, toKeys } from "./keys.ts";
-import { batchCopy, BatchMaker, firstLeaderDoc } from "../../../tests/fixtures/leader_batches.ts";
+import {
+  batchCopy,
+  BatchMaker,
+  byKey,
+  firstLeaderDoc,
+} from "../../../tests/fixtures/leader_batches.ts";
 import { seededRandom } from "../../../tests/fixtures/prng.ts";
 import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
 
@@ -359,21 +364,6 @@ Deno.test("kv leader store: its own commit comes back through the watch as the d
     await kv.close();
   }
 });
-
-/** A document as JSON with its lists and records by key (orders differ between readers). */
-function byKey(d: LeaderFile) {
-  const o = JSON.parse(JSON.stringify(d));
-  const sortBy = <T>(xs: T[], key: (x: T) => string) =>
-    xs.sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
-  sortBy(o.members, (m: Member) => m.publicKey);
-  sortBy(o.tokens, (t: { id: string }) => t.id);
-  for (const f of ["joins", "left"]) {
-    if (o[f]) o[f] = Object.fromEntries(sortBy(Object.entries(o[f]), ([k]) => k));
-  }
-  // No departures: none in a store (a leader's own document may hold an empty object).
-  if (o.left && Object.keys(o.left).length === 0) delete o.left;
-  return o;
-}
 
 Deno.test("kv leader store: another leader's commit is applied by what it changed, not every key parsed again", async () => {
   const kv = new MemoryKv();
