@@ -37,6 +37,9 @@ const META_FIELDS = new Set(["format", "network", "network6", "version"]);
 /** Kinds of keys that are one key each (no `/`). */
 const SINGLE = new Set([META_KEY, "policy", "leases", "lan-key"]);
 
+/** An `alloc/` key that is not there (a value of JSON null is there, and wrong). */
+const FREE = Symbol("free");
+
 /** Not a leader's commit, or not one that follows from the document before: parse the whole. */
 class Unexpected extends Error {}
 
@@ -100,14 +103,15 @@ function docAfter(
     const kind = slash < 0 ? k : k.slice(0, slash);
     if (SINGLE.has(kind) !== (slash < 0)) unexpected();
     const id = k.slice(slash + 1);
-    const value = v === null ? null : JSON.parse(v);
+    // A value of JSON null is a value (the checks refuse it as a record), not a delete.
+    const value = v === null ? undefined : JSON.parse(v);
     switch (kind) {
       case META_KEY:
         meta = record(value);
         for (const f in meta) if (!META_FIELDS.has(f)) unexpected();
         break;
       case "members": {
-        if (value === null) memberEdits.set(id, null);
+        if (v === null) memberEdits.set(id, null);
         else {
           if (record(value).publicKey !== id) unexpected();
           if (had) memberEdits.set(id, value);
@@ -116,7 +120,7 @@ function docAfter(
         break;
       }
       case "tokens":
-        if (value === null) tokenEdits.set(id, null);
+        if (v === null) tokenEdits.set(id, null);
         else {
           if (record(value).id !== id) unexpected();
           if (had) tokenEdits.set(id, value);
@@ -124,21 +128,21 @@ function docAfter(
         }
         break;
       case "alloc":
-        allocEdits.set(id, value);
+        allocEdits.set(id, v === null ? FREE : value);
         break;
       case "joins":
         if (SPECIAL_PROPERTY.test(id)) unexpected();
-        joinEdits.push([id, value]);
+        joinEdits.push([id, v === null ? null : record(value) as unknown as JoinRecord]);
         break;
       case "left":
         if (id === "__proto__") unexpected();
-        leftEdits.push([id, value]);
+        leftEdits.push([id, v === null ? null : record(value) as unknown as LeftRecord]);
         break;
       case "policy":
       case "leases":
       case "lan-key":
         // A value of null is kept as JSON has it (`fromKeys` takes it so); a delete is gone.
-        single.set(kind, v === null ? undefined : value);
+        single.set(kind, value);
         break;
       default:
         unexpected();
@@ -246,7 +250,7 @@ function checkAllocs(
 ): void {
   const before = (a: string): unknown => {
     const v = keys.get(`alloc/${a}`);
-    return v === undefined ? null : JSON.parse(v);
+    return v === undefined ? FREE : JSON.parse(v);
   };
   const after = (a: string): unknown => allocEdits.has(a) ? allocEdits.get(a) : before(a);
   const touched = new Map<string, Member | null>(memberEdits);
@@ -259,7 +263,7 @@ function checkAllocs(
     const was = before(a);
     // Its member before kept its record: so it kept the address.
     if (typeof was === "string" && !touched.has(was) && holder !== was) unexpected();
-    if (holder === null) continue;
+    if (holder === FREE) continue;
     if (typeof holder !== "string") unexpected();
     if (touched.has(holder)) {
       if (touched.get(holder)?.address !== a) unexpected();

@@ -166,6 +166,14 @@ Deno.test("key updates: what is not a leader's commit on these keys is left to t
     ],
     ["a delete of a key that is not there", [[META_KEY, meta], ["tokens/none", null]], false],
     ["meta gone", [[META_KEY, null]], true],
+    // JSON null is a value, not a delete.
+    ["a member put as null", [
+      [META_KEY, meta],
+      [`members/${member.publicKey}`, "null"],
+      [`alloc/${member.address}`, null],
+    ], true],
+    ["an address put as null", [[META_KEY, meta], [`alloc/${member.address}`, "null"]], true],
+    ["a join record put as null", [[META_KEY, meta], [`joins/${member.publicKey}`, "null"]], true],
   ];
   for (const [what, changes, refused] of cases) {
     assert.equal(docAfterChanges(doc, keys, changes, "etcd"), null, what);
