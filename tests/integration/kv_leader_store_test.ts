@@ -18,6 +18,8 @@ import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import { LeaderCore } from "../../lib/mesh/leader/core.ts";
 import { type EtcdCluster, hasEtcd, startEtcd } from "../fixtures/etcd.ts";
 import { HANG_GUARD_MS } from "../fixtures/netns.ts";
+import { BatchMaker, byKey, firstLeaderDoc } from "../fixtures/leader_batches.ts";
+import { seededRandom } from "../fixtures/prng.ts";
 
 const ETCD_OK = await hasEtcd();
 
@@ -170,6 +172,49 @@ etcdTest("kv leader store: a watch sees the other store's commits", async () => 
     }
   });
 });
+
+etcdTest(
+  "kv leader store: another store's random commits, watched, are each the document a whole read gives",
+  async () => {
+    await withStores(async (a, b, cluster) => {
+      const reader = new KvLeaderStore(new EtcdStore({ url: parseEtcdUrl(cluster.url) }), {
+        probeMs: 0,
+      });
+      const maker = new BatchMaker(seededRandom(47));
+      let theirs = firstLeaderDoc();
+      let base = (await b.commit(theirs, 0))!;
+      let last = (await a.load())!;
+      const seen: StoreSnapshot[] = [];
+      const stop = a.watch(base, (s) => seen.push(s));
+      try {
+        for (let step = 0; step < 60; step++) {
+          const next = maker.batch(theirs, 8);
+          const r = (await b.commit(next, base))!;
+          assert.ok(r > base, `step ${step}`);
+          next.joins.settle();
+          theirs = next;
+          base = r;
+          const until = Date.now() + HANG_GUARD_MS;
+          while (seen.at(-1)?.revision !== r) {
+            if (Date.now() > until) throw new Error(`step ${step}: the watch never brought ${r}`);
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          const s = seen.at(-1)!;
+          assert.deepEqual(byKey(s.data), byKey((await reader.load())!.data), `step ${step}`);
+          // Applied to the document before, not read again from every key: the leader's record
+          // (no batch changes it) is the same object.
+          const leader = (d: LeaderFile) => d.members.find((m) => m.role === "leader");
+          assert.equal(leader(s.data), leader(last.data), `step ${step}`);
+          last = s;
+        }
+      } finally {
+        stop();
+        reader.close();
+        await reader.kv.store.close();
+      }
+    });
+  },
+);
 
 etcdTest(
   "kv leader store: etcd killed: commits reject, health says so; back: health ok, the watch resumes",

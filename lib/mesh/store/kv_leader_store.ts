@@ -27,6 +27,7 @@ import {
   metaValue,
   toKeys,
 } from "./keys.ts";
+import { docAfterChanges, type KeyChange } from "./key_updates.ts";
 
 /** The prefix of weft's keys when none is given. */
 export const DEFAULT_STORE_PREFIX = "/weft/";
@@ -377,8 +378,10 @@ export class KvLeaderStore implements LeaderStore {
   /**
    * Applies watched events to the cached document, revision by revision, skipping revisions it
    * already has; the document after them, or null when nothing was new. The events of this
-   * store's commit under way (they may come before its answer) are its document: not parsed
-   * again from every key.
+   * store's commit under way (they may come before its answer) are its document; another
+   * leader's commit is applied to the cached document by what it changed (./key_updates.ts).
+   * Only what that cannot follow (no document cached, events out of order, anything but a
+   * leader's commit) is parsed again from every key.
    */
   #apply(events: WatchEvent[]): StoreSnapshot | null {
     const cache = this.#cache;
@@ -395,13 +398,25 @@ export class KvLeaderStore implements LeaderStore {
       cache.doc = own.doc;
       return { data: own.doc, revision };
     }
-    for (const e of fresh) {
-      const k = e.kv.key.slice(this.#root.length);
-      if (e.type === "delete") cache.keys.delete(k);
-      else cache.keys.set(k, e.kv.value);
+    // The document and its keys move together, one revision (one commit) at a time.
+    let doc = cache.doc;
+    for (let i = 0; i < fresh.length;) {
+      const at = fresh[i].kv.modRevision;
+      const changes: KeyChange[] = [];
+      for (; i < fresh.length && fresh[i].kv.modRevision === at; i++) {
+        const e = fresh[i];
+        changes.push([e.kv.key.slice(this.#root.length), e.type === "delete" ? null : e.kv.value]);
+      }
+      if (i < fresh.length && fresh[i].kv.modRevision < at) doc = null;
+      if (doc) doc = docAfterChanges(doc, cache.keys, changes, this.where);
+      for (const [k, v] of changes) {
+        if (v === null) cache.keys.delete(k);
+        else cache.keys.set(k, v);
+      }
     }
     cache.revision = revision;
-    cache.doc = null;
+    cache.doc = doc;
+    if (doc) return { data: doc, revision };
     try {
       const data = fromKeys(cache.keys, this.where);
       cache.doc = data;

@@ -13,7 +13,12 @@ import { MemoryKv } from "../../store/memory_kv.ts";
 import { type KvStore, StoreError, type Txn } from "../../store/kv.ts";
 import type { Member } from "../../members/member.ts";
 import { diffKeys, META_KEY, toKeys } from "./keys.ts";
-import { batchCopy, BatchMaker, firstLeaderDoc } from "../../../tests/fixtures/leader_batches.ts";
+import {
+  batchCopy,
+  BatchMaker,
+  byKey,
+  firstLeaderDoc,
+} from "../../../tests/fixtures/leader_batches.ts";
 import { seededRandom } from "../../../tests/fixtures/prng.ts";
 import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
 
@@ -356,6 +361,129 @@ Deno.test("kv leader store: its own commit comes back through the watch as the d
     stop();
     store.close();
     other.close();
+    await kv.close();
+  }
+});
+
+Deno.test("kv leader store: another leader's commit is applied by what it changed, not every key parsed again", async () => {
+  const kv = new MemoryKv();
+  const store = new KvLeaderStore(kv, { probeMs: 0 });
+  const other = new KvLeaderStore(kv, { probeMs: 0 });
+  const seen: StoreSnapshot[] = [];
+  let stop = () => {};
+  const parse = JSON.parse;
+  try {
+    const doc = firstLeaderDoc();
+    for (let i = 1; i <= 1000; i++) {
+      const publicKey = `K${i}=`;
+      const address = `10.77.${i >> 8}.${(i & 255) + 2}`;
+      doc.members.push({ ...doc.members[0], name: `n${i}`, publicKey, address, role: "node" });
+      doc.joins.set(publicKey, { token: "t", at: i, heard: false, time: i });
+    }
+    const r1 = (await other.commit(doc, 0))!;
+    const loaded = (await store.load())!;
+    stop = store.watch(r1, (s) => seen.push(s));
+    doc.joins.settle();
+    // A join, a hello, a member that moved, a removal: 11 keys.
+    const theirs = batchCopy(doc);
+    theirs.members.push({
+      ...doc.members[0],
+      name: "new",
+      publicKey: "new=",
+      address: "10.77.9.1",
+    });
+    theirs.joins.set("new=", { token: "t", at: 1001, heard: false, time: 1001 });
+    theirs.joins.set("K5=", { token: "t", at: 5, heard: true, time: 1001 });
+    theirs.members[7] = { ...theirs.members[7], endpoints: ["203.0.113.7:51820"] };
+    const [gone] = theirs.members.splice(9, 1);
+    theirs.joins.delete(gone.publicKey);
+    theirs.version++;
+    // Every value the watch's apply parses (the whole key set is 3,003 keys).
+    let parses = 0;
+    JSON.parse = (text: string, reviver?: (this: unknown, k: string, v: unknown) => unknown) => {
+      parses++;
+      return parse(text, reviver);
+    };
+    const r2 = (await other.commit(theirs, r1))!;
+    const came = await eventually(() => Promise.resolve(seen.length === 1), HANG_GUARD_MS);
+    JSON.parse = parse;
+    assert.ok(came);
+    assert.equal(seen[0].revision, r2);
+    assert.ok(parses < 30, `${parses} values parsed for another leader's commit of 11 keys`);
+    // The records it did not change are the ones the store had: the leader's indexes hold.
+    const record = (d: LeaderFile, key: string) => d.members.find((m) => m.publicKey === key);
+    assert.equal(record(seen[0].data, "K1="), record(loaded.data, "K1="));
+    assert.notEqual(record(seen[0].data, "K7="), record(loaded.data, "K7="));
+    assert.deepEqual(record(seen[0].data, "K7=")?.endpoints, ["203.0.113.7:51820"]);
+    assert.deepEqual(byKey(seen[0].data), byKey((await other.load())!.data));
+    assert.deepEqual(byKey(seen[0].data), byKey(theirs));
+  } finally {
+    JSON.parse = parse;
+    stop();
+    store.close();
+    other.close();
+    await kv.close();
+  }
+});
+
+Deno.test("kv leader store: with another leader committing, each watched document is the store's", async () => {
+  const kv = new MemoryKv();
+  const store = new KvLeaderStore(kv, { probeMs: 0 });
+  const other = new KvLeaderStore(kv, { probeMs: 0 });
+  // A leader of the previous release: every document read whole.
+  const reader = new KvLeaderStore(kv, { probeMs: 0 });
+  const rnd = seededRandom(4747);
+  const maker = new BatchMaker(rnd);
+  // The newest document this leader has: watched, or its own commit.
+  let mine: StoreSnapshot | null = null;
+  let stop = () => {};
+  try {
+    let theirs = firstLeaderDoc();
+    let base = (await other.commit(theirs, 0))!;
+    mine = (await store.load())!;
+    stop = store.watch(base, (s) => {
+      if (s.revision > mine!.revision) mine = s;
+    });
+    let ours = 0;
+    let foreign = 0;
+    for (let step = 0; step < 200; step++) {
+      if (rnd() < 0.2) {
+        // This leader commits too: its document is the base of the next foreign commit it sees.
+        const at = mine;
+        const next = maker.batch(at.data);
+        const r = await store.commit(next, at.revision);
+        if (r !== null) {
+          next.joins.settle();
+          if (r > mine.revision) mine = { data: next, revision: r };
+          ours++;
+        }
+      }
+      const next = maker.batch(theirs, 1 + Math.floor(rnd() * 8));
+      const r = await other.commit(next, base);
+      if (r === null) {
+        const s = (await other.load())!;
+        theirs = s.data;
+        base = s.revision;
+        continue;
+      }
+      next.joins.settle();
+      theirs = next;
+      base = r;
+      foreign++;
+      assert.ok(
+        await eventually(() => Promise.resolve(mine!.revision === r), HANG_GUARD_MS),
+        `step ${step}: the watch brought ${r}`,
+      );
+      const whole = (await reader.load())!;
+      assert.equal(whole.revision, r);
+      assert.deepEqual(byKey(mine.data), byKey(whole.data), `step ${step}`);
+    }
+    assert.ok(ours > 10 && foreign > 100, `${ours} own commits, ${foreign} by the other leader`);
+  } finally {
+    stop();
+    store.close();
+    other.close();
+    reader.close();
     await kv.close();
   }
 });
