@@ -32,20 +32,50 @@ import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
 import { writeIcmpEcho } from "../net/icmp.ts";
 import { LinuxTun } from "../../drivers/linux/tun.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
-import { Poller } from "../../drivers/linux/poller.ts";
+import { Poller, type PollHandler } from "../../drivers/linux/poller.ts";
 import { libc } from "../../drivers/linux/libc.ts";
 import { encodeVnetHeader, GSO_NONE, VNET_HDR_LEN } from "../../drivers/linux/vnet.ts";
 import { AGENT_SEND_BATCH } from "./underlay.ts";
 
 /** Round trips at most (a request and its reply each). */
-export const WARM_UP_ROUNDS = 400;
-/** Time budget of the rounds on the JS thread, ms (the pauses between batches excluded). */
+export const WARM_UP_ROUNDS = 200;
+/**
+ * Time budget of the rounds, ms of the JS thread's own CPU time (the pauses between batches, and
+ * time other processes had the core, excluded: on a loaded machine wall time counted them and
+ * cut the rounds short before V8's optimising tier).
+ */
 export const WARM_UP_BUDGET_MS = 40;
-/** No batch of rounds but the first begins this long (ms) after the warm-up began. */
-export const WARM_UP_WALL_MS = 150;
-/** Batches of rounds, with a pause after each: V8's workers finish and install their compiles. */
-const BATCHES = 4;
-const PAUSE_MS = 5;
+/**
+ * No batch of rounds but the first begins this long (ms, wall) after the rounds began: what a
+ * loaded machine may add to the agent's start. (From the warm-up's start, as it was, the two
+ * pairs' making alone took longer at load 12: one batch, and no TurboFan code.)
+ */
+export const WARM_UP_WALL_MS = 300;
+/**
+ * Batches of rounds, with a pause after each in which V8's workers finish the compiles the batch
+ * asked for; the next batch's calls install them. A function reaches TurboFan in several such
+ * steps (Maglev's job, its code installed and counted hot, TurboFan's job started by a call and
+ * installed by a later one), and a round run before its compile landed is a round run slowly
+ * (measured at load 12 to 22: 75 rounds in one batch took the whole budget, and the first real
+ * pings compiled TurboFan for the per-packet functions): many short batches, not a few long.
+ */
+const BATCHES = 8;
+/**
+ * Round trips of the first batch: past the replay window's first word (32 counters) both ways,
+ * whose code would otherwise first run in the agent's own session.
+ */
+const FIRST_BATCH = 40;
+/** Round trips of each later batch handed to the drivers directly. */
+const BATCH = 10;
+const PAUSE_MS = 8;
+/**
+ * Round trips of each batch carried through the poller and the event loop, as the agent's own
+ * packets are (the others are handed to the drivers directly): its wait on the JS thread
+ * (`lingerMs`), the handlers' calls, the turns of the loop.
+ */
+const POLLED_PER_BATCH = 3;
+/** A round trip through the poller not back within this long (ms) is lost. */
+const POLLED_TIMEOUT_MS = 1000;
 
 /** What {@link warmDataPath} did. */
 export interface WarmUp {
@@ -57,8 +87,12 @@ export interface WarmUp {
   opened: number;
   /** Handshakes the pair completed (one a pair). */
   handshakes: number;
-  /** Time the JS thread spent running packets (pauses excluded), ms. */
+  /** Of the rounds, those carried through the poller and the event loop. */
+  polled: number;
+  /** The JS thread's CPU time running the rounds (pauses excluded), ms; wall time without it. */
   ms: number;
+  /** The JS thread's CPU time making the pairs (keys, sockets, devices), ms; -1 unknown. */
+  openMs: number;
   /** Wall time from start to end (pauses included), ms. */
   wallMs: number;
   /** The full collection after it, ms; absent without V8's `gc` (`--expose-gc`). */
@@ -73,6 +107,8 @@ export interface WarmDrivers {
   tun: LinuxTun;
   /** The agent's UDP transport. */
   udp: LinuxUdpTransport;
+  /** The agent's poller's `lingerMs` (PollerOptions), for the twins' poller; 0 by default. */
+  lingerMs?: number;
 }
 
 /**
@@ -107,15 +143,46 @@ const B = new Uint8Array([198, 18, 0, 2]);
 interface Pair {
   /** Hands one ping-sized packet from one end to the other; false when it did not arrive. */
   one(aToB: boolean, seq: number): boolean;
+  /**
+   * One round trip through the poller: a request written as the host would, its reply written
+   * back by the other host when it arrives, all served by the poller's loop; false when lost.
+   */
+  polled(seq: number): Promise<boolean>;
+  /** Fires both devices' due timers, as the agent's tick does. */
+  tick(): void;
   /** Messages sealed and opened, handshakes completed, so far. */
   counts(): { sealed: number; opened: number; handshakes: number };
   close(): Promise<void>;
 }
 
-async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<Pair> {
+/** The pair's keys: made once for both pairs (an X25519 base-point multiplication each). */
+interface Keys {
+  a: Uint8Array;
+  b: Uint8Array;
+  aPublic: string;
+  bPublic: string;
+}
+
+function makeKeys(): Keys {
+  const a = generatePrivateKey();
+  const b = generatePrivateKey();
+  return { a, b, aPublic: encodeKey(publicKeyOf(a)), bPublic: encodeKey(publicKeyOf(b)) };
+}
+
+async function openPair(
+  suite: CryptoSuite,
+  drivers: WarmDrivers,
+  poller: Poller,
+  keys: Keys,
+): Promise<Pair> {
   const c = libc();
   const hosts: number[] = [];
-  const closers: (() => Promise<void> | void)[] = [() => hosts.forEach((fd) => c.close(fd))];
+  const closers: (() => Promise<void> | void)[] = [async () => {
+    for (const fd of hosts) {
+      await poller.remove(fd);
+      c.close(fd);
+    }
+  }];
   const close = async () => {
     for (const f of closers.reverse()) await Promise.resolve(f()).catch(() => {});
   };
@@ -141,11 +208,24 @@ async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller
     hosts.push(hb);
     const pb = LinuxTun.twin(drivers.tun, fb, poller);
     closers.push(() => pb.close());
-    const ka = generatePrivateKey();
-    const kb = generatePrivateKey();
     const onError = () => {};
-    const a = new Device({ privateKey: ka, suite, transport: ta, packets: pa, tickMs: 0, onError });
-    const b = new Device({ privateKey: kb, suite, transport: tb, packets: pb, tickMs: 0, onError });
+    // The devices wipe their private keys when closed: copies.
+    const a = new Device({
+      privateKey: keys.a.slice(),
+      suite,
+      transport: ta,
+      packets: pa,
+      tickMs: 0,
+      onError,
+    });
+    const b = new Device({
+      privateKey: keys.b.slice(),
+      suite,
+      transport: tb,
+      packets: pb,
+      tickMs: 0,
+      onError,
+    });
     // The devices close their drivers.
     closers.splice(1, closers.length - 1, () => a.close(), () => b.close());
     let handshakes = 0;
@@ -153,12 +233,12 @@ async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller
       if (e.type === "handshake-complete") handshakes++;
     });
     a.setPeer({
-      publicKey: encodeKey(publicKeyOf(kb)),
+      publicKey: keys.bPublic,
       endpoint: `127.0.0.1:${tb.port}`,
       allowedIps: ["198.18.0.2/32"],
     });
     b.setPeer({
-      publicKey: encodeKey(publicKeyOf(ka)),
+      publicKey: keys.aPublic,
       endpoint: `127.0.0.1:${ta.port}`,
       allowedIps: ["198.18.0.1/32"],
     });
@@ -170,6 +250,42 @@ async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller
     if (vnet > 0) encodeVnetHeader(frame, 0, 0, GSO_NONE, 0, 0, 0, 0);
     const data = new Uint8Array(56);
     const rx = new Uint8Array(vnet + drivers.tun.mtu);
+    const reply = new Uint8Array(vnet + 128);
+    if (vnet > 0) encodeVnetHeader(reply, 0, 0, GSO_NONE, 0, 0, 0, 0);
+    // The hosts' ends in the poller too, so a round trip runs on its loop: b's host answers a
+    // request as the kernel answers a ping; a's host hears the reply.
+    let waiting: ((ok: boolean) => void) | null = null;
+    let hostsPolled = false;
+    const hostRx = new Uint8Array(vnet + drivers.tun.mtu);
+    const hostB: PollHandler = {
+      wantsWrite: false,
+      onWritable() {},
+      onReadable() {
+        for (let i = 0; i < 64; i++) {
+          const n = c.read(hb, hostRx, BigInt(hostRx.length));
+          if (n <= 0) return false;
+          // The request's seq (ICMP header at 20 + 6 of an IPv4 packet) comes back in the reply.
+          const seq = (hostRx[vnet + 26] << 8) | hostRx[vnet + 27];
+          const m = writeIcmpEcho(reply.subarray(vnet), B, A, false, 0x5746, seq, data);
+          c.write(hb, reply, BigInt(vnet + m));
+        }
+        return true;
+      },
+    };
+    const hostA: PollHandler = {
+      wantsWrite: false,
+      onWritable() {},
+      onReadable() {
+        let got = false;
+        while (c.read(ha, hostRx, BigInt(hostRx.length)) > 0) got = true;
+        if (got && waiting !== null) {
+          const w = waiting;
+          waiting = null;
+          w(true);
+        }
+        return false;
+      },
+    };
     return {
       one(aToB, seq) {
         const [host, to, fromTun, fromUdp, toUdp] = aToB
@@ -193,6 +309,35 @@ async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller
           if (c.read(to, rx, BigInt(rx.length)) > 0) return true;
         }
         return false;
+      },
+      async polled(seq) {
+        if (!hostsPolled) {
+          hostsPolled = true;
+          poller.add(ha, hostA);
+          poller.add(hb, hostB);
+        }
+        const n = writeIcmpEcho(frame.subarray(vnet), A, B, true, 0x5746, seq, data);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const done = new Promise<boolean>((resolve) => {
+          waiting = resolve;
+          timer = setTimeout(() => {
+            waiting = null;
+            resolve(false);
+          }, POLLED_TIMEOUT_MS);
+        });
+        if (c.write(ha, frame, BigInt(vnet + n)) !== vnet + n) {
+          waiting = null;
+          clearTimeout(timer);
+          return false;
+        }
+        // The poller's loop sees the TUN twin readable and takes it from here.
+        const ok = await done;
+        clearTimeout(timer);
+        return ok;
+      },
+      tick() {
+        a.tick();
+        b.tick();
       },
       counts() {
         const peers = [...a.peers(), ...b.peers()];
@@ -219,13 +364,24 @@ function cpuNowMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+const CLOCK_THREAD_CPUTIME_ID = 3;
+const timespec = new BigInt64Array(2);
+const timespecBytes = new Uint8Array(timespec.buffer);
+
+/** The calling thread's CPU time (ms): the JS thread's own, whoever else had the core. */
+function threadCpuMs(): number {
+  if (libc().clock_gettime(CLOCK_THREAD_CPUTIME_ID, timespecBytes) !== 0) return performance.now();
+  return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
+}
+
 /**
  * Runs the warm-up with `suite` (the agent's) over twins of `drivers` (the agent's), bounded by
- * {@link WARM_UP_ROUNDS} and {@link WARM_UP_BUDGET_MS}; the twins have a poller of their own,
- * closed with them. Throws when the throwaway pair cannot be made or does not carry a packet.
+ * {@link WARM_UP_ROUNDS}, {@link WARM_UP_BUDGET_MS} and {@link WARM_UP_WALL_MS}; the twins have a
+ * poller of their own (lingering as the agent's does), closed with them. Throws when the
+ * throwaway pair cannot be made or does not carry a packet.
  */
 export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Promise<WarmUp> {
-  const poller = new Poller({ onError: () => {} });
+  const poller = new Poller({ onError: () => {}, lingerMs: drivers.lingerMs ?? 0 });
   let w: WarmUp;
   try {
     w = await warmOn(suite, drivers, poller);
@@ -247,19 +403,22 @@ export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Pr
 async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<WarmUp> {
   const cpu0 = cpuNowMs();
   const wall0 = performance.now();
+  const open0 = threadCpuMs();
+  let openMs = 0;
   const total = { sealed: 0, opened: 0, handshakes: 0 };
   const add = (c: ReturnType<Pair["counts"]>) => {
     total.sealed += c.sealed;
     total.opened += c.opened;
     total.handshakes += c.handshakes;
   };
+  const keys = makeKeys();
   // A first pair carries a few packets both ways and is closed before the rounds: V8 tracks
   // the type and whether it ever changed of each object field, and packets and closing (flags
   // set, sessions dropped) change some (a replay window's highest counter becomes a double once
   // it moves). Changed only after the code was optimised, or seen first by the agent's own
   // objects, they would throw that code away (a deoptimisation, then the compile again in the
   // first real pings); changed first, the compiles do not count on them.
-  const first = await openPair(suite, drivers, poller);
+  const first = await openPair(suite, drivers, poller, keys);
   try {
     for (let seq = 0; seq < 4; seq++) {
       if (!first.one(true, seq) || !first.one(false, seq)) {
@@ -270,28 +429,41 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
   } finally {
     await first.close();
   }
-  const pair = await openPair(suite, drivers, poller);
+  const pair = await openPair(suite, drivers, poller, keys);
   try {
     if (!pair.one(true, 0)) throw new Error("the warm-up pair did not carry a packet");
+    openMs = threadCpuMs() - open0;
     let rounds = 0;
+    let polled = 0;
     let ms = 0;
-    const perBatch = Math.ceil(WARM_UP_ROUNDS / BATCHES);
+    const rounds0 = performance.now();
+    const next = () => {
+      rounds++;
+      return (rounds + 1) & 0xffff;
+    };
     for (
       let batch = 0;
       batch < BATCHES && ms < WARM_UP_BUDGET_MS &&
-      (batch === 0 || performance.now() - wall0 < WARM_UP_WALL_MS);
+      (batch === 0 || performance.now() - rounds0 < WARM_UP_WALL_MS);
       batch++
     ) {
-      const t0 = performance.now();
-      for (let i = 0; i < perBatch; i++) {
-        const seq = (rounds + 1) & 0xffff;
+      const t0 = threadCpuMs();
+      const left = () => rounds < WARM_UP_ROUNDS && threadCpuMs() - t0 + ms < WARM_UP_BUDGET_MS;
+      for (let i = 0; i < (batch === 0 ? FIRST_BATCH : BATCH) && left(); i++) {
+        const seq = next();
         if (!pair.one(true, seq) || !pair.one(false, seq)) {
           throw new Error(`the warm-up pair lost a packet after ${rounds} round trips`);
         }
-        rounds++;
-        if ((i & 15) === 15 && performance.now() - t0 + ms >= WARM_UP_BUDGET_MS) break;
+        pair.tick();
       }
-      ms += performance.now() - t0;
+      // Then a few as the agent's packets go: the poller's loop, the event loop's turns.
+      for (let i = 0; i < POLLED_PER_BATCH && left(); i++) {
+        if (!await pair.polled(next())) {
+          throw new Error(`the warm-up pair lost a packet after ${rounds} round trips`);
+        }
+        polled++;
+      }
+      ms += threadCpuMs() - t0;
       // V8's workers finish the compiles these rounds asked for; the next rounds install them.
       await new Promise((r) => setTimeout(r, PAUSE_MS));
     }
@@ -299,8 +471,10 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
     const cpu1 = cpuNowMs();
     return {
       rounds,
+      polled,
       ...total,
       ms: Math.round(ms * 10) / 10,
+      openMs: Math.round(openMs * 10) / 10,
       wallMs: Math.round((performance.now() - wall0) * 10) / 10,
       cpuMs: cpu0 < 0 || cpu1 < 0 ? -1 : Math.round((cpu1 - cpu0) * 10) / 10,
     };
