@@ -12,15 +12,24 @@
  *
  * The pair's drivers are twins of the agent's, of the same classes: a {@link LinuxTun} over one
  * end of a Unix socket pair (the warm-up plays the host on the other end) and a
- * {@link LinuxUdpTransport} on 127.0.0.1. Twins of other classes would teach V8 calls the agent
- * never makes: measured, a warm-up over memory drivers left the device's code slower for good
- * (the calls into the drivers compiled for the warm-up's classes, then thrown away and compiled
- * again for the agent's), so with other drivers (userspace, a wrapped transport) there is none.
- * The pair's datagrams go from one loopback socket of this process to the other; the agent's own
- * device, drivers, peers and counters are made or touched only after it.
+ * {@link LinuxUdpTransport} on 127.0.0.1, and around them what the agent's are wrapped in: a mesh
+ * member's TUN split for its control stack ({@link SplitDevice}), its UDP beside TCP
+ * ({@link DualTransport}, the TCP twin listening nowhere) under the relay mux ({@link RelayMux},
+ * on the agent's relay client, which the pair's direct packets never reach). Twins of other
+ * classes would teach V8 calls the agent never makes: measured, a warm-up over memory drivers
+ * left the device's code slower for good (the calls into the drivers compiled for the warm-up's
+ * classes, then thrown away and compiled again for the agent's), so with other drivers (the
+ * userspace stack, a transport wrapped otherwise) there is none. The pair's datagrams go from one
+ * loopback socket of this process to the other; the agent's own device, drivers, peers and
+ * counters are made or touched only after it.
  *
- * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's time
- * or {@link WARM_UP_WALL_MS} from its start (no batch begins after), whichever comes first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
+ * Most round trips are handed to the drivers directly; a few each batch go as the agent's own
+ * packets do, through the poller's loop (lingering as the agent's, its wait on the JS thread) and
+ * the event loop's turns.
+ *
+ * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's CPU
+ * time, or {@link WARM_UP_WALL_MS} from the rounds' start (no batch begins after), whichever comes
+ * first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
  * @module
  */
 
@@ -32,6 +41,11 @@ import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
 import { writeIcmpEcho } from "../net/icmp.ts";
 import { LinuxTun } from "../../drivers/linux/tun.ts";
 import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
+import { SplitDevice } from "../../drivers/split.ts";
+import { DualTransport } from "../../drivers/dual.ts";
+import { TcpTransport } from "../../drivers/tcp.ts";
+import { RelayMux } from "../relay/mux.ts";
+import { RelayTransport } from "../relay/transport.ts";
 import { Poller, type PollHandler } from "../../drivers/linux/poller.ts";
 import { libc } from "../../drivers/linux/libc.ts";
 import { encodeVnetHeader, GSO_NONE, VNET_HDR_LEN } from "../../drivers/linux/vnet.ts";
@@ -107,18 +121,58 @@ export interface WarmDrivers {
   tun: LinuxTun;
   /** The agent's UDP transport. */
   udp: LinuxUdpTransport;
+  /** The agent's packet device when it splits the TUN's for its control stack (a mesh member). */
+  split?: SplitDevice;
+  /**
+   * The agent's transport when it wraps the UDP one: UDP and TCP (a {@link DualTransport}), a
+   * mesh member's {@link RelayMux} over either.
+   */
+  wrapped?: Transport;
   /** The agent's poller's `lingerMs` (PollerOptions), for the twins' poller; 0 by default. */
   lingerMs?: number;
 }
 
 /**
- * The agent's drivers as {@link WarmDrivers} when they are a {@link LinuxTun} and a
- * {@link LinuxUdpTransport} themselves (not wrapped); null otherwise: no warm-up then.
+ * The agent's drivers as {@link WarmDrivers} when the warm-up can make twins of them: a
+ * {@link LinuxTun}, alone or split for a control stack, and a {@link LinuxUdpTransport}, alone,
+ * beside TCP or under a relay mux (a mesh member's); null otherwise (no warm-up then).
  */
 export function warmDriversOf(packets: PacketDevice, transport: Transport): WarmDrivers | null {
-  return packets instanceof LinuxTun && transport instanceof LinuxUdpTransport
-    ? { tun: packets, udp: transport }
-    : null;
+  const split = packets instanceof SplitDevice ? packets : undefined;
+  const tun = split ? split.inner : packets;
+  const udp = udpUnder(transport);
+  if (!(tun instanceof LinuxTun) || udp === null) return null;
+  return {
+    tun,
+    udp,
+    ...(split ? { split } : {}),
+    ...(transport !== udp ? { wrapped: transport } : {}),
+  };
+}
+
+/** The Linux UDP transport a transport the warm-up can twin is made around; null: none. */
+function udpUnder(t: Transport): LinuxUdpTransport | null {
+  if (t instanceof LinuxUdpTransport) return t;
+  if (t instanceof DualTransport) return t.tcp instanceof TcpTransport ? udpUnder(t.udp) : null;
+  if (t instanceof RelayMux) return udpUnder(t.underlay);
+  return null;
+}
+
+/**
+ * A twin of `t` (the agent's transport) around `udp` (a twin of the UDP transport under it): the
+ * same classes around it, a TCP side that listens nowhere, a relay side on the agent's relay
+ * client (the pair's packets go direct: nothing reaches the client).
+ */
+async function transportTwin(t: Transport, udp: LinuxUdpTransport): Promise<Transport> {
+  if (t instanceof DualTransport) {
+    const tcp = await TcpTransport.open({ port: 0, listen: false });
+    return new DualTransport(await transportTwin(t.udp, udp), tcp);
+  }
+  if (t instanceof RelayMux) {
+    const under = await transportTwin(t.underlay, udp);
+    return new RelayMux(under, new RelayTransport(t.relay.client, under));
+  }
+  return udp;
 }
 
 const AF_UNIX = 1;
@@ -208,21 +262,27 @@ async function openPair(
     hosts.push(hb);
     const pb = LinuxTun.twin(drivers.tun, fb, poller);
     closers.push(() => pb.close());
+    // Around them, what the agent's are wrapped in (a mesh member's split and relay mux).
+    const twin = drivers.wrapped;
+    const xa = twin ? await transportTwin(twin, ta) : ta;
+    const xb = twin ? await transportTwin(twin, tb) : tb;
+    const da = drivers.split ? drivers.split.twin(pa, { ipv4: "198.18.0.1" }) : pa;
+    const db = drivers.split ? drivers.split.twin(pb, { ipv4: "198.18.0.2" }) : pb;
     const onError = () => {};
     // The devices wipe their private keys when closed: copies.
     const a = new Device({
       privateKey: keys.a.slice(),
       suite,
-      transport: ta,
-      packets: pa,
+      transport: xa,
+      packets: da,
       tickMs: 0,
       onError,
     });
     const b = new Device({
       privateKey: keys.b.slice(),
       suite,
-      transport: tb,
-      packets: pb,
+      transport: xb,
+      packets: db,
       tickMs: 0,
       onError,
     });
