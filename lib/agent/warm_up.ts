@@ -69,16 +69,14 @@ export const WARM_UP_WALL_MS = 300;
  * Batches of rounds, with a pause after each in which V8's workers finish the compiles the batch
  * asked for; the next batch's calls install them. A function reaches TurboFan in several such
  * steps (Maglev's job, its code installed and counted hot, TurboFan's job started by a call and
- * installed by a later one), and a round run before its compile landed is a round run slowly
- * (measured at load 12 to 22: 75 rounds in one batch took the whole budget, and the first real
- * pings compiled TurboFan for the per-packet functions): many short batches, not a few long.
+ * installed by a later one), and a round run before its compile landed is a round run slowly:
+ * many short batches, not a few long. Measured at load 12 to 22 (the JS thread's CPU time): a
+ * first batch of 40 round trips took 31 to 35 ms of the budget, one of 12 took 20 to 28, and
+ * each later one of 12 took 2 to 4.
  */
-const BATCHES = 8;
-/**
- * Round trips of the first batch: past the replay window's first word (32 counters) both ways,
- * whose code would otherwise first run in the agent's own session.
- */
-const FIRST_BATCH = 40;
+const BATCHES = 12;
+/** Round trips of the first batch handed to the drivers directly. */
+const FIRST_BATCH = 10;
 /** Round trips of each later batch handed to the drivers directly. */
 const BATCH = 10;
 const PAUSE_MS = 8;
@@ -87,7 +85,7 @@ const PAUSE_MS = 8;
  * packets are (the others are handed to the drivers directly): its wait on the JS thread
  * (`lingerMs`), the handlers' calls, the turns of the loop.
  */
-const POLLED_PER_BATCH = 3;
+const POLLED_PER_BATCH = 2;
 /** A round trip through the poller not back within this long (ms) is lost. */
 const POLLED_TIMEOUT_MS = 1000;
 
