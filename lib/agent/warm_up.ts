@@ -99,6 +99,8 @@ export interface WarmUp {
   opened: number;
   /** Handshakes the pair completed (one a pair). */
   handshakes: number;
+  /** The host's group packets (router solicitations) the pair's devices dropped, as the agent's do. */
+  chatter: number;
   /** Of the rounds, those carried through the poller and the event loop. */
   polled: number;
   /** The JS thread's CPU time running the rounds (pauses excluded), ms; wall time without it. */
@@ -208,8 +210,8 @@ interface Pair {
    * agent's own first packets, and its optimised send code was thrown away there.
    */
   chatter(): void;
-  /** Messages sealed and opened, handshakes completed, so far. */
-  counts(): { sealed: number; opened: number; handshakes: number };
+  /** Messages sealed and opened, handshakes completed, group packets dropped, so far. */
+  counts(): { sealed: number; opened: number; handshakes: number; chatter: number };
   close(): Promise<void>;
 }
 
@@ -413,6 +415,7 @@ async function openPair(
           sealed: peers.reduce((n, p) => n + p.counters.txPackets, 0),
           opened: peers.reduce((n, p) => n + p.counters.rxPackets, 0),
           handshakes,
+          chatter: a.stats.drops.multicast ?? 0,
         };
       },
       close,
@@ -489,11 +492,12 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
   const wall0 = performance.now();
   const open0 = threadCpuMs();
   let openMs = 0;
-  const total = { sealed: 0, opened: 0, handshakes: 0 };
+  const total = { sealed: 0, opened: 0, handshakes: 0, chatter: 0 };
   const add = (c: ReturnType<Pair["counts"]>) => {
     total.sealed += c.sealed;
     total.opened += c.opened;
     total.handshakes += c.handshakes;
+    total.chatter += c.chatter;
   };
   const keys = makeKeys();
   // A first pair carries a few packets both ways and is closed before the rounds: V8 tracks
