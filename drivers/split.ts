@@ -18,6 +18,7 @@ export class SplitDevice implements PacketDevice {
 
   /** UDP to this node's overlay addresses on the ports set aside. */
   readonly #ours: ControlTraffic;
+  readonly #ports: number | readonly number[];
   /** The inner device's slot lent through {@link reserve}, until committed. */
   #lent: Uint8Array | null = null;
 
@@ -32,6 +33,7 @@ export class SplitDevice implements PacketDevice {
     onError?: (error: unknown) => void,
   ) {
     this.#inner = inner;
+    this.#ports = ports;
     this.#ours = new ControlTraffic(addresses, ports);
     this.control = new UserspaceStack({
       ipv4: addresses.ipv4,
@@ -40,6 +42,14 @@ export class SplitDevice implements PacketDevice {
       name: "control",
       onError,
     });
+  }
+
+  /**
+   * A split of the same ports around another device at other addresses, its control stack's
+   * errors dropped: the agent's warm-up runs its packets through one (lib/agent/warm_up.ts).
+   */
+  twin(inner: PacketDevice, addresses: { ipv4?: string; ipv6?: string }): SplitDevice {
+    return new SplitDevice(inner, addresses, this.#ports, () => {});
   }
 
   /** The inner device's name. */

@@ -493,7 +493,10 @@ export class Agent {
     const twins = opts.warmUp !== false && warmUpAllowedByEnv()
       ? warmDriversOf(packets, transport)
       : null;
-    if (twins !== null) await warmDataPathOnce(suite, twins, logger);
+    // The twins' poller lingers as the agent's does, so its wait on the JS thread is warmed too.
+    if (twins !== null) {
+      await warmDataPathOnce(suite, { ...twins, lingerMs: pollLingerMs() }, logger);
+    }
     // On Linux whatever the underlay: the JS thread carries the packets either way. After the
     // warm-up, whose compiles should finish while it pauses, not wait for an idle core. A mesh
     // leader's only to nice 10: they collect the garbage of its changes (v8_workers.ts).

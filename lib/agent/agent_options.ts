@@ -88,12 +88,13 @@ export interface AgentOptions {
   cryptoWorkers?: number | "auto";
   /**
    * Warm the data path at start (default true): once per process, before the device exists, a
-   * throwaway pair of devices on twins of the agent's drivers carries up to 400 ping-sized round
-   * trips through the real per-packet code (at most 40 ms of the JS thread), so that V8 compiles
-   * it then rather than in a fresh tunnel's first pings. Only with a TUN and the Linux UDP
-   * underlay, unwrapped (twins of other drivers would teach V8 calls the agent never makes); the
-   * twins are a TUN driver on a Unix socket pair and a UDP socket on 127.0.0.1, and the agent's
-   * own device, peers and counters see none of it. `false` skips it (as does `WEFT_WARM_UP=0`):
+   * throwaway pair of devices on twins of the agent's drivers carries up to 200 ping-sized round
+   * trips through the real per-packet code (at most 40 ms of the JS thread's CPU time), so that V8
+   * compiles it then rather than in a fresh tunnel's first pings. Only with a TUN and the Linux
+   * UDP underlay, alone or wrapped as a mesh member's are (the TUN split for the control stack,
+   * UDP beside TCP, the relay mux): twins of other drivers would teach V8 calls the agent never
+   * makes. The twins are a TUN driver on a Unix socket pair and a UDP socket on 127.0.0.1 in
+   * the same wrappers, and the agent's own device, peers and counters see none of it. `false` skips it (as does `WEFT_WARM_UP=0`):
    * an embedding program that wants the quickest start.
    */
   warmUp?: boolean;

@@ -12,40 +12,70 @@
  *
  * The pair's drivers are twins of the agent's, of the same classes: a {@link LinuxTun} over one
  * end of a Unix socket pair (the warm-up plays the host on the other end) and a
- * {@link LinuxUdpTransport} on 127.0.0.1. Twins of other classes would teach V8 calls the agent
- * never makes: measured, a warm-up over memory drivers left the device's code slower for good
- * (the calls into the drivers compiled for the warm-up's classes, then thrown away and compiled
- * again for the agent's), so with other drivers (userspace, a wrapped transport) there is none.
- * The pair's datagrams go from one loopback socket of this process to the other; the agent's own
- * device, drivers, peers and counters are made or touched only after it.
+ * {@link LinuxUdpTransport} on 127.0.0.1, and around them what the agent's are wrapped in: a mesh
+ * member's TUN split for its control stack ({@link SplitDevice}), its UDP beside TCP
+ * ({@link DualTransport}, the TCP twin listening nowhere) under the relay mux ({@link RelayMux},
+ * on the agent's relay client, which the pair's direct packets never reach). Twins of other
+ * classes would teach V8 calls the agent never makes: measured, a warm-up over memory drivers
+ * left the device's code slower for good (the calls into the drivers compiled for the warm-up's
+ * classes, then thrown away and compiled again for the agent's), so with other drivers (the
+ * userspace stack, a transport wrapped otherwise) there is none. The pair's datagrams go from one
+ * loopback socket of this process to the other; the agent's own device, drivers, peers and
+ * counters are made or touched only after it.
  *
- * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's time
- * or {@link WARM_UP_WALL_MS} from its start (no batch begins after), whichever comes first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
+ * Most round trips are handed to the drivers directly; a few each batch go as the agent's own
+ * packets do, through the poller's loop (lingering as the agent's, its wait on the JS thread) and
+ * the event loop's turns.
+ *
+ * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's CPU
+ * time, or {@link WARM_UP_WALL_MS} from the rounds' start (no batch begins after), whichever comes
+ * first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
  * @module
  */
 
 import type { CryptoSuite } from "../crypto/types.ts";
-import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { Logger } from "../log/logger.ts";
-import { Device } from "../device/device.ts";
-import { encodeKey, generatePrivateKey, publicKeyOf } from "../crypto/keys.ts";
-import { writeIcmpEcho } from "../net/icmp.ts";
-import { LinuxTun } from "../../drivers/linux/tun.ts";
-import { LinuxUdpTransport } from "../../drivers/linux/udp.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { libc } from "../../drivers/linux/libc.ts";
-import { encodeVnetHeader, GSO_NONE, VNET_HDR_LEN } from "../../drivers/linux/vnet.ts";
-import { AGENT_SEND_BATCH } from "./underlay.ts";
+import { makeKeys, openPair, type Pair, type WarmDrivers } from "./warm_up_pair.ts";
+
+export { type WarmDrivers, warmDriversOf } from "./warm_up_pair.ts";
 
 /** Round trips at most (a request and its reply each). */
-export const WARM_UP_ROUNDS = 400;
-/** Time budget of the rounds on the JS thread, ms (the pauses between batches excluded). */
+export const WARM_UP_ROUNDS = 200;
+/**
+ * Time budget of the rounds, ms of the JS thread's own CPU time (the pauses between batches, and
+ * time other processes had the core, excluded: on a loaded machine wall time counted them and
+ * cut the rounds short before V8's optimising tier).
+ */
 export const WARM_UP_BUDGET_MS = 40;
-/** No batch of rounds but the first begins this long (ms) after the warm-up began. */
-export const WARM_UP_WALL_MS = 150;
-/** Batches of rounds, with a pause after each: V8's workers finish and install their compiles. */
-const BATCHES = 4;
-const PAUSE_MS = 5;
+/**
+ * No batch of rounds but the first begins this long (ms, wall) after the rounds began: what a
+ * loaded machine may add to the agent's start. (From the warm-up's start, as it was, the two
+ * pairs' making alone took longer at load 12: one batch, and no TurboFan code.)
+ */
+export const WARM_UP_WALL_MS = 300;
+/**
+ * Batches of rounds, with a pause after each in which V8's workers finish the compiles the batch
+ * asked for; the next batch's calls install them. A function reaches TurboFan in several such
+ * steps (Maglev's job, its code installed and counted hot, TurboFan's job started by a call and
+ * installed by a later one), and a round run before its compile landed is a round run slowly:
+ * many short batches, not a few long. Measured at load 12 to 22 (the JS thread's CPU time): a
+ * first batch of 40 round trips took 31 to 35 ms of the budget, one of 12 took 20 to 28, and
+ * each later one of 12 took 2 to 4.
+ */
+const BATCHES = 12;
+/** Round trips of the first batch handed to the drivers directly. */
+const FIRST_BATCH = 10;
+/** Round trips of each later batch handed to the drivers directly. */
+const BATCH = 10;
+const PAUSE_MS = 8;
+/**
+ * Round trips of each batch carried through the poller and the event loop, as the agent's own
+ * packets are (the others are handed to the drivers directly): its wait on the JS thread
+ * (`lingerMs`), the handlers' calls, the turns of the loop.
+ */
+const POLLED_PER_BATCH = 2;
 
 /** What {@link warmDataPath} did. */
 export interface WarmUp {
@@ -57,157 +87,20 @@ export interface WarmUp {
   opened: number;
   /** Handshakes the pair completed (one a pair). */
   handshakes: number;
-  /** Time the JS thread spent running packets (pauses excluded), ms. */
+  /** The host's group packets (router solicitations) the pair's devices dropped, as the agent's do. */
+  chatter: number;
+  /** Of the rounds, those carried through the poller and the event loop. */
+  polled: number;
+  /** The JS thread's CPU time running the rounds (pauses excluded), ms; wall time without it. */
   ms: number;
+  /** The JS thread's CPU time making the pairs (keys, sockets, devices), ms; -1 unknown. */
+  openMs: number;
   /** Wall time from start to end (pauses included), ms. */
   wallMs: number;
   /** The full collection after it, ms; absent without V8's `gc` (`--expose-gc`). */
   gcMs?: number;
   /** The process's CPU time from start to end (pauses and V8's workers included), ms; -1 unknown. */
   cpuMs: number;
-}
-
-/** The agent's drivers, when the warm-up can make twins of them. */
-export interface WarmDrivers {
-  /** The agent's TUN. */
-  tun: LinuxTun;
-  /** The agent's UDP transport. */
-  udp: LinuxUdpTransport;
-}
-
-/**
- * The agent's drivers as {@link WarmDrivers} when they are a {@link LinuxTun} and a
- * {@link LinuxUdpTransport} themselves (not wrapped); null otherwise: no warm-up then.
- */
-export function warmDriversOf(packets: PacketDevice, transport: Transport): WarmDrivers | null {
-  return packets instanceof LinuxTun && transport instanceof LinuxUdpTransport
-    ? { tun: packets, udp: transport }
-    : null;
-}
-
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-
-/** A non-blocking Unix socket pair keeping message bounds, as a TUN does: [twin's, host's]. */
-function socketPair(): [number, number] {
-  const sv = new Int32Array(2);
-  const flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
-  if (libc().socketpair(AF_UNIX, flags, 0, new Uint8Array(sv.buffer)) !== 0) {
-    throw new Error("socketpair failed");
-  }
-  return [sv[0], sv[1]];
-}
-
-const A = new Uint8Array([198, 18, 0, 1]);
-const B = new Uint8Array([198, 18, 0, 2]);
-
-/** A throwaway pair of devices on twins of the agent's drivers. */
-interface Pair {
-  /** Hands one ping-sized packet from one end to the other; false when it did not arrive. */
-  one(aToB: boolean, seq: number): boolean;
-  /** Messages sealed and opened, handshakes completed, so far. */
-  counts(): { sealed: number; opened: number; handshakes: number };
-  close(): Promise<void>;
-}
-
-async function openPair(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<Pair> {
-  const c = libc();
-  const hosts: number[] = [];
-  const closers: (() => Promise<void> | void)[] = [() => hosts.forEach((fd) => c.close(fd))];
-  const close = async () => {
-    for (const f of closers.reverse()) await Promise.resolve(f()).catch(() => {});
-  };
-  try {
-    const udpOptions = {
-      port: 0,
-      // Loopback on a socket of the agent's family (dual-stack: IPv4 mapped, as its peers'),
-      // so the same address code runs.
-      hostname: drivers.udp.family === 6 ? "::ffff:127.0.0.1" : "127.0.0.1",
-      poller,
-      onError: () => {},
-      sendBatch: AGENT_SEND_BATCH,
-    };
-    const ta = await LinuxUdpTransport.open(udpOptions);
-    closers.push(() => ta.close());
-    const tb = await LinuxUdpTransport.open(udpOptions);
-    closers.push(() => tb.close());
-    const [fa, ha] = socketPair();
-    hosts.push(ha);
-    const pa = LinuxTun.twin(drivers.tun, fa, poller);
-    closers.push(() => pa.close());
-    const [fb, hb] = socketPair();
-    hosts.push(hb);
-    const pb = LinuxTun.twin(drivers.tun, fb, poller);
-    closers.push(() => pb.close());
-    const ka = generatePrivateKey();
-    const kb = generatePrivateKey();
-    const onError = () => {};
-    const a = new Device({ privateKey: ka, suite, transport: ta, packets: pa, tickMs: 0, onError });
-    const b = new Device({ privateKey: kb, suite, transport: tb, packets: pb, tickMs: 0, onError });
-    // The devices close their drivers.
-    closers.splice(1, closers.length - 1, () => a.close(), () => b.close());
-    let handshakes = 0;
-    a.onEvent((e) => {
-      if (e.type === "handshake-complete") handshakes++;
-    });
-    a.setPeer({
-      publicKey: encodeKey(publicKeyOf(kb)),
-      endpoint: `127.0.0.1:${tb.port}`,
-      allowedIps: ["198.18.0.2/32"],
-    });
-    b.setPeer({
-      publicKey: encodeKey(publicKeyOf(ka)),
-      endpoint: `127.0.0.1:${ta.port}`,
-      allowedIps: ["198.18.0.1/32"],
-    });
-    a.start();
-    b.start();
-    // A ping's size (56 bytes of data), behind the virtio header when the TUN has offloads.
-    const vnet = drivers.tun.offload !== 0 ? VNET_HDR_LEN : 0;
-    const frame = new Uint8Array(vnet + 128);
-    if (vnet > 0) encodeVnetHeader(frame, 0, 0, GSO_NONE, 0, 0, 0, 0);
-    const data = new Uint8Array(56);
-    const rx = new Uint8Array(vnet + drivers.tun.mtu);
-    return {
-      one(aToB, seq) {
-        const [host, to, fromTun, fromUdp, toUdp] = aToB
-          ? [ha, hb, pa, ta, tb]
-          : [hb, ha, pb, tb, ta];
-        const n = writeIcmpEcho(
-          frame.subarray(vnet),
-          aToB ? A : B,
-          aToB ? B : A,
-          aToB,
-          0x5746,
-          seq,
-          data,
-        );
-        if (c.write(host, frame, BigInt(vnet + n)) !== vnet + n) return false;
-        fromTun.onReadable();
-        // The handshake takes a few trips the first time; after that one does.
-        for (let i = 0; i < 8; i++) {
-          toUdp.onReadable();
-          fromUdp.onReadable();
-          if (c.read(to, rx, BigInt(rx.length)) > 0) return true;
-        }
-        return false;
-      },
-      counts() {
-        const peers = [...a.peers(), ...b.peers()];
-        return {
-          sealed: peers.reduce((n, p) => n + p.counters.txPackets, 0),
-          opened: peers.reduce((n, p) => n + p.counters.rxPackets, 0),
-          handshakes,
-        };
-      },
-      close,
-    };
-  } catch (e) {
-    await close();
-    throw e;
-  }
 }
 
 /** `Deno.cpuUsage` (µs of user and system CPU), which Deno's types do not list yet. */
@@ -219,13 +112,24 @@ function cpuNowMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+const CLOCK_THREAD_CPUTIME_ID = 3;
+const timespec = new BigInt64Array(2);
+const timespecBytes = new Uint8Array(timespec.buffer);
+
+/** The calling thread's CPU time (ms): the JS thread's own, whoever else had the core. */
+function threadCpuMs(): number {
+  if (libc().clock_gettime(CLOCK_THREAD_CPUTIME_ID, timespecBytes) !== 0) return performance.now();
+  return Number(timespec[0]) * 1000 + Number(timespec[1]) / 1e6;
+}
+
 /**
  * Runs the warm-up with `suite` (the agent's) over twins of `drivers` (the agent's), bounded by
- * {@link WARM_UP_ROUNDS} and {@link WARM_UP_BUDGET_MS}; the twins have a poller of their own,
- * closed with them. Throws when the throwaway pair cannot be made or does not carry a packet.
+ * {@link WARM_UP_ROUNDS}, {@link WARM_UP_BUDGET_MS} and {@link WARM_UP_WALL_MS}; the twins have a
+ * poller of their own (lingering as the agent's does), closed with them. Throws when the
+ * throwaway pair cannot be made or does not carry a packet.
  */
 export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Promise<WarmUp> {
-  const poller = new Poller({ onError: () => {} });
+  const poller = new Poller({ onError: () => {}, lingerMs: drivers.lingerMs ?? 0 });
   let w: WarmUp;
   try {
     w = await warmOn(suite, drivers, poller);
@@ -247,19 +151,23 @@ export async function warmDataPath(suite: CryptoSuite, drivers: WarmDrivers): Pr
 async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller): Promise<WarmUp> {
   const cpu0 = cpuNowMs();
   const wall0 = performance.now();
-  const total = { sealed: 0, opened: 0, handshakes: 0 };
+  const open0 = threadCpuMs();
+  let openMs = 0;
+  const total = { sealed: 0, opened: 0, handshakes: 0, chatter: 0 };
   const add = (c: ReturnType<Pair["counts"]>) => {
     total.sealed += c.sealed;
     total.opened += c.opened;
     total.handshakes += c.handshakes;
+    total.chatter += c.chatter;
   };
+  const keys = makeKeys();
   // A first pair carries a few packets both ways and is closed before the rounds: V8 tracks
   // the type and whether it ever changed of each object field, and packets and closing (flags
   // set, sessions dropped) change some (a replay window's highest counter becomes a double once
   // it moves). Changed only after the code was optimised, or seen first by the agent's own
   // objects, they would throw that code away (a deoptimisation, then the compile again in the
   // first real pings); changed first, the compiles do not count on them.
-  const first = await openPair(suite, drivers, poller);
+  const first = await openPair(suite, drivers, poller, keys);
   try {
     for (let seq = 0; seq < 4; seq++) {
       if (!first.one(true, seq) || !first.one(false, seq)) {
@@ -270,28 +178,42 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
   } finally {
     await first.close();
   }
-  const pair = await openPair(suite, drivers, poller);
+  const pair = await openPair(suite, drivers, poller, keys);
   try {
     if (!pair.one(true, 0)) throw new Error("the warm-up pair did not carry a packet");
+    openMs = threadCpuMs() - open0;
     let rounds = 0;
+    let polled = 0;
     let ms = 0;
-    const perBatch = Math.ceil(WARM_UP_ROUNDS / BATCHES);
+    const rounds0 = performance.now();
+    const next = () => {
+      rounds++;
+      return (rounds + 1) & 0xffff;
+    };
     for (
       let batch = 0;
       batch < BATCHES && ms < WARM_UP_BUDGET_MS &&
-      (batch === 0 || performance.now() - wall0 < WARM_UP_WALL_MS);
+      (batch === 0 || performance.now() - rounds0 < WARM_UP_WALL_MS);
       batch++
     ) {
-      const t0 = performance.now();
-      for (let i = 0; i < perBatch; i++) {
-        const seq = (rounds + 1) & 0xffff;
+      const t0 = threadCpuMs();
+      const left = () => rounds < WARM_UP_ROUNDS && threadCpuMs() - t0 + ms < WARM_UP_BUDGET_MS;
+      for (let i = 0; i < (batch === 0 ? FIRST_BATCH : BATCH) && left(); i++) {
+        const seq = next();
         if (!pair.one(true, seq) || !pair.one(false, seq)) {
           throw new Error(`the warm-up pair lost a packet after ${rounds} round trips`);
         }
-        rounds++;
-        if ((i & 15) === 15 && performance.now() - t0 + ms >= WARM_UP_BUDGET_MS) break;
+        pair.tick();
       }
-      ms += performance.now() - t0;
+      pair.chatter();
+      // Then a few as the agent's packets go: the poller's loop, the event loop's turns.
+      for (let i = 0; i < POLLED_PER_BATCH && left(); i++) {
+        if (!await pair.polled(next())) {
+          throw new Error(`the warm-up pair lost a packet after ${rounds} round trips`);
+        }
+        polled++;
+      }
+      ms += threadCpuMs() - t0;
       // V8's workers finish the compiles these rounds asked for; the next rounds install them.
       await new Promise((r) => setTimeout(r, PAUSE_MS));
     }
@@ -299,8 +221,10 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
     const cpu1 = cpuNowMs();
     return {
       rounds,
+      polled,
       ...total,
       ms: Math.round(ms * 10) / 10,
+      openMs: Math.round(openMs * 10) / 10,
       wallMs: Math.round((performance.now() - wall0) * 10) / 10,
       cpuMs: cpu0 < 0 || cpu1 < 0 ? -1 : Math.round((cpu1 - cpu0) * 10) / 10,
     };

@@ -9,7 +9,8 @@
  * median of each step over the pings, from `ping` sending the request to `ping` getting the reply.
  *
  * A variant is `NAME=ENV=VALUE[,ENV=VALUE]` (`--weft spin=WEFT_POLL_SPIN_MS=0.5`): weft with these
- * environment variables. `--weft-v8 NAME=FLAG[,FLAG]` is weft started with these V8 flags instead of
+ * environment variables; `--weft NAME` alone is weft as it is, a neutral twin of the first variant:
+ * the difference between the two is what the order and the machine did, not a setting. `--weft-v8 NAME=FLAG[,FLAG]` is weft started with these V8 flags instead of
  * its own (lib/agent/jit.ts; `--weft-v8 v8=` with none: V8's defaults); `NAME=+FLAG[,FLAG]` with
  * its own and these after them (the later wins). Figures, never assertions.
  *
@@ -19,7 +20,13 @@
  * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
  * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
  *
- * `--raw FILE` writes every RTT with its variant, round and seq as JSON.
+ * The variants are pinged in turn, each round starting one later (the order they were named in,
+ * rotated; the tunnels come up in round 0's order). `--shuffle SEED`: round r is led by variant
+ * (r + SEED) mod n and the others follow in an order drawn from SEED and r (round 0's brings the
+ * tunnels up too), so no variant always follows the same neighbour, and runs with SEED 0 to n-1
+ * each have another variant first after the setup: a variant's own figures apart from its place.
+ *
+ * `--raw FILE` writes every RTT with its variant, round, place in the round's order and seq as JSON.
  *
  * `--cpu` also measures both agents' CPU time and context switches (wake-ups) per second, idle
  * (10 s, long after the last packet) and while pinged every 50 ms (10 s), from /proc.
@@ -29,8 +36,8 @@
  * (scripts/bench/sched_wait.ts): over all pings and over the slowest tenth.
  *
  * `deno run -A scripts/bench/latency.ts [--rounds 10] [--count 20] [--interval 0.05] [--warm N]
- *  [--trace] [--cpu] [--tcp N] [--weft NAME=ENV=VALUE ...] [--weft-v8 NAME=FLAGS ...] [--no-wg]
- *  [--keep] [--raw FILE] [--sched]`
+ *  [--trace] [--cpu] [--tcp N] [--weft NAME[=ENV=VALUE,...] ...] [--weft-v8 NAME=FLAGS ...]
+ *  [--no-wg] [--shuffle SEED] [--keep] [--raw FILE] [--sched]`
  * @module
  */
 
@@ -267,6 +274,49 @@ export function roundOrder(n: number, round: number): number[] {
   return Array.from({ length: n }, (_, k) => (k + round) % n);
 }
 
+/**
+ * Round `round`'s order under `--shuffle seed`: variant `(round + seed) % n` first, as in
+ * {@link roundOrder} shifted by the seed (each variant leads as many rounds, and round 0 is led
+ * by the seed's), the others behind it in an order drawn from the seed and the round, so none
+ * keeps the same neighbour.
+ */
+export function shuffledOrder(n: number, round: number, seed: number): number[] {
+  // mulberry32 over the seed and the round: small, and the same on every machine.
+  let x = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(round + 1, 0x85ebca6b)) >>> 0;
+  const next = () => {
+    x = (x + 0x6d2b79f5) >>> 0;
+    let t = x;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const first = (((round + seed) % n) + n) % n;
+  const rest = Array.from({ length: n }, (_, k) => k).filter((k) => k !== first);
+  for (let i = rest.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [rest[i], rest[j]] = [rest[j], rest[i]];
+  }
+  return [first, ...rest];
+}
+
+/**
+ * A `--weft` value: `NAME=ENV=VALUE[,ENV=VALUE]` (a value may hold commas), or `NAME` (or `NAME=`)
+ * alone for weft with no variable set.
+ */
+export function weftVariantOf(spec: string): { name: string; env: Record<string, string> } {
+  const eq = spec.indexOf("=");
+  const name = eq < 0 ? spec : spec.slice(0, eq);
+  const env: Record<string, string> = {};
+  const rest = eq < 0 ? "" : spec.slice(eq + 1);
+  if (rest === "") return { name, env };
+  for (const kv of rest.split(/,(?=[A-Z_][A-Z0-9_]*=)/)) {
+    const j = kv.indexOf("=");
+    if (j <= 0) throw new Error(`--weft ${spec}: expected ENV=VALUE, got "${kv}"`);
+    env[kv.slice(0, j)] = kv.slice(j + 1);
+  }
+  return { name, env };
+}
+
 /** A `--weft-v8` value's flags: these alone, or after weft's own when it starts with `+`. */
 export function v8FlagsOf(value: string): string[] {
   const more = value.startsWith("+");
@@ -304,14 +354,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
   const variants: Variant[] = [{ name: "weft", build: weft, env: {} }];
   for (let i = 0; i < args.length; i++) {
     if (args[i] !== "--weft") continue;
-    const spec = args[++i];
-    const eq = spec.indexOf("=");
-    const env: Record<string, string> = {};
-    for (const kv of spec.slice(eq + 1).split(/,(?=[A-Z_][A-Z0-9_]*=)/)) {
-      const j = kv.indexOf("=");
-      env[kv.slice(0, j)] = kv.slice(j + 1);
-    }
-    variants.push({ name: `weft ${spec.slice(0, eq)}`, build: weft, env });
+    const { name, env } = weftVariantOf(args[++i]);
+    variants.push({ name: `weft ${name}`, build: weft, env });
   }
   for (let i = 0; i < args.length; i++) {
     if (args[i] !== "--weft-v8") continue;
@@ -334,18 +378,33 @@ export async function runLatencyBench(args: string[]): Promise<void> {
   }
   for (const n of notes) console.error(`latency: ${n}`);
   console.error(`latency: ${variants.map((v) => v.name).join(", ")}: ${rounds} rounds of ${count}`);
+  const seedAt = args.indexOf("--shuffle");
+  const seed = seedAt >= 0 ? Number(args[seedAt + 1]) : null;
+  if (seed !== null && !Number.isInteger(seed)) throw new Error("--shuffle takes an integer seed");
+  const orderOf = (round: number) =>
+    seed === null
+      ? roundOrder(variants.length, round)
+      : shuffledOrder(variants.length, round, seed);
+  // The tunnels come up in round 0's order: the last one up is the freshest when pinged.
+  const upOrder = orderOf(0);
+  if (seed !== null) {
+    console.error(`latency: up and round 0: ${upOrder.map((i) => variants[i].name).join(", ")}`);
+  }
   const rtts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   // The first ping of each round comes after the tunnel sat idle while the others were pinged.
   const firsts = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   // The fresh tunnel's pings (its first rounds) and the rest, apart.
   const fresh = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const later = new Map<string, number[]>(variants.map((v) => [v.name, []]));
-  const raw: { v: string; round: number; seq: number; rtt: number }[] = [];
+  // pos: the variant's place in its round's order (0: pinged first).
+  const raw: { v: string; round: number; pos: number; seq: number; rtt: number }[] = [];
   const traced = new Map<string, TracedRun[]>();
   try {
-    await withTunnels(variants, async (tunnels) => {
+    await withTunnels(upOrder.map((i) => variants[i]), async (up) => {
+      // Back in the variants' order.
+      const tunnels = variants.map((_, i) => up[upOrder.indexOf(i)]);
       const warm = opt("--warm", 0);
-      for (const t of tunnels) {
+      for (const t of upOrder.map((i) => tunnels[i])) {
         await t.lab.exec("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", t.target);
         // With --warm N: N pings back to back first, so the code is as warm (compiled,
         // optimised) as in an agent that has carried traffic.
@@ -356,7 +415,7 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       const sched = args.includes("--sched") ? await startSched(`${dir}/sched.data`) : null;
       if (sched) console.error(`latency: scheduler's events in ${dir}/sched.data`);
       for (let r = 0; r < rounds; r++) {
-        for (const i of roundOrder(tunnels.length, r)) {
+        for (const [pos, i] of orderOf(r).entries()) {
           const t = tunnels[i];
           const v = variants[i];
           const fromUs = Date.now() * 1000;
@@ -375,7 +434,7 @@ export async function runLatencyBench(args: string[]): Promise<void> {
           const got = parseRtts(out.stdout);
           rtts.get(v.name)!.push(...got.values());
           (r < FRESH_ROUNDS ? fresh : later).get(v.name)!.push(...got.values());
-          for (const [seq, rtt] of got) raw.push({ v: v.name, round: r, seq, rtt });
+          for (const [seq, rtt] of got) raw.push({ v: v.name, round: r, pos, seq, rtt });
           const first = got.get(1);
           if (first !== undefined) firsts.get(v.name)!.push(first);
           if (v.trace) {

@@ -3,7 +3,16 @@
  * agents into the steps of its round trip, and reading ping's output. Figures never asserted.
  */
 import assert from "node:assert/strict";
-import { parseRtts, pingSteps, roundOrder, STEPS, type TraceEvent, v8FlagsOf } from "./latency.ts";
+import {
+  parseRtts,
+  pingSteps,
+  roundOrder,
+  shuffledOrder,
+  STEPS,
+  type TraceEvent,
+  v8FlagsOf,
+  weftVariantOf,
+} from "./latency.ts";
 import { JIT_V8_FLAGS } from "../../lib/agent/jit.ts";
 
 const ev = (k: string, t: number, a = 0, b = 0, c = 0): TraceEvent => ({ k, t, a, b, c });
@@ -72,4 +81,27 @@ Deno.test("v8FlagsOf: flags alone, or after weft's own with +", () => {
   assert.deepEqual(v8FlagsOf("--a,--b=2"), ["--a", "--b=2"]);
   assert.deepEqual(v8FlagsOf(""), []);
   assert.deepEqual(v8FlagsOf("+--no-maglev"), [...JIT_V8_FLAGS, "--no-maglev"]);
+});
+
+Deno.test("shuffledOrder: each variant leads in turn from the seed's, the rest drawn", () => {
+  const orders = Array.from({ length: 12 }, (_, r) => shuffledOrder(4, r, 7));
+  for (const order of orders) assert.deepEqual([...order].sort(), [0, 1, 2, 3]);
+  assert.deepEqual(orders, Array.from({ length: 12 }, (_, r) => shuffledOrder(4, r, 7)));
+  assert.deepEqual(orders.map((o) => o[0]), [3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]);
+  // Round 0 is led by the seed's variant.
+  assert.deepEqual([0, 1, 2, 3].map((seed) => shuffledOrder(4, 0, seed)[0]), [0, 1, 2, 3]);
+  // Not rotation's fixed neighbours: who follows variant 0 changes over the rounds.
+  const after0 = new Set(orders.map((o) => o[(o.indexOf(0) + 1) % 4]));
+  assert.ok(after0.size > 1, `variant 0 always followed by ${[...after0]}`);
+});
+
+Deno.test("weftVariantOf: a name with variables, or a name alone for weft as it is", () => {
+  assert.deepEqual(weftVariantOf("nowarm=WEFT_WARM_UP=0"), {
+    name: "nowarm",
+    env: { WEFT_WARM_UP: "0" },
+  });
+  assert.deepEqual(weftVariantOf("x=A=1,2,B_C=3"), { name: "x", env: { A: "1,2", B_C: "3" } });
+  assert.deepEqual(weftVariantOf("same"), { name: "same", env: {} });
+  assert.deepEqual(weftVariantOf("same="), { name: "same", env: {} });
+  assert.throws(() => weftVariantOf("bad=novalue"), Error, "expected ENV=VALUE");
 });
