@@ -193,8 +193,9 @@ Deno.test("a changed hello lost past the node's hello burst: the leader's rate h
     p.service.start();
     p.sync.start(null);
     assert.ok(await eventually(() => Promise.resolve(p.atNode() !== undefined), HANG_GUARD_MS, 5));
-    // A burst's worth of hellos (news asked for, say): the tries of the change come over the rate.
-    for (let i = 0; i < HELLO_RATE.burst; i++) p.sync.hello();
+    // More than a burst's worth of hellos (news asked for, say): the tries of the change come
+    // over the rate.
+    for (let i = 0; i <= HELLO_RATE.burst; i++) p.sync.hello();
     p.sync.setLabels({ "node.weft/zone": "b" });
     assert.ok(
       await eventually(
@@ -205,7 +206,7 @@ Deno.test("a changed hello lost past the node's hello burst: the leader's rate h
       `the change never came: hellos ${p.hellos.length}, lost ${p.dropped()}`,
     );
     assert.equal(p.atLeader().nodeLabels?.["node.weft/zone"], "b");
-    assert.equal(p.service.refusals().hello > 0, true, "the tries came over the rate");
+    assert.equal(p.service.refusals().hello > 0, true, "hellos came over the rate");
   } finally {
     await p.close();
   }
