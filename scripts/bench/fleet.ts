@@ -335,11 +335,24 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
 
     say("change 3: a member's endpoint moved");
     ({ since } = await call("watch"));
+    const held = async () =>
+      (await leaderCounts(leader.text("/metrics")).catch(() => ({})) as Record<string, number>)[
+        'weft_member_refusals_total{reason="hello"}'
+      ] ?? 0;
+    const heldBefore = await held();
     at = now();
+    const dropsBefore = leader.socketDrops();
     await call("move", { member: first });
     r = await call("reach", { target: "move", since: { ...since, at } }, 600_000);
     const move = figures(r.reach, at, "move");
     say(`move: ${JSON.stringify(move)}`);
+    // Whether the move came late to all at once (its hello lost, or held): when the first member
+    // held it, the hellos that said it, and what the leader's socket dropped meanwhile.
+    say(
+      `move: first member after ${r.reach.firstMs} ms, said in ${r.reach.told ?? 1} hellos, ` +
+        `${leader.socketDrops() - dropsBefore} datagrams dropped at the leader's socket and ` +
+        `${(await held()) - heldBefore} hellos held to its rate meanwhile`,
+    );
     say(`leader so far: ${leader.cpuSeconds()} CPU-s, peak RSS ${leader.peakRssMiB()} MiB`);
 
     await phase("churn");

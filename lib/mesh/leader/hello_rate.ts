@@ -1,8 +1,10 @@
 /**
  * The hellos' rate, per member ({@link HELLO_RATE}): a hello over it is not dropped but held, the
  * member's latest only, and taken when the rate allows, so a burst costs one change and the node
- * still gets what it said hello for. Byes are held to the same rate (a bye and a hello in turns
- * would each change the record).
+ * still gets what it said hello for. A hello within the rate drops the one held: a hello says the
+ * member's whole state, so the held one is older, and taken after it would undo its change (a
+ * member telling a change again, or asking for news, sends bursts). Byes are held to the same
+ * rate (a bye and a hello in turns would each change the record).
  * @module
  */
 
@@ -42,9 +44,15 @@ export class HelloRate {
     return this.#refused;
   }
 
-  /** Whether member `key`'s hello goes on now; if not, it is held (the member's latest only). */
+  /**
+   * Whether member `key`'s hello goes on now (a hello of it held back, older, is dropped); if
+   * not, it is held (the member's latest only).
+   */
   hello(key: string, msg: Hello, from: string): boolean {
-    if (this.#limit.allow(key)) return true;
+    if (this.#limit.allow(key)) {
+      this.#deferred.delete(key);
+      return true;
+    }
     this.#refused++;
     this.#deferred.set(key, { msg, from });
     this.#timer ??= setTimeout(() => this.#takeDeferred(), 1000 / HELLO_RATE.perSecond);

@@ -48,3 +48,29 @@ Deno.test("hello rate: a bye within the rate drops the held hello; one over it i
     rate.close();
   }
 });
+
+Deno.test("hello rate: a hello within the rate drops the member's older one held, which would undo it", async () => {
+  let t = 0;
+  const taken: [string, number][] = [];
+  let onTaken = () => {};
+  const rate = new HelloRate((key, msg) => {
+    taken.push([key, msg.v]);
+    onTaken();
+  }, () => t);
+  try {
+    // Two members past their bursts (a change told again, news asked for): each has one held.
+    for (const [k, v] of [["k1", 10], ["k2", 20]] as const) {
+      for (let i = 0; i < HELLO_RATE.burst; i++) rate.hello(k, hello(i), `a-${k}`);
+      assert.equal(rate.hello(k, hello(v), `a-${k}`), false);
+    }
+    // A second on, k1's next hello (its state now) goes on at once.
+    t += 1000 / HELLO_RATE.perSecond;
+    assert.equal(rate.hello("k1", hello(12), "a-k1"), true);
+    // Later still, the held hellos' turn (k1's first): k2's is taken, k1's older one is gone.
+    t += 2000 / HELLO_RATE.perSecond;
+    await new Promise<void>((r) => onTaken = () => taken.some(([k]) => k === "k2") && r());
+    assert.deepEqual(taken, [["k2", 20]]);
+  } finally {
+    rate.close();
+  }
+});

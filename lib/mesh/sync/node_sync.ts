@@ -4,7 +4,8 @@
  * it advertises (its LAN candidates too, and which LAN key it holds); views, deltas, policies and
  * the LAN key reassembled and applied; and the node's file (its address, the leader in use, the
  * view, the policy, the LAN key) saved after each, so that a restarted node needs neither a token
- * nor a leader to talk to the others.
+ * nor a leader to talk to the others. A change of what it advertises is told at once and again
+ * until its own record in the view shows it (./tell_again.ts).
  *
  * A mesh may have several leaders (the view's members with role `leader`, sharing one store). The
  * node says hello to one of them at a time, "the leader in use": the one from its file or its
@@ -47,6 +48,7 @@ import { MAX_LAN, type Member } from "../../members/member.ts";
 import { newRunId } from "../../members/run_id.ts";
 import { byeWaitFor, sayBye } from "./bye.ts";
 import { ASK_AGAIN_MS, ASK_TRIES, AskAgain } from "./ask_again.ts";
+import { TellAgain } from "./tell_again.ts";
 import type { NodeStatus } from "../../status/status.ts";
 
 /**
@@ -193,6 +195,8 @@ export class NodeSync {
   #timer: ReturnType<typeof setInterval> | undefined;
   // News asked for and not yet held, asked for again while it does not come.
   readonly #news: AskAgain;
+  // A change of what this node advertises, told again until its own record shows it.
+  readonly #tell: TellAgain;
   // A snapshot's window asked for and not all come: asked again from the part lacking.
   #fetchTimer: ReturnType<typeof setTimeout> | undefined;
   #fetchTries = 0;
@@ -237,6 +241,11 @@ export class NodeSync {
       hello: () => this.hello(),
       version: () => deps.view().version,
       policyVersion: () => deps.policy()?.version ?? 0,
+      live: () => !this.#closed && !this.#removed,
+    });
+    this.#tell = new TellAgain({
+      hello: () => this.hello(),
+      own: () => deps.view().members.find((m) => m.publicKey === deps.publicKey),
       live: () => !this.#closed && !this.#removed,
     });
     this.#writer = new SerialWriter(() =>
@@ -481,7 +490,7 @@ export class NodeSync {
     if (this.#closed || this.#removed) return;
     const d = this.#deps;
     const snap = this.#snapshotInProgress();
-    d.channel.send(this.#leader.address, {
+    const msg: Extract<ControlMessage, { t: "hello" }> = {
       t: "hello",
       v: d.view().version,
       pv: d.policy()?.version ?? 0,
@@ -499,7 +508,11 @@ export class NodeSync {
       fw: true,
       fz: true,
       ...(snap ? { sv: snap.v, sp: snap.next } : {}),
-    });
+    };
+    d.channel.send(this.#leader.address, msg);
+    // A change (not the first hello) is told again until the view shows it: one lost datagram
+    // would cost it a whole interval.
+    this.#tell.sent(msg);
   }
 
   /** The snapshot being assembled from the leader in use, if any. */
@@ -544,7 +557,7 @@ export class NodeSync {
     return this.#lanKey;
   }
 
-  /** Replaces the services this node advertises and tells the leader at once. */
+  /** Replaces the services this node advertises and tells the leader at once (and again: ./tell_again.ts). */
   setServices(services: ServiceSpec[]): void {
     this.#services = services;
     this.hello();
@@ -582,6 +595,7 @@ export class NodeSync {
     if (this.#timer) clearInterval(this.#timer);
     clearTimeout(this.#fetchTimer);
     this.#news.stop();
+    this.#tell.stop();
     if (!this.#started || this.#removed) return;
     const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
     const waitMs = this.#byeWaitMs ?? byeWaitFor(this.#deps.view().members.length);

@@ -116,6 +116,15 @@ export class Member {
   askAt = 0;
   askFromV = 0;
   askFromPv = 0;
+  /**
+   * Its LAN candidates, once it moved (null: it says none), and its own record as the latest
+   * view says it (null: none yet).
+   */
+  lan: string[] | null = null;
+  own: { lan?: string[] } | null = null;
+  /** A change told again until its record shows it (as lib/mesh/sync/tell_again.ts): tries, next (0: none). */
+  tellTries = 0;
+  tellAt = 0;
   prevIndex = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {

@@ -7,6 +7,7 @@ import {
 } from "../../../lib/mesh/sync/protocol.ts";
 import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
 import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/ask_again.ts";
+import { TELL_AGAIN_MS, TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
 import { type PackedBody, unpackBody } from "../../../lib/mesh/sync/packed.ts";
 import { type Assembly, assembly, type Member, now } from "./member.ts";
 
@@ -39,6 +40,7 @@ export function hello(link: SyncLink, m: Member): void {
     endpoints: [],
     services: [],
     labels: {},
+    ...(m.lan ? { lan: m.lan } : {}),
     ...(m.lk ? { lk: m.lk } : {}),
     // As a node does: whole views in windows, packed, and where its snapshot stands.
     fw: true,
@@ -47,6 +49,30 @@ export function hello(link: SyncLink, m: Member): void {
   });
   // As a node does: every hello goes with a probe of the leader.
   link.send(m, { t: "probe", id: m.probeId++ });
+}
+
+/**
+ * Tells the leader its LAN candidates moved to `lan`, as a node whose interfaces changed does:
+ * a hello now, and again (lib/mesh/sync/tell_again.ts) until its own record shows them.
+ */
+export function moveLan(link: SyncLink, m: Member, lan: string[], t: number): void {
+  m.lan = lan;
+  hello(link, m);
+  m.tellTries = 0;
+  m.tellAt = t + TELL_AGAIN_MS * (0.75 + Math.random() / 2);
+}
+
+/** Tells a change again, at time `t` (monotonic ms), while `m`'s own record does not show it. */
+export function tellAgain(link: SyncLink, m: Member, t: number): void {
+  if (m.tellAt === 0 || t < m.tellAt) return;
+  // As tell_again.ts compares a record's LAN candidates with those told.
+  const shown = JSON.stringify(m.own?.lan ?? []) === JSON.stringify(m.lan ?? []);
+  if (shown || ++m.tellTries > TELL_TRIES) {
+    m.tellAt = 0;
+    return;
+  }
+  hello(link, m);
+  m.tellAt = t + TELL_AGAIN_MS * 2 ** m.tellTries * (0.75 + Math.random() / 2);
 }
 
 /**
@@ -120,11 +146,14 @@ function bodyOf(parts: View[]): PackedBody | null {
 function takeRecord(
   a: Assembly,
   m: Member,
-  r: { publicKey: string; endpoints?: string[] },
+  r: { publicKey: string; endpoints?: string[]; lan?: string[] },
   v: number,
   move: WatchedMove | null,
 ): void {
-  if (r.publicKey === m.key) a.own = true;
+  if (r.publicKey === m.key) {
+    a.own = true;
+    m.own = r;
+  }
   if (move && move.version === 0 && r.publicKey === move.key) {
     if (r.endpoints?.some((e) => e.startsWith(`${move.address}:`))) move.version = v;
   }

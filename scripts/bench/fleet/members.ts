@@ -48,13 +48,16 @@ import { Member, type MemberState, now, type Sock } from "./member.ts";
 import {
   askAgain,
   hello,
+  moveLan,
   onControl,
   report,
   type SyncLink,
+  tellAgain,
   type WatchedMove,
 } from "./member_sync.ts";
 import { type Reach, reachOf } from "./stats.ts";
 import { sealMemberRequest } from "./join_request.ts";
+import { TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
 
 export { type MemberState, now } from "./member.ts";
 export { percentile, type Reach } from "./stats.ts";
@@ -468,6 +471,7 @@ export class Fleet {
         this.#hello(m);
       }
       askAgain(this.#link, m, t);
+      tellAgain(this.#link, m, t);
       if (t >= m.nextReportAt) {
         m.nextReportAt = t + Math.max(LINK_REPORT_MS, m.helloEvery);
         report(this.#link, m, this.#leaderKeyText);
@@ -550,9 +554,11 @@ export class Fleet {
   ): Promise<Reach> {
     const skip = new Set(opts.exclude ?? []);
     const watched = this.members.filter((m) => m.history !== null && !skip.has(m.i));
+    let moved: Member | undefined;
     if (target === "move") {
       await this.until(() => (this.#move?.version ?? 0) > 0, "the moved endpoint in a view");
       target = this.#move!.version;
+      moved = this.members.find((m) => m.key === this.#move!.key);
     }
     const want = target;
     const held = (m: Member) => (opts.policy ? m.pv : m.version) >= want;
@@ -560,12 +566,18 @@ export class Fleet {
     const bytes = this.bytesIn - since.bytes;
     const datagrams = this.datagramsIn - since.datagrams;
     const reach = reachOf(watched, want, since.at, { bytes, datagrams }, opts.policy ?? false);
+    // The hellos that said the move: the first and those told again until its record showed it.
+    if (moved) reach.told = 1 + Math.min(moved.tellTries, TELL_TRIES);
     for (const m of this.members) m.history = m.policyHistory = null;
     this.#move = null;
     return reach;
   }
 
-  /** Moves member `i` to a socket on a new address and says hello from it; returns the address. */
+  /**
+   * Moves member `i` to a socket on a new address and says hello from it with its new LAN
+   * candidate, as a node whose interfaces changed: again until its record shows it (the tries
+   * ride the fleet's 100 ms tick); returns the address.
+   */
   async move(i: number): Promise<string> {
     const m = this.members[i];
     const k = this.#moved.length;
@@ -575,7 +587,7 @@ export class Fleet {
     m.sock.members.delete(m);
     m.sock = sock;
     sock.members.add(m);
-    this.#hello(m);
+    moveLan(this.#link, m, [`${sock.address}:${sock.t.port}`], performance.now());
     return sock.address;
   }
 

@@ -12,6 +12,10 @@ export interface Reach {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Milliseconds to the first member holding it (about when the leader sent it). */
+  firstMs: number;
+  /** An endpoint move: the hellos the moved member said it in until its record showed it. */
+  told?: number;
   /** Bytes the members received from the leader in that time. */
   bytes: number;
   /** Datagrams likewise. */
@@ -62,6 +66,7 @@ export function reachOf(
     p50Ms: r(percentile(times, 0.5)),
     p99Ms: r(percentile(times, 0.99)),
     maxMs: r(times.at(-1) ?? NaN),
+    firstMs: r(times[0] ?? NaN),
     bytes: traffic.bytes,
     datagrams: traffic.datagrams,
     lost,
