@@ -53,7 +53,8 @@ export const GROUP_LOG_MAX = 4096;
 
 /**
  * Snapshots kept per group: the newest, and older ones while members fetched them in the last
- * {@link SNAPSHOT_IDLE_MS} (a member fetching one that is gone starts over with the newest).
+ * {@link SNAPSHOT_IDLE_MS} (a member fetching one that is gone starts over with the newest). While
+ * this many are in use, no new one is made: members starting a view share the newest.
  */
 export const SNAPSHOT_KEEP = 8;
 
@@ -501,8 +502,8 @@ export class Fanout {
   }
 
   /**
-   * The group's newest snapshot when recent and deltas from it can still be made; else one made
-   * now (the oldest dropped past {@link SNAPSHOT_KEEP}).
+   * The group's newest snapshot when recent, or when every one kept is in use, and deltas from it
+   * can still be made; else one made now (the oldest dropped past {@link SNAPSHOT_KEEP}).
    */
   #snapshot(g: GroupId): Snapshot {
     let list = this.#snapshots.get(g);
@@ -510,9 +511,15 @@ export class Fanout {
     const log = this.#logs.get(g);
     const newest = list.at(-1);
     const t = this.#now();
+    // A new snapshot while every kept one was fetched lately would drop one a member is still
+    // fetching, and that member starts over: one slower than a snapshot's turnover (a burst of
+    // joins on a loaded leader makes one a second) never finished. So then the newest is shared
+    // for longer, and what changed since it comes as a delta after it.
     if (
       newest && (newest.version === this.#version ||
-        (t - newest.at < SNAPSHOT_REUSE_MS && log !== undefined && newest.version >= log.fullSince))
+        (log !== undefined && newest.version >= log.fullSince &&
+          (t - newest.at < SNAPSHOT_REUSE_MS ||
+            list.filter((x) => t - x.used < SNAPSHOT_IDLE_MS).length >= SNAPSHOT_KEEP)))
     ) {
       newest.used = t;
       return newest;

@@ -397,8 +397,10 @@ Deno.test("fanout: a member that falls behind a snapshot no longer kept starts o
   const slow = new Node(members[0].publicKey);
   slow.take(m.fanout.fetch(slow.key, 0));
   const old = slow.snapshot()!;
-  // The fleet moves on: each new snapshot made past the reuse time, more than are kept.
-  for (let i = 0; i <= SNAPSHOT_KEEP; i++) {
+  // It goes quiet past the idle time; the fleet moves on: each new snapshot made past the reuse
+  // time, as many as are kept.
+  clock += SNAPSHOT_IDLE_MS;
+  for (let i = 0; i < SNAPSHOT_KEEP; i++) {
     clock += SNAPSHOT_REUSE_MS + 1;
     await m.join(`x${i}`);
     const other = new Node(members[1 + i].publicKey);
@@ -417,6 +419,39 @@ Deno.test("fanout: a member that falls behind a snapshot no longer kept starts o
     slow.take(m.fanout.fetch(slow.key, slow.view.version, s));
   }
   assert.equal(slow.view.version, m.core.view().version);
+  assert.equal(records(slow.view.members), records(m.core.view().members));
+});
+
+Deno.test("fanout: a member slower than the snapshots' turnover finishes the one it fetches, not started over again and again", async () => {
+  let clock = 0;
+  const m = await mesh({ now: () => clock, window: WINDOW, network: "10.6.0.0/16" });
+  const members: Member[] = [];
+  for (let i = 0; i < 100; i++) members.push(await m.join(`n${i}`));
+  const slow = new Node(members[0].publicKey);
+  slow.take(m.fanout.fetch(slow.key, 0));
+  const first = slow.snapshot()!;
+  let windows = 1;
+  // Between two of its windows, more members start their views than snapshots are kept, each
+  // past the reuse time (a burst of joins on a loaded leader): the slow member still fetches
+  // within the idle time.
+  let joined = 0;
+  const started: number[] = [];
+  for (let s = slow.snapshot(); s && windows < 40; s = slow.snapshot(), windows++) {
+    for (let k = 0; k < SNAPSHOT_KEEP + 1; k++) {
+      clock += SNAPSHOT_REUSE_MS + 1;
+      const x = await m.join(`x${joined++}`);
+      new Node(x.publicKey).take(m.fanout.fetch(x.publicKey, 0));
+    }
+    const parts = m.fanout.fetch(slow.key, slow.view.version, s);
+    const head = parseMessage(parts[0]) as Extract<ControlMessage, { t: "view" }>;
+    if (head.v !== s.v) started.push(head.v);
+    slow.take(parts);
+  }
+  assert.deepEqual(started, [], `started over ${started.length} times in ${windows} windows`);
+  assert.equal(slow.view.version, first.v, "it holds the snapshot it started");
+  assert.ok(m.fanout.snapshots <= SNAPSHOT_KEEP, `${m.fanout.snapshots} kept`);
+  // The joiners meanwhile shared the newest snapshot kept; what changed since, a delta brings.
+  slow.take(m.fanout.fetch(slow.key, slow.view.version));
   assert.equal(records(slow.view.members), records(m.core.view().members));
 });
 
