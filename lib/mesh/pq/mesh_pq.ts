@@ -28,6 +28,7 @@ import { parseKey } from "../../crypto/keys.ts";
 import type { PqPeerStatus } from "../../status/status.ts";
 import { type KeySlot, PQ_FAILURE_REASONS, type PqFailure, PqPair } from "./pair.ts";
 import { encodePq, parsePq } from "./wire.ts";
+import { SharedKemKeys } from "./shared_keys.ts";
 import { PQ_PORT } from "../../members/ports.ts";
 
 /** The post-quantum section of a mesh agent's options. */
@@ -119,6 +120,9 @@ export class MeshPq {
   #socket: UdpSocket | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #rotations = 0;
+  // The key pairs of this member's offers: one serves the offers started within a second (a
+  // leader starts one for half its joiners: shared_keys.ts).
+  readonly #kem: SharedKemKeys;
 
   /** A part for `options` (pq off: it only shows the pairs classical). */
   constructor(deps: MeshPqDeps, options: PqOptions) {
@@ -132,6 +136,7 @@ export class MeshPq {
       throw new Error("require-pq needs pq: post-quantum keys are off (--no-pq)");
     }
     this.#me = parseKey(deps.device.publicKey, "own key");
+    this.#kem = new SharedKemKeys({ now: () => this.#now() });
   }
 
   /** Whether the exchange runs. */
@@ -182,6 +187,7 @@ export class MeshPq {
           peer: peerKey,
           rotateMs: this.#o.pqRotateMs,
           send: (msg) => this.#send(entry, encodePq(msg)),
+          kemKeys: () => this.#kem.take(),
           install: (cur, alt) => {
             entry.slots = { cur, alt };
             this.#install(entry);
@@ -228,6 +234,7 @@ export class MeshPq {
       const failed = e.pair.tick(now, up);
       if (failed) this.#fail(e, failed);
     }
+    this.#kem.sweep();
   }
 
   /** A datagram on the exchange's port from `address` (an overlay address). */
@@ -302,6 +309,7 @@ export class MeshPq {
     this.#socket?.close();
     this.#socket = null;
     for (const e of this.#pairs.values()) e.pair.close();
+    this.#kem.close();
     this.#pairs.clear();
     this.#byAddress.clear();
   }

@@ -4,24 +4,30 @@ import type { UserspaceStack } from "../../../drivers/userspace.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { createLogger } from "../../log/logger.ts";
 import { FAILED_HANDSHAKES_RESET, LOST_KEY_GRACE_MS, MeshPq, type PqOptions } from "./mesh_pq.ts";
-import { PQ_PORT } from "./wire.ts";
+import { parsePq, PQ_PORT } from "./wire.ts";
+import { compare } from "./kem.ts";
+import { parseKey } from "../../crypto/keys.ts";
 
-/** Two members' devices (makeMesh) with a MeshPq each; their exchange handed across directly. */
-function pqPair(opts: PqOptions = {}, optsB: PqOptions = opts) {
-  const { nodes, clock, net } = makeMesh(2);
+/** `n` members' devices (makeMesh) with a MeshPq each; their exchange handed across directly. */
+function pqMesh(n: number, optsOf: (i: number) => PqOptions = () => ({})) {
+  const { nodes, clock, net } = makeMesh(n);
   const inbox: { to: number; data: Uint8Array; from: string }[] = [];
+  // Every exchange message sent, by sender, in order.
+  const sent: { from: number; data: Uint8Array }[] = [];
   const stack = (i: number) =>
     ({
       listen: (port: number) => {
         assert.equal(port, PQ_PORT);
         return {
           port,
-          send: (to: { address: string }, data: Uint8Array) =>
+          send: (to: { address: string }, data: Uint8Array) => {
+            sent.push({ from: i, data: data.slice() });
             inbox.push({
               to: nodes.findIndex((n) => n.ip === to.address),
               data,
               from: nodes[i].ip,
-            }),
+            });
+          },
           close: () => {},
         };
       },
@@ -40,7 +46,7 @@ function pqPair(opts: PqOptions = {}, optsB: PqOptions = opts) {
       logger: createLogger({ level: "error" }),
       now: () => clock.now(),
       tickMs: 0,
-    }, { pqRotateMs: 5000, ...(i === 0 ? opts : optsB) });
+    }, { pqRotateMs: 5000, ...optsOf(i) });
   const pqs = nodes.map((_, i) => make(i));
   for (const p of pqs) p.start(view);
   /** Node i's part made again (its agent restarted): the old one must be closed. */
@@ -63,7 +69,12 @@ function pqPair(opts: PqOptions = {}, optsB: PqOptions = opts) {
     net.deliver();
     deliver();
   };
-  return { nodes, clock, net, pqs, inbox, deliver, round, restart };
+  return { nodes, clock, net, pqs, inbox, sent, deliver, round, restart };
+}
+
+/** Two members (pqMesh), the first with `opts`, the second with `optsB`. */
+function pqPair(opts: PqOptions = {}, optsB: PqOptions = opts) {
+  return pqMesh(2, (i) => i === 0 ? opts : optsB);
 }
 
 const psk = (a: TestNode, b: TestNode) => a.device.peer(b.publicKey)!.handshake.presharedKey;
@@ -97,6 +108,35 @@ Deno.test("two members: a session, then the same post-quantum key on both, and a
   a.packets.inject(udp(a.ip, b.ip, "after"));
   net.deliver();
   assert.deepEqual(texts(b), ["hello", "after"]);
+  for (const p of pqs) p.close();
+});
+
+Deno.test("offers one member starts together share an ML-KEM key pair; each pair's key is its own", () => {
+  const { nodes, net, pqs, sent, round } = pqMesh(6);
+  // The member with the smallest key initiates with every other (as a leader does with half of
+  // its joiners), all in one tick.
+  const bytes = nodes.map((n) => parseKey(n.publicKey, "key"));
+  const lo = bytes.reduce((best, b, i) => compare(b, bytes[best]) < 0 ? i : best, 0);
+  for (const [i, n] of nodes.entries()) {
+    if (i !== lo) nodes[lo].packets.inject(udp(nodes[lo].ip, n.ip, "x"));
+  }
+  net.deliver();
+  round();
+  const offers = sent.filter((s) => s.from === lo).map((s) => parsePq(s.data)!)
+    .filter((m) => m.t === "offer");
+  assert.equal(offers.length, 5);
+  const eks = new Set(offers.map((m) => m.t === "offer" ? m.ek.join() : ""));
+  assert.equal(eks.size, 1, `${eks.size} key pairs made for ${offers.length} offers in one tick`);
+  // Every pair rotated to a key both sides hold, and no two pairs hold the same key.
+  const keys = new Set<string>();
+  for (const [i, n] of nodes.entries()) {
+    if (i === lo) continue;
+    assert.ok(!zero(psk(nodes[lo], n)));
+    assert.ok(same(psk(nodes[lo], n), psk(n, nodes[lo])));
+    assert.equal(pqs[lo].peerStatus(n.publicKey)!.pq.state, "pq");
+    keys.add(psk(nodes[lo], n).join());
+  }
+  assert.equal(keys.size, 5);
   for (const p of pqs) p.close();
 });
 

@@ -21,14 +21,8 @@
  * @module
  */
 
-import {
-  compare,
-  derivePsk,
-  kemDecapsulate,
-  kemEncapsulate,
-  type KemKeys,
-  kemKeys,
-} from "./kem.ts";
+import { compare, derivePsk, kemDecapsulate, kemEncapsulate } from "./kem.ts";
+import { type KemLease, ownKemLease } from "./shared_keys.ts";
 import type { PqMessage } from "./wire.ts";
 import { hash } from "../../crypto/blake2s.ts";
 import { equalBytes } from "../../crypto/bytes.ts";
@@ -76,6 +70,11 @@ export interface PairDeps {
   rotateMs: number;
   /** A random u32 (the initiator's run); crypto.getRandomValues by default. */
   random?: () => number;
+  /**
+   * The key pair of an offer, released once it is answered or given up (default: one of its
+   * own; a member's pairs share them: shared_keys.ts).
+   */
+  kemKeys?: () => KemLease;
 }
 
 /** Retries of an unanswered offer: after 1, 2, 4, 8, 16 s, then given up. */
@@ -83,7 +82,7 @@ export const OFFER_RETRY_MS = [1000, 2000, 4000, 8000, 16000];
 
 interface Pending {
   rotation: number;
-  keys: KemKeys;
+  lease: KemLease;
   tries: number;
   nextAt: number;
 }
@@ -200,7 +199,7 @@ export class PqPair {
     this.#rotation = this.#rotation >= 0xffff_ffff ? 1 : this.#rotation + 1;
     const p: Pending = {
       rotation: this.#rotation,
-      keys: kemKeys(),
+      lease: this.#d.kemKeys?.() ?? ownKemLease(),
       tries: 0,
       nextAt: now + OFFER_RETRY_MS[0],
     };
@@ -215,7 +214,7 @@ export class PqPair {
       sid: this.#sid,
       rotation: p.rotation,
       have: this.#current.rotation,
-      ek: p.keys.ek,
+      ek: p.lease.keys.ek,
     });
   }
 
@@ -232,7 +231,7 @@ export class PqPair {
     }
     let ss: Uint8Array;
     try {
-      ss = kemDecapsulate(m.ct, p.keys.dk);
+      ss = kemDecapsulate(m.ct, p.lease.keys.dk);
     } catch {
       return "kem-error";
     }
@@ -240,7 +239,7 @@ export class PqPair {
       keys: [this.#d.me, this.#d.peer],
       sid: this.#sid,
       rotation: p.rotation,
-      ek: p.keys.ek,
+      ek: p.lease.keys.ek,
       ct: m.ct,
     });
     ss.fill(0);
@@ -324,7 +323,7 @@ export class PqPair {
   }
 
   #dropPending(): void {
-    this.#pending?.keys.dk.fill(0);
+    this.#pending?.lease.release();
     this.#pending = null;
   }
 
