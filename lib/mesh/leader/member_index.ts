@@ -202,7 +202,49 @@ export class MemberIndex {
     }
   }
 
+  /**
+   * The index of `list`, another document's members that replaced `from`'s (a commit of another
+   * leader): `from`'s maps taken over and changed by the records that are not the same objects
+   * in both lists, walked in step (a commit keeps the list's order: records replaced in place,
+   * removed, or added last), so its cost follows what changed. The same index a build from
+   * `list` makes; `from` builds its maps anew from its own list if it is read again.
+   */
+  static adopted(from: MemberIndex, list: Member[]): MemberIndex {
+    const ix = new MemberIndex(list, from.#range, from);
+    ix.takeOver();
+    const before = from.list;
+    let i = 0;
+    for (let j = 0; j < list.length; j++) {
+      const m = list[j];
+      // Records of `from` not in step with `list`'s are gone (a key again later enters anew).
+      while (i < before.length && before[i] !== m && before[i].publicKey !== m.publicKey) {
+        ix.#left(before[i++]);
+      }
+      if (i < before.length && before[i] === m) {
+        if (i !== j) ix.#maps!.pos.set(m.publicKey, j);
+        i++;
+        continue;
+      }
+      if (i < before.length) ix.#left(before[i++]);
+      ix.#enter(m, j);
+    }
+    while (i < before.length) ix.#left(before[i++]);
+    return ix;
+  }
+
+  /** `m` left the list (or was replaced): out of the maps, its host free again. */
+  #left(m: Member): void {
+    this.#leave(m);
+    this.recordsIndexed++;
+    const host = v4Number(m.address) - this.#range.base;
+    if (host >= 1 && host < this.#low) this.#low = host;
+  }
+
+  /** Records entered into or taken out of this index's maps since it was made. For tests. */
+  recordsIndexed = 0;
+
   #enter(m: Member, i: number): void {
+    this.recordsIndexed++;
     const maps = this.#maps!;
     maps.pos.set(m.publicKey, i);
     maps.byAddress.set(m.address, m.publicKey);
@@ -356,6 +398,16 @@ export class MemberIndexes {
   committed(list: Member[]): void {
     const parent = this.#parents.get(list);
     if (this.#indexes.has(list) || (parent && this.#indexes.has(parent))) this.of(list).takeOver();
+  }
+
+  /**
+   * Notes that `list` (another leader's document) replaced `from` as the state: its index is
+   * made from `from`'s by what differs (see {@link MemberIndex.adopted}), if `from` has one.
+   */
+  adopted(from: Member[], list: Member[]): void {
+    if (from === list || this.#indexes.has(list)) return;
+    const ix = this.#indexes.get(from);
+    if (ix) this.#indexes.set(list, MemberIndex.adopted(ix, list));
   }
 
   /** The index of `list`. */

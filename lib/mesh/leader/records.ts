@@ -33,9 +33,23 @@ export function sameRecord(a: Member, b: Member): boolean {
 
 /** The public keys of the members added, changed or removed between two member lists. */
 export function changedMembers(before: Member[], after: Member[]): string[] {
-  const old = new Map(before.map((m) => [m.publicKey, m]));
+  // Records are replaced, never edited, and a commit keeps the list's order: the same objects
+  // at the start and at the end are unchanged, and only the records between them are compared
+  // (not a map of every member, at each commit another leader made). Keys are unique in a list,
+  // so none of those between is one of theirs.
+  let start = 0;
+  while (start < before.length && start < after.length && before[start] === after[start]) start++;
+  let b = before.length;
+  let a = after.length;
+  while (b > start && a > start && before[b - 1] === after[a - 1]) {
+    b--;
+    a--;
+  }
+  const old = new Map<string, Member>();
+  for (let i = start; i < b; i++) old.set(before[i].publicKey, before[i]);
   const keys: string[] = [];
-  for (const m of after) {
+  for (let i = start; i < a; i++) {
+    const m = after[i];
     const o = old.get(m.publicKey);
     old.delete(m.publicKey);
     if (o !== m && JSON.stringify(o) !== JSON.stringify(m)) keys.push(m.publicKey);

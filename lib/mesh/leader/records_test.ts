@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { MAX_LEFT, remember } from "./records.ts";
+import { changedMembers, MAX_LEFT, remember } from "./records.ts";
+import type { Member } from "../../members/member.ts";
 import type { LeaderFile } from "../state/state.ts";
 
 Deno.test("remember: bounded; keys that merely left go first, removed ones keep a removed node out", () => {
@@ -24,4 +25,58 @@ Deno.test("remember: bounded; keys that merely left go first, removed ones keep 
   assert.equal(e.left!.r0, undefined, "the oldest removal makes room for a new one");
   assert.ok(e.left!["r-new"]);
   assert.equal(Object.keys(e.left!).length, MAX_LEFT);
+});
+
+/** The keys changed between two lists, every record of both compared (what a build would say). */
+function changedWhole(before: Member[], after: Member[]): string[] {
+  const old = new Map(before.map((m) => [m.publicKey, m]));
+  const keys: string[] = [];
+  for (const m of after) {
+    const o = old.get(m.publicKey);
+    old.delete(m.publicKey);
+    if (o !== m && JSON.stringify(o) !== JSON.stringify(m)) keys.push(m.publicKey);
+  }
+  return [...keys, ...old.keys()];
+}
+
+const rec = (k: string, v = 0) => ({ publicKey: k, name: k, address: k, v }) as unknown as Member;
+
+Deno.test("changedMembers: lists sharing records say what comparing every record says", () => {
+  let x = 7;
+  const r = (n: number) => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x % n;
+  };
+  for (let t = 0; t < 500; t++) {
+    const before = Array.from({ length: r(20) }, (_, i) => rec(`k${i}`));
+    let serial = 100;
+    const after: Member[] = [];
+    for (const m of before) {
+      const c = r(6);
+      if (c === 0) continue;
+      // A record replaced: by an equal copy (not a change), or by a changed one.
+      if (c === 1) after.push(rec(m.publicKey, r(2)));
+      else after.push(m);
+    }
+    for (let k = r(3); k > 0; k--) after.push(rec(`k${serial++}`));
+    if (r(6) === 0) after.reverse();
+    assert.deepEqual(changedMembers(before, after), changedWhole(before, after), `case ${t}`);
+  }
+});
+
+Deno.test("changedMembers: a commit of one join reads that record, not every member", () => {
+  let reads = 0;
+  const counted = (k: string) => {
+    const m = rec(k);
+    return Object.defineProperty(m, "publicKey", {
+      get: () => (reads++, k),
+      enumerable: true,
+    });
+  };
+  const before = Array.from({ length: 1000 }, (_, i) => counted(`k${i}`));
+  const after = [...before, counted("new")];
+  reads = 0;
+  assert.deepEqual(changedMembers(before, after), ["new"]);
+  // The new record's own key, a few times (main read every key of both lists: 3,004).
+  assert.ok(reads <= 4, `${reads} keys read`);
 });
