@@ -22,9 +22,9 @@ type Hello = Extract<ControlMessage, { t: "hello" }>;
 
 /**
  * A leader's service and one joined node's sync, each message delivered on a later microtask;
- * `drop` says which of the node's hellos the channel loses.
+ * the channel loses the node's first hello that `carries` the change.
  */
-async function pair(drop: (h: Hello) => boolean) {
+async function pair(carries: (h: Hello) => boolean) {
   const key = generateKeyPair().publicKey;
   const core = await LeaderCore.open(null, {
     network: "10.6.0.0/24",
@@ -75,6 +75,7 @@ async function pair(drop: (h: Hello) => boolean) {
   });
   const hellos: Hello[] = [];
   let dropped = 0;
+  const drop = (h: Hello) => dropped === 0 && carries(h);
   let held: MembershipView = core.view();
   let lan: string[] = ["192.168.1.5:51820"];
   const sync = new NodeSync({
@@ -116,6 +117,12 @@ async function pair(drop: (h: Hello) => boolean) {
     atLeader: () => own(core.view())!,
     atNode: () => own(held),
     setLan: (l: string[]) => lan = l,
+    /** Starts both and waits for the node's own record in its view. */
+    up: async () => {
+      service.start();
+      sync.start(null);
+      assert.ok(await eventually(() => Promise.resolve(own(held) !== undefined), HANG_GUARD_MS, 5));
+    },
     close: async () => {
       await sync.close();
       service.close();
@@ -126,16 +133,9 @@ async function pair(drop: (h: Hello) => boolean) {
 const WEB: ServiceSpec[] = [{ name: "web", port: 80, protocol: "tcp" }];
 
 Deno.test("a changed hello lost: the node tells it again until its record shows it, within a few tries", async () => {
-  let lose = true;
-  const p = await pair((h) => {
-    if (!lose || !h.services?.length) return false;
-    lose = false;
-    return true;
-  });
+  const p = await pair((h) => !!h.services?.length);
   try {
-    p.service.start();
-    p.sync.start(null);
-    assert.ok(await eventually(() => Promise.resolve(p.atNode() !== undefined), HANG_GUARD_MS, 5));
+    await p.up();
     p.sync.setServices(WEB);
     const shown = () => JSON.stringify(p.atNode()?.services) === JSON.stringify(WEB);
     assert.ok(
@@ -153,16 +153,9 @@ Deno.test("a changed hello lost: the node tells it again until its record shows 
 
 Deno.test("a node's LAN candidates moved: a lost hello is told again until its record shows them", async () => {
   const moved = ["198.18.0.7:51820"];
-  let lose = true;
-  const p = await pair((h) => {
-    if (!lose || h.lan?.[0] !== moved[0]) return false;
-    lose = false;
-    return true;
-  });
+  const p = await pair((h) => h.lan?.[0] === moved[0]);
   try {
-    p.service.start();
-    p.sync.start(null);
-    assert.ok(await eventually(() => Promise.resolve(p.atNode() !== undefined), HANG_GUARD_MS, 5));
+    await p.up();
     await eventually(() => Promise.resolve(p.atLeader().lan !== undefined), HANG_GUARD_MS, 5);
     // As the node's paths do when its interfaces change: the new list read for a hello now.
     p.setLan(moved);
@@ -183,16 +176,9 @@ Deno.test("a node's LAN candidates moved: a lost hello is told again until its r
 });
 
 Deno.test("a changed hello lost past the node's hello burst: the leader's rate holds the tries, never starves them", async () => {
-  let lose = true;
-  const p = await pair((h) => {
-    if (!lose || !h.labels?.["node.weft/zone"]) return false;
-    lose = false;
-    return true;
-  });
+  const p = await pair((h) => !!h.labels?.["node.weft/zone"]);
   try {
-    p.service.start();
-    p.sync.start(null);
-    assert.ok(await eventually(() => Promise.resolve(p.atNode() !== undefined), HANG_GUARD_MS, 5));
+    await p.up();
     // More than a burst's worth of hellos (news asked for, say): the tries of the change come
     // over the rate.
     for (let i = 0; i <= HELLO_RATE.burst; i++) p.sync.hello();
