@@ -71,7 +71,11 @@ Deno.test({
       const addr = Object.fromEntries(
         (await nodeList(lab, "lead", dir))!.map((m) => [m.name, m.address]),
       );
-      for (const x of ["n1", "n3"]) assert.ok(await ping(lab, x, addr.n2, 1, 3), `${x} -> n2`);
+      // The first sessions with n2: set-up, so wait for them (a busy machine may need more
+      // than a ping's few seconds for a first handshake).
+      for (const x of ["n1", "n3"]) {
+        assert.ok(await eventually(() => ping(lab, x, addr.n2, 1, 3), HANG_GUARD_MS), `${x} -> n2`);
+      }
 
       // n1 and n3 restart: each starts a handshake with n2 as it comes up (persistent
       // keepalive), so each holds a session it started itself; n2 restarts right after, within
