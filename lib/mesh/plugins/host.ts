@@ -74,6 +74,8 @@ export interface PluginHostDeps {
   workerUrl?: URL;
   /** Supervision timing. */
   timing?: Partial<PluginTiming>;
+  /** The plugin's message budget: a second's worth and a burst (default 10,000 and 20,000). */
+  messages?: { perSecond: number; burst: number };
 }
 
 /** A subscription made for the plugin, and how many events it may still be sent. */
@@ -122,7 +124,9 @@ export class PluginHost {
   readonly #calling = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   #nextCall = 1;
   #inFlight = 0;
-  #tokens = MESSAGE_BURST;
+  readonly #perSecond: number;
+  readonly #burst: number;
+  #tokens: number;
   #refilled = performance.now();
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #pingSent: number | null = null;
@@ -135,6 +139,9 @@ export class PluginHost {
     this.#d = deps;
     this.name = pluginName(spec.path);
     this.#timing = { ...DEFAULT_PLUGIN_TIMING, ...deps.timing };
+    this.#perSecond = deps.messages?.perSecond ?? MESSAGES_PER_SECOND;
+    this.#burst = deps.messages?.burst ?? MESSAGE_BURST;
+    this.#tokens = this.#burst;
   }
 
   /** The state, for `/status`. */
@@ -248,8 +255,8 @@ export class PluginHost {
   #spend(): boolean {
     const now = performance.now();
     this.#tokens = Math.min(
-      MESSAGE_BURST,
-      this.#tokens + (now - this.#refilled) * MESSAGES_PER_SECOND / 1000,
+      this.#burst,
+      this.#tokens + (now - this.#refilled) * this.#perSecond / 1000,
     );
     this.#refilled = now;
     if (this.#tokens < 1) return false;
@@ -260,7 +267,7 @@ export class PluginHost {
   #message(data: unknown): void {
     if (this.#state === "failed" || this.#state === "stopped") return;
     if (!this.#spend()) {
-      return this.#fail(`more than ${MESSAGES_PER_SECOND} messages a second (flooding)`);
+      return this.#fail(`more than ${this.#perSecond} messages a second (flooding)`);
     }
     const m = parseFromPlugin(data);
     if (typeof m === "string") return this.#fail(`a bad message: ${m}`);
