@@ -11,6 +11,8 @@ import { counter, gauge } from "../metrics/registry.ts";
 import { tcpCollector } from "../io/metrics.ts";
 import { relayCollector } from "../relay/metrics.ts";
 import { parsePrometheus, promByLabel, promValue } from "../../tests/fixtures/prom_parse.ts";
+// Pings wait for a first handshake: up to the hang guard, a guard and not a bound.
+import { HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
 
 /** Two userspace agents, 10.77.0.1 and .2, on a memory underlay; `extra` goes to the first. */
 async function pair(
@@ -51,7 +53,7 @@ Deno.test("agent: without collaborators, peers are named by their host address",
     assert.equal(st.peers[0].name, "");
     assert.equal(st.peers[0].address, "10.77.0.2");
     assert.equal(agents[0].control, null);
-    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: 2000 })).rtts[0] !== null);
+    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: HANG_GUARD_MS })).rtts[0] !== null);
   } finally {
     await closeAll(agents);
   }
@@ -62,7 +64,7 @@ Deno.test("agent: log lines name a peer by key and by its name or address, never
   const logger = createLogger({ format: "json", sink: (line: string) => void lines.push(line) });
   const agents = await pair({ logger });
   try {
-    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: 2000 })).rtts[0] !== null);
+    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: HANG_GUARD_MS })).rtts[0] !== null);
     const done = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "handshake-complete");
     assert.ok(done, lines.join("\n"));
     assert.equal(done.address, "10.77.0.2");
@@ -196,7 +198,7 @@ Deno.test("agent: the probe factory gets the agent's parts; null turns probes of
     assert.equal(got.stack, agents[0].stack);
     assert.ok(got.control);
     assert.equal(got.control, agents[0].control);
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + HANG_GUARD_MS;
     while (probed.length === 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -373,7 +375,7 @@ Deno.test('agent: tcpPort "same" listens on TCP on the UDP port\'s number; peers
     assert.equal(a.tcpPort, a.device.listenPort);
     assert.ok(a.tcpPort! > 0);
     assert.equal(b.tcpPort, b.device.listenPort);
-    assert.ok((await b.ping("10.77.0.1", { timeoutMs: 2000 })).rtts[0] !== null);
+    assert.ok((await b.ping("10.77.0.1", { timeoutMs: HANG_GUARD_MS })).rtts[0] !== null);
     // The first answered on the connection the second opened: its peer is a TCP endpoint.
     assert.match(a.status().peers[0].endpoint ?? "", /^tcp:\/\/127\.0\.0\.1:\d+$/);
     const sa = a.tcpStats()!, sb = b.tcpStats()!;
@@ -486,7 +488,7 @@ Deno.test("agent: wrapTransport wraps the transport the device runs on; closing 
   });
   try {
     assert.ok(wrapped);
-    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: 2000 })).rtts[0] !== null);
+    assert.ok((await agents[0].ping("10.77.0.2", { timeoutMs: HANG_GUARD_MS })).rtts[0] !== null);
     assert.ok(sent > 0);
   } finally {
     await closeAll(agents);
@@ -593,7 +595,7 @@ Deno.test("agent: ping from a TUN node goes from the control stack; the replies 
   try {
     const [a, b] = agents;
     assert.equal(a.stack, null);
-    const r = await a.ping("10.77.0.2", { count: 2, timeoutMs: 5000, intervalMs: 1 });
+    const r = await a.ping("10.77.0.2", { count: 2, timeoutMs: HANG_GUARD_MS, intervalMs: 1 });
     assert.ok(r.rtts.every((x) => x !== null), JSON.stringify(r));
     assert.deepEqual(r.paths[0], {
       name: "",
@@ -606,7 +608,7 @@ Deno.test("agent: ping from a TUN node goes from the control stack; the replies 
     assert.deepEqual(tun.written, [], "the echo replies were the control stack's");
     // The path at the reply's time.
     route = { path: "relay", via: "lead", transport: "tcp" };
-    const relayed = await a.ping("10.77.0.2", { timeoutMs: 5000 });
+    const relayed = await a.ping("10.77.0.2", { timeoutMs: HANG_GUARD_MS });
     assert.equal(relayed.paths[0]?.path, "relay");
     assert.equal(relayed.paths[0]?.via, "lead");
     assert.equal(relayed.paths[0]?.transport, "tcp");

@@ -5,7 +5,7 @@
  * routers (their counters say so); behind --random-fully NATs they never do; no router hairpins.
  */
 import assert from "node:assert/strict";
-import { canBuildLabs } from "../fixtures/netns.ts";
+import { canBuildLabs, eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import { NatLab } from "../fixtures/nat_lab.ts";
 
 const skip = !(await canBuildLabs());
@@ -111,6 +111,17 @@ Deno.test({
         b: { nat: "masquerade", hosts: ["b1"] },
       },
     });
+    // A capture of one datagram, up to the hang guard; and its start (the socket open), waited
+    // for before anything is sent (a fixed second was a guess at a process's start).
+    const capture = (host: string, what: string) =>
+      lab.spawn(host, Deno.execPath(), [
+        ...["run", "-A", TAP, "capture", String(HANG_GUARD_MS / 1000), "count=1", what],
+      ]);
+    const capturing = async (tap: ReturnType<typeof capture>) =>
+      assert.ok(
+        await eventually(() => Promise.resolve(tap.output().includes("capturing")), HANG_GUARD_MS),
+        tap.output(),
+      );
     try {
       const pub = lab.host("pub").ip;
       const ra = lab.router("a");
@@ -144,8 +155,8 @@ Deno.test({
 
       // A flooding internet: evil sees a datagram from a1 to pub, captured whole.
       await lab.floodInternet();
-      const tap = lab.spawn("evil", Deno.execPath(), ["run", "-A", TAP, "capture", "3", "0x13"]);
-      await new Promise((r) => setTimeout(r, 1000)); // the capture's start-up
+      const tap = capture("evil", "0x13");
+      await capturing(tap);
       const ping = new Uint8Array(88);
       ping[0] = 0x13;
       await lab.exec(
@@ -160,22 +171,17 @@ Deno.test({
         btoa(String.fromCharCode(...ping)),
       );
       await tap.child.status;
-      const seen = tap.output().trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
+      const seen = tap.output().trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+        JSON.parse(l)
+      );
       assert.equal(seen.length, 1, tap.output());
       assert.equal(seen[0].dst, `${pub}:4021`);
       assert.ok(seen[0].src.startsWith(`${ra.wan}:`));
       assert.equal(atob(seen[0].data).length, 88);
 
       // Multicast on a site's LAN reaches every host of it (no snooping switch in the way).
-      const lanTap = lab.spawn("a2", Deno.execPath(), [
-        "run",
-        "-A",
-        TAP,
-        "capture",
-        "3",
-        "port=51822",
-      ]);
-      await new Promise((r) => setTimeout(r, 1000));
+      const lanTap = capture("a2", "port=51822");
+      await capturing(lanTap);
       await lab.exec(
         "a1",
         Deno.execPath(),

@@ -335,7 +335,9 @@ for (const peer of PEERS) {
                 for (const [from, to] of [["a", f.wg], ["b", f.weft]]) {
                   const r = await lab.exec(
                     from,
-                    ...["ping", "-c", "1", "-W", "5", "-M", "do", "-s", String(size), to],
+                    // One echo each, waited for up to the hang guard (a guard, not a bound).
+                    ...["ping", "-c", "1", "-W", String(HANG_GUARD_MS / 1000), "-M", "do"],
+                    ...["-s", String(size), to],
                   );
                   assert.equal(r.code, 0, `ping -s ${size} ${to} from ${from}: ${r.stdout}`);
                 }

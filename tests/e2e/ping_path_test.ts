@@ -7,14 +7,18 @@
  * (from the control stack, its reply taken before the TUN).
  */
 import assert from "node:assert/strict";
-import { canBuildLabs, haveCommands } from "../fixtures/netns.ts";
+import { canBuildLabs, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
 import { type PeerView, weftIn } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "curl"));
 
-/** How long `weft ping` waits for each reply: a guard against a hang, not a bound. */
-const WAIT_MS = "5000";
+/**
+ * How long `weft ping` waits for each reply: a guard against a hang, not a bound (the output
+ * must say "2 sent, 2 received": a fixed few seconds would count a loaded machine's late reply
+ * as lost).
+ */
+const WAIT_MS = String(HANG_GUARD_MS);
 
 /** A member's view of a peer it reaches through the leader's relay. */
 function relayedByLeader(v: PeerView): boolean {
@@ -80,7 +84,15 @@ Deno.test({
 
       // The kernel saw none of the agent's echo replies (they were taken before the TUN): a1's
       // own `ping` still gets its own.
-      const kernel = await m.lab.exec("a1", "ping", "-c", "1", "-W", "5", m.addr.b1);
+      const kernel = await m.lab.exec(
+        "a1",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        String(HANG_GUARD_MS / 1000),
+        m.addr.b1,
+      );
       assert.equal(kernel.code, 0, kernel.stdout);
     } finally {
       await m.close();

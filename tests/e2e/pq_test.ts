@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
-import { ping } from "../fixtures/wg_lab.ts";
+import { ping, reaches } from "../fixtures/wg_lab.ts";
 import {
   type LabProc,
   metricsOf,
@@ -146,7 +146,7 @@ Deno.test({
       assert.ok(last - got <= 1, `at most one reply missing: ${got} of the first ${last}`);
 
       // The leader rotates at the default interval: its first key with n1 is made at once.
-      assert.ok(await ping(lab, "lead", addr.n1, 1, 3));
+      assert.ok(await reaches(lab, "lead", addr.n1));
       assert.ok(
         await eventually(
           async () => (await agreed("lead", "n1", new Set())) !== null,
@@ -167,8 +167,8 @@ Deno.test({
       assert.equal((await pqWith("n3", "n2"))?.pq?.state, "off");
       assert.ok((await nodeList(lab, "n2", dir))?.some((m) => m.name === "n3"));
       // And n2 carries traffic with n1 (post-quantum) and n3 with n1 (classical, neither requires).
-      assert.ok(await ping(lab, "n2", addr.n1, 2, 3), "n2 -> n1");
-      assert.ok(await ping(lab, "n3", addr.n1, 2, 3), "n3 -> n1");
+      assert.ok(await reaches(lab, "n2", addr.n1), "n2 -> n1");
+      assert.ok(await reaches(lab, "n3", addr.n1), "n3 -> n1");
       const table = await weftIn(lab, "n2", dir, "status");
       assert.match(table.stdout, /PQ/);
 

@@ -273,7 +273,8 @@ Deno.test({
       // succeed, so none goes to the stopped node.
       const strict = await callsFrom(lab, "n3", `${dir}/n3`, 10, "echo/x", {
         retries: 0,
-        timeoutMs: 3000,
+        // A guard, not a bound: a call sent to the stopped node fails however long it waits.
+        timeoutMs: HANG_GUARD_MS,
       });
       assert.deepEqual(
         strict.lines,

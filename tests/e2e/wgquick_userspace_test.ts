@@ -16,7 +16,7 @@ import {
   Lab,
   sh,
 } from "../fixtures/netns.ts";
-import { ping, startWireguardGo, wgDump } from "../fixtures/wg_lab.ts";
+import { reaches, startWireguardGo, wgDump } from "../fixtures/wg_lab.ts";
 import { generateKeyPair } from "../../lib/crypto/keys.ts";
 import { DEFAULT_UAPI_DIR, isSocketLive } from "../../lib/uapi/server.ts";
 
@@ -151,8 +151,8 @@ Deno.test({
       assert.ok(pid !== null, `the weft process\n${await readLog(log)}`);
       assert.ok(await isSocketLive(`${DEFAULT_UAPI_DIR}/${iface}.sock`));
 
-      assert.ok(await ping(lab, "a", "10.79.0.2", 3), `a -> b\n${await readLog(log)}`);
-      assert.ok(await ping(lab, "b", "10.79.0.1", 3), "b -> a");
+      assert.ok(await reaches(lab, "a", "10.79.0.2"), `a -> b\n${await readLog(log)}`);
+      assert.ok(await reaches(lab, "b", "10.79.0.1"), "b -> a");
       const [peer] = await wgDump(lab, "a", iface);
       assert.equal(peer.publicKey, kb.publicKey);
       assert.ok(peer.latestHandshake > 0, "wg show lists the handshake");

@@ -44,7 +44,8 @@ agentB.device.setPeer({
 const got = new Promise<string>((resolve) =>
   agentB.listen(7000, (d) => resolve(new TextDecoder().decode(d.data)))
 );
-const ping = await agentA.ping("10.79.0.2", { count: 1, timeoutMs: 5000 });
+// The first echo waits for the handshake: a guard (the hang guard), not a bound.
+const ping = await agentA.ping("10.79.0.2", { count: 1, timeoutMs: 60_000 });
 console.log(\`ping answered: \${ping.rtts[0] !== null}\`);
 agentA.send("10.79.0.2", 7000, new TextEncoder().encode("hello from outside"));
 console.log(\`got: \${await got}\`);

@@ -81,9 +81,8 @@ Deno.test({
       assert.ok(full, agents.map((a) => a.view().members.length).join(","));
       const addrs = leader.view().members.map((m) => m.address).sort();
       assert.deepEqual(addrs, ["10.210.0.1", "10.210.0.2", "10.210.0.3"]);
-      // The echo also waits for the first handshake: 15 s is a guard for a busy machine (a
-      // handshake there took up to 2.3 s), not a bound.
-      const r = await n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: 15_000 });
+      // The echo also waits for the first handshake: the hang guard, not a bound.
+      const r = await n1.agent.ping(n2.self!.address, { count: 1, timeoutMs: HANG_GUARD_MS });
       assert.ok(r.rtts[0] !== null, "n1 -> n2 direct");
       // A third join with the used-up token is refused (the refusal ends the wait at once; the
       // join timeout is only a guard).
@@ -142,7 +141,8 @@ Deno.test({
       assert.equal(me.address6, "fd00:212::2");
       assert.equal(leader.self!.address6, "fd00:212::1");
       assert.ok(n1.agent.addresses.includes("fd00:212::2/64"));
-      const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: 3000 });
+      // One echo, waited for up to the hang guard (a guard, not a bound).
+      const r = await n1.agent.ping("fd00:212::1", { count: 1, timeoutMs: HANG_GUARD_MS });
       assert.ok(r.rtts[0] !== null, "IPv6 through the tunnel");
     }),
 });
@@ -186,7 +186,7 @@ Deno.test({
         "handshake with the leader",
       );
       assert.equal(peer.endpoint?.toString(), `127.0.0.1:${lp}`);
-      const r = await n1.agent.ping(leader.self!.address, { count: 1, timeoutMs: 2000 });
+      const r = await n1.agent.ping(leader.self!.address, { count: 1, timeoutMs: HANG_GUARD_MS });
       assert.ok(r.rtts[0] !== null, "n1 -> leader through the name");
     }),
 });

@@ -57,7 +57,10 @@ Deno.test({
           "0",
         ], status.web),
       );
-      const ping = (target: string) => on("web", "ping", target, "-c", "1", "--timeout", "5000");
+      // Each reply waited for up to the hang guard (a guard, not a bound: the zone name's one ping
+      // below is not retried).
+      const ping = (target: string) =>
+        on("web", "ping", target, "-c", "1", "--timeout", String(HANG_GUARD_MS));
       let last = await ping("lead");
       assert.ok(
         await eventually(async () => (last = await ping("lead")).code === 0, HANG_GUARD_MS, 200),

@@ -190,8 +190,8 @@ Deno.test({
         n1,
         "-c",
         "2",
-        "--timeout",
-        "3000",
+        "--timeout", // a guard, not a bound: both replies must come, however slowly
+        String(HANG_GUARD_MS),
         "--status-listen",
         status,
         "--state-dir",
