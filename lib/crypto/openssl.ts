@@ -17,9 +17,15 @@
 
 import type { Dh } from "./types.ts";
 import { assertKey32, clamp, equalBytes, isZero, lowOrderError } from "./bytes.ts";
-import { CounterNonceKey, type ExplicitNonceAead, NonceBuffer } from "./nonce.ts";
+import {
+  CounterNonceKey,
+  type ExplicitNonceAead,
+  type ExplicitNonceKey,
+  NonceBuffer,
+} from "./nonce.ts";
 import { u64 } from "../io/u64.ts";
 import { openFirstLibrary } from "./ffi_open.ts";
+import { RAW_MAX, RAW_SYMBOLS, RawChaChaPoly } from "./openssl_raw.ts";
 
 const TAG = 16;
 /**
@@ -117,6 +123,7 @@ const SYMBOLS = {
   EVP_PKEY_derive: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   RAND_bytes: { parameters: ["buffer", "i32"], result: "i32" },
   ERR_clear_error: { parameters: [], result: "void" },
+  ...RAW_SYMBOLS,
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -151,11 +158,18 @@ class OpensslKey extends CounterNonceKey {
   readonly #tagPtr: Ptr;
   readonly #outlPtr: Ptr;
   readonly #paramsPtr: Ptr;
+  /**
+   * The path of messages up to RAW_MAX bytes (lib/crypto/openssl_raw.ts: one parallel pass of
+   * the key stream), or null: longer messages, and every message when it cannot be keyed or
+   * `aeadOnly`, go through the AEAD cipher's contexts.
+   */
+  #raw: RawChaChaPoly | null;
 
-  constructor(lib: Lib, raw: Uint8Array) {
+  constructor(lib: Lib, raw: Uint8Array, aeadOnly = false) {
     super();
     assertKey32(raw);
     this.#lib = lib;
+    this.#raw = aeadOnly ? null : RawChaChaPoly.make(lib, raw);
     this.#noncePtr = addressOf(this.#nonce.bytes);
     this.#tagPtr = addressOf(this.#tag);
     this.#outlPtr = addressOf(this.#outl);
@@ -171,6 +185,7 @@ class OpensslKey extends CounterNonceKey {
     ) {
       if (enc !== null) lib.EVP_CIPHER_CTX_free(enc);
       if (dec !== null) lib.EVP_CIPHER_CTX_free(dec);
+      this.#raw?.destroy();
       lib.ERR_clear_error();
       throw new Error("OpenSSL: cannot key ChaCha20-Poly1305");
     }
@@ -217,6 +232,13 @@ class OpensslKey extends CounterNonceKey {
       throw new RangeError(`seal: dst must be ${n + TAG} bytes, got ${dst.length}`);
     }
     const lib = this.#lib;
+    const raw = this.#raw;
+    if (raw !== null && n <= RAW_MAX) {
+      if (raw.seal(this.#nonce.bytes, src, dst, ad)) return;
+      dst.fill(0);
+      lib.ERR_clear_error();
+      throw new Error("OpenSSL: ChaCha20 or Poly1305 failed");
+    }
     const outl = this.#outlPtr;
     const tagPtr = this.#tagPtr;
     // Each call answers 1 on success; a sum short of `calls` is a fault, never a message sent
@@ -249,6 +271,15 @@ class OpensslKey extends CounterNonceKey {
     const n = src.length - TAG;
     if (n < 0 || dst.length !== n) return false;
     const lib = this.#lib;
+    const raw = this.#raw;
+    if (raw !== null && n <= RAW_MAX) {
+      const opened = raw.open(this.#nonce.bytes, src, dst, ad);
+      if (opened === 1) return true;
+      dst.fill(0);
+      lib.ERR_clear_error();
+      if (opened === 0) return false;
+      throw new Error("OpenSSL: ChaCha20 or Poly1305 failed");
+    }
     const outl = this.#outlPtr;
     const tag = this.#tag;
     const tagPtr = this.#tagPtr;
@@ -282,6 +313,8 @@ class OpensslKey extends CounterNonceKey {
     if (this.#enc !== null) lib.EVP_CIPHER_CTX_free(this.#enc);
     if (this.#dec !== null) lib.EVP_CIPHER_CTX_free(this.#dec);
     this.#enc = this.#dec = null;
+    this.#raw?.destroy();
+    this.#raw = null;
     orphans.unregister(this);
   }
 }
@@ -429,7 +462,7 @@ export function loadOpenssl(): { aead: ExplicitNonceAead; dh: Dh } | null {
     aead: { name: "openssl", key: (raw: Uint8Array) => new OpensslKey(s, raw) },
     dh: makeDh(s),
   };
-  if (!answersKnownVectors(backend)) {
+  if (!answersKnownVectors(backend, (raw) => new OpensslKey(s, raw, true))) {
     lib.close();
     return loaded = null;
   }
@@ -439,42 +472,51 @@ export function loadOpenssl(): { aead: ExplicitNonceAead; dh: Dh } | null {
 /**
  * Whether the library computes what weft needs: a libcrypto 3 may load and still refuse
  * ChaCha20-Poly1305 or X25519 (a FIPS-only configuration, `default_properties = fips=yes`), and
- * would then fail every session. Checked once at load: the tag of RFC 8439 §2.8.2's AEAD vector,
- * that vector opened back and once with its tag altered (refused), and RFC 7748 §6.1's public
- * key of Alice.
+ * would then fail every session. Checked once at load, on both paths of a key (the raw ChaCha20
+ * and Poly1305 one of short messages and the AEAD cipher of long ones, `aeadOnly`): the tag of
+ * RFC 8439 §2.8.2's AEAD vector, that vector opened back and once with its tag altered
+ * (refused), and RFC 7748 §6.1's public key of Alice.
  */
-function answersKnownVectors(b: { aead: ExplicitNonceAead; dh: Dh }): boolean {
+function answersKnownVectors(
+  b: { aead: ExplicitNonceAead; dh: Dh },
+  aeadOnly: (raw: Uint8Array) => ExplicitNonceKey,
+): boolean {
   const key = new Uint8Array(32).map((_, i) => 0x80 + i);
   const pt = new TextEncoder().encode(
     "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the " +
       "future, sunscreen would be it.",
   );
-  const out = new Uint8Array(pt.length + TAG);
   try {
-    const k = b.aead.key(key);
-    const nonce = hexBytes("070000004041424344454647");
-    const ad = hexBytes("50515253c0c1c2c3c4c5c6c7");
-    let opens: boolean;
-    try {
-      k.sealWithNonce(nonce, pt, out, ad);
-      // Opening passes the tag as an OSSL_PARAM: a library that ignored it would open forgeries.
-      const back = new Uint8Array(pt.length);
-      const forged = out.slice();
-      forged[pt.length] ^= 1;
-      opens = k.openWithNonce(nonce, out, back, ad) && equalBytes(back, pt) &&
-        !k.openWithNonce(nonce, forged, back, ad);
-    } finally {
-      k.destroy();
+    for (const make of [b.aead.key, aeadOnly]) {
+      const out = new Uint8Array(pt.length + TAG);
+      const k = make(key);
+      const nonce = hexBytes("070000004041424344454647");
+      const ad = hexBytes("50515253c0c1c2c3c4c5c6c7");
+      let opens: boolean;
+      try {
+        k.sealWithNonce(nonce, pt, out, ad);
+        // Opening passes the tag as an OSSL_PARAM: a library that ignored it would open forgeries.
+        const back = new Uint8Array(pt.length);
+        const forged = out.slice();
+        forged[pt.length] ^= 1;
+        opens = k.openWithNonce(nonce, out, back, ad) && equalBytes(back, pt) &&
+          !k.openWithNonce(nonce, forged, back, ad);
+      } finally {
+        k.destroy();
+      }
+      if (
+        !opens || !equalBytes(out.subarray(pt.length), hexBytes("1ae10b594f09e26a7e902ecbd0600691"))
+      ) {
+        return false;
+      }
     }
     const alice = b.dh.publicKey(
       hexBytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"),
     );
-    return opens &&
-      equalBytes(out.subarray(pt.length), hexBytes("1ae10b594f09e26a7e902ecbd0600691")) &&
-      equalBytes(
-        alice,
-        hexBytes("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
-      );
+    return equalBytes(
+      alice,
+      hexBytes("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
+    );
   } catch {
     return false;
   }

@@ -5,6 +5,7 @@ import { loadSodium } from "./sodium.ts";
 import { SPLIT_AT, splitAead } from "./split.ts";
 import { selectSuite } from "./select.ts";
 import type { ExplicitNonceAead } from "./nonce.ts";
+import { RAW_MAX } from "./openssl_raw.ts";
 
 const openssl = loadOpenssl();
 const sodium = loadSodium();
@@ -130,6 +131,51 @@ Deno.test("openssl: seals and opens like libsodium for every length to 1500, in 
     assert.deepEqual(ours, theirs, `length ${len}`);
     assert.ok(a.open(len * 977, ours, ours.subarray(0, len), len % 3 === 0 ? ad : undefined));
     assert.deepEqual(ours.subarray(0, len), pt);
+  }
+  a.destroy();
+  b.destroy();
+});
+
+Deno.test("openssl: both paths (raw ChaCha20 to RAW_MAX, the AEAD cipher past it) seal and open like libsodium, apart and in place, with associated data of any length", () => {
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const a = openssl!.aead.key(raw);
+  const b = sodium!.aead.key(raw);
+  const lengths = [0, 1, 15, 16, 17, 63, 64, 65, 959, 960, 961, 1420, 4096, RAW_MAX - 1, RAW_MAX];
+  for (const len of [...lengths, RAW_MAX + 1, RAW_MAX + 17]) {
+    for (const adLength of [0, 1, 13, 16, 31]) {
+      const ad = adLength === 0 ? undefined : crypto.getRandomValues(new Uint8Array(adLength));
+      const what = `length ${len}, associated data ${adLength}`;
+      const pt = crypto.getRandomValues(new Uint8Array(len));
+      const ours = new Uint8Array(len + 16);
+      a.seal(len + adLength, pt, ours, ad);
+      const theirs = new Uint8Array(len + 16);
+      b.seal(len + adLength, pt, theirs, ad);
+      assert.deepEqual(ours, theirs, what);
+      const out = new Uint8Array(len);
+      assert.ok(a.open(len + adLength, theirs, out, ad), what);
+      assert.deepEqual(out, pt, what);
+      // In place, inside a larger buffer whose bytes around the message must stay as they were.
+      const big = new Uint8Array(len + 16 + 128).fill(0xa5);
+      const at = big.subarray(64, 64 + len + 16);
+      at.set(pt);
+      a.seal(len + adLength, at.subarray(0, len), at, ad);
+      assert.deepEqual(at, theirs, `${what}, in place`);
+      assert.ok(a.open(len + adLength, at, at.subarray(0, len), ad), `${what}, in place`);
+      assert.deepEqual(at.subarray(0, len), pt);
+      assert.ok(big.subarray(0, 64).every((x) => x === 0xa5), `${what}: the bytes before`);
+      assert.ok(big.subarray(64 + len + 16).every((x) => x === 0xa5), `${what}: the bytes after`);
+      // A flipped bit anywhere (ciphertext, tag, associated data) is refused, the output zeroed.
+      const forged = theirs.slice();
+      forged[(len * 7) % forged.length] ^= 0x10;
+      out.fill(0xee);
+      assert.equal(a.open(len + adLength, forged, out, ad), false, `${what}, forged`);
+      assert.ok(out.every((x) => x === 0), `${what}: zeroed`);
+      if (ad !== undefined) {
+        const otherAd = ad.slice();
+        otherAd[0] ^= 1;
+        assert.equal(a.open(len + adLength, theirs, out, otherAd), false, `${what}, other data`);
+      }
+    }
   }
   a.destroy();
   b.destroy();
