@@ -12,7 +12,8 @@ import {
   LEADER,
   LEADER_IP,
   masqueradeMesh,
-  NatMesh,
+  type NatMesh,
+  siteMesh,
   WG_PORT,
 } from "../fixtures/nat_mesh.ts";
 import { metricsOf, metricValue, pathCell, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
@@ -275,13 +276,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "n6", extra: EXTRA });
+    const m = await siteMesh("random-fully", { a: ["a1"], b: ["b1"] }, {
+      ifPrefix: "n6",
+      extra: EXTRA,
+    });
     try {
       await m.join(["a1", "b1"]);
       // Sessions on demand: a1's first packet starts the pair's session, and its route.

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { LEADER, LEADER_IP, type NatMesh, siteMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
 import { metricsOf, pathCell, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 import type { NatLab } from "../fixtures/nat_lab.ts";
 import { PING_SIZE, PONG_SIZE } from "../../lib/nat/probe.ts";
@@ -199,13 +199,7 @@ async function udpCounters(m: NatMesh, host: string): Promise<Record<string, num
 
 /** Two members behind symmetric NATs (sites a and b) and the leader, plus `internet` hosts. */
 function relayedPair(ifPrefix: string, internet: string[] = []): Promise<NatMesh> {
-  return NatMesh.create({
-    internet: [LEADER, ...internet],
-    sites: {
-      a: { nat: "random-fully", hosts: ["a1"] },
-      b: { nat: "random-fully", hosts: ["b1"] },
-    },
-  }, { ifPrefix, extra: EXTRA });
+  return siteMesh("random-fully", { a: ["a1"], b: ["b1"] }, { ifPrefix, extra: EXTRA }, internet);
 }
 
 /**
@@ -735,15 +729,11 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-        c: { nat: "random-fully", hosts: ["c1"] },
-        d: { nat: "random-fully", hosts: ["d1"] },
-      },
-    }, { ifPrefix: "x4", extra: EXTRA, leaderArgs: ["--relay-rate", String(FLOOD_RELAY_MBPS)] });
+    const m = await siteMesh("random-fully", { a: ["a1"], b: ["b1"], c: ["c1"], d: ["d1"] }, {
+      ifPrefix: "x4",
+      extra: EXTRA,
+      leaderArgs: ["--relay-rate", String(FLOOD_RELAY_MBPS)],
+    });
     try {
       await m.join(["a1", "b1", "c1", "d1"]);
       await firstContact(m, "a1", "b1");
@@ -889,13 +879,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER, "r2"],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "x5", extra: EXTRA });
+    const m = await relayedPair("x5", ["r2"]);
     try {
       // A second relay: a member with a public address, started with --relay, and granted
       // relaying by its token.
