@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import { NatMesh } from "../fixtures/nat_mesh.ts";
-import { nodeList, weftIn } from "../fixtures/mesh_lab.ts";
+import { nodeList, statusTable, weftIn } from "../fixtures/mesh_lab.ts";
 import { SiteLan, whoAmIServer } from "../fixtures/site_lan.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("curl", "ping", "iptables"));
@@ -263,9 +263,10 @@ Deno.test({
         const r = await lab.exec("b", "curl", "-s", "--max-time", "3", `http://${W}:8080/`);
         return r.code === 0 ? r.stdout.trim() : `curl exit ${r.code}`;
       };
+      // The line `weft status` shows, from b's /status as the CLI makes it: polled (a `weft`
+      // one-shot costs about a CPU-second).
       const exitLine = async () =>
-        (await weft("b", "status")).stdout.split("\n").find((l) => l.startsWith("exit node")) ??
-          "";
+        (await statusTable(lab, "b")).split("\n").find((l) => l.startsWith("exit node")) ?? "";
       let seen = "";
       const waitExit = async (want: RegExp, what: string) => {
         const ok = await eventually(async () => want.test(seen = await exitLine()), HANG_GUARD_MS);

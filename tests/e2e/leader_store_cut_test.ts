@@ -14,12 +14,17 @@ import {
   nodeList,
   startMeshNode,
   statusOf,
+  statusTable,
   waitUp,
   weftIn,
 } from "../fixtures/mesh_lab.ts";
 import { startLabEtcd } from "../fixtures/etcd_lab.ts";
 import { hasEtcd } from "../fixtures/etcd.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
+
+/** The status table's store line of a leader whose store fails, and of one whose store answers. */
+const FAILING = /^store +etcd:\/\/\S+ FAILING: /m;
+const STORE_OK = /^store +etcd:\/\/\S+ ok /m;
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "etcdctl", "curl")) ||
   !(await hasEtcd());
@@ -51,6 +56,7 @@ Deno.test({
     };
     const leaderOf = async (h: string) =>
       ((await statusOf(lab, h))?.node.leader as { name?: string } | undefined)?.name;
+    /** `weft status` itself: once a wait (on the same table, made from `/status`) is over. */
     const statusText = async (h: string) => {
       const [cmd, ...pre] = selfCommand();
       return (await lab.exec(h, cmd, ...pre, "status")).stdout;
@@ -93,10 +99,11 @@ Deno.test({
           ));
         await rule("l1", "-A");
         const failing = await eventually(
-          async () => /^store +etcd:\/\/\S+ FAILING: /m.test(await statusText("l1")),
+          async () => FAILING.test(await statusTable(lab, "l1")),
           HANG_GUARD_MS,
         );
-        assert.ok(failing, `l1's status says its store fails:\n${await statusText("l1")}`);
+        assert.ok(failing, `l1's status says its store fails:\n${await statusTable(lab, "l1")}`);
+        assert.match(await statusText("l1"), FAILING, "weft status says so");
         assert.match(await metricsOf(lab, "l1"), /^weft_store_up 0$/m);
         assert.match(await metricsOf(lab, "l2"), /^weft_store_up 1$/m);
 
@@ -117,10 +124,11 @@ Deno.test({
         await rule("l1", "-D");
         await sees("l1", all);
         const back = await eventually(
-          async () => /^store +etcd:\/\/\S+ ok /m.test(await statusText("l1")),
+          async () => STORE_OK.test(await statusTable(lab, "l1")),
           HANG_GUARD_MS,
         );
-        assert.ok(back, `l1's store answers again:\n${await statusText("l1")}`);
+        assert.ok(back, `l1's store answers again:\n${await statusTable(lab, "l1")}`);
+        assert.match(await statusText("l1"), STORE_OK, "weft status says so");
         assert.match(l1.output(), /INFO store answers again store=etcd:/);
         assert.match(await metricsOf(lab, "l1"), /^weft_store_up 1$/m);
 
@@ -129,10 +137,10 @@ Deno.test({
         // l1 first, and l2 only once l1 knows: n1 has no current leader to move to then.
         await rule("l1", "-A");
         const l1Failing = await eventually(
-          async () => /^store +etcd:\/\/\S+ FAILING: /m.test(await statusText("l1")),
+          async () => FAILING.test(await statusTable(lab, "l1")),
           HANG_GUARD_MS,
         );
-        assert.ok(l1Failing, await statusText("l1"));
+        assert.ok(l1Failing, await statusTable(lab, "l1"));
         await rule("l2", "-A");
         const bothStale = await eventually(async () => {
           const leaders = (await statusOf(lab, "n1"))?.node.leaders as

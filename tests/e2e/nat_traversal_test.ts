@@ -12,7 +12,8 @@ import {
   LEADER,
   LEADER_IP,
   masqueradeMesh,
-  NatMesh,
+  type NatMesh,
+  siteMesh,
   WG_PORT,
 } from "../fixtures/nat_mesh.ts";
 import { metricsOf, metricValue, pathCell, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
@@ -50,15 +51,16 @@ Deno.test({
       const ra = m.lab.router("a");
       const rb = m.lab.router("b");
       await firstContact(m, "a1", "b1", "masquerade pair");
-      assert.equal(await m.pings("b1", "a1", 3), 3, "b1 -> a1");
+      assert.ok(await m.answers("b1", "a1", 3), "b1 -> a1");
       await m.waitPeer("a1", "b1", directVia(`${rb.wan}:`), `direct via ${rb.wan}`);
       await m.waitPeer("b1", "a1", directVia(`${ra.wan}:`), `direct via ${ra.wan}`);
       // The packets go router to router: each router forwards into its LAN what the other's
-      // WAN address sent, as many as the pings at least.
+      // WAN address sent, as many as the pings answered at least (requests one way, replies the
+      // other: 10 answered each way make 20 into each LAN).
       const intoA = await m.lab.countFrom("a", rb.wan, { to: "lan" });
       const intoB = await m.lab.countFrom("b", ra.wan, { to: "lan" });
-      assert.equal(await m.pings("a1", "b1", 10), 10);
-      assert.equal(await m.pings("b1", "a1", 10), 10);
+      assert.ok(await m.answers("a1", "b1", 10), "a1 -> b1");
+      assert.ok(await m.answers("b1", "a1", 10), "b1 -> a1");
       const dA = await m.lab.countFrom("a", rb.wan, { to: "lan" }) - intoA;
       const dB = await m.lab.countFrom("b", ra.wan, { to: "lan" }) - intoB;
       console.log(`router a forwarded ${dA} from ${rb.wan}, router b ${dB} from ${ra.wan}`);
@@ -97,10 +99,11 @@ Deno.test({
         await m.lab.countHairpinFrom("a", ip, { notLengths: probeLengths });
       }
       await m.lab.zeroCounters("a");
-      // The pings make the traffic whose way out is counted below; one lost or late on a loaded
-      // machine (9 of 10 in a CI run at load 20-30) says nothing of where the rest went.
-      const sent = [await m.pings("a1", "a2", 10), await m.pings("a2", "a1", 10)];
-      assert.ok(sent.every((n) => n >= 8), `replies a1->a2, a2->a1: ${sent.join(", ")} of 10`);
+      // The pings make the traffic whose way out is counted below, waited for in rounds: one lost
+      // or late on a loaded machine (9 of 10 in a CI run at load 20-30) says nothing of where the
+      // rest went.
+      assert.ok(await m.answers("a1", "a2", 10), "a1 -> a2");
+      assert.ok(await m.answers("a2", "a1", 10), "a2 -> a1");
       const out1 = await m.lab.countFrom("a", a1, { to: "wan", notTo: LEADER_IP });
       const out2 = await m.lab.countFrom("a", a2, { to: "wan", notTo: LEADER_IP });
       const hairpin1 = await m.lab.countHairpinFrom("a", a1, { notLengths: probeLengths });
@@ -235,12 +238,12 @@ Deno.test({
       const ra = m.lab.router("a");
       const pub = m.lab.host("pub").ip;
       await firstContact(m, "a1", "pub", "NAT + public");
-      assert.equal(await m.pings("pub", "a1", 3), 3, "pub -> a1");
+      assert.ok(await m.answers("pub", "a1", 3), "pub -> a1");
       await m.waitPeer("a1", "pub", directVia(`${pub}:${WG_PORT}`), `direct via ${pub}`);
       await m.waitPeer("pub", "a1", directVia(`${ra.wan}:`), `direct via ${ra.wan}`);
       const into = await m.lab.countFrom("a", pub, { to: "lan" });
-      assert.equal(await m.pings("a1", "pub", 10), 10);
-      assert.equal(await m.pings("pub", "a1", 10), 10);
+      assert.ok(await m.answers("a1", "pub", 10), "a1 -> pub");
+      assert.ok(await m.answers("pub", "a1", 10), "pub -> a1");
       const d = await m.lab.countFrom("a", pub, { to: "lan" }) - into;
       console.log(`router a forwarded ${d} from ${pub}`);
       assert.ok(d >= 20, `from pub through router a: ${d}`);
@@ -275,13 +278,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "n6", extra: EXTRA });
+    const m = await siteMesh("random-fully", { a: ["a1"], b: ["b1"] }, {
+      ifPrefix: "n6",
+      extra: EXTRA,
+    });
     try {
       await m.join(["a1", "b1"]);
       // Sessions on demand: a1's first packet starts the pair's session, and its route.
@@ -310,17 +310,14 @@ Deno.test({
         samples++;
         await new Promise((r) => setTimeout(r, 1000));
       }
-      assert.notEqual(await m.firstReply("a1", "b1", 3), null, "the relay gets pings through");
+      assert.notEqual(await m.firstReply("a1", "b1"), null, "the relay gets pings through");
       for (const h of ["a1", "b1", LEADER]) assert.ok(m.alive(h), `${h} still runs`);
-      // A busy machine may lose one ping: the moves of the path, if any, are shown, and a
-      // second round must be whole.
+      // Pings to and from the leader answered, waited for in rounds (a busy machine may lose
+      // one); the moves of the path, if any, are shown when they never are.
       const moves = (h: string) =>
         m.log(h).split("\n").filter((l) => /path changed|relay not answering/.test(l)).join("\n");
       for (const [x, y] of [["a1", LEADER], [LEADER, "a1"], ["b1", LEADER], [LEADER, "b1"]]) {
-        const got = await m.pings(x, y, 3);
-        if (got === 3) continue;
-        console.log(`${x} -> ${y}: ${got}/3 answered; path moves on ${x}:\n${moves(x)}`);
-        assert.equal(await m.pings(x, y, 3), 3, `${x} -> ${y}\n${moves(x)}`);
+        assert.ok(await m.answers(x, y, 3), `${x} -> ${y}\n${moves(x)}`);
       }
       await m.waitPeer("a1", LEADER, (v) => v.path === "direct", "direct");
       const lines = {
@@ -391,7 +388,7 @@ Deno.test({
       // evil watches the internet from the start.
       const tap = m.lab.spawn("evil", Deno.execPath(), ["run", "-A", TAP, "capture", "120"]);
       await m.join(["a1", "pub"]);
-      assert.equal(await m.pings("a1", "pub", 3), 3);
+      assert.ok(await m.answers("a1", "pub", 3), "a1 -> pub");
       const before = {
         pub: await m.waitPeer("pub", "a1", directVia(`${ra.wan}:`), "direct"),
         a1: await m.waitPeer("a1", "pub", directVia(`${pub}:${WG_PORT}`), "direct"),
@@ -500,8 +497,8 @@ Deno.test({
       }
       // Nothing moved: same path, endpoint and time of the last change, and traffic flows (a
       // ping may be lost on a busy machine; the path's constancy is checked below).
-      assert.ok(await m.pings("a1", "pub", 3) > 0, "a1 -> pub after the forgeries");
-      assert.ok(await m.pings("pub", "a1", 3) > 0, "pub -> a1 after the forgeries");
+      assert.ok(await m.answers("a1", "pub", 3), "a1 -> pub after the forgeries");
+      assert.ok(await m.answers("pub", "a1", 3), "pub -> a1 after the forgeries");
       const after = {
         pub: (await peerView(m.lab, "pub", "a1"))!,
         a1: (await peerView(m.lab, "a1", "pub"))!,
@@ -651,7 +648,7 @@ Deno.test({
       const beforeReplays = counter ? await announceDrops(m, "a2") : 0;
       await send([...genuine, ...genuine]);
       await processed(beforeReplays, genuine.length);
-      assert.equal(await m.pings("a1", "a2", 3), 3);
+      assert.ok(await m.answers("a1", "a2", 3), "a1 -> a2");
       for (const [h, p] of [["a2", "a1"], ["a1", "a2"]] as const) {
         const v = (await peerView(m.lab, h, p))!;
         assert.deepEqual(pathOf(v), pathOf(before[h]), `${h}'s path unchanged`);

@@ -18,6 +18,7 @@ import {
   START_GUARD_MS,
 } from "../fixtures/netns.ts";
 import { selfCommand } from "../../lib/demo/self.ts";
+import { agentApi, nodeList } from "../fixtures/mesh_lab.ts";
 import { CONTROL_PORT } from "../../lib/members/ports.ts";
 
 /** nc must be OpenBSD's: the flags below (-N, -z, -d, -u -l -p) are its own. */
@@ -206,16 +207,18 @@ class PolicyLab {
     return JSON.parse(r.stdout);
   }
 
-  /** `weft policy show --json` on `host` (null when the agent does not answer). */
+  /**
+   * The policy in force on `host`, what `weft policy show --json` prints (null when the agent
+   * does not answer): read from its API, as the waits poll it (a `weft` one-shot costs about a
+   * CPU-second).
+   */
   async policy(host: Host): Promise<PolicyDoc | null> {
-    const r = await this.weft(host, "policy", "show", "--json");
-    return r.code === 0 ? JSON.parse(r.stdout) : null;
+    return await agentApi(this.lab, host, this.dir, "/v1/policy") as PolicyDoc | null;
   }
 
   /** Members seen by `host` (null when the agent does not answer). */
-  async nodes(host: Host): Promise<{ name: string; address: string }[] | null> {
-    const r = await this.weft(host, "node", "list", "--json");
-    return r.code === 0 ? JSON.parse(r.stdout).nodes : null;
+  nodes(host: Host): Promise<{ name: string; address: string }[] | null> {
+    return nodeList(this.lab, host, this.dir);
   }
 
   /** Waits for `host`'s agent to answer; fails with its output if it exits or never does. */

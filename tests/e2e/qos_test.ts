@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands, Lab } from "../fixtures/netns.ts";
 import {
+  agentApi,
   metricsOf,
   metricValue,
   nodeList,
@@ -97,6 +98,7 @@ async function qosMesh(cidr: string, ifPrefix: string) {
 
 /** Applies a policy on the leader and waits until a and b have it. */
 async function applyPolicy(
+  lab: Lab,
   weft: (
     host: string,
     ...args: string[]
@@ -111,10 +113,14 @@ async function applyPolicy(
   const version = Number(/policy version (\d+)/.exec(applied.stdout)![1]);
   for (const h of ["a", "b"]) {
     assert.ok(
-      await eventually(async () => {
-        const r = await weft(h, "policy", "show", "--json");
-        return r.code === 0 && JSON.parse(r.stdout).version === version;
-      }, HANG_GUARD_MS),
+      // Polled from the agent's API (what `weft policy show --json` prints): a `weft` one-shot
+      // costs about a CPU-second.
+      await eventually(
+        async () =>
+          ((await agentApi(lab, h, dir, "/v1/policy")) as { version?: number } | null)
+            ?.version === version,
+        HANG_GUARD_MS,
+      ),
       `${h} does not have policy ${version}`,
     );
   }
@@ -182,7 +188,7 @@ Deno.test({
   fn: async () => {
     const { lab, dir, weft, b } = await qosMesh("10.95.0.0/24", "wq");
     try {
-      await applyPolicy(weft, dir, policy(BULK_MBIT));
+      await applyPolicy(lab, weft, dir, policy(BULK_MBIT));
       const explained = await weft(
         "a",
         "policy",
@@ -277,7 +283,7 @@ Deno.test({
       // A ping under a bulk flood that a rate keeps below the tunnel's capacity: as measured
       // by the unrated flow in this run.
       const bulk = Math.max(1, Math.min(BULK_MBIT, Math.floor(f.received / 2)));
-      if (bulk !== BULK_MBIT) await applyPolicy(weft, dir, policy(bulk));
+      if (bulk !== BULK_MBIT) await applyPolicy(lab, weft, dir, policy(bulk));
       const idle = await medianRtt(lab, "a", b, 60);
       await iperfServer(lab, "b", 5203);
       const flood = iperfClient(lab, "a", b, 5203, SECONDS, 4);
@@ -342,7 +348,7 @@ Deno.test({
   fn: async () => {
     const { lab, dir, weft, b } = await qosMesh("10.96.0.0/24", "wc");
     try {
-      await applyPolicy(weft, dir, CLASSED);
+      await applyPolicy(lab, weft, dir, CLASSED);
       // a's uplink: a token bucket with a long queue under it, Linux's default pfifo_fast,
       // which sends band 0 (low delay: the interactive DSCP) before band 1 (unmarked) and
       // band 2 (the bulk DSCP). The queue, not weft, is what is full.
@@ -425,7 +431,7 @@ Deno.test({
         classed.bytes > 0 && bulkBytes >= classed.bytes,
         `bulk-marked bytes ${bulkBytes} < the flood's ${classed.bytes} bytes`,
       );
-      await applyPolicy(weft, dir, UNCLASSED);
+      await applyPolicy(lab, weft, dir, UNCLASSED);
       const plain = await underFlood();
       const after = await counted();
       assert.equal(

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { LEADER, LEADER_IP, type NatMesh, siteMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
 import { metricsOf, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("ping", "iptables", "conntrack"));
@@ -52,13 +52,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "s9", extra: ["--log-level", "debug"] });
+    const m = await siteMesh("random-fully", { a: ["a1"], b: ["b1"] }, {
+      ifPrefix: "s9",
+      extra: ["--log-level", "debug"],
+    });
     try {
       await m.join(["a1", "b1"]);
       assert.notEqual(await m.firstReply("a1", "b1"), null, "a1 -> b1 first contact");

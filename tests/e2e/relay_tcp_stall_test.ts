@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
+import { LEADER, masqueradeMesh } from "../fixtures/nat_mesh.ts";
 import { httpOnly, httpOnlyDrops } from "../fixtures/http_only.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("iptables", "ping"));
@@ -23,13 +23,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "masquerade", hosts: ["a1"] },
-        b: { nat: "masquerade", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "rk", cidr: "10.95.7.0/24" });
+    const m = await masqueradeMesh({ a: ["a1"], b: ["b1"] }, {
+      ifPrefix: "rk",
+      cidr: "10.95.7.0/24",
+    });
     let ping: { child: Deno.ChildProcess; output: () => string } | null = null;
     try {
       await m.lab.blockUdp("a", true);

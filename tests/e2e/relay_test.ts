@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, LEADER_IP, NatMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
+import { LEADER, LEADER_IP, type NatMesh, siteMesh, WG_PORT } from "../fixtures/nat_mesh.ts";
 import { metricsOf, pathCell, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 import type { NatLab } from "../fixtures/nat_lab.ts";
 import { PING_SIZE, PONG_SIZE } from "../../lib/nat/probe.ts";
@@ -119,6 +119,21 @@ async function pings(m: NatMesh, from: string, to: string, count: number): Promi
   return got ? Number(got[1]) : 0;
 }
 
+/**
+ * Pings of {@link PING_DATA} bytes from `from` to `to` in rounds of five until `need` are
+ * answered, up to the hang guard (a loaded machine loses or delays one now and then: a fixed
+ * count would call that a broken path); the number answered, at least `need`.
+ */
+async function answered(m: NatMesh, from: string, to: string, need: number): Promise<number> {
+  let got = 0;
+  const ok = await eventually(
+    async () => (got += await pings(m, from, to, 5)) >= need,
+    HANG_GUARD_MS,
+  );
+  assert.ok(ok, `${from} -> ${to}: ${got} of ${need} pings answered`);
+  return got;
+}
+
 /** Waits until `host` listens on TCP or UDP `port`. */
 async function listening(m: NatMesh, host: string, proto: "t" | "u", port: number) {
   const ok = await eventually(async () => {
@@ -199,13 +214,7 @@ async function udpCounters(m: NatMesh, host: string): Promise<Record<string, num
 
 /** Two members behind symmetric NATs (sites a and b) and the leader, plus `internet` hosts. */
 function relayedPair(ifPrefix: string, internet: string[] = []): Promise<NatMesh> {
-  return NatMesh.create({
-    internet: [LEADER, ...internet],
-    sites: {
-      a: { nat: "random-fully", hosts: ["a1"] },
-      b: { nat: "random-fully", hosts: ["b1"] },
-    },
-  }, { ifPrefix, extra: EXTRA });
+  return siteMesh("random-fully", { a: ["a1"], b: ["b1"] }, { ifPrefix, extra: EXTRA }, internet);
 }
 
 /**
@@ -291,22 +300,21 @@ Deno.test({
       await m.lab.zeroCounters("b");
       const logFrom = { a1: m.log("a1").length, b1: m.log("b1").length };
       const N = 20;
-      assert.equal(await pings(m, "a1", "b1", N), N, "a1 -> b1");
-      assert.equal(await pings(m, "b1", "a1", N), N, "b1 -> a1");
+      const got = (await answered(m, "a1", "b1", N)) + (await answered(m, "b1", "a1", N));
       const c = await read();
-      console.log(`router counters while pinging ${N} each way: ${JSON.stringify(c)}`);
-      // Each router sends 2N pings' packets (its host's requests and replies) to the relay and
-      // gets 2N from it; fewer only if a member moved meanwhile (a stalled relay session on a
-      // busy machine falls back to TCP for a moment), which it logs.
+      console.log(`router counters while ${got} pings were answered: ${JSON.stringify(c)}`);
+      // Each router sends a packet to the relay for each answered ping (its host's request, or
+      // its reply) and gets one from it; fewer only if a member moved meanwhile (a stalled relay
+      // session on a busy machine falls back to TCP for a moment), which it logs.
       const moves = (["a1", "b1"] as const).flatMap((h) =>
         m.log(h).slice(logFrom[h]).split("\n").filter((l) => l.includes("path changed"))
       );
       for (const name of ["a1 to relay", "relay to a1", "b1 to relay", "relay to b1"]) {
-        if (c[name] < 2 * N && moves.length > 0) {
-          console.log(`${name}: ${c[name]} < ${2 * N} after a move:\n${moves.join("\n")}`);
+        if (c[name] < got && moves.length > 0) {
+          console.log(`${name}: ${c[name]} < ${got} after a move:\n${moves.join("\n")}`);
           continue;
         }
-        assert.ok(c[name] >= 2 * N, `${name}: ${c[name]} < ${2 * N} and no path change logged`);
+        assert.ok(c[name] >= got, `${name}: ${c[name]} < ${got} and no path change logged`);
       }
       assert.equal(c["a1 to b not probes"], 0, "nothing but probes from a1 to b's router");
       assert.equal(c["b1 to a not probes"], 0, "nothing but probes from b1 to a's router");
@@ -568,7 +576,7 @@ Deno.test({
         tap.output().trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
           JSON.parse(l) as Captured
         ).filter((c) => toRelay(c) && decodeBase64(c.data)!.length === pingLen);
-      assert.ok(await pings(m, "a1", "b1", 8) > 0, "a1 -> b1 through the relay");
+      await answered(m, "a1", "b1", 5);
       const got = await eventually(() => Promise.resolve(captured().length >= 5), HANG_GUARD_MS);
       assert.ok(got, `evil captured a1's relayed pings: ${tap.output().slice(-2000)}`);
       await m.lab.stop(tap.child);
@@ -716,9 +724,9 @@ Deno.test({
       assert.equal(last["anything into a1"], 0, "nothing but the relay's reaches a1");
       assert.equal(last["anything into b1"], 0, "nothing but the relay's reaches b1");
 
-      // Nothing moved: still relayed, and the pings answer (a lost one tolerated: busy machine).
-      assert.ok(await pings(m, "a1", "b1", 5) >= 4, "a1 -> b1 after the attack");
-      assert.ok(await pings(m, "b1", "a1", 5) >= 4, "b1 -> a1 after the attack");
+      // Nothing moved: still relayed, and the pings answer.
+      await answered(m, "a1", "b1", 5);
+      await answered(m, "b1", "a1", 5);
       for (const [x, y] of [["a1", "b1"], ["b1", "a1"]]) {
         const v = await peerView(m.lab, x, y);
         assert.ok(v !== null && relayedByLeader(v), `${x}'s view of ${y}: ${routeOf(v)}`);
@@ -735,15 +743,11 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-        c: { nat: "random-fully", hosts: ["c1"] },
-        d: { nat: "random-fully", hosts: ["d1"] },
-      },
-    }, { ifPrefix: "x4", extra: EXTRA, leaderArgs: ["--relay-rate", String(FLOOD_RELAY_MBPS)] });
+    const m = await siteMesh("random-fully", { a: ["a1"], b: ["b1"], c: ["c1"], d: ["d1"] }, {
+      ifPrefix: "x4",
+      extra: EXTRA,
+      leaderArgs: ["--relay-rate", String(FLOOD_RELAY_MBPS)],
+    });
     try {
       await m.join(["a1", "b1", "c1", "d1"]);
       await firstContact(m, "a1", "b1");
@@ -752,7 +756,7 @@ Deno.test({
         await m.waitPeer(x, y, relayedByLeader, "relayed by the leader over UDP");
       }
       const N = 20;
-      assert.equal(await pings(m, "a1", "b1", N), N, "a1 -> b1 before the flood");
+      await answered(m, "a1", "b1", N);
 
       // c1 floods d1 through the relay: iperf3 UDP at 1 Gbit/s in 1,300-byte datagrams, far
       // over the relay's rate for one member (--relay-rate, low enough that even a busy machine
@@ -841,7 +845,7 @@ Deno.test({
       );
       const kernel = udp1.RcvbufErrors - udp0.RcvbufErrors;
       const read = udp1.InDatagrams - udp0.InDatagrams;
-      const answered = Number(during.stdout.match(/(\d+) received/)?.[1] ?? 0);
+      const answeredDuring = Number(during.stdout.match(/(\d+) received/)?.[1] ?? 0);
       const rtt = during.stdout.match(/= [\d.]+\/([\d.]+)\/([\d.]+)/);
       const offered = report.end.sum_sent.bits_per_second;
       const delivered = report.end.sum_received.bits_per_second;
@@ -858,7 +862,7 @@ Deno.test({
           }`,
       );
       console.log(
-        `a1 -> b1 during the flood: ${answered}/${N} answered, rtt avg/max ${
+        `a1 -> b1 during the flood: ${answeredDuring}/${N} answered, rtt avg/max ${
           rtt ? `${rtt[1]}/${rtt[2]} ms` : "-"
         }`,
       );
@@ -871,11 +875,11 @@ Deno.test({
         fromRelay * relayBytes <= allowed,
         `forwarded ${fromRelay * relayBytes} bytes of c1's, more than the ${allowed} allowed`,
       );
-      assert.ok(answered > 0, `a1's relayed pings answer during the flood\n${during.stdout}`);
+      assert.ok(answeredDuring > 0, `a1's relayed pings answer during the flood\n${during.stdout}`);
       assert.ok(delivered < offered, "the flood is not all delivered");
       // Once it is over, everything is as before.
-      assert.equal(await pings(m, "a1", "b1", N), N, "a1 -> b1 after the flood");
-      assert.equal(await pings(m, "c1", "d1", 5), 5, "c1 -> d1 after the flood");
+      await answered(m, "a1", "b1", N);
+      await answered(m, "c1", "d1", 5);
       await m.waitPeer("a1", "b1", relayedByLeader, "relayed by the leader over UDP");
     } finally {
       await m.close();
@@ -889,13 +893,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER, "r2"],
-      sites: {
-        a: { nat: "random-fully", hosts: ["a1"] },
-        b: { nat: "random-fully", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "x5", extra: EXTRA });
+    const m = await relayedPair("x5", ["r2"]);
     try {
       // A second relay: a member with a public address, started with --relay, and granted
       // relaying by its token.

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
+import { LEADER, masqueradeMesh, type NatMesh } from "../fixtures/nat_mesh.ts";
 import { metricsOf, metricValue, type PeerView, peerView } from "../fixtures/mesh_lab.ts";
 
 const ignore = !(await canBuildLabs()) ||
@@ -118,13 +118,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "masquerade", hosts: ["a1"] },
-        b: { nat: "masquerade", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "tf", cidr: CIDR });
+    const m = await masqueradeMesh({ a: ["a1"], b: ["b1"] }, { ifPrefix: "tf", cidr: CIDR });
     try {
       await m.lab.blockUdp("a", true);
       await m.join(["a1", "b1"]);

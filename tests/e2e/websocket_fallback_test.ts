@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { canBuildLabs, eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
-import { LEADER, NatMesh } from "../fixtures/nat_mesh.ts";
+import { LEADER, masqueradeMesh, type NatMesh } from "../fixtures/nat_mesh.ts";
 import { httpOnly, httpOnlyDrops as dropped } from "../fixtures/http_only.ts";
 import { metricsOf, metricValue, pathCell, type PeerView } from "../fixtures/mesh_lab.ts";
 
@@ -43,13 +43,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const m = await NatMesh.create({
-      internet: [LEADER],
-      sites: {
-        a: { nat: "masquerade", hosts: ["a1"] },
-        b: { nat: "masquerade", hosts: ["b1"] },
-      },
-    }, { ifPrefix: "wf", cidr: CIDR });
+    const m = await masqueradeMesh({ a: ["a1"], b: ["b1"] }, { ifPrefix: "wf", cidr: CIDR });
     try {
       await m.lab.blockUdp("a", true);
       await httpOnly(m, "a", true);

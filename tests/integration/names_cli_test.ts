@@ -15,6 +15,7 @@ import {
 } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS, haveCommands } from "../fixtures/netns.ts";
 import type { Member } from "../../lib/members/member.ts";
+import { ControlClient } from "../../lib/control/mod.ts";
 
 const DIG = await haveCommands("dig");
 
@@ -49,6 +50,14 @@ Deno.test({
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout).nodes;
     };
+    /**
+     * The leader's members from its API, as `weft node list --json` reads them: for the waits,
+     * which poll (a `weft` one-shot costs about a CPU-second).
+     */
+    const members = async (): Promise<Member[]> => {
+      const token = (await Deno.readTextFile(`${dir}/leader/control.token`)).trim();
+      return (await new ControlClient(status, token).nodes()).nodes as Member[];
+    };
     const args = (token: string, hostname: string, extra: string[] = []) => [
       "--join",
       token,
@@ -65,7 +74,7 @@ Deno.test({
     ];
     /** Starts a joiner; resolves with it and its record once the leader lists it. */
     const join = async (token: string, hostname: string, extra: string[] = []) => {
-      const before = new Set((await nodes()).map((m) => m.publicKey));
+      const before = new Set((await members()).map((m) => m.publicKey));
       const agent = await startMeshAgent(
         hostname,
         args(token, hostname, extra),
@@ -75,7 +84,7 @@ Deno.test({
       let member: Member | undefined;
       assert.ok(
         await eventually(async () => {
-          member = (await nodes()).find((m) => !before.has(m.publicKey));
+          member = (await members()).find((m) => !before.has(m.publicKey));
           return member !== undefined;
         }, HANG_GUARD_MS),
         agent.stderr(),
@@ -131,10 +140,12 @@ Deno.test({
       // An open service (no grant names it) named like another member is left out of the offer:
       // services answer before host names, so it would take pg's name.
       const sh = await join(plain, "sh", ["--service", "pg:80/tcp", "--service", "web:80/tcp"]);
-      const offers = async () =>
-        (await nodes()).find((m) => m.publicKey === sh.member.publicKey)?.services.map((x) =>
-          x.name
-        ).join(",");
+      const offers = async () => {
+        const rec: Member | undefined = (await members()).find((m) =>
+          m.publicKey === sh.member.publicKey
+        );
+        return rec?.services.map((x) => x.name).join(",");
+      };
       assert.ok(await eventually(async () => (await offers()) === "web", HANG_GUARD_MS));
       assert.deepEqual(await digA(dnsPort, "pg.overlay.local"), ["10.94.0.2"]);
       assert.deepEqual(await digA(dnsPort, "web.overlay.local"), [sh.member.address]);
