@@ -222,11 +222,16 @@ export class UserspaceStack implements PacketDevice {
   readonly #onError: (error: unknown) => void;
   #sink: PacketSink | null = null;
   #closed = false;
+  // The queue: packets [0, #outCount) of #out, each in the stack's buffer #outBufs[i] (null: not
+  // the stack's to reuse). The arrays keep their length from drain to drain (a leader's turn
+  // queues thousands): a drain hands them to the next one as #idle*, rather than making new.
   #out: Uint8Array[] = [];
-  // The stack's buffer each queued packet lies in (null: not the stack's to reuse).
-  #outBufs: (Uint8Array | null)[] = [];
+  #outBufs: (OutBuffer | null)[] = [];
+  #outCount = 0;
+  #idleOut: Uint8Array[] | null = [];
+  #idleBufs: (OutBuffer | null)[] | null = [];
   // Buffers of sent packets, for the next ones (at most MAX_SPARE).
-  readonly #spare: Uint8Array[] = [];
+  readonly #spare: OutBuffer[] = [];
   #drainScheduled = false;
   readonly #listeners = new Map<number, Receiver>();
   readonly #closers = new Map<number, () => void>();
@@ -281,7 +286,7 @@ export class UserspaceStack implements PacketDevice {
     if (this.#sink !== null) throw new Error(`${this.name}: start() called twice`);
     if (this.#closed) throw new Error(`${this.name}: start() after close()`);
     this.#sink = sink;
-    if (this.#out.length > 0) this.#schedule();
+    if (this.#outCount > 0) this.#schedule();
   }
 
   /** Handles one IP packet arriving from the tunnel. */
@@ -308,6 +313,8 @@ export class UserspaceStack implements PacketDevice {
     this.#sink = null;
     this.#out = [];
     this.#outBufs = [];
+    this.#outCount = 0;
+    this.#idleOut = this.#idleBufs = null;
     this.#spare.length = 0;
     for (const close of [...this.#closers.values()]) close();
     this.#listeners.clear();
@@ -382,14 +389,20 @@ export class UserspaceStack implements PacketDevice {
 
   /**
    * Sends `data` as one UDP datagram to `to` through the tunnel (IPv4 or IPv6 by the destination),
-   * from `fromPort` or this stack's default ephemeral port. `data` may be reused after return.
+   * from `fromPort` or this stack's default ephemeral port, with no UDP checksum over IPv4 (see
+   * the body). `data` may be reused after return.
    * Throws when closed, on a bad address or port, when we have no address of that family, or when
    * the packet would exceed the MTU.
    */
   send(to: UdpAddress, data: Uint8Array, fromPort?: number): void {
+    this.sendTo(to.address, to.port, data, fromPort);
+  }
+
+  /** {@link send} to `address` and `port` (no address object a datagram: a leader sends many). */
+  sendTo(address: string, port: number, data: Uint8Array, fromPort?: number): void {
     if (this.#closed) throw new Error(`${this.name}: send() after close()`);
-    const dst = this.#destination(to.address);
-    checkPort(to.port, "destination", false);
+    const dst = this.#destination(address);
+    checkPort(port, "destination", false);
     const srcPort = fromPort ?? this.#defaultPort;
     checkPort(srcPort, "source", false);
     const src = this.#sourceFor(dst);
@@ -403,10 +416,14 @@ export class UserspaceStack implements PacketDevice {
       );
     }
     // Built in a buffer of the stack's own, taken back once the sink has sealed it (a sink's
-    // packet is valid only during its call): a leader sends thousands a second.
-    const buf = this.#spare.pop() ?? new Uint8Array(this.mtu);
-    const len = writeUdpPacket(buf, src, dst, srcPort, to.port, data);
-    this.#enqueue(buf.subarray(0, len), buf);
+    // packet is valid only during its call): a leader sends thousands a second. Over IPv4 with
+    // no UDP checksum: every packet the stack sends is sealed into the tunnel (the AEAD covers
+    // each byte from this device to the peer's) or looped back, so the sum would check nothing,
+    // and it was the costliest step of a leader's control datagram here (a 1,200-byte view
+    // part's sum took longer than building the rest of its packet); receivers skip a zero sum.
+    const out = this.#spare.pop() ?? new OutBuffer(this.mtu);
+    const len = writeUdpPacket(out.buf, src, dst, srcPort, port, data, 64, false);
+    this.#enqueue(out.packet(len), out);
     this.stats.udpSent++;
   }
 
@@ -580,15 +597,16 @@ export class UserspaceStack implements PacketDevice {
   }
 
   /** Queues a packet towards the tunnel; `buf`: the stack's buffer it lies in, to reuse. */
-  #enqueue(packet: Uint8Array, buf: Uint8Array | null = null): void {
-    if (this.#out.length >= MAX_OUT_QUEUE) {
+  #enqueue(packet: Uint8Array, buf: OutBuffer | null = null): void {
+    if (this.#outCount >= MAX_OUT_QUEUE) {
       // A burst from this process (a leader answering many members in one turn) goes out now
       // rather than being lost; only with nowhere to send (before `start`) is the queue bounded.
       if (this.#sink === null) return this.#drop("queue-full");
       this.#drain();
     }
-    this.#out.push(packet);
-    this.#outBufs.push(buf);
+    const i = this.#outCount++;
+    this.#out[i] = packet;
+    this.#outBufs[i] = buf;
     if (this.#sink !== null) this.#schedule();
   }
 
@@ -601,13 +619,18 @@ export class UserspaceStack implements PacketDevice {
   readonly #drain = (): void => {
     this.#drainScheduled = false;
     const sink = this.#sink;
-    if (sink === null || this.#out.length === 0) return;
+    const count = this.#outCount;
+    if (sink === null || count === 0) return;
     const batch = this.#out;
     const bufs = this.#outBufs;
-    this.#out = [];
-    this.#outBufs = [];
+    // What is sent meanwhile (a listener answering a packet looped back below) queues in the
+    // other pair of arrays; a drain within this one (that queue full) takes a new pair.
+    this.#out = this.#idleOut ?? [];
+    this.#outBufs = this.#idleBufs ?? [];
+    this.#idleOut = this.#idleBufs = null;
+    this.#outCount = 0;
     let sent = 0;
-    for (let i = 0; i < batch.length; i++) {
+    for (let i = 0; i < count; i++) {
       const packet = batch[i];
       const buf = bufs[i];
       // Our own address: loop back instead of sending into the tunnel, like a kernel's `lo`.
@@ -617,8 +640,9 @@ export class UserspaceStack implements PacketDevice {
         continue;
       }
       try {
-        // No room offered to pad in place: the device caches its views per buffer object, and
-        // a packet's view here is new each time; it copies into its own buffer instead.
+        // No room offered to pad in place: the device keeps its views per packet object, and
+        // a buffer's packet view changes with its length (a push's length is new each push);
+        // it copies the packet into its send slot instead.
         sink.packet(packet);
         this.stats.txPackets++;
         this.stats.txBytes += packet.length;
@@ -629,6 +653,39 @@ export class UserspaceStack implements PacketDevice {
       }
       if (buf !== null && this.#spare.length < MAX_SPARE) this.#spare.push(buf);
     }
+    this.#idleOut = batch;
+    this.#idleBufs = bufs;
     if (sent > 0) sink.flush();
   };
+}
+
+/** Packet lengths an {@link OutBuffer} keeps a view of. */
+const OUT_VIEWS = 4;
+
+/**
+ * A buffer of the stack's own for an outgoing packet, with views of its first bytes for the
+ * last {@link OUT_VIEWS} packet lengths it held: a turn's datagrams come in a few lengths (a
+ * push's, a view's parts, a member's own part), so a packet needs no new view object each.
+ */
+class OutBuffer {
+  readonly buf: Uint8Array;
+  readonly #views: Uint8Array[] = [];
+  #next = 0;
+
+  constructor(mtu: number) {
+    this.buf = new Uint8Array(mtu);
+  }
+
+  /** The buffer's first `len` bytes. */
+  packet(len: number): Uint8Array {
+    const views = this.#views;
+    for (let i = 0; i < views.length; i++) if (views[i].length === len) return views[i];
+    const v = this.buf.subarray(0, len);
+    if (views.length < OUT_VIEWS) views.push(v);
+    else {
+      views[this.#next] = v;
+      this.#next = (this.#next + 1) % OUT_VIEWS;
+    }
+    return v;
+  }
 }

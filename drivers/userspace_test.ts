@@ -171,6 +171,31 @@ Deno.test("userspace: echo replies match the Linux kernel's", async () => {
   }
 });
 
+Deno.test("userspace: a datagram into the tunnel is not summed over IPv4 (the AEAD covers it), is over IPv6", async () => {
+  const sent = new Recorder();
+  const a = new UserspaceStack({ ipv4: "10.9.0.1", ipv6: "fd00:9::1" });
+  const b = new UserspaceStack({ ipv4: "10.9.0.2", ipv6: "fd00:9::2" });
+  a.start(sent);
+  const got: string[] = [];
+  b.listen(7000, (data) => got.push(str(data)));
+  try {
+    const part = new Uint8Array(1200).fill(0x5a);
+    a.send({ address: "10.9.0.2", port: 7000 }, part, 51821);
+    a.send({ address: "fd00:9::2", port: 7000 }, part, 51821);
+    await Promise.resolve();
+    assert.equal(sent.packets.length, 2);
+    const [v4, v6] = sent.packets;
+    // The UDP checksum field: bytes 6-7 of the UDP header (after 20 bytes of IPv4, 40 of IPv6).
+    assert.deepEqual([v4[26], v4[27]], [0, 0], "IPv4: no checksum (zero: none, RFC 768)");
+    assert.notDeepEqual([v6[46], v6[47]], [0, 0], "IPv6: a zero checksum is invalid there");
+    for (const p of sent.packets) b.write(p);
+    assert.deepEqual(got, [str(part), str(part)], "both are taken by a receiving stack");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("userspace: datagrams both ways over IPv4 and IPv6", async () => {
   const { a, b, close } = pair(true);
   try {

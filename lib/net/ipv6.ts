@@ -128,7 +128,10 @@ export function writeIpv6Header(
   out[5] = payloadLength & 0xff;
   out[6] = nextHeader;
   out[7] = hopLimit;
-  out.set(src.subarray(0, 16), V6_SRC_OFFSET);
-  out.set(dst.subarray(0, 16), V6_DST_OFFSET);
+  // Byte by byte: `set` would want views of the addresses' first 16 bytes, two objects a packet.
+  for (let i = 0; i < 16; i++) {
+    out[V6_SRC_OFFSET + i] = src[i];
+    out[V6_DST_OFFSET + i] = dst[i];
+  }
   return IPV6_HEADER_LENGTH;
 }

@@ -83,7 +83,9 @@ function checkPort(port: number, what: string): void {
 
 /**
  * Writes an IPv4 or IPv6 (by address length) UDP packet carrying `payload` at the start of `out`,
- * checksum included; returns its length. `out` must hold `udpPacketLength(...)` bytes.
+ * checksum included; returns its length. `out` must hold `udpPacketLength(...)` bytes. With
+ * `sumV4` false an IPv4 packet carries a zero checksum, "none" (RFC 768; every receiver takes
+ * it, {@link parseUdp} too); IPv6 always carries one (a zero is invalid there).
  */
 export function writeUdpPacket(
   out: Uint8Array,
@@ -93,6 +95,7 @@ export function writeUdpPacket(
   dstPort: number,
   payload: Uint8Array,
   ttl = 64,
+  sumV4 = true,
 ): number {
   checkPort(srcPort, "source");
   checkPort(dstPort, "destination");
@@ -110,6 +113,7 @@ export function writeUdpPacket(
   out[off + 6] = 0;
   out[off + 7] = 0;
   out.set(payload, off + UDP_HEADER_LENGTH);
+  if (!sumV4 && src.length === 4) return off + udpLength;
   let ck = src.length === 4
     ? l4ChecksumV4(out, PROTO_UDP, off, udpLength)
     : l4ChecksumV6(out, PROTO_UDP, off, udpLength);

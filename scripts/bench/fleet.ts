@@ -117,6 +117,11 @@ export interface FleetBenchResult {
   /** The leader's CPU-seconds: for the joins, and for the whole run. */
   leaderCpuSecondsJoins: number;
   leaderCpuSeconds: number;
+  /**
+   * UDP datagrams the leader sent during the joins, per join (its `/metrics`
+   * `weft_udp_datagrams_total{dir="out"}`): views, pushes, handshakes and answers.
+   */
+  leaderDatagramsPerJoin: number;
   /** The leader's peak RSS, MiB. */
   leaderPeakRssMiB: number;
   /** Datagrams to the leader the kernel dropped (its socket's receive queue full). */
@@ -270,12 +275,14 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     say(`joining ${n} members`);
     await phase("joins");
     const cpu0 = leader.cpuSeconds();
+    const out0 = await udpOut(leader.text("/metrics"));
     const concurrency = opts.concurrency ?? 64;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) {
       throw new Error("--concurrency must be an integer from 1 to 4096");
     }
     const join = await call("join", { first, count: n, concurrency }, 3_600_000);
     const cpuJoins = leader.cpuSeconds() - cpu0;
+    const outJoins = await udpOut(leader.text("/metrics")) - out0;
     say(`joined: ${JSON.stringify(join)}; leader ${cpuJoins} CPU-s`);
     const t1 = now();
     const nodes = () => api("GET", "/v1/nodes") as Promise<{ version: number }>;
@@ -442,6 +449,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       quietBytesPerSecond: quiet,
       leaderCpuSecondsJoins: round(cpuJoins, 2),
       leaderCpuSeconds: round(leader.cpuSeconds(), 2),
+      leaderDatagramsPerJoin: round(outJoins / n, 1),
       leaderPeakRssMiB: leader.peakRssMiB(),
       leaderSocketDrops: leader.socketDrops(),
       nodeListP50Ms: round(percentile(list, 0.5)),
@@ -491,6 +499,12 @@ export async function leaderCounts(text: Promise<string>): Promise<Record<string
     if (m && Number(m[2]) > 0) out[m[1]] = Number(m[2]);
   }
   return out;
+}
+
+/** The UDP datagrams a leader sent so far, from its `/metrics` text (NaN: not said). */
+export async function udpOut(text: Promise<string>): Promise<number> {
+  const m = /^weft_udp_datagrams_total\{dir="out"\} (\d+)$/m.exec(await text.catch(() => ""));
+  return m ? Number(m[1]) : NaN;
 }
 
 /** The result as table rows, for `deno task bench` and the plain output. */

@@ -50,6 +50,8 @@ Deno.test({
     }
     assert.equal(r.changeP99Ms, Math.max(...Object.values(r.changes).map((c) => c.p99Ms)));
     assert.ok(r.leaderCpuSeconds > 0 && r.leaderPeakRssMiB > 0, JSON.stringify(r));
+    // Each join took at least its answer and a view from the leader.
+    assert.ok(r.leaderDatagramsPerJoin >= 2, JSON.stringify(r));
     // Up to 50 joins and 10 leaves a second, for a second; every started join completed.
     assert.equal(r.churn.error, undefined);
     assert.ok(r.churn.joinsStarted > 0 && r.churn.joinsStarted <= 50, JSON.stringify(r.churn));

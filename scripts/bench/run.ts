@@ -6,6 +6,7 @@
 
 import { runCryptoBench } from "./crypto.ts";
 import { runDatapathBench } from "./datapath.ts";
+import { runControlSendBench } from "./control_send.ts";
 import { runCryptoWorkersBench } from "./crypto_workers.ts";
 import { runCryptoWorkersNetBench } from "./crypto_workers_net.ts";
 import { runHandshakeBench } from "./handshake.ts";
@@ -43,6 +44,15 @@ else {
   console.log(`AEAD: ${datapath.aead}; zero/copy is the median of each run's own ratio`);
   console.table(datapath.rows);
 }
+
+console.log(
+  "## leader's control datagrams: CPU µs per datagram through the control stack, the device " +
+    "and sendmmsg, to 64 members (push) and a window of 128 to one (window), against the same " +
+    "packets from the TUN (Linux)",
+);
+const control = await runControlSendBench();
+if (!control) console.log("skipped: Linux only");
+else console.table([control]);
 
 console.log(
   "## crypto workers: seal batches of 64 × 1420 B inline against 1 and 2 workers (libsodium); " +

@@ -403,7 +403,7 @@ export function sendMessage(stack: UserspaceStack, address: string, msg: Control
 
 /** Sends a control message encoded already (by {@link encodeMessage}) to an overlay address. */
 export function sendEncoded(stack: UserspaceStack, address: string, bytes: Uint8Array): void {
-  stack.send({ address, port: CONTROL_PORT }, bytes, CONTROL_PORT);
+  stack.sendTo(address, CONTROL_PORT, bytes, CONTROL_PORT);
 }
 
 /**

@@ -154,7 +154,7 @@ Deno.test("pacedHelloMs: the default interval up to 3,000 members, then a second
 Deno.test("prober: probe counts per address stay bounded, follow the view, and count the rest", () => {
   const sent: string[] = [];
   const stack = {
-    send: (to: { address: string }) => void sent.push(to.address),
+    sendTo: (address: string) => void sent.push(address),
   } as unknown as UserspaceStack;
   const p = new Prober(stack);
   // A member routing a prefix may send from any address in it: past the bound, uncounted.
@@ -177,7 +177,7 @@ Deno.test("prober: probe counts per address stay bounded, follow the view, and c
 Deno.test("prober: a leader cut off from its store says stale in its answers; the prober keeps what each said", async () => {
   const sent: Uint8Array[] = [];
   const stack = {
-    send: (_to: { address: string }, data: Uint8Array) => void sent.push(data),
+    sendTo: (_address: string, _port: number, data: Uint8Array) => void sent.push(data),
   } as unknown as UserspaceStack;
   const leader = new Prober(stack);
   let cut = false;
