@@ -126,6 +126,13 @@ export class Member {
   tellTries = 0;
   tellAt = 0;
   prevIndex = 0;
+  /** Monotonic ms when to send the next initiation of a handshake in flight (resent until answered). */
+  resendAt = 0;
+  /**
+   * Monotonic ms when a keepalive is due (0: none): data came and nothing went back, as a
+   * device's keepalive timer (10 s).
+   */
+  keepaliveAt = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
     this.name = `f${i}`;
