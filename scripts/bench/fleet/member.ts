@@ -27,6 +27,8 @@ export interface Sock {
   dirty: boolean;
   /** The members sending from it (the leader's initiations are tried on each). */
   members: Set<Member>;
+  /** Its inode ("" until asked: ./queued.ts). */
+  inode: string;
 }
 
 /** Parts of a view, delta or policy being reassembled by one member. */
@@ -102,6 +104,8 @@ export class Member {
   /** When its first bye went (performance.now()), and when the leader's answer came, if it did. */
   byeAt = 0;
   byeOkAt = 0;
+  /** Bytes unread in its socket's receive queue when its bye went: what its answer waits behind. */
+  byeQueued = 0;
   probeId = 1;
   reports = 0;
   /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */

@@ -58,6 +58,7 @@ import {
 } from "./member_sync.ts";
 import { type Reach, reachOf } from "./stats.ts";
 import { sealMemberRequest } from "./join_request.ts";
+import { receiveQueues, socketInode } from "./queued.ts";
 import { TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
 
 export { type MemberState, now } from "./member.ts";
@@ -194,6 +195,7 @@ export class Fleet {
       leader: t.endpoint(this.#leaderText),
       dirty: false,
       members: new Set(),
+      inode: "",
     };
     t.start({ datagram: (d) => this.#onDatagram(d, sock), flush: () => this.#flush() });
     return sock;
@@ -643,6 +645,7 @@ export class Fleet {
     const answered = new Promise<void>((r) => m.leaveDone = r);
     const waitMs = byeWaitFor(this.members.length);
     m.byeAt = performance.now();
+    m.byeQueued = receiveQueues().get(m.sock.inode ||= socketInode(m.sock.t.fd)) ?? 0;
     for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {
       this.#send(m, { t: "bye", k: m.key });
       await Promise.race([answered, sleep(waitMs / 3)]);
