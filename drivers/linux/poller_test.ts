@@ -591,3 +591,88 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "roundMs: a round over many busy fds is cut for the event loop's timers, each fd in turn",
+  ignore: !linux,
+  fn: async () => {
+    // The fleet bench's simulator reads 256 sockets: one round over all of them held its event
+    // loop (its timers: hellos, byes, progress) for 2 to 3 s. With roundMs a round ends once it
+    // ran that long, and the next starts with the fd after the last one served.
+    const poller = new Poller({ roundMs: 5 });
+    const fds = [eventFd(), eventFd(), eventFd(), eventFd()];
+    const seen: string[] = [];
+    let ticking = true;
+    const tick = () => {
+      seen.push("t");
+      if (ticking) setTimeout(tick, 0);
+    };
+    const done = signal();
+    try {
+      fds.forEach((fd, k) =>
+        poller.add(fd, {
+          wantsWrite: false,
+          onWritable() {},
+          onReadable() {
+            seen.push(String(k));
+            const end = performance.now() + 10;
+            while (performance.now() < end) { /* a batch of datagrams, longer than roundMs */ }
+            if (seen.filter((x) => x !== "t").length >= 12) done.fire();
+            return true; // more to read
+          },
+        })
+      );
+      setTimeout(tick, 0);
+      await done.promise;
+    } finally {
+      ticking = false;
+      await poller.close();
+      for (const fd of fds) libc().close(fd);
+    }
+    const served = seen.filter((x) => x !== "t");
+    // The handlers served between two turns of the timer, after its first.
+    const runs = seen.join("").slice(seen.indexOf("t")).split("t").filter((r) => r !== "");
+    console.log(`served ${served.join("")}; between timer turns: ${runs.join(" ")}`);
+    assert.ok(runs.every((r) => r.length === 1), `fds served between timer turns: ${runs}`);
+    // Every fd had its turn, in order (once all were added: the runs after the first turn).
+    const order = runs.join("");
+    for (let i = 4; i < order.length; i++) assert.equal(order[i], order[i - 4]);
+    assert.deepEqual(new Set(order), new Set(["0", "1", "2", "3"]));
+  },
+});
+
+Deno.test({
+  name: "roundMs: a handler's batches are cut at roundMs without I/O of the loop's waiting",
+  ignore: !linux,
+  fn: async () => {
+    const BATCHES = 1000;
+    const poller = new Poller({ roundMs: 5 });
+    const efd = eventFd();
+    const rounds: number[] = [];
+    const done = signal();
+    try {
+      poller.add(efd, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable(yieldNow) {
+          let b = 0;
+          while (b < BATCHES) {
+            const end = performance.now() + 0.5;
+            while (performance.now() < end) { /* a batch of datagrams */ }
+            b++;
+            if (yieldNow?.()) break;
+          }
+          rounds.push(b);
+          if (rounds.length === 3) done.fire();
+          return true;
+        },
+      });
+      await done.promise;
+    } finally {
+      await poller.close();
+      libc().close(efd);
+    }
+    console.log(`batches a round: ${rounds}`);
+    assert.ok(rounds.every((b) => b < BATCHES), `batches a round: ${rounds} (all: ${BATCHES})`);
+  },
+});

@@ -13,15 +13,54 @@ import { type DeviceState, ENTRY_NONE } from "./state.ts";
 
 /**
  * Sends `peer` an initiation, unless one went out less than REKEY_TIMEOUT ago (`isRetry`: a
- * retransmission, sent regardless) or it has no endpoint.
+ * retransmission, sent regardless) or it has no endpoint; past the device's pace
+ * (initiation_pace.ts), or while others wait for it, it waits its turn (sent by the tick).
  */
 export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): void {
   const now = s.clock.now();
-  if (!isRetry) {
-    if (now - peer.lastInitiationSent < s.timers.rekeyTimeout) return;
-    peer.timers.handshakeAttempts = 0;
-  }
+  if (!isRetry && now - peer.lastInitiationSent < s.timers.rekeyTimeout) return;
   if (peer.endpoint === null || !s.hasKey) return;
+  const pace = s.pace;
+  // Waiting already: its turn comes (a send to a peer without a session asks for every packet).
+  if (pace.waiting.size > 0 && pace.waiting.has(peer)) {
+    if (isRetry) pace.defer(peer, true);
+    return;
+  }
+  if (pace.waiting.size > 0 || !pace.take(now)) {
+    pace.defer(peer, isRetry);
+    return;
+  }
+  initiateNow(s, peer, isRetry, now);
+}
+
+/**
+ * Sends the initiations that waited for the pace, oldest first, as far as the budget goes: not
+ * those of a peer removed meanwhile, nor of one that completed a handshake since it began to
+ * wait (its own, say: a session it holds is what the initiation was for).
+ */
+export function sendWaitingInitiations(s: DeviceState): void {
+  const pace = s.pace;
+  if (pace.waiting.size === 0) return;
+  const now = s.clock.now();
+  for (const [peer, w] of pace.waiting) {
+    if (
+      s.peers.get(peer.publicKeyText) !== peer || peer.counters.handshakes !== w.handshakes ||
+      peer.endpoint === null || !s.hasKey
+    ) {
+      pace.waiting.delete(peer);
+      continue;
+    }
+    if (!pace.take(now)) return;
+    pace.waiting.delete(peer);
+    initiateNow(s, peer, w.retry, now);
+  }
+}
+
+/** Sends `peer` an initiation now (its checks and the pace are the caller's). */
+function initiateNow(s: DeviceState, peer: Peer, isRetry: boolean, now: number): void {
+  const endpoint = peer.endpoint;
+  if (endpoint === null) return;
+  if (!isRetry) peer.timers.handshakeAttempts = 0;
   s.live.add(peer);
   // A first initiation (not a retry) tells whoever listens that a session is wanted: a mesh
   // starts its path probes (and a call-me) for a cold peer on it. Once per REKEY_TIMEOUT at most.
@@ -42,7 +81,7 @@ export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): vo
     return;
   }
   peer.cookies.addMacs(msg, now);
-  s.transport.send(msg, peer.endpoint);
+  s.transport.send(msg, endpoint);
   peer.counters.initiationsSent++;
   peer.timers.anyAuthenticatedPacketTraversal(now);
   peer.timers.anyAuthenticatedPacketSent();

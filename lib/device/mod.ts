@@ -54,6 +54,7 @@ export type { MonotonicClock } from "../io/clock.ts";
 export { DROP_REASONS, type DropCounters, type DropReason } from "./drops.ts";
 export type { ReasonCounter } from "../metrics/reasons.ts";
 export { DEFAULT_TIMERS, type ProtocolTimers } from "../protocol/constants.ts";
+export { DEFAULT_INITIATION_RATE, type InitiationRate } from "./initiation_pace.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { Aead, AeadKey, BackendName, CryptoSuite, Dh } from "../crypto/types.ts";

@@ -33,6 +33,7 @@ import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
 import { DropCounters } from "./drops.ts";
 import { LentViewCache, OpenViewCache, SealViewCache } from "./views.ts";
 import { IndexTable } from "./index_table.ts";
+import { InitiationPace } from "./initiation_pace.ts";
 import type { CryptoBatch } from "./crypto_batch.ts";
 import type { DeviceErrorSource, DeviceEvent, DeviceOptions, PacketFilter } from "./types.ts";
 
@@ -109,6 +110,8 @@ export class DeviceState {
   readonly handshakeLimiter: RateLimiter;
   /** Cookie replies per source IP. */
   readonly cookieLimiter: RateLimiter;
+  /** The handshakes we start, paced across all peers, and those waiting (initiate.ts). */
+  readonly pace: InitiationPace;
   /** The peers by base64 public key. */
   readonly peers: Map<string, Peer> = new Map();
   /**
@@ -196,6 +199,7 @@ export class DeviceState {
       now,
       failOpen: true,
     });
+    this.pace = new InitiationPace(opts.initiationRate);
     this.onForeign = opts.onForeignDatagram;
     this.filter = opts.filter ?? null;
     this.onError = opts.onError;

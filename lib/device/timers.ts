@@ -5,7 +5,7 @@
  */
 
 import { emit } from "./events.ts";
-import { onRetransmit, sendInitiation } from "./initiate.ts";
+import { onRetransmit, sendInitiation, sendWaitingInitiations } from "./initiate.ts";
 import { forgetPeerState } from "./keys.ts";
 import { flushSends, sendKeepalive } from "./send.ts";
 import type { DeviceState } from "./state.ts";
@@ -39,5 +39,7 @@ export function tick(s: DeviceState): void {
       }
     }
   }
+  // The initiations the device's pace held back, as far as it lets them go now.
+  sendWaitingInitiations(s);
   flushSends(s);
 }

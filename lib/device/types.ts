@@ -10,6 +10,7 @@ import type { Endpoint, PacketDevice, Transport } from "../io/driver.ts";
 import type { Clock } from "./clock.ts";
 import type { DropReason } from "./drops.ts";
 import type { CryptoBatch } from "./crypto_batch.ts";
+import type { InitiationRate } from "./initiation_pace.ts";
 
 /** How a peer is described to the device. */
 export interface PeerConfig {
@@ -62,6 +63,11 @@ export interface DeviceOptions {
    * `maxEntries` sources (default 65,536; past that, new sources are answered untracked).
    */
   cookieReplyRateLimit?: { perSecond: number; burst: number; maxEntries?: number };
+  /**
+   * The handshakes the device starts, across all its peers: at most `perSecond` a second in
+   * bursts of `burst` (default 100 and 25); the others wait their turn (lib/device/initiation_pace.ts).
+   */
+  initiationRate?: InitiationRate;
   /** At most this many packets wait per peer for a session. */
   maxStaged?: number;
   /** Accept at most one initiation per peer per this many ms (flood protection). */

@@ -151,6 +151,12 @@ export interface FleetBenchResult {
     byeAnswerMaxMs: number;
     byesLate: number;
     byesNeverAnswered: number;
+    /**
+     * Bytes unread in the leaving member's socket when its bye went (p50, max): what the
+     * answer waited behind in the simulator, not at the leader.
+     */
+    byeSocketQueuedP50Bytes: number;
+    byeSocketQueuedMaxBytes: number;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
     nodeListSamples: number;
@@ -422,6 +428,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         byeAnswerMaxMs: NaN,
         byesLate: NaN,
         byesNeverAnswered: NaN,
+        byeSocketQueuedP50Bytes: NaN,
+        byeSocketQueuedMaxBytes: NaN,
       };
     });
     const leaderDrops = await leaderCounts(leader.text("/metrics")).catch(() => ({}));
@@ -467,6 +475,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         byeAnswerMaxMs: churned.byeAnswerMaxMs,
         byesLate: churned.byesLate,
         byesNeverAnswered: churned.byesNeverAnswered,
+        byeSocketQueuedP50Bytes: churned.byeSocketQueuedP50Bytes,
+        byeSocketQueuedMaxBytes: churned.byeSocketQueuedMaxBytes,
         ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
         apiTimeouts: timeouts,

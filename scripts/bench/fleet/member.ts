@@ -27,6 +27,8 @@ export interface Sock {
   dirty: boolean;
   /** The members sending from it (the leader's initiations are tried on each). */
   members: Set<Member>;
+  /** Its inode ("" until asked: ./queued.ts). */
+  inode: string;
 }
 
 /** Parts of a view, delta or policy being reassembled by one member. */
@@ -102,6 +104,8 @@ export class Member {
   /** When its first bye went (performance.now()), and when the leader's answer came, if it did. */
   byeAt = 0;
   byeOkAt = 0;
+  /** Bytes unread in its socket's receive queue when its bye went: what its answer waits behind. */
+  byeQueued = 0;
   probeId = 1;
   reports = 0;
   /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */
@@ -126,6 +130,13 @@ export class Member {
   tellTries = 0;
   tellAt = 0;
   prevIndex = 0;
+  /** Monotonic ms when to send the next initiation of a handshake in flight (resent until answered). */
+  resendAt = 0;
+  /**
+   * Monotonic ms when a keepalive is due (0: none): data came and nothing went back, as a
+   * device's keepalive timer (10 s).
+   */
+  keepaliveAt = 0;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
     this.name = `f${i}`;

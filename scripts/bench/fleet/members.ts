@@ -35,6 +35,7 @@ import {
 } from "../../../lib/mesh/join/crypto.ts";
 import { readU32 } from "../../../lib/protocol/bytes.ts";
 import {
+  DEFAULT_TIMERS,
   MSG_COOKIE_REPLY,
   MSG_INITIATION,
   MSG_RESPONSE,
@@ -57,6 +58,7 @@ import {
 } from "./member_sync.ts";
 import { type Reach, reachOf } from "./stats.ts";
 import { sealMemberRequest } from "./join_request.ts";
+import { receiveQueues, socketInode } from "./queued.ts";
 import { TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
 
 export { type MemberState, now } from "./member.ts";
@@ -83,8 +85,22 @@ const HELLO_TICKS = 30;
 /** Link reports every 5 s (as a node's link reporter sends its one link, to the leader), or
  * as seldom as the hellos when the leader paces them. */
 const LINK_REPORT_MS = 5000;
-const REKEY_MS = 100_000;
-const HANDSHAKE_RESEND_MS = 5_000;
+/**
+ * As a device: the initiator rekeys once its session is this old (when it next sends; here at
+ * its next check, within 3 s), resends an unanswered initiation after 5 s and a third of a
+ * second's jitter (with MAC2 once a cookie reply came), and sends a keepalive 10 s after data
+ * came if it sent nothing since.
+ */
+const REKEY_MS = DEFAULT_TIMERS.rekeyAfterTime;
+const HANDSHAKE_RESEND_MS = DEFAULT_TIMERS.rekeyTimeout;
+const RESEND_JITTER_MS = DEFAULT_TIMERS.rekeyJitter;
+const KEEPALIVE_MS = DEFAULT_TIMERS.keepaliveTimeout;
+/**
+ * The longest the simulator's poller serves its sockets before its event loop gets a turn: one
+ * round over 256 sockets with full queues held it 2 to 3 s at 10,000 members, so its timers
+ * (hellos, bye waits, progress lines) ran seconds late (drivers/linux/poller.ts, `roundMs`).
+ */
+const READ_ROUND_MS = 20;
 
 /** Options of a {@link Fleet}. */
 export interface FleetOptions {
@@ -111,7 +127,10 @@ export class Fleet {
   readonly #checked: CheckedToken;
   readonly #dh: Dh;
   readonly #aead: Aead;
-  readonly #poller = new Poller({ onError: (e) => this.#fatal(`socket: ${e}`) });
+  readonly #poller = new Poller({
+    onError: (e) => this.#fatal(`socket: ${e}`),
+    roundMs: READ_ROUND_MS,
+  });
   readonly #socks: Sock[] = [];
   readonly #moved: Sock[] = [];
   readonly #leaderText: string;
@@ -176,6 +195,7 @@ export class Fleet {
       leader: t.endpoint(this.#leaderText),
       dirty: false,
       members: new Set(),
+      inode: "",
     };
     t.start({ datagram: (d) => this.#onDatagram(d, sock), flush: () => this.#flush() });
     return sock;
@@ -250,7 +270,14 @@ export class Fleet {
 
   #send(m: Member, msg: ControlMessage): void {
     if (!m.tunnel.up) return;
+    m.keepaliveAt = 0;
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
+  }
+
+  #keepalive(m: Member): void {
+    if (!m.tunnel.up) return;
+    m.keepaliveAt = 0;
+    this.#sendRaw(m, m.tunnel.keepalive());
   }
 
   #hello(m: Member): void {
@@ -298,6 +325,7 @@ export class Fleet {
     const index = this.#nextIndex++;
     this.#byIndex.set(index, m);
     this.#handshaking.add(m);
+    m.resendAt = performance.now() + HANDSHAKE_RESEND_MS + Math.random() * RESEND_JITTER_MS;
     const before = m.tunnel.pendingIndexes;
     this.#sendRaw(m, m.tunnel.initiation(index));
     // An initiation too old to be kept in flight is answered no more.
@@ -325,16 +353,21 @@ export class Fleet {
       if (!m) return this.#count("transport-unknown-index");
       const payload = m.tunnel.open(data);
       if (payload === null) return this.#count("transport-unopened");
-      if (payload.length > 0) this.#onControl(m, payload);
+      if (payload.length > 0) {
+        // Data (a keepalive is empty: `open` says so with an empty payload only for those).
+        if (m.keepaliveAt === 0) m.keepaliveAt = performance.now() + KEEPALIVE_MS;
+        this.#onControl(m, payload);
+      }
       return;
     }
     if (type === MSG_RESPONSE || type === MSG_COOKIE_REPLY) {
       const m = this.#byIndex.get(readU32(data, type === MSG_RESPONSE ? 8 : 4));
       if (!m) return this.#count("handshake-unknown-index");
       if (type === MSG_COOKIE_REPLY) {
-        // Under load: the next initiation carries mac2; sent now rather than in 5 s.
-        if (m.tunnel.cookie(data)) this.#initiate(m);
-        else this.#count("cookie-unopened");
+        // Under load, as a device: the cookie is kept and the next initiation (resent after
+        // 5 s), or the next response, carries MAC2. Not resent at once: a member that answered
+        // every cookie reply with an initiation added to the handshakes of a leader under load.
+        this.#count(m.tunnel.cookie(data) ? "cookie-reply" : "cookie-unopened");
         return;
       }
       const old = m.tunnel.sessionIndex;
@@ -350,6 +383,9 @@ export class Fleet {
         this.#hello(m);
         m.nextHelloAt = performance.now() + m.helloEvery;
         m.nextReportAt = performance.now() + LINK_REPORT_MS;
+      } else {
+        // A rekey: as a device, a keepalive at once, so the leader takes the new session.
+        this.#keepalive(m);
       }
       return;
     }
@@ -376,6 +412,14 @@ export class Fleet {
     for (const m of sock.members) {
       if (m.state !== "up" && m.state !== "handshaking") continue;
       if (!m.tunnel.isFor(data)) continue;
+      // Why the leader may have started it: how old the member's session is (past 180 s the
+      // leader's has expired; younger, it heard nothing from the member for 15 s).
+      const age = (performance.now() - m.tunnel.sessionAt) / 1000;
+      this.#count(
+        `initiation-from-leader-at-session-age-${
+          age < 15 ? "0-15" : age < 120 ? "15-120" : age < 180 ? "120-180" : "180+"
+        }s`,
+      );
       const index = this.#nextIndex++;
       const next = m.tunnel.nextIndex;
       const res = m.tunnel.answer(data, index);
@@ -444,7 +488,7 @@ export class Fleet {
             `${Math.round(hsTimeout / 1000)} s`,
         );
       }
-      if (t - m.tunnel.initiatedAt >= HANDSHAKE_RESEND_MS) this.#initiate(m);
+      if (t >= m.resendAt) this.#initiate(m);
     }
     let up = 0;
     const viewTimeout = this.#opts.viewTimeoutMs ?? 300_000;
@@ -458,10 +502,8 @@ export class Fleet {
             `came up (the leader's view parts keep getting lost, or never come)`,
         );
       }
-      // Rekeyed before the leader's session gets old (the initiator's job), spread by index.
-      if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS + (i % 100) * 100) {
-        this.#initiate(m);
-      }
+      // Rekeyed before the leader's session gets old (the initiator's job).
+      if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS) this.#initiate(m);
     }
     // Each member's hellos and reports on its own interval (the leader may pace them).
     for (const m of this.members) {
@@ -476,6 +518,7 @@ export class Fleet {
         m.nextReportAt = t + Math.max(LINK_REPORT_MS, m.helloEvery);
         report(this.#link, m, this.#leaderKeyText);
       }
+      if (m.keepaliveAt !== 0 && t >= m.keepaliveAt) this.#keepalive(m);
     }
     const silence = this.#opts.silenceMs ?? 20_000;
     if (up > 0 && now() - this.#lastHeard > silence) {
@@ -602,6 +645,7 @@ export class Fleet {
     const answered = new Promise<void>((r) => m.leaveDone = r);
     const waitMs = byeWaitFor(this.members.length);
     m.byeAt = performance.now();
+    m.byeQueued = receiveQueues().get(m.sock.inode ||= socketInode(m.sock.t.fd)) ?? 0;
     for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {
       this.#send(m, { t: "bye", k: m.key });
       await Promise.race([answered, sleep(waitMs / 3)]);

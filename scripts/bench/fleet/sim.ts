@@ -200,11 +200,15 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
   );
   const byeMs = leftMembers.filter((m) => m.byeOkAt > 0).map((m) => m.byeOkAt - m.byeAt)
     .sort((a, b) => a - b);
+  // What the answers waited behind in the simulator's own sockets (late on its side, if much).
+  const queued = leftMembers.map((m) => m.byeQueued).sort((a, b) => a - b);
   return {
     byeAnswerP50Ms: round(percentile(byeMs, 0.5), 1),
     byeAnswerP99Ms: round(percentile(byeMs, 0.99), 1),
     byeAnswerMaxMs: round(byeMs.at(-1) ?? NaN, 1),
     byesLate: byeMs.length - answered,
+    byeSocketQueuedP50Bytes: percentile(queued, 0.5),
+    byeSocketQueuedMaxBytes: queued.at(-1) ?? 0,
     byesNeverAnswered: leftMembers.length - byeMs.length,
     seconds: round((now() - t0) / 1000, 2),
     joinsStarted: joined.length,

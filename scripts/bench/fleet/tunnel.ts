@@ -205,6 +205,18 @@ export class Tunnel {
     return this.#next?.localIndex ?? 0;
   }
 
+  /** A keepalive: transport data with nothing in it (as a device confirms a session with). */
+  keepalive(): Uint8Array {
+    if (!this.#send) throw new Error("no session");
+    writeU32(sealed, 0, MSG_TRANSPORT);
+    writeU32(sealed, 4, this.#remoteIndex);
+    const counter = this.#counter++;
+    writeCounter(sealed, 8, counter);
+    const end = TRANSPORT_HEADER_SIZE + TAG_SIZE;
+    this.#send.seal(counter, plain.subarray(0, 0), sealed.subarray(TRANSPORT_HEADER_SIZE, end));
+    return sealed.subarray(0, end);
+  }
+
   /** Transport data carrying `payload` as UDP from our control port to the leader's. */
   seal(payload: Uint8Array): Uint8Array {
     if (!this.#send) throw new Error("no session");
