@@ -57,9 +57,13 @@ policies:
 
 type Exec = (...cmd: string[]) => Promise<{ stdout: string }>;
 
-/** `dig` on one host: the status and the first answer's data (`NOERROR 10.94.0.3`, `NXDOMAIN`). */
+/**
+ * `dig` on one host: the status and the first answer's data (`NOERROR 10.94.0.3`, `NXDOMAIN`).
+ * Every query here expects an answer (refusals and NXDOMAIN are answers too), so dig may ask
+ * three times, 5 s each: one 2 s try went unanswered on a machine at load 30.
+ */
 async function dig(exec: Exec, server: string, ...query: string[]): Promise<string> {
-  const r = await exec("dig", "+tries=1", "+time=2", `@${server}`, "-p", "15353", ...query);
+  const r = await exec("dig", "+tries=3", "+time=5", `@${server}`, "-p", "15353", ...query);
   const status = r.stdout.match(/status: ([A-Z]+)/)?.[1] ?? "none";
   const answer = r.stdout.match(/^\S+\s+\d+\s+IN\s+(?:A|PTR)\s+(\S+)$/m)?.[1] ?? "";
   return `${status} ${answer}`.trim();
