@@ -15,6 +15,7 @@
  */
 
 import type { Peer } from "../peer/peer.ts";
+import { refilled } from "../protocol/ratelimiter.ts";
 
 /** How many initiations a device starts a second, and in one burst. */
 export interface InitiationRate {
@@ -61,7 +62,7 @@ export class InitiationPace {
   /** Whether an initiation may go at `now` (monotonic ms); if so, it is counted. */
   take(now: number): boolean {
     if (this.#at !== -Infinity) {
-      this.#tokens = Math.min(this.#burst, this.#tokens + Math.max(0, now - this.#at) * this.#rate);
+      this.#tokens = refilled(this.#tokens, Math.max(0, now - this.#at), this.#rate, this.#burst);
     }
     this.#at = now;
     if (this.#tokens < 1) return false;

@@ -17,6 +17,7 @@ import { basename, extname } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PluginSpec } from "../../config/plugins.ts";
 import type { Logger } from "../../log/logger.ts";
+import { refilled } from "../../protocol/ratelimiter.ts";
 import { isServiceErrorCode, ServiceError } from "../../services/errors.ts";
 import type { CallContext, ProvidedService, ServiceActions } from "../../services/local.ts";
 import type { MeshServices } from "../../services/mesh_services.ts";
@@ -254,9 +255,11 @@ export class PluginHost {
   /** Takes a token of the plugin's message budget; false when it has none left. */
   #spend(): boolean {
     const now = performance.now();
-    this.#tokens = Math.min(
+    this.#tokens = refilled(
+      this.#tokens,
+      now - this.#refilled,
+      this.#perSecond / 1000,
       this.#burst,
-      this.#tokens + (now - this.#refilled) * this.#perSecond / 1000,
     );
     this.#refilled = now;
     if (this.#tokens < 1) return false;
