@@ -22,8 +22,6 @@ export const UDP_PREFERRED_MS = 2_000;
  * {@link UDP_PREFERRED_MS}).
  */
 export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): void {
-  // One compare while no failed UDP endpoint is held (see leaveFailedUdp).
-  if (peer.failedUdp !== null && heldOff(peer, peer.failedUdp, from)) return;
   // A stream transport keeps the connections that carry authenticated messages (one compare
   // for the datagrams of UDP).
   if (isStreamEndpoint(from)) s.transport.authenticated?.(from);
@@ -66,11 +64,14 @@ export function leaveFailedUdp(peer: Peer, to: Endpoint): void {
 }
 
 /**
- * An authenticated message from `peer` came from `from` while `failed` is held (see
- * {@link leaveFailedUdp}): true when it must not move the peer (it came from there); from
- * anywhere else the hold ends.
+ * An authenticated message from `peer` came from `from`: true when it must not move the peer,
+ * because it came from the failed UDP endpoint held (see {@link leaveFailedUdp}); from anywhere
+ * else the hold ends. Callers check `peer.failedUdp !== null` first and call {@link roam} only
+ * when this is false: kept out of `roam`, whose size lets V8 inline it into the receive path
+ * (not inlined, its `now` argument is boxed: an allocation per packet).
  */
-function heldOff(peer: Peer, failed: Endpoint, from: Endpoint): boolean {
+export function heldOff(peer: Peer, from: Endpoint): boolean {
+  const failed = peer.failedUdp!;
   if (from === failed || sameEndpoint(from, failed)) return true;
   peer.failedUdp = null;
   return false;

@@ -6,7 +6,7 @@ import type { Endpoint } from "../io/driver.ts";
 import type { Peer } from "../peer/peer.ts";
 import type { DeviceState } from "./state.ts";
 import type { DeviceEvent } from "./types.ts";
-import { leaveFailedUdp, moveEndpoint, roam } from "./roaming.ts";
+import { heldOff, leaveFailedUdp, moveEndpoint, roam } from "./roaming.ts";
 
 function at(text: string): Endpoint {
   const m = /^(?:(tcp|relay):\/\/)?([^:/]+):(\d+)/.exec(text)!;
@@ -39,7 +39,11 @@ function setup() {
     failedUdp: null,
   } as unknown as Peer;
   // A fresh object each time, as a transport hands them.
-  const from = (text: string) => roam(s, peer, at(text), 10_000);
+  // As the device's receive and handshake paths call it: the hold is checked before roam().
+  const from = (text: string) => {
+    const f = at(text);
+    if (peer.failedUdp === null || !heldOff(peer, f)) roam(s, peer, f, 10_000);
+  };
   return { peer, events, from, where: () => peer.endpoint?.toString() };
 }
 
