@@ -12,7 +12,7 @@ import { consumeInitiation, consumeResponse, createResponse } from "../protocol/
 import type { Endpoint } from "../io/driver.ts";
 import { admitHandshake } from "./admission.ts";
 import { handshakeDone, installKeys, newIndex } from "./keys.ts";
-import { roam } from "./roaming.ts";
+import { heldOff, roam } from "./roaming.ts";
 import { EMPTY, sendStaged, sendTransport } from "./send.ts";
 import type { DeviceState } from "./state.ts";
 import type { DropReason } from "./drops.ts";
@@ -47,7 +47,7 @@ export function onInitiation(s: DeviceState, data: Uint8Array, from: Endpoint): 
   }
   const peer = found.peer;
   s.handshakesReceived++;
-  roam(s, peer, from, now);
+  if (peer.failedUdp === null || !heldOff(peer, from)) roam(s, peer, from, now);
   s.live.add(peer);
   peer.timers.anyAuthenticatedPacketTraversal(now);
   peer.timers.anyAuthenticatedPacketReceived();
@@ -89,7 +89,7 @@ export function onResponse(s: DeviceState, data: Uint8Array, from: Endpoint): vo
     return;
   }
   const now = s.clock.now();
-  roam(s, peer, from, now);
+  if (peer.failedUdp === null || !heldOff(peer, from)) roam(s, peer, from, now);
   installKeys(s, peer, keys, now);
   peer.timers.anyAuthenticatedPacketTraversal(now);
   peer.timers.anyAuthenticatedPacketReceived();

@@ -47,7 +47,11 @@ export function setPeer(s: DeviceState, cfg: PeerConfig): string {
     }
     peer.timers.persistentKeepaliveMs = keepalive * 1000;
   }
-  if (endpoint) peer.endpoint = endpoint;
+  if (endpoint) {
+    peer.endpoint = endpoint;
+    // A configured place is the user's: no failed UDP endpoint held against it (roaming.ts).
+    peer.failedUdp = null;
+  }
   s.routes.removeByValue(peer);
   for (const c of cidrs) s.routes.insert(c, peer);
   if (keepalive > 0) s.live.add(peer);

@@ -23,7 +23,7 @@ import { internalError } from "./events.ts";
 import { onCookieReply, onInitiation, onResponse } from "./handshake.ts";
 import { sendInitiation } from "./initiate.ts";
 import { confirmNext, takeWinner, winsOver } from "./keys.ts";
-import { roam } from "./roaming.ts";
+import { heldOff, roam } from "./roaming.ts";
 import { heldBack, sendStaged } from "./send.ts";
 import type { DeviceState } from "./state.ts";
 
@@ -124,7 +124,7 @@ export function onTransport(
     // The peer sent on the crossing's winning session, so it holds it: both settle there.
     takeWinner(peer);
   }
-  roam(s, peer, from, now);
+  if (peer.failedUdp === null || !heldOff(peer, from)) roam(s, peer, from, now);
   peer.counters.rxBytes += data.length;
   peer.counters.rxPackets++;
   peer.timers.anyAuthenticatedPacketReceived();

@@ -45,6 +45,44 @@ export function roam(s: DeviceState, peer: Peer, from: Endpoint, now: number): v
 }
 
 /**
+ * Moves `peer` to `to` (a stream or a relay) off the UDP endpoint it is on because that path
+ * stopped working: our pings there went unanswered. WireGuard's roaming would bring the peer
+ * straight back with its next packet from there, and a site that lets UDP in but not out (a
+ * firewall blocking UDP going out, the NAT mapping still alive) keeps letting the peer's packets
+ * in: the ones it sent before it heard us on the new path (in flight, or sent all along while
+ * our packets there do not reach it). So, as the one exception to following the peer, packets
+ * from that endpoint do not move the peer back until the path is shown to work again: a move onto
+ * UDP (our route or paths saw a pong there) or an authenticated packet from the peer anywhere
+ * else (it heard us on the new path and moved there; what it sends over UDP after that is its own
+ * route's choice, made on a pong of ours, so followed as usual). A packet from another UDP
+ * endpoint is a real move of the peer's and is followed at once.
+ */
+export function leaveFailedUdp(peer: Peer, to: Endpoint): void {
+  const was = peer.endpoint;
+  moveEndpoint(peer, to);
+  if (was !== null && isUdp(was) && !isUdp(to)) peer.failedUdp = was;
+}
+
+/**
+ * An authenticated message from `peer` came from `from`: true when it must not move the peer,
+ * because it came from the failed UDP endpoint held (see {@link leaveFailedUdp}); from anywhere
+ * else the hold ends. Callers check `peer.failedUdp !== null` first and call {@link roam} only
+ * when this is false: kept out of `roam`, whose size lets V8 inline it into the receive path
+ * (not inlined, its `now` argument is boxed: an allocation per packet).
+ */
+export function heldOff(peer: Peer, from: Endpoint): boolean {
+  const failed = peer.failedUdp!;
+  if (from === failed || sameEndpoint(from, failed)) return true;
+  peer.failedUdp = null;
+  return false;
+}
+
+/** A direct UDP endpoint: neither a stream nor a relay's. */
+function isUdp(ep: Endpoint): boolean {
+  return !isStreamEndpoint(ep) && ep.proto !== "relay";
+}
+
+/**
  * The caller moved `peer` back onto UDP because an authenticated answer of the peer's came from
  * there (a path probe's pong): that counts as heard over UDP at `now`, so its packets still in
  * flight over the stream it sent on do not move it straight back (see {@link UDP_PREFERRED_MS}).
@@ -99,6 +137,9 @@ function setOther(peer: Peer, to: Endpoint): void {
  * a peer that moves its own sending later than its handshake, or not at all when only we moved).
  */
 export function moveEndpoint(peer: Peer, to: Endpoint): void {
+  // Moved onto UDP by a route or the paths (they saw it answer), or roamed to another place:
+  // a failed endpoint held is let go.
+  if (isUdp(to)) peer.failedUdp = null;
   const was = peer.endpoint;
   if (was === to) return;
   if (was !== null && was.proto !== "relay") setOther(peer, was);

@@ -77,6 +77,12 @@ export class Peer {
   earlierNext = 0;
   /** Times the endpoint moved to another place: roams, and moves of routes and paths. */
   endpointMoves = 0;
+  /**
+   * The UDP endpoint a route moved the peer off because its pings there went unanswered (see
+   * device/roaming.ts `leaveFailedUdp`): the peer's packets still coming from it do not move the
+   * peer back; null when none is held.
+   */
+  failedUdp: Endpoint | null = null;
   /** Packets waiting for a session. */
   staged: Uint8Array[] = [];
   /** Monotonic ms of the last initiation sent (rate limit). */

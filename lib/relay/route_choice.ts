@@ -104,6 +104,12 @@ export interface RouteMove {
   endpoint: string;
   /** Why. */
   reason: RouteReason;
+  /**
+   * Off the direct path because its pings went unanswered (missed in a row, or the probes gave
+   * it up): our UDP does not get to the peer, though its packets may still get to us. Absent:
+   * not so (another fallback, or a direct path never found).
+   */
+  udpFailed?: boolean;
 }
 
 /** What {@link PeerRoute.decide} answers. */
@@ -284,6 +290,7 @@ export class PeerRoute {
       this.#hold = Math.min(this.#hold * 2, this.#t.maxHoldMs);
     }
     this.#fellBackAt = now;
+    if (failing) move.udpFailed = true;
     return { move, wantRelay: move.to === "relay" };
   }
 

@@ -60,6 +60,8 @@ Deno.test("route: a direct session that stalls falls back at once, grace or not"
   assert.equal(r.decide(inputs({ now: 1_000, works: true, direct })).move, null);
   const d = r.decide(inputs({ now: 1_500, works: false, direct, tcp: TCP }));
   assert.equal(d.move?.to, "tcp");
+  // Its pings are still answered: nothing says our UDP does not get there.
+  assert.equal(d.move?.udpFailed, undefined);
 });
 
 Deno.test("route: back to direct only on a pong after the fallback, and after the hold", () => {
@@ -194,6 +196,8 @@ Deno.test("route: a direct path the probes gave up is left even while packets st
   // The table failed the path between two looks (no third miss seen); packets still come in.
   const d = r.decide(inputs({ now: 3_000, works: true, direct: null, tcp: TCP }));
   assert.equal(d.move?.to, "tcp");
+  // Our UDP does not get there: the peer's packets from there must not roam it back.
+  assert.equal(d.move?.udpFailed, true);
   // A peer never reached directly, whose packets come in over its endpoint, is not moved.
   const q = new PeerRoute(0);
   assert.equal(q.decide(inputs({ now: 9_000, works: true, direct: null, tcp: TCP })).move, null);
@@ -206,9 +210,9 @@ Deno.test("route: a direct path missing pings is left even while packets still c
   // Packets come in (the session looks alive), two pings missed: not yet.
   assert.equal(r.decide(inputs({ now: 2_000, works: true, direct: d(2), tcp: TCP })).move, null);
   // A third: it is failed.
-  assert.equal(
-    r.decide(inputs({ now: 3_000, works: true, direct: d(3), tcp: TCP })).move?.to,
-    "tcp",
+  assert.deepEqual(
+    r.decide(inputs({ now: 3_000, works: true, direct: d(3), tcp: TCP })).move,
+    { to: "tcp", endpoint: TCP, reason: "tcp", udpFailed: true },
   );
   // With nothing coming in either, two are enough.
   const q = new PeerRoute(0);

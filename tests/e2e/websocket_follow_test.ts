@@ -4,8 +4,9 @@
  * TUN mode in the NAT lab, as scripts/bench/paths.ts's `--routes ws` does: a1 reaches the leader
  * over UDP; then nothing a1 sends gets out but a WebSocket, while the leader, not having heard
  * a1 anywhere else, still sends to a1's UDP address, and those packets still get in (the NAT's
- * mapping is alive). a1 leaves UDP for TCP, and the leader's packets roam it back onto UDP, again
- * and again: each return must not start TCP's grace anew, or a1 never reaches its WebSocket. Once
+ * mapping is alive). a1 leaves UDP for TCP, and the leader's packets still coming over UDP do not
+ * roam it back there (its pings there went unanswered: lib/device/roaming.ts leaveFailedUdp); were
+ * it roamed back, each return must not start TCP's grace anew, or a1 never reaches its WebSocket. Once
  * a1 sends on it, the leader follows (a peer's endpoint is where its last authenticated packet
  * came from, whatever the transport): both sides say websocket and pings go both ways.
  */

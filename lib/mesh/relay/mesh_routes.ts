@@ -26,7 +26,7 @@
  */
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
-import { moveEndpoint } from "../../device/roaming.ts";
+import { leaveFailedUdp, moveEndpoint } from "../../device/roaming.ts";
 import { type Endpoint, isStreamEndpoint, sameEndpoint } from "../../io/driver.ts";
 import type { MonotonicClock } from "../../io/clock.ts";
 import { LogBudget } from "../../log/budget.ts";
@@ -543,7 +543,10 @@ export class MeshRoutes {
     const left = p.endpoint;
     const from = left?.toString() ?? "";
     // The place left stays one the peer may send from (a relay takes its relayed packets there).
-    moveEndpoint(p, ep);
+    // Left because our pings there went unanswered: the peer's packets still coming from there
+    // do not roam it back until the path answers again (lib/device/roaming.ts leaveFailedUdp).
+    if (move.udpFailed === true) leaveFailedUdp(p, ep);
+    else moveEndpoint(p, ep);
     // A stream left is closed when we dialled it: one that stopped getting through, kept, would
     // bring the peer's packets still coming in on it, and the device would roam back onto it.
     // One the peer dialled stays (Transport.release): its route, not ours, chose it.
