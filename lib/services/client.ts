@@ -21,7 +21,10 @@
  * fails with its last error instead of adding load to failing instances. Every attempt carries
  * the call's id, so an instance asked twice answers from its cache instead of running the action
  * again, and a late success of an earlier attempt is taken (a late failure is counted against its
- * instance, but the attempt waiting on another goes on).
+ * instance, but the attempt waiting on another goes on). A retry goes to an instance not yet
+ * tried; once every one was, only to those whose answer did not come (a lost datagram, a slow
+ * node), never back to one that failed the call: it would only repeat its failure. A call ends
+ * when an instance answers, when every instance failed it, or when its retries or deadline run out.
  *
  * Deadlines: `timeoutMs` (default 5000) bounds each attempt, `deadlineMs` (default `timeoutMs` ×
  * (retries + 1)) the whole call. Each attempt tells the callee the time left (`ttlMs`, the
@@ -125,6 +128,11 @@ const OUT_WHY: Record<OutOfRotation, string> = {
   unanswered: "does not answer",
   ejected: "failed its recent calls (ejected)",
 };
+
+/** Whether an answer says the instance ran the call and failed it (not a refusal before running). */
+function ranAndFailed(a: Answer): boolean {
+  return !a.ok && (a.code === "remote-error" || a.code === "timeout");
+}
 
 /**
  * Splits `svc/action`; throws a `bad-request` {@link ServiceError} naming what is wrong.
@@ -310,6 +318,9 @@ export class ServiceClient {
     const budget = this.#budget(service);
     budget.call();
     const tried = new Set<string>();
+    // Instances that ran this call and failed it: asked again they would only repeat the answer
+    // (a remote one from its cache), so a retry must go elsewhere.
+    const failed = new Set<string>();
     const pending: Pending = {
       addresses: new Set(),
       current: "",
@@ -317,6 +328,7 @@ export class ServiceClient {
       earlier: (a) => {
         this.#judge(service, a.from, a);
         this.#learn(key, a.idempotent);
+        if (ranAndFailed(a)) failed.add(a.from);
       },
     };
     this.#pending.set(id, pending);
@@ -328,7 +340,7 @@ export class ServiceClient {
         const left = Math.ceil(deadline - this.#now());
         // The call's deadline passed: no attempt would have time to answer.
         if (last !== null && left < 1) break;
-        const target = this.#pick(service, turn, tried, again);
+        const target = this.#pick(service, turn, tried, failed, again);
         if (target === null) break;
         if (last !== null) {
           // Instances that said they do not provide it did not run it: no load was added.
@@ -349,7 +361,9 @@ export class ServiceClient {
           ? await this.#local(attemptReq)
           : await this.#remote(attemptReq, target.instance, pending, shownMs);
         // A late answer to an earlier attempt says how that instance did.
-        this.#judge(service, "from" in answer ? answer.from as string : address, answer);
+        const from = "from" in answer ? answer.from as string : address;
+        this.#judge(service, from, answer);
+        if (!("unheard" in answer) && ranAndFailed(answer)) failed.add(from);
         // What instances say of the action is remembered: a later timeout may then be retried.
         if (!("unheard" in answer)) this.#learn(key, answer.idempotent);
         if (answer.ok) return answer.result;
@@ -394,8 +408,17 @@ export class ServiceClient {
     return b;
   }
 
-  /** The next instance to try, in the balancer's order (balancer.ts). */
-  #pick(service: string, turn: number, tried: Set<string>, again: boolean): Target | null {
+  /**
+   * The next instance to try, in the balancer's order (balancer.ts): one not yet tried; once
+   * every one was, the round starts over among those that did not fail the call (`failed`).
+   */
+  #pick(
+    service: string,
+    turn: number,
+    tried: Set<string>,
+    failed: ReadonlySet<string>,
+    again: boolean,
+  ): Target | null {
     const candidates: Candidate<Target>[] = [];
     if (this.#d.localReady(service)) {
       candidates.push({
@@ -421,16 +444,21 @@ export class ServiceClient {
     const order = balance(candidates, turn);
     if (order.length === 0) return null;
     const keyOf = (t: Target) => (t.local ? "" : t.instance.address);
-    const next = order.find((t) => !tried.has(keyOf(t)));
+    // One that failed the call is never asked again, even when first in the rotation and the
+    // others are suspect: it would fail again, and the retry would be spent.
+    const next = order.find((t) => !tried.has(keyOf(t)) && !failed.has(keyOf(t)));
     if (next !== undefined) {
       tried.add(keyOf(next));
       return next;
     }
-    // Every instance was tried: start over (the same id, so none runs the action twice).
+    // Every instance was tried: start over (the same id, so none runs the action twice) with
+    // those whose answer did not come (a lost datagram, a slow node: it may come now).
     if (!again) return null;
+    const retry = order.find((t) => !failed.has(keyOf(t)));
+    if (retry === undefined) return null;
     tried.clear();
-    tried.add(keyOf(order[0]));
-    return order[0];
+    tried.add(keyOf(retry));
+    return retry;
   }
 
   async #local(req: RequestMessage): Promise<Answer> {

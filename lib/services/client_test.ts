@@ -414,6 +414,82 @@ Deno.test("client: an instance failing every call is ejected; idempotent calls a
   ]);
 });
 
+Deno.test("client: an idempotent call whose answer was lost is retried on that instance, not on the one that failed it", async () => {
+  // n2's first answer is lost (a datagram dropped on a loaded box: the attempt times out); n1
+  // fails every call, with the same answer from its cache when asked again. Whichever instance
+  // the rotation tries first, the last retry must go back to n2, whose answer may still come,
+  // not to n1, which already failed the call.
+  for (const turn of [0, 1]) {
+    let n2Asked = 0;
+    const t = setup({
+      "10.0.0.2": fail(),
+      "10.0.0.3": (
+        req,
+      ) => (++n2Asked === 1 ? "drop" : ok({ from: "n2", params: req.params }, true)),
+    });
+    // The rotation's turn: the first call starts at n1, the second at n2.
+    if (turn === 1) await t.client.request("echo/say", "warm-up", { retries: 0 }).catch(() => {});
+    t.sent.length = 0;
+    const got = await t.client.request("echo/say", turn)
+      .catch((e: ServiceError) => `${e.code} from ${e.instance}`);
+    const order = t.sent.map((s) => (s.to === "10.0.0.2" ? "n1" : "n2"));
+    assert.deepEqual({ turn, got, order }, {
+      turn,
+      got: { from: "n2", params: turn },
+      order: turn === 0 ? ["n1", "n2", "n2"] : ["n2", "n1", "n2"],
+    });
+    assert.equal(new Set(t.sent.map((s) => s.req.id)).size, 1, "every attempt has the call's id");
+  }
+});
+
+Deno.test("client: an instance that failed a call is not asked again by it", async () => {
+  // Both instances fail: each is asked once, and the second retry allowed is not spent on
+  // hearing a failure again.
+  const t = setup({ "10.0.0.2": fail(), "10.0.0.3": fail() });
+  await rejects(t.client.request("echo/say", null, { retries: 2 }), "remote-error");
+  assert.deepEqual(t.sent.map((s) => s.to), ["10.0.0.2", "10.0.0.3"]);
+  assert.deepEqual(t.stats.snapshot().resilience!.retries, { echo: 1 });
+  // Nor in a later round: n2's answers are lost twice, n1 and n3 fail; n2 is asked until it
+  // answers, n1 and n3 once each.
+  let n2Lost = 0;
+  const rounds = setup({
+    "10.0.0.2": fail(),
+    "10.0.0.3": () => (++n2Lost <= 2 ? "drop" : ok("n2", true)),
+    "10.0.0.4": fail(),
+  });
+  const got = await rounds.client.request("echo/say", null, { retries: 4 })
+    .catch((e: ServiceError) => `${e.code} from ${e.instance}`);
+  const names = { "10.0.0.2": "n1", "10.0.0.3": "n2", "10.0.0.4": "n3" } as Record<string, string>;
+  assert.deepEqual({ got, order: rounds.sent.map((s) => names[s.to]) }, {
+    got: "n2",
+    order: ["n1", "n2", "n3", "n2", "n2"],
+  });
+  // A failure answered late, after the attempt timed out, counts too: n1 lets its attempt time
+  // out and answers its failure while n2 is asked; n2's answer is lost as well; the last retry
+  // goes to n2.
+  let n2Asked = 0;
+  let client: ServiceClient | null = null;
+  const late = setup({
+    "10.0.0.2": () => "drop",
+    "10.0.0.3": (req) => {
+      if (++n2Asked > 1) return ok("n2", true);
+      setTimeout(() =>
+        client!.handleResponse({
+          kind: "response",
+          id: req.id,
+          ok: false,
+          code: "remote-error",
+          message: "backend answered 500",
+          idempotent: true,
+        }, "10.0.0.2"), 0);
+      return "drop";
+    },
+  });
+  client = late.client;
+  assert.equal(await late.client.request("echo/say", null, { idempotent: true }), "n2");
+  assert.deepEqual(late.sent.map((s) => s.to), ["10.0.0.2", "10.0.0.3", "10.0.0.3"]);
+});
+
 Deno.test("client: a local instance failing every call is ejected; calls go remote", async () => {
   let local = 0;
   const t = setup({ "10.0.0.2": echoFrom("remote") }, {
@@ -454,7 +530,8 @@ Deno.test("client: the call's deadline bounds its attempts, and each tells the t
 });
 
 Deno.test("client: retries past the budget are refused and counted", async () => {
-  const t = setup({ "10.0.0.2": fail(), "10.0.0.3": fail() }, {
+  // Three instances: a retry never goes back to one that failed the call.
+  const t = setup({ "10.0.0.2": fail(), "10.0.0.3": fail(), "10.0.0.4": fail() }, {
     client: { retryBudget: { ratio: 0, minPerWindow: 2 }, outliers: { consecutive: 100 } },
   });
   await rejects(t.client.request("echo/say"), "remote-error");
