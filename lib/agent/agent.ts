@@ -43,7 +43,7 @@ import {
   idleHealth,
   type PeerHealth,
 } from "../health/health.ts";
-import { HealthProber } from "../health/prober.ts";
+import { HealthProber, sessionAndPath } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
@@ -313,6 +313,15 @@ export class Agent {
   }
 
   /**
+   * A peer's session and path as one value (its handshakes and endpoint; "" for no such peer):
+   * a probe across a change of it timed the setup, not the path, and gets no RTT.
+   * @ignore internal: the mesh agent's, not an embedding program's
+   */
+  probeGeneration(publicKey: string): string {
+    return sessionAndPath(this.device.peer(publicKey));
+  }
+
+  /**
    * Whether a peer is probed now (followed, and not with its samples from elsewhere).
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
@@ -360,10 +369,7 @@ export class Agent {
         probe,
         onResult: (k, rtt) => this.health.recordProbe(k, rtt),
         // A probe that waited for a handshake or a new path timed the setup, not the path.
-        generation: (k) => {
-          const p = this.device.peer(k);
-          return p ? `${p.counters.handshakes} ${p.endpoint}` : "";
-        },
+        generation: (k) => this.probeGeneration(k),
         intervalMs: this.#probeInterval,
       });
       this.#prober.start();

@@ -50,6 +50,29 @@ export interface ProberOptions {
   clock?: ProberClock;
 }
 
+/**
+ * A probe's result given the peer's generation (its session and path) when the probe was sent and
+ * when it settled: an answer across a change is NaN (answered, not timed), since the probe then
+ * waited for a handshake or a new path and timed that setup, not the path.
+ */
+export function acrossGenerations(
+  rttMs: number | null,
+  before: unknown,
+  after: unknown,
+): number | null {
+  return rttMs !== null && before !== after ? NaN : rttMs;
+}
+
+/**
+ * A peer's generation for {@link acrossGenerations}: its handshakes so far and its endpoint (a
+ * new session, a relay's route chosen, a roam); "" for no peer.
+ */
+export function sessionAndPath(
+  peer: { counters: { handshakes: number }; endpoint: unknown } | undefined,
+): string {
+  return peer ? `${peer.counters.handshakes} ${peer.endpoint}` : "";
+}
+
 interface Target {
   peer: string;
   address: string;
@@ -186,10 +209,9 @@ export class HealthProber {
     t.inFlight = run.then((answered) => {
       t.inFlight = null;
       if (!this.#running || t.removed) return;
-      const rtt = answered !== null && generation !== undefined &&
-          this.#generation!(t.peer) !== generation
-        ? NaN
-        : answered;
+      const rtt = generation === undefined
+        ? answered
+        : acrossGenerations(answered, generation, this.#generation!(t.peer));
       try {
         this.#onResult(t.peer, rtt);
       } catch (e) {
