@@ -24,7 +24,10 @@ export const systemProberClock: ProberClock = {
 
 /** What the prober is made with. */
 export interface ProberOptions {
-  /** Sends one probe to an overlay address; resolves to the RTT in ms, or null when lost. */
+  /**
+   * Sends one probe to an overlay address; resolves to the RTT in ms, null when lost, or NaN
+   * when answered but not timed (the answer was read only after a stall of this process).
+   */
   probe: (address: string) => Promise<number | null>;
   /**
    * Receives every result (the health tracker's `recordProbe`): the RTT in ms, null when lost,
@@ -71,6 +74,12 @@ export function sessionAndPath(
   peer: { counters: { handshakes: number }; endpoint: unknown } | undefined,
 ): string {
   return peer ? `${peer.counters.handshakes} ${peer.endpoint}` : "";
+}
+
+/** A probe's RTT as reported: NaN (answered, untimed) kept, anything not a measurement lost. */
+function sample(rtt: unknown): number | null {
+  if (typeof rtt !== "number") return null;
+  return Number.isNaN(rtt) || (Number.isFinite(rtt) && rtt >= 0) ? rtt : null;
 }
 
 interface Target {
@@ -200,7 +209,7 @@ export class HealthProber {
     const generation = this.#generation?.(t.peer);
     const run = new Promise<number | null>((resolve) => resolve(this.#probe(t.address)))
       .then(
-        (rtt) => (typeof rtt === "number" && Number.isFinite(rtt) && rtt >= 0 ? rtt : null),
+        sample,
         (err) => {
           this.#onError?.(t.peer, err);
           return null;

@@ -297,3 +297,28 @@ Deno.test("prober: a probe across a new session (its generation moved) is answer
   assert.equal(results[1], 1.3);
   assert.equal(results[2], null);
 });
+
+Deno.test("prober: a probe answered but not timed (NaN) stays answered, not lost", async () => {
+  const clock = new FakeClock();
+  const fp = fakeProbe(clock, () => "hang");
+  const results: (number | null)[] = [];
+  const prober = new HealthProber({
+    probe: fp.probe,
+    onResult: (_, rtt) => results.push(rtt),
+    intervalMs: 100,
+    random: () => 0,
+    clock,
+  });
+  prober.add("p", "10.0.0.2");
+  prober.start();
+  await clock.advance(0);
+  // The answer was read only after a stall of this process: the probe says so with NaN.
+  fp.calls[0].resolve(NaN);
+  await clock.advance(100);
+  fp.calls[1].resolve(-1); // not a measurement: lost
+  await settle();
+  await prober.stop();
+  assert.equal(results.length, 2);
+  assert.ok(Number.isNaN(results[0]), `answered, untimed: ${results[0]}`);
+  assert.equal(results[1], null);
+});

@@ -501,7 +501,7 @@ export const PROBER_MAX_ADDRESSES = 16_384;
 export class Prober {
   readonly #pending = new Map<
     number,
-    { at: number; address: string; resolve: (rtt: number | null) => void }
+    { at: number; deadline: number; address: string; resolve: (rtt: number | null) => void }
   >();
   // Whether our answers say "stale" now (a leader cut off from its store).
   #stale: () => boolean = () => false;
@@ -555,7 +555,11 @@ export class Prober {
     this.#packets.set(address, (had ?? 0) + n);
   }
 
-  /** Probes an overlay address; resolves with the RTT in ms or null on timeout. */
+  /**
+   * Probes an overlay address; resolves with the RTT in ms, null on timeout, or NaN (answered,
+   * not timed) for an answer read only after the timeout was due: the process did not run its
+   * timer, so it was stalled (a starved or blocked event loop), and the time is the stall's.
+   */
   probe(address: string, timeoutMs = 2000): Promise<number | null> {
     const id = this.#next++;
     return new Promise((resolve) => {
@@ -563,8 +567,10 @@ export class Prober {
         this.#pending.delete(id);
         resolve(null);
       }, timeoutMs);
+      const at = performance.now();
       this.#pending.set(id, {
-        at: performance.now(),
+        at,
+        deadline: at + timeoutMs,
         address,
         resolve: (rtt) => {
           clearTimeout(timer);
@@ -602,7 +608,9 @@ export class Prober {
           if (msg.stale === true) this.#staleAt.add(from);
           else this.#staleAt.delete(from);
         }
-        p.resolve(performance.now() - p.at);
+        const now = performance.now();
+        // Past the deadline the timer would have said lost: the wait was this process's.
+        p.resolve(now > p.deadline ? NaN : now - p.at);
       }
       return true;
     }
