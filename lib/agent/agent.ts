@@ -43,7 +43,7 @@ import {
   idleHealth,
   type PeerHealth,
 } from "../health/health.ts";
-import { HealthProber, sessionAndPath } from "../health/prober.ts";
+import { HealthProber, sessionAndPath, withinTimeout } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
@@ -90,6 +90,9 @@ export type {
   PingResult,
   ProbeFn,
 } from "./agent_options.ts";
+
+/** How long a health probe (an echo request) waits for its reply, ms. */
+const PROBE_TIMEOUT_MS = 2000;
 
 /** What an agent started with `control: true` is: its control stack is always there. */
 export type ControlledAgent = Agent & {
@@ -241,7 +244,12 @@ export class Agent {
       return { name: "", address: host?.split("/")[0] ?? "" };
     });
     if (opts.probe === undefined) {
-      this.#probe = stack ? (address) => stack.ping(address, { timeoutMs: 2000 }) : null;
+      // An echo reply read after the timeout was due timed a stall of this process: no RTT.
+      this.#probe = stack
+        ? (address) =>
+          stack.ping(address, { timeoutMs: PROBE_TIMEOUT_MS })
+            .then((rtt) => withinTimeout(rtt, PROBE_TIMEOUT_MS))
+        : null;
     } else {
       this.#probe = opts.probe?.({ device, stack, control }) ?? null;
     }

@@ -76,6 +76,15 @@ export function sessionAndPath(
   return peer ? `${peer.counters.handshakes} ${peer.endpoint}` : "";
 }
 
+/**
+ * A probe's RTT given its timeout: over it, the answer was read only after the deadline, which
+ * its timer would have called lost had it run; so the process was stalled (starved or blocked)
+ * and the time is the stall's, not the path's: NaN (answered, not timed).
+ */
+export function withinTimeout(rttMs: number | null, timeoutMs: number): number | null {
+  return rttMs !== null && rttMs > timeoutMs ? NaN : rttMs;
+}
+
 /** A probe's RTT as reported: NaN (answered, untimed) kept, anything not a measurement lost. */
 function sample(rtt: unknown): number | null {
   if (typeof rtt !== "number") return null;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HealthProber, type ProberClock } from "./prober.ts";
+import { HealthProber, type ProberClock, withinTimeout } from "./prober.ts";
 
 /** Timers that only fire when the test moves time, settling promises between timers. */
 class FakeClock implements ProberClock {
@@ -321,4 +321,12 @@ Deno.test("prober: a probe answered but not timed (NaN) stays answered, not lost
   assert.equal(results.length, 2);
   assert.ok(Number.isNaN(results[0]), `answered, untimed: ${results[0]}`);
   assert.equal(results[1], null);
+});
+
+Deno.test("withinTimeout: an answer over the probe's timeout was read after a stall: answered, untimed", () => {
+  assert.equal(withinTimeout(1.3, 2000), 1.3);
+  assert.equal(withinTimeout(2000, 2000), 2000);
+  assert.equal(withinTimeout(null, 2000), null, "lost stays lost");
+  // The 27 s a member stalled at load 40 showed as its leader's RTT.
+  assert.ok(Number.isNaN(withinTimeout(27_438.8, 2000)));
 });

@@ -15,6 +15,7 @@ import { type RelayMessage, validateRelayMessage } from "../../relay/messages.ts
 import { type LeaseMessage, parseLeaseMessage } from "../../services/lease/protocol.ts";
 import { type LinksMessage, parseLinksMessage } from "./links.ts";
 import { PACKED, unpackBody, unpackPart } from "./packed.ts";
+import { withinTimeout } from "../../health/prober.ts";
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -501,7 +502,7 @@ export const PROBER_MAX_ADDRESSES = 16_384;
 export class Prober {
   readonly #pending = new Map<
     number,
-    { at: number; deadline: number; address: string; resolve: (rtt: number | null) => void }
+    { at: number; timeoutMs: number; address: string; resolve: (rtt: number | null) => void }
   >();
   // Whether our answers say "stale" now (a leader cut off from its store).
   #stale: () => boolean = () => false;
@@ -567,10 +568,9 @@ export class Prober {
         this.#pending.delete(id);
         resolve(null);
       }, timeoutMs);
-      const at = performance.now();
       this.#pending.set(id, {
-        at,
-        deadline: at + timeoutMs,
+        at: performance.now(),
+        timeoutMs,
         address,
         resolve: (rtt) => {
           clearTimeout(timer);
@@ -608,9 +608,7 @@ export class Prober {
           if (msg.stale === true) this.#staleAt.add(from);
           else this.#staleAt.delete(from);
         }
-        const now = performance.now();
-        // Past the deadline the timer would have said lost: the wait was this process's.
-        p.resolve(now > p.deadline ? NaN : now - p.at);
+        p.resolve(withinTimeout(performance.now() - p.at, p.timeoutMs));
       }
       return true;
     }
