@@ -227,16 +227,19 @@ export class HealthProber {
     t.inFlight = run.then((answered) => {
       t.inFlight = null;
       if (!this.#running || t.removed) return;
-      const rtt = generation === undefined
-        ? answered
-        : acrossGenerations(answered, generation, this.#generation!(t.peer));
+      const now = generation === undefined ? undefined : this.#generation!(t.peer);
+      const changed = generation !== now;
+      const rtt = acrossGenerations(answered, generation, now);
       try {
         this.#onResult(t.peer, rtt);
       } catch (e) {
         this.#onError?.(t.peer, e);
       }
       // The gap counts from the probe's start; a probe slower than that is followed at once.
-      this.#schedule(t, gap - (this.#clock.now() - started));
+      // Not one that spanned a new session or path: the packets that waited for it (a ping's
+      // backlog) go out as it comes up, and a probe sent at once would wait behind them (121 ms
+      // against a path of 1-20 ms, a relayed pair at load 20). The next waits a whole gap.
+      this.#schedule(t, changed ? gap : gap - (this.#clock.now() - started));
     });
   }
 }
