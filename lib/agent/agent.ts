@@ -43,7 +43,7 @@ import {
   idleHealth,
   type PeerHealth,
 } from "../health/health.ts";
-import { HealthProber } from "../health/prober.ts";
+import { HealthProber, sessionAndPath, withinTimeout } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
@@ -90,6 +90,9 @@ export type {
   PingResult,
   ProbeFn,
 } from "./agent_options.ts";
+
+/** How long a health probe (an echo request) waits for its reply, ms. */
+const PROBE_TIMEOUT_MS = 2000;
 
 /** What an agent started with `control: true` is: its control stack is always there. */
 export type ControlledAgent = Agent & {
@@ -241,7 +244,12 @@ export class Agent {
       return { name: "", address: host?.split("/")[0] ?? "" };
     });
     if (opts.probe === undefined) {
-      this.#probe = stack ? (address) => stack.ping(address, { timeoutMs: 2000 }) : null;
+      // An echo reply read after the timeout was due timed a stall of this process: no RTT.
+      this.#probe = stack
+        ? (address) =>
+          stack.ping(address, { timeoutMs: PROBE_TIMEOUT_MS })
+            .then((rtt) => withinTimeout(rtt, PROBE_TIMEOUT_MS))
+        : null;
     } else {
       this.#probe = opts.probe?.({ device, stack, control }) ?? null;
     }
@@ -313,6 +321,15 @@ export class Agent {
   }
 
   /**
+   * A peer's session and path as one value (its handshakes and endpoint; "" for no such peer):
+   * a probe across a change of it timed the setup, not the path, and gets no RTT.
+   * @ignore internal: the mesh agent's, not an embedding program's
+   */
+  probeGeneration(publicKey: string): string {
+    return sessionAndPath(this.device.peer(publicKey));
+  }
+
+  /**
    * Whether a peer is probed now (followed, and not with its samples from elsewhere).
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
@@ -360,10 +377,7 @@ export class Agent {
         probe,
         onResult: (k, rtt) => this.health.recordProbe(k, rtt),
         // A probe that waited for a handshake or a new path timed the setup, not the path.
-        generation: (k) => {
-          const p = this.device.peer(k);
-          return p ? `${p.counters.handshakes} ${p.endpoint}` : "";
-        },
+        generation: (k) => this.probeGeneration(k),
         intervalMs: this.#probeInterval,
       });
       this.#prober.start();

@@ -222,7 +222,10 @@ export interface NodeIdentity {
   role: string;
 }
 
-/** Probes a peer at an overlay address: the round trip in ms, or null when no answer came. */
+/**
+ * Probes a peer at an overlay address: the round trip in ms, null when no answer came, or NaN
+ * when answered but not timed (read only after this process stalled past the probe's timeout).
+ */
 export type ProbeFn = (address: string) => Promise<number | null>;
 
 /** The parts of a starting agent that the collaborators it is given may need. */

@@ -43,6 +43,7 @@ import { Membership } from "../mesh/membership.ts";
 import { MemberIndex, MeshPeers } from "../mesh/peers/peers.ts";
 import { ControlChannel } from "../mesh/sync/control_channel.ts";
 import { NodeSync } from "../mesh/sync/node_sync.ts";
+import { sessionAndPath } from "../health/prober.ts";
 import { MeshServices } from "../services/mesh_services.ts";
 import type { RequestOptions } from "../services/client.ts";
 import type { PublishOptions, PublishResult } from "../services/pubsub.ts";
@@ -272,6 +273,8 @@ function startNode(
   const sync = new NodeSync({
     channel,
     probe: (address, timeoutMs) => channel.prober.probe(address, timeoutMs),
+    // A probe that waited for the leader's session or a new path timed the setup, not the path.
+    generation: (key) => sessionAndPath(device.peer(key)),
     stale: (address) => channel.prober.staleAt(address),
     // No node file: a page keeps nothing across a reload, which joins again (docs/browser.md).
     state: { writeNode: () => Promise.resolve() },

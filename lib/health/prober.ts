@@ -24,7 +24,10 @@ export const systemProberClock: ProberClock = {
 
 /** What the prober is made with. */
 export interface ProberOptions {
-  /** Sends one probe to an overlay address; resolves to the RTT in ms, or null when lost. */
+  /**
+   * Sends one probe to an overlay address; resolves to the RTT in ms, null when lost, or NaN
+   * when answered but not timed (the answer was read only after a stall of this process).
+   */
   probe: (address: string) => Promise<number | null>;
   /**
    * Receives every result (the health tracker's `recordProbe`): the RTT in ms, null when lost,
@@ -48,6 +51,44 @@ export interface ProberOptions {
   random?: () => number;
   /** Timers (default the real ones). */
   clock?: ProberClock;
+}
+
+/**
+ * A probe's result given the peer's generation (its session and path) when the probe was sent and
+ * when it settled: an answer across a change is NaN (answered, not timed), since the probe then
+ * waited for a handshake or a new path and timed that setup, not the path.
+ */
+export function acrossGenerations(
+  rttMs: number | null,
+  before: unknown,
+  after: unknown,
+): number | null {
+  return rttMs !== null && before !== after ? NaN : rttMs;
+}
+
+/**
+ * A peer's generation for {@link acrossGenerations}: its handshakes so far and its endpoint (a
+ * new session, a relay's route chosen, a roam); "" for no peer.
+ */
+export function sessionAndPath(
+  peer: { counters: { handshakes: number }; endpoint: unknown } | undefined,
+): string {
+  return peer ? `${peer.counters.handshakes} ${peer.endpoint}` : "";
+}
+
+/**
+ * A probe's RTT given its timeout: over it, the answer was read only after the deadline, which
+ * its timer would have called lost had it run; so the process was stalled (starved or blocked)
+ * and the time is the stall's, not the path's: NaN (answered, not timed).
+ */
+export function withinTimeout(rttMs: number | null, timeoutMs: number): number | null {
+  return rttMs !== null && rttMs > timeoutMs ? NaN : rttMs;
+}
+
+/** A probe's RTT as reported: NaN (answered, untimed) kept, anything not a measurement lost. */
+function sample(rtt: unknown): number | null {
+  if (typeof rtt !== "number") return null;
+  return Number.isNaN(rtt) || (Number.isFinite(rtt) && rtt >= 0) ? rtt : null;
 }
 
 interface Target {
@@ -177,7 +218,7 @@ export class HealthProber {
     const generation = this.#generation?.(t.peer);
     const run = new Promise<number | null>((resolve) => resolve(this.#probe(t.address)))
       .then(
-        (rtt) => (typeof rtt === "number" && Number.isFinite(rtt) && rtt >= 0 ? rtt : null),
+        sample,
         (err) => {
           this.#onError?.(t.peer, err);
           return null;
@@ -186,17 +227,19 @@ export class HealthProber {
     t.inFlight = run.then((answered) => {
       t.inFlight = null;
       if (!this.#running || t.removed) return;
-      const rtt = answered !== null && generation !== undefined &&
-          this.#generation!(t.peer) !== generation
-        ? NaN
-        : answered;
+      const now = generation === undefined ? undefined : this.#generation!(t.peer);
+      const changed = generation !== now;
+      const rtt = acrossGenerations(answered, generation, now);
       try {
         this.#onResult(t.peer, rtt);
       } catch (e) {
         this.#onError?.(t.peer, e);
       }
       // The gap counts from the probe's start; a probe slower than that is followed at once.
-      this.#schedule(t, gap - (this.#clock.now() - started));
+      // Not one that spanned a new session or path: the packets that waited for it (a ping's
+      // backlog) go out as it comes up, and a probe sent at once would wait behind them (121 ms
+      // against a path of 1-20 ms, a relayed pair at load 20). The next waits a whole gap.
+      this.#schedule(t, changed ? gap : gap - (this.#clock.now() - started));
     });
   }
 }

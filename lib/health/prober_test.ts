@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HealthProber, type ProberClock } from "./prober.ts";
+import { HealthProber, type ProberClock, withinTimeout } from "./prober.ts";
 
 /** Timers that only fire when the test moves time, settling promises between timers. */
 class FakeClock implements ProberClock {
@@ -296,4 +296,69 @@ Deno.test("prober: a probe across a new session (its generation moved) is answer
   assert.ok(Number.isNaN(results[0]));
   assert.equal(results[1], 1.3);
   assert.equal(results[2], null);
+});
+
+Deno.test("prober: a probe answered but not timed (NaN) stays answered, not lost", async () => {
+  const clock = new FakeClock();
+  const fp = fakeProbe(clock, () => "hang");
+  const results: (number | null)[] = [];
+  const prober = new HealthProber({
+    probe: fp.probe,
+    onResult: (_, rtt) => results.push(rtt),
+    intervalMs: 100,
+    random: () => 0,
+    clock,
+  });
+  prober.add("p", "10.0.0.2");
+  prober.start();
+  await clock.advance(0);
+  // The answer was read only after a stall of this process: the probe says so with NaN.
+  fp.calls[0].resolve(NaN);
+  await clock.advance(100);
+  fp.calls[1].resolve(-1); // not a measurement: lost
+  await settle();
+  await prober.stop();
+  assert.equal(results.length, 2);
+  assert.ok(Number.isNaN(results[0]), `answered, untimed: ${results[0]}`);
+  assert.equal(results[1], null);
+});
+
+Deno.test("withinTimeout: an answer over the probe's timeout was read after a stall: answered, untimed", () => {
+  assert.equal(withinTimeout(1.3, 2000), 1.3);
+  assert.equal(withinTimeout(2000, 2000), 2000);
+  assert.equal(withinTimeout(null, 2000), null, "lost stays lost");
+  // The 27 s a member stalled at load 40 showed as its leader's RTT.
+  assert.ok(Number.isNaN(withinTimeout(27_438.8, 2000)));
+});
+
+Deno.test("prober: after a probe that spanned a new session, the next waits a whole gap, not sent into what the setup released", async () => {
+  const clock = new FakeClock();
+  const fp = fakeProbe(clock, () => "hang");
+  let generation = 0;
+  const prober = new HealthProber({
+    probe: fp.probe,
+    onResult: () => {},
+    generation: () => generation,
+    intervalMs: 100,
+    random: () => 0, // every gap is 90
+    clock,
+  });
+  prober.add("p", "10.0.0.2");
+  prober.start();
+  await clock.advance(0);
+  // The relayed path took three gaps to come up, the probe waiting for it all along.
+  await clock.advance(300);
+  generation++;
+  fp.calls[0].resolve(3000);
+  await clock.advance(0);
+  assert.deepEqual(fp.calls.map((c) => c.at), [0], "not at once, with the setup's backlog");
+  await clock.advance(90);
+  assert.deepEqual(fp.calls.map((c) => c.at), [0, 390]);
+  // A slow probe in the same session is still followed at once (the gap counts from its start).
+  await clock.advance(200);
+  fp.calls[1].resolve(1.3);
+  await clock.advance(0);
+  assert.deepEqual(fp.calls.map((c) => c.at), [0, 390, 590]);
+  fp.calls[2].resolve(1.3);
+  await prober.stop();
 });

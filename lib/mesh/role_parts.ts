@@ -109,6 +109,8 @@ export function makeRole(mesh: ResolvedMesh, run: Running, ctx: RoleContext): Ro
   const sync = new NodeSync({
     channel,
     probe: (address, timeoutMs) => channel.prober.probe(address, timeoutMs),
+    // A probe that waited for the leader's session or a new path timed the setup, not the path.
+    generation: (key) => agent.probeGeneration(key),
     stale: (address) => channel.prober.staleAt(address),
     // The leaders are not probed for health besides (./compose.ts): these are the samples.
     probed: (key, rtt) => {

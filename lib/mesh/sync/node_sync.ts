@@ -30,6 +30,7 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
+import { acrossGenerations } from "../../health/prober.ts";
 import type { MembershipView, ServiceSpec } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
@@ -85,10 +86,16 @@ export interface NodeSyncDeps {
   /** This run's id (the one its join, if any, carried); default: a new one. */
   run?: string;
   /**
-   * Probes a leader's overlay address on the control channel: the round trip in ms, or null
-   * when no answer came within `timeoutMs`.
+   * Probes a leader's overlay address on the control channel: the round trip in ms, null when
+   * no answer came within `timeoutMs`, or NaN when answered but not timed.
    */
   probe: (address: string, timeoutMs: number) => Promise<number | null>;
+  /**
+   * A leader's session and path as one value (compared with `!==`): a probe during which it
+   * changed waited for a handshake or a new path, so it is answered with no RTT (NaN) rather
+   * than the setup's time. Absent: every answer is timed.
+   */
+  generation?: (publicKey: string) => unknown;
   /**
    * Hears every probe of a leader settle (its key, the RTT or null): the node takes them as that
    * leader's health samples rather than probing it again. Absent: not told.
@@ -357,16 +364,22 @@ export class NodeSync {
 
   /** Probes each of `targets`, keeping whether it answered and whether it said it is stale. */
   #probe(targets: { publicKey: string; address: string }[], timeout: number): void {
+    const generation = this.#deps.generation;
     for (const { publicKey, address } of targets) {
-      this.#deps.probe(address, timeout).then((rtt) => {
+      const before = generation?.(publicKey);
+      this.#deps.probe(address, timeout).then((answered) => {
         if (this.#closed) return;
+        const rtt = generation
+          ? acrossGenerations(answered, before, generation(publicKey))
+          : answered;
         this.#deps.probed?.(publicKey, rtt);
         this.#answers.set(publicKey, rtt !== null);
         const wasStale = this.#stale.get(publicKey) === true;
         if (rtt !== null) this.#stale.set(publicKey, this.#deps.stale?.(address) ?? false);
         if (address !== this.#leader.address) return;
-        // The next hello carries it: the leader judges this node's health by it.
-        this.#leaderRtt = rtt;
+        // The next hello carries it: the leader judges this node's health by it. An answer not
+        // timed (NaN) carries none: the leader takes the hello as heard, with no RTT.
+        this.#leaderRtt = rtt !== null && Number.isNaN(rtt) ? null : rtt;
         if (rtt !== null) this.#heard = true;
         if (!this.#stale.get(publicKey)) this.#staleSaid = false;
         else if (!wasStale) {

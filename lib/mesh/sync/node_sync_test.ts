@@ -268,6 +268,44 @@ Deno.test("node sync: hellos say the interval and the RTT of the leader's latest
   }
 });
 
+Deno.test("node sync: a probe of the leader that waited for its session or a new path gives no RTT, to health or hellos", async () => {
+  // The leader's session and path: a probe across a change of it timed the setup (a handshake
+  // the probe was queued behind), not the path.
+  let generation = 0;
+  const answers: ((rtt: number) => void)[] = [];
+  const samples: [string, number | null][] = [];
+  const h = await harness({
+    intervalMs: 20,
+    nat: {
+      probe: () => new Promise<number | null>((r) => answers.push(r)),
+      generation: () => generation,
+      probed: (key, rtt) => samples.push([key, rtt]),
+    },
+  });
+  try {
+    h.sync.start(null);
+    await eventually(() => Promise.resolve(answers.length > 0), HANG_GUARD_MS);
+    generation++; // the handshake completes while the probes sent so far wait
+    const before = answers.length;
+    for (const a of answers.slice(0, before)) a(480);
+    await eventually(() => Promise.resolve(samples.length >= before), HANG_GUARD_MS);
+    for (const [key, rtt] of samples) {
+      assert.equal(key, "K-lead");
+      assert.ok(rtt !== null && Number.isNaN(rtt), `health sample ${rtt}: answered, untimed`);
+    }
+    // A probe sent in the new session: timed, and the hellos carry it.
+    await eventually(() => Promise.resolve(answers.length > before), HANG_GUARD_MS);
+    answers[before](1.3);
+    await eventually(() => Promise.resolve(h.hellos().some((m) => m.rtt === 1.3)), HANG_GUARD_MS);
+    assert.deepEqual(samples[before], ["K-lead", 1.3]);
+    const said = h.hellos().map((m) => m.rtt);
+    assert.ok(!said.includes(480), `no hello says the setup's time: ${said}`);
+  } finally {
+    for (const a of answers) a(1);
+    await h.cleanup();
+  }
+});
+
 Deno.test("node sync: closing says bye to the leader until it answers, then no hello follows", async () => {
   const h = await harness();
   try {

@@ -15,6 +15,7 @@ import { type RelayMessage, validateRelayMessage } from "../../relay/messages.ts
 import { type LeaseMessage, parseLeaseMessage } from "../../services/lease/protocol.ts";
 import { type LinksMessage, parseLinksMessage } from "./links.ts";
 import { PACKED, unpackBody, unpackPart } from "./packed.ts";
+import { withinTimeout } from "../../health/prober.ts";
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -501,7 +502,7 @@ export const PROBER_MAX_ADDRESSES = 16_384;
 export class Prober {
   readonly #pending = new Map<
     number,
-    { at: number; address: string; resolve: (rtt: number | null) => void }
+    { at: number; timeoutMs: number; address: string; resolve: (rtt: number | null) => void }
   >();
   // Whether our answers say "stale" now (a leader cut off from its store).
   #stale: () => boolean = () => false;
@@ -555,7 +556,11 @@ export class Prober {
     this.#packets.set(address, (had ?? 0) + n);
   }
 
-  /** Probes an overlay address; resolves with the RTT in ms or null on timeout. */
+  /**
+   * Probes an overlay address; resolves with the RTT in ms, null on timeout, or NaN (answered,
+   * not timed) for an answer read only after the timeout was due: the process did not run its
+   * timer, so it was stalled (a starved or blocked event loop), and the time is the stall's.
+   */
   probe(address: string, timeoutMs = 2000): Promise<number | null> {
     const id = this.#next++;
     return new Promise((resolve) => {
@@ -565,6 +570,7 @@ export class Prober {
       }, timeoutMs);
       this.#pending.set(id, {
         at: performance.now(),
+        timeoutMs,
         address,
         resolve: (rtt) => {
           clearTimeout(timer);
@@ -602,7 +608,7 @@ export class Prober {
           if (msg.stale === true) this.#staleAt.add(from);
           else this.#staleAt.delete(from);
         }
-        p.resolve(performance.now() - p.at);
+        p.resolve(withinTimeout(performance.now() - p.at, p.timeoutMs));
       }
       return true;
     }

@@ -209,3 +209,27 @@ Deno.test("prober: a leader cut off from its store says stale in its answers; th
   assert.equal(node.staleAt("10.0.0.1"), false, "a later answer without it: current again");
   node.close();
 });
+
+Deno.test("prober: an answer read only after the probe's timeout was due (this process stalled) is answered with no RTT", async () => {
+  const sent: Uint8Array[] = [];
+  const stack = {
+    sendTo: (_address: string, _port: number, data: Uint8Array) => void sent.push(data),
+  } as unknown as UserspaceStack;
+  const node = new Prober(stack);
+  const answer = (p: Promise<number | null>) => {
+    const id = (parseMessage(sent.at(-1)!) as { id: number }).id;
+    node.handle({ t: "ack", id }, "10.0.0.1");
+    return p;
+  };
+  // Answered at once: timed.
+  const quick = await answer(node.probe("10.0.0.1", HANG_GUARD_MS));
+  assert.ok(quick !== null && Number.isFinite(quick) && quick >= 0, `timed: ${quick}`);
+  // The event loop is held past the 20 ms timeout (as a starved or blocked process is), so the
+  // timer cannot run before the answer is read: its time is the stall's, not the path's.
+  const probe = node.probe("10.0.0.1", 20);
+  const until = performance.now() + 60;
+  while (performance.now() < until) { /* a stalled event loop */ }
+  const stalled = await answer(probe);
+  assert.ok(stalled !== null && Number.isNaN(stalled), `answered, untimed: ${stalled}`);
+  node.close();
+});
