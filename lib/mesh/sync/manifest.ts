@@ -297,20 +297,25 @@ export class PieceChecker {
 
   /** Takes `piece` (sent by `from`) when the manifest lists its digest and it is not held. */
   offer(piece: Uint8Array, from: string): PieceFate {
+    return this.offerAt(piece, from).fate;
+  }
+
+  /** As {@link offer}, with the entries the piece filled (none unless taken). */
+  offerAt(piece: Uint8Array, from: string): { fate: PieceFate; at: readonly number[] } {
     const at = this.#at.get(digestText(pieceDigest(piece)));
     if (!at) {
       if (this.#mismatches.has(from) || this.#mismatches.size < MISMATCH_SENDERS) {
         this.#mismatches.set(from, (this.#mismatches.get(from) ?? 0) + 1);
       } else this.#otherMismatches++;
-      return "mismatch";
+      return { fate: "mismatch", at: [] };
     }
     if (this.#pieces[at[0]] !== undefined) {
       this.duplicates++;
-      return "duplicate";
+      return { fate: "duplicate", at: [] };
     }
     for (const i of at) this.#pieces[i] = piece;
     this.#left -= at.length;
-    return "taken";
+    return { fate: "taken", at };
   }
 
   /** Mismatches sent by `from` (senders past {@link MISMATCH_SENDERS}: by none of them). */
