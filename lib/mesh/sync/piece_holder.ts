@@ -15,7 +15,7 @@
  */
 
 import { RateLimiter, refilled } from "../../protocol/ratelimiter.ts";
-import { digestText, pieceDatagram, pieceDigest } from "./manifest.ts";
+import { digestText, pieceDigest } from "./manifest.ts";
 
 /** How long pieces are held after they were assembled or last served, ms. */
 export const HOLD_MS = 600_000;
@@ -58,20 +58,30 @@ export function parsePieceAsk(m: Record<string, unknown>): PieceAsk | null {
   return { t: "pget", v: m.v as number, d: d as string[] };
 }
 
+/** A `plack` message's fields checked (a version, 1 to {@link ASK_MAX} digests); else null. */
+export function parsePieceLack(m: Record<string, unknown>): PieceLack | null {
+  if (m.t !== "plack" || !Number.isSafeInteger(m.v) || (m.v as number) < 0) return null;
+  const d = m.d;
+  if (!Array.isArray(d) || d.length === 0 || d.length > ASK_MAX) return null;
+  if (!d.every((x) => typeof x === "string" && DIGEST_TEXT.test(x))) return null;
+  return { t: "plack", v: m.v as number, d: d as string[] };
+}
+
 /** Why an ask or a piece was dropped. */
 export type HolderDrop = "rate" | "not-member" | "malformed" | "lack";
 
+/** What a holder sends: a piece (as its datagram on the wire), or the digests it lacks. */
+export type HolderAnswer = { t: "piece"; piece: Uint8Array } | PieceLack;
+
 /** What the holder works with. */
 export interface PieceHolderDeps {
-  /** Sends bytes to a member's overlay address (on the control port). */
-  send: (address: string, bytes: Uint8Array) => void;
+  /** Sends an answer to a member's overlay address (on the control port). */
+  send: (address: string, answer: HolderAnswer) => void;
   /** Whether `address` is a member's in this node's view (not a leader's only: any member's). */
   isMember: (address: string) => boolean;
   /** Monotonic ms (default `performance.now`). */
   now?: () => number;
 }
-
-const enc = new TextEncoder();
 
 /** Holds the pieces of one view and serves them. See the module docs. */
 export class PieceHolder {
@@ -163,15 +173,14 @@ export class PieceHolder {
         continue;
       }
       this.#tokens--;
-      this.#deps.send(from, pieceDatagram(p));
+      this.#deps.send(from, { t: "piece", piece: p });
       sent++;
     }
     this.served += sent;
     if (sent > 0) this.#until = t + HOLD_MS;
     if (lack.length > 0) {
       this.drops.lack += lack.length;
-      const answer: PieceLack = { t: "plack", v: a.v, d: lack };
-      this.#deps.send(from, enc.encode(JSON.stringify(answer)));
+      this.#deps.send(from, { t: "plack", v: a.v, d: lack });
     }
   }
 

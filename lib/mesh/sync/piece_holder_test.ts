@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { digestText, pieceDigest, unpackPiece } from "./manifest.ts";
+import { digestText, pieceDigest } from "./manifest.ts";
 import {
   ASK_MAX,
   HOLD_MAX_BYTES,
@@ -9,8 +9,6 @@ import {
   PieceHolder,
   SERVE_PER_SECOND,
 } from "./piece_holder.ts";
-
-const dec = new TextDecoder();
 
 function pieces(n: number, size = 1000, seed = 1): Uint8Array[] {
   let x = seed;
@@ -27,9 +25,12 @@ function holder(members = ["10.6.0.2", "10.6.0.3", "10.6.0.4"]) {
   let t = 0;
   const sent: { to: string; piece: Uint8Array | null; lack: string[] | null }[] = [];
   const h = new PieceHolder({
-    send: (to, bytes) => {
-      const piece = unpackPiece(bytes);
-      sent.push({ to, piece, lack: piece ? null : JSON.parse(dec.decode(bytes)).d });
+    send: (to, a) => {
+      sent.push({
+        to,
+        piece: a.t === "piece" ? a.piece : null,
+        lack: a.t === "plack" ? a.d : null,
+      });
     },
     isMember: (a) => members.includes(a),
     now: () => t,
