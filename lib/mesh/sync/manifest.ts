@@ -233,6 +233,11 @@ export class ManifestAssembler {
       this.malformed++;
       return null;
     }
+    return this.addParsed(d);
+  }
+
+  /** As {@link add}, with a datagram parsed already ({@link parseManifestDatagram}). */
+  addParsed(d: ManifestDatagram): Manifest | null {
     const key = JSON.stringify([d.v, d.n, d.network, d.network6 ?? null]);
     if (key !== this.#key) {
       this.#key = key;
@@ -362,6 +367,11 @@ export class PieceChecker {
       n += at.length;
     });
     return n;
+  }
+
+  /** The pieces held, each once (what a holder serves once the view is whole). */
+  pieces(): Uint8Array[] {
+    return [...new Set(this.#pieces.filter((p): p is Uint8Array => p !== undefined))];
   }
 
   /**

@@ -76,6 +76,21 @@ export class SharedFetch {
     this.#live = new Set(deps.holders.filter((h) => h !== deps.leader));
   }
 
+  /** The manifest's checker (its pieces, whole or not). */
+  get checker(): PieceChecker {
+    return this.#d.checker;
+  }
+
+  /** The leader asked for what no holder gives. */
+  get leader(): string {
+    return this.#d.leader;
+  }
+
+  /** The version of the view fetched. */
+  get version(): number {
+    return this.#d.checker.manifest.v;
+  }
+
   /** Where the fetch stands. */
   get state(): FetchState {
     return this.#state;
