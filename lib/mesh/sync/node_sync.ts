@@ -852,8 +852,10 @@ export class NodeSync {
       version: m.v,
       members,
     });
-    // News that came meanwhile, or the next hello: a delta from this version.
+    // News that came meanwhile, else a hello now: it asks what changed since, and tells the
+    // leader that this node holds the pieces (a holder for the next joiners).
     if (this.#newsDuring > m.v) this.#news.askFor(this.#newsDuring, 0);
+    else this.hello();
     this.#newsDuring = 0;
   }
 
