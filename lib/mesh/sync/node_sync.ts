@@ -671,7 +671,11 @@ export class NodeSync {
     // Shared views' pieces and asks come from members (each checked by who sent it).
     if (msg.t === "pget") return this.#holder.ask(from, msg);
     if (msg.t === "piece") return this.#onPiece(msg.piece, from);
-    if (msg.t === "plack") return void this.#shared?.lack(from, msg.d);
+    if (msg.t === "plack") {
+      const fetch = this.#shared;
+      fetch?.lack(from, msg.d);
+      return fetch ? this.#sharedOn(fetch) : undefined;
+    }
     // Only a leader's word counts (WireGuard authenticated the sender's overlay address).
     if (!this.isLeader(from)) return;
     if (from === this.#leader.address) this.#heard = true;
@@ -800,8 +804,12 @@ export class NodeSync {
       holders: named.map((h) => h.address),
       leader,
       send: (to, ask) => this.#deps.channel.send(to, ask),
+      // A fetch's timers may end it (the leader silent): each step is followed.
       timer: (fn, ms) => {
-        const t = setTimeout(fn, ms);
+        const t = setTimeout(() => {
+          fn();
+          if (this.#shared === fetch) this.#sharedOn(fetch);
+        }, ms);
         return () => clearTimeout(t);
       },
     });

@@ -549,3 +549,57 @@ Deno.test("node sync: a shared view comes by its manifest from the leader in use
     await h.cleanup();
   }
 });
+
+Deno.test("node sync: a shared view's fetch the leader cannot finish (plack) is asked again with a hello; the new manifest's pieces held already are not asked again (resync)", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    const holder = member("h", "10.3.0.4", { publicKey: "K-h" });
+    const segs = (last: string) =>
+      [[leader, self], [other, holder], [member("x", "10.3.0.5", { publicKey: last })]].map((s) =>
+        packSegment(s, 60)
+      );
+    const manifestOf = (v: number, segments: Uint8Array[][]) => ({
+      v,
+      network: view(v).network,
+      entries: segments.flatMap((pieces) =>
+        pieces.map((p, i) => ({
+          digest: pieceDigest(p),
+          ends: i === pieces.length - 1,
+          fromLeader: false,
+        }))
+      ),
+    });
+    const give = (v: number, segments: Uint8Array[][]) => {
+      h.deliver({ t: "holders", v, members: [holder] });
+      for (const d of manifestDatagrams(manifestOf(v, segments))) {
+        h.deliver({ t: "manifest", d: parseManifestDatagram(d)! });
+      }
+    };
+    const asked = (from: number) =>
+      h.sent.slice(from).flatMap(([, m]) => m.t === "pget" ? m.d as string[] : []);
+    const first = segs("K-x");
+    give(5, first);
+    // The holder gives the first two segments' pieces, lacks the rest; the leader lacks them too.
+    const held = [...first[0], ...first[1]];
+    for (const p of held) h.deliver({ t: "piece", piece: p }, holder.address);
+    const lacking = first[2].map((p) => digestText(pieceDigest(p)));
+    h.deliver({ t: "plack", v: 5, d: lacking }, holder.address);
+    assert.ok(h.sent.some(([to, m]) => to === LEADER && m.t === "pget"), "asked of the leader");
+    const hellos = h.hellos().length;
+    h.deliver({ t: "plack", v: 5, d: lacking });
+    assert.equal(h.hellos().length, hellos + 1, "the failed fetch asks again with a hello");
+    assert.equal(h.hellos().at(-1)!.sv, undefined, "no fetch under way");
+    // The new view changed the last segment only: only its pieces are asked.
+    const second = segs("K-y");
+    const at = h.sent.length;
+    give(6, second);
+    const want = second[2].map((p) => digestText(pieceDigest(p)));
+    assert.deepEqual(asked(at).sort(), want.sort());
+    for (const p of second[2]) h.deliver({ t: "piece", piece: p }, holder.address);
+    assert.equal(h.held().version, 6);
+    assert.ok(h.held().members.some((m) => m.publicKey === "K-y"));
+  } finally {
+    await h.cleanup();
+  }
+});
