@@ -156,8 +156,10 @@ export class Fanout {
   readonly #snapshots = new Map<GroupId, Snapshot[]>();
   // The members that take packed parts (their latest hello said so).
   readonly #packs = new Set<string>();
-  // Shared views' segments, of groups that see themselves (made at the first manifest).
+  // Shared views' segments, of groups that see themselves (made at the first manifest), and
+  // each piece's datagram, made once (every joiner's answer shares it; gone with the piece).
   readonly #segments = new Map<GroupId, ViewSegments>();
+  readonly #datagrams = new WeakMap<Uint8Array, Uint8Array>();
 
   readonly #logMax: number;
   readonly #now: () => number;
@@ -533,8 +535,11 @@ export class Fanout {
       f,
     );
     if (manifest.entries.length === 0) return null;
-    this.encodings += fromLeader.length;
-    return { manifest, fromLeader: fromLeader.map(pieceDatagram), laidOut: segs.laidOut };
+    return {
+      manifest,
+      fromLeader: fromLeader.map((p) => this.#datagram(p)),
+      laidOut: segs.laidOut,
+    };
   }
 
   /**
@@ -544,7 +549,14 @@ export class Fanout {
   pieceFor(key: string, digest: string): Uint8Array | null {
     const g = this.sharedGroup(key);
     const p = g === null ? undefined : this.#segments.get(g)?.piece(digest);
-    return p ? pieceDatagram(p) : null;
+    return p ? this.#datagram(p) : null;
+  }
+
+  /** Piece `p`'s datagram, made once. */
+  #datagram(p: Uint8Array): Uint8Array {
+    let d = this.#datagrams.get(p);
+    if (!d) this.#datagrams.set(p, d = pieceDatagram(p));
+    return d;
   }
 
   /** The version of the newest snapshot of member `key`'s group, if any. */
