@@ -209,6 +209,8 @@ Deno.test("shared views: a joiner's view comes from holders, the leader sending 
     assert.ok(pieces.holder > 0, "pieces came from holders");
     assert.ok(leaderPieces < total / 2, `the leader sent ${leaderPieces} of ${total} pieces`);
     assert.equal(j.sync.sharedViews().refused.mismatch, 0);
+    // The manifest went behind the push that told the holders the joiner: none refused its asks.
+    for (const h of holders) assert.equal(h.sync.sharedViews().drops["not-member"], 0, h.m.name);
 
     // Holders that lie: every piece a holder sends is corrupted. The joiner refuses them all and
     // the leader gives what they did not; the view is the leader's.
