@@ -7,7 +7,7 @@
  * after a change. Pieces replaced are kept {@link PIECES_KEPT_MS} by digest for joiners that
  * ask the leader for a piece a holder did not give.
  *
- * Not wired yet: the fan-out keeps one per group that sees itself (a later step).
+ * The fan-out (fanout.ts) keeps one per group that sees itself, made at its first manifest.
  * @module
  */
 

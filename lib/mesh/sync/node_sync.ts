@@ -62,6 +62,7 @@ import { ManifestAssembler, type ManifestDatagram, PieceChecker } from "./manife
 import { type HolderDrop, PieceHolder } from "./piece_holder.ts";
 import { SharedFetch } from "./shared_fetch.ts";
 import { unpackSegments } from "./packed.ts";
+import type { NodeStatus } from "../../status/status.ts";
 
 /** Pieces from the leader in use kept while its manifest is not whole yet, at most. */
 const EARLY_PIECES = 1024;
@@ -79,7 +80,6 @@ export interface SharedViewCounts {
   served: number;
   drops: Readonly<Record<HolderDrop, number>>;
 }
-import type { NodeStatus } from "../../status/status.ts";
 
 /**
  * Hellos in a row that the leader in use may leave unanswered (no probe answer, no message)

@@ -10,7 +10,7 @@
  * together to {@link SERVE_PER_SECOND} pieces. What is dropped is counted by reason; digests not
  * held are answered with one `plack` so that the asker moves on at once.
  *
- * Not wired yet: the node's sync will hold what it assembles and say `hz` in its hellos.
+ * The node's sync (./node_sync.ts) holds what it assembles and says `hz` in its hellos.
  * @module
  */
 
