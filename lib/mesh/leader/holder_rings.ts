@@ -58,9 +58,15 @@ export class HolderRings {
 
   /**
    * Up to {@link NAMED} holders of group `g` that `ok` accepts (the caller's checks), taking turns
-   * round the ring; `except` (the joiner) never.
+   * round the ring, those `prefer` likes first (holders with a direct endpoint: one behind a NAT
+   * needs a call-me first); `except` (the joiner) never.
    */
-  name(g: GroupId, except: string, ok: (h: Holder) => boolean): Holder[] {
+  name(
+    g: GroupId,
+    except: string,
+    ok: (h: Holder) => boolean,
+    prefer: (h: Holder) => boolean = () => true,
+  ): Holder[] {
     const ring = this.#rings.get(g);
     if (!ring || ring.length === 0) return [];
     const t = this.#now();
@@ -69,13 +75,16 @@ export class HolderRings {
       if (t - ring[i].at > HOLDER_IDLE_MS) this.#groupOf.delete(ring.splice(i, 1)[0].key);
     }
     const out: Holder[] = [];
+    const others: Holder[] = [];
     const start = this.#turn.get(g) ?? 0;
     for (let k = 0; k < ring.length && out.length < NAMED; k++) {
       const h = ring[(start + k) % ring.length];
-      if (h.key !== except && ok(h)) out.push(h);
+      if (h.key === except || !ok(h)) continue;
+      if (prefer(h)) out.push(h);
+      else others.push(h);
     }
     this.#turn.set(g, (start + NAMED) % Math.max(1, ring.length));
-    return out;
+    return [...out, ...others].slice(0, NAMED);
   }
 
   /** Member `key` holds nothing any more (it left, or its hello stopped saying so). */

@@ -33,3 +33,12 @@ Deno.test("holder rings: a hello without hz, a move to another group, idleness a
   r.forget("k20");
   assert.equal(r.size, RING_SIZE - 1);
 });
+
+Deno.test("holder rings: holders that are preferred (a direct endpoint) are named before the others", () => {
+  const r = new HolderRings(() => 0);
+  for (let i = 0; i < 8; i++) r.heard(`k${i}`, 1, 5);
+  const direct = new Set(["k6", "k7"]);
+  const named = r.name(1, "x", all, (h) => direct.has(h.key)).map((h) => h.key);
+  assert.deepEqual(named.slice(0, 2), ["k6", "k7"]);
+  assert.equal(named.length, NAMED);
+});

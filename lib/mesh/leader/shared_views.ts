@@ -130,7 +130,7 @@ export class SharedViews {
       return m !== undefined && !m.offline && m.role !== "leader" &&
         fanout.sharedGroup(h.key) === g && (laidOut === null || h.hz >= laidOut) &&
         h.hz <= fanout.version;
-    });
+    }, (h) => (this.#d.memberByKey(h.key)?.endpoints.length ?? 0) > 0);
     const floor = named.length > 0 ? Math.min(...named.map((h) => h.hz)) : null;
     const shared = fanout.manifestFor(key, floor);
     if (!shared) return;
