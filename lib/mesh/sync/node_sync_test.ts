@@ -17,6 +17,8 @@ import {
   harness,
   LEADER,
   leader,
+  LEADER2,
+  leader2,
   logged,
   ME,
   other,
@@ -599,6 +601,39 @@ Deno.test("node sync: a shared view's fetch the leader cannot finish (plack) is 
     for (const p of second[2]) h.deliver({ t: "piece", piece: p }, holder.address);
     assert.equal(h.held().version, 6);
     assert.ok(h.held().members.some((m) => m.publicKey === "K-y"));
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a manifest or holders from a leader not in use are not taken; its pieces are not looked at", async () => {
+  const h = await harness({ start: view(1, [leader, leader2, self]) });
+  try {
+    h.sync.start(null);
+    const pieces = packSegment([leader, leader2, self], 60);
+    const manifest = {
+      v: 5,
+      network: view(5).network,
+      entries: pieces.map((p, i) => ({
+        digest: pieceDigest(p),
+        ends: i === pieces.length - 1,
+        fromLeader: true,
+      })),
+    };
+    h.deliver({ t: "holders", v: 5, members: [other] }, LEADER2);
+    for (const d of manifestDatagrams(manifest)) {
+      h.deliver({ t: "manifest", d: parseManifestDatagram(d)! }, LEADER2);
+    }
+    for (const p of pieces) h.deliver({ t: "piece", piece: p }, LEADER2);
+    assert.equal(h.held().version, 1, "nothing from the leader not in use");
+    assert.equal(h.sent.filter(([, m]) => m.t === "pget").length, 0);
+    assert.equal(h.sync.sharedViews().refused["not-named"], pieces.length);
+    // The same from the leader in use: taken.
+    for (const d of manifestDatagrams(manifest)) {
+      h.deliver({ t: "manifest", d: parseManifestDatagram(d)! });
+    }
+    for (const p of pieces) h.deliver({ t: "piece", piece: p });
+    assert.equal(h.held().version, 5);
   } finally {
     await h.cleanup();
   }
