@@ -28,6 +28,12 @@ import { FETCH_RATE } from "./snapshot_fetches.ts";
 /** A manifest sent to a member is not sent again while its hellos say it fetches it, this long, ms. */
 export const MANIFEST_FETCH_MS = 10_000;
 
+/**
+ * Views of fewer pieces (some 250 members) are sent whole by the leader, no holder named: a
+ * holder costs the joiner a handshake and a round trip, more than the leader's few datagrams.
+ */
+export const HOLDERS_FROM_PIECES = 16;
+
 /** A hello this soon after a manifest was sent crossed it: not answered with another, ms. */
 export const MANIFEST_CROSSED_MS = 1000;
 
@@ -53,6 +59,8 @@ export interface SharedViewsDeps {
   behindPush: (key: string, fn: () => void) => void;
   /** Monotonic ms (default `performance.now`). */
   now?: () => number;
+  /** Views of fewer pieces name no holder (default {@link HOLDERS_FROM_PIECES}). */
+  holdersFrom?: number;
 }
 
 /** Answers members that take shared views. See the module docs. */
@@ -61,6 +69,7 @@ export class SharedViews {
   readonly #now: () => number;
   readonly #rings: HolderRings;
   readonly #limit: RateLimiter;
+  readonly #holdersFrom: number;
   // The manifest each member was sent last: its version, and when.
   readonly #sent = new Map<string, { v: number; at: number }>();
   // Members whose answer waits for a push.
@@ -76,6 +85,7 @@ export class SharedViews {
     this.#d = deps;
     this.#now = deps.now ?? (() => performance.now());
     this.#rings = new HolderRings(this.#now);
+    this.#holdersFrom = deps.holdersFrom ?? HOLDERS_FROM_PIECES;
     this.#limit = new RateLimiter({
       ...FETCH_RATE,
       maxEntries: 16_384,
@@ -132,11 +142,16 @@ export class SharedViews {
         h.hz <= fanout.version;
     }, (h) => (this.#d.memberByKey(h.key)?.endpoints.length ?? 0) > 0);
     const floor = named.length > 0 ? Math.min(...named.map((h) => h.hz)) : null;
-    const shared = fanout.manifestFor(key, floor);
+    let shared = fanout.manifestFor(key, floor);
     if (!shared) return;
+    // A small view is the leader's to send: holders would cost the joiner a handshake each.
+    if (floor !== null && shared.manifest.entries.length < this.#holdersFrom) {
+      shared = fanout.manifestFor(key, null)!;
+      named.length = 0;
+    }
+    const laid = shared.laidOut;
     // Named only when they hold the layout the manifest is of (made just now, perhaps).
-    const holders = named.filter((h) => h.hz >= shared.laidOut)
-      .map((h) => this.#d.memberByKey(h.key)!);
+    const holders = named.filter((h) => h.hz >= laid).map((h) => this.#d.memberByKey(h.key)!);
     const manifest = manifestDatagrams(shared.manifest);
     const names = encodeMessage({ t: "holders", v: shared.manifest.v, members: holders });
     this.#d.answers.answer(key, from, [names, ...manifest, ...shared.fromLeader]);

@@ -22,7 +22,7 @@ policies:
 `;
 
 /** A leader's state, its fan-out, shared views over an answer pacer that sends at once. */
-async function leader() {
+async function leader(opts: { holdersFrom?: number } = {}) {
   const core = await LeaderCore.open(null, {
     network: "10.6.0.0/24",
     hostname: "lead",
@@ -42,6 +42,7 @@ async function leader() {
     memberByKey: (k) => core.memberByKey(k),
     answers,
     behindPush: (_, fn) => fn(),
+    holdersFrom: opts.holdersFrom ?? 1,
   });
   const join = async (hostname: string, role: string) => {
     const t = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role } });
@@ -142,6 +143,24 @@ Deno.test("shared views: asks to the leader are held to the fetches' rate and ma
     }
     assert.ok(l.shared.counts.drops.rate > 0, "asks over the rate dropped");
     assert.ok(l.shared.counts.sent.asked < 100);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("shared views: a view of few pieces is the leader's to send, no holder named", async () => {
+  const l = await leader({ holdersFrom: 16 });
+  try {
+    const [n1, n2] = [await l.join("n1", "x"), await l.join("n2", "x")];
+    l.shared.heard(l.core.memberByKey(n1.publicKey)!, l.fanout.version);
+    l.shared.answer(n2.publicKey, n2.address, undefined);
+    const got = l.got(n2.address);
+    const named = got.find((m) => m.t === "holders");
+    assert.ok(named?.t === "holders");
+    assert.deepEqual(named.members, []);
+    const manifest = got.find((m) => m.t === "manifest");
+    assert.ok(manifest?.t === "manifest" && manifest.d.entries.every((e) => e.fromLeader));
+    assert.equal(got.filter((m) => m.t === "piece").length, manifest.d.n);
   } finally {
     l.close();
   }
