@@ -680,8 +680,9 @@ export class LeaderService {
     }
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
-    // Whether it holds its group's shared view's pieces, to be named to joiners.
-    if (msg.fs === true) this.#shared.heard(member, msg.hz);
+    // Whether it holds its group's shared view's pieces, to be named to joiners (a node that no
+    // longer says fs, an older weft started on its state, serves none).
+    this.#shared.heard(member, msg.fs === true ? msg.hz : undefined);
     this.#users.pace(member, msg.hi, from);
     core.updateMember(member.publicKey, update).then(() => {
       const fanout = this.#fanout;
