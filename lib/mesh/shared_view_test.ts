@@ -12,7 +12,7 @@ import { LeaderCore } from "./leader/core.ts";
 import { LeaderService } from "./leader/service.ts";
 import { NodeSync } from "./sync/node_sync.ts";
 import { type ControlMessage, encodeMessage, parseMessage } from "./sync/protocol.ts";
-import { MANIFEST, PIECE } from "./sync/manifest.ts";
+import { ENTRIES_PER_DATAGRAM, MANIFEST, PIECE } from "./sync/manifest.ts";
 import { PACKED } from "./sync/packed.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import { nullLogger } from "../log/logger.ts";
@@ -67,6 +67,8 @@ async function mesh() {
   for (let i = 0; i < SILENT; i++) await join(`s${i}`);
   // Every datagram the leader sent, by recipient (kinds), and the handlers of each address.
   const fromLeader = new Map<string, string[]>();
+  // The manifest entries the leader flagged as its own, by recipient.
+  const flagged = new Map<string, number>();
   const nodes = new Map<string, (msg: ControlMessage, from: string) => void>();
   let toLeader: ((msg: ControlMessage, from: string) => void) | null = null;
   // Changes what a node sends before it goes (a lying holder's pieces); null: dropped.
@@ -88,6 +90,11 @@ async function mesh() {
         let list = fromLeader.get(to);
         if (!list) fromLeader.set(to, list = []);
         list.push(kind(bytes));
+        const m = parseMessage(bytes);
+        if (m?.t === "manifest") {
+          const own = m.d.entries.filter((e) => e.fromLeader).length;
+          flagged.set(to, (flagged.get(to) ?? 0) + own);
+        }
         deliver(to, bytes, lead);
       },
       listen: (h) => {
@@ -154,7 +161,14 @@ async function mesh() {
       );
       assert.ok(ok, `${name}'s view never came whole: ${held.members.length} members`);
     };
-    return { m, sync, whole, held: () => held, sent: () => fromLeader.get(m.address) ?? [] };
+    return {
+      m,
+      sync,
+      whole,
+      held: () => held,
+      sent: () => fromLeader.get(m.address) ?? [],
+      flagged: () => flagged.get(m.address) ?? 0,
+    };
   };
   return {
     core,
@@ -207,7 +221,11 @@ Deno.test("shared views: a joiner's view comes from holders, the leader sending 
     assert.equal(count(sent, "view"), 0);
     assert.equal(count(sent, "holders"), 1);
     assert.ok(pieces.holder > 0, "pieces came from holders");
+    // The leader's datagrams: the names, the manifest and the pieces changed since the holders'
+    // version (the tail), nothing asked of it.
+    assert.equal(leaderPieces, j.flagged(), "the leader sent its own pieces only");
     assert.ok(leaderPieces < total / 2, `the leader sent ${leaderPieces} of ${total} pieces`);
+    assert.equal(manifestParts, Math.ceil(total / ENTRIES_PER_DATAGRAM));
     assert.equal(j.sync.sharedViews().refused.mismatch, 0);
     // The manifest went behind the push that told the holders the joiner: none refused its asks.
     for (const h of holders) assert.equal(h.sync.sharedViews().drops["not-member"], 0, h.m.name);
