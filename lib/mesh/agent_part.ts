@@ -31,7 +31,7 @@ import type { ResolvedMesh } from "./resolve.ts";
 import type { LeaderStore } from "./store/store.ts";
 import { routeCollector } from "./subnets/metrics.ts";
 import type { ControlChannel } from "./sync/control_channel.ts";
-import { controlCollector } from "./sync/metrics.ts";
+import { controlCollector, sharedViewsCollector } from "./sync/metrics.ts";
 
 /** What the agent's hooks read: made before it, or reached once the parts exist. */
 export interface AgentHooks {
@@ -155,6 +155,7 @@ function meshCollectors(
       linkReportDrops: () => parts()?.links.store?.drops(),
       departedForgotten: () => leader()?.core.departedForgotten,
       storeUp: () => leader() ? store?.health?.().ok : undefined,
+      sharedViews: () => leader()?.service.sharedViews(),
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;
@@ -172,6 +173,10 @@ function meshCollectors(
     }),
     policyCollector(() => policy.drops()),
     controlCollector(() => channel()?.prober.untracked),
+    sharedViewsCollector(() => {
+      const role = parts()?.role;
+      return role?.role === "node" ? role.sync.sharedViews() : undefined;
+    }),
     pqCollector(() => parts()?.pq.metrics()),
   ];
 }

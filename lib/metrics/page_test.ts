@@ -23,7 +23,7 @@ import { relayCollector, type RelayMetrics } from "../relay/metrics.ts";
 import { type ServiceMetrics, servicesCollector } from "../services/metrics.ts";
 import { leaseCollector, type LeaseMetrics } from "../services/lease/collector.ts";
 import { policyCollector } from "../policy/metrics.ts";
-import { controlCollector } from "../mesh/sync/metrics.ts";
+import { controlCollector, sharedViewsCollector } from "../mesh/sync/metrics.ts";
 import type { RateCounts } from "../policy/qos.ts";
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { HealthState } from "../health/state.ts";
@@ -125,12 +125,23 @@ function renderPage(s: Snapshot): string {
     joinDrops: () => s.joinDrops,
     memberRefusals: () => s.memberRefusals,
     departedForgotten: () => 2,
+    sharedViews: () => ({
+      sent: { holders: 3, manifest: 9, piece: 12, asked: 4 },
+      drops: { rate: 1, malformed: 0, lack: 2 },
+      holders: 64,
+    }),
   }));
   r.register(pathsCollector(() => s.paths));
   r.register(relayCollector(() => s.relay));
   r.register(servicesCollector(() => s.services));
   r.register(leaseCollector(() => s.leases));
   r.register(controlCollector(() => 3));
+  r.register(sharedViewsCollector(() => ({
+    pieces: { holder: 600, leader: 25 },
+    refused: { mismatch: 2, "not-named": 1, duplicate: 3, malformed: 0 },
+    served: 170,
+    drops: { rate: 4, "not-member": 1, malformed: 0, lack: 5 },
+  })));
   if (s.policyDrops) {
     r.register(
       policyCollector(() =>
@@ -142,7 +153,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 101;
+const FAMILIES = 108;
 
 function snapshot(): Snapshot {
   const h = new Histogram();

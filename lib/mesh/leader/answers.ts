@@ -145,6 +145,18 @@ export class AnswerPacer {
     this.#schedule();
   }
 
+  /**
+   * Sends member `key` `parts` after the answer under way, if any (pieces of a shared view it
+   * asked for: small, and never skipped for an answer that is not theirs); else as {@link answer}.
+   */
+  more(key: string, address: string, parts: Uint8Array[]): void {
+    if (this.#closed || parts.length === 0) return;
+    const p = this.#next.get(key) ?? this.#queue.get(key);
+    if (!p) return this.answer(key, address, parts);
+    // Its parts may be an encoding shared by a group: extended as a copy.
+    p.parts = [...p.parts, ...parts];
+  }
+
   /** Forgets member `key`'s answer under way (it left). */
   forget(key: string): void {
     this.#queue.delete(key);

@@ -1,6 +1,7 @@
 /**
  * The mesh leader's `/metrics` families: join datagrams dropped, what it refused of members'
- * joins and hellos, what it dropped of their link reports, and whether its shared store answers.
+ * joins and hellos, what it dropped of their link reports, whether its shared store answers, and
+ * what it sent and dropped of shared views (the holders it may name among them).
  * Read from the join server, the leader's service, its link store and its store at scrape time.
  * @module
  */
@@ -42,6 +43,30 @@ const STORE_UP = gauge(
     "Absent on a leader without a shared store.",
 );
 
+const SHARED_DATAGRAMS = counter(
+  "weft_leader_view_datagrams_total",
+  "Datagrams of shared views the leader sent, by kind: holders (the members named to a joiner), " +
+    "manifest, piece (pieces no holder had, sent unasked), asked (pieces members asked it for).",
+  ["kind"],
+);
+const SHARED_DROPS = counter(
+  "weft_leader_view_part_requests_dropped_total",
+  "What the leader dropped of members' asks for pieces of shared views, by reason: rate (over " +
+    "the fetch rate), malformed, lack (digests it no longer keeps, answered with plack).",
+  ["reason"],
+);
+const SHARED_HOLDERS = gauge(
+  "weft_leader_view_holders",
+  "Members the leader may name as holders of their group's shared view (their hellos say hz).",
+);
+
+/** The leader's shared views' counts (lib/mesh/leader/shared_views.ts). */
+export interface LeaderSharedFigures {
+  sent: Readonly<Record<string, number>>;
+  drops: Readonly<Record<string, number>>;
+  holders: number;
+}
+
 /** The counts by reason each source gives; a source giving undefined (not the leader) shows none. */
 export function leaderCollector(sources: {
   joinDrops: () => Readonly<Record<string, number>> | undefined;
@@ -49,8 +74,15 @@ export function leaderCollector(sources: {
   linkReportDrops?: () => Readonly<Record<string, number>> | undefined;
   departedForgotten?: () => number | undefined;
   storeUp?: () => boolean | undefined;
+  sharedViews?: () => LeaderSharedFigures | undefined;
 }): Collector {
   return (out) => {
+    const shared = sources.sharedViews?.();
+    if (shared) {
+      sampleCounts(out, SHARED_DATAGRAMS, "kind", shared.sent);
+      sampleCounts(out, SHARED_DROPS, "reason", shared.drops);
+      out.sample(SHARED_HOLDERS, {}, shared.holders);
+    }
     const up = sources.storeUp?.();
     if (up !== undefined) out.sample(STORE_UP, {}, up ? 1 : 0);
     const forgotten = sources.departedForgotten?.();

@@ -32,6 +32,7 @@ import {
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
 import { SnapshotFetches } from "./snapshot_fetches.ts";
+import { type LeaderSharedCounts, SharedViews } from "./shared_views.ts";
 import { LeaderUsers } from "./users.ts";
 import { type Hello, HelloRate } from "./hello_rate.ts";
 import { HelloRefusals, helloUpdate } from "./hello_update.ts";
@@ -134,6 +135,10 @@ export class LeaderService {
   readonly #helloRate: HelloRate;
   // Members fetching their view in windows, and those in line to.
   readonly #fetches: SnapshotFetches;
+  // Members taking shared views (manifests, pieces from holders), and the holders.
+  readonly #shared: SharedViews;
+  // The version each group was last told, by the push.
+  readonly #toldAt = new Map<GroupId, number>();
   // Called once the next push made is out (the answers to byes whose change it carries).
   readonly #afterPush: (() => void)[] = [];
   // Members whose bye is being written or waits for its push: their byes meanwhile (the node
@@ -186,10 +191,18 @@ export class LeaderService {
       askPace: (to, hi) => this.#channel.send(to, { t: "pace", hi }),
       ...(deps.paced ? { paced: deps.paced } : {}),
     });
+    this.#shared = new SharedViews({
+      fanout: () => this.#fanout,
+      memberByKey: (key) => deps.core.memberByKey(key),
+      answers: this.#answers,
+      behindPush: (key, fn) => this.#behindPush(key, fn),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
     this.#fetches = new SnapshotFetches({
       core: deps.core,
       fanout: () => this.#fanout,
       answers: this.#answers,
+      shared: this.#shared,
       ...(deps.now ? { now: deps.now } : {}),
     });
   }
@@ -227,8 +240,7 @@ export class LeaderService {
       this.#answers.push(sends);
     }));
     let notify: ReturnType<typeof setTimeout> | undefined;
-    // The version each group was last told, by the push below.
-    const toldAt = new Map<GroupId, number>();
+    const toldAt = this.#toldAt;
     // A push waits for the one before it to be out (answers.ts): changes meanwhile go together.
     let waiting = false;
     const push = () => {
@@ -273,6 +285,7 @@ export class LeaderService {
         this.#users.forget(m.publicKey);
         this.#answers.forget(m.publicKey);
         this.#fetches.forget(m.publicKey);
+        this.#shared.forget(m.publicKey);
         // Another leader learns it from the store; a node, from every leader that sees it go
         // (the one it uses may be the one that removed it, or another).
         if (m.role === "leader") continue;
@@ -408,6 +421,32 @@ export class LeaderService {
     };
   }
 
+  /** What the leader counted of shared views (for `/metrics`). */
+  sharedViews(): LeaderSharedCounts & { holders: number } {
+    const c = this.#shared.counts;
+    return {
+      manifests: c.manifests,
+      sent: { ...c.sent },
+      drops: { ...c.drops },
+      holders: this.#shared.holders,
+    };
+  }
+
+  /**
+   * Calls `fn` once member `key`'s group was pushed a version that holds its record (now, when it
+   * was): holders answer a joiner's handshake only once they have its record.
+   */
+  #behindPush(key: string, fn: () => void): void {
+    const fanout = this.#fanout;
+    const g = fanout?.scope.groupOf(key);
+    if (!fanout || g === undefined || (this.#toldAt.get(g) ?? -1) >= fanout.changedAt(key)) {
+      return fn();
+    }
+    // The next push made (now, or after the one under way) holds it.
+    this.#afterPush.push(fn);
+    this.#pushNow();
+  }
+
   /**
    * Whether member `viewer` may know of member `seen` (by keys): views scoped by policy. Before
    * `start`, every member may.
@@ -510,6 +549,7 @@ export class LeaderService {
     this.#answers.close();
     this.#helloRate.close();
     this.#fetches.clear();
+    this.#shared.clear();
     this.#afterPush.length = 0;
     this.#leaving.clear();
     this.#byesUnpushed = 0;
@@ -534,6 +574,12 @@ export class LeaderService {
   #onMessage(msg: ControlMessage, from: string): void {
     if (msg.t === "bye") return this.#onBye(msg.k, from);
     if (msg.t === "fetch") return this.#onFetch(msg, from);
+    if (msg.t === "pget") {
+      // Pieces of a shared view: a member's own group's only (shared_views.ts).
+      const m = this.#core.member(from);
+      if (m && m.role !== "leader") this.#shared.ask(m.publicKey, from, msg);
+      return;
+    }
     if (msg.t !== "hello") return;
     const member = this.#core.member(from);
     // Another leader's record is its own to write (from its store), never from a hello.
@@ -634,6 +680,9 @@ export class LeaderService {
     }
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
+    // Whether it holds its group's shared view's pieces, to be named to joiners (a node that no
+    // longer says fs, an older weft started on its state, serves none).
+    this.#shared.heard(member, msg.fs === true ? msg.hz : undefined);
     this.#users.pace(member, msg.hi, from);
     core.updateMember(member.publicKey, update).then(() => {
       const fanout = this.#fanout;

@@ -45,6 +45,11 @@ export interface SnapshotFetchesDeps {
   answers: AnswerPacer;
   /** Monotonic milliseconds (default `performance.now`). */
   now?: () => number;
+  /**
+   * Answers members that take shared views (`fs`) with a manifest (./shared_views.ts; absent:
+   * windows for all): false when the member's group takes none.
+   */
+  shared?: { answer(key: string, from: string, fetching: number | undefined): boolean };
 }
 
 /** The members fetching a snapshot and those in line for one. See the module docs. */
@@ -91,6 +96,10 @@ export class SnapshotFetches {
     // A node that fetches views in windows: the snapshot it is assembling goes on from the
     // part it lacks, or it gets a delta, or a window of a shared snapshot.
     const snap = msg.fw === true ? snapshotOf(msg.sv, msg.sp) : null;
+    // A node that takes shared views and needs a whole one: a manifest, not windows.
+    if (msg.fs === true && fanout.needsView(key, msg.v)) {
+      if (this.#deps.shared?.answer(key, from, snap?.v)) return;
+    }
     const goesOn = snap !== null && fanout.keeps(key, snap.v);
     if (msg.fw === true && !goesOn && fanout.needsView(key, msg.v)) {
       return this.#startView(key, from, msg.v);

@@ -1,11 +1,13 @@
 /**
- * The `/metrics` family of the control channel's own bookkeeping: probe packets it could not
- * count per address because its table was full (its bound: {@link PROBER_MAX_ADDRESSES}).
+ * The `/metrics` families of the control channel's own bookkeeping: probe packets it could not
+ * count per address because its table was full (its bound: {@link PROBER_MAX_ADDRESSES}); and a
+ * node's shared views (./manifest.ts): pieces taken by source, refused, served, asks dropped.
  * @module
  */
 
-import { type Collector, counter } from "../../metrics/registry.ts";
+import { type Collector, counter, sampleCounts } from "../../metrics/registry.ts";
 import { PROBER_MAX_ADDRESSES } from "./protocol.ts";
+import type { SharedViewCounts } from "./node_sync.ts";
 
 const UNTRACKED = counter(
   "weft_control_probes_untracked_total",
@@ -18,5 +20,42 @@ export function controlCollector(untracked: () => number | undefined): Collector
   return (out) => {
     const n = untracked();
     if (n !== undefined) out.sample(UNTRACKED, {}, n);
+  };
+}
+
+const PARTS_RECEIVED = counter(
+  "weft_view_parts_received_total",
+  "Pieces of shared views this node took (their digest in the leader's manifest), by source: " +
+    "holder (a member the leader named), leader.",
+  ["source"],
+);
+const PARTS_REFUSED = counter(
+  "weft_view_parts_refused_total",
+  "Pieces of shared views this node refused, by reason: mismatch (a digest not in the " +
+    "manifest), not-named (from a member the leader did not name), duplicate (held already), " +
+    "malformed (a whole view that did not unpack).",
+  ["reason"],
+);
+const PARTS_SERVED = counter(
+  "weft_view_parts_served_total",
+  "Pieces of shared views this node served to members as a holder.",
+);
+const PART_REQUESTS_DROPPED = counter(
+  "weft_view_part_requests_dropped_total",
+  "What this node dropped of members' asks for pieces as a holder, by reason: rate (over an " +
+    "asker's rate or the budget of all), not-member (an asker not in the view), malformed, " +
+    "lack (digests not held, answered with plack).",
+  ["reason"],
+);
+
+/** A node's shared views' figures, as NodeSync counts them (nothing while undefined). */
+export function sharedViewsCollector(counts: () => SharedViewCounts | undefined): Collector {
+  return (out) => {
+    const c = counts();
+    if (!c) return;
+    sampleCounts(out, PARTS_RECEIVED, "source", c.pieces);
+    sampleCounts(out, PARTS_REFUSED, "reason", c.refused);
+    out.sample(PARTS_SERVED, {}, c.served);
+    sampleCounts(out, PART_REQUESTS_DROPPED, "reason", c.drops);
   };
 }

@@ -7,7 +7,8 @@ import {
   SNAPSHOT_WINDOW,
   viewParts,
 } from "./protocol.ts";
-import { packBody, packedParts } from "./packed.ts";
+import { packBody, packedParts, packSegment } from "./packed.ts";
+import { digestText, manifestDatagrams, parseManifestDatagram, pieceDigest } from "./manifest.ts";
 import { runIdOf } from "../../members/run_id.ts";
 import { member } from "../../../tests/fixtures/members.ts";
 import { decodeLanKey, lanKeyId, newLanKey } from "../state/lan_key.ts";
@@ -16,6 +17,8 @@ import {
   harness,
   LEADER,
   leader,
+  LEADER2,
+  leader2,
   logged,
   ME,
   other,
@@ -43,6 +46,7 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       r: run,
       fw: true,
       fz: true,
+      fs: true,
     }]]);
     h.sync.hello();
     assert.equal((h.sent[1][1] as Extract<ControlMessage, { t: "hello" }>).r, run);
@@ -511,6 +515,163 @@ Deno.test("node sync: a packed view from the leader applies; one that does not u
     const said = log.lines.filter((l) => /did not unpack/.test(l));
     assert.equal(said.length, 1);
     assert.match(said[0], /version=4/);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a shared view comes by its manifest from the leader in use: pieces from the holder it named, a liar's refused and asked of the leader; the node then holds and serves them (hz)", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    assert.equal(h.hellos()[0].fs, true, "hellos say the node takes shared views");
+    assert.equal(h.hellos()[0].hz, undefined, "and hold none yet");
+    const holder = member("h", "10.3.0.4", { publicKey: "K-h" });
+    const extra = [other, holder, member("x", "10.3.0.5", { publicKey: "K-x" })];
+    const segments = [[leader, self], extra].map((s) => packSegment(s, 60));
+    const entries = segments.flatMap((pieces) =>
+      pieces.map((p, i) => ({
+        digest: pieceDigest(p),
+        ends: i === pieces.length - 1,
+        fromLeader: false,
+      }))
+    );
+    const pieces = segments.flat();
+    assert.ok(pieces.length > 4, `${pieces.length} pieces`);
+    const manifest = { v: 5, network: view(5).network, entries };
+    // A manifest from another leader (not in use) is not taken.
+    h.deliver({ t: "holders", v: 5, members: [holder] });
+    for (const d of manifestDatagrams(manifest)) {
+      h.deliver({ t: "manifest", d: parseManifestDatagram(d)! });
+    }
+    const asks = () =>
+      h.sent.filter(([, m]) => m.t === "pget") as [
+        string,
+        Extract<ControlMessage, { t: "pget" }>,
+      ][];
+    assert.ok(
+      asks().length > 0 && asks().every(([to]) => to === holder.address),
+      "asked of the holder",
+    );
+    // A member not named, and the holder lying: refused, and the holder asked no more.
+    h.deliver({ t: "piece", piece: pieces[0] }, other.address);
+    h.deliver({ t: "piece", piece: new Uint8Array([1, 2, 3]) }, holder.address);
+    h.deliver({ t: "piece", piece: pieces[1] }, holder.address);
+    const c = h.sync.sharedViews();
+    assert.equal(c.refused["not-named"], 1);
+    assert.equal(c.refused.mismatch, 1);
+    // A piece whose digest the manifest lists is good from any holder named, even a liar.
+    assert.equal(c.pieces.holder, 1);
+    assert.ok(asks().some(([to]) => to === LEADER), "what the liar was asked goes to the leader");
+    for (const p of pieces) h.deliver({ t: "piece", piece: p });
+    assert.equal(h.held().version, 5);
+    assert.deepEqual(h.held().members.map((m) => m.publicKey).sort(), [
+      "K-h",
+      "K-lead",
+      "K-me",
+      "K-o",
+      "K-x",
+    ]);
+    assert.equal(h.sync.sharedViews().pieces.leader, pieces.length - 1);
+    assert.equal(h.sync.sharedViews().refused.duplicate, 1);
+    h.sync.hello();
+    assert.equal(h.hellos().at(-1)!.hz, 5, "the node says it holds the view's pieces");
+    // It serves them to a member of its view, by digest, and nothing to a stranger.
+    const before = h.sent.length;
+    h.deliver({ t: "pget", v: 5, d: [digestText(entries[2].digest)] }, other.address);
+    h.deliver({ t: "pget", v: 5, d: [digestText(entries[2].digest)] }, "10.3.0.77");
+    const served = h.sent.slice(before);
+    assert.equal(served.length, 1);
+    assert.equal(served[0][0], other.address);
+    assert.deepEqual(served[0][1], { t: "piece", piece: pieces[2] });
+    assert.equal(h.sync.sharedViews().drops["not-member"], 1);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a shared view's fetch the leader cannot finish (plack) is asked again with a hello; the new manifest's pieces held already are not asked again (resync)", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    const holder = member("h", "10.3.0.4", { publicKey: "K-h" });
+    const segs = (last: string) =>
+      [[leader, self], [other, holder], [member("x", "10.3.0.5", { publicKey: last })]].map((s) =>
+        packSegment(s, 60)
+      );
+    const manifestOf = (v: number, segments: Uint8Array[][]) => ({
+      v,
+      network: view(v).network,
+      entries: segments.flatMap((pieces) =>
+        pieces.map((p, i) => ({
+          digest: pieceDigest(p),
+          ends: i === pieces.length - 1,
+          fromLeader: false,
+        }))
+      ),
+    });
+    const give = (v: number, segments: Uint8Array[][]) => {
+      h.deliver({ t: "holders", v, members: [holder] });
+      for (const d of manifestDatagrams(manifestOf(v, segments))) {
+        h.deliver({ t: "manifest", d: parseManifestDatagram(d)! });
+      }
+    };
+    const asked = (from: number) =>
+      h.sent.slice(from).flatMap(([, m]) => m.t === "pget" ? m.d as string[] : []);
+    const first = segs("K-x");
+    give(5, first);
+    // The holder gives the first two segments' pieces, lacks the rest; the leader lacks them too.
+    const held = [...first[0], ...first[1]];
+    for (const p of held) h.deliver({ t: "piece", piece: p }, holder.address);
+    const lacking = first[2].map((p) => digestText(pieceDigest(p)));
+    h.deliver({ t: "plack", v: 5, d: lacking }, holder.address);
+    assert.ok(h.sent.some(([to, m]) => to === LEADER && m.t === "pget"), "asked of the leader");
+    const hellos = h.hellos().length;
+    h.deliver({ t: "plack", v: 5, d: lacking });
+    assert.equal(h.hellos().length, hellos + 1, "the failed fetch asks again with a hello");
+    assert.equal(h.hellos().at(-1)!.sv, undefined, "no fetch under way");
+    // The new view changed the last segment only: only its pieces are asked.
+    const second = segs("K-y");
+    const at = h.sent.length;
+    give(6, second);
+    const want = second[2].map((p) => digestText(pieceDigest(p)));
+    assert.deepEqual(asked(at).sort(), want.sort());
+    for (const p of second[2]) h.deliver({ t: "piece", piece: p }, holder.address);
+    assert.equal(h.held().version, 6);
+    assert.ok(h.held().members.some((m) => m.publicKey === "K-y"));
+  } finally {
+    await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a manifest or holders from a leader not in use are not taken; its pieces are not looked at", async () => {
+  const h = await harness({ start: view(1, [leader, leader2, self]) });
+  try {
+    h.sync.start(null);
+    const pieces = packSegment([leader, leader2, self], 60);
+    const manifest = {
+      v: 5,
+      network: view(5).network,
+      entries: pieces.map((p, i) => ({
+        digest: pieceDigest(p),
+        ends: i === pieces.length - 1,
+        fromLeader: true,
+      })),
+    };
+    h.deliver({ t: "holders", v: 5, members: [other] }, LEADER2);
+    for (const d of manifestDatagrams(manifest)) {
+      h.deliver({ t: "manifest", d: parseManifestDatagram(d)! }, LEADER2);
+    }
+    for (const p of pieces) h.deliver({ t: "piece", piece: p }, LEADER2);
+    assert.equal(h.held().version, 1, "nothing from the leader not in use");
+    assert.equal(h.sent.filter(([, m]) => m.t === "pget").length, 0);
+    assert.equal(h.sync.sharedViews().refused["not-named"], pieces.length);
+    // The same from the leader in use: taken.
+    for (const d of manifestDatagrams(manifest)) {
+      h.deliver({ t: "manifest", d: parseManifestDatagram(d)! });
+    }
+    for (const p of pieces) h.deliver({ t: "piece", piece: p });
+    assert.equal(h.held().version, 5);
   } finally {
     await h.cleanup();
   }

@@ -114,9 +114,24 @@ export function unpackBody(chunks: Uint8Array[], max = MAX_PACKED_BODY): PackedB
     z.set(c, at);
     at += c.length;
   }
+  const raw = inflated(z, max);
+  return raw ? bodyOf(raw) : null;
+}
+
+/** Raw deflate `z` inflated, at most `max` bytes; null when it does not inflate within that. */
+function inflated(z: Uint8Array, max: number): Uint8Array | null {
+  try {
+    return inflateRawSync(z, { maxOutputLength: max });
+  } catch {
+    return null;
+  }
+}
+
+/** The body in `raw` (JSON): records as objects with a string key, removals as strings; or null. */
+function bodyOf(raw: Uint8Array): PackedBody | null {
   let o: unknown;
   try {
-    o = JSON.parse(dec.decode(inflateRawSync(z, { maxOutputLength: max })));
+    o = JSON.parse(dec.decode(raw));
   } catch {
     return null;
   }
@@ -130,4 +145,30 @@ export function unpackBody(chunks: Uint8Array[], max = MAX_PACKED_BODY): PackedB
   }
   if (!remove.every((k) => typeof k === "string")) return null;
   return { members: members as Member[], remove: remove as string[] };
+}
+
+/**
+ * A segment of a shared view (./manifest.ts): `members` deflated on their own (a body without
+ * removals) and cut into pieces of at most `chunk` bytes, so its bytes stay the same while its
+ * records do.
+ */
+export function packSegment(members: Member[], chunk = PACKED_CHUNK): Uint8Array[] {
+  return packBody({ members, remove: [] }, chunk);
+}
+
+/**
+ * The records of a shared view's segments (each its pieces joined, in order); null when one
+ * does not unpack, carries removals, or all together inflate past `max`.
+ */
+export function unpackSegments(segments: Uint8Array[], max = MAX_PACKED_BODY): Member[] | null {
+  const out: Member[] = [];
+  let left = max;
+  for (const s of segments) {
+    const raw = left > 0 ? inflated(s, left) : null;
+    const body = raw ? bodyOf(raw) : null;
+    if (!body || body.remove.length > 0) return null;
+    left -= raw!.length;
+    for (const m of body.members) out.push(m);
+  }
+  return out;
 }

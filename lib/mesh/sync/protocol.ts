@@ -16,6 +16,18 @@ import { type LeaseMessage, parseLeaseMessage } from "../../services/lease/proto
 import { type LinksMessage, parseLinksMessage } from "./links.ts";
 import { PACKED, unpackBody, unpackPart } from "./packed.ts";
 import { withinTimeout } from "../../health/prober.ts";
+import {
+  MANIFEST,
+  type ManifestDatagram,
+  parseManifestDatagram,
+  PIECE,
+  pieceDatagram,
+  unpackPiece,
+} from "./manifest.ts";
+import { ASK_MAX, parsePieceLack } from "./piece_holder.ts";
+
+/** The most holders a `holders` message names (./manifest.ts: members serving a shared view). */
+export const HOLDERS_MAX = 4;
 
 /** A candidate endpoint in a call-me: its kind (`lan`, `advertised`, `observed`) and `host:port`. */
 export interface WireCandidate {
@@ -117,7 +129,28 @@ export type ControlMessage =
      * and cut into chunks, a quarter to a third of the datagrams): the leader sends them to it.
      */
     fz?: true;
+    /**
+     * Present when the node takes shared views (./manifest.ts): a manifest from the leader and
+     * the pieces from the members it names; the leader sends its whole view so, not in windows.
+     */
+    fs?: true;
+    /** The version of the shared view whose pieces the node holds and serves (./piece_holder.ts). */
+    hz?: number;
   }
+  /** A datagram of a shared view's manifest (./manifest.ts), checked on its own. */
+  | { t: "manifest"; d: ManifestDatagram }
+  /** A piece of a shared view (./manifest.ts): known by its digest, checked by the receiver. */
+  | { t: "piece"; piece: Uint8Array }
+  /** The members the leader names as holders of the shared view at `v` (at most {@link HOLDERS_MAX}). */
+  | { t: "holders"; v: number; members: Member[] }
+  /**
+   * A member's ask for pieces by digest (base64) of the shared view at `v`; the receiver checks
+   * the digests and counts the malformed (./piece_holder.ts), so only the list's size is bounded
+   * here.
+   */
+  | { t: "pget"; v: number; d: unknown[] }
+  /** The digests asked for that the asked one does not hold. */
+  | { t: "plack"; v: number; d: string[] }
   /**
    * A node's ask for the parts of snapshot `v` (a whole view, in windows) from `part` on; it
    * holds version `h`. A leader that no longer keeps that snapshot answers as a hello from
@@ -316,6 +349,14 @@ function parsePacked(data: Uint8Array): ControlMessage | null {
 export function parseMessage(data: Uint8Array): ControlMessage | null {
   if (data.length > MAX_CONTROL_BYTES) return null;
   if (data[0] === PACKED) return parsePacked(data);
+  if (data[0] === PIECE) {
+    const piece = unpackPiece(data);
+    return piece ? { t: "piece", piece } : null;
+  }
+  if (data[0] === MANIFEST) {
+    const d = parseManifestDatagram(data);
+    return d ? { t: "manifest", d } : null;
+  }
   let o: unknown;
   try {
     o = JSON.parse(dec.decode(data));
@@ -387,6 +428,21 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
       return parseLeaseMessage(m);
     case "links":
       return parseLinksMessage(m);
+    case "holders":
+      return count(m.v) && Array.isArray(m.members) && m.members.length <= HOLDERS_MAX &&
+          m.members.every((x) =>
+            typeof x === "object" && x !== null && typeof x.publicKey === "string" &&
+            typeof x.address === "string" && Array.isArray(x.endpoints)
+          )
+        ? { t: "holders", v: m.v as number, members: m.members as Member[] }
+        : null;
+    case "pget":
+      // Twice a holder's limit: past that no ask is worth a look (the holder counts the rest).
+      return count(m.v) && Array.isArray(m.d) && m.d.length <= 2 * ASK_MAX
+        ? { t: "pget", v: m.v as number, d: m.d }
+        : null;
+    case "plack":
+      return parsePieceLack(m);
     default:
       return null;
   }
@@ -394,6 +450,8 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
 
 /** A control message's bytes on the wire: encode once, send to many (`sendEncoded`). */
 export function encodeMessage(msg: ControlMessage): Uint8Array {
+  // A piece is its bytes behind a marker (./manifest.ts); a manifest is encoded by its maker.
+  if (msg.t === "piece") return pieceDatagram(msg.piece);
   return enc.encode(JSON.stringify(msg));
 }
 

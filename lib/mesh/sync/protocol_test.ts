@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   DEFAULT_HELLO_MS,
   deltaParts,
+  encodeMessage,
+  HOLDERS_MAX,
   MAX_PACED_HELLO_MS,
   pacedHelloMs,
   parseMessage,
@@ -11,6 +13,8 @@ import {
   viewParts,
 } from "./protocol.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
+import { digestText, manifestDatagrams, MAX_PIECE, PIECE, pieceDigest } from "./manifest.ts";
+import { ASK_MAX } from "./piece_holder.ts";
 import type { UserspaceStack } from "../../../drivers/userspace.ts";
 import { HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
 
@@ -232,4 +236,58 @@ Deno.test("prober: an answer read only after the probe's timeout was due (this p
   const stalled = await answer(probe);
   assert.ok(stalled !== null && Number.isNaN(stalled), `answered, untimed: ${stalled}`);
   node.close();
+});
+
+Deno.test("shared views: pieces, manifests, holders, pget and plack parse with their bounds; encodeMessage gives a piece's datagram", () => {
+  const enc = new TextEncoder();
+  const piece = new Uint8Array([9, 8, 7]);
+  const bytes = encodeMessage({ t: "piece", piece });
+  assert.equal(bytes[0], PIECE);
+  assert.deepEqual(parseMessage(bytes), { t: "piece", piece });
+  assert.equal(parseMessage(new Uint8Array([PIECE])), null, "an empty piece");
+  assert.equal(parseMessage(new Uint8Array(2 + MAX_PIECE).fill(PIECE)), null, "a piece too long");
+  const digest = pieceDigest(piece);
+  const [m] = manifestDatagrams({
+    v: 4,
+    network: "10.0.0.0/16",
+    entries: [{ digest, ends: true, fromLeader: false }],
+  });
+  const got = parseMessage(m);
+  assert.equal(got?.t, "manifest");
+  assert.equal(got?.t === "manifest" && got.d.v, 4);
+  assert.equal(parseMessage(m.subarray(0, m.length - 1)), null, "a manifest cut short");
+  const d = digestText(digest);
+  const holder = { publicKey: "k", address: "10.0.0.9", endpoints: [] };
+  for (
+    const bad of [
+      `{"t":"holders","v":1,"members":[${
+        Array(HOLDERS_MAX + 1).fill('{"publicKey":"k","address":"a","endpoints":[]}')
+      }]}`,
+      '{"t":"holders","v":1,"members":[{"publicKey":1}]}',
+      '{"t":"holders","v":-1,"members":[]}',
+      `{"t":"pget","v":1,"d":${JSON.stringify(Array(2 * ASK_MAX + 1).fill(d))}}`,
+      '{"t":"pget","v":1,"d":"x"}',
+      '{"t":"plack","v":1,"d":["short"]}',
+      '{"t":"plack","v":1,"d":[]}',
+    ]
+  ) {
+    assert.equal(parseMessage(enc.encode(bad)), null, bad.slice(0, 80));
+  }
+  assert.deepEqual(
+    parseMessage(enc.encode(JSON.stringify({ t: "holders", v: 2, members: [holder], x: 1 }))),
+    { t: "holders", v: 2, members: [holder] },
+  );
+  // A pget's digests are the holder's to check and count (piece_holder.ts): only its size here.
+  assert.deepEqual(parseMessage(enc.encode('{"t":"pget","v":1,"d":["bad"]}')), {
+    t: "pget",
+    v: 1,
+    d: ["bad"],
+  });
+  assert.deepEqual(parseMessage(enc.encode(JSON.stringify({ t: "plack", v: 1, d: [d] }))), {
+    t: "plack",
+    v: 1,
+    d: [d],
+  });
+  const hello = parseMessage(enc.encode('{"t":"hello","v":1,"endpoints":[],"fs":true,"hz":3}'));
+  assert.equal(hello?.t === "hello" && hello.fs === true && hello.hz, 3);
 });

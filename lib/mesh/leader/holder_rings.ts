@@ -1,0 +1,111 @@
+/**
+ * The members a leader may name as holders of their group's shared view (lib/mesh/sync/
+ * manifest.ts): per group, a ring of the {@link RING_SIZE} latest members whose hello said `hz`
+ * (the version of the view whose pieces they hold). A manifest names up to {@link NAMED} of them,
+ * round robin, so the serving is spread. A member leaves its ring when a hello stops saying `hz`,
+ * when it leaves the mesh, when it says it from another group, or {@link HOLDER_IDLE_MS} after the
+ * last hello that said it. The caller checks each one named against the view now (same group,
+ * online, holding a version of the group's layout): the ring only remembers who said what.
+ * @module
+ */
+
+import type { GroupId } from "./scope.ts";
+
+/** Holders kept per group. */
+export const RING_SIZE = 64;
+
+/** Holders a manifest names, at most. */
+export const NAMED = 4;
+
+/** A holder not heard saying `hz` for this long is forgotten, ms (as long as members hold). */
+export const HOLDER_IDLE_MS = 600_000;
+
+/** A holder as a ring keeps it. */
+export interface Holder {
+  key: string;
+  /** The version of the view whose pieces it holds. */
+  hz: number;
+  /** Monotonic ms of its latest hello that said so. */
+  at: number;
+}
+
+/** The rings of holders by group. See the module docs. */
+export class HolderRings {
+  readonly #rings = new Map<GroupId, Holder[]>();
+  readonly #groupOf = new Map<string, GroupId>();
+  readonly #turn = new Map<GroupId, number>();
+  readonly #now: () => number;
+
+  /** No holder yet; `now`: monotonic ms (default `performance.now`). */
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** Member `key` of group `g` said hello, holding the view at `hz` (undefined: holding none). */
+  heard(key: string, g: GroupId, hz: number | undefined): void {
+    const was = this.#groupOf.get(key);
+    if (was !== undefined && (was !== g || hz === undefined)) this.forget(key);
+    if (hz === undefined) return;
+    let ring = this.#rings.get(g);
+    if (!ring) this.#rings.set(g, ring = []);
+    const at = this.#now();
+    const i = ring.findIndex((h) => h.key === key);
+    if (i >= 0) ring.splice(i, 1);
+    ring.push({ key, hz, at });
+    this.#groupOf.set(key, g);
+    if (ring.length > RING_SIZE) this.#groupOf.delete(ring.shift()!.key);
+  }
+
+  /**
+   * Up to {@link NAMED} holders of group `g` that `ok` accepts (the caller's checks), taking turns
+   * round the ring, those `prefer` likes first (holders with a direct endpoint: one behind a NAT
+   * needs a call-me first); `except` (the joiner) never.
+   */
+  name(
+    g: GroupId,
+    except: string,
+    ok: (h: Holder) => boolean,
+    prefer: (h: Holder) => boolean = () => true,
+  ): Holder[] {
+    const ring = this.#rings.get(g);
+    if (!ring || ring.length === 0) return [];
+    const t = this.#now();
+    // The idle ones go first.
+    for (let i = ring.length - 1; i >= 0; i--) {
+      if (t - ring[i].at > HOLDER_IDLE_MS) this.#groupOf.delete(ring.splice(i, 1)[0].key);
+    }
+    const out: Holder[] = [];
+    const others: Holder[] = [];
+    const start = this.#turn.get(g) ?? 0;
+    for (let k = 0; k < ring.length && out.length < NAMED; k++) {
+      const h = ring[(start + k) % ring.length];
+      if (h.key === except || !ok(h)) continue;
+      if (prefer(h)) out.push(h);
+      else others.push(h);
+    }
+    this.#turn.set(g, (start + NAMED) % Math.max(1, ring.length));
+    return [...out, ...others].slice(0, NAMED);
+  }
+
+  /** Member `key` holds nothing any more (it left, or its hello stopped saying so). */
+  forget(key: string): void {
+    const g = this.#groupOf.get(key);
+    if (g === undefined) return;
+    this.#groupOf.delete(key);
+    const ring = this.#rings.get(g);
+    const i = ring?.findIndex((h) => h.key === key) ?? -1;
+    if (ring && i >= 0) ring.splice(i, 1);
+  }
+
+  /** Holders known, over every group. */
+  get size(): number {
+    return this.#groupOf.size;
+  }
+
+  /** Forgets every holder. */
+  clear(): void {
+    this.#rings.clear();
+    this.#groupOf.clear();
+    this.#turn.clear();
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Shared views end to end: a real leader's service and real node syncs over a fake channel (each
+ * datagram encoded, parsed and delivered on a later microtask). A joiner that says `fs` gets its
+ * whole view from the members that hold it: the leader sends it the holders' names, the manifest
+ * and the pieces changed since the holders' version, not the whole view. Holders that lie do not
+ * corrupt the view (their pieces are refused, the leader gives the rest), and a node that does
+ * not say `fs` (an older one) still gets its view in windows.
+ */
+
+import assert from "node:assert/strict";
+import { LeaderCore } from "./leader/core.ts";
+import { LeaderService } from "./leader/service.ts";
+import { NodeSync } from "./sync/node_sync.ts";
+import { type ControlMessage, encodeMessage, parseMessage } from "./sync/protocol.ts";
+import { ENTRIES_PER_DATAGRAM, MANIFEST, PIECE } from "./sync/manifest.ts";
+import { PACKED } from "./sync/packed.ts";
+import { generateKeyPair } from "../crypto/keys.ts";
+import { nullLogger } from "../log/logger.ts";
+import type { Device } from "../device/device.ts";
+import type { Member, MembershipView } from "../members/member.ts";
+import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
+
+/** Members that joined and never say hello: the bulk of the view. */
+const SILENT = 300;
+
+const dec = new TextDecoder();
+
+/** What a datagram from the leader is: its kind for the counts below. */
+function kind(bytes: Uint8Array): string {
+  if (bytes[0] === PIECE) return "piece";
+  if (bytes[0] === MANIFEST) return "manifest";
+  if (bytes[0] === PACKED) {
+    const m = parseMessage(bytes);
+    return m?.t === "view" ? "view" : m?.t ?? "packed?";
+  }
+  try {
+    return JSON.parse(dec.decode(bytes)).t;
+  } catch {
+    return "?";
+  }
+}
+
+async function mesh() {
+  const key = generateKeyPair().publicKey;
+  const core = await LeaderCore.open(null, {
+    network: "10.7.0.0/16",
+    hostname: "lead",
+    publicKey: key,
+    endpoints: ["192.0.2.1:51820"],
+  });
+  const lead = core.leader.address;
+  const token = await core.createToken({ ttlMs: 600_000, uses: null, labels: {} });
+  const join = async (hostname: string): Promise<Member> => {
+    const joined = await core.join({
+      tokenId: token.id,
+      secret: token.secret,
+      publicKey: generateKeyPair().publicKey,
+      hostname,
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    }, null);
+    if (!joined.ok) throw new Error(joined.error);
+    return joined.member;
+  };
+  for (let i = 0; i < SILENT; i++) await join(`s${i}`);
+  // Every datagram the leader sent, by recipient (kinds), and the handlers of each address.
+  const fromLeader = new Map<string, string[]>();
+  // The manifest entries the leader flagged as its own, by recipient.
+  const flagged = new Map<string, number>();
+  const nodes = new Map<string, (msg: ControlMessage, from: string) => void>();
+  let toLeader: ((msg: ControlMessage, from: string) => void) | null = null;
+  // Changes what a node sends before it goes (a lying holder's pieces); null: dropped.
+  let tamper: (from: string, msg: ControlMessage) => ControlMessage | null = (_, m) => m;
+  const deliver = (to: string, bytes: Uint8Array, from: string) => {
+    const msg = parseMessage(bytes);
+    if (!msg) return;
+    queueMicrotask(() => to === lead ? toLeader?.(msg, from) : nodes.get(to)?.(msg, from));
+  };
+  const service = new LeaderService({
+    core,
+    device: { publicKey: key, peer: () => undefined } as unknown as Pick<
+      Device,
+      "publicKey" | "peer"
+    >,
+    channel: {
+      send: (to, msg) => deliver(to, encodeMessage(msg), lead),
+      sendEncoded: (to, bytes) => {
+        let list = fromLeader.get(to);
+        if (!list) fromLeader.set(to, list = []);
+        list.push(kind(bytes));
+        const m = parseMessage(bytes);
+        if (m?.t === "manifest") {
+          const own = m.d.entries.filter((e) => e.fromLeader).length;
+          flagged.set(to, (flagged.get(to) ?? 0) + own);
+        }
+        deliver(to, bytes, lead);
+      },
+      listen: (h) => {
+        toLeader = h;
+        return () => {};
+      },
+    },
+    logger: nullLogger,
+    applyView: () => {},
+    usePolicy: () => {},
+    byeAnswerMs: () => 0,
+  });
+  service.start();
+  const syncs: NodeSync[] = [];
+  /** A node joined and its sync started; `old`: its hellos do not say `fs`. */
+  const node = async (name: string, old = false) => {
+    const m = await join(name);
+    let held: MembershipView = {
+      network: core.view().network,
+      version: 0,
+      members: core.view().members.filter((x) =>
+        x.role === "leader" || x.publicKey === m.publicKey
+      ),
+    };
+    const sync = new NodeSync({
+      channel: {
+        send: (to, msg) => {
+          if (old && msg.t === "hello") {
+            const { fs: _fs, hz: _hz, ...rest } = msg;
+            msg = rest;
+          }
+          const sent = tamper(m.address, msg);
+          if (sent) deliver(to, encodeMessage(sent), m.address);
+        },
+        listen: (h) => {
+          nodes.set(m.address, h);
+          return () => {};
+        },
+      },
+      probe: () => Promise.resolve(1),
+      state: { writeNode: () => Promise.resolve() },
+      logger: nullLogger,
+      publicKey: m.publicKey,
+      address: m.address,
+      leader: { publicKey: key, address: lead, endpoints: ["192.0.2.1:51820"] },
+      view: () => held,
+      applyView: (v) => held = v,
+      policy: () => null,
+      usePolicy: () => true,
+      advertise: { endpoints: [], services: [], labels: {} },
+    }, { syncIntervalMs: 600_000, byeWaitMs: 50 });
+    syncs.push(sync);
+    sync.start(null);
+    const keys = () => new Set(held.members.map((x) => x.publicKey));
+    /** Waits for the node's view to hold every member the leader's does. */
+    const whole = async () => {
+      const ok = await eventually(
+        () => {
+          const mine = keys();
+          return Promise.resolve(core.view().members.every((x) => mine.has(x.publicKey)));
+        },
+        HANG_GUARD_MS,
+        5,
+      );
+      assert.ok(ok, `${name}'s view never came whole: ${held.members.length} members`);
+    };
+    return {
+      m,
+      sync,
+      whole,
+      held: () => held,
+      sent: () => fromLeader.get(m.address) ?? [],
+      flagged: () => flagged.get(m.address) ?? 0,
+    };
+  };
+  return {
+    core,
+    service,
+    node,
+    setTamper: (fn: typeof tamper) => tamper = fn,
+    close: async () => {
+      for (const s of syncs) await s.close();
+      service.close();
+    },
+  };
+}
+
+const count = (kinds: string[], k: string) => kinds.filter((x) => x === k).length;
+
+Deno.test("shared views: a joiner's view comes from holders, the leader sending the names, the manifest and the tail; liars refused; old nodes get windows", async () => {
+  const t = await mesh();
+  try {
+    // The first joiners: no holder yet, every piece from the leader; each then holds the view.
+    const holders = [];
+    for (const name of ["h1", "h2", "h3"]) {
+      const h = await t.node(name);
+      await h.whole();
+      assert.ok(await eventually(() => Promise.resolve(h.sync.holding !== null), HANG_GUARD_MS, 5));
+      holders.push(h);
+    }
+    assert.ok(
+      await eventually(
+        () => Promise.resolve(t.service.sharedViews().holders >= 3),
+        HANG_GUARD_MS,
+        5,
+      ),
+      "the leader knows the holders from their hellos",
+    );
+    assert.equal(count(holders[0].sent(), "view"), 0, "no windows to a node that says fs");
+
+    // A joiner: the leader names holders and sends only what they lack.
+    const j = await t.node("j");
+    await j.whole();
+    const sent = j.sent();
+    const pieces = j.sync.sharedViews().pieces;
+    const manifestParts = count(sent, "manifest");
+    const leaderPieces = count(sent, "piece");
+    const total = pieces.holder + pieces.leader;
+    console.log(
+      `joiner: ${total} pieces, ${pieces.holder} from holders, ${pieces.leader} from the leader; ` +
+        `the leader sent it ${count(sent, "holders")} holders, ${manifestParts} manifest, ` +
+        `${leaderPieces} pieces, ${count(sent, "view")} view parts`,
+    );
+    assert.equal(count(sent, "view"), 0);
+    assert.equal(count(sent, "holders"), 1);
+    assert.ok(pieces.holder > 0, "pieces came from holders");
+    // The leader's datagrams: the names, the manifest and the pieces changed since the holders'
+    // version (the tail), nothing asked of it.
+    assert.equal(leaderPieces, j.flagged(), "the leader sent its own pieces only");
+    assert.ok(leaderPieces < total / 2, `the leader sent ${leaderPieces} of ${total} pieces`);
+    assert.equal(manifestParts, Math.ceil(total / ENTRIES_PER_DATAGRAM));
+    assert.equal(j.sync.sharedViews().refused.mismatch, 0);
+    // The manifest went behind the push that told the holders the joiner: none refused its asks.
+    for (const h of holders) assert.equal(h.sync.sharedViews().drops["not-member"], 0, h.m.name);
+
+    // Holders that lie: every piece a holder sends is corrupted. The joiner refuses them all and
+    // the leader gives what they did not; the view is the leader's.
+    t.setTamper((from, msg) => {
+      if (msg.t !== "piece" || from === t.core.leader.address) return msg;
+      const bad = msg.piece.slice();
+      bad[bad.length - 1] ^= 0xff;
+      return { t: "piece", piece: bad };
+    });
+    const k = await t.node("k");
+    await k.whole();
+    const ks = k.sync.sharedViews();
+    console.log(
+      `liars: ${ks.refused.mismatch} pieces refused, ${ks.pieces.leader} from the leader`,
+    );
+    assert.ok(ks.refused.mismatch > 0, "the lies were refused");
+    assert.equal(ks.pieces.holder, 0);
+    // Whole (above), and nothing but the leader's members.
+    const keys = new Set(t.core.view().members.map((m) => m.publicKey));
+    assert.ok(k.held().members.every((m) => keys.has(m.publicKey)), "only the leader's members");
+    t.setTamper((_, m) => m);
+
+    // An old node (no fs): windows, as before, and no manifest.
+    const o = await t.node("old", true);
+    await o.whole();
+    const os = o.sent();
+    console.log(`old node: the leader sent it ${count(os, "view")} view parts`);
+    assert.ok(count(os, "view") > 0);
+    assert.equal(count(os, "manifest") + count(os, "piece") + count(os, "holders"), 0);
+    assert.ok(count(os, "view") > manifestParts + leaderPieces + 1);
+  } finally {
+    await t.close();
+  }
+});
