@@ -160,6 +160,9 @@ export class LeaderService {
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
   // Sends the pending change notice now rather than at its timer (set by `start`).
   #pushNow: () => void = () => {};
+  // Makes sure the change notice's timer runs (set by `start`): a change waiting for it goes
+  // with the others of its burst.
+  #pushSoon: () => void = () => {};
 
   /** A stopped service; `start` begins it. */
   constructor(deps: LeaderServiceDeps, opts: Pick<LeaderOptions, "joinHoldMs"> = {}) {
@@ -267,6 +270,7 @@ export class LeaderService {
       for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
     };
     this.#pushNow = push;
+    this.#pushSoon = () => notify ??= setTimeout(push, 50);
     let shown = core.view();
     // A view whose applying waits (below); views are applied in order, the latest winning.
     let deferred: MembershipView | null = null;
@@ -442,9 +446,11 @@ export class LeaderService {
     if (!fanout || g === undefined || (this.#toldAt.get(g) ?? -1) >= fanout.changedAt(key)) {
       return fn();
     }
-    // The next push made (now, or after the one under way) holds it.
+    // The next push holds it: the one its change set going (at most the burst's 50 ms away), not
+    // one made for it, so joiners arriving together share one push to the group instead of
+    // each sending every member a push of its own.
     this.#afterPush.push(fn);
-    this.#pushNow();
+    this.#pushSoon();
   }
 
   /**
@@ -545,6 +551,7 @@ export class LeaderService {
   /** Stops following changes, the notices and the releases. */
   close(): void {
     this.#pushNow = () => {};
+    this.#pushSoon = () => {};
     for (const stop of this.#stops.splice(0)) stop();
     this.#answers.close();
     this.#helloRate.close();
