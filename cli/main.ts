@@ -91,17 +91,17 @@ export async function main(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return typeof Deno.exitCode === "number" ? Deno.exitCode : 0;
   } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help") return 0;
+      return 2;
+    }
     // What the errors below are, loaded only when one comes (the command that threw has loaded
     // them already, or they cost little).
     const [{ AgentAnswerError }, { ConfigError, ServiceError }] = await Promise.all([
       import("../lib/control/mod.ts"),
       import("./internal_client.ts"),
     ]);
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-      if (e.code === "commander.help") return 0;
-      return 2;
-    }
     let msg = e instanceof ServiceError
       ? (await import("./service_format.ts")).serviceErrorText(e)
       : e instanceof Error
