@@ -2,11 +2,11 @@
  * The library as the commands that ask an agent need it beyond the public entries, each name from
  * the module that defines it: finding the agent from its state directory, flag and file parsing,
  * the services' JSON forms. The public entries each load their whole part of the library (the
- * root one all of it, about 400 modules), while `weft status` needs about 30: a one-shot command
+ * root one all of it, about 420 modules), while `weft status` needs about 50: a one-shot command
  * imports this file, and `cli/internal.ts` is left to the commands that run an agent. Names a
- * public entry exports too (`VERSION`, `createLogger`, `ConfigError`, `ServiceError`) are the same values
- * (cli/internal_test.ts checks it). The layer check lets `cli/` reach into `lib/` only through
- * the `cli/internal*.ts` files.
+ * public entry exports too (`VERSION`, `createLogger`, `ConfigError`, `ServiceError`) are the
+ * same values (cli/internal_test.ts checks it). The layer check lets `cli/` reach into `lib/`
+ * only through the `cli/internal*.ts` files.
  * @module
  */
 
