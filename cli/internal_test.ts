@@ -3,7 +3,7 @@ import * as internal from "./internal.ts";
 import * as client from "./internal_client.ts";
 import * as options from "./internal_options.ts";
 
-/** Every public entry's module (deno.json's exports but the executable, which exports no library). */
+/** Every public entry's module: deno.json's exports but the executable, which exports none. */
 async function publicEntries(): Promise<[string, Record<string, unknown>][]> {
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))) as {
     exports: Record<string, string>;
