@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from "npm:@commander-js/extra-typings@^15.1.0";
 import type { ProtocolTimers } from "../lib/device/mod.ts";
 import { UsageError } from "./errors.ts";
-import { parseLabel } from "./internal.ts";
+import { parseLabel } from "./internal_client.ts";
 
 /** A parser of an integer from `min` to `max`. */
 export function intArg(min: number, max: number): (v: string) => number {

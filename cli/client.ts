@@ -10,7 +10,12 @@
 import { ControlClient } from "../lib/control/mod.ts";
 import { UsageError } from "./errors.ts";
 import { DEFAULT_STATUS } from "./options.ts";
-import { defaultStateDir, DirLockedError, StateDir } from "./internal.ts";
+import {
+  controlSocketPath,
+  defaultStateDir,
+  DirLockedError,
+  readStatusAddress,
+} from "./internal_client.ts";
 
 /** The options every command that talks to the agent takes (see `agentOptions`). */
 export interface AgentOptions {
@@ -55,15 +60,16 @@ export async function localClient(
   opts: AgentOptions,
   defaultDir: () => string = defaultStateDir,
 ): Promise<ControlClient> {
-  const state = new StateDir(opts.stateDir ?? defaultDir());
+  const dir = opts.stateDir ?? defaultDir();
   if (opts.statusListen !== undefined) {
     const ours = opts.stateDir !== undefined ||
-      (await state.statusAddress()) === opts.statusListen;
-    return new ControlClient(opts.statusListen, ours ? await readToken(state.dir) : undefined);
+      (await readStatusAddress(dir)) === opts.statusListen;
+    return new ControlClient(opts.statusListen, ours ? await readToken(dir) : undefined);
   }
-  if (await isSocket(state.socketPath)) return ControlClient.overSocket(state.socketPath);
-  const written = await state.statusAddress();
-  if (written !== null) return new ControlClient(written, await readToken(state.dir));
+  const socket = controlSocketPath(dir);
+  if (await isSocket(socket)) return ControlClient.overSocket(socket);
+  const written = await readStatusAddress(dir);
+  if (written !== null) return new ControlClient(written, await readToken(dir));
   return new ControlClient(DEFAULT_STATUS);
 }
 
@@ -73,6 +79,8 @@ export async function localClient(
  * under its lock. Returns the token file's path.
  */
 export async function rotateControlToken(opts: { stateDir?: string }): Promise<string> {
+  // The state directory's whole reader, loaded only for this command (cli/internal.ts).
+  const { StateDir } = await import("./internal.ts");
   const state = new StateDir(opts.stateDir ?? defaultStateDir());
   const file = state.path("control.token");
   if (await isSocket(state.socketPath)) {

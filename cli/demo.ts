@@ -4,7 +4,6 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { runDemo } from "../lib/demo/mod.ts";
 import { intArg } from "./args.ts";
 import { logFormatOption, loggerFrom, logLevelOption } from "./options.ts";
 import { untilSignal } from "./process.ts";
@@ -25,6 +24,8 @@ export function addDemoCommand(program: Command): void {
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .action(async (opts) => {
+      // The demo's agents, loaded when it runs rather than for every `weft`.
+      const { runDemo } = await import("../lib/demo/mod.ts");
       const logger = loggerFrom(opts);
       const demo = await runDemo({ nodes: opts.nodes, basePort: opts.basePort, logger });
       if (opts.once) {

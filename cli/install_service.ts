@@ -5,13 +5,12 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { installSystemdUnit, SystemdUnitExistsError } from "../lib/config/mod.ts";
 import {
   DEFAULT_UNIT_BINARY,
   DEFAULT_UNIT_CONFIG,
   DEFAULT_UNIT_PATH,
   DEFAULT_UNIT_STATE_DIR,
-} from "./internal.ts";
+} from "./internal_client.ts";
 
 /** Adds `weft install-service` to `program`. */
 export function addInstallServiceCommand(program: Command): void {
@@ -35,6 +34,8 @@ export function addInstallServiceCommand(program: Command): void {
     .option("--force", "replace a unit file that holds another unit")
     .option("--print", "print the unit instead of writing it")
     .action(async (opts) => {
+      // The configuration part, loaded when the command runs rather than for every `weft`.
+      const { installSystemdUnit, SystemdUnitExistsError } = await import("../lib/config/mod.ts");
       let r;
       try {
         r = await installSystemdUnit({

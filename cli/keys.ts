@@ -10,7 +10,7 @@ import {
   generatePrivateKey,
   parseKey,
   publicKeyOf,
-} from "../mod.ts";
+} from "../lib/crypto/mod.ts";
 import { UsageError } from "./errors.ts";
 import { readStdin } from "./process.ts";
 

@@ -14,48 +14,63 @@
  */
 
 import { type Command, CommanderError } from "npm:@commander-js/extra-typings@^15.1.0";
-import { ConfigError } from "../mod.ts";
-import { AgentAnswerError } from "../lib/control/mod.ts";
-import { ServiceError } from "../lib/services/mod.ts";
-import { addDemoCommand } from "./demo.ts";
-import { addInstallServiceCommand } from "./install_service.ts";
 import { ArgumentError, UsageError } from "./errors.ts";
-import { addKeyCommands } from "./keys.ts";
-import { addLocalAgentCommands } from "./local.ts";
-import { addNodeCommands } from "./node.ts";
-import { addRouteCommands } from "./route.ts";
-import { addPolicyCommands } from "./policy.ts";
-import { addSegmentCommands } from "./segment.ts";
-import { rootCommand } from "./run.ts";
-import { serviceErrorText } from "./service_format.ts";
-import { addServiceCommands } from "./services.ts";
-import { addSetCommand } from "./set.ts";
-import { addTokenCommands } from "./token.ts";
-import { addUpCommand } from "./up.ts";
-import { addWireguardCommand } from "./wireguard.ts";
-import { addStoreCommands } from "./store.ts";
+import { weftCommand } from "./command.ts";
 
-/** The whole command line: the root command and every subcommand. */
-function build(): Command {
-  const program = rootCommand();
-  for (
-    const add of [
-      addUpCommand,
-      addWireguardCommand,
-      addTokenCommands,
-      addNodeCommands,
-      addRouteCommands,
-      addPolicyCommands,
-      addSegmentCommands,
-      addKeyCommands,
-      addLocalAgentCommands,
-      addSetCommand,
-      addServiceCommands,
-      addStoreCommands,
-      addInstallServiceCommand,
-      addDemoCommand,
-    ]
-  ) add(program);
+/** A command group's module: the commands it adds (their first words) and how to load it. */
+export interface CommandGroup {
+  /** The words its commands start with, in the order the root's help lists them. */
+  words: readonly string[];
+  /** Loads the module and returns what adds its commands to a program. */
+  load(): Promise<(program: Command) => void>;
+}
+
+/**
+ * Every command group, in the order the root's help lists them. A one-shot command (`weft status`,
+ * `weft node list`) loads only its own group's module: the modules the agent needs are loaded by
+ * the commands that run one (cli/run.ts, cli/up.ts), so `weft status` parses and loads about a
+ * tenth of what `weft --leader` does. Each import names its module literally, so that
+ * `deno compile` and `deno publish` see it.
+ */
+export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  { words: ["up"], load: async () => (await import("./up.ts")).addUpCommand },
+  { words: ["wireguard"], load: async () => (await import("./wireguard.ts")).addWireguardCommand },
+  { words: ["token"], load: async () => (await import("./token.ts")).addTokenCommands },
+  { words: ["node"], load: async () => (await import("./node.ts")).addNodeCommands },
+  { words: ["route"], load: async () => (await import("./route.ts")).addRouteCommands },
+  { words: ["policy"], load: async () => (await import("./policy.ts")).addPolicyCommands },
+  { words: ["segment"], load: async () => (await import("./segment.ts")).addSegmentCommands },
+  {
+    words: ["genkey", "genpsk", "pubkey"],
+    load: async () => (await import("./keys.ts")).addKeyCommands,
+  },
+  {
+    words: ["status", "ping", "send", "recv"],
+    load: async () => (await import("./local.ts")).addLocalAgentCommands,
+  },
+  { words: ["set"], load: async () => (await import("./set.ts")).addSetCommand },
+  {
+    words: ["call", "publish", "subscribe", "service"],
+    load: async () => (await import("./services.ts")).addServiceCommands,
+  },
+  { words: ["store"], load: async () => (await import("./store.ts")).addStoreCommands },
+  {
+    words: ["install-service"],
+    load: async () => (await import("./install_service.ts")).addInstallServiceCommand,
+  },
+  { words: ["demo"], load: async () => (await import("./demo.ts")).addDemoCommand },
+];
+
+/**
+ * The command line for `args`: when the first word names a command, a bare root with that
+ * command's group only; else (the agent's flags, `--help`, `--version`, a mistyped word) the root
+ * command with every group, as its help lists them and its "Did you mean" needs them.
+ */
+async function build(args: readonly string[]): Promise<Command> {
+  const group = COMMAND_GROUPS.find((g) => g.words.includes(args[0]));
+  const program = group ? weftCommand() : (await import("./run.ts")).rootCommand();
+  const adds = await Promise.all((group ? [group] : COMMAND_GROUPS).map((g) => g.load()));
+  for (const add of adds) add(program);
   hintHelpAfterErrors(program);
   return program;
 }
@@ -71,7 +86,7 @@ function hintHelpAfterErrors(cmd: Command, path = "weft"): void {
 
 /** Runs the CLI on `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const program = build();
+  const program = await build(args);
   try {
     await program.parseAsync(args, { from: "user" });
     return typeof Deno.exitCode === "number" ? Deno.exitCode : 0;
@@ -81,8 +96,14 @@ export async function main(args: string[]): Promise<number> {
       if (e.code === "commander.help") return 0;
       return 2;
     }
+    // What the errors below are, loaded only when one comes (the command that threw has loaded
+    // them already, or they cost little).
+    const [{ AgentAnswerError }, { ConfigError, ServiceError }] = await Promise.all([
+      import("../lib/control/mod.ts"),
+      import("./internal_client.ts"),
+    ]);
     let msg = e instanceof ServiceError
-      ? serviceErrorText(e)
+      ? (await import("./service_format.ts")).serviceErrorText(e)
       : e instanceof Error
       ? e.message
       : String(e);

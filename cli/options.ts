@@ -5,8 +5,14 @@
  */
 
 import { type Command, Option, type OptionValues } from "npm:@commander-js/extra-typings@^15.1.0";
-import { createLogger, type Logger } from "../mod.ts";
-import { LOG_FORMATS, LOG_LEVELS, parseLogFormat, parseLogLevel } from "./internal.ts";
+import {
+  createLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type Logger,
+  parseLogFormat,
+  parseLogLevel,
+} from "./internal_client.ts";
 
 /** The local agent's status and control address when none is given. */
 export const DEFAULT_STATUS = "127.0.0.1:51880";

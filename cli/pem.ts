@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "./errors.ts";
-import { readTextFileBounded } from "./internal.ts";
+import { readTextFileBounded } from "./internal_client.ts";
 
 /** The largest PEM file read (a chain of a few certificates). */
 export const MAX_PEM_BYTES = 256 * 1024;

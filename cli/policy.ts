@@ -12,7 +12,7 @@ import { localClient } from "./client.ts";
 import { AgentAnswerError } from "../lib/control/mod.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
-import { InputTooLargeError, readTextFileBounded } from "./internal.ts";
+import { InputTooLargeError, readTextFileBounded } from "./internal_client.ts";
 
 /** Adds `weft policy apply|show|test` to `program`. */
 export function addPolicyCommands(program: Command): void {

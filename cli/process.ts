@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "./errors.ts";
-import { InputTooLargeError, readUpTo } from "./internal.ts";
+import { InputTooLargeError, readUpTo } from "./internal_client.ts";
 
 /**
  * Standard input as text, refused past `max` bytes (`< /dev/zero` must not fill memory): by

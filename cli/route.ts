@@ -8,7 +8,7 @@ import { formatTable } from "../lib/status/mod.ts";
 import { localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
-import { parseApproval } from "./internal.ts";
+import { parseApproval } from "./internal_client.ts";
 
 /** The approval argument checked before anything is asked: a prefix, or `exit`. */
 function approvalArg(text: string): string {

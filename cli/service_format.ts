@@ -14,7 +14,7 @@ import {
   type ServiceView,
 } from "../lib/control/mod.ts";
 import { ArgumentError } from "./errors.ts";
-import { eventJson, payloadJson } from "./internal.ts";
+import { eventJson, payloadJson } from "./internal_client.ts";
 
 /**
  * `weft call`'s params: the JSON text given, or null without one; an {@link ArgumentError}

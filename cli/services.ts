@@ -5,7 +5,6 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { ServiceError } from "../lib/services/mod.ts";
 import { intArg } from "./args.ts";
 import { localClient } from "./client.ts";
 import { agentOptions } from "./options.ts";
@@ -19,7 +18,7 @@ import {
   printEvents,
   publishData,
 } from "./service_format.ts";
-import { bodyTooLargeText, MAX_CALL_BODY_BYTES } from "./internal.ts";
+import { bodyTooLargeText, MAX_CALL_BODY_BYTES, ServiceError } from "./internal_client.ts";
 
 /** Adds `weft call|publish|subscribe` and `weft service list|leader` to `program`. */
 export function addServiceCommands(program: Command): void {

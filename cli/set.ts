@@ -8,13 +8,12 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import { ConfigError } from "../lib/config/mod.ts";
-import { type PrefSettings } from "../lib/mesh/mod.ts";
+import type { PrefSettings } from "../lib/mesh/mod.ts";
 import { collect, labelFlags } from "./args.ts";
 import { labelsText, localClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
-import { parsePrefsChange } from "./internal.ts";
+import { ConfigError, parsePrefsChange } from "./internal_client.ts";
 
 /** The labels and services in force, as `weft set` prints them. */
 function settingsText(s: PrefSettings): string {

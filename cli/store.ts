@@ -9,14 +9,8 @@ import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
 import type { Logger } from "../mod.ts";
 import { readPemFlag } from "./pem.ts";
 import { UsageError } from "./errors.ts";
-import {
-  DEFAULT_STORE_PREFIX,
-  EtcdStore,
-  type EtcdTls,
-  KvLeaderStore,
-  migrateToStore,
-  parseEtcdUrl,
-} from "./internal.ts";
+import { DEFAULT_STORE_PREFIX } from "./internal_client.ts";
+import type { EtcdStore, EtcdTls, KvLeaderStore } from "./internal.ts";
 
 /** How long closing waits for the store's watches to end, ms. */
 const CLOSE_WAIT_MS = 2000;
@@ -46,6 +40,8 @@ export interface OpenedStore {
  * unreadable PEM file is a usage error naming the flag.
  */
 export async function openStore(flags: StoreFlags, logger?: Logger): Promise<OpenedStore> {
+  // The store's client, loaded when a store is named rather than for every `weft`.
+  const { EtcdStore, KvLeaderStore, parseEtcdUrl } = await import("./internal.ts");
   let url;
   try {
     url = parseEtcdUrl(flags.store);
@@ -116,6 +112,7 @@ export function addStoreCommands(program: Command): void {
       if (!opts.storePrefix.endsWith("/")) {
         throw new UsageError(`--store-prefix: ${JSON.stringify(opts.storePrefix)} must end with /`);
       }
+      const { migrateToStore } = await import("./internal.ts");
       const opened = await openStore({ ...opts, store: opts.to });
       try {
         const r = await migrateToStore(opts.from, opened.store);

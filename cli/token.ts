@@ -10,7 +10,7 @@ import { collect, intArg, labelFlags } from "./args.ts";
 import { labelsText, localClient, rotateControlToken } from "./client.ts";
 import { UsageError } from "./errors.ts";
 import { agentOptions } from "./options.ts";
-import { grantedServicesProblem, parseApprovals } from "./internal.ts";
+import { grantedServicesProblem, parseApprovals } from "./internal_client.ts";
 
 /** Adds `weft token create|list|revoke|rotate-control` to `program`. */
 export function addTokenCommands(program: Command): void {

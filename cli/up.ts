@@ -4,16 +4,15 @@
  */
 
 import { type Command, Option } from "npm:@commander-js/extra-typings@^15.1.0";
-import { ConfigError } from "../mod.ts";
-import { WgQuickUp } from "../lib/agent/mod.ts";
-import { loadWgQuickFile } from "../lib/config/mod.ts";
-import { type ControlServer, serveControl } from "../mod.ts";
+import type { WgQuickUp } from "../lib/agent/mod.ts";
+import type { ControlServer } from "../mod.ts";
 import { BACKEND_NAMES, type BackendName } from "../lib/crypto/mod.ts";
 import { intArg, timerArg } from "./args.ts";
 import { UsageError, withUserspaceHint } from "./errors.ts";
 import { logFormatOption, loggerFrom, logLevelOption, statusListenOption } from "./options.ts";
 import { SignalWatch } from "./process.ts";
-import { defaultStateDir, interfaceNameFromPath, StateDir } from "./internal.ts";
+import { ConfigError, defaultStateDir } from "./internal_client.ts";
+import type { StateDir } from "./internal.ts";
 
 /** Adds `weft up` to `program`. */
 export function addUpCommand(program: Command): void {
@@ -50,6 +49,14 @@ export function addUpCommand(program: Command): void {
       // From the first line: a signal during the start brings the interface down once it is up.
       const signals = new SignalWatch();
       try {
+        // The agent and its configuration, loaded when the command runs rather than for every
+        // `weft`.
+        const [{ WgQuickUp }, { loadWgQuickFile }, { interfaceNameFromPath, StateDir }] =
+          await Promise.all([
+            import("../lib/agent/mod.ts"),
+            import("../lib/config/mod.ts"),
+            import("./internal.ts"),
+          ]);
         const logger = loggerFrom(opts);
         let config;
         let name;
@@ -126,6 +133,7 @@ async function serveLocal(
   state: StateDir,
   listen: string,
 ): Promise<ControlServer> {
+  const { serveControl } = await import("../mod.ts");
   await state.ensure();
   const server = serveControl(agent, { listen, ...await state.controlServerSecrets() });
   await state.writeStatusAddress(server.address);

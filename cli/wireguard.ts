@@ -7,20 +7,8 @@
  */
 
 import type { Command } from "npm:@commander-js/extra-typings@^15.1.0";
-import {
-  selfCommand,
-  startInBackground,
-  WireguardInterface,
-  wireguardWrapper,
-} from "../lib/agent/mod.ts";
+import type { WireguardInterface } from "../lib/agent/mod.ts";
 import { UsageError } from "./errors.ts";
-import {
-  checkInterfaceName,
-  reportFailure,
-  reportReady,
-  wireguardLogger,
-  wireguardLogLevel,
-} from "./internal.ts";
 
 /** What `LOG_LEVEL` and `WG_PROCESS_FOREGROUND` say, read once (no --allow-env: unset). */
 function env(name: string): string | undefined {
@@ -56,6 +44,12 @@ export function addWireguardCommand(program: Command): void {
       ].join("\n"),
     )
     .action(async (iface, opts) => {
+      // The agent part, loaded when the command runs rather than for every `weft`.
+      const { selfCommand, startInBackground, WireguardInterface, wireguardWrapper } = await import(
+        "../lib/agent/mod.ts"
+      );
+      const { checkInterfaceName, reportFailure, reportReady, wireguardLogger, wireguardLogLevel } =
+        await import("./internal.ts");
       if (opts.printWrapper) {
         await Deno.stdout.write(new TextEncoder().encode(wireguardWrapper(selfCommand())));
         return;

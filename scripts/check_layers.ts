@@ -7,7 +7,7 @@
  * below its own files; `testing/` folders excepted), when a module under `drivers/`
  * imports a part of `lib/` above the bottom layer its drivers implement, or when the command line
  * (`cli/` and `main.ts`) imports the library other than through its public entries (the files
- * deno.json exports) and its internal entry (`cli/internal.ts`). Run by `deno task check` and by its own test; `--graph` prints which folder
+ * deno.json exports) and its internal entries (`cli/internal.ts`, `cli/internal_*.ts`). Run by `deno task check` and by its own test; `--graph` prints which folder
  * imports which.
  *
  * @example
@@ -227,20 +227,29 @@ function isCli(file: string): boolean {
   return file === "main.ts" || file.startsWith("cli/");
 }
 
-/** The command line's internal entry: what it needs of the library beyond the public entries. */
-export const CLI_INTERNAL = "cli/internal.ts";
+/**
+ * The command line's internal entries, what it needs of the library beyond the public entries:
+ * `cli/internal.ts` (the commands that run an agent) and `cli/internal_<part>.ts` beside it (what
+ * the one-shot commands need, each name from the module that defines it, so that they load little).
+ */
+export const CLI_INTERNAL = "cli/internal*.ts";
+
+/** Whether `file` is one of the CLI's internal entries ({@link CLI_INTERNAL}). */
+export function isCliInternal(file: string): boolean {
+  return /^cli\/internal(_[a-z]+)?\.ts$/.test(file);
+}
 
 /**
  * Imports from the command line (`main.ts`, `cli/`) of project modules other than `cli/` and the
  * public `entries` (the files deno.json exports, as `mod.ts`, `lib/mesh/mod.ts`): the CLI uses the
  * library as any program does, and what only it needs (the state directory's files, flag
- * parsing) through its own internal entry, {@link CLI_INTERNAL}, the one CLI module that may
+ * parsing) through its own internal entries, {@link CLI_INTERNAL}, the only CLI modules that may
  * import any module of the library.
  */
 export function cliViolations(graph: ModuleGraph, entries: readonly string[]): string[] {
   const out: string[] = [];
   for (const [from, deps] of graph) {
-    if (!isCli(from) || from === CLI_INTERNAL) continue;
+    if (!isCli(from) || isCliInternal(from)) continue;
     for (const d of deps) {
       if (isCli(d) || entries.includes(d)) continue;
       out.push(`${from} imports ${d}`);

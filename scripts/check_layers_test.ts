@@ -51,6 +51,17 @@ Deno.test("layers: the CLI may import the public entries and cli/, nothing deepe
     "cli/up.ts": ["lib/mesh/state/state.ts"],
   });
   assert.deepEqual(cliViolations(internal, entries), ["cli/up.ts imports lib/mesh/state/state.ts"]);
+  // Its light internal entries too (cli/internal_client.ts), and nothing else named alike.
+  const light = graph({
+    "cli/node.ts": ["cli/internal_client.ts"],
+    "cli/internal_client.ts": ["lib/mesh/state/agent_address.ts"],
+    "cli/internal_client_test.ts": ["lib/mesh/state/state.ts"],
+    "cli/internals.ts": ["lib/mesh/state/state.ts"],
+  });
+  assert.deepEqual(cliViolations(light, entries), [
+    "cli/internal_client_test.ts imports lib/mesh/state/state.ts",
+    "cli/internals.ts imports lib/mesh/state/state.ts",
+  ]);
 });
 
 Deno.test("layers: a folder counts with its sub-folders: a cycle through a sub-folder is found", () => {

@@ -26,7 +26,10 @@ export const RELEASE_TARGETS: readonly string[] = [
  * The flags every build uses; they match the release workflow. A Worker's entry is not bundled
  * unless named (deno compile's docs, "Workers"): the crypto workers', the control API's and the plugins' are; plugins'
  * workers hold only the permissions granted them (`--unstable-worker-options`). The V8 flags are baked
- * into the binary (lib/agent/jit.ts says why).
+ * into the binary (lib/agent/jit.ts says why). The command line imports each command's module
+ * with a literal `import("./x.ts")` (cli/main.ts), which deno compile embeds when it type-checks,
+ * as it does by default: with `--no-check` its graph would follow deno.json's
+ * `lazy-dynamic-imports` and leave those modules out.
  */
 export const COMPILE_FLAGS: readonly string[] = [
   "--allow-all",

@@ -8,6 +8,16 @@ Deno.test("compile: every build bakes in weft's V8 flags", () => {
   assert.ok(COMPILE_FLAGS.includes(JIT_V8_FLAGS_ARG));
 });
 
+Deno.test("compile: builds type-check, so the CLI's lazily imported commands are embedded", async () => {
+  // deno compile builds a code-only graph under --no-check, and with deno.json's
+  // lazy-dynamic-imports that graph leaves out every `import("./x.ts")` of cli/main.ts.
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  assert.ok(config.unstable.includes("lazy-dynamic-imports"));
+  assert.ok(!COMPILE_FLAGS.some((f) => f.startsWith("--no-check")), COMPILE_FLAGS.join(" "));
+  const yml = await Deno.readTextFile(new URL(".github/workflows/release.yml", root));
+  assert.ok(!yml.includes("--no-check"), "release.yml compiles with --no-check");
+});
+
 Deno.test("compile: the release workflow compiles with the same flags", async () => {
   const yml = await Deno.readTextFile(new URL(".github/workflows/release.yml", root));
   const run = yml.slice(yml.indexOf("deno compile"));

@@ -35,7 +35,7 @@
  */
 
 export { AgentAnswerError, ControlClient, type NodeList, type ReceivedDatagram } from "./client.ts";
-export { type ServiceLeaderView, type ServiceView } from "./routes/services.ts";
+export type { ServiceLeaderView, ServiceView } from "./routes/services.ts";
 
 // The types the exports above refer to, so that this entry documents (and lints) alone.
 export type { PeerPath, PingResult } from "../agent/agent_options.ts";

@@ -16,13 +16,14 @@ import { leaderStatus, servicesStatus } from "../../services/service_status.ts";
 import type { ServiceLeaderStatus, ServiceStatus } from "../../status/status.ts";
 import { ServiceError, type ServiceErrorCode } from "../../services/errors.ts";
 import type { PublishMode } from "../../services/pubsub.ts";
-import type { ServiceEvent } from "../../services/subscription.ts";
 import { MAX_TTL_MS } from "../../services/wire.ts";
 import { serviceNameProblem } from "../../members/services.ts";
-import { encodeBase64 } from "../../crypto/base64.ts";
 import { clip, HttpError } from "../middleware/errors.ts";
 import { intField, jsonBody, stringField } from "../middleware/body.ts";
 import { answerWrongMethods } from "../middleware/methods.ts";
+import { eventJson, payloadJson } from "./service_json.ts";
+
+export { eventJson, payloadJson } from "./service_json.ts";
 
 /** What the service routes use of the mesh agent. */
 export type ServicesApi = {
@@ -228,28 +229,6 @@ export function servicesRoutes(
   return answerWrongMethods(app);
 }
 
-/**
- * JSON text of a payload: binary values (a library caller's Uint8Array; JSON has no bytes) as
- * `{"base64": "..."}`.
- */
-export function payloadJson(v: unknown): string {
-  return JSON.stringify(
-    v,
-    (_k, x) => (x instanceof Uint8Array ? { base64: encodeBase64(x) } : x),
-  );
-}
-
 function jsonAnswer(c: Context, v: unknown): Response {
   return c.body(payloadJson(v), 200, { "content-type": "application/json" });
-}
-
-/** An event as the JSON of one NDJSON line (no newline): the stream's and `weft subscribe`'s. */
-export function eventJson(ev: ServiceEvent): string {
-  return payloadJson({
-    topic: ev.topic,
-    data: ev.data,
-    id: ev.id,
-    publisher: ev.publisher,
-    publisherAddress: ev.publisherAddress,
-  });
 }

@@ -27,7 +27,8 @@
 
 import { dirname, resolve } from "node:path";
 import { readJsonFile, writeFileAtomic } from "../../config/atomic.ts";
-import { DirLock, lockHeld } from "../../config/dir_lock.ts";
+import { DirLock } from "../../config/dir_lock.ts";
+import { controlSocketPath, readStatusAddress, STATUS_ADDRESS_FILE } from "./agent_address.ts";
 import { encodeKey, generatePrivateKey, parseKey } from "../../crypto/keys.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
 import type { Member, MemberGrants, MembershipView } from "../../members/member.ts";
@@ -138,11 +139,7 @@ export const LEADER_JOURNAL = "leader.journal";
 
 const encoder = new TextEncoder();
 
-/** The file holding the running agent's status address. */
-export const STATUS_ADDRESS_FILE = "status.address";
-
-/** The running agent's control socket, in its state directory. */
-export const CONTROL_SOCKET = "weft.sock";
+export { CONTROL_SOCKET, STATUS_ADDRESS_FILE } from "./agent_address.ts";
 
 /** The state directory's names are asked about themselves (lstat): a dangling link is there. */
 const LSTAT = { link: true } as const;
@@ -346,7 +343,7 @@ export class StateDir {
 
   /** The path of the running agent's control socket ({@link CONTROL_SOCKET}). */
   get socketPath(): string {
-    return this.path(CONTROL_SOCKET);
+    return controlSocketPath(this.dir);
   }
 
   /** A token file's token, made and saved (0600) when there is none. */
@@ -368,16 +365,8 @@ export class StateDir {
    * (where that can be told, see `lockHeld`): one killed outright leaves an address nothing
    * listens on any more.
    */
-  async statusAddress(): Promise<string | null> {
-    // Believed while an agent holds the directory (the one that wrote it, or its successor).
-    if (!(await lockHeld(this.dir))) return null;
-    let text;
-    try {
-      text = (await Deno.readTextFile(this.path(STATUS_ADDRESS_FILE))).trim();
-    } catch {
-      return null;
-    }
-    return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(text) ? text : null;
+  statusAddress(): Promise<string | null> {
+    return readStatusAddress(this.dir);
   }
 
   /** Records where the agent's status server listens, for {@link StateDir.statusAddress}. */

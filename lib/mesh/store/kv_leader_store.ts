@@ -28,9 +28,9 @@ import {
   toKeys,
 } from "./keys.ts";
 import { docAfterChanges, type KeyChange } from "./key_updates.ts";
+import { DEFAULT_STORE_PREFIX } from "./prefix.ts";
 
-/** The prefix of weft's keys when none is given. */
-export const DEFAULT_STORE_PREFIX = "/weft/";
+export { DEFAULT_STORE_PREFIX } from "./prefix.ts";
 
 /** Options of {@link KvLeaderStore}. */
 export interface KvLeaderStoreOptions {
