@@ -263,3 +263,32 @@ Deno.test("shared views: a joiner's view comes from holders, the leader sending 
     await t.close();
   }
 });
+
+Deno.test("shared views: joiners arriving together share one push to their group, not one each", async () => {
+  const t = await mesh();
+  try {
+    const holders = [];
+    for (const name of ["h1", "h2"]) {
+      const h = await t.node(name);
+      await h.whole();
+      holders.push(h);
+    }
+    const before = holders[0].sent().length;
+    // A burst of joiners, each saying hello with fs as soon as it joined.
+    const names = Array.from({ length: 8 }, (_, i) => `j${i}`);
+    const started = performance.now();
+    const joiners = await Promise.all(names.map((n) => t.node(n)));
+    const burstMs = performance.now() - started;
+    for (const j of joiners) await j.whole();
+    const told = holders[0].sent().slice(before).filter((k) => k !== "ack");
+    const pushes = told.filter((k) => k !== "holders" && k !== "manifest" && k !== "piece");
+    console.log(`a holder heard, while 8 joined in ${burstMs.toFixed(0)} ms: ${told.join(", ")}`);
+    // One push a burst window (50 ms), whatever the joiners' hellos ask.
+    assert.ok(
+      pushes.length <= Math.max(1, Math.ceil(burstMs / 50)),
+      `${pushes.length} pushes for 8 joiners in ${burstMs.toFixed(0)} ms`,
+    );
+  } finally {
+    await t.close();
+  }
+});
