@@ -15,6 +15,7 @@ import { type ControlMessage, encodeMessage, parseMessage } from "./sync/protoco
 import { ENTRIES_PER_DATAGRAM, MANIFEST, PIECE } from "./sync/manifest.ts";
 import { PACKED } from "./sync/packed.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
+import { joinRequest } from "./leader/testing/cores.ts";
 import { nullLogger } from "../log/logger.ts";
 import type { Device } from "../device/device.ts";
 import type { Member, MembershipView } from "../members/member.ts";
@@ -51,16 +52,7 @@ async function mesh() {
   const lead = core.leader.address;
   const token = await core.createToken({ ttlMs: 600_000, uses: null, labels: {} });
   const join = async (hostname: string): Promise<Member> => {
-    const joined = await core.join({
-      tokenId: token.id,
-      secret: token.secret,
-      publicKey: generateKeyPair().publicKey,
-      hostname,
-      labels: {},
-      services: [],
-      endpoints: [],
-      time: Date.now(),
-    }, null);
+    const joined = await core.join(joinRequest(token, hostname, { time: Date.now() }), null);
     if (!joined.ok) throw new Error(joined.error);
     return joined.member;
   };

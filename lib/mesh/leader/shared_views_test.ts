@@ -6,6 +6,7 @@ import { SharedViews } from "./shared_views.ts";
 import { type ControlMessage, parseMessage } from "../sync/protocol.ts";
 import { digestText } from "../sync/manifest.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
+import { joinRequest } from "./testing/cores.ts";
 import { compilePolicyText } from "../../policy/source.ts";
 
 /** Two groups that each see themselves and not each other (a and b), and the leader. */
@@ -46,16 +47,7 @@ async function leader(opts: { holdersFrom?: number } = {}) {
   });
   const join = async (hostname: string, role: string) => {
     const t = await core.createToken({ ttlMs: 60_000, uses: null, labels: { role } });
-    const res = await core.join({
-      tokenId: t.id,
-      secret: t.secret,
-      publicKey: generateKeyPair().publicKey,
-      hostname,
-      labels: {},
-      services: [],
-      endpoints: [],
-      time: Date.now(),
-    }, null);
+    const res = await core.join(joinRequest(t, hostname, { time: Date.now() }), null);
     if (!res.ok) throw new Error(res.error);
     return res.member;
   };
