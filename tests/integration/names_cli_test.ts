@@ -172,7 +172,11 @@ Deno.test({
       // A pinned name taken meanwhile (here by the token's own first node): refused, clearly.
       const pin2 = await token("--hostname", "gw", "--uses", "2");
       assert.equal((await join(pin2, "gw")).member.name, "gw");
-      const second = await weft([...args(pin2, "gw2"), ...HOST_AGENT_FLAGS]);
+      // Its own status address: the default one may be another test's agent's (a parallel run).
+      const second = await weft([
+        ...args(pin2, "gw2", ["--status-listen", `127.0.0.1:${freePort("tcp")}`]),
+        ...HOST_AGENT_FLAGS,
+      ]);
       assert.equal(second.code, 2, second.stderr);
       assert.match(second.stderr, /the name this token gives, "gw", is another member's/);
 
