@@ -18,14 +18,15 @@ import type { RelayClient } from "../../relay/client.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
 import type { MeshPaths } from "../nat/mesh_paths.ts";
 import { RecordingPackets, udp } from "../../../tests/fixtures/mesh.ts";
+import { eventually } from "../../../tests/fixtures/netns.ts";
 import { MeshRoutes } from "./mesh_routes.ts";
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Waits (up to 5 s) for `cond`, failing with `what`. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  assert.ok(
+    await eventually(() => Promise.resolve(cond()), 5000, 5),
+    `timed out waiting for ${what}`,
+  );
 }
 
 function node(transport: DualTransport, clock: ManualClock) {
