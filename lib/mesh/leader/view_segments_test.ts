@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
-import type { Member } from "../../members/member.ts";
 import { digestText, type Manifest, PieceChecker } from "../sync/manifest.ts";
 import { packBody, unpackSegments } from "../sync/packed.ts";
 import { PIECES_KEPT_MS, SEGMENT_RECORDS, ViewSegments } from "./view_segments.ts";
-
-function member(i: number): Member {
-  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-  return {
-    name: `n${i}`,
-    publicKey: key,
-    address: `10.6.${i >> 8}.${i & 255}`,
-    endpoints: [`198.51.100.${i & 255}:${40000 + i}`],
-    observed: `198.51.100.${i & 255}:${40000 + i}`,
-    labels: { env: "prod" },
-    role: "node",
-    services: [],
-    joinedAt: 1_764_000_000_000 + i,
-  };
-}
+import { fleetMember } from "../sync/testing/members.ts";
 
 const head = (version: number) => ({ version, network: "10.6.0.0/16" });
 const digests = (m: Manifest) => m.entries.map((e) => digestText(e.digest));
@@ -25,12 +10,12 @@ const shared = (a: string[], b: string[]) => b.filter((d) => new Set(a).has(d)).
 const hex = (c: Uint8Array) => c.join(",");
 
 Deno.test("a join, a change or a removal changes one segment's pieces; the one-stream snapshot loses every chunk after a change", () => {
-  const ms = Array.from({ length: 1000 }, (_, i) => member(i));
+  const ms = Array.from({ length: 1000 }, (_, i) => fleetMember(i));
   const segs = new ViewSegments(ms, 1);
   const v1 = digests(segs.manifest(head(1), null).manifest);
   const stream1 = packBody({ members: ms, remove: [] }).map(hex);
   // A join.
-  const joined = member(1000);
+  const joined = fleetMember(1000);
   segs.set(joined, 2);
   const v2 = digests(segs.manifest(head(2), null).manifest);
   assert.ok(v2.length - shared(v1, v2) <= 2, `${v2.length - shared(v1, v2)} pieces new`);
@@ -56,9 +41,9 @@ Deno.test("a join, a change or a removal changes one segment's pieces; the one-s
 });
 
 Deno.test("a manifest's pieces, checked and inflated, are the view's records", () => {
-  const ms = Array.from({ length: 300 }, (_, i) => member(i));
+  const ms = Array.from({ length: 300 }, (_, i) => fleetMember(i));
   const segs = new ViewSegments(ms, 1);
-  for (let i = 0; i < 40; i++) segs.set(member(300 + i), 2 + i);
+  for (let i = 0; i < 40; i++) segs.set(fleetMember(300 + i), 2 + i);
   segs.remove(ms[3].publicKey, 50);
   segs.remove(ms[299].publicKey, 51);
   const changed = { ...ms[100], endpoints: ["192.0.2.1:51820"] };
@@ -82,10 +67,10 @@ Deno.test("a manifest's pieces, checked and inflated, are the view's records", (
 });
 
 Deno.test("the leader sends the pieces of segments changed after the holders' version", () => {
-  const ms = Array.from({ length: 10 * SEGMENT_RECORDS }, (_, i) => member(i));
+  const ms = Array.from({ length: 10 * SEGMENT_RECORDS }, (_, i) => fleetMember(i));
   const segs = new ViewSegments(ms, 1);
   // Joins at versions 2 to 4 fill the eleventh segment; one record of the third changes at 5.
-  for (let v = 2; v <= 4; v++) segs.set(member(1000 + v), v);
+  for (let v = 2; v <= 4; v++) segs.set(fleetMember(1000 + v), v);
   segs.set({ ...ms[2 * SEGMENT_RECORDS], name: "renamed" }, 5);
   const entries = (floor: number | null) => segs.manifest(head(5), floor).manifest.entries;
   const leaders = (floor: number | null) =>
@@ -100,13 +85,13 @@ Deno.test("the leader sends the pieces of segments changed after the holders' ve
 
 Deno.test("segments are encoded once a change; a piece replaced is given by digest for a while", () => {
   let t = 0;
-  const ms = Array.from({ length: 40 }, (_, i) => member(i));
+  const ms = Array.from({ length: 40 }, (_, i) => fleetMember(i));
   const segs = new ViewSegments(ms, 1, { now: () => t });
   const before = digests(segs.manifest(head(1), null).manifest);
   assert.equal(segs.encodings, 3);
   segs.manifest(head(1), 0);
   assert.equal(segs.encodings, 3);
-  segs.set(member(40), 2);
+  segs.set(fleetMember(40), 2);
   t = 2000;
   const after = digests(segs.manifest(head(2), null).manifest);
   assert.equal(segs.encodings, 4);
@@ -119,14 +104,14 @@ Deno.test("segments are encoded once a change; a piece replaced is given by dige
   // Current pieces stay, however old; replaced ones are forgotten at the next encoding: the
   // three current ones and the one this encoding replaced are kept, the first replaced is not.
   assert.ok(segs.piece(after[0]));
-  segs.set(member(41), 3);
+  segs.set(fleetMember(41), 3);
   segs.manifest(head(3), null);
   assert.equal(segs.kept, 4);
   assert.ok(segs.piece(after[2]));
 });
 
 Deno.test("a view whose slots are mostly empty says so, and a layout again starts from slot 0", () => {
-  const ms = Array.from({ length: 64 }, (_, i) => member(i));
+  const ms = Array.from({ length: 64 }, (_, i) => fleetMember(i));
   const segs = new ViewSegments(ms, 1);
   for (let i = 0; i < 16; i++) segs.remove(ms[i * 4].publicKey, 2 + i);
   assert.equal(segs.sparse, false);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { deflateRawSync } from "node:zlib";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { MembershipView } from "../../members/member.ts";
 import {
   MAX_PACKED_BODY,
   packBody,
@@ -12,23 +12,9 @@ import {
   unpackPart,
 } from "./packed.ts";
 import { type ControlMessage, parseMessage, ViewAssembler, viewParts } from "./protocol.ts";
+import { fleetMember } from "./testing/members.ts";
 
 const enc = new TextEncoder();
-
-function member(i: number): Member {
-  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-  return {
-    name: `n${i}`,
-    publicKey: key,
-    address: `10.6.${i >> 8}.${i & 255}`,
-    endpoints: [`198.51.100.${i & 255}:${40000 + i}`],
-    observed: `198.51.100.${i & 255}:${40000 + i}`,
-    labels: { env: "prod" },
-    role: "node",
-    services: [],
-    joinedAt: 1_764_000_000_000 + i,
-  };
-}
 
 const head = { t: "view" as const, v: 9, network: "10.6.0.0/16", network6: "fd00::/64" };
 const empty: MembershipView = { network: "", version: 0, members: [] };
@@ -45,7 +31,7 @@ function assemble(parts: Uint8Array[], current = empty) {
 }
 
 Deno.test("packed: a view round-trips in under a third of the JSON parts' datagrams, each under the MTU", () => {
-  const members = Array.from({ length: 500 }, (_, i) => member(i));
+  const members = Array.from({ length: 500 }, (_, i) => fleetMember(i));
   const parts = packedParts(head, packBody({ members, remove: [] }));
   const plain = viewParts({ network: head.network, network6: head.network6, version: 9, members });
   assert.ok(parts.length * 3 < plain.length, `${parts.length} packed, ${plain.length} JSON`);
@@ -63,7 +49,7 @@ Deno.test("packed: a view round-trips in under a third of the JSON parts' datagr
 });
 
 Deno.test("packed: a delta's upserts and removals apply to the view held; a plain own part after the packed ones wins", () => {
-  const members = Array.from({ length: 40 }, (_, i) => member(i));
+  const members = Array.from({ length: 40 }, (_, i) => fleetMember(i));
   const held: MembershipView = { network: head.network, version: 4, members };
   const moved = { ...members[3], endpoints: ["203.0.113.9:1"] };
   const own = { ...members[5], name: "own-record" };
@@ -114,7 +100,7 @@ Deno.test("packed: malformed parts are dropped at parse, never thrown", () => {
 });
 
 Deno.test("packed: a body that does not unpack is a counted drop, never a crash", () => {
-  const members = Array.from({ length: 30 }, (_, i) => member(i));
+  const members = Array.from({ length: 30 }, (_, i) => fleetMember(i));
   const chunks = packBody({ members, remove: [] }, 256);
   const deflated = (o: unknown) => [deflateRawSync(enc.encode(JSON.stringify(o)))];
   const cases: Uint8Array[][] = [
