@@ -26,9 +26,8 @@
  * leader (each datagram sealed and written). Each encoding is made when first asked for.
  *
  * Groups that see themselves (every member of one sees the same members) also keep their view as
- * segments (view_segments.ts), made at the first manifest asked for and followed change by
- * change after: the shared views that members carry for each other (lib/mesh/sync/manifest.ts).
- * A new scope (policy, rebuild) or a sparse layout starts them over.
+ * segments, followed change by change: the shared views that members carry for each other
+ * (shared_segments.ts).
  * @module
  */
 
@@ -45,8 +44,7 @@ import {
 } from "../sync/protocol.ts";
 import { packBody, type PackedHead, packedParts } from "../sync/packed.ts";
 import { type GroupId, Scope } from "./scope.ts";
-import { type Manifest, pieceDatagram } from "../sync/manifest.ts";
-import { ViewSegments } from "./view_segments.ts";
+import { SharedSegments } from "./shared_segments.ts";
 
 /**
  * The largest delta pushed to a member (datagrams); a larger one, the `changed` notice (the
@@ -156,10 +154,8 @@ export class Fanout {
   readonly #snapshots = new Map<GroupId, Snapshot[]>();
   // The members that take packed parts (their latest hello said so).
   readonly #packs = new Set<string>();
-  // Shared views' segments, of groups that see themselves (made at the first manifest), and
-  // each piece's datagram, made once (every joiner's answer shares it; gone with the piece).
-  readonly #segments = new Map<GroupId, ViewSegments>();
-  readonly #datagrams = new WeakMap<Uint8Array, Uint8Array>();
+  // Shared views' segments, of groups that see themselves.
+  readonly #shared: SharedSegments;
 
   readonly #logMax: number;
   readonly #now: () => number;
@@ -178,6 +174,12 @@ export class Fanout {
     this.#windowParts = opts.window ?? SNAPSHOT_WINDOW;
     this.#logMax = opts.logMax ?? GROUP_LOG_MAX;
     this.#now = opts.now ?? (() => performance.now());
+    this.#shared = new SharedSegments({
+      scope: this.#scope,
+      members: this.#members,
+      head: () => ({ version: this.#version, network: this.#network, network6: this.#network6 }),
+      now: this.#now,
+    });
     this.#rebuild(src.view());
     this.#reset = -1;
   }
@@ -195,6 +197,11 @@ export class Fanout {
   /** The scope (groups of members by what they see). */
   get scope(): Scope {
     return this.#scope;
+  }
+
+  /** The shared views' segments of the groups that see themselves: manifests and pieces. */
+  get shared(): SharedSegments {
+    return this.#shared;
   }
 
   /**
@@ -271,19 +278,7 @@ export class Fanout {
         log.fullSince = gone.at(-1)!.version;
       }
     }
-    for (const [g, segs] of this.#segments) {
-      if (!groups.includes(g) || !this.#scope.seesOwn(g)) {
-        this.#segments.delete(g);
-        continue;
-      }
-      for (const t of touched) {
-        const m = this.#members.get(t.key);
-        if (m && t.after !== undefined && this.#scope.sees(g, t.after)) segs.set(m, v);
-        else segs.remove(t.key, v);
-      }
-      // Too many holes: laid out again at the next manifest (every digest changes).
-      if (segs.sparse) this.#segments.delete(g);
-    }
+    this.#shared.follow(groups, touched, v);
   }
 
   /** The groups that see members of group `g` now (none when `g` is undefined). */
@@ -359,7 +354,7 @@ export class Fanout {
     }
     this.#logs.clear();
     this.#snapshots.clear();
-    this.#segments.clear();
+    this.#shared.clear();
     for (const g of scope.groups()) {
       const olds = [...(was.get(g) ?? [])];
       if (olds.length === 0) {
@@ -411,7 +406,7 @@ export class Fanout {
     this.#scope.reset(doc, view.members);
     this.#logs.clear();
     this.#snapshots.clear();
-    this.#segments.clear();
+    this.#shared.clear();
     for (const g of this.#scope.groups()) {
       this.#logs.set(g, { fullSince: view.version, entries: [] });
     }
@@ -489,74 +484,9 @@ export class Fanout {
     return !log || held < log.fullSince || (this.#movedAt.get(key) ?? 0) > held;
   }
 
-  /**
-   * Member `key`'s group when it may take a shared view: its group sees itself (so every member of
-   * it sees the same members, and may be named a holder for the others); else null.
-   */
-  sharedGroup(key: string): GroupId | null {
-    const g = this.#scope.groupOf(key);
-    return g !== undefined && this.#scope.seesOwn(g) ? g : null;
-  }
-
-  /** The version group `g`'s segments were laid out at (null: none made yet). */
-  laidOut(g: GroupId): number | null {
-    return this.#segments.get(g)?.laidOut ?? null;
-  }
-
   /** The version member `key`'s record last changed at (0: unknown). */
   changedAt(key: string): number {
     return this.#changedAt.get(key) ?? 0;
-  }
-
-  /**
-   * The manifest of member `key`'s shared view now, and the datagrams of the pieces the leader
-   * sends itself (those of segments changed after `floor`, the oldest version its holders hold;
-   * null: every piece). Null when the member takes no shared view (sharedGroup) or its view is
-   * empty.
-   */
-  manifestFor(
-    key: string,
-    floor: number | null,
-  ): { manifest: Manifest; fromLeader: Uint8Array[]; laidOut: number } | null {
-    const g = this.sharedGroup(key);
-    if (g === null) return null;
-    let segs = this.#segments.get(g);
-    if (!segs) {
-      const members = [...this.#members.values()].filter((m) => {
-        const mg = this.#scope.groupOf(m.publicKey);
-        return mg !== undefined && this.#scope.sees(g, mg);
-      });
-      this.#segments.set(g, segs = new ViewSegments(members, this.#version, { now: this.#now }));
-    }
-    // A layout newer than the holders' versions: they hold none of it.
-    const f = floor !== null && floor >= segs.laidOut ? floor : null;
-    const { manifest, fromLeader } = segs.manifest(
-      { version: this.#version, network: this.#network, network6: this.#network6 },
-      f,
-    );
-    if (manifest.entries.length === 0) return null;
-    return {
-      manifest,
-      fromLeader: fromLeader.map((p) => this.#datagram(p)),
-      laidOut: segs.laidOut,
-    };
-  }
-
-  /**
-   * The datagram of the piece with digest `digest` (base64) of member `key`'s own group's shared
-   * view (current, or replaced lately): a member is given pieces of its own view only.
-   */
-  pieceFor(key: string, digest: string): Uint8Array | null {
-    const g = this.sharedGroup(key);
-    const p = g === null ? undefined : this.#segments.get(g)?.piece(digest);
-    return p ? this.#datagram(p) : null;
-  }
-
-  /** Piece `p`'s datagram, made once. */
-  #datagram(p: Uint8Array): Uint8Array {
-    let d = this.#datagrams.get(p);
-    if (!d) this.#datagrams.set(p, d = pieceDatagram(p));
-    return d;
   }
 
   /** The version of the newest snapshot of member `key`'s group, if any. */

@@ -100,7 +100,7 @@ export class SharedViews {
 
   /** Member `m`'s hello: whether it holds a view's pieces (`hz`) keeps it in its group's ring. */
   heard(m: Member, hz: unknown): void {
-    const g = this.#d.fanout()?.sharedGroup(m.publicKey) ?? null;
+    const g = this.#d.fanout()?.shared.sharedGroup(m.publicKey) ?? null;
     const holds = Number.isSafeInteger(hz) && (hz as number) >= 0 ? hz as number : undefined;
     if (g === null || m.role === "leader") return this.#rings.forget(m.publicKey);
     this.#rings.heard(m.publicKey, g, holds);
@@ -113,7 +113,7 @@ export class SharedViews {
    */
   answer(key: string, from: string, fetching: number | undefined): boolean {
     const fanout = this.#d.fanout();
-    if (!fanout || fanout.sharedGroup(key) === null) return false;
+    if (!fanout || fanout.shared.sharedGroup(key) === null) return false;
     const last = this.#sent.get(key);
     const since = last ? this.#now() - last.at : Infinity;
     // A hello that crossed the manifest (the push before it brought news), or one that says the
@@ -132,21 +132,21 @@ export class SharedViews {
 
   #send(key: string, from: string): void {
     const fanout = this.#d.fanout();
-    const g = fanout?.sharedGroup(key) ?? null;
+    const g = fanout?.shared.sharedGroup(key) ?? null;
     if (!fanout || g === null || !this.#d.memberByKey(key)) return;
-    const laidOut = fanout.laidOut(g);
+    const laidOut = fanout.shared.laidOut(g);
     const named = this.#rings.name(g, key, (h) => {
       const m = this.#d.memberByKey(h.key);
       return m !== undefined && !m.offline && m.role !== "leader" &&
-        fanout.sharedGroup(h.key) === g && (laidOut === null || h.hz >= laidOut) &&
+        fanout.shared.sharedGroup(h.key) === g && (laidOut === null || h.hz >= laidOut) &&
         h.hz <= fanout.version;
     }, (h) => (this.#d.memberByKey(h.key)?.endpoints.length ?? 0) > 0);
     const floor = named.length > 0 ? Math.min(...named.map((h) => h.hz)) : null;
-    let shared = fanout.manifestFor(key, floor);
+    let shared = fanout.shared.manifestFor(key, floor);
     if (!shared) return;
     // A small view is the leader's to send: holders would cost the joiner a handshake each.
     if (floor !== null && shared.manifest.entries.length < this.#holdersFrom) {
-      shared = fanout.manifestFor(key, null)!;
+      shared = fanout.shared.manifestFor(key, null)!;
       named.length = 0;
     }
     const laid = shared.laidOut;
@@ -176,7 +176,7 @@ export class SharedViews {
     const parts: Uint8Array[] = [];
     const lack: string[] = [];
     for (const d of a.d) {
-      const p = fanout.pieceFor(key, d);
+      const p = fanout.shared.pieceFor(key, d);
       if (p) parts.push(p);
       else lack.push(d);
     }

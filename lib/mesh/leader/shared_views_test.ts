@@ -112,7 +112,7 @@ policies:
     from: "role=web"
     to: "role=db"
 `);
-    assert.equal(l.fanout.sharedGroup(web.publicKey), null);
+    assert.equal(l.fanout.shared.sharedGroup(web.publicKey), null);
     assert.equal(l.shared.answer(web.publicKey, web.address, undefined), false);
     assert.equal(l.got(web.address).length, 0);
   } finally {

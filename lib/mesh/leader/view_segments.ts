@@ -7,7 +7,8 @@
  * after a change. Pieces replaced are kept {@link PIECES_KEPT_MS} by digest for joiners that
  * ask the leader for a piece a holder did not give.
  *
- * The fan-out (fanout.ts) keeps one per group that sees itself, made at its first manifest.
+ * The fan-out's shared segments (shared_segments.ts) keep one per group that sees itself, made
+ * at its first manifest.
  * @module
  */
 

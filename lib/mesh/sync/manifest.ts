@@ -11,15 +11,16 @@
  * segment; the leader sends it itself). A joiner takes a piece from anyone only when its digest
  * is one the manifest lists ({@link PieceChecker}): a holder that sends anything else is counted.
  *
- * A manifest datagram: the byte {@link MANIFEST}, the header's length (2 bytes, big-endian), the
- * header (JSON: `t: "manifest"`, `v`, `network`, `network6`, `n` pieces, `i` this datagram of
- * `k`, `f` its first entry), then its entries, {@link ENTRY_BYTES} each (the digest, the flags),
- * {@link ENTRIES_PER_DATAGRAM} a datagram.
+ * A manifest datagram (framed as ./framing.ts says): the byte {@link MANIFEST}, the header's
+ * length (2 bytes, big-endian), the header (JSON: `t: "manifest"`, `v`, `network`, `network6`,
+ * `n` pieces, `i` this datagram of `k`, `f` its first entry), then its entries,
+ * {@link ENTRY_BYTES} each (the digest, the flags), {@link ENTRIES_PER_DATAGRAM} a datagram.
  * @module
  */
 
 import { hash } from "../../crypto/blake2s.ts";
 import { encodeBase64 } from "../../crypto/base64.ts";
+import { framed, unframed } from "./framing.ts";
 
 /** The first byte of a piece's datagram (a packed part's is 0x01, a JSON message's `{`). */
 export const PIECE = 0x02;
@@ -53,7 +54,6 @@ export const FROM_LEADER = 2;
 
 const FLAGS = ENDS_SEGMENT | FROM_LEADER;
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 // The digest is of this and the piece: no other hash in weft is of the same bytes.
 const DOMAIN = enc.encode("weft view piece 1");
 
@@ -121,7 +121,7 @@ export function manifestDatagrams(m: Manifest): Uint8Array[] {
   for (let i = 0; i < k; i++) {
     const f = i * ENTRIES_PER_DATAGRAM;
     const entries = m.entries.slice(f, f + ENTRIES_PER_DATAGRAM);
-    const h = enc.encode(JSON.stringify({
+    const head = {
       t: "manifest",
       v: m.v,
       network: m.network,
@@ -130,13 +130,9 @@ export function manifestDatagrams(m: Manifest): Uint8Array[] {
       i,
       k,
       f,
-    }));
-    const d = new Uint8Array(3 + h.length + entries.length * ENTRY_BYTES);
-    d[0] = MANIFEST;
-    d[1] = h.length >> 8;
-    d[2] = h.length & 0xff;
-    d.set(h, 3);
-    let at = 3 + h.length;
+    };
+    const d = framed(MANIFEST, head, entries.length * ENTRY_BYTES);
+    let at = d.length - entries.length * ENTRY_BYTES;
     for (const e of entries) {
       if (e.digest.length !== DIGEST_BYTES) throw new RangeError("a digest is 16 bytes");
       d.set(e.digest, at);
@@ -170,17 +166,9 @@ const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as numb
  * flags known; the last datagram's last entry ends a segment. Null for anything else.
  */
 export function parseManifestDatagram(data: Uint8Array): ManifestDatagram | null {
-  if (data.length < 3 || data[0] !== MANIFEST) return null;
-  const len = (data[1] << 8) | data[2];
-  if (3 + len > data.length) return null;
-  let h: unknown;
-  try {
-    h = JSON.parse(dec.decode(data.subarray(3, 3 + len)));
-  } catch {
-    return null;
-  }
-  if (typeof h !== "object" || h === null || Array.isArray(h)) return null;
-  const o = h as Record<string, unknown>;
+  const frame = unframed(data, MANIFEST);
+  if (!frame) return null;
+  const o = frame.head;
   const { v, n, i, k, f } = o;
   if (o.t !== "manifest" || !count(v) || !count(n) || !count(i) || !count(k) || !count(f)) {
     return null;
@@ -190,7 +178,7 @@ export function parseManifestDatagram(data: Uint8Array): ManifestDatagram | null
   if (n < 1 || n > MAX_PIECES || k !== Math.ceil(n / ENTRIES_PER_DATAGRAM) || i >= k) return null;
   if (f !== i * ENTRIES_PER_DATAGRAM) return null;
   const want = Math.min(ENTRIES_PER_DATAGRAM, n - f);
-  const body = data.subarray(3 + len);
+  const body = frame.body;
   if (body.length !== want * ENTRY_BYTES) return null;
   const entries: ManifestEntry[] = [];
   for (let at = 0; at < body.length; at += ENTRY_BYTES) {

@@ -7,7 +7,7 @@
 
 import { type Collector, counter, sampleCounts } from "../../metrics/registry.ts";
 import { PROBER_MAX_ADDRESSES } from "./protocol.ts";
-import type { SharedViewCounts } from "./node_sync.ts";
+import type { SharedViewCounts } from "./node_shared_views.ts";
 
 const UNTRACKED = counter(
   "weft_control_probes_untracked_total",

@@ -29,12 +29,9 @@
  *
  * Shared views (./manifest.ts): hellos say `fs`, and a leader that keeps them answers a node that
  * needs a whole view with a manifest (taken from the leader in use only), the members it names as
- * holders, and the pieces no holder has. The node asks the holders for the others
- * (./shared_fetch.ts), takes a piece only when its digest is in the manifest, from a holder named
- * or the leader, and asks the leader for what the holders do not give. Once whole, the view
- * applies as a whole view does, and the node holds its pieces and serves them to members that ask
- * (./piece_holder.ts, `hz` in its hellos). A fetch that fails is asked again with a hello; the
- * pieces the new manifest shares with the old are kept.
+ * holders, and the pieces no holder has. The node fetches the others from the holders, holds the
+ * view's pieces once whole and serves them (`hz` in its hellos): ./node_shared_views.ts. The
+ * whole view applies as one from a leader does.
  * @module
  */
 
@@ -59,28 +56,10 @@ import { newRunId } from "../../members/run_id.ts";
 import { byeWaitFor, sayBye } from "./bye.ts";
 import { ASK_AGAIN_MS, ASK_TRIES, AskAgain } from "./ask_again.ts";
 import { TellAgain } from "./tell_again.ts";
-import { ManifestAssembler, type ManifestDatagram, PieceChecker } from "./manifest.ts";
-import { type HolderDrop, PieceHolder } from "./piece_holder.ts";
-import { SharedFetch } from "./shared_fetch.ts";
-import { unpackSegments } from "./packed.ts";
+import { NodeSharedViews, type SharedViewCounts } from "./node_shared_views.ts";
 import type { NodeStatus } from "../../status/status.ts";
 
-/** Pieces from the leader in use kept while its manifest is not whole yet, at most. */
-const EARLY_PIECES = 1024;
-
-/** What a node counted of shared views (`/metrics`). */
-export interface SharedViewCounts {
-  /** Pieces taken, by who gave them. */
-  pieces: { holder: number; leader: number };
-  /**
-   * Pieces refused: `mismatch` (not in the manifest), `not-named` (from a member the leader did
-   * not name), `duplicate` (held already), `malformed` (a whole view that did not unpack).
-   */
-  refused: { mismatch: number; "not-named": number; duplicate: number; malformed: number };
-  /** Pieces served as a holder, and asks dropped by reason. */
-  served: number;
-  drops: Readonly<Record<HolderDrop, number>>;
-}
+export type { SharedViewCounts } from "./node_shared_views.ts";
 
 /**
  * Hellos in a row that the leader in use may leave unanswered (no probe answer, no message)
@@ -241,24 +220,8 @@ export class NodeSync {
   #newsDuring = 0;
   #closed = false;
   #closing: Promise<void> | null = null;
-  // Shared views: the manifest coming from the leader in use, the holders it named (for one
-  // version), the pieces it sent before its manifest was whole, the fetch under way, and the
-  // checker of the last view fetched (its pieces kept for the next manifest).
-  readonly #manifests = new ManifestAssembler();
-  #named: { v: number; members: Member[] } | null = null;
-  #early: Uint8Array[] = [];
-  #shared: SharedFetch | null = null;
-  #lastChecker: PieceChecker | null = null;
-  readonly #holder: PieceHolder;
-  // The overlay addresses of the view held (the members a holder serves), and its version.
-  #addresses: { v: number; set: Set<string> } = { v: -1, set: new Set() };
-  readonly #counts: SharedViewCounts["pieces"] = { holder: 0, leader: 0 };
-  readonly #refusedPieces: SharedViewCounts["refused"] = {
-    mismatch: 0,
-    "not-named": 0,
-    duplicate: 0,
-    malformed: 0,
-  };
+  // Shared views: the fetch from holders and the leader, and the pieces held for others.
+  readonly #shared: NodeSharedViews;
 
   /** A stopped sync; `start` begins it. */
   constructor(deps: NodeSyncDeps, opts: NodeSyncOptions = {}) {
@@ -303,9 +266,24 @@ export class NodeSync {
       own: () => deps.view().members.find((m) => m.publicKey === deps.publicKey),
       live: () => !this.#closed && !this.#removed,
     });
-    this.#holder = new PieceHolder({
-      send: (to, answer) => deps.channel.send(to, answer),
-      isMember: (address) => address !== deps.address && this.#memberAddresses().has(address),
+    this.#shared = new NodeSharedViews({
+      channel: deps.channel,
+      logger: deps.logger,
+      publicKey: deps.publicKey,
+      address: deps.address,
+      view: () => deps.view(),
+      applyView: (v) => deps.applyView(v),
+      leader: () => this.#leader.address,
+      live: () => !this.#closed && !this.#removed,
+      whole: (v) => {
+        this.#onView(v);
+        // News that came meanwhile, else a hello now: it asks what changed since, and tells the
+        // leader that this node holds the pieces (a holder for the next joiners).
+        if (this.#newsDuring > v.version) this.#news.askFor(this.#newsDuring, 0);
+        else this.hello();
+        this.#newsDuring = 0;
+      },
+      again: () => this.hello(),
     });
     this.#writer = new SerialWriter(() =>
       this.#snapshot ? deps.state.writeNode(this.#snapshot) : Promise.resolve()
@@ -573,10 +551,10 @@ export class NodeSync {
       fw: true,
       fz: true,
       fs: true,
-      ...(this.#holder.holding !== null ? { hz: this.#holder.holding } : {}),
+      ...(this.#shared.holding !== null ? { hz: this.#shared.holding } : {}),
       ...(snap ? { sv: snap.v, sp: snap.next } : {}),
       // A shared view under way: the leader does not send its manifest again.
-      ...(!snap && this.#shared ? { sv: this.#shared.version, sp: 0 } : {}),
+      ...(!snap && this.#shared.fetching !== null ? { sv: this.#shared.fetching, sp: 0 } : {}),
     };
     d.channel.send(this.#leader.address, msg);
     // A change (not the first hello) is told again until the view shows it: one lost datagram
@@ -663,8 +641,7 @@ export class NodeSync {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     clearTimeout(this.#fetchTimer);
-    this.#shared?.stop();
-    this.#shared = null;
+    this.#shared.stop();
     this.#news.stop();
     this.#tell.stop();
     if (!this.#started || this.#removed) return;
@@ -682,13 +659,9 @@ export class NodeSync {
   #onMessage(msg: ControlMessage, from: string): void {
     const d = this.#deps;
     // Shared views' pieces and asks come from members (each checked by who sent it).
-    if (msg.t === "pget") return this.#holder.ask(from, msg);
-    if (msg.t === "piece") return this.#onPiece(msg.piece, from);
-    if (msg.t === "plack") {
-      const fetch = this.#shared;
-      fetch?.lack(from, msg.d);
-      return fetch ? this.#sharedOn(fetch) : undefined;
-    }
+    if (msg.t === "pget") return this.#shared.ask(from, msg);
+    if (msg.t === "piece") return this.#shared.piece(msg.piece, from);
+    if (msg.t === "plack") return this.#shared.lack(from, msg.d);
     // Only a leader's word counts (WireGuard authenticated the sender's overlay address).
     if (!this.isLeader(from)) return;
     if (from === this.#leader.address) this.#heard = true;
@@ -696,8 +669,8 @@ export class NodeSync {
       // The leader in use only: it names the holders, and their pieces are checked against its
       // manifest.
       if (from !== this.#leader.address) return;
-      if (msg.t === "holders") return void (this.#named = { v: msg.v, members: msg.members });
-      return this.#onManifest(msg.d);
+      if (msg.t === "holders") return this.#shared.holders(msg.v, msg.members);
+      return this.#shared.manifest(msg.d);
     }
     if (msg.t === "bye-ok") {
       this.#byeAnswered?.();
@@ -763,121 +736,17 @@ export class NodeSync {
 
   /** Whether a whole view comes now (a snapshot in windows, or a shared view). */
   #assembling(): boolean {
-    return this.#shared !== null || this.#snapshotInProgress() !== null;
+    return this.#shared.fetching !== null || this.#snapshotInProgress() !== null;
   }
 
   /** What this node counted of shared views, as a joiner and as a holder (`/metrics`). */
   sharedViews(): SharedViewCounts {
-    return {
-      pieces: { ...this.#counts },
-      refused: { ...this.#refusedPieces },
-      served: this.#holder.served,
-      drops: { ...this.#holder.drops },
-    };
+    return this.#shared.counts();
   }
 
   /** The version of the shared view whose pieces this node holds and serves (null: none). */
   get holding(): number | null {
-    return this.#holder.holding;
-  }
-
-  /** The overlay addresses of the view held (rebuilt once a version). */
-  #memberAddresses(): Set<string> {
-    const v = this.#deps.view();
-    if (this.#addresses.v !== v.version) {
-      this.#addresses = { v: v.version, set: new Set(v.members.map((m) => m.address)) };
-    }
-    return this.#addresses.set;
-  }
-
-  /**
-   * A manifest datagram from the leader in use: once whole and of a version past the one held,
-   * the fetch starts (one under way is replaced, its pieces kept), with the holders named for it.
-   */
-  #onManifest(dg: ManifestDatagram): void {
-    const m = this.#manifests.addParsed(dg);
-    if (!m || m.v <= this.#deps.view().version || this.#closed || this.#removed) return;
-    const checker = new PieceChecker(m);
-    const older = this.#shared?.checker ?? this.#lastChecker;
-    if (older) checker.adopt(older);
-    this.#shared?.stop();
-    const named = this.#named?.v === m.v
-      ? this.#named.members.filter((h) => h.publicKey !== this.#deps.publicKey)
-      : [];
-    this.#named = null;
-    // The holders become peers now (the view held with them, same version: nothing announced),
-    // so that the asks to them start sessions; the whole view replaces it.
-    const view = this.#deps.view();
-    const known = new Set(view.members.map((x) => x.publicKey));
-    const fresh = named.filter((h) => !known.has(h.publicKey));
-    if (fresh.length > 0) this.#deps.applyView({ ...view, members: [...view.members, ...fresh] });
-    const leader = this.#leader.address;
-    const fetch = this.#shared = new SharedFetch({
-      checker,
-      holders: named.map((h) => h.address),
-      leader,
-      send: (to, ask) => this.#deps.channel.send(to, ask),
-      // A fetch's timers may end it (the leader silent): each step is followed.
-      timer: (fn, ms) => {
-        const t = setTimeout(() => {
-          fn();
-          if (this.#shared === fetch) this.#sharedOn(fetch);
-        }, ms);
-        return () => clearTimeout(t);
-      },
-    });
-    fetch.start();
-    for (const p of this.#early.splice(0)) this.#onPiece(p, leader);
-    if (this.#shared === fetch) this.#sharedOn(fetch);
-  }
-
-  /** A piece: to the fetch under way, or kept a while when the leader's manifest is not whole. */
-  #onPiece(piece: Uint8Array, from: string): void {
-    const fetch = this.#shared;
-    if (!fetch) {
-      if (from === this.#leader.address && this.#early.length < EARLY_PIECES) {
-        this.#early.push(piece);
-      } else this.#refusedPieces["not-named"]++;
-      return;
-    }
-    const fate = fetch.piece(from, piece);
-    if (fate === "taken") this.#counts[from === fetch.leader ? "leader" : "holder"]++;
-    else if (fate === "ignored") this.#refusedPieces["not-named"]++;
-    else this.#refusedPieces[fate]++;
-    this.#sharedOn(fetch);
-  }
-
-  /** After a step of `fetch`: the view applied once whole; asked again when it failed. */
-  #sharedOn(fetch: SharedFetch): void {
-    if (fetch.state === "fetching") return;
-    this.#shared = null;
-    this.#early = [];
-    this.#lastChecker = fetch.checker;
-    if (fetch.state === "failed") return this.hello();
-    const m = fetch.checker.manifest;
-    const members = unpackSegments(fetch.checker.segments()!);
-    const d = this.#deps;
-    // The digests are the leader's: a view that does not unpack is its fault or the path's, and
-    // one without this node is no removal (the leader says that in a view of its own).
-    if (!members || !members.some((x) => x.publicKey === d.publicKey)) {
-      this.#refusedPieces.malformed++;
-      this.#lastChecker = null;
-      d.logger.warn("a shared view from the leader did not unpack: dropped", { version: m.v });
-      return this.hello();
-    }
-    this.#holder.hold(m.v, fetch.checker.pieces());
-    if (m.v <= d.view().version) return;
-    this.#onView({
-      network: m.network,
-      ...(m.network6 ? { network6: m.network6 } : {}),
-      version: m.v,
-      members,
-    });
-    // News that came meanwhile, else a hello now: it asks what changed since, and tells the
-    // leader that this node holds the pieces (a holder for the next joiners).
-    if (this.#newsDuring > m.v) this.#news.askFor(this.#newsDuring, 0);
-    else this.hello();
-    this.#newsDuring = 0;
+    return this.#shared.holding;
   }
 
   /** The assembler of the parts `from` sends, made at its first part. */

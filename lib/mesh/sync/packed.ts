@@ -6,16 +6,18 @@
  * quarter to a third of the datagrams, and a leader's cost per datagram (sealing, the UDP write,
  * the inner checksum) is most of what it spends telling its members.
  *
- * A packed part is one datagram: the byte {@link PACKED} (a JSON message starts with `{`), the
- * header's length (2 bytes, big-endian), the header (JSON: `t`, `v`, `from` for a delta,
- * `network`, `network6`, `part`, `parts`) and its chunk of the deflated body. The chunks of a
- * view's parts, in part order, make one raw deflate stream of `{"members":[...],"remove":[...]}`;
- * parts without a chunk (a member's own record, in a part of its own) are plain JSON messages.
+ * A packed part is one datagram (framed as ./framing.ts says): the byte {@link PACKED} (a JSON
+ * message starts with `{`), the header's length (2 bytes, big-endian), the header (JSON: `t`,
+ * `v`, `from` for a delta, `network`, `network6`, `part`, `parts`) and its chunk of the deflated
+ * body. The chunks of a view's parts, in part order, make one raw deflate stream of
+ * `{"members":[...],"remove":[...]}`; parts without a chunk (a member's own record, in a part of
+ * its own) are plain JSON messages.
  * @module
  */
 
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { Member } from "../../members/member.ts";
+import { framed, unframed } from "./framing.ts";
 
 /** The first byte of a packed part (a JSON message starts with `{`, 0x7b). */
 export const PACKED = 0x01;
@@ -61,13 +63,8 @@ export function packedPart(
   parts: number,
   chunk: Uint8Array,
 ): Uint8Array {
-  const h = enc.encode(JSON.stringify({ ...head, part, parts }));
-  const out = new Uint8Array(3 + h.length + chunk.length);
-  out[0] = PACKED;
-  out[1] = h.length >> 8;
-  out[2] = h.length & 0xff;
-  out.set(h, 3);
-  out.set(chunk, 3 + h.length);
+  const out = framed(PACKED, { ...head, part, parts }, chunk.length);
+  out.set(chunk, out.length - chunk.length);
   return out;
 }
 
@@ -87,17 +84,8 @@ export function packedParts(head: PackedHead, chunks: Uint8Array[], extra = 0): 
 export function unpackPart(
   data: Uint8Array,
 ): { head: Record<string, unknown>; chunk: Uint8Array } | null {
-  if (data.length < 3 || data[0] !== PACKED) return null;
-  const len = (data[1] << 8) | data[2];
-  if (3 + len > data.length) return null;
-  let head: unknown;
-  try {
-    head = JSON.parse(dec.decode(data.subarray(3, 3 + len)));
-  } catch {
-    return null;
-  }
-  if (typeof head !== "object" || head === null || Array.isArray(head)) return null;
-  return { head: head as Record<string, unknown>, chunk: data.slice(3 + len) };
+  const frame = unframed(data, PACKED);
+  return frame ? { head: frame.head, chunk: frame.body.slice() } : null;
 }
 
 /**

@@ -10,7 +10,7 @@
  * together to {@link SERVE_PER_SECOND} pieces. What is dropped is counted by reason; digests not
  * held are answered with one `plack` so that the asker moves on at once.
  *
- * The node's sync (./node_sync.ts) holds what it assembles and says `hz` in its hellos.
+ * A node's shared views (./node_shared_views.ts) hold what it assembles; its hellos say `hz`.
  * @module
  */
 

@@ -8,7 +8,7 @@
  * no longer has a piece (`plack`) or does not answer {@link LEADER_TRIES} asks fails the fetch:
  * the node asks again with a hello and gets a new manifest, keeping the pieces both share.
  *
- * The node's sync (./node_sync.ts) runs one per manifest from the leader in use.
+ * A node's shared views (./node_shared_views.ts) run one per manifest from the leader in use.
  * @module
  */
 
