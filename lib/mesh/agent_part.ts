@@ -172,7 +172,10 @@ function meshCollectors(
         : undefined;
     }),
     policyCollector(() => policy.drops()),
-    controlCollector(() => channel()?.prober.untracked),
+    controlCollector(() => {
+      const c = channel();
+      return c && { untracked: c.prober.untracked, malformed: c.malformed };
+    }),
     sharedViewsCollector(() => {
       const role = parts()?.role;
       return role?.role === "node" ? role.sync.sharedViews() : undefined;

@@ -135,7 +135,7 @@ function renderPage(s: Snapshot): string {
   r.register(relayCollector(() => s.relay));
   r.register(servicesCollector(() => s.services));
   r.register(leaseCollector(() => s.leases));
-  r.register(controlCollector(() => 3));
+  r.register(controlCollector(() => ({ untracked: 3, malformed: 7 })));
   r.register(sharedViewsCollector(() => ({
     pieces: { holder: 600, leader: 25 },
     refused: { mismatch: 2, "not-named": 1, duplicate: 3, malformed: 0 },
@@ -153,7 +153,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 108;
+const FAMILIES = 109;
 
 function snapshot(): Snapshot {
   const h = new Histogram();

@@ -27,6 +27,7 @@ export class ControlChannel {
   readonly #logger: Logger;
   readonly #handlers = new Set<(msg: ControlMessage, from: string) => void>();
   #bound = false;
+  #malformed = 0;
 
   /** A channel over the agent's control stack. */
   constructor(stack: UserspaceStack, logger: Logger) {
@@ -64,12 +65,19 @@ export class ControlChannel {
       this.#bound = true;
       this.#stack.listen(CONTROL_PORT, (data, from) => {
         const msg = parseMessage(data);
-        if (!msg || this.prober.handle(msg, from.address)) return;
+        // Counted, not logged: any member (or a forged sender in its range) can send these.
+        if (!msg) return void this.#malformed++;
+        if (this.prober.handle(msg, from.address)) return;
         for (const h of this.#handlers) h(msg, from.address);
       });
     }
     this.#handlers.add(handler);
     return () => this.#handlers.delete(handler);
+  }
+
+  /** Datagrams on the control port dropped because they are no control message (or over a bound). */
+  get malformed(): number {
+    return this.#malformed;
   }
 
   /** Fails the probes in flight. */

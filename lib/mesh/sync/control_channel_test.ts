@@ -89,7 +89,7 @@ Deno.test("control channel: probes are answered and never reach the listener", a
   }
 });
 
-Deno.test("control channel: junk is dropped; a failed send is only logged (debug)", async () => {
+Deno.test("control channel: junk is dropped and counted; a failed send is only logged (debug)", async () => {
   const agents = await pair();
   const lines: string[] = [];
   const logger = createLogger({ level: "debug", sink: (l) => lines.push(l) });
@@ -104,8 +104,10 @@ Deno.test("control channel: junk is dropped; a failed send is only logged (debug
       CONTROL_PORT,
     );
     a.send("10.78.0.2", { t: "changed", v: 1 });
-    await until(() => heard.length > 0);
+    await until(() => heard.length > 0 && b.malformed > 0);
     assert.deepEqual(heard, ["changed"], "only the well-formed message");
+    assert.equal(b.malformed, 1, "the junk counted");
+    assert.equal(a.malformed, 0);
     a.send("not an address", { t: "changed", v: 1 });
     assert.match(lines.join("\n"), /control send failed/);
   } finally {

@@ -15,11 +15,25 @@ const UNTRACKED = counter(
     "addresses were counted already (sources outside the view).",
 );
 
-/** The control channel's figures (nothing while `untracked` gives undefined). */
-export function controlCollector(untracked: () => number | undefined): Collector {
+const MALFORMED = counter(
+  "weft_control_messages_malformed_total",
+  "Datagrams on the control port dropped because they are no control message: not parsed, a " +
+    "field of the wrong kind, or over a bound.",
+);
+
+/** What the control channel counts: probe packets not counted per address, malformed datagrams. */
+export interface ControlFigures {
+  untracked: number;
+  malformed: number;
+}
+
+/** The control channel's figures (nothing while `figures` gives undefined: no channel yet). */
+export function controlCollector(figures: () => ControlFigures | undefined): Collector {
   return (out) => {
-    const n = untracked();
-    if (n !== undefined) out.sample(UNTRACKED, {}, n);
+    const f = figures();
+    if (f === undefined) return;
+    out.sample(UNTRACKED, {}, f.untracked);
+    out.sample(MALFORMED, {}, f.malformed);
   };
 }
 
