@@ -10,7 +10,11 @@
  * Figures, never assertions: absolute values vary between machines and runs; compare within one.
  *
  * `BENCH_SECONDS` (default 5) per iperf3 run, `BENCH_RUNS` (default 3) runs per measure, the
- * median reported. `deno run -A scripts/bench/net.ts [weft up flags...]` runs this bench alone.
+ * median reported. `BENCH_ROUNDS=N` (default 1) measures the builds in N interleaved rounds (weft,
+ * then each wireguard-go, then again; one run per measure each unless `BENCH_RUNS` says more), a
+ * fresh tunnel each time, and reports each measure's median over the rounds: on a shared machine
+ * the load moves within minutes, and a build measured minutes after another is not comparable
+ * with it (the diagnostics are then the last round's). `deno run -A scripts/bench/net.ts [weft up flags...]` runs this bench alone.
  * @module
  */
 
@@ -28,6 +32,7 @@ import {
   peakRssKiB,
   pingStats,
 } from "./net_measure.ts";
+import { loadAverage } from "./round_ratios.ts";
 
 /** The status server `weft up` starts in each namespace (its default address). */
 const WEFT_STATUS = "127.0.0.1:51880";
@@ -70,6 +75,8 @@ export interface BuildFigures {
     /** The sender's tunnel interface: MTU and queue length. */
     tun: string;
   };
+  /** Each round's figures (absent: it failed in that round), when measured in rounds. */
+  rounds?: (Record<MeasureKey, number> | undefined)[];
   /** What iperf3 managed to offer at 1G (a busy sender offers less than asked). */
   udp1gSentMbps?: number;
   /** The same at 3G, and the counters that moved in those runs (where the loss happened). */
@@ -94,14 +101,24 @@ export interface NetBenchResult {
   ratio: number;
   /** Each implementation's figures. */
   builds: BuildFigures[];
+  /** The 1-minute load average at each round's start. */
+  loads: number[];
 }
 
 /** How to run the bench. */
 export interface NetBenchOptions {
   /** Seconds per iperf3 run (`BENCH_SECONDS`, default 5). */
   seconds?: number;
-  /** Runs per measure, the median kept (`BENCH_RUNS`, default 3). */
+  /** Runs per measure in each round, the median kept (`BENCH_RUNS`; default 3, 1 with rounds). */
   runs?: number;
+  /**
+   * Rounds (`BENCH_ROUNDS`, default 1): each round measures every build once, one after the other
+   * (weft, then each wireguard-go), on a fresh tunnel, so a build's figures are next to the
+   * others' in time; a figure is the median over the rounds.
+   */
+  rounds?: number;
+  /** Only the fresh tunnel's ping and TCP with 1 stream (the summary's columns); others NaN. */
+  quick?: boolean;
   /** Extra `weft up` flags. */
   extraWeftArgs?: string[];
   /** Other wireguard-go builds (as `WG_GO`). */
@@ -118,6 +135,7 @@ async function measureTunnel(
   seconds: number,
   runs: number,
   log: (line: string) => void,
+  quick = false,
 ): Promise<Omit<BuildFigures, "build">> {
   const { lab, a, b, target } = t;
   const isWeft = build.kind === "weft";
@@ -162,15 +180,24 @@ async function measureTunnel(
     return [r, drops];
   };
   const [tcp1, drops] = await counting(() => iperfRuns("TCP 1 stream", { seconds }, meter));
-  const tcp4 = await iperfRuns("TCP 4 streams", { seconds, streams: 4 });
-  const udp1 = await iperfRuns("UDP at 1G", { seconds, udpRate: "1G", udpLength: UDP_LENGTH });
-  const [udp3, udp3Drops] = await counting(() =>
-    iperfRuns("UDP at 3G", { seconds, udpRate: "3G", udpLength: UDP_LENGTH })
-  );
+  // `quick`: the summary's columns only (the fresh ping above, TCP with 1 stream); the rest NaN.
+  const tcp4 = quick ? [] : await iperfRuns("TCP 4 streams", { seconds, streams: 4 });
+  const udp1 = quick
+    ? []
+    : await iperfRuns("UDP at 1G", { seconds, udpRate: "1G", udpLength: UDP_LENGTH });
+  let udp3: IperfRun[] = [];
+  let udp3Drops: Record<string, number> | undefined;
+  if (!quick) {
+    [udp3, udp3Drops] = await counting(() =>
+      iperfRuns("UDP at 3G", { seconds, udpRate: "3G", udpLength: UDP_LENGTH })
+    );
+  }
   // Again with every code path run many times: for weft, the JIT has optimised it by now (the
   // fresh-tunnel ping runs partly unoptimised code); compiled peers should not move.
-  const warm = await pingStats(lab, "a", target, 50, 0.05);
-  log(`${build.name}: ping median after the transfers ${warm.medianMs.toFixed(3)} ms`);
+  const warm = quick
+    ? { medianMs: NaN, p90Ms: NaN, p99Ms: NaN, replies: 0 }
+    : await pingStats(lab, "a", target, 50, 0.05);
+  if (!quick) log(`${build.name}: ping median after the transfers ${warm.medianMs.toFixed(3)} ms`);
 
   const bytes = tcp1.reduce((s, r) => s + r.recvBytes, 0);
   const agentCpu = meter.cpuSeconds("a") + meter.cpuSeconds("b");
@@ -210,8 +237,8 @@ async function measureTunnel(
       rssMiB: Math.max(peakRssKiB(a.child.pid), peakRssKiB(b.child.pid)) / 1024,
     },
     tcp1: { cpu, retransmits: med(tcp1, (r) => r.retransmits), drops, tun },
-    udp3g: { sentMbps: med(udp3, (r) => mbps(r.sentBps)), drops: udp3Drops },
-    udp1gSentMbps: med(udp1, (r) => mbps(r.sentBps)),
+    udp3g: udp3Drops && { sentMbps: med(udp3, (r) => mbps(r.sentBps)), drops: udp3Drops },
+    udp1gSentMbps: quick ? undefined : med(udp1, (r) => mbps(r.sentBps)),
   };
 }
 
@@ -310,32 +337,66 @@ export async function runNetBench(opts: NetBenchOptions = {}): Promise<NetBenchR
     return null;
   }
   const seconds = opts.seconds ?? Number(Deno.env.get("BENCH_SECONDS") ?? 5);
-  const runs = opts.runs ?? Number(Deno.env.get("BENCH_RUNS") ?? 3);
+  const rounds = opts.rounds ?? Number(Deno.env.get("BENCH_ROUNDS") ?? 1);
+  const runs = opts.runs ?? Number(Deno.env.get("BENCH_RUNS") ?? (rounds > 1 ? 1 : 3));
   const log = opts.log ?? ((l: string) => console.error(`net: ${l}`));
   const { builds, notes } = await findBuilds(opts.wgGo);
   notes.push(
     `MTU ${LAB_MTU}, UDP datagrams of ${UDP_LENGTH} bytes, ${runs} runs of ${seconds} s per ` +
-      `measure (median), ${navigator.hardwareConcurrency} cores`,
+      `measure (median)${
+        rounds > 1 ? ` in each of ${rounds} rounds (the builds one after the other)` : ""
+      }, ${navigator.hardwareConcurrency} cores`,
   );
   for (const n of notes) log(n);
-  const results: BuildFigures[] = [];
-  for (const build of builds) {
-    try {
-      const r = await withTunnel(
-        build,
-        opts.extraWeftArgs ?? [],
-        (t) => measureTunnel(t, build, seconds, runs, log),
-      );
-      results.push({ build, ...r });
-    } catch (e) {
-      // One build failing (a binary that will not start here) must not hide the others' figures.
-      const error = e instanceof Error ? e.message : String(e);
-      notes.push(`${build.name} failed: ${error.split("\n")[0]}`);
-      log(`${build.name} failed: ${error}`);
-      results.push({ build, error });
+  const perRound = new Map<string, (Record<MeasureKey, number> | undefined)[]>();
+  const last = new Map<string, Omit<BuildFigures, "build">>();
+  const errors = new Map<string, string>();
+  const loads: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    loads.push(loadAverage());
+    if (rounds > 1) log(`round ${round + 1}/${rounds}, load ${loads[round]}`);
+    for (const build of builds) {
+      const seen = perRound.get(build.name) ?? [];
+      perRound.set(build.name, seen);
+      try {
+        const r = await withTunnel(
+          build,
+          opts.extraWeftArgs ?? [],
+          (t) => measureTunnel(t, build, seconds, runs, log, opts.quick),
+        );
+        seen.push(r.figures);
+        last.set(build.name, r);
+      } catch (e) {
+        // One build failing (a binary that will not start here) must not hide the others' figures.
+        const error = e instanceof Error ? e.message : String(e);
+        if (!errors.has(build.name)) notes.push(`${build.name} failed: ${error.split("\n")[0]}`);
+        errors.set(build.name, error);
+        log(`${build.name} failed: ${error}`);
+        seen.push(undefined);
+      }
     }
   }
-  return { notes, builds: results, ...tables(results) };
+  const results: BuildFigures[] = builds.map((build) => {
+    const r = last.get(build.name);
+    if (!r) return { build, error: errors.get(build.name) };
+    const measured = perRound.get(build.name)!;
+    // One round: its figures as they are; more: each figure's median over the rounds.
+    return rounds > 1 ? { build, ...r, figures: medianFigures(measured), rounds: measured } : {
+      build,
+      ...r,
+    };
+  });
+  return { notes, builds: results, loads, ...tables(results) };
+}
+
+/** Each measure's median over the rounds that measured it. */
+export function medianFigures(
+  rounds: readonly (Record<MeasureKey, number> | undefined)[],
+): Record<MeasureKey, number> {
+  const ok = rounds.filter((r): r is Record<MeasureKey, number> => r !== undefined);
+  return Object.fromEntries(
+    MEASURES.map(([k]) => [k, median(ok.map((r) => r[k]).filter((v) => !Number.isNaN(v)))]),
+  ) as Record<MeasureKey, number>;
 }
 
 /** Prints a result as `deno task bench` and `net.ts` alone show it. */

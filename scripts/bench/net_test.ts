@@ -3,7 +3,7 @@
  * prints, and how it finds wireguard-go builds. Its figures are never asserted.
  */
 import assert from "node:assert/strict";
-import { type BuildFigures, type MeasureKey, MEASURES, tables } from "./net.ts";
+import { type BuildFigures, type MeasureKey, MEASURES, medianFigures, tables } from "./net.ts";
 import { findBuilds } from "./net_lab.ts";
 import { counterDelta, median, percentile } from "./net_measure.ts";
 
@@ -71,4 +71,14 @@ Deno.test("findBuilds: WG_GO paths, a folder's wireguard-go binaries, and what i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("medianFigures: each measure's median over the rounds, failed rounds and unmeasured figures left out", () => {
+  const quick = { ...figures(4), tcp4: NaN };
+  const m = medianFigures([figures(1), undefined, figures(3), quick]);
+  assert.equal(m.tcp1, 3);
+  assert.equal(m.cpuPerGB, 3);
+  // Measured in two rounds only (the third was quick): the mean of those two.
+  assert.equal(m.tcp4, 2);
+  assert.ok(Number.isNaN(medianFigures([undefined]).tcp1));
 });

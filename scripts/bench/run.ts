@@ -17,7 +17,7 @@ import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
-import { SUMMARY_NOTE, summaryTable } from "./summary.ts";
+import { printSummaryRounds, SUMMARY_NOTE, summaryTable } from "./summary.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { printLibs, runLibsBench } from "./libs.ts";
@@ -73,10 +73,14 @@ console.table(runPqBench());
 
 console.log(
   "## network lab: weft against each wireguard-go (WG_GO=path:...): iperf3 TCP and UDP, ping " +
-    "RTT, agent CPU per GB, RSS (root only)",
+    "RTT, agent CPU per GB, RSS, medians of interleaved rounds (root only)",
 );
-// BENCH_SECONDS per iperf3 run, BENCH_RUNS runs per measure (defaults 5 and 3).
-const net = await runNetBench();
+// BENCH_SECONDS per iperf3 run (default 5); the builds in `--rounds N` interleaved rounds (default
+// 3: on a shared machine only figures of one round compare), BENCH_RUNS runs per measure in each
+// (default 1), the median.
+const roundsAt = Deno.args.indexOf("--rounds");
+const rounds = roundsAt >= 0 ? Number(Deno.args[roundsAt + 1]) : undefined;
+const net = await runNetBench({ rounds: rounds ?? Number(Deno.env.get("BENCH_ROUNDS") ?? 3) });
 if (!net) console.log("skipped: needs root, ip netns, wg, iperf3, ss, ping, curl");
 else printNetBench(net);
 
@@ -104,11 +108,7 @@ console.log(
     "two members (root only)",
 );
 // `deno task bench --rounds N`: every route N times, interleaved, medians (default 1).
-const roundsAt = Deno.args.indexOf("--rounds");
-const paths = await runPathsBench(
-  Number(Deno.env.get("BENCH_SECONDS") ?? 8),
-  roundsAt >= 0 ? Number(Deno.args[roundsAt + 1]) : 1,
-);
+const paths = await runPathsBench(Number(Deno.env.get("BENCH_SECONDS") ?? 8), rounds ?? 1);
 if (!paths) console.log("skipped: needs root, ip netns, iptables, conntrack, ping, iperf3, ss");
 else {
   console.table(paths.rows);
@@ -123,6 +123,7 @@ console.log(
 );
 console.table(summaryTable(net, paths));
 console.log(SUMMARY_NOTE);
+printSummaryRounds(net);
 
 console.log(
   "## services: mesh.services.request against plain HTTP through the tunnel (one caller, 16 callers), " +

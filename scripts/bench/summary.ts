@@ -9,12 +9,22 @@
  * two namespaces, no NAT, TCP 1 stream, the fresh tunnel's RTT of 50 pings 0.05 s apart, both
  * agents' CPU). A row whose bench could not run says so. Figures, never assertions.
  *
- *   deno run -A --unstable-net scripts/bench/summary.ts [--seconds S] [--rounds N]
+ * The network lab's builds are measured in interleaved rounds (weft, wireguard-go-offload,
+ * wireguard-go, weft, ...; 3 unless `--rounds N`), their rows the medians over the rounds: a
+ * shared machine's load moves within minutes and falls unevenly on the builds (the offloading
+ * wireguard-go's pipeline of threads loses more to it than weft's one thread), so only figures of
+ * one round are compared. Under the table: each round's load at its start and weft's throughput
+ * and CPU per GB against wireguard-go-offload's in that round, and the median of those ratios.
+ * `--rounds N` also repeats the NAT lab's routes N times (1 without it); `--json FILE` writes the
+ * table and the rounds there too.
+ *
+ *   deno run -A --unstable-net scripts/bench/summary.ts [--seconds S] [--rounds N] [--json FILE]
  * @module
  */
 
 import { type NetBenchResult, runNetBench } from "./net.ts";
 import { type PathsBenchResult, type PathsBenchRow, runPathsBench } from "./paths.ts";
+import { type RoundRatios, roundRatios } from "./round_ratios.ts";
 
 /** One row of the table. */
 export interface SummaryRow {
@@ -98,21 +108,100 @@ export function summaryTable(
   return rows;
 }
 
+/** The build every round's ratios are against. */
+export const SUMMARY_AGAINST = "wireguard-go-offload";
+
+/** weft against {@link SUMMARY_AGAINST} round by round, from the network lab's rounds. */
+export function summaryRounds(net: NetBenchResult | null): RoundRatios {
+  const rounds = (name: string) => {
+    const b = net?.builds.find((x) => x.build.name === name);
+    // One round: its figures are the round's.
+    return b?.rounds ?? (b ? [b.figures] : []);
+  };
+  const weft = rounds("weft");
+  const other = rounds(SUMMARY_AGAINST);
+  const fig = (f: { tcp1: number; cpuPerGB: number } | undefined) =>
+    f && { mbps: f.tcp1, cpuPerGB: f.cpuPerGB };
+  return roundRatios(
+    (net?.loads ?? []).map((load, i) => ({ load, weft: fig(weft[i]), other: fig(other[i]) })),
+  );
+}
+
+/** A row of the rounds' table. */
+export type SummaryRoundRow = Record<string, string | number>;
+
+/** The rounds' table: a row per round (its load at the start, both sides, the ratios), the median. */
+export function summaryRoundRows(r: RoundRatios): SummaryRoundRow[] {
+  const o = SUMMARY_AGAINST;
+  const rows: SummaryRoundRow[] = r.rounds.map((x) => ({
+    round: x.round,
+    "load at start": x.load,
+    "weft Mbit/s": x.weft ? round(x.weft.mbps, 0) : "failed",
+    [`${o} Mbit/s`]: x.other ? round(x.other.mbps, 0) : "failed",
+    "weft CPU-s/GB": x.weft ? round(x.weft.cpuPerGB, 2) : "",
+    [`${o} CPU-s/GB`]: x.other ? round(x.other.cpuPerGB, 2) : "",
+    "throughput ratio": round(x.throughput, 2),
+    "CPU-s/GB ratio": round(x.cpuPerGB, 2),
+  }));
+  rows.push({
+    round: "median",
+    "load at start": Number.isFinite(r.loadRange[0])
+      ? `${r.loadRange[0]} to ${r.loadRange[1]}`
+      : "",
+    "weft Mbit/s": "",
+    [`${o} Mbit/s`]: "",
+    "weft CPU-s/GB": "",
+    [`${o} CPU-s/GB`]: "",
+    "throughput ratio": round(r.throughput, 2),
+    "CPU-s/GB ratio": round(r.cpuPerGB, 2),
+  });
+  return rows;
+}
+
+/** Prints the rounds' table under the summary (nothing when the network lab did not run). */
+export function printSummaryRounds(net: NetBenchResult | null): void {
+  if (!net) return;
+  console.log(
+    `weft against ${SUMMARY_AGAINST}, round by round (network lab, TCP 1 stream; throughput: >1 ` +
+      "is better for weft; CPU-s/GB: <1), the load average at each round's start:",
+  );
+  console.table(summaryRoundRows(summaryRounds(net)));
+}
+
 /** What the table's rows mean, for under it. */
 export const SUMMARY_NOTE =
   "throughput: iperf3 TCP 1 stream; CPU: every agent's CPU-s per GB received (relays included); " +
   "RTT: the NAT lab's idle pings (20, 0.2 s apart), the network lab's fresh tunnel (50, 0.05 s " +
-  "apart); compare rows of one lab";
+  "apart); the network lab's rows: medians over its interleaved rounds; compare rows of one lab";
 
 if (import.meta.main) {
-  const arg = (name: string, fallback: number) => {
-    const i = Deno.args.indexOf(name);
-    return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
-  };
+  const at = (name: string) => Deno.args.indexOf(name);
+  const arg = (name: string, fallback: number) =>
+    at(name) >= 0 ? Number(Deno.args[at(name) + 1]) : fallback;
   const seconds = arg("--seconds", Number(Deno.env.get("BENCH_SECONDS") ?? 5));
-  const net = await runNetBench({ seconds });
-  const paths = await runPathsBench(Math.max(3, seconds), arg("--rounds", 1));
+  const rounds = arg("--rounds", 0);
+  if (!Number.isInteger(rounds) || rounds < 0 || (at("--rounds") >= 0 && rounds < 1)) {
+    console.error("--rounds takes a positive integer");
+    Deno.exit(2);
+  }
+  const json = at("--json") >= 0 ? Deno.args[at("--json") + 1] : undefined;
+  // The network lab: its rounds interleaved, the summary's columns only, one run each.
+  const net = await runNetBench({ seconds, rounds: rounds || 3, runs: 1, quick: true });
+  const paths = await runPathsBench(Math.max(3, seconds), rounds || 1);
   for (const n of [...(net?.notes ?? []), ...(paths?.notes ?? [])]) console.log(`note: ${n}`);
-  console.table(summaryTable(net, paths));
+  const table = summaryTable(net, paths);
+  console.table(table);
   console.log(SUMMARY_NOTE);
+  printSummaryRounds(net);
+  if (json) {
+    const ratios = summaryRounds(net);
+    await Deno.writeTextFile(
+      json,
+      JSON.stringify(
+        { table, note: SUMMARY_NOTE, against: SUMMARY_AGAINST, rounds: ratios },
+        (_k, v) => typeof v === "number" && !Number.isFinite(v) ? null : v,
+        2,
+      ) + "\n",
+    );
+  }
 }

@@ -3,11 +3,12 @@
  * wireguard-go-offload, whatever ran; figures land in their rows. No figure is asserted.
  */
 import assert from "node:assert/strict";
-import { SUMMARY_ROUTES, summaryTable } from "./summary.ts";
+import { SUMMARY_ROUTES, summaryRoundRows, summaryRounds, summaryTable } from "./summary.ts";
 import {
   type BuildFigures,
   type MeasureKey,
   MEASURES,
+  medianFigures,
   type NetBenchResult,
   tables,
 } from "./net.ts";
@@ -48,9 +49,9 @@ function pathsRow(route: string, mbps: number): PathsBenchRow {
   };
 }
 
-function figures(tcp1: number): Record<MeasureKey, number> {
+function figures(tcp1: number, cpuPerGB = 8.1): Record<MeasureKey, number> {
   const f = Object.fromEntries(MEASURES.map(([k]) => [k, 1])) as Record<MeasureKey, number>;
-  return { ...f, tcp1, rtt: 0.4, rttP90: 0.6, cpuPerGB: 8.1 };
+  return { ...f, tcp1, rtt: 0.4, rttP90: 0.6, cpuPerGB };
 }
 
 Deno.test("summary: with no lab, every wanted row is there, saying it was skipped", () => {
@@ -84,7 +85,7 @@ Deno.test("summary: each bench's figures land in their rows; a route not measure
     },
     { build: { name: "wireguard-go", kind: "wireguard-go", version: "" }, error: "no start" },
   ];
-  const net: NetBenchResult = { notes: [], builds, ...tables(builds) };
+  const net: NetBenchResult = { notes: [], builds, loads: [3.5], ...tables(builds) };
   const t = summaryTable(net, paths);
   const row = (w: RegExp) => t.find((x) => w.test(x.route))!;
   assert.deepEqual(
@@ -105,4 +106,60 @@ Deno.test("summary: each bench's figures land in their rows; a route not measure
   assert.equal(row(/^wireguard-go-offload, direct/)["RTT p90 ms"], 0.6);
   assert.equal(row(/^wireguard-go, direct/)["Mbit/s"], "failed");
   for (const w of WANTED) assert.ok(row(w), `no row ${w}`);
+});
+
+Deno.test("summary: the network lab in rounds: medians in the table, each round's load and ratios under it", () => {
+  const weftRounds = [figures(3000, 3), figures(2000, 4), figures(4000, 2.5)];
+  // The offloading build failed in the second round.
+  const offRounds = [figures(1000, 6), undefined, figures(2000, 4)];
+  const builds: BuildFigures[] = [
+    {
+      build: { name: "weft", kind: "weft", version: "" },
+      figures: medianFigures(weftRounds),
+      rounds: weftRounds,
+    },
+    {
+      build: { name: "wireguard-go-offload", kind: "wireguard-go", version: "" },
+      figures: medianFigures(offRounds),
+      rounds: offRounds,
+    },
+  ];
+  const net: NetBenchResult = { notes: [], builds, loads: [8.6, 3.5, 1.2], ...tables(builds) };
+  const t = summaryTable(net, null);
+  const row = (w: RegExp) => t.find((x) => w.test(x.route))!;
+  assert.deepEqual([row(/^weft, direct/)["Mbit/s"], row(/^weft, direct/)["CPU-s/GB"]], [3000, 3]);
+  assert.deepEqual(
+    [
+      row(/^wireguard-go-offload, direct/)["Mbit/s"],
+      row(/^wireguard-go-offload, direct/)["CPU-s/GB"],
+    ],
+    [1500, 5],
+  );
+  const r = summaryRounds(net);
+  assert.deepEqual(r.rounds.map((x) => x.load), [8.6, 3.5, 1.2]);
+  const rows = summaryRoundRows(r);
+  assert.deepEqual(
+    rows.map((x) => [x.round, x["load at start"], x["throughput ratio"], x["CPU-s/GB ratio"]]),
+    [[1, 8.6, 3, 0.5], [2, 3.5, "n/a", "n/a"], [3, 1.2, 2, 0.63], [
+      "median",
+      "1.2 to 8.6",
+      2.5,
+      0.56,
+    ]],
+  );
+  assert.equal(rows[1]["wireguard-go-offload Mbit/s"], "failed");
+});
+
+Deno.test("summary: one round (the plain network lab): its figures are the round's", () => {
+  const builds: BuildFigures[] = [
+    { build: { name: "weft", kind: "weft", version: "" }, figures: figures(3000, 3) },
+    {
+      build: { name: "wireguard-go-offload", kind: "wireguard-go", version: "" },
+      figures: figures(2000, 5),
+    },
+  ];
+  const net: NetBenchResult = { notes: [], builds, loads: [2], ...tables(builds) };
+  const r = summaryRounds(net);
+  assert.deepEqual([r.rounds.length, r.throughput, r.cpuPerGB], [1, 1.5, 0.6]);
+  assert.equal(summaryRounds(null).rounds.length, 0);
 });
