@@ -15,19 +15,21 @@ import { type DeviceState, ENTRY_NONE } from "./state.ts";
  * Sends `peer` an initiation, unless one went out less than REKEY_TIMEOUT ago (`isRetry`: a
  * retransmission, sent regardless) or it has no endpoint; past the device's pace
  * (initiation_pace.ts), or while others wait for it, it waits its turn (sent by the tick).
+ * `quiet`: asked for only because the peer went quiet (the new-handshake timer): a waiting one is
+ * not sent once the peer is heard from.
  */
-export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): void {
+export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean, quiet = false): void {
   const now = s.clock.now();
   if (!isRetry && now - peer.lastInitiationSent < s.timers.rekeyTimeout) return;
   if (peer.endpoint === null || !s.hasKey) return;
   const pace = s.pace;
   // Waiting already: its turn comes (a send to a peer without a session asks for every packet).
   if (pace.waiting.size > 0 && pace.waiting.has(peer)) {
-    if (isRetry) pace.defer(peer, true);
+    pace.defer(peer, isRetry, quiet);
     return;
   }
   if (pace.waiting.size > 0 || !pace.take(now)) {
-    pace.defer(peer, isRetry);
+    pace.defer(peer, isRetry, quiet);
     return;
   }
   initiateNow(s, peer, isRetry, now);
@@ -36,7 +38,8 @@ export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean): vo
 /**
  * Sends the initiations that waited for the pace, oldest first, as far as the budget goes: not
  * those of a peer removed meanwhile, nor of one that completed a handshake since it began to
- * wait (its own, say: a session it holds is what the initiation was for).
+ * wait (its own, say: a session it holds is what the initiation was for), nor of one asked for
+ * only because the peer went quiet that was heard from since (its session works).
  */
 export function sendWaitingInitiations(s: DeviceState): void {
   const pace = s.pace;
@@ -45,7 +48,8 @@ export function sendWaitingInitiations(s: DeviceState): void {
   for (const [peer, w] of pace.waiting) {
     if (
       s.peers.get(peer.publicKeyText) !== peer || peer.counters.handshakes !== w.handshakes ||
-      peer.endpoint === null || !s.hasKey
+      peer.endpoint === null || !s.hasKey ||
+      (w.quietRx >= 0 && !w.retry && peer.counters.rxPackets !== w.quietRx)
     ) {
       pace.waiting.delete(peer);
       continue;

@@ -10,7 +10,11 @@
  * cookie round trip and its initiation was sent again (the fleet bench at 10,000 on a loaded
  * machine saw 38,000 to 85,000 of them). Paced, the responses to our own initiations stay well
  * below the load threshold, and a peer that completes a handshake meanwhile (its own rekey)
- * needs none of ours.
+ * needs none of ours; nor does one that went quiet and was heard from again while its
+ * initiation waited. A loaded leader's socket drops some of each member's hellos, so thousands
+ * go quiet at once, and while their initiations wait (at 100 a second, tens of seconds) the
+ * next hello comes in on the session the initiation would have replaced: sent then, it only
+ * costs DHs on both sides and a response to read, work for a leader that is behind already.
  * @module
  */
 
@@ -38,6 +42,12 @@ export interface WaitingInitiation {
   retry: boolean;
   /** The peer's completed handshakes when it began to wait: one more and it is not sent. */
   handshakes: number;
+  /**
+   * Asked for only because the peer went quiet (data sent, nothing heard for KEEPALIVE +
+   * REKEY_TIMEOUT): the peer's transport packets received when it began to wait, and one more
+   * and it is not sent (the session it would replace works). -1: asked for another reason too.
+   */
+  quietRx: number;
 }
 
 /** The budget and the initiations waiting for it. See the module docs. */
@@ -70,10 +80,21 @@ export class InitiationPace {
     return true;
   }
 
-  /** `peer`'s initiation waits (a retransmission stays one if it waited as one). */
-  defer(peer: Peer, retry: boolean): void {
+  /**
+   * `peer`'s initiation waits (a retransmission stays one if it waited as one); `quiet`: asked
+   * for only because the peer went quiet (any other reason asked for meanwhile makes it count).
+   */
+  defer(peer: Peer, retry: boolean, quiet = false): void {
     const w = this.waiting.get(peer);
-    if (w) w.retry ||= retry;
-    else this.waiting.set(peer, { retry, handshakes: peer.counters.handshakes });
+    if (w) {
+      w.retry ||= retry;
+      if (!quiet) w.quietRx = -1;
+    } else {
+      this.waiting.set(peer, {
+        retry,
+        handshakes: peer.counters.handshakes,
+        quietRx: quiet ? peer.counters.rxPackets : -1,
+      });
+    }
   }
 }

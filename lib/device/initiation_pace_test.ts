@@ -22,10 +22,19 @@ Deno.test("InitiationPace: a burst, then the rate; what waits keeps its order an
   pace.defer(a, false);
   pace.defer(b, true);
   pace.defer(a, true);
-  assert.deepEqual([...pace.waiting], [[a, { retry: true, handshakes: 2 }], [b, {
+  assert.deepEqual([...pace.waiting], [[a, { retry: true, handshakes: 2, quietRx: -1 }], [b, {
     retry: true,
     handshakes: 0,
+    quietRx: -1,
   }]]);
+  // Asked for because the peer went quiet: its packets received then; any other reason clears it.
+  const c = { counters: { handshakes: 1, rxPackets: 7 } } as Peer;
+  pace.defer(c, false, true);
+  assert.equal(pace.waiting.get(c)!.quietRx, 7);
+  pace.defer(c, false, true);
+  assert.equal(pace.waiting.get(c)!.quietRx, 7);
+  pace.defer(c, false);
+  assert.equal(pace.waiting.get(c)!.quietRx, -1);
   assert.throws(() => new InitiationPace({ perSecond: 0, burst: 1 }), RangeError);
 });
 
@@ -136,4 +145,34 @@ Deno.test("an initiation that waited is not sent once the member's own handshake
   console.log(`${first} initiations before the members' own, ${initiations()} in all`);
   assert.equal(initiations(), first);
   assert.equal(members.filter((m) => texts(m).includes("view")).length, N);
+});
+
+Deno.test("an initiation asked for because a member went quiet is not sent once it is heard", () => {
+  // A loaded leader's socket dropped a hello of each member: it sent them data and heard nothing
+  // for 15 s, so each one's new-handshake timer fired together and their initiations wait for
+  // the pace. Then the members' next packets come in on the sessions those would replace.
+  const N = 60;
+  const { clock, net, leader, members, join, initiations } = fleet(N);
+  join();
+  for (const m of members) leader.packets.inject(udp(leader.ip, m.ip, "view"));
+  net.deliver();
+  const t = DEFAULT_TIMERS;
+  clock.advance(t.keepaliveTimeout + t.rekeyTimeout + t.rekeyJitter + 1);
+  leader.device.tick();
+  const first = initiations();
+  assert.ok(first > 0 && first < N, `${first} initiations at once`);
+  for (const m of members) m.packets.inject(udp(m.ip, leader.ip, "again"));
+  for (let k = 0; k < 20; k++) {
+    net.deliver();
+    clock.advance(100);
+    leader.device.tick();
+  }
+  net.deliver();
+  console.log(`${first} initiations at once, ${initiations()} in all (members heard: ${N})`);
+  assert.equal(texts(leader).filter((x) => x === "again").length, N);
+  assert.equal(initiations(), first);
+  // The sessions work: the leader's next packet reaches every member.
+  for (const m of members) leader.packets.inject(udp(leader.ip, m.ip, "next"));
+  net.deliver();
+  assert.equal(members.filter((m) => texts(m).includes("next")).length, N);
 });

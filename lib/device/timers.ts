@@ -30,7 +30,8 @@ export function tick(s: DeviceState): void {
           sendKeepalive(s, peer);
           break;
         case "new-handshake":
-          sendInitiation(s, peer, false);
+          // Sent data, heard nothing: not sent if the peer is heard from while it waits.
+          sendInitiation(s, peer, false, true);
           break;
         case "zero-key-material":
           forgetPeerState(s, peer);
