@@ -65,6 +65,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         token: c.token,
         sockets: c.sockets,
         joinTimeoutMs: c.joinTimeoutMs,
+        sharedViews: c.sharedViews ?? true,
         onFatal: fatal,
         onProgress: (line) => write({ progress: line }),
       });
@@ -77,7 +78,10 @@ async function handle(c: any): Promise<Record<string, unknown>> {
       const f = need();
       const ids = Array.from({ length: c.count }, (_, k) => c.first + k);
       const start = now();
+      const cpu0 = cpuSeconds();
+      const shared0 = structuredClone(f.shared);
       await f.joinAll(ids, c.concurrency ?? 256, c.perSecond ?? 0);
+      const cpu = cpuSeconds() - cpu0;
       const ms = ids.map((i) => f.members[i]);
       const up = Math.max(...ms.map((m) => m.upAt));
       const view = Math.max(...ms.map((m) => m.viewAt));
@@ -85,6 +89,11 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         ...joinFigures(ms.map((m) => m.joinedAt), start),
         sessionsSeconds: round((up - start) / 1000, 2),
         viewsSeconds: round((view - start) / 1000, 2),
+        // The simulator's own CPU in the joins (it seals and opens what members serve each
+        // other), and what its members counted of shared views in them.
+        simulatorCpuSeconds: round(cpu, 2),
+        shared: sharedSince(f.shared, shared0),
+        peerSessions: { ...f.peerSessions },
       };
     }
     case "settle": {
@@ -119,6 +128,8 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         bytesIn: f.bytesIn,
         datagramsIn: f.datagramsIn,
         drops: { ...f.drops, ...socketDrops() },
+        shared: f.shared,
+        peerSessions: f.peerSessions,
         rssMiB: Math.round(Deno.memoryUsage().rss / 1048576),
       };
     }
@@ -129,6 +140,16 @@ async function handle(c: any): Promise<Record<string, unknown>> {
     default:
       throw new Error(`unknown command ${JSON.stringify(c.cmd)}`);
   }
+}
+
+/** What `now` counted since `then` (the same shape: numbers, and one level of records). */
+function sharedSince<T extends object>(now: T, then: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(now)) {
+    const was = (then as Record<string, unknown>)[k];
+    out[k] = typeof v === "number" ? v - (was as number) : sharedSince(v, was as object);
+  }
+  return out as T;
 }
 
 /**
