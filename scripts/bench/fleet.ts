@@ -199,6 +199,8 @@ export interface FleetBenchResult {
      */
     byeSocketQueuedP50Bytes: number;
     byeSocketQueuedMaxBytes: number;
+    /** The joins that held no view a minute after the churn: where each stood, counted. */
+    stuck?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
     nodeListSamples: number;
@@ -215,7 +217,13 @@ export interface FleetBenchResult {
    */
   leaderDrops: Record<string, number>;
   /** The simulator's own cost (it must not be the bottleneck). */
-  simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
+  simulator: {
+    cpuSeconds: number;
+    rssMiB: number;
+    drops: Record<string, number>;
+    /** What its members counted of shared views over the whole run (joins, changes, churn). */
+    shared?: SharedFigures;
+  };
   /** The machine's 1-minute load average when the run started and when it ended. */
   load: { start: number; end: number };
 }
@@ -537,12 +545,14 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         apiErrors: errors,
         ...(firstError ? { apiFirstError: firstError } : {}),
         statusSamples: status.length,
+        ...(churned.stuck && Object.keys(churned.stuck).length > 0 ? { stuck: churned.stuck } : {}),
       },
       leaderDrops,
       simulator: {
         cpuSeconds: simStats.cpuSeconds,
         rssMiB: simStats.rssMiB,
         drops: simStats.drops,
+        ...("shared" in simStats ? { shared: simStats.shared } : {}),
       },
       load: { start: loadStart, end: Deno.loadavg()[0] },
     };

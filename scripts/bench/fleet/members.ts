@@ -136,8 +136,12 @@ export interface FleetOptions {
 export const PEER_SESSIONS = 8;
 /** A session with another member unused this long is dropped, ms. */
 export const PEER_IDLE_MS = 30_000;
-/** A session with another member not made within this is initiated again when used, ms. */
-const PEER_RESEND_MS = 1000;
+/**
+ * A session with another member not made within this is initiated again when used, ms: as a
+ * device resends an initiation (5 s). Sooner, both initiations got answered, the holder kept the
+ * session of the second while the asker took the first's answer, and its asks did not open.
+ */
+const PEER_RESEND_MS = HANDSHAKE_RESEND_MS;
 /** Payloads waiting for a session with another member, at most. */
 const PEER_QUEUE = 8;
 /** The simulated members. See the module docs. */

@@ -10,6 +10,7 @@
  */
 
 import { Fleet, LATE_BYE_MS, now, percentile } from "./members.ts";
+import type { Member } from "./member.ts";
 
 let fleet: Fleet | null = null;
 const enc = new TextEncoder();
@@ -142,6 +143,29 @@ async function handle(c: any): Promise<Record<string, unknown>> {
   }
 }
 
+/** Where members without a view stand, by a short description, counted. */
+function stuckOf(ms: Member[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of ms) {
+    const f = m.shared?.fetch ?? null;
+    const why = m.state !== "up"
+      ? `state-${m.state}`
+      : f
+      ? `fetching-v${f.version > 0 ? "+" : "0"}-lacking-${
+        Math.min(f.checker.lacking().length, 9)
+      }-leader-${f.checker.lacking(true).length > 0 ? "some" : "none"}`
+      : m.snapV > 0
+      ? "snapshot-windows"
+      : m.shared?.last
+      ? "fetch-ended-no-view"
+      : m.shared
+      ? "manifest-not-whole"
+      : "no-manifest";
+    out[why] = (out[why] ?? 0) + 1;
+  }
+  return out;
+}
+
 /** What `now` counted since `then` (the same shape: numbers, and one level of records). */
 function sharedSince<T extends object>(now: T, then: T): T {
   const out: Record<string, unknown> = {};
@@ -236,6 +260,8 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     joined: joined.filter((m) => m.viewAt > 0).length,
     left: leaves.length,
     byesAnswered: answered,
+    // Joins that hold no view: where each stands (a shared view under way, a snapshot, nothing).
+    stuck: stuckOf(joined.filter((m) => m.viewAt === 0)),
   };
 }
 
