@@ -156,6 +156,8 @@ function stuckOf(ms: Member[]): Record<string, number> {
       }-leader-${f.checker.lacking(true).length > 0 ? "some" : "none"}`
       : m.snapV > 0
       ? "snapshot-windows"
+      : !m.fs
+      ? `no-shared-views-${m.view ? "parts-partial" : "no-parts"}`
       : m.shared?.last
       ? "fetch-ended-no-view"
       : m.shared
