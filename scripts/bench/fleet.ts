@@ -15,9 +15,13 @@
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
  *     [--profile DIR] [--hubs K] [--concurrency C] [--leader-v8-flags FLAG,FLAG]
- *     [--leader-env NAME=VALUE,NAME=VALUE]
+ *     [--leader-env NAME=VALUE,NAME=VALUE] [--shared-views 0|1]
  *
  * `--concurrency C` sets the joins unanswered at once (default 64).
+ * `--shared-views 0` makes the simulated members not say `fs` in their hellos: whole views come
+ * from the leader alone, in windows. The default (1) is what a node does: the leader answers
+ * with a manifest and names holders, and members fetch the pieces from each other over sessions
+ * of their own (the simulator seals what the leader no longer does: its CPU is reported too).
  * `--leader-env` starts the leader with these environment variables too (the simulator and
  * this process without them): `DENO_TOKIO_EVENT_INTERVAL=N`, say, for how often its event loop
  * takes its sockets' readiness while busy (docs/performance.md, "Where a request waits at 10,000").
@@ -72,6 +76,31 @@ export interface FleetBenchOptions {
   leaderV8Flags?: string[];
   /** Environment variables for the leader alone. */
   leaderEnv?: Record<string, string>;
+  /** Whether members take shared views (say `fs`), as a node does. Default true. */
+  sharedViews?: boolean;
+}
+
+/** What the members of the joins counted of shared views (scripts/bench/fleet/member_shared.ts). */
+export interface SharedFigures {
+  /** Fetches started from a manifest, views made whole so, fetches failed. */
+  fetches: number;
+  whole: number;
+  failed: number;
+  /** Pieces taken from members, and from the leader; pieces asked of the leader (fall-back). */
+  fromHolders: number;
+  fromLeader: number;
+  fallbacks: number;
+  /** Pieces not in the manifest, again, from anyone not named. */
+  mismatches: number;
+  duplicates: number;
+  ignored: number;
+  /** Holders dropped by fetches: a mismatch, silence. */
+  liars: number;
+  silent: number;
+  malformed: number;
+  /** Pieces members served, and asks they dropped by reason. */
+  served: number;
+  drops: Record<string, number>;
 }
 
 /** One change's arrival at every member. */
@@ -122,6 +151,19 @@ export interface FleetBenchResult {
    * `weft_udp_datagrams_total{dir="out"}`): views, pushes, handshakes and answers.
    */
   leaderDatagramsPerJoin: number;
+  /** Whether the members took shared views (`--shared-views`). */
+  sharedViews: boolean;
+  /**
+   * The leader's datagrams of shared views per join by kind (its `/metrics`
+   * `weft_leader_view_datagrams_total`: holders, manifest, piece, asked).
+   */
+  leaderViewDatagramsPerJoin: Record<string, number>;
+  /** What the joining members counted of shared views. */
+  shared: SharedFigures;
+  /** Sessions between members in the joins: initiated, answered, dropped for room, idle. */
+  peerSessions: Record<string, number>;
+  /** The simulator's CPU-seconds in the joins (beside the leader's). */
+  simulatorCpuSecondsJoins: number;
   /** The leader's peak RSS, MiB. */
   leaderPeakRssMiB: number;
   /** Datagrams to the leader the kernel dropped (its socket's receive queue full). */
@@ -157,6 +199,8 @@ export interface FleetBenchResult {
      */
     byeSocketQueuedP50Bytes: number;
     byeSocketQueuedMaxBytes: number;
+    /** The joins that held no view a minute after the churn: where each stood, counted. */
+    stuck?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
     nodeListSamples: number;
@@ -173,7 +217,13 @@ export interface FleetBenchResult {
    */
   leaderDrops: Record<string, number>;
   /** The simulator's own cost (it must not be the bottleneck). */
-  simulator: { cpuSeconds: number; rssMiB: number; drops: Record<string, number> };
+  simulator: {
+    cpuSeconds: number;
+    rssMiB: number;
+    drops: Record<string, number>;
+    /** What its members counted of shared views over the whole run (joins, changes, churn). */
+    shared?: SharedFigures;
+  };
   /** The machine's 1-minute load average when the run started and when it ended. */
   load: { start: number; end: number };
 }
@@ -268,7 +318,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     }
     const call = (cmd: string, args: Record<string, unknown> = {}, ms?: number) =>
       sim.call(cmd, args, ms).catch(fail);
-    await call("open", { token, sockets: opts.sockets ?? 256 });
+    const sharedViews = opts.sharedViews ?? true;
+    await call("open", { token, sockets: opts.sockets ?? 256, sharedViews });
     const { first } = await call("add", { count: n });
     const hubCount = opts.hubs ?? 0;
     if (!Number.isInteger(hubCount) || hubCount < 0 || hubCount > n - 2) {
@@ -282,6 +333,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     await phase("joins");
     const cpu0 = leader.cpuSeconds();
     const out0 = await udpOut(leader.text("/metrics"));
+    const kinds0 = await viewDatagrams(leader.text("/metrics"));
     const concurrency = opts.concurrency ?? 64;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) {
       throw new Error("--concurrency must be an integer from 1 to 4096");
@@ -289,6 +341,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const join = await call("join", { first, count: n, concurrency }, 3_600_000);
     const cpuJoins = leader.cpuSeconds() - cpu0;
     const outJoins = await udpOut(leader.text("/metrics")) - out0;
+    const kinds1 = await viewDatagrams(leader.text("/metrics"));
+    const viewKinds: Record<string, number> = {};
+    for (const [k, v] of Object.entries(kinds1)) {
+      viewKinds[k] = round((v - (kinds0[k] ?? 0)) / n, 2);
+    }
     say(`joined: ${JSON.stringify(join)}; leader ${cpuJoins} CPU-s`);
     const t1 = now();
     const nodes = () => api("GET", "/v1/nodes") as Promise<{ version: number }>;
@@ -458,6 +515,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderCpuSecondsJoins: round(cpuJoins, 2),
       leaderCpuSeconds: round(leader.cpuSeconds(), 2),
       leaderDatagramsPerJoin: round(outJoins / n, 1),
+      sharedViews,
+      leaderViewDatagramsPerJoin: viewKinds,
+      shared: join.shared,
+      peerSessions: join.peerSessions,
+      simulatorCpuSecondsJoins: join.simulatorCpuSeconds,
       leaderPeakRssMiB: leader.peakRssMiB(),
       leaderSocketDrops: leader.socketDrops(),
       nodeListP50Ms: round(percentile(list, 0.5)),
@@ -483,12 +545,14 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         apiErrors: errors,
         ...(firstError ? { apiFirstError: firstError } : {}),
         statusSamples: status.length,
+        ...(churned.stuck && Object.keys(churned.stuck).length > 0 ? { stuck: churned.stuck } : {}),
       },
       leaderDrops,
       simulator: {
         cpuSeconds: simStats.cpuSeconds,
         rssMiB: simStats.rssMiB,
         drops: simStats.drops,
+        ...("shared" in simStats ? { shared: simStats.shared } : {}),
       },
       load: { start: loadStart, end: Deno.loadavg()[0] },
     };
@@ -511,6 +575,14 @@ export async function leaderCounts(text: Promise<string>): Promise<Record<string
   return out;
 }
 
+/** The leader's datagrams of shared views so far by kind, from its `/metrics` text. */
+export async function viewDatagrams(text: Promise<string>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const re = /^weft_leader_view_datagrams_total\{kind="(\w+)"\} (\d+)$/gm;
+  for (const m of (await text.catch(() => "")).matchAll(re)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
 /** The UDP datagrams a leader sent so far, from its `/metrics` text (NaN: not said). */
 export async function udpOut(text: Promise<string>): Promise<number> {
   const m = /^weft_udp_datagrams_total\{dir="out"\} (\d+)$/m.exec(await text.catch(() => ""));
@@ -525,6 +597,7 @@ export function fleetRows(r: FleetBenchResult): Record<string, string | number>[
     store: r.store,
     hubs: r.hubs,
     "in flight": r.concurrency,
+    "shared views": r.sharedViews ? 1 : 0,
     "joins/s": r.joinsPerSecond,
     "all joined s": r.joinSeconds,
     "remove p50/p99/max ms": `${c.remove.p50Ms}/${c.remove.p99Ms}/${c.remove.maxMs}`,
@@ -594,6 +667,11 @@ if (import.meta.main) {
     }
     return env;
   };
+  const sharedViewsArg = (text: string | undefined): boolean => {
+    if (text === undefined || text === "1") return true;
+    if (text === "0") return false;
+    throw new Error(`--shared-views: want 0 or 1, not "${text}"`);
+  };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
       for (const c of active) await c();
@@ -612,6 +690,7 @@ if (import.meta.main) {
       concurrency: arg("concurrency") ? Number(arg("concurrency")) : undefined,
       leaderV8Flags: arg("leader-v8-flags")?.split(",").filter((f) => f !== ""),
       leaderEnv: leaderEnvArg(arg("leader-env")),
+      sharedViews: sharedViewsArg(arg("shared-views")),
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

@@ -6,6 +6,7 @@ import { encodeKey } from "../../../lib/crypto/keys.ts";
 import type { JoinPending } from "../../../lib/mesh/join/crypto.ts";
 import { type ControlMessage, DEFAULT_HELLO_MS } from "../../../lib/mesh/sync/protocol.ts";
 import type { Tunnel } from "./tunnel.ts";
+import type { MemberShared } from "./member_shared.ts";
 
 /** Unix ms with fractions, comparable across processes of this machine. */
 export function now(): number {
@@ -63,6 +64,21 @@ export function assembly(held: Assembly | null, key: string, parts: number): Ass
     high: 0,
     packed: null,
   };
+}
+
+/** A member's session with another member: the tunnel, where it is, what waits for the session. */
+export interface Peer {
+  /** The tunnel, the peer's key in the leader's place. */
+  tunnel: Tunnel;
+  /** The peer's overlay address, and its socket as `from`'s socket sends to it. */
+  address: string;
+  endpoint: Endpoint;
+  /** Payloads waiting for the session (a few, as a device queues packets while it handshakes). */
+  queue: Uint8Array[];
+  /** Our indexes of its initiations and sessions (forgotten with it). */
+  indexes: number[];
+  /** Monotonic ms of its last use. */
+  usedAt: number;
 }
 
 /** One simulated member. */
@@ -137,6 +153,13 @@ export class Member {
    * device's keepalive timer (10 s).
    */
   keepaliveAt = 0;
+  /** Whether its hellos say `fs` (it takes shared views), and its shared view's state. */
+  fs = true;
+  shared: MemberShared | null = null;
+  /** The leader's overlay address (its manifests' and pieces' sender). */
+  leaderAddress = "";
+  /** Its sessions with other members (shared views), by their overlay address. */
+  peers: Map<string, Peer> | null = null;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
     this.name = `f${i}`;

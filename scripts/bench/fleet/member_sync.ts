@@ -10,6 +10,15 @@ import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/ask_again.ts";
 import { TELL_AGAIN_MS, TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
 import { type PackedBody, unpackBody } from "../../../lib/mesh/sync/packed.ts";
 import { type Assembly, assembly, type Member, now } from "./member.ts";
+import {
+  assembling,
+  helloFields,
+  onHolders,
+  onLack,
+  onManifest,
+  onPiece,
+  type SharedLink,
+} from "./member_shared.ts";
 
 type View = Extract<ControlMessage, { t: "view" | "delta" }>;
 type Policy = Extract<ControlMessage, { t: "policy" }>;
@@ -18,6 +27,8 @@ type Policy = Extract<ControlMessage, { t: "policy" }>;
 export interface SyncLink {
   /** Seals `msg` in `m`'s session and sends it (nothing without a session). */
   send(m: Member, msg: ControlMessage): void;
+  /** Shared views (absent: manifests, holders and pieces are dropped). */
+  shared?: SharedLink;
 }
 
 /** A watched endpoint move: the member, its new address, and the version that carried it. */
@@ -46,6 +57,8 @@ export function hello(link: SyncLink, m: Member): void {
     fw: true,
     fz: true,
     ...(m.snapV > 0 && m.view ? { sv: m.snapV, sp: m.view.low } : {}),
+    // As a node: shared views taken and held, and a shared view under way.
+    ...helloFields(m),
   });
   // As a node does: every hello goes with a probe of the leader.
   link.send(m, { t: "probe", id: m.probeId++ });
@@ -248,7 +261,7 @@ export function onControl(
     case "changed":
       if (msg.v > m.version || (msg.pv ?? 0) > m.pv) {
         // As a node: not while a snapshot comes; asked once it is whole.
-        if ((msg.pv ?? 0) <= m.pv && m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
+        if ((msg.pv ?? 0) <= m.pv && assembling(m)) m.newsDuring = Math.max(m.newsDuring, msg.v);
         else askFor(link, m, msg.v, msg.pv ?? 0);
       }
       return;
@@ -276,12 +289,20 @@ export function onControl(
     case "delta":
       if (msg.t === "delta" && msg.from !== m.version) {
         if (msg.part === 0 && msg.v > m.version) {
-          if (m.snapV > 0) m.newsDuring = Math.max(m.newsDuring, msg.v);
+          if (assembling(m)) m.newsDuring = Math.max(m.newsDuring, msg.v);
           else askFor(link, m, msg.v, 0);
         }
         return;
       }
       return onView(link, m, msg, move);
+    case "manifest":
+      return link.shared ? onManifest(link.shared, m, msg.d) : undefined;
+    case "holders":
+      return link.shared ? onHolders(m, msg) : undefined;
+    case "piece":
+      return link.shared ? onPiece(link.shared, m, msg.piece, m.leaderAddress) : undefined;
+    case "plack":
+      return link.shared ? onLack(link.shared, m, m.leaderAddress, msg) : undefined;
     default:
       return;
   }

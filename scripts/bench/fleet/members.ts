@@ -22,6 +22,8 @@
 import type { Aead, Dh } from "../../../lib/crypto/types.ts";
 import { selectSuite } from "../../../lib/crypto/select.ts";
 import { encodeKey } from "../../../lib/crypto/keys.ts";
+import type { Member as MemberRecord } from "../../../lib/members/member.ts";
+import type { Endpoint } from "../../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { Poller } from "../../../drivers/linux/poller.ts";
 import { type CheckedToken, checkJoinToken } from "../../../lib/mesh/join/client.ts";
@@ -43,11 +45,14 @@ import {
 } from "../../../lib/protocol/constants.ts";
 import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { PACKED } from "../../../lib/mesh/sync/packed.ts";
+import { MANIFEST, PIECE } from "../../../lib/mesh/sync/manifest.ts";
 import { byeWaitFor } from "../../../lib/mesh/sync/bye.ts";
 import { Tunnel } from "./tunnel.ts";
-import { Member, type MemberState, now, type Sock } from "./member.ts";
+import { Member, type MemberState, now, type Peer, type Sock } from "./member.ts";
+import { onAsk, onLack, onPiece, type SharedLink, sharedTotals } from "./member_shared.ts";
 import {
   askAgain,
+  askFor,
   hello,
   moveLan,
   onControl,
@@ -120,7 +125,25 @@ export interface FleetOptions {
   onFatal: (message: string) => void;
   /** Hears a progress line now and then (joins answered, sessions, views). */
   onProgress?: (line: string) => void;
+  /**
+   * Whether members take shared views (say `fs`: a manifest from the leader, pieces from the
+   * members it names, as a node does). Default true; false: whole views from the leader alone.
+   */
+  sharedViews?: boolean;
 }
+
+/** Sessions a member keeps with other members at most (the least used goes first). */
+export const PEER_SESSIONS = 8;
+/** A session with another member unused this long is dropped, ms. */
+export const PEER_IDLE_MS = 30_000;
+/**
+ * A session with another member not made within this is initiated again when used, ms: as a
+ * device resends an initiation (5 s). Sooner, both initiations got answered, the holder kept the
+ * session of the second while the asker took the first's answer, and its asks did not open.
+ */
+const PEER_RESEND_MS = HANDSHAKE_RESEND_MS;
+/** Payloads waiting for a session with another member, at most. */
+const PEER_QUEUE = 8;
 /** The simulated members. See the module docs. */
 export class Fleet {
   readonly #opts: FleetOptions;
@@ -139,6 +162,10 @@ export class Fleet {
   readonly members: Member[] = [];
   readonly #byIndex = new Map<number, Member>();
   readonly #byRequest = new Map<number, Member>();
+  // Members by key and by overlay address; sessions between members by our index.
+  readonly #byKey = new Map<string, Member>();
+  readonly #byAddress = new Map<string, Member>();
+  readonly #peerIndex = new Map<number, { m: Member; p: Peer }>();
   readonly #joining = new Set<Member>();
   readonly #handshaking = new Set<Member>();
   readonly #cache = new Map<string, ControlMessage | null>();
@@ -157,7 +184,11 @@ export class Fleet {
   /** A watched endpoint move: the member, its new address, and the version that carried it. */
   #move: WatchedMove | null = null;
   // How the members' sync messages go out.
-  readonly #link: SyncLink = { send: (m, msg) => this.#send(m, msg) };
+  readonly #link: SyncLink;
+  /** What the members counted of shared views, all together. */
+  readonly shared = sharedTotals();
+  /** Sessions between members: made (either side), dropped for room or idle. */
+  readonly peerSessions = { initiated: 0, answered: 0, evicted: 0, idled: 0 };
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -166,6 +197,30 @@ export class Fleet {
     this.#aead = aead;
     this.#leaderText = checked.token.leaders[0].endpoints[0];
     this.#leaderKeyText = encodeKey(checked.leaderKey);
+    const shared: SharedLink = {
+      send: (m, msg) => this.#send(m, msg),
+      sendTo: (m, address, payload, peer) => this.#sendPeer(m, address, payload, peer),
+      isMember: (_m, address) => this.#byAddress.get(address)?.state === "up",
+      ask: (m, v) => v > 0 ? askFor(this.#link, m, v, 0) : hello(this.#link, m),
+      timer: (fn, ms) => {
+        const t = setTimeout(fn, ms);
+        return () => clearTimeout(t);
+      },
+      applied: (m, v, records) => {
+        m.own = records.byKey.get(m.key) ?? null;
+        m.history?.push(v, now());
+        const move = this.#move;
+        if (move && move.version === 0) {
+          const r = records.byKey.get(move.key);
+          if (r?.endpoints?.some((e) => e.startsWith(`${move.address}:`))) move.version = v;
+        }
+      },
+      totals: this.shared,
+    };
+    this.#link = {
+      send: (m, msg) => this.#send(m, msg),
+      ...(opts.sharedViews ?? true ? { shared } : {}),
+    };
   }
 
   /** Opens the socket pool; members are made by {@link add}. */
@@ -217,6 +272,8 @@ export class Fleet {
       const tunnel = new Tunnel(priv, pub, this.#checked.leaderKey, this.#dh, this.#aead);
       const sock = this.#socks[i % this.#socks.length];
       const m = new Member(i, priv, pub, tunnel, sock);
+      m.fs = this.#opts.sharedViews ?? true;
+      this.#byKey.set(m.key, m);
       m.request = this.#sealRequest(m);
       sock.members.add(m);
       this.members.push(m);
@@ -284,6 +341,122 @@ export class Fleet {
     hello(this.#link, m);
   }
 
+  // ---- sessions between members (shared views) ----
+
+  /**
+   * Sends `payload` from `m` to the member at overlay `address` over their session; without one,
+   * it waits for the session, which `peer` (the other's record: key, endpoint) starts.
+   */
+  #sendPeer(m: Member, address: string, payload: Uint8Array, peer?: MemberRecord): void {
+    if (m.state !== "up") return;
+    let p = m.peers?.get(address);
+    if (!p) {
+      const other = peer ? this.#byKey.get(peer.publicKey) : undefined;
+      if (!peer || !other) return this.#count("peer-unknown");
+      p = this.#newPeer(m, other);
+    }
+    p.usedAt = performance.now();
+    if (p.tunnel.up) return this.#sendTo(m, p.endpoint, p.tunnel.seal(payload));
+    if (p.queue.length < PEER_QUEUE) p.queue.push(payload.slice());
+    else this.#count("peer-queue-full");
+    if (performance.now() - p.tunnel.initiatedAt >= PEER_RESEND_MS) this.#initiatePeer(m, p);
+  }
+
+  #sendTo(m: Member, to: Endpoint, data: Uint8Array): void {
+    m.sock.t.send(data, to);
+    m.sock.dirty = true;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /**
+   * A session of `m` with member `other` (none made yet): its tunnel, and its endpoint, the
+   * socket the simulator put it on (a node dials the record's endpoints: for a simulated member
+   * the leader saw that socket, but a member moved lately may show an older one). The least used
+   * of `m`'s sessions goes when it has too many.
+   */
+  #newPeer(m: Member, other: Member): Peer {
+    const peers = m.peers ??= new Map();
+    if (peers.size >= PEER_SESSIONS) {
+      let oldest: Peer | null = null;
+      for (const q of peers.values()) if (!oldest || q.usedAt < oldest.usedAt) oldest = q;
+      this.#dropPeer(m, oldest!);
+      this.peerSessions.evicted++;
+    }
+    const tunnel = new Tunnel(
+      m.priv,
+      m.tunnel.local.publicKey,
+      other.tunnel.local.publicKey,
+      this.#dh,
+      this.#aead,
+    );
+    tunnel.address(m.address, other.address);
+    const p: Peer = {
+      tunnel,
+      address: other.address,
+      endpoint: m.sock.t.endpoint(`${other.sock.address}:${other.sock.t.port}`),
+      queue: [],
+      indexes: [],
+      usedAt: performance.now(),
+    };
+    peers.set(other.address, p);
+    return p;
+  }
+
+  #dropPeer(m: Member, p: Peer): void {
+    for (const i of p.indexes) this.#peerIndex.delete(i);
+    p.tunnel.close();
+    m.peers?.delete(p.address);
+  }
+
+  #peerIndexOf(m: Member, p: Peer): number {
+    const index = this.#nextIndex++;
+    this.#peerIndex.set(index, { m, p });
+    p.indexes.push(index);
+    // Indexes past the initiations in flight and the session in use are answered no more.
+    while (p.indexes.length > 6) this.#peerIndex.delete(p.indexes.shift()!);
+    return index;
+  }
+
+  #initiatePeer(m: Member, p: Peer): void {
+    this.peerSessions.initiated++;
+    this.#sendTo(m, p.endpoint, p.tunnel.initiation(this.#peerIndexOf(m, p)));
+  }
+
+  /** A session with another member came up: what waited goes (or a keepalive confirms it). */
+  #peerUp(m: Member, p: Peer): void {
+    if (p.queue.length === 0) return this.#sendTo(m, p.endpoint, p.tunnel.keepalive());
+    for (const payload of p.queue.splice(0)) this.#sendTo(m, p.endpoint, p.tunnel.seal(payload));
+  }
+
+  /** Transport data from another member: a piece, an ask, or a lack, to `m`'s shared view. */
+  #onPeerData(m: Member, p: Peer, data: Uint8Array): void {
+    const payload = p.tunnel.open(data);
+    if (payload === null) return this.#count("peer-transport-unopened");
+    p.usedAt = performance.now();
+    if (payload.length === 0 || !this.#link.shared || m.state !== "up") return;
+    const msg = this.#parse(payload);
+    if (!msg) return this.#count("peer-control-malformed");
+    const link = this.#link.shared;
+    // The sender is the session's peer: WireGuard authenticated it.
+    if (msg.t === "piece") return onPiece(link, m, msg.piece, p.address);
+    if (msg.t === "pget") return onAsk(link, m, p.address, msg);
+    if (msg.t === "plack") return onLack(link, m, p.address, msg);
+    this.#count("peer-control-unexpected");
+  }
+
+  /** Drops sessions with other members unused for {@link PEER_IDLE_MS}. */
+  #idlePeers(m: Member, t: number): void {
+    if (!m.peers) return;
+    for (const p of [...m.peers.values()]) {
+      if (t - p.usedAt < PEER_IDLE_MS) continue;
+      this.#dropPeer(m, p);
+      this.peerSessions.idled++;
+    }
+  }
+
   // ---- joining ----
 
   /** Starts the join of member `i` (its session and first view follow by themselves). */
@@ -315,6 +488,8 @@ export class Fleet {
     if (!res.ok) return this.#fatal(`the leader refused ${m.name}'s join: ${res.error}`);
     m.joinedAt = now();
     m.address = res.member.address;
+    m.leaderAddress = res.leader.address;
+    this.#byAddress.set(m.address, m);
     m.tunnel.address(m.address, res.leader.address);
     this.#initiate(m);
   }
@@ -349,6 +524,8 @@ export class Fleet {
     if (data.length < 8) return this.#count("short");
     const type = readU32(data, 0);
     if (type === MSG_TRANSPORT) {
+      const peer = this.#peerIndex.get(readU32(data, 4));
+      if (peer) return this.#onPeerData(peer.m, peer.p, data);
       const m = this.#byIndex.get(readU32(data, 4));
       if (!m) return this.#count("transport-unknown-index");
       const payload = m.tunnel.open(data);
@@ -359,6 +536,13 @@ export class Fleet {
         this.#onControl(m, payload);
       }
       return;
+    }
+    if (type === MSG_RESPONSE) {
+      const peer = this.#peerIndex.get(readU32(data, 8));
+      if (peer) {
+        if (!peer.p.tunnel.response(data)) return this.#count("peer-response-unopened");
+        return this.#peerUp(peer.m, peer.p);
+      }
     }
     if (type === MSG_RESPONSE || type === MSG_COOKIE_REPLY) {
       const m = this.#byIndex.get(readU32(data, type === MSG_RESPONSE ? 8 : 4));
@@ -405,13 +589,34 @@ export class Fleet {
     this.#count("unknown-type");
   }
 
-  // The leader starts a handshake when our session got old before our rekey got through: the
-  // member it is for is found by trying those on the socket it came to, as a device would.
+  // The leader starts a handshake when our session got old before our rekey got through, and
+  // another member when it asks for pieces: the member it is for is found by the MAC1 among those
+  // on the socket it came to, and who sent it by the static key it carries.
   #onInitiation(data: Uint8Array, sock: Sock): void {
-    this.#count("initiation-from-leader");
     for (const m of sock.members) {
       if (m.state !== "up" && m.state !== "handshaking") continue;
       if (!m.tunnel.isFor(data)) continue;
+      const index = this.#nextIndex++;
+      const next = m.tunnel.nextIndex;
+      // Another member is answered as WireGuard answers a peer it holds: one in its view (up).
+      let p: Peer | undefined;
+      const res = m.tunnel.answerAny(data, index, (key) => {
+        if (m.state !== "up" || !this.#link.shared) return undefined;
+        const other = this.#byKey.get(encodeKey(key));
+        if (!other || other.state !== "up" || other === m) return undefined;
+        p = m.peers?.get(other.address) ?? this.#newPeer(m, other);
+        return p.tunnel;
+      });
+      if (!res) continue;
+      if (p && res.tunnel === p.tunnel) {
+        this.#peerIndex.set(index, { m, p });
+        p.indexes.push(index);
+        while (p.indexes.length > 6) this.#peerIndex.delete(p.indexes.shift()!);
+        p.usedAt = performance.now();
+        this.peerSessions.answered++;
+        return this.#sendTo(m, p.endpoint, res.response);
+      }
+      this.#count("initiation-from-leader");
       // Why the leader may have started it: how old the member's session is (past 180 s the
       // leader's has expired; younger, it heard nothing from the member for 15 s).
       const age = (performance.now() - m.tunnel.sessionAt) / 1000;
@@ -420,13 +625,9 @@ export class Fleet {
           age < 15 ? "0-15" : age < 120 ? "15-120" : age < 180 ? "120-180" : "180+"
         }s`,
       );
-      const index = this.#nextIndex++;
-      const next = m.tunnel.nextIndex;
-      const res = m.tunnel.answer(data, index);
-      if (!res) continue;
       if (next) this.#byIndex.delete(next);
       this.#byIndex.set(index, m);
-      this.#sendRaw(m, res);
+      this.#sendRaw(m, res.response);
       return;
     }
     this.#count("initiation-unanswered");
@@ -435,12 +636,14 @@ export class Fleet {
   #parse(payload: Uint8Array): ControlMessage | null {
     // A view's parts are the same bytes for every member: parsed once (a packed part, binary,
     // by a hash of its bytes; the body of the parts is then unpacked once too: member_sync.ts).
-    const text = payload[0] === PACKED
-      ? `z${payload.length}|${hash53(payload)}`
-      : dec.decode(payload);
+    // A shared view's pieces too: one object for every member (the payload is the tunnel's
+    // scratch buffer, so a piece is copied out of it).
+    const kind = payload[0];
+    const binary = kind === PACKED || kind === PIECE || kind === MANIFEST;
+    const text = binary ? `${kind}|${payload.length}|${hash53(payload)}` : dec.decode(payload);
     let msg = this.#cache.get(text);
     if (msg === undefined) {
-      msg = parseMessage(payload);
+      msg = parseMessage(kind === PIECE ? payload.slice() : payload);
       if (this.#cache.size >= 8192) this.#cache.clear();
       this.#cache.set(text, msg);
     }
@@ -504,6 +707,7 @@ export class Fleet {
       }
       // Rekeyed before the leader's session gets old (the initiator's job).
       if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS) this.#initiate(m);
+      this.#idlePeers(m, t);
     }
     // Each member's hellos and reports on its own interval (the leader may pace them).
     for (const m of this.members) {
@@ -652,6 +856,9 @@ export class Fleet {
     }
     const ok = (m.state as MemberState) === "left";
     m.state = "left";
+    // Its sessions with other members and the pieces it held go with it.
+    for (const p of [...(m.peers?.values() ?? [])]) this.#dropPeer(m, p);
+    m.shared?.holder?.clear();
     // Unanswered: the tunnel stays a while, so an answer that comes late is seen (late, not lost).
     if (ok) m.tunnel.close();
     else setTimeout(() => m.tunnel.close(), LATE_BYE_MS);

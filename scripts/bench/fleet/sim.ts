@@ -10,6 +10,7 @@
  */
 
 import { Fleet, LATE_BYE_MS, now, percentile } from "./members.ts";
+import type { Member } from "./member.ts";
 
 let fleet: Fleet | null = null;
 const enc = new TextEncoder();
@@ -65,6 +66,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         token: c.token,
         sockets: c.sockets,
         joinTimeoutMs: c.joinTimeoutMs,
+        sharedViews: c.sharedViews ?? true,
         onFatal: fatal,
         onProgress: (line) => write({ progress: line }),
       });
@@ -77,7 +79,10 @@ async function handle(c: any): Promise<Record<string, unknown>> {
       const f = need();
       const ids = Array.from({ length: c.count }, (_, k) => c.first + k);
       const start = now();
+      const cpu0 = cpuSeconds();
+      const shared0 = structuredClone(f.shared);
       await f.joinAll(ids, c.concurrency ?? 256, c.perSecond ?? 0);
+      const cpu = cpuSeconds() - cpu0;
       const ms = ids.map((i) => f.members[i]);
       const up = Math.max(...ms.map((m) => m.upAt));
       const view = Math.max(...ms.map((m) => m.viewAt));
@@ -85,6 +90,11 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         ...joinFigures(ms.map((m) => m.joinedAt), start),
         sessionsSeconds: round((up - start) / 1000, 2),
         viewsSeconds: round((view - start) / 1000, 2),
+        // The simulator's own CPU in the joins (it seals and opens what members serve each
+        // other), and what its members counted of shared views in them.
+        simulatorCpuSeconds: round(cpu, 2),
+        shared: sharedSince(f.shared, shared0),
+        peerSessions: { ...f.peerSessions },
       };
     }
     case "settle": {
@@ -119,6 +129,8 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         bytesIn: f.bytesIn,
         datagramsIn: f.datagramsIn,
         drops: { ...f.drops, ...socketDrops() },
+        shared: f.shared,
+        peerSessions: f.peerSessions,
         rssMiB: Math.round(Deno.memoryUsage().rss / 1048576),
       };
     }
@@ -129,6 +141,41 @@ async function handle(c: any): Promise<Record<string, unknown>> {
     default:
       throw new Error(`unknown command ${JSON.stringify(c.cmd)}`);
   }
+}
+
+/** Where members without a view stand, by a short description, counted. */
+function stuckOf(ms: Member[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of ms) {
+    const f = m.shared?.fetch ?? null;
+    const why = m.state !== "up"
+      ? `state-${m.state}`
+      : f
+      ? `fetching-v${f.version > 0 ? "+" : "0"}-lacking-${
+        Math.min(f.checker.lacking().length, 9)
+      }-leader-${f.checker.lacking(true).length > 0 ? "some" : "none"}`
+      : m.snapV > 0
+      ? "snapshot-windows"
+      : !m.fs
+      ? `no-shared-views-${m.view ? "parts-partial" : "no-parts"}`
+      : m.shared?.last
+      ? "fetch-ended-no-view"
+      : m.shared
+      ? "manifest-not-whole"
+      : "no-manifest";
+    out[why] = (out[why] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** What `now` counted since `then` (the same shape: numbers, and one level of records). */
+function sharedSince<T extends object>(now: T, then: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(now)) {
+    const was = (then as Record<string, unknown>)[k];
+    out[k] = typeof v === "number" ? v - (was as number) : sharedSince(v, was as object);
+  }
+  return out as T;
 }
 
 /**
@@ -215,6 +262,8 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     joined: joined.filter((m) => m.viewAt > 0).length,
     left: leaves.length,
     byesAnswered: answered,
+    // Joins that hold no view: where each stands (a shared view under way, a snapshot, nothing).
+    stuck: stuckOf(joined.filter((m) => m.viewAt === 0)),
   };
 }
 

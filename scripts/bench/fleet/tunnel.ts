@@ -2,6 +2,8 @@
  * One simulated member's WireGuard session with the leader, without a Device: the initiator's
  * half of the Noise handshake (lib/protocol/noise.ts) with MACs and cookies, and transport data
  * carrying IPv4/UDP packets between the member's overlay address and the leader's control port.
+ * The same class makes a member's session with another member (shared views: a joiner asks a
+ * holder for pieces), the peer's key in the leader's place; either side may start it.
  * A session is a few small objects: ten thousand fit in one process.
  * @module
  */
@@ -177,27 +179,44 @@ export class Tunnel {
    * the response (92 bytes, MACs set) with our index `index`, or null.
    */
   answer(msg: Uint8Array, index: number): Uint8Array | null {
-    const consumed = consumeInitiation(
+    return this.answerAny(msg, index)?.response ?? null;
+  }
+
+  /**
+   * Answers a handshake initiation to this member's key from the leader, or from another member
+   * whose tunnel `other` gives for its key (undefined: not answered, as WireGuard answers only
+   * peers it holds): the tunnel that took the session, and the response with our index `index`.
+   */
+  answerAny(
+    msg: Uint8Array,
+    index: number,
+    other?: (key: Uint8Array) => Tunnel | undefined,
+  ): { tunnel: Tunnel; response: Uint8Array } | null {
+    const consumed = consumeInitiation<Tunnel>(
       this.local,
       msg,
-      (key) => equal(key, this.#leaderKey) ? { peer: this, handshake: this.#answering } : undefined,
+      (key) => {
+        const t = equal(key, this.#leaderKey) ? this : other?.(key);
+        return t ? { peer: t, handshake: t.#answering } : undefined;
+      },
       performance.now(),
       0,
     );
     if (!consumed) return null;
+    const t = consumed.peer;
     const out = new Uint8Array(RESPONSE_SIZE);
-    const keys = createResponse(this.local, consumed, index, out);
+    const keys = createResponse(t.local, consumed, index, out);
     if (!keys) return null;
-    this.#cookies.addMacs(out, performance.now());
-    this.#next?.send.destroy();
-    this.#next?.recv.destroy();
-    this.#next = {
-      send: this.local.aead.key(keys.send),
-      recv: this.local.aead.key(keys.receive),
+    t.#cookies.addMacs(out, performance.now());
+    t.#next?.send.destroy();
+    t.#next?.recv.destroy();
+    t.#next = {
+      send: t.local.aead.key(keys.send),
+      recv: t.local.aead.key(keys.receive),
       remoteIndex: keys.remoteIndex,
       localIndex: index,
     };
-    return out;
+    return { tunnel: t, response: out };
   }
 
   /** Our index of the answered session not in use yet (0: none). */

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { selectSuite } from "../../../lib/crypto/select.ts";
 import { Tunnel } from "./tunnel.ts";
+import {
+  digestText,
+  PieceChecker,
+  pieceDatagram,
+  pieceDigest,
+} from "../../../lib/mesh/sync/manifest.ts";
+import { type HolderAnswer, PieceHolder } from "../../../lib/mesh/sync/piece_holder.ts";
+import { parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 
 Deno.test("fleet tunnel: a handshake to a socket's members is told to be for one by its MAC1, no DH", () => {
   const { dh, aead } = selectSuite();
@@ -22,3 +30,71 @@ Deno.test("fleet tunnel: a handshake to a socket's members is told to be for one
   assert.notEqual(ta.answer(msg, 2), null);
   assert.equal(tb.answer(msg, 3), null);
 });
+
+Deno.test("fleet tunnel: two members make a session and one serves a piece the other checks against its manifest", () => {
+  const { dh, aead } = selectSuite();
+  const pair = () => {
+    const priv = dh.generatePrivate();
+    return { priv, pub: dh.publicKey(priv) };
+  };
+  const leader = pair();
+  const a = pair();
+  const b = pair();
+  const [addrA, addrB] = ["10.96.0.2", "10.96.0.3"];
+  // a (the joiner) starts a session with b (a holder the leader named): the holder's key in the
+  // leader's place.
+  const aToB = new Tunnel(a.priv, a.pub, b.pub, dh, aead);
+  aToB.address(addrA, addrB);
+  const bLeader = new Tunnel(b.priv, b.pub, leader.pub, dh, aead);
+  const bToA = new Tunnel(b.priv, b.pub, a.pub, dh, aead);
+  bToA.address(addrB, addrA);
+  const init = aToB.initiation(11);
+  assert.equal(bLeader.isFor(init), true);
+  // b answers only a member it holds (as WireGuard answers only its peers).
+  assert.equal(bLeader.answerAny(init, 12), null);
+  const res = bLeader.answerAny(init, 12, (k) => equal(k, a.pub) ? bToA : undefined);
+  assert.ok(res);
+  assert.equal(res.tunnel, bToA);
+  assert.equal(aToB.response(res.response), true);
+
+  // b holds the pieces of the view it assembled; a asks for one by digest.
+  const piece = crypto.getRandomValues(new Uint8Array(900));
+  const digest = pieceDigest(piece);
+  const answers: HolderAnswer[] = [];
+  const holder = new PieceHolder({
+    send: (to, answer) => (assert.equal(to, addrA), answers.push(answer)),
+    isMember: (address) => address === addrA,
+  });
+  holder.hold(7, [piece]);
+  const ask = { t: "pget", v: 7, d: [digestText(digest)] };
+  const askSealed = aToB.seal(new TextEncoder().encode(JSON.stringify(ask))).slice();
+  // The answered session is b's once a's first data came on it.
+  const askPlain = bToA.open(askSealed);
+  assert.ok(askPlain && askPlain.length > 0);
+  holder.ask(addrA, JSON.parse(new TextDecoder().decode(askPlain)));
+  assert.equal(holder.served, 1);
+  assert.equal(answers.length, 1);
+  const answer = answers[0];
+  assert.equal(answer.t, "piece");
+  if (answer.t !== "piece") return;
+  const sealedPiece = bToA.seal(pieceDatagram(answer.piece)).slice();
+  const msg = parseMessage(aToB.open(sealedPiece)!.slice());
+  assert.ok(msg && msg.t === "piece");
+
+  // a checks it against the leader's manifest: taken; a tampered copy is a mismatch.
+  const checker = new PieceChecker({
+    v: 7,
+    network: "10.96.0.0/16",
+    entries: [{ digest, ends: true, fromLeader: false }],
+  });
+  const bad = msg.piece.slice();
+  bad[0] ^= 1;
+  assert.equal(checker.offer(bad, addrB), "mismatch");
+  assert.equal(checker.offer(msg.piece, addrB), "taken");
+  assert.equal(checker.complete, true);
+  assert.deepEqual(checker.segments(), [piece]);
+});
+
+function equal(x: Uint8Array, y: Uint8Array): boolean {
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
