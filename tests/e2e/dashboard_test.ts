@@ -482,7 +482,23 @@ Deno.test({
         "echo:relay:Zm9vYmFy:tcp",
         "foxtrot:none::",
       ]);
-      // Each kind of path is drawn its own way: solid, dotted (relay), dashed (none).
+      // Each kind of path is drawn its own way: solid, dotted (relay), dashed (none). A line
+      // has no computed style until the page is styled and laid out (a CI run at load 17 read
+      // '' for a direct link): wait for every line to have one.
+      await page.waitForFunction(
+        (sel) =>
+          Array.from(
+            (globalThis as unknown as { document: Doc }).document.querySelectorAll(
+              sel,
+            ) as unknown as ArrayLike<unknown>,
+          ).every((e) =>
+            (globalThis as unknown as {
+              getComputedStyle(x: unknown): { strokeDasharray: string };
+            }).getComputedStyle(e).strokeDasharray !== ""
+          ),
+        "#graph .link line",
+        { timeout: GUARD_MS },
+      );
       const dashes = Object.fromEntries(
         await page.$$eval("#graph .link", (els) =>
           els.map((e) => [
