@@ -180,6 +180,8 @@ export class MeshServices {
   readonly #pubsub: PubSub;
   readonly #checks = new Map<string, ServiceHealthCheck>();
   readonly #failing = new Set<string>();
+  /** Local services whose check has given no result yet: failing until the first one passes. */
+  readonly #unchecked = new Set<string>();
   readonly #healthListeners = new Set<(service: string, healthy: boolean) => void>();
   // Pongs are cheap, but a member flooding pings gets no more than this many back.
   readonly #pongLimit = new RateLimiter({ perSecond: 20, burst: 40, maxEntries: 4096 });
@@ -426,12 +428,17 @@ export class MeshServices {
 
   /**
    * Checks a local service's health as `spec` says, from now on (replacing a check it had);
-   * returns the function that stops it (the service then counts as healthy).
+   * returns the function that stops it (the service then counts as healthy). Until the first
+   * check passes the service counts as failing: out of rotation and not running for its
+   * leadership, as a check that failed would have it (fail closed, not open).
    */
   check(service: string, spec: ServiceCheckSpec): () => void {
     this.#checks.get(service)?.stop();
-    const c = new ServiceHealthCheck(service, spec, (healthy) => this.#setHealth(service, healthy));
+    const c = new ServiceHealthCheck(service, spec, (healthy) => {
+      if (this.#checks.get(service) === c) this.#setHealth(service, healthy);
+    });
     this.#checks.set(service, c);
+    this.#setHealth(service, false, true);
     if (this.#started && !this.#closed) c.start();
     return () => {
       c.stop();
@@ -572,14 +579,24 @@ export class MeshServices {
     return this.#local.add(service);
   }
 
-  #setHealth(service: string, healthy: boolean): void {
+  /** `unchecked`: a check begins, and the service waits for its first result. */
+  #setHealth(service: string, healthy: boolean, unchecked = false): void {
     const was = !this.#failing.has(service);
+    // The first result is logged even when it keeps the service failing.
+    const first = !unchecked && this.#unchecked.delete(service);
+    if (unchecked) this.#unchecked.add(service);
     if (healthy) this.#failing.delete(service);
     else this.#failing.add(service);
+    if (was === healthy && !first) return;
+    this.#d.logger.info(
+      unchecked
+        ? "service waits for its first health check"
+        : healthy
+        ? "service healthy"
+        : "service failing its health check",
+      { service },
+    );
     if (was === healthy) return;
-    this.#d.logger.info(healthy ? "service healthy" : "service failing its health check", {
-      service,
-    });
     this.#reannounce();
     for (const fn of this.#healthListeners) fn(service, healthy);
   }

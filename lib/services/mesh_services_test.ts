@@ -180,8 +180,10 @@ Deno.test("mesh services: a failing health check takes the instance out everywhe
     b.onHealth((s, h) => heard.push([s, h]));
     a.provide("echo", { say: () => "a" });
     b.provide("echo", { say: () => "b" });
-    await until(() => !b.healthy("echo"));
-    assert.deepEqual(heard, [["echo", false]]);
+    // Failing from the start (the check has given no result yet), and still after its first.
+    assert.equal(b.healthy("echo"), false);
+    await until(() => b.list()[0]?.localHealthy === false);
+    assert.deepEqual(heard, [], "no change: failing until a check passes");
     assert.deepEqual(b.announced(), [{
       name: "echo",
       port: SERVICES_PORT,
@@ -200,6 +202,31 @@ Deno.test("mesh services: a failing health check takes the instance out everywhe
     assert.equal(await b.request("echo/say"), "a");
     assert.equal(b.list()[0].localHealthy, false);
   } finally {
+    await f.close();
+  }
+});
+
+Deno.test("mesh services: a checked service is out of rotation until its first check passes", async () => {
+  const f = new Fixture();
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const b = f.add("b", "10.7.0.2", {
+      serviceChecks: [{
+        service: "echo",
+        check: { target: { kind: "tcp", host: "127.0.0.1", port: l.addr.port } },
+      }],
+    });
+    const heard: [string, boolean][] = [];
+    b.onHealth((s, h) => heard.push([s, h]));
+    b.provide("echo", { say: () => "b" });
+    // Before any result: announced failing, as a failed check would (main: healthy at once).
+    assert.equal(b.healthy("echo"), false);
+    assert.equal(b.announced()[0].healthy, false);
+    await until(() => b.healthy("echo"));
+    assert.deepEqual(heard, [["echo", true]]);
+    assert.equal(b.announced()[0].healthy, undefined);
+  } finally {
+    l.close();
     await f.close();
   }
 });
