@@ -44,6 +44,7 @@ import { freeLoopbackPort, SimProcess, startLeader } from "./fleet/leader.ts";
 import { LeaderProfiler } from "./fleet/profile.ts";
 import { hasEtcd, startEtcd } from "../../tests/fixtures/etcd.ts";
 import { percentile } from "./fleet/members.ts";
+import type { SharedTotals } from "./fleet/member_shared.ts";
 
 /** Options of {@link runFleetBench}. */
 export interface FleetBenchOptions {
@@ -81,27 +82,7 @@ export interface FleetBenchOptions {
 }
 
 /** What the members of the joins counted of shared views (scripts/bench/fleet/member_shared.ts). */
-export interface SharedFigures {
-  /** Fetches started from a manifest, views made whole so, fetches failed. */
-  fetches: number;
-  whole: number;
-  failed: number;
-  /** Pieces taken from members, and from the leader; pieces asked of the leader (fall-back). */
-  fromHolders: number;
-  fromLeader: number;
-  fallbacks: number;
-  /** Pieces not in the manifest, again, from anyone not named. */
-  mismatches: number;
-  duplicates: number;
-  ignored: number;
-  /** Holders dropped by fetches: a mismatch, silence. */
-  liars: number;
-  silent: number;
-  malformed: number;
-  /** Pieces members served, and asks they dropped by reason. */
-  served: number;
-  drops: Record<string, number>;
-}
+export type SharedFigures = SharedTotals;
 
 /** One change's arrival at every member. */
 export interface ChangeFigures {

@@ -10,12 +10,14 @@ import {
 import { type HolderAnswer, PieceHolder } from "../../../lib/mesh/sync/piece_holder.ts";
 import { parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 
+const { dh, aead } = selectSuite();
+/** A key pair of the suite the tunnels use. */
+const pair = () => {
+  const priv = dh.generatePrivate();
+  return { priv, pub: dh.publicKey(priv) };
+};
+
 Deno.test("fleet tunnel: a handshake to a socket's members is told to be for one by its MAC1, no DH", () => {
-  const { dh, aead } = selectSuite();
-  const pair = () => {
-    const priv = dh.generatePrivate();
-    return { priv, pub: dh.publicKey(priv) };
-  };
   const leader = pair();
   const a = pair();
   const b = pair();
@@ -32,11 +34,6 @@ Deno.test("fleet tunnel: a handshake to a socket's members is told to be for one
 });
 
 Deno.test("fleet tunnel: two members make a session and one serves a piece the other checks against its manifest", () => {
-  const { dh, aead } = selectSuite();
-  const pair = () => {
-    const priv = dh.generatePrivate();
-    return { priv, pub: dh.publicKey(priv) };
-  };
   const leader = pair();
   const a = pair();
   const b = pair();
