@@ -21,9 +21,18 @@ const dec = new TextDecoder();
 // Bytes before the header: the marker and the header's length.
 const FRAME_PREFIX = 3;
 
-/** A datagram of `marker` and `head` (JSON), with `bodyLength` zero bytes last for the body. */
+// The most a header's 2-byte length can say.
+const MAX_HEAD_BYTES = 0xffff;
+
+/**
+ * A datagram of `marker` and `head` (JSON), with `bodyLength` zero bytes last for the body.
+ * Throws a RangeError for a header over 65,535 bytes (its length would not fit: a caller's bug).
+ */
 export function framed(marker: number, head: unknown, bodyLength: number): Uint8Array {
   const h = enc.encode(JSON.stringify(head));
+  if (h.length > MAX_HEAD_BYTES) {
+    throw new RangeError(`a frame's header of ${h.length} bytes is over ${MAX_HEAD_BYTES}`);
+  }
   const out = new Uint8Array(FRAME_PREFIX + h.length + bodyLength);
   out[0] = marker;
   out[1] = h.length >> 8;

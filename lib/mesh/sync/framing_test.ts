@@ -38,3 +38,11 @@ Deno.test("framing: anything else is no frame, never thrown", () => {
   // A header that ends exactly at the datagram's end: a frame with an empty body.
   assert.deepEqual(unframed(Uint8Array.of(0x05, 0, 2, ...enc.encode("{}")), 0x05)?.head, {});
 });
+
+Deno.test("framing: a header its 2-byte length cannot say is refused when framed", () => {
+  // 65,535 bytes fit (the length says 0xffff); one more would wrap to 0 and misframe the body.
+  const fits = { s: "x".repeat(0xffff - 8) }; // {"s":"…"} is 8 bytes around the string
+  const d = framed(0x05, fits, 1);
+  assert.deepEqual(unframed(d, 0x05)?.head, fits);
+  assert.throws(() => framed(0x05, { s: "x".repeat(0xffff - 7) }, 1), RangeError);
+});
