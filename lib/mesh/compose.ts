@@ -234,13 +234,6 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
     // Who may call this node's services: the policy in force, as the leader sent it.
     callRules: () => policy.engine.policy?.calls,
   }, mesh.services);
-  // A failing check gives the leadership up at once, not when the lease runs out.
-  services.onHealth((name, healthy) => leases.setHealth(name, healthy));
-  // Checked services wait for their first check failing (set before this listener was): the
-  // node does not run for their leadership until it passes.
-  for (const { service } of mesh.services?.serviceChecks ?? []) {
-    if (!services.healthy(service)) leases.setHealth(service, false);
-  }
   const plugins = new Plugins(mesh.plugins, { services, logger });
 
   const role: RoleParts = makeRole(mesh, run, {

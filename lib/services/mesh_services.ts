@@ -598,6 +598,9 @@ export class MeshServices {
     );
     if (was === healthy) return;
     this.#reannounce();
+    // A failing check gives the leadership up at once, not when the lease runs out; and a
+    // service waiting for its first check does not run for it.
+    this.#d.leases?.setHealth(service, healthy);
     for (const fn of this.#healthListeners) fn(service, healthy);
   }
 
