@@ -70,18 +70,19 @@ export class SharedSegments {
   manifestFor(key: string, floor: number | null): SharedManifest | null {
     const g = this.sharedGroup(key);
     if (g === null) return null;
+    const head = this.#d.head();
     let segs = this.#segments.get(g);
     if (!segs) {
-      const { scope, members, head, now } = this.#d;
+      const { scope, members, now } = this.#d;
       const seen = [...members.values()].filter((m) => {
         const mg = scope.groupOf(m.publicKey);
         return mg !== undefined && scope.sees(g, mg);
       });
-      this.#segments.set(g, segs = new ViewSegments(seen, head().version, { now }));
+      this.#segments.set(g, segs = new ViewSegments(seen, head.version, { now }));
     }
     // A layout newer than the holders' versions: they hold none of it.
     const f = floor !== null && floor >= segs.laidOut ? floor : null;
-    const { manifest, fromLeader } = segs.manifest(this.#d.head(), f);
+    const { manifest, fromLeader } = segs.manifest(head, f);
     if (manifest.entries.length === 0) return null;
     return {
       manifest,
