@@ -239,7 +239,7 @@ export async function openLeader(
     publicKey: opened.publicKey,
     endpoints: advertise,
     labels: identity.labels,
-    services: identity.services,
+    services: identity.announced,
     routes: identity.routes,
     joinHoldMs: opts.joinHoldMs,
     nameHoldMs: opts.nameHoldMs,

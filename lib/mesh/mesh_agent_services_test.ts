@@ -240,3 +240,38 @@ Deno.test({
       assert.equal(await n2.services.request("echo/say"), "n1");
     }),
 });
+
+Deno.test({
+  ...TEST,
+  name:
+    "mesh services: a checked service is failing in a joiner's first record, not healthy until a hello",
+  fn: () =>
+    withLab(async (lab) => {
+      // A closed port: the check never passes.
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = l.addr.port;
+      l.close();
+      await lab.startLeader(layer);
+      // Every record of n1's service the leader ever holds, from the join on.
+      const seen: (boolean | undefined)[] = [];
+      const stop = lab.leader.onMembership((v) => {
+        const s = v.members.find((m) => m.name === "n1")?.services.find((s) => s.name === "api");
+        if (s) seen.push(s.healthy);
+      });
+      try {
+        await lab.start("n1", "192.0.2.11", {
+          ...layer,
+          services: [{ name: "api", port: 80, protocol: "tcp" }],
+          serviceChecks: [{
+            service: "api",
+            check: { target: { kind: "tcp", host: "127.0.0.1", port }, intervalMs: 100 },
+          }],
+        });
+        await until("the leader holds n1's service", () => seen.length > 0, 20_000);
+        // Failing from the join's record on: never announced healthy before its first check.
+        assert.deepEqual([...new Set(seen)], [false]);
+      } finally {
+        stop();
+      }
+    }),
+});

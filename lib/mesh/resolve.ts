@@ -25,6 +25,7 @@ import type { ProtocolTimers } from "../protocol/constants.ts";
 import type { RelayPartsOptions } from "./relay/relay_parts.ts";
 import type { LeaseOptions } from "../services/lease/runtime.ts";
 import type { ServicesOptions } from "../services/mesh_services.ts";
+import { announcedServices } from "../services/announce.ts";
 import type { JoinSection } from "./join/client.ts";
 import type { LeaderOptions } from "./leader/service.ts";
 import type { MeshOptions } from "./mesh_options.ts";
@@ -49,6 +50,12 @@ export interface IdentitySection {
   labels: Record<string, string>;
   /** The services it offers (configured and set at runtime). */
   services: ServiceSpec[];
+  /**
+   * The services as its record says them before the service layer runs (a leader's own record, a
+   * node's join): one with a health check is marked failing, as the layer counts it until its
+   * first check passes (fail closed from the first record on).
+   */
+  announced: ServiceSpec[];
   /** The routes it advertises: its subnet routes, and the defaults as an exit node. */
   routes: string[];
   /** It relays for others (the leader always does). */
@@ -275,6 +282,11 @@ export function resolveMesh(
     advertise: opts.advertise ?? [],
     labels: settings.labels,
     services: settings.services,
+    announced: announcedServices(
+      settings.services,
+      [],
+      new Set((opts.serviceChecks ?? []).map((c) => c.service)),
+    ),
     routes,
     relay: opts.relay ?? false,
   };
@@ -306,7 +318,7 @@ export function resolveMesh(
       ...(opts.token !== undefined ? { token: opts.token } : {}),
       hostname: identity.hostname,
       labels: identity.labels,
-      services: identity.services,
+      services: identity.announced,
       advertise: identity.advertise,
       relay: identity.relay,
       routes,

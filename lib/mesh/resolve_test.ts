@@ -19,6 +19,7 @@ Deno.test("resolve: the defaults, worked out once", () => {
     advertise: [],
     labels: {},
     services: [],
+    announced: [],
     routes: [],
     relay: false,
   });
@@ -102,6 +103,28 @@ Deno.test("resolve: the preferences set at runtime stand in for the options they
   assert.deepEqual(m.identity.labels, { "node.weft/a": "1", "node.weft/b": "2" });
   assert.deepEqual(m.join.labels, m.identity.labels);
   assert.equal(m.routes.accept, false);
+});
+
+Deno.test("resolve: a service with a health check is failing in the first record, the join's too", () => {
+  const m = resolveMesh({
+    ...base,
+    services: [{ name: "api", port: 80, protocol: "tcp" }, {
+      name: "web",
+      port: 81,
+      protocol: "tcp",
+    }],
+    serviceChecks: [{
+      service: "api",
+      check: { target: { kind: "tcp", host: "127.0.0.1", port: 80 } },
+    }],
+  });
+  assert.deepEqual(m.identity.announced, [
+    { name: "api", port: 80, protocol: "tcp", healthy: false },
+    { name: "web", port: 81, protocol: "tcp" },
+  ]);
+  assert.deepEqual(m.join.services, m.identity.announced);
+  // The service layer is given the services as configured: it marks them itself.
+  assert.deepEqual(m.identity.services.map((s) => s.healthy), [undefined, undefined]);
 });
 
 Deno.test("resolve: a part turned off has no section", () => {
@@ -197,7 +220,12 @@ Deno.test("resolve: every option handed on reaches a part's section", () => {
   for (const [key, how] of Object.entries(HOW)) {
     if (how !== "passed") continue;
     // A value the resolver cannot make itself: found in the result only if handed on.
-    const value = key === "openTransport" ? () => Promise.reject(new Error(key)) : { key };
+    // (The service checks are read too, as a list: the first record marks their services.)
+    const value = key === "openTransport"
+      ? () => Promise.reject(new Error(key))
+      : key === "serviceChecks"
+      ? []
+      : { key };
     given[key] = value;
     sentinels.set(value, key);
   }
