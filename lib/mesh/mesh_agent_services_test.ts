@@ -37,6 +37,14 @@ const layer = {
 const callable = (a: MeshAgent, service: string) =>
   a.services.instances(service).filter((i) => i.rpc && i.healthy).map((i) => i.node);
 
+/** A local TCP port nothing listens on: a check of it fails. */
+function closedPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
 /** The data of the next event of `s` ("done" when it ended). */
 async function nextData(s: Subscription): Promise<unknown> {
   const r = await s.next();
@@ -164,10 +172,7 @@ Deno.test({
   name: "mesh services: a failing health check travels in the member record to the other nodes",
   fn: () =>
     withLab(async (lab) => {
-      // A closed port: the TCP check fails.
-      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const port = l.addr.port;
-      l.close();
+      const port = closedPort();
       await lab.startLeader(layer);
       const n1 = await lab.start("n1", "192.0.2.11", layer);
       const n2 = await lab.start("n2", "192.0.2.12", layer);
@@ -247,10 +252,7 @@ Deno.test({
     "mesh services: a checked service is failing in a joiner's first record, not healthy until a hello",
   fn: () =>
     withLab(async (lab) => {
-      // A closed port: the check never passes.
-      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const port = l.addr.port;
-      l.close();
+      const port = closedPort();
       await lab.startLeader(layer);
       // Every record of n1's service the leader ever holds, from the join on.
       const seen: (boolean | undefined)[] = [];
