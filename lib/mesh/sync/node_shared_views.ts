@@ -220,7 +220,7 @@ export class NodeSharedViews {
       d.logger.warn("a shared view from the leader did not unpack: dropped", { version: m.v });
       return d.again();
     }
-    this.#holder.hold(m.v, fetch.checker.pieces());
+    this.#holder.holdChecked(m.v, fetch.checker);
     if (m.v <= d.view().version) return;
     d.whole({
       network: m.network,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { digestText, type PieceChecker, type PieceFate } from "./manifest.ts";
+import type { PieceChecker, PieceFate } from "./manifest.ts";
 import type { PieceAsk } from "./piece_holder.ts";
 
 /** Digests an ask names, at most (a holder takes up to 32). */
@@ -146,11 +146,11 @@ export class SharedFetch {
     if (from === this.#d.leader) return this.#fail();
     if (!this.#live.has(from)) return;
     const named = new Set(d);
-    const entries = this.#d.checker.manifest.entries;
+    const c = this.#d.checker;
     for (const a of [...this.#asks]) {
       if (a.to !== from) continue;
       for (const i of [...a.left]) {
-        if (!named.has(digestText(entries[i].digest))) continue;
+        if (!named.has(c.digestTextAt(i))) continue;
         a.left.delete(i);
         this.#giveBack(i, from);
       }
@@ -204,13 +204,13 @@ export class SharedFetch {
   }
 
   #ask(to: string, pieces: number[], tries: number): void {
-    const entries = this.#d.checker.manifest.entries;
+    const c = this.#d.checker;
     const ask: Ask = { to, left: new Set(pieces), cancel: () => {}, tries };
     this.#asks.add(ask);
     this.#d.send(to, {
       t: "pget",
-      v: this.#d.checker.manifest.v,
-      d: pieces.map((i) => digestText(entries[i].digest)),
+      v: c.manifest.v,
+      d: pieces.map((i) => c.digestTextAt(i)),
     });
     ask.cancel = this.#d.timer(() => this.#late(ask), PIECE_WAIT_MS);
   }

@@ -251,7 +251,7 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   }
   link.totals.whole++;
   const v = fetch.checker.manifest.v;
-  holderOf(link, m).hold(v, fetch.checker.pieces());
+  holderOf(link, m).holdChecked(v, fetch.checker);
   if (v <= m.version) return;
   m.version = v;
   if (m.viewAt === 0) m.viewAt = now();
