@@ -176,10 +176,14 @@ export class SharedFetch {
         this.#ask(h, take, 0);
       }
     }
-    // What no live holder may give goes to the leader.
+    // What no live holder may give goes to the leader. While holders are live and none failed a
+    // piece, there is none: the queue is not walked (each piece that comes fills again, and a
+    // view of 10,000 has some 600 pieces).
+    if (this.#queue.length === 0 || (this.#live.size > 0 && this.#failed.size === 0)) return;
+    const live = [...this.#live];
     const orphans = this.#take((i) => {
       const f = this.#failed.get(i);
-      return [...this.#live].every((h) => f?.has(h));
+      return live.every((h) => f?.has(h));
     }, Infinity);
     for (let k = 0; k < orphans.length; k += ASK_PIECES) {
       this.#ask(this.#d.leader, orphans.slice(k, k + ASK_PIECES), 0);

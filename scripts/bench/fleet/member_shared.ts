@@ -16,6 +16,7 @@ import {
   type ManifestDatagram,
   PieceChecker,
   pieceDatagram,
+  pieceDigest,
 } from "../../../lib/mesh/sync/manifest.ts";
 import {
   type HolderDrop,
@@ -39,6 +40,12 @@ export interface SharedTotals {
   fallbacks: number;
   /** Pieces whose digest was not in the manifest; pieces that came again; from anyone else. */
   mismatches: number;
+  /**
+   * Of the mismatches: pieces kept from the leader while no fetch was under way (offered to the
+   * next manifest), and pieces the manifest fetched before this one listed (an older view's).
+   */
+  mismatchesEarly: number;
+  mismatchesStale: number;
   duplicates: number;
   ignored: number;
   /** Holders dropped by a fetch: a mismatch, or asks left unanswered. */
@@ -61,6 +68,8 @@ export function sharedTotals(): SharedTotals {
     fromLeader: 0,
     fallbacks: 0,
     mismatches: 0,
+    mismatchesEarly: 0,
+    mismatchesStale: 0,
     duplicates: 0,
     ignored: 0,
     liars: 0,
@@ -101,6 +110,10 @@ export class MemberShared {
   last: PieceChecker | null = null;
   holder: PieceHolder | null = null;
   early: Uint8Array[] = [];
+  /** The checker the fetch under way replaced (what a mismatch is looked up in), and whether
+   * the early pieces are being offered now. */
+  replaced: PieceChecker | null = null;
+  replaying = false;
 }
 
 /** A whole view's records, by key: unpacked once for every member. */
@@ -155,6 +168,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
   const older = s.fetch?.checker ?? s.last;
   if (older) checker.adopt(older);
   s.fetch?.stop();
+  s.replaced = older;
   const named = s.named?.v === manifest.v
     ? s.named.members.filter((h) => h.publicKey !== m.key)
     : [];
@@ -179,7 +193,9 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
       }, ms),
   });
   fetch.start();
+  s.replaying = true;
   for (const p of s.early.splice(0)) onPiece(link, m, p, m.leaderAddress);
+  s.replaying = false;
   if (s.fetch === fetch) after(link, m, fetch);
 }
 
@@ -195,9 +211,19 @@ export function onPiece(link: SharedLink, m: Member, piece: Uint8Array, from: st
   const fate = fetch.piece(from, piece);
   if (fate === "taken") link.totals[from === fetch.leader ? "fromLeader" : "fromHolders"]++;
   else if (fate === "ignored") link.totals.ignored++;
-  else if (fate === "mismatch") link.totals.mismatches++;
+  else if (fate === "mismatch") mismatch(link.totals, s, piece);
   else link.totals.duplicates++;
   after(link, m, fetch);
+}
+
+/** Counts a mismatch, and where it came from (a rare path: the piece is hashed again here). */
+function mismatch(totals: SharedTotals, s: MemberShared, piece: Uint8Array): void {
+  totals.mismatches++;
+  if (s.replaying) totals.mismatchesEarly++;
+  const d = digestText(pieceDigest(piece));
+  if (s.replaced?.manifest.entries.some((e) => digestText(e.digest) === d)) {
+    totals.mismatchesStale++;
+  }
 }
 
 /** `from` lacks the pieces of digests `d`. */
@@ -220,7 +246,8 @@ export function onAsk(link: SharedLink, m: Member, from: string, msg: object): v
 
 /** A view's key: its version and digests (the same view for every member that fetched it). */
 function viewKey(c: PieceChecker): string {
-  return `${c.manifest.v}|${c.manifest.entries.map((e) => digestText(e.digest)).join("")}`;
+  const texts = c.manifest.entries.map((_, i) => c.digestTextAt(i));
+  return `${c.manifest.v}|${texts.join("")}`;
 }
 
 /** After a step of `fetch`: the view applied once whole; asked again when it failed. */
