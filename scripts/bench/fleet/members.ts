@@ -72,11 +72,22 @@ export { percentile, type Reach } from "./stats.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** A 53-bit hash of `b` (cyrb53): packed parts are cached by it. */
+/**
+ * A 53-bit hash of `b` (cyrb53, over 32-bit words: a fourth of the multiplications of a byte at a
+ * time) mixed with its length and first byte: binary parts are cached by it. Every piece each
+ * member receives is hashed here, so it is the simulator's own cost per datagram.
+ */
 function hash53(b: Uint8Array): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < b.length; i++) {
+  let h1 = 0xdeadbeef ^ b.length;
+  let h2 = 0x41c6ce57 ^ (b[0] << 16);
+  const words = b.length & ~3;
+  let i = 0;
+  for (; i < words; i += 4) {
+    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    h1 = Math.imul(h1 ^ w, 2654435761);
+    h2 = Math.imul(h2 ^ w, 1597334677);
+  }
+  for (; i < b.length; i++) {
     h1 = Math.imul(h1 ^ b[i], 2654435761);
     h2 = Math.imul(h2 ^ b[i], 1597334677);
   }
@@ -155,7 +166,8 @@ export class Fleet {
   readonly #byAddress = new Map<string, Member>();
   readonly #joining = new Set<Member>();
   readonly #handshaking = new Set<Member>();
-  readonly #cache = new Map<string, ControlMessage | null>();
+  // Parsed control messages: binary ones by their hash (a number), text by the text.
+  readonly #cache = new Map<string | number, ControlMessage | null>();
   readonly #lanKeys = new Map<string, string>();
   #nextIndex = 1;
   #tick = 0;
@@ -530,7 +542,7 @@ export class Fleet {
     // scratch buffer, so a piece is copied out of it).
     const kind = payload[0];
     const binary = kind === PACKED || kind === PIECE || kind === MANIFEST;
-    const text = binary ? `${kind}|${payload.length}|${hash53(payload)}` : dec.decode(payload);
+    const text = binary ? hash53(payload) : dec.decode(payload);
     let msg = this.#cache.get(text);
     if (msg === undefined) {
       msg = parseMessage(kind === PIECE ? payload.slice() : payload);
