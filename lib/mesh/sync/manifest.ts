@@ -361,6 +361,11 @@ export class PieceChecker {
     return n;
   }
 
+  /** Whether the manifest lists `piece` (hashed to tell). */
+  lists(piece: Uint8Array): boolean {
+    return this.#at.has(digestText(pieceDigest(piece)));
+  }
+
   /** Entry `i`'s digest as text (how an ask names its piece). */
   digestTextAt(i: number): string {
     return this.#texts[i];

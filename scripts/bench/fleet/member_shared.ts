@@ -16,7 +16,6 @@ import {
   type ManifestDatagram,
   PieceChecker,
   pieceDatagram,
-  pieceDigest,
 } from "../../../lib/mesh/sync/manifest.ts";
 import {
   type HolderDrop,
@@ -40,12 +39,6 @@ export interface SharedTotals {
   fallbacks: number;
   /** Pieces whose digest was not in the manifest; pieces that came again; from anyone else. */
   mismatches: number;
-  /**
-   * Of the mismatches: pieces kept from the leader while no fetch was under way (offered to the
-   * next manifest), and pieces the manifest fetched before this one listed (an older view's).
-   */
-  mismatchesEarly: number;
-  mismatchesStale: number;
   duplicates: number;
   ignored: number;
   /** Holders dropped by a fetch: a mismatch, or asks left unanswered. */
@@ -68,8 +61,6 @@ export function sharedTotals(): SharedTotals {
     fromLeader: 0,
     fallbacks: 0,
     mismatches: 0,
-    mismatchesEarly: 0,
-    mismatchesStale: 0,
     duplicates: 0,
     ignored: 0,
     liars: 0,
@@ -110,10 +101,8 @@ export class MemberShared {
   last: PieceChecker | null = null;
   holder: PieceHolder | null = null;
   early: Uint8Array[] = [];
-  /** The checker the fetch under way replaced (what a mismatch is looked up in), and whether
-   * the early pieces are being offered now. */
+  /** The checker the fetch under way took over from (the leader's late pieces of it). */
   replaced: PieceChecker | null = null;
-  replaying = false;
 }
 
 /** A whole view's records, by key: unpacked once for every member. */
@@ -193,37 +182,32 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
       }, ms),
   });
   fetch.start();
-  s.replaying = true;
   for (const p of s.early.splice(0)) onPiece(link, m, p, m.leaderAddress);
-  s.replaying = false;
   if (s.fetch === fetch) after(link, m, fetch);
 }
 
-/** A piece from `from` (the leader, or a member over their session). */
+/**
+ * A piece from `from` (the leader, or a member over their session). As a node
+ * (lib/mesh/sync/node_shared_views.ts): the leader's late copies of the view held, or of the
+ * manifest the fetch replaced, are duplicates, not kept and not mismatches.
+ */
 export function onPiece(link: SharedLink, m: Member, piece: Uint8Array, from: string): void {
   const s = stateOf(m);
   const fetch = s.fetch;
+  const leader = from === m.leaderAddress;
   if (!fetch) {
-    if (from === m.leaderAddress && s.early.length < EARLY_PIECES) s.early.push(piece);
+    if (leader && s.last?.complete && s.last.lists(piece)) link.totals.duplicates++;
+    else if (leader && s.early.length < EARLY_PIECES) s.early.push(piece);
     else link.totals.ignored++;
     return;
   }
   const fate = fetch.piece(from, piece);
   if (fate === "taken") link.totals[from === fetch.leader ? "fromLeader" : "fromHolders"]++;
   else if (fate === "ignored") link.totals.ignored++;
-  else if (fate === "mismatch") mismatch(link.totals, s, piece);
+  else if (fate === "mismatch" && leader && s.replaced?.lists(piece)) link.totals.duplicates++;
+  else if (fate === "mismatch") link.totals.mismatches++;
   else link.totals.duplicates++;
   after(link, m, fetch);
-}
-
-/** Counts a mismatch, and where it came from (a rare path: the piece is hashed again here). */
-function mismatch(totals: SharedTotals, s: MemberShared, piece: Uint8Array): void {
-  totals.mismatches++;
-  if (s.replaying) totals.mismatchesEarly++;
-  const d = digestText(pieceDigest(piece));
-  if (s.replaced?.manifest.entries.some((e) => digestText(e.digest) === d)) {
-    totals.mismatchesStale++;
-  }
 }
 
 /** `from` lacks the pieces of digests `d`. */
