@@ -27,6 +27,9 @@ export const PIECE_WAIT_MS = 1000;
 /** Asks of the leader for one batch of pieces before the fetch fails. */
 export const LEADER_TRIES = 3;
 
+// What #take gives when nothing is queued (made once).
+const NONE: readonly number[] = Object.freeze([]);
+
 /** What the fetch works with. */
 export interface SharedFetchDeps {
   /** The manifest's checker (fed pieces carried from an older fetch already). */
@@ -127,7 +130,8 @@ export class SharedFetch {
     if (fate === "taken") {
       if (leader) this.fromLeader++;
       else this.fromHolders++;
-      for (const a of [...this.#asks]) {
+      // (An ask done is deleted from the set while it is walked: a Set allows that.)
+      for (const a of this.#asks) {
         for (const i of at) a.left.delete(i);
         if (a.left.size === 0) this.#done(a);
       }
@@ -191,7 +195,9 @@ export class SharedFetch {
   }
 
   /** Takes up to `n` pieces from the queue that `ok` accepts. */
-  #take(ok: (i: number) => boolean, n = ASK_PIECES): number[] {
+  #take(ok: (i: number) => boolean, n = ASK_PIECES): readonly number[] {
+    // Each piece that comes fills again: nothing is made when nothing is queued.
+    if (this.#queue.length === 0) return NONE;
     const out: number[] = [];
     this.#queue = this.#queue.filter((i) => {
       if (out.length >= n || !ok(i)) return true;
@@ -207,7 +213,7 @@ export class SharedFetch {
     return n;
   }
 
-  #ask(to: string, pieces: number[], tries: number): void {
+  #ask(to: string, pieces: readonly number[], tries: number): void {
     const c = this.#d.checker;
     const ask: Ask = { to, left: new Set(pieces), cancel: () => {}, tries };
     this.#asks.add(ask);
