@@ -11,7 +11,6 @@
 import type { ControlMessage } from "../../../lib/mesh/sync/protocol.ts";
 import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import {
-  digestText,
   ManifestAssembler,
   type ManifestDatagram,
   PieceChecker,
