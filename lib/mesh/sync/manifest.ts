@@ -268,6 +268,8 @@ export class PieceChecker {
   readonly manifest: Manifest;
   // The entries' indexes by digest (a digest listed twice fills both).
   readonly #at = new Map<string, number[]>();
+  // Each entry's digest as text (made once: asks name pieces by it, holders serve by it).
+  readonly #texts: string[];
   readonly #pieces: (Uint8Array | undefined)[];
   #left: number;
   readonly #mismatches = new Map<string, number>();
@@ -278,8 +280,8 @@ export class PieceChecker {
   /** A checker of `manifest`'s pieces, none held. */
   constructor(manifest: Manifest) {
     this.manifest = manifest;
-    manifest.entries.forEach((e, i) => {
-      const k = digestText(e.digest);
+    this.#texts = manifest.entries.map((e) => digestText(e.digest));
+    this.#texts.forEach((k, i) => {
       const list = this.#at.get(k);
       if (list) list.push(i);
       else this.#at.set(k, [i]);
@@ -346,15 +348,39 @@ export class PieceChecker {
    */
   adopt(older: PieceChecker): number {
     let n = 0;
-    older.#pieces.forEach((p) => {
+    // A piece `older` holds at entry i was checked against that entry's digest when it came:
+    // it is not hashed again.
+    older.#pieces.forEach((p, i) => {
       if (p === undefined) return;
-      const at = this.#at.get(digestText(pieceDigest(p)));
+      const at = this.#at.get(older.#texts[i]);
       if (!at || this.#pieces[at[0]] !== undefined) return;
       for (const i of at) this.#pieces[i] = p;
       this.#left -= at.length;
       n += at.length;
     });
     return n;
+  }
+
+  /** Whether the manifest lists `piece` (hashed to tell). */
+  lists(piece: Uint8Array): boolean {
+    return this.#at.has(digestText(pieceDigest(piece)));
+  }
+
+  /** Entry `i`'s digest as text (how an ask names its piece). */
+  digestTextAt(i: number): string {
+    return this.#texts[i];
+  }
+
+  /**
+   * The pieces held by their digests as text, each once: every one was checked against its
+   * entry's digest when it came ({@link offer}, {@link adopt}), so none is hashed again here.
+   */
+  verified(): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    this.#pieces.forEach((p, i) => {
+      if (p !== undefined && !out.has(this.#texts[i])) out.set(this.#texts[i], p);
+    });
+    return out;
   }
 
   /** The pieces held, each once (what a holder serves once the view is whole). */

@@ -71,6 +71,9 @@ export class NodeSharedViews {
   #early: Uint8Array[] = [];
   #shared: SharedFetch | null = null;
   #lastChecker: PieceChecker | null = null;
+  // The checker the fetch under way took over from (a view fetched, or a fetch replaced): the
+  // leader's pieces of it still on their way are late copies, not mismatches.
+  #replaced: PieceChecker | null = null;
   readonly #holder: PieceHolder;
   // The overlay addresses of the view held (the members a holder serves), and its version.
   #addresses: { v: number; set: Set<string> } = { v: -1, set: new Set() };
@@ -140,6 +143,7 @@ export class NodeSharedViews {
     const checker = new PieceChecker(m);
     const older = this.#shared?.checker ?? this.#lastChecker;
     if (older) checker.adopt(older);
+    this.#replaced = older;
     this.#shared?.stop();
     const named = this.#named?.v === m.v
       ? this.#named.members.filter((h) => h.publicKey !== d.publicKey)
@@ -174,16 +178,24 @@ export class NodeSharedViews {
   /** A piece: to the fetch under way, or kept a while when the leader's manifest is not whole. */
   piece(piece: Uint8Array, from: string): void {
     const fetch = this.#shared;
+    const leader = from === this.#d.leader();
     if (!fetch) {
-      if (from === this.#d.leader() && this.#early.length < EARLY_PIECES) {
-        this.#early.push(piece);
-      } else this.#refused["not-named"]++;
+      // A copy of a piece of the view last fetched whole (an answer that came after the fetch
+      // ended) is held already and no piece ahead of the next manifest: not kept, where it would
+      // be a mismatch of the leader's once the next manifest lists other pieces.
+      const last = this.#lastChecker;
+      if (leader && last?.complete && last.lists(piece)) this.#refused.duplicate++;
+      else if (leader && this.#early.length < EARLY_PIECES) this.#early.push(piece);
+      else this.#refused["not-named"]++;
       return;
     }
     const fate = fetch.piece(from, piece);
     if (fate === "taken") this.#counts[from === fetch.leader ? "leader" : "holder"]++;
     else if (fate === "ignored") this.#refused["not-named"]++;
-    else this.#refused[fate]++;
+    else if (fate === "mismatch" && leader && this.#replaced?.lists(piece)) {
+      // The leader's piece of the manifest this fetch replaced, sent before the new one: late.
+      this.#refused.duplicate++;
+    } else this.#refused[fate]++;
     this.#sharedOn(fetch);
   }
 
@@ -220,7 +232,7 @@ export class NodeSharedViews {
       d.logger.warn("a shared view from the leader did not unpack: dropped", { version: m.v });
       return d.again();
     }
-    this.#holder.hold(m.v, fetch.checker.pieces());
+    this.#holder.holdChecked(m.v, fetch.checker);
     if (m.v <= d.view().version) return;
     d.whole({
       network: m.network,

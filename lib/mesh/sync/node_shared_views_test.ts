@@ -103,3 +103,26 @@ Deno.test("node shared views: a whole view without this node is refused as malfo
   assert.equal(n.again(), 1);
   assert.equal(n.views.holding, null);
 });
+
+Deno.test("node shared views: the leader's late copies of an older manifest's pieces are duplicates, not mismatches, and are not kept for the next", () => {
+  const n = node();
+  const v4 = shared(4, [lead, me, holder]);
+  for (const d of v4.datagrams) n.views.manifest(d);
+  for (const p of v4.pieces) n.views.piece(p, LEADER);
+  assert.equal(n.whole.length, 1);
+  // An answer to an ask of the leader that came after the view was whole.
+  n.views.piece(v4.pieces[0], LEADER);
+  // The next manifest lists other pieces (the segment changed); a piece of v4 still on its way
+  // comes during its fetch.
+  const other = member("o", "10.3.0.5", { publicKey: "K-o" });
+  const v5 = shared(5, [lead, me, holder, other]);
+  assert.ok(!v5.pieces.some((p) => v4.pieces.some((q) => q.join() === p.join())));
+  for (const d of v5.datagrams) n.views.manifest(d);
+  n.views.piece(v4.pieces[1], LEADER);
+  for (const p of v5.pieces) n.views.piece(p, LEADER);
+  assert.equal(n.whole.length, 2);
+  assert.equal(n.whole[1].version, 5);
+  const refused = n.views.counts().refused;
+  assert.equal(refused.mismatch, 0, "the leader sent no piece of a view it did not list");
+  assert.equal(refused.duplicate, 2);
+});

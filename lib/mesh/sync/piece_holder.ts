@@ -15,7 +15,7 @@
  */
 
 import { RateLimiter, refilled } from "../../protocol/ratelimiter.ts";
-import { digestText, pieceDigest } from "./manifest.ts";
+import { digestText, type PieceChecker, pieceDigest } from "./manifest.ts";
 
 /** How long pieces are held after they were assembled or last served, ms. */
 export const HOLD_MS = 600_000;
@@ -122,11 +122,28 @@ export class PieceHolder {
    * {@link HOLD_MAX_BYTES}: a subset serves as well, as pieces are asked for by digest.
    */
   hold(v: number, pieces: Iterable<Uint8Array>): void {
+    this.#hold(
+      v,
+      (function* () {
+        for (const p of pieces) yield [digestText(pieceDigest(p)), p] as [string, Uint8Array];
+      })(),
+    );
+  }
+
+  /**
+   * As {@link hold}, the pieces `checker` holds: each was checked against its manifest's digest
+   * when it came, and is held by that digest without hashing it again (a checker takes no piece
+   * it did not hash, so nothing unchecked is ever served).
+   */
+  holdChecked(v: number, checker: PieceChecker): void {
+    this.#hold(v, checker.verified());
+  }
+
+  #hold(v: number, pieces: Iterable<[string, Uint8Array]>): void {
     this.#pieces = new Map();
     this.#bytes = 0;
-    for (const p of pieces) {
+    for (const [d, p] of pieces) {
       if (this.#bytes + p.length > HOLD_MAX_BYTES) break;
-      const d = digestText(pieceDigest(p));
       if (this.#pieces.has(d)) continue;
       this.#pieces.set(d, p);
       this.#bytes += p.length;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { digestText, pieceDigest } from "./manifest.ts";
+import { digestText, PieceChecker, pieceDigest } from "./manifest.ts";
 import {
   ASK_MAX,
   HOLD_MAX_BYTES,
@@ -123,4 +123,31 @@ Deno.test("pieces go after the hold time unless served; a view over the byte bud
   );
   h.hold(5, big);
   assert.ok(h.bytes <= HOLD_MAX_BYTES && h.bytes > HOLD_MAX_BYTES - 1200, `${h.bytes}`);
+});
+
+Deno.test("piece holder: holds a checker's pieces by the digests they were checked against, and no other", () => {
+  const ps = pieces(6, 900, 5);
+  const checker = new PieceChecker({
+    v: 3,
+    network: "10.6.0.0/16",
+    entries: ps.map((p, i) => ({
+      digest: pieceDigest(p),
+      ends: i === ps.length - 1,
+      fromLeader: false,
+    })),
+  });
+  // Four came (one twice); a piece the manifest does not list was refused; two never came.
+  for (const i of [0, 1, 2, 4, 1]) checker.offer(ps[i], "10.6.0.9");
+  const forged = pieces(1, 900, 77)[0];
+  assert.equal(checker.offer(forged, "10.6.0.9"), "mismatch");
+  assert.deepEqual([...checker.verified().keys()], [0, 1, 2, 4].map((i) => text(ps[i])));
+  const { h, sent } = holder();
+  h.holdChecked(3, checker);
+  assert.equal(h.holding, 3);
+  assert.equal(h.bytes, 4 * 900);
+  h.ask("10.6.0.2", { t: "pget", v: 3, d: [...ps.map(text), text(forged)] });
+  assert.deepEqual(sent.filter((s) => s.piece).map((s) => s.piece), [0, 1, 2, 4].map((i) => ps[i]));
+  assert.deepEqual(sent.filter((s) => s.lack).map((s) => s.lack), [
+    [text(ps[3]), text(ps[5]), text(forged)],
+  ]);
 });

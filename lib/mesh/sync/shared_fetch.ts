@@ -12,7 +12,7 @@
  * @module
  */
 
-import { digestText, type PieceChecker, type PieceFate } from "./manifest.ts";
+import type { PieceChecker, PieceFate } from "./manifest.ts";
 import type { PieceAsk } from "./piece_holder.ts";
 
 /** Digests an ask names, at most (a holder takes up to 32). */
@@ -26,6 +26,9 @@ export const PIECE_WAIT_MS = 1000;
 
 /** Asks of the leader for one batch of pieces before the fetch fails. */
 export const LEADER_TRIES = 3;
+
+// What #take gives when nothing is queued (made once).
+const NONE: readonly number[] = Object.freeze([]);
 
 /** What the fetch works with. */
 export interface SharedFetchDeps {
@@ -127,7 +130,8 @@ export class SharedFetch {
     if (fate === "taken") {
       if (leader) this.fromLeader++;
       else this.fromHolders++;
-      for (const a of [...this.#asks]) {
+      // (An ask done is deleted from the set while it is walked: a Set allows that.)
+      for (const a of this.#asks) {
         for (const i of at) a.left.delete(i);
         if (a.left.size === 0) this.#done(a);
       }
@@ -146,11 +150,11 @@ export class SharedFetch {
     if (from === this.#d.leader) return this.#fail();
     if (!this.#live.has(from)) return;
     const named = new Set(d);
-    const entries = this.#d.checker.manifest.entries;
+    const c = this.#d.checker;
     for (const a of [...this.#asks]) {
       if (a.to !== from) continue;
       for (const i of [...a.left]) {
-        if (!named.has(digestText(entries[i].digest))) continue;
+        if (!named.has(c.digestTextAt(i))) continue;
         a.left.delete(i);
         this.#giveBack(i, from);
       }
@@ -176,10 +180,14 @@ export class SharedFetch {
         this.#ask(h, take, 0);
       }
     }
-    // What no live holder may give goes to the leader.
+    // What no live holder may give goes to the leader. While holders are live and none failed a
+    // piece, there is none: the queue is not walked (each piece that comes fills again, and a
+    // view of 10,000 has some 600 pieces).
+    if (this.#queue.length === 0 || (this.#live.size > 0 && this.#failed.size === 0)) return;
+    const live = [...this.#live];
     const orphans = this.#take((i) => {
       const f = this.#failed.get(i);
-      return [...this.#live].every((h) => f?.has(h));
+      return live.every((h) => f?.has(h));
     }, Infinity);
     for (let k = 0; k < orphans.length; k += ASK_PIECES) {
       this.#ask(this.#d.leader, orphans.slice(k, k + ASK_PIECES), 0);
@@ -187,7 +195,9 @@ export class SharedFetch {
   }
 
   /** Takes up to `n` pieces from the queue that `ok` accepts. */
-  #take(ok: (i: number) => boolean, n = ASK_PIECES): number[] {
+  #take(ok: (i: number) => boolean, n = ASK_PIECES): readonly number[] {
+    // Each piece that comes fills again: nothing is made when nothing is queued.
+    if (this.#queue.length === 0) return NONE;
     const out: number[] = [];
     this.#queue = this.#queue.filter((i) => {
       if (out.length >= n || !ok(i)) return true;
@@ -203,14 +213,14 @@ export class SharedFetch {
     return n;
   }
 
-  #ask(to: string, pieces: number[], tries: number): void {
-    const entries = this.#d.checker.manifest.entries;
+  #ask(to: string, pieces: readonly number[], tries: number): void {
+    const c = this.#d.checker;
     const ask: Ask = { to, left: new Set(pieces), cancel: () => {}, tries };
     this.#asks.add(ask);
     this.#d.send(to, {
       t: "pget",
-      v: this.#d.checker.manifest.v,
-      d: pieces.map((i) => digestText(entries[i].digest)),
+      v: c.manifest.v,
+      d: pieces.map((i) => c.digestTextAt(i)),
     });
     ask.cancel = this.#d.timer(() => this.#late(ask), PIECE_WAIT_MS);
   }

@@ -11,7 +11,6 @@
 import type { ControlMessage } from "../../../lib/mesh/sync/protocol.ts";
 import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import {
-  digestText,
   ManifestAssembler,
   type ManifestDatagram,
   PieceChecker,
@@ -101,6 +100,8 @@ export class MemberShared {
   last: PieceChecker | null = null;
   holder: PieceHolder | null = null;
   early: Uint8Array[] = [];
+  /** The checker the fetch under way took over from (the leader's late pieces of it). */
+  replaced: PieceChecker | null = null;
 }
 
 /** A whole view's records, by key: unpacked once for every member. */
@@ -155,6 +156,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
   const older = s.fetch?.checker ?? s.last;
   if (older) checker.adopt(older);
   s.fetch?.stop();
+  s.replaced = older;
   const named = s.named?.v === manifest.v
     ? s.named.members.filter((h) => h.publicKey !== m.key)
     : [];
@@ -183,18 +185,25 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
   if (s.fetch === fetch) after(link, m, fetch);
 }
 
-/** A piece from `from` (the leader, or a member over their session). */
+/**
+ * A piece from `from` (the leader, or a member over their session). As a node
+ * (lib/mesh/sync/node_shared_views.ts): the leader's late copies of the view held, or of the
+ * manifest the fetch replaced, are duplicates, not kept and not mismatches.
+ */
 export function onPiece(link: SharedLink, m: Member, piece: Uint8Array, from: string): void {
   const s = stateOf(m);
   const fetch = s.fetch;
+  const leader = from === m.leaderAddress;
   if (!fetch) {
-    if (from === m.leaderAddress && s.early.length < EARLY_PIECES) s.early.push(piece);
+    if (leader && s.last?.complete && s.last.lists(piece)) link.totals.duplicates++;
+    else if (leader && s.early.length < EARLY_PIECES) s.early.push(piece);
     else link.totals.ignored++;
     return;
   }
   const fate = fetch.piece(from, piece);
   if (fate === "taken") link.totals[from === fetch.leader ? "fromLeader" : "fromHolders"]++;
   else if (fate === "ignored") link.totals.ignored++;
+  else if (fate === "mismatch" && leader && s.replaced?.lists(piece)) link.totals.duplicates++;
   else if (fate === "mismatch") link.totals.mismatches++;
   else link.totals.duplicates++;
   after(link, m, fetch);
@@ -220,7 +229,8 @@ export function onAsk(link: SharedLink, m: Member, from: string, msg: object): v
 
 /** A view's key: its version and digests (the same view for every member that fetched it). */
 function viewKey(c: PieceChecker): string {
-  return `${c.manifest.v}|${c.manifest.entries.map((e) => digestText(e.digest)).join("")}`;
+  const texts = c.manifest.entries.map((_, i) => c.digestTextAt(i));
+  return `${c.manifest.v}|${texts.join("")}`;
 }
 
 /** After a step of `fetch`: the view applied once whole; asked again when it failed. */
@@ -251,7 +261,7 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   }
   link.totals.whole++;
   const v = fetch.checker.manifest.v;
-  holderOf(link, m).hold(v, fetch.checker.pieces());
+  holderOf(link, m).holdChecked(v, fetch.checker);
   if (v <= m.version) return;
   m.version = v;
   if (m.viewAt === 0) m.viewAt = now();

@@ -22,7 +22,6 @@
 import type { Aead, Dh } from "../../../lib/crypto/types.ts";
 import { selectSuite } from "../../../lib/crypto/select.ts";
 import { encodeKey } from "../../../lib/crypto/keys.ts";
-import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import type { Endpoint } from "../../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { Poller } from "../../../drivers/linux/poller.ts";
@@ -48,6 +47,7 @@ import { PACKED } from "../../../lib/mesh/sync/packed.ts";
 import { MANIFEST, PIECE } from "../../../lib/mesh/sync/manifest.ts";
 import { byeWaitFor } from "../../../lib/mesh/sync/bye.ts";
 import { Tunnel } from "./tunnel.ts";
+import { type PeerCounts, PeerSessions } from "./peer_sessions.ts";
 import { Member, type MemberState, now, type Peer, type Sock } from "./member.ts";
 import { onAsk, onLack, onPiece, type SharedLink, sharedTotals } from "./member_shared.ts";
 import {
@@ -72,11 +72,22 @@ export { percentile, type Reach } from "./stats.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** A 53-bit hash of `b` (cyrb53): packed parts are cached by it. */
+/**
+ * A 53-bit hash of `b` (cyrb53, over 32-bit words: a fourth of the multiplications of a byte at a
+ * time) mixed with its length and first byte: binary parts are cached by it. Every piece each
+ * member receives is hashed here, so it is the simulator's own cost per datagram.
+ */
 function hash53(b: Uint8Array): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < b.length; i++) {
+  let h1 = 0xdeadbeef ^ b.length;
+  let h2 = 0x41c6ce57 ^ (b[0] << 16);
+  const words = b.length & ~3;
+  let i = 0;
+  for (; i < words; i += 4) {
+    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    h1 = Math.imul(h1 ^ w, 2654435761);
+    h2 = Math.imul(h2 ^ w, 1597334677);
+  }
+  for (; i < b.length; i++) {
     h1 = Math.imul(h1 ^ b[i], 2654435761);
     h2 = Math.imul(h2 ^ b[i], 1597334677);
   }
@@ -132,18 +143,6 @@ export interface FleetOptions {
   sharedViews?: boolean;
 }
 
-/** Sessions a member keeps with other members at most (the least used goes first). */
-export const PEER_SESSIONS = 8;
-/** A session with another member unused this long is dropped, ms. */
-export const PEER_IDLE_MS = 30_000;
-/**
- * A session with another member not made within this is initiated again when used, ms: as a
- * device resends an initiation (5 s). Sooner, both initiations got answered, the holder kept the
- * session of the second while the asker took the first's answer, and its asks did not open.
- */
-const PEER_RESEND_MS = HANDSHAKE_RESEND_MS;
-/** Payloads waiting for a session with another member, at most. */
-const PEER_QUEUE = 8;
 /** The simulated members. See the module docs. */
 export class Fleet {
   readonly #opts: FleetOptions;
@@ -165,10 +164,10 @@ export class Fleet {
   // Members by key and by overlay address; sessions between members by our index.
   readonly #byKey = new Map<string, Member>();
   readonly #byAddress = new Map<string, Member>();
-  readonly #peerIndex = new Map<number, { m: Member; p: Peer }>();
   readonly #joining = new Set<Member>();
   readonly #handshaking = new Set<Member>();
-  readonly #cache = new Map<string, ControlMessage | null>();
+  // Parsed control messages: binary ones by their hash (a number), text by the text.
+  readonly #cache = new Map<string | number, ControlMessage | null>();
   readonly #lanKeys = new Map<string, string>();
   #nextIndex = 1;
   #tick = 0;
@@ -187,8 +186,8 @@ export class Fleet {
   readonly #link: SyncLink;
   /** What the members counted of shared views, all together. */
   readonly shared = sharedTotals();
-  /** Sessions between members: made (either side), dropped for room or idle. */
-  readonly peerSessions = { initiated: 0, answered: 0, evicted: 0, idled: 0 };
+  // Sessions between members.
+  readonly #peers: PeerSessions;
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -199,7 +198,7 @@ export class Fleet {
     this.#leaderKeyText = encodeKey(checked.leaderKey);
     const shared: SharedLink = {
       send: (m, msg) => this.#send(m, msg),
-      sendTo: (m, address, payload, peer) => this.#sendPeer(m, address, payload, peer),
+      sendTo: (m, address, payload, peer) => this.#peers.send(m, address, payload, peer),
       isMember: (_m, address) => this.#byAddress.get(address)?.state === "up",
       ask: (m, v) => v > 0 ? askFor(this.#link, m, v, 0) : hello(this.#link, m),
       timer: (fn, ms) => {
@@ -217,6 +216,16 @@ export class Fleet {
       },
       totals: this.shared,
     };
+    this.#peers = new PeerSessions({
+      dh,
+      aead,
+      byKey: (key) => this.#byKey.get(key),
+      endpointOf: (m, other) => m.sock.t.endpoint(`${other.sock.address}:${other.sock.t.port}`),
+      sendTo: (m, to, data) => this.#sendTo(m, to, data),
+      nextIndex: () => this.#nextIndex++,
+      receive: (m, from, payload) => this.#onPeerControl(m, from, payload),
+      count: (kind) => this.#count(kind),
+    });
     this.#link = {
       send: (m, msg) => this.#send(m, msg),
       ...(opts.sharedViews ?? true ? { shared } : {}),
@@ -341,26 +350,7 @@ export class Fleet {
     hello(this.#link, m);
   }
 
-  // ---- sessions between members (shared views) ----
-
-  /**
-   * Sends `payload` from `m` to the member at overlay `address` over their session; without one,
-   * it waits for the session, which `peer` (the other's record: key, endpoint) starts.
-   */
-  #sendPeer(m: Member, address: string, payload: Uint8Array, peer?: MemberRecord): void {
-    if (m.state !== "up") return;
-    let p = m.peers?.get(address);
-    if (!p) {
-      const other = peer ? this.#byKey.get(peer.publicKey) : undefined;
-      if (!peer || !other) return this.#count("peer-unknown");
-      p = this.#newPeer(m, other);
-    }
-    p.usedAt = performance.now();
-    if (p.tunnel.up) return this.#sendTo(m, p.endpoint, p.tunnel.seal(payload));
-    if (p.queue.length < PEER_QUEUE) p.queue.push(payload.slice());
-    else this.#count("peer-queue-full");
-    if (performance.now() - p.tunnel.initiatedAt >= PEER_RESEND_MS) this.#initiatePeer(m, p);
-  }
+  // ---- sessions between members (shared views: ./peer_sessions.ts) ----
 
   #sendTo(m: Member, to: Endpoint, data: Uint8Array): void {
     m.sock.t.send(data, to);
@@ -371,90 +361,17 @@ export class Fleet {
     }
   }
 
-  /**
-   * A session of `m` with member `other` (none made yet): its tunnel, and its endpoint, the
-   * socket the simulator put it on (a node dials the record's endpoints: for a simulated member
-   * the leader saw that socket, but a member moved lately may show an older one). The least used
-   * of `m`'s sessions goes when it has too many.
-   */
-  #newPeer(m: Member, other: Member): Peer {
-    const peers = m.peers ??= new Map();
-    if (peers.size >= PEER_SESSIONS) {
-      let oldest: Peer | null = null;
-      for (const q of peers.values()) if (!oldest || q.usedAt < oldest.usedAt) oldest = q;
-      this.#dropPeer(m, oldest!);
-      this.peerSessions.evicted++;
-    }
-    const tunnel = new Tunnel(
-      m.priv,
-      m.tunnel.local.publicKey,
-      other.tunnel.local.publicKey,
-      this.#dh,
-      this.#aead,
-    );
-    tunnel.address(m.address, other.address);
-    const p: Peer = {
-      tunnel,
-      address: other.address,
-      endpoint: m.sock.t.endpoint(`${other.sock.address}:${other.sock.t.port}`),
-      queue: [],
-      indexes: [],
-      usedAt: performance.now(),
-    };
-    peers.set(other.address, p);
-    return p;
-  }
-
-  #dropPeer(m: Member, p: Peer): void {
-    for (const i of p.indexes) this.#peerIndex.delete(i);
-    p.tunnel.close();
-    m.peers?.delete(p.address);
-  }
-
-  #peerIndexOf(m: Member, p: Peer): number {
-    const index = this.#nextIndex++;
-    this.#peerIndex.set(index, { m, p });
-    p.indexes.push(index);
-    // Indexes past the initiations in flight and the session in use are answered no more.
-    while (p.indexes.length > 6) this.#peerIndex.delete(p.indexes.shift()!);
-    return index;
-  }
-
-  #initiatePeer(m: Member, p: Peer): void {
-    this.peerSessions.initiated++;
-    this.#sendTo(m, p.endpoint, p.tunnel.initiation(this.#peerIndexOf(m, p)));
-  }
-
-  /** A session with another member came up: what waited goes (or a keepalive confirms it). */
-  #peerUp(m: Member, p: Peer): void {
-    if (p.queue.length === 0) return this.#sendTo(m, p.endpoint, p.tunnel.keepalive());
-    for (const payload of p.queue.splice(0)) this.#sendTo(m, p.endpoint, p.tunnel.seal(payload));
-  }
-
-  /** Transport data from another member: a piece, an ask, or a lack, to `m`'s shared view. */
-  #onPeerData(m: Member, p: Peer, data: Uint8Array): void {
-    const payload = p.tunnel.open(data);
-    if (payload === null) return this.#count("peer-transport-unopened");
-    p.usedAt = performance.now();
-    if (payload.length === 0 || !this.#link.shared || m.state !== "up") return;
+  /** A control message from another member: a piece, an ask, or a lack, to `m`'s shared view. */
+  #onPeerControl(m: Member, from: string, payload: Uint8Array): void {
+    const link = this.#link.shared;
+    if (!link) return;
     const msg = this.#parse(payload);
     if (!msg) return this.#count("peer-control-malformed");
-    const link = this.#link.shared;
     // The sender is the session's peer: WireGuard authenticated it.
-    if (msg.t === "piece") return onPiece(link, m, msg.piece, p.address);
-    if (msg.t === "pget") return onAsk(link, m, p.address, msg);
-    if (msg.t === "plack") return onLack(link, m, p.address, msg);
+    if (msg.t === "piece") return onPiece(link, m, msg.piece, from);
+    if (msg.t === "pget") return onAsk(link, m, from, msg);
+    if (msg.t === "plack") return onLack(link, m, from, msg);
     this.#count("peer-control-unexpected");
-  }
-
-  /** Drops sessions with other members unused for {@link PEER_IDLE_MS}. */
-  #idlePeers(m: Member, t: number): void {
-    if (!m.peers) return;
-    for (const p of [...m.peers.values()]) {
-      if (t - p.usedAt < PEER_IDLE_MS) continue;
-      this.#dropPeer(m, p);
-      this.peerSessions.idled++;
-    }
   }
 
   // ---- joining ----
@@ -524,8 +441,7 @@ export class Fleet {
     if (data.length < 8) return this.#count("short");
     const type = readU32(data, 0);
     if (type === MSG_TRANSPORT) {
-      const peer = this.#peerIndex.get(readU32(data, 4));
-      if (peer) return this.#onPeerData(peer.m, peer.p, data);
+      if (this.#peers.onDatagram("transport", data)) return;
       const m = this.#byIndex.get(readU32(data, 4));
       if (!m) return this.#count("transport-unknown-index");
       const payload = m.tunnel.open(data);
@@ -537,13 +453,7 @@ export class Fleet {
       }
       return;
     }
-    if (type === MSG_RESPONSE) {
-      const peer = this.#peerIndex.get(readU32(data, 8));
-      if (peer) {
-        if (!peer.p.tunnel.response(data)) return this.#count("peer-response-unopened");
-        return this.#peerUp(peer.m, peer.p);
-      }
-    }
+    if (type === MSG_RESPONSE && this.#peers.onDatagram("response", data)) return;
     if (type === MSG_RESPONSE || type === MSG_COOKIE_REPLY) {
       const m = this.#byIndex.get(readU32(data, type === MSG_RESPONSE ? 8 : 4));
       if (!m) return this.#count("handshake-unknown-index");
@@ -601,21 +511,13 @@ export class Fleet {
       // Another member is answered as WireGuard answers a peer it holds: one in its view (up).
       let p: Peer | undefined;
       const res = m.tunnel.answerAny(data, index, (key) => {
-        if (m.state !== "up" || !this.#link.shared) return undefined;
-        const other = this.#byKey.get(encodeKey(key));
-        if (!other || other.state !== "up" || other === m) return undefined;
-        p = m.peers?.get(other.address) ?? this.#newPeer(m, other);
-        return p.tunnel;
+        if (!this.#link.shared) return undefined;
+        const s = this.#peers.tunnelFor(m, encodeKey(key));
+        p = s?.peer;
+        return s?.tunnel;
       });
       if (!res) continue;
-      if (p && res.tunnel === p.tunnel) {
-        this.#peerIndex.set(index, { m, p });
-        p.indexes.push(index);
-        while (p.indexes.length > 6) this.#peerIndex.delete(p.indexes.shift()!);
-        p.usedAt = performance.now();
-        this.peerSessions.answered++;
-        return this.#sendTo(m, p.endpoint, res.response);
-      }
+      if (p && res.tunnel === p.tunnel) return this.#peers.answered(m, p, index, res.response);
       this.#count("initiation-from-leader");
       // Why the leader may have started it: how old the member's session is (past 180 s the
       // leader's has expired; younger, it heard nothing from the member for 15 s).
@@ -640,7 +542,7 @@ export class Fleet {
     // scratch buffer, so a piece is copied out of it).
     const kind = payload[0];
     const binary = kind === PACKED || kind === PIECE || kind === MANIFEST;
-    const text = binary ? `${kind}|${payload.length}|${hash53(payload)}` : dec.decode(payload);
+    const text = binary ? hash53(payload) : dec.decode(payload);
     let msg = this.#cache.get(text);
     if (msg === undefined) {
       msg = parseMessage(kind === PIECE ? payload.slice() : payload);
@@ -707,7 +609,7 @@ export class Fleet {
       }
       // Rekeyed before the leader's session gets old (the initiator's job).
       if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS) this.#initiate(m);
-      this.#idlePeers(m, t);
+      this.#peers.idle(m, t);
     }
     // Each member's hellos and reports on its own interval (the leader may pace them).
     for (const m of this.members) {
@@ -857,12 +759,17 @@ export class Fleet {
     const ok = (m.state as MemberState) === "left";
     m.state = "left";
     // Its sessions with other members and the pieces it held go with it.
-    for (const p of [...(m.peers?.values() ?? [])]) this.#dropPeer(m, p);
+    this.#peers.dropAll(m);
     m.shared?.holder?.clear();
     // Unanswered: the tunnel stays a while, so an answer that comes late is seen (late, not lost).
     if (ok) m.tunnel.close();
     else setTimeout(() => m.tunnel.close(), LATE_BYE_MS);
     return ok;
+  }
+
+  /** Sessions between members: made (either side), dropped for room or idle. */
+  get peerSessions(): Readonly<PeerCounts> {
+    return this.#peers.counts;
   }
 
   /** Stops the timers and closes every socket. */
