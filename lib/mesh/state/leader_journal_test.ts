@@ -273,3 +273,23 @@ Deno.test("state dir: the journal's size an append returns is the file's, across
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("state dir: an append awaits its sync only (no async write, no stat: each waits for a turn of a busy loop)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-journal-" });
+  const proto = Deno.FsFile.prototype;
+  const { write, stat } = proto;
+  try {
+    const state = new StateDir(dir);
+    await state.writeLeader(doc());
+    // The first append opens the journal (and reads its size once).
+    await state.appendLeader("{}\n");
+    proto.write = () => Promise.reject(new Error("an awaited write"));
+    proto.stat = () => Promise.reject(new Error("an awaited stat"));
+    assert.equal(await state.appendLeader("{}\n"), 6);
+    state.closeJournal();
+  } finally {
+    proto.write = write;
+    proto.stat = stat;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
