@@ -252,3 +252,44 @@ Deno.test("state dir: the start succeeding while the journal is first opened doe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("state dir: the journal's size an append returns is the file's, across a reopen and a journal left before", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-journal-" });
+  try {
+    const state = new StateDir(dir);
+    await state.writeLeader(doc());
+    // A journal a stopped leader left (its lines are in the file before this one opens it).
+    await Deno.writeTextFile(`${dir}/leader.journal`, "{}\n{}\n");
+    const size = async () => (await Deno.stat(`${dir}/leader.journal`)).size;
+    assert.equal(await state.appendLeader('{"f":{"version":2}}\n'), await size());
+    assert.equal(await state.appendLeader("{}\n"), await size());
+    state.closeJournal();
+    assert.equal(await state.appendLeader("{}\n"), await size());
+    // Written whole: the journal starts again empty.
+    await state.writeLeader(doc());
+    assert.equal(await state.appendLeader("{}\n"), 3);
+    state.closeJournal();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("state dir: an append awaits its sync only (no async write, no stat: each waits for a turn of a busy loop)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "weft-journal-" });
+  const proto = Deno.FsFile.prototype;
+  const { write, stat } = proto;
+  try {
+    const state = new StateDir(dir);
+    await state.writeLeader(doc());
+    // The first append opens the journal (and reads its size once).
+    await state.appendLeader("{}\n");
+    proto.write = () => Promise.reject(new Error("an awaited write"));
+    proto.stat = () => Promise.reject(new Error("an awaited stat"));
+    assert.equal(await state.appendLeader("{}\n"), 6);
+    state.closeJournal();
+  } finally {
+    proto.write = write;
+    proto.stat = stat;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
