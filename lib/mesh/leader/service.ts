@@ -101,8 +101,8 @@ export interface LeaderServiceDeps {
    * member before it is answered anyway, ms, by the mesh's size (default {@link byeAnswerWithin}).
    */
   byeAnswerMs?: (members: number) => number;
-  /** The pushes' budget, datagrams a second (default: push_schedule.ts's). */
-  pushDatagramsPerSecond?: number;
+  /** The pushes' budget: datagrams a second and the longest gap, ms (defaults: push_schedule.ts's). */
+  pushBudget?: { perSecond?: number; maxGapMs?: number };
 }
 
 /**
@@ -265,9 +265,7 @@ export class LeaderService {
         for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
         return sends.length / 2;
       },
-      ...(this.#deps.pushDatagramsPerSecond
-        ? { perSecond: this.#deps.pushDatagramsPerSecond }
-        : {}),
+      ...this.#deps.pushBudget,
     });
     this.#pushNow = (force) => schedule.now(force);
     this.#pushSoon = () => schedule.soon();
@@ -661,7 +659,9 @@ export class LeaderService {
           this.#byeTimers.delete(timer);
           answer();
         });
-        return this.#pushNow();
+        // Its push skips the push budget's gap (a node waits for it, and byes are few): it goes
+        // once the push under way is out, as before the budget.
+        return this.#pushNow(true);
       }
       answer();
     }).catch((e) => {
