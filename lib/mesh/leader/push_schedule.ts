@@ -14,8 +14,8 @@
  * queue writes at its own pace (changes.ts); only telling the members is spaced. A change after a
  * quiet spell is pushed at once ({@link PUSH_COALESCE_MS} later, with the rest of its burst), and
  * the next push never starts before the one before it is out (its datagrams are sent a slice per
- * turn, answers.ts). A push that must go at once (a new policy: its notice follows it, and members
- * that missed the push would all ask) skips the gap.
+ * turn, answers.ts). A push that must go at once skips the gap: a new policy's (its notice follows
+ * it, and members that missed the push would all ask) and a bye's (the node waits for its answer).
  * @module
  */
 
