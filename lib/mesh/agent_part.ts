@@ -156,6 +156,7 @@ function meshCollectors(
       departedForgotten: () => leader()?.core.departedForgotten,
       storeUp: () => leader() ? store?.health?.().ok : undefined,
       sharedViews: () => leader()?.service.sharedViews(),
+      pushes: () => leader()?.service.pushes(),
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;

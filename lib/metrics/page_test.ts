@@ -130,6 +130,7 @@ function renderPage(s: Snapshot): string {
       drops: { rate: 1, malformed: 0, lack: 2 },
       holders: 64,
     }),
+    pushes: () => ({ pushes: 12, datagrams: 120_000, spaced: 9, gapMs: 1000 }),
   }));
   r.register(pathsCollector(() => s.paths));
   r.register(relayCollector(() => s.relay));
@@ -153,7 +154,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 109;
+const FAMILIES = 113;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
@@ -351,6 +352,10 @@ Deno.test("metrics: values, labels and families as a parser reads them", () => {
   const charlie = { peer: snap.peers[1].publicKey, name: 'ch"ar\\lie\nx' };
   assert.equal(promValue(doc, "weft_build_info", { version: "0.1.0", crypto: "noble" }), 1);
   assert.equal(promValue(doc, "weft_uptime_seconds"), 3723);
+  assert.equal(promValue(doc, "weft_leader_pushes_total"), 12);
+  assert.equal(promValue(doc, "weft_leader_push_datagrams_total"), 120_000);
+  assert.equal(promValue(doc, "weft_leader_pushes_spaced_total"), 9);
+  assert.equal(promValue(doc, "weft_leader_push_gap_seconds"), 1);
   assert.equal(promValue(doc, "weft_peer_rx_bytes_total", bravo), 123456789);
   assert.equal(promValue(doc, "weft_peer_tx_bytes_total", bravo), 98765);
   assert.equal(promValue(doc, "weft_peer_rx_packets_total", bravo), 1000);

@@ -139,6 +139,12 @@ export interface FleetBenchResult {
    * `weft_leader_view_datagrams_total`: holders, manifest, piece, asked).
    */
   leaderViewDatagramsPerJoin: Record<string, number>;
+  /**
+   * The leader's pushes in the joins: pushes a second, and their datagrams per join (its
+   * `/metrics` `weft_leader_pushes_total`, `weft_leader_push_datagrams_total`; NaN: not said).
+   */
+  leaderPushesPerSecond: number;
+  leaderPushDatagramsPerJoin: number;
   /** What the joining members counted of shared views. */
   shared: SharedFigures;
   /** Sessions between members in the joins: initiated, answered, dropped for room, idle. */
@@ -315,6 +321,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const cpu0 = leader.cpuSeconds();
     const out0 = await udpOut(leader.text("/metrics"));
     const kinds0 = await viewDatagrams(leader.text("/metrics"));
+    const pushes0 = await pushFigures(leader.text("/metrics"));
+    const joinsStarted = now();
     const concurrency = opts.concurrency ?? 64;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) {
       throw new Error("--concurrency must be an integer from 1 to 4096");
@@ -323,6 +331,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const cpuJoins = leader.cpuSeconds() - cpu0;
     const outJoins = await udpOut(leader.text("/metrics")) - out0;
     const kinds1 = await viewDatagrams(leader.text("/metrics"));
+    const pushes1 = await pushFigures(leader.text("/metrics"));
+    const joinsMs = now() - joinsStarted;
     const viewKinds: Record<string, number> = {};
     for (const [k, v] of Object.entries(kinds1)) {
       viewKinds[k] = round((v - (kinds0[k] ?? 0)) / n, 2);
@@ -498,6 +508,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderDatagramsPerJoin: round(outJoins / n, 1),
       sharedViews,
       leaderViewDatagramsPerJoin: viewKinds,
+      leaderPushesPerSecond: round((pushes1.pushes - pushes0.pushes) / (joinsMs / 1000), 2),
+      leaderPushDatagramsPerJoin: round((pushes1.datagrams - pushes0.datagrams) / n, 1),
       shared: join.shared,
       peerSessions: join.peerSessions,
       simulatorCpuSecondsJoins: join.simulatorCpuSeconds,
@@ -562,6 +574,21 @@ export async function viewDatagrams(text: Promise<string>): Promise<Record<strin
   const re = /^weft_leader_view_datagrams_total\{kind="(\w+)"\} (\d+)$/gm;
   for (const m of (await text.catch(() => "")).matchAll(re)) out[m[1]] = Number(m[2]);
   return out;
+}
+
+/** The pushes a leader made so far and their datagrams, from its `/metrics` text (NaN: not said). */
+export async function pushFigures(
+  text: Promise<string>,
+): Promise<{ pushes: number; datagrams: number }> {
+  const t = await text.catch(() => "");
+  const read = (name: string) => {
+    const m = new RegExp(`^${name} (\\d+)$`, "m").exec(t);
+    return m ? Number(m[1]) : NaN;
+  };
+  return {
+    pushes: read("weft_leader_pushes_total"),
+    datagrams: read("weft_leader_push_datagrams_total"),
+  };
 }
 
 /** The UDP datagrams a leader sent so far, from its `/metrics` text (NaN: not said). */

@@ -1,7 +1,7 @@
 /**
  * The mesh leader's `/metrics` families: join datagrams dropped, what it refused of members'
  * joins and hellos, what it dropped of their link reports, whether its shared store answers, and
- * what it sent and dropped of shared views (the holders it may name among them).
+ * what it sent and dropped of shared views (the holders it may name among them), and its pushes.
  * Read from the join server, the leader's service, its link store and its store at scrape time.
  * @module
  */
@@ -60,6 +60,33 @@ const SHARED_HOLDERS = gauge(
   "Members the leader may name as holders of their group's shared view (their hellos say hz).",
 );
 
+const PUSHES = counter(
+  "weft_leader_pushes_total",
+  "Pushes the leader made: each tells every member it serves that sees a change what changed " +
+    "since it was last told.",
+);
+const PUSH_DATAGRAMS = counter(
+  "weft_leader_push_datagrams_total",
+  "Datagrams of the leader's pushes (held to a budget a second: the gap between pushes grows " +
+    "with the members told).",
+);
+const PUSHES_SPACED = counter(
+  "weft_leader_pushes_spaced_total",
+  "Pushes that waited for the push budget's gap after the one before (a burst of changes).",
+);
+const PUSH_GAP = gauge(
+  "weft_leader_push_gap_seconds",
+  "The gap the push budget set after the leader's last push, seconds.",
+);
+
+/** What the leader's pushes did (lib/mesh/leader/push_schedule.ts). */
+export interface LeaderPushFigures {
+  pushes: number;
+  datagrams: number;
+  spaced: number;
+  gapMs: number;
+}
+
 /** The leader's shared views' counts (lib/mesh/leader/shared_views.ts). */
 export interface LeaderSharedFigures {
   sent: Readonly<Record<string, number>>;
@@ -75,8 +102,16 @@ export function leaderCollector(sources: {
   departedForgotten?: () => number | undefined;
   storeUp?: () => boolean | undefined;
   sharedViews?: () => LeaderSharedFigures | undefined;
+  pushes?: () => LeaderPushFigures | undefined;
 }): Collector {
   return (out) => {
+    const pushes = sources.pushes?.();
+    if (pushes) {
+      out.sample(PUSHES, {}, pushes.pushes);
+      out.sample(PUSH_DATAGRAMS, {}, pushes.datagrams);
+      out.sample(PUSHES_SPACED, {}, pushes.spaced);
+      out.sample(PUSH_GAP, {}, pushes.gapMs / 1000);
+    }
     const shared = sources.sharedViews?.();
     if (shared) {
       sampleCounts(out, SHARED_DATAGRAMS, "kind", shared.sent);

@@ -37,6 +37,7 @@ import { LeaderUsers } from "./users.ts";
 import { type Hello, HelloRate } from "./hello_rate.ts";
 import { HelloRefusals, helloUpdate } from "./hello_update.ts";
 import { Fanout, PUSH_PARTS_MAX } from "./fanout.ts";
+import { type PushCounts, PushSchedule } from "./push_schedule.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type CreatedToken, type TokenOptions, tokenRequest, tokenText } from "./token_text.ts";
 import { observedEndpoint } from "../join/server.ts";
@@ -100,6 +101,8 @@ export interface LeaderServiceDeps {
    * member before it is answered anyway, ms, by the mesh's size (default {@link byeAnswerWithin}).
    */
   byeAnswerMs?: (members: number) => number;
+  /** The pushes' budget: datagrams a second and the longest gap, ms (defaults: push_schedule.ts's). */
+  pushBudget?: { perSecond?: number; maxGapMs?: number };
 }
 
 /**
@@ -158,8 +161,10 @@ export class LeaderService {
   readonly #byeAnswerMs: (members: number) => number;
   // One log line per member a minute for byes it may not send.
   readonly #byeLog = new RateLimiter({ perSecond: 1 / 60, burst: 1, maxEntries: 4096 });
-  // Sends the pending change notice now rather than at its timer (set by `start`).
-  #pushNow: () => void = () => {};
+  // Pushes the changes now if the push budget allows, or at once with `force` (set by `start`).
+  #pushNow: (force?: boolean) => void = () => {};
+  // When pushes are made (set by `start`).
+  #pushes: PushSchedule | null = null;
   // Makes sure the change notice's timer runs (set by `start`): a change waiting for it goes
   // with the others of its burst.
   #pushSoon: () => void = () => {};
@@ -231,7 +236,7 @@ export class LeaderService {
       // the notice: a member that got all of it holds the notice's versions and asks nothing
       // (every member asking at once had the leader take 10,000 hellos and answer each); one
       // that lost a part, or of a policy too long to push, asks with a hello.
-      this.#pushNow();
+      this.#pushNow(true);
       const notice = fanout.policyNotice(p);
       const parts = fanout.policyParts(p);
       const pushed = parts.length <= PUSH_PARTS_MAX ? parts : [];
@@ -242,35 +247,29 @@ export class LeaderService {
       }
       this.#answers.push(sends);
     }));
-    let notify: ReturnType<typeof setTimeout> | undefined;
     const toldAt = this.#toldAt;
-    // A push waits for the one before it to be out (answers.ts): changes meanwhile go together.
-    let waiting = false;
-    const push = () => {
-      clearTimeout(notify);
-      notify = undefined;
-      if (this.#answers.pushing > 0) {
-        if (!waiting) {
-          waiting = true;
-          this.#answers.whenPushed(() => {
-            waiting = false;
-            push();
-          });
-        }
-        return;
-      }
-      const now = core.view();
-      fanout.update(now);
-      // Each group hears its own delta (small ones with the notice: nodes that hold the version
-      // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
-      // the others pull as usual.
-      const sends: (string | Uint8Array)[] = [];
-      fanout.push(this.#users.served(now), toldAt, (to, bytes) => sends.push(to, bytes));
-      this.#answers.push(sends);
-      for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
-    };
-    this.#pushNow = push;
-    this.#pushSoon = () => notify ??= setTimeout(push, 50);
+    // Pushes spaced to their budget of datagrams a second (push_schedule.ts): changes meanwhile
+    // go together.
+    const schedule = this.#pushes = new PushSchedule({
+      pushing: () => this.#answers.pushing,
+      whenPushed: (fn) => this.#answers.whenPushed(fn),
+      make: () => {
+        const now = core.view();
+        fanout.update(now);
+        // Each group hears its own delta (small ones with the notice: nodes that hold the version
+        // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
+        // the others pull as usual.
+        const sends: (string | Uint8Array)[] = [];
+        fanout.push(this.#users.served(now), toldAt, (to, bytes) => sends.push(to, bytes));
+        this.#answers.push(sends);
+        for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
+        return sends.length / 2;
+      },
+      ...this.#deps.pushBudget,
+    });
+    this.#pushNow = (force) => schedule.now(force);
+    this.#pushSoon = () => schedule.soon();
+    this.#stops.push(() => schedule.close());
     let shown = core.view();
     // A view whose applying waits (below); views are applied in order, the latest winning.
     let deferred: MembershipView | null = null;
@@ -305,12 +304,9 @@ export class LeaderService {
         deferred = v;
         queueMicrotask(applyDeferred);
       } else this.#deps.applyView(v);
-      // Bursts of changes (many joins) are announced once; nodes then pull a delta.
-      notify ??= setTimeout(push, 50);
+      // Bursts of changes (many joins) are pushed once, within the push budget.
+      schedule.soon();
     }));
-    this.#stops.push(() => {
-      if (notify) clearTimeout(notify);
-    });
     // Allocations whose answer never arrived are released after the hold time.
     const release = setInterval(
       () => this.#releaseUnheard(),
@@ -434,6 +430,12 @@ export class LeaderService {
       drops: { ...c.drops },
       holders: this.#shared.holders,
     };
+  }
+
+  /** What the pushes did: made, their datagrams, spaced to the budget (for `/metrics`). */
+  pushes(): PushCounts & { gapMs: number } {
+    const p = this.#pushes;
+    return p ? { ...p.counts, gapMs: p.gapMs } : { pushes: 0, datagrams: 0, spaced: 0, gapMs: 0 };
   }
 
   /**
@@ -657,7 +659,9 @@ export class LeaderService {
           this.#byeTimers.delete(timer);
           answer();
         });
-        return this.#pushNow();
+        // Its push skips the push budget's gap (a node waits for it, and byes are few): it goes
+        // once the push under way is out, as before the budget.
+        return this.#pushNow(true);
       }
       answer();
     }).catch((e) => {

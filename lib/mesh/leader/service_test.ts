@@ -38,6 +38,7 @@ async function harness(
     hellosPerSecond?: number;
     paced?: (key: string, everyMs: number) => void;
     byeAnswerMs?: (members: number) => number;
+    pushBudget?: { perSecond?: number; maxGapMs?: number };
     /** Hears each datagram encoded once for many members as it is sent (after recording it). */
     onSendEncoded?: (to: string, msg: ControlMessage) => void;
   } = {},
@@ -95,6 +96,7 @@ async function harness(
     ...(opts.heard ? { heard: opts.heard } : {}),
     ...(opts.hellosPerSecond ? { hellosPerSecond: opts.hellosPerSecond } : {}),
     ...(opts.paced ? { paced: opts.paced } : {}),
+    ...(opts.pushBudget ? { pushBudget: opts.pushBudget } : {}),
     // The clock above passes a second a read: a bye waits for its push unless a test says.
     byeAnswerMs: opts.byeAnswerMs ?? (() => 60_000),
   }, { joinHoldMs: opts.joinHoldMs });
@@ -704,6 +706,43 @@ Deno.test("leader service: a bye marks the member offline, withdraws its service
     assert.equal(h.core.member("n1")!.offline, undefined);
     assert.deepEqual(h.core.member("n1")!.services.map((x) => x.name), ["echo"]);
     assert.equal(h.service.refusals().bye, 0);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: a change waits for the push budget's gap; a bye's push does not, and carries it", async () => {
+  // A budget that spaces pushes an hour apart: only a push that skips the gap goes.
+  const h = await harness({ pushBudget: { perSecond: 1e-6, maxGapMs: 3_600_000 } });
+  try {
+    h.service.start();
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    const n3 = await h.join("n3");
+    for (const n of [n1, n2, n3]) h.hello(n.address);
+    await until(() => h.sent.filter(([, m]) => m.t === "view").length === 3);
+    // A change pushed to both (nothing was pushed before it); the next change waits for the gap.
+    const echo = { name: "echo", port: 80, protocol: "tcp" as const };
+    h.hello(n1.address, { services: [echo] });
+    await until(() => h.service.pushes().pushes >= 1);
+    assert.equal(h.service.pushes().pushes, 1);
+    h.hello(n2.address, { services: [echo] });
+    await until(() => h.service.pushes().spaced >= 1);
+    assert.equal(h.service.pushes().spaced, 1, "the hello's change waits for the gap");
+    h.sent.length = 0;
+    h.bye(n1.address, n1.publicKey);
+    await until(() => h.sent.some(([, m]) => m.t === "bye-ok"));
+    assert.ok(h.sent.some(([, m]) => m.t === "bye-ok"), "the bye's push went, and it was answered");
+    // n3 was told both changes in that one push: n2's services and n1 offline.
+    const delta = h.sent.find(([to, m]) => to === n3.address && m.t === "delta")?.[1] as
+      | Extract<ControlMessage, { t: "delta" }>
+      | undefined;
+    assert.ok(delta, JSON.stringify(h.sent));
+    assert.equal(delta.members.find((m) => m.publicKey === n1.publicKey)?.offline, true);
+    assert.deepEqual(
+      delta.members.find((m) => m.publicKey === n2.publicKey)?.services.map((x) => x.name),
+      ["echo"],
+    );
   } finally {
     h.service.close();
   }
