@@ -318,8 +318,9 @@ export class UdpReceiver {
 
   /**
    * Hands the datagrams of a coalesced message in slot i to the sink: `len` bytes cut every
-   * `size` (the last may be shorter), all with the message's wait `waited`. Full segments get the views kept for (slot, size), so a
-   * steady flow makes none; a short last one reuses the slot's tail view while it repeats.
+   * `size` (the last may be shorter), all with the message's wait `waited`. Full segments get
+   * the views kept for (slot, size), so a steady flow makes none; a short last one reuses the
+   * slot's tail view while it repeats.
    */
   #split(
     sink: DatagramSink,
