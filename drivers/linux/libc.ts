@@ -275,6 +275,14 @@ export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 /** SOL_SOCKET option: the firewall mark of outgoing packets (needs CAP_NET_ADMIN). */
 export const SO_MARK = 36;
+/**
+ * SOL_SOCKET option (and cmsg type, SCM_TIMESTAMPNS): each datagram received comes with the
+ * kernel's receive time, a `struct timespec` of CLOCK_REALTIME (SO_TIMESTAMPNS_OLD: 64-bit
+ * time_t on 64-bit Linux).
+ */
+export const SO_TIMESTAMPNS = 35;
+/** The cmsg type of SO_TIMESTAMPNS's receive time (level SOL_SOCKET). */
+export const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
 /** Socket option level: UDP. */
 export const SOL_UDP = 17;
 /** SOL_UDP option: the segment size of UDP GSO sends (socket default, or a cmsg per send). */

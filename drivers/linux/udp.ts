@@ -141,7 +141,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
     family: 4 | 6,
     port: number,
     options: LinuxUdpOptions,
-    offload: { gso: boolean; gro: boolean },
+    offload: { gso: boolean; gro: boolean; stamps: boolean },
   ) {
     this.fd = fd;
     this.family = family;
@@ -164,6 +164,7 @@ export class LinuxUdpTransport implements Transport, PollHandler {
       batch,
       maxDatagram: options.maxDatagram,
       gro: offload.gro,
+      stamps: offload.stamps,
       stats,
       table,
       onError,

@@ -2,7 +2,8 @@
  * The receive side of the Linux UDP transport (drivers/linux/udp.ts): `recvmmsg` into
  * preallocated buffers, and with UDP GRO the coalesced messages cut back into datagrams. The views
  * handed out are made once per (buffer, segment size, segment index) and kept, so a steady flow
- * allocates nothing per datagram.
+ * allocates nothing per datagram. Where the socket stamps receives (SO_TIMESTAMPNS), each datagram
+ * goes to the sink with how long it waited in the socket's queue.
  * @module
  */
 
@@ -23,8 +24,10 @@ import {
   MSG_CTRUNC,
   MSG_DONTWAIT,
   MSG_TRUNC,
+  SCM_TIMESTAMPNS,
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
+  SOL_SOCKET,
   SOL_UDP,
   sysError,
   UDP_GRO,
@@ -42,8 +45,13 @@ import {
 
 /** recvmmsg calls per readiness round, so a flood on one fd cannot starve the others. */
 const RX_ROUNDS = 16;
-/** A receive's control space: one UDP_GRO cmsg takes CMSG_SPACE(sizeof(int)) = 24 bytes. */
+/**
+ * A receive's control space: a UDP_GRO cmsg takes CMSG_SPACE(sizeof(int)) = 24 bytes, an
+ * SCM_TIMESTAMPNS one CMSG_SPACE(sizeof(struct timespec)) = 32.
+ */
 const RX_CTL = 64;
+/** Waits are reported up to this, ms (a Smi, and far past any sender's resend timer). */
+const MAX_WAIT_MS = 1 << 30;
 /** A receive buffer with GRO on: a coalesced message is at most 64 KiB. */
 const GRO_SLOT = 65536;
 /** Receive buffers with GRO on, at least (when `maxDatagram` is small there are fewer). */
@@ -65,6 +73,8 @@ export interface UdpReceiverOptions {
   maxDatagram?: number;
   /** Whether the socket has UDP_GRO set (the buffers then hold 64 KiB messages). */
   gro: boolean;
+  /** Whether the socket has SO_TIMESTAMPNS set: each datagram's wait is read from its cmsg. */
+  stamps?: boolean;
   /** The transport's counters, counted into. */
   stats: TransportStats & OffloadStats;
   /** Interns the senders' endpoints. */
@@ -109,6 +119,10 @@ export class UdpReceiver {
   /** Per slot: which of its entries to replace next. */
   readonly #segNext: Uint8Array;
   readonly #gro: boolean;
+  readonly #stamps: boolean;
+  /** What the last control walk found: the segment size (0: none) and the receive time, ms. */
+  #segment = 0;
+  #stampMs = 0;
 
   /** Allocates and lays out the buffers, once. */
   constructor(options: UdpReceiverOptions) {
@@ -120,6 +134,7 @@ export class UdpReceiver {
     this.#fail = options.fail;
     this.#isClosed = options.isClosed;
     this.#gro = options.gro;
+    this.#stamps = options.stamps === true;
     const batch = options.batch;
     // Buffers come from ArrayBuffers (never on-heap typed arrays) so their addresses are stable.
     const plainSlot = (Math.min(65536, options.maxDatagram ?? 65535) + 15) & ~15;
@@ -137,7 +152,8 @@ export class UdpReceiver {
     const rxIovs = this.#rxIovs = new ArrayBuffer(rxCount * IOVEC_SIZE);
     const rxNames = new ArrayBuffer(rxCount * NAME_SLOT);
     this.#rxNameView = new DataView(rxNames);
-    const rxCtl = new ArrayBuffer(this.#gro ? rxCount * RX_CTL : 8);
+    const control = this.#gro || this.#stamps;
+    const rxCtl = new ArrayBuffer(control ? rxCount * RX_CTL : 8);
     this.#rxCtlView = new DataView(rxCtl);
     layoutMessages(
       this.#rxMsgView,
@@ -148,7 +164,7 @@ export class UdpReceiver {
       rxSlot,
       this.#nameLen,
     );
-    if (this.#gro) {
+    if (control) {
       const ctlBase = addressOf(rxCtl);
       for (let i = 0; i < rxCount; i++) {
         const m = i * MMSGHDR_SIZE;
@@ -169,7 +185,8 @@ export class UdpReceiver {
   /**
    * Reads batches into `sink` until EAGAIN or the round budget: true when the budget ran out
    * with more to read (a poller's `onReadable`). `yieldNow`, asked after each batch, ends the
-   * round early (true: more to read) when the event loop is owed a turn (poller.ts).
+   * round early (true: more to read) when the event loop is owed a turn (poller.ts). Each
+   * datagram goes with its wait in the queue, ms (0 without receive times).
    */
   read(sink: DatagramSink, yieldNow?: () => boolean): boolean {
     const c = libc();
@@ -178,10 +195,14 @@ export class UdpReceiver {
     const names = this.#rxNameView;
     const table = this.#table;
     const count = this.#rxCount;
-    const gro = this.#gro;
+    const control = this.#gro || this.#stamps;
+    const stamps = this.#stamps;
     const max = this.#rxMax;
     for (let round = 0; round < RX_ROUNDS; round++) {
       const n = c.recvmmsg(this.#fd, this.#rxMsgs, count, MSG_DONTWAIT, null);
+      // The batch was taken now: a datagram's wait is from its receive time to here. Both are
+      // CLOCK_REALTIME; a wait a clock step made negative counts as none.
+      const readAt = stamps && n > 0 ? Date.now() : 0;
       if (n < 0) {
         const e = errno();
         if (e === EAGAIN) return false;
@@ -199,9 +220,15 @@ export class UdpReceiver {
         // The kernel shrinks msg_namelen to what it wrote; restore it for the next call.
         msgs.setUint32(m + MSG_NAMELEN, this.#nameLen, true);
         let gso = 0;
-        if (gro) {
-          gso = this.#segmentSize(i, msgs.getUint32(m + MSG_CONTROLLEN, true));
+        let waited = 0;
+        if (control) {
+          this.#readControl(i, msgs.getUint32(m + MSG_CONTROLLEN, true));
           msgs.setUint32(m + MSG_CONTROLLEN, RX_CTL, true);
+          gso = this.#segment;
+          if (this.#stampMs > 0) {
+            const w = readAt - this.#stampMs;
+            waited = w <= 0 ? 0 : w >= MAX_WAIT_MS ? MAX_WAIT_MS : w | 0;
+          }
         }
         if (flags & (MSG_TRUNC | MSG_CTRUNC)) {
           stats.recvErrors++;
@@ -226,7 +253,7 @@ export class UdpReceiver {
           continue;
         }
         if (gso > 0 && len > gso) {
-          this.#split(sink, i, len, gso, from);
+          this.#split(sink, i, len, gso, from, waited);
           continue;
         }
         if (len > max) {
@@ -242,7 +269,7 @@ export class UdpReceiver {
         stats.datagramsIn++;
         stats.bytesIn += len;
         try {
-          sink.datagram(view, from);
+          sink.datagram(view, from, waited);
         } catch (err) {
           this.#onError(err);
         }
@@ -259,32 +286,50 @@ export class UdpReceiver {
     return true;
   }
 
-  /** The segment size in slot i's UDP_GRO cmsg, 0 when there is none (one datagram). */
-  #segmentSize(i: number, controlLen: number): number {
+  /**
+   * Walks slot i's cmsgs into #segment (the UDP_GRO segment size, 0 when there is none: one
+   * datagram) and #stampMs (the SCM_TIMESTAMPNS receive time in Unix ms, 0 when there is none).
+   */
+  #readControl(i: number, controlLen: number): void {
     const v = this.#rxCtlView;
     const base = i * RX_CTL;
     const end = Math.min(controlLen, RX_CTL);
+    this.#segment = 0;
+    this.#stampMs = 0;
     let at = 0;
     while (at + CMSGHDR_SIZE <= end) {
       const cmsgLen = v.getUint32(base + at, true);
       if (cmsgLen < CMSGHDR_SIZE || at + cmsgLen > end) break;
-      if (
-        v.getInt32(base + at + 8, true) === SOL_UDP &&
-        v.getInt32(base + at + 12, true) === UDP_GRO && cmsgLen >= CMSGHDR_SIZE + 4
+      const level = v.getInt32(base + at + 8, true);
+      const type = v.getInt32(base + at + 12, true);
+      const data = base + at + CMSGHDR_SIZE;
+      if (level === SOL_UDP && type === UDP_GRO && cmsgLen >= CMSGHDR_SIZE + 4) {
+        this.#segment = v.getInt32(data, true);
+      } else if (
+        level === SOL_SOCKET && type === SCM_TIMESTAMPNS && cmsgLen >= CMSGHDR_SIZE + 16
       ) {
-        return v.getInt32(base + at + CMSGHDR_SIZE, true);
+        // tv_sec as two words (a BigInt would allocate), tv_nsec below a second.
+        const sec = v.getUint32(data, true) + v.getInt32(data + 4, true) * 4294967296;
+        this.#stampMs = sec * 1000 + v.getUint32(data + 8, true) / 1e6;
       }
       at += (cmsgLen + 7) & ~7;
     }
-    return 0;
   }
 
   /**
    * Hands the datagrams of a coalesced message in slot i to the sink: `len` bytes cut every
-   * `size` (the last may be shorter). Full segments get the views kept for (slot, size), so a
-   * steady flow makes none; a short last one reuses the slot's tail view while it repeats.
+   * `size` (the last may be shorter), all with the message's wait `waited`. Full segments get
+   * the views kept for (slot, size), so a steady flow makes none; a short last one reuses the
+   * slot's tail view while it repeats.
    */
-  #split(sink: DatagramSink, i: number, len: number, size: number, from: InternedEndpoint): void {
+  #split(
+    sink: DatagramSink,
+    i: number,
+    len: number,
+    size: number,
+    from: InternedEndpoint,
+    waited: number,
+  ): void {
     const stats = this.#stats;
     const start = i * this.#rxSlot;
     const views = this.#segmentViews(i, size);
@@ -314,7 +359,7 @@ export class UdpReceiver {
       stats.datagramsIn++;
       stats.bytesIn += seg;
       try {
-        sink.datagram(view, from);
+        sink.datagram(view, from, waited);
       } catch (err) {
         this.#onError(err);
       }

@@ -20,6 +20,7 @@ import {
   SO_RCVBUFFORCE,
   SO_SNDBUF,
   SO_SNDBUFFORCE,
+  SO_TIMESTAMPNS,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
@@ -61,6 +62,8 @@ export interface UdpSocket {
   gso: boolean;
   /** Whether the kernel coalesces receives (UDP_GRO is set). */
   gro: boolean;
+  /** Whether each datagram comes with its kernel receive time (SO_TIMESTAMPNS is set). */
+  stamps: boolean;
 }
 
 /** Opens and binds a non-blocking UDP socket; throws naming what failed, with the fd closed. */
@@ -115,9 +118,12 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
     // UDP_SEGMENT is the socket's default of no segmentation: sends ask for it each time.
     const gso = options.gso !== false && setInt(fd, SOL_UDP, UDP_SEGMENT, 0);
     const gro = options.gro !== false && setInt(fd, SOL_UDP, UDP_GRO, 1);
+    // The receive time tells how long each datagram waited in the queue: a receiver that falls
+    // behind sheds what its senders have resent since (lib/device/receive.ts).
+    const stamps = setInt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
     const len = new Uint8Array(new Uint32Array([NAME_SLOT]).buffer);
     if (c.getsockname(fd, name, len) < 0) throw sysError("getsockname");
-    return { fd, family, port: v.getUint16(2, false), gso, gro };
+    return { fd, family, port: v.getUint16(2, false), gso, gro, stamps };
   } catch (err) {
     c.close(fd);
     throw err;

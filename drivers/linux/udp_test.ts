@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { DatagramSink, Endpoint } from "../../lib/io/driver.ts";
 import { Poller } from "./poller.ts";
 import { LinuxUdpTransport } from "./udp.ts";
+import { libc } from "./libc.ts";
 import { DenoUdpTransport } from "../udp_deno.ts";
 
 const ignore = Deno.build.os !== "linux";
@@ -406,3 +407,62 @@ Deno.test({
     }
   },
 });
+
+/** FIONREAD (SIOCINQ): on a UDP socket, the length of the first datagram queued (0: none). */
+const FIONREAD = 0x541b;
+
+for (const gro of [false, true]) {
+  Deno.test({
+    name: `LinuxUdpTransport: each datagram comes with its wait in the socket's queue (gro ${gro})`,
+    ignore,
+    async fn() {
+      const a = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1" });
+      const b = await LinuxUdpTransport.open({ port: 0, hostname: "127.0.0.1", gro });
+      try {
+        const waits: number[] = [];
+        const sink = new CollectSink();
+        const datagram = sink.datagram.bind(sink);
+        sink.datagram = (data, from, waitedMs?: number) => {
+          waits.push(waitedMs ?? -1);
+          datagram(data, from);
+        };
+        const to = a.endpoint(`127.0.0.1:${b.port}`);
+        const sentAt = Date.now();
+        for (let i = 0; i < 4; i++) a.send(numbered(i, 100), to);
+        a.flush();
+        // Queued (b reads nothing until started): from here on they wait.
+        const queued = new Uint8Array(new ArrayBuffer(4));
+        while (
+          libc().ioctl(b.fd, FIONREAD, queued) !== 0 || new Int32Array(queued.buffer)[0] === 0
+        ) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        const queuedBy = Date.now();
+        await new Promise((r) => setTimeout(r, 150));
+        const startedAt = Date.now();
+        b.start(sink);
+        await sink.wait(4);
+        const readBy = Date.now();
+        assert.equal(waits.length, 4);
+        for (const w of waits) {
+          // Received between the send and the moment the queue showed it; read after start.
+          assert.ok(
+            w >= startedAt - queuedBy - 1,
+            `waited ${w} ms, queued ${startedAt - queuedBy} ms`,
+          );
+          assert.ok(w <= readBy - sentAt + 1, `waited ${w} ms, within ${readBy - sentAt} ms`);
+        }
+        // One read as it comes waited no longer than it took to come.
+        waits.length = 0;
+        const again = Date.now();
+        a.send(numbered(9, 100), to);
+        a.flush();
+        await sink.wait(5);
+        assert.ok(waits[0] >= 0 && waits[0] <= Date.now() - again + 1, `waited ${waits[0]} ms`);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+  });
+}

@@ -228,6 +228,8 @@ export class Agent {
     this.health = new HealthTracker({
       ...opts.health,
       handshakeOf: (key) => device.peer(key)?.lastHandshakeUnixMs ?? 0,
+      // Behind on our own socket, a probe's answer may wait in our queue: no loss is taken.
+      lagging: () => device.lagging,
       // Once per broken subscriber, with the cause; every failure is counted in /metrics.
       onListenerError: (err, first) => {
         if (first) {

@@ -159,10 +159,11 @@ export interface AgentOptions {
    */
   control?: boolean;
   /**
-   * Receives underlay datagrams that are not WireGuard messages (the join exchange).
+   * Receives underlay datagrams that are not WireGuard messages (the join exchange), with how
+   * long each waited in the receive queue (ms; 0: not known).
    * @ignore internal: a hook of the layers above the agent (the mesh, tests)
    */
-  onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
+  onForeignDatagram?: (data: Uint8Array, from: Endpoint, waitedMs: number) => void;
   /**
    * Health thresholds and probe interval.
    * @ignore internal: a hook of the layers above the agent (the mesh, tests)

@@ -122,9 +122,9 @@ export class LatencyTrace {
       },
       start: (sink: DatagramSink): void => {
         inner.start({
-          datagram: (data: Uint8Array, from: Endpoint) => {
+          datagram: (data: Uint8Array, from: Endpoint, waitedMs?: number) => {
             this.mark("udp-recv", data.length);
-            sink.datagram(data, from);
+            sink.datagram(data, from, waitedMs);
           },
           flush: () => sink.flush(),
         });

@@ -44,6 +44,7 @@ import { AUTHENTIC, FORGED, onDatagram, onTransport } from "./receive.ts";
 import { flushSends, onPlaintext, sendHeld, sendKeepalive } from "./send.ts";
 import { heardOverUdp } from "./roaming.ts";
 import { tick } from "./timers.ts";
+import { lagging } from "./lag.ts";
 
 export type {
   DeviceErrorSource,
@@ -251,7 +252,7 @@ export class Device {
       flush: () => flushSends(s),
     };
     const datagramSink: DatagramSink = {
-      datagram: (data, from) => onDatagram(s, data, from),
+      datagram: (data, from, waitedMs) => onDatagram(s, data, from, waitedMs),
       flush: () => {
         s.batch?.flushOpens();
         flushSends(s);
@@ -278,6 +279,16 @@ export class Device {
     s.batch?.close();
     await Promise.allSettled([s.transport.close(), s.packets.close()]);
     s.local.privateKey.fill(0);
+  }
+
+  /**
+   * Whether the device is behind: within the last second it read a datagram that had waited a
+   * second or more in the socket's queue (lag.ts). What its peers sent since is still queued,
+   * so silence it sees now is no evidence against them.
+   */
+  get lagging(): boolean {
+    const s = this.#s;
+    return lagging(s, s.clock.now());
   }
 
   /** Subscribes to peer events; returns the unsubscribe function. */

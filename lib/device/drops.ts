@@ -19,6 +19,7 @@ export const DROP_REASONS = [
   "handshake-invalid",
   "handshake-unknown-peer",
   "handshake-replay",
+  "late-initiation",
   "unknown-index",
   "bad-counter",
   "expired-session",

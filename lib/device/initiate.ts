@@ -9,12 +9,14 @@ import { createInitiation } from "../protocol/noise.ts";
 import type { Peer } from "../peer/peer.ts";
 import { emit } from "./events.ts";
 import { newIndex } from "./keys.ts";
+import { lagging } from "./lag.ts";
 import { type DeviceState, ENTRY_NONE } from "./state.ts";
 
 /**
  * Sends `peer` an initiation, unless one went out less than REKEY_TIMEOUT ago (`isRetry`: a
  * retransmission, sent regardless) or it has no endpoint; past the device's pace
- * (initiation_pace.ts), or while others wait for it, it waits its turn (sent by the tick).
+ * (initiation_pace.ts), while others wait for it, or while the device is behind (lag.ts), it waits
+ * its turn (sent by the tick).
  * `quiet`: asked for only because the peer went quiet (the new-handshake timer): a waiting one is
  * not sent once the peer is heard from.
  */
@@ -28,7 +30,7 @@ export function sendInitiation(s: DeviceState, peer: Peer, isRetry: boolean, qui
     pace.defer(peer, isRetry, quiet);
     return;
   }
-  if (pace.waiting.size > 0 || !pace.take(now)) {
+  if (pace.waiting.size > 0 || lagging(s, now) || !pace.take(now)) {
     pace.defer(peer, isRetry, quiet);
     return;
   }
@@ -45,6 +47,8 @@ export function sendWaitingInitiations(s: DeviceState): void {
   const pace = s.pace;
   if (pace.waiting.size === 0) return;
   const now = s.clock.now();
+  // Behind, the responses and packets that would make them unneeded may be in our own queue.
+  if (lagging(s, now)) return;
   for (const [peer, w] of pace.waiting) {
     if (
       s.peers.get(peer.publicKeyText) !== peer || peer.counters.handshakes !== w.handshakes ||

@@ -24,6 +24,7 @@ import { onCookieReply, onInitiation, onResponse } from "./handshake.ts";
 import { sendInitiation } from "./initiate.ts";
 import { confirmNext, takeWinner, winsOver } from "./keys.ts";
 import { heldOff, roam } from "./roaming.ts";
+import { lateInitiation, noteWait } from "./lag.ts";
 import { heldBack, sendStaged } from "./send.ts";
 import type { DeviceState } from "./state.ts";
 
@@ -34,8 +35,17 @@ export const AUTHENTIC = 1;
 /** Opened by the crypto batch, and forged. */
 export const FORGED = 2;
 
-/** A datagram from the underlay (DatagramSink.datagram). */
-export function onDatagram(s: DeviceState, data: Uint8Array, from: Endpoint): void {
+/**
+ * A datagram from the underlay (DatagramSink.datagram), which waited `waitedMs` in the receive
+ * queue (0: not known): an initiation past answering is shed before any MAC or DH (lag.ts).
+ */
+export function onDatagram(
+  s: DeviceState,
+  data: Uint8Array,
+  from: Endpoint,
+  waitedMs: number = 0,
+): void {
+  if (waitedMs > 0) noteWait(s, waitedMs);
   const type = messageType(data);
   // A handshake message may change the sessions: the transport messages before it are
   // handled first, as they would have been inline.
@@ -45,7 +55,8 @@ export function onDatagram(s: DeviceState, data: Uint8Array, from: Endpoint): vo
       onTransport(s, data, from, NOT_OPENED);
       return;
     case MSG_INITIATION:
-      onInitiation(s, data, from);
+      if (lateInitiation(s, waitedMs)) s.drops.add("late-initiation");
+      else onInitiation(s, data, from);
       return;
     case MSG_RESPONSE:
       onResponse(s, data, from);
@@ -54,7 +65,7 @@ export function onDatagram(s: DeviceState, data: Uint8Array, from: Endpoint): vo
       onCookieReply(s, data);
       return;
     default:
-      if (s.onForeign && data.length >= 4) s.onForeign(data, from);
+      if (s.onForeign && data.length >= 4) s.onForeign(data, from, waitedMs);
       else s.drops.add("unknown-type");
   }
 }

@@ -96,7 +96,7 @@ export class DeviceState {
   /** Accept at most one initiation per peer per this many ms. */
   readonly minInitiationInterval: number;
   /** Where datagrams that are not WireGuard messages go, if anywhere. */
-  readonly onForeign: ((data: Uint8Array, from: Endpoint) => void) | undefined;
+  readonly onForeign: ((data: Uint8Array, from: Endpoint, waitedMs: number) => void) | undefined;
   /** The packet filter (null: everything passes). */
   filter: PacketFilter | null;
   /**
@@ -152,6 +152,8 @@ export class DeviceState {
   hsCount = 0;
   /** Until when we are under load. */
   underLoadUntil = 0;
+  /** Until when we count as behind: datagrams read waited long in the queue (lag.ts). */
+  lagUntil = -Infinity;
   /** Handshake initiations received that authenticated. */
   handshakesReceived = 0;
   /** Cookie replies sent because we were under load. */

@@ -74,9 +74,10 @@ export interface DeviceOptions {
   minInitiationIntervalMs?: number;
   /**
    * Receives underlay datagrams that are not WireGuard messages (weft's join exchange shares
-   * the listen port). Without it they are dropped as `unknown-type`.
+   * the listen port), with how long each waited in the receive queue (ms; 0: not known). Without
+   * it they are dropped as `unknown-type`.
    */
-  onForeignDatagram?: (data: Uint8Array, from: Endpoint) => void;
+  onForeignDatagram?: (data: Uint8Array, from: Endpoint, waitedMs: number) => void;
   /** Fills session indices and cookie secrets and nonces (default: the CSPRNG; tests fix them). */
   random?: (bytes: Uint8Array) => void;
   /** Decides which plaintext packets may leave and enter the tunnel (network policy). */

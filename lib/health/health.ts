@@ -52,6 +52,12 @@ export interface HealthOptions {
    * on); `first` is true for the first one of that subscriber. Default: none (counted only).
    */
   onListenerError?: (err: unknown, first: boolean) => void;
+  /**
+   * Whether this node is behind reading its own socket (lib/device/lag.ts): a probe lost or a
+   * message missed meanwhile is no evidence against the peer (its answer may wait in our own
+   * queue), so it is not taken. Default: never.
+   */
+  lagging?: () => boolean;
 }
 
 /** A health transition of one peer. */
@@ -151,7 +157,7 @@ interface Judgement {
   reason: string;
 }
 
-type Resolved = Required<Omit<HealthOptions, "handshakeOf" | "onListenerError">>;
+type Resolved = Required<Omit<HealthOptions, "handshakeOf" | "onListenerError" | "lagging">>;
 
 function resolve(o: HealthOptions): Resolved {
   const r: Resolved = {
@@ -211,6 +217,7 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   readonly #listeners = new Set<HealthListener>();
   readonly #closers = new Set<() => void>();
   readonly #onListenerError: ((err: unknown, first: boolean) => void) | undefined;
+  readonly #lagging: (() => boolean) | undefined;
   readonly #failedListeners = new WeakSet<HealthListener>();
   #listenerErrors = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -220,10 +227,16 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     this.#o = resolve(opts);
     this.#handshakeOf = opts.handshakeOf;
     this.#onListenerError = opts.onListenerError;
+    this.#lagging = opts.lagging;
   }
 
+  /** Losses not taken because this node was behind (`lagging`). */
+  lossesHeld = 0;
+
   /** The thresholds in force. */
-  get options(): Readonly<Required<Omit<HealthOptions, "handshakeOf" | "onListenerError">>> {
+  get options(): Readonly<
+    Required<Omit<HealthOptions, "handshakeOf" | "onListenerError" | "lagging">>
+  > {
     return this.#o;
   }
 
@@ -276,9 +289,11 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
 
   /**
    * Records a probe result (RTT in ms, null when lost, NaN when answered but not timed: it
-   * waited for the session's setup) and re-evaluates the peer.
+   * waited for the session's setup) and re-evaluates the peer; a loss while this node is behind
+   * (`lagging`) is not taken.
    */
   recordProbe(peer: string, rttMs: number | null): void {
+    if (rttMs === null && this.#held()) return;
     this.#take(peer, validRtt(rttMs) ? rttMs : Number.isNaN(rttMs) ? NaN : null);
   }
 
@@ -316,8 +331,12 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     this.#evaluate(e, this.#o.now());
   }
 
-  /** Records that the peer was not heard from when it should have been: a lost sample. */
+  /**
+   * Records that the peer was not heard from when it should have been: a lost sample (not taken
+   * while this node is behind: `lagging`).
+   */
   recordMissed(peer: string): void {
+    if (this.#held()) return;
     this.addPeer(peer);
     this.#peers.get(peer)!.passive = true;
     this.#take(peer, null);
@@ -427,6 +446,13 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   close(): void {
     this.stop();
     for (const f of [...this.#closers]) f();
+  }
+
+  // A loss seen while this node is behind is not taken (counted in lossesHeld).
+  #held(): boolean {
+    if (this.#lagging === undefined || !this.#lagging()) return false;
+    this.lossesHeld++;
+    return true;
   }
 
   #handshake(e: Entry): number {

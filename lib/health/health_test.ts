@@ -424,3 +424,23 @@ Deno.test("health: a probe answered with no RTT (NaN: it waited for a handshake)
   assert.deepEqual([h.probesLost, h.samples, h.rttMs.avg, h.rttMs.last], [1, 3, 1.3, 1.3]);
   assert.equal(h.rttHistogram.count, 1);
 });
+
+Deno.test("health: losses while this node is behind on its own socket are not taken; answers are", () => {
+  let behind = false;
+  const { tracker, events, feed } = setup({ lagging: () => behind });
+  feed("a", repeat(10, 5));
+  assert.equal(state(tracker, "a"), "up");
+  behind = true;
+  // Answers waiting in our own queue time out as lost: no evidence against the peer.
+  feed("a", repeat(null, 6));
+  tracker.recordMissed("a");
+  assert.equal(state(tracker, "a"), "up");
+  assert.equal(tracker.get("a")!.probesLost, 0);
+  assert.equal(tracker.lossesHeld, 7);
+  feed("a", [12]);
+  assert.equal(tracker.get("a")!.samples, 6, "an answer still counts");
+  behind = false;
+  feed("a", repeat(null, 3));
+  assert.equal(state(tracker, "a"), "down", "caught up, losses count again");
+  assert.deepEqual(events.map((e) => e.to), ["up", "down"]);
+});

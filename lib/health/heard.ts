@@ -32,6 +32,11 @@ export interface HeardOptions {
   checkMs?: number;
   /** Monotonic ms (default `performance.now`). */
   now?: () => number;
+  /**
+   * Whether this node is behind reading its own socket (lib/device/lag.ts): the messages due may
+   * be in its own queue, so no check is made meanwhile. Default: never.
+   */
+  lagging?: () => boolean;
 }
 
 interface Followed {
@@ -54,6 +59,7 @@ export class HeardLiveness {
   readonly #probing: (peer: string, on: boolean) => void;
   readonly #checkMs: number;
   readonly #now: () => number;
+  readonly #lagging: () => boolean;
   readonly #peers = new Map<string, Followed>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -63,6 +69,7 @@ export class HeardLiveness {
     this.#probing = opts.probing;
     this.#checkMs = opts.checkMs ?? 1000;
     this.#now = opts.now ?? (() => performance.now());
+    this.#lagging = opts.lagging ?? (() => false);
   }
 
   /**
@@ -122,8 +129,12 @@ export class HeardLiveness {
     f.dueAt = Math.max(f.dueAt, this.#now() + SLACK * everyMs);
   }
 
-  /** Records a missed sample for each peer whose message is overdue, and has it probed. */
+  /**
+   * Records a missed sample for each peer whose message is overdue, and has it probed; nothing
+   * while this node is behind (`lagging`).
+   */
   check(): void {
+    if (this.#lagging()) return;
     const now = this.#now();
     for (const [peer, f] of this.#peers) {
       if (f.quiet || now <= f.dueAt) continue;

@@ -126,3 +126,26 @@ Deno.test("heard: hasHeard tells a peer that talks to this receiver from one fol
   assert.equal(h.hasHeard("b"), false);
   assert.equal(h.hasHeard("c"), false);
 });
+
+Deno.test("heard: while this node is behind on its own socket, no message counts as missed", () => {
+  const clock = { t: 1000 };
+  const log: string[] = [];
+  let behind = true;
+  const live = new HeardLiveness({
+    sink: {
+      recordHeard: (p) => log.push(`${p}:heard`),
+      recordMissed: (p) => log.push(`${p}:missed`),
+    },
+    probing: (p, on) => log.push(`${p}:probe:${on}`),
+    now: () => clock.t,
+    lagging: () => behind,
+  });
+  live.follow("a", 3000);
+  clock.t += 60_000;
+  live.check();
+  assert.deepEqual(log, [], "its hellos may be in our queue");
+  assert.equal(live.quiet("a"), false);
+  behind = false;
+  live.check();
+  assert.deepEqual(log, ["a:missed", "a:probe:true"]);
+});

@@ -78,8 +78,13 @@ export interface PacketSink {
 
 /** Where a transport hands what it reads. */
 export interface DatagramSink {
-  /** One datagram from `from`; `data` is only valid during the call and may be modified in place. */
-  datagram(data: Uint8Array, from: Endpoint): void;
+  /**
+   * One datagram from `from`; `data` is only valid during the call and may be modified in place.
+   * `waitedMs`: how long it waited in the kernel's receive queue, where the transport knows
+   * (whole ms; 0 or absent otherwise): a receiver that falls behind sheds by it what its senders
+   * have resent since.
+   */
+  datagram(data: Uint8Array, from: Endpoint, waitedMs?: number): void;
   /** The end of a batch. */
   flush(): void;
 }

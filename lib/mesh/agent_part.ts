@@ -119,10 +119,10 @@ export async function startMeshAgent(
       ...parts()?.pq.peerStatus(key),
     }),
     // Path probes go to the paths; only the leader serves joins; a node drops the rest.
-    onForeignDatagram: (data, from) => {
+    onForeignDatagram: (data, from, waitedMs) => {
       const c = parts();
       if (isPathProbe(data)) c?.nat?.paths.handle(data, from);
-      else if (c?.role.role === "leader") c.role.joins.handle(data, from);
+      else if (c?.role.role === "leader") c.role.joins.handle(data, from, waitedMs);
     },
   });
 }

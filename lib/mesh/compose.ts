@@ -99,6 +99,8 @@ export async function composeMesh(mesh: ResolvedMesh, boot: Boot): Promise<MeshC
     const heard = start.core
       ? new HeardLiveness({
         sink: agent.health,
+        // Behind on its own socket, the leader reads hellos late: none counts as missed then.
+        lagging: () => agent.device.lagging,
         // A member gone quiet is probed until it says hello again (one that uses another leader
         // is judged so all along). A router gone quiet hands its routes to a standby at once (HA
         // routes). Only a member that said hello to this leader counts: one using another

@@ -72,14 +72,14 @@ export class RelayMux implements Transport {
   start(sink: DatagramSink): void {
     this.relay.start(sink);
     this.underlay.start({
-      datagram: (data, from) => {
+      datagram: (data, from, waitedMs) => {
         if (isFromRelay(data)) {
           this.relay.deliver(data, from);
         } else if (isToRelay(data)) {
           if (this.#onToRelay !== undefined) this.#onToRelay(data, from);
           else this.stats.notRelaying++;
         } else {
-          sink.datagram(data, from);
+          sink.datagram(data, from, waitedMs);
         }
       },
       flush: () => {

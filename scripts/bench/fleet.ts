@@ -279,7 +279,9 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       let drops = "";
       try {
         drops = (await leader.text("/metrics")).split("\n")
-          .filter((l) => /^weft_(join_drops|handshake|device_drops)\w*\{/.test(l) && !/ 0$/.test(l))
+          .filter((l) =>
+            /^weft_(join_drops|handshake|device_drops|drops_total)\w*\{/.test(l) && !/ 0$/.test(l)
+          )
           .join("\n");
       } catch { /* no answer */ }
       const state = leader.running() ? "the leader's" : "the leader exited; its";

@@ -38,6 +38,7 @@ export const JOIN_DROP_REASONS = [
   "stale",
   "future",
   "not-key-holder",
+  "late",
 ] as const;
 
 /** A reason a join datagram was dropped. */

@@ -53,6 +53,16 @@ const MAX_JOINS_IN_FLIGHT = 1024;
 const MAX_RECENT_ANSWERS = 4096;
 const RECENT_ANSWER_MS = 5000;
 
+/**
+ * A request that waited longer than this in the leader's receive queue is dropped before any MAC
+ * (counted `late`), ms. Its joiner has resent it since (every 250 ms at first, then every second:
+ * the copies behind it are the same request), and a leader a second behind reads its members'
+ * hellos and handshakes late already: it takes no new members until it has caught up, and the
+ * joiners' resends get through then. The same second makes the device count as behind
+ * (lib/device/lag.ts).
+ */
+export const JOIN_LATE_MS = 1000;
+
 /** A request's ephemeral public key, as a map key (requests are few: a string per request). */
 function requestEphemeral(data: Uint8Array): string {
   return String.fromCharCode(...data.subarray(REQUEST_EPHEMERAL, REQUEST_EPHEMERAL + 32));
@@ -179,13 +189,20 @@ export class JoinServer {
     return this.#storeRefused;
   }
 
-  /** Handles an underlay datagram that is no WireGuard message. */
-  handle(data: Uint8Array, from: Endpoint): void {
+  /**
+   * Handles an underlay datagram that is no WireGuard message, which waited `waitedMs` in the
+   * receive queue (0: not known).
+   */
+  handle(data: Uint8Array, from: Endpoint, waitedMs: number = 0): void {
     const gate = this.#gate;
     const device = this.#device;
     if (readU32(data, 0) !== MSG_JOIN_REQUEST) {
       // Not ours either: counted as the device counts any message of no known type.
       device.drops.add("unknown-type");
+      return;
+    }
+    if (waitedMs > JOIN_LATE_MS) {
+      gate.drop("late");
       return;
     }
     const verdict = gate.check(data, from);

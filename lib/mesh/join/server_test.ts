@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { resolveMesh } from "../resolve.ts";
-import { JoinServer, observedEndpoint, parseJoinRequest } from "./server.ts";
+import { JOIN_LATE_MS, JoinServer, observedEndpoint, parseJoinRequest } from "./server.ts";
 import { checkJoinToken, JoinError, requestJoin } from "./client.ts";
 import { LeaderCore } from "../leader/core.ts";
 import { encodeToken } from "./token.ts";
@@ -26,12 +26,13 @@ async function leaderLab(logger = nullLogger) {
     endpoints: ["192.0.2.1:51820"],
   });
   let server: JoinServer | null = null;
+  const transport = net.bind("192.0.2.1", 51820);
   const agent = await Agent.start({
     privateKey: keys.privateKey,
     addresses: ["10.6.0.1/24"],
-    transport: net.bind("192.0.2.1", 51820),
+    transport,
     logger: nullLogger,
-    onForeignDatagram: (data, from) => server?.handle(data, from),
+    onForeignDatagram: (data, from, waitedMs) => server?.handle(data, from, waitedMs),
   });
   server = new JoinServer({ core, device: agent.device, logger });
   const newToken = async (uses: number | null = null) => {
@@ -69,7 +70,7 @@ async function leaderLab(logger = nullLogger) {
     server!.close();
     await agent.close();
   };
-  return { net, core, agent, server, newToken, join, close };
+  return { net, transport, core, agent, server, newToken, join, close };
 }
 
 Deno.test("join server: a request with a known token is answered with an allocation", async () => {
@@ -358,4 +359,64 @@ Deno.test("join server: only a UDP source is an observed endpoint", () => {
   assert.equal(observedEndpoint(ep("udp", "203.0.113.7:40123")), "203.0.113.7:40123");
   assert.equal(observedEndpoint(ep("tcp", "tcp://203.0.113.7:40123")), null);
   assert.equal(observedEndpoint(ep("relay", "relay://r/p")), null);
+});
+
+Deno.test("join server: a request that waited over a second in the leader's queue is dropped before any MAC, and counted; one on time is answered", async () => {
+  const lab = await leaderLab();
+  try {
+    // The leader's socket hands each datagram over with its wait, as the Linux driver does.
+    const wait = { ms: JOIN_LATE_MS + 1 };
+    const inner = lab.transport.sink!;
+    lab.transport.sink = {
+      datagram: (data, from) => inner.datagram(data, from, wait.ms),
+      flush: () => inner.flush(),
+    };
+    const suite = selectSuite();
+    const checked = checkJoinToken(await lab.newToken(), suite.dh);
+    const req = {
+      tokenId: checked.token.id,
+      secret: checked.token.secret,
+      publicKey: generateKeyPair().publicKey,
+      hostname: "late",
+      labels: {},
+      services: [],
+      endpoints: [],
+      time: Date.now(),
+    };
+    const seal = () =>
+      sealJoinRequest(
+        suite.dh,
+        suite.aead,
+        checked.leaderKey,
+        checked.tokenId,
+        checked.mac1Key,
+        enc.encode(JSON.stringify(req)),
+      ).message;
+    const joiner = lab.net.bind("192.0.2.9", 1000);
+    const answers: Uint8Array[] = [];
+    joiner.start({ datagram: (d) => answers.push(d.slice()), flush: () => {} });
+    const leader = joiner.endpoint("192.0.2.1:51820");
+    joiner.send(seal(), leader);
+    // A forged one (a wrong MAC1) is dropped as late too: no MAC was computed.
+    const forged = seal();
+    forged[forged.length - 20] ^= 1;
+    joiner.send(forged, leader);
+    joiner.flush();
+    await until(() => (lab.server.drops()["late"] ?? 0) === 2);
+    let drops = lab.server.drops();
+    assert.equal(drops["mac1"], 0, JSON.stringify(drops));
+    assert.equal(lab.core.member("late"), undefined);
+    assert.equal(answers.length, 0, "neither answered nor sent a cookie");
+    // The joiner's next copy, read within the second, is answered.
+    wait.ms = JOIN_LATE_MS;
+    joiner.send(seal(), leader);
+    joiner.flush();
+    await until(() => answers.length > 0);
+    assert.equal(lab.core.member("late")?.name, "late");
+    drops = lab.server.drops();
+    assert.equal(drops["late"], 2, JSON.stringify(drops));
+    await joiner.close();
+  } finally {
+    await lab.close();
+  }
 });
