@@ -110,6 +110,7 @@ function renderPage(s: Snapshot): string {
     uptimeSeconds: () => s.uptimeSeconds,
     handshakes: () => s.handshakes,
     listenerErrors: () => s.listenerErrors ?? {},
+    healthTransitions: () => ({ up: 3, down: 1 }),
   };
   r.register(agentInfoCollector(agent));
   r.register(devicePeersCollector(device, nameOf));
@@ -153,7 +154,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 109;
+const FAMILIES = 110;
 
 function snapshot(): Snapshot {
   const h = new Histogram();
