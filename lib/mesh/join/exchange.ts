@@ -572,6 +572,9 @@ async function askLeader(
   let overTcp = false;
   let overWs = false;
   let heardOverUdp = false;
+  // Resends so far, and when TCP joined in (ms into the join).
+  let resends = 0;
+  let tcpAt = Infinity;
   const lookUp = () => {
     for (const [text, at] of leaderAt) {
       if (at || looking.has(text)) continue;
@@ -655,6 +658,13 @@ async function askLeader(
           }
           transport.send(message, from);
           transport.flush();
+          // The leader hears us, and the request it can take went now: the next resend waits
+          // its whole wait from now (sooner, a copy would come while the request is handled).
+          if (retry !== undefined) {
+            clearTimeout(retry);
+            resends--;
+            again();
+          }
           return;
         }
         if (type !== MSG_JOIN_RESPONSE) return;
@@ -684,8 +694,6 @@ async function askLeader(
       // Soon at first (under a flood the leader's socket drops datagrams, ours among them), then
       // less and less often (./resend.ts): a leader behind its queue reads every copy. TCP, and
       // then a WebSocket, join in on their own clock, each with a resend at once.
-      let resends = 0;
-      let tcpAt = Infinity;
       const again = () => {
         const elapsed = performance.now() - started;
         const wait = joinResendDelayMs(++resends);

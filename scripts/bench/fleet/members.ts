@@ -588,8 +588,10 @@ export class Fleet {
       const cookie = openJoinCookie(this.#checked.leaderKey, m.join.message, data);
       if (!cookie) return this.#count("join-cookie-unopened");
       setJoinMac2(m.join.message, cookie);
-      // As the join client: the same request again at once, with mac2; its resends keep their clock.
+      // As the join client: the same request again at once, with mac2, and the next resend a
+      // whole wait from now.
       m.join.tries++;
+      m.join.nextAt = performance.now() + joinResendDelayMs(m.join.resends + 1);
       this.#sendRaw(m, m.join.message);
       return;
     }
