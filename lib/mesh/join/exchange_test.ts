@@ -229,10 +229,10 @@ Deno.test("join exchange: an unanswered request is resent less and less often", 
   await leaderEnd.close();
   const gaps = heard.slice(1).map((t, i) => Math.round(t - heard[i]));
   console.log(`${heard.length} requests in 6 s, resent after ${gaps.join(", ")} ms`);
-  // Sent at once and resent at 250 ms then 750 ms at the latest, were its timers on time.
+  // Sent at once and resent by 375 ms then 1,125 ms at the latest, were its timers on time.
   assert.ok(gaps.length >= 2, `${heard.length} requests`);
-  // Each wait is at least three quarters of 250 ms doubled each time (a late timer only adds to
-  // it); resends at a fixed rate would leave the second as short as the first.
+  // Each wait is at least 250 ms doubled each time (a late timer only adds to it); resends at a
+  // fixed rate would leave the second as short as the first.
   for (const [i, gap] of gaps.entries()) {
     const least = joinResendDelayMs(i + 1, () => 0) - 2;
     assert.ok(gap >= least, `resend ${i + 1} came after ${gap} ms, before ${least} ms`);
