@@ -34,7 +34,6 @@ export const MANIFEST_FETCH_MS = 10_000;
  */
 export const HOLDERS_FROM_PIECES = 16;
 
-
 /** What the leader counted of shared views (`/metrics`). */
 export interface LeaderSharedCounts {
   /** Manifests sent (each a whole view answered so). */
