@@ -21,6 +21,7 @@ import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { TcpStats } from "../io/stats.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { LogBudget } from "../log/budget.ts";
+import { HealthLog } from "./health_log.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
@@ -188,6 +189,8 @@ export class Agent {
   readonly #probe: ProbeFn | null;
   readonly #describe: (publicKey: string) => PeerIdentity;
   #reconcile: ReturnType<typeof setInterval> | undefined;
+  // Health transitions' lines, held to a budget per state (a leader behind marks thousands).
+  readonly #healthLog: HealthLog;
   /** Stops this agent's share of the process's heap trim (lib/agent/heap_trim.ts). */
   #stopTrim: () => void = () => {};
   #handshakeEvents = 0;
@@ -220,6 +223,7 @@ export class Agent {
     this.#addresses = [...opts.addresses];
     this.#suiteName = built.suiteName;
     this.logger = logger;
+    this.#healthLog = new HealthLog(logger);
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
     this.#extraStatus = opts.status ?? (() => ({}));
     this.#extraPeer = opts.peerStatus;
@@ -279,6 +283,7 @@ export class Agent {
           ...(this.stack ? { datagram: this.stack.stats.listenerErrors } : {}),
           ...(this.control ? { control: this.control.stats.listenerErrors } : {}),
         }),
+        healthTransitions: () => this.#healthLog.counts(),
       },
       peerHealth: (key) => this.peerHealth(key),
       listenerStats: this.listenerStats,
@@ -596,11 +601,7 @@ export class Agent {
     this.health.start();
     this.#reconcile = setInterval(() => this.#syncHealth(), 1000);
     this.#stopTrim = startHeapTrim();
-    this.health.subscribe((e) => {
-      const fields = { ...this.#peerFields(e.peer), from: e.from, reason: e.reason };
-      if (e.to === "up") this.logger.info(`peer ${e.to}`, fields);
-      else this.logger.warn(`peer ${e.to}`, fields);
-    });
+    this.health.subscribe((e) => this.#healthLog.event(e, () => this.#peerFields(e.peer)));
   }
 
   /** Stops the health timers and the prober; idempotent. */
@@ -608,6 +609,7 @@ export class Agent {
     if (this.#healthStopped) return;
     this.#healthStopped = true;
     clearInterval(this.#reconcile);
+    this.#healthLog.close();
     this.#stopTrim();
     this.health.close();
     await this.#prober?.stop();

@@ -628,3 +628,45 @@ Deno.test("agent: ping without a userspace or control stack says what it needs",
     await closeAll(agents);
   }
 });
+
+Deno.test("agent: a crowd of peers going down writes a few lines and a summary, and counts them all", async () => {
+  const lines: { msg: string; more?: number; state?: string }[] = [];
+  const logger = createLogger({
+    format: "json",
+    sink: (line) => void lines.push(JSON.parse(line)),
+  });
+  const keys = Array.from({ length: 200 }, () => generateKeyPair().publicKey);
+  const net = new MemoryNetwork();
+  const agent = await Agent.start({
+    privateKey: generateKeyPair().privateKey,
+    addresses: ["10.77.0.1/16"],
+    transport: net.bind("192.0.2.1", 51820),
+    peers: keys.map((publicKey, i) => ({
+      publicKey,
+      allowedIps: [`10.77.${1 + (i >> 8)}.${i & 255}/32`],
+    })),
+    // No probes of its own: the test says which were lost.
+    probe: null,
+    logger,
+  });
+  let closed = false;
+  try {
+    // A leader behind its socket: every member's probes lost, three in a row.
+    for (const k of keys) for (let i = 0; i < 3; i++) agent.health.recordProbe(k, null);
+    assert.equal(keys.filter((k) => agent.peerHealth(k)?.state === "down").length, keys.length);
+    const down = () => lines.filter((l) => l.msg === "peer down").length;
+    console.log(`${down()} "peer down" lines for ${keys.length} peers down`);
+    assert.ok(down() <= 10, `${down()} lines`);
+    const text = agent.metrics.render();
+    assert.match(text, /weft_peer_health_transitions_total\{state="down"\} 200\b/);
+    // What was held back is said when the agent stops (and every 10 s while it runs).
+    await agent.close();
+    closed = true;
+    const summed = lines.filter((l) => l.state === "down" && typeof l.more === "number");
+    assert.equal(summed.length, 1, JSON.stringify(summed));
+    assert.equal(summed[0].msg, `${keys.length - down()} more peers down in the last 10 s`);
+    assert.equal(summed[0].more! + down(), keys.length);
+  } finally {
+    if (!closed) await agent.close();
+  }
+});

@@ -1,6 +1,6 @@
 /**
- * The agent's own `/metrics` families: build info, uptime, handshakes by result, and the
- * exceptions its event subscribers threw. The collector reads the agent's figures at scrape time.
+ * The agent's own `/metrics` families: build info, uptime, handshakes by result, the
+ * exceptions its event subscribers threw, and peers' health transitions by state. The collector reads the agent's figures at scrape time.
  * @module
  */
 
@@ -18,6 +18,8 @@ export interface AgentFigures {
   handshakes(): { completed: number; failed: number; received: number };
   /** Exceptions thrown by subscribers of the agent's events, by source (`health`, ...). */
   listenerErrors(): Record<string, number>;
+  /** Peers' health transitions so far, by the state entered (logged or not). */
+  healthTransitions(): Readonly<Record<string, number>>;
 }
 
 const BUILD_INFO = gauge(
@@ -31,6 +33,12 @@ const LISTENER_ERRORS = counter(
   "weft_listener_errors_total",
   "Exceptions thrown by event subscribers (the first of each is logged), by source.",
   ["source"],
+);
+
+const HEALTH_TRANSITIONS = counter(
+  "weft_peer_health_transitions_total",
+  "Peers' health transitions, by the state entered (their log lines are held to a budget).",
+  ["state"],
 );
 
 /** Build info and uptime. */
@@ -49,5 +57,6 @@ export function agentEventsCollector(a: AgentFigures): Collector {
     out.sample(HANDSHAKES, { result: "failed" }, h.failed);
     out.sample(HANDSHAKES, { result: "received" }, h.received);
     sampleCounts(out, LISTENER_ERRORS, "source", a.listenerErrors());
+    sampleCounts(out, HEALTH_TRANSITIONS, "state", a.healthTransitions());
   };
 }

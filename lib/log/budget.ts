@@ -36,6 +36,11 @@ export class LogBudget {
       return null;
     }
     this.#tokens -= 1;
+    return this.drain();
+  }
+
+  /** The lines left out since the last one written or drained, which are then said (summed). */
+  drain(): number {
     const n = this.#suppressed;
     this.#suppressed = 0;
     return n;

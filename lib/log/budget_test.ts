@@ -80,3 +80,14 @@ Deno.test("budget: a clock read at construction: the burst is full from the star
   assert.equal(b.take(), 0);
   assert.equal(b.take(), null);
 });
+
+Deno.test("budget: drain takes the lines left out, which the next line then does not say again", () => {
+  const c = clock();
+  const b = new LogBudget({ burst: 1, intervalMs: 1_000, now: c.now });
+  assert.equal(b.take(), 0);
+  assert.deepEqual(takes(b, 3), [null, null, null]);
+  assert.equal(b.drain(), 3);
+  assert.equal(b.drain(), 0);
+  c.t += 1_000;
+  assert.equal(b.take(), 0, "said by drain already");
+});

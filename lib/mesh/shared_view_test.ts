@@ -65,6 +65,10 @@ async function mesh() {
   let toLeader: ((msg: ControlMessage, from: string) => void) | null = null;
   // Changes what a node sends before it goes (a lying holder's pieces); null: dropped.
   let tamper: (from: string, msg: ControlMessage) => ControlMessage | null = (_, m) => m;
+  // Told of each datagram the leader sent (its recipient and kind), once on its way; and which
+  // the leader's are lost on the way.
+  let afterLeader: (to: string, kind: string) => void = () => {};
+  let lostFromLeader: (to: string, kind: string) => boolean = () => false;
   const deliver = (to: string, bytes: Uint8Array, from: string) => {
     const msg = parseMessage(bytes);
     if (!msg) return;
@@ -77,7 +81,9 @@ async function mesh() {
       "publicKey" | "peer"
     >,
     channel: {
-      send: (to, msg) => deliver(to, encodeMessage(msg), lead),
+      send: (to, msg) => {
+        if (!lostFromLeader(to, msg.t)) deliver(to, encodeMessage(msg), lead);
+      },
       sendEncoded: (to, bytes) => {
         let list = fromLeader.get(to);
         if (!list) fromLeader.set(to, list = []);
@@ -87,7 +93,9 @@ async function mesh() {
           const own = m.d.entries.filter((e) => e.fromLeader).length;
           flagged.set(to, (flagged.get(to) ?? 0) + own);
         }
+        if (lostFromLeader(to, kind(bytes))) return;
         deliver(to, bytes, lead);
+        afterLeader(to, kind(bytes));
       },
       listen: (h) => {
         toLeader = h;
@@ -167,6 +175,10 @@ async function mesh() {
     service,
     node,
     setTamper: (fn: typeof tamper) => tamper = fn,
+    setAfterLeader: (fn: typeof afterLeader) => afterLeader = fn,
+    setLostFromLeader: (fn: typeof lostFromLeader) => lostFromLeader = fn,
+    /** A message to `to` as if the leader sent it. */
+    fromLeader: (to: string, msg: ControlMessage) => deliver(to, encodeMessage(msg), lead),
     close: async () => {
       for (const s of syncs) await s.close();
       service.close();
@@ -280,6 +292,37 @@ Deno.test("shared views: joiners arriving together share one push to their group
       pushes.length <= Math.max(1, Math.ceil(burstMs / 50)),
       `${pushes.length} pushes for 8 joiners in ${burstMs.toFixed(0)} ms`,
     );
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("shared views: a fetch that fails just after its manifest gets a new one, without waiting for the next regular hello", async () => {
+  const t = await mesh();
+  try {
+    // The leader lacks a piece asked of it at once (a `plack` right behind the first manifest):
+    // the fetch fails within the second in which the leader takes a hello for one that crossed
+    // the manifest.
+    let failed = false;
+    t.setAfterLeader((to, k) => {
+      if (failed || k !== "manifest") return;
+      failed = true;
+      t.fromLeader(to, { t: "plack", v: 1, d: ["A".repeat(22) + "=="] });
+    });
+    // Its regular hellos are 10 minutes apart, and the pushes of news are lost (news asks again
+    // with hellos of its own: a member that fell behind and said its regular hello heard none):
+    // only the hello the failure sends can bring a new manifest.
+    t.setLostFromLeader((_, k) => k === "changed" || k === "delta");
+    const j = await t.node("j");
+    await j.whole();
+    assert.ok(failed);
+    const counts = j.sync.sharedViews();
+    console.log(
+      `the leader sent ${count(j.sent(), "holders")} shared views; fetches failed: ` +
+        JSON.stringify(counts.failed),
+    );
+    assert.equal(count(j.sent(), "holders"), 2, "a second manifest after the failed fetch");
+    assert.deepEqual(counts.failed, { now: 0, held: 1 });
   } finally {
     await t.close();
   }

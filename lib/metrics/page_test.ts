@@ -110,6 +110,7 @@ function renderPage(s: Snapshot): string {
     uptimeSeconds: () => s.uptimeSeconds,
     handshakes: () => s.handshakes,
     listenerErrors: () => s.listenerErrors ?? {},
+    healthTransitions: () => ({ up: 3, down: 1 }),
   };
   r.register(agentInfoCollector(agent));
   r.register(devicePeersCollector(device, nameOf));
@@ -141,6 +142,7 @@ function renderPage(s: Snapshot): string {
     pieces: { holder: 600, leader: 25 },
     refused: { mismatch: 2, "not-named": 1, duplicate: 3, malformed: 0 },
     served: 170,
+    failed: { now: 1, held: 2 },
     drops: { rate: 4, "not-member": 1, malformed: 0, lack: 5 },
   })));
   if (s.policyDrops) {
@@ -154,7 +156,7 @@ function renderPage(s: Snapshot): string {
 }
 
 /** How many families weft's collectors declare (all of them are on the whole page). */
-const FAMILIES = 113;
+const FAMILIES = 115;
 
 function snapshot(): Snapshot {
   const h = new Histogram();

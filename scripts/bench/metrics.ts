@@ -80,6 +80,7 @@ export function meshPage<R extends Pick<MetricsRegistry, "register"> = MetricsRe
     uptimeSeconds: () => 3723,
     handshakes: () => ({ completed: 7, failed: 2, received: 4 }),
     listenerErrors: () => ({ device: 0, health: 1, datagram: 0, control: 0 }),
+    healthTransitions: () => ({ up: 12, degraded: 1, down: 2, unknown: 0, idle: 0 }),
   };
   const series = (seed: number): ServiceCallSeries[] =>
     ["echo", "auth", "jobs", "kv", "web"].flatMap((service) =>

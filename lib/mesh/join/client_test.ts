@@ -187,7 +187,9 @@ Deno.test("join client: a TCP port that refuses every dial ends the join early, 
         String(e),
         new RegExp(
           `^Error: no answer from the leader: tcp://127\\.0\\.0\\.1:${udpPort} refused the ` +
-            "connection 3 times \\(no weft listens on that TCP port: is the leader running\\?\\) " +
+            "connection 3 times \\(no weft listens on that TCP port: is the leader running\\?\\)" +
+            // The WebSocket joins in 2 s after TCP, before the third refusal.
+            `(, and over websocket ws://127\\.0\\.0\\.1:${udpPort} was refused too)? ` +
             "\\(\\d+ tries in [\\d.]+ s\\)$",
         ),
       );
@@ -217,7 +219,7 @@ Deno.test("join client: a TCP port that takes the connection and never answers: 
           role: "node",
           stateDir: "/nonexistent",
           hostname: "n1",
-          // Past the 2 s of fast resends, when TCP joins in.
+          // Past the first 2 s over UDP, when TCP joins in.
           joinTimeoutMs: 3200,
           tcpPort: 40000,
           openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
@@ -263,7 +265,7 @@ Deno.test("join client: a web server on the TCP port: the WebSocket tried there 
           role: "node",
           stateDir: "/nonexistent",
           hostname: "n1",
-          // Past the 2 s of fast resends (TCP joins in), then three more (the WebSocket).
+          // Past the first 2 s over UDP (TCP joins in), then 2 s more (the WebSocket).
           joinTimeoutMs: 7000,
           tcpPort: 40000,
           openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),
@@ -303,7 +305,7 @@ Deno.test("join client: no answer over UDP, and TCP refused or off", async () =>
         role: "node",
         stateDir: "/nonexistent",
         hostname: "n1",
-        // Past the 2 s of fast resends, when TCP joins in.
+        // Past the first 2 s over UDP, when TCP joins in.
         joinTimeoutMs: 3200,
         tcpPort: tcp,
         openTransport: (port) => Promise.resolve(net.bind("192.0.2.2", port)),

@@ -2,16 +2,17 @@
  * The join exchange itself, on whatever link carries it (lib/mesh/join/client.ts opens UDP and
  * TCP sockets for it; the browser build a WebSocket): a token checked entirely before anything is
  * created, then a request sealed to the leader's static key, resent until answered (fast at first,
- * as a flooded leader drops datagrams), with mac2 from the leader's cookie when it is under load.
+ * as a flooded leader drops datagrams, then less and less often, as a leader behind reads every
+ * copy: ./resend.ts), with mac2 from the leader's cookie when it is under load.
  * The leader's endpoints may be names, looked up again while they fail.
  *
- * Where the link has TCP as well (`hasTcp`), the request goes over TCP too once the fast resends
- * (2 s) have gone unanswered: framed on a connection to each of the leader's endpoints
+ * Where the link has TCP as well (`hasTcp`), the request goes over TCP too once UDP has gone
+ * unanswered for 2 s: framed on a connection to each of the leader's endpoints
  * (`tcp://host:port`, the port the token's `tcpPort` or else the endpoint's). The leader answers
  * on that connection; the answer says which way it came (`joinedOver`). Where framed TCP does not
  * get through either (a network that lets out HTTP only), the request goes as a WebSocket message
- * too, to `ws://` on the same port, once TCP has gone unanswered for two more resends (about 4 s
- * into the join).
+ * too, to `ws://` on the same port, once TCP has gone unanswered for 2 s more (4 s into the
+ * join).
  *
  * A token names every leader of the mesh (the one that made it first): the join asks them in
  * turn, each for its share of the join's time (at least 4 s), so a leader that is down costs its
@@ -33,6 +34,7 @@ import { encodeKey, parseKey, publicKeyOf } from "../../crypto/keys.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 import { type Endpoint, isStreamEndpoint, type Transport } from "../../io/driver.ts";
 import type { Logger } from "../../log/logger.ts";
+import { joinResendDelayMs } from "./resend.ts";
 import type { Member, ServiceSpec } from "../../members/member.ts";
 import { Cidr } from "../../net/cidr.ts";
 import {
@@ -114,7 +116,7 @@ export interface ProxyRefusal {
 export interface JoinLink {
   /** The transport the requests go out on; {@link joinOver} starts and closes it. */
   transport: Transport;
-  /** Whether it carries `tcp://` endpoints as well (the fallback after the fast resends). */
+  /** Whether it carries `tcp://` endpoints as well (the fallback after 2 s unanswered over UDP). */
   hasTcp: boolean;
   /** Where it hands datagrams and dial outcomes (made with {@link newJoinReceiver}). */
   receiver: JoinReceiver;
@@ -141,18 +143,17 @@ export class JoinError extends Error {}
  */
 export class JoinUnavailableError extends Error {}
 
-// The least time each leader gets before the join asks the next one: the fast resends and TCP.
+// The least time each leader gets before the join asks the next one: 2 s over UDP, then TCP.
 const MIN_LEADER_MS = 4000;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-// Join requests resent every 250 ms before resends slow to one a second; from then on (2 s
-// without an answer) they go over TCP as well.
-const FAST_RESENDS = 8;
-// Resends over TCP without an answer before the WebSocket joins in.
-const TCP_RESENDS_BEFORE_WS = 2;
+// A request unanswered over UDP this long goes over TCP as well (a resend at that moment).
+const TCP_AFTER_MS = 2000;
+// And unanswered this much longer over TCP, as a WebSocket message too.
+const WS_AFTER_TCP_MS = 2000;
 // TCP dials refused in a row, on every endpoint of a leader, before the join stops asking it:
-// more than one, as a leader being restarted refuses for a moment (resends are 1 s apart then).
+// more than one, as a leader being restarted refuses for a moment (resends are seconds apart then).
 const REFUSALS_TO_GIVE_UP = 3;
 /** A leader of a checked token: its key, endpoints and the mac1 key of requests to it. */
 export interface CheckedLeader {
@@ -566,12 +567,14 @@ async function askLeader(
   let tries = 0;
   let cookies = 0;
   let over = false;
-  // TCP joins in once UDP has gone unanswered for the fast resends; a cookie over UDP means
+  // TCP joins in once UDP has gone unanswered for 2 s; a cookie over UDP means
   // the leader hears us there.
   let overTcp = false;
   let overWs = false;
-  let tcpResends = 0;
   let heardOverUdp = false;
+  // Resends so far, and when TCP joined in (ms into the join).
+  let resends = 0;
+  let tcpAt = Infinity;
   const lookUp = () => {
     for (const [text, at] of leaderAt) {
       if (at || looking.has(text)) continue;
@@ -655,6 +658,13 @@ async function askLeader(
           }
           transport.send(message, from);
           transport.flush();
+          // The leader hears us, and the request it can take went now: the next resend waits
+          // its whole wait from now (sooner, a copy would come while the request is handled).
+          if (retry !== undefined) {
+            clearTimeout(retry);
+            resends--;
+            again();
+          }
           return;
         }
         if (type !== MSG_JOIN_RESPONSE) return;
@@ -664,7 +674,7 @@ async function askLeader(
           resolve({ answer: plain.slice(), from, tries, cookies });
         }
       };
-      // Datagrams get lost: resend every second until answered or out of time.
+      // Datagrams get lost: resent until answered or out of time.
       const send = () => {
         lookUp();
         let sent = false;
@@ -681,17 +691,25 @@ async function askLeader(
         if (sent) tries++;
       };
       send();
-      // Four times a second at first (under a flood the leader's socket drops datagrams, ours
-      // among them), then every second.
-      let resends = 0;
+      // Soon at first (under a flood the leader's socket drops datagrams, ours among them), then
+      // less and less often (./resend.ts): a leader behind its queue reads every copy. TCP, and
+      // then a WebSocket, join in on their own clock, each with a resend at once.
       const again = () => {
+        const elapsed = performance.now() - started;
+        const wait = joinResendDelayMs(++resends);
+        const tcpDue = hasTcp && !heardOverUdp && !overTcp;
+        const wsDue = overTcp && !overWs;
+        const escalateAt = tcpDue ? TCP_AFTER_MS : wsDue ? tcpAt + WS_AFTER_TCP_MS : Infinity;
+        const escalate = escalateAt - elapsed <= wait;
         retry = setTimeout(() => {
-          if (resends >= FAST_RESENDS && hasTcp && !heardOverUdp && !overTcp) {
+          // Checked again: a cookie over UDP (heard there) may have come meanwhile.
+          if (escalate && hasTcp && !heardOverUdp && !overTcp) {
             overTcp = true;
+            tcpAt = performance.now() - started;
             logger.debug("no answer over udp; trying tcp too", {
               endpoints: leaderTcpEndpoints(leader).join(","),
             });
-          } else if (overTcp && !overWs && ++tcpResends > TCP_RESENDS_BEFORE_WS) {
+          } else if (escalate && overTcp && !overWs) {
             overWs = true;
             logger.debug("no answer over tcp; trying a websocket too", {
               endpoints: leaderTcpEndpoints(leader).map((e) => e.replace("tcp:", "ws:")).join(","),
@@ -699,7 +717,7 @@ async function askLeader(
           }
           send();
           again();
-        }, ++resends <= FAST_RESENDS ? 250 : 1000);
+        }, escalate ? Math.max(0, escalateAt - elapsed) : wait);
       };
       again();
       timeout = setTimeout(() => {

@@ -12,6 +12,7 @@ import { MemoryNetwork } from "../../../drivers/memory.ts";
 import { encodeKey, generateKeyPair } from "../../crypto/keys.ts";
 import { nobleAead, nobleDh } from "../../crypto/noble.ts";
 import { nullLogger } from "../../log/logger.ts";
+import { joinResendDelayMs } from "./resend.ts";
 
 const suite = { aead: nobleAead, dh: nobleDh };
 const dh = suite.dh;
@@ -189,4 +190,51 @@ Deno.test("join exchange: on a link it is given, sent to every leader endpoint, 
   transport.flush();
   assert.equal(net.sent, before);
   await leaderEnd.close();
+});
+
+Deno.test("join exchange: an unanswered request is resent less and less often", async () => {
+  const net = new MemoryNetwork();
+  const transport = net.bind("192.0.2.2", 40000);
+  // When each request went (taken at the joiner: a delivery late under load would shorten the
+  // gap after it).
+  const heard: number[] = [];
+  const send = transport.send.bind(transport);
+  transport.send = (data, to) => {
+    heard.push(performance.now());
+    send(data, to);
+  };
+  // A leader too far behind to answer.
+  const leaderEnd = net.bind("192.0.2.1", 51820);
+  leaderEnd.start({ datagram: () => {}, flush: () => {} });
+  await assert.rejects(
+    joinOver(
+      {
+        hostname: "page",
+        labels: {},
+        services: [],
+        advertise: [],
+        relay: false,
+        routes: [],
+        tcpPort: null,
+        timeoutMs: 6000,
+        suite,
+      },
+      checkJoinToken(token(), dh),
+      generateKeyPair().privateKey,
+      nullLogger,
+      { transport, hasTcp: false, receiver: newJoinReceiver() },
+    ),
+    /no answer from the leader/,
+  );
+  await leaderEnd.close();
+  const gaps = heard.slice(1).map((t, i) => Math.round(t - heard[i]));
+  console.log(`${heard.length} requests in 6 s, resent after ${gaps.join(", ")} ms`);
+  // Sent at once and resent by 375 ms then 1,125 ms at the latest, were its timers on time.
+  assert.ok(gaps.length >= 2, `${heard.length} requests`);
+  // Each wait is at least 250 ms doubled each time (a late timer only adds to it); resends at a
+  // fixed rate would leave the second as short as the first.
+  for (const [i, gap] of gaps.entries()) {
+    const least = joinResendDelayMs(i + 1, () => 0) - 2;
+    assert.ok(gap >= least, `resend ${i + 1} came after ${gap} ms, before ${least} ms`);
+  }
 });

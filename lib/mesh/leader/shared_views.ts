@@ -17,7 +17,7 @@
 
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import { encodeMessage } from "../sync/protocol.ts";
-import { manifestDatagrams } from "../sync/manifest.ts";
+import { MANIFEST_CROSSED_MS, manifestDatagrams } from "../sync/manifest.ts";
 import { parsePieceAsk } from "../sync/piece_holder.ts";
 import type { Member } from "../../members/member.ts";
 import type { AnswerPacer } from "./answers.ts";
@@ -33,9 +33,6 @@ export const MANIFEST_FETCH_MS = 10_000;
  * holder costs the joiner a handshake and a round trip, more than the leader's few datagrams.
  */
 export const HOLDERS_FROM_PIECES = 16;
-
-/** A hello this soon after a manifest was sent crossed it: not answered with another, ms. */
-export const MANIFEST_CROSSED_MS = 1000;
 
 /** What the leader counted of shared views (`/metrics`). */
 export interface LeaderSharedCounts {

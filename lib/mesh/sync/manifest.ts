@@ -46,6 +46,12 @@ export const ENTRIES_PER_DATAGRAM = 70;
  */
 export const MAX_PIECES = 65_536;
 
+/**
+ * A hello this soon after the leader sent a manifest crossed it: the leader answers it with no
+ * other manifest, ms (so a node that needs a new one says hello no sooner).
+ */
+export const MANIFEST_CROSSED_MS = 1000;
+
 /** An entry's flag: the piece is its segment's last. */
 export const ENDS_SEGMENT = 1;
 

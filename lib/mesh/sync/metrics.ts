@@ -1,7 +1,8 @@
 /**
  * The `/metrics` families of the control channel's own bookkeeping: probe packets it could not
  * count per address because its table was full (its bound: {@link PROBER_MAX_ADDRESSES}); and a
- * node's shared views (./manifest.ts): pieces taken by source, refused, served, asks dropped.
+ * node's shared views (./manifest.ts): pieces taken by source, refused, served, asks dropped,
+ * fetches failed.
  * @module
  */
 
@@ -62,6 +63,13 @@ const PART_REQUESTS_DROPPED = counter(
   ["reason"],
 );
 
+const FETCHES_FAILED = counter(
+  "weft_view_fetches_failed_total",
+  "Fetches of shared views that failed (or whose view did not unpack), by when the hello asking " +
+    "again went: now, or held (until a second after the manifest, when the leader takes one).",
+  ["hello"],
+);
+
 /** A node's shared views' figures, as NodeSync counts them (nothing while undefined). */
 export function sharedViewsCollector(counts: () => SharedViewCounts | undefined): Collector {
   return (out) => {
@@ -71,5 +79,6 @@ export function sharedViewsCollector(counts: () => SharedViewCounts | undefined)
     sampleCounts(out, PARTS_REFUSED, "reason", c.refused);
     out.sample(PARTS_SERVED, {}, c.served);
     sampleCounts(out, PART_REQUESTS_DROPPED, "reason", c.drops);
+    sampleCounts(out, FETCHES_FAILED, "hello", c.failed);
   };
 }

@@ -5,7 +5,9 @@
  * holders do not give; once whole, the view goes to the node's sync to apply as a whole view
  * does. As a holder, it keeps the pieces of the view it fetched and serves them to the members
  * that ask (./piece_holder.ts; the version held is the hellos' `hz`). A fetch that fails is asked
- * again with a hello; the pieces the new manifest shares with the old are kept.
+ * again with a hello (held until {@link MANIFEST_CROSSED_MS} after the manifest: a hello sooner
+ * the leader takes for one that crossed it); the pieces the new manifest shares with the old are
+ * kept.
  *
  * The node's sync (./node_sync.ts) makes one, hands it the shared views' messages (it checks
  * that a manifest and holders come from the leader in use), and reads what its hellos say.
@@ -15,13 +17,21 @@
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
-import { ManifestAssembler, type ManifestDatagram, PieceChecker } from "./manifest.ts";
+import {
+  MANIFEST_CROSSED_MS,
+  ManifestAssembler,
+  type ManifestDatagram,
+  PieceChecker,
+} from "./manifest.ts";
 import { type HolderDrop, PieceHolder } from "./piece_holder.ts";
 import { SharedFetch } from "./shared_fetch.ts";
 import { unpackSegments } from "./packed.ts";
 
 /** Pieces from the leader in use kept while its manifest is not whole yet, at most. */
 const EARLY_PIECES = 1024;
+
+/** A hello held past the leader's {@link MANIFEST_CROSSED_MS} goes this much later, ms. */
+const CROSSED_MARGIN_MS = 50;
 
 /** What a node counted of shared views (`/metrics`). */
 export interface SharedViewCounts {
@@ -35,6 +45,11 @@ export interface SharedViewCounts {
   /** Pieces served as a holder, and asks dropped by reason. */
   served: number;
   drops: Readonly<Record<HolderDrop, number>>;
+  /**
+   * Fetches failed (or views that did not unpack), by when the hello asking again went: `now`,
+   * or `held` until the leader would take it ({@link MANIFEST_CROSSED_MS} after the manifest).
+   */
+  failed: { now: number; held: number };
 }
 
 /** What a node's shared views work with. */
@@ -56,8 +71,20 @@ export interface NodeSharedViewsDeps {
   live: () => boolean;
   /** A whole view fetched, newer than the one held: the sync applies it. */
   whole: (v: MembershipView) => void;
-  /** A fetch failed, or its view did not unpack: the sync says hello (the leader answers anew). */
+  /**
+   * A fetch failed, or its view did not unpack: the sync says hello (the leader answers anew),
+   * no sooner than {@link MANIFEST_CROSSED_MS} after the manifest.
+   */
   again: () => void;
+  /** Monotonic ms (default `performance.now`). */
+  now?: () => number;
+  /** Calls `fn` after `ms`; returns what cancels it (default `setTimeout`). */
+  timer?: (fn: () => void, ms: number) => () => void;
+}
+
+function timeout(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
 }
 
 /** A node's shared views, as a joiner and as a holder. See the module docs. */
@@ -78,6 +105,10 @@ export class NodeSharedViews {
   // The overlay addresses of the view held (the members a holder serves), and its version.
   #addresses: { v: number; set: Set<string> } = { v: -1, set: new Set() };
   readonly #counts: SharedViewCounts["pieces"] = { holder: 0, leader: 0 };
+  readonly #failed: SharedViewCounts["failed"] = { now: 0, held: 0 };
+  // When the last manifest came whole, and the hello held until the leader takes it, if any.
+  #manifestAt = -Infinity;
+  #againCancel: (() => void) | null = null;
   readonly #refused: SharedViewCounts["refused"] = {
     mismatch: 0,
     "not-named": 0,
@@ -111,6 +142,7 @@ export class NodeSharedViews {
       refused: { ...this.#refused },
       served: this.#holder.served,
       drops: { ...this.#holder.drops },
+      failed: { ...this.#failed },
     };
   }
 
@@ -145,6 +177,8 @@ export class NodeSharedViews {
     if (older) checker.adopt(older);
     this.#replaced = older;
     this.#shared?.stop();
+    this.#cancelAgain();
+    this.#manifestAt = this.#now();
     const named = this.#named?.v === m.v
       ? this.#named.members.filter((h) => h.publicKey !== d.publicKey)
       : [];
@@ -162,13 +196,11 @@ export class NodeSharedViews {
       leader,
       send: (to, ask) => d.channel.send(to, ask),
       // A fetch's timers may end it (the leader silent): each step is followed.
-      timer: (fn, ms) => {
-        const t = setTimeout(() => {
+      timer: (fn, ms) =>
+        this.#timer(() => {
           fn();
           if (this.#shared === fetch) this.#sharedOn(fetch);
-        }, ms);
-        return () => clearTimeout(t);
-      },
+        }, ms),
     });
     fetch.start();
     for (const p of this.#early.splice(0)) this.piece(p, leader);
@@ -203,6 +235,39 @@ export class NodeSharedViews {
   stop(): void {
     this.#shared?.stop();
     this.#shared = null;
+    this.#cancelAgain();
+  }
+
+  #timer(fn: () => void, ms: number): () => void {
+    return (this.#d.timer ?? timeout)(fn, ms);
+  }
+
+  #now(): number {
+    return this.#d.now?.() ?? performance.now();
+  }
+
+  /**
+   * Asks for a new manifest with a hello: at once, or, within {@link MANIFEST_CROSSED_MS} of the
+   * last (the leader takes a hello that soon for one that crossed it and sends none), once that
+   * time is over: one hello held at most, the next manifest or a stop cancels it.
+   */
+  #askAgain(): void {
+    const wait = this.#manifestAt + MANIFEST_CROSSED_MS + CROSSED_MARGIN_MS - this.#now();
+    if (wait <= 0) {
+      this.#failed.now++;
+      return this.#d.again();
+    }
+    this.#failed.held++;
+    if (this.#againCancel) return;
+    this.#againCancel = this.#timer(() => {
+      this.#againCancel = null;
+      if (this.#d.live()) this.#d.again();
+    }, wait);
+  }
+
+  #cancelAgain(): void {
+    this.#againCancel?.();
+    this.#againCancel = null;
   }
 
   /** The overlay addresses of the view held (rebuilt once a version). */
@@ -221,7 +286,7 @@ export class NodeSharedViews {
     this.#early = [];
     this.#lastChecker = fetch.checker;
     const d = this.#d;
-    if (fetch.state === "failed") return d.again();
+    if (fetch.state === "failed") return this.#askAgain();
     const m = fetch.checker.manifest;
     const members = unpackSegments(fetch.checker.segments()!);
     // The digests are the leader's: a view that does not unpack is its fault or the path's, and
@@ -230,7 +295,7 @@ export class NodeSharedViews {
       this.#refused.malformed++;
       this.#lastChecker = null;
       d.logger.warn("a shared view from the leader did not unpack: dropped", { version: m.v });
-      return d.again();
+      return this.#askAgain();
     }
     this.#holder.holdChecked(m.v, fetch.checker);
     if (m.v <= d.view().version) return;

@@ -11,8 +11,20 @@ const lead = member("lead", LEADER, { publicKey: "K-lead", role: "leader" });
 const me = member("me", "10.3.0.2", { publicKey: "K-me" });
 const holder = member("h", "10.3.0.4", { publicKey: "K-h" });
 
-/** Shared views over recording collaborators, holding version 1 of `lead` and `me`. */
+/**
+ * Shared views over recording collaborators, holding version 1 of `lead` and `me`; a clock and
+ * timers the test moves (`tick`: ms on, firing what is due).
+ */
 function node(opts: { live?: boolean } = {}) {
+  const clock = { t: 10_000 };
+  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  const tick = (ms: number) => {
+    clock.t += ms;
+    for (const t of timers.filter((t) => !t.cancelled && t.at <= clock.t)) {
+      t.cancelled = true;
+      t.fn();
+    }
+  };
   let held: MembershipView = { network: "10.3.0.0/24", version: 1, members: [lead, me] };
   const sent: [string, unknown][] = [];
   const applied: number[] = [];
@@ -32,8 +44,15 @@ function node(opts: { live?: boolean } = {}) {
     live: () => opts.live ?? true,
     whole: (v) => whole.push(v),
     again: () => again++,
+    now: () => clock.t,
+    timer: (fn, ms) => {
+      const t = { at: clock.t + ms, fn, cancelled: false };
+      timers.push(t);
+      return () => void (t.cancelled = true);
+    },
   });
-  return { views, sent, applied, whole, again: () => again, held: () => held };
+  const pending = () => timers.filter((t) => !t.cancelled).length;
+  return { views, sent, applied, whole, again: () => again, held: () => held, tick, pending };
 }
 
 /** A view's pieces (one segment) and its manifest's datagrams, every piece the leader's. */
@@ -97,10 +116,13 @@ Deno.test("node shared views: a whole view without this node is refused as malfo
   const n = node();
   const { pieces, datagrams } = shared(4, [lead, holder]);
   for (const d of datagrams) n.views.manifest(d);
+  // The pieces come after the leader's second: the hello asking again goes at once.
+  n.tick(1_100);
   for (const p of pieces) n.views.piece(p, LEADER);
   assert.equal(n.whole.length, 0);
   assert.equal(n.views.counts().refused.malformed, 1);
   assert.equal(n.again(), 1);
+  assert.deepEqual(n.views.counts().failed, { now: 1, held: 0 });
   assert.equal(n.views.holding, null);
 });
 
@@ -125,4 +147,32 @@ Deno.test("node shared views: the leader's late copies of an older manifest's pi
   const refused = n.views.counts().refused;
   assert.equal(refused.mismatch, 0, "the leader sent no piece of a view it did not list");
   assert.equal(refused.duplicate, 2);
+});
+
+Deno.test("node shared views: a fetch that fails within a second of its manifest asks again once that second is over, not before", () => {
+  const n = node();
+  const { datagrams } = shared(4, [lead, me, holder]);
+  for (const d of datagrams) n.views.manifest(d);
+  n.tick(200);
+  // The leader lacks a piece: the fetch fails. A hello now the leader would take for one that
+  // crossed its manifest (and send none).
+  n.views.lack(LEADER, ["A".repeat(22) + "=="]);
+  assert.equal(n.views.fetching, null);
+  assert.equal(n.again(), 0, "not at once");
+  assert.deepEqual(n.views.counts().failed, { now: 0, held: 1 });
+  assert.equal(n.pending(), 1, "one hello held");
+  n.tick(799);
+  assert.equal(n.again(), 0);
+  n.tick(100);
+  assert.equal(n.again(), 1, "once the leader takes a hello");
+  assert.equal(n.pending(), 0);
+  // The next manifest cancels a hello held; so does a stop.
+  for (const d of shared(5, [lead, me, holder]).datagrams) n.views.manifest(d);
+  n.views.lack(LEADER, ["A".repeat(22) + "=="]);
+  assert.equal(n.pending(), 1);
+  for (const d of shared(6, [lead, me, holder]).datagrams) n.views.manifest(d);
+  n.views.stop();
+  n.tick(5_000);
+  assert.equal(n.again(), 1, "the held hello was cancelled");
+  assert.equal(n.pending(), 0);
 });

@@ -94,8 +94,11 @@ export class Member {
   join: {
     message: Uint8Array;
     pending: JoinPending;
+    /** Requests sent (cookie replies' included), and resends of its own (lib/mesh/join/resend.ts). */
     tries: number;
-    sentAt: number;
+    resends: number;
+    /** Monotonic ms of the next resend. */
+    nextAt: number;
     startedAt: number;
   } | null = null;
   joinedAt = 0;

@@ -11,6 +11,7 @@
 import type { ControlMessage } from "../../../lib/mesh/sync/protocol.ts";
 import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import {
+  MANIFEST_CROSSED_MS,
   ManifestAssembler,
   type ManifestDatagram,
   PieceChecker,
@@ -45,6 +46,8 @@ export interface SharedTotals {
   silent: number;
   /** Views whose pieces did not unpack (the leader's digests: its fault or the path's). */
   malformed: number;
+  /** Hellos after a failed fetch held until the leader takes them (a second after the manifest). */
+  held: number;
   /** Pieces served as holders, and asks dropped by reason. */
   served: number;
   drops: Record<HolderDrop, number>;
@@ -65,6 +68,7 @@ export function sharedTotals(): SharedTotals {
     liars: 0,
     silent: 0,
     malformed: 0,
+    held: 0,
     served: 0,
     drops: { rate: 0, "not-member": 0, malformed: 0, lack: 0 },
   };
@@ -102,6 +106,9 @@ export class MemberShared {
   early: Uint8Array[] = [];
   /** The checker the fetch under way took over from (the leader's late pieces of it). */
   replaced: PieceChecker | null = null;
+  /** When the last manifest came whole (ms, `now()`), and the hello held after a failed fetch. */
+  manifestAt = -Infinity;
+  againCancel: (() => void) | null = null;
 }
 
 /** A whole view's records, by key: unpacked once for every member. */
@@ -111,6 +118,9 @@ export interface ViewRecords {
 
 /** Pieces from the leader in use kept while its manifest is not whole yet, at most (as a node). */
 const EARLY_PIECES = 64;
+
+/** A hello held past the leader's {@link MANIFEST_CROSSED_MS} goes this much later, ms (as a node). */
+const CROSSED_MARGIN_MS = 50;
 
 const enc = new TextEncoder();
 // A piece's datagram, made once per piece (pieces are one object for every member: members.ts).
@@ -157,6 +167,9 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
   if (older) checker.adopt(older);
   s.fetch?.stop();
   s.replaced = older;
+  s.againCancel?.();
+  s.againCancel = null;
+  s.manifestAt = now();
   const named = s.named?.v === manifest.v
     ? s.named.members.filter((h) => h.publicKey !== m.key)
     : [];
@@ -244,7 +257,7 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   link.totals.silent += fetch.silent.size;
   if (fetch.state === "failed") {
     link.totals.failed++;
-    return link.ask(m, 0);
+    return askAgain(link, m);
   }
   const key = viewKey(fetch.checker);
   let records = views.get(key);
@@ -257,7 +270,7 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   if (!records || !records.byKey.has(m.key)) {
     link.totals.malformed++;
     s.last = null;
-    return link.ask(m, 0);
+    return askAgain(link, m);
   }
   link.totals.whole++;
   const v = fetch.checker.manifest.v;
@@ -271,6 +284,21 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   const news = m.newsDuring;
   m.newsDuring = 0;
   link.ask(m, news > v ? news : 0);
+}
+
+/**
+ * A hello for a new manifest after a failed fetch, as a node's (lib/mesh/sync/node_shared_views.ts):
+ * held until the leader takes it ({@link MANIFEST_CROSSED_MS} after the manifest), one at most.
+ */
+function askAgain(link: SharedLink, m: Member): void {
+  const s = stateOf(m);
+  const wait = s.manifestAt + MANIFEST_CROSSED_MS + CROSSED_MARGIN_MS - now();
+  if (wait <= 0) return link.ask(m, 0);
+  link.totals.held++;
+  s.againCancel ??= link.timer(() => {
+    s.againCancel = null;
+    if (m.state === "up") link.ask(m, 0);
+  }, wait);
 }
 
 /** `m`'s holder (made at its first use: one that holds nothing answers asks with `plack`). */

@@ -26,6 +26,7 @@ import type { Endpoint } from "../../../lib/io/driver.ts";
 import { LinuxUdpTransport } from "../../../drivers/linux/udp.ts";
 import { Poller } from "../../../drivers/linux/poller.ts";
 import { type CheckedToken, checkJoinToken } from "../../../lib/mesh/join/client.ts";
+import { joinResendDelayMs } from "../../../lib/mesh/join/resend.ts";
 import {
   type JoinPending,
   MSG_JOIN_COOKIE,
@@ -383,7 +384,14 @@ export class Fleet {
     const { message, pending } = m.request ?? this.#sealRequest(m);
     m.request = null;
     m.state = "joining";
-    m.join = { message, pending, tries: 1, sentAt: performance.now(), startedAt: now() };
+    m.join = {
+      message,
+      pending,
+      tries: 1,
+      resends: 0,
+      nextAt: performance.now() + joinResendDelayMs(1),
+      startedAt: now(),
+    };
     this.#byRequest.set(pending.requestId, m);
     this.#joining.add(m);
     this.#sendRaw(m, message);
@@ -490,8 +498,10 @@ export class Fleet {
       const cookie = openJoinCookie(this.#checked.leaderKey, m.join.message, data);
       if (!cookie) return this.#count("join-cookie-unopened");
       setJoinMac2(m.join.message, cookie);
+      // As the join client: the same request again at once, with mac2, and the next resend a
+      // whole wait from now.
       m.join.tries++;
-      m.join.sentAt = performance.now();
+      m.join.nextAt = performance.now() + joinResendDelayMs(m.join.resends + 1);
       this.#sendRaw(m, m.join.message);
       return;
     }
@@ -573,10 +583,10 @@ export class Fleet {
             `${j.tries} tries in ${Math.round(joinTimeout / 1000)} s`,
         );
       }
-      // As the join client: four times a second at first, then every second.
-      if (t - j.sentAt >= (j.tries <= 8 ? 250 : 1000)) {
+      // As the join client (UDP only: the simulated members have no TCP), on its schedule.
+      if (t >= j.nextAt) {
         j.tries++;
-        j.sentAt = t;
+        j.nextAt = t + joinResendDelayMs(++j.resends + 1);
         this.#sendRaw(m, j.message);
       }
     }
