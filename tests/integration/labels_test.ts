@@ -137,7 +137,11 @@ Deno.test({
         HANG_GUARD_MS,
         100,
       );
-      assert.ok(synced, `node at ${node.view().version}/${node.policy?.version}`);
+      assert.ok(
+        synced,
+        `node at ${node.view().version}/${node.policy?.version}, ` +
+          `leader at ${leader.view().version}/${leader.policy?.version}`,
+      );
       const rec = node.view().members.find((m) => m.name === "n1")!;
       assert.deepEqual(rec.labels, { role: "web" });
       const askNode = (port: number) =>
