@@ -155,6 +155,21 @@ Deno.test("join exchange: what was seen of each endpoint, said", () => {
   );
 });
 
+/** A join of node "page" over UDP alone, given up after `timeoutMs`. */
+function pageJoin(timeoutMs: number) {
+  return {
+    hostname: "page",
+    labels: {},
+    services: [],
+    advertise: [],
+    relay: false,
+    routes: [],
+    tcpPort: null,
+    timeoutMs,
+    suite,
+  };
+}
+
 Deno.test("join exchange: on a link it is given, sent to every leader endpoint, then closed", async () => {
   const net = new MemoryNetwork();
   const transport = net.bind("192.0.2.2", 40000);
@@ -164,17 +179,7 @@ Deno.test("join exchange: on a link it is given, sent to every leader endpoint, 
   leaderEnd.start({ datagram: (d) => void heard.push(d.length), flush: () => {} });
   await assert.rejects(
     joinOver(
-      {
-        hostname: "page",
-        labels: {},
-        services: [],
-        advertise: [],
-        relay: false,
-        routes: [],
-        tcpPort: null,
-        timeoutMs: 600,
-        suite,
-      },
+      pageJoin(600),
       checkJoinToken(token(), dh),
       generateKeyPair().privateKey,
       nullLogger,
@@ -208,17 +213,7 @@ Deno.test("join exchange: an unanswered request is resent less and less often", 
   leaderEnd.start({ datagram: () => {}, flush: () => {} });
   await assert.rejects(
     joinOver(
-      {
-        hostname: "page",
-        labels: {},
-        services: [],
-        advertise: [],
-        relay: false,
-        routes: [],
-        tcpPort: null,
-        timeoutMs: 6000,
-        suite,
-      },
+      pageJoin(6000),
       checkJoinToken(token(), dh),
       generateKeyPair().privateKey,
       nullLogger,
