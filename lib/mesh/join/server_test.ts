@@ -163,29 +163,41 @@ Deno.test("join server: what is not a join is counted, never answered", async ()
   }
 });
 
-Deno.test("join server: a copy of a request being handled is dropped before its DH, of one answered gets its answer", async () => {
-  const lab = await leaderLab();
-  try {
-    const suite = selectSuite();
-    const checked = checkJoinToken(await lab.newToken(), suite.dh);
-    const req = {
-      tokenId: checked.token.id,
-      secret: checked.token.secret,
-      publicKey: generateKeyPair().publicKey,
-      hostname: "twice",
-      labels: {},
-      services: [],
-      endpoints: [],
-      time: Date.now(),
-    };
-    const { message } = sealJoinRequest(
+/**
+ * A join request of a new key named `hostname` with a new token of `lab`'s leader: each call seals
+ * it afresh (a new ephemeral key), as a joiner's resend does.
+ */
+async function joinRequest(
+  lab: Awaited<ReturnType<typeof leaderLab>>,
+  hostname: string,
+): Promise<() => Uint8Array> {
+  const suite = selectSuite();
+  const checked = checkJoinToken(await lab.newToken(), suite.dh);
+  const req = {
+    tokenId: checked.token.id,
+    secret: checked.token.secret,
+    publicKey: generateKeyPair().publicKey,
+    hostname,
+    labels: {},
+    services: [],
+    endpoints: [],
+    time: Date.now(),
+  };
+  return () =>
+    sealJoinRequest(
       suite.dh,
       suite.aead,
       checked.leaderKey,
       checked.tokenId,
       checked.mac1Key,
       enc.encode(JSON.stringify(req)),
-    );
+    ).message;
+}
+
+Deno.test("join server: a copy of a request being handled is dropped before its DH, of one answered gets its answer", async () => {
+  const lab = await leaderLab();
+  try {
+    const message = (await joinRequest(lab, "twice"))();
     const from = lab.agent.device.endpoint("192.0.2.9:1000");
     const sent = lab.net.sent;
     lab.server.handle(message, from);
@@ -371,27 +383,7 @@ Deno.test("join server: a request that waited over a second in the leader's queu
       datagram: (data, from) => inner.datagram(data, from, wait.ms),
       flush: () => inner.flush(),
     };
-    const suite = selectSuite();
-    const checked = checkJoinToken(await lab.newToken(), suite.dh);
-    const req = {
-      tokenId: checked.token.id,
-      secret: checked.token.secret,
-      publicKey: generateKeyPair().publicKey,
-      hostname: "late",
-      labels: {},
-      services: [],
-      endpoints: [],
-      time: Date.now(),
-    };
-    const seal = () =>
-      sealJoinRequest(
-        suite.dh,
-        suite.aead,
-        checked.leaderKey,
-        checked.tokenId,
-        checked.mac1Key,
-        enc.encode(JSON.stringify(req)),
-      ).message;
+    const seal = await joinRequest(lab, "late");
     const joiner = lab.net.bind("192.0.2.9", 1000);
     const answers: Uint8Array[] = [];
     joiner.start({ datagram: (d) => answers.push(d.slice()), flush: () => {} });
