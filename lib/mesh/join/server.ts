@@ -55,11 +55,12 @@ const RECENT_ANSWER_MS = 5000;
 
 /**
  * A request that waited longer than this in the leader's receive queue is dropped before any MAC
- * (counted `late`), ms. Its joiner has resent it since (every 250 ms at first, then every second:
- * the copies behind it are the same request), and a leader a second behind reads its members'
- * hellos and handshakes late already: it takes no new members until it has caught up, and the
- * joiners' resends get through then. The same second makes the device count as behind
- * (lib/device/lag.ts).
+ * (counted `late`), ms. Its joiner has most likely resent it since (after 250 ms at first, the
+ * waits growing to 4 s and more: ./resend.ts), so a copy behind it is the same request, though
+ * a late copy may be the newest of a joiner deep in its backoff; and a leader a second behind
+ * reads its members' hellos and handshakes late already: it takes no new members until it has
+ * caught up, and the joiners' resends get through then. The same second makes the device count
+ * as behind (lib/device/lag.ts).
  */
 export const JOIN_LATE_MS = 1000;
 
