@@ -133,6 +133,11 @@ export class Fanout {
   // When each member last changed, and last changed group (its view: whole again).
   readonly #changedAt = new Map<string, number>();
   readonly #movedAt = new Map<string, number>();
+  // Members that changed group since the last push. Each holds a view of its old group, and its
+  // new group may have nothing to tell (a group new at that version starts with whole views, and
+  // one that does not see its own members logs nothing of them): the push tells it anyway, or it
+  // would hear of its move only at its next hello, minutes apart in a large fleet.
+  readonly #moved = new Set<string>();
   #version = 0;
   // The version the scope last started over at (-1: only at the start, when every member is
   // taken to hold the leader's version).
@@ -236,6 +241,7 @@ export class Fanout {
       this.#scope.drop(key);
       this.#members.delete(key);
       this.#movedAt.delete(key);
+      this.#moved.delete(key);
       this.#changedAt.delete(key);
       this.#packs.delete(key);
     }
@@ -244,7 +250,10 @@ export class Fanout {
       const { group, was } = this.#scope.place(m);
       this.#members.set(m.publicKey, m);
       this.#changedAt.set(m.publicKey, v);
-      if (was !== undefined && was !== group) this.#movedAt.set(m.publicKey, v);
+      if (was !== undefined && was !== group) {
+        this.#movedAt.set(m.publicKey, v);
+        this.#moved.add(m.publicKey);
+      }
       touched.push({ key: m.publicKey, saw, after: group });
     }
     const groups = this.#scope.groups();
@@ -392,6 +401,7 @@ export class Fanout {
     this.#cache = new Map();
     this.#members.clear();
     this.#movedAt.clear();
+    this.#moved.clear();
     this.#changedAt.clear();
     for (const m of view.members) this.#members.set(m.publicKey, m);
     for (const k of this.#packs) if (!this.#members.has(k)) this.#packs.delete(k);
@@ -617,12 +627,15 @@ export class Fanout {
    */
   push(members: Iterable<Member>, told: Map<GroupId, number>, send: Sender): number {
     const byGroup = new Map<GroupId, Member[]>();
+    // The served members that moved since the last push and are not told below yet.
+    const moved = new Map<string, Member>();
     for (const m of members) {
       const g = this.#scope.groupOf(m.publicKey);
       if (g === undefined) continue;
       let list = byGroup.get(g);
       if (!list) byGroup.set(g, list = []);
       list.push(m);
+      if (this.#moved.has(m.publicKey)) moved.set(m.publicKey, m);
     }
     for (const g of told.keys()) if (!this.#logs.has(g)) told.delete(g);
     let sent = 0;
@@ -651,6 +664,7 @@ export class Fanout {
         // A member answered since holds a later version than its group was told.
         const held = this.#held.get(m.publicKey) ?? -1;
         const mine = held > from ? held : from;
+        moved.delete(m.publicKey);
         if (mine >= this.#version) continue;
         const packed = this.#packs.has(m.publicKey);
         const a = mine === from ? groupDelta(packed) : this.#deltaAnswer(g, null, mine, packed);
@@ -663,6 +677,14 @@ export class Fanout {
         sent++;
       }
     }
+    // A moved member its new group had nothing for: the notice (it asks for its whole view),
+    // unless answered at this version since.
+    for (const [key, m] of moved) {
+      if ((this.#held.get(key) ?? -1) >= this.#version) continue;
+      send(m.address, this.#notice());
+      sent++;
+    }
+    this.#moved.clear();
     // Every member served now holds (or was told of) this version.
     this.#held.clear();
     return sent;

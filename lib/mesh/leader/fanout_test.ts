@@ -565,3 +565,39 @@ Deno.test("fanout: packed deltas carry each member's own record in a part of its
   assert.deepEqual(nodes[1].names(), ["db", "lead", "web2"]);
   assert.deepEqual(ep(nodes[1], "db"), ["198.51.100.4:4"]);
 });
+
+Deno.test("fanout: a member whose own change moves it into a group new at that version is told", async () => {
+  const m = await mesh();
+  const policy = `
+policies:
+  - name: claimed
+    action: allow
+    from: "node.weft/claim=yes"
+    to: "*"
+    proto: tcp
+    ports: [7000]
+`;
+  const n1 = await m.join("n1");
+  await m.core.updateMember(n1.publicKey, { nodeLabels: { "node.weft/claim": "yes" } });
+  await m.policy(policy);
+  const node = new Node(n1.publicKey);
+  node.take(m.fanout.answer(n1.publicKey, 0));
+  const told = new Map();
+  const push = () => {
+    const sent: Uint8Array[] = [];
+    m.fanout.push([n1], told, (_to, b) => sent.push(b));
+    node.take(sent);
+    return sent.map((b) => parseMessage(b)!.t);
+  };
+  assert.deepEqual(push(), []);
+  // Its hello drops the claim: it leaves its group for one of its own, new at this version, and
+  // nothing else changes. A push that skipped the new group left it on its old view (until its
+  // next hello: minutes, at a large fleet's pace).
+  await m.core.updateMember(n1.publicKey, { nodeLabels: {} });
+  assert.ok(m.core.view().version > node.view.version);
+  assert.deepEqual(push(), ["changed"], "the moved member hears the notice");
+  // It asks (its hello), and gets its new group's whole view.
+  node.take(m.fanout.answer(n1.publicKey, node.view.version));
+  assert.equal(node.view.version, m.core.view().version);
+  assert.deepEqual(push(), []);
+});
