@@ -1,7 +1,8 @@
 /**
  * Timers that must not keep the process alive (a sweep, a held packet): the one place the
- * runtime's `unrefTimer` is asked for, so a build for another platform swaps this module alone
- * (the browser build: lib/browser/platform/timers.ts, where a page has no process to keep).
+ * runtime's `unrefTimer` is asked for (./cancelable.ts's `unref` too), so a build for another
+ * platform swaps this module alone (the browser build: lib/browser/platform/timers.ts, where a
+ * page has no process to keep).
  * @module
  */
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { unrefTimer } from "../io/timers.ts";
+import { timeout } from "../io/cancelable.ts";
 import { LogBudget } from "./budget.ts";
 
 /** Options of {@link KindBudgets}. */
@@ -22,12 +22,6 @@ export interface KindBudgetsOptions<K extends string> {
   now?: () => number;
   /** Calls `fn` after `ms`; returns what cancels it (default: an unreferenced `setTimeout`). */
   timer?: (fn: () => void, ms: number) => () => void;
-}
-
-function unrefTimeout(fn: () => void, ms: number): () => void {
-  const id = setTimeout(fn, ms);
-  unrefTimer(id);
-  return () => clearTimeout(id);
 }
 
 /** A log budget per kind of line, with a summary of what each left out. See the module docs. */
@@ -45,7 +39,8 @@ export class KindBudgets<K extends string> {
     this.#interval = opts.intervalMs ?? 10_000;
     this.#summary = opts.summary;
     this.#now = opts.now;
-    this.#timer = opts.timer ?? unrefTimeout;
+    // A summary never holds a process that is otherwise done: flush() says it at the close.
+    this.#timer = opts.timer ?? ((fn, ms) => timeout(fn, ms, { unref: true }));
   }
 
   /** The summaries' interval, ms (for their text). */

@@ -12,6 +12,7 @@
 
 import dgram from "node:dgram";
 import { encodeBase64 } from "../crypto/base64.ts";
+import { every } from "../io/cancelable.ts";
 import { type Logger, nullLogger } from "../log/logger.ts";
 import { AnnounceFilter, encodeAnnouncement } from "./announce_codec.ts";
 import type { AnnounceDropReason } from "./announce_codec.ts";
@@ -121,12 +122,6 @@ export interface LanAnnouncerStats {
   offLink: number;
 }
 
-function defaultEvery(fn: () => void, ms: number): () => void {
-  const id = setInterval(fn, ms);
-  Deno.unrefTimer(id);
-  return () => clearInterval(id);
-}
-
 function defaultSocket(): AnnounceSocket {
   return dgram.createSocket({ type: "udp4", reuseAddr: true }) as unknown as AnnounceSocket;
 }
@@ -210,7 +205,7 @@ export class LanAnnouncer {
     socket.on("message", (msg, rinfo) => self!.#receive(msg, rinfo));
     self.#setUp(opts);
     self.announce();
-    self.#cancel = (opts.every ?? defaultEvery)(
+    self.#cancel = (opts.every ?? ((fn, ms) => every(fn, ms, { unref: true })))(
       () => self!.announce(),
       opts.intervalMs ?? ANNOUNCE_INTERVAL_MS,
     );

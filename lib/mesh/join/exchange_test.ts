@@ -170,21 +170,32 @@ function pageJoin(timeoutMs: number) {
   };
 }
 
-Deno.test("join exchange: on a link it is given, sent to every leader endpoint, then closed", async () => {
+/**
+ * A memory network with the joiner's link (192.0.2.2) and a leader endpoint (the token's) that
+ * hears each request (`heard`) and never answers; `join` is page's join over that link, which
+ * fails once `timeoutMs` is over; `close` closes the leader's end.
+ */
+function silentLeader(heard: (bytes: number) => void = () => {}) {
   const net = new MemoryNetwork();
   const transport = net.bind("192.0.2.2", 40000);
-  // A leader endpoint on the network that hears the requests and never answers.
-  const heard: number[] = [];
   const leaderEnd = net.bind("192.0.2.1", 51820);
-  leaderEnd.start({ datagram: (d) => void heard.push(d.length), flush: () => {} });
-  await assert.rejects(
+  leaderEnd.start({ datagram: (d) => heard(d.length), flush: () => {} });
+  const join = (timeoutMs: number) =>
     joinOver(
-      pageJoin(600),
+      pageJoin(timeoutMs),
       checkJoinToken(token(), dh),
       generateKeyPair().privateKey,
       nullLogger,
       { transport, hasTcp: false, receiver: newJoinReceiver() },
-    ),
+    );
+  return { net, transport, join, close: () => leaderEnd.close() };
+}
+
+Deno.test("join exchange: on a link it is given, sent to every leader endpoint, then closed", async () => {
+  const heard: number[] = [];
+  const { net, transport, join, close } = silentLeader((bytes) => heard.push(bytes));
+  await assert.rejects(
+    join(600),
     // No TCP on this link: none tried, and the message says UDP alone was.
     /no answer from the leader: no reply at all from 192\.0\.2\.1:51820 over udp/,
   );
@@ -194,12 +205,12 @@ Deno.test("join exchange: on a link it is given, sent to every leader endpoint, 
   transport.send(Uint8Array.of(1), transport.endpoint("192.0.2.1:51820"));
   transport.flush();
   assert.equal(net.sent, before);
-  await leaderEnd.close();
+  await close();
 });
 
 Deno.test("join exchange: an unanswered request is resent less and less often", async () => {
-  const net = new MemoryNetwork();
-  const transport = net.bind("192.0.2.2", 40000);
+  // A leader too far behind to answer.
+  const { transport, join, close } = silentLeader();
   // When each request went (taken at the joiner: a delivery late under load would shorten the
   // gap after it).
   const heard: number[] = [];
@@ -208,20 +219,8 @@ Deno.test("join exchange: an unanswered request is resent less and less often", 
     heard.push(performance.now());
     send(data, to);
   };
-  // A leader too far behind to answer.
-  const leaderEnd = net.bind("192.0.2.1", 51820);
-  leaderEnd.start({ datagram: () => {}, flush: () => {} });
-  await assert.rejects(
-    joinOver(
-      pageJoin(6000),
-      checkJoinToken(token(), dh),
-      generateKeyPair().privateKey,
-      nullLogger,
-      { transport, hasTcp: false, receiver: newJoinReceiver() },
-    ),
-    /no answer from the leader/,
-  );
-  await leaderEnd.close();
+  await assert.rejects(join(6000), /no answer from the leader/);
+  await close();
   const gaps = heard.slice(1).map((t, i) => Math.round(t - heard[i]));
   console.log(`${heard.length} requests in 6 s, resent after ${gaps.join(", ")} ms`);
   // Sent at once and resent by 375 ms then 1,125 ms at the latest, were its timers on time.

@@ -13,12 +13,8 @@
  * group does not see itself (a part of its own, the only per-member encoding).
  *
  * Members that fetch views in windows (their hellos say `fw`) get whole views as shared,
- * versioned snapshots: a group's snapshot is encoded once and kept ({@link SNAPSHOT_KEEP} a
- * group) while members fetch it a window at a time at their own pace, then a delta from its
- * version. A snapshot is reused for {@link SNAPSHOT_REUSE_MS} (a burst of joins, one version
- * each, would otherwise encode the whole view once per join); its last part is each member's own
- * record (a member that joined after it is in its view). A member that asks for a snapshot no
- * longer kept starts over with the newest (resync).
+ * versioned snapshots (group_snapshots.ts) fetched a window at a time at their own pace, then a
+ * delta from the snapshot's version.
  *
  * Members whose hellos say they take packed parts (`fz`, lib/mesh/sync/packed.ts) get views and
  * deltas as records deflated once per group and version and cut into datagrams: a quarter to a
@@ -43,6 +39,7 @@ import {
   viewParts,
 } from "../sync/protocol.ts";
 import { packBody, type PackedHead, packedParts } from "../sync/packed.ts";
+import { GroupSnapshots, type Snapshot } from "./group_snapshots.ts";
 import { type GroupId, Scope } from "./scope.ts";
 import { SharedSegments } from "./shared_segments.ts";
 
@@ -55,39 +52,6 @@ export const PUSH_PARTS_MAX = 32;
 
 /** Log entries kept per group; a member further behind gets its whole view. */
 export const GROUP_LOG_MAX = 4096;
-
-/**
- * Snapshots kept per group: the newest, and older ones while members fetched them in the last
- * {@link SNAPSHOT_IDLE_MS} (a member fetching one that is gone starts over with the newest). While
- * this many are in use, no new one is made: members starting a view share the newest.
- */
-export const SNAPSHOT_KEEP = 8;
-
-/** How long a snapshot nobody fetches is kept, ms. */
-export const SNAPSHOT_IDLE_MS = 10_000;
-
-/** How long a group's snapshot is given to members whose view is whole again, ms. */
-export const SNAPSHOT_REUSE_MS = 1000;
-
-/** A snapshot in one encoding: its shared parts, and the member's own part last. */
-interface SnapshotForm {
-  /** The shared parts (each says `parts` = these plus the member's own). */
-  parts: Uint8Array[];
-  /** The member's own part, its `members` set per member. */
-  self: Extract<ControlMessage, { t: "view" }>;
-}
-
-/** A group's whole view at one version, encoded once in each encoding asked for. */
-interface Snapshot {
-  version: number;
-  /** Monotonic ms when it was made, and when a member last fetched it. */
-  at: number;
-  used: number;
-  /** The view it holds (its encodings are made from it when first asked for). */
-  view: MembershipView;
-  plain: SnapshotForm | null;
-  packed: SnapshotForm | null;
-}
 
 /** What the fan-out reads of the leader's state. */
 export interface FanoutSource {
@@ -155,8 +119,8 @@ export class Fanout {
   readonly #held = new Map<string, number>();
   /** Encodings made (messages turned into bytes), for tests and metrics. */
   encodings = 0;
-  // Each group's snapshots, oldest first.
-  readonly #snapshots = new Map<GroupId, Snapshot[]>();
+  // Whole views fetched in windows, per group.
+  readonly #snapshots: GroupSnapshots;
   // The members that take packed parts (their latest hello said so).
   readonly #packs = new Set<string>();
   // Shared views' segments, of groups that see themselves.
@@ -164,7 +128,6 @@ export class Fanout {
 
   readonly #logMax: number;
   readonly #now: () => number;
-  readonly #windowParts: number;
 
   /**
    * A fan-out over `src`, holding its current view; `logMax`: entries kept per group; `now`:
@@ -176,9 +139,14 @@ export class Fanout {
     opts: { logMax?: number; now?: () => number; window?: number } = {},
   ) {
     this.#src = src;
-    this.#windowParts = opts.window ?? SNAPSHOT_WINDOW;
     this.#logMax = opts.logMax ?? GROUP_LOG_MAX;
     this.#now = opts.now ?? (() => performance.now());
+    this.#snapshots = new GroupSnapshots({
+      now: this.#now,
+      window: opts.window ?? SNAPSHOT_WINDOW,
+      encode: (msg) => this.#encode(msg),
+      encoded: (n) => this.encodings += n,
+    });
     this.#shared = new SharedSegments({
       scope: this.#scope,
       members: this.#members,
@@ -263,7 +231,7 @@ export class Fanout {
     for (const g of groupsBefore) {
       if (!this.#logs.has(g) || !groups.includes(g)) {
         this.#logs.delete(g);
-        this.#snapshots.delete(g);
+        this.#snapshots.drop(g);
       }
     }
     const entries = new Map<GroupId, Map<string, boolean>>();
@@ -469,7 +437,7 @@ export class Fanout {
   fetch(key: string, held: number, snap: { v: number; part: number } | null = null): Uint8Array[] {
     const g = this.#scope.groupOf(key);
     if (g === undefined) return [];
-    const kept = snap ? this.#snapshots.get(g)?.find((s) => s.version === snap.v) : undefined;
+    const kept = snap ? this.#snapshots.find(g, snap.v) : undefined;
     if (kept && snap) {
       kept.used = this.#now();
       return this.#window(kept, key, snap.part);
@@ -480,7 +448,13 @@ export class Fanout {
       this.#held.set(key, this.#version);
       return this.#finish(delta, key, held);
     }
-    return this.#window(this.#snapshot(g), key, 0);
+    const s = this.#snapshots.current(
+      g,
+      this.#version,
+      this.#logs.get(g)?.fullSince,
+      () => this.#viewNow(this.#seenBy(g)),
+    );
+    return this.#window(s, key, 0);
   }
 
   /**
@@ -502,121 +476,34 @@ export class Fanout {
   /** The version of the newest snapshot of member `key`'s group, if any. */
   newestSnapshot(key: string): number | null {
     const g = this.#scope.groupOf(key);
-    return (g === undefined ? undefined : this.#snapshots.get(g)?.at(-1)?.version) ?? null;
+    return g === undefined ? null : this.#snapshots.newest(g);
   }
 
   /** Whether the window of snapshot `v` from `part` is its last (or the snapshot is gone). */
   lastWindow(key: string, v: number, part: number): boolean {
     const g = this.#scope.groupOf(key);
-    const s = g === undefined ? undefined : this.#snapshots.get(g)?.find((x) => x.version === v);
-    if (!s) return true;
-    const n = this.#form(s, this.#packs.has(key)).parts.length + 1;
-    return (Math.floor(Math.min(part, n - 1) / this.#windowParts) + 1) * this.#windowParts >= n;
+    const s = g === undefined ? undefined : this.#snapshots.find(g, v);
+    return s ? this.#snapshots.lastWindow(s, part, this.#packs.has(key)) : true;
   }
 
   /** Whether the snapshot at version `v` of member `key`'s group is kept (a fetch goes on). */
   keeps(key: string, v: number): boolean {
     const g = this.#scope.groupOf(key);
-    return g !== undefined && (this.#snapshots.get(g)?.some((s) => s.version === v) ?? false);
+    return g !== undefined && this.#snapshots.find(g, v) !== undefined;
   }
 
   /** The parts of `s` from `part` to the end of its window, the member's own part last. */
   #window(s: Snapshot, key: string, part: number): Uint8Array[] {
-    const form = this.#form(s, this.#packs.has(key));
-    const n = form.parts.length + 1;
-    const first = Math.max(0, Math.min(part, n - 1));
-    const end = Math.min(n, (Math.floor(first / this.#windowParts) + 1) * this.#windowParts);
-    const out = form.parts.slice(first, Math.min(end, n - 1));
-    if (end === n) {
-      const own = this.#members.get(key);
-      out.push(this.#encode({ ...form.self, members: own ? [own] : [] }));
-      // An older snapshot (shared by a burst of joins): the notice after it has the member
-      // ask for what changed since.
-      if (s.version < this.#version) out.push(this.#notice());
-    }
-    return out;
-  }
-
-  /**
-   * The group's newest snapshot when recent, or when every one kept is in use, and deltas from it
-   * can still be made; else one made now (the oldest dropped past {@link SNAPSHOT_KEEP}).
-   */
-  #snapshot(g: GroupId): Snapshot {
-    let list = this.#snapshots.get(g);
-    if (!list) this.#snapshots.set(g, list = []);
-    const log = this.#logs.get(g);
-    const newest = list.at(-1);
-    const t = this.#now();
-    // A new snapshot while every kept one was fetched lately would drop one a member is still
-    // fetching, and that member starts over: one slower than a snapshot's turnover (a burst of
-    // joins on a loaded leader makes one a second) never finished. So then the newest is shared
-    // for longer, and what changed since it comes as a delta after it.
-    if (
-      newest && (newest.version === this.#version ||
-        (log !== undefined && newest.version >= log.fullSince &&
-          (t - newest.at < SNAPSHOT_REUSE_MS ||
-            list.filter((x) => t - x.used < SNAPSHOT_IDLE_MS).length >= SNAPSHOT_KEEP)))
-    ) {
-      newest.used = t;
-      return newest;
-    }
-    const members = [...this.#members.values()].filter((m) => {
-      const mg = this.#scope.groupOf(m.publicKey);
-      return mg !== undefined && this.#scope.sees(g, mg);
-    });
-    const s: Snapshot = {
-      version: this.#version,
-      at: t,
-      used: t,
-      view: this.#viewNow(members),
-      plain: null,
-      packed: null,
-    };
-    list.push(s);
-    // The older ones nobody fetched lately go, and the oldest past the most kept.
-    const kept = list.filter((x) => x === s || t - x.used < SNAPSHOT_IDLE_MS);
-    kept.splice(0, Math.max(0, kept.length - SNAPSHOT_KEEP));
-    this.#snapshots.set(g, kept);
-    return s;
-  }
-
-  /** Snapshot `s` in JSON parts or packed ones, encoded at the first ask. */
-  #form(s: Snapshot, packed: boolean): SnapshotForm {
-    if (packed) {
-      if (s.packed) return s.packed;
-      const chunks = packBody({ members: s.view.members, remove: [] });
-      const n = chunks.length + 1;
-      const parts = packedParts(this.#head("view", s.view), chunks, 1);
-      this.encodings += parts.length;
-      const { network, network6, version: v } = s.view;
-      const self = { t: "view" as const, v, network, ...(network6 ? { network6 } : {}) };
-      return s.packed = { parts, self: { ...self, part: n - 1, parts: n, members: [] } };
-    }
-    if (s.plain) return s.plain;
-    const msgs = viewParts(s.view) as Extract<ControlMessage, { t: "view" }>[];
-    const n = msgs.length + 1;
-    return s.plain = {
-      parts: msgs.map((m) => this.#encode({ ...m, parts: n })),
-      self: { ...msgs[0], part: n - 1, parts: n, members: [] },
-    };
-  }
-
-  /** The header of a packed view or delta (from version `from`) of `view`. */
-  #head(t: "view" | "delta", view: MembershipView, from?: number): PackedHead {
-    return {
-      t,
-      v: view.version,
-      ...(t === "delta" ? { from } : {}),
-      network: view.network,
-      ...(t === "view" && view.network6 ? { network6: view.network6 } : {}),
-    };
+    const w = this.#snapshots.window(s, part, this.#packs.has(key), this.#members.get(key));
+    // An older snapshot (shared by a burst of joins): the notice after it has the member ask for
+    // what changed since.
+    if (w.last && s.version < this.#version) w.parts.push(this.#notice());
+    return w.parts;
   }
 
   /** Snapshots kept, over every group (for tests and metrics). */
   get snapshots(): number {
-    let n = 0;
-    for (const list of this.#snapshots.values()) n += list.length;
-    return n;
+    return this.#snapshots.count;
   }
 
   /**
@@ -774,7 +661,7 @@ export class Fanout {
    * the parts without it.
    */
   #packedDelta(g: GroupId, from: number, body: DeltaBody): Answer {
-    const head = this.#head("delta", this.#viewNow([]), from);
+    const head: PackedHead = { t: "delta", v: this.#version, from, network: this.#network };
     const chunks = packBody({ members: body.upsert, remove: body.remove });
     const n = chunks.length;
     if (this.#scope.seesOwn(g)) {
@@ -794,11 +681,7 @@ export class Fanout {
     const id = `${g}|view`;
     const hit = this.#cache.get(id);
     if (hit) return hit;
-    const members = [...this.#members.values()].filter((m) => {
-      const mg = this.#scope.groupOf(m.publicKey);
-      return mg !== undefined && this.#scope.sees(g, mg);
-    });
-    const answer = this.#withSelf(g, viewParts(this.#viewNow(members)), false);
+    const answer = this.#withSelf(g, viewParts(this.#viewNow(this.#seenBy(g))), false);
     this.#cache.set(id, answer);
     return answer;
   }
@@ -828,6 +711,14 @@ export class Fanout {
     const own = this.#members.get(key);
     const self = { ...a.self, members: own ? [own] : [] } as ControlMessage;
     return [...a.parts, this.#encode(self)];
+  }
+
+  /** The members group `g` sees (a group that does not see itself: without its own). */
+  #seenBy(g: GroupId): Member[] {
+    return [...this.#members.values()].filter((m) => {
+      const mg = this.#scope.groupOf(m.publicKey);
+      return mg !== undefined && this.#scope.sees(g, mg);
+    });
   }
 
   #viewNow(members: Member[]): MembershipView {

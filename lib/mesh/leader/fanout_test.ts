@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Fanout, SNAPSHOT_IDLE_MS, SNAPSHOT_KEEP, SNAPSHOT_REUSE_MS } from "./fanout.ts";
+import { Fanout } from "./fanout.ts";
+import { SNAPSHOT_IDLE_MS, SNAPSHOT_KEEP, SNAPSHOT_REUSE_MS } from "./group_snapshots.ts";
 import { LeaderCore } from "./core.ts";
 import { type ControlMessage, parseMessage, ViewAssembler } from "../sync/protocol.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";

@@ -27,6 +27,7 @@
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
 import { leaveFailedUdp, moveEndpoint } from "../../device/roaming.ts";
+import { every } from "../../io/cancelable.ts";
 import { type Endpoint, isStreamEndpoint, sameEndpoint } from "../../io/driver.ts";
 import type { MonotonicClock } from "../../io/clock.ts";
 import { LogBudget } from "../../log/budget.ts";
@@ -118,10 +119,7 @@ export interface RoutesClock extends MonotonicClock {
 
 const SYSTEM_CLOCK: RoutesClock = {
   now: () => performance.now(),
-  every: (fn, ms) => {
-    const t = setInterval(fn, ms);
-    return () => clearInterval(t);
-  },
+  every,
 };
 
 interface PeerEntry {

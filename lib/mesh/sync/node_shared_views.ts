@@ -14,6 +14,7 @@
  * @module
  */
 
+import { timeout } from "../../io/cancelable.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
@@ -78,13 +79,11 @@ export interface NodeSharedViewsDeps {
   again: () => void;
   /** Monotonic ms (default `performance.now`). */
   now?: () => number;
-  /** Calls `fn` after `ms`; returns what cancels it (default `setTimeout`). */
+  /**
+   * Calls `fn` after `ms`; returns what cancels it (default a referenced `setTimeout`, as the
+   * sync's own timers are: stop() cancels them all).
+   */
   timer?: (fn: () => void, ms: number) => () => void;
-}
-
-function timeout(fn: () => void, ms: number): () => void {
-  const t = setTimeout(fn, ms);
-  return () => clearTimeout(t);
 }
 
 /** A node's shared views, as a joiner and as a holder. See the module docs. */

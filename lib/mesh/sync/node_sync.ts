@@ -8,24 +8,11 @@
  * until its own record in the view shows it (./tell_again.ts).
  *
  * A mesh may have several leaders (the view's members with role `leader`, sharing one store). The
- * node says hello to one of them at a time, "the leader in use": the one from its file or its
- * join while the view lists it as a leader online, else the first leader online. It takes views,
- * deltas, policies, the LAN key and its removal from any leader in its view (WireGuard
- * authenticated the sender's overlay address), and only a higher version than it holds; what
- * comes from any other member is dropped. Every hello goes with a probe of the leader in use; a
- * leader that neither answered the probe nor sent anything between two hellos missed that one,
- * and after {@link MISSED_HELLOS} missed in a row the node moves to another leader (those that
- * answered their latest probe first). With the default 3 s between hellos a leader that stops is
- * left after 6 to 9 s (2 to 3 intervals). The other leaders are probed every
- * {@link OTHERS_PROBED_EVERY} hellos, so the status says whether each answers. These probes are
- * also the node's health samples of its leaders (`probed`): nothing else probes them.
- *
- * A leader cut off from its shared store answers probes with `stale` (its view may be old: it
- * misses the members that join through the other leaders). When the leader in use says so, the
- * other leaders are probed at once, and at the next hello the node moves to one whose latest
- * answer was current. With none (one leader, or every leader cut off: nowhere better to go) it
- * stays, keeps its view, and says so once: two stale leaders are never taken as current, and a
- * node does not go round them.
+ * node says hello to one of them at a time, "the leader in use" (./leader_choice.ts: which one,
+ * the probes, and the move to another when it stops answering or cannot reach its store). It
+ * takes views, deltas, policies, the LAN key and its removal from any leader in its view
+ * (WireGuard authenticated the sender's overlay address), and only a higher version than it
+ * holds; what comes from any other member is dropped.
  *
  * Shared views (./manifest.ts): hellos say `fs`, and a leader that keeps them answers a node that
  * needs a whole view with a manifest (taken from the leader in use only), the members it names as
@@ -36,7 +23,6 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import { acrossGenerations } from "../../health/prober.ts";
 import type { MembershipView, ServiceSpec } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
@@ -51,27 +37,16 @@ import {
   ViewAssembler,
 } from "./protocol.ts";
 import { decodeLanKey, lanKeyId } from "../state/lan_key.ts";
-import { MAX_LAN, type Member } from "../../members/member.ts";
+import { MAX_LAN } from "../../members/member.ts";
 import { newRunId } from "../../members/run_id.ts";
 import { byeWaitFor, sayBye } from "./bye.ts";
 import { ASK_AGAIN_MS, ASK_TRIES, AskAgain } from "./ask_again.ts";
 import { TellAgain } from "./tell_again.ts";
 import { NodeSharedViews, type SharedViewCounts } from "./node_shared_views.ts";
+import { LeaderChoice, type LeaderChoiceDeps, type LeaderInfo } from "./leader_choice.ts";
 import type { NodeStatus } from "../../status/status.ts";
 
 export type { SharedViewCounts } from "./node_shared_views.ts";
-
-/**
- * Hellos in a row that the leader in use may leave unanswered (no probe answer, no message)
- * before the node moves to another leader.
- */
-export const MISSED_HELLOS = 2;
-
-/** The leaders not in use are probed once every this many hellos. */
-export const OTHERS_PROBED_EVERY = 10;
-
-/** The longest a probe of a leader waits for its answer, ms (less when hellos are closer). */
-const PROBE_TIMEOUT_MS = 2000;
 
 /** The sync section of a mesh agent's options. */
 export interface NodeSyncOptions {
@@ -85,31 +60,13 @@ export interface NodeSyncOptions {
   byeWaitMs?: number;
 }
 
-/** The leader as a node knows it. */
-export type LeaderInfo = NodeFile["leader"];
-
-/** What the sync works with. */
-export interface NodeSyncDeps {
+/** What the sync works with (the probes of the leaders: ./leader_choice.ts). */
+export interface NodeSyncDeps
+  extends Pick<LeaderChoiceDeps, "probe" | "generation" | "probed" | "stale"> {
   /** The control channel to the leaders. */
   channel: ControlPort;
   /** This run's id (the one its join, if any, carried); default: a new one. */
   run?: string;
-  /**
-   * Probes a leader's overlay address on the control channel: the round trip in ms, null when
-   * no answer came within `timeoutMs`, or NaN when answered but not timed.
-   */
-  probe: (address: string, timeoutMs: number) => Promise<number | null>;
-  /**
-   * A leader's session and path as one value (compared with `!==`): a probe during which it
-   * changed waited for a handshake or a new path, so it is answered with no RTT (NaN) rather
-   * than the setup's time. Absent: every answer is timed.
-   */
-  generation?: (publicKey: string) => unknown;
-  /**
-   * Hears every probe of a leader settle (its key, the RTT or null): the node takes them as that
-   * leader's health samples rather than probing it again. Absent: not told.
-   */
-  probed?: (publicKey: string, rttMs: number | null) => void;
   /** Where `node.json` is written (a browser node keeps it in memory). */
   state: Pick<StateDir, "writeNode">;
   /** The logger. */
@@ -146,11 +103,6 @@ export interface NodeSyncDeps {
   lan?: () => string[];
   /** The LAN key from the node's file (base64), if it holds one. */
   lanKey?: string;
-  /**
-   * Whether the latest probe answer from the leader at `address` said its store is unreachable
-   * (absent: never; leaders that do not say it are current).
-   */
-  stale?: (address: string) => boolean;
   /** Hears of a LAN key from the leader that differs from the one held. */
   onLanKey?: (key: Uint8Array) => void;
   /**
@@ -183,25 +135,8 @@ export class NodeSync {
   readonly #assemblers = new Map<string, ViewAssembler>();
   readonly #policyAssemblers = new Map<string, PolicyAssembler>();
   readonly #writer: SerialWriter;
-  #leader: LeaderInfo;
-  #leaderSince = Date.now();
-  // The leaders of the view held (this node left out), by key, and their overlay addresses.
-  #leaders = new Map<string, Member>();
-  #leaderAddresses = new Set<string>();
-  // The answer of each leader's latest probe, by key.
-  readonly #answers = new Map<string, boolean>();
-  // Whether each leader's latest answer said its store is unreachable, by key.
-  readonly #stale = new Map<string, boolean>();
-  // Said once while the leader in use is stale and no current one is known.
-  #staleSaid = false;
-  // The leader in use answered (a probe, any message) since the last hello of the interval.
-  #heard = false;
-  #missed = 0;
-  #hellos = 0;
-  // The RTT of the latest probe of the leader in use, ms (null: lost, or none yet).
-  #leaderRtt: number | null = null;
-  // Said once while the only leader known does not answer.
-  #aloneSaid = false;
+  // The leader in use, and what is known of the others.
+  readonly #choice: LeaderChoice;
   #services: ServiceSpec[];
   #labels: Record<string, string>;
   #routes: string[];
@@ -230,23 +165,17 @@ export class NodeSync {
     this.#configured = this.#interval = opts.syncIntervalMs ?? DEFAULT_HELLO_MS;
     this.#byeWaitMs = opts.byeWaitMs;
     this.#name = deps.name ?? deps.view().members.find((m) => m.publicKey === deps.publicKey)?.name;
-    this.#leader = deps.leader;
-    this.#knowLeaders(deps.view());
-    // The leader from the file or the join while the view has it as a leader online; else the
-    // first one online (its own may have stopped being one while this node was down).
-    const saved = this.#leaders.get(deps.leader.publicKey);
-    if (!saved || saved.offline) {
-      const first = this.#candidates(null)[0];
-      if (first) {
-        deps.logger.info(
-          `now syncing with leader ${first.name}: ${
-            this.#nameOf(deps.leader.publicKey) || deps.leader.address
-          } is not a leader online in the saved view`,
-          { address: first.address },
-        );
-        this.#leader = leaderInfo(first);
-      }
-    }
+    this.#choice = new LeaderChoice({
+      probe: deps.probe,
+      generation: deps.generation,
+      probed: deps.probed,
+      stale: deps.stale,
+      logger: deps.logger,
+      publicKey: deps.publicKey,
+      view: () => deps.view(),
+      closed: () => this.#closed,
+      changed: () => this.#save(),
+    }, deps.leader);
     this.#services = deps.advertise.services;
     this.#labels = deps.advertise.labels;
     this.#routes = deps.advertise.routes ?? [];
@@ -273,7 +202,7 @@ export class NodeSync {
       address: deps.address,
       view: () => deps.view(),
       applyView: (v) => deps.applyView(v),
-      leader: () => this.#leader.address,
+      leader: () => this.#choice.leader.address,
       live: () => !this.#closed && !this.#removed,
       whole: (v) => {
         this.#onView(v);
@@ -292,34 +221,17 @@ export class NodeSync {
 
   /** The leader in use now: hellos, byes, link reports, lease requests and call-me go to it. */
   get leader(): LeaderInfo {
-    return this.#leader;
+    return this.#choice.leader;
   }
 
   /** Whether `address` is a leader's overlay address in the view held (or the leader in use). */
   isLeader(address: string): boolean {
-    return address === this.#leader.address || this.#leaderAddresses.has(address);
+    return this.#choice.isLeader(address);
   }
 
   /** The leader in use and every leader known (in the view's order): `/status` fields. */
   status(): Required<Pick<NodeStatus, "leader" | "leaders">> {
-    const l = this.#leader;
-    return {
-      leader: {
-        name: this.#nameOf(l.publicKey),
-        address: l.address,
-        publicKey: l.publicKey,
-        since: new Date(this.#leaderSince).toISOString(),
-      },
-      leaders: [...this.#leaders.values()].map((m) => ({
-        name: m.name,
-        address: m.address,
-        publicKey: m.publicKey,
-        inUse: m.publicKey === l.publicKey,
-        answers: this.#answers.get(m.publicKey) ?? null,
-        offline: m.offline === true,
-        ...(this.#stale.get(m.publicKey) ? { storeUnreachable: true as const } : {}),
-      })),
-    };
+    return this.#choice.status();
   }
 
   /** Applies the saved view and policy, then says hello now and every interval. */
@@ -330,25 +242,14 @@ export class NodeSync {
     d.channel.listen((msg, from) => this.#onMessage(msg, from));
     this.#started = true;
     this.hello();
-    this.#probeLeaders(true);
+    this.#choice.probe(true, this.#interval);
     this.#timer = setInterval(() => this.#tick(), this.#interval);
   }
 
-  /**
-   * The hello of the interval: first counts whether the leader in use answered since the last
-   * one, and moves to another leader after {@link MISSED_HELLOS} missed in a row.
-   */
+  /** The hello of the interval, after the leader in use's answers are counted (./leader_choice.ts). */
   #tick(): void {
     if (this.#closed || this.#removed) return;
-    if (this.#heard) {
-      this.#missed = 0;
-      this.#aloneSaid = false;
-    } else this.#missed++;
-    this.#heard = false;
-    if (this.#missed >= MISSED_HELLOS) this.#moveOn();
-    else if (this.#stale.get(this.#leader.publicKey)) this.#leaveStale();
-    this.hello();
-    this.#probeLeaders(++this.#hellos % OTHERS_PROBED_EVERY === 0);
+    this.#choice.tick(() => this.hello(), this.#interval);
   }
 
   /**
@@ -379,140 +280,13 @@ export class NodeSync {
     return this.#interval;
   }
 
-  /** Probes the leader in use and, with `all`, every other leader known too. */
-  #probeLeaders(all: boolean): void {
-    const timeout = Math.min(PROBE_TIMEOUT_MS, this.#interval);
-    const inUse = this.#leader;
-    const targets = [{ publicKey: inUse.publicKey, address: inUse.address }];
-    if (all) {
-      for (const m of this.#leaders.values()) {
-        if (m.publicKey !== inUse.publicKey) targets.push(m);
-      }
-    }
-    this.#probe(targets, timeout);
-  }
-
-  /** Probes each of `targets`, keeping whether it answered and whether it said it is stale. */
-  #probe(targets: { publicKey: string; address: string }[], timeout: number): void {
-    const generation = this.#deps.generation;
-    for (const { publicKey, address } of targets) {
-      const before = generation?.(publicKey);
-      this.#deps.probe(address, timeout).then((answered) => {
-        if (this.#closed) return;
-        const rtt = generation
-          ? acrossGenerations(answered, before, generation(publicKey))
-          : answered;
-        this.#deps.probed?.(publicKey, rtt);
-        this.#answers.set(publicKey, rtt !== null);
-        const wasStale = this.#stale.get(publicKey) === true;
-        if (rtt !== null) this.#stale.set(publicKey, this.#deps.stale?.(address) ?? false);
-        if (address !== this.#leader.address) return;
-        // The next hello carries it: the leader judges this node's health by it. An answer not
-        // timed (NaN) carries none: the leader takes the hello as heard, with no RTT.
-        this.#leaderRtt = rtt !== null && Number.isNaN(rtt) ? null : rtt;
-        if (rtt !== null) this.#heard = true;
-        if (!this.#stale.get(publicKey)) this.#staleSaid = false;
-        else if (!wasStale) {
-          // Which of the others reach their store is asked now, for the next hello's choice.
-          const others = [...this.#leaders.values()].filter((m) => m.publicKey !== publicKey);
-          this.#probe(others, timeout);
-        }
-      }).catch(() => {});
-    }
-  }
-
-  /**
-   * The leader in use said its store is unreachable: moves to a leader whose latest answer was
-   * current, if any; else stays (says so once), keeping the view held.
-   */
-  #leaveStale(): void {
-    const old = this.#leader;
-    const next = this.#candidates(old.publicKey)
-      .find((m) => this.#answers.get(m.publicKey) === true && !this.#stale.get(m.publicKey));
-    const name = this.#nameOf(old.publicKey) || old.address;
-    if (next) return this.#use(next, `${name} cannot reach its store (its view may be old)`);
-    if (this.#staleSaid) return;
-    this.#staleSaid = true;
-    this.#deps.logger.warn(
-      "the leader cannot reach its store and no other leader that does answers: staying with " +
-        "it, the view held is kept",
-      { leader: name },
-    );
-  }
-
-  /** The leader in use stopped answering: moves to the best other leader online, if any. */
-  #moveOn(): void {
-    const old = this.#leader;
-    const next = this.#candidates(old.publicKey)[0];
-    if (!next) {
-      if (!this.#aloneSaid) {
-        this.#aloneSaid = true;
-        this.#deps.logger.warn(
-          "the leader stopped answering and no other leader is known: still trying it",
-          { leader: this.#nameOf(old.publicKey) || old.address, missed: this.#missed },
-        );
-      }
-      return;
-    }
-    this.#use(next, `${this.#nameOf(old.publicKey) || old.address} stopped answering`);
-  }
-
-  /** Syncs with `m` from now on; says so, with why, in one line. */
-  #use(m: Member, why: string): void {
-    this.#leader = leaderInfo(m);
-    this.#leaderSince = Date.now();
-    this.#leaderRtt = null;
-    this.#missed = 0;
-    this.#heard = false;
-    this.#aloneSaid = false;
-    this.#staleSaid = false;
-    this.#deps.logger.info(`now syncing with leader ${m.name}: ${why}`, { address: m.address });
-    this.#save();
-  }
-
-  /**
-   * The leaders online a node may move to, `except` left out: those that answered their latest
-   * probe first, then those not probed yet, then the silent ones; each group in the view's order
-   * from just after `except`, so that moving on goes round them all.
-   */
-  #candidates(except: string | null): Member[] {
-    const all = [...this.#leaders.values()];
-    const at = except === null ? -1 : all.findIndex((m) => m.publicKey === except);
-    const rotated = [...all.slice(at + 1), ...all.slice(0, Math.max(at, 0))]
-      .filter((m) => !m.offline && m.publicKey !== except);
-    // Current answers first, then not probed yet, then answers of a stale view, then silence.
-    const rank = (m: Member) => {
-      const a = this.#answers.get(m.publicKey);
-      if (a === true) return this.#stale.get(m.publicKey) ? 2 : 0;
-      return a === undefined ? 1 : 3;
-    };
-    return rotated.sort((a, b) => rank(a) - rank(b));
-  }
-
-  /** Takes the leaders of `v` (this node left out). */
-  #knowLeaders(v: MembershipView): void {
-    const leaders = new Map<string, Member>();
-    for (const m of v.members) {
-      if (m.role === "leader" && m.publicKey !== this.#deps.publicKey) leaders.set(m.publicKey, m);
-    }
-    this.#leaders = leaders;
-    this.#leaderAddresses = new Set([...leaders.values()].map((m) => m.address));
-    for (const key of [...this.#answers.keys()]) {
-      if (!leaders.has(key)) this.#answers.delete(key);
-    }
-    for (const key of [...this.#stale.keys()]) {
-      if (!leaders.has(key)) this.#stale.delete(key);
-    }
+  /** Forgets the assemblers of senders that are no leaders now. */
+  #pruneAssemblers(): void {
     for (const map of [this.#assemblers, this.#policyAssemblers]) {
       for (const address of [...map.keys()]) {
         if (!this.isLeader(address)) map.delete(address);
       }
     }
-  }
-
-  #nameOf(publicKey: string): string {
-    return this.#leaders.get(publicKey)?.name ??
-      this.#deps.view().members.find((m) => m.publicKey === publicKey)?.name ?? "";
   }
 
   /** Whether the leader removed this node (a view from it without this node). */
@@ -546,7 +320,7 @@ export class NodeSync {
       ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
       ...(this.#routes.length ? { routes: this.#routes } : {}),
       ...(helloEveryOf(this.#interval) ? { hi: this.#interval } : {}),
-      ...(this.#leaderRtt !== null ? { rtt: Math.round(this.#leaderRtt * 1000) / 1000 } : {}),
+      ...(this.#choice.rtt !== null ? { rtt: Math.round(this.#choice.rtt * 1000) / 1000 } : {}),
       r: this.#run,
       fw: true,
       fz: true,
@@ -556,7 +330,7 @@ export class NodeSync {
       // A shared view under way: the leader does not send its manifest again.
       ...(!snap && this.#shared.fetching !== null ? { sv: this.#shared.fetching, sp: 0 } : {}),
     };
-    d.channel.send(this.#leader.address, msg);
+    d.channel.send(this.#choice.leader.address, msg);
     // A change (not the first hello) is told again until the view shows it: one lost datagram
     // would cost it a whole interval.
     this.#tell.sent(msg);
@@ -564,7 +338,7 @@ export class NodeSync {
 
   /** The snapshot being assembled from the leader in use, if any. */
   #snapshotInProgress(): ReturnType<ViewAssembler["snapshot"]> {
-    return this.#assemblers.get(this.#leader.address)?.snapshot() ?? null;
+    return this.#assemblers.get(this.#choice.leader.address)?.snapshot() ?? null;
   }
 
   /**
@@ -576,9 +350,9 @@ export class NodeSync {
     clearTimeout(this.#fetchTimer);
     this.#fetchTimer = undefined;
     const snap = this.#snapshotInProgress();
-    if (!snap || from !== this.#leader.address || this.#closed || this.#removed) return;
+    if (!snap || from !== this.#choice.leader.address || this.#closed || this.#removed) return;
     const fetch = (part: number) =>
-      this.#deps.channel.send(this.#leader.address, {
+      this.#deps.channel.send(this.#choice.leader.address, {
         t: "fetch",
         h: this.#deps.view().version,
         v: snap.v,
@@ -647,7 +421,7 @@ export class NodeSync {
     if (!this.#started || this.#removed) return;
     const answered = new Promise<void>((resolve) => this.#byeAnswered = resolve);
     const waitMs = this.#byeWaitMs ?? byeWaitFor(this.#deps.view().members.length);
-    await sayBye(this.#deps, this.#leader.address, answered, waitMs);
+    await sayBye(this.#deps, this.#choice.leader.address, answered, waitMs);
     this.#byeAnswered = null;
   }
 
@@ -664,11 +438,11 @@ export class NodeSync {
     if (msg.t === "plack") return this.#shared.lack(from, msg.d);
     // Only a leader's word counts (WireGuard authenticated the sender's overlay address).
     if (!this.isLeader(from)) return;
-    if (from === this.#leader.address) this.#heard = true;
+    this.#choice.heardFrom(from);
     if (msg.t === "manifest" || msg.t === "holders") {
       // The leader in use only: it names the holders, and their pieces are checked against its
       // manifest.
-      if (from !== this.#leader.address) return;
+      if (from !== this.#choice.leader.address) return;
       if (msg.t === "holders") return this.#shared.holders(msg.v, msg.members);
       return this.#shared.manifest(msg.d);
     }
@@ -688,7 +462,7 @@ export class NodeSync {
       }
       this.#news.askFor(msg.v, msg.pv ?? 0);
     }
-    if (msg.t === "pace" && from === this.#leader.address) this.#pace(msg.hi);
+    if (msg.t === "pace" && from === this.#choice.leader.address) this.#pace(msg.hi);
     if (msg.t === "lankey") {
       const key = decodeLanKey(msg.k);
       if (key && msg.k !== this.#lanKey) {
@@ -773,17 +547,9 @@ export class NodeSync {
         {},
       );
     }
-    this.#knowLeaders(v);
-    const inUse = this.#leaders.get(this.#leader.publicKey);
-    if (inUse && !inUse.offline) {
-      // Its record may have moved (a new address or endpoints).
-      this.#leader = leaderInfo(inUse);
-    } else if (!removed) {
-      // No longer a leader, gone from the view, or stopped on purpose: another one, if any.
-      const next = this.#candidates(this.#leader.publicKey)[0];
-      const old = this.#nameOf(this.#leader.publicKey) || this.#leader.address;
-      if (next) this.#use(next, `${old} ${inUse ? "stopped (offline)" : "is no longer a leader"}`);
-    }
+    this.#choice.know(v);
+    this.#pruneAssemblers();
+    this.#choice.follow(removed);
     d.applyView(v);
     this.#save();
     if (removed) { for (const fn of this.#removedListeners) fn(); }
@@ -797,7 +563,7 @@ export class NodeSync {
       format: 1,
       address,
       ...(this.#name ? { name: this.#name } : {}),
-      leader: this.#leader,
+      leader: this.#choice.leader,
       view,
       policy: d.policy() ?? undefined,
       ...(this.#lanKey ? { lanKey: this.#lanKey } : {}),
@@ -807,9 +573,4 @@ export class NodeSync {
     if (this.#closed) return;
     this.#writer.save().catch((e) => d.logger.error("saving state failed", { error: String(e) }));
   }
-}
-
-/** A leader's record as the sync keeps it (and the node's file saves it). */
-function leaderInfo(m: Member): LeaderInfo {
-  return { publicKey: m.publicKey, address: m.address, endpoints: m.endpoints };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MISSED_HELLOS } from "./node_sync.ts";
+import { MISSED_HELLOS } from "./leader_choice.ts";
 import { deltaParts, policyParts, viewParts } from "./protocol.ts";
 import { decodeLanKey, newLanKey } from "../state/lan_key.ts";
 import { eventually, HANG_GUARD_MS } from "../../../tests/fixtures/netns.ts";
