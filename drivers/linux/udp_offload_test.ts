@@ -30,6 +30,7 @@ import { TX_SLOT } from "./udp_send.ts";
 import type { InternedEndpoint } from "../shared/endpoint.ts";
 import { haveCommands, must, runInsideNamespace, sh } from "../../tests/fixtures/netns.ts";
 import { isIntact, PER_ROUND, sendRounds } from "../../tests/fixtures/udp_offload_peer.ts";
+import { measureBetweenMarkers } from "../../tests/fixtures/gc_count.ts";
 
 const LINUX = Deno.build.os === "linux";
 const INSIDE = Deno.env.get("WEFT_UDP_OFFLOAD_NS") !== undefined;
@@ -498,24 +499,14 @@ Deno.test({
   },
 });
 
+const allocChild = new URL("../../tests/fixtures/udp_alloc_child.ts", import.meta.url);
+
 /** Runs the allocation fixture; returns its counters and the collections between its markers. */
 async function allocRun(
   mode: string,
 ): Promise<{ collections: number; result: Record<string, number> }> {
-  const child = new URL("../../tests/fixtures/udp_alloc_child.ts", import.meta.url);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--trace-gc,--expose-gc", child.pathname, mode],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
-  const lines = new TextDecoder().decode(out.stdout).split("\n");
-  const markers = lines.flatMap((l, i) => / testing[;,]/.test(l) ? [i] : []);
-  assert.equal(markers.length, 2, lines.join("\n").slice(-500));
-  const collections = lines.slice(markers[0] + 1, markers[1])
-    .filter((l) => /Scavenge|Mark-Compact/.test(l)).length;
-  return { collections, result: JSON.parse(stderr.trim().split("\n").at(-1)!) };
+  const { collections, report } = await measureBetweenMarkers(allocChild, mode);
+  return { collections, result: JSON.parse(report) };
 }
 
 Deno.test({

@@ -20,6 +20,7 @@ import { nobleDh } from "../crypto/noble.ts";
 import type { Dh } from "../crypto/types.ts";
 import { encodeBase64 } from "../crypto/base64.ts";
 import { readU32, writeU32 } from "../protocol/bytes.ts";
+import { collectionsBetweenMarkers } from "../../tests/fixtures/gc_count.ts";
 
 /** nobleDh with its shared() calls counted. */
 function countingDh(): Dh & { calls: number } {
@@ -258,21 +259,9 @@ Deno.test("probe: isPathProbe tells probes from other datagrams", () => {
   assert.ok(!isPathProbe(new Uint8Array(3)));
 });
 
+const probeChild = new URL("../../tests/fixtures/probe_alloc_child.ts", import.meta.url);
 /** Collections between the child's two forced ones (its markers), under `--trace-gc`. */
-async function collectionsInChild(mode: string): Promise<number> {
-  const child = new URL("../../tests/fixtures/probe_alloc_child.ts", import.meta.url);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--trace-gc,--expose-gc", child.pathname, mode],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  const lines = new TextDecoder().decode(out.stdout).split("\n");
-  const markers = lines.flatMap((l, i) => / testing[;,]/.test(l) ? [i] : []);
-  assert.equal(markers.length, 2, lines.join("\n").slice(-500));
-  return lines.slice(markers[0] + 1, markers[1]).filter((l) => /Scavenge|Mark-Compact/.test(l))
-    .length;
-}
+const collectionsInChild = (mode: string) => collectionsBetweenMarkers(probeChild, mode);
 
 Deno.test("probe: dropped datagrams allocate nothing", async () => {
   assert.ok(await collectionsInChild("allocating") > 0, "the control registered no collection");
