@@ -34,7 +34,9 @@
  * `--profile DIR` (or `FLEET_PROFILE=DIR`) writes the leader's CPU profile of each phase into DIR
  * (`leader-joins.cpuprofile`, `-changes`, `-churn`; read them with scripts/bench/cpuprofile.ts),
  * and the simulator's (`sim-joins.cpuprofile`, ...): both run with their V8 inspector on a
- * loopback port, which costs each a few per cent.
+ * loopback port, which costs each a few per cent. Each phase's `.heapprofile` holds what is
+ * still held at its end, or with `FLEET_PROFILE_ALLOC=1` all that the phase allocated, the
+ * garbage too (scripts/bench/heapprofile.ts sums either): where the collector's work comes from.
  * `--store etcd` starts a real etcd (tests/fixtures/etcd.ts) and gives it to the leader. With
  * `--json` the last line printed is one JSON object ({@link FleetBenchResult}).
  * @module

@@ -3,6 +3,13 @@
  * once a second), it takes its links to the other members (health, RTT, path, and throughput
  * from the device's per-peer byte counters) and hands them on: a node sends them to the leader
  * (lib/mesh/sync/links.ts), the leader keeps its own in its store.
+ *
+ * A report costs a sample of every active peer, and a leader is active with every member: at
+ * 10,000 members its health changes every second of a join burst, and its own report took all
+ * 10,000 each second (a seventh of what it allocated in the joins, `scripts/bench/fleet.ts
+ * --profile`). So a report of many links holds the next one back further: reports take at most
+ * {@link MAX_LINKS_PER_SECOND} links a second, as the leader's pacing holds its members' hellos
+ * (and with them their reports) to a bounded rate.
  * @module
  */
 
@@ -45,13 +52,27 @@ export interface LinkReportTiming {
   intervalMs: number;
   /** Reports at most this often, ms, however often health changes (default 1000). */
   minGapMs: number;
+  /** The most links the reports take a second (default {@link MAX_LINKS_PER_SECOND}). */
+  linksPerSecond: number;
 }
 
-/** The default timing: every 5 s, and at most once a second after changes. */
+/** The most links the reports take a second, on average over a report and the gap after it. */
+export const MAX_LINKS_PER_SECOND = 1000;
+
+/** The default timing: every 5 s, at most once a second after changes, 1,000 links a second. */
 export const DEFAULT_LINK_REPORT_TIMING: Readonly<LinkReportTiming> = {
   intervalMs: 5000,
   minGapMs: 1000,
+  linksPerSecond: MAX_LINKS_PER_SECOND,
 };
+
+/**
+ * The least time after a report of `links` links before the next, ms: `ms` (the timing's gap
+ * or interval), or longer when the report was large (`perSecond` links a second at most).
+ */
+export function reportGapMs(ms: number, links: number, perSecond = MAX_LINKS_PER_SECOND): number {
+  return Math.max(ms, Math.ceil(links * 1000 / perSecond));
+}
 
 /** The path a peer's status fields say, as a report names it. */
 export function linkPath(s: Pick<LinkSample, "path" | "transport">): LinkPath {
@@ -72,6 +93,8 @@ export class LinkReporter {
   readonly #last = new Map<string, { rx: number; tx: number; at: number }>();
   #n = 0;
   #sentAt = -Infinity;
+  // Links in the last report: a large one holds the next back (reportGapMs).
+  #sentLinks = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #soon: ReturnType<typeof setTimeout> | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -96,7 +119,8 @@ export class LinkReporter {
   /** Asks for a report soon: now if the last is old enough, else once it is. */
   soon(): void {
     if (!this.#running || this.#soon !== undefined) return;
-    const wait = Math.max(0, this.#sentAt + this.#timing.minGapMs - this.#now());
+    const gap = reportGapMs(this.#timing.minGapMs, this.#sentLinks, this.#timing.linksPerSecond);
+    const wait = Math.max(0, this.#sentAt + gap - this.#now());
     this.#soon = setTimeout(() => {
       this.#soon = undefined;
       this.report();
@@ -108,8 +132,12 @@ export class LinkReporter {
     clearTimeout(this.#timer);
     const links = this.links();
     this.#sentAt = this.#now();
+    this.#sentLinks = links.length;
     this.#deps.deliver(++this.#n, links);
-    if (this.#running) this.#timer = setTimeout(() => this.report(), this.#intervalMs);
+    if (this.#running) {
+      const next = reportGapMs(this.#intervalMs, links.length, this.#timing.linksPerSecond);
+      this.#timer = setTimeout(() => this.report(), next);
+    }
     return links;
   }
 

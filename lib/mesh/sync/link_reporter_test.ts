@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { linkPath, LinkReporter, type LinkSample } from "./link_reporter.ts";
+import { linkPath, LinkReporter, type LinkSample, reportGapMs } from "./link_reporter.ts";
 import type { WireLink } from "./links.ts";
 
 const KEY = "A".repeat(43) + "=";
@@ -59,4 +59,47 @@ Deno.test("link reporter: one report at start, then soon after a change, at most
   change();
   await new Promise((res) => setTimeout(res, 200));
   assert.equal(sent.length, 2, "nothing after close");
+});
+
+Deno.test("link reporter: a large report holds the next back, to the links a second", () => {
+  // A member's few links keep the timing's gaps; a leader's 10,000, 10 s at 1,000 a second.
+  assert.equal(reportGapMs(1000, 20), 1000);
+  assert.equal(reportGapMs(1000, 1000), 1000);
+  assert.equal(reportGapMs(1000, 10_000), 10_000);
+  assert.equal(reportGapMs(5000, 10_000, 500), 20_000);
+});
+
+Deno.test("link reporter: changes all the time take no more links a second than the rate", async () => {
+  const links = Array.from({ length: 300 }, (_, i) => ({
+    publicKey: `k${i}`,
+    health: "up" as LinkSample["health"],
+    rttMs: 1,
+    rxBytes: 0,
+    txBytes: 0,
+  }));
+  let sampled = 0;
+  const sent: number[] = [];
+  let change = () => {};
+  const r = new LinkReporter({
+    samples: () => {
+      sampled += links.length;
+      return links;
+    },
+    deliver: () => sent.push(performance.now()),
+    onChange: (fn) => {
+      change = fn;
+      return () => change = () => {};
+    },
+  }, { intervalMs: 20, minGapMs: 10, linksPerSecond: 1000 });
+  r.start();
+  // Health changing every few ms (a leader's members joining): the reports of 300 links come
+  // 300 ms apart, not every 10 ms gap or 20 ms interval.
+  while (sent.length < 3) {
+    change();
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  r.close();
+  assert.equal(sampled, 3 * links.length);
+  const took = sent[2] - sent[0];
+  assert.ok(took >= 2 * 300 - 10, `3 reports of 300 links in ${took} ms`);
 });

@@ -4,7 +4,8 @@
  * (Profiler.start/stop), writing one `.cpuprofile` a phase (Chrome DevTools opens them;
  * `scripts/bench/cpuprofile.ts` sums them by function and file). V8's sampling heap profiler runs
  * along: at each phase's end, where the memory still held was allocated goes into a
- * `.heapprofile` (`scripts/bench/heapprofile.ts` sums it).
+ * `.heapprofile` (`scripts/bench/heapprofile.ts` sums it); with `FLEET_PROFILE_ALLOC=1`, where
+ * all the phase allocated was, the garbage too.
  * @module
  */
 
@@ -59,7 +60,7 @@ export class LeaderProfiler {
     await p.#send("Profiler.setSamplingInterval", { interval: 1000 });
     await p.#send("HeapProfiler.enable");
     // One sample per 64 KiB allocated on average: cheap, and plenty for a heap of hundreds of MiB.
-    await p.#send("HeapProfiler.startSampling", { samplingInterval: 65536 });
+    await p.#startHeap();
     return p;
   }
 
@@ -74,9 +75,26 @@ export class LeaderProfiler {
     });
   }
 
+  // With FLEET_PROFILE_ALLOC=1 the heap profile of a phase counts what it allocated, the garbage
+  // too (what the collector had to take away), not only what is still held at its end.
+  readonly #alloc = Deno.env.get("FLEET_PROFILE_ALLOC") === "1";
+
+  async #startHeap(): Promise<void> {
+    await this.#send("HeapProfiler.startSampling", {
+      samplingInterval: 65536,
+      ...(this.#alloc
+        ? { includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }
+        : {}),
+    });
+  }
+
   /** Ends the phase under way (its profile written) and starts `name`'s. */
   async phase(name: string): Promise<void> {
     await this.end();
+    if (this.#alloc) {
+      await this.#send("HeapProfiler.stopSampling");
+      await this.#startHeap();
+    }
     await this.#send("Profiler.start");
     this.#phase = name;
   }
