@@ -50,9 +50,8 @@ const dec = new TextDecoder();
 // of joins waits a batch or two: at 10,000 members a batch cycle is a few hundred ms, and the
 // bound must not be what limits the joins a second (64 held it near 200).
 const MAX_JOINS_IN_FLIGHT = 1024;
-// Answers kept for copies of their requests (a few hundred bytes each), and for how long, ms.
+// Answers kept for copies of their requests (a few hundred bytes each).
 const MAX_RECENT_ANSWERS = 4096;
-const RECENT_ANSWER_MS = 5000;
 
 /**
  * A request that waited longer than this in the leader's receive queue is dropped before any MAC
@@ -65,6 +64,14 @@ const RECENT_ANSWER_MS = 5000;
  * others are dropped as `resent` before any DH.
  */
 export const JOIN_LATE_MS = JOIN_RESEND_LONGEST_MS;
+
+/**
+ * How long an answer is kept for copies of its request, ms: twice {@link JOIN_LATE_MS}, so a copy
+ * its joiner sent before the answer reached it, read within that (later ones are dropped as
+ * late), gets the answer from memory: kept 5 s while copies were read up to 6 s late, a copy
+ * read later was opened (a DH) and joined again, for a member that had joined already.
+ */
+export const RECENT_ANSWER_MS = 2 * JOIN_LATE_MS;
 
 /** A request's ephemeral public key, as a map key (requests are few: a string per request). */
 function requestEphemeral(data: Uint8Array): string {

@@ -221,9 +221,9 @@ Deno.test("join server: a copy of a request being handled is dropped before its 
   }
 });
 
-async function until(cond: () => boolean): Promise<void> {
+async function until(cond: () => boolean, guardMs = 10_000): Promise<void> {
   // A guard against a hang only: the test waits for the event.
-  const end = Date.now() + 10_000;
+  const end = Date.now() + guardMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, 5));
@@ -436,6 +436,26 @@ Deno.test("join server: a copy that waited as long as a joiner deep in its backo
     assert.equal(lab.server.drops()["late"] ?? 0, 0, `a copy ${Math.floor(longest)} ms late`);
     await until(() => lab.core.member("behind") !== undefined);
     await joiner.close();
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: a copy read after the answer, as late as copies are taken, gets the answer from memory, not a second join", async () => {
+  const lab = await leaderLab();
+  try {
+    const message = (await joinRequest(lab, "copied"))();
+    const from = lab.agent.device.endpoint("192.0.2.9:1000");
+    const sent = lab.net.sent;
+    lab.server.handle(message, from);
+    await until(() => lab.net.sent > sent);
+    const answeredAt = performance.now();
+    // A copy sent before the answer reached the joiner, read more than 5 s after the answer went
+    // (it waited in the queue less than JOIN_LATE_MS: not late).
+    await until(() => performance.now() - answeredAt > 5100, 20_000);
+    lab.server.handle(message, from, JOIN_LATE_MS - 1);
+    assert.equal(lab.server.drops()["resent"], 1, JSON.stringify(lab.server.drops()));
+    await until(() => lab.net.sent > sent + 1);
   } finally {
     await lab.close();
   }
