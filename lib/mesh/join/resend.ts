@@ -19,6 +19,12 @@ export const JOIN_RESEND_CAP_MS = 4000;
 export const JOIN_RESEND_JITTER = 0.5;
 
 /**
+ * The longest a joiner still asking waits between two copies of its request, ms: the cap made
+ * as long again as the jitter goes (6 s). A copy older than this has a newer one behind it.
+ */
+export const JOIN_RESEND_LONGEST_MS = JOIN_RESEND_CAP_MS * (1 + JOIN_RESEND_JITTER);
+
+/**
  * The wait before resend number `n` (1 for the first), ms; `random` gives 0 to 1 (default
  * `Math.random`).
  */

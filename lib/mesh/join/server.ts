@@ -41,6 +41,7 @@ import { runIdOf } from "../../members/run_id.ts";
 import { decodeBase64 } from "../../crypto/base64.ts";
 import { KEY_PROOF_SIZE, keyProofHolds } from "./key_proof.ts";
 import { refusalDrop } from "./freshness.ts";
+import { JOIN_RESEND_LONGEST_MS } from "./resend.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -49,20 +50,28 @@ const dec = new TextDecoder();
 // of joins waits a batch or two: at 10,000 members a batch cycle is a few hundred ms, and the
 // bound must not be what limits the joins a second (64 held it near 200).
 const MAX_JOINS_IN_FLIGHT = 1024;
-// Answers kept for copies of their requests (a few hundred bytes each), and for how long, ms.
+// Answers kept for copies of their requests (a few hundred bytes each).
 const MAX_RECENT_ANSWERS = 4096;
-const RECENT_ANSWER_MS = 5000;
 
 /**
  * A request that waited longer than this in the leader's receive queue is dropped before any MAC
- * (counted `late`), ms. Its joiner has most likely resent it since (after 250 ms at first, the
- * waits growing to 4 s and more: ./resend.ts), so a copy behind it is the same request, though
- * a late copy may be the newest of a joiner deep in its backoff; and a leader a second behind
- * reads its members' hellos and handshakes late already: it takes no new members until it has
- * caught up, and the joiners' resends get through then. The same second makes the device count
- * as behind (lib/device/lag.ts).
+ * (counted `late`), ms: the longest a joiner still asking waits between two copies
+ * (./resend.ts: 4 s and half as long again, 6 s), so a copy dropped has a newer one behind it.
+ * A shorter bound dropped copies that were the newest: a joiner deep in its backoff sends one
+ * every 4 to 6 s, and while the leader was a second or more behind every copy of it was late,
+ * so no join got through until the leader caught up (a leader that stays behind never did).
+ * Copies that come in the same wait are not answered twice: the first one read is handled, the
+ * others are dropped as `resent` before any DH.
  */
-export const JOIN_LATE_MS = 1000;
+export const JOIN_LATE_MS = JOIN_RESEND_LONGEST_MS;
+
+/**
+ * How long an answer is kept for copies of its request, ms: twice {@link JOIN_LATE_MS}, so a copy
+ * its joiner sent before the answer reached it, read within that (later ones are dropped as
+ * late), gets the answer from memory: kept 5 s while copies were read up to 6 s late, a copy
+ * read later was opened (a DH) and joined again, for a member that had joined already.
+ */
+export const RECENT_ANSWER_MS = 2 * JOIN_LATE_MS;
 
 /** A request's ephemeral public key, as a map key (requests are few: a string per request). */
 function requestEphemeral(data: Uint8Array): string {

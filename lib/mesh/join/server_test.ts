@@ -5,6 +5,7 @@ import { checkJoinToken, JoinError, requestJoin } from "./client.ts";
 import { LeaderCore } from "../leader/core.ts";
 import { encodeToken } from "./token.ts";
 import { MSG_JOIN_REQUEST, sealJoinRequest } from "./crypto.ts";
+import { joinResendDelayMs } from "./resend.ts";
 import { Agent } from "../../agent/agent.ts";
 import { MemoryNetwork } from "../../../drivers/memory.ts";
 import { generateKeyPair, parseKey } from "../../crypto/keys.ts";
@@ -220,9 +221,9 @@ Deno.test("join server: a copy of a request being handled is dropped before its 
   }
 });
 
-async function until(cond: () => boolean): Promise<void> {
+async function until(cond: () => boolean, guardMs = 10_000): Promise<void> {
   // A guard against a hang only: the test waits for the event.
-  const end = Date.now() + 10_000;
+  const end = Date.now() + guardMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, 5));
@@ -373,7 +374,7 @@ Deno.test("join server: only a UDP source is an observed endpoint", () => {
   assert.equal(observedEndpoint(ep("relay", "relay://r/p")), null);
 });
 
-Deno.test("join server: a request that waited over a second in the leader's queue is dropped before any MAC, and counted; one on time is answered", async () => {
+Deno.test("join server: a request that waited longer than a joiner waits between copies is dropped before any MAC, and counted; one on time is answered", async () => {
   const lab = await leaderLab();
   try {
     // The leader's socket hands each datagram over with its wait, as the Linux driver does.
@@ -399,7 +400,7 @@ Deno.test("join server: a request that waited over a second in the leader's queu
     assert.equal(drops["mac1"], 0, JSON.stringify(drops));
     assert.equal(lab.core.member("late"), undefined);
     assert.equal(answers.length, 0, "neither answered nor sent a cookie");
-    // The joiner's next copy, read within the second, is answered.
+    // The joiner's next copy, read within that wait, is answered.
     wait.ms = JOIN_LATE_MS;
     joiner.send(seal(), leader);
     joiner.flush();
@@ -408,6 +409,53 @@ Deno.test("join server: a request that waited over a second in the leader's queu
     drops = lab.server.drops();
     assert.equal(drops["late"], 2, JSON.stringify(drops));
     await joiner.close();
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: a copy that waited as long as a joiner deep in its backoff waits between copies is answered (it may be its newest)", async () => {
+  const lab = await leaderLab();
+  try {
+    // The longest wait of the joiner's schedule (every resend, the most jitter): a copy read
+    // that late may be the last one its joiner sent, with none behind it.
+    let longest = 0;
+    for (let n = 1; n <= 30; n++) longest = Math.max(longest, joinResendDelayMs(n, () => 0.9999));
+    const inner = lab.transport.sink!;
+    lab.transport.sink = {
+      datagram: (data, from) => inner.datagram(data, from, Math.floor(longest)),
+      flush: () => inner.flush(),
+    };
+    const seal = await joinRequest(lab, "behind");
+    const joiner = lab.net.bind("192.0.2.9", 1000);
+    const answers: Uint8Array[] = [];
+    joiner.start({ datagram: (d) => answers.push(d.slice()), flush: () => {} });
+    joiner.send(seal(), joiner.endpoint("192.0.2.1:51820"));
+    joiner.flush();
+    await until(() => answers.length > 0 || (lab.server.drops()["late"] ?? 0) > 0);
+    assert.equal(lab.server.drops()["late"] ?? 0, 0, `a copy ${Math.floor(longest)} ms late`);
+    await until(() => lab.core.member("behind") !== undefined);
+    await joiner.close();
+  } finally {
+    await lab.close();
+  }
+});
+
+Deno.test("join server: a copy read after the answer, as late as copies are taken, gets the answer from memory, not a second join", async () => {
+  const lab = await leaderLab();
+  try {
+    const message = (await joinRequest(lab, "copied"))();
+    const from = lab.agent.device.endpoint("192.0.2.9:1000");
+    const sent = lab.net.sent;
+    lab.server.handle(message, from);
+    await until(() => lab.net.sent > sent);
+    const answeredAt = performance.now();
+    // A copy sent before the answer reached the joiner, read more than 5 s after the answer went
+    // (it waited in the queue less than JOIN_LATE_MS: not late).
+    await until(() => performance.now() - answeredAt > 5100, 20_000);
+    lab.server.handle(message, from, JOIN_LATE_MS - 1);
+    assert.equal(lab.server.drops()["resent"], 1, JSON.stringify(lab.server.drops()));
+    await until(() => lab.net.sent > sent + 1);
   } finally {
     await lab.close();
   }

@@ -419,16 +419,18 @@ export class Fleet {
     this.#initiate(m);
   }
 
-  #initiate(m: Member): void {
+  /** Sends `m`'s initiation; `resend`: again, the one before unanswered (not a new attempt). */
+  #initiate(m: Member, resend = false): void {
     // A rekey leaves an up member up; only a member that just joined is handshaking.
     if (m.state === "joining") m.state = "handshaking";
     const index = this.#nextIndex++;
     this.#byIndex.set(index, m);
     this.#handshaking.add(m);
     m.resendAt = performance.now() + HANDSHAKE_RESEND_MS + Math.random() * RESEND_JITTER_MS;
+    // A resend keeps the initiations before it in flight (./tunnel.ts); those dropped (a new
+    // attempt, or too many) are answered no more.
     const before = m.tunnel.pendingIndexes;
-    this.#sendRaw(m, m.tunnel.initiation(index));
-    // An initiation too old to be kept in flight is answered no more.
+    this.#sendRaw(m, m.tunnel.initiation(index, resend));
     const kept = m.tunnel.pendingIndexes;
     for (const idx of before) if (!kept.includes(idx)) this.#byIndex.delete(idx);
   }
@@ -476,8 +478,12 @@ export class Fleet {
       const pending = m.tunnel.pendingIndexes;
       if (!m.tunnel.response(data)) return this.#count("response-unopened");
       this.#handshaking.delete(m);
-      // Indexes of the other initiations and of the session before the previous one go.
-      for (const idx of pending) if (idx !== m.tunnel.sessionIndex) this.#byIndex.delete(idx);
+      // The initiations before this one are answered no more (the newer ones are: the leader
+      // keeps the last it answered); the index of the session before the previous one goes.
+      const kept = m.tunnel.pendingIndexes;
+      for (const idx of pending) {
+        if (idx !== m.tunnel.sessionIndex && !kept.includes(idx)) this.#byIndex.delete(idx);
+      }
       if (old && old !== m.tunnel.sessionIndex) this.#forget(m, old);
       if (m.state === "handshaking") {
         m.state = "up";
@@ -603,7 +609,7 @@ export class Fleet {
             `${Math.round(hsTimeout / 1000)} s`,
         );
       }
-      if (t >= m.resendAt) this.#initiate(m);
+      if (t >= m.resendAt) this.#initiate(m, true);
     }
     let up = 0;
     const viewTimeout = this.#opts.viewTimeoutMs ?? 300_000;

@@ -21,8 +21,9 @@ export const PEER_SESSIONS = 8;
 export const PEER_IDLE_MS = 30_000;
 /**
  * A session with another member not made within this is initiated again when used, ms: as a
- * device resends an initiation (5 s). Sooner, both initiations got answered, the holder kept the
- * session of the second while the asker took the first's answer, and its asks did not open.
+ * device resends an initiation (5 s). Each is a new attempt (./tunnel.ts): the tunnel takes the
+ * answer to the newest only, so sooner, the first's answer would come after the second went, and
+ * be dropped.
  */
 const PEER_RESEND_MS = DEFAULT_TIMERS.rekeyTimeout;
 /** Payloads waiting for a session with another member, at most. */

@@ -69,8 +69,13 @@ export class Tunnel {
   readonly local: LocalIdentity;
   readonly #leaderKey: Uint8Array;
   readonly #staticStatic: Uint8Array;
-  // The initiations in flight, newest last: a leader that lags answers an older one, which
-  // still makes a session (a device keeps only the newest, and would never get one).
+  // The initiations in flight, newest last. A member resends after 5 s, as a device; the
+  // simulator, one process for thousands, may read an answer seconds after it came, and resend
+  // meanwhile where a node would have taken it. The leader then answers both and keeps the session
+  // of the last it answered (its next): the member takes each answer that comes, the older one
+  // first, and then the newer one, and so ends on the session the leader kept. (It kept the first
+  // answer and dropped the rest: it sent on a session the leader had dropped, `unknown-index`
+  // there, went unheard, and the leader started a handshake of its own 15 s later.)
   #pending: Handshake[] = [];
   // The leader's own initiations (it starts one when our session is old): their replay guard.
   readonly #answering: Handshake;
@@ -118,16 +123,24 @@ export class Tunnel {
     return this.#send !== null;
   }
 
-  /** A handshake initiation (148 bytes, MACs set) with our index `index`. */
-  initiation(index: number): Uint8Array {
+  /**
+   * A handshake initiation (148 bytes, MACs set) with our index `index`; `resend`: of the same
+   * attempt (the ones before it stay in flight), otherwise a new one (they are dropped).
+   */
+  initiation(index: number, resend = false): Uint8Array {
     const msg = new Uint8Array(INITIATION_SIZE);
     const hs = new LeaderHandshake(this.#leaderKey, this.local, this.#staticStatic);
     createInitiation(this.local, hs, index, Date.now(), msg);
+    if (!resend) this.#dropPending(this.#pending.length);
     this.#pending.push(hs);
-    if (this.#pending.length > MAX_PENDING) this.#pending.shift()!.clear();
+    if (this.#pending.length > MAX_PENDING) this.#dropPending(1);
     this.#cookies.addMacs(msg, performance.now());
     this.initiatedAt = performance.now();
     return msg;
+  }
+
+  #dropPending(n: number): void {
+    for (const h of this.#pending.splice(0, n)) h.clear();
   }
 
   /** Takes a cookie reply to our last initiation; true when it opened. */
@@ -140,14 +153,17 @@ export class Tunnel {
     return this.#pending.map((h) => h.localIndex);
   }
 
-  /** Takes the leader's response; true when it completed a session (the old one is dropped). */
+  /**
+   * Takes the leader's response to an initiation in flight; true when it made the session in
+   * use (the old one is dropped). The initiations before it are answered no more; the newer ones
+   * stay in flight: the leader may answer them too, and keeps the last session it answered.
+   */
   response(msg: Uint8Array): boolean {
     const receiver = readU32(msg, 8);
-    const hs = this.#pending.find((h) => h.localIndex === receiver);
-    const keys = hs ? consumeResponse(this.local, hs, msg) : null;
+    const k = this.#pending.findIndex((h) => h.localIndex === receiver);
+    const keys = k < 0 ? null : consumeResponse(this.local, this.#pending[k], msg);
     if (!keys) return false;
-    for (const h of this.#pending) h.clear();
-    this.#pending = [];
+    this.#dropPending(k + 1);
     this.#send?.destroy();
     this.#prevRecv?.destroy();
     this.#prevRecv = this.#recv;
@@ -311,8 +327,9 @@ export class Tunnel {
     return out.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
   }
 
-  /** Wipes the session keys. */
+  /** Wipes the session keys (and the initiation in flight). */
   close(): void {
+    this.#dropPending(this.#pending.length);
     this.#send?.destroy();
     this.#recv?.destroy();
     this.#prevRecv?.destroy();

@@ -9,6 +9,8 @@ import {
 } from "../../../lib/mesh/sync/manifest.ts";
 import { type HolderAnswer, PieceHolder } from "../../../lib/mesh/sync/piece_holder.ts";
 import { parseMessage } from "../../../lib/mesh/sync/protocol.ts";
+import { parseKey } from "../../../lib/crypto/keys.ts";
+import { makeMesh, texts } from "../../../tests/fixtures/mesh.ts";
 
 const { dh, aead } = selectSuite();
 /** A key pair of the suite the tunnels use. */
@@ -90,6 +92,46 @@ Deno.test("fleet tunnel: two members make a session and one serves a piece the o
   assert.equal(checker.offer(msg.piece, addrB), "taken");
   assert.equal(checker.complete, true);
   assert.deepEqual(checker.segments(), [piece]);
+});
+
+Deno.test("fleet tunnel: a member whose resent initiation the leader answered too ends on the session of the last answer, the one the leader kept, and the leader hears it", async () => {
+  // A real device as the leader (b); the member is a tunnel with a's key, on a socket of its own.
+  const { nodes: [a, b], net, clock } = makeMesh(2);
+  const member = new Tunnel(
+    parseKey(a.privateKey, "a"),
+    parseKey(a.publicKey, "a"),
+    parseKey(b.publicKey, "b"),
+    dh,
+    aead,
+  );
+  member.address(a.ip, b.ip);
+  const sock = net.bind("192.0.2.50", 1000);
+  const got: Uint8Array[] = [];
+  sock.start({ datagram: (d) => got.push(d.slice()), flush: () => {} });
+  const leader = sock.endpoint("192.0.2.2:51820");
+  // The first initiation, and its resend 5 s later (the answer was not read yet: a simulator
+  // behind its sockets). Its timestamp must be later than the first's, and they are whitened to
+  // 16.8 ms: the resend waits for the wall clock to pass that.
+  const sentAt = Date.now();
+  sock.send(member.initiation(1), leader);
+  net.deliver();
+  clock.advance(b.device.timers.rekeyTimeout);
+  while (Date.now() - sentAt < 20) await new Promise((r) => setTimeout(r, 5));
+  sock.send(member.initiation(2, true), leader);
+  net.deliver();
+  assert.equal(b.device.stats.handshakesReceived, 2, "the leader answered both");
+  assert.equal(got.length, 2);
+  // Both answers are taken, in the order they came: the member ends on the newer one's.
+  assert.equal(member.response(got[0]), true);
+  assert.equal(member.response(got[1]), true);
+  assert.equal(member.response(got[0]), false, "an answer older than the session in use");
+  // The member's hello goes on the session of the last answer: the one the leader kept.
+  sock.send(member.seal(new TextEncoder().encode("hello")).slice(), leader);
+  net.deliver();
+  assert.deepEqual(texts(b), ["hello"]);
+  assert.equal(b.device.drops.get("unknown-index"), 0);
+  member.close();
+  await sock.close();
 });
 
 function equal(x: Uint8Array, y: Uint8Array): boolean {
