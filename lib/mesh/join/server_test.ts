@@ -221,6 +221,22 @@ Deno.test("join server: a copy of a request being handled is dropped before its 
   }
 });
 
+/**
+ * A joiner at 192.0.2.9:1000 that keeps the answers it gets, with `lab`'s leader socket handing
+ * each datagram over as having waited `wait.ms` (as the Linux driver says a datagram's wait).
+ */
+function lateJoiner(lab: Awaited<ReturnType<typeof leaderLab>>, wait: { ms: number }) {
+  const inner = lab.transport.sink!;
+  lab.transport.sink = {
+    datagram: (data, from) => inner.datagram(data, from, wait.ms),
+    flush: () => inner.flush(),
+  };
+  const joiner = lab.net.bind("192.0.2.9", 1000);
+  const answers: Uint8Array[] = [];
+  joiner.start({ datagram: (d) => answers.push(d.slice()), flush: () => {} });
+  return { joiner, answers };
+}
+
 async function until(cond: () => boolean, guardMs = 10_000): Promise<void> {
   // A guard against a hang only: the test waits for the event.
   const end = Date.now() + guardMs;
@@ -377,17 +393,9 @@ Deno.test("join server: only a UDP source is an observed endpoint", () => {
 Deno.test("join server: a request that waited longer than a joiner waits between copies is dropped before any MAC, and counted; one on time is answered", async () => {
   const lab = await leaderLab();
   try {
-    // The leader's socket hands each datagram over with its wait, as the Linux driver does.
     const wait = { ms: JOIN_LATE_MS + 1 };
-    const inner = lab.transport.sink!;
-    lab.transport.sink = {
-      datagram: (data, from) => inner.datagram(data, from, wait.ms),
-      flush: () => inner.flush(),
-    };
+    const { joiner, answers } = lateJoiner(lab, wait);
     const seal = await joinRequest(lab, "late");
-    const joiner = lab.net.bind("192.0.2.9", 1000);
-    const answers: Uint8Array[] = [];
-    joiner.start({ datagram: (d) => answers.push(d.slice()), flush: () => {} });
     const leader = joiner.endpoint("192.0.2.1:51820");
     joiner.send(seal(), leader);
     // A forged one (a wrong MAC1) is dropped as late too: no MAC was computed.
@@ -421,15 +429,8 @@ Deno.test("join server: a copy that waited as long as a joiner deep in its backo
     // that late may be the last one its joiner sent, with none behind it.
     let longest = 0;
     for (let n = 1; n <= 30; n++) longest = Math.max(longest, joinResendDelayMs(n, () => 0.9999));
-    const inner = lab.transport.sink!;
-    lab.transport.sink = {
-      datagram: (data, from) => inner.datagram(data, from, Math.floor(longest)),
-      flush: () => inner.flush(),
-    };
+    const { joiner, answers } = lateJoiner(lab, { ms: Math.floor(longest) });
     const seal = await joinRequest(lab, "behind");
-    const joiner = lab.net.bind("192.0.2.9", 1000);
-    const answers: Uint8Array[] = [];
-    joiner.start({ datagram: (d) => answers.push(d.slice()), flush: () => {} });
     joiner.send(seal(), joiner.endpoint("192.0.2.1:51820"));
     joiner.flush();
     await until(() => answers.length > 0 || (lab.server.drops()["late"] ?? 0) > 0);
