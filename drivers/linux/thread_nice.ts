@@ -1,8 +1,9 @@
 /**
  * Lowers the scheduling priority (a higher nice value, or `SCHED_IDLE`) of this process's own
- * threads by name: the agent gives V8's platform workers (`V8 DefaultWorker`, which compile
+ * threads by name: an agent may give V8's platform workers (`V8 DefaultWorker`, which compile
  * optimised code and help the collector) a lower priority than its JavaScript thread, which
- * carries the packets (lib/agent/v8_workers.ts: `SCHED_IDLE` by default).
+ * carries the packets (lib/agent/v8_workers.ts: a mesh leader's at nice 10, others' only when
+ * asked; under `SCHED_IDLE` on a busy machine the JS thread waited seconds for them).
  *
  * Why: on a busy machine a worker the JS thread wakes (a function to optimise, posted as a packet
  * passes) preempted that same JS thread mid-packet and held the core for 0.2 to 1.7 ms, the time one

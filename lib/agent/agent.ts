@@ -518,9 +518,8 @@ export class Agent {
     if (twins !== null) {
       await warmDataPathOnce(suite, { ...twins, lingerMs: pollLingerMs() }, logger);
     }
-    // On Linux whatever the underlay: the JS thread carries the packets either way. After the
-    // warm-up, whose compiles should finish while it pauses, not wait for an idle core. A mesh
-    // leader's only to nice 10: they collect the garbage of its changes (v8_workers.ts).
+    // On Linux whatever the underlay: after the warm-up, whose compiles should finish while it
+    // pauses. A mesh leader's to nice 10, others' left alone unless asked (v8_workers.ts).
     lowerV8WorkersOnce(logger, opts.identity?.role === "leader");
     const device = new Device({
       privateKey: opts.privateKey,

@@ -52,9 +52,9 @@ export const JIT_V8_FLAGS: readonly string[] = [
   // Loops (the poll loop) optimised on the stack sooner.
   "--invocation-count-for-osr=20",
   // A function's first compile is Sparkplug's baseline code, made there and then on the JS thread,
-  // instead of bytecode interpreted until a compile job on V8's workers (under SCHED_IDLE: run
-  // only when a core is free, lib/agent/v8_workers.ts) gets a core: on a loaded machine a fresh
-  // tunnel's first pings ran interpreted for seconds. About 3 MB more resident.
+  // instead of bytecode interpreted until a compile job on V8's workers gets a core (they were
+  // under SCHED_IDLE then, lib/agent/v8_workers.ts): on a loaded machine a fresh tunnel's first
+  // pings ran interpreted for seconds. About 3 MB more resident.
   "--always-sparkplug",
   // Semi-spaces of 2 MiB at most: the young generation a burst grows stays small.
   "--max-semi-space-size=2",

@@ -27,18 +27,16 @@ async function childThreads(env: Record<string, string> = {}, leader = false): P
 }
 
 Deno.test({
-  name: "v8 workers: an agent puts V8's workers under SCHED_IDLE, its JavaScript thread not",
+  name: "v8 workers: an agent leaves V8's workers at the process's priority, not SCHED_IDLE",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const threads = await childThreads({ WEFT_V8_WORKER_NICE: "" });
     const workers = threads.filter((t) => isV8Worker(t.name));
     assert.ok(workers.length > 0, `V8's workers are named as expected: ${JSON.stringify(threads)}`);
+    // Under SCHED_IDLE on a busy machine the JS thread waited seconds for a worker (the module doc).
     for (const t of threads) {
-      assert.equal(t.policy, isV8Worker(t.name) ? SCHED_IDLE : 0, JSON.stringify(threads));
-      assert.equal(t.nice, 0, t.name);
+      assert.deepEqual([t.nice, t.policy], [0, 0], `${t.name}: ${JSON.stringify(threads)}`);
     }
-    const main = threads.find((t) => t.main)!;
-    assert.equal(main.policy, 0, "the JS thread carries the packets at the process's priority");
   },
 });
 
@@ -112,10 +110,10 @@ Deno.test("v8 workers: the nice value asked for, else the default", () => {
         ["19", 19],
         ["0", 0],
         ["idle", "idle"],
-        ["", "idle"],
-        ["20", "idle"],
-        ["-1", "idle"],
-        ["x", "idle"],
+        ["", 0],
+        ["20", 0],
+        ["-1", 0],
+        ["x", 0],
       ]
     ) {
       Deno.env.set("WEFT_V8_WORKER_NICE", String(text));
