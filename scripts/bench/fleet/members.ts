@@ -49,6 +49,7 @@ import { MANIFEST, PIECE } from "../../../lib/mesh/sync/manifest.ts";
 import { byeWaitFor } from "../../../lib/mesh/sync/bye.ts";
 import { Tunnel } from "./tunnel.ts";
 import { type PeerCounts, PeerSessions } from "./peer_sessions.ts";
+import { type PeerLinkCounts, PeerLinks } from "./peer_links.ts";
 import { Member, type MemberState, now, type Peer, type Sock } from "./member.ts";
 import { onAsk, onLack, onPiece, type SharedLink, sharedTotals } from "./member_shared.ts";
 import {
@@ -142,6 +143,12 @@ export interface FleetOptions {
    * members it names, as a node does). Default true; false: whole views from the leader alone.
    */
   sharedViews?: boolean;
+  /**
+   * Whether what members send each other (shared views) goes over WireGuard sessions of their
+   * own (./peer_sessions.ts: handshakes, sealing, UDP through the pool). Default false: handed
+   * over in this process (./peer_links.ts), as none of it reaches the leader.
+   */
+  peerSessions?: boolean;
 }
 
 /** The simulated members. See the module docs. */
@@ -187,8 +194,9 @@ export class Fleet {
   readonly #link: SyncLink;
   /** What the members counted of shared views, all together. */
   readonly shared = sharedTotals();
-  // Sessions between members.
+  // Sessions between members (with `peerSessions`), or links in this process.
   readonly #peers: PeerSessions;
+  readonly #links: PeerLinks;
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -199,7 +207,9 @@ export class Fleet {
     this.#leaderKeyText = encodeKey(checked.leaderKey);
     const shared: SharedLink = {
       send: (m, msg) => this.#send(m, msg),
-      sendTo: (m, address, payload, peer) => this.#peers.send(m, address, payload, peer),
+      sendTo: opts.peerSessions
+        ? (m, address, payload, peer) => this.#peers.send(m, address, payload, peer)
+        : (m, address, payload) => this.#links.send(m, address, payload),
       isMember: (_m, address) => this.#byAddress.get(address)?.state === "up",
       ask: (m, v) => v > 0 ? askFor(this.#link, m, v, 0) : hello(this.#link, m),
       timer: (fn, ms) => {
@@ -224,6 +234,11 @@ export class Fleet {
       endpointOf: (m, other) => m.sock.t.endpoint(`${other.sock.address}:${other.sock.t.port}`),
       sendTo: (m, to, data) => this.#sendTo(m, to, data),
       nextIndex: () => this.#nextIndex++,
+      receive: (m, from, payload) => this.#onPeerControl(m, from, payload),
+      count: (kind) => this.#count(kind),
+    });
+    this.#links = new PeerLinks({
+      byAddress: (address) => this.#byAddress.get(address),
       receive: (m, from, payload) => this.#onPeerControl(m, from, payload),
       count: (kind) => this.#count(kind),
     });
@@ -527,7 +542,8 @@ export class Fleet {
       // Another member is answered as WireGuard answers a peer it holds: one in its view (up).
       let p: Peer | undefined;
       const res = m.tunnel.answerAny(data, index, (key) => {
-        if (!this.#link.shared) return undefined;
+        // Members start sessions with each other only with `peerSessions`.
+        if (!this.#link.shared || !this.#opts.peerSessions) return undefined;
         const s = this.#peers.tunnelFor(m, encodeKey(key));
         p = s?.peer;
         return s?.tunnel;
@@ -783,9 +799,12 @@ export class Fleet {
     return ok;
   }
 
-  /** Sessions between members: made (either side), dropped for room or idle. */
-  get peerSessions(): Readonly<PeerCounts> {
-    return this.#peers.counts;
+  /**
+   * Sessions between members: made (either side), dropped for room or idle (with
+   * `peerSessions`); else the payloads handed over in this process and dropped.
+   */
+  get peerSessions(): Readonly<PeerCounts | PeerLinkCounts> {
+    return this.#opts.peerSessions ? this.#peers.counts : this.#links.counts;
   }
 
   /** Stops the timers and closes every socket. */
