@@ -25,6 +25,7 @@ import {
 import { SharedFetch } from "../../../lib/mesh/sync/shared_fetch.ts";
 import { unpackSegments } from "../../../lib/mesh/sync/packed.ts";
 import { type Member, now } from "./member.ts";
+import { IndexCache, indexRecords, type ViewIndex } from "./view_records.ts";
 
 /** What the simulated members counted of shared views, all together. */
 export interface SharedTotals {
@@ -111,10 +112,8 @@ export class MemberShared {
   againCancel: (() => void) | null = null;
 }
 
-/** A whole view's records, by key: unpacked once for every member. */
-export interface ViewRecords {
-  byKey: Map<string, MemberRecord>;
-}
+/** A whole view's records, by key: unpacked once for every member (./view_records.ts). */
+export type ViewRecords = ViewIndex;
 
 /** Pieces from the leader in use kept while its manifest is not whole yet, at most (as a node). */
 const EARLY_PIECES = 64;
@@ -125,8 +124,9 @@ const CROSSED_MARGIN_MS = 50;
 const enc = new TextEncoder();
 // A piece's datagram, made once per piece (pieces are one object for every member: members.ts).
 const datagrams = new WeakMap<Uint8Array, Uint8Array>();
-// Views unpacked, by their digests (the same bytes for every member that fetched that view).
-const views = new Map<string, ViewRecords | null>();
+// Views unpacked, by their digests (the same bytes for every member that fetched that view),
+// kept indexed up to a bound of records (./view_records.ts).
+const views = new IndexCache<string>(100_000);
 
 function stateOf(m: Member): MemberShared {
   return m.shared ??= new MemberShared();
@@ -263,8 +263,7 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   let records = views.get(key);
   if (records === undefined) {
     const members = unpackSegments(fetch.checker.segments()!);
-    records = members ? { byKey: new Map(members.map((r) => [r.publicKey, r])) } : null;
-    if (views.size >= 16) views.clear();
+    records = members ? indexRecords(members) : null;
     views.set(key, records);
   }
   if (!records || !records.byKey.has(m.key)) {

@@ -267,6 +267,10 @@ export class Fleet {
       hostname: address,
       poller: this.#poller,
       socketBuffer: 4 << 20,
+      // No coalesced receives: a socket with GRO keeps a view per segment it split (up to 128 per
+      // buffer and segment size: drivers/linux/udp_recv.ts), which a leader's one socket can
+      // afford and the pool's 256 could not (75 MiB of them held at 10,000 members).
+      gro: false,
       onError: (e) => this.#count(`socket:${String(e).slice(0, 60)}`),
     });
     const sock: Sock = {
