@@ -80,8 +80,9 @@ export interface SharedLink {
   /** Seals `msg` to the leader in `m`'s session. */
   send(m: Member, msg: ControlMessage): void;
   /**
-   * Sends `payload` (a control message's bytes) from `m` to the member at overlay `address` over
-   * their session, started now if none (`peer`: its record, which names its key and endpoint).
+   * Sends `payload` (a control message's bytes, not changed later) from `m` to the member at
+   * overlay `address`: handed over in the simulator's process (./peer_links.ts), or over their
+   * session, started now if none (`peer`: its record, which names its key and endpoint).
    */
   sendTo(m: Member, address: string, payload: Uint8Array, peer?: MemberRecord): void;
   /** Whether `address` is a member's in `m`'s view (a holder serves only those). */
@@ -199,7 +200,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
 }
 
 /**
- * A piece from `from` (the leader, or a member over their session). As a node
+ * A piece from `from` (the leader, or another member). As a node
  * (lib/mesh/sync/node_shared_views.ts): the leader's late copies of the view held, or of the
  * manifest the fetch replaced, are duplicates, not kept and not mismatches.
  */
