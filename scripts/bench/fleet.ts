@@ -15,13 +15,16 @@
  *
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
  *     [--profile DIR] [--hubs K] [--concurrency C] [--leader-v8-flags FLAG,FLAG]
- *     [--leader-env NAME=VALUE,NAME=VALUE] [--shared-views 0|1]
+ *     [--leader-env NAME=VALUE,NAME=VALUE] [--shared-views 0|1] [--peer-sessions 0|1]
  *
  * `--concurrency C` sets the joins unanswered at once (default 64).
  * `--shared-views 0` makes the simulated members not say `fs` in their hellos: whole views come
  * from the leader alone, in windows. The default (1) is what a node does: the leader answers
- * with a manifest and names holders, and members fetch the pieces from each other over sessions
- * of their own (the simulator seals what the leader no longer does: its CPU is reported too).
+ * with a manifest and names holders, and members fetch the pieces from each other. What members
+ * send each other never reaches the leader, so the simulator hands it over in its own process,
+ * on a later turn of its event loop (scripts/bench/fleet/peer_links.ts); `--peer-sessions 1`
+ * sends it over WireGuard sessions between members instead, each sealed and sent over UDP, as
+ * nodes do (which costs the simulator as much CPU as the leader at 3,000 members).
  * `--leader-env` starts the leader with these environment variables too (the simulator and
  * this process without them): `DENO_TOKIO_EVENT_INTERVAL=N`, say, for how often its event loop
  * takes its sockets' readiness while busy (docs/performance.md, "Where a request waits at 10,000").
@@ -81,6 +84,11 @@ export interface FleetBenchOptions {
   leaderEnv?: Record<string, string>;
   /** Whether members take shared views (say `fs`), as a node does. Default true. */
   sharedViews?: boolean;
+  /**
+   * Whether members send each other pieces over WireGuard sessions of their own (default false:
+   * handed over in the simulator's process).
+   */
+  peerSessions?: boolean;
 }
 
 /** What the members of the joins counted of shared views (scripts/bench/fleet/member_shared.ts). */
@@ -149,7 +157,10 @@ export interface FleetBenchResult {
   leaderPushDatagramsPerJoin: number;
   /** What the joining members counted of shared views. */
   shared: SharedFigures;
-  /** Sessions between members in the joins: initiated, answered, dropped for room, idle. */
+  /**
+   * Sessions between members in the joins: initiated, answered, dropped for room, idle (with
+   * `--peer-sessions 1`); else payloads handed over in the simulator's process, and dropped.
+   */
   peerSessions: Record<string, number>;
   /** The simulator's CPU-seconds in the joins (beside the leader's). */
   simulatorCpuSecondsJoins: number;
@@ -310,7 +321,12 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const call = (cmd: string, args: Record<string, unknown> = {}, ms?: number) =>
       sim.call(cmd, args, ms).catch(fail);
     const sharedViews = opts.sharedViews ?? true;
-    await call("open", { token, sockets: opts.sockets ?? 256, sharedViews });
+    await call("open", {
+      token,
+      sockets: opts.sockets ?? 256,
+      sharedViews,
+      peerSessions: opts.peerSessions ?? false,
+    });
     const { first } = await call("add", { count: n });
     const hubCount = opts.hubs ?? 0;
     if (!Number.isInteger(hubCount) || hubCount < 0 || hubCount > n - 2) {
@@ -679,10 +695,12 @@ if (import.meta.main) {
     }
     return env;
   };
-  const sharedViewsArg = (text: string | undefined): boolean => {
-    if (text === undefined || text === "1") return true;
+  const flagArg = (name: string, fallback: boolean): boolean => {
+    const text = arg(name);
+    if (text === undefined) return fallback;
+    if (text === "1") return true;
     if (text === "0") return false;
-    throw new Error(`--shared-views: want 0 or 1, not "${text}"`);
+    throw new Error(`--${name}: want 0 or 1, not "${text}"`);
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
@@ -702,7 +720,8 @@ if (import.meta.main) {
       concurrency: arg("concurrency") ? Number(arg("concurrency")) : undefined,
       leaderV8Flags: arg("leader-v8-flags")?.split(",").filter((f) => f !== ""),
       leaderEnv: leaderEnvArg(arg("leader-env")),
-      sharedViews: sharedViewsArg(arg("shared-views")),
+      sharedViews: flagArg("shared-views", true),
+      peerSessions: flagArg("peer-sessions", false),
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

@@ -151,34 +151,44 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "fleet bench: with shared views the members' views come whole from a manifest, pieces from members the leader named",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    // Views of 16 pieces or more (some 250 records) name holders: 400 members.
-    const r = await runFleetBench({ members: 400, sockets: 16, churnSeconds: 1 });
-    assert.equal(r.sharedViews, true);
-    const s = r.shared;
-    const why = JSON.stringify({
-      shared: s,
-      kinds: r.leaderViewDatagramsPerJoin,
-      peers: r.peerSessions,
-    });
-    // Every member's view is whole (the join waits for it); those whole from manifests are most.
-    assert.ok(s.whole >= r.members / 2, why);
-    // Pieces came from members, over their own sessions, and each matched the manifest.
-    assert.ok(s.fromHolders > 0 && s.served > 0, why);
-    assert.ok(r.peerSessions.initiated > 0 && r.peerSessions.answered > 0, why);
-    assert.equal(s.mismatches, 0, why);
-    assert.equal(s.malformed, 0, why);
-    // The leader counted what it sent of them by kind.
-    assert.ok(r.leaderViewDatagramsPerJoin.manifest > 0, why);
-    assert.ok(r.simulatorCpuSecondsJoins > 0, why);
-    assert.equal(fleetRows(r)[0]["shared views"], 1);
-  },
-});
+for (const peerSessions of [false, true]) {
+  Deno.test({
+    name: "fleet bench: with shared views the members' views come whole from a manifest, pieces " +
+      `from members the leader named, ${
+        peerSessions ? "over WireGuard sessions between them" : "handed over in the simulator"
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      // Views of 16 pieces or more (some 250 records) name holders: 400 members.
+      const r = await runFleetBench({ members: 400, sockets: 16, churnSeconds: 1, peerSessions });
+      assert.equal(r.sharedViews, true);
+      const s = r.shared;
+      const why = JSON.stringify({
+        shared: s,
+        kinds: r.leaderViewDatagramsPerJoin,
+        peers: r.peerSessions,
+      });
+      // Every member's view is whole (the join waits for it); those whole from manifests are most.
+      assert.ok(s.whole >= r.members / 2, why);
+      // Pieces came from members, and each matched the manifest.
+      assert.ok(s.fromHolders > 0 && s.served > 0, why);
+      if (peerSessions) {
+        assert.ok(r.peerSessions.initiated > 0 && r.peerSessions.answered > 0, why);
+      } else {
+        // The pieces taken from holders and the asks for them, not one session between members.
+        assert.ok(r.peerSessions.delivered > s.fromHolders, why);
+        assert.equal(r.peerSessions.initiated, undefined, why);
+      }
+      assert.equal(s.mismatches, 0, why);
+      assert.equal(s.malformed, 0, why);
+      // The leader counted what it sent of them by kind.
+      assert.ok(r.leaderViewDatagramsPerJoin.manifest > 0, why);
+      assert.ok(r.simulatorCpuSecondsJoins > 0, why);
+      assert.equal(fleetRows(r)[0]["shared views"], 1);
+    },
+  });
+}
 
 Deno.test("fleet bench: the leader's drop and refusal counts are read from its /metrics, the non-zero", async () => {
   const text = [

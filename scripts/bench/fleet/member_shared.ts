@@ -25,6 +25,7 @@ import {
 import { SharedFetch } from "../../../lib/mesh/sync/shared_fetch.ts";
 import { unpackSegments } from "../../../lib/mesh/sync/packed.ts";
 import { type Member, now } from "./member.ts";
+import { IndexCache, indexRecords, type ViewIndex } from "./view_records.ts";
 
 /** What the simulated members counted of shared views, all together. */
 export interface SharedTotals {
@@ -79,8 +80,9 @@ export interface SharedLink {
   /** Seals `msg` to the leader in `m`'s session. */
   send(m: Member, msg: ControlMessage): void;
   /**
-   * Sends `payload` (a control message's bytes) from `m` to the member at overlay `address` over
-   * their session, started now if none (`peer`: its record, which names its key and endpoint).
+   * Sends `payload` (a control message's bytes, not changed later) from `m` to the member at
+   * overlay `address`: handed over in the simulator's process (./peer_links.ts), or over their
+   * session, started now if none (`peer`: its record, which names its key and endpoint).
    */
   sendTo(m: Member, address: string, payload: Uint8Array, peer?: MemberRecord): void;
   /** Whether `address` is a member's in `m`'s view (a holder serves only those). */
@@ -111,10 +113,8 @@ export class MemberShared {
   againCancel: (() => void) | null = null;
 }
 
-/** A whole view's records, by key: unpacked once for every member. */
-export interface ViewRecords {
-  byKey: Map<string, MemberRecord>;
-}
+/** A whole view's records, by key: unpacked once for every member (./view_records.ts). */
+export type ViewRecords = ViewIndex;
 
 /** Pieces from the leader in use kept while its manifest is not whole yet, at most (as a node). */
 const EARLY_PIECES = 64;
@@ -125,8 +125,9 @@ const CROSSED_MARGIN_MS = 50;
 const enc = new TextEncoder();
 // A piece's datagram, made once per piece (pieces are one object for every member: members.ts).
 const datagrams = new WeakMap<Uint8Array, Uint8Array>();
-// Views unpacked, by their digests (the same bytes for every member that fetched that view).
-const views = new Map<string, ViewRecords | null>();
+// Views unpacked, by their digests (the same bytes for every member that fetched that view),
+// kept indexed up to a bound of records (./view_records.ts).
+const views = new IndexCache<string>(100_000);
 
 function stateOf(m: Member): MemberShared {
   return m.shared ??= new MemberShared();
@@ -199,7 +200,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
 }
 
 /**
- * A piece from `from` (the leader, or a member over their session). As a node
+ * A piece from `from` (the leader, or another member). As a node
  * (lib/mesh/sync/node_shared_views.ts): the leader's late copies of the view held, or of the
  * manifest the fetch replaced, are duplicates, not kept and not mismatches.
  */
@@ -263,8 +264,7 @@ function after(link: SharedLink, m: Member, fetch: SharedFetch): void {
   let records = views.get(key);
   if (records === undefined) {
     const members = unpackSegments(fetch.checker.segments()!);
-    records = members ? { byKey: new Map(members.map((r) => [r.publicKey, r])) } : null;
-    if (views.size >= 16) views.clear();
+    records = members ? indexRecords(members) : null;
     views.set(key, records);
   }
   if (!records || !records.byKey.has(m.key)) {

@@ -8,8 +8,9 @@ import {
 import { decodeLanKey, lanKeyId } from "../../../lib/mesh/state/lan_key.ts";
 import { ASK_AGAIN_MS, ASK_TRIES } from "../../../lib/mesh/sync/ask_again.ts";
 import { TELL_AGAIN_MS, TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
-import { type PackedBody, unpackBody } from "../../../lib/mesh/sync/packed.ts";
+import { unpackBody } from "../../../lib/mesh/sync/packed.ts";
 import { type Assembly, assembly, type Member, now } from "./member.ts";
+import { IndexCache, indexRecords, type ViewIndex } from "./view_records.ts";
 import {
   assembling,
   helloFields,
@@ -133,13 +134,17 @@ export function onPolicy(m: Member, msg: Policy): void {
 }
 
 // The bodies of packed parts, unpacked once for every member: a part is one object for all of
-// them (members.ts parses each once), so the ids of a body's parts name it.
+// them (members.ts parses each once), so the ids of a body's parts name it. Bodies are kept
+// indexed by key (./view_records.ts), up to a bound of records: at 10,000 members every snapshot
+// is one, and each member takes its own version's.
 const partIds = new WeakMap<object, number>();
 let nextPartId = 1;
-const bodies = new Map<string, PackedBody | null>();
+/** Records of unpacked bodies kept, at most (about 20 whole views of 10,000). */
+export const BODY_RECORDS = 200_000;
+const bodies = new IndexCache<string>(BODY_RECORDS);
 
 /** The body of packed `parts` (in part order), unpacked at its first member. */
-function bodyOf(parts: View[]): PackedBody | null {
+function bodyOf(parts: View[]): ViewIndex | null {
   const ids = parts.map((p) => {
     let id = partIds.get(p);
     if (id === undefined) partIds.set(p, id = nextPartId++);
@@ -148,8 +153,8 @@ function bodyOf(parts: View[]): PackedBody | null {
   const key = ids.join(",");
   let body = bodies.get(key);
   if (body === undefined) {
-    body = unpackBody(parts.map((p) => p.z!));
-    if (bodies.size >= 64) bodies.clear();
+    const unpacked = unpackBody(parts.map((p) => p.z!));
+    body = unpacked ? indexRecords(unpacked.members, unpacked.remove) : null;
     bodies.set(key, body);
   }
   return body;
@@ -205,8 +210,12 @@ export function onView(link: SyncLink, m: Member, msg: View, move: WatchedMove |
     // As a node: the packed parts' body, once all came (a body that does not unpack: lost).
     const body = bodyOf([...a.packed.keys()].sort((x, y) => x - y).map((k) => a.packed!.get(k)!));
     if (!body) return;
-    for (const r of body.members) takeRecord(a, m, r, msg.v, move);
-    if (body.remove.includes(m.key)) a.removed = true;
+    // What this member reads of the records: its own, and the watched member's.
+    const own = body.byKey.get(m.key);
+    if (own) takeRecord(a, m, own, msg.v, move);
+    const moved = move && move.key !== m.key ? body.byKey.get(move.key) : undefined;
+    if (moved) takeRecord(a, m, moved, msg.v, move);
+    if (body.remove.has(m.key)) a.removed = true;
   }
   if (msg.v <= m.version) return;
   m.version = msg.v;

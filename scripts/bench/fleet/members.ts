@@ -49,6 +49,8 @@ import { MANIFEST, PIECE } from "../../../lib/mesh/sync/manifest.ts";
 import { byeWaitFor } from "../../../lib/mesh/sync/bye.ts";
 import { Tunnel } from "./tunnel.ts";
 import { type PeerCounts, PeerSessions } from "./peer_sessions.ts";
+import { type PeerLinkCounts, PeerLinks } from "./peer_links.ts";
+import { LeaderHandshakes } from "./leader_handshakes.ts";
 import { Member, type MemberState, now, type Peer, type Sock } from "./member.ts";
 import { onAsk, onLack, onPiece, type SharedLink, sharedTotals } from "./member_shared.ts";
 import {
@@ -104,13 +106,10 @@ const HELLO_TICKS = 30;
 const LINK_REPORT_MS = 5000;
 /**
  * As a device: the initiator rekeys once its session is this old (when it next sends; here at
- * its next check, within 3 s), resends an unanswered initiation after 5 s and a third of a
- * second's jitter (with MAC2 once a cookie reply came), and sends a keepalive 10 s after data
- * came if it sent nothing since.
+ * its next check, within 3 s; resends: ./leader_handshakes.ts), and sends a keepalive 10 s
+ * after data came if it sent nothing since.
  */
 const REKEY_MS = DEFAULT_TIMERS.rekeyAfterTime;
-const HANDSHAKE_RESEND_MS = DEFAULT_TIMERS.rekeyTimeout;
-const RESEND_JITTER_MS = DEFAULT_TIMERS.rekeyJitter;
 const KEEPALIVE_MS = DEFAULT_TIMERS.keepaliveTimeout;
 /**
  * The longest the simulator's poller serves its sockets before its event loop gets a turn: one
@@ -142,6 +141,12 @@ export interface FleetOptions {
    * members it names, as a node does). Default true; false: whole views from the leader alone.
    */
   sharedViews?: boolean;
+  /**
+   * Whether what members send each other (shared views) goes over WireGuard sessions of their
+   * own (./peer_sessions.ts: handshakes, sealing, UDP through the pool). Default false: handed
+   * over in this process (./peer_links.ts), as none of it reaches the leader.
+   */
+  peerSessions?: boolean;
 }
 
 /** The simulated members. See the module docs. */
@@ -166,7 +171,8 @@ export class Fleet {
   readonly #byKey = new Map<string, Member>();
   readonly #byAddress = new Map<string, Member>();
   readonly #joining = new Set<Member>();
-  readonly #handshaking = new Set<Member>();
+  // Handshakes with the leader in flight (./leader_handshakes.ts).
+  readonly #handshakes: LeaderHandshakes;
   // Parsed control messages: binary ones by their hash (a number), text by the text.
   readonly #cache = new Map<string | number, ControlMessage | null>();
   readonly #lanKeys = new Map<string, string>();
@@ -187,8 +193,9 @@ export class Fleet {
   readonly #link: SyncLink;
   /** What the members counted of shared views, all together. */
   readonly shared = sharedTotals();
-  // Sessions between members.
+  // Sessions between members (with `peerSessions`), or links in this process.
   readonly #peers: PeerSessions;
+  readonly #links: PeerLinks;
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -199,7 +206,9 @@ export class Fleet {
     this.#leaderKeyText = encodeKey(checked.leaderKey);
     const shared: SharedLink = {
       send: (m, msg) => this.#send(m, msg),
-      sendTo: (m, address, payload, peer) => this.#peers.send(m, address, payload, peer),
+      sendTo: opts.peerSessions
+        ? (m, address, payload, peer) => this.#peers.send(m, address, payload, peer)
+        : (m, address, payload) => this.#links.send(m, address, payload),
       isMember: (_m, address) => this.#byAddress.get(address)?.state === "up",
       ask: (m, v) => v > 0 ? askFor(this.#link, m, v, 0) : hello(this.#link, m),
       timer: (fn, ms) => {
@@ -224,6 +233,24 @@ export class Fleet {
       endpointOf: (m, other) => m.sock.t.endpoint(`${other.sock.address}:${other.sock.t.port}`),
       sendTo: (m, to, data) => this.#sendTo(m, to, data),
       nextIndex: () => this.#nextIndex++,
+      receive: (m, from, payload) => this.#onPeerControl(m, from, payload),
+      count: (kind) => this.#count(kind),
+    });
+    this.#handshakes = new LeaderHandshakes({
+      byIndex: this.#byIndex,
+      nextIndex: () => this.#nextIndex++,
+      send: (m, data) => this.#sendRaw(m, data),
+      up: (m) => {
+        m.upAt = now();
+        this.#hello(m);
+        m.nextHelloAt = performance.now() + m.helloEvery;
+        m.nextReportAt = performance.now() + LINK_REPORT_MS;
+      },
+      rekeyed: (m) => this.#keepalive(m),
+      count: (kind) => this.#count(kind),
+    });
+    this.#links = new PeerLinks({
+      byAddress: (address) => this.#byAddress.get(address),
       receive: (m, from, payload) => this.#onPeerControl(m, from, payload),
       count: (kind) => this.#count(kind),
     });
@@ -252,6 +279,10 @@ export class Fleet {
       hostname: address,
       poller: this.#poller,
       socketBuffer: 4 << 20,
+      // No coalesced receives: a socket with GRO keeps a view per segment it split (up to 128 per
+      // buffer and segment size: drivers/linux/udp_recv.ts), which a leader's one socket can
+      // afford and the pool's 256 could not (75 MiB of them held at 10,000 members).
+      gro: false,
       onError: (e) => this.#count(`socket:${String(e).slice(0, 60)}`),
     });
     const sock: Sock = {
@@ -416,30 +447,7 @@ export class Fleet {
     m.leaderAddress = res.leader.address;
     this.#byAddress.set(m.address, m);
     m.tunnel.address(m.address, res.leader.address);
-    this.#initiate(m);
-  }
-
-  /** Sends `m`'s initiation; `resend`: again, the one before unanswered (not a new attempt). */
-  #initiate(m: Member, resend = false): void {
-    // A rekey leaves an up member up; only a member that just joined is handshaking.
-    if (m.state === "joining") m.state = "handshaking";
-    const index = this.#nextIndex++;
-    this.#byIndex.set(index, m);
-    this.#handshaking.add(m);
-    m.resendAt = performance.now() + HANDSHAKE_RESEND_MS + Math.random() * RESEND_JITTER_MS;
-    // A resend keeps the initiations before it in flight (./tunnel.ts); those dropped (a new
-    // attempt, or too many) are answered no more.
-    const before = m.tunnel.pendingIndexes;
-    this.#sendRaw(m, m.tunnel.initiation(index, resend));
-    const kept = m.tunnel.pendingIndexes;
-    for (const idx of before) if (!kept.includes(idx)) this.#byIndex.delete(idx);
-  }
-
-  // The session before the previous one: its index is no longer answered.
-  #forget(m: Member, index: number): void {
-    const prev = m.prevIndex;
-    if (prev && this.#byIndex.get(prev) === m) this.#byIndex.delete(prev);
-    m.prevIndex = index;
+    this.#handshakes.initiate(m);
   }
 
   // ---- receiving ----
@@ -465,37 +473,7 @@ export class Fleet {
     }
     if (type === MSG_RESPONSE && this.#peers.onDatagram("response", data)) return;
     if (type === MSG_RESPONSE || type === MSG_COOKIE_REPLY) {
-      const m = this.#byIndex.get(readU32(data, type === MSG_RESPONSE ? 8 : 4));
-      if (!m) return this.#count("handshake-unknown-index");
-      if (type === MSG_COOKIE_REPLY) {
-        // Under load, as a device: the cookie is kept and the next initiation (resent after
-        // 5 s), or the next response, carries MAC2. Not resent at once: a member that answered
-        // every cookie reply with an initiation added to the handshakes of a leader under load.
-        this.#count(m.tunnel.cookie(data) ? "cookie-reply" : "cookie-unopened");
-        return;
-      }
-      const old = m.tunnel.sessionIndex;
-      const pending = m.tunnel.pendingIndexes;
-      if (!m.tunnel.response(data)) return this.#count("response-unopened");
-      this.#handshaking.delete(m);
-      // The initiations before this one are answered no more (the newer ones are: the leader
-      // keeps the last it answered); the index of the session before the previous one goes.
-      const kept = m.tunnel.pendingIndexes;
-      for (const idx of pending) {
-        if (idx !== m.tunnel.sessionIndex && !kept.includes(idx)) this.#byIndex.delete(idx);
-      }
-      if (old && old !== m.tunnel.sessionIndex) this.#forget(m, old);
-      if (m.state === "handshaking") {
-        m.state = "up";
-        m.upAt = now();
-        this.#hello(m);
-        m.nextHelloAt = performance.now() + m.helloEvery;
-        m.nextReportAt = performance.now() + LINK_REPORT_MS;
-      } else {
-        // A rekey: as a device, a keepalive at once, so the leader takes the new session.
-        this.#keepalive(m);
-      }
-      return;
+      return this.#handshakes.onAnswer(type, data);
     }
     if (type === MSG_JOIN_RESPONSE || type === MSG_JOIN_COOKIE) {
       const m = this.#byRequest.get(readU32(data, 4));
@@ -527,7 +505,8 @@ export class Fleet {
       // Another member is answered as WireGuard answers a peer it holds: one in its view (up).
       let p: Peer | undefined;
       const res = m.tunnel.answerAny(data, index, (key) => {
-        if (!this.#link.shared) return undefined;
+        // Members start sessions with each other only with `peerSessions`.
+        if (!this.#link.shared || !this.#opts.peerSessions) return undefined;
         const s = this.#peers.tunnelFor(m, encodeKey(key));
         p = s?.peer;
         return s?.tunnel;
@@ -597,19 +576,12 @@ export class Fleet {
       }
     }
     const hsTimeout = this.#opts.handshakeTimeoutMs ?? 120_000;
-    for (const m of this.#handshaking) {
-      // A member that left or was removed rekeys no more.
-      if (m.state !== "up" && m.state !== "handshaking") {
-        this.#handshaking.delete(m);
-        continue;
-      }
-      if (m.state === "handshaking" && now() - m.joinedAt > hsTimeout) {
-        return this.#fatal(
-          `the leader did not answer ${m.name}'s WireGuard handshake within ` +
-            `${Math.round(hsTimeout / 1000)} s`,
-        );
-      }
-      if (t >= m.resendAt) this.#initiate(m, true);
+    const late = this.#handshakes.resend(t, now(), hsTimeout);
+    if (late) {
+      return this.#fatal(
+        `the leader did not answer ${late.name}'s WireGuard handshake within ` +
+          `${Math.round(hsTimeout / 1000)} s`,
+      );
     }
     let up = 0;
     const viewTimeout = this.#opts.viewTimeoutMs ?? 300_000;
@@ -624,7 +596,9 @@ export class Fleet {
         );
       }
       // Rekeyed before the leader's session gets old (the initiator's job).
-      if (!this.#handshaking.has(m) && t - m.tunnel.sessionAt > REKEY_MS) this.#initiate(m);
+      if (!this.#handshakes.has(m) && t - m.tunnel.sessionAt > REKEY_MS) {
+        this.#handshakes.initiate(m);
+      }
       this.#peers.idle(m, t);
     }
     // Each member's hellos and reports on its own interval (the leader may pace them).
@@ -783,9 +757,12 @@ export class Fleet {
     return ok;
   }
 
-  /** Sessions between members: made (either side), dropped for room or idle. */
-  get peerSessions(): Readonly<PeerCounts> {
-    return this.#peers.counts;
+  /**
+   * Sessions between members: made (either side), dropped for room or idle (with
+   * `peerSessions`); else the payloads handed over in this process and dropped.
+   */
+  get peerSessions(): Readonly<PeerCounts | PeerLinkCounts> {
+    return this.#opts.peerSessions ? this.#peers.counts : this.#links.counts;
   }
 
   /** Stops the timers and closes every socket. */

@@ -67,6 +67,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         sockets: c.sockets,
         joinTimeoutMs: c.joinTimeoutMs,
         sharedViews: c.sharedViews ?? true,
+        peerSessions: c.peerSessions ?? false,
         onFatal: fatal,
         onProgress: (line) => write({ progress: line }),
       });
