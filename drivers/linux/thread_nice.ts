@@ -5,7 +5,8 @@
  * carries the packets (lib/agent/v8_workers.ts: a mesh leader's at nice 10, others' only when
  * asked; under `SCHED_IDLE` on a busy machine the JS thread waited seconds for them).
  *
- * Why: on a busy machine a worker the JS thread wakes (a function to optimise, posted as a packet
+ * Why it was the default for every agent until 2026-11-28 (now a leader's, and any agent's when
+ * asked): on a busy machine a worker the JS thread wakes (a function to optimise, posted as a packet
  * passes) preempted that same JS thread mid-packet and held the core for 0.2 to 1.7 ms, the time one
  * TurboFan job takes: `perf sched` of idle pings (scripts/bench/latency.ts `--sched`) found the
  * agents' own workers on the CPU in a quarter of the pings and behind most of the slowest tenth

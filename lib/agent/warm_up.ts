@@ -6,8 +6,8 @@
  * that code then rather than during a fresh tunnel's first pings.
  *
  * Why: V8 compiles a function with its optimising tiers only once it has run a few times (weft's
- * thresholds: lib/agent/jit.ts), on worker threads that get a core only when one is free
- * (lib/agent/v8_workers.ts). Without a warm-up a fresh tunnel's first pings ran baseline code and
+ * thresholds: lib/agent/jit.ts), on V8's worker threads beside it (lib/agent/v8_workers.ts; under
+ * `SCHED_IDLE` until 2026-11-28, when they got a core only when one was free). Without a warm-up a fresh tunnel's first pings ran baseline code and
  * waited on those compiles (docs/performance.md, "Latency: the tail of an idle tunnel").
  *
  * The pair's drivers are twins of the agent's, of the same classes: a {@link LinuxTun} over one
