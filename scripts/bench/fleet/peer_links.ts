@@ -50,7 +50,10 @@ export class PeerLinks {
    * `address`: delivered on a later turn if both are up then.
    */
   send(m: Member, address: string, payload: Uint8Array): void {
-    if (m.state !== "up") return;
+    if (m.state !== "up") {
+      this.counts.dropped++;
+      return this.#d.count("peer-sender-down");
+    }
     const to = this.#d.byAddress(address);
     if (!to || to === m) {
       this.counts.dropped++;
