@@ -1,11 +1,16 @@
 /**
  * The members a leader may name as holders of their group's shared view (lib/mesh/sync/
- * manifest.ts): per group, a ring of the {@link RING_SIZE} latest members whose hello said `hz`
- * (the version of the view whose pieces they hold). A manifest names up to {@link NAMED} of them,
- * round robin, so the serving is spread. A member leaves its ring when a hello stops saying `hz`,
- * when it leaves the mesh, when it says it from another group, or {@link HOLDER_IDLE_MS} after the
- * last hello that said it. The caller checks each one named against the view now (same group,
- * online, holding a version of the group's layout): the ring only remembers who said what.
+ * manifest.ts): per group, a ring of the {@link RING_SIZE} members whose hellos said the newest
+ * `hz` (the version of the view whose pieces they hold). A manifest names up to {@link NAMED} of
+ * them, round robin, so the serving is spread. The leader sends the joiner itself every piece that
+ * changed after the oldest version among those named, so the ring keeps the newest holders, not
+ * the latest hellos: in a mesh of thousands the latest hellos come from members that assembled
+ * their views when they joined, minutes and thousands of records ago, and the leader sent most of
+ * each new view itself. A member leaves its ring when a hello stops saying `hz`, when it leaves
+ * the mesh, when it says it from another group, when a holder of a newer version takes its place,
+ * or {@link HOLDER_IDLE_MS} after the last hello that said it. The caller checks each one named
+ * against the view now (same group, online, holding a version of the group's layout): the ring
+ * only remembers who said what.
  * @module
  */
 
@@ -41,7 +46,10 @@ export class HolderRings {
     this.#now = now;
   }
 
-  /** Member `key` of group `g` said hello, holding the view at `hz` (undefined: holding none). */
+  /**
+   * Member `key` of group `g` said hello, holding the view at `hz` (undefined: holding none). A
+   * full ring takes it in the place of the holder of the oldest version, if `hz` is no older.
+   */
   heard(key: string, g: GroupId, hz: number | undefined): void {
     const was = this.#groupOf.get(key);
     if (was !== undefined && (was !== g || hz === undefined)) this.forget(key);
@@ -50,10 +58,26 @@ export class HolderRings {
     if (!ring) this.#rings.set(g, ring = []);
     const at = this.#now();
     const i = ring.findIndex((h) => h.key === key);
-    if (i >= 0) ring.splice(i, 1);
-    ring.push({ key, hz, at });
+    if (i >= 0) {
+      ring[i].hz = hz;
+      ring[i].at = at;
+      return;
+    }
+    if (ring.length < RING_SIZE) {
+      ring.push({ key, hz, at });
+      this.#groupOf.set(key, g);
+      return;
+    }
+    // The holder of the oldest version (of those, the one heard from longest ago) makes way.
+    let oldest = 0;
+    for (let j = 1; j < ring.length; j++) {
+      const h = ring[j], o = ring[oldest];
+      if (h.hz < o.hz || (h.hz === o.hz && h.at < o.at)) oldest = j;
+    }
+    if (ring[oldest].hz > hz) return;
+    this.#groupOf.delete(ring[oldest].key);
+    ring[oldest] = { key, hz, at };
     this.#groupOf.set(key, g);
-    if (ring.length > RING_SIZE) this.#groupOf.delete(ring.shift()!.key);
   }
 
   /**
