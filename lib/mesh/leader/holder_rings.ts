@@ -7,8 +7,8 @@
  * the latest hellos: in a mesh of thousands the latest hellos come from members that assembled
  * their views when they joined, minutes and thousands of records ago, and the leader sent most of
  * each new view itself. A member leaves its ring when a hello stops saying `hz`, when it leaves
- * the mesh, when it says it from another group, when a holder of a newer version takes its place,
- * or {@link HOLDER_IDLE_MS} after the last hello that said it. The caller checks each one named
+ * the mesh, when it says it from another group, when a holder of a newer or equal version takes its
+ * place, or {@link HOLDER_IDLE_MS} after the last hello that said it. The caller checks each one named
  * against the view now (same group, online, holding a version of the group's layout): the ring
  * only remembers who said what.
  * @module
@@ -24,6 +24,13 @@ export const NAMED = 4;
 
 /** A holder not heard saying `hz` for this long is forgotten, ms (as long as members hold). */
 export const HOLDER_IDLE_MS = 600_000;
+
+/**
+ * A holder not heard for this long is named no more and is the first to make way in a full ring,
+ * ms: six hellos of a fleet of 10,000 paced to 1,000 hellos a second. Without it a member gone
+ * without a bye, holding the newest version, would keep its place and be named for ten minutes.
+ */
+export const HOLDER_STALE_MS = 60_000;
 
 /** A holder as a ring keeps it. */
 export interface Holder {
@@ -68,13 +75,16 @@ export class HolderRings {
       this.#groupOf.set(key, g);
       return;
     }
-    // The holder of the oldest version (of those, the one heard from longest ago) makes way.
-    let oldest = 0;
+    // A holder not heard from lately makes way first; else the holder of the oldest version (of
+    // those, the one heard from longest ago), if this one's is no older.
+    let quiet = 0, oldest = 0;
     for (let j = 1; j < ring.length; j++) {
       const h = ring[j], o = ring[oldest];
+      if (h.at < ring[quiet].at) quiet = j;
       if (h.hz < o.hz || (h.hz === o.hz && h.at < o.at)) oldest = j;
     }
-    if (ring[oldest].hz > hz) return;
+    if (at - ring[quiet].at > HOLDER_STALE_MS) oldest = quiet;
+    else if (ring[oldest].hz > hz) return;
     this.#groupOf.delete(ring[oldest].key);
     ring[oldest] = { key, hz, at };
     this.#groupOf.set(key, g);
@@ -103,7 +113,7 @@ export class HolderRings {
     const start = this.#turn.get(g) ?? 0;
     for (let k = 0; k < ring.length && out.length < NAMED; k++) {
       const h = ring[(start + k) % ring.length];
-      if (h.key === except || !ok(h)) continue;
+      if (h.key === except || t - h.at > HOLDER_STALE_MS || !ok(h)) continue;
       if (prefer(h)) out.push(h);
       else others.push(h);
     }

@@ -168,6 +168,7 @@ Deno.test("shared views: a hello that says it holds a version not made yet takes
     const joiner = await l.join("joiner", "a");
     const v = l.fanout.version;
     // The ring keeps the holders of the newest versions: a liar's would keep its place for good.
+    // (The naming checks the version too; this guards the ring, which would have no honest holder.)
     for (const m of liars) l.shared.heard(l.core.memberByKey(m.publicKey)!, v + 1_000);
     l.shared.heard(l.core.memberByKey(honest.publicKey)!, v);
     assert.equal(l.shared.answer(joiner.publicKey, joiner.address, undefined), true);
