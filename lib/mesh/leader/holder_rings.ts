@@ -1,11 +1,16 @@
 /**
  * The members a leader may name as holders of their group's shared view (lib/mesh/sync/
- * manifest.ts): per group, a ring of the {@link RING_SIZE} latest members whose hello said `hz`
- * (the version of the view whose pieces they hold). A manifest names up to {@link NAMED} of them,
- * round robin, so the serving is spread. A member leaves its ring when a hello stops saying `hz`,
- * when it leaves the mesh, when it says it from another group, or {@link HOLDER_IDLE_MS} after the
- * last hello that said it. The caller checks each one named against the view now (same group,
- * online, holding a version of the group's layout): the ring only remembers who said what.
+ * manifest.ts): per group, a ring of the {@link RING_SIZE} members whose hellos said the newest
+ * `hz` (the version of the view whose pieces they hold). A manifest names up to {@link NAMED} of
+ * them, round robin, so the serving is spread. The leader sends the joiner itself every piece that
+ * changed after the oldest version among those named, so the ring keeps the newest holders, not
+ * the latest hellos: in a mesh of thousands the latest hellos come from members that assembled
+ * their views when they joined, minutes and thousands of records ago, and the leader sent most of
+ * each new view itself. A member leaves its ring when a hello stops saying `hz`, when it leaves
+ * the mesh, when it says it from another group, when a holder of a newer or equal version takes its
+ * place, or {@link HOLDER_IDLE_MS} after the last hello that said it. The caller checks each one named
+ * against the view now (same group, online, holding a version of the group's layout): the ring
+ * only remembers who said what.
  * @module
  */
 
@@ -19,6 +24,13 @@ export const NAMED = 4;
 
 /** A holder not heard saying `hz` for this long is forgotten, ms (as long as members hold). */
 export const HOLDER_IDLE_MS = 600_000;
+
+/**
+ * A holder not heard for this long is named no more and is the first to make way in a full ring,
+ * ms: six hellos of a fleet of 10,000 paced to 1,000 hellos a second. Without it a member gone
+ * without a bye, holding the newest version, would keep its place and be named for ten minutes.
+ */
+export const HOLDER_STALE_MS = 60_000;
 
 /** A holder as a ring keeps it. */
 export interface Holder {
@@ -41,7 +53,10 @@ export class HolderRings {
     this.#now = now;
   }
 
-  /** Member `key` of group `g` said hello, holding the view at `hz` (undefined: holding none). */
+  /**
+   * Member `key` of group `g` said hello, holding the view at `hz` (undefined: holding none). A
+   * full ring takes it in the place of the holder of the oldest version, if `hz` is no older.
+   */
   heard(key: string, g: GroupId, hz: number | undefined): void {
     const was = this.#groupOf.get(key);
     if (was !== undefined && (was !== g || hz === undefined)) this.forget(key);
@@ -50,10 +65,29 @@ export class HolderRings {
     if (!ring) this.#rings.set(g, ring = []);
     const at = this.#now();
     const i = ring.findIndex((h) => h.key === key);
-    if (i >= 0) ring.splice(i, 1);
-    ring.push({ key, hz, at });
+    if (i >= 0) {
+      ring[i].hz = hz;
+      ring[i].at = at;
+      return;
+    }
+    if (ring.length < RING_SIZE) {
+      ring.push({ key, hz, at });
+      this.#groupOf.set(key, g);
+      return;
+    }
+    // A holder not heard from lately makes way first; else the holder of the oldest version (of
+    // those, the one heard from longest ago), if this one's is no older.
+    let quiet = 0, oldest = 0;
+    for (let j = 1; j < ring.length; j++) {
+      const h = ring[j], o = ring[oldest];
+      if (h.at < ring[quiet].at) quiet = j;
+      if (h.hz < o.hz || (h.hz === o.hz && h.at < o.at)) oldest = j;
+    }
+    if (at - ring[quiet].at > HOLDER_STALE_MS) oldest = quiet;
+    else if (ring[oldest].hz > hz) return;
+    this.#groupOf.delete(ring[oldest].key);
+    ring[oldest] = { key, hz, at };
     this.#groupOf.set(key, g);
-    if (ring.length > RING_SIZE) this.#groupOf.delete(ring.shift()!.key);
   }
 
   /**
@@ -79,7 +113,7 @@ export class HolderRings {
     const start = this.#turn.get(g) ?? 0;
     for (let k = 0; k < ring.length && out.length < NAMED; k++) {
       const h = ring[(start + k) % ring.length];
-      if (h.key === except || !ok(h)) continue;
+      if (h.key === except || t - h.at > HOLDER_STALE_MS || !ok(h)) continue;
       if (prefer(h)) out.push(h);
       else others.push(h);
     }

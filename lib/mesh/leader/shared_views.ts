@@ -97,8 +97,14 @@ export class SharedViews {
 
   /** Member `m`'s hello: whether it holds a view's pieces (`hz`) keeps it in its group's ring. */
   heard(m: Member, hz: unknown): void {
-    const g = this.#d.fanout()?.shared.sharedGroup(m.publicKey) ?? null;
-    const holds = Number.isSafeInteger(hz) && (hz as number) >= 0 ? hz as number : undefined;
+    const fanout = this.#d.fanout();
+    const g = fanout?.shared.sharedGroup(m.publicKey) ?? null;
+    // A version not made yet is held by no one: the ring keeps the newest holders, and one that
+    // said so would keep its place for good and never be named.
+    const holds = Number.isSafeInteger(hz) && (hz as number) >= 0 &&
+        (hz as number) <= (fanout?.version ?? -1)
+      ? hz as number
+      : undefined;
     if (g === null || m.role === "leader") return this.#rings.forget(m.publicKey);
     this.#rings.heard(m.publicKey, g, holds);
   }

@@ -3,6 +3,7 @@ import { LeaderCore } from "./core.ts";
 import { Fanout } from "./fanout.ts";
 import { AnswerPacer } from "./answers.ts";
 import { SharedViews } from "./shared_views.ts";
+import { RING_SIZE } from "./holder_rings.ts";
 import { type ControlMessage, parseMessage } from "../sync/protocol.ts";
 import { digestText } from "../sync/manifest.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
@@ -153,6 +154,27 @@ Deno.test("shared views: a view of few pieces is the leader's to send, no holder
     const manifest = got.find((m) => m.t === "manifest");
     assert.ok(manifest?.t === "manifest" && manifest.d.entries.every((e) => e.fromLeader));
     assert.equal(got.filter((m) => m.t === "piece").length, manifest.d.n);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("shared views: a hello that says it holds a version not made yet takes no holder's place", async () => {
+  const l = await leader();
+  try {
+    const liars = [];
+    for (let i = 0; i < RING_SIZE; i++) liars.push(await l.join(`liar${i}`, "a"));
+    const honest = await l.join("honest", "a");
+    const joiner = await l.join("joiner", "a");
+    const v = l.fanout.version;
+    // The ring keeps the holders of the newest versions: a liar's would keep its place for good.
+    // (The naming checks the version too; this guards the ring, which would have no honest holder.)
+    for (const m of liars) l.shared.heard(l.core.memberByKey(m.publicKey)!, v + 1_000);
+    l.shared.heard(l.core.memberByKey(honest.publicKey)!, v);
+    assert.equal(l.shared.answer(joiner.publicKey, joiner.address, undefined), true);
+    const named = l.got(joiner.address).find((m) => m.t === "holders");
+    assert.ok(named?.t === "holders");
+    assert.deepEqual(named.members.map((m) => m.name), ["honest"]);
   } finally {
     l.close();
   }
