@@ -106,8 +106,12 @@ class Shared {
   readonly tag: Ptr;
   readonly outl: Ptr;
   readonly zeros: Ptr;
-  /** The output area's first `n` message bytes, by `n`: a view made once per length. */
-  readonly #out: Uint8Array[] = [];
+  /**
+   * The output area's first `n` message bytes, by `n`: a view made once per length. Dense from
+   * the start: an empty array written at index 1,420 becomes a dictionary, read through V8's
+   * megamorphic keyed load on every message.
+   */
+  readonly #out: (Uint8Array | undefined)[] = new Array(RAW_MAX + 1).fill(undefined);
 
   constructor(readonly lib: RawLib, readonly mac: Ptr, readonly cipher: Ptr) {
     const p = Deno.UnsafePointer.of(this.bytes);

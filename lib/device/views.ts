@@ -6,6 +6,20 @@
  * @module
  */
 
+/**
+ * Entries of the direct-mapped cache in front of {@link LentViewCache}'s weak map (a power of
+ * two). A WeakMap lookup per packet (a hash table probe in a builtin) took 0.6% of the sending
+ * agent's CPU; an entry of these arrays is a few plain loads and one identity compare.
+ */
+const FRONT_BITS = 11;
+const FRONT = 1 << FRONT_BITS;
+
+/** The front entry of an object at `byteOffset` (and a `key` of its own). */
+function frontSlot(byteOffset: number, key: number): number {
+  // Slots and segments sit at multiples of large powers of two: a multiplicative hash spreads them.
+  return Math.imul(byteOffset ^ key, 0x9e3779b1) >>> (32 - FRONT_BITS);
+}
+
 /** The views of the device's outgoing buffer for one padded plaintext length. */
 export interface SealViews {
   /** The padded plaintext, just after the transport header. */
@@ -57,7 +71,9 @@ export interface OpenViews {
 
 /**
  * Views of received messages, kept per buffer object as long as the driver keeps that object
- * (a weak map: a buffer the driver drops takes its views with it).
+ * (a weak map: a buffer the driver drops takes its views with it). A direct-mapped front like
+ * {@link LentViewCache}'s was tried here: the data path then allocated (a collection every
+ * 200,000 packets, `device_alloc_test.ts`), cause not found.
  */
 export class OpenViewCache {
   readonly #header: number;
@@ -106,31 +122,47 @@ const LENT_LENGTH_LIMIT = 0x20000;
  * lend the same few objects over and over, and a flow's packets come in a handful of lengths.
  * A view may reach past the end of the object it starts in (the room a driver gives after a
  * packet), never past its ArrayBuffer. Past {@link LENT_VIEWS_MAX} views it forgets them all
- * and starts over, so memory stays bounded whatever it is given.
+ * and starts over, so memory stays bounded whatever it is given. The last views asked for are
+ * also held, strongly, in a direct-mapped front of {@link FRONT} entries (the device's life).
  */
 export class LentViewCache {
   #byObject = new WeakMap<Uint8Array, Map<number, Uint8Array>>();
   #size = 0;
+  /** The direct-mapped front of #byObject: an entry's object, key and view. */
+  readonly #frontBase: (Uint8Array | undefined)[] = new Array(FRONT).fill(undefined);
+  readonly #frontKey = new Int32Array(FRONT).fill(-1);
+  readonly #frontView: (Uint8Array | undefined)[] = new Array(FRONT).fill(undefined);
 
   /** The `length` bytes from `offset` (below 4,096) in `base`'s buffer. */
   get(base: Uint8Array, offset: number, length: number): Uint8Array {
+    if (!(offset >= 0 && offset < LENT_OFFSET_LIMIT && length >= 0 && length < LENT_LENGTH_LIMIT)) {
+      throw new RangeError(`lent view at ${offset} of ${length} bytes`);
+    }
+    // One small integer for both: offsets are a header's length at most.
+    const key = offset * LENT_LENGTH_LIMIT + length;
+    const f = frontSlot(base.byteOffset, key);
+    if (this.#frontBase[f] === base && this.#frontKey[f] === key) return this.#frontView[f]!;
+    const v = this.#slow(base, offset, length, key);
+    this.#frontBase[f] = base;
+    this.#frontKey[f] = key;
+    this.#frontView[f] = v;
+    return v;
+  }
+
+  #slow(base: Uint8Array, offset: number, length: number, key: number): Uint8Array {
     let views = this.#byObject.get(base);
     if (views === undefined) {
       views = new Map();
       this.#byObject.set(base, views);
     }
-    // One small integer for both: offsets are a header's length at most.
-    const key = offset * LENT_LENGTH_LIMIT + length;
     let v = views.get(key);
     if (v === undefined) {
-      if (
-        !(offset >= 0 && offset < LENT_OFFSET_LIMIT && length >= 0 && length < LENT_LENGTH_LIMIT)
-      ) {
-        throw new RangeError(`lent view at ${offset} of ${length} bytes`);
-      }
       v = new Uint8Array(base.buffer, base.byteOffset + offset, length);
       if (++this.#size > LENT_VIEWS_MAX) {
         this.#byObject = new WeakMap();
+        this.#frontBase.fill(undefined);
+        this.#frontKey.fill(-1);
+        this.#frontView.fill(undefined);
         this.#size = 1;
         views = new Map();
         this.#byObject.set(base, views);

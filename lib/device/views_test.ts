@@ -102,3 +102,19 @@ Deno.test("LentViewCache: past its bound it forgets every view and starts over",
   c.get(base, 0, 65536);
   assert.notEqual(c.get(base, 0, 0), first, "one more, and they are forgotten");
 });
+
+Deno.test("LentViewCache: views of many objects and keys stay theirs through the front", () => {
+  const c = new LentViewCache();
+  const bases = Array.from({ length: 2100 }, () => new Uint8Array(new ArrayBuffer(4096), 1024, 64));
+  for (let round = 0; round < 2; round++) {
+    for (const b of bases) {
+      for (const [off, len] of [[0, 64], [16, 48], [16, 1000]]) {
+        const v = c.get(b, off, len);
+        assert.equal(v.buffer, b.buffer);
+        assert.equal(v.byteOffset, 1024 + off);
+        assert.equal(v.length, len);
+      }
+    }
+  }
+  assert.equal(c.get(bases[3], 16, 48), c.get(bases[3], 16, 48));
+});
