@@ -18,6 +18,8 @@
  * @module
  */
 
+import { maskInPlace } from "./ws_mask.ts";
+
 /** The request path a weft WebSocket is served on; other paths are answered 404. */
 export const WS_PATH = "/weft/ws";
 /** The subprotocol (`Sec-WebSocket-Protocol`) both sides name. */
@@ -241,17 +243,9 @@ export function writeWsFrame(
   out[p++] = k1;
   out[p++] = k2;
   out[p++] = k3;
-  // Four bytes a turn (the key's phase never changes), then the tail.
-  let i = 0;
-  for (; i + 4 <= len; i += 4) {
-    out[p + i] = payload[i] ^ k0;
-    out[p + i + 1] = payload[i + 1] ^ k1;
-    out[p + i + 2] = payload[i + 2] ^ k2;
-    out[p + i + 3] = payload[i + 3] ^ k3;
-  }
-  if (i < len) out[p + i] = payload[i] ^ k0;
-  if (i + 1 < len) out[p + i + 1] = payload[i + 1] ^ k1;
-  if (i + 2 < len) out[p + i + 2] = payload[i + 2] ^ k2;
+  // Copied, then masked where it lies: a word at a time needs one alignment, not two.
+  out.set(payload, p);
+  maskInPlace(out, p, p + len, k0, k1, k2, k3);
   return p + len - at;
 }
 
@@ -350,18 +344,7 @@ export function parseWsFrame(
   out.end = end - off;
   if (end > filled) return "need";
   if (masked) {
-    const k0 = buf[p], k1 = buf[p + 1], k2 = buf[p + 2], k3 = buf[p + 3];
-    let i = start;
-    // Four bytes a turn, then the tail.
-    for (; i + 4 <= end; i += 4) {
-      buf[i] ^= k0;
-      buf[i + 1] ^= k1;
-      buf[i + 2] ^= k2;
-      buf[i + 3] ^= k3;
-    }
-    if (i < end) buf[i] ^= k0;
-    if (i + 1 < end) buf[i + 1] ^= k1;
-    if (i + 2 < end) buf[i + 2] ^= k2;
+    maskInPlace(buf, start, end, buf[p], buf[p + 1], buf[p + 2], buf[p + 3]);
   }
   out.opcode = opcode;
   out.start = start;

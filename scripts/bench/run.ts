@@ -17,7 +17,7 @@ import { runDnsBench } from "./dns.ts";
 import { runPolicyBench } from "./policy.ts";
 import { runNatBench } from "./nat.ts";
 import { runPathsBench } from "./paths.ts";
-import { printSummaryRounds, SUMMARY_NOTE, summaryTable } from "./summary.ts";
+import { printRelayCheck, printSummaryRounds, SUMMARY_NOTE, summaryTable } from "./summary.ts";
 import { printServicesBench, runServicesBench } from "./services.ts";
 import { runMetricsBench } from "./metrics.ts";
 import { printLibs, runLibsBench } from "./libs.ts";
@@ -123,6 +123,7 @@ console.log(
 );
 console.table(summaryTable(net, paths));
 console.log(SUMMARY_NOTE);
+printRelayCheck(paths);
 printSummaryRounds(net);
 
 console.log(

@@ -7,7 +7,11 @@
  * members behind NATs, one iperf3 TCP stream, the idle RTT of 20 pings 0.2 s apart, every
  * agent's CPU, the relay's included); weft against wireguard-go from the network lab (`net.ts`:
  * two namespaces, no NAT, TCP 1 stream, the fresh tunnel's RTT of 50 pings 0.05 s apart, both
- * agents' CPU). A row whose bench could not run says so. Figures, never assertions.
+ * agents' CPU). Beside every agent's CPU per GB, the relay's own (the leader's, on a relayed
+ * row) and one end's (the sender's and the receiver's averaged); under the table, each relayed
+ * route against direct UDP of the same run: its share of direct's throughput and the relay's CPU
+ * per GB over the data path's (an end's on direct UDP), the two things issue 51 asks of a relay.
+ * A row whose bench could not run says so. Figures, never assertions.
  *
  * The network lab's builds are measured in interleaved rounds (weft, wireguard-go-offload,
  * wireguard-go, weft, ...; 3 unless `--rounds N`), their rows the medians over the rounds: a
@@ -36,6 +40,10 @@ export interface SummaryRow {
   "Mbit/s": number | string;
   /** The agents' CPU seconds per GB received. */
   "CPU-s/GB": number | string;
+  /** The relay's (the leader's) own CPU seconds per GB received; blank where nothing relays. */
+  "relay CPU-s/GB": number | string;
+  /** One end's CPU seconds per GB received (the sender's and the receiver's, averaged). */
+  "end CPU-s/GB": number | string;
   /** Ping RTT median, ms. */
   "RTT p50 ms": number | string;
   /** Ping RTT 90th percentile, ms. */
@@ -54,6 +62,9 @@ export const SUMMARY_ROUTES: readonly (readonly [label: string, prefix: string])
   ["UDP to the leader", "UDP, direct"],
 ];
 
+/** Whether a route of {@link SUMMARY_ROUTES} (by its prefix) goes through the leader's relay. */
+const isRelayed = (prefix: string) => prefix.includes("relayed");
+
 /** The network lab's implementations in the table: weft first, then what it found. */
 const NET_LAB = "2 namespaces, no NAT";
 const NAT_LAB = "NAT lab, mesh";
@@ -62,7 +73,16 @@ const round = (x: number, digits: number) =>
   Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : "n/a";
 
 function missing(route: string, lab: string, why: string): SummaryRow {
-  return { route, lab, "Mbit/s": why, "CPU-s/GB": "", "RTT p50 ms": "", "RTT p90 ms": "" };
+  return {
+    route,
+    lab,
+    "Mbit/s": why,
+    "CPU-s/GB": "",
+    "relay CPU-s/GB": "",
+    "end CPU-s/GB": "",
+    "RTT p50 ms": "",
+    "RTT p90 ms": "",
+  };
 }
 
 /**
@@ -82,6 +102,9 @@ export function summaryTable(
       lab: NAT_LAB,
       "Mbit/s": round(r.mbps, 0),
       "CPU-s/GB": round(r.cpuPerGB, 1),
+      // On a route to the leader the leader is an end (in the end's column), not a relay.
+      "relay CPU-s/GB": isRelayed(prefix) ? round(r.leaderCpuPerGb, 1) : "",
+      "end CPU-s/GB": round(r.endCpuPerGb, 1),
       "RTT p50 ms": round(r.rttMs, 3),
       "RTT p90 ms": round(r.rttP90Ms, 3),
     };
@@ -101,6 +124,9 @@ export function summaryTable(
       lab: NET_LAB,
       "Mbit/s": round(f.tcp1, 0),
       "CPU-s/GB": round(f.cpuPerGB, 1),
+      "relay CPU-s/GB": "",
+      // Two agents, both ends: an end's share, as the NAT lab's end column averages its two.
+      "end CPU-s/GB": round(f.cpuPerGB / 2, 1),
       "RTT p50 ms": round(f.rtt, 3),
       "RTT p90 ms": round(f.rttP90, 3),
     });
@@ -168,9 +194,64 @@ export function printSummaryRounds(net: NetBenchResult | null): void {
   console.table(summaryRoundRows(summaryRounds(net)));
 }
 
+/** A relayed route against direct UDP in the same run: what the relay carries and costs. */
+export interface RelayCheckRow {
+  /** The relayed route (a label of {@link SUMMARY_ROUTES}). */
+  route: string;
+  /** Its throughput over direct UDP's (wanted: at least 0.5). */
+  "of direct": number | string;
+  /** The relay's own CPU seconds per GB on it. */
+  "relay CPU-s/GB": number | string;
+  /** One end's CPU seconds per GB on direct UDP: the data path's cost. */
+  "data path CPU-s/GB": number | string;
+  /** The relay's over the data path's (wanted: at most 1). */
+  "relay / data path": number | string;
+}
+
+/**
+ * Each relayed route of the NAT lab against direct UDP of the same run: the share of direct's
+ * throughput it carries and the relay's CPU per GB over an end's on direct UDP (the data path's);
+ * empty when the NAT lab did not run or direct UDP was not measured.
+ */
+export function relayCheck(paths: PathsBenchResult | null): RelayCheckRow[] {
+  const find = (prefix: string) => paths?.rows.find((x) => x.route.startsWith(prefix));
+  const direct = find("direct UDP");
+  if (!direct) return [];
+  const out: RelayCheckRow[] = [];
+  for (const [label, prefix] of SUMMARY_ROUTES) {
+    if (!isRelayed(prefix)) continue;
+    const r = find(prefix);
+    if (!r) continue;
+    out.push({
+      route: label,
+      "of direct": round(r.mbps / direct.mbps, 2),
+      "relay CPU-s/GB": round(r.leaderCpuPerGb, 1),
+      "data path CPU-s/GB": round(direct.endCpuPerGb, 1),
+      "relay / data path": round(r.leaderCpuPerGb / direct.endCpuPerGb, 2),
+    });
+  }
+  return out;
+}
+
+/** What {@link relayCheck}'s rows mean, for under them. */
+export const RELAY_CHECK_NOTE =
+  "relayed routes against direct UDP of the same run: throughput over direct's (wanted: at " +
+  "least 0.5), the relay's (the leader's) own CPU-s per GB over one end's on direct UDP (the " +
+  "data path's; wanted: at most 1)";
+
+/** Prints {@link relayCheck}'s table and its note (nothing when there are no rows). */
+export function printRelayCheck(paths: PathsBenchResult | null): void {
+  const rows = relayCheck(paths);
+  if (rows.length === 0) return;
+  console.table(rows);
+  console.log(RELAY_CHECK_NOTE);
+}
+
 /** What the table's rows mean, for under it. */
 export const SUMMARY_NOTE =
   "throughput: iperf3 TCP 1 stream; CPU: every agent's CPU-s per GB received (relays included); " +
+  "relay: the leader's own, on relayed rows; end: the sender's and the receiver's, averaged " +
+  "(the network lab's: half its two agents'); " +
   "RTT: the NAT lab's idle pings (20, 0.2 s apart), the network lab's fresh tunnel (50, 0.05 s " +
   "apart); the network lab's rows: medians over its interleaved rounds; compare rows of one lab";
 
@@ -192,13 +273,20 @@ if (import.meta.main) {
   const table = summaryTable(net, paths);
   console.table(table);
   console.log(SUMMARY_NOTE);
+  printRelayCheck(paths);
   printSummaryRounds(net);
   if (json) {
     const ratios = summaryRounds(net);
     await Deno.writeTextFile(
       json,
       JSON.stringify(
-        { table, note: SUMMARY_NOTE, against: SUMMARY_AGAINST, rounds: ratios },
+        {
+          table,
+          note: SUMMARY_NOTE,
+          relayed: relayCheck(paths),
+          against: SUMMARY_AGAINST,
+          rounds: ratios,
+        },
         (_k, v) => typeof v === "number" && !Number.isFinite(v) ? null : v,
         2,
       ) + "\n",

@@ -3,7 +3,13 @@
  * wireguard-go-offload, whatever ran; figures land in their rows. No figure is asserted.
  */
 import assert from "node:assert/strict";
-import { SUMMARY_ROUTES, summaryRoundRows, summaryRounds, summaryTable } from "./summary.ts";
+import {
+  relayCheck,
+  SUMMARY_ROUTES,
+  summaryRoundRows,
+  summaryRounds,
+  summaryTable,
+} from "./summary.ts";
 import {
   type BuildFigures,
   type MeasureKey,
@@ -23,9 +29,23 @@ const WANTED = [
   /^weft, direct UDP$/,
   /^wireguard-go-offload, direct UDP$/,
 ];
-const COLUMNS = ["route", "lab", "Mbit/s", "CPU-s/GB", "RTT p50 ms", "RTT p90 ms"];
+const COLUMNS = [
+  "route",
+  "lab",
+  "Mbit/s",
+  "CPU-s/GB",
+  "relay CPU-s/GB",
+  "end CPU-s/GB",
+  "RTT p50 ms",
+  "RTT p90 ms",
+];
 
-function pathsRow(route: string, mbps: number): PathsBenchRow {
+function pathsRow(
+  route: string,
+  mbps: number,
+  leaderCpuPerGb = 3.1,
+  endCpuPerGb = 2.0,
+): PathsBenchRow {
   return {
     route,
     seen: "",
@@ -44,8 +64,8 @@ function pathsRow(route: string, mbps: number): PathsBenchRow {
     agentCpuS: 1,
     leaderCpuS: 0.5,
     cpuPerGB: 7.25,
-    leaderCpuPerGb: 3.1,
-    endCpuPerGb: 2.0,
+    leaderCpuPerGb,
+    endCpuPerGb,
   };
 }
 
@@ -162,4 +182,65 @@ Deno.test("summary: one round (the plain network lab): its figures are the round
   const r = summaryRounds(net);
   assert.deepEqual([r.rounds.length, r.throughput, r.cpuPerGB], [1, 1.5, 0.6]);
   assert.equal(summaryRounds(null).rounds.length, 0);
+});
+
+Deno.test("summary: the relay's own and an end's CPU per GB have columns; the relay's only where it relays", () => {
+  const paths: PathsBenchResult = {
+    rows: [
+      pathsRow("direct UDP (NAT ↔ NAT, punched)", 2000, 0.04, 3.6),
+      pathsRow("relayed UDP (random-fully ↔ random-fully)", 1000, 2.9, 4.96),
+      pathsRow("WebSocket, relayed (HTTP only → NAT)", 760, 6.04, 5.8),
+      pathsRow("WebSocket, direct (HTTP only → leader)", 1030, 6.5, 6.6),
+    ],
+    ratios: [],
+    notes: [],
+  };
+  const builds: BuildFigures[] = [
+    { build: { name: "weft", kind: "weft", version: "" }, figures: figures(1700, 7.3) },
+  ];
+  const net: NetBenchResult = { notes: [], builds, loads: [1], ...tables(builds) };
+  const t = summaryTable(net, paths);
+  const row = (w: RegExp) => t.find((x) => w.test(x.route))!;
+  const cpu = (w: RegExp) => [row(w)["relay CPU-s/GB"], row(w)["end CPU-s/GB"]];
+  assert.deepEqual(cpu(/^direct UDP/), ["", 3.6]);
+  assert.deepEqual(cpu(/^relayed UDP/), [2.9, 5]);
+  assert.deepEqual(cpu(/^WebSocket, relayed/), [6, 5.8]);
+  // To the leader, the leader is an end: no relay on that path.
+  assert.deepEqual(cpu(/^WebSocket to the leader/), ["", 6.6]);
+  assert.deepEqual(cpu(/^TCP, relayed/), ["", ""]);
+  // The network lab's two agents are both ends.
+  assert.deepEqual(cpu(/^weft, direct/), ["", 3.7]);
+  for (const r of t) assert.deepEqual(Object.keys(r), COLUMNS);
+});
+
+Deno.test("summary: each relayed route against direct UDP: its share of direct, the relay against the data path", () => {
+  const paths: PathsBenchResult = {
+    rows: [
+      pathsRow("direct UDP (NAT ↔ NAT, punched)", 2000, 0.04, 4),
+      pathsRow("relayed UDP (random-fully ↔ random-fully)", 1000, 2, 5),
+      pathsRow("TCP, relayed (UDP blocked → NAT)", 1300, 3, 5),
+      pathsRow("TCP, direct (UDP blocked → leader)", 1600, 4, 4),
+      pathsRow("WebSocket, relayed (HTTP only → NAT)", 700, 6, 6),
+    ],
+    ratios: [],
+    notes: [],
+  };
+  const rows = relayCheck(paths);
+  assert.deepEqual(
+    rows.map((r) => [
+      r.route.split(" (")[0],
+      r["of direct"],
+      r["relay CPU-s/GB"],
+      r["data path CPU-s/GB"],
+      r["relay / data path"],
+    ]),
+    [
+      ["relayed UDP", 0.5, 2, 4, 0.5],
+      ["TCP, relayed", 0.65, 3, 4, 0.75],
+      ["WebSocket, relayed", 0.35, 6, 4, 1.5],
+    ],
+  );
+  // Nothing to hold them against: no rows.
+  assert.deepEqual(relayCheck(null), []);
+  assert.deepEqual(relayCheck({ rows: paths.rows.slice(1), ratios: [], notes: [] }), []);
 });
