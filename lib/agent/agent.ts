@@ -60,10 +60,12 @@ import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.t
 /**
  * How long (ms) the agent's poller keeps waiting for packets on the JS thread after traffic
  * (drivers/linux/poller.ts, `lingerMs`): the idle-tunnel round trip halves (issue 15), and an
- * idle agent still makes no wake-ups. `WEFT_POLL_LINGER_MS` overrides it (0: off), for
- * measurements.
+ * idle agent still makes no wake-ups. Longer than a second: `ping`'s request comes a second after
+ * the last, just past a linger of 1 s, and each one took the helper thread's hop (median 0.47 to
+ * 1.40 ms against 0.40 to 0.77 with 1.5 s in four runs, docs/performance.md).
+ * `WEFT_POLL_LINGER_MS` overrides it (0: off), for measurements.
  */
-export const DEFAULT_POLL_LINGER_MS = 1000;
+export const DEFAULT_POLL_LINGER_MS = 1500;
 
 function pollLingerMs(): number {
   let text: string | undefined;

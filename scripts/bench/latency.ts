@@ -6,7 +6,8 @@
  *
  * `--trace` also runs a weft tunnel whose agents stamp each step of each ping
  * (`WEFT_LATENCY_TRACE`, lib/agent/latency_trace.ts) and prints where the round trip went: the
- * median of each step over the pings, from `ping` sending the request to `ping` getting the reply.
+ * median of each step over the pings, from `ping` sending the request to `ping` getting the reply,
+ * over the slowest tenth and over the first ping of each round (the tunnel idle before it).
  *
  * A variant is `NAME=ENV=VALUE[,ENV=VALUE]` (`--weft spin=WEFT_POLL_SPIN_MS=0.5`): weft with these
  * environment variables; `--weft NAME` alone is weft as it is, a neutral twin of the first variant:
@@ -654,6 +655,8 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
   const perStep: number[][] = [...STEPS, "", ""].map(() => []);
   const totals: number[] = [];
   const each: number[][] = [];
+  // The first ping of each run: the tunnel sat idle while the other variants were pinged.
+  const firsts: number[][] = [];
   let used = 0;
   let pings = 0;
   for (const e of a) {
@@ -668,6 +671,7 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
     s.forEach((d, i) => perStep[i].push(d));
     totals.push(rtt * 1000);
     each.push(s);
+    if (e.b === 1) firsts.push(s);
   }
   // Where the tail's time goes: each step's median over the slowest tenth of the pings.
   const p90 = percentile(totals, 90);
@@ -680,6 +684,7 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
     p90: Math.round(percentile(perStep[i], 90)),
     "slowest 10%: median": Math.round(median(slow.map((x) => x[i]))),
     "slowest 10%: max": Math.round(Math.max(...slow.map((x) => x[i]))),
+    "first after idle: median": Math.round(median(firsts.map((x) => x[i]))),
   })));
   const sumMed = perStep.slice(0, STEPS.length).reduce((s, xs) => s + median(xs), 0);
   console.log(

@@ -11,6 +11,8 @@
  * - `deno udp`: `Deno.listenDatagram` (tokio's reactor, on the JS thread's own epoll);
  * - `poll sync`: poll(2) blocking on the JS thread itself (one wake-up; the event loop waits);
  * - `spin`: zero-timeout polls on the JS thread in a loop (no wake-up; burns a core);
+ * - `sigio`: the kernel signals the process when the fd turns readable (`O_ASYNC`), and Deno's
+ *   signal listener runs on the JS thread (its handler wakes the event loop's own epoll);
  * - `Poller`: the real Poller: by default (an awaited poll on the helper thread), with `spinMs`
  *   (zero-timeout polls for a while after each round), and with `lingerMs` (after traffic, polls
  *   on the JS thread, with the event loop's epoll in the set).
@@ -29,6 +31,11 @@ import {
   SOCK_DGRAM,
   SOCK_NONBLOCK,
 } from "../../drivers/linux/libc.ts";
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_SETOWN = 8;
+const O_ASYNC = 0o20000;
 
 const ffi = Deno.dlopen(
   "libc.so.6",
@@ -234,6 +241,37 @@ const ways: Way[] = [
           }
         },
         close: () => void libc().close(s.fd),
+      };
+    },
+  },
+  {
+    // The kernel signals the process (O_ASYNC, F_SETOWN) when the fd turns readable; Deno's
+    // signal handler wakes the JS thread's own epoll: one wake-up, no helper thread.
+    name: "sigio",
+    setup() {
+      const s = udpSocket(false);
+      const c = libc();
+      c.fcntl(s.fd, F_SETOWN, Deno.pid);
+      c.fcntl(s.fd, F_SETFL, c.fcntl(s.fd, F_GETFL, 0) | O_ASYNC);
+      let wake: (() => void) | null = null;
+      const onSig = () => {
+        wake?.();
+        wake = null;
+      };
+      Deno.addSignalListener("SIGIO", onSig);
+      return {
+        port: s.port,
+        async next() {
+          for (;;) {
+            const d = readDelay(s.fd);
+            if (d !== null) return d;
+            await new Promise<void>((r) => (wake = r));
+          }
+        },
+        close() {
+          Deno.removeSignalListener("SIGIO", onSig);
+          c.close(s.fd);
+        },
       };
     },
   },
