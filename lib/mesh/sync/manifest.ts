@@ -73,6 +73,11 @@ export function digestText(digest: Uint8Array): string {
   return encodeBase64(digest);
 }
 
+/** A piece's digest as text (hashed). */
+export function pieceDigestText(piece: Uint8Array): string {
+  return digestText(pieceDigest(piece));
+}
+
 /** A piece's datagram. */
 export function pieceDatagram(piece: Uint8Array): Uint8Array {
   if (piece.length === 0 || piece.length > MAX_PIECE) {
@@ -283,10 +288,23 @@ export class PieceChecker {
   /** Pieces that came again. */
   duplicates = 0;
 
-  /** A checker of `manifest`'s pieces, none held. */
-  constructor(manifest: Manifest) {
+  // How a piece's digest is had (as text): hashed, unless the caller knows it already.
+  readonly #digestOf: (piece: Uint8Array) => string;
+
+  /**
+   * A checker of `manifest`'s pieces, none held. `digestOf` gives a piece's digest as text
+   * (default: hashed each time), `textOf` an entry's digest as text (default: encoded each
+   * time); the fleet bench's simulator, whose pieces and manifests are one object for every
+   * member that receives them, does each once per object.
+   */
+  constructor(
+    manifest: Manifest,
+    digestOf: (piece: Uint8Array) => string = pieceDigestText,
+    textOf: (digest: Uint8Array) => string = digestText,
+  ) {
     this.manifest = manifest;
-    this.#texts = manifest.entries.map((e) => digestText(e.digest));
+    this.#digestOf = digestOf;
+    this.#texts = manifest.entries.map((e) => textOf(e.digest));
     this.#texts.forEach((k, i) => {
       const list = this.#at.get(k);
       if (list) list.push(i);
@@ -303,7 +321,7 @@ export class PieceChecker {
 
   /** As {@link offer}, with the entries the piece filled (none unless taken). */
   offerAt(piece: Uint8Array, from: string): { fate: PieceFate; at: readonly number[] } {
-    const at = this.#at.get(digestText(pieceDigest(piece)));
+    const at = this.#at.get(this.#digestOf(piece));
     if (!at) {
       if (this.#mismatches.has(from) || this.#mismatches.size < MISMATCH_SENDERS) {
         this.#mismatches.set(from, (this.#mismatches.get(from) ?? 0) + 1);
@@ -369,7 +387,7 @@ export class PieceChecker {
 
   /** Whether the manifest lists `piece` (hashed to tell). */
   lists(piece: Uint8Array): boolean {
-    return this.#at.has(digestText(pieceDigest(piece)));
+    return this.#at.has(this.#digestOf(piece));
   }
 
   /** Entry `i`'s digest as text (how an ask names its piece). */

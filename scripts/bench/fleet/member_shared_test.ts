@@ -20,6 +20,8 @@ import {
   onLack,
   onManifest,
   onPiece,
+  peerBytes,
+  type PeerMessage,
   type SharedLink,
   sharedTotals,
 } from "./member_shared.ts";
@@ -51,11 +53,11 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   m.leaderAddress = LEADER;
   const { records, pieces, manifest } = view(100, m.key);
   const byDigest = new Map(pieces.map((p) => [digestText(pieceDigest(p)), p]));
-  const sent: { to: string; payload: Uint8Array; peer?: MemberRecord }[] = [];
+  const sent: { to: string; msg: PeerMessage; peer?: MemberRecord }[] = [];
   const asked: number[] = [];
   const link: SharedLink = {
     send: () => assert.fail("nothing is asked of the leader: the holders gave every piece"),
-    sendTo: (_m, to, payload, peer) => sent.push({ to, payload, ...(peer ? { peer } : {}) }),
+    sendTo: (_m, to, msg, peer) => sent.push({ to, msg, ...(peer ? { peer } : {}) }),
     isMember: (_m, address) => records.some((r) => r.address === address),
     ask: (_m, v) => asked.push(v),
     timer: () => () => {},
@@ -72,11 +74,13 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   assert.ok(sent.length > 0);
   // a answers its asks with the pieces; b lacks what it was asked: its pieces go to a.
   while (sent.length > 0) {
-    const { to, payload, peer } = sent.shift()!;
+    const { to, msg, peer } = sent.shift()!;
     assert.ok(to === a.address || to === b.address, to);
     assert.equal(peer?.publicKey, to === a.address ? a.publicKey : b.publicKey);
-    const ask = JSON.parse(new TextDecoder().decode(payload));
-    assert.equal(ask.t, "pget");
+    assert.equal(msg.t, "pget");
+    // As it would go over a session: the same fields.
+    const ask = JSON.parse(new TextDecoder().decode(peerBytes(msg)));
+    assert.deepEqual(ask, msg);
     if (to === b.address) onLack(link, m, to, { t: "plack", v: 9, d: ask.d });
     else for (const d of ask.d) onPiece(link, m, byDigest.get(d)!, to);
   }
@@ -96,8 +100,14 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   onAsk(link, m, records[7].address, { t: "pget", v: 9, d: [d0] });
   assert.equal(sent.length, 1);
   assert.equal(sent[0].to, records[7].address);
-  assert.equal(sent[0].payload[0], PIECE);
-  assert.deepEqual([...sent[0].payload.subarray(1)], [...pieces[0]]);
+  const served = sent[0].msg;
+  assert.ok(served.t === "piece");
+  // The piece held, by reference (handed over in the simulator's process), or its datagram.
+  assert.equal(served.piece, pieces[0]);
+  const bytes = peerBytes(served);
+  assert.equal(bytes[0], PIECE);
+  assert.deepEqual([...bytes.subarray(1)], [...pieces[0]]);
+  assert.equal(peerBytes(served), bytes);
   assert.equal(link.totals.served, 1);
   onAsk(link, m, "10.99.0.1", { t: "pget", v: 9, d: [d0] });
   assert.equal(link.totals.drops["not-member"], 1);
