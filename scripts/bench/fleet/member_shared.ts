@@ -11,12 +11,14 @@
 import type { ControlMessage } from "../../../lib/mesh/sync/protocol.ts";
 import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import {
+  digestText,
+  type Manifest,
   MANIFEST_CROSSED_MS,
   ManifestAssembler,
   type ManifestDatagram,
+  ManifestIndex,
   PieceChecker,
   pieceDatagram,
-  digestText,
   pieceDigestText,
 } from "../../../lib/mesh/sync/manifest.ts";
 import {
@@ -139,8 +141,13 @@ const datagrams = new WeakMap<Uint8Array, Uint8Array>();
 // manifest lists is refused, as a node refuses it.
 const digests = new WeakMap<Uint8Array, string>();
 // A manifest entry's digest as text, by the digest's object (a manifest's datagrams are parsed
-// once for every member: members.ts), so that every member's checker shares the strings.
+// once for every member: members.ts).
 const texts = new WeakMap<Uint8Array, string>();
+// Manifests' indexes by their digests in order: every member's checker of the same entries
+// shares one (made per member, they held a third of the simulator's heap at 3,000 members).
+const indexes = new Map<string, ManifestIndex>();
+/** Indexes kept (the oldest go first): a fleet's members fetch a few views at a time. */
+const INDEXES = 64;
 // Views unpacked, by their digests (the same bytes for every member that fetched that view),
 // kept indexed up to a bound of records (./view_records.ts).
 const views = new IndexCache<string>(100_000);
@@ -179,7 +186,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
   const s = stateOf(m);
   const manifest = s.manifests.addParsed(dg);
   if (!manifest || manifest.v <= m.version || m.state !== "up") return;
-  const checker = new PieceChecker(manifest, digestOf, textOf);
+  const checker = new PieceChecker(manifest, digestOf, indexOf(manifest));
   const older = s.fetch?.checker ?? s.last;
   if (older) checker.adopt(older);
   s.fetch?.stop();
@@ -345,4 +352,18 @@ function textOf(digest: Uint8Array): string {
   let t = texts.get(digest);
   if (t === undefined) texts.set(digest, t = digestText(digest));
   return t;
+}
+
+/** `manifest`'s index, shared with every manifest of the same digests (see `indexes`). */
+export function indexOf(manifest: Manifest): ManifestIndex {
+  const key = manifest.entries.map((e) => textOf(e.digest)).join("");
+  let index = indexes.get(key);
+  if (index === undefined) {
+    index = new ManifestIndex(manifest, textOf);
+    if (indexes.size >= INDEXES) indexes.delete(indexes.keys().next().value!);
+  }
+  // The latest used goes last (the oldest go first).
+  indexes.delete(key);
+  indexes.set(key, index);
+  return index;
 }

@@ -113,3 +113,50 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   assert.equal(link.totals.drops["not-member"], 1);
   assert.equal(sent.length, 1);
 });
+
+Deno.test("fleet member: a piece handed over whose bytes the manifest does not list is refused, its holder dropped, the view taken from the leader", () => {
+  const { dh } = selectSuite();
+  const pub = dh.publicKey(dh.generatePrivate());
+  const m = new Member(0, new Uint8Array(32), pub, {} as Tunnel, {} as Sock);
+  m.state = "up";
+  m.leaderAddress = LEADER;
+  const { records, pieces, manifest } = view(40, m.key);
+  const byDigest = new Map(pieces.map((p) => [digestText(pieceDigest(p)), p]));
+  const sent: { to: string; msg: PeerMessage }[] = [];
+  const toLeader: string[] = [];
+  const timers: (() => void)[] = [];
+  const link: SharedLink = {
+    send: (_m, msg) => {
+      assert.equal(msg.t, "pget");
+      if (msg.t === "pget") toLeader.push(...(msg.d as string[]));
+    },
+    sendTo: (_m, to, msg) => sent.push({ to, msg }),
+    isMember: () => true,
+    ask: () => {},
+    timer: (fn) => (timers.push(fn), () => {}),
+    applied: () => {},
+    totals: sharedTotals(),
+  };
+  const liar = records[1];
+  onHolders(m, { t: "holders", v: 9, members: [liar] });
+  for (const d of manifestDatagrams(manifest)) onManifest(link, m, parseManifestDatagram(d)!);
+  // The liar answers its first ask with a piece changed by one bit (a copy: the good piece's
+  // digest, had once for its object, is not the changed one's).
+  const first = sent.shift()!;
+  assert.ok(first.msg.t === "pget");
+  // (A copy: the pieces are Buffers, whose slice() is a view.)
+  const bad = new Uint8Array(byDigest.get(first.msg.d[0])!);
+  bad[bad.length - 1] ^= 1;
+  onPiece(link, m, bad, liar.address);
+  assert.equal(link.totals.mismatches, 1);
+  assert.equal(link.totals.fromHolders, 0);
+  // Dropped: every piece goes to the leader now, and the view is whole from its pieces (copies:
+  // other objects of the same bytes are taken).
+  assert.equal(new Set(toLeader).size, pieces.length);
+  for (const d of new Set(toLeader)) onPiece(link, m, new Uint8Array(byDigest.get(d)!), LEADER);
+  assert.equal(m.version, 9);
+  assert.equal(link.totals.whole, 1);
+  assert.equal(link.totals.liars, 1);
+  assert.equal(link.totals.fromLeader, pieces.length);
+  assert.equal(link.totals.mismatches, 1);
+});
