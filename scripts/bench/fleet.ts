@@ -22,7 +22,10 @@
  * from the leader alone, in windows. The default (1) is what a node does: the leader answers
  * with a manifest and names holders, and members fetch the pieces from each other. What members
  * send each other never reaches the leader, so the simulator hands it over in its own process,
- * on a later turn of its event loop (scripts/bench/fleet/peer_links.ts); `--peer-sessions 1`
+ * on a later turn of its event loop, as the message its sender made (no bytes, no parse:
+ * scripts/bench/fleet/peer_links.ts); a piece's digest is hashed once per piece object, which
+ * every member receiving it shares, and each member still looks it up in its own manifest
+ * (scripts/bench/fleet/member_shared.ts); `--peer-sessions 1`
  * sends it over WireGuard sessions between members instead, each sealed and sent over UDP, as
  * nodes do (which costs the simulator as much CPU as the leader at 3,000 members).
  * `--leader-env` starts the leader with these environment variables too (the simulator and

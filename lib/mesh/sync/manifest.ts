@@ -73,6 +73,11 @@ export function digestText(digest: Uint8Array): string {
   return encodeBase64(digest);
 }
 
+/** A piece's digest as text (hashed). */
+export function pieceDigestText(piece: Uint8Array): string {
+  return digestText(pieceDigest(piece));
+}
+
 /** A piece's datagram. */
 export function pieceDatagram(piece: Uint8Array): Uint8Array {
   if (piece.length === 0 || piece.length > MAX_PIECE) {
@@ -266,16 +271,39 @@ export type PieceFate = "taken" | "duplicate" | "mismatch";
 export const MISMATCH_SENDERS = 64;
 
 /**
+ * A manifest's entries' digests as text and their indexes by digest: what a checker of it looks
+ * pieces up in, never changed, so checkers of the same entries may share one.
+ */
+export class ManifestIndex {
+  /** Each entry's digest as text (asks name pieces by it, holders serve by it). */
+  readonly texts: readonly string[];
+  /** The entries' indexes by digest (a digest listed twice fills both). */
+  readonly at: ReadonlyMap<string, readonly number[]>;
+
+  /** `manifest`'s index (`textOf`: a digest as text, default encoded). */
+  constructor(manifest: Manifest, textOf: (digest: Uint8Array) => string = digestText) {
+    const texts = manifest.entries.map((e) => textOf(e.digest));
+    const at = new Map<string, number[]>();
+    texts.forEach((k, i) => {
+      const list = at.get(k);
+      if (list) list.push(i);
+      else at.set(k, [i]);
+    });
+    this.texts = texts;
+    this.at = at;
+  }
+}
+
+/**
  * The pieces of one manifest as they come, each taken only when its digest is one the manifest
  * lists; a piece that is not is a mismatch, counted against its sender. Once every piece came,
  * the segments (each its pieces in order) are ready to inflate.
  */
 export class PieceChecker {
   readonly manifest: Manifest;
-  // The entries' indexes by digest (a digest listed twice fills both).
-  readonly #at = new Map<string, number[]>();
-  // Each entry's digest as text (made once: asks name pieces by it, holders serve by it).
-  readonly #texts: string[];
+  // The entries' indexes by digest, and each entry's digest as text.
+  readonly #at: ReadonlyMap<string, readonly number[]>;
+  readonly #texts: readonly string[];
   readonly #pieces: (Uint8Array | undefined)[];
   #left: number;
   readonly #mismatches = new Map<string, number>();
@@ -283,15 +311,28 @@ export class PieceChecker {
   /** Pieces that came again. */
   duplicates = 0;
 
-  /** A checker of `manifest`'s pieces, none held. */
-  constructor(manifest: Manifest) {
+  // How a piece's digest is had (as text): hashed, unless the caller knows it already.
+  readonly #digestOf: (piece: Uint8Array) => string;
+
+  /**
+   * A checker of `manifest`'s pieces, none held. `digestOf` gives a piece's digest as text
+   * (default: hashed each time), `index` is the manifest's (default: made here; one made of
+   * another manifest with the same entries serves as well). The fleet bench's simulator, whose
+   * pieces and manifests are one object for every member that receives them, hashes each piece
+   * once and shares the index.
+   */
+  constructor(
+    manifest: Manifest,
+    digestOf: (piece: Uint8Array) => string = pieceDigestText,
+    index: ManifestIndex = new ManifestIndex(manifest),
+  ) {
+    if (index.texts.length !== manifest.entries.length) {
+      throw new RangeError("a manifest index of other entries");
+    }
     this.manifest = manifest;
-    this.#texts = manifest.entries.map((e) => digestText(e.digest));
-    this.#texts.forEach((k, i) => {
-      const list = this.#at.get(k);
-      if (list) list.push(i);
-      else this.#at.set(k, [i]);
-    });
+    this.#digestOf = digestOf;
+    this.#texts = index.texts;
+    this.#at = index.at;
     this.#pieces = new Array(manifest.entries.length).fill(undefined);
     this.#left = manifest.entries.length;
   }
@@ -303,7 +344,7 @@ export class PieceChecker {
 
   /** As {@link offer}, with the entries the piece filled (none unless taken). */
   offerAt(piece: Uint8Array, from: string): { fate: PieceFate; at: readonly number[] } {
-    const at = this.#at.get(digestText(pieceDigest(piece)));
+    const at = this.#at.get(this.#digestOf(piece));
     if (!at) {
       if (this.#mismatches.has(from) || this.#mismatches.size < MISMATCH_SENDERS) {
         this.#mismatches.set(from, (this.#mismatches.get(from) ?? 0) + 1);
@@ -369,7 +410,7 @@ export class PieceChecker {
 
   /** Whether the manifest lists `piece` (hashed to tell). */
   lists(piece: Uint8Array): boolean {
-    return this.#at.has(digestText(pieceDigest(piece)));
+    return this.#at.has(this.#digestOf(piece));
   }
 
   /** Entry `i`'s digest as text (how an ask names its piece). */

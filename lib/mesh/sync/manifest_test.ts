@@ -6,6 +6,7 @@ import {
   type Manifest,
   ManifestAssembler,
   manifestDatagrams,
+  ManifestIndex,
   MAX_PIECE,
   MAX_PIECES,
   parseManifestDatagram,
@@ -13,6 +14,7 @@ import {
   PieceChecker,
   pieceDatagram,
   pieceDigest,
+  pieceDigestText,
   unpackPiece,
 } from "./manifest.ts";
 
@@ -106,6 +108,33 @@ Deno.test("pieces are taken by digest from any sender; a piece not listed is a m
   assert.ok(c.complete);
   assert.deepEqual(c.lacking(), []);
   assert.deepEqual(c.segments(), segs);
+});
+
+Deno.test("checkers of the same entries share an index and hold their own pieces; the digest is had as asked", () => {
+  const segs = segments([3000, 500]);
+  const m = manifestOf(segs);
+  const { pieces } = cut(segs);
+  const index = new ManifestIndex(m);
+  // Another member's manifest of the same entries (another object) serves as well.
+  const twin = { ...m, entries: m.entries.map((e) => ({ ...e, digest: e.digest.slice() })) };
+  const hashed: Uint8Array[] = [];
+  const digestOf = (p: Uint8Array) => (hashed.push(p), pieceDigestText(p));
+  const a = new PieceChecker(m, digestOf, index);
+  const b = new PieceChecker(twin, digestOf, index);
+  assert.equal(a.offer(pieces[1], "h"), "taken");
+  assert.deepEqual(a.lacking(), [0, 2, 3]);
+  assert.deepEqual(b.lacking(), [0, 1, 2, 3]);
+  // The bytes are still what is looked up: one bit changed is a mismatch for either.
+  const flipped = pieces[0].slice();
+  flipped[3] ^= 1;
+  assert.equal(b.offer(flipped, "liar"), "mismatch");
+  assert.equal(b.mismatches("liar"), 1);
+  assert.deepEqual(hashed, [pieces[1], flipped]);
+  for (const p of pieces) b.offer(p, "h");
+  assert.deepEqual(b.segments(), segs);
+  assert.equal(a.digestTextAt(2), b.digestTextAt(2));
+  // An index of other entries is refused.
+  assert.throws(() => new PieceChecker(manifestOf(segments([100])), digestOf, index), RangeError);
 });
 
 Deno.test("the pieces the leader sends are told apart from those holders serve", () => {

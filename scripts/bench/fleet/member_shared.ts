@@ -11,14 +11,20 @@
 import type { ControlMessage } from "../../../lib/mesh/sync/protocol.ts";
 import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import {
+  digestText,
+  type Manifest,
   MANIFEST_CROSSED_MS,
   ManifestAssembler,
   type ManifestDatagram,
+  ManifestIndex,
   PieceChecker,
   pieceDatagram,
+  pieceDigestText,
 } from "../../../lib/mesh/sync/manifest.ts";
 import {
+  type HolderAnswer,
   type HolderDrop,
+  type PieceAsk,
   PieceHolder,
   type PieceLack,
 } from "../../../lib/mesh/sync/piece_holder.ts";
@@ -75,16 +81,19 @@ export function sharedTotals(): SharedTotals {
   };
 }
 
+/** What members send each other of shared views: an ask, a piece (the bytes), a lack. */
+export type PeerMessage = PieceAsk | HolderAnswer;
+
 /** How a member's shared-view messages go out, besides those to the leader. */
 export interface SharedLink {
   /** Seals `msg` to the leader in `m`'s session. */
   send(m: Member, msg: ControlMessage): void;
   /**
-   * Sends `payload` (a control message's bytes, not changed later) from `m` to the member at
-   * overlay `address`: handed over in the simulator's process (./peer_links.ts), or over their
-   * session, started now if none (`peer`: its record, which names its key and endpoint).
+   * Sends `msg` (not changed later) from `m` to the member at overlay `address`: handed over as
+   * it is in the simulator's process (./peer_links.ts), or as its bytes ({@link peerBytes}) over
+   * their session, started now if none (`peer`: its record, which names its key and endpoint).
    */
-  sendTo(m: Member, address: string, payload: Uint8Array, peer?: MemberRecord): void;
+  sendTo(m: Member, address: string, msg: PeerMessage, peer?: MemberRecord): void;
   /** Whether `address` is a member's in `m`'s view (a holder serves only those). */
   isMember(m: Member, address: string): boolean;
   /** Says hello for news (member_sync.ts `askFor`), or just hello (`v` 0). */
@@ -125,6 +134,20 @@ const CROSSED_MARGIN_MS = 50;
 const enc = new TextEncoder();
 // A piece's datagram, made once per piece (pieces are one object for every member: members.ts).
 const datagrams = new WeakMap<Uint8Array, Uint8Array>();
+// A piece's digest as text, hashed once per piece object: the same object reaches hundreds of
+// members (from the leader through the parse cache of members.ts, then from holder to holder by
+// reference), and its bytes never change (each is copied out of the datagram it came in). Each
+// member still looks the digest up in its own manifest: a piece whose bytes are not what the
+// manifest lists is refused, as a node refuses it.
+const digests = new WeakMap<Uint8Array, string>();
+// A manifest entry's digest as text, by the digest's object (a manifest's datagrams are parsed
+// once for every member: members.ts).
+const texts = new WeakMap<Uint8Array, string>();
+// Manifests' indexes by their digests in order: every member's checker of the same entries
+// shares one (made per member, they held a third of the simulator's heap at 3,000 members).
+const indexes = new Map<string, ManifestIndex>();
+/** Indexes kept (the oldest go first): a fleet's members fetch a few views at a time. */
+const INDEXES = 64;
 // Views unpacked, by their digests (the same bytes for every member that fetched that view),
 // kept indexed up to a bound of records (./view_records.ts).
 const views = new IndexCache<string>(100_000);
@@ -163,7 +186,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
   const s = stateOf(m);
   const manifest = s.manifests.addParsed(dg);
   if (!manifest || manifest.v <= m.version || m.state !== "up") return;
-  const checker = new PieceChecker(manifest);
+  const checker = new PieceChecker(manifest, digestOf, indexOf(manifest));
   const older = s.fetch?.checker ?? s.last;
   if (older) checker.adopt(older);
   s.fetch?.stop();
@@ -186,7 +209,7 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
         link.totals.fallbacks += ask.d.length;
         return link.send(m, ask);
       }
-      link.sendTo(m, to, enc.encode(JSON.stringify(ask)), s.holders.get(to));
+      link.sendTo(m, to, ask, s.holders.get(to));
     },
     timer: (fn, ms) =>
       link.timer(() => {
@@ -304,17 +327,43 @@ function askAgain(link: SharedLink, m: Member): void {
 /** `m`'s holder (made at its first use: one that holds nothing answers asks with `plack`). */
 function holderOf(link: SharedLink, m: Member): PieceHolder {
   return stateOf(m).holder ??= new PieceHolder({
-    send: (to, answer) => {
-      if (answer.t === "piece") return link.sendTo(m, to, datagramOf(answer.piece));
-      link.sendTo(m, to, enc.encode(JSON.stringify(answer)));
-    },
+    send: (to, answer) => link.sendTo(m, to, answer),
     isMember: (address) => link.isMember(m, address),
   });
 }
 
-/** A piece's datagram, made once per piece object. */
-function datagramOf(piece: Uint8Array): Uint8Array {
-  let d = datagrams.get(piece);
-  if (!d) datagrams.set(piece, d = pieceDatagram(piece));
+/** A peer message's bytes as they go over a session: a piece's datagram is made once per piece. */
+export function peerBytes(msg: PeerMessage): Uint8Array {
+  if (msg.t !== "piece") return enc.encode(JSON.stringify(msg));
+  let d = datagrams.get(msg.piece);
+  if (!d) datagrams.set(msg.piece, d = pieceDatagram(msg.piece));
   return d;
+}
+
+/** A piece's digest as text, hashed once per piece object (see `digests`). */
+export function digestOf(piece: Uint8Array): string {
+  let d = digests.get(piece);
+  if (d === undefined) digests.set(piece, d = pieceDigestText(piece));
+  return d;
+}
+
+/** A manifest entry's digest as text, encoded once per digest object (see `texts`). */
+function textOf(digest: Uint8Array): string {
+  let t = texts.get(digest);
+  if (t === undefined) texts.set(digest, t = digestText(digest));
+  return t;
+}
+
+/** `manifest`'s index, shared with every manifest of the same digests (see `indexes`). */
+export function indexOf(manifest: Manifest): ManifestIndex {
+  const key = manifest.entries.map((e) => textOf(e.digest)).join("");
+  let index = indexes.get(key);
+  if (index === undefined) {
+    index = new ManifestIndex(manifest, textOf);
+    if (indexes.size >= INDEXES) indexes.delete(indexes.keys().next().value!);
+  }
+  // The latest used goes last (the oldest go first).
+  indexes.delete(key);
+  indexes.set(key, index);
+  return index;
 }

@@ -20,6 +20,8 @@ import {
   onLack,
   onManifest,
   onPiece,
+  peerBytes,
+  type PeerMessage,
   type SharedLink,
   sharedTotals,
 } from "./member_shared.ts";
@@ -51,11 +53,11 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   m.leaderAddress = LEADER;
   const { records, pieces, manifest } = view(100, m.key);
   const byDigest = new Map(pieces.map((p) => [digestText(pieceDigest(p)), p]));
-  const sent: { to: string; payload: Uint8Array; peer?: MemberRecord }[] = [];
+  const sent: { to: string; msg: PeerMessage; peer?: MemberRecord }[] = [];
   const asked: number[] = [];
   const link: SharedLink = {
     send: () => assert.fail("nothing is asked of the leader: the holders gave every piece"),
-    sendTo: (_m, to, payload, peer) => sent.push({ to, payload, ...(peer ? { peer } : {}) }),
+    sendTo: (_m, to, msg, peer) => sent.push({ to, msg, ...(peer ? { peer } : {}) }),
     isMember: (_m, address) => records.some((r) => r.address === address),
     ask: (_m, v) => asked.push(v),
     timer: () => () => {},
@@ -72,11 +74,13 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   assert.ok(sent.length > 0);
   // a answers its asks with the pieces; b lacks what it was asked: its pieces go to a.
   while (sent.length > 0) {
-    const { to, payload, peer } = sent.shift()!;
+    const { to, msg, peer } = sent.shift()!;
     assert.ok(to === a.address || to === b.address, to);
     assert.equal(peer?.publicKey, to === a.address ? a.publicKey : b.publicKey);
-    const ask = JSON.parse(new TextDecoder().decode(payload));
-    assert.equal(ask.t, "pget");
+    assert.equal(msg.t, "pget");
+    // As it would go over a session: the same fields.
+    const ask = JSON.parse(new TextDecoder().decode(peerBytes(msg)));
+    assert.deepEqual(ask, msg);
     if (to === b.address) onLack(link, m, to, { t: "plack", v: 9, d: ask.d });
     else for (const d of ask.d) onPiece(link, m, byDigest.get(d)!, to);
   }
@@ -96,10 +100,63 @@ Deno.test("fleet member: a shared view fetched from the holders named, checked, 
   onAsk(link, m, records[7].address, { t: "pget", v: 9, d: [d0] });
   assert.equal(sent.length, 1);
   assert.equal(sent[0].to, records[7].address);
-  assert.equal(sent[0].payload[0], PIECE);
-  assert.deepEqual([...sent[0].payload.subarray(1)], [...pieces[0]]);
+  const served = sent[0].msg;
+  assert.ok(served.t === "piece");
+  // The piece held, by reference (handed over in the simulator's process), or its datagram.
+  assert.equal(served.piece, pieces[0]);
+  const bytes = peerBytes(served);
+  assert.equal(bytes[0], PIECE);
+  assert.deepEqual([...bytes.subarray(1)], [...pieces[0]]);
+  assert.equal(peerBytes(served), bytes);
   assert.equal(link.totals.served, 1);
   onAsk(link, m, "10.99.0.1", { t: "pget", v: 9, d: [d0] });
   assert.equal(link.totals.drops["not-member"], 1);
   assert.equal(sent.length, 1);
+});
+
+Deno.test("fleet member: a piece handed over whose bytes the manifest does not list is refused, its holder dropped, the view taken from the leader", () => {
+  const { dh } = selectSuite();
+  const pub = dh.publicKey(dh.generatePrivate());
+  const m = new Member(0, new Uint8Array(32), pub, {} as Tunnel, {} as Sock);
+  m.state = "up";
+  m.leaderAddress = LEADER;
+  const { records, pieces, manifest } = view(40, m.key);
+  const byDigest = new Map(pieces.map((p) => [digestText(pieceDigest(p)), p]));
+  const sent: { to: string; msg: PeerMessage }[] = [];
+  const toLeader: string[] = [];
+  const timers: (() => void)[] = [];
+  const link: SharedLink = {
+    send: (_m, msg) => {
+      assert.equal(msg.t, "pget");
+      if (msg.t === "pget") toLeader.push(...(msg.d as string[]));
+    },
+    sendTo: (_m, to, msg) => sent.push({ to, msg }),
+    isMember: () => true,
+    ask: () => {},
+    timer: (fn) => (timers.push(fn), () => {}),
+    applied: () => {},
+    totals: sharedTotals(),
+  };
+  const liar = records[1];
+  onHolders(m, { t: "holders", v: 9, members: [liar] });
+  for (const d of manifestDatagrams(manifest)) onManifest(link, m, parseManifestDatagram(d)!);
+  // The liar answers its first ask with a piece changed by one bit (a copy: the good piece's
+  // digest, had once for its object, is not the changed one's).
+  const first = sent.shift()!;
+  assert.ok(first.msg.t === "pget");
+  // (A copy: the pieces are Buffers, whose slice() is a view.)
+  const bad = new Uint8Array(byDigest.get(first.msg.d[0])!);
+  bad[bad.length - 1] ^= 1;
+  onPiece(link, m, bad, liar.address);
+  assert.equal(link.totals.mismatches, 1);
+  assert.equal(link.totals.fromHolders, 0);
+  // Dropped: every piece goes to the leader now, and the view is whole from its pieces (copies:
+  // other objects of the same bytes are taken).
+  assert.equal(new Set(toLeader).size, pieces.length);
+  for (const d of new Set(toLeader)) onPiece(link, m, new Uint8Array(byDigest.get(d)!), LEADER);
+  assert.equal(m.version, 9);
+  assert.equal(link.totals.whole, 1);
+  assert.equal(link.totals.liars, 1);
+  assert.equal(link.totals.fromLeader, pieces.length);
+  assert.equal(link.totals.mismatches, 1);
 });

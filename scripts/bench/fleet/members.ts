@@ -52,7 +52,15 @@ import { type PeerCounts, PeerSessions } from "./peer_sessions.ts";
 import { type PeerLinkCounts, PeerLinks } from "./peer_links.ts";
 import { LeaderHandshakes } from "./leader_handshakes.ts";
 import { Member, type MemberState, now, type Peer, type Sock } from "./member.ts";
-import { onAsk, onLack, onPiece, type SharedLink, sharedTotals } from "./member_shared.ts";
+import {
+  onAsk,
+  onLack,
+  onPiece,
+  peerBytes,
+  type PeerMessage,
+  type SharedLink,
+  sharedTotals,
+} from "./member_shared.ts";
 import {
   askAgain,
   askFor,
@@ -195,7 +203,7 @@ export class Fleet {
   readonly shared = sharedTotals();
   // Sessions between members (with `peerSessions`), or links in this process.
   readonly #peers: PeerSessions;
-  readonly #links: PeerLinks;
+  readonly #links: PeerLinks<PeerMessage>;
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -207,8 +215,8 @@ export class Fleet {
     const shared: SharedLink = {
       send: (m, msg) => this.#send(m, msg),
       sendTo: opts.peerSessions
-        ? (m, address, payload, peer) => this.#peers.send(m, address, payload, peer)
-        : (m, address, payload) => this.#links.send(m, address, payload),
+        ? (m, address, msg, peer) => this.#peers.send(m, address, peerBytes(msg), peer)
+        : (m, address, msg) => this.#links.send(m, address, msg),
       isMember: (_m, address) => this.#byAddress.get(address)?.state === "up",
       ask: (m, v) => v > 0 ? askFor(this.#link, m, v, 0) : hello(this.#link, m),
       timer: (fn, ms) => {
@@ -249,9 +257,9 @@ export class Fleet {
       rekeyed: (m) => this.#keepalive(m),
       count: (kind) => this.#count(kind),
     });
-    this.#links = new PeerLinks({
+    this.#links = new PeerLinks<PeerMessage>({
       byAddress: (address) => this.#byAddress.get(address),
-      receive: (m, from, payload) => this.#onPeerControl(m, from, payload),
+      receive: (m, from, msg) => this.#onPeerMessage(m, from, msg),
       count: (kind) => this.#count(kind),
     });
     this.#link = {
@@ -395,11 +403,20 @@ export class Fleet {
 
   /** A control message from another member: a piece, an ask, or a lack, to `m`'s shared view. */
   #onPeerControl(m: Member, from: string, payload: Uint8Array): void {
-    const link = this.#link.shared;
-    if (!link) return;
     const msg = this.#parse(payload);
     if (!msg) return this.#count("peer-control-malformed");
-    // The sender is the session's peer: WireGuard authenticated it.
+    this.#onPeerMessage(m, from, msg);
+  }
+
+  /**
+   * A message from another member, parsed from a session's datagram or handed over in this
+   * process (./peer_links.ts): an ask is checked by the holder, a piece by the fetch, as bytes'.
+   */
+  #onPeerMessage(m: Member, from: string, msg: ControlMessage | PeerMessage): void {
+    const link = this.#link.shared;
+    if (!link) return;
+    // The sender is the session's peer (WireGuard authenticated it), or the member that handed
+    // it over.
     if (msg.t === "piece") return onPiece(link, m, msg.piece, from);
     if (msg.t === "pget") return onAsk(link, m, from, msg);
     if (msg.t === "plack") return onLack(link, m, from, msg);

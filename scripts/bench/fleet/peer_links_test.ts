@@ -18,7 +18,7 @@ function fleet(n: number) {
   const got: { to: number; from: string; text: string }[] = [];
   const drops: string[] = [];
   const turns: (() => void)[] = [];
-  const links: PeerLinks = new PeerLinks({
+  const links: PeerLinks<Uint8Array> = new PeerLinks<Uint8Array>({
     byAddress: (address) => byAddress.get(address),
     receive: (m, from, payload) => {
       const text = dec.decode(payload);
