@@ -187,9 +187,9 @@ export interface FleetBenchResult {
     left: number;
     byesAnswered: number;
     /**
-     * When the leader's answers to the byes came (from each member's first bye, answers after
-     * the member gave up included), the byes answered only after the member gave up, and those
-     * never answered within 10 s after that.
+     * When the leader's answers to the byes came to the members' sockets (from each member's
+     * first bye, answers after the member gave up included), the byes answered only after the
+     * node's wait, and those never answered within 10 s after that. `byesAnswered`: within it.
      */
     byeAnswerP50Ms: number;
     byeAnswerP99Ms: number;
@@ -202,6 +202,13 @@ export interface FleetBenchResult {
      */
     byeSocketQueuedP50Bytes: number;
     byeSocketQueuedMaxBytes: number;
+    /**
+     * How long the answers waited unread in the simulator's sockets (p50, max), ms: the byes'
+     * times above end when an answer came to the member's socket (the kernel's receive time),
+     * as a node reads its own at once; the simulator read it this much later.
+     */
+    byeAnswerUnreadP50Ms: number;
+    byeAnswerUnreadMaxMs: number;
     /** The joins that held no view a minute after the churn: where each stood, counted. */
     stuck?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
@@ -501,6 +508,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         byesNeverAnswered: NaN,
         byeSocketQueuedP50Bytes: NaN,
         byeSocketQueuedMaxBytes: NaN,
+        byeAnswerUnreadP50Ms: NaN,
+        byeAnswerUnreadMaxMs: NaN,
       };
     });
     const leaderDrops = await leaderCounts(leader.text("/metrics")).catch(() => ({}));
@@ -555,6 +564,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         byesNeverAnswered: churned.byesNeverAnswered,
         byeSocketQueuedP50Bytes: churned.byeSocketQueuedP50Bytes,
         byeSocketQueuedMaxBytes: churned.byeSocketQueuedMaxBytes,
+        byeAnswerUnreadP50Ms: churned.byeAnswerUnreadP50Ms,
+        byeAnswerUnreadMaxMs: churned.byeAnswerUnreadMaxMs,
         ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
         apiTimeouts: timeouts,

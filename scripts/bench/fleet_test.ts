@@ -61,6 +61,12 @@ Deno.test({
     assert.equal(r.churn.byesNeverAnswered, 10 - r.churn.byesAnswered - r.churn.byesLate);
     assert.ok(r.churn.byesAnswered > 0 && r.churn.byeAnswerP50Ms > 0, JSON.stringify(r.churn));
     assert.ok(r.churn.byeAnswerP50Ms <= r.churn.byeAnswerMaxMs, JSON.stringify(r.churn));
+    // And how long each answer waited unread in the simulator's socket (the kernel's stamps).
+    assert.ok(
+      r.churn.byeAnswerUnreadP50Ms >= 0 &&
+        r.churn.byeAnswerUnreadP50Ms <= r.churn.byeAnswerUnreadMaxMs,
+      JSON.stringify(r.churn),
+    );
     assert.equal(typeof r.leaderDrops, "object");
     assert.ok(r.churn.nodeListSamples > 0 && r.churn.statusSamples > 0);
     assert.ok(r.nodeListP99Ms > 0 && r.statusP99Ms > 0);

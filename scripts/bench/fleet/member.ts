@@ -125,6 +125,16 @@ export class Member {
   byeOkAt = 0;
   /** Bytes unread in its socket's receive queue when its bye went: what its answer waits behind. */
   byeQueued = 0;
+  /** How long the node's wait for its bye's answer is, ms (lib/mesh/sync/bye.ts). */
+  byeWaitMs = 0;
+  /** How long the leader's answer to its bye waited unread in its socket, ms (-1: none yet). */
+  byeOkLagMs = -1;
+  /**
+   * How long the datagram from the leader being handled waited unread in its socket, ms (the
+   * kernel's receive time): a bye's answer counts from when it came to the member, not from when
+   * the simulator, on the cores the leader uses and behind them, got to read it.
+   */
+  heardWaitedMs = 0;
   probeId = 1;
   reports = 0;
   /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */

@@ -301,7 +301,10 @@ export class Fleet {
       members: new Set(),
       inode: "",
     };
-    t.start({ datagram: (d) => this.#onDatagram(d, sock), flush: () => this.#flush() });
+    t.start({
+      datagram: (d, _from, waitedMs) => this.#onDatagram(d, sock, waitedMs ?? 0),
+      flush: () => this.#flush(),
+    });
     return sock;
   }
 
@@ -469,7 +472,7 @@ export class Fleet {
 
   // ---- receiving ----
 
-  #onDatagram(data: Uint8Array, sock: Sock): void {
+  #onDatagram(data: Uint8Array, sock: Sock, waitedMs: number): void {
     this.bytesIn += data.length;
     this.datagramsIn++;
     this.#lastHeard = now();
@@ -484,6 +487,7 @@ export class Fleet {
       if (payload.length > 0) {
         // Data (a keepalive is empty: `open` says so with an empty payload only for those).
         if (m.keepaliveAt === 0) m.keepaliveAt = performance.now() + KEEPALIVE_MS;
+        m.heardWaitedMs = waitedMs;
         this.#onControl(m, payload);
       }
       return;
@@ -756,7 +760,7 @@ export class Fleet {
     if (m.state !== "up") return false;
     m.state = "leaving";
     const answered = new Promise<void>((r) => m.leaveDone = r);
-    const waitMs = byeWaitFor(this.members.length);
+    const waitMs = m.byeWaitMs = byeWaitFor(this.members.length);
     m.byeAt = performance.now();
     m.byeQueued = receiveQueues().get(m.sock.inode ||= socketInode(m.sock.t.fd)) ?? 0;
     for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {

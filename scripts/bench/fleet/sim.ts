@@ -238,7 +238,7 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     }
     return joined.every((m) => m.viewAt > 0);
   }, "the churn's joins");
-  const answered = (await Promise.all(leaves)).filter(Boolean).length;
+  await Promise.all(leaves);
   // Byes unanswered in the member's wait: did their answers come late, or never?
   const leftMembers = leavers.slice(0, leaves.length);
   const lateUntil = performance.now() + LATE_BYE_MS;
@@ -246,8 +246,12 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     () => performance.now() > lateUntil || leftMembers.every((m) => m.byeOkAt > 0),
     "late byes",
   );
-  const byeMs = leftMembers.filter((m) => m.byeOkAt > 0).map((m) => m.byeOkAt - m.byeAt)
-    .sort((a, b) => a - b);
+  const heard = leftMembers.filter((m) => m.byeOkAt > 0);
+  const byeMs = heard.map((m) => m.byeOkAt - m.byeAt).sort((a, b) => a - b);
+  // In time: the answer came to the member's socket within the node's wait (an answer the
+  // simulator read only after it, behind its other members' datagrams, came in time).
+  const answered = heard.filter((m) => m.byeOkAt - m.byeAt <= m.byeWaitMs).length;
+  const unread = heard.map((m) => m.byeOkLagMs).sort((a, b) => a - b);
   // What the answers waited behind in the simulator's own sockets (late on its side, if much).
   const queued = leftMembers.map((m) => m.byeQueued).sort((a, b) => a - b);
   return {
@@ -257,6 +261,8 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     byesLate: byeMs.length - answered,
     byeSocketQueuedP50Bytes: percentile(queued, 0.5),
     byeSocketQueuedMaxBytes: queued.at(-1) ?? 0,
+    byeAnswerUnreadP50Ms: round(percentile(unread, 0.5), 1),
+    byeAnswerUnreadMaxMs: round(unread.at(-1) ?? NaN, 1),
     byesNeverAnswered: leftMembers.length - byeMs.length,
     seconds: round((now() - t0) / 1000, 2),
     joinsStarted: joined.length,
