@@ -26,9 +26,11 @@ let lastWords: Uint32Array | null = null;
 /** The 32-bit view of all of `buf`'s memory (made on first use, then kept). */
 function wordsOf(buf: Uint8Array): Uint32Array {
   const ab = buf.buffer;
-  if (ab === lastBuffer) return lastWords!;
+  // A buffer that grew (resizable, growable) needs a view of its new length: a view of the old
+  // one would leave the grown part unmasked.
+  if (ab === lastBuffer && lastWords!.length === ab.byteLength >>> 2) return lastWords!;
   let w = views.get(ab);
-  if (w === undefined) {
+  if (w === undefined || w.length !== ab.byteLength >>> 2) {
     w = new Uint32Array(ab, 0, ab.byteLength >>> 2);
     views.set(ab, w);
   }

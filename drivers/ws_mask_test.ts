@@ -44,3 +44,17 @@ Deno.test("ws mask: twice with the same key gives the bytes back; other buffers 
   assert.deepEqual(a, a0);
   assert.deepEqual(b, b0);
 });
+
+Deno.test("ws mask: a resizable buffer that grew is masked to its new end", () => {
+  const key = [0x11, 0x22, 0x33, 0x44];
+  const ab = new ArrayBuffer(64, { maxByteLength: 4096 });
+  const small = new Uint8Array(ab);
+  maskInPlace(small, 0, 64, key[0], key[1], key[2], key[3]);
+  ab.resize(4096);
+  const big = new Uint8Array(ab);
+  big.fill(7);
+  const want = big.slice();
+  reference(want, 4, 4000, key);
+  maskInPlace(big, 4, 4000, key[0], key[1], key[2], key[3]);
+  assert.deepEqual(big, want);
+});

@@ -123,7 +123,7 @@ const LENT_LENGTH_LIMIT = 0x20000;
  * A view may reach past the end of the object it starts in (the room a driver gives after a
  * packet), never past its ArrayBuffer. Past {@link LENT_VIEWS_MAX} views it forgets them all
  * and starts over, so memory stays bounded whatever it is given. The last views asked for are
- * also held, strongly, in a direct-mapped front of {@link FRONT} entries (the device's life).
+ * also held, strongly, in a direct-mapped front of 2,048 entries (the device's life).
  */
 export class LentViewCache {
   #byObject = new WeakMap<Uint8Array, Map<number, Uint8Array>>();

@@ -106,15 +106,21 @@ Deno.test("LentViewCache: past its bound it forgets every view and starts over",
 Deno.test("LentViewCache: views of many objects and keys stay theirs through the front", () => {
   const c = new LentViewCache();
   const bases = Array.from({ length: 2100 }, () => new Uint8Array(new ArrayBuffer(4096), 1024, 64));
+  // More objects than front entries: the second round finds many evicted from the front, and
+  // the view it gets then is still the one the first round got (kept in the weak map).
+  const first = new Map<string, Uint8Array>();
   for (let round = 0; round < 2; round++) {
-    for (const b of bases) {
+    bases.forEach((b, i) => {
       for (const [off, len] of [[0, 64], [16, 48], [16, 1000]]) {
         const v = c.get(b, off, len);
         assert.equal(v.buffer, b.buffer);
         assert.equal(v.byteOffset, 1024 + off);
         assert.equal(v.length, len);
+        const k = `${i}/${off}/${len}`;
+        if (round === 0) first.set(k, v);
+        else assert.equal(v, first.get(k), k);
       }
-    }
+    });
   }
   assert.equal(c.get(bases[3], 16, 48), c.get(bases[3], 16, 48));
 });

@@ -32,7 +32,9 @@ const chunks: (bigint | undefined)[][] = new Array((CACHED >> CHUNK_BITS) + 1).f
  * ```
  */
 export function u64(n: number): bigint {
-  if (n >= CACHED || n < 0) return BigInt(n);
+  // Anything but a cached integer goes to BigInt, which throws for a fraction or NaN (the chunk
+  // index below would round them to a plausible length).
+  if (!(n >= 0 && n < CACHED) || (n | 0) !== n) return BigInt(n);
   let chunk = chunks[n >> CHUNK_BITS];
   if (chunk === NONE) {
     chunk = chunks[n >> CHUNK_BITS] = new Array<bigint | undefined>(CHUNK).fill(undefined);

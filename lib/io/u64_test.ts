@@ -10,3 +10,11 @@ Deno.test("u64: the value as a bigint, the same object for a cached length", () 
   // Same value from the cache (bigints compare by value; the point is no throw on repeats).
   for (let i = 0; i < 3; i++) assert.equal(u64(1500), 1500n);
 });
+
+Deno.test("u64: a fraction or NaN throws, even once its neighbours are cached", () => {
+  u64(0);
+  u64(1);
+  assert.throws(() => u64(1.5), RangeError);
+  assert.throws(() => u64(NaN), RangeError);
+  assert.throws(() => u64(-1.5), RangeError);
+});

@@ -269,8 +269,9 @@ const ways: Way[] = [
           }
         },
         close() {
-          Deno.removeSignalListener("SIGIO", onSig);
+          // The socket first: a SIGIO still on its way then finds the listener there.
           c.close(s.fd);
+          Deno.removeSignalListener("SIGIO", onSig);
         },
       };
     },

@@ -279,6 +279,7 @@ export class ManifestIndex {
   readonly texts: readonly string[];
   /** The entries' indexes by digest (a digest listed twice fills both). */
   readonly at: ReadonlyMap<string, readonly number[]>;
+  readonly #digests: readonly Uint8Array[];
 
   /** `manifest`'s index (`textOf`: a digest as text, default encoded). */
   constructor(manifest: Manifest, textOf: (digest: Uint8Array) => string = digestText) {
@@ -291,6 +292,20 @@ export class ManifestIndex {
     });
     this.texts = texts;
     this.at = at;
+    this.#digests = manifest.entries.map((e) => e.digest);
+  }
+
+  /** Whether `manifest` lists the same digests in the same order (what sharing this needs). */
+  indexes(manifest: Manifest): boolean {
+    const d = this.#digests;
+    if (manifest.entries.length !== d.length) return false;
+    for (let i = 0; i < d.length; i++) {
+      const a = d[i], b = manifest.entries[i].digest;
+      if (a === b) continue;
+      if (a.length !== b.length) return false;
+      for (let j = 0; j < a.length; j++) if (a[j] !== b[j]) return false;
+    }
+    return true;
   }
 }
 
@@ -326,9 +341,7 @@ export class PieceChecker {
     digestOf: (piece: Uint8Array) => string = pieceDigestText,
     index: ManifestIndex = new ManifestIndex(manifest),
   ) {
-    if (index.texts.length !== manifest.entries.length) {
-      throw new RangeError("a manifest index of other entries");
-    }
+    if (!index.indexes(manifest)) throw new RangeError("a manifest index of other entries");
     this.manifest = manifest;
     this.#digestOf = digestOf;
     this.#texts = index.texts;

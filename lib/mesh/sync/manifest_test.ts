@@ -133,8 +133,11 @@ Deno.test("checkers of the same entries share an index and hold their own pieces
   for (const p of pieces) b.offer(p, "h");
   assert.deepEqual(b.segments(), segs);
   assert.equal(a.digestTextAt(2), b.digestTextAt(2));
-  // An index of other entries is refused.
+  // An index of other entries is refused, fewer or as many.
   assert.throws(() => new PieceChecker(manifestOf(segments([100])), digestOf, index), RangeError);
+  const other = { ...m, entries: m.entries.map((e) => ({ ...e, digest: e.digest.slice() })) };
+  other.entries[2].digest[0] ^= 1;
+  assert.throws(() => new PieceChecker(other, digestOf, index), RangeError);
 });
 
 Deno.test("the pieces the leader sends are told apart from those holders serve", () => {

@@ -3,9 +3,10 @@
  * the simulator's process instead of over WireGuard sessions of their own (./peer_sessions.ts):
  * none of it reaches the leader, so it need not cost the simulator a handshake, a seal and an
  * open, and a datagram each way; nor its bytes: the message is handed over as its sender made
- * it (member_shared.ts), and the receiver checks it as it would have the bytes' message. A payload is delivered on a later turn of the event loop (as a
- * datagram read by the poller would be, never inside its sender's call), only while both sides
- * are up, and to the member that holds the address then: the rest is counted as dropped.
+ * it (member_shared.ts), and the receiver checks it as it would have the bytes' message. A
+ * payload is delivered on a later turn of the event loop (as a datagram read by the poller would
+ * be, never inside its sender's call), only while both sides are up, and to the member that holds
+ * the address then: the rest is counted as dropped.
  * @module
  */
 
