@@ -11,7 +11,7 @@
  * @module
  */
 
-import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
+import { canBuildLabs, destroyLabsOnSignal, haveCommands } from "../../tests/fixtures/netns.ts";
 import { type Build, withTunnel } from "./net_lab.ts";
 import { CpuMeter, iperf3, median, pingStats } from "./net_measure.ts";
 
@@ -103,6 +103,7 @@ export async function runCryptoWorkersNetBench(
 }
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const [rounds, seconds, ...counts] = Deno.args.map(Number);
   const rows = await runCryptoWorkersNetBench({
     rounds: rounds || undefined,

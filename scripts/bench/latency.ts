@@ -42,7 +42,7 @@
  * @module
  */
 
-import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
+import { canBuildLabs, destroyLabsOnSignal, haveCommands } from "../../tests/fixtures/netns.ts";
 import { type Build, findBuilds, type Tunnel, withTunnel } from "./net_lab.ts";
 import { CpuMeter, iperf3, median, percentile } from "./net_measure.ts";
 import { analyzeSched, type PingSched } from "./sched_wait.ts";
@@ -699,4 +699,7 @@ function printBreakdown(name: string, a: TraceEvent[], b: TraceEvent[], runs: Tr
   );
 }
 
-if (import.meta.main) await runLatencyBench(Deno.args);
+if (import.meta.main) {
+  destroyLabsOnSignal();
+  await runLatencyBench(Deno.args);
+}

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
+import { canBuildLabs, destroyLabsOnSignal, haveCommands } from "../../tests/fixtures/netns.ts";
 import { LEADER, NatMesh } from "../../tests/fixtures/nat_mesh.ts";
 import type { NatLabSpec } from "../../tests/fixtures/nat_lab.ts";
 import { peerView, weftIn } from "../../tests/fixtures/mesh_lab.ts";
@@ -133,6 +133,7 @@ export async function runNatBench(runs = 20, only = ""): Promise<NatBenchRow[] |
 }
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const i = Deno.args.indexOf("--runs");
   const runs = i >= 0 ? Number(Deno.args[i + 1]) : 20;
   if (!Number.isInteger(runs) || runs < 1) {

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { canBuildLabs, haveCommands } from "../../tests/fixtures/netns.ts";
+import { canBuildLabs, destroyLabsOnSignal, haveCommands } from "../../tests/fixtures/netns.ts";
 import { type Build, findBuilds, LAB_MTU, type Tunnel, withTunnel } from "./net_lab.ts";
 import {
   counterDelta,
@@ -411,6 +411,7 @@ export function printNetBench(res: NetBenchResult): void {
 }
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const res = await runNetBench({ extraWeftArgs: Deno.args });
   if (!res) console.log("network lab skipped: needs root, ip netns, wg, iperf3, ss, ping, curl");
   else printNetBench(res);

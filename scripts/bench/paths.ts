@@ -41,7 +41,12 @@
  * @module
  */
 
-import { canBuildLabs, eventually, haveCommands } from "../../tests/fixtures/netns.ts";
+import {
+  canBuildLabs,
+  destroyLabsOnSignal,
+  eventually,
+  haveCommands,
+} from "../../tests/fixtures/netns.ts";
 import { LEADER, NatMesh } from "../../tests/fixtures/nat_mesh.ts";
 import {
   type LabProc,
@@ -680,6 +685,7 @@ export async function runPathsBench(
 }
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const arg = (name: string, fallback: number) => {
     const i = Deno.args.indexOf(name);
     return i >= 0 ? Number(Deno.args[i + 1]) : fallback;

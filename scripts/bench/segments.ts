@@ -9,7 +9,12 @@
  * @module
  */
 
-import { canBuildLabs, haveCommands, Lab } from "../../tests/fixtures/netns.ts";
+import {
+  canBuildLabs,
+  destroyLabsOnSignal,
+  haveCommands,
+  Lab,
+} from "../../tests/fixtures/netns.ts";
 import { startMeshNode, waitUp, weftIn } from "../../tests/fixtures/mesh_lab.ts";
 import { plugVm, unplugUnderlay, waitSegments } from "../../tests/fixtures/segment_lab.ts";
 
@@ -122,6 +127,7 @@ export async function runSegmentsBench(
 }
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const arg = (name: string) => {
     const i = Deno.args.indexOf(name);
     return i >= 0 ? Number(Deno.args[i + 1]) : undefined;

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { canBuildLabs, eventually, Lab } from "../../tests/fixtures/netns.ts";
+import { canBuildLabs, destroyLabsOnSignal, eventually, Lab } from "../../tests/fixtures/netns.ts";
 import { startMeshNode, waitUp, weftIn } from "../../tests/fixtures/mesh_lab.ts";
 import { median, percentile } from "./net_measure.ts";
 import type { CallFigures, NodeConfig, PublishFigures } from "./services_node.ts";
@@ -372,6 +372,7 @@ export function printServicesBench(r: ServicesBenchResult): void {
 }
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const flag = (name: string) => {
     const i = Deno.args.indexOf(`--${name}`);
     return i >= 0 ? Deno.args[i + 1] : undefined;

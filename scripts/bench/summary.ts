@@ -29,6 +29,7 @@
 import { type NetBenchResult, runNetBench } from "./net.ts";
 import { type PathsBenchResult, type PathsBenchRow, runPathsBench } from "./paths.ts";
 import { type RoundRatios, roundRatios } from "./round_ratios.ts";
+import { destroyLabsOnSignal } from "../../tests/fixtures/netns.ts";
 
 /** One row of the table. */
 export interface SummaryRow {
@@ -256,6 +257,7 @@ export const SUMMARY_NOTE =
   "apart); the network lab's rows: medians over its interleaved rounds; compare rows of one lab";
 
 if (import.meta.main) {
+  destroyLabsOnSignal();
   const at = (name: string) => Deno.args.indexOf(name);
   const arg = (name: string, fallback: number) =>
     at(name) >= 0 ? Number(Deno.args[at(name) + 1]) : fallback;

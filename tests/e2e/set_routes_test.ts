@@ -14,7 +14,7 @@ import { SiteLan, whoAmIServer } from "../fixtures/site_lan.ts";
 
 const ignore = !(await canBuildLabs()) || !(await haveCommands("curl", "ping", "iptables"));
 
-const OPTS = { cidr: "10.97.0.0/24", ifPrefix: "ws" };
+const OPTS = { cidr: "10.97.0.0/24", ifPrefix: "ws", extra: ["--log-level", "debug"] };
 const SITE = "198.51.100.0/24";
 const H = "198.51.100.10";
 
@@ -107,12 +107,14 @@ Deno.test({
       // Withdrawn: the leader lists none for a, and b no longer reaches h.
       const off = await weft("a", "set", "--advertise-routes", "");
       assert.equal(off.code, 0, off.stderr);
+      // Once in CI the leader still listed a's site a minute later: the logs say which side held it.
+      const tail = (host: string) => `${host}:\n${running.get(host)?.output().slice(-3000)}`;
       assert.ok(
         await eventually(
           async () => (await routeOf("a"))?.advertised.length === 0,
           HANG_GUARD_MS,
         ),
-        JSON.stringify(await routeOf("a")),
+        `${JSON.stringify(await routeOf("a"))}\nset: ${off.stdout}\n${tail("a")}\n${tail("lead")}`,
       );
       assert.ok(
         await eventually(async () => (await ping()).code !== 0, HANG_GUARD_MS),
