@@ -51,6 +51,7 @@ import { Tunnel } from "./tunnel.ts";
 import { type PeerCounts, PeerSessions } from "./peer_sessions.ts";
 import { type PeerLinkCounts, PeerLinks } from "./peer_links.ts";
 import { LeaderHandshakes } from "./leader_handshakes.ts";
+import { hash53 } from "./hash53.ts";
 import { Member, type MemberState, now, type Peer, type Sock } from "./member.ts";
 import {
   onAsk,
@@ -83,29 +84,6 @@ export { percentile, type Reach } from "./stats.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/**
- * A 53-bit hash of `b` (cyrb53, over 32-bit words: a fourth of the multiplications of a byte at a
- * time) mixed with its length and first byte: binary parts are cached by it. Every piece each
- * member receives is hashed here, so it is the simulator's own cost per datagram.
- */
-function hash53(b: Uint8Array): number {
-  let h1 = 0xdeadbeef ^ b.length;
-  let h2 = 0x41c6ce57 ^ (b[0] << 16);
-  const words = b.length & ~3;
-  let i = 0;
-  for (; i < words; i += 4) {
-    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
-    h1 = Math.imul(h1 ^ w, 2654435761);
-    h2 = Math.imul(h2 ^ w, 1597334677);
-  }
-  for (; i < b.length; i++) {
-    h1 = Math.imul(h1 ^ b[i], 2654435761);
-    h2 = Math.imul(h2 ^ b[i], 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
 const TICK_MS = 100;
 /** Each member is checked (session age, view) every 3 s: the members spread over these ticks. */
 const HELLO_TICKS = 30;
@@ -753,11 +731,12 @@ export class Fleet {
 
   /**
    * Member `i` leaves: bye up to three times until the leader answers, within the wait a node
-   * in a mesh this size gives it (a second; 2 s at 10,000: lib/mesh/sync/bye.ts).
+   * in a mesh this size gives it (a second; 2 s at 10,000: lib/mesh/sync/bye.ts). When the answer
+   * came is on the member (`byeOkAt`, from the kernel's receive time: member_sync.ts).
    */
-  async leave(i: number): Promise<boolean> {
+  async leave(i: number): Promise<void> {
     const m = this.members[i];
-    if (m.state !== "up") return false;
+    if (m.state !== "up") return;
     m.state = "leaving";
     const answered = new Promise<void>((r) => m.leaveDone = r);
     const waitMs = m.byeWaitMs = byeWaitFor(this.members.length);
@@ -775,7 +754,6 @@ export class Fleet {
     // Unanswered: the tunnel stays a while, so an answer that comes late is seen (late, not lost).
     if (ok) m.tunnel.close();
     else setTimeout(() => m.tunnel.close(), LATE_BYE_MS);
-    return ok;
   }
 
   /**

@@ -211,7 +211,7 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
   const leavers = f.live().filter((m) => !keepSet.has(m.i)).slice(0, Math.round(lps * seconds));
   const start = performance.now();
   const t0 = now();
-  const leaves: Promise<boolean>[] = [];
+  const leaves: Promise<void>[] = [];
   let started = 0;
   for (;;) {
     const elapsed = (performance.now() - start) / 1000;
