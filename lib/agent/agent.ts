@@ -54,6 +54,7 @@ import { offloadsOf, tcpSide, udpSide } from "./driver_figures.ts";
 import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
+import { startArenaTrim } from "./arena_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
 import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.ts";
 
@@ -195,6 +196,8 @@ export class Agent {
   readonly #healthLog: HealthLog;
   /** Stops this agent's share of the process's heap trim (lib/agent/heap_trim.ts). */
   #stopTrim: () => void = () => {};
+  /** Stops this agent's share of the process's arena trim (lib/agent/arena_trim.ts). */
+  #stopArenaTrim: () => void = () => {};
   #handshakeEvents = 0;
   readonly #probeInterval: number;
   #failedHandshakes = 0;
@@ -602,6 +605,7 @@ export class Agent {
     this.health.start();
     this.#reconcile = setInterval(() => this.#syncHealth(), 1000);
     this.#stopTrim = startHeapTrim();
+    this.#stopArenaTrim = startArenaTrim();
     this.health.subscribe((e) => this.#healthLog.event(e, () => this.#peerFields(e.peer)));
   }
 
@@ -612,6 +616,7 @@ export class Agent {
     clearInterval(this.#reconcile);
     this.#healthLog.close();
     this.#stopTrim();
+    this.#stopArenaTrim();
     this.health.close();
     await this.#prober?.stop();
   }

@@ -20,6 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import { LARGE_STATUS_REUSE_MS, type StatusCache } from "./routes/status_cache.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { BodyTooLargeError } from "./http1.ts";
+import { takeGiven } from "../io/given_bytes.ts";
 import {
   type FromWorker,
   type HotRoute,
@@ -241,7 +242,9 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        const buf = copy(value);
+        // Moved when the route gave it away whole (a /metrics chunk), else copied: the route
+        // may hold its bytes (a cached body).
+        const buf = takeGiven(value) ?? copy(value);
         send({ t: "chunk", id: m.id, data: buf }, [buf]);
       }
       send({ t: "end", id: m.id });

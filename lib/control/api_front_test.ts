@@ -7,6 +7,7 @@ import type { MeshAgent } from "../mesh/mesh_agent.ts";
 import { LARGE_STATUS_PEERS } from "./routes/status.ts";
 import { LAGGING_NODES_OVER, PUBLISH_EVERY_MS } from "./api_front.ts";
 import { VIEW_AGE_HEADER } from "./routes/view_age.ts";
+import { gauge } from "../metrics/registry.ts";
 
 const TOKEN = "s3cret-token-for-tests";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -372,5 +373,30 @@ Deno.test("api worker: a large node list older than its bound goes to the app, a
     } finally {
       await front.close();
     }
+  }
+});
+
+Deno.test("api worker: a /metrics page of many chunks, moved to the worker rather than copied, arrives whole", async () => {
+  const fake = fakeAgent();
+  const many = gauge("t_many", "Many samples.", ["i"]);
+  fake.agent.metrics.register((out) => {
+    for (let i = 0; i < 20_000; i++) out.sample(many, { i: String(i) }, i);
+  });
+  Object.assign(fake.agent, { listenerStats: {} });
+  const server = serveControl(fake.agent, {
+    listen: "127.0.0.1:0",
+    token: TOKEN,
+    mesh: leaderMesh(),
+    apiWorker: true,
+  });
+  await server.ready;
+  try {
+    const want = fake.agent.metrics.render();
+    assert.ok(want.length > 4 * 65_536, `a page of ${want.length} bytes`);
+    const res = await fetch(`http://${server.address}/metrics`, { headers: AUTH });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), want);
+  } finally {
+    await server.close();
   }
 });

@@ -1,17 +1,19 @@
 /**
- * Backends on OpenSSL's libcrypto (3.x) through Deno FFI: ChaCha20-Poly1305 through the EVP
- * cipher API, X25519 through EVP_PKEY. OpenSSL's ChaCha20-Poly1305 is AVX2/AVX-512 assembly with
- * the two stitched together; here it sealed a 1420-byte packet in about 1.3 CPU-µs through FFI
- * against libsodium's 1.8 (docs/performance.md, "Crypto backends"), the data path's largest single cost.
+ * Backends on OpenSSL's libcrypto (3.x) through Deno FFI: ChaCha20-Poly1305 through the EVP cipher
+ * API, X25519 through EVP_PKEY. OpenSSL's ChaCha20-Poly1305 is AVX2/AVX-512 assembly with the two
+ * stitched together; here it sealed a 1420-byte packet in about 1.3 CPU-µs through FFI against
+ * libsodium's 1.8 (docs/performance.md, "Crypto backends"), the data path's largest single cost.
  *
- * Each key owns two cipher contexts (seal and open) keyed once; a sealed packet then costs four
- * calls (nonce, data, final, get the tag), an opened one three (nonce and expected tag together
- * through EVP_DecryptInit_ex2's OSSL_PARAM list, data, final), into preallocated buffers, so seal
- * and open allocate nothing. The nonce, the tag and EVP's out-length live in memory of the key's own whose address is taken once
- * and passed as a pointer: Deno turns each `buffer` argument into an address on every call
- * (15-20 ns apiece here, a tenth of a seal with seven of them), a pointer argument costs next to
- * nothing. Only the packet's two ranges go as buffers. Loading is lazy and optional: without
- * libcrypto (or FFI permission) {@link loadOpenssl} returns null.
+ * Messages up to RAW_MAX bytes go through one raw ChaCha20 context a key
+ * (lib/crypto/openssl_raw.ts); longer ones through the AEAD cipher's two contexts (seal and open),
+ * each keyed at its first long message; a sealed packet then costs four calls (nonce, data, final,
+ * get the tag), an opened one three (nonce and expected tag together through EVP_DecryptInit_ex2's
+ * OSSL_PARAM list, data, final), into preallocated buffers, so seal and open allocate nothing. The
+ * nonce, the tag and EVP's out-length live in memory of the key's own whose address is taken once
+ * and passed as a pointer: Deno turns each `buffer` argument into an address on every call (15-20
+ * ns apiece here, a tenth of a seal with seven of them), a pointer argument costs next to nothing.
+ * Only the packet's two ranges go as buffers. Loading is lazy and optional: without libcrypto (or
+ * FFI permission) {@link loadOpenssl} returns null.
  * @module
  */
 
@@ -129,34 +131,66 @@ const SYMBOLS = {
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 type Ptr = Deno.PointerObject;
 
-/** Frees the contexts of keys dropped without destroy() (a backstop: destroy() is the rule). */
-const orphans = new FinalizationRegistry<{ lib: Lib; enc: Ptr; dec: Ptr }>((h) => {
-  h.lib.EVP_CIPHER_CTX_free(h.enc);
-  h.lib.EVP_CIPHER_CTX_free(h.dec);
+/**
+ * A key's native state that a collected key (dropped without destroy()) still holds: its cipher
+ * contexts, once made, and its scratch memory with the copy of the key they are keyed from.
+ */
+interface Held {
+  lib: Lib;
+  enc: Ptr | null;
+  dec: Ptr | null;
+  scratch: Uint8Array;
+}
+
+/**
+ * Frees the contexts of keys dropped without destroy() and wipes their scratch memory, the key's
+ * copy in it (a backstop: destroy() is the rule).
+ */
+const orphans = new FinalizationRegistry<Held>((h) => {
+  if (h.enc !== null) h.lib.EVP_CIPHER_CTX_free(h.enc);
+  if (h.dec !== null) h.lib.EVP_CIPHER_CTX_free(h.dec);
+  h.scratch.fill(0);
 });
 
-/** A ChaCha20-Poly1305 key held in two OpenSSL cipher contexts (OpenSSL wipes them when freed). */
+// A key's scratch memory, one ArrayBuffer: the nonce, EVP's out-length, the tag, the OSSL_PARAM
+// list and the copy of the key the cipher contexts are keyed from when first needed.
+const NONCE_AT = 0;
+const OUTL_AT = 12;
+const TAG_AT = 16;
+const PARAMS_AT = 32;
+const KEY_AT = PARAMS_AT + 2 * PARAM_BYTES;
+const SCRATCH_BYTES = KEY_AT + 32;
+
+/**
+ * A ChaCha20-Poly1305 key in OpenSSL cipher contexts (OpenSSL wipes them when freed). Messages up
+ * to RAW_MAX bytes, all of WireGuard's on a usual MTU, go through the raw ChaCha20 and Poly1305
+ * context; the AEAD cipher's two contexts (seal, open) are keyed at the first longer message in
+ * their direction, from a copy of the key wiped once both are made. A leader holds a session with
+ * each of thousands of members, up to three a member, two keys each: made at once, the contexts
+ * nothing used and four scratch buffers of their own were 3.65 KB of native memory a key, 1.3 now
+ * (docs/performance.md, "The leader's keys and its malloc arena").
+ */
 class OpensslKey extends CounterNonceKey {
   readonly #lib: Lib;
-  #enc: Ptr | null;
-  #dec: Ptr | null;
-  // The per-packet scratch, each in an ArrayBuffer of its own: an ArrayBuffer's bytes stay where
-  // they are for its whole life (a small typed array's own bytes may be moved by the collector),
-  // so their addresses, taken once, stay valid while the key holds them.
+  readonly #held: Held;
+  #destroyed = false;
+  // The per-packet scratch, in one ArrayBuffer of the key's own: an ArrayBuffer's bytes stay
+  // where they are for its whole life (a small typed array's own bytes may be moved by the
+  // collector), so their addresses, taken once, stay valid while the key holds them.
   /** The nonce of the packet at hand: a counter's written here directly. */
-  readonly #nonce = new NonceBuffer(new Uint8Array(new ArrayBuffer(12)));
+  readonly #nonce: NonceBuffer;
   /** The tag, copied between here and the packet: a view of it would allocate per call. */
-  readonly #tag = new Uint8Array(new ArrayBuffer(TAG));
+  readonly #tag: Uint8Array;
+  /** The copy of the key the AEAD contexts are keyed from (zero once both are). */
+  readonly #key: Uint8Array;
+  readonly #noncePtr: Ptr;
+  readonly #tagPtr: Ptr;
   /** EVP's int out-length argument (written, never read). */
-  readonly #outl = new Uint8Array(new ArrayBuffer(4));
+  readonly #outlPtr: Ptr;
   /**
    * An OSSL_PARAM list, {"tag", octets, #tag, 16} then the terminator, so that opening sets the
    * nonce and the expected tag in one call (EVP_DecryptInit_ex2) instead of two.
    */
-  readonly #params = new Uint8Array(new ArrayBuffer(2 * PARAM_BYTES));
-  readonly #noncePtr: Ptr;
-  readonly #tagPtr: Ptr;
-  readonly #outlPtr: Ptr;
   readonly #paramsPtr: Ptr;
   /**
    * The path of messages up to RAW_MAX bytes (lib/crypto/openssl_raw.ts: one parallel pass of
@@ -169,29 +203,76 @@ class OpensslKey extends CounterNonceKey {
     super();
     assertKey32(raw);
     this.#lib = lib;
+    const scratch = new Uint8Array(new ArrayBuffer(SCRATCH_BYTES));
+    this.#nonce = new NonceBuffer(scratch.subarray(NONCE_AT, NONCE_AT + 12));
+    this.#tag = scratch.subarray(TAG_AT, TAG_AT + TAG);
+    this.#key = scratch.subarray(KEY_AT, KEY_AT + 32);
+    const base = addressOf(scratch);
+    this.#noncePtr = Deno.UnsafePointer.offset(base, NONCE_AT)!;
+    this.#outlPtr = Deno.UnsafePointer.offset(base, OUTL_AT)!;
+    this.#tagPtr = Deno.UnsafePointer.offset(base, TAG_AT)!;
+    this.#paramsPtr = Deno.UnsafePointer.offset(base, PARAMS_AT)!;
+    tagParam(scratch.subarray(PARAMS_AT, KEY_AT), this.#tagPtr);
+    this.#held = { lib, enc: null, dec: null, scratch };
     this.#raw = aeadOnly ? null : RawChaChaPoly.make(lib, raw);
-    this.#noncePtr = addressOf(this.#nonce.bytes);
-    this.#tagPtr = addressOf(this.#tag);
-    this.#outlPtr = addressOf(this.#outl);
-    this.#paramsPtr = addressOf(this.#params);
-    tagParam(this.#params, this.#tagPtr);
-    const cipher = lib.EVP_chacha20_poly1305();
-    const enc = lib.EVP_CIPHER_CTX_new();
-    const dec = lib.EVP_CIPHER_CTX_new();
+    this.#key.set(raw);
+    try {
+      // Without the raw path every message needs them: keyed now, so a key that cannot be
+      // fails here, as before.
+      if (this.#raw === null) {
+        this.#encCtx();
+        this.#decCtx();
+      }
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+    orphans.register(this, this.#held, this);
+  }
+
+  /** The AEAD sealing context, keyed at its first use. */
+  #encCtx(): Ptr {
+    const h = this.#held;
+    if (h.enc !== null) return h.enc;
+    if (this.#destroyed) throw new Error("OpenSSL key used after destroy()");
+    const lib = this.#lib;
+    const ctx = lib.EVP_CIPHER_CTX_new();
     if (
-      enc === null || dec === null ||
-      lib.EVP_EncryptInit_ex(enc, cipher, null, raw, null) !== 1 ||
-      lib.EVP_DecryptInit_ex(dec, cipher, null, raw, null) !== 1
+      ctx === null ||
+      lib.EVP_EncryptInit_ex(ctx, lib.EVP_chacha20_poly1305(), null, this.#key, null) !== 1
     ) {
-      if (enc !== null) lib.EVP_CIPHER_CTX_free(enc);
-      if (dec !== null) lib.EVP_CIPHER_CTX_free(dec);
-      this.#raw?.destroy();
+      if (ctx !== null) lib.EVP_CIPHER_CTX_free(ctx);
       lib.ERR_clear_error();
       throw new Error("OpenSSL: cannot key ChaCha20-Poly1305");
     }
-    this.#enc = enc;
-    this.#dec = dec;
-    orphans.register(this, { lib, enc, dec }, this);
+    h.enc = ctx;
+    if (h.dec !== null) this.#key.fill(0);
+    return ctx;
+  }
+
+  /** The AEAD opening context, keyed at its first use. */
+  #decCtx(): Ptr {
+    const h = this.#held;
+    if (h.dec !== null) return h.dec;
+    if (this.#destroyed) throw new Error("OpenSSL key used after destroy()");
+    const lib = this.#lib;
+    const ctx = lib.EVP_CIPHER_CTX_new();
+    if (
+      ctx === null ||
+      lib.EVP_DecryptInit_ex(ctx, lib.EVP_chacha20_poly1305(), null, this.#key, null) !== 1
+    ) {
+      if (ctx !== null) lib.EVP_CIPHER_CTX_free(ctx);
+      lib.ERR_clear_error();
+      throw new Error("OpenSSL: cannot key ChaCha20-Poly1305");
+    }
+    h.dec = ctx;
+    if (h.enc !== null) this.#key.fill(0);
+    return ctx;
+  }
+
+  /** The AEAD cipher's contexts made so far (0 to 2), for tests. */
+  get contexts(): number {
+    return (this.#held.enc !== null ? 1 : 0) + (this.#held.dec !== null ? 1 : 0);
   }
 
   /** {@link CounterNonceKey.seal}, the counter written straight into the key's nonce memory. */
@@ -225,8 +306,7 @@ class OpensslKey extends CounterNonceKey {
   /** Seals under the nonce in the key's nonce memory. */
   #seal(src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): void {
     // C reads and writes blindly, so these checks are what keeps memory safe here.
-    const ctx = this.#enc;
-    if (ctx === null) throw new Error("OpenSSL key used after destroy()");
+    if (this.#destroyed) throw new Error("OpenSSL key used after destroy()");
     const n = src.length;
     if (dst.length !== n + TAG) {
       throw new RangeError(`seal: dst must be ${n + TAG} bytes, got ${dst.length}`);
@@ -239,6 +319,7 @@ class OpensslKey extends CounterNonceKey {
       lib.ERR_clear_error();
       throw new Error("OpenSSL: ChaCha20 or Poly1305 failed");
     }
+    const ctx = this.#encCtx();
     const outl = this.#outlPtr;
     const tagPtr = this.#tagPtr;
     // Each call answers 1 on success; a sum short of `calls` is a fault, never a message sent
@@ -266,8 +347,7 @@ class OpensslKey extends CounterNonceKey {
 
   /** Opens under the nonce in the key's nonce memory; false (dst zeroed) on a forgery. */
   #open(src: Uint8Array, dst: Uint8Array, ad?: Uint8Array): boolean {
-    const ctx = this.#dec;
-    if (ctx === null) throw new Error("OpenSSL key used after destroy()");
+    if (this.#destroyed) throw new Error("OpenSSL key used after destroy()");
     const n = src.length - TAG;
     if (n < 0 || dst.length !== n) return false;
     const lib = this.#lib;
@@ -280,6 +360,7 @@ class OpensslKey extends CounterNonceKey {
       if (opened === 0) return false;
       throw new Error("OpenSSL: ChaCha20 or Poly1305 failed");
     }
+    const ctx = this.#decCtx();
     const outl = this.#outlPtr;
     const tag = this.#tag;
     const tagPtr = this.#tagPtr;
@@ -310,9 +391,12 @@ class OpensslKey extends CounterNonceKey {
 
   destroy(): void {
     const lib = this.#lib;
-    if (this.#enc !== null) lib.EVP_CIPHER_CTX_free(this.#enc);
-    if (this.#dec !== null) lib.EVP_CIPHER_CTX_free(this.#dec);
-    this.#enc = this.#dec = null;
+    const h = this.#held;
+    if (h.enc !== null) lib.EVP_CIPHER_CTX_free(h.enc);
+    if (h.dec !== null) lib.EVP_CIPHER_CTX_free(h.dec);
+    h.enc = h.dec = null;
+    h.scratch.fill(0);
+    this.#destroyed = true;
     this.#raw?.destroy();
     this.#raw = null;
     orphans.unregister(this);

@@ -116,6 +116,43 @@ Deno.test("openssl: a destroyed key throws instead of touching freed memory; des
   assert.throws(() => key.open(0, new Uint8Array(17), new Uint8Array(1)), /after destroy/);
 });
 
+Deno.test("openssl: a key's AEAD contexts are made at the first message past RAW_MAX in their direction, none for short ones, and seal as libsodium does", () => {
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const contexts = (k: unknown) => (k as { contexts: number }).contexts;
+  const a = openssl!.aead.key(raw);
+  const b = openssl!.aead.key(raw);
+  const ref = sodium!.aead.key(raw);
+  raw.fill(0); // the key keeps its own copy
+  const short = crypto.getRandomValues(new Uint8Array(1420));
+  const sealed = new Uint8Array(short.length + 16);
+  a.seal(1, short, sealed);
+  assert.ok(b.open(1, sealed, new Uint8Array(short.length)));
+  assert.equal(contexts(a), 0, "a short message needs no AEAD context");
+  assert.equal(contexts(b), 0);
+  const long = crypto.getRandomValues(new Uint8Array(RAW_MAX + 1));
+  const ours = new Uint8Array(long.length + 16);
+  a.seal(2, long, ours);
+  assert.equal(contexts(a), 1, "sealing makes the sealing context only");
+  const theirs = new Uint8Array(long.length + 16);
+  ref.seal(2, long, theirs);
+  assert.deepEqual(ours, theirs);
+  const back = new Uint8Array(long.length);
+  assert.ok(b.open(2, ours, back));
+  assert.deepEqual(back, long);
+  assert.equal(contexts(b), 1, "opening makes the opening context only");
+  // Both made, the key's copy is wiped: the contexts still seal and open.
+  assert.ok(a.open(2, ours, back));
+  assert.equal(contexts(a), 2);
+  a.seal(3, long, ours);
+  ref.seal(3, long, theirs);
+  assert.deepEqual(ours, theirs);
+  a.destroy();
+  b.destroy();
+  ref.destroy();
+  assert.equal(contexts(a), 0);
+  assert.throws(() => a.seal(4, long, ours), /after destroy/);
+});
+
 Deno.test("openssl: seals and opens like libsodium for every length to 1500, in place", () => {
   const raw = crypto.getRandomValues(new Uint8Array(32));
   const a = openssl!.aead.key(raw);

@@ -15,6 +15,8 @@
  * @module
  */
 
+import { giveAway } from "../io/given_bytes.ts";
+
 /** The `content-type` of the text format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -289,7 +291,8 @@ class Scrape implements MetricSink {
           used += n;
           run = run.subarray(n);
           if (used === size) {
-            yield chunk;
+            // Never touched again here: the API front may move it to its worker, not copy it.
+            yield giveAway(chunk);
             chunk = new Uint8Array(size);
             used = 0;
           }

@@ -13,6 +13,7 @@ import {
 } from "./registry.ts";
 import { Histogram } from "../health/histogram.ts";
 import { parsePrometheus } from "../../tests/fixtures/prom_parse.ts";
+import { takeGiven } from "../io/given_bytes.ts";
 
 Deno.test("metrics registry: escaping and number formatting", () => {
   assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
@@ -169,6 +170,8 @@ Deno.test("metrics registry: the page comes in chunks of a bound whose bytes are
   for (const size of [5, 4096, 65536]) {
     const chunks = [...r.renderChunks(size)];
     chunks.slice(0, -1).forEach((c) => assert.equal(c.length, size));
+    // Each full chunk is given away whole: the API front moves it to its worker, not a copy.
+    chunks.slice(0, -1).forEach((c) => assert.equal(takeGiven(c), c.buffer));
     assert.ok(chunks.at(-1)!.length <= size && chunks.at(-1)!.length > 0);
     const got = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let at = 0;
