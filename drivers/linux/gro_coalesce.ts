@@ -13,7 +13,8 @@
  *   (same header length and options, acknowledgement number, window, urgent pointer);
  * - its payload is at most the first segment's (which becomes gso_size), the run's segments so far
  *   all had that size, and the merged packet stays within 65,535 bytes;
- * - its checksums (IPv4 header, TCP) are valid, as are the first segment's.
+ * - its checksums (IPv4 header, TCP) are valid, as are the first segment's; with
+ *   `trustTcpChecksums` only the IPv4 header's (see {@link TcpCoalescerOptions}).
  * Any packet of a flow that does not join closes that flow's run (so a flow's packets are never
  * reordered), as does an IPv4 fragment or an IPv6 packet with extension headers for every flow.
  *
@@ -51,6 +52,18 @@ function isExtensionHeader(nh: number): boolean {
     nh === 135 || nh === 139 || nh === 140 || nh === 253 || nh === 254;
 }
 
+/** Options of a {@link TcpCoalescer}. */
+export interface TcpCoalescerOptions {
+  /**
+   * Merge segments without summing their TCP checksums (the IPv4 header's is still checked). For
+   * packets whose every byte an AEAD tag has authenticated since their sender's stack (or weft)
+   * checksummed them: corruption on the way is refused by the tag, and what the tag covers the
+   * checksum cannot catch. Kernel WireGuard marks what it decrypts `CHECKSUM_UNNECESSARY` for the
+   * same reason. A segment written alone still goes with an empty header, so the kernel checks it.
+   */
+  trustTcpChecksums?: boolean;
+}
+
 /** Plans and builds coalesced writes for batches of up to `capacity` packets. */
 export class TcpCoalescer {
   /** The most packets a batch may hold. */
@@ -79,12 +92,14 @@ export class TcpCoalescer {
   readonly #slotHead: Int32Array;
   readonly #slotGen: Uint32Array;
   readonly #mask: number;
+  readonly #trustTcp: boolean;
   #gen = 0;
 
   /** Makes a coalescer for batches of at most `capacity` packets. */
-  constructor(capacity: number) {
+  constructor(capacity: number, options: TcpCoalescerOptions = {}) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error("bad capacity");
     this.capacity = capacity;
+    this.#trustTcp = options.trustTcpChecksums === true;
     this.role = new Uint8Array(capacity);
     this.next = new Int32Array(capacity);
     this.total = new Int32Array(capacity);
@@ -338,14 +353,20 @@ export class TcpCoalescer {
     return true;
   }
 
-  /** Whether packet `i`'s IPv4 header and TCP checksums are valid (computed once). */
+  /**
+   * Whether packet `i`'s IPv4 header and TCP checksums are valid (computed once); with
+   * `trustTcpChecksums`, its IPv4 header's alone.
+   */
   #checkValid(buf: Uint8Array, offs: ArrayLike<number>, lens: ArrayLike<number>, i: number) {
     if (this.#valid[i] === VALID_UNKNOWN) {
       const p = offs[i];
       const ipHl = this.#ipHl[i];
       const l4 = lens[i] - ipHl;
       let ok: boolean;
-      if (buf[p] >> 4 === 4) {
+      if (this.#trustTcp) {
+        // Merged IPv4 headers are 20 bytes (#parse): ten words, summed here without a call.
+        ok = buf[p] >> 4 !== 4 || ipv4HeaderValid(buf, p);
+      } else if (buf[p] >> 4 === 4) {
         ok = checksumAdd(buf, p, ipHl) === 0xffff &&
           checksumAdd(buf, p + ipHl, l4, pseudoHeaderSumV4(buf, p, PROTO_TCP, l4)) === 0xffff;
       } else {
@@ -355,6 +376,15 @@ export class TcpCoalescer {
     }
     return this.#valid[i] === VALID_YES;
   }
+}
+
+/** Whether the 20-byte IPv4 header at `p` sums to 0xffff (its checksum is right). */
+function ipv4HeaderValid(buf: Uint8Array, p: number): boolean {
+  let sum = 0;
+  for (let k = 0; k < 20; k += 2) sum += (buf[p + k] << 8) | buf[p + k + 1];
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
 }
 
 function readU32(buf: Uint8Array, at: number): number {

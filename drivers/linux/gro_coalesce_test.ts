@@ -61,7 +61,7 @@ class Batch {
   }
 }
 
-const co = new TcpCoalescer(CAP);
+const checking = new TcpCoalescer(CAP);
 
 interface Write {
   /** The packets (indices) it carries, in order. */
@@ -73,7 +73,7 @@ interface Write {
 }
 
 /** Plans the batch and returns the writes in order, checking that planning wrote nothing. */
-function coalesce(b: Batch): Write[] {
+function coalesce(b: Batch, co: TcpCoalescer = checking): Write[] {
   b.layout();
   const before = b.buf.slice(0, b.out);
   const writes = co.plan(b.buf, b.offs, b.lens, b.pkts.length);
@@ -282,6 +282,53 @@ Deno.test("what must not merge does not: flags, ACK-only, gaps, overlaps, header
   b.add(base({}));
   b.add(base({}, 1000 + 2 * MSS, 102));
   assert.deepEqual(coalesce(b).map((w) => w.members), [[0], [1, 2]]);
+});
+
+Deno.test("trusting TCP checksums: a damaged TCP checksum merges as it is, a damaged IPv4 header does not", () => {
+  const trusting = new TcpCoalescer(CAP, { trustTcpChecksums: true });
+  for (const v6 of [false, true]) {
+    for (const which of [0, 1, 2]) {
+      const b = new Batch();
+      for (const p of stream(v6 ? { version: 6 } : {}, [MSS, MSS, MSS])) b.add(p);
+      const ipHl = v6 ? 40 : 20;
+      // A payload byte and the checksum field: the TCP checksum no longer holds.
+      b.pkts[which][ipHl + 20 + 7] ^= 1;
+      b.pkts[which][ipHl + 17] ^= 0x10;
+      assert.ok(!checksumsValid(b.pkts[which]));
+      const writes = coalesce(b, trusting);
+      assert.deepEqual(writes.map((w) => w.members), [[0, 1, 2]], `v6 ${v6}, damaged ${which}`);
+      // The payloads as they came, the damaged one's bytes too, behind the first's headers.
+      const payloads = b.pkts.map((p) => p.subarray(ipHl + 20));
+      const merged = writes[0].bytes;
+      let at = ipHl + 20;
+      for (const pl of payloads) {
+        assert.deepEqual(merged.subarray(at, at + pl.length), pl);
+        at += pl.length;
+      }
+      assert.equal(at, merged.length);
+      const field = (merged[ipHl + 16] << 8) | merged[ipHl + 17];
+      assert.equal(field, refPseudo(merged, merged.length - ipHl));
+      if (!v6) assert.equal(refSum(merged.subarray(0, 20)), 0xffff, "IPv4 header checksum");
+      // The same batch through the checking coalescer: the damaged segment is not merged.
+      assert.ok(coalesce(b).length > 1);
+    }
+  }
+  // A damaged IPv4 header checksum on either side still keeps the two apart.
+  for (const which of [0, 1]) {
+    const b = new Batch();
+    for (const p of stream({}, [MSS, MSS])) b.add(p);
+    b.pkts[which][10] ^= 1;
+    const writes = coalesce(b, trusting);
+    checkBatch(writes, b.pkts);
+    assert.equal(writes.length, 2);
+  }
+  // Undamaged streams merge as the checking coalescer merges them.
+  const b = new Batch();
+  for (const p of stream({}, Array(40).fill(MSS))) b.add(p);
+  assert.deepEqual(
+    coalesce(b, trusting).map((w) => w.members),
+    coalesce(b).map((w) => w.members),
+  );
 });
 
 Deno.test("flows interleave; another flow's packets, UDP and ICMP pass between runs", () => {

@@ -185,6 +185,11 @@ export class LinuxTun implements PacketDevice, PollHandler {
         },
         onWriteError: (packets) => (stats.writeErrors += packets),
         onError: this.#onError,
+        // What the device writes here it opened under a peer's AEAD tag (which authenticated
+        // every byte the peer's stack checksummed) or built itself: summing each segment's TCP
+        // checksum again before merging found nothing the tag had not (about 5 to 9% of a
+        // receiving agent's CPU). A segment written alone is still checked by the kernel.
+        trustTcpChecksums: true,
       });
       this.#off = off;
       this.#arena = addressOf(off.arena);

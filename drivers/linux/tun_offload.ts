@@ -67,6 +67,8 @@ export interface TunOffloadOptions {
   onWritten?: (packets: number, bytes: number) => void;
   /** Called with errors thrown by the sink. */
   onError?: (err: unknown) => void;
+  /** Coalesce TCP segments without summing their checksums (TcpCoalescerOptions). */
+  trustTcpChecksums?: boolean;
 }
 
 /**
@@ -128,7 +130,9 @@ export class TunOffload {
     this.#onWriteError = options.onWriteError ?? (() => {});
     this.#onWritten = options.onWritten ?? (() => {});
     this.#onError = options.onError ?? ((err) => console.error("tun offload:", err));
-    this.#coalescer = new TcpCoalescer(queue);
+    this.#coalescer = new TcpCoalescer(queue, {
+      trustTcpChecksums: options.trustTcpChecksums,
+    });
     const ringSlot = this.#ringSlot = align8(mtu);
     // Queue slots keep room for a header before the packet, which starts 8-aligned.
     this.#queueSlot = align8(VNET_HDR_LEN) + align8(mtu);
