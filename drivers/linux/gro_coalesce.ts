@@ -183,10 +183,7 @@ export class TcpCoalescer {
     out: number,
   ) {
     const p = out + VNET_HDR_LEN;
-    const ipHl = this.#ipHl[head];
-    const tcpHl = this.#tcpHl[head];
-    const hdrLen = ipHl + tcpHl;
-    const total = this.total[head];
+    const hdrLen = this.#ipHl[head] + this.#tcpHl[head];
     buf.copyWithin(p, offs[head], offs[head] + lens[head]);
     let at = p + lens[head];
     let last = head;
@@ -195,6 +192,49 @@ export class TcpCoalescer {
       at += lens[m] - hdrLen;
       last = m;
     }
+    this.#finish(buf, p, offs[last], head);
+    return VNET_HDR_LEN + this.total[head];
+  }
+
+  /**
+   * The merged packet of run `head` without copying it, for a gathering write (writev): rewrites
+   * the run's first packet in place into the merged packet's headers, with the virtio-net header
+   * in the {@link VNET_HDR_LEN} bytes before it (which must be free), and lists in `ranges` the
+   * (offset, length) pairs of `buf` that make up the write, in order: that header and the first
+   * packet, then each later segment's payload where it lies. Returns the number of ranges. The
+   * bytes gathered are those {@link build} writes; the first packet is changed, so `build` or
+   * `gather` of the same run again is not.
+   */
+  gather(
+    buf: Uint8Array,
+    offs: ArrayLike<number>,
+    lens: ArrayLike<number>,
+    head: number,
+    ranges: Int32Array,
+  ): number {
+    const hdrLen = this.#ipHl[head] + this.#tcpHl[head];
+    ranges[0] = offs[head] - VNET_HDR_LEN;
+    ranges[1] = VNET_HDR_LEN + lens[head];
+    let k = 1;
+    let last = head;
+    for (let m = this.next[head]; m >= 0; m = this.next[m]) {
+      ranges[2 * k] = offs[m] + hdrLen;
+      ranges[2 * k + 1] = lens[m] - hdrLen;
+      k++;
+      last = m;
+    }
+    this.#finish(buf, offs[head], offs[last], head);
+    return k;
+  }
+
+  /**
+   * Turns the headers at `p` (run `head`'s first packet's, or a copy of them) into the merged
+   * packet's, `last` the offset of the run's last packet, and writes the virtio-net header before.
+   */
+  #finish(buf: Uint8Array, p: number, last: number, head: number): void {
+    const ipHl = this.#ipHl[head];
+    const hdrLen = ipHl + this.#tcpHl[head];
+    const total = this.total[head];
     const v6 = buf[p] >> 4 === 6;
     let ps: number;
     if (v6) {
@@ -208,12 +248,12 @@ export class TcpCoalescer {
       ps = pseudoHeaderSumV4(buf, p, PROTO_TCP, total - ipHl);
     }
     const t = p + ipHl;
-    buf[t + 13] |= buf[offs[last] + ipHl + 13] & TCP_PSH;
+    buf[t + 13] |= buf[last + ipHl + 13] & TCP_PSH;
     // Partial checksum: the pseudo-header's sum, not complemented; the kernel adds the rest.
     writeU16(buf, t + 16, ps);
     encodeVnetHeader(
       buf,
-      out,
+      p - VNET_HDR_LEN,
       VNET_F_NEEDS_CSUM,
       v6 ? GSO_TCPV6 : GSO_TCPV4,
       hdrLen,
@@ -221,7 +261,6 @@ export class TcpCoalescer {
       ipHl,
       16,
     );
-    return VNET_HDR_LEN + total;
   }
 
   #newTable(): void {

@@ -96,12 +96,45 @@ function coalesce(b: Batch, co: TcpCoalescer = checking): Write[] {
     // Nothing before `out` changed, nothing after the merged packet was touched.
     assert.deepEqual(b.buf.subarray(0, b.out), before);
     assert.ok(b.buf.subarray(b.out + n).every((x) => x === 0xa5));
+    checkGather(b, co, i, b.buf.subarray(b.out, b.out + n));
     const header = newVnetHeader();
     decodeVnetHeader(b.buf, b.out, header);
     out.push({ members, bytes: b.buf.slice(b.out + VNET_HDR_LEN, b.out + n), header });
   }
   assert.equal(out.length, writes);
   return out;
+}
+
+/**
+ * Gathers run `head` of the planned batch `b` from a copy of it laid out with room for a header
+ * before each packet (as the TUN's queue slots have), and checks that the ranges hold `built`
+ * and that nothing outside the first packet and the header before it changed.
+ */
+function checkGather(b: Batch, co: TcpCoalescer, head: number, built: Uint8Array): void {
+  const n = b.pkts.length;
+  const offs = new Int32Array(n);
+  let size = 3;
+  for (const p of b.pkts) size += VNET_HDR_LEN + 5 + p.length;
+  const buf = new Uint8Array(size);
+  let at = 3;
+  for (let i = 0; i < n; i++) {
+    offs[i] = at + VNET_HDR_LEN + 5;
+    buf.set(b.pkts[i], offs[i]);
+    at = offs[i] + b.pkts[i].length;
+  }
+  const before = buf.slice();
+  const ranges = new Int32Array(2 * n);
+  const k = co.gather(buf, offs, b.lens, head, ranges);
+  assert.equal(k, co.count[head]);
+  const parts: number[] = [];
+  for (let j = 0; j < k; j++) {
+    parts.push(...buf.subarray(ranges[2 * j], ranges[2 * j] + ranges[2 * j + 1]));
+  }
+  assert.deepEqual(new Uint8Array(parts), built, "gathered bytes are the built packet");
+  const from = offs[head] - VNET_HDR_LEN;
+  const to = offs[head] + b.lens[head];
+  assert.deepEqual(buf.subarray(0, from), before.subarray(0, from));
+  assert.deepEqual(buf.subarray(to), before.subarray(to));
 }
 
 /** Splits a merged packet back with the splitter. */
