@@ -13,7 +13,8 @@
  *   (same header length and options, acknowledgement number, window, urgent pointer);
  * - its payload is at most the first segment's (which becomes gso_size), the run's segments so far
  *   all had that size, and the merged packet stays within 65,535 bytes;
- * - its checksums (IPv4 header, TCP) are valid, as are the first segment's.
+ * - its checksums (IPv4 header, TCP) are valid, as are the first segment's; with
+ *   `trustTcpChecksums` only the IPv4 header's (see {@link TcpCoalescerOptions}).
  * Any packet of a flow that does not join closes that flow's run (so a flow's packets are never
  * reordered), as does an IPv4 fragment or an IPv6 packet with extension headers for every flow.
  *
@@ -51,6 +52,18 @@ function isExtensionHeader(nh: number): boolean {
     nh === 135 || nh === 139 || nh === 140 || nh === 253 || nh === 254;
 }
 
+/** Options of a {@link TcpCoalescer}. */
+export interface TcpCoalescerOptions {
+  /**
+   * Merge segments without summing their TCP checksums (the IPv4 header's is still checked). For
+   * packets whose every byte an AEAD tag has authenticated since their sender's stack (or weft)
+   * checksummed them: corruption on the way is refused by the tag, and what the tag covers the
+   * checksum cannot catch. Kernel WireGuard marks what it decrypts `CHECKSUM_UNNECESSARY` for the
+   * same reason. A segment written alone still goes with an empty header, so the kernel checks it.
+   */
+  trustTcpChecksums?: boolean;
+}
+
 /** Plans and builds coalesced writes for batches of up to `capacity` packets. */
 export class TcpCoalescer {
   /** The most packets a batch may hold. */
@@ -79,12 +92,14 @@ export class TcpCoalescer {
   readonly #slotHead: Int32Array;
   readonly #slotGen: Uint32Array;
   readonly #mask: number;
+  readonly #trustTcp: boolean;
   #gen = 0;
 
   /** Makes a coalescer for batches of at most `capacity` packets. */
-  constructor(capacity: number) {
+  constructor(capacity: number, options: TcpCoalescerOptions = {}) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error("bad capacity");
     this.capacity = capacity;
+    this.#trustTcp = options.trustTcpChecksums === true;
     this.role = new Uint8Array(capacity);
     this.next = new Int32Array(capacity);
     this.total = new Int32Array(capacity);
@@ -168,10 +183,7 @@ export class TcpCoalescer {
     out: number,
   ) {
     const p = out + VNET_HDR_LEN;
-    const ipHl = this.#ipHl[head];
-    const tcpHl = this.#tcpHl[head];
-    const hdrLen = ipHl + tcpHl;
-    const total = this.total[head];
+    const hdrLen = this.#ipHl[head] + this.#tcpHl[head];
     buf.copyWithin(p, offs[head], offs[head] + lens[head]);
     let at = p + lens[head];
     let last = head;
@@ -180,6 +192,49 @@ export class TcpCoalescer {
       at += lens[m] - hdrLen;
       last = m;
     }
+    this.#finish(buf, p, offs[last], head);
+    return VNET_HDR_LEN + this.total[head];
+  }
+
+  /**
+   * The merged packet of run `head` without copying it, for a gathering write (writev): rewrites
+   * the run's first packet in place into the merged packet's headers, with the virtio-net header
+   * in the {@link VNET_HDR_LEN} bytes before it (which must be free), and lists in `ranges` the
+   * (offset, length) pairs of `buf` that make up the write, in order: that header and the first
+   * packet, then each later segment's payload where it lies. Returns the number of ranges. The
+   * bytes gathered are those {@link build} writes; the first packet is changed, so `build` or
+   * `gather` of the same run again is not.
+   */
+  gather(
+    buf: Uint8Array,
+    offs: ArrayLike<number>,
+    lens: ArrayLike<number>,
+    head: number,
+    ranges: Int32Array,
+  ): number {
+    const hdrLen = this.#ipHl[head] + this.#tcpHl[head];
+    ranges[0] = offs[head] - VNET_HDR_LEN;
+    ranges[1] = VNET_HDR_LEN + lens[head];
+    let k = 1;
+    let last = head;
+    for (let m = this.next[head]; m >= 0; m = this.next[m]) {
+      ranges[2 * k] = offs[m] + hdrLen;
+      ranges[2 * k + 1] = lens[m] - hdrLen;
+      k++;
+      last = m;
+    }
+    this.#finish(buf, offs[head], offs[last], head);
+    return k;
+  }
+
+  /**
+   * Turns the headers at `p` (run `head`'s first packet's, or a copy of them) into the merged
+   * packet's, `last` the offset of the run's last packet, and writes the virtio-net header before.
+   */
+  #finish(buf: Uint8Array, p: number, last: number, head: number): void {
+    const ipHl = this.#ipHl[head];
+    const hdrLen = ipHl + this.#tcpHl[head];
+    const total = this.total[head];
     const v6 = buf[p] >> 4 === 6;
     let ps: number;
     if (v6) {
@@ -193,12 +248,12 @@ export class TcpCoalescer {
       ps = pseudoHeaderSumV4(buf, p, PROTO_TCP, total - ipHl);
     }
     const t = p + ipHl;
-    buf[t + 13] |= buf[offs[last] + ipHl + 13] & TCP_PSH;
+    buf[t + 13] |= buf[last + ipHl + 13] & TCP_PSH;
     // Partial checksum: the pseudo-header's sum, not complemented; the kernel adds the rest.
     writeU16(buf, t + 16, ps);
     encodeVnetHeader(
       buf,
-      out,
+      p - VNET_HDR_LEN,
       VNET_F_NEEDS_CSUM,
       v6 ? GSO_TCPV6 : GSO_TCPV4,
       hdrLen,
@@ -206,7 +261,6 @@ export class TcpCoalescer {
       ipHl,
       16,
     );
-    return VNET_HDR_LEN + total;
   }
 
   #newTable(): void {
@@ -338,14 +392,20 @@ export class TcpCoalescer {
     return true;
   }
 
-  /** Whether packet `i`'s IPv4 header and TCP checksums are valid (computed once). */
+  /**
+   * Whether packet `i`'s IPv4 header and TCP checksums are valid (computed once); with
+   * `trustTcpChecksums`, its IPv4 header's alone.
+   */
   #checkValid(buf: Uint8Array, offs: ArrayLike<number>, lens: ArrayLike<number>, i: number) {
     if (this.#valid[i] === VALID_UNKNOWN) {
       const p = offs[i];
       const ipHl = this.#ipHl[i];
       const l4 = lens[i] - ipHl;
       let ok: boolean;
-      if (buf[p] >> 4 === 4) {
+      if (this.#trustTcp) {
+        // Merged IPv4 headers are 20 bytes (#parse): ten words, summed here without a call.
+        ok = buf[p] >> 4 !== 4 || ipv4HeaderValid(buf, p);
+      } else if (buf[p] >> 4 === 4) {
         ok = checksumAdd(buf, p, ipHl) === 0xffff &&
           checksumAdd(buf, p + ipHl, l4, pseudoHeaderSumV4(buf, p, PROTO_TCP, l4)) === 0xffff;
       } else {
@@ -355,6 +415,15 @@ export class TcpCoalescer {
     }
     return this.#valid[i] === VALID_YES;
   }
+}
+
+/** Whether the 20-byte IPv4 header at `p` sums to 0xffff (its checksum is right). */
+function ipv4HeaderValid(buf: Uint8Array, p: number): boolean {
+  let sum = 0;
+  for (let k = 0; k < 20; k += 2) sum += (buf[p + k] << 8) | buf[p + k + 1];
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
 }
 
 function readU32(buf: Uint8Array, at: number): number {

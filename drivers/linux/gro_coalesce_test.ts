@@ -61,7 +61,7 @@ class Batch {
   }
 }
 
-const co = new TcpCoalescer(CAP);
+const checking = new TcpCoalescer(CAP);
 
 interface Write {
   /** The packets (indices) it carries, in order. */
@@ -73,7 +73,7 @@ interface Write {
 }
 
 /** Plans the batch and returns the writes in order, checking that planning wrote nothing. */
-function coalesce(b: Batch): Write[] {
+function coalesce(b: Batch, co: TcpCoalescer = checking): Write[] {
   b.layout();
   const before = b.buf.slice(0, b.out);
   const writes = co.plan(b.buf, b.offs, b.lens, b.pkts.length);
@@ -96,12 +96,45 @@ function coalesce(b: Batch): Write[] {
     // Nothing before `out` changed, nothing after the merged packet was touched.
     assert.deepEqual(b.buf.subarray(0, b.out), before);
     assert.ok(b.buf.subarray(b.out + n).every((x) => x === 0xa5));
+    checkGather(b, co, i, b.buf.subarray(b.out, b.out + n));
     const header = newVnetHeader();
     decodeVnetHeader(b.buf, b.out, header);
     out.push({ members, bytes: b.buf.slice(b.out + VNET_HDR_LEN, b.out + n), header });
   }
   assert.equal(out.length, writes);
   return out;
+}
+
+/**
+ * Gathers run `head` of the planned batch `b` from a copy of it laid out with room for a header
+ * before each packet (as the TUN's queue slots have), and checks that the ranges hold `built`
+ * and that nothing outside the first packet and the header before it changed.
+ */
+function checkGather(b: Batch, co: TcpCoalescer, head: number, built: Uint8Array): void {
+  const n = b.pkts.length;
+  const offs = new Int32Array(n);
+  let size = 3;
+  for (const p of b.pkts) size += VNET_HDR_LEN + 5 + p.length;
+  const buf = new Uint8Array(size);
+  let at = 3;
+  for (let i = 0; i < n; i++) {
+    offs[i] = at + VNET_HDR_LEN + 5;
+    buf.set(b.pkts[i], offs[i]);
+    at = offs[i] + b.pkts[i].length;
+  }
+  const before = buf.slice();
+  const ranges = new Int32Array(2 * n);
+  const k = co.gather(buf, offs, b.lens, head, ranges);
+  assert.equal(k, co.count[head]);
+  const parts: number[] = [];
+  for (let j = 0; j < k; j++) {
+    parts.push(...buf.subarray(ranges[2 * j], ranges[2 * j] + ranges[2 * j + 1]));
+  }
+  assert.deepEqual(new Uint8Array(parts), built, "gathered bytes are the built packet");
+  const from = offs[head] - VNET_HDR_LEN;
+  const to = offs[head] + b.lens[head];
+  assert.deepEqual(buf.subarray(0, from), before.subarray(0, from));
+  assert.deepEqual(buf.subarray(to), before.subarray(to));
 }
 
 /** Splits a merged packet back with the splitter. */
@@ -282,6 +315,53 @@ Deno.test("what must not merge does not: flags, ACK-only, gaps, overlaps, header
   b.add(base({}));
   b.add(base({}, 1000 + 2 * MSS, 102));
   assert.deepEqual(coalesce(b).map((w) => w.members), [[0], [1, 2]]);
+});
+
+Deno.test("trusting TCP checksums: a damaged TCP checksum merges as it is, a damaged IPv4 header does not", () => {
+  const trusting = new TcpCoalescer(CAP, { trustTcpChecksums: true });
+  for (const v6 of [false, true]) {
+    for (const which of [0, 1, 2]) {
+      const b = new Batch();
+      for (const p of stream(v6 ? { version: 6 } : {}, [MSS, MSS, MSS])) b.add(p);
+      const ipHl = v6 ? 40 : 20;
+      // A payload byte and the checksum field: the TCP checksum no longer holds.
+      b.pkts[which][ipHl + 20 + 7] ^= 1;
+      b.pkts[which][ipHl + 17] ^= 0x10;
+      assert.ok(!checksumsValid(b.pkts[which]));
+      const writes = coalesce(b, trusting);
+      assert.deepEqual(writes.map((w) => w.members), [[0, 1, 2]], `v6 ${v6}, damaged ${which}`);
+      // The payloads as they came, the damaged one's bytes too, behind the first's headers.
+      const payloads = b.pkts.map((p) => p.subarray(ipHl + 20));
+      const merged = writes[0].bytes;
+      let at = ipHl + 20;
+      for (const pl of payloads) {
+        assert.deepEqual(merged.subarray(at, at + pl.length), pl);
+        at += pl.length;
+      }
+      assert.equal(at, merged.length);
+      const field = (merged[ipHl + 16] << 8) | merged[ipHl + 17];
+      assert.equal(field, refPseudo(merged, merged.length - ipHl));
+      if (!v6) assert.equal(refSum(merged.subarray(0, 20)), 0xffff, "IPv4 header checksum");
+      // The same batch through the checking coalescer: the damaged segment is not merged.
+      assert.ok(coalesce(b).length > 1);
+    }
+  }
+  // A damaged IPv4 header checksum on either side still keeps the two apart.
+  for (const which of [0, 1]) {
+    const b = new Batch();
+    for (const p of stream({}, [MSS, MSS])) b.add(p);
+    b.pkts[which][10] ^= 1;
+    const writes = coalesce(b, trusting);
+    checkBatch(writes, b.pkts);
+    assert.equal(writes.length, 2);
+  }
+  // Undamaged streams merge as the checking coalescer merges them.
+  const b = new Batch();
+  for (const p of stream({}, Array(40).fill(MSS))) b.add(p);
+  assert.deepEqual(
+    coalesce(b, trusting).map((w) => w.members),
+    coalesce(b).map((w) => w.members),
+  );
 });
 
 Deno.test("flows interleave; another flow's packets, UDP and ICMP pass between runs", () => {

@@ -28,6 +28,8 @@ export interface LibC {
   readAt(fd: number, address: bigint, count: bigint): number;
   /** write(2) from memory given by its address, as {@link LibC.readAt}. */
   writeAt(fd: number, address: bigint, count: bigint): number;
+  /** writev(2) of `iovcnt` iovecs at the address `iov` (each two u64: base, length). */
+  writevAt(fd: number, iov: bigint, iovcnt: number): number;
   /** ioctl(2) with a pointer argument. */
   ioctl(fd: number, request: number, arg: Uint8Array): number;
   /** ioctl(2) with an integer argument. */
@@ -95,6 +97,7 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   readAt: { name: "read", parameters: ["i32", "usize", "usize"], result: "i32" },
   writeAt: { name: "write", parameters: ["i32", "usize", "usize"], result: "i32" },
+  writevAt: { name: "writev", parameters: ["i32", "usize", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   ioctl_int: { name: "ioctl", parameters: ["i32", "usize", "usize"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },

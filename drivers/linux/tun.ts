@@ -153,6 +153,11 @@ export class LinuxTun implements PacketDevice, PollHandler {
   readonly #arena: bigint = 0n;
   /** The addresses of the arena offsets read or written so far (a few slot starts). */
   readonly #addresses = new Map<number, bigint>();
+  /** The offload arena's address as a number, for the iovecs' bases (below 2^53). */
+  #arenaBase = 0;
+  /** The iovecs of a gathered write, as u32 halves; their address, taken once. */
+  #iov: Uint32Array = new Uint32Array(0);
+  #iovAddress = 0n;
   #flushQueued = false;
   readonly #flushTask = () => {
     this.#flushQueued = false;
@@ -179,15 +184,25 @@ export class LinuxTun implements PacketDevice, PollHandler {
       const off = new TunOffload({
         mtu,
         emit: (at, len) => this.#emit(at, len),
+        emitv: (ranges, count) => this.#emitv(ranges, count),
         onWritten: (packets, bytes) => {
           stats.packetsOut += packets;
           stats.bytesOut += bytes;
         },
         onWriteError: (packets) => (stats.writeErrors += packets),
         onError: this.#onError,
+        // What the device writes here it opened under a peer's AEAD tag (which authenticated
+        // every byte the peer's stack checksummed) or built itself: summing each segment's TCP
+        // checksum again before merging found nothing the tag had not (about 5 to 9% of a
+        // receiving agent's CPU). A segment written alone is still checked by the kernel.
+        trustTcpChecksums: true,
       });
       this.#off = off;
       this.#arena = addressOf(off.arena);
+      this.#arenaBase = Number(this.#arena);
+      // A gathered write has at most a range per queued packet (the queue's default, 128).
+      this.#iov = new Uint32Array(new ArrayBuffer(128 * 16));
+      this.#iovAddress = addressOf(this.#iov.buffer as ArrayBuffer);
     }
   }
 
@@ -478,6 +493,23 @@ export class LinuxTun implements PacketDevice, PollHandler {
   /** Writes `len` bytes of the offload arena from `at`; the offload path counts the result. */
   #emit(at: number, len: number): number {
     const n = libc().writeAt(this.fd, this.#address(at), u64(len));
+    if (n < 0) this.#writeFailed(errno());
+    return n;
+  }
+
+  /** Writes the arena's (offset, length) `ranges` as one writev; the offload path counts it. */
+  #emitv(ranges: Int32Array, count: number): number {
+    const iov = this.#iov;
+    if (count > iov.length / 4) return -1;
+    const base = this.#arenaBase;
+    for (let k = 0; k < count; k++) {
+      const address = base + ranges[2 * k];
+      iov[4 * k] = address >>> 0;
+      iov[4 * k + 1] = Math.floor(address / 0x1_0000_0000);
+      iov[4 * k + 2] = ranges[2 * k + 1];
+      iov[4 * k + 3] = 0;
+    }
+    const n = libc().writevAt(this.fd, this.#iovAddress, count);
     if (n < 0) this.#writeFailed(errno());
     return n;
   }

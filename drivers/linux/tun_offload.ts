@@ -11,7 +11,8 @@
  * - writes: packets are copied into a queue of slots, or built in the next one by the caller
  *   ({@link TunOffload.reserve}, {@link TunOffload.commit}: the device decrypts into it); {@link flush}
  *   (at the end of a batch, or when the queue is full) coalesces TCP segments ({@link TcpCoalescer})
- *   and hands each write (virtio-net header first) to the `emit` function.
+ *   and hands each write (virtio-net header first) to the `emit` function; with `emitv`, a
+ *   coalesced packet goes as ranges gathered where its segments lie (writev), not copied together.
  *
  * Every buffer is a range of one ArrayBuffer allocated up front ({@link arena}): nothing is
  * allocated per packet, and the FFI calls take the arena's address plus an offset.
@@ -58,6 +59,12 @@ export interface TunOffloadOptions {
    * the bytes written or a negative number on failure.
    */
   emit: (offset: number, length: number) => number;
+  /**
+   * Writes, as one write, the `count` ranges of the arena listed in `ranges` as (offset, length)
+   * pairs (writev(2)); returns the bytes written or a negative number on failure. When given, a
+   * coalesced packet is gathered where its segments lie instead of copied together first.
+   */
+  emitv?: (ranges: Int32Array, count: number) => number;
   /** Called when a write fails, with how many IP packets it carried. */
   onWriteError?: (packets: number) => void;
   /**
@@ -67,6 +74,8 @@ export interface TunOffloadOptions {
   onWritten?: (packets: number, bytes: number) => void;
   /** Called with errors thrown by the sink. */
   onError?: (err: unknown) => void;
+  /** Coalesce TCP segments without summing their checksums (TcpCoalescerOptions). */
+  trustTcpChecksums?: boolean;
 }
 
 /**
@@ -95,6 +104,9 @@ export class TunOffload {
   readonly mtu: number;
 
   readonly #emit: (offset: number, length: number) => number;
+  readonly #emitv: ((ranges: Int32Array, count: number) => number) | null;
+  /** The ranges of a gathered write: a header and first packet, then a payload per segment. */
+  readonly #ranges: Int32Array;
   readonly #onWriteError: (packets: number) => void;
   readonly #onWritten: (packets: number, bytes: number) => void;
   readonly #onError: (err: unknown) => void;
@@ -125,10 +137,14 @@ export class TunOffload {
     const queue = options.queue ?? 128;
     const ring = options.ring ?? 64;
     this.#emit = options.emit;
+    this.#emitv = options.emitv ?? null;
+    this.#ranges = new Int32Array(2 * queue);
     this.#onWriteError = options.onWriteError ?? (() => {});
     this.#onWritten = options.onWritten ?? (() => {});
     this.#onError = options.onError ?? ((err) => console.error("tun offload:", err));
-    this.#coalescer = new TcpCoalescer(queue);
+    this.#coalescer = new TcpCoalescer(queue, {
+      trustTcpChecksums: options.trustTcpChecksums,
+    });
     const ringSlot = this.#ringSlot = align8(mtu);
     // Queue slots keep room for a header before the packet, which starts 8-aligned.
     this.#queueSlot = align8(VNET_HDR_LEN) + align8(mtu);
@@ -305,12 +321,21 @@ export class TunOffload {
         zeroVnetHeader(arena, at);
         this.#emitOne(at, lens[i], 1, lens[i]);
       } else if (role === ROLE_HEAD) {
-        const out = this.#outOffset;
-        const bytes = co.build(arena, offs, lens, i, out);
         let original = 0;
         for (let m = i; m >= 0; m = co.next[m]) original += lens[m];
         this.stats.coalescedWrites++;
         this.stats.coalescedPackets += co.count[i];
+        const emitv = this.#emitv;
+        if (emitv !== null) {
+          // Gathered where the segments lie: the kernel copies them once, this copies none.
+          // Each queue slot keeps room for the header before its packet.
+          const k = co.gather(arena, offs, lens, i, this.#ranges);
+          if (emitv(this.#ranges, k) < 0) this.#onWriteError(co.count[i]);
+          else this.#onWritten(co.count[i], original);
+          continue;
+        }
+        const out = this.#outOffset;
+        const bytes = co.build(arena, offs, lens, i, out);
         this.#emitOne(out, bytes - VNET_HDR_LEN, co.count[i], original);
       }
     }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { TunOffload } from "./tun_offload.ts";
+import { TCP_ACK, TCP_PSH } from "./gso_split.ts";
 import {
   decodeVnetHeader,
   encodeVnetHeader,
@@ -21,18 +22,29 @@ interface Emitted {
   packet: Uint8Array;
 }
 
-function setup(opts: { queue?: number; fail?: boolean } = {}) {
+function setup(opts: { queue?: number; fail?: boolean; gather?: boolean } = {}) {
   const emitted: Emitted[] = [];
-  const counts = { written: 0, bytes: 0, errors: 0, sinkErrors: 0 };
+  const counts = { written: 0, bytes: 0, errors: 0, sinkErrors: 0, gathered: 0 };
+  const record = (bytes: Uint8Array) => {
+    const header = newVnetHeader();
+    decodeVnetHeader(bytes, 0, header);
+    emitted.push({ header, packet: bytes.slice(VNET_HDR_LEN) });
+    return opts.fail ? -1 : bytes.length;
+  };
   const off: TunOffload = new TunOffload({
     mtu: MTU,
     queue: opts.queue,
-    emit: (at, len) => {
-      const header = newVnetHeader();
-      decodeVnetHeader(off.arena, at, header);
-      emitted.push({ header, packet: off.arena.slice(at + VNET_HDR_LEN, at + len) });
-      return opts.fail ? -1 : len;
-    },
+    emit: (at, len) => record(off.arena.subarray(at, at + len)),
+    emitv: opts.gather
+      ? (ranges, count) => {
+        counts.gathered++;
+        const parts: number[] = [];
+        for (let k = 0; k < count; k++) {
+          parts.push(...off.arena.subarray(ranges[2 * k], ranges[2 * k] + ranges[2 * k + 1]));
+        }
+        return record(new Uint8Array(parts));
+      }
+      : undefined,
     onWritten: (p, b) => {
       counts.written += p;
       counts.bytes += b;
@@ -228,14 +240,50 @@ Deno.test("writes: queued, coalesced at flush, each write with its header; the q
 });
 
 Deno.test("writes: a failed write counts every packet it carried", () => {
-  const { off, counts } = setup({ fail: true });
-  for (let i = 0; i < 4; i++) {
-    off.write(buildPacket({ seq: i * 1380, id: i, payload: randomBytes(1380) }));
+  for (const gather of [false, true]) {
+    const { off, counts } = setup({ fail: true, gather });
+    for (let i = 0; i < 4; i++) {
+      off.write(buildPacket({ seq: i * 1380, id: i, payload: randomBytes(1380) }));
+    }
+    off.write(buildPacket({ proto: "udp" }));
+    off.flush();
+    assert.equal(counts.errors, 5);
+    assert.equal(counts.written, 0);
+    assert.equal(counts.gathered, gather ? 1 : 0);
   }
-  off.write(buildPacket({ proto: "udp" }));
-  off.flush();
-  assert.equal(counts.errors, 5);
-  assert.equal(counts.written, 0);
+});
+
+Deno.test("writes: gathered (emitv), each write carries the bytes the copying path writes", () => {
+  const copying = setup({ queue: 64 });
+  const gathering = setup({ queue: 64, gather: true });
+  let seqA = 1000, seqB = 7000, id = 1;
+  for (let round = 0; round < 40; round++) {
+    const n = 1 + Math.floor(Math.random() * 80);
+    for (let i = 0; i < n; i++) {
+      const r = Math.random();
+      let pkt: Uint8Array;
+      if (r < 0.1) pkt = buildPacket({ proto: "udp", payload: randomBytes(1 + (i % 300)) });
+      else if (r < 0.5) {
+        const size = Math.random() < 0.1 ? 1 + Math.floor(Math.random() * 1380) : 1380;
+        pkt = buildPacket({ seq: seqA, id: id++ & 0xffff, payload: randomBytes(size) });
+        seqA = (seqA + size) >>> 0;
+      } else {
+        const size = Math.random() < 0.05 ? 700 : 1360;
+        const flags = Math.random() < 0.05 ? TCP_ACK | TCP_PSH : TCP_ACK;
+        pkt = buildPacket({ version: 6, sport: 2, seq: seqB, flags, payload: randomBytes(size) });
+        seqB = (seqB + size) >>> 0;
+      }
+      copying.off.write(pkt);
+      gathering.off.write(pkt);
+    }
+    copying.off.flush();
+    gathering.off.flush();
+  }
+  assert.ok(gathering.counts.gathered > 0);
+  assert.equal(gathering.counts.gathered, gathering.off.stats.coalescedWrites);
+  assert.deepEqual(gathering.emitted, copying.emitted);
+  assert.deepEqual(gathering.counts.bytes, copying.counts.bytes);
+  assert.deepEqual(gathering.off.stats, copying.off.stats);
 });
 
 Deno.test("reads: the room given after each packet is its own: padding there spoils nothing", () => {

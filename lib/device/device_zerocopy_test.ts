@@ -356,3 +356,28 @@ Deno.test("zero-copy receive: what is dropped after opening is never committed; 
   assert.equal(pb.commits, 2);
   assert.deepEqual(pb.written.at(-1), packetOf(64));
 });
+
+Deno.test("zero-copy receive: a datagram damaged on the way is dropped and counted, nothing committed", () => {
+  // The Linux TUN's coalescer trusts the TCP checksums of what the device commits: the tag
+  // is what refuses a damaged packet, before any slot is committed.
+  const { net, b, pa, pb } = receivingPair();
+  pa.inject(packetOf(600));
+  net.deliver();
+  assert.equal(pb.commits, 1);
+  for (const at of [16, 100, 630]) {
+    pa.inject(packetOf(600));
+    const damaged = net.deliverSome((data) => {
+      if (data[0] === 4 && data.length > at) data[at] ^= 0x01; // ciphertext, then the tag
+      return true;
+    });
+    assert.equal(damaged, 1);
+  }
+  assert.equal(b.drops.get("decrypt"), 3);
+  assert.equal(pb.commits, 1);
+  assert.equal(pb.written.length, 1);
+  // The damaged messages' counters were not taken: the next packet lands.
+  pa.inject(packetOf(64));
+  net.deliver();
+  assert.equal(pb.commits, 2);
+  assert.deepEqual(pb.written.at(-1), packetOf(64));
+});
