@@ -55,6 +55,7 @@ import { closeQuietly } from "./rollback.ts";
 import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
+import { shortenJsSliceOnce } from "./js_slice.ts";
 import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.ts";
 
 /**
@@ -512,6 +513,8 @@ export class Agent {
       typeof opts.cryptoWorkers === "number",
     );
     if (cryptoBatch) drivers.defer(() => cryptoBatch.close());
+    // The JS thread's slice (js_slice.ts), before the warm-up's compiles: it carries the packets.
+    shortenJsSliceOnce(logger, opts.identity?.role === "leader");
     // Before the device exists: V8 compiles the per-packet code now, on twins of these drivers.
     const twins = opts.warmUp !== false && warmUpAllowedByEnv()
       ? warmDriversOf(packets, transport)
