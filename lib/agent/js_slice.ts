@@ -9,10 +9,9 @@
  * What it was for: a fresh tunnel's first packets make V8's workers compile the code they ran
  * (lib/agent/jit.ts) at the JavaScript thread's priority (lib/agent/v8_workers.ts), and a packet
  * arriving while a worker held the core waited for it. In `scripts/bench/latency.ts` runs
- * (2026-11-28, load 1.3 to 3.6) the fresh tunnel's p90 was lower with it in 6 runs of 7, the p99
- * in 4 of 4, the tunnel's first ping (the handshake) in 4 of 5 (3.4 to 8.3 ms against 10 to 16 in
- * three runs), TCP level; the median 0.01 to 0.02 ms higher (docs/performance.md, "The JavaScript
- * thread's slice").
+ * (2026-11-28, load 1.3 to 5, not quiet) the fresh tunnel's p90 was lower with it in 7 runs of 9,
+ * the p99 in 5 of 6, the tunnel's first ping (the handshake) in 5 of 7, TCP level, the median
+ * within 0.03 ms either way (docs/performance.md, "The JavaScript thread's slice").
  *
  * A mesh leader's is left at the kernel's default unless asked: not measured there, and its JS
  * thread is busy most of the time, where a slice changes nothing but how often it is switched.
