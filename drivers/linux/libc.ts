@@ -88,6 +88,11 @@ export interface LibC {
   getpriority(which: number, who: number): number;
   /** sched_setscheduler(2) of one thread; `param` is a `struct sched_param` (one i32). */
   sched_setscheduler(tid: number, policy: number, param: Uint8Array): number;
+  /**
+   * syscall(2) with a thread id, a buffer and flags: sched_setattr(2) and sched_getattr(2), which
+   * glibc does not wrap (see thread_slice.ts).
+   */
+  syscall_tid_buf(nr: number, tid: number, buf: Uint8Array, a: number, b: number): number;
 }
 
 const SYMBOLS = {
@@ -128,6 +133,11 @@ const SYMBOLS = {
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   getpriority: { parameters: ["i32", "u32"], result: "i32" },
   sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  syscall_tid_buf: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "u32", "u32"],
+    result: "i32",
+  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 

@@ -56,6 +56,7 @@ import { resolveCryptoWorkers, startCryptoWorkers } from "./crypto_workers.ts";
 import { startHeapTrim } from "./heap_trim.ts";
 import { startArenaTrim } from "./arena_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
+import { shortenJsSliceOnce } from "./js_slice.ts";
 import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.ts";
 
 /**
@@ -515,6 +516,8 @@ export class Agent {
       typeof opts.cryptoWorkers === "number",
     );
     if (cryptoBatch) drivers.defer(() => cryptoBatch.close());
+    // The JS thread's slice (js_slice.ts), before the warm-up's compiles: it carries the packets.
+    shortenJsSliceOnce(logger, opts.identity?.role === "leader");
     // Before the device exists: V8 compiles the per-packet code now, on twins of these drivers.
     const twins = opts.warmUp !== false && warmUpAllowedByEnv()
       ? warmDriversOf(packets, transport)

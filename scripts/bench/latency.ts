@@ -16,7 +16,8 @@
  * its own and these after them (the later wins). Figures, never assertions.
  *
  * Besides the whole run's percentiles it prints the fresh tunnel's p90 (the first two rounds: a
- * fresh agent's code still compiling) and the p90 after them, nearest rank.
+ * fresh agent's code still compiling) and the p90 after them, nearest rank, and the tunnel's very
+ * first ping (`handshake ping`: sent before any session, it waits for the handshake).
  *
  * `--tcp N` also runs iperf3 TCP with one stream N times per implementation (`--seconds`, 5),
  * interleaved: throughput (median, mean, each run) and both agents' CPU-seconds per GB.
@@ -397,6 +398,8 @@ export async function runLatencyBench(args: string[]): Promise<void> {
   // The fresh tunnel's pings (its first rounds) and the rest, apart.
   const fresh = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const later = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  // The tunnel's first ping, sent before any session exists (it waits for the handshake).
+  const handshakes = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   // pos: the variant's place in its round's order (0: pinged first).
   const raw: { v: string; round: number; pos: number; seq: number; rtt: number }[] = [];
   const traced = new Map<string, TracedRun[]>();
@@ -405,8 +408,23 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       // Back in the variants' order.
       const tunnels = variants.map((_, i) => up[upOrder.indexOf(i)]);
       const warm = opt("--warm", 0);
-      for (const t of upOrder.map((i) => tunnels[i])) {
-        await t.lab.exec("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", t.target);
+      for (const i of upOrder) {
+        const t = tunnels[i];
+        // The first of these waits for the handshake: the fresh tunnel's first round trip.
+        const setup = await t.lab.exec(
+          "a",
+          "ping",
+          "-n",
+          "-c",
+          "3",
+          "-i",
+          "0.2",
+          "-W",
+          "2",
+          t.target,
+        );
+        const first = parseRtts(setup.stdout).get(1);
+        if (first !== undefined) handshakes.get(variants[i].name)!.push(first);
         // With --warm N: N pings back to back first, so the code is as warm (compiled,
         // optimised) as in an agent that has carried traffic.
         if (warm > 0) {
@@ -536,6 +554,7 @@ export async function runLatencyBench(args: string[]): Promise<void> {
       "÷ weft": Number((median(xs) / base).toFixed(2)),
       "first after idle: median": Number(median(firsts.get(v.name)!).toFixed(3)),
       "first: max": Number(Math.max(...firsts.get(v.name)!).toFixed(3)),
+      "handshake ping": Number((handshakes.get(v.name)![0] ?? NaN).toFixed(2)),
       replies: xs.length,
     };
   }));
