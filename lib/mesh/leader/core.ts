@@ -55,6 +55,9 @@ export type { MeshInit } from "./mesh_edits.ts";
 /** How long a node that was answered but never heard from keeps its allocation, by default. */
 export const DEFAULT_JOIN_HOLD_MS = 10 * 60_000;
 
+// A hello that changes nothing (nearly every one) is answered with this one promise, made once.
+const UNCHANGED: Promise<boolean> = Promise.resolve(false);
+
 /** The leader's state. */
 export class LeaderCore {
   #data: LeaderFile;
@@ -422,7 +425,8 @@ export class LeaderCore {
       this.#counts.servicesRefused += update.services.length -
         services.grantedServices(this.#ctx, this.#data, now, update.services).length;
     }
-    if (!members.updated(this.#ctx, this.#data, now, update)) return Promise.resolve(false);
+    if (members.unchanged(now, update)) return UNCHANGED;
+    if (!members.updated(this.#ctx, this.#data, now, update)) return UNCHANGED;
     return this.#edit(members.updateMember, publicKey, update);
   }
 

@@ -5,7 +5,17 @@
 import assert from "node:assert/strict";
 import { MAX_LAN } from "../../members/member.ts";
 import { LeaderError, LeaderNotFoundError } from "./errors.ts";
-import { checkedUpdate, leave, removeMember, updated, updateMember } from "./member_edits.ts";
+import {
+  checkedUpdate,
+  leave,
+  type MemberUpdate,
+  removeMember,
+  unchanged,
+  updated,
+  updateMember,
+} from "./member_edits.ts";
+import { helloUpdate } from "./hello_update.ts";
+import type { Member } from "../../members/member.ts";
 import {
   apply,
   DOC_LEADER_KEY,
@@ -60,6 +70,94 @@ Deno.test("member edits: a hello's fields update the record; the same again is n
   assert.equal("lan" in cleared, false);
   assert.equal("tcpPort" in cleared, false);
   assert.equal(apply(d, (d, touch) => updateMember(ctx, d, touch, "nobody", patch)).result, false);
+});
+
+Deno.test("member edits: unchanged says a hello changes nothing exactly when updated would make no new record", () => {
+  const { ctx, d } = withNode();
+  // A small pool of values, so that records and updates often agree.
+  // mulberry32: a seeded generator whose low bits are as random as its high ones.
+  let seed = 7;
+  const rand = (n: number) => {
+    let t = seed = (seed + 0x6d2b79f5) | 0;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)];
+  const ep = ["192.0.2.1:1", "192.0.2.2:1", "198.51.100.3:2"];
+  const list = (max: number) => Array.from({ length: rand(max + 1) }, () => pick(ep));
+  const maybe = <T>(v: () => T): T | undefined => rand(3) === 0 ? undefined : v();
+  let fast = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const extra: Partial<Member> = {
+      endpoints: list(3),
+      ...(rand(2) ? { observed: pick(ep) } : {}),
+      ...(rand(2) ? { lan: list(2) } : {}),
+      ...(rand(2) ? { tcpPort: pick([443, 8443]) } : {}),
+      ...(rand(2) ? { relay: true } : {}),
+      ...(rand(2) ? { grants: rand(2) ? { relay: true as const } : {} } : {}),
+      ...(rand(2) ? { run: pick(["r1", "r2"]) } : {}),
+      ...(rand(3) === 0 ? { offline: true } : {}),
+      ...(rand(2)
+        ? { nodeLabels: pick<Record<string, string>>([{ "node.weft/os": "linux" }, {}]) }
+        : {}),
+      ...(rand(2) ? { advertisedRoutes: pick([["10.9.0.0/24"], []]) } : {}),
+      ...(rand(3) === 0 ? { role: "leader" as const } : {}),
+    };
+    const old = nodeRecord("n", "10.77.0.9", extra);
+    // Half the updates say the record again (as a node's hellos do), some with one field off.
+    const again: MemberUpdate = {
+      endpoints: [...old.endpoints, ...old.endpoints.slice(0, rand(2))],
+      observed: old.observed ?? null,
+      services: [],
+      nodeLabels: old.nodeLabels ?? {},
+      lan: old.lan ?? [],
+      relay: old.relay === true,
+      tcpPort: old.tcpPort ?? null,
+      advertisedRoutes: old.advertisedRoutes ?? [],
+      ...(old.run ? { run: old.run } : {}),
+      ...(old.offline ? {} : { online: true as const }),
+    };
+    const random: MemberUpdate = {
+      endpoints: maybe(() => list(10)),
+      observed: maybe(() => rand(4) === 0 ? null : pick(ep)),
+      services: maybe(() => []),
+      nodeLabels: maybe(() =>
+        pick<Record<string, string>>([{ "node.weft/os": "linux" }, { "node.weft/os": "bsd" }, {}])
+      ),
+      lan: maybe(() => list(10)),
+      relay: maybe(() => rand(2) === 1),
+      tcpPort: maybe(() => pick([443, 8443, null])),
+      advertisedRoutes: maybe(() => pick([["10.9.0.0/24"], [], ["10.8.0.0/24"]])),
+      run: maybe(() => pick(["r1", "r2"])),
+      ...(rand(2) ? { online: true as const } : {}),
+    };
+    const keys = Object.keys(random) as (keyof MemberUpdate)[];
+    const off = pick(keys);
+    const patch = checkedUpdate(
+      rand(2) ? random : rand(2) ? again : { ...again, [off]: random[off] } as MemberUpdate,
+    );
+    const same = updated(ctx, d, old, patch) === null;
+    assert.equal(unchanged(old, patch), same, JSON.stringify({ old, patch }));
+    if (same) fast++;
+  }
+  assert.ok(fast > 100, `only ${fast} updates changed nothing`);
+  // What a node's hello says again, as helloUpdate makes it: no change, told without the record.
+  const n = nodeRecord("n", "10.77.0.9", { endpoints: ["192.0.2.1:1"], observed: "192.0.2.1:1" });
+  const again = helloUpdate(
+    { t: "hello", v: 3, endpoints: [], services: [], labels: {} },
+    "192.0.2.1:1",
+  );
+  assert.equal(unchanged(n, checkedUpdate(again.update)), true);
+  // Past the first 8 distinct endpoints a hello's are not kept: the same 8 and more is no change.
+  const ten = Array.from({ length: 10 }, (_, i) => `192.0.2.${i}:1`);
+  const full = nodeRecord("f", "10.77.0.8", { endpoints: ten.slice(0, 8) });
+  assert.equal(updated(ctx, d, full, { endpoints: ten }), null);
+  assert.equal(unchanged(full, { endpoints: ten }), true);
+  assert.equal(unchanged(full, { endpoints: ten.slice(1) }), false);
+  // Services offered, or granted labels: updated decides.
+  assert.equal(unchanged(n, { services: [svc("web")] }), false);
+  assert.equal(unchanged(n, { labels: {} }), false);
 });
 
 Deno.test("member edits: a node relays only when willing and granted", () => {
