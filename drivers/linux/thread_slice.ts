@@ -47,7 +47,10 @@ export interface SchedAttr {
   runtimeNs: number;
 }
 
-/** sched_getattr(2) of a thread (0: the calling thread), or null when it fails. */
+/**
+ * sched_getattr(2) of a thread (0: the calling thread), or null when it fails; throws off Linux
+ * and on an architecture without its syscall number.
+ */
 export function threadSchedAttr(tid = 0): SchedAttr | null {
   const buf = new Uint8Array(ATTR_SIZE);
   if (libc().syscall_tid_buf(numbers().get, tid, buf, ATTR_SIZE, 0) !== 0) return null;

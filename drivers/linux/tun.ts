@@ -200,8 +200,8 @@ export class LinuxTun implements PacketDevice, PollHandler {
       this.#off = off;
       this.#arena = addressOf(off.arena);
       this.#arenaBase = Number(this.#arena);
-      // A gathered write has at most a range per queued packet (the queue's default, 128).
-      this.#iov = new Uint32Array(new ArrayBuffer(128 * 16));
+      // A gathered write has at most a range per queued packet.
+      this.#iov = new Uint32Array(new ArrayBuffer(off.queue * 16));
       this.#iovAddress = addressOf(this.#iov.buffer as ArrayBuffer);
     }
   }

@@ -90,6 +90,8 @@ function align8(n: number): number {
 
 /** Offload reads and writes over one preallocated arena. */
 export class TunOffload {
+  /** Packets the write queue holds (a gathered write lists at most this many ranges). */
+  readonly queue: number;
   /** All buffers: the read area, the coalescing output, the ring and the queue. */
   readonly arena: Uint8Array;
   /** Where a read goes (header first) and how much it may take. */
@@ -135,6 +137,7 @@ export class TunOffload {
   constructor(options: TunOffloadOptions) {
     const mtu = this.mtu = options.mtu;
     const queue = options.queue ?? 128;
+    this.queue = queue;
     const ring = options.ring ?? 64;
     this.#emit = options.emit;
     this.#emitv = options.emitv ?? null;

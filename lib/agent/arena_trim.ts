@@ -12,7 +12,8 @@
  * malloc arena").
  *
  * {@link ArenaTrim} calls `malloc_trim(0)` (which gives back every whole free page, in any arena,
- * with `madvise`) once `mallinfo2()` counts {@link TRIM_FREE_BYTES} free, at most once a
+ * with `madvise`) once `mallinfo2()` counts {@link TRIM_FREE_BYTES} free (and that much more than after its last
+ * trim), at most once a
  * {@link TRIM_EVERY_MS}. An agent whose arenas hold less free (a member, a few MiB) never trims; a
  * leader of 10,000 trims in 2.5 ms (p50; 12 ms at most), some 0.1 % of a core. Pages given back
  * cost a page fault each when malloc uses them again.
@@ -21,6 +22,8 @@
  * nothing.
  * @module
  */
+
+import { openFirstLibrary } from "../crypto/ffi_open.ts";
 
 /** Trim once the arenas hold this much free memory, bytes. */
 export const TRIM_FREE_BYTES = 32 * 1024 * 1024;
@@ -46,11 +49,21 @@ export class ArenaTrim {
     this.#c = c;
   }
 
-  /** Looks at the arenas and trims if they hold {@link TRIM_FREE_BYTES} free; true when it did. */
+  // The least free seen since the last trim: a trim hands pages back with madvise and leaves
+  // their chunks free, so the count stays high after it; only what was freed since is news.
+  #floor = 0;
+
+  /**
+   * Looks at the arenas and trims if they hold {@link TRIM_FREE_BYTES} free and that much more
+   * than the least seen since the last trim; true when it did.
+   */
   check(): boolean {
-    if (this.#c.free() < TRIM_FREE_BYTES) return false;
+    const free = this.#c.free();
+    if (free < this.#floor) this.#floor = free;
+    if (free < TRIM_FREE_BYTES || free - this.#floor < TRIM_FREE_BYTES) return false;
     this.#c.trim();
     this.trims++;
+    this.#floor = this.#c.free();
     return true;
   }
 }
@@ -62,14 +75,17 @@ export function glibcArenaCalls(): ArenaCalls | null {
   if (calls !== undefined) return calls;
   if (Deno.build.os !== "linux") return calls = null;
   try {
-    const lib = Deno.dlopen(
-      "libc.so.6",
+    // Through openFirstLibrary: no FFI permission is no trim, never a prompt.
+    const lib = openFirstLibrary(
+      ["libc.so.6"],
       {
         // struct mallinfo2: ten size_t; fordblks (free bytes) is the ninth.
         mallinfo2: { parameters: [], result: { struct: Array(10).fill("usize") } },
         malloc_trim: { parameters: ["usize"], result: "i32" },
       } as const,
+      () => true,
     );
+    if (lib === null) return calls = null;
     const s = lib.symbols;
     return calls = {
       free: () => {

@@ -15,6 +15,23 @@ Deno.test("arena trim: trims once the arenas hold TRIM_FREE_BYTES free, not belo
   assert.equal(t.trims, 1);
 });
 
+Deno.test("arena trim: after a trim, only what is freed since counts (a trim leaves its chunks free)", () => {
+  let free = 100 * 1024 * 1024;
+  let trims = 0;
+  const t = new ArenaTrim({ free: () => free, trim: () => void trims++ });
+  assert.equal(t.check(), true);
+  // The same free count again: the pages went back already.
+  assert.equal(t.check(), false);
+  free += TRIM_FREE_BYTES - 1;
+  assert.equal(t.check(), false);
+  // Used again (the floor falls with it), then freed: that is news.
+  free = 60 * 1024 * 1024;
+  assert.equal(t.check(), false);
+  free = 60 * 1024 * 1024 + TRIM_FREE_BYTES;
+  assert.equal(t.check(), true);
+  assert.equal(trims, 2);
+});
+
 /** The process's resident memory now, bytes. */
 function rss(): number {
   const m = Deno.readTextFileSync("/proc/self/status").match(/VmRSS:\s+(\d+) kB/);

@@ -15,6 +15,7 @@
  *
  * A mesh leader's is left at the kernel's default unless asked: not measured there, and its JS
  * thread is busy most of the time, where a slice changes nothing but how often it is switched.
+ * Without the FFI permission nothing is asked (never a prompt).
  * `WEFT_JS_SLICE_US` sets another (100 to 100,000 µs) for any agent, `0` the kernel's default.
  * @module
  */
@@ -52,7 +53,7 @@ export function shortenJsSliceOnce(logger: Logger, leader = false): void {
   if (done || Deno.build.os !== "linux") return;
   done = true;
   const us = jsSliceUs(leader);
-  if (us === 0) return;
+  if (us === 0 || !ffiGranted()) return;
   try {
     const err = setThreadSlice(us * 1000);
     const now = threadSchedAttr();
@@ -63,5 +64,14 @@ export function shortenJsSliceOnce(logger: Logger, leader = false): void {
     });
   } catch (e) {
     logger.debug("JS thread's slice not set", { error: String(e) });
+  }
+}
+
+// An embedder without --allow-ffi gets the kernel's default slice, never a permission prompt.
+function ffiGranted(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
   }
 }

@@ -164,10 +164,10 @@ const SCRATCH_BYTES = KEY_AT + 32;
 /**
  * A ChaCha20-Poly1305 key in OpenSSL cipher contexts (OpenSSL wipes them when freed). Messages up
  * to RAW_MAX bytes, all of WireGuard's on a usual MTU, go through the raw ChaCha20 and Poly1305
- * context; the AEAD cipher's two contexts (seal, open) are keyed at the first longer message in
- * their direction, from a copy of the key wiped once both are made. A leader holds a session with
+ * context; the AEAD cipher's two contexts (seal, open) are keyed together at the first longer
+ * message either way, from a copy of the key wiped as soon as they are. A leader holds a session with
  * each of thousands of members, up to three a member, two keys each: made at once, the contexts
- * nothing used and four scratch buffers of their own were 3.65 KB of native memory a key, 1.3 now
+ * nothing used and four scratch buffers of their own were 3.65 KB of native memory a key, 1.1 now
  * (docs/performance.md, "The leader's keys and its malloc arena").
  */
 class OpensslKey extends CounterNonceKey {
@@ -219,10 +219,7 @@ class OpensslKey extends CounterNonceKey {
     try {
       // Without the raw path every message needs them: keyed now, so a key that cannot be
       // fails here, as before.
-      if (this.#raw === null) {
-        this.#encCtx();
-        this.#decCtx();
-      }
+      if (this.#raw === null) this.#keyAead();
     } catch (e) {
       this.destroy();
       throw e;
@@ -232,42 +229,43 @@ class OpensslKey extends CounterNonceKey {
 
   /** The AEAD sealing context, keyed at its first use. */
   #encCtx(): Ptr {
-    const h = this.#held;
-    if (h.enc !== null) return h.enc;
-    if (this.#destroyed) throw new Error("OpenSSL key used after destroy()");
-    const lib = this.#lib;
-    const ctx = lib.EVP_CIPHER_CTX_new();
-    if (
-      ctx === null ||
-      lib.EVP_EncryptInit_ex(ctx, lib.EVP_chacha20_poly1305(), null, this.#key, null) !== 1
-    ) {
-      if (ctx !== null) lib.EVP_CIPHER_CTX_free(ctx);
-      lib.ERR_clear_error();
-      throw new Error("OpenSSL: cannot key ChaCha20-Poly1305");
-    }
-    h.enc = ctx;
-    if (h.dec !== null) this.#key.fill(0);
-    return ctx;
+    return this.#held.enc ?? this.#keyAead().enc!;
   }
 
   /** The AEAD opening context, keyed at its first use. */
   #decCtx(): Ptr {
+    return this.#held.dec ?? this.#keyAead().dec!;
+  }
+
+  /**
+   * Keys both AEAD contexts at once and wipes the key's copy: a WireGuard key is used in one
+   * direction only, so keyed one at a time the copy would stay until destroy().
+   */
+  #keyAead(): Held {
     const h = this.#held;
-    if (h.dec !== null) return h.dec;
     if (this.#destroyed) throw new Error("OpenSSL key used after destroy()");
     const lib = this.#lib;
-    const ctx = lib.EVP_CIPHER_CTX_new();
+    const enc = lib.EVP_CIPHER_CTX_new();
+    const dec = lib.EVP_CIPHER_CTX_new();
     if (
-      ctx === null ||
-      lib.EVP_DecryptInit_ex(ctx, lib.EVP_chacha20_poly1305(), null, this.#key, null) !== 1
+      enc === null || dec === null ||
+      lib.EVP_EncryptInit_ex(enc, lib.EVP_chacha20_poly1305(), null, this.#key, null) !== 1 ||
+      lib.EVP_DecryptInit_ex(dec, lib.EVP_chacha20_poly1305(), null, this.#key, null) !== 1
     ) {
-      if (ctx !== null) lib.EVP_CIPHER_CTX_free(ctx);
+      if (enc !== null) lib.EVP_CIPHER_CTX_free(enc);
+      if (dec !== null) lib.EVP_CIPHER_CTX_free(dec);
       lib.ERR_clear_error();
       throw new Error("OpenSSL: cannot key ChaCha20-Poly1305");
     }
-    h.dec = ctx;
-    if (h.enc !== null) this.#key.fill(0);
-    return ctx;
+    h.enc = enc;
+    h.dec = dec;
+    this.#key.fill(0);
+    return h;
+  }
+
+  /** Whether the key's copy for the AEAD contexts is still held (not yet wiped), for tests. */
+  get keyCopyHeld(): boolean {
+    return this.#key.some((b) => b !== 0);
   }
 
   /** The AEAD cipher's contexts made so far (0 to 2), for tests. */

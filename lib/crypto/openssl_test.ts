@@ -116,9 +116,10 @@ Deno.test("openssl: a destroyed key throws instead of touching freed memory; des
   assert.throws(() => key.open(0, new Uint8Array(17), new Uint8Array(1)), /after destroy/);
 });
 
-Deno.test("openssl: a key's AEAD contexts are made at the first message past RAW_MAX in their direction, none for short ones, and seal as libsodium does", () => {
+Deno.test("openssl: a key's AEAD contexts are made together at the first message past RAW_MAX, none for short ones, its key's copy wiped then, and seal as libsodium does", () => {
   const raw = crypto.getRandomValues(new Uint8Array(32));
   const contexts = (k: unknown) => (k as { contexts: number }).contexts;
+  const copyHeld = (k: unknown) => (k as { keyCopyHeld: boolean }).keyCopyHeld;
   const a = openssl!.aead.key(raw);
   const b = openssl!.aead.key(raw);
   const ref = sodium!.aead.key(raw);
@@ -129,18 +130,21 @@ Deno.test("openssl: a key's AEAD contexts are made at the first message past RAW
   assert.ok(b.open(1, sealed, new Uint8Array(short.length)));
   assert.equal(contexts(a), 0, "a short message needs no AEAD context");
   assert.equal(contexts(b), 0);
+  assert.ok(copyHeld(a), "the copy is kept until the contexts are made");
   const long = crypto.getRandomValues(new Uint8Array(RAW_MAX + 1));
   const ours = new Uint8Array(long.length + 16);
   a.seal(2, long, ours);
-  assert.equal(contexts(a), 1, "sealing makes the sealing context only");
+  assert.equal(contexts(a), 2, "sealing makes both: a WireGuard key goes one way only");
+  assert.ok(!copyHeld(a), "the key's copy is wiped once the contexts are keyed");
   const theirs = new Uint8Array(long.length + 16);
   ref.seal(2, long, theirs);
   assert.deepEqual(ours, theirs);
   const back = new Uint8Array(long.length);
   assert.ok(b.open(2, ours, back));
   assert.deepEqual(back, long);
-  assert.equal(contexts(b), 1, "opening makes the opening context only");
-  // Both made, the key's copy is wiped: the contexts still seal and open.
+  assert.equal(contexts(b), 2, "opening makes both");
+  assert.ok(!copyHeld(b));
+  // The copy wiped, the contexts still seal and open.
   assert.ok(a.open(2, ours, back));
   assert.equal(contexts(a), 2);
   a.seal(3, long, ours);

@@ -142,7 +142,7 @@ export interface FleetBenchResult {
   /**
    * The leader's CPU-seconds from the first join until every member held the leader's version
    * (whole views, every push out): the joins' work with what they left to do after the last
-   * join's answer.
+   * join's answer, less the `/metrics` scrape between (and what the leader did during it).
    */
   leaderCpuSecondsViews: number;
   leaderCpuSeconds: number;
@@ -354,12 +354,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
 
     say(`joining ${n} members`);
     await phase("joins");
-    const cpu0 = leader.cpuSeconds();
-    // One scrape read three ways: at 10,000 members a scrape is seconds of the leader's CPU.
+    // One scrape read three ways: at 10,000 members a scrape is seconds of the leader's CPU, so
+    // the CPU counted for the joins starts after it.
     const metrics0 = leader.text("/metrics");
     const out0 = await udpOut(metrics0);
     const kinds0 = await viewDatagrams(metrics0);
     const pushes0 = await pushFigures(metrics0);
+    const cpu0 = leader.cpuSeconds();
     const joinsStarted = now();
     const concurrency = opts.concurrency ?? 64;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) {
@@ -371,6 +372,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const outJoins = await udpOut(metrics1) - out0;
     const kinds1 = await viewDatagrams(metrics1);
     const pushes1 = await pushFigures(metrics1);
+    // The scrape's CPU (with what the leader did meanwhile) is left out of the views' figure.
+    const cpuScrape = leader.cpuSeconds() - cpu0 - cpuJoins;
     const joinsMs = now() - joinsStarted;
     const viewKinds: Record<string, number> = {};
     for (const [k, v] of Object.entries(kinds1)) {
@@ -383,7 +386,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const convergeSeconds = (now() - t1) / 1000;
     // The joins' whole cost: the views and pushes still going out after the last join's answer
     // (seconds of them: a faster join phase leaves more of its work after it).
-    const cpuViews = leader.cpuSeconds() - cpu0;
+    const cpuViews = leader.cpuSeconds() - cpu0 - cpuScrape;
 
     const { bytesPerSecond: quiet } = await call("quiet", { seconds: 3 });
     const figures = (
