@@ -20,7 +20,7 @@ import type { Logger } from "../log/logger.ts";
 import { LARGE_STATUS_REUSE_MS, type StatusCache } from "./routes/status_cache.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { BodyTooLargeError } from "./http1.ts";
-import { takeGiven } from "../io/given_bytes.ts";
+import { takeGiven } from "../metrics/given_bytes.ts";
 import {
   type FromWorker,
   type HotRoute,

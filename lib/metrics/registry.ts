@@ -15,7 +15,7 @@
  * @module
  */
 
-import { giveAway } from "../io/given_bytes.ts";
+import { giveAway } from "./given_bytes.ts";
 
 /** The `content-type` of the text format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -13,7 +13,7 @@ import {
 } from "./registry.ts";
 import { Histogram } from "../health/histogram.ts";
 import { parsePrometheus } from "../../tests/fixtures/prom_parse.ts";
-import { takeGiven } from "../io/given_bytes.ts";
+import { takeGiven } from "./given_bytes.ts";
 
 Deno.test("metrics registry: escaping and number formatting", () => {
   assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
