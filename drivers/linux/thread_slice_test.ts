@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
+import { inChild as inChildOf } from "./testing/in_child.ts";
 
 const MODULE = new URL("./thread_slice.ts", import.meta.url).href;
 
-/** Runs `code` in a fresh Deno (the module imported as `m`) and returns its last line as JSON. */
-async function inChild(code: string): Promise<unknown> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", `import * as m from ${JSON.stringify(MODULE)}; ${code}`],
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+/** Runs `code` in a fresh Deno, this test's module imported as `m`. */
+function inChild(code: string): Promise<unknown> {
+  return inChildOf(MODULE, code);
 }
 
 /** The `se.slice` line of a thread's /proc sched file (ns), or null without one. */

@@ -24,6 +24,7 @@
  */
 
 import { openFirstLibrary } from "../crypto/ffi_open.ts";
+import { SharedInterval } from "./shared_interval.ts";
 
 /** Trim once the arenas hold this much free memory, bytes. */
 export const TRIM_FREE_BYTES = 32 * 1024 * 1024;
@@ -99,35 +100,17 @@ export function glibcArenaCalls(): ArenaCalls | null {
   }
 }
 
-interface Running {
-  timer: ReturnType<typeof setInterval>;
-  users: number;
-}
-
-let running: Running | null = null;
+const shared = new SharedInterval(TRIM_EVERY_MS, () => {
+  const c = glibcArenaCalls();
+  if (c === null) return null;
+  const trim = new ArenaTrim(c);
+  return () => void trim.check();
+});
 
 /**
  * Starts the process's arena trim (one per process, however many agents start it); the returned
  * function stops this user's share. A no-op where {@link glibcArenaCalls} is null.
  */
 export function startArenaTrim(): () => void {
-  let mine = running;
-  if (mine === null) {
-    const c = glibcArenaCalls();
-    if (c === null) return () => {};
-    const trim = new ArenaTrim(c);
-    const timer = setInterval(() => trim.check(), TRIM_EVERY_MS);
-    Deno.unrefTimer(timer);
-    running = mine = { timer, users: 0 };
-  }
-  const share = mine;
-  share.users++;
-  let stopped = false;
-  return () => {
-    if (stopped) return;
-    stopped = true;
-    if (--share.users > 0) return;
-    clearInterval(share.timer);
-    if (running === share) running = null;
-  };
+  return shared.start();
 }

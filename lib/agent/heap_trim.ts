@@ -23,6 +23,8 @@
  * @module
  */
 
+import { SharedInterval } from "./shared_interval.ts";
+
 /** Collect once the heap used grew by this much over what the last collection left. */
 export const TRIM_STEP_BYTES = 4 * 1024 * 1024;
 /** Never collect more often than this, whatever the heap does. */
@@ -90,36 +92,17 @@ function exposedGc(): (() => void) | null {
   return typeof gc === "function" ? () => gc() : null;
 }
 
-interface Running {
-  trim: HeapTrim;
-  timer: ReturnType<typeof setInterval>;
-  users: number;
-}
-
-let running: Running | null = null;
+const shared = new SharedInterval(TRIM_CHECK_MS, () => {
+  const gc = exposedGc();
+  if (gc === null) return null;
+  const trim = new HeapTrim({ gc, used: () => Deno.memoryUsage().heapUsed });
+  return () => void trim.check();
+});
 
 /**
  * Starts the process's heap trim (one per process, however many agents start it); the
  * returned function stops this user's share. A no-op where `gc` is not exposed.
  */
 export function startHeapTrim(): () => void {
-  const gc = exposedGc();
-  if (gc === null) return () => {};
-  let mine: Running | null = running;
-  if (mine === null) {
-    const trim = new HeapTrim({ gc, used: () => Deno.memoryUsage().heapUsed });
-    const timer = setInterval(() => trim.check(), TRIM_CHECK_MS);
-    Deno.unrefTimer(timer);
-    running = mine = { trim, timer, users: 0 };
-  }
-  const share = mine;
-  share.users++;
-  let stopped = false;
-  return () => {
-    if (stopped) return;
-    stopped = true;
-    if (--share.users > 0) return;
-    clearInterval(share.timer);
-    if (running === share) running = null;
-  };
+  return shared.start();
 }
