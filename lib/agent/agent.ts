@@ -57,6 +57,7 @@ import { startHeapTrim } from "./heap_trim.ts";
 import { startArenaTrim } from "./arena_trim.ts";
 import { lowerV8WorkersOnce } from "./v8_workers.ts";
 import { shortenJsSliceOnce } from "./js_slice.ts";
+import { envNumber } from "./env_number.ts";
 import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.ts";
 
 /**
@@ -70,16 +71,7 @@ import { warmDataPathOnce, warmDriversOf, warmUpAllowedByEnv } from "./warm_up.t
 export const DEFAULT_POLL_LINGER_MS = 1500;
 
 function pollLingerMs(): number {
-  let text: string | undefined;
-  try {
-    text = Deno.env.get("WEFT_POLL_LINGER_MS");
-  } catch {
-    return DEFAULT_POLL_LINGER_MS; // no --allow-env
-  }
-  const ms = Number(text);
-  return text === undefined || text === "" || !Number.isFinite(ms) || ms < 0
-    ? DEFAULT_POLL_LINGER_MS
-    : ms;
+  return envNumber("WEFT_POLL_LINGER_MS", DEFAULT_POLL_LINGER_MS, { min: 0 });
 }
 
 export type { UnderlayKind } from "./underlay.ts";

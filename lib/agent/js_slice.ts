@@ -22,6 +22,7 @@
 
 import type { Logger } from "../log/logger.ts";
 import { setThreadSlice, threadSchedAttr } from "../../drivers/linux/thread_slice.ts";
+import { envNumber } from "./env_number.ts";
 
 /** The JS thread's slice by default, µs (the least the kernel takes). */
 export const DEFAULT_JS_SLICE_US = 100;
@@ -31,15 +32,7 @@ export const DEFAULT_JS_SLICE_US = 100;
  * 100,000), else {@link DEFAULT_JS_SLICE_US}, or 0 for a mesh leader (`leader`).
  */
 export function jsSliceUs(leader = false): number {
-  const fallback = leader ? 0 : DEFAULT_JS_SLICE_US;
-  let text: string | undefined;
-  try {
-    text = Deno.env.get("WEFT_JS_SLICE_US");
-  } catch {
-    return fallback; // no --allow-env
-  }
-  const n = Number(text);
-  if (text === undefined || text.trim() === "" || !Number.isFinite(n) || n < 0) return fallback;
+  const n = envNumber("WEFT_JS_SLICE_US", leader ? 0 : DEFAULT_JS_SLICE_US, { min: 0 });
   return n === 0 ? 0 : Math.min(100_000, Math.max(100, Math.round(n)));
 }
 

@@ -1,20 +1,15 @@
 import assert from "node:assert/strict";
 import { DEFAULT_JS_SLICE_US, jsSliceUs } from "./js_slice.ts";
+import { childJson } from "../../drivers/linux/testing/in_child.ts";
 
 const CHILD = new URL("../../tests/fixtures/js_slice_child.ts", import.meta.url).pathname;
 
 /** The child agent's JS thread's slice before and after it started, ns. */
-async function childSlice(
+function childSlice(
   env: Record<string, string>,
   leader = false,
 ): Promise<{ before: number | null; after: number | null }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CHILD, ...(leader ? ["leader"] : [])],
-    env,
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0, "the child ran");
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  return childJson(["run", "-A", CHILD, ...(leader ? ["leader"] : [])], env);
 }
 
 Deno.test("js slice: WEFT_JS_SLICE_US is read, clamped, and a leader's default is none", () => {

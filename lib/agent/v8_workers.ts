@@ -36,6 +36,7 @@
 
 import type { Logger } from "../log/logger.ts";
 import { idleOwnThreads, niceOwnThreads } from "../../drivers/linux/thread_nice.ts";
+import { envNumber, envText } from "./env_number.ts";
 
 /** What V8's workers get by default: the process's priority (0: left alone; the module doc says why). */
 export const DEFAULT_V8_WORKER_NICE: number | "idle" = 0;
@@ -53,19 +54,12 @@ export function isV8Worker(name: string): boolean {
  * mesh leader's (`leader`) or any other agent's.
  */
 export function v8WorkerNice(leader = false): number | "idle" {
+  if (envText(NICE_ENV) === "idle") return "idle";
   const fallback = leader ? LEADER_V8_WORKER_NICE : DEFAULT_V8_WORKER_NICE;
-  let text: string | undefined;
-  try {
-    text = Deno.env.get("WEFT_V8_WORKER_NICE");
-  } catch {
-    return fallback; // no --allow-env
-  }
-  if (text === "idle") return "idle";
-  const n = Number(text);
-  return text === undefined || text === "" || !Number.isInteger(n) || n < 0 || n > 19
-    ? fallback
-    : n;
+  return envNumber(NICE_ENV, fallback, { min: 0, max: 19, integer: true });
 }
+
+const NICE_ENV = "WEFT_V8_WORKER_NICE";
 
 let done = false;
 

@@ -6,6 +6,7 @@ import {
   v8WorkerNice,
 } from "./v8_workers.ts";
 import { SCHED_IDLE } from "../../drivers/linux/thread_nice.ts";
+import { childJson } from "../../drivers/linux/testing/in_child.ts";
 
 const CHILD = new URL("../../tests/fixtures/v8_workers_child.ts", import.meta.url).pathname;
 
@@ -16,14 +17,9 @@ interface Thread {
   main: boolean;
 }
 
-async function childThreads(env: Record<string, string> = {}, leader = false): Promise<Thread[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CHILD, ...(leader ? ["leader"] : [])],
-    env,
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0, "the child ran");
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+/** The child's threads after it started two agents (a mesh leader's with `leader`). */
+function childThreads(env: Record<string, string> = {}, leader = false): Promise<Thread[]> {
+  return childJson(["run", "-A", CHILD, ...(leader ? ["leader"] : [])], env);
 }
 
 /**

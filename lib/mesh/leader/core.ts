@@ -425,7 +425,6 @@ export class LeaderCore {
       this.#counts.servicesRefused += update.services.length -
         services.grantedServices(this.#ctx, this.#data, now, update.services).length;
     }
-    if (members.unchanged(now, update)) return UNCHANGED;
     if (!members.updated(this.#ctx, this.#data, now, update)) return UNCHANGED;
     return this.#edit(members.updateMember, publicKey, update);
   }

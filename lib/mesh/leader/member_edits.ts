@@ -11,7 +11,7 @@ import type { LeaderFile } from "../state/state.ts";
 import type { Edit, Touch } from "./changes.ts";
 import type { EditContext } from "./edit_context.ts";
 import { LeaderError, LeaderNotFoundError } from "./errors.ts";
-import { remember, sameJson, sameRecord } from "./records.ts";
+import { remember, sameJson } from "./records.ts";
 import { reassign } from "./route_edits.ts";
 import { routesMatter } from "./routes.ts";
 import { grantedServices } from "./service_edits.ts";
@@ -58,99 +58,113 @@ export function checkedUpdate(patch: MemberUpdate): MemberUpdate {
   return { ...patch, nodeLabels: own };
 }
 
-/** `old` with a {@link checkedUpdate} applied in `d`; null when that changes nothing. */
+/**
+ * `old` with a {@link checkedUpdate} applied in `d`; null when that changes nothing (what the
+ * record's JSON says of the fields a hello may change). Each field's new value is compared with
+ * the record's before anything is copied, so that an update changing nothing makes no record:
+ * every hello lands here (a thousand a second at 10,000 members), nearly all changing nothing,
+ * and making the record to compare (its lists copied, deduplicated) was a tenth of what a leader
+ * allocated joining 10,000 (`fleet.ts --profile`, FLEET_PROFILE_ALLOC=1).
+ */
 export function updated(
   ctx: EditContext,
   d: LeaderFile,
   old: Member,
   patch: MemberUpdate,
 ): Member | null {
-  const m: Member = {
-    ...old,
-    ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
-    ...(patch.observed ? { observed: patch.observed } : {}),
-    ...(patch.services ? { services: grantedServices(ctx, d, old, patch.services) } : {}),
-    ...(patch.labels ? { labels: { ...patch.labels } } : {}),
-    ...(patch.nodeLabels ? { nodeLabels: patch.nodeLabels } : {}),
-    ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
-    ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
-    ...(patch.advertisedRoutes ? { advertisedRoutes: [...patch.advertisedRoutes] } : {}),
-    ...(patch.run ? { run: patch.run } : {}),
-  };
-  if (m.advertisedRoutes?.length === 0) delete m.advertisedRoutes;
-  // Off is no field, as in records from before relays and TCP. A node relays when it is
-  // willing (its --relay) and the leader granted it; the leader always relays.
-  if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
-  else if (patch.relay !== undefined) delete m.relay;
-  if (patch.tcpPort === null) delete m.tcpPort;
-  if (patch.observed === null) delete m.observed;
-  if (patch.online) delete m.offline;
-  if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
-  // No LAN candidates is no field: records stay as they were before candidates existed.
-  if (m.lan && m.lan.length === 0) delete m.lan;
-  return sameRecord(m, old) ? null : m;
-}
-
-/**
- * Whether a {@link checkedUpdate} surely leaves `old` as it is ({@link updated} would give null),
- * told without making the record. Every hello lands here (a thousand a second at 10,000
- * members), nearly all changing nothing, and making the record to compare (its lists copied,
- * deduplicated) was a tenth of what a leader allocated joining 10,000 (`fleet.ts --profile`,
- * FLEET_PROFILE_ALLOC=1). False when it changes something, or when telling needs more (services
- * offered, granted labels): then {@link updated} decides.
- */
-export function unchanged(old: Member, patch: MemberUpdate): boolean {
-  if (patch.labels) return false;
-  if (patch.services && (patch.services.length > 0 || old.services.length > 0)) return false;
-  if (patch.endpoints && !sameList(patch.endpoints, 8, old.endpoints)) return false;
-  if (patch.lan && !sameList(patch.lan, MAX_LAN, old.lan ?? [])) return false;
-  if (
-    patch.advertisedRoutes &&
-    !sameList(patch.advertisedRoutes, Infinity, old.advertisedRoutes ?? [], false)
-  ) {
-    return false;
-  }
+  const endpoints = patch.endpoints && !sameList(patch.endpoints, 8, old.endpoints)
+    ? distinct(patch.endpoints, 8)
+    : old.endpoints;
   const observed = patch.observed
     ? patch.observed
     : patch.observed === null
     ? undefined
     : old.observed;
-  if ((observed ?? "") !== (old.observed ?? "")) return false;
-  if (patch.nodeLabels) {
-    const empty = Object.keys(patch.nodeLabels).length === 0;
-    if (!sameJson(empty ? {} : patch.nodeLabels, old.nodeLabels ?? {})) return false;
-  }
+  const services = patch.services ? grantedServices(ctx, d, old, patch.services) : old.services;
+  const labels = patch.labels ?? old.labels;
+  const nodeLabels = patch.nodeLabels ?? old.nodeLabels;
+  const lan = patch.lan && !sameList(patch.lan, MAX_LAN, old.lan ?? [])
+    ? distinct(patch.lan, MAX_LAN)
+    : old.lan;
   const tcpPort = typeof patch.tcpPort === "number"
     ? patch.tcpPort
     : patch.tcpPort === null
     ? undefined
     : old.tcpPort;
-  if (!Number.isSafeInteger(tcpPort ?? 0) || (tcpPort ?? 0) !== (old.tcpPort ?? 0)) return false;
+  const routes = patch.advertisedRoutes ?? old.advertisedRoutes;
+  // A node relays when it is willing (its --relay) and the leader granted it; the leader always.
   const relay = patch.relay === true && (old.role === "leader" || old.grants?.relay)
     ? true
     : patch.relay !== undefined
     ? undefined
     : old.relay;
-  if ((relay ?? false) !== (old.relay ?? false)) return false;
-  if (patch.run && patch.run !== old.run) return false;
-  if (patch.online && old.offline) return false;
+  const run = patch.run || old.run;
+  const offline = patch.online ? undefined : old.offline;
+  if (
+    endpoints === old.endpoints && (observed ?? "") === (old.observed ?? "") &&
+    sameJson(services, old.services) && sameJson(labels, old.labels) &&
+    sameJson(nodeLabels ?? {}, old.nodeLabels ?? {}) && lan === old.lan &&
+    sameJson(tcpPort ?? 0, old.tcpPort ?? 0) &&
+    sameJson(routes ?? [], old.advertisedRoutes ?? []) &&
+    (relay ?? false) === (old.relay ?? false) && (run ?? "") === (old.run ?? "") &&
+    (offline ?? false) === (old.offline ?? false)
+  ) return null;
+  // Fields the record lacks come after its own, in this order (as its JSON has had them). Off,
+  // none and empty are no field, as in records from before relays, TCP, LAN candidates, routes.
+  const m: Member = {
+    ...old,
+    endpoints,
+    observed,
+    services,
+    labels: labels === old.labels ? labels : { ...labels },
+    nodeLabels: nodeLabels && isEmpty(nodeLabels) ? undefined : nodeLabels,
+    lan: lan?.length ? lan : undefined,
+    tcpPort,
+    advertisedRoutes: !routes?.length
+      ? undefined
+      : routes === old.advertisedRoutes
+      ? routes
+      : [...routes],
+    run,
+    relay,
+    offline,
+  };
+  for (const k of MAY_LACK) if (m[k] === undefined) delete m[k];
+  return m;
+}
+
+// The fields updated() leaves out where they are off, none or empty.
+const MAY_LACK = [
+  "observed",
+  "nodeLabels",
+  "lan",
+  "tcpPort",
+  "advertisedRoutes",
+  "run",
+  "relay",
+  "offline",
+] as const;
+
+// Whether an object has no keys (without listing them).
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const _ in o) return false;
   return true;
 }
 
+// The first `max` distinct entries of `list`.
+function distinct(list: readonly string[], max: number): string[] {
+  return [...new Set(list)].slice(0, max);
+}
+
 /**
- * Whether `list` taken as {@link updated} takes it (its first `max` distinct entries, or all of
- * them as they are without `dedupe`) is `old`, entry for entry.
+ * Whether the first `max` distinct entries of `list` ({@link distinct}) are `old`, entry for
+ * entry: told without making that list.
  */
-function sameList(
-  list: readonly string[],
-  max: number,
-  old: readonly string[],
-  dedupe = true,
-): boolean {
+function sameList(list: readonly string[], max: number, old: readonly string[]): boolean {
   let j = 0;
   for (let i = 0; i < list.length && j < max; i++) {
     const x = list[i];
-    if (dedupe && list.indexOf(x) < i) continue;
+    if (list.indexOf(x) < i) continue;
     if (j >= old.length || old[j] !== x) return false;
     j++;
   }

@@ -10,12 +10,14 @@ import {
   leave,
   type MemberUpdate,
   removeMember,
-  unchanged,
   updated,
   updateMember,
 } from "./member_edits.ts";
 import { helloUpdate } from "./hello_update.ts";
+import { grantedServices } from "./service_edits.ts";
 import type { Member } from "../../members/member.ts";
+import type { EditContext } from "./edit_context.ts";
+import type { LeaderFile } from "../state/state.ts";
 import {
   apply,
   DOC_LEADER_KEY,
@@ -72,7 +74,54 @@ Deno.test("member edits: a hello's fields update the record; the same again is n
   assert.equal(apply(d, (d, touch) => updateMember(ctx, d, touch, "nobody", patch)).result, false);
 });
 
-Deno.test("member edits: unchanged says a hello changes nothing exactly when updated would make no new record", () => {
+// What updated() did before it compared first: the record made whole, then its JSON compared.
+function madeThenCompared(
+  ctx: EditContext,
+  d: LeaderFile,
+  old: Member,
+  patch: MemberUpdate,
+): Member | null {
+  const m: Member = {
+    ...old,
+    ...(patch.endpoints ? { endpoints: [...new Set(patch.endpoints)].slice(0, 8) } : {}),
+    ...(patch.observed ? { observed: patch.observed } : {}),
+    ...(patch.services ? { services: grantedServices(ctx, d, old, patch.services) } : {}),
+    ...(patch.labels ? { labels: { ...patch.labels } } : {}),
+    ...(patch.nodeLabels ? { nodeLabels: patch.nodeLabels } : {}),
+    ...(patch.lan ? { lan: [...new Set(patch.lan)].slice(0, MAX_LAN) } : {}),
+    ...(typeof patch.tcpPort === "number" ? { tcpPort: patch.tcpPort } : {}),
+    ...(patch.advertisedRoutes ? { advertisedRoutes: [...patch.advertisedRoutes] } : {}),
+    ...(patch.run ? { run: patch.run } : {}),
+  };
+  if (m.advertisedRoutes?.length === 0) delete m.advertisedRoutes;
+  if (patch.relay === true && (old.role === "leader" || old.grants?.relay)) m.relay = true;
+  else if (patch.relay !== undefined) delete m.relay;
+  if (patch.tcpPort === null) delete m.tcpPort;
+  if (patch.observed === null) delete m.observed;
+  if (patch.online) delete m.offline;
+  if (m.nodeLabels && Object.keys(m.nodeLabels).length === 0) delete m.nodeLabels;
+  if (m.lan && m.lan.length === 0) delete m.lan;
+  const text = (x: Member) =>
+    JSON.stringify([
+      x.endpoints,
+      x.observed ?? "",
+      x.services,
+      x.labels,
+      x.nodeLabels ?? {},
+      x.lan ?? [],
+      x.relay ?? false,
+      x.tcpPort ?? 0,
+      x.grants ?? {},
+      x.offline ?? false,
+      x.advertisedRoutes ?? [],
+      x.routes ?? [],
+      x.exitNode ?? false,
+      x.run ?? "",
+    ]);
+  return text(m) === text(old) ? null : m;
+}
+
+Deno.test("member edits: updated gives what making the record whole and comparing it gave", () => {
   const { ctx, d } = withNode();
   // A small pool of values, so that records and updates often agree.
   // mulberry32: a seeded generator whose low bits are as random as its high ones.
@@ -87,7 +136,8 @@ Deno.test("member edits: unchanged says a hello changes nothing exactly when upd
   const ep = ["192.0.2.1:1", "192.0.2.2:1", "198.51.100.3:2"];
   const list = (max: number) => Array.from({ length: rand(max + 1) }, () => pick(ep));
   const maybe = <T>(v: () => T): T | undefined => rand(3) === 0 ? undefined : v();
-  let fast = 0;
+  const labelSets: Record<string, string>[] = [{}, { app: "web" }, { app: "db" }];
+  let same = 0;
   for (let i = 0; i < 20_000; i++) {
     const extra: Partial<Member> = {
       endpoints: list(3),
@@ -103,13 +153,15 @@ Deno.test("member edits: unchanged says a hello changes nothing exactly when upd
         : {}),
       ...(rand(2) ? { advertisedRoutes: pick([["10.9.0.0/24"], []]) } : {}),
       ...(rand(3) === 0 ? { role: "leader" as const } : {}),
+      ...(rand(4) === 0 ? { services: [svc(pick(["web", "db"]))] } : {}),
+      labels: pick(labelSets),
     };
     const old = nodeRecord("n", "10.77.0.9", extra);
     // Half the updates say the record again (as a node's hellos do), some with one field off.
     const again: MemberUpdate = {
       endpoints: [...old.endpoints, ...old.endpoints.slice(0, rand(2))],
       observed: old.observed ?? null,
-      services: [],
+      services: old.services,
       nodeLabels: old.nodeLabels ?? {},
       lan: old.lan ?? [],
       relay: old.relay === true,
@@ -121,7 +173,8 @@ Deno.test("member edits: unchanged says a hello changes nothing exactly when upd
     const random: MemberUpdate = {
       endpoints: maybe(() => list(10)),
       observed: maybe(() => rand(4) === 0 ? null : pick(ep)),
-      services: maybe(() => []),
+      services: maybe(() => rand(4) ? [] : [svc(pick(["web", "db"]))]),
+      labels: rand(4) === 0 ? { ...pick(labelSets) } : undefined,
       nodeLabels: maybe(() =>
         pick<Record<string, string>>([{ "node.weft/os": "linux" }, { "node.weft/os": "bsd" }, {}])
       ),
@@ -137,27 +190,35 @@ Deno.test("member edits: unchanged says a hello changes nothing exactly when upd
     const patch = checkedUpdate(
       rand(2) ? random : rand(2) ? again : { ...again, [off]: random[off] } as MemberUpdate,
     );
-    const same = updated(ctx, d, old, patch) === null;
-    assert.equal(unchanged(old, patch), same, JSON.stringify({ old, patch }));
-    if (same) fast++;
+    const want = madeThenCompared(ctx, d, old, patch);
+    const got = updated(ctx, d, old, patch);
+    // Field for field and in the same order: the record's JSON is what is stored and sent.
+    assert.equal(JSON.stringify(got), JSON.stringify(want), JSON.stringify({ old, patch }));
+    if (got === null) same++;
   }
-  assert.ok(fast > 100, `only ${fast} updates changed nothing`);
-  // What a node's hello says again, as helloUpdate makes it: no change, told without the record.
+  // Not all alike, not all different: the updates test both answers.
+  assert.ok(same > 1000 && same < 19_000, `${same} updates changed nothing`);
+});
+
+Deno.test("member edits: a hello is compared before anything is copied", () => {
+  const { ctx, d } = withNode();
+  // What a node's hello says again, as helloUpdate makes it: no change.
   const n = nodeRecord("n", "10.77.0.9", { endpoints: ["192.0.2.1:1"], observed: "192.0.2.1:1" });
   const again = helloUpdate(
     { t: "hello", v: 3, endpoints: [], services: [], labels: {} },
     "192.0.2.1:1",
   );
-  assert.equal(unchanged(n, checkedUpdate(again.update)), true);
+  assert.equal(updated(ctx, d, n, checkedUpdate(again.update)), null);
   // Past the first 8 distinct endpoints a hello's are not kept: the same 8 and more is no change.
   const ten = Array.from({ length: 10 }, (_, i) => `192.0.2.${i}:1`);
-  const full = nodeRecord("f", "10.77.0.8", { endpoints: ten.slice(0, 8) });
-  assert.equal(updated(ctx, d, full, { endpoints: ten }), null);
-  assert.equal(unchanged(full, { endpoints: ten }), true);
-  assert.equal(unchanged(full, { endpoints: ten.slice(1) }), false);
-  // Services offered, or granted labels: updated decides.
-  assert.equal(unchanged(n, { services: [svc("web")] }), false);
-  assert.equal(unchanged(n, { labels: {} }), false);
+  const full = nodeRecord("f", "10.77.0.8", { endpoints: ten.slice(0, 8), lan: ten.slice(2, 4) });
+  assert.equal(updated(ctx, d, full, { endpoints: ten, lan: ten.slice(2, 4) }), null);
+  assert.deepEqual(updated(ctx, d, full, { endpoints: ten.slice(1) })?.endpoints, ten.slice(1, 9));
+  // A new run with the same lists: the record's lists are kept, not copied again.
+  const run = updated(ctx, d, full, { endpoints: [...ten], lan: ten.slice(2, 4), run: "r9" });
+  assert.equal(run?.run, "r9");
+  assert.equal(run?.endpoints, full.endpoints);
+  assert.equal(run?.lan, full.lan);
 });
 
 Deno.test("member edits: a node relays only when willing and granted", () => {

@@ -1,6 +1,6 @@
 /**
- * What the leader's bookkeeping derives from its records: whether two member records say the
- * same, what a token grants, and the bounded memory of departed keys. Pure functions over the
+ * What the leader's bookkeeping derives from its records: whether two of their values' JSON texts
+ * say the same, what a token grants, and the bounded memory of departed keys. Pure functions over the
  * records, apart from the change queue and the core that uses them.
  * @module
  */
@@ -8,30 +8,6 @@
 import type { Member, MemberGrants } from "../../members/member.ts";
 import type { StoredToken } from "../join/token.ts";
 import type { LeaderFile, LeftRecord } from "../state/state.ts";
-
-/**
- * Whether two records of a member say the same (what a hello can change, and the grants): what
- * their JSON texts of those fields would say, compared without writing them. Every hello lands
- * here (1,000 a second at 10,000 members), nearly all changing nothing: with the two texts, a
- * hello's record update allocated 360 of the 4,700 MiB a leader allocated joining 10,000
- * members (`scripts/bench/fleet.ts --profile`, FLEET_PROFILE_ALLOC=1).
- */
-export function sameRecord(a: Member, b: Member): boolean {
-  return sameElement(a.endpoints, b.endpoints) &&
-    sameElement(a.observed ?? "", b.observed ?? "") &&
-    sameElement(a.services, b.services) &&
-    sameElement(a.labels, b.labels) &&
-    sameElement(a.nodeLabels ?? {}, b.nodeLabels ?? {}) &&
-    sameElement(a.lan ?? [], b.lan ?? []) &&
-    sameElement(a.relay ?? false, b.relay ?? false) &&
-    sameElement(a.tcpPort ?? 0, b.tcpPort ?? 0) &&
-    sameElement(a.grants ?? {}, b.grants ?? {}) &&
-    sameElement(a.offline ?? false, b.offline ?? false) &&
-    sameElement(a.advertisedRoutes ?? [], b.advertisedRoutes ?? []) &&
-    sameElement(a.routes ?? [], b.routes ?? []) &&
-    sameElement(a.exitNode ?? false, b.exitNode ?? false) &&
-    sameElement(a.run ?? "", b.run ?? "");
-}
 
 /**
  * Whether `JSON.stringify` would write `a` and `b` alike (plain data: arrays, plain objects,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { changedMembers, MAX_LEFT, remember, sameJson, sameRecord } from "./records.ts";
+import { changedMembers, MAX_LEFT, remember, sameJson } from "./records.ts";
 import type { Member } from "../../members/member.ts";
 import type { LeaderFile } from "../state/state.ts";
 
@@ -79,86 +79,6 @@ Deno.test("changedMembers: a commit of one join reads that record, not every mem
   assert.deepEqual(changedMembers(before, after), ["new"]);
   // The new record's own key, a few times (main read every key of both lists: 3,004).
   assert.ok(reads <= 4, `${reads} keys read`);
-});
-
-// What sameRecord compared before it stopped writing the texts: one JSON text of the fields.
-function recordText(x: Member): string {
-  return JSON.stringify([
-    x.endpoints,
-    x.observed ?? "",
-    x.services,
-    x.labels,
-    x.nodeLabels ?? {},
-    x.lan ?? [],
-    x.relay ?? false,
-    x.tcpPort ?? 0,
-    x.grants ?? {},
-    x.offline ?? false,
-    x.advertisedRoutes ?? [],
-    x.routes ?? [],
-    x.exitNode ?? false,
-    x.run ?? "",
-  ]);
-}
-
-Deno.test("sameRecord: says what the records' JSON texts say, field by field", () => {
-  const base: Member = {
-    name: "a",
-    publicKey: "k",
-    address: "10.0.0.2",
-    endpoints: ["192.0.2.1:1", "192.0.2.2:2"],
-    labels: { app: "web", tier: "1" },
-    role: "node",
-    services: [{ name: "http", port: 80, protocol: "tcp" }],
-    joinedAt: 1,
-  };
-  const variants: Member[] = [
-    base,
-    { ...base },
-    { ...base, name: "other", joinedAt: 2 }, // fields a hello does not change
-    { ...base, endpoints: ["192.0.2.2:2", "192.0.2.1:1"] },
-    { ...base, endpoints: ["192.0.2.1:1"] },
-    { ...base, observed: "192.0.2.9:9" },
-    { ...base, observed: undefined },
-    { ...base, observed: "" },
-    { ...base, services: [] },
-    { ...base, services: [{ name: "http", port: 81, protocol: "tcp" }] },
-    { ...base, labels: { tier: "1", app: "web" } }, // the same labels in another order
-    {
-      ...base,
-      labels: { app: "web", tier: "1", x: undefined } as unknown as Record<string, string>,
-    },
-    { ...base, labels: { app: "web" } },
-    { ...base, nodeLabels: {} },
-    { ...base, nodeLabels: { "node.weft/os": "linux" } },
-    { ...base, lan: [] },
-    { ...base, lan: ["192.168.1.2:1"] },
-    { ...base, relay: true },
-    { ...base, relay: false as unknown as true },
-    { ...base, tcpPort: 0 },
-    { ...base, tcpPort: 443 },
-    { ...base, tcpPort: "443" as unknown as number },
-    { ...base, tcpPort: NaN },
-    { ...base, grants: {} },
-    { ...base, grants: { relay: true } },
-    { ...base, grants: { routes: ["10.1.0.0/16"] } },
-    { ...base, offline: true },
-    { ...base, advertisedRoutes: ["10.1.0.0/16"] },
-    { ...base, routes: ["10.1.0.0/16"] },
-    { ...base, exitNode: true },
-    { ...base, run: "r1" },
-    { ...base, run: "r2" },
-  ];
-  let same = 0;
-  for (const a of variants) {
-    for (const b of variants) {
-      const want = recordText(a) === recordText(b);
-      if (want) same++;
-      assert.equal(sameRecord(a, b), want, `${recordText(a)} against ${recordText(b)}`);
-    }
-  }
-  // Not all alike, not all different: the pairs test both answers.
-  assert.ok(same > variants.length && same < variants.length ** 2, `${same} pairs alike`);
 });
 
 Deno.test("sameJson: as JSON.stringify writes them", () => {
