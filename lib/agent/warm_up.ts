@@ -27,6 +27,10 @@
  * packets do, through the poller's loop (lingering as the agent's, its wait on the JS thread) and
  * the event loop's turns.
  *
+ * Before the rounds the first pair handshakes again ({@link WARM_UP_HANDSHAKES} times at most,
+ * {@link WARM_UP_HANDSHAKE_BUDGET_MS} of the JS thread's CPU time), so that the handshake's code
+ * is optimised before the agent's first handshake rather than compiled during it.
+ *
  * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's CPU
  * time, or {@link WARM_UP_WALL_MS} from the rounds' start (no batch begins after), whichever comes
  * first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
