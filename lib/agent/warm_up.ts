@@ -27,10 +27,6 @@
  * packets do, through the poller's loop (lingering as the agent's, its wait on the JS thread) and
  * the event loop's turns.
  *
- * Before the rounds the first pair handshakes again ({@link WARM_UP_HANDSHAKES} times at most,
- * {@link WARM_UP_HANDSHAKE_BUDGET_MS} of the JS thread's CPU time), so that the handshake's code
- * is optimised before the agent's first handshake rather than compiled during it.
- *
  * Bounded: {@link WARM_UP_ROUNDS} round trips, {@link WARM_UP_BUDGET_MS} of the JS thread's CPU
  * time, or {@link WARM_UP_WALL_MS} from the rounds' start (no batch begins after), whichever comes
  * first. Off with the agent's `warmUp: false` or `WEFT_WARM_UP=0`.
@@ -75,15 +71,6 @@ const FIRST_BATCH = 10;
 const BATCH = 10;
 const PAUSE_MS = 8;
 /**
- * Handshakes the first pair makes again after its first (each then carries a round trip), so
- * that the handshake's code (Noise's steps, BLAKE2s, the session keys' classes) reaches V8's
- * optimising tier (10 calls, lib/agent/jit.ts) before the agent's own first handshake rather
- * than during it, its compiles on V8's workers done in the rounds' pauses.
- */
-export const WARM_UP_HANDSHAKES = 10;
-/** The JS thread's CPU time those handshakes may take, ms (beside {@link WARM_UP_BUDGET_MS}). */
-export const WARM_UP_HANDSHAKE_BUDGET_MS = 20;
-/**
  * Round trips of each batch carried through the poller and the event loop, as the agent's own
  * packets are (the others are handed to the drivers directly): its wait on the JS thread
  * (`lingerMs`), the handlers' calls, the turns of the loop.
@@ -98,7 +85,7 @@ export interface WarmUp {
   sealed: number;
   /** Transport messages the pair opened and accepted. */
   opened: number;
-  /** Handshakes the pairs completed (one a pair, and the first pair's again). */
+  /** Handshakes the pair completed (one a pair). */
   handshakes: number;
   /** The host's group packets (router solicitations) the pair's devices dropped, as the agent's do. */
   chatter: number;
@@ -185,19 +172,6 @@ async function warmOn(suite: CryptoSuite, drivers: WarmDrivers, poller: Poller):
     for (let seq = 0; seq < 4; seq++) {
       if (!first.one(true, seq) || !first.one(false, seq)) {
         throw new Error("the warm-up pair did not carry a packet");
-      }
-    }
-    // The handshake again, while the budget lasts (a new session each time; the long-lived
-    // session's code is the second pair's to train).
-    const hs0 = threadCpuMs();
-    for (
-      let i = 0;
-      i < WARM_UP_HANDSHAKES && threadCpuMs() - hs0 < WARM_UP_HANDSHAKE_BUDGET_MS;
-      i++
-    ) {
-      first.rehandshake();
-      if (!first.one(true, 4 + i) || !first.one(false, 4 + i)) {
-        throw new Error("the warm-up pair did not carry a packet after a handshake");
       }
     }
     add(first.counts());

@@ -115,11 +115,6 @@ export interface Pair {
   /** Fires both devices' due timers, as the agent's tick does. */
   tick(): void;
   /**
-   * Drops both ends' sessions and handshakes (A resets its peer, B makes its own anew): the next
-   * packet from A handshakes again, as a fresh tunnel's first does.
-   */
-  rehandshake(): void;
-  /**
    * A's host sends what a new interface's host sends first: an IPv6 router solicitation to a
    * group, which the device drops (no peer for it). Without it that drop's code first ran in the
    * agent's own first packets, and its optimised send code was thrown away there.
@@ -190,15 +185,13 @@ export async function openPair(
     const da = drivers.split ? drivers.split.twin(pa, { ipv4: "198.18.0.1" }) : pa;
     const db = drivers.split ? drivers.split.twin(pb, { ipv4: "198.18.0.2" }) : pb;
     const onError = () => {};
-    // The devices wipe their private keys when closed: copies. Initiations back to back
-    // (rehandshake) are no flood here: the responder's rate limit off.
+    // The devices wipe their private keys when closed: copies.
     const a = new Device({
       privateKey: keys.a.slice(),
       suite,
       transport: xa,
       packets: da,
       tickMs: 0,
-      minInitiationIntervalMs: 0,
       onError,
     });
     const b = new Device({
@@ -207,7 +200,6 @@ export async function openPair(
       transport: xb,
       packets: db,
       tickMs: 0,
-      minInitiationIntervalMs: 0,
       onError,
     });
     // The devices close their drivers.
@@ -221,12 +213,11 @@ export async function openPair(
       endpoint: `127.0.0.1:${tb.port}`,
       allowedIps: ["198.18.0.2/32"],
     });
-    const aAtB = {
+    b.setPeer({
       publicKey: keys.aPublic,
       endpoint: `127.0.0.1:${ta.port}`,
       allowedIps: ["198.18.0.1/32"],
-    };
-    b.setPeer(aAtB);
+    });
     a.start();
     b.start();
     // A ping's size (56 bytes of data), behind the virtio header when the TUN has offloads.
@@ -324,13 +315,6 @@ export async function openPair(
       tick() {
         a.tick();
         b.tick();
-      },
-      rehandshake() {
-        a.resetPeer(keys.bPublic);
-        // The responder's peer made anew: it keeps the last initiation's timestamp otherwise,
-        // and one a few ms later may carry the same (TAI64N is coarse), refused as a replay.
-        b.removePeer(keys.aPublic);
-        b.setPeer(aAtB);
       },
       chatter() {
         if (c.write(ha, solicitation, BigInt(solicitation.length)) > 0) pa.onReadable();
