@@ -27,6 +27,7 @@ import {
 } from "./libc.ts";
 import { eventLoopEpollFd } from "./loop_fd.ts";
 import { u64 } from "../../lib/io/u64.ts";
+import { objectList } from "../shared/object_array.ts";
 
 /** What the poller calls when a registered fd is ready. */
 export interface PollHandler {
@@ -140,17 +141,19 @@ export class Poller {
   #loopFd = -1;
   /** performance.now() until which to linger (the last readiness + lingerMs). */
   #lingerUntil = 0;
-  readonly #entries: Entry[] = [];
+  // Arrays of objects from the start (object_array.ts): no deoptimisation when the agent's poller,
+  // made before the warm-up, first runs the code the warm-up's poller trained.
+  readonly #entries: Entry[] = objectList();
   /** The entries in pollfd order (after the eventfd) for the poll in flight. */
-  readonly #polled: Entry[] = [];
-  readonly #serving: Entry[] = [];
+  readonly #polled: Entry[] = objectList();
+  readonly #serving: Entry[] = objectList();
   #pollfds = new Uint8Array(new ArrayBuffer(POLLFD_SIZE * 8));
   #pollView = new DataView(this.#pollfds.buffer);
   readonly #one = new Uint8Array(new BigUint64Array([1n]).buffer);
   readonly #drain = new Uint8Array(new ArrayBuffer(8));
   #wakeFd = -1;
   #inPoll = false;
-  #idleWaiters: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = objectList();
   /** performance.now() when the event loop last waited for its own I/O (see LOOP_IO_TURN_MS). */
   #loopWaitedAt = 0;
   /** One pollfd: the event loop's epoll fd, to ask whether it has I/O ready. */
@@ -273,7 +276,7 @@ export class Poller {
       if (timeout < 0) this.#loopWaitedAt = performance.now();
       const waiters = this.#idleWaiters;
       if (waiters.length > 0) {
-        this.#idleWaiters = [];
+        this.#idleWaiters = objectList();
         for (const resolve of waiters) resolve();
       }
       if (ready < 0) {

@@ -239,15 +239,18 @@ export class UdpReceiver {
         const port = names.getUint16(a + 2, false);
         let from: InternedEndpoint;
         if (family === AF_INET6 && nameLen >= SOCKADDR_IN6_SIZE) {
+          // Signed words (the same bits): always small integers to V8, whatever the address, so
+          // the code the warm-up's 127.0.0.1 trained is not thrown away at the first address
+          // of 128.0.0.0 or more (fromWords takes either).
           from = table.fromWords(
-            names.getUint32(a + 8, false),
-            names.getUint32(a + 12, false),
-            names.getUint32(a + 16, false),
-            names.getUint32(a + 20, false),
+            names.getInt32(a + 8, false),
+            names.getInt32(a + 12, false),
+            names.getInt32(a + 16, false),
+            names.getInt32(a + 20, false),
             port,
           );
         } else if (family === AF_INET && nameLen >= SOCKADDR_IN_SIZE) {
-          from = table.fromWords(0, 0, 0xffff, names.getUint32(a + 4, false), port);
+          from = table.fromWords(0, 0, 0xffff, names.getInt32(a + 4, false), port);
         } else {
           stats.recvErrors++;
           continue;

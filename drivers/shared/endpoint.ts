@@ -12,6 +12,7 @@
 import type { Endpoint } from "../../lib/io/driver.ts";
 import { formatAddressWords, isMappedV4, parseAddressWords } from "../../lib/net/ip.ts";
 import { parseHostPort } from "../../lib/net/hostport.ts";
+import { objectSlots } from "./object_array.ts";
 
 /** An endpoint made by an {@link EndpointTable}; carries the address as four 32-bit words. */
 export class InternedEndpoint implements Endpoint {
@@ -97,7 +98,8 @@ export class EndpointTable {
   #old = new Map<string, InternedEndpoint>();
   readonly #counts: { endpointsEvicted?: number } | null;
   readonly #cacheKeys = new Int32Array(CACHE_SLOTS * 5);
-  readonly #cacheValues: (InternedEndpoint | undefined)[] = new Array(CACHE_SLOTS);
+  // Of the objects' kind from the start (object_array.ts), as the warm-up's tables' are by then.
+  readonly #cacheValues = objectSlots<InternedEndpoint>(CACHE_SLOTS);
 
   /**
    * Makes an empty table of `proto` endpoints, `limit` keys a generation; the keys it lets go
@@ -166,7 +168,7 @@ export class EndpointTable {
       throw new Error(`invalid endpoint "${text}": ${(e as Error).message}`);
     }
     const words = parseAddressWords(host)!;
-    return this.fromWords(words[0], words[1], words[2], words[3], port);
+    return this.fromWords(words[0] | 0, words[1] | 0, words[2] | 0, words[3] | 0, port);
   }
 
   /**
@@ -180,15 +182,23 @@ export class EndpointTable {
     const words = parseAddressWords(host);
     if (words === null) throw new Error(`"${host}" is not an IPv4 or IPv6 address`);
     if (port < 0 || port > 65535 || !Number.isInteger(port)) throw new Error(`bad port ${port}`);
-    const ep = this.fromWords(words[0], words[1], words[2], words[3], port);
+    const ep = this.fromWords(words[0] | 0, words[1] | 0, words[2] | 0, words[3] | 0, port);
     this.#set(alias, ep);
     // A new generation above may have left the canonical key behind; keep the pair together.
     this.#set(`${ep.address}|${port}`, ep);
     return ep;
   }
 
-  /** The endpoint for an address given as four big-endian words (IPv4 mapped) and a port. */
+  /**
+   * The endpoint for an address given as four big-endian words (IPv4 mapped), signed or
+   * unsigned, and a port.
+   */
   fromWords(w0: number, w1: number, w2: number, w3: number, port: number): InternedEndpoint {
+    // As signed words from here on: small integers to V8 whatever the address (see udp_recv.ts).
+    w0 |= 0;
+    w1 |= 0;
+    w2 |= 0;
+    w3 |= 0;
     const slot = (Math.imul(
       w0 ^ Math.imul(w1, 0x9e3779b1) ^ w2 ^ Math.imul(w3, 0x85ebca6b) ^
         (port * 0x10001),
@@ -198,8 +208,8 @@ export class EndpointTable {
     const keys = this.#cacheKeys;
     const cached = this.#cacheValues[slot];
     if (
-      cached !== undefined && keys[k] === (w0 | 0) && keys[k + 1] === (w1 | 0) &&
-      keys[k + 2] === (w2 | 0) && keys[k + 3] === (w3 | 0) && keys[k + 4] === port
+      cached !== undefined && keys[k] === w0 && keys[k + 1] === w1 &&
+      keys[k + 2] === w2 && keys[k + 3] === w3 && keys[k + 4] === port
     ) {
       return cached;
     }
@@ -226,7 +236,7 @@ export class EndpointTable {
   adopt(ep: Endpoint): InternedEndpoint {
     if (ep instanceof InternedEndpoint) {
       const w = ep.words;
-      return this.fromWords(w[0], w[1], w[2], w[3], ep.port);
+      return this.fromWords(w[0] | 0, w[1] | 0, w[2] | 0, w[3] | 0, ep.port);
     }
     return this.fromText(ep.address, ep.port);
   }

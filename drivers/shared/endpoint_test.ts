@@ -107,3 +107,16 @@ Deno.test("splitScheme", () => {
   assert.deepEqual(splitScheme("Udp://h:5"), { proto: "udp", rest: "h:5" });
   assert.throws(() => splitScheme("sctp://h:5"), /unknown scheme/);
 });
+
+Deno.test("fromWords takes signed and unsigned words alike (the receive path reads them signed)", () => {
+  const t = new EndpointTable();
+  const unsigned = t.fromWords(0, 0, 0xffff, 0xc0000201, 51820);
+  assert.equal(t.fromWords(0, 0, 0xffff, 0xc0000201 | 0, 51820), unsigned);
+  assert.deepEqual([...unsigned.words], [0, 0, 0xffff, 0xc0000201]);
+  const v6 = t.fromWords(0x20010db8 | 0, 0, 0, 0xfffffffe | 0, 443);
+  assert.equal(String(v6), "[2001:db8::ffff:fffe]:443");
+  assert.equal(t.fromWords(0x20010db8, 0, 0, 0xfffffffe, 443), v6);
+  // A fresh table given signed words first: the same endpoint as the text.
+  const u = new EndpointTable();
+  assert.equal(u.fromWords(0, 0, 0xffff, 0xc0000201 | 0, 51820), u.parse("192.0.2.1:51820"));
+});
