@@ -167,9 +167,9 @@ export async function composeMesh(mesh: ResolvedMesh, boot: Boot): Promise<MeshC
     });
     // The parts hear each new view through the one list, in its order.
     membership = new Membership(view, {
-      peers,
+      peers: { apply: (v, change) => peers.apply(v, false, change) },
       policy,
-      parts: { viewChanged: (v) => composed?.parts.viewChanged(v) },
+      parts: { viewChanged: (v, change) => composed?.parts.viewChanged(v, change) },
     });
     const run: Running = {
       agent,

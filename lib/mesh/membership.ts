@@ -9,8 +9,8 @@ import type { Member, MembershipView, ViewChange } from "../members/member.ts";
 
 /** What a new view is handed to before subscribers hear of it. */
 export interface MembershipTargets {
-  /** Makes the device's peers match the view. */
-  peers: { apply(v: MembershipView): void };
+  /** Makes the device's peers match the view (`change`: as the parts get it). */
+  peers: { apply(v: MembershipView, change: ViewChange | null): void };
   /** Compiles a policy in force against the members. */
   policy: { membersChanged(v: MembershipView): void };
   /**
@@ -49,13 +49,13 @@ export class Membership {
    * held.
    */
   apply(v: MembershipView, announce = false, change: ViewChange | null = null): void {
-    this.#targets.peers.apply(v);
     const changed = v.version !== this.#view.version;
-    const from = this.#view.version;
+    const c = changed && change?.from === this.#view.version ? change : null;
+    this.#targets.peers.apply(v, c);
     this.#view = v;
     this.#targets.policy.membersChanged(v);
     if (!changed && !announce) return;
-    this.#targets.parts.viewChanged(v, change?.from === from && changed ? change : null);
+    this.#targets.parts.viewChanged(v, c);
     for (const l of this.#listeners) l(v);
   }
 
