@@ -393,7 +393,10 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
       name: "paths",
       part: {
         start: () => nat.paths.start(online(membership.view)),
-        viewChanged: (v) => nat.paths.viewChanged(online(v)),
+        viewChanged: (v, change) =>
+          change
+            ? nat.paths.viewChanged(v, onlineChange(change, me))
+            : nat.paths.viewChanged(online(v)),
         close: () => nat.paths.close(),
       },
     },
