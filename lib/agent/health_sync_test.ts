@@ -7,8 +7,7 @@ function fake(scope: "all" | "watched") {
   const watched = scope === "watched" ? new Set<string>() : null;
   const tracked = new Map<string, number>();
   const calls = { track: 0, reprobe: 0, untrack: 0 };
-  let sync: HealthSync;
-  const make = () =>
+  const make = (): HealthSync =>
     new HealthSync({
       handshakeOf: (k) => peers.get(k),
       peerKeys: () => peers.keys(),
@@ -25,7 +24,7 @@ function fake(scope: "all" | "watched") {
         tracked.delete(k);
       },
     });
-  sync = make();
+  const sync = make();
   return { peers, watched, tracked, calls, sync, make };
 }
 
