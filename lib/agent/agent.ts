@@ -22,6 +22,7 @@ import type { TcpStats } from "../io/stats.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { LogBudget } from "../log/budget.ts";
 import { HealthLog } from "./health_log.ts";
+import { HealthSync } from "./health_sync.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
@@ -207,6 +208,8 @@ export class Agent {
   readonly #watched: Set<string> | null;
   /** The watched peers not probed (their samples come from elsewhere). */
   readonly #unprobed = new Set<string>();
+  /** Which peers health follows, kept in step by the keys that changed. */
+  readonly #healthSync: HealthSync;
 
   private constructor(opts: AgentOptions, built: Built) {
     const { device, stack, control, logger } = built;
@@ -242,6 +245,23 @@ export class Agent {
         opts.health?.onListenerError?.(err, first);
       },
     });
+    this.#healthSync = new HealthSync({
+      handshakeOf: (k) => device.peer(k)?.lastHandshakeUnixMs,
+      peerKeys: () => device.peers().map((p) => p.publicKeyText),
+      watched: this.#watched,
+      tracked: { has: (k) => this.health.has(k), keys: () => this.health.peers() },
+      track: (k, hs) => this.#syncPeer(k, hs),
+      reprobe: (k) => this.#syncProbe(k),
+      untrack: (k) => {
+        this.health.removePeer(k);
+        this.#prober?.remove(k);
+        this.#probed.delete(k);
+      },
+    });
+    // A peer set or removed, or a key the tracker took up (a sample of a peer no longer
+    // followed): looked at in the next sync.
+    device.onPeerChanged((k) => this.#healthSync.touched(k));
+    this.health.onAdded((k) => this.#healthSync.touched(k));
     this.#describe = opts.describePeer ?? ((key) => {
       const p = device.peer(key);
       const host = p ? device.allowedIpsOf(p).find((c) => /\/(32|128)$/.test(c)) : undefined;
@@ -300,6 +320,7 @@ export class Agent {
    */
   watchPeer(publicKey: string, opts: { probe?: boolean } = {}): void {
     if (!this.#watched || this.#healthStopped) return;
+    this.#healthSync.touched(publicKey);
     const unprobed = opts.probe === false;
     if (this.#watched.has(publicKey) && this.#unprobed.has(publicKey) === unprobed) return;
     this.#watched.add(publicKey);
@@ -319,6 +340,7 @@ export class Agent {
    */
   unwatchPeer(publicKey: string): void {
     if (!this.#watched?.delete(publicKey)) return;
+    this.#healthSync.touched(publicKey);
     this.#unprobed.delete(publicKey);
     this.health.removePeer(publicKey);
     this.#prober?.remove(publicKey);
@@ -363,19 +385,9 @@ export class Agent {
   }
 
   // Keeps the health tracker and the prober in step with the device's peers (or the watched
-  // ones). Runs every second on every agent, so it is linear in those: sets, no nested scans.
+  // ones): the keys that changed since the last second (health_sync.ts), every peer when the
+  // prober starts.
   #syncHealth(): void {
-    const keys = this.#watched === null
-      ? new Set(this.device.peers().map((p) => p.publicKeyText))
-      : new Set([...this.#watched].filter((k) => this.device.peer(k) !== undefined));
-    const tracked = new Set(this.health.peers());
-    for (const k of tracked) {
-      if (!keys.has(k)) {
-        this.health.removePeer(k);
-        this.#prober?.remove(k);
-        this.#probed.delete(k);
-      }
-    }
     if (this.#probe && !this.#prober) {
       const probe = this.#probe;
       this.#prober = new HealthProber({
@@ -387,11 +399,9 @@ export class Agent {
       });
       this.#prober.start();
       this.#probed.clear();
+      this.#healthSync.everyPeer();
     }
-    for (const k of keys) {
-      if (tracked.has(k)) this.#syncProbe(k);
-      else this.#syncPeer(k, this.device.peer(k)?.lastHandshakeUnixMs ?? 0);
-    }
+    this.#healthSync.sync();
   }
 
   // Tracks one peer's health (a no-op when tracked) and probes it unless it is unprobed.
@@ -609,6 +619,8 @@ export class Agent {
     if (this.#healthStopped) return;
     this.#healthStopped = true;
     clearInterval(this.#reconcile);
+    // No sync comes: nothing is gathered for one.
+    this.#healthSync.everyPeer();
     this.#healthLog.close();
     this.#stopTrim();
     this.#stopArenaTrim();

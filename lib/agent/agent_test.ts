@@ -670,3 +670,49 @@ Deno.test("agent: a crowd of peers going down writes a few lines and a summary, 
     if (!closed) await agent.close();
   }
 });
+
+Deno.test("agent: health follows the peers set and removed after the start, and the watched ones", async () => {
+  const net = new MemoryNetwork();
+  const until = async (what: string, check: () => boolean) => {
+    const end = Date.now() + HANG_GUARD_MS;
+    while (!check()) {
+      if (Date.now() > end) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const start = (scope: "all" | "watched", at: string) =>
+    Agent.start({
+      privateKey: generateKeyPair().privateKey,
+      addresses: [`10.77.0.${at}/24`],
+      transport: net.bind(`192.0.2.${at}`, 51820),
+      logger: nullLogger,
+      healthScope: scope,
+      probe: null,
+    });
+  const all = await start("all", "1");
+  const watched = await start("watched", "2");
+  try {
+    const [p, q] = [generateKeyPair().publicKey, generateKeyPair().publicKey];
+    for (const a of [all, watched]) {
+      a.device.setPeer({ publicKey: p, allowedIps: ["10.77.0.10/32"] });
+      a.device.setPeer({ publicKey: q, allowedIps: ["10.77.0.11/32"] });
+    }
+    await until("all: the peers set are followed", () => all.health.has(p) && all.health.has(q));
+    all.device.removePeer(p);
+    await until("all: the one removed is not", () => !all.health.has(p));
+    assert.equal(all.health.has(q), true);
+    // Watched: only what is watched, once the device has it.
+    const r = generateKeyPair().publicKey;
+    watched.watchPeer(q);
+    watched.watchPeer(r, { probe: false });
+    assert.equal(watched.health.has(q), true, "a watched peer the device has: at once");
+    assert.equal(watched.health.has(p), false);
+    watched.device.setPeer({ publicKey: r, allowedIps: ["10.77.0.12/32"] });
+    await until("watched: a watched peer the device got later", () => watched.health.has(r));
+    watched.device.removePeer(q);
+    await until("watched: a watched peer the device lost", () => !watched.health.has(q));
+    assert.equal(watched.health.has(p), false, "never watched");
+  } finally {
+    await closeAll([all, watched]);
+  }
+});

@@ -248,7 +248,7 @@ function startNode(
   let services: MeshServices | null = null;
   let before = view;
   const membership = new Membership(view, {
-    peers,
+    peers: { apply: (v, change) => peers.apply(v, false, change) },
     policy,
     parts: {
       viewChanged: (v) => {

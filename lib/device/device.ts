@@ -299,6 +299,17 @@ export class Device {
   }
 
   /**
+   * Calls `fn` with a peer's key each time the peer is set (added or changed) or removed;
+   * returns the unsubscribe function.
+   * @ignore internal: the agent's health follows the peers by it
+   */
+  onPeerChanged(fn: (publicKey: string) => void): () => void {
+    const watchers = this.#s.peerWatchers;
+    watchers.add(fn);
+    return () => watchers.delete(fn);
+  }
+
+  /**
    * Adds a peer, or updates the one with the same public key (an update without a preshared
    * key keeps the ones held, with their tags). Returns its base64 key.
    */

@@ -590,3 +590,24 @@ Deno.test("a packet to a group (multicast, broadcast) is counted apart from no-r
   net.deliver();
   assert.deepEqual(texts(b), ["ok"]);
 });
+
+Deno.test("peer watchers hear each peer set or removed, and a throwing one is counted", () => {
+  const { nodes: [a] } = makeMesh(1);
+  const heard: string[] = [];
+  const stop = a.device.onPeerChanged((k) => heard.push(k));
+  const bad = a.device.onPeerChanged(() => {
+    throw new Error("a watcher's bug");
+  });
+  const k = encodeKey(publicKeyOf(generatePrivateKey()));
+  const errors = a.device.stats.listenerErrors;
+  a.device.setPeer({ publicKey: k, allowedIps: ["10.9.0.9/32"] });
+  a.device.setPeer({ publicKey: k, allowedIps: ["10.9.0.10/32"] });
+  assert.equal(a.device.removePeer(k), true);
+  assert.equal(a.device.removePeer(k), false, "none left: nobody is told");
+  assert.deepEqual(heard, [k, k, k]);
+  assert.equal(a.device.stats.listenerErrors, errors + 3);
+  stop();
+  bad();
+  a.device.setPeer({ publicKey: k, allowedIps: ["10.9.0.9/32"] });
+  assert.equal(heard.length, 3);
+});

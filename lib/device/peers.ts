@@ -10,6 +10,7 @@ import { Cidr } from "../net/cidr.ts";
 import { Peer } from "../peer/peer.ts";
 import { forgetPeerState } from "./keys.ts";
 import { flushSends, sendKeepalive } from "./send.ts";
+import { internalError } from "./events.ts";
 import type { DeviceState } from "./state.ts";
 import type { PeerConfig } from "./types.ts";
 
@@ -59,7 +60,19 @@ export function setPeer(s: DeviceState, cfg: PeerConfig): string {
     sendKeepalive(s, peer);
     flushSends(s);
   }
+  peerChanged(s, key);
   return key;
+}
+
+/** Tells the peer watchers of a peer set or removed (a throwing one is counted, as listeners). */
+function peerChanged(s: DeviceState, key: string): void {
+  for (const w of s.peerWatchers) {
+    try {
+      w(key);
+    } catch (err) {
+      internalError(s, "listener", err);
+    }
+  }
 }
 
 /**
@@ -129,6 +142,7 @@ export function removePeer(s: DeviceState, publicKey: string): boolean {
   forgetPeerState(s, peer);
   s.routes.removeByValue(peer);
   s.peers.delete(publicKey);
+  peerChanged(s, publicKey);
   return true;
 }
 

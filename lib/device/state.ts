@@ -126,6 +126,8 @@ export class DeviceState {
   readonly routes: AllowedIps<Peer> = new AllowedIps();
   /** Event listeners. */
   readonly listeners: Set<(e: DeviceEvent) => void> = new Set();
+  /** Hear each peer set (added or changed) or removed, by key (peers.ts). */
+  readonly peerWatchers: Set<(publicKey: string) => void> = new Set();
   /** One buffer for every outgoing message: sends are synchronous, so it is free again at once. */
   readonly out: Uint8Array = new Uint8Array(
     TRANSPORT_HEADER_SIZE + MAX_PACKET + PADDING + TAG_SIZE,

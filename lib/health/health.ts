@@ -219,6 +219,8 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   readonly #onListenerError: ((err: unknown, first: boolean) => void) | undefined;
   readonly #lagging: (() => boolean) | undefined;
   readonly #failedListeners = new WeakSet<HealthListener>();
+  // Told of each peer that starts being tracked (however it came: addPeer, a sample).
+  readonly #addWatchers = new Set<(peer: string) => void>();
   #listenerErrors = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -245,9 +247,25 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     return this.#listenerErrors;
   }
 
+  /** Whether a peer is tracked. */
+  has(peer: string): boolean {
+    return this.#peers.has(peer);
+  }
+
+  /**
+   * Calls `fn` with each peer that starts being tracked (by `addPeer` or a sample of a peer not
+   * tracked yet); returns the unsubscribe function.
+   * @ignore internal: the agent keeps its health in step with its peers by it
+   */
+  onAdded(fn: (peer: string) => void): () => void {
+    this.#addWatchers.add(fn);
+    return () => this.#addWatchers.delete(fn);
+  }
+
   /** Starts tracking a peer (state `unknown`); a no-op when it is tracked already. */
   addPeer(peer: string, lastHandshakeMs: number = 0): void {
     if (this.#peers.has(peer)) return;
+    for (const fn of this.#addWatchers) fn(peer);
     const now = this.#o.now();
     this.#peers.set(peer, {
       peer,

@@ -444,3 +444,20 @@ Deno.test("health: losses while this node is behind on its own socket are not ta
   assert.equal(state(tracker, "a"), "down", "caught up, losses count again");
   assert.deepEqual(events.map((e) => e.to), ["up", "down"]);
 });
+
+Deno.test("health: the peers it starts tracking are told, however they come", () => {
+  const h = new HealthTracker({ now: () => T0 });
+  const added: string[] = [];
+  const stop = h.onAdded((p) => added.push(p));
+  h.addPeer("a");
+  h.addPeer("a");
+  h.recordProbe("b", 12); // a sample of a peer not tracked takes it up
+  h.recordHeard("a");
+  assert.deepEqual(added, ["a", "b"]);
+  assert.equal(h.has("b"), true);
+  h.removePeer("b");
+  assert.equal(h.has("b"), false);
+  stop();
+  h.addPeer("c");
+  assert.deepEqual(added, ["a", "b"]);
+});

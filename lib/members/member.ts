@@ -142,6 +142,20 @@ export interface MembershipView {
 }
 
 /**
+ * How a view differs from the one of version `from`: the records new or changed (as the view
+ * holds them) and the keys it no longer holds. A part that heard version `from` takes it instead
+ * of a pass over every member (a leader's view changes with every batch of joins).
+ */
+export interface ViewChange {
+  /** The version the change starts from. */
+  from: number;
+  /** Members new or changed since `from`: the view's own records. */
+  upsert: readonly Member[];
+  /** Members gone since `from`, by key. */
+  remove: readonly string[];
+}
+
+/**
  * The view without the members that are offline (stopped on purpose), but for `self` (a node
  * restarting holds its own record offline until the leader hears its hello): what the parts
  * that hold paths and relay sessions to members follow, so a node that left loses them at once.
@@ -150,4 +164,15 @@ export function onlineView(v: MembershipView, self: string): MembershipView {
   return v.members.some((m) => m.offline && m.publicKey !== self)
     ? { ...v, members: v.members.filter((m) => !m.offline || m.publicKey === self) }
     : v;
+}
+
+/** A change as {@link onlineView}s see it: a member gone offline (but `self`) is one removed. */
+export function onlineChange(c: ViewChange, self: string): ViewChange {
+  if (!c.upsert.some((m) => m.offline && m.publicKey !== self)) return c;
+  const off = c.upsert.filter((m) => m.offline && m.publicKey !== self).map((m) => m.publicKey);
+  return {
+    from: c.from,
+    upsert: c.upsert.filter((m) => !m.offline || m.publicKey === self),
+    remove: [...c.remove, ...off],
+  };
 }

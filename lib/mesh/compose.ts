@@ -24,7 +24,12 @@ import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { MeshDns } from "../dns/mesh_dns.ts";
 import { dnsScope, LocalAddresses } from "../dns/scope.ts";
 import { HeardLiveness } from "../health/heard.ts";
-import { type MembershipView, onlineView, type ServiceSpec } from "../members/member.ts";
+import {
+  type MembershipView,
+  onlineChange,
+  onlineView,
+  type ServiceSpec,
+} from "../members/member.ts";
 import { PolicyRuntime } from "../policy/runtime.ts";
 import { makeRelayParts, type RelayParts } from "./relay/relay_parts.ts";
 import { RelayService } from "./relay/relay_service.ts";
@@ -162,9 +167,9 @@ export async function composeMesh(mesh: ResolvedMesh, boot: Boot): Promise<MeshC
     });
     // The parts hear each new view through the one list, in its order.
     membership = new Membership(view, {
-      peers,
+      peers: { apply: (v, change) => peers.apply(v, false, change) },
       policy,
-      parts: { viewChanged: (v) => composed?.parts.viewChanged(v) },
+      parts: { viewChanged: (v, change) => composed?.parts.viewChanged(v, change) },
     });
     const run: Running = {
       agent,
@@ -330,7 +335,7 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
             if (m && m.publicKey === msg.k) pq.bye(msg.k);
           });
         },
-        viewChanged: (v) => pq.viewChanged(v),
+        viewChanged: (v, change) => pq.viewChanged(v, change),
         close: () => {
           stopPqByes();
           pq.close();
@@ -388,14 +393,24 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
       name: "paths",
       part: {
         start: () => nat.paths.start(online(membership.view)),
-        viewChanged: (v) => nat.paths.viewChanged(online(v)),
+        viewChanged: (v, change) =>
+          change
+            ? nat.paths.viewChanged(v, onlineChange(change, me))
+            : nat.paths.viewChanged(online(v)),
         close: () => nat.paths.close(),
       },
     },
     {
       name: "relay members",
       part: {
-        viewChanged: (v) => relay.members = new Set(online(v).members.map((m) => m.publicKey)),
+        viewChanged: (v, change) => {
+          if (!change) {
+            return void (relay.members = new Set(online(v).members.map((m) => m.publicKey)));
+          }
+          const c = onlineChange(change, me);
+          for (const k of c.remove) relay.members.delete(k);
+          for (const m of c.upsert) relay.members.add(m.publicKey);
+        },
         close: () => {},
       },
     },
@@ -403,7 +418,10 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
       name: "relay service",
       part: {
         start: () => relayService.start(online(membership.view)),
-        viewChanged: (v) => relayService.viewChanged(online(v)),
+        viewChanged: (v, change) =>
+          change
+            ? relayService.viewChanged(v, onlineChange(change, me))
+            : relayService.viewChanged(online(v)),
         close: () => relayService.close(),
       },
     },
@@ -438,9 +456,11 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
             if (msg.t === "bye") activity.bye(msg.k, from);
           });
         },
-        viewChanged: (v) => {
-          activity.viewChanged(v);
-          // The probe counts follow the view: a member that left leaves no entry behind.
+        viewChanged: (v, change) => {
+          activity.viewChanged(v, change);
+          // The probe counts follow the view: a member that left leaves no entry behind (a
+          // change that removes none leaves them as they are).
+          if (change && change.remove.length === 0) return;
           const addresses = new Set<string>();
           for (const m of v.members) {
             addresses.add(m.address);
@@ -497,7 +517,7 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
       name: "links",
       part: {
         start: () => links.start(),
-        viewChanged: (v) => links.viewChanged(v),
+        viewChanged: (v, change) => links.viewChanged(v, change),
         close: () => links.close(),
       },
     },

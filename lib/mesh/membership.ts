@@ -5,16 +5,19 @@
  * @module
  */
 
-import type { Member, MembershipView } from "../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../members/member.ts";
 
 /** What a new view is handed to before subscribers hear of it. */
 export interface MembershipTargets {
-  /** Makes the device's peers match the view. */
-  peers: { apply(v: MembershipView): void };
+  /** Makes the device's peers match the view (`change`: as the parts get it). */
+  peers: { apply(v: MembershipView, change: ViewChange | null): void };
   /** Compiles a policy in force against the members. */
   policy: { membersChanged(v: MembershipView): void };
-  /** The agent's parts (their PartList): a new version reaches them in their listed order. */
-  parts: { viewChanged(v: MembershipView): void };
+  /**
+   * The agent's parts (their PartList): a new version reaches them in their listed order, with
+   * how it differs from the view held before when that is known (null: take it whole).
+   */
+  parts: { viewChanged(v: MembershipView, change: ViewChange | null): void };
 }
 
 /** Holds the view and passes changes on. See the module docs. */
@@ -41,15 +44,18 @@ export class Membership {
 
   /**
    * Applies a view; the parts and the subscribers hear of it when its version is new, or when
-   * `announce` says so (a node's first view, read from disk).
+   * `announce` says so (a node's first view, read from disk). `change`: how it differs from a
+   * view of an earlier version (the leader's change log says), passed on when that is the view
+   * held.
    */
-  apply(v: MembershipView, announce = false): void {
-    this.#targets.peers.apply(v);
+  apply(v: MembershipView, announce = false, change: ViewChange | null = null): void {
     const changed = v.version !== this.#view.version;
+    const c = changed && change?.from === this.#view.version ? change : null;
+    this.#targets.peers.apply(v, c);
     this.#view = v;
     this.#targets.policy.membersChanged(v);
     if (!changed && !announce) return;
-    this.#targets.parts.viewChanged(v);
+    this.#targets.parts.viewChanged(v, c);
     for (const l of this.#listeners) l(v);
   }
 

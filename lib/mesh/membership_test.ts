@@ -56,3 +56,19 @@ Deno.test("membership: an unsubscribed listener hears nothing more", () => {
   m.apply(view(3, []));
   assert.deepEqual(heard, [2]);
 });
+
+Deno.test("membership: a change is passed on only from the view held", () => {
+  const got: (number | null)[] = [];
+  const m = new Membership(view(1, ["a"]), {
+    peers: { apply: () => {} },
+    policy: { membersChanged: () => {} },
+    parts: { viewChanged: (_v, change) => got.push(change?.from ?? null) },
+  });
+  const b = view(2, ["a", "b"]).members[1];
+  m.apply(view(2, ["a", "b"]), false, { from: 1, upsert: [b], remove: [] });
+  // From a view this membership never held: the parts take the view whole.
+  m.apply(view(4, ["a", "b"]), false, { from: 3, upsert: [], remove: [] });
+  m.apply(view(5, ["a"]), false, { from: 4, upsert: [], remove: ["key-b"] });
+  m.apply(view(6, ["a"]));
+  assert.deepEqual(got, [1, null, 4, null]);
+});

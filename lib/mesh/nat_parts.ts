@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { MembershipView } from "../members/member.ts";
+import type { MembershipView, ViewChange } from "../members/member.ts";
 import { MeshPaths, type NatOptions } from "./nat/mesh_paths.ts";
 import { MeshRoutes } from "./relay/mesh_routes.ts";
 import { proxiedVia } from "../agent/proxy.ts";
@@ -104,7 +104,7 @@ export function makeLinks(
 ): {
   parts: LinkParts;
   start: () => void;
-  viewChanged: (v: MembershipView) => void;
+  viewChanged: (v: MembershipView, change: ViewChange | null) => void;
   close: () => void;
 } {
   const { agent, channel, logger, membership } = run;
@@ -161,9 +161,12 @@ export function makeLinks(
       }
       reporter.start();
     },
-    viewChanged: (v) => {
-      members = new Set(v.members.map((m) => m.publicKey));
-      store?.viewChanged(v);
+    viewChanged: (v, change) => {
+      if (change) {
+        for (const k of change.remove) members.delete(k);
+        for (const m of change.upsert) members.add(m.publicKey);
+      } else members = new Set(v.members.map((m) => m.publicKey));
+      store?.viewChanged(v, change);
     },
     close: () => {
       reporter.close();

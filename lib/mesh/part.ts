@@ -6,14 +6,18 @@
  */
 
 import type { Logger } from "../log/logger.ts";
-import type { MembershipView } from "../members/member.ts";
+import type { MembershipView, ViewChange } from "../members/member.ts";
 
 /** A part of a mesh agent: made by the composition root, then started, told, closed. */
 export interface MeshPart {
   /** Starts the part, once every part before it in the list has started. */
   start?(): void | Promise<void>;
-  /** A new membership view (a new version), in list order; only after the part started. */
-  viewChanged?(view: MembershipView): void;
+  /**
+   * A new membership view (a new version), in list order; only after the part started.
+   * `change`: how it differs from the last view this part heard, when known (null: take it
+   * whole, as the first view after its start always is).
+   */
+  viewChanged?(view: MembershipView, change: ViewChange | null): void;
   /**
    * Stops the part, after every part after it in the list has stopped. Called whether or not
    * the part started (a failed start closes every part made), and safe to call twice.
@@ -35,6 +39,8 @@ export class PartList {
   readonly #logger: Logger;
   // How many parts, from the first, have started: only those hear views.
   #started = 0;
+  // The version of the last view each started part heard (none yet: its first is whole).
+  readonly #heard: (number | undefined)[] = [];
   #closed = false;
 
   /** The parts in start order (see compose.ts for why that order). */
@@ -57,10 +63,18 @@ export class PartList {
     }
   }
 
-  /** Hands a new view to the started parts, in list order. */
-  viewChanged(view: MembershipView): void {
+  /**
+   * Hands a new view to the started parts, in list order, with `change` to those that heard the
+   * view it starts from (the others take it whole).
+   */
+  viewChanged(view: MembershipView, change: ViewChange | null = null): void {
     for (let i = 0; i < this.#started && !this.#closed; i++) {
-      this.#parts[i].part.viewChanged?.(view);
+      const heard = this.#heard[i];
+      this.#heard[i] = view.version;
+      this.#parts[i].part.viewChanged?.(
+        view,
+        change !== null && change.from === heard ? change : null,
+      );
     }
   }
 

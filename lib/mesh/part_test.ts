@@ -81,3 +81,45 @@ Deno.test("parts: a failed start stops there; closing then closes every part", a
   await list.close();
   assert.deepEqual(calls, ["a:start", "a:view 1", "c:close", "b:close", "a:close"]);
 });
+
+Deno.test("parts: a view's change goes to the parts that heard the view it starts from; the others take it whole", async () => {
+  const heard: string[] = [];
+  const part = (name: string): MeshPart => ({
+    viewChanged: (v, change) =>
+      void heard.push(`${name}:${v.version}${change ? ` from ${change.from}` : " whole"}`),
+    close: () => {},
+  });
+  const parts = [
+    { name: "a", part: part("a") },
+    // A part that starts while a view is applied: its first view after that is whole.
+    { name: "b", part: { ...part("b"), start: () => list.viewChanged(view(2)) } },
+    { name: "c", part: part("c") },
+  ];
+  const list: PartList = new PartList(parts, quiet);
+  const change = (from: number) => ({ from, upsert: [], remove: [] });
+  await list.start();
+  list.viewChanged(view(3), change(2));
+  list.viewChanged(view(4), change(3));
+  // A change that starts elsewhere (a view was skipped): whole for every part.
+  list.viewChanged(view(6), change(5));
+  list.viewChanged(view(7), null);
+  list.viewChanged(view(8), change(7));
+  assert.deepEqual(heard, [
+    "a:2 whole",
+    "a:3 from 2",
+    "b:3 whole",
+    "c:3 whole",
+    "a:4 from 3",
+    "b:4 from 3",
+    "c:4 from 3",
+    "a:6 whole",
+    "b:6 whole",
+    "c:6 whole",
+    "a:7 whole",
+    "b:7 whole",
+    "c:7 whole",
+    "a:8 from 7",
+    "b:8 from 7",
+    "c:8 from 7",
+  ]);
+});

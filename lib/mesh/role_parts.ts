@@ -94,7 +94,7 @@ export function makeRole(mesh: ResolvedMesh, run: Running, ctx: RoleContext): Ro
       memberLeft: (key) => ctx.leases.memberLeft(key),
       heard: (key, everyMs, rttMs) => ctx.heard?.heard(key, everyMs, rttMs),
       paced: (key, everyMs) => ctx.heard?.expect(key, everyMs),
-      applyView: (v) => membership.apply(v),
+      applyView: (v, change) => membership.apply(v, false, change),
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
     }, mesh.leader);

@@ -9,7 +9,7 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import { ReasonCounter } from "../../metrics/reasons.ts";
 import type { LinksMessage, WireLink } from "../sync/links.ts";
@@ -131,8 +131,18 @@ export class LinkStore {
     this.#put(this.#deps.self, links, "");
   }
 
-  /** Drops the reports (held and in reassembly) of members no longer in the view. */
-  viewChanged(view: MembershipView): void {
+  /**
+   * Drops the reports (held and in reassembly) of members no longer in the view (with
+   * `change`: those it removes).
+   */
+  viewChanged(view: MembershipView, change: ViewChange | null = null): void {
+    if (change) {
+      for (const k of change.remove) {
+        this.#reports.delete(k);
+        this.#pending.delete(k);
+      }
+      return;
+    }
     const keys = new Set(view.members.map((m) => m.publicKey));
     for (const k of this.#reports.keys()) if (!keys.has(k)) this.#reports.delete(k);
     for (const k of this.#pending.keys()) if (!keys.has(k)) this.#pending.delete(k);

@@ -17,7 +17,7 @@
 
 import type { Device } from "../../device/device.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { Member, MembershipView, ServiceSpec } from "../../members/member.ts";
+import type { Member, MembershipView, ServiceSpec, ViewChange } from "../../members/member.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import type { EncodedControlPort } from "../sync/control_channel.ts";
 import { byeWaitFor } from "../sync/bye.ts";
@@ -66,8 +66,11 @@ export interface LeaderServiceDeps {
   channel: EncodedControlPort;
   /** The logger. */
   logger: Logger;
-  /** Applies a view to this node (peers, policy, subscribers). */
-  applyView: (v: MembershipView) => void;
+  /**
+   * Applies a view to this node (peers, policy, subscribers), with how it differs from the one
+   * applied before when the change log says (null: take it whole).
+   */
+  applyView: (v: MembershipView, change: ViewChange | null) => void;
   /** Puts a policy in force on this node. */
   usePolicy: (p: VersionedPolicy | null) => void;
   /**
@@ -220,7 +223,26 @@ export class LeaderService {
     const core = this.#core;
     const me = this.#device.publicKey;
     const started = core.view();
-    this.#deps.applyView(started);
+    this.#deps.applyView(started, null);
+    // The version applied last: the next view is applied with what changed since (the change
+    // log's), so this node's parts cost what a batch changed, not a pass over every member.
+    let applied = started.version;
+    const applyView = (v: MembershipView) => {
+      const keys = core.view().version === v.version ? core.changedKeysSince(applied) : null;
+      let change: ViewChange | null = null;
+      if (keys) {
+        const upsert: Member[] = [];
+        const remove: string[] = [];
+        for (const k of keys) {
+          const m = core.memberByKey(k);
+          if (m) upsert.push(m);
+          else remove.push(k);
+        }
+        change = { from: applied, upsert, remove };
+      }
+      this.#deps.applyView(v, change);
+      applied = v.version;
+    };
     this.#deps.usePolicy(core.policy());
     // A single leader just started does not know its users yet: the online members count as
     // users until a hello interval shows who they are (with other leaders, they use those).
@@ -276,7 +298,7 @@ export class LeaderService {
     const applyDeferred = () => {
       const v = deferred;
       deferred = null;
-      if (v) this.#deps.applyView(v);
+      if (v) applyView(v);
     };
     this.#stops.push(core.onChange((v) => {
       // Members that are gone (removed, released) hear it while their sessions still exist: the
@@ -303,7 +325,7 @@ export class LeaderService {
       if (told || deferred !== null) {
         deferred = v;
         queueMicrotask(applyDeferred);
-      } else this.#deps.applyView(v);
+      } else applyView(v);
       // Bursts of changes (many joins) are pushed once, within the push budget.
       schedule.soon();
     }));

@@ -13,7 +13,8 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import { decodeToken } from "../join/token.ts";
 import { generateKeyPair } from "../../crypto/keys.ts";
 import { createLogger, nullLogger } from "../../log/logger.ts";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
+import { viewChange } from "../../members/testing/view_change.ts";
 import { type AgentConfig, loadAgentConfig } from "../../config/agent_config.ts";
 import { ConfigError } from "../../config/config_error.ts";
 import { compilePolicyText } from "../../policy/source.ts";
@@ -54,6 +55,7 @@ async function harness(
   let fakeNow = 0;
   let handler: ((msg: ControlMessage, from: string) => void) | null = null;
   const applied: MembershipView[] = [];
+  const changes: (ViewChange | null)[] = [];
   const policies: (VersionedPolicy | null)[] = [];
   const endpoints = new Map<string, string>();
   const device = {
@@ -87,7 +89,10 @@ async function harness(
       },
     },
     logger: opts.logger ?? nullLogger,
-    applyView: (v) => applied.push(v),
+    applyView: (v, change) => {
+      applied.push(v);
+      changes.push(change);
+    },
     usePolicy: (p) => policies.push(p),
     ...(opts.underlay ? { underlay: opts.underlay } : {}),
     // Unless a test holds the clock, a second passes at each read: hellos are never too fast.
@@ -123,7 +128,7 @@ async function harness(
     handler!({ t: "hello", v: 0, endpoints: [], lk, ...msg }, from);
   const bye = (from: string, k: string) => handler!({ t: "bye", k }, from);
   const fetch = (from: string, msg: Extract<ControlMessage, { t: "fetch" }>) => handler!(msg, from);
-  return { core, service, sent, applied, policies, endpoints, join, hello, bye, fetch };
+  return { core, service, sent, applied, changes, policies, endpoints, join, hello, bye, fetch };
 }
 
 // A wait, not a bound: it ends when `cond` holds, and only a failing test waits it out (a busy
@@ -186,6 +191,37 @@ Deno.test("leader service: a hello updates the member and gets the view it lacks
     h.hello("10.5.0.200");
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(h.sent, []);
+  } finally {
+    h.service.close();
+  }
+});
+
+Deno.test("leader service: each view after the first is applied with its change from the one before", async () => {
+  const h = await harness();
+  try {
+    h.service.start();
+    assert.ok(h.changes.length === 1 && h.changes[0] === null, "the first view whole");
+    const n1 = await h.join("n1");
+    const n2 = await h.join("n2");
+    await h.join("n3");
+    h.hello(n1.address, { v: 0, endpoints: ["198.51.100.1:51820"] });
+    await until(() => h.applied.at(-1)!.members.find((m) => m.name === "n1")!.endpoints.length > 0);
+    await h.core.removeNode(n2.address);
+    await until(() => h.applied.at(-1)!.members.length === 3);
+    assert.equal(h.applied.length, h.changes.length);
+    let told = 0;
+    for (let i = 1; i < h.applied.length; i++) {
+      const c: ViewChange | null = h.changes[i];
+      if (!c) continue;
+      told++;
+      const want = viewChange(h.applied[i - 1], h.applied[i]);
+      assert.equal(c.from, want.from);
+      // The view's own records, and no other.
+      assert.deepEqual(c.upsert, want.upsert, `view ${i}`);
+      assert.deepEqual([...c.remove].sort(), [...want.remove].sort(), `view ${i}`);
+    }
+    assert.equal(told, h.applied.length - 1, "every view after the first came with its change");
+    assert.ok(h.changes.some((c) => c?.remove.includes(n2.publicKey)));
   } finally {
     h.service.close();
   }

@@ -11,7 +11,7 @@
  */
 
 import type { Member } from "../../members/member.ts";
-import { type Manifest, pieceDatagram } from "../sync/manifest.ts";
+import { pieceDatagram } from "../sync/manifest.ts";
 import type { GroupId, Scope } from "./scope.ts";
 import { type ViewHead, ViewSegments } from "./view_segments.ts";
 
@@ -27,9 +27,17 @@ export interface SharedSegmentsDeps {
   now: () => number;
 }
 
-/** A member's shared view: its manifest, the datagrams of the leader's own pieces, its layout. */
+/**
+ * A member's shared view: its manifest's datagrams (shared with other joiners: not written to),
+ * the datagrams of the leader's own pieces, its layout.
+ */
 export interface SharedManifest {
-  manifest: Manifest;
+  /** The view's version. */
+  v: number;
+  /** Pieces the manifest lists. */
+  pieces: number;
+  /** The manifest's datagrams. */
+  datagrams: Uint8Array[];
   fromLeader: Uint8Array[];
   laidOut: number;
 }
@@ -65,7 +73,8 @@ export class SharedSegments {
    * The manifest of member `key`'s shared view now, and the datagrams of the pieces the leader
    * sends itself (those of segments changed after `floor`, the oldest version its holders hold;
    * null: every piece). Null when the member takes no shared view (sharedGroup) or its view is
-   * empty.
+   * empty. The manifest is built once a version (built_manifest.ts): a joiner costs what it is
+   * sent, not a pass over its group.
    */
   manifestFor(key: string, floor: number | null): SharedManifest | null {
     const g = this.sharedGroup(key);
@@ -82,10 +91,13 @@ export class SharedSegments {
     }
     // A layout newer than the holders' versions: they hold none of it.
     const f = floor !== null && floor >= segs.laidOut ? floor : null;
-    const { manifest, fromLeader } = segs.manifest(head, f);
-    if (manifest.entries.length === 0) return null;
+    const built = segs.built(head);
+    if (!built) return null;
+    const { datagrams, fromLeader } = built.forFloor(f);
     return {
-      manifest,
+      v: built.head.version,
+      pieces: built.size,
+      datagrams,
       fromLeader: fromLeader.map((p) => this.#datagram(p)),
       laidOut: segs.laidOut,
     };

@@ -17,7 +17,7 @@
 
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
 import { encodeMessage } from "../sync/protocol.ts";
-import { MANIFEST_CROSSED_MS, manifestDatagrams } from "../sync/manifest.ts";
+import { MANIFEST_CROSSED_MS } from "../sync/manifest.ts";
 import { parsePieceAsk } from "../sync/piece_holder.ts";
 import type { Member } from "../../members/member.ts";
 import type { AnswerPacer } from "./answers.ts";
@@ -148,17 +148,17 @@ export class SharedViews {
     let shared = fanout.shared.manifestFor(key, floor);
     if (!shared) return;
     // A small view is the leader's to send: holders would cost the joiner a handshake each.
-    if (floor !== null && shared.manifest.entries.length < this.#holdersFrom) {
+    if (floor !== null && shared.pieces < this.#holdersFrom) {
       shared = fanout.shared.manifestFor(key, null)!;
       named.length = 0;
     }
     const laid = shared.laidOut;
     // Named only when they hold the layout the manifest is of (made just now, perhaps).
     const holders = named.filter((h) => h.hz >= laid).map((h) => this.#d.memberByKey(h.key)!);
-    const manifest = manifestDatagrams(shared.manifest);
-    const names = encodeMessage({ t: "holders", v: shared.manifest.v, members: holders });
+    const manifest = shared.datagrams;
+    const names = encodeMessage({ t: "holders", v: shared.v, members: holders });
     this.#d.answers.answer(key, from, [names, ...manifest, ...shared.fromLeader]);
-    this.#sent.set(key, { v: shared.manifest.v, at: this.#now() });
+    this.#sent.set(key, { v: shared.v, at: this.#now() });
     this.counts.manifests++;
     this.counts.sent.holders++;
     this.counts.sent.manifest += manifest.length;

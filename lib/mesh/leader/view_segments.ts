@@ -15,6 +15,7 @@
 import type { Member } from "../../members/member.ts";
 import { digestText, type Manifest, pieceDigest } from "../sync/manifest.ts";
 import { packSegment } from "../sync/packed.ts";
+import { type BuiltEntry, BuiltManifest, type ViewHead } from "./built_manifest.ts";
 
 /** Records a segment: deflated on its own, about one piece (64 bytes a record measured). */
 export const SEGMENT_RECORDS = 16;
@@ -33,12 +34,8 @@ interface Segment {
   digests: Uint8Array[] | null;
 }
 
-/** The view a manifest is of. */
-export interface ViewHead {
-  version: number;
-  network: string;
-  network6?: string;
-}
+/** The view a manifest is of (its version and networks). */
+export type { ViewHead } from "./built_manifest.ts";
 
 /** A group's view in segments. See the module docs. */
 export class ViewSegments {
@@ -55,6 +52,8 @@ export class ViewSegments {
   // Each segment's current pieces, by digest text.
   readonly #current = new Map<number, string[]>();
   #pruned = 0;
+  // The manifest of the view now, built at the first joiner of a version (null: to build).
+  #built: BuiltManifest | null = null;
   /** Segments encoded (deflated), for tests and metrics. */
   encodings = 0;
 
@@ -98,6 +97,7 @@ export class ViewSegments {
     this.#segments = [];
     this.#empty = 0;
     this.#laidOut = version;
+    this.#built = null;
     for (const m of members) this.set(m, version);
   }
 
@@ -125,6 +125,7 @@ export class ViewSegments {
   }
 
   #touch(slot: number, version: number): void {
+    this.#built = null;
     const s = Math.floor(slot / this.#per);
     const seg = this.#segments[s];
     if (!seg) this.#segments[s] = { changed: version, pieces: null, digests: null };
@@ -142,27 +143,40 @@ export class ViewSegments {
    * least).
    */
   manifest(head: ViewHead, floor: number | null): { manifest: Manifest; fromLeader: Uint8Array[] } {
-    const entries: Manifest["entries"] = [];
-    const fromLeader: Uint8Array[] = [];
+    const b = this.built(head);
+    if (!b) {
+      const { version: v, network, network6 } = head;
+      return {
+        manifest: { v, network, ...(network6 ? { network6 } : {}), entries: [] },
+        fromLeader: [],
+      };
+    }
+    return { manifest: b.manifest(floor), fromLeader: b.forFloor(floor).fromLeader };
+  }
+
+  /**
+   * The manifest of the view now (`head`), built once until the view or the head changes: every
+   * joiner of a version shares it. Null when the view has no piece (no records).
+   */
+  built(head: ViewHead): BuiltManifest | null {
+    const b = this.#built;
+    if (
+      b && b.head.version === head.version && b.head.network === head.network &&
+      b.head.network6 === head.network6
+    ) {
+      return b;
+    }
+    const entries: BuiltEntry[] = [];
     this.#segments.forEach((seg, s) => {
       if (!seg.pieces) this.#encode(seg, s);
-      const own = floor === null || seg.changed > floor;
-      seg.pieces!.forEach((p, i) => {
-        entries.push({
-          digest: seg.digests![i],
-          ends: i === seg.pieces!.length - 1,
-          fromLeader: own,
-        });
-        if (own) fromLeader.push(p);
+      const last = seg.pieces!.length - 1;
+      seg.pieces!.forEach((piece, i) => {
+        entries.push({ piece, digest: seg.digests![i], ends: i === last, changed: seg.changed });
       });
     });
-    const manifest: Manifest = {
-      v: head.version,
-      network: head.network,
-      ...(head.network6 ? { network6: head.network6 } : {}),
-      entries,
-    };
-    return { manifest, fromLeader };
+    if (entries.length === 0) return null;
+    const { version, network, network6 } = head;
+    return this.#built = new BuiltManifest({ version, network, network6 }, entries);
   }
 
   /** The piece with digest `digest` (as digestText gives it), current or replaced lately. */

@@ -28,7 +28,7 @@ import { moveEndpoint } from "../../device/roaming.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
 import type { LanPeer } from "../../nat/announce.ts";
 import { type Candidate, Candidates, type InterfaceAddress } from "../../nat/candidates.ts";
 import {
@@ -298,35 +298,53 @@ export class MeshPaths {
     this.#lan.start();
   }
 
-  /** Takes a new membership view: members' candidates, departures, our own observed address. */
-  viewChanged(v: MembershipView): void {
+  /**
+   * Takes a new membership view: members' candidates, departures, our own observed address.
+   * With `change` (how it differs from the last view taken), only the members it names.
+   */
+  viewChanged(v: MembershipView, change: ViewChange | null = null): void {
     if (this.#closed) return;
     const now = performance.now();
-    const present = new Set<string>();
     let joined = false;
-    for (const m of v.members) {
-      if (m.publicKey === this.#me) {
-        this.#observeSelf(m);
-        continue;
-      }
-      present.add(m.publicKey);
-      if (!this.#members.has(m.publicKey)) joined = true;
-      this.#members.set(m.publicKey, m);
-      if (!this.#d.onDemand || this.#peers.has(m.publicKey)) this.#updatePeer(m, now);
-    }
     let left = false;
-    for (const key of [...this.#members.keys()]) {
-      if (present.has(key)) continue;
-      this.#members.delete(key);
-      this.#peers.delete(key);
-      this.#lanSeen.delete(key);
-      this.#table.remove(key);
-      this.#own.unobserve(key); // what it saw of us is no vote any more
-      left = true;
+    if (change) {
+      for (const key of change.remove) left = this.#leave(key) || left;
+      for (const m of change.upsert) joined = this.#take(m, now) || joined;
+    } else {
+      const present = new Set<string>();
+      for (const m of v.members) {
+        if (m.publicKey !== this.#me) present.add(m.publicKey);
+        joined = this.#take(m, now) || joined;
+      }
+      for (const key of [...this.#members.keys()]) {
+        if (!present.has(key)) left = this.#leave(key) || left;
+      }
     }
     // Keys refused before may be members now; departed members' keys are wiped.
     if (joined || left) this.#crypto.membersChanged();
     this.#schedule();
+  }
+
+  /** Member `m`'s record now (ours: what others observe of us); true when it is new. */
+  #take(m: Member, now: number): boolean {
+    if (m.publicKey === this.#me) {
+      this.#observeSelf(m);
+      return false;
+    }
+    const joined = !this.#members.has(m.publicKey);
+    this.#members.set(m.publicKey, m);
+    if (!this.#d.onDemand || this.#peers.has(m.publicKey)) this.#updatePeer(m, now);
+    return joined;
+  }
+
+  /** Member `key` left; true when it was one. */
+  #leave(key: string): boolean {
+    if (!this.#members.delete(key)) return false;
+    this.#peers.delete(key);
+    this.#lanSeen.delete(key);
+    this.#table.remove(key);
+    this.#own.unobserve(key); // what it saw of us is no vote any more
+    return true;
   }
 
   /**

@@ -16,7 +16,7 @@
 
 import type { Device, DeviceEvent } from "../../device/device.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
 
 /** What the activity tracker starts and stops per peer. */
 export interface ActivityDeps {
@@ -125,46 +125,65 @@ export class PeerActivity {
     this.viewChanged(view);
   }
 
-  /** Takes a new view: kept members become active, departed ones are forgotten. */
-  viewChanged(v: MembershipView): void {
+  /**
+   * Takes a new view: kept members become active, departed ones are forgotten. With `change`
+   * (how it differs from the last view taken), only the members it names.
+   */
+  viewChanged(v: MembershipView, change: ViewChange | null = null): void {
     if (this.#closed) return;
+    if (change) {
+      for (const key of change.remove) this.#forget(key);
+      for (const m of change.upsert) if (m.publicKey !== this.#me) this.#take(m);
+      // Kept members are few (leaders, relays): those not active yet are retried as a whole
+      // view retries them.
+      for (const key of this.#kept) if (!this.#active.has(key)) this.#activate(key, "kept");
+      return;
+    }
     const present = new Set<string>();
     for (const m of v.members) {
       if (m.publicKey === this.#me) continue;
       present.add(m.publicKey);
-      const before = this.#members.get(m.publicKey);
-      this.#members.set(m.publicKey, m);
-      // It stopped (the leader says so): whatever session we held with it is gone on its side.
-      if (m.offline && before && !before.offline) this.left(m.publicKey);
-      else if (!m.offline && before && (before.offline || restarted(before, m))) {
-        this.#returned(m, before.offline ? "back" : "restarted");
-        // The paths follow the members online (compose.ts hands them this view first): they
-        // dropped an active member that went offline and refused one activated while offline
-        // (a member restarting handshakes before its hello). Asked again, it is probed again.
-        if (before.offline && this.#active.has(m.publicKey)) this.#d.activatePaths?.(m.publicKey);
-      }
-      const kept = isKept(m, this.#keepList);
-      if (kept) {
-        this.#kept.add(m.publicKey);
-        // Also retried: a view read from the node's file may come before the device has its
-        // peers (the activation needs the peer), and the next view is the one they hear first.
-        if (!this.#active.has(m.publicKey)) this.#activate(m.publicKey, "kept");
-      } else if (this.#kept.delete(m.publicKey)) {
-        // No longer kept: it stays active while it has traffic, like any other peer.
-        const a = this.#active.get(m.publicKey);
-        if (a) a.lastTrafficAt = performance.now();
-      }
+      this.#take(m);
     }
     if (present.size === this.#members.size) return;
-    for (const key of [...this.#members.keys()]) {
-      if (present.has(key)) continue;
-      this.#members.delete(key);
-      this.#kept.delete(key);
-      // The peer itself is gone from the device (peers.ts): only our bookkeeping is left.
-      if (this.#active.delete(key)) {
-        this.#d.unwatch(key);
-        this.#d.deactivatePaths?.(key);
-      }
+    for (const key of [...this.#members.keys()]) if (!present.has(key)) this.#forget(key);
+  }
+
+  /** Member `m`'s record now. */
+  #take(m: Member): void {
+    const before = this.#members.get(m.publicKey);
+    this.#members.set(m.publicKey, m);
+    // It stopped (the leader says so): whatever session we held with it is gone on its side.
+    if (m.offline && before && !before.offline) this.left(m.publicKey);
+    else if (!m.offline && before && (before.offline || restarted(before, m))) {
+      this.#returned(m, before.offline ? "back" : "restarted");
+      // The paths follow the members online (compose.ts hands them this view first): they
+      // dropped an active member that went offline and refused one activated while offline
+      // (a member restarting handshakes before its hello). Asked again, it is probed again.
+      if (before.offline && this.#active.has(m.publicKey)) this.#d.activatePaths?.(m.publicKey);
+    }
+    const kept = isKept(m, this.#keepList);
+    if (kept) {
+      this.#kept.add(m.publicKey);
+      // Also retried: a view read from the node's file may come before the device has its
+      // peers (the activation needs the peer), and the next view is the one they hear first.
+      if (!this.#active.has(m.publicKey)) this.#activate(m.publicKey, "kept");
+    } else if (this.#kept.delete(m.publicKey)) {
+      // No longer kept: it stays active while it has traffic, like any other peer.
+      const a = this.#active.get(m.publicKey);
+      if (a) a.lastTrafficAt = performance.now();
+    }
+  }
+
+  /** Member `key` left the view. */
+  #forget(key: string): void {
+    if (!this.#members.has(key)) return;
+    this.#members.delete(key);
+    this.#kept.delete(key);
+    // The peer itself is gone from the device (peers.ts): only our bookkeeping is left.
+    if (this.#active.delete(key)) {
+      this.#d.unwatch(key);
+      this.#d.deactivatePaths?.(key);
     }
   }
 

@@ -3,6 +3,7 @@ import type { Device, DeviceEvent } from "../../device/device.ts";
 import { createLogger } from "../../log/logger.ts";
 import type { Member, MembershipView } from "../../members/member.ts";
 import { isKept, PeerActivity } from "./activity.ts";
+import { viewChange, viewSteps } from "../../members/testing/view_change.ts";
 
 function member(name: string, i: number, extra: Partial<Member> = {}): Member {
   return {
@@ -308,5 +309,50 @@ Deno.test("activity: the paths of a member activated while offline start when it
     assert.deepEqual([...paths].sort(), ["key-a", "key-b"]);
   } finally {
     act.close();
+  }
+});
+
+Deno.test("activity: a tracker given each view's change ends where one given the whole views does", () => {
+  const whole = setup(["b"]);
+  const changes = setup(["b"]);
+  const d = member("d", 5);
+  const e = member("e", 6, { relay: true });
+  const views = viewSteps(whole.view, [
+    (v) => [...v.members, d], // a join
+    (v) => v.members.map((m) => m.name === "a" ? { ...m, offline: true } : m), // a stops
+    (v) => [...v.members, e], // a relay joins: kept
+    (v) => v.members.map((m) => m.name === "a" ? member("a", 2) : m), // a is back
+    (v) => v.members.map((m) => m.name === "c" ? { ...m, run: "r2" } : m), // c restarts
+    (v) => v.members.map((m) => m.name === "c" ? { ...m, run: "r3" } : m), // and again
+    (v) => v.members.filter((m) => m.name !== "b"), // a kept member removed
+    (v) => v.members.map((m) => m.name === "e" ? member("e", 6) : m), // no longer kept
+  ]);
+  for (const t of [whole, changes]) {
+    t.d.peers.set(d.publicKey, { counters: { rxData: 0, txData: 0 }, current: null, next: null });
+    t.d.peers.set(e.publicKey, { counters: { rxData: 0, txData: 0 }, current: null, next: null });
+    t.act.start(views[0]);
+    // c's session is up: its restarts wipe it.
+    t.d.fire({ type: "handshake-complete", peer: "key-c", role: "responder" });
+    t.d.fire({ type: "handshake-complete", peer: "key-a", role: "responder" });
+  }
+  const state = (t: ReturnType<typeof setup>) => ({
+    active: t.act.activeKeys().sort(),
+    kept: ["key-a", "key-b", "key-c", "key-d", "key-e"].filter((k) => t.act.kept(k)),
+    watched: [...t.watched].sort(),
+    paths: [...t.paths].sort(),
+    keepalive: [...t.d.keepalive].sort(),
+    reset: t.d.reset,
+    handshakes: t.d.handshakes,
+  });
+  try {
+    for (let i = 1; i < views.length; i++) {
+      whole.act.viewChanged(views[i]);
+      changes.act.viewChanged(views[i], viewChange(views[i - 1], views[i]));
+      assert.deepEqual(state(changes), state(whole), `after step ${i}`);
+    }
+    assert.ok(whole.d.reset.length > 0, "the steps did wipe sessions");
+  } finally {
+    whole.act.close();
+    changes.act.close();
   }
 });

@@ -11,7 +11,7 @@ import type { PeerIdentity } from "../../agent/agent.ts";
 import type { AgentConfig } from "../../config/agent_config.ts";
 import type { Device } from "../../device/device.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { Member, MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
 import { EndpointResolver, isIpEndpoint, type NameLookup } from "../../net/resolve.ts";
 import { PeerNames } from "./names.ts";
 import type { ActivityTiming } from "./activity.ts";
@@ -67,6 +67,11 @@ export class MemberIndex {
   /** Records a member. */
   set(m: Member): void {
     this.#byKey.set(m.publicKey, m);
+  }
+
+  /** Forgets a member. */
+  delete(publicKey: string): void {
+    this.#byKey.delete(publicKey);
   }
 
   /** Forgets every member not in `wanted`. */
@@ -132,64 +137,83 @@ export class MeshPeers {
   /**
    * Makes the device's peers match a view: every other member, with its /32 (and /128) and the
    * routes used through it. `again`: every member's record looked at anew, not only those the
-   * view changed (the routes used through them changed: `weft set --exit-node`).
+   * view changed (the routes used through them changed: `weft set --exit-node`). `change`: how
+   * the view differs from the one applied before (a leader's batch of joins): only the members
+   * it names are looked at.
    */
-  apply(v: MembershipView, again = false): void {
+  apply(v: MembershipView, again = false, change: ViewChange | null = null): void {
     const device = this.#device;
     const me = device.publicKey;
+    if (change && !again) {
+      for (const key of change.remove) {
+        if (key === me) continue;
+        this.#index.delete(key);
+        this.#remove(key);
+      }
+      for (const m of change.upsert) if (m.publicKey !== me) this.#take(m, false);
+      return;
+    }
     let others = 0;
     for (const m of v.members) {
       if (m.publicKey === me) continue;
       others++;
-      // Deltas keep the record objects of unchanged members: those cost one map lookup.
-      if (!again && this.#index.get(m.publicKey) === m && device.peer(m.publicKey)) continue;
-      this.#index.set(m);
-      // The first endpoint is the best; a name is resolved off this path (meanwhile the first
-      // address in the list, if any, serves).
-      const first = m.endpoints[0] as string | undefined;
-      const named = first !== undefined && !isIpEndpoint(first);
-      // A path the probes confirmed beats the view's guess (behind a NAT, the first endpoint is
-      // often a door that only opens from inside).
-      const endpoint = this.#chosen(m.publicKey) ??
-        (named ? m.endpoints.find(isIpEndpoint) : first);
-      const allowed = [
-        `${m.address}/32`,
-        ...(m.address6 ? [`${m.address6}/128`] : []),
-        ...this.#routesOf(m),
-      ];
-      const key = JSON.stringify([endpoint, allowed, named ? first : null]);
-      if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) continue;
-      const prev = this.#applied.get(m.publicKey);
-      const prevEndpoint = prev ? JSON.parse(prev)[0] : undefined;
-      try {
-        device.setPeer({
-          publicKey: m.publicKey,
-          allowedIps: allowed,
-          // An endpoint learned from the peer's own packets wins until the view's changes.
-          endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
-            ? endpoint
-            : undefined,
-          persistentKeepalive: this.#keepalive(m.publicKey),
-        });
-        this.#applied.set(m.publicKey, key);
-        if (named) this.#names.track(m.publicKey, first);
-        else this.#names.untrack(m.publicKey);
-      } catch (e) {
-        this.#logger.warn("bad member record", { name: m.name, error: String(e) });
-      }
+      this.#take(m, again);
     }
     if (device.peerCount > others || this.#index.size > others) {
       const wanted = new Set(v.members.map((m) => m.publicKey));
       for (const p of device.peers()) {
-        if (!wanted.has(p.publicKeyText)) {
-          device.removePeer(p.publicKeyText);
-          this.#applied.delete(p.publicKeyText);
-          this.#names.untrack(p.publicKeyText);
-          this.#logger.info("peer removed", { publicKey: p.publicKeyText });
-        }
+        if (!wanted.has(p.publicKeyText)) this.#remove(p.publicKeyText);
       }
       this.#index.keepOnly(wanted);
     }
+  }
+
+  /** Member `m` as the device's peer (`again`: looked at even when its record did not change). */
+  #take(m: Member, again: boolean): void {
+    const device = this.#device;
+    // Deltas keep the record objects of unchanged members: those cost one map lookup.
+    if (!again && this.#index.get(m.publicKey) === m && device.peer(m.publicKey)) return;
+    this.#index.set(m);
+    // The first endpoint is the best; a name is resolved off this path (meanwhile the first
+    // address in the list, if any, serves).
+    const first = m.endpoints[0] as string | undefined;
+    const named = first !== undefined && !isIpEndpoint(first);
+    // A path the probes confirmed beats the view's guess (behind a NAT, the first endpoint is
+    // often a door that only opens from inside).
+    const endpoint = this.#chosen(m.publicKey) ??
+      (named ? m.endpoints.find(isIpEndpoint) : first);
+    const allowed = [
+      `${m.address}/32`,
+      ...(m.address6 ? [`${m.address6}/128`] : []),
+      ...this.#routesOf(m),
+    ];
+    const key = JSON.stringify([endpoint, allowed, named ? first : null]);
+    if (this.#applied.get(m.publicKey) === key && device.peer(m.publicKey)) return;
+    const prev = this.#applied.get(m.publicKey);
+    const prevEndpoint = prev ? JSON.parse(prev)[0] : undefined;
+    try {
+      device.setPeer({
+        publicKey: m.publicKey,
+        allowedIps: allowed,
+        // An endpoint learned from the peer's own packets wins until the view's changes.
+        endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
+          ? endpoint
+          : undefined,
+        persistentKeepalive: this.#keepalive(m.publicKey),
+      });
+      this.#applied.set(m.publicKey, key);
+      if (named) this.#names.track(m.publicKey, first);
+      else this.#names.untrack(m.publicKey);
+    } catch (e) {
+      this.#logger.warn("bad member record", { name: m.name, error: String(e) });
+    }
+  }
+
+  /** A member that left: its peer goes. */
+  #remove(key: string): void {
+    this.#applied.delete(key);
+    this.#names.untrack(key);
+    if (this.#device.removePeer(key)) this.#logger.info("peer removed", { publicKey: key });
   }
 
   /** Stops the name lookups. */

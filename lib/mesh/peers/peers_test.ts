@@ -9,6 +9,7 @@ import type { Member, MembershipView } from "../../members/member.ts";
 import { MemoryNetwork } from "../../../drivers/memory.ts";
 import { RecordingPackets } from "../../../tests/fixtures/mesh.ts";
 import { member } from "../../../tests/fixtures/members.ts";
+import { viewChange, viewSteps } from "../../members/testing/view_change.ts";
 import type { AgentConfig } from "../../config/agent_config.ts";
 
 const me = generateKeyPair();
@@ -156,5 +157,49 @@ Deno.test("peers: an endpoint the path probes chose wins over the record's first
   } finally {
     peers.close();
     await dev.close();
+  }
+});
+
+Deno.test("peers: applied with each view's change, the device ends where whole views leave it", async () => {
+  const self = node("self", 1, { publicKey: me.publicKey });
+  const [a, b, c] = [node("a", 2, { address6: "fd00::2" }), node("b", 3), node("c", 4)];
+  const views = viewSteps(view(1, [self, a, b]), [
+    (v) => [...v.members, c], // a join
+    (v) => v.members.map((m) => m.name === "a" ? { ...a, endpoints: ["192.0.2.22:51820"] } : m),
+    (v) => v.members.filter((m) => m.name !== "b"), // b leaves
+    (v) => v.members.map((m) => m.name === "c" ? { ...c, address: "10.1.0.40" } : m),
+    (v) => [...v.members, b], // b again
+  ]);
+  const made = [device(), device()].map((dev) => {
+    const index = new MemberIndex();
+    return {
+      dev,
+      index,
+      peers: new MeshPeers({ device: dev, index, logger: nullLogger, keepalive: 10 }),
+    };
+  });
+  const state = (t: typeof made[number]) =>
+    [...t.dev.peers()].map((p) =>
+      [
+        p.publicKeyText,
+        t.dev.allowedIpsOf(p).sort().join(),
+        p.endpoint?.toString(),
+        t.index.identity(p.publicKeyText).name,
+      ].join(" ")
+    ).sort();
+  try {
+    for (const t of made) t.peers.apply(views[0]);
+    for (let i = 1; i < views.length; i++) {
+      made[0].peers.apply(views[i]);
+      made[1].peers.apply(views[i], false, viewChange(views[i - 1], views[i]));
+      assert.deepEqual(state(made[1]), state(made[0]), `after step ${i}`);
+      assert.equal(made[1].index.size, made[0].index.size);
+    }
+    assert.equal(made[0].dev.peerCount, 3);
+  } finally {
+    for (const t of made) {
+      t.peers.close();
+      await t.dev.close();
+    }
   }
 });

@@ -19,7 +19,7 @@ import type { Device } from "../../device/device.ts";
 import type { Peer } from "../../peer/peer.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { AgentConfig } from "../../config/agent_types.ts";
-import type { MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
 import { CONTROL_PORT } from "../../members/ports.ts";
 import { ReasonCounter } from "../../metrics/reasons.ts";
 import { parseAddress } from "../../net/ip.ts";
@@ -153,63 +153,89 @@ export class MeshPq {
     if (ms > 0) this.#timer = setInterval(() => this.tick(), ms);
   }
 
-  /** The members now: a pair for each new one, gone with the ones that left. */
-  viewChanged(view: MembershipView): void {
+  /**
+   * The members now: a pair for each new one, gone with the ones that left. With `change` (how
+   * the view differs from the last one taken), only the members it names.
+   */
+  viewChanged(view: MembershipView, change: ViewChange | null = null): void {
     const me = this.#d.device.publicKey;
+    if (change) {
+      for (const key of change.remove) this.#drop(key);
+      for (const m of change.upsert) if (m.publicKey !== me) this.#take(m);
+      return;
+    }
     const keep = new Set<string>();
     this.#byAddress.clear();
     for (const m of view.members) {
       if (m.publicKey === me) continue;
       keep.add(m.publicKey);
-      let e = this.#pairs.get(m.publicKey);
-      if (!e) {
-        let peerKey: Uint8Array;
-        try {
-          peerKey = parseKey(m.publicKey, "member key");
-        } catch {
-          continue;
-        }
-        const now = this.#now();
-        const entry: Entry = {
-          key: m.publicKey,
-          address: m.address,
-          address6: m.address6,
-          peer: undefined,
-          slots: { cur: { key: new Uint8Array(32), rotation: 0, at: now }, alt: null },
-          handshakes: 0,
-          rejected: 0,
-          consumedAt: -Infinity,
-          attempts: 0,
-          pair: null as unknown as PqPair,
-        };
-        entry.pair = new PqPair({
-          me: this.#me,
-          peer: peerKey,
-          rotateMs: this.#o.pqRotateMs,
-          send: (msg) => this.#send(entry, encodePq(msg)),
-          kemKeys: () => this.#kem.take(),
-          install: (cur, alt) => {
-            entry.slots = { cur, alt };
-            this.#install(entry);
-          },
-          rehandshake: () => {
-            if (this.#d.device.peer(entry.key)) this.#d.device.initiateHandshakeNow(entry.key);
-          },
-        }, now);
-        this.#pairs.set(m.publicKey, entry);
-        e = entry;
+      this.#take(m);
+    }
+    for (const key of this.#pairs.keys()) if (!keep.has(key)) this.#drop(key);
+  }
+
+  /** Member `m`'s pair, made when new, at its addresses now. */
+  #take(m: Member): void {
+    let e = this.#pairs.get(m.publicKey);
+    if (!e) {
+      let peerKey: Uint8Array;
+      try {
+        peerKey = parseKey(m.publicKey, "member key");
+      } catch {
+        return;
       }
-      e.address = m.address;
-      e.address6 = m.address6;
-      this.#byAddress.set(m.address, e);
-      if (m.address6) this.#byAddress.set(m.address6, e);
-      this.#attach(e);
+      const now = this.#now();
+      const entry: Entry = {
+        key: m.publicKey,
+        address: m.address,
+        address6: m.address6,
+        peer: undefined,
+        slots: { cur: { key: new Uint8Array(32), rotation: 0, at: now }, alt: null },
+        handshakes: 0,
+        rejected: 0,
+        consumedAt: -Infinity,
+        attempts: 0,
+        pair: null as unknown as PqPair,
+      };
+      entry.pair = new PqPair({
+        me: this.#me,
+        peer: peerKey,
+        rotateMs: this.#o.pqRotateMs,
+        send: (msg) => this.#send(entry, encodePq(msg)),
+        kemKeys: () => this.#kem.take(),
+        install: (cur, alt) => {
+          entry.slots = { cur, alt };
+          this.#install(entry);
+        },
+        rehandshake: () => {
+          if (this.#d.device.peer(entry.key)) this.#d.device.initiateHandshakeNow(entry.key);
+        },
+      }, now);
+      this.#pairs.set(m.publicKey, entry);
+      e = entry;
     }
-    for (const [key, e] of this.#pairs) {
-      if (keep.has(key)) continue;
-      e.pair.close();
-      this.#pairs.delete(key);
+    // An address it no longer has finds it no more.
+    if (this.#byAddress.get(e.address) === e && e.address !== m.address) {
+      this.#byAddress.delete(e.address);
     }
+    if (e.address6 && this.#byAddress.get(e.address6) === e && e.address6 !== m.address6) {
+      this.#byAddress.delete(e.address6);
+    }
+    e.address = m.address;
+    e.address6 = m.address6;
+    this.#byAddress.set(m.address, e);
+    if (m.address6) this.#byAddress.set(m.address6, e);
+    this.#attach(e);
+  }
+
+  /** Member `key` left: its pair goes. */
+  #drop(key: string): void {
+    const e = this.#pairs.get(key);
+    if (!e) return;
+    e.pair.close();
+    this.#pairs.delete(key);
+    if (this.#byAddress.get(e.address) === e) this.#byAddress.delete(e.address);
+    if (e.address6 && this.#byAddress.get(e.address6) === e) this.#byAddress.delete(e.address6);
   }
 
   /** A member said bye (it stops, and loses its keys): the pair starts again from none. */

@@ -7,6 +7,7 @@ import { FAILED_HANDSHAKES_RESET, LOST_KEY_GRACE_MS, MeshPq, type PqOptions } fr
 import { parsePq, PQ_PORT } from "./wire.ts";
 import { compare } from "./kem.ts";
 import { parseKey } from "../../crypto/keys.ts";
+import { viewChange, viewSteps } from "../../members/testing/view_change.ts";
 
 /** `n` members' devices (makeMesh) with a MeshPq each; their exchange handed across directly. */
 function pqMesh(n: number, optsOf: (i: number) => PqOptions = () => ({})) {
@@ -267,4 +268,48 @@ Deno.test("a member that does not answer at all keeps the pair's keys for when i
   assert.ok(same(psk(a, b), key));
   assert.equal(pqs[0].metrics().failures["handshake-failed"], 0);
   for (const p of pqs) p.close();
+});
+
+Deno.test("a part given each view's change ends where one given the whole views does", () => {
+  // Two meshes alike: member 0 of one takes whole views, of the other each view's change.
+  const meshes = [pqMesh(4), pqMesh(4)];
+  const stepsOf = (nodes: TestNode[]) => {
+    const rec = (i: number, name = `n${i}`) =>
+      ({
+        name,
+        publicKey: nodes[i].publicKey,
+        address: nodes[i].ip,
+        endpoints: [],
+      }) as unknown as Member;
+    return viewSteps({
+      network: "10.0.0.0/24",
+      version: 1,
+      members: [0, 1, 2, 3].map((i) => rec(i)),
+    }, [
+      (v) => v.members.filter((m) => m.publicKey !== nodes[2].publicKey), // 2 removed
+      (v) => v.members.map((m) => m.publicKey === nodes[1].publicKey ? rec(1, "renamed") : m),
+      (v) => [...v.members, rec(2)], // 2 joins again
+      (v) => v.members.filter((m) => m.publicKey !== nodes[3].publicKey), // 3 removed
+    ]);
+  };
+  const views = meshes.map((m) => stepsOf(m.nodes));
+  const state = (k: number) => {
+    const { nodes, pqs } = meshes[k];
+    // A datagram from each member's address: a member's is malformed, a stranger's not one.
+    for (const n of nodes) pqs[0].receive(new Uint8Array([0xff]), n.ip);
+    return {
+      pairs: nodes.map((n) => pqs[0].peerStatus(n.publicKey) !== undefined),
+      failures: pqs[0].metrics().failures,
+    };
+  };
+  try {
+    for (let i = 1; i < views[0].length; i++) {
+      meshes[0].pqs[0].viewChanged(views[0][i]);
+      meshes[1].pqs[0].viewChanged(views[1][i], viewChange(views[1][i - 1], views[1][i]));
+      assert.deepEqual(state(1), state(0), `after step ${i}`);
+    }
+    assert.deepEqual(state(0).pairs, [false, true, true, false]);
+  } finally {
+    for (const m of meshes) for (const p of m.pqs) p.close();
+  }
 });

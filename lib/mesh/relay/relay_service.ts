@@ -14,7 +14,7 @@ import type { Device } from "../../device/device.ts";
 import { heardFrom } from "../../device/roaming.ts";
 import { LogBudget } from "../../log/budget.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { MembershipView } from "../../members/member.ts";
+import type { Member, MembershipView, ViewChange } from "../../members/member.ts";
 import type { RelayOutgoing, RelayServer } from "../../relay/server.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
@@ -39,6 +39,8 @@ export class RelayService {
   readonly #d: RelayServiceDeps;
   readonly #keyOf = new Map<string, string>();
   readonly #addressOf = new Map<string, string>();
+  // Each member's addresses in #keyOf (dropped from it when it moves or leaves).
+  readonly #at = new Map<string, string[]>();
   // A member can make the relay refuse as fast as it can send: the lines are budgeted.
   readonly #budget = new LogBudget({ burst: 10, intervalMs: 5_000 });
   readonly #stops: (() => void)[] = [];
@@ -74,26 +76,46 @@ export class RelayService {
     this.#stops.push(() => clearInterval(t));
   }
 
-  /** Takes a new view: members that left lose their sessions (the others are told). */
-  viewChanged(v: MembershipView): void {
+  /**
+   * Takes a new view: members that left lose their sessions (the others are told). With
+   * `change` (how it differs from the last view taken), only the members it names.
+   */
+  viewChanged(v: MembershipView, change: ViewChange | null = null): void {
     if (this.#closed) return;
     const me = this.#d.device.publicKey;
+    if (change) {
+      for (const key of change.remove) this.#leave(key);
+      for (const m of change.upsert) if (m.publicKey !== me) this.#take(m);
+      return;
+    }
     const present = new Set<string>();
     this.#keyOf.clear();
+    this.#at.clear();
     for (const m of v.members) {
       if (m.publicKey === me) continue;
       present.add(m.publicKey);
-      this.#keyOf.set(m.address, m.publicKey);
-      if (m.address6) this.#keyOf.set(m.address6, m.publicKey);
+      this.#take(m);
     }
-    for (const key of [...this.#addressOf.keys()]) {
-      if (present.has(key)) continue;
-      this.#addressOf.delete(key);
-      this.#send(this.#d.server.removeMember(key));
-    }
-    for (const m of v.members) {
-      if (present.has(m.publicKey)) this.#addressOf.set(m.publicKey, m.address);
-    }
+    for (const key of [...this.#addressOf.keys()]) if (!present.has(key)) this.#leave(key);
+  }
+
+  /** Member `m` at its addresses now. */
+  #take(m: Member): void {
+    const was = this.#at.get(m.publicKey);
+    if (was) { for (const a of was) if (this.#keyOf.get(a) === m.publicKey) this.#keyOf.delete(a); }
+    const at = m.address6 ? [m.address, m.address6] : [m.address];
+    for (const a of at) this.#keyOf.set(a, m.publicKey);
+    this.#at.set(m.publicKey, at);
+    this.#addressOf.set(m.publicKey, m.address);
+  }
+
+  /** Member `key` left: the server drops it, and its peers are told. */
+  #leave(key: string): void {
+    const was = this.#at.get(key);
+    if (was) { for (const a of was) if (this.#keyOf.get(a) === key) this.#keyOf.delete(a); }
+    this.#at.delete(key);
+    if (!this.#addressOf.delete(key)) return;
+    this.#send(this.#d.server.removeMember(key));
   }
 
   /** Stops listening and sweeping. */

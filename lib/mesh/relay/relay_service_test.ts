@@ -12,7 +12,13 @@ import type { DeviceState } from "../../device/state.ts";
 import type { Peer } from "../../peer/peer.ts";
 import type { Endpoint } from "../../io/driver.ts";
 import { nullLogger } from "../../log/logger.ts";
-import type { Member } from "../../members/member.ts";
+import {
+  type Member,
+  type MembershipView,
+  onlineChange,
+  onlineView,
+} from "../../members/member.ts";
+import { viewChange, viewSteps } from "../../members/testing/view_change.ts";
 import { RelayServer } from "../../relay/server.ts";
 import type { ControlMessage } from "../sync/protocol.ts";
 import type { ControlPort } from "../sync/control_channel.ts";
@@ -211,5 +217,61 @@ Deno.test("relay service: only the places the member sent from lately count, six
     assert.equal(server.stats.drops.source, 2);
   } finally {
     service.close();
+  }
+});
+
+Deno.test("relay service: given each view's change it ends where one given the whole views does", () => {
+  const [A, B, C, D] = [newKey(), newKey(), newKey(), newKey()];
+  const first: MembershipView = {
+    network: "10.0.0.0/24",
+    version: 1,
+    members: [member(A, "10.0.0.1"), member(B, "10.0.0.2"), member(C, "10.0.0.3")],
+  };
+  const views = viewSteps(first, [
+    (v) => [...v.members, member(D, "10.0.0.4")], // a join
+    (v) => v.members.map((m) => m.publicKey === B ? member(B, "10.0.0.22") : m), // B moved
+    (v) => v.members.filter((m) => m.publicKey !== C), // C removed
+    (v) => v.members.map((m) => m.publicKey === D ? { ...m, offline: true as const } : m), // D stops
+  ]);
+  const make = () => {
+    const device = new FakeDevice();
+    for (const [i, k] of [A, B, C, D].entries()) device.add(k, ep(`198.51.100.${i + 1}:51820`), 0);
+    const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
+    const channel = new FakeChannel();
+    const service = new RelayService({
+      server,
+      device: device as unknown as Device,
+      channel,
+      logger: nullLogger,
+    });
+    service.start(views[0]);
+    // Sessions through the relay: A with C, and C with A's other peers later gone.
+    channel.deliver({ t: "relay-open", to: C }, "10.0.0.1");
+    channel.deliver({ t: "relay-open", to: A }, "10.0.0.3");
+    return { service, channel };
+  };
+  const whole = make();
+  const changes = make();
+  const told = (c: FakeChannel) => c.sent.map((s) => `${s.to} ${s.msg.t}`);
+  try {
+    for (let i = 1; i < views.length; i++) {
+      whole.service.viewChanged(onlineView(views[i], "me"));
+      changes.service.viewChanged(
+        views[i],
+        onlineChange(viewChange(views[i - 1], views[i]), "me"),
+      );
+      assert.deepEqual(told(changes.channel), told(whole.channel), `after step ${i}`);
+    }
+    assert.ok(told(whole.channel).some((t) => t.endsWith("relay-closed")), "C's going was told");
+    // Who the relay takes requests from: the members online at their addresses now.
+    for (const from of ["10.0.0.1", "10.0.0.2", "10.0.0.22", "10.0.0.3", "10.0.0.4"]) {
+      for (const t of [whole, changes]) t.channel.deliver({ t: "relay-open", to: A }, from);
+      assert.equal(changes.service.notMember, whole.service.notMember, `from ${from}`);
+    }
+    assert.equal(whole.service.notMember, 3, "the old address, the removed and the stopped");
+    assert.deepEqual(told(changes.channel), told(whole.channel));
+  } finally {
+    whole.service.close();
+    changes.service.close();
   }
 });
