@@ -237,6 +237,8 @@ export interface FleetBenchResult {
     cpuSeconds: number;
     rssMiB: number;
     drops: Record<string, number>;
+    /** The longest a datagram from the leader waited unread in its sockets, ms. */
+    readLagMaxMs?: number;
     /** What its members counted of shared views over the whole run (joins, changes, churn). */
     shared?: SharedFigures;
   };
@@ -595,6 +597,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         cpuSeconds: simStats.cpuSeconds,
         rssMiB: simStats.rssMiB,
         drops: simStats.drops,
+        readLagMaxMs: simStats.readLagMaxMs,
         ...("shared" in simStats ? { shared: simStats.shared } : {}),
       },
       load: { start: loadStart, end: Deno.loadavg()[0] },
