@@ -138,6 +138,8 @@ export class Member {
    * the simulator, on the cores the leader uses and behind them, got to read it.
    */
   heardWaitedMs = 0;
+  /** What waits for a new session: its session got too old to send on (null: nothing). */
+  staged: ControlMessage[] | null = null;
   probeId = 1;
   reports = 0;
   /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */

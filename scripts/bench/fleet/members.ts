@@ -99,6 +99,13 @@ const LINK_REPORT_MS = 5000;
 const REKEY_MS = DEFAULT_TIMERS.rekeyAfterTime;
 const KEEPALIVE_MS = DEFAULT_TIMERS.keepaliveTimeout;
 /**
+ * As a device: a session this old is not sent on (the leader drops what comes on it as expired);
+ * what the member sends meanwhile waits for a new session, which it starts, at most
+ * {@link STAGED_MAX} messages, the oldest going first.
+ */
+const REJECT_MS = DEFAULT_TIMERS.rejectAfterTime;
+const STAGED_MAX = 16;
+/**
  * The longest the simulator's poller serves its sockets before its event loop gets a turn: one
  * round over 256 sockets with full queues held it 2 to 3 s at 10,000 members, so its timers
  * (hellos, bye waits, progress lines) ran seconds late (drivers/linux/poller.ts, `roundMs`).
@@ -247,7 +254,13 @@ export class Fleet {
         m.nextHelloAt = performance.now() + m.helloEvery;
         m.nextReportAt = performance.now() + LINK_REPORT_MS;
       },
-      rekeyed: (m) => this.#keepalive(m),
+      rekeyed: (m) => {
+        // What waited for the new session goes on it (else a keepalive, so the leader takes it).
+        const staged = m.staged;
+        m.staged = null;
+        if (staged?.length) { for (const msg of staged) this.#send(m, msg); }
+        else this.#keepalive(m);
+      },
       count: (kind) => this.#count(kind),
     });
     this.#links = new PeerLinks<PeerMessage>({
@@ -419,12 +432,26 @@ export class Fleet {
 
   #send(m: Member, msg: ControlMessage): void {
     if (!m.tunnel.up) return;
+    if (this.#expired(m)) {
+      // As a device: staged for a new session, which starts now unless one is under way.
+      this.#count("staged-session-expired");
+      const staged = m.staged ??= [];
+      staged.push(msg);
+      if (staged.length > STAGED_MAX) staged.shift();
+      if (!this.#handshakes.has(m)) this.#handshakes.initiate(m);
+      return;
+    }
     m.keepaliveAt = 0;
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
   }
 
+  /** Whether `m`'s session is too old to send on (REJECT_AFTER_TIME). */
+  #expired(m: Member): boolean {
+    return performance.now() - m.tunnel.sessionAt >= REJECT_MS;
+  }
+
   #keepalive(m: Member): void {
-    if (!m.tunnel.up) return;
+    if (!m.tunnel.up || this.#expired(m)) return;
     m.keepaliveAt = 0;
     this.#sendRaw(m, m.tunnel.keepalive());
   }
