@@ -215,6 +215,13 @@ export interface FleetBenchResult {
      */
     byeAnswerUnreadP50Ms: number;
     byeAnswerUnreadMaxMs: number;
+    /**
+     * Bytes unread in the leader's socket during the churn (p50, max of the samples taken with
+     * the API's) and datagrams its full socket dropped then: what a bye waits behind at the leader.
+     */
+    leaderQueuedP50Bytes?: number;
+    leaderQueuedMaxBytes?: number;
+    leaderSocketDrops?: number;
     /** The joins that held no view a minute after the churn: where each stood, counted. */
     stuck?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
@@ -237,6 +244,8 @@ export interface FleetBenchResult {
     cpuSeconds: number;
     rssMiB: number;
     drops: Record<string, number>;
+    /** The longest a datagram from the leader waited unread in its sockets, ms. */
+    readLagMaxMs?: number;
     /** What its members counted of shared views over the whole run (joins, changes, churn). */
     shared?: SharedFigures;
   };
@@ -465,6 +474,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     say(`churn: 50 joins/s and 10 leaves/s for ${churnSeconds} s`);
     const list: number[] = [];
     const status: number[] = [];
+    const queued: number[] = [];
+    const churnDrops0 = leader.socketDrops();
     let churning = true;
     const churn = call("churn", {
       joinsPerSecond: 50,
@@ -496,12 +507,15 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       }
     };
     while (churning) {
+      queued.push(leader.socketQueued());
       await timed("/v1/nodes", list);
       await timed("/status", status);
       await new Promise((r) => setTimeout(r, 200));
     }
     // A churn the leader could not keep up with still leaves the figures measured so far.
     let churnError: string | undefined;
+    const churnDrops = leader.socketDrops() - churnDrops0;
+    queued.sort((a, b) => a - b);
     say(
       `churn samples: node list ${JSON.stringify(list.map(Math.round))}, status ` +
         `${JSON.stringify(status.map(Math.round))}, ${timeouts} timeouts, ${errors} errors` +
@@ -582,6 +596,9 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         byeSocketQueuedMaxBytes: churned.byeSocketQueuedMaxBytes,
         byeAnswerUnreadP50Ms: churned.byeAnswerUnreadP50Ms,
         byeAnswerUnreadMaxMs: churned.byeAnswerUnreadMaxMs,
+        leaderQueuedP50Bytes: percentile(queued, 0.5),
+        leaderQueuedMaxBytes: queued.at(-1) ?? 0,
+        leaderSocketDrops: churnDrops,
         ...(churnError ? { error: churnError } : {}),
         nodeListSamples: list.length,
         apiTimeouts: timeouts,
@@ -595,6 +612,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         cpuSeconds: simStats.cpuSeconds,
         rssMiB: simStats.rssMiB,
         drops: simStats.drops,
+        readLagMaxMs: simStats.readLagMaxMs,
         ...("shared" in simStats ? { shared: simStats.shared } : {}),
       },
       load: { start: loadStart, end: Deno.loadavg()[0] },

@@ -6,7 +6,10 @@
  * does not list, or does not answer an ask within {@link PIECE_WAIT_MS}, is asked no more; what
  * it was asked goes to the other holders, and what no holder gives, to the leader. A leader that
  * no longer has a piece (`plack`) or does not answer {@link LEADER_TRIES} asks fails the fetch:
- * the node asks again with a hello and gets a new manifest, keeping the pieces both share.
+ * the node asks again with a hello and gets a new manifest, keeping the pieces both share. The
+ * leader is asked again later each time (the wait doubles): a leader behind by a second or more
+ * has the asks before in its queue, and each one asked again had it send the same pieces again,
+ * which put it further behind.
  *
  * A node's shared views (./node_shared_views.ts) run one per manifest from the leader in use.
  * @module
@@ -26,6 +29,14 @@ export const PIECE_WAIT_MS = 1000;
 
 /** Asks of the leader for one batch of pieces before the fetch fails. */
 export const LEADER_TRIES = 3;
+
+/**
+ * How long ask `tries` (0: the first) waits for its pieces, ms: {@link PIECE_WAIT_MS} for a
+ * holder's; the leader's again asks wait twice as long as the one before.
+ */
+export function askWaitMs(leader: boolean, tries: number): number {
+  return leader ? PIECE_WAIT_MS * 2 ** Math.max(0, tries - 1) : PIECE_WAIT_MS;
+}
 
 // What #take gives when nothing is queued (made once).
 const NONE: readonly number[] = Object.freeze([]);
@@ -222,7 +233,7 @@ export class SharedFetch {
       v: c.manifest.v,
       d: pieces.map((i) => c.digestTextAt(i)),
     });
-    ask.cancel = this.#d.timer(() => this.#late(ask), PIECE_WAIT_MS);
+    ask.cancel = this.#d.timer(() => this.#late(ask), askWaitMs(to === this.#d.leader, tries));
   }
 
   /** An ask's wait is over with pieces lacking. */

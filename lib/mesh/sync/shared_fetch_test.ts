@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { digestText, type Manifest, MAX_PIECE, PieceChecker, pieceDigest } from "./manifest.ts";
 import type { PieceAsk } from "./piece_holder.ts";
-import { ASKS_IN_FLIGHT, PIECE_WAIT_MS, SharedFetch } from "./shared_fetch.ts";
+import {
+  ASKS_IN_FLIGHT,
+  askWaitMs,
+  LEADER_TRIES,
+  PIECE_WAIT_MS,
+  SharedFetch,
+} from "./shared_fetch.ts";
 
 type Behaviour = "honest" | "liar" | "silent" | "lacks";
 
@@ -36,6 +42,8 @@ function run(
 ) {
   const byDigest = new Map(pieces.map((p) => [digestText(pieceDigest(p)), p]));
   const asks: { to: string; ask: PieceAsk }[] = [];
+  // When each ask went (the fake clock), in order.
+  const sentAt: { to: string; at: number }[] = [];
   const timers: { at: number; fn: () => void; live: boolean }[] = [];
   let t = 0;
   const asked: Record<string, number> = {};
@@ -46,6 +54,7 @@ function run(
     leader: "L",
     send: (to, ask) => {
       asks.push({ to, ask });
+      sentAt.push({ to, at: t });
       asked[to] = (asked[to] ?? 0) + ask.d.length;
     },
     timer: (fn, ms) => {
@@ -76,7 +85,7 @@ function run(
     if (b === "liar") f.piece(next.to, crypto.getRandomValues(new Uint8Array(MAX_PIECE)));
     if (b === "lacks") f.lack(next.to, next.ask.d);
   }
-  return { f, asked, maxInFlight, elapsed: t };
+  return { f, asked, maxInFlight, elapsed: t, sentAt };
 }
 
 Deno.test("a shared view comes from the holders; the leader sends only its own pieces", () => {
@@ -159,4 +168,21 @@ Deno.test("pieces from members not named are not looked at; a fetch again asks o
   const { f: again, asked } = run(now, next, { h1: "honest" });
   assert.equal(again.state, "done");
   assert.equal(asked.h1, 10);
+});
+
+Deno.test("a leader that does not answer is asked again later each time, then the fetch fails", () => {
+  const { pieces, manifest } = view(50, 10);
+  const silent = run(pieces, new PieceChecker(manifest), { h1: "honest" }, "silent");
+  assert.equal(silent.f.state, "failed");
+  const toLeader = silent.sentAt.filter((s) => s.to === "L").map((s) => s.at);
+  // Asked once the wait for its unasked pieces is over, then again, LEADER_TRIES asks in all,
+  // each wait twice the one before; the fetch fails once the last one's wait is over.
+  assert.equal(toLeader.length, LEADER_TRIES);
+  assert.equal(toLeader[0], PIECE_WAIT_MS);
+  const waits = toLeader.slice(1).map((at, i) => at - toLeader[i]);
+  assert.deepEqual(waits, [PIECE_WAIT_MS, 2 * PIECE_WAIT_MS]);
+  assert.deepEqual(waits, [1, 2].map((k) => askWaitMs(true, k)));
+  assert.equal(silent.elapsed, toLeader.at(-1)! + 4 * PIECE_WAIT_MS);
+  // A holder's ask waits the same each time.
+  assert.equal(askWaitMs(false, 3), PIECE_WAIT_MS);
 });

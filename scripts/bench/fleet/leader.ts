@@ -38,6 +38,8 @@ export interface Leader {
   api(method: string, path: string, body?: unknown): Promise<unknown>;
   /** Datagrams the kernel dropped at the leader's UDP socket (its receive queue was full). */
   socketDrops(): number;
+  /** Bytes unread in the leader's UDP socket now (what a datagram arriving now waits behind). */
+  socketQueued(): number;
   /** GETs a text page (`/metrics`) with the control token. */
   text(path: string): Promise<string>;
   /** CPU-seconds used so far (user and system). */
@@ -122,6 +124,22 @@ export async function startLeader(
   let exited = false;
   child.status.then(() => exited = true);
   let token = "";
+  // The fields of the leader's UDP socket's lines in /proc/net/udp and udp6 (its port's).
+  const socketLines = (): string[][] => {
+    const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+    const out: string[][] = [];
+    for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+      let text = "";
+      try {
+        text = Deno.readTextFileSync(file);
+      } catch { /* no IPv6 */ }
+      for (const line of text.split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f[1]?.endsWith(hex) && f[1].includes(":")) out.push(f);
+      }
+    }
+    return out;
+  };
   const leader: Leader = {
     pid: child.pid,
     endpoint: `127.0.0.1:${port}`,
@@ -141,19 +159,15 @@ export async function startLeader(
       return JSON.parse(text);
     },
     socketDrops() {
-      const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
       let drops = 0;
-      for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
-        let text = "";
-        try {
-          text = Deno.readTextFileSync(file);
-        } catch { /* no IPv6 */ }
-        for (const line of text.split("\n").slice(1)) {
-          const f = line.trim().split(/\s+/);
-          if (f[1]?.endsWith(hex.trim()) && f[1].includes(":")) drops += Number(f.at(-1)) || 0;
-        }
-      }
+      for (const f of socketLines()) drops += Number(f.at(-1)) || 0;
       return drops;
+    },
+    socketQueued() {
+      let queued = 0;
+      // f[4] is tx_queue:rx_queue in hex.
+      for (const f of socketLines()) queued += parseInt(f[4]?.split(":")[1] ?? "0", 16) || 0;
+      return queued;
     },
     async text(path) {
       const res = await fetch(`http://${status}${path}`, {

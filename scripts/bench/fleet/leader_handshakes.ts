@@ -71,11 +71,17 @@ export class LeaderHandshakes {
   }
 
   /**
-   * Resends each initiation unanswered past its time, at `t` (monotonic ms); drops members
-   * that left or were removed. Returns a member still joining whose handshake is older than
+   * Resends each initiation unanswered past its time, at `t` (monotonic ms), once `heard` says
+   * the member read what came until then (the answer did not come in time: ./read_through.ts);
+   * drops members that left or were removed. Returns a member still joining whose handshake is older than
    * `timeoutMs` since its join (`now`: Unix ms), if any, for the caller to fail on.
    */
-  resend(t: number, now: number, timeoutMs: number): Member | null {
+  resend(
+    t: number,
+    now: number,
+    timeoutMs: number,
+    heard: (m: Member) => number = () => t,
+  ): Member | null {
     for (const m of this.#inFlight) {
       // A member that left or was removed rekeys no more.
       if (m.state !== "up" && m.state !== "handshaking") {
@@ -83,7 +89,7 @@ export class LeaderHandshakes {
         continue;
       }
       if (m.state === "handshaking" && now - m.joinedAt > timeoutMs) return m;
-      if (t >= m.resendAt) this.initiate(m, true);
+      if (t >= m.resendAt && heard(m) >= m.resendAt) this.initiate(m, true);
     }
     return null;
   }

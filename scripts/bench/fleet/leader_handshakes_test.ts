@@ -118,3 +118,17 @@ Deno.test("leader handshakes: an unanswered member past the timeout is said; one
   hs.onAnswer(MSG_COOKIE_REPLY, new Uint8Array(64));
   assert.deepEqual(events, ["handshake-unknown-index", "handshake-unknown-index"]);
 });
+
+Deno.test("leader handshakes: an initiation is resent only once the member heard past its wait (its answer did not come)", () => {
+  const { m, hs, sent, events, answer, tick } = setup();
+  hs.initiate(m);
+  tick(6_000);
+  // Due, but the member's socket was read only up to 2 s: the answer may wait unread there.
+  assert.equal(hs.resend(6_000, 7_000, 120_000, () => 2_000), null);
+  assert.equal(sent.length, 1);
+  // Read through to 6 s and nothing came: resent.
+  assert.equal(hs.resend(6_000, 7_000, 120_000, () => 6_000), null);
+  assert.equal(sent.length, 2);
+  hs.onAnswer(MSG_RESPONSE, answer(sent[1]));
+  assert.deepEqual(events, ["up up"]);
+});

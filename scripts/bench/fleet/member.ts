@@ -7,6 +7,7 @@ import type { JoinPending } from "../../../lib/mesh/join/crypto.ts";
 import { type ControlMessage, DEFAULT_HELLO_MS } from "../../../lib/mesh/sync/protocol.ts";
 import type { Tunnel } from "./tunnel.ts";
 import type { MemberShared } from "./member_shared.ts";
+import type { ReadThrough } from "./read_through.ts";
 
 /** Unix ms with fractions, comparable across processes of this machine. */
 export function now(): number {
@@ -30,6 +31,8 @@ export interface Sock {
   members: Set<Member>;
   /** Its inode ("" until asked: ./queued.ts). */
   inode: string;
+  /** How far it was read (./read_through.ts). */
+  read: ReadThrough;
 }
 
 /** Parts of a view, delta or policy being reassembled by one member. */
@@ -135,6 +138,8 @@ export class Member {
    * the simulator, on the cores the leader uses and behind them, got to read it.
    */
   heardWaitedMs = 0;
+  /** What waits for a new session: its session got too old to send on (null: nothing). */
+  staged: ControlMessage[] | null = null;
   probeId = 1;
   reports = 0;
   /** The hello interval, ms: 3 s, or longer when the leader paces the fleet. */

@@ -98,8 +98,11 @@ export interface SharedLink {
   isMember(m: Member, address: string): boolean;
   /** Says hello for news (member_sync.ts `askFor`), or just hello (`v` 0). */
   ask(m: Member, v: number): void;
-  /** Calls `fn` after `ms`; returns what cancels it. */
-  timer(fn: () => void, ms: number): () => void;
+  /**
+   * Calls `fn` after `ms`; returns what cancels it. With `m`, a wait for an answer to `m`: it
+   * ends once `m` heard what came by then (./read_through.ts).
+   */
+  timer(fn: () => void, ms: number, m?: Member): () => void;
   /** Notes the version whole, as a view applied (history, removals, the watched move). */
   applied(m: Member, v: number, records: ViewRecords): void;
   /** The totals. */
@@ -212,10 +215,14 @@ export function onManifest(link: SharedLink, m: Member, dg: ManifestDatagram): v
       link.sendTo(m, to, ask, s.holders.get(to));
     },
     timer: (fn, ms) =>
-      link.timer(() => {
-        fn();
-        if (s.fetch === fetch) after(link, m, fetch);
-      }, ms),
+      link.timer(
+        () => {
+          fn();
+          if (s.fetch === fetch) after(link, m, fetch);
+        },
+        ms,
+        m,
+      ),
   });
   fetch.start();
   for (const p of s.early.splice(0)) onPiece(link, m, p, m.leaderAddress);

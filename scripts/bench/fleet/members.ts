@@ -76,6 +76,7 @@ import {
 import { type Reach, reachOf } from "./stats.ts";
 import { sealMemberRequest } from "./join_request.ts";
 import { receiveQueues, socketInode } from "./queued.ts";
+import { heardThrough, QUEUE_CHECK_MS, ReadThrough, waitHeard } from "./read_through.ts";
 import { TELL_TRIES } from "../../../lib/mesh/sync/tell_again.ts";
 
 export { type MemberState, now } from "./member.ts";
@@ -98,11 +99,26 @@ const LINK_REPORT_MS = 5000;
 const REKEY_MS = DEFAULT_TIMERS.rekeyAfterTime;
 const KEEPALIVE_MS = DEFAULT_TIMERS.keepaliveTimeout;
 /**
+ * As a device: a session this old is not sent on (the leader drops what comes on it as expired);
+ * what the member sends meanwhile waits for a new session, which it starts, at most
+ * {@link STAGED_MAX} messages, the oldest going first.
+ */
+const REJECT_MS = DEFAULT_TIMERS.rejectAfterTime;
+const STAGED_MAX = 16;
+/**
  * The longest the simulator's poller serves its sockets before its event loop gets a turn: one
  * round over 256 sockets with full queues held it 2 to 3 s at 10,000 members, so its timers
  * (hellos, bye waits, progress lines) ran seconds late (drivers/linux/poller.ts, `roundMs`).
  */
 const READ_ROUND_MS = 20;
+/** Datagrams a socket's read takes at most (a shorter batch emptied it: ./read_through.ts). */
+const READ_BATCH = 64;
+/** Timers on the event loop, for the members' waits (./read_through.ts). */
+const loopClock = {
+  now: () => performance.now(),
+  set: (fn: () => void, ms: number) => setTimeout(fn, ms),
+  clear: (id: unknown) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
 
 /** Options of a {@link Fleet}. */
 export interface FleetOptions {
@@ -168,6 +184,11 @@ export class Fleet {
   #flushQueued = false;
   #lastHeard = now();
   #failed = false;
+  // The kernel's receive queues by socket inode, and when they were read (./read_through.ts).
+  #queues = new Map<string, number>();
+  #queuesAt = -Infinity;
+  /** The longest a datagram waited unread in a socket, ms (the kernel's receive time to the read). */
+  readLagMaxMs = 0;
   /** Bytes and datagrams received from the leader. */
   bytesIn = 0;
   datagramsIn = 0;
@@ -197,7 +218,8 @@ export class Fleet {
         : (m, address, msg) => this.#links.send(m, address, msg),
       isMember: (_m, address) => this.#byAddress.get(address)?.state === "up",
       ask: (m, v) => v > 0 ? askFor(this.#link, m, v, 0) : hello(this.#link, m),
-      timer: (fn, ms) => {
+      timer: (fn, ms, m) => {
+        if (m) return this.#waitHeard(m, fn, ms);
         const t = setTimeout(fn, ms);
         return () => clearTimeout(t);
       },
@@ -232,7 +254,13 @@ export class Fleet {
         m.nextHelloAt = performance.now() + m.helloEvery;
         m.nextReportAt = performance.now() + LINK_REPORT_MS;
       },
-      rekeyed: (m) => this.#keepalive(m),
+      rekeyed: (m) => {
+        // What waited for the new session goes on it (else a keepalive, so the leader takes it).
+        const staged = m.staged;
+        m.staged = null;
+        if (staged?.length) { for (const msg of staged) this.#send(m, msg); }
+        else this.#keepalive(m);
+      },
       count: (kind) => this.#count(kind),
     });
     this.#links = new PeerLinks<PeerMessage>({
@@ -265,6 +293,7 @@ export class Fleet {
       hostname: address,
       poller: this.#poller,
       socketBuffer: 4 << 20,
+      batch: READ_BATCH,
       // No coalesced receives: a socket with GRO keeps a view per segment it split (up to 128 per
       // buffer and segment size: drivers/linux/udp_recv.ts), which a leader's one socket can
       // afford and the pool's 256 could not (75 MiB of them held at 10,000 members).
@@ -278,10 +307,18 @@ export class Fleet {
       dirty: false,
       members: new Set(),
       inode: "",
+      read: new ReadThrough(READ_BATCH, performance.now()),
     };
     t.start({
-      datagram: (d, _from, waitedMs) => this.#onDatagram(d, sock, waitedMs ?? 0),
-      flush: () => this.#flush(),
+      datagram: (d, _from, waitedMs) => {
+        sock.read.datagram(waitedMs ?? 0);
+        if ((waitedMs ?? 0) > this.readLagMaxMs) this.readLagMaxMs = waitedMs!;
+        this.#onDatagram(d, sock, waitedMs ?? 0);
+      },
+      flush: () => {
+        sock.read.batchEnd(performance.now());
+        this.#flush();
+      },
     });
     return sock;
   }
@@ -338,6 +375,44 @@ export class Fleet {
     );
   }
 
+  /**
+   * How far member `m` has heard at monotonic `t`: what reached its socket until then was read
+   * (`t` on a node; on the simulator, where its reading of the shared sockets stands).
+   */
+  #heard(m: Member, t: number): number {
+    const sock = m.sock;
+    const h = this.#heardAt(sock, t);
+    if (h < t) this.#count("due-held-unread");
+    return h;
+  }
+
+  #heardAt(sock: Sock, t: number): number {
+    return heardThrough(sock.read, t, {
+      queued: () => {
+        const at = performance.now();
+        if (at - this.#queuesAt > QUEUE_CHECK_MS) {
+          this.#queues = receiveQueues();
+          this.#queuesAt = at;
+        }
+        return {
+          bytes: this.#queues.get(sock.inode ||= socketInode(sock.t.fd)) ?? 0,
+          at: this.#queuesAt,
+        };
+      },
+    });
+  }
+
+  /** Calls `fn` once `ms` passed and member `m` heard what came meanwhile (a wait for an answer). */
+  #waitHeard(m: Member, fn: () => void, ms: number): () => void {
+    return waitHeard(
+      fn,
+      ms,
+      () => this.#heard(m, performance.now()),
+      loopClock,
+      () => this.#count("wait-held-unread"),
+    );
+  }
+
   // ---- sending ----
 
   #sendRaw(m: Member, data: Uint8Array): void {
@@ -357,12 +432,26 @@ export class Fleet {
 
   #send(m: Member, msg: ControlMessage): void {
     if (!m.tunnel.up) return;
+    if (this.#expired(m)) {
+      // As a device: staged for a new session, which starts now unless one is under way.
+      this.#count("staged-session-expired");
+      const staged = m.staged ??= [];
+      staged.push(msg);
+      if (staged.length > STAGED_MAX) staged.shift();
+      if (!this.#handshakes.has(m)) this.#handshakes.initiate(m);
+      return;
+    }
     m.keepaliveAt = 0;
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
   }
 
+  /** Whether `m`'s session is too old to send on (REJECT_AFTER_TIME). */
+  #expired(m: Member): boolean {
+    return performance.now() - m.tunnel.sessionAt >= REJECT_MS;
+  }
+
   #keepalive(m: Member): void {
-    if (!m.tunnel.up) return;
+    if (!m.tunnel.up || this.#expired(m)) return;
     m.keepaliveAt = 0;
     this.#sendRaw(m, m.tunnel.keepalive());
   }
@@ -567,15 +656,16 @@ export class Fleet {
             `${j.tries} tries in ${Math.round(joinTimeout / 1000)} s`,
         );
       }
-      // As the join client (UDP only: the simulated members have no TCP), on its schedule.
-      if (t >= j.nextAt) {
+      // As the join client (UDP only: the simulated members have no TCP), on its schedule, once
+      // the answer did not come by then (what came in time counts, read or not).
+      if (t >= j.nextAt && this.#heard(m, t) >= j.nextAt) {
         j.tries++;
         j.nextAt = t + joinResendDelayMs(++j.resends + 1);
         this.#sendRaw(m, j.message);
       }
     }
     const hsTimeout = this.#opts.handshakeTimeoutMs ?? 120_000;
-    const late = this.#handshakes.resend(t, now(), hsTimeout);
+    const late = this.#handshakes.resend(t, now(), hsTimeout, (m) => this.#heard(m, t));
     if (late) {
       return this.#fatal(
         `the leader did not answer ${late.name}'s WireGuard handshake within ` +
@@ -607,8 +697,11 @@ export class Fleet {
         m.nextHelloAt = t + m.helloEvery;
         this.#hello(m);
       }
-      askAgain(this.#link, m, t);
-      tellAgain(this.#link, m, t);
+      // Asked again only for what did not come in time (read or not: ./read_through.ts).
+      if ((m.askAt !== 0 && t >= m.askAt) || (m.fetchAt !== 0 && t >= m.fetchAt)) {
+        askAgain(this.#link, m, this.#heard(m, t));
+      }
+      if (m.tellAt !== 0 && t >= m.tellAt) tellAgain(this.#link, m, this.#heard(m, t));
       if (t >= m.nextReportAt) {
         m.nextReportAt = t + Math.max(LINK_REPORT_MS, m.helloEvery);
         report(this.#link, m, this.#leaderKeyText);
@@ -744,7 +837,11 @@ export class Fleet {
     m.byeQueued = receiveQueues().get(m.sock.inode ||= socketInode(m.sock.t.fd)) ?? 0;
     for (let k = 0; k < 3 && (m.state as MemberState) === "leaving"; k++) {
       this.#send(m, { t: "bye", k: m.key });
-      await Promise.race([answered, sleep(waitMs / 3)]);
+      // Again only when the answer did not come in time (unread, it came: ./read_through.ts).
+      await Promise.race([
+        answered,
+        new Promise<void>((r) => this.#waitHeard(m, r, waitMs / 3)),
+      ]);
     }
     const ok = (m.state as MemberState) === "left";
     m.state = "left";

@@ -130,6 +130,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         bytesIn: f.bytesIn,
         datagramsIn: f.datagramsIn,
         drops: { ...f.drops, ...socketDrops() },
+        readLagMaxMs: f.readLagMaxMs,
         shared: f.shared,
         peerSessions: f.peerSessions,
         rssMiB: Math.round(Deno.memoryUsage().rss / 1048576),
