@@ -135,6 +135,7 @@ export async function composeMesh(mesh: ResolvedMesh, boot: Boot): Promise<MeshC
         activatePaths: (key) => composed?.nat?.paths.activate(key),
         deactivatePaths: (key) => composed?.nat?.paths.deactivate(key),
         probePackets: (address) => channel.prober.packets(address),
+        retainProbes: (keep) => channel.prober.retain(keep),
         // A leader answers a bye on the session the stopping member still holds.
         wipeStopped: !start.core,
       },
@@ -456,18 +457,8 @@ function listParts(mesh: ResolvedMesh, run: Running, made: Made): MeshCompositio
             if (msg.t === "bye") activity.bye(msg.k, from);
           });
         },
-        viewChanged: (v, change) => {
-          activity.viewChanged(v, change);
-          // The probe counts follow the view: a member that left leaves no entry behind (a
-          // change that removes none leaves them as they are).
-          if (change && change.remove.length === 0) return;
-          const addresses = new Set<string>();
-          for (const m of v.members) {
-            addresses.add(m.address);
-            if (m.address6) addresses.add(m.address6);
-          }
-          channel.prober.retain((a) => addresses.has(a));
-        },
+        // The probe counts follow the view too (the activity's `retainProbes`).
+        viewChanged: (v, change) => activity.viewChanged(v, change),
         close: () => {
           stopLeft();
           activity.close();

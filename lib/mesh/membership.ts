@@ -25,6 +25,9 @@ export class Membership {
   readonly #targets: MembershipTargets;
   readonly #listeners = new Set<(v: MembershipView) => void>();
   #view: MembershipView;
+  // The members changed at the version the parts heard last (a leader adopting a commit of
+  // another at its version): the parts were not told, so the next view they get is whole.
+  #partsBehind = false;
 
   /** Starts from `view` (from the leader's state, a node's file, or its join). */
   constructor(view: MembershipView, targets: MembershipTargets) {
@@ -50,12 +53,15 @@ export class Membership {
    */
   apply(v: MembershipView, announce = false, change: ViewChange | null = null): void {
     const changed = v.version !== this.#view.version;
+    if (!changed && !sameRecords(v.members, this.#view.members)) this.#partsBehind = true;
     const c = changed && change?.from === this.#view.version ? change : null;
     this.#targets.peers.apply(v, c);
     this.#view = v;
     this.#targets.policy.membersChanged(v);
     if (!changed && !announce) return;
-    this.#targets.parts.viewChanged(v, c);
+    const behind = this.#partsBehind;
+    this.#partsBehind = false;
+    this.#targets.parts.viewChanged(v, behind ? null : c);
     for (const l of this.#listeners) l(v);
   }
 
@@ -64,4 +70,12 @@ export class Membership {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
+}
+
+/** The two lists hold the same records (the same objects) in the same order. */
+function sameRecords(a: readonly Member[], b: readonly Member[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

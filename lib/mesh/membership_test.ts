@@ -72,3 +72,48 @@ Deno.test("membership: a change is passed on only from the view held", () => {
   m.apply(view(6, ["a"]));
   assert.deepEqual(got, [1, null, 4, null]);
 });
+
+Deno.test("membership: members changed at the same version reach the parts with the next view, whole", () => {
+  // A part that keeps the members it was told of, by change when it has one.
+  const held = new Map<string, string>();
+  const m = new Membership(view(1, ["a"]), {
+    peers: { apply: () => {} },
+    policy: { membersChanged: () => {} },
+    parts: {
+      viewChanged: (v, change) => {
+        if (change === null) {
+          held.clear();
+          for (const r of v.members) held.set(r.publicKey, r.address);
+        } else {
+          for (const k of change.remove) held.delete(k);
+          for (const r of change.upsert) held.set(r.publicKey, r.address);
+        }
+      },
+    },
+  });
+  m.apply(m.view, true);
+  // Another leader's commit adopted at version 1 added b; version 2 then adds c.
+  const same = view(1, ["a", "b"]);
+  same.members[0] = m.view.members[0];
+  m.apply(same, false, { from: 1, upsert: [], remove: [] });
+  const next = {
+    ...same,
+    version: 2,
+    members: [...same.members, view(2, ["a", "b", "c"]).members[2]],
+  };
+  m.apply(next, false, { from: 1, upsert: [next.members[2]], remove: [] });
+  assert.deepEqual(
+    [...held].sort(),
+    next.members.map((r) => [r.publicKey, r.address]).sort(),
+  );
+  // From there, changes go on as changes.
+  const got: (number | null)[] = [];
+  const m2 = new Membership(next, {
+    peers: { apply: () => {} },
+    policy: { membersChanged: () => {} },
+    parts: { viewChanged: (_v, c) => got.push(c?.from ?? null) },
+  });
+  m2.apply({ ...next, members: [...next.members] });
+  m2.apply({ ...next, version: 3 }, false, { from: 2, upsert: [], remove: [] });
+  assert.deepEqual(got, [2], "the same records at the same version leave the parts in step");
+});

@@ -70,11 +70,14 @@ export class PartList {
   viewChanged(view: MembershipView, change: ViewChange | null = null): void {
     for (let i = 0; i < this.#started && !this.#closed; i++) {
       const heard = this.#heard[i];
-      this.#heard[i] = view.version;
+      // Marked as having heard the view only once it returns: a part that threw partway holds
+      // some state between the two views, so its next view is whole.
+      this.#heard[i] = undefined;
       this.#parts[i].part.viewChanged?.(
         view,
         change !== null && change.from === heard ? change : null,
       );
+      this.#heard[i] = view.version;
     }
   }
 

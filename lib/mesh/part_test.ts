@@ -123,3 +123,28 @@ Deno.test("parts: a view's change goes to the parts that heard the view it start
     "c:8 from 7",
   ]);
 });
+
+Deno.test("parts: a part that throws on a change takes the next view whole", async () => {
+  const heard: string[] = [];
+  let fail = true;
+  const list = new PartList([{
+    name: "a",
+    part: {
+      viewChanged: (v, change) => {
+        heard.push(`${v.version}${change ? ` from ${change.from}` : " whole"}`);
+        if (change !== null && fail) {
+          fail = false;
+          throw new Error("applied partway");
+        }
+      },
+      close: () => {},
+    },
+  }], quiet);
+  const change = (from: number) => ({ from, upsert: [], remove: [] });
+  await list.start();
+  list.viewChanged(view(1));
+  assert.throws(() => list.viewChanged(view(2), change(1)), /partway/);
+  list.viewChanged(view(3), change(2));
+  list.viewChanged(view(4), change(3));
+  assert.deepEqual(heard, ["1 whole", "2 from 1", "3 whole", "4 from 3"]);
+});

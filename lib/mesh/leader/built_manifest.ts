@@ -75,8 +75,9 @@ export class BuiltManifest {
 
   /**
    * The datagrams and the leader's pieces for a joiner whose holders hold version `floor` (null:
-   * no holder, every piece the leader's). Datagrams without a piece to mark are shared by every
-   * joiner: the caller sends them and does not write to them.
+   * no holder, every piece the leader's). Datagrams without a piece to mark, and everything
+   * given for floor null, are shared by every joiner: the caller sends them and does not write
+   * to them.
    */
   forFloor(floor: number | null): ManifestForFloor {
     if (floor === null) return this.#all ??= this.#forFloor(-Infinity);

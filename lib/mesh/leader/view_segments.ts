@@ -151,7 +151,8 @@ export class ViewSegments {
         fromLeader: [],
       };
     }
-    return { manifest: b.manifest(floor), fromLeader: b.forFloor(floor).fromLeader };
+    // A copy: with no holder the array is the built manifest's, shared by every later joiner.
+    return { manifest: b.manifest(floor), fromLeader: b.forFloor(floor).fromLeader.slice() };
   }
 
   /**

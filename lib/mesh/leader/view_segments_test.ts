@@ -124,3 +124,12 @@ Deno.test("a view whose slots are mostly empty says so, and a layout again start
   assert.equal(segs.size, 47);
   assert.equal(segs.manifest(head(21), null).manifest.entries.length, 3);
 });
+
+Deno.test("the leader's pieces handed out are a copy: a caller that changes them does not change the next joiner's", () => {
+  const segs = new ViewSegments(Array.from({ length: 40 }, (_, i) => fleetMember(i)), 1);
+  const first = segs.manifest(head(1), null).fromLeader;
+  const want = first.map(hex);
+  assert.ok(want.length > 0);
+  first.length = 0;
+  assert.deepEqual(segs.manifest(head(1), null).fromLeader.map(hex), want);
+});

@@ -39,6 +39,8 @@ export interface ActivityDeps {
   deactivatePaths?: (publicKey: string) => void;
   /** Health probe packets exchanged with an overlay address so far (both ways, both sides'). */
   probePackets?: (address: string) => number;
+  /** Forgets the probe counts of the addresses `keep` refuses (the prober's `retain`). */
+  retainProbes?: (keep: (address: string) => boolean) => void;
   /**
    * Whether a member that stops has its sessions wiped here ({@link PeerActivity.left}), and one
    * that comes back a fresh handshake. Default true; a leader says no: it answers the bye on the
@@ -132,11 +134,14 @@ export class PeerActivity {
   viewChanged(v: MembershipView, change: ViewChange | null = null): void {
     if (this.#closed) return;
     if (change) {
+      let moved = change.remove.length > 0;
       for (const key of change.remove) this.#forget(key);
-      for (const m of change.upsert) if (m.publicKey !== this.#me) this.#take(m);
+      for (const m of change.upsert) if (m.publicKey !== this.#me && this.#take(m)) moved = true;
       // Kept members are few (leaders, relays): those not active yet are retried as a whole
       // view retries them.
       for (const key of this.#kept) if (!this.#active.has(key)) this.#activate(key, "kept");
+      // A change that removes none and moves none leaves the probe counts as they are.
+      if (moved) this.#retainProbes(v);
       return;
     }
     const present = new Set<string>();
@@ -145,12 +150,27 @@ export class PeerActivity {
       present.add(m.publicKey);
       this.#take(m);
     }
+    this.#retainProbes(v);
     if (present.size === this.#members.size) return;
     for (const key of [...this.#members.keys()]) if (!present.has(key)) this.#forget(key);
   }
 
-  /** Member `m`'s record now. */
-  #take(m: Member): void {
+  /**
+   * The probe counts follow the view: an address no member has any more (it left, or moved)
+   * leaves no entry behind, to be counted against whoever takes it next.
+   */
+  #retainProbes(v: MembershipView): void {
+    if (!this.#d.retainProbes) return;
+    const addresses = new Set<string>();
+    for (const m of v.members) {
+      addresses.add(m.address);
+      if (m.address6) addresses.add(m.address6);
+    }
+    this.#d.retainProbes((a) => addresses.has(a));
+  }
+
+  /** Member `m`'s record now; true when it moved (another overlay address than before). */
+  #take(m: Member): boolean {
     const before = this.#members.get(m.publicKey);
     this.#members.set(m.publicKey, m);
     // It stopped (the leader says so): whatever session we held with it is gone on its side.
@@ -173,6 +193,8 @@ export class PeerActivity {
       const a = this.#active.get(m.publicKey);
       if (a) a.lastTrafficAt = performance.now();
     }
+    return before !== undefined &&
+      (before.address !== m.address || before.address6 !== m.address6);
   }
 
   /** Member `key` left the view. */

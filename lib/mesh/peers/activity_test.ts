@@ -73,6 +73,9 @@ function setup(keep: string[] = []) {
       activatePaths: (k) => paths.add(k),
       deactivatePaths: (k) => paths.delete(k),
       probePackets: (address) => probes.get(address) ?? 0,
+      retainProbes: (keep) => {
+        for (const a of probes.keys()) if (!keep(a)) probes.delete(a);
+      },
     },
     keep,
     { idleAfterMs: 0, checkMs: 3_600_000 },
@@ -354,5 +357,24 @@ Deno.test("activity: a tracker given each view's change ends where one given the
   } finally {
     whole.act.close();
     changes.act.close();
+  }
+});
+
+Deno.test("activity: the probe counts of an address a member moved from are forgotten with a change", () => {
+  const { act, view, probes, a, b } = setup();
+  try {
+    act.start(view);
+    probes.set(a.address, 5);
+    probes.set(b.address, 7);
+    const views = viewSteps(view, [
+      (v) => v.members.map((m) => m.name === "b" ? { ...m, name: "bee" } : m), // not moved
+      (v) => v.members.map((m) => m.name === "a" ? { ...m, address: "10.9.0.9" } : m), // moved
+    ]);
+    act.viewChanged(views[1], viewChange(views[0], views[1]));
+    assert.deepEqual([...probes.keys()].sort(), [a.address, b.address]);
+    act.viewChanged(views[2], viewChange(views[1], views[2]));
+    assert.deepEqual([...probes.keys()], [b.address], "a's old address holds no count");
+  } finally {
+    act.close();
   }
 });

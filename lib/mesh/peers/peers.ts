@@ -91,6 +91,9 @@ export class MeshPeers {
   readonly #routesOf: (m: Member) => readonly string[];
   // What was last set per peer (endpoint, allowed IPs, name), to skip members that did not change.
   readonly #applied = new Map<string, string>();
+  // Members whose device peer could not be set, by key, with the record that failed: tried
+  // again at each view (a change names only the members it changed), warned of once a record.
+  readonly #failed = new Map<string, Member>();
 
   /** Peers of `device`, recorded in `index`. */
   constructor(opts: {
@@ -145,12 +148,19 @@ export class MeshPeers {
     const device = this.#device;
     const me = device.publicKey;
     if (change && !again) {
+      // Those that failed at an earlier view (not this one's again at once).
+      const failed = this.#failed.size ? [...this.#failed.keys()] : [];
       for (const key of change.remove) {
         if (key === me) continue;
         this.#index.delete(key);
         this.#remove(key);
       }
       for (const m of change.upsert) if (m.publicKey !== me) this.#take(m, false);
+      for (const key of failed) {
+        const m = this.#index.get(key);
+        if (m) this.#take(m, false);
+        else this.#failed.delete(key);
+      }
       return;
     }
     let others = 0;
@@ -165,6 +175,7 @@ export class MeshPeers {
         if (!wanted.has(p.publicKeyText)) this.#remove(p.publicKeyText);
       }
       this.#index.keepOnly(wanted);
+      for (const k of this.#failed.keys()) if (!wanted.has(k)) this.#failed.delete(k);
     }
   }
 
@@ -172,7 +183,10 @@ export class MeshPeers {
   #take(m: Member, again: boolean): void {
     const device = this.#device;
     // Deltas keep the record objects of unchanged members: those cost one map lookup.
-    if (!again && this.#index.get(m.publicKey) === m && device.peer(m.publicKey)) return;
+    if (
+      !again && this.#index.get(m.publicKey) === m && device.peer(m.publicKey) &&
+      !this.#failed.has(m.publicKey)
+    ) return;
     this.#index.set(m);
     // The first endpoint is the best; a name is resolved off this path (meanwhile the first
     // address in the list, if any, serves).
@@ -202,16 +216,21 @@ export class MeshPeers {
         persistentKeepalive: this.#keepalive(m.publicKey),
       });
       this.#applied.set(m.publicKey, key);
+      this.#failed.delete(m.publicKey);
       if (named) this.#names.track(m.publicKey, first);
       else this.#names.untrack(m.publicKey);
     } catch (e) {
-      this.#logger.warn("bad member record", { name: m.name, error: String(e) });
+      if (this.#failed.get(m.publicKey) !== m) {
+        this.#logger.warn("bad member record", { name: m.name, error: String(e) });
+      }
+      this.#failed.set(m.publicKey, m);
     }
   }
 
   /** A member that left: its peer goes. */
   #remove(key: string): void {
     this.#applied.delete(key);
+    this.#failed.delete(key);
     this.#names.untrack(key);
     if (this.#device.removePeer(key)) this.#logger.info("peer removed", { publicKey: key });
   }

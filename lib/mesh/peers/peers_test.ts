@@ -203,3 +203,37 @@ Deno.test("peers: applied with each view's change, the device ends where whole v
     }
   }
 });
+
+Deno.test("peers: a member whose peer could not be set is tried again at the next change", async () => {
+  const self = node("self", 1, { publicKey: me.publicKey });
+  const [a, b, c] = [node("a", 2), node("b", 3), node("c", 4)];
+  const views = viewSteps(view(1, [self, a, b]), [
+    (v) => v.members.map((m) => m.name === "a" ? { ...a, endpoints: ["192.0.2.22:51820"] } : m),
+    (v) => [...v.members, c], // a change that does not name a
+  ]);
+  const dev = device();
+  const peers = new MeshPeers({ device: dev, index: new MemberIndex(), logger: nullLogger });
+  // The device refuses a's update once.
+  const setPeer = dev.setPeer.bind(dev);
+  let refuse = false;
+  dev.setPeer = (p) => {
+    if (refuse && p.publicKey === a.publicKey) {
+      refuse = false;
+      throw new Error("refused");
+    }
+    return setPeer(p);
+  };
+  try {
+    peers.apply(views[0]);
+    refuse = true;
+    peers.apply(views[1], false, viewChange(views[0], views[1]));
+    assert.equal(refuse, false, "the update was refused");
+    assert.equal(dev.peer(a.publicKey)?.endpoint?.toString(), "192.0.2.2:51820");
+    peers.apply(views[2], false, viewChange(views[1], views[2]));
+    assert.equal(dev.peer(a.publicKey)?.endpoint?.toString(), "192.0.2.22:51820");
+    assert.ok(dev.peer(c.publicKey));
+  } finally {
+    peers.close();
+    await dev.close();
+  }
+});
