@@ -97,6 +97,19 @@ function member(publicKey: string, address: string): Member {
   return { publicKey, address, name: address, endpoints: [] } as unknown as Member;
 }
 
+/** A relay service over `device`, its server counting every sender a member, and its channel. */
+function serviceOn(device: FakeDevice) {
+  const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
+  const channel = new FakeChannel();
+  const service = new RelayService({
+    server,
+    device: device as unknown as Device,
+    channel,
+    logger: nullLogger,
+  });
+  return { server, channel, service };
+}
+
 /**
  * A relay service for new members A (at `aAt`) and B (at 198.51.100.2:51820) of a fake device,
  * each heard there at time 0, A holding a session with B.
@@ -107,14 +120,7 @@ function relayed(aAt: Endpoint) {
   const device = new FakeDevice();
   device.add(A, aAt, 0);
   device.add(B, ep("198.51.100.2:51820"), 0);
-  const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
-  const channel = new FakeChannel();
-  const service = new RelayService({
-    server,
-    device: device as unknown as Device,
-    channel,
-    logger: nullLogger,
-  });
+  const { server, channel, service } = serviceOn(device);
   service.start({
     network: "10.0.0.0/24",
     version: 1,
@@ -236,14 +242,7 @@ Deno.test("relay service: given each view's change it ends where one given the w
   const make = () => {
     const device = new FakeDevice();
     for (const [i, k] of [A, B, C, D].entries()) device.add(k, ep(`198.51.100.${i + 1}:51820`), 0);
-    const server = new RelayServer({ now: () => 1_000, send: () => {}, isMember: () => true });
-    const channel = new FakeChannel();
-    const service = new RelayService({
-      server,
-      device: device as unknown as Device,
-      channel,
-      logger: nullLogger,
-    });
+    const { server, channel, service } = serviceOn(device);
     service.start(views[0]);
     // Sessions through the relay: A with C, and C with A's other peers later gone.
     channel.deliver({ t: "relay-open", to: C }, "10.0.0.1");
