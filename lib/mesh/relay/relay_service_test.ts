@@ -242,7 +242,7 @@ Deno.test("relay service: given each view's change it ends where one given the w
   const make = () => {
     const device = new FakeDevice();
     for (const [i, k] of [A, B, C, D].entries()) device.add(k, ep(`198.51.100.${i + 1}:51820`), 0);
-    const { server, channel, service } = serviceOn(device);
+    const { channel, service } = serviceOn(device);
     service.start(views[0]);
     // Sessions through the relay: A with C, and C with A's other peers later gone.
     channel.deliver({ t: "relay-open", to: C }, "10.0.0.1");
