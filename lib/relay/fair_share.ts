@@ -10,7 +10,8 @@
  * {@link SQUEEZE} of what was forwarded, but never under an equal split of it; each epoch that
  * is not saturated raises it by
  * {@link GROW}, and it goes once nobody comes near it. A single sender is never held: it has the
- * relay to itself.
+ * relay to itself. Nor is a single pair: both ends of one flow send (a TCP transfer's data one
+ * way, its acknowledgements the other), and holding the heavy end frees the relay for nobody else.
  *
  * Plain numbers and no allocation per packet: each sender's figures live on its own state, the
  * senders of an epoch in one array reused, and the work of an epoch's end is per sender, not per
@@ -66,6 +67,9 @@ export class FairShare {
   #start: number;
   #cpuStart: number;
   #forwarded = 0;
+  /** The first pair heard this epoch, and whether another was heard too. */
+  #pair: object | null = null;
+  #pairs = false;
   /** Bytes a sender may pass per millisecond; Infinity when nobody is held. */
   #level = Infinity;
   /** Epochs that found the relay saturated with several senders. */
@@ -87,11 +91,16 @@ export class FairShare {
   }
 
   /**
-   * Sender `s` offers `bytes` at time `now`: true when they are within its share. Nothing is
-   * spent: call {@link pass} once the packet is known to be the sender's (its MAC checked).
+   * Sender `s` offers `bytes` at time `now` over `pair` (the relayed pair it sends on, by
+   * identity): true when they are within its share. Nothing is spent: call {@link pass} once the
+   * packet is known to be the sender's (its MAC checked).
    */
-  allows(s: FairSender, bytes: number, now: number): boolean {
+  allows(s: FairSender, bytes: number, now: number, pair: object): boolean {
     if (now - this.#start >= FAIR_EPOCH_MS) this.#roll(now);
+    if (pair !== this.#pair) {
+      if (this.#pair === null) this.#pair = pair;
+      else this.#pairs = true;
+    }
     if (s.fairEpoch !== this.#epoch) {
       s.fairEpoch = this.#epoch;
       s.offered = 0;
@@ -116,7 +125,7 @@ export class FairShare {
     const busy = (cpu - this.#cpuStart) / ms;
     const senders = this.#senders;
     const n = this.#count;
-    if (busy >= SATURATED && n >= 2) {
+    if (busy >= SATURATED && n >= 2 && this.#pairs) {
       // Once an epoch at most, and only on a saturated relay: a small array is fine here.
       const d: number[] = [];
       for (let i = 0; i < n; i++) d.push(senders[i].offered / ms);
@@ -130,12 +139,14 @@ export class FairShare {
       for (let i = 0; i < n; i++) most = Math.max(most, senders[i].offered / ms);
       this.#level *= GROW;
       // Nobody comes near the level: the relay has room for all.
-      if (n < 2 || this.#level > 2 * most) this.#level = Infinity;
+      if (n < 2 || !this.#pairs || this.#level > 2 * most) this.#level = Infinity;
     }
     // Forget who sent (they may leave the relay) without shrinking the array.
     senders.fill(IDLE, 0, n);
     this.#count = 0;
     this.#forwarded = 0;
+    this.#pair = null;
+    this.#pairs = false;
     this.#epoch++;
     this.#start = now;
     this.#cpuStart = cpu;

@@ -13,8 +13,8 @@ Deno.test("fair share: the water level meets small demands and splits the rest",
 
 /**
  * Senders at fixed rates (bytes a millisecond) for `ms` milliseconds, 1 ms steps, each step's
- * bytes as one packet; the relay's CPU is a full core while `busy` says so. Returns the bytes
- * each passed.
+ * bytes as one packet; the relay's CPU is a full core while `busy` says so; sender k sends on
+ * `pairs[k]` (default: a pair of its own). Returns the bytes each passed.
  */
 function run(
   fair: FairShare,
@@ -23,13 +23,14 @@ function run(
   ms: number,
   busy: boolean,
   senders: FairSender[],
+  pairs: object[] = senders,
 ): number[] {
   const passed = rates.map(() => 0);
   for (let i = 0; i < ms; i++) {
     clock.t += 1;
     if (busy) clock.cpu += 1;
     rates.forEach((r, k) => {
-      if (fair.allows(senders[k], r, clock.t)) {
+      if (fair.allows(senders[k], r, clock.t, pairs[k])) {
         fair.pass(senders[k], r);
         passed[k] += r;
       }
@@ -49,6 +50,28 @@ Deno.test("fair share: a saturated relay holds the heaviest sender, never the li
   assert.equal(p[1], 1000 * 10 * FAIR_EPOCH_MS, "C keeps all it sends");
   assert.ok(p[0] < 9000 * 10 * FAIR_EPOCH_MS * 0.9, `A is held (${p[0]})`);
   assert.ok(fair.saturatedEpochs >= 10);
+});
+
+Deno.test("fair share: the two ends of one pair are never held, however busy the relay", () => {
+  const clock = { t: 0, cpu: 0 };
+  const fair = new FairShare(0, () => clock.cpu);
+  const pair = {};
+  // A TCP transfer's data one way, its acknowledgements the other, on one relayed pair.
+  const p = run(fair, clock, [9000, 300], 20 * FAIR_EPOCH_MS, true, [sender(), sender()], [
+    pair,
+    pair,
+  ]);
+  assert.deepEqual(p, [9000 * 20 * FAIR_EPOCH_MS, 300 * 20 * FAIR_EPOCH_MS]);
+  assert.equal(fair.bytesPerSecond, Infinity);
+  assert.equal(fair.saturatedEpochs, 0);
+  // A second pair comes: the heavy end is held again.
+  const q = {};
+  run(fair, clock, [9000, 300, 1000], 2 * FAIR_EPOCH_MS, true, [sender(), sender(), sender()], [
+    pair,
+    pair,
+    q,
+  ]);
+  assert.ok(Number.isFinite(fair.bytesPerSecond), "held once two pairs send");
 });
 
 Deno.test("fair share: a single sender is never held, however busy the relay", () => {

@@ -444,7 +444,7 @@ export class RelayServer {
     // what frees a saturated relay for the others. They are spent only once the MAC is right,
     // so forged packets cost the member nothing.
     if (!src.bucket.allows(len, now)) return this.#drop("rate");
-    if (!this.#fair.allows(src, len, now)) return this.#drop("share");
+    if (!this.#fair.allows(src, len, now, pair)) return this.#drop("share");
     this.#macChecks++;
     if (!openRelay(data, dir.mac)) return this.#drop("mac");
     const to = dir.to.given;
