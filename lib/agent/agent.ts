@@ -252,11 +252,7 @@ export class Agent {
       tracked: { has: (k) => this.health.has(k), keys: () => this.health.peers() },
       track: (k, hs) => this.#syncPeer(k, hs),
       reprobe: (k) => this.#syncProbe(k),
-      untrack: (k) => {
-        this.health.removePeer(k);
-        this.#prober?.remove(k);
-        this.#probed.delete(k);
-      },
+      untrack: (k) => this.#untrack(k),
     });
     // A peer set or removed, or a key the tracker took up (a sample of a peer no longer
     // followed): looked at in the next sync.
@@ -342,9 +338,14 @@ export class Agent {
     if (!this.#watched?.delete(publicKey)) return;
     this.#healthSync.touched(publicKey);
     this.#unprobed.delete(publicKey);
-    this.health.removePeer(publicKey);
-    this.#prober?.remove(publicKey);
-    this.#probed.delete(publicKey);
+    this.#untrack(publicKey);
+  }
+
+  /** Health no longer follows `key`: the tracker, the prober and the probed set forget it. */
+  #untrack(key: string): void {
+    this.health.removePeer(key);
+    this.#prober?.remove(key);
+    this.#probed.delete(key);
   }
 
   /**
