@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { TCP_MAX_FRAME, type TcpDialer, TcpTransport } from "./tcp.ts";
 import { CollectSink } from "./testing/collect_sink.ts";
 import type { Endpoint } from "../lib/io/driver.ts";
+import { assertNoOwnSockets } from "../tests/fixtures/own_sockets.ts";
 
 /** `payload` with its 2-byte big-endian length in front. */
 function frame(payload: Uint8Array | number[]): Uint8Array {
@@ -701,9 +702,8 @@ Deno.test("TcpTransport: close is idempotent; sends after it are counted", async
   t.send(new Uint8Array([1]), t.endpoint("127.0.0.1:9"));
   assert.equal(t.stats.drops.closed, 1);
   assert.throws(() => t.start(new CollectSink()), /already started|closed/);
-  // The port is free again.
-  const l = Deno.listen({ hostname: "127.0.0.1", port: t.port });
-  l.close();
+  // Nothing of it holds the port.
+  assertNoOwnSockets(t.port);
 });
 
 Deno.test("TcpTransport: a transport that only dials; endpoints parse and intern", async () => {

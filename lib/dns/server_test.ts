@@ -11,6 +11,7 @@ import {
 } from "./wire.ts";
 import type { MembershipView } from "../members/member.ts";
 import { member } from "../../tests/fixtures/members.ts";
+import { assertNoOwnSockets } from "../../tests/fixtures/own_sockets.ts";
 
 const view: MembershipView = {
   network: "10.200.0.0/16",
@@ -110,9 +111,8 @@ for (const udp of ["linux", "node"] as DnsUdp[]) {
         closed = true;
         assert.equal(await open.read(new Uint8Array(1)), null);
         open.close();
-        // The port is free again, for TCP and UDP alike.
-        Deno.listen({ hostname: "127.0.0.1", port: s.port }).close();
-        Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: s.port }).close();
+        // Nothing of it holds the port, TCP or UDP.
+        assertNoOwnSockets(s.port);
         await s.close(); // twice is fine
       } finally {
         if (!closed) await s.close();
