@@ -291,6 +291,15 @@ export class Device {
     return lagging(s, s.clock.now());
   }
 
+  /**
+   * How long the datagram read last waited in the socket's receive queue, ms (0: not known, as
+   * on TCP): about what a message handled now, from the batch read last, had waited before the
+   * device saw it (the batch's newest datagram: its shortest wait, not an overestimate).
+   */
+  get readWaitMs(): number {
+    return this.#s.lastWaitMs;
+  }
+
   /** Subscribes to peer events; returns the unsubscribe function. */
   onEvent(listener: (e: DeviceEvent) => void): () => void {
     const listeners = this.#s.listeners;

@@ -46,7 +46,7 @@ Deno.test("lag: an initiation that waited past its sender's resend is shed befor
   assert.equal(b.device.drops.get("late-initiation"), 2);
 });
 
-Deno.test("lag: a response, a cookie reply and transport data are not shed for their wait", () => {
+Deno.test("lag: a response, a cookie reply and transport data are not shed for their wait; the device says how long the datagram read last waited", () => {
   const { nodes: [a, b], net } = makeMesh(2);
   const wait = waiting(a);
   wait.ms = 60_000;
@@ -58,6 +58,13 @@ Deno.test("lag: a response, a cookie reply and transport data are not shed for t
   b.packets.inject(udp(b.ip, a.ip, "late"));
   net.deliver();
   assert.deepEqual(texts(a), ["late"]);
+  // The layers above can tell how long what they are handed waited (a leader's bye deadline).
+  assert.equal(a.device.readWaitMs, 60_000);
+  wait.ms = 0;
+  b.packets.inject(udp(b.ip, a.ip, "fresh"));
+  net.deliver();
+  assert.equal(a.device.readWaitMs, 0);
+  wait.ms = 60_000;
   // A cookie reply a minute late is taken for the next initiation's MAC2.
   const { nodes: [c, d], net: net2, clock } = makeMesh(2, { device: { underLoadThreshold: 0 } });
   waiting(c).ms = 60_000;

@@ -45,6 +45,7 @@ export function onDatagram(
   from: Endpoint,
   waitedMs: number = 0,
 ): void {
+  s.lastWaitMs = waitedMs;
   if (waitedMs > 0) noteWait(s, waitedMs);
   const type = messageType(data);
   // A handshake message may change the sessions: the transport messages before it are

@@ -156,6 +156,8 @@ export class DeviceState {
   underLoadUntil = 0;
   /** Until when we count as behind: datagrams read waited long in the queue (lag.ts). */
   lagUntil = -Infinity;
+  /** How long the datagram read last waited in the receive queue, ms (0: not known). */
+  lastWaitMs = 0;
   /** Handshake initiations received that authenticated. */
   handshakesReceived = 0;
   /** Cookie replies sent because we were under load. */

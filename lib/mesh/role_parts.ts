@@ -97,6 +97,7 @@ export function makeRole(mesh: ResolvedMesh, run: Running, ctx: RoleContext): Ro
       applyView: (v, change) => membership.apply(v, false, change),
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
+      readWaitMs: () => agent.device.readWaitMs,
     }, mesh.leader);
     const joins = new JoinServer({ core, device: agent.device, logger });
     // Cut off from its shared store, a leader's view may be old: its probe answers say so, and

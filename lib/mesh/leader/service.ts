@@ -104,6 +104,12 @@ export interface LeaderServiceDeps {
    * member before it is answered anyway, ms, by the mesh's size (default {@link byeAnswerWithin}).
    */
   byeAnswerMs?: (members: number) => number;
+  /**
+   * How long the message handled now waited in the underlay socket before it was read, ms (the
+   * device's `readWaitMs`; default 0): a bye's `byeAnswerMs` runs from when it reached this
+   * machine, as the node's wait runs from when it sent it, not from when a busy leader read it.
+   */
+  readWaitMs?: () => number;
   /** The pushes' budget: datagrams a second and the longest gap, ms (defaults: push_schedule.ts's). */
   pushBudget?: { perSecond?: number; maxGapMs?: number };
 }
@@ -652,7 +658,8 @@ export class LeaderService {
     // Its bye under way already: answered when that one is.
     if (this.#leaving.has(key)) return;
     this.#leaving.add(key);
-    const arrived = this.#now();
+    // It reached this machine before a busy leader read it: the node's wait runs from then.
+    const arrived = this.#now() - Math.max(0, this.#deps.readWaitMs?.() ?? 0);
     const answer = () => {
       if (!this.#leaving.delete(key)) return;
       this.#channel.send(from, { t: "bye-ok" });
