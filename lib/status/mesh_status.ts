@@ -123,9 +123,14 @@ export function meshStatus(
   const sorted = [...members].sort((x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0);
   const byKey = new Map(sorted.map((m) => [m.publicKey, m]));
   const reportOf = new Map(reports.map((r) => [r.publicKey, r]));
-  // Each member's view of each peer: `${from}|${to}` by key.
+  // Past the cap the members' peer lists (as many entries as links, twice) go too.
+  const pairs = sorted.length * (sorted.length - 1) / 2;
+  const full = pairs <= MAX_MESH_LINKS;
+  // Each member's view of each peer: `${from}|${to}` by key. Only for a view that lists links:
+  // at 10,000 members the reports' links made hundreds of thousands of keys each time /status
+  // was built (a fifth of a busy leader's CPU), for nothing.
   const views = new Map<string, MeshLinkView>();
-  for (const r of reports) {
+  for (const r of full ? reports : []) {
     if (!byKey.has(r.publicKey)) continue;
     for (const l of r.links) {
       if (!byKey.has(l.k) || l.k === r.publicKey) continue;
@@ -141,9 +146,6 @@ export function meshStatus(
   }
   const out: MeshStatus = { members: [], links: [] };
   const fresh = (m: MeshMemberInput) => reportOf.get(m.publicKey)?.stale === false;
-  // Past the cap the members' peer lists (as many entries as links, twice) go too.
-  const pairs = sorted.length * (sorted.length - 1) / 2;
-  const full = pairs <= MAX_MESH_LINKS;
   for (const m of sorted) {
     const r = reportOf.get(m.publicKey);
     out.members.push({

@@ -550,7 +550,9 @@ export class Fleet {
       const m = this.#byIndex.get(readU32(data, 4));
       if (!m) return this.#count("transport-unknown-index");
       const payload = m.tunnel.open(data);
-      if (payload === null) return this.#count("transport-unopened");
+      // Data for another port (the leader's post-quantum offers: its members answer them, the
+      // simulated ones do not) is counted apart from what did not open.
+      if (payload === null) return this.#count(`transport-${m.tunnel.refused}`);
       if (payload.length > 0) {
         // Data (a keepalive is empty: `open` says so with an empty payload only for those).
         if (m.keepaliveAt === 0) m.keepaliveAt = performance.now() + KEEPALIVE_MS;

@@ -252,10 +252,10 @@ export class Tunnel {
     return sealed.subarray(0, end);
   }
 
-  /** Transport data carrying `payload` as UDP from our control port to the leader's. */
-  seal(payload: Uint8Array): Uint8Array {
+  /** Transport data carrying `payload` as UDP from our control port to the peer's `port`. */
+  seal(payload: Uint8Array, port: number = CONTROL_PORT): Uint8Array {
     if (!this.#send) throw new Error("no session");
-    const n = writeUdpPacket(plain, this.#src, this.#dst, CONTROL_PORT, CONTROL_PORT, payload);
+    const n = writeUdpPacket(plain, this.#src, this.#dst, CONTROL_PORT, port, payload);
     const padded = Math.ceil(n / PADDING) * PADDING;
     plain.fill(0, n, padded);
     writeU32(sealed, 0, MSG_TRANSPORT);
@@ -272,10 +272,18 @@ export class Tunnel {
   }
 
   /**
+   * Why the last `open` gave null: `other-port`, authentic data for a weft port the simulated
+   * members do not serve (the leader's post-quantum offers, its service layer's messages), or
+   * `unopened` (no key for its index, or it did not authenticate).
+   */
+  refused: "other-port" | "unopened" = "unopened";
+
+  /**
    * Opens transport data for this session: the UDP payload to our control port (valid until
-   * the next call), an empty array for a keepalive, null for anything else.
+   * the next call), an empty array for a keepalive, null for anything else (`refused` says why).
    */
   open(msg: Uint8Array): Uint8Array | null {
+    this.refused = "unopened";
     if (msg.length < TRANSPORT_HEADER_SIZE + TAG_SIZE) return null;
     const index = readU32(msg, 4);
     if (this.#next && index === this.#next.localIndex) {
@@ -323,7 +331,11 @@ export class Tunnel {
     const ip = parseIp(out, ipInfo);
     if (!ip || ip.version !== 4) return null;
     const udp = parseUdp(out, ip, udpInfo);
-    if (!udp || udp.dstPort !== CONTROL_PORT) return null;
+    if (!udp) return null;
+    if (udp.dstPort !== CONTROL_PORT) {
+      this.refused = "other-port";
+      return null;
+    }
     return out.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
   }
 

@@ -11,6 +11,7 @@ import { type HolderAnswer, PieceHolder } from "../../../lib/mesh/sync/piece_hol
 import { parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { parseKey } from "../../../lib/crypto/keys.ts";
 import { makeMesh, texts } from "../../../tests/fixtures/mesh.ts";
+import { PQ_PORT } from "../../../lib/members/ports.ts";
 
 const { dh, aead } = selectSuite();
 /** A key pair of the suite the tunnels use. */
@@ -79,6 +80,14 @@ Deno.test("fleet tunnel: two members make a session and one serves a piece the o
   const sealedPiece = bToA.seal(pieceDatagram(answer.piece)).slice();
   const msg = parseMessage(aToB.open(sealedPiece)!.slice());
   assert.ok(msg && msg.t === "piece");
+  // Data for a port the simulated members do not serve (a post-quantum offer) is told apart
+  // from data that does not open.
+  assert.equal(aToB.open(bToA.seal(Uint8Array.of(1, 2, 3), PQ_PORT).slice()), null);
+  assert.equal(aToB.refused, "other-port");
+  const forged = bToA.seal(Uint8Array.of(1, 2, 3)).slice();
+  forged[forged.length - 1] ^= 1;
+  assert.equal(aToB.open(forged), null);
+  assert.equal(aToB.refused, "unopened");
 
   // a checks it against the leader's manifest: taken; a tampered copy is a mismatch.
   const checker = new PieceChecker({
