@@ -417,6 +417,10 @@ export class Agent {
     if (address && this.#probed.get(k) !== address) {
       this.#prober.add(k, address); // a known peer just gets its new address
       this.#probed.set(k, address);
+    } else if (!address && this.#probed.delete(k)) {
+      // Its address went to another peer (or it has none now): probing it there would time
+      // that peer, not this one.
+      this.#prober.remove(k);
     }
   }
 

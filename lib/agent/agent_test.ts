@@ -671,6 +671,35 @@ Deno.test("agent: a crowd of peers going down writes a few lines and a summary, 
   }
 });
 
+Deno.test("agent: a peer whose address another peer took is no longer probed there", async () => {
+  const agents = await pair({
+    health: { probeIntervalMs: 20 },
+    probe: () => () => Promise.resolve(1),
+  });
+  const [a] = agents;
+  try {
+    const b = a.device.peers()[0].publicKeyText;
+    const sent = (k: string) => a.health.get(k)?.probesSent ?? 0;
+    const until = async (what: string, check: () => boolean) => {
+      const end = Date.now() + HANG_GUARD_MS;
+      while (!check()) {
+        if (Date.now() > end) throw new Error(`timed out: ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await until("b probed", () => sent(b) >= 2);
+    // Another peer takes b's only address.
+    const c = generateKeyPair().publicKey;
+    a.device.setPeer({ publicKey: c, allowedIps: ["10.77.0.2/32"] });
+    await until("c probed", () => sent(c) >= 1);
+    const atMove = sent(b);
+    await until("c probed a few times more", () => sent(c) >= 5);
+    assert.ok(sent(b) <= atMove + 1, `b probed ${sent(b) - atMove} times after its address went`);
+  } finally {
+    await closeAll(agents);
+  }
+});
+
 Deno.test("agent: health follows the peers set and removed after the start, and the watched ones", async () => {
   const net = new MemoryNetwork();
   const until = async (what: string, check: () => boolean) => {

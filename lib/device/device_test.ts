@@ -611,3 +611,17 @@ Deno.test("peer watchers hear each peer set or removed, and a throwing one is co
   a.device.setPeer({ publicKey: k, allowedIps: ["10.9.0.9/32"] });
   assert.equal(heard.length, 3);
 });
+
+Deno.test("peer watchers hear a peer whose prefix another peer's setPeer took", () => {
+  const { nodes: [a] } = makeMesh(1);
+  const [k1, k2] = [0, 1].map(() => encodeKey(publicKeyOf(generatePrivateKey())));
+  a.device.setPeer({ publicKey: k1, allowedIps: ["10.9.0.9/32", "10.9.1.0/24"] });
+  const heard: string[] = [];
+  a.device.onPeerChanged((k) => heard.push(k));
+  a.device.setPeer({ publicKey: k2, allowedIps: ["10.9.0.9/32"] });
+  assert.deepEqual(heard, [k2, k1], "k1 lost 10.9.0.9/32 to k2");
+  assert.deepEqual(a.device.allowedIpsOf(a.device.peer(k1)!), ["10.9.1.0/24"]);
+  // Nothing taken from anyone: only the peer set is told.
+  a.device.setPeer({ publicKey: k2, allowedIps: ["10.9.0.9/32", "10.9.2.0/24"] });
+  assert.deepEqual(heard, [k2, k1, k2]);
+});

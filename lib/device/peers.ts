@@ -54,13 +54,21 @@ export function setPeer(s: DeviceState, cfg: PeerConfig): string {
     peer.failedUdp = null;
   }
   s.routes.removeByValue(peer);
-  for (const c of cidrs) s.routes.insert(c, peer);
+  // A prefix another peer held moves to this one: that peer changed too (its watchers, e.g. a
+  // prober at that address, must hear it).
+  let losers: Set<Peer> | null = null;
+  for (const c of cidrs) {
+    const was = s.routes.get(c);
+    if (was !== undefined && was !== peer) (losers ??= new Set()).add(was);
+    s.routes.insert(c, peer);
+  }
   if (keepalive > 0) s.live.add(peer);
   if (s.started && keepalive > 0) {
     sendKeepalive(s, peer);
     flushSends(s);
   }
   peerChanged(s, key);
+  if (losers) { for (const l of losers) peerChanged(s, l.publicKeyText); }
   return key;
 }
 
