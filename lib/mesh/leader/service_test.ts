@@ -1091,6 +1091,47 @@ Deno.test("leader service: the API is answered while members' whole views stream
   }
 });
 
+/**
+ * A leader of 200 members, sealing each view part, delta or notice in 0.2 ms (as a leader of
+ * thousands takes): sixty members ask for their whole views (their parts queue, paced), and
+ * while the first goes out a member says bye twice (its node asks again every third of its
+ * wait without an answer); returned once the bye is answered.
+ */
+async function byeBehindViews(
+  opts: { byeAnswerMs?: (members: number) => number; readWaitMs?: () => number } = {},
+) {
+  let onFirstView: (() => void) | null = null;
+  const h = await harness({
+    now: () => 0,
+    ...opts,
+    onSendEncoded: (_, msg) => {
+      if (msg.t !== "view" && msg.t !== "delta" && msg.t !== "changed") return;
+      const end = performance.now() + 0.2;
+      while (performance.now() < end) { /* busy */ }
+      if (msg.t !== "view") return;
+      const f = onFirstView;
+      onFirstView = null;
+      f?.();
+    },
+  });
+  try {
+    h.service.start();
+    const nodes = await joinedAndViewed(h, 200);
+    h.sent.length = 0;
+    const first = new Promise<void>((r) => onFirstView = r);
+    for (const n of nodes.slice(100, 160)) h.hello(n.address, { fw: true });
+    await first;
+    const leaver = nodes[0];
+    h.bye(leaver.address, leaver.publicKey);
+    h.bye(leaver.address, leaver.publicKey);
+    await until(() => h.sent.some(([, m]) => m.t === "bye-ok"));
+    return { h, leaver };
+  } catch (e) {
+    h.service.close();
+    throw e;
+  }
+}
+
 for (
   const [how, byeAnswerMs, readWaitMs] of [
     ["read at once", 0, 0],
@@ -1099,35 +1140,12 @@ for (
   ] as const
 ) {
   Deno.test(`leader service: a written bye whose push is late is answered at its deadline (${how}), before every member is told; the push still goes out whole ahead of views`, async () => {
-    let onFirstView: (() => void) | null = null;
-    const h = await harness({
-      now: () => 0,
+    const { h, leaver } = await byeBehindViews({
       // Answered as soon as written: the push to every member is late by then.
       byeAnswerMs: () => byeAnswerMs,
       readWaitMs: () => readWaitMs,
-      onSendEncoded: (_, msg) => {
-        if (msg.t !== "view" && msg.t !== "delta" && msg.t !== "changed") return;
-        // Sealing and sending a datagram takes time (a stand-in of 0.2 ms each).
-        const end = performance.now() + 0.2;
-        while (performance.now() < end) { /* busy */ }
-        if (msg.t !== "view") return;
-        const f = onFirstView;
-        onFirstView = null;
-        f?.();
-      },
     });
     try {
-      h.service.start();
-      const nodes = await joinedAndViewed(h, 200);
-      h.sent.length = 0;
-      // Sixty members lose their view and ask for it whole: their parts queue, paced.
-      const first = new Promise<void>((r) => onFirstView = r);
-      for (const n of nodes.slice(100, 160)) h.hello(n.address, { fw: true });
-      await first;
-      const leaver = nodes[0];
-      h.bye(leaver.address, leaver.publicKey);
-      h.bye(leaver.address, leaver.publicKey);
-      await until(() => h.sent.some(([, m]) => m.t === "bye-ok"));
       const okAt = h.sent.findIndex(([to, m]) => to === leaver.address && m.t === "bye-ok");
       assert.equal(h.core.member(leaver.name)!.offline, true, "written before the answer");
       const tellsOfIt = (m: ControlMessage) =>
@@ -1157,34 +1175,8 @@ Deno.test("leader service: a bye is answered at half the node's wait for it at m
 });
 
 Deno.test("leader service: a bye's push goes out whole ahead of queued view parts, then the bye is answered; its retries meanwhile add nothing", async () => {
-  let onFirstView: (() => void) | null = null;
-  const h = await harness({
-    now: () => 0,
-    onSendEncoded: (_, msg) => {
-      if (msg.t !== "view" && msg.t !== "delta" && msg.t !== "changed") return;
-      // Sealing and sending a datagram takes time (a stand-in of 0.2 ms each, as a leader of
-      // thousands takes): a push to 200 members spans several of the pacer's turns.
-      const end = performance.now() + 0.2;
-      while (performance.now() < end) { /* busy */ }
-      if (msg.t !== "view") return;
-      const f = onFirstView;
-      onFirstView = null;
-      f?.();
-    },
-  });
+  const { h, leaver } = await byeBehindViews();
   try {
-    h.service.start();
-    const nodes = await joinedAndViewed(h, 200);
-    h.sent.length = 0;
-    // Sixty members lose their view and ask for it whole: their parts queue, paced.
-    const first = new Promise<void>((r) => onFirstView = r);
-    for (const n of nodes.slice(100, 160)) h.hello(n.address, { fw: true });
-    await first;
-    const leaver = nodes[0];
-    h.bye(leaver.address, leaver.publicKey);
-    // Its node asks again (as it does every third of a second without an answer).
-    h.bye(leaver.address, leaver.publicKey);
-    await until(() => h.sent.some(([, m]) => m.t === "bye-ok"));
     const okAt = h.sent.findIndex(([to, m]) => to === leaver.address && m.t === "bye-ok");
     assert.ok(okAt >= 0, "the bye was answered");
     // The push that tells of it: from its first datagram to the answer, no view part went out.
