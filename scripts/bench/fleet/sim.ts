@@ -9,6 +9,7 @@
  * @module
  */
 
+import { ownSocketInodes } from "../../../tests/fixtures/own_sockets.ts";
 import { Fleet, LATE_BYE_MS, now, percentile } from "./members.ts";
 import type { Member } from "./member.ts";
 
@@ -185,13 +186,7 @@ function sharedSince<T extends object>(now: T, then: T): T {
  * `socket-full` when any: what the leader sent that no member saw.
  */
 function socketDrops(): Record<string, number> {
-  const mine = new Set<string>();
-  for (const e of Deno.readDirSync("/proc/self/fd")) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/self/fd/${e.name}`));
-      if (m) mine.add(m[1]);
-    } catch { /* closed meanwhile */ }
-  }
+  const mine = ownSocketInodes();
   let drops = 0;
   for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
