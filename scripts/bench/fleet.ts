@@ -164,6 +164,12 @@ export interface FleetBenchResult {
    */
   leaderPushesPerSecond: number;
   leaderPushDatagramsPerJoin: number;
+  /**
+   * What the simulator's members received in the joins per join, by kind: control messages by
+   * type (`delta`, `view`, `piece`, `ok`...), `keepalive`, handshake messages, and datagrams from
+   * other members (`member-transport`): what the leader's datagrams a join are made of.
+   */
+  receivedPerJoin: Record<string, number>;
   /** What the joining members counted of shared views. */
   shared: SharedFigures;
   /**
@@ -224,6 +230,8 @@ export interface FleetBenchResult {
     leaderSocketDrops?: number;
     /** The joins that held no view a minute after the churn: where each stood, counted. */
     stuck?: Record<string, number>;
+    /** What the simulator's members received in the churn, by kind (as `receivedPerJoin`). */
+    received?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
     nodeListSamples: number;
@@ -570,6 +578,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderDatagramsPerJoin: round(outJoins / n, 1),
       sharedViews,
       leaderViewDatagramsPerJoin: viewKinds,
+      receivedPerJoin: Object.fromEntries(
+        Object.entries(join.received as Record<string, number>).map((
+          [k, v],
+        ) => [k, round(v / n, 2)]),
+      ),
       leaderPushesPerSecond: round((pushes1.pushes - pushes0.pushes) / (joinsMs / 1000), 2),
       leaderPushDatagramsPerJoin: round((pushes1.datagrams - pushes0.datagrams) / n, 1),
       shared: join.shared,
@@ -606,6 +619,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         ...(firstError ? { apiFirstError: firstError } : {}),
         statusSamples: status.length,
         ...(churned.stuck && Object.keys(churned.stuck).length > 0 ? { stuck: churned.stuck } : {}),
+        ...("received" in churned ? { received: churned.received } : {}),
       },
       leaderDrops,
       simulator: {

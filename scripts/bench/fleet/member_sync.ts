@@ -30,6 +30,8 @@ export interface SyncLink {
   send(m: Member, msg: ControlMessage): void;
   /** Shared views (absent: manifests, holders and pieces are dropped). */
   shared?: SharedLink;
+  /** Counts a datagram received by a kind of its own (what `received` reports). */
+  got?(kind: string): void;
 }
 
 /** A watched endpoint move: the member, its new address, and the version that carried it. */
@@ -301,6 +303,18 @@ export function onControl(
       return onPolicy(m, msg);
     case "view":
     case "delta":
+      // A delta's datagrams by what the member made of them: taken as asked for (a hello's
+      // answer), as pushed, or dropped (from another version than it holds; while it assembles
+      // a whole view).
+      if (msg.t === "delta") {
+        link.got?.(
+          msg.from !== m.version
+            ? (assembling(m) ? "delta-dropped-assembling" : "delta-dropped-other-version")
+            : m.askAt !== 0
+            ? "delta-asked"
+            : "delta-unasked",
+        );
+      }
       if (msg.t === "delta" && msg.from !== m.version) {
         if (msg.part === 0 && msg.v > m.version) {
           if (assembling(m)) m.newsDuring = Math.max(m.newsDuring, msg.v);

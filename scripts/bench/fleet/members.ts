@@ -194,6 +194,11 @@ export class Fleet {
   datagramsIn = 0;
   /** Counters of what was dropped or refused, by kind. */
   readonly drops: Record<string, number> = {};
+  /**
+   * Datagrams received, by kind: a control message's type, a keepalive, a handshake's message, a
+   * member's datagram (what the leader's datagrams a join are made of).
+   */
+  readonly received: Record<string, number> = {};
   /** A watched endpoint move: the member, its new address, and the version that carried it. */
   #move: WatchedMove | null = null;
   // How the members' sync messages go out.
@@ -270,6 +275,7 @@ export class Fleet {
     });
     this.#link = {
       send: (m, msg) => this.#send(m, msg),
+      got: (kind) => this.#got(kind),
       ...(opts.sharedViews ?? true ? { shared } : {}),
     };
   }
@@ -365,6 +371,10 @@ export class Fleet {
 
   #count(kind: string): void {
     this.drops[kind] = (this.drops[kind] ?? 0) + 1;
+  }
+
+  #got(kind: string): void {
+    this.received[kind] = (this.received[kind] ?? 0) + 1;
   }
 
   #fatal(message: string): void {
@@ -546,13 +556,17 @@ export class Fleet {
     if (data.length < 8) return this.#count("short");
     const type = readU32(data, 0);
     if (type === MSG_TRANSPORT) {
-      if (this.#peers.onDatagram("transport", data)) return;
+      if (this.#peers.onDatagram("transport", data)) return this.#got("member-transport");
       const m = this.#byIndex.get(readU32(data, 4));
       if (!m) return this.#count("transport-unknown-index");
       const payload = m.tunnel.open(data);
       // Data for another port (the leader's post-quantum offers: its members answer them, the
       // simulated ones do not) is counted apart from what did not open.
-      if (payload === null) return this.#count(`transport-${m.tunnel.refused}`);
+      if (payload === null) {
+        this.#got(`transport-${m.tunnel.refused}`);
+        return this.#count(`transport-${m.tunnel.refused}`);
+      }
+      if (payload.length === 0) this.#got("keepalive");
       if (payload.length > 0) {
         // Data (a keepalive is empty: `open` says so with an empty payload only for those).
         if (m.keepaliveAt === 0) m.keepaliveAt = performance.now() + KEEPALIVE_MS;
@@ -561,11 +575,15 @@ export class Fleet {
       }
       return;
     }
-    if (type === MSG_RESPONSE && this.#peers.onDatagram("response", data)) return;
+    if (type === MSG_RESPONSE && this.#peers.onDatagram("response", data)) {
+      return this.#got("member-response");
+    }
     if (type === MSG_RESPONSE || type === MSG_COOKIE_REPLY) {
+      this.#got(type === MSG_RESPONSE ? "handshake-response" : "cookie-reply");
       return this.#handshakes.onAnswer(type, data);
     }
     if (type === MSG_JOIN_RESPONSE || type === MSG_JOIN_COOKIE) {
+      this.#got(type === MSG_JOIN_RESPONSE ? "join-response" : "join-cookie");
       const m = this.#byRequest.get(readU32(data, 4));
       if (!m || !m.join) return this.#count("join-unknown-request");
       if (type === MSG_JOIN_RESPONSE) return this.#onJoinAnswer(m, data);
@@ -579,7 +597,10 @@ export class Fleet {
       this.#sendRaw(m, m.join.message);
       return;
     }
-    if (type === MSG_INITIATION) return this.#onInitiation(data, sock);
+    if (type === MSG_INITIATION) {
+      this.#got("initiation");
+      return this.#onInitiation(data, sock);
+    }
     this.#count("unknown-type");
   }
 
@@ -640,6 +661,7 @@ export class Fleet {
   #onControl(m: Member, payload: Uint8Array): void {
     const msg = this.#parse(payload);
     if (!msg) return this.#count("control-malformed");
+    this.#got(msg.t);
     onControl(this.#link, m, msg, this.#move, this.#lanKeys);
   }
 

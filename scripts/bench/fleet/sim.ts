@@ -83,6 +83,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
       const start = now();
       const cpu0 = cpuSeconds();
       const shared0 = structuredClone(f.shared);
+      const received0 = { ...f.received };
       await f.joinAll(ids, c.concurrency ?? 256, c.perSecond ?? 0);
       const cpu = cpuSeconds() - cpu0;
       const ms = ids.map((i) => f.members[i]);
@@ -97,6 +98,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         simulatorCpuSeconds: round(cpu, 2),
         shared: sharedSince(f.shared, shared0),
         peerSessions: { ...f.peerSessions },
+        received: countsSince(f.received, received0),
       };
     }
     case "settle": {
@@ -171,6 +173,13 @@ function stuckOf(ms: Member[]): Record<string, number> {
   return out;
 }
 
+/** What each counter of `now` counted since `then` (a counter `then` lacks started at 0). */
+function countsSince(now: Record<string, number>, then: Record<string, number>) {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(now)) if (v !== (then[k] ?? 0)) out[k] = v - (then[k] ?? 0);
+  return out;
+}
+
 /** What `now` counted since `then` (the same shape: numbers, and one level of records). */
 function sharedSince<T extends object>(now: T, then: T): T {
   const out: Record<string, unknown> = {};
@@ -207,6 +216,7 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
   const leavers = f.live().filter((m) => !keepSet.has(m.i)).slice(0, Math.round(lps * seconds));
   const start = performance.now();
   const t0 = now();
+  const received0 = { ...f.received };
   const leaves: Promise<void>[] = [];
   let started = 0;
   for (;;) {
@@ -265,6 +275,8 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     joined: joined.filter((m) => m.viewAt > 0).length,
     left: leaves.length,
     byesAnswered: answered,
+    // What the simulator's members got in the churn, by kind (the leader's sends, mostly).
+    received: countsSince(f.received, received0),
     // Joins that hold no view: where each stands (a shared view under way, a snapshot, nothing).
     stuck: stuckOf(joined.filter((m) => m.viewAt === 0)),
   };
