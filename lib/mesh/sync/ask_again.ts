@@ -60,12 +60,22 @@ export class AskAgain {
     return this.#ask !== null;
   }
 
-  /** Says hello for news of view `v` and policy `pv`, and again while they do not come. */
+  /**
+   * Says hello for news of view `v` and policy `pv`, and again while they do not come. While the
+   * hello of an earlier ask is unanswered (nothing came since it), no other goes: its answer
+   * brings what the leader holds when it reads it, and each push a node behind drops would
+   * otherwise have it ask again, the leader answering each with the same news.
+   */
   askFor(v: number, pv: number): void {
-    this.#d.hello();
     const ask = this.#ask;
     const fromV = this.#d.version();
     const fromPv = this.#d.policyVersion();
+    if (ask && fromV === ask.fromV && fromPv === ask.fromPv) {
+      ask.v = Math.max(ask.v, v);
+      ask.pv = Math.max(ask.pv, pv);
+      return;
+    }
+    this.#d.hello();
     if (ask) {
       // Asked again now: what counts as an answer is what comes after this hello.
       ask.v = Math.max(ask.v, v);

@@ -51,3 +51,24 @@ Deno.test("ask again: what comes (view or policy) ends the asking; so does stopp
     assert.equal(s.hellos, 1, came);
   }
 });
+
+Deno.test("ask again: news told while an ask's hello is unanswered says no other hello; its retry asks for the newest", async () => {
+  const { s, ask } = harness(1000);
+  try {
+    ask.askFor(2, 0);
+    // Pushes a node behind drops, one after another, before the answer: no hello each.
+    for (let v = 3; v <= 9; v++) ask.askFor(v, 0);
+    assert.equal(s.hellos, 1, "one hello until something comes");
+    // Nothing came: the retry asks again (its hello carries the versions held).
+    await eventually(() => Promise.resolve(s.hellos >= 2), HANG_GUARD_MS);
+    // Part of it came (the leader answered at 5): news of 9 now asks at once.
+    s.v = 5;
+    ask.askFor(9, 0);
+    assert.equal(s.hellos, 3);
+    // And the asking ends only once 9 is held or something moves.
+    s.v = 9;
+    assert.ok(await eventually(() => Promise.resolve(!ask.asking), HANG_GUARD_MS, 5));
+  } finally {
+    ask.stop();
+  }
+});

@@ -29,6 +29,7 @@ import type { VersionedPolicy } from "../../policy/source.ts";
 import type { NodeFile, StateDir } from "../state/state.ts";
 import { SerialWriter } from "../state/serial_writer.ts";
 import {
+  appliesTo,
   type ControlMessage,
   DEFAULT_HELLO_MS,
   helloEveryOf,
@@ -476,9 +477,9 @@ export class NodeSync {
       const p = this.#assembler(this.#policyAssemblers, from, PolicyAssembler).add(msg);
       if (p && p.version > pv && d.usePolicy(p)) this.#save();
     }
-    if (msg.t === "delta" && msg.from !== view.version) {
+    if (msg.t === "delta" && !appliesTo(msg, view.version)) {
       // Not while a snapshot comes: its delta is asked for once it is whole.
-      if (msg.part === 0 && msg.v > view.version) {
+      if (msg.part === 0 && msg.from > view.version) {
         if (!this.#assembling()) this.#news.askFor(msg.v, 0);
         else this.#newsDuring = Math.max(this.#newsDuring, msg.v);
       }

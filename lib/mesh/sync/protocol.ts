@@ -466,10 +466,28 @@ export function sendEncoded(stack: UserspaceStack, address: string, bytes: Uint8
 }
 
 /**
+ * Whether a delta applies to a view at `version`: it was made from that version or an older one,
+ * and reaches past it. A delta holds each record changed since its base as the leader has it at
+ * the delta's version (and each removal), so one from an older base brings a newer view to the
+ * delta's version as well: a node that moved on since (a push, another answer) takes it all the
+ * same instead of dropping it and asking again.
+ *
+ * @example
+ * ```ts
+ * import { appliesTo } from "./protocol.ts";
+ * appliesTo({ from: 3, v: 9 }, 5); // true
+ * appliesTo({ from: 6, v: 9 }, 5); // false: what changed from 5 to 6 is not in it
+ * ```
+ */
+export function appliesTo(delta: { from: number; v: number }, version: number): boolean {
+  return delta.from <= version && delta.v > version;
+}
+
+/**
  * Reassembles views and deltas from their parts and applies them to the view held; returns the
- * new view once complete, or null (incomplete, or a delta from another version than ours). A
- * view's members are taken once each, the last part's record winning (a snapshot's own part
- * repeats the node's record).
+ * new view once complete, or null (incomplete, or a delta that does not apply to the view held:
+ * {@link appliesTo}). A view's members are taken once each, the last part's record winning (a
+ * snapshot's own part repeats the node's record).
  */
 export class ViewAssembler {
   #key = "";
@@ -487,7 +505,7 @@ export class ViewAssembler {
     msg: Extract<ControlMessage, { t: "view" | "delta" }>,
     current: MembershipView,
   ): MembershipView | null {
-    if (msg.t === "delta" && msg.from !== current.version) return null;
+    if (msg.t === "delta" && !appliesTo(msg, current.version)) return null;
     const key = `${msg.t}|${msg.t === "delta" ? msg.from : ""}|${msg.v}|${msg.parts}`;
     if (key !== this.#key) {
       this.#key = key;

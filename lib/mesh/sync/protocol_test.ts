@@ -54,7 +54,7 @@ Deno.test("a large view is split into datagram-sized parts and reassembled in an
   assert.deepEqual(out, v);
 });
 
-Deno.test("deltas apply only on top of the version they start from", () => {
+Deno.test("deltas apply on top of the version they start from, or a later one they reach past", () => {
   const base = view(10, 5);
   const changed = { ...member(3), labels: { role: "app" } };
   const next: MembershipView = {
@@ -71,7 +71,15 @@ Deno.test("deltas apply only on top of the version they start from", () => {
     remove: [member(4).publicKey],
   });
   const asm = new ViewAssembler();
-  assert.equal(asm.add(parts[0] as never, view(10, 6)), null, "wrong base version");
+  assert.equal(asm.add(parts[0] as never, view(10, 4)), null, "a base older than its own");
+  assert.equal(asm.add(parts[0] as never, view(10, 7)), null, "a view as new as it");
+  // A view past its base (a push or an answer applied since): brought to the delta's version.
+  const later = asm.add(parts[0] as never, { ...base, version: 6 })!;
+  assert.equal(later.version, 7);
+  assert.deepEqual(
+    later.members.map((m) => m.name).sort(),
+    next.members.map((m) => m.name).sort(),
+  );
   const out = asm.add(parts[0] as never, base)!;
   assert.equal(out.version, 7);
   assert.deepEqual(

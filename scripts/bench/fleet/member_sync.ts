@@ -1,6 +1,7 @@
 /** A simulated member's membership sync: hellos, asking again for news, views and policies in parts, snapshot windows. */
 
 import {
+  appliesTo,
   type ControlMessage,
   DEFAULT_HELLO_MS,
   SNAPSHOT_WINDOW,
@@ -112,6 +113,12 @@ export function fetchWindow(link: SyncLink, m: Member, part: number): void {
 
 /** Says hello for news, and again while it does not come (as lib/mesh/sync/ask_again.ts). */
 export function askFor(link: SyncLink, m: Member, v: number, pv: number): void {
+  // As a node: no other hello while the last ask's is unanswered (nothing came since it).
+  if (m.askAt !== 0 && m.version === m.askFromV && m.pv === m.askFromPv) {
+    m.askV = Math.max(m.askV, v);
+    m.askPv = Math.max(m.askPv, pv);
+    return;
+  }
   hello(link, m);
   m.askV = Math.max(m.askV, v);
   m.askPv = Math.max(m.askPv, pv);
@@ -308,15 +315,15 @@ export function onControl(
       // a whole view).
       if (msg.t === "delta") {
         link.got?.(
-          msg.from !== m.version
+          !appliesTo(msg, m.version)
             ? (assembling(m) ? "delta-dropped-assembling" : "delta-dropped-other-version")
             : m.askAt !== 0
             ? "delta-asked"
             : "delta-unasked",
         );
       }
-      if (msg.t === "delta" && msg.from !== m.version) {
-        if (msg.part === 0 && msg.v > m.version) {
+      if (msg.t === "delta" && !appliesTo(msg, m.version)) {
+        if (msg.part === 0 && msg.from > m.version) {
           if (assembling(m)) m.newsDuring = Math.max(m.newsDuring, msg.v);
           else askFor(link, m, msg.v, 0);
         }
