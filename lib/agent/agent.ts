@@ -155,7 +155,10 @@ export class Agent {
    */
   readonly control: UserspaceStack | null;
   /**
-   * Per-peer health (handshake age and probes); subscribe for transitions.
+   * Per-peer health (handshake age and probes); subscribe for transitions. It follows the
+   * device's peers (or the watched ones): a peer removed from it that the device still has is
+   * taken up afresh (figures reset, probed again) at the next sync, within a second; to stop
+   * following a peer, remove it from the device (or unwatch it).
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   readonly health: HealthTracker;
@@ -255,9 +258,15 @@ export class Agent {
       untrack: (k) => this.#untrack(k),
     });
     // A peer set or removed, or a key the tracker took up (a sample of a peer no longer
-    // followed): looked at in the next sync.
+    // followed) or dropped (an embedder's removePeer): looked at in the next sync, which takes
+    // up again a dropped peer the device still has. A dropped key's probe stops with it, so the
+    // prober never probes a key the tracker lacks.
     device.onPeerChanged((k) => this.#healthSync.touched(k));
     this.health.onAdded((k) => this.#healthSync.touched(k));
+    this.health.onRemoved((k) => {
+      this.#forgetProbe(k);
+      this.#healthSync.touched(k);
+    });
     this.#describe = opts.describePeer ?? ((key) => {
       const p = device.peer(key);
       const host = p ? device.allowedIpsOf(p).find((c) => /\/(32|128)$/.test(c)) : undefined;
@@ -343,7 +352,11 @@ export class Agent {
 
   /** Health no longer follows `key`: the tracker, the prober and the probed set forget it. */
   #untrack(key: string): void {
-    this.health.removePeer(key);
+    this.health.removePeer(key); // its onRemoved forgets the probe of a tracked key
+    this.#forgetProbe(key);
+  }
+
+  #forgetProbe(key: string): void {
     this.#prober?.remove(key);
     this.#probed.delete(key);
   }

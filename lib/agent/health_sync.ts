@@ -2,9 +2,9 @@
  * Which peers the agent's health tracker follows: the device's peers (`all` scope) or the
  * watched ones that are the device's peers (`watched` scope), and for each the prober kept at
  * its address. The agent tells it of every key whose device peer was set or removed, whose
- * watch changed, or that the tracker took up; each sync looks at those keys only, so a leader
- * of 10,000 members costs what changed in the second, not sets of every peer each second. A
- * sync over every peer is made at the start and when the prober starts.
+ * watch changed, or that the tracker took up or dropped; each sync looks at those keys only, so
+ * a leader of 10,000 members costs what changed in the second, not sets of every peer each
+ * second. A sync over every peer is made at the start and when the prober starts.
  * @module
  */
 
