@@ -22,7 +22,7 @@ import type { TcpStats } from "../io/stats.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { LogBudget } from "../log/budget.ts";
 import { HealthLog } from "./health_log.ts";
-import { HealthSync } from "./health_sync.ts";
+import { HealthFollow } from "./health_follow.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
 import { Poller } from "../../drivers/linux/poller.ts";
 import { latencyTraceFromEnv } from "./latency_trace.ts";
@@ -39,13 +39,8 @@ import {
   type PeerStatus,
   type StatusContext,
 } from "../status/status.ts";
-import {
-  type HealthListener,
-  HealthTracker,
-  idleHealth,
-  type PeerHealth,
-} from "../health/health.ts";
-import { HealthProber, sessionAndPath, withinTimeout } from "../health/prober.ts";
+import { type HealthListener, HealthTracker, type PeerHealth } from "../health/health.ts";
+import { sessionAndPath, withinTimeout } from "../health/prober.ts";
 import { type Collector, MetricsRegistry } from "../metrics/registry.ts";
 import { agentCollectors } from "./agent_collectors.ts";
 import { type ListenerStats, newListenerStats } from "../net/conn_guard.ts";
@@ -155,7 +150,10 @@ export class Agent {
    */
   readonly control: UserspaceStack | null;
   /**
-   * Per-peer health (handshake age and probes); subscribe for transitions.
+   * Per-peer health (handshake age and probes); subscribe for transitions. It follows the
+   * device's peers (or the watched ones): a peer removed from it that the device still has is
+   * taken up afresh (figures reset, probed again) at the next sync, within a second; to stop
+   * following a peer, remove it from the device (or unwatch it).
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   readonly health: HealthTracker;
@@ -181,11 +179,7 @@ export class Agent {
   readonly #identity: NodeIdentity;
   readonly #extraStatus: () => Partial<NodeStatus>;
   readonly #extraPeer: ((publicKey: string) => Partial<PeerStatus>) | undefined;
-  #prober: HealthProber | null = null;
-  readonly #probed = new Map<string, string>();
-  readonly #probe: ProbeFn | null;
   readonly #describe: (publicKey: string) => PeerIdentity;
-  #reconcile: ReturnType<typeof setInterval> | undefined;
   // Health transitions' lines, held to a budget per state (a leader behind marks thousands).
   readonly #healthLog: HealthLog;
   /** Stops this agent's share of the process's heap trim (lib/agent/heap_trim.ts). */
@@ -193,7 +187,6 @@ export class Agent {
   /** Stops this agent's share of the process's arena trim (lib/agent/arena_trim.ts). */
   #stopArenaTrim: () => void = () => {};
   #handshakeEvents = 0;
-  readonly #probeInterval: number;
   #failedHandshakes = 0;
   readonly #mode: AgentMode;
   readonly #addresses: string[];
@@ -204,12 +197,8 @@ export class Agent {
   #owned = new AsyncDisposableStack();
   #healthStopped = false;
   #closed = false;
-  /** The peers health follows in `watched` scope; null in `all` scope. */
-  readonly #watched: Set<string> | null;
-  /** The watched peers not probed (their samples come from elsewhere). */
-  readonly #unprobed = new Set<string>();
-  /** Which peers health follows, kept in step by the keys that changed. */
-  readonly #healthSync: HealthSync;
+  /** Which peers health follows and probes (the device's or the watched ones). */
+  readonly #follow: HealthFollow;
 
   private constructor(opts: AgentOptions, built: Built) {
     const { device, stack, control, logger } = built;
@@ -228,8 +217,6 @@ export class Agent {
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
     this.#extraStatus = opts.status ?? (() => ({}));
     this.#extraPeer = opts.peerStatus;
-    this.#probeInterval = opts.health?.probeIntervalMs ?? 5000;
-    this.#watched = opts.healthScope === "watched" ? new Set() : null;
     this.health = new HealthTracker({
       ...opts.health,
       handshakeOf: (key) => device.peer(key)?.lastHandshakeUnixMs ?? 0,
@@ -245,34 +232,30 @@ export class Agent {
         opts.health?.onListenerError?.(err, first);
       },
     });
-    this.#healthSync = new HealthSync({
-      handshakeOf: (k) => device.peer(k)?.lastHandshakeUnixMs,
-      peerKeys: () => device.peers().map((p) => p.publicKeyText),
-      watched: this.#watched,
-      tracked: { has: (k) => this.health.has(k), keys: () => this.health.peers() },
-      track: (k, hs) => this.#syncPeer(k, hs),
-      reprobe: (k) => this.#syncProbe(k),
-      untrack: (k) => this.#untrack(k),
-    });
-    // A peer set or removed, or a key the tracker took up (a sample of a peer no longer
-    // followed): looked at in the next sync.
-    device.onPeerChanged((k) => this.#healthSync.touched(k));
-    this.health.onAdded((k) => this.#healthSync.touched(k));
     this.#describe = opts.describePeer ?? ((key) => {
       const p = device.peer(key);
       const host = p ? device.allowedIpsOf(p).find((c) => /\/(32|128)$/.test(c)) : undefined;
       return { name: "", address: host?.split("/")[0] ?? "" };
     });
+    let probe: ProbeFn | null;
     if (opts.probe === undefined) {
       // An echo reply read after the timeout was due timed a stall of this process: no RTT.
-      this.#probe = stack
+      probe = stack
         ? (address) =>
           stack.ping(address, { timeoutMs: PROBE_TIMEOUT_MS })
             .then((rtt) => withinTimeout(rtt, PROBE_TIMEOUT_MS))
         : null;
     } else {
-      this.#probe = opts.probe?.({ device, stack, control }) ?? null;
+      probe = opts.probe?.({ device, stack, control }) ?? null;
     }
+    this.#follow = new HealthFollow({
+      device,
+      health: this.health,
+      probe,
+      probeIntervalMs: opts.health?.probeIntervalMs ?? 5000,
+      scope: opts.healthScope ?? "all",
+      describe: (key) => this.#describe(key),
+    });
     this.#registerCollectors(opts.collectors ?? []);
   }
 
@@ -315,19 +298,7 @@ export class Agent {
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   watchPeer(publicKey: string, opts: { probe?: boolean } = {}): void {
-    if (!this.#watched || this.#healthStopped) return;
-    this.#healthSync.touched(publicKey);
-    const unprobed = opts.probe === false;
-    if (this.#watched.has(publicKey) && this.#unprobed.has(publicKey) === unprobed) return;
-    this.#watched.add(publicKey);
-    if (unprobed) {
-      this.#unprobed.add(publicKey);
-      this.#prober?.remove(publicKey);
-      this.#probed.delete(publicKey);
-    } else this.#unprobed.delete(publicKey);
-    // This peer only: a leader watches thousands, one at a time as they join.
-    const peer = this.device.peer(publicKey);
-    if (peer) this.#syncPeer(publicKey, peer.lastHandshakeUnixMs);
+    this.#follow.watchPeer(publicKey, opts);
   }
 
   /**
@@ -335,17 +306,7 @@ export class Agent {
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   unwatchPeer(publicKey: string): void {
-    if (!this.#watched?.delete(publicKey)) return;
-    this.#healthSync.touched(publicKey);
-    this.#unprobed.delete(publicKey);
-    this.#untrack(publicKey);
-  }
-
-  /** Health no longer follows `key`: the tracker, the prober and the probed set forget it. */
-  #untrack(key: string): void {
-    this.health.removePeer(key);
-    this.#prober?.remove(key);
-    this.#probed.delete(key);
+    this.#follow.unwatchPeer(publicKey);
   }
 
   /**
@@ -362,7 +323,7 @@ export class Agent {
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   probing(publicKey: string): boolean {
-    return this.#probed.has(publicKey);
+    return this.#follow.probing(publicKey);
   }
 
   /**
@@ -370,7 +331,7 @@ export class Agent {
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   watching(publicKey: string): boolean {
-    return this.#watched === null || this.#watched.has(publicKey);
+    return this.#follow.watching(publicKey);
   }
 
   /**
@@ -379,49 +340,7 @@ export class Agent {
    * @ignore internal: the mesh agent's and the CLI's, not an embedding program's
    */
   peerHealth(publicKey: string): PeerHealth | undefined {
-    const h = this.health.get(publicKey);
-    if (h || this.#watched === null) return h;
-    const p = this.device.peer(publicKey);
-    return p ? idleHealth(publicKey, p.lastHandshakeUnixMs) : undefined;
-  }
-
-  // Keeps the health tracker and the prober in step with the device's peers (or the watched
-  // ones): the keys that changed since the last second (health_sync.ts), every peer when the
-  // prober starts.
-  #syncHealth(): void {
-    if (this.#probe && !this.#prober) {
-      const probe = this.#probe;
-      this.#prober = new HealthProber({
-        probe,
-        onResult: (k, rtt) => this.health.recordProbe(k, rtt),
-        // A probe that waited for a handshake or a new path timed the setup, not the path.
-        generation: (k) => this.probeGeneration(k),
-        intervalMs: this.#probeInterval,
-      });
-      this.#prober.start();
-      this.#probed.clear();
-      this.#healthSync.everyPeer();
-    }
-    this.#healthSync.sync();
-  }
-
-  // Tracks one peer's health (a no-op when tracked) and probes it unless it is unprobed.
-  #syncPeer(k: string, lastHandshakeMs: number): void {
-    this.health.addPeer(k, lastHandshakeMs);
-    this.#syncProbe(k);
-  }
-
-  #syncProbe(k: string): void {
-    if (!this.#prober || this.#unprobed.has(k)) return;
-    const address = this.#describe(k).address;
-    if (address && this.#probed.get(k) !== address) {
-      this.#prober.add(k, address); // a known peer just gets its new address
-      this.#probed.set(k, address);
-    } else if (!address && this.#probed.delete(k)) {
-      // Its address went to another peer (or it has none now): probing it there would time
-      // that peer, not this one.
-      this.#prober.remove(k);
-    }
+    return this.#follow.peerHealth(publicKey);
   }
 
   /** Opens the transport and packet side, adds the peers and starts the device. */
@@ -611,9 +530,8 @@ export class Agent {
 
   /** Starts the health tracker and keeps it (and the prober) in step with the peers. */
   #startHealth(): void {
-    this.#syncHealth();
+    this.#follow.start();
     this.health.start();
-    this.#reconcile = setInterval(() => this.#syncHealth(), 1000);
     this.#stopTrim = startHeapTrim();
     this.#stopArenaTrim = startArenaTrim();
     this.health.subscribe((e) => this.#healthLog.event(e, () => this.#peerFields(e.peer)));
@@ -623,14 +541,12 @@ export class Agent {
   async #stopHealth(): Promise<void> {
     if (this.#healthStopped) return;
     this.#healthStopped = true;
-    clearInterval(this.#reconcile);
-    // No sync comes: nothing is gathered for one.
-    this.#healthSync.everyPeer();
+    this.#follow.stop();
     this.#healthLog.close();
     this.#stopTrim();
     this.#stopArenaTrim();
     this.health.close();
-    await this.#prober?.stop();
+    await this.#follow.stopProbes();
   }
 
   /**

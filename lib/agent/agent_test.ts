@@ -745,3 +745,55 @@ Deno.test("agent: health follows the peers set and removed after the start, and 
     await closeAll([all, watched]);
   }
 });
+
+Deno.test("agent: a peer removed from health that the device still has is followed again; one the device lost too, once added again", async () => {
+  const net = new MemoryNetwork();
+  const until = async (what: string, check: () => boolean) => {
+    const end = Date.now() + HANG_GUARD_MS;
+    while (!check()) {
+      if (Date.now() > end) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const start = (at: string, probe: AgentOptions["probe"]) =>
+    Agent.start({
+      privateKey: generateKeyPair().privateKey,
+      addresses: [`10.77.0.${at}/24`],
+      transport: net.bind(`192.0.2.${at}`, 51820),
+      logger: nullLogger,
+      health: { probeIntervalMs: 20 },
+      probe,
+    });
+  const quiet = await start("1", null);
+  const probed = await start("2", () => () => Promise.resolve(1));
+  // A peer set after `p` is followed by a sync that looked at what happened to `p` before.
+  let marks = 0;
+  const synced = async (a: Agent) => {
+    const mark = generateKeyPair().publicKey;
+    a.device.setPeer({ publicKey: mark, allowedIps: [`10.77.1.${++marks}/32`] });
+    await until("the marker peer followed", () => a.health.has(mark));
+  };
+  try {
+    const p = generateKeyPair().publicKey;
+    for (const a of [quiet, probed]) {
+      a.device.setPeer({ publicKey: p, allowedIps: ["10.77.0.10/32"] });
+    }
+    await until("p followed", () => quiet.health.has(p) && probed.probing(p));
+    // Removed from health alone: the device still has it, so health follows it again.
+    quiet.health.removePeer(p);
+    await synced(quiet);
+    assert.equal(quiet.health.has(p), true, "followed again at the next sync");
+    probed.health.removePeer(p);
+    assert.equal(probed.probing(p), false, "its probe stops with it");
+    await until("probed again", () => probed.health.has(p) && probed.probing(p));
+    // Removed from health and from the device: not followed until the device has it again.
+    quiet.health.removePeer(p);
+    quiet.device.removePeer(p);
+    await synced(quiet);
+    assert.equal(quiet.health.has(p), false);
+    quiet.device.setPeer({ publicKey: p, allowedIps: ["10.77.0.10/32"] });
+    await until("followed once added again", () => quiet.health.has(p));
+  } finally {
+    await closeAll([quiet, probed]);
+  }
+});

@@ -2,9 +2,9 @@
  * Which peers the agent's health tracker follows: the device's peers (`all` scope) or the
  * watched ones that are the device's peers (`watched` scope), and for each the prober kept at
  * its address. The agent tells it of every key whose device peer was set or removed, whose
- * watch changed, or that the tracker took up; each sync looks at those keys only, so a leader
- * of 10,000 members costs what changed in the second, not sets of every peer each second. A
- * sync over every peer is made at the start and when the prober starts.
+ * watch changed, or that the tracker took up or dropped; each sync looks at those keys only, so
+ * a leader of 10,000 members costs what changed in the second, not sets of every peer each
+ * second. A sync over every peer is made at the start and when the prober starts.
  * @module
  */
 
@@ -31,15 +31,21 @@ export class HealthSync {
   readonly #d: HealthSyncDeps;
   // Keys to look at in the next sync (null: every peer).
   #touched: Set<string> | null = null;
+  // The key this sync is tracking or untracking now: the tracker tells of it (onAdded), but the
+  // sync has just brought it in step, so a second look at it would be wasted.
+  #acting: string | null = null;
 
   /** The first sync looks at every peer. */
   constructor(deps: HealthSyncDeps) {
     this.#d = deps;
   }
 
-  /** Key `key`'s device peer, watch or tracking changed: looked at in the next sync. */
+  /**
+   * Key `key`'s device peer, watch or tracking changed: looked at in the next sync (not when the
+   * change is this sync's own tracking or untracking of it).
+   */
   touched(key: string): void {
-    this.#touched?.add(key);
+    if (key !== this.#acting) this.#touched?.add(key);
   }
 
   /** The next sync looks at every peer (the prober just started: each one is probed). */
@@ -69,9 +75,20 @@ export class HealthSync {
     const hs = this.#wanted(key);
     const tracked = this.#d.tracked.has(key);
     if (hs === undefined) {
-      if (tracked) this.#d.untrack(key);
+      if (tracked) this.#act(key, undefined);
     } else if (tracked) this.#d.reprobe(key);
-    else this.#d.track(key, hs);
+    else this.#act(key, hs);
+  }
+
+  // Tracks `key` (with its last handshake) or, for undefined, untracks it.
+  #act(key: string, hs: number | undefined): void {
+    this.#acting = key;
+    try {
+      if (hs === undefined) this.#d.untrack(key);
+      else this.#d.track(key, hs);
+    } finally {
+      this.#acting = null;
+    }
   }
 
   // Every peer: sets, no nested scans (linear in the peers).
@@ -83,10 +100,10 @@ export class HealthSync {
         : [...d.watched].filter((k) => d.handshakeOf(k) !== undefined),
     );
     const tracked = new Set(d.tracked.keys());
-    for (const k of tracked) if (!keys.has(k)) d.untrack(k);
+    for (const k of tracked) if (!keys.has(k)) this.#act(k, undefined);
     for (const k of keys) {
       if (tracked.has(k)) d.reprobe(k);
-      else d.track(k, d.handshakeOf(k) ?? 0);
+      else this.#act(k, d.handshakeOf(k) ?? 0);
     }
   }
 }

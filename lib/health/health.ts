@@ -221,6 +221,8 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
   readonly #failedListeners = new WeakSet<HealthListener>();
   // Told of each peer that starts being tracked (however it came: addPeer, a sample).
   readonly #addWatchers = new Set<(peer: string) => void>();
+  // Told of each peer that stops being tracked (removePeer).
+  readonly #removeWatchers = new Set<(peer: string) => void>();
   #listenerErrors = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -262,6 +264,16 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     return () => this.#addWatchers.delete(fn);
   }
 
+  /**
+   * Calls `fn` with each peer that stops being tracked (`removePeer` of a tracked peer); returns
+   * the unsubscribe function.
+   * @ignore internal: the agent keeps its health in step with its peers by it
+   */
+  onRemoved(fn: (peer: string) => void): () => void {
+    this.#removeWatchers.add(fn);
+    return () => this.#removeWatchers.delete(fn);
+  }
+
   /** Starts tracking a peer (state `unknown`); a no-op when it is tracked already. */
   addPeer(peer: string, lastHandshakeMs: number = 0): void {
     if (this.#peers.has(peer)) return;
@@ -288,9 +300,14 @@ export class HealthTracker implements AsyncIterable<HealthEvent> {
     });
   }
 
-  /** Stops tracking a peer. */
+  /**
+   * Stops tracking a peer, dropping its figures; a later `addPeer` or sample tracks it afresh.
+   * An agent's tracker follows the device's peers (`Agent.health`): one it still has is taken up
+   * again at its next sync.
+   */
   removePeer(peer: string): void {
-    this.#peers.delete(peer);
+    if (!this.#peers.delete(peer)) return;
+    for (const fn of this.#removeWatchers) fn(peer);
   }
 
   /** The tracked peers' keys. */

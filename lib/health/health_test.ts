@@ -461,3 +461,21 @@ Deno.test("health: the peers it starts tracking are told, however they come", ()
   h.addPeer("c");
   assert.deepEqual(added, ["a", "b"]);
 });
+
+Deno.test("health: the peers it stops tracking are told, once each", () => {
+  const h = new HealthTracker({ now: () => T0 });
+  const removed: string[] = [];
+  const stop = h.onRemoved((p) => removed.push(p));
+  h.addPeer("a");
+  h.addPeer("b");
+  h.removePeer("a");
+  h.removePeer("a"); // not tracked any more: nothing to tell
+  h.removePeer("z"); // never tracked
+  assert.deepEqual(removed, ["a"]);
+  assert.equal(h.has("a"), false, "gone when its watchers hear of it");
+  h.recordProbe("a", 5); // a sample takes it up afresh
+  assert.equal(h.get("a")!.probesSent, 1);
+  stop();
+  h.removePeer("b");
+  assert.deepEqual(removed, ["a"]);
+});

@@ -4,6 +4,8 @@
  * the peers the activity tracker holds active: activity.ts), a member that left is
  * removed, and endpoints that are names are kept resolved (see `PeerNames`). Applying a view costs
  * a map lookup per unchanged member, so a change costs each node little even in a large mesh.
+ * Peers set or removed on the device from outside (the UAPI's `wg set`) are put back in step at
+ * the next view, whole or a change: one no member holds goes, a member's that went comes back.
  * @module
  */
 
@@ -94,6 +96,14 @@ export class MeshPeers {
   // Members whose device peer could not be set, by key, with the record that failed: tried
   // again at each view (a change names only the members it changed), warned of once a record.
   readonly #failed = new Map<string, Member>();
+  // Keys whose device peer something else set or removed since the last view (the UAPI's
+  // `wg set`): a change looks at them as a whole view would, a peer no member holds removed and
+  // a member's lost peer set again. Only keys with something to do are held: a device peer, or
+  // a member.
+  readonly #outside = new Set<string>();
+  // True while this sets or removes a device peer: its own changes are not the outside's.
+  #own = false;
+  readonly #unwatch: () => void;
 
   /** Peers of `device`, recorded in `index`. */
   constructor(opts: {
@@ -115,6 +125,11 @@ export class MeshPeers {
     this.#logger = opts.logger;
     const keepalive = opts.keepalive ?? 25;
     this.#keepalive = typeof keepalive === "number" ? () => keepalive : keepalive;
+    this.#unwatch = device.onPeerChanged((key) => {
+      if (this.#own) return;
+      if (device.peer(key) || this.#index.get(key)) this.#outside.add(key);
+      else this.#outside.delete(key);
+    });
     this.#names = new PeerNames({
       resolver: new EndpointResolver({ lookup: opts.lookup }),
       logger: opts.logger,
@@ -161,8 +176,10 @@ export class MeshPeers {
         if (m) this.#take(m, false);
         else this.#failed.delete(key);
       }
+      this.#outsideChanges();
       return;
     }
+    this.#outside.clear(); // the whole view below looks at every peer
     let others = 0;
     for (const m of v.members) {
       if (m.publicKey === me) continue;
@@ -176,6 +193,22 @@ export class MeshPeers {
       }
       this.#index.keepOnly(wanted);
       for (const k of this.#failed.keys()) if (!wanted.has(k)) this.#failed.delete(k);
+    }
+  }
+
+  /**
+   * The device peers set or removed from outside since the last view, as a whole view leaves
+   * them: one no member holds goes, a member's that went is set again.
+   */
+  #outsideChanges(): void {
+    if (this.#outside.size === 0) return;
+    const keys = [...this.#outside];
+    this.#outside.clear();
+    for (const key of keys) {
+      if (key === this.#device.publicKey) continue;
+      const m = this.#index.get(key);
+      if (m === undefined) this.#remove(key);
+      else this.#take(m, false); // a no-op while the device has its peer
     }
   }
 
@@ -206,15 +239,17 @@ export class MeshPeers {
     const prev = this.#applied.get(m.publicKey);
     const prevEndpoint = prev ? JSON.parse(prev)[0] : undefined;
     try {
-      device.setPeer({
-        publicKey: m.publicKey,
-        allowedIps: allowed,
-        // An endpoint learned from the peer's own packets wins until the view's changes.
-        endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
-          ? endpoint
-          : undefined,
-        persistentKeepalive: this.#keepalive(m.publicKey),
-      });
+      this.#ownChange(() =>
+        device.setPeer({
+          publicKey: m.publicKey,
+          allowedIps: allowed,
+          // An endpoint learned from the peer's own packets wins until the view's changes.
+          endpoint: !device.peer(m.publicKey)?.endpoint || prevEndpoint !== endpoint
+            ? endpoint
+            : undefined,
+          persistentKeepalive: this.#keepalive(m.publicKey),
+        })
+      );
       this.#applied.set(m.publicKey, key);
       this.#failed.delete(m.publicKey);
       if (named) this.#names.track(m.publicKey, first);
@@ -232,11 +267,24 @@ export class MeshPeers {
     this.#applied.delete(key);
     this.#failed.delete(key);
     this.#names.untrack(key);
-    if (this.#device.removePeer(key)) this.#logger.info("peer removed", { publicKey: key });
+    if (this.#ownChange(() => this.#device.removePeer(key))) {
+      this.#logger.info("peer removed", { publicKey: key });
+    }
+  }
+
+  // A device change of this part's own: its peer watcher does not take it for the outside's.
+  #ownChange<T>(change: () => T): T {
+    this.#own = true;
+    try {
+      return change();
+    } finally {
+      this.#own = false;
+    }
   }
 
   /** Stops the name lookups. */
   close(): void {
+    this.#unwatch();
     this.#names.close();
   }
 }

@@ -204,6 +204,42 @@ Deno.test("peers: applied with each view's change, the device ends where whole v
   }
 });
 
+Deno.test("peers: a peer set on the device outside the view (wg set) goes at the next change, a member's removed comes back, as at the next whole view", async () => {
+  const self = node("self", 1, { publicKey: me.publicKey });
+  const [a, b, c] = [node("a", 2), node("b", 3), node("c", 4)];
+  const views = viewSteps(view(1, [self, a, b]), [
+    (v) => [...v.members, c], // a join: a change that does not name the stray
+    (v) => v.members.map((m) => m.name === "a" ? { ...a, endpoints: ["192.0.2.22:51820"] } : m),
+  ]);
+  const made = [device(), device()].map((dev) => ({
+    dev,
+    peers: new MeshPeers({ device: dev, index: new MemberIndex(), logger: nullLogger }),
+  }));
+  const keys = (dev: Device) => dev.peers().map((p) => p.publicKeyText).sort();
+  try {
+    for (const t of made) t.peers.apply(views[0]);
+    for (let i = 1; i < views.length; i++) {
+      // As the UAPI sets one: a key no member has, at an address of the overlay.
+      const stray = generateKeyPair().publicKey;
+      for (const t of made) {
+        t.dev.setPeer({ publicKey: stray, allowedIps: [`10.1.0.${50 + i}/32`] });
+        if (i === 1) t.dev.removePeer(b.publicKey); // a member's, by hand
+      }
+      made[0].peers.apply(views[i]);
+      made[1].peers.apply(views[i], false, viewChange(views[i - 1], views[i]));
+      assert.equal(made[0].dev.peer(stray), undefined, `a whole view removes it (step ${i})`);
+      assert.ok(made[0].dev.peer(b.publicKey), `a whole view sets the member's again (step ${i})`);
+      assert.deepEqual(keys(made[1].dev), keys(made[0].dev), `after step ${i}`);
+    }
+    assert.equal(made[1].dev.peerCount, 3);
+  } finally {
+    for (const t of made) {
+      t.peers.close();
+      await t.dev.close();
+    }
+  }
+});
+
 Deno.test("peers: a member whose peer could not be set is tried again at the next change", async () => {
   const self = node("self", 1, { publicKey: me.publicKey });
   const [a, b, c] = [node("a", 2), node("b", 3), node("c", 4)];
