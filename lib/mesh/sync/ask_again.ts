@@ -1,14 +1,14 @@
 /**
  * A node's asking for news it was told of (a leader's notice of a higher version): a hello now,
- * and again, later each time, while nothing at all came since the latest ask. A hello or its
- * answer lost costs a second or two, not a whole hello interval.
+ * and again, later each time, until what it was told of came. A hello or its answer lost costs a
+ * second or two, not a whole hello interval.
  * @module
  */
 
 /**
  * How long a node waits for news it asked for (a hello after a notice) before it asks again, ms:
- * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while nothing at
- * all came since the latest ask. A hello or its answer lost (a leader's socket overflows when a
+ * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while what it was
+ * told of did not come. A hello or its answer lost (a leader's socket overflows when a
  * change has every member ask at once) costs a second or two, not a whole hello interval (10 s
  * and more in a large fleet).
  */
@@ -90,13 +90,15 @@ export class AskAgain {
         if (this.#ask !== a || !this.#d.live()) return;
         const held = this.#d.version();
         const heldPv = this.#d.policyVersion();
-        // Something came (the leader answers; while changes stream in, the next notice asks
-        // anew), all came, or it was asked often enough: the asking ends.
-        const moved = held > a.fromV || heldPv > a.fromPv;
-        if (moved || (held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
+        // All came, or it was asked often enough: the asking ends. Something came but not all
+        // (news told while the hello was out, which said no hello of its own): asked again, from
+        // what is held now.
+        if ((held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
           this.#ask = null;
           return;
         }
+        a.fromV = held;
+        a.fromPv = heldPv;
         this.#d.hello();
         next(a);
       }, ms);

@@ -43,7 +43,7 @@ Deno.test("ask again: asked at most ASK_TRIES times more while nothing comes, th
 Deno.test("ask again: what comes (view or policy) ends the asking; so does stopping", async () => {
   for (const came of ["view", "policy", "stop"] as const) {
     const { s, ask } = harness();
-    ask.askFor(2, 3);
+    ask.askFor(came === "policy" ? 1 : 2, came === "view" ? 0 : 3);
     if (came === "view") s.v = 2;
     if (came === "policy") s.pv = 3;
     if (came === "stop") ask.stop();
@@ -68,6 +68,24 @@ Deno.test("ask again: news told while an ask's hello is unanswered says no other
     // And the asking ends only once 9 is held or something moves.
     s.v = 9;
     assert.ok(await eventually(() => Promise.resolve(!ask.asking), HANG_GUARD_MS, 5));
+  } finally {
+    ask.stop();
+  }
+});
+
+Deno.test("ask again: an answer that brings part of the news told meanwhile is followed by another ask", async () => {
+  const { s, ask } = harness(1000);
+  try {
+    ask.askFor(2, 0);
+    // News of 4 while the hello is out: no hello of its own.
+    ask.askFor(4, 0);
+    assert.equal(s.hellos, 1);
+    // The answer brings 2 (the leader read the hello before 4 was made): asked again from 2.
+    s.v = 2;
+    await eventually(() => Promise.resolve(s.hellos >= 2), HANG_GUARD_MS);
+    s.v = 4;
+    assert.ok(await eventually(() => Promise.resolve(!ask.asking), HANG_GUARD_MS, 5));
+    assert.equal(s.hellos, 2, "nothing more once all came");
   } finally {
     ask.stop();
   }

@@ -248,10 +248,12 @@ export function askAgain(link: SyncLink, m: Member, t: number): void {
     }
   }
   if (m.askAt !== 0 && t >= m.askAt) {
-    const moved = m.version > m.askFromV || m.pv > m.askFromPv;
-    if (moved || (m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
+    // As a node: asked again, from what it holds now, until what it was told of came.
+    if ((m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
       m.askAt = 0;
     } else {
+      m.askFromV = m.version;
+      m.askFromPv = m.pv;
       hello(link, m);
       m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
     }
