@@ -170,6 +170,8 @@ export interface FleetBenchResult {
    * other members (`member-transport`): what the leader's datagrams a join are made of.
    */
   receivedPerJoin: Record<string, number>;
+  /** What the simulator's members sent the leader in the joins per join, by kind (as above). */
+  sentPerJoin: Record<string, number>;
   /** What the joining members counted of shared views. */
   shared: SharedFigures;
   /**
@@ -232,6 +234,8 @@ export interface FleetBenchResult {
     stuck?: Record<string, number>;
     /** What the simulator's members received in the churn, by kind (as `receivedPerJoin`). */
     received?: Record<string, number>;
+    /** What they sent the leader in the churn, by kind (as `sentPerJoin`). */
+    sent?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
     nodeListSamples: number;
@@ -578,6 +582,9 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderDatagramsPerJoin: round(outJoins / n, 1),
       sharedViews,
       leaderViewDatagramsPerJoin: viewKinds,
+      sentPerJoin: Object.fromEntries(
+        Object.entries(join.sent as Record<string, number>).map(([k, v]) => [k, round(v / n, 2)]),
+      ),
       receivedPerJoin: Object.fromEntries(
         Object.entries(join.received as Record<string, number>).map((
           [k, v],
@@ -619,7 +626,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         ...(firstError ? { apiFirstError: firstError } : {}),
         statusSamples: status.length,
         ...(churned.stuck && Object.keys(churned.stuck).length > 0 ? { stuck: churned.stuck } : {}),
-        ...("received" in churned ? { received: churned.received } : {}),
+        ...("received" in churned ? { received: churned.received, sent: churned.sent } : {}),
       },
       leaderDrops,
       simulator: {

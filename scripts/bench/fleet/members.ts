@@ -199,6 +199,8 @@ export class Fleet {
    * member's datagram (what the leader's datagrams a join are made of).
    */
   readonly received: Record<string, number> = {};
+  /** Datagrams sent to the leader, by kind (as `received`): what the leader's socket takes in. */
+  readonly sent: Record<string, number> = {};
   /** A watched endpoint move: the member, its new address, and the version that carried it. */
   #move: WatchedMove | null = null;
   // How the members' sync messages go out.
@@ -374,7 +376,11 @@ export class Fleet {
   }
 
   #got(kind: string): void {
-    this.received[kind] = (this.received[kind] ?? 0) + 1;
+    this.#counted(this.received, kind);
+  }
+
+  #counted(counts: Record<string, number>, kind: string): void {
+    counts[kind] = (counts[kind] ?? 0) + 1;
   }
 
   #fatal(message: string): void {
@@ -426,6 +432,9 @@ export class Fleet {
   // ---- sending ----
 
   #sendRaw(m: Member, data: Uint8Array): void {
+    // Transport data is counted by what it carries (#send, #keepalive); the rest by its type.
+    const type = data[0];
+    if (type !== MSG_TRANSPORT) this.#counted(this.sent, `type-${type}`);
     m.sock.t.send(data, m.sock.leader);
     m.sock.dirty = true;
     if (!this.#flushQueued) {
@@ -452,6 +461,7 @@ export class Fleet {
       return;
     }
     m.keepaliveAt = 0;
+    this.#counted(this.sent, msg.t);
     this.#sendRaw(m, m.tunnel.seal(enc.encode(JSON.stringify(msg))));
   }
 
@@ -463,6 +473,7 @@ export class Fleet {
   #keepalive(m: Member): void {
     if (!m.tunnel.up || this.#expired(m)) return;
     m.keepaliveAt = 0;
+    this.#counted(this.sent, "keepalive");
     this.#sendRaw(m, m.tunnel.keepalive());
   }
 

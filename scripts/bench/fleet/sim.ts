@@ -84,6 +84,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
       const cpu0 = cpuSeconds();
       const shared0 = structuredClone(f.shared);
       const received0 = { ...f.received };
+      const sent0 = { ...f.sent };
       await f.joinAll(ids, c.concurrency ?? 256, c.perSecond ?? 0);
       const cpu = cpuSeconds() - cpu0;
       const ms = ids.map((i) => f.members[i]);
@@ -99,6 +100,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         shared: sharedSince(f.shared, shared0),
         peerSessions: { ...f.peerSessions },
         received: countsSince(f.received, received0),
+        sent: countsSince(f.sent, sent0),
       };
     }
     case "settle": {
@@ -217,6 +219,7 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
   const start = performance.now();
   const t0 = now();
   const received0 = { ...f.received };
+  const sent0 = { ...f.sent };
   const leaves: Promise<void>[] = [];
   let started = 0;
   for (;;) {
@@ -277,6 +280,8 @@ async function churn(f: Fleet, jps: number, lps: number, seconds: number, keep: 
     byesAnswered: answered,
     // What the simulator's members got in the churn, by kind (the leader's sends, mostly).
     received: countsSince(f.received, received0),
+    // And what they sent the leader.
+    sent: countsSince(f.sent, sent0),
     // Joins that hold no view: where each stands (a shared view under way, a snapshot, nothing).
     stuck: stuckOf(joined.filter((m) => m.viewAt === 0)),
   };
