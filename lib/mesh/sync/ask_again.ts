@@ -91,15 +91,17 @@ export class AskAgain {
         const held = this.#d.version();
         const heldPv = this.#d.policyVersion();
         // All came, or it was asked often enough: the asking ends. Something came but not all
-        // (news told while the hello was out, which said no hello of its own): asked again, from
-        // what is held now.
+        // (news told while the hello was out, which said no hello of its own): looked at again
+        // later, and asked for only if nothing more came by then (while pushes bring it on, a
+        // hello would only have the leader answer with the same news).
         if ((held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
           this.#ask = null;
           return;
         }
+        const moved = held > a.fromV || heldPv > a.fromPv;
         a.fromV = held;
         a.fromPv = heldPv;
-        this.#d.hello();
+        if (!moved) this.#d.hello();
         next(a);
       }, ms);
     };

@@ -80,7 +80,8 @@ Deno.test("ask again: an answer that brings part of the news told meanwhile is f
     // News of 4 while the hello is out: no hello of its own.
     ask.askFor(4, 0);
     assert.equal(s.hellos, 1);
-    // The answer brings 2 (the leader read the hello before 4 was made): asked again from 2.
+    // The answer brings 2 (the leader read the hello before 4 was made): once nothing more came
+    // for a while, asked again from 2.
     s.v = 2;
     await eventually(() => Promise.resolve(s.hellos >= 2), HANG_GUARD_MS);
     s.v = 4;

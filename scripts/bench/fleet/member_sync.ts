@@ -248,13 +248,15 @@ export function askAgain(link: SyncLink, m: Member, t: number): void {
     }
   }
   if (m.askAt !== 0 && t >= m.askAt) {
-    // As a node: asked again, from what it holds now, until what it was told of came.
+    // As a node: until what it was told of came, asked again when nothing came since the last
+    // look.
     if ((m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
       m.askAt = 0;
     } else {
+      const moved = m.version > m.askFromV || m.pv > m.askFromPv;
       m.askFromV = m.version;
       m.askFromPv = m.pv;
-      hello(link, m);
+      if (!moved) hello(link, m);
       m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
     }
   }
