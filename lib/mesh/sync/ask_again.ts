@@ -1,14 +1,15 @@
 /**
  * A node's asking for news it was told of (a leader's notice of a higher version): a hello now,
- * and again, later each time, until what it was told of came. A hello or its answer lost costs a
- * second or two, not a whole hello interval.
+ * and again, later each time, while nothing at all came since the latest ask; an answer that
+ * brings part of it has the rest asked for at once. A hello or its answer lost costs a second or
+ * two, not a whole hello interval.
  * @module
  */
 
 /**
  * How long a node waits for news it asked for (a hello after a notice) before it asks again, ms:
- * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while what it was
- * told of did not come. A hello or its answer lost (a leader's socket overflows when a
+ * doubled at each try, with jitter, {@link ASK_TRIES} times at most, and only while nothing at
+ * all came since the latest ask. A hello or its answer lost (a leader's socket overflows when a
  * change has every member ask at once) costs a second or two, not a whole hello interval (10 s
  * and more in a large fleet).
  */
@@ -90,22 +91,35 @@ export class AskAgain {
         if (this.#ask !== a || !this.#d.live()) return;
         const held = this.#d.version();
         const heldPv = this.#d.policyVersion();
-        // All came, or it was asked often enough: the asking ends. Something came but not all
-        // (news told while the hello was out, which said no hello of its own): looked at again
-        // later, and asked for only if nothing more came by then (while pushes bring it on, a
-        // hello would only have the leader answer with the same news).
-        if ((held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
+        // Something came (what it lacked was asked for then: `came`), all came, or it was asked
+        // often enough: the asking ends.
+        const moved = held > a.fromV || heldPv > a.fromPv;
+        if (moved || (held >= a.v && heldPv >= a.pv) || ++a.tries > ASK_TRIES) {
           this.#ask = null;
           return;
         }
-        const moved = held > a.fromV || heldPv > a.fromPv;
-        a.fromV = held;
-        a.fromPv = heldPv;
-        if (!moved) this.#d.hello();
+        this.#d.hello();
         next(a);
       }, ms);
     };
     next(this.#ask = { v, pv, fromV, fromPv, tries: 0, timer: undefined });
+  }
+
+  /**
+   * A view, delta or policy was taken. When it is not all the news asked for (news told while
+   * the hello was out, which said no hello of its own, came after the leader answered it), a
+   * hello now asks for the rest: one per answer, not one per push.
+   */
+  came(): void {
+    const ask = this.#ask;
+    if (!ask) return;
+    const held = this.#d.version();
+    const heldPv = this.#d.policyVersion();
+    if (held >= ask.v && heldPv >= ask.pv) return this.stop();
+    if (held === ask.fromV && heldPv === ask.fromPv) return;
+    ask.fromV = held;
+    ask.fromPv = heldPv;
+    this.#d.hello();
   }
 
   /** Stops asking: the next try's timer is cleared. */

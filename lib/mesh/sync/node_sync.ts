@@ -475,7 +475,10 @@ export class NodeSync {
     }
     if (msg.t === "policy") {
       const p = this.#assembler(this.#policyAssemblers, from, PolicyAssembler).add(msg);
-      if (p && p.version > pv && d.usePolicy(p)) this.#save();
+      if (p && p.version > pv && d.usePolicy(p)) {
+        this.#save();
+        this.#news.came();
+      }
     }
     if (msg.t === "delta" && !appliesTo(msg, view.version)) {
       // Not while a snapshot comes: its delta is asked for once it is whole.
@@ -553,6 +556,8 @@ export class NodeSync {
     this.#choice.follow(removed);
     d.applyView(v);
     this.#save();
+    // News told while a hello was out, past what this brought: asked for now.
+    if (!removed) this.#news.came();
     if (removed) { for (const fn of this.#removedListeners) fn(); }
   }
 

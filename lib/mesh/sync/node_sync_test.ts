@@ -703,3 +703,25 @@ Deno.test("node sync: a manifest or holders from a leader not in use are not tak
     await h.cleanup();
   }
 });
+
+Deno.test("node sync: news told while its hello was out, past the answer that came, is asked for at once", async () => {
+  const h = await harness();
+  try {
+    h.sync.start(null);
+    h.sent.length = 0;
+    const hellos = () => h.hellos().length;
+    h.deliver({ t: "changed", v: 2 });
+    h.deliver({ t: "changed", v: 3 });
+    assert.equal(hellos(), 1, "one hello out");
+    // The answer brings 2: 3 is asked for now, not at the next hello.
+    for (const part of deltaParts(1, view(2), { upsert: [], remove: [] })) h.deliver(part);
+    assert.equal(h.held().version, 2);
+    assert.equal(hellos(), 2);
+    // 3 comes: nothing more is asked.
+    for (const part of deltaParts(2, view(3), { upsert: [], remove: [] })) h.deliver(part);
+    assert.equal(h.held().version, 3);
+    assert.equal(hellos(), 2);
+  } finally {
+    await h.cleanup();
+  }
+});

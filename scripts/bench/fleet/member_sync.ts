@@ -228,6 +228,7 @@ export function onView(link: SyncLink, m: Member, msg: View, move: WatchedMove |
   }
   if (msg.v <= m.version) return;
   m.version = msg.v;
+  came(link, m);
   if (m.newsDuring > m.version) askFor(link, m, m.newsDuring, 0);
   m.newsDuring = 0;
   m.history?.push(msg.v, now());
@@ -236,6 +237,22 @@ export function onView(link: SyncLink, m: Member, msg: View, move: WatchedMove |
     m.state = "removed";
     m.tunnel.close();
   }
+}
+
+/**
+ * A view, delta or policy was taken: news told while the hello was out, past it, is asked for
+ * now (as a node's `AskAgain.came`).
+ */
+function came(link: SyncLink, m: Member): void {
+  if (m.askAt === 0) return;
+  if (m.version >= m.askV && m.pv >= m.askPv) {
+    m.askAt = 0;
+    return;
+  }
+  if (m.version === m.askFromV && m.pv === m.askFromPv) return;
+  m.askFromV = m.version;
+  m.askFromPv = m.pv;
+  hello(link, m);
 }
 
 /** Asks again, at time `t` (monotonic ms), for a snapshot window or news that did not come. */
@@ -248,15 +265,11 @@ export function askAgain(link: SyncLink, m: Member, t: number): void {
     }
   }
   if (m.askAt !== 0 && t >= m.askAt) {
-    // As a node: until what it was told of came, asked again when nothing came since the last
-    // look.
-    if ((m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
+    const moved = m.version > m.askFromV || m.pv > m.askFromPv;
+    if (moved || (m.version >= m.askV && m.pv >= m.askPv) || ++m.askTries > ASK_TRIES) {
       m.askAt = 0;
     } else {
-      const moved = m.version > m.askFromV || m.pv > m.askFromPv;
-      m.askFromV = m.version;
-      m.askFromPv = m.pv;
-      if (!moved) hello(link, m);
+      hello(link, m);
       m.askAt = t + ASK_AGAIN_MS * 2 ** m.askTries * (0.5 + Math.random());
     }
   }
@@ -310,8 +323,12 @@ export function onControl(
         m.leaveDone?.();
       }
       return;
-    case "policy":
-      return onPolicy(m, msg);
+    case "policy": {
+      const pv = m.pv;
+      onPolicy(m, msg);
+      if (m.pv > pv) came(link, m);
+      return;
+    }
     case "view":
     case "delta":
       // A delta's datagrams by what the member made of them: taken as asked for (a hello's
