@@ -40,6 +40,15 @@ async function pair(
   return [first, second];
 }
 
+/** Waits until `check` holds, failing with `what` past the hang guard. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  const end = Date.now() + HANG_GUARD_MS;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function closeAll(agents: Agent[]): Promise<void> {
   for (const a of agents) await a.close();
 }
@@ -680,13 +689,6 @@ Deno.test("agent: a peer whose address another peer took is no longer probed the
   try {
     const b = a.device.peers()[0].publicKeyText;
     const sent = (k: string) => a.health.get(k)?.probesSent ?? 0;
-    const until = async (what: string, check: () => boolean) => {
-      const end = Date.now() + HANG_GUARD_MS;
-      while (!check()) {
-        if (Date.now() > end) throw new Error(`timed out: ${what}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
     await until("b probed", () => sent(b) >= 2);
     // Another peer takes b's only address.
     const c = generateKeyPair().publicKey;
@@ -702,13 +704,6 @@ Deno.test("agent: a peer whose address another peer took is no longer probed the
 
 Deno.test("agent: health follows the peers set and removed after the start, and the watched ones", async () => {
   const net = new MemoryNetwork();
-  const until = async (what: string, check: () => boolean) => {
-    const end = Date.now() + HANG_GUARD_MS;
-    while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   const start = (scope: "all" | "watched", at: string) =>
     Agent.start({
       privateKey: generateKeyPair().privateKey,
@@ -748,13 +743,6 @@ Deno.test("agent: health follows the peers set and removed after the start, and 
 
 Deno.test("agent: a peer removed from health that the device still has is followed again; one the device lost too, once added again", async () => {
   const net = new MemoryNetwork();
-  const until = async (what: string, check: () => boolean) => {
-    const end = Date.now() + HANG_GUARD_MS;
-    while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   const start = (at: string, probe: AgentOptions["probe"]) =>
     Agent.start({
       privateKey: generateKeyPair().privateKey,

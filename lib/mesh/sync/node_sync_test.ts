@@ -424,12 +424,17 @@ Deno.test("node sync: the leader in use paces the hellos, never faster than the 
   }
 });
 
-Deno.test("node sync: news asked for and not come is asked for again, until it comes", async () => {
+/** A started node's sync with nothing sent yet, and the count of its hellos from now on. */
+async function asking() {
   const h = await harness();
+  h.sync.start(null);
+  h.sent.length = 0;
+  return { h, hellos: () => h.hellos().length };
+}
+
+Deno.test("node sync: news asked for and not come is asked for again, until it comes", async () => {
+  const { h, hellos } = await asking();
   try {
-    h.sync.start(null);
-    h.sent.length = 0;
-    const hellos = () => h.hellos().length;
     h.deliver({ t: "changed", v: 2 });
     assert.equal(hellos(), 1);
     // The hello (or its answer) was lost: the node asks again without waiting for its interval.
@@ -705,11 +710,8 @@ Deno.test("node sync: a manifest or holders from a leader not in use are not tak
 });
 
 Deno.test("node sync: news told while its hello was out, past the answer that came, is asked for at once", async () => {
-  const h = await harness();
+  const { h, hellos } = await asking();
   try {
-    h.sync.start(null);
-    h.sent.length = 0;
-    const hellos = () => h.hellos().length;
     h.deliver({ t: "changed", v: 2 });
     h.deliver({ t: "changed", v: 3 });
     assert.equal(hellos(), 1, "one hello out");
