@@ -165,12 +165,11 @@ export interface FleetBenchResult {
   leaderPushesPerSecond: number;
   leaderPushDatagramsPerJoin: number;
   /**
-   * What the simulator's members received in the joins per join, by kind: control messages by
-   * type (`delta`, `view`, `piece`, `ok`...), `keepalive`, handshake messages, and datagrams from
-   * other members (`member-transport`): what the leader's datagrams a join are made of.
+   * What the simulator's members received (control messages by type, `keepalive`, handshake
+   * messages, `member-transport` from other members) and sent the leader in the joins, per join,
+   * by kind: what the leader's datagrams a join are made of, and what its socket takes in.
    */
   receivedPerJoin: Record<string, number>;
-  /** What the simulator's members sent the leader in the joins per join, by kind (as above). */
   sentPerJoin: Record<string, number>;
   /** What the joining members counted of shared views. */
   shared: SharedFigures;
@@ -232,9 +231,8 @@ export interface FleetBenchResult {
     leaderSocketDrops?: number;
     /** The joins that held no view a minute after the churn: where each stood, counted. */
     stuck?: Record<string, number>;
-    /** What the simulator's members received in the churn, by kind (as `receivedPerJoin`). */
+    /** What the simulator's members received and sent the leader in the churn, by kind. */
     received?: Record<string, number>;
-    /** What they sent the leader in the churn, by kind (as `sentPerJoin`). */
     sent?: Record<string, number>;
     /** Why the churn failed (a join the leader left unanswered), if it did. */
     error?: string;
@@ -279,6 +277,9 @@ ${hubs.length === 0 ? "" : `future: [${hubs.join(", ")}]\n`}policies:
 `;
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+/** Each count of `counts` over `n` joins. */
+const perJoin = (counts: Record<string, number>, n: number) =>
+  Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, round(v / n, 2)]));
 
 /** Unix ms with fractions (the simulator's clock). */
 const now = () => performance.timeOrigin + performance.now();
@@ -582,14 +583,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderDatagramsPerJoin: round(outJoins / n, 1),
       sharedViews,
       leaderViewDatagramsPerJoin: viewKinds,
-      sentPerJoin: Object.fromEntries(
-        Object.entries(join.sent as Record<string, number>).map(([k, v]) => [k, round(v / n, 2)]),
-      ),
-      receivedPerJoin: Object.fromEntries(
-        Object.entries(join.received as Record<string, number>).map((
-          [k, v],
-        ) => [k, round(v / n, 2)]),
-      ),
+      sentPerJoin: perJoin(join.sent, n),
+      receivedPerJoin: perJoin(join.received, n),
       leaderPushesPerSecond: round((pushes1.pushes - pushes0.pushes) / (joinsMs / 1000), 2),
       leaderPushDatagramsPerJoin: round((pushes1.datagrams - pushes0.datagrams) / n, 1),
       shared: join.shared,

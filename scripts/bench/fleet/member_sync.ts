@@ -335,20 +335,21 @@ export function onControl(
       // answer), as pushed, or dropped (from another version than it holds; while it assembles
       // a whole view).
       if (msg.t === "delta") {
+        const applies = appliesTo(msg, m.version);
         link.got?.(
-          !appliesTo(msg, m.version)
+          !applies
             ? (assembling(m) ? "delta-dropped-assembling" : "delta-dropped-other-version")
             : m.askAt !== 0
             ? "delta-asked"
             : "delta-unasked",
         );
-      }
-      if (msg.t === "delta" && !appliesTo(msg, m.version)) {
-        if (msg.part === 0 && msg.from > m.version) {
-          if (assembling(m)) m.newsDuring = Math.max(m.newsDuring, msg.v);
-          else askFor(link, m, msg.v, 0);
+        if (!applies) {
+          if (msg.part === 0 && msg.from > m.version) {
+            if (assembling(m)) m.newsDuring = Math.max(m.newsDuring, msg.v);
+            else askFor(link, m, msg.v, 0);
+          }
+          return;
         }
-        return;
       }
       return onView(link, m, msg, move);
     case "manifest":

@@ -372,7 +372,7 @@ export class Fleet {
   }
 
   #count(kind: string): void {
-    this.drops[kind] = (this.drops[kind] ?? 0) + 1;
+    this.#counted(this.drops, kind);
   }
 
   #got(kind: string): void {
