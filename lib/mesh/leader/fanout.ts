@@ -597,12 +597,15 @@ export class Fanout {
   }
 
   /**
-   * Whether group `g`'s pushes may be carried by its members: it is the only group and sees
-   * itself (every member sees every member), so a carried delta tells no member of records it
-   * may not see, and members pass it on to members they see.
+   * Whether group `g`'s pushes may be carried by its members: every group sees every group
+   * (no policy scopes a view: leaders and relays are groups of their own), so a carried delta,
+   * wherever it is passed, tells no member of records it may not see, and members pass it on to
+   * members they see.
    */
   #carriable(g: GroupId): boolean {
-    return this.#scope.seesOwn(g) && this.#scope.groups().length === 1;
+    const groups = this.#scope.groups();
+    if (!groups.includes(g)) return false;
+    return groups.every((a) => groups.every((b) => this.#scope.sees(a, b)));
   }
 
   /** The `changed` notice for this version, encoded (once per version). */
