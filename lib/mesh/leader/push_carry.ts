@@ -118,6 +118,8 @@ export class PushCarry {
   readonly #freshMs: () => number;
   readonly #now: () => number;
   readonly #counts: PushCarryCounts = { pushes: 0, carriers: 0, passed: 0, direct: 0 };
+  // Datagrams carriers pass on, since `takePassed` last read them.
+  #passed = 0;
 
   /** Carried pushes with `opts`. */
   constructor(opts: PushCarryOptions) {
@@ -181,8 +183,16 @@ export class PushCarry {
       out.push(address, encodeMessage({ t: "carry", f: from, v, n: signed.length, to: p.to }));
       for (const s of signed) out.push(address, s);
       c.passed += p.to.length;
+      this.#passed += p.to.length * signed.length;
     }
     return direct;
+  }
+
+  /** The datagrams carriers pass on of the pushes made since the last call (the push schedule's weight). */
+  takePassed(): number {
+    const n = this.#passed;
+    this.#passed = 0;
+    return n;
   }
 
   /** What was counted. */

@@ -293,6 +293,7 @@ export class LeaderService {
     // Pushes spaced to their budget of datagrams a second (push_schedule.ts): changes meanwhile
     // go together.
     const schedule = this.#pushes = new PushSchedule({
+      passed: () => this.#carry.takePassed(),
       pushing: () => this.#answers.pushing,
       whenPushed: (fn) => this.#answers.whenPushed(fn),
       make: () => {
