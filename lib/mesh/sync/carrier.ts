@@ -15,8 +15,8 @@ export type DeltaMessage = Extract<ControlMessage, { t: "delta" }>;
 
 /** What a {@link Carrier} works with. */
 export interface CarrierDeps {
-  /** Sends encoded bytes to a member's overlay address. */
-  send(address: string, bytes: Uint8Array): void;
+  /** Sends a carried part (its bytes as they came) to a member's overlay address. */
+  send(address: string, c: CarriedPart): void;
   /** The version of the policy the node holds (0: none). */
   policyVersion(): number;
 }
@@ -94,10 +94,10 @@ export class Carrier {
     this.#byId.set(key.id, { leader: address, key });
   }
 
-  /** Forgets the keys of leaders not in `leaders` (addresses). */
-  keep(leaders: Set<string>): void {
+  /** Forgets the keys of the addresses `isLeader` no longer says are leaders. */
+  keep(isLeader: (address: string) => boolean): void {
     for (const [address, key] of this.#byLeader) {
-      if (leaders.has(address)) continue;
+      if (isLeader(address)) continue;
       this.#byLeader.delete(address);
       this.#byId.delete(key.id);
     }
@@ -141,7 +141,7 @@ export class Carrier {
       const id = `${msg.from}|${msg.v}`;
       const carry = this.#carries.get(id);
       if (carry) {
-        for (const to of carry.to) this.#deps.send(to, c.bytes);
+        for (const to of carry.to) this.#deps.send(to, c);
         counts.passed += carry.to.length;
         if (--carry.left <= 0) this.#carries.delete(id);
       }
