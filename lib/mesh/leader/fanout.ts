@@ -597,12 +597,15 @@ export class Fanout {
   }
 
   /**
-   * Whether group `g`'s pushes may be carried by its members: it is the only group and sees
-   * itself (every member sees every member), so a carried delta tells no member of records it
-   * may not see, and members pass it on to members they see.
+   * Whether group `g`'s pushes may be carried by its members: its members see every member and
+   * are seen by every member (every member sees every member), so a carried delta tells no member
+   * of records it may not see, and members pass it on to members they see. The leaders (and
+   * relays) are a group of their own, which sees and is seen by every group: counting groups
+   * (one) never held in a mesh with a leader.
    */
   #carriable(g: GroupId): boolean {
-    return this.#scope.seesOwn(g) && this.#scope.groups().length === 1;
+    const scope = this.#scope;
+    return scope.groups().every((o) => scope.sees(g, o) && scope.sees(o, g));
   }
 
   /** The `changed` notice for this version, encoded (once per version). */
