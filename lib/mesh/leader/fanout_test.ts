@@ -602,3 +602,31 @@ policies:
   assert.equal(node.view.version, m.core.view().version);
   assert.deepEqual(push(), []);
 });
+
+Deno.test("fanout: where every member sees every member, the leader among them, a push to members that take carried pushes goes through the carrier", async () => {
+  const m = await mesh();
+  const nodes: Member[] = [];
+  for (let i = 0; i < 6; i++) nodes.push(await m.join(`n${i}`));
+  for (const n of nodes) m.fanout.packs(n.publicKey, true);
+  // The leader's own record is one of the mesh's (a group of its own: leaders see every member).
+  assert.ok(m.core.view().members.some((x) => x.role === "leader"));
+  const told = new Map();
+  const sent: [string, Uint8Array][] = [];
+  m.fanout.push(nodes, told, (to, b) => sent.push([to, b]));
+  await m.core.updateMember(nodes[0].publicKey, { endpoints: ["198.51.100.1:1"] });
+  sent.length = 0;
+  const carried: { members: string[]; from: number; v: number }[] = [];
+  const able = new Set(nodes.slice(0, 4).map((n) => n.publicKey));
+  m.fanout.push(nodes, told, (to, b) => sent.push([to, b]), {
+    min: 4,
+    able: (key) => able.has(key),
+    carry: (_parts, members, _pv, from, v) => {
+      carried.push({ members: members.map((x) => x.name), from, v });
+      return [];
+    },
+  });
+  assert.deepEqual(carried.map((c) => c.members), [["n0", "n1", "n2", "n3"]]);
+  assert.equal(carried[0].v, carried[0].from + 1);
+  // The members that take none are sent the delta directly.
+  assert.deepEqual(new Set(sent.map(([to]) => to)), new Set([nodes[4].address, nodes[5].address]));
+});
