@@ -1,7 +1,7 @@
 /**
  * A member's side of carried pushes (./carried.ts): it keeps the push keys its leaders gave it,
- * checks each carried part against them (signature, policy version, a delta and nothing else),
- * and passes parts on to the members a leader's `carry` message names. What it takes is handed
+ * checks each carried part against them (signature, a delta and nothing else, the policy version
+ * it holds), and passes parts on to the members a leader's `carry` message names. What it takes is handed
  * on as the signing leader's own word.
  * @module
  */
@@ -122,7 +122,6 @@ export class Carrier {
     const counts = this.#counts;
     const signer = this.#byId.get(c.keyId);
     if (!signer) return void counts.unknownKey++, null;
-    if (c.pv !== this.#deps.policyVersion()) return void counts.otherPolicy++, null;
     const sigKey = sigText(c.sig);
     const seen = this.#verified.get(sigKey);
     if (!seen || !sameBytes(seen, c.bytes)) {
@@ -134,9 +133,9 @@ export class Carrier {
     }
     const msg = parseMessage(c.part);
     if (!msg || msg.t !== "delta") return void counts.notDelta++, null;
-    counts.taken++;
     // Passed on only as its signer asked (a `carry` from it, for this push): no other member can
-    // have this node send anything.
+    // have this node send anything. Passed on whatever policy this node holds (the new one's
+    // parts may still be coming): the members it goes to check their own.
     if (from === signer.leader) {
       const id = `${msg.from}|${msg.v}`;
       const carry = this.#carries.get(id);
@@ -146,6 +145,8 @@ export class Carrier {
         if (--carry.left <= 0) this.#carries.delete(id);
       }
     }
+    if (c.pv !== this.#deps.policyVersion()) return void counts.otherPolicy++, null;
+    counts.taken++;
     return { msg, leader: signer.leader };
   }
 

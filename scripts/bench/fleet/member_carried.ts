@@ -2,7 +2,7 @@
  * A simulated member's side of carried pushes (lib/mesh/sync/carried.ts), as a node's Carrier
  * (lib/mesh/sync/carrier.ts) does it: it says the id of the push key it holds in its hellos
  * (`ck`), takes the leader's `pushkey` and `carry` messages, checks each carried part (the key's
- * id, the policy version held, the signature, a delta inside), passes a part that came from the
+ * id, the signature, a delta inside, the policy version held), passes a part that came from the
  * leader on to the members a `carry` of that push names, and takes the delta as pushed by the
  * leader. What differs is the cost: every member gets the same bytes of a part, so its signature
  * is verified once for the whole simulator (a real node verifies each itself), and the part
@@ -115,17 +115,14 @@ export function onCarried(link: CarriedLink, m: Member, data: Uint8Array, from: 
   if (data.length <= HEAD_BYTES || data[0] !== CARRIED) return link.got("carried-malformed");
   const held = m.pushKey;
   if (!held || !sameId(held.raw, data)) return link.got("carried-unknown-key");
-  const pv = (data[PV_AT] << 24 | data[PV_AT + 1] << 16 | data[PV_AT + 2] << 8 |
-    data[PV_AT + 3]) >>> 0;
-  if (pv !== m.pv) return link.got("carried-other-policy");
   const ok = checked(held.key, data);
   if (!ok) return link.got("carried-forged");
   const msg = ok.msg;
   if (!msg) return link.got("carried-not-delta");
   const leader = from === m.leaderAddress;
-  link.got(leader ? "carried" : "carried-passed");
   // Passed on only as the leader asked (a `carry` from it, for this push), and only what came
-  // from it: no other member can have this one send anything.
+  // from it: no other member can have this one send anything. Passed on whatever policy this
+  // one holds (a part of the new one still coming): the members it goes to check their own.
   const carries = m.carries;
   if (leader && carries) {
     for (let k = 0; k < carries.length; k++) {
@@ -137,6 +134,10 @@ export function onCarried(link: CarriedLink, m: Member, data: Uint8Array, from: 
       break;
     }
   }
+  const pv = (data[PV_AT] << 24 | data[PV_AT + 1] << 16 | data[PV_AT + 2] << 8 |
+    data[PV_AT + 3]) >>> 0;
+  if (pv !== m.pv) return link.got("carried-other-policy");
+  link.got(leader ? "carried" : "carried-passed");
   link.apply(m, msg);
 }
 

@@ -196,3 +196,23 @@ Deno.test("fleet member: a carrier passes a part from the leader on to the membe
   onControl(f.link, y, carry, null, new Map());
   assert.equal(y.carries, null);
 });
+
+Deno.test("fleet member: a carrier that holds another policy passes the part on and does not take it", () => {
+  const signer = new PushSigner();
+  const byAddress = new Map<string, Member>();
+  const [c, a] = ["10.6.0.2", "10.6.0.3"].map((address, i) => {
+    const m = member(i, address);
+    byAddress.set(address, m);
+    return m;
+  });
+  // c has not taken policy 3 yet (its parts still coming); a has.
+  c.pv = 2;
+  const f = fleet(byAddress);
+  for (const m of [c, a]) onControl(f.link, m, pushKey(signer), null, new Map());
+  onControl(f.link, c, { t: "carry", f: 5, v: 6, n: 1, to: [a.address] }, null, new Map());
+  onCarried(f.carried, c, signer.seal(delta(5, 6), 3), LEADER);
+  assert.equal(f.passed.length, 1, "passed on");
+  assert.equal(f.got["carried-other-policy"], 1, "c's own");
+  assert.equal(c.version, 5);
+  assert.equal(a.version, 6, "a holds policy 3: taken");
+});
