@@ -205,3 +205,25 @@ Deno.test("carrier: a checked signature is never taken again over other bytes", 
   assert.equal(c.counts().forged, 3);
   assert.equal(c.counts().taken, 3);
 });
+
+Deno.test("carrier: a part under another policy version is passed on as asked, not taken", () => {
+  const { c, sent } = carrier(2);
+  const s = new PushSigner();
+  c.key(LEAD, s.publicKey);
+  const to = ["10.0.0.20", "10.0.0.21"];
+  c.carry({ t: "carry", f: 1, v: 2, n: 1, to }, LEAD);
+  const part = sealed(s, jsonDelta(1, 2)[0], 3);
+  assert.equal(c.take(part, LEAD), null);
+  assert.deepEqual(sent.map(([a, p]) => [a, p.bytes]), to.map((a) => [a, part.bytes]));
+  assert.equal(c.counts().otherPolicy, 1);
+  assert.equal(c.counts().taken, 0);
+  assert.equal(c.counts().passed, 2);
+  // Forged under another policy version: neither passed nor counted as another policy.
+  c.carry({ t: "carry", f: 2, v: 3, n: 1, to }, LEAD);
+  const forged = s.seal(jsonDelta(2, 3)[0], 3);
+  forged[forged.length - 2] ^= 1;
+  assert.equal(c.take(unpackCarried(forged)!, LEAD), null);
+  assert.equal(sent.length, 2);
+  assert.equal(c.counts().forged, 1);
+  assert.equal(c.counts().otherPolicy, 1);
+});
