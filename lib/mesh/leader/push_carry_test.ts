@@ -227,6 +227,9 @@ Deno.test("push carry: carry sends each carrier its carry, then the signed parts
   assert.ok(carriers > 0);
   for (const m of direct) assert.ok(!fresh.has(m.publicKey));
   assert.deepEqual(pc.counts(), { pushes: 1, carriers, passed, direct: direct.length });
+  // The datagrams carriers pass on, for the push schedule: read once.
+  assert.equal(pc.takePassed(), passed * parts.length);
+  assert.equal(pc.takePassed(), 0);
   // Nobody fresh: nothing signed or sent, every member direct, nothing counted.
   now = 1e9;
   const out2: (string | Uint8Array)[] = [];
