@@ -531,6 +531,8 @@ export class Fanout {
     }
     for (const g of told.keys()) if (!this.#logs.has(g)) told.delete(g);
     let sent = 0;
+    // Whether pushes may be carried (./push_carry.ts), worked out once a push.
+    let allSee: boolean | undefined;
     for (const [g, list] of byGroup) {
       const log = this.#logs.get(g)!;
       // A group not told yet holds the version its log starts at (its members joined or moved
@@ -555,7 +557,7 @@ export class Fanout {
       // Where every member sees every member, the members that take carried pushes and would
       // be sent the group's packed delta as it is: told through carriers (push_carry.ts).
       const carried: Member[] = [];
-      const carries = carrier !== undefined && carrier.min > 0 && this.#carriable(g);
+      const carries = carrier !== undefined && carrier.min > 0 && (allSee ??= this.#allSee());
       for (const m of list) {
         // A member answered since holds a later version than its group was told.
         const held = this.#held.get(m.publicKey) ?? -1;
@@ -597,14 +599,12 @@ export class Fanout {
   }
 
   /**
-   * Whether group `g`'s pushes may be carried by its members: every group sees every group
-   * (no policy scopes a view: leaders and relays are groups of their own), so a carried delta,
-   * wherever it is passed, tells no member of records it may not see, and members pass it on to
-   * members they see.
+   * Whether every group sees every group (no policy scopes a view: leaders and relays are groups
+   * of their own): then pushes may be carried by members, as a carried delta, wherever it is
+   * passed, tells no member of records it may not see, and members pass it on to members they see.
    */
-  #carriable(g: GroupId): boolean {
+  #allSee(): boolean {
     const groups = this.#scope.groups();
-    if (!groups.includes(g)) return false;
     return groups.every((a) => groups.every((b) => this.#scope.sees(a, b)));
   }
 
