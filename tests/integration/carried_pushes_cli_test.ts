@@ -6,9 +6,9 @@
  * and every node's view holds the newcomer.
  */
 import assert from "node:assert/strict";
-import { weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import {
+  createToken,
   loopbackArgs,
   spawnWeft,
   untilServing,
@@ -48,18 +48,7 @@ Deno.test({
       );
       agents.push(leader);
       await untilServing(leader);
-      const t = await weft([
-        "token",
-        "create",
-        "--uses",
-        "5",
-        "--status-listen",
-        leader.status,
-        "--state-dir",
-        `${dir}/leader`,
-      ]);
-      assert.equal(t.code, 0, t.stderr);
-      const token = t.stdout.trim();
+      const token = await createToken(leader, `${dir}/leader`, 5);
       const join = (name: string) =>
         spawnWeft(["--join", token, ...loopbackArgs(`${dir}/${name}`, name)]);
       const nodes = ["n1", "n2", "n3", "n4"].map(join);
