@@ -113,8 +113,13 @@ export class PushCarry {
   readonly signer: PushSigner = new PushSigner();
   /** Members of a group that take carried pushes from which its pushes are carried (0: never). */
   readonly min: number;
-  // Members whose latest hello said this leader's key id, with when it came.
+  // Members whose latest hello said this leader's key id, with when it came: they carry.
   readonly #able = new Map<string, number>();
+  // Members sent the key since a hello that did not say its id: they take carried parts (the
+  // key went ahead of any push on the leader's session) but carry nothing until they say it (a
+  // carrier without the key would drop its whole bucket's push). A joiner is told through
+  // carriers from its first push on, not from its second hello, seconds later at 10,000.
+  readonly #keyed = new Set<string>();
   readonly #freshMs: () => number;
   readonly #now: () => number;
   readonly #counts: PushCarryCounts = { pushes: 0, carriers: 0, passed: 0, direct: 0 };
@@ -135,24 +140,28 @@ export class PushCarry {
   heard(key: string, ck: unknown): boolean {
     if (typeof ck !== "string") {
       this.#able.delete(key);
+      this.#keyed.delete(key);
       return false;
     }
     if (ck !== this.signer.keyId) {
       this.#able.delete(key);
+      this.#keyed.add(key);
       return true;
     }
+    this.#keyed.delete(key);
     this.#able.set(key, this.#now());
     return false;
   }
 
-  /** Whether member `key` takes this leader's carried pushes. */
+  /** Whether member `key` takes this leader's carried pushes (it said its id, or was sent the key). */
   able(key: string): boolean {
-    return this.#able.has(key);
+    return this.#able.has(key) || this.#keyed.has(key);
   }
 
   /** Forgets member `key` (it left or was removed). */
   forget(key: string): void {
     this.#able.delete(key);
+    this.#keyed.delete(key);
   }
 
   /**

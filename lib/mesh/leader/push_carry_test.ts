@@ -154,7 +154,7 @@ Deno.test("push carry: buckets stay together as the mesh doubles", () => {
   assert.ok(planCarry(big, fresh).plans.length > planCarry(small, fresh).plans.length);
 });
 
-Deno.test("push carry: heard answers a hello's ck; a member is able once it says the key's id", () => {
+Deno.test("push carry: heard answers a hello's ck; a member is able once sent the key", () => {
   const now = 1000;
   const pc = new PushCarry({ min: 2, freshMs: () => 5000, now: () => now });
   const k = generateKeyPair().publicKey;
@@ -162,17 +162,18 @@ Deno.test("push carry: heard answers a hello's ck; a member is able once it says
   assert.equal(pc.heard(k, undefined), false, "no ck: an older node, sent no key");
   assert.equal(pc.able(k), false);
   assert.equal(pc.heard(k, ""), true, "no key held: sent the key");
-  assert.equal(pc.able(k), false);
+  assert.equal(pc.able(k), true, "sent the key: takes carried parts");
   assert.equal(pc.heard(k, "AAAAAAAAAAA="), true, "another key's id: sent the key");
-  assert.equal(pc.able(k), false);
+  assert.equal(pc.able(k), true);
   assert.equal(pc.heard(k, pc.signer.keyId), false);
   assert.equal(pc.able(k), true);
-  // A later hello with no ck (it went back to an older weft) or another id: not able.
+  // A later hello with no ck (it went back to an older weft): not able; another id: sent the
+  // key again, able as one sent it.
   assert.equal(pc.heard(k, 5), false);
   assert.equal(pc.able(k), false);
   pc.heard(k, pc.signer.keyId);
-  pc.heard(k, "x");
-  assert.equal(pc.able(k), false);
+  assert.equal(pc.heard(k, "x"), true);
+  assert.equal(pc.able(k), true);
   pc.heard(k, pc.signer.keyId);
   pc.forget(k);
   assert.equal(pc.able(k), false);
@@ -236,4 +237,29 @@ Deno.test("push carry: carry sends each carrier its carry, then the signed parts
   assert.equal(pc.carry(parts, ms, 4, 12, 13, out2).length, ms.length);
   assert.equal(out2.length, 0);
   assert.equal(pc.counts().pushes, 1);
+});
+
+Deno.test("push carry: a member sent the key but not yet saying its id is told through a carrier, never one", () => {
+  const pc = new PushCarry({ min: 1, freshMs: () => 5000, now: () => 0 });
+  const ms = members(CARRY_FANOUT);
+  // Every member but the last said the key's id; the last was just sent the key.
+  for (const m of ms.slice(0, -1)) pc.heard(m.publicKey, pc.signer.keyId);
+  const joiner = ms.at(-1)!;
+  assert.equal(pc.heard(joiner.publicKey, ""), true);
+  assert.equal(pc.able(joiner.publicKey), true);
+  // Alone in its bucket with the others gone quiet, it would be sent its parts directly.
+  const out: (string | Uint8Array)[] = [];
+  const direct = pc.carry([new Uint8Array([1])], ms, 0, 1, 2, out);
+  assert.equal(direct.length, 0);
+  const carriers = new Set<string>();
+  const listed = new Set<string>();
+  for (let i = 0; i < out.length; i += 4) {
+    carriers.add(out[i] as string);
+    const c = parseMessage(out[i + 1] as Uint8Array);
+    if (c?.t === "carry") { for (const a of c.to) listed.add(a); }
+  }
+  assert.ok(!carriers.has(joiner.address), "no carrier");
+  assert.ok(listed.has(joiner.address), "told through a carrier");
+  const alone = pc.carry([new Uint8Array([1])], [joiner], 0, 2, 3, []);
+  assert.deepEqual(alone, [joiner]);
 });
