@@ -31,7 +31,7 @@ import type { ResolvedMesh } from "./resolve.ts";
 import type { LeaderStore } from "./store/store.ts";
 import { routeCollector } from "./subnets/metrics.ts";
 import type { ControlChannel } from "./sync/control_channel.ts";
-import { controlCollector, sharedViewsCollector } from "./sync/metrics.ts";
+import { carriedCollector, controlCollector, sharedViewsCollector } from "./sync/metrics.ts";
 
 /** What the agent's hooks read: made before it, or reached once the parts exist. */
 export interface AgentHooks {
@@ -157,6 +157,7 @@ function meshCollectors(
       storeUp: () => leader() ? store?.health?.().ok : undefined,
       sharedViews: () => leader()?.service.sharedViews(),
       pushes: () => leader()?.service.pushes(),
+      carried: () => leader()?.service.carried(),
     }),
     pathsCollector(() => {
       const nat = parts()?.nat;
@@ -180,6 +181,10 @@ function meshCollectors(
     sharedViewsCollector(() => {
       const role = parts()?.role;
       return role?.role === "node" ? role.sync.sharedViews() : undefined;
+    }),
+    carriedCollector(() => {
+      const role = parts()?.role;
+      return role?.role === "node" ? role.sync.carried() : undefined;
     }),
     pqCollector(() => parts()?.pq.metrics()),
   ];

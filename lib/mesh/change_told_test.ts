@@ -5,128 +5,49 @@
  */
 
 import assert from "node:assert/strict";
-import { LeaderCore } from "./leader/core.ts";
-import { LeaderService } from "./leader/service.ts";
 import { HELLO_RATE } from "./leader/hello_rate.ts";
-import { NodeSync } from "./sync/node_sync.ts";
-import { type ControlMessage, parseMessage } from "./sync/protocol.ts";
-import { generateKeyPair } from "../crypto/keys.ts";
-import { nullLogger } from "../log/logger.ts";
-import type { Device } from "../device/device.ts";
+import { controlMesh, type Hello } from "./testing/control_mesh.ts";
 import type { Member, MembershipView, ServiceSpec } from "../members/member.ts";
-import type { JoinRequest } from "./join/request.ts";
 import { TELL_TRIES } from "./sync/tell_again.ts";
 import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
-
-type Hello = Extract<ControlMessage, { t: "hello" }>;
 
 /**
  * A leader's service and one joined node's sync, each message delivered on a later microtask;
  * the channel loses the node's first hello that `carries` the change.
  */
 async function pair(carries: (h: Hello) => boolean) {
-  const key = generateKeyPair().publicKey;
-  const core = await LeaderCore.open(null, {
-    network: "10.6.0.0/24",
-    hostname: "lead",
-    publicKey: key,
-    endpoints: ["192.0.2.1:51820"],
-  });
-  const token = await core.createToken({ ttlMs: 60_000, uses: null, labels: {} });
-  const node = generateKeyPair().publicKey;
-  const req: JoinRequest = {
-    tokenId: token.id,
-    secret: token.secret,
-    publicKey: node,
-    hostname: "n1",
-    labels: {},
-    services: [],
-    endpoints: [],
-    time: Date.now(),
-  };
-  const joined = await core.join(req, null);
-  if (!joined.ok) throw new Error(joined.error);
-  const me = joined.member.address;
-  const lead = core.leader.address;
-  let toLeader: ((msg: ControlMessage, from: string) => void) | null = null;
-  let toNode: ((msg: ControlMessage, from: string) => void) | null = null;
-  const later = (fn: () => void) => queueMicrotask(fn);
-  const service = new LeaderService({
-    core,
-    device: { publicKey: key, peer: () => undefined } as unknown as Pick<
-      Device,
-      "publicKey" | "peer"
-    >,
-    channel: {
-      send: (to, msg) => to === me && later(() => toNode?.(msg, lead)),
-      sendEncoded: (to, bytes) => {
-        const msg = parseMessage(bytes)!;
-        if (to === me) later(() => toNode?.(msg, lead));
-      },
-      listen: (h) => {
-        toLeader = h;
-        return () => {};
-      },
-    },
-    logger: nullLogger,
-    applyView: () => {},
-    usePolicy: () => {},
-    byeAnswerMs: () => 0,
-  });
+  const t = await controlMesh({ network: "10.6.0.0/24" });
   const hellos: Hello[] = [];
   let dropped = 0;
   const drop = (h: Hello) => dropped === 0 && carries(h);
-  let held: MembershipView = core.view();
+  t.hooks.nodeSent = (_, to, msg) => {
+    if (to === t.lead && msg.t === "hello") hellos.push(msg);
+  };
+  t.hooks.tamper = (_, msg) => {
+    if (msg.t !== "hello" || !drop(msg)) return msg;
+    dropped++;
+    return null;
+  };
   let lan: string[] = ["192.168.1.5:51820"];
-  const sync = new NodeSync({
-    channel: {
-      send: (to, msg) => {
-        if (to !== lead) return;
-        if (msg.t === "hello") {
-          hellos.push(msg);
-          if (drop(msg)) return void dropped++;
-        }
-        later(() => toLeader?.(msg, me));
-      },
-      listen: (h) => {
-        toNode = h;
-        return () => {};
-      },
-    },
-    probe: () => Promise.resolve(1),
-    state: { writeNode: () => Promise.resolve() },
-    logger: nullLogger,
-    publicKey: node,
-    address: me,
-    leader: { publicKey: key, address: lead, endpoints: ["192.0.2.1:51820"] },
-    view: () => held,
-    applyView: (v) => held = v,
-    policy: () => null,
-    usePolicy: () => true,
-    advertise: { endpoints: [], services: [], labels: {} },
-    lan: () => lan,
-  }, { syncIntervalMs: 600_000, byeWaitMs: 50 });
+  const { m, sync, held } = await t.node("n1", { held: "whole", deps: { lan: () => lan } });
   const own = (v: MembershipView): Member | undefined =>
-    v.members.find((m) => m.publicKey === node);
+    v.members.find((x) => x.publicKey === m.publicKey);
   return {
-    service,
+    service: t.service,
     sync,
     hellos,
     dropped: () => dropped,
     /** The node's record as the leader holds it, and as the node's view shows it. */
-    atLeader: () => own(core.view())!,
-    atNode: () => own(held),
+    atLeader: () => own(t.core.view())!,
+    atNode: () => own(held()),
     setLan: (l: string[]) => lan = l,
-    /** Starts both and waits for the node's own record in its view. */
+    /** Waits for the node's own record in its view (the service and the sync are started). */
     up: async () => {
-      service.start();
-      sync.start(null);
-      assert.ok(await eventually(() => Promise.resolve(own(held) !== undefined), HANG_GUARD_MS, 5));
+      assert.ok(
+        await eventually(() => Promise.resolve(own(held()) !== undefined), HANG_GUARD_MS, 5),
+      );
     },
-    close: async () => {
-      await sync.close();
-      service.close();
-    },
+    close: () => t.close(),
   };
 }
 

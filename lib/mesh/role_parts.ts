@@ -14,6 +14,8 @@ import type { RoleParts, Running, Start } from "./composition.ts";
 import { JoinServer } from "./join/server.ts";
 import type { Scope } from "./leader/scope.ts";
 import { LeaderService } from "./leader/service.ts";
+import { CARRY_MIN } from "./leader/push_carry.ts";
+import { envNumber } from "../agent/env_number.ts";
 import type { ResolvedMesh } from "./resolve.ts";
 import type { StateDir } from "./state/state.ts";
 import { NodeSync } from "./sync/node_sync.ts";
@@ -98,6 +100,8 @@ export function makeRole(mesh: ResolvedMesh, run: Running, ctx: RoleContext): Ro
       usePolicy: (p) => policy.use(p, membership.view),
       underlay: { listenPort: agent.device.listenPort, tcpPort: agent.tcpPort },
       readWaitMs: () => agent.device.readWaitMs,
+      // A measurement's setting (the fleet bench turns carried pushes off or on for small meshes).
+      carryMin: envNumber("WEFT_CARRY_MIN", CARRY_MIN, { min: 0, integer: true }),
     }, mesh.leader);
     const joins = new JoinServer({ core, device: agent.device, logger });
     // Cut off from its shared store, a leader's view may be old: its probe answers say so, and

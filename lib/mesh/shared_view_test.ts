@@ -8,182 +8,51 @@
  */
 
 import assert from "node:assert/strict";
-import { LeaderCore } from "./leader/core.ts";
-import { LeaderService } from "./leader/service.ts";
-import { NodeSync } from "./sync/node_sync.ts";
-import { type ControlMessage, encodeMessage, parseMessage } from "./sync/protocol.ts";
-import { ENTRIES_PER_DATAGRAM, MANIFEST, PIECE } from "./sync/manifest.ts";
-import { PACKED } from "./sync/packed.ts";
-import { generateKeyPair } from "../crypto/keys.ts";
-import { joinRequest } from "./leader/testing/cores.ts";
-import { nullLogger } from "../log/logger.ts";
-import type { Device } from "../device/device.ts";
-import type { Member, MembershipView } from "../members/member.ts";
+import { ENTRIES_PER_DATAGRAM } from "./sync/manifest.ts";
+import { controlMesh } from "./testing/control_mesh.ts";
 import { eventually, HANG_GUARD_MS } from "../../tests/fixtures/netns.ts";
 
 /** Members that joined and never say hello: the bulk of the view. */
 const SILENT = 300;
 
-const dec = new TextDecoder();
-
-/** What a datagram from the leader is: its kind for the counts below. */
-function kind(bytes: Uint8Array): string {
-  if (bytes[0] === PIECE) return "piece";
-  if (bytes[0] === MANIFEST) return "manifest";
-  if (bytes[0] === PACKED) {
-    const m = parseMessage(bytes);
-    return m?.t === "view" ? "view" : m?.t ?? "packed?";
-  }
-  try {
-    return JSON.parse(dec.decode(bytes)).t;
-  } catch {
-    return "?";
-  }
-}
+// The kinds the leader sends through `send`, not `sendEncoded` (its answers to a hello: keys,
+// pace; to a bye): the counts below are of the views and pushes, which go out encoded.
+const NOT_TOLD = new Set(["lankey", "pushkey", "pace", "bye-ok"]);
 
 async function mesh() {
-  const key = generateKeyPair().publicKey;
-  const core = await LeaderCore.open(null, {
-    network: "10.7.0.0/16",
-    hostname: "lead",
-    publicKey: key,
-    endpoints: ["192.0.2.1:51820"],
-  });
-  const lead = core.leader.address;
-  const token = await core.createToken({ ttlMs: 600_000, uses: null, labels: {} });
-  const join = async (hostname: string): Promise<Member> => {
-    const joined = await core.join(joinRequest(token, hostname, { time: Date.now() }), null);
-    if (!joined.ok) throw new Error(joined.error);
-    return joined.member;
-  };
-  for (let i = 0; i < SILENT; i++) await join(`s${i}`);
-  // Every datagram the leader sent, by recipient (kinds), and the handlers of each address.
-  const fromLeader = new Map<string, string[]>();
+  const t = await controlMesh({ network: "10.7.0.0/16" });
+  for (let i = 0; i < SILENT; i++) await t.join(`s${i}`);
   // The manifest entries the leader flagged as its own, by recipient.
   const flagged = new Map<string, number>();
-  const nodes = new Map<string, (msg: ControlMessage, from: string) => void>();
-  let toLeader: ((msg: ControlMessage, from: string) => void) | null = null;
-  // Changes what a node sends before it goes (a lying holder's pieces); null: dropped.
-  let tamper: (from: string, msg: ControlMessage) => ControlMessage | null = (_, m) => m;
-  // Told of each datagram the leader sent (its recipient and kind), once on its way; and which
-  // the leader's are lost on the way.
-  let afterLeader: (to: string, kind: string) => void = () => {};
-  let lostFromLeader: (to: string, kind: string) => boolean = () => false;
-  const deliver = (to: string, bytes: Uint8Array, from: string) => {
-    const msg = parseMessage(bytes);
-    if (!msg) return;
-    queueMicrotask(() => to === lead ? toLeader?.(msg, from) : nodes.get(to)?.(msg, from));
+  t.hooks.leaderSent = (to, _, m) => {
+    if (m?.t !== "manifest") return;
+    const own = m.d.entries.filter((e) => e.fromLeader).length;
+    flagged.set(to, (flagged.get(to) ?? 0) + own);
   };
-  const service = new LeaderService({
-    core,
-    device: { publicKey: key, peer: () => undefined } as unknown as Pick<
-      Device,
-      "publicKey" | "peer"
-    >,
-    channel: {
-      send: (to, msg) => {
-        if (!lostFromLeader(to, msg.t)) deliver(to, encodeMessage(msg), lead);
-      },
-      sendEncoded: (to, bytes) => {
-        let list = fromLeader.get(to);
-        if (!list) fromLeader.set(to, list = []);
-        list.push(kind(bytes));
-        const m = parseMessage(bytes);
-        if (m?.t === "manifest") {
-          const own = m.d.entries.filter((e) => e.fromLeader).length;
-          flagged.set(to, (flagged.get(to) ?? 0) + own);
-        }
-        if (lostFromLeader(to, kind(bytes))) return;
-        deliver(to, bytes, lead);
-        afterLeader(to, kind(bytes));
-      },
-      listen: (h) => {
-        toLeader = h;
-        return () => {};
-      },
-    },
-    logger: nullLogger,
-    applyView: () => {},
-    usePolicy: () => {},
-    byeAnswerMs: () => 0,
-  });
-  service.start();
-  const syncs: NodeSync[] = [];
   /** A node joined and its sync started; `old`: its hellos do not say `fs`. */
   const node = async (name: string, old = false) => {
-    const m = await join(name);
-    let held: MembershipView = {
-      network: core.view().network,
-      version: 0,
-      members: core.view().members.filter((x) =>
-        x.role === "leader" || x.publicKey === m.publicKey
-      ),
-    };
-    const sync = new NodeSync({
-      channel: {
-        send: (to, msg) => {
-          if (old && msg.t === "hello") {
-            const { fs: _fs, hz: _hz, ...rest } = msg;
-            msg = rest;
-          }
-          const sent = tamper(m.address, msg);
-          if (sent) deliver(to, encodeMessage(sent), m.address);
-        },
-        listen: (h) => {
-          nodes.set(m.address, h);
-          return () => {};
-        },
-      },
-      probe: () => Promise.resolve(1),
-      state: { writeNode: () => Promise.resolve() },
-      logger: nullLogger,
-      publicKey: m.publicKey,
-      address: m.address,
-      leader: { publicKey: key, address: lead, endpoints: ["192.0.2.1:51820"] },
-      view: () => held,
-      applyView: (v) => held = v,
-      policy: () => null,
-      usePolicy: () => true,
-      advertise: { endpoints: [], services: [], labels: {} },
-    }, { syncIntervalMs: 600_000, byeWaitMs: 50 });
-    syncs.push(sync);
-    sync.start(null);
-    const keys = () => new Set(held.members.map((x) => x.publicKey));
+    const n = await t.node(name, old ? { drops: ["fs", "hz"] } : {});
+    const keys = () => new Set(n.held().members.map((x) => x.publicKey));
     /** Waits for the node's view to hold every member the leader's does. */
     const whole = async () => {
       const ok = await eventually(
         () => {
           const mine = keys();
-          return Promise.resolve(core.view().members.every((x) => mine.has(x.publicKey)));
+          return Promise.resolve(t.core.view().members.every((x) => mine.has(x.publicKey)));
         },
         HANG_GUARD_MS,
         5,
       );
-      assert.ok(ok, `${name}'s view never came whole: ${held.members.length} members`);
+      assert.ok(ok, `${name}'s view never came whole: ${n.held().members.length} members`);
     };
     return {
-      m,
-      sync,
+      ...n,
       whole,
-      held: () => held,
-      sent: () => fromLeader.get(m.address) ?? [],
-      flagged: () => flagged.get(m.address) ?? 0,
+      sent: () => n.sent().filter((k) => !NOT_TOLD.has(k)),
+      flagged: () => flagged.get(n.m.address) ?? 0,
     };
   };
-  return {
-    core,
-    service,
-    node,
-    setTamper: (fn: typeof tamper) => tamper = fn,
-    setAfterLeader: (fn: typeof afterLeader) => afterLeader = fn,
-    setLostFromLeader: (fn: typeof lostFromLeader) => lostFromLeader = fn,
-    /** A message to `to` as if the leader sent it. */
-    fromLeader: (to: string, msg: ControlMessage) => deliver(to, encodeMessage(msg), lead),
-    close: async () => {
-      for (const s of syncs) await s.close();
-      service.close();
-    },
-  };
+  return { ...t, node };
 }
 
 const count = (kinds: string[], k: string) => kinds.filter((x) => x === k).length;
@@ -236,12 +105,12 @@ Deno.test("shared views: a joiner's view comes from holders, the leader sending 
 
     // Holders that lie: every piece a holder sends is corrupted. The joiner refuses them all and
     // the leader gives what they did not; the view is the leader's.
-    t.setTamper((from, msg) => {
+    t.hooks.tamper = (from, msg) => {
       if (msg.t !== "piece" || from === t.core.leader.address) return msg;
       const bad = msg.piece.slice();
       bad[bad.length - 1] ^= 0xff;
       return { t: "piece", piece: bad };
-    });
+    };
     const k = await t.node("k");
     await k.whole();
     const ks = k.sync.sharedViews();
@@ -253,7 +122,7 @@ Deno.test("shared views: a joiner's view comes from holders, the leader sending 
     // Whole (above), and nothing but the leader's members.
     const keys = new Set(t.core.view().members.map((m) => m.publicKey));
     assert.ok(k.held().members.every((m) => keys.has(m.publicKey)), "only the leader's members");
-    t.setTamper((_, m) => m);
+    t.hooks.tamper = (_, m) => m;
 
     // An old node (no fs): windows, as before, and no manifest.
     const o = await t.node("old", true);
@@ -304,15 +173,15 @@ Deno.test("shared views: a fetch that fails just after its manifest gets a new o
     // the fetch fails within the second in which the leader takes a hello for one that crossed
     // the manifest.
     let failed = false;
-    t.setAfterLeader((to, k) => {
+    t.hooks.leaderDelivered = (to, k) => {
       if (failed || k !== "manifest") return;
       failed = true;
       t.fromLeader(to, { t: "plack", v: 1, d: ["A".repeat(22) + "=="] });
-    });
+    };
     // Its regular hellos are 10 minutes apart, and the pushes of news are lost (news asks again
     // with hellos of its own: a member that fell behind and said its regular hello heard none):
     // only the hello the failure sends can bring a new manifest.
-    t.setLostFromLeader((_, k) => k === "changed" || k === "delta");
+    t.hooks.lost = (_, k) => k === "changed" || k === "delta";
     const j = await t.node("j");
     await j.whole();
     assert.ok(failed);

@@ -16,6 +16,7 @@
  *   deno run -A scripts/bench/fleet.ts --members N [--store URL|etcd] [--sockets S] [--json]
  *     [--profile DIR] [--hubs K] [--concurrency C] [--leader-v8-flags FLAG,FLAG]
  *     [--leader-env NAME=VALUE,NAME=VALUE] [--shared-views 0|1] [--peer-sessions 0|1]
+ *     [--carried 0|1]
  *
  * `--concurrency C` sets the joins unanswered at once (default 64).
  * `--shared-views 0` makes the simulated members not say `fs` in their hellos: whole views come
@@ -28,6 +29,9 @@
  * (scripts/bench/fleet/member_shared.ts); `--peer-sessions 1`
  * sends it over WireGuard sessions between members instead, each sealed and sent over UDP, as
  * nodes do (which costs the simulator as much CPU as the leader at 3,000 members).
+ * `--carried 0` makes the members not say `ck`, as an older node: the leader pushes each change
+ * to each member itself. The default (1) is what a node does: it takes the leader's signed parts
+ * from the members the leader has carry them (scripts/bench/fleet/member_carried.ts).
  * `--leader-env` starts the leader with these environment variables too (the simulator and
  * this process without them): `DENO_TOKIO_EVENT_INTERVAL=N`, say, for how often its event loop
  * takes its sockets' readiness while busy (docs/performance.md, "Where a request waits at 10,000").
@@ -92,6 +96,8 @@ export interface FleetBenchOptions {
    * handed over in the simulator's process).
    */
   peerSessions?: boolean;
+  /** Whether members take and carry carried pushes (say `ck`), as a node does. Default true. */
+  carried?: boolean;
 }
 
 /** What the members of the joins counted of shared views (scripts/bench/fleet/member_shared.ts). */
@@ -151,8 +157,9 @@ export interface FleetBenchResult {
    * `weft_udp_datagrams_total{dir="out"}`): views, pushes, handshakes and answers.
    */
   leaderDatagramsPerJoin: number;
-  /** Whether the members took shared views (`--shared-views`). */
+  /** Whether the members took shared views (`--shared-views`), and carried pushes (`--carried`). */
   sharedViews: boolean;
+  carried: boolean;
   /**
    * The leader's datagrams of shared views per join by kind (its `/metrics`
    * `weft_leader_view_datagrams_total`: holders, manifest, piece, asked).
@@ -364,6 +371,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       sockets: opts.sockets ?? 256,
       sharedViews,
       peerSessions: opts.peerSessions ?? false,
+      carried: opts.carried ?? true,
     });
     const { first } = await call("add", { count: n });
     const hubCount = opts.hubs ?? 0;
@@ -582,6 +590,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
       leaderCpuSeconds: round(leader.cpuSeconds(), 2),
       leaderDatagramsPerJoin: round(outJoins / n, 1),
       sharedViews,
+      carried: opts.carried ?? true,
       leaderViewDatagramsPerJoin: viewKinds,
       sentPerJoin: perJoin(join.sent, n),
       receivedPerJoin: perJoin(join.received, n),
@@ -786,6 +795,7 @@ if (import.meta.main) {
       leaderEnv: leaderEnvArg(arg("leader-env")),
       sharedViews: flagArg("shared-views", true),
       peerSessions: flagArg("peer-sessions", false),
+      carried: flagArg("carried", true),
       progress: (l) => console.error(`fleet: ${l}`),
     });
     if (json) console.log(JSON.stringify(r));

@@ -12,9 +12,9 @@
  * (without it, sessions on demand start none between nodes that exchange no traffic).
  */
 import assert from "node:assert/strict";
-import { weft } from "../fixtures/procs.ts";
 import { eventually, HANG_GUARD_MS } from "../fixtures/netns.ts";
 import {
+  createToken,
   loopbackArgs,
   spawnWeft,
   untilServing,
@@ -33,22 +33,12 @@ Deno.test({
       const leader = spawnWeft(["--leader", ...loopbackArgs(`${dir}/leader`, "boss")]);
       agents.push(leader);
       await untilServing(leader);
-      const t = await weft([
-        "token",
-        "create",
-        "--uses",
-        "4",
-        "--status-listen",
-        leader.status,
-        "--state-dir",
-        `${dir}/leader`,
-      ]);
-      assert.equal(t.code, 0, t.stderr);
+      const token = await createToken(leader, `${dir}/leader`, 4);
       // Four nodes join at once: each hears of the others (from the leader) at its own moment.
       const names = ["n1", "n2", "n3", "n4"];
       const keep = names.flatMap((n) => ["--keep-peer", n]);
       const nodes = names.map((name) =>
-        spawnWeft(["--join", t.stdout.trim(), ...keep, ...loopbackArgs(`${dir}/${name}`, name)])
+        spawnWeft(["--join", token, ...keep, ...loopbackArgs(`${dir}/${name}`, name)])
       );
       agents.push(...nodes);
       for (const n of nodes) await untilServing(n);

@@ -512,7 +512,12 @@ export class Fanout {
    * large for a few datagrams, or a group whose log restarted, gets the `changed` notice: its
    * members ask with a hello and get their answers from the cache.
    */
-  push(members: Iterable<Member>, told: Map<GroupId, number>, send: Sender): number {
+  push(
+    members: Iterable<Member>,
+    told: Map<GroupId, number>,
+    send: Sender,
+    carrier?: PushCarrier,
+  ): number {
     const byGroup = new Map<GroupId, Member[]>();
     // The served members that moved since the last push and are not told below yet.
     const moved = new Map<string, Member>();
@@ -526,6 +531,8 @@ export class Fanout {
     }
     for (const g of told.keys()) if (!this.#logs.has(g)) told.delete(g);
     let sent = 0;
+    // Whether pushes may be carried (./push_carry.ts), worked out once a push.
+    let allSee: boolean | undefined;
     for (const [g, list] of byGroup) {
       const log = this.#logs.get(g)!;
       // A group not told yet holds the version its log starts at (its members joined or moved
@@ -547,6 +554,10 @@ export class Fanout {
         }
         return deltas.get(packed)!;
       };
+      // Where every member sees every member, the members that take carried pushes and would
+      // be sent the group's packed delta as it is: told through carriers (push_carry.ts).
+      const carried: Member[] = [];
+      const carries = carrier !== undefined && carrier.min > 0 && (allSee ??= this.#allSee());
       for (const m of list) {
         // A member answered since holds a later version than its group was told.
         const held = this.#held.get(m.publicKey) ?? -1;
@@ -560,9 +571,19 @@ export class Fanout {
         const bytes = own || a.parts.length > PUSH_PARTS_MAX
           ? [this.#notice()]
           : this.#finish(a, m.publicKey, mine);
-        for (const b of bytes) send(m.address, b);
         sent++;
+        if (carries && packed && mine === from && bytes === a?.parts && carrier.able(m.publicKey)) {
+          carried.push(m);
+          continue;
+        }
+        for (const b of bytes) send(m.address, b);
       }
+      if (carried.length === 0) continue;
+      const parts = groupDelta(true)!.parts;
+      const direct = carried.length >= carrier!.min
+        ? carrier!.carry(parts, carried, this.#policyVersion, from, this.#version)
+        : carried;
+      for (const m of direct) for (const b of parts) send(m.address, b);
     }
     // A moved member its new group had nothing for: the notice (it asks for its whole view),
     // unless answered at this version since.
@@ -575,6 +596,16 @@ export class Fanout {
     // Every member served now holds (or was told of) this version.
     this.#held.clear();
     return sent;
+  }
+
+  /**
+   * Whether every group sees every group (no policy scopes a view: leaders and relays are groups
+   * of their own): then pushes may be carried by members, as a carried delta, wherever it is
+   * passed, tells no member of records it may not see, and members pass it on to members they see.
+   */
+  #allSee(): boolean {
+    const groups = this.#scope.groups();
+    return groups.every((a) => groups.every((b) => this.#scope.sees(a, b)));
   }
 
   /** The `changed` notice for this version, encoded (once per version). */
@@ -729,6 +760,19 @@ export class Fanout {
       members,
     };
   }
+}
+
+/** Where a push's parts go through carriers (push_carry.ts). */
+export interface PushCarrier {
+  /** Members of a group that take carried pushes from which its pushes are carried (0: never). */
+  readonly min: number;
+  /** Whether member `key` takes carried pushes. */
+  able(key: string): boolean;
+  /**
+   * Carries `parts` (the delta from `from` to `v`, under policy version `pv`) to `members`;
+   * returns those no carrier reaches (sent the parts directly).
+   */
+  carry(parts: Uint8Array[], members: Member[], pv: number, from: number, v: number): Member[];
 }
 
 /** Sends bytes encoded once to a member's overlay address. */

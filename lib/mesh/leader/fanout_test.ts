@@ -602,3 +602,171 @@ policies:
   assert.equal(node.view.version, m.core.view().version);
   assert.deepEqual(push(), []);
 });
+
+Deno.test("fanout: where every member sees every member, the leader among them, a push to members that take carried pushes goes through the carrier", async () => {
+  const m = await mesh();
+  const nodes: Member[] = [];
+  for (let i = 0; i < 6; i++) nodes.push(await m.join(`n${i}`));
+  for (const n of nodes) m.fanout.packs(n.publicKey, true);
+  // The leader's own record is one of the mesh's (a group of its own: leaders see every member).
+  assert.ok(m.core.view().members.some((x) => x.role === "leader"));
+  const told = new Map();
+  const sent: [string, Uint8Array][] = [];
+  m.fanout.push(nodes, told, (to, b) => sent.push([to, b]));
+  await m.core.updateMember(nodes[0].publicKey, { endpoints: ["198.51.100.1:1"] });
+  sent.length = 0;
+  const carried: { members: string[]; from: number; v: number }[] = [];
+  const able = new Set(nodes.slice(0, 4).map((n) => n.publicKey));
+  m.fanout.push(nodes, told, (to, b) => sent.push([to, b]), {
+    min: 4,
+    able: (key) => able.has(key),
+    carry: (_parts, members, _pv, from, v) => {
+      carried.push({ members: members.map((x) => x.name), from, v });
+      return [];
+    },
+  });
+  assert.deepEqual(carried.map((c) => c.members), [["n0", "n1", "n2", "n3"]]);
+  assert.equal(carried[0].v, carried[0].from + 1);
+  // The members that take none are sent the delta directly.
+  assert.deepEqual(new Set(sent.map(([to]) => to)), new Set([nodes[4].address, nodes[5].address]));
+});
+
+/** A PushCarrier that records its calls; `direct`: which of the members it returns. */
+function recordingCarrier(
+  min: number,
+  able: Set<string>,
+  direct: (members: Member[]) => Member[] = () => [],
+) {
+  const calls: { parts: Uint8Array[]; members: Member[]; pv: number; from: number; v: number }[] =
+    [];
+  return {
+    calls,
+    carrier: {
+      min,
+      able: (key: string) => able.has(key),
+      carry: (parts: Uint8Array[], members: Member[], pv: number, from: number, v: number) => {
+        calls.push({ parts, members, pv, from, v });
+        return direct(members);
+      },
+    },
+  };
+}
+
+Deno.test("fanout: a push hands the members that are able and take packed parts to the carrier, from its min on", async () => {
+  const m = await mesh();
+  const members: Member[] = [];
+  for (let i = 0; i < 8; i++) members.push(await m.join(`n${i}`));
+  const nodes = new Map(members.map((x) => [x.address, new Node(x.publicKey)]));
+  for (const n of nodes.values()) n.take(m.fanout.answer(n.key, 0));
+  // n0-n5 take packed parts; n0-n3 and n6 are able (n6 takes JSON: never carried).
+  for (const x of members.slice(0, 6)) m.fanout.packs(x.publicKey, true);
+  const able = new Set([0, 1, 2, 3, 6].map((i) => members[i].publicKey));
+  const told = new Map();
+  m.fanout.push(members, told, () => {});
+  const push = (carrier: ReturnType<typeof recordingCarrier>["carrier"]) => {
+    const sent: [string, Uint8Array][] = [];
+    m.fanout.push(members, told, (to, b) => sent.push([to, b]), carrier);
+    return sent;
+  };
+
+  // At min 4: n0-n3 go to the carrier; it reaches all but n3, which is sent its parts directly.
+  const r = recordingCarrier(4, able, (ms) => ms.filter((x) => x.name === "n3"));
+  const from = m.core.view().version;
+  await m.join("late");
+  const sent = push(r.carrier);
+  assert.equal(r.calls.length, 1);
+  const call = r.calls[0];
+  assert.deepEqual(call.members.map((x) => x.name), ["n0", "n1", "n2", "n3"]);
+  assert.deepEqual([call.pv, call.from, call.v], [0, from, m.core.view().version]);
+  assert.ok(call.parts.length > 0 && call.parts.every(isPacked), "the group's packed parts");
+  const to = [...new Set(sent.map(([a]) => a))].map((a) => members.find((x) => x.address === a)!);
+  assert.deepEqual(to.map((x) => x.name).sort(), ["n3", "n4", "n5", "n6", "n7"]);
+  for (const [a, b] of sent) {
+    const i = members.findIndex((x) => x.address === a);
+    assert.equal(isPacked(b), i < 6, `n${i}`);
+    if (i === 3) assert.ok(call.parts.includes(b), "n3 gets the very parts carried");
+  }
+  // What the carrier carries brings a member to the leader's view.
+  const n0 = nodes.get(members[0].address)!;
+  n0.take(call.parts);
+  assert.equal(n0.view.version, m.core.view().version);
+  assert.equal(records(n0.view.members), records(m.core.view().members));
+
+  // At min 5 (four able): nothing carried, every member sent its parts.
+  const r5 = recordingCarrier(5, able);
+  await m.join("later");
+  const sent5 = push(r5.carrier);
+  assert.equal(r5.calls.length, 0);
+  assert.equal(new Set(sent5.map(([a]) => a)).size, 8);
+  // Min 0: never.
+  const r0 = recordingCarrier(0, able);
+  await m.join("latest");
+  assert.equal(new Set(push(r0.carrier).map(([a]) => a)).size, 8);
+  assert.equal(r0.calls.length, 0);
+  // A member answered since the group was told holds a later version: sent its own delta, not
+  // the group's, so not carried.
+  const r2 = recordingCarrier(3, able);
+  await m.join("last");
+  m.fanout.answer(members[1].publicKey, m.core.view().version - 1);
+  await m.join("very-last");
+  const sent2 = push(r2.carrier);
+  assert.equal(r2.calls.length, 1);
+  assert.deepEqual(r2.calls[0].members.map((x) => x.name), ["n0", "n2", "n3"]);
+  const n1Parts = sent2.filter(([a]) => a === members[1].address).map(([, b]) => b);
+  assert.ok(n1Parts.length > 0 && n1Parts.every((b) => !r2.calls[0].parts.includes(b)));
+});
+
+Deno.test("fanout: a push to several groups (a policy) is never carried", async () => {
+  const m = await mesh();
+  const members = [
+    await m.join("web1", { role: "web" }),
+    await m.join("web2", { role: "web" }),
+    await m.join("web3", { role: "web" }),
+    await m.join("db1", { role: "db" }),
+    await m.join("db2", { role: "db" }),
+    await m.join("db3", { role: "db" }),
+  ];
+  await m.policy(WEB_TO_DB);
+  for (const x of members) m.fanout.packs(x.publicKey, true);
+  for (const x of members) m.fanout.answer(x.publicKey, 0);
+  const r = recordingCarrier(1, new Set(members.map((x) => x.publicKey)));
+  const told = new Map();
+  m.fanout.push(members, told, () => {}, r.carrier);
+  await m.core.updateMember(members[0].publicKey, { endpoints: ["198.51.100.2:2"] });
+  await m.core.updateMember(members[3].publicKey, { endpoints: ["198.51.100.3:3"] });
+  const sent: string[] = [];
+  m.fanout.push(members, told, (to) => sent.push(to), r.carrier);
+  assert.ok(sent.length >= members.length, "each member told directly");
+  assert.equal(r.calls.length, 0);
+  // Groups that each see themselves, not each other: still not carried (a web member must not
+  // be asked to pass anything on to, nor hear from, a db member).
+  const apart = (role: string) =>
+    `  - name: ${role}\n    action: allow\n    from: "role=${role}"\n    to: "role=${role}"\n` +
+    `    proto: tcp\n    ports: [80]\n`;
+  await m.policy(`policies:\n${apart("web")}${apart("db")}`);
+  for (const x of members) m.fanout.answer(x.publicKey, 0);
+  m.fanout.push(members, told, () => {}, r.carrier);
+  await m.core.updateMember(members[0].publicKey, { endpoints: ["198.51.100.5:5"] });
+  await m.core.updateMember(members[3].publicKey, { endpoints: ["198.51.100.6:6"] });
+  sent.length = 0;
+  m.fanout.push(members, told, (to) => sent.push(to), r.carrier);
+  assert.equal(new Set(sent).size, members.length, "each member told directly");
+  assert.equal(r.calls.length, 0);
+  // A policy under which every group sees every group (every pair allowed): carried.
+  await m.policy('policies:\n  - name: all\n    action: allow\n    from: "*"\n    to: "*"\n');
+  for (const x of members) m.fanout.answer(x.publicKey, 0);
+  m.fanout.push(members, told, () => {}, r.carrier);
+  await m.core.updateMember(members[2].publicKey, { endpoints: ["198.51.100.7:7"] });
+  m.fanout.push(members, told, () => {}, r.carrier);
+  assert.equal(r.calls.length, 1);
+  assert.equal(r.calls[0].members.length, members.length);
+  r.calls.length = 0;
+  // The same members with no policy: carried.
+  await m.policy("policies: []\n");
+  for (const x of members) m.fanout.answer(x.publicKey, 0);
+  m.fanout.push(members, told, () => {}, r.carrier);
+  await m.core.updateMember(members[1].publicKey, { endpoints: ["198.51.100.4:4"] });
+  m.fanout.push(members, told, () => {}, r.carrier);
+  assert.equal(r.calls.length, 1);
+  assert.equal(r.calls[0].members.length, members.length);
+});

@@ -79,6 +79,30 @@ const PUSH_GAP = gauge(
   "The gap the push budget set after the leader's last push, seconds.",
 );
 
+const CARRIED_PUSHES = counter(
+  "weft_leader_carried_pushes_total",
+  "Pushes whose parts the leader signed once and sent through carriers (members that pass them " +
+    "on to a few dozen others each).",
+);
+const PUSH_CARRIES = counter(
+  "weft_leader_push_carries_total",
+  "Carry messages the leader sent: one a carrier a carried push.",
+);
+const CARRIED_MEMBERS = counter(
+  "weft_leader_carried_members_total",
+  "Members told a carried push, by how: carrier (passed on by a carrier), direct (no carrier " +
+    "heard from lately in their bucket: sent by the leader).",
+  ["how"],
+);
+
+/** What the leader's carried pushes did (lib/mesh/leader/push_carry.ts). */
+export interface LeaderCarryFigures {
+  pushes: number;
+  carriers: number;
+  passed: number;
+  direct: number;
+}
+
 /** What the leader's pushes did (lib/mesh/leader/push_schedule.ts). */
 export interface LeaderPushFigures {
   pushes: number;
@@ -103,8 +127,16 @@ export function leaderCollector(sources: {
   storeUp?: () => boolean | undefined;
   sharedViews?: () => LeaderSharedFigures | undefined;
   pushes?: () => LeaderPushFigures | undefined;
+  carried?: () => LeaderCarryFigures | undefined;
 }): Collector {
   return (out) => {
+    const carried = sources.carried?.();
+    if (carried) {
+      out.sample(CARRIED_PUSHES, {}, carried.pushes);
+      out.sample(PUSH_CARRIES, {}, carried.carriers);
+      out.sample(CARRIED_MEMBERS, { how: "carrier" }, carried.passed);
+      out.sample(CARRIED_MEMBERS, { how: "direct" }, carried.direct);
+    }
     const pushes = sources.pushes?.();
     if (pushes) {
       out.sample(PUSHES, {}, pushes.pushes);

@@ -48,6 +48,13 @@ export interface PushClock {
 export interface PushScheduleOptions {
   /** Makes a push (the fan-out's datagrams queued to be sent); returns its datagrams. */
   make(): number;
+  /**
+   * The datagrams members pass on of the push just made (carried pushes, push_carry.ts): it
+   * weighs against the budget as all the datagrams it makes, so pushes keep the cadence the
+   * leader's own datagrams would have set (the members' work with them), not one for each few
+   * datagrams the leader now sends.
+   */
+  passed?: () => number;
   /** Datagrams of the pushes made that are not out yet. */
   pushing(): number;
   /** Calls `fn` once every push made is out. */
@@ -157,7 +164,8 @@ export class PushSchedule {
     if (n === 0) return;
     this.#counts.pushes++;
     this.#counts.datagrams += n;
-    this.#lastGap = Math.min(this.#maxGap, (n * 1000) / this.#perSecond);
+    const weight = n + (this.#o.passed?.() ?? 0);
+    this.#lastGap = Math.min(this.#maxGap, (weight * 1000) / this.#perSecond);
     this.#nextAt = t + this.#lastGap;
   };
 }

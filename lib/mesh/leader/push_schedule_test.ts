@@ -40,7 +40,7 @@ class FakeClock implements PushClock {
  * A schedule for a mesh of `members` (each push a datagram a member, out at once unless `out`
  * says not yet), on a fake clock; the version each push carried, and when.
  */
-function setup(members: number, opts: { perSecond?: number } = {}) {
+function setup(members: number, opts: { perSecond?: number; passed?: number } = {}) {
   const clock = new FakeClock();
   let version = 0;
   // Whether pushes go out at once, and whether one made is not out yet.
@@ -58,7 +58,8 @@ function setup(members: number, opts: { perSecond?: number } = {}) {
     pushing: () => unsent ? members : 0,
     whenPushed: (fn) => unsent ? afterOut.push(fn) : fn(),
     clock,
-    ...opts,
+    ...(opts.perSecond ? { perSecond: opts.perSecond } : {}),
+    ...(opts.passed ? { passed: () => opts.passed! } : {}),
   });
   /** A change at the clock's time (the version it made). */
   const change = () => {
@@ -117,6 +118,17 @@ Deno.test("push schedule: a burst of changes to 10,000 members is pushed once a 
   assert.deepEqual(versions, [...versions].sort((a, b) => a - b));
   assert.equal(new Set(versions).size, versions.length);
   assert.equal(s.schedule.counts.datagrams, 10_000 * s.pushes.length);
+});
+
+Deno.test("push schedule: a carried push weighs as every datagram it makes, the members' too", () => {
+  // The leader sends 100 datagrams a push (to carriers), which pass on 9,900: the cadence of a
+  // push of 10,000, not of 100 (a hundred pushes a second for members to take and pass on).
+  const s = setup(100, { passed: 9_900 });
+  const { perSecond, waited } = burst(s, 10, 10);
+  assert.ok(perSecond <= 2, `${perSecond} pushes in a second`);
+  assert.ok(waited <= MAX_PUSH_GAP_MS + PUSH_COALESCE_MS, `a change waited ${waited} ms`);
+  // The leader's own datagrams are what it counts.
+  assert.equal(s.schedule.counts.datagrams, 100 * s.pushes.length);
 });
 
 Deno.test("push schedule: a small mesh's pushes stay frequent (the gap grows with the members told)", () => {

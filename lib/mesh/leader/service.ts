@@ -31,6 +31,7 @@ import {
   helloRttOf,
 } from "../sync/protocol.ts";
 import { AnswerPacer } from "./answers.ts";
+import { PushCarry, type PushCarryCounts } from "./push_carry.ts";
 import { SnapshotFetches } from "./snapshot_fetches.ts";
 import { type LeaderSharedCounts, SharedViews } from "./shared_views.ts";
 import { LeaderUsers } from "./users.ts";
@@ -112,6 +113,11 @@ export interface LeaderServiceDeps {
   readWaitMs?: () => number;
   /** The pushes' budget: datagrams a second and the longest gap, ms (defaults: push_schedule.ts's). */
   pushBudget?: { perSecond?: number; maxGapMs?: number };
+  /**
+   * Members of a group that take carried pushes from which its pushes go through carriers
+   * (push_carry.ts; default its `CARRY_MIN`; 0: never).
+   */
+  carryMin?: number;
 }
 
 /**
@@ -134,6 +140,8 @@ export class LeaderService {
   #fanout: Fanout | null = null;
   // Answers to hellos: whole views a slice per turn, one under way per member.
   readonly #answers: AnswerPacer;
+  // Pushes members carry for each other (push_carry.ts).
+  readonly #carry: PushCarry;
   readonly #logger: Logger;
   readonly #deps: LeaderServiceDeps;
   readonly #holdMs: number;
@@ -200,6 +208,12 @@ export class LeaderService {
       // A bye's change goes to every member ahead of views: from its bye until its push is out
       // (answered or not).
       urgent: () => this.#leaving.size > 0 || this.#byesUnpushed > 0,
+    });
+    this.#carry = new PushCarry({
+      ...(deps.carryMin !== undefined ? { min: deps.carryMin } : {}),
+      // A member a hello or two late still carries (its paced interval, and a second's slack).
+      freshMs: () => 2 * this.#users.helloInterval() + 1000,
+      now: this.#now,
     });
     this.#users = new LeaderUsers({
       size: () => deps.core.size,
@@ -279,6 +293,7 @@ export class LeaderService {
     // Pushes spaced to their budget of datagrams a second (push_schedule.ts): changes meanwhile
     // go together.
     const schedule = this.#pushes = new PushSchedule({
+      passed: () => this.#carry.takePassed(),
       pushing: () => this.#answers.pushing,
       whenPushed: (fn) => this.#answers.whenPushed(fn),
       make: () => {
@@ -288,7 +303,12 @@ export class LeaderService {
         // it was last told apply them at once), encoded once and sent paced, ahead of whole views;
         // the others pull as usual.
         const sends: (string | Uint8Array)[] = [];
-        fanout.push(this.#users.served(now), toldAt, (to, bytes) => sends.push(to, bytes));
+        const carry = this.#carry;
+        fanout.push(this.#users.served(now), toldAt, (to, bytes) => sends.push(to, bytes), {
+          min: carry.min,
+          able: (key) => carry.able(key),
+          carry: (parts, members, pv, from, v) => carry.carry(parts, members, pv, from, v, sends),
+        });
         this.#answers.push(sends);
         for (const fn of this.#afterPush.splice(0)) this.#answers.whenPushed(fn);
         return sends.length / 2;
@@ -314,6 +334,7 @@ export class LeaderService {
       for (const m of this.#gone(shown, v)) {
         if (m.publicKey === me) continue;
         this.#users.forget(m.publicKey);
+        this.#carry.forget(m.publicKey);
         this.#answers.forget(m.publicKey);
         this.#fetches.forget(m.publicKey);
         this.#shared.forget(m.publicKey);
@@ -458,6 +479,11 @@ export class LeaderService {
       drops: { ...c.drops },
       holders: this.#shared.holders,
     };
+  }
+
+  /** What the carried pushes did (for `/metrics`). */
+  carried(): PushCarryCounts {
+    return this.#carry.counts();
   }
 
   /** What the pushes did: made, their datagrams, spaced to the budget (for `/metrics`). */
@@ -720,6 +746,10 @@ export class LeaderService {
     }
     core.heardFrom(member.publicKey).catch((e) => this.#writeFailed("recording a hello", e));
     if (msg.lk !== this.#lanKeyId) this.#channel.send(from, { t: "lankey", k: this.#lanKey });
+    // A node that takes carried pushes and lacks this leader's key gets it (carried.ts).
+    if (this.#carry.heard(member.publicKey, msg.ck)) {
+      this.#channel.send(from, { t: "pushkey", k: this.#carry.signer.publicKey });
+    }
     // Whether it holds its group's shared view's pieces, to be named to joiners (a node that no
     // longer says fs, an older weft started on its state, serves none).
     this.#shared.heard(member, msg.fs === true ? msg.hz : undefined);

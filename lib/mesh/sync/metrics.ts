@@ -2,13 +2,14 @@
  * The `/metrics` families of the control channel's own bookkeeping: probe packets it could not
  * count per address because its table was full (its bound: {@link PROBER_MAX_ADDRESSES}); and a
  * node's shared views (./manifest.ts): pieces taken by source, refused, served, asks dropped,
- * fetches failed.
+ * fetches failed; the pushes members carry for each other (./carrier.ts).
  * @module
  */
 
 import { type Collector, counter, sampleCounts } from "../../metrics/registry.ts";
 import { PROBER_MAX_ADDRESSES } from "./protocol.ts";
 import type { SharedViewCounts } from "./node_shared_views.ts";
+import type { CarrierCounts } from "./carrier.ts";
 
 const UNTRACKED = counter(
   "weft_control_probes_untracked_total",
@@ -80,5 +81,32 @@ export function sharedViewsCollector(counts: () => SharedViewCounts | undefined)
     out.sample(PARTS_SERVED, {}, c.served);
     sampleCounts(out, PART_REQUESTS_DROPPED, "reason", c.drops);
     sampleCounts(out, FETCHES_FAILED, "hello", c.failed);
+  };
+}
+
+const CARRIED_PARTS = counter(
+  "weft_carried_parts_total",
+  "Push parts carried by members (signed by a leader) this node received, by result: taken, " +
+    "unknown-key (no push key of a leader by that id), other-policy (made under another policy " +
+    "version than the one held), forged (the signature does not hold), not-delta.",
+  ["result"],
+);
+
+const CARRIED_PASSED = counter(
+  "weft_carried_parts_passed_total",
+  "Push parts this node passed on to other members as its leader asked (one a member told).",
+);
+
+/** A node's carried pushes' figures, as NodeSync counts them (nothing while undefined). */
+export function carriedCollector(counts: () => CarrierCounts | undefined): Collector {
+  return (out) => {
+    const c = counts();
+    if (!c) return;
+    out.sample(CARRIED_PARTS, { result: "taken" }, c.taken);
+    out.sample(CARRIED_PARTS, { result: "unknown-key" }, c.unknownKey);
+    out.sample(CARRIED_PARTS, { result: "other-policy" }, c.otherPolicy);
+    out.sample(CARRIED_PARTS, { result: "forged" }, c.forged);
+    out.sample(CARRIED_PARTS, { result: "not-delta" }, c.notDelta);
+    out.sample(CARRIED_PASSED, {}, c.passed);
   };
 }

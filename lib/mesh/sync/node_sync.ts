@@ -25,6 +25,7 @@
 import type { Logger } from "../../log/logger.ts";
 import type { MembershipView, ServiceSpec } from "../../members/member.ts";
 import type { ControlPort } from "./control_channel.ts";
+import { Carrier, type CarrierCounts } from "./carrier.ts";
 import type { VersionedPolicy } from "../../policy/source.ts";
 import type { NodeFile, StateDir } from "../state/state.ts";
 import { SerialWriter } from "../state/serial_writer.ts";
@@ -147,6 +148,8 @@ export class NodeSync {
   #timer: ReturnType<typeof setInterval> | undefined;
   // News asked for and not yet held, asked for again while it does not come.
   readonly #news: AskAgain;
+  // Pushes members carry for each other (carrier.ts): the leaders' keys, the parts passed on.
+  readonly #carrier: Carrier;
   // A change of what this node advertises, told again until its own record shows it.
   readonly #tell: TellAgain;
   // A snapshot's window asked for and not all come: asked again from the part lacking.
@@ -185,6 +188,10 @@ export class NodeSync {
       this.#lanKey = deps.lanKey;
       this.#lanKeyId = lanKeyId(key);
     }
+    this.#carrier = new Carrier({
+      send: (to, c) => deps.channel.send(to, { t: "carried", c }),
+      policyVersion: () => deps.policy()?.version ?? 0,
+    });
     this.#news = new AskAgain({
       hello: () => this.hello(),
       version: () => deps.view().version,
@@ -288,6 +295,7 @@ export class NodeSync {
         if (!this.isLeader(address)) map.delete(address);
       }
     }
+    this.#carrier.keep((address) => this.isLeader(address));
   }
 
   /** Whether the leader removed this node (a view from it without this node). */
@@ -317,6 +325,7 @@ export class NodeSync {
       labels: this.#labels,
       ...(d.lan ? { lan: d.lan().slice(0, MAX_LAN) } : {}),
       ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
+      ck: this.#carrier.keyIdOf(this.#choice.leader.address),
       ...(d.advertise.relay ? { relay: true as const } : {}),
       ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
       ...(this.#routes.length ? { routes: this.#routes } : {}),
@@ -437,6 +446,13 @@ export class NodeSync {
     if (msg.t === "pget") return this.#shared.ask(from, msg);
     if (msg.t === "piece") return this.#shared.piece(msg.piece, from);
     if (msg.t === "plack") return this.#shared.lack(from, msg.d);
+    // A push's part carried by a member (or sent by the leader to its carrier): the signing
+    // leader's word once checked (carried.ts), taken as a delta from it.
+    if (msg.t === "carried") {
+      const taken = this.#carrier.take(msg.c, from);
+      if (taken && this.isLeader(taken.leader)) this.#onPart(taken.msg, taken.leader);
+      return;
+    }
     // Only a leader's word counts (WireGuard authenticated the sender's overlay address).
     if (!this.isLeader(from)) return;
     this.#choice.heardFrom(from);
@@ -464,6 +480,11 @@ export class NodeSync {
       this.#news.askFor(msg.v, msg.pv ?? 0);
     }
     if (msg.t === "pace" && from === this.#choice.leader.address) this.#pace(msg.hi);
+    if (msg.t === "pushkey") {
+      this.#carrier.key(from, msg.k);
+      return;
+    }
+    if (msg.t === "carry") return this.#carrier.carry(msg, from);
     if (msg.t === "lankey") {
       const key = decodeLanKey(msg.k);
       if (key && msg.k !== this.#lanKey) {
@@ -480,6 +501,13 @@ export class NodeSync {
         this.#news.came();
       }
     }
+    if (msg.t === "view" || msg.t === "delta") this.#onPart(msg, from);
+  }
+
+  /** A part of a view or delta from the leader at `from`. */
+  #onPart(msg: Extract<ControlMessage, { t: "view" | "delta" }>, from: string): void {
+    const d = this.#deps;
+    const view = d.view();
     if (msg.t === "delta" && !appliesTo(msg, view.version)) {
       // Not while a snapshot comes: its delta is asked for once it is whole.
       if (msg.part === 0 && msg.from > view.version) {
@@ -488,33 +516,36 @@ export class NodeSync {
       }
       return;
     }
-    if (msg.t === "view" || msg.t === "delta") {
-      const a = this.#assembler(this.#assemblers, from, ViewAssembler);
-      const malformed = a.malformed;
-      const v = a.add(msg, view);
-      if (a.malformed > malformed) {
-        // Only a leader sends views (checked above): a body that does not unpack is its fault or
-        // the path's; the view held stays, and the next hello asks again.
-        d.logger.warn("a view from the leader did not unpack: dropped", {
-          from,
-          version: msg.v,
-          dropped: a.malformed,
-        });
-      }
-      this.#fetchOn(from);
-      // A leader behind the others (its store's news on the way) may send an older view.
-      if (v && v.version > view.version) {
-        this.#onView(v);
-        // News that came while the snapshot did (older than the leader's version): asked now.
-        if (this.#newsDuring > v.version) this.#news.askFor(this.#newsDuring, 0);
-        this.#newsDuring = 0;
-      }
+    const a = this.#assembler(this.#assemblers, from, ViewAssembler);
+    const malformed = a.malformed;
+    const v = a.add(msg, view);
+    if (a.malformed > malformed) {
+      // Only a leader sends views (checked above, or signed it): a body that does not unpack is
+      // its fault or the path's; the view held stays, and the next hello asks again.
+      d.logger.warn("a view from the leader did not unpack: dropped", {
+        from,
+        version: msg.v,
+        dropped: a.malformed,
+      });
+    }
+    this.#fetchOn(from);
+    // A leader behind the others (its store's news on the way) may send an older view.
+    if (v && v.version > view.version) {
+      this.#onView(v);
+      // News that came while the snapshot did (older than the leader's version): asked now.
+      if (this.#newsDuring > v.version) this.#news.askFor(this.#newsDuring, 0);
+      this.#newsDuring = 0;
     }
   }
 
   /** Whether a whole view comes now (a snapshot in windows, or a shared view). */
   #assembling(): boolean {
     return this.#shared.fetching !== null || this.#snapshotInProgress() !== null;
+  }
+
+  /** What this node counted of pushes carried for and by it (`/metrics`). */
+  carried(): CarrierCounts {
+    return this.#carrier.counts();
   }
 
   /** What this node counted of shared views, as a joiner and as a holder (`/metrics`). */

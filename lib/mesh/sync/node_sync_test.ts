@@ -42,6 +42,7 @@ Deno.test("node sync: start applies the saved view, puts its policy in force and
       endpoints: ["198.51.100.2:51820"],
       services: [],
       labels: { "node.weft/x": "1" },
+      ck: "",
       hi: 60_000,
       r: run,
       fw: true,

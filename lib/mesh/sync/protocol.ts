@@ -25,6 +25,13 @@ import {
   unpackPiece,
 } from "./manifest.ts";
 import { ASK_MAX, parsePieceLack } from "./piece_holder.ts";
+import {
+  CARRIED,
+  type CarriedPart,
+  CARRY_PARTS_MAX,
+  CARRY_TO_MAX,
+  unpackCarried,
+} from "./carried.ts";
 
 /** The most holders a `holders` message names (./manifest.ts: members serving a shared view). */
 export const HOLDERS_MAX = 4;
@@ -136,7 +143,22 @@ export type ControlMessage =
     fs?: true;
     /** The version of the shared view whose pieces the node holds and serves (./piece_holder.ts). */
     hz?: number;
+    /**
+     * Present when the node takes pushes its peers carry and carries them (./carried.ts): the id
+     * of the push key it holds of the leader it says hello to ("" when none; the leader answers
+     * with `pushkey`).
+     */
+    ck?: string;
   }
+  /** The leader's answer to a hello whose `ck` is not its push key's id: the key, base64. */
+  | { t: "pushkey"; k: string }
+  /**
+   * The leader asks the receiver to pass the next `n` carried parts of the push from version `f`
+   * to `v` on to the members at these overlay addresses (./carried.ts).
+   */
+  | { t: "carry"; f: number; v: number; n: number; to: string[] }
+  /** A part of a push signed by a leader, as a member passes it on (./carried.ts). */
+  | { t: "carried"; c: CarriedPart }
   /** A datagram of a shared view's manifest (./manifest.ts), checked on its own. */
   | { t: "manifest"; d: ManifestDatagram }
   /** A piece of a shared view (./manifest.ts): known by its digest, checked by the receiver. */
@@ -357,6 +379,10 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
     const d = parseManifestDatagram(data);
     return d ? { t: "manifest", d } : null;
   }
+  if (data[0] === CARRIED) {
+    const c = unpackCarried(data);
+    return c ? { t: "carried", c } : null;
+  }
   let o: unknown;
   try {
     o = JSON.parse(dec.decode(data));
@@ -394,6 +420,14 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
         : null;
     case "lankey":
       return typeof m.k === "string" ? m as ControlMessage : null;
+    case "pushkey":
+      return typeof m.k === "string" && m.k.length <= 64 ? { t: "pushkey", k: m.k } : null;
+    case "carry":
+      return count(m.f) && count(m.v) && count(m.n) && (m.n as number) <= CARRY_PARTS_MAX &&
+          Array.isArray(m.to) && m.to.length <= CARRY_TO_MAX &&
+          m.to.every((a) => typeof a === "string" && a.length <= 45)
+        ? { t: "carry", f: m.f as number, v: m.v as number, n: m.n as number, to: m.to }
+        : null;
     case "pace": {
       const hi = helloEveryOf(m.hi);
       return hi === undefined ? null : { t: "pace", hi };
@@ -452,6 +486,7 @@ export function parseMessage(data: Uint8Array): ControlMessage | null {
 export function encodeMessage(msg: ControlMessage): Uint8Array {
   // A piece is its bytes behind a marker (./manifest.ts); a manifest is encoded by its maker.
   if (msg.t === "piece") return pieceDatagram(msg.piece);
+  if (msg.t === "carried") return msg.c.bytes;
   return enc.encode(JSON.stringify(msg));
 }
 

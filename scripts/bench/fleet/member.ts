@@ -8,6 +8,7 @@ import { type ControlMessage, DEFAULT_HELLO_MS } from "../../../lib/mesh/sync/pr
 import type { Tunnel } from "./tunnel.ts";
 import type { MemberShared } from "./member_shared.ts";
 import type { ReadThrough } from "./read_through.ts";
+import type { HeldCarry, HeldKey } from "./member_carried.ts";
 
 /** Unix ms with fractions, comparable across processes of this machine. */
 export function now(): number {
@@ -178,6 +179,13 @@ export class Member {
   leaderAddress = "";
   /** Its sessions with other members (shared views), by their overlay address. */
   peers: Map<string, Peer> | null = null;
+  /**
+   * Whether its hellos say `ck` (it takes and carries carried pushes: ./member_carried.ts), the
+   * leader's push key it holds, and the leader's `carry` lists it holds.
+   */
+  ck = true;
+  pushKey: HeldKey | null = null;
+  carries: HeldCarry[] | null = null;
 
   constructor(readonly i: number, readonly priv: Uint8Array, pub: Uint8Array, t: Tunnel, s: Sock) {
     this.name = `f${i}`;

@@ -21,6 +21,13 @@ import {
   onPiece,
   type SharedLink,
 } from "./member_shared.ts";
+import {
+  carriedFields,
+  type CarriedLink,
+  onCarried,
+  onCarry,
+  onPushKey,
+} from "./member_carried.ts";
 
 type View = Extract<ControlMessage, { t: "view" | "delta" }>;
 type Policy = Extract<ControlMessage, { t: "policy" }>;
@@ -33,6 +40,8 @@ export interface SyncLink {
   shared?: SharedLink;
   /** Counts a datagram received by a kind of its own (what `received` reports). */
   got?(kind: string): void;
+  /** Carried pushes (absent: `pushkey`, `carry` and carried parts are dropped). */
+  carried?: CarriedLink;
 }
 
 /** A watched endpoint move: the member, its new address, and the version that carried it. */
@@ -63,6 +72,8 @@ export function hello(link: SyncLink, m: Member): void {
     ...(m.snapV > 0 && m.view ? { sv: m.snapV, sp: m.view.low } : {}),
     // As a node: shared views taken and held, and a shared view under way.
     ...helloFields(m),
+    // As a node: carried pushes taken and carried, and the push key held.
+    ...carriedFields(m),
   });
   // As a node does: every hello goes with a probe of the leader.
   link.send(m, { t: "probe", id: m.probeId++ });
@@ -360,6 +371,12 @@ export function onControl(
       return link.shared ? onPiece(link.shared, m, msg.piece, m.leaderAddress) : undefined;
     case "plack":
       return link.shared ? onLack(link.shared, m, m.leaderAddress, msg) : undefined;
+    case "pushkey":
+      return link.carried ? onPushKey(m, msg.k) : undefined;
+    case "carry":
+      return link.carried ? onCarry(m, msg) : undefined;
+    case "carried":
+      return link.carried ? onCarried(link.carried, m, msg.c.bytes, m.leaderAddress) : undefined;
     default:
       return;
   }

@@ -46,6 +46,8 @@ import {
 import { type ControlMessage, parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { PACKED } from "../../../lib/mesh/sync/packed.ts";
 import { MANIFEST, PIECE } from "../../../lib/mesh/sync/manifest.ts";
+import { CARRIED } from "../../../lib/mesh/sync/carried.ts";
+import type { Member as MemberRecord } from "../../../lib/members/member.ts";
 import { byeWaitFor } from "../../../lib/mesh/sync/bye.ts";
 import { Tunnel } from "./tunnel.ts";
 import { type PeerCounts, PeerSessions } from "./peer_sessions.ts";
@@ -73,6 +75,7 @@ import {
   tellAgain,
   type WatchedMove,
 } from "./member_sync.ts";
+import { type CarriedLink, onCarried } from "./member_carried.ts";
 import { type Reach, reachOf } from "./stats.ts";
 import { sealMemberRequest } from "./join_request.ts";
 import { receiveQueues, socketInode } from "./queued.ts";
@@ -149,6 +152,11 @@ export interface FleetOptions {
    * over in this process (./peer_links.ts), as none of it reaches the leader.
    */
   peerSessions?: boolean;
+  /**
+   * Whether members take and carry carried pushes (say `ck`: ./member_carried.ts), as a node
+   * does. Default true; false: as an older node, the leader pushes to each itself.
+   */
+  carried?: boolean;
 }
 
 /** The simulated members. See the module docs. */
@@ -199,7 +207,10 @@ export class Fleet {
    * member's datagram (what the leader's datagrams a join are made of).
    */
   readonly received: Record<string, number> = {};
-  /** Datagrams sent to the leader, by kind (as `received`): what the leader's socket takes in. */
+  /**
+   * Datagrams sent to the leader, by kind (as `received`): what the leader's socket takes in;
+   * and `carried-sent`, carried parts passed on to other members (none to the leader).
+   */
   readonly sent: Record<string, number> = {};
   /** A watched endpoint move: the member, its new address, and the version that carried it. */
   #move: WatchedMove | null = null;
@@ -209,7 +220,7 @@ export class Fleet {
   readonly shared = sharedTotals();
   // Sessions between members (with `peerSessions`), or links in this process.
   readonly #peers: PeerSessions;
-  readonly #links: PeerLinks<PeerMessage>;
+  readonly #links: PeerLinks<PeerMessage | Uint8Array>;
 
   private constructor(opts: FleetOptions, checked: CheckedToken, dh: Dh, aead: Aead) {
     this.#opts = opts;
@@ -270,14 +281,27 @@ export class Fleet {
       },
       count: (kind) => this.#count(kind),
     });
-    this.#links = new PeerLinks<PeerMessage>({
+    this.#links = new PeerLinks<PeerMessage | Uint8Array>({
       byAddress: (address) => this.#byAddress.get(address),
       receive: (m, from, msg) => this.#onPeerMessage(m, from, msg),
       count: (kind) => this.#count(kind),
     });
+    // Carried parts go between members as shared views' messages do (the bytes, handed over).
+    const carried: CarriedLink = {
+      got: (kind) => this.#got(kind),
+      sent: (kind, n) => this.#counted(this.sent, kind, n),
+      sendTo: opts.peerSessions
+        ? (m, address, bytes) => {
+          const to = this.#byAddress.get(address);
+          this.#peers.send(m, address, bytes, to && { publicKey: to.key } as MemberRecord);
+        }
+        : (m, address, bytes) => this.#links.send(m, address, bytes),
+      apply: (m, msg) => onControl(this.#link, m, msg, this.#move, this.#lanKeys),
+    };
     this.#link = {
       send: (m, msg) => this.#send(m, msg),
       got: (kind) => this.#got(kind),
+      carried,
       ...(opts.sharedViews ?? true ? { shared } : {}),
     };
   }
@@ -348,6 +372,7 @@ export class Fleet {
       const sock = this.#socks[i % this.#socks.length];
       const m = new Member(i, priv, pub, tunnel, sock);
       m.fs = this.#opts.sharedViews ?? true;
+      m.ck = this.#opts.carried ?? true;
       this.#byKey.set(m.key, m);
       m.request = this.#sealRequest(m);
       sock.members.add(m);
@@ -379,8 +404,8 @@ export class Fleet {
     this.#counted(this.received, kind);
   }
 
-  #counted(counts: Record<string, number>, kind: string): void {
-    counts[kind] = (counts[kind] ?? 0) + 1;
+  #counted(counts: Record<string, number>, kind: string, n = 1): void {
+    counts[kind] = (counts[kind] ?? 0) + n;
   }
 
   #fatal(message: string): void {
@@ -492,8 +517,9 @@ export class Fleet {
     }
   }
 
-  /** A control message from another member: a piece, an ask, or a lack, to `m`'s shared view. */
+  /** A control message from another member: a piece, an ask, a lack, or a carried part. */
   #onPeerControl(m: Member, from: string, payload: Uint8Array): void {
+    if (payload[0] === CARRIED) return onCarried(this.#link.carried!, m, payload, from);
     const msg = this.#parse(payload);
     if (!msg) return this.#count("peer-control-malformed");
     this.#onPeerMessage(m, from, msg);
@@ -501,9 +527,11 @@ export class Fleet {
 
   /**
    * A message from another member, parsed from a session's datagram or handed over in this
-   * process (./peer_links.ts): an ask is checked by the holder, a piece by the fetch, as bytes'.
+   * process (./peer_links.ts): an ask is checked by the holder, a piece by the fetch, as bytes';
+   * a carried part (its bytes) as one from the leader is (./member_carried.ts).
    */
-  #onPeerMessage(m: Member, from: string, msg: ControlMessage | PeerMessage): void {
+  #onPeerMessage(m: Member, from: string, msg: ControlMessage | PeerMessage | Uint8Array): void {
+    if (msg instanceof Uint8Array) return onCarried(this.#link.carried!, m, msg, from);
     const link = this.#link.shared;
     if (!link) return;
     // The sender is the session's peer (WireGuard authenticated it), or the member that handed
@@ -670,6 +698,8 @@ export class Fleet {
   }
 
   #onControl(m: Member, payload: Uint8Array): void {
+    // A carried part is checked and parsed once for every member (./member_carried.ts).
+    if (payload[0] === CARRIED) return onCarried(this.#link.carried!, m, payload, m.leaderAddress);
     const msg = this.#parse(payload);
     if (!msg) return this.#count("control-malformed");
     this.#got(msg.t);

@@ -69,6 +69,7 @@ async function handle(c: any): Promise<Record<string, unknown>> {
         joinTimeoutMs: c.joinTimeoutMs,
         sharedViews: c.sharedViews ?? true,
         peerSessions: c.peerSessions ?? false,
+        carried: c.carried ?? true,
         onFatal: fatal,
         onProgress: (line) => write({ progress: line }),
       });
