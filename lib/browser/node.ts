@@ -288,6 +288,9 @@ function startNode(
     policy: () => policy.policy,
     usePolicy: (p) => policy.use(p, membership.view),
     advertise: { endpoints: [], services: [], labels: opts.labels ?? {} },
+    // Its only path to members is the leader's relay: passing pushes on through it would cost
+    // the leader more than pushing to this page itself.
+    carries: false,
     inSession: (key) => {
       const p = device.peer(key);
       return p !== undefined && (p.current !== null || p.next !== null);

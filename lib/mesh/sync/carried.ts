@@ -19,7 +19,7 @@
  * @module
  */
 
-import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
+import { ed25519Signer, type Ed25519Verifier, ed25519Verifier } from "../../crypto/ed25519.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/base64.ts";
 
 /** The first byte of a carried part's datagram. */
@@ -69,12 +69,6 @@ function signed(pv: number, part: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A push key's raw public bytes (32), base64, as a `pushkey` message carries it. */
-function rawPublic(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: "jwk" }) as { x?: string };
-  return decodeBase64(jwk.x!.replaceAll("-", "+").replaceAll("_", "/") + "=")!;
-}
-
 /** A push key's id: the first bytes of its public key, base64. */
 function idOf(raw: Uint8Array): string {
   return encodeBase64(raw.subarray(0, PUSH_KEY_ID_BYTES));
@@ -94,7 +88,7 @@ function idOf(raw: Uint8Array): string {
  * ```
  */
 export class PushSigner {
-  readonly #private: KeyObject;
+  readonly #sign: (msg: Uint8Array) => Uint8Array;
   readonly #id: Uint8Array;
   /** The public key, base64 of its 32 raw bytes. */
   readonly publicKey: string;
@@ -103,8 +97,9 @@ export class PushSigner {
 
   /** A new key. */
   constructor() {
-    this.#private = generateKeyPairSync("ed25519").privateKey;
-    const raw = rawPublic(createPublicKey(this.#private));
+    const signer = ed25519Signer();
+    this.#sign = signer.sign;
+    const raw = signer.publicKey;
     this.publicKey = encodeBase64(raw);
     this.#id = raw.slice(0, PUSH_KEY_ID_BYTES);
     this.keyId = idOf(raw);
@@ -112,7 +107,7 @@ export class PushSigner {
 
   /** `part` (made under policy version `pv`) as a signed carried datagram. */
   seal(part: Uint8Array, pv: number): Uint8Array {
-    const sig = sign(null, signed(pv, part), this.#private);
+    const sig = this.#sign(signed(pv, part));
     const out = new Uint8Array(HEAD_BYTES + part.length);
     out[0] = CARRIED;
     out.set(this.#id, 1);
@@ -126,7 +121,7 @@ export class PushSigner {
 /** A leader's push key as a member holds it. */
 export interface PushKey {
   id: string;
-  key: KeyObject;
+  key: Ed25519Verifier;
   /** As the leader sent it (base64). */
   text: string;
 }
@@ -136,21 +131,12 @@ export function pushKeyOf(text: unknown): PushKey | null {
   if (typeof text !== "string" || text.length !== 44) return null;
   const raw = decodeBase64(text);
   if (raw === null || raw.length !== 32) return null;
-  try {
-    const x = encodeBase64(raw).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-    const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
-    return { id: idOf(raw), key, text };
-  } catch {
-    return null;
-  }
+  const key = ed25519Verifier(raw);
+  return key ? { id: idOf(raw), key, text } : null;
 }
 
 /** Whether `c` carries a valid signature of `key`. */
 export function verifyCarried(key: PushKey, c: CarriedPart): boolean {
   if (c.keyId !== key.id) return false;
-  try {
-    return verify(null, signed(c.pv, c.part), key.key, c.sig);
-  } catch {
-    return false;
-  }
+  return key.key.verify(signed(c.pv, c.part), c.sig);
 }

@@ -67,6 +67,11 @@ export interface NodeSyncDeps
   extends Pick<LeaderChoiceDeps, "probe" | "generation" | "probed" | "stale"> {
   /** The control channel to the leaders. */
   channel: ControlPort;
+  /**
+   * Whether this node takes the pushes members carry and carries them (./carrier.ts; default
+   * true): a browser's page does not, as its only path to members is the leader's relay.
+   */
+  carries?: boolean;
   /** This run's id (the one its join, if any, carried); default: a new one. */
   run?: string;
   /** Where `node.json` is written (a browser node keeps it in memory). */
@@ -325,7 +330,7 @@ export class NodeSync {
       labels: this.#labels,
       ...(d.lan ? { lan: d.lan().slice(0, MAX_LAN) } : {}),
       ...(this.#lanKeyId ? { lk: this.#lanKeyId } : {}),
-      ck: this.#carrier.keyIdOf(this.#choice.leader.address),
+      ...(d.carries !== false ? { ck: this.#carrier.keyIdOf(this.#choice.leader.address) } : {}),
       ...(d.advertise.relay ? { relay: true as const } : {}),
       ...(d.advertise.tcpPort ? { tcpPort: d.advertise.tcpPort } : {}),
       ...(this.#routes.length ? { routes: this.#routes } : {}),

@@ -8,6 +8,7 @@ import {
   viewParts,
 } from "./protocol.ts";
 import { packBody, packedParts, packSegment } from "./packed.ts";
+import { PushSigner } from "./carried.ts";
 import { digestText, manifestDatagrams, parseManifestDatagram, pieceDigest } from "./manifest.ts";
 import { runIdOf } from "../../members/run_id.ts";
 import { member } from "../../../tests/fixtures/members.ts";
@@ -726,5 +727,27 @@ Deno.test("node sync: news told while its hello was out, past the answer that ca
     assert.equal(hellos(), 2);
   } finally {
     await h.cleanup();
+  }
+});
+
+Deno.test("node sync: a node that carries says the id of the leader's push key it holds; one that does not (a page) says none, so the leader pushes to it itself", async () => {
+  const signer = new PushSigner();
+  const h = await harness();
+  const page = await harness({ nat: { carries: false } });
+  try {
+    const ck = (x: typeof h) => {
+      const hello = x.sent.findLast(([, m]) => m.t === "hello")?.[1];
+      return hello?.t === "hello" ? hello.ck : "no hello";
+    };
+    for (const x of [h, page]) {
+      x.sync.start(null);
+      x.deliver({ t: "pushkey", k: signer.publicKey });
+      x.sync.hello();
+    }
+    assert.equal(ck(h), signer.keyId);
+    assert.equal(ck(page), undefined);
+  } finally {
+    await h.cleanup();
+    await page.cleanup();
   }
 });
