@@ -14,8 +14,12 @@ import { ConfigError } from "../config/config_error.ts";
 import { loadWgQuickFile, parseWgQuick } from "../config/wgquick.ts";
 import { generateKeyPair } from "../crypto/keys.ts";
 import { nullLogger } from "../log/logger.ts";
-import { haveCommands } from "../../tests/fixtures/netns.ts";
-import { runInsideNamespace } from "../../tests/fixtures/netns.ts";
+import {
+  eventually,
+  HANG_GUARD_MS,
+  haveCommands,
+  runInsideNamespace,
+} from "../../tests/fixtures/netns.ts";
 import { tempDirs } from "../../tests/fixtures/temp_dir.ts";
 
 const INSIDE = Deno.env.get("WEFT_WGQUICK_UP_TEST_NS") !== undefined;
@@ -72,7 +76,11 @@ Deno.test("wg-quick up: SaveConfig writes the running configuration on down, mod
     const first = up.down();
     assert.equal(up.down(), first, "down again is the same take-down");
     await first;
-    assert.ok(portFree(port), "the agent is closed");
+    // The socket's close may finish a turn after down's promise on a loaded machine.
+    assert.ok(
+      await eventually(() => Promise.resolve(portFree(port)), HANG_GUARD_MS),
+      "the agent is closed",
+    );
     // Replacing a 0644 file: the private key inside makes it owner-only.
     assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
     const saved = await loadWgQuickFile(file);
@@ -110,7 +118,10 @@ Deno.test("wg-quick up: a SaveConfig that cannot write fails down, but the agent
     const port = up.agent.status().node.listenPort;
     await Deno.remove(`${dir}/gone`, { recursive: true });
     await assert.rejects(up.down(), (e: Error) => /No such file|not found/i.test(e.message));
-    assert.ok(portFree(port), "the interface removal ran after the failed save");
+    assert.ok(
+      await eventually(() => Promise.resolve(portFree(port)), HANG_GUARD_MS),
+      "the interface removal ran after the failed save",
+    );
     // The same rejection for a second call: it is one take-down.
     await assert.rejects(up.down());
   });
