@@ -8,7 +8,14 @@
 
 import type { ControlMessage } from "./protocol.ts";
 import { parseMessage } from "./protocol.ts";
-import { type CarriedPart, type PushKey, pushKeyOf, verifyCarried } from "./carried.ts";
+import {
+  type CarriedPart,
+  CARRY_PARTS_MAX,
+  type PushKey,
+  pushKeyOf,
+  verifyCarried,
+} from "./carried.ts";
+import { RateLimiter } from "../../protocol/ratelimiter.ts";
 
 /** A delta message. */
 export type DeltaMessage = Extract<ControlMessage, { t: "delta" }>;
@@ -17,6 +24,8 @@ export type DeltaMessage = Extract<ControlMessage, { t: "delta" }>;
 export interface CarrierDeps {
   /** Sends a carried part (its bytes as they came) to a member's overlay address. */
   send(address: string, c: CarriedPart): void;
+  /** Monotonic ms, for the senders' rate (default `performance.now`). */
+  now?: () => number;
   /** The version of the policy the node holds (0: none). */
   policyVersion(): number;
 }
@@ -35,7 +44,17 @@ export interface CarrierCounts {
   forged: number;
   /** Dropped: no delta inside. */
   notDelta: number;
+  /** Dropped unchecked: a member (not a leader) sent more than {@link CARRIED_PER_SECOND}. */
+  rate: number;
 }
+
+/**
+ * Carried parts a second taken from one member (not a leader), and at once: a carrier passes a
+ * push's parts (at most {@link CARRY_PARTS_MAX}) a few times a second at most; past that a member
+ * could only be making this node check signatures (some 50 µs each) for nothing.
+ */
+export const CARRIED_PER_SECOND = 64;
+const CARRIED_BURST = 4 * CARRY_PARTS_MAX;
 
 // Leaders a node keeps push keys of, at most (a fleet has a few).
 const KEYS_MAX = 16;
@@ -66,11 +85,19 @@ export class Carrier {
     otherPolicy: 0,
     forged: 0,
     notDelta: 0,
+    rate: 0,
   };
+  readonly #senders: RateLimiter;
 
   /** A carrier over `deps`. */
   constructor(deps: CarrierDeps) {
     this.#deps = deps;
+    this.#senders = new RateLimiter({
+      perSecond: CARRIED_PER_SECOND,
+      burst: CARRIED_BURST,
+      maxEntries: 4096,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
   }
 
   /** The id of the push key held of the leader at `address` ("" when none), for hellos. */
@@ -120,6 +147,7 @@ export class Carrier {
    */
   take(c: CarriedPart, from: string): { msg: DeltaMessage; leader: string } | null {
     const counts = this.#counts;
+    if (!this.#byLeader.has(from) && !this.#senders.allow(from)) return void counts.rate++, null;
     const signer = this.#byId.get(c.keyId);
     if (!signer) return void counts.unknownKey++, null;
     const sigKey = sigText(c.sig);

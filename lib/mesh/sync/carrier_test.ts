@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Carrier } from "./carrier.ts";
+import { CARRIED_PER_SECOND, Carrier } from "./carrier.ts";
 import { type CarriedPart, PushSigner, unpackCarried } from "./carried.ts";
 import { encodeMessage } from "./protocol.ts";
 import { packBody, packedParts } from "./packed.ts";
@@ -226,4 +226,27 @@ Deno.test("carrier: a part under another policy version is passed on as asked, n
   assert.equal(sent.length, 2);
   assert.equal(c.counts().forged, 1);
   assert.equal(c.counts().otherPolicy, 1);
+});
+
+Deno.test("carrier: a member sending carried parts past its rate has the rest dropped unchecked; the leader is not held to it", () => {
+  let now = 0;
+  const sent: unknown[] = [];
+  const c = new Carrier({
+    send: (to, part) => sent.push([to, part]),
+    policyVersion: () => 0,
+    now: () => now,
+  });
+  const s = new PushSigner();
+  c.key(LEAD, s.publicKey);
+  const part = unpackCarried(s.seal(jsonDelta(1, 2)[0], 0))!;
+  for (let i = 0; i < CARRIED_PER_SECOND * 4; i++) c.take(part, PEER);
+  const burst = c.counts();
+  assert.ok(burst.rate > 0, "some dropped");
+  assert.equal(burst.taken + burst.rate, CARRIED_PER_SECOND * 4);
+  // From the leader: never held to it.
+  for (let i = 0; i < CARRIED_PER_SECOND * 4; i++) c.take(part, LEAD);
+  assert.equal(c.counts().rate, burst.rate);
+  // A second later the member's rate allows some again.
+  now += 1000;
+  assert.ok(c.take(part, PEER) !== null);
 });

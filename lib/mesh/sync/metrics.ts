@@ -88,7 +88,8 @@ const CARRIED_PARTS = counter(
   "weft_carried_parts_total",
   "Push parts carried by members (signed by a leader) this node received, by result: taken, " +
     "unknown-key (no push key of a leader by that id), other-policy (made under another policy " +
-    "version than the one held), forged (the signature does not hold), not-delta.",
+    "version than the one held), forged (the signature does not hold), not-delta, rate (a " +
+    "member sent more than 64 a second: dropped unchecked).",
   ["result"],
 );
 
@@ -107,6 +108,7 @@ export function carriedCollector(counts: () => CarrierCounts | undefined): Colle
     out.sample(CARRIED_PARTS, { result: "other-policy" }, c.otherPolicy);
     out.sample(CARRIED_PARTS, { result: "forged" }, c.forged);
     out.sample(CARRIED_PARTS, { result: "not-delta" }, c.notDelta);
+    out.sample(CARRIED_PARTS, { result: "rate" }, c.rate);
     out.sample(CARRIED_PASSED, {}, c.passed);
   };
 }
