@@ -13,6 +13,7 @@
 import type { Member } from "../../members/member.ts";
 import { CARRY_TO_MAX, PushSigner } from "../sync/carried.ts";
 import { encodeMessage } from "../sync/protocol.ts";
+import { decodeBase64 } from "../../crypto/base64.ts";
 
 /** Members a carrier passes a push on to, about (a bucket's size is from half this to this). */
 export const CARRY_FANOUT = 64;
@@ -30,14 +31,10 @@ export interface CarryPlan {
   to: string[];
 }
 
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const B64_VALUE = new Map([...B64].map((c, i) => [c, i]));
-
 /** The first 24 bits of a base64 key: its place among the buckets (keys are random). */
 export function keyHash(key: string): number {
-  let h = 0;
-  for (let i = 0; i < 4; i++) h = h * 64 + (B64_VALUE.get(key[i]) ?? 0);
-  return h;
+  const b = decodeBase64(key.slice(0, 4));
+  return b ? b[0] << 16 | b[1] << 8 | b[2] : 0;
 }
 
 /**
@@ -60,28 +57,31 @@ export function planCarry<M extends Pick<Member, "publicKey" | "address">>(
   const direct: M[] = [];
   for (const bucket of byBucket) {
     bucket.sort((a, b) => a.h - b.h);
-    let cur: (CarryPlan & { bytes: number }) | null = null;
+    // The plan being filled, and the bytes of the addresses it names so far.
+    let cur: CarryPlan | null = null;
+    let bytes = 0;
     const waiting: M[] = [];
-    const fits = (p: CarryPlan & { bytes: number }, m: M) =>
-      p.to.length < CARRY_TO_MAX && p.bytes + m.address.length + 3 <= CARRY_TO_BYTES;
-    const add = (p: CarryPlan & { bytes: number }, m: M) => {
-      p.to.push(m.address);
-      p.bytes += m.address.length + 3;
+    const fits = (m: M) =>
+      cur !== null && cur.to.length < CARRY_TO_MAX &&
+      bytes + m.address.length + 3 <= CARRY_TO_BYTES;
+    const add = (m: M) => {
+      cur!.to.push(m.address);
+      bytes += m.address.length + 3;
     };
     for (const { m } of bucket) {
-      if (cur && fits(cur, m)) {
-        add(cur, m);
+      if (fits(m)) {
+        add(m);
       } else if (fresh(m.publicKey)) {
-        cur = { carrier: m, to: [], bytes: 0 };
+        cur = { carrier: m, to: [] };
+        bytes = 0;
         plans.push(cur);
-        while (waiting.length > 0 && fits(cur, waiting.at(-1)!)) add(cur, waiting.pop()!);
+        while (waiting.length > 0 && fits(waiting.at(-1)!)) add(waiting.pop()!);
       } else {
         waiting.push(m);
       }
     }
     for (const m of waiting) direct.push(m);
   }
-  for (const p of plans) delete (p as { bytes?: number }).bytes;
   return { plans, direct };
 }
 

@@ -31,7 +31,12 @@ export const CARRY_TO_MAX = 128;
 /** Bytes of a push key's id. */
 export const PUSH_KEY_ID_BYTES = 8;
 const SIG_BYTES = 64;
-const HEAD_BYTES = 1 + PUSH_KEY_ID_BYTES + 4 + SIG_BYTES;
+/** Where a carried datagram's policy version (u32, big-endian) starts. */
+export const CARRIED_PV_AT = 1 + PUSH_KEY_ID_BYTES;
+/** Where a carried datagram's signature starts. */
+export const CARRIED_SIG_AT = CARRIED_PV_AT + 4;
+/** Bytes of a carried datagram before its part. */
+export const CARRIED_HEAD_BYTES = CARRIED_SIG_AT + SIG_BYTES;
 const CONTEXT = new TextEncoder().encode("weft carried push 1\0");
 
 /** A carried part, unpacked and not yet checked. */
@@ -50,13 +55,13 @@ export interface CarriedPart {
 
 /** A carried datagram unpacked; null when it is not one (or too short). */
 export function unpackCarried(data: Uint8Array): CarriedPart | null {
-  if (data.length <= HEAD_BYTES || data[0] !== CARRIED) return null;
+  if (data.length <= CARRIED_HEAD_BYTES || data[0] !== CARRIED) return null;
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return {
     keyId: encodeBase64(data.subarray(1, 1 + PUSH_KEY_ID_BYTES)),
-    pv: view.getUint32(1 + PUSH_KEY_ID_BYTES),
-    sig: data.subarray(HEAD_BYTES - SIG_BYTES, HEAD_BYTES),
-    part: data.subarray(HEAD_BYTES),
+    pv: view.getUint32(CARRIED_PV_AT),
+    sig: data.subarray(CARRIED_SIG_AT, CARRIED_HEAD_BYTES),
+    part: data.subarray(CARRIED_HEAD_BYTES),
     bytes: data,
   };
 }
@@ -108,12 +113,12 @@ export class PushSigner {
   /** `part` (made under policy version `pv`) as a signed carried datagram. */
   seal(part: Uint8Array, pv: number): Uint8Array {
     const sig = this.#sign(signed(pv, part));
-    const out = new Uint8Array(HEAD_BYTES + part.length);
+    const out = new Uint8Array(CARRIED_HEAD_BYTES + part.length);
     out[0] = CARRIED;
     out.set(this.#id, 1);
-    new DataView(out.buffer).setUint32(1 + PUSH_KEY_ID_BYTES, pv);
-    out.set(sig, HEAD_BYTES - SIG_BYTES);
-    out.set(part, HEAD_BYTES);
+    new DataView(out.buffer).setUint32(CARRIED_PV_AT, pv);
+    out.set(sig, CARRIED_SIG_AT);
+    out.set(part, CARRIED_HEAD_BYTES);
     return out;
   }
 }

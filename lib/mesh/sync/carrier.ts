@@ -16,6 +16,7 @@ import {
   verifyCarried,
 } from "./carried.ts";
 import { RateLimiter } from "../../protocol/ratelimiter.ts";
+import { equalBytes } from "../../crypto/bytes.ts";
 
 /** A delta message. */
 export type DeltaMessage = Extract<ControlMessage, { t: "delta" }>;
@@ -152,7 +153,7 @@ export class Carrier {
     if (!signer) return void counts.unknownKey++, null;
     const sigKey = sigText(c.sig);
     const seen = this.#verified.get(sigKey);
-    if (!seen || !sameBytes(seen, c.bytes)) {
+    if (!seen || !equalBytes(seen, c.bytes)) {
       if (!verifyCarried(signer.key, c)) return void counts.forged++, null;
       if (this.#verified.size >= VERIFIED_MAX) {
         this.#verified.delete(this.#verified.keys().next().value!);
@@ -182,12 +183,6 @@ export class Carrier {
   counts(): CarrierCounts {
     return { ...this.#counts };
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 // A signature's identity in the set of checked ones (its bytes as text: exact, no hashing).

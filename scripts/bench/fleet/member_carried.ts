@@ -14,6 +14,9 @@ import type { ControlMessage } from "../../../lib/mesh/sync/protocol.ts";
 import { parseMessage } from "../../../lib/mesh/sync/protocol.ts";
 import {
   CARRIED,
+  CARRIED_HEAD_BYTES as HEAD_BYTES,
+  CARRIED_PV_AT as PV_AT,
+  CARRIED_SIG_AT as SIG_AT,
   PUSH_KEY_ID_BYTES,
   type PushKey,
   pushKeyOf,
@@ -22,6 +25,7 @@ import {
 } from "../../../lib/mesh/sync/carried.ts";
 import type { DeltaMessage } from "../../../lib/mesh/sync/carrier.ts";
 import { decodeBase64 } from "../../../lib/crypto/base64.ts";
+import { equalBytes } from "../../../lib/crypto/bytes.ts";
 import type { Member } from "./member.ts";
 
 /** How a member's carried pushes are counted, passed on and taken. */
@@ -55,9 +59,6 @@ export interface HeldCarry {
 
 // As a Carrier: a push's list and the next's while it overlaps.
 const CARRIES_MAX = 4;
-const HEAD_BYTES = 1 + PUSH_KEY_ID_BYTES + 4 + 64;
-const SIG_AT = HEAD_BYTES - 64;
-const PV_AT = 1 + PUSH_KEY_ID_BYTES;
 
 // The keys by the text the leader sent (every member hears the same: one key object for all).
 const KEYS_MAX = 16;
@@ -147,7 +148,7 @@ function checked(key: PushKey, data: Uint8Array): Verified | null {
     ((data[SIG_AT + 2] << 24 | data[SIG_AT + 3] << 16 | data[SIG_AT + 4] << 8 |
       data[SIG_AT + 5]) >>> 0);
   const seen = verified.get(sig);
-  if (seen && seen.key === key && sameBytes(seen.bytes, data)) return seen;
+  if (seen && seen.key === key && equalBytes(seen.bytes, data)) return seen;
   // A copy: `data` may be the tunnel's buffer, and the bytes go on to other members.
   const bytes = data.slice();
   const c = unpackCarried(bytes);
@@ -162,11 +163,5 @@ function checked(key: PushKey, data: Uint8Array): Verified | null {
 
 function sameId(raw: Uint8Array, data: Uint8Array): boolean {
   for (let i = 0; i < PUSH_KEY_ID_BYTES; i++) if (raw[i] !== data[1 + i]) return false;
-  return true;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
