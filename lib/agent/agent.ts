@@ -21,6 +21,7 @@ import type { PacketDevice, Transport } from "../io/driver.ts";
 import type { TcpStats } from "../io/stats.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { LogBudget } from "../log/budget.ts";
+import { DeviceEventLog } from "./event_log.ts";
 import { HealthLog } from "./health_log.ts";
 import { HealthFollow } from "./health_follow.ts";
 import type { UserspaceStack } from "../../drivers/userspace.ts";
@@ -182,6 +183,7 @@ export class Agent {
   readonly #describe: (publicKey: string) => PeerIdentity;
   // Health transitions' lines, held to a budget per state (a leader behind marks thousands).
   readonly #healthLog: HealthLog;
+  readonly #eventLog: DeviceEventLog;
   /** Stops this agent's share of the process's heap trim (lib/agent/heap_trim.ts). */
   #stopTrim: () => void = () => {};
   /** Stops this agent's share of the process's arena trim (lib/agent/arena_trim.ts). */
@@ -214,6 +216,7 @@ export class Agent {
     this.#suiteName = built.suiteName;
     this.logger = logger;
     this.#healthLog = new HealthLog(logger);
+    this.#eventLog = new DeviceEventLog(logger);
     this.#identity = { ...(opts.identity ?? { name: "", role: "peer" }) };
     this.#extraStatus = opts.status ?? (() => ({}));
     this.#extraPeer = opts.peerStatus;
@@ -543,6 +546,7 @@ export class Agent {
     this.#healthStopped = true;
     this.#follow.stop();
     this.#healthLog.close();
+    this.#eventLog.close();
     this.#stopTrim();
     this.#stopArenaTrim();
     this.health.close();
@@ -560,14 +564,9 @@ export class Agent {
   }
 
   #logEvent(e: DeviceEvent): void {
-    const { type, peer, ...rest } = e;
-    const fields = { ...this.#peerFields(peer), ...rest };
-    if (type === "handshake-complete") this.#handshakeEvents++;
-    if (type === "handshake-give-up") this.#failedHandshakes++;
-    if (type === "handshake-give-up") this.logger.warn(type, fields);
-    else if (type === "keys-zeroed" || type === "handshake-initiated") {
-      this.logger.debug(type, fields);
-    } else this.logger.info(type, fields);
+    if (e.type === "handshake-complete") this.#handshakeEvents++;
+    if (e.type === "handshake-give-up") this.#failedHandshakes++;
+    this.#eventLog.event(e, (peer) => this.#peerFields(peer));
   }
 
   /**

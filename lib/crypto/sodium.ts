@@ -56,6 +56,11 @@ const SYMBOLS = {
   crypto_scalarmult_curve25519: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   crypto_scalarmult_curve25519_base: { parameters: ["buffer", "buffer"], result: "i32" },
   randombytes_buf: { parameters: ["buffer", "usize"], result: "void" },
+  // XChaCha20-Poly1305 (24-byte nonce), the argument lists of the IETF calls above.
+  crypto_aead_xchacha20poly1305_ietf_encrypt:
+    SODIUM_AEAD_SYMBOLS.crypto_aead_chacha20poly1305_ietf_encrypt,
+  crypto_aead_xchacha20poly1305_ietf_decrypt:
+    SODIUM_AEAD_SYMBOLS.crypto_aead_chacha20poly1305_ietf_decrypt,
 } as const;
 
 /**
@@ -95,6 +100,12 @@ interface Lib extends SodiumAeadLib {
   crypto_scalarmult_curve25519(q: Uint8Array, n: Uint8Array, p: Uint8Array): number;
   crypto_scalarmult_curve25519_base(q: Uint8Array, n: Uint8Array): number;
   randombytes_buf(buf: Uint8Array, size: number): void;
+  crypto_aead_xchacha20poly1305_ietf_encrypt: SodiumAeadLib[
+    "crypto_aead_chacha20poly1305_ietf_encrypt"
+  ];
+  crypto_aead_xchacha20poly1305_ietf_decrypt: SodiumAeadLib[
+    "crypto_aead_chacha20poly1305_ietf_decrypt"
+  ];
 }
 
 /** Where libsodium is looked for, in order; bare names go through the dynamic loader's search. */
@@ -253,4 +264,55 @@ export function loadSodium(): { aead: ExplicitNonceAead; dh: Dh } | null {
 export function sodiumKeyIn(store: Uint8Array): ExplicitNonceKey | null {
   if (loadSodium() === null) return null;
   return new SodiumKey(loadedLib!, store);
+}
+
+/** XChaCha20-Poly1305 in one call each way, allocating only the result. */
+export interface XChaChaCalls {
+  /** Seals `pt` under `key` (32 bytes) and `nonce` (24): ciphertext then the 16-byte tag. */
+  seal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, ad: Uint8Array): Uint8Array;
+  /** Opens ciphertext then tag; null when forged. */
+  open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null;
+}
+
+/**
+ * libsodium's XChaCha20-Poly1305 (about 1 µs for a cookie where @noble/ciphers takes 30 to 40:
+ * a loaded leader seals a cookie reply for every join), or null when libsodium cannot be loaded.
+ * The caller checks the key and nonce lengths: C reads them blindly.
+ */
+export function loadSodiumXChaCha(): XChaChaCalls | null {
+  if (loadSodium() === null) return null;
+  const lib = loadedLib!;
+  return {
+    seal(key, nonce, pt, ad) {
+      const out = new Uint8Array(pt.length + TAG);
+      lib.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out,
+        null,
+        pt,
+        u64(pt.length),
+        ad,
+        u64(ad.length),
+        null,
+        nonce,
+        key,
+      );
+      return out;
+    },
+    open(key, nonce, sealed, ad) {
+      if (sealed.length < TAG) return null;
+      const out = new Uint8Array(sealed.length - TAG);
+      const ok = lib.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out,
+        null,
+        null,
+        sealed,
+        u64(sealed.length),
+        ad,
+        u64(ad.length),
+        nonce,
+        key,
+      ) === 0;
+      return ok ? out : null;
+    },
+  };
 }

@@ -3,7 +3,8 @@
  * checks, round trips of every size, and what each input binds.
  */
 import assert from "node:assert/strict";
-import { xchachaOpen, xchachaSeal } from "./xchacha.ts";
+import { nobleXChaCha, xchachaBackend, xchachaOpen, xchachaSeal } from "./xchacha.ts";
+import { loadSodium, loadSodiumXChaCha } from "./sodium.ts";
 import { seededRandom } from "../../tests/fixtures/prng.ts";
 
 function bytes(rand: () => number, n: number): Uint8Array {
@@ -68,4 +69,26 @@ Deno.test("xchacha: the key, every nonce byte and the associated data are bound"
   // Inputs are left as they were.
   assert.deepEqual(xchachaOpen(key, nonce, sealed, ad), pt);
   assert.notDeepEqual(sealed.subarray(0, 16), pt, "the plaintext is not sent in the clear");
+});
+
+Deno.test("xchacha: libsodium where it loads, sealing and opening as @noble/ciphers does", () => {
+  const sodium = loadSodiumXChaCha();
+  assert.equal(sodium === null, loadSodium() === null);
+  assert.equal(xchachaBackend, sodium === null ? "noble" : "sodium");
+  if (sodium === null) return; // no libsodium here: noble is the one in use, tested above
+  const rand = seededRandom(51);
+  for (let n = 0; n <= 200; n += 7) {
+    const key = bytes(rand, 32);
+    const nonce = bytes(rand, 24);
+    const ad = bytes(rand, n % 33);
+    const pt = bytes(rand, n);
+    const sealed: Uint8Array = sodium.seal(key, nonce, pt, ad);
+    assert.deepEqual(sealed, nobleXChaCha.seal(key, nonce, pt, ad), `size ${n}`);
+    assert.deepEqual(nobleXChaCha.open(key, nonce, sealed, ad), pt);
+    assert.deepEqual(sodium.open(key, nonce, sealed, ad), pt);
+    const forged = sealed.slice();
+    forged[forged.length - 1] ^= 1;
+    assert.equal(sodium.open(key, nonce, forged, ad), null);
+    assert.equal(sodium.open(key, nonce, sealed.subarray(0, 15), ad), null);
+  }
 });
