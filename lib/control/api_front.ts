@@ -159,8 +159,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     if (!cache) return;
     const asking = ask && performance.now() - statusAskAt >= statusGap;
     if (asking) statusAskAt = performance.now();
-    // A document kept is rebuilt in slices, never at once: the worker serves the one it holds.
-    const built = asking ? await cache.ahead(true) : cache.kept();
+    const built = asking ? await cache.current(true) : cache.kept();
     // A small document is built per request, on the main thread as before.
     const gzip = built !== null && cache.isKept(built) ? built.gzip : null;
     if (built === null || gzip === null) {

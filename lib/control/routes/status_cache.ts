@@ -133,32 +133,13 @@ export class StatusCache {
       if (this.#reuse !== null) return this.#reuse;
     }
     if (this.#reuse === null || age() >= LARGE_STATUS_STALE_MS) return this.#build(gzip);
-    if (age() >= LARGE_STATUS_REUSE_MS) this.#startRebuild();
+    if (age() >= LARGE_STATUS_REUSE_MS && this.#rebuilding === null) {
+      this.#rebuilding = this.#rebuild().catch(() => {
+        // The agent is going (or failed to say its status): the next request builds it.
+        this.#reuse = null;
+      }).finally(() => this.#rebuilding = null);
+    }
     return this.#reuse;
-  }
-
-  /**
-   * For a reader that serves what is kept (the API worker's publisher): the large document kept,
-   * with a rebuild in slices started when it is older than {@link LARGE_STATUS_REUSE_MS} and none
-   * runs, however old it is; never one built at once while one is kept. The new one is
-   * {@link kept} once done. With none kept, as {@link current}. A publisher asking through
-   * `current` had every document it asked for past {@link LARGE_STATUS_STALE_MS} built at once
-   * (its asks spaced by how long the last build took, which on a busy leader is longer): 7 MB
-   * at once on the leader's loop, some 8 % of a leader of 10,000 in churn, its socket unread
-   * meanwhile.
-   */
-  async ahead(gzip = false): Promise<BuiltStatus> {
-    if (this.#reuse === null) return await this.current(gzip);
-    if (this.#now() - this.#reuse.at >= LARGE_STATUS_REUSE_MS) this.#startRebuild();
-    return this.#reuse;
-  }
-
-  #startRebuild(): void {
-    if (this.#rebuilding !== null) return;
-    this.#rebuilding = this.#rebuild().catch(() => {
-      // The agent is going (or failed to say its status): the next request builds it.
-      this.#reuse = null;
-    }).finally(() => this.#rebuilding = null);
   }
 
   // `gzip`: the request waiting for it takes gzip. A large document built while a request waits

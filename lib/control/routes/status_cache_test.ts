@@ -112,31 +112,3 @@ Deno.test("StatusCache: a rebuild that fails drops the kept document; one that c
   assert.equal(third.doc.peers.length, 2);
   assert.equal(cache.isKept(third), false);
 });
-
-Deno.test("StatusCache: ahead serves the kept document however old, rebuilding it in slices, never at once", async () => {
-  let now = 0;
-  const { source, counts } = agent(() => LARGE_STATUS_PEERS + 1, true);
-  const cache = new StatusCache(source, undefined, () => now);
-  // None kept yet: built at once, as a request would have it.
-  const first = await cache.ahead(true);
-  assert.ok(cache.isKept(first) && first.gzip !== null);
-  assert.equal(counts.builds, 1);
-  // Younger than the reuse time: nothing started.
-  now = LARGE_STATUS_REUSE_MS - 1;
-  assert.equal(await cache.ahead(true), first);
-  await new Promise((r) => setTimeout(r, 0));
-  assert.equal(counts.builds, 1);
-  // Far past the stale time (where `current` builds at once): still the kept one, one rebuild
-  // in slices started, however often it is asked meanwhile.
-  now = LARGE_STATUS_STALE_MS * 5;
-  assert.equal(await cache.ahead(true), first);
-  assert.equal(await cache.ahead(true), first);
-  assert.equal(counts.builds, 1, "nothing built at once");
-  await turnsUntil(() => Promise.resolve(cache.kept() !== first), "the rebuild");
-  assert.equal(counts.slices, 1);
-  assert.equal(counts.builds, 2);
-  const second = cache.kept()!;
-  assert.equal(nameOf(second), "build2");
-  assert.ok(second.gzip !== null && second.at === LARGE_STATUS_STALE_MS * 5);
-  assert.equal(await cache.ahead(true), second);
-});
