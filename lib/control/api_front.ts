@@ -17,7 +17,11 @@
 
 import type { ListenerStats } from "../net/conn_guard.ts";
 import type { Logger } from "../log/logger.ts";
-import { LARGE_STATUS_REUSE_MS, type StatusCache } from "./routes/status_cache.ts";
+import {
+  LARGE_STATUS_REUSE_MS,
+  largeStatusReuseMs,
+  type StatusCache,
+} from "./routes/status_cache.ts";
 import { LOCAL_ENV } from "./middleware/auth.ts";
 import { BodyTooLargeError } from "./http1.ts";
 import { takeGiven } from "../metrics/given_bytes.ts";
@@ -169,7 +173,7 @@ export function startApiWorker(opts: ApiWorkerOptions): ApiWorker {
     }
     if (posted.get("status") === built) return;
     // A new document: most likely the one the last ask started (a rebuild in slices).
-    statusGap = spaced(LARGE_STATUS_REUSE_MS, performance.now() - statusAskAt);
+    statusGap = spaced(largeStatusReuseMs(built.doc.peers.length), performance.now() - statusAskAt);
     posted.set("status", built);
     const buf = copy(gzip);
     send({ t: "body", route: "status", gzip: buf }, [buf]);

@@ -1,7 +1,8 @@
 /**
  * The `/status` document the status routes answer with, kept while it is large. A large document
- * (a leader of thousands of members: megabytes) is built at most once a second: a dashboard or
- * script polling it would otherwise keep the leader busy writing it. And not while a request
+ * (a leader of thousands of members: megabytes) is built at most once a second, or once in half a
+ * millisecond a peer (5 s at 10,000: {@link largeStatusReuseMs}): a dashboard or script polling it
+ * would otherwise keep the leader busy writing it. And not while a request
  * waits, if it can: at 10,000 members the build is 50 to 150 ms of the leader's loop on a quiet
  * machine (the peers' status, then the mesh view, then the text), some 7 MB, and three times that
  * under load: a request that finds the document older than a second (younger than
@@ -30,14 +31,32 @@ import {
 
 /** Peers past which `/status` is served again (for up to LARGE_STATUS_REUSE_MS) once built. */
 export const LARGE_STATUS_PEERS = 1000;
-/** How long a large `/status` document is served again, ms. */
+/** How long a large `/status` document is served again, ms (at least: see {@link largeStatusReuseMs}). */
 export const LARGE_STATUS_REUSE_MS = 1000;
 /**
  * How long a large `/status` document is served at most, ms: past LARGE_STATUS_REUSE_MS it is
  * still served while the next is built in a later turn, so a client polling is not kept waiting
- * for the build.
+ * for the build (at least: see {@link largeStatusStaleMs}).
  */
 export const LARGE_STATUS_STALE_MS = 3000;
+/** The longest a large `/status` document is served again, ms (a document of 10,000 peers). */
+export const LARGE_STATUS_REUSE_MAX_MS = 5000;
+
+/**
+ * How long a large `/status` document of `peers` peers is served again, ms: a second, or half a
+ * millisecond a peer past that (5 s at 10,000), at most {@link LARGE_STATUS_REUSE_MAX_MS}. Each
+ * build of 10,000 peers is some 7 MB of text and 100 MB of garbage; built every second for a
+ * client polling, it was about a sixth of a busy leader's time (its building 8 % in a profile of
+ * the churn of 10,000, its garbage some 40 % of what the leader allocated there).
+ */
+export function largeStatusReuseMs(peers: number): number {
+  return Math.min(LARGE_STATUS_REUSE_MAX_MS, Math.max(LARGE_STATUS_REUSE_MS, peers / 2));
+}
+
+/** How long a large `/status` document of `peers` peers is served at most, ms: thrice its reuse. */
+export function largeStatusStaleMs(peers: number): number {
+  return largeStatusReuseMs(peers) * (LARGE_STATUS_STALE_MS / LARGE_STATUS_REUSE_MS);
+}
 
 /** What the cache reads of the agent; `statusInSlices`, where there, builds without holding the loop. */
 export type StatusCacheSource =
@@ -127,13 +146,14 @@ export class StatusCache {
    */
   async current(gzip = false): Promise<BuiltStatus> {
     const age = () => this.#reuse === null ? Infinity : this.#now() - this.#reuse.at;
-    if (this.#rebuilding !== null && age() >= LARGE_STATUS_STALE_MS) {
+    const peers = () => this.#reuse?.doc.peers.length ?? 0;
+    if (this.#rebuilding !== null && age() >= largeStatusStaleMs(peers())) {
       // The newest there is once it is done, however long its slices took.
       await this.#rebuilding;
       if (this.#reuse !== null) return this.#reuse;
     }
-    if (this.#reuse === null || age() >= LARGE_STATUS_STALE_MS) return this.#build(gzip);
-    if (age() >= LARGE_STATUS_REUSE_MS && this.#rebuilding === null) {
+    if (this.#reuse === null || age() >= largeStatusStaleMs(peers())) return this.#build(gzip);
+    if (age() >= largeStatusReuseMs(peers()) && this.#rebuilding === null) {
       this.#rebuilding = this.#rebuild().catch(() => {
         // The agent is going (or failed to say its status): the next request builds it.
         this.#reuse = null;

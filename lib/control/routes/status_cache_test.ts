@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import {
   LARGE_STATUS_PEERS,
+  LARGE_STATUS_REUSE_MAX_MS,
   LARGE_STATUS_REUSE_MS,
   LARGE_STATUS_STALE_MS,
+  largeStatusReuseMs,
+  largeStatusStaleMs,
   StatusCache,
   type StatusCacheSource,
 } from "./status_cache.ts";
@@ -111,4 +114,30 @@ Deno.test("StatusCache: a rebuild that fails drops the kept document; one that c
   const third = await cache.current();
   assert.equal(third.doc.peers.length, 2);
   assert.equal(cache.isKept(third), false);
+});
+
+Deno.test("StatusCache: a larger document is served again for longer, up to 5 s at 10,000 peers", async () => {
+  assert.equal(largeStatusReuseMs(LARGE_STATUS_PEERS + 1), LARGE_STATUS_REUSE_MS);
+  assert.equal(largeStatusReuseMs(4000), 2000);
+  assert.equal(largeStatusReuseMs(10_000), LARGE_STATUS_REUSE_MAX_MS);
+  assert.equal(largeStatusReuseMs(50_000), LARGE_STATUS_REUSE_MAX_MS);
+  assert.equal(largeStatusStaleMs(10_000), 3 * LARGE_STATUS_REUSE_MAX_MS);
+  let now = 0;
+  const { source, counts } = agent(() => 10_000, true);
+  const cache = new StatusCache(source, undefined, () => now);
+  const first = await cache.current();
+  // Past a second (and past the 3 s a small large document is served at most), still served as
+  // it is, nothing built.
+  now = LARGE_STATUS_STALE_MS + 1;
+  assert.equal(await cache.current(), first);
+  now = LARGE_STATUS_REUSE_MAX_MS - 1;
+  assert.equal(await cache.current(), first);
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  assert.equal(counts.builds, 1);
+  assert.equal(counts.slices, 0);
+  // Past its reuse time: the next is built in slices while this one is served.
+  now = LARGE_STATUS_REUSE_MAX_MS;
+  assert.equal(await cache.current(), first);
+  await turnsUntil(() => Promise.resolve(cache.kept() !== first), "the rebuild");
+  assert.equal(counts.slices, 1);
 });
