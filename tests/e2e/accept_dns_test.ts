@@ -16,7 +16,15 @@ import {
   Lab,
   stopChild,
 } from "../fixtures/netns.ts";
-import { metricsOf, metricValue, startMeshNode, waitUp, weftIn } from "../fixtures/mesh_lab.ts";
+import {
+  meshInterface,
+  metricsOf,
+  metricValue,
+  removeUapiSockets,
+  startMeshNode,
+  waitUp,
+  weftIn,
+} from "../fixtures/mesh_lab.ts";
 import { ping } from "../fixtures/wg_lab.ts";
 
 const ignore = !(await canBuildLabs()) ||
@@ -38,7 +46,7 @@ Deno.test({
     const etc = `/etc/netns/${lab.host("n1").ns}`;
     const resolvConf = `${etc}/resolv.conf`;
     const opts = { dir, cidr: "10.95.0.0/24", ifPrefix: "wa", extra: [] };
-    const iface = `wan1${lab.tag}`;
+    const iface = meshInterface(lab, opts, "n1");
     let dnsmasq: Deno.ChildProcess | undefined;
     try {
       await Deno.mkdir(etc, { recursive: true });
@@ -127,6 +135,7 @@ Deno.test({
     } finally {
       if (dnsmasq) await stopChild(dnsmasq, 2000).catch(() => {});
       await lab.destroy();
+      await removeUapiSockets(lab, opts, ["lead", "n1"]);
       await Deno.remove(etc, { recursive: true }).catch(() => {});
       await Deno.remove(dir, { recursive: true });
     }
@@ -149,7 +158,7 @@ Deno.test({
     const etc = `/etc/netns/${lab.host("n1").ns}`;
     const resolvConf = `${etc}/resolv.conf`;
     const opts = { dir, cidr: "10.96.0.0/24", ifPrefix: "wv", extra: [] };
-    const iface = `wvn1${lab.tag}`;
+    const iface = meshInterface(lab, opts, "n1");
     let dnsmasq: Deno.ChildProcess | undefined;
     try {
       await Deno.mkdir(etc, { recursive: true });
@@ -199,6 +208,7 @@ Deno.test({
     } finally {
       if (dnsmasq) await stopChild(dnsmasq, 2000).catch(() => {});
       await lab.destroy();
+      await removeUapiSockets(lab, opts, ["vault", "n1"]);
       await Deno.remove(etc, { recursive: true }).catch(() => {});
       await Deno.remove(dir, { recursive: true });
     }
