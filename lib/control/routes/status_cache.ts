@@ -1,15 +1,15 @@
 /**
  * The `/status` document the status routes answer with, kept while it is large. A large document
- * (a leader of thousands of members: megabytes) is built at most once a second, or once in half a
- * millisecond a peer (5 s at 10,000: {@link largeStatusReuseMs}): a dashboard or script polling it
- * would otherwise keep the leader busy writing it. And not while a request
- * waits, if it can: at 10,000 members the build is 50 to 150 ms of the leader's loop on a quiet
- * machine (the peers' status, then the mesh view, then the text), some 7 MB, and three times that
- * under load: a request that finds the document older than a second (younger than
- * {@link LARGE_STATUS_STALE_MS}) is served it, and the next one is built in later turns, a slice
- * at a time (status_body.ts), and gzipped the same way for the clients that accept it (fetch,
- * `weft status`, browsers); the two are served from then on. A request that finds the document
- * past {@link LARGE_STATUS_STALE_MS} while the next is being built waits for it rather than
+ * (a leader of thousands of members: megabytes) is built at most once its reuse time, a second or
+ * half a millisecond a peer, whichever is longer (5 s at 10,000: {@link largeStatusReuseMs}): a
+ * dashboard or script polling it would otherwise keep the leader busy writing it. And not while a
+ * request waits, if it can: at 10,000 members the build is 50 to 150 ms of the leader's loop on a
+ * quiet machine (the peers' status, then the mesh view, then the text), some 7 MB, and three times
+ * that under load: a request that finds the document older than its reuse time (younger than
+ * three times that: {@link largeStatusStaleMs}) is served it, and the next one is built in later
+ * turns, a slice at a time (status_body.ts), and gzipped the same way for the clients that accept
+ * it (fetch, `weft status`, browsers); the two are served from then on. A request that finds the
+ * document past three times its reuse time while the next is being built waits for it rather than
  * building one more at once (on a busy leader the turns are far apart: 7 MB built at once there
  * held the loop, and went out uncompressed, waiting for the socket to drain several times).
  * `/peers` and the dashboard's event streams read the same document (one build a period, however
@@ -43,11 +43,12 @@ export const LARGE_STATUS_STALE_MS = 3000;
 export const LARGE_STATUS_REUSE_MAX_MS = 5000;
 
 /**
- * How long a large `/status` document of `peers` peers is served again, ms: a second, or half a
- * millisecond a peer past that (5 s at 10,000), at most {@link LARGE_STATUS_REUSE_MAX_MS}. Each
- * build of 10,000 peers is some 7 MB of text and 100 MB of garbage; built every second for a
- * client polling, it was about a sixth of a busy leader's time (its building 8 % in a profile of
- * the churn of 10,000, its garbage some 40 % of what the leader allocated there).
+ * How long a large `/status` document of `peers` peers is served again, ms: a second or half a
+ * millisecond a peer, whichever is longer (5 s at 10,000), at most
+ * {@link LARGE_STATUS_REUSE_MAX_MS}. Each build of 10,000 peers is some 7 MB of text and 100 MB of
+ * garbage; built every second for a client polling, it was about a sixth of a busy leader's time
+ * (its building 8 % in a profile of the churn of 10,000, its garbage some 40 % of what the leader
+ * allocated there).
  */
 export function largeStatusReuseMs(peers: number): number {
   return Math.min(LARGE_STATUS_REUSE_MAX_MS, Math.max(LARGE_STATUS_REUSE_MS, peers / 2));
