@@ -40,6 +40,8 @@ export const PLATFORM_SWAPS: Readonly<Record<string, string>> = {
   "lib/io/tcp_probe.ts": "lib/browser/platform/tcp_probe.ts",
   // OpenSSL's BLAKE2s through FFI: no FFI in a page (@noble/hashes instead).
   "lib/crypto/openssl_blake2s.ts": "lib/browser/platform/openssl_blake2s.ts",
+  // libsodium's XChaCha20-Poly1305 through FFI for cookie replies: @noble/ciphers instead.
+  "lib/crypto/xchacha_sodium.ts": "lib/browser/platform/xchacha_sodium.ts",
   // node:crypto's Ed25519 for carried pushes: @noble/curves instead.
   "lib/crypto/ed25519.ts": "lib/browser/platform/ed25519.ts",
   // node:crypto's BLAKE2s: none in a page (@noble/hashes instead).

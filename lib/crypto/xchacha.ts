@@ -9,9 +9,8 @@
 
 import { xchacha20poly1305 } from "npm:@noble/ciphers@^2.4.0/chacha.js";
 import { assertKey32 } from "./bytes.ts";
-import { loadSodiumXChaCha, type XChaChaCalls } from "./sodium.ts";
-
-const SODIUM = loadSodiumXChaCha();
+import type { XChaChaCalls } from "./sodium.ts";
+import { SODIUM_XCHACHA as SODIUM } from "./xchacha_sodium.ts";
 
 /** Which implementation {@link xchachaSeal} and {@link xchachaOpen} use. */
 export const xchachaBackend: "sodium" | "noble" = SODIUM !== null ? "sodium" : "noble";
