@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { base64Head24, decodeBase64, encodeBase64 } from "./base64.ts";
 import { seededRandom } from "../../tests/fixtures/prng.ts";
 
 const enc = new TextEncoder();
@@ -53,5 +53,18 @@ Deno.test("decoding is strict: anything but padded standard base64 is null", () 
     ]
   ) {
     assert.equal(decodeBase64(bad), null, JSON.stringify(bad));
+  }
+});
+
+Deno.test("base64Head24: the first three bytes of a key from its first four characters, as decoding says", () => {
+  for (let i = 0; i < 200; i++) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    const text = encodeBase64(bytes);
+    assert.equal(base64Head24(text), bytes[0] << 16 | bytes[1] << 8 | bytes[2]);
+  }
+  assert.equal(base64Head24("////"), 0xffffff);
+  assert.equal(base64Head24("AAAA"), 0);
+  for (const bad of ["", "AAA", "AA=A", "AA-A", "AAé=", "A A="]) {
+    assert.equal(base64Head24(bad), -1, bad);
   }
 });

@@ -13,7 +13,7 @@
 import type { Member } from "../../members/member.ts";
 import { CARRY_TO_MAX, PushSigner } from "../sync/carried.ts";
 import { encodeMessage } from "../sync/protocol.ts";
-import { decodeBase64 } from "../../crypto/base64.ts";
+import { base64Head24 } from "../../crypto/base64.ts";
 
 /** Members a carrier passes a push on to, about (a bucket's size is from half this to this). */
 export const CARRY_FANOUT = 64;
@@ -31,10 +31,13 @@ export interface CarryPlan {
   to: string[];
 }
 
-/** The first 24 bits of a base64 key: its place among the buckets (keys are random). */
+/**
+ * The first 24 bits of a base64 key: its place among the buckets (keys are random). Read from
+ * its first four characters: once a member a push, decoding them (a slice, a regular
+ * expression, a byte array) was 3.4 % of a leader of 10,000 in churn.
+ */
 export function keyHash(key: string): number {
-  const b = decodeBase64(key.slice(0, 4));
-  return b ? b[0] << 16 | b[1] << 8 | b[2] : 0;
+  return Math.max(0, base64Head24(key));
 }
 
 /**
