@@ -61,8 +61,12 @@ export function helloEveryOf(hi: unknown): number | undefined {
  * The most hellos a second a leader paces its members to: past this many members (times the
  * default interval), it asks each for a longer interval, so a fleet's steady traffic to it stays
  * bounded as the fleet grows (Tailscale's clients poll their control server about once a minute).
+ * Each hello comes with a probe of the leader and a link report, so this is about three times as
+ * many datagrams a second, and their answers: at a thousand hellos a second a leader of 10,000
+ * held up to 4 MB unread in its socket while it took joins and leaves, and byes waited behind it
+ * (docs/performance.md, "Half the hellos at 10,000").
  */
-export const LEADER_HELLOS_PER_SECOND = 1000;
+export const LEADER_HELLOS_PER_SECOND = 500;
 
 /** The longest hello interval a leader asks for, ms. */
 export const MAX_PACED_HELLO_MS = 30_000;
@@ -76,7 +80,8 @@ export const MAX_PACED_HELLO_MS = 30_000;
  * ```ts
  * import { pacedHelloMs } from "./protocol.ts";
  * pacedHelloMs(100); // 3000
- * pacedHelloMs(10_000); // 10000
+ * pacedHelloMs(3_000); // 6000
+ * pacedHelloMs(10_000); // 20000
  * ```
  */
 export function pacedHelloMs(members: number, perSecond = LEADER_HELLOS_PER_SECOND): number {

@@ -154,11 +154,12 @@ Deno.test("bye and bye-ok parse to their fields only; a bye without a key-sized 
   assert.equal(parseMessage(enc({ t: "bye", k: "k".repeat(65) })), null);
 });
 
-Deno.test("pacedHelloMs: the default interval up to 3,000 members, then a second a thousand, capped", () => {
+Deno.test("pacedHelloMs: the default interval up to 1,500 members, then a second for every 500, capped", () => {
   assert.equal(pacedHelloMs(0), DEFAULT_HELLO_MS);
-  assert.equal(pacedHelloMs(3000), DEFAULT_HELLO_MS);
-  assert.equal(pacedHelloMs(3001), 4000);
-  assert.equal(pacedHelloMs(10_000), 10_000);
+  assert.equal(pacedHelloMs(1500), DEFAULT_HELLO_MS);
+  assert.equal(pacedHelloMs(1501), 4000);
+  assert.equal(pacedHelloMs(3000), 6000);
+  assert.equal(pacedHelloMs(10_000), 20_000);
   assert.equal(pacedHelloMs(1_000_000), MAX_PACED_HELLO_MS);
   assert.equal(pacedHelloMs(10, 1), 10_000);
 });
