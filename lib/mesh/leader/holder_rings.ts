@@ -27,8 +27,9 @@ export const HOLDER_IDLE_MS = 600_000;
 
 /**
  * A holder not heard for this long is named no more and is the first to make way in a full ring,
- * ms: six hellos of a fleet of 10,000 paced to 1,000 hellos a second. Without it a member gone
- * without a bye, holding the newest version, would keep its place and be named for ten minutes.
+ * ms: three hellos of a fleet of 10,000 (paced to 500 hellos a second), two at the longest paced
+ * interval. Without it a member gone without a bye, holding the newest version, would keep its
+ * place and be named for ten minutes.
  */
 export const HOLDER_STALE_MS = 60_000;
 
