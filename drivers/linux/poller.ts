@@ -160,6 +160,13 @@ export class Poller {
   readonly #loopPoll = new Uint8Array(new ArrayBuffer(POLLFD_SIZE));
   readonly #loopPollView = new DataView(this.#loopPoll.buffer);
   #loop: Promise<void> | null = null;
+  /**
+   * Whether the loop runs. Not `#loop !== null`: `add` sets #loop only once #run's first round
+   * has returned, and a handler of that round may add an fd (it must join this loop, not start a
+   * second on the same pollfd array with an eventfd of its own) or remove the last one (the loop
+   * then ends before `add` sets #loop).
+   */
+  #running = false;
 
   /** Makes a poller; nothing runs until an fd is added. */
   constructor(options: PollerOptions = {}) {
@@ -179,7 +186,7 @@ export class Poller {
   add(fd: number, handler: PollHandler): void {
     if (this.#entries.some((e) => e.fd === fd)) throw new Error(`fd ${fd} is already polled`);
     this.#entries.push({ fd, handler, readReady: true, writeReady: false, removed: false });
-    if (this.#loop === null) {
+    if (!this.#running) {
       const wake = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (wake < 0) {
         this.#entries.pop();
@@ -187,6 +194,7 @@ export class Poller {
       }
       this.#wakeFd = wake;
       this.#loopFd = this.#lingerMs > 0 ? eventLoopEpollFd() ?? -1 : -1;
+      this.#running = true;
       this.#loop = this.#run();
     } else {
       this.wake();
@@ -289,7 +297,7 @@ export class Poller {
     }
     c.close(this.#wakeFd);
     this.#wakeFd = -1;
-    this.#loop = null;
+    this.#running = false;
   }
 
   /** Whether the event loop is owed a turn now: busy past LOOP_IO_TURN_MS with I/O waiting. */

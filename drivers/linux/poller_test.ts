@@ -676,3 +676,92 @@ Deno.test({
     assert.ok(rounds.every((b) => b < BATCHES), `batches a round: ${rounds} (all: ${BATCHES})`);
   },
 });
+
+/** How many fds this process has open. */
+function openFds(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+Deno.test({
+  name:
+    "an fd added by a handler in the first round joins the one loop (no second loop, no fd left)",
+  ignore: !linux,
+  fn: async () => {
+    const a = eventFd();
+    const b = eventFd();
+    const before = openFds();
+    const poller = new Poller();
+    const served = signal();
+    try {
+      poller.add(a, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          if (poller.size === 1) {
+            poller.add(b, {
+              wantsWrite: false,
+              onWritable() {},
+              onReadable() {
+                served.fire();
+                return false;
+              },
+            });
+          }
+          return false;
+        },
+      });
+      await served.promise;
+    } finally {
+      await poller.close();
+    }
+    // Two loops would each have made an eventfd and closed the second's twice: one left open.
+    assert.equal(openFds(), before);
+    libc().close(a);
+    libc().close(b);
+  },
+});
+
+Deno.test({
+  name: "a handler that removes its own fd in the first round: a later add starts the loop again",
+  ignore: !linux,
+  fn: async () => {
+    const a = eventFd();
+    const b = eventFd();
+    const poller = new Poller();
+    const served = signal();
+    try {
+      poller.add(a, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          void poller.remove(a);
+          return false;
+        },
+      });
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(poller.size, 0);
+      poller.add(b, {
+        wantsWrite: false,
+        onWritable() {},
+        onReadable() {
+          served.fire();
+          return false;
+        },
+      });
+      // Failing, the loop never starts: a bound turns that hang into an error.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the fd added later was never served")), 10_000);
+      });
+      try {
+        await Promise.race([served.promise, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      await poller.close();
+      libc().close(a);
+      libc().close(b);
+    }
+  },
+});
